@@ -1,0 +1,203 @@
+/*
+ * The backend interface (private). A backend is a table of function pointers:
+ * probing/opening devices, buffers, and the ops of DESIGN.md. The core
+ * validates every argument before calling a backend, so backends trust their
+ * inputs (shapes, offsets and sizes are in range, buffers are large enough).
+ *
+ * Block layout (shared by every op)
+ *   NB blocks of V slots; block j owns slots [j*V, (j+1)*V) and its valid
+ *   (non-padding) tokens come first: slots [j*V, j*V + block_valid[j]).
+ *   Blocks [0, n_video_blocks) are video blocks in (t,y,x) order, the rest
+ *   are global (text) blocks. S = NB*V slots per (batch, head).
+ *   Block-layout tensors are contiguous [BH][S][D] in the plan dtype, with
+ *   bh = b*heads + h; LSE in block layout is f32 [BH][S].
+ *   Index tables are int32 device buffers uploaded by the core.
+ */
+#ifndef VOX_CORE_BACKEND_H
+#define VOX_CORE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "voxattn.h"
+#include "log.h"
+
+/* A device buffer plus a byte offset into it. buf == NULL means "absent". */
+typedef struct vox_bref {
+    void *buf;
+    size_t offset;
+} vox_bref;
+
+/* A tensor in the caller's layout (element strides, head_dim contiguous). */
+typedef struct vox_strided {
+    vox_bref ref;
+    vox_dtype dtype;
+    int64_t stride_batch, stride_head, stride_token;
+} vox_strided;
+
+/* Sizes common to every op. */
+typedef struct vox_op_dims {
+    int64_t batch, heads;   /* BH = batch*heads */
+    int64_t head_dim;       /* D */
+    int64_t tokens;         /* N valid tokens per (b,h) in caller order */
+    int64_t n_blocks;       /* NB */
+    int64_t n_video_blocks; /* NBv */
+    int64_t block_volume;   /* V */
+    vox_dtype dtype;        /* dtype of every block-layout tensor */
+    vox_bref block_valid;   /* int32 [NB] valid tokens per block */
+} vox_op_dims;
+
+/* dst[bh][s][:] = slot_token[s] >= 0 ? src[b,h,slot_token[s],:] : 0 */
+typedef struct vox_op_permute_to {
+    vox_strided src;
+    vox_bref dst;        /* [BH][S][D] */
+    vox_bref slot_token; /* int32 [S]: caller token index, -1 for padding */
+} vox_op_permute_to;
+
+/* For every (b,h) and caller token t: s = token_slot[t],
+ * f = fill_src ? fill_src[bh*S + s] : s,
+ * dst[b,h,t,:] = src[bh][f][:] and, if lse_dst, lse_dst[b,h,t] = lse_src[bh*S+f]. */
+typedef struct vox_op_permute_from {
+    vox_bref src;        /* [BH][S][D] */
+    vox_bref lse_src;    /* f32 [BH][S], may be absent (then lse_dst absent) */
+    vox_strided dst;
+    vox_strided lse_dst; /* f32, may be absent */
+    vox_bref token_slot; /* int32 [N] */
+    vox_bref fill_src;   /* int32 [BH][S], absolute slot; may be absent */
+} vox_op_permute_from;
+
+/* out[bh][j][:] = mean of x[bh][row][:] over the rows of block j: the valid
+ * rows, or, with kept_count, the kept rows kept_rows[(bh*NB+j)*V + r] (local
+ * slots) for r < kept_count[bh*NB+j]. Accumulate in f32 (f64 reference). */
+typedef struct vox_op_block_means {
+    vox_bref x;          /* [BH][S][D] */
+    vox_bref kept_count; /* int32 [BH*NB], may be absent */
+    vox_bref kept_rows;  /* int32 [BH*NB*V] */
+    vox_bref out;        /* f32 [BH][NB][D] */
+} vox_op_block_means;
+
+/* Per row r = bh*NB + i (DESIGN.md "KV selection"):
+ * - global query block (i >= NBv): all NB blocks.
+ * - video block: s_j = dot(qbar_i, kbar_j)*scale for j < NBv, p = softmax(s);
+ *   order j by p descending, ties lower j first; admit by rule:
+ *     CUMULATIVE: the first c blocks of that order where block n is admitted
+ *                 iff the sum of p of the n blocks before it is < tau;
+ *     TOPK: the first min(topk, NBv);
+ *     STAT: every j with s_j >= mean(s) + z*std(s) (population std);
+ *   union with the first min(min_blocks, NBv) of the order, with block i and
+ *   with every global block.
+ * Writes kv_count[r] and kv_cols[r*NB + c] (ascending) for c < kv_count[r]. */
+typedef struct vox_op_kv_select {
+    vox_bref qbar; /* f32 [BH][NB][D] */
+    vox_bref kbar; /* f32 [BH][NB][D] */
+    double scale;
+    vox_kv_rule rule;
+    double tau;
+    int topk;
+    double z;
+    int min_blocks;
+    vox_bref kv_count; /* int32 [BH*NB] */
+    vox_bref kv_cols;  /* int32 [BH*NB*NB] */
+} vox_op_kv_select;
+
+/* Head-classification rows. For every bh and sampled row slot rows[r] (a
+ * valid video slot), the exact attention output over valid keys three ways:
+ * o_d (all keys), o_s (spatial pattern), o_t (temporal pattern), where key
+ * block jb is allowed for query block ib iff jb is global, or the sink rule
+ * (sink && block_coord[jb].t == 0) holds, or
+ *   spatial:  |t(jb)-t(ib)| <= frame_blocks
+ *   temporal: |y(jb)-y(ib)| <= space_blocks && |x(jb)-x(ib)| <= space_blocks.
+ * out[(bh*R + r)*3 + {0,1,2}] = ||o_s-o_d||^2, ||o_t-o_d||^2, ||o_d||^2. */
+typedef struct vox_op_sample_rows {
+    vox_bref q, k, v;      /* [BH][S][D] */
+    vox_bref rows;         /* int32 [R] absolute slots */
+    int64_t n_rows;        /* R */
+    vox_bref block_coord;  /* int32 [NB*3] (t,y,x) of video blocks; -1 for global */
+    int frame_blocks, space_blocks, sink;
+    double scale;
+    vox_bref out;          /* f32 [BH*R*3] */
+} vox_op_sample_rows;
+
+/* Query selection (DESIGN.md). Windows of video block j are windows
+ * [win_ptr[j], win_ptr[j+1]); window w = windows[4w..4w+3] =
+ * {first slot (absolute), length m, centre slot (absolute), keep count k}.
+ * Per bh and window: c[t] = cos(q_t, q_centre) (0 where a norm is 0); keep
+ * the centre and the k-1 other tokens of smallest c (ties: lower slot).
+ * Each pruned t gets fill_src = the kept u of its window maximising
+ * cos(q_t, q_u) (ties: lower slot); kept and padding slots map to themselves.
+ * kept_rows of block j lists its kept local slots ascending; global blocks
+ * keep all valid rows. */
+typedef struct vox_op_query_select {
+    vox_bref q;          /* [BH][S][D] */
+    vox_bref win_ptr;    /* int32 [NBv+1] */
+    vox_bref windows;    /* int32 [n_windows*4] */
+    vox_bref kept_count; /* int32 [BH*NB] */
+    vox_bref kept_rows;  /* int32 [BH*NB*V] */
+    vox_bref fill_src;   /* int32 [BH*S] */
+} vox_op_query_select;
+
+/* For every bh, query block i, and row r of the block (valid rows, or the
+ * kept rows if kept_count is present), with row index m = bh*NB + i:
+ *   keys = valid slots of blocks kv_cols[kv_start[m] + c], c < kv_count[m]
+ *   o[bh][r] = softmax(q.k * scale) v over keys, lse = log(sum exp(q.k*scale))
+ *   (no keys: o = 0, lse = -inf). Rows not listed are not written. */
+typedef struct vox_op_attention {
+    vox_bref q, k, v, o; /* [BH][S][D] */
+    vox_bref lse;        /* f32 [BH][S] */
+    vox_bref kv_start;   /* int32 [BH*NB] */
+    vox_bref kv_count;   /* int32 [BH*NB] */
+    vox_bref kv_cols;    /* int32 */
+    vox_bref kept_count; /* int32 [BH*NB], may be absent */
+    vox_bref kept_rows;  /* int32 [BH*NB*V] */
+    double scale;
+    int64_t max_kv_count; /* upper bound of kv_count (for launch sizing) */
+} vox_op_attention;
+
+typedef struct vox_backend {
+    vox_backend_kind kind;
+    const char *name;
+
+    /* Enumerate devices (fill descs up to max, set *count). On a missing
+     * runtime return VOX_ERR_BACKEND_UNAVAILABLE with a reason. Called once,
+     * under the registry lock. */
+    vox_status (*probe)(vox_device_desc *descs, int max, int *count, char *reason,
+                        size_t reason_size);
+
+    /* Open device backend_index (optionally on the caller's queue). */
+    vox_status (*open)(int backend_index, const vox_native_queue *native,
+                       const vox_logger *log, void **dev);
+    void (*close)(void *dev);
+
+    vox_status (*buffer_alloc)(void *dev, size_t bytes, void **buf);
+    vox_status (*buffer_wrap)(void *dev, uint64_t native, size_t bytes, void **buf);
+    void (*buffer_free)(void *dev, void *buf);
+    /* Blocking transfers (they order after all submitted work). */
+    vox_status (*buffer_write)(void *dev, void *buf, size_t offset, const void *src,
+                               size_t bytes);
+    vox_status (*buffer_read)(void *dev, void *buf, size_t offset, void *dst, size_t bytes);
+    vox_status (*finish)(void *dev);
+    /* Device timestamps around the work submitted in between (may be NULL). */
+    vox_status (*timer_begin)(void *dev);
+    vox_status (*timer_end)(void *dev, double *ms);
+
+    /* Ops: asynchronous with respect to the host, ordered among themselves. */
+    vox_status (*permute_to_blocks)(void *dev, const vox_op_dims *d, const vox_op_permute_to *p);
+    vox_status (*permute_from_blocks)(void *dev, const vox_op_dims *d,
+                                      const vox_op_permute_from *p);
+    vox_status (*block_means)(void *dev, const vox_op_dims *d, const vox_op_block_means *p);
+    vox_status (*kv_select)(void *dev, const vox_op_dims *d, const vox_op_kv_select *p);
+    vox_status (*sample_rows_attention)(void *dev, const vox_op_dims *d,
+                                        const vox_op_sample_rows *p);
+    vox_status (*query_select)(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
+    vox_status (*attention_forward)(void *dev, const vox_op_dims *d, const vox_op_attention *p);
+} vox_backend;
+
+/* Backends compiled into this library (NULL where not built). */
+const vox_backend *vox_backend_cpu(void);
+const vox_backend *vox_backend_cuda(void);
+const vox_backend *vox_backend_hip(void);
+const vox_backend *vox_backend_opencl(void);
+const vox_backend *vox_backend_vulkan(void);
+
+#endif

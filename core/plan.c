@@ -1,0 +1,550 @@
+/* Plan creation: validation of every parameter, the block layout, device
+ * tables and static masks (DENSE, CUSTOM, the two SVG patterns). */
+#include "plan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+vox_status vox_plan_defaults(vox_plan_params *p)
+{
+    if (!p)
+        return VOX_ERR_INVALID_ARGUMENT;
+    memset(p, 0, sizeof *p);
+    p->batch = 1;
+    p->heads = 1;
+    p->head_dim = 64;
+    p->frames = p->height = p->width = 1;
+    p->text_position = VOX_TEXT_AFTER;
+    p->block_t = p->block_h = p->block_w = 4;
+    p->dtype = VOX_F32;
+    p->mask_mode = VOX_MASK_DENSE;
+    p->svg_sample_rows = 64;
+    p->svg_frame_blocks = 0;
+    p->svg_space_blocks = 1;
+    p->svg_dense_above = INFINITY;
+    p->kv_rule = VOX_KV_CUMULATIVE;
+    p->kv_tau = 0.9;
+    p->kv_topk = 8;
+    p->kv_z = 0.0;
+    p->kv_min_blocks = 4;
+    p->query_keep = 1.0;
+    p->window_t = p->window_h = p->window_w = 2;
+    p->seed = 0x766f78617474ull;
+    return VOX_OK;
+}
+
+static vox_status dbuf_alloc(vox_plan *plan, vox_dbuf *b, size_t bytes)
+{
+    b->bytes = bytes ? bytes : 4;
+    return plan->ctx->be->buffer_alloc(plan->ctx->dev, b->bytes, &b->impl);
+}
+
+static vox_status dbuf_upload(vox_plan *plan, vox_dbuf *b, const void *host, size_t bytes)
+{
+    vox_status st = dbuf_alloc(plan, b, bytes);
+    if (st || !bytes)
+        return st;
+    return plan->ctx->be->buffer_write(plan->ctx->dev, b->impl, 0, host, bytes);
+}
+
+static void dbuf_free(vox_plan *plan, vox_dbuf *b)
+{
+    if (b->impl)
+        plan->ctx->be->buffer_free(plan->ctx->dev, b->impl);
+    b->impl = NULL;
+}
+
+void vox_plan_destroy(vox_plan *plan)
+{
+    if (!plan)
+        return;
+    vox_dbuf *all[] = {&plan->slot_token, &plan->token_slot, &plan->block_valid, &plan->block_coord,
+                       &plan->win_ptr,    &plan->windows,    &plan->sample_rows, &plan->qb,
+                       &plan->kb,         &plan->vb,         &plan->ob,          &plan->lseb,
+                       &plan->kv_start,   &plan->kv_count,   &plan->kv_cols,     &plan->kept_count,
+                       &plan->kept_rows,  &plan->fill_src,   &plan->qbar,        &plan->kbar,
+                       &plan->sample_out};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        dbuf_free(plan, all[i]);
+    vox_layout_free(&plan->L);
+    free(plan->custom_row_ptr);
+    free(plan->custom_cols);
+    free(plan->h_kv_start);
+    free(plan->h_kv_count);
+    free(plan->h_cols);
+    free(plan->h_bsa_cols);
+    free(plan->h_kept_count);
+    free(plan->h_kept_rows);
+    free(plan->h_sample_slots);
+    free(plan->h_svg_start);
+    free(plan->h_svg_count);
+    free(plan->classes);
+    free(plan->err_s);
+    free(plan->err_t);
+    free(plan);
+}
+
+/* Mode-specific parameter checks. */
+static vox_status check_mode(const vox_plan *plan, const vox_logger *log)
+{
+    const vox_plan_params *p = &plan->p;
+    const vox_layout *L = &plan->L;
+    switch (p->mask_mode) {
+    case VOX_MASK_DENSE: return VOX_OK;
+    case VOX_MASK_CUSTOM: {
+        if (p->custom_masks != 1 && p->custom_masks != plan->BH)
+            return vox_fail(log, VOX_ERR_INVALID_ARGUMENT,
+                            "CUSTOM: custom_masks must be 1 or batch*heads (%lld), got %lld",
+                            (long long)plan->BH, (long long)p->custom_masks);
+        if (!p->custom_row_ptr)
+            return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "CUSTOM: NULL custom_row_ptr");
+        int64_t rows = p->custom_masks * L->n_blocks;
+        const int32_t *rp = p->custom_row_ptr;
+        if (rp[0] != 0)
+            return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "CUSTOM: row_ptr[0] = %d, must be 0", rp[0]);
+        for (int64_t r = 0; r < rows; r++) {
+            if (rp[r + 1] < rp[r])
+                return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "CUSTOM: row_ptr decreases at row %lld",
+                                (long long)r);
+            if (rp[r + 1] - rp[r] > L->n_blocks)
+                return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "CUSTOM: row %lld has more than %lld entries",
+                                (long long)r, (long long)L->n_blocks);
+        }
+        if (rp[rows] > 0 && !p->custom_kv_block)
+            return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "CUSTOM: NULL custom_kv_block");
+        for (int64_t r = 0; r < rows; r++)
+            for (int32_t c = rp[r]; c < rp[r + 1]; c++) {
+                int32_t j = p->custom_kv_block[c];
+                if (j < 0 || j >= L->n_blocks)
+                    return vox_fail(log, VOX_ERR_INVALID_ARGUMENT,
+                                    "CUSTOM: row %lld block %d out of range [0,%lld)", (long long)r, j,
+                                    (long long)L->n_blocks);
+                if (c > rp[r] && j <= p->custom_kv_block[c - 1])
+                    return vox_fail(log, VOX_ERR_INVALID_ARGUMENT,
+                                    "CUSTOM: row %lld not strictly ascending (unsorted or duplicate)",
+                                    (long long)r);
+            }
+        return VOX_OK;
+    }
+    case VOX_MASK_SVG:
+        if (p->svg_sample_rows < 1 || p->svg_sample_rows > L->n_video_tokens)
+            return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "SVG: svg_sample_rows %d not in [1,%lld]",
+                            p->svg_sample_rows, (long long)L->n_video_tokens);
+        if (p->svg_frame_blocks < 0 || p->svg_space_blocks < 0)
+            return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "SVG: negative pattern width");
+        if (isnan(p->svg_dense_above) || p->svg_dense_above < 0)
+            return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "SVG: svg_dense_above must be >= 0");
+        return VOX_OK;
+    case VOX_MASK_BSA:
+        if (p->kv_min_blocks < 0)
+            return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "BSA: kv_min_blocks < 0");
+        switch (p->kv_rule) {
+        case VOX_KV_CUMULATIVE:
+            if (!(p->kv_tau > 0.0 && p->kv_tau <= 1.0))
+                return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "BSA: tau %g not in (0,1]", p->kv_tau);
+            return VOX_OK;
+        case VOX_KV_TOPK:
+            if (p->kv_topk < 1)
+                return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "BSA: top-k %d < 1", p->kv_topk);
+            return VOX_OK;
+        case VOX_KV_STAT:
+            if (!isfinite(p->kv_z))
+                return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "BSA: z not finite");
+            return VOX_OK;
+        }
+        return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "BSA: unknown kv rule %d", (int)p->kv_rule);
+    }
+    return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "unknown mask mode %d", (int)p->mask_mode);
+}
+
+/* SVG block patterns as one host CSR each, laid out after the dense row. */
+static int svg_allowed(const vox_plan *plan, int64_t i, int64_t j, int temporal)
+{
+    const vox_layout *L = &plan->L;
+    if (j >= L->n_video_blocks || i >= L->n_video_blocks)
+        return 1;
+    const int32_t *ci = &L->block_coord[3 * i], *cj = &L->block_coord[3 * j];
+    if (plan->p.svg_first_frame_sink && cj[0] == 0)
+        return 1;
+    if (!temporal)
+        return abs(cj[0] - ci[0]) <= plan->p.svg_frame_blocks;
+    return abs(cj[1] - ci[1]) <= plan->p.svg_space_blocks &&
+           abs(cj[2] - ci[2]) <= plan->p.svg_space_blocks;
+}
+
+/* Static columns: [0,NB) for dense rows, then (SVG) every row of the spatial
+ * and temporal patterns. Starts/counts of the per-(bh) rows index into it. */
+static vox_status build_static_masks(vox_plan *plan)
+{
+    const vox_layout *L = &plan->L;
+    int64_t NB = L->n_blocks, rows = plan->BH * NB;
+    plan->h_kv_start = malloc(sizeof(int32_t) * (size_t)rows);
+    plan->h_kv_count = malloc(sizeof(int32_t) * (size_t)rows);
+    if (!plan->h_kv_start || !plan->h_kv_count)
+        return VOX_ERR_OUT_OF_MEMORY;
+    if (plan->p.mask_mode == VOX_MASK_CUSTOM) {
+        const int32_t *rp = plan->custom_row_ptr;
+        plan->h_cols_len = rp[plan->p.custom_masks * NB];
+        plan->h_cols = malloc(sizeof(int32_t) * (size_t)(plan->h_cols_len + 1));
+        if (!plan->h_cols)
+            return VOX_ERR_OUT_OF_MEMORY;
+        memcpy(plan->h_cols, plan->custom_cols, sizeof(int32_t) * (size_t)plan->h_cols_len);
+        for (int64_t m = 0; m < rows; m++) {
+            int64_t r = plan->p.custom_masks == 1 ? m % NB : m;
+            plan->h_kv_start[m] = rp[r];
+            plan->h_kv_count[m] = rp[r + 1] - rp[r];
+        }
+        return VOX_OK;
+    }
+    int svg = plan->p.mask_mode == VOX_MASK_SVG;
+    size_t cap = (size_t)NB * (svg ? 1 + 2 * (size_t)NB : 1);
+    plan->h_cols = malloc(sizeof(int32_t) * cap);
+    if (!plan->h_cols)
+        return VOX_ERR_OUT_OF_MEMORY;
+    int64_t n = 0;
+    for (int64_t j = 0; j < NB; j++)
+        plan->h_cols[n++] = (int32_t)j;
+    for (int64_t m = 0; m < rows; m++) {
+        plan->h_kv_start[m] = 0;
+        plan->h_kv_count[m] = (int32_t)NB;
+    }
+    if (svg) {
+        plan->h_svg_start = malloc(sizeof(int32_t) * 2 * (size_t)NB);
+        plan->h_svg_count = malloc(sizeof(int32_t) * 2 * (size_t)NB);
+        if (!plan->h_svg_start || !plan->h_svg_count)
+            return VOX_ERR_OUT_OF_MEMORY;
+        for (int temporal = 0; temporal < 2; temporal++)
+            for (int64_t i = 0; i < NB; i++) {
+                plan->h_svg_start[temporal * NB + i] = (int32_t)n;
+                for (int64_t j = 0; j < NB; j++)
+                    if (svg_allowed(plan, i, j, temporal))
+                        plan->h_cols[n++] = (int32_t)j;
+                plan->h_svg_count[temporal * NB + i] = (int32_t)(n - plan->h_svg_start[temporal * NB + i]);
+            }
+    }
+    plan->h_cols_len = n;
+    return VOX_OK;
+}
+
+vox_status vox_plan_create(vox_context *ctx, const vox_plan_params *params, vox_plan **out)
+{
+    if (!out)
+        return VOX_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (!ctx || !params)
+        return VOX_ERR_INVALID_ARGUMENT;
+    const vox_logger *log = &ctx->log;
+    const vox_plan_params *p = params;
+    if (p->batch < 1 || p->heads < 1 || p->batch > (1 << 20) || p->heads > (1 << 20))
+        return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "batch %lld / heads %lld out of range",
+                        (long long)p->batch, (long long)p->heads);
+    if (p->head_dim < 8 || p->head_dim > 256 || p->head_dim % 8)
+        return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "head_dim %lld must be a multiple of 8 in [8,256]",
+                        (long long)p->head_dim);
+    if (!vox_dtype_size(p->dtype))
+        return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "unknown dtype %d", (int)p->dtype);
+    if ((p->dtype == VOX_F16 && !(ctx->desc.caps & VOX_CAP_F16)) ||
+        (p->dtype == VOX_BF16 && !(ctx->desc.caps & VOX_CAP_BF16)))
+        return vox_fail(log, VOX_ERR_UNSUPPORTED, "%s lacks %s storage", ctx->desc.id,
+                        p->dtype == VOX_F16 ? "f16" : "bf16");
+    if (!isfinite(p->scale) || p->scale < 0)
+        return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "scale %g must be finite and >= 0 (0 = 1/sqrt(D))",
+                        p->scale);
+
+    vox_plan *plan = calloc(1, sizeof *plan);
+    if (!plan)
+        return VOX_ERR_OUT_OF_MEMORY;
+    plan->ctx = ctx;
+    plan->p = *p;
+    plan->p.custom_row_ptr = NULL;
+    plan->p.custom_kv_block = NULL;
+    plan->BH = p->batch * p->heads;
+    plan->scale = p->scale > 0 ? p->scale : 1.0 / sqrt((double)p->head_dim);
+    char why[256] = "";
+    vox_status st = vox_layout_build(&plan->L, p, why, sizeof why);
+    if (st) {
+        vox_plan_destroy(plan);
+        return vox_fail(log, st, "plan: %s", why);
+    }
+    const vox_layout *L = &plan->L;
+    /* sizes: BH*S*D elements and BH*NB*NB mask entries must fit */
+    size_t es = vox_dtype_size(p->dtype), rows_all, elems, bytes_qkv, ell, ell_bytes;
+    if (!vox_mul_size((size_t)plan->BH, (size_t)L->n_slots, &rows_all) ||
+        !vox_mul_size(rows_all, (size_t)p->head_dim, &elems) || !vox_mul_size(elems, es, &bytes_qkv) ||
+        !vox_mul_size((size_t)plan->BH * (size_t)L->n_blocks, (size_t)L->n_blocks, &ell) ||
+        !vox_mul_size(ell, 4, &ell_bytes) || rows_all > INT32_MAX || ell > INT32_MAX) {
+        vox_plan_destroy(plan);
+        return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "plan too large: sizes overflow");
+    }
+    /* mode checks read the caller's CSR in place */
+    plan->p.custom_row_ptr = p->custom_row_ptr;
+    plan->p.custom_kv_block = p->custom_kv_block;
+    st = check_mode(plan, log);
+    plan->p.custom_row_ptr = NULL;
+    plan->p.custom_kv_block = NULL;
+    if (st) {
+        vox_plan_destroy(plan);
+        return st;
+    }
+    if (p->mask_mode == VOX_MASK_CUSTOM) {
+        int64_t rows = p->custom_masks * L->n_blocks + 1, nnz = p->custom_row_ptr[rows - 1];
+        plan->custom_row_ptr = malloc(sizeof(int32_t) * (size_t)rows);
+        plan->custom_cols = malloc(sizeof(int32_t) * (size_t)(nnz + 1));
+        if (!plan->custom_row_ptr || !plan->custom_cols) {
+            vox_plan_destroy(plan);
+            return VOX_ERR_OUT_OF_MEMORY;
+        }
+        memcpy(plan->custom_row_ptr, p->custom_row_ptr, sizeof(int32_t) * (size_t)rows);
+        if (nnz)
+            memcpy(plan->custom_cols, p->custom_kv_block, sizeof(int32_t) * (size_t)nnz);
+    }
+    st = build_static_masks(plan);
+    int64_t NB = L->n_blocks, nrows = plan->BH * NB;
+    size_t BHNB = (size_t)nrows;
+    plan->classes = calloc((size_t)plan->BH, sizeof *plan->classes);
+    plan->err_s = calloc((size_t)plan->BH, sizeof(double));
+    plan->err_t = calloc((size_t)plan->BH, sizeof(double));
+    plan->h_kept_count = malloc(sizeof(int32_t) * BHNB);
+    if (!st && (!plan->classes || !plan->err_s || !plan->err_t || !plan->h_kept_count))
+        st = VOX_ERR_OUT_OF_MEMORY;
+    if (!st)
+        for (int64_t m = 0; m < nrows; m++)
+            plan->h_kept_count[m] = L->block_valid[m % NB];
+    plan->max_kv_count = NB;
+    if (!st && p->mask_mode == VOX_MASK_SVG) {
+        plan->n_sample_rows = p->svg_sample_rows;
+        int64_t *idx = malloc(sizeof(int64_t) * (size_t)plan->n_sample_rows);
+        plan->h_sample_slots = malloc(sizeof(int32_t) * (size_t)plan->n_sample_rows);
+        if (!idx || !plan->h_sample_slots ||
+            !vox_sample_distinct(p->seed, L->n_video_tokens, plan->n_sample_rows, idx))
+            st = VOX_ERR_OUT_OF_MEMORY;
+        int64_t video0 = L->text_before ? L->text : 0;
+        for (int64_t r = 0; !st && r < plan->n_sample_rows; r++)
+            plan->h_sample_slots[r] = L->token_slot[video0 + idx[r]];
+        free(idx);
+    }
+
+    /* device buffers */
+    size_t i32 = sizeof(int32_t);
+    if (!st) st = dbuf_upload(plan, &plan->slot_token, L->slot_token, i32 * (size_t)L->n_slots);
+    if (!st) st = dbuf_upload(plan, &plan->token_slot, L->token_slot, i32 * (size_t)L->n_tokens);
+    if (!st) st = dbuf_upload(plan, &plan->block_valid, L->block_valid, i32 * (size_t)NB);
+    if (!st) st = dbuf_upload(plan, &plan->block_coord, L->block_coord, i32 * 3 * (size_t)NB);
+    if (!st) st = dbuf_upload(plan, &plan->win_ptr, L->win_ptr, i32 * (size_t)(L->n_video_blocks + 1));
+    if (!st) st = dbuf_upload(plan, &plan->windows, L->windows, i32 * 4 * (size_t)L->n_windows);
+    if (!st) st = dbuf_alloc(plan, &plan->qb, bytes_qkv);
+    if (!st) st = dbuf_alloc(plan, &plan->kb, bytes_qkv);
+    if (!st) st = dbuf_alloc(plan, &plan->vb, bytes_qkv);
+    if (!st) st = dbuf_alloc(plan, &plan->ob, bytes_qkv);
+    if (!st) st = dbuf_alloc(plan, &plan->lseb, 4 * rows_all);
+    if (!st) st = dbuf_upload(plan, &plan->kv_start, plan->h_kv_start, i32 * BHNB);
+    if (!st) st = dbuf_upload(plan, &plan->kv_count, plan->h_kv_count, i32 * BHNB);
+    if (!st) st = dbuf_upload(plan, &plan->kv_cols, plan->h_cols, i32 * (size_t)plan->h_cols_len);
+    if (!st && p->query_keep < 1.0) {
+        st = dbuf_alloc(plan, &plan->kept_count, i32 * BHNB);
+        if (!st) st = dbuf_alloc(plan, &plan->kept_rows, i32 * BHNB * (size_t)L->V);
+        if (!st) st = dbuf_alloc(plan, &plan->fill_src, i32 * rows_all);
+    }
+    if (!st && p->mask_mode == VOX_MASK_BSA) {
+        /* the ELL replaces the static columns: row m owns cols [m*NB, m*NB+NB) */
+        dbuf_free(plan, &plan->kv_cols);
+        st = dbuf_alloc(plan, &plan->kv_cols, ell_bytes);
+        for (int64_t m = 0; m < nrows; m++)
+            plan->h_kv_start[m] = (int32_t)(m * NB);
+        if (!st) st = plan->ctx->be->buffer_write(ctx->dev, plan->kv_start.impl, 0, plan->h_kv_start, i32 * BHNB);
+        size_t means = BHNB * (size_t)p->head_dim * 4;
+        if (!st) st = dbuf_alloc(plan, &plan->qbar, means);
+        if (!st) st = dbuf_alloc(plan, &plan->kbar, means);
+    }
+    if (!st && p->mask_mode == VOX_MASK_SVG) {
+        st = dbuf_upload(plan, &plan->sample_rows, plan->h_sample_slots, i32 * (size_t)plan->n_sample_rows);
+        if (!st) st = dbuf_alloc(plan, &plan->sample_out, 4 * 3 * (size_t)(plan->BH * plan->n_sample_rows));
+    }
+    if (st) {
+        vox_plan_destroy(plan);
+        return vox_fail(log, st, "plan: cannot allocate its tables and working buffers (%s)",
+                        vox_status_string(st));
+    }
+    vox_op_dims d = {p->batch, p->heads, p->head_dim, L->n_tokens, NB, L->n_video_blocks, L->V, p->dtype,
+                     {plan->block_valid.impl, 0}};
+    plan->dims = d;
+    plan->built = p->mask_mode == VOX_MASK_DENSE || p->mask_mode == VOX_MASK_CUSTOM;
+    if (p->query_keep < 1.0)
+        plan->built = 0;
+    if (plan->built)
+        for (int64_t m = 0; m < nrows; m++)
+            if (plan->h_kv_count[m] > 0 && plan->max_kv_count < plan->h_kv_count[m])
+                plan->max_kv_count = plan->h_kv_count[m];
+    *out = plan;
+    return VOX_OK;
+}
+
+/* ---------------------------------------------------------------- queries */
+
+vox_status vox_plan_fetch_kept_rows(vox_plan *plan)
+{
+    if (plan->h_kept_rows || plan->p.query_keep >= 1.0)
+        return VOX_OK;
+    size_t n = (size_t)(plan->BH * plan->L.n_blocks * plan->L.V);
+    plan->h_kept_rows = malloc(sizeof(int32_t) * n);
+    if (!plan->h_kept_rows)
+        return VOX_ERR_OUT_OF_MEMORY;
+    vox_status st = plan->ctx->be->buffer_read(plan->ctx->dev, plan->kept_rows.impl, 0, plan->h_kept_rows,
+                                               sizeof(int32_t) * n);
+    if (st) {
+        free(plan->h_kept_rows);
+        plan->h_kept_rows = NULL;
+    }
+    return st;
+}
+
+vox_status vox_plan_fetch_bsa_cols(vox_plan *plan)
+{
+    if (plan->h_bsa_cols || plan->p.mask_mode != VOX_MASK_BSA)
+        return VOX_OK;
+    size_t n = (size_t)(plan->BH * plan->L.n_blocks * plan->L.n_blocks);
+    plan->h_bsa_cols = malloc(sizeof(int32_t) * n);
+    if (!plan->h_bsa_cols)
+        return VOX_ERR_OUT_OF_MEMORY;
+    vox_status st = plan->ctx->be->buffer_read(plan->ctx->dev, plan->kv_cols.impl, 0, plan->h_bsa_cols,
+                                               sizeof(int32_t) * n);
+    if (st) {
+        free(plan->h_bsa_cols);
+        plan->h_bsa_cols = NULL;
+    }
+    return st;
+}
+
+const int32_t *vox_plan_row_cols(const vox_plan *plan, int64_t m, int32_t *count)
+{
+    *count = plan->h_kv_count[m];
+    const int32_t *base = plan->p.mask_mode == VOX_MASK_BSA ? plan->h_bsa_cols : plan->h_cols;
+    return base + plan->h_kv_start[m];
+}
+
+vox_status vox_plan_stats_get(const vox_plan *cplan, vox_plan_stats *s)
+{
+    if (!cplan || !s)
+        return VOX_ERR_INVALID_ARGUMENT;
+    vox_plan *plan = (vox_plan *)cplan; /* lazily filled host mirrors */
+    const vox_layout *L = &plan->L;
+    memset(s, 0, sizeof *s);
+    s->tokens = L->n_tokens;
+    s->video_tokens = L->n_video_tokens;
+    s->global_tokens = L->text;
+    s->n_blocks = L->n_blocks;
+    s->n_video_blocks = L->n_video_blocks;
+    s->n_global_blocks = L->n_global_blocks;
+    s->grid_blocks_t = L->gbt;
+    s->grid_blocks_h = L->gbh;
+    s->grid_blocks_w = L->gbw;
+    s->block_volume = L->V;
+    s->padded_fraction = 1.0 - (double)L->n_tokens / (double)L->n_slots;
+    s->n_heads_total = plan->BH;
+    s->built = plan->built;
+    double D = (double)plan->p.head_dim, N = (double)L->n_tokens;
+    s->flops_dense = 4.0 * N * N * D * (double)plan->BH;
+    for (int64_t bh = 0; bh < plan->BH; bh++) {
+        s->n_dense += plan->classes[bh] == VOX_HEAD_DENSE;
+        s->n_spatial += plan->classes[bh] == VOX_HEAD_SPATIAL;
+        s->n_temporal += plan->classes[bh] == VOX_HEAD_TEMPORAL;
+    }
+    if (!plan->built)
+        return VOX_OK;
+    vox_status st = vox_plan_fetch_bsa_cols(plan);
+    if (st)
+        return st;
+    int64_t NB = L->n_blocks;
+    double allowed = 0, kept = 0, flops = 0;
+    for (int64_t m = 0; m < plan->BH * NB; m++) {
+        int32_t n;
+        const int32_t *cols = vox_plan_row_cols(plan, m, &n);
+        double keys = 0;
+        for (int32_t c = 0; c < n; c++)
+            keys += L->block_valid[cols[c]];
+        allowed += n;
+        kept += plan->h_kept_count[m];
+        flops += 4.0 * D * keys * plan->h_kept_count[m];
+    }
+    s->density = allowed / ((double)plan->BH * (double)NB * (double)NB);
+    s->kept_query_fraction = kept / ((double)plan->BH * N);
+    s->flops = flops;
+    return VOX_OK;
+}
+
+vox_status vox_plan_head_classes(const vox_plan *plan, vox_head_class *classes, double *err_s,
+                                 double *err_t)
+{
+    if (!plan)
+        return VOX_ERR_INVALID_ARGUMENT;
+    for (int64_t bh = 0; bh < plan->BH; bh++) {
+        if (classes) classes[bh] = plan->classes[bh];
+        if (err_s) err_s[bh] = plan->err_s[bh];
+        if (err_t) err_t[bh] = plan->err_t[bh];
+    }
+    return VOX_OK;
+}
+
+vox_status vox_plan_export_mask(const vox_plan *cplan, int64_t m, int32_t *row_ptr, int32_t *kv_block,
+                                int64_t kv_capacity, int64_t *nnz, int8_t *keep)
+{
+    if (!cplan || !row_ptr || !nnz || (!kv_block && kv_capacity > 0) || kv_capacity < 0)
+        return VOX_ERR_INVALID_ARGUMENT;
+    vox_plan *plan = (vox_plan *)cplan;
+    const vox_logger *log = &plan->ctx->log;
+    if (m < 0 || m >= plan->BH)
+        return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "export: mask %lld not in [0,%lld)", (long long)m,
+                        (long long)plan->BH);
+    if (!plan->built)
+        return vox_fail(log, VOX_ERR_INVALID_STATE, "export: plan not built (call vox_plan_build)");
+    vox_status st = vox_plan_fetch_bsa_cols(plan);
+    if (!st)
+        st = vox_plan_fetch_kept_rows(plan);
+    if (st)
+        return st;
+    const vox_layout *L = &plan->L;
+    int64_t NB = L->n_blocks, n = 0;
+    row_ptr[0] = 0;
+    for (int64_t i = 0; i < NB; i++) {
+        int32_t cnt;
+        const int32_t *cols = vox_plan_row_cols(plan, m * NB + i, &cnt);
+        if (n + cnt > kv_capacity)
+            return vox_fail(log, VOX_ERR_BUFFER_TOO_SMALL, "export: kv_capacity %lld too small",
+                            (long long)kv_capacity);
+        memcpy(kv_block + n, cols, sizeof(int32_t) * (size_t)cnt);
+        n += cnt;
+        row_ptr[i + 1] = (int32_t)n;
+    }
+    *nnz = n;
+    if (keep) {
+        for (int64_t i = 0; i < NB; i++) {
+            int64_t base = i * L->V;
+            for (int v = 0; v < L->V; v++)
+                keep[base + v] = (int8_t)(v < L->block_valid[i] ? (plan->h_kept_rows ? 0 : 1) : -1);
+            if (plan->h_kept_rows) {
+                const int32_t *kr = plan->h_kept_rows + (m * NB + i) * L->V;
+                for (int32_t r = 0; r < plan->h_kept_count[m * NB + i]; r++)
+                    keep[base + kr[r]] = 1;
+            }
+        }
+    }
+    return VOX_OK;
+}
+
+vox_status vox_plan_token_slots(const vox_plan *plan, int32_t *slot_of_token)
+{
+    if (!plan || !slot_of_token)
+        return VOX_ERR_INVALID_ARGUMENT;
+    memcpy(slot_of_token, plan->L.token_slot, sizeof(int32_t) * (size_t)plan->L.n_tokens);
+    return VOX_OK;
+}
+
+vox_status vox_plan_last_build_ms(const vox_plan *plan, double *ms)
+{
+    if (!plan || !ms)
+        return VOX_ERR_INVALID_ARGUMENT;
+    *ms = plan->last_build_ms;
+    return VOX_OK;
+}

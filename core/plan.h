@@ -1,0 +1,67 @@
+/* Plan internals (private). */
+#ifndef VOX_CORE_PLAN_H
+#define VOX_CORE_PLAN_H
+
+#include "internal.h"
+#include "layout.h"
+
+/* A device buffer owned by a plan, with its size. */
+typedef struct vox_dbuf {
+    void *impl;
+    size_t bytes;
+} vox_dbuf;
+
+struct vox_plan {
+    vox_context *ctx;
+    vox_plan_params p;
+    vox_layout L;
+    int64_t BH;
+    double scale;
+    vox_op_dims dims;
+
+    int32_t *custom_row_ptr, *custom_cols; /* copies of the caller's CSR */
+
+    /* index tables */
+    vox_dbuf slot_token, token_slot, block_valid, block_coord, win_ptr, windows, sample_rows;
+    /* block-layout working tensors */
+    vox_dbuf qb, kb, vb, ob, lseb;
+    /* masks: per row m = bh*NB+i: cols[start[m] .. start[m]+count[m]) */
+    vox_dbuf kv_start, kv_count, kv_cols;
+    /* query selection */
+    vox_dbuf kept_count, kept_rows, fill_src;
+    /* BSA means, SVG sample results */
+    vox_dbuf qbar, kbar, sample_out;
+
+    /* host mirrors */
+    int32_t *h_kv_start, *h_kv_count; /* [BH*NB] */
+    int32_t *h_cols;                  /* static cols (DENSE/CUSTOM/SVG) */
+    int64_t h_cols_len;
+    int32_t *h_bsa_cols;              /* BSA ELL, read back lazily */
+    int32_t *h_kept_count;            /* [BH*NB] */
+    int32_t *h_kept_rows;             /* lazily read back */
+    int32_t *h_sample_slots;          /* [R] */
+    int64_t n_sample_rows;
+    int64_t max_kv_count;
+    int32_t *h_svg_start, *h_svg_count; /* [2][NB]: spatial, temporal rows in h_cols */
+
+    vox_head_class *classes;
+    double *err_s, *err_t;
+
+    int built;
+    double last_build_ms;
+};
+
+/* Draws `count` distinct integers in [0, n) sorted ascending from `seed`. */
+int vox_sample_distinct(uint64_t seed, int64_t n, int64_t count, int64_t *out);
+
+/* Validates a tensor against the plan (shape, dtype, strides, span). */
+vox_status vox_check_tensor(const vox_plan *plan, const vox_tensor *t, const char *name,
+                            vox_dtype dtype, int64_t head_dim);
+
+/* Host mirrors that need device reads, fetched on first use after a build. */
+vox_status vox_plan_fetch_kept_rows(vox_plan *plan);
+vox_status vox_plan_fetch_bsa_cols(vox_plan *plan);
+/* Columns of row m (bh*NB+i) from the host mirrors (after the fetches). */
+const int32_t *vox_plan_row_cols(const vox_plan *plan, int64_t m, int32_t *count);
+
+#endif

@@ -1,0 +1,196 @@
+/* Lowering of vox_plan_build and vox_attention_forward to backend ops. */
+#include "plan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static vox_bref ref(const vox_dbuf *b) { return (vox_bref){b->impl, 0}; }
+
+static vox_strided strided(const vox_tensor *t)
+{
+    vox_strided s = {{t->buffer->impl, t->offset}, t->dtype, t->stride_batch, t->stride_head,
+                     t->stride_token};
+    return s;
+}
+
+static vox_status permute_in(vox_plan *plan, const vox_tensor *t, vox_dbuf *dst)
+{
+    vox_op_permute_to op = {strided(t), ref(dst), ref(&plan->slot_token)};
+    return plan->ctx->be->permute_to_blocks(plan->ctx->dev, &plan->dims, &op);
+}
+
+/* Kept-row arguments when query selection is on, absent otherwise. */
+static vox_bref kept_count_ref(const vox_plan *plan)
+{
+    return plan->p.query_keep < 1.0 ? ref(&plan->kept_count) : (vox_bref){NULL, 0};
+}
+
+static vox_status classify_heads(vox_plan *plan)
+{
+    const vox_backend *be = plan->ctx->be;
+    int64_t R = plan->n_sample_rows, NB = plan->L.n_blocks;
+    vox_op_sample_rows op = {ref(&plan->qb), ref(&plan->kb), ref(&plan->vb), ref(&plan->sample_rows), R,
+                             ref(&plan->block_coord), plan->p.svg_frame_blocks, plan->p.svg_space_blocks,
+                             plan->p.svg_first_frame_sink, plan->scale, ref(&plan->sample_out)};
+    vox_status st = be->sample_rows_attention(plan->ctx->dev, &plan->dims, &op);
+    if (st)
+        return st;
+    size_t n = (size_t)(plan->BH * R * 3);
+    float *res = malloc(sizeof(float) * n);
+    if (!res)
+        return VOX_ERR_OUT_OF_MEMORY;
+    st = be->buffer_read(plan->ctx->dev, plan->sample_out.impl, 0, res, sizeof(float) * n);
+    for (int64_t bh = 0; !st && bh < plan->BH; bh++) {
+        double es = 0, et = 0, den = 0;
+        for (int64_t r = 0; r < R; r++) {
+            es += res[(bh * R + r) * 3];
+            et += res[(bh * R + r) * 3 + 1];
+            den += res[(bh * R + r) * 3 + 2];
+        }
+        if (den <= 0)
+            den = 1e-300; /* all-zero outputs: errors are 0 anyway */
+        plan->err_s[bh] = es / den;
+        plan->err_t[bh] = et / den;
+        double best = plan->err_s[bh] <= plan->err_t[bh] ? plan->err_s[bh] : plan->err_t[bh];
+        vox_head_class c = plan->err_s[bh] <= plan->err_t[bh] ? VOX_HEAD_SPATIAL : VOX_HEAD_TEMPORAL;
+        if (!(best <= plan->p.svg_dense_above)) /* NaN errors also fall back to dense */
+            c = VOX_HEAD_DENSE;
+        plan->classes[bh] = c;
+        for (int64_t i = 0; i < NB; i++) {
+            int64_t m = bh * NB + i;
+            if (c == VOX_HEAD_DENSE) {
+                plan->h_kv_start[m] = 0;
+                plan->h_kv_count[m] = (int32_t)NB;
+            } else {
+                int64_t k = (c == VOX_HEAD_TEMPORAL) * NB + i;
+                plan->h_kv_start[m] = plan->h_svg_start[k];
+                plan->h_kv_count[m] = plan->h_svg_count[k];
+            }
+        }
+    }
+    free(res);
+    size_t bytes = sizeof(int32_t) * (size_t)(plan->BH * NB);
+    if (!st)
+        st = be->buffer_write(plan->ctx->dev, plan->kv_start.impl, 0, plan->h_kv_start, bytes);
+    if (!st)
+        st = be->buffer_write(plan->ctx->dev, plan->kv_count.impl, 0, plan->h_kv_count, bytes);
+    return st;
+}
+
+static vox_status select_kv(vox_plan *plan)
+{
+    const vox_backend *be = plan->ctx->be;
+    void *dev = plan->ctx->dev;
+    vox_op_block_means qm = {ref(&plan->qb), kept_count_ref(plan), ref(&plan->kept_rows), ref(&plan->qbar)};
+    vox_op_block_means km = {ref(&plan->kb), {NULL, 0}, {NULL, 0}, ref(&plan->kbar)};
+    vox_op_kv_select ks = {ref(&plan->qbar), ref(&plan->kbar), plan->scale, plan->p.kv_rule,
+                           plan->p.kv_tau, plan->p.kv_topk, plan->p.kv_z, plan->p.kv_min_blocks,
+                           ref(&plan->kv_count), ref(&plan->kv_cols)};
+    vox_status st = be->block_means(dev, &plan->dims, &qm);
+    if (!st)
+        st = be->block_means(dev, &plan->dims, &km);
+    if (!st)
+        st = be->kv_select(dev, &plan->dims, &ks);
+    if (!st)
+        st = be->buffer_read(dev, plan->kv_count.impl, 0, plan->h_kv_count,
+                             sizeof(int32_t) * (size_t)(plan->BH * plan->L.n_blocks));
+    return st;
+}
+
+vox_status vox_plan_build(vox_plan *plan, const vox_tensor *q, const vox_tensor *k, const vox_tensor *v)
+{
+    if (!plan)
+        return VOX_ERR_INVALID_ARGUMENT;
+    const vox_plan_params *p = &plan->p;
+    int needs_select = p->query_keep < 1.0;
+    if (p->mask_mode != VOX_MASK_SVG && p->mask_mode != VOX_MASK_BSA && !needs_select)
+        return VOX_OK; /* static masks: nothing to build */
+    vox_status st = vox_check_tensor(plan, q, "q", p->dtype, p->head_dim);
+    if (!st)
+        st = vox_check_tensor(plan, k, "k", p->dtype, p->head_dim);
+    if (!st && p->mask_mode == VOX_MASK_SVG)
+        st = vox_check_tensor(plan, v, "v (needed by SVG classification)", p->dtype, p->head_dim);
+    if (st)
+        return st;
+    const vox_backend *be = plan->ctx->be;
+    void *dev = plan->ctx->dev;
+    plan->built = 0;
+    free(plan->h_bsa_cols);
+    plan->h_bsa_cols = NULL;
+    free(plan->h_kept_rows);
+    plan->h_kept_rows = NULL;
+
+    st = vox_timer_begin(plan->ctx);
+    if (!st)
+        st = permute_in(plan, q, &plan->qb);
+    if (!st && (p->mask_mode == VOX_MASK_SVG || p->mask_mode == VOX_MASK_BSA))
+        st = permute_in(plan, k, &plan->kb);
+    if (!st && p->mask_mode == VOX_MASK_SVG)
+        st = permute_in(plan, v, &plan->vb);
+    if (!st && needs_select) {
+        vox_op_query_select qs = {ref(&plan->qb), ref(&plan->win_ptr), ref(&plan->windows),
+                                  ref(&plan->kept_count), ref(&plan->kept_rows), ref(&plan->fill_src)};
+        st = be->query_select(dev, &plan->dims, &qs);
+        if (!st)
+            st = be->buffer_read(dev, plan->kept_count.impl, 0, plan->h_kept_count,
+                                 sizeof(int32_t) * (size_t)(plan->BH * plan->L.n_blocks));
+    }
+    if (!st && p->mask_mode == VOX_MASK_SVG)
+        st = classify_heads(plan);
+    if (!st && p->mask_mode == VOX_MASK_BSA)
+        st = select_kv(plan);
+    double ms = 0;
+    vox_status st2 = vox_timer_end(plan->ctx, &ms);
+    if (!st)
+        st = st2;
+    if (st)
+        return st;
+    plan->last_build_ms = ms;
+    plan->max_kv_count = 0;
+    for (int64_t m = 0; m < plan->BH * plan->L.n_blocks; m++)
+        if (plan->max_kv_count < plan->h_kv_count[m])
+            plan->max_kv_count = plan->h_kv_count[m];
+    plan->built = 1;
+    return VOX_OK;
+}
+
+vox_status vox_attention_forward(vox_plan *plan, const vox_tensor *q, const vox_tensor *k,
+                                 const vox_tensor *v, const vox_tensor *out, const vox_tensor *lse)
+{
+    if (!plan)
+        return VOX_ERR_INVALID_ARGUMENT;
+    const vox_plan_params *p = &plan->p;
+    vox_status st = vox_check_tensor(plan, q, "q", p->dtype, p->head_dim);
+    if (!st) st = vox_check_tensor(plan, k, "k", p->dtype, p->head_dim);
+    if (!st) st = vox_check_tensor(plan, v, "v", p->dtype, p->head_dim);
+    if (!st) st = vox_check_tensor(plan, out, "out", p->dtype, p->head_dim);
+    if (!st && lse) st = vox_check_tensor(plan, lse, "lse", VOX_F32, 1);
+    if (st)
+        return st;
+    if (!plan->built)
+        return vox_fail(&plan->ctx->log, VOX_ERR_INVALID_STATE,
+                        "forward: this plan's masks are not built (call vox_plan_build first)");
+    const vox_backend *be = plan->ctx->be;
+    void *dev = plan->ctx->dev;
+    st = permute_in(plan, q, &plan->qb);
+    if (!st) st = permute_in(plan, k, &plan->kb);
+    if (!st) st = permute_in(plan, v, &plan->vb);
+    if (!st) {
+        vox_op_attention at = {ref(&plan->qb),       ref(&plan->kb),       ref(&plan->vb),
+                               ref(&plan->ob),       ref(&plan->lseb),     ref(&plan->kv_start),
+                               ref(&plan->kv_count), ref(&plan->kv_cols),  kept_count_ref(plan),
+                               ref(&plan->kept_rows), plan->scale,         plan->max_kv_count};
+        st = be->attention_forward(dev, &plan->dims, &at);
+    }
+    if (!st) {
+        vox_op_permute_from pf = {ref(&plan->ob), ref(&plan->lseb), strided(out),
+                                  lse ? strided(lse) : (vox_strided){{NULL, 0}, VOX_F32, 0, 0, 0},
+                                  ref(&plan->token_slot),
+                                  p->query_keep < 1.0 ? ref(&plan->fill_src) : (vox_bref){NULL, 0}};
+        if (!lse)
+            pf.lse_src = (vox_bref){NULL, 0};
+        st = be->permute_from_blocks(dev, &plan->dims, &pf);
+    }
+    return st;
+}
