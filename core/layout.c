@@ -72,8 +72,14 @@ vox_status vox_layout_build(vox_layout *L, const vox_plan_params *p, char *why, 
         snprintf(why, n, "too many tokens (%lld slots)", (long long)L->n_slots);
         return VOX_ERR_INVALID_ARGUMENT;
     }
-    if (p->window_t < 1 || p->window_h < 1 || p->window_w < 1 || p->window_t > p->block_t ||
-        p->window_h > p->block_h || p->window_w > p->block_w) {
+    /* Windows matter only with query selection on; otherwise clip them. */
+    int wt = p->window_t, wh = p->window_h, ww = p->window_w;
+    if (p->query_keep >= 1.0) {
+        wt = wt > p->block_t ? p->block_t : wt;
+        wh = wh > p->block_h ? p->block_h : wh;
+        ww = ww > p->block_w ? p->block_w : ww;
+    }
+    if (wt < 1 || wh < 1 || ww < 1 || wt > p->block_t || wh > p->block_h || ww > p->block_w) {
         snprintf(why, n, "query window (%d,%d,%d) must be >= 1 and fit in the block (%d,%d,%d)",
                  p->window_t, p->window_h, p->window_w, p->block_t, p->block_h, p->block_w);
         return VOX_ERR_INVALID_ARGUMENT;
@@ -83,11 +89,10 @@ vox_status vox_layout_build(vox_layout *L, const vox_plan_params *p, char *why, 
         return VOX_ERR_INVALID_ARGUMENT;
     }
     /* A window shape that does not divide the block means one window per block. */
-    int divides = p->block_t % p->window_t == 0 && p->block_h % p->window_h == 0 &&
-                  p->block_w % p->window_w == 0;
-    L->wt = divides ? p->window_t : p->block_t;
-    L->wh = divides ? p->window_h : p->block_h;
-    L->ww = divides ? p->window_w : p->block_w;
+    int divides = p->block_t % wt == 0 && p->block_h % wh == 0 && p->block_w % ww == 0;
+    L->wt = divides ? wt : p->block_t;
+    L->wh = divides ? wh : p->block_h;
+    L->ww = divides ? ww : p->block_w;
 
     int64_t wpb = (int64_t)(L->bt / L->wt) * (L->bh / L->wh) * (L->bw / L->ww);
     L->slot_token = malloc(sizeof(int32_t) * (size_t)L->n_slots);

@@ -270,7 +270,8 @@ typedef struct vox_plan_params {
     double kv_z;    /* STAT */
     int kv_min_blocks; /* default 4 */
     double query_keep; /* (0,1], 1 = no query pruning */
-    int window_t, window_h, window_w; /* query windows, default (2,2,2) */
+    int window_t, window_h, window_w; /* query windows, default (2,2,2); must fit
+                                       * the block when query_keep < 1 (else clipped) */
 
     uint64_t seed; /* sampling seed (SVG rows, evaluation rows) */
 } vox_plan_params;
