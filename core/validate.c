@@ -60,11 +60,11 @@ vox_status vox_check_tensor(const vox_plan *plan, const vox_tensor *t, const cha
         span = add;
     }
     size_t bytes, end;
-    if (!vox_mul_size(span, es, &bytes) || !vox_add_size(bytes, t->offset, &end))
+    if (!vox_mul_size(span, es, &bytes))
         return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "%s: size overflows", name);
-    if (end > t->buffer->size)
-        return vox_fail(log, VOX_ERR_BUFFER_TOO_SMALL, "%s: needs %zu bytes, buffer has %zu", name, end,
-                        t->buffer->size);
+    if (!vox_add_size(bytes, t->offset, &end) || end > t->buffer->size)
+        return vox_fail(log, VOX_ERR_BUFFER_TOO_SMALL, "%s: %zu bytes at offset %zu exceed the buffer's %zu",
+                        name, bytes, t->offset, t->buffer->size);
     return VOX_OK;
 }
 

@@ -1,0 +1,354 @@
+/* Bad input through every public entry: each returns its documented status
+ * (and nothing leaks: the suite runs under valgrind/ASan in CI). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#define INVALID VOX_ERR_INVALID_ARGUMENT
+
+static int errors;
+
+static vox_context *cpu(void) { return tu_context("cpu", &errors); }
+
+static void small_params(vox_plan_params *p)
+{
+    vox_plan_defaults(p);
+    p->heads = 2, p->head_dim = 16, p->frames = 2, p->height = 4, p->width = 4, p->text_tokens = 3;
+    p->block_t = 1, p->block_h = 4, p->block_w = 4;
+}
+
+static void test_status_strings(void **state)
+{
+    (void)state;
+    for (int s = 0; s >= -9; s--)
+        assert_non_null(vox_status_string((vox_status)s));
+    assert_string_equal(vox_status_string((vox_status)-1000), "unknown status");
+    assert_int_equal(vox_dtype_size((vox_dtype)5), 0);
+}
+
+static void test_devices_and_contexts(void **state)
+{
+    (void)state;
+    int n = -1;
+    assert_int_equal(vox_device_count(NULL), INVALID);
+    assert_int_equal(vox_device_count(&n), VOX_OK);
+    assert_true(n >= 1);
+    vox_device_desc d;
+    assert_int_equal(vox_device_info(-1, &d), INVALID);
+    assert_int_equal(vox_device_info(n, &d), INVALID);
+    assert_int_equal(vox_device_info(0, NULL), INVALID);
+    vox_backend_desc b;
+    assert_int_equal(vox_backend_info(VOX_BACKEND_COUNT, &b), INVALID);
+    assert_int_equal(vox_backend_info((vox_backend_kind)-1, &b), INVALID);
+    assert_int_equal(vox_backend_info(VOX_BACKEND_CPU, NULL), INVALID);
+    for (int k = 0; k < VOX_BACKEND_COUNT; k++) {
+        assert_int_equal(vox_backend_info((vox_backend_kind)k, &b), VOX_OK);
+        if (!b.available)
+            assert_true(strlen(b.reason) > 0); /* unavailable always says why */
+    }
+
+    vox_context_params p;
+    vox_context *ctx = (vox_context *)&p; /* must be reset to NULL on failure */
+    assert_int_equal(vox_context_defaults(NULL), INVALID);
+    assert_int_equal(vox_context_create(NULL, &ctx), INVALID);
+    assert_null(ctx);
+    vox_context_defaults(&p);
+    assert_int_equal(vox_context_create(&p, NULL), INVALID);
+    p.device_index = 1000;
+    assert_int_equal(vox_context_create(&p, &ctx), INVALID);
+    vox_context_defaults(&p);
+    p.device_id = "nonsense:7";
+    assert_int_equal(vox_context_create(&p, &ctx), VOX_ERR_BACKEND_UNAVAILABLE);
+    vox_context_defaults(&p);
+    p.log_level = (vox_log_level)42;
+    assert_int_equal(vox_context_create(&p, &ctx), INVALID);
+    vox_native_queue nq = {VOX_BACKEND_COUNT, 0, 0, 0, 0, 0, 0};
+    vox_context_defaults(&p);
+    p.native = &nq;
+    assert_int_equal(vox_context_create(&p, &ctx), INVALID);
+    vox_context_destroy(NULL);
+    assert_int_equal(vox_context_finish(NULL), INVALID);
+    assert_int_equal(vox_context_device(NULL, &d), INVALID);
+    double ms;
+    assert_int_equal(vox_timer_begin(NULL), INVALID);
+    assert_int_equal(vox_timer_end(NULL, &ms), INVALID);
+}
+
+static void test_buffers(void **state)
+{
+    (void)state;
+    vox_context *ctx = cpu();
+    vox_buffer *b = (vox_buffer *)ctx;
+    assert_int_equal(vox_buffer_create(NULL, 16, &b), INVALID);
+    assert_null(b);
+    assert_int_equal(vox_buffer_create(ctx, 0, &b), INVALID);
+    assert_int_equal(vox_buffer_create(ctx, 16, NULL), INVALID);
+    assert_int_equal(vox_buffer_wrap(ctx, 0, 16, &b), INVALID);
+    assert_int_equal(vox_buffer_create(ctx, 16, &b), VOX_OK);
+    char host[32] = {0};
+    assert_int_equal(vox_buffer_write(NULL, 0, host, 4), INVALID);
+    assert_int_equal(vox_buffer_write(b, 0, NULL, 4), INVALID);
+    assert_int_equal(vox_buffer_write(b, 8, host, 9), VOX_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(vox_buffer_write(b, SIZE_MAX, host, 2), VOX_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(vox_buffer_read(b, 1, host, 16), VOX_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(vox_buffer_read(b, 0, NULL, 1), INVALID);
+    assert_int_equal(vox_buffer_write(b, 0, host, 16), VOX_OK);
+    assert_int_equal(vox_buffer_read(b, 0, host, 16), VOX_OK);
+    assert_int_equal(vox_buffer_size(b), 16);
+    assert_int_equal(vox_buffer_size(NULL), 0);
+    vox_buffer_destroy(b);
+    vox_buffer_destroy(NULL);
+    vox_context_destroy(ctx);
+}
+
+typedef void (*mutate_fn)(vox_plan_params *p);
+#define MUT(name, body) static void name(vox_plan_params *p) { body; }
+MUT(m_batch0, p->batch = 0)
+MUT(m_heads_neg, p->heads = -1)
+MUT(m_dim0, p->head_dim = 0)
+MUT(m_dim7, p->head_dim = 7)
+MUT(m_dim512, p->head_dim = 512)
+MUT(m_frames0, p->frames = 0)
+MUT(m_width_neg, p->width = -3)
+MUT(m_text_neg, p->text_tokens = -1)
+MUT(m_huge_grid, p->frames = (int64_t)1 << 40; p->height = (int64_t)1 << 40)
+MUT(m_overflow, p->frames = 1 << 20; p->height = 1 << 10; p->width = 1 << 9)
+MUT(m_block0, p->block_t = 0)
+MUT(m_block_npot, p->block_w = 3)
+MUT(m_block_big, p->block_t = 8; p->block_h = 8; p->block_w = 8)
+MUT(m_dtype, p->dtype = (vox_dtype)7)
+MUT(m_mode, p->mask_mode = (vox_mask_mode)9)
+MUT(m_text_pos, p->text_position = (vox_text_position)5)
+MUT(m_scale_nan, p->scale = NAN)
+MUT(m_scale_neg, p->scale = -1)
+MUT(m_keep0, p->query_keep = 0)
+MUT(m_keep_big, p->query_keep = 1.5)
+MUT(m_keep_nan, p->query_keep = NAN)
+MUT(m_window_big, p->query_keep = 0.5; p->window_t = 2)
+MUT(m_window0, p->query_keep = 0.5; p->window_h = 0)
+MUT(m_tau0, p->mask_mode = VOX_MASK_BSA; p->kv_tau = 0)
+MUT(m_tau_big, p->mask_mode = VOX_MASK_BSA; p->kv_tau = 1.01)
+MUT(m_topk0, p->mask_mode = VOX_MASK_BSA; p->kv_rule = VOX_KV_TOPK; p->kv_topk = 0)
+MUT(m_z_inf, p->mask_mode = VOX_MASK_BSA; p->kv_rule = VOX_KV_STAT; p->kv_z = INFINITY)
+MUT(m_rule, p->mask_mode = VOX_MASK_BSA; p->kv_rule = (vox_kv_rule)8)
+MUT(m_min_neg, p->mask_mode = VOX_MASK_BSA; p->kv_min_blocks = -1)
+MUT(m_rows0, p->mask_mode = VOX_MASK_SVG; p->svg_sample_rows = 0)
+MUT(m_rows_big, p->mask_mode = VOX_MASK_SVG; p->svg_sample_rows = 33)
+MUT(m_svg_neg, p->mask_mode = VOX_MASK_SVG; p->svg_space_blocks = -1)
+MUT(m_svg_dense_nan, p->mask_mode = VOX_MASK_SVG; p->svg_dense_above = NAN)
+
+static void test_plan_params(void **state)
+{
+    (void)state;
+    static const mutate_fn bad[] = {m_batch0, m_heads_neg, m_dim0, m_dim7, m_dim512, m_frames0, m_width_neg,
+                                    m_text_neg, m_huge_grid, m_overflow, m_block0, m_block_npot, m_block_big,
+                                    m_dtype, m_mode, m_text_pos, m_scale_nan, m_scale_neg, m_keep0, m_keep_big,
+                                    m_keep_nan, m_window_big, m_window0, m_tau0, m_tau_big, m_topk0, m_z_inf,
+                                    m_rule, m_min_neg, m_rows0, m_rows_big, m_svg_neg, m_svg_dense_nan};
+    vox_context *ctx = cpu();
+    vox_plan_params p;
+    vox_plan *plan = (vox_plan *)ctx;
+    assert_int_equal(vox_plan_defaults(NULL), INVALID);
+    small_params(&p);
+    assert_int_equal(vox_plan_create(NULL, &p, &plan), INVALID);
+    assert_null(plan);
+    assert_int_equal(vox_plan_create(ctx, NULL, &plan), INVALID);
+    assert_int_equal(vox_plan_create(ctx, &p, NULL), INVALID);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        small_params(&p);
+        bad[i](&p);
+        int before = errors;
+        vox_status st = vox_plan_create(ctx, &p, &plan);
+        if (st != INVALID)
+            fail_msg("bad parameter set %zu: status %d", i, (int)st);
+        assert_null(plan);
+        assert_true(errors > before); /* every rejection is explained through the logger */
+    }
+    small_params(&p);
+    assert_int_equal(vox_plan_create(ctx, &p, &plan), VOX_OK);
+    vox_plan_destroy(plan);
+    vox_plan_destroy(NULL);
+    vox_context_destroy(ctx);
+}
+
+static void test_custom_csr(void **state)
+{
+    (void)state;
+    vox_context *ctx = cpu();
+    vox_plan_params p;
+    vox_plan *plan = NULL;
+    /* grid 2x4x4 with (1,4,4): 2 video blocks + 1 global block = 3 blocks */
+    int32_t good_rp[] = {0, 2, 3, 6}, good_cols[] = {0, 2, 1, 0, 1, 2};
+    struct {
+        int32_t rp[4];
+        int32_t cols[6];
+        int64_t masks;
+        int null_rp, null_cols;
+    } bad[] = {
+        {{1, 2, 3, 6}, {0, 2, 1, 0, 1, 2}, 1, 0, 0}, /* row_ptr[0] != 0 */
+        {{0, 2, 1, 6}, {0, 2, 1, 0, 1, 2}, 1, 0, 0}, /* decreasing */
+        {{0, 2, 3, 6}, {2, 0, 1, 0, 1, 2}, 1, 0, 0}, /* unsorted */
+        {{0, 2, 3, 6}, {0, 0, 1, 0, 1, 2}, 1, 0, 0}, /* duplicate */
+        {{0, 2, 3, 6}, {0, 3, 1, 0, 1, 2}, 1, 0, 0}, /* out of range */
+        {{0, 2, 3, 6}, {0, -1, 1, 0, 1, 2}, 1, 0, 0}, /* negative */
+        {{0, 2, 3, 6}, {0, 2, 1, 0, 1, 2}, 3, 0, 0}, /* mask count neither 1 nor B*H */
+        {{0, 2, 3, 6}, {0, 2, 1, 0, 1, 2}, 1, 1, 0}, /* NULL row_ptr */
+        {{0, 2, 3, 6}, {0, 2, 1, 0, 1, 2}, 1, 0, 1}, /* NULL columns */
+        {{0, 2, 3, 7}, {0, 2, 1, 0, 1, 2}, 1, 0, 0}, /* row longer than n_blocks */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        small_params(&p);
+        p.mask_mode = VOX_MASK_CUSTOM;
+        p.custom_masks = bad[i].masks;
+        p.custom_row_ptr = bad[i].null_rp ? NULL : bad[i].rp;
+        p.custom_kv_block = bad[i].null_cols ? NULL : bad[i].cols;
+        vox_status st = vox_plan_create(ctx, &p, &plan);
+        if (st != INVALID)
+            fail_msg("bad CSR %zu: status %d", i, (int)st);
+    }
+    small_params(&p);
+    p.mask_mode = VOX_MASK_CUSTOM;
+    p.custom_masks = 1;
+    p.custom_row_ptr = good_rp;
+    p.custom_kv_block = good_cols;
+    assert_int_equal(vox_plan_create(ctx, &p, &plan), VOX_OK);
+    good_cols[0] = 99; /* the plan copied the CSR */
+    int32_t rp[4], cols[9];
+    int64_t nnz;
+    assert_int_equal(vox_plan_export_mask(plan, 0, rp, cols, 9, &nnz, NULL), VOX_OK);
+    assert_int_equal(nnz, 6);
+    assert_int_equal(cols[0], 0);
+    assert_int_equal(vox_plan_export_mask(plan, 2, rp, cols, 9, &nnz, NULL), INVALID);
+    assert_int_equal(vox_plan_export_mask(plan, -1, rp, cols, 9, &nnz, NULL), INVALID);
+    assert_int_equal(vox_plan_export_mask(plan, 0, rp, cols, 3, &nnz, NULL), VOX_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(vox_plan_export_mask(plan, 0, NULL, cols, 9, &nnz, NULL), INVALID);
+    assert_int_equal(vox_plan_export_mask(NULL, 0, rp, cols, 9, &nnz, NULL), INVALID);
+    vox_plan_destroy(plan);
+    vox_context_destroy(ctx);
+}
+
+static void test_tensors(void **state)
+{
+    (void)state;
+    vox_context *ctx = cpu(), *other = cpu();
+    vox_plan_params p;
+    small_params(&p);
+    vox_plan *plan = NULL;
+    assert_int_equal(vox_plan_create(ctx, &p, &plan), VOX_OK);
+    int64_t N = 2 * 4 * 4 + 3, n = 2 * N * 16;
+    vox_buffer *buf = NULL, *small = NULL, *foreign = NULL;
+    assert_int_equal(vox_buffer_create(ctx, (size_t)n * 4, &buf), VOX_OK);
+    assert_int_equal(vox_buffer_create(ctx, (size_t)n * 4 - 4, &small), VOX_OK);
+    assert_int_equal(vox_buffer_create(other, (size_t)n * 4, &foreign), VOX_OK);
+    vox_tensor good = vox_tensor_bhnd(buf, VOX_F32, 1, 2, N, 16);
+    assert_int_equal(vox_attention_forward(plan, &good, &good, &good, &good, NULL), VOX_OK);
+    assert_int_equal(vox_attention_forward(NULL, &good, &good, &good, &good, NULL), INVALID);
+    assert_int_equal(vox_attention_forward(plan, NULL, &good, &good, &good, NULL), INVALID);
+    assert_int_equal(vox_attention_forward(plan, &good, &good, &good, NULL, NULL), INVALID);
+    vox_tensor t;
+#define EXPECT(mod, status)                                                                                    \
+    do {                                                                                                       \
+        t = good;                                                                                              \
+        mod;                                                                                                   \
+        assert_int_equal(vox_attention_forward(plan, &good, &t, &good, &good, NULL), status);                  \
+    } while (0)
+    EXPECT(t.buffer = NULL, INVALID);
+    EXPECT(t.dtype = VOX_F16, INVALID);
+    EXPECT(t.dtype = (vox_dtype)9, INVALID);
+    EXPECT(t.tokens = N - 1, INVALID);
+    EXPECT(t.heads = 1, INVALID);
+    EXPECT(t.head_dim = 8, INVALID);
+    EXPECT(t.batch = 0, INVALID);
+    EXPECT(t.stride_token = 8, INVALID);                   /* rows overlap */
+    EXPECT(t.stride_head = 16, INVALID);                   /* heads overlap tokens */
+    EXPECT(t.stride_token = -16, INVALID);                 /* negative */
+    EXPECT(t.offset = 2, INVALID);                         /* misaligned */
+    EXPECT(t.offset = 4, VOX_ERR_BUFFER_TOO_SMALL);       /* runs past the end */
+    EXPECT(t.buffer = small, VOX_ERR_BUFFER_TOO_SMALL);
+    EXPECT(t.buffer = foreign, INVALID);                   /* another context */
+    EXPECT(t.stride_head = INT64_MAX / 2, INVALID);        /* size overflows */
+    EXPECT(t.stride_token = INT64_MAX / 4, INVALID);
+    EXPECT(t.offset = SIZE_MAX - 3, VOX_ERR_BUFFER_TOO_SMALL);
+    /* lse must be f32 with head_dim 1 */
+    vox_tensor lse = vox_tensor_bhnd(buf, VOX_F32, 1, 2, N, 1);
+    assert_int_equal(vox_attention_forward(plan, &good, &good, &good, &good, &lse), VOX_OK);
+    lse.head_dim = 16;
+    assert_int_equal(vox_attention_forward(plan, &good, &good, &good, &good, &lse), INVALID);
+    assert_int_equal(vox_tensor_span_bytes(NULL), 0);
+    vox_plan_destroy(plan);
+
+    /* SVG/BSA plans must be built before forward; build validates tensors */
+    p.mask_mode = VOX_MASK_BSA;
+    assert_int_equal(vox_plan_create(ctx, &p, &plan), VOX_OK);
+    assert_int_equal(vox_attention_forward(plan, &good, &good, &good, &good, NULL), VOX_ERR_INVALID_STATE);
+    int32_t rp[8], cols[64];
+    int64_t nnz;
+    assert_int_equal(vox_plan_export_mask(plan, 0, rp, cols, 64, &nnz, NULL), VOX_ERR_INVALID_STATE);
+    assert_int_equal(vox_plan_build(plan, NULL, &good, NULL), INVALID);
+    t = good;
+    t.buffer = small;
+    assert_int_equal(vox_plan_build(plan, &good, &t, NULL), VOX_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(vox_plan_build(plan, &good, &good, NULL), VOX_OK);
+    assert_int_equal(vox_attention_forward(plan, &good, &good, &good, &good, NULL), VOX_OK);
+    vox_plan_destroy(plan);
+    p.mask_mode = VOX_MASK_SVG;
+    p.svg_sample_rows = 8;
+    assert_int_equal(vox_plan_create(ctx, &p, &plan), VOX_OK);
+    assert_int_equal(vox_plan_build(plan, &good, &good, NULL), INVALID); /* SVG needs v */
+    assert_int_equal(vox_plan_build(plan, &good, &good, &good), VOX_OK);
+    vox_eval_result ev;
+    assert_int_equal(vox_plan_evaluate(plan, &good, &good, &good, &good, 0, &ev), INVALID);
+    assert_int_equal(vox_plan_evaluate(plan, &good, &good, &good, &good, 33, &ev), INVALID);
+    assert_int_equal(vox_plan_evaluate(plan, &good, &good, &good, &good, 4, NULL), INVALID);
+    vox_plan_stats s;
+    assert_int_equal(vox_plan_stats_get(NULL, &s), INVALID);
+    assert_int_equal(vox_plan_stats_get(plan, NULL), INVALID);
+    assert_int_equal(vox_plan_head_classes(NULL, NULL, NULL, NULL), INVALID);
+    assert_int_equal(vox_plan_token_slots(plan, NULL), INVALID);
+    double ms;
+    assert_int_equal(vox_plan_last_build_ms(plan, NULL), INVALID);
+    assert_int_equal(vox_plan_last_build_ms(plan, &ms), VOX_OK);
+    vox_plan_destroy(plan);
+    vox_buffer_destroy(buf), vox_buffer_destroy(small), vox_buffer_destroy(foreign);
+    vox_context_destroy(ctx), vox_context_destroy(other);
+}
+
+/* Unsupported dtypes on a device without them: covered per backend in
+ * conformance (skip) and here via the plan's device check on the cpu, which
+ * supports all three. */
+static void test_dtypes_supported_on_cpu(void **state)
+{
+    (void)state;
+    vox_context *ctx = cpu();
+    vox_plan_params p;
+    for (vox_dtype dt = VOX_F32; dt <= VOX_BF16; dt++) {
+        small_params(&p);
+        p.dtype = dt;
+        vox_plan *plan = NULL;
+        assert_int_equal(vox_plan_create(ctx, &p, &plan), VOX_OK);
+        vox_plan_destroy(plan);
+    }
+    vox_context_destroy(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_strings),
+        cmocka_unit_test(test_devices_and_contexts),
+        cmocka_unit_test(test_buffers),
+        cmocka_unit_test(test_plan_params),
+        cmocka_unit_test(test_custom_csr),
+        cmocka_unit_test(test_tensors),
+        cmocka_unit_test(test_dtypes_supported_on_cpu),
+    };
+    return cmocka_run_group_tests_name("api", tests, NULL, NULL);
+}
