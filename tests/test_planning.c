@@ -1,0 +1,381 @@
+/* Planning on the reference: KV selection, query selection and head
+ * classification on constructed inputs with known answers, invariants on
+ * random inputs, and the evaluation helper. (Bad planning parameters are
+ * covered in test_api.c.) */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "plan.h"
+#include "testutil.h"
+#include "workload.h"
+
+/* ---- KV selection, op level, on host arrays wrapped as cpu buffers ---- */
+
+enum { NBV = 8, NBT = 9, KD = 8 };
+
+typedef struct kv_fixture {
+    vox_context *ctx;
+    float qbar[NBT * KD], kbar[NBT * KD];
+    int32_t count[NBT], cols[NBT * NBT], valid[NBT];
+} kv_fixture;
+
+static vox_bref wrap(vox_context *ctx, void *p, size_t bytes, vox_buffer **keep)
+{
+    assert_int_equal(vox_buffer_wrap(ctx, (uint64_t)(uintptr_t)p, bytes, keep), VOX_OK);
+    return (vox_bref){(*keep)->impl, 0};
+}
+
+/* Runs kv_select for one (b,h) with block-mean vectors set so that query
+ * block `qb` scores 10 against blocks 2, 5, 6 and 0 against the rest. */
+static int32_t kv_select_known(kv_fixture *f, int qb, vox_kv_rule rule, double param, int min_blocks,
+                               int32_t *out_cols)
+{
+    memset(f->qbar, 0, sizeof f->qbar), memset(f->kbar, 0, sizeof f->kbar);
+    f->qbar[qb * KD] = 10.0f;
+    f->kbar[2 * KD] = f->kbar[5 * KD] = f->kbar[6 * KD] = 1.0f;
+    for (int j = 0; j < NBT; j++)
+        f->valid[j] = 16;
+    vox_buffer *b[5];
+    vox_op_dims d = {1, 1, KD, 16 * NBT, NBT, NBV, 16, VOX_F32, wrap(f->ctx, f->valid, sizeof f->valid, &b[0])};
+    vox_op_kv_select op = {wrap(f->ctx, f->qbar, sizeof f->qbar, &b[1]), wrap(f->ctx, f->kbar, sizeof f->kbar, &b[2]),
+                           1.0, rule, param, (int)param, param, min_blocks,
+                           wrap(f->ctx, f->count, sizeof f->count, &b[3]), wrap(f->ctx, f->cols, sizeof f->cols, &b[4])};
+    assert_int_equal(f->ctx->be->kv_select(f->ctx->dev, &d, &op), VOX_OK);
+    for (int i = 0; i < 5; i++)
+        vox_buffer_destroy(b[i]);
+    memcpy(out_cols, f->cols + qb * NBT, sizeof(int32_t) * (size_t)f->count[qb]);
+    /* global query rows are dense */
+    assert_int_equal(f->count[NBV], NBT);
+    return f->count[qb];
+}
+
+static void expect_cols(const int32_t *got, int32_t n, const int32_t *want, int32_t m)
+{
+    if (n != m)
+        fail_msg("selected %d blocks, expected %d", n, m);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(got[i], want[i]);
+}
+
+static void test_kv_select_known(void **state)
+{
+    (void)state;
+    kv_fixture f;
+    memset(&f, 0, sizeof f);
+    f.ctx = tu_context("cpu", NULL);
+    int32_t cols[NBT], n;
+    /* > tau of the mass in blocks 2,5,6: exactly those plus own (0) and global (8) */
+    n = kv_select_known(&f, 0, VOX_KV_CUMULATIVE, 0.9, 0, cols);
+    expect_cols(cols, n, (int32_t[]){0, 2, 5, 6, 8}, 5);
+    /* tau 0.5: two blocks reach 2/3 of the mass; ties by lower index -> 2, 5 */
+    n = kv_select_known(&f, 0, VOX_KV_CUMULATIVE, 0.5, 0, cols);
+    expect_cols(cols, n, (int32_t[]){0, 2, 5, 8}, 4);
+    /* TOPK 2 among the three tied blocks: lower indices */
+    n = kv_select_known(&f, 3, VOX_KV_TOPK, 2, 0, cols);
+    expect_cols(cols, n, (int32_t[]){2, 3, 5, 8}, 4);
+    /* STAT z=1: threshold mean + std = 3.75 + 4.84 selects the three */
+    n = kv_select_known(&f, 1, VOX_KV_STAT, 1.0, 0, cols);
+    expect_cols(cols, n, (int32_t[]){1, 2, 5, 6, 8}, 5);
+    /* STAT z=2 (threshold 13.4) selects nothing; kv_min_blocks 2 adds 2, 5 */
+    n = kv_select_known(&f, 1, VOX_KV_STAT, 2.0, 2, cols);
+    expect_cols(cols, n, (int32_t[]){1, 2, 5, 8}, 4);
+    /* kv_min_blocks 4: 2,5,6 then the lowest-index zero-score block 0 */
+    n = kv_select_known(&f, 1, VOX_KV_CUMULATIVE, 0.9, 4, cols);
+    expect_cols(cols, n, (int32_t[]){0, 1, 2, 5, 6, 8}, 6);
+    vox_context_destroy(f.ctx);
+}
+
+/* ---- Query selection on a hand-made window ---- */
+
+static void test_query_select_known(void **state)
+{
+    (void)state;
+    vox_context *ctx = tu_context("cpu", NULL);
+    vox_plan_params p;
+    vox_plan_defaults(&p);
+    p.head_dim = 8, p.frames = 2, p.height = 2, p.width = 2;
+    p.block_t = p.block_h = p.block_w = 2; /* one block of 8 = one (2,2,2) window */
+    p.query_keep = 0.5;                    /* keep 4: the centre + 3 least similar */
+    vox_plan *plan = NULL;
+    assert_int_equal(vox_plan_create(ctx, &p, &plan), VOX_OK);
+    /* token i: the centre is local (1,1,1) = token 7 = e0 */
+    float q[8][8] = {{0}};
+    q[0][1] = 1;                /* cos 0 */
+    q[1][0] = -1;               /* cos -1 */
+    q[2][0] = 1, q[2][1] = 1;   /* cos .707 */
+    q[3][0] = 1, q[3][1] = .1f; /* cos .995 */
+    q[4][2] = 1;                /* cos 0 (tie with token 0: lower index first) */
+    q[5][0] = -1, q[5][1] = 1;  /* cos -.707 */
+    q[6][0] = 1, q[6][1] = .5f; /* cos .894 */
+    q[7][0] = 1;
+    vox_tensor tq;
+    assert_int_equal(tu_upload_tensor(ctx, VOX_F32, &q[0][0], 1, 1, 8, 8, 0, &tq), VOX_OK);
+    assert_int_equal(vox_plan_build(plan, &tq, &tq, NULL), VOX_OK);
+    int32_t rp[2], cols[1];
+    int64_t nnz;
+    int8_t keep[8];
+    assert_int_equal(vox_plan_export_mask(plan, 0, rp, cols, 1, &nnz, keep), VOX_OK);
+    const int8_t want[8] = {1, 1, 0, 0, 0, 1, 0, 1};
+    assert_memory_equal(keep, want, 8);
+    int32_t fill[8];
+    assert_int_equal(ctx->be->buffer_read(ctx->dev, plan->fill_src.impl, 0, fill, sizeof fill), VOX_OK);
+    /* 2 -> tie of tokens 0 and 7 (cos .707): lower slot 0; 3 -> 7; 4 -> all cos 0: slot 0; 6 -> 7 */
+    const int32_t want_fill[8] = {0, 1, 0, 7, 0, 5, 7, 7};
+    assert_memory_equal(fill, want_fill, sizeof fill);
+    vox_plan_stats s;
+    assert_int_equal(vox_plan_stats_get(plan, &s), VOX_OK);
+    assert_true(fabs(s.kept_query_fraction - 0.5) < 1e-12);
+    tu_free_tensor(&tq);
+    vox_plan_destroy(plan);
+    vox_context_destroy(ctx);
+}
+
+/* ---- Structured workloads: classification, invariants, query_keep = 1 ---- */
+
+typedef struct io {
+    vox_context *ctx;
+    vox_workload w;
+    int64_t N;
+    vox_tensor q, k, v, o;
+    float *hq, *hk, *hv;
+} io;
+
+static void io_init(io *x, const vox_workload *w, uint64_t seed, int structured)
+{
+    memset(x, 0, sizeof *x);
+    x->ctx = tu_context("cpu", NULL);
+    x->w = *w;
+    x->N = vox_workload_tokens(w);
+    size_t n = (size_t)(w->batch * w->heads * x->N * w->head_dim);
+    x->hq = malloc(sizeof(float) * n), x->hk = malloc(sizeof(float) * n), x->hv = malloc(sizeof(float) * n);
+    if (structured) {
+        assert_int_equal(vox_workload_generate(w, seed, 1.0, x->hq, x->hk, x->hv), 0);
+    } else {
+        tu_fill_normal(seed, 1.0, x->hq, n), tu_fill_normal(seed + 1, 1.0, x->hk, n);
+        tu_fill_normal(seed + 2, 1.0, x->hv, n);
+    }
+    assert_int_equal(tu_upload_tensor(x->ctx, VOX_F32, x->hq, w->batch, w->heads, x->N, w->head_dim, 0, &x->q), 0);
+    assert_int_equal(tu_upload_tensor(x->ctx, VOX_F32, x->hk, w->batch, w->heads, x->N, w->head_dim, 0, &x->k), 0);
+    assert_int_equal(tu_upload_tensor(x->ctx, VOX_F32, x->hv, w->batch, w->heads, x->N, w->head_dim, 0, &x->v), 0);
+    assert_int_equal(tu_poisoned_tensor(x->ctx, VOX_F32, w->batch, w->heads, x->N, w->head_dim, 0, &x->o), 0);
+}
+
+static void io_free(io *x)
+{
+    tu_free_tensor(&x->q), tu_free_tensor(&x->k), tu_free_tensor(&x->v), tu_free_tensor(&x->o);
+    free(x->hq), free(x->hk), free(x->hv);
+    vox_context_destroy(x->ctx);
+}
+
+static void io_params(const io *x, vox_plan_params *p, vox_mask_mode mode)
+{
+    vox_plan_defaults(p);
+    p->batch = x->w.batch, p->heads = x->w.heads, p->head_dim = x->w.head_dim;
+    p->frames = x->w.frames, p->height = x->w.height, p->width = x->w.width;
+    p->text_tokens = x->w.text;
+    p->text_position = x->w.text_before ? VOX_TEXT_BEFORE : VOX_TEXT_AFTER;
+    p->block_t = 1, p->block_h = 4, p->block_w = 4;
+    p->window_t = 1;
+    p->mask_mode = mode;
+    p->svg_space_blocks = 0;
+}
+
+static void test_classification(void **state)
+{
+    (void)state;
+    /* heads alternate purely spatial / purely temporal by construction */
+    const vox_workload w = {"t", 2, 4, 32, 4, 8, 8, 8, 0};
+    io x;
+    io_init(&x, &w, 5, 1);
+    vox_plan_params p;
+    io_params(&x, &p, VOX_MASK_SVG);
+    vox_plan *plan = NULL;
+    assert_int_equal(vox_plan_create(x.ctx, &p, &plan), VOX_OK);
+    assert_int_equal(vox_plan_build(plan, &x.q, &x.k, &x.v), VOX_OK);
+    vox_head_class cls[8];
+    double es[8], et[8];
+    assert_int_equal(vox_plan_head_classes(plan, cls, es, et), VOX_OK);
+    for (int m = 0; m < 8; m++) {
+        vox_head_class want = (m % 4) % 2 ? VOX_HEAD_TEMPORAL : VOX_HEAD_SPATIAL;
+        if (cls[m] != want)
+            fail_msg("head %d: class %d (err_s %.3f err_t %.3f), expected %d", m, cls[m], es[m], et[m], want);
+    }
+    vox_plan_stats s;
+    assert_int_equal(vox_plan_stats_get(plan, &s), VOX_OK);
+    assert_int_equal(s.n_spatial, 4);
+    assert_int_equal(s.n_temporal, 4);
+    assert_true(s.density < 0.5);
+    vox_plan_destroy(plan);
+    /* svg_dense_above below every error forces dense heads */
+    p.svg_dense_above = 0.0;
+    assert_int_equal(vox_plan_create(x.ctx, &p, &plan), VOX_OK);
+    assert_int_equal(vox_plan_build(plan, &x.q, &x.k, &x.v), VOX_OK);
+    assert_int_equal(vox_plan_stats_get(plan, &s), VOX_OK);
+    assert_int_equal(s.n_dense, 8);
+    assert_true(fabs(s.density - 1.0) < 1e-12);
+    vox_plan_destroy(plan);
+    io_free(&x);
+}
+
+static void test_kv_invariants(void **state)
+{
+    (void)state;
+    const vox_workload w = {"r", 1, 3, 16, 4, 8, 12, 20, 1};
+    io x;
+    io_init(&x, &w, 11, 0);
+    double taus[] = {0.95, 0.8, 0.6, 0.3}, last_density = 2.0;
+    for (int ti = 0; ti < 4; ti++) {
+        vox_plan_params p;
+        io_params(&x, &p, VOX_MASK_BSA);
+        p.kv_tau = taus[ti];
+        p.kv_min_blocks = 3;
+        vox_plan *plan = NULL;
+        assert_int_equal(vox_plan_create(x.ctx, &p, &plan), VOX_OK);
+        assert_int_equal(vox_plan_build(plan, &x.q, &x.k, NULL), VOX_OK);
+        const vox_layout *L = &plan->L;
+        int64_t NB = L->n_blocks, NBv = L->n_video_blocks, D = w.head_dim;
+        float *qbar = malloc(plan->qbar.bytes), *kbar = malloc(plan->kbar.bytes);
+        x.ctx->be->buffer_read(x.ctx->dev, plan->qbar.impl, 0, qbar, plan->qbar.bytes);
+        x.ctx->be->buffer_read(x.ctx->dev, plan->kbar.impl, 0, kbar, plan->kbar.bytes);
+        int32_t *rp = malloc(sizeof(int32_t) * (size_t)(NB + 1)), *cols = malloc(sizeof(int32_t) * (size_t)(NB * NB));
+        double *pr = malloc(sizeof(double) * (size_t)NBv);
+        for (int64_t m = 0; m < w.heads; m++) {
+            int64_t nnz;
+            assert_int_equal(vox_plan_export_mask(plan, m, rp, cols, NB * NB, &nnz, NULL), VOX_OK);
+            for (int64_t i = 0; i < NB; i++) {
+                int has_own = 0, globals = 0;
+                for (int32_t c = rp[i]; c < rp[i + 1]; c++) {
+                    if (c > rp[i])
+                        assert_true(cols[c] > cols[c - 1]); /* sorted, unique */
+                    has_own |= cols[c] == i;
+                    globals += cols[c] >= NBv;
+                }
+                assert_true(has_own);
+                assert_int_equal(globals, NB - NBv);
+                if (i >= NBv) {
+                    assert_int_equal(rp[i + 1] - rp[i], NB);
+                    continue;
+                }
+                assert_true(rp[i + 1] - rp[i] - (NB - NBv) >= 3);
+                double mx = -INFINITY, z = 0, mass = 0;
+                for (int64_t j = 0; j < NBv; j++) {
+                    double s = 0;
+                    for (int64_t e = 0; e < D; e++)
+                        s += (double)qbar[(m * NB + i) * D + e] * kbar[(m * NB + j) * D + e];
+                    pr[j] = s * plan->scale;
+                    mx = pr[j] > mx ? pr[j] : mx;
+                }
+                for (int64_t j = 0; j < NBv; j++)
+                    z += (pr[j] = exp(pr[j] - mx));
+                for (int32_t c = rp[i]; c < rp[i + 1]; c++)
+                    if (cols[c] < NBv)
+                        mass += pr[cols[c]] / z;
+                if (mass < taus[ti] - 1e-12)
+                    fail_msg("tau %.2f: head %lld block %lld selected mass %.4f", taus[ti], (long long)m,
+                             (long long)i, mass);
+            }
+        }
+        vox_plan_stats s;
+        assert_int_equal(vox_plan_stats_get(plan, &s), VOX_OK);
+        assert_true(s.density <= last_density);
+        last_density = s.density;
+        free(qbar), free(kbar), free(rp), free(cols), free(pr);
+        vox_plan_destroy(plan);
+    }
+    assert_true(last_density < 0.9);
+    io_free(&x);
+}
+
+/* query_keep = 1: nothing pruned, and BSA's forward equals the foundation's
+ * attention under the same (exported) mask given as CUSTOM. */
+static void test_keep_one_equals_foundation(void **state)
+{
+    (void)state;
+    const vox_workload w = {"k", 1, 2, 16, 4, 8, 8, 8, 0};
+    io x;
+    io_init(&x, &w, 21, 1);
+    vox_plan_params p;
+    io_params(&x, &p, VOX_MASK_BSA);
+    vox_plan *bsa = NULL, *custom = NULL;
+    assert_int_equal(vox_plan_create(x.ctx, &p, &bsa), VOX_OK);
+    assert_int_equal(vox_plan_build(bsa, &x.q, &x.k, NULL), VOX_OK);
+    assert_int_equal(vox_attention_forward(bsa, &x.q, &x.k, &x.v, &x.o, NULL), VOX_OK);
+    double *a = tu_read_tensor(&x.o);
+    vox_plan_stats s;
+    vox_plan_stats_get(bsa, &s);
+    int64_t NB = s.n_blocks, S = NB * s.block_volume;
+    int32_t *rp = malloc(sizeof(int32_t) * (size_t)(2 * NB + 1)), *cols = malloc(sizeof(int32_t) * (size_t)(2 * NB * NB));
+    int8_t *keep = malloc((size_t)S);
+    int64_t off = 0;
+    rp[0] = 0;
+    for (int m = 0; m < 2; m++) {
+        int64_t nnz;
+        assert_int_equal(vox_plan_export_mask(bsa, m, rp + m * NB, cols + off, 2 * NB * NB - off, &nnz, keep), 0);
+        for (int64_t i = 0; i <= NB; i++)
+            rp[m * NB + i] += (int32_t)off;
+        off += nnz;
+        for (int64_t sl = 0; sl < S; sl++)
+            assert_true(keep[sl] != 0); /* nothing pruned */
+    }
+    assert_true(fabs(s.kept_query_fraction - 1.0) < 1e-12);
+    p.mask_mode = VOX_MASK_CUSTOM;
+    p.custom_masks = 2;
+    p.custom_row_ptr = rp;
+    p.custom_kv_block = cols;
+    assert_int_equal(vox_plan_create(x.ctx, &p, &custom), VOX_OK);
+    vox_tensor o2;
+    assert_int_equal(tu_poisoned_tensor(x.ctx, VOX_F32, 1, 2, x.N, 16, 0, &o2), VOX_OK);
+    assert_int_equal(vox_attention_forward(custom, &x.q, &x.k, &x.v, &o2, NULL), VOX_OK);
+    double *b = tu_read_tensor(&o2);
+    assert_memory_equal(a, b, sizeof(double) * (size_t)(2 * x.N * 16));
+    free(a), free(b), free(rp), free(cols), free(keep);
+    tu_free_tensor(&o2);
+    vox_plan_destroy(bsa), vox_plan_destroy(custom);
+    io_free(&x);
+}
+
+static void test_evaluate(void **state)
+{
+    (void)state;
+    const vox_workload w = {"e", 1, 2, 16, 4, 8, 8, 8, 0};
+    io x;
+    io_init(&x, &w, 31, 1);
+    vox_plan_params p;
+    io_params(&x, &p, VOX_MASK_DENSE);
+    vox_plan *plan = NULL;
+    assert_int_equal(vox_plan_create(x.ctx, &p, &plan), VOX_OK);
+    assert_int_equal(vox_attention_forward(plan, &x.q, &x.k, &x.v, &x.o, NULL), VOX_OK);
+    vox_eval_result ev;
+    assert_int_equal(vox_plan_evaluate(plan, &x.q, &x.k, &x.v, &x.o, 16, &ev), VOX_OK);
+    assert_true(fabs(ev.recall - 1.0) < 1e-12);
+    assert_true(ev.rel_error < 1e-12);
+    assert_int_equal(ev.rows, 32);
+    vox_plan_destroy(plan);
+    /* a sparse plan captures less mass and has a nonzero error */
+    io_params(&x, &p, VOX_MASK_BSA);
+    p.kv_tau = 0.5, p.kv_min_blocks = 1;
+    assert_int_equal(vox_plan_create(x.ctx, &p, &plan), VOX_OK);
+    assert_int_equal(vox_plan_build(plan, &x.q, &x.k, NULL), VOX_OK);
+    assert_int_equal(vox_attention_forward(plan, &x.q, &x.k, &x.v, &x.o, NULL), VOX_OK);
+    assert_int_equal(vox_plan_evaluate(plan, &x.q, &x.k, &x.v, &x.o, 16, &ev), VOX_OK);
+    assert_true(ev.recall > 0.3 && ev.recall < 1.0);
+    assert_true(ev.rel_error > 0 && ev.rel_error < 1.0);
+    vox_plan_destroy(plan);
+    io_free(&x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kv_select_known),   cmocka_unit_test(test_query_select_known),
+        cmocka_unit_test(test_classification),    cmocka_unit_test(test_kv_invariants),
+        cmocka_unit_test(test_keep_one_equals_foundation), cmocka_unit_test(test_evaluate),
+    };
+    return cmocka_run_group_tests_name("planning", tests, NULL, NULL);
+}
