@@ -108,7 +108,7 @@ int cmd_demo(int argc, char **argv)
     const char *device = NULL, *preset = "tiny";
     vox_dtype dtype = VOX_F32;
     int dtype_given = 0, verbose = 0;
-    double tau = 0.9, keep = 0.5;
+    double tau = 0.9, keep = 0.75;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else if (!strcmp(argv[i], "--preset") && i + 1 < argc) preset = argv[++i];

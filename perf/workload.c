@@ -59,7 +59,7 @@ int vox_workload_generate(const vox_workload *w, uint64_t seed, double sharpness
             int temporal = (int)(h & 1);
             /* length scales in tokens: spatial heads decorrelate across frames,
              * temporal heads across space */
-            double lt = temporal ? 1e9 : 0.35, ls = temporal ? 1.2 : 6.0;
+            double lt = temporal ? 1e9 : 0.35, ls = temporal ? 2.0 : 8.0;
             for (int64_t f = 0; f < half; f++) {
                 freq[3 * f] = normal(&r) / lt;
                 freq[3 * f + 1] = normal(&r) / ls;
@@ -92,7 +92,7 @@ int vox_workload_generate(const vox_workload *w, uint64_t seed, double sharpness
                 }
                 /* values vary smoothly with position plus noise */
                 for (int64_t e = 0; e < D; e++)
-                    vv[e] = (float)(sin(0.3 * (double)e + 0.5 * t + 0.2 * y - 0.1 * x) + 0.5 * normal(&r));
+                    vv[e] = (float)(sin(0.3 * (double)e + 0.5 * t + 0.2 * y - 0.1 * x) + 0.25 * normal(&r));
             }
         }
     free(freq), free(phase);
