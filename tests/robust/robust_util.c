@@ -1,0 +1,217 @@
+#include "robust_util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void rb_result_free(rb_result *r)
+{
+    free(r->out), free(r->lse), free(r->row_ptr), free(r->cols), free(r->keep), free(r->slot);
+    free(r->classes);
+    memset(r, 0, sizeof *r);
+}
+
+int64_t rb_tokens(const vox_plan_params *p) { return p->frames * p->height * p->width + p->text_tokens; }
+
+int64_t rb_n_blocks(vox_context *ctx, const vox_plan_params *p)
+{
+    vox_plan_params tmp = *p;
+    tmp.mask_mode = VOX_MASK_DENSE;
+    tmp.custom_row_ptr = NULL;
+    tmp.custom_kv_block = NULL;
+    tmp.query_keep = 1.0;
+    vox_plan *plan = NULL;
+    vox_plan_stats s;
+    if (vox_plan_create(ctx, &tmp, &plan) || vox_plan_stats_get(plan, &s)) {
+        vox_plan_destroy(plan);
+        return -1;
+    }
+    vox_plan_destroy(plan);
+    return s.n_blocks;
+}
+
+static vox_status fail(rb_result *r, const char *stage, vox_status st)
+{
+    r->stage = stage;
+    r->status = st;
+    return st;
+}
+
+vox_status rb_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const float *q, const float *k,
+                  const float *v, rb_result *r)
+{
+    memset(r, 0, sizeof *r);
+    int64_t B = p->batch, H = p->heads, N = rb_tokens(p), D = p->head_dim, BH = B * H;
+    r->B = B, r->H = H, r->N = N, r->D = D;
+    vox_plan *plan = NULL;
+    vox_status st = vox_plan_create(ctx, p, &plan);
+    if (st)
+        return fail(r, "create", st);
+    vox_plan_stats s;
+    st = vox_plan_stats_get(plan, &s);
+    if (st) {
+        vox_plan_destroy(plan);
+        return fail(r, "stats", st);
+    }
+    r->NB = s.n_blocks, r->V = s.block_volume, r->S = r->NB * r->V;
+    r->scale = p->scale > 0 ? p->scale : 1.0 / sqrt((double)D);
+    vox_tensor tq = {0}, tk = {0}, tv = {0}, to = {0}, tl = {0};
+    const char *stage = "upload";
+    st = tu_upload_tensor(ctx, p->dtype, q, B, H, N, D, bnhd, &tq);
+    if (!st) st = tu_upload_tensor(ctx, p->dtype, k, B, H, N, D, bnhd, &tk);
+    if (!st) st = tu_upload_tensor(ctx, p->dtype, v, B, H, N, D, bnhd, &tv);
+    if (!st) st = tu_poisoned_tensor(ctx, p->dtype, B, H, N, D, bnhd, &to);
+    if (!st) st = tu_poisoned_tensor(ctx, VOX_F32, B, H, N, 1, 0, &tl);
+    if (!st) {
+        stage = "build";
+        st = vox_plan_build(plan, &tq, &tk, &tv);
+    }
+    if (!st) {
+        stage = "forward";
+        st = vox_attention_forward(plan, &tq, &tk, &tv, &to, &tl);
+    }
+    if (!st) {
+        stage = "read";
+        r->out = tu_read_tensor(&to);
+        r->lse = tu_read_tensor(&tl);
+        if (!r->out || !r->lse)
+            st = VOX_ERR_OUT_OF_MEMORY;
+    }
+    if (!st) {
+        stage = "export";
+        r->row_ptr = calloc((size_t)(BH * (r->NB + 1)), sizeof(int32_t));
+        r->cols = calloc((size_t)(BH * r->NB * r->NB), sizeof(int32_t));
+        r->keep = calloc((size_t)(BH * r->S), 1);
+        r->slot = calloc((size_t)N, sizeof(int32_t));
+        r->classes = calloc((size_t)BH, sizeof(vox_head_class));
+        if (!r->row_ptr || !r->cols || !r->keep || !r->slot || !r->classes)
+            st = VOX_ERR_OUT_OF_MEMORY;
+        for (int64_t m = 0; !st && m < BH; m++) {
+            int64_t nnz = 0;
+            st = vox_plan_export_mask(plan, m, r->row_ptr + m * (r->NB + 1), r->cols + m * r->NB * r->NB,
+                                      r->NB * r->NB, &nnz, r->keep + m * r->S);
+            if (!st && nnz != r->row_ptr[m * (r->NB + 1) + r->NB])
+                st = VOX_ERR_INVALID_STATE;
+        }
+        if (!st)
+            st = vox_plan_token_slots(plan, r->slot);
+        if (!st)
+            st = vox_plan_head_classes(plan, r->classes, NULL, NULL);
+    }
+    tu_free_tensor(&tq), tu_free_tensor(&tk), tu_free_tensor(&tv), tu_free_tensor(&to), tu_free_tensor(&tl);
+    vox_plan_destroy(plan);
+    if (st) {
+        int64_t B0 = r->B, H0 = r->H, N0 = r->N, D0 = r->D;
+        rb_result_free(r);
+        r->B = B0, r->H = H0, r->N = N0, r->D = D0;
+        return fail(r, stage, st);
+    }
+    r->status = VOX_OK;
+    return VOX_OK;
+}
+
+int64_t rb_naive(const rb_result *r, const float *q, const float *k, const float *v, double *ref_out,
+                 double *ref_lse, double *got_out, double *got_lse)
+{
+    int64_t N = r->N, D = r->D, BH = r->B * r->H, V = r->V, NB = r->NB;
+    int32_t *slot_token = malloc(sizeof(int32_t) * (size_t)r->S);
+    int32_t *valid = calloc((size_t)NB, sizeof(int32_t));
+    double *Q = malloc(sizeof(double) * (size_t)(N * D)), *K = malloc(sizeof(double) * (size_t)(N * D)),
+           *Vv = malloc(sizeof(double) * (size_t)(N * D));
+    unsigned char *allowed = malloc((size_t)N);
+    int64_t rows = 0;
+    for (int64_t s = 0; s < r->S; s++)
+        slot_token[s] = -1;
+    for (int64_t t = 0; t < N; t++) {
+        slot_token[r->slot[t]] = (int32_t)t;
+        valid[r->slot[t] / V]++;
+    }
+    for (int64_t bh = 0; bh < BH; bh++) {
+        for (int64_t i = 0; i < N * D; i++)
+            Q[i] = q[bh * N * D + i], K[i] = k[bh * N * D + i], Vv[i] = v[bh * N * D + i];
+        const int32_t *rp = r->row_ptr + bh * (NB + 1), *cols = r->cols + bh * NB * NB;
+        for (int64_t t = 0; t < N; t++) {
+            int64_t s = r->slot[t], blk = s / V;
+            if (r->keep[bh * r->S + s] != 1)
+                continue;
+            memset(allowed, 0, (size_t)N);
+            for (int32_t e = rp[blk]; e < rp[blk + 1]; e++)
+                for (int64_t u = 0; u < V; u++)
+                    if (slot_token[cols[e] * V + u] >= 0)
+                        allowed[slot_token[cols[e] * V + u]] = 1;
+            /* the LSE output is f32: beyond FLT_MAX it is +inf */
+            ref_lse[rows] = (float)tu_naive_row(Q + t * D, K, Vv, allowed, N, D, r->scale, ref_out + rows * D);
+            memcpy(got_out + rows * D, r->out + (bh * N + t) * D, sizeof(double) * (size_t)D);
+            got_lse[rows] = r->lse[bh * N + t];
+            rows++;
+        }
+    }
+    free(slot_token), free(valid), free(Q), free(K), free(Vv), free(allowed);
+    return rows;
+}
+
+int rb_compare(const rb_result *dev, const rb_result *ref, double out_tol, double lse_tol, char *why, size_t n)
+{
+    int64_t BH = ref->B * ref->H;
+    if (dev->NB != ref->NB || dev->V != ref->V) {
+        snprintf(why, n, "layout differs: NB %lld/%lld V %lld/%lld", (long long)dev->NB, (long long)ref->NB,
+                 (long long)dev->V, (long long)ref->V);
+        return 0;
+    }
+    if (memcmp(dev->slot, ref->slot, sizeof(int32_t) * (size_t)ref->N)) {
+        snprintf(why, n, "token slots differ");
+        return 0;
+    }
+    for (int64_t m = 0; m < BH; m++) {
+        const int32_t *a = dev->row_ptr + m * (ref->NB + 1), *b = ref->row_ptr + m * (ref->NB + 1);
+        if (memcmp(a, b, sizeof(int32_t) * (size_t)(ref->NB + 1)) ||
+            memcmp(dev->cols + m * ref->NB * ref->NB, ref->cols + m * ref->NB * ref->NB,
+                   sizeof(int32_t) * (size_t)b[ref->NB])) {
+            snprintf(why, n, "mask %lld differs from the reference", (long long)m);
+            return 0;
+        }
+        if (memcmp(dev->keep + m * ref->S, ref->keep + m * ref->S, (size_t)ref->S)) {
+            snprintf(why, n, "keep flags of mask %lld differ", (long long)m);
+            return 0;
+        }
+        if (dev->classes[m] != ref->classes[m]) {
+            snprintf(why, n, "head class of %lld: %d vs %d", (long long)m, (int)dev->classes[m],
+                     (int)ref->classes[m]);
+            return 0;
+        }
+    }
+    double eo = tu_norm_err(dev->out, ref->out, (size_t)(BH * ref->N * ref->D));
+    double el = tu_norm_err(dev->lse, ref->lse, (size_t)(BH * ref->N));
+    if (!(eo <= out_tol) || !(el <= lse_tol)) {
+        snprintf(why, n, "out err %.3e (tol %.0e), lse err %.3e (tol %.0e)", eo, out_tol, el, lse_tol);
+        return 0;
+    }
+    snprintf(why, n, "out err %.2e, lse err %.2e", eo, el);
+    return 1;
+}
+
+static int64_t count_if(const rb_result *r, int64_t bh, int inf)
+{
+    int64_t c = 0, BH = r->B * r->H, per = r->N * r->D;
+    for (int64_t m = 0; m < BH; m++) {
+        if (bh >= 0 && m != bh)
+            continue;
+        for (int64_t i = 0; i < per; i++) {
+            double x = r->out[m * per + i];
+            c += inf ? isinf(x) : isnan(x);
+        }
+    }
+    return c;
+}
+
+int64_t rb_count_nan(const rb_result *r, int64_t bh) { return count_if(r, bh, 0); }
+int64_t rb_count_inf(const rb_result *r, int64_t bh) { return count_if(r, bh, 1); }
+
+double rb_head_err(const rb_result *a, const rb_result *b, int64_t bh)
+{
+    size_t per = (size_t)(a->N * a->D);
+    return tu_norm_err(a->out + (size_t)bh * per, b->out + (size_t)bh * per, per);
+}
+
+int rb_is_cannot_do(vox_status st) { return st == VOX_ERR_UNSUPPORTED || st == VOX_ERR_DEVICE_OUT_OF_MEMORY; }

@@ -1,0 +1,635 @@
+/* Numerically hostile inputs and degenerate grids, on every available device.
+ *
+ * Each case runs on the device under test and on the CPU reference with the
+ * same inputs. The reference is checked against a naive fp64 attention over
+ * its own exported mask (in the group of the reference device); every other
+ * device must equal the reference (masks, keep flags and classes exactly,
+ * outputs and LSE within the dtype tolerance) or return a status meaning
+ * "this device cannot do that" (VOX_ERR_UNSUPPORTED / _DEVICE_OUT_OF_MEMORY).
+ *
+ * Documented behaviour checked here (voxattn.h / DESIGN.md):
+ * - rows whose scores are all equal: the mean of v over the allowed keys;
+ *   ties in KV selection go to the lower block index;
+ * - NaN in q, k or v: every status is VOX_OK, the call finishes, NaN reaches
+ *   the outputs of the affected rows (a NaN query row: that row; a NaN key or
+ *   value under a dense mask: every row of that head), other heads are
+ *   untouched; SVG heads whose classification errors are NaN run dense;
+ * - Inf in inputs: status VOX_OK, other heads untouched (values recorded);
+ * - finite but huge logits (|q.k*scale| up to ~FLT_MAX): equal to the
+ *   reference, or at least NaN-free (what each device does is printed);
+ * - tiny logits (denormal range): equal to the reference (uniform softmax);
+ * - a CUSTOM row without KV blocks: output 0 and LSE -inf;
+ * - grids of one frame, one row, one column, a single token, with ragged
+ *   blocks, in every mask mode.
+ * The layout never makes a block that is padding only (every block holds at
+ * least one valid token), so "a query block whose every KV block is padding"
+ * is tested as its nearest possible form: a query block whose KV blocks are
+ * edge blocks holding 1 valid token of 64, next to a row with no KV block.
+ *
+ * A summary table of outcomes per device and case is printed at the end. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "robust_util.h"
+
+#define MAX_DEV 16
+#define MAX_CASES 32
+
+typedef struct dev_state {
+    int index;
+    vox_device_desc desc;
+    int is_ref;
+    vox_context *ctx; /* device under test */
+    vox_context *ref; /* CPU reference */
+    int errors;
+} dev_state;
+
+static char g_outcome[MAX_DEV][MAX_CASES][1536];
+static const char *g_case_names[MAX_CASES];
+static int g_n_cases;
+static int g_cur_dev;
+
+static int case_slot(const char *name)
+{
+    for (int i = 0; i < g_n_cases; i++)
+        if (!strcmp(g_case_names[i], name))
+            return i;
+    if (g_n_cases == MAX_CASES)
+        return MAX_CASES - 1;
+    g_case_names[g_n_cases] = name;
+    return g_n_cases++;
+}
+
+/* Appends to the outcome of a case on the current device and prints it. */
+static void note(const char *name, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    char *o = g_outcome[g_cur_dev][case_slot(name)];
+    size_t used = strlen(o);
+    if (used < sizeof g_outcome[0][0] - 1)
+        snprintf(o + used, sizeof g_outcome[0][0] - used, "%s%s", used ? "; " : "", line);
+    printf("    [%s] %s\n", name, line);
+}
+
+/* ------------------------------------------------------------- inputs */
+
+typedef struct inputs {
+    int64_t n; /* B*H*N*D */
+    float *q, *k, *v;
+} inputs;
+
+static inputs make_inputs(const vox_plan_params *p, uint64_t seed, double scale)
+{
+    inputs in;
+    in.n = p->batch * p->heads * rb_tokens(p) * p->head_dim;
+    in.q = malloc(sizeof(float) * (size_t)in.n);
+    in.k = malloc(sizeof(float) * (size_t)in.n);
+    in.v = malloc(sizeof(float) * (size_t)in.n);
+    assert_non_null(in.q);
+    assert_non_null(in.k);
+    assert_non_null(in.v);
+    tu_fill_normal(seed, scale, in.q, (size_t)in.n);
+    tu_fill_normal(seed + 1, scale, in.k, (size_t)in.n);
+    tu_fill_normal(seed + 2, 1.0, in.v, (size_t)in.n);
+    return in;
+}
+
+static void round_inputs(const vox_plan_params *p, inputs *in)
+{
+    tu_round_through(p->dtype, in->q, (size_t)in->n);
+    tu_round_through(p->dtype, in->k, (size_t)in->n);
+    tu_round_through(p->dtype, in->v, (size_t)in->n);
+}
+
+static void free_inputs(inputs *in) { free(in->q), free(in->k), free(in->v); }
+
+static float *row_of(float *x, const vox_plan_params *p, int64_t bh, int64_t t)
+{
+    return x + (bh * rb_tokens(p) + t) * p->head_dim;
+}
+
+static vox_plan_params base_params(int64_t B, int64_t H, int64_t D, int64_t F, int64_t Y, int64_t X, int64_t G,
+                                   int bt, int bh, int bw)
+{
+    vox_plan_params p;
+    vox_plan_defaults(&p);
+    p.batch = B, p.heads = H, p.head_dim = D;
+    p.frames = F, p.height = Y, p.width = X, p.text_tokens = G;
+    p.block_t = bt, p.block_h = bh, p.block_w = bw;
+    p.kv_rule = VOX_KV_TOPK;
+    p.kv_topk = 2;
+    p.kv_min_blocks = 1;
+    p.svg_sample_rows = 16;
+    p.svg_space_blocks = 0;
+    p.window_t = bt >= 2 ? 2 : 1;
+    p.window_h = bh >= 2 ? 2 : 1;
+    p.window_w = bw >= 2 ? 2 : 1;
+    return p;
+}
+
+/* ------------------------------------------------------------- running */
+
+enum { CHECK_EQUAL = 0, CHECK_HUGE = 1 };
+
+static double lse_tol(void) { return 1e-9; }
+
+/* Runs on the reference and on the device, compares. Returns 1 if the case
+ * passed (equal, or an accepted "cannot do" status). ref/dev results are
+ * returned to the caller when non-NULL (then the caller frees them). */
+static int run_compare(dev_state *ds, const char *name, const char *variant, const vox_plan_params *p, int bnhd,
+                       const inputs *in, int mode, rb_result *ref_out, rb_result *dev_out)
+{
+    rb_result ref, dev;
+    char why[256];
+    vox_status st = rb_run(ds->ref, p, bnhd, in->q, in->k, in->v, &ref);
+    if (st) {
+        note(name, "%s: REFERENCE FAILED at %s: %s", variant, ref.stage, vox_status_string(st));
+        return 0;
+    }
+    int ok = 1;
+    if (ds->is_ref) {
+        /* the reference against naive fp64 attention over its own mask */
+        int64_t cap = ref.B * ref.H * ref.N;
+        double *ro = malloc(sizeof(double) * (size_t)(cap * ref.D)), *go = malloc(sizeof(double) * (size_t)(cap * ref.D));
+        double *rl = malloc(sizeof(double) * (size_t)cap), *gl = malloc(sizeof(double) * (size_t)cap);
+        int64_t rows = rb_naive(&ref, in->q, in->k, in->v, ro, rl, go, gl);
+        double eo = tu_norm_err(go, ro, (size_t)(rows * ref.D)), el = tu_norm_err(gl, rl, (size_t)rows);
+        ok = eo <= tu_tolerance(p->dtype) && el <= lse_tol();
+        note(name, "%s: %s vs naive fp64 (out err %.2e, lse err %.2e, %lld rows)", variant, ok ? "ok" : "FAIL",
+             eo, el, (long long)rows);
+        free(ro), free(go), free(rl), free(gl);
+        if (dev_out)
+            rb_run(ds->ctx, p, bnhd, in->q, in->k, in->v, dev_out);
+    } else {
+        st = rb_run(ds->ctx, p, bnhd, in->q, in->k, in->v, &dev);
+        if (st && rb_is_cannot_do(st)) {
+            note(name, "%s: status %s at %s (accepted)", variant, vox_status_string(st), dev.stage);
+        } else if (st) {
+            note(name, "%s: FAIL status %s at %s", variant, vox_status_string(st), dev.stage);
+            ok = 0;
+        } else if (rb_compare(&dev, &ref, tu_tolerance(p->dtype), lse_tol(), why, sizeof why)) {
+            note(name, "%s: equal to cpu (%s)", variant, why);
+        } else if (mode == CHECK_HUGE && rb_count_nan(&dev, -1) == 0) {
+            note(name, "%s: differs from cpu but NaN-free (%s)", variant, why);
+        } else {
+            note(name, "%s: FAIL vs cpu: %s (%lld NaN)", variant, why, (long long)rb_count_nan(&dev, -1));
+            ok = 0;
+        }
+        if (dev_out)
+            *dev_out = dev;
+        else
+            rb_result_free(&dev);
+    }
+    if (ref_out)
+        *ref_out = ref;
+    else
+        rb_result_free(&ref);
+    return ok;
+}
+
+/* The modes every degenerate grid runs in. */
+typedef struct mode_variant {
+    const char *name;
+    vox_mask_mode mode;
+    double keep;
+} mode_variant;
+
+static const mode_variant k_modes[] = {
+    {"dense", VOX_MASK_DENSE, 1.0},
+    {"bsa_topk", VOX_MASK_BSA, 1.0},
+    {"svg", VOX_MASK_SVG, 1.0},
+    {"dense_keep50", VOX_MASK_DENSE, 0.5},
+    {"bsa_keep25", VOX_MASK_BSA, 0.25},
+};
+
+static int run_modes(dev_state *ds, const char *name, vox_plan_params p, int bnhd, uint64_t seed)
+{
+    int ok = 1;
+    for (size_t m = 0; m < sizeof k_modes / sizeof k_modes[0]; m++) {
+        vox_plan_params q = p;
+        q.mask_mode = k_modes[m].mode;
+        q.query_keep = k_modes[m].keep;
+        int64_t video = q.frames * q.height * q.width;
+        if (q.svg_sample_rows > video)
+            q.svg_sample_rows = (int)video;
+        inputs in = make_inputs(&q, seed + m, 1.0);
+        round_inputs(&q, &in);
+        ok &= run_compare(ds, name, k_modes[m].name, &q, bnhd, &in, CHECK_EQUAL, NULL, NULL);
+        free_inputs(&in);
+    }
+    return ok;
+}
+
+/* -------------------------------------------------------------- cases */
+
+static void t_equal_scores(void **state)
+{
+    dev_state *ds = *state;
+    const char *name = "equal_scores";
+    int ok = 1;
+    /* q = 0: every score is 0 -> uniform weights; BSA: every block score is
+     * exactly 0 -> KV selection is a pure tie (lower index first). */
+    vox_plan_params p = base_params(1, 2, 32, 3, 5, 7, 5, 1, 4, 4);
+    const vox_mask_mode modes[] = {VOX_MASK_DENSE, VOX_MASK_BSA, VOX_MASK_DENSE};
+    const double keeps[] = {1.0, 1.0, 0.5};
+    const char *names[] = {"q0_dense", "q0_bsa_ties", "q0_keep50_ties"};
+    for (int m = 0; m < 3; m++) {
+        vox_plan_params q = p;
+        q.mask_mode = modes[m];
+        q.query_keep = keeps[m];
+        inputs in = make_inputs(&q, 11, 1.0);
+        memset(in.q, 0, sizeof(float) * (size_t)in.n);
+        round_inputs(&q, &in);
+        rb_result ref;
+        int r = run_compare(ds, name, names[m], &q, 0, &in, CHECK_EQUAL, &ref, NULL);
+        if (r && modes[m] == VOX_MASK_DENSE) {
+            /* uniform: LSE = log(number of keys) in every row */
+            double want = log((double)rb_tokens(&q));
+            for (int64_t i = 0; i < ref.B * ref.H * ref.N; i++)
+                if (fabs(ref.lse[i] - want) > 1e-5) {
+                    note(name, "%s: reference LSE %g, want log(N) = %g", names[m], ref.lse[i], want);
+                    r = 0;
+                    break;
+                }
+        }
+        ok &= r;
+        rb_result_free(&ref);
+        free_inputs(&in);
+    }
+    /* every key equal (per head): uniform weights again, with random q */
+    vox_plan_params q = p;
+    inputs in = make_inputs(&q, 12, 1.0);
+    for (int64_t bh = 0; bh < q.batch * q.heads; bh++)
+        for (int64_t t = 1; t < rb_tokens(&q); t++)
+            memcpy(row_of(in.k, &q, bh, t), row_of(in.k, &q, bh, 0), sizeof(float) * (size_t)q.head_dim);
+    round_inputs(&q, &in);
+    ok &= run_compare(ds, name, "equal_keys_dense", &q, 1, &in, CHECK_EQUAL, NULL, NULL);
+    free_inputs(&in);
+    assert_true(ok);
+}
+
+static void t_huge_logits(void **state)
+{
+    dev_state *ds = *state;
+    const char *name = "huge_logits";
+    int ok = 1;
+    vox_plan_params p = base_params(1, 2, 32, 2, 4, 8, 3, 2, 4, 4);
+    struct {
+        const char *v;
+        vox_dtype dt;
+        double scale, in_scale;
+    } vs[] = {
+        {"f32_scale1e37", VOX_F32, 1e37, 1.0},     /* |q.k*scale| up to ~1e38 */
+        {"f32_scale3e38", VOX_F32, 3e38, 1.0},     /* beyond FLT_MAX in f32 arithmetic */
+        {"f32_inputs1e18", VOX_F32, 0.0, 1e18},    /* huge q and k, default scale */
+        {"bf16_scale1e37", VOX_BF16, 1e37, 1.0},
+    };
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+        vox_plan_params q = p;
+        q.dtype = vs[i].dt;
+        q.scale = vs[i].scale;
+        inputs in = make_inputs(&q, 21 + i, vs[i].in_scale);
+        round_inputs(&q, &in);
+        rb_result ref;
+        int r = run_compare(ds, name, vs[i].v, &q, 0, &in, CHECK_HUGE, &ref, NULL);
+        if (r && rb_count_nan(&ref, -1))
+            note(name, "%s: reference output has %lld NaN", vs[i].v, (long long)rb_count_nan(&ref, -1)), r = 0;
+        ok &= r;
+        rb_result_free(&ref);
+        free_inputs(&in);
+    }
+    assert_true(ok);
+}
+
+static void t_tiny_logits(void **state)
+{
+    dev_state *ds = *state;
+    const char *name = "tiny_logits";
+    int ok = 1;
+    vox_plan_params p = base_params(1, 2, 32, 2, 4, 8, 3, 2, 4, 4);
+    struct {
+        const char *v;
+        vox_dtype dt;
+        double scale, in_scale;
+    } vs[] = {
+        {"f32_scale1e-38", VOX_F32, 1e-38, 1.0}, /* scores near FLT_MIN */
+        {"f32_scale1e-44", VOX_F32, 1e-44, 1.0}, /* scores denormal */
+        {"f32_inputs1e-20", VOX_F32, 0.0, 1e-20}, /* q.k products denormal */
+        {"f16_scale1e-30", VOX_F16, 1e-30, 1.0},
+    };
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+        vox_plan_params q = p;
+        q.dtype = vs[i].dt;
+        q.scale = vs[i].scale;
+        inputs in = make_inputs(&q, 31 + i, vs[i].in_scale);
+        round_inputs(&q, &in);
+        ok &= run_compare(ds, name, vs[i].v, &q, 0, &in, CHECK_EQUAL, NULL, NULL);
+        free_inputs(&in);
+    }
+    assert_true(ok);
+}
+
+/* Poisons head 0 (bh = 0) and checks: status OK, head 1 equal to the
+ * reference's head 1, and `expect` on head 0 of the device's own result. */
+enum { EXPECT_ROW_NAN, EXPECT_HEAD_NAN, EXPECT_NOTHING, EXPECT_CLASS_DENSE };
+
+static int poison_case(dev_state *ds, const char *name, const char *variant, vox_plan_params p, char which,
+                       int whole_head, float value, int expect)
+{
+    const int64_t row = 5;
+    inputs in = make_inputs(&p, 41, 1.0);
+    round_inputs(&p, &in);
+    float *x = which == 'q' ? in.q : which == 'k' ? in.k : in.v;
+    int64_t N = rb_tokens(&p), D = p.head_dim;
+    for (int64_t t = whole_head ? 0 : row; t < (whole_head ? N : row + 1); t++)
+        for (int64_t d = 0; d < D; d += whole_head ? 1 : 3)
+            row_of(x, &p, 0, t)[d] = value;
+    rb_result ref, own;
+    int ok = 1;
+    vox_status st = rb_run(ds->ref, &p, 0, in.q, in.k, in.v, &ref);
+    if (st) {
+        note(name, "%s: REFERENCE FAILED at %s: %s", variant, ref.stage, vox_status_string(st));
+        free_inputs(&in);
+        return 0;
+    }
+    st = rb_run(ds->ctx, &p, 0, in.q, in.k, in.v, &own);
+    if (st && rb_is_cannot_do(st)) {
+        note(name, "%s: status %s at %s (accepted)", variant, vox_status_string(st), own.stage);
+        rb_result_free(&ref), free_inputs(&in);
+        return 1;
+    }
+    if (st) {
+        note(name, "%s: FAIL status %s at %s", variant, vox_status_string(st), own.stage);
+        rb_result_free(&ref), free_inputs(&in);
+        return 0;
+    }
+    /* head 1 untouched: same mask rows and outputs as the reference */
+    int64_t NB = ref.NB;
+    double e1 = rb_head_err(&own, &ref, 1);
+    int mask1 = !memcmp(own.row_ptr + (NB + 1), ref.row_ptr + (NB + 1), sizeof(int32_t) * (size_t)(NB + 1)) &&
+                !memcmp(own.cols + NB * NB, ref.cols + NB * NB, sizeof(int32_t) * (size_t)ref.row_ptr[2 * (NB + 1) - 1]);
+    if (!(e1 <= tu_tolerance(p.dtype)) || !mask1) {
+        note(name, "%s: FAIL clean head differs (err %.2e, mask %s)", variant, e1, mask1 ? "same" : "differs");
+        ok = 0;
+    }
+    int64_t nan0 = rb_count_nan(&own, 0), inf0 = rb_count_inf(&own, 0), nan1 = rb_count_nan(&own, 1);
+    if (nan1) {
+        note(name, "%s: FAIL %lld NaN in the clean head", variant, (long long)nan1);
+        ok = 0;
+    }
+    switch (expect) {
+    case EXPECT_ROW_NAN: {
+        /* the poisoned query row is NaN (all of it, LSE too); other rows of
+         * its head equal the reference */
+        int64_t nrow = 0;
+        for (int64_t d = 0; d < D; d++)
+            nrow += isnan(own.out[row * D + d]);
+        double eo = 0, den = 0;
+        for (int64_t t = 0; t < N; t++)
+            for (int64_t d = 0; t != row && d < D; d++) {
+                double a = own.out[t * D + d], r = ref.out[t * D + d];
+                eo += (a - r) * (a - r), den += r * r;
+            }
+        int rest = !(nan0 - nrow) && eo <= tu_tolerance(p.dtype) * den;
+        if (nrow != D || !isnan(own.lse[row]) || !rest) {
+            note(name, "%s: FAIL row NaN %lld/%lld, lse %g, other rows %s", variant, (long long)nrow,
+                 (long long)D, own.lse[row], rest ? "equal" : "DIFFER");
+            ok = 0;
+        }
+        break;
+    }
+    case EXPECT_HEAD_NAN: {
+        int64_t rows_nan = 0;
+        for (int64_t t = 0; t < N; t++) {
+            int any = 0;
+            for (int64_t d = 0; d < D; d++)
+                any |= isnan(own.out[t * D + d]);
+            rows_nan += any;
+        }
+        if (rows_nan != N) {
+            note(name, "%s: FAIL only %lld of %lld rows of the poisoned head are NaN", variant,
+                 (long long)rows_nan, (long long)N);
+            ok = 0;
+        }
+        break;
+    }
+    case EXPECT_CLASS_DENSE:
+        if (own.classes[0] != VOX_HEAD_DENSE) {
+            note(name, "%s: FAIL NaN head classified %d, want dense", variant, (int)own.classes[0]);
+            ok = 0;
+        }
+        break;
+    default: break;
+    }
+    note(name, "%s: %s (poisoned head: %lld NaN, %lld Inf of %lld; clean head err %.1e)", variant,
+         ok ? "ok" : "FAIL", (long long)nan0, (long long)inf0, (long long)(N * D), e1);
+    rb_result_free(&ref), rb_result_free(&own), free_inputs(&in);
+    return ok;
+}
+
+static void t_nan_inf(void **state)
+{
+    dev_state *ds = *state;
+    const char *name = "nan_inf";
+    int ok = 1;
+    vox_plan_params p = base_params(1, 2, 32, 2, 4, 8, 3, 2, 4, 4);
+    vox_plan_params bsa = p, svg = p, keep = p;
+    bsa.mask_mode = VOX_MASK_BSA;
+    svg.mask_mode = VOX_MASK_SVG;
+    keep.query_keep = 0.5;
+    ok &= poison_case(ds, name, "nan_q_row", p, 'q', 0, NAN, EXPECT_ROW_NAN);
+    ok &= poison_case(ds, name, "nan_k_row", p, 'k', 0, NAN, EXPECT_HEAD_NAN);
+    ok &= poison_case(ds, name, "nan_v_row", p, 'v', 0, NAN, EXPECT_HEAD_NAN);
+    ok &= poison_case(ds, name, "inf_k_row", p, 'k', 0, INFINITY, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "inf_v_row", p, 'v', 0, INFINITY, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "neginf_q_row", p, 'q', 0, -INFINITY, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "nan_q_bsa", bsa, 'q', 0, NAN, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "nan_k_head_bsa", bsa, 'k', 1, NAN, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "nan_q_head_svg", svg, 'q', 1, NAN, EXPECT_CLASS_DENSE);
+    ok &= poison_case(ds, name, "nan_q_keep50", keep, 'q', 0, NAN, EXPECT_NOTHING);
+    assert_true(ok);
+}
+
+/* CUSTOM rows: one without KV blocks (output 0, LSE -inf), and query blocks
+ * whose KV blocks are edge blocks holding a single valid token of 64. */
+static void t_custom_empty_and_padding(void **state)
+{
+    dev_state *ds = *state;
+    const char *name = "custom_empty_padding";
+    vox_plan_params p = base_params(1, 2, 32, 5, 5, 5, 0, 4, 4, 4); /* 2x2x2 blocks, corner 1/64 valid */
+    int64_t NB = rb_n_blocks(ds->ref, &p);
+    assert_int_equal(NB, 8);
+    int32_t rp[9], cols[64];
+    int32_t n = 0;
+    rp[0] = 0;
+    for (int i = 0; i < 8; i++) {
+        if (i == 1) {
+            /* row 1: no KV block */
+        } else if (i % 2 == 0) {
+            cols[n++] = 7; /* only the corner block: 1 valid token */
+        } else {
+            cols[n++] = 3, cols[n++] = 5, cols[n++] = 6, cols[n++] = 7; /* edge blocks, mostly padding */
+        }
+        rp[i + 1] = n;
+    }
+    p.mask_mode = VOX_MASK_CUSTOM;
+    p.custom_masks = 1;
+    p.custom_row_ptr = rp;
+    p.custom_kv_block = cols;
+    inputs in = make_inputs(&p, 51, 1.0);
+    round_inputs(&p, &in);
+    rb_result ref, dev;
+    memset(&dev, 0, sizeof dev);
+    int ok = run_compare(ds, name, "custom", &p, 0, &in, CHECK_EQUAL, &ref, &dev);
+    const rb_result *own = ds->is_ref ? &ref : &dev;
+    if (own->status == VOX_OK && own->out) {
+        /* tokens of block 1: exactly 0 output and LSE -inf */
+        int64_t rows = 0, bad = 0;
+        for (int64_t bh = 0; bh < 2; bh++)
+            for (int64_t t = 0; t < own->N; t++) {
+                if (own->slot[t] / own->V != 1)
+                    continue;
+                rows++;
+                for (int64_t d = 0; d < own->D; d++)
+                    bad += own->out[(bh * own->N + t) * own->D + d] != 0.0;
+                bad += !(isinf(own->lse[bh * own->N + t]) && own->lse[bh * own->N + t] < 0);
+            }
+        note(name, "empty row: %lld rows, %lld bad values (want out 0, lse -inf)", (long long)rows, (long long)bad);
+        ok &= rows > 0 && bad == 0;
+    }
+    rb_result_free(&ref), rb_result_free(&dev), free_inputs(&in);
+    /* BSA with query pruning on the same heavily padded grid */
+    vox_plan_params b = base_params(1, 2, 32, 5, 5, 5, 3, 4, 4, 4);
+    b.mask_mode = VOX_MASK_BSA;
+    b.query_keep = 0.25;
+    in = make_inputs(&b, 52, 1.0);
+    round_inputs(&b, &in);
+    ok &= run_compare(ds, name, "bsa_keep25_padded", &b, 1, &in, CHECK_EQUAL, NULL, NULL);
+    free_inputs(&in);
+    assert_true(ok);
+}
+
+static void t_one_frame(void **state)
+{
+    vox_plan_params p = base_params(1, 2, 16, 1, 6, 7, 4, 4, 4, 4);
+    assert_true(run_modes(*state, "grid_one_frame", p, 0, 61));
+}
+
+static void t_one_row(void **state)
+{
+    vox_plan_params p = base_params(1, 2, 16, 5, 1, 9, 0, 1, 4, 4);
+    p.text_position = VOX_TEXT_BEFORE;
+    p.text_tokens = 3;
+    assert_true(run_modes(*state, "grid_one_row", p, 1, 71));
+}
+
+static void t_one_col(void **state)
+{
+    vox_plan_params p = base_params(2, 1, 16, 3, 7, 1, 0, 2, 2, 4);
+    assert_true(run_modes(*state, "grid_one_col", p, 0, 81));
+}
+
+static void t_single_token(void **state)
+{
+    vox_plan_params p = base_params(1, 2, 8, 1, 1, 1, 0, 4, 4, 4);
+    int ok = run_modes(*state, "single_token", p, 0, 91);
+    vox_plan_params t = p;
+    t.text_tokens = 1;
+    t.text_position = VOX_TEXT_BEFORE;
+    ok &= run_modes(*state, "single_token_plus_text", t, 1, 92);
+    assert_true(ok);
+}
+
+/* -------------------------------------------------------------- main */
+
+static int group_setup(void **state)
+{
+    dev_state *ds = *state;
+    vox_context_params cp;
+    vox_context_defaults(&cp);
+    cp.device_index = ds->index;
+    cp.log = tu_log;
+    cp.log_user = &ds->errors;
+    cp.log_level = VOX_LOG_WARN;
+    if (vox_context_create(&cp, &ds->ctx))
+        return -1;
+    ds->ref = tu_context("cpu", &ds->errors);
+    return ds->ref ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    dev_state *ds = *state;
+    vox_context_destroy(ds->ctx);
+    vox_context_destroy(ds->ref);
+    return 0;
+}
+
+static int test_setup(void **state)
+{
+    (void)state;
+    return 0;
+}
+
+int main(void)
+{
+    int n = 0;
+    if (vox_device_count(&n) || n < 1) {
+        fprintf(stderr, "no devices\n");
+        return 1;
+    }
+    if (n > MAX_DEV)
+        n = MAX_DEV;
+    static dev_state states[MAX_DEV];
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        dev_state *ds = &states[i];
+        ds->index = i;
+        vox_device_info(i, &ds->desc);
+        ds->is_ref = ds->desc.type == VOX_DEVICE_REFERENCE;
+        g_cur_dev = i;
+        printf("=== device %s (%s)%s\n", ds->desc.id, ds->desc.name, ds->is_ref ? " [reference]" : "");
+        fflush(stdout);
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_prestate_setup_teardown(t_equal_scores, test_setup, NULL, ds),
+            cmocka_unit_test_prestate_setup_teardown(t_huge_logits, test_setup, NULL, ds),
+            cmocka_unit_test_prestate_setup_teardown(t_tiny_logits, test_setup, NULL, ds),
+            cmocka_unit_test_prestate_setup_teardown(t_nan_inf, test_setup, NULL, ds),
+            cmocka_unit_test_prestate_setup_teardown(t_custom_empty_and_padding, test_setup, NULL, ds),
+            cmocka_unit_test_prestate_setup_teardown(t_one_frame, test_setup, NULL, ds),
+            cmocka_unit_test_prestate_setup_teardown(t_one_row, test_setup, NULL, ds),
+            cmocka_unit_test_prestate_setup_teardown(t_one_col, test_setup, NULL, ds),
+            cmocka_unit_test_prestate_setup_teardown(t_single_token, test_setup, NULL, ds),
+        };
+        /* the group state is the device: setup opens its contexts */
+        void *gs = ds;
+        if (group_setup(&gs)) {
+            printf("=== device %s: cannot open a context: FAIL\n", ds->desc.id);
+            failed++;
+            group_teardown(&gs);
+            continue;
+        }
+        char group[96];
+        snprintf(group, sizeof group, "hostile %s", ds->desc.id);
+        failed += _cmocka_run_group_tests(group, tests, sizeof tests / sizeof tests[0], NULL, NULL);
+        group_teardown(&gs);
+    }
+    printf("\n=== hostile-input summary (per device, per case)\n");
+    for (int i = 0; i < n; i++) {
+        printf("%s:\n", states[i].desc.id);
+        for (int c = 0; c < g_n_cases; c++)
+            printf("  %-22s %s\n", g_case_names[c], g_outcome[i][c][0] ? g_outcome[i][c] : "(not run)");
+    }
+    return failed ? 1 : 0;
+}
