@@ -178,6 +178,7 @@ VOX_API vox_status vox_context_finish(vox_context *ctx);
 
 typedef struct vox_buffer vox_buffer;
 
+/* Contents of a new buffer are undefined until written. */
 VOX_API vox_status vox_buffer_create(vox_context *ctx, size_t bytes, vox_buffer **out);
 /* Wrap a native allocation (CUdeviceptr / hipDeviceptr_t / cl_mem / VkBuffer
  * passed as uint64) of `bytes` bytes; the caller keeps ownership. On the cpu

@@ -248,6 +248,9 @@ static void test_tensors(void **state)
     assert_int_equal(vox_buffer_create(ctx, (size_t)n * 4, &buf), VOX_OK);
     assert_int_equal(vox_buffer_create(ctx, (size_t)n * 4 - 4, &small), VOX_OK);
     assert_int_equal(vox_buffer_create(other, (size_t)n * 4, &foreign), VOX_OK);
+    float *zeros = calloc((size_t)n, sizeof(float));
+    assert_int_equal(vox_buffer_write(buf, 0, zeros, (size_t)n * 4), VOX_OK); /* buffers start undefined */
+    free(zeros);
     vox_tensor good = vox_tensor_bhnd(buf, VOX_F32, 1, 2, N, 16);
     assert_int_equal(vox_attention_forward(plan, &good, &good, &good, &good, NULL), VOX_OK);
     assert_int_equal(vox_attention_forward(NULL, &good, &good, &good, &good, NULL), INVALID);
