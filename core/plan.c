@@ -513,7 +513,8 @@ vox_status vox_plan_export_mask(const vox_plan *cplan, int64_t m, int32_t *row_p
         if (n + cnt > kv_capacity)
             return vox_fail(log, VOX_ERR_BUFFER_TOO_SMALL, "export: kv_capacity %lld too small",
                             (long long)kv_capacity);
-        memcpy(kv_block + n, cols, sizeof(int32_t) * (size_t)cnt);
+        if (cnt) /* kv_block may be NULL when kv_capacity is 0 */
+            memcpy(kv_block + n, cols, sizeof(int32_t) * (size_t)cnt);
         n += cnt;
         row_ptr[i + 1] = (int32_t)n;
     }
