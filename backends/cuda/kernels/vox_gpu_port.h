@@ -1,0 +1,121 @@
+/* Portability layer for the device code shared by the CUDA and HIP backends.
+ * The same kernels compile with nvcc (NVIDIA, warp 32) and hipcc (AMD, wave
+ * 64 on CDNA, 32 on RDNA). Everything that differs is behind these macros:
+ * the sub-group width, shuffles, math intrinsics and the matrix instructions
+ * (VOX_HAVE_MMA_SYNC: NVIDIA mma.sync/ldmatrix/cp.async, sm_80+). */
+#ifndef VOX_GPU_PORT_H
+#define VOX_GPU_PORT_H
+
+#if defined(__HIPCC__) || defined(__HIP_PLATFORM_AMD__)
+#include <hip/hip_runtime.h>
+#define VOX_GPU_HIP 1
+#ifdef __AMDGCN_WAVEFRONT_SIZE
+#define VOX_WARP_SIZE __AMDGCN_WAVEFRONT_SIZE
+#else
+#define VOX_WARP_SIZE 64
+#endif
+#define VOX_SHFL_XOR(v, m) __shfl_xor((v), (m))
+#define VOX_SHFL_UP(v, d) __shfl_up((v), (d))
+#define VOX_SYNCWARP() __builtin_amdgcn_wave_barrier()
+#define VOX_HAVE_MMA_SYNC 0
+#else
+#define VOX_GPU_CUDA 1
+#define VOX_WARP_SIZE 32
+#define VOX_SHFL_XOR(v, m) __shfl_xor_sync(0xffffffffu, (v), (m))
+#define VOX_SHFL_UP(v, d) __shfl_up_sync(0xffffffffu, (v), (d))
+#define VOX_SYNCWARP() __syncwarp()
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define VOX_HAVE_MMA_SYNC 1
+#else
+#define VOX_HAVE_MMA_SYNC 0
+#endif
+#endif
+
+#define VOX_KERNEL extern "C" __global__
+#define VOX_INF __int_as_float(0x7f800000)
+
+typedef long long i64;
+typedef unsigned short u16;
+
+/* Exact math (no fast-math): the f32 path must stay true fp32. */
+#define VOX_EXPF(x) expf(x)
+#define VOX_LOGF(x) logf(x)
+#define VOX_EXP2F(x) exp2f(x)
+#define VOX_LOG2F(x) log2f(x)
+
+/* f16 / bf16 <-> f32, round to nearest even (bit-exact with core/half.h). */
+__device__ __forceinline__ float vox_bf16_f32(u16 h) { return __uint_as_float((unsigned)h << 16); }
+__device__ __forceinline__ u16 vox_f32_bf16(float f)
+{
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (u16)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (u16)(u >> 16);
+}
+__device__ __forceinline__ float vox_f16_f32(u16 h)
+{
+    unsigned sign = (unsigned)(h & 0x8000u) << 16, ex = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    if (ex == 0) {
+        float f = (float)man * 5.9604644775390625e-8f;
+        return sign ? -f : f;
+    }
+    if (ex == 31)
+        return __uint_as_float(sign | 0x7f800000u | (man << 13));
+    return __uint_as_float(sign | ((ex + 112u) << 23) | (man << 13));
+}
+__device__ __forceinline__ u16 vox_f32_f16(float f)
+{
+    unsigned u = __float_as_uint(f), sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+    if (a > 0x7f800000u)
+        return (u16)(sign | 0x7e00u);
+    if (a >= 0x477ff000u)
+        return (u16)(sign | 0x7c00u);
+    if (a < 0x38800000u) {
+        float v = __uint_as_float(a) * 16777216.0f;
+        unsigned q = (unsigned)v;
+        float r = v - (float)q;
+        if (r > 0.5f || (r == 0.5f && (q & 1u)))
+            q++;
+        return (u16)(sign | q);
+    }
+    unsigned ex = (a >> 23) - 112u, man = a & 0x7fffffu, h = (ex << 10) | (man >> 13), rest = man & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u)))
+        h++;
+    return (u16)(sign | h);
+}
+
+/* Storage types: T is the element type, ld/st convert through f32. */
+struct vox_t_f32 {
+    typedef float T;
+    static __device__ __forceinline__ float ld(const T *p, i64 i) { return p[i]; }
+    static __device__ __forceinline__ void st(T *p, i64 i, float v) { p[i] = v; }
+};
+struct vox_t_f16 {
+    typedef u16 T;
+    static __device__ __forceinline__ float ld(const T *p, i64 i) { return vox_f16_f32(p[i]); }
+    static __device__ __forceinline__ void st(T *p, i64 i, float v) { p[i] = vox_f32_f16(v); }
+};
+struct vox_t_bf16 {
+    typedef u16 T;
+    static __device__ __forceinline__ float ld(const T *p, i64 i) { return vox_bf16_f32(p[i]); }
+    static __device__ __forceinline__ void st(T *p, i64 i, float v) { p[i] = vox_f32_bf16(v); }
+};
+
+/* Sub-group reductions over the whole warp / wavefront. */
+template <typename F> __device__ __forceinline__ F vox_warp_sum(F v)
+{
+    for (int o = VOX_WARP_SIZE / 2; o > 0; o >>= 1)
+        v += VOX_SHFL_XOR(v, o);
+    return v;
+}
+template <typename F> __device__ __forceinline__ F vox_warp_max(F v)
+{
+    for (int o = VOX_WARP_SIZE / 2; o > 0; o >>= 1) {
+        F w = VOX_SHFL_XOR(v, o);
+        v = w > v ? w : v;
+    }
+    return v;
+}
+
+#endif
