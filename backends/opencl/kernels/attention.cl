@@ -5,8 +5,8 @@
  * LS (work-group size). TPR = LS/BM work-items share a query row: each owns
  * BN/TPR scores of a key tile and HD/TPR output dims. One work-group per
  * (bh, query block, row tile) (grid-stride); tiles past the block's row
- * count (valid rows, or kept rows when query selection is on) exit at once,
- * so work scales with kept rows. Keys stream over the row's listed KV blocks
+ * count (valid rows, or kept rows when query selection is on) skip all key
+ * work, so work scales with kept rows. Keys stream over the row's listed KV blocks
  * only, BN at a time (Q, K/V and P tiles in local memory, f32), padding keys
  * masked. */
 #define TPR (LS / BM)
@@ -52,8 +52,9 @@ vox_attention_fwd(__global const stor *q, ulong q_off, __global const stor *k, u
         int i = (int)(m - bh * NB);
         int nrows = has_kept ? kept_count[m] : valid[i];
         int r0 = tile * BM;
-        if (r0 >= nrows)
-            continue; /* uniform over the work-group */
+        /* tiles past the row count do no key work; they still pass every
+         * barrier (no early exit: PoCL needs barriers reached uniformly) */
+        const int active = r0 < nrows;
         const long base = bh * S;
         barrier(CLK_LOCAL_MEM_FENCE);
         if (lid < BM) {
@@ -70,8 +71,8 @@ vox_attention_fwd(__global const stor *q, ulong q_off, __global const stor *k, u
         float acc[ND];
         for (int x = 0; x < ND; x++)
             acc[x] = 0.0f;
-        const int start = kv_start[m];
-        const long nkeys = (long)kv_count[m] * V;
+        const int start = active ? kv_start[m] : 0;
+        const long nkeys = active ? (long)kv_count[m] * V : 0;
         for (long kt = 0; kt < nkeys; kt += BN) {
             barrier(CLK_LOCAL_MEM_FENCE);
             if (lid < BN) {

@@ -25,22 +25,18 @@ __kernel void KV_NAME(__global const float *qbar, ulong qbar_off, __global const
     KVS real *p = sc + NBv;
     for (long m = get_group_id(0); m < nrows; m += get_num_groups(0)) {
         long bh = m / NB, i = m - bh * NB;
+        /* global query rows (i >= NBv) are dense; every work-item passes
+         * every barrier (no early exit inside the loop) */
+        const int video = i < NBv;
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-        if (i >= NBv) { /* global query rows are dense */
-            for (long c = LID; c < NB; c += LSZ)
-                cols[m * NB + c] = (int)c;
-            if (LID == 0)
-                count[m] = (int)NB;
-            continue;
-        }
-        for (long j = LID; j < NBv; j += LSZ) {
+        for (long j = LID; video && j < NBv; j += LSZ) {
             real acc = 0;
             for (int e = 0; e < D; e++)
                 acc += (real)qbar[m * D + e] * (real)kbar[(bh * NB + j) * D + e];
             s[j] = acc * scale;
         }
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-        if (LID == 0) {
+        if (LID == 0 && video) {
             real mx = -INFINITY, mean = 0, z = 0, var = 0;
             for (long j = 0; j < NBv; j++) {
                 mx = s[j] > mx ? s[j] : mx;
@@ -56,10 +52,10 @@ __kernel void KV_NAME(__global const float *qbar, ulong qbar_off, __global const
         }
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
         real mx = st[0], z = st[1], thr = st[2] + zth * st[3];
-        for (long j = LID; j < NBv; j += LSZ)
+        for (long j = LID; video && j < NBv; j += LSZ)
             p[j] = exp(s[j] - mx) / z;
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-        for (long j = LID; j < NBv; j += LSZ) {
+        for (long j = LID; video && j < NBv; j += LSZ) {
             real pj = p[j], before = 0;
             long rank = 0;
             for (long k = 0; k < NBv; k++) {
@@ -79,7 +75,7 @@ __kernel void KV_NAME(__global const float *qbar, ulong qbar_off, __global const
         if (n < min_blocks)
             n = min_blocks < NBv ? (long)min_blocks : NBv;
         for (long j = LID; j < NB; j += LSZ) {
-            if (j >= NBv)
+            if (j >= NBv || !video)
                 pk[j] = 1;
             else
                 pk[j] = (uchar)((long)s[j] < n || (rule == 2 && pk[j]) || j == i);
