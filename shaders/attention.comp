@@ -1,0 +1,143 @@
+#version 450
+/* Block-sparse attention forward (vox_op_attention): a tiled streaming
+ * kernel with an online softmax. One workgroup of 128 invocations per
+ * (bh, query block i, tile of BQ rows): the rows are the block's valid rows,
+ * or its kept rows (kept_rows) when query selection is on, so the work scales
+ * with kept rows. Only the KV blocks listed for row m = bh*NB + i are visited,
+ * BK keys at a time through shared memory; no N x N buffer exists.
+ * Build-time defines: DMAX (head_dim bound), BQ (query rows per workgroup),
+ * BK (keys per tile). Each invocation owns one row and DMAX/TPR of its
+ * output dims (TPR = 128/BQ invocations per row).
+ * p: D, NB, V, has_kept, scale (float), tiles per block */
+#include "common.glsl"
+#define WG 128u
+#define TPR (WG / BQ)
+#define DPT (DMAX / TPR)
+#define KSTR (DMAX + 1) /* padded shared row stride: no bank conflicts */
+layout(local_size_x = 128) in;
+layout(std430, set = 0, binding = 0) readonly buffer Q { ELEM q[]; };
+layout(std430, set = 0, binding = 1) readonly buffer K { ELEM k[]; };
+layout(std430, set = 0, binding = 2) readonly buffer Vv { ELEM v[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer O { ELEM o[]; };
+layout(std430, set = 0, binding = 4) writeonly buffer Lse { float lse[]; };
+layout(std430, set = 0, binding = 5) readonly buffer KvStart { int kv_start[]; };
+layout(std430, set = 0, binding = 6) readonly buffer KvCount { int kv_count[]; };
+layout(std430, set = 0, binding = 7) readonly buffer KvCols { int kv_cols[]; };
+layout(std430, set = 0, binding = 8) readonly buffer KeptCount { int kept_count[]; };
+layout(std430, set = 0, binding = 9) readonly buffer KeptRows { int kept_rows[]; };
+layout(std430, set = 0, binding = 10) readonly buffer BlockValid { int block_valid[]; };
+
+shared float sq[BQ * DMAX];  /* scaled query rows */
+shared float skv[BK * KSTR]; /* K tile, then V tile */
+shared float ss[BQ * BK];    /* scores, then probabilities */
+shared float salpha[BQ];
+shared float smax[BQ];
+shared float ssum[BQ];
+shared int srow[BQ];
+
+void main()
+{
+    uint g = group_linear_id();
+    if (g >= pc.total)
+        return;
+    uint tid = gl_LocalInvocationID.x;
+    uint D = pc.p[0], NB = pc.p[1], V = pc.p[2];
+    bool has_kept = pc.p[3] != 0u;
+    float scale = pf(4);
+    uint tiles = pc.p[5];
+    uint m = g / tiles, tile = g - m * tiles;
+    uint bh = m / NB, i = m - bh * NB;
+    uint S = NB * V;
+    int nrows = has_kept ? kept_count[pc.off[8] + m] : block_valid[pc.off[10] + i];
+    uint r0 = tile * BQ;
+    if (int(r0) >= nrows)
+        return; /* uniform across the workgroup */
+
+    if (tid < BQ) {
+        uint r = r0 + tid;
+        srow[tid] = int(r) < nrows ? (has_kept ? kept_rows[pc.off[9] + m * V + r] : int(r)) : -1;
+        smax[tid] = NEG_INF;
+        ssum[tid] = 0.0;
+    }
+    barrier();
+    uint qbase = pc.off[0] + (bh * S + i * V) * D;
+    for (uint idx = tid; idx < BQ * D; idx += WG) {
+        uint rr = idx / D, e = idx - rr * D;
+        int slot = srow[rr];
+        sq[rr * DMAX + e] = slot >= 0 ? LD(q[qbase + uint(slot) * D + e]) * scale : 0.0;
+    }
+
+    uint row = tid / TPR, lane = tid - row * TPR;
+    float acc[DPT];
+    for (int j = 0; j < DPT; j++)
+        acc[j] = 0.0;
+
+    int start = kv_start[pc.off[5] + m], count = kv_count[pc.off[6] + m];
+    for (int c = 0; c < count; c++) {
+        uint jb = uint(kv_cols[pc.off[7] + uint(start + c)]);
+        uint nk = uint(block_valid[pc.off[10] + jb]);
+        uint kbase = (bh * S + jb * V) * D;
+        for (uint k0 = 0u; k0 < nk; k0 += BK) {
+            barrier(); /* the previous tile's V is consumed */
+            for (uint idx = tid; idx < BK * D; idx += WG) {
+                uint kk = idx / D, e = idx - kk * D;
+                skv[kk * KSTR + e] = k0 + kk < nk ? LD(k[pc.off[1] + kbase + (k0 + kk) * D + e]) : 0.0;
+            }
+            barrier();
+            for (uint idx = tid; idx < BQ * BK; idx += WG) {
+                uint rr = idx / BK, kk = idx - rr * BK;
+                float dot = 0.0;
+                for (uint e = 0u; e < D; e++)
+                    dot += sq[rr * DMAX + e] * skv[kk * KSTR + e];
+                ss[idx] = k0 + kk < nk ? dot : NEG_INF;
+            }
+            barrier();
+            /* V tile into skv (K is no longer read); online softmax per row */
+            for (uint idx = tid; idx < BK * D; idx += WG) {
+                uint kk = idx / D, e = idx - kk * D;
+                skv[kk * KSTR + e] = k0 + kk < nk ? LD(v[pc.off[2] + kbase + (k0 + kk) * D + e]) : 0.0;
+            }
+            if (tid < BQ) {
+                float mold = smax[tid], mnew = mold;
+                for (uint kk = 0u; kk < BK; kk++)
+                    mnew = max(mnew, ss[tid * BK + kk]);
+                float alpha = mold == NEG_INF ? 0.0 : exp(mold - mnew);
+                float sum = 0.0;
+                for (uint kk = 0u; kk < BK; kk++) {
+                    float s = ss[tid * BK + kk];
+                    float pk = s == NEG_INF ? 0.0 : exp(s - mnew);
+                    ss[tid * BK + kk] = pk;
+                    sum += pk;
+                }
+                if (mnew == NEG_INF)
+                    alpha = 1.0;
+                salpha[tid] = alpha;
+                smax[tid] = mnew;
+                ssum[tid] = ssum[tid] * alpha + sum;
+            }
+            barrier();
+            float alpha = salpha[row];
+            for (int j = 0; j < DPT; j++) {
+                uint e = lane + uint(j) * TPR;
+                float a = acc[j] * alpha;
+                for (uint kk = 0u; kk < BK; kk++)
+                    a += ss[row * BK + kk] * skv[kk * KSTR + e];
+                acc[j] = a;
+            }
+        }
+    }
+    barrier();
+    int slot = srow[row];
+    if (slot >= 0) {
+        float l = ssum[row];
+        float inv = l > 0.0 ? 1.0 / l : 0.0;
+        uint obase = pc.off[3] + (bh * S + i * V + uint(slot)) * D;
+        for (int j = 0; j < DPT; j++) {
+            uint e = lane + uint(j) * TPR;
+            if (e < D)
+                o[obase + e] = ST(acc[j] * inv);
+        }
+        if (lane == 0u)
+            lse[pc.off[4] + bh * S + i * V + uint(slot)] = l > 0.0 ? smax[row] + log(l) : NEG_INF;
+    }
+}

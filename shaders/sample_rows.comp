@@ -1,0 +1,138 @@
+#version 450
+/* Head-classification rows (vox_op_sample_rows). One workgroup per (bh, r):
+ * the exact attention output of one sampled query row over every valid key,
+ * three ways at once (all keys, spatial pattern, temporal pattern), with a
+ * streaming (online) softmax over chunks of 128 keys.
+ * out[(bh*R + r)*3 + {0,1,2}] = ||o_s-o_d||^2, ||o_t-o_d||^2, ||o_d||^2.
+ * p: D, NB, V, R, frame_blocks, space_blocks, sink, scale (float) */
+#include "common.glsl"
+#define WG 128u
+#define DPT 2 /* D <= 256 */
+layout(local_size_x = 128) in;
+layout(std430, set = 0, binding = 0) readonly buffer Q { ELEM q[]; };
+layout(std430, set = 0, binding = 1) readonly buffer K { ELEM k[]; };
+layout(std430, set = 0, binding = 2) readonly buffer Vv { ELEM v[]; };
+layout(std430, set = 0, binding = 3) readonly buffer Rows { int rows[]; };
+layout(std430, set = 0, binding = 4) readonly buffer Coord { int coord[]; };
+layout(std430, set = 0, binding = 5) writeonly buffer Out { float outv[]; };
+layout(std430, set = 0, binding = 6) readonly buffer BlockValid { int block_valid[]; };
+
+shared float sq[256];
+shared float sc[WG];
+shared uint sflag[WG];
+shared float red[3][WG];
+
+uint NB, V, fb, sb, sink;
+
+bool allows(uint ib, uint jb, bool temporal)
+{
+    int ti = coord[pc.off[4] + 3u * ib], tj = coord[pc.off[4] + 3u * jb];
+    if (ti < 0 || tj < 0)
+        return true;
+    if (sink != 0u && tj == 0)
+        return true;
+    if (!temporal)
+        return abs(tj - ti) <= int(fb);
+    int yi = coord[pc.off[4] + 3u * ib + 1u], yj = coord[pc.off[4] + 3u * jb + 1u];
+    int xi = coord[pc.off[4] + 3u * ib + 2u], xj = coord[pc.off[4] + 3u * jb + 2u];
+    return abs(yj - yi) <= int(sb) && abs(xj - xi) <= int(sb);
+}
+
+void main()
+{
+    uint g = group_linear_id();
+    if (g >= pc.total)
+        return;
+    uint tid = gl_LocalInvocationID.x;
+    uint D = pc.p[0];
+    NB = pc.p[1], V = pc.p[2];
+    uint R = pc.p[3];
+    fb = pc.p[4], sb = pc.p[5], sink = pc.p[6];
+    float scale = pf(7);
+    uint bh = g / R, r = g - bh * R;
+    uint S = NB * V;
+    uint qs = uint(rows[pc.off[3] + r]), ib = qs / V;
+    for (uint e = tid; e < D; e += WG)
+        sq[e] = LD(q[pc.off[0] + (bh * S + qs) * D + e]);
+    float mx[3] = float[3](NEG_INF, NEG_INF, NEG_INF);
+    float z[3] = float[3](0.0, 0.0, 0.0);
+    float o[3][DPT];
+    for (int w = 0; w < 3; w++)
+        for (int j = 0; j < DPT; j++)
+            o[w][j] = 0.0;
+    barrier();
+    for (uint k0 = 0u; k0 < S; k0 += WG) {
+        uint ks = k0 + tid;
+        float s = NEG_INF;
+        uint flag = 0u;
+        if (ks < S) {
+            uint jb = ks / V;
+            if (ks - jb * V < uint(block_valid[pc.off[6] + jb])) {
+                float acc = 0.0;
+                for (uint e = 0u; e < D; e++)
+                    acc += sq[e] * LD(k[pc.off[1] + (bh * S + ks) * D + e]);
+                s = acc * scale;
+                flag = 1u | (allows(ib, jb, false) ? 2u : 0u) | (allows(ib, jb, true) ? 4u : 0u);
+            }
+        }
+        sc[tid] = s;
+        sflag[tid] = flag;
+        barrier();
+        float cm[3] = float[3](NEG_INF, NEG_INF, NEG_INF);
+        for (uint c = 0u; c < WG; c++)
+            for (int w = 0; w < 3; w++)
+                if ((sflag[c] & (1u << uint(w))) != 0u)
+                    cm[w] = max(cm[w], sc[c]);
+        float alpha[3];
+        for (int w = 0; w < 3; w++) {
+            float nm = max(mx[w], cm[w]);
+            alpha[w] = (mx[w] == NEG_INF) ? 0.0 : exp(mx[w] - nm);
+            mx[w] = nm;
+            z[w] *= alpha[w];
+            for (int j = 0; j < DPT; j++)
+                o[w][j] *= alpha[w];
+        }
+        for (uint c = 0u; c < WG; c++) {
+            uint fl = sflag[c];
+            if (fl == 0u)
+                continue;
+            float vv[DPT];
+            for (int j = 0; j < DPT; j++) {
+                uint e = tid + uint(j) * WG;
+                vv[j] = e < D ? LD(v[pc.off[2] + (bh * S + k0 + c) * D + e]) : 0.0;
+            }
+            for (int w = 0; w < 3; w++) {
+                if ((fl & (1u << uint(w))) == 0u)
+                    continue;
+                float pw = exp(sc[c] - mx[w]);
+                z[w] += pw;
+                for (int j = 0; j < DPT; j++)
+                    o[w][j] += pw * vv[j];
+            }
+        }
+        barrier();
+    }
+    float es = 0.0, et = 0.0, nd = 0.0;
+    for (int j = 0; j < DPT; j++) {
+        uint e = tid + uint(j) * WG;
+        if (e < D) {
+            float od = o[0][j] / z[0], os = o[1][j] / z[1], ot = o[2][j] / z[2];
+            es += (os - od) * (os - od);
+            et += (ot - od) * (ot - od);
+            nd += od * od;
+        }
+    }
+    red[0][tid] = es;
+    red[1][tid] = et;
+    red[2][tid] = nd;
+    barrier();
+    for (uint s2 = WG / 2u; s2 > 0u; s2 >>= 1u) {
+        if (tid < s2)
+            for (int w = 0; w < 3; w++)
+                red[w][tid] += red[w][tid + s2];
+        barrier();
+    }
+    if (tid == 0u)
+        for (int w = 0; w < 3; w++)
+            outv[pc.off[5] + g * 3u + uint(w)] = red[w][0];
+}
