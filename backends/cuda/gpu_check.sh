@@ -1,0 +1,34 @@
+#!/bin/sh
+# GPU-machine check of the CUDA backend (one call of the device tool):
+# conformance (tensor-core and scalar attention paths), compute-sanitizer
+# memcheck, then timings. Binaries built elsewhere are taken from $1
+# (voxattn, libvoxattn.so.0, conformance); logs go to $OUT.
+# usage: sh backends/cuda/gpu_check.sh BIN_DIR [bench presets] [sanitize 0/1]
+B=${1:-build-cudabin}
+PRESETS=${2:-wan-1.3b-480p}
+SAN=${3:-1}
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+export LD_LIBRARY_PATH="$B${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+sh .gpu/prepare.sh >/dev/null 2>&1
+nvidia-smi -L
+"$B/voxattn" devices 2>&1 | head -4
+echo "== conformance (cuda)"
+"$B/conformance" --backend cuda -v >"$OUT/conformance.log" 2>&1
+echo "conformance rc=$?"
+grep -E "FAIL|fail|^cuda|^cpu|skip" "$OUT/conformance.log" | head -30
+echo "== conformance (cuda, scalar attention)"
+VOXATTN_GPU_SCALAR=1 "$B/conformance" --backend cuda >"$OUT/conformance_scalar.log" 2>&1
+echo "scalar conformance rc=$?"
+grep -E "FAIL|fail|^cuda" "$OUT/conformance_scalar.log" | head -10
+if [ "$SAN" = 1 ]; then
+  echo "== compute-sanitizer memcheck"
+  compute-sanitizer --tool memcheck "$B/conformance" --backend cuda >"$OUT/sanitizer.log" 2>&1
+  echo "sanitizer rc=$?"
+  grep -E "ERROR SUMMARY|^cuda" "$OUT/sanitizer.log" | head -5
+fi
+echo "== bench $PRESETS"
+timeout 300 "$B/voxattn" bench --device cuda:0 --preset "$PRESETS" --json "$OUT/bench.json" >"$OUT/bench.log" 2>"$OUT/bench.err"
+echo "bench rc=$?"
+cat "$OUT/bench.log" | tail -30
+tail -5 "$OUT/bench.err"
