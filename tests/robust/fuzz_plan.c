@@ -185,8 +185,8 @@ static void read_params(rd *r, vox_plan_params *p)
 static void read_custom(rd *r, vox_plan_params *p, int32_t **rp_out, int32_t **cols_out)
 {
     *rp_out = *cols_out = NULL;
-    int64_t NB = blocks_of(p), BH = p->batch * p->heads;
     int valid_bh = p->batch >= 1 && p->batch <= 2 && p->heads >= 1 && p->heads <= 2;
+    int64_t NB = blocks_of(p), BH = valid_bh ? p->batch * p->heads : 1;
     uint8_t b = u8(r);
     if (b < 150)
         p->custom_masks = 1;
