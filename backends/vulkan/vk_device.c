@@ -307,12 +307,13 @@ static void describe(const vk_ifn *fi, VkPhysicalDevice pd, uint32_t ts_bits, vo
         snprintf(d->vendor, sizeof d->vendor, "%s", vn);
     else
         snprintf(d->vendor, sizeof d->vendor, "0x%04x", (unsigned)props.vendorID);
+    char drvs[192];
+    unsigned vmaj = VK_API_VERSION_MAJOR(props.apiVersion), vmin = VK_API_VERSION_MINOR(props.apiVersion);
     if (has_drv)
-        snprintf(d->driver, sizeof d->driver, "%.20s %.30s, Vulkan %u.%u", drv.driverName, drv.driverInfo,
-                 VK_API_VERSION_MAJOR(props.apiVersion) & 7u, VK_API_VERSION_MINOR(props.apiVersion) & 1023u);
+        snprintf(drvs, sizeof drvs, "%.32s %.64s, Vulkan %u.%u", drv.driverName, drv.driverInfo, vmaj, vmin);
     else
-        snprintf(d->driver, sizeof d->driver, "driver 0x%x (Vulkan %u.%u)", (unsigned)props.driverVersion,
-                 VK_API_VERSION_MAJOR(props.apiVersion), VK_API_VERSION_MINOR(props.apiVersion));
+        snprintf(drvs, sizeof drvs, "driver 0x%x, Vulkan %u.%u", (unsigned)props.driverVersion, vmaj, vmin);
+    snprintf(d->driver, sizeof d->driver, "%.63s", drvs);
     switch (props.deviceType) {
     case VK_PHYSICAL_DEVICE_TYPE_CPU: d->type = VOX_DEVICE_CPU; break;
     case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
@@ -770,13 +771,13 @@ static void barrier(vk_dev *d, VkPipelineStageFlags src, VkAccessFlags src_acces
 
 static vox_status get_pipeline(vk_dev *d, const char *name, VkPipeline *out)
 {
+    char file[96];
+    snprintf(file, sizeof file, "%s.spv", name);
     for (int i = 0; i < d->npipes; i++)
-        if (!strcmp(d->pipes[i].name, name)) {
+        if (!strcmp(d->pipes[i].name, file)) {
             *out = d->pipes[i].pipe;
             return VOX_OK;
         }
-    char file[96];
-    snprintf(file, sizeof file, "%s.spv", name);
     const struct vox_vk_spirv_blob *blob = NULL;
     for (size_t i = 0; i < vox_vk_spirv_count; i++)
         if (!strcmp(vox_vk_spirv_table[i].name, file))
