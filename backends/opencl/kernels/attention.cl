@@ -8,7 +8,8 @@
  * count (valid rows, or kept rows when query selection is on) skip all key
  * work, so work scales with kept rows. Keys stream over the row's listed KV blocks
  * only, BN at a time (Q, K/V and P tiles in local memory, f32), padding keys
- * masked. */
+ * masked. Scores stay unscaled (running max of q.k); the scale (> 0) is
+ * applied inside exp, so huge scales do not overflow q*scale. */
 #define TPR (LS / BM)
 #define NC (BN / TPR)
 #define ND (HD / TPR)
@@ -65,7 +66,7 @@ vox_attention_fwd(__global const stor *q, ulong q_off, __global const stor *k, u
         for (int idx = lid; idx < BM * HD; idx += LS) {
             int r = idx / HD, e = idx - r * HD;
             int s = rslot[r];
-            Qs[r * QP + e] = s >= 0 ? LOADF(q, (base + s) * HD + e) * scale : 0.0f;
+            Qs[r * QP + e] = s >= 0 ? LOADF(q, (base + s) * HD + e) : 0.0f;
         }
         float mrow = -INFINITY, lrow = 0.0f;
         float acc[ND];
@@ -113,10 +114,10 @@ vox_attention_fwd(__global const stor *q, ulong q_off, __global const stor *k, u
             for (int u = 0; u < TPR; u++)
                 tmax = fmax(tmax, red[row * TPR + u]);
             float mnew = fmax(mrow, tmax);
-            float alpha = mnew == -INFINITY ? 1.0f : exp(mrow - mnew);
+            float alpha = mnew == -INFINITY ? 1.0f : exp((mrow - mnew) * scale);
             float ps = 0.0f;
             for (int x = 0; x < NC; x++) {
-                float pv = mnew == -INFINITY ? 0.0f : exp(sreg[x] - mnew);
+                float pv = mnew == -INFINITY ? 0.0f : exp((sreg[x] - mnew) * scale);
                 Ps[row * PP + sub + TPR * x] = pv;
                 ps += pv;
             }
@@ -147,7 +148,7 @@ vox_attention_fwd(__global const stor *q, ulong q_off, __global const stor *k, u
             for (int x = 0; x < ND; x++)
                 STOREF(o, (base + s) * HD + sub + TPR * x, acc[x] * inv);
             if (sub == 0)
-                lse[base + s] = lrow > 0.0f ? mrow + log(lrow) : -INFINITY;
+                lse[base + s] = lrow > 0.0f ? mrow * scale + log(lrow) : -INFINITY;
         }
     }
 }

@@ -311,8 +311,9 @@ vox_sample_rows(__global const stor *q, ulong q_off, __global const stor *k, ulo
         }
         real es = 0, et = 0, nd = 0;
         for (int e = LID; e < D; e += SR_LS) {
-            real od = z[0] > 0 ? acc[e] / z[0] : 0, os = z[1] > 0 ? acc[D + e] / z[1] : 0,
-                 ot = z[2] > 0 ? acc[2 * D + e] / z[2] : 0;
+            /* no guard on z (as the reference: the own block is always
+             * allowed), so NaN inputs give NaN errors -> a dense head */
+            real od = acc[e] / z[0], os = acc[D + e] / z[1], ot = acc[2 * D + e] / z[2];
             es += (os - od) * (os - od);
             et += (ot - od) * (ot - od);
             nd += od * od;
