@@ -135,11 +135,17 @@ static int load_device_fns(const vk_ifn *fi, VkDevice dev, vk_dfn *f, char *reas
     f->name = (PFN_##name)fi->vkGetDeviceProcAddr(dev, #name);                                     \
     if (!f->name) {                                                                                \
         snprintf(reason, rsize, "vulkan: device lacks %s", #name);                                 \
-        return -1;                                                                                 \
+        goto fail;                                                                                 \
     }
     VK_DEVICE_FUNCS(VK_LOAD_D)
 #undef VK_LOAD_D
     return 0;
+fail:;
+    /* all or nothing (vk_close relies on it); keep what destroys the device */
+    PFN_vkDestroyDevice destroy = f->vkDestroyDevice;
+    memset(f, 0, sizeof *f);
+    f->vkDestroyDevice = destroy;
+    return -1;
 }
 
 static int has_layer(const vk_global *g, const char *name)
@@ -831,6 +837,8 @@ vox_status vk_dispatch(vk_dev *d, const char *pipe_name, const vk_bind *binds, i
         range = (range + 3) & ~(VkDeviceSize)3;
         if (start + range > b->b->size)
             range = b->b->size - start;
+        if (b->open_end && range > d->limits.maxStorageBufferRange)
+            range = d->limits.maxStorageBufferRange; /* extent unknown on the host: bind what the device allows */
         if (range > d->limits.maxStorageBufferRange)
             return vox_fail(d->log, VOX_ERR_UNSUPPORTED,
                             "vulkan: %s: binding %d spans %llu bytes, above maxStorageBufferRange %u", pipe_name, i,

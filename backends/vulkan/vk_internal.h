@@ -140,6 +140,7 @@ typedef struct vk_bind {
     const vk_buf *b;
     size_t off, bytes;
     unsigned es;
+    int open_end; /* extent not known on the host: up to the buffer's end */
 } vk_bind;
 
 const char *vk_result_string(VkResult r);

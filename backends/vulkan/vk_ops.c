@@ -13,9 +13,11 @@ static const char *dtname(vox_dtype t) { return t == VOX_F32 ? "f32" : t == VOX_
 /* bytes = 0: from the offset to the end of the buffer */
 static vk_bind bind(vox_bref r, size_t bytes, unsigned es)
 {
-    vk_bind b = {r.buf, r.offset, bytes, es};
-    if (r.buf && !bytes)
+    vk_bind b = {r.buf, r.offset, bytes, es, 0};
+    if (r.buf && !bytes) {
         b.bytes = ((const vk_buf *)r.buf)->size - r.offset;
+        b.open_end = 1;
+    }
     return b;
 }
 
