@@ -210,7 +210,11 @@ static void describe(cl_device_id d, vox_device_desc *out)
     char drv[48] = "", ver[64] = "";
     dev_string(d, CL_DRIVER_VERSION, drv, sizeof drv);
     dev_string(d, CL_DEVICE_VERSION, ver, sizeof ver);
-    snprintf(out->driver, sizeof out->driver, "%s (%.40s)", drv, ver);
+    /* "OpenCL 3.0 <vendor text>": keep the first two words */
+    char *sp = strchr(ver, ' ');
+    if (sp && (sp = strchr(sp + 1, ' ')) != NULL)
+        *sp = 0;
+    snprintf(out->driver, sizeof out->driver, "%s, %s", drv, ver);
     cl_device_type type = 0;
     g_cl.clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     out->type = (type & CL_DEVICE_TYPE_GPU)   ? VOX_DEVICE_GPU

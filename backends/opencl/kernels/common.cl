@@ -33,7 +33,7 @@ typedef ushort rawel;
 #endif
 
 /* f32 -> bf16, round to nearest even, NaN kept quiet (as core/half.h). */
-inline ushort vox_f2bf(float f)
+ushort vox_f2bf(float f)
 {
     uint u = as_uint(f);
     if ((u & 0x7fffffffu) > 0x7f800000u)

@@ -93,7 +93,7 @@ __kernel void vox_block_means(__global const stor *x, ulong x_off, __global cons
 }
 
 /* Cosine similarity of block-layout rows a and b of x (as the reference). */
-inline real vox_cosine(__global const stor *x, long a, long b, int D)
+real vox_cosine(__global const stor *x, long a, long b, int D)
 {
     real dot = 0, na = 0, nb = 0;
     for (int e = 0; e < D; e++) {
@@ -211,7 +211,7 @@ __kernel void vox_query_select(__global const stor *q, ulong q_off, __global con
 }
 
 /* Block pattern test of the reference (sample_rows_attention). */
-inline int vox_allows(__global const int *coord, long ib, long jb, int temporal, int fb, int sbk, int sink)
+int vox_allows(__global const int *coord, long ib, long jb, int temporal, int fb, int sbk, int sink)
 {
     int ti = coord[3 * ib], tj = coord[3 * jb];
     if (tj < 0 || ti < 0)
