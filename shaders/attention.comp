@@ -27,8 +27,10 @@ layout(std430, set = 0, binding = 8) readonly buffer KeptCount { int kept_count[
 layout(std430, set = 0, binding = 9) readonly buffer KeptRows { int kept_rows[]; };
 layout(std430, set = 0, binding = 10) readonly buffer BlockValid { int block_valid[]; };
 
-shared float sq[BQ * DMAX];  /* scaled query rows */
+shared float sq[BQ * DMAX];  /* query rows */
 shared float skv[BK * KSTR]; /* K tile, then V tile */
+/* Scores are kept unscaled (q.k) and the scale enters only through
+ * exp((s - max) * scale) and the LSE, so huge scales cannot overflow. */
 shared float ss[BQ * BK];    /* scores, then probabilities */
 shared float salpha[BQ];
 shared float smax[BQ];
@@ -64,7 +66,7 @@ void main()
     for (uint idx = tid; idx < BQ * D; idx += WG) {
         uint rr = idx / D, e = idx - rr * D;
         int slot = srow[rr];
-        sq[rr * DMAX + e] = slot >= 0 ? LD(q[qbase + uint(slot) * D + e]) * scale : 0.0;
+        sq[rr * DMAX + e] = slot >= 0 ? LD(q[qbase + uint(slot) * D + e]) : 0.0;
     }
 
     uint row = tid / TPR, lane = tid - row * TPR;
@@ -101,11 +103,11 @@ void main()
                 float mold = smax[tid], mnew = mold;
                 for (uint kk = 0u; kk < BK; kk++)
                     mnew = max(mnew, ss[tid * BK + kk]);
-                float alpha = mold == NEG_INF ? 0.0 : exp(mold - mnew);
+                float alpha = mold == NEG_INF ? 0.0 : exp((mold - mnew) * scale);
                 float sum = 0.0;
                 for (uint kk = 0u; kk < BK; kk++) {
                     float s = ss[tid * BK + kk];
-                    float pk = s == NEG_INF ? 0.0 : exp(s - mnew);
+                    float pk = s == NEG_INF ? 0.0 : exp((s - mnew) * scale);
                     ss[tid * BK + kk] = pk;
                     sum += pk;
                 }
@@ -130,7 +132,8 @@ void main()
     int slot = srow[row];
     if (slot >= 0) {
         float l = ssum[row];
-        float inv = l > 0.0 ? 1.0 / l : 0.0;
+        /* no keys: o = 0, lse = -inf; a NaN sum (NaN inputs) propagates */
+        float inv = l == 0.0 ? 0.0 : 1.0 / l;
         uint obase = pc.off[3] + (bh * S + i * V + uint(slot)) * D;
         for (int j = 0; j < DPT; j++) {
             uint e = lane + uint(j) * TPR;
@@ -138,6 +141,6 @@ void main()
                 o[obase + e] = ST(acc[j] * inv);
         }
         if (lane == 0u)
-            lse[pc.off[4] + bh * S + i * V + uint(slot)] = l > 0.0 ? smax[row] + log(l) : NEG_INF;
+            lse[pc.off[4] + bh * S + i * V + uint(slot)] = l == 0.0 ? NEG_INF : smax[row] * scale + log(l);
     }
 }

@@ -9,6 +9,9 @@
  * admitted prefix of that order is found by bisection over keys with
  * workgroup reductions (count and probability mass of the keys at or above a
  * candidate key), so no sort and no O(NB^2) work are needed.
+ * Scores are kept unscaled (qbar.kbar); since scale > 0 the order and the
+ * STAT rule are the same, and the scale enters p only through
+ * exp((s - max) * scale), so huge scales cannot overflow.
  * p: D, NB, NBv, rule (0 cumulative, 1 topk, 2 stat), topk, min_blocks,
  *    scale, tau, z (floats) */
 #include "common.glsl"
@@ -66,7 +69,7 @@ uint okey(float s)
 }
 
 uint row, NBv;
-float mx, zsum;
+float mx, zsum, scale;
 
 float score(uint j) { return intBitsToFloat(kv_cols[pc.off[3] + row + j]); }
 
@@ -81,7 +84,7 @@ vec2 count_mass(uint H, int J)
         float s = score(j);
         if (ge(okey(s), j, H, J)) {
             c += 1.0;
-            ms += exp(s - mx) / zsum;
+            ms += exp((s - mx) * scale) / zsum;
         }
     }
     return reduce_sum2(c, ms);
@@ -96,7 +99,8 @@ void main()
     uint D = pc.p[0], NB = pc.p[1];
     NBv = pc.p[2];
     uint rule = pc.p[3], topk = pc.p[4], min_blocks = pc.p[5];
-    float scale = pf(6), tau = pf(7), zz = pf(8);
+    scale = pf(6);
+    float tau = pf(7), zz = pf(8);
     uint bh = m / NB, i = m - bh * NB;
     row = m * NB;
     if (i >= NBv) { /* global query rows are dense */
@@ -112,7 +116,7 @@ void main()
         float acc = 0.0;
         for (uint e = 0u; e < D; e++)
             acc += qbar[pc.off[0] + m * D + e] * kbar[pc.off[1] + (bh * NB + j) * D + e];
-        float s = acc * scale + 0.0; /* -0 -> +0 */
+        float s = acc + 0.0; /* -0 -> +0 */
         kv_cols[pc.off[3] + row + j] = floatBitsToInt(s);
         lmax = max(lmax, s);
         lsum += s;
@@ -122,7 +126,7 @@ void main()
     float lz = 0.0, lvar = 0.0;
     for (uint j = tid; j < NBv; j += WG) {
         float s = score(j);
-        lz += exp(s - mx);
+        lz += exp((s - mx) * scale);
         lvar += (s - mean) * (s - mean);
     }
     vec2 zv = reduce_sum2(lz, lvar);

@@ -71,7 +71,7 @@ void main()
                 float acc = 0.0;
                 for (uint e = 0u; e < D; e++)
                     acc += sq[e] * LD(k[pc.off[1] + (bh * S + ks) * D + e]);
-                s = acc * scale;
+                s = acc; /* unscaled: the scale enters in exp((s - max) * scale) */
                 flag = 1u | (allows(ib, jb, false) ? 2u : 0u) | (allows(ib, jb, true) ? 4u : 0u);
             }
         }
@@ -86,7 +86,7 @@ void main()
         float alpha[3];
         for (int w = 0; w < 3; w++) {
             float nm = max(mx[w], cm[w]);
-            alpha[w] = (mx[w] == NEG_INF) ? 0.0 : exp(mx[w] - nm);
+            alpha[w] = (mx[w] == NEG_INF) ? 0.0 : exp((mx[w] - nm) * scale);
             mx[w] = nm;
             z[w] *= alpha[w];
             for (int j = 0; j < DPT; j++)
@@ -104,7 +104,7 @@ void main()
             for (int w = 0; w < 3; w++) {
                 if ((fl & (1u << uint(w))) == 0u)
                     continue;
-                float pw = exp(sc[c] - mx[w]);
+                float pw = exp((sc[c] - mx[w]) * scale);
                 z[w] += pw;
                 for (int j = 0; j < DPT; j++)
                     o[w][j] += pw * vv[j];
