@@ -443,7 +443,7 @@ static vox_status cl_open(int index, const vox_native_queue *native, const vox_l
         d->ctx = g_cl.clCreateContext(NULL, 1, &d->device, NULL, NULL, &e);
         if (!d->ctx || e != CL_SUCCESS) {
             free(d);
-            return vox_fail(log, cl_status(e) == VOX_ERR_BACKEND ? VOX_ERR_BACKEND : cl_status(e),
+            return vox_fail(log, cl_status(e),
                             "opencl: clCreateContext failed (%s, %d)", cl_err_name(e), e);
         }
         d->queue = g_cl.clCreateCommandQueue(d->ctx, d->device, CL_QUEUE_PROFILING_ENABLE, &e);
