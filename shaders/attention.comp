@@ -6,14 +6,15 @@
  * with kept rows. Only the KV blocks listed for row m = bh*NB + i are visited,
  * BK keys at a time through shared memory; no N x N buffer exists.
  * Build-time defines: DMAX (head_dim bound), BQ (query rows per workgroup),
- * BK (keys per tile). Each invocation owns one row and DMAX/TPR of its
- * output dims (TPR = 128/BQ invocations per row).
+ * BK (keys per tile). Each invocation owns one row, BK/TPR of the tile's
+ * scores and DMAX/TPR of the output dims (TPR = 128/BQ invocations per row).
  * p: D, NB, V, has_kept, scale (float), tiles per block */
 #include "common.glsl"
 #define WG 128u
 #define TPR (WG / BQ)
 #define DPT (DMAX / TPR)
-#define KSTR (DMAX + 1) /* padded shared row stride: no bank conflicts */
+#define KSTR (DMAX + 1) /* padded shared row strides: no bank conflicts */
+#define QSTR (DMAX + 1)
 layout(local_size_x = 128) in;
 layout(std430, set = 0, binding = 0) readonly buffer Q { ELEM q[]; };
 layout(std430, set = 0, binding = 1) readonly buffer K { ELEM k[]; };
@@ -27,14 +28,11 @@ layout(std430, set = 0, binding = 8) readonly buffer KeptCount { int kept_count[
 layout(std430, set = 0, binding = 9) readonly buffer KeptRows { int kept_rows[]; };
 layout(std430, set = 0, binding = 10) readonly buffer BlockValid { int block_valid[]; };
 
-shared float sq[BQ * DMAX];  /* query rows */
+shared float sq[BQ * QSTR];  /* query rows */
 shared float skv[BK * KSTR]; /* K tile, then V tile */
 /* Scores are kept unscaled (q.k) and the scale enters only through
  * exp((s - max) * scale) and the LSE, so huge scales cannot overflow. */
-shared float ss[BQ * BK];    /* scores, then probabilities */
-shared float salpha[BQ];
-shared float smax[BQ];
-shared float ssum[BQ];
+shared float ss[BQ * BK];
 shared int srow[BQ];
 
 void main()
@@ -58,21 +56,22 @@ void main()
     if (tid < BQ) {
         uint r = r0 + tid;
         srow[tid] = int(r) < nrows ? (has_kept ? kept_rows[pc.off[9] + m * V + r] : int(r)) : -1;
-        smax[tid] = NEG_INF;
-        ssum[tid] = 0.0;
     }
     barrier();
     uint qbase = pc.off[0] + (bh * S + i * V) * D;
     for (uint idx = tid; idx < BQ * D; idx += WG) {
         uint rr = idx / D, e = idx - rr * D;
         int slot = srow[rr];
-        sq[rr * DMAX + e] = slot >= 0 ? LD(q[qbase + uint(slot) * D + e]) : 0.0;
+        sq[rr * QSTR + e] = slot >= 0 ? LD(q[qbase + uint(slot) * D + e]) : 0.0;
     }
 
+    /* invocation (row, lane): scores of keys lane + TPR*t, output dims lane + TPR*j;
+     * the row's running max and sum are kept (identically) by each of its lanes */
     uint row = tid / TPR, lane = tid - row * TPR;
     float acc[DPT];
     for (int j = 0; j < DPT; j++)
         acc[j] = 0.0;
+    float mrow = NEG_INF, lrow = 0.0;
 
     int start = kv_start[pc.off[5] + m], count = kv_count[pc.off[6] + m];
     for (int c = 0; c < count; c++) {
@@ -80,60 +79,52 @@ void main()
         uint nk = uint(block_valid[pc.off[10] + jb]);
         uint kbase = (bh * S + jb * V) * D;
         for (uint k0 = 0u; k0 < nk; k0 += BK) {
-            barrier(); /* the previous tile's V is consumed */
+            barrier(); /* the previous tile's V and scores are consumed */
             for (uint idx = tid; idx < BK * D; idx += WG) {
                 uint kk = idx / D, e = idx - kk * D;
                 skv[kk * KSTR + e] = k0 + kk < nk ? LD(k[pc.off[1] + kbase + (k0 + kk) * D + e]) : 0.0;
             }
             barrier();
-            for (uint idx = tid; idx < BQ * BK; idx += WG) {
-                uint rr = idx / BK, kk = idx - rr * BK;
+            for (uint kk = lane; kk < BK; kk += TPR) {
                 float dot = 0.0;
                 for (uint e = 0u; e < D; e++)
-                    dot += sq[rr * DMAX + e] * skv[kk * KSTR + e];
-                ss[idx] = k0 + kk < nk ? dot : NEG_INF;
+                    dot += sq[row * QSTR + e] * skv[kk * KSTR + e];
+                ss[row * BK + kk] = k0 + kk < nk ? dot : NEG_INF;
             }
-            barrier();
-            /* V tile into skv (K is no longer read); online softmax per row */
+            barrier(); /* scores complete, K consumed */
             for (uint idx = tid; idx < BK * D; idx += WG) {
                 uint kk = idx / D, e = idx - kk * D;
                 skv[kk * KSTR + e] = k0 + kk < nk ? LD(v[pc.off[2] + kbase + (k0 + kk) * D + e]) : 0.0;
             }
-            if (tid < BQ) {
-                float mold = smax[tid], mnew = mold;
-                for (uint kk = 0u; kk < BK; kk++)
-                    mnew = max(mnew, ss[tid * BK + kk]);
-                float alpha = mold == NEG_INF ? 0.0 : exp((mold - mnew) * scale);
-                float sum = 0.0;
-                for (uint kk = 0u; kk < BK; kk++) {
-                    float s = ss[tid * BK + kk];
-                    float pk = s == NEG_INF ? 0.0 : exp((s - mnew) * scale);
-                    ss[tid * BK + kk] = pk;
-                    sum += pk;
-                }
-                if (mnew == NEG_INF)
-                    alpha = 1.0;
-                salpha[tid] = alpha;
-                smax[tid] = mnew;
-                ssum[tid] = ssum[tid] * alpha + sum;
-            }
             barrier();
-            float alpha = salpha[row];
-            for (int j = 0; j < DPT; j++) {
-                uint e = lane + uint(j) * TPR;
-                float a = acc[j] * alpha;
-                for (uint kk = 0u; kk < BK; kk++)
-                    a += ss[row * BK + kk] * skv[kk * KSTR + e];
-                acc[j] = a;
+            /* online softmax (in units of q.k) fused with P V */
+            float mnew = mrow;
+            for (uint kk = 0u; kk < BK; kk++)
+                mnew = max(mnew, ss[row * BK + kk]);
+            float alpha = mrow == NEG_INF ? 0.0 : exp((mrow - mnew) * scale);
+            if (mnew == NEG_INF)
+                alpha = 1.0;
+            float a[DPT];
+            for (int j = 0; j < DPT; j++)
+                a[j] = acc[j] * alpha;
+            float sum = 0.0;
+            for (uint kk = 0u; kk < BK; kk++) {
+                float s = ss[row * BK + kk];
+                float pk = s == NEG_INF ? 0.0 : exp((s - mnew) * scale);
+                sum += pk;
+                for (int j = 0; j < DPT; j++)
+                    a[j] += pk * skv[kk * KSTR + lane + uint(j) * TPR];
             }
+            for (int j = 0; j < DPT; j++)
+                acc[j] = a[j];
+            lrow = lrow * alpha + sum;
+            mrow = mnew;
         }
     }
-    barrier();
     int slot = srow[row];
     if (slot >= 0) {
-        float l = ssum[row];
         /* no keys: o = 0, lse = -inf; a NaN sum (NaN inputs) propagates */
-        float inv = l == 0.0 ? 0.0 : 1.0 / l;
+        float inv = lrow == 0.0 ? 0.0 : 1.0 / lrow;
         uint obase = pc.off[3] + (bh * S + i * V + uint(slot)) * D;
         for (int j = 0; j < DPT; j++) {
             uint e = lane + uint(j) * TPR;
@@ -141,6 +132,6 @@ void main()
                 o[obase + e] = ST(acc[j] * inv);
         }
         if (lane == 0u)
-            lse[pc.off[4] + bh * S + i * V + uint(slot)] = l == 0.0 ? NEG_INF : smax[row] * scale + log(l);
+            lse[pc.off[4] + bh * S + i * V + uint(slot)] = lrow == 0.0 ? NEG_INF : mrow * scale + log(lrow);
     }
 }
