@@ -467,7 +467,7 @@ static vox_status gpu_attention(void *dev, const vox_op_dims *d, const vox_op_at
     if (d->dtype != VOX_F32 && !g->force_scalar) {
         int dp = D <= 64 ? 64 : D <= 128 ? 128 : 256;
         int fn = (d->dtype == VOX_BF16 ? FN_MMA_BF16_D64 : FN_MMA_F16_D64) + (dp == 64 ? 0 : dp == 128 ? 1 : 2);
-        size_t smem = (size_t)5 * 64 * dp * 2 + 128 + 256;
+        size_t smem = (size_t)5 * 64 * dp * 2 + 128 + 256 + 3 * 64 * 5;
         int room = G->set_max_smem ? g->max_smem_optin : g->max_smem;
         if (g->fn[fn] && smem <= (size_t)room) {
             int iV = (int)V, logV = 0, iD = (int)D, tiles = (int)((V + 63) / 64);

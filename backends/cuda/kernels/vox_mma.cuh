@@ -75,6 +75,8 @@ __device__ __forceinline__ void attn_mma(const u16 *q, const u16 *k, const u16 *
     u16 *sV = sK + 2 * 64 * DP;
     unsigned char *kok = (unsigned char *)(sV + 2 * 64 * DP);
     int *qslot = (int *)(kok + 128);
+    int *tslot = qslot + 64;                            /* [3][64] key slot of each tile row, -1 past the list */
+    unsigned char *tok = (unsigned char *)(tslot + 192); /* [3][64] key row is a valid token */
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const i64 m = blockIdx.x / tiles;
     const int tile = (int)(blockIdx.x - m * tiles);
@@ -96,21 +98,39 @@ __device__ __forceinline__ void attn_mma(const u16 *q, const u16 *k, const u16 *
         vox_cp_async16(sQ + vox_swz<DP>(r, ch), ok ? q + (hb + sl) * D + ch * 8 : q, ok ? 16 : 0);
     }
     const int ntiles = (cnt * V + 63) >> 6;
-    auto load_kv = [&](int t, int st) {
-        u16 *dk = sK + st * 64 * DP, *dv = sV + st * 64 * DP;
-        for (int x = tid; x < 64 * CH; x += 128) {
-            int r = x / CH, ch = x - r * CH;
-            int p = t * 64 + r, c = p >> logV, off = p & (V - 1);
-            bool in = c < cnt;
-            int jb = in ? kv_cols[start + c] : 0;
-            bool ok = in && ch * 8 < D;
-            i64 g = (hb + (i64)jb * V + off) * D + ch * 8;
-            vox_cp_async16(dk + vox_swz<DP>(r, ch), ok ? k + g : k, ok ? 16 : 0);
-            vox_cp_async16(dv + vox_swz<DP>(r, ch), ok ? v + g : v, ok ? 16 : 0);
-            if (ch == 0)
-                kok[st * 64 + r] = (unsigned char)(in && off < valid[jb]);
+    /* Tile row -> key slot, looked up one tile ahead of its copy so that the
+     * column-list reads never stall the cp.async issue. */
+    auto slot_of = [&](int t, int r, int &sl, int &okv) {
+        int p = t * 64 + r, c = p >> logV, off = p & (V - 1);
+        sl = -1, okv = 0;
+        if (c < cnt) {
+            int jb = kv_cols[start + c];
+            sl = jb * V + off;
+            okv = off < valid[jb];
         }
     };
+    auto load_kv = [&](int t, int st) {
+        u16 *dk = sK + st * 64 * DP, *dv = sV + st * 64 * DP;
+        const int *ts = tslot + (t % 3) * 64;
+        for (int x = tid; x < 64 * CH; x += 128) {
+            int r = x / CH, ch = x - r * CH;
+            int sl = ts[r];
+            bool ok = sl >= 0 && ch * 8 < D;
+            i64 g = (hb + sl) * D + ch * 8;
+            vox_cp_async16(dk + vox_swz<DP>(r, ch), ok ? k + g : k, ok ? 16 : 0);
+            vox_cp_async16(dv + vox_swz<DP>(r, ch), ok ? v + g : v, ok ? 16 : 0);
+        }
+        if (tid < 64)
+            kok[st * 64 + tid] = tok[(t % 3) * 64 + tid];
+    };
+    if (tid < 64) {
+        for (int t0 = 0; t0 < 2; t0++) {
+            int sl, okv;
+            slot_of(t0, tid, sl, okv);
+            tslot[t0 * 64 + tid] = sl, tok[t0 * 64 + tid] = (unsigned char)okv;
+        }
+    }
+    __syncthreads();
     if (ntiles > 0)
         load_kv(0, 0);
     vox_cp_commit();
@@ -128,6 +148,9 @@ __device__ __forceinline__ void attn_mma(const u16 *q, const u16 *k, const u16 *
         if (t + 1 < ntiles)
             load_kv(t + 1, (t + 1) & 1);
         vox_cp_commit();
+        int nsl = -1, nok = 0;
+        if (tid < 64)
+            slot_of(t + 2, tid, nsl, nok);
         vox_cp_wait<1>();
         __syncthreads();
         const int mat = lane >> 3;
@@ -209,6 +232,8 @@ __device__ __forceinline__ void attn_mma(const u16 *q, const u16 *k, const u16 *
                 vox_mma16816<BF>(oacc[2 * dp + 1], a, b[2], b[3]);
             }
         }
+        if (tid < 64)
+            tslot[((t + 2) % 3) * 64 + tid] = nsl, tok[((t + 2) % 3) * 64 + tid] = (unsigned char)nok;
         __syncthreads();
     }
     vox_cp_wait<0>();
