@@ -362,9 +362,10 @@ vox_status vox_cpu_attention_forward(void *dev, const vox_op_dims *d, const vox_
                             acc[e] += w * vox_load(v, d->dtype, ks * D + e);
                     }
                 }
+                /* no keys: 0 and -inf; NaN/Inf scores propagate as NaN */
                 for (int64_t e = 0; e < D; e++)
-                    vox_store(o, d->dtype, qs * D + e, z > 0 ? acc[e] / z : 0.0);
-                lse[qs] = (float)(z > 0 ? mx + log(z) : -INFINITY);
+                    vox_store(o, d->dtype, qs * D + e, nk > 0 ? acc[e] / z : 0.0);
+                lse[qs] = (float)(nk > 0 ? mx + log(z) : -INFINITY);
             }
         }
     free(sc), free(acc);
