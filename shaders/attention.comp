@@ -13,6 +13,7 @@
 #define WG 128u
 #define TPR (WG / BQ)
 #define DPT (DMAX / TPR)
+#define NSC (BK / TPR) /* scores per invocation */
 #define KSTR (DMAX + 1) /* padded shared row strides: no bank conflicts */
 #define QSTR (DMAX + 1)
 layout(local_size_x = 128) in;
@@ -85,11 +86,17 @@ void main()
                 skv[kk * KSTR + e] = k0 + kk < nk ? LD(k[pc.off[1] + kbase + (k0 + kk) * D + e]) : 0.0;
             }
             barrier();
-            for (uint kk = lane; kk < BK; kk += TPR) {
-                float dot = 0.0;
-                for (uint e = 0u; e < D; e++)
-                    dot += sq[row * QSTR + e] * skv[kk * KSTR + e];
-                ss[row * BK + kk] = k0 + kk < nk ? dot : NEG_INF;
+            float dots[NSC]; /* register-blocked: one q load serves NSC keys */
+            for (int t = 0; t < NSC; t++)
+                dots[t] = 0.0;
+            for (uint e = 0u; e < D; e++) {
+                float qe = sq[row * QSTR + e];
+                for (int t = 0; t < NSC; t++)
+                    dots[t] += qe * skv[(lane + uint(t) * TPR) * KSTR + e];
+            }
+            for (int t = 0; t < NSC; t++) {
+                uint kk = lane + uint(t) * TPR;
+                ss[row * BK + kk] = k0 + kk < nk ? dots[t] : NEG_INF;
             }
             barrier(); /* scores complete, K consumed */
             for (uint idx = tid; idx < BK * D; idx += WG) {

@@ -13,6 +13,7 @@
  *                                 debug-utils messenger logging as errors
  *   VOXATTN_VULKAN_NO_16BIT=1     pretend storageBuffer16BitAccess is missing
  *                                 (f16/bf16 plans then get VOX_ERR_UNSUPPORTED)
+ *   VOXATTN_VULKAN_PROFILE=1      run every dispatch alone and log its time (INFO)
  *
  * Wrapping the caller's objects (vox_native_queue): instance, device
  * (VkPhysicalDevice), context (VkDevice), queue (VkQueue), queue_family and
@@ -551,6 +552,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     if (!d)
         return VOX_ERR_OUT_OF_MEMORY;
     d->log = log;
+    d->profile = env_on("VOXATTN_VULKAN_PROFILE");
     char reason[256] = "";
     vox_status st = VOX_OK;
     int no16 = env_on("VOXATTN_VULKAN_NO_16BIT");
@@ -728,6 +730,14 @@ static void vk_close(void *dev)
 
 /* ------------------------------------------------------------ submission */
 
+static double host_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+
 static vox_status begin(vk_dev *d)
 {
     if (d->recording)
@@ -857,6 +867,15 @@ vox_status vk_dispatch(vk_dev *d, const char *pipe_name, const vk_bind *binds, i
         st = begin(d);
     if (st)
         return st;
+    double t0 = 0;
+    if (d->profile) {
+        st = flush(d); /* time this dispatch alone */
+        if (!st)
+            st = begin(d);
+        if (st)
+            return st;
+        t0 = host_ms();
+    }
     VkDescriptorSetAllocateInfo ai = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, NULL, d->pool, 1, &d->dsl};
     VkDescriptorSet set;
     VkResult r = d->fd.vkAllocateDescriptorSets(d->device, &ai, &set);
@@ -892,6 +911,12 @@ vox_status vk_dispatch(vk_dev *d, const char *pipe_name, const vk_bind *binds, i
     barrier(d, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
             VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
             VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT);
+    if (d->profile) {
+        st = flush(d);
+        vox_log(d->log, VOX_LOG_INFO, "vulkan profile: %s %llu workgroups %.3f ms (host, incl. submit)", pipe_name,
+                (unsigned long long)groups, host_ms() - t0);
+        return st;
+    }
     return VOX_OK;
 }
 
@@ -1012,12 +1037,6 @@ static vox_status vk_finish(void *dev) { return flush(dev); }
 
 /* ------------------------------------------------------------ timers */
 
-static double host_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 static vox_status vk_timer_begin(void *dev)
 {

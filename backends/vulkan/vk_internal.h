@@ -131,6 +131,7 @@ typedef struct vk_dev {
 
     VkQueryPool qpool;
     int timer_started;
+    int profile; /* VOXATTN_VULKAN_PROFILE */
     double timer_host_ms;
 } vk_dev;
 
