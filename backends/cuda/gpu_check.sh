@@ -28,7 +28,7 @@ if [ "$SAN" = 1 ]; then
   grep -E "ERROR SUMMARY|^cuda" "$OUT/sanitizer.log" | head -5
 fi
 echo "== bench $PRESETS"
-timeout 300 "$B/voxattn" bench --device cuda:0 --preset "$PRESETS" --json "$OUT/bench.json" >"$OUT/bench.log" 2>"$OUT/bench.err"
+timeout 420 "$B/voxattn" bench --device cuda:0 --preset "$PRESETS" --json "$OUT/bench.json" >"$OUT/bench.log" 2>"$OUT/bench.err"
 echo "bench rc=$?"
 cat "$OUT/bench.log" | tail -30
 tail -5 "$OUT/bench.err"
