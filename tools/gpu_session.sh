@@ -10,17 +10,27 @@ B=${B:-build-gpu}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 sh .gpu/prepare.sh >"$OUT/prepare.log" 2>&1
+# NVIDIA's Vulkan ICD (libGLX_nvidia) needs libglvnd; X11 client libs go aside.
+if [ -d .gl ]; then
+  for f in .gl/libglvnd0_* .gl/libglx0_* .gl/libegl1_* .gl/libopengl0_* .gl/libgl1_* .gl/libgles2_*; do dpkg -x "$f" /; done
+  mkdir -p /tmp/glx && for f in .gl/libx* .gl/libbsd0_* .gl/libmd0_*; do dpkg -x "$f" /tmp/glx; done
+  ldconfig
+  export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/tmp/glx/usr/lib/x86_64-linux-gnu"
+fi
 export VK_DRIVER_FILES=${VK_DRIVER_FILES:-}
 [ -z "$VK_DRIVER_FILES" ] && [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-"$B/cli/voxattn" devices | tee "$OUT/devices.txt"
+VK_LOADER_DEBUG=error,warn "$B/cli/voxattn" devices >"$OUT/devices.txt" 2>"$OUT/vk_loader.txt"; cat "$OUT/devices.txt"
 presets="wan-1.3b-480p,hunyuan-720p"
 case "${1:-check}" in
 check)
-  "$B/tests/conformance" >"$OUT/conformance.txt" 2>&1
-  echo "conformance rc=$?"; sed -n '/conformance summary/,$p' "$OUT/conformance.txt"
-  grep -E "FAIL" "$OUT/conformance.txt" | head -20
+  # one process per device: a driver that aborts (PoCL's compiler) cannot hide the others
+  for dev in $("$B/cli/voxattn" devices | awk '/^  [a-z]/ {print $1}'); do
+    "$B/tests/conformance" --device "$dev" >"$OUT/conformance_$dev.txt" 2>&1
+    echo "conformance $dev rc=$?"; sed -n '/conformance summary/,$p' "$OUT/conformance_$dev.txt" | grep -v "^ *-\|all"
+    grep -E "FAIL" "$OUT/conformance_$dev.txt" | head -10
+  done
   compute-sanitizer --tool memcheck "$B/tests/conformance" --backend cuda >"$OUT/sanitizer.txt" 2>&1
   echo "sanitizer rc=$?"; grep -E "ERROR SUMMARY" "$OUT/sanitizer.txt"
   [ -x "$B/tests/robust/test_oom" ] && { "$B/tests/robust/test_oom" >"$OUT/oom.txt" 2>&1; echo "oom rc=$?"; tail -15 "$OUT/oom.txt"; }
