@@ -7,7 +7,8 @@
 #                   every ASan/LSan/UBSan report fatal. Third-party driver
 #                   reports are suppressed by tests/robust/{lsan,asan,ubsan}.supp
 #                   (limited to those libraries, each entry says why).
-#  2. build-tsan  : -Db_sanitize=thread, CPU + OpenCL (see the note at the step);
+#  2. build-tsan  : -Db_sanitize=thread, CPU + OpenCL + Vulkan (suppressions:
+#                   tests/robust/tsan.supp);
 #                   tests/robust/test_threads with halt_on_error=1.
 #  3. build-robust: plain CPU-only build; every test under valgrind memcheck
 #                   (--error-exitcode=1 --leak-check=full), suppressions in
@@ -67,18 +68,17 @@ step_asan() {
 }
 
 step_tsan() {
-    echo "== sanitize: TSan (build-tsan: CPU + OpenCL)"
-    # CPU + OpenCL (PoCL): measured clean under TSan (test_threads runs two
-    # contexts per device and 6 workers over cpu and opencl:0, 0 reports).
-    # Vulkan is off here by default: the Vulkan backend was not in the tree
-    # when this was measured, so lavapipe under TSan is unverified; try it
-    # with SANITIZE_TSAN_GPU_ARGS="-Dopencl=enabled -Dvulkan=enabled" and
-    # make it the default if it is clean.
+    echo "== sanitize: TSan (build-tsan: CPU + OpenCL + Vulkan)"
+    # CPU + OpenCL (PoCL) + Vulkan (lavapipe): measured clean under TSan
+    # (test_threads: two contexts per device, 6 workers over cpu, opencl:0
+    # and vulkan:0), with one suppression for the Vulkan loader's
+    # dlopen-time initialisation (tests/robust/tsan.supp says why).
+    # SANITIZE_TSAN_GPU_ARGS overrides the backends (e.g. -Dvulkan=disabled).
     # shellcheck disable=SC2086
     configure build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debugoptimized \
-        ${SANITIZE_TSAN_GPU_ARGS:--Dopencl=enabled -Dvulkan=disabled} -Dcuda=disabled -Dhip=disabled
+        ${SANITIZE_TSAN_GPU_ARGS:--Dopencl=enabled -Dvulkan=enabled} -Dcuda=disabled -Dhip=disabled
     ninja -C build-tsan tests/robust/test_threads
-    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:exitcode=66" \
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:exitcode=66:suppressions=$supp/tsan.supp" \
         meson test -C build-tsan --print-errorlogs robust-threads
     if grep -q 'WARNING: ThreadSanitizer' build-tsan/meson-logs/testlog.txt; then
         echo "sanitize: ThreadSanitizer report in build-tsan/meson-logs/testlog.txt" >&2
