@@ -16,6 +16,9 @@
 #define QP (HD + 1)
 #define PP (BN + 1)
 
+/* fmax drops NaN; NaN scores must propagate to the row's output and LSE */
+#define NAN_MAX(a, b) ((isnan(a) || isnan(b)) ? NAN : fmax((a), (b)))
+
 __kernel __attribute__((reqd_work_group_size(LS, 1, 1))) void
 vox_attention_fwd(__global const stor *q, ulong q_off, __global const stor *k, ulong k_off,
                   __global const stor *v, ulong v_off, __global stor *o, ulong o_off, __global float *lse,
@@ -106,14 +109,14 @@ vox_attention_fwd(__global const stor *q, ulong q_off, __global const stor *k, u
             for (int x = 0; x < NC; x++) {
                 if (kslot[sub + TPR * x] < 0)
                     sreg[x] = -INFINITY;
-                pm = fmax(pm, sreg[x]);
+                pm = NAN_MAX(pm, sreg[x]);
             }
             red[lid] = pm;
             barrier(CLK_LOCAL_MEM_FENCE);
             float tmax = -INFINITY;
             for (int u = 0; u < TPR; u++)
-                tmax = fmax(tmax, red[row * TPR + u]);
-            float mnew = fmax(mrow, tmax);
+                tmax = NAN_MAX(tmax, red[row * TPR + u]);
+            float mnew = NAN_MAX(mrow, tmax);
             float alpha = mnew == -INFINITY ? 1.0f : exp((mrow - mnew) * scale);
             float ps = 0.0f;
             for (int x = 0; x < NC; x++) {
@@ -144,11 +147,11 @@ vox_attention_fwd(__global const stor *q, ulong q_off, __global const stor *k, u
         }
         int s = rslot[row];
         if (s >= 0) {
-            float inv = lrow > 0.0f ? 1.0f / lrow : 0.0f;
+            float inv = (lrow > 0.0f || isnan(lrow)) ? 1.0f / lrow : 0.0f;
             for (int x = 0; x < ND; x++)
                 STOREF(o, (base + s) * HD + sub + TPR * x, acc[x] * inv);
             if (sub == 0)
-                lse[base + s] = lrow > 0.0f ? mrow * scale + log(lrow) : -INFINITY;
+                lse[base + s] = (lrow > 0.0f || isnan(lrow)) ? mrow * scale + log(lrow) : -INFINITY;
         }
     }
 }
