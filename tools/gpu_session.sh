@@ -56,4 +56,17 @@ apis)
     done
   done
   ;;
+final)
+  # PoCL 5.0 on this machine aborts in its kernel compiler: NVIDIA's ICD only
+  export OCL_ICD_VENDORS=/etc/OpenCL/vendors/nvidia.icd
+  "$B/tests/robust/test_hostile" >"/tmp/hostile.txt" 2>&1; echo "hostile rc=$?"
+  grep -E "^ *(cuda|vulkan|opencl|cpu)|PASSED|FAILED" /tmp/hostile.txt | sort | uniq -c | head -20
+  "$B/tests/conformance" --device opencl:0 2>&1 | grep -E "^opencl +[0-9]|FAIL"
+  for dev in vulkan:0 opencl:0; do
+    tag="$(echo "$dev" | tr -d :)_hunyuan"
+    timeout 250 "$B/cli/voxattn" bench --device "$dev" --preset hunyuan-720p --mode dense,bsa --density 0.25,0.1 \
+      --warmup 1 --json "$OUT/bench_$tag.json" >"/tmp/bench_$tag.txt" 2>&1
+    echo "bench $dev hunyuan rc=$?"; grep -E "^(vulkan|opencl)" "/tmp/bench_$tag.txt"; tail -3 "/tmp/bench_$tag.txt"
+  done
+  ;;
 esac
