@@ -820,7 +820,7 @@ static vox_status ops_prog(cl_dev *d, vox_dtype dt, cl_prog **p)
 static vox_status cl_permute_to(void *devp, const vox_op_dims *dm, const vox_op_permute_to *p)
 {
     cl_dev *d = devp;
-    cl_prog *pr;
+    cl_prog *pr = NULL;
     vox_status st = ops_prog(d, dm->dtype, &pr);
     if (st)
         return st;
@@ -843,7 +843,7 @@ static vox_status cl_permute_to(void *devp, const vox_op_dims *dm, const vox_op_
 static vox_status cl_permute_from(void *devp, const vox_op_dims *dm, const vox_op_permute_from *p)
 {
     cl_dev *d = devp;
-    cl_prog *pr;
+    cl_prog *pr = NULL;
     vox_status st = ops_prog(d, dm->dtype, &pr);
     if (st)
         return st;
@@ -876,7 +876,7 @@ static vox_status cl_permute_from(void *devp, const vox_op_dims *dm, const vox_o
 static vox_status cl_block_means(void *devp, const vox_op_dims *dm, const vox_op_block_means *p)
 {
     cl_dev *d = devp;
-    cl_prog *pr;
+    cl_prog *pr = NULL;
     vox_status st = ops_prog(d, dm->dtype, &pr);
     if (st)
         return st;
@@ -899,7 +899,7 @@ static vox_status cl_block_means(void *devp, const vox_op_dims *dm, const vox_op
 static vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_select *p)
 {
     cl_dev *d = devp;
-    cl_prog *pr;
+    cl_prog *pr = NULL;
     vox_status st = ops_prog(d, dm->dtype, &pr);
     if (st)
         return st;
@@ -969,7 +969,7 @@ static vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_k
 static vox_status cl_sample_rows(void *devp, const vox_op_dims *dm, const vox_op_sample_rows *p)
 {
     cl_dev *d = devp;
-    cl_prog *pr;
+    cl_prog *pr = NULL;
     vox_status st = ops_prog(d, dm->dtype, &pr);
     if (st)
         return st;
@@ -998,7 +998,7 @@ static vox_status cl_sample_rows(void *devp, const vox_op_dims *dm, const vox_op
 static vox_status cl_query_select(void *devp, const vox_op_dims *dm, const vox_op_query_select *p)
 {
     cl_dev *d = devp;
-    cl_prog *pr;
+    cl_prog *pr = NULL;
     vox_status st = ops_prog(d, dm->dtype, &pr);
     if (st)
         return st;
@@ -1049,7 +1049,7 @@ static vox_status cl_attention(void *devp, const vox_op_dims *dm, const vox_op_a
     if (!attn_tiles(d, hd, V, &bm, &bn, &ls))
         return vox_fail(d->log, VOX_ERR_UNSUPPORTED, "opencl: head_dim %d does not fit local memory (%llu bytes)", hd,
                         (unsigned long long)d->local_mem);
-    cl_prog *pr;
+    cl_prog *pr = NULL;
     vox_status st = get_prog(d, PROG_ATTN, (int)dm->dtype, hd, bm, bn, ls, &pr);
     if (st)
         return st;

@@ -33,6 +33,8 @@
 
 #define VOX_KERNEL extern "C" __global__
 #define VOX_INF __int_as_float(0x7f800000)
+/* max that propagates NaN (fmaxf drops it): NaN scores must reach the output */
+#define VOX_NMAX(a, b) (((a) != (a) || (b) != (b)) ? __int_as_float(0x7fc00000) : fmaxf((a), (b)))
 
 typedef long long i64;
 typedef unsigned short u16;
@@ -113,7 +115,7 @@ template <typename F> __device__ __forceinline__ F vox_warp_max(F v)
 {
     for (int o = VOX_WARP_SIZE / 2; o > 0; o >>= 1) {
         F w = VOX_SHFL_XOR(v, o);
-        v = w > v ? w : v;
+        v = (v != v) ? v : (w != w || w > v) ? w : v; /* NaN wins */
     }
     return v;
 }

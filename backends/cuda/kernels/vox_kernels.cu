@@ -345,7 +345,7 @@ __device__ void sample_rows(const typename DT::T *q, const typename DT::T *k, co
                     Z += f * sm_z[x][w];
                     A += f * sm_acc[x][w][e];
                 }
-                o[w] = Z > 0 ? A / Z : 0.0;
+                o[w] = (Z > 0 || Z != Z) ? A / Z : 0.0; /* NaN scores propagate */
             }
             es += (o[1] - o[0]) * (o[1] - o[0]);
             et += (o[2] - o[0]) * (o[2] - o[0]);
@@ -529,19 +529,19 @@ __device__ void attn_scalar(const typename DT::T *q, const typename DT::T *k, co
                 const float *qa = sQ + row * D, *kb = sK + col * (D + 1);
                 for (i64 e = 0; e < D; e++)
                     d = fmaf(qa[e], kb[e], d);
-                s[kk] = b0 + col < nv ? d * scale : -VOX_INF;
-                tmax = s[kk] > tmax ? s[kk] : tmax;
+                s[kk] = b0 + col < nv ? d : -VOX_INF; /* scaled inside exp: no overflow */
+                tmax = VOX_NMAX(s[kk], tmax);
             }
             for (int x = 1; x < 8; x <<= 1) {
                 float w = VOX_SHFL_XOR(tmax, x);
-                tmax = w > tmax ? w : tmax;
+                tmax = VOX_NMAX(w, tmax);
             }
-            float mnew = tmax > mrow ? tmax : mrow;
-            float alpha = mrow == -VOX_INF ? 0.f : VOX_EXPF(mrow - mnew);
+            float mnew = VOX_NMAX(tmax, mrow);
+            float alpha = mrow == -VOX_INF ? 0.f : VOX_EXPF((mrow - mnew) * scale);
             float ps = 0.f;
 #pragma unroll
             for (int kk = 0; kk < KT / 8; kk++) {
-                float p = s[kk] == -VOX_INF ? 0.f : VOX_EXPF(s[kk] - mnew);
+                float p = s[kk] == -VOX_INF ? 0.f : VOX_EXPF((s[kk] - mnew) * scale);
                 ps += p;
                 sP[row * KT + sub + 8 * kk] = p;
             }
@@ -569,11 +569,11 @@ __device__ void attn_scalar(const typename DT::T *q, const typename DT::T *k, co
         for (int cc = 0; cc < 32; cc++) {
             i64 e = sub + 8 * cc;
             if (e < D)
-                DT::st(o, (hb + qsl) * D + e, l > 0.f ? acc[cc] / l : 0.f);
+                DT::st(o, (hb + qsl) * D + e, (l > 0.f || l != l) ? acc[cc] / l : 0.f);
         }
         (void)inv;
         if (sub == 0)
-            lse[hb + qsl] = l > 0.f ? mrow + VOX_LOGF(l) : -VOX_INF;
+            lse[hb + qsl] = (l > 0.f || l != l) ? mrow * scale + VOX_LOGF(l) : -VOX_INF;
     }
 }
 

@@ -187,10 +187,12 @@ __device__ __forceinline__ void attn_mma(const u16 *q, const u16 *k, const u16 *
         for (int n = 0; n < 8; n++) {
             int c0 = n * 8 + (lane & 3) * 2;
             bool v0 = ok[c0], v1 = ok[c0 + 1];
-            s[n][0] = v0 ? s[n][0] * scale_log2 : -VOX_INF;
-            s[n][1] = v1 ? s[n][1] * scale_log2 : -VOX_INF;
-            s[n][2] = v0 ? s[n][2] * scale_log2 : -VOX_INF;
-            s[n][3] = v1 ? s[n][3] * scale_log2 : -VOX_INF;
+            /* scores stay unscaled until exp2 (a huge scale cannot overflow them); fmaxf drops
+             * NaN but the NaN still reaches the row sum l, which the epilogue propagates */
+            s[n][0] = v0 ? s[n][0] : -VOX_INF;
+            s[n][1] = v1 ? s[n][1] : -VOX_INF;
+            s[n][2] = v0 ? s[n][2] : -VOX_INF;
+            s[n][3] = v1 ? s[n][3] : -VOX_INF;
             mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
             mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
         }
@@ -200,15 +202,28 @@ __device__ __forceinline__ void attn_mma(const u16 *q, const u16 *k, const u16 *
         mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
         float mn0 = fmaxf(mrow[0], mx0), mn1 = fmaxf(mrow[1], mx1);
         float b0 = mn0 == -VOX_INF ? 0.f : mn0, b1 = mn1 == -VOX_INF ? 0.f : mn1;
-        float al0 = exp2f(mrow[0] - b0), al1 = exp2f(mrow[1] - b1);
+        float al0 = exp2f((mrow[0] - b0) * scale_log2), al1 = exp2f((mrow[1] - b1) * scale_log2);
         mrow[0] = mn0, mrow[1] = mn1;
         float ps0 = 0.f, ps1 = 0.f;
 #pragma unroll
-        for (int n = 0; n < 8; n++) {
-            s[n][0] = exp2f(s[n][0] - b0), s[n][1] = exp2f(s[n][1] - b0);
-            s[n][2] = exp2f(s[n][2] - b1), s[n][3] = exp2f(s[n][3] - b1);
-            ps0 += s[n][0] + s[n][1];
-            ps1 += s[n][2] + s[n][3];
+        /* one FMA per score; the subtract-first form only where b*scale overflows */
+        float c0 = b0 * scale_log2, c1 = b1 * scale_log2;
+        if (fabsf(c0) < 1e30f && fabsf(c1) < 1e30f) {
+#pragma unroll
+            for (int n = 0; n < 8; n++) {
+                s[n][0] = exp2f(fmaf(s[n][0], scale_log2, -c0)), s[n][1] = exp2f(fmaf(s[n][1], scale_log2, -c0));
+                s[n][2] = exp2f(fmaf(s[n][2], scale_log2, -c1)), s[n][3] = exp2f(fmaf(s[n][3], scale_log2, -c1));
+                ps0 += s[n][0] + s[n][1];
+                ps1 += s[n][2] + s[n][3];
+            }
+        } else {
+#pragma unroll
+            for (int n = 0; n < 8; n++) {
+                s[n][0] = exp2f((s[n][0] - b0) * scale_log2), s[n][1] = exp2f((s[n][1] - b0) * scale_log2);
+                s[n][2] = exp2f((s[n][2] - b1) * scale_log2), s[n][3] = exp2f((s[n][3] - b1) * scale_log2);
+                ps0 += s[n][0] + s[n][1];
+                ps1 += s[n][2] + s[n][3];
+            }
         }
         lrow[0] = lrow[0] * al0 + ps0;
         lrow[1] = lrow[1] * al1 + ps1;
@@ -245,7 +260,7 @@ __device__ __forceinline__ void attn_mma(const u16 *q, const u16 *k, const u16 *
         int sl = qslot[warp * 16 + (lane >> 2) + h * 8];
         if (sl < 0)
             continue;
-        float inv = l > 0.f ? 1.f / l : 0.f;
+        float inv = (l > 0.f || l != l) ? 1.f / l : 0.f;
         u16 *orow = o + (hb + sl) * D;
 #pragma unroll
         for (int n = 0; n < NT; n++) {
@@ -254,7 +269,7 @@ __device__ __forceinline__ void attn_mma(const u16 *q, const u16 *k, const u16 *
                 *(unsigned *)(orow + col) = vox_pack2<BF>(oacc[n][2 * h] * inv, oacc[n][2 * h + 1] * inv);
         }
         if ((lane & 3) == 0)
-            lse[hb + sl] = l > 0.f ? (mrow[h] + log2f(l)) * 0.69314718055994531f : -VOX_INF;
+            lse[hb + sl] = (l > 0.f || l != l) ? (mrow[h] * scale_log2 + log2f(l)) * 0.69314718055994531f : -VOX_INF;
     }
 }
 
