@@ -281,27 +281,6 @@ static const gpu_api *const G = &cuda_api;
 #define VOX_GPU_HOST_IMPL
 #include "gpu_host.h"
 
-static const vox_backend cuda_backend = {
-    .kind = VOX_BACKEND_CUDA,
-    .name = "cuda",
-    .probe = cu_probe,
-    .open = gpu_open,
-    .close = gpu_close,
-    .buffer_alloc = gpu_alloc,
-    .buffer_wrap = gpu_wrap,
-    .buffer_free = gpu_free,
-    .buffer_write = gpu_write,
-    .buffer_read = gpu_read,
-    .finish = gpu_finish,
-    .timer_begin = gpu_timer_begin,
-    .timer_end = gpu_timer_end,
-    .permute_to_blocks = gpu_permute_to,
-    .permute_from_blocks = gpu_permute_from,
-    .block_means = gpu_block_means,
-    .kv_select = gpu_kv_select,
-    .sample_rows_attention = gpu_sample_rows,
-    .query_select = gpu_query_select,
-    .attention_forward = gpu_attention,
-};
+static const vox_backend cuda_backend = VOX_GPU_BACKEND_TABLE(VOX_BACKEND_CUDA, "cuda", cu_probe);
 
 const vox_backend *vox_backend_cuda(void) { return &cuda_backend; }

@@ -492,4 +492,16 @@ static vox_status gpu_attention(void *dev, const vox_op_dims *d, const vox_op_at
     return gpu_launch(g, fn, BH * NB * tiles, 128, 1, smem, args);
 }
 
+/* The backend table: every entry but probe is the shared implementation. */
+#define VOX_GPU_BACKEND_TABLE(KIND, NAME, PROBE)                                                          \
+    {                                                                                                      \
+        .kind = (KIND), .name = (NAME), .probe = (PROBE), .open = gpu_open, .close = gpu_close,           \
+        .buffer_alloc = gpu_alloc, .buffer_wrap = gpu_wrap, .buffer_free = gpu_free,                       \
+        .buffer_write = gpu_write, .buffer_read = gpu_read, .finish = gpu_finish,                          \
+        .timer_begin = gpu_timer_begin, .timer_end = gpu_timer_end, .permute_to_blocks = gpu_permute_to,   \
+        .permute_from_blocks = gpu_permute_from, .block_means = gpu_block_means,                           \
+        .kv_select = gpu_kv_select, .sample_rows_attention = gpu_sample_rows,                              \
+        .query_select = gpu_query_select, .attention_forward = gpu_attention,                              \
+    }
+
 #endif /* VOX_GPU_HOST_IMPL */

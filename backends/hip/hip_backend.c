@@ -253,27 +253,6 @@ static const gpu_api *const G = &hip_api;
 #define VOX_GPU_HOST_IMPL
 #include "../cuda/gpu_host.h"
 
-static const vox_backend hip_backend = {
-    .kind = VOX_BACKEND_HIP,
-    .name = "hip",
-    .probe = hip_probe,
-    .open = gpu_open,
-    .close = gpu_close,
-    .buffer_alloc = gpu_alloc,
-    .buffer_wrap = gpu_wrap,
-    .buffer_free = gpu_free,
-    .buffer_write = gpu_write,
-    .buffer_read = gpu_read,
-    .finish = gpu_finish,
-    .timer_begin = gpu_timer_begin,
-    .timer_end = gpu_timer_end,
-    .permute_to_blocks = gpu_permute_to,
-    .permute_from_blocks = gpu_permute_from,
-    .block_means = gpu_block_means,
-    .kv_select = gpu_kv_select,
-    .sample_rows_attention = gpu_sample_rows,
-    .query_select = gpu_query_select,
-    .attention_forward = gpu_attention,
-};
+static const vox_backend hip_backend = VOX_GPU_BACKEND_TABLE(VOX_BACKEND_HIP, "hip", hip_probe);
 
 const vox_backend *vox_backend_hip(void) { return &hip_backend; }

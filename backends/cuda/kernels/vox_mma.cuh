@@ -205,7 +205,6 @@ __device__ __forceinline__ void attn_mma(const u16 *q, const u16 *k, const u16 *
         float al0 = exp2f((mrow[0] - b0) * scale_log2), al1 = exp2f((mrow[1] - b1) * scale_log2);
         mrow[0] = mn0, mrow[1] = mn1;
         float ps0 = 0.f, ps1 = 0.f;
-#pragma unroll
         /* one FMA per score; the subtract-first form only where b*scale overflows */
         float c0 = b0 * scale_log2, c1 = b1 * scale_log2;
         if (fabsf(c0) < 1e30f && fabsf(c1) < 1e30f) {
