@@ -513,53 +513,80 @@ static int cache_init(input_cache *ic, const bench_shape *s, int sets)
     return 0;
 }
 
-typedef struct gen_job {
+/* Parallel generation: worker threads take (set, head) jobs from a shared
+ * counter; heads have their own random streams, so the data does not depend
+ * on the thread count. */
+typedef struct gen_pool {
     const vox_workload *w;
-    uint64_t seed;
+    uint64_t seed; /* set s uses seed + s */
     double sharp;
-    float *q, *k, *v;
+    int s0, nsets; /* sets s0 .. s0+nsets-1, arrays indexed from 0 */
+    int64_t heads; /* b*H heads per set */
+    float **q, **k, **v;
+    pthread_mutex_t lock;
+    int64_t next;
     int rc;
-} gen_job;
+} gen_pool;
 
-static void *gen_thread(void *arg)
+static void *gen_worker(void *arg)
 {
-    gen_job *j = arg;
-    j->rc = vox_workload_generate(j->w, j->seed, j->sharp, j->q, j->k, j->v);
+    gen_pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        int64_t j = p->next++;
+        pthread_mutex_unlock(&p->lock);
+        if (j >= p->nsets * p->heads)
+            break;
+        int i = (int)(j / p->heads);
+        int64_t bh = j % p->heads;
+        if (vox_workload_generate_heads(p->w, p->seed + (uint64_t)(p->s0 + i), p->sharp, bh, bh + 1, p->q[i], p->k[i],
+                                        p->v[i])) {
+            pthread_mutex_lock(&p->lock);
+            p->rc = 1;
+            pthread_mutex_unlock(&p->lock);
+        }
+    }
     return NULL;
 }
 
-/* Cached mode: generates every set at once, one thread per set. */
+/* Generates sets s0 .. s0+nsets-1 into q[i], k[i], v[i] (i = set - s0) on every core. */
+static int generate_sets(const vox_workload *w, uint64_t seed, double sharp, int s0, int nsets, float **q, float **k,
+                         float **v)
+{
+    gen_pool p = {w, seed, sharp, s0, nsets, w->batch * w->heads, q, k, v, PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t jobs = (int64_t)nsets * p.heads;
+    int nt = (int)(ncpu < 1 ? 1 : ncpu > 64 ? 64 : ncpu);
+    if (nt > jobs)
+        nt = (int)jobs;
+    pthread_t th[64];
+    int started = 0;
+    for (int t = 1; t < nt; t++) {
+        if (pthread_create(&th[started], NULL, gen_worker, &p) != 0)
+            break; /* fewer threads: the others take the jobs */
+        started++;
+    }
+    gen_worker(&p);
+    for (int t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&p.lock);
+    return p.rc;
+}
+
+/* Cached mode: generates every set at once. */
 static int cache_fill(input_cache *ic, uint64_t seed, double sharp)
 {
-    int S = ic->sets, rc = 0;
+    int S = ic->sets;
     double t0 = cli_now_ms();
-    gen_job *jobs = calloc((size_t)S, sizeof *jobs);
-    pthread_t *th = calloc((size_t)S, sizeof *th);
-    int *started = calloc((size_t)S, sizeof *started);
-    if (!jobs || !th || !started) {
-        free(jobs), free(th), free(started);
-        return 1;
-    }
     fprintf(stderr, "bench: generating %d input sets of %s (%lld tokens)\n", S, ic->shape->w.name,
             (long long)vox_workload_tokens(&ic->shape->w));
     for (int s = 0; s < S; s++) {
         ic->q[s] = malloc(sizeof(float) * ic->n), ic->k[s] = malloc(sizeof(float) * ic->n);
         ic->v[s] = malloc(sizeof(float) * ic->n);
-        if (!ic->q[s] || !ic->k[s] || !ic->v[s]) {
-            rc = 1;
-            break;
-        }
-        jobs[s] = (gen_job){&ic->shape->w, seed + (uint64_t)s, sharp, ic->q[s], ic->k[s], ic->v[s], 0};
-        started[s] = pthread_create(&th[s], NULL, gen_thread, &jobs[s]) == 0;
-        if (!started[s])
-            gen_thread(&jobs[s]);
+        if (!ic->q[s] || !ic->k[s] || !ic->v[s])
+            return 1;
     }
-    for (int s = 0; s < S; s++) {
-        if (started[s])
-            pthread_join(th[s], NULL);
-        rc |= jobs[s].rc != 0;
-    }
-    free(jobs), free(th), free(started);
+    int rc = generate_sets(&ic->shape->w, seed, sharp, 0, S, ic->q, ic->k, ic->v);
     if (!rc)
         fprintf(stderr, "bench: input sets ready in %.1f s\n", (cli_now_ms() - t0) * 1e-3);
     return rc;
@@ -585,7 +612,7 @@ static int cache_get(input_cache *ic, int s, uint64_t seed, double sharp, float 
     }
     float *a = malloc(sizeof(float) * ic->n), *b = malloc(sizeof(float) * ic->n),
           *c = malloc(sizeof(float) * ic->n);
-    if (!a || !b || !c || vox_workload_generate(&ic->shape->w, seed + (uint64_t)s, sharp, a, b, c)) {
+    if (!a || !b || !c || generate_sets(&ic->shape->w, seed, sharp, s, 1, &a, &b, &c)) {
         free(a), free(b), free(c);
         return 1;
     }

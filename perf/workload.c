@@ -40,61 +40,74 @@ static double normal(rng *r)
     return sqrt(-2.0 * log(uniform(r))) * cos(6.283185307179586 * uniform(r));
 }
 
-int vox_workload_generate(const vox_workload *w, uint64_t seed, double sharpness, float *q, float *k,
-                          float *v)
+/* One (b, h) head; each has its own random stream, so heads can be generated
+ * in any order or in parallel and give the same data. */
+static void generate_head(const vox_workload *w, uint64_t seed, double sharpness, int64_t bh, double *freq,
+                          double *phase, float *q, float *k, float *v)
 {
     int64_t D = w->head_dim, N = vox_workload_tokens(w), nv = w->frames * w->height * w->width;
     int64_t half = D / 2;
+    rng r = {(seed * 0x2545f4914f6cdd1dull + 1) ^ ((uint64_t)(bh + 1) * 0xd1b54a32d192ed03ull)};
+    /* logit scale: alpha^2 * scale ~ 6*sharpness at zero distance */
+    double alpha = sqrt(6.0 * sharpness * sqrt((double)D));
+    int temporal = (int)((bh % w->heads) & 1);
+    /* length scales in tokens: spatial heads decorrelate across frames,
+     * temporal heads across space */
+    double lt = temporal ? 1e9 : 0.35, ls = temporal ? 2.0 : 8.0;
+    for (int64_t f = 0; f < half; f++) {
+        freq[3 * f] = normal(&r) / lt;
+        freq[3 * f + 1] = normal(&r) / ls;
+        freq[3 * f + 2] = normal(&r) / ls;
+        phase[f] = 6.283185307179586 * uniform(&r);
+    }
+    size_t base = (size_t)(bh * N);
+    double norm = sqrt(1.0 / (double)half);
+    for (int64_t i = 0; i < N; i++) {
+        int64_t vi = w->text_before ? i - w->text : i;
+        float *qi = q + (base + (size_t)i) * (size_t)D, *ki = k + (base + (size_t)i) * (size_t)D;
+        float *vv = v + (base + (size_t)i) * (size_t)D;
+        if (vi < 0 || vi >= nv) { /* text token: weak, unstructured */
+            for (int64_t e = 0; e < D; e++) {
+                qi[e] = (float)(0.5 * normal(&r));
+                ki[e] = (float)(0.5 * normal(&r));
+                vv[e] = (float)normal(&r);
+            }
+            continue;
+        }
+        double t = (double)(vi / (w->height * w->width));
+        double y = (double)((vi / w->width) % w->height), x = (double)(vi % w->width);
+        for (int64_t f = 0; f < half; f++) {
+            double a = freq[3 * f] * t + freq[3 * f + 1] * y + freq[3 * f + 2] * x + phase[f];
+            double c = cos(a) * norm * alpha, s = sin(a) * norm * alpha;
+            qi[2 * f] = (float)(c + 0.15 * normal(&r));
+            qi[2 * f + 1] = (float)(s + 0.15 * normal(&r));
+            ki[2 * f] = (float)(c + 0.15 * normal(&r));
+            ki[2 * f + 1] = (float)(s + 0.15 * normal(&r));
+        }
+        /* values vary smoothly with position plus noise */
+        for (int64_t e = 0; e < D; e++)
+            vv[e] = (float)(sin(0.3 * (double)e + 0.5 * t + 0.2 * y - 0.1 * x) + 0.25 * normal(&r));
+    }
+}
+
+int vox_workload_generate_heads(const vox_workload *w, uint64_t seed, double sharpness, int64_t bh0, int64_t bh1,
+                                float *q, float *k, float *v)
+{
+    int64_t half = w->head_dim / 2;
     double *freq = malloc(sizeof(double) * 3 * (size_t)half);
     double *phase = malloc(sizeof(double) * (size_t)half);
     if (!freq || !phase) {
         free(freq), free(phase);
         return -1;
     }
-    rng r = {seed * 0x2545f4914f6cdd1dull + 1};
-    /* logit scale: alpha^2 * scale ~ 6*sharpness at zero distance */
-    double alpha = sqrt(6.0 * sharpness * sqrt((double)D));
-    for (int64_t b = 0; b < w->batch; b++)
-        for (int64_t h = 0; h < w->heads; h++) {
-            int temporal = (int)(h & 1);
-            /* length scales in tokens: spatial heads decorrelate across frames,
-             * temporal heads across space */
-            double lt = temporal ? 1e9 : 0.35, ls = temporal ? 2.0 : 8.0;
-            for (int64_t f = 0; f < half; f++) {
-                freq[3 * f] = normal(&r) / lt;
-                freq[3 * f + 1] = normal(&r) / ls;
-                freq[3 * f + 2] = normal(&r) / ls;
-                phase[f] = 6.283185307179586 * uniform(&r);
-            }
-            size_t base = (size_t)((b * w->heads + h) * N);
-            for (int64_t i = 0; i < N; i++) {
-                int64_t vi = w->text_before ? i - w->text : i;
-                float *qi = q + (base + (size_t)i) * (size_t)D, *ki = k + (base + (size_t)i) * (size_t)D;
-                float *vv = v + (base + (size_t)i) * (size_t)D;
-                if (vi < 0 || vi >= nv) { /* text token: weak, unstructured */
-                    for (int64_t e = 0; e < D; e++) {
-                        qi[e] = (float)(0.5 * normal(&r));
-                        ki[e] = (float)(0.5 * normal(&r));
-                        vv[e] = (float)normal(&r);
-                    }
-                    continue;
-                }
-                double t = (double)(vi / (w->height * w->width));
-                double y = (double)((vi / w->width) % w->height), x = (double)(vi % w->width);
-                double norm = sqrt(1.0 / (double)half);
-                for (int64_t f = 0; f < half; f++) {
-                    double a = freq[3 * f] * t + freq[3 * f + 1] * y + freq[3 * f + 2] * x + phase[f];
-                    double c = cos(a) * norm * alpha, s = sin(a) * norm * alpha;
-                    qi[2 * f] = (float)(c + 0.15 * normal(&r));
-                    qi[2 * f + 1] = (float)(s + 0.15 * normal(&r));
-                    ki[2 * f] = (float)(c + 0.15 * normal(&r));
-                    ki[2 * f + 1] = (float)(s + 0.15 * normal(&r));
-                }
-                /* values vary smoothly with position plus noise */
-                for (int64_t e = 0; e < D; e++)
-                    vv[e] = (float)(sin(0.3 * (double)e + 0.5 * t + 0.2 * y - 0.1 * x) + 0.25 * normal(&r));
-            }
-        }
+    for (int64_t bh = bh0; bh < bh1; bh++)
+        generate_head(w, seed, sharpness, bh, freq, phase, q, k, v);
     free(freq), free(phase);
     return 0;
+}
+
+int vox_workload_generate(const vox_workload *w, uint64_t seed, double sharpness, float *q, float *k,
+                          float *v)
+{
+    return vox_workload_generate_heads(w, seed, sharpness, 0, w->batch * w->heads, q, k, v);
 }

@@ -29,5 +29,9 @@ static inline int64_t vox_workload_tokens(const vox_workload *w)
  * scales the logits (1 = moderate concentration). Returns 0 on success. */
 int vox_workload_generate(const vox_workload *w, uint64_t seed, double sharpness, float *q, float *k,
                           float *v);
+/* The same for heads bh0 <= b*H + h < bh1 only (the rest untouched): every
+ * head has its own random stream, so parallel calls give the same data. */
+int vox_workload_generate_heads(const vox_workload *w, uint64_t seed, double sharpness, int64_t bh0, int64_t bh1,
+                                float *q, float *k, float *v);
 
 #endif

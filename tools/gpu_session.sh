@@ -5,6 +5,9 @@
 #                                   on cuda, out-of-memory test
 #   sh tools/gpu_session.sh cuda    bench cuda + PyTorch baselines on the same masks
 #   sh tools/gpu_session.sh apis    bench vulkan and opencl on the NVIDIA drivers
+#   sh tools/gpu_session.sh perf    the README table: ONE bench over cuda, vulkan and
+#                                   opencl, then the PyTorch baselines on its masks,
+#                                   then perf/report.py (MODES, TIMEOUT override)
 set -u
 B=${B:-build-gpu}
 OUT=${OUT:-/tmp/out}
@@ -55,6 +58,18 @@ apis)
       echo "bench $dev $preset rc=$?"; grep -E "^(vulkan|opencl)" "/tmp/bench_$tag.txt"
     done
   done
+  ;;
+perf)
+  # NVIDIA's OpenCL ICD only (PoCL 5.0 here aborts in its compiler): it is opencl:0
+  export OCL_ICD_VENDORS=/etc/OpenCL/vendors/nvidia.icd
+  timeout "${TIMEOUT:-420}" "$B/cli/voxattn" bench --device cuda:0 --device vulkan:0 --device opencl:0 \
+    --preset "$presets" --mode "${MODES:-dense,bsa,svg}" --density 0.25,0.1 \
+    --json "$OUT/bench.json" --csv "$OUT/bench.csv" --export-mask /tmp/masks >"$OUT/bench.txt" 2>"$OUT/bench.err"
+  echo "bench rc=$?"; cat "$OUT/bench.txt"; grep -E "ready in|failed|error" "$OUT/bench.err" | head
+  timeout 150 python3 perf/baselines.py --masks /tmp/masks --bench "$OUT/bench.json" \
+    --json "$OUT/torch.json" >"/tmp/baselines.txt" 2>&1
+  echo "baselines rc=$?"; tail -12 /tmp/baselines.txt
+  python3 perf/report.py "$OUT/bench.json" "$OUT/torch.json" --out "$OUT/table.md"
   ;;
 final)
   # PoCL 5.0 on this machine aborts in its kernel compiler: NVIDIA's ICD only
