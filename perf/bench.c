@@ -1044,6 +1044,7 @@ int cmd_bench(int argc, char **argv)
     int n_cfg = make_configs(&o, cfg, (int)(sizeof cfg / sizeof cfg[0]));
 
     bench_results rs = {0};
+    bench_meta meta = {argc, argv, devs, n_devs};
     int err = 0;
     double t0 = cli_now_ms();
     for (int si = 0; si < n_shapes; si++) {
@@ -1060,12 +1061,16 @@ int cmd_bench(int argc, char **argv)
                 od.runs = 20;
             }
             err |= bench_device_shape(&od, &devs[di], &shapes[si], &ic, cfg, n_cfg, &rs);
+            /* checkpoint: a run stopped by a time limit keeps what finished */
+            if (o.json)
+                bench_write_json(o.json, &meta, &rs);
+            if (o.csv)
+                bench_write_csv(o.csv, &rs);
         }
         cache_free(&ic);
     }
     fprintf(stderr, "bench: %d result(s) in %.1f s\n", rs.n, (cli_now_ms() - t0) * 1e-3);
     print_table(&rs);
-    bench_meta meta = {argc, argv, devs, n_devs};
     if (o.json && bench_write_json(o.json, &meta, &rs)) {
         fprintf(stderr, "bench: cannot write %s\n", o.json);
         err = 1;
