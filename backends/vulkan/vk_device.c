@@ -14,15 +14,19 @@
  *   VOXATTN_VULKAN_NO_16BIT=1     pretend storageBuffer16BitAccess is missing
  *                                 (f16/bf16 plans then get VOX_ERR_UNSUPPORTED)
  *   VOXATTN_VULKAN_PROFILE=1      run every dispatch alone and log its time (INFO)
+ *   VOXATTN_VULKAN_NO_COOPMAT=1   do not enable VK_NV_cooperative_matrix (f16/bf16
+ *                                 attention then uses the scalar shader)
  *
  * Wrapping the caller's objects (vox_native_queue): instance, device
  * (VkPhysicalDevice), context (VkDevice), queue (VkQueue), queue_family and
  * get_proc_addr (PFN_vkGetInstanceProcAddr) are all required. The VkDevice
  * must have been created with storageBuffer16BitAccess enabled for f16/bf16
  * plans (when the physical device supports it); the caller serialises use of
- * the queue with its own submissions. vox_buffer_wrap takes a VkBuffer created
- * with STORAGE_BUFFER | TRANSFER_SRC | TRANSFER_DST usage and bound to
- * memory (device-local memory is expected for speed); its `bytes` are trusted.
+ * the queue with its own submissions. Its enabled features cannot be queried,
+ * so a wrapped device always uses the scalar attention shader.
+ * vox_buffer_wrap takes a VkBuffer created with STORAGE_BUFFER | TRANSFER_SRC |
+ * TRANSFER_DST usage and bound to memory (device-local memory is expected for
+ * speed); its `bytes` are trusted.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,13 +208,14 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL debug_cb(VkDebugUtilsMessageSeverityFlagBi
 }
 
 /* Creates an instance (optionally with the validation layer + messenger). */
-static VkResult create_instance(const vk_global *g, int validation, const vox_logger *log, VkInstance *inst)
+static VkResult create_instance(const vk_global *g, int validation, const vox_logger *log, VkInstance *inst,
+                                uint32_t *api)
 {
     uint32_t ver = VK_API_VERSION_1_1;
     if (g->vkEnumerateInstanceVersion)
         g->vkEnumerateInstanceVersion(&ver);
-    VkApplicationInfo app = {VK_STRUCTURE_TYPE_APPLICATION_INFO, NULL, "voxattn", 1, "voxattn", 1,
-                             ver >= VK_API_VERSION_1_2 ? VK_API_VERSION_1_2 : VK_API_VERSION_1_1};
+    *api = ver >= VK_API_VERSION_1_2 ? VK_API_VERSION_1_2 : VK_API_VERSION_1_1;
+    VkApplicationInfo app = {VK_STRUCTURE_TYPE_APPLICATION_INFO, NULL, "voxattn", 1, "voxattn", 1, *api};
     const char *layers[1] = {"VK_LAYER_KHRONOS_validation"};
     const char *exts[1] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
     VkInstanceCreateInfo ci = {VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, NULL, 0, &app, 0, NULL, 0, NULL};
@@ -269,6 +274,73 @@ static int has_16bit_storage(const vk_ifn *fi, VkPhysicalDevice pd)
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &s16};
     fi->vkGetPhysicalDeviceFeatures2(pd, &f2);
     return s16.storageBuffer16BitAccess == VK_TRUE;
+}
+
+/* Whether shaders/attention_cm.comp can run: VK_NV_cooperative_matrix with a
+ * 16x16x16 f16 x f16 -> f32 subgroup-scope entry, subgroups of 32 with
+ * basic/arithmetic/shuffle ops in compute, shaderFloat16 (f16 shared memory
+ * and matrices), vulkanMemoryModel (glslang emits the Vulkan memory model for
+ * coop-matrix shaders) and 48 KiB of shared memory. The 1.2 features are
+ * taken as core, so the instance and device must both be 1.2+. Returns NULL
+ * or why not. */
+static const char *coopmat_missing(const vk_ifn *fi, PFN_vkGetInstanceProcAddr gipa, VkInstance inst,
+                                   VkPhysicalDevice pd, uint32_t api)
+{
+    if (!has_device_ext(fi, pd, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME))
+        return "no " VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    VkPhysicalDeviceProperties props;
+    fi->vkGetPhysicalDeviceProperties(pd, &props);
+    if (api < VK_API_VERSION_1_2 || props.apiVersion < VK_API_VERSION_1_2)
+        return "needs Vulkan 1.2";
+    if (props.limits.maxComputeSharedMemorySize < 49152)
+        return "maxComputeSharedMemorySize below 48 KiB";
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    VkPhysicalDeviceShaderFloat16Int8Features f16 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES, .pNext = &cmf};
+    VkPhysicalDeviceVulkanMemoryModelFeatures vmm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES, .pNext = &f16};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &vmm};
+    fi->vkGetPhysicalDeviceFeatures2(pd, &f2);
+    if (!cmf.cooperativeMatrix)
+        return "cooperativeMatrix feature off";
+    if (!f16.shaderFloat16)
+        return "no shaderFloat16";
+    if (!vmm.vulkanMemoryModel)
+        return "no vulkanMemoryModel";
+    VkPhysicalDeviceCooperativeMatrixPropertiesNV cmp = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_NV};
+    VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES,
+                                              .pNext = &cmp};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sub};
+    fi->vkGetPhysicalDeviceProperties2(pd, &p2);
+    if (!(cmp.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT))
+        return "cooperative matrices not in compute";
+    VkSubgroupFeatureFlags ops =
+        VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+    if (sub.subgroupSize != 32 || !(sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) ||
+        (sub.supportedOperations & ops) != ops)
+        return "needs subgroups of 32 with arithmetic and shuffle in compute";
+    const char *getname = "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV";
+    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get =
+        (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)gipa(inst, getname);
+    uint32_t n = 0;
+    if (!get || get(pd, &n, NULL) != VK_SUCCESS || !n)
+        return "no cooperative matrix properties";
+    VkCooperativeMatrixPropertiesNV *p = calloc(n, sizeof *p);
+    if (!p)
+        return "out of memory";
+    for (uint32_t i = 0; i < n; i++)
+        p[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+    int found = 0;
+    if (get(pd, &n, p) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n; i++)
+            found |= p[i].MSize == 16 && p[i].NSize == 16 && p[i].KSize == 16 &&
+                     p[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV && p[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                     p[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV && p[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+                     p[i].scope == VK_SCOPE_SUBGROUP_NV;
+    free(p);
+    return found ? NULL : "no 16x16x16 f16 -> f32 subgroup matrix type";
 }
 
 static const char *vendor_name(uint32_t id)
@@ -357,7 +429,8 @@ static vox_status vk_probe(vox_device_desc *descs, int max, int *count, char *re
     if (load_library(&lib, &gipa, &g, reason, rsize))
         return VOX_ERR_BACKEND_UNAVAILABLE;
     VkInstance inst = VK_NULL_HANDLE;
-    VkResult r = create_instance(&g, 0, NULL, &inst);
+    uint32_t api;
+    VkResult r = create_instance(&g, 0, NULL, &inst, &api);
     if (r != VK_SUCCESS) {
         snprintf(reason, rsize, "vkCreateInstance: %s%s", vk_result_string(r),
                  r == VK_ERROR_INCOMPATIBLE_DRIVER ? " (no Vulkan driver / ICD installed)" : "");
@@ -598,7 +671,8 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
             return vox_fail(log, VOX_ERR_BACKEND_UNAVAILABLE, "vulkan: %s", reason);
         }
         int validation = env_on("VOXATTN_VULKAN_VALIDATION");
-        VkResult r = create_instance(&g, validation, log, &d->inst);
+        uint32_t api;
+        VkResult r = create_instance(&g, validation, log, &d->inst, &api);
         if (r != VK_SUCCESS) {
             vox_dl_close(d->lib);
             free(d);
@@ -643,16 +717,55 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
             goto fail;
         }
         d->has16 = has_16bit_storage(&d->fi, d->pd) && !no16;
+        /* the coop-matrix shaders are f16/bf16 only, so they need 16-bit storage too */
+        const char *no_cm;
+        if (!d->has16)
+            no_cm = "no 16-bit storage";
+        else if (env_on("VOXATTN_VULKAN_NO_COOPMAT"))
+            no_cm = "VOXATTN_VULKAN_NO_COOPMAT set";
+        else
+            no_cm = coopmat_missing(&d->fi, d->gipa, d->inst, d->pd, api);
+        d->coopmat = !no_cm;
         float prio = 1.0f;
         VkDeviceQueueCreateInfo qci = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, NULL, 0, d->qfam, 1, &prio};
+        VkPhysicalDeviceVulkanMemoryModelFeatures vmm = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES, .vulkanMemoryModel = VK_TRUE};
+        VkPhysicalDeviceShaderFloat16Int8Features f16 = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES, .pNext = &vmm,
+            .shaderFloat16 = VK_TRUE};
+        VkPhysicalDeviceCooperativeMatrixFeaturesNV cmf = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV, .pNext = &f16,
+            .cooperativeMatrix = VK_TRUE};
         VkPhysicalDevice16BitStorageFeatures s16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
         s16.storageBuffer16BitAccess = d->has16 ? VK_TRUE : VK_FALSE;
+        const char *cm_ext[1] = {VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME};
         VkDeviceCreateInfo dci = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, &s16, 0, 1, &qci, 0, NULL, 0, NULL, NULL};
+        if (d->coopmat) {
+            s16.pNext = &cmf;
+            dci.enabledExtensionCount = 1;
+            dci.ppEnabledExtensionNames = cm_ext;
+        }
         r = d->fi.vkCreateDevice(d->pd, &dci, NULL, &d->device);
+        if (r != VK_SUCCESS && d->coopmat) {
+            /* keep the device usable through the scalar shaders */
+            vox_log(log, VOX_LOG_WARN, "vulkan: vkCreateDevice with %s failed (%s), retrying without",
+                    VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME, vk_result_string(r));
+            no_cm = "device creation with it failed";
+            d->coopmat = 0;
+            s16.pNext = NULL;
+            dci.enabledExtensionCount = 0;
+            dci.ppEnabledExtensionNames = NULL;
+            r = d->fi.vkCreateDevice(d->pd, &dci, NULL, &d->device);
+        }
         if (r != VK_SUCCESS) {
             st = vk_status(d, r, "vkCreateDevice");
             goto fail;
         }
+        if (d->coopmat)
+            vox_log(log, VOX_LOG_DEBUG, "vulkan: %s enabled: f16/bf16 attention with D <= 128 on matrix units",
+                    VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+        else
+            vox_log(log, VOX_LOG_DEBUG, "vulkan: scalar attention shaders (cooperative matrix: %s)", no_cm);
         d->own_device = 1;
         if (load_device_fns(&d->fi, d->device, &d->fd, reason, sizeof reason)) {
             st = vox_fail(log, VOX_ERR_BACKEND, "%s", reason);

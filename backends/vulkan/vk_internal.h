@@ -114,6 +114,7 @@ typedef struct vk_dev {
     VkDeviceSize max_alloc;
     uint32_t ts_valid_bits;
     int has16;
+    int coopmat; /* VK_NV_cooperative_matrix enabled: attention_cm_* pipelines (f16/bf16, D <= 128) */
 
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;

@@ -223,9 +223,12 @@ vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_at
     if (!st) st = check_u32(v, "attention_forward", BH * S * D);
     if (st)
         return st;
-    /* tile configuration of each head_dim bound (must match meson.build) */
+    /* matrix units (attention_cm.comp, 64 query rows per workgroup) for f16/bf16
+     * with D <= 128 where the device has them; else the scalar shader, whose
+     * query rows per workgroup depend on the head_dim bound (see meson.build) */
+    int cm = v->coopmat && d->dtype != VOX_F32 && D <= 128;
     int dmax = D <= 64 ? 64 : D <= 128 ? 128 : 256;
-    int bq = dmax == 64 ? 32 : dmax == 128 ? 16 : 8;
+    int bq = cm ? 64 : dmax == 64 ? 32 : dmax == 128 ? 16 : 8;
     int64_t tiles = (V + bq - 1) / bq;
     int kept = p->kept_count.buf != NULL;
     vox_bref none = {NULL, 0};
@@ -243,6 +246,6 @@ vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_at
                      bind(d->block_valid, (size_t)NB * 4, 4)};
     uint32_t prm[6] = {(uint32_t)D, (uint32_t)NB, (uint32_t)V, (uint32_t)kept, fbits(p->scale), (uint32_t)tiles};
     char name[48];
-    snprintf(name, sizeof name, "attention_%s_d%d", dtname(d->dtype), dmax);
+    snprintf(name, sizeof name, "attention%s_%s_d%d", cm ? "_cm" : "", dtname(d->dtype), dmax);
     return vk_dispatch(v, name, b, 11, prm, 6, (uint64_t)(BH * NB * tiles));
 }
