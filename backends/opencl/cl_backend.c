@@ -199,6 +199,8 @@ static int dev_has_ext(cl_device_id d, const char *ext)
     return found;
 }
 
+#define CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV_ 0x4000
+#define CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV_ 0x4001
 #define CL_DEVICE_WARP_SIZE_NV_ 0x4003
 #define CL_DEVICE_WAVEFRONT_WIDTH_AMD_ 0x4043
 
@@ -297,7 +299,10 @@ static vox_status cl_probe(vox_device_desc *descs, int max, int *count, char *re
 
 /* ------------------------------------------------------------------ device */
 
-enum { PROG_OPS = 0, PROG_ATTN = 1 };
+enum { PROG_OPS = 0, PROG_ATTN = 1, PROG_ATTN_MMA = 2 };
+
+/* The tensor-core attention program (kernels/attention_mma.cl). */
+enum { MMA_OFF = 0, MMA_PTX = 1, MMA_EMULATED = 2 };
 
 enum {
     K_PERMUTE_TO,
@@ -340,6 +345,9 @@ typedef struct cl_dev {
     double t0_host;
     cl_mem scratch, scratch_u; /* kv_select rows that do not fit local memory */
     size_t scratch_bytes, scratch_u_bytes;
+    int mma;         /* MMA_*: f16/bf16 attention on tensor cores; off for good after a failure */
+    int nv_opts;     /* cl_nv_compiler_options */
+    int mma_maxrreg; /* VOXATTN_OPENCL_MMA_MAXRREG (0: the compiler's choice) */
 } cl_dev;
 
 typedef struct cl_buf {
@@ -384,6 +392,54 @@ static void cl_close(void *devp)
     if (d->ctx)
         g_cl.clReleaseContext(d->ctx);
     free(d);
+}
+
+static int env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* Tensor-core attention through inline PTX mma.sync needs NVIDIA sm_80+.
+ * VOXATTN_OPENCL_NO_MMA=1 turns it off; VOXATTN_OPENCL_MMA_EMULATE=1 runs
+ * the same kernel with the PTX emulated, on any device (tests of its index
+ * math, e.g. on PoCL; slow). */
+static void mma_detect(cl_dev *d)
+{
+    char vendor[128] = "";
+    cl_uint major = 0, minor = 0;
+    dev_string(d->device, CL_DEVICE_VENDOR, vendor, sizeof vendor);
+    int nv = strstr(vendor, "NVIDIA") != NULL && dev_has_ext(d->device, "cl_nv_device_attribute_query");
+    if (nv && (g_cl.clGetDeviceInfo(d->device, CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV_, sizeof major, &major, NULL) !=
+                   CL_SUCCESS ||
+               g_cl.clGetDeviceInfo(d->device, CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV_, sizeof minor, &minor, NULL) !=
+                   CL_SUCCESS))
+        major = minor = 0;
+    d->nv_opts = nv && dev_has_ext(d->device, "cl_nv_compiler_options");
+    const char *rr = getenv("VOXATTN_OPENCL_MMA_MAXRREG");
+    d->mma_maxrreg = rr && d->nv_opts ? atoi(rr) : 0;
+    if (d->mma_maxrreg < 0 || d->mma_maxrreg > 255)
+        d->mma_maxrreg = 0;
+    const char *why = NULL;
+    if (d->max_wg < 128)
+        d->mma = MMA_OFF, why = "work-groups of 128 not supported";
+    else if (env_on("VOXATTN_OPENCL_NO_MMA"))
+        d->mma = MMA_OFF, why = "VOXATTN_OPENCL_NO_MMA is set";
+    else if (env_on("VOXATTN_OPENCL_MMA_EMULATE"))
+        d->mma = MMA_EMULATED;
+    else if (major >= 8)
+        d->mma = MMA_PTX;
+    else
+        d->mma = MMA_OFF, why = nv ? "NVIDIA below sm_80" : "not an NVIDIA device";
+    if (d->mma == MMA_PTX)
+        vox_log(d->log, VOX_LOG_DEBUG, "opencl: f16/bf16 attention on tensor cores (inline PTX mma.sync, sm_%u%u)",
+                major, minor);
+    else if (d->mma == MMA_EMULATED)
+        vox_log(d->log, VOX_LOG_DEBUG,
+                "opencl: f16/bf16 attention by the tensor-core kernel with its PTX emulated "
+                "(VOXATTN_OPENCL_MMA_EMULATE; slow, for tests)");
+    else
+        vox_log(d->log, VOX_LOG_DEBUG, "opencl: attention uses the portable kernel only (%s)", why);
 }
 
 static vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *log, void **out)
@@ -469,6 +525,7 @@ static vox_status cl_open(int index, const vox_native_queue *native, const vox_l
         return vox_fail(log, VOX_ERR_UNSUPPORTED, "opencl: work-groups of 64 items are needed (device max %zu)",
                         d->max_wg);
     }
+    mma_detect(d);
     *out = d;
     return VOX_OK;
 }
@@ -621,7 +678,14 @@ static const struct vox_cl_blob *blob(const char *name)
     return NULL;
 }
 
-/* Builds (or finds) a program. kind PROG_OPS: dtype; PROG_ATTN: dtype, hd, bm, bn, ls. */
+static const char *prog_what(int kind)
+{
+    return kind == PROG_OPS ? "op" : kind == PROG_ATTN ? "attention" : "tensor-core attention";
+}
+
+/* Builds (or finds) a program. kind PROG_OPS: dtype; PROG_ATTN: dtype, hd,
+ * bm, bn, ls; PROG_ATTN_MMA: dtype, hd. A failed PROG_ATTN_MMA build is
+ * logged as a warning only: the caller falls back to PROG_ATTN. */
 static vox_status get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, int ls, cl_prog **out)
 {
     for (int i = 0; i < d->n_progs; i++) {
@@ -637,8 +701,9 @@ static vox_status get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int b
         memset(&d->progs[CL_MAX_PROGS - 1], 0, sizeof(cl_prog));
         d->n_progs--;
     }
+    const vox_log_level fail_level = kind == PROG_ATTN_MMA ? VOX_LOG_WARN : VOX_LOG_ERROR;
     const struct vox_cl_blob *common = blob("common.cl"), *ops = blob("ops.cl"), *kv = blob("kv_select.cl"),
-                             *attn = blob("attention.cl");
+                             *attn = blob(kind == PROG_ATTN_MMA ? "attention_mma.cl" : "attention.cl");
     if (!common || !ops || !kv || !attn)
         return vox_fail(d->log, VOX_ERR_BACKEND, "opencl: embedded kernel sources missing");
     const char *src[8];
@@ -659,46 +724,87 @@ static vox_status get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int b
         ADD_SRC(attn->data, attn->size);
     }
 #undef ADD_SRC
-    char opts[256];
-    snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s",
-             dtype, kind == PROG_OPS ? d->fp64 : 0, hd, bm, bn, ls, kind == PROG_ATTN ? " -cl-mad-enable" : "");
+    char opts[320];
+    if (kind == PROG_ATTN_MMA) {
+        /* -cl-nv-verbose: the build log then reports registers and spills */
+        char rr[40] = "";
+        if (d->mma_maxrreg > 0)
+            snprintf(rr, sizeof rr, " -cl-nv-maxrregcount=%d", d->mma_maxrreg);
+        snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=0 -DHD=%d -DVOX_MMA_EMU=%d%s%s",
+                 dtype, hd, d->mma == MMA_EMULATED, d->nv_opts ? " -cl-nv-verbose" : "", rr);
+    } else {
+        snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s",
+                 dtype, kind == PROG_OPS ? d->fp64 : 0, hd, bm, bn, ls, kind == PROG_ATTN ? " -cl-mad-enable" : "");
+    }
     cl_int e;
     cl_program prog = g_cl.clCreateProgramWithSource(d->ctx, n, src, len, &e);
     if (!prog || e != CL_SUCCESS)
         return vox_fail(d->log, cl_status(e), "opencl: clCreateProgramWithSource failed (%s, %d)", cl_err_name(e), e);
     double t = now_ms();
     e = g_cl.clBuildProgram(prog, 1, &d->device, opts, NULL, NULL);
-    if (e != CL_SUCCESS) {
+    /* the build log on failure, and of the tensor-core program always (debug) */
+    char *blog = NULL;
+    if (e != CL_SUCCESS || kind == PROG_ATTN_MMA) {
         size_t ln = 0;
-        g_cl.clGetProgramBuildInfo(prog, d->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &ln);
-        char *blog = malloc(ln + 1);
+        if (g_cl.clGetProgramBuildInfo(prog, d->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &ln) != CL_SUCCESS)
+            ln = 0;
+        blog = malloc(ln + 1);
         if (blog) {
             blog[0] = 0;
-            if (g_cl.clGetProgramBuildInfo(prog, d->device, CL_PROGRAM_BUILD_LOG, ln, blog, NULL) != CL_SUCCESS)
+            if (ln && g_cl.clGetProgramBuildInfo(prog, d->device, CL_PROGRAM_BUILD_LOG, ln, blog, NULL) != CL_SUCCESS)
                 blog[0] = 0;
             blog[ln] = 0;
         }
-        vox_log(d->log, VOX_LOG_ERROR, "opencl: building the %s kernels (%s) failed (%s, %d); build log:\n%s",
-                kind == PROG_OPS ? "op" : "attention", opts, cl_err_name(e), e, blog ? blog : "(unavailable)");
+    }
+    if (e != CL_SUCCESS) {
+        vox_log(d->log, fail_level, "opencl: building the %s kernels (%s) failed (%s, %d); build log:\n%s",
+                prog_what(kind), opts, cl_err_name(e), e, blog ? blog : "(unavailable)");
         free(blog);
         g_cl.clReleaseProgram(prog);
         return e == CL_BUILD_PROGRAM_FAILURE || e == CL_INVALID_BUILD_OPTIONS || e == CL_COMPILER_NOT_AVAILABLE
                    ? VOX_ERR_COMPILE
                    : cl_status(e);
     }
-    vox_log(d->log, VOX_LOG_DEBUG, "opencl: built %s kernels (%s) in %.0f ms", kind == PROG_OPS ? "op" : "attention",
-            opts, now_ms() - t);
+    vox_log(d->log, VOX_LOG_DEBUG, "opencl: built %s kernels (%s) in %.0f ms", prog_what(kind), opts, now_ms() - t);
+    if (blog && blog[0])
+        vox_log(d->log, VOX_LOG_DEBUG, "opencl: build log:\n%s", blog);
+    free(blog);
     cl_prog *p = &d->progs[d->n_progs];
     memset(p, 0, sizeof *p);
     p->kind = kind, p->dtype = dtype, p->hd = hd, p->bm = bm, p->bn = bn, p->ls = ls;
     p->program = prog;
     int nk = kind == PROG_OPS ? K_OPS_COUNT : 1;
     for (int i = 0; i < nk; i++) {
-        const char *name = kind == PROG_OPS ? g_ops_kernels[i] : "vox_attention_fwd";
+        const char *name = kind == PROG_OPS   ? g_ops_kernels[i]
+                           : kind == PROG_ATTN ? "vox_attention_fwd"
+                                               : "vox_attention_mma";
         p->kernels[i] = g_cl.clCreateKernel(prog, name, &e);
         if (!p->kernels[i] || e != CL_SUCCESS) {
             prog_release(p);
-            return vox_fail(d->log, VOX_ERR_COMPILE, "opencl: kernel %s missing (%s, %d)", name, cl_err_name(e), e);
+            vox_log(d->log, fail_level, "opencl: kernel %s missing (%s, %d)", name, cl_err_name(e), e);
+            return VOX_ERR_COMPILE;
+        }
+    }
+    if (kind == PROG_ATTN_MMA) {
+        /* the kernel needs exactly 128 work-items (reqd_work_group_size) */
+        size_t wg = 0;
+        cl_ulong lm = 0, pm = 0;
+        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[0], d->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg,
+                                          NULL) != CL_SUCCESS)
+            wg = 0;
+        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[0], d->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof lm, &lm,
+                                          NULL) != CL_SUCCESS)
+            lm = 0;
+        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[0], d->device, CL_KERNEL_PRIVATE_MEM_SIZE, sizeof pm, &pm,
+                                          NULL) != CL_SUCCESS)
+            pm = 0;
+        vox_log(d->log, VOX_LOG_DEBUG,
+                "opencl: vox_attention_mma hd %d: max work-group %zu, local %llu bytes, private %llu bytes", hd, wg,
+                (unsigned long long)lm, (unsigned long long)pm);
+        if (wg < 128) {
+            prog_release(p);
+            vox_log(d->log, fail_level, "opencl: vox_attention_mma allows work-groups of %zu only (128 needed)", wg);
+            return VOX_ERR_COMPILE;
         }
     }
     d->n_progs++;
@@ -777,15 +883,21 @@ static void arg_real(argbuf *b, const cl_dev *d, double v)
 
 static void arg_local(argbuf *b, size_t bytes) { arg_raw(b, bytes ? bytes : 4, NULL); }
 
-static vox_status launch(cl_dev *d, cl_kernel k, const char *name, const argbuf *b, size_t groups, size_t ls)
+/* Sets the arguments and enqueues; failures are logged at `level` (the
+ * tensor-core attention falls back quietly) and returned. */
+static vox_status launch_at(cl_dev *d, cl_kernel k, const char *name, const argbuf *b, size_t groups, size_t ls,
+                            vox_log_level level)
 {
-    if (b->bad)
-        return vox_fail(d->log, VOX_ERR_BACKEND, "opencl: %s: bad kernel arguments (misaligned offset)", name);
+    if (b->bad) {
+        vox_log(d->log, level, "opencl: %s: bad kernel arguments (misaligned offset)", name);
+        return VOX_ERR_BACKEND;
+    }
     for (int i = 0; i < b->n; i++) {
         cl_int e = g_cl.clSetKernelArg(k, (cl_uint)i, b->a[i].size, b->a[i].ptr);
-        if (e != CL_SUCCESS)
-            return vox_fail(d->log, VOX_ERR_BACKEND, "opencl: %s: clSetKernelArg(%d) failed (%s, %d)", name, i,
-                            cl_err_name(e), e);
+        if (e != CL_SUCCESS) {
+            vox_log(d->log, level, "opencl: %s: clSetKernelArg(%d) failed (%s, %d)", name, i, cl_err_name(e), e);
+            return VOX_ERR_BACKEND;
+        }
     }
     if (groups == 0)
         return VOX_OK;
@@ -793,10 +905,17 @@ static vox_status launch(cl_dev *d, cl_kernel k, const char *name, const argbuf 
     cl_int e = g_cl.clEnqueueNDRangeKernel(d->queue, k, 1, NULL, &global, &ls, 0, NULL, NULL);
     if (e == CL_SUCCESS && d->out_of_order)
         e = g_cl.clEnqueueBarrierWithWaitList(d->queue, 0, NULL, NULL);
-    if (e != CL_SUCCESS)
-        return vox_fail(d->log, cl_status(e), "opencl: %s: launch of %zu groups x %zu failed (%s, %d)", name, groups,
-                        ls, cl_err_name(e), e);
+    if (e != CL_SUCCESS) {
+        vox_log(d->log, level, "opencl: %s: launch of %zu groups x %zu failed (%s, %d)", name, groups, ls,
+                cl_err_name(e), e);
+        return cl_status(e);
+    }
     return VOX_OK;
+}
+
+static vox_status launch(cl_dev *d, cl_kernel k, const char *name, const argbuf *b, size_t groups, size_t ls)
+{
+    return launch_at(d, k, name, b, groups, ls, VOX_LOG_ERROR);
 }
 
 /* Work-groups for a grid-stride loop over `rows`. */
@@ -1042,9 +1161,77 @@ static int attn_tiles(const cl_dev *d, int hd, int V, int *bm, int *bn, int *ls)
     return 0;
 }
 
+/* The attention arguments, shared by both kernels. */
+static void attn_args(argbuf *b, const vox_op_dims *dm, const vox_op_attention *p, int tiles, int64_t total)
+{
+    int has_kept = p->kept_count.buf != NULL;
+    size_t es = esz(dm->dtype);
+    arg_ref(b, p->q, es);
+    arg_ref(b, p->k, es);
+    arg_ref(b, p->v, es);
+    arg_ref(b, p->o, es);
+    arg_ref(b, p->lse, 4);
+    arg_ref(b, p->kv_start, 4);
+    arg_ref(b, p->kv_count, 4);
+    arg_ref(b, p->kv_cols, 4);
+    arg_ref(b, has_kept ? p->kept_count : (vox_bref){NULL, 0}, 4);
+    arg_ref(b, has_kept ? p->kept_rows : (vox_bref){NULL, 0}, 4);
+    arg_int(b, has_kept);
+    arg_ref(b, dm->block_valid, 4);
+    arg_long(b, dm->n_blocks);
+    arg_int(b, (int)dm->block_volume);
+    arg_int(b, tiles);
+    arg_long(b, total);
+    arg_float(b, p->scale);
+}
+
+static size_t attn_groups(int64_t total)
+{
+    const int64_t cap = (int64_t)1 << 22;
+    return (size_t)(total < cap ? total : cap);
+}
+
+/* Tensor-core attention (kernels/attention_mma.cl): f16/bf16, head dim <= 128,
+ * q/k/v/o rows 16-byte aligned (the kernel copies 16 bytes at a time).
+ * Returns VOX_ERR_UNSUPPORTED where the portable kernel has to run: not
+ * applicable, or the fast path failed (then it stays off for this device). */
+static vox_status attn_mma(cl_dev *d, const vox_op_dims *dm, const vox_op_attention *p)
+{
+    int hd = (int)dm->head_dim, V = (int)dm->block_volume;
+    if (!d->mma || dm->dtype == VOX_F32 || hd > 128 || hd % 8)
+        return VOX_ERR_UNSUPPORTED;
+    const vox_bref *rows[] = {&p->q, &p->k, &p->v, &p->o};
+    for (int i = 0; i < 4; i++)
+        if (rows[i]->offset % 16)
+            return VOX_ERR_UNSUPPORTED;
+    /* local memory as declared by the kernel: Q/K tile, V^T tile, slots */
+    size_t dp = hd <= 16 ? 16 : hd <= 32 ? 32 : hd <= 64 ? 64 : 128;
+    size_t bytes = 2 * (64 * (dp + 8) + (size_t)hd * 72) + 4 * 64 + 8 * 64 + (d->mma == MMA_EMULATED ? 3072 : 0);
+    if (bytes > d->local_mem)
+        return VOX_ERR_UNSUPPORTED;
+    cl_prog *pr = NULL;
+    vox_status st = get_prog(d, PROG_ATTN_MMA, (int)dm->dtype, hd, 64, 64, 128, &pr);
+    if (!st) {
+        int tiles = (V + 63) / 64;
+        int64_t total = dm->batch * dm->heads * dm->n_blocks * tiles;
+        argbuf b = {0};
+        attn_args(&b, dm, p, tiles, total);
+        st = launch_at(d, pr->kernels[0], "attention_forward (tensor cores)", &b, attn_groups(total), 128,
+                       VOX_LOG_WARN);
+        if (!st)
+            return VOX_OK;
+    }
+    vox_log(d->log, VOX_LOG_WARN, "opencl: tensor-core attention failed (%s); the portable kernel runs from now on",
+            vox_status_string(st));
+    d->mma = MMA_OFF;
+    return VOX_ERR_UNSUPPORTED;
+}
+
 static vox_status cl_attention(void *devp, const vox_op_dims *dm, const vox_op_attention *p)
 {
     cl_dev *d = devp;
+    if (attn_mma(d, dm, p) == VOX_OK)
+        return VOX_OK;
     int bm, bn, ls, hd = (int)dm->head_dim, V = (int)dm->block_volume;
     if (!attn_tiles(d, hd, V, &bm, &bn, &ls))
         return vox_fail(d->log, VOX_ERR_UNSUPPORTED, "opencl: head_dim %d does not fit local memory (%llu bytes)", hd,
@@ -1055,28 +1242,9 @@ static vox_status cl_attention(void *devp, const vox_op_dims *dm, const vox_op_a
         return st;
     int tiles = (V + bm - 1) / bm;
     int64_t total = dm->batch * dm->heads * dm->n_blocks * tiles;
-    int has_kept = p->kept_count.buf != NULL;
-    size_t es = esz(dm->dtype);
     argbuf b = {0};
-    arg_ref(&b, p->q, es);
-    arg_ref(&b, p->k, es);
-    arg_ref(&b, p->v, es);
-    arg_ref(&b, p->o, es);
-    arg_ref(&b, p->lse, 4);
-    arg_ref(&b, p->kv_start, 4);
-    arg_ref(&b, p->kv_count, 4);
-    arg_ref(&b, p->kv_cols, 4);
-    arg_ref(&b, has_kept ? p->kept_count : (vox_bref){NULL, 0}, 4);
-    arg_ref(&b, has_kept ? p->kept_rows : (vox_bref){NULL, 0}, 4);
-    arg_int(&b, has_kept);
-    arg_ref(&b, dm->block_valid, 4);
-    arg_long(&b, dm->n_blocks);
-    arg_int(&b, V);
-    arg_int(&b, tiles);
-    arg_long(&b, total);
-    arg_float(&b, p->scale);
-    const int64_t cap = (int64_t)1 << 22;
-    return launch(d, pr->kernels[0], "attention_forward", &b, (size_t)(total < cap ? total : cap), (size_t)ls);
+    attn_args(&b, dm, p, tiles, total);
+    return launch(d, pr->kernels[0], "attention_forward", &b, attn_groups(total), (size_t)ls);
 }
 
 static const vox_backend cl_backend = {
