@@ -126,7 +126,11 @@ def main(argv=None):
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    devs = sorted(set("%s = %s" % (r["device"], r["device_name"]) for r in recs if r.get("device_name")))
+    names = sorted(set(r["device_name"] for r in recs if r.get("device_name")))
+    if len(names) == 1:  # one GPU under several APIs: name it once
+        devs = ["all on " + names[0]]
+    else:
+        devs = sorted(set("%s = %s" % (r["device"], r["device_name"]) for r in recs if r.get("device_name")))
     fig.suptitle("effective TFLOP/s vs density (square: dense, circle: BSA, triangle: SVG)\n" + "; ".join(devs)[:300],
                  fontsize=9)
     fig.tight_layout()
