@@ -112,6 +112,85 @@ template <bool MAX> __device__ double block_reduce(double v, double *red)
 
 /* --------------------------------------------------------------- kv select */
 
+/* Picks the n (0 < n < NBv) largest of p[0..NBv) (finite, >= 0), ties to the
+ * lower index, into pick[]: the same set as sorting (p desc, index asc) and
+ * taking the first n, without the sort. Radix select over the bit patterns
+ * (for non-negative doubles their integer order is their value order), 8 bits
+ * per pass from the top: 8 passes of a 256-bin histogram, then the ties of the
+ * n-th value are taken in index order. Block-wide; every thread calls it. */
+__device__ void vox_pick_top_n(const double *p, i64 NBv, int n, unsigned char *pick, int *part)
+{
+    __shared__ int hist[256];
+    __shared__ int sh_bin, sh_rem;
+    constexpr int BPL = 256 / VOX_WARP_SIZE; /* bins per lane of warp 0 */
+    const int tid = threadIdx.x, nt = blockDim.x, lane = tid % VOX_WARP_SIZE;
+    unsigned long long prefix = 0, hmask = 0;
+    int rem = n;
+    for (int shift = 56; shift >= 0; shift -= 8) {
+        for (int b = tid; b < 256; b += nt)
+            hist[b] = 0;
+        __syncthreads();
+        for (i64 j = tid; j < NBv; j += nt) {
+            unsigned long long u = (unsigned long long)__double_as_longlong(p[j]);
+            if ((u & hmask) == prefix)
+                atomicAdd(&hist[(int)((u >> shift) & 255u)], 1);
+        }
+        __syncthreads();
+        if (tid < VOX_WARP_SIZE) {
+            /* lane l holds bins 255 - BPL*l - q (descending); the bin where the
+             * count from the top reaches rem holds the n-th value */
+            int c[BPL], tot = 0;
+            for (int q = 0; q < BPL; q++)
+                c[q] = hist[255 - BPL * lane - q], tot += c[q];
+            int incl = tot;
+            for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
+                int w = VOX_SHFL_UP(incl, o);
+                if (lane >= o)
+                    incl += w;
+            }
+            int acc = incl - tot;
+            if (acc < rem && rem <= incl)
+                for (int q = 0; q < BPL; q++) {
+                    if (acc + c[q] >= rem) {
+                        sh_bin = 255 - BPL * lane - q, sh_rem = rem - acc;
+                        break;
+                    }
+                    acc += c[q];
+                }
+        }
+        __syncthreads();
+        prefix |= (unsigned long long)sh_bin << shift;
+        hmask |= 255ull << shift;
+        rem = sh_rem;
+        __syncthreads(); /* sh_bin, sh_rem read before the next pass writes them */
+    }
+    /* prefix = bits of the n-th value; rem of its ties go in, lowest index first */
+    i64 chunk = (NBv + nt - 1) / nt, j0 = tid * chunk, j1 = j0 + chunk < NBv ? j0 + chunk : NBv;
+    int ties = 0;
+    for (i64 j = j0; j < j1; j++) {
+        unsigned long long u = (unsigned long long)__double_as_longlong(p[j]);
+        if (u > prefix)
+            pick[j] = 1;
+        ties += u == prefix;
+    }
+    part[tid] = ties;
+    __syncthreads();
+    if (tid == 0) {
+        int a = 0;
+        for (int t = 0; t < nt; t++) {
+            int v = part[t];
+            part[t] = a;
+            a += v;
+        }
+    }
+    __syncthreads();
+    int r = part[tid];
+    for (i64 j = j0; j < j1 && r < rem; j++)
+        if ((unsigned long long)__double_as_longlong(p[j]) == prefix)
+            pick[j] = 1, r++;
+    __syncthreads();
+}
+
 /* One block (256 threads) per row m = bh*NB + i (grid-stride). Scratch per
  * block: keys double[P2], idx int[P2], pick uchar[NB], in dynamic shared
  * memory, or in `scratch` (global, per block) when it does not fit. */
@@ -172,53 +251,69 @@ VOX_KERNEL void vox_kv_select(const float *qbar, const float *kbar, i64 BH, i64 
         for (i64 j = tid; j < P2; j += nt)
             key[j] = j < NBv ? exp(key[j] - mx) / zs : -1.0;
         __syncthreads();
-        /* bitonic sort: p descending, ties by lower index */
-        for (i64 k = 2; k <= P2; k <<= 1)
-            for (i64 jj = k >> 1; jj > 0; jj >>= 1) {
-                for (i64 t = tid; t < P2; t += nt) {
-                    i64 u = t ^ jj;
-                    if (u > t) {
-                        double a = key[t], b = key[u];
-                        int ia = idx[t], ib = idx[u];
-                        bool a_first = a > b || (a == b && ia < ib);
-                        bool up = (t & k) == 0;
-                        if (up != a_first) {
-                            key[t] = b, key[u] = a;
-                            idx[t] = ib, idx[u] = ia;
+        /* top-k and the min_blocks top-up know n up front: a radix select picks
+         * the same set without sorting. The cumulative rule (n comes from the
+         * sorted prefix sums) and non-finite rows take the sort. */
+        int n_known = rule == 1 ? (topk < NBv ? topk : (int)NBv) : 0;
+        if (n_known < min_blocks)
+            n_known = min_blocks < NBv ? min_blocks : (int)NBv;
+        bool select = rule != 0 && zs == zs && zs < INFINITY && mx == mx && mx < INFINITY;
+        if (select) {
+            if (n_known >= NBv)
+                for (i64 j = tid; j < NBv; j += nt)
+                    pick[j] = 1;
+            else if (n_known > 0)
+                vox_pick_top_n(key, NBv, n_known, pick, part);
+            __syncthreads();
+        } else {
+            /* bitonic sort: p descending, ties by lower index */
+            for (i64 k = 2; k <= P2; k <<= 1)
+                for (i64 jj = k >> 1; jj > 0; jj >>= 1) {
+                    for (i64 t = tid; t < P2; t += nt) {
+                        i64 u = t ^ jj;
+                        if (u > t) {
+                            double a = key[t], b = key[u];
+                            int ia = idx[t], ib = idx[u];
+                            bool a_first = a > b || (a == b && ia < ib);
+                            bool up = (t & k) == 0;
+                            if (up != a_first) {
+                                key[t] = b, key[u] = a;
+                                idx[t] = ib, idx[u] = ia;
+                            }
                         }
                     }
+                    __syncthreads();
                 }
-                __syncthreads();
-            }
-        if (warp == 0) {
-            int n = 0;
-            if (rule == 0) {
-                double before = 0;
-                for (i64 b0 = 0; b0 < NBv && before < tau; b0 += VOX_WARP_SIZE) {
-                    i64 j = b0 + lane;
-                    double p = j < NBv ? key[j] : 0.0, incl = p;
-                    for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
-                        double w = VOX_SHFL_UP(incl, o);
-                        if (lane >= o)
-                            incl += w;
+            if (warp == 0) {
+                int n = 0;
+                if (rule == 0) {
+                    double before = 0;
+                    for (i64 b0 = 0; b0 < NBv && before < tau; b0 += VOX_WARP_SIZE) {
+                        i64 j = b0 + lane;
+                        double p = j < NBv ? key[j] : 0.0, incl = p;
+                        for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
+                            double w = VOX_SHFL_UP(incl, o);
+                            if (lane >= o)
+                                incl += w;
+                        }
+                        double excl = before + incl - p;
+                        int adm = (j < NBv && excl < tau) ? 1 : 0;
+                        n += vox_warp_sum(adm);
+                        before += vox_warp_sum(p);
                     }
-                    double excl = before + incl - p;
-                    int adm = (j < NBv && excl < tau) ? 1 : 0;
-                    n += vox_warp_sum(adm);
-                    before += vox_warp_sum(p);
+                } else if (rule == 1) {
+                    n = topk < NBv ? topk : (int)NBv;
                 }
-            } else if (rule == 1) {
-                n = topk < NBv ? topk : (int)NBv;
+                if (n < min_blocks)
+                    n = min_blocks < NBv ? min_blocks : (int)NBv;
+                if (lane == 0)
+                    sh_n = n;
             }
-            if (n < min_blocks)
-                n = min_blocks < NBv ? min_blocks : (int)NBv;
-            if (lane == 0)
-                sh_n = n;
+            __syncthreads();
+            for (int r = tid; r < sh_n; r += nt)
+                pick[idx[r]] = 1;
+            __syncthreads();
         }
-        __syncthreads();
-        for (int r = tid; r < sh_n; r += nt)
-            pick[idx[r]] = 1;
-        __syncthreads();
         /* ordered compaction */
         i64 chunk = (NB + nt - 1) / nt, j0 = tid * chunk, j1 = j0 + chunk < NB ? j0 + chunk : NB;
         int c = 0;
