@@ -45,3 +45,9 @@ void vox_dl_close(void *lib)
     if (lib)
         dlclose(lib);
 }
+
+int vox_env_flag(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}

@@ -20,4 +20,8 @@ int vox_dl_resolve(void *lib, const char *const *names, void **slots, size_t cou
 
 void vox_dl_close(void *lib);
 
+/* A backend switch from the environment (VOXATTN_VULKAN_NO_COOPMAT, ...):
+ * on when set, non-empty and not "0". */
+int vox_env_flag(const char *name);
+
 #endif

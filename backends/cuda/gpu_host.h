@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "loader.h"
 #include "log.h"
 
 enum {
@@ -143,8 +144,7 @@ static vox_status gpu_open(int index, const vox_native_queue *native, const vox_
         free(g);
         return st;
     }
-    const char *sc = getenv("VOXATTN_GPU_SCALAR");
-    g->force_scalar = sc && *sc && strcmp(sc, "0") != 0;
+    g->force_scalar = vox_env_flag("VOXATTN_GPU_SCALAR");
     if (G->push(g) != 0) {
         G->close_dev(g);
         free(g);

@@ -394,12 +394,6 @@ static void cl_close(void *devp)
     free(d);
 }
 
-static int env_on(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v && strcmp(v, "0") != 0;
-}
-
 /* Tensor-core attention through inline PTX mma.sync needs NVIDIA sm_80+.
  * VOXATTN_OPENCL_NO_MMA=1 turns it off; VOXATTN_OPENCL_MMA_EMULATE=1 runs
  * the same kernel with the PTX emulated, on any device (tests of its index
@@ -423,9 +417,9 @@ static void mma_detect(cl_dev *d)
     const char *why = NULL;
     if (d->max_wg < 128)
         d->mma = MMA_OFF, why = "work-groups of 128 not supported";
-    else if (env_on("VOXATTN_OPENCL_NO_MMA"))
+    else if (vox_env_flag("VOXATTN_OPENCL_NO_MMA"))
         d->mma = MMA_OFF, why = "VOXATTN_OPENCL_NO_MMA is set";
-    else if (env_on("VOXATTN_OPENCL_MMA_EMULATE"))
+    else if (vox_env_flag("VOXATTN_OPENCL_MMA_EMULATE"))
         d->mma = MMA_EMULATED;
     else if (major >= 8)
         d->mma = MMA_PTX;

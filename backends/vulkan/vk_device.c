@@ -41,12 +41,6 @@
 
 static const char *const vk_lib_names[] = {"libvulkan.so.1", "libvulkan.so", NULL};
 
-static int env_on(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v && strcmp(v, "0") != 0;
-}
-
 const char *vk_result_string(VkResult r)
 {
     switch (r) {
@@ -405,7 +399,7 @@ static void describe(const vk_ifn *fi, VkPhysicalDevice pd, uint32_t ts_bits, vo
     for (uint32_t h = 0; h < mp.memoryHeapCount; h++)
         if ((mp.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) && mp.memoryHeaps[h].size > d->memory_bytes)
             d->memory_bytes = mp.memoryHeaps[h].size;
-    if (has_16bit_storage(fi, pd) && !env_on("VOXATTN_VULKAN_NO_16BIT"))
+    if (has_16bit_storage(fi, pd) && !vox_env_flag("VOXATTN_VULKAN_NO_16BIT"))
         d->caps |= VOX_CAP_F16 | VOX_CAP_BF16;
     if (has_device_ext(fi, pd, "VK_KHR_cooperative_matrix") || has_device_ext(fi, pd, "VK_NV_cooperative_matrix"))
         d->caps |= VOX_CAP_MATRIX_UNITS;
@@ -625,10 +619,10 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     if (!d)
         return VOX_ERR_OUT_OF_MEMORY;
     d->log = log;
-    d->profile = env_on("VOXATTN_VULKAN_PROFILE");
+    d->profile = vox_env_flag("VOXATTN_VULKAN_PROFILE");
     char reason[256] = "";
     vox_status st = VOX_OK;
-    int no16 = env_on("VOXATTN_VULKAN_NO_16BIT");
+    int no16 = vox_env_flag("VOXATTN_VULKAN_NO_16BIT");
     if (native) {
         if (!native->instance || !native->device || !native->context || !native->queue || !native->get_proc_addr) {
             free(d);
@@ -670,7 +664,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
             free(d);
             return vox_fail(log, VOX_ERR_BACKEND_UNAVAILABLE, "vulkan: %s", reason);
         }
-        int validation = env_on("VOXATTN_VULKAN_VALIDATION");
+        int validation = vox_env_flag("VOXATTN_VULKAN_VALIDATION");
         uint32_t api;
         VkResult r = create_instance(&g, validation, log, &d->inst, &api);
         if (r != VK_SUCCESS) {
@@ -721,7 +715,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
         const char *no_cm;
         if (!d->has16)
             no_cm = "no 16-bit storage";
-        else if (env_on("VOXATTN_VULKAN_NO_COOPMAT"))
+        else if (vox_env_flag("VOXATTN_VULKAN_NO_COOPMAT"))
             no_cm = "VOXATTN_VULKAN_NO_COOPMAT set";
         else
             no_cm = coopmat_missing(&d->fi, d->gipa, d->inst, d->pd, api);
