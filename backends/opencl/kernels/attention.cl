@@ -20,12 +20,7 @@
 #define NAN_MAX(a, b) ((isnan(a) || isnan(b)) ? NAN : fmax((a), (b)))
 
 __kernel __attribute__((reqd_work_group_size(LS, 1, 1))) void
-vox_attention_fwd(__global const stor *q, ulong q_off, __global const stor *k, ulong k_off,
-                  __global const stor *v, ulong v_off, __global stor *o, ulong o_off, __global float *lse,
-                  ulong lse_off, __global const int *kv_start, ulong ks_off, __global const int *kv_count,
-                  ulong kc_off, __global const int *kv_cols, ulong cols_off, __global const int *kept_count,
-                  ulong kpc_off, __global const int *kept_rows, ulong kpr_off, int has_kept,
-                  __global const int *valid, ulong valid_off, long NB, int V, int tiles, long total, float scale)
+vox_attention_fwd(VOX_ATTN_PARAMS(stor))
 {
     __local float Qs[BM * QP];
     __local float KV[BN * QP];
@@ -33,19 +28,7 @@ vox_attention_fwd(__global const stor *q, ulong q_off, __global const stor *k, u
     __local float red[LS];
     __local int rslot[BM];
     __local int kslot[BN];
-    q += q_off;
-    k += k_off;
-    v += v_off;
-    o += o_off;
-    lse += lse_off;
-    kv_start += ks_off;
-    kv_count += kc_off;
-    kv_cols += cols_off;
-    valid += valid_off;
-    if (has_kept) {
-        kept_count += kpc_off;
-        kept_rows += kpr_off;
-    }
+    VOX_ATTN_APPLY_OFFSETS();
     const int lid = (int)get_local_id(0);
     const int row = lid / TPR, sub = lid - row * TPR;
     const long S = NB * V;

@@ -171,12 +171,7 @@ int vox_key_slot(long p, long nkeys, int logV, int V, int start, __global const 
 }
 
 __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void
-vox_attention_mma(__global const ushort *q, ulong q_off, __global const ushort *k, ulong k_off,
-                  __global const ushort *v, ulong v_off, __global ushort *o, ulong o_off, __global float *lse,
-                  ulong lse_off, __global const int *kv_start, ulong ks_off, __global const int *kv_count,
-                  ulong kc_off, __global const int *kv_cols, ulong cols_off, __global const int *kept_count,
-                  ulong kpc_off, __global const int *kept_rows, ulong kpr_off, int has_kept,
-                  __global const int *valid, ulong valid_off, long NB, int V, int tiles, long total, float scale)
+vox_attention_mma(VOX_ATTN_PARAMS(ushort))
 {
     __local uint4 kq4[BQ * KST / 8]; /* Q, then the K tiles: [64][KST] */
     __local uint4 vt4[HD * VST / 8]; /* V tile transposed: [HD][VST] */
@@ -187,19 +182,7 @@ vox_attention_mma(__global const ushort *q, ulong q_off, __global const ushort *
 #endif
     __local uint *kq = (__local uint *)kq4, *vt = (__local uint *)vt4;
     __local int *kslot = (__local int *)kslot2;
-    q += q_off;
-    k += k_off;
-    v += v_off;
-    o += o_off;
-    lse += lse_off;
-    kv_start += ks_off;
-    kv_count += kc_off;
-    kv_cols += cols_off;
-    valid += valid_off;
-    if (has_kept) {
-        kept_count += kpc_off;
-        kept_rows += kpr_off;
-    }
+    VOX_ATTN_APPLY_OFFSETS();
     const int lid = (int)get_local_id(0), lane = lid & 31, warp = lid >> 5, g = lane >> 2, t = lane & 3;
 #if VOX_MMA_EMU
     __local uint *emu = emu_all + warp * 32 * 6;

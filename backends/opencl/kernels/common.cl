@@ -41,3 +41,30 @@ ushort vox_f2bf(float f)
     u += 0x7fffu + ((u >> 16) & 1u);
     return (ushort)(u >> 16);
 }
+
+/* Arguments of both attention kernels (attention.cl, attention_mma.cl), in
+ * the order attn_args() in cl_backend.c sets them: each buffer is followed by
+ * its element offset, which VOX_ATTN_APPLY_OFFSETS() adds. */
+#define VOX_ATTN_PARAMS(T)                                                                                  \
+    __global const T *q, ulong q_off, __global const T *k, ulong k_off, __global const T *v, ulong v_off,  \
+        __global T *o, ulong o_off, __global float *lse, ulong lse_off, __global const int *kv_start,       \
+        ulong ks_off, __global const int *kv_count, ulong kc_off, __global const int *kv_cols,              \
+        ulong cols_off, __global const int *kept_count, ulong kpc_off, __global const int *kept_rows,       \
+        ulong kpr_off, int has_kept, __global const int *valid, ulong valid_off, long NB, int V, int tiles, \
+        long total, float scale
+#define VOX_ATTN_APPLY_OFFSETS()   \
+    do {                           \
+        q += q_off;                \
+        k += k_off;                \
+        v += v_off;                \
+        o += o_off;                \
+        lse += lse_off;            \
+        kv_start += ks_off;        \
+        kv_count += kc_off;        \
+        kv_cols += cols_off;       \
+        valid += valid_off;        \
+        if (has_kept) {            \
+            kept_count += kpc_off; \
+            kept_rows += kpr_off;  \
+        }                          \
+    } while (0)
