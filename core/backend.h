@@ -142,7 +142,7 @@ typedef struct vox_op_query_select {
  *   keys = valid slots of blocks kv_cols[kv_start[m] + c], c < kv_count[m]
  *   o[bh][r] = softmax(q.k * scale) v over keys, lse = log(sum exp(q.k*scale))
  *   (no keys: o = 0, lse = -inf). Rows not listed are not written. */
-typedef struct vox_op_attention {
+typedef struct vox_op_attention_forward {
     vox_bref q, k, v, o; /* [BH][S][D] */
     vox_bref lse;        /* f32 [BH][S] */
     vox_bref kv_start;   /* int32 [BH*NB] */
@@ -152,7 +152,7 @@ typedef struct vox_op_attention {
     vox_bref kept_rows;  /* int32 [BH*NB*V] */
     double scale;
     int64_t max_kv_count; /* upper bound of kv_count (for launch sizing) */
-} vox_op_attention;
+} vox_op_attention_forward;
 
 typedef struct vox_backend {
     vox_backend_kind kind;
@@ -182,15 +182,15 @@ typedef struct vox_backend {
     vox_status (*timer_end)(void *dev, double *ms);
 
     /* Ops: asynchronous with respect to the host, ordered among themselves. */
-    vox_status (*permute_to_blocks)(void *dev, const vox_op_dims *d, const vox_op_permute_to *p);
-    vox_status (*permute_from_blocks)(void *dev, const vox_op_dims *d,
+    vox_status (*permute_to)(void *dev, const vox_op_dims *d, const vox_op_permute_to *p);
+    vox_status (*permute_from)(void *dev, const vox_op_dims *d,
                                       const vox_op_permute_from *p);
     vox_status (*block_means)(void *dev, const vox_op_dims *d, const vox_op_block_means *p);
     vox_status (*kv_select)(void *dev, const vox_op_dims *d, const vox_op_kv_select *p);
-    vox_status (*sample_rows_attention)(void *dev, const vox_op_dims *d,
+    vox_status (*sample_rows)(void *dev, const vox_op_dims *d,
                                         const vox_op_sample_rows *p);
     vox_status (*query_select)(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
-    vox_status (*attention_forward)(void *dev, const vox_op_dims *d, const vox_op_attention *p);
+    vox_status (*attention_forward)(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
 } vox_backend;
 
 /* Backends compiled into this library (NULL where not built). */

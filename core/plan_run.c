@@ -17,7 +17,7 @@ static vox_strided strided(const vox_tensor *t)
 static vox_status permute_in(vox_plan *plan, const vox_tensor *t, vox_dbuf *dst)
 {
     vox_op_permute_to op = {strided(t), ref(dst), ref(&plan->slot_token)};
-    return plan->ctx->be->permute_to_blocks(plan->ctx->dev, &plan->dims, &op);
+    return plan->ctx->be->permute_to(plan->ctx->dev, &plan->dims, &op);
 }
 
 /* Kept-row arguments when query selection is on, absent otherwise. */
@@ -33,7 +33,7 @@ static vox_status classify_heads(vox_plan *plan)
     vox_op_sample_rows op = {ref(&plan->qb), ref(&plan->kb), ref(&plan->vb), ref(&plan->sample_rows), R,
                              ref(&plan->block_coord), plan->p.svg_frame_blocks, plan->p.svg_space_blocks,
                              plan->p.svg_first_frame_sink, plan->scale, ref(&plan->sample_out)};
-    vox_status st = be->sample_rows_attention(plan->ctx->dev, &plan->dims, &op);
+    vox_status st = be->sample_rows(plan->ctx->dev, &plan->dims, &op);
     if (st)
         return st;
     size_t n = (size_t)(plan->BH * R * 3);
@@ -177,7 +177,7 @@ vox_status vox_attention_forward(vox_plan *plan, const vox_tensor *q, const vox_
     if (!st) st = permute_in(plan, k, &plan->kb);
     if (!st) st = permute_in(plan, v, &plan->vb);
     if (!st) {
-        vox_op_attention at = {ref(&plan->qb),       ref(&plan->kb),       ref(&plan->vb),
+        vox_op_attention_forward at = {ref(&plan->qb),       ref(&plan->kb),       ref(&plan->vb),
                                ref(&plan->ob),       ref(&plan->lseb),     ref(&plan->kv_start),
                                ref(&plan->kv_count), ref(&plan->kv_cols),  kept_count_ref(plan),
                                ref(&plan->kept_rows), plan->scale,         plan->max_kv_count};
@@ -190,7 +190,7 @@ vox_status vox_attention_forward(vox_plan *plan, const vox_tensor *q, const vox_
                                   p->query_keep < 1.0 ? ref(&plan->fill_src) : (vox_bref){NULL, 0}};
         if (!lse)
             pf.lse_src = (vox_bref){NULL, 0};
-        st = be->permute_from_blocks(dev, &plan->dims, &pf);
+        st = be->permute_from(dev, &plan->dims, &pf);
     }
     return st;
 }

@@ -281,8 +281,8 @@ static void test_permutation_identity(void **state)
                                             {{NULL, 0}, VOX_F32, 0, 0, 0},
                                             {plan->token_slot.impl, 0},
                                             {NULL, 0}};
-                assert_int_equal(ctx->be->permute_to_blocks(ctx->dev, &plan->dims, &to), VOX_OK);
-                assert_int_equal(ctx->be->permute_from_blocks(ctx->dev, &plan->dims, &from), VOX_OK);
+                assert_int_equal(ctx->be->permute_to(ctx->dev, &plan->dims, &to), VOX_OK);
+                assert_int_equal(ctx->be->permute_from(ctx->dev, &plan->dims, &from), VOX_OK);
                 double *a = tu_read_tensor(&tin), *b = tu_read_tensor(&tout);
                 assert_memory_equal(a, b, sizeof(double) * (size_t)n);
                 free(a), free(b), free(x);

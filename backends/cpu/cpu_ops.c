@@ -314,7 +314,7 @@ vox_status vox_cpu_query_select(void *dev, const vox_op_dims *d, const vox_op_qu
     return VOX_OK;
 }
 
-vox_status vox_cpu_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention *p)
+vox_status vox_cpu_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p)
 {
     (void)dev;
     const void *q = vox_cpu_ptr(p->q), *k = vox_cpu_ptr(p->k), *v = vox_cpu_ptr(p->v);

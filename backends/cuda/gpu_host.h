@@ -455,7 +455,7 @@ static vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op
     return gpu_launch(g, FN_QSEL_F32 + dt_index(d->dtype), cap_grid(g, BH * NB, 32), 128, 1, 0, args);
 }
 
-static vox_status gpu_attention(void *dev, const vox_op_dims *d, const vox_op_attention *p)
+static vox_status gpu_attention(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p)
 {
     gpu_dev *g = dev;
     int64_t BH = d->batch * d->heads, NB = d->n_blocks, V = d->block_volume, D = d->head_dim;
@@ -498,9 +498,9 @@ static vox_status gpu_attention(void *dev, const vox_op_dims *d, const vox_op_at
         .kind = (KIND), .name = (NAME), .probe = (PROBE), .open = gpu_open, .close = gpu_close,           \
         .buffer_alloc = gpu_alloc, .buffer_wrap = gpu_wrap, .buffer_free = gpu_free,                       \
         .buffer_write = gpu_write, .buffer_read = gpu_read, .finish = gpu_finish,                          \
-        .timer_begin = gpu_timer_begin, .timer_end = gpu_timer_end, .permute_to_blocks = gpu_permute_to,   \
-        .permute_from_blocks = gpu_permute_from, .block_means = gpu_block_means,                           \
-        .kv_select = gpu_kv_select, .sample_rows_attention = gpu_sample_rows,                              \
+        .timer_begin = gpu_timer_begin, .timer_end = gpu_timer_end, .permute_to = gpu_permute_to,   \
+        .permute_from = gpu_permute_from, .block_means = gpu_block_means,                           \
+        .kv_select = gpu_kv_select, .sample_rows = gpu_sample_rows,                              \
         .query_select = gpu_query_select, .attention_forward = gpu_attention,                              \
     }
 

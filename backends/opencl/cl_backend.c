@@ -1156,7 +1156,7 @@ static int attn_tiles(const cl_dev *d, int hd, int V, int *bm, int *bn, int *ls)
 }
 
 /* The attention arguments, shared by both kernels. */
-static void attn_args(argbuf *b, const vox_op_dims *dm, const vox_op_attention *p, int tiles, int64_t total)
+static void attn_args(argbuf *b, const vox_op_dims *dm, const vox_op_attention_forward *p, int tiles, int64_t total)
 {
     int has_kept = p->kept_count.buf != NULL;
     size_t es = esz(dm->dtype);
@@ -1189,7 +1189,7 @@ static size_t attn_groups(int64_t total)
  * q/k/v/o rows 16-byte aligned (the kernel copies 16 bytes at a time).
  * Returns VOX_ERR_UNSUPPORTED where the portable kernel has to run: not
  * applicable, or the fast path failed (then it stays off for this device). */
-static vox_status attn_mma(cl_dev *d, const vox_op_dims *dm, const vox_op_attention *p)
+static vox_status attn_mma(cl_dev *d, const vox_op_dims *dm, const vox_op_attention_forward *p)
 {
     int hd = (int)dm->head_dim, V = (int)dm->block_volume;
     if (!d->mma || dm->dtype == VOX_F32 || hd > 128 || hd % 8)
@@ -1221,7 +1221,7 @@ static vox_status attn_mma(cl_dev *d, const vox_op_dims *dm, const vox_op_attent
     return VOX_ERR_UNSUPPORTED;
 }
 
-static vox_status cl_attention(void *devp, const vox_op_dims *dm, const vox_op_attention *p)
+static vox_status cl_attention(void *devp, const vox_op_dims *dm, const vox_op_attention_forward *p)
 {
     cl_dev *d = devp;
     if (attn_mma(d, dm, p) == VOX_OK)
@@ -1255,11 +1255,11 @@ static const vox_backend cl_backend = {
     .finish = cl_finish,
     .timer_begin = cl_timer_begin,
     .timer_end = cl_timer_end,
-    .permute_to_blocks = cl_permute_to,
-    .permute_from_blocks = cl_permute_from,
+    .permute_to = cl_permute_to,
+    .permute_from = cl_permute_from,
     .block_means = cl_block_means,
     .kv_select = cl_kv_select,
-    .sample_rows_attention = cl_sample_rows,
+    .sample_rows = cl_sample_rows,
     .query_select = cl_query_select,
     .attention_forward = cl_attention,
 };

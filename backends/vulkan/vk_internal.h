@@ -158,6 +158,6 @@ vox_status vk_block_means(void *dev, const vox_op_dims *d, const vox_op_block_me
 vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p);
 vox_status vk_sample_rows_attention(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p);
 vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
-vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention *p);
+vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
 
 #endif

@@ -214,7 +214,7 @@ vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_s
     return vk_dispatch(v, name, b, 7, prm, 4, (uint64_t)(BH * NB));
 }
 
-vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention *p)
+vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p)
 {
     vk_dev *v = dev;
     size_t es = esize(d->dtype);

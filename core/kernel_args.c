@@ -1,0 +1,120 @@
+/* The scalar kernel arguments of each op, filled once from the op's
+ * description for every backend (core/kernel_args.h). Backends then set the
+ * launch-specific fields (copy word, tiles, work space) themselves. */
+#include "kernel_args.h"
+
+#include <string.h>
+
+#include "backend.h"
+
+static int64_t bh_of(const vox_op_dims *d) { return d->batch * d->heads; }
+static int64_t slots_of(const vox_op_dims *d) { return d->n_blocks * d->block_volume; }
+
+/* Copies in elements: row = D, strides as given (a backend may rescale them
+ * to a wider copy word). */
+void vox_permute_to_args_init(vox_permute_to_args *a, const vox_op_dims *d, const vox_op_permute_to *p)
+{
+    memset(a, 0, sizeof *a);
+    a->heads = d->heads;
+    a->BH = bh_of(d);
+    a->slots = slots_of(d);
+    a->row = d->head_dim;
+    a->sb = p->src.stride_batch;
+    a->sh = p->src.stride_head;
+    a->st = p->src.stride_token;
+}
+
+void vox_permute_from_args_init(vox_permute_from_args *a, const vox_op_dims *d, const vox_op_permute_from *p)
+{
+    memset(a, 0, sizeof *a);
+    a->heads = d->heads;
+    a->BH = bh_of(d);
+    a->slots = slots_of(d);
+    a->N = d->tokens;
+    a->row = d->head_dim;
+    a->sb = p->dst.stride_batch;
+    a->sh = p->dst.stride_head;
+    a->st = p->dst.stride_token;
+    a->has_lse = p->lse_src.buf && p->lse_dst.ref.buf;
+    if (a->has_lse) {
+        a->lsb = p->lse_dst.stride_batch;
+        a->lsh = p->lse_dst.stride_head;
+        a->lst = p->lse_dst.stride_token;
+    }
+    a->has_fill = p->fill_src.buf != NULL;
+}
+
+void vox_block_means_args_init(vox_block_means_args *a, const vox_op_dims *d, const vox_op_block_means *p)
+{
+    memset(a, 0, sizeof *a);
+    a->BH = bh_of(d);
+    a->NB = d->n_blocks;
+    a->V = (int32_t)d->block_volume;
+    a->D = (int32_t)d->head_dim;
+    a->has_kept = p->kept_count.buf != NULL;
+}
+
+void vox_kv_select_args_init(vox_kv_select_args *a, const vox_op_dims *d, const vox_op_kv_select *p)
+{
+    memset(a, 0, sizeof *a);
+    a->scale = p->scale;
+    a->tau = p->tau;
+    a->z = p->z;
+    a->BH = bh_of(d);
+    a->NB = d->n_blocks;
+    a->NBv = d->n_video_blocks;
+    a->D = d->head_dim;
+    a->p2 = 1;
+    while (a->p2 < a->NBv)
+        a->p2 <<= 1;
+    a->rule = p->rule == VOX_KV_CUMULATIVE ? 0 : p->rule == VOX_KV_TOPK ? 1 : 2;
+    a->topk = p->topk > 0 ? p->topk : 0;
+    a->min_blocks = p->min_blocks > 0 ? p->min_blocks : 0;
+    a->scale_f = (float)p->scale;
+    a->tau_f = (float)p->tau;
+    a->z_f = (float)p->z;
+}
+
+void vox_sample_rows_args_init(vox_sample_rows_args *a, const vox_op_dims *d, const vox_op_sample_rows *p)
+{
+    memset(a, 0, sizeof *a);
+    a->BH = bh_of(d);
+    a->R = p->n_rows;
+    a->NB = d->n_blocks;
+    a->V = (int32_t)d->block_volume;
+    a->D = (int32_t)d->head_dim;
+    a->frame_blocks = p->frame_blocks > 0 ? p->frame_blocks : 0;
+    a->space_blocks = p->space_blocks > 0 ? p->space_blocks : 0;
+    a->sink = p->sink ? 1 : 0;
+    a->scale = (float)p->scale;
+}
+
+void vox_query_select_args_init(vox_query_select_args *a, const vox_op_dims *d, const vox_op_query_select *p)
+{
+    (void)p;
+    memset(a, 0, sizeof *a);
+    a->BH = bh_of(d);
+    a->NB = d->n_blocks;
+    a->NBv = d->n_video_blocks;
+    a->V = (int32_t)d->block_volume;
+    a->D = (int32_t)d->head_dim;
+}
+
+/* tiles = 1 and total = BH*NB: one work item per query block; a backend that
+ * splits blocks into several tiles sets both. */
+void vox_attention_forward_args_init(vox_attention_forward_args *a, const vox_op_dims *d,
+                                     const vox_op_attention_forward *p)
+{
+    memset(a, 0, sizeof *a);
+    a->BH = bh_of(d);
+    a->NB = d->n_blocks;
+    a->total = a->BH * a->NB;
+    a->V = (int32_t)d->block_volume;
+    while ((1 << a->log_v) < a->V)
+        a->log_v++;
+    a->D = (int32_t)d->head_dim;
+    a->tiles = 1;
+    a->has_kept = p->kept_count.buf != NULL;
+    a->scale = (float)p->scale;
+    a->scale_log2 = (float)(p->scale * 1.4426950408889634);
+}

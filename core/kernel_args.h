@@ -1,0 +1,282 @@
+/*
+ * Kernel arguments of every op, defined once for every language that runs an
+ * op: the C host code of each backend, CUDA/HIP kernels, OpenCL C kernels and
+ * GLSL compute shaders all preprocess this file. Add a field here and it
+ * reaches every backend (each host fills it through vox_<op>_args_init(),
+ * each kernel reads it by name) or the build fails.
+ *
+ * Each op has two lists:
+ *   VOX_<OP>_BUFS(B)  its buffers, in binding order: B(type, name)
+ *   VOX_<OP>_ARGS(S)  its scalars, in struct order:  S(type, name)
+ * Types: e (element of the plan dtype: f32, f16 or bf16), i32, u32, f32,
+ * i64, f64. Scalars are ordered so that no field needs padding in C, OpenCL C
+ * or std430 (all 8-byte fields first, then 4-byte fields, even count of
+ * 4-byte fields so the struct size is a multiple of 8).
+ *
+ * What each language makes of it (the VOX_KA_* helpers below):
+ *   C / CUDA / HIP   struct vox_<op>_args { scalars }; struct vox_<op>_bufs
+ *                    { uint64_t <name>; } (device addresses, offsets applied)
+ *   OpenCL C         kernel parameters VOX_CL_BUF_PARAMS(VOX_<OP>_BUFS) =
+ *                    `__global T *name, ulong name_off,` per buffer, then the
+ *                    args struct by value; VOX_CL_APPLY_OFFSETS adds offsets
+ *   GLSL             push-constant fields VOX_GLSL_FIELDS(VOX_<OP>_ARGS);
+ *                    i64/f64 arrive as uvec2 (low word first) and are read
+ *                    with vox_u64lo() / vox_f64_to_f32()
+ * The semantics of each op are in core/backend.h; the meaning of each field
+ * is next to it below.
+ */
+#ifndef VOX_CORE_KERNEL_ARGS_H
+#define VOX_CORE_KERNEL_ARGS_H
+
+/* Every op with a kernel, one name per op in every layer. */
+#define VOX_KERNEL_OPS(X) \
+    X(permute_to)         \
+    X(permute_from)       \
+    X(block_means)        \
+    X(kv_select)          \
+    X(sample_rows)        \
+    X(query_select)       \
+    X(attention_forward)
+
+/* permute_to_blocks: dst[bh][s] = src[b,h,slot_token[s]] (zero for padding).
+ * Copies move `row` units of the copy word per row; strides in copy words. */
+#define VOX_PERMUTE_TO_BUFS(B) \
+    B(e, src)                  \
+    B(e, dst)                  \
+    B(i32, slot_token)
+#define VOX_PERMUTE_TO_ARGS(S) \
+    S(i64, heads)              \
+    S(i64, BH)                 \
+    S(i64, slots)               \
+    S(i64, row)                \
+    S(i64, sb)                 \
+    S(i64, sh)                 \
+    S(i64, st)
+
+/* permute_from_blocks: dst[b,h,t] = src[bh][fill_src ? fill_src[bh*S+s] : s]
+ * with s = token_slot[t]; the LSE likewise when lse buffers are present. */
+#define VOX_PERMUTE_FROM_BUFS(B) \
+    B(e, src)                    \
+    B(f32, lse_src)              \
+    B(e, dst)                    \
+    B(f32, lse_dst)              \
+    B(i32, token_slot)           \
+    B(i32, fill_src)
+#define VOX_PERMUTE_FROM_ARGS(S) \
+    S(i64, heads)                \
+    S(i64, BH)                   \
+    S(i64, slots)                 \
+    S(i64, N)                    \
+    S(i64, row)                  \
+    S(i64, sb)                   \
+    S(i64, sh)                   \
+    S(i64, st)                   \
+    S(i64, lsb)                  \
+    S(i64, lsh)                  \
+    S(i64, lst)                  \
+    S(i32, has_lse)              \
+    S(i32, has_fill)
+
+/* block_means: out[bh][j] = mean of the valid (or kept) rows of block j. */
+#define VOX_BLOCK_MEANS_BUFS(B) \
+    B(e, x)                     \
+    B(i32, kept_count)          \
+    B(i32, kept_rows)           \
+    B(i32, valid)               \
+    B(f32, out)
+#define VOX_BLOCK_MEANS_ARGS(S) \
+    S(i64, BH)                  \
+    S(i64, NB)                  \
+    S(i32, V)                   \
+    S(i32, D)                   \
+    S(i32, has_kept)            \
+    S(i32, pad0)
+
+/* kv_select: per row m = bh*NB+i, kv_count[m] and the ascending kv_cols.
+ * rule: 0 cumulative (tau), 1 top-k, 2 statistical (z). p2: NBv rounded up
+ * to a power of two; scratch/per_block: a backend's per-row work space. */
+#define VOX_KV_SELECT_BUFS(B) \
+    B(f32, qbar)              \
+    B(f32, kbar)              \
+    B(i32, kv_count)          \
+    B(i32, kv_cols)           \
+    B(u32, scratch)
+#define VOX_KV_SELECT_ARGS(S) \
+    S(f64, scale)             \
+    S(f64, tau)               \
+    S(f64, z)                 \
+    S(i64, BH)                \
+    S(i64, NB)                \
+    S(i64, NBv)               \
+    S(i64, D)                 \
+    S(i64, p2)                \
+    S(i64, per_block)         \
+    S(i32, rule)              \
+    S(i32, topk)              \
+    S(i32, min_blocks)        \
+    S(f32, scale_f)           \
+    S(f32, tau_f)             \
+    S(f32, z_f)
+
+/* sample_rows (head classification): out[(bh*R+r)*3 + {0,1,2}]. */
+#define VOX_SAMPLE_ROWS_BUFS(B) \
+    B(e, q)                     \
+    B(e, k)                     \
+    B(e, v)                     \
+    B(i32, rows)                \
+    B(i32, block_coord)         \
+    B(i32, valid)               \
+    B(f32, out)
+#define VOX_SAMPLE_ROWS_ARGS(S) \
+    S(i64, BH)                  \
+    S(i64, R)                   \
+    S(i64, NB)                  \
+    S(i32, V)                   \
+    S(i32, D)                   \
+    S(i32, frame_blocks)        \
+    S(i32, space_blocks)        \
+    S(i32, sink)                \
+    S(f32, scale)
+
+/* query_select: keep flags, compaction and the pruned rows' sources. */
+#define VOX_QUERY_SELECT_BUFS(B) \
+    B(e, q)                      \
+    B(i32, win_ptr)              \
+    B(i32, windows)              \
+    B(i32, valid)                \
+    B(i32, kept_count)           \
+    B(i32, kept_rows)            \
+    B(i32, fill_src)
+#define VOX_QUERY_SELECT_ARGS(S) \
+    S(i64, BH)                   \
+    S(i64, NB)                   \
+    S(i64, NBv)                  \
+    S(i32, V)                    \
+    S(i32, D)
+
+/* attention_forward over the CSR of kv_start/kv_count/kv_cols.
+ * scale_log2 = scale * log2(e) (kernels work in the exp2 domain); tiles:
+ * work items per query block (launch-specific); log_v = log2(V). */
+#define VOX_ATTENTION_FORWARD_BUFS(B) \
+    B(e, q)                           \
+    B(e, k)                           \
+    B(e, v)                           \
+    B(e, o)                           \
+    B(f32, lse)                       \
+    B(i32, kv_start)                  \
+    B(i32, kv_count)                  \
+    B(i32, kv_cols)                   \
+    B(i32, kept_count)                \
+    B(i32, kept_rows)                 \
+    B(i32, valid)
+#define VOX_ATTENTION_FORWARD_ARGS(S) \
+    S(i64, BH)                        \
+    S(i64, NB)                        \
+    S(i64, total)                     \
+    S(i32, V)                         \
+    S(i32, log_v)                     \
+    S(i32, D)                         \
+    S(i32, tiles)                     \
+    S(i32, has_kept)                  \
+    S(f32, scale)                     \
+    S(f32, scale_log2)                \
+    S(i32, pad0)
+
+/* ---- per-language expansion ---------------------------------------------- */
+#define VOX_KA_ARGS_NAME(op) vox_##op##_args
+#define VOX_KA_BUFS_NAME(op) vox_##op##_bufs
+
+#if defined(VOX_GLSL)
+/* GLSL: no structs are generated; a shader declares its push constants as
+ *   layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD VOX_GLSL_FIELDS(VOX_X_ARGS) } pc;
+ */
+#define VOX_GLSL_T_i32 int
+#define VOX_GLSL_T_u32 uint
+#define VOX_GLSL_T_f32 float
+#define VOX_GLSL_T_i64 uvec2
+#define VOX_GLSL_T_f64 uvec2
+#define VOX_GLSL_FIELD(t, n) VOX_GLSL_T_##t n;
+#define VOX_GLSL_FIELDS(LIST) LIST(VOX_GLSL_FIELD)
+#elif defined(__OPENCL_VERSION__)
+#define VOX_CL_T_e stor
+#define VOX_CL_T_i32 int
+#define VOX_CL_T_u32 uint
+#define VOX_CL_T_f32 float
+#define VOX_CL_T_i64 long
+#define VOX_CL_T_f64 double_bits
+typedef ulong double_bits; /* f64 scalars travel as bits; read with as_double */
+#define VOX_CL_FIELD(t, n) VOX_CL_T_##t n;
+#define VOX_CL_BUF_PARAM(t, n) __global VOX_CL_T_##t *n, ulong n##_off,
+#define VOX_CL_BUF_PARAMS(LIST) LIST(VOX_CL_BUF_PARAM)
+#define VOX_CL_OFFSET(t, n) n += n##_off;
+#define VOX_CL_APPLY_OFFSETS(LIST) LIST(VOX_CL_OFFSET)
+#define VOX_KA_STRUCT(op, ARGS) typedef struct { ARGS(VOX_CL_FIELD) } VOX_KA_ARGS_NAME(op);
+VOX_KA_STRUCT(permute_to, VOX_PERMUTE_TO_ARGS)
+VOX_KA_STRUCT(permute_from, VOX_PERMUTE_FROM_ARGS)
+VOX_KA_STRUCT(block_means, VOX_BLOCK_MEANS_ARGS)
+VOX_KA_STRUCT(kv_select, VOX_KV_SELECT_ARGS)
+VOX_KA_STRUCT(sample_rows, VOX_SAMPLE_ROWS_ARGS)
+VOX_KA_STRUCT(query_select, VOX_QUERY_SELECT_ARGS)
+VOX_KA_STRUCT(attention_forward, VOX_ATTENTION_FORWARD_ARGS)
+#undef VOX_KA_STRUCT
+#else
+/* C, CUDA, HIP */
+#include <stdint.h>
+#define VOX_C_T_i32 int32_t
+#define VOX_C_T_u32 uint32_t
+#define VOX_C_T_f32 float
+#define VOX_C_T_i64 int64_t
+#define VOX_C_T_f64 double
+#define VOX_C_FIELD(t, n) VOX_C_T_##t n;
+#define VOX_C_BUF(t, n) uint64_t n;
+#define VOX_KA_STRUCTS(op, BUFS, ARGS)                                   \
+    typedef struct VOX_KA_ARGS_NAME(op) { ARGS(VOX_C_FIELD) } VOX_KA_ARGS_NAME(op); \
+    typedef struct VOX_KA_BUFS_NAME(op) { BUFS(VOX_C_BUF) } VOX_KA_BUFS_NAME(op);
+VOX_KA_STRUCTS(permute_to, VOX_PERMUTE_TO_BUFS, VOX_PERMUTE_TO_ARGS)
+VOX_KA_STRUCTS(permute_from, VOX_PERMUTE_FROM_BUFS, VOX_PERMUTE_FROM_ARGS)
+VOX_KA_STRUCTS(block_means, VOX_BLOCK_MEANS_BUFS, VOX_BLOCK_MEANS_ARGS)
+VOX_KA_STRUCTS(kv_select, VOX_KV_SELECT_BUFS, VOX_KV_SELECT_ARGS)
+VOX_KA_STRUCTS(sample_rows, VOX_SAMPLE_ROWS_BUFS, VOX_SAMPLE_ROWS_ARGS)
+VOX_KA_STRUCTS(query_select, VOX_QUERY_SELECT_BUFS, VOX_QUERY_SELECT_ARGS)
+VOX_KA_STRUCTS(attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)
+#undef VOX_KA_STRUCTS
+
+/* Same layout in every language: 8-byte fields first, size a multiple of 8. */
+#if !defined(__CUDACC__) && !defined(__HIPCC__) && !defined(__cplusplus)
+_Static_assert(sizeof(vox_block_means_args) % 8 == 0, "kernel args padding");
+_Static_assert(sizeof(vox_kv_select_args) % 8 == 0, "kernel args padding");
+_Static_assert(sizeof(vox_sample_rows_args) % 8 == 0, "kernel args padding");
+_Static_assert(sizeof(vox_query_select_args) % 8 == 0, "kernel args padding");
+_Static_assert(sizeof(vox_attention_forward_args) % 8 == 0, "kernel args padding");
+_Static_assert(sizeof(vox_permute_from_args) % 8 == 0, "kernel args padding");
+#endif
+#endif
+
+/* Host side: the common scalar fields of each op from its description
+ * (core/kernel_args.c); launch-specific fields are the backend's. */
+#if !defined(VOX_GLSL) && !defined(__OPENCL_VERSION__) && !defined(__CUDACC__) && !defined(__HIPCC__)
+struct vox_op_dims;
+struct vox_op_permute_to;
+struct vox_op_permute_from;
+struct vox_op_block_means;
+struct vox_op_kv_select;
+struct vox_op_sample_rows;
+struct vox_op_query_select;
+struct vox_op_attention_forward;
+void vox_permute_to_args_init(vox_permute_to_args *a, const struct vox_op_dims *d,
+                              const struct vox_op_permute_to *p);
+void vox_permute_from_args_init(vox_permute_from_args *a, const struct vox_op_dims *d,
+                                const struct vox_op_permute_from *p);
+void vox_block_means_args_init(vox_block_means_args *a, const struct vox_op_dims *d,
+                               const struct vox_op_block_means *p);
+void vox_kv_select_args_init(vox_kv_select_args *a, const struct vox_op_dims *d,
+                             const struct vox_op_kv_select *p);
+void vox_sample_rows_args_init(vox_sample_rows_args *a, const struct vox_op_dims *d,
+                               const struct vox_op_sample_rows *p);
+void vox_query_select_args_init(vox_query_select_args *a, const struct vox_op_dims *d,
+                                const struct vox_op_query_select *p);
+void vox_attention_forward_args_init(vox_attention_forward_args *a, const struct vox_op_dims *d,
+                                     const struct vox_op_attention_forward *p);
+#endif
+
+#endif
