@@ -21,7 +21,16 @@
 #include <stdint.h>
 
 #include "voxattn.h"
+#include "kernel_args.h"
 #include "log.h"
+
+/* The ops a backend may implement, one name per op in every layer. */
+typedef enum vox_op {
+#define VOX_OP_ENUM(name) VOX_OP_##name,
+    VOX_KERNEL_OPS(VOX_OP_ENUM)
+#undef VOX_OP_ENUM
+    VOX_OP_COUNT
+} vox_op;
 
 /* A device buffer plus a byte offset into it. buf == NULL means "absent". */
 typedef struct vox_bref {
@@ -181,7 +190,15 @@ typedef struct vox_backend {
     vox_status (*timer_begin)(void *dev);
     vox_status (*timer_end)(void *dev, double *ms);
 
-    /* Ops: asynchronous with respect to the host, ordered among themselves. */
+    /* May this device run `op` on these sizes? VOX_OK, or VOX_ERR_UNSUPPORTED
+     * with a reason (e.g. an index range, a local-memory tile, a storage
+     * type). Called by vox_plan_create for every op the plan will run, before
+     * any device work. NULL: every op the table has is supported. */
+    vox_status (*supports)(void *dev, const vox_op_dims *d, vox_op op, char *reason, size_t reason_size);
+
+    /* Ops: asynchronous with respect to the host, ordered among themselves.
+     * Every op entry may be NULL (the backend lacks it): plans that need it
+     * are refused at creation with VOX_ERR_UNSUPPORTED. */
     vox_status (*permute_to)(void *dev, const vox_op_dims *d, const vox_op_permute_to *p);
     vox_status (*permute_from)(void *dev, const vox_op_dims *d,
                                       const vox_op_permute_from *p);
@@ -192,6 +209,13 @@ typedef struct vox_backend {
     vox_status (*query_select)(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
     vox_status (*attention_forward)(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
 } vox_backend;
+
+/* The op's name ("kv_select") and whether `be` has it. */
+const char *vox_op_name(vox_op op);
+int vox_backend_has_op(const vox_backend *be, vox_op op);
+/* VOX_OK if the device can run `op` on `d`; else UNSUPPORTED, reason logged. */
+vox_status vox_backend_check_op(const vox_backend *be, void *dev, const vox_logger *log,
+                                const vox_op_dims *d, vox_op op);
 
 /* Backends compiled into this library (NULL where not built). */
 const vox_backend *vox_backend_cpu(void);

@@ -7,6 +7,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The ops a plan runs: forward always, the mask-building ops of its mode. */
+static vox_status check_ops(const vox_plan *plan, const vox_logger *log)
+{
+    const vox_plan_params *p = &plan->p;
+    vox_op ops[8];
+    int n = 0;
+    ops[n++] = VOX_OP_permute_to;
+    ops[n++] = VOX_OP_attention_forward;
+    ops[n++] = VOX_OP_permute_from;
+    if (p->query_keep < 1.0)
+        ops[n++] = VOX_OP_query_select;
+    if (p->mask_mode == VOX_MASK_SVG)
+        ops[n++] = VOX_OP_sample_rows;
+    if (p->mask_mode == VOX_MASK_BSA) {
+        ops[n++] = VOX_OP_block_means;
+        ops[n++] = VOX_OP_kv_select;
+    }
+    for (int i = 0; i < n; i++) {
+        vox_status st = vox_backend_check_op(plan->ctx->be, plan->ctx->dev, log, &plan->dims, ops[i]);
+        if (st)
+            return st;
+    }
+    return VOX_OK;
+}
+
 vox_status vox_plan_defaults(vox_plan_params *p)
 {
     if (!p)
@@ -288,6 +313,15 @@ vox_status vox_plan_create(vox_context *ctx, const vox_plan_params *params, vox_
         vox_plan_destroy(plan);
         return st;
     }
+    /* every op the plan will run, asked of the device before any device work */
+    vox_op_dims d = {p->batch, p->heads, p->head_dim, L->n_tokens, L->n_blocks, L->n_video_blocks, L->V,
+                     p->dtype, {NULL, 0}};
+    plan->dims = d;
+    st = check_ops(plan, log);
+    if (st) {
+        vox_plan_destroy(plan);
+        return st;
+    }
     if (p->mask_mode == VOX_MASK_CUSTOM) {
         int64_t rows = p->custom_masks * L->n_blocks + 1, nnz = p->custom_row_ptr[rows - 1];
         plan->custom_row_ptr = malloc(sizeof(int32_t) * (size_t)rows);
@@ -367,9 +401,7 @@ vox_status vox_plan_create(vox_context *ctx, const vox_plan_params *params, vox_
         return vox_fail(log, st, "plan: cannot allocate its tables and working buffers (%s)",
                         vox_status_string(st));
     }
-    vox_op_dims d = {p->batch, p->heads, p->head_dim, L->n_tokens, NB, L->n_video_blocks, L->V, p->dtype,
-                     {plan->block_valid.impl, 0}};
-    plan->dims = d;
+    plan->dims.block_valid = (vox_bref){plan->block_valid.impl, 0};
     plan->built = p->mask_mode == VOX_MASK_DENSE || p->mask_mode == VOX_MASK_CUSTOM;
     if (p->query_keep < 1.0)
         plan->built = 0;

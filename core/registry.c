@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "vox_config.h"
 
 #define VOX_MAX_DEVICES 64
 
@@ -14,26 +15,56 @@ static vox_device_desc g_devices[VOX_MAX_DEVICES];
 static int g_device_count;
 static vox_backend_desc g_backends[VOX_BACKEND_COUNT];
 
+#if VOX_HAVE_CUDA
+#define VOX_GET_CUDA vox_backend_cuda
+#else
+#define VOX_GET_CUDA NULL
+#endif
+#if VOX_HAVE_HIP
+#define VOX_GET_HIP vox_backend_hip
+#else
+#define VOX_GET_HIP NULL
+#endif
+#if VOX_HAVE_OPENCL
+#define VOX_GET_OPENCL vox_backend_opencl
+#else
+#define VOX_GET_OPENCL NULL
+#endif
+#if VOX_HAVE_VULKAN
+#define VOX_GET_VULKAN vox_backend_vulkan
+#else
+#define VOX_GET_VULKAN NULL
+#endif
+
+/* One row per backend, indexed by vox_backend_kind: its name, its table
+ * (NULL where this build leaves it out) and its rank among GPU devices
+ * (lower sorts first). */
+static const struct {
+    vox_backend_kind kind;
+    const char *name;
+    const vox_backend *(*get)(void);
+    int gpu_rank;
+} g_rows[VOX_BACKEND_COUNT] = {
+    [VOX_BACKEND_CPU] = {VOX_BACKEND_CPU, "cpu", vox_backend_cpu, 9},
+    [VOX_BACKEND_CUDA] = {VOX_BACKEND_CUDA, "cuda", VOX_GET_CUDA, 0},
+    [VOX_BACKEND_HIP] = {VOX_BACKEND_HIP, "hip", VOX_GET_HIP, 1},
+    [VOX_BACKEND_OPENCL] = {VOX_BACKEND_OPENCL, "opencl", VOX_GET_OPENCL, 3},
+    [VOX_BACKEND_VULKAN] = {VOX_BACKEND_VULKAN, "vulkan", VOX_GET_VULKAN, 2},
+};
+
 static const vox_backend *backend_of(vox_backend_kind kind)
 {
-    switch (kind) {
-    case VOX_BACKEND_CPU: return vox_backend_cpu();
-    case VOX_BACKEND_CUDA: return vox_backend_cuda();
-    case VOX_BACKEND_HIP: return vox_backend_hip();
-    case VOX_BACKEND_OPENCL: return vox_backend_opencl();
-    case VOX_BACKEND_VULKAN: return vox_backend_vulkan();
-    default: return NULL;
-    }
+    if ((int)kind < 0 || kind >= VOX_BACKEND_COUNT || !g_rows[kind].get)
+        return NULL;
+    return g_rows[kind].get();
 }
 
-static const char *const g_names[VOX_BACKEND_COUNT] = {"cpu", "cuda", "hip", "opencl", "vulkan"};
-
-/* Lower rank sorts first. */
+/* Lower rank sorts first: GPUs by backend preference, then the CPU reference,
+ * then CPU drivers. */
 static int rank(const vox_device_desc *d)
 {
-    static const int gpu_pref[VOX_BACKEND_COUNT] = {9, 0, 1, 3, 2};
     if (d->type == VOX_DEVICE_GPU)
-        return gpu_pref[d->backend];
+        return g_rows[d->backend].gpu_rank;
     if (d->type == VOX_DEVICE_REFERENCE)
         return 10;
     return 20 + (int)d->backend;
@@ -47,11 +78,11 @@ static void probe_all(void)
         vox_backend_desc *b = &g_backends[k];
         memset(b, 0, sizeof *b);
         b->backend = (vox_backend_kind)k;
-        b->name = g_names[k];
+        b->name = g_rows[k].name;
         const vox_backend *be = backend_of((vox_backend_kind)k);
         if (!be) {
             snprintf(b->reason, sizeof b->reason, "not built into this library (meson option -D%s)",
-                     g_names[k]);
+                     g_rows[k].name);
             continue;
         }
         b->compiled = 1;
@@ -66,12 +97,12 @@ static void probe_all(void)
         for (int i = 0; i < count; i++) {
             vox_device_desc *d = &found[total + i];
             d->backend = (vox_backend_kind)k;
-            d->backend_name = g_names[k];
+            d->backend_name = g_rows[k].name;
             d->backend_index = i;
             if (k == VOX_BACKEND_CPU)
                 snprintf(d->id, sizeof d->id, "cpu");
             else
-                snprintf(d->id, sizeof d->id, "%s:%d", g_names[k], i);
+                snprintf(d->id, sizeof d->id, "%s:%d", g_rows[k].name, i);
         }
         b->available = 1;
         b->device_count = count;
