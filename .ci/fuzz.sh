@@ -46,14 +46,16 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:print_stacktr
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
 log="$BUILD_DIR/fuzz.log"
+t0=$(date +%s)
 set +e
 "$BUILD_DIR/tests/robust/fuzz_plan" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$BUILD_DIR/artifacts/" "$corpus" >"$log" 2>&1
 rc=$?
 set -e
+elapsed=$(( $(date +%s) - t0 ))
 grep -E '^#[0-9]+.*(INITED|DONE|pulse)|ERROR|SUMMARY|stat::' "$log" || true
 execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -1)
-echo "fuzz.sh: fuzz_plan ran ${execs:-?} executions in ${FUZZ_SECONDS}s ($(ls "$corpus" | wc -l) corpus inputs), exit $rc"
+echo "fuzz.sh: fuzz_plan ran ${execs:-?} executions in ${elapsed}s of ${FUZZ_SECONDS}s asked ($(ls "$corpus" | wc -l) corpus inputs), exit $rc"
 if [ "$rc" -ne 0 ]; then
     echo "fuzz.sh: FAILED; reproducer(s) in $BUILD_DIR/artifacts/:" >&2
     ls -l "$BUILD_DIR/artifacts/" >&2 || true

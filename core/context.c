@@ -89,6 +89,7 @@ vox_status vox_context_create(const vox_context_params *params, vox_context **ou
     if (!ctx)
         return VOX_ERR_OUT_OF_MEMORY;
     ctx->log = log;
+    atomic_init(&ctx->refs, 1);
     ctx->desc = *vox_registry_device(index);
     ctx->be = vox_registry_backend(ctx->desc.backend);
     st = ctx->be->open(ctx->desc.backend_index, params->native, &ctx->log, &ctx->dev);
@@ -101,12 +102,21 @@ vox_status vox_context_create(const vox_context_params *params, vox_context **ou
     return VOX_OK;
 }
 
+void vox_context_retain(vox_context *ctx) { atomic_fetch_add(&ctx->refs, 1); }
+
+void vox_context_release(vox_context *ctx)
+{
+    if (atomic_fetch_sub(&ctx->refs, 1) != 1)
+        return;
+    ctx->be->close(ctx->dev);
+    free(ctx);
+}
+
 void vox_context_destroy(vox_context *ctx)
 {
     if (!ctx)
         return;
-    ctx->be->close(ctx->dev);
-    free(ctx);
+    vox_context_release(ctx);
 }
 
 vox_status vox_context_device(const vox_context *ctx, vox_device_desc *info)
@@ -146,6 +156,7 @@ static vox_status buffer_new(vox_context *ctx, size_t bytes, vox_buffer **out, i
         return st;
     }
     b->ctx = ctx;
+    vox_context_retain(ctx);
     b->size = bytes;
     b->wrapped = wrapped;
     *out = b;
@@ -166,8 +177,10 @@ void vox_buffer_destroy(vox_buffer *buf)
 {
     if (!buf)
         return;
-    buf->ctx->be->buffer_free(buf->ctx->dev, buf->impl);
+    vox_context *ctx = buf->ctx;
+    ctx->be->buffer_free(ctx->dev, buf->impl);
     free(buf);
+    vox_context_release(ctx);
 }
 
 size_t vox_buffer_size(const vox_buffer *buf) { return buf ? buf->size : 0; }

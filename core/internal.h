@@ -2,6 +2,8 @@
 #ifndef VOX_CORE_INTERNAL_H
 #define VOX_CORE_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "backend.h"
 #include "log.h"
 
@@ -11,7 +13,13 @@ struct vox_context {
     vox_device_desc desc;
     vox_logger log;
     double timer_start_ms; /* host timer fallback */
+    atomic_int refs;       /* 1 for the caller's handle + 1 per live buffer and plan */
 };
+
+/* A buffer or plan holds its context: the device is closed and the context
+ * freed when the caller's handle and every child are gone, in any order. */
+void vox_context_retain(vox_context *ctx);
+void vox_context_release(vox_context *ctx);
 
 struct vox_buffer {
     vox_context *ctx;

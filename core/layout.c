@@ -72,6 +72,14 @@ vox_status vox_layout_build(vox_layout *L, const vox_plan_params *p, char *why, 
         snprintf(why, n, "too many tokens (%lld slots)", (long long)L->n_slots);
         return VOX_ERR_INVALID_ARGUMENT;
     }
+    /* every (batch, head) row of the block layout is indexed with int32:
+     * refuse here, before any table is allocated */
+    int64_t bh = p->batch > 0 && p->heads > 0 ? p->batch * p->heads : 1;
+    if (bh > INT32_MAX / L->n_slots) {
+        snprintf(why, n, "plan too large: %lld heads x %lld slots exceed 2^31 rows", (long long)bh,
+                 (long long)L->n_slots);
+        return VOX_ERR_INVALID_ARGUMENT;
+    }
     /* Windows matter only with query selection on; otherwise clip them. */
     int wt = p->window_t, wh = p->window_h, ww = p->window_w;
     if (p->query_keep >= 1.0) {

@@ -2,6 +2,7 @@
  * tables and static masks (DENSE, CUSTOM, the two SVG patterns). */
 #include "plan.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,7 @@ void vox_plan_destroy(vox_plan *plan)
     free(plan->classes);
     free(plan->err_s);
     free(plan->err_t);
+    vox_context_release(plan->ctx);
     free(plan);
 }
 
@@ -274,14 +276,17 @@ vox_status vox_plan_create(vox_context *ctx, const vox_plan_params *params, vox_
         (p->dtype == VOX_BF16 && !(ctx->desc.caps & VOX_CAP_BF16)))
         return vox_fail(log, VOX_ERR_UNSUPPORTED, "%s lacks %s storage", ctx->desc.id,
                         p->dtype == VOX_F16 ? "f16" : "bf16");
-    if (!isfinite(p->scale) || p->scale < 0)
-        return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "scale %g must be finite and >= 0 (0 = 1/sqrt(D))",
-                        p->scale);
+    /* devices compute in f32: the scale must be an f32 value (finite, and not
+     * flushed to 0) so that every backend sees the same number */
+    if (!isfinite(p->scale) || p->scale < 0 || p->scale > FLT_MAX || (p->scale > 0 && (float)p->scale == 0.0f))
+        return vox_fail(log, VOX_ERR_INVALID_ARGUMENT,
+                        "scale %g must be 0 (= 1/sqrt(D)) or a finite positive f32 value", p->scale);
 
     vox_plan *plan = calloc(1, sizeof *plan);
     if (!plan)
         return VOX_ERR_OUT_OF_MEMORY;
     plan->ctx = ctx;
+    vox_context_retain(ctx);
     plan->p = *p;
     plan->p.custom_row_ptr = NULL;
     plan->p.custom_kv_block = NULL;

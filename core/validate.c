@@ -86,11 +86,21 @@ size_t vox_tensor_span_bytes(const vox_tensor *t)
     return vox_mul_size(span, vox_dtype_size(t->dtype), &bytes) ? bytes : 0;
 }
 
+/* a*b*c, or -1 (an invalid stride that validation rejects) on overflow or
+ * negative sizes */
+static int64_t stride_of(int64_t a, int64_t b, int64_t c)
+{
+    int64_t ab, abc;
+    if (a < 0 || b < 0 || c < 0 || __builtin_mul_overflow(a, b, &ab) || __builtin_mul_overflow(ab, c, &abc))
+        return -1;
+    return abc;
+}
+
 vox_tensor vox_tensor_bhnd(vox_buffer *buf, vox_dtype dtype, int64_t batch, int64_t heads,
                            int64_t tokens, int64_t head_dim)
 {
     vox_tensor t = {buf, 0, dtype, batch, heads, tokens, head_dim,
-                    heads * tokens * head_dim, tokens * head_dim, head_dim};
+                    stride_of(heads, tokens, head_dim), stride_of(1, tokens, head_dim), head_dim};
     return t;
 }
 
@@ -98,7 +108,7 @@ vox_tensor vox_tensor_bnhd(vox_buffer *buf, vox_dtype dtype, int64_t batch, int6
                            int64_t tokens, int64_t head_dim)
 {
     vox_tensor t = {buf, 0, dtype, batch, heads, tokens, head_dim,
-                    heads * tokens * head_dim, head_dim, heads * head_dim};
+                    stride_of(heads, tokens, head_dim), head_dim, stride_of(1, heads, head_dim)};
     return t;
 }
 

@@ -168,6 +168,10 @@ typedef struct vox_context vox_context;
 
 VOX_API vox_status vox_context_defaults(vox_context_params *params);
 VOX_API vox_status vox_context_create(const vox_context_params *params, vox_context **out);
+/* Releases the caller's handle. Buffers and plans of the context may be
+ * destroyed before or after it, in any order: the device is released when
+ * the context and all of them are destroyed. After this call the handle
+ * must not be used to create anything or be passed to other calls. */
 VOX_API void vox_context_destroy(vox_context *ctx);
 /* The device this context runs on. */
 VOX_API vox_status vox_context_device(const vox_context *ctx, vox_device_desc *info);
@@ -202,7 +206,8 @@ typedef struct vox_tensor {
     int64_t stride_batch, stride_head, stride_token; /* elements */
 } vox_tensor;
 
-/* [B,H,N,D] contiguous. */
+/* [B,H,N,D] contiguous. Sizes whose strides overflow int64 give stride -1,
+ * which every call rejects. */
 VOX_API vox_tensor vox_tensor_bhnd(vox_buffer *buf, vox_dtype dtype, int64_t batch,
                                    int64_t heads, int64_t tokens, int64_t head_dim);
 /* [B,N,H,D] contiguous (the layout of most DiT implementations). */
