@@ -1,4 +1,5 @@
-/* The CPU reference backend: host memory buffers; ops in cpu_ops.c. */
+/* The CPU reference backend: its one device, host-memory buffers and the
+ * backend table. The ops are one file each beside this one (see cpu_ops.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,11 +120,12 @@ static const vox_backend cpu_backend = {
     .finish = cpu_finish,
     .timer_begin = NULL,
     .timer_end = NULL,
-    .permute_to = vox_cpu_permute_to_blocks,
-    .permute_from = vox_cpu_permute_from_blocks,
+    .supports = NULL, /* the reference runs every op at every size */
+    .permute_to = vox_cpu_permute_to,
+    .permute_from = vox_cpu_permute_from,
     .block_means = vox_cpu_block_means,
     .kv_select = vox_cpu_kv_select,
-    .sample_rows = vox_cpu_sample_rows_attention,
+    .sample_rows = vox_cpu_sample_rows,
     .query_select = vox_cpu_query_select,
     .attention_forward = vox_cpu_attention_forward,
 };
