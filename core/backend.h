@@ -1,6 +1,6 @@
 /*
  * The backend interface (private). A backend is a table of function pointers:
- * probing/opening devices, buffers, and the ops of DESIGN.md. The core
+ * probing/opening devices, buffers, and the ops of docs/architecture.md. The core
  * validates every argument before calling a backend, so backends trust their
  * inputs (shapes, offsets and sizes are in range, buffers are large enough).
  *
@@ -86,7 +86,7 @@ typedef struct vox_op_block_means {
     vox_bref out;        /* f32 [BH][NB][D] */
 } vox_op_block_means;
 
-/* Per row r = bh*NB + i (DESIGN.md "KV selection"):
+/* Per row r = bh*NB + i (docs/algorithms.md, KV selection):
  * - global query block (i >= NBv): all NB blocks.
  * - video block: s_j = dot(qbar_i, kbar_j)*scale for j < NBv, p = softmax(s);
  *   order j by p descending, ties lower j first; admit by rule:
@@ -128,13 +128,15 @@ typedef struct vox_op_sample_rows {
     vox_bref out;          /* f32 [BH*R*3] */
 } vox_op_sample_rows;
 
-/* Query selection (DESIGN.md). Windows of video block j are windows
+/* Query selection (docs/algorithms.md). Windows of video block j are windows
  * [win_ptr[j], win_ptr[j+1]); window w = windows[4w..4w+3] =
  * {first slot (absolute), length m, centre slot (absolute), keep count k}.
- * Per bh and window: c[t] = cos(q_t, q_centre) (0 where a norm is 0); keep
- * the centre and the k-1 other tokens of smallest c (ties: lower slot).
+ * Per bh and window: c[t] = cos(q_t, q_centre) (0 where a norm is 0, NaN
+ * where a query holds Inf/NaN); keep the centre and the k-1 other tokens of
+ * smallest c, a NaN c counting as smaller than any number (ties: lower slot).
  * Each pruned t gets fill_src = the kept u of its window maximising
- * cos(q_t, q_u) (ties: lower slot); kept and padding slots map to themselves.
+ * cos(q_t, q_u) over the kept u whose cosine is not NaN (ties: lower slot),
+ * or the window centre when none is; kept and padding slots map to themselves.
  * kept_rows of block j lists its kept local slots ascending; global blocks
  * keep all valid rows. */
 typedef struct vox_op_query_select {

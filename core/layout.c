@@ -1,4 +1,4 @@
-/* The block layout of DESIGN.md: each 3D block contiguous, blocks in
+/* The block layout (docs/algorithms.md): each 3D block contiguous, blocks in
  * (t,y,x) order, ragged edge blocks padded, global tokens in trailing blocks.
  * Inside a video block the valid tokens come first, grouped by query window
  * (windows in (t,y,x) order, tokens in (t,y,x) order inside a window), so a

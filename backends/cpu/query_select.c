@@ -18,11 +18,16 @@ static double cosine(const void *x, vox_dtype dt, int64_t a, int64_t b, int64_t 
     return na > 0 && nb > 0 ? dot / sqrt(na * nb) : 0.0;
 }
 
-/* Ascending similarity, ties by lower slot (j holds the slot). */
+/* Ascending similarity, ties by lower slot (j holds the slot). A NaN cosine
+ * (a query holding Inf or NaN) ranks as the least similar, so such a token is
+ * kept and its own output carries the NaN. */
 static int cmp_similar_asc(const void *a, const void *b)
 {
     const vox_cpu_ranked *x = a, *y = b;
-    if (x->p != y->p)
+    int xn = isnan(x->p), yn = isnan(y->p);
+    if (xn != yn)
+        return xn ? -1 : 1;
+    if (!xn && x->p != y->p)
         return x->p < y->p ? -1 : 1;
     return (x->j > y->j) - (x->j < y->j);
 }
@@ -65,14 +70,16 @@ vox_status vox_cpu_query_select(void *dev, const vox_op_dims *d, const vox_op_qu
                     for (int32_t t = first; t < first + m; t++) {
                         if (kept[t - j * V])
                             continue;
+                        /* no comparable cosine (all NaN): the window centre */
                         double best = -INFINITY;
-                        int32_t src = -1;
+                        int32_t src = centre;
+                        int found = 0;
                         for (int32_t u = first; u < first + m; u++) {
                             if (!kept[u - j * V])
                                 continue;
                             double c = cosine(q, d->dtype, base + t, base + u, D);
-                            if (c > best) /* strict: ties keep the lower slot */
-                                best = c, src = u;
+                            if (!isnan(c) && (!found || c > best)) /* strict: ties keep the lower slot */
+                                best = c, src = u, found = 1;
                         }
                         fill[base + t] = src;
                     }
