@@ -87,6 +87,7 @@ void vox_sample_rows_args_init(vox_sample_rows_args *a, const vox_op_dims *d, co
     a->space_blocks = p->space_blocks > 0 ? p->space_blocks : 0;
     a->sink = p->sink ? 1 : 0;
     a->scale = (float)p->scale;
+    a->scale_f64 = p->scale;
 }
 
 void vox_query_select_args_init(vox_query_select_args *a, const vox_op_dims *d, const vox_op_query_select *p)

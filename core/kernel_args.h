@@ -17,11 +17,15 @@
  *   C / CUDA / HIP   struct vox_<op>_args { scalars }; struct vox_<op>_bufs
  *                    { uint64_t <name>; } (device addresses, offsets applied)
  *   OpenCL C         kernel parameters VOX_CL_BUF_PARAMS(VOX_<OP>_BUFS) =
- *                    `__global T *name, ulong name_off,` per buffer, then the
- *                    args struct by value; VOX_CL_APPLY_OFFSETS adds offsets
- *   GLSL             push-constant fields VOX_GLSL_FIELDS(VOX_<OP>_ARGS);
- *                    i64/f64 arrive as uvec2 (low word first) and are read
- *                    with vox_u64lo() / vox_f64_to_f32()
+ *                    `__global T *name, ulong name_off,` per buffer, then
+ *                    VOX_CL_ARG_PARAMS(VOX_<OP>_ARGS) = one scalar `arg_name`
+ *                    per field (portable where struct arguments are not);
+ *                    VOX_CL_APPLY_OFFSETS adds offsets, VOX_CL_ARGS gathers
+ *                    the scalars into a local `args` struct
+ *   GLSL             push constants VOX_GLSL_PC_HEAD(VOX_<OP>_BUFS) (shaders/
+ *                    common.glsl) then VOX_GLSL_FIELDS(VOX_<OP>_ARGS); i64/f64
+ *                    arrive as uvec2 (low word first): i64 read with
+ *                    vox_u64lo(), f64 not read (shaders use the f32 mirrors)
  * The semantics of each op are in core/backend.h; the meaning of each field
  * is next to it below.
  */
@@ -118,7 +122,8 @@
     S(f32, tau_f)             \
     S(f32, z_f)
 
-/* sample_rows (head classification): out[(bh*R+r)*3 + {0,1,2}]. */
+/* sample_rows (head classification): out[(bh*R+r)*3 + {0,1,2}].
+ * scale_f64: the scale unrounded, for kernels that classify in f64. */
 #define VOX_SAMPLE_ROWS_BUFS(B) \
     B(e, q)                     \
     B(e, k)                     \
@@ -128,6 +133,7 @@
     B(i32, valid)               \
     B(f32, out)
 #define VOX_SAMPLE_ROWS_ARGS(S) \
+    S(f64, scale_f64)           \
     S(i64, BH)                  \
     S(i64, R)                   \
     S(i64, NB)                  \
@@ -210,6 +216,15 @@ typedef ulong double_bits; /* f64 scalars travel as bits; read with as_double */
 #define VOX_CL_BUF_PARAMS(LIST) LIST(VOX_CL_BUF_PARAM)
 #define VOX_CL_OFFSET(t, n) n += n##_off;
 #define VOX_CL_APPLY_OFFSETS(LIST) LIST(VOX_CL_OFFSET)
+/* scalars: `T arg_name` each, comma-separated (the leading comma of the
+ * first is dropped: OpenCL C has no trailing comma in a parameter list) */
+#define VOX_CL_ARG_PARAM(t, n) , VOX_CL_T_##t arg_##n
+#define VOX_CL_DROP_FIRST_(x, ...) __VA_ARGS__
+#define VOX_CL_DROP_FIRST(...) VOX_CL_DROP_FIRST_(__VA_ARGS__)
+#define VOX_CL_ARG_PARAMS(LIST) VOX_CL_DROP_FIRST(~ LIST(VOX_CL_ARG_PARAM))
+/* in the kernel body: const vox_<op>_args args = {arg_<field>, ...}; */
+#define VOX_CL_ARG_INIT(t, n) arg_##n,
+#define VOX_CL_ARGS(op, LIST) const VOX_KA_ARGS_NAME(op) args = {LIST(VOX_CL_ARG_INIT)};
 #define VOX_KA_STRUCT(op, ARGS) typedef struct { ARGS(VOX_CL_FIELD) } VOX_KA_ARGS_NAME(op);
 VOX_KA_STRUCT(permute_to, VOX_PERMUTE_TO_ARGS)
 VOX_KA_STRUCT(permute_from, VOX_PERMUTE_FROM_ARGS)

@@ -1,30 +1,35 @@
 /* Shared declarations of the voxattn compute shaders (included by every
  * shaders/*.comp). Build-time defines (backends/vulkan/meson.build):
+ *   VOX_GLSL                    core/kernel_args.h in its GLSL form (the
+ *                               build passes -DVOX_GLSL -I core)
  *   DT_F32 / DT_F16 / DT_BF16   element type of block-layout tensors
  *   W32 / W16                   word size of the pure-copy (permute) shaders
- * Every pipeline uses one descriptor-set layout (12 storage buffers) and one
- * 128-byte push-constant block:
- *   base, total   linear workgroup id offset and count (large launches are
- *                 split into several 2D dispatches by the host)
- *   off[12]       element offset of each binding (the host binds at an
- *                 aligned byte offset and passes the remainder here)
- *   p[18]         op parameters (floats as bit patterns)
+ * Every pipeline uses one descriptor-set layout (12 storage buffers, bound in
+ * the order of the op's VOX_<OP>_BUFS) and declares its push constants as
+ *   layout(push_constant) uniform PC {
+ *       VOX_GLSL_PC_HEAD(VOX_<OP>_BUFS) VOX_GLSL_FIELDS(VOX_<OP>_ARGS) } pc;
+ * i.e. the head
+ *   wg_base, wg_count  linear workgroup id offset and count (large launches
+ *                 are split into several 2D dispatches by the host)
+ *   off[n]        element offset of each binding (the host binds at an
+ *                 aligned byte offset and passes the remainder here); n is
+ *                 the op's buffer count rounded up to even
+ * then the op's kernel arguments by name, as the host's vox_<op>_args lays
+ * them out (backends/vulkan/vk_internal.h checks the layout). i64 fields
+ * arrive as uvec2 (low word first, read with vox_u64lo: the host keeps every
+ * index within 32 bits); f64 fields have f32 mirrors (scale_f, ...) to read.
  */
 #extension GL_EXT_shader_16bit_storage : enable
 
-layout(push_constant) uniform PushConstants {
-    uint base;
-    uint total;
-    uint off[12];
-    uint p[18];
-} pc;
+#include "kernel_args.h"
 
-uint group_linear_id()
-{
-    return pc.base + gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
-}
+#define VOX_GLSL_ONE(t, n) +1
+#define VOX_GLSL_PC_HEAD(BUFS) uint wg_base; uint wg_count; uint off[((0 BUFS(VOX_GLSL_ONE)) + 1) / 2 * 2];
 
-float pf(uint i) { return uintBitsToFloat(pc.p[i]); }
+/* linear workgroup id (after the shader's push-constant declaration) */
+#define group_linear_id() (pc.wg_base + gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x)
+
+uint vox_u64lo(uvec2 v) { return v.x; }
 
 #define NEG_INF uintBitsToFloat(0xff800000u)
 

@@ -1,5 +1,5 @@
 #version 450
-/* KV block selection (core/backend.h, vox_op_kv_select), one workgroup per
+/* kv_select: KV block selection (core/backend.h, vox_op_kv_select), one workgroup per
  * row m = bh*NB + i. The row's NB entries of kv_cols serve as scratch for the
  * scores s_j (each invocation only re-reads the entries it wrote itself) and
  * are overwritten in place by the selected columns at the end.
@@ -12,11 +12,12 @@
  * Scores are kept unscaled (qbar.kbar); since scale > 0 the order and the
  * STAT rule are the same, and the scale enters p only through
  * exp((s - max) * scale), so huge scales cannot overflow.
- * p: D, NB, NBv, rule (0 cumulative, 1 topk, 2 stat), topk, min_blocks,
- *    scale, tau, z (floats) */
+ * The f32 mirrors scale_f, tau_f, z_f are read; the scratch binding is not
+ * used (the scores live in kv_cols). */
 #include "common.glsl"
 #define WG 256u
 layout(local_size_x = 256) in;
+layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_KV_SELECT_BUFS) VOX_GLSL_FIELDS(VOX_KV_SELECT_ARGS) } pc;
 layout(std430, set = 0, binding = 0) readonly buffer Qbar { float qbar[]; };
 layout(std430, set = 0, binding = 1) readonly buffer Kbar { float kbar[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer KvCount { int kv_count[]; };
@@ -93,14 +94,14 @@ vec2 count_mass(uint H, int J)
 void main()
 {
     uint m = group_linear_id();
-    if (m >= pc.total)
+    if (m >= pc.wg_count)
         return;
     tid = gl_LocalInvocationID.x;
-    uint D = pc.p[0], NB = pc.p[1];
-    NBv = pc.p[2];
-    uint rule = pc.p[3], topk = pc.p[4], min_blocks = pc.p[5];
-    scale = pf(6);
-    float tau = pf(7), zz = pf(8);
+    uint D = vox_u64lo(pc.D), NB = vox_u64lo(pc.NB);
+    NBv = vox_u64lo(pc.NBv);
+    uint rule = uint(pc.rule), topk = uint(pc.topk), min_blocks = uint(pc.min_blocks);
+    scale = pc.scale_f;
+    float tau = pc.tau_f, zz = pc.z_f;
     uint bh = m / NB, i = m - bh * NB;
     row = m * NB;
     if (i >= NBv) { /* global query rows are dense */

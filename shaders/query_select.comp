@@ -1,16 +1,17 @@
 #version 450
-/* Query selection (vox_op_query_select). One workgroup per (bh, block j).
- * p: D, NB, NBv, V */
+/* query_select: query selection (vox_op_query_select). One workgroup per
+ * (bh, block j). */
 #include "common.glsl"
 #define WG 128u
 layout(local_size_x = 128) in;
+layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_QUERY_SELECT_BUFS) VOX_GLSL_FIELDS(VOX_QUERY_SELECT_ARGS) } pc;
 layout(std430, set = 0, binding = 0) readonly buffer Q { ELEM q[]; };
 layout(std430, set = 0, binding = 1) readonly buffer WinPtr { int win_ptr[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Windows { int windows[]; };
-layout(std430, set = 0, binding = 3) writeonly buffer KeptCount { int kept_count[]; };
-layout(std430, set = 0, binding = 4) writeonly buffer KeptRows { int kept_rows[]; };
-layout(std430, set = 0, binding = 5) writeonly buffer FillSrc { int fill_src[]; };
-layout(std430, set = 0, binding = 6) readonly buffer BlockValid { int block_valid[]; };
+layout(std430, set = 0, binding = 3) readonly buffer BlockValid { int block_valid[]; };
+layout(std430, set = 0, binding = 4) writeonly buffer KeptCount { int kept_count[]; };
+layout(std430, set = 0, binding = 5) writeonly buffer KeptRows { int kept_rows[]; };
+layout(std430, set = 0, binding = 6) writeonly buffer FillSrc { int fill_src[]; };
 
 shared int swin[256];   /* local slot -> window, -1 outside every window */
 shared float scos[256]; /* cosine to the window centre */
@@ -35,11 +36,11 @@ float cosine(uint a, uint b)
 void main()
 {
     uint m = group_linear_id();
-    if (m >= pc.total)
+    if (m >= pc.wg_count)
         return;
     uint tid = gl_LocalInvocationID.x;
-    D = pc.p[0];
-    uint NB = pc.p[1], NBv = pc.p[2], V = pc.p[3];
+    D = uint(pc.D);
+    uint NB = vox_u64lo(pc.NB), NBv = vox_u64lo(pc.NBv), V = uint(pc.V);
     uint S = NB * V;
     uint bh = m / NB, j = m - bh * NB;
     base = bh * S;
@@ -47,7 +48,7 @@ void main()
     bool video = j < NBv;
     for (uint l = tid; l < V; l += WG) {
         swin[l] = -1;
-        skept[l] = (!video && l < uint(block_valid[pc.off[6] + j])) ? 1u : 0u;
+        skept[l] = (!video && l < uint(block_valid[pc.off[3] + j])) ? 1u : 0u;
     }
     barrier();
     if (video) {
@@ -113,13 +114,13 @@ void main()
                 }
             }
         }
-        fill_src[pc.off[5] + base + j0 + l] = src;
+        fill_src[pc.off[6] + base + j0 + l] = src;
     }
     if (tid == 0u) {
         int c = 0;
         for (uint l = 0u; l < V; l++)
             if (skept[l] != 0u)
-                kept_rows[pc.off[4] + m * V + uint(c++)] = int(l);
-        kept_count[pc.off[3] + m] = c;
+                kept_rows[pc.off[5] + m * V + uint(c++)] = int(l);
+        kept_count[pc.off[4] + m] = c;
     }
 }

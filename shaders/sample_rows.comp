@@ -1,21 +1,21 @@
 #version 450
-/* Head-classification rows (vox_op_sample_rows). One workgroup per (bh, r):
+/* sample_rows: head-classification rows (vox_op_sample_rows). One workgroup per (bh, r):
  * the exact attention output of one sampled query row over every valid key,
  * three ways at once (all keys, spatial pattern, temporal pattern), with a
  * streaming (online) softmax over chunks of 128 keys.
- * out[(bh*R + r)*3 + {0,1,2}] = ||o_s-o_d||^2, ||o_t-o_d||^2, ||o_d||^2.
- * p: D, NB, V, R, frame_blocks, space_blocks, sink, scale (float) */
+ * out[(bh*R + r)*3 + {0,1,2}] = ||o_s-o_d||^2, ||o_t-o_d||^2, ||o_d||^2. */
 #include "common.glsl"
 #define WG 128u
 #define DPT 2 /* D <= 256 */
 layout(local_size_x = 128) in;
+layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_SAMPLE_ROWS_BUFS) VOX_GLSL_FIELDS(VOX_SAMPLE_ROWS_ARGS) } pc;
 layout(std430, set = 0, binding = 0) readonly buffer Q { ELEM q[]; };
 layout(std430, set = 0, binding = 1) readonly buffer K { ELEM k[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Vv { ELEM v[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Rows { int rows[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Coord { int coord[]; };
-layout(std430, set = 0, binding = 5) writeonly buffer Out { float outv[]; };
-layout(std430, set = 0, binding = 6) readonly buffer BlockValid { int block_valid[]; };
+layout(std430, set = 0, binding = 5) readonly buffer BlockValid { int block_valid[]; };
+layout(std430, set = 0, binding = 6) writeonly buffer Out { float outv[]; };
 
 shared float sq[256];
 shared float sc[WG];
@@ -41,14 +41,14 @@ bool allows(uint ib, uint jb, bool temporal)
 void main()
 {
     uint g = group_linear_id();
-    if (g >= pc.total)
+    if (g >= pc.wg_count)
         return;
     uint tid = gl_LocalInvocationID.x;
-    uint D = pc.p[0];
-    NB = pc.p[1], V = pc.p[2];
-    uint R = pc.p[3];
-    fb = pc.p[4], sb = pc.p[5], sink = pc.p[6];
-    float scale = pf(7);
+    uint D = uint(pc.D);
+    NB = vox_u64lo(pc.NB), V = uint(pc.V);
+    uint R = vox_u64lo(pc.R);
+    fb = uint(pc.frame_blocks), sb = uint(pc.space_blocks), sink = uint(pc.sink);
+    float scale = pc.scale;
     uint bh = g / R, r = g - bh * R;
     uint S = NB * V;
     uint qs = uint(rows[pc.off[3] + r]), ib = qs / V;
@@ -67,7 +67,7 @@ void main()
         uint flag = 0u;
         if (ks < S) {
             uint jb = ks / V;
-            if (ks - jb * V < uint(block_valid[pc.off[6] + jb])) {
+            if (ks - jb * V < uint(block_valid[pc.off[5] + jb])) {
                 float acc = 0.0;
                 for (uint e = 0u; e < D; e++)
                     acc += sq[e] * LD(k[pc.off[1] + (bh * S + ks) * D + e]);
@@ -134,5 +134,5 @@ void main()
     }
     if (tid == 0u)
         for (int w = 0; w < 3; w++)
-            outv[pc.off[5] + g * 3u + uint(w)] = red[w][0];
+            outv[pc.off[6] + g * 3u + uint(w)] = red[w][0];
 }

@@ -1,12 +1,22 @@
-/* Vulkan backend internals (private). libvulkan is loaded at run time; the
- * headers are used for types only (VK_NO_PROTOTYPES). */
+/* Vulkan backend internals (private): the entry-point tables, the device
+ * object, and what the backend's files share:
+ *   vk_loader.c   libvulkan loading, entry-point tables, device probing
+ *   vk_device.c   instance and device open/close, features, queues; the table
+ *   vk_buffer.c   buffers, wrapping, staging, buffer_read / buffer_write
+ *   vk_submit.c   command buffer, submission, timers, pipeline cache,
+ *                 descriptor sets, vk_dispatch
+ *   vk_ops.c      one launcher per op, named after it
+ * libvulkan is loaded at run time; the headers are used for types only
+ * (VK_NO_PROTOTYPES). */
 #ifndef VOX_VK_INTERNAL_H
 #define VOX_VK_INTERNAL_H
 
 #define VK_NO_PROTOTYPES
+#include <stddef.h>
 #include <vulkan/vulkan.h>
 
 #include "backend.h"
+#include "kernel_args.h"
 
 /* Instance-level functions. */
 #define VK_INSTANCE_FUNCS(X)                                                                       \
@@ -78,16 +88,104 @@ typedef struct vk_dfn {
     VK_DEVICE_FUNCS(VK_DECLARE_FN)
 } vk_dfn;
 
-#define VK_NBIND 12   /* storage-buffer bindings of the one descriptor-set layout */
-#define VK_NPARAM 18  /* op parameters in the push constants */
+/* Loader-level functions (before any instance exists). */
+typedef struct vk_global {
+    PFN_vkCreateInstance vkCreateInstance;
+    PFN_vkEnumerateInstanceVersion vkEnumerateInstanceVersion;
+    PFN_vkEnumerateInstanceLayerProperties vkEnumerateInstanceLayerProperties;
+    PFN_vkEnumerateInstanceExtensionProperties vkEnumerateInstanceExtensionProperties;
+} vk_global;
+
+/* ---- push constants: kernel arguments of core/kernel_args.h --------------
+ * Every pipeline's push-constant block is a head followed by its op's
+ * vox_<op>_args, byte for byte (shaders/common.glsl, VOX_GLSL_PC_HEAD):
+ *   uint wg_base, wg_count  linear workgroup offset and count (large
+ *                      launches are split into several 2D dispatches)
+ *   uint off[n]        element offset of each binding (the host binds at an
+ *                      aligned byte offset and passes the remainder here);
+ *                      n = the op's buffer count rounded up to even, so the
+ *                      args start 8-byte aligned
+ * Bindings follow the order of VOX_<OP>_BUFS. */
+#define VK_OPS(X)                                                                                  \
+    X(permute_to, VOX_PERMUTE_TO_BUFS, VOX_PERMUTE_TO_ARGS)                                        \
+    X(permute_from, VOX_PERMUTE_FROM_BUFS, VOX_PERMUTE_FROM_ARGS)                                  \
+    X(block_means, VOX_BLOCK_MEANS_BUFS, VOX_BLOCK_MEANS_ARGS)                                     \
+    X(kv_select, VOX_KV_SELECT_BUFS, VOX_KV_SELECT_ARGS)                                           \
+    X(sample_rows, VOX_SAMPLE_ROWS_BUFS, VOX_SAMPLE_ROWS_ARGS)                                     \
+    X(query_select, VOX_QUERY_SELECT_BUFS, VOX_QUERY_SELECT_ARGS)                                  \
+    X(attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)
+
+#define VK_ONE(t, n) +1
+#define VK_NBUFS(BUFS) (0 BUFS(VK_ONE))
+#define VK_NOFF(nbufs) (((nbufs) + 1) / 2 * 2)
+#define VK_PC_HEAD_BYTES(nbufs) (8 + 4 * VK_NOFF(nbufs))
+
+/* One storage-buffer binding of a dispatch: a buffer (NULL: unused binding),
+ * byte offset, the bytes the shader may touch from there, element size. */
+typedef struct vk_buf vk_buf;
+typedef struct vk_bind {
+    const vk_buf *b;
+    size_t off, bytes;
+    unsigned es;
+    int open_end; /* extent not known on the host: up to the buffer's end */
+} vk_bind;
+
+/* Per op: vk_<op>_binds, the bindings by buffer name (and as an array), and
+ * vk_pc_<op>, the push-constant block as std430 lays it out (8-byte fields
+ * 8-aligned), for the layout checks below. */
+#define VK_BIND_MEMBER(t, n) vk_bind n;
+#define VK_STD430_i32(n) int32_t n;
+#define VK_STD430_u32(n) uint32_t n;
+#define VK_STD430_f32(n) float n;
+#define VK_STD430_i64(n) _Alignas(8) uint32_t n[2];
+#define VK_STD430_f64(n) _Alignas(8) uint32_t n[2];
+#define VK_STD430_FIELD(t, n) VK_STD430_##t(n)
+#define VK_OP_TYPES(op, BUFS, ARGS)                                                                \
+    typedef union vk_##op##_binds {                                                                \
+        struct {                                                                                   \
+            BUFS(VK_BIND_MEMBER)                                                                   \
+        };                                                                                         \
+        vk_bind at[VK_NBUFS(BUFS)];                                                                \
+    } vk_##op##_binds;                                                                             \
+    typedef struct vk_pc_##op {                                                                    \
+        uint32_t wg_base, wg_count, off[VK_NOFF(VK_NBUFS(BUFS))];                                        \
+        ARGS(VK_STD430_FIELD)                                                                      \
+    } vk_pc_##op;
+VK_OPS(VK_OP_TYPES)
+
+/* The C args have no padding and neither has their std430 mirror after the
+ * head: the field sizes are the same in both, so every offset matches. */
+#define VK_C_SIZE(t, n) +sizeof(VOX_C_T_##t)
+#define VK_OP_CHECKS(op, BUFS, ARGS)                                                               \
+    _Static_assert(sizeof(vox_##op##_args) == 0 ARGS(VK_C_SIZE), #op ": padding in the C args");  \
+    _Static_assert(sizeof(vk_pc_##op) == VK_PC_HEAD_BYTES(VK_NBUFS(BUFS)) + sizeof(vox_##op##_args), \
+                   #op ": args are not laid out as std430 (8-byte fields first)");                 \
+    _Static_assert(sizeof(vk_##op##_binds) == sizeof(vk_bind) * VK_NBUFS(BUFS), #op ": binds");
+VK_OPS(VK_OP_CHECKS)
+
+#define VK_OP_COUNT(op, BUFS, ARGS) +1
+_Static_assert(0 VK_OPS(VK_OP_COUNT) == VOX_OP_COUNT, "VK_OPS lists every op of VOX_KERNEL_OPS");
+
+/* The largest push-constant block of any op (the pipeline layout's range). */
+#define VK_PC_MEMBER(op, BUFS, ARGS) vk_pc_##op op;
+typedef union vk_pc_any {
+    VK_OPS(VK_PC_MEMBER)
+} vk_pc_any;
+#define VK_PC_MAX sizeof(vk_pc_any)
+
+#define VK_NBIND 12 /* storage-buffer bindings of the one descriptor-set layout */
+#define VK_BIND_FITS(op, BUFS, ARGS) _Static_assert(VK_NBUFS(BUFS) <= VK_NBIND, #op ": too many buffers");
+VK_OPS(VK_BIND_FITS)
+
 #define VK_MAX_PIPES 64
 
-typedef struct vk_buf {
+/* ---- the device ---------------------------------------------------------- */
+struct vk_buf {
     VkBuffer buf;
     VkDeviceMemory mem; /* VK_NULL_HANDLE when wrapped */
     size_t size;
     int wrapped;
-} vk_buf;
+};
 
 typedef struct vk_pipe {
     const char *name;
@@ -113,8 +211,9 @@ typedef struct vk_dev {
     VkPhysicalDeviceMemoryProperties memprops;
     VkDeviceSize max_alloc;
     uint32_t ts_valid_bits;
+    uint32_t pc_bytes; /* push-constant range of the pipeline layout */
     int has16;
-    int coopmat; /* VK_NV_cooperative_matrix enabled: attention_cm_* pipelines (f16/bf16, D <= 128) */
+    int coopmat; /* VK_NV_cooperative_matrix enabled: attention_forward_cm_* pipelines (f16/bf16, D <= 128) */
 
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
@@ -136,27 +235,63 @@ typedef struct vk_dev {
     double timer_host_ms;
 } vk_dev;
 
-/* One storage-buffer binding of a dispatch: a buffer (NULL: unused binding),
- * byte offset, the bytes the shader may touch from there, element size. */
-typedef struct vk_bind {
-    const vk_buf *b;
-    size_t off, bytes;
-    unsigned es;
-    int open_end; /* extent not known on the host: up to the buffer's end */
-} vk_bind;
-
+/* vk_loader.c */
 const char *vk_result_string(VkResult r);
 vox_status vk_status(vk_dev *d, VkResult r, const char *what);
-/* Records one compute pass of `groups` workgroups (split into 2D
- * dispatches as the device limits require), followed by a barrier. */
-vox_status vk_dispatch(vk_dev *d, const char *pipe_name, const vk_bind *binds, int nbinds,
-                       const uint32_t *params, int nparams, uint64_t groups);
+int vk_load_library(void **lib, PFN_vkGetInstanceProcAddr *gipa, vk_global *g, char *reason, size_t rsize);
+int vk_load_instance_fns(PFN_vkGetInstanceProcAddr gipa, VkInstance inst, vk_ifn *f, char *reason, size_t rsize);
+int vk_load_device_fns(const vk_ifn *fi, VkDevice dev, vk_dfn *f, char *reason, size_t rsize);
+int vk_has_layer(const vk_global *g, const char *name);
+int vk_has_instance_ext(const vk_global *g, const char *name);
+int vk_has_device_ext(const vk_ifn *fi, VkPhysicalDevice pd, const char *name);
+/* The physical device (index in enumeration order) of backend device `index`
+ * as the last probe numbered them; -1 if there is none. */
+int vk_probed_physical(int index);
+vox_status vk_probe(vox_device_desc *descs, int max, int *count, char *reason, size_t rsize);
 
-vox_status vk_permute_to_blocks(void *dev, const vox_op_dims *d, const vox_op_permute_to *p);
-vox_status vk_permute_from_blocks(void *dev, const vox_op_dims *d, const vox_op_permute_from *p);
+/* vk_device.c */
+VkResult vk_create_instance(const vk_global *g, int validation, const vox_logger *log, VkInstance *inst,
+                            uint32_t *api);
+int vk_compute_family(const vk_ifn *fi, VkPhysicalDevice pd, uint32_t *family, uint32_t *ts_bits);
+int vk_has_16bit_storage(const vk_ifn *fi, VkPhysicalDevice pd);
+
+/* vk_buffer.c */
+vox_status vk_buffer_create(vk_dev *d, size_t bytes, int host, vk_buf *b);
+void vk_buffer_destroy(vk_dev *d, vk_buf *b);
+void vk_staging_destroy(vk_dev *d);
+vox_status vk_alloc(void *dev, size_t bytes, void **out);
+vox_status vk_wrap(void *dev, uint64_t native, size_t bytes, void **out);
+void vk_free(void *dev, void *buf);
+vox_status vk_write(void *dev, void *buf, size_t off, const void *src, size_t bytes);
+vox_status vk_read(void *dev, void *buf, size_t off, void *dst, size_t bytes);
+
+/* vk_submit.c */
+vox_status vk_submit_init(vk_dev *d);
+void vk_submit_destroy(vk_dev *d);
+vox_status vk_begin(vk_dev *d);
+/* Submits the recorded work and waits for it; recycles descriptor sets. */
+vox_status vk_flush(vk_dev *d);
+void vk_barrier(vk_dev *d, VkPipelineStageFlags src, VkAccessFlags src_access, VkPipelineStageFlags dst,
+                VkAccessFlags dst_access);
+/* Records one compute pass of `groups` workgroups (split into 2D
+ * dispatches as the device limits require), followed by a barrier. The push
+ * constants are the head (base, total, binding offsets) and then `args`. */
+vox_status vk_dispatch(vk_dev *d, const char *pipe_name, const vk_bind *binds, int nbinds, const void *args,
+                       size_t args_bytes, uint64_t groups);
+/* vk_dispatch of an op's vk_<op>_binds and vox_<op>_args */
+#define VK_DISPATCH(d, pipe_name, binds, args, groups)                                             \
+    vk_dispatch(d, pipe_name, (binds).at, (int)(sizeof((binds).at) / sizeof((binds).at[0])),      \
+                &(args), sizeof(args), groups)
+vox_status vk_finish(void *dev);
+vox_status vk_timer_begin(void *dev);
+vox_status vk_timer_end(void *dev, double *ms);
+
+/* vk_ops.c */
+vox_status vk_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_to *p);
+vox_status vk_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute_from *p);
 vox_status vk_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p);
 vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p);
-vox_status vk_sample_rows_attention(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p);
+vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p);
 vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
 vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
 

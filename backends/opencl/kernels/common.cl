@@ -1,4 +1,6 @@
-/* voxattn OpenCL: shared definitions (prepended to every program).
+/* voxattn OpenCL: definitions shared by every program. The host puts
+ * core/kernel_args.h (each op's buffers and scalars: kernel parameters,
+ * offsets, the `args` struct) ahead of this file and the op files after it.
  * Build defines: VOX_DTYPE (0 f32, 1 f16, 2 bf16), VOX_USE_FP64 (0/1).
  * OpenCL C 1.2 baseline: f16 through vload_half/vstore_half (no extension
  * needed), bf16 as ushort with round-to-nearest-even on store. */
@@ -11,12 +13,15 @@
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif
 typedef double real;
+/* an f64 argument (double_bits) where the device has fp64, else its f32 mirror */
+#define VOX_REAL_ARG(f64_field, f32_field) ((real)as_double(f64_field))
 #else
 typedef float real;
+#define VOX_REAL_ARG(f64_field, f32_field) ((real)(f32_field))
 #endif
 
 #if VOX_DTYPE == 0
-typedef float stor;    /* storage element */
+typedef float stor;    /* storage element (`e` buffers of core/kernel_args.h) */
 typedef uint rawel;    /* same size, for copies */
 #define LOADF(p, i) ((p)[i])
 #define STOREF(p, i, x) ((p)[i] = (x))
@@ -32,6 +37,9 @@ typedef ushort rawel;
 #define STOREF(p, i, x) ((p)[i] = vox_f2bf(x))
 #endif
 
+#define LID ((int)get_local_id(0))
+#define LSZ ((int)get_local_size(0))
+
 /* f32 -> bf16, round to nearest even, NaN kept quiet (as core/half.h). */
 ushort vox_f2bf(float f)
 {
@@ -41,30 +49,3 @@ ushort vox_f2bf(float f)
     u += 0x7fffu + ((u >> 16) & 1u);
     return (ushort)(u >> 16);
 }
-
-/* Arguments of both attention kernels (attention.cl, attention_mma.cl), in
- * the order attn_args() in cl_backend.c sets them: each buffer is followed by
- * its element offset, which VOX_ATTN_APPLY_OFFSETS() adds. */
-#define VOX_ATTN_PARAMS(T)                                                                                  \
-    __global const T *q, ulong q_off, __global const T *k, ulong k_off, __global const T *v, ulong v_off,  \
-        __global T *o, ulong o_off, __global float *lse, ulong lse_off, __global const int *kv_start,       \
-        ulong ks_off, __global const int *kv_count, ulong kc_off, __global const int *kv_cols,              \
-        ulong cols_off, __global const int *kept_count, ulong kpc_off, __global const int *kept_rows,       \
-        ulong kpr_off, int has_kept, __global const int *valid, ulong valid_off, long NB, int V, int tiles, \
-        long total, float scale
-#define VOX_ATTN_APPLY_OFFSETS()   \
-    do {                           \
-        q += q_off;                \
-        k += k_off;                \
-        v += v_off;                \
-        o += o_off;                \
-        lse += lse_off;            \
-        kv_start += ks_off;        \
-        kv_count += kc_off;        \
-        kv_cols += cols_off;       \
-        valid += valid_off;        \
-        if (has_kept) {            \
-            kept_count += kpc_off; \
-            kept_rows += kpr_off;  \
-        }                          \
-    } while (0)

@@ -1,28 +1,36 @@
-/* voxattn OpenCL: KV block selection, one work-group per query-block row.
- * Included twice by the host: KVS = __local (scratch in local memory) and
- * KVS = __global (scratch in a global buffer, for rows too long for local
- * memory), with KV_NAME the kernel name and KV_GLOBAL 0/1.
+/* voxattn OpenCL: kv_select, the KV blocks of each query-block row
+ * (core/backend.h), one work-group per row m = bh*NB + i (grid-stride).
+ * The host includes this file twice: KVS = __local (the work space is the
+ * last, __local, kernel argument) as vox_kv_select, and KVS = __global (the
+ * work space is the `scratch` buffer, args.per_block words per work-group,
+ * for rows too long for local memory) as vox_kv_select_global; KV_GLOBAL
+ * is 0/1. Work space: 2*NBv+1 reals (scores, then probabilities), then
+ * NB+16 flag bytes.
  * Ranks are computed by counting (no sort): block j's rank is the number of
  * blocks before it in (p descending, index ascending) order, and the mass
  * before it the sum of their p; the reference's cumulative rule admits
- * exactly the blocks whose mass before is < tau. */
-__kernel void KV_NAME(__global const float *qbar, ulong qbar_off, __global const float *kbar, ulong kbar_off,
-                      __global int *count, ulong count_off, __global int *cols, ulong cols_off, KVS real *sc,
-                      KVS uchar *pk, long stride_real, long stride_uchar, real scale, int rule, real tau, int topk,
-                      real zth, int min_blocks, long NB, long NBv, int D, long nrows)
+ * exactly the blocks whose mass before is < tau. In `real` without
+ * contraction, as the reference. */
+#pragma OPENCL FP_CONTRACT OFF
+
+__kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VOX_KV_SELECT_ARGS),
+                      __local uint *lscratch)
 {
     __local real st[4];
     __local int cnt;
-    qbar += qbar_off;
-    kbar += kbar_off;
-    count += count_off;
-    cols += cols_off;
+    VOX_CL_APPLY_OFFSETS(VOX_KV_SELECT_BUFS)
+    VOX_CL_ARGS(kv_select, VOX_KV_SELECT_ARGS)
+    const long NB = args.NB, NBv = args.NBv, nrows = args.BH * NB;
+    const int D = (int)args.D, rule = args.rule, topk = args.topk, min_blocks = args.min_blocks;
+    const real scale = VOX_REAL_ARG(args.scale, args.scale_f), tau = VOX_REAL_ARG(args.tau, args.tau_f),
+               zth = VOX_REAL_ARG(args.z, args.z_f);
 #if KV_GLOBAL
-    sc += get_group_id(0) * stride_real;
-    pk += get_group_id(0) * stride_uchar;
+    KVS real *s = (KVS real *)(scratch + get_group_id(0) * args.per_block);
+#else
+    KVS real *s = (KVS real *)lscratch;
 #endif
-    KVS real *s = sc;
-    KVS real *p = sc + NBv;
+    KVS real *p = s + NBv;
+    KVS uchar *pk = (KVS uchar *)(s + 2 * NBv + 1);
     for (long m = get_group_id(0); m < nrows; m += get_num_groups(0)) {
         long bh = m / NB, i = m - bh * NB;
         /* global query rows (i >= NBv) are dense; every work-item passes
@@ -85,8 +93,8 @@ __kernel void KV_NAME(__global const float *qbar, ulong qbar_off, __global const
             int c = 0;
             for (long j = 0; j < NB; j++)
                 if (pk[j])
-                    cols[m * NB + c++] = (int)j;
-            count[m] = c;
+                    kv_cols[m * NB + c++] = (int)j;
+            kv_count[m] = c;
         }
     }
 }

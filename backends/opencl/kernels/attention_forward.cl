@@ -1,4 +1,4 @@
-/* voxattn OpenCL: block-sparse attention forward, tiled and streaming
+/* voxattn OpenCL: attention_forward, block-sparse, tiled and streaming
  * (online softmax), no N x N buffer.
  *
  * Build defines: HD (head dim), BM (query rows per tile), BN (keys per tile),
@@ -20,7 +20,7 @@
 #define NAN_MAX(a, b) ((isnan(a) || isnan(b)) ? NAN : fmax((a), (b)))
 
 __kernel __attribute__((reqd_work_group_size(LS, 1, 1))) void
-vox_attention_fwd(VOX_ATTN_PARAMS(stor))
+vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_PARAMS(VOX_ATTENTION_FORWARD_ARGS))
 {
     __local float Qs[BM * QP];
     __local float KV[BN * QP];
@@ -28,7 +28,11 @@ vox_attention_fwd(VOX_ATTN_PARAMS(stor))
     __local float red[LS];
     __local int rslot[BM];
     __local int kslot[BN];
-    VOX_ATTN_APPLY_OFFSETS();
+    VOX_CL_APPLY_OFFSETS(VOX_ATTENTION_FORWARD_BUFS)
+    VOX_CL_ARGS(attention_forward, VOX_ATTENTION_FORWARD_ARGS)
+    const long NB = args.NB, total = args.total;
+    const int V = args.V, tiles = args.tiles, has_kept = args.has_kept;
+    const float scale = args.scale;
     const int lid = (int)get_local_id(0);
     const int row = lid / TPR, sub = lid - row * TPR;
     const long S = NB * V;

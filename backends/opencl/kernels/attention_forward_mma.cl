@@ -1,6 +1,6 @@
-/* voxattn OpenCL: block-sparse attention forward on NVIDIA tensor cores
- * (sm_80+) through inline PTX (mma.sync m16n8k16, f16/bf16 in, f32
- * accumulate). Same arguments and results as attention.cl; the structure of
+/* voxattn OpenCL: attention_forward on NVIDIA tensor cores (sm_80+)
+ * through inline PTX (mma.sync m16n8k16, f16/bf16 in, f32 accumulate).
+ * Same arguments and results as attention_forward.cl; the structure of
  * the CUDA backend's FlashAttention-2 kernel.
  *
  * Build defines: VOX_DTYPE (1 f16, 2 bf16), HD (head dim, multiple of 8,
@@ -20,7 +20,7 @@
  * 128; the host checks the same formula). Online softmax in the exp2
  * domain; scores stay unscaled until exp2 (a huge scale cannot overflow
  * them). fmax drops NaN, but a NaN score still reaches the row sum and the
- * output (exp2(NaN) = NaN), so NaN rows end NaN as in attention.cl. */
+ * output (exp2(NaN) = NaN), so NaN rows end NaN as in attention_forward.cl. */
 /* head dim padded to a power of two >= the mma k step (so CH divides 128) */
 #define DP (HD <= 16 ? 16 : HD <= 32 ? 32 : HD <= 64 ? 64 : 128)
 #define KS (DP / 16)             /* k steps of S = Q K^T */
@@ -171,7 +171,8 @@ int vox_key_slot(long p, long nkeys, int logV, int V, int start, __global const 
 }
 
 __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void
-vox_attention_mma(VOX_ATTN_PARAMS(ushort))
+vox_attention_forward_mma(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS)
+                              VOX_CL_ARG_PARAMS(VOX_ATTENTION_FORWARD_ARGS))
 {
     __local uint4 kq4[BQ * KST / 8]; /* Q, then the K tiles: [64][KST] */
     __local uint4 vt4[HD * VST / 8]; /* V tile transposed: [HD][VST] */
@@ -182,7 +183,15 @@ vox_attention_mma(VOX_ATTN_PARAMS(ushort))
 #endif
     __local uint *kq = (__local uint *)kq4, *vt = (__local uint *)vt4;
     __local int *kslot = (__local int *)kslot2;
-    VOX_ATTN_APPLY_OFFSETS();
+    VOX_CL_APPLY_OFFSETS(VOX_ATTENTION_FORWARD_BUFS)
+    VOX_CL_ARGS(attention_forward, VOX_ATTENTION_FORWARD_ARGS)
+    const long NB = args.NB, total = args.total;
+    const int V = args.V, tiles = args.tiles, has_kept = args.has_kept;
+    const float scale = args.scale;
+    /* 16-bit elements as raw bits (f16 or bf16) */
+    __global const ushort *qu = (__global const ushort *)q, *ku = (__global const ushort *)k,
+                          *vu = (__global const ushort *)v;
+    __global ushort *ou = (__global ushort *)o;
     const int lid = (int)get_local_id(0), lane = lid & 31, warp = lid >> 5, g = lane >> 2, t = lane & 3;
 #if VOX_MMA_EMU
     __local uint *emu = emu_all + warp * 32 * 6;
@@ -219,7 +228,7 @@ vox_attention_mma(VOX_ATTN_PARAMS(ushort))
 #pragma unroll
             for (int it = 0; it < CH / 2; it++) {
                 int s = qslot[cr + it * RPI];
-                kq4[(cr + it * RPI) * (KST / 8) + cc] = vox_ld16(q + (base + max(s, 0)) * HD + cc8, s >= 0 && cin);
+                kq4[(cr + it * RPI) * (KST / 8) + cc] = vox_ld16(qu + (base + max(s, 0)) * HD + cc8, s >= 0 && cin);
             }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
@@ -249,12 +258,12 @@ vox_attention_mma(VOX_ATTN_PARAMS(ushort))
 #pragma unroll
             for (int it = 0; it < CH / 2; it++) {
                 int s = ks[cr + it * RPI];
-                kx[it] = vox_ld16(k + (base + max(s, 0)) * HD + cc8, s >= 0 && cin);
+                kx[it] = vox_ld16(ku + (base + max(s, 0)) * HD + cc8, s >= 0 && cin);
             }
             /* V: lane = key pair, warp = two adjacent 16-byte chunks of the head
              * dim (a whole 32-byte sector per row) */
             const int s0 = ks[2 * lane], s1 = ks[2 * lane + 1];
-            __global const ushort *v0 = v + (base + max(s0, 0)) * HD, *v1 = v + (base + max(s1, 0)) * HD;
+            __global const ushort *v0 = vu + (base + max(s0, 0)) * HD, *v1 = vu + (base + max(s1, 0)) * HD;
 #pragma unroll
             for (int it = 0; it < VIT; it++) {
 #pragma unroll
@@ -383,7 +392,7 @@ vox_attention_mma(VOX_ATTN_PARAMS(ushort))
             if (sl >= 0) {
                 int has = l > 0.0f || isnan(l);
                 float inv = has ? 1.0f / l : 0.0f;
-                __global uint *orow = (__global uint *)(o + (base + sl) * HD);
+                __global uint *orow = (__global uint *)(ou + (base + sl) * HD);
 #pragma unroll
                 for (int n = 0; n < NT; n++) {
                     uint w;

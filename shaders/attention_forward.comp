@@ -1,5 +1,5 @@
 #version 450
-/* Block-sparse attention forward (vox_op_attention): a tiled streaming
+/* attention_forward: block-sparse attention (vox_op_attention_forward), a tiled streaming
  * kernel with an online softmax. One workgroup of 128 invocations per
  * (bh, query block i, tile of BQ rows): the rows are the block's valid rows,
  * or its kept rows (kept_rows) when query selection is on, so the work scales
@@ -8,7 +8,7 @@
  * Build-time defines: DMAX (head_dim bound), BQ (query rows per workgroup),
  * BK (keys per tile). Each invocation owns one row, BK/TPR of the tile's
  * scores and DMAX/TPR of the output dims (TPR = 128/BQ invocations per row).
- * p: D, NB, V, has_kept, scale (float), tiles per block */
+ * tiles: workgroups per query block (ceil(V / BQ)); scale_log2 is not used. */
 #include "common.glsl"
 #define WG 128u
 #define TPR (WG / BQ)
@@ -17,6 +17,9 @@
 #define KSTR (DMAX + 1) /* padded shared row strides: no bank conflicts */
 #define QSTR (DMAX + 1)
 layout(local_size_x = 128) in;
+layout(push_constant) uniform PC {
+    VOX_GLSL_PC_HEAD(VOX_ATTENTION_FORWARD_BUFS) VOX_GLSL_FIELDS(VOX_ATTENTION_FORWARD_ARGS)
+} pc;
 layout(std430, set = 0, binding = 0) readonly buffer Q { ELEM q[]; };
 layout(std430, set = 0, binding = 1) readonly buffer K { ELEM k[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Vv { ELEM v[]; };
@@ -39,13 +42,13 @@ shared int srow[BQ];
 void main()
 {
     uint g = group_linear_id();
-    if (g >= pc.total)
+    if (g >= pc.wg_count)
         return;
     uint tid = gl_LocalInvocationID.x;
-    uint D = pc.p[0], NB = pc.p[1], V = pc.p[2];
-    bool has_kept = pc.p[3] != 0u;
-    float scale = pf(4);
-    uint tiles = pc.p[5];
+    uint D = uint(pc.D), NB = vox_u64lo(pc.NB), V = uint(pc.V);
+    bool has_kept = pc.has_kept != 0;
+    float scale = pc.scale;
+    uint tiles = uint(pc.tiles);
     uint m = g / tiles, tile = g - m * tiles;
     uint bh = m / NB, i = m - bh * NB;
     uint S = NB * V;

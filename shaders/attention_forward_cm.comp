@@ -1,13 +1,13 @@
 #version 450
 /* Block-sparse attention forward on matrix units (VK_NV_cooperative_matrix,
  * 16x16x16 f16 x f16 -> f32, subgroup scope, subgroups of 32): the f16/bf16,
- * head_dim <= DMAX variant of attention.comp, with the same bindings, push
+ * head_dim <= DMAX variant of attention_forward.comp, with the same bindings, push
  * constants and semantics. Only created on devices with the feature (the host
  * checks subgroup size 32, so 128 invocations = 4 subgroups).
  *
  * One workgroup per (bh, query block i, tile of 64 rows); subgroup sg owns
  * rows 16*sg..16*sg+15 and keeps its Q fragments in registers. Keys are
- * streamed like attention.comp, BK per tile (K and V staged as f16 in shared
+ * streamed like attention_forward.comp, BK per tile (K and V staged as f16 in shared
  * memory, the next tile's global loads issued before this tile's math):
  *   S = Q K^T (coop) -> shared f32 -> online softmax by plain invocations
  *   (2 per row) -> P as f16 in shared -> O_j = P V_j (coop, 16 dims at a time,
@@ -23,7 +23,7 @@
  *
  * Build-time defines: DT_F16 / DT_BF16, DMAX (64 or 128), BK (keys per tile).
  * Shared memory: 45392 bytes for DMAX 64 / BK 64, 33104 for DMAX 128 / BK 32.
- * p: D, NB, V, has_kept, scale (float), tiles per block (ceil(V / 64)) */
+ * tiles: workgroups per query block (ceil(V / 64)). */
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_NV_cooperative_matrix : require
@@ -46,6 +46,9 @@
 #define KCH (BK * C8 / WG)    /* K or V tile */
 #define EXP_LIM 120           /* |bf16 staging exponent|: 2^e, 2^-e and 2^(half of -(eq + ek)) stay normal */
 layout(local_size_x = 128) in;
+layout(push_constant) uniform PC {
+    VOX_GLSL_PC_HEAD(VOX_ATTENTION_FORWARD_BUFS) VOX_GLSL_FIELDS(VOX_ATTENTION_FORWARD_ARGS)
+} pc;
 /* 16-byte views of Q, K, V, O: used when D and the offsets are multiples of 8 */
 layout(std430, set = 0, binding = 0) readonly buffer Q { ELEM q[]; };
 layout(std430, set = 0, binding = 0) readonly buffer Q4 { uvec4 q4[]; };
@@ -179,13 +182,13 @@ void load_kv(uint tid, uint D, bool vec)
 void main()
 {
     uint g = group_linear_id();
-    if (g >= pc.total)
+    if (g >= pc.wg_count)
         return;
     uint tid = gl_LocalInvocationID.x;
-    uint D = pc.p[0], NB = pc.p[1], V = pc.p[2];
-    bool has_kept = pc.p[3] != 0u;
-    float scale = pf(4);
-    uint tiles = pc.p[5];
+    uint D = uint(pc.D), NB = vox_u64lo(pc.NB), V = uint(pc.V);
+    bool has_kept = pc.has_kept != 0;
+    float scale = pc.scale;
+    uint tiles = uint(pc.tiles);
     uint m = g / tiles, tile = g - m * tiles;
     uint bh = m / NB, i = m - bh * NB;
     uint S = NB * V;

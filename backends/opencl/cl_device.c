@@ -1,0 +1,302 @@
+/* The OpenCL devices: probe (every platform's available devices that have
+ * a compiler, described for the registry), open on a new or the caller's
+ * queue (device limits, fp64, the tensor-core attention decision) and
+ * close. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_internal.h"
+#include "loader.h"
+
+/* Devices found by probe, in backend_index order. */
+#define CL_MAX_DEVICES 32
+static cl_device_id g_devices[CL_MAX_DEVICES];
+static int g_device_count;
+
+static void dev_string(cl_device_id d, cl_device_info what, char *out, size_t n)
+{
+    out[0] = 0;
+    size_t len = 0;
+    if (g_cl.clGetDeviceInfo(d, what, 0, NULL, &len) != CL_SUCCESS || !len)
+        return;
+    char *tmp = malloc(len + 1);
+    if (!tmp)
+        return;
+    if (g_cl.clGetDeviceInfo(d, what, len, tmp, NULL) == CL_SUCCESS) {
+        tmp[len] = 0;
+        snprintf(out, n, "%s", tmp);
+    }
+    free(tmp);
+}
+
+static int dev_has_ext(cl_device_id d, const char *ext)
+{
+    size_t n = 0;
+    if (g_cl.clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, 0, NULL, &n) != CL_SUCCESS || !n)
+        return 0;
+    char *s = malloc(n + 1);
+    if (!s)
+        return 0;
+    int found = 0;
+    if (g_cl.clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, n, s, NULL) == CL_SUCCESS) {
+        s[n] = 0;
+        size_t len = strlen(ext);
+        for (const char *p = s; (p = strstr(p, ext)) != NULL; p += len)
+            if ((p == s || p[-1] == ' ') && (p[len] == 0 || p[len] == ' ')) {
+                found = 1;
+                break;
+            }
+    }
+    free(s);
+    return found;
+}
+
+#define CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV_ 0x4000
+#define CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV_ 0x4001
+#define CL_DEVICE_WARP_SIZE_NV_ 0x4003
+#define CL_DEVICE_WAVEFRONT_WIDTH_AMD_ 0x4043
+
+static void describe(cl_device_id d, vox_device_desc *out)
+{
+    memset(out, 0, sizeof *out);
+    dev_string(d, CL_DEVICE_NAME, out->name, sizeof out->name);
+    dev_string(d, CL_DEVICE_VENDOR, out->vendor, sizeof out->vendor);
+    char drv[48] = "", ver[64] = "";
+    dev_string(d, CL_DRIVER_VERSION, drv, sizeof drv);
+    dev_string(d, CL_DEVICE_VERSION, ver, sizeof ver);
+    /* "OpenCL 3.0 <vendor text>": keep the first two words */
+    char *sp = strchr(ver, ' ');
+    if (sp && (sp = strchr(sp + 1, ' ')) != NULL)
+        *sp = 0;
+    snprintf(out->driver, sizeof out->driver, "%s, %s", drv, ver);
+    cl_device_type type = 0;
+    g_cl.clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    out->type = (type & CL_DEVICE_TYPE_GPU)   ? VOX_DEVICE_GPU
+                : (type & CL_DEVICE_TYPE_CPU) ? VOX_DEVICE_CPU
+                                              : VOX_DEVICE_OTHER;
+    cl_ulong mem = 0, local = 0;
+    cl_uint cu = 0;
+    g_cl.clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem, &mem, NULL);
+    g_cl.clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local, &local, NULL);
+    g_cl.clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
+    out->memory_bytes = mem;
+    out->shared_memory_bytes = local;
+    out->compute_units = cu;
+    /* f16 through vload_half/vstore_half and bf16 as ushort are core OpenCL 1.2 */
+    out->caps = VOX_CAP_F16 | VOX_CAP_BF16 | VOX_CAP_TIMER;
+    cl_uint warp = 0;
+    if (dev_has_ext(d, "cl_nv_device_attribute_query"))
+        g_cl.clGetDeviceInfo(d, CL_DEVICE_WARP_SIZE_NV_, sizeof warp, &warp, NULL);
+    else if (dev_has_ext(d, "cl_amd_device_attribute_query"))
+        g_cl.clGetDeviceInfo(d, CL_DEVICE_WAVEFRONT_WIDTH_AMD_, sizeof warp, &warp, NULL);
+    out->subgroup_size = warp;
+}
+
+vox_status cl_probe(vox_device_desc *descs, int max, int *count, char *reason, size_t rn)
+{
+    *count = 0;
+    if (!cl_load(reason, rn))
+        return VOX_ERR_BACKEND_UNAVAILABLE;
+    cl_uint np = 0;
+    cl_int e = g_cl.clGetPlatformIDs(0, NULL, &np);
+    if (e != CL_SUCCESS || np == 0) {
+        snprintf(reason, rn, "no OpenCL platforms (ICD loader found, no ICDs%s%s)",
+                 e != CL_SUCCESS ? ": " : "", e != CL_SUCCESS ? cl_err_name(e) : "");
+        return VOX_ERR_BACKEND_UNAVAILABLE;
+    }
+    cl_platform_id plats[16];
+    if (np > 16)
+        np = 16;
+    if (g_cl.clGetPlatformIDs(np, plats, NULL) != CL_SUCCESS) {
+        snprintf(reason, rn, "clGetPlatformIDs failed");
+        return VOX_ERR_BACKEND_UNAVAILABLE;
+    }
+    int n = 0;
+    char summary[256] = "";
+    size_t used = 0;
+    for (cl_uint p = 0; p < np; p++) {
+        char pname[96] = "";
+        if (g_cl.clGetPlatformInfo(plats[p], CL_PLATFORM_NAME, sizeof pname, pname, NULL) != CL_SUCCESS)
+            pname[0] = 0;
+        pname[sizeof pname - 1] = 0;
+        cl_uint nd = 0;
+        cl_device_id ids[CL_MAX_DEVICES];
+        cl_device_type want = CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_CPU | CL_DEVICE_TYPE_ACCELERATOR;
+        if (g_cl.clGetDeviceIDs(plats[p], want, CL_MAX_DEVICES, ids, &nd) != CL_SUCCESS)
+            nd = 0;
+        if (nd > CL_MAX_DEVICES)
+            nd = CL_MAX_DEVICES;
+        int kept = 0;
+        for (cl_uint i = 0; i < nd && n < CL_MAX_DEVICES && n < max; i++) {
+            cl_bool avail = CL_FALSE, comp = CL_FALSE;
+            g_cl.clGetDeviceInfo(ids[i], CL_DEVICE_AVAILABLE, sizeof avail, &avail, NULL);
+            g_cl.clGetDeviceInfo(ids[i], CL_DEVICE_COMPILER_AVAILABLE, sizeof comp, &comp, NULL);
+            if (!avail || !comp)
+                continue; /* kernels are built at run time: a compiler is needed */
+            g_devices[n] = ids[i];
+            describe(ids[i], &descs[n]);
+            n++, kept++;
+        }
+        if (used < sizeof summary) {
+            int w = snprintf(summary + used, sizeof summary - used, "%s%s: %d device(s)", used ? "; " : "",
+                             pname[0] ? pname : "?", kept);
+            used += w > 0 ? (size_t)w : 0;
+        }
+    }
+    g_device_count = n;
+    *count = n;
+    snprintf(reason, rn, "%s%s", n ? "" : "no usable OpenCL devices: ", summary);
+    return n ? VOX_OK : VOX_ERR_BACKEND_UNAVAILABLE;
+}
+
+void cl_close(void *devp)
+{
+    cl_dev *d = devp;
+    if (!d)
+        return;
+    if (d->queue)
+        g_cl.clFinish(d->queue);
+    for (int i = 0; i < d->n_progs; i++)
+        cl_prog_release(&d->progs[i]);
+    if (d->t0)
+        g_cl.clReleaseEvent(d->t0);
+    if (d->scratch)
+        g_cl.clReleaseMemObject(d->scratch);
+    if (d->queue)
+        g_cl.clReleaseCommandQueue(d->queue);
+    if (d->ctx)
+        g_cl.clReleaseContext(d->ctx);
+    free(d);
+}
+
+/* Tensor-core attention through inline PTX mma.sync needs NVIDIA sm_80+.
+ * VOXATTN_OPENCL_NO_MMA=1 turns it off; VOXATTN_OPENCL_MMA_EMULATE=1 runs
+ * the same kernel with the PTX emulated, on any device (tests of its index
+ * math, e.g. on PoCL; slow). */
+static void mma_detect(cl_dev *d)
+{
+    char vendor[128] = "";
+    cl_uint major = 0, minor = 0;
+    dev_string(d->device, CL_DEVICE_VENDOR, vendor, sizeof vendor);
+    int nv = strstr(vendor, "NVIDIA") != NULL && dev_has_ext(d->device, "cl_nv_device_attribute_query");
+    if (nv && (g_cl.clGetDeviceInfo(d->device, CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV_, sizeof major, &major, NULL) !=
+                   CL_SUCCESS ||
+               g_cl.clGetDeviceInfo(d->device, CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV_, sizeof minor, &minor, NULL) !=
+                   CL_SUCCESS))
+        major = minor = 0;
+    d->nv_opts = nv && dev_has_ext(d->device, "cl_nv_compiler_options");
+    const char *rr = getenv("VOXATTN_OPENCL_MMA_MAXRREG");
+    d->mma_maxrreg = rr && d->nv_opts ? atoi(rr) : 0;
+    if (d->mma_maxrreg < 0 || d->mma_maxrreg > 255)
+        d->mma_maxrreg = 0;
+    const char *why = NULL;
+    if (d->max_wg < 128)
+        d->mma = MMA_OFF, why = "work-groups of 128 not supported";
+    else if (vox_env_flag("VOXATTN_OPENCL_NO_MMA"))
+        d->mma = MMA_OFF, why = "VOXATTN_OPENCL_NO_MMA is set";
+    else if (vox_env_flag("VOXATTN_OPENCL_MMA_EMULATE"))
+        d->mma = MMA_EMULATED;
+    else if (major >= 8)
+        d->mma = MMA_PTX;
+    else
+        d->mma = MMA_OFF, why = nv ? "NVIDIA below sm_80" : "not an NVIDIA device";
+    if (d->mma == MMA_PTX)
+        vox_log(d->log, VOX_LOG_DEBUG, "opencl: f16/bf16 attention on tensor cores (inline PTX mma.sync, sm_%u%u)",
+                major, minor);
+    else if (d->mma == MMA_EMULATED)
+        vox_log(d->log, VOX_LOG_DEBUG,
+                "opencl: f16/bf16 attention by the tensor-core kernel with its PTX emulated "
+                "(VOXATTN_OPENCL_MMA_EMULATE; slow, for tests)");
+    else
+        vox_log(d->log, VOX_LOG_DEBUG, "opencl: attention uses the portable kernel only (%s)", why);
+}
+
+vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *log, void **out)
+{
+    *out = NULL;
+    char why[256];
+    if (!cl_load(why, sizeof why))
+        return vox_fail(log, VOX_ERR_BACKEND_UNAVAILABLE, "opencl: %s", why);
+    cl_dev *d = calloc(1, sizeof *d);
+    if (!d)
+        return VOX_ERR_OUT_OF_MEMORY;
+    d->log = log;
+    cl_int e;
+    if (native && native->queue) {
+        if (native->backend != VOX_BACKEND_OPENCL) {
+            free(d);
+            return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "opencl: native queue of another backend");
+        }
+        cl_command_queue q = (cl_command_queue)native->queue;
+        cl_context qc = NULL;
+        cl_device_id qd = NULL;
+        cl_command_queue_properties props = 0;
+        e = g_cl.clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof qc, &qc, NULL);
+        if (e == CL_SUCCESS)
+            e = g_cl.clGetCommandQueueInfo(q, CL_QUEUE_DEVICE, sizeof qd, &qd, NULL);
+        if (e == CL_SUCCESS)
+            e = g_cl.clGetCommandQueueInfo(q, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL);
+        if (e != CL_SUCCESS) {
+            free(d);
+            return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "opencl: the native queue is not a valid cl_command_queue (%s)",
+                            cl_err_name(e));
+        }
+        if (native->context && (cl_context)native->context != qc) {
+            free(d);
+            return vox_fail(log, VOX_ERR_INVALID_ARGUMENT,
+                            "opencl: the native queue belongs to another cl_context than the one given");
+        }
+        if (native->device && (cl_device_id)native->device != qd) {
+            free(d);
+            return vox_fail(log, VOX_ERR_INVALID_ARGUMENT,
+                            "opencl: the native queue runs on another device than the one given");
+        }
+        g_cl.clRetainCommandQueue(q);
+        g_cl.clRetainContext(qc);
+        d->queue = q;
+        d->ctx = qc;
+        d->device = qd;
+        d->wrapped = 1;
+        d->profiling = (props & CL_QUEUE_PROFILING_ENABLE) != 0;
+        d->out_of_order = (props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE) != 0;
+    } else {
+        if (index < 0 || index >= g_device_count) {
+            free(d);
+            return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "opencl: no device %d", index);
+        }
+        d->device = g_devices[index];
+        d->ctx = g_cl.clCreateContext(NULL, 1, &d->device, NULL, NULL, &e);
+        if (!d->ctx || e != CL_SUCCESS) {
+            free(d);
+            return vox_fail(log, cl_status(e),
+                            "opencl: clCreateContext failed (%s, %d)", cl_err_name(e), e);
+        }
+        d->queue = g_cl.clCreateCommandQueue(d->ctx, d->device, CL_QUEUE_PROFILING_ENABLE, &e);
+        d->profiling = 1;
+        if (!d->queue) {
+            d->queue = g_cl.clCreateCommandQueue(d->ctx, d->device, 0, &e);
+            d->profiling = 0;
+        }
+        if (!d->queue) {
+            cl_close(d);
+            return vox_fail(log, cl_status(e), "opencl: clCreateCommandQueue failed (%s, %d)", cl_err_name(e), e);
+        }
+    }
+    g_cl.clGetDeviceInfo(d->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof d->max_alloc, &d->max_alloc, NULL);
+    g_cl.clGetDeviceInfo(d->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof d->local_mem, &d->local_mem, NULL);
+    g_cl.clGetDeviceInfo(d->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof d->max_wg, &d->max_wg, NULL);
+    cl_device_fp_config fp64 = 0;
+    if (g_cl.clGetDeviceInfo(d->device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL) != CL_SUCCESS)
+        fp64 = 0;
+    d->fp64 = fp64 != 0 && dev_has_ext(d->device, "cl_khr_fp64");
+    if (d->max_wg < 64) {
+        cl_close(d);
+        return vox_fail(log, VOX_ERR_UNSUPPORTED, "opencl: work-groups of 64 items are needed (device max %zu)",
+                        d->max_wg);
+    }
+    mma_detect(d);
+    *out = d;
+    return VOX_OK;
+}
+

@@ -1,0 +1,198 @@
+/* The OpenCL backend's private header: the runtime's entry-point table, the
+ * opened device, buffers, the program cache and the kernel-argument helper
+ * shared by cl_runtime.c (loading libOpenCL), cl_device.c (probe, open,
+ * close), cl_buffer.c (buffers, transfers, timers), cl_program.c (program
+ * build and cache, argument setting, launch) and cl_ops.c (one launcher per
+ * op). cl_backend.c holds the backend table. */
+#ifndef VOX_CL_INTERNAL_H
+#define VOX_CL_INTERNAL_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+
+#include <stddef.h>
+
+#include "backend.h"
+
+/* ------------------------------------------------------- runtime (cl_runtime.c) */
+
+/* Every cl* entry point used, resolved from libOpenCL at run time. */
+#define VOX_CL_FUNCS(X)                                                                        \
+    X(clGetPlatformIDs, cl_int, (cl_uint, cl_platform_id *, cl_uint *))                        \
+    X(clGetPlatformInfo, cl_int, (cl_platform_id, cl_platform_info, size_t, void *, size_t *)) \
+    X(clGetDeviceIDs, cl_int, (cl_platform_id, cl_device_type, cl_uint, cl_device_id *, cl_uint *)) \
+    X(clGetDeviceInfo, cl_int, (cl_device_id, cl_device_info, size_t, void *, size_t *))       \
+    X(clCreateContext, cl_context,                                                             \
+      (const cl_context_properties *, cl_uint, const cl_device_id *,                           \
+       void(CL_CALLBACK *)(const char *, const void *, size_t, void *), void *, cl_int *))    \
+    X(clRetainContext, cl_int, (cl_context))                                                   \
+    X(clReleaseContext, cl_int, (cl_context))                                                  \
+    X(clCreateCommandQueue, cl_command_queue,                                                  \
+      (cl_context, cl_device_id, cl_command_queue_properties, cl_int *))                       \
+    X(clRetainCommandQueue, cl_int, (cl_command_queue))                                        \
+    X(clReleaseCommandQueue, cl_int, (cl_command_queue))                                       \
+    X(clGetCommandQueueInfo, cl_int,                                                           \
+      (cl_command_queue, cl_command_queue_info, size_t, void *, size_t *))                     \
+    X(clCreateBuffer, cl_mem, (cl_context, cl_mem_flags, size_t, void *, cl_int *))            \
+    X(clRetainMemObject, cl_int, (cl_mem))                                                     \
+    X(clReleaseMemObject, cl_int, (cl_mem))                                                    \
+    X(clGetMemObjectInfo, cl_int, (cl_mem, cl_mem_info, size_t, void *, size_t *))            \
+    X(clEnqueueReadBuffer, cl_int,                                                             \
+      (cl_command_queue, cl_mem, cl_bool, size_t, size_t, void *, cl_uint, const cl_event *,   \
+       cl_event *))                                                                            \
+    X(clEnqueueWriteBuffer, cl_int,                                                            \
+      (cl_command_queue, cl_mem, cl_bool, size_t, size_t, const void *, cl_uint,               \
+       const cl_event *, cl_event *))                                                          \
+    X(clCreateProgramWithSource, cl_program,                                                   \
+      (cl_context, cl_uint, const char **, const size_t *, cl_int *))                          \
+    X(clBuildProgram, cl_int,                                                                  \
+      (cl_program, cl_uint, const cl_device_id *, const char *,                                \
+       void(CL_CALLBACK *)(cl_program, void *), void *))                                       \
+    X(clGetProgramBuildInfo, cl_int,                                                           \
+      (cl_program, cl_device_id, cl_program_build_info, size_t, void *, size_t *))             \
+    X(clReleaseProgram, cl_int, (cl_program))                                                  \
+    X(clCreateKernel, cl_kernel, (cl_program, const char *, cl_int *))                         \
+    X(clReleaseKernel, cl_int, (cl_kernel))                                                    \
+    X(clSetKernelArg, cl_int, (cl_kernel, cl_uint, size_t, const void *))                      \
+    X(clGetKernelWorkGroupInfo, cl_int,                                                        \
+      (cl_kernel, cl_device_id, cl_kernel_work_group_info, size_t, void *, size_t *))          \
+    X(clEnqueueNDRangeKernel, cl_int,                                                          \
+      (cl_command_queue, cl_kernel, cl_uint, const size_t *, const size_t *, const size_t *,   \
+       cl_uint, const cl_event *, cl_event *))                                                 \
+    X(clEnqueueMarkerWithWaitList, cl_int, (cl_command_queue, cl_uint, const cl_event *, cl_event *)) \
+    X(clEnqueueBarrierWithWaitList, cl_int, (cl_command_queue, cl_uint, const cl_event *, cl_event *)) \
+    X(clGetEventProfilingInfo, cl_int, (cl_event, cl_profiling_info, size_t, void *, size_t *)) \
+    X(clReleaseEvent, cl_int, (cl_event))                                                      \
+    X(clFinish, cl_int, (cl_command_queue))
+
+#define VOX_CL_MEMBER(name, ret, params) ret(CL_API_CALL *name) params;
+typedef struct cl_api {
+    VOX_CL_FUNCS(VOX_CL_MEMBER)
+} cl_api;
+#undef VOX_CL_MEMBER
+
+extern cl_api g_cl;
+
+/* Loads libOpenCL once (thread-safe); 0 with the reason when unavailable. */
+int cl_load(char *reason, size_t n);
+const char *cl_err_name(cl_int e);
+/* Memory errors of the runtime map to device out of memory. */
+vox_status cl_status(cl_int e);
+double cl_now_ms(void);
+
+/* --------------------------------------------------------- device (cl_device.c) */
+
+/* The tensor-core attention program (kernels/attention_forward_mma.cl). */
+enum { MMA_OFF = 0, MMA_PTX = 1, MMA_EMULATED = 2 };
+
+/* Programs: every op but attention in one program per dtype; attention per
+ * dtype and tile shape, portable or tensor-core. */
+enum { PROG_OPS = 0, PROG_ATTN = 1, PROG_ATTN_MMA = 2 };
+
+/* The kernels of PROG_OPS, in cl_prog.kernels order: {enum, kernel name}. */
+#define CL_OPS_KERNELS(X)                      \
+    X(K_PERMUTE_TO, "vox_permute_to")          \
+    X(K_PERMUTE_FROM, "vox_permute_from")      \
+    X(K_BLOCK_MEANS, "vox_block_means")        \
+    X(K_KV_SELECT, "vox_kv_select")            \
+    X(K_KV_SELECT_GLOBAL, "vox_kv_select_global") \
+    X(K_SAMPLE_ROWS, "vox_sample_rows")        \
+    X(K_QUERY_SELECT, "vox_query_select")
+#define CL_K_ENUM(e, name) e,
+enum { CL_OPS_KERNELS(CL_K_ENUM) K_OPS_COUNT };
+#undef CL_K_ENUM
+
+typedef struct cl_prog {
+    int kind;
+    int dtype, hd, bm, bn, ls;
+    cl_program program;
+    cl_kernel kernels[K_OPS_COUNT]; /* PROG_OPS: by K_*; attention: [0] */
+} cl_prog;
+
+#define CL_MAX_PROGS 32
+
+typedef struct cl_dev {
+    const vox_logger *log;
+    cl_device_id device;
+    cl_context ctx;
+    cl_command_queue queue;
+    int wrapped;
+    int profiling;
+    int out_of_order;
+    int fp64;
+    cl_ulong max_alloc;
+    cl_ulong local_mem;
+    size_t max_wg;
+    cl_prog progs[CL_MAX_PROGS]; /* per-context program cache, oldest first */
+    int n_progs;
+    cl_event t0;
+    double t0_host;
+    cl_mem scratch; /* kv_select work space of rows that do not fit local memory */
+    size_t scratch_bytes;
+    int mma;         /* MMA_*: f16/bf16 attention on tensor cores; off for good after a failure */
+    int nv_opts;     /* cl_nv_compiler_options */
+    int mma_maxrreg; /* VOXATTN_OPENCL_MMA_MAXRREG (0: the compiler's choice) */
+} cl_dev;
+
+vox_status cl_probe(vox_device_desc *descs, int max, int *count, char *reason, size_t rn);
+vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *log, void **out);
+void cl_close(void *devp);
+
+/* -------------------------------------------------------- buffers (cl_buffer.c) */
+
+typedef struct cl_buf {
+    cl_mem mem;
+    size_t size;
+} cl_buf;
+
+vox_status cl_alloc(void *devp, size_t bytes, void **out);
+vox_status cl_wrap(void *devp, uint64_t native, size_t bytes, void **out);
+void cl_free(void *devp, void *bufp);
+vox_status cl_write(void *devp, void *bufp, size_t off, const void *src, size_t bytes);
+vox_status cl_read(void *devp, void *bufp, size_t off, void *dst, size_t bytes);
+vox_status cl_finish(void *devp);
+vox_status cl_timer_begin(void *devp);
+vox_status cl_timer_end(void *devp, double *ms);
+
+/* ------------------------------------------------------ programs (cl_program.c) */
+
+/* Builds (or finds in the cache) a program. PROG_OPS: dtype; PROG_ATTN:
+ * dtype, hd, bm, bn, ls; PROG_ATTN_MMA: dtype, hd. A failed PROG_ATTN_MMA
+ * build is logged as a warning only: the caller falls back to PROG_ATTN. */
+vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, int ls, cl_prog **out);
+void cl_prog_release(cl_prog *p);
+
+/* Kernel arguments, set in order as they are given: each buffer as its
+ * cl_mem (NULL when absent) and element offset, then the scalars
+ * (cl_ops.c walks the VOX_<OP>_BUFS / VOX_<OP>_ARGS lists of
+ * core/kernel_args.h). The first failure is kept and reported by cl_launch. */
+typedef struct cl_kargs {
+    cl_kernel kernel;
+    size_t esize; /* element size of the plan dtype (`e` buffers) */
+    cl_uint n;    /* next argument index */
+    cl_int err;   /* first clSetKernelArg failure, at argument err_at */
+    cl_uint err_at;
+    int misaligned;
+} cl_kargs;
+
+void cl_kargs_begin(cl_kargs *ka, cl_kernel k, vox_dtype dt);
+void cl_karg_buf(cl_kargs *ka, vox_bref r, size_t esize);
+void cl_karg_val(cl_kargs *ka, const void *value, size_t size);
+void cl_karg_local(cl_kargs *ka, size_t bytes);
+
+/* Enqueues `groups` work-groups of `ls` items after the arguments of ka;
+ * failures are logged at `level` (the tensor-core attention falls back
+ * quietly) and returned. */
+vox_status cl_launch(cl_dev *d, const cl_kargs *ka, const char *name, size_t groups, size_t ls, vox_log_level level);
+
+/* ------------------------------------------------------------ ops (cl_ops.c) */
+
+vox_status cl_permute_to(void *devp, const vox_op_dims *dm, const vox_op_permute_to *p);
+vox_status cl_permute_from(void *devp, const vox_op_dims *dm, const vox_op_permute_from *p);
+vox_status cl_block_means(void *devp, const vox_op_dims *dm, const vox_op_block_means *p);
+vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_select *p);
+vox_status cl_sample_rows(void *devp, const vox_op_dims *dm, const vox_op_sample_rows *p);
+vox_status cl_query_select(void *devp, const vox_op_dims *dm, const vox_op_query_select *p);
+vox_status cl_attention_forward(void *devp, const vox_op_dims *dm, const vox_op_attention_forward *p);
+
+#endif

@@ -1,0 +1,359 @@
+/* Vulkan backend: recording and submission. The per-device objects every
+ * dispatch shares (one descriptor-set layout of VK_NBIND storage buffers, one
+ * pipeline layout whose push constants hold the largest op's block, the
+ * descriptor pool, command buffer, fence and timestamp pool), the one
+ * command buffer's begin / flush, the pipeline cache over the embedded SPIR-V
+ * (vk_spirv.h, built by meson.build), vk_dispatch, and the timers.
+ *
+ * A pipeline is named after its shader variant: <op>[_cm]_<dtype or word>
+ * [_d<head_dim bound>], e.g. attention_forward_bf16_d128 (meson.build). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "vk_internal.h"
+#include "vk_spirv.h"
+
+_Static_assert(VK_PC_MAX % 4 == 0, "push-constant block size");
+
+static double host_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* ------------------------------------------------------------ device objects */
+
+vox_status vk_submit_init(vk_dev *d)
+{
+    VkDescriptorSetLayoutBinding binds[VK_NBIND];
+    for (uint32_t i = 0; i < VK_NBIND; i++)
+        binds[i] = (VkDescriptorSetLayoutBinding){i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1,
+                                                  VK_SHADER_STAGE_COMPUTE_BIT, NULL};
+    VkDescriptorSetLayoutCreateInfo dci = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO, NULL, 0,
+                                           VK_NBIND, binds};
+    VkResult r = d->fd.vkCreateDescriptorSetLayout(d->device, &dci, NULL, &d->dsl);
+    if (r != VK_SUCCESS)
+        return vk_status(d, r, "vkCreateDescriptorSetLayout");
+    /* every op's block where the device allows it (128 bytes are guaranteed);
+     * an op whose block does not fit is refused by vk_dispatch */
+    d->pc_bytes = d->limits.maxPushConstantsSize & ~3u;
+    if (d->pc_bytes >= VK_PC_MAX)
+        d->pc_bytes = VK_PC_MAX;
+    else
+        vox_log(d->log, VOX_LOG_WARN,
+                "vulkan: maxPushConstantsSize %u is below the %zu bytes of the largest op's push constants: "
+                "ops that need more are refused",
+                d->limits.maxPushConstantsSize, (size_t)VK_PC_MAX);
+    VkPushConstantRange pcr = {VK_SHADER_STAGE_COMPUTE_BIT, 0, d->pc_bytes};
+    VkPipelineLayoutCreateInfo pci = {VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, NULL, 0, 1, &d->dsl, 1, &pcr};
+    r = d->fd.vkCreatePipelineLayout(d->device, &pci, NULL, &d->layout);
+    if (r != VK_SUCCESS)
+        return vk_status(d, r, "vkCreatePipelineLayout");
+    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 256 * VK_NBIND};
+    VkDescriptorPoolCreateInfo poci = {VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, NULL, 0, 256, 1, &ps};
+    r = d->fd.vkCreateDescriptorPool(d->device, &poci, NULL, &d->pool);
+    if (r != VK_SUCCESS)
+        return vk_status(d, r, "vkCreateDescriptorPool");
+    VkCommandPoolCreateInfo cpci = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, NULL,
+                                    VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, d->qfam};
+    r = d->fd.vkCreateCommandPool(d->device, &cpci, NULL, &d->cmdpool);
+    if (r != VK_SUCCESS)
+        return vk_status(d, r, "vkCreateCommandPool");
+    VkCommandBufferAllocateInfo cai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, NULL, d->cmdpool,
+                                       VK_COMMAND_BUFFER_LEVEL_PRIMARY, 1};
+    r = d->fd.vkAllocateCommandBuffers(d->device, &cai, &d->cmd);
+    if (r != VK_SUCCESS)
+        return vk_status(d, r, "vkAllocateCommandBuffers");
+    VkFenceCreateInfo fci = {VK_STRUCTURE_TYPE_FENCE_CREATE_INFO, NULL, 0};
+    r = d->fd.vkCreateFence(d->device, &fci, NULL, &d->fence);
+    if (r != VK_SUCCESS)
+        return vk_status(d, r, "vkCreateFence");
+    if (d->ts_valid_bits) {
+        VkQueryPoolCreateInfo qci = {VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, NULL, 0, VK_QUERY_TYPE_TIMESTAMP, 2, 0};
+        r = d->fd.vkCreateQueryPool(d->device, &qci, NULL, &d->qpool);
+        if (r != VK_SUCCESS)
+            return vk_status(d, r, "vkCreateQueryPool");
+    }
+    /* bound to the bindings an op leaves unused */
+    return vk_buffer_create(d, 256, 0, &d->dummy);
+}
+
+void vk_submit_destroy(vk_dev *d)
+{
+    vk_buffer_destroy(d, &d->dummy);
+    for (int i = 0; i < d->npipes; i++)
+        d->fd.vkDestroyPipeline(d->device, d->pipes[i].pipe, NULL);
+    if (d->qpool)
+        d->fd.vkDestroyQueryPool(d->device, d->qpool, NULL);
+    if (d->fence)
+        d->fd.vkDestroyFence(d->device, d->fence, NULL);
+    if (d->cmdpool)
+        d->fd.vkDestroyCommandPool(d->device, d->cmdpool, NULL);
+    if (d->pool)
+        d->fd.vkDestroyDescriptorPool(d->device, d->pool, NULL);
+    if (d->layout)
+        d->fd.vkDestroyPipelineLayout(d->device, d->layout, NULL);
+    if (d->dsl)
+        d->fd.vkDestroyDescriptorSetLayout(d->device, d->dsl, NULL);
+}
+
+/* ------------------------------------------------------------ submission */
+
+vox_status vk_begin(vk_dev *d)
+{
+    if (d->recording)
+        return VOX_OK;
+    VkCommandBufferBeginInfo bi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO, NULL,
+                                   VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT, NULL};
+    VkResult r = d->fd.vkBeginCommandBuffer(d->cmd, &bi);
+    if (r != VK_SUCCESS)
+        return vk_status(d, r, "vkBeginCommandBuffer");
+    d->recording = 1;
+    return VOX_OK;
+}
+
+vox_status vk_flush(vk_dev *d)
+{
+    if (!d->recording)
+        return VOX_OK;
+    d->recording = 0;
+    VkResult r = d->fd.vkEndCommandBuffer(d->cmd);
+    vox_status st = VOX_OK;
+    if (r != VK_SUCCESS) {
+        st = vk_status(d, r, "vkEndCommandBuffer");
+    } else {
+        VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO, NULL, 0, NULL, NULL, 1, &d->cmd, 0, NULL};
+        r = d->fd.vkQueueSubmit(d->queue, 1, &si, d->fence);
+        if (r != VK_SUCCESS) {
+            st = vk_status(d, r, "vkQueueSubmit");
+        } else {
+            r = d->fd.vkWaitForFences(d->device, 1, &d->fence, VK_TRUE, UINT64_MAX);
+            if (r != VK_SUCCESS)
+                st = vk_status(d, r, "vkWaitForFences");
+            d->fd.vkResetFences(d->device, 1, &d->fence);
+        }
+    }
+    d->fd.vkResetCommandBuffer(d->cmd, 0);
+    d->fd.vkResetDescriptorPool(d->device, d->pool, 0);
+    return st;
+}
+
+/* Runs what is recorded and starts recording again. */
+static vox_status restart(vk_dev *d)
+{
+    vox_status st = vk_flush(d);
+    return st ? st : vk_begin(d);
+}
+
+void vk_barrier(vk_dev *d, VkPipelineStageFlags src, VkAccessFlags src_access, VkPipelineStageFlags dst,
+                VkAccessFlags dst_access)
+{
+    VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER, NULL, src_access, dst_access};
+    d->fd.vkCmdPipelineBarrier(d->cmd, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+vox_status vk_finish(void *dev) { return vk_flush(dev); }
+
+/* ------------------------------------------------------------ pipelines */
+
+/* The pipeline of an embedded shader variant, created on first use. */
+static vox_status get_pipeline(vk_dev *d, const char *name, VkPipeline *out)
+{
+    char file[96];
+    snprintf(file, sizeof file, "%s.spv", name);
+    for (int i = 0; i < d->npipes; i++)
+        if (!strcmp(d->pipes[i].name, file)) {
+            *out = d->pipes[i].pipe;
+            return VOX_OK;
+        }
+    const struct vox_vk_spirv_blob *blob = NULL;
+    for (size_t i = 0; i < vox_vk_spirv_count; i++)
+        if (!strcmp(vox_vk_spirv_table[i].name, file))
+            blob = &vox_vk_spirv_table[i];
+    if (!blob)
+        return vox_fail(d->log, VOX_ERR_BACKEND, "vulkan: no embedded shader %s", file);
+    if (d->npipes >= VK_MAX_PIPES)
+        return vox_fail(d->log, VOX_ERR_BACKEND, "vulkan: pipeline cache full");
+    VkShaderModuleCreateInfo smci = {VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, NULL, 0, blob->size,
+                                     (const uint32_t *)(const void *)blob->data};
+    VkShaderModule mod;
+    VkResult r = d->fd.vkCreateShaderModule(d->device, &smci, NULL, &mod);
+    if (r != VK_SUCCESS)
+        return vk_status(d, r, "vkCreateShaderModule");
+    VkComputePipelineCreateInfo ci = {
+        VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO, NULL, 0,
+        {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, NULL, 0, VK_SHADER_STAGE_COMPUTE_BIT, mod, "main", NULL},
+        d->layout, VK_NULL_HANDLE, -1};
+    VkPipeline pipe;
+    r = d->fd.vkCreateComputePipelines(d->device, VK_NULL_HANDLE, 1, &ci, NULL, &pipe);
+    d->fd.vkDestroyShaderModule(d->device, mod, NULL);
+    if (r != VK_SUCCESS)
+        return vk_status(d, r, "vkCreateComputePipelines");
+    d->pipes[d->npipes].name = blob->name; /* static storage */
+    d->pipes[d->npipes].pipe = pipe;
+    d->npipes++;
+    *out = pipe;
+    return VOX_OK;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+/* The descriptor of each binding (the dummy buffer where unused) and the
+ * element offset that remains below the device's offset alignment, written
+ * into the push-constant head (off[i] = pcw[2 + i]). */
+static vox_status bind_buffers(vk_dev *d, const char *pipe_name, const vk_bind *binds, int nbinds,
+                               VkDescriptorBufferInfo *infos, uint32_t *pcw)
+{
+    VkDeviceSize align = d->limits.minStorageBufferOffsetAlignment ? d->limits.minStorageBufferOffsetAlignment : 1;
+    for (int i = 0; i < VK_NBIND; i++) {
+        const vk_bind *b = i < nbinds ? &binds[i] : NULL;
+        if (!b || !b->b) {
+            infos[i] = (VkDescriptorBufferInfo){d->dummy.buf, 0, VK_WHOLE_SIZE};
+            continue;
+        }
+        VkDeviceSize start = (VkDeviceSize)b->off / align * align;
+        VkDeviceSize rem = (VkDeviceSize)b->off - start;
+        VkDeviceSize range = rem + b->bytes;
+        range = (range + 3) & ~(VkDeviceSize)3;
+        if (start + range > b->b->size)
+            range = b->b->size - start;
+        if (b->open_end && range > d->limits.maxStorageBufferRange)
+            range = d->limits.maxStorageBufferRange; /* extent unknown on the host: bind what the device allows */
+        if (range > d->limits.maxStorageBufferRange)
+            return vox_fail(d->log, VOX_ERR_UNSUPPORTED,
+                            "vulkan: %s: binding %d spans %llu bytes, above maxStorageBufferRange %u", pipe_name, i,
+                            (unsigned long long)range, d->limits.maxStorageBufferRange);
+        if (rem % b->es)
+            return vox_fail(d->log, VOX_ERR_UNSUPPORTED, "vulkan: %s: offset %zu not aligned to %u bytes", pipe_name,
+                            b->off, b->es);
+        infos[i] = (VkDescriptorBufferInfo){b->b->buf, start, range};
+        pcw[2 + i] = (uint32_t)(rem / b->es);
+    }
+    return VOX_OK;
+}
+
+vox_status vk_dispatch(vk_dev *d, const char *pipe_name, const vk_bind *binds, int nbinds, const void *args,
+                       size_t args_bytes, uint64_t groups)
+{
+    if (!groups)
+        return VOX_OK;
+    if (groups > UINT32_MAX)
+        return vox_fail(d->log, VOX_ERR_UNSUPPORTED, "vulkan: %s: launch of %llu workgroups is too large", pipe_name,
+                        (unsigned long long)groups);
+    size_t head = VK_PC_HEAD_BYTES((size_t)nbinds), pc_bytes = head + args_bytes;
+    if (pc_bytes > d->pc_bytes)
+        return vox_fail(d->log, VOX_ERR_UNSUPPORTED,
+                        "vulkan: %s: needs %zu bytes of push constants, the device allows %u "
+                        "(maxPushConstantsSize)",
+                        pipe_name, pc_bytes, d->limits.maxPushConstantsSize);
+    uint32_t pcw[VK_PC_MAX / 4] = {0};
+    VkDescriptorBufferInfo infos[VK_NBIND];
+    vox_status st = bind_buffers(d, pipe_name, binds, nbinds, infos, pcw);
+    if (st)
+        return st;
+    memcpy((unsigned char *)pcw + head, args, args_bytes);
+    VkPipeline pipe = VK_NULL_HANDLE;
+    st = get_pipeline(d, pipe_name, &pipe);
+    if (!st)
+        st = vk_begin(d);
+    if (st)
+        return st;
+    double t0 = 0;
+    if (d->profile) {
+        st = restart(d); /* time this dispatch alone */
+        if (st)
+            return st;
+        t0 = host_ms();
+    }
+    VkDescriptorSetAllocateInfo ai = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, NULL, d->pool, 1, &d->dsl};
+    VkDescriptorSet set;
+    VkResult r = d->fd.vkAllocateDescriptorSets(d->device, &ai, &set);
+    if (r == VK_ERROR_OUT_OF_POOL_MEMORY || r == VK_ERROR_FRAGMENTED_POOL) {
+        /* pool exhausted: run what is recorded (recycles the pool), go on */
+        st = restart(d);
+        if (st)
+            return st;
+        r = d->fd.vkAllocateDescriptorSets(d->device, &ai, &set);
+    }
+    if (r != VK_SUCCESS)
+        return vk_status(d, r, "vkAllocateDescriptorSets");
+    VkWriteDescriptorSet w[VK_NBIND];
+    for (uint32_t i = 0; i < VK_NBIND; i++)
+        w[i] = (VkWriteDescriptorSet){VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, NULL, set, i, 0, 1,
+                                      VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, NULL, &infos[i], NULL};
+    d->fd.vkUpdateDescriptorSets(d->device, VK_NBIND, w, 0, NULL);
+    d->fd.vkCmdBindPipeline(d->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
+    d->fd.vkCmdBindDescriptorSets(d->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, d->layout, 0, 1, &set, 0, NULL);
+    uint64_t maxx = d->limits.maxComputeWorkGroupCount[0], maxy = d->limits.maxComputeWorkGroupCount[1];
+    uint64_t gx = groups < maxx ? groups : maxx;
+    uint64_t per = gx * maxy;
+    pcw[1] = (uint32_t)groups;
+    for (uint64_t base = 0; base < groups; base += per) {
+        uint64_t n = groups - base < per ? groups - base : per;
+        uint64_t gy = (n + gx - 1) / gx;
+        pcw[0] = (uint32_t)base;
+        d->fd.vkCmdPushConstants(d->cmd, d->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, (uint32_t)pc_bytes, pcw);
+        d->fd.vkCmdDispatch(d->cmd, (uint32_t)gx, (uint32_t)gy, 1);
+    }
+    vk_barrier(d, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+               VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+               VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT);
+    if (d->profile) {
+        st = vk_flush(d);
+        vox_log(d->log, VOX_LOG_INFO, "vulkan profile: %s %llu workgroups %.3f ms (host, incl. submit)", pipe_name,
+                (unsigned long long)groups, host_ms() - t0);
+        return st;
+    }
+    return VOX_OK;
+}
+
+/* ------------------------------------------------------------ timers */
+
+vox_status vk_timer_begin(void *dev)
+{
+    vk_dev *d = dev;
+    d->timer_started = 1;
+    if (!d->qpool) {
+        vox_status st = vk_flush(d);
+        d->timer_host_ms = host_ms();
+        return st;
+    }
+    vox_status st = vk_begin(d);
+    if (st)
+        return st;
+    d->fd.vkCmdResetQueryPool(d->cmd, d->qpool, 0, 2);
+    d->fd.vkCmdWriteTimestamp(d->cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, d->qpool, 0);
+    return VOX_OK;
+}
+
+vox_status vk_timer_end(void *dev, double *ms)
+{
+    vk_dev *d = dev;
+    *ms = 0;
+    if (!d->timer_started)
+        return vk_flush(d);
+    d->timer_started = 0;
+    if (!d->qpool) {
+        vox_status st = vk_flush(d);
+        *ms = host_ms() - d->timer_host_ms;
+        return st;
+    }
+    vox_status st = vk_begin(d);
+    if (st)
+        return st;
+    d->fd.vkCmdWriteTimestamp(d->cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, d->qpool, 1);
+    st = vk_flush(d);
+    if (st)
+        return st;
+    uint64_t t[2];
+    VkResult r = d->fd.vkGetQueryPoolResults(d->device, d->qpool, 0, 2, sizeof t, t, sizeof t[0],
+                                             VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+    if (r != VK_SUCCESS)
+        return vk_status(d, r, "vkGetQueryPoolResults");
+    uint64_t mask = d->ts_valid_bits >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << d->ts_valid_bits) - 1);
+    uint64_t ticks = ((t[1] & mask) - (t[0] & mask)) & mask;
+    *ms = (double)ticks * (double)d->limits.timestampPeriod * 1e-6;
+    return VOX_OK;
+}
