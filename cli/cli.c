@@ -2,7 +2,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 int cli_check(vox_status st, const char *what)
 {
@@ -74,11 +73,4 @@ int cli_parse_dtype(const char *s, vox_dtype *dtype)
 const char *cli_dtype_name(vox_dtype dtype)
 {
     return dtype == VOX_F32 ? "f32" : dtype == VOX_F16 ? "f16" : "bf16";
-}
-
-double cli_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }

@@ -21,7 +21,6 @@ vox_status cli_download(vox_buffer *buf, vox_dtype dtype, float *host, size_t co
 
 int cli_parse_dtype(const char *s, vox_dtype *dtype);
 const char *cli_dtype_name(vox_dtype dtype);
-double cli_now_ms(void);
 
 int cmd_devices(int argc, char **argv);
 int cmd_demo(int argc, char **argv);

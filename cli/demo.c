@@ -17,24 +17,6 @@ typedef struct demo_io {
     float *dense; /* dense output, host f32 */
 } demo_io;
 
-static void demo_plan_params(const demo_io *io, vox_plan_params *p, vox_mask_mode mode)
-{
-    vox_plan_defaults(p);
-    const vox_workload *w = io->w;
-    p->batch = w->batch, p->heads = w->heads, p->head_dim = w->head_dim;
-    p->frames = w->frames, p->height = w->height, p->width = w->width;
-    p->text_tokens = w->text;
-    p->text_position = w->text_before ? VOX_TEXT_BEFORE : VOX_TEXT_AFTER;
-    p->dtype = io->dtype;
-    p->mask_mode = mode;
-    if (w->frames * w->height * w->width <= 4096) {
-        /* small grids: thin blocks so patterns are selective */
-        p->block_t = 1, p->block_h = 4, p->block_w = 4;
-        p->svg_space_blocks = 0;
-        p->window_t = 1;
-    }
-}
-
 /* Runs a plan: build (timed), forward (timed), compare with dense. */
 static int run_plan(demo_io *io, const char *label, vox_plan_params *pp)
 {
@@ -153,7 +135,7 @@ int cmd_demo(int argc, char **argv)
         io.v = vox_tensor_bhnd(io.bv, dtype, w->batch, w->heads, io.N, w->head_dim);
         io.out = vox_tensor_bhnd(io.bo, dtype, w->batch, w->heads, io.N, w->head_dim);
         vox_plan_params pp;
-        demo_plan_params(&io, &pp, VOX_MASK_DENSE);
+        vox_workload_plan_params(io.w, io.dtype, VOX_MASK_DENSE, NULL, &pp);
         printf("voxattn demo on %s: %s\n", dev.id, dev.name);
         printf("workload %s: grid %lldx%lldx%lld + %lld text tokens %s, batch %lld, heads %lld, D %lld, %s, "
                "N %lld\n",
@@ -173,11 +155,11 @@ int cmd_demo(int argc, char **argv)
         if (!rc)
             rc = run_plan(&io, "dense", &pp);
         if (!rc) {
-            demo_plan_params(&io, &pp, VOX_MASK_SVG);
+            vox_workload_plan_params(io.w, io.dtype, VOX_MASK_SVG, NULL, &pp);
             rc = run_plan(&io, "SVG", &pp);
         }
         if (!rc) {
-            demo_plan_params(&io, &pp, VOX_MASK_BSA);
+            vox_workload_plan_params(io.w, io.dtype, VOX_MASK_BSA, NULL, &pp);
             pp.kv_tau = tau;
             pp.query_keep = keep;
             pp.kv_min_blocks = 2;

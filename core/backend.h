@@ -96,7 +96,10 @@ typedef struct vox_op_block_means {
  *     STAT: every j with s_j >= mean(s) + z*std(s) (population std);
  *   union with the first min(min_blocks, NBv) of the order, with block i and
  *   with every global block.
- * Writes kv_count[r] and kv_cols[r*NB + c] (ascending) for c < kv_count[r]. */
+ * Writes kv_count[r] and kv_cols[kv_start[r] + c] (ascending) for
+ * c < kv_count[r]; kv_start (read only) gives each row room for the most
+ * blocks its rule can admit (the plan sizes it: memory follows the rule's
+ * bound, not n_blocks^2, for TOPK). p NaN counts as less than any number. */
 typedef struct vox_op_kv_select {
     vox_bref qbar; /* f32 [BH][NB][D] */
     vox_bref kbar; /* f32 [BH][NB][D] */
@@ -106,8 +109,9 @@ typedef struct vox_op_kv_select {
     int topk;
     double z;
     int min_blocks;
+    vox_bref kv_start; /* int32 [BH*NB], read only */
     vox_bref kv_count; /* int32 [BH*NB] */
-    vox_bref kv_cols;  /* int32 [BH*NB*NB] */
+    vox_bref kv_cols;  /* int32 [kv_start[BH*NB-1] + its room] */
 } vox_op_kv_select;
 
 /* Head-classification rows. For every bh and sampled row slot rows[r] (a

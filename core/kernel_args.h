@@ -102,6 +102,7 @@
 #define VOX_KV_SELECT_BUFS(B) \
     B(f32, qbar)              \
     B(f32, kbar)              \
+    B(i32, kv_start)          \
     B(i32, kv_count)          \
     B(i32, kv_cols)           \
     B(u32, scratch)

@@ -8,6 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Columns BSA's kv_select may write for query block i (i < 0: the sum over
+ * one head's blocks): global query blocks are dense rows; a video row holds
+ * at most the rule's picks, the min_blocks top-up, its own block and the
+ * global blocks. Only TOPK bounds the picks below the video block count. */
+static int64_t bsa_room(const vox_plan_params *p, const vox_layout *L, int64_t i)
+{
+    int64_t NB = L->n_blocks, NBv = L->n_video_blocks, picks = NBv;
+    if (p->kv_rule == VOX_KV_TOPK) {
+        picks = p->kv_topk > p->kv_min_blocks ? p->kv_topk : p->kv_min_blocks;
+        picks = picks < NBv ? picks : NBv;
+        picks = picks + 1 < NBv ? picks + 1 : NBv; /* + its own block */
+    }
+    int64_t video_row = picks + (NB - NBv);
+    if (i >= 0)
+        return i < NBv ? video_row : NB;
+    return NBv * video_row + (NB - NBv) * NB;
+}
+
 /* The ops a plan runs: forward always, the mask-building ops of its mode. */
 static vox_status check_ops(const vox_plan *plan, const vox_logger *log)
 {
@@ -299,12 +317,13 @@ vox_status vox_plan_create(vox_context *ctx, const vox_plan_params *params, vox_
         return vox_fail(log, st, "plan: %s", why);
     }
     const vox_layout *L = &plan->L;
-    /* sizes: BH*S*D elements and BH*NB*NB mask entries must fit */
-    size_t es = vox_dtype_size(p->dtype), rows_all, elems, bytes_qkv, ell, ell_bytes;
+    /* sizes: BH*S*D elements and, for BSA, the room of the selected blocks
+     * (bsa_room() per row) must fit */
+    size_t es = vox_dtype_size(p->dtype), rows_all, elems, bytes_qkv;
+    int64_t bsa_cols = p->mask_mode == VOX_MASK_BSA ? bsa_room(p, L, -1) : 0;
     if (!vox_mul_size((size_t)plan->BH, (size_t)L->n_slots, &rows_all) ||
         !vox_mul_size(rows_all, (size_t)p->head_dim, &elems) || !vox_mul_size(elems, es, &bytes_qkv) ||
-        !vox_mul_size((size_t)plan->BH * (size_t)L->n_blocks, (size_t)L->n_blocks, &ell) ||
-        !vox_mul_size(ell, 4, &ell_bytes) || rows_all > INT32_MAX || ell > INT32_MAX) {
+        rows_all > INT32_MAX || bsa_cols < 0 || plan->BH > INT32_MAX / (bsa_cols ? bsa_cols : 1)) {
         vox_plan_destroy(plan);
         return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "plan too large: sizes overflow");
     }
@@ -387,11 +406,16 @@ vox_status vox_plan_create(vox_context *ctx, const vox_plan_params *params, vox_
         if (!st) st = dbuf_alloc(plan, &plan->fill_src, i32 * rows_all);
     }
     if (!st && p->mask_mode == VOX_MASK_BSA) {
-        /* the ELL replaces the static columns: row m owns cols [m*NB, m*NB+NB) */
+        /* the selected columns replace the static ones: row m owns
+         * bsa_room() columns from kv_start[m] */
         dbuf_free(plan, &plan->kv_cols);
-        st = dbuf_alloc(plan, &plan->kv_cols, ell_bytes);
-        for (int64_t m = 0; m < nrows; m++)
-            plan->h_kv_start[m] = (int32_t)(m * NB);
+        plan->bsa_cols_len = plan->BH * bsa_cols;
+        st = dbuf_alloc(plan, &plan->kv_cols, i32 * (size_t)plan->bsa_cols_len);
+        int64_t at = 0;
+        for (int64_t m = 0; m < nrows; m++) {
+            plan->h_kv_start[m] = (int32_t)at;
+            at += bsa_room(p, L, m % NB);
+        }
         if (!st) st = plan->ctx->be->buffer_write(ctx->dev, plan->kv_start.impl, 0, plan->h_kv_start, i32 * BHNB);
         size_t means = BHNB * (size_t)p->head_dim * 4;
         if (!st) st = dbuf_alloc(plan, &plan->qbar, means);
@@ -441,7 +465,7 @@ vox_status vox_plan_fetch_bsa_cols(vox_plan *plan)
 {
     if (plan->h_bsa_cols || plan->p.mask_mode != VOX_MASK_BSA)
         return VOX_OK;
-    size_t n = (size_t)(plan->BH * plan->L.n_blocks * plan->L.n_blocks);
+    size_t n = (size_t)plan->bsa_cols_len;
     plan->h_bsa_cols = malloc(sizeof(int32_t) * n);
     if (!plan->h_bsa_cols)
         return VOX_ERR_OUT_OF_MEMORY;

@@ -36,7 +36,8 @@ struct vox_plan {
     int32_t *h_kv_start, *h_kv_count; /* [BH*NB] */
     int32_t *h_cols;                  /* static cols (DENSE/CUSTOM/SVG) */
     int64_t h_cols_len;
-    int32_t *h_bsa_cols;              /* BSA ELL, read back lazily */
+    int32_t *h_bsa_cols;              /* BSA columns, read back lazily */
+    int64_t bsa_cols_len;             /* BH * room of one head's rows */
     int32_t *h_kept_count;            /* [BH*NB] */
     int32_t *h_kept_rows;             /* lazily read back */
     int32_t *h_sample_slots;          /* [R] */

@@ -86,7 +86,7 @@ static vox_status select_kv(vox_plan *plan)
     vox_op_block_means km = {ref(&plan->kb), {NULL, 0}, {NULL, 0}, ref(&plan->kbar)};
     vox_op_kv_select ks = {ref(&plan->qbar), ref(&plan->kbar), plan->scale, plan->p.kv_rule,
                            plan->p.kv_tau, plan->p.kv_topk, plan->p.kv_z, plan->p.kv_min_blocks,
-                           ref(&plan->kv_count), ref(&plan->kv_cols)};
+                           ref(&plan->kv_start), ref(&plan->kv_count), ref(&plan->kv_cols)};
     vox_status st = be->block_means(dev, &plan->dims, &qm);
     if (!st)
         st = be->block_means(dev, &plan->dims, &km);

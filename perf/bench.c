@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../cli/cli.h"
+#include "clock.h"
 #include "bench_out.h"
 
 #define MAX_LIST 32
@@ -383,8 +384,8 @@ static int select_devices(const bench_opts *o, bench_device *devs, int *n_devs)
 
 typedef struct bench_shape {
     vox_workload w;
-    int block[3];
-    int thin; /* small grid: thin blocks, as the demo */
+    int block[3];    /* the block in use */
+    int block_given; /* --block; else the workload's default (thin on small grids, as the demo) */
 } bench_shape;
 
 static void shape_init(bench_shape *s, const vox_workload *w, const bench_opts *o)
@@ -392,16 +393,10 @@ static void shape_init(bench_shape *s, const vox_workload *w, const bench_opts *
     s->w = *w;
     if (o->batch)
         s->w.batch = o->batch;
-    int64_t nv = w->frames * w->height * w->width;
-    s->thin = 0;
-    if (o->block[0]) {
-        memcpy(s->block, o->block, sizeof s->block);
-    } else if (nv <= 4096) {
-        s->block[0] = 1, s->block[1] = 4, s->block[2] = 4;
-        s->thin = 1;
-    } else {
-        s->block[0] = s->block[1] = s->block[2] = 4;
-    }
+    s->block_given = o->block[0] != 0;
+    vox_plan_params p;
+    vox_workload_plan_params(&s->w, VOX_F32, VOX_MASK_DENSE, s->block_given ? o->block : NULL, &p);
+    s->block[0] = p.block_t, s->block[1] = p.block_h, s->block[2] = p.block_w;
 }
 
 static double shape_dense_flops(const bench_shape *s)
@@ -444,20 +439,7 @@ static int make_configs(const bench_opts *o, bench_config *c, int cap)
 static void plan_params(const bench_shape *s, const bench_config *c, vox_dtype dtype, int64_t n_video_blocks,
                         vox_plan_params *p)
 {
-    vox_plan_defaults(p);
-    const vox_workload *w = &s->w;
-    p->batch = w->batch, p->heads = w->heads, p->head_dim = w->head_dim;
-    p->frames = w->frames, p->height = w->height, p->width = w->width;
-    p->text_tokens = w->text;
-    p->text_position = w->text_before ? VOX_TEXT_BEFORE : VOX_TEXT_AFTER;
-    p->block_t = s->block[0], p->block_h = s->block[1], p->block_w = s->block[2];
-    p->dtype = dtype;
-    p->mask_mode = c->mode;
-    if (s->thin) {
-        p->svg_space_blocks = 0;
-        p->window_t = 1;
-        p->kv_min_blocks = 2;
-    }
+    vox_workload_plan_params(&s->w, dtype, c->mode, s->block_given ? s->block : NULL, p);
     if (c->mode == VOX_MASK_BSA) {
         p->query_keep = c->keep;
         if (c->rule == 1) {
@@ -577,7 +559,7 @@ static int generate_sets(const vox_workload *w, uint64_t seed, double sharp, int
 static int cache_fill(input_cache *ic, uint64_t seed, double sharp)
 {
     int S = ic->sets;
-    double t0 = cli_now_ms();
+    double t0 = vox_clock_ms();
     fprintf(stderr, "bench: generating %d input sets of %s (%lld tokens)\n", S, ic->shape->w.name,
             (long long)vox_workload_tokens(&ic->shape->w));
     for (int s = 0; s < S; s++) {
@@ -588,7 +570,7 @@ static int cache_fill(input_cache *ic, uint64_t seed, double sharp)
     }
     int rc = generate_sets(&ic->shape->w, seed, sharp, 0, S, ic->q, ic->k, ic->v);
     if (!rc)
-        fprintf(stderr, "bench: input sets ready in %.1f s\n", (cli_now_ms() - t0) * 1e-3);
+        fprintf(stderr, "bench: input sets ready in %.1f s\n", (vox_clock_ms() - t0) * 1e-3);
     return rc;
 }
 
@@ -1046,7 +1028,7 @@ int cmd_bench(int argc, char **argv)
     bench_results rs = {0};
     bench_meta meta = {argc, argv, devs, n_devs};
     int err = 0;
-    double t0 = cli_now_ms();
+    double t0 = vox_clock_ms();
     for (int si = 0; si < n_shapes; si++) {
         input_cache ic;
         if (cache_init(&ic, &shapes[si], o.sets)) {
@@ -1069,7 +1051,7 @@ int cmd_bench(int argc, char **argv)
         }
         cache_free(&ic);
     }
-    fprintf(stderr, "bench: %d result(s) in %.1f s\n", rs.n, (cli_now_ms() - t0) * 1e-3);
+    fprintf(stderr, "bench: %d result(s) in %.1f s\n", rs.n, (vox_clock_ms() - t0) * 1e-3);
     print_table(&rs);
     if (o.json && bench_write_json(o.json, &meta, &rs)) {
         fprintf(stderr, "bench: cannot write %s\n", o.json);

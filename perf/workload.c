@@ -21,6 +21,37 @@ const vox_workload *vox_workload_find(const char *name)
     return NULL;
 }
 
+int vox_workload_thin(const vox_workload *w)
+{
+    return w->frames * w->height * w->width <= VOX_WORKLOAD_THIN_TOKENS;
+}
+
+static int clip(int window, int block) { return window < block ? window : block; }
+
+void vox_workload_plan_params(const vox_workload *w, vox_dtype dtype, vox_mask_mode mode, const int *block,
+                              vox_plan_params *p)
+{
+    vox_plan_defaults(p);
+    p->batch = w->batch, p->heads = w->heads, p->head_dim = w->head_dim;
+    p->frames = w->frames, p->height = w->height, p->width = w->width;
+    p->text_tokens = w->text;
+    p->text_position = w->text_before ? VOX_TEXT_BEFORE : VOX_TEXT_AFTER;
+    p->dtype = dtype;
+    p->mask_mode = mode;
+    if (block && block[0]) {
+        p->block_t = block[0], p->block_h = block[1], p->block_w = block[2];
+    } else if (vox_workload_thin(w)) {
+        p->block_t = 1, p->block_h = 4, p->block_w = 4;
+        p->svg_space_blocks = 0;
+        p->kv_min_blocks = 2;
+    } else {
+        p->block_t = p->block_h = p->block_w = 4;
+    }
+    p->window_t = clip(p->window_t, p->block_t);
+    p->window_h = clip(p->window_h, p->block_h);
+    p->window_w = clip(p->window_w, p->block_w);
+}
+
 typedef struct rng {
     uint64_t s;
 } rng;

@@ -1,11 +1,15 @@
-/* Workload presets of DESIGN.md and a structured synthetic video-attention
- * generator: queries and keys carry real spatial-temporal locality (random
- * Fourier features of the token's (t,y,x) position), so heads have the
- * spatial or temporal character real DiT heads show, not white noise. */
+/* Workload presets (docs/), the one translation of a workload into plan
+ * parameters (used by bench, demo and the tests), and a structured synthetic
+ * video-attention generator: queries and keys carry real spatial-temporal
+ * locality (random Fourier features of the token's (t,y,x) position), so
+ * heads have the spatial or temporal character real DiT heads show, not
+ * white noise. */
 #ifndef VOX_PERF_WORKLOAD_H
 #define VOX_PERF_WORKLOAD_H
 
 #include <stdint.h>
+
+#include "../include/voxattn.h" /* workload.c is built without the library's include path */
 
 typedef struct vox_workload {
     const char *name;
@@ -22,6 +26,21 @@ static inline int64_t vox_workload_tokens(const vox_workload *w)
 {
     return w->frames * w->height * w->width + w->text;
 }
+
+/* Grids of at most this many video tokens get thin default blocks. */
+#define VOX_WORKLOAD_THIN_TOKENS 4096
+
+/* Whether w's default block is thin: (1,4,4) instead of (4,4,4). */
+int vox_workload_thin(const vox_workload *w);
+
+/* Plan parameters of w over vox_plan_defaults: shape, text position, dtype,
+ * mask mode and block. block NULL (or {0,..}) picks the default for the grid:
+ * (4,4,4), or on a thin grid (1,4,4) with the narrow temporal pattern
+ * (svg_space_blocks 0) and kv_min_blocks 2 so that small grids stay
+ * selective. Query windows are clipped to the block (a window dimension
+ * larger than the block's becomes the block's). */
+void vox_workload_plan_params(const vox_workload *w, vox_dtype dtype, vox_mask_mode mode, const int *block,
+                              vox_plan_params *p);
 
 /* Fills q, k, v as f32 [B,H,N,D] (caller token order: text before or after the
  * video). Even heads are spatial (attend within their frame), odd heads

@@ -5,11 +5,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "internal.h"
 #include "testutil.h"
 
 #define INVALID VOX_ERR_INVALID_ARGUMENT
@@ -342,6 +344,114 @@ static void test_dtypes_supported_on_cpu(void **state)
     vox_context_destroy(ctx);
 }
 
+/* ---- optional ops: a NULL op or a refusing supports() fails plan creation ---- */
+
+static char g_log[4096]; /* every message of the context, one per line */
+static int g_allocs;     /* buffer_alloc calls through the test table */
+static const vox_backend *g_cpu;
+
+static void capture_log(void *user, vox_log_level level, const char *msg)
+{
+    (void)user, (void)level;
+    size_t used = strlen(g_log);
+    snprintf(g_log + used, sizeof g_log - used, "%s\n", msg);
+}
+
+static vox_status counting_alloc(void *dev, size_t bytes, void **buf)
+{
+    g_allocs++;
+    return g_cpu->buffer_alloc(dev, bytes, buf);
+}
+
+static vox_status refuse_attention(void *dev, const vox_op_dims *d, vox_op op, char *reason, size_t n)
+{
+    (void)dev, (void)d;
+    if (op != VOX_OP_attention_forward)
+        return VOX_OK;
+    snprintf(reason, n, "test device: no attention at head_dim %lld", (long long)d->head_dim);
+    return VOX_ERR_UNSUPPORTED;
+}
+
+/* Creates a plan of `mode` (query_keep `keep`) through `table`; returns the
+ * status and leaves the log of the call in g_log. */
+static vox_status create_through(vox_context *ctx, const vox_backend *table, vox_mask_mode mode, double keep)
+{
+    vox_plan_params p;
+    small_params(&p);
+    p.mask_mode = mode;
+    p.query_keep = keep;
+    p.window_t = 1;
+    p.svg_sample_rows = 8;
+    g_log[0] = 0;
+    g_allocs = 0;
+    const vox_backend *saved = ctx->be;
+    ctx->be = table;
+    vox_plan *plan = (vox_plan *)ctx;
+    vox_status st = vox_plan_create(ctx, &p, &plan);
+    if (st)
+        assert_null(plan);
+    vox_plan_destroy(plan);
+    ctx->be = saved;
+    return st;
+}
+
+static void test_optional_ops(void **state)
+{
+    (void)state;
+    vox_context_params cp;
+    vox_context_defaults(&cp);
+    cp.device_id = "cpu";
+    cp.log = capture_log;
+    cp.log_level = VOX_LOG_DEBUG;
+    vox_context *ctx = NULL;
+    assert_int_equal(vox_context_create(&cp, &ctx), VOX_OK);
+    g_cpu = ctx->be;
+    assert_ptr_equal(g_cpu, vox_backend_cpu());
+    for (int op = 0; op < VOX_OP_COUNT; op++) /* the reference has every op */
+        assert_true(vox_backend_has_op(g_cpu, (vox_op)op));
+
+    /* no kv_select: BSA refused before any device work, the log names the op */
+    vox_backend no_kv = *g_cpu;
+    no_kv.kv_select = NULL;
+    no_kv.buffer_alloc = counting_alloc;
+    assert_false(vox_backend_has_op(&no_kv, VOX_OP_kv_select));
+    assert_int_equal(create_through(ctx, &no_kv, VOX_MASK_BSA, 1.0), VOX_ERR_UNSUPPORTED);
+    assert_non_null(strstr(g_log, "kv_select"));
+    assert_int_equal(g_allocs, 0);
+    /* ... while plans that do not run kv_select are accepted */
+    assert_int_equal(create_through(ctx, &no_kv, VOX_MASK_DENSE, 1.0), VOX_OK);
+    assert_true(g_allocs > 0);
+    assert_int_equal(create_through(ctx, &no_kv, VOX_MASK_SVG, 1.0), VOX_OK);
+    assert_int_equal(create_through(ctx, &no_kv, VOX_MASK_DENSE, 0.5), VOX_OK);
+
+    /* no sample_rows: SVG refused; no query_select: query_keep < 1 refused */
+    vox_backend no_sr = *g_cpu, no_qs = *g_cpu;
+    no_sr.sample_rows = NULL;
+    no_qs.query_select = NULL;
+    assert_int_equal(create_through(ctx, &no_sr, VOX_MASK_SVG, 1.0), VOX_ERR_UNSUPPORTED);
+    assert_non_null(strstr(g_log, "sample_rows"));
+    assert_int_equal(create_through(ctx, &no_sr, VOX_MASK_BSA, 1.0), VOX_OK);
+    assert_int_equal(create_through(ctx, &no_qs, VOX_MASK_DENSE, 0.5), VOX_ERR_UNSUPPORTED);
+    assert_non_null(strstr(g_log, "query_select"));
+    assert_int_equal(create_through(ctx, &no_qs, VOX_MASK_DENSE, 1.0), VOX_OK);
+
+    /* supports() refusing attention_forward: even a DENSE plan is refused,
+     * with the device's reason in the log, before any device work */
+    vox_backend refusing = *g_cpu;
+    refusing.supports = refuse_attention;
+    refusing.buffer_alloc = counting_alloc;
+    assert_int_equal(create_through(ctx, &refusing, VOX_MASK_DENSE, 1.0), VOX_ERR_UNSUPPORTED);
+    assert_non_null(strstr(g_log, "attention_forward"));
+    assert_non_null(strstr(g_log, "test device: no attention at head_dim 16"));
+    assert_int_equal(g_allocs, 0);
+    assert_int_equal(create_through(ctx, &refusing, VOX_MASK_BSA, 1.0), VOX_ERR_UNSUPPORTED);
+
+    /* the untouched table still plans everything */
+    assert_ptr_equal(ctx->be, g_cpu);
+    assert_int_equal(create_through(ctx, g_cpu, VOX_MASK_BSA, 0.5), VOX_OK);
+    vox_context_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_custom_csr),
         cmocka_unit_test(test_tensors),
         cmocka_unit_test(test_dtypes_supported_on_cpu),
+        cmocka_unit_test(test_optional_ops),
     };
     return cmocka_run_group_tests_name("api", tests, NULL, NULL);
 }

@@ -22,7 +22,7 @@ enum { NBV = 8, NBT = 9, KD = 8 };
 typedef struct kv_fixture {
     vox_context *ctx;
     float qbar[NBT * KD], kbar[NBT * KD];
-    int32_t count[NBT], cols[NBT * NBT], valid[NBT];
+    int32_t start[NBT], count[NBT], cols[NBT * NBT], valid[NBT];
 } kv_fixture;
 
 static vox_bref wrap(vox_context *ctx, void *p, size_t bytes, vox_buffer **keep)
@@ -40,14 +40,14 @@ static int32_t kv_select_known(kv_fixture *f, int qb, vox_kv_rule rule, double p
     f->qbar[qb * KD] = 10.0f;
     f->kbar[2 * KD] = f->kbar[5 * KD] = f->kbar[6 * KD] = 1.0f;
     for (int j = 0; j < NBT; j++)
-        f->valid[j] = 16;
-    vox_buffer *b[5];
+        f->valid[j] = 16, f->start[j] = j * NBT;
+    vox_buffer *b[6];
     vox_op_dims d = {1, 1, KD, 16 * NBT, NBT, NBV, 16, VOX_F32, wrap(f->ctx, f->valid, sizeof f->valid, &b[0])};
     vox_op_kv_select op = {wrap(f->ctx, f->qbar, sizeof f->qbar, &b[1]), wrap(f->ctx, f->kbar, sizeof f->kbar, &b[2]),
                            1.0, rule, param, (int)param, param, min_blocks,
-                           wrap(f->ctx, f->count, sizeof f->count, &b[3]), wrap(f->ctx, f->cols, sizeof f->cols, &b[4])};
+                           wrap(f->ctx, f->start, sizeof f->start, &b[5]), wrap(f->ctx, f->count, sizeof f->count, &b[3]), wrap(f->ctx, f->cols, sizeof f->cols, &b[4])};
     assert_int_equal(f->ctx->be->kv_select(f->ctx->dev, &d, &op), VOX_OK);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         vox_buffer_destroy(b[i]);
     memcpy(out_cols, f->cols + qb * NBT, sizeof(int32_t) * (size_t)f->count[qb]);
     /* global query rows are dense */
@@ -175,14 +175,8 @@ static void io_free(io *x)
 
 static void io_params(const io *x, vox_plan_params *p, vox_mask_mode mode)
 {
-    vox_plan_defaults(p);
-    p->batch = x->w.batch, p->heads = x->w.heads, p->head_dim = x->w.head_dim;
-    p->frames = x->w.frames, p->height = x->w.height, p->width = x->w.width;
-    p->text_tokens = x->w.text;
-    p->text_position = x->w.text_before ? VOX_TEXT_BEFORE : VOX_TEXT_AFTER;
-    p->block_t = 1, p->block_h = 4, p->block_w = 4;
-    p->window_t = 1;
-    p->mask_mode = mode;
+    const int block[3] = {1, 4, 4};
+    vox_workload_plan_params(&x->w, VOX_F32, mode, block, p);
     p->svg_space_blocks = 0;
 }
 

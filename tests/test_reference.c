@@ -12,6 +12,7 @@
 
 #include "plan.h"
 #include "testutil.h"
+#include "workload.h"
 
 typedef struct shape {
     int64_t B, H, D, F, Y, X, G;
@@ -34,11 +35,9 @@ static int64_t token_block(const shape *s, int64_t t)
 
 static void plan_params(const shape *s, vox_plan_params *p)
 {
-    vox_plan_defaults(p);
-    p->batch = s->B, p->heads = s->H, p->head_dim = s->D;
-    p->frames = s->F, p->height = s->Y, p->width = s->X, p->text_tokens = s->G;
-    p->text_position = s->before ? VOX_TEXT_BEFORE : VOX_TEXT_AFTER;
-    p->block_t = s->bt, p->block_h = s->bh, p->block_w = s->bw;
+    vox_workload w = {"shape", s->B, s->H, s->D, s->F, s->Y, s->X, s->G, s->before};
+    const int block[3] = {s->bt, s->bh, s->bw};
+    vox_workload_plan_params(&w, VOX_F32, VOX_MASK_DENSE, block, p);
 }
 
 /* Runs the reference with `mask` (NULL = dense; else CSR over blocks, shared)

@@ -55,14 +55,19 @@ void tu_log(void *user, vox_log_level level, const char *msg)
         fprintf(stderr, "    [log %d] %s\n", (int)level, msg);
 }
 
+void tu_context_params(vox_context_params *p, const char *id, int *error_count)
+{
+    vox_context_defaults(p);
+    p->device_id = id;
+    p->log = tu_log;
+    p->log_user = error_count;
+    p->log_level = VOX_LOG_DEBUG;
+}
+
 vox_context *tu_context(const char *id, int *error_count)
 {
     vox_context_params p;
-    vox_context_defaults(&p);
-    p.device_id = id;
-    p.log = tu_log;
-    p.log_user = error_count;
-    p.log_level = VOX_LOG_DEBUG;
+    tu_context_params(&p, id, error_count);
     vox_context *ctx = NULL;
     return vox_context_create(&p, &ctx) == VOX_OK ? ctx : NULL;
 }
@@ -153,6 +158,41 @@ void tu_round_through(vox_dtype dtype, float *x, size_t n)
         vox_convert(dtype, &h, VOX_F32, &x[i], 1);
         vox_convert(VOX_F32, &x[i], dtype, &h, 1);
     }
+}
+
+int tu_for_each_device(const char *title, const char *backend, const char *device,
+                       void (*run)(const vox_device_desc *dev, void *user, tu_tally *t), void *user)
+{
+    int count = 0;
+    vox_device_count(&count);
+    tu_tally per[VOX_BACKEND_COUNT] = {{0}};
+    int ran[VOX_BACKEND_COUNT] = {0};
+    for (int i = 0; i < count; i++) {
+        vox_device_desc d;
+        vox_device_info(i, &d);
+        if ((backend && strcmp(d.backend_name, backend)) || (device && strcmp(d.id, device)))
+            continue;
+        run(&d, user, &per[d.backend]);
+        ran[d.backend] = 1;
+    }
+    printf("\n%s summary\n%-8s %7s %7s %7s\n", title, "backend", "passed", "failed", "skipped");
+    int failed = 0, any = 0;
+    for (int b = 0; b < VOX_BACKEND_COUNT; b++) {
+        vox_backend_desc bd;
+        vox_backend_info((vox_backend_kind)b, &bd);
+        if (backend && strcmp(bd.name, backend))
+            continue;
+        if (!ran[b]) {
+            printf("%-8s %7s %7s %7s   (no device: %s)\n", bd.name, "-", "-", "all", bd.reason);
+            continue;
+        }
+        any = 1;
+        failed += per[b].failed;
+        printf("%-8s %7d %7d %7d\n", bd.name, per[b].passed, per[b].failed, per[b].skipped);
+    }
+    if (!any)
+        return 77;
+    return failed ? 1 : 0;
 }
 
 double tu_naive_row(const double *q, const double *k, const double *v, const unsigned char *allowed, int64_t N,

@@ -1,4 +1,6 @@
-/* Helpers shared by the tests: random data, naive attention, error metrics. */
+/* Helpers shared by the tests: random data, naive attention, error metrics
+ * (testutil.c), and the run-and-compare harness of conformance and the
+ * robustness suite (testutil_run.c). */
 #ifndef VOX_TESTUTIL_H
 #define VOX_TESTUTIL_H
 
@@ -21,7 +23,9 @@ void tu_fill_normal(uint64_t seed, double scale, float *x, size_t n);
  * unless VOXATTN_TEST_VERBOSE is set. */
 void tu_log(void *user, vox_log_level level, const char *msg);
 
-/* Context on a device id ("cpu", "opencl:0"); NULL on failure. */
+/* Context parameters on a device id ("cpu", "opencl:0") logging to tu_log. */
+void tu_context_params(vox_context_params *p, const char *id, int *error_count);
+/* Context on a device id; NULL on failure. */
 vox_context *tu_context(const char *id, int *error_count);
 
 /* Uploads f32 host data as dtype into a new buffer laid out by `t` (shape and
@@ -42,5 +46,68 @@ void tu_round_through(vox_dtype dtype, float *x, size_t n);
  * q row, k/v [N][D] f64. Writes out[D], returns lse (natural). */
 double tu_naive_row(const double *q, const double *k, const double *v, const unsigned char *allowed,
                     int64_t N, int64_t D, double scale, double *out);
+
+/* Per-backend counts of a device-table test (conformance, test_ops). */
+typedef struct tu_tally {
+    int passed, failed, skipped;
+} tu_tally;
+
+/* Runs `run` on every device whose backend name is `backend` and whose id is
+ * `device` (NULL: any), then prints "<title> summary" with a row per
+ * backend. Returns the exit status: 0 all passed, 1 failures, 77 no device
+ * of the requested backend ran. */
+int tu_for_each_device(const char *title, const char *backend, const char *device,
+                       void (*run)(const vox_device_desc *dev, void *user, tu_tally *t), void *user);
+
+/* ---- run and compare (testutil_run.c) ---------------------------------- */
+
+typedef struct tu_result {
+    vox_status status;  /* VOX_OK or the first failing call's status */
+    const char *stage;  /* which call failed: "create", "build", "forward", ... */
+    int64_t B, H, N, D; /* shape */
+    int64_t NB, V, S;   /* blocks, block volume, slots (NB*V) */
+    double scale;       /* the plan's effective scale */
+    double *out;        /* [B][H][N][D] */
+    double *lse;        /* [B][H][N] */
+    int32_t *row_ptr;   /* per mask (B*H masks): NB+1 entries */
+    int32_t *cols;      /* per mask: NB*NB entries (the first row_ptr[NB] used) */
+    int8_t *keep;       /* per mask: S flags */
+    int32_t *slot;      /* [N] block-layout slot of each token */
+    vox_head_class *classes; /* [B*H] */
+} tu_result;
+
+/* Runs create -> build -> forward (poisoned outputs) -> export on ctx.
+ * q, k, v are f32 [B][H][N][D]; bnhd picks the caller layout. Returns the
+ * status (also in r->status); on error r holds nothing but status/stage. */
+vox_status tu_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const float *q, const float *k,
+                  const float *v, tu_result *r);
+void tu_result_free(tu_result *r);
+
+/* Tokens and blocks of a parameter set (a DENSE probe plan on ctx); -1 on error. */
+int64_t tu_tokens(const vox_plan_params *p);
+int64_t tu_n_blocks(vox_context *ctx, const vox_plan_params *p);
+
+/* Naive fp64 attention over the run's own exported mask for every kept row
+ * (keep flag 1). Fills ref_out/ref_lse at those rows and copies the run's
+ * values for the same rows into got_out/got_lse; returns the number of rows.
+ * Arrays must hold B*H*N*D resp. B*H*N doubles. */
+int64_t tu_naive(const tu_result *r, const float *q, const float *k, const float *v, double *ref_out,
+                 double *ref_lse, double *got_out, double *got_lse);
+
+/* Compares two runs of the same case: masks and keep flags exactly, outputs
+ * and LSE by normalized error. Returns 1 if equal, else 0 with a reason. */
+int tu_compare(const tu_result *dev, const tu_result *ref, double out_tol, double lse_tol, char *why,
+               size_t n);
+
+/* Counts NaN / Inf in the run's outputs (rows of b*H+h == bh only if bh >= 0). */
+int64_t tu_count_nan(const tu_result *r, int64_t bh);
+int64_t tu_count_inf(const tu_result *r, int64_t bh);
+
+/* Normalized error of one (b,h) slice of out between two runs. */
+double tu_head_err(const tu_result *a, const tu_result *b, int64_t bh);
+
+/* Whether a device status means "this device cannot do that" (acceptable
+ * instead of a result): VOX_ERR_UNSUPPORTED or VOX_ERR_DEVICE_OUT_OF_MEMORY. */
+int tu_is_cannot_do(vox_status st);
 
 #endif

@@ -7,11 +7,14 @@
 
 #include "cpu_ops.h"
 
-/* Descending p, ties by lower index. */
+/* Descending p, NaN after every number, ties by lower index. */
 static int cmp_ranked(const void *a, const void *b)
 {
     const vox_cpu_ranked *x = a, *y = b;
-    if (x->p != y->p)
+    int xn = isnan(x->p), yn = isnan(y->p);
+    if (xn != yn)
+        return xn ? 1 : -1;
+    if (!xn && x->p != y->p)
         return x->p < y->p ? 1 : -1;
     return (x->j > y->j) - (x->j < y->j);
 }
@@ -20,6 +23,7 @@ vox_status vox_cpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_se
 {
     (void)dev;
     const float *qbar = vox_cpu_ptr(p->qbar), *kbar = vox_cpu_ptr(p->kbar);
+    const int32_t *start = VOX_CPU_I32(p->kv_start);
     int32_t *count = vox_cpu_ptr(p->kv_count), *cols = vox_cpu_ptr(p->kv_cols);
     int64_t NB = d->n_blocks, NBv = d->n_video_blocks, D = d->head_dim;
     double *s = malloc(sizeof(double) * (size_t)NBv);
@@ -75,7 +79,7 @@ vox_status vox_cpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_se
             int32_t c = 0;
             for (int64_t j = 0; j < NB; j++)
                 if (pick[j])
-                    cols[m * NB + c++] = (int32_t)j;
+                    cols[start[m] + c++] = (int32_t)j;
             count[m] = c;
         }
     free(s), free(order), free(pick);

@@ -37,7 +37,8 @@
 
 #include <cmocka.h>
 
-#include "robust_util.h"
+#include "testutil.h"
+#include "workload.h"
 
 #define MAX_DEV 16
 #define MAX_CASES 32
@@ -93,7 +94,7 @@ typedef struct inputs {
 static inputs make_inputs(const vox_plan_params *p, uint64_t seed, double scale)
 {
     inputs in;
-    in.n = p->batch * p->heads * rb_tokens(p) * p->head_dim;
+    in.n = p->batch * p->heads * tu_tokens(p) * p->head_dim;
     in.q = malloc(sizeof(float) * (size_t)in.n);
     in.k = malloc(sizeof(float) * (size_t)in.n);
     in.v = malloc(sizeof(float) * (size_t)in.n);
@@ -117,25 +118,21 @@ static void free_inputs(inputs *in) { free(in->q), free(in->k), free(in->v); }
 
 static float *row_of(float *x, const vox_plan_params *p, int64_t bh, int64_t t)
 {
-    return x + (bh * rb_tokens(p) + t) * p->head_dim;
+    return x + (bh * tu_tokens(p) + t) * p->head_dim;
 }
 
 static vox_plan_params base_params(int64_t B, int64_t H, int64_t D, int64_t F, int64_t Y, int64_t X, int64_t G,
                                    int bt, int bh, int bw)
 {
+    vox_workload w = {"hostile", B, H, D, F, Y, X, G, 0};
+    const int block[3] = {bt, bh, bw};
     vox_plan_params p;
-    vox_plan_defaults(&p);
-    p.batch = B, p.heads = H, p.head_dim = D;
-    p.frames = F, p.height = Y, p.width = X, p.text_tokens = G;
-    p.block_t = bt, p.block_h = bh, p.block_w = bw;
+    vox_workload_plan_params(&w, VOX_F32, VOX_MASK_DENSE, block, &p);
     p.kv_rule = VOX_KV_TOPK;
     p.kv_topk = 2;
     p.kv_min_blocks = 1;
     p.svg_sample_rows = 16;
     p.svg_space_blocks = 0;
-    p.window_t = bt >= 2 ? 2 : 1;
-    p.window_h = bh >= 2 ? 2 : 1;
-    p.window_w = bw >= 2 ? 2 : 1;
     return p;
 }
 
@@ -149,11 +146,11 @@ static double lse_tol(void) { return 1e-9; }
  * passed (equal, or an accepted "cannot do" status). ref/dev results are
  * returned to the caller when non-NULL (then the caller frees them). */
 static int run_compare(dev_state *ds, const char *name, const char *variant, const vox_plan_params *p, int bnhd,
-                       const inputs *in, int mode, rb_result *ref_out, rb_result *dev_out)
+                       const inputs *in, int mode, tu_result *ref_out, tu_result *dev_out)
 {
-    rb_result ref, dev;
+    tu_result ref, dev;
     char why[256];
-    vox_status st = rb_run(ds->ref, p, bnhd, in->q, in->k, in->v, &ref);
+    vox_status st = tu_run(ds->ref, p, bnhd, in->q, in->k, in->v, &ref);
     if (st) {
         note(name, "%s: REFERENCE FAILED at %s: %s", variant, ref.stage, vox_status_string(st));
         return 0;
@@ -164,38 +161,38 @@ static int run_compare(dev_state *ds, const char *name, const char *variant, con
         int64_t cap = ref.B * ref.H * ref.N;
         double *ro = malloc(sizeof(double) * (size_t)(cap * ref.D)), *go = malloc(sizeof(double) * (size_t)(cap * ref.D));
         double *rl = malloc(sizeof(double) * (size_t)cap), *gl = malloc(sizeof(double) * (size_t)cap);
-        int64_t rows = rb_naive(&ref, in->q, in->k, in->v, ro, rl, go, gl);
+        int64_t rows = tu_naive(&ref, in->q, in->k, in->v, ro, rl, go, gl);
         double eo = tu_norm_err(go, ro, (size_t)(rows * ref.D)), el = tu_norm_err(gl, rl, (size_t)rows);
         ok = eo <= tu_tolerance(p->dtype) && el <= lse_tol();
         note(name, "%s: %s vs naive fp64 (out err %.2e, lse err %.2e, %lld rows)", variant, ok ? "ok" : "FAIL",
              eo, el, (long long)rows);
         free(ro), free(go), free(rl), free(gl);
         if (dev_out)
-            rb_run(ds->ctx, p, bnhd, in->q, in->k, in->v, dev_out);
+            tu_run(ds->ctx, p, bnhd, in->q, in->k, in->v, dev_out);
     } else {
-        st = rb_run(ds->ctx, p, bnhd, in->q, in->k, in->v, &dev);
-        if (st && rb_is_cannot_do(st)) {
+        st = tu_run(ds->ctx, p, bnhd, in->q, in->k, in->v, &dev);
+        if (st && tu_is_cannot_do(st)) {
             note(name, "%s: status %s at %s (accepted)", variant, vox_status_string(st), dev.stage);
         } else if (st) {
             note(name, "%s: FAIL status %s at %s", variant, vox_status_string(st), dev.stage);
             ok = 0;
-        } else if (rb_compare(&dev, &ref, tu_tolerance(p->dtype), lse_tol(), why, sizeof why)) {
+        } else if (tu_compare(&dev, &ref, tu_tolerance(p->dtype), lse_tol(), why, sizeof why)) {
             note(name, "%s: equal to cpu (%s)", variant, why);
-        } else if (mode == CHECK_HUGE && rb_count_nan(&dev, -1) == 0) {
+        } else if (mode == CHECK_HUGE && tu_count_nan(&dev, -1) == 0) {
             note(name, "%s: differs from cpu but NaN-free (%s)", variant, why);
         } else {
-            note(name, "%s: FAIL vs cpu: %s (%lld NaN)", variant, why, (long long)rb_count_nan(&dev, -1));
+            note(name, "%s: FAIL vs cpu: %s (%lld NaN)", variant, why, (long long)tu_count_nan(&dev, -1));
             ok = 0;
         }
         if (dev_out)
             *dev_out = dev;
         else
-            rb_result_free(&dev);
+            tu_result_free(&dev);
     }
     if (ref_out)
         *ref_out = ref;
     else
-        rb_result_free(&ref);
+        tu_result_free(&ref);
     return ok;
 }
 
@@ -252,11 +249,11 @@ static void t_equal_scores(void **state)
         inputs in = make_inputs(&q, 11, 1.0);
         memset(in.q, 0, sizeof(float) * (size_t)in.n);
         round_inputs(&q, &in);
-        rb_result ref;
+        tu_result ref;
         int r = run_compare(ds, name, names[m], &q, 0, &in, CHECK_EQUAL, &ref, NULL);
         if (r && modes[m] == VOX_MASK_DENSE) {
             /* uniform: LSE = log(number of keys) in every row */
-            double want = log((double)rb_tokens(&q));
+            double want = log((double)tu_tokens(&q));
             for (int64_t i = 0; i < ref.B * ref.H * ref.N; i++)
                 if (fabs(ref.lse[i] - want) > 1e-5) {
                     note(name, "%s: reference LSE %g, want log(N) = %g", names[m], ref.lse[i], want);
@@ -265,14 +262,14 @@ static void t_equal_scores(void **state)
                 }
         }
         ok &= r;
-        rb_result_free(&ref);
+        tu_result_free(&ref);
         free_inputs(&in);
     }
     /* every key equal (per head): uniform weights again, with random q */
     vox_plan_params q = p;
     inputs in = make_inputs(&q, 12, 1.0);
     for (int64_t bh = 0; bh < q.batch * q.heads; bh++)
-        for (int64_t t = 1; t < rb_tokens(&q); t++)
+        for (int64_t t = 1; t < tu_tokens(&q); t++)
             memcpy(row_of(in.k, &q, bh, t), row_of(in.k, &q, bh, 0), sizeof(float) * (size_t)q.head_dim);
     round_inputs(&q, &in);
     ok &= run_compare(ds, name, "equal_keys_dense", &q, 1, &in, CHECK_EQUAL, NULL, NULL);
@@ -280,65 +277,57 @@ static void t_equal_scores(void **state)
     assert_true(ok);
 }
 
+/* A variant of a case: dtype, the plan's scale and the scale of q and k. */
+typedef struct scale_variant {
+    const char *v;
+    vox_dtype dt;
+    double scale, in_scale;
+} scale_variant;
+
+/* Runs each variant of `name` (inputs from seed0 + i) against the reference;
+ * with CHECK_HUGE the reference's own output must also be NaN-free. */
+static int run_scale_variants(dev_state *ds, const char *name, const scale_variant *vs, size_t n, uint64_t seed0,
+                              int mode)
+{
+    vox_plan_params p = base_params(1, 2, 32, 2, 4, 8, 3, 2, 4, 4);
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        vox_plan_params q = p;
+        q.dtype = vs[i].dt;
+        q.scale = vs[i].scale;
+        inputs in = make_inputs(&q, seed0 + i, vs[i].in_scale);
+        round_inputs(&q, &in);
+        tu_result ref = {0};
+        int r = run_compare(ds, name, vs[i].v, &q, 0, &in, mode, mode == CHECK_HUGE ? &ref : NULL, NULL);
+        if (r && mode == CHECK_HUGE && tu_count_nan(&ref, -1))
+            note(name, "%s: reference output has %lld NaN", vs[i].v, (long long)tu_count_nan(&ref, -1)), r = 0;
+        ok &= r;
+        tu_result_free(&ref);
+        free_inputs(&in);
+    }
+    return ok;
+}
+
 static void t_huge_logits(void **state)
 {
-    dev_state *ds = *state;
-    const char *name = "huge_logits";
-    int ok = 1;
-    vox_plan_params p = base_params(1, 2, 32, 2, 4, 8, 3, 2, 4, 4);
-    struct {
-        const char *v;
-        vox_dtype dt;
-        double scale, in_scale;
-    } vs[] = {
+    static const scale_variant vs[] = {
         {"f32_scale1e37", VOX_F32, 1e37, 1.0},     /* |q.k*scale| up to ~1e38 */
         {"f32_scale3e38", VOX_F32, 3e38, 1.0},     /* beyond FLT_MAX in f32 arithmetic */
         {"f32_inputs1e18", VOX_F32, 0.0, 1e18},    /* huge q and k, default scale */
         {"bf16_scale1e37", VOX_BF16, 1e37, 1.0},
     };
-    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
-        vox_plan_params q = p;
-        q.dtype = vs[i].dt;
-        q.scale = vs[i].scale;
-        inputs in = make_inputs(&q, 21 + i, vs[i].in_scale);
-        round_inputs(&q, &in);
-        rb_result ref;
-        int r = run_compare(ds, name, vs[i].v, &q, 0, &in, CHECK_HUGE, &ref, NULL);
-        if (r && rb_count_nan(&ref, -1))
-            note(name, "%s: reference output has %lld NaN", vs[i].v, (long long)rb_count_nan(&ref, -1)), r = 0;
-        ok &= r;
-        rb_result_free(&ref);
-        free_inputs(&in);
-    }
-    assert_true(ok);
+    assert_true(run_scale_variants(*state, "huge_logits", vs, sizeof vs / sizeof vs[0], 21, CHECK_HUGE));
 }
 
 static void t_tiny_logits(void **state)
 {
-    dev_state *ds = *state;
-    const char *name = "tiny_logits";
-    int ok = 1;
-    vox_plan_params p = base_params(1, 2, 32, 2, 4, 8, 3, 2, 4, 4);
-    struct {
-        const char *v;
-        vox_dtype dt;
-        double scale, in_scale;
-    } vs[] = {
+    static const scale_variant vs[] = {
         {"f32_scale1e-38", VOX_F32, 1e-38, 1.0}, /* scores near FLT_MIN */
         {"f32_scale1e-44", VOX_F32, 1e-44, 1.0}, /* scores denormal */
         {"f32_inputs1e-20", VOX_F32, 0.0, 1e-20}, /* q.k products denormal */
         {"f16_scale1e-30", VOX_F16, 1e-30, 1.0},
     };
-    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
-        vox_plan_params q = p;
-        q.dtype = vs[i].dt;
-        q.scale = vs[i].scale;
-        inputs in = make_inputs(&q, 31 + i, vs[i].in_scale);
-        round_inputs(&q, &in);
-        ok &= run_compare(ds, name, vs[i].v, &q, 0, &in, CHECK_EQUAL, NULL, NULL);
-        free_inputs(&in);
-    }
-    assert_true(ok);
+    assert_true(run_scale_variants(*state, "tiny_logits", vs, sizeof vs / sizeof vs[0], 31, CHECK_EQUAL));
 }
 
 /* Poisons head 0 (bh = 0) and checks: status OK, head 1 equal to the
@@ -352,39 +341,39 @@ static int poison_case(dev_state *ds, const char *name, const char *variant, vox
     inputs in = make_inputs(&p, 41, 1.0);
     round_inputs(&p, &in);
     float *x = which == 'q' ? in.q : which == 'k' ? in.k : in.v;
-    int64_t N = rb_tokens(&p), D = p.head_dim;
+    int64_t N = tu_tokens(&p), D = p.head_dim;
     for (int64_t t = whole_head ? 0 : row; t < (whole_head ? N : row + 1); t++)
         for (int64_t d = 0; d < D; d += whole_head ? 1 : 3)
             row_of(x, &p, 0, t)[d] = value;
-    rb_result ref, own;
+    tu_result ref, own;
     int ok = 1;
-    vox_status st = rb_run(ds->ref, &p, 0, in.q, in.k, in.v, &ref);
+    vox_status st = tu_run(ds->ref, &p, 0, in.q, in.k, in.v, &ref);
     if (st) {
         note(name, "%s: REFERENCE FAILED at %s: %s", variant, ref.stage, vox_status_string(st));
         free_inputs(&in);
         return 0;
     }
-    st = rb_run(ds->ctx, &p, 0, in.q, in.k, in.v, &own);
-    if (st && rb_is_cannot_do(st)) {
+    st = tu_run(ds->ctx, &p, 0, in.q, in.k, in.v, &own);
+    if (st && tu_is_cannot_do(st)) {
         note(name, "%s: status %s at %s (accepted)", variant, vox_status_string(st), own.stage);
-        rb_result_free(&ref), free_inputs(&in);
+        tu_result_free(&ref), free_inputs(&in);
         return 1;
     }
     if (st) {
         note(name, "%s: FAIL status %s at %s", variant, vox_status_string(st), own.stage);
-        rb_result_free(&ref), free_inputs(&in);
+        tu_result_free(&ref), free_inputs(&in);
         return 0;
     }
     /* head 1 untouched: same mask rows and outputs as the reference */
     int64_t NB = ref.NB;
-    double e1 = rb_head_err(&own, &ref, 1);
+    double e1 = tu_head_err(&own, &ref, 1);
     int mask1 = !memcmp(own.row_ptr + (NB + 1), ref.row_ptr + (NB + 1), sizeof(int32_t) * (size_t)(NB + 1)) &&
                 !memcmp(own.cols + NB * NB, ref.cols + NB * NB, sizeof(int32_t) * (size_t)ref.row_ptr[2 * (NB + 1) - 1]);
     if (!(e1 <= tu_tolerance(p.dtype)) || !mask1) {
         note(name, "%s: FAIL clean head differs (err %.2e, mask %s)", variant, e1, mask1 ? "same" : "differs");
         ok = 0;
     }
-    int64_t nan0 = rb_count_nan(&own, 0), inf0 = rb_count_inf(&own, 0), nan1 = rb_count_nan(&own, 1);
+    int64_t nan0 = tu_count_nan(&own, 0), inf0 = tu_count_inf(&own, 0), nan1 = tu_count_nan(&own, 1);
     if (nan1) {
         note(name, "%s: FAIL %lld NaN in the clean head", variant, (long long)nan1);
         ok = 0;
@@ -435,7 +424,7 @@ static int poison_case(dev_state *ds, const char *name, const char *variant, vox
     }
     note(name, "%s: %s (poisoned head: %lld NaN, %lld Inf of %lld; clean head err %.1e)", variant,
          ok ? "ok" : "FAIL", (long long)nan0, (long long)inf0, (long long)(N * D), e1);
-    rb_result_free(&ref), rb_result_free(&own), free_inputs(&in);
+    tu_result_free(&ref), tu_result_free(&own), free_inputs(&in);
     return ok;
 }
 
@@ -469,7 +458,7 @@ static void t_custom_empty_and_padding(void **state)
     dev_state *ds = *state;
     const char *name = "custom_empty_padding";
     vox_plan_params p = base_params(1, 2, 32, 5, 5, 5, 0, 4, 4, 4); /* 2x2x2 blocks, corner 1/64 valid */
-    int64_t NB = rb_n_blocks(ds->ref, &p);
+    int64_t NB = tu_n_blocks(ds->ref, &p);
     assert_int_equal(NB, 8);
     int32_t rp[9], cols[64];
     int32_t n = 0;
@@ -490,10 +479,10 @@ static void t_custom_empty_and_padding(void **state)
     p.custom_kv_block = cols;
     inputs in = make_inputs(&p, 51, 1.0);
     round_inputs(&p, &in);
-    rb_result ref, dev;
+    tu_result ref, dev;
     memset(&dev, 0, sizeof dev);
     int ok = run_compare(ds, name, "custom", &p, 0, &in, CHECK_EQUAL, &ref, &dev);
-    const rb_result *own = ds->is_ref ? &ref : &dev;
+    const tu_result *own = ds->is_ref ? &ref : &dev;
     if (own->status == VOX_OK && own->out) {
         /* tokens of block 1: exactly 0 output and LSE -inf */
         int64_t rows = 0, bad = 0;
@@ -509,7 +498,7 @@ static void t_custom_empty_and_padding(void **state)
         note(name, "empty row: %lld rows, %lld bad values (want out 0, lse -inf)", (long long)rows, (long long)bad);
         ok &= rows > 0 && bad == 0;
     }
-    rb_result_free(&ref), rb_result_free(&dev), free_inputs(&in);
+    tu_result_free(&ref), tu_result_free(&dev), free_inputs(&in);
     /* BSA with query pruning on the same heavily padded grid */
     vox_plan_params b = base_params(1, 2, 32, 5, 5, 5, 3, 4, 4, 4);
     b.mask_mode = VOX_MASK_BSA;

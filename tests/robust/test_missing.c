@@ -22,7 +22,8 @@
 
 #include <cmocka.h>
 
-#include "robust_util.h"
+#include "testutil.h"
+#include "workload.h"
 
 static const char *g_mode = "libs";
 
@@ -90,12 +91,9 @@ static void t_devices(void **state)
 static vox_status context_on(const char *id, int index, const vox_native_queue *native, int *errors)
 {
     vox_context_params p;
-    vox_context_defaults(&p);
-    p.device_id = id;
+    tu_context_params(&p, id, errors);
     p.device_index = index;
     p.native = native;
-    p.log = tu_log;
-    p.log_user = errors;
     vox_context *ctx = (vox_context *)&p; /* must be reset to NULL on failure */
     vox_status st = vox_context_create(&p, &ctx);
     if (st)
@@ -175,25 +173,25 @@ static void t_cpu_still_computes(void **state)
     int errors = 0;
     vox_context *ctx = tu_context("cpu", &errors);
     assert_non_null(ctx);
+    const vox_workload w = {"small", 1, 2, 16, 2, 4, 6, 3, 0};
+    const int block[3] = {2, 2, 4};
     vox_plan_params p;
-    vox_plan_defaults(&p);
-    p.heads = 2, p.head_dim = 16, p.frames = 2, p.height = 4, p.width = 6, p.text_tokens = 3;
-    p.block_t = 2, p.block_h = 2, p.block_w = 4;
-    int64_t n = p.batch * p.heads * rb_tokens(&p) * p.head_dim;
+    vox_workload_plan_params(&w, VOX_F32, VOX_MASK_DENSE, block, &p);
+    int64_t n = p.batch * p.heads * tu_tokens(&p) * p.head_dim;
     float *q = malloc(sizeof(float) * (size_t)n), *k = malloc(sizeof(float) * (size_t)n),
           *v = malloc(sizeof(float) * (size_t)n);
     tu_fill_normal(1, 1.0, q, (size_t)n), tu_fill_normal(2, 1.0, k, (size_t)n), tu_fill_normal(3, 1.0, v, (size_t)n);
-    rb_result r;
-    assert_int_equal(rb_run(ctx, &p, 0, q, k, v, &r), VOX_OK);
+    tu_result r;
+    assert_int_equal(tu_run(ctx, &p, 0, q, k, v, &r), VOX_OK);
     int64_t cap = r.B * r.H * r.N;
     double *ro = malloc(sizeof(double) * (size_t)(cap * r.D)), *go = malloc(sizeof(double) * (size_t)(cap * r.D));
     double *rl = malloc(sizeof(double) * (size_t)cap), *gl = malloc(sizeof(double) * (size_t)cap);
-    int64_t rows = rb_naive(&r, q, k, v, ro, rl, go, gl);
+    int64_t rows = tu_naive(&r, q, k, v, ro, rl, go, gl);
     assert_int_equal(rows, cap);
     assert_true(tu_norm_err(go, ro, (size_t)(rows * r.D)) <= 1e-10);
     assert_true(tu_norm_err(gl, rl, (size_t)rows) <= 1e-9);
     free(ro), free(go), free(rl), free(gl), free(q), free(k), free(v);
-    rb_result_free(&r);
+    tu_result_free(&r);
     vox_context_destroy(ctx);
     assert_int_equal(errors, 0);
 }

@@ -21,7 +21,8 @@
 
 #include <cmocka.h>
 
-#include "robust_util.h"
+#include "testutil.h"
+#include "workload.h"
 
 typedef struct dev_state {
     int index;
@@ -50,25 +51,24 @@ static void small_case_works(vox_context *ctx, const char *id)
     int errors = 0;
     vox_context *ref = tu_context("cpu", &errors);
     assert_non_null(ref);
+    const vox_workload w = {"small", 1, 2, 32, 2, 4, 8, 4, 0};
+    const int block[3] = {2, 4, 4};
     vox_plan_params p;
-    vox_plan_defaults(&p);
-    p.heads = 2, p.head_dim = 32, p.frames = 2, p.height = 4, p.width = 8, p.text_tokens = 4;
-    p.block_t = 2, p.block_h = 4, p.block_w = 4;
-    p.mask_mode = VOX_MASK_BSA;
+    vox_workload_plan_params(&w, VOX_F32, VOX_MASK_BSA, block, &p);
     p.kv_rule = VOX_KV_TOPK, p.kv_topk = 2, p.kv_min_blocks = 1;
-    size_t n = (size_t)(p.heads * rb_tokens(&p) * p.head_dim);
+    size_t n = (size_t)(p.heads * tu_tokens(&p) * p.head_dim);
     float *q = malloc(sizeof(float) * n), *k = malloc(sizeof(float) * n), *v = malloc(sizeof(float) * n);
     tu_fill_normal(7, 1.0, q, n), tu_fill_normal(8, 1.0, k, n), tu_fill_normal(9, 1.0, v, n);
-    rb_result a, b;
-    vox_status st = rb_run(ctx, &p, 0, q, k, v, &a);
+    tu_result a, b;
+    vox_status st = tu_run(ctx, &p, 0, q, k, v, &a);
     printf("    %s: small case after the failure: %s\n", id, vox_status_string(st));
     assert_int_equal(st, VOX_OK);
-    assert_int_equal(rb_run(ref, &p, 0, q, k, v, &b), VOX_OK);
+    assert_int_equal(tu_run(ref, &p, 0, q, k, v, &b), VOX_OK);
     char why[256];
-    int same = rb_compare(&a, &b, tu_tolerance(p.dtype), 1e-9, why, sizeof why);
+    int same = tu_compare(&a, &b, tu_tolerance(p.dtype), 1e-9, why, sizeof why);
     printf("    %s: vs cpu: %s\n", id, why);
     assert_true(same);
-    rb_result_free(&a), rb_result_free(&b);
+    tu_result_free(&a), tu_result_free(&b);
     free(q), free(k), free(v);
     vox_context_destroy(ref);
 }

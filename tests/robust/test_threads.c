@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "robust_util.h"
+#include "testutil.h"
 
 #define N_GLOBAL_THREADS 12
 #define N_WORKERS 6
@@ -153,7 +153,7 @@ static void prepare_cases(void)
         p->svg_space_blocks = 0;
         p->window_t = t->bt >= 2 ? 2 : 1;
         if (t->mode == VOX_MASK_CUSTOM) {
-            int64_t NB = rb_n_blocks(ctx, p);
+            int64_t NB = tu_n_blocks(ctx, p);
             assert_true(NB > 0);
             d->rp = malloc(sizeof(int32_t) * (size_t)(NB + 1));
             d->cols = malloc(sizeof(int32_t) * (size_t)(NB * NB));
@@ -169,7 +169,7 @@ static void prepare_cases(void)
             p->custom_row_ptr = d->rp;
             p->custom_kv_block = d->cols;
         }
-        size_t n = (size_t)(t->B * t->H * rb_tokens(p) * t->D);
+        size_t n = (size_t)(t->B * t->H * tu_tokens(p) * t->D);
         d->q = malloc(sizeof(float) * n), d->k = malloc(sizeof(float) * n), d->v = malloc(sizeof(float) * n);
         tu_fill_normal(100 + (uint64_t)c, 1.0, d->q, n);
         tu_fill_normal(200 + (uint64_t)c, 1.0, d->k, n);
@@ -192,7 +192,7 @@ typedef struct worker {
     int device;   /* global device index */
     int reps;
     int order;    /* 0 forward, 1 backward through the cases */
-    rb_result res[N_TCASES];
+    tu_result res[N_TCASES];
     vox_status st; /* first failure */
     int failed_case;
     int errors;
@@ -215,10 +215,10 @@ static void *run_worker(void *arg)
     for (int rep = 0; rep < w->reps && !w->st; rep++)
         for (int i = 0; i < N_TCASES && !w->st; i++) {
             int c = w->order ? N_TCASES - 1 - i : i;
-            rb_result_free(&w->res[c]);
+            tu_result_free(&w->res[c]);
             const case_data *d = &g_data[c];
-            vox_status st = rb_run(ctx, &d->p, k_cases[c].bnhd, d->q, d->k, d->v, &w->res[c]);
-            if (st && rb_is_cannot_do(st)) {
+            vox_status st = tu_run(ctx, &d->p, k_cases[c].bnhd, d->q, d->k, d->v, &w->res[c]);
+            if (st && tu_is_cannot_do(st)) {
                 w->skipped++;
                 continue;
             }
@@ -234,7 +234,7 @@ static void *run_worker(void *arg)
 static void free_worker(worker *w)
 {
     for (int c = 0; c < N_TCASES; c++)
-        rb_result_free(&w->res[c]);
+        tu_result_free(&w->res[c]);
 }
 
 /* Every result of w equals the single-threaded one. */
@@ -247,7 +247,7 @@ static int same_as(const worker *w, const worker *single, int exact, const char 
         return 0;
     }
     for (int c = 0; c < N_TCASES; c++) {
-        const rb_result *a = &w->res[c], *b = &single->res[c];
+        const tu_result *a = &w->res[c], *b = &single->res[c];
         if (!a->out || !b->out) {
             if (!!a->out != !!b->out) {
                 printf("    %s: FAIL %s ran in one run only\n", who, k_cases[c].name);
@@ -257,7 +257,7 @@ static int same_as(const worker *w, const worker *single, int exact, const char 
         }
         char why[256];
         double tol = exact ? 0.0 : tu_tolerance(k_cases[c].dtype);
-        if (!rb_compare(a, b, tol, exact ? 0.0 : 1e-9, why, sizeof why)) {
+        if (!tu_compare(a, b, tol, exact ? 0.0 : 1e-9, why, sizeof why)) {
             printf("    %s: FAIL %s differs from the single-threaded run: %s\n", who, k_cases[c].name, why);
             ok = 0;
         }

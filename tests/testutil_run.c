@@ -1,20 +1,24 @@
-#include "robust_util.h"
+/* Shared run-and-compare harness of conformance and the robustness suite:
+ * one plan end to end through the public API (poisoned outputs, everything
+ * read back), a naive fp64 attention over a run's own exported mask, and the
+ * comparison of two runs. Declared in testutil.h. */
+#include "testutil.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void rb_result_free(rb_result *r)
+void tu_result_free(tu_result *r)
 {
     free(r->out), free(r->lse), free(r->row_ptr), free(r->cols), free(r->keep), free(r->slot);
     free(r->classes);
     memset(r, 0, sizeof *r);
 }
 
-int64_t rb_tokens(const vox_plan_params *p) { return p->frames * p->height * p->width + p->text_tokens; }
+int64_t tu_tokens(const vox_plan_params *p) { return p->frames * p->height * p->width + p->text_tokens; }
 
-int64_t rb_n_blocks(vox_context *ctx, const vox_plan_params *p)
+int64_t tu_n_blocks(vox_context *ctx, const vox_plan_params *p)
 {
     vox_plan_params tmp = *p;
     tmp.mask_mode = VOX_MASK_DENSE;
@@ -31,18 +35,18 @@ int64_t rb_n_blocks(vox_context *ctx, const vox_plan_params *p)
     return s.n_blocks;
 }
 
-static vox_status fail(rb_result *r, const char *stage, vox_status st)
+static vox_status fail(tu_result *r, const char *stage, vox_status st)
 {
     r->stage = stage;
     r->status = st;
     return st;
 }
 
-vox_status rb_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const float *q, const float *k,
-                  const float *v, rb_result *r)
+vox_status tu_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const float *q, const float *k,
+                  const float *v, tu_result *r)
 {
     memset(r, 0, sizeof *r);
-    int64_t B = p->batch, H = p->heads, N = rb_tokens(p), D = p->head_dim, BH = B * H;
+    int64_t B = p->batch, H = p->heads, N = tu_tokens(p), D = p->head_dim, BH = B * H;
     r->B = B, r->H = H, r->N = N, r->D = D;
     vox_plan *plan = NULL;
     vox_status st = vox_plan_create(ctx, p, &plan);
@@ -103,7 +107,7 @@ vox_status rb_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const fl
     vox_plan_destroy(plan);
     if (st) {
         int64_t B0 = r->B, H0 = r->H, N0 = r->N, D0 = r->D;
-        rb_result_free(r);
+        tu_result_free(r);
         r->B = B0, r->H = H0, r->N = N0, r->D = D0;
         return fail(r, stage, st);
     }
@@ -111,7 +115,7 @@ vox_status rb_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const fl
     return VOX_OK;
 }
 
-int64_t rb_naive(const rb_result *r, const float *q, const float *k, const float *v, double *ref_out,
+int64_t tu_naive(const tu_result *r, const float *q, const float *k, const float *v, double *ref_out,
                  double *ref_lse, double *got_out, double *got_lse)
 {
     int64_t N = r->N, D = r->D, BH = r->B * r->H, V = r->V, NB = r->NB;
@@ -151,7 +155,7 @@ int64_t rb_naive(const rb_result *r, const float *q, const float *k, const float
     return rows;
 }
 
-int rb_compare(const rb_result *dev, const rb_result *ref, double out_tol, double lse_tol, char *why, size_t n)
+int tu_compare(const tu_result *dev, const tu_result *ref, double out_tol, double lse_tol, char *why, size_t n)
 {
     int64_t BH = ref->B * ref->H;
     if (dev->NB != ref->NB || dev->V != ref->V) {
@@ -191,7 +195,7 @@ int rb_compare(const rb_result *dev, const rb_result *ref, double out_tol, doubl
     return 1;
 }
 
-static int64_t count_if(const rb_result *r, int64_t bh, int inf)
+static int64_t count_if(const tu_result *r, int64_t bh, int inf)
 {
     int64_t c = 0, BH = r->B * r->H, per = r->N * r->D;
     for (int64_t m = 0; m < BH; m++) {
@@ -205,13 +209,13 @@ static int64_t count_if(const rb_result *r, int64_t bh, int inf)
     return c;
 }
 
-int64_t rb_count_nan(const rb_result *r, int64_t bh) { return count_if(r, bh, 0); }
-int64_t rb_count_inf(const rb_result *r, int64_t bh) { return count_if(r, bh, 1); }
+int64_t tu_count_nan(const tu_result *r, int64_t bh) { return count_if(r, bh, 0); }
+int64_t tu_count_inf(const tu_result *r, int64_t bh) { return count_if(r, bh, 1); }
 
-double rb_head_err(const rb_result *a, const rb_result *b, int64_t bh)
+double tu_head_err(const tu_result *a, const tu_result *b, int64_t bh)
 {
     size_t per = (size_t)(a->N * a->D);
     return tu_norm_err(a->out + (size_t)bh * per, b->out + (size_t)bh * per, per);
 }
 
-int rb_is_cannot_do(vox_status st) { return st == VOX_ERR_UNSUPPORTED || st == VOX_ERR_DEVICE_OUT_OF_MEMORY; }
+int tu_is_cannot_do(vox_status st) { return st == VOX_ERR_UNSUPPORTED || st == VOX_ERR_DEVICE_OUT_OF_MEMORY; }

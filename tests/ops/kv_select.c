@@ -1,0 +1,188 @@
+/* Cases of kv_select (core/backend.h): the three rules over random and
+ * structured block means, kv_min_blocks below/above the video block count,
+ * text blocks, a padding-only block (zero means), constructed ties (equal
+ * scores -> lower block index, a cumulative boundary hit exactly) and huge
+ * logits (one group of blocks takes all the mass, the rest p = 0 in f32 and
+ * f64 alike, so ties again go by index). kv_count and the first kv_count
+ * entries of each kv_cols row must equal the reference exactly; the device's
+ * rows must also be ascending and hold the own block and every global block. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+enum { KS_QBAR = 1, KS_KBAR, KS_START, KS_COUNT, KS_COLS };
+
+/* f64 means of the valid rows of each block, as block_means defines them. */
+static void host_means(const op_inputs *in, const float *x, float *out)
+{
+    const vox_layout *L = &in->L;
+    int64_t BH = in->c->B * in->c->H, NB = L->n_blocks, V = L->V, D = in->c->D;
+    for (int64_t bh = 0; bh < BH; bh++)
+        for (int64_t j = 0; j < NB; j++)
+            for (int64_t e = 0; e < D; e++) {
+                double acc = 0;
+                for (int64_t r = 0; r < L->block_valid[j]; r++)
+                    acc += x[((bh * NB + j) * V + r) * D + e];
+                out[(bh * NB + j) * D + e] = (float)(L->block_valid[j] ? acc / L->block_valid[j] : 0.0);
+            }
+}
+
+static int kv_select_inputs(const op_case *c, op_inputs *in)
+{
+    if (oh_layout(c, 1.0, in))
+        return -1;
+    const vox_layout *L = &in->L;
+    int64_t BH = c->B * c->H, NB = L->n_blocks, D = c->D, n = BH * NB * D;
+    oh_add(in, "qbar", OB_F32, (size_t)n, 0);
+    oh_add(in, "kbar", OB_F32, (size_t)n, 0);
+    float *qb = in->buf[KS_QBAR].f32, *kb = in->buf[KS_KBAR].f32;
+    if (c->fill & FILL_WORKLOAD) {
+        float *x = malloc(sizeof(float) * (size_t)(BH * L->n_slots * D));
+        oh_fill_blocks(in, 0, 41, x);
+        host_means(in, x, qb);
+        oh_fill_blocks(in, 1, 41, x);
+        host_means(in, x, kb);
+        free(x);
+    } else if (c->fill & FILL_TIES) {
+        /* small integers: every score exact in f32 and f64; key blocks repeat
+         * with period 3, so scores tie in groups; every 4th query row is 0,
+         * so all its p are 1/NBv and a cumulative tau of 0.5 is hit exactly */
+        oh_rng r = {42};
+        for (int64_t m = 0; m < BH * NB; m++)
+            for (int64_t e = 0; e < D; e++) {
+                qb[m * D + e] = m % 4 ? (float)(oh_u64(&r) % 3) - 1.0f : 0.0f;
+                kb[m * D + e] = (float)((m % NB) % 3 == e % 3);
+            }
+    } else if (c->fill & FILL_HUGE) {
+        /* s = +-1000 * (j % 5): blocks j % 5 == 4 (or 0) share all the mass */
+        for (int64_t m = 0; m < BH * NB; m++) {
+            qb[m * D] = (m % 3) ? 1000.0f : -1000.0f;
+            kb[m * D] = (float)((m % NB) % 5);
+        }
+    } else {
+        oh_rng r = {43};
+        for (int64_t i = 0; i < n; i++)
+            qb[i] = (float)(2.0 * oh_normal(&r)), kb[i] = (float)oh_normal(&r);
+    }
+    for (int64_t m = 0; m < BH * NB; m++) /* a padding-only block's means are 0 */
+        if (L->block_valid[m % NB] == 0)
+            for (int64_t e = 0; e < D; e++)
+                qb[m * D + e] = kb[m * D + e] = 0.0f;
+    /* rows in reverse order, so a kernel that ignores kv_start fails */
+    oh_add(in, "kv_start", OB_I32, (size_t)(BH * NB), 0);
+    for (int64_t m = 0; m < BH * NB; m++)
+        in->buf[KS_START].i32[m] = (int32_t)((BH * NB - 1 - m) * NB);
+    oh_add(in, "kv_count", OB_I32, (size_t)(BH * NB), 1);
+    oh_add(in, "kv_cols", OB_I32, (size_t)(BH * NB * NB), 1);
+    return 0;
+}
+
+static vox_status kv_select_run(const op_inputs *in, const op_side *s)
+{
+    const op_case *c = in->c;
+    vox_op_kv_select op = {
+        .qbar = oh_ref(s, in, KS_QBAR),
+        .kbar = oh_ref(s, in, KS_KBAR),
+        .scale = in->scale,
+        .rule = c->rule,
+        .tau = c->param,
+        .topk = (int)c->param,
+        .z = c->param,
+        .min_blocks = c->min_blocks,
+        .kv_start = oh_ref(s, in, KS_START),
+        .kv_count = oh_ref(s, in, KS_COUNT),
+        .kv_cols = oh_ref(s, in, KS_COLS),
+    };
+    return s->ctx->be->kv_select(s->ctx->dev, &in->dims, &op);
+}
+
+static int kv_select_compare(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e,
+                             char *why, size_t n)
+{
+    (void)e;
+    const vox_layout *L = &in->L;
+    int64_t BH = in->c->B * in->c->H, NB = L->n_blocks, NBv = L->n_video_blocks;
+    const int32_t *dc = (const int32_t *)dev->raw[KS_COUNT], *rc = (const int32_t *)ref->raw[KS_COUNT];
+    const int32_t *dl = (const int32_t *)dev->raw[KS_COLS], *rl = (const int32_t *)ref->raw[KS_COLS];
+    const int32_t *start = in->buf[KS_START].i32;
+    for (int64_t m = 0; m < BH * NB; m++) {
+        int64_t i = m % NB, r0 = start[m];
+        if (dc[m] != rc[m]) {
+            snprintf(why, n, "kv_count[%lld] (bh %lld, block %lld) = %d, reference %d", (long long)m,
+                     (long long)(m / NB), (long long)i, dc[m], rc[m]);
+            return 0;
+        }
+        int64_t k = oh_first_diff_i32(dl + r0, rl + r0, NULL, (size_t)rc[m]);
+        if (k >= 0) {
+            snprintf(why, n, "kv_cols row %lld (block %lld) entry %lld = %d, reference %d", (long long)m, (long long)i,
+                     (long long)k, dl[r0 + k], rl[r0 + k]);
+            return 0;
+        }
+        /* contract: ascending, own block and every global block present */
+        int own = 0, globals = 0;
+        for (int32_t c = 0; c < dc[m]; c++) {
+            int32_t j = dl[r0 + c];
+            if (c && j <= dl[r0 + c - 1]) {
+                snprintf(why, n, "kv_cols row %lld not ascending", (long long)m);
+                return 0;
+            }
+            own |= j == i;
+            globals += j >= NBv;
+        }
+        if (!own || globals != NB - NBv || (i >= NBv && dc[m] != NB)) {
+            snprintf(why, n, "kv_cols row %lld misses its own or a global block", (long long)m);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+#define CUM VOX_KV_CUMULATIVE
+#define TOPK VOX_KV_TOPK
+#define STAT VOX_KV_STAT
+
+static const op_case cases[] = {
+    {"cumulative_tau09_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
+     .param = 0.9, .min_blocks = 2},
+    {"cumulative_tau05_min0", SHAPE(2, 2, 32, 4, 8, 8, 0, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
+     .param = 0.5},
+    {"cumulative_tau1_ragged", SHAPE(1, 3, 16, 3, 9, 10, 12, 1, 2, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
+     .param = 1.0, .min_blocks = 1},
+    {"topk3_f32", SHAPE(1, 2, 32, 4, 8, 8, 0, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = TOPK, .param = 3,
+     .min_blocks = 2},
+    {"topk_above_nbv", SHAPE(1, 2, 32, 2, 4, 8, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = TOPK,
+     .param = 50, .min_blocks = 4},
+    {"min_blocks_above_nbv", SHAPE(1, 2, 32, 2, 4, 8, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
+     .param = 0.3, .min_blocks = 99},
+    {"stat_z1", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = STAT, .param = 1.0},
+    {"stat_z_neg", SHAPE(1, 2, 32, 4, 8, 8, 0, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = STAT,
+     .param = -0.5, .min_blocks = 2},
+    {"stat_z3_min2", SHAPE(1, 2, 32, 4, 8, 8, 0, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = STAT,
+     .param = 3.0, .min_blocks = 2},
+    {"padding_only_block", SHAPE(1, 2, 32, 2, 4, 8, 9, 0, 1, 4, 4), VOX_F32, .drop_block = 2, .rule = CUM,
+     .param = 0.9, .min_blocks = 2},
+    {"ties_cumulative_boundary", SHAPE(1, 2, 12, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_TIES, .drop_block = -1,
+     .scale = 0.5, .rule = CUM, .param = 0.5, .min_blocks = 0},
+    {"ties_topk", SHAPE(1, 2, 12, 4, 8, 8, 0, 0, 1, 4, 4), VOX_F32, FILL_TIES, .drop_block = -1, .scale = 0.5,
+     .rule = TOPK, .param = 4, .min_blocks = 2},
+    {"ties_stat", SHAPE(1, 2, 12, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_TIES, .drop_block = -1, .scale = 0.5,
+     .rule = STAT, .param = 0.0},
+    {"huge_logits_topk5", SHAPE(1, 2, 16, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_HUGE, .drop_block = -1,
+     .scale = 1.0, .rule = TOPK, .param = 5, .min_blocks = 2},
+    {"huge_logits_cumulative", SHAPE(1, 2, 16, 4, 8, 8, 0, 0, 1, 4, 4), VOX_F32, FILL_HUGE, .drop_block = -1,
+     .scale = 1.0, .rule = CUM, .param = 0.9, .min_blocks = 4},
+    {"workload_cumulative", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1,
+     .rule = CUM, .param = 0.9, .min_blocks = 2},
+    {"workload_topk_d128", SHAPE(1, 2, 128, 4, 8, 16, 0, 0, 1, 8, 8), VOX_F32, FILL_WORKLOAD, .drop_block = -1,
+     .rule = TOPK, .param = 3, .min_blocks = 2},
+    {"perf_wan_like", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
+     .param = 0.9, .min_blocks = 4, .perf_only = 1},
+};
+
+const op_entry op_kv_select = {
+    VOX_OP_kv_select, cases, (int)(sizeof cases / sizeof cases[0]), {{0}}, 0,
+    kv_select_inputs, kv_select_run, kv_select_compare,
+};

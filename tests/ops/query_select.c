@@ -1,0 +1,144 @@
+/* Cases of query_select (core/backend.h): keep fractions, window shapes
+ * (2,2,2), (1,2,2), a whole-block window, windows clipped by a ragged grid,
+ * text blocks, a padding-only block (no windows), constructed ties (rows
+ * drawn from a few small integer vectors, zero rows: equal cosines -> lower
+ * slot), a NaN query row and +-Inf in query rows (NaN cosines: least
+ * similar, never a source), NaN padding. kept_count, the
+ * kept rows and fill_src must equal the reference exactly; on the device a
+ * pruned slot's source must be a kept slot of its block. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+enum { QS_Q = 1, QS_WIN_PTR, QS_WINDOWS, QS_KEPT_COUNT, QS_KEPT_ROWS, QS_FILL };
+
+static int query_select_inputs(const op_case *c, op_inputs *in)
+{
+    if (oh_layout(c, c->param, in))
+        return -1;
+    const vox_layout *L = &in->L;
+    int64_t BH = c->B * c->H, S = L->n_slots, NB = L->n_blocks, V = L->V, D = c->D;
+    oh_add(in, "q", OB_ELEM, (size_t)(BH * S * D), 0);
+    float *q = in->buf[QS_Q].f32;
+    oh_fill_blocks(in, 0, 61, q);
+    if (c->fill & FILL_TIES) {
+        static const float vecs[6][2] = {{1, 0}, {0, 1}, {-1, 0}, {1, 1}, {0, 0}, {2, 0}};
+        oh_rng r = {62};
+        for (int64_t bh = 0; bh < BH; bh++)
+            for (int64_t s = 0; s < S; s++) {
+                if (!oh_valid_slot(L, s))
+                    continue;
+                const float *v = vecs[oh_u64(&r) % 6];
+                float *row = q + (bh * S + s) * D;
+                memset(row, 0, sizeof(float) * (size_t)D);
+                row[0] = v[0], row[1] = v[1];
+            }
+    }
+    if (c->fill & FILL_NAN) /* head 0: the first row of block 0 and the centre of block 1's first window */
+        for (int64_t e = 0; e < D; e++) {
+            q[e] = NAN;
+            if (L->win_ptr[2] > L->win_ptr[1])
+                q[(int64_t)L->windows[4 * L->win_ptr[1] + 2] * D + e] = NAN;
+        }
+    if (c->fill & FILL_INF) /* head 0: +Inf in the second row of block 0, -Inf in the third */
+        q[D] = INFINITY, q[2 * D + 1] = -INFINITY;
+    int i = oh_add(in, "win_ptr", OB_I32, (size_t)(L->n_video_blocks + 1), 0);
+    memcpy(in->buf[i].i32, L->win_ptr, sizeof(int32_t) * (size_t)(L->n_video_blocks + 1));
+    i = oh_add(in, "windows", OB_I32, (size_t)(4 * L->n_windows), 0);
+    memcpy(in->buf[i].i32, L->windows, sizeof(int32_t) * 4 * (size_t)L->n_windows);
+    oh_add(in, "kept_count", OB_I32, (size_t)(BH * NB), 1);
+    oh_add(in, "kept_rows", OB_I32, (size_t)(BH * NB * V), 1);
+    oh_add(in, "fill_src", OB_I32, (size_t)(BH * S), 1);
+    return 0;
+}
+
+static vox_status query_select_run(const op_inputs *in, const op_side *s)
+{
+    vox_op_query_select op = {
+        .q = oh_ref(s, in, QS_Q),
+        .win_ptr = oh_ref(s, in, QS_WIN_PTR),
+        .windows = oh_ref(s, in, QS_WINDOWS),
+        .kept_count = oh_ref(s, in, QS_KEPT_COUNT),
+        .kept_rows = oh_ref(s, in, QS_KEPT_ROWS),
+        .fill_src = oh_ref(s, in, QS_FILL),
+    };
+    return s->ctx->be->query_select(s->ctx->dev, &in->dims, &op);
+}
+
+static int query_select_compare(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e,
+                                char *why, size_t n)
+{
+    (void)e;
+    const vox_layout *L = &in->L;
+    int64_t BH = in->c->B * in->c->H, NB = L->n_blocks, V = L->V, S = L->n_slots;
+    const int32_t *dc = (const int32_t *)dev->raw[QS_KEPT_COUNT], *rc = (const int32_t *)ref->raw[QS_KEPT_COUNT];
+    const int32_t *dr = (const int32_t *)dev->raw[QS_KEPT_ROWS], *rr = (const int32_t *)ref->raw[QS_KEPT_ROWS];
+    const int32_t *df = (const int32_t *)dev->raw[QS_FILL], *rf = (const int32_t *)ref->raw[QS_FILL];
+    for (int64_t m = 0; m < BH * NB; m++) {
+        if (dc[m] != rc[m]) {
+            snprintf(why, n, "kept_count[%lld] = %d, reference %d", (long long)m, dc[m], rc[m]);
+            return 0;
+        }
+        int64_t k = oh_first_diff_i32(dr + m * V, rr + m * V, NULL, (size_t)rc[m]);
+        if (k >= 0) {
+            snprintf(why, n, "kept_rows of row %lld entry %lld = %d, reference %d", (long long)m, (long long)k,
+                     dr[m * V + k], rr[m * V + k]);
+            return 0;
+        }
+    }
+    int64_t k = oh_first_diff_i32(df, rf, NULL, (size_t)(BH * S));
+    if (k >= 0) {
+        snprintf(why, n, "fill_src[%lld] (bh %lld, slot %lld) = %d, reference %d", (long long)k,
+                 (long long)(k / S), (long long)(k % S), df[k], rf[k]);
+        return 0;
+    }
+    /* contract: every source is a kept slot of the same block */
+    for (int64_t bh = 0; bh < BH; bh++)
+        for (int64_t s = 0; s < S; s++) {
+            int32_t f = df[bh * S + s];
+            int64_t m = bh * NB + s / V, kept = 0;
+            for (int32_t r = 0; r < dc[m]; r++)
+                kept |= (s / V) * V + dr[m * V + r] == f;
+            if (oh_valid_slot(L, s) && !kept) {
+                snprintf(why, n, "fill_src of slot %lld (bh %lld) is %d, not a kept slot of its block",
+                         (long long)s, (long long)bh, f);
+                return 0;
+            }
+        }
+    return 1;
+}
+
+static const op_case cases[] = {
+    {"keep50_w222_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, .drop_block = -1, .param = 0.5},
+    {"keep25_w222_bf16", SHAPE(1, 2, 64, 4, 8, 8, 8, 0, 2, 4, 4), VOX_BF16, .drop_block = -1, .param = 0.25},
+    {"keep75_w122_f16", SHAPE(2, 2, 32, 3, 8, 8, 5, 1, 1, 4, 4), VOX_F16, .drop_block = -1, .param = 0.75},
+    {"keep50_ragged_text_before_f16", SHAPE(1, 2, 32, 3, 9, 10, 12, 1, 2, 4, 4), VOX_F16, .drop_block = -1,
+     .param = 0.5},
+    {"keep30_whole_block_window", SHAPE(1, 2, 32, 4, 8, 8, 0, 0, 2, 4, 4), VOX_F32, .drop_block = -1,
+     .param = 0.3, .wt = 2, .wh = 3, .ww = 3},
+    {"keep50_v256_w444", SHAPE(1, 1, 64, 4, 8, 16, 0, 0, 4, 8, 8), VOX_F32, .drop_block = -1, .param = 0.5,
+     .wt = 4, .wh = 4, .ww = 4},
+    {"padding_only_block_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, .drop_block = 1, .param = 0.5},
+    {"ties_equal_cosines_f32", SHAPE(1, 2, 16, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, FILL_TIES, .drop_block = -1,
+     .param = 0.5},
+    {"ties_equal_cosines_bf16", SHAPE(1, 2, 16, 3, 5, 7, 0, 0, 2, 4, 4), VOX_BF16, FILL_TIES, .drop_block = -1,
+     .param = 0.25},
+    {"nan_row_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, FILL_NAN, .drop_block = -1, .param = 0.5},
+    {"inf_rows_bf16", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_BF16, FILL_INF, .drop_block = -1, .param = 0.5},
+    {"nan_padding_f16", SHAPE(1, 2, 32, 3, 9, 10, 0, 0, 2, 4, 4), VOX_F16, FILL_PAD_NAN, .drop_block = -1,
+     .param = 0.5},
+    {"workload_keep50_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1,
+     .param = 0.5},
+    {"workload_keep25_bf16", SHAPE(1, 2, 64, 4, 8, 8, 8, 0, 2, 4, 4), VOX_BF16, FILL_WORKLOAD,
+     .drop_block = -1, .param = 0.25},
+    {"perf_wan_like_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .param = 0.5, .perf_only = 1},
+};
+
+const op_entry op_query_select = {
+    VOX_OP_query_select, cases, (int)(sizeof cases / sizeof cases[0]), {{0}}, 0,
+    query_select_inputs, query_select_run, query_select_compare,
+};

@@ -1,0 +1,104 @@
+/* Cases of sample_rows (core/backend.h): sampled rows including a block's
+ * first and last valid slot, spatial/temporal widths 0 and 1, the first-frame
+ * sink, text blocks, ragged and padding-only blocks, NaN in padding (must not
+ * reach anything), NaN in one key (reaches every row), huge logits. The
+ * output f32 [BH*R*3] is compared by normalized error. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "harness.h"
+
+enum { SR_Q = 1, SR_K, SR_V, SR_ROWS, SR_COORD, SR_OUT };
+
+static int sample_rows_inputs(const op_case *c, op_inputs *in)
+{
+    if (oh_layout(c, 1.0, in))
+        return -1;
+    const vox_layout *L = &in->L;
+    int64_t BH = c->B * c->H, S = L->n_slots, D = c->D, V = L->V, n = BH * S * D;
+    static const char *names[3] = {"q", "k", "v"};
+    for (int w = 0; w < 3; w++) {
+        int i = oh_add(in, names[w], OB_ELEM, (size_t)n, 0);
+        oh_fill_blocks(in, w, 51, in->buf[i].f32);
+        for (int64_t k = 0; (c->fill & FILL_HUGE) && w < 2 && k < n; k++)
+            in->buf[i].f32[k] *= 10.0f;
+    }
+    if (c->fill & FILL_NAN) /* one valid key of block 1, head 0 */
+        in->buf[SR_K].f32[(size_t)(V * D + 1)] = NAN;
+    /* rows: first slot of block 0, last valid slot of the last video block,
+     * then random distinct valid video slots */
+    int64_t cap = 24, R = 0, NBv = L->n_video_blocks;
+    int32_t *rows = malloc(sizeof(int32_t) * (size_t)cap);
+    unsigned char *used = calloc((size_t)S, 1);
+    oh_rng r = {52};
+    for (int64_t tries = 0; R < cap && tries < 64 * cap; tries++) {
+        int64_t s = tries == 0 ? 0 : tries == 1 ? (NBv - 1) * V + L->block_valid[NBv - 1] - 1
+                                                 : (int64_t)(oh_u64(&r) % (uint64_t)(NBv * V));
+        if (s < 0 || !oh_valid_slot(L, s) || used[s])
+            continue;
+        used[s] = 1;
+        rows[R++] = (int32_t)s;
+    }
+    free(used);
+    int i = oh_add(in, "rows", OB_I32, (size_t)R, 0);
+    for (int64_t k = 0; k < R; k++)
+        in->buf[i].i32[k] = rows[k];
+    free(rows);
+    in->aux = R;
+    i = oh_add(in, "block_coord", OB_I32, (size_t)(3 * L->n_blocks), 0);
+    for (int64_t k = 0; k < 3 * L->n_blocks; k++)
+        in->buf[i].i32[k] = L->block_coord[k];
+    oh_add(in, "out", OB_F32, (size_t)(BH * R * 3), 1);
+    return 0;
+}
+
+static vox_status sample_rows_run(const op_inputs *in, const op_side *s)
+{
+    const op_case *c = in->c;
+    vox_op_sample_rows op = {
+        .q = oh_ref(s, in, SR_Q),
+        .k = oh_ref(s, in, SR_K),
+        .v = oh_ref(s, in, SR_V),
+        .rows = oh_ref(s, in, SR_ROWS),
+        .n_rows = in->aux,
+        .block_coord = oh_ref(s, in, SR_COORD),
+        .frame_blocks = c->frame_blocks,
+        .space_blocks = c->space_blocks,
+        .sink = c->sink,
+        .scale = in->scale,
+        .out = oh_ref(s, in, SR_OUT),
+    };
+    return s->ctx->be->sample_rows(s->ctx->dev, &in->dims, &op);
+}
+
+static int sample_rows_compare(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e,
+                               char *why, size_t n)
+{
+    return oh_compare_norm(in, dev, ref, SR_OUT, &e->err[0], why, n);
+}
+
+static const op_case cases[] = {
+    {"spatial0_temporal0_f32", SHAPE(1, 4, 64, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1},
+    {"widths1_sink_bf16", SHAPE(1, 4, 64, 4, 8, 8, 8, 0, 1, 4, 4), VOX_BF16, .drop_block = -1, .frame_blocks = 1,
+     .space_blocks = 1, .sink = 1},
+    {"ragged_f16", SHAPE(1, 2, 32, 5, 7, 9, 0, 0, 1, 4, 4), VOX_F16, .drop_block = -1, .space_blocks = 1},
+    {"text_before_b2_f32", SHAPE(2, 2, 32, 3, 8, 8, 20, 1, 1, 4, 4), VOX_F32, .drop_block = -1, .sink = 1},
+    {"padding_only_block_f32", SHAPE(1, 2, 32, 2, 4, 8, 9, 0, 1, 4, 4), VOX_F32, .drop_block = 2},
+    {"nan_padding_bf16", SHAPE(1, 2, 32, 5, 7, 9, 3, 0, 1, 4, 4), VOX_BF16, FILL_PAD_NAN, .drop_block = -1},
+    {"nan_key_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_NAN, .drop_block = -1},
+    {"huge_logits_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_HUGE, .drop_block = -1},
+    {"huge_logits_bf16", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_BF16, FILL_HUGE, .drop_block = -1},
+    {"workload_f32", SHAPE(1, 4, 64, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1},
+    {"workload_f16_d128_v128", SHAPE(1, 2, 128, 4, 8, 16, 0, 0, 2, 8, 8), VOX_F16, FILL_WORKLOAD,
+     .drop_block = -1, .space_blocks = 1},
+    {"perf_wan_like_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .perf_only = 1},
+};
+
+const op_entry op_sample_rows = {
+    VOX_OP_sample_rows, cases, (int)(sizeof cases / sizeof cases[0]),
+    /* largest observed on PoCL / lavapipe: f32 5.1e-12, f16 2.8e-13, bf16 4.8e-13 */
+    {{"out", 0, {5e-10, 3e-11, 5e-11}}}, 1,
+    sample_rows_inputs, sample_rows_run, sample_rows_compare,
+};
