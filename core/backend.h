@@ -202,6 +202,11 @@ typedef struct vox_backend {
      * any device work. NULL: every op the table has is supported. */
     vox_status (*supports)(void *dev, const vox_op_dims *d, vox_op op, char *reason, size_t reason_size);
 
+    /* The kernel (or path) the last launch of `op` on this device used, e.g.
+     * "vox_attention_forward_mma", so tests can assert that a specific kernel
+     * ran; NULL if unknown. May be NULL. */
+    const char *(*last_kernel)(void *dev, vox_op op);
+
     /* Ops: asynchronous with respect to the host, ordered among themselves.
      * Every op entry may be NULL (the backend lacks it): plans that need it
      * are refused at creation with VOX_ERR_UNSUPPORTED. */

@@ -1,6 +1,9 @@
 #!/bin/sh
 # One call of the GPU machine (see README "Performance"): binaries built on
 # the CPU machine in $B (meson build dir carried along), logs to $OUT.
+#   sh tools/gpu_session.sh verify     conformance, op-level harness and hostile inputs on
+#                                      every GPU device, each CUDA attention path, both
+#                                      sanitizers; with OLD=dir, wan bench of OLD then B
 #   sh tools/gpu_session.sh check      conformance and hostile inputs on every GPU
 #                                      device, compute-sanitizer on cuda, OOM test
 #   sh tools/gpu_session.sh bench      the README table: ONE bench over cuda, vulkan
@@ -44,6 +47,35 @@ check)
   compute-sanitizer --tool memcheck "$B/tests/conformance" --backend cuda >"$OUT/sanitizer.txt" 2>&1
   echo "sanitizer rc=$?"; grep -E "ERROR SUMMARY" "$OUT/sanitizer.txt"
   [ -x "$B/tests/robust/test_oom" ] && { "$B/tests/robust/test_oom" >"$OUT/oom.txt" 2>&1; echo "oom rc=$?"; grep -E "PASSED|FAILED" "$OUT/oom.txt"; }
+  ;;
+verify)
+  # one sitting: every check on every NVIDIA device, then the before/after
+  # bench of the architecture change (OLD: a build of the previous tree)
+  for dev in $gpus; do
+    tag=$(echo "$dev" | tr : _)
+    "$B/tests/conformance" --device "$dev" >"$OUT/conformance_$tag.txt" 2>&1
+    echo "conformance $dev rc=$?"; grep -E "^[a-z]+ +[0-9]+ +[0-9]+ +[0-9]+" "$OUT/conformance_$tag.txt"
+    "$B/tests/test_ops" --device "$dev" >"/tmp/ops_$tag.txt" 2>&1
+    echo "test_ops $dev rc=$?"; grep -E "summary|passed|FAIL|max" "/tmp/ops_$tag.txt" | head -20
+    "$B/tests/robust/test_hostile" --device "$dev" >"/tmp/hostile_$tag.txt" 2>&1
+    echo "hostile $dev rc=$?"; grep -E "PASSED|FAILED" "/tmp/hostile_$tag.txt"
+  done
+  for sw in VOXATTN_CUDA_NO_SM90 VOXATTN_GPU_SCALAR; do
+    env $sw=1 "$B/tests/conformance" --device cuda:0 >"/tmp/conf_$sw.txt" 2>&1
+    echo "conformance cuda:0 $sw=1 rc=$?"; grep -E "^cuda +[0-9]" "/tmp/conf_$sw.txt"
+  done
+  timeout 200 compute-sanitizer --tool memcheck "$B/tests/conformance" --device cuda:0 >"/tmp/memcheck.txt" 2>&1
+  echo "memcheck rc=$?"; grep -E "ERROR SUMMARY" /tmp/memcheck.txt
+  timeout 200 compute-sanitizer --tool racecheck "$B/tests/conformance" --device cuda:0 --case bsa >"/tmp/racecheck.txt" 2>&1
+  echo "racecheck rc=$?"; grep -E "RACECHECK SUMMARY|ERROR SUMMARY" /tmp/racecheck.txt
+  if [ -n "${OLD:-}" ]; then
+    for tree in "$OLD" "$B"; do
+      timeout 200 "$tree/cli/voxattn" bench --device cuda:0 --device vulkan:0 --device "${ocl:-opencl:0}" \
+        --preset wan-1.3b-480p --mode dense,bsa --density 0.1 --json "$OUT/arch_$(basename "$tree").json" \
+        >"/tmp/arch_bench.txt" 2>&1
+      echo "bench $tree rc=$?"; grep -E "wan|dense|bsa" /tmp/arch_bench.txt | head -20
+    done
+  fi
   ;;
 bench)
   timeout "${TIMEOUT:-560}" "$B/cli/voxattn" bench --device cuda:0 --device vulkan:0 --device "${ocl:-opencl:0}" \
