@@ -51,7 +51,7 @@ vox_status vox_plan_evaluate(const vox_plan *cplan, const vox_tensor *q, const v
         return st;
     if (!plan->built)
         return vox_fail(&plan->ctx->log, VOX_ERR_INVALID_STATE, "evaluate: plan not built");
-    st = vox_plan_fetch_bsa_cols(plan);
+    st = vox_plan_fetch_masks(plan);
     if (st)
         return st;
     st = plan->ctx->be->finish(plan->ctx->dev);

@@ -444,7 +444,7 @@ vox_status vox_plan_create(vox_context *ctx, const vox_plan_params *params, vox_
 
 /* ---------------------------------------------------------------- queries */
 
-vox_status vox_plan_fetch_kept_rows(vox_plan *plan)
+static vox_status fetch_kept_rows(vox_plan *plan)
 {
     if (plan->h_kept_rows || plan->p.query_keep >= 1.0)
         return VOX_OK;
@@ -461,7 +461,7 @@ vox_status vox_plan_fetch_kept_rows(vox_plan *plan)
     return st;
 }
 
-vox_status vox_plan_fetch_bsa_cols(vox_plan *plan)
+static vox_status fetch_bsa_cols(vox_plan *plan)
 {
     if (plan->h_bsa_cols || plan->p.mask_mode != VOX_MASK_BSA)
         return VOX_OK;
@@ -475,6 +475,26 @@ vox_status vox_plan_fetch_bsa_cols(vox_plan *plan)
         free(plan->h_bsa_cols);
         plan->h_bsa_cols = NULL;
     }
+    return st;
+}
+
+vox_status vox_plan_fetch_masks(vox_plan *plan)
+{
+    vox_status st = VOX_OK;
+    if (plan->counts_stale) {
+        const vox_backend *be = plan->ctx->be;
+        size_t bytes = sizeof(int32_t) * (size_t)(plan->BH * plan->L.n_blocks);
+        if (plan->p.mask_mode == VOX_MASK_BSA)
+            st = be->buffer_read(plan->ctx->dev, plan->kv_count.impl, 0, plan->h_kv_count, bytes);
+        if (!st && plan->p.query_keep < 1.0)
+            st = be->buffer_read(plan->ctx->dev, plan->kept_count.impl, 0, plan->h_kept_count, bytes);
+        if (st)
+            return st;
+        plan->counts_stale = 0;
+    }
+    st = fetch_bsa_cols(plan);
+    if (!st)
+        st = fetch_kept_rows(plan);
     return st;
 }
 
@@ -514,7 +534,7 @@ vox_status vox_plan_stats_get(const vox_plan *cplan, vox_plan_stats *s)
     }
     if (!plan->built)
         return VOX_OK;
-    vox_status st = vox_plan_fetch_bsa_cols(plan);
+    vox_status st = vox_plan_fetch_masks(plan);
     if (st)
         return st;
     int64_t NB = L->n_blocks;
@@ -560,9 +580,7 @@ vox_status vox_plan_export_mask(const vox_plan *cplan, int64_t m, int32_t *row_p
                         (long long)plan->BH);
     if (!plan->built)
         return vox_fail(log, VOX_ERR_INVALID_STATE, "export: plan not built (call vox_plan_build)");
-    vox_status st = vox_plan_fetch_bsa_cols(plan);
-    if (!st)
-        st = vox_plan_fetch_kept_rows(plan);
+    vox_status st = vox_plan_fetch_masks(plan);
     if (st)
         return st;
     const vox_layout *L = &plan->L;

@@ -49,6 +49,7 @@ struct vox_plan {
     double *err_s, *err_t;
 
     int built;
+    int counts_stale; /* h_kv_count (BSA) / h_kept_count not read back since the build */
     double last_build_ms;
 };
 
@@ -59,9 +60,9 @@ int vox_sample_distinct(uint64_t seed, int64_t n, int64_t count, int64_t *out);
 vox_status vox_check_tensor(const vox_plan *plan, const vox_tensor *t, const char *name,
                             vox_dtype dtype, int64_t head_dim);
 
-/* Host mirrors that need device reads, fetched on first use after a build. */
-vox_status vox_plan_fetch_kept_rows(vox_plan *plan);
-vox_status vox_plan_fetch_bsa_cols(vox_plan *plan);
+/* Host mirrors that need device reads, fetched on first use after a build:
+ * the counts, BSA columns and kept rows (stats, export, evaluate). */
+vox_status vox_plan_fetch_masks(vox_plan *plan);
 /* Columns of row m (bh*NB+i) from the host mirrors (after the fetches). */
 const int32_t *vox_plan_row_cols(const vox_plan *plan, int64_t m, int32_t *count);
 

@@ -92,9 +92,6 @@ static vox_status select_kv(vox_plan *plan)
         st = be->block_means(dev, &plan->dims, &km);
     if (!st)
         st = be->kv_select(dev, &plan->dims, &ks);
-    if (!st)
-        st = be->buffer_read(dev, plan->kv_count.impl, 0, plan->h_kv_count,
-                             sizeof(int32_t) * (size_t)(plan->BH * plan->L.n_blocks));
     return st;
 }
 
@@ -132,9 +129,6 @@ vox_status vox_plan_build(vox_plan *plan, const vox_tensor *q, const vox_tensor 
         vox_op_query_select qs = {ref(&plan->qb), ref(&plan->win_ptr), ref(&plan->windows),
                                   ref(&plan->kept_count), ref(&plan->kept_rows), ref(&plan->fill_src)};
         st = be->query_select(dev, &plan->dims, &qs);
-        if (!st)
-            st = be->buffer_read(dev, plan->kept_count.impl, 0, plan->h_kept_count,
-                                 sizeof(int32_t) * (size_t)(plan->BH * plan->L.n_blocks));
     }
     if (!st && p->mask_mode == VOX_MASK_SVG)
         st = classify_heads(plan);
@@ -147,10 +141,10 @@ vox_status vox_plan_build(vox_plan *plan, const vox_tensor *q, const vox_tensor 
     if (st)
         return st;
     plan->last_build_ms = ms;
-    plan->max_kv_count = 0;
-    for (int64_t m = 0; m < plan->BH * plan->L.n_blocks; m++)
-        if (plan->max_kv_count < plan->h_kv_count[m])
-            plan->max_kv_count = plan->h_kv_count[m];
+    /* counts stay on the device; the host copies are read when asked for
+     * (stats, export, evaluate), never during build or forward */
+    plan->counts_stale = p->mask_mode == VOX_MASK_BSA || needs_select;
+    plan->max_kv_count = plan->L.n_blocks;
     plan->built = 1;
     return VOX_OK;
 }
