@@ -152,6 +152,34 @@ typedef struct vox_op_query_select {
     vox_bref fill_src;   /* int32 [BH*S] */
 } vox_op_query_select;
 
+/* SVG head classification from sample_rows' output (R rows per head): per
+ * bh, e_k = sum over r of out[(bh*R + r)*3 + k] (k = 0, 1, 2), den = e_2 (or
+ * 1e-300 when e_2 <= 0), err_s = e_0/den, err_t = e_1/den; the class is
+ * spatial if err_s <= err_t, else temporal, and dense when !(min(err_s,
+ * err_t) <= dense_above) (NaN errors too). Writes classes[bh]
+ * (vox_head_class), errors[2bh], errors[2bh+1] = err_s, err_t, and for every
+ * query block i, m = bh*NB + i: dense: kv_start[m] = 0, kv_count[m] = NB;
+ * else kv_start/kv_count[m] = pattern_start/pattern_count[c*NB + i] with c =
+ * 0 spatial, 1 temporal. Optional: without it the core classifies on the host
+ * (one blocking read per build). */
+typedef struct vox_op_svg_classify {
+    vox_bref sample_out;    /* f32 [BH*R*3] */
+    int64_t n_rows;         /* R */
+    double dense_above;
+    vox_bref pattern_start; /* int32 [2*NB] */
+    vox_bref pattern_count; /* int32 [2*NB] */
+    vox_bref kv_start;      /* int32 [BH*NB] */
+    vox_bref kv_count;      /* int32 [BH*NB] */
+    vox_bref classes;       /* int32 [BH] */
+    vox_bref errors;        /* f32 [2*BH] */
+} vox_op_svg_classify;
+
+/* The classification arithmetic above on host arrays (the CPU reference and
+ * the core's fallback share it). */
+void vox_svg_classify_host(const vox_op_dims *d, const float *sample_out, int64_t R, double dense_above,
+                           const int32_t *pattern_start, const int32_t *pattern_count, int32_t *kv_start,
+                           int32_t *kv_count, int32_t *classes, double *err_s, double *err_t);
+
 /* For every bh, query block i, and row r of the block (valid rows, or the
  * kept rows if kept_count is present), with row index m = bh*NB + i:
  *   keys = valid slots of blocks kv_cols[kv_start[m] + c], c < kv_count[m]
@@ -218,6 +246,7 @@ typedef struct vox_backend {
     vox_status (*sample_rows)(void *dev, const vox_op_dims *d,
                                         const vox_op_sample_rows *p);
     vox_status (*query_select)(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
+    vox_status (*svg_classify)(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p);
     vox_status (*attention_forward)(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
 } vox_backend;
 

@@ -101,6 +101,15 @@ void vox_query_select_args_init(vox_query_select_args *a, const vox_op_dims *d, 
     a->D = (int32_t)d->head_dim;
 }
 
+void vox_svg_classify_args_init(vox_svg_classify_args *a, const vox_op_dims *d, const vox_op_svg_classify *p)
+{
+    memset(a, 0, sizeof *a);
+    a->BH = bh_of(d);
+    a->R = p->n_rows;
+    a->NB = d->n_blocks;
+    a->dense_above = (float)p->dense_above;
+}
+
 /* tiles = 1 and total = BH*NB: one work item per query block; a backend that
  * splits blocks into several tiles sets both. */
 void vox_attention_forward_args_init(vox_attention_forward_args *a, const vox_op_dims *d,

@@ -40,6 +40,7 @@
     X(kv_select)          \
     X(sample_rows)        \
     X(query_select)       \
+    X(svg_classify)       \
     X(attention_forward)
 
 /* permute_to_blocks: dst[bh][s] = src[b,h,slot_token[s]] (zero for padding).
@@ -161,6 +162,23 @@
     S(i32, V)                    \
     S(i32, D)
 
+/* svg_classify: per head, the classification errors from sample_rows' sums
+ * and the head's mask rows (kv_start/kv_count) from the pattern tables. */
+#define VOX_SVG_CLASSIFY_BUFS(B) \
+    B(f32, sample_out)           \
+    B(i32, pattern_start)        \
+    B(i32, pattern_count)        \
+    B(i32, kv_start)             \
+    B(i32, kv_count)             \
+    B(i32, classes)              \
+    B(f32, errors)
+#define VOX_SVG_CLASSIFY_ARGS(S) \
+    S(i64, BH)                   \
+    S(i64, R)                    \
+    S(i64, NB)                   \
+    S(f32, dense_above)          \
+    S(i32, pad0)
+
 /* attention_forward over the CSR of kv_start/kv_count/kv_cols.
  * scale_log2 = scale * log2(e) (kernels work in the exp2 domain); tiles:
  * work items per query block (launch-specific); log_v = log2(V). */
@@ -233,6 +251,7 @@ VOX_KA_STRUCT(block_means, VOX_BLOCK_MEANS_ARGS)
 VOX_KA_STRUCT(kv_select, VOX_KV_SELECT_ARGS)
 VOX_KA_STRUCT(sample_rows, VOX_SAMPLE_ROWS_ARGS)
 VOX_KA_STRUCT(query_select, VOX_QUERY_SELECT_ARGS)
+VOX_KA_STRUCT(svg_classify, VOX_SVG_CLASSIFY_ARGS)
 VOX_KA_STRUCT(attention_forward, VOX_ATTENTION_FORWARD_ARGS)
 #undef VOX_KA_STRUCT
 #else
@@ -254,6 +273,7 @@ VOX_KA_STRUCTS(block_means, VOX_BLOCK_MEANS_BUFS, VOX_BLOCK_MEANS_ARGS)
 VOX_KA_STRUCTS(kv_select, VOX_KV_SELECT_BUFS, VOX_KV_SELECT_ARGS)
 VOX_KA_STRUCTS(sample_rows, VOX_SAMPLE_ROWS_BUFS, VOX_SAMPLE_ROWS_ARGS)
 VOX_KA_STRUCTS(query_select, VOX_QUERY_SELECT_BUFS, VOX_QUERY_SELECT_ARGS)
+VOX_KA_STRUCTS(svg_classify, VOX_SVG_CLASSIFY_BUFS, VOX_SVG_CLASSIFY_ARGS)
 VOX_KA_STRUCTS(attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)
 #undef VOX_KA_STRUCTS
 
@@ -263,6 +283,7 @@ _Static_assert(sizeof(vox_block_means_args) % 8 == 0, "kernel args padding");
 _Static_assert(sizeof(vox_kv_select_args) % 8 == 0, "kernel args padding");
 _Static_assert(sizeof(vox_sample_rows_args) % 8 == 0, "kernel args padding");
 _Static_assert(sizeof(vox_query_select_args) % 8 == 0, "kernel args padding");
+_Static_assert(sizeof(vox_svg_classify_args) % 8 == 0, "kernel args padding");
 _Static_assert(sizeof(vox_attention_forward_args) % 8 == 0, "kernel args padding");
 _Static_assert(sizeof(vox_permute_from_args) % 8 == 0, "kernel args padding");
 #endif
@@ -278,6 +299,7 @@ struct vox_op_block_means;
 struct vox_op_kv_select;
 struct vox_op_sample_rows;
 struct vox_op_query_select;
+struct vox_op_svg_classify;
 struct vox_op_attention_forward;
 void vox_permute_to_args_init(vox_permute_to_args *a, const struct vox_op_dims *d,
                               const struct vox_op_permute_to *p);
@@ -291,6 +313,8 @@ void vox_sample_rows_args_init(vox_sample_rows_args *a, const struct vox_op_dims
                                const struct vox_op_sample_rows *p);
 void vox_query_select_args_init(vox_query_select_args *a, const struct vox_op_dims *d,
                                 const struct vox_op_query_select *p);
+void vox_svg_classify_args_init(vox_svg_classify_args *a, const struct vox_op_dims *d,
+                                const struct vox_op_svg_classify *p);
 void vox_attention_forward_args_init(vox_attention_forward_args *a, const struct vox_op_dims *d,
                                      const struct vox_op_attention_forward *p);
 #endif

@@ -23,6 +23,7 @@ int vox_backend_has_op(const vox_backend *be, vox_op op)
     case VOX_OP_kv_select: return be->kv_select != NULL;
     case VOX_OP_sample_rows: return be->sample_rows != NULL;
     case VOX_OP_query_select: return be->query_select != NULL;
+    case VOX_OP_svg_classify: return be->svg_classify != NULL;
     case VOX_OP_attention_forward: return be->attention_forward != NULL;
     default: return 0;
     }

@@ -109,7 +109,8 @@ void vox_plan_destroy(vox_plan *plan)
                        &plan->kb,         &plan->vb,         &plan->ob,          &plan->lseb,
                        &plan->kv_start,   &plan->kv_count,   &plan->kv_cols,     &plan->kept_count,
                        &plan->kept_rows,  &plan->fill_src,   &plan->qbar,        &plan->kbar,
-                       &plan->sample_out};
+                       &plan->sample_out, &plan->svg_pattern_start, &plan->svg_pattern_count,
+                       &plan->svg_class, &plan->svg_err};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         dbuf_free(plan, all[i]);
     vox_layout_free(&plan->L);
@@ -424,6 +425,10 @@ vox_status vox_plan_create(vox_context *ctx, const vox_plan_params *params, vox_
     if (!st && p->mask_mode == VOX_MASK_SVG) {
         st = dbuf_upload(plan, &plan->sample_rows, plan->h_sample_slots, i32 * (size_t)plan->n_sample_rows);
         if (!st) st = dbuf_alloc(plan, &plan->sample_out, 4 * 3 * (size_t)(plan->BH * plan->n_sample_rows));
+        if (!st) st = dbuf_upload(plan, &plan->svg_pattern_start, plan->h_svg_start, i32 * 2 * (size_t)NB);
+        if (!st) st = dbuf_upload(plan, &plan->svg_pattern_count, plan->h_svg_count, i32 * 2 * (size_t)NB);
+        if (!st) st = dbuf_alloc(plan, &plan->svg_class, i32 * (size_t)plan->BH);
+        if (!st) st = dbuf_alloc(plan, &plan->svg_err, 4 * 2 * (size_t)plan->BH);
     }
     if (st) {
         vox_plan_destroy(plan);
@@ -478,9 +483,35 @@ static vox_status fetch_bsa_cols(vox_plan *plan)
     return st;
 }
 
+/* The SVG classification the device made: classes, errors, mask rows. */
+static vox_status fetch_classes(vox_plan *plan)
+{
+    const vox_backend *be = plan->ctx->be;
+    void *dev = plan->ctx->dev;
+    size_t BH = (size_t)plan->BH, rows = BH * (size_t)plan->L.n_blocks;
+    int32_t *cls = malloc(sizeof(int32_t) * BH);
+    float *err = malloc(sizeof(float) * 2 * BH);
+    vox_status st = cls && err ? VOX_OK : VOX_ERR_OUT_OF_MEMORY;
+    if (!st) st = be->buffer_read(dev, plan->svg_class.impl, 0, cls, sizeof(int32_t) * BH);
+    if (!st) st = be->buffer_read(dev, plan->svg_err.impl, 0, err, sizeof(float) * 2 * BH);
+    if (!st) st = be->buffer_read(dev, plan->kv_start.impl, 0, plan->h_kv_start, sizeof(int32_t) * rows);
+    if (!st) st = be->buffer_read(dev, plan->kv_count.impl, 0, plan->h_kv_count, sizeof(int32_t) * rows);
+    for (size_t bh = 0; !st && bh < BH; bh++) {
+        plan->classes[bh] = (vox_head_class)cls[bh];
+        plan->err_s[bh] = err[2 * bh];
+        plan->err_t[bh] = err[2 * bh + 1];
+    }
+    if (!st)
+        plan->classes_stale = 0;
+    free(cls), free(err);
+    return st;
+}
+
 vox_status vox_plan_fetch_masks(vox_plan *plan)
 {
-    vox_status st = VOX_OK;
+    vox_status st = plan->classes_stale ? fetch_classes(plan) : VOX_OK;
+    if (st)
+        return st;
     if (plan->counts_stale) {
         const vox_backend *be = plan->ctx->be;
         size_t bytes = sizeof(int32_t) * (size_t)(plan->BH * plan->L.n_blocks);
@@ -527,6 +558,11 @@ vox_status vox_plan_stats_get(const vox_plan *cplan, vox_plan_stats *s)
     s->built = plan->built;
     double D = (double)plan->p.head_dim, N = (double)L->n_tokens;
     s->flops_dense = 4.0 * N * N * D * (double)plan->BH;
+    if (plan->classes_stale) {
+        vox_status st = fetch_classes(plan);
+        if (st)
+            return st;
+    }
     for (int64_t bh = 0; bh < plan->BH; bh++) {
         s->n_dense += plan->classes[bh] == VOX_HEAD_DENSE;
         s->n_spatial += plan->classes[bh] == VOX_HEAD_SPATIAL;
@@ -555,11 +591,15 @@ vox_status vox_plan_stats_get(const vox_plan *cplan, vox_plan_stats *s)
     return VOX_OK;
 }
 
-vox_status vox_plan_head_classes(const vox_plan *plan, vox_head_class *classes, double *err_s,
+vox_status vox_plan_head_classes(const vox_plan *cplan, vox_head_class *classes, double *err_s,
                                  double *err_t)
 {
-    if (!plan)
+    if (!cplan)
         return VOX_ERR_INVALID_ARGUMENT;
+    vox_plan *plan = (vox_plan *)cplan; /* host copies are read on first use */
+    vox_status st = plan->classes_stale ? fetch_classes(plan) : VOX_OK;
+    if (st)
+        return st;
     for (int64_t bh = 0; bh < plan->BH; bh++) {
         if (classes) classes[bh] = plan->classes[bh];
         if (err_s) err_s[bh] = plan->err_s[bh];

@@ -31,6 +31,8 @@ struct vox_plan {
     vox_dbuf kept_count, kept_rows, fill_src;
     /* BSA means, SVG sample results */
     vox_dbuf qbar, kbar, sample_out;
+    /* SVG on the device: pattern rows [2][NB], classes [BH], errors [BH][2] */
+    vox_dbuf svg_pattern_start, svg_pattern_count, svg_class, svg_err;
 
     /* host mirrors */
     int32_t *h_kv_start, *h_kv_count; /* [BH*NB] */
@@ -49,7 +51,8 @@ struct vox_plan {
     double *err_s, *err_t;
 
     int built;
-    int counts_stale; /* h_kv_count (BSA) / h_kept_count not read back since the build */
+    int counts_stale;  /* h_kv_count (BSA) / h_kept_count not read back since the build */
+    int classes_stale; /* SVG classes, errors, kv_start/kv_count on the device only */
     double last_build_ms;
 };
 

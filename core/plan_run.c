@@ -26,55 +26,47 @@ static vox_bref kept_count_ref(const vox_plan *plan)
     return plan->p.query_keep < 1.0 ? ref(&plan->kept_count) : (vox_bref){NULL, 0};
 }
 
+/* SVG: sampled rows on the device, then the classification on the device
+ * (svg_classify) or, for a backend without that op, on the host. */
 static vox_status classify_heads(vox_plan *plan)
 {
     const vox_backend *be = plan->ctx->be;
+    void *dev = plan->ctx->dev;
     int64_t R = plan->n_sample_rows, NB = plan->L.n_blocks;
     vox_op_sample_rows op = {ref(&plan->qb), ref(&plan->kb), ref(&plan->vb), ref(&plan->sample_rows), R,
                              ref(&plan->block_coord), plan->p.svg_frame_blocks, plan->p.svg_space_blocks,
                              plan->p.svg_first_frame_sink, plan->scale, ref(&plan->sample_out)};
-    vox_status st = be->sample_rows(plan->ctx->dev, &plan->dims, &op);
+    vox_status st = be->sample_rows(dev, &plan->dims, &op);
     if (st)
         return st;
+    if (be->svg_classify) {
+        vox_op_svg_classify sc = {ref(&plan->sample_out), R, plan->p.svg_dense_above, ref(&plan->svg_pattern_start),
+                                  ref(&plan->svg_pattern_count), ref(&plan->kv_start), ref(&plan->kv_count),
+                                  ref(&plan->svg_class), ref(&plan->svg_err)};
+        st = be->svg_classify(dev, &plan->dims, &sc);
+        plan->classes_stale = !st;
+        return st;
+    }
     size_t n = (size_t)(plan->BH * R * 3);
     float *res = malloc(sizeof(float) * n);
-    if (!res)
+    int32_t *cls = malloc(sizeof(int32_t) * (size_t)plan->BH);
+    if (!res || !cls) {
+        free(res), free(cls);
         return VOX_ERR_OUT_OF_MEMORY;
-    st = be->buffer_read(plan->ctx->dev, plan->sample_out.impl, 0, res, sizeof(float) * n);
-    for (int64_t bh = 0; !st && bh < plan->BH; bh++) {
-        double es = 0, et = 0, den = 0;
-        for (int64_t r = 0; r < R; r++) {
-            es += res[(bh * R + r) * 3];
-            et += res[(bh * R + r) * 3 + 1];
-            den += res[(bh * R + r) * 3 + 2];
-        }
-        if (den <= 0)
-            den = 1e-300; /* all-zero outputs: errors are 0 anyway */
-        plan->err_s[bh] = es / den;
-        plan->err_t[bh] = et / den;
-        double best = plan->err_s[bh] <= plan->err_t[bh] ? plan->err_s[bh] : plan->err_t[bh];
-        vox_head_class c = plan->err_s[bh] <= plan->err_t[bh] ? VOX_HEAD_SPATIAL : VOX_HEAD_TEMPORAL;
-        if (!(best <= plan->p.svg_dense_above)) /* NaN errors also fall back to dense */
-            c = VOX_HEAD_DENSE;
-        plan->classes[bh] = c;
-        for (int64_t i = 0; i < NB; i++) {
-            int64_t m = bh * NB + i;
-            if (c == VOX_HEAD_DENSE) {
-                plan->h_kv_start[m] = 0;
-                plan->h_kv_count[m] = (int32_t)NB;
-            } else {
-                int64_t k = (c == VOX_HEAD_TEMPORAL) * NB + i;
-                plan->h_kv_start[m] = plan->h_svg_start[k];
-                plan->h_kv_count[m] = plan->h_svg_count[k];
-            }
-        }
     }
-    free(res);
+    st = be->buffer_read(dev, plan->sample_out.impl, 0, res, sizeof(float) * n);
+    if (!st) {
+        vox_svg_classify_host(&plan->dims, res, R, plan->p.svg_dense_above, plan->h_svg_start, plan->h_svg_count,
+                              plan->h_kv_start, plan->h_kv_count, cls, plan->err_s, plan->err_t);
+        for (int64_t bh = 0; bh < plan->BH; bh++)
+            plan->classes[bh] = (vox_head_class)cls[bh];
+    }
+    free(res), free(cls);
     size_t bytes = sizeof(int32_t) * (size_t)(plan->BH * NB);
     if (!st)
-        st = be->buffer_write(plan->ctx->dev, plan->kv_start.impl, 0, plan->h_kv_start, bytes);
+        st = be->buffer_write(dev, plan->kv_start.impl, 0, plan->h_kv_start, bytes);
     if (!st)
-        st = be->buffer_write(plan->ctx->dev, plan->kv_count.impl, 0, plan->h_kv_count, bytes);
+        st = be->buffer_write(dev, plan->kv_count.impl, 0, plan->h_kv_count, bytes);
     return st;
 }
 

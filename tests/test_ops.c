@@ -36,7 +36,8 @@
 
 /* One entry per op of core/backend.h, in VOX_KERNEL_OPS order. */
 static const op_entry *const g_ops[] = {&op_permute_to,  &op_permute_from,  &op_block_means,      &op_kv_select,
-                                        &op_sample_rows, &op_query_select, &op_attention_forward};
+                                        &op_sample_rows, &op_query_select, &op_svg_classify,
+                                        &op_attention_forward};
 #define N_OPS ((int)(sizeof g_ops / sizeof g_ops[0]))
 _Static_assert(sizeof g_ops / sizeof g_ops[0] == VOX_OP_COUNT, "every op of core/backend.h needs test cases");
 
@@ -275,6 +276,11 @@ static void run_device(const vox_device_desc *dev, void *user, tu_tally *t)
         const op_entry *e = g_ops[o];
         if (op_filter && strcmp(op_filter, vox_op_name(e->op)))
             continue;
+        if (!vox_backend_has_op(ctx->be, e->op)) { /* an optional op this backend lacks */
+            printf("   %-18s (absent on %s: plans that need it are refused or use the core's fallback)\n",
+                   vox_op_name(e->op), ctx->be->name);
+            continue;
+        }
         for (int i = 0; i < e->n_cases; i++) {
             const op_case *c = &e->cases[i];
             if ((case_filter && !strstr(c->name, case_filter)) || (c->perf_only && !perf))

@@ -127,6 +127,7 @@ static const vox_backend cpu_backend = {
     .kv_select = vox_cpu_kv_select,
     .sample_rows = vox_cpu_sample_rows,
     .query_select = vox_cpu_query_select,
+    .svg_classify = vox_cpu_svg_classify,
     .attention_forward = vox_cpu_attention_forward,
 };
 

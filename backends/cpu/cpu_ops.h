@@ -32,6 +32,7 @@ vox_status vox_cpu_block_means(void *dev, const vox_op_dims *d, const vox_op_blo
 vox_status vox_cpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p);
 vox_status vox_cpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p);
 vox_status vox_cpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
+vox_status vox_cpu_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p);
 vox_status vox_cpu_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
 
 #endif

@@ -113,6 +113,7 @@ typedef struct vk_global {
     X(kv_select, VOX_KV_SELECT_BUFS, VOX_KV_SELECT_ARGS)                                           \
     X(sample_rows, VOX_SAMPLE_ROWS_BUFS, VOX_SAMPLE_ROWS_ARGS)                                     \
     X(query_select, VOX_QUERY_SELECT_BUFS, VOX_QUERY_SELECT_ARGS)                                  \
+    X(svg_classify, VOX_SVG_CLASSIFY_BUFS, VOX_SVG_CLASSIFY_ARGS)                                  \
     X(attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)
 
 #define VK_ONE(t, n) +1
@@ -228,6 +229,7 @@ typedef struct vk_dev {
     vk_buf staging;
     void *staging_map;
     vk_buf dummy;
+    vk_buf scratch; /* kv_select's work space (vk_ops.c), grown as needed */
 
     VkQueryPool qpool;
     int timer_started;

@@ -1,0 +1,39 @@
+/* SVG head classification arithmetic (contract: vox_op_svg_classify in
+ * core/backend.h), shared by the CPU reference op and the core's host
+ * fallback for backends without the op. */
+#include "backend.h"
+
+void vox_svg_classify_host(const vox_op_dims *d, const float *out, int64_t R, double dense_above,
+                           const int32_t *pattern_start, const int32_t *pattern_count, int32_t *kv_start,
+                           int32_t *kv_count, int32_t *classes, double *err_s, double *err_t)
+{
+    int64_t NB = d->n_blocks;
+    for (int64_t bh = 0; bh < d->batch * d->heads; bh++) {
+        double es = 0, et = 0, den = 0;
+        for (int64_t r = 0; r < R; r++) {
+            es += out[(bh * R + r) * 3];
+            et += out[(bh * R + r) * 3 + 1];
+            den += out[(bh * R + r) * 3 + 2];
+        }
+        if (den <= 0)
+            den = 1e-300; /* all-zero outputs: errors are 0 anyway */
+        double s = es / den, t = et / den, best = s <= t ? s : t;
+        vox_head_class c = s <= t ? VOX_HEAD_SPATIAL : VOX_HEAD_TEMPORAL;
+        if (!(best <= dense_above)) /* NaN errors also fall back to dense */
+            c = VOX_HEAD_DENSE;
+        classes[bh] = (int32_t)c;
+        err_s[bh] = s;
+        err_t[bh] = t;
+        for (int64_t i = 0; i < NB; i++) {
+            int64_t m = bh * NB + i;
+            if (c == VOX_HEAD_DENSE) {
+                kv_start[m] = 0;
+                kv_count[m] = (int32_t)NB;
+            } else {
+                int64_t k = (c == VOX_HEAD_TEMPORAL) * NB + i;
+                kv_start[m] = pattern_start[k];
+                kv_count[m] = pattern_count[k];
+            }
+        }
+    }
+}
