@@ -16,15 +16,11 @@ const char *vox_op_name(vox_op op)
 
 int vox_backend_has_op(const vox_backend *be, vox_op op)
 {
-    switch (op) {
-    case VOX_OP_permute_to: return be->permute_to != NULL;
-    case VOX_OP_permute_from: return be->permute_from != NULL;
-    case VOX_OP_block_means: return be->block_means != NULL;
-    case VOX_OP_kv_select: return be->kv_select != NULL;
-    case VOX_OP_sample_rows: return be->sample_rows != NULL;
-    case VOX_OP_query_select: return be->query_select != NULL;
-    case VOX_OP_svg_classify: return be->svg_classify != NULL;
-    case VOX_OP_attention_forward: return be->attention_forward != NULL;
+    switch (op) { /* table members are named after the ops */
+#define VOX_OP_HAS(name) \
+    case VOX_OP_##name: return be->name != NULL;
+        VOX_KERNEL_OPS(VOX_OP_HAS)
+#undef VOX_OP_HAS
     default: return 0;
     }
 }
