@@ -135,8 +135,8 @@ typedef struct vox_op_sample_rows {
 /* Query selection (docs/algorithms.md). Windows of video block j are windows
  * [win_ptr[j], win_ptr[j+1]); window w = windows[4w..4w+3] =
  * {first slot (absolute), length m, centre slot (absolute), keep count k}.
- * Per bh and window: c[t] = cos(q_t, q_centre) (0 where a norm is 0, NaN
- * where a query holds Inf/NaN); keep the centre and the k-1 other tokens of
+ * Per bh and window: c[t] = cos(q_t, q_centre) (0 where a norm is 0 or NaN,
+ * NaN where a query holds an Inf and no NaN); keep the centre and the k-1 other tokens of
  * smallest c, a NaN c counting as smaller than any number (ties: lower slot).
  * Each pruned t gets fill_src = the kept u of its window maximising
  * cos(q_t, q_u) over the kept u whose cosine is not NaN (ties: lower slot),

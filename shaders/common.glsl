@@ -65,3 +65,12 @@ uint bf16_bits(float x)
 #define WORD uint16_t
 #define WORD_ZERO uint16_t(0u)
 #endif
+
+/* Exact power-of-two scaling, for f32 sums that must neither overflow nor
+ * underflow on huge or tiny inputs (query_select, kv_select):
+ * exponent_of(bits of max|x|) is an e with max|x| < 2^e (frexp's for normal
+ * values; 0, no scaling, for 0, Inf and NaN), pow2_scaled(x, e) is x * 2^-e
+ * in two factors so that neither overflows. */
+int exponent_of(uint bits) { return bits == 0u || bits >= 0x7f800000u ? 0 : max(int(bits >> 23u), 1) - 126; }
+
+float pow2_scaled(float x, int e) { return ldexp(ldexp(x, -e / 2), -e - (-e / 2)); }

@@ -1,27 +1,38 @@
 #version 450
-/* kv_select: KV block selection (core/backend.h, vox_op_kv_select), one workgroup per
- * row m = bh*NB + i. The row's NB entries of kv_cols serve as scratch for the
- * scores s_j (each invocation only re-reads the entries it wrote itself) and
- * are overwritten in place by the selected columns at the end.
+/* kv_select: KV block selection (core/backend.h, vox_op_kv_select). Each
+ * workgroup takes rows m = bh*NB + i in a grid-stride loop; the scores s_j of
+ * its current row live in its slice of the scratch buffer (pc.per_block
+ * words per workgroup, 2*NBv: the scores, then their exponents; each
+ * invocation only re-reads the entries it wrote itself), and the selected
+ * columns go to kv_cols from kv_start[m].
  *
  * Blocks are ordered by a key (s descending, then j ascending): key(j) =
  * (hi(s_j), j) with hi an order-preserving map of the float to uint. The
  * admitted prefix of that order is found by bisection over keys with
  * workgroup reductions (count and probability mass of the keys at or above a
  * candidate key), so no sort and no O(NB^2) work are needed.
- * Scores are kept unscaled (qbar.kbar); since scale > 0 the order and the
- * STAT rule are the same, and the scale enters p only through
- * exp((s - max) * scale), so huge scales cannot overflow.
- * The f32 mirrors scale_f, tau_f, z_f are read; the scratch binding is not
- * used (the scores live in kv_cols). */
+ * Scores are qbar.kbar without the scale, with qbar_i and the head's kbar
+ * scaled by powers of two near their largest magnitudes (exact,
+ * common.glsl); since scale > 0 the order and the STAT rule are the same,
+ * and the scale enters p only through exp((s - max) * scale) (expo()), so
+ * huge means or scales cannot overflow. Where the reference's f64 p cannot
+ * tell scores apart (p 0, or exp 1: key()), the order goes by index, as
+ * there.
+ * A row whose p are NaN (a score NaN or +Inf, or every score -Inf: the sum
+ * of exp is then NaN, and so is every p of the reference) is ordered by
+ * index alone (the reference's order puts NaN after every number, ties lower
+ * index) and admits no block by the STAT rule (its threshold is NaN).
+ * The f32 mirrors scale_f, tau_f, z_f are read. */
 #include "common.glsl"
 #define WG 256u
 layout(local_size_x = 256) in;
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_KV_SELECT_BUFS) VOX_GLSL_FIELDS(VOX_KV_SELECT_ARGS) } pc;
 layout(std430, set = 0, binding = 0) readonly buffer Qbar { float qbar[]; };
 layout(std430, set = 0, binding = 1) readonly buffer Kbar { float kbar[]; };
-layout(std430, set = 0, binding = 2) writeonly buffer KvCount { int kv_count[]; };
-layout(std430, set = 0, binding = 3) buffer KvCols { int kv_cols[]; };
+layout(std430, set = 0, binding = 2) readonly buffer KvStart { int kv_start[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer KvCount { int kv_count[]; };
+layout(std430, set = 0, binding = 4) writeonly buffer KvCols { int kv_cols[]; };
+layout(std430, set = 0, binding = 5) buffer Scratch { float scratch[]; };
 
 shared float red_a[WG];
 shared float red_b[WG];
@@ -63,16 +74,54 @@ float reduce_max(float a)
     return r;
 }
 
+/* max over the workgroup of the bits of |x| (non-negative floats order as
+ * their bits; NaN above +Inf) */
+uint reduce_max_bits(uint a)
+{
+    barrier();
+    scan[tid] = a;
+    barrier();
+    for (uint s = WG / 2u; s > 0u; s >>= 1u) {
+        if (tid < s)
+            scan[tid] = max(scan[tid], scan[tid + s]);
+        barrier();
+    }
+    uint r = scan[0];
+    barrier();
+    return r;
+}
+
 uint okey(float s)
 {
     uint u = floatBitsToUint(s);
     return (u & 0x80000000u) != 0u ? ~u : (u | 0x80000000u);
 }
 
-uint row, NBv;
-float mx, zsum, scale;
+uint sbase, NBv; /* sbase: this workgroup's scratch slice */
+int esc;         /* the scores are the reference's qbar.kbar times 2^-esc */
+float mx, zsum, logz, scale;
 
-float score(uint j) { return intBitsToFloat(kv_cols[pc.off[3] + row + j]); }
+float score(uint j) { return scratch[sbase + j]; }
+
+/* (s_j - max s) * scale of the reference from the scaled score s (<= 0);
+ * -1024 where it is below that (exp is 0 there in f32 and f64 alike) */
+float expo(float s)
+{
+    float t = (s - mx) * scale;
+    if (!(t < 0.0)) /* 0, or NaN */
+        return t;
+    return t < pow2_scaled(-1024.0, esc) ? -1024.0 : pow2_scaled(t, -esc);
+}
+
+/* Order key of a score: okey(s); but where the reference's p = exp(expo)/sum
+ * ties in f64 for any score, the ties go by index: 0 (the bottom) where p is
+ * 0 (below 2^-1075), ~0u (the top, with the largest score) where exp(expo)
+ * rounds to 1 (expo >= -2^-54) */
+uint key(float s)
+{
+    float x = expo(s);
+    return x - logz < -745.1332 ? 0u : x >= -ldexp(1.0, -54) ? 0xffffffffu : okey(s);
+}
 
 /* Key of j at or above (H, J) in the order: hi > H, or hi == H and j <= J. */
 bool ge(uint hi, uint j, uint H, int J) { return hi > H || (hi == H && int(j) <= J); }
@@ -83,42 +132,59 @@ vec2 count_mass(uint H, int J)
     float c = 0.0, ms = 0.0;
     for (uint j = tid; j < NBv; j += WG) {
         float s = score(j);
-        if (ge(okey(s), j, H, J)) {
+        if (ge(key(s), j, H, J)) {
             c += 1.0;
-            ms += exp((s - mx) * scale) / zsum;
+            ms += exp(expo(s)) / zsum;
         }
     }
     return reduce_sum2(c, ms);
 }
 
-void main()
+/* Selects the columns of row m (uniform control flow: m is the workgroup's). */
+void select_row(uint m, uint NB, uint D)
 {
-    uint m = group_linear_id();
-    if (m >= pc.wg_count)
-        return;
-    tid = gl_LocalInvocationID.x;
-    uint D = vox_u64lo(pc.D), NB = vox_u64lo(pc.NB);
-    NBv = vox_u64lo(pc.NBv);
     uint rule = uint(pc.rule), topk = uint(pc.topk), min_blocks = uint(pc.min_blocks);
-    scale = pc.scale_f;
     float tau = pc.tau_f, zz = pc.z_f;
     uint bh = m / NB, i = m - bh * NB;
-    row = m * NB;
+    uint dst = pc.off[4] + uint(kv_start[pc.off[2] + m]);
     if (i >= NBv) { /* global query rows are dense */
         for (uint j = tid; j < NB; j += WG)
-            kv_cols[pc.off[3] + row + j] = int(j);
+            kv_cols[dst + j] = int(j);
         if (tid == 0u)
-            kv_count[pc.off[2] + m] = int(NB);
+            kv_count[pc.off[3] + m] = int(NB);
         return;
     }
-    /* scores */
-    float lmax = NEG_INF, lsum = 0.0;
+    /* scores, with qbar_i and the head's kbar scaled by powers of two near
+     * their largest magnitudes (exact): huge or tiny means neither overflow
+     * nor underflow, and the order, the STAT rule and (through expo) p are
+     * unchanged */
+    uint qbits = 0u;
+    for (uint e = 0u; e < D; e++)
+        qbits = max(qbits, floatBitsToUint(qbar[pc.off[0] + m * D + e]) & 0x7fffffffu);
+    int eq = exponent_of(qbits), ek = -1000;
+    float q1 = ldexp(1.0, -(eq / 2)), q2 = ldexp(1.0, eq / 2 - eq); /* q1 * q2 = 2^-eq */
+    /* each kbar_j first by its own power of two 2^-ej (a second read of the
+     * row, from cache), ej kept next to the score ... */
     for (uint j = tid; j < NBv; j += WG) {
+        uint kb = 0u, at = pc.off[1] + (bh * NB + j) * D;
+        for (uint e = 0u; e < D; e++)
+            kb = max(kb, floatBitsToUint(kbar[at + e]) & 0x7fffffffu);
+        int ej = exponent_of(kb);
+        float k1 = ldexp(1.0, -(ej / 2)), k2 = ldexp(1.0, ej / 2 - ej);
         float acc = 0.0;
         for (uint e = 0u; e < D; e++)
-            acc += qbar[pc.off[0] + m * D + e] * kbar[pc.off[1] + (bh * NB + j) * D + e];
-        float s = acc + 0.0; /* -0 -> +0 */
-        kv_cols[pc.off[3] + row + j] = floatBitsToInt(s);
+            acc += (qbar[pc.off[0] + m * D + e] * q1 * q2) * (kbar[at + e] * k1 * k2);
+        scratch[sbase + j] = acc;
+        scratch[sbase + NBv + j] = float(ej);
+        ek = max(ek, ej);
+    }
+    /* ... then all by the head's largest 2^-ek */
+    ek = int(reduce_max_bits(uint(ek + 1000))) - 1000;
+    esc = eq + ek;
+    float lmax = NEG_INF, lsum = 0.0;
+    for (uint j = tid; j < NBv; j += WG) {
+        float s = pow2_scaled(scratch[sbase + j], ek - int(scratch[sbase + NBv + j])) + 0.0; /* -0 -> +0 */
+        scratch[sbase + j] = s;
         lmax = max(lmax, s);
         lsum += s;
     }
@@ -127,16 +193,21 @@ void main()
     float lz = 0.0, lvar = 0.0;
     for (uint j = tid; j < NBv; j += WG) {
         float s = score(j);
-        lz += exp((s - mx) * scale);
+        lz += exp(expo(s));
         lvar += (s - mean) * (s - mean);
     }
     vec2 zv = reduce_sum2(lz, lvar);
     zsum = zv.x;
+    logz = log(zsum);
     float thr = mean + zz * sqrt(zv.y / float(NBv));
+    /* every p NaN: the order is the index order */
+    bool by_index = (floatBitsToUint(zsum) & 0x7fffffffu) > 0x7f800000u;
 
     /* n = length of the admitted prefix of the order */
     uint n = 0u;
-    if (rule == 0u) {
+    if (rule == 0u && by_index) {
+        n = tau > 0.0 ? 1u : 0u; /* the first block's mass before is 0, the next one's NaN */
+    } else if (rule == 0u) {
         float total = count_mass(0u, int(NB)).y;
         uint c;
         if (total < tau) {
@@ -171,7 +242,7 @@ void main()
     /* the key of rank n-1: (HE, JE) */
     uint HE = 0xffffffffu;
     int JE = -1;
-    if (n > 0u) {
+    if (n > 0u && !by_index) {
         HE = 0u;
         for (int b = 31; b >= 0; b--) {
             uint cand = HE | (1u << uint(b));
@@ -189,7 +260,7 @@ void main()
         JE = hi;
     }
 
-    /* compaction in ascending j, in place */
+    /* compaction in ascending j */
     uint written = 0u;
     for (uint base = 0u; base < NB; base += WG) {
         uint j = base + tid;
@@ -197,13 +268,15 @@ void main()
         if (j < NB) {
             if (j >= NBv || j == i) {
                 pick = true;
+            } else if (by_index) {
+                pick = j < n;
             } else {
                 float s = score(j);
-                pick = (n > 0u && ge(okey(s), j, HE, JE)) || (rule == 2u && s >= thr);
+                pick = (n > 0u && ge(key(s), j, HE, JE)) || (rule == 2u && s >= thr);
             }
         }
         scan[tid] = pick ? 1u : 0u;
-        barrier(); /* every read of this chunk precedes the writes below */
+        barrier();
         for (uint st = 1u; st < WG; st <<= 1u) {
             uint v = tid >= st ? scan[tid - st] : 0u;
             barrier();
@@ -211,10 +284,26 @@ void main()
             barrier();
         }
         if (pick)
-            kv_cols[pc.off[3] + row + written + scan[tid] - 1u] = int(j);
+            kv_cols[dst + written + scan[tid] - 1u] = int(j);
         written += scan[WG - 1u];
         barrier();
     }
     if (tid == 0u)
-        kv_count[pc.off[2] + m] = int(written);
+        kv_count[pc.off[3] + m] = int(written);
+}
+
+void main()
+{
+    tid = gl_LocalInvocationID.x;
+    uint D = vox_u64lo(pc.D), NB = vox_u64lo(pc.NB), rows = vox_u64lo(pc.BH) * NB;
+    NBv = vox_u64lo(pc.NBv);
+    scale = pc.scale_f;
+    uint g = group_linear_id();
+    if (g >= pc.wg_count)
+        return;
+    sbase = pc.off[5] + g * vox_u64lo(pc.per_block);
+    for (uint m = g; m < rows; m += pc.wg_count) {
+        select_row(m, NB, D);
+        barrier(); /* the next row reuses the shared arrays */
+    }
 }

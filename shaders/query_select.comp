@@ -1,6 +1,9 @@
 #version 450
-/* query_select: query selection (vox_op_query_select). One workgroup per
- * (bh, block j). */
+/* query_select: query selection (vox_op_query_select, core/backend.h). One
+ * workgroup per (bh, block j): keep the centre and the k-1 tokens least
+ * similar to it in each window (a NaN cosine counting as the least similar),
+ * map each pruned token to its most similar kept token with a comparable
+ * cosine, else to the window centre. */
 #include "common.glsl"
 #define WG 128u
 layout(local_size_x = 128) in;
@@ -19,18 +22,44 @@ shared uint skept[256];
 
 uint D, base;
 
-/* cos(q_a, q_b) for absolute slots a, b of this (b,h); 0 where a norm is 0 */
+bool is_nan(float x) { return (floatBitsToUint(x) & 0x7fffffffu) > 0x7f800000u; }
+
+/* cos(q_a, q_b) for absolute slots a, b of this (b,h), as the reference
+ * (core/backend.h): 0 where a norm is 0 or NaN, NaN where a row holds Inf.
+ * Each row is scaled by a power of two near its largest magnitude first
+ * (exact), so huge or tiny rows neither overflow nor underflow the f32 sums
+ * and ordinary rows give the unscaled result bit for bit. */
 float cosine(uint a, uint b)
 {
+    uint ma = 0u, mb = 0u; /* largest |x| as bits: NaN above +Inf */
+    for (uint e = 0u; e < D; e++) {
+        ma = max(ma, floatBitsToUint(LD(q[pc.off[0] + (base + a) * D + e])) & 0x7fffffffu);
+        mb = max(mb, floatBitsToUint(LD(q[pc.off[0] + (base + b) * D + e])) & 0x7fffffffu);
+    }
+    if (ma > 0x7f800000u || mb > 0x7f800000u || ma == 0u || mb == 0u) /* a norm NaN or 0 */
+        return 0.0;
+    if (ma == 0x7f800000u || mb == 0x7f800000u) /* +-Inf or NaN over an infinite norm */
+        return uintBitsToFloat(0x7fc00000u);
+    int ea = exponent_of(ma), eb = exponent_of(mb);
     float dot = 0.0, na = 0.0, nb = 0.0;
     for (uint e = 0u; e < D; e++) {
-        float u = LD(q[pc.off[0] + (base + a) * D + e]);
-        float w = LD(q[pc.off[0] + (base + b) * D + e]);
+        float u = pow2_scaled(LD(q[pc.off[0] + (base + a) * D + e]), ea);
+        float w = pow2_scaled(LD(q[pc.off[0] + (base + b) * D + e]), eb);
         dot += u * w;
         na += u * u;
         nb += w * w;
     }
-    return na > 0.0 && nb > 0.0 ? dot / sqrt(na * nb) : 0.0;
+    return na > 0.0 && nb > 0.0 ? dot / sqrt(na * nb) : 0.0; /* 0: subnormal rows flushed */
+}
+
+/* Does token u (cosine cu) come before token t (cosine c) in the order of
+ * the kept choice: ascending cosine, NaN first, ties lower slot? */
+bool less_similar(float cu, uint u, float c, uint t)
+{
+    bool un = is_nan(cu), cn = is_nan(c);
+    if (un != cn)
+        return un;
+    return un ? u < t : (cu < c || (cu == c && u < t));
 }
 
 void main()
@@ -88,8 +117,7 @@ void main()
             for (uint u = first; u < first + len; u++) {
                 if (u == centre || u == t)
                     continue;
-                float cu = scos[u - j0];
-                if (cu < scos[l] || (cu == scos[l] && u < t))
+                if (less_similar(scos[u - j0], u, scos[l], t))
                     rank++;
             }
             skept[l] = rank < keep - 1 ? 1u : 0u;
@@ -102,14 +130,18 @@ void main()
         if (w >= 0 && skept[l] == 0u) {
             uint wb = pc.off[2] + 4u * uint(w);
             uint first = uint(windows[wb]), len = uint(windows[wb + 1u]);
-            float best = NEG_INF;
-            src = -1;
+            /* the most similar kept row with a comparable cosine, else the
+             * window centre */
+            float best = 0.0;
+            bool found = false;
+            src = windows[wb + 2u];
             for (uint u = first; u < first + len; u++) {
                 if (skept[u - j0] == 0u)
                     continue;
                 float c = cosine(j0 + l, u);
-                if (c > best) { /* strict: ties keep the lower slot */
+                if (!is_nan(c) && (!found || c > best)) { /* strict: ties keep the lower slot */
                     best = c;
+                    found = true;
                     src = int(u);
                 }
             }

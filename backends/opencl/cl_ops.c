@@ -115,9 +115,10 @@ vox_status cl_block_means(void *devp, const vox_op_dims *dm, const vox_op_block_
     return cl_block_means_launch(devp, dm->dtype, &b, &a, &g);
 }
 
-/* The kv_select work space of each work-group row: 2*NBv+1 reals, then NB+16
- * flag bytes; in local memory where it fits (vox_kv_select), else in
- * d->scratch, a 256-byte-aligned slice per work-group (vox_kv_select_global). */
+/* The kv_select work space of each work-group row: 2*NBv+1 reals (and, on
+ * devices without fp64, NBv order keys), then NB+16 flag bytes; in local
+ * memory where it fits (vox_kv_select), else in d->scratch, a 256-byte-
+ * aligned slice per work-group (vox_kv_select_global). */
 static vox_status kv_scratch(cl_dev *d, size_t bytes)
 {
     if (d->scratch_bytes >= bytes)
@@ -143,10 +144,14 @@ vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_selec
     cl_dev *d = devp;
     vox_kv_select_args a;
     vox_kv_select_args_init(&a, dm, p);
-    size_t ws = (d->fp64 ? 8 : 4) * (size_t)(2 * a.NBv + 1) + (size_t)a.NB + 16;
+    size_t ws = (d->fp64 ? 8 * (size_t)(2 * a.NBv + 1) : 4 * (size_t)(3 * a.NBv + 1)) + (size_t)a.NB + 16;
     /* keep 1 KiB of local memory for the kernel's own variables */
     int local = ws + 1024 <= d->local_mem;
-    cl_kv_select_bufs b = {.qbar = p->qbar, .kbar = p->kbar, .kv_count = p->kv_count, .kv_cols = p->kv_cols,
+    cl_kv_select_bufs b = {.qbar = p->qbar,
+                           .kbar = p->kbar,
+                           .kv_start = p->kv_start,
+                           .kv_count = p->kv_count,
+                           .kv_cols = p->kv_cols,
                            .scratch = none};
     /* the global variant's __local argument is unused: 4 bytes */
     cl_grid g = {.k = local ? K_KV_SELECT : K_KV_SELECT_GLOBAL, .groups = groups_for(a.BH * a.NB), .ls = 128,

@@ -131,20 +131,47 @@ vox_status vk_block_means(void *dev, const vox_op_dims *d, const vox_op_block_me
     return VK_DISPATCH(v, pipe_name(name, sizeof name, "block_means", d->dtype), b, a, (uint64_t)(BH * NB));
 }
 
+/* kv_select's work space: `bytes` of d->scratch (grown as needed; the work
+ * recorded so far, which may use the old one, runs first). */
+static vox_status kv_scratch(vk_dev *v, size_t bytes)
+{
+    if (v->scratch.buf && v->scratch.size >= bytes)
+        return VOX_OK;
+    vox_status st = v->recording ? vk_flush(v) : VOX_OK;
+    if (st)
+        return st;
+    vk_buffer_destroy(v, &v->scratch);
+    return vk_buffer_create(v, bytes, 0, &v->scratch);
+}
+
+/* Workgroups of kv_select (grid-stride over the rows), each with 2*NBv words
+ * of scratch for its row's scores and their exponents: at most 4096 and
+ * 64 MiB of scratch. */
+#define KV_MAX_GROUPS 4096
+#define KV_SCRATCH_MAX ((int64_t)64 << 20)
+
 vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
 {
     vk_dev *v = dev;
     vox_kv_select_args a;
-    vox_kv_select_args_init(&a, d, p); /* the scores live in kv_cols: no scratch */
-    int64_t BH = a.BH, NB = a.NB, D = a.D;
-    vox_status st = check_u32(v, "kv_select", BH * NB * NB);
+    vox_kv_select_args_init(&a, d, p);
+    int64_t BH = a.BH, NB = a.NB, D = a.D, rows = BH * NB;
+    a.per_block = a.NBv > 0 ? 2 * a.NBv : 1;
+    int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
+    groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
+    groups = groups < rows ? groups : rows;
+    vox_status st = check_u32(v, "kv_select", rows * D);
+    if (!st) st = check_u32(v, "kv_select", groups * a.per_block);
+    if (!st) st = kv_scratch(v, (size_t)(groups * a.per_block) * 4);
     if (st)
         return st;
-    vk_kv_select_binds b = {.qbar = bind(p->qbar, (size_t)(BH * NB * D) * 4, 4),
-                            .kbar = bind(p->kbar, (size_t)(BH * NB * D) * 4, 4),
-                            .kv_count = bind(p->kv_count, (size_t)(BH * NB) * 4, 4),
-                            .kv_cols = bind(p->kv_cols, (size_t)(BH * NB * NB) * 4, 4)};
-    return VK_DISPATCH(v, "kv_select", b, a, (uint64_t)(BH * NB));
+    vk_kv_select_binds b = {.qbar = bind(p->qbar, (size_t)(rows * D) * 4, 4),
+                            .kbar = bind(p->kbar, (size_t)(rows * D) * 4, 4),
+                            .kv_start = bind(p->kv_start, (size_t)rows * 4, 4),
+                            .kv_count = bind(p->kv_count, (size_t)rows * 4, 4),
+                            .kv_cols = bind(p->kv_cols, 0, 4),
+                            .scratch = {&v->scratch, 0, (size_t)(groups * a.per_block) * 4, 4, 0}};
+    return VK_DISPATCH(v, "kv_select", b, a, (uint64_t)groups);
 }
 
 vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)

@@ -83,6 +83,7 @@ vox_status vk_submit_init(vk_dev *d)
 void vk_submit_destroy(vk_dev *d)
 {
     vk_buffer_destroy(d, &d->dummy);
+    vk_buffer_destroy(d, &d->scratch);
     for (int i = 0; i < d->npipes; i++)
         d->fd.vkDestroyPipeline(d->device, d->pipes[i].pipe, NULL);
     if (d->qpool)

@@ -49,3 +49,12 @@ ushort vox_f2bf(float f)
     u += 0x7fffu + ((u >> 16) & 1u);
     return (ushort)(u >> 16);
 }
+
+/* Exact power-of-two scaling, for f32 sums that must neither overflow nor
+ * underflow on huge or tiny inputs (query_select, kv_select without fp64):
+ * vox_exponent(bits of max|x|) is an e with max|x| < 2^e (frexp's for
+ * normal values; 0, no scaling, for 0, Inf and NaN), vox_pow2_scaled(x, e)
+ * is x * 2^-e in two factors so that neither overflows. */
+int vox_exponent(uint bits) { return bits == 0 || bits >= 0x7f800000u ? 0 : max((int)(bits >> 23), 1) - 126; }
+
+float vox_pow2_scaled(float x, int e) { return ldexp(ldexp(x, -e / 2), -e - (-e / 2)); }

@@ -1,11 +1,19 @@
 /* voxattn OpenCL: query_select, the kept rows of each query block (the
- * centre and the k-1 rows least similar to it in each window) and, for each
- * pruned row, the kept row it copies (core/backend.h). Cosines in `real`
- * without contraction, in the reference's order, so that decisions agree
- * with it exactly away from ties. */
+ * centre and the k-1 rows least similar to it in each window, a NaN cosine
+ * counting as the least similar) and, for each pruned row, the kept row it
+ * copies (its most similar kept row with a comparable cosine, else the
+ * window centre; core/backend.h). Cosines without contraction, in the
+ * reference's order, so that decisions agree with it exactly away from ties
+ * (with fp64: exactly). */
 #pragma OPENCL FP_CONTRACT OFF
 
-/* Cosine similarity of block-layout rows a and b of x (as the reference). */
+/* Cosine similarity of block-layout rows a and b of x, as the reference
+ * (core/backend.h): 0 where a norm is 0 or NaN, NaN where a row holds Inf.
+ * With fp64 the reference's own arithmetic (f32 inputs cannot overflow it).
+ * In f32 each row is first scaled by a power of two near its largest
+ * magnitude (exact), so huge or tiny rows neither overflow nor underflow and
+ * ordinary rows give the unscaled f32 result bit for bit. */
+#if VOX_USE_FP64
 real vox_cosine(__global const stor *x, long a, long b, int D)
 {
     real dot = 0, na = 0, nb = 0;
@@ -16,6 +24,42 @@ real vox_cosine(__global const stor *x, long a, long b, int D)
         nb += w * w;
     }
     return na > 0 && nb > 0 ? dot / sqrt(na * nb) : (real)0;
+}
+#else
+real vox_cosine(__global const stor *x, long a, long b, int D)
+{
+    float ma = 0, mb = 0;
+    int has_nan = 0;
+    for (int e = 0; e < D; e++) {
+        float u = LOADF(x, a * D + e), w = LOADF(x, b * D + e);
+        has_nan |= isnan(u) || isnan(w);
+        ma = fmax(ma, fabs(u));
+        mb = fmax(mb, fabs(w));
+    }
+    if (has_nan || ma == 0 || mb == 0) /* a norm NaN or 0 */
+        return 0;
+    if (isinf(ma) || isinf(mb)) /* +-Inf or NaN over an infinite norm */
+        return NAN;
+    int ea = vox_exponent(as_uint(ma)), eb = vox_exponent(as_uint(mb));
+    float dot = 0, na = 0, nb = 0;
+    for (int e = 0; e < D; e++) {
+        float u = vox_pow2_scaled(LOADF(x, a * D + e), ea), w = vox_pow2_scaled(LOADF(x, b * D + e), eb);
+        dot += u * w;
+        na += u * u;
+        nb += w * w;
+    }
+    return na > 0 && nb > 0 ? dot / sqrt(na * nb) : 0; /* 0: subnormal rows flushed */
+}
+#endif
+
+/* Does token u (cosine cu) come before token a (cosine c) in the order of
+ * the kept choice: ascending cosine, NaN first, ties lower slot? */
+int vox_less_similar(real cu, int u, real c, int a)
+{
+    int un = isnan(cu), cn = isnan(c);
+    if (un != cn)
+        return un;
+    return un ? u < a : (cu < c || (cu == c && u < a));
 }
 
 #define QS_MAXV 256
@@ -79,8 +123,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
                 for (int u = first; u < first + m; u++) {
                     if (u == centre)
                         continue;
-                    real cu = cs[u - j * V];
-                    if (cu < c || (cu == c && u < a))
+                    if (vox_less_similar(cs[u - j * V], u, c, a))
                         rank++;
                 }
                 kept[t] = rank < keep - 1;
@@ -91,15 +134,18 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
                 if (w < 0 || kept[t])
                     continue;
                 int first = windows[4 * w], m = windows[4 * w + 1];
-                real best = -INFINITY;
-                int src = -1;
+                /* the most similar kept row with a comparable cosine (strict:
+                 * ties keep the lower slot), else the window centre */
+                real best = 0;
+                int src = windows[4 * w + 2], found = 0;
                 for (int u = first; u < first + m; u++) {
                     if (!kept[u - j * V])
                         continue;
                     real c = vox_cosine(x, a, u, D);
-                    if (c > best) {
+                    if (!isnan(c) && (!found || c > best)) {
                         best = c;
                         src = u;
+                        found = 1;
                     }
                 }
                 fl[a] = src;
