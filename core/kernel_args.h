@@ -163,7 +163,8 @@
     S(i32, D)
 
 /* svg_classify: per head, the classification errors from sample_rows' sums
- * and the head's mask rows (kv_start/kv_count) from the pattern tables. */
+ * and the head's mask rows (kv_start/kv_count) from the pattern tables.
+ * dense_above_f64: the threshold unrounded, for kernels that classify in f64. */
 #define VOX_SVG_CLASSIFY_BUFS(B) \
     B(f32, sample_out)           \
     B(i32, pattern_start)        \
@@ -173,6 +174,7 @@
     B(i32, classes)              \
     B(f32, errors)
 #define VOX_SVG_CLASSIFY_ARGS(S) \
+    S(f64, dense_above_f64)      \
     S(i64, BH)                   \
     S(i64, R)                    \
     S(i64, NB)                   \

@@ -101,6 +101,17 @@ static vox_status cpu_finish(void *dev)
     return VOX_OK;
 }
 
+/* The device is stateless and every op has one implementation, so the
+ * kernel of an op's last launch is always vox_cpu_<op> (cpu_ops.h). */
+static const char *cpu_last_kernel(void *dev, vox_op op)
+{
+    (void)dev;
+#define CPU_KERNEL_NAME(name) "vox_cpu_" #name,
+    static const char *const names[VOX_OP_COUNT] = {VOX_KERNEL_OPS(CPU_KERNEL_NAME)};
+#undef CPU_KERNEL_NAME
+    return op >= 0 && op < VOX_OP_COUNT ? names[op] : NULL;
+}
+
 void *vox_cpu_ptr(vox_bref r)
 {
     return r.buf ? ((cpu_buffer *)r.buf)->data + r.offset : NULL;
@@ -121,6 +132,7 @@ static const vox_backend cpu_backend = {
     .timer_begin = NULL,
     .timer_end = NULL,
     .supports = NULL, /* the reference runs every op at every size */
+    .last_kernel = cpu_last_kernel,
     .permute_to = vox_cpu_permute_to,
     .permute_from = vox_cpu_permute_from,
     .block_means = vox_cpu_block_means,

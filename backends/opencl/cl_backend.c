@@ -19,12 +19,14 @@ static const vox_backend cl_backend = {
     .finish = cl_finish,
     .timer_begin = cl_timer_begin,
     .timer_end = cl_timer_end,
+    .last_kernel = cl_last_kernel,
     .permute_to = cl_permute_to,
     .permute_from = cl_permute_from,
     .block_means = cl_block_means,
     .kv_select = cl_kv_select,
     .sample_rows = cl_sample_rows,
     .query_select = cl_query_select,
+    .svg_classify = cl_svg_classify,
     .attention_forward = cl_attention_forward,
 };
 

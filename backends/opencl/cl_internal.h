@@ -97,7 +97,8 @@ enum { PROG_OPS = 0, PROG_ATTN = 1, PROG_ATTN_MMA = 2 };
     X(K_KV_SELECT, "vox_kv_select")            \
     X(K_KV_SELECT_GLOBAL, "vox_kv_select_global") \
     X(K_SAMPLE_ROWS, "vox_sample_rows")        \
-    X(K_QUERY_SELECT, "vox_query_select")
+    X(K_QUERY_SELECT, "vox_query_select")      \
+    X(K_SVG_CLASSIFY, "vox_svg_classify")
 #define CL_K_ENUM(e, name) e,
 enum { CL_OPS_KERNELS(CL_K_ENUM) K_OPS_COUNT };
 #undef CL_K_ENUM
@@ -132,6 +133,7 @@ typedef struct cl_dev {
     int mma;         /* MMA_*: f16/bf16 attention on tensor cores; off for good after a failure */
     int nv_opts;     /* cl_nv_compiler_options */
     int mma_maxrreg; /* VOXATTN_OPENCL_MMA_MAXRREG (0: the compiler's choice) */
+    const char *last_kernel[VOX_OP_COUNT]; /* per op, the kernel its last launch ran (static names) */
 } cl_dev;
 
 vox_status cl_probe(vox_device_desc *descs, int max, int *count, char *reason, size_t rn);
@@ -161,6 +163,9 @@ vox_status cl_timer_end(void *devp, double *ms);
  * build is logged as a warning only: the caller falls back to PROG_ATTN. */
 vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, int ls, cl_prog **out);
 void cl_prog_release(cl_prog *p);
+/* The name of kernel k of a program (static storage): K_* of PROG_OPS, 0 of
+ * an attention program. */
+const char *cl_kernel_name(const cl_prog *p, int k);
 
 /* Kernel arguments, set in order as they are given: each buffer as its
  * cl_mem (NULL when absent) and element offset, then the scalars
@@ -193,6 +198,9 @@ vox_status cl_block_means(void *devp, const vox_op_dims *dm, const vox_op_block_
 vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_select *p);
 vox_status cl_sample_rows(void *devp, const vox_op_dims *dm, const vox_op_sample_rows *p);
 vox_status cl_query_select(void *devp, const vox_op_dims *dm, const vox_op_query_select *p);
+vox_status cl_svg_classify(void *devp, const vox_op_dims *dm, const vox_op_svg_classify *p);
 vox_status cl_attention_forward(void *devp, const vox_op_dims *dm, const vox_op_attention_forward *p);
+/* The kernel the last launch of `op` on this device ran (NULL: none yet). */
+const char *cl_last_kernel(void *devp, vox_op op);
 
 #endif

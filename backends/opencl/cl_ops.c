@@ -19,7 +19,8 @@ typedef struct cl_grid {
     vox_log_level level;
 } cl_grid;
 
-static vox_status grid_kargs(cl_dev *d, vox_dtype dt, const cl_grid *g, cl_kargs *ka)
+/* The kernel of a launch and its name (for last_kernel). */
+static vox_status grid_kargs(cl_dev *d, vox_dtype dt, const cl_grid *g, cl_kargs *ka, const char **kname)
 {
     const cl_prog *pr = g->prog;
     if (!pr) {
@@ -29,13 +30,22 @@ static vox_status grid_kargs(cl_dev *d, vox_dtype dt, const cl_grid *g, cl_kargs
             return st;
         pr = ops;
     }
-    cl_kargs_begin(ka, pr->kernels[g->prog ? 0 : g->k], dt);
+    int k = g->prog ? 0 : g->k;
+    cl_kargs_begin(ka, pr->kernels[k], dt);
+    *kname = cl_kernel_name(pr, k);
     return VOX_OK;
+}
+
+const char *cl_last_kernel(void *devp, vox_op op)
+{
+    const cl_dev *d = devp;
+    return op >= 0 && op < VOX_OP_COUNT ? d->last_kernel[op] : NULL;
 }
 
 /* Per op: cl_<op>_bufs, one vox_bref per buffer of the list, and
  * cl_<op>_launch(), which sets every buffer (cl_mem, element offset), then
- * every scalar, in list order, and launches. */
+ * every scalar, in list order, and launches; a launch that was enqueued
+ * records its kernel's name as the op's last kernel. */
 #define CL_ESIZE_e(ka) ((ka)->esize)
 #define CL_ESIZE_i32(ka) 4
 #define CL_ESIZE_u32(ka) 4
@@ -51,14 +61,18 @@ static vox_status grid_kargs(cl_dev *d, vox_dtype dt, const cl_grid *g, cl_kargs
                                        const vox_##op##_args *a, const cl_grid *g)                           \
     {                                                                                                        \
         cl_kargs ka;                                                                                         \
-        vox_status st = grid_kargs(d, dt, g, &ka);                                                           \
+        const char *kname = NULL;                                                                            \
+        vox_status st = grid_kargs(d, dt, g, &ka, &kname);                                                   \
         if (st)                                                                                              \
             return st;                                                                                       \
         BUFS(CL_SET_BUF)                                                                                     \
         ARGS(CL_SET_ARG)                                                                                     \
         if (g->local)                                                                                        \
             cl_karg_local(&ka, g->local);                                                                    \
-        return cl_launch(d, &ka, g->name ? g->name : #op, g->groups, g->ls, g->level);                       \
+        st = cl_launch(d, &ka, g->name ? g->name : #op, g->groups, g->ls, g->level);                         \
+        if (!st)                                                                                             \
+            d->last_kernel[VOX_OP_##op] = kname;                                                             \
+        return st;                                                                                           \
     }
 CL_OP_LAUNCH(permute_to, VOX_PERMUTE_TO_BUFS, VOX_PERMUTE_TO_ARGS)
 CL_OP_LAUNCH(permute_from, VOX_PERMUTE_FROM_BUFS, VOX_PERMUTE_FROM_ARGS)
@@ -66,6 +80,7 @@ CL_OP_LAUNCH(block_means, VOX_BLOCK_MEANS_BUFS, VOX_BLOCK_MEANS_ARGS)
 CL_OP_LAUNCH(kv_select, VOX_KV_SELECT_BUFS, VOX_KV_SELECT_ARGS)
 CL_OP_LAUNCH(sample_rows, VOX_SAMPLE_ROWS_BUFS, VOX_SAMPLE_ROWS_ARGS)
 CL_OP_LAUNCH(query_select, VOX_QUERY_SELECT_BUFS, VOX_QUERY_SELECT_ARGS)
+CL_OP_LAUNCH(svg_classify, VOX_SVG_CLASSIFY_BUFS, VOX_SVG_CLASSIFY_ARGS)
 CL_OP_LAUNCH(attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)
 
 static const vox_bref none = {NULL, 0};
@@ -200,6 +215,22 @@ vox_status cl_query_select(void *devp, const vox_op_dims *dm, const vox_op_query
     size_t ls = dm->block_volume < 64 ? (size_t)dm->block_volume : 64;
     const cl_grid g = {.k = K_QUERY_SELECT, .groups = groups_for(a.BH * a.NB), .ls = ls < 32 ? 32 : ls};
     return cl_query_select_launch(devp, dm->dtype, &b, &a, &g);
+}
+
+/* One work-group (64 items) per head: kernels/svg_classify.cl. */
+vox_status cl_svg_classify(void *devp, const vox_op_dims *dm, const vox_op_svg_classify *p)
+{
+    vox_svg_classify_args a;
+    vox_svg_classify_args_init(&a, dm, p);
+    const cl_svg_classify_bufs b = {.sample_out = p->sample_out,
+                                    .pattern_start = p->pattern_start,
+                                    .pattern_count = p->pattern_count,
+                                    .kv_start = p->kv_start,
+                                    .kv_count = p->kv_count,
+                                    .classes = p->classes,
+                                    .errors = p->errors};
+    const cl_grid g = {.k = K_SVG_CLASSIFY, .groups = groups_for(a.BH), .ls = 64};
+    return cl_svg_classify_launch(devp, dm->dtype, &b, &a, &g);
 }
 
 /* Attention tile shape for head dim hd that fits the device's local memory. */

@@ -35,7 +35,7 @@ static const struct {
 } g_programs[] = {
     [PROG_OPS] = {"op", NULL,
                   {"permute.cl", "block_means.cl", KV_AS_LOCAL, "kv_select.cl", KV_AS_GLOBAL, "kv_select.cl",
-                   "sample_rows.cl", "query_select.cl"}},
+                   "sample_rows.cl", "query_select.cl", "svg_classify.cl"}},
     [PROG_ATTN] = {"attention", "vox_attention_forward", {"attention_forward.cl"}},
     [PROG_ATTN_MMA] = {"tensor-core attention", "vox_attention_forward_mma", {"attention_forward_mma.cl"}},
 };
@@ -56,6 +56,11 @@ void cl_prog_release(cl_prog *p)
     if (p->program)
         g_cl.clReleaseProgram(p->program);
     memset(p, 0, sizeof *p);
+}
+
+const char *cl_kernel_name(const cl_prog *p, int k)
+{
+    return p->kind == PROG_OPS ? g_ops_kernels[k] : g_programs[p->kind].kernel;
 }
 
 vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, int ls, cl_prog **out)

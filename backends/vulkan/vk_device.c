@@ -1,7 +1,7 @@
 /* Vulkan backend: the device object. Instance creation (with the validation
  * layer on request), the compute queue family, feature checks (16-bit
- * storage, cooperative matrices), device open/close (own instance and device,
- * or the caller's), and the backend table.
+ * storage, cooperative matrices, shaderFloat64), device open/close (own
+ * instance and device, or the caller's), and the backend table.
  *
  * Execution model: ops are recorded into one command buffer (a compute ->
  * compute barrier after every dispatch); the buffer is submitted and waited
@@ -24,7 +24,8 @@
  * must have been created with storageBuffer16BitAccess enabled for f16/bf16
  * plans (when the physical device supports it); the caller serialises use of
  * the queue with its own submissions. Its enabled features cannot be queried,
- * so a wrapped device always uses the scalar attention shader.
+ * so a wrapped device always uses the scalar attention shader and the float
+ * svg_classify shader.
  * vox_buffer_wrap takes a VkBuffer created with STORAGE_BUFFER | TRANSFER_SRC |
  * TRANSFER_DST usage and bound to memory (device-local memory is expected for
  * speed); its `bytes` are trusted.
@@ -241,12 +242,16 @@ static void create_messenger(vk_dev *d)
         d->messenger = VK_NULL_HANDLE;
 }
 
-/* Creates the VkDevice of d->pd: one compute queue, 16-bit storage where
- * available, and VK_NV_cooperative_matrix (with shaderFloat16 and the Vulkan
- * memory model) unless `no_cm` says why not. */
+/* Creates the VkDevice of d->pd: one compute queue, 16-bit storage and
+ * shaderFloat64 where available, and VK_NV_cooperative_matrix (with
+ * shaderFloat16 and the Vulkan memory model) unless `no_cm` says why not. */
 static vox_status create_device(vk_dev *d, const char *no_cm)
 {
     d->coopmat = !no_cm;
+    VkPhysicalDeviceFeatures2 avail = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    d->fi.vkGetPhysicalDeviceFeatures2(d->pd, &avail);
+    VkPhysicalDeviceFeatures enable = {.shaderFloat64 = avail.features.shaderFloat64};
+    d->fp64 = enable.shaderFloat64 == VK_TRUE;
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qci = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, NULL, 0, d->qfam, 1, &prio};
     VkPhysicalDeviceVulkanMemoryModelFeatures vmm = {
@@ -260,7 +265,7 @@ static vox_status create_device(vk_dev *d, const char *no_cm)
     VkPhysicalDevice16BitStorageFeatures s16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
     s16.storageBuffer16BitAccess = d->has16 ? VK_TRUE : VK_FALSE;
     const char *cm_ext[1] = {VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME};
-    VkDeviceCreateInfo dci = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, &s16, 0, 1, &qci, 0, NULL, 0, NULL, NULL};
+    VkDeviceCreateInfo dci = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, &s16, 0, 1, &qci, 0, NULL, 0, NULL, &enable};
     if (d->coopmat) {
         s16.pNext = &cmf;
         dci.enabledExtensionCount = 1;
@@ -416,12 +421,14 @@ static const vox_backend vulkan_backend = {
     .finish = vk_finish,
     .timer_begin = vk_timer_begin,
     .timer_end = vk_timer_end,
+    .last_kernel = vk_last_kernel,
     .permute_to = vk_permute_to,
     .permute_from = vk_permute_from,
     .block_means = vk_block_means,
     .kv_select = vk_kv_select,
     .sample_rows = vk_sample_rows,
     .query_select = vk_query_select,
+    .svg_classify = vk_svg_classify,
     .attention_forward = vk_attention_forward,
 };
 

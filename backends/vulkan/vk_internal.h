@@ -189,7 +189,7 @@ struct vk_buf {
 };
 
 typedef struct vk_pipe {
-    const char *name;
+    char name[64]; /* the shader variant, e.g. attention_forward_bf16_d128 (meson.build) */
     VkPipeline pipe;
 } vk_pipe;
 
@@ -215,6 +215,7 @@ typedef struct vk_dev {
     uint32_t pc_bytes; /* push-constant range of the pipeline layout */
     int has16;
     int coopmat; /* VK_NV_cooperative_matrix enabled: attention_forward_cm_* pipelines (f16/bf16, D <= 128) */
+    int fp64;    /* shaderFloat64 enabled: svg_classify_f64 */
 
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
@@ -225,6 +226,7 @@ typedef struct vk_dev {
     int recording;
     vk_pipe pipes[VK_MAX_PIPES];
     int npipes;
+    const char *last_kernel[VOX_OP_COUNT]; /* per op, its last dispatch's pipeline (a pipes[].name) */
 
     vk_buf staging;
     void *staging_map;
@@ -276,17 +278,20 @@ vox_status vk_flush(vk_dev *d);
 void vk_barrier(vk_dev *d, VkPipelineStageFlags src, VkAccessFlags src_access, VkPipelineStageFlags dst,
                 VkAccessFlags dst_access);
 /* Records one compute pass of `groups` workgroups (split into 2D
- * dispatches as the device limits require), followed by a barrier. The push
- * constants are the head (base, total, binding offsets) and then `args`. */
-vox_status vk_dispatch(vk_dev *d, const char *pipe_name, const vk_bind *binds, int nbinds, const void *args,
-                       size_t args_bytes, uint64_t groups);
-/* vk_dispatch of an op's vk_<op>_binds and vox_<op>_args */
-#define VK_DISPATCH(d, pipe_name, binds, args, groups)                                             \
-    vk_dispatch(d, pipe_name, (binds).at, (int)(sizeof((binds).at) / sizeof((binds).at[0])),      \
-                &(args), sizeof(args), groups)
+ * dispatches as the device limits require), followed by a barrier, and
+ * the pipeline as `op`'s last kernel. The push constants are the head
+ * (base, total, binding offsets) and then `args`. */
+vox_status vk_dispatch(vk_dev *d, vox_op op, const char *pipe_name, const vk_bind *binds, int nbinds,
+                       const void *args, size_t args_bytes, uint64_t groups);
+/* vk_dispatch of op's vk_<op>_binds and vox_<op>_args */
+#define VK_DISPATCH(d, op, pipe_name, binds, args, groups)                                          \
+    vk_dispatch(d, VOX_OP_##op, pipe_name, (binds).at,                                              \
+                (int)(sizeof((binds).at) / sizeof((binds).at[0])), &(args), sizeof(args), groups)
 vox_status vk_finish(void *dev);
 vox_status vk_timer_begin(void *dev);
 vox_status vk_timer_end(void *dev, double *ms);
+/* The pipeline of op's last dispatch on this device (NULL: none yet). */
+const char *vk_last_kernel(void *dev, vox_op op);
 
 /* vk_ops.c */
 vox_status vk_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_to *p);
@@ -295,6 +300,7 @@ vox_status vk_block_means(void *dev, const vox_op_dims *d, const vox_op_block_me
 vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p);
 vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p);
 vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
+vox_status vk_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p);
 vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
 
 #endif

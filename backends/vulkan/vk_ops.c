@@ -81,7 +81,8 @@ vox_status vk_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_t
     vk_permute_to_binds b = {.src = bind(p->src.ref, strided_bytes(d, &p->src, a.row, es), es),
                              .dst = bind(p->dst, (size_t)total * es, es),
                              .slot_token = bind(p->slot_token, (size_t)a.slots * 4, 4)};
-    return VK_DISPATCH(v, es == 4 ? "permute_to_w32" : "permute_to_w16", b, a, (uint64_t)(total + 255) / 256);
+    return VK_DISPATCH(v, permute_to, es == 4 ? "permute_to_w32" : "permute_to_w16", b, a,
+                       (uint64_t)(total + 255) / 256);
 }
 
 vox_status vk_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute_from *p)
@@ -109,7 +110,8 @@ vox_status vk_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute
         .lse_dst = bind(a.has_lse ? p->lse_dst.ref : none, a.has_lse ? strided_bytes(d, &p->lse_dst, 1, 4) : 4, 4),
         .token_slot = bind(p->token_slot, (size_t)a.N * 4, 4),
         .fill_src = bind(p->fill_src, (size_t)(a.BH * a.slots) * 4, 4)};
-    return VK_DISPATCH(v, es == 4 ? "permute_from_w32" : "permute_from_w16", b, a, (uint64_t)(total + 255) / 256);
+    return VK_DISPATCH(v, permute_from, es == 4 ? "permute_from_w32" : "permute_from_w16", b, a,
+                       (uint64_t)(total + 255) / 256);
 }
 
 vox_status vk_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
@@ -128,7 +130,8 @@ vox_status vk_block_means(void *dev, const vox_op_dims *d, const vox_op_block_me
                               .valid = bind(d->block_valid, (size_t)NB * 4, 4),
                               .out = bind(p->out, (size_t)(BH * NB * D) * 4, 4)};
     char name[48];
-    return VK_DISPATCH(v, pipe_name(name, sizeof name, "block_means", d->dtype), b, a, (uint64_t)(BH * NB));
+    return VK_DISPATCH(v, block_means, pipe_name(name, sizeof name, "block_means", d->dtype), b, a,
+                       (uint64_t)(BH * NB));
 }
 
 /* kv_select's work space: `bytes` of d->scratch (grown as needed; the work
@@ -171,7 +174,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
                             .kv_count = bind(p->kv_count, (size_t)rows * 4, 4),
                             .kv_cols = bind(p->kv_cols, 0, 4),
                             .scratch = {&v->scratch, 0, (size_t)(groups * a.per_block) * 4, 4, 0}};
-    return VK_DISPATCH(v, "kv_select", b, a, (uint64_t)groups);
+    return VK_DISPATCH(v, kv_select, "kv_select", b, a, (uint64_t)groups);
 }
 
 vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
@@ -195,7 +198,8 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
                               .valid = bind(d->block_valid, (size_t)NB * 4, 4),
                               .out = bind(p->out, (size_t)(BH * R * 3) * 4, 4)};
     char name[48];
-    return VK_DISPATCH(v, pipe_name(name, sizeof name, "sample_rows", d->dtype), b, a, (uint64_t)(BH * R));
+    return VK_DISPATCH(v, sample_rows, pipe_name(name, sizeof name, "sample_rows", d->dtype), b, a,
+                       (uint64_t)(BH * R));
 }
 
 vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
@@ -216,7 +220,30 @@ vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_s
                                .kept_rows = bind(p->kept_rows, (size_t)(BH * NB * V) * 4, 4),
                                .fill_src = bind(p->fill_src, (size_t)(BH * S) * 4, 4)};
     char name[48];
-    return VK_DISPATCH(v, pipe_name(name, sizeof name, "query_select", d->dtype), b, a, (uint64_t)(BH * NB));
+    return VK_DISPATCH(v, query_select, pipe_name(name, sizeof name, "query_select", d->dtype), b, a,
+                       (uint64_t)(BH * NB));
+}
+
+/* One workgroup per head (shaders/svg_classify.comp): sums in double where
+ * the device has shaderFloat64, else in float. */
+vox_status vk_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p)
+{
+    vk_dev *v = dev;
+    vox_svg_classify_args a;
+    vox_svg_classify_args_init(&a, d, p);
+    int64_t BH = a.BH, NB = a.NB, R = a.R;
+    vox_status st = check_u32(v, "svg_classify", BH * R * 3);
+    if (!st) st = check_u32(v, "svg_classify", BH * NB);
+    if (st)
+        return st;
+    vk_svg_classify_binds b = {.sample_out = bind(p->sample_out, (size_t)(BH * R * 3) * 4, 4),
+                               .pattern_start = bind(p->pattern_start, (size_t)(2 * NB) * 4, 4),
+                               .pattern_count = bind(p->pattern_count, (size_t)(2 * NB) * 4, 4),
+                               .kv_start = bind(p->kv_start, (size_t)(BH * NB) * 4, 4),
+                               .kv_count = bind(p->kv_count, (size_t)(BH * NB) * 4, 4),
+                               .classes = bind(p->classes, (size_t)BH * 4, 4),
+                               .errors = bind(p->errors, (size_t)(2 * BH) * 4, 4)};
+    return VK_DISPATCH(v, svg_classify, v->fp64 ? "svg_classify_f64" : "svg_classify_f32", b, a, (uint64_t)BH);
 }
 
 vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p)
@@ -252,5 +279,5 @@ vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_at
                                     .valid = bind(d->block_valid, (size_t)NB * 4, 4)};
     char name[64];
     snprintf(name, sizeof name, "attention_forward%s_%s_d%d", cm ? "_cm" : "", dtname(d->dtype), dmax);
-    return VK_DISPATCH(v, name, b, a, (uint64_t)a.total);
+    return VK_DISPATCH(v, attention_forward, name, b, a, (uint64_t)a.total);
 }

@@ -160,15 +160,17 @@ vox_status vk_finish(void *dev) { return vk_flush(dev); }
 /* ------------------------------------------------------------ pipelines */
 
 /* The pipeline of an embedded shader variant, created on first use. */
-static vox_status get_pipeline(vk_dev *d, const char *name, VkPipeline *out)
+static vox_status get_pipeline(vk_dev *d, const char *name, const vk_pipe **out)
 {
-    char file[96];
-    snprintf(file, sizeof file, "%s.spv", name);
     for (int i = 0; i < d->npipes; i++)
-        if (!strcmp(d->pipes[i].name, file)) {
-            *out = d->pipes[i].pipe;
+        if (!strcmp(d->pipes[i].name, name)) {
+            *out = &d->pipes[i];
             return VOX_OK;
         }
+    char file[96];
+    snprintf(file, sizeof file, "%s.spv", name);
+    if (strlen(name) >= sizeof d->pipes[0].name)
+        return vox_fail(d->log, VOX_ERR_BACKEND, "vulkan: pipeline name %s too long", name);
     const struct vox_vk_spirv_blob *blob = NULL;
     for (size_t i = 0; i < vox_vk_spirv_count; i++)
         if (!strcmp(vox_vk_spirv_table[i].name, file))
@@ -192,10 +194,10 @@ static vox_status get_pipeline(vk_dev *d, const char *name, VkPipeline *out)
     d->fd.vkDestroyShaderModule(d->device, mod, NULL);
     if (r != VK_SUCCESS)
         return vk_status(d, r, "vkCreateComputePipelines");
-    d->pipes[d->npipes].name = blob->name; /* static storage */
-    d->pipes[d->npipes].pipe = pipe;
-    d->npipes++;
-    *out = pipe;
+    vk_pipe *p = &d->pipes[d->npipes++];
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->pipe = pipe;
+    *out = p;
     return VOX_OK;
 }
 
@@ -235,8 +237,14 @@ static vox_status bind_buffers(vk_dev *d, const char *pipe_name, const vk_bind *
     return VOX_OK;
 }
 
-vox_status vk_dispatch(vk_dev *d, const char *pipe_name, const vk_bind *binds, int nbinds, const void *args,
-                       size_t args_bytes, uint64_t groups)
+const char *vk_last_kernel(void *dev, vox_op op)
+{
+    const vk_dev *d = dev;
+    return op >= 0 && op < VOX_OP_COUNT ? d->last_kernel[op] : NULL;
+}
+
+vox_status vk_dispatch(vk_dev *d, vox_op op, const char *pipe_name, const vk_bind *binds, int nbinds,
+                       const void *args, size_t args_bytes, uint64_t groups)
 {
     if (!groups)
         return VOX_OK;
@@ -255,8 +263,8 @@ vox_status vk_dispatch(vk_dev *d, const char *pipe_name, const vk_bind *binds, i
     if (st)
         return st;
     memcpy((unsigned char *)pcw + head, args, args_bytes);
-    VkPipeline pipe = VK_NULL_HANDLE;
-    st = get_pipeline(d, pipe_name, &pipe);
+    const vk_pipe *pp = NULL;
+    st = get_pipeline(d, pipe_name, &pp);
     if (!st)
         st = vk_begin(d);
     if (st)
@@ -285,7 +293,8 @@ vox_status vk_dispatch(vk_dev *d, const char *pipe_name, const vk_bind *binds, i
         w[i] = (VkWriteDescriptorSet){VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, NULL, set, i, 0, 1,
                                       VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, NULL, &infos[i], NULL};
     d->fd.vkUpdateDescriptorSets(d->device, VK_NBIND, w, 0, NULL);
-    d->fd.vkCmdBindPipeline(d->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
+    d->fd.vkCmdBindPipeline(d->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pp->pipe);
+    d->last_kernel[op] = pp->name;
     d->fd.vkCmdBindDescriptorSets(d->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, d->layout, 0, 1, &set, 0, NULL);
     uint64_t maxx = d->limits.maxComputeWorkGroupCount[0], maxy = d->limits.maxComputeWorkGroupCount[1];
     uint64_t gx = groups < maxx ? groups : maxx;
