@@ -1,12 +1,13 @@
 /* The CUDA backend: the driver API, loaded at run time from libcuda.so.1
- * (never linked; no libcudart). Kernels: a fatbin built by nvcc at build time
- * (backends/cuda/kernels), embedded, loaded with cuModuleLoadData. The host
- * logic is shared with HIP in gpu_host.h. */
+ * (never linked; no libcudart) through the entry-point tables below, wrapped
+ * into a gpu_api. Kernels: backends/gpu/kernels built by nvcc into a fatbin
+ * at build time, embedded, loaded with cuModuleLoadData. The host logic is
+ * shared with HIP (backends/gpu). */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "gpu_host.h"
+#include "gpu_internal.h"
 #include "loader.h"
 #include "vox_cuda_config.h"
 #include "vox_cuda_fatbin.h"
@@ -28,48 +29,65 @@ enum {
     CU_STREAM_NON_BLOCKING = 1,
 };
 
-static struct {
-    CUresult (*Init)(unsigned);
-    CUresult (*DriverGetVersion)(int *);
-    CUresult (*DeviceGetCount)(int *);
-    CUresult (*DeviceGet)(CUdevice *, int);
-    CUresult (*DeviceGetName)(char *, int, CUdevice);
-    CUresult (*DeviceTotalMem)(size_t *, CUdevice);
-    CUresult (*DeviceGetAttribute)(int *, int, CUdevice);
-    CUresult (*PrimaryCtxRetain)(CUcontext *, CUdevice);
-    CUresult (*PrimaryCtxRelease)(CUdevice);
-    CUresult (*CtxPush)(CUcontext);
-    CUresult (*CtxPop)(CUcontext *);
-    CUresult (*StreamCreate)(CUstream *, unsigned);
-    CUresult (*StreamDestroy)(CUstream);
-    CUresult (*StreamSynchronize)(CUstream);
-    CUresult (*ModuleLoadData)(CUmodule *, const void *);
-    CUresult (*ModuleUnload)(CUmodule);
-    CUresult (*ModuleGetFunction)(CUfunction *, CUmodule, const char *);
-    CUresult (*FuncSetAttribute)(CUfunction, int, int);
-    CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
-                             CUstream, void **, void **);
-    CUresult (*MemAlloc)(CUdeviceptr *, size_t);
-    CUresult (*MemFree)(CUdeviceptr);
-    CUresult (*MemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
-    CUresult (*MemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
-    CUresult (*EventCreate)(CUevent *, unsigned);
-    CUresult (*EventRecord)(CUevent, CUstream);
-    CUresult (*EventSynchronize)(CUevent);
-    CUresult (*EventDestroy)(CUevent);
-    CUresult (*GetErrorString)(CUresult, const char **);
-    CUresult (*EventElapsedTime)(float *, CUevent, CUevent);
-} cu;
+/* Driver entry points: X(member, return type, parameters, symbol). */
+#define VOX_CU_FUNCS(X)                                                                                 \
+    X(Init, CUresult, (unsigned), "cuInit")                                                             \
+    X(DriverGetVersion, CUresult, (int *), "cuDriverGetVersion")                                        \
+    X(DeviceGetCount, CUresult, (int *), "cuDeviceGetCount")                                            \
+    X(DeviceGet, CUresult, (CUdevice *, int), "cuDeviceGet")                                            \
+    X(DeviceGetName, CUresult, (char *, int, CUdevice), "cuDeviceGetName")                              \
+    X(DeviceTotalMem, CUresult, (size_t *, CUdevice), "cuDeviceTotalMem_v2")                            \
+    X(DeviceGetAttribute, CUresult, (int *, int, CUdevice), "cuDeviceGetAttribute")                     \
+    X(PrimaryCtxRetain, CUresult, (CUcontext *, CUdevice), "cuDevicePrimaryCtxRetain")                  \
+    X(PrimaryCtxRelease, CUresult, (CUdevice), "cuDevicePrimaryCtxRelease_v2")                          \
+    X(CtxPush, CUresult, (CUcontext), "cuCtxPushCurrent_v2")                                            \
+    X(CtxPop, CUresult, (CUcontext *), "cuCtxPopCurrent_v2")                                            \
+    X(StreamCreate, CUresult, (CUstream *, unsigned), "cuStreamCreate")                                 \
+    X(StreamDestroy, CUresult, (CUstream), "cuStreamDestroy_v2")                                        \
+    X(StreamSynchronize, CUresult, (CUstream), "cuStreamSynchronize")                                   \
+    X(ModuleLoadData, CUresult, (CUmodule *, const void *), "cuModuleLoadData")                         \
+    X(ModuleUnload, CUresult, (CUmodule), "cuModuleUnload")                                             \
+    X(ModuleGetFunction, CUresult, (CUfunction *, CUmodule, const char *), "cuModuleGetFunction")       \
+    X(FuncSetAttribute, CUresult, (CUfunction, int, int), "cuFuncSetAttribute")                         \
+    X(LaunchKernel, CUresult,                                                                           \
+      (CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream,      \
+       void **, void **),                                                                               \
+      "cuLaunchKernel")                                                                                 \
+    X(MemAlloc, CUresult, (CUdeviceptr *, size_t), "cuMemAlloc_v2")                                     \
+    X(MemFree, CUresult, (CUdeviceptr), "cuMemFree_v2")                                                 \
+    X(MemcpyHtoDAsync, CUresult, (CUdeviceptr, const void *, size_t, CUstream), "cuMemcpyHtoDAsync_v2") \
+    X(MemcpyDtoHAsync, CUresult, (void *, CUdeviceptr, size_t, CUstream), "cuMemcpyDtoHAsync_v2")       \
+    X(EventCreate, CUresult, (CUevent *, unsigned), "cuEventCreate")                                    \
+    X(EventRecord, CUresult, (CUevent, CUstream), "cuEventRecord")                                      \
+    X(EventSynchronize, CUresult, (CUevent), "cuEventSynchronize")                                      \
+    X(EventDestroy, CUresult, (CUevent), "cuEventDestroy_v2")                                           \
+    X(GetErrorString, CUresult, (CUresult, const char **), "cuGetErrorString")
 
-static const char *const cu_names[] = {
-    "cuInit", "cuDriverGetVersion", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetName", "cuDeviceTotalMem_v2",
-    "cuDeviceGetAttribute", "cuDevicePrimaryCtxRetain", "cuDevicePrimaryCtxRelease_v2", "cuCtxPushCurrent_v2",
-    "cuCtxPopCurrent_v2", "cuStreamCreate", "cuStreamDestroy_v2", "cuStreamSynchronize", "cuModuleLoadData",
-    "cuModuleUnload", "cuModuleGetFunction", "cuFuncSetAttribute", "cuLaunchKernel", "cuMemAlloc_v2",
-    "cuMemFree_v2", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2", "cuEventCreate", "cuEventRecord",
-    "cuEventSynchronize", "cuEventDestroy_v2", "cuGetErrorString",
-};
+/* Entry points a driver may lack (NULL then), same columns. The event timer
+ * takes cuEventElapsedTime_v2 (CUDA 12.8+) or else cuEventElapsedTime (one of
+ * them is required); cuTensorMapEncodeTiled (CUDA 12+) is for TMA kernels
+ * (sm_90a): CUtensorMap is 128 opaque bytes, its enums are ints. */
+#define VOX_CU_OPTIONAL_FUNCS(X)                                                            \
+    X(EventElapsedTime_v2, CUresult, (float *, CUevent, CUevent), "cuEventElapsedTime_v2")  \
+    X(EventElapsedTime, CUresult, (float *, CUevent, CUevent), "cuEventElapsedTime")        \
+    X(TensorMapEncodeTiled, CUresult,                                                       \
+      (void *, int, unsigned, void *, const uint64_t *, const uint64_t *, const unsigned *, \
+       const unsigned *, int, int, int, int),                                               \
+      "cuTensorMapEncodeTiled")
+
+#define CU_MEMBER(member, ret, params, symbol) ret(*member) params;
+#define CU_SYMBOL(member, ret, params, symbol) symbol,
+static struct {
+    VOX_CU_FUNCS(CU_MEMBER)
+    VOX_CU_OPTIONAL_FUNCS(CU_MEMBER)
+} cu;
+static const char *const cu_names[] = {VOX_CU_FUNCS(CU_SYMBOL)};
+static const char *const cu_optional_names[] = {VOX_CU_OPTIONAL_FUNCS(CU_SYMBOL)};
+#undef CU_MEMBER
+#undef CU_SYMBOL
 #define CU_N_REQUIRED (sizeof cu_names / sizeof cu_names[0])
+#define CU_N_OPTIONAL (sizeof cu_optional_names / sizeof cu_optional_names[0])
+_Static_assert(sizeof cu == (CU_N_REQUIRED + CU_N_OPTIONAL) * sizeof(void *), "function table layout");
 
 static void *cu_lib;
 
@@ -89,20 +107,22 @@ static vox_status cu_probe(vox_device_desc *descs, int max, int *count, char *re
         void *lib = vox_dl_open(libs, "VOXATTN_CUDA_LIBRARY", reason, n);
         if (!lib)
             return VOX_ERR_BACKEND_UNAVAILABLE;
-        void *slots[CU_N_REQUIRED + 1];
+        void *slots[CU_N_REQUIRED + CU_N_OPTIONAL];
         if (vox_dl_resolve(lib, cu_names, slots, CU_N_REQUIRED, reason, n)) {
             vox_dl_close(lib);
             return VOX_ERR_BACKEND_UNAVAILABLE;
         }
-        slots[CU_N_REQUIRED] = dlsym(lib, "cuEventElapsedTime_v2");
-        if (!slots[CU_N_REQUIRED])
-            slots[CU_N_REQUIRED] = dlsym(lib, "cuEventElapsedTime");
-        if (!slots[CU_N_REQUIRED]) {
+        for (size_t i = 0; i < CU_N_OPTIONAL; i++)
+            slots[CU_N_REQUIRED + i] = dlsym(lib, cu_optional_names[i]);
+        memcpy(&cu, slots, sizeof cu);
+        if (cu.EventElapsedTime_v2)
+            cu.EventElapsedTime = cu.EventElapsedTime_v2;
+        if (!cu.EventElapsedTime) {
             snprintf(reason, n, "runtime lacks symbol cuEventElapsedTime");
+            memset(&cu, 0, sizeof cu);
             vox_dl_close(lib);
             return VOX_ERR_BACKEND_UNAVAILABLE;
         }
-        memcpy(&cu, slots, sizeof cu);
         cu_lib = lib;
     }
     int rc = cu.Init(0), ndev = 0;
@@ -168,6 +188,10 @@ static vox_status cu_open_dev(gpu_dev *g, int ordinal, const vox_native_queue *n
     cu.DeviceGetAttribute(&g->warp, CU_ATTR_WARP_SIZE, dev);
     cu.DeviceGetAttribute(&g->max_smem, CU_ATTR_MAX_SHARED_PER_BLOCK, dev);
     cu.DeviceGetAttribute(&g->max_smem_optin, CU_ATTR_MAX_SHARED_OPTIN, dev);
+    int major = 0, minor = 0;
+    cu.DeviceGetAttribute(&major, CU_ATTR_CC_MAJOR, dev);
+    cu.DeviceGetAttribute(&minor, CU_ATTR_CC_MINOR, dev);
+    g->arch = major * 10 + minor;
     if (g->max_smem_optin < g->max_smem)
         g->max_smem_optin = g->max_smem;
     rc = cu.CtxPush(g->ctx);
@@ -254,9 +278,7 @@ static void cu_ev_destroy(void *e) { cu.EventDestroy(e); }
 
 static const gpu_api cuda_api = {
     .name = "cuda",
-    .kind = VOX_BACKEND_CUDA,
     .oom_code = CU_OOM,
-    .probe = cu_probe,
     .open_dev = cu_open_dev,
     .close_dev = cu_close_dev,
     .push = cu_push,
@@ -275,12 +297,14 @@ static const gpu_api cuda_api = {
     .event_elapsed = cu_ev_elapsed,
     .event_destroy = cu_ev_destroy,
     .error_string = cu_error_string,
+    .attention_forward = NULL, /* the sm_90a wgmma/TMA path goes here (backends/cuda/sm90/) */
 };
-static const gpu_api *const G = &cuda_api;
 
-#define VOX_GPU_HOST_IMPL
-#include "gpu_host.h"
+static vox_status cu_open(int index, const vox_native_queue *native, const vox_logger *log, void **dev)
+{
+    return gpu_open(&cuda_api, index, native, log, dev);
+}
 
-static const vox_backend cuda_backend = VOX_GPU_BACKEND_TABLE(VOX_BACKEND_CUDA, "cuda", cu_probe);
+static const vox_backend cuda_backend = GPU_BACKEND_TABLE(VOX_BACKEND_CUDA, "cuda", cu_probe, cu_open);
 
 const vox_backend *vox_backend_cuda(void) { return &cuda_backend; }

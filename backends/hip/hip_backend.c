@@ -1,10 +1,11 @@
 /* The HIP backend for AMD GPUs: HIP's module API, loaded at run time from
- * libamdhip64.so (never linked). Kernels: the CUDA backend's device source
- * (backends/cuda/kernels, through its portability header) compiled by hipcc
+ * libamdhip64.so (never linked) through the entry-point table below, wrapped
+ * into a gpu_api. Kernels: the device source shared with CUDA
+ * (backends/gpu/kernels, through its portability header) compiled by hipcc
  * at build time into one code object bundle per AMD target, embedded; the one
  * matching the device's gcnArchName is loaded with hipModuleLoadData. The host
- * logic is the CUDA backend's (backends/cuda/gpu_host.h). hip_runtime_api.h is
- * used for types only. */
+ * logic is shared with CUDA (backends/gpu). hip_runtime_api.h is used for
+ * types only. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,47 +15,51 @@
 #endif
 #include <hip/hip_runtime_api.h>
 
-#include "../cuda/gpu_host.h"
+#include "gpu_internal.h"
 #include "loader.h"
 #include "vox_hip_config.h"
 #include "vox_hip_objects.h"
 
 typedef int herr;
 
-static struct {
-    herr (*Init)(unsigned);
-    herr (*RuntimeGetVersion)(int *);
-    herr (*GetDeviceCount)(int *);
-    herr (*SetDevice)(int);
-    herr (*GetDeviceProperties)(void *, int);
-    herr (*StreamCreateWithFlags)(void **, unsigned);
-    herr (*StreamDestroy)(void *);
-    herr (*StreamSynchronize)(void *);
-    herr (*ModuleLoadData)(void **, const void *);
-    herr (*ModuleUnload)(void *);
-    herr (*ModuleGetFunction)(void **, void *, const char *);
-    herr (*ModuleLaunchKernel)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
-                               void *, void **, void **);
-    herr (*Malloc)(void **, size_t);
-    herr (*Free)(void *);
-    herr (*MemcpyHtoDAsync)(void *, void *, size_t, void *);
-    herr (*MemcpyDtoHAsync)(void *, void *, size_t, void *);
-    herr (*EventCreate)(void **);
-    herr (*EventRecord)(void *, void *);
-    herr (*EventSynchronize)(void *);
-    herr (*EventElapsedTime)(float *, void *, void *);
-    herr (*EventDestroy)(void *);
-    const char *(*GetErrorString)(herr);
-} hip;
+/* Runtime entry points: X(member, return type, parameters, symbol). */
+#define VOX_HIP_FUNCS(X)                                                                              \
+    X(Init, herr, (unsigned), "hipInit")                                                              \
+    X(RuntimeGetVersion, herr, (int *), "hipRuntimeGetVersion")                                       \
+    X(GetDeviceCount, herr, (int *), "hipGetDeviceCount")                                             \
+    X(SetDevice, herr, (int), "hipSetDevice")                                                         \
+    X(GetDeviceProperties, herr, (void *, int), "hipGetDeviceProperties")                             \
+    X(StreamCreateWithFlags, herr, (void **, unsigned), "hipStreamCreateWithFlags")                   \
+    X(StreamDestroy, herr, (void *), "hipStreamDestroy")                                              \
+    X(StreamSynchronize, herr, (void *), "hipStreamSynchronize")                                      \
+    X(ModuleLoadData, herr, (void **, const void *), "hipModuleLoadData")                             \
+    X(ModuleUnload, herr, (void *), "hipModuleUnload")                                                \
+    X(ModuleGetFunction, herr, (void **, void *, const char *), "hipModuleGetFunction")               \
+    X(ModuleLaunchKernel, herr,                                                                       \
+      (void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *, void **, \
+       void **),                                                                                      \
+      "hipModuleLaunchKernel")                                                                        \
+    X(Malloc, herr, (void **, size_t), "hipMalloc")                                                   \
+    X(Free, herr, (void *), "hipFree")                                                                \
+    X(MemcpyHtoDAsync, herr, (void *, void *, size_t, void *), "hipMemcpyHtoDAsync")                  \
+    X(MemcpyDtoHAsync, herr, (void *, void *, size_t, void *), "hipMemcpyDtoHAsync")                  \
+    X(EventCreate, herr, (void **), "hipEventCreate")                                                 \
+    X(EventRecord, herr, (void *, void *), "hipEventRecord")                                          \
+    X(EventSynchronize, herr, (void *), "hipEventSynchronize")                                        \
+    X(EventElapsedTime, herr, (float *, void *, void *), "hipEventElapsedTime")                       \
+    X(EventDestroy, herr, (void *), "hipEventDestroy")                                                \
+    X(GetErrorString, const char *, (herr), "hipGetErrorString")
 
-static const char *const hip_names[] = {
-    "hipInit", "hipRuntimeGetVersion", "hipGetDeviceCount", "hipSetDevice", "hipGetDeviceProperties",
-    "hipStreamCreateWithFlags", "hipStreamDestroy", "hipStreamSynchronize", "hipModuleLoadData",
-    "hipModuleUnload", "hipModuleGetFunction", "hipModuleLaunchKernel", "hipMalloc", "hipFree",
-    "hipMemcpyHtoDAsync", "hipMemcpyDtoHAsync", "hipEventCreate", "hipEventRecord", "hipEventSynchronize",
-    "hipEventElapsedTime", "hipEventDestroy", "hipGetErrorString",
-};
+#define HIP_MEMBER(member, ret, params, symbol) ret(*member) params;
+#define HIP_SYMBOL(member, ret, params, symbol) symbol,
+static struct {
+    VOX_HIP_FUNCS(HIP_MEMBER)
+} hip;
+static const char *const hip_names[] = {VOX_HIP_FUNCS(HIP_SYMBOL)};
+#undef HIP_MEMBER
+#undef HIP_SYMBOL
 #define HIP_N (sizeof hip_names / sizeof hip_names[0])
+_Static_assert(sizeof hip == HIP_N * sizeof(void *), "function table layout");
 
 static void *hip_lib;
 
@@ -226,9 +231,7 @@ static void h_ev_destroy(void *e) { hip.EventDestroy(e); }
 
 static const gpu_api hip_api = {
     .name = "hip",
-    .kind = VOX_BACKEND_HIP,
     .oom_code = hipErrorOutOfMemory,
-    .probe = hip_probe,
     .open_dev = hip_open_dev,
     .close_dev = hip_close_dev,
     .push = h_push,
@@ -248,11 +251,12 @@ static const gpu_api hip_api = {
     .event_destroy = h_ev_destroy,
     .error_string = hip_error_string,
 };
-static const gpu_api *const G = &hip_api;
 
-#define VOX_GPU_HOST_IMPL
-#include "../cuda/gpu_host.h"
+static vox_status hip_open(int index, const vox_native_queue *native, const vox_logger *log, void **dev)
+{
+    return gpu_open(&hip_api, index, native, log, dev);
+}
 
-static const vox_backend hip_backend = VOX_GPU_BACKEND_TABLE(VOX_BACKEND_HIP, "hip", hip_probe);
+static const vox_backend hip_backend = GPU_BACKEND_TABLE(VOX_BACKEND_HIP, "hip", hip_probe, hip_open);
 
 const vox_backend *vox_backend_hip(void) { return &hip_backend; }

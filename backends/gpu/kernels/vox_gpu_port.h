@@ -1,8 +1,9 @@
-/* Portability layer for the device code shared by the CUDA and HIP backends.
- * The same kernels compile with nvcc (NVIDIA, warp 32) and hipcc (AMD, wave
- * 64 on CDNA, 32 on RDNA). Everything that differs is behind these macros:
- * the sub-group width, shuffles, math intrinsics and the matrix instructions
- * (VOX_HAVE_MMA_SYNC: NVIDIA mma.sync/ldmatrix/cp.async, sm_80+). */
+/* Portability layer for the device code shared by the CUDA and HIP backends
+ * (every kernel in this folder). The same kernels compile with nvcc (NVIDIA,
+ * warp 32) and hipcc (AMD, wave 64 on CDNA, 32 on RDNA). Everything that
+ * differs is behind these macros: the sub-group width, shuffles, math
+ * intrinsics and the matrix instructions (VOX_HAVE_MMA_SYNC: NVIDIA
+ * mma.sync/ldmatrix/cp.async, sm_80+). Also the element types (vox_t_*). */
 #ifndef VOX_GPU_PORT_H
 #define VOX_GPU_PORT_H
 
@@ -32,6 +33,16 @@
 #endif
 
 #define VOX_KERNEL extern "C" __global__
+/* Optional qualifier of a kernel's by-value parameters (vox_<op>_bufs b,
+ * vox_<op>_args a): on NVIDIA (sm_70+) they then stay in the parameter space
+ * and are read where used instead of copied up front. Each kernel uses it or
+ * not, whichever keeps the code ptxas makes as it was when the kernels took
+ * one scalar parameter per field (registers, spills: compare -Xptxas -v). */
+#if VOX_GPU_CUDA && (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 700)
+#define VOX_PARAM const __grid_constant__
+#else
+#define VOX_PARAM const
+#endif
 #define VOX_INF __int_as_float(0x7f800000)
 /* max that propagates NaN (fmaxf drops it): NaN scores must reach the output */
 #define VOX_NMAX(a, b) (((a) != (a) || (b) != (b)) ? __int_as_float(0x7fc00000) : fmaxf((a), (b)))

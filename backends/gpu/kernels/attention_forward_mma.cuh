@@ -1,4 +1,4 @@
-/* Block-sparse attention forward on NVIDIA tensor cores (sm_80+): FlashAttention-2
+/* attention_forward (core/backend.h) on NVIDIA tensor cores (sm_80+): FlashAttention-2
  * structure. A CTA of 4 warps takes 64 rows (kept rows, or valid rows) of one
  * query block; each warp owns 16 rows. Keys stream from the row's column list
  * in tiles of 64 key slots (a tile may span several small blocks or part of a
@@ -63,10 +63,11 @@ template <bool BF> __device__ __forceinline__ unsigned vox_pack2(float lo, float
 template <int DP> __device__ __forceinline__ int vox_swz(int r, int ch) { return r * DP + ((ch ^ (r & 7)) << 3); }
 
 template <int DP, bool BF>
-__device__ __forceinline__ void attn_mma(const u16 *q, const u16 *k, const u16 *v, u16 *o, float *lse,
-                                         const int *kv_start, const int *kv_count, const int *kv_cols,
-                                         const int *kc, const int *kr, const int *valid, i64 NB, int V, int logV,
-                                         int D, float scale_log2, int tiles)
+__device__ __forceinline__ void attention_forward_mma(const u16 *q, const u16 *k, const u16 *v, u16 *o,
+                                                      float *lse, const int *kv_start, const int *kv_count,
+                                                      const int *kv_cols, const int *kc, const int *kr,
+                                                      const int *valid, i64 NB, int V, int logV, int D,
+                                                      float scale_log2, int tiles)
 {
     constexpr int CH = DP / 8, NT = DP / 8;
     constexpr bool QREG = DP <= 128;
@@ -272,21 +273,21 @@ __device__ __forceinline__ void attn_mma(const u16 *q, const u16 *k, const u16 *
     }
 }
 
-#define VOX_MMA_KERNEL(NAME, DP, BF)                                                                          \
+#define VOX_ATTENTION_FORWARD_MMA_KERNEL(NAME, DP, BF)                                                        \
     VOX_KERNEL void __launch_bounds__(128)                                                                    \
-        vox_attn_mma_##NAME##_d##DP(const u16 *q, const u16 *k, const u16 *v, u16 *o, float *lse,             \
-                                    const int *kv_start, const int *kv_count, const int *kv_cols, const int *kc, \
-                                    const int *kr, const int *valid, i64 NB, int V, int logV, int D,          \
-                                    float scale_log2, int tiles)                                              \
+        vox_attention_forward_mma_##NAME##_d##DP(vox_attention_forward_bufs b, vox_attention_forward_args a)  \
     {                                                                                                         \
-        attn_mma<DP, BF>(q, k, v, o, lse, kv_start, kv_count, kv_cols, kc, kr, valid, NB, V, logV, D,         \
-                         scale_log2, tiles);                                                                  \
+        attention_forward_mma<DP, BF>(                                                                        \
+            vox_ptr<const u16>(b.q), vox_ptr<const u16>(b.k), vox_ptr<const u16>(b.v), vox_ptr<u16>(b.o),     \
+            vox_ptr<float>(b.lse), vox_ptr<const int>(b.kv_start), vox_ptr<const int>(b.kv_count),            \
+            vox_ptr<const int>(b.kv_cols), vox_ptr<const int>(b.kept_count), vox_ptr<const int>(b.kept_rows), \
+            vox_ptr<const int>(b.valid), a.NB, a.V, a.log_v, a.D, a.scale_log2, a.tiles);                     \
     }
-VOX_MMA_KERNEL(f16, 64, false)
-VOX_MMA_KERNEL(f16, 128, false)
-VOX_MMA_KERNEL(f16, 256, false)
-VOX_MMA_KERNEL(bf16, 64, true)
-VOX_MMA_KERNEL(bf16, 128, true)
-VOX_MMA_KERNEL(bf16, 256, true)
+VOX_ATTENTION_FORWARD_MMA_KERNEL(f16, 64, false)
+VOX_ATTENTION_FORWARD_MMA_KERNEL(f16, 128, false)
+VOX_ATTENTION_FORWARD_MMA_KERNEL(f16, 256, false)
+VOX_ATTENTION_FORWARD_MMA_KERNEL(bf16, 64, true)
+VOX_ATTENTION_FORWARD_MMA_KERNEL(bf16, 128, true)
+VOX_ATTENTION_FORWARD_MMA_KERNEL(bf16, 256, true)
 
 #endif

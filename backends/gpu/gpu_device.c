@@ -1,0 +1,228 @@
+/* CUDA/HIP host layer: devices, buffers, transfers, timers and the global
+ * scratch, over the vendor entry points of gpu_api (gpu_internal.h). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gpu_internal.h"
+#include "loader.h"
+
+vox_status gpu_err(gpu_dev *g, int rc, const char *what)
+{
+    const gpu_api *G = g->api;
+    vox_status st = rc == G->oom_code ? VOX_ERR_DEVICE_OUT_OF_MEMORY : VOX_ERR_BACKEND;
+    return vox_fail(&g->log, st, "%s: %s failed: %s (%d)", G->name, what, G->error_string(rc), rc);
+}
+
+vox_status gpu_push(gpu_dev *g)
+{
+    if (g->api->push(g))
+        return vox_fail(&g->log, VOX_ERR_BACKEND, "%s: cannot make the context current", g->api->name);
+    return VOX_OK;
+}
+
+void gpu_close(void *dev)
+{
+    gpu_dev *g = dev;
+    if (!g)
+        return;
+    const gpu_api *G = g->api;
+    if (G->push(g) == 0) {
+        if (g->stream)
+            G->sync(g->stream);
+        if (g->scratch)
+            G->mem_free(g->scratch);
+        for (int i = 0; i < 2; i++)
+            if (g->ev[i])
+                G->event_destroy(g->ev[i]);
+        G->pop(g);
+    }
+    G->close_dev(g);
+    free(g);
+}
+
+vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native, const vox_logger *log,
+                    void **out)
+{
+    gpu_dev *g = calloc(1, sizeof *g);
+    if (!g)
+        return VOX_ERR_OUT_OF_MEMORY;
+    g->api = G;
+    if (log)
+        g->log = *log;
+    g->ordinal = index;
+    vox_status st = G->open_dev(g, index, native);
+    if (st) {
+        free(g);
+        return st;
+    }
+    g->force_scalar = vox_env_flag("VOXATTN_GPU_SCALAR");
+    if (G->push(g) != 0) {
+        G->close_dev(g);
+        free(g);
+        return vox_fail(log, VOX_ERR_BACKEND, "%s: cannot make the context current", G->name);
+    }
+    for (int i = 0; i < GPU_FN_COUNT && !st; i++) {
+        int rc = G->get_function(&g->fn[i], g->module, gpu_fn_names[i]);
+        if (rc) {
+            g->fn[i] = NULL;
+            if (i < GPU_FN_REQUIRED)
+                st = vox_fail(log, VOX_ERR_BACKEND, "%s: kernel %s missing from the module: %s", G->name,
+                              gpu_fn_names[i], G->error_string(rc));
+        }
+    }
+    for (int i = 0; i < 2 && !st; i++) {
+        int rc = G->event_create(&g->ev[i]);
+        if (rc)
+            st = gpu_err(g, rc, "event create");
+    }
+    G->pop(g);
+    if (st) {
+        gpu_close(g);
+        return st;
+    }
+    vox_log(log, VOX_LOG_DEBUG, "%s: device %d open: %d units, %d B shared (opt-in %d), warp %d%s", G->name,
+            index, g->sm_count, g->max_smem, g->max_smem_optin, g->warp,
+            g->fn[GPU_FN_attention_forward_mma_bf16_d128] ? ", tensor-core attention" : "");
+    *out = g;
+    return VOX_OK;
+}
+
+vox_status gpu_alloc(void *dev, size_t bytes, void **out)
+{
+    gpu_dev *g = dev;
+    gpu_buf *b = calloc(1, sizeof *b);
+    if (!b)
+        return VOX_ERR_OUT_OF_MEMORY;
+    vox_status st = gpu_push(g);
+    if (st) {
+        free(b);
+        return st;
+    }
+    int rc = g->api->mem_alloc(&b->ptr, bytes ? bytes : 1);
+    g->api->pop(g);
+    if (rc) {
+        free(b);
+        return gpu_err(g, rc, "device allocation");
+    }
+    b->bytes = bytes;
+    *out = b;
+    return VOX_OK;
+}
+
+vox_status gpu_wrap(void *dev, uint64_t native, size_t bytes, void **out)
+{
+    (void)dev;
+    gpu_buf *b = calloc(1, sizeof *b);
+    if (!b)
+        return VOX_ERR_OUT_OF_MEMORY;
+    b->ptr = native, b->bytes = bytes, b->wrapped = 1;
+    *out = b;
+    return VOX_OK;
+}
+
+void gpu_free(void *dev, void *buf)
+{
+    gpu_dev *g = dev;
+    gpu_buf *b = buf;
+    if (!b)
+        return;
+    if (!b->wrapped && g->api->push(g) == 0) {
+        g->api->sync(g->stream); /* ops using it may still be queued */
+        g->api->mem_free(b->ptr);
+        g->api->pop(g);
+    }
+    free(b);
+}
+
+static vox_status gpu_copy(gpu_dev *g, int to_dev, gpu_buf *b, size_t off, void *host, size_t bytes)
+{
+    const gpu_api *G = g->api;
+    if (!bytes)
+        return VOX_OK;
+    vox_status st = gpu_push(g);
+    if (st)
+        return st;
+    int rc = to_dev ? G->htod(b->ptr + off, host, bytes, g->stream) : G->dtoh(host, b->ptr + off, bytes, g->stream);
+    int rc2 = G->sync(g->stream);
+    G->pop(g);
+    if (rc)
+        return gpu_err(g, rc, to_dev ? "copy to device" : "copy to host");
+    if (rc2)
+        return gpu_err(g, rc2, "stream synchronize");
+    return VOX_OK;
+}
+
+vox_status gpu_write(void *dev, void *buf, size_t off, const void *src, size_t bytes)
+{
+    return gpu_copy(dev, 1, buf, off, (void *)(uintptr_t)src, bytes);
+}
+
+vox_status gpu_read(void *dev, void *buf, size_t off, void *dst, size_t bytes)
+{
+    return gpu_copy(dev, 0, buf, off, dst, bytes);
+}
+
+vox_status gpu_finish(void *dev)
+{
+    gpu_dev *g = dev;
+    vox_status st = gpu_push(g);
+    if (st)
+        return st;
+    int rc = g->api->sync(g->stream);
+    g->api->pop(g);
+    return rc ? gpu_err(g, rc, "stream synchronize") : VOX_OK;
+}
+
+vox_status gpu_timer_begin(void *dev)
+{
+    gpu_dev *g = dev;
+    vox_status st = gpu_push(g);
+    if (st)
+        return st;
+    int rc = g->api->event_record(g->ev[0], g->stream);
+    g->api->pop(g);
+    return rc ? gpu_err(g, rc, "event record") : VOX_OK;
+}
+
+vox_status gpu_timer_end(void *dev, double *ms)
+{
+    gpu_dev *g = dev;
+    const gpu_api *G = g->api;
+    vox_status st = gpu_push(g);
+    if (st)
+        return st;
+    float f = 0;
+    int rc = G->event_record(g->ev[1], g->stream);
+    if (!rc)
+        rc = G->event_sync(g->ev[1]);
+    if (!rc)
+        rc = G->event_elapsed(&f, g->ev[0], g->ev[1]);
+    G->pop(g);
+    if (rc)
+        return gpu_err(g, rc, "event timing");
+    *ms = f;
+    return VOX_OK;
+}
+
+vox_status gpu_ensure_scratch(gpu_dev *g, size_t bytes)
+{
+    const gpu_api *G = g->api;
+    if (g->scratch_bytes >= bytes)
+        return VOX_OK;
+    vox_status st = gpu_push(g);
+    if (st)
+        return st;
+    G->sync(g->stream);
+    if (g->scratch)
+        G->mem_free(g->scratch);
+    g->scratch = 0, g->scratch_bytes = 0;
+    int rc = G->mem_alloc(&g->scratch, bytes);
+    G->pop(g);
+    if (rc) {
+        g->scratch = 0;
+        return gpu_err(g, rc, "scratch allocation");
+    }
+    g->scratch_bytes = bytes;
+    return VOX_OK;
+}

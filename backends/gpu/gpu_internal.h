@@ -1,0 +1,146 @@
+/* The CUDA/HIP host layer (private), shared by the CUDA driver-API backend
+ * (backends/cuda/cuda_backend.c) and HIP's module-API backend
+ * (backends/hip/hip_backend.c). The two APIs are nearly isomorphic: each
+ * backend loads its runtime and fills a gpu_api (its entry points); the rest
+ * is ordinary C compiled once for both:
+ *   gpu_device.c  device open/close, buffers, transfers, timers, scratch
+ *   gpu_launch.c  the kernel table, launching, launch-size helpers
+ *   gpu_ops.c     one launcher per op (gpu_permute_to ... gpu_attention_forward)
+ * Kernels: kernels/kernels.cu (their names: gpu_kernels.h). */
+#ifndef VOX_GPU_INTERNAL_H
+#define VOX_GPU_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "gpu_kernels.h"
+#include "kernel_args.h"
+#include "log.h"
+
+/* Kernel indices: GPU_FN_<name> for each kernel of gpu_kernels.h, in list
+ * order; the first GPU_FN_REQUIRED are required. */
+#define GPU_FN_ENUM(name) GPU_FN_##name,
+#define GPU_FN_ONE(name) +1
+enum { VOX_GPU_KERNELS(GPU_FN_ENUM) GPU_FN_COUNT, GPU_FN_REQUIRED = 0 VOX_GPU_KERNELS_REQUIRED(GPU_FN_ONE) };
+#undef GPU_FN_ENUM
+#undef GPU_FN_ONE
+extern const char *const gpu_fn_names[GPU_FN_COUNT]; /* "vox_<name>" */
+
+typedef struct gpu_api gpu_api;
+
+typedef struct gpu_dev {
+    const gpu_api *api;
+    vox_logger log;
+    int ordinal;
+    void *ctx;    /* CUcontext (CUDA); unused by HIP */
+    void *stream; /* CUstream / hipStream_t */
+    void *module;
+    int own_ctx, own_stream;
+    int sm_count, max_smem, max_smem_optin, warp;
+    int arch; /* CUDA: compute capability major*10+minor (sm_90 = 90); HIP: 0 */
+    int force_scalar;
+    void *fn[GPU_FN_COUNT];
+    int fn_smem[GPU_FN_COUNT]; /* dynamic shared memory limit already raised to */
+    void *ev[2];
+    uint64_t scratch;
+    size_t scratch_bytes;
+} gpu_dev;
+
+typedef struct gpu_buf {
+    uint64_t ptr;
+    size_t bytes;
+    int wrapped;
+} gpu_buf;
+
+/* Vendor entry points; every int is the runtime's status, 0 = success. */
+struct gpu_api {
+    const char *name; /* "cuda" / "hip" */
+    int oom_code;
+    /* Opens device `ordinal`: context, stream, module; fills g->ctx, stream,
+     * module, sm_count, max_smem, max_smem_optin, warp, arch. Logs on failure. */
+    vox_status (*open_dev)(gpu_dev *g, int ordinal, const vox_native_queue *native);
+    void (*close_dev)(gpu_dev *g);
+    int (*push)(gpu_dev *g);
+    void (*pop)(gpu_dev *g);
+    int (*mem_alloc)(uint64_t *p, size_t bytes);
+    int (*mem_free)(uint64_t p);
+    int (*htod)(uint64_t dst, const void *src, size_t bytes, void *stream);
+    int (*dtoh)(void *dst, uint64_t src, size_t bytes, void *stream);
+    int (*sync)(void *stream);
+    int (*get_function)(void **f, void *module, const char *name);
+    int (*set_max_smem)(void *f, int bytes); /* NULL: no opt-in needed */
+    int (*launch)(void *f, unsigned gx, unsigned bx, unsigned by, unsigned smem, void *stream, void **args);
+    int (*event_create)(void **e);
+    int (*event_record)(void *e, void *stream);
+    int (*event_sync)(void *e);
+    int (*event_elapsed)(float *ms, void *a, void *b);
+    void (*event_destroy)(void *e);
+    const char *(*error_string)(int code);
+    /* Optional vendor path of attention_forward, tried before the shared
+     * kernels unless VOXATTN_GPU_SCALAR is set (NULL: none). Returns 0 to
+     * decline (the shared mma.sync / scalar kernels run), or 1 after
+     * launching, with the status in *st. For a kernel with its own params
+     * struct and CUtensorMap arguments (CUDA sm_90a: backends/cuda/sm90/):
+     * list it in VOX_GPU_KERNELS_OPTIONAL and launch it with gpu_launch. */
+    int (*attention_forward)(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_forward *p,
+                             vox_status *st);
+};
+
+/* gpu_device.c: the vox_backend entries but probe and the ops. */
+vox_status gpu_open(const gpu_api *api, int index, const vox_native_queue *native, const vox_logger *log,
+                    void **out);
+void gpu_close(void *dev);
+vox_status gpu_alloc(void *dev, size_t bytes, void **out);
+vox_status gpu_wrap(void *dev, uint64_t native, size_t bytes, void **out);
+void gpu_free(void *dev, void *buf);
+vox_status gpu_write(void *dev, void *buf, size_t off, const void *src, size_t bytes);
+vox_status gpu_read(void *dev, void *buf, size_t off, void *dst, size_t bytes);
+vox_status gpu_finish(void *dev);
+vox_status gpu_timer_begin(void *dev);
+vox_status gpu_timer_end(void *dev, double *ms);
+/* Makes the device's context current (CUDA) or selects its device (HIP);
+ * logs on failure. Pair with g->api->pop(g). */
+vox_status gpu_push(gpu_dev *g);
+/* The runtime's status rc as a vox_status, logged ("<api>: <what> failed"). */
+vox_status gpu_err(gpu_dev *g, int rc, const char *what);
+/* The device's global scratch (g->scratch) grown to at least `bytes`. */
+vox_status gpu_ensure_scratch(gpu_dev *g, size_t bytes);
+
+/* gpu_launch.c */
+/* Device address of r (offset applied), 0 when absent. */
+uint64_t gpu_dptr(vox_bref r);
+/* Launches kernel fn on the device's stream: grid blocks of bx*by threads,
+ * smem bytes of dynamic shared memory (raising the kernel's limit where
+ * needed), args as the runtime takes them (one pointer per parameter). */
+vox_status gpu_launch(gpu_dev *g, int fn, int64_t grid, unsigned bx, unsigned by, size_t smem, void **args);
+/* The same for a kernel of kernels.cu: its two parameters (vox_<op>_bufs,
+ * vox_<op>_args). */
+vox_status gpu_launch_op(gpu_dev *g, int fn, int64_t grid, unsigned bx, unsigned by, size_t smem,
+                         const void *bufs, const void *args);
+/* min(work, blocks per_sm on each multiprocessor) */
+int64_t gpu_cap_grid(const gpu_dev *g, int64_t work, int per_sm);
+
+/* gpu_ops.c: the ops of core/backend.h */
+vox_status gpu_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_to *p);
+vox_status gpu_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute_from *p);
+vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p);
+vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p);
+vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p);
+vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
+vox_status gpu_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
+
+/* A backend's table: its probe and open (a wrapper passing its gpu_api to
+ * gpu_open); every other entry is the shared implementation. */
+#define GPU_BACKEND_TABLE(KIND, NAME, PROBE, OPEN)                                                    \
+    {                                                                                                 \
+        .kind = (KIND), .name = (NAME), .probe = (PROBE), .open = (OPEN), .close = gpu_close,         \
+        .buffer_alloc = gpu_alloc, .buffer_wrap = gpu_wrap, .buffer_free = gpu_free,                  \
+        .buffer_write = gpu_write, .buffer_read = gpu_read, .finish = gpu_finish,                     \
+        .timer_begin = gpu_timer_begin, .timer_end = gpu_timer_end, .permute_to = gpu_permute_to,     \
+        .permute_from = gpu_permute_from, .block_means = gpu_block_means, .kv_select = gpu_kv_select, \
+        .sample_rows = gpu_sample_rows, .query_select = gpu_query_select,                             \
+        .attention_forward = gpu_attention_forward,                                                   \
+    }
+
+#endif

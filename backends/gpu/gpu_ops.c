@@ -1,0 +1,178 @@
+/* CUDA/HIP host layer: one launcher per op of core/backend.h. Each fills the
+ * op's kernel arguments (core/kernel_args.h) with vox_<op>_args_init() plus
+ * the launch-specific fields (copy word units, tiles, work space), the
+ * buffers with their device addresses, picks the kernel variant and the
+ * launch geometry, and launches kernels/<op>.cuh. */
+#include "gpu_internal.h"
+
+/* The kernel of an op for the plan dtype, given its f32, f16, bf16 variants. */
+static int by_dtype(vox_dtype t, int f32, int f16, int bf16)
+{
+    return t == VOX_F32 ? f32 : t == VOX_F16 ? f16 : bf16;
+}
+
+/* Largest copy unit (16, 4 or 2 bytes) dividing every address and stride. */
+static int copy_unit(uint64_t a, uint64_t b, int64_t row, int64_t s0, int64_t s1, int64_t s2)
+{
+    static const int units[3] = {16, 4, 2};
+    for (int u = 0; u < 3; u++) {
+        int64_t x = units[u];
+        if (a % x == 0 && b % x == 0 && row % x == 0 && s0 % x == 0 && s1 % x == 0 && s2 % x == 0)
+            return units[u];
+    }
+    return 2;
+}
+
+/* Row and the three strides from elements to copy units; returns the unit. */
+static int to_copy_units(const vox_op_dims *d, uint64_t src, uint64_t dst, int64_t *row, int64_t *sb, int64_t *sh,
+                         int64_t *st)
+{
+    int64_t es = (int64_t)vox_dtype_size(d->dtype);
+    int u = copy_unit(src, dst, es * *row, es * *sb, es * *sh, es * *st);
+    *row = es * *row / u, *sb = es * *sb / u, *sh = es * *sh / u, *st = es * *st / u;
+    return u;
+}
+
+vox_status gpu_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_to *p)
+{
+    gpu_dev *g = dev;
+    vox_permute_to_bufs b = {.src = gpu_dptr(p->src.ref), .dst = gpu_dptr(p->dst),
+                             .slot_token = gpu_dptr(p->slot_token)};
+    vox_permute_to_args a;
+    vox_permute_to_args_init(&a, d, p);
+    int u = to_copy_units(d, b.src, b.dst, &a.row, &a.sb, &a.sh, &a.st);
+    int fn = u == 16 ? GPU_FN_permute_to_b16 : u == 4 ? GPU_FN_permute_to_b4 : GPU_FN_permute_to_b2;
+    return gpu_launch_op(g, fn, gpu_cap_grid(g, (a.BH * a.slots + 7) / 8, 64), 32, 8, 0, &b, &a);
+}
+
+vox_status gpu_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute_from *p)
+{
+    gpu_dev *g = dev;
+    vox_permute_from_bufs b = {.src = gpu_dptr(p->src), .lse_src = gpu_dptr(p->lse_src), .dst = gpu_dptr(p->dst.ref),
+                               .lse_dst = gpu_dptr(p->lse_dst.ref), .token_slot = gpu_dptr(p->token_slot),
+                               .fill_src = gpu_dptr(p->fill_src)};
+    if (!b.lse_src || !b.lse_dst)
+        b.lse_src = b.lse_dst = 0;
+    vox_permute_from_args a;
+    vox_permute_from_args_init(&a, d, p);
+    int u = to_copy_units(d, b.src, b.dst, &a.row, &a.sb, &a.sh, &a.st);
+    int fn = u == 16 ? GPU_FN_permute_from_b16 : u == 4 ? GPU_FN_permute_from_b4 : GPU_FN_permute_from_b2;
+    return gpu_launch_op(g, fn, gpu_cap_grid(g, (a.BH * a.N + 7) / 8, 64), 32, 8, 0, &b, &a);
+}
+
+vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
+{
+    gpu_dev *g = dev;
+    vox_block_means_bufs b = {.x = gpu_dptr(p->x), .kept_count = gpu_dptr(p->kept_count),
+                              .kept_rows = gpu_dptr(p->kept_rows), .valid = gpu_dptr(d->block_valid),
+                              .out = gpu_dptr(p->out)};
+    if (!b.kept_count)
+        b.kept_rows = 0;
+    vox_block_means_args a;
+    vox_block_means_args_init(&a, d, p);
+    int fn = by_dtype(d->dtype, GPU_FN_block_means_f32, GPU_FN_block_means_f16, GPU_FN_block_means_bf16);
+    return gpu_launch_op(g, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
+}
+
+/* Per-row work space (keys, indices, pick flags) in dynamic shared memory, or
+ * per block in the global scratch when it does not fit. */
+vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
+{
+    gpu_dev *g = dev;
+    vox_kv_select_bufs b = {.qbar = gpu_dptr(p->qbar), .kbar = gpu_dptr(p->kbar), .kv_start = gpu_dptr(p->kv_start),
+                            .kv_count = gpu_dptr(p->kv_count), .kv_cols = gpu_dptr(p->kv_cols), .scratch = 0};
+    vox_kv_select_args a;
+    vox_kv_select_args_init(&a, d, p);
+    a.per_block = (a.p2 * 12 + a.NB + 15) / 16 * 16;
+    int64_t grid = gpu_cap_grid(g, a.BH * a.NB, 4);
+    size_t smem = (size_t)a.per_block;
+    int smem_room = (g->api->set_max_smem ? g->max_smem_optin : g->max_smem) - 8192; /* static part */
+    if (a.per_block > smem_room) {
+        vox_status st = gpu_ensure_scratch(g, (size_t)(grid * a.per_block));
+        if (st)
+            return st;
+        b.scratch = g->scratch;
+        smem = 0;
+    }
+    return gpu_launch_op(g, GPU_FN_kv_select, grid, 256, 1, smem, &b, &a);
+}
+
+vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
+{
+    gpu_dev *g = dev;
+    vox_sample_rows_bufs b = {.q = gpu_dptr(p->q), .k = gpu_dptr(p->k), .v = gpu_dptr(p->v),
+                              .rows = gpu_dptr(p->rows), .block_coord = gpu_dptr(p->block_coord),
+                              .valid = gpu_dptr(d->block_valid), .out = gpu_dptr(p->out)};
+    vox_sample_rows_args a;
+    vox_sample_rows_args_init(&a, d, p);
+    int fn = by_dtype(d->dtype, GPU_FN_sample_rows_f32, GPU_FN_sample_rows_f16, GPU_FN_sample_rows_bf16);
+    return gpu_launch_op(g, fn, gpu_cap_grid(g, a.BH * a.R, 16), 256, 1, 0, &b, &a);
+}
+
+vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
+{
+    gpu_dev *g = dev;
+    vox_query_select_bufs b = {.q = gpu_dptr(p->q), .win_ptr = gpu_dptr(p->win_ptr), .windows = gpu_dptr(p->windows),
+                               .valid = gpu_dptr(d->block_valid), .kept_count = gpu_dptr(p->kept_count),
+                               .kept_rows = gpu_dptr(p->kept_rows), .fill_src = gpu_dptr(p->fill_src)};
+    vox_query_select_args a;
+    vox_query_select_args_init(&a, d, p);
+    int fn = by_dtype(d->dtype, GPU_FN_query_select_f32, GPU_FN_query_select_f16, GPU_FN_query_select_bf16);
+    return gpu_launch_op(g, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
+}
+
+/* Tensor cores (f16/bf16, mma.sync, 64-row tiles) where the module has the
+ * kernel and its shared memory fits; 0 when declined. */
+static int attention_forward_mma(gpu_dev *g, const vox_op_dims *d, const vox_attention_forward_bufs *b,
+                                 vox_attention_forward_args a, vox_status *st)
+{
+    int dp = a.D <= 64 ? 64 : a.D <= 128 ? 128 : 256;
+    int fn = d->dtype == VOX_BF16
+                 ? (dp == 64 ? GPU_FN_attention_forward_mma_bf16_d64
+                    : dp == 128 ? GPU_FN_attention_forward_mma_bf16_d128 : GPU_FN_attention_forward_mma_bf16_d256)
+                 : (dp == 64 ? GPU_FN_attention_forward_mma_f16_d64
+                    : dp == 128 ? GPU_FN_attention_forward_mma_f16_d128 : GPU_FN_attention_forward_mma_f16_d256);
+    size_t smem = (size_t)5 * 64 * dp * 2 + 128 + 256 + 3 * 64 * 5;
+    int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
+    if (!g->fn[fn] || smem > (size_t)room)
+        return 0;
+    a.tiles = (a.V + 63) / 64;
+    a.total = a.BH * a.NB * a.tiles;
+    *st = gpu_launch_op(g, fn, a.total, 128, 1, smem, b, &a);
+    return 1;
+}
+
+/* The vendor path (gpu_api.attention_forward), then tensor cores, then the
+ * portable scalar kernel (16-row tiles, 32 keys per tile or 16 where the
+ * shared memory is short); VOXATTN_GPU_SCALAR=1 forces the scalar kernel. */
+vox_status gpu_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p)
+{
+    gpu_dev *g = dev;
+    vox_status st;
+    if (!g->force_scalar && g->api->attention_forward && g->api->attention_forward(g, d, p, &st))
+        return st;
+    vox_attention_forward_bufs b = {.q = gpu_dptr(p->q), .k = gpu_dptr(p->k), .v = gpu_dptr(p->v),
+                                    .o = gpu_dptr(p->o), .lse = gpu_dptr(p->lse), .kv_start = gpu_dptr(p->kv_start),
+                                    .kv_count = gpu_dptr(p->kv_count), .kv_cols = gpu_dptr(p->kv_cols),
+                                    .kept_count = gpu_dptr(p->kept_count), .kept_rows = gpu_dptr(p->kept_rows),
+                                    .valid = gpu_dptr(d->block_valid)};
+    if (!b.kept_count)
+        b.kept_rows = 0;
+    vox_attention_forward_args a;
+    vox_attention_forward_args_init(&a, d, p);
+    if (d->dtype != VOX_F32 && !g->force_scalar && attention_forward_mma(g, d, &b, a, &st))
+        return st;
+    int kt = 32;
+    size_t smem = (size_t)(16 * d->head_dim + 32 * (d->head_dim + 1) + 32 * d->head_dim + 16 * 32) * 4;
+    if (smem > (size_t)g->max_smem) {
+        kt = 16;
+        smem = (size_t)(16 * d->head_dim + 16 * (d->head_dim + 1) + 16 * d->head_dim + 16 * 16) * 4;
+    }
+    int fn = kt == 32 ? by_dtype(d->dtype, GPU_FN_attention_forward_f32_k32, GPU_FN_attention_forward_f16_k32,
+                                 GPU_FN_attention_forward_bf16_k32)
+                      : by_dtype(d->dtype, GPU_FN_attention_forward_f32_k16, GPU_FN_attention_forward_f16_k16,
+                                 GPU_FN_attention_forward_bf16_k16);
+    a.tiles = (a.V + 15) / 16;
+    a.total = a.BH * a.NB * a.tiles;
+    return gpu_launch_op(g, fn, a.total, 128, 1, smem, &b, &a);
+}
