@@ -13,6 +13,9 @@
 #  3. build-robust: plain CPU-only build; every test under valgrind memcheck
 #                   (--error-exitcode=1 --leak-check=full), suppressions in
 #                   tests/robust/valgrind.supp.
+# Steps 1 and 3 require the robust suite's lifetime and hostile tests to be
+# among the tests they ran (robust-lifetime destroys contexts before their
+# buffers and plans: any use after free is a report there).
 #
 # env: SANITIZE_STEPS (default "asan tsan valgrind"), SANITIZE_GPU_ARGS
 #      (meson args for the ASan build's GPU backends, default OpenCL and
@@ -29,6 +32,18 @@ gpu_args=${SANITIZE_GPU_ARGS:--Dopencl=enabled -Dvulkan=enabled -Dcuda=disabled 
 # robust-missing-* tests of the normal build.
 jobs=$(nproc 2>/dev/null || echo 2)
 failed=()
+
+# The robust tests these runs exist for must be registered in the build.
+require_robust() { # dir
+    local list
+    list=$(meson test -C "$1" --list 2>/dev/null)
+    for t in robust-lifetime robust-hostile; do
+        if ! grep -q "$t" <<<"$list"; then
+            echo "sanitize: $t is not among the tests of $1" >&2
+            return 1
+        fi
+    done
+}
 
 configure() { # dir, args...
     local dir=$1
@@ -56,6 +71,7 @@ step_asan() {
     configure build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized \
         -Dc_args=-fno-sanitize-recover=all $gpu_args
     ninja -C build-asan
+    require_robust build-asan
     asan_env
     # shellcheck disable=SC2086
     meson test -C build-asan --print-errorlogs --num-processes "$jobs" ${MESON_TEST_ARGS:-}
@@ -94,6 +110,7 @@ step_valgrind() {
     fi
     configure build-robust -Dopencl=disabled -Dvulkan=disabled -Dcuda=disabled -Dhip=disabled
     ninja -C build-robust
+    require_robust build-robust
     meson test -C build-robust --print-errorlogs --num-processes "$jobs" --timeout-multiplier 10 \
         --wrap="valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --track-origins=yes --suppressions=$supp/valgrind.supp --quiet"
 }

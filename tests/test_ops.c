@@ -271,7 +271,6 @@ static void run_device(const vox_device_desc *dev, void *user, tu_tally *t)
         vox_context_destroy(ctx), vox_context_destroy(ref);
         return;
     }
-    int total = 0, skipped = 0;
     for (int o = 0; o < N_OPS; o++) {
         const op_entry *e = g_ops[o];
         if (op_filter && strcmp(op_filter, vox_op_name(e->op)))
@@ -287,21 +286,16 @@ static void run_device(const vox_device_desc *dev, void *user, tu_tally *t)
                 continue;
             char why[300] = "";
             verdict v = run_case(ctx, ref, o, c, perf, runs, why, sizeof why);
-            total++;
             if (v == V_OK)
                 t->passed++;
             else if (v == V_FAIL)
                 t->failed++;
             else
-                t->skipped++, skipped++;
+                t->skipped++;
             printf("   %-18s %-34s %-4s %s\n", vox_op_name(e->op), c->name,
                    v == V_OK ? "ok" : v == V_FAIL ? "FAIL" : "skip", why);
             fflush(stdout);
         }
-    }
-    if (total && (skipped == total || skipped > MAX_SKIPS)) {
-        printf("   FAIL: %d of %d cases skipped (at most %d may be)\n", skipped, total, MAX_SKIPS);
-        t->failed++;
     }
     vox_context_destroy(ctx);
     vox_context_destroy(ref);
@@ -343,7 +337,7 @@ int main(int argc, char **argv)
     if (verbose)
         setenv("VOXATTN_TEST_VERBOSE", "1", 1);
     run_opts o = {op, filter, perf, runs};
-    int rc = tu_for_each_device("test_ops", backend, device, run_device, &o);
+    int rc = tu_for_each_device("test_ops", backend, device, MAX_SKIPS, run_device, &o);
     if (!perf && rc != 77)
         print_observed();
     return rc;

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "naive.h"
 #include "plan.h"
 #include "testutil.h"
 #include "workload.h"
@@ -364,12 +365,265 @@ static void test_evaluate(void **state)
     io_free(&x);
 }
 
+/* ---- KV and query selection against the naive recomputation (naive.c) ---- */
+
+/* A host array wrapped as a cpu buffer; the wrappers are destroyed at the end. */
+typedef struct wraps {
+    vox_context *ctx;
+    vox_buffer *b[16];
+    int n;
+} wraps;
+
+static vox_bref wr(wraps *w, void *p, size_t bytes)
+{
+    assert_true(w->n < 16);
+    return wrap(w->ctx, p, bytes, &w->b[w->n++]);
+}
+
+static void wraps_free(wraps *w)
+{
+    for (int i = 0; i < w->n; i++)
+        vox_buffer_destroy(w->b[i]);
+    w->n = 0;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+enum { KV_BH = 2, KV_NB = 11, KV_NBV = 9, KV_D = 8 };
+
+/* Runs the reference's kv_select on qbar/kbar and compares every row with
+ * naive_kv_select exactly (selected blocks and count). */
+static void kv_compare(vox_context *ctx, const float *qbar, const float *kbar, const naive_kv_rule *r,
+                       const char *what)
+{
+    int32_t valid[KV_NB], start[KV_BH * KV_NB], count[KV_BH * KV_NB], cols[KV_BH * KV_NB * KV_NB];
+    for (int j = 0; j < KV_NB; j++)
+        valid[j] = 16;
+    for (int m = 0; m < KV_BH * KV_NB; m++)
+        start[m] = m * KV_NB, count[m] = -7;
+    memset(cols, 0xff, sizeof cols);
+    float qb[KV_BH * KV_NB * KV_D], kb[KV_BH * KV_NB * KV_D];
+    memcpy(qb, qbar, sizeof qb), memcpy(kb, kbar, sizeof kb);
+    wraps w = {.ctx = ctx};
+    vox_op_dims d = {1, KV_BH, KV_D, 16 * KV_NB, KV_NB, KV_NBV, 16, VOX_F32, wr(&w, valid, sizeof valid)};
+    vox_op_kv_select op = {wr(&w, qb, sizeof qb), wr(&w, kb, sizeof kb), r->scale, r->rule, r->tau, r->topk, r->z,
+                           r->min_blocks, wr(&w, start, sizeof start), wr(&w, count, sizeof count),
+                           wr(&w, cols, sizeof cols)};
+    assert_int_equal(ctx->be->kv_select(ctx->dev, &d, &op), VOX_OK);
+    wraps_free(&w);
+    naive_dims nd = {KV_BH, KV_NB, KV_NBV, 16, KV_D, valid};
+    unsigned char want[KV_BH * KV_NB * KV_NB];
+    naive_kv_select(&nd, qbar, kbar, r, want);
+    for (int m = 0; m < KV_BH * KV_NB; m++) {
+        int32_t n = 0;
+        for (int j = 0; j < KV_NB; j++)
+            if (want[m * KV_NB + j]) {
+                if (n >= count[m] || cols[start[m] + n] != j)
+                    fail_msg("kv_select %s (rule %d tau %g topk %d z %g min %d): row %d: reference selects %d "
+                             "blocks, naive wants block %d at position %d",
+                             what, (int)r->rule, r->tau, r->topk, r->z, r->min_blocks, m, count[m], j, n);
+                n++;
+            }
+        if (n != count[m])
+            fail_msg("kv_select %s: row %d: reference %d blocks, naive %d", what, m, count[m], n);
+    }
+}
+
+/* Every rule and parameter over one pair of block-mean tables. */
+static void kv_compare_rules(vox_context *ctx, const float *qbar, const float *kbar, const char *what)
+{
+    const double taus[] = {0.9, 0.5, 1.0, 1e-6, 0.999999};
+    const int topks[] = {1, 3, 9, 20};
+    const double zs[] = {0.0, 1.0, -1.0, 2.5};
+    const int mins[] = {0, 2, 4, 20};
+    const double scales[] = {1.0, 0.35355339059327373, 7.0};
+    for (int sc = 0; sc < 3; sc++)
+        for (int mi = 0; mi < 4; mi++) {
+            naive_kv_rule r = {scales[sc], VOX_KV_CUMULATIVE, 0.9, 1, 0.0, mins[mi]};
+            for (int i = 0; i < 5; i++)
+                r.rule = VOX_KV_CUMULATIVE, r.tau = taus[i], kv_compare(ctx, qbar, kbar, &r, what);
+            for (int i = 0; i < 4; i++)
+                r.rule = VOX_KV_TOPK, r.topk = topks[i], kv_compare(ctx, qbar, kbar, &r, what);
+            for (int i = 0; i < 4; i++)
+                r.rule = VOX_KV_STAT, r.z = zs[i], kv_compare(ctx, qbar, kbar, &r, what);
+        }
+}
+
+static void test_kv_select_vs_naive(void **state)
+{
+    (void)state;
+    vox_context *ctx = tu_context("cpu", NULL);
+    assert_non_null(ctx);
+    enum { n = KV_BH * KV_NB * KV_D };
+    float qbar[n], kbar[n];
+    for (uint64_t seed = 1; seed <= 6; seed++) { /* random means */
+        tu_fill_normal(100 + seed, 1.0 + (double)seed, qbar, n);
+        tu_fill_normal(200 + seed, 1.0, kbar, n);
+        kv_compare_rules(ctx, qbar, kbar, "random");
+    }
+    /* ties: key blocks 1, 4, 7 identical, 2 and 3 identical, 5 zero; query
+     * rows of head 1 all zero (every score 0: the whole order is a tie) */
+    tu_fill_normal(301, 1.0, qbar, n), tu_fill_normal(302, 1.0, kbar, n);
+    for (int bh = 0; bh < KV_BH; bh++) {
+        float *kb = kbar + bh * KV_NB * KV_D;
+        memcpy(kb + 4 * KV_D, kb + 1 * KV_D, sizeof(float) * KV_D);
+        memcpy(kb + 7 * KV_D, kb + 1 * KV_D, sizeof(float) * KV_D);
+        memcpy(kb + 3 * KV_D, kb + 2 * KV_D, sizeof(float) * KV_D);
+        memset(kb + 5 * KV_D, 0, sizeof(float) * KV_D);
+    }
+    memset(qbar + KV_NB * KV_D, 0, sizeof(float) * KV_NB * KV_D);
+    kv_compare_rules(ctx, qbar, kbar, "ties");
+    /* a NaN key mean (head 0, block 6) and a NaN query mean (head 1, block 2),
+     * an Inf query mean (head 1, block 5): NaN p ranks last */
+    kbar[6 * KV_D + 3] = NAN;
+    qbar[(KV_NB + 2) * KV_D + 1] = NAN;
+    qbar[(KV_NB + 5) * KV_D] = INFINITY;
+    kv_compare_rules(ctx, qbar, kbar, "nan_inf");
+    vox_context_destroy(ctx);
+}
+
+enum { QS_BH = 2, QS_NBV = 6, QS_NB = 7, QS_V = 16, QS_D = 8, QS_S = QS_NB * QS_V };
+
+/* q poisoning for a query-selection case. */
+enum { QS_RANDOM, QS_TIES, QS_INF, QS_NAN };
+
+/* A random query-selection case: ragged valid counts, every video block's
+ * valid slots cut into windows of 1..6 tokens with a random centre and keep
+ * count; the reference's keep flags and fill sources against the naive ones. */
+static void qs_case(vox_context *ctx, uint64_t seed, int kind)
+{
+    uint64_t rs = seed * 7919 + 17;
+    int32_t valid[QS_NB], win_ptr[QS_NBV + 1];
+    naive_window win[QS_NBV * QS_V];
+    int32_t win4[QS_NBV * QS_V * 4];
+    int nw = 0;
+    for (int j = 0; j < QS_NB; j++) {
+        valid[j] = 1 + (int32_t)(rng_next(&rs) % QS_V);
+        if (rng_next(&rs) % 3 == 0)
+            valid[j] = QS_V;
+    }
+    for (int j = 0; j < QS_NBV; j++) {
+        win_ptr[j] = nw;
+        for (int32_t at = 0; at < valid[j];) {
+            int32_t len = 1 + (int32_t)(rng_next(&rs) % 6);
+            if (len > valid[j] - at)
+                len = valid[j] - at;
+            naive_window *W = &win[nw];
+            W->first = j * QS_V + at, W->len = len;
+            W->centre = W->first + (int32_t)(rng_next(&rs) % (uint64_t)len);
+            W->keep = 1 + (int32_t)(rng_next(&rs) % (uint64_t)len);
+            win4[4 * nw] = W->first, win4[4 * nw + 1] = len, win4[4 * nw + 2] = W->centre, win4[4 * nw + 3] = W->keep;
+            nw++, at += len;
+        }
+    }
+    win_ptr[QS_NBV] = nw;
+    static float q[QS_BH * QS_S * QS_D];
+    tu_fill_normal(seed, 1.0, q, sizeof q / sizeof q[0]);
+    for (int bh = 0; bh < QS_BH; bh++)
+        for (int w = 0; w < nw; w++) {
+            float *qw = q + ((int64_t)bh * QS_S + win[w].first) * QS_D;
+            int32_t len = win[w].len, c = win[w].centre - win[w].first;
+            for (int32_t t = 0; t < len; t++) {
+                uint64_t u = rng_next(&rs) % 8;
+                if (kind == QS_TIES && t > 0 && u < 3) /* a copy of an earlier token: equal cosines */
+                    memcpy(qw + t * QS_D, qw + (int64_t)(rng_next(&rs) % (uint64_t)t) * QS_D, sizeof(float) * QS_D);
+                else if (kind == QS_TIES && u == 3) /* a zero query: cosine 0 */
+                    memset(qw + t * QS_D, 0, sizeof(float) * QS_D);
+                else if (kind == QS_TIES && u == 4) /* a scaled copy of the centre: cosine 1 */
+                    for (int e = 0; e < QS_D; e++)
+                        qw[t * QS_D + e] = 2.0f * qw[c * QS_D + e];
+                else if ((kind == QS_INF || kind == QS_NAN) && u < 2)
+                    qw[t * QS_D + (int)(rng_next(&rs) % QS_D)] =
+                        kind == QS_NAN ? NAN : (rng_next(&rs) & 1) ? INFINITY : -INFINITY;
+            }
+            if ((kind == QS_INF || kind == QS_NAN) && w % 3 == 0) /* a poisoned centre: no comparable cosine */
+                qw[c * QS_D] = kind == QS_NAN ? NAN : INFINITY;
+        }
+    static int32_t kept_count[QS_BH * QS_NB], kept_rows[QS_BH * QS_NB * QS_V], fill[QS_BH * QS_S];
+    memset(kept_count, 0xff, sizeof kept_count), memset(kept_rows, 0xff, sizeof kept_rows);
+    memset(fill, 0xff, sizeof fill);
+    wraps w = {.ctx = ctx};
+    vox_op_dims d = {1, QS_BH, QS_D, 0, QS_NB, QS_NBV, QS_V, VOX_F32, wr(&w, valid, sizeof valid)};
+    vox_op_query_select op = {wr(&w, q, sizeof q), wr(&w, win_ptr, sizeof win_ptr), wr(&w, win4, sizeof win4),
+                              wr(&w, kept_count, sizeof kept_count), wr(&w, kept_rows, sizeof kept_rows),
+                              wr(&w, fill, sizeof fill)};
+    assert_int_equal(ctx->be->query_select(ctx->dev, &d, &op), VOX_OK);
+    wraps_free(&w);
+    naive_dims nd = {QS_BH, QS_NB, QS_NBV, QS_V, QS_D, valid};
+    static int8_t want_keep[QS_BH * QS_S];
+    static int32_t want_fill[QS_BH * QS_S];
+    naive_query_select(&nd, q, win_ptr, win, want_keep, want_fill);
+    for (int bh = 0; bh < QS_BH; bh++)
+        for (int j = 0; j < QS_NB; j++) {
+            int m = bh * QS_NB + j;
+            int8_t got[QS_V];
+            for (int r = 0; r < QS_V; r++)
+                got[r] = r < valid[j] ? 0 : -1;
+            assert_true(kept_count[m] >= 0 && kept_count[m] <= valid[j]);
+            for (int r = 0; r < kept_count[m]; r++) {
+                int32_t slot = kept_rows[m * QS_V + r];
+                assert_true(slot >= 0 && slot < valid[j]);
+                if (r > 0 && slot <= kept_rows[m * QS_V + r - 1])
+                    fail_msg("query_select case %llu/%d: kept rows of block %d not ascending", (unsigned long long)seed,
+                             kind, m);
+                got[slot] = 1;
+            }
+            for (int r = 0; r < QS_V; r++) {
+                int64_t s = (int64_t)bh * QS_S + j * QS_V + r;
+                if (got[r] != want_keep[s])
+                    fail_msg("query_select case %llu/%d: head %d slot %d: keep %d, naive %d", (unsigned long long)seed,
+                             kind, bh, j * QS_V + r, got[r], want_keep[s]);
+                if (fill[s] != want_fill[s])
+                    fail_msg("query_select case %llu/%d: head %d slot %d: fill_src %d, naive %d",
+                             (unsigned long long)seed, kind, bh, j * QS_V + r, fill[s], want_fill[s]);
+            }
+        }
+}
+
+static void test_query_select_vs_naive(void **state)
+{
+    (void)state;
+    vox_context *ctx = tu_context("cpu", NULL);
+    assert_non_null(ctx);
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        qs_case(ctx, seed, QS_RANDOM);
+        qs_case(ctx, 100 + seed, QS_TIES);
+        qs_case(ctx, 200 + seed, QS_INF);
+    }
+    vox_context_destroy(ctx);
+}
+
+/* NaN queries: a NaN cosine ranks least similar (the NaN token is kept) and
+ * is never a fill source (core/backend.h). */
+static void test_query_select_nan_vs_naive(void **state)
+{
+    (void)state;
+    /* Pending: the reference's cosine is 0 where a norm is NaN (a NaN query
+     * can be pruned and take another row's output). Reported in issue 15;
+     * VOXATTN_TEST_PENDING=1 runs the check until the fix lands. */
+    if (!getenv("VOXATTN_TEST_PENDING")) {
+        print_message("query_select NaN queries vs naive: pending a reference fix (VOXATTN_TEST_PENDING=1 runs it)\n");
+        skip();
+    }
+    vox_context *ctx = tu_context("cpu", NULL);
+    assert_non_null(ctx);
+    for (uint64_t seed = 1; seed <= 12; seed++)
+        qs_case(ctx, 300 + seed, QS_NAN);
+    vox_context_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kv_select_known),   cmocka_unit_test(test_query_select_known),
         cmocka_unit_test(test_classification),    cmocka_unit_test(test_kv_invariants),
         cmocka_unit_test(test_keep_one_equals_foundation), cmocka_unit_test(test_evaluate),
+        cmocka_unit_test(test_kv_select_vs_naive), cmocka_unit_test(test_query_select_vs_naive),
+        cmocka_unit_test(test_query_select_nan_vs_naive),
     };
     return cmocka_run_group_tests_name("planning", tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "naive.h"
 #include "plan.h"
 #include "testutil.h"
 #include "workload.h"
@@ -293,6 +294,76 @@ static void test_permutation_identity(void **state)
     vox_context_destroy(ctx);
 }
 
+/* ---- block_means against the naive recomputation (naive.c) ---- */
+
+static vox_bref wrap_host(vox_context *ctx, void *p, size_t bytes, vox_buffer **keep)
+{
+    assert_int_equal(vox_buffer_wrap(ctx, (uint64_t)(uintptr_t)p, bytes, keep), VOX_OK);
+    return (vox_bref){(*keep)->impl, 0};
+}
+
+/* One block_means case: ragged valid counts (some blocks full), random x,
+ * and (kept) a random ascending subset of each block's valid rows. The
+ * reference's f32 means must equal the naive fp64 means to f32 rounding. */
+static void block_means_case(vox_context *ctx, uint64_t seed, int64_t BH, int64_t NB, int64_t V, int64_t D, int kept)
+{
+    uint64_t rs = seed * 2654435761u + 1;
+#define NEXT() (rs = rs * 6364136223846793005ull + 1442695040888963407ull, rs >> 33)
+    int64_t S = NB * V;
+    int32_t *valid = malloc(sizeof(int32_t) * (size_t)NB), *kc = malloc(sizeof(int32_t) * (size_t)(BH * NB)),
+            *kr = malloc(sizeof(int32_t) * (size_t)(BH * NB * V));
+    float *x = malloc(sizeof(float) * (size_t)(BH * S * D)), *out = malloc(sizeof(float) * (size_t)(BH * NB * D));
+    double *want = malloc(sizeof(double) * (size_t)(BH * NB * D));
+    for (int64_t j = 0; j < NB; j++)
+        valid[j] = NEXT() % 3 == 0 ? (int32_t)V : 1 + (int32_t)(NEXT() % (uint64_t)V);
+    tu_fill_normal(seed, 1.0, x, (size_t)(BH * S * D));
+    for (int64_t i = 0; i < BH * S * D; i++)
+        x[i] += 0.5f; /* a nonzero mean, so a wrong divisor shows */
+    for (int64_t m = 0; m < BH * NB; m++) {
+        int32_t c = 0;
+        for (int32_t r = 0; r < valid[m % NB]; r++)
+            if (NEXT() % 2 || (c == 0 && r == valid[m % NB] - 1))
+                kr[m * V + c++] = r;
+        kc[m] = c;
+    }
+    for (int64_t i = 0; i < BH * NB * D; i++)
+        out[i] = NAN;
+    vox_buffer *b[5];
+    vox_op_dims d = {1, BH, D, 0, NB, NB, V, VOX_F32, wrap_host(ctx, valid, sizeof(int32_t) * (size_t)NB, &b[0])};
+    vox_op_block_means op = {wrap_host(ctx, x, sizeof(float) * (size_t)(BH * S * D), &b[1]),
+                             kept ? wrap_host(ctx, kc, sizeof(int32_t) * (size_t)(BH * NB), &b[2]) : (vox_bref){0},
+                             kept ? wrap_host(ctx, kr, sizeof(int32_t) * (size_t)(BH * NB * V), &b[3]) : (vox_bref){0},
+                             wrap_host(ctx, out, sizeof(float) * (size_t)(BH * NB * D), &b[4])};
+    assert_int_equal(ctx->be->block_means(ctx->dev, &d, &op), VOX_OK);
+    for (int i = 0; i < 5; i++)
+        if (kept || (i != 2 && i != 3))
+            vox_buffer_destroy(b[i]);
+    naive_dims nd = {BH, NB, NB, V, D, valid};
+    naive_block_means(&nd, x, kept ? kc : NULL, kr, want);
+    for (int64_t i = 0; i < BH * NB * D; i++)
+        if (!(fabs(out[i] - want[i]) <= 1.2e-7 * fabs(want[i]) + 1e-30))
+            fail_msg("block_means (seed %llu, V %lld, %s rows): head %lld block %lld dim %lld: reference %.9g, "
+                     "naive %.9g (valid %d)",
+                     (unsigned long long)seed, (long long)V, kept ? "kept" : "valid", (long long)(i / D / NB),
+                     (long long)(i / D % NB), (long long)(i % D), (double)out[i], want[i], valid[i / D % NB]);
+#undef NEXT
+    free(valid), free(kc), free(kr), free(x), free(out), free(want);
+}
+
+static void test_block_means_vs_naive(void **state)
+{
+    (void)state;
+    vox_context *ctx = tu_context("cpu", NULL);
+    assert_non_null(ctx);
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        block_means_case(ctx, seed, 2, 7, 16, 8, 0);
+        block_means_case(ctx, seed, 2, 7, 16, 8, 1);
+        block_means_case(ctx, 50 + seed, 3, 5, 64, 32, 0);
+        block_means_case(ctx, 50 + seed, 1, 5, 64, 32, 1);
+    }
+    vox_context_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_dtype_round_trip),
         cmocka_unit_test(test_half_attention),
         cmocka_unit_test(test_permutation_identity),
+        cmocka_unit_test(test_block_means_vs_naive),
     };
     return cmocka_run_group_tests_name("reference", tests, NULL, NULL);
 }

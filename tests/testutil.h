@@ -16,6 +16,10 @@ double tu_norm_err(const double *a, const double *r, size_t n);
 /* Per-dtype limit for float outputs vs the reference. */
 double tu_tolerance(vox_dtype dtype);
 
+/* Largest |a-r| over the entries where r is finite; INFINITY where a and r
+ * differ in which entries are NaN, +Inf or -Inf (those must be identical). */
+double tu_max_abs_err(const double *a, const double *r, size_t n);
+
 /* Deterministic normal samples. */
 void tu_fill_normal(uint64_t seed, double scale, float *x, size_t n);
 
@@ -28,13 +32,23 @@ void tu_context_params(vox_context_params *p, const char *id, int *error_count);
 /* Context on a device id; NULL on failure. */
 vox_context *tu_context(const char *id, int *error_count);
 
-/* Uploads f32 host data as dtype into a new buffer laid out by `t` (shape and
- * strides), returning the tensor. The buffer has `extra` spare bytes. */
+/* Uploads f32 host data [B][H][N][D] as dtype into a new buffer in the bhnd
+ * or bnhd layout (offset 0), returning the tensor. */
 vox_status tu_upload_tensor(vox_context *ctx, vox_dtype dtype, const float *bhnd, int64_t B, int64_t H,
                             int64_t N, int64_t D, int bnhd, vox_tensor *out);
 /* A poisoned (0xFF bytes = NaN) output tensor of the given layout. */
 vox_status tu_poisoned_tensor(vox_context *ctx, vox_dtype dtype, int64_t B, int64_t H, int64_t N,
                               int64_t D, int bnhd, vox_tensor *out);
+/* The same two with guard regions: the tensor sits between two regions of
+ * TU_GUARD_BYTES bytes holding a pattern (its offset is TU_GUARD_BYTES);
+ * tu_guards_intact tells whether both still hold it, i.e. nothing wrote
+ * before or past the tensor. */
+#define TU_GUARD_BYTES 256
+vox_status tu_upload_guarded(vox_context *ctx, vox_dtype dtype, const float *bhnd, int64_t B, int64_t H,
+                             int64_t N, int64_t D, int bnhd, vox_tensor *out);
+vox_status tu_poisoned_guarded(vox_context *ctx, vox_dtype dtype, int64_t B, int64_t H, int64_t N,
+                               int64_t D, int bnhd, vox_tensor *out);
+int tu_guards_intact(const vox_tensor *t);
 /* Reads a tensor back as f64 [B][H][N][D]. Caller frees. */
 double *tu_read_tensor(const vox_tensor *t);
 void tu_free_tensor(vox_tensor *t);
@@ -54,9 +68,11 @@ typedef struct tu_tally {
 
 /* Runs `run` on every device whose backend name is `backend` and whose id is
  * `device` (NULL: any), then prints "<title> summary" with a row per
- * backend. Returns the exit status: 0 all passed, 1 failures, 77 no device
- * of the requested backend ran. */
-int tu_for_each_device(const char *title, const char *backend, const char *device,
+ * backend. A device that neither passed nor failed a case (every case
+ * skipped, or none selected) or skipped more than `max_skipped` cases
+ * counts one failure: skips are not passes. Returns the exit status: 0 all passed, 1 failures, 77 no
+ * device of the requested backend ran. */
+int tu_for_each_device(const char *title, const char *backend, const char *device, int max_skipped,
                        void (*run)(const vox_device_desc *dev, void *user, tu_tally *t), void *user);
 
 /* ---- run and compare (testutil_run.c) ---------------------------------- */
@@ -74,9 +90,14 @@ typedef struct tu_result {
     int8_t *keep;       /* per mask: S flags */
     int32_t *slot;      /* [N] block-layout slot of each token */
     vox_head_class *classes; /* [B*H] */
+    int64_t NBv;        /* video blocks (the first NBv blocks) */
+    int32_t *win_ptr;   /* query windows of video block j: [win_ptr[j], win_ptr[j+1]) (NBv+1) */
+    int32_t *windows;   /* window w: first slot, length, centre slot, keep count (4 each) */
 } tu_result;
 
-/* Runs create -> build -> forward (poisoned outputs) -> export on ctx.
+/* Runs create -> build -> forward (poisoned, guarded outputs) -> export on
+ * ctx; a write into any tensor's guard bytes fails the run with stage
+ * "guard bytes (...)" and VOX_ERR_INVALID_STATE.
  * q, k, v are f32 [B][H][N][D]; bnhd picks the caller layout. Returns the
  * status (also in r->status); on error r holds nothing but status/stage. */
 vox_status tu_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const float *q, const float *k,
@@ -94,8 +115,12 @@ int64_t tu_n_blocks(vox_context *ctx, const vox_plan_params *p);
 int64_t tu_naive(const tu_result *r, const float *q, const float *k, const float *v, double *ref_out,
                  double *ref_lse, double *got_out, double *got_lse);
 
-/* Compares two runs of the same case: masks and keep flags exactly, outputs
- * and LSE by normalized error. Returns 1 if equal, else 0 with a reason. */
+/* Whether two runs of the same case agree exactly on layout, token slots,
+ * masks, keep flags and head classes: 1, else 0 with a reason. */
+int tu_compare_exact(const tu_result *dev, const tu_result *ref, char *why, size_t n);
+
+/* tu_compare_exact, then outputs and LSE by normalized error. Returns 1 if
+ * equal, else 0 with a reason. */
 int tu_compare(const tu_result *dev, const tu_result *ref, double out_tol, double lse_tol, char *why,
                size_t n);
 

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include "plan.h" /* the plan's query-window table (tu_result.windows) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 void tu_result_free(tu_result *r)
 {
     free(r->out), free(r->lse), free(r->row_ptr), free(r->cols), free(r->keep), free(r->slot);
-    free(r->classes);
+    free(r->classes), free(r->win_ptr), free(r->windows);
     memset(r, 0, sizeof *r);
 }
 
@@ -42,6 +43,30 @@ static vox_status fail(tu_result *r, const char *stage, vox_status st)
     return st;
 }
 
+/* The plan's query windows (layout tables the core uploads for query_select),
+ * so tests can recompute each pruned row's source themselves. */
+static vox_status read_windows(vox_plan *plan, tu_result *r)
+{
+    vox_context *ctx = plan->ctx;
+    r->NBv = plan->dims.n_video_blocks;
+    size_t pb = sizeof(int32_t) * (size_t)(r->NBv + 1);
+    r->win_ptr = calloc((size_t)(r->NBv + 1), sizeof(int32_t));
+    if (!r->win_ptr)
+        return VOX_ERR_OUT_OF_MEMORY;
+    if (!plan->win_ptr.impl || plan->win_ptr.bytes < pb)
+        return VOX_OK; /* no windows: every row kept */
+    vox_status st = ctx->be->buffer_read(ctx->dev, plan->win_ptr.impl, 0, r->win_ptr, pb);
+    size_t wb = sizeof(int32_t) * 4 * (size_t)(st ? 0 : r->win_ptr[r->NBv]);
+    r->windows = malloc(wb ? wb : 1);
+    if (!st && !r->windows)
+        st = VOX_ERR_OUT_OF_MEMORY;
+    if (!st && wb)
+        st = plan->windows.impl && plan->windows.bytes >= wb
+                 ? ctx->be->buffer_read(ctx->dev, plan->windows.impl, 0, r->windows, wb)
+                 : VOX_ERR_INVALID_STATE;
+    return st;
+}
+
 vox_status tu_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const float *q, const float *k,
                   const float *v, tu_result *r)
 {
@@ -62,11 +87,11 @@ vox_status tu_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const fl
     r->scale = p->scale > 0 ? p->scale : 1.0 / sqrt((double)D);
     vox_tensor tq = {0}, tk = {0}, tv = {0}, to = {0}, tl = {0};
     const char *stage = "upload";
-    st = tu_upload_tensor(ctx, p->dtype, q, B, H, N, D, bnhd, &tq);
-    if (!st) st = tu_upload_tensor(ctx, p->dtype, k, B, H, N, D, bnhd, &tk);
-    if (!st) st = tu_upload_tensor(ctx, p->dtype, v, B, H, N, D, bnhd, &tv);
-    if (!st) st = tu_poisoned_tensor(ctx, p->dtype, B, H, N, D, bnhd, &to);
-    if (!st) st = tu_poisoned_tensor(ctx, VOX_F32, B, H, N, 1, 0, &tl);
+    st = tu_upload_guarded(ctx, p->dtype, q, B, H, N, D, bnhd, &tq);
+    if (!st) st = tu_upload_guarded(ctx, p->dtype, k, B, H, N, D, bnhd, &tk);
+    if (!st) st = tu_upload_guarded(ctx, p->dtype, v, B, H, N, D, bnhd, &tv);
+    if (!st) st = tu_poisoned_guarded(ctx, p->dtype, B, H, N, D, bnhd, &to);
+    if (!st) st = tu_poisoned_guarded(ctx, VOX_F32, B, H, N, 1, 0, &tl);
     if (!st) {
         stage = "build";
         st = vox_plan_build(plan, &tq, &tk, &tv);
@@ -74,6 +99,13 @@ vox_status tu_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const fl
     if (!st) {
         stage = "forward";
         st = vox_attention_forward(plan, &tq, &tk, &tv, &to, &tl);
+    }
+    if (!st) {
+        stage = "guard bytes (a write outside a tensor)";
+        const vox_tensor *all[5] = {&tq, &tk, &tv, &to, &tl};
+        for (int i = 0; i < 5 && !st; i++)
+            if (!tu_guards_intact(all[i]))
+                st = VOX_ERR_INVALID_STATE;
     }
     if (!st) {
         stage = "read";
@@ -102,6 +134,10 @@ vox_status tu_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const fl
             st = vox_plan_token_slots(plan, r->slot);
         if (!st)
             st = vox_plan_head_classes(plan, r->classes, NULL, NULL);
+    }
+    if (!st) {
+        stage = "windows";
+        st = read_windows(plan, r);
     }
     tu_free_tensor(&tq), tu_free_tensor(&tk), tu_free_tensor(&tv), tu_free_tensor(&to), tu_free_tensor(&tl);
     vox_plan_destroy(plan);
@@ -155,7 +191,7 @@ int64_t tu_naive(const tu_result *r, const float *q, const float *k, const float
     return rows;
 }
 
-int tu_compare(const tu_result *dev, const tu_result *ref, double out_tol, double lse_tol, char *why, size_t n)
+int tu_compare_exact(const tu_result *dev, const tu_result *ref, char *why, size_t n)
 {
     int64_t BH = ref->B * ref->H;
     if (dev->NB != ref->NB || dev->V != ref->V) {
@@ -185,6 +221,14 @@ int tu_compare(const tu_result *dev, const tu_result *ref, double out_tol, doubl
             return 0;
         }
     }
+    return 1;
+}
+
+int tu_compare(const tu_result *dev, const tu_result *ref, double out_tol, double lse_tol, char *why, size_t n)
+{
+    int64_t BH = ref->B * ref->H;
+    if (!tu_compare_exact(dev, ref, why, n))
+        return 0;
     double eo = tu_norm_err(dev->out, ref->out, (size_t)(BH * ref->N * ref->D));
     double el = tu_norm_err(dev->lse, ref->lse, (size_t)(BH * ref->N));
     if (!(eo <= out_tol) || !(el <= lse_tol)) {

@@ -7,14 +7,21 @@
  * outputs and LSE within the dtype tolerance) or return a status meaning
  * "this device cannot do that" (VOX_ERR_UNSUPPORTED / _DEVICE_OUT_OF_MEMORY).
  *
- * Documented behaviour checked here (voxattn.h / DESIGN.md):
+ * Documented behaviour checked here (include/voxattn.h, docs/numerics.md):
  * - rows whose scores are all equal: the mean of v over the allowed keys;
  *   ties in KV selection go to the lower block index;
- * - NaN in q, k or v: every status is VOX_OK, the call finishes, NaN reaches
- *   the outputs of the affected rows (a NaN query row: that row; a NaN key or
- *   value under a dense mask: every row of that head), other heads are
- *   untouched; SVG heads whose classification errors are NaN run dense;
- * - Inf in inputs: status VOX_OK, other heads untouched (values recorded);
+ * - NaN or Inf in q, k or v: every status is VOX_OK and the poisoned head
+ *   follows the numerics contract row by row (check_contract below: NaN or
+ *   Inf in a query row, or NaN in an allowed key, makes the row and its LSE
+ *   NaN; an Inf key decides by the sign of its score; NaN/Inf in a value
+ *   reaches only that output element; rows with finite inputs are finite and
+ *   equal the reference; a pruned row copies a kept row of its own block),
+ *   masks and keep flags equal the reference's on every device, the other
+ *   head is untouched; SVG heads whose classification errors are NaN run
+ *   dense; one +Inf element in q with query_keep < 1 (a heap out-of-bounds
+ *   read once) keeps the Inf row and gives every pruned row a valid source;
+ * - scales that are not f32 values (above FLT_MAX, Inf, NaN, negative) are
+ *   refused by vox_plan_create;
  * - finite but huge logits (|q.k*scale| up to ~FLT_MAX): equal to the
  *   reference, or at least NaN-free (what each device does is printed);
  * - tiny logits (denormal range): equal to the reference (uniform softmax);
@@ -330,12 +337,115 @@ static void t_tiny_logits(void **state)
     assert_true(run_scale_variants(*state, "tiny_logits", vs, sizeof vs / sizeof vs[0], 31, CHECK_EQUAL));
 }
 
-/* Poisons head 0 (bh = 0) and checks: status OK, head 1 equal to the
- * reference's head 1, and `expect` on head 0 of the device's own result. */
-enum { EXPECT_ROW_NAN, EXPECT_HEAD_NAN, EXPECT_NOTHING, EXPECT_CLASS_DENSE };
+/* Checks head bh of a run against the numerics contract (docs/numerics.md)
+ * row by row, from the inputs and the run's own mask and keep flags; `ref`
+ * (the reference's run of the same inputs) for the rows whose inputs are
+ * all finite. Notes the first failures; returns 1 if the head follows it. */
+static int check_contract(const char *name, const char *variant, const vox_plan_params *p, const inputs *in,
+                          const tu_result *own, const tu_result *ref, int64_t bh)
+{
+    const int64_t N = own->N, D = own->D, NB = own->NB, V = own->V, S = own->S;
+    const int32_t *rp = own->row_ptr + bh * (NB + 1), *cols = own->cols + bh * NB * NB;
+    const int8_t *keep = own->keep + bh * S;
+    const double *out = own->out + bh * N * D, *lse = own->lse + bh * N;
+    const double *rout = ref->out + bh * N * D, *rlse = ref->lse + bh * N;
+    unsigned char *allowed = malloc((size_t)NB);
+    int64_t *tok = malloc(sizeof(int64_t) * (size_t)S);
+    for (int64_t i = 0; i < S; i++)
+        tok[i] = -1;
+    for (int64_t t = 0; t < N; t++)
+        tok[own->slot[t]] = t;
+    int bad = 0;
+    double err = 0, den = 0;
+#define CFAIL(...) (bad++ < 4 ? note(name, __VA_ARGS__) : (void)0)
+    for (int64_t t = 0; t < N; t++) {
+        const int64_t sl = own->slot[t], ib = sl / V;
+        const double *o = out + t * D;
+        if (keep[sl] == 0) { /* pruned: the output and LSE of a kept row of its block */
+            int found = 0;
+            for (int64_t u = ib * V; u < (ib + 1) * V && !found; u++)
+                found = keep[u] == 1 && tok[u] >= 0 && !memcmp(out + tok[u] * D, o, sizeof(double) * (size_t)D) &&
+                        !memcmp(lse + tok[u], lse + t, sizeof(double));
+            if (!found)
+                CFAIL("%s: FAIL token %lld (pruned) carries no kept row of its block", variant, (long long)t);
+            continue;
+        }
+        const float *q = row_of(in->q, p, bh, t);
+        int row_nan = 0, keys = 0;
+        for (int64_t d = 0; d < D; d++)
+            row_nan |= !isfinite(q[d]);
+        memset(allowed, 0, (size_t)NB);
+        for (int32_t c = rp[ib]; c < rp[ib + 1]; c++)
+            allowed[cols[c]] = 1;
+        unsigned char vbad[512] = {0}; /* 1 NaN, 2 Inf in this output element's values */
+        for (int64_t u = 0; u < N; u++) {
+            if (!allowed[own->slot[u] / V])
+                continue;
+            keys++;
+            const float *k = row_of(in->k, p, bh, u), *v = row_of(in->v, p, bh, u);
+            int k_nan = 0, k_inf = 0;
+            for (int64_t d = 0; d < D; d++)
+                k_nan |= isnan(k[d]), k_inf |= isinf(k[d]), vbad[d] |= isnan(v[d]) ? 1 : isinf(v[d]) ? 2 : 0;
+            if (k_nan) {
+                row_nan = 1;
+            } else if (k_inf && !row_nan) { /* the sign of the score decides */
+                double sc = 0;
+                for (int64_t d = 0; d < D; d++)
+                    sc += (double)q[d] * k[d];
+                row_nan |= isnan(sc) || sc > 0;
+            }
+        }
+        if (keys == 0) {
+            for (int64_t d = 0; d < D; d++)
+                if (o[d] != 0.0)
+                    CFAIL("%s: FAIL token %lld has no keys but output %g", variant, (long long)t, o[d]);
+            if (!(isinf(lse[t]) && lse[t] < 0))
+                CFAIL("%s: FAIL token %lld has no keys but LSE %g", variant, (long long)t, lse[t]);
+            continue;
+        }
+        if (row_nan) {
+            int64_t nn = 0;
+            for (int64_t d = 0; d < D; d++)
+                nn += isnan(o[d]);
+            if (nn != D || !isnan(lse[t]))
+                CFAIL("%s: FAIL token %lld: NaN/Inf query or NaN key, but %lld of %lld outputs NaN, LSE %g", variant,
+                      (long long)t, (long long)nn, (long long)D, lse[t]);
+            continue;
+        }
+        if (isnan(lse[t]))
+            CFAIL("%s: FAIL token %lld: finite query and keys, LSE NaN", variant, (long long)t);
+        int clean = 1;
+        for (int64_t d = 0; d < D; d++) {
+            if ((vbad[d] & 1) && !isnan(o[d]))
+                CFAIL("%s: FAIL token %lld dim %lld: NaN value, output %g", variant, (long long)t, (long long)d, o[d]);
+            else if (vbad[d] == 2 && isfinite(o[d]))
+                CFAIL("%s: FAIL token %lld dim %lld: Inf value, output %g", variant, (long long)t, (long long)d, o[d]);
+            else if (!vbad[d] && !isfinite(o[d]))
+                CFAIL("%s: FAIL token %lld dim %lld: finite inputs, output %g", variant, (long long)t, (long long)d,
+                      o[d]);
+            clean &= !vbad[d];
+        }
+        if (clean) /* finite inputs: the reference's value */
+            for (int64_t d = 0; d < D; d++)
+                err += (o[d] - rout[t * D + d]) * (o[d] - rout[t * D + d]), den += rout[t * D + d] * rout[t * D + d];
+        if (clean && !(fabs(lse[t] - rlse[t]) <= 1e-5 * (1 + fabs(rlse[t]))) && !(lse[t] == rlse[t]))
+            CFAIL("%s: FAIL token %lld: LSE %g, reference %g", variant, (long long)t, lse[t], rlse[t]);
+    }
+    if (!(err <= tu_tolerance(p->dtype) * (den > 0 ? den : 1)))
+        CFAIL("%s: FAIL rows with finite inputs differ from the reference (err %.2e of %.2e)", variant, err, den);
+#undef CFAIL
+    free(allowed), free(tok);
+    return bad == 0;
+}
+
+/* Poisons head 0 (bh = 0): `value` at every `step`-th element (from 0) of
+ * query row 5 (whole_head: of every row) of q, k or v. Checks: status OK,
+ * head 1 equal to the reference's head 1, head 0's mask and keep flags equal
+ * to the reference's, head 0 against the numerics contract, and `expect`. */
+enum { EXPECT_NOTHING, EXPECT_CLASS_DENSE, EXPECT_ROW_KEPT };
 
 static int poison_case(dev_state *ds, const char *name, const char *variant, vox_plan_params p, char which,
-                       int whole_head, float value, int expect)
+                       int whole_head, int step, float value, int expect)
 {
     const int64_t row = 5;
     inputs in = make_inputs(&p, 41, 1.0);
@@ -343,7 +453,7 @@ static int poison_case(dev_state *ds, const char *name, const char *variant, vox
     float *x = which == 'q' ? in.q : which == 'k' ? in.k : in.v;
     int64_t N = tu_tokens(&p), D = p.head_dim;
     for (int64_t t = whole_head ? 0 : row; t < (whole_head ? N : row + 1); t++)
-        for (int64_t d = 0; d < D; d += whole_head ? 1 : 3)
+        for (int64_t d = 0; d < D; d += step)
             row_of(x, &p, 0, t)[d] = value;
     tu_result ref, own;
     int ok = 1;
@@ -365,7 +475,7 @@ static int poison_case(dev_state *ds, const char *name, const char *variant, vox
         return 0;
     }
     /* head 1 untouched: same mask rows and outputs as the reference */
-    int64_t NB = ref.NB;
+    int64_t NB = ref.NB, S = ref.S;
     double e1 = tu_head_err(&own, &ref, 1);
     int mask1 = !memcmp(own.row_ptr + (NB + 1), ref.row_ptr + (NB + 1), sizeof(int32_t) * (size_t)(NB + 1)) &&
                 !memcmp(own.cols + NB * NB, ref.cols + NB * NB, sizeof(int32_t) * (size_t)ref.row_ptr[2 * (NB + 1) - 1]);
@@ -378,49 +488,23 @@ static int poison_case(dev_state *ds, const char *name, const char *variant, vox
         note(name, "%s: FAIL %lld NaN in the clean head", variant, (long long)nan1);
         ok = 0;
     }
-    switch (expect) {
-    case EXPECT_ROW_NAN: {
-        /* the poisoned query row is NaN (all of it, LSE too); other rows of
-         * its head equal the reference */
-        int64_t nrow = 0;
-        for (int64_t d = 0; d < D; d++)
-            nrow += isnan(own.out[row * D + d]);
-        double eo = 0, den = 0;
-        for (int64_t t = 0; t < N; t++)
-            for (int64_t d = 0; t != row && d < D; d++) {
-                double a = own.out[t * D + d], r = ref.out[t * D + d];
-                eo += (a - r) * (a - r), den += r * r;
-            }
-        int rest = !(nan0 - nrow) && eo <= tu_tolerance(p.dtype) * den;
-        if (nrow != D || !isnan(own.lse[row]) || !rest) {
-            note(name, "%s: FAIL row NaN %lld/%lld, lse %g, other rows %s", variant, (long long)nrow,
-                 (long long)D, own.lse[row], rest ? "equal" : "DIFFER");
-            ok = 0;
-        }
-        break;
+    /* the poisoned head's decisions: the same on every device */
+    int mask0 = !memcmp(own.row_ptr, ref.row_ptr, sizeof(int32_t) * (size_t)(NB + 1)) &&
+                !memcmp(own.cols, ref.cols, sizeof(int32_t) * (size_t)ref.row_ptr[NB]);
+    int keep0 = !memcmp(own.keep, ref.keep, (size_t)S) && !memcmp(own.keep + S, ref.keep + S, (size_t)S);
+    if (!mask0 || !keep0) {
+        note(name, "%s: FAIL poisoned head's %s differ from the reference", variant, mask0 ? "keep flags" : "masks");
+        ok = 0;
     }
-    case EXPECT_HEAD_NAN: {
-        int64_t rows_nan = 0;
-        for (int64_t t = 0; t < N; t++) {
-            int any = 0;
-            for (int64_t d = 0; d < D; d++)
-                any |= isnan(own.out[t * D + d]);
-            rows_nan += any;
-        }
-        if (rows_nan != N) {
-            note(name, "%s: FAIL only %lld of %lld rows of the poisoned head are NaN", variant,
-                 (long long)rows_nan, (long long)N);
-            ok = 0;
-        }
-        break;
+    ok &= check_contract(name, variant, &p, &in, &own, &ref, 0);
+    if (expect == EXPECT_CLASS_DENSE && own.classes[0] != VOX_HEAD_DENSE) {
+        note(name, "%s: FAIL NaN head classified %d, want dense", variant, (int)own.classes[0]);
+        ok = 0;
     }
-    case EXPECT_CLASS_DENSE:
-        if (own.classes[0] != VOX_HEAD_DENSE) {
-            note(name, "%s: FAIL NaN head classified %d, want dense", variant, (int)own.classes[0]);
-            ok = 0;
-        }
-        break;
-    default: break;
+    if (expect == EXPECT_ROW_KEPT && own.keep[own.slot[row]] != 1) {
+        note(name, "%s: FAIL the poisoned query row is pruned (keep flag %d), want kept", variant,
+             (int)own.keep[own.slot[row]]);
+        ok = 0;
     }
     note(name, "%s: %s (poisoned head: %lld NaN, %lld Inf of %lld; clean head err %.1e)", variant,
          ok ? "ok" : "FAIL", (long long)nan0, (long long)inf0, (long long)(N * D), e1);
@@ -434,20 +518,72 @@ static void t_nan_inf(void **state)
     const char *name = "nan_inf";
     int ok = 1;
     vox_plan_params p = base_params(1, 2, 32, 2, 4, 8, 3, 2, 4, 4);
-    vox_plan_params bsa = p, svg = p, keep = p;
+    vox_plan_params bsa = p, svg = p, keep = p, bsa_keep = p;
     bsa.mask_mode = VOX_MASK_BSA;
     svg.mask_mode = VOX_MASK_SVG;
     keep.query_keep = 0.5;
-    ok &= poison_case(ds, name, "nan_q_row", p, 'q', 0, NAN, EXPECT_ROW_NAN);
-    ok &= poison_case(ds, name, "nan_k_row", p, 'k', 0, NAN, EXPECT_HEAD_NAN);
-    ok &= poison_case(ds, name, "nan_v_row", p, 'v', 0, NAN, EXPECT_HEAD_NAN);
-    ok &= poison_case(ds, name, "inf_k_row", p, 'k', 0, INFINITY, EXPECT_NOTHING);
-    ok &= poison_case(ds, name, "inf_v_row", p, 'v', 0, INFINITY, EXPECT_NOTHING);
-    ok &= poison_case(ds, name, "neginf_q_row", p, 'q', 0, -INFINITY, EXPECT_NOTHING);
-    ok &= poison_case(ds, name, "nan_q_bsa", bsa, 'q', 0, NAN, EXPECT_NOTHING);
-    ok &= poison_case(ds, name, "nan_k_head_bsa", bsa, 'k', 1, NAN, EXPECT_NOTHING);
-    ok &= poison_case(ds, name, "nan_q_head_svg", svg, 'q', 1, NAN, EXPECT_CLASS_DENSE);
-    ok &= poison_case(ds, name, "nan_q_keep50", keep, 'q', 0, NAN, EXPECT_NOTHING);
+    bsa_keep.mask_mode = VOX_MASK_BSA;
+    bsa_keep.query_keep = 0.25;
+    const int64_t D = p.head_dim;
+    ok &= poison_case(ds, name, "nan_q_row", p, 'q', 0, 3, NAN, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "nan_k_row", p, 'k', 0, 3, NAN, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "nan_v_row", p, 'v', 0, 3, NAN, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "inf_k_row", p, 'k', 0, 3, INFINITY, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "inf_v_row", p, 'v', 0, 3, INFINITY, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "neginf_q_row", p, 'q', 0, 3, -INFINITY, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "nan_q_bsa", bsa, 'q', 0, 3, NAN, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "nan_k_head_bsa", bsa, 'k', 1, 1, NAN, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "nan_q_head_svg", svg, 'q', 1, 1, NAN, EXPECT_CLASS_DENSE);
+    /* Pending: the reference's cosine is 0 (not NaN) where a query holds
+     * NaN, so the NaN row can be pruned and take a finite row's output
+     * (reported in issue 15); VOXATTN_TEST_PENDING=1 checks that it is kept. */
+    int pending = getenv("VOXATTN_TEST_PENDING") != NULL;
+    if (!pending)
+        note(name, "nan_q_keep50: the NaN row being kept is pending a reference fix (VOXATTN_TEST_PENDING=1)");
+    ok &= poison_case(ds, name, "nan_q_keep50", keep, 'q', 0, 3, NAN, pending ? EXPECT_ROW_KEPT : EXPECT_NOTHING);
+    /* one +Inf element in q with query pruning: every cosine of the row is
+     * NaN (a heap out-of-bounds read through a -1 fill source once) */
+    ok &= poison_case(ds, name, "inf_q_elem_keep50", keep, 'q', 0, (int)D, INFINITY, EXPECT_ROW_KEPT);
+    ok &= poison_case(ds, name, "inf_q_elem_bsa_keep25", bsa_keep, 'q', 0, (int)D, INFINITY, EXPECT_ROW_KEPT);
+    /* Inf in every query of the head: no cosine is comparable, pruned rows
+     * take their window centre */
+    ok &= poison_case(ds, name, "inf_q_head_keep50", keep, 'q', 1, (int)D, INFINITY, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "inf_k_row_bsa", bsa, 'k', 0, 3, INFINITY, EXPECT_NOTHING);
+    ok &= poison_case(ds, name, "neginf_v_row_bsa_keep25", bsa_keep, 'v', 0, 3, -INFINITY, EXPECT_NOTHING);
+    assert_true(ok);
+}
+
+/* A scale that is not an f32 value is refused at plan creation (before any
+ * device work); FLT_MAX itself is accepted. */
+static void t_bad_scale(void **state)
+{
+    dev_state *ds = *state;
+    const char *name = "scale_not_f32";
+    vox_plan_params p = base_params(1, 2, 32, 2, 4, 8, 3, 2, 4, 4);
+    const double bad[] = {3.4028235677973366e38 /* > FLT_MAX */, 1e39, 1e300, INFINITY, -INFINITY, NAN, -1.0, 1e-50};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vox_plan_params q = p;
+        q.scale = bad[i];
+        vox_plan *plan = (vox_plan *)&q;
+        vox_status st = vox_plan_create(ds->ctx, &q, &plan);
+        if (st != VOX_ERR_INVALID_ARGUMENT || plan) {
+            note(name, "FAIL scale %g: status %s", bad[i], vox_status_string(st));
+            ok = 0;
+        }
+        if (!st)
+            vox_plan_destroy(plan);
+    }
+    vox_plan_params q = p;
+    q.scale = 3.4028234663852886e38; /* FLT_MAX */
+    vox_plan *plan = NULL;
+    vox_status st = vox_plan_create(ds->ctx, &q, &plan);
+    if (st && !tu_is_cannot_do(st)) {
+        note(name, "FAIL scale FLT_MAX refused: %s", vox_status_string(st));
+        ok = 0;
+    }
+    vox_plan_destroy(plan);
+    note(name, "%s (%zu scales refused, FLT_MAX accepted)", ok ? "ok" : "FAIL", sizeof bad / sizeof bad[0]);
     assert_true(ok);
 }
 
@@ -614,6 +750,7 @@ int main(int argc, char **argv)
             cmocka_unit_test_prestate_setup_teardown(t_huge_logits, test_setup, NULL, ds),
             cmocka_unit_test_prestate_setup_teardown(t_tiny_logits, test_setup, NULL, ds),
             cmocka_unit_test_prestate_setup_teardown(t_nan_inf, test_setup, NULL, ds),
+            cmocka_unit_test_prestate_setup_teardown(t_bad_scale, test_setup, NULL, ds),
             cmocka_unit_test_prestate_setup_teardown(t_custom_empty_and_padding, test_setup, NULL, ds),
             cmocka_unit_test_prestate_setup_teardown(t_one_frame, test_setup, NULL, ds),
             cmocka_unit_test_prestate_setup_teardown(t_one_row, test_setup, NULL, ds),
