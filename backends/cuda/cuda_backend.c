@@ -1,100 +1,33 @@
 /* The CUDA backend: the driver API, loaded at run time from libcuda.so.1
- * (never linked; no libcudart) through the entry-point tables below, wrapped
- * into a gpu_api. Kernels: backends/gpu/kernels built by nvcc into a fatbin
- * at build time, embedded, loaded with cuModuleLoadData. The host logic is
- * shared with HIP (backends/gpu). */
+ * (never linked; no libcudart) through the entry-point tables of
+ * cuda_internal.h, wrapped into a gpu_api. Kernels: backends/gpu/kernels
+ * built by nvcc into a fatbin at build time, embedded, loaded with
+ * cuModuleLoadData; on sm_90 devices also the Hopper attention (cuda_sm90.c).
+ * The host logic is shared with HIP (backends/gpu). */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "gpu_internal.h"
+#include "cuda_internal.h"
 #include "loader.h"
 #include "vox_cuda_config.h"
 #include "vox_cuda_fatbin.h"
 
-typedef int CUresult;
-typedef int CUdevice;
-typedef unsigned long long CUdeviceptr;
-typedef void *CUcontext, *CUstream, *CUmodule, *CUfunction, *CUevent;
-
-enum {
-    CU_ATTR_MAX_SHARED_PER_BLOCK = 8,
-    CU_ATTR_WARP_SIZE = 10,
-    CU_ATTR_SM_COUNT = 16,
-    CU_ATTR_CC_MAJOR = 75,
-    CU_ATTR_CC_MINOR = 76,
-    CU_ATTR_MAX_SHARED_OPTIN = 97,
-    CU_FUNC_MAX_DYNAMIC_SHARED = 8,
-    CU_OOM = 2,
-    CU_STREAM_NON_BLOCKING = 1,
-};
-
-/* Driver entry points: X(member, return type, parameters, symbol). */
-#define VOX_CU_FUNCS(X)                                                                                 \
-    X(Init, CUresult, (unsigned), "cuInit")                                                             \
-    X(DriverGetVersion, CUresult, (int *), "cuDriverGetVersion")                                        \
-    X(DeviceGetCount, CUresult, (int *), "cuDeviceGetCount")                                            \
-    X(DeviceGet, CUresult, (CUdevice *, int), "cuDeviceGet")                                            \
-    X(DeviceGetName, CUresult, (char *, int, CUdevice), "cuDeviceGetName")                              \
-    X(DeviceTotalMem, CUresult, (size_t *, CUdevice), "cuDeviceTotalMem_v2")                            \
-    X(DeviceGetAttribute, CUresult, (int *, int, CUdevice), "cuDeviceGetAttribute")                     \
-    X(PrimaryCtxRetain, CUresult, (CUcontext *, CUdevice), "cuDevicePrimaryCtxRetain")                  \
-    X(PrimaryCtxRelease, CUresult, (CUdevice), "cuDevicePrimaryCtxRelease_v2")                          \
-    X(CtxPush, CUresult, (CUcontext), "cuCtxPushCurrent_v2")                                            \
-    X(CtxPop, CUresult, (CUcontext *), "cuCtxPopCurrent_v2")                                            \
-    X(StreamCreate, CUresult, (CUstream *, unsigned), "cuStreamCreate")                                 \
-    X(StreamDestroy, CUresult, (CUstream), "cuStreamDestroy_v2")                                        \
-    X(StreamSynchronize, CUresult, (CUstream), "cuStreamSynchronize")                                   \
-    X(ModuleLoadData, CUresult, (CUmodule *, const void *), "cuModuleLoadData")                         \
-    X(ModuleUnload, CUresult, (CUmodule), "cuModuleUnload")                                             \
-    X(ModuleGetFunction, CUresult, (CUfunction *, CUmodule, const char *), "cuModuleGetFunction")       \
-    X(FuncSetAttribute, CUresult, (CUfunction, int, int), "cuFuncSetAttribute")                         \
-    X(LaunchKernel, CUresult,                                                                           \
-      (CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream,      \
-       void **, void **),                                                                               \
-      "cuLaunchKernel")                                                                                 \
-    X(MemAlloc, CUresult, (CUdeviceptr *, size_t), "cuMemAlloc_v2")                                     \
-    X(MemFree, CUresult, (CUdeviceptr), "cuMemFree_v2")                                                 \
-    X(MemcpyHtoDAsync, CUresult, (CUdeviceptr, const void *, size_t, CUstream), "cuMemcpyHtoDAsync_v2") \
-    X(MemcpyDtoHAsync, CUresult, (void *, CUdeviceptr, size_t, CUstream), "cuMemcpyDtoHAsync_v2")       \
-    X(EventCreate, CUresult, (CUevent *, unsigned), "cuEventCreate")                                    \
-    X(EventRecord, CUresult, (CUevent, CUstream), "cuEventRecord")                                      \
-    X(EventSynchronize, CUresult, (CUevent), "cuEventSynchronize")                                      \
-    X(EventDestroy, CUresult, (CUevent), "cuEventDestroy_v2")                                           \
-    X(GetErrorString, CUresult, (CUresult, const char **), "cuGetErrorString")
-
-/* Entry points a driver may lack (NULL then), same columns. The event timer
- * takes cuEventElapsedTime_v2 (CUDA 12.8+) or else cuEventElapsedTime (one of
- * them is required); cuTensorMapEncodeTiled (CUDA 12+) is for TMA kernels
- * (sm_90a): CUtensorMap is 128 opaque bytes, its enums are ints. */
-#define VOX_CU_OPTIONAL_FUNCS(X)                                                            \
-    X(EventElapsedTime_v2, CUresult, (float *, CUevent, CUevent), "cuEventElapsedTime_v2")  \
-    X(EventElapsedTime, CUresult, (float *, CUevent, CUevent), "cuEventElapsedTime")        \
-    X(TensorMapEncodeTiled, CUresult,                                                       \
-      (void *, int, unsigned, void *, const uint64_t *, const uint64_t *, const unsigned *, \
-       const unsigned *, int, int, int, int),                                               \
-      "cuTensorMapEncodeTiled")
-
-#define CU_MEMBER(member, ret, params, symbol) ret(*member) params;
 #define CU_SYMBOL(member, ret, params, symbol) symbol,
-static struct {
-    VOX_CU_FUNCS(CU_MEMBER)
-    VOX_CU_OPTIONAL_FUNCS(CU_MEMBER)
-} cu;
+cu_driver vox_cu;
 static const char *const cu_names[] = {VOX_CU_FUNCS(CU_SYMBOL)};
 static const char *const cu_optional_names[] = {VOX_CU_OPTIONAL_FUNCS(CU_SYMBOL)};
-#undef CU_MEMBER
 #undef CU_SYMBOL
 #define CU_N_REQUIRED (sizeof cu_names / sizeof cu_names[0])
 #define CU_N_OPTIONAL (sizeof cu_optional_names / sizeof cu_optional_names[0])
-_Static_assert(sizeof cu == (CU_N_REQUIRED + CU_N_OPTIONAL) * sizeof(void *), "function table layout");
+_Static_assert(sizeof vox_cu == (CU_N_REQUIRED + CU_N_OPTIONAL) * sizeof(void *), "function table layout");
 
 static void *cu_lib;
 
-static const char *cu_error_string(int rc)
+const char *cu_error_string(int rc)
 {
     const char *s = NULL;
-    if (cu.GetErrorString && cu.GetErrorString(rc, &s) == 0 && s)
+    if (vox_cu.GetErrorString && vox_cu.GetErrorString(rc, &s) == 0 && s)
         return s;
     return "unknown CUDA error";
 }
@@ -114,45 +47,45 @@ static vox_status cu_probe(vox_device_desc *descs, int max, int *count, char *re
         }
         for (size_t i = 0; i < CU_N_OPTIONAL; i++)
             slots[CU_N_REQUIRED + i] = dlsym(lib, cu_optional_names[i]);
-        memcpy(&cu, slots, sizeof cu);
-        if (cu.EventElapsedTime_v2)
-            cu.EventElapsedTime = cu.EventElapsedTime_v2;
-        if (!cu.EventElapsedTime) {
+        memcpy(&vox_cu, slots, sizeof vox_cu);
+        if (vox_cu.EventElapsedTime_v2)
+            vox_cu.EventElapsedTime = vox_cu.EventElapsedTime_v2;
+        if (!vox_cu.EventElapsedTime) {
             snprintf(reason, n, "runtime lacks symbol cuEventElapsedTime");
-            memset(&cu, 0, sizeof cu);
+            memset(&vox_cu, 0, sizeof vox_cu);
             vox_dl_close(lib);
             return VOX_ERR_BACKEND_UNAVAILABLE;
         }
         cu_lib = lib;
     }
-    int rc = cu.Init(0), ndev = 0;
+    int rc = vox_cu.Init(0), ndev = 0;
     if (rc) {
         snprintf(reason, n, "cuInit failed: %s (%d)", cu_error_string(rc), rc);
         return VOX_ERR_BACKEND_UNAVAILABLE;
     }
-    rc = cu.DeviceGetCount(&ndev);
+    rc = vox_cu.DeviceGetCount(&ndev);
     if (rc || ndev < 1) {
         snprintf(reason, n, "no CUDA device (%s)", rc ? cu_error_string(rc) : "count 0");
         return VOX_ERR_BACKEND_UNAVAILABLE;
     }
     int ver = 0;
-    cu.DriverGetVersion(&ver);
+    vox_cu.DriverGetVersion(&ver);
     for (int i = 0; i < ndev && *count < max; i++) {
         CUdevice dev;
-        if (cu.DeviceGet(&dev, i))
+        if (vox_cu.DeviceGet(&dev, i))
             continue;
         vox_device_desc *d = &descs[*count];
         memset(d, 0, sizeof *d);
-        cu.DeviceGetName(d->name, (int)sizeof d->name, dev);
+        vox_cu.DeviceGetName(d->name, (int)sizeof d->name, dev);
         size_t mem = 0;
-        cu.DeviceTotalMem(&mem, dev);
+        vox_cu.DeviceTotalMem(&mem, dev);
         int sm = 0, warp = 0, smem = 0, optin = 0, major = 0, minor = 0;
-        cu.DeviceGetAttribute(&sm, CU_ATTR_SM_COUNT, dev);
-        cu.DeviceGetAttribute(&warp, CU_ATTR_WARP_SIZE, dev);
-        cu.DeviceGetAttribute(&smem, CU_ATTR_MAX_SHARED_PER_BLOCK, dev);
-        cu.DeviceGetAttribute(&optin, CU_ATTR_MAX_SHARED_OPTIN, dev);
-        cu.DeviceGetAttribute(&major, CU_ATTR_CC_MAJOR, dev);
-        cu.DeviceGetAttribute(&minor, CU_ATTR_CC_MINOR, dev);
+        vox_cu.DeviceGetAttribute(&sm, CU_ATTR_SM_COUNT, dev);
+        vox_cu.DeviceGetAttribute(&warp, CU_ATTR_WARP_SIZE, dev);
+        vox_cu.DeviceGetAttribute(&smem, CU_ATTR_MAX_SHARED_PER_BLOCK, dev);
+        vox_cu.DeviceGetAttribute(&optin, CU_ATTR_MAX_SHARED_OPTIN, dev);
+        vox_cu.DeviceGetAttribute(&major, CU_ATTR_CC_MAJOR, dev);
+        vox_cu.DeviceGetAttribute(&minor, CU_ATTR_CC_MINOR, dev);
         snprintf(d->vendor, sizeof d->vendor, "NVIDIA");
         snprintf(d->driver, sizeof d->driver, "CUDA driver %d.%d, sm_%d%d", ver / 1000, ver % 1000 / 10, major,
                  minor);
@@ -172,109 +105,112 @@ static vox_status cu_probe(vox_device_desc *descs, int max, int *count, char *re
 static vox_status cu_open_dev(gpu_dev *g, int ordinal, const vox_native_queue *native)
 {
     CUdevice dev;
-    int rc = cu.DeviceGet(&dev, ordinal);
+    int rc = vox_cu.DeviceGet(&dev, ordinal);
     if (rc)
         return vox_fail(&g->log, VOX_ERR_BACKEND, "cuda: cuDeviceGet(%d): %s", ordinal, cu_error_string(rc));
     if (native && native->context) {
         g->ctx = native->context;
     } else {
-        rc = cu.PrimaryCtxRetain((CUcontext *)&g->ctx, dev);
+        rc = vox_cu.PrimaryCtxRetain((CUcontext *)&g->ctx, dev);
         if (rc)
             return vox_fail(&g->log, rc == CU_OOM ? VOX_ERR_DEVICE_OUT_OF_MEMORY : VOX_ERR_BACKEND,
                             "cuda: cuDevicePrimaryCtxRetain: %s", cu_error_string(rc));
         g->own_ctx = 1;
     }
-    cu.DeviceGetAttribute(&g->sm_count, CU_ATTR_SM_COUNT, dev);
-    cu.DeviceGetAttribute(&g->warp, CU_ATTR_WARP_SIZE, dev);
-    cu.DeviceGetAttribute(&g->max_smem, CU_ATTR_MAX_SHARED_PER_BLOCK, dev);
-    cu.DeviceGetAttribute(&g->max_smem_optin, CU_ATTR_MAX_SHARED_OPTIN, dev);
+    vox_cu.DeviceGetAttribute(&g->sm_count, CU_ATTR_SM_COUNT, dev);
+    vox_cu.DeviceGetAttribute(&g->warp, CU_ATTR_WARP_SIZE, dev);
+    vox_cu.DeviceGetAttribute(&g->max_smem, CU_ATTR_MAX_SHARED_PER_BLOCK, dev);
+    vox_cu.DeviceGetAttribute(&g->max_smem_optin, CU_ATTR_MAX_SHARED_OPTIN, dev);
     int major = 0, minor = 0;
-    cu.DeviceGetAttribute(&major, CU_ATTR_CC_MAJOR, dev);
-    cu.DeviceGetAttribute(&minor, CU_ATTR_CC_MINOR, dev);
+    vox_cu.DeviceGetAttribute(&major, CU_ATTR_CC_MAJOR, dev);
+    vox_cu.DeviceGetAttribute(&minor, CU_ATTR_CC_MINOR, dev);
     g->arch = major * 10 + minor;
     if (g->max_smem_optin < g->max_smem)
         g->max_smem_optin = g->max_smem;
-    rc = cu.CtxPush(g->ctx);
+    rc = vox_cu.CtxPush(g->ctx);
     if (rc) {
         vox_status st = vox_fail(&g->log, VOX_ERR_BACKEND, "cuda: cuCtxPushCurrent: %s", cu_error_string(rc));
         if (g->own_ctx)
-            cu.PrimaryCtxRelease(dev);
+            vox_cu.PrimaryCtxRelease(dev);
         return st;
     }
     vox_status st = VOX_OK;
     if (native) {
         g->stream = native->queue;
     } else {
-        rc = cu.StreamCreate((CUstream *)&g->stream, CU_STREAM_NON_BLOCKING);
+        rc = vox_cu.StreamCreate((CUstream *)&g->stream, CU_STREAM_NON_BLOCKING);
         if (rc)
             st = vox_fail(&g->log, VOX_ERR_BACKEND, "cuda: cuStreamCreate: %s", cu_error_string(rc));
         else
             g->own_stream = 1;
     }
     if (!st) {
-        rc = cu.ModuleLoadData((CUmodule *)&g->module, vox_cuda_kernels);
+        rc = vox_cu.ModuleLoadData((CUmodule *)&g->module, vox_cuda_kernels);
         if (rc)
             st = vox_fail(&g->log, rc == CU_OOM ? VOX_ERR_DEVICE_OUT_OF_MEMORY : VOX_ERR_UNSUPPORTED,
                           "cuda: cuModuleLoadData (fatbin for %s): %s", VOX_CUDA_ARCHS, cu_error_string(rc));
     }
+    if (!st)
+        cu_sm90_open(g);
     if (st) {
         if (g->own_stream)
-            cu.StreamDestroy(g->stream);
+            vox_cu.StreamDestroy(g->stream);
         CUcontext dummy;
-        cu.CtxPop(&dummy);
+        vox_cu.CtxPop(&dummy);
         if (g->own_ctx)
-            cu.PrimaryCtxRelease(dev);
+            vox_cu.PrimaryCtxRelease(dev);
         return st;
     }
     CUcontext dummy;
-    cu.CtxPop(&dummy);
+    vox_cu.CtxPop(&dummy);
     return VOX_OK;
 }
 
 static void cu_close_dev(gpu_dev *g)
 {
-    if (cu.CtxPush(g->ctx) == 0) {
+    if (vox_cu.CtxPush(g->ctx) == 0) {
+        cu_sm90_close(g);
         if (g->module)
-            cu.ModuleUnload(g->module);
+            vox_cu.ModuleUnload(g->module);
         if (g->own_stream)
-            cu.StreamDestroy(g->stream);
+            vox_cu.StreamDestroy(g->stream);
         CUcontext dummy;
-        cu.CtxPop(&dummy);
+        vox_cu.CtxPop(&dummy);
     }
     CUdevice dev;
-    if (g->own_ctx && cu.DeviceGet(&dev, g->ordinal) == 0)
-        cu.PrimaryCtxRelease(dev);
+    if (g->own_ctx && vox_cu.DeviceGet(&dev, g->ordinal) == 0)
+        vox_cu.PrimaryCtxRelease(dev);
 }
 
-static int cu_push(gpu_dev *g) { return cu.CtxPush(g->ctx); }
+static int cu_push(gpu_dev *g) { return vox_cu.CtxPush(g->ctx); }
 static void cu_pop(gpu_dev *g)
 {
     (void)g;
     CUcontext dummy;
-    cu.CtxPop(&dummy);
+    vox_cu.CtxPop(&dummy);
 }
 static int cu_alloc(uint64_t *p, size_t n)
 {
     CUdeviceptr d = 0;
-    int rc = cu.MemAlloc(&d, n);
+    int rc = vox_cu.MemAlloc(&d, n);
     *p = d;
     return rc;
 }
-static int cu_free(uint64_t p) { return cu.MemFree(p); }
-static int cu_htod(uint64_t d, const void *s, size_t n, void *st) { return cu.MemcpyHtoDAsync(d, s, n, st); }
-static int cu_dtoh(void *d, uint64_t s, size_t n, void *st) { return cu.MemcpyDtoHAsync(d, s, n, st); }
-static int cu_sync(void *st) { return cu.StreamSynchronize(st); }
-static int cu_getfn(void **f, void *m, const char *name) { return cu.ModuleGetFunction((CUfunction *)f, m, name); }
-static int cu_setsmem(void *f, int bytes) { return cu.FuncSetAttribute(f, CU_FUNC_MAX_DYNAMIC_SHARED, bytes); }
+static int cu_free(uint64_t p) { return vox_cu.MemFree(p); }
+static int cu_htod(uint64_t d, const void *s, size_t n, void *st) { return vox_cu.MemcpyHtoDAsync(d, s, n, st); }
+static int cu_dtoh(void *d, uint64_t s, size_t n, void *st) { return vox_cu.MemcpyDtoHAsync(d, s, n, st); }
+static int cu_sync(void *st) { return vox_cu.StreamSynchronize(st); }
+static int cu_getfn(void **f, void *m, const char *name) { return vox_cu.ModuleGetFunction((CUfunction *)f, m, name); }
+static int cu_setsmem(void *f, int bytes) { return vox_cu.FuncSetAttribute(f, CU_FUNC_MAX_DYNAMIC_SHARED, bytes); }
 static int cu_launch(void *f, unsigned gx, unsigned bx, unsigned by, unsigned smem, void *st, void **args)
 {
-    return cu.LaunchKernel(f, gx, 1, 1, bx, by, 1, smem, st, args, NULL);
+    return vox_cu.LaunchKernel(f, gx, 1, 1, bx, by, 1, smem, st, args, NULL);
 }
-static int cu_ev_create(void **e) { return cu.EventCreate((CUevent *)e, 0); }
-static int cu_ev_record(void *e, void *st) { return cu.EventRecord(e, st); }
-static int cu_ev_sync(void *e) { return cu.EventSynchronize(e); }
-static int cu_ev_elapsed(float *ms, void *a, void *b) { return cu.EventElapsedTime(ms, a, b); }
-static void cu_ev_destroy(void *e) { cu.EventDestroy(e); }
+static int cu_ev_create(void **e) { return vox_cu.EventCreate((CUevent *)e, 0); }
+static int cu_ev_record(void *e, void *st) { return vox_cu.EventRecord(e, st); }
+static int cu_ev_sync(void *e) { return vox_cu.EventSynchronize(e); }
+static int cu_ev_elapsed(float *ms, void *a, void *b) { return vox_cu.EventElapsedTime(ms, a, b); }
+static void cu_ev_destroy(void *e) { vox_cu.EventDestroy(e); }
 
 static const gpu_api cuda_api = {
     .name = "cuda",
@@ -297,7 +233,7 @@ static const gpu_api cuda_api = {
     .event_elapsed = cu_ev_elapsed,
     .event_destroy = cu_ev_destroy,
     .error_string = cu_error_string,
-    .attention_forward = NULL, /* the sm_90a wgmma/TMA path goes here (backends/cuda/sm90/) */
+    .attention_forward = cu_sm90_attention_forward, /* sm_90a wgmma/TMA (cuda_sm90.c) */
 };
 
 static vox_status cu_open(int index, const vox_native_queue *native, const vox_logger *log, void **dev)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # GPU-machine check of the CUDA backend (one call of the device tool):
-# conformance (tensor-core and scalar attention paths), compute-sanitizer
+# conformance (attention paths: sm_90a on H100/H200, else mma.sync; mma.sync
+# with VOXATTN_CUDA_NO_SM90=1; scalar), compute-sanitizer
 # memcheck, then timings. Binaries built elsewhere are taken from $1
 # (voxattn, libvoxattn.so.0, conformance); logs go to $OUT.
 # usage: sh backends/cuda/gpu_check.sh BIN_DIR [bench presets] [sanitize 0/1]
@@ -17,6 +18,10 @@ echo "== conformance (cuda)"
 "$B/conformance" --backend cuda -v >"$OUT/conformance.log" 2>&1
 echo "conformance rc=$?"
 grep -E "FAIL|fail|^cuda|^cpu|skip" "$OUT/conformance.log" | head -30
+echo "== conformance (cuda, mma.sync attention: sm_90a path off)"
+VOXATTN_CUDA_NO_SM90=1 "$B/conformance" --backend cuda >"$OUT/conformance_no_sm90.log" 2>&1
+echo "no-sm90 conformance rc=$?"
+grep -E "FAIL|fail|^cuda" "$OUT/conformance_no_sm90.log" | head -10
 echo "== conformance (cuda, scalar attention)"
 VOXATTN_GPU_SCALAR=1 "$B/conformance" --backend cuda >"$OUT/conformance_scalar.log" 2>&1
 echo "scalar conformance rc=$?"

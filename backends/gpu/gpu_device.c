@@ -81,9 +81,17 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
         gpu_close(g);
         return st;
     }
-    vox_log(log, VOX_LOG_DEBUG, "%s: device %d open: %d units, %d B shared (opt-in %d), warp %d%s", G->name,
-            index, g->sm_count, g->max_smem, g->max_smem_optin, g->warp,
-            g->fn[GPU_FN_attention_forward_mma_bf16_d128] ? ", tensor-core attention" : "");
+    vox_log(log, VOX_LOG_DEBUG, "%s: device %d open: %d units, %d B shared (opt-in %d), warp %d", G->name, index,
+            g->sm_count, g->max_smem, g->max_smem_optin, g->warp);
+    const char *mma = g->fn[GPU_FN_attention_forward_mma_bf16_d128] ? "tensor cores (mma.sync)" : NULL;
+    if (g->force_scalar)
+        vox_log(log, VOX_LOG_INFO, "%s: device %d: f16/bf16 attention: portable scalar kernel (VOXATTN_GPU_SCALAR)",
+                G->name, index);
+    else
+        vox_log(log, VOX_LOG_INFO, "%s: device %d: f16/bf16 attention: %s%s%s", G->name, index,
+                g->vendor_attention ? g->vendor_attention : mma ? mma : "portable scalar kernel",
+                g->vendor_attention ? ", shapes it declines: " : "",
+                g->vendor_attention ? (mma ? mma : "portable scalar kernel") : "");
     *out = g;
     return VOX_OK;
 }

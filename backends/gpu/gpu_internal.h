@@ -6,6 +6,8 @@
  *   gpu_device.c  device open/close, buffers, transfers, timers, scratch
  *   gpu_launch.c  the kernel table, launching, launch-size helpers
  *   gpu_ops.c     one launcher per op (gpu_permute_to ... gpu_attention_forward)
+ * A backend may add a vendor attention path (gpu_api.attention_forward) with
+ * its own module and state (gpu_dev.vendor), launched with gpu_launch_fn.
  * Kernels: kernels/kernels.cu (their names: gpu_kernels.h). */
 #ifndef VOX_GPU_INTERNAL_H
 #define VOX_GPU_INTERNAL_H
@@ -40,6 +42,9 @@ typedef struct gpu_dev {
     int sm_count, max_smem, max_smem_optin, warp;
     int arch; /* CUDA: compute capability major*10+minor (sm_90 = 90); HIP: 0 */
     int force_scalar;
+    void *vendor;                 /* the backend's own state (CUDA: the sm_90a path), or NULL */
+    const char *vendor_attention; /* the vendor attention path's name for the open log, or NULL */
+    const char *last_kernel[VOX_OP_COUNT]; /* per op, the kernel its last call launched */
     void *fn[GPU_FN_COUNT];
     int fn_smem[GPU_FN_COUNT]; /* dynamic shared memory limit already raised to */
     void *ev[2];
@@ -58,7 +63,8 @@ struct gpu_api {
     const char *name; /* "cuda" / "hip" */
     int oom_code;
     /* Opens device `ordinal`: context, stream, module; fills g->ctx, stream,
-     * module, sm_count, max_smem, max_smem_optin, warp, arch. Logs on failure. */
+     * module, sm_count, max_smem, max_smem_optin, warp, arch (and optionally
+     * vendor, vendor_attention). Logs on failure. close_dev frees it all. */
     vox_status (*open_dev)(gpu_dev *g, int ordinal, const vox_native_queue *native);
     void (*close_dev)(gpu_dev *g);
     int (*push)(gpu_dev *g);
@@ -80,9 +86,8 @@ struct gpu_api {
     /* Optional vendor path of attention_forward, tried before the shared
      * kernels unless VOXATTN_GPU_SCALAR is set (NULL: none). Returns 0 to
      * decline (the shared mma.sync / scalar kernels run), or 1 after
-     * launching, with the status in *st. For a kernel with its own params
-     * struct and CUtensorMap arguments (CUDA sm_90a: backends/cuda/sm90/):
-     * list it in VOX_GPU_KERNELS_OPTIONAL and launch it with gpu_launch. */
+     * launching, with the status in *st. Its kernels (own module, own
+     * argument lists) are launched with gpu_launch_fn. */
     int (*attention_forward)(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_forward *p,
                              vox_status *st);
 };
@@ -110,14 +115,22 @@ vox_status gpu_ensure_scratch(gpu_dev *g, size_t bytes);
 /* gpu_launch.c */
 /* Device address of r (offset applied), 0 when absent. */
 uint64_t gpu_dptr(vox_bref r);
-/* Launches kernel fn on the device's stream: grid blocks of bx*by threads,
- * smem bytes of dynamic shared memory (raising the kernel's limit where
- * needed), args as the runtime takes them (one pointer per parameter). */
-vox_status gpu_launch(gpu_dev *g, int fn, int64_t grid, unsigned bx, unsigned by, size_t smem, void **args);
+/* Launches kernel f (named `name`) for op on the device's stream: grid
+ * blocks of bx*by threads, smem bytes of dynamic shared memory (raising the
+ * kernel's limit where needed; *smem_raised: the limit it has, kept by the
+ * caller per kernel), args as the runtime takes them (one pointer per
+ * parameter). Records name as the op's last kernel (gpu_last_kernel). */
+vox_status gpu_launch_fn(gpu_dev *g, vox_op op, void *f, const char *name, int *smem_raised, int64_t grid,
+                         unsigned bx, unsigned by, size_t smem, void **args);
+/* The same for kernel fn of the shared module. */
+vox_status gpu_launch(gpu_dev *g, vox_op op, int fn, int64_t grid, unsigned bx, unsigned by, size_t smem,
+                      void **args);
 /* The same for a kernel of kernels.cu: its two parameters (vox_<op>_bufs,
  * vox_<op>_args). */
-vox_status gpu_launch_op(gpu_dev *g, int fn, int64_t grid, unsigned bx, unsigned by, size_t smem,
+vox_status gpu_launch_op(gpu_dev *g, vox_op op, int fn, int64_t grid, unsigned bx, unsigned by, size_t smem,
                          const void *bufs, const void *args);
+/* vox_backend.last_kernel: the kernel the last call of op launched, or NULL. */
+const char *gpu_last_kernel(void *dev, vox_op op);
 /* min(work, blocks per_sm on each multiprocessor) */
 int64_t gpu_cap_grid(const gpu_dev *g, int64_t work, int per_sm);
 
@@ -128,6 +141,7 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
 vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p);
 vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p);
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
+vox_status gpu_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p);
 vox_status gpu_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
 
 /* A backend's table: its probe and open (a wrapper passing its gpu_api to
@@ -137,9 +151,10 @@ vox_status gpu_attention_forward(void *dev, const vox_op_dims *d, const vox_op_a
         .kind = (KIND), .name = (NAME), .probe = (PROBE), .open = (OPEN), .close = gpu_close,         \
         .buffer_alloc = gpu_alloc, .buffer_wrap = gpu_wrap, .buffer_free = gpu_free,                  \
         .buffer_write = gpu_write, .buffer_read = gpu_read, .finish = gpu_finish,                     \
-        .timer_begin = gpu_timer_begin, .timer_end = gpu_timer_end, .permute_to = gpu_permute_to,     \
-        .permute_from = gpu_permute_from, .block_means = gpu_block_means, .kv_select = gpu_kv_select, \
-        .sample_rows = gpu_sample_rows, .query_select = gpu_query_select,                             \
+        .timer_begin = gpu_timer_begin, .timer_end = gpu_timer_end, .last_kernel = gpu_last_kernel,   \
+        .permute_to = gpu_permute_to, .permute_from = gpu_permute_from,                               \
+        .block_means = gpu_block_means, .kv_select = gpu_kv_select, .sample_rows = gpu_sample_rows,   \
+        .query_select = gpu_query_select, .svg_classify = gpu_svg_classify,                           \
         .attention_forward = gpu_attention_forward,                                                   \
     }
 

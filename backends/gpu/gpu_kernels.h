@@ -14,6 +14,7 @@
     X(kv_select)                                                                            \
     X(sample_rows_f32) X(sample_rows_f16) X(sample_rows_bf16)                               \
     X(query_select_f32) X(query_select_f16) X(query_select_bf16)                            \
+    X(svg_classify)                                                                         \
     X(attention_forward_f32_k32) X(attention_forward_f16_k32) X(attention_forward_bf16_k32) \
     X(attention_forward_f32_k16) X(attention_forward_f16_k16) X(attention_forward_bf16_k16)
 

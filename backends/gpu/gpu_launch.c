@@ -1,5 +1,6 @@
 /* CUDA/HIP host layer: the kernel table (names from gpu_kernels.h) and
- * launching, with the shared-memory opt-in and the grid checks. */
+ * launching, with the shared-memory opt-in, the grid checks and the record
+ * of each op's last kernel. */
 #include <stdio.h>
 
 #include "gpu_internal.h"
@@ -12,45 +13,60 @@ _Static_assert(GPU_FN_REQUIRED > 0 && GPU_FN_REQUIRED < GPU_FN_COUNT, "required 
 
 uint64_t gpu_dptr(vox_bref r) { return r.buf ? ((gpu_buf *)r.buf)->ptr + r.offset : 0; }
 
-vox_status gpu_launch(gpu_dev *g, int fn, int64_t grid, unsigned bx, unsigned by, size_t smem, void **args)
+vox_status gpu_launch_fn(gpu_dev *g, vox_op op, void *f, const char *name, int *smem_raised, int64_t grid,
+                         unsigned bx, unsigned by, size_t smem, void **args)
 {
     const gpu_api *G = g->api;
-    if (!g->fn[fn])
-        return vox_fail(&g->log, VOX_ERR_UNSUPPORTED, "%s: kernel %s not in this build", G->name, gpu_fn_names[fn]);
+    if (!f)
+        return vox_fail(&g->log, VOX_ERR_UNSUPPORTED, "%s: kernel %s not in this build", G->name, name);
+    g->last_kernel[op] = name;
     if (grid <= 0)
         return VOX_OK;
     if (grid > 0x7fffffff)
-        return vox_fail(&g->log, VOX_ERR_UNSUPPORTED, "%s: %s: grid of %lld blocks too large", G->name,
-                        gpu_fn_names[fn], (long long)grid);
-    if (smem > (size_t)g->max_smem) {
-        if (smem > (size_t)g->max_smem_optin || !G->set_max_smem)
-            return vox_fail(&g->log, VOX_ERR_UNSUPPORTED, "%s: %s needs %zu B of shared memory, device has %d",
-                            G->name, gpu_fn_names[fn], smem, g->max_smem_optin);
-        if (g->fn_smem[fn] < (int)smem) {
-            int rc = G->set_max_smem(g->fn[fn], (int)smem);
-            if (rc)
-                return gpu_err(g, rc, "raise the shared memory limit");
-            g->fn_smem[fn] = (int)smem;
-        }
-    }
+        return vox_fail(&g->log, VOX_ERR_UNSUPPORTED, "%s: %s: grid of %lld blocks too large", G->name, name,
+                        (long long)grid);
+    if (smem > (size_t)g->max_smem && (smem > (size_t)g->max_smem_optin || !G->set_max_smem))
+        return vox_fail(&g->log, VOX_ERR_UNSUPPORTED, "%s: %s needs %zu B of shared memory, device has %d",
+                        G->name, name, smem, g->max_smem_optin);
     vox_status st = gpu_push(g);
     if (st)
         return st;
-    int rc = G->launch(g->fn[fn], (unsigned)grid, bx, by, (unsigned)smem, g->stream, args);
+    int rc = 0;
+    if (smem > (size_t)g->max_smem && *smem_raised < (int)smem) { /* with the context current */
+        rc = G->set_max_smem(f, (int)smem);
+        if (rc) {
+            G->pop(g);
+            return gpu_err(g, rc, "raise the shared memory limit");
+        }
+        *smem_raised = (int)smem;
+    }
+    rc = G->launch(f, (unsigned)grid, bx, by, (unsigned)smem, g->stream, args);
     G->pop(g);
     if (rc) {
         char what[96];
-        snprintf(what, sizeof what, "launch of %s", gpu_fn_names[fn]);
+        snprintf(what, sizeof what, "launch of %s", name);
         return gpu_err(g, rc, what);
     }
     return VOX_OK;
 }
 
-vox_status gpu_launch_op(gpu_dev *g, int fn, int64_t grid, unsigned bx, unsigned by, size_t smem,
+vox_status gpu_launch(gpu_dev *g, vox_op op, int fn, int64_t grid, unsigned bx, unsigned by, size_t smem,
+                      void **args)
+{
+    return gpu_launch_fn(g, op, g->fn[fn], gpu_fn_names[fn], &g->fn_smem[fn], grid, bx, by, smem, args);
+}
+
+vox_status gpu_launch_op(gpu_dev *g, vox_op op, int fn, int64_t grid, unsigned bx, unsigned by, size_t smem,
                          const void *bufs, const void *args)
 {
     void *params[] = {(void *)(uintptr_t)bufs, (void *)(uintptr_t)args};
-    return gpu_launch(g, fn, grid, bx, by, smem, params);
+    return gpu_launch(g, op, fn, grid, bx, by, smem, params);
+}
+
+const char *gpu_last_kernel(void *dev, vox_op op)
+{
+    const gpu_dev *g = dev;
+    return op >= 0 && op < VOX_OP_COUNT ? g->last_kernel[op] : NULL;
 }
 
 int64_t gpu_cap_grid(const gpu_dev *g, int64_t work, int per_sm)

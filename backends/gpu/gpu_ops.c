@@ -42,7 +42,8 @@ vox_status gpu_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_
     vox_permute_to_args_init(&a, d, p);
     int u = to_copy_units(d, b.src, b.dst, &a.row, &a.sb, &a.sh, &a.st);
     int fn = u == 16 ? GPU_FN_permute_to_b16 : u == 4 ? GPU_FN_permute_to_b4 : GPU_FN_permute_to_b2;
-    return gpu_launch_op(g, fn, gpu_cap_grid(g, (a.BH * a.slots + 7) / 8, 64), 32, 8, 0, &b, &a);
+    return gpu_launch_op(g, VOX_OP_permute_to, fn, gpu_cap_grid(g, (a.BH * a.slots + 7) / 8, 64), 32, 8, 0, &b,
+                         &a);
 }
 
 vox_status gpu_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute_from *p)
@@ -57,7 +58,8 @@ vox_status gpu_permute_from(void *dev, const vox_op_dims *d, const vox_op_permut
     vox_permute_from_args_init(&a, d, p);
     int u = to_copy_units(d, b.src, b.dst, &a.row, &a.sb, &a.sh, &a.st);
     int fn = u == 16 ? GPU_FN_permute_from_b16 : u == 4 ? GPU_FN_permute_from_b4 : GPU_FN_permute_from_b2;
-    return gpu_launch_op(g, fn, gpu_cap_grid(g, (a.BH * a.N + 7) / 8, 64), 32, 8, 0, &b, &a);
+    return gpu_launch_op(g, VOX_OP_permute_from, fn, gpu_cap_grid(g, (a.BH * a.N + 7) / 8, 64), 32, 8, 0, &b,
+                         &a);
 }
 
 vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
@@ -71,7 +73,7 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
     vox_block_means_args a;
     vox_block_means_args_init(&a, d, p);
     int fn = by_dtype(d->dtype, GPU_FN_block_means_f32, GPU_FN_block_means_f16, GPU_FN_block_means_bf16);
-    return gpu_launch_op(g, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
+    return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
 }
 
 /* Per-row work space (keys, indices, pick flags) in dynamic shared memory, or
@@ -94,7 +96,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
         b.scratch = g->scratch;
         smem = 0;
     }
-    return gpu_launch_op(g, GPU_FN_kv_select, grid, 256, 1, smem, &b, &a);
+    return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 256, 1, smem, &b, &a);
 }
 
 vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
@@ -106,7 +108,7 @@ vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_
     vox_sample_rows_args a;
     vox_sample_rows_args_init(&a, d, p);
     int fn = by_dtype(d->dtype, GPU_FN_sample_rows_f32, GPU_FN_sample_rows_f16, GPU_FN_sample_rows_bf16);
-    return gpu_launch_op(g, fn, gpu_cap_grid(g, a.BH * a.R, 16), 256, 1, 0, &b, &a);
+    return gpu_launch_op(g, VOX_OP_sample_rows, fn, gpu_cap_grid(g, a.BH * a.R, 16), 256, 1, 0, &b, &a);
 }
 
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
@@ -118,7 +120,21 @@ vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_
     vox_query_select_args a;
     vox_query_select_args_init(&a, d, p);
     int fn = by_dtype(d->dtype, GPU_FN_query_select_f32, GPU_FN_query_select_f16, GPU_FN_query_select_bf16);
-    return gpu_launch_op(g, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
+    return gpu_launch_op(g, VOX_OP_query_select, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
+}
+
+/* One block of 256 threads per head, grid-stride (kernels/svg_classify.cuh). */
+vox_status gpu_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p)
+{
+    gpu_dev *g = dev;
+    vox_svg_classify_bufs b = {.sample_out = gpu_dptr(p->sample_out), .pattern_start = gpu_dptr(p->pattern_start),
+                               .pattern_count = gpu_dptr(p->pattern_count), .kv_start = gpu_dptr(p->kv_start),
+                               .kv_count = gpu_dptr(p->kv_count), .classes = gpu_dptr(p->classes),
+                               .errors = gpu_dptr(p->errors)};
+    vox_svg_classify_args a;
+    vox_svg_classify_args_init(&a, d, p);
+    return gpu_launch_op(g, VOX_OP_svg_classify, GPU_FN_svg_classify, gpu_cap_grid(g, a.BH, 8), 256, 1, 0, &b,
+                         &a);
 }
 
 /* Tensor cores (f16/bf16, mma.sync, 64-row tiles) where the module has the
@@ -138,7 +154,7 @@ static int attention_forward_mma(gpu_dev *g, const vox_op_dims *d, const vox_att
         return 0;
     a.tiles = (a.V + 63) / 64;
     a.total = a.BH * a.NB * a.tiles;
-    *st = gpu_launch_op(g, fn, a.total, 128, 1, smem, b, &a);
+    *st = gpu_launch_op(g, VOX_OP_attention_forward, fn, a.total, 128, 1, smem, b, &a);
     return 1;
 }
 
@@ -174,5 +190,5 @@ vox_status gpu_attention_forward(void *dev, const vox_op_dims *d, const vox_op_a
                                  GPU_FN_attention_forward_bf16_k16);
     a.tiles = (a.V + 15) / 16;
     a.total = a.BH * a.NB * a.tiles;
-    return gpu_launch_op(g, fn, a.total, 128, 1, smem, &b, &a);
+    return gpu_launch_op(g, VOX_OP_attention_forward, fn, a.total, 128, 1, smem, &b, &a);
 }

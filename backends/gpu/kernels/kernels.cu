@@ -12,6 +12,7 @@
 #include "kv_select.cuh"
 #include "sample_rows.cuh"
 #include "query_select.cuh"
+#include "svg_classify.cuh"
 #include "attention_forward.cuh"
 #include "attention_forward_mma.cuh"
 

@@ -1,0 +1,243 @@
+/* The CUDA backend's Hopper attention path: the sm_90a kernels of
+ * backends/cuda/sm90/ (wgmma + TMA + mbarriers), built into their own fatbin
+ * (sm_90a only, when the meson option nvcc_archs has 90a), loaded at device
+ * open on compute capability 9.0 devices and tried first by
+ * gpu_attention_forward (gpu_api.attention_forward). It takes f16/bf16,
+ * D 64 or 128, V 64 or 128 (kernel limits: see cu_sm90_attention_forward)
+ * and declines everything else, so the shared mma.sync kernel runs. The host
+ * side of sm90/attention_forward_sm90_host.h lives here, over this backend's
+ * own driver types (no <cuda.h>): the params struct, the tensor maps, the
+ * device plan, the launch. VOXATTN_CUDA_NO_SM90=1 turns the path off. */
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "cuda_internal.h"
+#include "loader.h"
+#include "vox_cuda_config.h"
+#if VOX_CUDA_SM90
+#include "vox_cuda_sm90.h"
+#endif
+
+/* VoxSm90AttnParams (sm90/attention_forward_sm90.cuh), field for field:
+ * pointers as 64-bit device addresses. Passed by value. */
+typedef struct cu_sm90_params {
+    uint64_t q, o, lse, kv_start, kv_count, kv_cols, kept_count, kept_rows, block_valid, items, n_items_dev;
+    long long NB;
+    int V;
+    int n_items;      /* host plan's count; unused (device plan: n_items_dev) */
+    int nb_pad;       /* NB rounded up to 16 */
+    float scale_log2; /* scale * log2(e) */
+    int vt_swap;      /* debug switch: 0 */
+    int pingpong;     /* 0 (1 measured 1-2% slower) */
+    uint64_t sweep_pos; /* 0: keys in ascending block order (deterministic) */
+} cu_sm90_params;
+_Static_assert(offsetof(cu_sm90_params, n_items_dev) == 80, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, NB) == 88, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, V) == 96, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, n_items) == 100, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, nb_pad) == 104, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, scale_log2) == 108, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, vt_swap) == 112, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, pingpong) == 116, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, sweep_pos) == 120, "VoxSm90AttnParams layout");
+_Static_assert(sizeof(cu_sm90_params) == 128, "VoxSm90AttnParams layout");
+
+/* CUtensorMap: 128 opaque bytes (cuTensorMapEncodeTiled wants 64-byte
+ * alignment; CUDA 13's cuda.h aligns it to 128). */
+typedef struct cu_tensor_map {
+    _Alignas(128) uint64_t opaque[16];
+} cu_tensor_map;
+
+/* cuTensorMapEncodeTiled's enum values (cuda.h, CUDA 12 and 13). */
+enum {
+    CU_TMAP_DATA_F16 = 6,       /* CU_TENSOR_MAP_DATA_TYPE_FLOAT16 */
+    CU_TMAP_DATA_BF16 = 9,      /* CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 */
+    CU_TMAP_INTERLEAVE_NONE = 0,
+    CU_TMAP_SWIZZLE_128B = 3,
+    CU_TMAP_L2_PROMOTION_256B = 3,
+    CU_TMAP_OOB_FILL_NONE = 0,
+};
+
+/* The kernels this path uses: X(index, name, threads per CTA, rows per CTA
+ * = the plan's maxrows). D = 64 takes the 3-consumer-warpgroup variant (+12%
+ * over the 2-warpgroup vox_attn_sm90_*_d64, which is not used); the c2
+ * cluster kernels are not used (slower). */
+#define CU_SM90_KERNELS(X)                                       \
+    X(SM90_BF16_D128, "vox_attn_sm90_bf16_d128", 384, 128)      \
+    X(SM90_F16_D128, "vox_attn_sm90_f16_d128", 384, 128)        \
+    X(SM90_BF16_D64, "vox_attn_sm90w3_bf16_d64", 512, 192)      \
+    X(SM90_F16_D64, "vox_attn_sm90w3_f16_d64", 512, 192)        \
+    X(SM90_PLAN, "vox_attn_sm90_plan", 128, 0)
+
+#define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
+enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
+#undef CU_SM90_ENUM
+#define CU_SM90_ROW(idx, name, threads, maxrows) {name, threads, maxrows},
+static const struct {
+    const char *name;
+    int threads, maxrows;
+} sm90_kernels[SM90_COUNT] = {CU_SM90_KERNELS(CU_SM90_ROW)};
+#undef CU_SM90_ROW
+
+typedef struct cu_sm90 {
+    CUmodule module;
+    CUfunction fn[SM90_COUNT];
+    int fn_smem[SM90_COUNT]; /* dynamic shared memory limit raised to */
+} cu_sm90;
+
+/* Why the path is off for this device, or NULL when it can run. */
+static const char *sm90_unavailable(const gpu_dev *g)
+{
+    if (!VOX_CUDA_SM90)
+        return "this library was built without sm_90a (meson option nvcc_archs)";
+    if (g->arch != 90)
+        return "not a compute capability 9.0 device";
+    if (vox_env_flag("VOXATTN_CUDA_NO_SM90"))
+        return "VOXATTN_CUDA_NO_SM90 is set";
+    if (!vox_cu.TensorMapEncodeTiled)
+        return "the driver lacks cuTensorMapEncodeTiled";
+    return NULL;
+}
+
+void cu_sm90_open(gpu_dev *g)
+{
+    const char *why = sm90_unavailable(g);
+    if (why) {
+        vox_log(&g->log, g->arch == 90 ? VOX_LOG_INFO : VOX_LOG_DEBUG, "cuda: device %d: sm_90a attention off: %s",
+                g->ordinal, why);
+        return;
+    }
+#if VOX_CUDA_SM90
+    cu_sm90 *s = calloc(1, sizeof *s);
+    if (!s) {
+        vox_log(&g->log, VOX_LOG_WARN, "cuda: device %d: sm_90a attention off: out of host memory", g->ordinal);
+        return;
+    }
+    int rc = vox_cu.ModuleLoadData(&s->module, vox_cuda_sm90_attention_sm90);
+    for (int i = 0; i < SM90_COUNT && !rc; i++) {
+        rc = vox_cu.ModuleGetFunction(&s->fn[i], s->module, sm90_kernels[i].name);
+        if (rc)
+            vox_log(&g->log, VOX_LOG_WARN, "cuda: device %d: sm_90a module lacks %s", g->ordinal,
+                    sm90_kernels[i].name);
+    }
+    if (rc) {
+        vox_log(&g->log, VOX_LOG_WARN, "cuda: device %d: sm_90a attention off: %s (%d)", g->ordinal,
+                cu_error_string(rc), rc);
+        if (s->module)
+            vox_cu.ModuleUnload(s->module);
+        free(s);
+        return;
+    }
+    g->vendor = s;
+    g->vendor_attention = "sm_90a wgmma/TMA kernels (vox_attn_sm90_*, VOXATTN_CUDA_NO_SM90=1 turns them off)";
+#endif
+}
+
+void cu_sm90_close(gpu_dev *g)
+{
+    cu_sm90 *s = g->vendor;
+    if (!s)
+        return;
+    if (s->module)
+        vox_cu.ModuleUnload(s->module);
+    free(s);
+    g->vendor = NULL;
+}
+
+/* A [rows][D] f16/bf16 tensor at dptr, boxes of 64 rows x 64 columns, 128B
+ * swizzle (vox_sm90_encode_kv); 0 on success. */
+static int encode_kv(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D, int bf16)
+{
+    uint64_t dims[2] = {(uint64_t)D, (uint64_t)rows};
+    uint64_t strides[1] = {(uint64_t)D * 2};
+    unsigned box[2] = {64, 64};
+    unsigned es[2] = {1, 1};
+    return vox_cu.TensorMapEncodeTiled(map, bf16 ? CU_TMAP_DATA_BF16 : CU_TMAP_DATA_F16, 2, (void *)(uintptr_t)dptr,
+                                       dims, strides, box, es, CU_TMAP_INTERLEAVE_NONE, CU_TMAP_SWIZZLE_128B,
+                                       CU_TMAP_L2_PROMOTION_256B, CU_TMAP_OOB_FILL_NONE);
+}
+
+static int64_t nb_pad(int64_t NB) { return (NB + 15) / 16 * 16; }
+
+/* Dynamic shared memory of one CTA (VOX_SM90_SMEM_BYTES of the .cuh). */
+static size_t smem_bytes(int64_t D, int64_t NB)
+{
+    size_t stages = D == 128 ? 6 : 12;
+    return 1024 + stages * 2 * 64 * (size_t)D * 2 + stages * 20 + 2048 + (size_t)nb_pad(NB) * 2 + 64;
+}
+
+/* Whether the kernels take this shape (vox_sm90_supported, plus V <= the
+ * CTA's rows: a CTA processes at most maxrows rows, so a block of more
+ * processed rows than that would lose rows). */
+static int shape_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, int maxrows, size_t max_smem_optin)
+{
+    if (D != 64 && D != 128)
+        return 0;
+    if (V < 64 || (V & (V - 1)) || V > maxrows)
+        return 0;
+    if (BH * NB * V >= ((int64_t)1 << 31) || BH * NB >= ((int64_t)1 << 31))
+        return 0; /* TMA row coordinates and item indices are int32 */
+    return smem_bytes(D, NB) <= max_smem_optin;
+}
+
+/* gpu_api.attention_forward: 0 (declined) unless the sm_90a path is loaded
+ * and takes the shape; then the device plan (items in the device's scratch,
+ * counter zeroed first) and the kernel, 1 with the status in *st. */
+int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_forward *p, vox_status *st)
+{
+    cu_sm90 *s = g->vendor;
+    if (!s || (d->dtype != VOX_F16 && d->dtype != VOX_BF16))
+        return 0;
+    int64_t D = d->head_dim, V = d->block_volume, NB = d->n_blocks, BH = d->batch * d->heads;
+    int bf16 = d->dtype == VOX_BF16;
+    int k = D == 128 ? (bf16 ? SM90_BF16_D128 : SM90_F16_D128) : (bf16 ? SM90_BF16_D64 : SM90_F16_D64);
+    int maxrows = sm90_kernels[k].maxrows;
+    if (!shape_supported(D, V, NB, BH, maxrows, (size_t)g->max_smem_optin))
+        return 0;
+    cu_sm90_params a = {.q = gpu_dptr(p->q), .o = gpu_dptr(p->o), .lse = gpu_dptr(p->lse),
+                        .kv_start = gpu_dptr(p->kv_start), .kv_count = gpu_dptr(p->kv_count),
+                        .kv_cols = gpu_dptr(p->kv_cols), .kept_count = gpu_dptr(p->kept_count),
+                        .kept_rows = gpu_dptr(p->kept_rows), .block_valid = gpu_dptr(d->block_valid),
+                        .NB = NB, .V = (int)V, .nb_pad = (int)nb_pad(NB)};
+    uint64_t kk = gpu_dptr(p->k), vv = gpu_dptr(p->v);
+    /* TMA needs 16-byte aligned bases; q and o rows are read and written 16 bytes at a time */
+    if (!a.q || !a.o || !a.lse || !kk || !vv || ((a.q | a.o | kk | vv) & 15))
+        return 0;
+    if (!a.kept_count)
+        a.kept_rows = 0;
+    vox_attention_forward_args fa;
+    vox_attention_forward_args_init(&fa, d, p);
+    a.scale_log2 = fa.scale_log2; /* the mma.sync kernel's rounding of scale * log2(e) */
+    cu_tensor_map tmK, tmV;
+    if (encode_kv(&tmK, kk, BH * NB * V, D, bf16) || encode_kv(&tmV, vv, BH * NB * V, D, bf16)) {
+        vox_log(&g->log, VOX_LOG_DEBUG, "cuda: tensor map encoding failed; attention takes mma.sync");
+        return 0;
+    }
+    /* items: BH*NB pairs {m0, G}; the counter in the first 16 bytes */
+    *st = gpu_ensure_scratch(g, 16 + (size_t)(BH * NB) * 2 * sizeof(int32_t));
+    if (*st)
+        return 1;
+    uint64_t counter = g->scratch, items = g->scratch + 16;
+    a.items = items, a.n_items_dev = counter;
+
+    *st = gpu_push(g);
+    if (*st)
+        return 1;
+    int rc = vox_cu.MemsetD32Async(counter, 0, 1, g->stream);
+    g->api->pop(g);
+    if (rc) {
+        *st = gpu_err(g, rc, "cuMemsetD32Async");
+        return 1;
+    }
+    long long nb_ll = NB, bh_ll = BH;
+    void *plan_args[] = {&a.kept_count, &a.block_valid, &nb_ll, &bh_ll, &items, &counter, &maxrows};
+    *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[SM90_PLAN], sm90_kernels[SM90_PLAN].name,
+                        &s->fn_smem[SM90_PLAN], (BH + 127) / 128, 128, 1, 0, plan_args);
+    if (*st)
+        return 1;
+    /* grid: the upper bound of the item count; CTAs past the count exit */
+    void *args[] = {&a, &tmK, &tmV};
+    *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[k], sm90_kernels[k].name, &s->fn_smem[k], BH * NB,
+                        (unsigned)sm90_kernels[k].threads, 1, smem_bytes(D, NB), args);
+    return 1;
+}

@@ -1,0 +1,17 @@
+/* Kernel entry points of the Hopper (sm_90a) block-sparse attention forward;
+ * see attention_forward_sm90.cuh for the design and attention_forward_sm90_host.h
+ * for how to launch them through the driver API.
+ * Build: nvcc -gencode=arch=compute_90a,code=sm_90a -O3 -std=c++17 (-fatbin or -c). */
+#include "attention_forward_sm90.cuh"
+
+VOX_SM90_KERNEL(vox_attn_sm90_bf16_d128, 128, true)
+VOX_SM90_KERNEL(vox_attn_sm90_bf16_d64, 64, true)
+VOX_SM90_KERNEL(vox_attn_sm90_f16_d128, 128, false)
+VOX_SM90_KERNEL(vox_attn_sm90_f16_d64, 64, false)
+/* D=64 only: three consumer warpgroups (512 threads, 192 rows per CTA; plan with maxrows 192).
+ * (D=128 does not fit the 128 registers per thread a 512-thread CTA allows.) */
+VOX_SM90_KERNEL_W3(vox_attn_sm90w3_bf16_d64, 64, true)
+VOX_SM90_KERNEL_W3(vox_attn_sm90w3_f16_d64, 64, false)
+/* 2-CTA clusters sharing multicast K/V streams (D=128) */
+VOX_SM90_KERNEL_C2(vox_attn_sm90c2_bf16_d128, 128, true)
+VOX_SM90_KERNEL_C2(vox_attn_sm90c2_f16_d128, 128, false)

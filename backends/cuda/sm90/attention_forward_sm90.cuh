@@ -1,0 +1,728 @@
+/* Block-sparse attention forward for Hopper (sm_90a): wgmma + TMA + mbarriers,
+ * warp-specialized. Implements the vox_op_attention contract (core/backend.h).
+ * Launch interface and tensor-map encoding: attention_forward_sm90_host.h.
+ * Measurements and what limits them: NOTES.md (same folder).
+ *
+ * CTA = 1 producer warpgroup + NWG consumer warpgroups (NWG = 2: 384 threads,
+ * D = 64 also NWG = 3: 512 threads), one CTA per SM (~200 KB shared memory):
+ *   producer: builds the union of the KV lists of the CTA's query blocks as a
+ *        16-bit membership word per KV block in shared memory, then warp 0
+ *        walks it in ascending block order and streams each 64-key tile of
+ *        K and V with cp.async.bulk.tensor.2d (128B swizzle, 64-column boxes)
+ *        into a STAGES-deep ring, one full/empty mbarrier pair per stage.
+ *        Each stage also carries the tile's membership mask (which of the
+ *        CTA's query blocks list that KV block) and its valid-key count.
+ *        Fully padded tiles are never loaded.
+ *   consumers: each owns 64 query rows (register-resident Q, gathered row by
+ *        row from global, so kept rows of query pruning cost nothing extra).
+ *        Per tile: S = Q K^T (wgmma m64n64k16, A = Q regs, B = K smem),
+ *        masking (padding keys, rows whose block does not list this KV block),
+ *        online softmax in f32 (exp2 domain, scale folded), O += P V (wgmma
+ *        m64nDk16, A = P regs, B = V smem read MN-major). The P V product of
+ *        tile t runs on the tensor cores while tile t+1's softmax runs (FA3
+ *        intra-warpgroup overlap). A consumer skips tiles none of its rows'
+ *        blocks list (flushing its pending P V first, so no stage is held).
+ * The rows of a CTA (at most 64*NWG) are the processed rows (valid rows, or
+ * kept rows) of G <= 8 consecutive query blocks of one head, concatenated;
+ * rows 64w..64w+63 go to consumer w. A plan (the `items` array, {m0, G} per
+ * CTA) packs blocks greedily; without pruning that is 2 blocks of V=64 or one
+ * block of V=128 per CTA, with keep 0.5 four blocks of V=64, etc. Packing
+ * saves work when the packed blocks' KV lists overlap (neighbouring query
+ * blocks of real video masks do); for unrelated lists the union costs as
+ * much as separate CTAs.
+ * CL = 2 (experimental, measured slower, not recommended): 2-CTA clusters
+ * whose KV streams are merged and multicast.
+ *
+ * Requirements: V a power of two >= 64, D in {64,128}, NB <= ~16000,
+ * BH*S < 2^31, q/k/v/o rows 16-byte aligned (contiguous [BH][S][D]).
+ * NaN in a row's q makes that row's o and lse NaN (as the sm_80 kernel).
+ * Keys are visited in ascending block order: results are deterministic.
+ */
+#pragma once
+#include <cuda.h>
+#include <stdint.h>
+#include "sm90_wgmma.cuh"
+
+typedef struct VoxSm90AttnParams {
+    const void *q;         /* [BH][S][D] */
+    void *o;               /* [BH][S][D] */
+    float *lse;            /* [BH][S] */
+    const int *kv_start;   /* [BH*NB] */
+    const int *kv_count;   /* [BH*NB] */
+    const int *kv_cols;    /* */
+    const int *kept_count; /* [BH*NB] or NULL */
+    const int *kept_rows;  /* [BH*NB*V] */
+    const int *block_valid;/* [NB] */
+    const int *items;      /* [n_items][2]: {m0 = bh*NB + i0, G}; G = 0: nothing */
+    const int *n_items_dev;/* if non-NULL, the item count is read here (grid may be larger) */
+    long long NB;
+    int V;
+    int n_items;           /* used when n_items_dev == NULL */
+    int nb_pad;            /* byte-map size in shared memory, >= NB, multiple of 16 */
+    float scale_log2;      /* scale * log2(e) */
+    int vt_swap;           /* debug: swap LBO/SBO of the V (MN-major) descriptor */
+    int pingpong;          /* 1: the two consumer warpgroups take turns issuing on tiles both use */
+    int *sweep_pos;        /* optional global int: CTAs start their KV sweep where the others are
+                              (better L2 reuse; key order then varies run to run). NULL: ascending. */
+} VoxSm90AttnParams;
+
+#define VOX_SM90_THREADS 384 /* 2 consumer warpgroups; (NWG + 1) * 128 in general */
+#define VOX_SM90_GMAX 8
+
+/* Stages of the K/V ring and dynamic shared memory for a given D and byte map. */
+#define VOX_SM90_STAGES(D) ((D) == 128 ? 6 : 12)
+#define VOX_SM90_SMEM_BYTES(D, nb_pad)                                                              \
+    (1024 + (size_t)VOX_SM90_STAGES(D) * 2 * 64 * (D) * 2 + (size_t)VOX_SM90_STAGES(D) * 20 + 2048 + \
+     (size_t)(nb_pad) * 2 + 64)
+
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define VOX_SM90_ENABLED 1
+#else
+#define VOX_SM90_ENABLED 0
+#endif
+
+namespace vox_sm90 {
+
+__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count)
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, int parity)
+{
+    asm volatile("{\n.reg .pred P1;\nLAB_WAIT:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
+                 "@P1 bra DONE;\nbra LAB_WAIT;\nDONE:\n}\n" ::"r"(bar),
+                 "r"(parity)
+                 : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar)
+{
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, int bytes)
+{
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap *map, int c0, int c1, uint32_t bar)
+{
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
+                 "[%4];\n" ::"r"(dst),
+                 "l"((unsigned long long)map), "r"(c0), "r"(c1), "r"(bar)
+                 : "memory");
+}
+__device__ __forceinline__ uint32_t cluster_ctarank()
+{
+    uint32_t r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+    return r;
+}
+__device__ __forceinline__ void cluster_sync()
+{
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+/* arrive on the mbarrier at the same shared-memory offset in CTA `peer` of the cluster */
+__device__ __forceinline__ void mbar_arrive_remote(uint32_t bar, uint32_t peer)
+{
+    asm volatile("{\n.reg .b32 ra;\nmapa.shared::cluster.u32 ra, %0, %1;\n"
+                 "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [ra];\n}\n" ::"r"(bar),
+                 "r"(peer)
+                 : "memory");
+}
+/* TMA load written to the same offset of every CTA in ctamask, each CTA's mbarrier at `bar` gets the bytes */
+__device__ __forceinline__ void tma_load_2d_mc(uint32_t dst, const CUtensorMap *map, int c0, int c1, uint32_t bar,
+                                               unsigned short ctamask)
+{
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster "
+                 "[%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
+                 "l"((unsigned long long)map), "r"(c0), "r"(c1), "r"(bar), "h"(ctamask)
+                 : "memory");
+}
+template <int ID, int N> __device__ __forceinline__ void named_bar() { asm volatile("bar.sync %0, %1;\n" ::"n"(ID), "n"(N) : "memory"); }
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
+template <int N> __device__ __forceinline__ void fence_regs(float *r)
+{
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        asm volatile("" : "+f"(r[i])::"memory");
+}
+template <int N> __device__ __forceinline__ void fence_regs_u(unsigned *r)
+{
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        asm volatile("" : "+r"(r[i])::"memory");
+}
+
+/* Shared-memory matrix descriptor, 128-byte swizzle. */
+__device__ __forceinline__ unsigned long long desc_sw128(uint32_t addr, uint32_t lbo, uint32_t sbo)
+{
+    return (unsigned long long)((addr & 0x3FFFF) >> 4) | ((unsigned long long)((lbo >> 4) & 0x3FFF) << 16) |
+           ((unsigned long long)((sbo >> 4) & 0x3FFF) << 32) | (1ull << 62);
+}
+
+template <bool BF> __device__ __forceinline__ unsigned pack2(float lo, float hi)
+{
+    unsigned d;
+    if (BF)
+        asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(d) : "f"(hi), "f"(lo));
+    else
+        asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(d) : "f"(hi), "f"(lo));
+    return d;
+}
+
+#define VOX_SM90_INF __int_as_float(0x7f800000)
+
+__device__ __forceinline__ float ex2(float x)
+{
+#ifdef VOX_DIAG_NOEXP
+    return x;
+#else
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+#endif
+}
+
+template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUtensorMap *tmK,
+                                                                  const CUtensorMap *tmV)
+{
+#if VOX_SM90_ENABLED
+    constexpr int STAGES = VOX_SM90_STAGES(D);
+    constexpr int HALVES = D / 64;             /* 64-column boxes per tile */
+    constexpr int TILE_BYTES = 64 * D * 2;     /* K or V tile of 64 keys */
+    constexpr int STAGE_BYTES = 2 * TILE_BYTES;
+    constexpr int KSTEPS = D / 16;
+    extern __shared__ unsigned char vox_sm90_smem[];
+
+    const int n_items = p.n_items_dev ? *p.n_items_dev : p.n_items;
+    const int item = blockIdx.x;
+    /* CL == 2: CTAs 2k and 2k+1 form a cluster; when both have work in the same head they
+     * stream the union of their KV lists once, each CTA loading half of every tile (K or V)
+     * with a multicast TMA into both (mc). Otherwise each CTA runs alone. */
+    int mc = 0, rank = 0, m0b = 0, Gb = 0;
+    if (CL == 2) {
+        rank = (int)cluster_ctarank();
+        const int ia = item & ~1, ib = ia + 1;
+        const bool va = ia < n_items && p.items[2 * ia + 1] > 0, vb = ib < n_items && p.items[2 * ib + 1] > 0;
+        mc = va && vb && (p.items[2 * ia] / p.NB == p.items[2 * ib] / p.NB);
+        if (mc) {
+            const int other = item ^ 1;
+            m0b = p.items[2 * other], Gb = p.items[2 * other + 1];
+        }
+    }
+    if (item >= n_items)
+        return;
+    const int m0 = p.items[2 * item], G = p.items[2 * item + 1];
+    if (G <= 0)
+        return;
+    const int ob = mc ? 8 * rank : 0; /* bit offset of this CTA's blocks in the tile masks */
+
+    const uint32_t raw = smem_u32(vox_sm90_smem);
+    const uint32_t base = (raw + 1023u) & ~1023u;
+    unsigned char *gb = vox_sm90_smem + (base - raw);
+    const uint32_t ring = base;
+    unsigned char *meta = gb + STAGES * STAGE_BYTES;
+    const uint32_t full0 = smem_u32(meta), empty0 = full0 + 8 * STAGES;
+    volatile int *info = (volatile int *)(meta + 16 * STAGES);
+    int *rslot = (int *)(meta + 20 * STAGES + 12);
+    rslot = (int *)(((uintptr_t)rslot + 15) & ~(uintptr_t)15);
+    int *rsrc = rslot + 64 * NWG;
+    unsigned char *bm = (unsigned char *)(rslot + 256 * 2);
+
+    const int tid = threadIdx.x, wg = tid >> 7;
+    const long long NB = p.NB;
+    const int V = p.V;
+    const long long bh = m0 / NB, i0 = m0 - bh * NB, S = NB * (long long)V;
+
+    if (tid == 0) {
+        for (int s = 0; s < STAGES; s++) {
+            mbar_init(full0 + 8 * s, 1);
+            mbar_init(empty0 + 8 * s, 4 * NWG * (mc ? 2 : 1));
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+    if (CL == 2 && mc)
+        cluster_sync();
+
+    if (wg == 0) {
+        /* ---------------- producer ---------------- */
+        if (NWG == 2)
+            asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+        else
+            asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+        for (int x = tid * 16; x < 2 * p.nb_pad; x += 128 * 16)
+            *(uint4 *)(bm + x) = make_uint4(0, 0, 0, 0);
+        named_bar<1, 128>();
+        /* membership map: 16 bits per KV block, bit g + offset = query block g lists it */
+        for (int pass = 0; pass < (mc ? 2 : 1); pass++) {
+            const int mm0 = pass ? m0b : m0, GG = pass ? Gb : G, sh = pass ? 8 * (rank ^ 1) : ob;
+            const long long ii0 = mm0 - bh * NB;
+            for (int g = 0; g < GG; g++) {
+                const int m = mm0 + g;
+                const int rows = p.kept_count ? p.kept_count[m] : p.block_valid[ii0 + g];
+                if (rows <= 0)
+                    continue;
+                const int st = p.kv_start[m], cnt = p.kv_count[m];
+                for (int c = tid; c < cnt; c += 128) {
+                    int col = p.kv_cols[st + c];
+                    atomicOr((unsigned *)(bm + 4 * (col >> 1)), (1u << (g + sh)) << ((col & 1) * 16));
+                }
+            }
+        }
+        named_bar<1, 128>();
+        if (tid < 32) {
+            const int lane = tid;
+            int it = 0;
+            const long long nch = (NB + 31) >> 5;
+            long long ch0 = 0;
+            if (p.sweep_pos) {
+                ch0 = *(volatile int *)p.sweep_pos;
+                ch0 = ch0 < 0 ? 0 : ch0 % nch;
+            }
+            for (long long x = 0; x < nch; x++) {
+                long long chx = ch0 + x;
+                chx = chx >= nch ? chx - nch : chx;
+                const long long j0 = chx << 5;
+                if (p.sweep_pos && lane == 0)
+                    *(volatile int *)p.sweep_pos = (int)chx;
+                const long long j = j0 + lane;
+                const unsigned msk = j < NB ? ((const unsigned short *)bm)[j] : 0u;
+                unsigned ball = __ballot_sync(0xffffffffu, msk != 0);
+                const int nv = msk ? p.block_valid[j] : 0;
+                while (ball) {
+                    const int b = __ffs(ball) - 1;
+                    ball &= ball - 1;
+                    const int mj = __shfl_sync(0xffffffffu, (int)msk, b);
+                    const int nvj = __shfl_sync(0xffffffffu, nv, b);
+                    for (int sub = 0; sub * 64 < nvj; sub++) {
+                        if (lane == 0) {
+                            const int s = it % STAGES, k = it / STAGES;
+                            mbar_wait(empty0 + 8 * s, (k & 1) ^ 1);
+                            int nt = nvj - sub * 64;
+                            nt = nt < 64 ? nt : 64;
+                            info[s] = mj | (nt << 16);
+                            mbar_expect_tx(full0 + 8 * s, STAGE_BYTES);
+                            const int row = (int)(bh * S + (j0 + b) * V + sub * 64);
+                            const uint32_t dk = ring + s * STAGE_BYTES, dv = dk + TILE_BYTES;
+                            if (CL == 2 && mc) {
+                                /* rank 0 brings K, rank 1 brings V, each into both CTAs */
+                                const uint32_t dst = rank ? dv : dk;
+                                const CUtensorMap *map = rank ? tmV : tmK;
+#pragma unroll
+                                for (int h = 0; h < HALVES; h++)
+                                    tma_load_2d_mc(dst + h * 8192, map, h * 64, row, full0 + 8 * s, (unsigned short)3);
+                            } else {
+#pragma unroll
+                                for (int h = 0; h < HALVES; h++) {
+                                    tma_load_2d(dk + h * 8192, tmK, h * 64, row, full0 + 8 * s);
+                                    tma_load_2d(dv + h * 8192, tmV, h * 64, row, full0 + 8 * s);
+                                }
+                            }
+                        }
+                        it++;
+                    }
+                }
+            }
+            if (lane == 0) {
+                const int s = it % STAGES, k = it / STAGES;
+                mbar_wait(empty0 + 8 * s, (k & 1) ^ 1);
+                info[s] = -1;
+                mbar_arrive(full0 + 8 * s);
+            }
+        }
+    } else {
+        /* ---------------- consumers ---------------- */
+        if (NWG == 2)
+            asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+        else
+            asm volatile("setmaxnreg.inc.sync.aligned.u32 160;\n");
+        const int ctid = tid - 128, cw = wg - 1, w = (tid >> 5) & 3, lane = tid & 31;
+        const int gq = lane >> 2, cq = lane & 3;
+        int pre[VOX_SM90_GMAX + 1];
+        pre[0] = 0;
+#pragma unroll
+        for (int g = 0; g < VOX_SM90_GMAX; g++) {
+            int r = 0;
+            if (g < G) {
+                r = p.kept_count ? p.kept_count[m0 + g] : p.block_valid[i0 + g];
+                r = r < 0 ? 0 : r;
+            }
+            pre[g + 1] = pre[g] + r;
+        }
+        if (ctid < 64 * NWG) {
+            int R = ctid, slot = -1, src = 0;
+#pragma unroll
+            for (int g = 0; g < VOX_SM90_GMAX; g++) {
+                if (R >= pre[g] && R < pre[g + 1]) {
+                    int loc = R - pre[g];
+                    src = g;
+                    slot = (int)((i0 + g) * V + (p.kept_count ? p.kept_rows[(long long)(m0 + g) * V + loc] : loc));
+                }
+            }
+            rslot[R] = slot;
+            rsrc[R] = src;
+        }
+        unsigned wm0 = 0u, wm1 = 0u, wmask = 0u;
+#pragma unroll
+        for (int g = 0; g < VOX_SM90_GMAX; g++) {
+            if (pre[g + 1] > pre[g] && pre[g] < 64 && pre[g + 1] > 0)
+                wm0 |= 1u << g;
+            if (pre[g + 1] > pre[g] && pre[g] < 128 && pre[g + 1] > 64)
+                wm1 |= 1u << g;
+            if (pre[g + 1] > pre[g] && pre[g] < 64 * cw + 64 && pre[g + 1] > 64 * cw)
+                wmask |= 1u << g;
+        }
+        wm0 <<= ob, wm1 <<= ob, wmask <<= ob;
+        const bool pp = NWG == 2 && CL == 1 && p.pingpong != 0;
+        /* release a stage: one arrival per warp, in both CTAs when they share the stream */
+        auto release = [&](int st) {
+            if (lane == 0) {
+                mbar_arrive(empty0 + 8 * st);
+                if (CL == 2 && mc)
+                    mbar_arrive_remote(empty0 + 8 * st, (uint32_t)(rank ^ 1));
+            }
+        };
+        int nshared = 0;
+        /* turn-taking on tiles both warpgroups use: WG1 issues first, then WG2 */
+        auto turn_begin = [&](int inf) {
+            if (pp && ((unsigned)inf & wm0) && ((unsigned)inf & wm1)) {
+                if (cw == 1)
+                    named_bar<4, 256>();
+                else if (nshared > 0)
+                    named_bar<3, 256>();
+                return true;
+            }
+            return false;
+        };
+        auto turn_end = [&](bool sh) {
+            if (sh) {
+                nshared++;
+                if (cw == 1)
+                    asm volatile("bar.arrive 3, 256;\n" ::: "memory");
+                else
+                    asm volatile("bar.arrive 4, 256;\n" ::: "memory");
+            }
+        };
+        named_bar<2, 128 * NWG>();
+
+        const int R0 = cw * 64 + w * 16 + gq, R1 = R0 + 8;
+        const int sl0 = rslot[R0], sl1 = rslot[R1], src0 = rsrc[R0] + ob, src1 = rsrc[R1] + ob;
+        const long long hb = bh * S;
+        unsigned qf[KSTEPS][4];
+        {
+            const unsigned *q0 = (const unsigned *)((const unsigned short *)p.q + (hb + (sl0 < 0 ? 0 : sl0)) * D);
+            const unsigned *q1 = (const unsigned *)((const unsigned short *)p.q + (hb + (sl1 < 0 ? 0 : sl1)) * D);
+#pragma unroll
+            for (int kk = 0; kk < KSTEPS; kk++) {
+                qf[kk][0] = sl0 >= 0 ? __ldg(q0 + kk * 8 + cq) : 0u;
+                qf[kk][1] = sl1 >= 0 ? __ldg(q1 + kk * 8 + cq) : 0u;
+                qf[kk][2] = sl0 >= 0 ? __ldg(q0 + kk * 8 + 4 + cq) : 0u;
+                qf[kk][3] = sl1 >= 0 ? __ldg(q1 + kk * 8 + 4 + cq) : 0u;
+            }
+        }
+        const float sl2 = p.scale_log2;
+        float oacc[D / 2];
+#pragma unroll
+        for (int i = 0; i < D / 2; i++)
+            oacc[i] = 0.f;
+        float sacc[32];
+        unsigned pf[16];
+        float mr0 = -VOX_SM90_INF, mr1 = -VOX_SM90_INF, lr0 = 0.f, lr1 = 0.f;
+        const uint32_t vlbo = p.vt_swap ? 1024u : (uint32_t)(64 * 128), vsbo = p.vt_swap ? (uint32_t)(64 * 128) : 1024u;
+        int prev_s = -1;
+        int it = 0;
+
+        auto issue_pv = [&](int s) {
+#ifdef VOX_DIAG_NOPV
+            wg_commit();
+            return;
+#endif
+            const uint32_t vb = ring + s * STAGE_BYTES + TILE_BYTES;
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+                const unsigned long long dsc = desc_sw128(vb + kk * 2048, vlbo, vsbo);
+                if (D == 128)
+                    vox_wgmma_m64n128k16_rs<BF, 1>(oacc, pf + 4 * kk, dsc, 1);
+                else
+                    vox_wgmma_m64n64k16_rs<BF, 1>(oacc, pf + 4 * kk, dsc, 1);
+            }
+            wg_commit();
+        };
+
+        auto issue_s = [&](int s) {
+            const uint32_t kb = ring + s * STAGE_BYTES;
+#pragma unroll
+            for (int kk = 0; kk < KSTEPS; kk++) {
+                const unsigned long long dsc = desc_sw128(kb + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024);
+                vox_wgmma_m64n64k16_rs<BF, 0>(sacc, qf[kk], dsc, kk > 0);
+            }
+            wg_commit();
+        };
+        /* mask + online softmax on sacc (scores unscaled until exp2); returns the rescale factors */
+        auto softmax = [&](int inf, float &al0, float &al1) {
+#ifdef VOX_DIAG_NOSOFTMAX
+            al0 = al1 = 1.f;
+            return;
+#endif
+            const unsigned tmask = (unsigned)inf & 0xffffu;
+            const int ntok = inf >> 16;
+            const bool ok0 = (tmask >> src0) & 1u, ok1 = (tmask >> src1) & 1u;
+            if (ntok < 64 || !ok0 || !ok1) {
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    const int c0 = j * 8 + cq * 2;
+                    const bool v0 = c0 < ntok, v1 = c0 + 1 < ntok;
+                    sacc[4 * j + 0] = (v0 && ok0) ? sacc[4 * j + 0] : -VOX_SM90_INF;
+                    sacc[4 * j + 1] = (v1 && ok0) ? sacc[4 * j + 1] : -VOX_SM90_INF;
+                    sacc[4 * j + 2] = (v0 && ok1) ? sacc[4 * j + 2] : -VOX_SM90_INF;
+                    sacc[4 * j + 3] = (v1 && ok1) ? sacc[4 * j + 3] : -VOX_SM90_INF;
+                }
+            }
+            float mx0 = -VOX_SM90_INF, mx1 = -VOX_SM90_INF;
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                mx0 = fmaxf(mx0, fmaxf(sacc[4 * j + 0], sacc[4 * j + 1]));
+                mx1 = fmaxf(mx1, fmaxf(sacc[4 * j + 2], sacc[4 * j + 3]));
+            }
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+            const float mn0 = fmaxf(mr0, mx0), mn1 = fmaxf(mr1, mx1);
+            const float b0 = mn0 == -VOX_SM90_INF ? 0.f : mn0, b1 = mn1 == -VOX_SM90_INF ? 0.f : mn1;
+            al0 = ex2((mr0 - b0) * sl2), al1 = ex2((mr1 - b1) * sl2);
+            mr0 = mn0, mr1 = mn1;
+            float ps0 = 0.f, ps1 = 0.f;
+            const float cc0 = b0 * sl2, cc1 = b1 * sl2;
+            if (fabsf(cc0) < 1e30f && fabsf(cc1) < 1e30f) {
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    sacc[4 * j + 0] = ex2(fmaf(sacc[4 * j + 0], sl2, -cc0));
+                    sacc[4 * j + 1] = ex2(fmaf(sacc[4 * j + 1], sl2, -cc0));
+                    sacc[4 * j + 2] = ex2(fmaf(sacc[4 * j + 2], sl2, -cc1));
+                    sacc[4 * j + 3] = ex2(fmaf(sacc[4 * j + 3], sl2, -cc1));
+                    ps0 += sacc[4 * j + 0] + sacc[4 * j + 1];
+                    ps1 += sacc[4 * j + 2] + sacc[4 * j + 3];
+                }
+            } else {
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    sacc[4 * j + 0] = ex2((sacc[4 * j + 0] - b0) * sl2);
+                    sacc[4 * j + 1] = ex2((sacc[4 * j + 1] - b0) * sl2);
+                    sacc[4 * j + 2] = ex2((sacc[4 * j + 2] - b1) * sl2);
+                    sacc[4 * j + 3] = ex2((sacc[4 * j + 3] - b1) * sl2);
+                    ps0 += sacc[4 * j + 0] + sacc[4 * j + 1];
+                    ps1 += sacc[4 * j + 2] + sacc[4 * j + 3];
+                }
+            }
+            lr0 = lr0 * al0 + ps0;
+            lr1 = lr1 * al1 + ps1;
+        };
+        auto rescale_pack = [&](float al0, float al1) {
+            if (__any_sync(0xffffffffu, al0 != 1.f || al1 != 1.f)) {
+#pragma unroll
+                for (int j = 0; j < D / 8; j++) {
+                    oacc[4 * j + 0] *= al0, oacc[4 * j + 1] *= al0;
+                    oacc[4 * j + 2] *= al1, oacc[4 * j + 3] *= al1;
+                }
+            }
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+                pf[4 * kk + 0] = pack2<BF>(sacc[8 * kk + 0], sacc[8 * kk + 1]);
+                pf[4 * kk + 1] = pack2<BF>(sacc[8 * kk + 2], sacc[8 * kk + 3]);
+                pf[4 * kk + 2] = pack2<BF>(sacc[8 * kk + 4], sacc[8 * kk + 5]);
+                pf[4 * kk + 3] = pack2<BF>(sacc[8 * kk + 6], sacc[8 * kk + 7]);
+            }
+        };
+        auto fence_all = [&]() {
+            fence_regs<32>(sacc);
+            fence_regs<D / 2>(oacc);
+            fence_regs_u<16>(pf);
+        };
+
+        bool done = false;
+        while (!done) {
+            /* phase A: no P V pending; find this warpgroup's next tile */
+            int s, inf;
+            while (true) {
+                s = it % STAGES;
+                mbar_wait(full0 + 8 * s, (it / STAGES) & 1);
+                inf = info[s];
+                it++;
+                if (inf < 0 || ((unsigned)inf & wmask))
+                    break;
+                release(s);
+            }
+            if (inf < 0)
+                break;
+            {
+                fence_all();
+                const bool sh = turn_begin(inf);
+                wg_fence();
+                issue_s(s);
+                turn_end(sh);
+                wg_wait<0>();
+                fence_all();
+                float al0, al1;
+                softmax(inf, al0, al1);
+                rescale_pack(al0, al1);
+                prev_s = s;
+            }
+            /* phase B: the previous tile's P V is pending */
+            while (true) {
+                s = it % STAGES;
+                mbar_wait(full0 + 8 * s, (it / STAGES) & 1);
+                inf = info[s];
+                it++;
+                if (inf < 0) {
+                    done = true;
+                    break;
+                }
+                if (!((unsigned)inf & wmask)) {
+                    /* flush the pending P V so its stage is released (the producer may need it) */
+                    fence_all();
+                    wg_fence();
+                    issue_pv(prev_s);
+                    wg_wait<0>();
+                    fence_all();
+                    release(prev_s);
+                    release(s);
+                    prev_s = -1;
+                    break;
+                }
+                fence_all();
+                const bool sh = turn_begin(inf);
+                wg_fence();
+                issue_s(s);
+                issue_pv(prev_s);
+                turn_end(sh);
+                wg_wait<1>();
+                fence_regs<32>(sacc);
+                float al0, al1;
+                softmax(inf, al0, al1);
+                wg_wait<0>();
+                fence_all();
+                release(prev_s);
+                rescale_pack(al0, al1);
+                prev_s = s;
+            }
+        }
+        if (prev_s >= 0) {
+            fence_all();
+            wg_fence();
+            issue_pv(prev_s);
+            wg_wait<0>();
+            fence_all();
+            release(prev_s);
+        }
+        if (cw == 0 && nshared > 0)
+            named_bar<3, 256>(); /* the other warpgroup's last turn signal */
+        /* epilogue */
+        float l0 = lr0, l1 = lr1;
+        l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+        l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+        unsigned short *ob = (unsigned short *)p.o;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int sl = h ? sl1 : sl0;
+            const float l = h ? l1 : l0, mr = h ? mr1 : mr0;
+            if (sl < 0)
+                continue;
+            const float inv = (l > 0.f || l != l) ? 1.f / l : 0.f;
+            unsigned *orow = (unsigned *)(ob + (hb + sl) * D);
+#pragma unroll
+            for (int j = 0; j < D / 8; j++)
+                orow[j * 4 + cq] = pack2<BF>(oacc[4 * j + 2 * h] * inv, oacc[4 * j + 2 * h + 1] * inv);
+            if (cq == 0)
+                p.lse[hb + sl] = (l > 0.f || l != l) ? (mr * sl2 + log2f(l)) * 0.69314718055994531f : -VOX_SM90_INF;
+        }
+    }
+    /* the peer may still arrive on this CTA's barriers until it is done */
+    if (CL == 2 && mc)
+        cluster_sync();
+#endif
+}
+
+} // namespace vox_sm90
+
+#define VOX_SM90_KERNEL(NAME, D, BF)                                                                        \
+    extern "C" __global__ void __launch_bounds__(VOX_SM90_THREADS, 1)                                     \
+        NAME(const __grid_constant__ VoxSm90AttnParams p, const __grid_constant__ CUtensorMap tmK,         \
+             const __grid_constant__ CUtensorMap tmV)                                                      \
+    {                                                                                                      \
+        vox_sm90::attn_fwd<D, BF, 2, 1>(p, &tmK, &tmV);                                                    \
+    }
+
+#define VOX_SM90_KERNEL_W3(NAME, D, BF)                                                                     \
+    extern "C" __global__ void __launch_bounds__(512, 1)                                                   \
+        NAME(const __grid_constant__ VoxSm90AttnParams p, const __grid_constant__ CUtensorMap tmK,         \
+             const __grid_constant__ CUtensorMap tmV)                                                      \
+    {                                                                                                      \
+        vox_sm90::attn_fwd<D, BF, 3, 1>(p, &tmK, &tmV);                                                    \
+    }
+
+/* 2-CTA cluster variant (grid must be even): pairs of plan items share one multicast KV stream. */
+#define VOX_SM90_KERNEL_C2(NAME, D, BF)                                                                     \
+    extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(VOX_SM90_THREADS, 1)            \
+        NAME(const __grid_constant__ VoxSm90AttnParams p, const __grid_constant__ CUtensorMap tmK,         \
+             const __grid_constant__ CUtensorMap tmV)                                                      \
+    {                                                                                                      \
+        vox_sm90::attn_fwd<D, BF, 2, 2>(p, &tmK, &tmV);                                                    \
+    }
+
+/* Device-side plan: one thread per head packs consecutive query blocks greedily
+ * (total processed rows <= 128, at most GMAX blocks) and writes {m0, G} items
+ * at an atomically reserved offset (items of one head stay contiguous).
+ * *counter must be 0 before the launch; the attention kernel then reads the
+ * item count through params.n_items_dev and runs on a grid of BH*NB CTAs
+ * (the upper bound), the ones past the count exiting at once. */
+namespace vox_sm90 {
+__device__ __forceinline__ int plan_rows(const int *kept_count, const int *block_valid, long long m, long long i)
+{
+    int r = kept_count ? kept_count[m] : block_valid[i];
+    return r < 0 ? 0 : r;
+}
+template <bool WRITE>
+__device__ __forceinline__ int plan_head(const int *kept_count, const int *block_valid, long long NB, long long bh,
+                                         int *items, int base, int maxrows)
+{
+    int n = 0, tot = 0, g = 0;
+    long long start = 0;
+    for (long long i = 0; i < NB; i++) {
+        const long long m = bh * NB + i;
+        const int r = plan_rows(kept_count, block_valid, m, i);
+        if (g > 0 && (tot + r > maxrows || g == VOX_SM90_GMAX)) {
+            if (WRITE)
+                items[2 * (base + n)] = (int)start, items[2 * (base + n) + 1] = g;
+            n++, g = 0, tot = 0;
+        }
+        if (g == 0)
+            start = m;
+        g++, tot += r;
+    }
+    if (g > 0) {
+        if (WRITE)
+            items[2 * (base + n)] = (int)start, items[2 * (base + n) + 1] = g;
+        n++;
+    }
+    return n;
+}
+} // namespace vox_sm90
+
+extern "C" __global__ void vox_attn_sm90_plan(const int *kept_count, const int *block_valid, long long NB,
+                                              long long BH, int *items, int *counter, int maxrows)
+{
+    const long long bh = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (bh >= BH)
+        return;
+    const int n = vox_sm90::plan_head<false>(kept_count, block_valid, NB, bh, items, 0, maxrows);
+    const int base = atomicAdd(counter, n);
+    vox_sm90::plan_head<true>(kept_count, block_valid, NB, bh, items, base, maxrows);
+}

@@ -1,0 +1,106 @@
+/* Host side of the Hopper attention kernel (attention_forward_sm90.cuh):
+ * tensor-map encoding through a caller-supplied cuTensorMapEncodeTiled pointer
+ * (the library passes the one it resolved from libcuda with dlsym), and the
+ * launch geometry. Plain C, no runtime API.
+ *
+ * Kernels (extern "C", in attention_forward_sm90.cu):
+ *   vox_attn_sm90_{bf16,f16}_d128    2 consumer warpgroups: 384 threads, rows per CTA (maxrows) 128
+ *   vox_attn_sm90w3_{bf16,f16}_d64   3 consumer warpgroups: 512 threads, maxrows 192 (faster for D=64)
+ *   vox_attn_sm90_{bf16,f16}_d64     2 consumer warpgroups: 384 threads, maxrows 128
+ *   vox_attn_sm90c2_{bf16,f16}_d128  as _d128, compiled with __cluster_dims__(2,1,1): the grid
+ *                                    must be even; plan items 2k and 2k+1 share one multicast
+ *                                    K/V stream when they are in the same head
+ *   vox_attn_sm90_plan               device planner
+ * Launch (driver API):
+ *   1. items: either host-built ({m0, G} per CTA, vox_sm90_plan_host) or
+ *      device-built: zero *counter, then vox_attn_sm90_plan grid ceil(BH/128) x 128
+ *      threads, args (kept_count|NULL, block_valid, (long long)NB, (long long)BH,
+ *      items, counter, maxrows); items needs room for BH*NB entries (2 ints each).
+ *      The same maxrows must go with the kernel that is launched.
+ *   2. vox_sm90_encode_kv(enc, &tmK, k, BH*S, D, bf16), same for V into tmV
+ *      (enc = the cuTensorMapEncodeTiled the library resolved from libcuda).
+ *   3. params (VoxSm90AttnParams, by value): q, o, lse, kv_start, kv_count,
+ *      kv_cols, kept_count|NULL, kept_rows, block_valid, items,
+ *      n_items_dev = counter (device plan) or NULL (host plan), NB, V,
+ *      n_items (host plan count; ignored when n_items_dev is set),
+ *      nb_pad = vox_sm90_nb_pad(NB), scale_log2 = scale*log2(e), vt_swap = 0,
+ *      pingpong = 0 (1 was measured 1-2% slower), sweep_pos = NULL.
+ *   4. cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem)
+ *      with smem = vox_sm90_smem_bytes(D, NB) (<= the opt-in limit, 232448 on H100/H200).
+ *   5. cuLaunchKernel(f, grid = n_items (host plan) or BH*NB (device plan, CTAs past
+ *      the count exit at once), 1, 1, block = 384 or 512 (see above), 1, 1, smem,
+ *      stream, args = {&params, &tmK, &tmV}, NULL).
+ * Supported: D in {64,128}, V a power of two >= 64, NB up to ~16000 (16-bit
+ * membership map in shared memory), BH*S < 2^31 (vox_sm90_supported checks all of it).
+ */
+#ifndef VOX_ATTN_SM90_HOST_H
+#define VOX_ATTN_SM90_HOST_H
+#include <cuda.h>
+#include <stdint.h>
+
+typedef CUresult (*vox_sm90_encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
+                                       const cuuint64_t *, const cuuint32_t *, const cuuint32_t *,
+                                       CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion,
+                                       CUtensorMapFloatOOBfill);
+
+/* A [rows][D] f16/bf16 tensor (rows = BH*S), boxes of 64 rows x 64 columns, 128B swizzle. */
+static inline int vox_sm90_encode_kv(vox_sm90_encode_fn enc, CUtensorMap *map, const void *ptr, int64_t rows, int D,
+                                     int bf16)
+{
+    cuuint64_t dims[2] = {(cuuint64_t)D, (cuuint64_t)rows};
+    cuuint64_t strides[1] = {(cuuint64_t)D * 2};
+    cuuint32_t box[2] = {64, 64};
+    cuuint32_t es[2] = {1, 1};
+    CUresult r = enc(map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, (void *)ptr,
+                     dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                     CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    return r == CUDA_SUCCESS ? 0 : -1;
+}
+
+static inline int vox_sm90_nb_pad(int64_t NB) { return (int)((NB + 15) / 16 * 16); }
+
+/* Dynamic shared memory of one CTA (equals VOX_SM90_SMEM_BYTES in the .cuh). */
+static inline size_t vox_sm90_smem_bytes(int D, int64_t NB)
+{
+    int stages = D == 128 ? 6 : 12;
+    return 1024 + (size_t)stages * 2 * 64 * D * 2 + (size_t)stages * 20 + 2048 + (size_t)vox_sm90_nb_pad(NB) * 2 + 64;
+}
+
+/* Whether the kernel handles this shape (otherwise use the sm_80 kernel). */
+static inline int vox_sm90_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, size_t max_smem_optin)
+{
+    if (D != 64 && D != 128)
+        return 0;
+    if (V < 64 || (V & (V - 1)))
+        return 0;
+    if (BH * NB * V >= ((int64_t)1 << 31) || BH * NB >= ((int64_t)1 << 31))
+        return 0; /* TMA row coordinates and item indices are int32 */
+    return vox_sm90_smem_bytes((int)D, NB) <= max_smem_optin;
+}
+
+/* Host plan (same packing as the device plan kernel): rows[m] = processed rows
+ * of row block m; writes {m0, G} pairs into items (room for BH*NB pairs);
+ * returns the item count. */
+static inline int vox_sm90_plan_host(const int *rows, int64_t BH, int64_t NB, int *items, int maxrows)
+{
+    int n = 0;
+    for (int64_t bh = 0; bh < BH; bh++) {
+        int tot = 0, g = 0;
+        int64_t start = 0;
+        for (int64_t i = 0; i < NB; i++) {
+            int64_t m = bh * NB + i;
+            int r = rows[m] < 0 ? 0 : rows[m];
+            if (g > 0 && (tot + r > maxrows || g == 8)) {
+                items[2 * n] = (int)start, items[2 * n + 1] = g, n++;
+                g = 0, tot = 0;
+            }
+            if (g == 0)
+                start = m;
+            g++, tot += r;
+        }
+        if (g > 0)
+            items[2 * n] = (int)start, items[2 * n + 1] = g, n++;
+    }
+    return n;
+}
+#endif

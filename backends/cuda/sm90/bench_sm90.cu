@@ -1,0 +1,575 @@
+/* Standalone correctness + speed harness for the Hopper block-sparse attention
+ * kernel (attention_forward_sm90.cuh). CUDA runtime + libcuda (tensor maps).
+ * Build: nvcc -gencode=arch=compute_90a,code=sm_90a -O3 -std=c++17 bench_sm90.cu -lcuda -o bench_sm90
+ * Run:   ./bench_sm90 [quick]   (quick: the small correctness configs only)
+ *   env VOX_ONLY="name|name" (timed shapes by exact name), VOX_SKIP_SMALL=1, VOX_PP=1
+ *   (ping-pong), VOX_SWEEP=1 (shared sweep position), VOX_NWG64=2 (D=64 with 2
+ *   consumer warpgroups), VOX_CL=2 (2-CTA cluster kernel), VOX_FORCE_TIME=1 (time
+ *   even when the check fails, for the VOX_DIAG_* ablation builds of the kernel).
+ * For each shape: random inputs (generated on the device), random ragged CSR
+ * masks, optional ragged block_valid and kept rows; output and lse poisoned
+ * first; every processed row of a sample of row blocks compared against an
+ * independent fp32 reference (one 128-thread block per row: scores, max, sum,
+ * then o), unwritten rows checked untouched over the whole tensor; timing =
+ * median of 20 cudaEvent-timed launches after 3 warm-ups (host plan; the device
+ * plan kernel is timed separately). */
+#include <cuda.h>
+#include <cuda_runtime.h>
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <vector>
+#include <algorithm>
+#include <chrono>
+#include "attention_forward_sm90.cu"
+#include "attention_forward_sm90_host.h"
+
+#define CK(x)                                                                                        \
+    do {                                                                                             \
+        cudaError_t e_ = (x);                                                                        \
+        if (e_ != cudaSuccess) {                                                                     \
+            fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #x); \
+            exit(1);                                                                                 \
+        }                                                                                            \
+    } while (0)
+
+static __device__ __forceinline__ float h2f(unsigned short h, bool bf)
+{
+    if (bf)
+        return __uint_as_float((unsigned)h << 16);
+    return __half2float(__ushort_as_half(h));
+}
+static __device__ __forceinline__ unsigned short f2h(float f, bool bf)
+{
+    if (bf)
+        return __bfloat16_as_ushort(__float2bfloat16_rn(f));
+    return __half_as_ushort(__float2half_rn(f));
+}
+static __device__ __forceinline__ unsigned hash32(unsigned long long x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return (unsigned)x;
+}
+__global__ void fill_rand(unsigned short *p, long long n, unsigned seed, float amp, bool bf)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        unsigned h1 = hash32(i * 2 + ((unsigned long long)seed << 40)), h2 = hash32(i * 2 + 1 + ((unsigned long long)seed << 40));
+        float u1 = (h1 + 1.f) * 2.3283064e-10f, u2 = h2 * 2.3283064e-10f;
+        float g = sqrtf(-2.f * logf(u1)) * cosf(6.2831853f * u2);
+        p[i] = f2h(g * amp, bf);
+    }
+}
+
+/* fp32 reference, one 128-thread block per checked row: scores of every
+ * listed slot into scratch, block max / sum, then thread d accumulates o[d].
+ * Accumulates sum (got-ref)^2, sum ref^2, max |lse err|, NaN count. */
+__device__ float block_reduce(float x, bool isMax, float *sh)
+{
+    for (int off = 16; off; off >>= 1) {
+        float y = __shfl_xor_sync(0xffffffffu, x, off);
+        x = isMax ? fmaxf(x, y) : x + y;
+    }
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0)
+        sh[threadIdx.x >> 5] = x;
+    __syncthreads();
+    float r = sh[0];
+    for (int w = 1; w < (int)(blockDim.x >> 5); w++)
+        r = isMax ? fmaxf(r, sh[w]) : r + sh[w];
+    return r;
+}
+__global__ void ref_check(const unsigned short *q, const unsigned short *k, const unsigned short *v,
+                          const unsigned short *o, const float *lse, const long long *rows, int nrows,
+                          const int *kv_start, const int *kv_count, const int *kv_cols, const int *valid,
+                          long long NB, int V, int D, float scale, bool bf, float *scratch, double *acc,
+                          unsigned *lse_err_bits, unsigned *bad)
+{
+    __shared__ float qs[128];
+    __shared__ float sh[8];
+    const int t = threadIdx.x;
+    long long gr = rows[blockIdx.x];
+    long long S = NB * V, bh = gr / S, slot = gr - bh * S, i = slot / V, m = bh * NB + i;
+    float *sc = scratch + (long long)blockIdx.x * S;
+    if (t < D)
+        qs[t] = h2f(q[gr * D + t], bf);
+    __syncthreads();
+    const int st = kv_start[m], cnt = kv_count[m];
+    const long long np = (long long)cnt * V;
+    float mx = -INFINITY;
+    for (long long pp = t; pp < np; pp += blockDim.x) {
+        int c = (int)(pp / V), r = (int)(pp % V);
+        int j = kv_cols[st + c];
+        float d = -INFINITY;
+        if (r < valid[j]) {
+            const unsigned short *kr = k + (bh * S + (long long)j * V + r) * D;
+            d = 0.f;
+            for (int e = 0; e < D; e++)
+                d += qs[e] * h2f(kr[e], bf);
+            d *= scale;
+        }
+        sc[pp] = d;
+        mx = fmaxf(mx, d);
+    }
+    mx = block_reduce(mx, true, sh);
+    float l = 0.f;
+    for (long long pp = t; pp < np; pp += blockDim.x) {
+        float e = mx == -INFINITY ? 0.f : expf(sc[pp] - mx);
+        sc[pp] = e;
+        l += e;
+    }
+    l = block_reduce(l, false, sh);
+    __syncthreads();
+    float od = 0.f;
+    if (t < D) {
+        for (long long pp = 0; pp < np; pp++) {
+            float e = sc[pp];
+            if (e != 0.f) {
+                int c = (int)(pp / V), r = (int)(pp % V);
+                int j = kv_cols[st + c];
+                od += e * h2f(v[(bh * S + (long long)j * V + r) * D + t], bf);
+            }
+        }
+    }
+    float ref = l > 0 ? od / l : 0.f;
+    float got = t < D ? h2f(o[gr * D + t], bf) : 0.f;
+    if (t < D && got != got)
+        atomicAdd(bad, 1u);
+    float e2 = t < D ? (got - ref) * (got - ref) : 0.f, r2 = t < D ? ref * ref : 0.f;
+    e2 = block_reduce(e2, false, sh);
+    r2 = block_reduce(r2, false, sh);
+    if (t == 0) {
+        atomicAdd(&acc[0], (double)e2);
+        atomicAdd(&acc[1], (double)r2);
+        float rl = l > 0 ? mx + logf(l) : -INFINITY;
+        float gl = lse[gr];
+        float err;
+        if (rl == -INFINITY)
+            err = gl == -INFINITY ? 0.f : 1e30f;
+        else
+            err = fabsf(gl - rl);
+        if (err != err)
+            err = 1e30f;
+        atomicMax(lse_err_bits, __float_as_uint(err));
+    }
+}
+
+/* Rows not processed must keep the poison (all bits 1); processed rows must have lse written. */
+__global__ void poison_check(const unsigned short *o, const float *lse, const unsigned char *flag, long long nrows, int D,
+                             unsigned *bad_unwritten, unsigned *bad_written)
+{
+    for (long long r = blockIdx.x * (long long)blockDim.x + threadIdx.x; r < nrows; r += (long long)gridDim.x * blockDim.x) {
+        bool lp = __float_as_uint(lse[r]) == 0xffffffffu;
+        if (flag[r]) {
+            if (lp)
+                atomicAdd(bad_written, 1u);
+        } else {
+            bool ok = lp;
+            const uint4 *p = (const uint4 *)(o + r * D);
+            for (int t = 0; t < D / 8; t++) {
+                uint4 x = p[t];
+                ok = ok && x.x == 0xffffffffu && x.y == 0xffffffffu && x.z == 0xffffffffu && x.w == 0xffffffffu;
+            }
+            if (!ok)
+                atomicAdd(bad_unwritten, 1u);
+        }
+    }
+}
+
+struct Cfg {
+    const char *name;
+    int BH, D, V;
+    long long S;
+    double density;
+    double keep;   /* 1 = no pruning */
+    int corr;      /* >1: groups of `corr` consecutive query blocks share one KV list */
+    bool ragged;   /* ragged block_valid, some empty rows */
+    bool bf;
+    int sample;    /* check every sample-th row block */
+    bool timeit;
+    bool nan_test; /* one q element of one processed row set to NaN: that row's o and lse must be NaN */
+};
+
+static unsigned long long rng_state = 88172645463325252ull;
+static inline unsigned long long xr()
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+static inline double ur() { return (xr() >> 11) * (1.0 / 9007199254740992.0); }
+
+static int g_vt_swap = 0, g_pp = 0, g_nwg64 = 3, g_cl = 1; /* D=64 uses the 3-consumer kernel unless VOX_NWG64=2 */
+static int *g_sweep = 0;
+
+static bool run_cfg(const Cfg &c, bool *ok_out)
+{
+    const int BH = c.BH, D = c.D, V = c.V;
+    const long long S = c.S, NB = S / V, M = BH * NB;
+    rng_state = 88172645463325252ull ^ (unsigned long long)(c.BH * 131 + c.D * 7 + V + (long long)(c.density * 1000) +
+                                                             (long long)(c.keep * 100) * 17 + c.corr * 3);
+    std::vector<int> valid(NB, V);
+    if (c.ragged)
+        for (long long j = 0; j < NB; j++)
+            if (j % 5 == 3)
+                valid[j] = (int)(xr() % (V + 1)); /* includes fully padded blocks */
+    /* masks */
+    std::vector<int> kv_start(M), kv_count(M);
+    std::vector<int> cols;
+    cols.reserve((size_t)(M * NB * std::min(1.0, c.density * 1.8) + 1024));
+    std::vector<int> grp;
+    for (long long m = 0; m < M; m++) {
+        long long i = m % NB;
+        kv_start[m] = (int)cols.size();
+        if (c.corr > 1 && i % c.corr != 0) {
+            /* same list as the group's first block */
+            long long m0 = m - i % c.corr;
+            for (int t = 0; t < kv_count[m0]; t++)
+                cols.push_back(cols[kv_start[m0] + t]);
+            kv_count[m] = kv_count[m0];
+            continue;
+        }
+        if (c.density >= 1.0) {
+            for (long long j = 0; j < NB; j++)
+                cols.push_back((int)j);
+        } else if (!(c.ragged && m % 97 == 5)) {
+            double f = 0.25 + 1.5 * ur(); /* ragged: 0.25x .. 1.75x the density */
+            double pr = std::min(1.0, c.density * f);
+            for (long long j = 0; j < NB; j++)
+                if (ur() < pr)
+                    cols.push_back((int)j);
+        }
+        kv_count[m] = (int)cols.size() - kv_start[m];
+    }
+    /* kept rows */
+    std::vector<int> kept_count, kept_rows;
+    std::vector<int> rows(M);
+    if (c.keep < 1.0) {
+        kept_count.resize(M);
+        kept_rows.assign((size_t)M * V, 0);
+        std::vector<int> perm(V);
+        for (long long m = 0; m < M; m++) {
+            int nv = valid[m % NB];
+            int kc = (int)lround(c.keep * nv);
+            if (c.ragged && m % 7 == 1)
+                kc = (int)(xr() % (nv + 1));
+            kc = std::min(kc, nv);
+            for (int r = 0; r < nv; r++)
+                perm[r] = r;
+            for (int r = 0; r < kc; r++) {
+                int x = r + (int)(xr() % (nv - r));
+                std::swap(perm[r], perm[x]);
+            }
+            std::sort(perm.begin(), perm.begin() + kc);
+            for (int r = 0; r < kc; r++)
+                kept_rows[m * V + r] = perm[r];
+            kept_count[m] = kc;
+            rows[m] = kc;
+        }
+    } else {
+        for (long long m = 0; m < M; m++)
+            rows[m] = valid[m % NB];
+    }
+    /* flops and processed-row flags */
+    double keypairs = 0;
+    std::vector<unsigned char> flag((size_t)BH * S, 0);
+    std::vector<long long> checkrows;
+    for (long long m = 0; m < M; m++) {
+        long long keys = 0;
+        for (int t = 0; t < kv_count[m]; t++)
+            keys += valid[cols[kv_start[m] + t]];
+        keypairs += (double)rows[m] * keys;
+        long long bh = m / NB, i = m % NB;
+        for (int r = 0; r < rows[m]; r++) {
+            long long slot = i * V + (c.keep < 1.0 ? kept_rows[m * V + r] : r);
+            flag[bh * S + slot] = 1;
+            if (m % c.sample == 0)
+                checkrows.push_back(bh * S + slot);
+        }
+    }
+    const double flops = 4.0 * D * keypairs;
+
+    /* device buffers */
+    size_t nel = (size_t)BH * S * D;
+    unsigned short *dq, *dk, *dv, *dO;
+    float *dl;
+    CK(cudaMalloc(&dq, nel * 2));
+    CK(cudaMalloc(&dk, nel * 2));
+    CK(cudaMalloc(&dv, nel * 2));
+    CK(cudaMalloc(&dO, nel * 2));
+    CK(cudaMalloc(&dl, (size_t)BH * S * 4));
+    fill_rand<<<2048, 256>>>(dq, nel, 1, 1.0f, c.bf);
+    fill_rand<<<2048, 256>>>(dk, nel, 2, 1.0f, c.bf);
+    fill_rand<<<2048, 256>>>(dv, nel, 3, 1.0f, c.bf);
+    long long nan_row = -1;
+    if (c.nan_test && !checkrows.empty()) {
+        nan_row = checkrows[checkrows.size() / 2];
+        checkrows.erase(checkrows.begin() + checkrows.size() / 2);
+        unsigned short nanv = 0x7fc0 | (c.bf ? 0 : 0x7e00);
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(dq + nan_row * D + 3, &nanv, 2, cudaMemcpyHostToDevice));
+    }
+    int *d_ks, *d_kn, *d_kc, *d_valid, *d_kept = 0, *d_kr = 0, *d_items, *d_cnt;
+    CK(cudaMalloc(&d_ks, M * 4));
+    CK(cudaMalloc(&d_kn, M * 4));
+    CK(cudaMalloc(&d_kc, std::max<size_t>(cols.size(), 1) * 4));
+    CK(cudaMalloc(&d_valid, NB * 4));
+    CK(cudaMemcpy(d_ks, kv_start.data(), M * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d_kn, kv_count.data(), M * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d_kc, cols.data(), cols.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d_valid, valid.data(), NB * 4, cudaMemcpyHostToDevice));
+    if (c.keep < 1.0) {
+        CK(cudaMalloc(&d_kept, M * 4));
+        CK(cudaMalloc(&d_kr, (size_t)M * V * 4));
+        CK(cudaMemcpy(d_kept, kept_count.data(), M * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(d_kr, kept_rows.data(), (size_t)M * V * 4, cudaMemcpyHostToDevice));
+    }
+    CK(cudaMalloc(&d_items, (size_t)M * 2 * 4));
+    CK(cudaMalloc(&d_cnt, 4));
+    unsigned char *d_flag;
+    CK(cudaMalloc(&d_flag, flag.size()));
+    CK(cudaMemcpy(d_flag, flag.data(), flag.size(), cudaMemcpyHostToDevice));
+
+    /* device plan, checked against the host plan */
+    CK(cudaMemset(d_cnt, 0, 4));
+    const int nwg = D == 64 ? g_nwg64 : 2, maxrows = 64 * nwg;
+    vox_attn_sm90_plan<<<(BH + 127) / 128, 128>>>(d_kept, d_valid, NB, BH, d_items, d_cnt, maxrows);
+    CK(cudaGetLastError());
+    int n_items = 0;
+    CK(cudaMemcpy(&n_items, d_cnt, 4, cudaMemcpyDeviceToHost));
+    std::vector<int> hitems((size_t)M * 2);
+    int n_host = vox_sm90_plan_host(rows.data(), BH, NB, hitems.data(), maxrows);
+    if (n_host != n_items)
+        printf("  WARNING plan count host %d device %d\n", n_host, n_items);
+    /* use the host plan (head-ordered) for the launches */
+    CK(cudaMemcpy(d_items, hitems.data(), (size_t)n_host * 8, cudaMemcpyHostToDevice));
+    n_items = n_host;
+
+    CUtensorMap tmK, tmV;
+    if (vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK, dk, (int64_t)BH * S, D, c.bf) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV, dv, (int64_t)BH * S, D, c.bf)) {
+        printf("tensor map encode failed\n");
+        exit(1);
+    }
+    VoxSm90AttnParams p;
+    memset(&p, 0, sizeof p);
+    p.q = dq, p.o = dO, p.lse = dl, p.kv_start = d_ks, p.kv_count = d_kn, p.kv_cols = d_kc, p.kept_count = d_kept,
+    p.kept_rows = d_kr, p.block_valid = d_valid, p.items = d_items, p.n_items_dev = 0, p.NB = NB, p.V = V,
+    p.n_items = n_items, p.nb_pad = vox_sm90_nb_pad(NB), p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D)),
+    p.vt_swap = g_vt_swap;
+    p.pingpong = g_pp;
+    p.sweep_pos = g_sweep;
+    size_t smem = VOX_SM90_SMEM_BYTES(D, p.nb_pad);
+    void (*kern)(const VoxSm90AttnParams, const CUtensorMap, const CUtensorMap) =
+        D == 128 ? (g_cl == 2 ? (c.bf ? vox_attn_sm90c2_bf16_d128 : vox_attn_sm90c2_f16_d128)
+                              : (c.bf ? vox_attn_sm90_bf16_d128 : vox_attn_sm90_f16_d128))
+        : nwg == 3 ? (c.bf ? vox_attn_sm90w3_bf16_d64 : vox_attn_sm90w3_f16_d64)
+                   : (c.bf ? vox_attn_sm90_bf16_d64 : vox_attn_sm90_f16_d64);
+    CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    const int cl = D == 128 ? g_cl : 1;
+    const int grid = cl == 2 ? (n_items + 1) & ~1 : n_items;
+    auto launch = [&]() { kern<<<grid, 128 * (nwg + 1), smem>>>(p, tmK, tmV); };
+    auto sync_watchdog = [&](const char *what) {
+        auto t0 = std::chrono::steady_clock::now();
+        while (cudaStreamQuery(0) == cudaErrorNotReady) {
+            if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > 20.0) {
+                printf("HANG in %s (%s) -- aborting\n", what, c.name);
+                fflush(stdout);
+                _exit(3);
+            }
+        }
+        CK(cudaDeviceSynchronize());
+    };
+
+    /* correctness: poison, run once, check */
+    CK(cudaMemset(dO, 0xff, nel * 2));
+    CK(cudaMemset(dl, 0xff, (size_t)BH * S * 4));
+    launch();
+    CK(cudaGetLastError());
+    sync_watchdog("first launch");
+    double *d_acc;
+    unsigned *d_u;
+    long long *d_rows;
+    CK(cudaMalloc(&d_acc, 16));
+    CK(cudaMalloc(&d_u, 16));
+    CK(cudaMalloc(&d_rows, checkrows.size() * 8 + 8));
+    CK(cudaMemset(d_acc, 0, 16));
+    CK(cudaMemset(d_u, 0, 16));
+    CK(cudaMemcpy(d_rows, checkrows.data(), checkrows.size() * 8, cudaMemcpyHostToDevice));
+    int nr = (int)checkrows.size();
+    {
+        long long chunk = std::max(1LL, (256LL << 20) / S);
+        float *d_scr;
+        CK(cudaMalloc(&d_scr, (size_t)std::min<long long>(chunk, nr) * S * 4 + 16));
+        for (long long r0 = 0; r0 < nr; r0 += chunk) {
+            int n = (int)std::min<long long>(chunk, nr - r0);
+            ref_check<<<n, 128>>>(dq, dk, dv, dO, dl, d_rows + r0, n, d_ks, d_kn, d_kc, d_valid, NB, V, D,
+                                  (float)(1.0 / sqrt((double)D)), c.bf, d_scr, d_acc, d_u, d_u + 1);
+        }
+        sync_watchdog("reference");
+        cudaFree(d_scr);
+    }
+    poison_check<<<4096, 256>>>(dO, dl, d_flag, (long long)BH * S, D, d_u + 2, d_u + 3);
+    sync_watchdog("check");
+    double acc[2];
+    unsigned u[4];
+    CK(cudaMemcpy(acc, d_acc, 16, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(u, d_u, 16, cudaMemcpyDeviceToHost));
+    float lse_err;
+    memcpy(&lse_err, &u[0], 4);
+    double nerr = acc[1] > 0 ? acc[0] / acc[1] : acc[0];
+    if (nan_row >= 0) {
+        std::vector<unsigned short> orow(D);
+        float l;
+        CK(cudaMemcpy(orow.data(), dO + nan_row * D, D * 2, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(&l, dl + nan_row, 4, cudaMemcpyDeviceToHost));
+        int nn = 0;
+        for (int t = 0; t < D; t++) {
+            unsigned short h = orow[t];
+            bool isn = c.bf ? ((h & 0x7f80) == 0x7f80 && (h & 0x7f)) : ((h & 0x7c00) == 0x7c00 && (h & 0x3ff));
+            nn += isn;
+        }
+        bool nok = nn == D && l != l;
+        printf("  NaN row test: %d/%d outputs NaN, lse %s -> %s\n", nn, D, l != l ? "NaN" : "not NaN", nok ? "OK" : "FAIL");
+        if (!nok)
+            u[1] += 1000000;
+    }
+    bool ok = nerr < 2e-5 && lse_err < 1e-2 && u[1] == 0 && u[2] == 0 && u[3] == 0;
+    *ok_out = ok;
+    printf("%-34s cl=%d nwg=%d pp=%d sweep=%d D=%d V=%d BH=%d S=%lld dens=%.3f keep=%.2f items=%d | checked %d rows: nerr %.2e lse_maxabs %.2e "
+           "nan %u unwritten-touched %u written-missing %u %s\n",
+           c.name, cl, nwg, g_pp, g_sweep != 0, D, V, BH, S, (double)cols.size() / (double)(M * NB), c.keep, n_items, nr, nerr, lse_err, u[1], u[2],
+           u[3], ok ? "OK" : "FAIL");
+    if (c.timeit && (ok || getenv("VOX_FORCE_TIME"))) {
+        cudaEvent_t e0, e1;
+        CK(cudaEventCreate(&e0));
+        CK(cudaEventCreate(&e1));
+        for (int w = 0; w < 3; w++)
+            launch();
+        sync_watchdog("warmup");
+        std::vector<float> ts;
+        for (int r = 0; r < 20; r++) {
+            CK(cudaEventRecord(e0));
+            launch();
+            CK(cudaEventRecord(e1));
+            sync_watchdog("timing");
+            float ms;
+            CK(cudaEventElapsedTime(&ms, e0, e1));
+            ts.push_back(ms);
+        }
+        std::sort(ts.begin(), ts.end());
+        float med = ts[ts.size() / 2];
+        /* plan kernel time */
+        std::vector<float> tp;
+        for (int r = 0; r < 5; r++) {
+            CK(cudaMemset(d_cnt, 0, 4));
+            CK(cudaEventRecord(e0));
+            vox_attn_sm90_plan<<<(BH + 127) / 128, 128>>>(d_kept, d_valid, NB, BH, d_items, d_cnt, maxrows);
+            CK(cudaEventRecord(e1));
+            CK(cudaEventSynchronize(e1));
+            float ms;
+            CK(cudaEventElapsedTime(&ms, e0, e1));
+            tp.push_back(ms);
+        }
+        std::sort(tp.begin(), tp.end());
+        printf("    TIME %-30s %9.3f ms  (min %.3f max %.3f)  eff %.1f TFLOP/s   [plan kernel %.3f ms]\n", c.name, med,
+               ts[0], ts.back(), flops / (med * 1e-3) / 1e12, tp[2]);
+        CK(cudaEventDestroy(e0));
+        CK(cudaEventDestroy(e1));
+    }
+    fflush(stdout);
+    cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dO), cudaFree(dl), cudaFree(d_ks), cudaFree(d_kn),
+        cudaFree(d_kc), cudaFree(d_valid), cudaFree(d_items), cudaFree(d_cnt), cudaFree(d_flag), cudaFree(d_acc),
+        cudaFree(d_u), cudaFree(d_rows);
+    if (d_kept)
+        cudaFree(d_kept), cudaFree(d_kr);
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    /* usage: bench_sm90 [quick]; env VOX_ONLY="name1|name2" (substrings of timed shapes),
+       VOX_PP=0/1 (pingpong, default 1), VOX_SWEEP=0/1 (shared sweep position, default 0) */
+    bool quick = argc > 1 && !strcmp(argv[1], "quick");
+    const char *only = getenv("VOX_ONLY");
+    if (getenv("VOX_PP"))
+        g_pp = atoi(getenv("VOX_PP"));
+    if (getenv("VOX_CL"))
+        g_cl = atoi(getenv("VOX_CL"));
+    if (getenv("VOX_NWG64"))
+        g_nwg64 = atoi(getenv("VOX_NWG64"));
+    if (getenv("VOX_SWEEP") && atoi(getenv("VOX_SWEEP"))) {
+        CK(cudaMalloc(&g_sweep, 4));
+        CK(cudaMemset(g_sweep, 0, 4));
+    }
+    cudaDeviceProp prop;
+    CK(cudaGetDeviceProperties(&prop, 0));
+    printf("device: %s, %d SMs, smem optin %zu\n", prop.name, prop.multiProcessorCount, prop.sharedMemPerBlockOptin);
+    const long long S = 122880;
+    std::vector<Cfg> cfgs = {
+        /* correctness-only, ragged everything */
+        {"small ragged d128 v64", 2, 128, 64, 8192, 0.3, 1.0, 1, true, true, 1, false, true},
+        {"small ragged d128 v64 keep.5", 2, 128, 64, 8192, 0.3, 0.5, 1, true, true, 1, false, false},
+        {"small ragged d128 v64 corr4 keep.5", 2, 128, 64, 8192, 0.3, 0.5, 4, true, true, 1, false, false},
+        {"small ragged d128 v128 keep.25", 2, 128, 128, 8192, 0.3, 0.25, 1, true, true, 1, false, false},
+        {"small ragged d64 v64", 2, 64, 64, 8192, 0.3, 1.0, 1, true, true, 1, false, false},
+        {"small ragged f16 d128 v128", 2, 128, 128, 8192, 0.3, 1.0, 1, true, false, 1, false, false},
+        {"small ragged f16 d64 v64 keep.5", 2, 64, 64, 8192, 0.3, 0.5, 1, true, false, 1, false, true},
+        /* timed shapes */
+        {"dense d128 v64", 24, 128, 64, S, 1.0, 1.0, 1, false, true, 4001, true, false},
+        {"0.25 d128 v64", 24, 128, 64, S, 0.25, 1.0, 1, false, true, 997, true, false},
+        {"0.10 d128 v64", 24, 128, 64, S, 0.10, 1.0, 1, false, true, 397, true, false},
+        {"0.10 d128 v128", 24, 128, 128, S, 0.10, 1.0, 1, false, true, 199, true, false},
+        {"0.10 d128 v64 keep.5", 24, 128, 64, S, 0.10, 0.5, 1, false, true, 397, true, false},
+        {"0.10 d128 v64 keep.25", 24, 128, 64, S, 0.10, 0.25, 1, false, true, 397, true, false},
+        {"0.10 d128 v64 corr8", 24, 128, 64, S, 0.10, 1.0, 8, false, true, 397, true, false},
+        {"0.10 d128 v64 corr8 keep.5", 24, 128, 64, S, 0.10, 0.5, 8, false, true, 397, true, false},
+        {"0.10 d128 v64 corr8 keep.25", 24, 128, 64, S, 0.10, 0.25, 8, false, true, 397, true, false},
+        {"0.10 d64 v64", 24, 64, 64, S, 0.10, 1.0, 1, false, true, 397, true, false},
+        {"0.10 f16 d128 v64", 24, 128, 64, S, 0.10, 1.0, 1, false, false, 397, true, false},
+        {"0.25 d128 v64 ragged", 24, 128, 64, S, 0.25, 1.0, 1, true, true, 997, true, false},
+        {"0.10 d128 v64 S30720 BH96", 96, 128, 64, 30720, 0.10, 1.0, 1, false, true, 397, true, false},
+        {"0.10 d128 v128 corr8 keep.5", 24, 128, 128, S, 0.10, 0.5, 8, false, true, 199, true, false},
+        /* small shapes for profiling */
+        {"prof dense", 4, 128, 64, 32768, 1.0, 1.0, 1, false, true, 4001, true, false},
+        {"prof 0.10", 2, 128, 64, S, 0.10, 1.0, 1, false, true, 397, true, false},
+        {"prof d64 0.10", 2, 64, 64, S, 0.10, 1.0, 1, false, true, 397, true, false},
+        {"prof v128 0.10", 4, 128, 128, S, 0.10, 1.0, 1, false, true, 199, true, false},
+    };
+    int fails = 0;
+    bool first = true;
+    for (auto &c : cfgs) {
+        if (quick && c.timeit && c.BH > 2)
+            continue;
+        if (only && c.timeit) {
+            bool hit = false;
+            char buf[512];
+            snprintf(buf, sizeof buf, "%s", only);
+            for (char *tok = strtok(buf, "|"); tok; tok = strtok(0, "|"))
+                hit = hit || !strcmp(c.name, tok);
+            if (!hit)
+                continue;
+        }
+        if (only && !c.timeit && getenv("VOX_SKIP_SMALL"))
+            continue;
+        bool ok;
+        run_cfg(c, &ok);
+        if (first && !ok) {
+            g_vt_swap ^= 1;
+            printf("  retrying with vt_swap=%d\n", g_vt_swap);
+            run_cfg(c, &ok);
+        }
+        first = false;
+        fails += !ok;
+    }
+    printf("vt_swap=%d, %d configs failed\n", g_vt_swap, fails);
+    return fails ? 1 : 0;
+}
