@@ -209,7 +209,11 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     vox_attention_forward_args_init(&fa, d, p);
     a.scale_log2 = fa.scale_log2; /* the mma.sync kernel's rounding of scale * log2(e) */
     cu_tensor_map tmK, tmV;
-    if (encode_kv(&tmK, kk, BH * NB * V, D, bf16) || encode_kv(&tmV, vv, BH * NB * V, D, bf16)) {
+    if (gpu_push(g)) /* the encoder wants the context current */
+        return 0;
+    int bad = encode_kv(&tmK, kk, BH * NB * V, D, bf16) || encode_kv(&tmV, vv, BH * NB * V, D, bf16);
+    g->api->pop(g);
+    if (bad) {
         vox_log(&g->log, VOX_LOG_DEBUG, "cuda: tensor map encoding failed; attention takes mma.sync");
         return 0;
     }
