@@ -57,7 +57,9 @@ typedef struct vox_op_dims {
     vox_bref block_valid;   /* int32 [NB] valid tokens per block */
 } vox_op_dims;
 
-/* dst[bh][s][:] = slot_token[s] >= 0 ? src[b,h,slot_token[s],:] : 0 */
+/* dst[bh][s][:] = slot_token[s] >= 0 ? src[b,h,slot_token[s],:] : 0
+ * The backward also permutes the caller's LSE with it: d->dtype VOX_F32 and
+ * d->head_dim 1 (the core asks supports() about those dims first). */
 typedef struct vox_op_permute_to {
     vox_strided src;
     vox_bref dst;        /* [BH][S][D] */
@@ -197,6 +199,43 @@ typedef struct vox_op_attention_forward {
     int64_t max_kv_count; /* upper bound of kv_count (for launch sizing) */
 } vox_op_attention_forward;
 
+/* Gradients of attention_forward (the exact gradient of the function the
+ * forward computes with these masks). Per bh, with dO the incoming gradient:
+ * 1. dO_eff[u] = sum of dout[s] over the valid slots s with f(s) = u, where
+ *    f(s) = fill_src[bh*S + s] if fill_src is present, else s (a pruned row's
+ *    output is a copy of its source's, so its dO adds to the source's);
+ *    slots with f(s) < 0 contribute nothing.
+ * 2. The computed rows are the valid slots r with f(r) == r (all valid rows
+ *    without fill_src). For each, with row m = bh*NB + i of its block i, over
+ *    the valid key slots k of blocks cols(m) (the forward's CSR below):
+ *      P_rk = exp(q_r.k_k*scale - lse[r]), delta_r = dO_eff[r].o[r],
+ *      dS_rk = P_rk * (dO_eff[r].v_k - delta_r),
+ *      dq[r] = scale * sum_k dS_rk k_k, dk[k] += scale * dS_rk q_r,
+ *      dv[k] += P_rk dO_eff[r].
+ *    A row with lse = -inf (no keys) contributes nothing.
+ * 3. Every slot of dq, dk, dv is written: 0 for padding, for rows not
+ *    computed (dq) and for keys no computed row attends (dk, dv).
+ * mask (int32, R = BH*NB, absolute indices into mask):
+ *   [0,R) row_start, [R,2R) row_count: the key blocks of row m are
+ *     mask[row_start[m] + c], c < row_count[m], ascending;
+ *   [2R,3R) col_start, [3R,4R) col_count: the transpose, the query blocks
+ *     i whose row bh*NB+i holds key block j are mask[col_start[m'] + c],
+ *     c < col_count[m'], m' = bh*NB + j, ascending (a KV block's walk).
+ * lse has 2*BH*S floats: [0, BH*S) the forward's LSE, the rest work space
+ * the op may overwrite; dout may be overwritten too (the core reads neither
+ * afterwards). The reference accumulates in f64. */
+typedef struct vox_op_attention_backward {
+    vox_bref q, k, v, o;  /* [BH][S][D] */
+    vox_bref dout;        /* [BH][S][D] */
+    vox_bref lse;         /* f32 [2][BH][S] */
+    vox_bref dq, dk, dv;  /* [BH][S][D] */
+    vox_bref mask;        /* int32, packed as above */
+    vox_bref fill_src;    /* int32 [BH*S], absolute slot; may be absent */
+    double scale;
+    int64_t max_kv_count; /* upper bound of row_count (launch sizing) */
+    int64_t max_q_count;  /* upper bound of col_count */
+} vox_op_attention_backward;
+
 typedef struct vox_backend {
     vox_backend_kind kind;
     const char *name;
@@ -248,6 +287,9 @@ typedef struct vox_backend {
     vox_status (*query_select)(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
     vox_status (*svg_classify)(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p);
     vox_status (*attention_forward)(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
+    /* Optional: plans never require it; without it vox_attention_backward
+     * returns VOX_ERR_UNSUPPORTED. */
+    vox_status (*attention_backward)(void *dev, const vox_op_dims *d, const vox_op_attention_backward *p);
 } vox_backend;
 
 /* The op's name ("kv_select") and whether `be` has it. */

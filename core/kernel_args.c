@@ -3,6 +3,7 @@
  * launch-specific fields (copy word, tiles, work space) themselves. */
 #include "kernel_args.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "backend.h"
@@ -128,4 +129,23 @@ void vox_attention_forward_args_init(vox_attention_forward_args *a, const vox_op
     a->has_kept = p->kept_count.buf != NULL;
     a->scale = (float)p->scale;
     a->scale_log2 = (float)(p->scale * 1.4426950408889634);
+}
+
+/* The scalars of attention_forward (the same list, has_fill in has_kept's
+ * place): one work item per block, query or KV block as the backend walks
+ * them; has_fill when query selection pruned rows. */
+_Static_assert(sizeof(vox_attention_backward_args) == sizeof(vox_attention_forward_args) &&
+                   offsetof(vox_attention_backward_args, has_fill) == offsetof(vox_attention_forward_args, has_kept) &&
+                   offsetof(vox_attention_backward_args, pad0) == offsetof(vox_attention_forward_args, pad0),
+               "attention_backward's scalars are attention_forward's");
+void vox_attention_backward_args_init(vox_attention_backward_args *a, const vox_op_dims *d,
+                                      const vox_op_attention_backward *p)
+{
+    vox_op_attention_forward f;
+    memset(&f, 0, sizeof f);
+    f.kept_count = p->fill_src;
+    f.scale = p->scale;
+    vox_attention_forward_args fa;
+    vox_attention_forward_args_init(&fa, d, &f);
+    memcpy(a, &fa, sizeof *a);
 }

@@ -41,7 +41,8 @@
     X(sample_rows)        \
     X(query_select)       \
     X(svg_classify)       \
-    X(attention_forward)
+    X(attention_forward)  \
+    X(attention_backward)
 
 /* permute_to_blocks: dst[bh][s] = src[b,h,slot_token[s]] (zero for padding).
  * Copies move `row` units of the copy word per row; strides in copy words. */
@@ -209,6 +210,36 @@
     S(f32, scale_log2)                \
     S(i32, pad0)
 
+/* attention_backward: dQ, dK, dV of attention_forward (core/backend.h).
+ * mask: the packed forward CSR and its transpose, R = BH*NB rows each
+ * (header [4R], then columns); lse: f32 [2][BH][S], the LSE then work space;
+ * fill_src: present iff has_fill. Same scalars as attention_forward. */
+#define VOX_ATTENTION_BACKWARD_BUFS(B) \
+    B(e, q)                            \
+    B(e, k)                            \
+    B(e, v)                            \
+    B(e, o)                            \
+    B(e, dout)                         \
+    B(f32, lse)                        \
+    B(e, dq)                           \
+    B(e, dk)                           \
+    B(e, dv)                           \
+    B(i32, mask)                       \
+    B(i32, fill_src)                   \
+    B(i32, valid)
+#define VOX_ATTENTION_BACKWARD_ARGS(S) \
+    S(i64, BH)                         \
+    S(i64, NB)                         \
+    S(i64, total)                      \
+    S(i32, V)                          \
+    S(i32, log_v)                      \
+    S(i32, D)                          \
+    S(i32, tiles)                      \
+    S(i32, has_fill)                   \
+    S(f32, scale)                      \
+    S(f32, scale_log2)                 \
+    S(i32, pad0)
+
 /* ---- per-language expansion ---------------------------------------------- */
 #define VOX_KA_ARGS_NAME(op) vox_##op##_args
 #define VOX_KA_BUFS_NAME(op) vox_##op##_bufs
@@ -255,6 +286,7 @@ VOX_KA_STRUCT(sample_rows, VOX_SAMPLE_ROWS_ARGS)
 VOX_KA_STRUCT(query_select, VOX_QUERY_SELECT_ARGS)
 VOX_KA_STRUCT(svg_classify, VOX_SVG_CLASSIFY_ARGS)
 VOX_KA_STRUCT(attention_forward, VOX_ATTENTION_FORWARD_ARGS)
+VOX_KA_STRUCT(attention_backward, VOX_ATTENTION_BACKWARD_ARGS)
 #undef VOX_KA_STRUCT
 #else
 /* C, CUDA, HIP */
@@ -277,6 +309,7 @@ VOX_KA_STRUCTS(sample_rows, VOX_SAMPLE_ROWS_BUFS, VOX_SAMPLE_ROWS_ARGS)
 VOX_KA_STRUCTS(query_select, VOX_QUERY_SELECT_BUFS, VOX_QUERY_SELECT_ARGS)
 VOX_KA_STRUCTS(svg_classify, VOX_SVG_CLASSIFY_BUFS, VOX_SVG_CLASSIFY_ARGS)
 VOX_KA_STRUCTS(attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)
+VOX_KA_STRUCTS(attention_backward, VOX_ATTENTION_BACKWARD_BUFS, VOX_ATTENTION_BACKWARD_ARGS)
 #undef VOX_KA_STRUCTS
 
 /* Same layout in every language: 8-byte fields first, size a multiple of 8. */
@@ -287,6 +320,7 @@ _Static_assert(sizeof(vox_sample_rows_args) % 8 == 0, "kernel args padding");
 _Static_assert(sizeof(vox_query_select_args) % 8 == 0, "kernel args padding");
 _Static_assert(sizeof(vox_svg_classify_args) % 8 == 0, "kernel args padding");
 _Static_assert(sizeof(vox_attention_forward_args) % 8 == 0, "kernel args padding");
+_Static_assert(sizeof(vox_attention_backward_args) % 8 == 0, "kernel args padding");
 _Static_assert(sizeof(vox_permute_from_args) % 8 == 0, "kernel args padding");
 #endif
 #endif
@@ -303,6 +337,7 @@ struct vox_op_sample_rows;
 struct vox_op_query_select;
 struct vox_op_svg_classify;
 struct vox_op_attention_forward;
+struct vox_op_attention_backward;
 void vox_permute_to_args_init(vox_permute_to_args *a, const struct vox_op_dims *d,
                               const struct vox_op_permute_to *p);
 void vox_permute_from_args_init(vox_permute_from_args *a, const struct vox_op_dims *d,
@@ -319,6 +354,8 @@ void vox_svg_classify_args_init(vox_svg_classify_args *a, const struct vox_op_di
                                 const struct vox_op_svg_classify *p);
 void vox_attention_forward_args_init(vox_attention_forward_args *a, const struct vox_op_dims *d,
                                      const struct vox_op_attention_forward *p);
+void vox_attention_backward_args_init(vox_attention_backward_args *a, const struct vox_op_dims *d,
+                                      const struct vox_op_attention_backward *p);
 #endif
 
 #endif

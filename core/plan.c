@@ -110,7 +110,8 @@ void vox_plan_destroy(vox_plan *plan)
                        &plan->kv_start,   &plan->kv_count,   &plan->kv_cols,     &plan->kept_count,
                        &plan->kept_rows,  &plan->fill_src,   &plan->qbar,        &plan->kbar,
                        &plan->sample_out, &plan->svg_pattern_start, &plan->svg_pattern_count,
-                       &plan->svg_class, &plan->svg_err};
+                       &plan->svg_class, &plan->svg_err, &plan->dob, &plan->dqb, &plan->dkb, &plan->dvb,
+                       &plan->bwd_lse, &plan->bwd_mask};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         dbuf_free(plan, all[i]);
     vox_layout_free(&plan->L);

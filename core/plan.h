@@ -34,6 +34,13 @@ struct vox_plan {
     /* SVG on the device: pattern rows [2][NB], classes [BH], errors [BH][2] */
     vox_dbuf svg_pattern_start, svg_pattern_count, svg_class, svg_err;
 
+    /* backward (core/backward.c), allocated on the first vox_attention_backward:
+     * block-layout dO, dQ, dK, dV; the LSE plus work space (f32 [2][BH][S]);
+     * the packed forward CSR and its transpose (rebuilt after every build) */
+    vox_dbuf dob, dqb, dkb, dvb, bwd_lse, bwd_mask;
+    int bwd_mask_fresh;
+    int64_t bwd_max_kv_count, bwd_max_q_count;
+
     /* host mirrors */
     int32_t *h_kv_start, *h_kv_count; /* [BH*NB] */
     int32_t *h_cols;                  /* static cols (DENSE/CUSTOM/SVG) */
@@ -68,5 +75,15 @@ vox_status vox_check_tensor(const vox_plan *plan, const vox_tensor *t, const cha
 vox_status vox_plan_fetch_masks(vox_plan *plan);
 /* Columns of row m (bh*NB+i) from the host mirrors (after the fetches). */
 const int32_t *vox_plan_row_cols(const vox_plan *plan, int64_t m, int32_t *count);
+
+/* Backward (core/backward.c): allocates the backward's working buffers on
+ * first use and (re)builds the packed mask of vox_op_attention_backward from
+ * the host mirrors when the masks changed since it was last built. */
+vox_status vox_plan_backward_prepare(vox_plan *plan);
+/* The backward's tensors: in = q, k, v, out, lse, dout (lse f32 with head_dim
+ * 1), outputs = dq, dk, dv; outputs may share no byte with any input or with
+ * each other. */
+vox_status vox_backward_validate(const vox_plan *plan, const vox_tensor *const in[6], const char *const in_names[6],
+                                 const vox_tensor *const out[3], const char *const out_names[3]);
 
 #endif

@@ -1,4 +1,5 @@
-/* Lowering of vox_plan_build and vox_attention_forward to backend ops. */
+/* Lowering of vox_plan_build, vox_attention_forward and vox_attention_backward
+ * to backend ops. */
 #include "plan.h"
 
 #include <math.h>
@@ -133,6 +134,7 @@ vox_status vox_plan_build(vox_plan *plan, const vox_tensor *q, const vox_tensor 
     if (st)
         return st;
     plan->last_build_ms = ms;
+    plan->bwd_mask_fresh = 0; /* the backward's packed mask follows the new masks */
     /* counts stay on the device; the host copies are read when asked for
      * (stats, export, evaluate), never during build or forward */
     plan->counts_stale = p->mask_mode == VOX_MASK_BSA || needs_select;
@@ -176,6 +178,64 @@ vox_status vox_attention_forward(vox_plan *plan, const vox_tensor *q, const vox_
                                   p->query_keep < 1.0 ? ref(&plan->fill_src) : (vox_bref){NULL, 0}};
         if (!lse)
             pf.lse_src = (vox_bref){NULL, 0};
+        st = be->permute_from(dev, &plan->dims, &pf);
+    }
+    return st;
+}
+
+/* Backward: permute q, k, v, out, dout and the LSE to block layout, the
+ * attention_backward op (pruned rows' dO into their sources, dQ, dK, dV over
+ * the packed mask), permute dq, dk, dv back without fill (a pruned row's dQ
+ * stays 0). The backward's buffers and mask are prepared on first use. */
+vox_status vox_attention_backward(vox_plan *plan, const vox_tensor *q, const vox_tensor *k, const vox_tensor *v,
+                                  const vox_tensor *out, const vox_tensor *lse, const vox_tensor *dout,
+                                  const vox_tensor *dq, const vox_tensor *dk, const vox_tensor *dv)
+{
+    if (!plan)
+        return VOX_ERR_INVALID_ARGUMENT;
+    static const char *const in_names[6] = {"q", "k", "v", "out", "lse", "dout"};
+    static const char *const out_names[3] = {"dq", "dk", "dv"};
+    const vox_tensor *in[6] = {q, k, v, out, lse, dout}, *outs[3] = {dq, dk, dv};
+    vox_status st = vox_backward_validate(plan, in, in_names, outs, out_names);
+    if (st)
+        return st;
+    const vox_logger *log = &plan->ctx->log;
+    if (!plan->built)
+        return vox_fail(log, VOX_ERR_INVALID_STATE,
+                        "backward: this plan's masks are not built (call vox_plan_build, then the forward)");
+    const vox_backend *be = plan->ctx->be;
+    void *dev = plan->ctx->dev;
+    vox_op_dims lse_dims = plan->dims; /* the LSE moves as f32 rows of one element */
+    lse_dims.dtype = VOX_F32;
+    lse_dims.head_dim = 1;
+    st = vox_backend_check_op(be, dev, log, &plan->dims, VOX_OP_attention_backward);
+    if (!st)
+        st = vox_backend_check_op(be, dev, log, &lse_dims, VOX_OP_permute_to);
+    if (st)
+        return st;
+    st = vox_plan_backward_prepare(plan);
+    if (!st) st = permute_in(plan, q, &plan->qb);
+    if (!st) st = permute_in(plan, k, &plan->kb);
+    if (!st) st = permute_in(plan, v, &plan->vb);
+    if (!st) st = permute_in(plan, out, &plan->ob);
+    if (!st) st = permute_in(plan, dout, &plan->dob);
+    if (!st) {
+        vox_op_permute_to pl = {strided(lse), ref(&plan->bwd_lse), ref(&plan->slot_token)};
+        st = be->permute_to(dev, &lse_dims, &pl);
+    }
+    if (!st) {
+        vox_op_attention_backward ab = {ref(&plan->qb),  ref(&plan->kb),  ref(&plan->vb),
+                                        ref(&plan->ob),  ref(&plan->dob), ref(&plan->bwd_lse),
+                                        ref(&plan->dqb), ref(&plan->dkb), ref(&plan->dvb),
+                                        ref(&plan->bwd_mask),
+                                        plan->p.query_keep < 1.0 ? ref(&plan->fill_src) : (vox_bref){NULL, 0},
+                                        plan->scale, plan->bwd_max_kv_count, plan->bwd_max_q_count};
+        st = be->attention_backward(dev, &plan->dims, &ab);
+    }
+    const vox_dbuf *grads[3] = {&plan->dqb, &plan->dkb, &plan->dvb};
+    for (int i = 0; !st && i < 3; i++) {
+        vox_op_permute_from pf = {ref(grads[i]), {NULL, 0}, strided(outs[i]), {{NULL, 0}, VOX_F32, 0, 0, 0},
+                                  ref(&plan->token_slot), {NULL, 0}};
         st = be->permute_from(dev, &plan->dims, &pf);
     }
     return st;

@@ -20,9 +20,9 @@
  *   different threads, also on the same device.
  * - One context, and every buffer and plan created from it, must be used by
  *   one thread at a time (the caller serialises). A plan owns scratch memory
- *   that vox_plan_build and vox_attention_forward write, so a plan is never
- *   shared between threads running concurrently: create one plan per thread
- *   (plans are cheap) on one context per thread.
+ *   that vox_plan_build, vox_attention_forward and vox_attention_backward
+ *   write, so a plan is never shared between threads running concurrently:
+ *   create one plan per thread (plans are cheap) on one context per thread.
  */
 #ifndef VOXATTN_H
 #define VOXATTN_H
@@ -303,6 +303,33 @@ VOX_API vox_status vox_plan_build(vox_plan *plan, const vox_tensor *q, const vox
 VOX_API vox_status vox_attention_forward(vox_plan *plan, const vox_tensor *q,
                                          const vox_tensor *k, const vox_tensor *v,
                                          const vox_tensor *out, const vox_tensor *lse);
+
+/* Gradients of vox_attention_forward (training): given the forward's inputs
+ * q, k, v, its output `out` and its `lse` (required here: the f32 tensor with
+ * head_dim 1 the forward wrote) and dout = dL/d(out), writes dq = dL/dq,
+ * dk = dL/dk, dv = dL/dv in the caller's layout and the plan's dtype (same
+ * shape as q; any strides). It is the exact gradient of the forward this plan
+ * computes with the masks of its last build (call it after that step's
+ * vox_plan_build and vox_attention_forward; masks are not rebuilt and their
+ * selection is not differentiated):
+ * - global (text) blocks are ordinary rows and columns;
+ * - a row without keys (empty CUSTOM row) passes no gradient;
+ * - pruned query rows (query_keep < 1): a pruned row's output is a copy of
+ *   its source row's, so its dout is added to the source row's, and its own
+ *   dq is 0 (its query is not used by the forward).
+ * dq, dk and dv may not share memory with any input or with each other;
+ * tensors of the same strides interleaved in one buffer without sharing an
+ * element (a packed [B,N,3,H,D] gradient) are fine, other tensors whose byte
+ * spans intersect are refused. Errors, with nothing written and a log line:
+ * VOX_ERR_INVALID_ARGUMENT (NULL, shape, dtype, strides, overlap),
+ * VOX_ERR_BUFFER_TOO_SMALL, VOX_ERR_INVALID_STATE (masks never built),
+ * VOX_ERR_UNSUPPORTED (the device has no backward; plans never require it).
+ * The plan allocates its backward buffers (dO, dQ, dK, dV in block layout,
+ * the mask's transpose) on the first call. */
+VOX_API vox_status vox_attention_backward(vox_plan *plan, const vox_tensor *q, const vox_tensor *k,
+                                          const vox_tensor *v, const vox_tensor *out, const vox_tensor *lse,
+                                          const vox_tensor *dout, const vox_tensor *dq, const vox_tensor *dk,
+                                          const vox_tensor *dv);
 
 typedef struct vox_plan_stats {
     int64_t tokens, video_tokens, global_tokens;

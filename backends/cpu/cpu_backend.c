@@ -141,6 +141,7 @@ static const vox_backend cpu_backend = {
     .query_select = vox_cpu_query_select,
     .svg_classify = vox_cpu_svg_classify,
     .attention_forward = vox_cpu_attention_forward,
+    .attention_backward = vox_cpu_attention_backward,
 };
 
 const vox_backend *vox_backend_cpu(void) { return &cpu_backend; }

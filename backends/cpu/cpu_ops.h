@@ -1,8 +1,8 @@
 /* The CPU reference backend (private): its op entry points and the helpers
  * the op files share. One file per op (permute.c, block_means.c, kv_select.c,
- * sample_rows.c, query_select.c, attention_forward.c), each a plain loop
- * accumulating in fp64; every other backend is checked against them op by
- * op. Each op's contract is written in core/backend.h. Device, buffers and
+ * sample_rows.c, query_select.c, attention_forward.c, attention_backward.c),
+ * each a plain loop accumulating in fp64; every other backend is checked
+ * against them op by op. Each op's contract is written in core/backend.h. Device, buffers and
  * the backend table are in cpu_backend.c. */
 #ifndef VOX_CPU_OPS_H
 #define VOX_CPU_OPS_H
@@ -34,5 +34,21 @@ vox_status vox_cpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sam
 vox_status vox_cpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
 vox_status vox_cpu_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p);
 vox_status vox_cpu_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
+vox_status vox_cpu_attention_backward(void *dev, const vox_op_dims *d, const vox_op_attention_backward *p);
+
+/* attention_backward of one (batch, head) on f64 host arrays in block layout
+ * (the op converts and calls it; the finite-difference test calls it with
+ * f64 inputs). Rows are [S][D], lse [S]; fill (head-relative slots) and mask
+ * as in vox_op_attention_backward. */
+typedef struct vox_cpu_backward_head {
+    const double *q, *k, *v, *o, *dout, *lse;
+    const int32_t *fill; /* [S] or NULL */
+    const int32_t *mask; /* the packed mask of all heads */
+    int64_t bh;
+    double scale;
+    double *dq, *dk, *dv; /* [S][D], every slot written */
+    double *work;         /* S*D + S doubles */
+} vox_cpu_backward_head;
+void vox_cpu_attention_backward_head(const vox_op_dims *d, const int32_t *valid, const vox_cpu_backward_head *h);
 
 #endif

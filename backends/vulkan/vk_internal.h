@@ -114,7 +114,8 @@ typedef struct vk_global {
     X(sample_rows, VOX_SAMPLE_ROWS_BUFS, VOX_SAMPLE_ROWS_ARGS)                                     \
     X(query_select, VOX_QUERY_SELECT_BUFS, VOX_QUERY_SELECT_ARGS)                                  \
     X(svg_classify, VOX_SVG_CLASSIFY_BUFS, VOX_SVG_CLASSIFY_ARGS)                                  \
-    X(attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)
+    X(attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)                        \
+    X(attention_backward, VOX_ATTENTION_BACKWARD_BUFS, VOX_ATTENTION_BACKWARD_ARGS)
 
 #define VK_ONE(t, n) +1
 #define VK_NBUFS(BUFS) (0 BUFS(VK_ONE))

@@ -1,0 +1,227 @@
+/* Attention backward, the parts beside its lowering (core/plan_run.c): the
+ * checks of vox_attention_backward's tensors (outputs may share no memory with
+ * the inputs or each other), the backward's working buffers (allocated on
+ * first use) and the packed mask of vox_op_attention_backward: the forward's
+ * CSR and its transpose (KV block -> query blocks), built on the host from the
+ * plan's host mirrors of the masks after every build. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+
+/* ---------------------------------------------------------------- overlap */
+
+typedef struct span_dim {
+    int64_t extent, stride;
+} span_dim;
+
+/* Can x (elements) be written as sum delta_i*stride_i + e with |delta_i| <
+ * extent_i and |e| < row? Dims by stride descending; each stride covers the
+ * span of the smaller ones (vox_check_tensor), so only floor and ceil of
+ * x/stride can work at each level. */
+static int lattice_hits(int64_t x, const span_dim *d, int n, int64_t row)
+{
+    if (n == 0)
+        return x > -row && x < row;
+    int64_t s = d[0].stride, lim = d[0].extent - 1;
+    int64_t fl = x >= 0 ? x / s : -((-x + s - 1) / s);
+    for (int64_t delta = fl; delta <= fl + 1; delta++) {
+        int64_t c = delta < -lim ? -lim : delta > lim ? lim : delta;
+        if (lattice_hits(x - c * s, d + 1, n - 1, row))
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether two valid tensors may share a byte. Exact for tensors of the same
+ * dtype, shape and strides (e.g. dq, dk, dv interleaved in one packed
+ * buffer); otherwise any intersection of their spans counts. */
+static int tensors_overlap(const vox_tensor *a, const vox_tensor *b)
+{
+    if (a->buffer != b->buffer)
+        return 0;
+    size_t ea = a->offset + vox_tensor_span_bytes(a), eb = b->offset + vox_tensor_span_bytes(b);
+    if (ea <= b->offset || eb <= a->offset)
+        return 0;
+    size_t es = vox_dtype_size(a->dtype);
+    int same = a->dtype == b->dtype && a->batch == b->batch && a->heads == b->heads && a->tokens == b->tokens &&
+               a->head_dim == b->head_dim && a->stride_batch == b->stride_batch &&
+               a->stride_head == b->stride_head && a->stride_token == b->stride_token;
+    int64_t diff = (int64_t)b->offset - (int64_t)a->offset;
+    if (!same || diff % (int64_t)es)
+        return 1;
+    span_dim d[3] = {{a->batch, a->stride_batch}, {a->heads, a->stride_head}, {a->tokens, a->stride_token}};
+    span_dim sorted[3];
+    int n = 0;
+    for (int i = 0; i < 3; i++) /* extent-1 dims move nothing */
+        if (d[i].extent > 1)
+            sorted[n++] = d[i];
+    for (int i = 1; i < n; i++) /* by stride, descending */
+        for (int j = i; j > 0 && sorted[j - 1].stride < sorted[j].stride; j--) {
+            span_dim t = sorted[j];
+            sorted[j] = sorted[j - 1], sorted[j - 1] = t;
+        }
+    return lattice_hits(diff / (int64_t)es, sorted, n, a->head_dim);
+}
+
+vox_status vox_backward_validate(const vox_plan *plan, const vox_tensor *const in[6], const char *const in_names[6],
+                                 const vox_tensor *const out[3], const char *const out_names[3])
+{
+    const vox_plan_params *p = &plan->p;
+    vox_status st = VOX_OK;
+    for (int i = 0; !st && i < 6; i++)
+        st = vox_check_tensor(plan, in[i], in_names[i], i == 4 ? VOX_F32 : p->dtype, i == 4 ? 1 : p->head_dim);
+    for (int i = 0; !st && i < 3; i++)
+        st = vox_check_tensor(plan, out[i], out_names[i], p->dtype, p->head_dim);
+    if (st)
+        return st;
+    for (int i = 0; i < 3; i++) {
+        for (int j = 0; j < 6; j++)
+            if (tensors_overlap(out[i], in[j]))
+                return vox_fail(&plan->ctx->log, VOX_ERR_INVALID_ARGUMENT,
+                                "backward: %s shares memory with the input %s", out_names[i], in_names[j]);
+        for (int j = 0; j < i; j++)
+            if (tensors_overlap(out[i], out[j]))
+                return vox_fail(&plan->ctx->log, VOX_ERR_INVALID_ARGUMENT,
+                                "backward: the outputs %s and %s share memory", out_names[j], out_names[i]);
+    }
+    return VOX_OK;
+}
+
+/* ------------------------------------------------------------ the buffers */
+
+static vox_status ensure(vox_plan *plan, vox_dbuf *b, size_t bytes)
+{
+    if (b->impl && b->bytes >= bytes)
+        return VOX_OK;
+    const vox_backend *be = plan->ctx->be;
+    if (b->impl)
+        be->buffer_free(plan->ctx->dev, b->impl);
+    b->impl = NULL;
+    b->bytes = bytes ? bytes : 4;
+    vox_status st = be->buffer_alloc(plan->ctx->dev, b->bytes, &b->impl);
+    if (st)
+        b->impl = NULL, b->bytes = 0;
+    return st;
+}
+
+/* Whether heads x and y have the same rows (same starts and counts into the
+ * one column array). */
+static int same_rows(const vox_plan *plan, int64_t x, int64_t y)
+{
+    size_t NB = (size_t)plan->L.n_blocks, bytes = sizeof(int32_t) * NB;
+    return !memcmp(plan->h_kv_start + (size_t)x * NB, plan->h_kv_start + (size_t)y * NB, bytes) &&
+           !memcmp(plan->h_kv_count + (size_t)x * NB, plan->h_kv_count + (size_t)y * NB, bytes);
+}
+
+/* The packed mask (core/backend.h, vox_op_attention_backward): header, the
+ * plan's column array as is (the forward's rows point into it), then one
+ * transpose per distinct head (a head with the same rows as one of the last
+ * eight distinct heads shares its transpose: DENSE, shared CUSTOM, SVG). */
+static vox_status build_mask(vox_plan *plan)
+{
+    vox_status st = vox_plan_fetch_masks(plan);
+    if (st)
+        return st;
+    const vox_logger *log = &plan->ctx->log;
+    int64_t NB = plan->L.n_blocks, BH = plan->BH, R = BH * NB;
+    int bsa = plan->p.mask_mode == VOX_MASK_BSA;
+    const int32_t *cols = bsa ? plan->h_bsa_cols : plan->h_cols;
+    int64_t ncols = bsa ? plan->bsa_cols_len : plan->h_cols_len;
+    int64_t *owner = malloc(sizeof(int64_t) * (size_t)BH); /* head whose transpose bh uses */
+    int64_t *tstart = malloc(sizeof(int64_t) * (size_t)BH);
+    if (!owner || !tstart) {
+        free(owner), free(tstart);
+        return VOX_ERR_OUT_OF_MEMORY;
+    }
+    int64_t total = 4 * R + ncols, max_kv = 0;
+    int64_t recent[8], n_recent = 0; /* the last distinct heads (SVG has three row sets) */
+    for (int64_t bh = 0; bh < BH; bh++) {
+        owner[bh] = bh;
+        for (int64_t o = 0; o < n_recent && owner[bh] == bh; o++)
+            if (same_rows(plan, recent[o], bh))
+                owner[bh] = recent[o];
+        if (owner[bh] == bh)
+            recent[n_recent < 8 ? n_recent++ : bh % 8] = bh;
+        int64_t nnz = 0;
+        for (int64_t i = 0; i < NB; i++) {
+            int32_t c = plan->h_kv_count[bh * NB + i];
+            nnz += c;
+            max_kv = c > max_kv ? c : max_kv;
+        }
+        if (owner[bh] == bh)
+            tstart[bh] = total, total += nnz;
+        else
+            tstart[bh] = tstart[owner[bh]];
+    }
+    if (total > INT32_MAX) {
+        free(owner), free(tstart);
+        return vox_fail(log, VOX_ERR_UNSUPPORTED, "backward: the mask and its transpose (%lld entries) exceed "
+                        "int32 indices", (long long)total);
+    }
+    int32_t *m = malloc(sizeof(int32_t) * (size_t)total);
+    if (!m) {
+        free(owner), free(tstart);
+        return VOX_ERR_OUT_OF_MEMORY;
+    }
+    for (int64_t r = 0; r < R; r++) {
+        m[r] = (int32_t)(4 * R + plan->h_kv_start[r]);
+        m[R + r] = plan->h_kv_count[r];
+    }
+    if (ncols)
+        memcpy(m + 4 * R, cols, sizeof(int32_t) * (size_t)ncols);
+    int64_t max_q = 0;
+    for (int64_t bh = 0; bh < BH; bh++) {
+        int32_t *cstart = m + 2 * R + bh * NB, *ccount = m + 3 * R + bh * NB;
+        if (owner[bh] != bh) { /* the same transpose as an earlier head */
+            memcpy(cstart, m + 2 * R + owner[bh] * NB, sizeof(int32_t) * (size_t)NB);
+            memcpy(ccount, m + 3 * R + owner[bh] * NB, sizeof(int32_t) * (size_t)NB);
+            continue;
+        }
+        memset(ccount, 0, sizeof(int32_t) * (size_t)NB);
+        for (int64_t i = 0; i < NB; i++) {
+            int32_t n;
+            const int32_t *c = vox_plan_row_cols(plan, bh * NB + i, &n);
+            for (int32_t k = 0; k < n; k++)
+                ccount[c[k]]++;
+        }
+        int64_t at = tstart[bh];
+        for (int64_t j = 0; j < NB; j++) {
+            cstart[j] = (int32_t)at;
+            at += ccount[j];
+            max_q = ccount[j] > max_q ? ccount[j] : max_q;
+            ccount[j] = 0; /* refilled below */
+        }
+        for (int64_t i = 0; i < NB; i++) { /* ascending i: each list ascending */
+            int32_t n;
+            const int32_t *c = vox_plan_row_cols(plan, bh * NB + i, &n);
+            for (int32_t k = 0; k < n; k++)
+                m[cstart[c[k]] + ccount[c[k]]++] = (int32_t)i;
+        }
+    }
+    size_t bytes = sizeof(int32_t) * (size_t)total;
+    st = ensure(plan, &plan->bwd_mask, bytes);
+    if (!st)
+        st = plan->ctx->be->buffer_write(plan->ctx->dev, plan->bwd_mask.impl, 0, m, bytes);
+    if (!st) {
+        plan->bwd_max_kv_count = max_kv;
+        plan->bwd_max_q_count = max_q;
+        plan->bwd_mask_fresh = 1;
+    }
+    free(m), free(owner), free(tstart);
+    return st;
+}
+
+vox_status vox_plan_backward_prepare(vox_plan *plan)
+{
+    size_t tensor = plan->qb.bytes, lse = 2 * plan->lseb.bytes;
+    vox_status st = ensure(plan, &plan->dob, tensor);
+    if (!st) st = ensure(plan, &plan->dqb, tensor);
+    if (!st) st = ensure(plan, &plan->dkb, tensor);
+    if (!st) st = ensure(plan, &plan->dvb, tensor);
+    if (!st) st = ensure(plan, &plan->bwd_lse, lse);
+    if (st)
+        return vox_fail(&plan->ctx->log, st, "backward: cannot allocate its working buffers (%s)",
+                        vox_status_string(st));
+    return plan->bwd_mask_fresh ? VOX_OK : build_mask(plan);
+}
