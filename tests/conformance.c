@@ -116,6 +116,11 @@ static const conf_case cases[] = {
     {"bsa_keep25_bf16",         1, 2, 64,  4, 8,  8,  8, 0, 2, 4, 4, BF16, BSA, CUM, 0.8, 0.25, 1, 0, 0, 0},
     {"bsa_keep50_f16_ragged",   1, 2, 32,  3, 9, 10, 12, 1, 2, 4, 4, F16, BSA, CUM, 0.9, 0.5, 0, 0, 0, 0},
     {"bsa_d128_bf16",           1, 2, 128, 4, 8, 16,  0, 0, 1, 8, 8, BF16, BSA, CUM, 0.9, 1.0, 0, 0, 0, 0},
+    /* shapes the Hopper kernel takes (V >= 64, D 64/128): kept rows packed
+     * several blocks per CTA, V = 128, text, ragged KV lists (cumulative) */
+    {"bsa_keep25_d128_v64",     1, 3, 128, 8, 8,  8, 40, 0, 4, 4, 4, BF16, BSA, CUM, 0.7, 0.25, 0, 0, 0, 0},
+    {"bsa_keep50_d64_v64_f16",  2, 2, 64,  6, 9, 10, 17, 1, 4, 4, 4, F16, BSA, CUM, 0.8, 0.5, 1, 0, 0, 0},
+    {"bsa_topk_v128_text",      1, 2, 128, 4, 12, 16, 70, 0, 2, 8, 8, BF16, BSA, TOPK, 3, 1.0, 1, 0, 0, 0},
     {"dense_keep50_f32",        1, 2, 32,  4, 8,  8,  0, 0, 2, 4, 4, F32, DENSE, CUM, 0.9, 0.5, 0, 0, 0, 0},
     {"bsa_keep50_ties_f32",     1, 2, 32,  4, 8,  8,  8, 0, 2, 4, 4, F32, BSA, CUM, 0.9, 0.5, 0, 0, 0, 1},
     {"bsa_keep25_ties_bf16",    1, 2, 64,  4, 8,  8,  0, 0, 2, 4, 4, BF16, BSA, CUM, 0.9, 0.25, 1, 0, 0, 1},
