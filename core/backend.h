@@ -182,7 +182,11 @@ void vox_svg_classify_host(const vox_op_dims *d, const float *sample_out, int64_
                            const int32_t *pattern_start, const int32_t *pattern_count, int32_t *kv_start,
                            int32_t *kv_count, int32_t *classes, double *err_s, double *err_t);
 
-/* For every bh, query block i, and row r of the block (valid rows, or the
+/* Padding slots of k and v hold zeros (permute_to writes them): kernels may
+ * load whole tiles including them (the Hopper kernel loads 64-key boxes by
+ * TMA) as long as padding keys get no weight; padding rows of q are never
+ * read.
+ * For every bh, query block i, and row r of the block (valid rows, or the
  * kept rows if kept_count is present), with row index m = bh*NB + i:
  *   keys = valid slots of blocks kv_cols[kv_start[m] + c], c < kv_count[m]
  *   o[bh][r] = softmax(q.k * scale) v over keys, lse = log(sum exp(q.k*scale))

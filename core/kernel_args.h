@@ -268,12 +268,12 @@ typedef ulong double_bits; /* f64 scalars travel as bits; read with as_double */
 #define VOX_CL_BUF_PARAMS(LIST) LIST(VOX_CL_BUF_PARAM)
 #define VOX_CL_OFFSET(t, n) n += n##_off;
 #define VOX_CL_APPLY_OFFSETS(LIST) LIST(VOX_CL_OFFSET)
-/* scalars: `T arg_name` each, comma-separated (the leading comma of the
- * first is dropped: OpenCL C has no trailing comma in a parameter list) */
-#define VOX_CL_ARG_PARAM(t, n) , VOX_CL_T_##t arg_##n
-#define VOX_CL_DROP_FIRST_(x, ...) __VA_ARGS__
-#define VOX_CL_DROP_FIRST(...) VOX_CL_DROP_FIRST_(__VA_ARGS__)
-#define VOX_CL_ARG_PARAMS(LIST) VOX_CL_DROP_FIRST(~ LIST(VOX_CL_ARG_PARAM))
+/* scalars: `T arg_name,` each, closed by one `uint vox_args_end` parameter
+ * (the host sets it to 0) because a parameter list takes no trailing comma
+ * and OpenCL C has no variadic macros to drop it (NVIDIA's compiler refuses
+ * them) */
+#define VOX_CL_ARG_PARAM(t, n) VOX_CL_T_##t arg_##n,
+#define VOX_CL_ARG_PARAMS(LIST) LIST(VOX_CL_ARG_PARAM) uint vox_args_end
 /* in the kernel body: const vox_<op>_args args = {arg_<field>, ...}; */
 #define VOX_CL_ARG_INIT(t, n) arg_##n,
 #define VOX_CL_ARGS(op, LIST) const VOX_KA_ARGS_NAME(op) args = {LIST(VOX_CL_ARG_INIT)};

@@ -67,6 +67,7 @@ const char *cl_last_kernel(void *devp, vox_op op)
             return st;                                                                                       \
         BUFS(CL_SET_BUF)                                                                                     \
         ARGS(CL_SET_ARG)                                                                                     \
+        cl_karg_val(&ka, &(const cl_uint){0}, sizeof(cl_uint)); /* vox_args_end */                           \
         if (g->local)                                                                                        \
             cl_karg_local(&ka, g->local);                                                                    \
         st = cl_launch(d, &ka, g->name ? g->name : #op, g->groups, g->ls, g->level);                         \

@@ -74,6 +74,13 @@ static int attention_inputs(const op_case *c, op_inputs *in)
         oh_fill_blocks(in, w, 81, in->buf[i].f32);
     }
     float *q = in->buf[AF_Q].f32, *k = in->buf[AF_K].f32, *v = in->buf[AF_V].f32;
+    /* the contract (core/backend.h): padding slots of k and v hold zeros
+     * (permute_to writes them) and kernels may read them whole tiles at a
+     * time; NaN padding stays in q, whose padding rows must not be read */
+    if (c->fill & FILL_PAD_NAN)
+        for (int64_t i = 0; i < n; i++)
+            if (isnan(k[i]))
+                k[i] = v[i] = 0.0f;
     if (c->fill & FILL_HUGE) /* logits of hundreds (x30 each: |q.k| up to ~1e4 before the scale) */
         for (int64_t i = 0; i < n; i++)
             q[i] *= 30.0f, k[i] *= 3.0f;
