@@ -100,10 +100,10 @@ static void dbuf_free(vox_plan *plan, vox_dbuf *b)
     b->impl = NULL;
 }
 
-void vox_plan_destroy(vox_plan *plan)
+/* Every device buffer a plan owns (absent ones have impl NULL). */
+#define PLAN_MAX_DBUFS 40
+static int plan_dbufs(vox_plan *plan, vox_dbuf **out)
 {
-    if (!plan)
-        return;
     vox_dbuf *all[] = {&plan->slot_token, &plan->token_slot, &plan->block_valid, &plan->block_coord,
                        &plan->win_ptr,    &plan->windows,    &plan->sample_rows, &plan->qb,
                        &plan->kb,         &plan->vb,         &plan->ob,          &plan->lseb,
@@ -112,7 +112,20 @@ void vox_plan_destroy(vox_plan *plan)
                        &plan->sample_out, &plan->svg_pattern_start, &plan->svg_pattern_count,
                        &plan->svg_class, &plan->svg_err, &plan->dob, &plan->dqb, &plan->dkb, &plan->dvb,
                        &plan->bwd_lse, &plan->bwd_mask};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    _Static_assert(sizeof all / sizeof all[0] <= PLAN_MAX_DBUFS, "PLAN_MAX_DBUFS");
+    int n = (int)(sizeof all / sizeof all[0]);
+    for (int i = 0; i < n; i++)
+        out[i] = all[i];
+    return n;
+}
+
+void vox_plan_destroy(vox_plan *plan)
+{
+    if (!plan)
+        return;
+    vox_dbuf *all[PLAN_MAX_DBUFS];
+    int n_all = plan_dbufs(plan, all);
+    for (int i = 0; i < n_all; i++)
         dbuf_free(plan, all[i]);
     vox_layout_free(&plan->L);
     free(plan->custom_row_ptr);
@@ -313,6 +326,23 @@ vox_status vox_plan_create(vox_context *ctx, const vox_plan_params *params, vox_
     plan->BH = p->batch * p->heads;
     plan->scale = p->scale > 0 ? p->scale : 1.0 / sqrt((double)p->head_dim);
     char why[256] = "";
+    /* the four block-layout working tensors must fit the device: refuse a
+     * plan that cannot, before any table is built (a 1024^3 grid would
+     * otherwise spend a minute and gigabytes on its layout first) */
+    if (p->block_t > 0 && p->block_h > 0 && p->block_w > 0 && p->frames > 0 && p->height > 0 && p->width > 0 &&
+        p->text_tokens >= 0 && (double)p->frames * p->height * p->width <= (double)(1 << 30) &&
+        p->text_tokens <= (1 << 30)) { /* larger grids are invalid (vox_layout_build says why) */
+        double V = (double)p->block_t * p->block_h * p->block_w;
+        double nb = ceil((double)p->frames / p->block_t) * ceil((double)p->height / p->block_h) *
+                        ceil((double)p->width / p->block_w) + ceil((double)p->text_tokens / V);
+        double need = 4.0 * (double)plan->BH * nb * V * (double)p->head_dim * (double)vox_dtype_size(p->dtype);
+        if (ctx->desc.memory_bytes && need > (double)ctx->desc.memory_bytes) {
+            vox_plan_destroy(plan);
+            return vox_fail(log, VOX_ERR_DEVICE_OUT_OF_MEMORY,
+                            "plan too large: its block-layout working tensors need %.1f GiB, %s has %.1f GiB",
+                            need / (1 << 30), ctx->desc.id, (double)ctx->desc.memory_bytes / (1 << 30));
+        }
+    }
     vox_status st = vox_layout_build(&plan->L, p, why, sizeof why);
     if (st) {
         vox_plan_destroy(plan);
@@ -556,6 +586,9 @@ vox_status vox_plan_stats_get(const vox_plan *cplan, vox_plan_stats *s)
     s->block_volume = L->V;
     s->padded_fraction = 1.0 - (double)L->n_tokens / (double)L->n_slots;
     s->n_heads_total = plan->BH;
+    vox_dbuf *all[PLAN_MAX_DBUFS];
+    for (int i = 0, n = plan_dbufs(plan, all); i < n; i++)
+        s->device_bytes += all[i]->impl ? (int64_t)all[i]->bytes : 0;
     s->built = plan->built;
     double D = (double)plan->p.head_dim, N = (double)L->n_tokens;
     s->flops_dense = 4.0 * N * N * D * (double)plan->BH;

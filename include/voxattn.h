@@ -344,6 +344,8 @@ typedef struct vox_plan_stats {
     double flops;            /* 4*kept_q*allowed_k*D summed (valid tokens) */
     int64_t n_heads_total;   /* batch*heads */
     int64_t n_spatial, n_temporal, n_dense; /* SVG classes */
+    int64_t device_bytes;    /* device memory the plan owns (tables, masks, block-layout
+                                working tensors): O(N*D + selected blocks) */
 } vox_plan_stats;
 
 VOX_API vox_status vox_plan_stats_get(const vox_plan *plan, vox_plan_stats *stats);
