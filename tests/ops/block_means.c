@@ -83,7 +83,8 @@ static const op_case cases[] = {
 const op_entry op_block_means = {
     VOX_OP_block_means, cases, (int)(sizeof cases / sizeof cases[0]),
     /* normalized error of out (f32 accumulation of at most V rows); largest
-     * observed on PoCL / lavapipe: f32 5.9e-14, f16 2.0e-18, bf16 8.7e-18 */
-    {{"out", 0, {1e-12, 1e-16, 1e-15}}}, 1,
+     * observed: PoCL / lavapipe f32 5.9e-14, f16 2.0e-18, bf16 8.7e-18;
+     * NVIDIA Vulkan (H200) f16 1.7e-15, bf16 1.9e-15 (another summation order) */
+    {{"out", 0, {1e-12, 1e-13, 1e-13}}}, 1,
     block_means_inputs, block_means_run, block_means_compare,
 };
