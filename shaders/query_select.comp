@@ -25,7 +25,8 @@ uint D, base;
 bool is_nan(float x) { return (floatBitsToUint(x) & 0x7fffffffu) > 0x7f800000u; }
 
 /* cos(q_a, q_b) for absolute slots a, b of this (b,h), as the reference
- * (core/backend.h): 0 where a norm is 0 or NaN, NaN where a row holds Inf.
+ * (core/backend.h): NaN where either row holds a NaN or an Inf, else 0 where
+ * a norm is 0.
  * Each row is scaled by a power of two near its largest magnitude first
  * (exact), so huge or tiny rows neither overflow nor underflow the f32 sums
  * and ordinary rows give the unscaled result bit for bit. */
@@ -36,10 +37,10 @@ float cosine(uint a, uint b)
         ma = max(ma, floatBitsToUint(LD(q[pc.off[0] + (base + a) * D + e])) & 0x7fffffffu);
         mb = max(mb, floatBitsToUint(LD(q[pc.off[0] + (base + b) * D + e])) & 0x7fffffffu);
     }
-    if (ma > 0x7f800000u || mb > 0x7f800000u || ma == 0u || mb == 0u) /* a norm NaN or 0 */
-        return 0.0;
-    if (ma == 0x7f800000u || mb == 0x7f800000u) /* +-Inf or NaN over an infinite norm */
+    if (ma >= 0x7f800000u || mb >= 0x7f800000u) /* a NaN or Inf: a norm NaN or Inf */
         return uintBitsToFloat(0x7fc00000u);
+    if (ma == 0u || mb == 0u) /* a norm 0 */
+        return 0.0;
     int ea = exponent_of(ma), eb = exponent_of(mb);
     float dot = 0.0, na = 0.0, nb = 0.0;
     for (uint e = 0u; e < D; e++) {

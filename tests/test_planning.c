@@ -602,13 +602,6 @@ static void test_query_select_vs_naive(void **state)
 static void test_query_select_nan_vs_naive(void **state)
 {
     (void)state;
-    /* Pending: the reference's cosine is 0 where a norm is NaN (a NaN query
-     * can be pruned and take another row's output). Reported in issue 15;
-     * VOXATTN_TEST_PENDING=1 runs the check until the fix lands. */
-    if (!getenv("VOXATTN_TEST_PENDING")) {
-        print_message("query_select NaN queries vs naive: pending a reference fix (VOXATTN_TEST_PENDING=1 runs it)\n");
-        skip();
-    }
     vox_context *ctx = tu_context("cpu", NULL);
     assert_non_null(ctx);
     for (uint64_t seed = 1; seed <= 12; seed++)

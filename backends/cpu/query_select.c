@@ -8,6 +8,9 @@
 #include "cpu_ops.h"
 #include "half.h"
 
+/* cos(q_a, q_b): NaN when either query holds a NaN or an Inf (its norm is
+ * NaN or Inf: f32/f16/bf16 values cannot overflow the fp64 sums), else 0
+ * when a norm is 0, else dot/sqrt(na*nb). */
 static double cosine(const void *x, vox_dtype dt, int64_t a, int64_t b, int64_t D)
 {
     double dot = 0, na = 0, nb = 0;
@@ -15,11 +18,13 @@ static double cosine(const void *x, vox_dtype dt, int64_t a, int64_t b, int64_t 
         double u = vox_load(x, dt, a * D + e), w = vox_load(x, dt, b * D + e);
         dot += u * w, na += u * u, nb += w * w;
     }
+    if (!isfinite(na) || !isfinite(nb))
+        return NAN;
     return na > 0 && nb > 0 ? dot / sqrt(na * nb) : 0.0;
 }
 
 /* Ascending similarity, ties by lower slot (j holds the slot). A NaN cosine
- * (a query holding Inf or NaN) ranks as the least similar, so such a token is
+ * (a query holding NaN or Inf) ranks as the least similar, so such a token is
  * kept and its own output carries the NaN. */
 static int cmp_similar_asc(const void *a, const void *b)
 {

@@ -534,13 +534,9 @@ static void t_nan_inf(void **state)
     ok &= poison_case(ds, name, "nan_q_bsa", bsa, 'q', 0, 3, NAN, EXPECT_NOTHING);
     ok &= poison_case(ds, name, "nan_k_head_bsa", bsa, 'k', 1, 1, NAN, EXPECT_NOTHING);
     ok &= poison_case(ds, name, "nan_q_head_svg", svg, 'q', 1, 1, NAN, EXPECT_CLASS_DENSE);
-    /* Pending: the reference's cosine is 0 (not NaN) where a query holds
-     * NaN, so the NaN row can be pruned and take a finite row's output
-     * (reported in issue 15); VOXATTN_TEST_PENDING=1 checks that it is kept. */
-    int pending = getenv("VOXATTN_TEST_PENDING") != NULL;
-    if (!pending)
-        note(name, "nan_q_keep50: the NaN row being kept is pending a reference fix (VOXATTN_TEST_PENDING=1)");
-    ok &= poison_case(ds, name, "nan_q_keep50", keep, 'q', 0, 3, NAN, pending ? EXPECT_ROW_KEPT : EXPECT_NOTHING);
+    /* NaN in one query with query pruning: its cosines are NaN, so the row
+     * is kept and its own output carries the NaN */
+    ok &= poison_case(ds, name, "nan_q_keep50", keep, 'q', 0, 3, NAN, EXPECT_ROW_KEPT);
     /* one +Inf element in q with query pruning: every cosine of the row is
      * NaN (a heap out-of-bounds read through a -1 fill source once) */
     ok &= poison_case(ds, name, "inf_q_elem_keep50", keep, 'q', 0, (int)D, INFINITY, EXPECT_ROW_KEPT);

@@ -1,9 +1,9 @@
 /* query_select (core/backend.h): per (bh, video block), keeps each
  * window's centre and its k-1 least similar queries (cosine to the centre; a
- * NaN cosine is the least similar), points every pruned row at its most
- * similar kept row with a comparable cosine, else the window centre
- * (fill_src), and compacts the kept rows. Launch: 128 threads, one block per (bh, block),
- * grid-stride; V <= 256. */
+ * NaN cosine, from a query holding NaN or Inf, is the least similar), points
+ * every pruned row at its most similar kept row with a comparable cosine,
+ * else the window centre (fill_src), and compacts the kept rows. Launch: 128
+ * threads, one block per (bh, block), grid-stride; V <= 256. */
 
 template <class DT>
 __device__ double vox_dot_rows(const typename DT::T *q, i64 a, i64 b, i64 D, int lane)
@@ -12,6 +12,16 @@ __device__ double vox_dot_rows(const typename DT::T *q, i64 a, i64 b, i64 D, int
     for (i64 e = lane; e < D; e += VOX_WARP_SIZE)
         acc += (double)DT::ld(q, a * D + e) * (double)DT::ld(q, b * D + e);
     return vox_warp_sum(acc);
+}
+
+/* cos from the dot and both squared norms, as the reference (core/backend.h):
+ * NaN where a norm is NaN or Inf (a query holds a NaN or an Inf), else 0
+ * where a norm is 0, else dot/sqrt(na*nb). x - x == 0 iff x is finite. */
+__device__ __forceinline__ double vox_qs_cosine(double dot, double na, double nb)
+{
+    if (!(na - na == 0) || !(nb - nb == 0))
+        return VOX_NAN_F64;
+    return na > 0 && nb > 0 ? dot / sqrt(na * nb) : 0.0;
 }
 
 /* One block per (bh, block j), grid-stride; V <= 256. */
@@ -55,7 +65,7 @@ __device__ void query_select(const typename DT::T *q, const int *win_ptr, const 
                 double dt = vox_dot_rows<DT>(q, base + s0 + r, base + ce, D, lane);
                 double na = nrm[r], nb = nrm[ce - s0];
                 if (lane == 0)
-                    cc[r] = na > 0 && nb > 0 ? dt / sqrt(na * nb) : 0.0;
+                    cc[r] = vox_qs_cosine(dt, na, nb);
             }
             __syncthreads();
             for (i64 r = tid; r < V; r += nt) {
@@ -91,7 +101,7 @@ __device__ void query_select(const typename DT::T *q, const int *win_ptr, const 
                         continue;
                     double dt = vox_dot_rows<DT>(q, base + s0 + r, base + u, D, lane);
                     double na = nrm[r], nb = nrm[u - s0];
-                    double c = na > 0 && nb > 0 ? dt / sqrt(na * nb) : 0.0;
+                    double c = vox_qs_cosine(dt, na, nb);
                     if (c == c && (src < 0 || c > best)) /* strict: ties keep the lower slot */
                         best = c, src = u;
                 }

@@ -8,8 +8,9 @@
 #pragma OPENCL FP_CONTRACT OFF
 
 /* Cosine similarity of block-layout rows a and b of x, as the reference
- * (core/backend.h): 0 where a norm is 0 or NaN, NaN where a row holds Inf.
- * With fp64 the reference's own arithmetic (f32 inputs cannot overflow it).
+ * (core/backend.h): NaN where either row holds a NaN or an Inf, else 0 where
+ * a norm is 0. With fp64 the reference's own arithmetic (f32 inputs cannot
+ * overflow it).
  * In f32 each row is first scaled by a power of two near its largest
  * magnitude (exact), so huge or tiny rows neither overflow nor underflow and
  * ordinary rows give the unscaled f32 result bit for bit. */
@@ -23,6 +24,8 @@ real vox_cosine(__global const stor *x, long a, long b, int D)
         na += u * u;
         nb += w * w;
     }
+    if (!isfinite(na) || !isfinite(nb))
+        return NAN;
     return na > 0 && nb > 0 ? dot / sqrt(na * nb) : (real)0;
 }
 #else
@@ -36,10 +39,10 @@ real vox_cosine(__global const stor *x, long a, long b, int D)
         ma = fmax(ma, fabs(u));
         mb = fmax(mb, fabs(w));
     }
-    if (has_nan || ma == 0 || mb == 0) /* a norm NaN or 0 */
-        return 0;
-    if (isinf(ma) || isinf(mb)) /* +-Inf or NaN over an infinite norm */
+    if (has_nan || isinf(ma) || isinf(mb)) /* a norm NaN or Inf */
         return NAN;
+    if (ma == 0 || mb == 0) /* a norm 0 */
+        return 0;
     int ea = vox_exponent(as_uint(ma)), eb = vox_exponent(as_uint(mb));
     float dot = 0, na = 0, nb = 0;
     for (int e = 0; e < D; e++) {
