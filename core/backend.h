@@ -137,9 +137,11 @@ typedef struct vox_op_sample_rows {
 /* Query selection (docs/algorithms.md). Windows of video block j are windows
  * [win_ptr[j], win_ptr[j+1]); window w = windows[4w..4w+3] =
  * {first slot (absolute), length m, centre slot (absolute), keep count k}.
- * Per bh and window: c[t] = cos(q_t, q_centre) (0 where a norm is 0 or NaN,
- * NaN where a query holds an Inf and no NaN); keep the centre and the k-1 other tokens of
- * smallest c, a NaN c counting as smaller than any number (ties: lower slot).
+ * Per bh and window: c[t] = cos(q_t, q_centre), where cos(q_a, q_b) is NaN
+ * when q_a or q_b holds a NaN or an Inf (its norm is NaN or Inf), else 0 when
+ * a norm is 0, else dot/sqrt(na*nb); keep the centre and the k-1 other tokens
+ * of smallest c, a NaN c counting as smaller than any number (ties: lower
+ * slot).
  * Each pruned t gets fill_src = the kept u of its window maximising
  * cos(q_t, q_u) over the kept u whose cosine is not NaN (ties: lower slot),
  * or the window centre when none is; kept and padding slots map to themselves.
@@ -295,6 +297,34 @@ typedef struct vox_backend {
      * returns VOX_ERR_UNSUPPORTED. */
     vox_status (*attention_backward)(void *dev, const vox_op_dims *d, const vox_op_attention_backward *p);
 } vox_backend;
+
+/* Members of a vox_backend table named after one prefix p, for a backend
+ * table's initializer: VOX_BACKEND_DEVICE(p) the device and buffer entries
+ * (p##close, p##alloc, ..., p##last_kernel); VOX_BACKEND_TIMERS(p) the
+ * timer entries p##timer_begin, p##timer_end; VOX_BACKEND_FORWARD_OPS(p) the
+ * op entries p##<op> of every op but attention_backward, VOX_BACKEND_ALL_OPS(p)
+ * all of them (core/kernel_args.h lists the ops). */
+#define VOX_BACKEND_DEVICE(p)                                                                    \
+    .close = p##close, .buffer_alloc = p##alloc, .buffer_wrap = p##wrap, .buffer_free = p##free, \
+    .buffer_write = p##write, .buffer_read = p##read, .finish = p##finish, .last_kernel = p##last_kernel
+#define VOX_BACKEND_TIMERS(p) .timer_begin = p##timer_begin, .timer_end = p##timer_end
+#define VOX_BACKEND_OP_ENTRY(p, op, BUFS, ARGS) .op = p##op,
+#define VOX_BACKEND_FORWARD_OPS(p) VOX_FORWARD_OP_LIST(VOX_BACKEND_OP_ENTRY, p)
+#define VOX_BACKEND_ALL_OPS(p) VOX_KERNEL_OP_LIST(VOX_BACKEND_OP_ENTRY, p)
+/* The prototypes of those entries, for a backend's internal header:
+ * VOX_BACKEND_DECLARE_BUFFERS(p) p##alloc, p##wrap, p##free, p##write,
+ * p##read; VOX_BACKEND_DECLARE_FORWARD_OPS(p), VOX_BACKEND_DECLARE_ALL_OPS(p)
+ * the op entries as above. */
+#define VOX_BACKEND_DECLARE_BUFFERS(p)                                                     \
+    vox_status p##alloc(void *dev, size_t bytes, void **out);                              \
+    vox_status p##wrap(void *dev, uint64_t native, size_t bytes, void **out);              \
+    void p##free(void *dev, void *buf);                                                    \
+    vox_status p##write(void *dev, void *buf, size_t off, const void *src, size_t bytes);  \
+    vox_status p##read(void *dev, void *buf, size_t off, void *dst, size_t bytes);
+#define VOX_BACKEND_OP_DECL(p, op, BUFS, ARGS) \
+    vox_status p##op(void *dev, const vox_op_dims *d, const vox_op_##op *op_desc);
+#define VOX_BACKEND_DECLARE_FORWARD_OPS(p) VOX_FORWARD_OP_LIST(VOX_BACKEND_OP_DECL, p)
+#define VOX_BACKEND_DECLARE_ALL_OPS(p) VOX_KERNEL_OP_LIST(VOX_BACKEND_OP_DECL, p)
 
 /* The op's name ("kv_select") and whether `be` has it. */
 const char *vox_op_name(vox_op op);

@@ -11,31 +11,42 @@
 static int64_t bh_of(const vox_op_dims *d) { return d->batch * d->heads; }
 static int64_t slots_of(const vox_op_dims *d) { return d->n_blocks * d->block_volume; }
 
+/* The preamble of the ops over [BH][NB][V][D] blocks: *a zeroed, then BH, NB,
+ * V and D from the dims (V and D are int32 fields in each of those ops). */
+#define BLOCK_ARGS_INIT(a, d)                    \
+    do {                                         \
+        memset((a), 0, sizeof *(a));             \
+        (a)->BH = bh_of(d);                      \
+        (a)->NB = (d)->n_blocks;                 \
+        (a)->V = (int32_t)(d)->block_volume;     \
+        (a)->D = (int32_t)(d)->head_dim;         \
+    } while (0)
+
+/* The preamble of both permutes: heads, BH, slots, row = D and the strides
+ * of the caller's tensor s (vox_strided). */
+#define PERMUTE_ARGS_INIT(a, d, s)          \
+    do {                                    \
+        memset((a), 0, sizeof *(a));        \
+        (a)->heads = (d)->heads;            \
+        (a)->BH = bh_of(d);                 \
+        (a)->slots = slots_of(d);           \
+        (a)->row = (d)->head_dim;           \
+        (a)->sb = (s).stride_batch;         \
+        (a)->sh = (s).stride_head;          \
+        (a)->st = (s).stride_token;         \
+    } while (0)
+
 /* Copies in elements: row = D, strides as given (a backend may rescale them
  * to a wider copy word). */
 void vox_permute_to_args_init(vox_permute_to_args *a, const vox_op_dims *d, const vox_op_permute_to *p)
 {
-    memset(a, 0, sizeof *a);
-    a->heads = d->heads;
-    a->BH = bh_of(d);
-    a->slots = slots_of(d);
-    a->row = d->head_dim;
-    a->sb = p->src.stride_batch;
-    a->sh = p->src.stride_head;
-    a->st = p->src.stride_token;
+    PERMUTE_ARGS_INIT(a, d, p->src);
 }
 
 void vox_permute_from_args_init(vox_permute_from_args *a, const vox_op_dims *d, const vox_op_permute_from *p)
 {
-    memset(a, 0, sizeof *a);
-    a->heads = d->heads;
-    a->BH = bh_of(d);
-    a->slots = slots_of(d);
+    PERMUTE_ARGS_INIT(a, d, p->dst);
     a->N = d->tokens;
-    a->row = d->head_dim;
-    a->sb = p->dst.stride_batch;
-    a->sh = p->dst.stride_head;
-    a->st = p->dst.stride_token;
     a->has_lse = p->lse_src.buf && p->lse_dst.ref.buf;
     if (a->has_lse) {
         a->lsb = p->lse_dst.stride_batch;
@@ -47,11 +58,7 @@ void vox_permute_from_args_init(vox_permute_from_args *a, const vox_op_dims *d, 
 
 void vox_block_means_args_init(vox_block_means_args *a, const vox_op_dims *d, const vox_op_block_means *p)
 {
-    memset(a, 0, sizeof *a);
-    a->BH = bh_of(d);
-    a->NB = d->n_blocks;
-    a->V = (int32_t)d->block_volume;
-    a->D = (int32_t)d->head_dim;
+    BLOCK_ARGS_INIT(a, d);
     a->has_kept = p->kept_count.buf != NULL;
 }
 
@@ -78,12 +85,8 @@ void vox_kv_select_args_init(vox_kv_select_args *a, const vox_op_dims *d, const 
 
 void vox_sample_rows_args_init(vox_sample_rows_args *a, const vox_op_dims *d, const vox_op_sample_rows *p)
 {
-    memset(a, 0, sizeof *a);
-    a->BH = bh_of(d);
+    BLOCK_ARGS_INIT(a, d);
     a->R = p->n_rows;
-    a->NB = d->n_blocks;
-    a->V = (int32_t)d->block_volume;
-    a->D = (int32_t)d->head_dim;
     a->frame_blocks = p->frame_blocks > 0 ? p->frame_blocks : 0;
     a->space_blocks = p->space_blocks > 0 ? p->space_blocks : 0;
     a->sink = p->sink ? 1 : 0;
@@ -94,12 +97,8 @@ void vox_sample_rows_args_init(vox_sample_rows_args *a, const vox_op_dims *d, co
 void vox_query_select_args_init(vox_query_select_args *a, const vox_op_dims *d, const vox_op_query_select *p)
 {
     (void)p;
-    memset(a, 0, sizeof *a);
-    a->BH = bh_of(d);
-    a->NB = d->n_blocks;
+    BLOCK_ARGS_INIT(a, d);
     a->NBv = d->n_video_blocks;
-    a->V = (int32_t)d->block_volume;
-    a->D = (int32_t)d->head_dim;
 }
 
 void vox_svg_classify_args_init(vox_svg_classify_args *a, const vox_op_dims *d, const vox_op_svg_classify *p)
@@ -117,14 +116,10 @@ void vox_svg_classify_args_init(vox_svg_classify_args *a, const vox_op_dims *d, 
 void vox_attention_forward_args_init(vox_attention_forward_args *a, const vox_op_dims *d,
                                      const vox_op_attention_forward *p)
 {
-    memset(a, 0, sizeof *a);
-    a->BH = bh_of(d);
-    a->NB = d->n_blocks;
+    BLOCK_ARGS_INIT(a, d);
     a->total = a->BH * a->NB;
-    a->V = (int32_t)d->block_volume;
     while ((1 << a->log_v) < a->V)
         a->log_v++;
-    a->D = (int32_t)d->head_dim;
     a->tiles = 1;
     a->has_kept = p->kept_count.buf != NULL;
     a->scale = (float)p->scale;

@@ -32,17 +32,29 @@
 #ifndef VOX_CORE_KERNEL_ARGS_H
 #define VOX_CORE_KERNEL_ARGS_H
 
-/* Every op with a kernel, one name per op in every layer. */
-#define VOX_KERNEL_OPS(X) \
-    X(permute_to)         \
-    X(permute_from)       \
-    X(block_means)        \
-    X(kv_select)          \
-    X(sample_rows)        \
-    X(query_select)       \
-    X(svg_classify)       \
-    X(attention_forward)  \
-    X(attention_backward)
+/* Every op with a kernel, one name per op in every layer, with its two lists
+ * (below), in the order of enum vox_op. The lists take a macro M and one
+ * argument x passed through: M(x, op, BUFS, ARGS). attention_backward is the
+ * optional op (core/backend.h) that only some backends have. */
+#define VOX_FORWARD_OP_LIST(M, x)                                                    \
+    M(x, permute_to, VOX_PERMUTE_TO_BUFS, VOX_PERMUTE_TO_ARGS)                       \
+    M(x, permute_from, VOX_PERMUTE_FROM_BUFS, VOX_PERMUTE_FROM_ARGS)                 \
+    M(x, block_means, VOX_BLOCK_MEANS_BUFS, VOX_BLOCK_MEANS_ARGS)                    \
+    M(x, kv_select, VOX_KV_SELECT_BUFS, VOX_KV_SELECT_ARGS)                          \
+    M(x, sample_rows, VOX_SAMPLE_ROWS_BUFS, VOX_SAMPLE_ROWS_ARGS)                    \
+    M(x, query_select, VOX_QUERY_SELECT_BUFS, VOX_QUERY_SELECT_ARGS)                 \
+    M(x, svg_classify, VOX_SVG_CLASSIFY_BUFS, VOX_SVG_CLASSIFY_ARGS)                 \
+    M(x, attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)
+#define VOX_KERNEL_OP_LIST(M, x) \
+    VOX_FORWARD_OP_LIST(M, x) M(x, attention_backward, VOX_ATTENTION_BACKWARD_BUFS, VOX_ATTENTION_BACKWARD_ARGS)
+
+/* The same lists for a one-macro X: VOX_KERNEL_OPS(X) gives X(op) per op,
+ * VOX_KERNELS(X) and VOX_FORWARD_KERNELS(X) give X(op, BUFS, ARGS). */
+#define VOX_KA_PASS_NAME(X, op, BUFS, ARGS) X(op)
+#define VOX_KA_PASS_LISTS(X, op, BUFS, ARGS) X(op, BUFS, ARGS)
+#define VOX_KERNEL_OPS(X) VOX_KERNEL_OP_LIST(VOX_KA_PASS_NAME, X)
+#define VOX_KERNELS(X) VOX_KERNEL_OP_LIST(VOX_KA_PASS_LISTS, X)
+#define VOX_FORWARD_KERNELS(X) VOX_FORWARD_OP_LIST(VOX_KA_PASS_LISTS, X)
 
 /* permute_to_blocks: dst[bh][s] = src[b,h,slot_token[s]] (zero for padding).
  * Copies move `row` units of the copy word per row; strides in copy words. */
@@ -197,23 +209,26 @@
     B(i32, kept_count)                \
     B(i32, kept_rows)                 \
     B(i32, valid)
-#define VOX_ATTENTION_FORWARD_ARGS(S) \
-    S(i64, BH)                        \
-    S(i64, NB)                        \
-    S(i64, total)                     \
-    S(i32, V)                         \
-    S(i32, log_v)                     \
-    S(i32, D)                         \
-    S(i32, tiles)                     \
-    S(i32, has_kept)                  \
-    S(f32, scale)                     \
-    S(f32, scale_log2)                \
+/* The scalars of both attention ops; FLAG names the one flag that differs. */
+#define VOX_ATTENTION_ARGS(S, FLAG) \
+    S(i64, BH)                      \
+    S(i64, NB)                      \
+    S(i64, total)                   \
+    S(i32, V)                       \
+    S(i32, log_v)                   \
+    S(i32, D)                       \
+    S(i32, tiles)                   \
+    S(i32, FLAG)                    \
+    S(f32, scale)                   \
+    S(f32, scale_log2)              \
     S(i32, pad0)
+#define VOX_ATTENTION_FORWARD_ARGS(S) VOX_ATTENTION_ARGS(S, has_kept)
 
 /* attention_backward: dQ, dK, dV of attention_forward (core/backend.h).
  * mask: the packed forward CSR and its transpose, R = BH*NB rows each
  * (header [4R], then columns); lse: f32 [2][BH][S], the LSE then work space;
- * fill_src: present iff has_fill. Same scalars as attention_forward. */
+ * fill_src: present iff has_fill. Same scalars as attention_forward, has_fill
+ * in has_kept's place. */
 #define VOX_ATTENTION_BACKWARD_BUFS(B) \
     B(e, q)                            \
     B(e, k)                            \
@@ -227,18 +242,7 @@
     B(i32, mask)                       \
     B(i32, fill_src)                   \
     B(i32, valid)
-#define VOX_ATTENTION_BACKWARD_ARGS(S) \
-    S(i64, BH)                         \
-    S(i64, NB)                         \
-    S(i64, total)                      \
-    S(i32, V)                          \
-    S(i32, log_v)                      \
-    S(i32, D)                          \
-    S(i32, tiles)                      \
-    S(i32, has_fill)                   \
-    S(f32, scale)                      \
-    S(f32, scale_log2)                 \
-    S(i32, pad0)
+#define VOX_ATTENTION_BACKWARD_ARGS(S) VOX_ATTENTION_ARGS(S, has_fill)
 
 /* ---- per-language expansion ---------------------------------------------- */
 #define VOX_KA_ARGS_NAME(op) vox_##op##_args
@@ -277,16 +281,8 @@ typedef ulong double_bits; /* f64 scalars travel as bits; read with as_double */
 /* in the kernel body: const vox_<op>_args args = {arg_<field>, ...}; */
 #define VOX_CL_ARG_INIT(t, n) arg_##n,
 #define VOX_CL_ARGS(op, LIST) const VOX_KA_ARGS_NAME(op) args = {LIST(VOX_CL_ARG_INIT)};
-#define VOX_KA_STRUCT(op, ARGS) typedef struct { ARGS(VOX_CL_FIELD) } VOX_KA_ARGS_NAME(op);
-VOX_KA_STRUCT(permute_to, VOX_PERMUTE_TO_ARGS)
-VOX_KA_STRUCT(permute_from, VOX_PERMUTE_FROM_ARGS)
-VOX_KA_STRUCT(block_means, VOX_BLOCK_MEANS_ARGS)
-VOX_KA_STRUCT(kv_select, VOX_KV_SELECT_ARGS)
-VOX_KA_STRUCT(sample_rows, VOX_SAMPLE_ROWS_ARGS)
-VOX_KA_STRUCT(query_select, VOX_QUERY_SELECT_ARGS)
-VOX_KA_STRUCT(svg_classify, VOX_SVG_CLASSIFY_ARGS)
-VOX_KA_STRUCT(attention_forward, VOX_ATTENTION_FORWARD_ARGS)
-VOX_KA_STRUCT(attention_backward, VOX_ATTENTION_BACKWARD_ARGS)
+#define VOX_KA_STRUCT(op, BUFS, ARGS) typedef struct { ARGS(VOX_CL_FIELD) } VOX_KA_ARGS_NAME(op);
+VOX_KERNELS(VOX_KA_STRUCT)
 #undef VOX_KA_STRUCT
 #else
 /* C, CUDA, HIP */
@@ -301,27 +297,15 @@ VOX_KA_STRUCT(attention_backward, VOX_ATTENTION_BACKWARD_ARGS)
 #define VOX_KA_STRUCTS(op, BUFS, ARGS)                                   \
     typedef struct VOX_KA_ARGS_NAME(op) { ARGS(VOX_C_FIELD) } VOX_KA_ARGS_NAME(op); \
     typedef struct VOX_KA_BUFS_NAME(op) { BUFS(VOX_C_BUF) } VOX_KA_BUFS_NAME(op);
-VOX_KA_STRUCTS(permute_to, VOX_PERMUTE_TO_BUFS, VOX_PERMUTE_TO_ARGS)
-VOX_KA_STRUCTS(permute_from, VOX_PERMUTE_FROM_BUFS, VOX_PERMUTE_FROM_ARGS)
-VOX_KA_STRUCTS(block_means, VOX_BLOCK_MEANS_BUFS, VOX_BLOCK_MEANS_ARGS)
-VOX_KA_STRUCTS(kv_select, VOX_KV_SELECT_BUFS, VOX_KV_SELECT_ARGS)
-VOX_KA_STRUCTS(sample_rows, VOX_SAMPLE_ROWS_BUFS, VOX_SAMPLE_ROWS_ARGS)
-VOX_KA_STRUCTS(query_select, VOX_QUERY_SELECT_BUFS, VOX_QUERY_SELECT_ARGS)
-VOX_KA_STRUCTS(svg_classify, VOX_SVG_CLASSIFY_BUFS, VOX_SVG_CLASSIFY_ARGS)
-VOX_KA_STRUCTS(attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)
-VOX_KA_STRUCTS(attention_backward, VOX_ATTENTION_BACKWARD_BUFS, VOX_ATTENTION_BACKWARD_ARGS)
+VOX_KERNELS(VOX_KA_STRUCTS)
 #undef VOX_KA_STRUCTS
 
 /* Same layout in every language: 8-byte fields first, size a multiple of 8. */
 #if !defined(__CUDACC__) && !defined(__HIPCC__) && !defined(__cplusplus)
-_Static_assert(sizeof(vox_block_means_args) % 8 == 0, "kernel args padding");
-_Static_assert(sizeof(vox_kv_select_args) % 8 == 0, "kernel args padding");
-_Static_assert(sizeof(vox_sample_rows_args) % 8 == 0, "kernel args padding");
-_Static_assert(sizeof(vox_query_select_args) % 8 == 0, "kernel args padding");
-_Static_assert(sizeof(vox_svg_classify_args) % 8 == 0, "kernel args padding");
-_Static_assert(sizeof(vox_attention_forward_args) % 8 == 0, "kernel args padding");
-_Static_assert(sizeof(vox_attention_backward_args) % 8 == 0, "kernel args padding");
-_Static_assert(sizeof(vox_permute_from_args) % 8 == 0, "kernel args padding");
+#define VOX_KA_PADDING(op, BUFS, ARGS) \
+    _Static_assert(sizeof(VOX_KA_ARGS_NAME(op)) % 8 == 0, #op ": kernel args padding");
+VOX_KERNELS(VOX_KA_PADDING)
+#undef VOX_KA_PADDING
 #endif
 #endif
 
@@ -329,33 +313,11 @@ _Static_assert(sizeof(vox_permute_from_args) % 8 == 0, "kernel args padding");
  * (core/kernel_args.c); launch-specific fields are the backend's. */
 #if !defined(VOX_GLSL) && !defined(__OPENCL_VERSION__) && !defined(__CUDACC__) && !defined(__HIPCC__)
 struct vox_op_dims;
-struct vox_op_permute_to;
-struct vox_op_permute_from;
-struct vox_op_block_means;
-struct vox_op_kv_select;
-struct vox_op_sample_rows;
-struct vox_op_query_select;
-struct vox_op_svg_classify;
-struct vox_op_attention_forward;
-struct vox_op_attention_backward;
-void vox_permute_to_args_init(vox_permute_to_args *a, const struct vox_op_dims *d,
-                              const struct vox_op_permute_to *p);
-void vox_permute_from_args_init(vox_permute_from_args *a, const struct vox_op_dims *d,
-                                const struct vox_op_permute_from *p);
-void vox_block_means_args_init(vox_block_means_args *a, const struct vox_op_dims *d,
-                               const struct vox_op_block_means *p);
-void vox_kv_select_args_init(vox_kv_select_args *a, const struct vox_op_dims *d,
-                             const struct vox_op_kv_select *p);
-void vox_sample_rows_args_init(vox_sample_rows_args *a, const struct vox_op_dims *d,
-                               const struct vox_op_sample_rows *p);
-void vox_query_select_args_init(vox_query_select_args *a, const struct vox_op_dims *d,
-                                const struct vox_op_query_select *p);
-void vox_svg_classify_args_init(vox_svg_classify_args *a, const struct vox_op_dims *d,
-                                const struct vox_op_svg_classify *p);
-void vox_attention_forward_args_init(vox_attention_forward_args *a, const struct vox_op_dims *d,
-                                     const struct vox_op_attention_forward *p);
-void vox_attention_backward_args_init(vox_attention_backward_args *a, const struct vox_op_dims *d,
-                                      const struct vox_op_attention_backward *p);
+#define VOX_KA_INIT_DECL(op, BUFS, ARGS)                                                      \
+    struct vox_op_##op;                                                                       \
+    void vox_##op##_args_init(VOX_KA_ARGS_NAME(op) *a, const struct vox_op_dims *d, const struct vox_op_##op *p);
+VOX_KERNELS(VOX_KA_INIT_DECL)
+#undef VOX_KA_INIT_DECL
 #endif
 
 #endif

@@ -480,38 +480,33 @@ vox_status vox_plan_create(vox_context *ctx, const vox_plan_params *params, vox_
 
 /* ---------------------------------------------------------------- queries */
 
+/* n int32 of the device buffer b read into a new host array *dst (left NULL
+ * when the read fails). */
+static vox_status fetch_i32(vox_plan *plan, const vox_dbuf *b, size_t n, int32_t **dst)
+{
+    *dst = malloc(sizeof(int32_t) * n);
+    if (!*dst)
+        return VOX_ERR_OUT_OF_MEMORY;
+    vox_status st = plan->ctx->be->buffer_read(plan->ctx->dev, b->impl, 0, *dst, sizeof(int32_t) * n);
+    if (st) {
+        free(*dst);
+        *dst = NULL;
+    }
+    return st;
+}
+
 static vox_status fetch_kept_rows(vox_plan *plan)
 {
     if (plan->h_kept_rows || plan->p.query_keep >= 1.0)
         return VOX_OK;
-    size_t n = (size_t)(plan->BH * plan->L.n_blocks * plan->L.V);
-    plan->h_kept_rows = malloc(sizeof(int32_t) * n);
-    if (!plan->h_kept_rows)
-        return VOX_ERR_OUT_OF_MEMORY;
-    vox_status st = plan->ctx->be->buffer_read(plan->ctx->dev, plan->kept_rows.impl, 0, plan->h_kept_rows,
-                                               sizeof(int32_t) * n);
-    if (st) {
-        free(plan->h_kept_rows);
-        plan->h_kept_rows = NULL;
-    }
-    return st;
+    return fetch_i32(plan, &plan->kept_rows, (size_t)(plan->BH * plan->L.n_blocks * plan->L.V), &plan->h_kept_rows);
 }
 
 static vox_status fetch_bsa_cols(vox_plan *plan)
 {
     if (plan->h_bsa_cols || plan->p.mask_mode != VOX_MASK_BSA)
         return VOX_OK;
-    size_t n = (size_t)plan->bsa_cols_len;
-    plan->h_bsa_cols = malloc(sizeof(int32_t) * n);
-    if (!plan->h_bsa_cols)
-        return VOX_ERR_OUT_OF_MEMORY;
-    vox_status st = plan->ctx->be->buffer_read(plan->ctx->dev, plan->kv_cols.impl, 0, plan->h_bsa_cols,
-                                               sizeof(int32_t) * n);
-    if (st) {
-        free(plan->h_bsa_cols);
-        plan->h_bsa_cols = NULL;
-    }
-    return st;
+    return fetch_i32(plan, &plan->kv_cols, (size_t)plan->bsa_cols_len, &plan->h_bsa_cols);
 }
 
 /* The SVG classification the device made: classes, errors, mask rows. */

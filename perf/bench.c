@@ -116,33 +116,41 @@ static int parse_double(const char *s, double lo, double hi, double *out)
     return 1;
 }
 
-/* Comma list of doubles in [lo,hi], appended. */
-static int parse_dlist(const char *s, double lo, double hi, double *arr, int *n)
+/* Comma list of values in [lo,hi], appended to arr (at most MAX_LIST in
+ * all): item(t, lo, hi, arr, i) parses t into arr[i]. */
+typedef int (*list_item)(const char *t, double lo, double hi, void *arr, int i);
+static int parse_list(const char *s, double lo, double hi, void *arr, int *n, list_item item)
 {
     char buf[512];
     if (strlen(s) >= sizeof buf)
         return 0;
     strcpy(buf, s);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (*n >= MAX_LIST || !parse_double(t, lo, hi, &arr[*n]))
+        if (*n >= MAX_LIST || !item(t, lo, hi, arr, *n))
             return 0;
         (*n)++;
     }
     return *n > 0;
 }
 
+static int double_item(const char *t, double lo, double hi, void *arr, int i)
+{
+    return parse_double(t, lo, hi, (double *)arr + i);
+}
+
+static int int_item(const char *t, double lo, double hi, void *arr, int i)
+{
+    return parse_int(t, (int)lo, (int)hi, (int *)arr + i);
+}
+
+static int parse_dlist(const char *s, double lo, double hi, double *arr, int *n)
+{
+    return parse_list(s, lo, hi, arr, n, double_item);
+}
+
 static int parse_ilist(const char *s, int lo, int hi, int *arr, int *n)
 {
-    char buf[512];
-    if (strlen(s) >= sizeof buf)
-        return 0;
-    strcpy(buf, s);
-    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (*n >= MAX_LIST || !parse_int(t, lo, hi, &arr[*n]))
-            return 0;
-        (*n)++;
-    }
-    return *n > 0;
+    return parse_list(s, lo, hi, arr, n, int_item);
 }
 
 static int parse_grid(const char *s, int64_t *f, int64_t *h, int64_t *w)

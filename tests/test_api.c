@@ -399,10 +399,8 @@ static void test_optional_ops(void **state)
 {
     (void)state;
     vox_context_params cp;
-    vox_context_defaults(&cp);
-    cp.device_id = "cpu";
+    tu_context_params(&cp, "cpu", NULL); /* log_user NULL, as by default */
     cp.log = capture_log;
-    cp.log_level = VOX_LOG_DEBUG;
     vox_context *ctx = NULL;
     assert_int_equal(vox_context_create(&cp, &ctx), VOX_OK);
     g_cpu = ctx->be;

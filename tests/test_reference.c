@@ -58,9 +58,8 @@ static void check_against_naive(const shape *s, const int32_t *rp, const int32_t
     vox_plan *plan = NULL;
     assert_int_equal(vox_plan_create(ctx, &p, &plan), VOX_OK);
     int64_t N = s->F * s->Y * s->X + s->G, n = s->B * s->H * N * s->D;
-    float *q = malloc(sizeof(float) * (size_t)n), *k = malloc(sizeof(float) * (size_t)n),
-          *v = malloc(sizeof(float) * (size_t)n);
-    tu_fill_normal(1, 1.0, q, (size_t)n), tu_fill_normal(2, 1.0, k, (size_t)n), tu_fill_normal(3, 1.0, v, (size_t)n);
+    float *q, *k, *v;
+    tu_normal_qkv((size_t)n, 1, &q, &k, &v);
     vox_tensor tq, tk, tv, to, tl;
     assert_int_equal(tu_upload_tensor(ctx, VOX_F32, q, s->B, s->H, N, s->D, s->bnhd, &tq), VOX_OK);
     assert_int_equal(tu_upload_tensor(ctx, VOX_F32, k, s->B, s->H, N, s->D, s->bnhd, &tk), VOX_OK);

@@ -64,6 +64,12 @@ void tu_fill_normal(uint64_t seed, double scale, float *x, size_t n)
     }
 }
 
+void tu_normal_qkv(size_t n, uint64_t seed, float **q, float **k, float **v)
+{
+    *q = malloc(sizeof(float) * n), *k = malloc(sizeof(float) * n), *v = malloc(sizeof(float) * n);
+    tu_fill_normal(seed, 1.0, *q, n), tu_fill_normal(seed + 1, 1.0, *k, n), tu_fill_normal(seed + 2, 1.0, *v, n);
+}
+
 void tu_log(void *user, vox_log_level level, const char *msg)
 {
     if (user && level == VOX_LOG_ERROR)

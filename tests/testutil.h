@@ -22,6 +22,9 @@ double tu_max_abs_err(const double *a, const double *r, size_t n);
 
 /* Deterministic normal samples. */
 void tu_fill_normal(uint64_t seed, double scale, float *x, size_t n);
+/* *q, *k, *v: n floats each (malloc, the caller frees each), normal samples
+ * of the seeds seed, seed + 1 and seed + 2. */
+void tu_normal_qkv(size_t n, uint64_t seed, float **q, float **k, float **v);
 
 /* Logger that appends to a test-owned counter (errors) without printing
  * unless VOXATTN_TEST_VERBOSE is set. */

@@ -118,30 +118,11 @@ void *vox_cpu_ptr(vox_bref r)
 }
 
 static const vox_backend cpu_backend = {
-    .kind = VOX_BACKEND_CPU,
-    .name = "cpu",
-    .probe = cpu_probe,
-    .open = cpu_open,
-    .close = cpu_close,
-    .buffer_alloc = cpu_alloc,
-    .buffer_wrap = cpu_wrap,
-    .buffer_free = cpu_free,
-    .buffer_write = cpu_write,
-    .buffer_read = cpu_read,
-    .finish = cpu_finish,
-    .timer_begin = NULL,
-    .timer_end = NULL,
+    .kind = VOX_BACKEND_CPU, .name = "cpu", .probe = cpu_probe, .open = cpu_open,
+    VOX_BACKEND_DEVICE(cpu_),
+    .timer_begin = NULL, .timer_end = NULL,
     .supports = NULL, /* the reference runs every op at every size */
-    .last_kernel = cpu_last_kernel,
-    .permute_to = vox_cpu_permute_to,
-    .permute_from = vox_cpu_permute_from,
-    .block_means = vox_cpu_block_means,
-    .kv_select = vox_cpu_kv_select,
-    .sample_rows = vox_cpu_sample_rows,
-    .query_select = vox_cpu_query_select,
-    .svg_classify = vox_cpu_svg_classify,
-    .attention_forward = vox_cpu_attention_forward,
-    .attention_backward = vox_cpu_attention_backward,
+    VOX_BACKEND_ALL_OPS(vox_cpu_)
 };
 
 const vox_backend *vox_backend_cpu(void) { return &cpu_backend; }

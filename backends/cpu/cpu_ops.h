@@ -26,15 +26,7 @@ typedef struct vox_cpu_ranked {
     int32_t j;
 } vox_cpu_ranked;
 
-vox_status vox_cpu_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_to *p);
-vox_status vox_cpu_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute_from *p);
-vox_status vox_cpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p);
-vox_status vox_cpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p);
-vox_status vox_cpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p);
-vox_status vox_cpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
-vox_status vox_cpu_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p);
-vox_status vox_cpu_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
-vox_status vox_cpu_attention_backward(void *dev, const vox_op_dims *d, const vox_op_attention_backward *p);
+VOX_BACKEND_DECLARE_ALL_OPS(vox_cpu_) /* core/backend.h: one per op */
 
 /* attention_backward of one (batch, head) on f64 host arrays in block layout
  * (the op converts and calls it; the finite-difference test calls it with

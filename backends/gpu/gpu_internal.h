@@ -96,11 +96,7 @@ struct gpu_api {
 vox_status gpu_open(const gpu_api *api, int index, const vox_native_queue *native, const vox_logger *log,
                     void **out);
 void gpu_close(void *dev);
-vox_status gpu_alloc(void *dev, size_t bytes, void **out);
-vox_status gpu_wrap(void *dev, uint64_t native, size_t bytes, void **out);
-void gpu_free(void *dev, void *buf);
-vox_status gpu_write(void *dev, void *buf, size_t off, const void *src, size_t bytes);
-vox_status gpu_read(void *dev, void *buf, size_t off, void *dst, size_t bytes);
+VOX_BACKEND_DECLARE_BUFFERS(gpu_)
 vox_status gpu_finish(void *dev);
 vox_status gpu_timer_begin(void *dev);
 vox_status gpu_timer_end(void *dev, double *ms);
@@ -135,27 +131,14 @@ const char *gpu_last_kernel(void *dev, vox_op op);
 int64_t gpu_cap_grid(const gpu_dev *g, int64_t work, int per_sm);
 
 /* gpu_ops.c: the ops of core/backend.h */
-vox_status gpu_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_to *p);
-vox_status gpu_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute_from *p);
-vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p);
-vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p);
-vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p);
-vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
-vox_status gpu_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p);
-vox_status gpu_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
+VOX_BACKEND_DECLARE_FORWARD_OPS(gpu_) /* core/backend.h: every op but attention_backward */
 
 /* A backend's table: its probe and open (a wrapper passing its gpu_api to
  * gpu_open); every other entry is the shared implementation. */
 #define GPU_BACKEND_TABLE(KIND, NAME, PROBE, OPEN)                                                    \
     {                                                                                                 \
-        .kind = (KIND), .name = (NAME), .probe = (PROBE), .open = (OPEN), .close = gpu_close,         \
-        .buffer_alloc = gpu_alloc, .buffer_wrap = gpu_wrap, .buffer_free = gpu_free,                  \
-        .buffer_write = gpu_write, .buffer_read = gpu_read, .finish = gpu_finish,                     \
-        .timer_begin = gpu_timer_begin, .timer_end = gpu_timer_end, .last_kernel = gpu_last_kernel,   \
-        .permute_to = gpu_permute_to, .permute_from = gpu_permute_from,                               \
-        .block_means = gpu_block_means, .kv_select = gpu_kv_select, .sample_rows = gpu_sample_rows,   \
-        .query_select = gpu_query_select, .svg_classify = gpu_svg_classify,                           \
-        .attention_forward = gpu_attention_forward,                                                   \
+        .kind = (KIND), .name = (NAME), .probe = (PROBE), .open = (OPEN), VOX_BACKEND_DEVICE(gpu_),   \
+        VOX_BACKEND_TIMERS(gpu_), VOX_BACKEND_FORWARD_OPS(gpu_)                                       \
     }
 
 #endif

@@ -11,6 +11,14 @@ static int by_dtype(vox_dtype t, int f32, int f16, int bf16)
     return t == VOX_F32 ? f32 : t == VOX_F16 ? f16 : bf16;
 }
 
+/* by_dtype() of the kernels GPU_FN_<op>_f32, _f16, _bf16 for the dims d. */
+#define BY_DTYPE(op) by_dtype(d->dtype, GPU_FN_##op##_f32, GPU_FN_##op##_f16, GPU_FN_##op##_bf16)
+
+/* The kernel arguments a of `op` from the launcher's parameters d and p. */
+#define GPU_OP_ARGS(op)  \
+    vox_##op##_args a;   \
+    vox_##op##_args_init(&a, d, p)
+
 /* Largest copy unit (16, 4 or 2 bytes) dividing every address and stride. */
 static int copy_unit(uint64_t a, uint64_t b, int64_t row, int64_t s0, int64_t s1, int64_t s2)
 {
@@ -38,8 +46,7 @@ vox_status gpu_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_
     gpu_dev *g = dev;
     vox_permute_to_bufs b = {.src = gpu_dptr(p->src.ref), .dst = gpu_dptr(p->dst),
                              .slot_token = gpu_dptr(p->slot_token)};
-    vox_permute_to_args a;
-    vox_permute_to_args_init(&a, d, p);
+    GPU_OP_ARGS(permute_to);
     int u = to_copy_units(d, b.src, b.dst, &a.row, &a.sb, &a.sh, &a.st);
     int fn = u == 16 ? GPU_FN_permute_to_b16 : u == 4 ? GPU_FN_permute_to_b4 : GPU_FN_permute_to_b2;
     return gpu_launch_op(g, VOX_OP_permute_to, fn, gpu_cap_grid(g, (a.BH * a.slots + 7) / 8, 64), 32, 8, 0, &b,
@@ -54,8 +61,7 @@ vox_status gpu_permute_from(void *dev, const vox_op_dims *d, const vox_op_permut
                                .fill_src = gpu_dptr(p->fill_src)};
     if (!b.lse_src || !b.lse_dst)
         b.lse_src = b.lse_dst = 0;
-    vox_permute_from_args a;
-    vox_permute_from_args_init(&a, d, p);
+    GPU_OP_ARGS(permute_from);
     int u = to_copy_units(d, b.src, b.dst, &a.row, &a.sb, &a.sh, &a.st);
     int fn = u == 16 ? GPU_FN_permute_from_b16 : u == 4 ? GPU_FN_permute_from_b4 : GPU_FN_permute_from_b2;
     return gpu_launch_op(g, VOX_OP_permute_from, fn, gpu_cap_grid(g, (a.BH * a.N + 7) / 8, 64), 32, 8, 0, &b,
@@ -70,9 +76,8 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
                               .out = gpu_dptr(p->out)};
     if (!b.kept_count)
         b.kept_rows = 0;
-    vox_block_means_args a;
-    vox_block_means_args_init(&a, d, p);
-    int fn = by_dtype(d->dtype, GPU_FN_block_means_f32, GPU_FN_block_means_f16, GPU_FN_block_means_bf16);
+    GPU_OP_ARGS(block_means);
+    int fn = BY_DTYPE(block_means);
     return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
 }
 
@@ -83,8 +88,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     gpu_dev *g = dev;
     vox_kv_select_bufs b = {.qbar = gpu_dptr(p->qbar), .kbar = gpu_dptr(p->kbar), .kv_start = gpu_dptr(p->kv_start),
                             .kv_count = gpu_dptr(p->kv_count), .kv_cols = gpu_dptr(p->kv_cols), .scratch = 0};
-    vox_kv_select_args a;
-    vox_kv_select_args_init(&a, d, p);
+    GPU_OP_ARGS(kv_select);
     a.per_block = (a.p2 * 12 + a.NB + 15) / 16 * 16;
     int64_t grid = gpu_cap_grid(g, a.BH * a.NB, 4);
     size_t smem = (size_t)a.per_block;
@@ -105,9 +109,8 @@ vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_
     vox_sample_rows_bufs b = {.q = gpu_dptr(p->q), .k = gpu_dptr(p->k), .v = gpu_dptr(p->v),
                               .rows = gpu_dptr(p->rows), .block_coord = gpu_dptr(p->block_coord),
                               .valid = gpu_dptr(d->block_valid), .out = gpu_dptr(p->out)};
-    vox_sample_rows_args a;
-    vox_sample_rows_args_init(&a, d, p);
-    int fn = by_dtype(d->dtype, GPU_FN_sample_rows_f32, GPU_FN_sample_rows_f16, GPU_FN_sample_rows_bf16);
+    GPU_OP_ARGS(sample_rows);
+    int fn = BY_DTYPE(sample_rows);
     return gpu_launch_op(g, VOX_OP_sample_rows, fn, gpu_cap_grid(g, a.BH * a.R, 16), 256, 1, 0, &b, &a);
 }
 
@@ -117,9 +120,8 @@ vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_
     vox_query_select_bufs b = {.q = gpu_dptr(p->q), .win_ptr = gpu_dptr(p->win_ptr), .windows = gpu_dptr(p->windows),
                                .valid = gpu_dptr(d->block_valid), .kept_count = gpu_dptr(p->kept_count),
                                .kept_rows = gpu_dptr(p->kept_rows), .fill_src = gpu_dptr(p->fill_src)};
-    vox_query_select_args a;
-    vox_query_select_args_init(&a, d, p);
-    int fn = by_dtype(d->dtype, GPU_FN_query_select_f32, GPU_FN_query_select_f16, GPU_FN_query_select_bf16);
+    GPU_OP_ARGS(query_select);
+    int fn = BY_DTYPE(query_select);
     return gpu_launch_op(g, VOX_OP_query_select, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
 }
 
@@ -131,8 +133,7 @@ vox_status gpu_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_cl
                                .pattern_count = gpu_dptr(p->pattern_count), .kv_start = gpu_dptr(p->kv_start),
                                .kv_count = gpu_dptr(p->kv_count), .classes = gpu_dptr(p->classes),
                                .errors = gpu_dptr(p->errors)};
-    vox_svg_classify_args a;
-    vox_svg_classify_args_init(&a, d, p);
+    GPU_OP_ARGS(svg_classify);
     return gpu_launch_op(g, VOX_OP_svg_classify, GPU_FN_svg_classify, gpu_cap_grid(g, a.BH, 8), 256, 1, 0, &b,
                          &a);
 }
@@ -174,8 +175,7 @@ vox_status gpu_attention_forward(void *dev, const vox_op_dims *d, const vox_op_a
                                     .valid = gpu_dptr(d->block_valid)};
     if (!b.kept_count)
         b.kept_rows = 0;
-    vox_attention_forward_args a;
-    vox_attention_forward_args_init(&a, d, p);
+    GPU_OP_ARGS(attention_forward);
     if (d->dtype != VOX_F32 && !g->force_scalar && attention_forward_mma(g, d, &b, a, &st))
         return st;
     int kt = 32;

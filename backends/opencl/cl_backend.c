@@ -6,28 +6,8 @@
 #include "cl_internal.h"
 
 static const vox_backend cl_backend = {
-    .kind = VOX_BACKEND_OPENCL,
-    .name = "opencl",
-    .probe = cl_probe,
-    .open = cl_open,
-    .close = cl_close,
-    .buffer_alloc = cl_alloc,
-    .buffer_wrap = cl_wrap,
-    .buffer_free = cl_free,
-    .buffer_write = cl_write,
-    .buffer_read = cl_read,
-    .finish = cl_finish,
-    .timer_begin = cl_timer_begin,
-    .timer_end = cl_timer_end,
-    .last_kernel = cl_last_kernel,
-    .permute_to = cl_permute_to,
-    .permute_from = cl_permute_from,
-    .block_means = cl_block_means,
-    .kv_select = cl_kv_select,
-    .sample_rows = cl_sample_rows,
-    .query_select = cl_query_select,
-    .svg_classify = cl_svg_classify,
-    .attention_forward = cl_attention_forward,
+    .kind = VOX_BACKEND_OPENCL, .name = "opencl", .probe = cl_probe, .open = cl_open,
+    VOX_BACKEND_DEVICE(cl_), VOX_BACKEND_TIMERS(cl_), VOX_BACKEND_FORWARD_OPS(cl_)
 };
 
 const vox_backend *vox_backend_opencl(void) { return &cl_backend; }

@@ -147,11 +147,7 @@ typedef struct cl_buf {
     size_t size;
 } cl_buf;
 
-vox_status cl_alloc(void *devp, size_t bytes, void **out);
-vox_status cl_wrap(void *devp, uint64_t native, size_t bytes, void **out);
-void cl_free(void *devp, void *bufp);
-vox_status cl_write(void *devp, void *bufp, size_t off, const void *src, size_t bytes);
-vox_status cl_read(void *devp, void *bufp, size_t off, void *dst, size_t bytes);
+VOX_BACKEND_DECLARE_BUFFERS(cl_)
 vox_status cl_finish(void *devp);
 vox_status cl_timer_begin(void *devp);
 vox_status cl_timer_end(void *devp, double *ms);
@@ -192,14 +188,7 @@ vox_status cl_launch(cl_dev *d, const cl_kargs *ka, const char *name, size_t gro
 
 /* ------------------------------------------------------------ ops (cl_ops.c) */
 
-vox_status cl_permute_to(void *devp, const vox_op_dims *dm, const vox_op_permute_to *p);
-vox_status cl_permute_from(void *devp, const vox_op_dims *dm, const vox_op_permute_from *p);
-vox_status cl_block_means(void *devp, const vox_op_dims *dm, const vox_op_block_means *p);
-vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_select *p);
-vox_status cl_sample_rows(void *devp, const vox_op_dims *dm, const vox_op_sample_rows *p);
-vox_status cl_query_select(void *devp, const vox_op_dims *dm, const vox_op_query_select *p);
-vox_status cl_svg_classify(void *devp, const vox_op_dims *dm, const vox_op_svg_classify *p);
-vox_status cl_attention_forward(void *devp, const vox_op_dims *dm, const vox_op_attention_forward *p);
+VOX_BACKEND_DECLARE_FORWARD_OPS(cl_) /* core/backend.h: every op but attention_backward */
 /* The kernel the last launch of `op` on this device ran (NULL: none yet). */
 const char *cl_last_kernel(void *devp, vox_op op);
 

@@ -75,14 +75,7 @@ const char *cl_last_kernel(void *devp, vox_op op)
             d->last_kernel[VOX_OP_##op] = kname;                                                             \
         return st;                                                                                           \
     }
-CL_OP_LAUNCH(permute_to, VOX_PERMUTE_TO_BUFS, VOX_PERMUTE_TO_ARGS)
-CL_OP_LAUNCH(permute_from, VOX_PERMUTE_FROM_BUFS, VOX_PERMUTE_FROM_ARGS)
-CL_OP_LAUNCH(block_means, VOX_BLOCK_MEANS_BUFS, VOX_BLOCK_MEANS_ARGS)
-CL_OP_LAUNCH(kv_select, VOX_KV_SELECT_BUFS, VOX_KV_SELECT_ARGS)
-CL_OP_LAUNCH(sample_rows, VOX_SAMPLE_ROWS_BUFS, VOX_SAMPLE_ROWS_ARGS)
-CL_OP_LAUNCH(query_select, VOX_QUERY_SELECT_BUFS, VOX_QUERY_SELECT_ARGS)
-CL_OP_LAUNCH(svg_classify, VOX_SVG_CLASSIFY_BUFS, VOX_SVG_CLASSIFY_ARGS)
-CL_OP_LAUNCH(attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)
+VOX_FORWARD_KERNELS(CL_OP_LAUNCH)
 
 static const vox_bref none = {NULL, 0};
 

@@ -408,28 +408,8 @@ static void vk_close(void *dev)
 }
 
 static const vox_backend vulkan_backend = {
-    .kind = VOX_BACKEND_VULKAN,
-    .name = "vulkan",
-    .probe = vk_probe,
-    .open = vk_open,
-    .close = vk_close,
-    .buffer_alloc = vk_alloc,
-    .buffer_wrap = vk_wrap,
-    .buffer_free = vk_free,
-    .buffer_write = vk_write,
-    .buffer_read = vk_read,
-    .finish = vk_finish,
-    .timer_begin = vk_timer_begin,
-    .timer_end = vk_timer_end,
-    .last_kernel = vk_last_kernel,
-    .permute_to = vk_permute_to,
-    .permute_from = vk_permute_from,
-    .block_means = vk_block_means,
-    .kv_select = vk_kv_select,
-    .sample_rows = vk_sample_rows,
-    .query_select = vk_query_select,
-    .svg_classify = vk_svg_classify,
-    .attention_forward = vk_attention_forward,
+    .kind = VOX_BACKEND_VULKAN, .name = "vulkan", .probe = vk_probe, .open = vk_open,
+    VOX_BACKEND_DEVICE(vk_), VOX_BACKEND_TIMERS(vk_), VOX_BACKEND_FORWARD_OPS(vk_)
 };
 
 const vox_backend *vox_backend_vulkan(void) { return &vulkan_backend; }

@@ -106,16 +106,7 @@ typedef struct vk_global {
  *                      n = the op's buffer count rounded up to even, so the
  *                      args start 8-byte aligned
  * Bindings follow the order of VOX_<OP>_BUFS. */
-#define VK_OPS(X)                                                                                  \
-    X(permute_to, VOX_PERMUTE_TO_BUFS, VOX_PERMUTE_TO_ARGS)                                        \
-    X(permute_from, VOX_PERMUTE_FROM_BUFS, VOX_PERMUTE_FROM_ARGS)                                  \
-    X(block_means, VOX_BLOCK_MEANS_BUFS, VOX_BLOCK_MEANS_ARGS)                                     \
-    X(kv_select, VOX_KV_SELECT_BUFS, VOX_KV_SELECT_ARGS)                                           \
-    X(sample_rows, VOX_SAMPLE_ROWS_BUFS, VOX_SAMPLE_ROWS_ARGS)                                     \
-    X(query_select, VOX_QUERY_SELECT_BUFS, VOX_QUERY_SELECT_ARGS)                                  \
-    X(svg_classify, VOX_SVG_CLASSIFY_BUFS, VOX_SVG_CLASSIFY_ARGS)                                  \
-    X(attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)                        \
-    X(attention_backward, VOX_ATTENTION_BACKWARD_BUFS, VOX_ATTENTION_BACKWARD_ARGS)
+#define VK_OPS(X) VOX_KERNELS(X) /* core/kernel_args.h: X(op, BUFS, ARGS) per op */
 
 #define VK_ONE(t, n) +1
 #define VK_NBUFS(BUFS) (0 BUFS(VK_ONE))
@@ -264,11 +255,7 @@ int vk_has_16bit_storage(const vk_ifn *fi, VkPhysicalDevice pd);
 vox_status vk_buffer_create(vk_dev *d, size_t bytes, int host, vk_buf *b);
 void vk_buffer_destroy(vk_dev *d, vk_buf *b);
 void vk_staging_destroy(vk_dev *d);
-vox_status vk_alloc(void *dev, size_t bytes, void **out);
-vox_status vk_wrap(void *dev, uint64_t native, size_t bytes, void **out);
-void vk_free(void *dev, void *buf);
-vox_status vk_write(void *dev, void *buf, size_t off, const void *src, size_t bytes);
-vox_status vk_read(void *dev, void *buf, size_t off, void *dst, size_t bytes);
+VOX_BACKEND_DECLARE_BUFFERS(vk_)
 
 /* vk_submit.c */
 vox_status vk_submit_init(vk_dev *d);
@@ -295,13 +282,6 @@ vox_status vk_timer_end(void *dev, double *ms);
 const char *vk_last_kernel(void *dev, vox_op op);
 
 /* vk_ops.c */
-vox_status vk_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_to *p);
-vox_status vk_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute_from *p);
-vox_status vk_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p);
-vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p);
-vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p);
-vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
-vox_status vk_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p);
-vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
+VOX_BACKEND_DECLARE_FORWARD_OPS(vk_) /* core/backend.h: every op but attention_backward */
 
 #endif

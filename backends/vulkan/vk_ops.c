@@ -40,13 +40,17 @@ static vox_status check_dtype(vk_dev *v, vox_dtype dt, const char *op)
     return VOX_OK;
 }
 
-static vox_status check_u32(vk_dev *v, const char *op, int64_t x)
+static vox_status check_u32_list(vk_dev *v, const char *op, const int64_t *x, size_t n)
 {
-    if (x < 0 || x > (int64_t)UINT32_MAX)
-        return vox_fail(v->log, VOX_ERR_UNSUPPORTED, "vulkan: %s: index range %lld exceeds 32 bits", op,
-                        (long long)x);
+    for (size_t i = 0; i < n; i++)
+        if (x[i] < 0 || x[i] > (int64_t)UINT32_MAX)
+            return vox_fail(v->log, VOX_ERR_UNSUPPORTED, "vulkan: %s: index range %lld exceeds 32 bits", op,
+                            (long long)x[i]);
     return VOX_OK;
 }
+/* check_u32(v, op, x, ...): every x fits 32 bits, checked in order. */
+#define check_u32(v, op, ...) \
+    check_u32_list((v), (op), (const int64_t[]){__VA_ARGS__}, sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
 
 /* The dtype is storable and the [BH][S][D] block-layout tensors index in 32 bits. */
 static vox_status check_blocks(vk_dev *v, const vox_op_dims *d, const char *op)
@@ -64,18 +68,20 @@ static const char *pipe_name(char *buf, size_t n, const char *op, vox_dtype t)
     return buf;
 }
 
+/* The start of each launcher below: the device v, the element size es and
+ * the kernel arguments a of `op` from the entry's parameters dev, d and p. */
+#define VK_OP_ARGS(op)                     \
+    vk_dev *v = dev;                       \
+    size_t es = vox_dtype_size(d->dtype);  \
+    vox_##op##_args a;                     \
+    vox_##op##_args_init(&a, d, p)
+
 vox_status vk_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_to *p)
 {
-    vk_dev *v = dev;
-    size_t es = vox_dtype_size(d->dtype);
-    vox_permute_to_args a;
-    vox_permute_to_args_init(&a, d, p); /* copy word = element (W32 / W16) */
+    VK_OP_ARGS(permute_to); /* copy word = element (W32 / W16) */
     int64_t total = a.BH * a.slots * a.row;
     vox_status st = check_dtype(v, d->dtype, "permute_to");
-    if (!st) st = check_u32(v, "permute_to", total + 256);
-    if (!st) st = check_u32(v, "permute_to", a.sb);
-    if (!st) st = check_u32(v, "permute_to", a.sh);
-    if (!st) st = check_u32(v, "permute_to", a.st);
+    if (!st) st = check_u32(v, "permute_to", total + 256, a.sb, a.sh, a.st);
     if (st)
         return st;
     vk_permute_to_binds b = {.src = bind(p->src.ref, strided_bytes(d, &p->src, a.row, es), es),
@@ -87,20 +93,11 @@ vox_status vk_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_t
 
 vox_status vk_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute_from *p)
 {
-    vk_dev *v = dev;
-    size_t es = vox_dtype_size(d->dtype);
-    vox_permute_from_args a;
-    vox_permute_from_args_init(&a, d, p);
+    VK_OP_ARGS(permute_from);
     int64_t blocks = a.BH * a.slots * a.row, total = a.BH * a.N * a.row;
     vox_status st = check_dtype(v, d->dtype, "permute_from");
-    if (!st) st = check_u32(v, "permute_from", total + 256);
-    if (!st) st = check_u32(v, "permute_from", blocks);
-    if (!st) st = check_u32(v, "permute_from", a.sb);
-    if (!st) st = check_u32(v, "permute_from", a.sh);
-    if (!st) st = check_u32(v, "permute_from", a.st);
-    if (!st && a.has_lse) st = check_u32(v, "permute_from", a.lsb);
-    if (!st && a.has_lse) st = check_u32(v, "permute_from", a.lsh);
-    if (!st && a.has_lse) st = check_u32(v, "permute_from", a.lst);
+    /* without LSE buffers the LSE strides are 0 (vox_permute_from_args_init) */
+    if (!st) st = check_u32(v, "permute_from", total + 256, blocks, a.sb, a.sh, a.st, a.lsb, a.lsh, a.lst);
     if (st)
         return st;
     vk_permute_from_binds b = {
@@ -116,10 +113,7 @@ vox_status vk_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute
 
 vox_status vk_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
 {
-    vk_dev *v = dev;
-    size_t es = vox_dtype_size(d->dtype);
-    vox_block_means_args a;
-    vox_block_means_args_init(&a, d, p);
+    VK_OP_ARGS(block_means);
     vox_status st = check_blocks(v, d, "block_means");
     if (st)
         return st;
@@ -163,8 +157,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < rows ? groups : rows;
-    vox_status st = check_u32(v, "kv_select", rows * D);
-    if (!st) st = check_u32(v, "kv_select", groups * a.per_block);
+    vox_status st = check_u32(v, "kv_select", rows * D, groups * a.per_block);
     if (!st) st = kv_scratch(v, (size_t)(groups * a.per_block) * 4);
     if (st)
         return st;
@@ -179,10 +172,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
 
 vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
 {
-    vk_dev *v = dev;
-    size_t es = vox_dtype_size(d->dtype);
-    vox_sample_rows_args a;
-    vox_sample_rows_args_init(&a, d, p);
+    VK_OP_ARGS(sample_rows);
     vox_status st = check_blocks(v, d, "sample_rows");
     if (st)
         return st;
@@ -204,10 +194,7 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
 
 vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
 {
-    vk_dev *v = dev;
-    size_t es = vox_dtype_size(d->dtype);
-    vox_query_select_args a;
-    vox_query_select_args_init(&a, d, p);
+    VK_OP_ARGS(query_select);
     vox_status st = check_blocks(v, d, "query_select");
     if (st)
         return st;
@@ -232,8 +219,7 @@ vox_status vk_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_cla
     vox_svg_classify_args a;
     vox_svg_classify_args_init(&a, d, p);
     int64_t BH = a.BH, NB = a.NB, R = a.R;
-    vox_status st = check_u32(v, "svg_classify", BH * R * 3);
-    if (!st) st = check_u32(v, "svg_classify", BH * NB);
+    vox_status st = check_u32(v, "svg_classify", BH * R * 3, BH * NB);
     if (st)
         return st;
     vk_svg_classify_binds b = {.sample_out = bind(p->sample_out, (size_t)(BH * R * 3) * 4, 4),
@@ -248,10 +234,7 @@ vox_status vk_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_cla
 
 vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p)
 {
-    vk_dev *v = dev;
-    size_t es = vox_dtype_size(d->dtype);
-    vox_attention_forward_args a;
-    vox_attention_forward_args_init(&a, d, p);
+    VK_OP_ARGS(attention_forward);
     vox_status st = check_blocks(v, d, "attention_forward");
     if (st)
         return st;

@@ -86,18 +86,18 @@ void vk_submit_destroy(vk_dev *d)
     vk_buffer_destroy(d, &d->scratch);
     for (int i = 0; i < d->npipes; i++)
         d->fd.vkDestroyPipeline(d->device, d->pipes[i].pipe, NULL);
-    if (d->qpool)
-        d->fd.vkDestroyQueryPool(d->device, d->qpool, NULL);
-    if (d->fence)
-        d->fd.vkDestroyFence(d->device, d->fence, NULL);
-    if (d->cmdpool)
-        d->fd.vkDestroyCommandPool(d->device, d->cmdpool, NULL);
-    if (d->pool)
-        d->fd.vkDestroyDescriptorPool(d->device, d->pool, NULL);
-    if (d->layout)
-        d->fd.vkDestroyPipelineLayout(d->device, d->layout, NULL);
-    if (d->dsl)
-        d->fd.vkDestroyDescriptorSetLayout(d->device, d->dsl, NULL);
+#define VK_DESTROY(Type, handle)                                     \
+    do {                                                             \
+        if (d->handle)                                               \
+            d->fd.vkDestroy##Type(d->device, d->handle, NULL);       \
+    } while (0)
+    VK_DESTROY(QueryPool, qpool);
+    VK_DESTROY(Fence, fence);
+    VK_DESTROY(CommandPool, cmdpool);
+    VK_DESTROY(DescriptorPool, pool);
+    VK_DESTROY(PipelineLayout, layout);
+    VK_DESTROY(DescriptorSetLayout, dsl);
+#undef VK_DESTROY
 }
 
 /* ------------------------------------------------------------ submission */

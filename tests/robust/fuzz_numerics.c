@@ -32,16 +32,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "voxattn.h"
 
 #define BAD(...) (fprintf(stderr, "fuzz_numerics: " __VA_ARGS__), fprintf(stderr, "\n"), __builtin_trap())
-
-typedef struct rd {
-    const uint8_t *p;
-    size_t n, i;
-} rd;
-
-static uint8_t u8(rd *r) { return r->i < r->n ? r->p[r->i++] : 0; }
 
 static const int k_blocks[5][3] = {{1, 4, 4}, {2, 2, 4}, {2, 4, 4}, {4, 4, 4}, {1, 2, 8}};
 static const double k_scales[6] = {0.0, 0.125, 1.0, 1e-30, 1e30, 3.4028234663852886e38};
@@ -60,21 +54,10 @@ static void quiet(void *user, vox_log_level level, const char *msg)
         fprintf(stderr, "voxattn: %s\n", msg);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    vox_context_params p;
-    vox_context_defaults(&p);
-    p.device_id = "cpu";
-    p.log = quiet;
-    p.log_level = VOX_LOG_WARN;
-    if (vox_context_create(&p, &g_ctx)) {
-        fprintf(stderr, "fuzz_numerics: no cpu context\n");
-        abort();
-    }
+    g_ctx = fuzz_cpu_context(quiet, VOX_LOG_WARN, "fuzz_numerics");
     return 0;
 }
 

@@ -22,16 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "voxattn.h"
 
 #define BAD() __builtin_trap()
 
-typedef struct rd {
-    const uint8_t *p;
-    size_t n, i;
-} rd;
-
-static uint8_t u8(rd *r) { return r->i < r->n ? r->p[r->i++] : 0; }
 static uint32_t u32(rd *r)
 {
     uint32_t x = 0;
@@ -86,21 +81,11 @@ static void fuzz_log(void *user, vox_log_level level, const char *msg)
     g_log_calls++;
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    vox_context_params p;
-    vox_context_defaults(&p);
-    p.device_id = "cpu";
-    p.log = fuzz_log;
-    p.log_level = VOX_LOG_DEBUG;
-    if (vox_context_create(&p, &g_ctx) || vox_context_create(&p, &g_ctx2)) {
-        fprintf(stderr, "fuzz_plan: no cpu context\n");
-        abort();
-    }
+    g_ctx = fuzz_cpu_context(fuzz_log, VOX_LOG_DEBUG, "fuzz_plan");
+    g_ctx2 = fuzz_cpu_context(fuzz_log, VOX_LOG_DEBUG, "fuzz_plan");
     return 0;
 }
 

@@ -78,9 +78,8 @@ static int run_order(const vox_device_desc *dev, const int *order)
     const vox_workload w = {"lifetime", 1, 2, 16, 2, 8, 8, 5, 0};
     const int block[3] = {1, 4, 4};
     int64_t N = vox_workload_tokens(&w), n = w.batch * w.heads * N * w.head_dim;
-    float *q = malloc(sizeof(float) * (size_t)n), *k = malloc(sizeof(float) * (size_t)n),
-          *v = malloc(sizeof(float) * (size_t)n);
-    tu_fill_normal(7, 1.0, q, (size_t)n), tu_fill_normal(8, 1.0, k, (size_t)n), tu_fill_normal(9, 1.0, v, (size_t)n);
+    float *q, *k, *v;
+    tu_normal_qkv((size_t)n, 7, &q, &k, &v);
     objs o;
     memset(&o, 0, sizeof o);
     int rc = 0;

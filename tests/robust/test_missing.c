@@ -178,9 +178,8 @@ static void t_cpu_still_computes(void **state)
     vox_plan_params p;
     vox_workload_plan_params(&w, VOX_F32, VOX_MASK_DENSE, block, &p);
     int64_t n = p.batch * p.heads * tu_tokens(&p) * p.head_dim;
-    float *q = malloc(sizeof(float) * (size_t)n), *k = malloc(sizeof(float) * (size_t)n),
-          *v = malloc(sizeof(float) * (size_t)n);
-    tu_fill_normal(1, 1.0, q, (size_t)n), tu_fill_normal(2, 1.0, k, (size_t)n), tu_fill_normal(3, 1.0, v, (size_t)n);
+    float *q, *k, *v;
+    tu_normal_qkv((size_t)n, 1, &q, &k, &v);
     tu_result r;
     assert_int_equal(tu_run(ctx, &p, 0, q, k, v, &r), VOX_OK);
     int64_t cap = r.B * r.H * r.N;

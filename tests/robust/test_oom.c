@@ -57,8 +57,8 @@ static void small_case_works(vox_context *ctx, const char *id)
     vox_workload_plan_params(&w, VOX_F32, VOX_MASK_BSA, block, &p);
     p.kv_rule = VOX_KV_TOPK, p.kv_topk = 2, p.kv_min_blocks = 1;
     size_t n = (size_t)(p.heads * tu_tokens(&p) * p.head_dim);
-    float *q = malloc(sizeof(float) * n), *k = malloc(sizeof(float) * n), *v = malloc(sizeof(float) * n);
-    tu_fill_normal(7, 1.0, q, n), tu_fill_normal(8, 1.0, k, n), tu_fill_normal(9, 1.0, v, n);
+    float *q, *k, *v;
+    tu_normal_qkv(n, 7, &q, &k, &v);
     tu_result a, b;
     vox_status st = tu_run(ctx, &p, 0, q, k, v, &a);
     printf("    %s: small case after the failure: %s\n", id, vox_status_string(st));

@@ -56,47 +56,9 @@ typedef unsigned short u16;
 #define VOX_EXP2F(x) exp2f(x)
 #define VOX_LOG2F(x) log2f(x)
 
-/* f16 / bf16 <-> f32, round to nearest even (bit-exact with core/half.h). */
-__device__ __forceinline__ float vox_bf16_f32(u16 h) { return __uint_as_float((unsigned)h << 16); }
-__device__ __forceinline__ u16 vox_f32_bf16(float f)
-{
-    unsigned u = __float_as_uint(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u)
-        return (u16)((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (u16)(u >> 16);
-}
-__device__ __forceinline__ float vox_f16_f32(u16 h)
-{
-    unsigned sign = (unsigned)(h & 0x8000u) << 16, ex = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    if (ex == 0) {
-        float f = (float)man * 5.9604644775390625e-8f;
-        return sign ? -f : f;
-    }
-    if (ex == 31)
-        return __uint_as_float(sign | 0x7f800000u | (man << 13));
-    return __uint_as_float(sign | ((ex + 112u) << 23) | (man << 13));
-}
-__device__ __forceinline__ u16 vox_f32_f16(float f)
-{
-    unsigned u = __float_as_uint(f), sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
-    if (a > 0x7f800000u)
-        return (u16)(sign | 0x7e00u);
-    if (a >= 0x477ff000u)
-        return (u16)(sign | 0x7c00u);
-    if (a < 0x38800000u) {
-        float v = __uint_as_float(a) * 16777216.0f;
-        unsigned q = (unsigned)v;
-        float r = v - (float)q;
-        if (r > 0.5f || (r == 0.5f && (q & 1u)))
-            q++;
-        return (u16)(sign | q);
-    }
-    unsigned ex = (a >> 23) - 112u, man = a & 0x7fffffu, h = (ex << 10) | (man >> 13), rest = man & 0x1fffu;
-    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u)))
-        h++;
-    return (u16)(sign | h);
-}
+/* f16 / bf16 <-> f32, round to nearest even: core/half_bits.h (the host
+ * conversions, bit-exact). */
+#include "half_bits.h"
 
 /* Storage types: T is the element type, ld/st convert through f32. */
 struct vox_t_f32 {
@@ -106,13 +68,13 @@ struct vox_t_f32 {
 };
 struct vox_t_f16 {
     typedef u16 T;
-    static __device__ __forceinline__ float ld(const T *p, i64 i) { return vox_f16_f32(p[i]); }
-    static __device__ __forceinline__ void st(T *p, i64 i, float v) { p[i] = vox_f32_f16(v); }
+    static __device__ __forceinline__ float ld(const T *p, i64 i) { return vox_f16_to_f32(p[i]); }
+    static __device__ __forceinline__ void st(T *p, i64 i, float v) { p[i] = vox_f32_to_f16(v); }
 };
 struct vox_t_bf16 {
     typedef u16 T;
-    static __device__ __forceinline__ float ld(const T *p, i64 i) { return vox_bf16_f32(p[i]); }
-    static __device__ __forceinline__ void st(T *p, i64 i, float v) { p[i] = vox_f32_bf16(v); }
+    static __device__ __forceinline__ float ld(const T *p, i64 i) { return vox_bf16_to_f32(p[i]); }
+    static __device__ __forceinline__ void st(T *p, i64 i, float v) { p[i] = vox_f32_to_bf16(v); }
 };
 
 /* Sub-group reductions over the whole warp / wavefront. */
