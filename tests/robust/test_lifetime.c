@@ -145,8 +145,14 @@ static int run_order(const vox_device_desc *dev, const int *order)
     return rc;
 }
 
-int main(void)
+/* usage: test_lifetime [--device ID] (default: every device) */
+int main(int argc, char **argv)
 {
+    const char *only = argc == 3 && !strcmp(argv[1], "--device") ? argv[2] : NULL;
+    if (argc != 1 && !only) {
+        fprintf(stderr, "usage: test_lifetime [--device ID]\n");
+        return 2;
+    }
     int n = 0, failed = 0, ran = 0;
     if (vox_device_count(&n) || n < 1) {
         fprintf(stderr, "no devices\n");
@@ -156,6 +162,8 @@ int main(void)
         vox_device_desc dev;
         if (vox_device_info(d, &dev))
             return 1;
+        if (only && strcmp(only, dev.id))
+            continue;
         for (size_t i = 0; i < sizeof orders / sizeof orders[0]; i++) {
             int rc = run_order(&dev, orders[i]);
             failed += rc == 1;
