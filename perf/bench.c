@@ -1,6 +1,6 @@
 /* `voxattn bench`: the cross-backend benchmark of perf/ (see perf/README.md).
  *
- * For every shape (DESIGN.md presets and/or a custom grid) and every selected
+ * For every shape (workload presets and/or a custom grid) and every selected
  * device, the structured synthetic workload is generated for several seeds
  * (input sets), uploaded, and each mask configuration (dense, BSA with tau /
  * top-k / target density and query_keep, SVG) is planned, built on every
@@ -59,7 +59,7 @@ static void bench_usage(FILE *f)
     fprintf(f,
             "usage: voxattn bench [options]\n"
             "shapes (default: tiny when no GPU is selected, else wan-1.3b-480p and hunyuan-720p):\n"
-            "  --preset NAME        a DESIGN.md preset (repeatable or comma list; 'all'); --list shows them\n"
+            "  --preset NAME        a workload preset (repeatable or comma list; 'all'); --list shows them\n"
             "  --grid FxHxW         a custom latent grid, with --heads H (24) --dim D (128) --text G (0)\n"
             "                       --text-before\n"
             "  --batch B            batch size (overrides the presets' batch 1)\n"
