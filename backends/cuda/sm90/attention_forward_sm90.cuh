@@ -164,15 +164,7 @@ __device__ __forceinline__ unsigned long long desc_sw128(uint32_t addr, uint32_t
            ((unsigned long long)((sbo >> 4) & 0x3FFF) << 32) | (1ull << 62);
 }
 
-template <bool BF> __device__ __forceinline__ unsigned pack2(float lo, float hi)
-{
-    unsigned d;
-    if (BF)
-        asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(d) : "f"(hi), "f"(lo));
-    else
-        asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(d) : "f"(hi), "f"(lo));
-    return d;
-}
+#include "../../gpu/kernels/pack2.cuh"
 
 #define VOX_SM90_INF __int_as_float(0x7f800000)
 
@@ -533,10 +525,10 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
             }
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
-                pf[4 * kk + 0] = pack2<BF>(sacc[8 * kk + 0], sacc[8 * kk + 1]);
-                pf[4 * kk + 1] = pack2<BF>(sacc[8 * kk + 2], sacc[8 * kk + 3]);
-                pf[4 * kk + 2] = pack2<BF>(sacc[8 * kk + 4], sacc[8 * kk + 5]);
-                pf[4 * kk + 3] = pack2<BF>(sacc[8 * kk + 6], sacc[8 * kk + 7]);
+                pf[4 * kk + 0] = vox_pack2<BF>(sacc[8 * kk + 0], sacc[8 * kk + 1]);
+                pf[4 * kk + 1] = vox_pack2<BF>(sacc[8 * kk + 2], sacc[8 * kk + 3]);
+                pf[4 * kk + 2] = vox_pack2<BF>(sacc[8 * kk + 4], sacc[8 * kk + 5]);
+                pf[4 * kk + 3] = vox_pack2<BF>(sacc[8 * kk + 6], sacc[8 * kk + 7]);
             }
         };
         auto fence_all = [&]() {
@@ -639,7 +631,7 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
             unsigned *orow = (unsigned *)(ob + (hb + sl) * D);
 #pragma unroll
             for (int j = 0; j < D / 8; j++)
-                orow[j * 4 + cq] = pack2<BF>(oacc[4 * j + 2 * h] * inv, oacc[4 * j + 2 * h + 1] * inv);
+                orow[j * 4 + cq] = vox_pack2<BF>(oacc[4 * j + 2 * h] * inv, oacc[4 * j + 2 * h + 1] * inv);
             if (cq == 0)
                 p.lse[hb + sl] = (l > 0.f || l != l) ? (mr * sl2 + log2f(l)) * 0.69314718055994531f : -VOX_SM90_INF;
         }

@@ -48,16 +48,7 @@ template <bool BF> __device__ __forceinline__ void vox_mma16816(float *c, const 
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-/* Two floats to a packed pair (lo = first), round to nearest even. */
-template <bool BF> __device__ __forceinline__ unsigned vox_pack2(float lo, float hi)
-{
-    unsigned d;
-    if (BF)
-        asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(d) : "f"(hi), "f"(lo));
-    else
-        asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(d) : "f"(hi), "f"(lo));
-    return d;
-}
+#include "pack2.cuh"
 
 /* Element offset of 16-byte chunk ch of row r in a [rows][DP] tile. */
 template <int DP> __device__ __forceinline__ int vox_swz(int r, int ch) { return r * DP + ((ch ^ (r & 7)) << 3); }
