@@ -402,7 +402,6 @@ vox_status vox_plan_create(vox_context *ctx, const vox_plan_params *params, vox_
     if (!st)
         for (int64_t m = 0; m < nrows; m++)
             plan->h_kept_count[m] = L->block_valid[m % NB];
-    plan->max_kv_count = NB;
     if (!st && p->mask_mode == VOX_MASK_SVG) {
         plan->n_sample_rows = p->svg_sample_rows;
         int64_t *idx = malloc(sizeof(int64_t) * (size_t)plan->n_sample_rows);
@@ -470,10 +469,6 @@ vox_status vox_plan_create(vox_context *ctx, const vox_plan_params *params, vox_
     plan->built = p->mask_mode == VOX_MASK_DENSE || p->mask_mode == VOX_MASK_CUSTOM;
     if (p->query_keep < 1.0)
         plan->built = 0;
-    if (plan->built)
-        for (int64_t m = 0; m < nrows; m++)
-            if (plan->h_kv_count[m] > 0 && plan->max_kv_count < plan->h_kv_count[m])
-                plan->max_kv_count = plan->h_kv_count[m];
     *out = plan;
     return VOX_OK;
 }

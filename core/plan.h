@@ -51,7 +51,6 @@ struct vox_plan {
     int32_t *h_kept_rows;             /* lazily read back */
     int32_t *h_sample_slots;          /* [R] */
     int64_t n_sample_rows;
-    int64_t max_kv_count;
     int32_t *h_svg_start, *h_svg_count; /* [2][NB]: spatial, temporal rows in h_cols */
 
     vox_head_class *classes;

@@ -138,7 +138,6 @@ vox_status vox_plan_build(vox_plan *plan, const vox_tensor *q, const vox_tensor 
     /* counts stay on the device; the host copies are read when asked for
      * (stats, export, evaluate), never during build or forward */
     plan->counts_stale = p->mask_mode == VOX_MASK_BSA || needs_select;
-    plan->max_kv_count = plan->L.n_blocks;
     plan->built = 1;
     return VOX_OK;
 }
@@ -168,7 +167,7 @@ vox_status vox_attention_forward(vox_plan *plan, const vox_tensor *q, const vox_
         vox_op_attention_forward at = {ref(&plan->qb),       ref(&plan->kb),       ref(&plan->vb),
                                ref(&plan->ob),       ref(&plan->lseb),     ref(&plan->kv_start),
                                ref(&plan->kv_count), ref(&plan->kv_cols),  kept_count_ref(plan),
-                               ref(&plan->kept_rows), plan->scale,         plan->max_kv_count};
+                               ref(&plan->kept_rows), plan->scale,         plan->L.n_blocks};
         st = be->attention_forward(dev, &plan->dims, &at);
     }
     if (!st) {
