@@ -16,6 +16,12 @@
  *     head classes exactly, outputs and LSE against the CPU reference;
  *   - guard bytes before and after every tensor the harness uploads or
  *     allocates (testutil.c): a write outside a tensor fails the case;
+ *   - the backward (vox_attention_backward with a random dout, after the
+ *     forward, same plan): a pruned token's dq exactly 0; beside the
+ *     reference, dq, dk, dv by normalized error (limits TOL_GRAD_* below:
+ *     the forward's output limits, the backward's inputs and outputs being
+ *     rounded the same way). A backend without the op says so once per
+ *     device; one that has it and refuses more than MAX_SKIPS cases fails;
  *   - with --expect-kernel NAME: that the device's last attention_forward on
  *     every f16/bf16 case (the dtypes the tensor-core kernels take) used the
  *     kernel NAME (core/backend.h last_kernel; absent = failure).
@@ -65,6 +71,15 @@
 #include "workload.h"
 
 #define MAX_SKIPS 2
+
+/* Gradients (dq, dk, dv of vox_attention_backward) vs the CPU reference,
+ * normalized error as for outputs; see the header comment. */
+#define TOL_GRAD_F32 1e-11
+#define TOL_GRAD_F16 2.5e-8
+#define TOL_GRAD_BF16 1.5e-7
+#define TOL_GRAD_F32_TC 1e-10
+#define TOL_GRAD_F16_TC 2e-6
+#define TOL_GRAD_BF16_TC 3e-5
 
 typedef struct conf_case {
     const char *name;
@@ -133,9 +148,10 @@ static int verbose;
 typedef struct conf_opts {
     const char *filter, *expect_kernel;
 } conf_opts;
-enum { E_CPU_OUT, E_CPU_LSE, E_NAIVE_OUT, E_NAIVE_LSE, E_COUNT };
+enum { E_CPU_OUT, E_CPU_LSE, E_NAIVE_OUT, E_NAIVE_LSE, E_CPU_DQ, E_CPU_DK, E_CPU_DV, E_COUNT };
 static const char *const err_names[E_COUNT] = {"out vs cpu (norm)", "lse vs cpu (max abs)", "out vs naive (norm)",
-                                               "lse vs naive (max abs)"};
+                                               "lse vs naive (max abs)", "dq vs cpu (norm)", "dk vs cpu (norm)",
+                                               "dv vs cpu (norm)"};
 static double observed[E_COUNT][3];
 
 static int dti(vox_dtype t) { return t == VOX_F32 ? 0 : t == VOX_F16 ? 1 : 2; }
@@ -156,6 +172,12 @@ static double tol_vs_naive(vox_dtype t, int tc)
 {
     static const double lim[3] = {1e-11, 4e-6, 3e-5};
     return t == VOX_F32 && tc ? 1e-10 : lim[dti(t)];
+}
+static double tol_grad(vox_dtype t, int tc)
+{
+    static const double portable[3] = {TOL_GRAD_F32, TOL_GRAD_F16, TOL_GRAD_BF16},
+                        tensor_core[3] = {TOL_GRAD_F32_TC, TOL_GRAD_F16_TC, TOL_GRAD_BF16_TC};
+    return tc ? tensor_core[dti(t)] : portable[dti(t)];
 }
 static double tol_lse(vox_dtype t)
 {
@@ -247,7 +269,7 @@ static void make_custom(const conf_case *c, int64_t masks, int32_t **rp, int32_t
 
 /* One end-to-end run of a case (tests/testutil_run.c). */
 static vox_status run_case(vox_context *ctx, const conf_case *c, const float *q, const float *k, const float *v,
-                           tu_result *r)
+                           const float *dout, tu_result *r)
 {
     vox_plan_params p;
     fill_params(c, &p);
@@ -258,7 +280,7 @@ static vox_status run_case(vox_context *ctx, const conf_case *c, const float *q,
         p.custom_row_ptr = rp;
         p.custom_kv_block = cc;
     }
-    vox_status st = tu_run(ctx, &p, c->bnhd, q, k, v, r);
+    vox_status st = tu_run_grad(ctx, &p, c->bnhd, q, k, v, dout, r);
     free(rp), free(cc);
     return st;
 }
@@ -386,6 +408,59 @@ static int check_vs_cpu(const conf_case *c, const tu_result *d, const tu_result 
     return 1;
 }
 
+/* Whether the backward that ran used tensor cores (as tensor_core() for the
+ * forward, from the backward's own last_kernel). */
+static int grad_tensor_core(vox_context *ctx, const vox_device_desc *dev)
+{
+    const char *k = ctx->be->last_kernel ? ctx->be->last_kernel(ctx->dev, VOX_OP_attention_backward) : NULL;
+    if (k)
+        return strstr(k, "mma") || strstr(k, "_cm") || strstr(k, "sm90");
+    return tensor_core(ctx, dev);
+}
+
+/* The device's gradients: every pruned token's dq exactly 0 (its output is a
+ * copy; the gradient went to its source), and, beside the reference (r),
+ * dq, dk, dv by normalized error. A backward the device refused is said in
+ * the line (grad_skips counts it; absent is no failure for a backend
+ * without the op, see main). */
+static int check_grads(const conf_case *c, const tu_result *d, const tu_result *r, int tc, int *grad_skips,
+                       char *why, size_t n)
+{
+    if (d->grad_status) {
+        (*grad_skips)++;
+        size_t l = strlen(why);
+        snprintf(why + l, n - l, "%sbackward: %s", l ? "; " : "", vox_status_string(d->grad_status));
+        return 1;
+    }
+    int64_t N = d->N, D = d->D, BH = d->B * d->H;
+    for (int64_t bh = 0; bh < BH; bh++)
+        for (int64_t t = 0; t < N; t++) {
+            if (d->keep[bh * d->S + d->slot[t]] == 1)
+                continue;
+            for (int64_t e = 0; e < D; e++)
+                if (d->dq[(bh * N + t) * D + e] != 0) {
+                    snprintf(why, n, "dq of pruned token %lld (head %lld) is %g, not 0", (long long)t,
+                             (long long)bh, d->dq[(bh * N + t) * D + e]);
+                    return 0;
+                }
+        }
+    if (!r || r->grad_status)
+        return 1;
+    size_t len = (size_t)(BH * N * D);
+    double e[3] = {tu_norm_err(d->dq, r->dq, len), tu_norm_err(d->dk, r->dk, len), tu_norm_err(d->dv, r->dv, len)};
+    double tol = tol_grad(c->dtype, tc);
+    for (int g = 0; g < 3; g++)
+        observe(E_CPU_DQ + g, c->dtype, e[g]);
+    if (!(e[0] <= tol) || !(e[1] <= tol) || !(e[2] <= tol)) {
+        snprintf(why, n, "gradients vs cpu: dq %.3e dk %.3e dv %.3e (tol %.1e%s)", e[0], e[1], e[2], tol,
+                 tc ? ", tensor cores" : "");
+        return 0;
+    }
+    if (verbose)
+        printf("      gradients vs cpu: dq %.2e dk %.2e dv %.2e%s\n", e[0], e[1], e[2], tc ? " (tensor cores)" : "");
+    return 1;
+}
+
 /* With --expect-kernel: the f16/bf16 case must have run that kernel. */
 static int check_kernel(vox_context *ctx, const conf_case *c, const char *expect, char *why, size_t n)
 {
@@ -401,7 +476,7 @@ static int check_kernel(vox_context *ctx, const conf_case *c, const char *expect
 static void run_device(const vox_device_desc *dev, void *user, tu_tally *t)
 {
     const conf_opts *o = user;
-    int errs = 0, cpu_errs = 0;
+    int errs = 0, cpu_errs = 0, grad_skips = 0;
     vox_context *ctx = tu_context(dev->id, &errs);
     vox_context *cpu = dev->backend == VOX_BACKEND_CPU ? NULL : tu_context("cpu", &cpu_errs);
     printf("== %s: %s (%s)\n", dev->id, dev->name, dev->driver);
@@ -422,10 +497,13 @@ static void run_device(const vox_device_desc *dev, void *user, tu_tally *t)
         vox_workload_generate(&w, (uint64_t)(i + 1), 1.0, q, k, v);
         if (c->ties)
             make_ties(c, q);
+        float *dout = malloc(sizeof(float) * n);
+        tu_fill_normal((uint64_t)(1000 + i), 1.0, dout, n);
         tu_round_through(c->dtype, q, n), tu_round_through(c->dtype, k, n), tu_round_through(c->dtype, v, n);
+        tu_round_through(c->dtype, dout, n);
         tu_result d, r = {0};
         char why[400] = "";
-        vox_status st = run_case(ctx, c, q, k, v, &d);
+        vox_status st = run_case(ctx, c, q, k, v, dout, &d);
         const char *verdict;
         if (st == VOX_ERR_UNSUPPORTED) {
             verdict = "skip";
@@ -440,12 +518,14 @@ static void run_device(const vox_device_desc *dev, void *user, tu_tally *t)
             int ok = check_kernel(ctx, c, o->expect_kernel, why, sizeof why) &&
                      check_naive(c, q, k, v, &d, tc, why, sizeof why);
             if (ok && cpu) {
-                st = run_case(cpu, c, q, k, v, &r);
+                st = run_case(cpu, c, q, k, v, dout, &r);
                 ok = !st && check_vs_cpu(c, &d, &r, tc, why, sizeof why);
                 if (st)
                     snprintf(why, sizeof why, "cpu run failed at %s: %s", r.stage ? r.stage : "?",
                              vox_status_string(st));
             }
+            ok = ok && check_grads(c, &d, cpu ? &r : NULL, grad_tensor_core(ctx, dev), &grad_skips, why,
+                                   sizeof why);
             verdict = ok ? "ok" : "FAIL";
             if (ok)
                 t->passed++;
@@ -455,7 +535,13 @@ static void run_device(const vox_device_desc *dev, void *user, tu_tally *t)
         printf("   %-28s %-4s %s\n", c->name, verdict, why);
         fflush(stdout);
         tu_result_free(&d), tu_result_free(&r);
-        free(q), free(k), free(v);
+        free(q), free(k), free(v), free(dout);
+    }
+    if (grad_skips && !vox_backend_has_op(ctx->be, VOX_OP_attention_backward))
+        printf("   backward: absent on this backend (an optional op): %d case(s) ran forward only\n", grad_skips);
+    else if (grad_skips > MAX_SKIPS) {
+        printf("   backward refused on %d cases (more than %d): FAIL\n", grad_skips, MAX_SKIPS);
+        t->failed++;
     }
     vox_context_destroy(ctx);
     vox_context_destroy(cpu);

@@ -96,6 +96,11 @@ typedef struct tu_result {
     int64_t NBv;        /* video blocks (the first NBv blocks) */
     int32_t *win_ptr;   /* query windows of video block j: [win_ptr[j], win_ptr[j+1]) (NBv+1) */
     int32_t *windows;   /* window w: first slot, length, centre slot, keep count (4 each) */
+    /* tu_run_grad only: the backward's status (VOX_OK, or the status of
+     * vox_attention_backward when it refused, e.g. VOX_ERR_UNSUPPORTED on a
+     * backend without the op) and, on VOX_OK, dq, dk, dv [B][H][N][D]. */
+    vox_status grad_status;
+    double *dq, *dk, *dv;
 } tu_result;
 
 /* Runs create -> build -> forward (poisoned, guarded outputs) -> export on
@@ -106,6 +111,13 @@ typedef struct tu_result {
 vox_status tu_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const float *q, const float *k,
                   const float *v, tu_result *r);
 void tu_result_free(tu_result *r);
+/* tu_run, then (dout: f32 [B][H][N][D], same layout) vox_attention_backward
+ * on the same plan and inputs into poisoned, guarded dq, dk, dv, read back
+ * into r->dq/dk/dv. A backward that refuses with VOX_ERR_UNSUPPORTED sets
+ * r->grad_status and leaves the forward's result; any other failure fails
+ * the run (stage "backward", "guard bytes (...)", ...). */
+vox_status tu_run_grad(vox_context *ctx, const vox_plan_params *p, int bnhd, const float *q, const float *k,
+                       const float *v, const float *dout, tu_result *r);
 
 /* Tokens and blocks of a parameter set (a DENSE probe plan on ctx); -1 on error. */
 int64_t tu_tokens(const vox_plan_params *p);

@@ -14,6 +14,7 @@ void tu_result_free(tu_result *r)
 {
     free(r->out), free(r->lse), free(r->row_ptr), free(r->cols), free(r->keep), free(r->slot);
     free(r->classes), free(r->win_ptr), free(r->windows);
+    free(r->dq), free(r->dk), free(r->dv);
     memset(r, 0, sizeof *r);
 }
 
@@ -67,8 +68,55 @@ static vox_status read_windows(vox_plan *plan, tu_result *r)
     return st;
 }
 
+/* The backward of a plan that just ran forward on tq, tk, tv into to, tl:
+ * dout uploaded guarded, dq/dk/dv poisoned and guarded, every guard checked
+ * (inputs too: the backward writes none of them), the gradients read back. */
+static vox_status run_backward(vox_context *ctx, vox_plan *plan, const vox_plan_params *p, int bnhd,
+                               const vox_tensor *const in[5], const float *dout, tu_result *r, const char **stage)
+{
+    int64_t B = r->B, H = r->H, N = r->N, D = r->D;
+    vox_tensor tg = {0}, g[3] = {{0}, {0}, {0}};
+    *stage = "upload (backward)";
+    vox_status st = tu_upload_guarded(ctx, p->dtype, dout, B, H, N, D, bnhd, &tg);
+    for (int i = 0; i < 3 && !st; i++)
+        st = tu_poisoned_guarded(ctx, p->dtype, B, H, N, D, bnhd, &g[i]);
+    if (!st) {
+        *stage = "backward";
+        st = vox_attention_backward(plan, in[0], in[1], in[2], in[3], in[4], &tg, &g[0], &g[1], &g[2]);
+        if (st == VOX_ERR_UNSUPPORTED) {
+            r->grad_status = st;
+            st = VOX_OK;
+            goto done;
+        }
+    }
+    if (!st) {
+        *stage = "guard bytes (a write outside a tensor, backward)";
+        const vox_tensor *all[9] = {in[0], in[1], in[2], in[3], in[4], &tg, &g[0], &g[1], &g[2]};
+        for (int i = 0; i < 9 && !st; i++)
+            if (!tu_guards_intact(all[i]))
+                st = VOX_ERR_INVALID_STATE;
+    }
+    if (!st) {
+        *stage = "read (backward)";
+        r->dq = tu_read_tensor(&g[0]), r->dk = tu_read_tensor(&g[1]), r->dv = tu_read_tensor(&g[2]);
+        if (!r->dq || !r->dk || !r->dv)
+            st = VOX_ERR_OUT_OF_MEMORY;
+    }
+done:
+    tu_free_tensor(&tg);
+    for (int i = 0; i < 3; i++)
+        tu_free_tensor(&g[i]);
+    return st;
+}
+
 vox_status tu_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const float *q, const float *k,
                   const float *v, tu_result *r)
+{
+    return tu_run_grad(ctx, p, bnhd, q, k, v, NULL, r);
+}
+
+vox_status tu_run_grad(vox_context *ctx, const vox_plan_params *p, int bnhd, const float *q, const float *k,
+                       const float *v, const float *dout, tu_result *r)
 {
     memset(r, 0, sizeof *r);
     int64_t B = p->batch, H = p->heads, N = tu_tokens(p), D = p->head_dim, BH = B * H;
@@ -134,6 +182,10 @@ vox_status tu_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const fl
             st = vox_plan_token_slots(plan, r->slot);
         if (!st)
             st = vox_plan_head_classes(plan, r->classes, NULL, NULL);
+    }
+    if (!st && dout) {
+        const vox_tensor *in[5] = {&tq, &tk, &tv, &to, &tl};
+        st = run_backward(ctx, plan, p, bnhd, in, dout, r, &stage);
     }
     if (!st) {
         stage = "windows";
