@@ -52,6 +52,7 @@ typedef struct bench_opts {
     double sharpness;
     const char *json, *csv, *export_dir;
     int verbose;
+    int backward; /* --backward */
 } bench_opts;
 
 static void bench_usage(FILE *f)
@@ -80,6 +81,8 @@ static void bench_usage(FILE *f)
             "timing:\n"
             "  --warmup N (3)  --runs N (20; at least 20 on GPUs)  --sets N (3, at least 3 input sets)\n"
             "  --seed S (1)  --sharpness X (1.0, logit scale of the synthetic workload)\n"
+            "  --backward           also time vox_attention_backward alone and forward (with LSE)\n"
+            "                       + backward (effective FLOPs: 2.5x and 3.5x the forward's)\n"
             "output:\n"
             "  --json FILE  --csv FILE  --export-mask DIR (block masks as .npy, see perf/README.md)\n"
             "  -v  verbose library log;  -h, --help\n");
@@ -332,6 +335,8 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         } else if (!strcmp(a, "--export-mask")) {
             NEED();
             o->export_dir = nx;
+        } else if (!strcmp(a, "--backward")) {
+            o->backward = 1;
         } else {
             fprintf(stderr, "bench: unknown option '%s'\n", a);
             return 2;
@@ -662,6 +667,7 @@ static void result_fill_shape(bench_result *r, const bench_shape *s, const bench
     }
     r->density = r->kept_query_fraction = r->ms_median = r->ms_min = r->ms_max = r->ms_p90 = NAN;
     r->tflops_effective = r->flops = r->flops_dense = r->build_ms = r->speedup_vs_dense = NAN;
+    r->bwd_ms = r->fwdbwd_ms = r->bwd_tflops = r->fwdbwd_tflops = NAN;
     r->timer_device = (bd->d.caps & VOX_CAP_TIMER) != 0;
 }
 
@@ -694,6 +700,9 @@ typedef struct device_run {
     int sets;
     vox_buffer **bq, **bk, **bv, *bo;
     vox_tensor *q, *k, *v, out;
+    /* --backward: the LSE and the three gradients (dout is another set's v) */
+    vox_buffer *blse, *bg[3];
+    vox_tensor lse, grad[3];
 } device_run;
 
 static void device_run_free(device_run *dr)
@@ -701,6 +710,9 @@ static void device_run_free(device_run *dr)
     for (int s = 0; dr->bq && s < dr->sets; s++)
         vox_buffer_destroy(dr->bq[s]), vox_buffer_destroy(dr->bk[s]), vox_buffer_destroy(dr->bv[s]);
     vox_buffer_destroy(dr->bo);
+    vox_buffer_destroy(dr->blse);
+    for (int g = 0; g < 3; g++)
+        vox_buffer_destroy(dr->bg[g]);
     free(dr->bq), free(dr->bk), free(dr->bv), free(dr->q), free(dr->k), free(dr->v);
     vox_context_destroy(dr->ctx);
     memset(dr, 0, sizeof *dr);
@@ -711,6 +723,48 @@ static void sanitize(char *s)
     for (; *s; s++)
         if (!isalnum((unsigned char)*s) && *s != '-' && *s != '.' && *s != '_')
             *s = '_';
+}
+
+/* Median of `runs` device-timed repetitions of the backward alone (after one
+ * forward with LSE on set 0), then of forward + backward; dout is set 1's v
+ * (any tensor of the shape; set 0's own v would alias an input). */
+static vox_status time_backward(const bench_opts *o, device_run *dr, vox_plan *plan, double *ms, bench_result *r)
+{
+    const vox_tensor *q = &dr->q[0], *k = &dr->k[0], *v = &dr->v[0], *dout = &dr->v[1 % dr->sets];
+    vox_status st = vox_attention_forward(plan, q, k, v, &dr->out, &dr->lse);
+    for (int pass = 0; pass < 2 && !st; pass++) { /* 0: backward alone, 1: forward + backward */
+        for (int i = 0; !st && i < o->warmup; i++)
+            st = vox_attention_backward(plan, q, k, v, &dr->out, &dr->lse, dout, &dr->grad[0], &dr->grad[1],
+                                        &dr->grad[2]);
+        for (int i = 0; !st && i < o->runs; i++) {
+            st = vox_timer_begin(dr->ctx);
+            if (!st && pass)
+                st = vox_attention_forward(plan, q, k, v, &dr->out, &dr->lse);
+            if (!st)
+                st = vox_attention_backward(plan, q, k, v, &dr->out, &dr->lse, dout, &dr->grad[0], &dr->grad[1],
+                                            &dr->grad[2]);
+            double t = 0;
+            vox_status st2 = vox_timer_end(dr->ctx, &t);
+            if (!st)
+                st = st2;
+            ms[i] = t;
+        }
+        if (!st) {
+            double med = median_of(ms, o->runs), mult = pass ? 3.5 : 2.5;
+            double tf = med > 0 ? mult * r->flops / (med * 1e-3) * 1e-12 : NAN;
+            if (pass)
+                r->fwdbwd_ms = med, r->fwdbwd_tflops = tf;
+            else
+                r->bwd_ms = med, r->bwd_tflops = tf;
+        }
+    }
+    if (st == VOX_ERR_UNSUPPORTED) { /* an optional op: the forward's figures stand */
+        fprintf(stderr, "bench: %s: no backward on this device (%s)\n", r->device, vox_status_string(st));
+        return VOX_OK;
+    }
+    if (st)
+        set_status(r, st, "backward");
+    return st;
 }
 
 /* Runs one configuration on an open device; fills r. Returns 0 or 1 (error status set). */
@@ -792,6 +846,11 @@ static int run_config(const bench_opts *o, device_run *dr, const bench_shape *s,
     int p90 = (int)ceil(0.9 * runs) - 1;
     r->ms_p90 = ms[p90 < 0 ? 0 : p90];
     r->tflops_effective = r->ms_median > 0 ? r->flops / (r->ms_median * 1e-3) * 1e-12 : NAN;
+    if (o->backward) {
+        st = time_backward(o, dr, plan, ms, r);
+        if (st)
+            goto done;
+    }
     snprintf(r->status, sizeof r->status, "ok");
     if (o->export_dir && c->mode != VOX_MASK_DENSE) {
         char name[sizeof r->mask_dir];
@@ -854,6 +913,17 @@ static vox_status device_open(const bench_opts *o, const bench_device *bd, const
     if (st)
         return st;
     dr->out = vox_tensor_bhnd(dr->bo, dtype, w->batch, w->heads, N, w->head_dim);
+    if (o->backward) {
+        *what = "backward buffers";
+        st = vox_buffer_create(dr->ctx, (size_t)(w->batch * w->heads * N) * sizeof(float), &dr->blse);
+        for (int g = 0; g < 3 && !st; g++) {
+            st = vox_buffer_create(dr->ctx, ic->n * vox_dtype_size(dtype), &dr->bg[g]);
+            dr->grad[g] = vox_tensor_bhnd(dr->bg[g], dtype, w->batch, w->heads, N, w->head_dim);
+        }
+        if (st)
+            return st;
+        dr->lse = vox_tensor_bhnd(dr->blse, VOX_F32, w->batch, w->heads, N, 1);
+    }
     return VOX_OK;
 }
 
@@ -863,6 +933,9 @@ static void progress(const bench_result *r)
         fprintf(stderr, "bench: %-10s %-14s %-5s %-22s density %.3f  %9.3f ms  %8.3f TFLOP/s  build %.3f ms\n",
                 r->device, r->preset, r->mode, r->param, r->density, r->ms_median, r->tflops_effective,
                 r->build_ms);
+    if (!strcmp(r->status, "ok") && r->bwd_ms == r->bwd_ms)
+        fprintf(stderr, "bench: %-10s %-14s %-5s %-22s backward %9.3f ms  %8.3f TFLOP/s  fwd+bwd %9.3f ms  %8.3f TFLOP/s\n",
+                r->device, r->preset, r->mode, r->param, r->bwd_ms, r->bwd_tflops, r->fwdbwd_ms, r->fwdbwd_tflops);
     else
         fprintf(stderr, "bench: %-10s %-14s %-5s %-22s %s\n", r->device, r->preset, r->mode, r->param, r->status);
 }
@@ -982,6 +1055,20 @@ static void print_table(const bench_results *rs)
         printf("%-10s %-14s %-5s %-5s %-20s %7.4f %6.3f %10.3f %10.3f %10.3f %9.3f %9.3f %8s\n", r->device,
                r->preset, r->dtype, r->mode, r->param[0] ? r->param : "-", r->density, r->kept_query_fraction,
                r->ms_median, r->ms_min, r->ms_max, r->tflops_effective, r->build_ms, sp);
+    }
+    int any = 0;
+    for (int i = 0; i < rs->n; i++)
+        any |= !strcmp(rs->r[i].status, "ok") && rs->r[i].bwd_ms == rs->r[i].bwd_ms;
+    if (!any)
+        return;
+    printf("\nbackward (effective TFLOP/s: 2.5x the forward's FLOPs; forward + backward: 3.5x)\n");
+    printf("%-10s %-14s %-5s %-5s %-20s %10s %9s %10s %9s\n", "device", "preset", "dtype", "mode", "param", "bwd_ms",
+           "TFLOP/s", "fwdbwd_ms", "TFLOP/s");
+    for (int i = 0; i < rs->n; i++) {
+        const bench_result *r = &rs->r[i];
+        if (!strcmp(r->status, "ok") && r->bwd_ms == r->bwd_ms)
+            printf("%-10s %-14s %-5s %-5s %-20s %10.3f %9.3f %10.3f %9.3f\n", r->device, r->preset, r->dtype,
+                   r->mode, r->param[0] ? r->param : "-", r->bwd_ms, r->bwd_tflops, r->fwdbwd_ms, r->fwdbwd_tflops);
     }
 }
 

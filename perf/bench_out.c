@@ -88,6 +88,10 @@ static void json_result(FILE *f, const bench_result *r)
     KN("flops_dense", r->flops_dense);
     KN("build_ms", r->build_ms);
     KN("speedup_vs_dense", r->speedup_vs_dense);
+    KN("bwd_ms", r->bwd_ms);
+    KN("fwdbwd_ms", r->fwdbwd_ms);
+    KN("bwd_tflops_effective", r->bwd_tflops);
+    KN("fwdbwd_tflops_effective", r->fwdbwd_tflops);
     KS("timer", r->timer_device ? "device" : "host");
     if (!strcmp(r->mode, "svg") && !strcmp(r->status, "ok"))
         fprintf(f, ", \"svg_heads\": {\"spatial\": %lld, \"temporal\": %lld, \"dense\": %lld}",
@@ -195,7 +199,7 @@ int bench_write_csv(const char *path, const bench_results *rs)
     fputs("device,device_name,backend,preset,batch,heads,head_dim,frames,height,width,text,text_before,tokens,"
           "dtype,block,mode,param,tau,topk,target_density,keep,status,density,kept_query_fraction,ms_median,"
           "ms_min,ms_max,ms_p90,runs,warmup,input_sets,tflops_effective,flops,flops_dense,build_ms,"
-          "speedup_vs_dense,timer,mask_dir\n",
+          "speedup_vs_dense,bwd_ms,fwdbwd_ms,bwd_tflops_effective,fwdbwd_tflops_effective,timer,mask_dir\n",
           f);
     for (int i = 0; i < rs->n; i++) {
         const bench_result *r = &rs->r[i];
@@ -232,6 +236,10 @@ int bench_write_csv(const char *path, const bench_results *rs)
         csv_num(f, r->flops_dense);
         csv_num(f, r->build_ms);
         csv_num(f, r->speedup_vs_dense);
+        csv_num(f, r->bwd_ms);
+        csv_num(f, r->fwdbwd_ms);
+        csv_num(f, r->bwd_tflops);
+        csv_num(f, r->fwdbwd_tflops);
         csv_str(f, r->timer_device ? "device" : "host", 0);
         csv_str(f, r->mask_dir, 0);
         fputc('\n', f);

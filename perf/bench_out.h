@@ -31,6 +31,9 @@ typedef struct bench_result {
     double ms_median, ms_min, ms_max, ms_p90;
     int runs, warmup, sets;
     double tflops_effective, flops, flops_dense, build_ms, speedup_vs_dense;
+    /* --backward: medians of the backward alone and of forward (with LSE) +
+     * backward; effective TFLOP/s count 2.5x resp. 3.5x the forward's FLOPs */
+    double bwd_ms, fwdbwd_ms, bwd_tflops, fwdbwd_tflops;
     int timer_device; /* backend has device timestamps (else host time) */
     char status[192]; /* "ok", "skipped: ...", "unsupported: ...", "error: ..." */
     char mask_dir[256]; /* relative to --export-mask DIR, "" if none */
