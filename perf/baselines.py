@@ -20,9 +20,15 @@ rotating among 3 input sets; median, min, max, p90. bf16 by default.
 Without torch (or without a GPU) it prints why, still validates any mask
 directories given (pure Python), writes an empty results list and exits 0.
 
+With --backward each baseline also times its backward (torch.autograd.grad
+of the output with a fixed dout, graph retained) alone and forward + backward,
+in the fields bench --backward writes (bwd_ms, fwdbwd_ms and effective TFLOP/s
+counting 2.5x and 3.5x the forward's FLOPs); a backward that fails (e.g. flex
+with a block size it does not compile) is reported in "bwd_status".
+
 usage: baselines.py [--masks DIR] [--preset NAME ...] [--bench voxattn.json]
                     [--json FILE] [--runs N] [--warmup N] [--dtype bf16|f16]
-                    [--skip cudnn,flash,flex]
+                    [--skip cudnn,flash,flex] [--backward]
 """
 import argparse
 import datetime
@@ -122,6 +128,7 @@ def record(dev, dev_name, shape, mode, dtype, block=None, param="", extra=None):
         "ms_p90": None, "runs": 0, "warmup": 0, "input_sets": 3, "tflops_effective": None, "flops": None,
         "flops_dense": 4.0 * (f * hh * w + g) ** 2 * d * b * h, "build_ms": None,
         "speedup_vs_dense": None, "dense_reference": "torch-cudnn", "timer": "device", "mask_dir": None,
+        "bwd_ms": None, "fwdbwd_ms": None, "bwd_tflops_effective": None, "fwdbwd_tflops_effective": None,
     }
     if extra:
         r.update(extra)
@@ -154,6 +161,37 @@ def time_fn(torch, fn, inputs, warmup, runs):
         b.synchronize()
         out.append(a.elapsed_time(b))
     return out
+
+
+def time_backward(torch, fn, inputs, warmup, runs, r):
+    """Times the backward of fn alone (autograd.grad on a retained graph) and forward + backward;
+    fills r's bwd fields (medians), or r["bwd_status"] with the reason it failed."""
+    try:
+        sets = []
+        for q, k, v in inputs:
+            q, k, v = (x.detach().requires_grad_(True) for x in (q, k, v))
+            out = fn(q, k, v)
+            sets.append((q, k, v, out, torch.randn_like(out)))
+
+        def bwd(q, k, v, out, g):
+            torch.autograd.grad(out, (q, k, v), g, retain_graph=True)
+
+        def fwdbwd(q, k, v, out, g):
+            torch.autograd.grad(fn(q, k, v), (q, k, v), g)
+
+        for key, f, mult in (("bwd", bwd, 2.5), ("fwdbwd", fwdbwd, 3.5)):
+            ms = sorted(time_fn(torch, f, sets, warmup, runs))
+            n = len(ms)
+            med = ms[n // 2] if n % 2 else 0.5 * (ms[n // 2 - 1] + ms[n // 2])
+            r[key + "_ms"] = med
+            if r["flops"]:
+                r[key + "_tflops_effective"] = mult * r["flops"] / (med * 1e-3) / 1e12
+        log("%-12s %-14s %-4s backward %9.3f ms  %7.1f TFLOP/s   fwd+bwd %9.3f ms" % (
+            r["device"], r["preset"], r["mode"], r["bwd_ms"], r["bwd_tflops_effective"] or 0, r["fwdbwd_ms"]))
+        del sets
+    except Exception as e:  # noqa: BLE001
+        r["bwd_status"] = status_of(torch, e)
+        log("%-12s %-14s %-4s backward: %s" % (r["device"], r["preset"], r["mode"], r["bwd_status"]))
 
 
 def status_of(torch, e):
@@ -201,6 +239,8 @@ def run_dense(torch, args, shape, dt, dev_name, results):
             stats(ms, r)
             log("%-12s %-14s dense  %9.3f ms  %7.1f TFLOP/s" % (dev, shape["name"], r["ms_median"],
                                                                 r["tflops_effective"]))
+            if args.backward:
+                time_backward(torch, fn, inputs, args.warmup, args.runs, r)
         except Exception as e:  # noqa: BLE001
             r["status"] = status_of(torch, e)
             log("%-12s %-14s dense  %s" % (dev, shape["name"], r["status"]))
@@ -305,6 +345,17 @@ def run_flex(torch, args, masks, dt, dev_name, results):
             log("%-12s %-14s %-4s %-18s density %.3f  %9.3f ms  %7.1f TFLOP/s" % (
                 "torch-flex", shape["name"], meta["mode"], meta["param"], meta["density"], r["ms_median"],
                 r["tflops_effective"]))
+            if args.backward:
+                bfn = None
+                for ko in ([r["kernel_options"]] if r["kernel_options"] else []) + [
+                        None, {"BLOCK_M1": 32, "BLOCK_N1": 64, "BLOCK_M2": 64, "BLOCK_N2": 32}]:
+                    def bfn(q, k, v, ko=ko):
+                        return flex(q, k, v, block_mask=bm, kernel_options=ko) if ko else flex(q, k, v, block_mask=bm)
+                    r.pop("bwd_status", None)
+                    time_backward(torch, bfn, inputs, max(args.warmup, 2), args.runs, r)
+                    if "bwd_status" not in r:
+                        r["bwd_kernel_options"] = ko
+                        break
             del inputs, bm
         except Exception as e:  # noqa: BLE001
             r["status"] = status_of(torch, e)
@@ -344,6 +395,7 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--dtype", choices=["bf16", "f16"], default="bf16")
     ap.add_argument("--skip", default="", help="comma list of cudnn,flash,flex to skip")
+    ap.add_argument("--backward", action="store_true", help="also time each baseline's backward")
     args = ap.parse_args(argv)
     if args.runs < 20:
         log("--runs %d raised to 20" % args.runs)
