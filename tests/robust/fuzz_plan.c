@@ -15,7 +15,9 @@
  * Checked: every call returns VOX_OK or one of the documented negative
  * statuses; a failed create leaves *out NULL; inputs that are valid by
  * construction are accepted; ASan/UBSan/LSan (no crash, no UB, no leak);
- * libFuzzer's -timeout (no hang). */
+ * libFuzzer's -timeout (no hang). The backward runs after the forward on
+ * tensors drawn the same way (and sometimes NULL); with every tensor valid
+ * after a successful forward that wrote the LSE it must succeed. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -385,6 +387,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int fwd_valid = q.valid && k.valid && tv && v.valid && o.valid && (!tl || l.valid) && built_ok;
     if (fwd_valid && st != VOX_OK)
         BAD();
+
+    /* backward: dout and the gradients drawn like the other tensors */
+    tens go, gq, gk, gv;
+    make_tensor(&r, g_ctx, p.dtype, B, H, Nt, D, &go);
+    make_tensor(&r, g_ctx, p.dtype, B, H, Nt, D, &gq);
+    make_tensor(&r, g_ctx, p.dtype, B, H, Nt, D, &gk);
+    make_tensor(&r, g_ctx, p.dtype, B, H, Nt, D, &gv);
+    uint8_t bnull = u8(&r);
+    const vox_tensor *tgo = bnull == 0xff ? NULL : &go.t, *tgk = bnull == 0xfe ? NULL : &gk.t;
+    int fwd_done = fwd_valid && tl && st == VOX_OK;
+    st = check(vox_attention_backward(plan, &q.t, &k.t, tv, &o.t, tl, tgo, &gq.t, tgk, &gv.t));
+    if (fwd_done && tgo && tgk && go.valid && gq.valid && gk.valid && gv.valid && st != VOX_OK)
+        BAD();
+    vox_buffer_destroy(go.t.buffer), vox_buffer_destroy(gq.t.buffer);
+    vox_buffer_destroy(gk.t.buffer), vox_buffer_destroy(gv.t.buffer);
 
     /* exports with arbitrary mask index and capacity */
     for (int rep = 0; rep < 2; rep++) {
