@@ -25,6 +25,7 @@ vox_status cli_context(const char *device, int verbose, vox_context **ctx)
     cp.device_id = device;
     cp.log = cli_log;
     cp.log_level = verbose ? VOX_LOG_DEBUG : VOX_LOG_WARN;
+    cp.time_builds = 1; /* demo and bench report build times */
     return vox_context_create(&cp, ctx);
 }
 

@@ -280,6 +280,13 @@ typedef struct vox_backend {
      * ran; NULL if unknown. May be NULL. */
     const char *(*last_kernel)(void *dev, vox_op op);
 
+    /* How many times this device has made the host wait for it since it was
+     * opened: blocking transfers, finishes, fence/event waits, synchronizing
+     * frees and scratch growth. Tests read it around vox_plan_build and
+     * vox_attention_forward to prove they only enqueue work. NULL where the
+     * device is synchronous by nature (the cpu reference). */
+    uint64_t (*host_waits)(void *dev);
+
     /* Ops: asynchronous with respect to the host, ordered among themselves.
      * Every op entry may be NULL (the backend lacks it): plans that need it
      * are refused at creation with VOX_ERR_UNSUPPORTED. */

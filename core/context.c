@@ -89,6 +89,7 @@ vox_status vox_context_create(const vox_context_params *params, vox_context **ou
     if (!ctx)
         return VOX_ERR_OUT_OF_MEMORY;
     ctx->log = log;
+    ctx->time_builds = params->time_builds != 0;
     atomic_init(&ctx->refs, 1);
     ctx->desc = *vox_registry_device(index);
     ctx->be = vox_registry_backend(ctx->desc.backend);

@@ -13,6 +13,7 @@ struct vox_context {
     vox_device_desc desc;
     vox_logger log;
     double timer_start_ms; /* host timer fallback */
+    int time_builds;       /* vox_context_params.time_builds */
     atomic_int refs;       /* 1 for the caller's handle + 1 per live buffer and plan */
 };
 

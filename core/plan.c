@@ -689,6 +689,9 @@ vox_status vox_plan_last_build_ms(const vox_plan *plan, double *ms)
 {
     if (!plan || !ms)
         return VOX_ERR_INVALID_ARGUMENT;
+    if (plan->last_build_ms < 0)
+        return vox_fail(&plan->ctx->log, VOX_ERR_INVALID_STATE,
+                        "the last build was not timed (create the context with time_builds set)");
     *ms = plan->last_build_ms;
     return VOX_OK;
 }

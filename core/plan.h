@@ -59,7 +59,7 @@ struct vox_plan {
     int built;
     int counts_stale;  /* h_kv_count (BSA) / h_kept_count not read back since the build */
     int classes_stale; /* SVG classes, errors, kv_start/kv_count on the device only */
-    double last_build_ms;
+    double last_build_ms; /* < 0: the last build was not timed (vox_context_params.time_builds) */
 };
 
 /* Draws `count` distinct integers in [0, n) sorted ascending from `seed`. */

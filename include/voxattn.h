@@ -162,6 +162,12 @@ typedef struct vox_context_params {
     void *log_user;
     vox_log_level log_level;
     const vox_native_queue *native; /* NULL: the library creates its own queue */
+    /* Nonzero: every vox_plan_build is bracketed by device timestamps and
+     * waits for the second, so vox_plan_last_build_ms can report it (for
+     * benchmarks). 0 (default): builds only enqueue work and never make the
+     * host wait, which CUDA-graph capture and overlap need; the build time is
+     * then unavailable. */
+    int time_builds;
 } vox_context_params;
 
 typedef struct vox_context vox_context;
@@ -387,7 +393,8 @@ VOX_API vox_status vox_timer_begin(vox_context *ctx);
 VOX_API vox_status vox_timer_end(vox_context *ctx, double *ms);
 
 /* Time spent in the last vox_plan_build, in ms (device events where the
- * backend has them). */
+ * backend has them). Only for contexts created with time_builds set: else
+ * VOX_ERR_INVALID_STATE (builds are not timed, so that they never wait). */
 VOX_API vox_status vox_plan_last_build_ms(const vox_plan *plan, double *ms);
 
 #ifdef __cplusplus

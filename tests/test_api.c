@@ -320,8 +320,27 @@ static void test_tensors(void **state)
     assert_int_equal(vox_plan_token_slots(plan, NULL), INVALID);
     double ms;
     assert_int_equal(vox_plan_last_build_ms(plan, NULL), INVALID);
-    assert_int_equal(vox_plan_last_build_ms(plan, &ms), VOX_OK);
+    /* this context does not time builds (they must never wait) */
+    assert_int_equal(vox_plan_last_build_ms(plan, &ms), VOX_ERR_INVALID_STATE);
     vox_plan_destroy(plan);
+    vox_context_params tp;
+    vox_context_defaults(&tp);
+    tp.device_id = "cpu";
+    tp.time_builds = 1;
+    vox_context *timed = NULL;
+    assert_int_equal(vox_context_create(&tp, &timed), VOX_OK);
+    assert_int_equal(vox_plan_create(timed, &p, &plan), VOX_OK);
+    vox_buffer *tb = NULL;
+    assert_int_equal(vox_buffer_create(timed, vox_tensor_span_bytes(&good), &tb), VOX_OK);
+    vox_tensor tg = good;
+    tg.buffer = tb;
+    assert_int_equal(vox_plan_build(plan, &tg, &tg, &tg), VOX_OK);
+    ms = -1;
+    assert_int_equal(vox_plan_last_build_ms(plan, &ms), VOX_OK);
+    assert_true(ms >= 0);
+    vox_plan_destroy(plan);
+    vox_buffer_destroy(tb);
+    vox_context_destroy(timed);
     vox_buffer_destroy(buf), vox_buffer_destroy(small), vox_buffer_destroy(foreign);
     vox_context_destroy(ctx), vox_context_destroy(other);
 }

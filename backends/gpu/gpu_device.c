@@ -137,6 +137,7 @@ void gpu_free(void *dev, void *buf)
         return;
     if (!b->wrapped && g->api->push(g) == 0) {
         g->api->sync(g->stream); /* ops using it may still be queued */
+        g->host_waits++;
         g->api->mem_free(b->ptr);
         g->api->pop(g);
     }
@@ -153,6 +154,7 @@ static vox_status gpu_copy(gpu_dev *g, int to_dev, gpu_buf *b, size_t off, void 
         return st;
     int rc = to_dev ? G->htod(b->ptr + off, host, bytes, g->stream) : G->dtoh(host, b->ptr + off, bytes, g->stream);
     int rc2 = G->sync(g->stream);
+    g->host_waits++;
     G->pop(g);
     if (rc)
         return gpu_err(g, rc, to_dev ? "copy to device" : "copy to host");
@@ -178,9 +180,12 @@ vox_status gpu_finish(void *dev)
     if (st)
         return st;
     int rc = g->api->sync(g->stream);
+    g->host_waits++;
     g->api->pop(g);
     return rc ? gpu_err(g, rc, "stream synchronize") : VOX_OK;
 }
+
+uint64_t gpu_host_waits(void *dev) { return ((const gpu_dev *)dev)->host_waits; }
 
 vox_status gpu_timer_begin(void *dev)
 {
@@ -204,6 +209,7 @@ vox_status gpu_timer_end(void *dev, double *ms)
     int rc = G->event_record(g->ev[1], g->stream);
     if (!rc)
         rc = G->event_sync(g->ev[1]);
+    g->host_waits++;
     if (!rc)
         rc = G->event_elapsed(&f, g->ev[0], g->ev[1]);
     G->pop(g);
@@ -222,6 +228,7 @@ vox_status gpu_ensure_scratch(gpu_dev *g, size_t bytes)
     if (st)
         return st;
     G->sync(g->stream);
+    g->host_waits++;
     if (g->scratch)
         G->mem_free(g->scratch);
     g->scratch = 0, g->scratch_bytes = 0;

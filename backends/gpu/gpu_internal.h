@@ -50,6 +50,7 @@ typedef struct gpu_dev {
     void *ev[2];
     uint64_t scratch;
     size_t scratch_bytes;
+    uint64_t host_waits; /* vox_backend.host_waits */
 } gpu_dev;
 
 typedef struct gpu_buf {
@@ -127,6 +128,8 @@ vox_status gpu_launch_op(gpu_dev *g, vox_op op, int fn, int64_t grid, unsigned b
                          const void *bufs, const void *args);
 /* vox_backend.last_kernel: the kernel the last call of op launched, or NULL. */
 const char *gpu_last_kernel(void *dev, vox_op op);
+/* vox_backend.host_waits. */
+uint64_t gpu_host_waits(void *dev);
 /* min(work, blocks per_sm on each multiprocessor) */
 int64_t gpu_cap_grid(const gpu_dev *g, int64_t work, int per_sm);
 
@@ -138,7 +141,7 @@ VOX_BACKEND_DECLARE_FORWARD_OPS(gpu_) /* core/backend.h: every op but attention_
 #define GPU_BACKEND_TABLE(KIND, NAME, PROBE, OPEN)                                                    \
     {                                                                                                 \
         .kind = (KIND), .name = (NAME), .probe = (PROBE), .open = (OPEN), VOX_BACKEND_DEVICE(gpu_),   \
-        VOX_BACKEND_TIMERS(gpu_), VOX_BACKEND_FORWARD_OPS(gpu_)                                       \
+        .host_waits = gpu_host_waits, VOX_BACKEND_TIMERS(gpu_), VOX_BACKEND_FORWARD_OPS(gpu_)         \
     }
 
 #endif

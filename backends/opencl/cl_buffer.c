@@ -74,6 +74,7 @@ void cl_free(void *devp, void *bufp)
 vox_status cl_write(void *devp, void *bufp, size_t off, const void *src, size_t bytes)
 {
     cl_dev *d = devp;
+    d->host_waits++;
     cl_int e = g_cl.clEnqueueWriteBuffer(d->queue, ((cl_buf *)bufp)->mem, CL_TRUE, off, bytes, src, 0, NULL, NULL);
     if (e != CL_SUCCESS)
         return vox_fail(d->log, cl_status(e), "opencl: write of %zu bytes failed (%s, %d)", bytes, cl_err_name(e), e);
@@ -83,6 +84,7 @@ vox_status cl_write(void *devp, void *bufp, size_t off, const void *src, size_t 
 vox_status cl_read(void *devp, void *bufp, size_t off, void *dst, size_t bytes)
 {
     cl_dev *d = devp;
+    d->host_waits++;
     cl_int e = g_cl.clEnqueueReadBuffer(d->queue, ((cl_buf *)bufp)->mem, CL_TRUE, off, bytes, dst, 0, NULL, NULL);
     if (e != CL_SUCCESS)
         return vox_fail(d->log, cl_status(e), "opencl: read of %zu bytes failed (%s, %d)", bytes, cl_err_name(e), e);
@@ -92,11 +94,14 @@ vox_status cl_read(void *devp, void *bufp, size_t off, void *dst, size_t bytes)
 vox_status cl_finish(void *devp)
 {
     cl_dev *d = devp;
+    d->host_waits++;
     cl_int e = g_cl.clFinish(d->queue);
     if (e != CL_SUCCESS)
         return vox_fail(d->log, cl_status(e), "opencl: clFinish failed (%s, %d)", cl_err_name(e), e);
     return VOX_OK;
 }
+
+uint64_t cl_host_waits(void *devp) { return ((const cl_dev *)devp)->host_waits; }
 
 /* Timers: markers with profiling where the queue has it, else host time. */
 vox_status cl_timer_begin(void *devp)

@@ -134,6 +134,7 @@ typedef struct cl_dev {
     int nv_opts;     /* cl_nv_compiler_options */
     int mma_maxrreg; /* VOXATTN_OPENCL_MMA_MAXRREG (0: the compiler's choice) */
     const char *last_kernel[VOX_OP_COUNT]; /* per op, the kernel its last launch ran (static names) */
+    uint64_t host_waits; /* blocking transfers and finishes (vox_backend.host_waits) */
 } cl_dev;
 
 vox_status cl_probe(vox_device_desc *descs, int max, int *count, char *reason, size_t rn);
@@ -191,5 +192,6 @@ vox_status cl_launch(cl_dev *d, const cl_kargs *ka, const char *name, size_t gro
 VOX_BACKEND_DECLARE_FORWARD_OPS(cl_) /* core/backend.h: every op but attention_backward */
 /* The kernel the last launch of `op` on this device ran (NULL: none yet). */
 const char *cl_last_kernel(void *devp, vox_op op);
+uint64_t cl_host_waits(void *devp);
 
 #endif

@@ -219,6 +219,7 @@ typedef struct vk_dev {
     vk_pipe pipes[VK_MAX_PIPES];
     int npipes;
     const char *last_kernel[VOX_OP_COUNT]; /* per op, its last dispatch's pipeline (a pipes[].name) */
+    uint64_t host_waits; /* fence waits (vox_backend.host_waits) */
 
     vk_buf staging;
     void *staging_map;
@@ -280,6 +281,7 @@ vox_status vk_timer_begin(void *dev);
 vox_status vk_timer_end(void *dev, double *ms);
 /* The pipeline of op's last dispatch on this device (NULL: none yet). */
 const char *vk_last_kernel(void *dev, vox_op op);
+uint64_t vk_host_waits(void *dev);
 
 /* vk_ops.c */
 VOX_BACKEND_DECLARE_FORWARD_OPS(vk_) /* core/backend.h: every op but attention_backward */

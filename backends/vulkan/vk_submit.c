@@ -130,6 +130,7 @@ vox_status vk_flush(vk_dev *d)
         if (r != VK_SUCCESS) {
             st = vk_status(d, r, "vkQueueSubmit");
         } else {
+            d->host_waits++;
             r = d->fd.vkWaitForFences(d->device, 1, &d->fence, VK_TRUE, UINT64_MAX);
             if (r != VK_SUCCESS)
                 st = vk_status(d, r, "vkWaitForFences");
@@ -156,6 +157,8 @@ void vk_barrier(vk_dev *d, VkPipelineStageFlags src, VkAccessFlags src_access, V
 }
 
 vox_status vk_finish(void *dev) { return vk_flush(dev); }
+
+uint64_t vk_host_waits(void *dev) { return ((const vk_dev *)dev)->host_waits; }
 
 /* ------------------------------------------------------------ pipelines */
 
