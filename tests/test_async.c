@@ -20,15 +20,7 @@
 #include "internal.h" /* ctx->be->host_waits */
 #include "testutil.h"
 
-typedef struct async_case {
-    const char *name;
-    vox_mask_mode mode;
-    vox_kv_rule rule;
-    double param, keep;
-    int64_t text;
-} async_case;
-
-static const async_case cases[] = {
+static const tu_mask_case cases[] = {
     {"bsa_topk", VOX_MASK_BSA, VOX_KV_TOPK, 3, 1.0, 0},
     {"bsa_cumulative_text", VOX_MASK_BSA, VOX_KV_CUMULATIVE, 0.9, 1.0, 8},
     {"bsa_stat_keep50", VOX_MASK_BSA, VOX_KV_STAT, 1.0, 0.5, 0},
@@ -47,23 +39,14 @@ static vox_status build_forward(vox_plan *plan, const vox_tensor *q, const vox_t
 }
 
 /* One case: 1 when the steady-state build + forward made no host wait. */
-static int run_case(vox_context *ctx, const async_case *c, char *why, size_t n)
+static int run_case(vox_context *ctx, const tu_mask_case *c, char *why, size_t n)
 {
     vox_plan_params p;
     vox_plan_defaults(&p);
     p.batch = 1, p.heads = 2, p.head_dim = 32, p.frames = 4, p.height = 8, p.width = 8;
-    p.text_tokens = c->text;
     p.block_t = c->keep < 1.0 ? 2 : 1, p.block_h = 4, p.block_w = 4; /* pruning needs blocks of frames */
     p.dtype = VOX_F32;
-    p.mask_mode = c->mode;
-    p.kv_rule = c->rule;
-    if (c->rule == VOX_KV_TOPK)
-        p.kv_topk = (int)c->param;
-    else if (c->rule == VOX_KV_STAT)
-        p.kv_z = c->param;
-    else
-        p.kv_tau = c->param;
-    p.query_keep = c->keep;
+    tu_mask_case_apply(c, &p);
     int64_t N = tu_tokens(&p), D = p.head_dim;
     size_t len = (size_t)(p.batch * p.heads * N * D);
     float *q = NULL, *k = NULL, *v = NULL;

@@ -63,15 +63,7 @@ static int load_cuda(void)
 #undef SYM
 }
 
-typedef struct graph_case {
-    const char *name;
-    vox_mask_mode mode;
-    vox_kv_rule rule;
-    double param, keep;
-    int64_t text;
-} graph_case;
-
-static const graph_case cases[] = {
+static const tu_mask_case cases[] = {
     {"bsa_topk", VOX_MASK_BSA, VOX_KV_TOPK, 6, 1.0, 0},
     {"bsa_cumulative_keep50_text", VOX_MASK_BSA, VOX_KV_CUMULATIVE, 0.8, 0.5, 64},
     {"svg", VOX_MASK_SVG, VOX_KV_CUMULATIVE, 0.9, 1.0, 64},
@@ -116,21 +108,14 @@ static vox_status run(vox_plan *plan, vox_tensor *q, vox_tensor *k, vox_tensor *
     return st ? st : vox_attention_forward(plan, q, k, v, o, NULL);
 }
 
-static int run_case(vox_context *ctx, CUstream stream, const graph_case *c, char *why, size_t n)
+static int run_case(vox_context *ctx, CUstream stream, const tu_mask_case *c, char *why, size_t n)
 {
     vox_plan_params p;
     vox_plan_defaults(&p);
     p.batch = 1, p.heads = 4, p.head_dim = 128, p.frames = 8, p.height = 16, p.width = 16;
-    p.text_tokens = c->text;
     p.block_t = 4, p.block_h = 4, p.block_w = 4;
     p.dtype = VOX_BF16;
-    p.mask_mode = c->mode;
-    p.kv_rule = c->rule;
-    if (c->rule == VOX_KV_TOPK)
-        p.kv_topk = (int)c->param;
-    else
-        p.kv_tau = c->param;
-    p.query_keep = c->keep;
+    tu_mask_case_apply(c, &p);
     int64_t N = tu_tokens(&p), D = p.head_dim, BH = p.batch * p.heads;
     size_t len = (size_t)(BH * N * D);
     float *a[3], *b[3];

@@ -211,6 +211,20 @@ void tu_round_through(vox_dtype dtype, float *x, size_t n)
     }
 }
 
+void tu_mask_case_apply(const tu_mask_case *c, vox_plan_params *p)
+{
+    p->mask_mode = c->mode;
+    p->kv_rule = c->rule;
+    if (c->rule == VOX_KV_TOPK)
+        p->kv_topk = (int)c->param;
+    else if (c->rule == VOX_KV_STAT)
+        p->kv_z = c->param;
+    else
+        p->kv_tau = c->param;
+    p->query_keep = c->keep;
+    p->text_tokens = c->text;
+}
+
 int tu_for_each_device(const char *title, const char *backend, const char *device, int max_skipped,
                        void (*run)(const vox_device_desc *dev, void *user, tu_tally *t), void *user)
 {

@@ -78,6 +78,18 @@ typedef struct tu_tally {
 int tu_for_each_device(const char *title, const char *backend, const char *device, int max_skipped,
                        void (*run)(const vox_device_desc *dev, void *user, tu_tally *t), void *user);
 
+/* A mask configuration of a test case: mode, KV rule with its parameter
+ * (tau, top-k or z), query_keep and text tokens; tu_mask_case_apply writes
+ * them into plan parameters. */
+typedef struct tu_mask_case {
+    const char *name;
+    vox_mask_mode mode;
+    vox_kv_rule rule;
+    double param, keep;
+    int64_t text;
+} tu_mask_case;
+void tu_mask_case_apply(const tu_mask_case *c, vox_plan_params *p);
+
 /* ---- run and compare (testutil_run.c) ---------------------------------- */
 
 typedef struct tu_result {
