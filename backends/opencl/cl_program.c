@@ -41,8 +41,10 @@ static const struct {
     [PROG_ATTN_MMA] = {"tensor-core attention", {"vox_attention_forward_mma"}, {"attention_forward_mma.cl"}},
     [PROG_BWD_Q] = {"attention backward (dQ)",
                     {"vox_attention_backward_prep", "vox_attention_backward_dq"},
-                    {"attention_backward.cl"}},
-    [PROG_BWD_KV] = {"attention backward (dK, dV)", {"vox_attention_backward_dkdv"}, {"attention_backward.cl"}},
+                    {"\n#define VOX_BWD_KV 0\n", "attention_backward.cl"}},
+    [PROG_BWD_KV] = {"attention backward (dK, dV)",
+                     {"vox_attention_backward_dkdv"},
+                     {"\n#define VOX_BWD_KV 1\n", "attention_backward.cl"}},
 };
 
 static const struct vox_cl_blob *blob(const char *name)

@@ -12,8 +12,8 @@
  *       dV kept in registers over the query blocks attending to it (the
  *       transpose), BM computed rows at a time.
  * Build defines: HD (head dim), BM (query rows per tile), BN (keys per
- * tile), LS (work-group size); the host builds prep and dq in one program,
- * dkdv in another, each with its own tile shape. Tiles of q, dO, k, v sit in
+ * tile), LS (work-group size), VOX_BWD_KV (0: the program of prep and dq,
+ * 1: the program of dkdv; each has its own tile shape). Tiles of q, dO, k, v sit in
  * local memory in the storage type (exact copies: f16 read with vload_half,
  * bf16 widened as in common.cl); every product and sum is f32. Rows pruned by
  * query selection are skipped by compacting each block's computed rows, so
@@ -92,6 +92,7 @@ void vox_bwd_computed_rows(__global const int *fill_src, int has_fill, long fill
     barrier(CLK_LOCAL_MEM_FENCE);
 }
 
+#if !VOX_BWD_KV
 /* ------------------------------------------------------------------ prep */
 
 #define PT 8 /* items per row (HD is a multiple of 8) */
@@ -256,6 +257,7 @@ vox_attention_backward_dq(VOX_CL_BUF_PARAMS(VOX_ATTENTION_BACKWARD_BUFS)
     }
 }
 
+#else
 /* ----------------------------------------------------------------- dK, dV */
 
 #define TPK (LS / BN) /* items per key */
@@ -350,3 +352,4 @@ vox_attention_backward_dkdv(VOX_CL_BUF_PARAMS(VOX_ATTENTION_BACKWARD_BUFS)
         }
     }
 }
+#endif
