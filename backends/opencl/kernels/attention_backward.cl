@@ -13,11 +13,12 @@
  *       transpose), BM computed rows at a time.
  * Build defines: HD (head dim), BM (query rows per tile), BN (keys per
  * tile), LS (work-group size), VOX_BWD_KV (0: the program of prep and dq,
- * 1: the program of dkdv; each has its own tile shape). Tiles of q, dO, k, v sit in
- * local memory in the storage type (exact copies: f16 read with vload_half,
- * bf16 widened as in common.cl); every product and sum is f32. Rows pruned by
- * query selection are skipped by compacting each block's computed rows, so
- * work scales with kept rows. */
+ * 1: the program of dkdv; each has its own tile shape). Tiles of q, dO, k,
+ * v sit in local memory in the storage type (exact copies: f16 read with
+ * vload_half, bf16 widened as in common.cl); every product and sum is f32
+ * (f32 scores compensated, vox_bwd_score_add). Rows pruned by query
+ * selection are skipped by compacting each block's computed rows, so work
+ * scales with kept rows. */
 #define VMAX 256 /* largest block volume (core/layout.c) */
 
 #if VOX_DTYPE == 0
