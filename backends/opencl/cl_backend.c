@@ -7,7 +7,8 @@
 
 static const vox_backend cl_backend = {
     .kind = VOX_BACKEND_OPENCL, .name = "opencl", .probe = cl_probe, .open = cl_open,
-    VOX_BACKEND_DEVICE(cl_), .host_waits = cl_host_waits, VOX_BACKEND_TIMERS(cl_), VOX_BACKEND_FORWARD_OPS(cl_)
+    .supports = cl_supports, VOX_BACKEND_DEVICE(cl_), .host_waits = cl_host_waits, VOX_BACKEND_TIMERS(cl_),
+    VOX_BACKEND_ALL_OPS(cl_)
 };
 
 const vox_backend *vox_backend_opencl(void) { return &cl_backend; }

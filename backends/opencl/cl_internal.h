@@ -86,8 +86,10 @@ double cl_now_ms(void);
 enum { MMA_OFF = 0, MMA_PTX = 1, MMA_EMULATED = 2 };
 
 /* Programs: every op but attention in one program per dtype; attention per
- * dtype and tile shape, portable or tensor-core. */
-enum { PROG_OPS = 0, PROG_ATTN = 1, PROG_ATTN_MMA = 2 };
+ * dtype and tile shape, portable or tensor-core; the backward's dQ side
+ * (prep and dQ kernels) and dK/dV side per dtype and tile shape. */
+enum { PROG_OPS = 0, PROG_ATTN = 1, PROG_ATTN_MMA = 2, PROG_BWD_Q = 3, PROG_BWD_KV = 4 };
+#define CL_MAX_KERNELS 2 /* kernels of a program other than PROG_OPS */
 
 /* The kernels of PROG_OPS, in cl_prog.kernels order: {enum, kernel name}. */
 #define CL_OPS_KERNELS(X)                      \
@@ -107,7 +109,7 @@ typedef struct cl_prog {
     int kind;
     int dtype, hd, bm, bn, ls;
     cl_program program;
-    cl_kernel kernels[K_OPS_COUNT]; /* PROG_OPS: by K_*; attention: [0] */
+    cl_kernel kernels[K_OPS_COUNT]; /* PROG_OPS: by K_*; others: in their table's order */
 } cl_prog;
 
 #define CL_MAX_PROGS 32
@@ -155,13 +157,15 @@ vox_status cl_timer_end(void *devp, double *ms);
 
 /* ------------------------------------------------------ programs (cl_program.c) */
 
-/* Builds (or finds in the cache) a program. PROG_OPS: dtype; PROG_ATTN:
- * dtype, hd, bm, bn, ls; PROG_ATTN_MMA: dtype, hd. A failed PROG_ATTN_MMA
- * build is logged as a warning only: the caller falls back to PROG_ATTN. */
+/* Builds (or finds in the cache) a program. PROG_OPS: dtype; PROG_ATTN,
+ * PROG_BWD_Q, PROG_BWD_KV: dtype, hd, bm, bn, ls; PROG_ATTN_MMA: dtype, hd.
+ * A failed PROG_ATTN_MMA build is logged as a warning only: the caller
+ * falls back to PROG_ATTN. Building a program may evict the oldest cached
+ * one and move the others: a cl_prog pointer is good until the next call. */
 vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, int ls, cl_prog **out);
 void cl_prog_release(cl_prog *p);
-/* The name of kernel k of a program (static storage): K_* of PROG_OPS, 0 of
- * an attention program. */
+/* The name of kernel k of a program (static storage): K_* of PROG_OPS, the
+ * index in its table of another program. */
 const char *cl_kernel_name(const cl_prog *p, int k);
 
 /* Kernel arguments, set in order as they are given: each buffer as its
@@ -189,9 +193,11 @@ vox_status cl_launch(cl_dev *d, const cl_kargs *ka, const char *name, size_t gro
 
 /* ------------------------------------------------------------ ops (cl_ops.c) */
 
-VOX_BACKEND_DECLARE_FORWARD_OPS(cl_) /* core/backend.h: every op but attention_backward */
+VOX_BACKEND_DECLARE_ALL_OPS(cl_) /* core/backend.h */
 /* The kernel the last launch of `op` on this device ran (NULL: none yet). */
 const char *cl_last_kernel(void *devp, vox_op op);
 uint64_t cl_host_waits(void *devp);
+/* Whether the device can run `op` on these sizes (the backward's tiles). */
+vox_status cl_supports(void *devp, const vox_op_dims *d, vox_op op, char *reason, size_t n);
 
 #endif

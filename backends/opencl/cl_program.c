@@ -29,15 +29,22 @@ static const char g_prelude[] = "\n#if !defined(__OPENCL_VERSION__) && defined(_
 /* Each program's sources after kernel_args.h and common.cl: file names,
  * or source text where a part starts with '\n'. */
 static const struct {
-    const char *what;   /* for the log */
-    const char *kernel; /* the one kernel of an attention program */
+    const char *what;                     /* for the log */
+    const char *kernels[CL_MAX_KERNELS]; /* the kernels of an attention program, in launch order */
     const char *parts[CL_MAX_PARTS];
 } g_programs[] = {
-    [PROG_OPS] = {"op", NULL,
+    [PROG_OPS] = {"op",
+                  {NULL},
                   {"permute.cl", "block_means.cl", KV_AS_LOCAL, "kv_select.cl", KV_AS_GLOBAL, "kv_select.cl",
                    "sample_rows.cl", "query_select.cl", "svg_classify.cl"}},
-    [PROG_ATTN] = {"attention", "vox_attention_forward", {"attention_forward.cl"}},
-    [PROG_ATTN_MMA] = {"tensor-core attention", "vox_attention_forward_mma", {"attention_forward_mma.cl"}},
+    [PROG_ATTN] = {"attention", {"vox_attention_forward"}, {"attention_forward.cl"}},
+    [PROG_ATTN_MMA] = {"tensor-core attention", {"vox_attention_forward_mma"}, {"attention_forward_mma.cl"}},
+    [PROG_BWD_Q] = {"attention backward (dQ)",
+                    {"vox_attention_backward_prep", "vox_attention_backward_dq"},
+                    {"\n#define VOX_BWD_KV 0\n", "attention_backward.cl"}},
+    [PROG_BWD_KV] = {"attention backward (dK, dV)",
+                     {"vox_attention_backward_dkdv"},
+                     {"\n#define VOX_BWD_KV 1\n", "attention_backward.cl"}},
 };
 
 static const struct vox_cl_blob *blob(const char *name)
@@ -60,7 +67,7 @@ void cl_prog_release(cl_prog *p)
 
 const char *cl_kernel_name(const cl_prog *p, int k)
 {
-    return p->kind == PROG_OPS ? g_ops_kernels[k] : g_programs[p->kind].kernel;
+    return p->kind == PROG_OPS ? g_ops_kernels[k] : g_programs[p->kind].kernels[k];
 }
 
 vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, int ls, cl_prog **out)
@@ -142,9 +149,12 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
     memset(p, 0, sizeof *p);
     p->kind = kind, p->dtype = dtype, p->hd = hd, p->bm = bm, p->bn = bn, p->ls = ls;
     p->program = prog;
-    int nk = kind == PROG_OPS ? K_OPS_COUNT : 1;
+    int nk = K_OPS_COUNT;
+    if (kind != PROG_OPS)
+        for (nk = 0; nk < CL_MAX_KERNELS && g_programs[kind].kernels[nk];)
+            nk++;
     for (int i = 0; i < nk; i++) {
-        const char *name = kind == PROG_OPS ? g_ops_kernels[i] : g_programs[kind].kernel;
+        const char *name = cl_kernel_name(p, i);
         p->kernels[i] = g_cl.clCreateKernel(prog, name, &e);
         if (!p->kernels[i] || e != CL_SUCCESS) {
             cl_prog_release(p);

@@ -1,0 +1,356 @@
+/* voxattn OpenCL: attention_backward (core/backend.h), the gradients of
+ * attention_forward over the packed mask (forward CSR and its transpose),
+ * deterministic (no atomics), no N x N buffer. Three kernels:
+ *   vox_attention_backward_prep  per (bh, query block): dO_eff of each
+ *       computed row (its dO plus the dO of the pruned rows it fills, in
+ *       ascending slot order) written back into dout, and delta = dO_eff . o
+ *       into the LSE's work half (0 for every other slot);
+ *   vox_attention_backward_dq    per (bh, query block, tile of BM computed
+ *       rows): dQ kept in registers over the row's key blocks, BN keys at a
+ *       time;
+ *   vox_attention_backward_dkdv  per (bh, key block, tile of BN keys): dK and
+ *       dV kept in registers over the query blocks attending to it (the
+ *       transpose), BM computed rows at a time.
+ * Build defines: HD (head dim), BM (query rows per tile), BN (keys per
+ * tile), LS (work-group size), VOX_BWD_KV (0: the program of prep and dq,
+ * 1: the program of dkdv; each has its own tile shape). Tiles of q, dO, k,
+ * v sit in local memory in the storage type (exact copies: f16 read with
+ * vload_half, bf16 widened as in common.cl); every product and sum is f32
+ * (f32 scores compensated, vox_bwd_score_add). Rows pruned by query
+ * selection are skipped by compacting each block's computed rows, so work
+ * scales with kept rows. */
+#define VMAX 256 /* largest block volume (core/layout.c) */
+
+#if VOX_DTYPE == 0
+typedef float lel; /* a tile element in local memory */
+#define TP (HD + 1) /* tile row pitch: an odd number of 32-bit words */
+#define LDT(t, i) ((t)[i])
+#else
+typedef ushort lel;
+#define TP (HD + 2)
+#if VOX_DTYPE == 1
+#define LDT(t, i) vload_half((i), (__local const half *)(t))
+#else
+#define LDT(t, i) as_float(((uint)(t)[i]) << 16)
+#endif
+#endif
+
+/* Adds a*b to the score sum s. f32: compensated (Ogita-Rump-Oishi Dot2: the
+ * product's and the sum's rounding errors gathered in c, the score is s + c):
+ * with large logits the f32 rounding of q.k, times the scale, is the error
+ * of the exponent against an exact LSE, far above the f32 limit otherwise;
+ * f16/bf16 (f32 sums of exact products, looser limits) do not need it. */
+void vox_bwd_score_add(float *s, float *c, float a, float b)
+{
+#if VOX_DTYPE == 0
+    const float p = a * b, pe = fma(a, b, -p);
+    const float t = *s + p, z = t - *s;
+    *c += ((*s - (t - z)) + (p - z)) + pe;
+    *s = t;
+#else
+    *s = mad(a, b, *s);
+#endif
+}
+
+/* P of a score s (unscaled) of a row with LSE l: one rounding for s*scale - l */
+#define PROB(s, c, l) exp(fma((s), scale, -(l)) + (c) * scale)
+
+/* Rows r < n of tile t: the rows of x at slots sl[r] (bh base added), zeros
+ * where sl[r] < 0. Raw copies, no conversion. */
+void vox_bwd_load_tile(__local lel *t, __global const stor *x, long base, __local const int *sl, int n)
+{
+    __global const lel *raw = (__global const lel *)x;
+    for (int idx = LID; idx < n * HD; idx += LS) {
+        int r = idx / HD, e = idx - r * HD;
+        int s = sl[r];
+        t[r * TP + e] = s >= 0 ? raw[(base + s) * HD + e] : (lel)0;
+    }
+}
+
+/* The computed rows of query block i: cf[s] = 1 for its valid slots that
+ * are their own source (every valid slot without fill), rows[0, *count) those
+ * slots ascending (local to the block). Called by every item; barriers on
+ * entry and exit. */
+void vox_bwd_computed_rows(__global const int *fill_src, int has_fill, long fill_base, int i, int nvalid, int V,
+                           __local int *cf, __local int *rows, __local int *count)
+{
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = LID; s < V; s += LS)
+        cf[s] = s < nvalid && (!has_fill || fill_src[fill_base + s] == i * V + s);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = LID; s < V; s += LS) {
+        int rank = s;
+        if (has_fill) {
+            rank = 0;
+            for (int u = 0; u < s; u++)
+                rank += cf[u];
+        }
+        if (cf[s])
+            rows[rank] = s;
+        if (s == V - 1)
+            *count = has_fill ? rank + cf[s] : nvalid;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+
+#if !VOX_BWD_KV
+/* ------------------------------------------------------------------ prep */
+
+#define PT 8 /* items per row (HD is a multiple of 8) */
+
+__kernel __attribute__((reqd_work_group_size(LS, 1, 1))) void
+vox_attention_backward_prep(VOX_CL_BUF_PARAMS(VOX_ATTENTION_BACKWARD_BUFS)
+                                VOX_CL_ARG_PARAMS(VOX_ATTENTION_BACKWARD_ARGS))
+{
+    __local int head[VMAX], next[VMAX]; /* per computed row, the pruned rows it fills */
+    __local float red[LS];
+    VOX_CL_APPLY_OFFSETS(VOX_ATTENTION_BACKWARD_BUFS)
+    VOX_CL_ARGS(attention_backward, VOX_ATTENTION_BACKWARD_ARGS)
+    const long NB = args.NB, total = args.total, S = NB * args.V, work = args.BH * S;
+    const int V = args.V, has_fill = args.has_fill;
+    const int lid = LID, sub = lid % PT;
+    for (long m = get_group_id(0); m < total; m += get_num_groups(0)) {
+        const long bh = m / NB;
+        const int i = (int)(m - bh * NB), nvalid = valid[i];
+        const long blk = bh * S + (long)i * V; /* row of slot 0 of the block */
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (has_fill && lid == 0) { /* lists in ascending slot order */
+            for (int s = 0; s < V; s++)
+                head[s] = -1;
+            for (int s = nvalid - 1; s >= 0; s--) {
+                int u = fill_src[blk + s] - i * V;
+                if (u != s && u >= 0 && u < V)
+                    next[s] = head[u], head[u] = s;
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int r0 = 0; r0 < nvalid; r0 += LS / PT) {
+            const int r = r0 + lid / PT;
+            const int comp = r < nvalid && (!has_fill || fill_src[blk + r] == i * V + r);
+            float part = 0.0f;
+            if (comp) {
+                const int first = has_fill ? head[r] : -1;
+                for (int e = sub; e < HD; e += PT) {
+                    const long at = (blk + r) * HD + e;
+                    float g = LOADF(dout, at);
+                    if (first >= 0) {
+                        for (int s = first; s >= 0; s = next[s])
+                            g += LOADF(dout, (blk + s) * HD + e);
+                        STOREF(dout, at, g);
+                        g = LOADF(dout, at); /* as stored: delta matches the dO the others read */
+                    }
+                    part = mad(g, LOADF(o, at), part);
+                }
+            }
+            red[lid] = part;
+            barrier(CLK_LOCAL_MEM_FENCE);
+            if (sub == 0 && r < nvalid) {
+                float dl = 0.0f;
+                for (int u = 0; u < PT; u++)
+                    dl += red[lid + u];
+                lse[work + blk + r] = comp ? dl : 0.0f;
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        for (int s = nvalid + lid; s < V; s += LS)
+            lse[work + blk + s] = 0.0f;
+    }
+}
+
+/* -------------------------------------------------------------------- dQ */
+
+#define TPR (LS / BM) /* items per query row */
+#define NC (BN / TPR) /* keys per item per key tile */
+#define ND (HD / TPR) /* dQ dims per item */
+
+__kernel __attribute__((reqd_work_group_size(LS, 1, 1))) void
+vox_attention_backward_dq(VOX_CL_BUF_PARAMS(VOX_ATTENTION_BACKWARD_BUFS)
+                              VOX_CL_ARG_PARAMS(VOX_ATTENTION_BACKWARD_ARGS))
+{
+    __local lel Qs[BM * TP], Gs[BM * TP], Ks[BN * TP], Vs[BN * TP];
+    __local float dS[BM * (BN + 1)];
+    __local float rlse[BM], rdelta[BM];
+    __local int rslot[BM], kslot[BN];
+    __local int cf[VMAX], rows[VMAX], nrows;
+    VOX_CL_APPLY_OFFSETS(VOX_ATTENTION_BACKWARD_BUFS)
+    VOX_CL_ARGS(attention_backward, VOX_ATTENTION_BACKWARD_ARGS)
+    const long NB = args.NB, total = args.total, R = args.BH * NB, S = NB * args.V, work = args.BH * S;
+    const int V = args.V, tiles = args.tiles, has_fill = args.has_fill;
+    const float scale = args.scale;
+    const int lid = LID, row = lid / TPR, sub = lid - row * TPR;
+    for (long g = get_group_id(0); g < total; g += get_num_groups(0)) {
+        const long m = g / tiles, bh = m / NB;
+        const int tile = (int)(g - m * tiles), i = (int)(m - bh * NB);
+        const long base = bh * S;
+        vox_bwd_computed_rows(fill_src, has_fill, base + (long)i * V, i, valid[i], V, cf, rows, &nrows);
+        const int n = nrows, r0 = tile * BM;
+        if (lid < BM) {
+            int rr = r0 + lid;
+            int s = rr < n ? i * V + rows[rr] : -1;
+            rslot[lid] = s;
+            rlse[lid] = s >= 0 ? lse[base + s] : -INFINITY;
+            rdelta[lid] = s >= 0 ? lse[work + base + s] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        vox_bwd_load_tile(Qs, q, base, rslot, BM);
+        vox_bwd_load_tile(Gs, dout, base, rslot, BM);
+        float acc[ND];
+        for (int x = 0; x < ND; x++)
+            acc[x] = 0.0f;
+        /* tiles past the computed rows do no key work (barriers still uniform) */
+        const int active = r0 < n;
+        const int start = active ? mask[m] : 0;
+        const long nkeys = active ? (long)mask[R + m] * V : 0;
+        for (long kt = 0; kt < nkeys; kt += BN) {
+            barrier(CLK_LOCAL_MEM_FENCE);
+            if (lid < BN) {
+                long kn = kt + lid;
+                int ks = -1;
+                if (kn < nkeys) {
+                    int c = (int)(kn / V), t = (int)(kn - (long)c * V);
+                    int blk = mask[start + c];
+                    if (t < valid[blk])
+                        ks = blk * V + t;
+                }
+                kslot[lid] = ks;
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            vox_bwd_load_tile(Ks, k, base, kslot, BN);
+            vox_bwd_load_tile(Vs, v, base, kslot, BN);
+            barrier(CLK_LOCAL_MEM_FENCE);
+            float sreg[NC], scomp[NC], dreg[NC];
+            for (int x = 0; x < NC; x++)
+                sreg[x] = 0.0f, scomp[x] = 0.0f, dreg[x] = 0.0f;
+            for (int e = 0; e < HD; e++) {
+                const float qe = LDT(Qs, row * TP + e), ge = LDT(Gs, row * TP + e);
+                for (int x = 0; x < NC; x++) {
+                    const int c = sub + TPR * x;
+                    vox_bwd_score_add(&sreg[x], &scomp[x], qe, LDT(Ks, c * TP + e));
+                    dreg[x] = mad(ge, LDT(Vs, c * TP + e), dreg[x]);
+                }
+            }
+            const float l = rlse[row], dl = rdelta[row];
+            const int rok = rslot[row] >= 0 && l != -INFINITY;
+            for (int x = 0; x < NC; x++) {
+                const int c = sub + TPR * x;
+                const float p = rok && kslot[c] >= 0 ? PROB(sreg[x], scomp[x], l) : 0.0f;
+                dS[row * (BN + 1) + c] = p * (dreg[x] - dl);
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (int x = 0; x < ND; x++) {
+                const int e = sub + TPR * x;
+                float a = acc[x];
+                for (int c = 0; c < BN; c++)
+                    a = mad(dS[row * (BN + 1) + c], LDT(Ks, c * TP + e), a);
+                acc[x] = a;
+            }
+        }
+        const int s = rslot[row];
+        if (s >= 0)
+            for (int x = 0; x < ND; x++)
+                STOREF(dq, (base + s) * HD + sub + TPR * x, scale * acc[x]);
+        /* zeros for the slots of this tile's range that are not computed rows */
+        for (int idx = lid; idx < BM * HD; idx += LS) {
+            int u = r0 + idx / HD, e = idx % HD;
+            if (u < V && !cf[u])
+                STOREF(dq, (base + (long)i * V + u) * HD + e, 0.0f);
+        }
+    }
+}
+
+#else
+/* ----------------------------------------------------------------- dK, dV */
+
+#define TPK (LS / BN) /* items per key */
+#define NR (BM / TPK) /* query rows per item per row tile */
+#define NDK (HD / TPK) /* dK and dV dims per item */
+
+__kernel __attribute__((reqd_work_group_size(LS, 1, 1))) void
+vox_attention_backward_dkdv(VOX_CL_BUF_PARAMS(VOX_ATTENTION_BACKWARD_BUFS)
+                                VOX_CL_ARG_PARAMS(VOX_ATTENTION_BACKWARD_ARGS))
+{
+    __local lel Qs[BM * TP], Gs[BM * TP], Ks[BN * TP], Vs[BN * TP];
+    __local float Ps[BN * (BM + 1)], dSs[BN * (BM + 1)];
+    __local float rlse[BM], rdelta[BM];
+    __local int rslot[BM], kslot[BN];
+    __local int cf[VMAX], rows[VMAX], nrows;
+    VOX_CL_APPLY_OFFSETS(VOX_ATTENTION_BACKWARD_BUFS)
+    VOX_CL_ARGS(attention_backward, VOX_ATTENTION_BACKWARD_ARGS)
+    const long NB = args.NB, total = args.total, R = args.BH * NB, S = NB * args.V, work = args.BH * S;
+    const int V = args.V, tiles = args.tiles, has_fill = args.has_fill;
+    const float scale = args.scale;
+    const int lid = LID, key = lid / TPK, sub = lid - key * TPK;
+    for (long g = get_group_id(0); g < total; g += get_num_groups(0)) {
+        const long mt = g / tiles, bh = mt / NB;
+        const int kt = (int)(g - mt * tiles), j = (int)(mt - bh * NB);
+        const long base = bh * S;
+        const int nkeys = valid[j] - kt * BN; /* valid keys of this tile (<= 0: none) */
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (lid < BN)
+            kslot[lid] = lid < nkeys ? j * V + kt * BN + lid : -1;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        vox_bwd_load_tile(Ks, k, base, kslot, BN);
+        vox_bwd_load_tile(Vs, v, base, kslot, BN);
+        float acck[NDK], accv[NDK];
+        for (int x = 0; x < NDK; x++)
+            acck[x] = 0.0f, accv[x] = 0.0f;
+        const int nq = nkeys > 0 ? mask[3 * R + mt] : 0, qstart = mask[2 * R + mt];
+        for (int c = 0; c < nq; c++) {
+            const int i = mask[qstart + c];
+            vox_bwd_computed_rows(fill_src, has_fill, base + (long)i * V, i, valid[i], V, cf, rows, &nrows);
+            const int n = nrows;
+            for (int r0 = 0; r0 < n; r0 += BM) {
+                barrier(CLK_LOCAL_MEM_FENCE);
+                if (lid < BM) {
+                    int rr = r0 + lid;
+                    int s = rr < n ? i * V + rows[rr] : -1;
+                    rslot[lid] = s;
+                    rlse[lid] = s >= 0 ? lse[base + s] : -INFINITY;
+                    rdelta[lid] = s >= 0 ? lse[work + base + s] : 0.0f;
+                }
+                barrier(CLK_LOCAL_MEM_FENCE);
+                vox_bwd_load_tile(Qs, q, base, rslot, BM);
+                vox_bwd_load_tile(Gs, dout, base, rslot, BM);
+                barrier(CLK_LOCAL_MEM_FENCE);
+                float sreg[NR], scomp[NR], dreg[NR];
+                for (int y = 0; y < NR; y++)
+                    sreg[y] = 0.0f, scomp[y] = 0.0f, dreg[y] = 0.0f;
+                for (int e = 0; e < HD; e++) {
+                    const float ke = LDT(Ks, key * TP + e), ve = LDT(Vs, key * TP + e);
+                    for (int y = 0; y < NR; y++) {
+                        const int r = sub + TPK * y;
+                        vox_bwd_score_add(&sreg[y], &scomp[y], ke, LDT(Qs, r * TP + e));
+                        dreg[y] = mad(ve, LDT(Gs, r * TP + e), dreg[y]);
+                    }
+                }
+                const int kok = kslot[key] >= 0;
+                for (int y = 0; y < NR; y++) {
+                    const int r = sub + TPK * y;
+                    const float l = rlse[r];
+                    const float p = kok && rslot[r] >= 0 && l != -INFINITY ? PROB(sreg[y], scomp[y], l) : 0.0f;
+                    Ps[key * (BM + 1) + r] = p;
+                    dSs[key * (BM + 1) + r] = p * (dreg[y] - rdelta[r]);
+                }
+                barrier(CLK_LOCAL_MEM_FENCE);
+                for (int x = 0; x < NDK; x++) {
+                    const int e = sub + TPK * x;
+                    float a = acck[x], b = accv[x];
+                    for (int r = 0; r < BM; r++) {
+                        a = mad(dSs[key * (BM + 1) + r], LDT(Qs, r * TP + e), a);
+                        b = mad(Ps[key * (BM + 1) + r], LDT(Gs, r * TP + e), b);
+                    }
+                    acck[x] = a, accv[x] = b;
+                }
+            }
+        }
+        /* every slot of the tile: padding keys and keys nobody attends get 0 */
+        const long at = (base + (long)j * V + kt * BN + key) * HD;
+        const int kok = kslot[key] >= 0;
+        for (int x = 0; x < NDK; x++) {
+            const int e = sub + TPK * x;
+            STOREF(dk, at + e, kok ? scale * acck[x] : 0.0f);
+            STOREF(dv, at + e, kok ? accv[x] : 0.0f);
+        }
+    }
+}
+#endif
