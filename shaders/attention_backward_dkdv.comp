@@ -9,14 +9,24 @@
  * keeping dK and dV in registers across the walk; dk = scale * dK, dv; 0 for
  * padding keys and keys no computed row attends.
  * Build-time defines: the dtype, DMAX (head_dim bound), BKV (keys per
- * workgroup), BQ (rows per step). Invocation (key, lane) of TPK = 128/BKV per
- * key owns dims lane + TPK*j of dK and dV and the scores of rows
- * lane + TPK*t. tiles: workgroups per key block (ceil(V / BKV)). */
+ * workgroup), BQ (rows per step). Scores: invocation (key, lane) of TPK =
+ * 128/BKV per key computes those of rows lane + TPK*t. Accumulation,
+ * register-blocked: invocation (kg, dg) owns keys kg + KG*a and dims
+ * dg + DG*b of dK and dV (KPT keys x DPT dims, so one shared load of a dO or
+ * q element serves KPT keys). tiles: workgroups per key block
+ * (ceil(V / BKV)). */
 #include "attention_backward.glsl"
 #define WG 128u
 #define TPK (WG / BKV)
-#define DPT (DMAX / TPK)
 #define NRT ((BQ + TPK - 1) / TPK) /* scores per invocation */
+#if BKV >= 64
+#define KG 16u /* key groups of the accumulation */
+#else
+#define KG 8u
+#endif
+#define KPT (BKV / KG) /* keys per invocation there */
+#define DG (WG / KG)   /* dim groups */
+#define DPT (DMAX / DG)
 #define STR (DMAX + 1)             /* padded shared row stride: no bank conflicts */
 #define PSTR (BQ + 1)
 layout(local_size_x = 128) in;
@@ -52,11 +62,12 @@ void main()
         sv[kk * STR + e] = key_ok ? LD(v[OFF_V + at]) : 0.0;
     }
 
-    uint key = tid / TPK, lane = tid - key * TPK;
+    uint key = tid / TPK, lane = tid - key * TPK; /* scores */
     bool key_in = k0 + key < nk;
-    float accv[DPT], acck[DPT];
-    for (int d = 0; d < DPT; d++)
-        accv[d] = 0.0, acck[d] = 0.0;
+    uint kg = tid / DG, dg = tid - kg * DG; /* accumulation */
+    float accv[KPT * DPT], acck[KPT * DPT];
+    for (int x = 0; x < KPT * DPT; x++)
+        accv[x] = 0.0, acck[x] = 0.0;
 
     int start = mask[OFF_MASK + 2u * R + m];
     int count = k0 < nk ? mask[OFF_MASK + 3u * R + m] : 0;
@@ -104,22 +115,31 @@ void main()
             }
             barrier();
             for (uint rr = 0u; rr < BQ; rr++) {
-                float p = sp[key * PSTR + rr], ds = sds[key * PSTR + rr];
-                for (int d = 0; d < DPT; d++) {
-                    uint e = lane + uint(d) * TPK;
-                    accv[d] += p * sdo[rr * STR + e];
-                    acck[d] += ds * sq[rr * STR + e];
+                float p[KPT], ds[KPT];
+                for (int a = 0; a < KPT; a++) {
+                    p[a] = sp[(kg + KG * uint(a)) * PSTR + rr];
+                    ds[a] = sds[(kg + KG * uint(a)) * PSTR + rr];
+                }
+                for (int b = 0; b < DPT; b++) {
+                    uint e = dg + uint(b) * DG;
+                    float xo = sdo[rr * STR + e], xq = sq[rr * STR + e];
+                    for (int a = 0; a < KPT; a++) {
+                        accv[a * DPT + b] += p[a] * xo;
+                        acck[a * DPT + b] += ds[a] * xq;
+                    }
                 }
             }
         }
     }
-    if (k0 + key < V) {
-        uint at = (kbase + key) * D;
-        for (int d = 0; d < DPT; d++) {
-            uint e = lane + uint(d) * TPK;
-            if (e < D) {
-                dk[OFF_DK + at + e] = ST(key_in ? acck[d] * pc.scale : 0.0);
-                dv[OFF_DV + at + e] = ST(key_in ? accv[d] : 0.0);
+    for (int a = 0; a < KPT; a++) {
+        uint kk = kg + KG * uint(a);
+        bool in_block = k0 + kk < V, valid = k0 + kk < nk;
+        uint at = (kbase + kk) * D;
+        for (int b = 0; b < DPT; b++) {
+            uint e = dg + uint(b) * DG;
+            if (in_block && e < D) {
+                dk[OFF_DK + at + e] = ST(valid ? acck[a * DPT + b] * pc.scale : 0.0);
+                dv[OFF_DV + at + e] = ST(valid ? accv[a * DPT + b] : 0.0);
             }
         }
     }

@@ -8,14 +8,23 @@
  * keeping dQ in registers across the walk; dq = scale * dQ, 0 for padding,
  * rows not computed and rows with lse = -inf.
  * Build-time defines: the dtype, DMAX (head_dim bound), BQ (rows per
- * workgroup), BK (keys per tile). Invocation (row, lane) of TPR = 128/BQ per
- * row owns dims lane + TPR*j of dQ and the scores of keys lane + TPR*t.
- * tiles: workgroups per query block (ceil(V / BQ)). */
+ * workgroup), BK (keys per tile). Scores: invocation (row, lane) of TPR =
+ * 128/BQ per row computes those of keys lane + TPR*t. Accumulation,
+ * register-blocked: invocation (rg, dg) owns rows rg + RG*a and dims
+ * dg + DG*b of dQ (RPT rows x DPT dims, so one shared load of a k element
+ * serves RPT rows). tiles: workgroups per query block (ceil(V / BQ)). */
 #include "attention_backward.glsl"
 #define WG 128u
 #define TPR (WG / BQ)
-#define DPT (DMAX / TPR)
 #define NSC ((BK + TPR - 1) / TPR) /* scores per invocation */
+#if BQ >= 32
+#define RG 8u /* row groups of the accumulation */
+#else
+#define RG 4u
+#endif
+#define RPT (BQ / RG) /* rows per invocation there */
+#define DG (WG / RG)  /* dim groups */
+#define DPT (DMAX / DG)
 #define STR (DMAX + 1)             /* padded shared row stride: no bank conflicts */
 #define DSTR (BK + 1)
 layout(local_size_x = 128) in;
@@ -64,12 +73,13 @@ void main()
         sdo[rr * STR + e] = live ? LD(dout[OFF_DOUT + at]) : 0.0;
     }
 
-    uint row = tid / TPR, lane = tid - row * TPR;
+    uint row = tid / TPR, lane = tid - row * TPR; /* scores */
     float l = slse[row], delta = sdelta[row];
     bool live = l != NEG_INF;
-    float acc[DPT];
-    for (int j = 0; j < DPT; j++)
-        acc[j] = 0.0;
+    uint rg = tid / DG, dg = tid - rg * DG; /* accumulation */
+    float acc[RPT * DPT];
+    for (int x = 0; x < RPT * DPT; x++)
+        acc[x] = 0.0;
 
     int start = mask[OFF_MASK + m];
     int count = slive != 0 ? mask[OFF_MASK + bwd_rows() + m] : 0;
@@ -107,19 +117,25 @@ void main()
             }
             barrier();
             for (uint kk = 0u; kk < BK; kk++) {
-                float d = sds[row * DSTR + kk];
-                for (int j = 0; j < DPT; j++)
-                    acc[j] += d * sk[kk * STR + lane + uint(j) * TPR];
+                float ds[RPT];
+                for (int a = 0; a < RPT; a++)
+                    ds[a] = sds[(rg + RG * uint(a)) * DSTR + kk];
+                for (int b = 0; b < DPT; b++) {
+                    float xk = sk[kk * STR + dg + uint(b) * DG];
+                    for (int a = 0; a < RPT; a++)
+                        acc[a * DPT + b] += ds[a] * xk;
+                }
             }
         }
     }
-    uint r = r0 + row;
-    if (r < V) {
-        uint at = OFF_DQ + (base + r) * D;
-        for (int j = 0; j < DPT; j++) {
-            uint e = lane + uint(j) * TPR;
-            if (e < D)
-                dq[at + e] = ST(live ? acc[j] * pc.scale : 0.0);
+    for (int a = 0; a < RPT; a++) {
+        uint rr = rg + RG * uint(a);
+        bool live_row = slse[rr] != NEG_INF;
+        uint at = OFF_DQ + (base + r0 + rr) * D;
+        for (int b = 0; b < DPT; b++) {
+            uint e = dg + uint(b) * DG;
+            if (r0 + rr < V && e < D)
+                dq[at + e] = ST(live_row ? acc[a * DPT + b] * pc.scale : 0.0);
         }
     }
 }
