@@ -124,6 +124,7 @@ void vox_attention_forward_args_init(vox_attention_forward_args *a, const vox_op
     a->has_kept = p->kept_count.buf != NULL;
     a->scale = (float)p->scale;
     a->scale_log2 = (float)(p->scale * 1.4426950408889634);
+    a->scale_lo = (float)(p->scale - (double)a->scale);
 }
 
 /* The scalars of attention_forward (the same list, has_fill in has_kept's
@@ -131,7 +132,7 @@ void vox_attention_forward_args_init(vox_attention_forward_args *a, const vox_op
  * them; has_fill when query selection pruned rows. */
 _Static_assert(sizeof(vox_attention_backward_args) == sizeof(vox_attention_forward_args) &&
                    offsetof(vox_attention_backward_args, has_fill) == offsetof(vox_attention_forward_args, has_kept) &&
-                   offsetof(vox_attention_backward_args, pad0) == offsetof(vox_attention_forward_args, pad0),
+                   offsetof(vox_attention_backward_args, scale_lo) == offsetof(vox_attention_forward_args, scale_lo),
                "attention_backward's scalars are attention_forward's");
 void vox_attention_backward_args_init(vox_attention_backward_args *a, const vox_op_dims *d,
                                       const vox_op_attention_backward *p)

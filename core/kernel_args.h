@@ -195,7 +195,9 @@
     S(i32, pad0)
 
 /* attention_forward over the CSR of kv_start/kv_count/kv_cols.
- * scale_log2 = scale * log2(e) (kernels work in the exp2 domain); tiles:
+ * scale_log2 = scale * log2(e) (kernels work in the exp2 domain); scale_lo =
+ * scale - (f32)scale, the rest of the scale for kernels that need it beyond
+ * f32 (the backward's exp(q.k*scale - lse) with logits of hundreds); tiles:
  * work items per query block (launch-specific); log_v = log2(V). */
 #define VOX_ATTENTION_FORWARD_BUFS(B) \
     B(e, q)                           \
@@ -221,7 +223,7 @@
     S(i32, FLAG)                    \
     S(f32, scale)                   \
     S(f32, scale_log2)              \
-    S(i32, pad0)
+    S(f32, scale_lo)
 #define VOX_ATTENTION_FORWARD_ARGS(S) VOX_ATTENTION_ARGS(S, has_kept)
 
 /* attention_backward: dQ, dK, dV of attention_forward (core/backend.h).

@@ -408,8 +408,8 @@ static void vk_close(void *dev)
 }
 
 static const vox_backend vulkan_backend = {
-    .kind = VOX_BACKEND_VULKAN, .name = "vulkan", .probe = vk_probe, .open = vk_open,
-    VOX_BACKEND_DEVICE(vk_), .host_waits = vk_host_waits, VOX_BACKEND_TIMERS(vk_), VOX_BACKEND_FORWARD_OPS(vk_)
+    .kind = VOX_BACKEND_VULKAN, .name = "vulkan", .probe = vk_probe, .open = vk_open, .supports = vk_supports,
+    VOX_BACKEND_DEVICE(vk_), .host_waits = vk_host_waits, VOX_BACKEND_TIMERS(vk_), VOX_BACKEND_ALL_OPS(vk_)
 };
 
 const vox_backend *vox_backend_vulkan(void) { return &vulkan_backend; }

@@ -5,7 +5,7 @@
  *   vk_buffer.c   buffers, wrapping, staging, buffer_read / buffer_write
  *   vk_submit.c   command buffer, submission, timers, pipeline cache,
  *                 descriptor sets, vk_dispatch
- *   vk_ops.c      one launcher per op, named after it
+ *   vk_ops.c      one launcher per op, named after it, and supports()
  * libvulkan is loaded at run time; the headers are used for types only
  * (VK_NO_PROTOTYPES). */
 #ifndef VOX_VK_INTERNAL_H
@@ -284,6 +284,7 @@ const char *vk_last_kernel(void *dev, vox_op op);
 uint64_t vk_host_waits(void *dev);
 
 /* vk_ops.c */
-VOX_BACKEND_DECLARE_FORWARD_OPS(vk_) /* core/backend.h: every op but attention_backward */
+VOX_BACKEND_DECLARE_ALL_OPS(vk_) /* core/backend.h: every op */
+vox_status vk_supports(void *dev, const vox_op_dims *d, vox_op op, char *reason, size_t reason_size);
 
 #endif

@@ -264,3 +264,86 @@ vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_at
     snprintf(name, sizeof name, "attention_forward%s_%s_d%d", cm ? "_cm" : "", dtname(d->dtype), dmax);
     return VK_DISPATCH(v, attention_forward, name, b, a, (uint64_t)a.total);
 }
+
+/* attention_backward's tiles per head_dim bound, as meson.build builds the
+ * shaders: rows per dQ workgroup and keys per dK/dV workgroup, in two sets by
+ * the shared memory the passes declare: within 48 KiB, and within 32 KiB
+ * (variants _smem32) for devices with less. */
+typedef struct bwd_tile {
+    int dmax, dq_rows, dkdv_keys;
+} bwd_tile;
+static const bwd_tile bwd_tiles[2][3] = {{{64, 32, 64}, {128, 16, 32}, {256, 8, 16}},
+                                         {{64, 32, 32}, {128, 16, 16}, {256, 8, 8}}};
+#define BWD_DMAX 256
+#define BWD_VMAX 256 /* the prep pass's per-block lists (shaders/attention_backward_prep.comp) */
+#define BWD_SMEM_LARGE 49152u
+#define BWD_SMEM_SMALL 32768u
+
+/* Limits of the ops beyond the launchers' own checks: attention_backward's
+ * storage type, tile bounds, 32-bit indices and shared memory. */
+vox_status vk_supports(void *dev, const vox_op_dims *d, vox_op op, char *reason, size_t reason_size)
+{
+    const vk_dev *v = dev;
+    if (op != VOX_OP_attention_backward)
+        return VOX_OK;
+    int64_t rows = d->batch * d->heads * d->n_blocks * d->block_volume;
+    if (d->dtype != VOX_F32 && !v->has16)
+        snprintf(reason, reason_size, "%s needs storageBuffer16BitAccess", dtname(d->dtype));
+    else if (d->head_dim > BWD_DMAX)
+        snprintf(reason, reason_size, "head_dim %lld above %d (the shaders' tiles)", (long long)d->head_dim, BWD_DMAX);
+    else if (d->block_volume > BWD_VMAX)
+        snprintf(reason, reason_size, "block volume %lld above %d", (long long)d->block_volume, BWD_VMAX);
+    else if (rows * d->head_dim > (int64_t)UINT32_MAX || 2 * rows > (int64_t)UINT32_MAX)
+        snprintf(reason, reason_size, "%lld block-layout rows of %lld: indices exceed 32 bits", (long long)rows,
+                 (long long)d->head_dim);
+    else if (v->limits.maxComputeSharedMemorySize < BWD_SMEM_SMALL)
+        snprintf(reason, reason_size, "needs %u bytes of shared memory, the device has %u (maxComputeSharedMemorySize)",
+                 BWD_SMEM_SMALL, v->limits.maxComputeSharedMemorySize);
+    else
+        return VOX_OK;
+    return VOX_ERR_UNSUPPORTED;
+}
+
+/* Three passes over the same bindings (shaders/attention_backward.glsl): prep
+ * (dO_eff into dout, delta into the LSE's work half), then dQ per tile of
+ * query rows and dK/dV per tile of keys, which both read prep's output. */
+vox_status vk_attention_backward(void *dev, const vox_op_dims *d, const vox_op_attention_backward *p)
+{
+    VK_OP_ARGS(attention_backward);
+    int64_t BH = a.BH, NB = a.NB, V = a.V, S = NB * V, D = a.D;
+    vox_status st = check_blocks(v, d, "attention_backward");
+    if (!st) st = check_u32(v, "attention_backward", 2 * BH * S);
+    if (st)
+        return st;
+    int small = v->limits.maxComputeSharedMemorySize < BWD_SMEM_LARGE;
+    const bwd_tile *t = &bwd_tiles[small][D <= 64 ? 0 : D <= 128 ? 1 : 2];
+    const char *set = small ? "_smem32" : "";
+    size_t qkv = (size_t)(BH * S * D) * es;
+    vk_attention_backward_binds b = {.q = bind(p->q, qkv, es),
+                                     .k = bind(p->k, qkv, es),
+                                     .v = bind(p->v, qkv, es),
+                                     .o = bind(p->o, qkv, es),
+                                     .dout = bind(p->dout, qkv, es),
+                                     .lse = bind(p->lse, (size_t)(2 * BH * S) * 4, 4),
+                                     .dq = bind(p->dq, qkv, es),
+                                     .dk = bind(p->dk, qkv, es),
+                                     .dv = bind(p->dv, qkv, es),
+                                     .mask = bind(p->mask, 0, 4),
+                                     .fill_src = bind(a.has_fill ? p->fill_src : none, (size_t)(BH * S) * 4, 4),
+                                     .valid = bind(d->block_valid, (size_t)NB * 4, 4)};
+    char name[64];
+    snprintf(name, sizeof name, "attention_backward_prep_%s", dtname(d->dtype));
+    st = VK_DISPATCH(v, attention_backward, name, b, a, (uint64_t)(BH * NB));
+    if (st)
+        return st;
+    a.tiles = (int32_t)((V + t->dq_rows - 1) / t->dq_rows);
+    a.total = BH * NB * a.tiles;
+    snprintf(name, sizeof name, "attention_backward_dq_%s_d%d%s", dtname(d->dtype), t->dmax, set);
+    st = VK_DISPATCH(v, attention_backward, name, b, a, (uint64_t)a.total);
+    if (st)
+        return st;
+    a.tiles = (int32_t)((V + t->dkdv_keys - 1) / t->dkdv_keys);
+    a.total = BH * NB * a.tiles;
+    snprintf(name, sizeof name, "attention_backward_dkdv_%s_d%d%s", dtname(d->dtype), t->dmax, set);
+    return VK_DISPATCH(v, attention_backward, name, b, a, (uint64_t)a.total);
+}
