@@ -18,9 +18,8 @@
  *     allocates (testutil.c): a write outside a tensor fails the case;
  *   - the backward (vox_attention_backward with a random dout, after the
  *     forward, same plan): a pruned token's dq exactly 0; beside the
- *     reference, dq, dk, dv by normalized error (limits TOL_GRAD_* below:
- *     the forward's output limits, the backward's inputs and outputs being
- *     rounded the same way). A backend without the op says so once per
+ *     reference, dq, dk, dv by normalized error (limits TOL_GRAD_* below,
+ *     with where they come from). A backend without the op says so once per
  *     device; one that has it and refuses more than MAX_SKIPS cases fails;
  *   - with --expect-kernel NAME: that the device's last attention_forward on
  *     every f16/bf16 case (the dtypes the tensor-core kernels take) used the
@@ -73,13 +72,20 @@
 #define MAX_SKIPS 2
 
 /* Gradients (dq, dk, dv of vox_attention_backward) vs the CPU reference,
- * normalized error as for outputs; see the header comment. */
-#define TOL_GRAD_F32 1e-11
-#define TOL_GRAD_F16 2.5e-8
-#define TOL_GRAD_BF16 1.5e-7
+ * normalized error as for outputs. Looser than the forward's output limits:
+ * dS = P * (dP - delta) cancels, so f32 rounding in the scores and sums shows
+ * in the result (the forward's output has no such cancellation), and with
+ * query_keep < 1 the summed dO of a source row is stored in the tensor's
+ * dtype before the kernels read it. Observed on PoCL and lavapipe (portable
+ * kernels): f32 3.0e-11, f16 1.1e-7, bf16 7.4e-6 (pruned rows; 5.4e-7
+ * without); the limits are ~3-10x that. Tensor-core kernels round P and dS
+ * to f16/bf16 before their products (observed figures in docs/numerics.md). */
+#define TOL_GRAD_F32 1e-10
+#define TOL_GRAD_F16 1e-6
+#define TOL_GRAD_BF16 3e-5
 #define TOL_GRAD_F32_TC 1e-10
-#define TOL_GRAD_F16_TC 2e-6
-#define TOL_GRAD_BF16_TC 3e-5
+#define TOL_GRAD_F16_TC 2e-5
+#define TOL_GRAD_BF16_TC 2e-4
 
 typedef struct conf_case {
     const char *name;
