@@ -19,6 +19,8 @@
  * and dS are rounded to f16/bf16 for the second products (as FA2 does). */
 #if VOX_HAVE_MMA_SYNC
 
+#include "mma_sync.cuh"
+
 #define VOX_LOG2E_F 1.4426950408889634f
 
 /* Slot, lse*log2(e) (+inf when not live) and delta of local row r of a 64-slot
