@@ -5,7 +5,7 @@
  * is ordinary C compiled once for both:
  *   gpu_device.c  device open/close, buffers, transfers, timers, scratch
  *   gpu_launch.c  the kernel table, launching, launch-size helpers
- *   gpu_ops.c     one launcher per op (gpu_permute_to ... gpu_attention_forward)
+ *   gpu_ops.c     one launcher per op (gpu_permute_to ... gpu_attention_backward)
  * A backend may add a vendor attention path (gpu_api.attention_forward) with
  * its own module and state (gpu_dev.vendor), launched with gpu_launch_fn.
  * Kernels: kernels/kernels.cu (their names: gpu_kernels.h). */
@@ -134,14 +134,14 @@ uint64_t gpu_host_waits(void *dev);
 int64_t gpu_cap_grid(const gpu_dev *g, int64_t work, int per_sm);
 
 /* gpu_ops.c: the ops of core/backend.h */
-VOX_BACKEND_DECLARE_FORWARD_OPS(gpu_) /* core/backend.h: every op but attention_backward */
+VOX_BACKEND_DECLARE_ALL_OPS(gpu_) /* core/backend.h */
 
 /* A backend's table: its probe and open (a wrapper passing its gpu_api to
  * gpu_open); every other entry is the shared implementation. */
 #define GPU_BACKEND_TABLE(KIND, NAME, PROBE, OPEN)                                                    \
     {                                                                                                 \
         .kind = (KIND), .name = (NAME), .probe = (PROBE), .open = (OPEN), VOX_BACKEND_DEVICE(gpu_),   \
-        .host_waits = gpu_host_waits, VOX_BACKEND_TIMERS(gpu_), VOX_BACKEND_FORWARD_OPS(gpu_)         \
+        .host_waits = gpu_host_waits, VOX_BACKEND_TIMERS(gpu_), VOX_BACKEND_ALL_OPS(gpu_)             \
     }
 
 #endif

@@ -26,6 +26,23 @@
     X(attention_forward_mma_bf16_d64) X(attention_forward_mma_bf16_d128) \
     X(attention_forward_mma_bf16_d256)
 
-#define VOX_GPU_KERNELS(X) VOX_GPU_KERNELS_REQUIRED(X) VOX_GPU_KERNELS_OPTIONAL(X)
+/* attention_backward, an optional op (a module without it only lacks that op):
+ * the preprocess and the portable kernels (every target), then the
+ * tensor-core kernels (mma.sync, NVIDIA sm_80+ only, as above). */
+#define VOX_GPU_KERNELS_BACKWARD(X)                                                                        \
+    X(attention_backward_prep_f32) X(attention_backward_prep_f16) X(attention_backward_prep_bf16)           \
+    X(attention_backward_dq_f32_k32) X(attention_backward_dq_f16_k32) X(attention_backward_dq_bf16_k32)     \
+    X(attention_backward_dq_f32_k16) X(attention_backward_dq_f16_k16) X(attention_backward_dq_bf16_k16)     \
+    X(attention_backward_dkdv_f32_k32) X(attention_backward_dkdv_f16_k32) X(attention_backward_dkdv_bf16_k32) \
+    X(attention_backward_dkdv_f32_k16) X(attention_backward_dkdv_f16_k16) X(attention_backward_dkdv_bf16_k16)
+#define VOX_GPU_KERNELS_BACKWARD_MMA(X)                                                  \
+    X(attention_backward_dq_mma_f16_d64) X(attention_backward_dq_mma_f16_d128)           \
+    X(attention_backward_dq_mma_bf16_d64) X(attention_backward_dq_mma_bf16_d128)         \
+    X(attention_backward_dkdv_mma_f16_d64) X(attention_backward_dkdv_mma_f16_d128)       \
+    X(attention_backward_dkdv_mma_bf16_d64) X(attention_backward_dkdv_mma_bf16_d128)
+
+#define VOX_GPU_KERNELS(X)                                          \
+    VOX_GPU_KERNELS_REQUIRED(X) VOX_GPU_KERNELS_OPTIONAL(X)         \
+    VOX_GPU_KERNELS_BACKWARD(X) VOX_GPU_KERNELS_BACKWARD_MMA(X)
 
 #endif

@@ -15,11 +15,15 @@
 #include "svg_classify.cuh"
 #include "attention_forward.cuh"
 #include "attention_forward_mma.cuh"
+#include "attention_backward.cuh"
+#include "attention_backward_mma.cuh"
 
 /* Every kernel the host looks up exists under its listed name. */
 #include "../gpu_kernels.h"
 #define VOX_DEFINED(name) static_assert(sizeof(&vox_##name) != 0, "kernel vox_" #name " not defined");
 VOX_GPU_KERNELS_REQUIRED(VOX_DEFINED)
+VOX_GPU_KERNELS_BACKWARD(VOX_DEFINED)
 #if VOX_HAVE_MMA_SYNC
 VOX_GPU_KERNELS_OPTIONAL(VOX_DEFINED)
+VOX_GPU_KERNELS_BACKWARD_MMA(VOX_DEFINED)
 #endif
