@@ -81,24 +81,32 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
     return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
 }
 
-/* Per-row work space (keys, indices, pick flags) in dynamic shared memory, or
- * per block in the global scratch when it does not fit. */
+/* One CTA of 256 threads per (bh, 8 video query rows) (kernels/kv_select.cuh):
+ * dynamic shared memory holds a union (the rows' qbar as f64 in the score
+ * product, the 8 warps' histograms in the selection: 3104 B each), then the
+ * tile's 8 x NBv f64 scores; when those do not fit, each CTA of a capped grid
+ * keeps them in its slice of the global scratch instead. */
 vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
 {
     gpu_dev *g = dev;
     vox_kv_select_bufs b = {.qbar = gpu_dptr(p->qbar), .kbar = gpu_dptr(p->kbar), .kv_start = gpu_dptr(p->kv_start),
                             .kv_count = gpu_dptr(p->kv_count), .kv_cols = gpu_dptr(p->kv_cols), .scratch = 0};
     GPU_OP_ARGS(kv_select);
-    a.per_block = (a.p2 * 12 + a.NB + 15) / 16 * 16;
-    int64_t grid = gpu_cap_grid(g, a.BH * a.NB, 4);
-    size_t smem = (size_t)a.per_block;
-    int smem_room = (g->api->set_max_smem ? g->max_smem_optin : g->max_smem) - 8192; /* static part */
-    if (a.per_block > smem_room) {
+    enum { ROWS = 8, EC = 8, WARPS = 8, WORK = 3104 };
+    int64_t q = (int64_t)ROWS * ((a.D + EC - 1) / EC * EC) * 8, un = q > WARPS * WORK ? q : WARPS * WORK;
+    un = (un + 15) / 16 * 16;
+    int64_t scores = (int64_t)ROWS * a.NBv * 8, tiles = a.NBv > 0 ? (a.NBv + ROWS - 1) / ROWS : 1;
+    int64_t grid = a.BH * tiles;
+    size_t smem = (size_t)(un + scores);
+    int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
+    if (un + scores > room) {
+        a.per_block = (scores + 255) / 256 * 256;
+        grid = gpu_cap_grid(g, grid, 2);
         vox_status st = gpu_ensure_scratch(g, (size_t)(grid * a.per_block));
         if (st)
             return st;
         b.scratch = g->scratch;
-        smem = 0;
+        smem = (size_t)un;
     }
     return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 256, 1, smem, &b, &a);
 }
