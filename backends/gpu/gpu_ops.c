@@ -111,6 +111,10 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 256, 1, smem, &b, &a);
 }
 
+/* kernels/sample_rows.cuh: one CTA of 256 threads per (bh, key split, 4 rows
+ * per warp, 4 dims per lane) writes its partial softmax states to the
+ * scratch; the splits (enough for about two CTAs per multiprocessor) are
+ * merged by vox_sample_rows_merge, one CTA of 128 threads per (bh, row). */
 vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
 {
     gpu_dev *g = dev;
@@ -118,8 +122,23 @@ vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_
                               .rows = gpu_dptr(p->rows), .block_coord = gpu_dptr(p->block_coord),
                               .valid = gpu_dptr(d->block_valid), .out = gpu_dptr(p->out)};
     GPU_OP_ARGS(sample_rows);
+    int64_t W = g->warp > 0 ? g->warp : 32, rows = 4 * (256 / W), kt = 2 * W, ds = 4 * W, D = a.D;
+    size_t smem = (size_t)(4 * (D * rows + D * kt + kt * ds + kt * rows));
+    int64_t units = a.BH * ((a.R + rows - 1) / rows) * ((D + ds - 1) / ds);
+    int64_t want = 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16);
+    int64_t nsplit = (want + units - 1) / units;
+    nsplit = nsplit > a.NB ? a.NB : nsplit > 64 ? 64 : nsplit < 1 ? 1 : nsplit;
+    vox_status st = gpu_ensure_scratch(g, (size_t)(a.BH * a.R * nsplit * 3 * (D + 2)) * 4);
+    if (st)
+        return st;
+    a.part = (int64_t)g->scratch;
+    a.nsplit = (int32_t)nsplit;
     int fn = BY_DTYPE(sample_rows);
-    return gpu_launch_op(g, VOX_OP_sample_rows, fn, gpu_cap_grid(g, a.BH * a.R, 16), 256, 1, 0, &b, &a);
+    st = gpu_launch_op(g, VOX_OP_sample_rows, fn, units * nsplit, 256, 1, smem, &b, &a);
+    if (st)
+        return st;
+    return gpu_launch_op(g, VOX_OP_sample_rows, GPU_FN_sample_rows_merge, gpu_cap_grid(g, a.BH * a.R, 16), 128, 1,
+                         0, &b, &a);
 }
 
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
