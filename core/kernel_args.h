@@ -138,7 +138,9 @@
     S(f32, z_f)
 
 /* sample_rows (head classification): out[(bh*R+r)*3 + {0,1,2}].
- * scale_f64: the scale unrounded, for kernels that classify in f64. */
+ * scale_f64: the scale unrounded, for kernels that classify in f64.
+ * part, nsplit: a backend's work space (device address, 0 if unused) and key
+ * split count (CUDA/HIP: per-split partial softmax states, merged after). */
 #define VOX_SAMPLE_ROWS_BUFS(B) \
     B(e, q)                     \
     B(e, k)                     \
@@ -152,12 +154,15 @@
     S(i64, BH)                  \
     S(i64, R)                   \
     S(i64, NB)                  \
+    S(i64, part)                \
     S(i32, V)                   \
     S(i32, D)                   \
     S(i32, frame_blocks)        \
     S(i32, space_blocks)        \
     S(i32, sink)                \
-    S(f32, scale)
+    S(f32, scale)               \
+    S(i32, nsplit)              \
+    S(i32, pad0)
 
 /* query_select: keep flags, compaction and the pruned rows' sources. */
 #define VOX_QUERY_SELECT_BUFS(B) \

@@ -12,7 +12,7 @@
     X(permute_from_b2) X(permute_from_b4) X(permute_from_b16)                               \
     X(block_means_f32) X(block_means_f16) X(block_means_bf16)                               \
     X(kv_select)                                                                            \
-    X(sample_rows_f32) X(sample_rows_f16) X(sample_rows_bf16)                               \
+    X(sample_rows_f32) X(sample_rows_f16) X(sample_rows_bf16) X(sample_rows_merge)        \
     X(query_select_f32) X(query_select_f16) X(query_select_bf16)                            \
     X(svg_classify)                                                                         \
     X(attention_forward_f32_k32) X(attention_forward_f16_k32) X(attention_forward_bf16_k32) \

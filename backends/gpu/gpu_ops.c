@@ -81,28 +81,40 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
     return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
 }
 
-/* Per-row work space (keys, indices, pick flags) in dynamic shared memory, or
- * per block in the global scratch when it does not fit. */
+/* One CTA of 256 threads per (bh, 8 video query rows) (kernels/kv_select.cuh):
+ * dynamic shared memory holds a union (the rows' qbar as f64 in the score
+ * product, the 8 warps' histograms in the selection: 3104 B each), then the
+ * tile's 8 x NBv f64 scores; when those do not fit, each CTA of a capped grid
+ * keeps them in its slice of the global scratch instead. */
 vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
 {
     gpu_dev *g = dev;
     vox_kv_select_bufs b = {.qbar = gpu_dptr(p->qbar), .kbar = gpu_dptr(p->kbar), .kv_start = gpu_dptr(p->kv_start),
                             .kv_count = gpu_dptr(p->kv_count), .kv_cols = gpu_dptr(p->kv_cols), .scratch = 0};
     GPU_OP_ARGS(kv_select);
-    a.per_block = (a.p2 * 12 + a.NB + 15) / 16 * 16;
-    int64_t grid = gpu_cap_grid(g, a.BH * a.NB, 4);
-    size_t smem = (size_t)a.per_block;
-    int smem_room = (g->api->set_max_smem ? g->max_smem_optin : g->max_smem) - 8192; /* static part */
-    if (a.per_block > smem_room) {
+    enum { ROWS = 8, EC = 8, WARPS = 8, WORK = 3104 };
+    int64_t q = (int64_t)ROWS * ((a.D + EC - 1) / EC * EC) * 8, un = q > WARPS * WORK ? q : WARPS * WORK;
+    un = (un + 15) / 16 * 16;
+    int64_t scores = (int64_t)ROWS * a.NBv * 8, tiles = a.NBv > 0 ? (a.NBv + ROWS - 1) / ROWS : 1;
+    int64_t grid = a.BH * tiles;
+    size_t smem = (size_t)(un + scores);
+    int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
+    if (un + scores > room) {
+        a.per_block = (scores + 255) / 256 * 256;
+        grid = gpu_cap_grid(g, grid, 2);
         vox_status st = gpu_ensure_scratch(g, (size_t)(grid * a.per_block));
         if (st)
             return st;
         b.scratch = g->scratch;
-        smem = 0;
+        smem = (size_t)un;
     }
     return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 256, 1, smem, &b, &a);
 }
 
+/* kernels/sample_rows.cuh: one CTA of 256 threads per (bh, key split, 4 rows
+ * per warp, 4 dims per lane) writes its partial softmax states to the
+ * scratch; the splits (enough for about two CTAs per multiprocessor) are
+ * merged by vox_sample_rows_merge, one CTA of 128 threads per (bh, row). */
 vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
 {
     gpu_dev *g = dev;
@@ -110,8 +122,23 @@ vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_
                               .rows = gpu_dptr(p->rows), .block_coord = gpu_dptr(p->block_coord),
                               .valid = gpu_dptr(d->block_valid), .out = gpu_dptr(p->out)};
     GPU_OP_ARGS(sample_rows);
+    int64_t W = g->warp > 0 ? g->warp : 32, rows = 4 * (256 / W), kt = 2 * W, ds = 4 * W, D = a.D;
+    size_t smem = (size_t)(4 * (D * rows + D * kt + kt * ds + kt * rows));
+    int64_t units = a.BH * ((a.R + rows - 1) / rows) * ((D + ds - 1) / ds);
+    int64_t want = 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16);
+    int64_t nsplit = (want + units - 1) / units;
+    nsplit = nsplit > a.NB ? a.NB : nsplit > 64 ? 64 : nsplit < 1 ? 1 : nsplit;
+    vox_status st = gpu_ensure_scratch(g, (size_t)(a.BH * a.R * nsplit * 3 * (D + 2)) * 4);
+    if (st)
+        return st;
+    a.part = (int64_t)g->scratch;
+    a.nsplit = (int32_t)nsplit;
     int fn = BY_DTYPE(sample_rows);
-    return gpu_launch_op(g, VOX_OP_sample_rows, fn, gpu_cap_grid(g, a.BH * a.R, 16), 256, 1, 0, &b, &a);
+    st = gpu_launch_op(g, VOX_OP_sample_rows, fn, units * nsplit, 256, 1, smem, &b, &a);
+    if (st)
+        return st;
+    return gpu_launch_op(g, VOX_OP_sample_rows, GPU_FN_sample_rows_merge, gpu_cap_grid(g, a.BH * a.R, 16), 128, 1,
+                         0, &b, &a);
 }
 
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)

@@ -1,11 +1,31 @@
 /* sample_rows (core/backend.h), the SVG head classification: for sampled
  * query rows, the exact attention output under the dense, spatial and
  * temporal masks, reduced to ||o_s-o_d||^2, ||o_t-o_d||^2, ||o_d||^2.
- * Launch: VOX_SR_THREADS threads, one block per (bh, row), grid-stride. */
+ *
+ * Two kernels. vox_sample_rows_<dtype>: one CTA of VOX_SR_THREADS threads
+ * per (bh, key split, group of VOX_SR_ROWS sampled rows, slice of VOX_SR_DS
+ * head dims), grid-stride. It streams its split's key blocks once, in tiles
+ * of VOX_SR_KT keys of one block through shared memory, for all its rows and
+ * the three patterns together: a register-tiled f32 score product (each warp
+ * owns 4 rows, each lane 2 keys), the tile's max and weights per row, a
+ * register-tiled weights x values product (4 rows x 4 dims per lane), then
+ * an online-softmax merge of the tile into every pattern that allows its
+ * block. Per (bh, row, split, pattern) it writes {max, sum, acc[D]} (f32) to
+ * a.part. vox_sample_rows_merge: one CTA per (bh, row) merges the splits in
+ * f64 and reduces the three outputs to the sums.
+ * NaN and Inf: a NaN or +inf score makes its patterns' sums NaN; a -inf
+ * score weighs 0 beside a finite one; a pattern whose every allowed score is
+ * -inf is NaN (the reference's exp(-inf - -inf)): a tile whose keys all
+ * score -inf is not merged but marked, and a split that saw only such tiles
+ * writes sum -1.
+ * Dynamic shared memory (floats): qT[D][ROWS], kT[D][KT], v[KT][DS],
+ * w[KT][ROWS] (gpu_sample_rows sizes it). */
 
 #define VOX_SR_THREADS 256
 #define VOX_SR_NW (VOX_SR_THREADS / VOX_WARP_SIZE)
-#define VOX_SR_C (256 / VOX_WARP_SIZE)
+#define VOX_SR_ROWS (4 * VOX_SR_NW)  /* sampled rows per CTA: 4 per warp */
+#define VOX_SR_KT (2 * VOX_WARP_SIZE) /* keys per tile: 2 per lane */
+#define VOX_SR_DS (4 * VOX_WARP_SIZE) /* head dims per CTA: 4 per lane */
 
 __device__ __forceinline__ int vox_allows(const int *coord, i64 ib, i64 jb, int temporal, int fb, int sb, int sink)
 {
@@ -19,90 +39,208 @@ __device__ __forceinline__ int vox_allows(const int *coord, i64 ib, i64 jb, int 
     return abs(cj[1] - ci[1]) <= sb && abs(cj[2] - ci[2]) <= sb;
 }
 
-/* One block per (bh, r); each warp streams whole key blocks with an online
- * softmax for the three masks; warps are merged at the end. */
+/* Online-softmax merge of a tile (mb, zb, ab) into a pattern state. */
+__device__ __forceinline__ void vox_sr_merge(float &M, float &Z, float *A, float mb, float zb, const float *ab)
+{
+    if (mb > M) {
+        float f = VOX_EXPF(M - mb);
+        Z = Z * f + zb;
+#pragma unroll
+        for (int d = 0; d < 4; d++)
+            A[d] = A[d] * f + ab[d];
+        M = mb;
+    } else { /* also a NaN mb: f is NaN and poisons the sums */
+        float f = VOX_EXPF(mb - M);
+        Z += zb * f;
+#pragma unroll
+        for (int d = 0; d < 4; d++)
+            A[d] += ab[d] * f;
+    }
+}
+
 template <class DT>
 __device__ void sample_rows(const typename DT::T *q, const typename DT::T *k, const typename DT::T *v,
                             const int *rows, i64 R, const int *coord, const int *valid, i64 NB, i64 V, i64 D,
-                            int fb, int sb, int sink, float scale, float *out, i64 BH)
+                            int fb, int sb, int sink, float scale, float *part, i64 nsplit, i64 BH)
 {
-    __shared__ float sm_m[VOX_SR_NW][3], sm_z[VOX_SR_NW][3];
-    __shared__ float sm_acc[VOX_SR_NW][3][256];
-    __shared__ double red[VOX_MAX_WARPS];
+    float *qT = (float *)vox_dyn_smem, *kT = qT + D * VOX_SR_ROWS, *vs = kT + D * VOX_SR_KT;
+    float *wt = vs + VOX_SR_KT * VOX_SR_DS;
     const int tid = threadIdx.x, lane = tid % VOX_WARP_SIZE, warp = tid / VOX_WARP_SIZE;
-    i64 S = NB * V;
-    for (i64 pr = blockIdx.x; pr < BH * R; pr += gridDim.x) {
-        i64 bh = pr / R, r = pr - bh * R;
-        i64 qs = rows[r], ib = qs / V;
-        float qv[VOX_SR_C], acc[3][VOX_SR_C], mm[3], zz[3];
-#pragma unroll
-        for (int c = 0; c < VOX_SR_C; c++) {
-            i64 e = lane + (i64)c * VOX_WARP_SIZE;
-            qv[c] = e < D ? DT::ld(q, (bh * S + qs) * D + e) : 0.f;
-            acc[0][c] = acc[1][c] = acc[2][c] = 0.f;
+    const i64 S = NB * V, groups = (R + VOX_SR_ROWS - 1) / VOX_SR_ROWS, dsl = (D + VOX_SR_DS - 1) / VOX_SR_DS;
+    for (i64 x = blockIdx.x; x < BH * nsplit * groups * dsl; x += gridDim.x) {
+        i64 t = x / dsl, ds = x - t * dsl, g = t % groups;
+        t /= groups;
+        const i64 sp = t % nsplit, bh = t / nsplit, r0 = g * VOX_SR_ROWS, d0 = ds * VOX_SR_DS;
+        const i64 jb0 = NB * sp / nsplit, jb1 = NB * (sp + 1) / nsplit;
+        __syncthreads(); /* the previous unit is done with qT */
+        for (i64 y = tid; y < D * VOX_SR_ROWS; y += VOX_SR_THREADS) {
+            i64 e = y / VOX_SR_ROWS, r = r0 + (y - e * VOX_SR_ROWS);
+            qT[y] = r < R ? DT::ld(q, (bh * S + rows[r]) * D + e) : 0.f;
         }
-        for (int w = 0; w < 3; w++)
-            mm[w] = -VOX_INF, zz[w] = 0.f;
-        for (i64 jb = warp; jb < NB; jb += VOX_SR_NW) {
-            int al[3] = {1, vox_allows(coord, ib, jb, 0, fb, sb, sink), vox_allows(coord, ib, jb, 1, fb, sb, sink)};
-            for (int t = 0; t < valid[jb]; t++) {
-                i64 row = (bh * S + jb * V + t) * D;
-                float d = 0.f, vv[VOX_SR_C];
+        i64 ib[4];
+        float M[3][4], Z[3][4], A[3][4][4];
+        bool ninf[3][4];
 #pragma unroll
-                for (int c = 0; c < VOX_SR_C; c++) {
-                    i64 e = lane + (i64)c * VOX_WARP_SIZE;
-                    d += e < D ? qv[c] * DT::ld(k, row + e) : 0.f;
-                    vv[c] = e < D ? DT::ld(v, row + e) : 0.f;
-                }
-                d = vox_warp_sum(d) * scale;
+        for (int i = 0; i < 4; i++) {
+            i64 r = r0 + 4 * warp + i;
+            ib[i] = r < R ? rows[r] / V : 0;
 #pragma unroll
-                for (int w = 0; w < 3; w++) {
-                    if (!al[w])
-                        continue;
-                    if (d > mm[w]) {
-                        float a = VOX_EXPF(mm[w] - d);
-                        zz[w] *= a;
+            for (int p = 0; p < 3; p++) {
+                M[p][i] = -VOX_INF, Z[p][i] = 0.f, ninf[p][i] = false;
 #pragma unroll
-                        for (int c = 0; c < VOX_SR_C; c++)
-                            acc[w][c] *= a;
-                        mm[w] = d;
-                    }
-                    float p = VOX_EXPF(d - mm[w]);
-                    zz[w] += p;
-#pragma unroll
-                    for (int c = 0; c < VOX_SR_C; c++)
-                        acc[w][c] += p * vv[c];
-                }
+                for (int d = 0; d < 4; d++)
+                    A[p][i][d] = 0.f;
             }
         }
-        __syncthreads();
-        if (lane == 0)
-            for (int w = 0; w < 3; w++)
-                sm_m[warp][w] = mm[w], sm_z[warp][w] = zz[w];
+        for (i64 jb = jb0; jb < jb1; jb++) {
+            const int nv = valid[jb];
+            bool al[2][4];
 #pragma unroll
-        for (int c = 0; c < VOX_SR_C; c++) {
-            i64 e = lane + (i64)c * VOX_WARP_SIZE;
-            if (e < D)
-                for (int w = 0; w < 3; w++)
-                    sm_acc[warp][w][e] = acc[w][c];
-        }
-        __syncthreads();
-        double es = 0, et = 0, nd = 0;
-        for (i64 e = tid; e < D; e += blockDim.x) {
-            double o[3];
-            for (int w = 0; w < 3; w++) {
-                float M = -VOX_INF;
-                for (int x = 0; x < VOX_SR_NW; x++)
-                    M = sm_m[x][w] > M ? sm_m[x][w] : M;
-                double Z = 0, A = 0;
-                for (int x = 0; x < VOX_SR_NW; x++) {
-                    if (sm_z[x][w] == 0.f)
-                        continue;
-                    double f = exp((double)sm_m[x][w] - (double)M);
-                    Z += f * sm_z[x][w];
-                    A += f * sm_acc[x][w][e];
+            for (int i = 0; i < 4; i++)
+                al[0][i] = vox_allows(coord, ib[i], jb, 0, fb, sb, sink),
+                al[1][i] = vox_allows(coord, ib[i], jb, 1, fb, sb, sink);
+            for (int c0 = 0; c0 < nv; c0 += VOX_SR_KT) {
+                const int nk = nv - c0 < VOX_SR_KT ? nv - c0 : VOX_SR_KT;
+                const i64 row0 = bh * S + jb * V + c0;
+                __syncthreads(); /* the previous tile's kT, vs, wt are read */
+                for (i64 y = tid; y < D * VOX_SR_KT; y += VOX_SR_THREADS) {
+                    i64 e = y / VOX_SR_KT;
+                    int u = (int)(y - e * VOX_SR_KT);
+                    kT[y] = u < nk ? DT::ld(k, (row0 + u) * D + e) : 0.f;
                 }
-                o[w] = (Z > 0 || Z != Z) ? A / Z : 0.0; /* NaN scores propagate */
+                for (int y = tid; y < VOX_SR_KT * VOX_SR_DS; y += VOX_SR_THREADS) {
+                    int u = y / VOX_SR_DS;
+                    i64 d = d0 + (y - u * VOX_SR_DS);
+                    vs[y] = u < nk && d < D ? DT::ld(v, (row0 + u) * D + d) : 0.f;
+                }
+                __syncthreads();
+                /* scores of rows 4*warp+i, keys 2*lane+c: sums of 8-dim partial sums */
+                float s[4][2];
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+                    s[i][0] = s[i][1] = 0.f;
+                for (i64 e0 = 0; e0 < D; e0 += 8) {
+                    float c[4][2];
+#pragma unroll
+                    for (int i = 0; i < 4; i++)
+                        c[i][0] = c[i][1] = 0.f;
+#pragma unroll
+                    for (int e = 0; e < 8; e++) {
+                        if (e0 + e < D) {
+                            float4 qq = *(const float4 *)(qT + (e0 + e) * VOX_SR_ROWS + 4 * warp);
+                            float2 kk = *(const float2 *)(kT + (e0 + e) * VOX_SR_KT + 2 * lane);
+                            const float qa[4] = {qq.x, qq.y, qq.z, qq.w};
+#pragma unroll
+                            for (int i = 0; i < 4; i++)
+                                c[i][0] = fmaf(qa[i], kk.x, c[i][0]), c[i][1] = fmaf(qa[i], kk.y, c[i][1]);
+                        }
+                    }
+#pragma unroll
+                    for (int i = 0; i < 4; i++)
+                        s[i][0] += c[i][0], s[i][1] += c[i][1];
+                }
+                /* per row: the tile's max (NaN wins), weights, sum */
+                float mb[4], zb[4];
+                bool allninf[4];
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    float m = -VOX_INF;
+#pragma unroll
+                    for (int c = 0; c < 2; c++) {
+                        s[i][c] *= scale;
+                        if (2 * lane + c < nk)
+                            m = VOX_NMAX(m, s[i][c]);
+                    }
+                    m = vox_warp_max(m);
+                    allninf[i] = m == -VOX_INF;
+                    float w[2], z = 0.f;
+#pragma unroll
+                    for (int c = 0; c < 2; c++) {
+                        w[c] = 2 * lane + c < nk && !allninf[i] ? VOX_EXPF(s[i][c] - m) : 0.f;
+                        z += w[c];
+                        wt[(2 * lane + c) * VOX_SR_ROWS + 4 * warp + i] = w[c];
+                    }
+                    mb[i] = m, zb[i] = vox_warp_sum(z);
+                }
+                VOX_SYNCWARP(); /* the warp's weights are written */
+                float ab[4][4];
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+#pragma unroll
+                    for (int d = 0; d < 4; d++)
+                        ab[i][d] = 0.f;
+                for (int u = 0; u < nk; u++) {
+                    float4 ww = *(const float4 *)(wt + u * VOX_SR_ROWS + 4 * warp);
+                    float4 vv = *(const float4 *)(vs + u * VOX_SR_DS + 4 * lane);
+                    const float wa[4] = {ww.x, ww.y, ww.z, ww.w}, va[4] = {vv.x, vv.y, vv.z, vv.w};
+#pragma unroll
+                    for (int i = 0; i < 4; i++)
+#pragma unroll
+                        for (int d = 0; d < 4; d++)
+                            ab[i][d] = fmaf(wa[i], va[d], ab[i][d]);
+                }
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+#pragma unroll
+                    for (int p = 0; p < 3; p++) {
+                        if (p && !al[p - 1][i])
+                            continue;
+                        if (allninf[i])
+                            ninf[p][i] = true;
+                        else
+                            vox_sr_merge(M[p][i], Z[p][i], A[p][i], mb[i], zb[i], ab[i]);
+                    }
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            i64 r = r0 + 4 * warp + i;
+            if (r >= R)
+                continue;
+#pragma unroll
+            for (int p = 0; p < 3; p++) {
+                float *o = part + (((bh * R + r) * nsplit + sp) * 3 + p) * (D + 2);
+                if (ds == 0 && lane == 0)
+                    o[0] = M[p][i], o[1] = M[p][i] == -VOX_INF && Z[p][i] == 0.f && ninf[p][i] ? -1.f : Z[p][i];
+#pragma unroll
+                for (int d = 0; d < 4; d++)
+                    if (d0 + 4 * lane + d < D)
+                        o[2 + d0 + 4 * lane + d] = A[p][i][d];
+            }
+        }
+    }
+}
+
+/* One CTA per (bh, row), grid-stride: the splits' states merged in f64 (sum
+ * 0: no key; -1: only -inf scores; else >= 1 or NaN), then the sums. */
+__device__ void sample_rows_merge(const float *part, i64 nsplit, i64 BH, i64 R, i64 D, float *out)
+{
+    __shared__ double red[VOX_MAX_WARPS];
+    for (i64 pr = blockIdx.x; pr < BH * R; pr += gridDim.x) {
+        const float *base = part + pr * nsplit * 3 * (D + 2);
+        double es = 0, et = 0, nd = 0;
+        for (i64 e = threadIdx.x; e < D; e += blockDim.x) {
+            double o[3];
+            for (int p = 0; p < 3; p++) {
+                double MM = -INFINITY;
+                bool any = false, ninf = false;
+                for (i64 x = 0; x < nsplit; x++) {
+                    const float *st = base + (x * 3 + p) * (D + 2);
+                    if (st[1] == -1.f)
+                        ninf = true;
+                    else if (st[1] != 0.f)
+                        any = true, MM = st[0] > MM ? st[0] : MM;
+                }
+                double Z = 0, A = 0;
+                for (i64 x = 0; x < nsplit && any; x++) {
+                    const float *st = base + (x * 3 + p) * (D + 2);
+                    if (st[1] == -1.f || st[1] == 0.f)
+                        continue;
+                    double f = exp((double)st[0] - MM);
+                    Z += f * st[1];
+                    A += f * st[2 + e];
+                }
+                o[p] = any ? A / Z : ninf ? VOX_NAN_F64 : 0.0;
             }
             es += (o[1] - o[0]) * (o[1] - o[0]);
             et += (o[2] - o[0]) * (o[2] - o[0]);
@@ -111,7 +249,7 @@ __device__ void sample_rows(const typename DT::T *q, const typename DT::T *k, co
         es = block_reduce<false>(es, red);
         et = block_reduce<false>(et, red);
         nd = block_reduce<false>(nd, red);
-        if (tid == 0) {
+        if (threadIdx.x == 0) {
             float *res = out + pr * 3;
             res[0] = (float)es, res[1] = (float)et, res[2] = (float)nd;
         }
@@ -119,18 +257,22 @@ __device__ void sample_rows(const typename DT::T *q, const typename DT::T *k, co
     }
 }
 
-#define VOX_SAMPLE_ROWS_KERNEL(NAME, DT, BOUNDS)                                                         \
-    VOX_KERNEL void __launch_bounds__ BOUNDS                                                             \
+#define VOX_SAMPLE_ROWS_KERNEL(NAME, DT)                                                                 \
+    VOX_KERNEL void __launch_bounds__(VOX_SR_THREADS, 2)                                                  \
         vox_sample_rows_##NAME(vox_sample_rows_bufs b, vox_sample_rows_args a)                           \
     {                                                                                                    \
         sample_rows<DT>(vox_ptr<const DT::T>(b.q), vox_ptr<const DT::T>(b.k), vox_ptr<const DT::T>(b.v), \
                         vox_ptr<const int>(b.rows), a.R, vox_ptr<const int>(b.block_coord),              \
                         vox_ptr<const int>(b.valid), a.NB, vox_i64(a.V), vox_i64(a.D), a.frame_blocks,   \
-                        a.space_blocks, a.sink, a.scale, vox_ptr<float>(b.out), a.BH);                   \
+                        a.space_blocks, a.sink, a.scale, vox_ptr<float>((unsigned long long)a.part),     \
+                        vox_i64(a.nsplit), a.BH);                                                        \
     }
-/* f16 asks for 3 blocks per multiprocessor: ptxas then allocates 79-80
- * registers, as it did when the kernel took scalar parameters (it otherwise
- * takes 105-117 since they became the two structs, and 2 blocks fit). */
-VOX_SAMPLE_ROWS_KERNEL(f32, vox_t_f32, (VOX_SR_THREADS))
-VOX_SAMPLE_ROWS_KERNEL(f16, vox_t_f16, (VOX_SR_THREADS, 3))
-VOX_SAMPLE_ROWS_KERNEL(bf16, vox_t_bf16, (VOX_SR_THREADS))
+VOX_SAMPLE_ROWS_KERNEL(f32, vox_t_f32)
+VOX_SAMPLE_ROWS_KERNEL(f16, vox_t_f16)
+VOX_SAMPLE_ROWS_KERNEL(bf16, vox_t_bf16)
+
+VOX_KERNEL void vox_sample_rows_merge(vox_sample_rows_bufs b, vox_sample_rows_args a)
+{
+    sample_rows_merge(vox_ptr<const float>((unsigned long long)a.part), vox_i64(a.nsplit), a.BH, a.R,
+                      vox_i64(a.D), vox_ptr<float>(b.out));
+}

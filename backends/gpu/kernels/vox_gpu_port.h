@@ -17,6 +17,7 @@
 #endif
 #define VOX_SHFL_XOR(v, m) __shfl_xor((v), (m))
 #define VOX_SHFL_UP(v, d) __shfl_up((v), (d))
+#define VOX_SHFL(v, l) __shfl((v), (l))
 #define VOX_SYNCWARP() __builtin_amdgcn_wave_barrier()
 #define VOX_HAVE_MMA_SYNC 0
 #else
@@ -24,6 +25,7 @@
 #define VOX_WARP_SIZE 32
 #define VOX_SHFL_XOR(v, m) __shfl_xor_sync(0xffffffffu, (v), (m))
 #define VOX_SHFL_UP(v, d) __shfl_up_sync(0xffffffffu, (v), (d))
+#define VOX_SHFL(v, l) __shfl_sync(0xffffffffu, (v), (l))
 #define VOX_SYNCWARP() __syncwarp()
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #define VOX_HAVE_MMA_SYNC 1
