@@ -2,6 +2,7 @@
  * launching, with the shared-memory opt-in, the grid checks and the record
  * of each op's last kernel. */
 #include <stdio.h>
+#include <time.h>
 
 #include "gpu_internal.h"
 
@@ -40,7 +41,18 @@ vox_status gpu_launch_fn(gpu_dev *g, vox_op op, void *f, const char *name, int *
         }
         *smem_raised = (int)smem;
     }
+    struct timespec t0, t1;
+    if (g->profile) { /* diagnostics only: run this launch alone and log its time */
+        G->sync(g->stream);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+    }
     rc = G->launch(f, (unsigned)grid, bx, by, (unsigned)smem, g->stream, args);
+    if (g->profile && !rc) {
+        G->sync(g->stream);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        vox_log(&g->log, VOX_LOG_INFO, "%s profile: %s grid %lld x %u: %.3f ms (host, incl. launch)", G->name, name,
+                (long long)grid, bx, (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6);
+    }
     G->pop(g);
     if (rc) {
         char what[96];
