@@ -103,7 +103,8 @@ class Context:
 
     def __init__(self, device_id: str, native: capi.NativeQueue | None = None):
         self.lock = threading.RLock()
-        self._lines: list = []
+        self.lines: list = []
+        self._wraps: dict = {}
         self._logfn = capi.LOG_FN(self._on_log)  # kept alive with the context
         p = capi.ContextParams()
         lib.vox_context_defaults(C.byref(p))
@@ -124,26 +125,46 @@ class Context:
     def _on_log(self, user, level, message) -> None:
         text = message.decode(errors="replace")
         if level == capi.LOG_ERROR:
-            self._lines.append(text)
+            self.lines.append(text)
         else:
             _log.warning("%s", text)
 
     def call(self, name: str, fn, *args) -> int:
         with self.lock:
-            self._lines = []
+            self.lines = []
             status = fn(*args)
             if status:
-                raise_status(name, status, "; ".join(self._lines))
+                raise_status(name, status, "; ".join(self.lines))
             return status
 
-    def wrap(self, ptr: int, nbytes: int) -> int:
-        """A vox_buffer over caller memory (not owned); free with lib.vox_buffer_destroy."""
-        b = C.c_void_p()
-        self.call("vox_buffer_wrap", lib.vox_buffer_wrap, self.handle, ptr, max(nbytes, 1), C.byref(b))
-        return b.value
+    def wrap_cached(self, ptr: int, nbytes: int) -> int:
+        """A vox_buffer over caller memory (not owned), kept for reuse: a
+        wrapped cpu/CUDA/HIP buffer is only an address range, and torch's
+        allocators hand the same ranges out again. The caller holds
+        self.lock and calls trim_wraps() before a call's first wrap (never
+        between the wraps of one call, whose handles must stay alive)."""
+        key = (ptr, max(nbytes, 1))
+        buf = self._wraps.get(key)
+        if buf is None:
+            b = C.c_void_p()
+            self.call("vox_buffer_wrap", lib.vox_buffer_wrap, self.handle, key[0], key[1], C.byref(b))
+            buf = self._wraps[key] = b.value
+        return buf
+
+    WRAP_CACHE = 256
+
+    def trim_wraps(self) -> None:
+        if len(self._wraps) >= self.WRAP_CACHE:
+            self._drop_wraps()
+
+    def _drop_wraps(self) -> None:
+        for b in self._wraps.values():
+            lib.vox_buffer_destroy(b)
+        self._wraps.clear()
 
     def __del__(self):
         if getattr(self, "handle", None) and lib is not None:
+            self._drop_wraps()
             lib.vox_context_destroy(self.handle)
             self.handle = None
 

@@ -79,40 +79,49 @@ def _prep(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     return t
 
 
+_VOX_DTYPE = {torch.float32: capi.DTYPES["f32"], torch.float16: capi.DTYPES["f16"],
+              torch.bfloat16: capi.DTYPES["bf16"]}
+
+
 class _Call:
-    """Wrapped buffers of one C call (destroyed after it) and its tensors."""
+    """One C call on a context: holds the context's lock throughout (one
+    thread at a time per context) and describes tensors to the C API over
+    wrapped buffers (Context.wrap_cached; the memory stays the caller's)."""
 
     def __init__(self, ctx):
         self.ctx = ctx
-        self.buffers = []
 
     def tensor(self, t: Optional[torch.Tensor], bhnd: bool, lse: bool = False):
         if t is None:
             return None
-        es = t.element_size()
-        span = 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride())) if t.numel() else 0
-        buf = self.ctx.wrap(t.data_ptr(), span * es)
-        self.buffers.append(buf)
-        vt = capi.Tensor()
-        vt.buffer = buf
-        vt.dtype = capi.DTYPES[_dtype_name(t.dtype)]
+        shape, stride = t.shape, t.stride()
+        span = 1
+        for n, s in zip(shape, stride):
+            if n == 0:
+                span = 0
+                break
+            span += (n - 1) * s
+        buf = self.ctx.wrap_cached(t.data_ptr(), span * t.element_size())
+        dtype = _VOX_DTYPE.get(t.dtype)
+        if dtype is None:
+            _dtype_name(t.dtype)  # raises ValueError naming the dtype
         if lse:  # f32 [B, H, N] -> head_dim 1
-            vt.batch, vt.heads, vt.tokens, vt.head_dim = t.shape[0], t.shape[1], t.shape[2], 1
-            vt.stride_batch, vt.stride_head, vt.stride_token = t.stride()
+            vt = capi.Tensor(buf, 0, dtype, shape[0], shape[1], shape[2], 1, *stride)
         elif bhnd:
-            vt.batch, vt.heads, vt.tokens, vt.head_dim = t.shape
-            vt.stride_batch, vt.stride_head, vt.stride_token = t.stride()[:3]
+            vt = capi.Tensor(buf, 0, dtype, *shape, *stride[:3])
         else:
-            vt.batch, vt.tokens, vt.heads, vt.head_dim = t.shape
-            vt.stride_batch, vt.stride_token, vt.stride_head = t.stride()[:3]
+            vt = capi.Tensor(buf, 0, dtype, shape[0], shape[2], shape[1], shape[3], stride[0], stride[2],
+                             stride[1])
         return C.byref(vt)
 
     def __enter__(self):
+        self.ctx.lock.acquire()
+        self.ctx.lines = []
+        self.ctx.trim_wraps()
         return self
 
     def __exit__(self, *exc):
-        for b in self.buffers:
-            lib.vox_buffer_destroy(b)
+        self.ctx.lock.release()
 
 
 def _check_same_device(*ts) -> None:

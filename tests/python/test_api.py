@@ -91,3 +91,17 @@ def test_zero_copy_strided_views():
     a = voxattn.attention(q, k, v, plan)
     b = voxattn.attention(q.contiguous(), k.contiguous(), v.contiguous(), plan)
     assert torch.equal(a, b)
+
+
+def test_many_calls_recycle_wrapped_buffers():
+    """More distinct tensors than the context's cache of wrapped buffers
+    (it is emptied between calls, never inside one)."""
+    plan = voxattn.Plan(grid=(1, 4, 4), block=(1, 4, 4))
+    keep = []
+    for i in range(120):  # 5 wrapped tensors per call, all alive: 600 > the cache's 256
+        q, k, v = qkv((1, 16, 1, 16), seed=i, requires_grad=True)
+        out = voxattn.attention(q, k, v, plan)
+        out.backward(torch.ones_like(out))
+        keep.append((q, k, v, out))
+        want = torch.softmax((q.double()[0, :, 0] @ k.double()[0, :, 0].T) * 0.25, -1) @ v.double()[0, :, 0]
+        torch.testing.assert_close(out[0, :, 0].double(), want, atol=2e-6, rtol=1e-5)
