@@ -105,3 +105,21 @@ def test_many_calls_recycle_wrapped_buffers():
         keep.append((q, k, v, out))
         want = torch.softmax((q.double()[0, :, 0] @ k.double()[0, :, 0].T) * 0.25, -1) @ v.double()[0, :, 0]
         torch.testing.assert_close(out[0, :, 0].double(), want, atol=2e-6, rtol=1e-5)
+
+
+def test_unsupported_status_is_its_own_exception():
+    """VOX_ERR_UNSUPPORTED (e.g. a backward on a backend without one) raises
+    UnsupportedError, a VoxError and a NotImplementedError."""
+    from voxattn._runtime import raise_status
+    with pytest.raises(voxattn.UnsupportedError) as e:
+        raise_status("vox_attention_backward", -4, "opencl: no attention_backward")
+    assert isinstance(e.value, NotImplementedError) and isinstance(e.value, voxattn.VoxError)
+    assert e.value.status_name == "VOX_ERR_UNSUPPORTED" and "no attention_backward" in str(e.value)
+
+
+def test_evaluate_dense_is_exact():
+    plan = voxattn.Plan(grid=(2, 4, 4), block=(1, 4, 4))
+    q, k, v = qkv((1, 32, 2, 16))
+    out = voxattn.attention(q, k, v, plan)
+    r = plan.evaluate(q, k, v, out, rows_per_head=8)
+    assert r["recall"] == pytest.approx(1.0) and r["rel_error"] < 1e-12 and r["rows"] > 0
