@@ -89,6 +89,7 @@ class ContextParams(C.Structure):
         ("log_user", C.c_void_p),
         ("log_level", C.c_int),
         ("native", C.POINTER(NativeQueue)),
+        ("time_builds", C.c_int),
     ]
 
 

@@ -239,6 +239,9 @@ class Plan:
         return d
 
     def last_build_ms(self) -> float:
+        """The last build's device time in ms. Builds are timed only on contexts created with
+        time_builds (the C benchmarks); these contexts never time them, so that a build never
+        waits for the device: this raises VoxError (VOX_ERR_INVALID_STATE)."""
         cp = self._require()
         ms = C.c_double()
         cp.ctx.call("vox_plan_last_build_ms", lib.vox_plan_last_build_ms, cp.handle, C.byref(ms))
