@@ -127,9 +127,13 @@ void tu_result_free(tu_result *r);
  * on the same plan and inputs into poisoned, guarded dq, dk, dv, read back
  * into r->dq/dk/dv. A backward that refuses with VOX_ERR_UNSUPPORTED sets
  * r->grad_status and leaves the forward's result; any other failure fails
- * the run (stage "backward", "guard bytes (...)", ...). */
+ * the run (stage "backward", "guard bytes (...)", ...). With fwd, the
+ * backward reads fwd->out and fwd->lse (another device's forward of the
+ * same case) instead of this run's: the reference's gradients of exactly the
+ * forward a device computed, so that a comparison measures the backward
+ * alone. */
 vox_status tu_run_grad(vox_context *ctx, const vox_plan_params *p, int bnhd, const float *q, const float *k,
-                       const float *v, const float *dout, tu_result *r);
+                       const float *v, const float *dout, const tu_result *fwd, tu_result *r);
 
 /* Tokens and blocks of a parameter set (a DENSE probe plan on ctx); -1 on error. */
 int64_t tu_tokens(const vox_plan_params *p);

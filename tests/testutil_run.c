@@ -72,12 +72,30 @@ static vox_status read_windows(vox_plan *plan, tu_result *r)
  * dout uploaded guarded, dq/dk/dv poisoned and guarded, every guard checked
  * (inputs too: the backward writes none of them), the gradients read back. */
 static vox_status run_backward(vox_context *ctx, vox_plan *plan, const vox_plan_params *p, int bnhd,
-                               const vox_tensor *const in[5], const float *dout, tu_result *r, const char **stage)
+                               const vox_tensor *const own[5], const float *dout, const tu_result *fwd,
+                               tu_result *r, const char **stage)
 {
     int64_t B = r->B, H = r->H, N = r->N, D = r->D;
-    vox_tensor tg = {0}, g[3] = {{0}, {0}, {0}};
+    size_t n = (size_t)(B * H * N * D), rows = (size_t)(B * H * N);
+    vox_tensor tg = {0}, g[3] = {{0}, {0}, {0}}, fo = {0}, fl = {0};
+    const vox_tensor *in[5] = {own[0], own[1], own[2], own[3], own[4]};
     *stage = "upload (backward)";
-    vox_status st = tu_upload_guarded(ctx, p->dtype, dout, B, H, N, D, bnhd, &tg);
+    vox_status st = VOX_OK;
+    if (fwd) { /* the other device's out and LSE (exact in f32: they were stored in f32 or narrower) */
+        float *o = malloc(sizeof(float) * n), *l = malloc(sizeof(float) * rows);
+        if (!o || !l)
+            st = VOX_ERR_OUT_OF_MEMORY;
+        for (size_t i = 0; !st && i < n; i++)
+            o[i] = (float)fwd->out[i];
+        for (size_t i = 0; !st && i < rows; i++)
+            l[i] = (float)fwd->lse[i];
+        if (!st) st = tu_upload_guarded(ctx, p->dtype, o, B, H, N, D, bnhd, &fo);
+        if (!st) st = tu_upload_guarded(ctx, VOX_F32, l, B, H, N, 1, 0, &fl);
+        free(o), free(l);
+        in[3] = &fo, in[4] = &fl;
+    }
+    if (!st)
+        st = tu_upload_guarded(ctx, p->dtype, dout, B, H, N, D, bnhd, &tg);
     for (int i = 0; i < 3 && !st; i++)
         st = tu_poisoned_guarded(ctx, p->dtype, B, H, N, D, bnhd, &g[i]);
     if (!st) {
@@ -103,7 +121,7 @@ static vox_status run_backward(vox_context *ctx, vox_plan *plan, const vox_plan_
             st = VOX_ERR_OUT_OF_MEMORY;
     }
 done:
-    tu_free_tensor(&tg);
+    tu_free_tensor(&tg), tu_free_tensor(&fo), tu_free_tensor(&fl);
     for (int i = 0; i < 3; i++)
         tu_free_tensor(&g[i]);
     return st;
@@ -112,11 +130,11 @@ done:
 vox_status tu_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const float *q, const float *k,
                   const float *v, tu_result *r)
 {
-    return tu_run_grad(ctx, p, bnhd, q, k, v, NULL, r);
+    return tu_run_grad(ctx, p, bnhd, q, k, v, NULL, NULL, r);
 }
 
 vox_status tu_run_grad(vox_context *ctx, const vox_plan_params *p, int bnhd, const float *q, const float *k,
-                       const float *v, const float *dout, tu_result *r)
+                       const float *v, const float *dout, const tu_result *fwd, tu_result *r)
 {
     memset(r, 0, sizeof *r);
     int64_t B = p->batch, H = p->heads, N = tu_tokens(p), D = p->head_dim, BH = B * H;
@@ -185,7 +203,7 @@ vox_status tu_run_grad(vox_context *ctx, const vox_plan_params *p, int bnhd, con
     }
     if (!st && dout) {
         const vox_tensor *in[5] = {&tq, &tk, &tv, &to, &tl};
-        st = run_backward(ctx, plan, p, bnhd, in, dout, r, &stage);
+        st = run_backward(ctx, plan, p, bnhd, in, dout, fwd, r, &stage);
     }
     if (!st) {
         stage = "windows";
