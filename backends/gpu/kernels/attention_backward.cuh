@@ -93,25 +93,50 @@ __device__ void attention_backward_prep(typename DT::T *dout, const typename DT:
     }
 }
 
-/* The two dot products of one (row, key) pair over the 8 threads of the
- * row's (or key's) group: a . x and b . y with a, b in registers (split as
- * above) and x, y rows of shared memory. Every thread gets both sums. */
-__device__ __forceinline__ void bwd_dot2(const float *a, const float *b, const float *x, const float *y, int sub,
-                                         i64 D, float &s, float &t)
+/* s += x with the rounding error into c (TwoSum; adds only, so no
+ * contraction into an fma can change it). */
+__device__ __forceinline__ void bwd_two_sum(float &s, float &c, float x)
 {
-    s = 0.f, t = 0.f;
+    float t = s + x, z = t - s;
+    c += (s - (t - z)) + (x - z);
+    s = t;
+}
+
+/* The two dot products of one (row, key) pair over the 8 threads of the
+ * row's (or key's) group, a in registers (split as above), x a row of shared
+ * memory: the score a . x as an unevaluated sum sh + sl (compensated: exact
+ * products by fma, TwoSum of the partial sums; it enters exp(s*scale - lse)
+ * with s*scale close to lse, so its absolute error is what counts, and a
+ * plain f32 sum misses the f32 limit on huge logits) and b . y in f32. Every
+ * thread of the group gets the sums. */
+__device__ __forceinline__ void bwd_dot2(const float *a, const float *b, const float *x, const float *y, int sub,
+                                         i64 D, float &sh, float &sl, float &t)
+{
+    float s = 0.f, c = 0.f;
+    t = 0.f;
 #pragma unroll
-    for (int c = 0; c < VOX_BWD_SPLIT; c++) {
-        i64 e = sub + 8 * c;
+    for (int k = 0; k < VOX_BWD_SPLIT; k++) {
+        i64 e = sub + 8 * k;
         if (e < D) {
-            s = fmaf(a[c], x[e], s);
-            t = fmaf(b[c], y[e], t);
+            float p = __fmul_rn(a[k], x[e]); /* never contracted: the TwoSum needs p as rounded */
+            c += fmaf(a[k], x[e], -p);
+            bwd_two_sum(s, c, p);
+            t = fmaf(b[k], y[e], t);
         }
     }
-    for (int x2 = 1; x2 < 8; x2 <<= 1) {
-        s += VOX_SHFL_XOR(s, x2);
-        t += VOX_SHFL_XOR(t, x2);
+    for (int m = 1; m < 8; m <<= 1) {
+        float so = VOX_SHFL_XOR(s, m), co = VOX_SHFL_XOR(c, m);
+        c += co;
+        bwd_two_sum(s, c, so);
+        t += VOX_SHFL_XOR(t, m);
     }
+    sh = s, sl = c;
+}
+
+/* P = exp(s*scale - lse) of a score given as sh + sl. */
+__device__ __forceinline__ float bwd_prob(float sh, float sl, float scale, float lse)
+{
+    return expf(fmaf(sl, scale, fmaf(sh, scale, -lse)));
 }
 
 /* dQ of 16 slots of query block i (8 threads per row): q and dO_eff of the
@@ -153,9 +178,9 @@ __device__ void attention_backward_dq(const typename DT::T *q, const typename DT
                 }
                 __syncthreads();
                 for (int kk = 0; kk < n; kk++) {
-                    float s, dp;
-                    bwd_dot2(qr, gr, sK + kk * D, sV + kk * D, sub, D, s, dp);
-                    float ds = live ? expf(fmaf(s, scale, -lr)) * (dp - dl) : 0.f;
+                    float sh, sl, dp;
+                    bwd_dot2(qr, gr, sK + kk * D, sV + kk * D, sub, D, sh, sl, dp);
+                    float ds = live ? bwd_prob(sh, sl, scale, lr) * (dp - dl) : 0.f;
 #pragma unroll
                     for (int cc = 0; cc < VOX_BWD_SPLIT; cc++) {
                         i64 e = sub + 8 * cc;
@@ -227,9 +252,9 @@ __device__ void attention_backward_dkdv(const typename DT::T *q, const typename 
             for (int rr = 0; rr < n; rr++) {
                 if (!slive[rr]) /* the same row for every thread */
                     continue;
-                float s, dp;
-                bwd_dot2(kx, vx, sQ + rr * D, sG + rr * D, sub, D, s, dp);
-                float p = kon ? expf(fmaf(s, scale, -sL[rr])) : 0.f, ds = p * (dp - sD[rr]);
+                float sh, sl, dp;
+                bwd_dot2(kx, vx, sQ + rr * D, sG + rr * D, sub, D, sh, sl, dp);
+                float p = kon ? bwd_prob(sh, sl, scale, sL[rr]) : 0.f, ds = p * (dp - sD[rr]);
 #pragma unroll
                 for (int cc = 0; cc < VOX_BWD_SPLIT; cc++) {
                     i64 e = sub + 8 * cc;

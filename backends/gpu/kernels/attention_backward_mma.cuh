@@ -63,6 +63,23 @@ __device__ __forceinline__ void bwd_load_run(u16 *dst, const u16 *x, i64 first, 
     }
 }
 
+/* The swizzled offsets (vox_swz) a thread's ldmatrix addresses take, split
+ * so that only four stay in registers: for a row r with r % 8 == lane % 8
+ * (every fragment row here) and chunk 2*kk + c (c: 0 or 1, fixed per thread),
+ * vox_swz<DP>(base + r, 2*kk + c) = o[kk % 4] + 64*(kk / 4) + base*DP for any
+ * base that is a multiple of 8, with o[j] = r*DP + ((2j ^ c ^ r%8) << 3).
+ * Without it ptxas keeps every unrolled offset live across the tile loop. */
+template <int DP> struct bwd_swz4 {
+    int o[4];
+    __device__ __forceinline__ bwd_swz4(int r, int c)
+    {
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            o[j] = r * DP + (((2 * j) ^ c ^ (r & 7)) << 3);
+    }
+    __device__ __forceinline__ int at(int base, int kk) const { return o[kk & 3] + ((kk >> 2) << 6) + base * DP; }
+};
+
 template <int DP, bool BF>
 __device__ __forceinline__ void attention_backward_dq_mma(const u16 *q, const u16 *k, const u16 *v,
                                                           const u16 *dout, const float *lse, u16 *dq,
@@ -128,6 +145,9 @@ __device__ __forceinline__ void attention_backward_dq_mma(const u16 *q, const u1
         acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
     unsigned qf[DP / 16][4];
     const int r0 = warp * 16 + (lane >> 2), r1 = r0 + 8; /* this thread's rows (C fragment) */
+    const bwd_swz4<DP> za(warp * 16 + (lane & 7) + ((mat & 1) << 3), mat >> 1); /* A: this warp's rows */
+    const bwd_swz4<DP> zb((lane & 7) + ((mat >> 1) << 3), mat & 1);             /* B: keys x d */
+    const bwd_swz4<DP> zt((lane & 7) + ((mat & 1) << 3), mat >> 1);             /* B transposed: keys x d */
     for (int t = 0; t < ntiles; t++) {
         if (t + 1 < ntiles)
             load_kv(t + 1, (t + 1) & 1);
@@ -140,7 +160,7 @@ __device__ __forceinline__ void attention_backward_dq_mma(const u16 *q, const u1
         if (t == 0) {
 #pragma unroll
             for (int kk = 0; kk < DP / 16; kk++)
-                vox_ldsm_x4(qf[kk], sQ + vox_swz<DP>(warp * 16 + (lane & 7) + ((mat & 1) << 3), kk * 2 + (mat >> 1)));
+                vox_ldsm_x4(qf[kk], sQ + za.at(0, kk));
         }
         const u16 *cK = sK + (t & 1) * 64 * DP, *cV = sV + (t & 1) * 64 * DP;
         float s[8][4], dp[8][4];
@@ -150,11 +170,11 @@ __device__ __forceinline__ void attention_backward_dq_mma(const u16 *q, const u1
 #pragma unroll
         for (int kk = 0; kk < DP / 16; kk++) {
             unsigned g[4];
-            vox_ldsm_x4(g, sG + vox_swz<DP>(warp * 16 + (lane & 7) + ((mat & 1) << 3), kk * 2 + (mat >> 1)));
+            vox_ldsm_x4(g, sG + za.at(0, kk));
 #pragma unroll
             for (int np = 0; np < 4; np++) {
                 unsigned b[4];
-                const int off = vox_swz<DP>(np * 16 + (lane & 7) + ((mat >> 1) << 3), kk * 2 + (mat & 1));
+                const int off = zb.at(np * 16, kk);
                 vox_ldsm_x4(b, cK + off);
                 vox_mma16816<BF>(s[2 * np], qf[kk], b[0], b[1]);
                 vox_mma16816<BF>(s[2 * np + 1], qf[kk], b[2], b[3]);
@@ -186,7 +206,7 @@ __device__ __forceinline__ void attention_backward_dq_mma(const u16 *q, const u1
 #pragma unroll
             for (int dc = 0; dc < DP / 16; dc++) {
                 unsigned b[4];
-                vox_ldsm_x4_t(b, cK + vox_swz<DP>(kc * 16 + (lane & 7) + ((mat & 1) << 3), dc * 2 + (mat >> 1)));
+                vox_ldsm_x4_t(b, cK + zt.at(kc * 16, dc));
                 vox_mma16816<BF>(acc[2 * dc], a, b[0], b[1]);
                 vox_mma16816<BF>(acc[2 * dc + 1], a, b[2], b[3]);
             }
@@ -211,8 +231,9 @@ __device__ __forceinline__ void attention_backward_dq_mma(const u16 *q, const u1
     }
 }
 
-/* RH: query rows per pass of a 64-row tile (32 at DP = 128 keeps S^T and dP^T
- * small next to the dK, dV accumulators). */
+/* RH: query rows per pass of a 64-row tile (16 at DP = 128 keeps S^T and dP^T
+ * small next to the dK and dV accumulators: ptxas spills 4 B on sm_80, 60 B
+ * with 32). */
 template <int DP, bool BF, int RH>
 __device__ __forceinline__ void attention_backward_dkdv_mma(const u16 *q, const u16 *k, const u16 *v,
                                                             const u16 *dout, const float *lse, u16 *dk, u16 *dv,
@@ -258,7 +279,9 @@ __device__ __forceinline__ void attention_backward_dkdv_mma(const u16 *q, const 
 #pragma unroll
     for (int n = 0; n < NT; n++)
         gk[n][0] = gk[n][1] = gk[n][2] = gk[n][3] = gv[n][0] = gv[n][1] = gv[n][2] = gv[n][3] = 0.f;
-    const int krow = warp * 16 + (lane & 7) + ((mat & 1) << 3); /* A fragments: this warp's 16 keys */
+    const bwd_swz4<DP> za(warp * 16 + (lane & 7) + ((mat & 1) << 3), mat >> 1); /* A: this warp's 16 keys */
+    const bwd_swz4<DP> zb((lane & 7) + ((mat >> 1) << 3), mat & 1);             /* B: rows x d */
+    const bwd_swz4<DP> zt((lane & 7) + ((mat & 1) << 3), mat >> 1);             /* B transposed: rows x d */
     for (int t = 0; t < ntiles; t++) {
         if (t + 1 < ntiles)
             load_qg(t + 1, (t + 1) & 1);
@@ -280,12 +303,12 @@ __device__ __forceinline__ void attention_backward_dkdv_mma(const u16 *q, const 
 #pragma unroll
             for (int kk = 0; kk < DP / 16; kk++) {
                 unsigned a[4], av[4];
-                vox_ldsm_x4(a, sK + vox_swz<DP>(krow, kk * 2 + (mat >> 1)));
-                vox_ldsm_x4(av, sV + vox_swz<DP>(krow, kk * 2 + (mat >> 1)));
+                vox_ldsm_x4(a, sK + za.at(0, kk));
+                vox_ldsm_x4(av, sV + za.at(0, kk));
 #pragma unroll
                 for (int np = 0; np < RH / 16; np++) {
                     unsigned b[4];
-                    const int off = vox_swz<DP>(h * RH + np * 16 + (lane & 7) + ((mat >> 1) << 3), kk * 2 + (mat & 1));
+                    const int off = zb.at(h * RH + np * 16, kk);
                     vox_ldsm_x4(b, cQ + off);
                     vox_mma16816<BF>(st[2 * np], a, b[0], b[1]);
                     vox_mma16816<BF>(st[2 * np + 1], a, b[2], b[3]);
@@ -320,11 +343,10 @@ __device__ __forceinline__ void attention_backward_dkdv_mma(const u16 *q, const 
                 as[1] = vox_pack2<BF>(dt[2 * kc][2], dt[2 * kc][3]);
                 as[2] = vox_pack2<BF>(dt[2 * kc + 1][0], dt[2 * kc + 1][1]);
                 as[3] = vox_pack2<BF>(dt[2 * kc + 1][2], dt[2 * kc + 1][3]);
-                const int rrow = h * RH + kc * 16 + (lane & 7) + ((mat & 1) << 3);
 #pragma unroll
                 for (int dc = 0; dc < DP / 16; dc++) {
                     unsigned b[4];
-                    const int off = vox_swz<DP>(rrow, dc * 2 + (mat >> 1));
+                    const int off = zt.at(h * RH + kc * 16, dc);
                     vox_ldsm_x4_t(b, cG + off);
                     vox_mma16816<BF>(gv[2 * dc], ap, b[0], b[1]);
                     vox_mma16816<BF>(gv[2 * dc + 1], ap, b[2], b[3]);
@@ -378,8 +400,8 @@ __device__ __forceinline__ void attention_backward_dkdv_mma(const u16 *q, const 
             a.NB, a.V, a.log_v, a.D, a.scale, a.scale_log2, a.tiles);                                            \
     }
 VOX_ATTENTION_BACKWARD_MMA_KERNELS(f16, 64, false, 64)
-VOX_ATTENTION_BACKWARD_MMA_KERNELS(f16, 128, false, 32)
+VOX_ATTENTION_BACKWARD_MMA_KERNELS(f16, 128, false, 16)
 VOX_ATTENTION_BACKWARD_MMA_KERNELS(bf16, 64, true, 64)
-VOX_ATTENTION_BACKWARD_MMA_KERNELS(bf16, 128, true, 32)
+VOX_ATTENTION_BACKWARD_MMA_KERNELS(bf16, 128, true, 16)
 
 #endif
