@@ -1,11 +1,13 @@
 """Per-call overhead of the torch op over the raw C call, on the cpu
-reference backend with a tiny shape (not a test; run by hand):
-    VOXATTN_LIBRARY=build-tests/libvoxattn.so PYTHONPATH=python python3 tests/python/bench_overhead.py
+reference backend with a tiny shape, or with --device cuda on the current CUDA
+device (host time per call of asynchronous launches), not a test; run by hand:
+    VOXATTN_LIBRARY=build-tests/libvoxattn.so PYTHONPATH=python python3 tests/python/bench_overhead.py [--device cuda]
 Prints microseconds per call (median of repeats) for: vox_attention_forward
 through ctypes on pre-wrapped buffers (the raw call), torch.ops.voxattn.attention,
 voxattn.attention without and with autograd inputs."""
 import ctypes as C
 import statistics
+import sys
 import time
 
 import torch
@@ -29,8 +31,9 @@ def per_call_us(fn, n=2000, repeats=7):
 
 def main():
     torch.set_num_threads(1)
+    dev = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
     plan = voxattn.Plan(grid=(1, 4, 4), block=(1, 4, 4))
-    q, k, v = (torch.randn(1, 16, 1, 16) for _ in range(3))
+    q, k, v = (torch.randn(1, 16, 1, 16, device=dev) for _ in range(3))
     out, lse = voxattn.attention(q, k, v, plan, return_lse=True)
     cp = plan._cplan
     call = ops._Call(cp.ctx).__enter__()  # holds the context lock
@@ -49,6 +52,9 @@ def main():
     with torch.inference_mode():
         res["voxattn.attention, inference_mode"] = per_call_us(lambda: voxattn.attention(q, k, v, plan))
     call.__exit__(None, None, None)
+    if dev != "cpu":
+        torch.cuda.synchronize()
+    print(f"device {dev}")
     base = res["raw C call (ctypes, pre-wrapped)"]
     for name, us in res.items():
         print(f"{name:40s} {us:8.1f} us/call   overhead {us - base:7.1f} us")
