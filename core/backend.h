@@ -229,7 +229,9 @@ typedef struct vox_op_attention_forward {
  *     c < col_count[m'], m' = bh*NB + j, ascending (a KV block's walk).
  * lse has 2*BH*S floats: [0, BH*S) the forward's LSE, the rest work space
  * the op may overwrite; dout may be overwritten too (the core reads neither
- * afterwards). The reference accumulates in f64. */
+ * afterwards). The reference accumulates in f64. The core builds the mask
+ * with mask_transpose (below) on BSA and SVG plans, on the host for the
+ * static DENSE and CUSTOM masks (core/backward.c). */
 typedef struct vox_op_attention_backward {
     vox_bref q, k, v, o;  /* [BH][S][D] */
     vox_bref dout;        /* [BH][S][D] */
@@ -241,6 +243,29 @@ typedef struct vox_op_attention_backward {
     int64_t max_kv_count; /* upper bound of row_count (launch sizing) */
     int64_t max_q_count;  /* upper bound of col_count */
 } vox_op_attention_backward;
+
+/* The packed mask of attention_backward (above) from the forward's CSR, R =
+ * BH*NB rows, for masks built on the device (BSA, SVG). For every row m:
+ *   mask[m] = 4R + kv_start[m], mask[R + m] = kv_count[m],
+ *   mask[4R + kv_start[m] + c] = kv_cols[kv_start[m] + c], c < kv_count[m]
+ * (each row's columns copied to the same place; the entries of [4R, t0) no
+ * row covers are left as they are), and for every head bh and KV block j,
+ * m' = bh*NB + j:
+ *   mask[3R + m'] = the number of rows i of head bh whose list holds j,
+ *   mask[2R + m'] = t0 + bh*head_room + the sum of those numbers over j' < j,
+ *   the list there: those i, ascending.
+ * The caller guarantees: each row's columns are distinct, ascending and in
+ * [0, NB); head bh's rows hold at most head_room entries in all; kv_start[m]
+ * + kv_count[m] <= t0 - 4R; t0 + BH*head_room fits int32. Deterministic:
+ * no entry depends on the order of parallel work. */
+typedef struct vox_op_mask_transpose {
+    vox_bref kv_start; /* int32 [R] */
+    vox_bref kv_count; /* int32 [R] */
+    vox_bref kv_cols;  /* int32 */
+    int64_t t0;        /* where the transposes start (>= 4R + the column array's length) */
+    int64_t head_room; /* entries of each head's transpose */
+    vox_bref mask;     /* int32 [t0 + BH*head_room] */
+} vox_op_mask_transpose;
 
 typedef struct vox_backend {
     vox_backend_kind kind;
@@ -300,17 +325,20 @@ typedef struct vox_backend {
     vox_status (*query_select)(void *dev, const vox_op_dims *d, const vox_op_query_select *p);
     vox_status (*svg_classify)(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p);
     vox_status (*attention_forward)(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p);
-    /* Optional: plans never require it; without it vox_attention_backward
-     * returns VOX_ERR_UNSUPPORTED. */
+    /* Optional: plans never require them; without attention_backward
+     * vox_attention_backward returns VOX_ERR_UNSUPPORTED, and so it does
+     * without mask_transpose on BSA and SVG plans. */
     vox_status (*attention_backward)(void *dev, const vox_op_dims *d, const vox_op_attention_backward *p);
+    vox_status (*mask_transpose)(void *dev, const vox_op_dims *d, const vox_op_mask_transpose *p);
 } vox_backend;
 
 /* Members of a vox_backend table named after one prefix p, for a backend
  * table's initializer: VOX_BACKEND_DEVICE(p) the device and buffer entries
  * (p##close, p##alloc, ..., p##last_kernel); VOX_BACKEND_TIMERS(p) the
  * timer entries p##timer_begin, p##timer_end; VOX_BACKEND_FORWARD_OPS(p) the
- * op entries p##<op> of every op but attention_backward, VOX_BACKEND_ALL_OPS(p)
- * all of them (core/kernel_args.h lists the ops). */
+ * op entries p##<op> of every op but the backward's (attention_backward,
+ * mask_transpose), VOX_BACKEND_ALL_OPS(p) all of them (core/kernel_args.h
+ * lists the ops). */
 #define VOX_BACKEND_DEVICE(p)                                                                    \
     .close = p##close, .buffer_alloc = p##alloc, .buffer_wrap = p##wrap, .buffer_free = p##free, \
     .buffer_write = p##write, .buffer_read = p##read, .finish = p##finish, .last_kernel = p##last_kernel

@@ -145,3 +145,13 @@ void vox_attention_backward_args_init(vox_attention_backward_args *a, const vox_
     vox_attention_forward_args_init(&fa, d, &f);
     memcpy(a, &fa, sizeof *a);
 }
+
+/* pass 0 (a backend sets 1 for the second launch). */
+void vox_mask_transpose_args_init(vox_mask_transpose_args *a, const vox_op_dims *d, const vox_op_mask_transpose *p)
+{
+    memset(a, 0, sizeof *a);
+    a->BH = bh_of(d);
+    a->NB = d->n_blocks;
+    a->t0 = p->t0;
+    a->head_room = p->head_room;
+}

@@ -34,8 +34,9 @@
 
 /* Every op with a kernel, one name per op in every layer, with its two lists
  * (below), in the order of enum vox_op. The lists take a macro M and one
- * argument x passed through: M(x, op, BUFS, ARGS). attention_backward is the
- * optional op (core/backend.h) that only some backends have. */
+ * argument x passed through: M(x, op, BUFS, ARGS). attention_backward and
+ * mask_transpose (the backward's mask) are the optional ops (core/backend.h)
+ * that only some backends have. */
 #define VOX_FORWARD_OP_LIST(M, x)                                                    \
     M(x, permute_to, VOX_PERMUTE_TO_BUFS, VOX_PERMUTE_TO_ARGS)                       \
     M(x, permute_from, VOX_PERMUTE_FROM_BUFS, VOX_PERMUTE_FROM_ARGS)                 \
@@ -45,8 +46,9 @@
     M(x, query_select, VOX_QUERY_SELECT_BUFS, VOX_QUERY_SELECT_ARGS)                 \
     M(x, svg_classify, VOX_SVG_CLASSIFY_BUFS, VOX_SVG_CLASSIFY_ARGS)                 \
     M(x, attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)
-#define VOX_KERNEL_OP_LIST(M, x) \
-    VOX_FORWARD_OP_LIST(M, x) M(x, attention_backward, VOX_ATTENTION_BACKWARD_BUFS, VOX_ATTENTION_BACKWARD_ARGS)
+#define VOX_KERNEL_OP_LIST(M, x)                                                              \
+    VOX_FORWARD_OP_LIST(M, x) M(x, attention_backward, VOX_ATTENTION_BACKWARD_BUFS, VOX_ATTENTION_BACKWARD_ARGS) \
+    M(x, mask_transpose, VOX_MASK_TRANSPOSE_BUFS, VOX_MASK_TRANSPOSE_ARGS)
 
 /* The same lists for a one-macro X: VOX_KERNEL_OPS(X) gives X(op) per op,
  * VOX_KERNELS(X) and VOX_FORWARD_KERNELS(X) give X(op, BUFS, ARGS). */
@@ -250,6 +252,24 @@
     B(i32, fill_src)                   \
     B(i32, valid)
 #define VOX_ATTENTION_BACKWARD_ARGS(S) VOX_ATTENTION_ARGS(S, has_fill)
+
+/* mask_transpose: attention_backward's packed mask from the forward's CSR
+ * (kv_start/kv_count/kv_cols), R = BH*NB rows: the header and the rows'
+ * columns copied in, then the transposes, head bh's from t0 + bh*head_room.
+ * pass: 0 the header, the columns and the transpose's counts; 1 its starts
+ * and lists (a backend launches both, in order; the reference ignores it). */
+#define VOX_MASK_TRANSPOSE_BUFS(B) \
+    B(i32, kv_start)               \
+    B(i32, kv_count)               \
+    B(i32, kv_cols)                \
+    B(i32, mask)
+#define VOX_MASK_TRANSPOSE_ARGS(S) \
+    S(i64, BH)                     \
+    S(i64, NB)                     \
+    S(i64, t0)                     \
+    S(i64, head_room)              \
+    S(i32, pass)                   \
+    S(i32, pad0)
 
 /* ---- per-language expansion ---------------------------------------------- */
 #define VOX_KA_ARGS_NAME(op) vox_##op##_args

@@ -34,7 +34,8 @@
     X(attention_backward_dq_f32_k32) X(attention_backward_dq_f16_k32) X(attention_backward_dq_bf16_k32)     \
     X(attention_backward_dq_f32_k16) X(attention_backward_dq_f16_k16) X(attention_backward_dq_bf16_k16)     \
     X(attention_backward_dkdv_f32_k32) X(attention_backward_dkdv_f16_k32) X(attention_backward_dkdv_bf16_k32) \
-    X(attention_backward_dkdv_f32_k16) X(attention_backward_dkdv_f16_k16) X(attention_backward_dkdv_bf16_k16)
+    X(attention_backward_dkdv_f32_k16) X(attention_backward_dkdv_f16_k16) X(attention_backward_dkdv_bf16_k16) \
+    X(mask_transpose)
 #define VOX_GPU_KERNELS_BACKWARD_MMA(X)                                                  \
     X(attention_backward_dq_mma_f16_d64) X(attention_backward_dq_mma_f16_d128)           \
     X(attention_backward_dq_mma_bf16_d64) X(attention_backward_dq_mma_bf16_d128)         \

@@ -283,3 +283,17 @@ vox_status gpu_attention_backward(void *dev, const vox_op_dims *d, const vox_op_
         st = gpu_launch_op(g, VOX_OP_attention_backward, fk, a.total, 128, 1, smem, &b, &a);
     return st;
 }
+
+/* Two launches of kernels/mask_transpose.cuh, 256 threads per (head, tile of
+ * 256 KV blocks), grid-stride: counts, then starts and lists. */
+vox_status gpu_mask_transpose(void *dev, const vox_op_dims *d, const vox_op_mask_transpose *p)
+{
+    gpu_dev *g = dev;
+    vox_mask_transpose_bufs b = {.kv_start = gpu_dptr(p->kv_start), .kv_count = gpu_dptr(p->kv_count),
+                                 .kv_cols = gpu_dptr(p->kv_cols), .mask = gpu_dptr(p->mask)};
+    GPU_OP_ARGS(mask_transpose);
+    int64_t grid = gpu_cap_grid(g, a.BH * ((a.NB + 255) / 256), 8);
+    vox_status st = gpu_launch_op(g, VOX_OP_mask_transpose, GPU_FN_mask_transpose, grid, 256, 1, 0, &b, &a);
+    a.pass = 1;
+    return st ? st : gpu_launch_op(g, VOX_OP_mask_transpose, GPU_FN_mask_transpose, grid, 256, 1, 0, &b, &a);
+}

@@ -100,7 +100,8 @@ enum { PROG_OPS = 0, PROG_ATTN = 1, PROG_ATTN_MMA = 2, PROG_BWD_Q = 3, PROG_BWD_
     X(K_KV_SELECT_GLOBAL, "vox_kv_select_global") \
     X(K_SAMPLE_ROWS, "vox_sample_rows")        \
     X(K_QUERY_SELECT, "vox_query_select")      \
-    X(K_SVG_CLASSIFY, "vox_svg_classify")
+    X(K_SVG_CLASSIFY, "vox_svg_classify")      \
+    X(K_MASK_TRANSPOSE, "vox_mask_transpose")
 #define CL_K_ENUM(e, name) e,
 enum { CL_OPS_KERNELS(CL_K_ENUM) K_OPS_COUNT };
 #undef CL_K_ENUM

@@ -228,6 +228,24 @@ vox_status cl_svg_classify(void *devp, const vox_op_dims *dm, const vox_op_svg_c
     return cl_svg_classify_launch(devp, dm->dtype, &b, &a, &g);
 }
 
+/* Two passes of one kernel (kernels/mask_transpose.cl), one work-group of 128
+ * items per (head, tile of 128 KV blocks): counts, then starts and lists. */
+vox_status cl_mask_transpose(void *devp, const vox_op_dims *dm, const vox_op_mask_transpose *p)
+{
+    vox_mask_transpose_args a;
+    vox_mask_transpose_args_init(&a, dm, p);
+    const cl_mask_transpose_bufs b = {.kv_start = p->kv_start, .kv_count = p->kv_count, .kv_cols = p->kv_cols,
+                                      .mask = p->mask};
+    cl_grid g = {.k = K_MASK_TRANSPOSE, .groups = groups_for(a.BH * ((a.NB + 127) / 128)), .ls = 128,
+                 .name = "mask_transpose (counts)"};
+    vox_status st = cl_mask_transpose_launch(devp, dm->dtype, &b, &a, &g);
+    if (st)
+        return st;
+    a.pass = 1;
+    g.name = "mask_transpose (lists)";
+    return cl_mask_transpose_launch(devp, dm->dtype, &b, &a, &g);
+}
+
 /* Attention tile shape for head dim hd that fits the device's local memory. */
 static int attn_tiles(const cl_dev *d, int hd, int V, int *bm, int *bn, int *ls)
 {
@@ -380,6 +398,10 @@ vox_status cl_supports(void *devp, const vox_op_dims *dm, vox_op op, char *reaso
 {
     const cl_dev *d = devp;
     bwd_tiles t;
+    if (op == VOX_OP_mask_transpose && d->max_wg < 128) {
+        snprintf(reason, n, "work-groups of 128 items needed, the device has %zu", d->max_wg);
+        return VOX_ERR_UNSUPPORTED;
+    }
     if (op != VOX_OP_attention_backward)
         return VOX_OK;
     if (dm->block_volume > BWD_VMAX || dm->head_dim % 8) {

@@ -36,7 +36,7 @@ static const struct {
     [PROG_OPS] = {"op",
                   {NULL},
                   {"permute.cl", "block_means.cl", KV_AS_LOCAL, "kv_select.cl", KV_AS_GLOBAL, "kv_select.cl",
-                   "sample_rows.cl", "query_select.cl", "svg_classify.cl"}},
+                   "sample_rows.cl", "query_select.cl", "svg_classify.cl", "mask_transpose.cl"}},
     [PROG_ATTN] = {"attention", {"vox_attention_forward"}, {"attention_forward.cl"}},
     [PROG_ATTN_MMA] = {"tensor-core attention", {"vox_attention_forward_mma"}, {"attention_forward_mma.cl"}},
     [PROG_BWD_Q] = {"attention backward (dQ)",

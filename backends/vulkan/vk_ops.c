@@ -232,6 +232,26 @@ vox_status vk_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_cla
     return VK_DISPATCH(v, svg_classify, v->fp64 ? "svg_classify_f64" : "svg_classify_f32", b, a, (uint64_t)BH);
 }
 
+/* Two passes of shaders/mask_transpose.comp, one workgroup of 128 per (head,
+ * tile of 128 KV blocks): counts, then starts and lists. */
+vox_status vk_mask_transpose(void *dev, const vox_op_dims *d, const vox_op_mask_transpose *p)
+{
+    vk_dev *v = dev;
+    vox_mask_transpose_args a;
+    vox_mask_transpose_args_init(&a, d, p);
+    int64_t R = a.BH * a.NB, total = a.t0 + a.BH * a.head_room, groups = a.BH * ((a.NB + 127) / 128);
+    vox_status st = check_u32(v, "mask_transpose", total, groups);
+    if (st)
+        return st;
+    vk_mask_transpose_binds b = {.kv_start = bind(p->kv_start, (size_t)R * 4, 4),
+                                 .kv_count = bind(p->kv_count, (size_t)R * 4, 4),
+                                 .kv_cols = bind(p->kv_cols, 0, 4),
+                                 .mask = bind(p->mask, (size_t)total * 4, 4)};
+    st = VK_DISPATCH(v, mask_transpose, "mask_transpose", b, a, (uint64_t)groups);
+    a.pass = 1;
+    return st ? st : VK_DISPATCH(v, mask_transpose, "mask_transpose", b, a, (uint64_t)groups);
+}
+
 vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p)
 {
     VK_OP_ARGS(attention_forward);

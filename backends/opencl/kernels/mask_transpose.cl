@@ -1,0 +1,99 @@
+/* voxattn OpenCL: mask_transpose (core/backend.h), attention_backward's
+ * packed mask from the forward's CSR. One work-group of MT_LS items per
+ * (head, tile of MT_LS KV blocks), grid-stride. The group walks the head's
+ * rows in chunks of MT_LS: item r binary-searches row i0 + r for the tile's
+ * first column, walks its columns inside the tile and sets bit r of each
+ * column's word in local memory (atomic_or: one bit per row, so the words
+ * do not depend on the order); then item t reads column j0 + t's words.
+ * Pass 0 counts them (popcount) and copies the header and the columns;
+ * pass 1 computes the column's start (the head's counts before the tile,
+ * reduced, plus a scan over the tile) and writes its rows in bit order, i.e.
+ * ascending. No global atomics: each column is one item's; deterministic. */
+
+#define MT_LS 128
+#define MT_W (MT_LS / 32) /* words per column (one bit per row of a chunk) */
+
+__kernel __attribute__((reqd_work_group_size(MT_LS, 1, 1))) void
+vox_mask_transpose(VOX_CL_BUF_PARAMS(VOX_MASK_TRANSPOSE_BUFS) VOX_CL_ARG_PARAMS(VOX_MASK_TRANSPOSE_ARGS))
+{
+    __local uint bits[MT_W * MT_LS]; /* word w of column t at bits[w*MT_LS + t] */
+    __local int sum[MT_LS];
+    VOX_CL_APPLY_OFFSETS(VOX_MASK_TRANSPOSE_BUFS)
+    VOX_CL_ARGS(mask_transpose, VOX_MASK_TRANSPOSE_ARGS)
+    const long NB = args.NB, R = args.BH * NB, tiles = (NB + MT_LS - 1) / MT_LS;
+    const int t = LID;
+    for (long wg = get_group_id(0); wg < args.BH * tiles; wg += get_num_groups(0)) {
+        const long bh = wg / tiles, j0 = (wg % tiles) * MT_LS, j = j0 + t;
+        int at = 0; /* pass 1: where column j's list goes */
+        if (args.pass == 1) {
+            int s = 0;
+            for (long c = t; c < j0; c += MT_LS)
+                s += mask[3 * R + bh * NB + c];
+            sum[t] = s;
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (int w = MT_LS / 2; w > 0; w >>= 1) {
+                if (t < w)
+                    sum[t] += sum[t + w];
+                barrier(CLK_LOCAL_MEM_FENCE);
+            }
+            const int before = sum[0];
+            barrier(CLK_LOCAL_MEM_FENCE);
+            const int own = j < NB ? mask[3 * R + bh * NB + j] : 0;
+            sum[t] = own;
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (int off = 1; off < MT_LS; off <<= 1) { /* inclusive scan */
+                const int v = t >= off ? sum[t - off] : 0;
+                barrier(CLK_LOCAL_MEM_FENCE);
+                sum[t] += v;
+                barrier(CLK_LOCAL_MEM_FENCE);
+            }
+            at = (int)(args.t0 + bh * args.head_room) + before + sum[t] - own;
+            if (j < NB)
+                mask[2 * R + bh * NB + j] = at;
+        }
+        for (int w = 0; w < MT_W; w++)
+            bits[w * MT_LS + t] = 0;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        int n = 0;
+        for (long i0 = 0; i0 < NB; i0 += MT_LS) {
+            const long i = i0 + t;
+            if (i < NB) {
+                const long m = bh * NB + i;
+                const int s = kv_start[m], cnt = kv_count[m];
+                if (args.pass == 0 && j0 == 0) {
+                    mask[m] = (int)(4 * R) + s;
+                    mask[R + m] = cnt;
+                }
+                int lo = 0, hi = cnt; /* the first column >= j0 */
+                while (lo < hi) {
+                    const int mid = (lo + hi) >> 1;
+                    if (kv_cols[s + mid] < j0)
+                        lo = mid + 1;
+                    else
+                        hi = mid;
+                }
+                for (int c = lo; c < cnt; c++) {
+                    const int col = kv_cols[s + c];
+                    if (col >= j0 + MT_LS)
+                        break;
+                    atomic_or(&bits[(t >> 5) * MT_LS + (col - j0)], 1u << (t & 31));
+                    if (args.pass == 0)
+                        mask[4 * R + s + c] = col;
+                }
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (int w = 0; w < MT_W; w++) {
+                uint b = bits[w * MT_LS + t];
+                bits[w * MT_LS + t] = 0;
+                if (args.pass == 0)
+                    n += (int)popcount(b);
+                else
+                    for (; b; b &= b - 1) /* lowest set bit first: ascending rows */
+                        mask[at + n++] = (int)(i0 + w * 32 + 31 - (int)clz(b & (~b + 1)));
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        if (args.pass == 0 && j < NB)
+            mask[3 * R + bh * NB + j] = n;
+    }
+}
