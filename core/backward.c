@@ -2,8 +2,10 @@
  * checks of vox_attention_backward's tensors (outputs may share no memory with
  * the inputs or each other), the backward's working buffers (allocated on
  * first use) and the packed mask of vox_op_attention_backward: the forward's
- * CSR and its transpose (KV block -> query blocks), built on the host from the
- * plan's host mirrors of the masks after every build. */
+ * CSR and its transpose (KV block -> query blocks). Masks built on the device
+ * (BSA, SVG) get it from the mask_transpose op, enqueued by the first backward
+ * after each build (nothing read back); the static DENSE and CUSTOM masks get
+ * it once, on the host, from the plan's host copies. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,20 +116,18 @@ static int same_rows(const vox_plan *plan, int64_t x, int64_t y)
            !memcmp(plan->h_kv_count + (size_t)x * NB, plan->h_kv_count + (size_t)y * NB, bytes);
 }
 
-/* The packed mask (core/backend.h, vox_op_attention_backward): header, the
- * plan's column array as is (the forward's rows point into it), then one
+/* The packed mask (core/backend.h, vox_op_attention_backward) of a static
+ * mask (DENSE, CUSTOM), from the host copies made at plan creation: header,
+ * the plan's column array as is (the forward's rows point into it), then one
  * transpose per distinct head (a head with the same rows as one of the last
- * eight distinct heads shares its transpose: DENSE, shared CUSTOM, SVG). */
-static vox_status build_mask(vox_plan *plan)
+ * eight distinct heads shares its transpose: DENSE, shared CUSTOM). */
+static vox_status host_mask(vox_plan *plan)
 {
-    vox_status st = vox_plan_fetch_masks(plan);
-    if (st)
-        return st;
+    vox_status st;
     const vox_logger *log = &plan->ctx->log;
     int64_t NB = plan->L.n_blocks, BH = plan->BH, R = BH * NB;
-    int bsa = plan->p.mask_mode == VOX_MASK_BSA;
-    const int32_t *cols = bsa ? plan->h_bsa_cols : plan->h_cols;
-    int64_t ncols = bsa ? plan->bsa_cols_len : plan->h_cols_len;
+    const int32_t *cols = plan->h_cols;
+    int64_t ncols = plan->h_cols_len;
     int64_t *owner = malloc(sizeof(int64_t) * (size_t)BH); /* head whose transpose bh uses */
     int64_t *tstart = malloc(sizeof(int64_t) * (size_t)BH);
     if (!owner || !tstart) {
@@ -135,7 +135,7 @@ static vox_status build_mask(vox_plan *plan)
         return VOX_ERR_OUT_OF_MEMORY;
     }
     int64_t total = 4 * R + ncols, max_kv = 0;
-    int64_t recent[8], n_recent = 0; /* the last distinct heads (SVG has three row sets) */
+    int64_t recent[8], n_recent = 0; /* the last distinct heads */
     for (int64_t bh = 0; bh < BH; bh++) {
         owner[bh] = bh;
         for (int64_t o = 0; o < n_recent && owner[bh] == bh; o++)
@@ -180,8 +180,8 @@ static vox_status build_mask(vox_plan *plan)
         }
         memset(ccount, 0, sizeof(int32_t) * (size_t)NB);
         for (int64_t i = 0; i < NB; i++) {
-            int32_t n;
-            const int32_t *c = vox_plan_row_cols(plan, bh * NB + i, &n);
+            int32_t n = plan->h_kv_count[bh * NB + i];
+            const int32_t *c = cols + plan->h_kv_start[bh * NB + i];
             for (int32_t k = 0; k < n; k++)
                 ccount[c[k]]++;
         }
@@ -193,8 +193,8 @@ static vox_status build_mask(vox_plan *plan)
             ccount[j] = 0; /* refilled below */
         }
         for (int64_t i = 0; i < NB; i++) { /* ascending i: each list ascending */
-            int32_t n;
-            const int32_t *c = vox_plan_row_cols(plan, bh * NB + i, &n);
+            int32_t n = plan->h_kv_count[bh * NB + i];
+            const int32_t *c = cols + plan->h_kv_start[bh * NB + i];
             for (int32_t k = 0; k < n; k++)
                 m[cstart[c[k]] + ccount[c[k]]++] = (int32_t)i;
         }
@@ -212,6 +212,36 @@ static vox_status build_mask(vox_plan *plan)
     return st;
 }
 
+/* The packed mask of a mask built on the device (BSA, SVG): the
+ * mask_transpose op after the plan's column array, each head's transpose in
+ * a region of the most entries the head's rows can hold: BSA the head's
+ * capacity (its rows' room, bsa_room() in core/plan.c), SVG NB*NB (a head
+ * may be classified dense). Launch bounds: NB for both counts. */
+static vox_status device_mask(vox_plan *plan)
+{
+    const vox_logger *log = &plan->ctx->log;
+    int64_t NB = plan->L.n_blocks, BH = plan->BH, R = BH * NB;
+    int bsa = plan->p.mask_mode == VOX_MASK_BSA;
+    int64_t ncols = bsa ? plan->bsa_cols_len : plan->h_cols_len;
+    int64_t room = bsa ? plan->bsa_cols_len / BH : NB * NB;
+    int64_t t0 = 4 * R + ncols;
+    if (room > (INT32_MAX - t0) / BH)
+        return vox_fail(log, VOX_ERR_UNSUPPORTED, "backward: the mask and its transpose (%lld + %lld x %lld "
+                        "entries) exceed int32 indices", (long long)t0, (long long)BH, (long long)room);
+    vox_status st = ensure(plan, &plan->bwd_mask, sizeof(int32_t) * (size_t)(t0 + BH * room));
+    if (st)
+        return st;
+    vox_op_mask_transpose op = {{plan->kv_start.impl, 0}, {plan->kv_count.impl, 0}, {plan->kv_cols.impl, 0},
+                                t0, room, {plan->bwd_mask.impl, 0}};
+    st = plan->ctx->be->mask_transpose(plan->ctx->dev, &plan->dims, &op);
+    if (!st) {
+        plan->bwd_max_kv_count = NB;
+        plan->bwd_max_q_count = NB;
+        plan->bwd_mask_fresh = 1;
+    }
+    return st;
+}
+
 vox_status vox_plan_backward_prepare(vox_plan *plan)
 {
     size_t tensor = plan->qb.bytes, lse = 2 * plan->lseb.bytes;
@@ -223,5 +253,7 @@ vox_status vox_plan_backward_prepare(vox_plan *plan)
     if (st)
         return vox_fail(&plan->ctx->log, st, "backward: cannot allocate its working buffers (%s)",
                         vox_status_string(st));
-    return plan->bwd_mask_fresh ? VOX_OK : build_mask(plan);
+    if (plan->bwd_mask_fresh)
+        return VOX_OK;
+    return vox_plan_mask_on_device(plan) ? device_mask(plan) : host_mask(plan);
 }

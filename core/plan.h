@@ -36,7 +36,8 @@ struct vox_plan {
 
     /* backward (core/backward.c), allocated on the first vox_attention_backward:
      * block-layout dO, dQ, dK, dV; the LSE plus work space (f32 [2][BH][S]);
-     * the packed forward CSR and its transpose (rebuilt after every build) */
+     * the packed forward CSR and its transpose (BSA, SVG: rebuilt on the
+     * device by the first backward after every build; DENSE, CUSTOM: once) */
     vox_dbuf dob, dqb, dkb, dvb, bwd_lse, bwd_mask;
     int bwd_mask_fresh;
     int64_t bwd_max_kv_count, bwd_max_q_count;
@@ -75,9 +76,17 @@ vox_status vox_plan_fetch_masks(vox_plan *plan);
 /* Columns of row m (bh*NB+i) from the host mirrors (after the fetches). */
 const int32_t *vox_plan_row_cols(const vox_plan *plan, int64_t m, int32_t *count);
 
+/* Whether the plan's masks are built on the device (BSA, SVG), so that the
+ * backward's packed mask is too (mask_transpose), after every build. */
+static inline int vox_plan_mask_on_device(const vox_plan *plan)
+{
+    return plan->p.mask_mode == VOX_MASK_BSA || plan->p.mask_mode == VOX_MASK_SVG;
+}
+
 /* Backward (core/backward.c): allocates the backward's working buffers on
- * first use and (re)builds the packed mask of vox_op_attention_backward from
- * the host mirrors when the masks changed since it was last built. */
+ * first use and (re)builds the packed mask of vox_op_attention_backward when
+ * the masks changed since it was last built: with the mask_transpose op for
+ * masks built on the device, else on the host (static masks, once). */
 vox_status vox_plan_backward_prepare(vox_plan *plan);
 /* The backward's tensors: in = q, k, v, out, lse, dout (lse f32 with head_dim
  * 1), outputs = dq, dk, dv; outputs may share no byte with any input or with

@@ -137,7 +137,8 @@ vox_status vox_plan_build(vox_plan *plan, const vox_tensor *q, const vox_tensor 
     if (st)
         return st;
     plan->last_build_ms = ms;
-    plan->bwd_mask_fresh = 0; /* the backward's packed mask follows the new masks */
+    if (vox_plan_mask_on_device(plan))
+        plan->bwd_mask_fresh = 0; /* the backward's packed mask follows the new masks */
     /* counts stay on the device; the host copies are read when asked for
      * (stats, export, evaluate), never during build or forward */
     plan->counts_stale = p->mask_mode == VOX_MASK_BSA || needs_select;
@@ -211,6 +212,8 @@ vox_status vox_attention_backward(vox_plan *plan, const vox_tensor *q, const vox
     lse_dims.dtype = VOX_F32;
     lse_dims.head_dim = 1;
     st = vox_backend_check_op(be, dev, log, &plan->dims, VOX_OP_attention_backward);
+    if (!st && vox_plan_mask_on_device(plan))
+        st = vox_backend_check_op(be, dev, log, &plan->dims, VOX_OP_mask_transpose);
     if (!st)
         st = vox_backend_check_op(be, dev, log, &lse_dims, VOX_OP_permute_to);
     if (st)

@@ -352,15 +352,19 @@ typedef struct bad_setup {
 } bad_setup;
 
 /* A small plan and its nine tensors (inputs random, outputs poisoned). With
- * `lacking`, the context runs on a copy of the cpu table without the op. */
-static void bad_open(bad_setup *s, vox_mask_mode mode, vox_backend *lacking)
+ * `lacking`, the context runs on a copy of the cpu table without the op
+ * `missing` (attention_backward or mask_transpose). */
+static void bad_open(bad_setup *s, vox_mask_mode mode, vox_backend *lacking, vox_op missing)
 {
     s->ctx = cpu();
     assert_non_null(s->ctx);
     s->orig = s->ctx->be;
     if (lacking) {
         *lacking = *s->orig;
-        lacking->attention_backward = NULL;
+        if (missing == VOX_OP_attention_backward)
+            lacking->attention_backward = NULL;
+        else
+            lacking->mask_transpose = NULL;
         s->ctx->be = lacking;
     }
     vox_plan_params p;
@@ -415,7 +419,7 @@ static void test_bad_inputs(void **state)
 {
     (void)state;
     bad_setup s;
-    bad_open(&s, VOX_MASK_DENSE, NULL);
+    bad_open(&s, VOX_MASK_DENSE, NULL, VOX_OP_COUNT);
     const vox_tensor *t = s.t;
     assert_int_equal(vox_attention_backward(NULL, &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8]),
                      VOX_ERR_INVALID_ARGUMENT);
@@ -455,7 +459,7 @@ static void test_bad_inputs(void **state)
     bad_close(&s);
 
     /* masks never built (a BSA plan): INVALID_STATE */
-    bad_open(&s, VOX_MASK_BSA, NULL);
+    bad_open(&s, VOX_MASK_BSA, NULL, VOX_OP_COUNT);
     int before = g_errors;
     assert_int_equal(bwd(&s, s.t), VOX_ERR_INVALID_STATE);
     assert_true(g_errors > before);
@@ -469,7 +473,7 @@ static void test_packed_outputs(void **state)
 {
     (void)state;
     bad_setup s;
-    bad_open(&s, VOX_MASK_DENSE, NULL);
+    bad_open(&s, VOX_MASK_DENSE, NULL, VOX_OP_COUNT);
     vox_tensor *t = s.t;
     assert_int_equal(vox_attention_forward(s.plan, &t[0], &t[1], &t[2], &t[3], &t[4]), VOX_OK);
     assert_int_equal(bwd(&s, t), VOX_OK);
@@ -506,11 +510,32 @@ static void test_backend_without_backward(void **state)
     (void)state;
     static vox_backend lacking;
     bad_setup s;
-    bad_open(&s, VOX_MASK_DENSE, &lacking);
+    bad_open(&s, VOX_MASK_DENSE, &lacking, VOX_OP_attention_backward);
     const vox_tensor *t = s.t;
     assert_int_equal(vox_attention_forward(s.plan, &t[0], &t[1], &t[2], &t[3], &t[4]), VOX_OK);
     expect_bad(&s, 0, t[0], VOX_ERR_UNSUPPORTED, "backend without attention_backward");
     assert_non_null(strstr(g_last, "attention_backward"));
+    bad_close(&s);
+}
+
+/* Without mask_transpose, BSA and SVG plans have no backward (their packed
+ * mask is built on the device), DENSE and CUSTOM plans still do (theirs is
+ * built on the host). */
+static void test_backend_without_mask_transpose(void **state)
+{
+    (void)state;
+    static vox_backend lacking;
+    bad_setup s;
+    bad_open(&s, VOX_MASK_BSA, &lacking, VOX_OP_mask_transpose);
+    const vox_tensor *t = s.t;
+    assert_int_equal(vox_plan_build(s.plan, &t[0], &t[1], &t[2]), VOX_OK);
+    assert_int_equal(vox_attention_forward(s.plan, &t[0], &t[1], &t[2], &t[3], &t[4]), VOX_OK);
+    expect_bad(&s, 0, t[0], VOX_ERR_UNSUPPORTED, "backend without mask_transpose");
+    assert_non_null(strstr(g_last, "mask_transpose"));
+    bad_close(&s);
+    bad_open(&s, VOX_MASK_DENSE, &lacking, VOX_OP_mask_transpose);
+    assert_int_equal(vox_attention_forward(s.plan, &t[0], &t[1], &t[2], &t[3], &t[4]), VOX_OK);
+    assert_int_equal(bwd(&s, s.t), VOX_OK);
     bad_close(&s);
 }
 
@@ -521,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_packed_outputs),
         cmocka_unit_test(test_backend_without_backward),
+        cmocka_unit_test(test_backend_without_mask_transpose),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
