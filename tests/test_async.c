@@ -1,15 +1,19 @@
-/* Build and forward only enqueue: on every asynchronous device (every backend
- * but the cpu reference, which runs each op on the calling thread) a
- * vox_plan_build + vox_attention_forward pair must not make the host wait for
- * the device, in every mask mode that builds masks on the device.
+/* Build, forward and backward only enqueue: on every asynchronous device
+ * (every backend but the cpu reference, which runs each op on the calling
+ * thread) a vox_plan_build + vox_attention_forward (+ vox_attention_backward
+ * where the backend has it) cycle must not make the host wait for the
+ * device, in every mask mode that builds masks on the device. The backward
+ * after a BSA or SVG build rebuilds its transposed mask on the device
+ * (mask_transpose), so that too is covered.
  *
- * Each case creates a plan, uploads q/k/v, runs build + forward once (first
- * use compiles pipelines and grows work space, which may wait), then reads the
- * backend's host-wait counter (vox_backend.host_waits: blocking transfers,
- * finishes, fence/event waits), runs build + forward three more times on the
- * same inputs and reads it again: the two counts must be equal. A finish then
- * must raise it (the counter is live: the check can fail), and the last
- * output must equal the first run's (the enqueued work ran and was right).
+ * Each case creates a plan, uploads q/k/v (and dO), runs the cycle once
+ * (first use compiles pipelines, grows work space and allocates the
+ * backward's buffers, which may wait), then reads the backend's host-wait
+ * counter (vox_backend.host_waits: blocking transfers, finishes, fence/event
+ * waits), runs the cycle three more times on the same inputs and reads it
+ * again: the two counts must be equal. A finish then must raise it (the
+ * counter is live: the check can fail), and the last outputs (out, and dq,
+ * dk, dv) must equal the first run's (the enqueued work ran and was right).
  * The cpu device reports "synchronous" and runs nothing.
  *
  * usage: test_async [--backend NAME] [--device ID]; exit 0, 1 failures, 77 no device. */
@@ -31,14 +35,28 @@ static const tu_mask_case cases[] = {
 
 static uint64_t waits(vox_context *ctx) { return ctx->be->host_waits(ctx->dev); }
 
-static vox_status build_forward(vox_plan *plan, const vox_tensor *q, const vox_tensor *k, const vox_tensor *v,
-                                const vox_tensor *o)
+/* The tensors of one cycle: inputs q, k, v, dout; outputs out, lse, and
+ * (backward) dq, dk, dv. */
+enum { T_Q, T_K, T_V, T_DOUT, T_OUT, T_LSE, T_DQ, T_DK, T_DV, T_COUNT };
+
+/* build + forward (+ backward); t[T_DQ].buffer == NULL: no backward */
+static vox_status cycle(vox_plan *plan, const vox_tensor *t)
 {
-    vox_status st = vox_plan_build(plan, q, k, v);
-    return st ? st : vox_attention_forward(plan, q, k, v, o, NULL);
+    int bwd = t[T_DQ].buffer != NULL;
+    vox_status st = vox_plan_build(plan, &t[T_Q], &t[T_K], &t[T_V]);
+    if (!st)
+        st = vox_attention_forward(plan, &t[T_Q], &t[T_K], &t[T_V], &t[T_OUT], bwd ? &t[T_LSE] : NULL);
+    if (!st && bwd)
+        st = vox_attention_backward(plan, &t[T_Q], &t[T_K], &t[T_V], &t[T_OUT], &t[T_LSE], &t[T_DOUT], &t[T_DQ],
+                                    &t[T_DK], &t[T_DV]);
+    return st;
 }
 
-/* One case: 1 when the steady-state build + forward made no host wait. */
+/* The outputs compared between the first and the last cycle. */
+static const int compared[] = {T_OUT, T_DQ, T_DK, T_DV};
+#define N_COMPARED ((int)(sizeof compared / sizeof compared[0]))
+
+/* One case: 1 when the steady-state cycle made no host wait. */
 static int run_case(vox_context *ctx, const tu_mask_case *c, char *why, size_t n)
 {
     vox_plan_params p;
@@ -49,47 +67,61 @@ static int run_case(vox_context *ctx, const tu_mask_case *c, char *why, size_t n
     tu_mask_case_apply(c, &p);
     int64_t N = tu_tokens(&p), D = p.head_dim;
     size_t len = (size_t)(p.batch * p.heads * N * D);
+    int bwd = vox_backend_has_op(ctx->be, VOX_OP_attention_backward);
     float *q = NULL, *k = NULL, *v = NULL;
     tu_normal_qkv(len, 7, &q, &k, &v);
-    vox_tensor tq = {0}, tk = {0}, tv = {0}, to = {0};
+    vox_tensor t[T_COUNT];
+    memset(t, 0, sizeof t);
     vox_plan *plan = NULL;
-    double *first = NULL, *last = NULL;
+    double *first[N_COMPARED] = {NULL}, *last[N_COMPARED] = {NULL};
     int ok = 0;
     vox_status st = vox_plan_create(ctx, &p, &plan);
-    if (!st) st = tu_upload_tensor(ctx, p.dtype, q, p.batch, p.heads, N, D, 0, &tq);
-    if (!st) st = tu_upload_tensor(ctx, p.dtype, k, p.batch, p.heads, N, D, 0, &tk);
-    if (!st) st = tu_upload_tensor(ctx, p.dtype, v, p.batch, p.heads, N, D, 0, &tv);
-    if (!st) st = tu_poisoned_tensor(ctx, p.dtype, p.batch, p.heads, N, D, 0, &to);
-    if (!st) st = build_forward(plan, &tq, &tk, &tv, &to);
-    if (!st && !(first = tu_read_tensor(&to)))
-        st = VOX_ERR_OUT_OF_MEMORY;
+    if (!st) st = tu_upload_tensor(ctx, p.dtype, q, p.batch, p.heads, N, D, 0, &t[T_Q]);
+    if (!st) st = tu_upload_tensor(ctx, p.dtype, k, p.batch, p.heads, N, D, 0, &t[T_K]);
+    if (!st) st = tu_upload_tensor(ctx, p.dtype, v, p.batch, p.heads, N, D, 0, &t[T_V]);
+    if (!st) st = tu_poisoned_tensor(ctx, p.dtype, p.batch, p.heads, N, D, 0, &t[T_OUT]);
+    if (!st && bwd) st = tu_upload_tensor(ctx, p.dtype, q, p.batch, p.heads, N, D, 0, &t[T_DOUT]); /* any values */
+    if (!st && bwd) st = tu_poisoned_tensor(ctx, VOX_F32, p.batch, p.heads, N, 1, 0, &t[T_LSE]);
+    for (int g = T_DQ; !st && bwd && g <= T_DV; g++)
+        st = tu_poisoned_tensor(ctx, p.dtype, p.batch, p.heads, N, D, 0, &t[g]);
+    if (!st) st = cycle(plan, t);
+    for (int i = 0; !st && i < (bwd ? N_COMPARED : 1); i++)
+        if (!(first[i] = tu_read_tensor(&t[compared[i]])))
+            st = VOX_ERR_OUT_OF_MEMORY;
     if (st) {
         snprintf(why, n, "setup failed: %s", vox_status_string(st));
         goto done;
     }
     uint64_t w0 = waits(ctx);
     for (int rep = 0; rep < 3 && !st; rep++)
-        st = build_forward(plan, &tq, &tk, &tv, &to);
+        st = cycle(plan, t);
     uint64_t w1 = waits(ctx);
     if (!st)
         st = vox_context_finish(ctx);
     uint64_t w2 = waits(ctx);
-    if (!st && !(last = tu_read_tensor(&to)))
-        st = VOX_ERR_OUT_OF_MEMORY;
+    for (int i = 0; !st && i < (bwd ? N_COMPARED : 1); i++)
+        if (!(last[i] = tu_read_tensor(&t[compared[i]])))
+            st = VOX_ERR_OUT_OF_MEMORY;
+    int same = 1;
+    for (int i = 0; !st && i < (bwd ? N_COMPARED : 1); i++)
+        same = same && !memcmp(first[i], last[i], sizeof(double) * len);
+    const char *what = bwd ? "build + forward + backward" : "build + forward";
     if (st)
         snprintf(why, n, "run failed: %s", vox_status_string(st));
     else if (w1 != w0)
-        snprintf(why, n, "build + forward made the host wait %llu time(s) in 3 repetitions",
-                 (unsigned long long)(w1 - w0));
+        snprintf(why, n, "%s made the host wait %llu time(s) in 3 repetitions", what, (unsigned long long)(w1 - w0));
     else if (w2 == w1)
         snprintf(why, n, "a finish did not count as a host wait (the counter is not live)");
-    else if (memcmp(first, last, sizeof(double) * len))
-        snprintf(why, n, "the repeated runs' output differs from the first run's");
+    else if (!same)
+        snprintf(why, n, "the repeated runs' outputs differ from the first run's");
     else
-        ok = 1, snprintf(why, n, "0 host waits in 3 x (build + forward)");
+        ok = 1, snprintf(why, n, "0 host waits in 3 x (%s)", what);
 done:
-    free(first), free(last), free(q), free(k), free(v);
-    tu_free_tensor(&tq), tu_free_tensor(&tk), tu_free_tensor(&tv), tu_free_tensor(&to);
+    for (int i = 0; i < N_COMPARED; i++)
+        free(first[i]), free(last[i]);
+    free(q), free(k), free(v);
+    for (int i = 0; i < T_COUNT; i++)
+        tu_free_tensor(&t[i]);
     vox_plan_destroy(plan);
     return ok;
 }
@@ -134,5 +166,6 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    return tu_for_each_device("test_async (build + forward enqueue only)", backend, device, 0, run_device, NULL);
+    return tu_for_each_device("test_async (build + forward + backward enqueue only)", backend, device, 0, run_device,
+                              NULL);
 }
