@@ -2,8 +2,9 @@
  * from a forward CSR built directly on the host, in the two shapes the plan
  * gives it:
  *   MASK_RANDOM  BSA's capacity CSR: each row owns room from kv_start (video
- *                rows less than NB, global rows NB), a random ascending
- *                subset of it used (density c->param, with the row's own
+ *                rows about twice the expected picks, at most NB; global
+ *                rows NB), a random ascending subset of the blocks in it,
+ *                cut at the room (density c->param, with the row's own
  *                block and every global block); empty rows (query block 1 of
  *                every head), a wholly empty head (head 1), a row holding
  *                only a padding-only block (c->drop_block);
@@ -30,7 +31,8 @@ enum { MT_START = 1, MT_COUNT, MT_COLS, MT_MASK };
 static void random_rows(const op_case *c, const vox_layout *L, int64_t BH, int32_t *start, int32_t *count,
                         int32_t **cols_out, int64_t *len, int64_t *head_room)
 {
-    int64_t NB = L->n_blocks, NBv = L->n_video_blocks, video_room = NBv * 2 / 3 + 1 + (NB - NBv);
+    double share = c->param < 0.5 ? 2 * c->param : 1.0; /* room for about twice the expected picks */
+    int64_t NB = L->n_blocks, NBv = L->n_video_blocks, video_room = (int64_t)(NBv * share) + 1 + (NB - NBv);
     video_room = video_room < NB ? video_room : NB;
     int64_t room_head = NBv * video_room + (NB - NBv) * NB;
     int32_t *cols = malloc(sizeof(int32_t) * (size_t)(BH * room_head + 1));
