@@ -81,34 +81,47 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
     return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
 }
 
-/* One CTA of 256 threads per (bh, 8 video query rows) (kernels/kv_select.cuh):
- * dynamic shared memory holds a union (the rows' qbar as f64 in the score
- * product, the 8 warps' histograms in the selection: 3104 B each), then the
- * tile's 8 x NBv f64 scores; when those do not fit, each CTA of a capped grid
- * keeps them in its slice of the global scratch instead. */
+/* kernels/kv_select.cuh: vox_kv_select_kt writes kbar transposed (kt, D x S
+ * floats per head, S = NBv rounded up to 4) to the head of the scratch; then
+ * one CTA of 128 threads per (bh, 16 video query rows), two per
+ * multiprocessor. Dynamic shared memory holds a union (the rows' qbar as f64
+ * in the score product, the 4 warps' histograms in the selection: 5152 B
+ * each), then the tile's 16 x NBv f64 scores; when those would take more than
+ * half the room, each CTA of a capped grid keeps them in its slice of the
+ * scratch after kt instead. */
 vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
 {
     gpu_dev *g = dev;
     vox_kv_select_bufs b = {.qbar = gpu_dptr(p->qbar), .kbar = gpu_dptr(p->kbar), .kv_start = gpu_dptr(p->kv_start),
                             .kv_count = gpu_dptr(p->kv_count), .kv_cols = gpu_dptr(p->kv_cols), .scratch = 0};
     GPU_OP_ARGS(kv_select);
-    enum { ROWS = 8, EC = 8, WARPS = 8, WORK = 3104 };
+    enum { ROWS = 16, EC = 4, WARPS = 4, WORK = 5152 };
     int64_t q = (int64_t)ROWS * ((a.D + EC - 1) / EC * EC) * 8, un = q > WARPS * WORK ? q : WARPS * WORK;
     un = (un + 15) / 16 * 16;
+    int64_t S = (a.NBv + 3) / 4 * 4, kt = (a.BH * a.D * S * 4 + 255) / 256 * 256;
     int64_t scores = (int64_t)ROWS * a.NBv * 8, tiles = a.NBv > 0 ? (a.NBv + ROWS - 1) / ROWS : 1;
     int64_t grid = a.BH * tiles;
     size_t smem = (size_t)(un + scores);
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
-    if (un + scores > room) {
+    if (2 * (un + scores) > room) {
         a.per_block = (scores + 255) / 256 * 256;
         grid = gpu_cap_grid(g, grid, 2);
-        vox_status st = gpu_ensure_scratch(g, (size_t)(grid * a.per_block));
+        smem = (size_t)un;
+    }
+    if (kt + grid * a.per_block > 0) {
+        vox_status st = gpu_ensure_scratch(g, (size_t)(kt + grid * a.per_block));
         if (st)
             return st;
         b.scratch = g->scratch;
-        smem = (size_t)un;
     }
-    return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 256, 1, smem, &b, &a);
+    if (kt > 0) {
+        int64_t t = a.BH * ((S + 31) / 32) * ((a.D + 31) / 32);
+        vox_status st = gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_kt, gpu_cap_grid(g, t, 16), 256, 1, 0,
+                                      &b, &a);
+        if (st)
+            return st;
+    }
+    return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 128, 1, smem, &b, &a);
 }
 
 /* kernels/sample_rows.cuh: one CTA of 256 threads per (bh, key split, 4 rows
