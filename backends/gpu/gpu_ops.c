@@ -124,9 +124,27 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 128, 1, smem, &b, &a);
 }
 
+/* The key split count of sample_rows for `units` CTAs per split and `slots`
+ * resident CTAs: at least enough splits to fill the slots once, then the
+ * count (up to 4 times that, <= 64, <= NB) with the least time in waves,
+ * ceil(CTAs / slots) / splits (a CTA's time goes as 1 / splits), the
+ * smallest such count (the merge reads every split). */
+static int64_t sample_rows_splits(int64_t units, int64_t slots, int64_t NB)
+{
+    int64_t n0 = (slots + units - 1) / units, best = 1;
+    n0 = n0 < 1 ? 1 : n0 > 64 ? 64 : n0;
+    double best_t = 0;
+    for (int64_t n = n0; n <= 4 * n0 && n <= 64; n++) {
+        double t = (double)((units * n + slots - 1) / slots) / (double)n;
+        if (n == n0 || t < best_t * 0.98)
+            best = n, best_t = t;
+    }
+    return best > NB ? (NB < 1 ? 1 : NB) : best;
+}
+
 /* kernels/sample_rows.cuh: one CTA of 256 threads per (bh, key split, 4 rows
  * per warp, 4 dims per lane) writes its partial softmax states to the
- * scratch; the splits (enough for about two CTAs per multiprocessor) are
+ * scratch; the splits (sample_rows_splits, two CTAs per multiprocessor) are
  * merged by vox_sample_rows_merge, one CTA of 128 threads per (bh, row). */
 vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
 {
@@ -138,9 +156,7 @@ vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_
     int64_t W = g->warp > 0 ? g->warp : 32, rows = 4 * (256 / W), kt = 2 * W, ds = 4 * W, D = a.D;
     size_t smem = (size_t)(4 * (D * rows + D * kt + kt * ds + kt * rows));
     int64_t units = a.BH * ((a.R + rows - 1) / rows) * ((D + ds - 1) / ds);
-    int64_t want = 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16);
-    int64_t nsplit = (want + units - 1) / units;
-    nsplit = nsplit > a.NB ? a.NB : nsplit > 64 ? 64 : nsplit < 1 ? 1 : nsplit;
+    int64_t nsplit = sample_rows_splits(units, 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16), a.NB);
     vox_status st = gpu_ensure_scratch(g, (size_t)(a.BH * a.R * nsplit * 3 * (D + 2)) * 4);
     if (st)
         return st;
