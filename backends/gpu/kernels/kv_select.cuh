@@ -32,6 +32,11 @@
 #define VOX_KS_KPT 4                              /* consecutive key blocks per thread per pass */
 #define VOX_KS_EC 4                               /* head dims per streamed chunk */
 #define VOX_KS_KEY 0x7fffffffffffffffull          /* probability bits; bit 63 flags STAT */
+#if VOX_GPU_HIP
+#define VOX_KS_MIN_BLOCKS 1 /* the whole register file: no spills (2: 364 B/lane on gfx90a) */
+#else
+#define VOX_KS_MIN_BLOCKS 2 /* two CTAs per SM: 255 registers each */
+#endif
 
 /* A warp's phase-2 work space. */
 struct vox_ks_work {
@@ -453,7 +458,7 @@ VOX_KERNEL void __launch_bounds__(256) vox_kv_select_kt(VOX_PARAM vox_kv_select_
     }
 }
 
-VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, 2)
+VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KS_MIN_BLOCKS)
     vox_kv_select(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
     const float *qbar = vox_ptr<const float>(b.qbar), *kt = vox_ptr<const float>(b.scratch);
