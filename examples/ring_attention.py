@@ -42,11 +42,14 @@ def shards(plan, world):
 
 def exchange(tensors, rank, world, shapes_in):
     """Sends `tensors` to the next rank and receives the previous rank's
-    (shapes given); returns (requests, received tensors)."""
+    (shapes given) as one batch (one NCCL group: sends and receives between
+    the same two ranks cannot wait on each other); returns (requests,
+    received tensors)."""
     nxt, prv = (rank + 1) % world, (rank - 1) % world
     recv = [torch.empty(s, dtype=t.dtype, device=t.device) for s, t in zip(shapes_in, tensors)]
-    reqs = [dist.isend(t.contiguous(), nxt) for t in tensors] + [dist.irecv(r, prv) for r in recv]
-    return reqs, recv
+    ops = [dist.P2POp(dist.isend, t.contiguous(), nxt) for t in tensors]
+    ops += [dist.P2POp(dist.irecv, r, prv) for r in recv]
+    return dist.batch_isend_irecv(ops), recv
 
 
 def run(rank, world, device, shape, dtype_name, steps):
