@@ -242,6 +242,30 @@ typedef struct vox_op_attention_backward {
     int64_t max_q_count;  /* upper bound of col_count */
 } vox_op_attention_backward;
 
+/* Merge of attention over two disjoint key sets through their LSEs (the
+ * ring-attention combine), in place in acc, over the caller's tensors of one
+ * batch entry: d->batch is 1 (the core runs the op once per batch entry,
+ * offsets advanced), rows (h, t) for h < d->heads, t < d->tokens, head_dim
+ * d->head_dim, every out tensor of dtype d->dtype (strides in elements,
+ * stride_batch unused; lse f32 with head_dim 1). Per row, with
+ * la = accumulate ? acc_lse : -inf, lb = part_lse:
+ *   NaN in la or lb:    acc = NaN (every element), acc_lse = NaN;
+ *   else m = max(la, lb); m = -inf: acc = 0, acc_lse = -inf (no keys);
+ *   m = +inf:           acc = NaN, acc_lse = +inf;
+ *   else with w_x = exp(l_x - m) for each x whose l_x > -inf (a side with
+ *   l_x = -inf has no keys: its out is not read), s = w_a + w_b:
+ *   acc = sum_x (w_x / s) out_x, acc_lse = m + log(s), in f32 (f64 in the
+ *   reference), rounded once to the dtype.
+ * acc is read (when accumulate) and written element by element by the same
+ * work item; part may not share memory with acc unless it is acc itself
+ * (accumulate 0: a normalizing copy in place). Optional: without it
+ * vox_attention_merge returns VOX_ERR_UNSUPPORTED. */
+typedef struct vox_op_attention_merge {
+    vox_strided acc, acc_lse;   /* read (accumulate) and written */
+    vox_strided part, part_lse; /* read */
+    int accumulate;
+} vox_op_attention_merge;
+
 typedef struct vox_backend {
     vox_backend_kind kind;
     const char *name;
@@ -303,6 +327,8 @@ typedef struct vox_backend {
     /* Optional: plans never require it; without it vox_attention_backward
      * returns VOX_ERR_UNSUPPORTED. */
     vox_status (*attention_backward)(void *dev, const vox_op_dims *d, const vox_op_attention_backward *p);
+    /* Optional: vox_attention_merge only (no plan uses it). */
+    vox_status (*attention_merge)(void *dev, const vox_op_dims *d, const vox_op_attention_merge *p);
 } vox_backend;
 
 /* Members of a vox_backend table named after one prefix p, for a backend

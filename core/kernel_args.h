@@ -46,7 +46,8 @@
     M(x, svg_classify, VOX_SVG_CLASSIFY_BUFS, VOX_SVG_CLASSIFY_ARGS)                 \
     M(x, attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)
 #define VOX_KERNEL_OP_LIST(M, x) \
-    VOX_FORWARD_OP_LIST(M, x) M(x, attention_backward, VOX_ATTENTION_BACKWARD_BUFS, VOX_ATTENTION_BACKWARD_ARGS)
+    VOX_FORWARD_OP_LIST(M, x) M(x, attention_backward, VOX_ATTENTION_BACKWARD_BUFS, VOX_ATTENTION_BACKWARD_ARGS) \
+    M(x, attention_merge, VOX_ATTENTION_MERGE_BUFS, VOX_ATTENTION_MERGE_ARGS)
 
 /* The same lists for a one-macro X: VOX_KERNEL_OPS(X) gives X(op) per op,
  * VOX_KERNELS(X) and VOX_FORWARD_KERNELS(X) give X(op, BUFS, ARGS). */
@@ -250,6 +251,30 @@
     B(i32, fill_src)                   \
     B(i32, valid)
 #define VOX_ATTENTION_BACKWARD_ARGS(S) VOX_ATTENTION_ARGS(S, has_fill)
+
+/* attention_merge: acc = the merge of acc and part through their LSEs, per
+ * row of one batch entry (core/backend.h). Strides in elements: acc, acc_lse,
+ * part, part_lse, each (head, token); rows = heads*N; accumulate 0: acc's
+ * old contents are not read. No batch stride: the core runs the op once per
+ * batch entry, which keeps the push constants within Vulkan's 128 bytes. */
+#define VOX_ATTENTION_MERGE_BUFS(B) \
+    B(e, acc)                       \
+    B(f32, acc_lse)                 \
+    B(e, part)                      \
+    B(f32, part_lse)
+#define VOX_ATTENTION_MERGE_ARGS(S) \
+    S(i64, rows)                    \
+    S(i64, N)                       \
+    S(i64, ah)                      \
+    S(i64, at)                      \
+    S(i64, alh)                     \
+    S(i64, alt)                     \
+    S(i64, ph)                      \
+    S(i64, pt)                      \
+    S(i64, plh)                     \
+    S(i64, plt)                     \
+    S(i32, D)                       \
+    S(i32, accumulate)
 
 /* ---- per-language expansion ---------------------------------------------- */
 #define VOX_KA_ARGS_NAME(op) vox_##op##_args

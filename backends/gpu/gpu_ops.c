@@ -312,3 +312,15 @@ vox_status gpu_attention_backward(void *dev, const vox_op_dims *d, const vox_op_
         st = gpu_launch_op(g, VOX_OP_attention_backward, fk, a.total, 128, 1, smem, &b, &a);
     return st;
 }
+
+/* Four rows per block of (32, 4) threads, a warp per row
+ * (kernels/attention_merge.cuh). */
+vox_status gpu_attention_merge(void *dev, const vox_op_dims *d, const vox_op_attention_merge *p)
+{
+    gpu_dev *g = dev;
+    vox_attention_merge_bufs b = {.acc = gpu_dptr(p->acc.ref), .acc_lse = gpu_dptr(p->acc_lse.ref),
+                                  .part = gpu_dptr(p->part.ref), .part_lse = gpu_dptr(p->part_lse.ref)};
+    GPU_OP_ARGS(attention_merge);
+    return gpu_launch_op(g, VOX_OP_attention_merge, BY_DTYPE(attention_merge), gpu_cap_grid(g, (a.rows + 3) / 4, 32),
+                         32, 4, 0, &b, &a);
+}
