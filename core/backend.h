@@ -244,6 +244,30 @@ typedef struct vox_op_attention_backward {
     int64_t max_q_count;  /* upper bound of col_count */
 } vox_op_attention_backward;
 
+/* Merge of attention over two disjoint key sets through their LSEs (the
+ * ring-attention combine), in place in acc, over the caller's tensors of one
+ * batch entry: d->batch is 1 (the core runs the op once per batch entry,
+ * offsets advanced), rows (h, t) for h < d->heads, t < d->tokens, head_dim
+ * d->head_dim, every out tensor of dtype d->dtype (strides in elements,
+ * stride_batch unused; lse f32 with head_dim 1). Per row, with
+ * la = accumulate ? acc_lse : -inf, lb = part_lse:
+ *   NaN in la or lb:    acc = NaN (every element), acc_lse = NaN;
+ *   else m = max(la, lb); m = -inf: acc = 0, acc_lse = -inf (no keys);
+ *   m = +inf:           acc = NaN, acc_lse = +inf;
+ *   else with w_x = exp(l_x - m) for each x whose l_x > -inf (a side with
+ *   l_x = -inf has no keys: its out is not read), s = w_a + w_b:
+ *   acc = sum_x (w_x / s) out_x, acc_lse = m + log(s), in f32 (f64 in the
+ *   reference), rounded once to the dtype.
+ * acc is read (when accumulate) and written element by element by the same
+ * work item; part may not share memory with acc unless it is acc itself
+ * (accumulate 0: a normalizing copy in place). Optional: without it
+ * vox_attention_merge returns VOX_ERR_UNSUPPORTED. */
+typedef struct vox_op_attention_merge {
+    vox_strided acc, acc_lse;   /* read (accumulate) and written */
+    vox_strided part, part_lse; /* read */
+    int accumulate;
+} vox_op_attention_merge;
+
 /* The packed mask of attention_backward (above) from the forward's CSR, R =
  * BH*NB rows, for masks built on the device (BSA, SVG). For every row m:
  *   mask[m] = 4R + kv_start[m], mask[R + m] = kv_count[m],
@@ -330,15 +354,17 @@ typedef struct vox_backend {
      * without mask_transpose on BSA and SVG plans. */
     vox_status (*attention_backward)(void *dev, const vox_op_dims *d, const vox_op_attention_backward *p);
     vox_status (*mask_transpose)(void *dev, const vox_op_dims *d, const vox_op_mask_transpose *p);
+    /* Optional: vox_attention_merge only (no plan uses it). */
+    vox_status (*attention_merge)(void *dev, const vox_op_dims *d, const vox_op_attention_merge *p);
 } vox_backend;
 
 /* Members of a vox_backend table named after one prefix p, for a backend
  * table's initializer: VOX_BACKEND_DEVICE(p) the device and buffer entries
  * (p##close, p##alloc, ..., p##last_kernel); VOX_BACKEND_TIMERS(p) the
  * timer entries p##timer_begin, p##timer_end; VOX_BACKEND_FORWARD_OPS(p) the
- * op entries p##<op> of every op but the backward's (attention_backward,
- * mask_transpose), VOX_BACKEND_ALL_OPS(p) all of them (core/kernel_args.h
- * lists the ops). */
+ * op entries p##<op> of every op but the optional ones (attention_backward,
+ * attention_merge, mask_transpose), VOX_BACKEND_ALL_OPS(p) all of them
+ * (core/kernel_args.h lists the ops). */
 #define VOX_BACKEND_DEVICE(p)                                                                    \
     .close = p##close, .buffer_alloc = p##alloc, .buffer_wrap = p##wrap, .buffer_free = p##free, \
     .buffer_write = p##write, .buffer_read = p##read, .finish = p##finish, .last_kernel = p##last_kernel

@@ -38,7 +38,7 @@ static int lattice_hits(int64_t x, const span_dim *d, int n, int64_t row)
 /* Whether two valid tensors may share a byte. Exact for tensors of the same
  * dtype, shape and strides (e.g. dq, dk, dv interleaved in one packed
  * buffer); otherwise any intersection of their spans counts. */
-static int tensors_overlap(const vox_tensor *a, const vox_tensor *b)
+int vox_tensors_overlap(const vox_tensor *a, const vox_tensor *b)
 {
     if (a->buffer != b->buffer)
         return 0;
@@ -79,11 +79,11 @@ vox_status vox_backward_validate(const vox_plan *plan, const vox_tensor *const i
         return st;
     for (int i = 0; i < 3; i++) {
         for (int j = 0; j < 6; j++)
-            if (tensors_overlap(out[i], in[j]))
+            if (vox_tensors_overlap(out[i], in[j]))
                 return vox_fail(&plan->ctx->log, VOX_ERR_INVALID_ARGUMENT,
                                 "backward: %s shares memory with the input %s", out_names[i], in_names[j]);
         for (int j = 0; j < i; j++)
-            if (tensors_overlap(out[i], out[j]))
+            if (vox_tensors_overlap(out[i], out[j]))
                 return vox_fail(&plan->ctx->log, VOX_ERR_INVALID_ARGUMENT,
                                 "backward: the outputs %s and %s share memory", out_names[j], out_names[i]);
     }

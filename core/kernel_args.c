@@ -146,6 +146,20 @@ void vox_attention_backward_args_init(vox_attention_backward_args *a, const vox_
     memcpy(a, &fa, sizeof *a);
 }
 
+/* One row per (head, token) of the batch entry; strides of the four tensors. */
+void vox_attention_merge_args_init(vox_attention_merge_args *a, const vox_op_dims *d, const vox_op_attention_merge *p)
+{
+    memset(a, 0, sizeof *a);
+    a->rows = d->heads * d->tokens;
+    a->N = d->tokens;
+    a->ah = p->acc.stride_head, a->at = p->acc.stride_token;
+    a->alh = p->acc_lse.stride_head, a->alt = p->acc_lse.stride_token;
+    a->ph = p->part.stride_head, a->pt = p->part.stride_token;
+    a->plh = p->part_lse.stride_head, a->plt = p->part_lse.stride_token;
+    a->D = (int32_t)d->head_dim;
+    a->accumulate = p->accumulate ? 1 : 0;
+}
+
 /* pass 0 (a backend sets 1 for the second launch). */
 void vox_mask_transpose_args_init(vox_mask_transpose_args *a, const vox_op_dims *d, const vox_op_mask_transpose *p)
 {

@@ -34,9 +34,9 @@
 
 /* Every op with a kernel, one name per op in every layer, with its two lists
  * (below), in the order of enum vox_op. The lists take a macro M and one
- * argument x passed through: M(x, op, BUFS, ARGS). attention_backward and
- * mask_transpose (the backward's mask) are the optional ops (core/backend.h)
- * that only some backends have. */
+ * argument x passed through: M(x, op, BUFS, ARGS). attention_backward,
+ * attention_merge and mask_transpose (the backward's mask) are the optional
+ * ops (core/backend.h) that only some backends have. */
 #define VOX_FORWARD_OP_LIST(M, x)                                                    \
     M(x, permute_to, VOX_PERMUTE_TO_BUFS, VOX_PERMUTE_TO_ARGS)                       \
     M(x, permute_from, VOX_PERMUTE_FROM_BUFS, VOX_PERMUTE_FROM_ARGS)                 \
@@ -46,8 +46,9 @@
     M(x, query_select, VOX_QUERY_SELECT_BUFS, VOX_QUERY_SELECT_ARGS)                 \
     M(x, svg_classify, VOX_SVG_CLASSIFY_BUFS, VOX_SVG_CLASSIFY_ARGS)                 \
     M(x, attention_forward, VOX_ATTENTION_FORWARD_BUFS, VOX_ATTENTION_FORWARD_ARGS)
-#define VOX_KERNEL_OP_LIST(M, x)                                                              \
+#define VOX_KERNEL_OP_LIST(M, x)                                                                   \
     VOX_FORWARD_OP_LIST(M, x) M(x, attention_backward, VOX_ATTENTION_BACKWARD_BUFS, VOX_ATTENTION_BACKWARD_ARGS) \
+    M(x, attention_merge, VOX_ATTENTION_MERGE_BUFS, VOX_ATTENTION_MERGE_ARGS)                                   \
     M(x, mask_transpose, VOX_MASK_TRANSPOSE_BUFS, VOX_MASK_TRANSPOSE_ARGS)
 
 /* The same lists for a one-macro X: VOX_KERNEL_OPS(X) gives X(op) per op,
@@ -252,6 +253,30 @@
     B(i32, fill_src)                   \
     B(i32, valid)
 #define VOX_ATTENTION_BACKWARD_ARGS(S) VOX_ATTENTION_ARGS(S, has_fill)
+
+/* attention_merge: acc = the merge of acc and part through their LSEs, per
+ * row of one batch entry (core/backend.h). Strides in elements: acc, acc_lse,
+ * part, part_lse, each (head, token); rows = heads*N; accumulate 0: acc's
+ * old contents are not read. No batch stride: the core runs the op once per
+ * batch entry, which keeps the push constants within Vulkan's 128 bytes. */
+#define VOX_ATTENTION_MERGE_BUFS(B) \
+    B(e, acc)                       \
+    B(f32, acc_lse)                 \
+    B(e, part)                      \
+    B(f32, part_lse)
+#define VOX_ATTENTION_MERGE_ARGS(S) \
+    S(i64, rows)                    \
+    S(i64, N)                       \
+    S(i64, ah)                      \
+    S(i64, at)                      \
+    S(i64, alh)                     \
+    S(i64, alt)                     \
+    S(i64, ph)                      \
+    S(i64, pt)                      \
+    S(i64, plh)                     \
+    S(i64, plt)                     \
+    S(i32, D)                       \
+    S(i32, accumulate)
 
 /* mask_transpose: attention_backward's packed mask from the forward's CSR
  * (kv_start/kv_count/kv_cols), R = BH*NB rows: the header and the rows'

@@ -70,6 +70,15 @@ int vox_sample_distinct(uint64_t seed, int64_t n, int64_t count, int64_t *out);
 vox_status vox_check_tensor(const vox_plan *plan, const vox_tensor *t, const char *name,
                             vox_dtype dtype, int64_t head_dim);
 
+/* The same checks against an explicit shape, for calls without a plan
+ * (vox_attention_merge); a wrong shape is logged as "<shape>, <wants> <shape>". */
+vox_status vox_check_tensor_shape(const vox_context *ctx, const vox_tensor *t, const char *name, const char *wants,
+                                  vox_dtype dtype, int64_t batch, int64_t heads, int64_t tokens, int64_t head_dim);
+/* Whether two valid tensors may share a byte (core/backward.c): exact for
+ * tensors of the same dtype, shape and strides, else any intersection of
+ * their spans counts. */
+int vox_tensors_overlap(const vox_tensor *a, const vox_tensor *b);
+
 /* Host mirrors that need device reads, fetched on first use after a build:
  * the counts, BSA columns and kept rows (stats, export, evaluate). */
 vox_status vox_plan_fetch_masks(vox_plan *plan);

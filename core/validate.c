@@ -17,24 +17,28 @@ static int cmp_stride(const void *a, const void *b)
 vox_status vox_check_tensor(const vox_plan *plan, const vox_tensor *t, const char *name,
                             vox_dtype dtype, int64_t head_dim)
 {
-    const vox_logger *log = &plan->ctx->log;
+    const vox_plan_params *p = &plan->p;
+    return vox_check_tensor_shape(plan->ctx, t, name, "plan wants", dtype, p->batch, p->heads, plan->L.n_tokens,
+                                  head_dim);
+}
+
+vox_status vox_check_tensor_shape(const vox_context *ctx, const vox_tensor *t, const char *name, const char *wants,
+                                  vox_dtype dtype, int64_t batch, int64_t heads, int64_t tokens, int64_t head_dim)
+{
+    const vox_logger *log = &ctx->log;
     if (!t)
         return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "%s: NULL tensor", name);
     if (!t->buffer)
         return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "%s: NULL buffer", name);
-    if (t->buffer->ctx != plan->ctx)
+    if (t->buffer->ctx != ctx)
         return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "%s: buffer belongs to another context", name);
     if (t->dtype != dtype)
         return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "%s: dtype %d, expected %d", name,
                         (int)t->dtype, (int)dtype);
-    const vox_plan_params *p = &plan->p;
-    if (t->batch != p->batch || t->heads != p->heads || t->tokens != plan->L.n_tokens ||
-        t->head_dim != head_dim)
-        return vox_fail(log, VOX_ERR_INVALID_ARGUMENT,
-                        "%s: shape [%lld,%lld,%lld,%lld], plan wants [%lld,%lld,%lld,%lld]", name,
-                        (long long)t->batch, (long long)t->heads, (long long)t->tokens,
-                        (long long)t->head_dim, (long long)p->batch, (long long)p->heads,
-                        (long long)plan->L.n_tokens, (long long)head_dim);
+    if (t->batch != batch || t->heads != heads || t->tokens != tokens || t->head_dim != head_dim)
+        return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "%s: shape [%lld,%lld,%lld,%lld], %s [%lld,%lld,%lld,%lld]",
+                        name, (long long)t->batch, (long long)t->heads, (long long)t->tokens, (long long)t->head_dim, wants,
+                        (long long)batch, (long long)heads, (long long)tokens, (long long)head_dim);
     if (t->stride_batch < 0 || t->stride_head < 0 || t->stride_token < 0)
         return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "%s: negative stride", name);
     size_t es = vox_dtype_size(dtype);

@@ -337,6 +337,32 @@ VOX_API vox_status vox_attention_backward(vox_plan *plan, const vox_tensor *q, c
                                           const vox_tensor *dout, const vox_tensor *dq, const vox_tensor *dk,
                                           const vox_tensor *dv);
 
+/* Merges partial attention results computed over disjoint key sets (the
+ * ring-attention combine, and the split of one plan's keys into shards):
+ * given n >= 1 pairs (parts[i], part_lses[i]) of the same shape [B,H,N,D]
+ * (each any layout vox_attention_forward accepts; dtype that of `out`) and
+ * f32 LSEs [B,H,N,1], writes per row, with L = log(sum_i exp(lse_i)),
+ *   out = sum_i exp(lse_i - L) * parts[i],  lse = L
+ * max-subtracted, accumulated in f32 on the devices (f64 on the cpu
+ * reference). Defined results per row: a pair with lse_i = -inf (a shard
+ * with no keys for the row) contributes nothing and its part is not read;
+ * all -inf: out = 0, lse = -inf; a NaN lse_i: out and lse NaN; an lse_i of
+ * +inf: out NaN, lse +inf. The pairs are merged one after another into out
+ * (n passes): for f16/bf16 `out` is rounded to its dtype after each pair, so
+ * merge many shards in f32 (or in one call from f32 parts) where that matters.
+ * In place: `out` may be parts[0] itself (same buffer, offset and strides)
+ * and `lse` part_lses[0] itself, to accumulate shard after shard
+ * (vox_attention_merge(ctx, 2, {acc, new}, {acc_lse, new_lse}, acc, acc_lse));
+ * any other sharing of memory between an output and an input, or between out
+ * and lse, is refused. The call takes a context, not a plan: it works on the
+ * caller's tensors as they are (no block layout), and shards often come from
+ * different plans. Asynchronous like vox_attention_forward. Errors, with
+ * nothing written and a log line: VOX_ERR_INVALID_ARGUMENT (NULL, n < 1,
+ * shape, dtype, strides, overlap), VOX_ERR_BUFFER_TOO_SMALL,
+ * VOX_ERR_UNSUPPORTED (the device has no merge, or its index range). */
+VOX_API vox_status vox_attention_merge(vox_context *ctx, int n, const vox_tensor *parts, const vox_tensor *part_lses,
+                                       const vox_tensor *out, const vox_tensor *lse);
+
 typedef struct vox_plan_stats {
     int64_t tokens, video_tokens, global_tokens;
     int64_t n_blocks, n_video_blocks, n_global_blocks;

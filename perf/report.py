@@ -77,14 +77,36 @@ def table(rows):
             if r is None:
                 cells.append("–")
             elif c in devs:
-                cells.append("%s / %s / %.2fx" % (fmt_ms(r["ms_median"]), fmt_num(r["tflops_effective"]),
-                                                  r.get("speedup_vs_dense") or float("nan")))
+                sp = r.get("speedup_vs_dense")
+                cells.append("%s / %s / %s" % (fmt_ms(r["ms_median"]), fmt_num(r["tflops_effective"]),
+                                               "%.2fx" % sp if sp and sp == sp else "–"))
             else:
                 cells.append("%s / %s" % (fmt_ms(r["ms_median"]), fmt_num(r["tflops_effective"])))
         builds = [by[(preset, mode, param, d)].get("build_ms") for d in devs if (preset, mode, param, d) in by]
         builds = [b for b in builds if b]
         cells.append(fmt_ms(builds[0]) if builds else "–")
         out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def backward_table(rows):
+    """Rows with backward timings (bench --backward, baselines.py --backward): backward alone and
+    forward + backward, ms / effective TFLOP/s (2.5x and 3.5x the forward's FLOPs); "" if none."""
+    timed = [r for r in rows if r.get("bwd_ms")]
+    failed = [r for r in rows if r.get("bwd_status")]
+    if not timed and not failed:
+        return ""
+    out = ["| preset | mask | density | run | backward ms / TFLOP/s | forward + backward ms / TFLOP/s |",
+           "| --- | --- | --- | --- | --- | --- |"]
+    for r in timed + failed:
+        mask = MODE_NAMES.get(r["mode"], r["mode"]) + (" " + r["param"] if r["param"] else "")
+        run = r["device"] if r["backend"] == "torch" else "%s (%s)" % (r["device"], r["backend"])
+        if r.get("bwd_ms"):
+            cells = ["%s / %s" % (fmt_ms(r["bwd_ms"]), fmt_num(r.get("bwd_tflops_effective"))),
+                     "%s / %s" % (fmt_ms(r["fwdbwd_ms"]), fmt_num(r.get("fwdbwd_tflops_effective")))]
+        else:
+            cells = ["failed: " + r["bwd_status"][:90], "–"]
+        out.append("| %s | %s | %.3f | %s | %s |" % (r["preset"], mask, r["density"], run, " | ".join(cells)))
     return "\n".join(out)
 
 
@@ -118,6 +140,9 @@ def main(argv=None):
         print("report: no ok results in %s" % ", ".join(args.json), file=sys.stderr)
         return 1
     text = header(metas, rows) + "\n\n" + table(rows) + "\n"
+    bt = backward_table(rows)
+    if bt:
+        text += "\nBackward:\n\n" + bt + "\n"
     sys.stdout.write(text)
     if args.out:
         with open(args.out, "w") as f:

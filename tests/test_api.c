@@ -469,6 +469,116 @@ static void test_optional_ops(void **state)
     vox_context_destroy(ctx);
 }
 
+/* vox_attention_merge: values (two batch entries, three parts, one without
+ * keys in some rows), in place, and every bad input refused with nothing
+ * written. */
+static void test_merge(void **state)
+{
+    (void)state;
+    vox_context *ctx = cpu(), *other = cpu();
+    enum { B = 2, H = 2, N = 5, D = 4, P = 3 };
+    const size_t ot = B * H * N * D, lt = B * H * N; /* elements of an out and an lse tensor */
+    vox_buffer *buf = NULL, *foreign = NULL;
+    /* parts then their LSEs, out, lse */
+    size_t bytes = 4 * (P * ot + P * lt + ot + lt);
+    assert_int_equal(vox_buffer_create(ctx, bytes, &buf), VOX_OK);
+    assert_int_equal(vox_buffer_create(other, bytes, &foreign), VOX_OK);
+    float *host = malloc(bytes), *back = malloc(bytes);
+    for (size_t i = 0; i < P * ot; i++)
+        host[i] = (float)((i * 37 % 101) / 50.0 - 1);
+    for (size_t i = 0; i < P * lt; i++)
+        host[P * ot + i] = (float)((i * 13 % 17) / 4.0 - 2);
+    for (size_t r = 0; r < lt; r += 3) /* part 1 has no keys in every third row */
+        host[P * ot + lt + r] = -INFINITY;
+    for (size_t i = P * (ot + lt); i < bytes / 4; i++)
+        host[i] = 7;
+    assert_int_equal(vox_buffer_write(buf, 0, host, bytes), VOX_OK);
+    vox_tensor parts[P], lses[P];
+    for (int i = 0; i < P; i++) {
+        parts[i] = vox_tensor_bhnd(buf, VOX_F32, B, H, N, D), parts[i].offset = 4 * (size_t)i * ot;
+        lses[i] = vox_tensor_bhnd(buf, VOX_F32, B, H, N, 1), lses[i].offset = 4 * (P * ot + (size_t)i * lt);
+    }
+    vox_tensor out = vox_tensor_bnhd(buf, VOX_F32, B, H, N, D), lse = vox_tensor_bhnd(buf, VOX_F32, B, H, N, 1);
+    out.offset = 4 * P * (ot + lt), lse.offset = 4 * (P * (ot + lt) + ot);
+#define MERGE_REFUSED(status, n, p, l, o, s)                                                \
+    do {                                                                                    \
+        assert_int_equal(vox_attention_merge(ctx, n, p, l, o, s), status);                  \
+        assert_int_equal(vox_buffer_read(buf, 0, back, bytes), VOX_OK);                     \
+        assert_memory_equal(back, host, bytes); /* nothing written */                       \
+    } while (0)
+    vox_tensor t[P], tl[P], o2;
+    MERGE_REFUSED(INVALID, 0, parts, lses, &out, &lse);
+    MERGE_REFUSED(INVALID, P, NULL, lses, &out, &lse);
+    MERGE_REFUSED(INVALID, P, parts, NULL, &out, &lse);
+    MERGE_REFUSED(INVALID, P, parts, lses, NULL, &lse);
+    MERGE_REFUSED(INVALID, P, parts, lses, &out, NULL);
+    assert_int_equal(vox_attention_merge(NULL, P, parts, lses, &out, &lse), INVALID);
+#define MERGE_BAD(status, mod)                                                              \
+    do {                                                                                    \
+        memcpy(t, parts, sizeof t), memcpy(tl, lses, sizeof tl), o2 = out;                  \
+        mod;                                                                                \
+        MERGE_REFUSED(status, P, t, tl, &o2, &lse);                                         \
+    } while (0)
+    MERGE_BAD(INVALID, t[1].tokens = N - 1);               /* shapes differ */
+    MERGE_BAD(INVALID, t[2].dtype = VOX_F16);              /* dtype differs from out */
+    MERGE_BAD(INVALID, tl[0].head_dim = 2);                /* an LSE is [B,H,N,1] */
+    MERGE_BAD(INVALID, tl[1].dtype = VOX_BF16);            /* LSEs are f32 */
+    MERGE_BAD(INVALID, t[1].stride_token = 2);             /* rows overlap */
+    MERGE_BAD(INVALID, o2.batch = 0);
+    MERGE_BAD(INVALID, t[0].buffer = foreign);             /* another context */
+    MERGE_BAD(VOX_ERR_BUFFER_TOO_SMALL, t[2].offset = bytes - 4);
+    MERGE_BAD(INVALID, o2 = parts[1]);                     /* out may only be parts[0] */
+    MERGE_BAD(INVALID, o2.offset = lse.offset - 4 * (ot - 1)); /* out overlaps lse */
+    MERGE_BAD(INVALID, o2.offset = parts[2].offset + 4);   /* out overlaps a part */
+    MERGE_REFUSED(INVALID, P, parts, lses, &out, &lses[2]); /* lse may only be part_lses[0] */
+    MERGE_REFUSED(INVALID, P, parts, lses, &lses[0], &lse); /* out is f32 [..,D] */
+
+    /* the values, in f64 */
+    assert_int_equal(vox_attention_merge(ctx, P, parts, lses, &out, &lse), VOX_OK);
+    assert_int_equal(vox_buffer_read(buf, 0, back, bytes), VOX_OK);
+    for (size_t r = 0; r < lt; r++) {
+        size_t b = r / (H * N), h = r / N % H, n = r % N;
+        double m = -INFINITY, s = 0;
+        for (int i = 0; i < P; i++)
+            m = fmax(m, host[P * ot + (size_t)i * lt + r]);
+        for (int i = 0; i < P; i++)
+            s += exp(host[P * ot + (size_t)i * lt + r] - m);
+        assert_true(fabs(back[P * (ot + lt) + ot + r] - (m + log(s))) < 1e-5);
+        for (size_t e = 0; e < D; e++) {
+            double x = 0;
+            for (int i = 0; i < P; i++)
+                x += exp(host[P * ot + (size_t)i * lt + r] - m) / s * host[(size_t)i * ot + r * D + e];
+            size_t at = P * (ot + lt) + ((b * N + n) * H + h) * D + e; /* out is [B,N,H,D] */
+            assert_true(fabs(back[at] - x) < 1e-5);
+        }
+    }
+    /* in place into parts[0] and part_lses[0]: the same result */
+    assert_int_equal(vox_attention_merge(ctx, P, parts, lses, &parts[0], &lses[0]), VOX_OK);
+    float *again = malloc(bytes);
+    assert_int_equal(vox_buffer_read(buf, 0, again, bytes), VOX_OK);
+    for (size_t r = 0; r < lt; r++) {
+        size_t b = r / (H * N), h = r / N % H, n = r % N;
+        assert_true(fabs(again[P * ot + r] - back[P * (ot + lt) + ot + r]) < 1e-6);
+        for (size_t e = 0; e < D; e++)
+            assert_true(fabs(again[r * D + e] - back[P * (ot + lt) + ((b * N + n) * H + h) * D + e]) < 1e-6);
+    }
+    /* n = 1 with every LSE -inf: zeros and -inf */
+    for (size_t r = 0; r < lt; r++)
+        host[P * ot + r] = -INFINITY;
+    assert_int_equal(vox_buffer_write(buf, 0, host, bytes), VOX_OK);
+    assert_int_equal(vox_attention_merge(ctx, 1, parts, lses, &out, &lse), VOX_OK);
+    assert_int_equal(vox_buffer_read(buf, 0, again, bytes), VOX_OK);
+    for (size_t i = 0; i < ot; i++)
+        assert_true(again[P * (ot + lt) + i] == 0.0f);
+    for (size_t r = 0; r < lt; r++)
+        assert_true(again[P * (ot + lt) + ot + r] == -INFINITY);
+#undef MERGE_BAD
+#undef MERGE_REFUSED
+    free(host), free(back), free(again);
+    vox_buffer_destroy(buf), vox_buffer_destroy(foreign);
+    vox_context_destroy(ctx), vox_context_destroy(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_tensors),
         cmocka_unit_test(test_dtypes_supported_on_cpu),
         cmocka_unit_test(test_optional_ops),
+        cmocka_unit_test(test_merge),
     };
     return cmocka_run_group_tests_name("api", tests, NULL, NULL);
 }

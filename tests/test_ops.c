@@ -37,7 +37,8 @@
 /* One entry per op of core/backend.h, in VOX_KERNEL_OPS order. */
 static const op_entry *const g_ops[] = {&op_permute_to,  &op_permute_from,  &op_block_means,      &op_kv_select,
                                         &op_sample_rows, &op_query_select, &op_svg_classify,
-                                        &op_attention_forward, &op_attention_backward, &op_mask_transpose};
+                                        &op_attention_forward, &op_attention_backward,
+                                        &op_attention_merge, &op_mask_transpose};
 #define N_OPS ((int)(sizeof g_ops / sizeof g_ops[0]))
 _Static_assert(sizeof g_ops / sizeof g_ops[0] == VOX_OP_COUNT, "every op of core/backend.h needs test cases");
 

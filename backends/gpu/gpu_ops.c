@@ -81,39 +81,70 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
     return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
 }
 
-/* One CTA of 256 threads per (bh, 8 video query rows) (kernels/kv_select.cuh):
- * dynamic shared memory holds a union (the rows' qbar as f64 in the score
- * product, the 8 warps' histograms in the selection: 3104 B each), then the
- * tile's 8 x NBv f64 scores; when those do not fit, each CTA of a capped grid
- * keeps them in its slice of the global scratch instead. */
+/* kernels/kv_select.cuh: vox_kv_select_kt writes kbar transposed (kt, D x S
+ * floats per head, S = NBv rounded up to 4) to the head of the scratch; then
+ * one CTA of 128 threads per (bh, 16 video query rows), two per
+ * multiprocessor. Dynamic shared memory holds a union (the rows' qbar as f64
+ * in the score product, the 4 warps' histograms in the selection: 5152 B
+ * each), then the tile's 16 x NBv f64 scores; when those would take more than
+ * half the room, each CTA of a capped grid keeps them in its slice of the
+ * scratch after kt instead. */
 vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
 {
     gpu_dev *g = dev;
     vox_kv_select_bufs b = {.qbar = gpu_dptr(p->qbar), .kbar = gpu_dptr(p->kbar), .kv_start = gpu_dptr(p->kv_start),
                             .kv_count = gpu_dptr(p->kv_count), .kv_cols = gpu_dptr(p->kv_cols), .scratch = 0};
     GPU_OP_ARGS(kv_select);
-    enum { ROWS = 8, EC = 8, WARPS = 8, WORK = 3104 };
+    enum { ROWS = 16, EC = 4, WARPS = 4, WORK = 5152 };
     int64_t q = (int64_t)ROWS * ((a.D + EC - 1) / EC * EC) * 8, un = q > WARPS * WORK ? q : WARPS * WORK;
     un = (un + 15) / 16 * 16;
+    int64_t S = (a.NBv + 3) / 4 * 4, kt = (a.BH * a.D * S * 4 + 255) / 256 * 256;
     int64_t scores = (int64_t)ROWS * a.NBv * 8, tiles = a.NBv > 0 ? (a.NBv + ROWS - 1) / ROWS : 1;
     int64_t grid = a.BH * tiles;
     size_t smem = (size_t)(un + scores);
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
-    if (un + scores > room) {
+    if (2 * (un + scores) > room) {
         a.per_block = (scores + 255) / 256 * 256;
         grid = gpu_cap_grid(g, grid, 2);
-        vox_status st = gpu_ensure_scratch(g, (size_t)(grid * a.per_block));
+        smem = (size_t)un;
+    }
+    if (kt + grid * a.per_block > 0) {
+        vox_status st = gpu_ensure_scratch(g, (size_t)(kt + grid * a.per_block));
         if (st)
             return st;
         b.scratch = g->scratch;
-        smem = (size_t)un;
     }
-    return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 256, 1, smem, &b, &a);
+    if (kt > 0) {
+        int64_t t = a.BH * ((S + 31) / 32) * ((a.D + 31) / 32);
+        vox_status st = gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_kt, gpu_cap_grid(g, t, 16), 256, 1, 0,
+                                      &b, &a);
+        if (st)
+            return st;
+    }
+    return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 128, 1, smem, &b, &a);
+}
+
+/* The key split count of sample_rows for `units` CTAs per split and `slots`
+ * resident CTAs: at least enough splits to fill the slots once, then the
+ * count (up to 4 times that, <= 64, <= NB) with the least time in waves,
+ * ceil(CTAs / slots) / splits (a CTA's time goes as 1 / splits), the
+ * smallest such count (the merge reads every split). */
+static int64_t sample_rows_splits(int64_t units, int64_t slots, int64_t NB)
+{
+    int64_t n0 = (slots + units - 1) / units, best = 1;
+    n0 = n0 < 1 ? 1 : n0 > 64 ? 64 : n0;
+    double best_t = 0;
+    for (int64_t n = n0; n <= 4 * n0 && n <= 64; n++) {
+        double t = (double)((units * n + slots - 1) / slots) / (double)n;
+        if (n == n0 || t < best_t * 0.98)
+            best = n, best_t = t;
+    }
+    return best > NB ? (NB < 1 ? 1 : NB) : best;
 }
 
 /* kernels/sample_rows.cuh: one CTA of 256 threads per (bh, key split, 4 rows
  * per warp, 4 dims per lane) writes its partial softmax states to the
- * scratch; the splits (enough for about two CTAs per multiprocessor) are
+ * scratch; the splits (sample_rows_splits, two CTAs per multiprocessor) are
  * merged by vox_sample_rows_merge, one CTA of 128 threads per (bh, row). */
 vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
 {
@@ -125,9 +156,7 @@ vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_
     int64_t W = g->warp > 0 ? g->warp : 32, rows = 4 * (256 / W), kt = 2 * W, ds = 4 * W, D = a.D;
     size_t smem = (size_t)(4 * (D * rows + D * kt + kt * ds + kt * rows));
     int64_t units = a.BH * ((a.R + rows - 1) / rows) * ((D + ds - 1) / ds);
-    int64_t want = 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16);
-    int64_t nsplit = (want + units - 1) / units;
-    nsplit = nsplit > a.NB ? a.NB : nsplit > 64 ? 64 : nsplit < 1 ? 1 : nsplit;
+    int64_t nsplit = sample_rows_splits(units, 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16), a.NB);
     vox_status st = gpu_ensure_scratch(g, (size_t)(a.BH * a.R * nsplit * 3 * (D + 2)) * 4);
     if (st)
         return st;
@@ -282,6 +311,18 @@ vox_status gpu_attention_backward(void *dev, const vox_op_dims *d, const vox_op_
     if (!st)
         st = gpu_launch_op(g, VOX_OP_attention_backward, fk, a.total, 128, 1, smem, &b, &a);
     return st;
+}
+
+/* Four rows per block of (32, 4) threads, a warp per row
+ * (kernels/attention_merge.cuh). */
+vox_status gpu_attention_merge(void *dev, const vox_op_dims *d, const vox_op_attention_merge *p)
+{
+    gpu_dev *g = dev;
+    vox_attention_merge_bufs b = {.acc = gpu_dptr(p->acc.ref), .acc_lse = gpu_dptr(p->acc_lse.ref),
+                                  .part = gpu_dptr(p->part.ref), .part_lse = gpu_dptr(p->part_lse.ref)};
+    GPU_OP_ARGS(attention_merge);
+    return gpu_launch_op(g, VOX_OP_attention_merge, BY_DTYPE(attention_merge), gpu_cap_grid(g, (a.rows + 3) / 4, 32),
+                         32, 4, 0, &b, &a);
 }
 
 /* Two launches of kernels/mask_transpose.cuh, 256 threads per (head, tile of

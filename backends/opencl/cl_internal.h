@@ -95,6 +95,7 @@ enum { PROG_OPS = 0, PROG_ATTN = 1, PROG_ATTN_MMA = 2, PROG_BWD_Q = 3, PROG_BWD_
 #define CL_OPS_KERNELS(X)                      \
     X(K_PERMUTE_TO, "vox_permute_to")          \
     X(K_PERMUTE_FROM, "vox_permute_from")      \
+    X(K_ATTENTION_MERGE, "vox_attention_merge") \
     X(K_BLOCK_MEANS, "vox_block_means")        \
     X(K_KV_SELECT, "vox_kv_select")            \
     X(K_KV_SELECT_GLOBAL, "vox_kv_select_global") \

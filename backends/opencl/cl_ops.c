@@ -473,3 +473,18 @@ vox_status cl_attention_backward(void *devp, const vox_op_dims *dm, const vox_op
         d->last_kernel[VOX_OP_attention_backward] = "vox_attention_backward (portable: prep, dq, dkdv)";
     return st;
 }
+
+/* ------------------------------------------------------------ merge */
+
+/* One work-group per row (kernels/attention_merge.cl). */
+vox_status cl_attention_merge(void *devp, const vox_op_dims *dm, const vox_op_attention_merge *p)
+{
+    vox_attention_merge_args a;
+    vox_attention_merge_args_init(&a, dm, p);
+    const cl_attention_merge_bufs b = {.acc = p->acc.ref,
+                                       .acc_lse = p->acc_lse.ref,
+                                       .part = p->part.ref,
+                                       .part_lse = p->part_lse.ref};
+    const cl_grid g = {.k = K_ATTENTION_MERGE, .groups = groups_for(a.rows), .ls = row_ls(dm->head_dim)};
+    return cl_attention_merge_launch(devp, dm->dtype, &b, &a, &g);
+}

@@ -18,7 +18,7 @@ static const char *const g_ops_kernels[K_OPS_COUNT] = {CL_OPS_KERNELS(CL_K_NAME)
 #define KV_AS_GLOBAL                                                                   \
     "\n#undef KVS\n#undef KV_NAME\n#undef KV_GLOBAL\n#define KVS __global\n"            \
     "#define KV_NAME vox_kv_select_global\n#define KV_GLOBAL 1\n"
-#define CL_MAX_PARTS 10
+#define CL_MAX_PARTS 12
 
 /* Ahead of everything: core/kernel_args.h picks its OpenCL section by
  * __OPENCL_VERSION__, which device compilers define; an OpenCL C compiler
@@ -35,7 +35,7 @@ static const struct {
 } g_programs[] = {
     [PROG_OPS] = {"op",
                   {NULL},
-                  {"permute.cl", "block_means.cl", KV_AS_LOCAL, "kv_select.cl", KV_AS_GLOBAL, "kv_select.cl",
+                  {"attention_merge.cl", "permute.cl", "block_means.cl", KV_AS_LOCAL, "kv_select.cl", KV_AS_GLOBAL, "kv_select.cl",
                    "sample_rows.cl", "query_select.cl", "svg_classify.cl", "mask_transpose.cl"}},
     [PROG_ATTN] = {"attention", {"vox_attention_forward"}, {"attention_forward.cl"}},
     [PROG_ATTN_MMA] = {"tensor-core attention", {"vox_attention_forward_mma"}, {"attention_forward_mma.cl"}},

@@ -367,3 +367,25 @@ vox_status vk_attention_backward(void *dev, const vox_op_dims *d, const vox_op_a
     snprintf(name, sizeof name, "attention_backward_dkdv_%s_d%d%s", dtname(d->dtype), t->dmax, set);
     return VK_DISPATCH(v, attention_backward, name, b, a, (uint64_t)a.total);
 }
+
+/* One workgroup per row (head, token) of the batch entry
+ * (shaders/attention_merge.comp). */
+vox_status vk_attention_merge(void *dev, const vox_op_dims *d, const vox_op_attention_merge *p)
+{
+    VK_OP_ARGS(attention_merge);
+    vox_status st = check_dtype(v, d->dtype, "attention_merge");
+    if (!st) st = check_u32(v, "attention_merge", a.rows, a.ah, a.at, a.alh, a.alt, a.ph, a.pt, a.plh, a.plt);
+    size_t out_bytes = strided_bytes(d, &p->acc, d->head_dim, es), part_bytes = strided_bytes(d, &p->part, d->head_dim, es);
+    size_t acc_lse = strided_bytes(d, &p->acc_lse, 1, 4), part_lse = strided_bytes(d, &p->part_lse, 1, 4);
+    if (!st) st = check_u32(v, "attention_merge", (int64_t)(out_bytes / es), (int64_t)(part_bytes / es),
+                            (int64_t)(acc_lse / 4), (int64_t)(part_lse / 4));
+    if (st)
+        return st;
+    vk_attention_merge_binds b = {.acc = bind(p->acc.ref, out_bytes, es),
+                                  .acc_lse = bind(p->acc_lse.ref, acc_lse, 4),
+                                  .part = bind(p->part.ref, part_bytes, es),
+                                  .part_lse = bind(p->part_lse.ref, part_lse, 4)};
+    char name[48];
+    return VK_DISPATCH(v, attention_merge, pipe_name(name, sizeof name, "attention_merge", d->dtype), b, a,
+                       (uint64_t)a.rows);
+}

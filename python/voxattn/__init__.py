@@ -13,15 +13,19 @@ See docs/python.md."""
 from ._capi import library_path
 from ._runtime import Device, UnsupportedError, VoxError, backends, devices
 from .plan import Plan, defaults
+from .shard import frame_shard, restrict_plan
 
 __version__ = "0.1.0"
 __all__ = ["Device", "Plan", "UnsupportedError", "VoxError", "attention", "backends", "defaults",
-           "devices", "library_path"]
+           "devices", "frame_shard", "library_path", "merge", "restrict_plan"]
 
 try:
     import torch as _torch  # noqa: F401
 except ImportError:  # no torch: no tensor entry points
     def attention(*args, **kwargs):
         raise ImportError("voxattn.attention needs PyTorch (pip install torch)")
+
+    def merge(*args, **kwargs):
+        raise ImportError("voxattn.merge needs PyTorch (pip install torch)")
 else:
-    from .ops import attention
+    from .ops import attention, merge

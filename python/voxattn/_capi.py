@@ -181,6 +181,7 @@ _PROTOTYPES = {
     "vox_plan_build": (C.c_int, [_P, _TP, _TP, _TP]),
     "vox_attention_forward": (C.c_int, [_P, _TP, _TP, _TP, _TP, _TP]),
     "vox_attention_backward": (C.c_int, [_P, _TP, _TP, _TP, _TP, _TP, _TP, _TP, _TP, _TP]),
+    "vox_attention_merge": (C.c_int, [_P, C.c_int, _TP, _TP, _TP, _TP]),
     "vox_plan_stats_get": (C.c_int, [_P, C.POINTER(PlanStats)]),
     "vox_plan_head_classes": (C.c_int, [_P, _P, _P, _P]),
     "vox_plan_export_mask": (C.c_int, [_P, C.c_int64, _P, _P, C.c_int64, C.POINTER(C.c_int64), _P]),

@@ -92,8 +92,10 @@ class _Call:
         self.ctx = ctx
 
     def tensor(self, t: Optional[torch.Tensor], bhnd: bool, lse: bool = False):
-        if t is None:
-            return None
+        return None if t is None else C.byref(self.struct(t, bhnd, lse))
+
+    def struct(self, t: torch.Tensor, bhnd: bool, lse: bool = False) -> capi.Tensor:
+        """t as a vox_tensor (lse: f32 [B, H, N] as head_dim 1)."""
         shape, stride = t.shape, t.stride()
         span = 1
         for n, s in zip(shape, stride):
@@ -112,7 +114,7 @@ class _Call:
         else:
             vt = capi.Tensor(buf, 0, dtype, shape[0], shape[2], shape[1], shape[3], stride[0], stride[2],
                              stride[1])
-        return C.byref(vt)
+        return vt
 
     def __enter__(self):
         self.ctx.lock.acquire()
@@ -240,6 +242,44 @@ def attention(q, k, v, plan: Plan, return_lse: bool = False, *, layout: str = "b
     bhnd = _bhnd(layout)
     out, lse = torch.ops.voxattn.attention(plan.state(), _prep(q), _prep(k), _prep(v), plan.handle, bhnd)
     return (out, lse) if return_lse else out
+
+
+@torch.library.custom_op("voxattn::merge", mutates_args=())
+def _merge_op(outs: list[torch.Tensor], lses: list[torch.Tensor], bhnd: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    _check_same_device(*outs, *lses)
+    out, lse = outs[0].new_empty(outs[0].shape), lses[0].new_empty(lses[0].shape)
+    ctx = _context(outs[0])
+    with _Call(ctx) as c:
+        n = len(outs)
+        parts = (capi.Tensor * n)(*(c.struct(t, bhnd) for t in outs))
+        part_lses = (capi.Tensor * n)(*(c.struct(t, bhnd, lse=True) for t in lses))
+        ctx.call("vox_attention_merge", lib.vox_attention_merge, ctx.handle, n, parts, part_lses,
+                 c.tensor(out, bhnd), c.tensor(lse, bhnd, lse=True))
+    return out, lse
+
+
+@_merge_op.register_fake
+def _(outs, lses, bhnd):
+    return outs[0].new_empty(outs[0].shape), lses[0].new_empty(lses[0].shape)
+
+
+def merge(outs, lses, *, layout: str = "bnhd"):
+    """Merges attention outputs computed over disjoint key sets (shards)
+    through their LSEs: outs [B, N, H, D] (or [B, H, N, D] with layout="bhnd"),
+    one dtype, lses f32 [B, H, N] as attention(..., return_lse=True) returns
+    them. Returns (out, lse) = (sum_i exp(lse_i - L) outs[i], L) with
+    L = logsumexp_i lse_i, new tensors (torch op voxattn::merge, not
+    differentiable: ring attention's backward uses the merged out and lse,
+    see examples/ring_attention.py). Rows where lse_i = -inf take nothing
+    from outs[i]; all -inf gives 0 and -inf; NaN propagates per row."""
+    bhnd = _bhnd(layout)
+    outs, lses = [_prep(t) for t in outs], list(lses)
+    if not outs or len(outs) != len(lses):
+        raise ValueError(f"voxattn: merge needs as many outputs as LSEs, at least one (got {len(outs)}, {len(lses)})")
+    for t in lses:
+        if t.dim() != 3 or t.dtype != torch.float32:
+            raise ValueError(f"voxattn: an LSE is f32 [B, H, N], got {t.dtype} {tuple(t.shape)}")
+    return torch.ops.voxattn.merge(outs, lses, bhnd)
 
 
 def evaluate(plan: Plan, q, k, v, out, rows_per_head: int, *, layout: str = "bnhd") -> dict:

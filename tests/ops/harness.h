@@ -141,7 +141,8 @@ typedef struct op_entry {
 } op_entry;
 
 extern const op_entry op_permute_to, op_permute_from, op_block_means, op_kv_select, op_sample_rows,
-    op_query_select, op_svg_classify, op_attention_forward, op_attention_backward, op_mask_transpose;
+    op_query_select, op_svg_classify, op_attention_forward, op_attention_backward;
+extern const op_entry op_attention_merge, op_mask_transpose;
 
 /* ---- helpers for op files ------------------------------------------------ */
 

@@ -403,6 +403,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vox_buffer_destroy(go.t.buffer), vox_buffer_destroy(gq.t.buffer);
     vox_buffer_destroy(gk.t.buffer), vox_buffer_destroy(gv.t.buffer);
 
+    /* merge q and k through the LSEs l and ml into o and ol, or in place
+     * into q and l: valid tensors in separate buffers must be accepted */
+    tens ml, ol;
+    make_tensor(&r, g_ctx, VOX_F32, B, H, Nt, 1, &ml);
+    make_tensor(&r, g_ctx, VOX_F32, B, H, Nt, 1, &ol);
+    const vox_tensor parts[2] = {q.t, k.t}, lses[2] = {l.t, ml.t};
+    int in_place = u8(&r) & 1;
+    st = check(vox_attention_merge(g_ctx, 1 + (u8(&r) & 1), parts, lses, in_place ? &q.t : &o.t,
+                                   in_place ? &l.t : &ol.t));
+    if (q.valid && k.valid && l.valid && ml.valid && (in_place || (o.valid && ol.valid)) && st != VOX_OK)
+        BAD();
+    vox_buffer_destroy(ml.t.buffer), vox_buffer_destroy(ol.t.buffer);
+
     /* exports with arbitrary mask index and capacity */
     for (int rep = 0; rep < 2; rep++) {
         int64_t m = (int64_t)(u8(&r) % (BH + 2)) - (u8(&r) == 255);

@@ -17,6 +17,7 @@
 #include "attention_forward_mma.cuh"
 #include "attention_backward.cuh"
 #include "attention_backward_mma.cuh"
+#include "attention_merge.cuh"
 #include "mask_transpose.cuh"
 
 /* Every kernel the host looks up exists under its listed name. */

@@ -4,40 +4,64 @@
  * (tau), top-k or statistical (z) rule, plus the min_blocks top-up, the
  * diagonal and the global blocks; a NaN probability ranks last.
  *
- * One CTA of VOX_KS_THREADS threads per (bh, tile of VOX_KS_ROWS video query
- * rows), grid-stride. Phase 1, the block scores of the tile's rows against
- * every video key block (a register-tiled product: each thread holds
- * VOX_KS_ROWS x VOX_KS_KPT f64 accumulators, the rows' qbar in shared memory
- * as f64, its keys' kbar streamed from global memory): each score is the
- * reference's sequential f64 sum over e = 0..D-1 (the f32 x f32 products are
- * exact in f64, so fma == the reference's multiply-add), i.e. bitwise the
- * reference's s_j. Phase 2, one warp per row: max and softmax normaliser,
- * probabilities in place, the rule's count (cumulative: a radix descent with
- * a proven error margin, else an exact replay of the reference's sorted
- * sequential sum), a radix select of the n most probable blocks (ties by
- * index) and one ordered compaction. No serial scans, no per-row global
- * scratch; the scores live in dynamic shared memory (or, when one tile's
- * scores do not fit, in a per-CTA slice of b.scratch, a.per_block bytes).
+ * Two kernels. vox_kv_select_kt copies each head's video kbar transposed,
+ * kt[(bh*D + e)*S + j] (S: NBv rounded up to 4, zero padded), into the head
+ * of b.scratch, so that the score product reads its keys coalesced.
+ * vox_kv_select: one CTA of VOX_KS_THREADS threads per (bh, tile of
+ * VOX_KS_ROWS video query rows), grid-stride, two CTAs per multiprocessor.
+ * Phase 1, the block scores of the tile's rows against every video key block:
+ * each thread holds VOX_KS_ROWS x VOX_KS_KPT f64 accumulators (every row, 4
+ * consecutive keys), the rows' qbar in shared memory as f64 (read as
+ * broadcasts), its keys' kt streamed from global memory one chunk ahead,
+ * converted once per key and dim: 64 f64 fma per 4 conversions, 8 broadcast
+ * shared loads and one 16-byte global load (VOX_KS_EC dims ahead). Each score is the reference's
+ * sequential f64 sum over e = 0..D-1 (the f32 x f32 products are exact in
+ * f64, so fma == the reference's multiply-add), i.e. bitwise the reference's
+ * s_j. Phase 2, one warp per row: max and softmax normaliser, probabilities
+ * in place, the rule's count (cumulative: a radix descent with a proven error
+ * margin, else an exact replay of the reference's sorted sequential sum), a
+ * radix select of the n most probable blocks (ties by index) and one ordered
+ * compaction. No serial scans, no per-row global scratch; the scores live in
+ * dynamic shared memory (or, when a tile's scores would take more than half
+ * of it, in a per-CTA slice of b.scratch after kt, a.per_block bytes).
  * Dynamic shared memory: a union (the rows' qbar in phase 1, the warps'
- * histograms in phase 2) of VOX_KS_UNION(D) bytes, then the scores. */
+ * histograms in phase 2) of vox_ks_union() bytes, then the scores. */
 
-#define VOX_KS_THREADS 256
-#define VOX_KS_ROWS 8                              /* query rows per CTA tile */
-#define VOX_KS_KPT 4                               /* key blocks per thread per key tile */
-#define VOX_KS_TILE (VOX_KS_THREADS * VOX_KS_KPT) /* key blocks per key tile */
-#define VOX_KS_EC 8                                /* head dims per streamed chunk */
-#define VOX_KS_KEY 0x7fffffffffffffffull           /* probability bits; bit 63 flags STAT */
+#define VOX_KS_THREADS 128
+#define VOX_KS_ROWS 16                            /* query rows per CTA tile */
+#define VOX_KS_KPT 4                              /* consecutive key blocks per thread per pass */
+#define VOX_KS_EC 4                               /* head dims per streamed chunk */
+#define VOX_KS_KEY 0x7fffffffffffffffull          /* probability bits; bit 63 flags STAT */
+#if VOX_GPU_HIP
+#define VOX_KS_MIN_BLOCKS 1 /* the whole register file: no spills (2: 364 B/lane on gfx90a) */
+#else
+#define VOX_KS_MIN_BLOCKS 2 /* two CTAs per SM: 255 registers each */
+#endif
 
 /* A warp's phase-2 work space. */
 struct vox_ks_work {
     int hist[256];
-    double hsum[256];
+    unsigned limb[4][256]; /* the cumulative rule's bin sums: see vox_ks_cum_fast */
     int bin, rem, cnt, pad;
     double before, sum;
 };
+static_assert(sizeof(vox_ks_work) == 5152, "gpu_kv_select sizes the warps' work space as 5152 B each");
+
+/* kt's row stride (elements): NBv rounded up to VOX_KS_KPT. */
+__device__ __forceinline__ i64 vox_ks_stride(i64 NBv)
+{
+    return (NBv + VOX_KS_KPT - 1) / VOX_KS_KPT * VOX_KS_KPT;
+}
+
+/* Bytes of kt at the head of b.scratch, rounded up to 256 (gpu_kv_select
+ * computes the same). */
+__device__ __forceinline__ i64 vox_ks_kt_bytes(const vox_kv_select_args &a)
+{
+    return (a.BH * a.D * vox_ks_stride(a.NBv) * 4 + 255) / 256 * 256;
+}
 
 /* Bytes of the phase-1/phase-2 union for nw warps (the host sizes it with
- * 8 warps, the most a 256-thread CTA has: gpu_kv_select). */
+ * 4 warps, the most a 128-thread CTA has: gpu_kv_select). */
 __device__ __forceinline__ i64 vox_ks_union(i64 D, i64 nw)
 {
     i64 q = (i64)VOX_KS_ROWS * ((D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC) * 8;
@@ -64,74 +88,62 @@ __device__ __forceinline__ int vox_ks_scan(int v, int *total)
     return incl - v;
 }
 
-/* Phase 1: sc[r*NBv + j] = s_j of row i0 + r (r < nrows), j < NBv. */
-__device__ void vox_ks_scores(const float *qbar, const float *kbar, i64 bh, i64 i0, int nrows, i64 NB, int NBv,
+/* Phase 1: sc[r*NBv + j] = s_j of row i0 + r (r < nrows), j < NBv. qs:
+ * VOX_KS_ROWS x Dp f64 of shared memory, [e][r], the dims e >= D zero (they
+ * add 0*0 to sums that are never -0: bitwise neutral). */
+__device__ void vox_ks_scores(const float *qbar, const float *kt, i64 bh, i64 i0, int nrows, i64 NB, int NBv,
                               i64 D, double scale, double *qs, double *sc)
 {
     const int tid = threadIdx.x;
-    const i64 Dp = (D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC;
+    const i64 Dp = (D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC, S = vox_ks_stride(NBv), S4 = S / 4;
     for (i64 x = tid; x < VOX_KS_ROWS * Dp; x += VOX_KS_THREADS) {
-        i64 r = x / Dp, e = x - r * Dp;
+        i64 e = x / VOX_KS_ROWS, r = x - e * VOX_KS_ROWS;
         qs[x] = r < nrows && e < D ? (double)qbar[(bh * NB + i0 + r) * D + e] : 0.0;
     }
     __syncthreads();
-    const float *kb = kbar + bh * NB * D;
-    for (int k0 = 0; k0 < NBv; k0 += VOX_KS_TILE) {
-        const float *kp[VOX_KS_KPT];
-        bool kv[VOX_KS_KPT];
-#pragma unroll
-        for (int kk = 0; kk < VOX_KS_KPT; kk++) {
-            int key = k0 + tid + kk * VOX_KS_THREADS;
-            kv[kk] = key < NBv;
-            kp[kk] = kb + (i64)(kv[kk] ? key : 0) * D;
-        }
+    const float4 *kh = (const float4 *)(kt + bh * D * S);
+    const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (i64 k = (i64)tid * VOX_KS_KPT; k < NBv; k += VOX_KS_THREADS * VOX_KS_KPT) {
+        const float4 *kp = kh + k / 4; /* keys k..k+3 (< S) of dim e: kp[e*S4] */
         double acc[VOX_KS_ROWS][VOX_KS_KPT];
 #pragma unroll
         for (int r = 0; r < VOX_KS_ROWS; r++)
 #pragma unroll
             for (int kk = 0; kk < VOX_KS_KPT; kk++)
                 acc[r][kk] = 0.0;
-        float cur[VOX_KS_KPT][VOX_KS_EC], nxt[VOX_KS_KPT][VOX_KS_EC];
+        /* a ring of the next VOX_KS_EC dims' keys: each slot is reloaded
+         * with the dim VOX_KS_EC further on as soon as it is converted */
+        float4 ring[VOX_KS_EC];
 #pragma unroll
-        for (int kk = 0; kk < VOX_KS_KPT; kk++)
-#pragma unroll
-            for (int e = 0; e < VOX_KS_EC; e++)
-                cur[kk][e] = kv[kk] && e < D ? kp[kk][e] : 0.f;
+        for (int c = 0; c < VOX_KS_EC; c++)
+            ring[c] = c < D ? kp[c * S4] : zero;
         for (i64 e0 = 0; e0 < Dp; e0 += VOX_KS_EC) {
-            /* the next chunk's loads are in flight while this one is used */
-            const i64 e1 = e0 + VOX_KS_EC;
 #pragma unroll
-            for (int kk = 0; kk < VOX_KS_KPT; kk++)
+            for (int c = 0; c < VOX_KS_EC; c++) {
+                const double k0 = ring[c].x, k1 = ring[c].y, k2 = ring[c].z, k3 = ring[c].w;
+                const i64 en = e0 + VOX_KS_EC + c;
+                ring[c] = en < D ? kp[en * S4] : zero;
+                const double2 *q = (const double2 *)(qs + (e0 + c) * VOX_KS_ROWS);
 #pragma unroll
-                for (int e = 0; e < VOX_KS_EC; e++)
-                    nxt[kk][e] = kv[kk] && e1 + e < D ? kp[kk][e1 + e] : 0.f;
-#pragma unroll
-            for (int e = 0; e < VOX_KS_EC; e += 2) {
-                double ka[VOX_KS_KPT], kc[VOX_KS_KPT];
-#pragma unroll
-                for (int kk = 0; kk < VOX_KS_KPT; kk++)
-                    ka[kk] = (double)cur[kk][e], kc[kk] = (double)cur[kk][e + 1];
-#pragma unroll
-                for (int r = 0; r < VOX_KS_ROWS; r++) {
-                    double2 q = *(const double2 *)(qs + r * Dp + e0 + e);
-                    /* dims e then e+1: the reference's order; padding dims add 0*0 */
-#pragma unroll
-                    for (int kk = 0; kk < VOX_KS_KPT; kk++)
-                        acc[r][kk] = fma(q.y, kc[kk], fma(q.x, ka[kk], acc[r][kk]));
+                for (int r = 0; r < VOX_KS_ROWS; r += 2) {
+                    const double2 qq = q[r / 2];
+                    acc[r][0] = fma(qq.x, k0, acc[r][0]);
+                    acc[r][1] = fma(qq.x, k1, acc[r][1]);
+                    acc[r][2] = fma(qq.x, k2, acc[r][2]);
+                    acc[r][3] = fma(qq.x, k3, acc[r][3]);
+                    acc[r + 1][0] = fma(qq.y, k0, acc[r + 1][0]);
+                    acc[r + 1][1] = fma(qq.y, k1, acc[r + 1][1]);
+                    acc[r + 1][2] = fma(qq.y, k2, acc[r + 1][2]);
+                    acc[r + 1][3] = fma(qq.y, k3, acc[r + 1][3]);
                 }
             }
-#pragma unroll
-            for (int kk = 0; kk < VOX_KS_KPT; kk++)
-#pragma unroll
-                for (int e = 0; e < VOX_KS_EC; e++)
-                    cur[kk][e] = nxt[kk][e];
         }
 #pragma unroll
         for (int r = 0; r < VOX_KS_ROWS; r++)
 #pragma unroll
             for (int kk = 0; kk < VOX_KS_KPT; kk++)
-                if (r < nrows && kv[kk])
-                    sc[(i64)r * NBv + k0 + tid + kk * VOX_KS_THREADS] = acc[r][kk] * scale;
+                if (r < nrows && k + kk < NBv)
+                    sc[(i64)r * NBv + k + kk] = acc[r][kk] * scale;
     }
 }
 
@@ -189,29 +201,52 @@ __device__ void vox_ks_top_n(const double *srow, int NBv, int n, vox_ks_work *w,
 /* The cumulative rule's count for a finite row (0 < tau): the reference
  * admits, in (p desc, index) order, every block whose preceding sequential
  * sum is < tau. A radix descent finds c, the first position where an f64
- * estimate E of those prefix sums reaches tau; E (atomics, any order) and
- * the reference's sums both lie within (NBv + 256) * 2^-52 of the exact sums
- * (values <= 1 + NBv 2^-53), so when E(c-1) < tau - margin and E(c) >= tau +
- * margin the reference's count is c (its sums are non-decreasing). Returns
- * -1 when that cannot be shown (a sum within the margin of tau). */
+ * estimate E of those prefix sums reaches tau; E and the reference's sums
+ * both lie within (NBv + 256) * 2^-52 of the exact sums (values <= 1 + NBv
+ * 2^-53), so when E(c-1) < tau - margin and E(c) >= tau + margin the
+ * reference's count is c (its sums are non-decreasing). Returns -1 when that
+ * cannot be shown (a sum within the margin of tau). The bins' sums are exact
+ * integer sums of v = floor(p * 2^55) (each below p by < 2^-55), kept in four
+ * 14-bit limbs of 32-bit counters (each < 2^32 while NBv < 2^18, else -1):
+ * integer atomics in any order give the same sums, and a batch whose blocks
+ * fall in one bin (most of them in the first passes) adds its warp sums once
+ * instead of 32 same-address atomics; the rest of E is as many roundings as
+ * before, each below 2^-53 of a value <= 1 + NBv 2^-53. */
 __device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_work *w)
 {
     constexpr int BPL = 256 / VOX_WARP_SIZE;
     const int lane = threadIdx.x % VOX_WARP_SIZE;
     const double margin = (2.0 * NBv + 512.0) * 0x1p-52;
+    if (NBv >= (1 << 18))
+        return -1;
     unsigned long long prefix = 0, hmask = 0;
     double before = 0; /* E of the blocks ranked above the current bucket */
     int above = 0, cnt = 0;
     for (int shift = 56; shift >= 0; shift -= 8) {
         for (int b = lane; b < 256; b += VOX_WARP_SIZE)
-            w->hist[b] = 0, w->hsum[b] = 0.0;
+            w->hist[b] = 0, w->limb[0][b] = w->limb[1][b] = w->limb[2][b] = w->limb[3][b] = 0u;
         VOX_SYNCWARP();
-        for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
-            unsigned long long u = vox_ks_bits(srow[j]) & VOX_KS_KEY;
-            if ((u & hmask) == prefix) {
-                int b = (int)((u >> shift) & 255u);
+        for (int j0 = 0; j0 < NBv; j0 += VOX_WARP_SIZE) {
+            const int j = j0 + lane;
+            const unsigned long long u = j < NBv ? vox_ks_bits(srow[j]) & VOX_KS_KEY : 0ull;
+            const bool in = j < NBv && (u & hmask) == prefix;
+            const int b = in ? (int)((u >> shift) & 255u) : -1;
+            const unsigned long long v = in ? __double2ull_rz(__longlong_as_double((long long)u) * 0x1p55) : 0ull;
+            const int hi = vox_warp_max(b), lo = -vox_warp_max(in ? -b : -256);
+            if (hi < 0)
+                continue; /* no block of this batch is in the bucket */
+            if (hi == lo) { /* one bin: its count and sum added once */
+                const int c = vox_warp_sum((int)in);
+                const unsigned long long t = vox_warp_sum(v);
+                if (lane == 0) {
+                    atomicAdd(&w->hist[hi], c);
+                    for (int l = 0; l < 4; l++)
+                        atomicAdd(&w->limb[l][hi], (unsigned)(l < 3 ? (t >> (14 * l)) & 0x3fffu : t >> 42));
+                }
+            } else if (in) {
                 atomicAdd(&w->hist[b], 1);
-                atomicAdd(&w->hsum[b], __longlong_as_double((long long)u));
+                for (int l = 0; l < 4; l++)
+                    atomicAdd(&w->limb[l][b], (unsigned)(v >> (14 * l)) & 0x3fffu);
             }
         }
         VOX_SYNCWARP();
@@ -219,7 +254,12 @@ __device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_w
         double s[BPL], st = 0;
 #pragma unroll
         for (int q = 0; q < BPL; q++) {
-            c[q] = w->hist[255 - BPL * lane - q], s[q] = w->hsum[255 - BPL * lane - q];
+            const int bq = 255 - BPL * lane - q;
+            const unsigned long long t = (unsigned long long)w->limb[0][bq] +
+                                         ((unsigned long long)w->limb[1][bq] << 14) +
+                                         ((unsigned long long)w->limb[2][bq] << 28) +
+                                         ((unsigned long long)w->limb[3][bq] << 42);
+            c[q] = w->hist[bq], s[q] = (double)t * 0x1p-55;
             ct += c[q], st += s[q];
         }
         int call, cx = vox_ks_scan(ct, &call);
@@ -260,7 +300,7 @@ __device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_w
         VOX_SYNCWARP();
         prefix |= (unsigned long long)bin << shift;
         hmask |= 255ull << shift;
-        if (cnt == 1) /* its sum is the block's p, exactly */
+        if (cnt == 1) /* E(c) = before + (the block's p, within the bound) */
             return before < tau - margin && before + sb >= tau + margin ? above + 1 : -1;
     }
     /* cnt blocks of the same p: the crossing is the t-th of them */
@@ -393,18 +433,44 @@ __device__ void vox_ks_row(double *srow, int NB, int NBv, int i, int *crow, int 
         *count = base;
 }
 
-VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, 1)
+/* kt (see the top of this file): one CTA of 256 threads per (bh, 32 keys,
+ * 32 dims), a transpose through shared memory, grid-stride. */
+VOX_KERNEL void __launch_bounds__(256) vox_kv_select_kt(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    __shared__ float tile[32][33];
+    const float *kbar = vox_ptr<const float>(b.kbar);
+    float *kt = vox_ptr<float>(b.scratch);
+    const i64 S = vox_ks_stride(a.NBv), tj = (S + 31) / 32, te = (a.D + 31) / 32;
+    const int x = threadIdx.x % 32, y0 = threadIdx.x / 32;
+    for (i64 t = blockIdx.x; t < a.BH * tj * te; t += gridDim.x) {
+        const i64 bh = t / (tj * te), j0 = (t - bh * tj * te) / te * 32, e0 = (t - bh * tj * te) % te * 32;
+        for (int y = y0; y < 32; y += 8) {
+            i64 j = j0 + y, e = e0 + x;
+            tile[y][x] = j < a.NBv && e < a.D ? kbar[(bh * a.NB + j) * a.D + e] : 0.f;
+        }
+        __syncthreads();
+        for (int y = y0; y < 32; y += 8) {
+            i64 e = e0 + y, j = j0 + x;
+            if (e < a.D && j < S)
+                kt[(bh * a.D + e) * S + j] = tile[x][y];
+        }
+        __syncthreads();
+    }
+}
+
+VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KS_MIN_BLOCKS)
     vox_kv_select(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
-    const float *qbar = vox_ptr<const float>(b.qbar), *kbar = vox_ptr<const float>(b.kbar);
+    const float *qbar = vox_ptr<const float>(b.qbar), *kt = vox_ptr<const float>(b.scratch);
     const int *start = vox_ptr<const int>(b.kv_start);
     int *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
     const int NB = (int)a.NB, NBv = (int)a.NBv, tid = threadIdx.x;
     const int warp = tid / VOX_WARP_SIZE, nw = VOX_KS_THREADS / VOX_WARP_SIZE;
     const i64 tiles = NBv > 0 ? (NBv + VOX_KS_ROWS - 1) / VOX_KS_ROWS : 1;
     unsigned char *un = vox_dyn_smem;
-    double *sc = b.scratch ? (double *)(vox_ptr<unsigned char>(b.scratch) + (i64)blockIdx.x * a.per_block)
-                           : (double *)(vox_dyn_smem + vox_ks_union(a.D, nw));
+    double *sc = a.per_block
+                     ? (double *)(vox_ptr<unsigned char>(b.scratch) + vox_ks_kt_bytes(a) + (i64)blockIdx.x * a.per_block)
+                     : (double *)(vox_dyn_smem + vox_ks_union(a.D, nw));
     for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
         const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KS_ROWS;
         if (i0 == 0) /* the head's global query rows are dense */
@@ -416,7 +482,7 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, 1)
             }
         const int nrows = NBv - i0 < VOX_KS_ROWS ? (int)(NBv - i0) : VOX_KS_ROWS;
         if (nrows > 0) {
-            vox_ks_scores(qbar, kbar, bh, i0, nrows, NB, NBv, a.D, a.scale, (double *)un, sc);
+            vox_ks_scores(qbar, kt, bh, i0, nrows, NB, NBv, a.D, a.scale, (double *)un, sc);
             __syncthreads(); /* scores written, the union free for the warps */
             for (int r = warp; r < nrows; r += nw) {
                 i64 m = bh * NB + i0 + r;

@@ -1,0 +1,66 @@
+"""Process-group plumbing shared by examples/ulysses.py and
+examples/ring_attention.py: spawn `world` processes on one machine, one
+torch.distributed process group (NCCL on CUDA, gloo on CPU), the problem
+shapes, and the comparison with a single-process run."""
+import os
+import socket
+import time
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+# name: (batch, heads, head_dim, (frames, height, width), text tokens, block)
+SHAPES = {
+    "tiny": (1, 4, 32, (4, 8, 8), 16, (1, 4, 4)),
+    "hunyuan-720p": (1, 24, 128, (33, 45, 80), 256, (4, 4, 4)),  # ~119K tokens
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(fn, world: int, *args) -> None:
+    """Runs fn(rank, world, device, *args) in `world` processes; a failing
+    rank fails the launch."""
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", str(free_port()))
+    mp.spawn(_entry, args=(fn, world, args), nprocs=world, join=True)
+
+
+def _entry(rank, fn, world, args):
+    device = args[0]
+    cuda = device == "cuda"
+    if cuda:  # one GPU per rank where there are enough, else ranks share GPU 0
+        torch.cuda.set_device(rank % torch.cuda.device_count())
+    dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world)
+    try:
+        fn(rank, world, torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu"), *args[1:])
+    finally:
+        dist.destroy_process_group()
+
+
+def inputs(shape: str, dtype, device, seed=0):
+    """q, k, v, dout [B, N, H, D], the same on every rank (one seed)."""
+    b, h, d, grid, text, _ = SHAPES[shape]
+    n = grid[0] * grid[1] * grid[2] + text
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(b, n, h, d, generator=g).to(device=device, dtype=dtype) for _ in range(4)]
+
+
+def sync(device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def check(name: str, got, want, tol: float, rank: int) -> float:
+    err = (got.float() - want.float()).abs().max().item()
+    scale = max(1.0, want.float().abs().max().item())
+    if not err <= tol * scale:
+        raise AssertionError(f"rank {rank}: {name} differs from the single-process run: max |diff| {err:.3e} "
+                             f"(tolerance {tol * scale:.1e})")
+    return err

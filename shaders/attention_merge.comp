@@ -1,0 +1,49 @@
+#version 450
+/* attention_merge (core/backend.h): acc = the merge of acc and part through
+ * their LSEs, in place, f32 arithmetic. One workgroup of 64 invocations per
+ * row (head, token) of one batch entry; every invocation reads the row's LSEs
+ * before invocation 0 overwrites acc_lse (a barrier between). Strides in
+ * elements (the host keeps every index within 32 bits). */
+#include "common.glsl"
+layout(local_size_x = 64) in;
+layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_ATTENTION_MERGE_BUFS) VOX_GLSL_FIELDS(VOX_ATTENTION_MERGE_ARGS) } pc;
+layout(std430, set = 0, binding = 0) buffer Acc { ELEM acc[]; };
+layout(std430, set = 0, binding = 1) buffer AccLse { float acc_lse[]; };
+layout(std430, set = 0, binding = 2) readonly buffer Part { ELEM part[]; };
+layout(std430, set = 0, binding = 3) readonly buffer PartLse { float part_lse[]; };
+
+void main()
+{
+    uint r = group_linear_id();
+    if (r >= pc.wg_count)
+        return;
+    uint N = vox_u64lo(pc.N), h = r / N, t = r - h * N, D = uint(pc.D), lid = gl_LocalInvocationID.x;
+    uint a0 = pc.off[0] + h * vox_u64lo(pc.ah) + t * vox_u64lo(pc.at);
+    uint b0 = pc.off[2] + h * vox_u64lo(pc.ph) + t * vox_u64lo(pc.pt);
+    uint al = pc.off[1] + h * vox_u64lo(pc.alh) + t * vox_u64lo(pc.alt);
+    float la = pc.accumulate != 0 ? acc_lse[al] : NEG_INF;
+    float lb = part_lse[pc.off[3] + h * vox_u64lo(pc.plh) + t * vox_u64lo(pc.plt)];
+    barrier();
+    float m = max(la, lb), lse;
+    bool nan_in = isnan(la) || isnan(lb);
+    if (nan_in || isinf(m)) {
+        float v = nan_in || m > 0.0 ? uintBitsToFloat(0x7fc00000u) : 0.0;
+        for (uint e = lid; e < D; e += 64u)
+            acc[a0 + e] = ST(v);
+        lse = nan_in ? uintBitsToFloat(0x7fc00000u) : m;
+    } else {
+        float wa = la > NEG_INF ? exp(la - m) : 0.0, wb = lb > NEG_INF ? exp(lb - m) : 0.0;
+        float s = wa + wb, ca = wa / s, cb = wb / s;
+        for (uint e = lid; e < D; e += 64u) {
+            float x = 0.0;
+            if (la > NEG_INF)
+                x = ca * LD(acc[a0 + e]);
+            if (lb > NEG_INF)
+                x += cb * LD(part[b0 + e]);
+            acc[a0 + e] = ST(x);
+        }
+        lse = m + log(s);
+    }
+    if (lid == 0u)
+        acc_lse[al] = lse;
+}
