@@ -2,6 +2,7 @@
 examples/ring_attention.py: spawn `world` processes on one machine, one
 torch.distributed process group (NCCL on CUDA, gloo on CPU), the problem
 shapes, and the comparison with a single-process run."""
+import argparse
 import os
 import socket
 import time
@@ -21,6 +22,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def cli(fn, description: str, argv=None) -> None:
+    """The examples' command line (--world --device --shape --dtype --steps),
+    then fn run in that many processes (launch)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--world", type=int, default=2)
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--shape", default="tiny", choices=sorted(SHAPES))
+    ap.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
+    ap.add_argument("--steps", type=int, default=1)
+    a = ap.parse_args(argv)
+    launch(fn, a.world, a.device, a.shape, a.dtype, a.steps)
 
 
 def launch(fn, world: int, *args) -> None:

@@ -14,13 +14,12 @@ voxattn's q and k share one token count, so a rank keeps full-length q, k, v
 buffers holding its shards (zeros elsewhere: never read, their blocks are not
 in the restricted masks).
 Run: python3 examples/ring_attention.py [--world 2] [--device cpu|cuda] [--shape tiny]"""
-import argparse
 
 import torch
 import torch.distributed as dist
 
 import voxattn
-from _dist import SHAPES, check, inputs, launch, sync
+from _dist import SHAPES, check, cli, inputs, sync
 
 
 def plan_for(shape):
@@ -121,14 +120,7 @@ def run(rank, world, device, shape, dtype_name, steps):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--world", type=int, default=2)
-    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    ap.add_argument("--shape", default="tiny", choices=sorted(SHAPES))
-    ap.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
-    ap.add_argument("--steps", type=int, default=1)
-    a = ap.parse_args(argv)
-    launch(run, a.world, a.device, a.shape, a.dtype, a.steps)
+    cli(run, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

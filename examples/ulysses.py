@@ -5,13 +5,12 @@ own BSA plan and runs voxattn forward (and backward) on its heads, and an
 all-to-all turns the output back into token shards. Checks the output and the
 gradients against one process running all heads.
 Run: python3 examples/ulysses.py [--world 2] [--device cpu|cuda] [--shape tiny]"""
-import argparse
 
 import torch
 import torch.distributed as dist
 
 import voxattn
-from _dist import SHAPES, check, inputs, launch, sync
+from _dist import SHAPES, check, cli, inputs, sync
 
 
 class SeqToHeads(torch.autograd.Function):
@@ -103,14 +102,7 @@ def run(rank, world, device, shape, dtype_name, steps):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--world", type=int, default=2)
-    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    ap.add_argument("--shape", default="tiny", choices=sorted(SHAPES))
-    ap.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
-    ap.add_argument("--steps", type=int, default=1)
-    a = ap.parse_args(argv)
-    launch(run, a.world, a.device, a.shape, a.dtype, a.steps)
+    cli(run, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":
