@@ -23,6 +23,9 @@
  *     backward's error is measured alone (limits TOL_GRAD_* below,
  *     with where they come from). A backend without the op says so once per
  *     device; one that has it and refuses more than MAX_SKIPS cases fails;
+ *   - vox_attention_merge of the device's and the reference's forward
+ *     results, run on the device and on the reference: same output and LSE
+ *     (TOL_MERGE_* below);
  *   - with --expect-kernel NAME: that the device's last attention_forward on
  *     every f16/bf16 case (the dtypes the tensor-core kernels take) used the
  *     kernel NAME (core/backend.h last_kernel; absent = failure).
@@ -89,6 +92,12 @@
 #define TOL_GRAD_F32_TC 1e-10
 #define TOL_GRAD_F16_TC 2e-6
 #define TOL_GRAD_BF16_TC 1e-4
+/* vox_attention_merge of the device's and the reference's results, device vs
+ * reference (f32 vs f64 arithmetic, both rounded to the dtype): the op-level
+ * limits of tests/ops/attention_merge.c. */
+#define TOL_MERGE_F32 1e-12
+#define TOL_MERGE_F16 1e-7
+#define TOL_MERGE_BF16 1e-5
 
 typedef struct conf_case {
     const char *name;
@@ -157,10 +166,10 @@ static int verbose;
 typedef struct conf_opts {
     const char *filter, *expect_kernel;
 } conf_opts;
-enum { E_CPU_OUT, E_CPU_LSE, E_NAIVE_OUT, E_NAIVE_LSE, E_CPU_DQ, E_CPU_DK, E_CPU_DV, E_COUNT };
+enum { E_CPU_OUT, E_CPU_LSE, E_NAIVE_OUT, E_NAIVE_LSE, E_CPU_DQ, E_CPU_DK, E_CPU_DV, E_MERGE, E_COUNT };
 static const char *const err_names[E_COUNT] = {"out vs cpu (norm)", "lse vs cpu (max abs)", "out vs naive (norm)",
                                                "lse vs naive (max abs)", "dq vs cpu (norm)", "dk vs cpu (norm)",
-                                               "dv vs cpu (norm)"};
+                                               "dv vs cpu (norm)", "merge vs cpu (norm)"};
 static double observed[E_COUNT][3];
 
 static int dti(vox_dtype t) { return t == VOX_F32 ? 0 : t == VOX_F16 ? 1 : 2; }
@@ -470,6 +479,72 @@ static int check_grads(const conf_case *c, const tu_result *d, const tu_result *
     return 1;
 }
 
+/* vox_attention_merge of two partial results on ctx: (a_out, a_lse) and
+ * (b_out, b_lse), doubles [B][H][N][D] / [B][H][N] stored in c's dtype and
+ * layout, into poisoned, guarded outputs read back into *out / *lse. */
+static vox_status run_merge(vox_context *ctx, const conf_case *c, const tu_result *a, const tu_result *b,
+                            double **out, double **lse)
+{
+    int64_t B = a->B, H = a->H, N = a->N, D = a->D;
+    size_t n = (size_t)(B * H * N * D), rows = (size_t)(B * H * N);
+    float *fo = malloc(sizeof(float) * n), *fl = malloc(sizeof(float) * rows);
+    vox_tensor parts[2] = {{0}, {0}}, lses[2] = {{0}, {0}}, to = {0}, tl = {0};
+    vox_status st = fo && fl ? VOX_OK : VOX_ERR_OUT_OF_MEMORY;
+    const tu_result *in[2] = {a, b};
+    for (int i = 0; i < 2 && !st; i++) {
+        for (size_t e = 0; e < n; e++)
+            fo[e] = (float)in[i]->out[e];
+        for (size_t e = 0; e < rows; e++)
+            fl[e] = (float)in[i]->lse[e];
+        st = tu_upload_guarded(ctx, c->dtype, fo, B, H, N, D, c->bnhd, &parts[i]);
+        if (!st)
+            st = tu_upload_guarded(ctx, VOX_F32, fl, B, H, N, 1, 0, &lses[i]);
+    }
+    if (!st) st = tu_poisoned_guarded(ctx, c->dtype, B, H, N, D, c->bnhd, &to);
+    if (!st) st = tu_poisoned_guarded(ctx, VOX_F32, B, H, N, 1, 0, &tl);
+    if (!st) st = vox_attention_merge(ctx, 2, parts, lses, &to, &tl);
+    if (!st && (!tu_guards_intact(&to) || !tu_guards_intact(&tl)))
+        st = VOX_ERR_INVALID_STATE;
+    if (!st) {
+        *out = tu_read_tensor(&to), *lse = tu_read_tensor(&tl);
+        if (!*out || !*lse)
+            st = VOX_ERR_OUT_OF_MEMORY;
+    }
+    free(fo), free(fl);
+    for (int i = 0; i < 2; i++)
+        tu_free_tensor(&parts[i]), tu_free_tensor(&lses[i]);
+    tu_free_tensor(&to), tu_free_tensor(&tl);
+    return st;
+}
+
+/* The merge (vox_attention_merge) of the device's and the reference's
+ * forward results, on the device and on the reference: the same output
+ * (normalized error; the device merges in f32, the reference in f64, both
+ * round to the dtype) and LSE (max abs error; rows without keys stay -inf),
+ * guard bytes intact. */
+static int check_merge(vox_context *ctx, vox_context *cpu, const conf_case *c, const tu_result *d,
+                       const tu_result *r, char *why, size_t n)
+{
+    double *go = NULL, *gl = NULL, *ro = NULL, *rl = NULL;
+    vox_status st = run_merge(ctx, c, d, r, &go, &gl);
+    vox_status st2 = st ? st : run_merge(cpu, c, d, r, &ro, &rl);
+    int ok = 0;
+    if (st || st2) {
+        snprintf(why, n, "merge failed: %s", vox_status_string(st ? st : st2));
+    } else {
+        size_t rows = (size_t)(d->B * d->H * d->N);
+        double eo = tu_norm_err(go, ro, rows * (size_t)d->D), el = tu_max_abs_err(gl, rl, rows);
+        static const double lim[3] = {TOL_MERGE_F32, TOL_MERGE_F16, TOL_MERGE_BF16};
+        observe(E_MERGE, c->dtype, eo);
+        ok = eo <= lim[dti(c->dtype)] && el <= 1e-5; /* f32 LSE: a few ulps at |lse| < 64 */
+        if (!ok)
+            snprintf(why, n, "merge vs cpu: out err %.3e (tol %.0e), lse max abs err %.3e", eo, lim[dti(c->dtype)],
+                     el);
+    }
+    free(go), free(gl), free(ro), free(rl);
+    return ok;
+}
+
 /* With --expect-kernel: the f16/bf16 case must have run that kernel. */
 static int check_kernel(vox_context *ctx, const conf_case *c, const char *expect, char *why, size_t n)
 {
@@ -535,6 +610,7 @@ static void run_device(const vox_device_desc *dev, void *user, tu_tally *t)
             }
             ok = ok && check_grads(c, &d, cpu ? &r : NULL, grad_tensor_core(ctx, dev), &grad_skips, why,
                                    sizeof why);
+            ok = ok && (!cpu || check_merge(ctx, cpu, c, &d, &r, why, sizeof why));
             verdict = ok ? "ok" : "FAIL";
             if (ok)
                 t->passed++;
