@@ -1,6 +1,7 @@
 /* OpenCL buffers (allocated, or the caller's cl_mem wrapped after checks),
  * blocking transfers, finish, and the timers (queue markers with profiling
  * where the queue has it, host time otherwise). */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "cl_internal.h"
@@ -71,24 +72,26 @@ void cl_free(void *devp, void *bufp)
     free(b);
 }
 
+/* A blocking transfer between a buffer and host memory (buffer_write/read). */
+static vox_status cl_copy(cl_dev *d, cl_buf *b, size_t off, void *host, size_t bytes, int to_device)
+{
+    d->host_waits++;
+    cl_int e = to_device ? g_cl.clEnqueueWriteBuffer(d->queue, b->mem, CL_TRUE, off, bytes, host, 0, NULL, NULL)
+                         : g_cl.clEnqueueReadBuffer(d->queue, b->mem, CL_TRUE, off, bytes, host, 0, NULL, NULL);
+    if (e != CL_SUCCESS)
+        return vox_fail(d->log, cl_status(e), "opencl: %s of %zu bytes failed (%s, %d)", to_device ? "write" : "read",
+                        bytes, cl_err_name(e), e);
+    return VOX_OK;
+}
+
 vox_status cl_write(void *devp, void *bufp, size_t off, const void *src, size_t bytes)
 {
-    cl_dev *d = devp;
-    d->host_waits++;
-    cl_int e = g_cl.clEnqueueWriteBuffer(d->queue, ((cl_buf *)bufp)->mem, CL_TRUE, off, bytes, src, 0, NULL, NULL);
-    if (e != CL_SUCCESS)
-        return vox_fail(d->log, cl_status(e), "opencl: write of %zu bytes failed (%s, %d)", bytes, cl_err_name(e), e);
-    return VOX_OK;
+    return cl_copy(devp, bufp, off, (void *)(uintptr_t)src, bytes, 1);
 }
 
 vox_status cl_read(void *devp, void *bufp, size_t off, void *dst, size_t bytes)
 {
-    cl_dev *d = devp;
-    d->host_waits++;
-    cl_int e = g_cl.clEnqueueReadBuffer(d->queue, ((cl_buf *)bufp)->mem, CL_TRUE, off, bytes, dst, 0, NULL, NULL);
-    if (e != CL_SUCCESS)
-        return vox_fail(d->log, cl_status(e), "opencl: read of %zu bytes failed (%s, %d)", bytes, cl_err_name(e), e);
-    return VOX_OK;
+    return cl_copy(devp, bufp, off, dst, bytes, 0);
 }
 
 vox_status cl_finish(void *devp)
