@@ -25,3 +25,11 @@ def test_devices_of_every_backend_this_machine_runs():
             assert any(i.split(":")[0] == name for i in ids), (name, ids)
     # the wheel carries every backend the build machine could build
     assert all(voxattn.backends()[b]["compiled"] for b in ("opencl", "vulkan")), voxattn.backends()
+
+
+def test_every_module_of_the_source_tree_is_installed():
+    """python/meson.build lists the package's modules: one left out installs a broken package."""
+    src = Path(__file__).resolve().parents[2] / "python" / "voxattn"
+    installed = Path(voxattn.__file__).parent
+    missing = [p.name for p in src.glob("*.py") if not (installed / p.name).is_file()]
+    assert not missing, f"modules not installed by python/meson.build: {missing}"
