@@ -15,7 +15,11 @@
 
 #include "harness.h"
 
-enum { AB_Q = 1, AB_K, AB_V, AB_O, AB_DOUT, AB_LSE, AB_DQ, AB_DK, AB_DV, AB_MASK, AB_FILL };
+/* The buffers after block_valid, in the order make_inputs adds them, each
+ * with the vox_op_attention_backward field it fills (harness.h). */
+#define ATTENTION_BACKWARD_BUFS(B) B(AB_Q, q) B(AB_K, k) B(AB_V, v) B(AB_O, o) B(AB_DOUT, dout) B(AB_LSE, lse) \
+    B(AB_DQ, dq) B(AB_DK, dk) B(AB_DV, dv) B(AB_MASK, mask) B(AB_FILL, fill_src)
+enum { AB_BLOCK_VALID, ATTENTION_BACKWARD_BUFS(OH_BUF_INDEX) };
 
 /* Forward rows (kv_start into cols, kv_count), then the packed mask of
  * vox_op_attention_backward with a transpose per head. */
@@ -166,17 +170,7 @@ static int backward_inputs(const op_case *c, op_inputs *in)
 static vox_status backward_run(const op_inputs *in, const op_side *s)
 {
     vox_op_attention_backward op = {
-        .q = oh_ref(s, in, AB_Q),
-        .k = oh_ref(s, in, AB_K),
-        .v = oh_ref(s, in, AB_V),
-        .o = oh_ref(s, in, AB_O),
-        .dout = oh_ref(s, in, AB_DOUT),
-        .lse = oh_ref(s, in, AB_LSE),
-        .dq = oh_ref(s, in, AB_DQ),
-        .dk = oh_ref(s, in, AB_DK),
-        .dv = oh_ref(s, in, AB_DV),
-        .mask = oh_ref(s, in, AB_MASK),
-        .fill_src = oh_ref(s, in, AB_FILL),
+        ATTENTION_BACKWARD_BUFS(OH_BUF_REF)
         .scale = in->scale,
         .max_kv_count = in->aux & 0xffffffff,
         .max_q_count = in->aux >> 32,

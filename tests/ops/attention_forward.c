@@ -14,7 +14,11 @@
 
 #include "harness.h"
 
-enum { AF_Q = 1, AF_K, AF_V, AF_O, AF_LSE, AF_START, AF_COUNT, AF_COLS, AF_KEPT_COUNT, AF_KEPT_ROWS };
+/* The buffers after block_valid, in the order make_inputs adds them, each
+ * with the vox_op_attention_forward field it fills (harness.h). */
+#define ATTENTION_FORWARD_BUFS(B) B(AF_Q, q) B(AF_K, k) B(AF_V, v) B(AF_O, o) B(AF_LSE, lse) B(AF_START, kv_start) \
+    B(AF_COUNT, kv_count) B(AF_COLS, kv_cols) B(AF_KEPT_COUNT, kept_count) B(AF_KEPT_ROWS, kept_rows)
+enum { AF_BLOCK_VALID, ATTENTION_FORWARD_BUFS(OH_BUF_INDEX) };
 
 /* The mask as a CSR with per-row starts into one column array. */
 static void make_mask(const op_case *c, const vox_layout *L, int64_t BH, int32_t *start, int32_t *count,
@@ -118,16 +122,7 @@ static int attention_inputs(const op_case *c, op_inputs *in)
 static vox_status attention_run(const op_inputs *in, const op_side *s)
 {
     vox_op_attention_forward op = {
-        .q = oh_ref(s, in, AF_Q),
-        .k = oh_ref(s, in, AF_K),
-        .v = oh_ref(s, in, AF_V),
-        .o = oh_ref(s, in, AF_O),
-        .lse = oh_ref(s, in, AF_LSE),
-        .kv_start = oh_ref(s, in, AF_START),
-        .kv_count = oh_ref(s, in, AF_COUNT),
-        .kv_cols = oh_ref(s, in, AF_COLS),
-        .kept_count = oh_ref(s, in, AF_KEPT_COUNT),
-        .kept_rows = oh_ref(s, in, AF_KEPT_ROWS),
+        ATTENTION_FORWARD_BUFS(OH_BUF_REF)
         .scale = in->scale,
         .max_kv_count = in->aux,
     };

@@ -10,7 +10,10 @@
 
 #include "harness.h"
 
-enum { BM_X = 1, BM_KEPT_COUNT, BM_KEPT_ROWS, BM_OUT };
+/* The buffers after block_valid, in the order make_inputs adds them, each
+ * with the vox_op_block_means field it fills (harness.h). */
+#define BLOCK_MEANS_BUFS(B) B(BM_X, x) B(BM_KEPT_COUNT, kept_count) B(BM_KEPT_ROWS, kept_rows) B(BM_OUT, out)
+enum { BM_BLOCK_VALID, BLOCK_MEANS_BUFS(OH_BUF_INDEX) };
 
 static int block_means_inputs(const op_case *c, op_inputs *in)
 {
@@ -42,12 +45,7 @@ static int block_means_inputs(const op_case *c, op_inputs *in)
 
 static vox_status block_means_run(const op_inputs *in, const op_side *s)
 {
-    vox_op_block_means op = {
-        .x = oh_ref(s, in, BM_X),
-        .kept_count = oh_ref(s, in, BM_KEPT_COUNT),
-        .kept_rows = oh_ref(s, in, BM_KEPT_ROWS),
-        .out = oh_ref(s, in, BM_OUT),
-    };
+    vox_op_block_means op = {BLOCK_MEANS_BUFS(OH_BUF_REF)};
     return s->ctx->be->block_means(s->ctx->dev, &in->dims, &op);
 }
 

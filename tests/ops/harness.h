@@ -109,6 +109,17 @@ typedef struct op_side {
 /* The device reference of buffer i on side s (NULL when absent). */
 vox_bref oh_ref(const op_side *s, const op_inputs *in, int i);
 
+/* An op file lists its buffers once, after buf[0] (block_valid) and in the
+ * order its make_inputs adds them, as B(index, field): field is the member of
+ * vox_op_<op> the buffer fills. OH_BUF_INDEX makes the index enum from the
+ * list, OH_BUF_REF the run function's initializers (it reads `s` and `in`):
+ *   #define XX_BUFS(B) B(XX_A, a) B(XX_B, b)
+ *   enum { XX_BLOCK_VALID, XX_BUFS(OH_BUF_INDEX) };
+ *   vox_op_xx op = {XX_BUFS(OH_BUF_REF) .scale = in->scale};
+ */
+#define OH_BUF_INDEX(index, field) index,
+#define OH_BUF_REF(index, field) .field = oh_ref(s, in, index),
+
 /* ---- observed errors ----------------------------------------------------- */
 
 /* A float output compared by a metric: normalized error, or (LSE) the max

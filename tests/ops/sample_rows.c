@@ -9,7 +9,11 @@
 
 #include "harness.h"
 
-enum { SR_Q = 1, SR_K, SR_V, SR_ROWS, SR_COORD, SR_OUT };
+/* The buffers after block_valid, in the order make_inputs adds them, each
+ * with the vox_op_sample_rows field it fills (harness.h). */
+#define SAMPLE_ROWS_BUFS(B) B(SR_Q, q) B(SR_K, k) B(SR_V, v) B(SR_ROWS, rows) B(SR_COORD, block_coord) \
+    B(SR_OUT, out)
+enum { SR_BLOCK_VALID, SAMPLE_ROWS_BUFS(OH_BUF_INDEX) };
 
 static int sample_rows_inputs(const op_case *c, op_inputs *in)
 {
@@ -57,17 +61,12 @@ static vox_status sample_rows_run(const op_inputs *in, const op_side *s)
 {
     const op_case *c = in->c;
     vox_op_sample_rows op = {
-        .q = oh_ref(s, in, SR_Q),
-        .k = oh_ref(s, in, SR_K),
-        .v = oh_ref(s, in, SR_V),
-        .rows = oh_ref(s, in, SR_ROWS),
+        SAMPLE_ROWS_BUFS(OH_BUF_REF)
         .n_rows = in->aux,
-        .block_coord = oh_ref(s, in, SR_COORD),
         .frame_blocks = c->frame_blocks,
         .space_blocks = c->space_blocks,
         .sink = c->sink,
         .scale = in->scale,
-        .out = oh_ref(s, in, SR_OUT),
     };
     return s->ctx->be->sample_rows(s->ctx->dev, &in->dims, &op);
 }
