@@ -185,13 +185,7 @@ static int attention_compare(const op_inputs *in, const op_outputs *dev, const o
         }
         e->err[0] = oh_norm_err(a, r, orows, no);
         /* LSE: max |a - r| / max(1, |r|), -inf / NaN exactly where the reference has them */
-        double m = 0;
-        for (size_t k = 0; k < nl; k++) {
-            size_t i = lrows[k];
-            double d = oh_max_abs(la + i, lr + i, NULL, 1) / (fabs(lr[i]) > 1 && isfinite(lr[i]) ? fabs(lr[i]) : 1);
-            m = d > m ? d : m;
-        }
-        e->err[1] = m;
+        e->err[1] = oh_lse_err(la, lr, lrows, nl);
         if (ok && (!isfinite(e->err[0]) || !isfinite(e->err[1]))) {
             snprintf(why, n, "%s: NaN/Inf (or -inf LSE) where the reference has none, or the reverse",
                      isfinite(e->err[0]) ? "lse" : "o");

@@ -49,12 +49,6 @@ static vox_status block_means_run(const op_inputs *in, const op_side *s)
     return s->ctx->be->block_means(s->ctx->dev, &in->dims, &op);
 }
 
-static int block_means_compare(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e,
-                               char *why, size_t n)
-{
-    return oh_compare_norm(in, dev, ref, BM_OUT, &e->err[0], why, n);
-}
-
 static const op_case cases[] = {
     {"valid_rows_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 4, 4, 4), VOX_F32, .drop_block = -1},
     {"valid_rows_ragged_f16", SHAPE(2, 2, 16, 3, 5, 7, 5, 1, 2, 2, 2), VOX_F16, .drop_block = -1},
@@ -84,5 +78,5 @@ const op_entry op_block_means = {
      * observed: PoCL / lavapipe f32 5.9e-14, f16 2.0e-18, bf16 8.7e-18;
      * NVIDIA Vulkan (H200) f16 1.7e-15, bf16 1.9e-15 (another summation order) */
     {{"out", 0, {1e-12, 1e-13, 1e-13}}}, 1,
-    block_means_inputs, block_means_run, block_means_compare,
+    block_means_inputs, block_means_run, oh_compare_outputs_norm,
 };

@@ -197,6 +197,23 @@ int oh_compare_norm(const op_inputs *in, const op_outputs *dev, const op_outputs
     return ok;
 }
 
+int oh_compare_outputs_norm(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e,
+                            char *why, size_t n)
+{
+    int k = 0;
+    for (int i = 0; i < in->n_buf; i++) {
+        if (!in->buf[i].output)
+            continue;
+        if (k == OP_MAX_METRICS) {
+            snprintf(why, n, "more outputs than op_errors holds");
+            return 0;
+        }
+        if (!oh_compare_norm(in, dev, ref, i, &e->err[k++], why, n))
+            return 0;
+    }
+    return 1;
+}
+
 double oh_norm_err(const double *a, const double *r, const size_t *idx, size_t n)
 {
     double num = 0, den = 0;
@@ -215,7 +232,7 @@ double oh_norm_err(const double *a, const double *r, const size_t *idx, size_t n
     return den > 0 ? num / den : num;
 }
 
-double oh_max_abs(const double *a, const double *r, const size_t *idx, size_t n)
+double oh_lse_err(const double *a, const double *r, const size_t *idx, size_t n)
 {
     double m = 0;
     for (size_t k = 0; k < n; k++) {
@@ -225,7 +242,7 @@ double oh_max_abs(const double *a, const double *r, const size_t *idx, size_t n)
                 return INFINITY;
             continue;
         }
-        double d = fabs(a[i] - r[i]);
+        double d = fabs(a[i] - r[i]) / (fabs(r[i]) > 1 ? fabs(r[i]) : 1);
         m = d > m ? d : m;
     }
     return m;

@@ -199,10 +199,16 @@ size_t oh_elem_size(const op_inputs *in, int i);
 int oh_compare_norm(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, int i, double *err, char *why,
                     size_t n);
 
+/* A compare for ops whose outputs are all float tensors: each output buffer,
+ * in order, by oh_compare_norm into e->err[0], e->err[1], ... */
+int oh_compare_outputs_norm(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e,
+                            char *why, size_t n);
+
 /* Normalized error over the listed elements (all when idx == NULL). */
 double oh_norm_err(const double *a, const double *r, const size_t *idx, size_t n);
-/* Max |a-r| over the listed elements; NaN/Inf must match exactly (else INFINITY). */
-double oh_max_abs(const double *a, const double *r, const size_t *idx, size_t n);
+/* The LSE metric: max |a-r| / max(1, |r|) over the listed elements (all when
+ * idx == NULL); NaN/Inf must match exactly (else INFINITY). */
+double oh_lse_err(const double *a, const double *r, const size_t *idx, size_t n);
 /* Index of the first differing int32 among the listed ones, or -1. */
 int64_t oh_first_diff_i32(const int32_t *a, const int32_t *r, const size_t *idx, size_t n);
 

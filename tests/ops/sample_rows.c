@@ -71,12 +71,6 @@ static vox_status sample_rows_run(const op_inputs *in, const op_side *s)
     return s->ctx->be->sample_rows(s->ctx->dev, &in->dims, &op);
 }
 
-static int sample_rows_compare(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e,
-                               char *why, size_t n)
-{
-    return oh_compare_norm(in, dev, ref, SR_OUT, &e->err[0], why, n);
-}
-
 static const op_case cases[] = {
     {"spatial0_temporal0_f32", SHAPE(1, 4, 64, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1},
     {"widths1_sink_bf16", SHAPE(1, 4, 64, 4, 8, 8, 8, 0, 1, 4, 4), VOX_BF16, .drop_block = -1, .frame_blocks = 1,
@@ -99,5 +93,5 @@ const op_entry op_sample_rows = {
     VOX_OP_sample_rows, cases, (int)(sizeof cases / sizeof cases[0]),
     /* largest observed on PoCL / lavapipe: f32 5.1e-12, f16 2.8e-13, bf16 4.8e-13 */
     {{"out", 0, {5e-10, 3e-11, 5e-11}}}, 1,
-    sample_rows_inputs, sample_rows_run, sample_rows_compare,
+    sample_rows_inputs, sample_rows_run, oh_compare_outputs_norm,
 };
