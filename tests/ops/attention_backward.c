@@ -129,14 +129,12 @@ static int backward_inputs(const op_case *c, op_inputs *in)
         return -1;
     const vox_layout *L = &in->L;
     int64_t BH = c->B * c->H, S = L->n_slots, n = BH * S * c->D;
-    static const char *names[3] = {"q", "k", "v"};
-    for (int w = 0; w < 3; w++)
-        oh_fill_blocks(in, w, 91, in->buf[oh_add(in, names[w], OB_ELEM, (size_t)n, 0)].f32);
+    oh_add_qkv(in, 91);
     if (c->fill & FILL_HUGE)
         for (int64_t i = 0; i < n; i++)
             in->buf[AB_Q].f32[i] *= 30.0f, in->buf[AB_K].f32[i] *= 3.0f;
     oh_add(in, "o", OB_ELEM, (size_t)n, 0);
-    oh_fill_blocks(in, 0, 92, in->buf[oh_add(in, "dout", OB_ELEM, (size_t)n, 0)].f32);
+    oh_add_blocks(in, "dout", 0, 92);
     oh_add(in, "lse", OB_F32, (size_t)(2 * BH * S), 0);
     oh_add(in, "dq", OB_ELEM, (size_t)n, 1);
     oh_add(in, "dk", OB_ELEM, (size_t)n, 1);

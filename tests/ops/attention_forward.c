@@ -72,11 +72,7 @@ static int attention_inputs(const op_case *c, op_inputs *in)
         return -1;
     const vox_layout *L = &in->L;
     int64_t BH = c->B * c->H, S = L->n_slots, NB = L->n_blocks, V = L->V, D = c->D, n = BH * S * D;
-    static const char *names[3] = {"q", "k", "v"};
-    for (int w = 0; w < 3; w++) {
-        int i = oh_add(in, names[w], OB_ELEM, (size_t)n, 0);
-        oh_fill_blocks(in, w, 81, in->buf[i].f32);
-    }
+    oh_add_qkv(in, 81);
     float *q = in->buf[AF_Q].f32, *k = in->buf[AF_K].f32, *v = in->buf[AF_V].f32;
     /* the contract (core/backend.h): padding slots of k and v hold zeros
      * (permute_to writes them) and kernels may read them whole tiles at a

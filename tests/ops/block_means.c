@@ -20,10 +20,8 @@ static int block_means_inputs(const op_case *c, op_inputs *in)
     if (oh_layout(c, 1.0, in))
         return -1;
     const vox_layout *L = &in->L;
-    int64_t BH = c->B * c->H, S = L->n_slots, NB = L->n_blocks, V = L->V, D = c->D;
-    oh_add(in, "x", OB_ELEM, (size_t)(BH * S * D), 0);
-    float *x = in->buf[BM_X].f32;
-    oh_fill_blocks(in, 0, 31, x);
+    int64_t BH = c->B * c->H, NB = L->n_blocks, V = L->V, D = c->D;
+    float *x = oh_add_blocks(in, "x", 0, 31);
     oh_add(in, "kept_count", OB_I32, c->kept ? (size_t)(BH * NB) : 0, 0);
     oh_add(in, "kept_rows", OB_I32, c->kept ? (size_t)(BH * NB * V) : 0, 0);
     if (c->kept)

@@ -148,6 +148,21 @@ void oh_fill_blocks(const op_inputs *in, int which, uint64_t seed, float *x)
     free(caller);
 }
 
+float *oh_add_blocks(op_inputs *in, const char *name, int which, uint64_t seed)
+{
+    const op_case *c = in->c;
+    float *x = in->buf[oh_add(in, name, OB_ELEM, (size_t)(c->B * c->H * in->L.n_slots * c->D), 0)].f32;
+    oh_fill_blocks(in, which, seed, x);
+    return x;
+}
+
+void oh_add_qkv(op_inputs *in, uint64_t seed)
+{
+    static const char *names[3] = {"q", "k", "v"};
+    for (int w = 0; w < 3; w++)
+        oh_add_blocks(in, names[w], w, seed);
+}
+
 /* Random kept rows: per (bh, block) a random non-empty subset of the valid
  * rows, ascending; with FILL_TIES one video block keeps none. */
 void oh_random_kept(const op_inputs *in, uint64_t seed, int32_t *count, int32_t *rows)

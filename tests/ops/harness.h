@@ -180,6 +180,12 @@ double oh_normal(oh_rng *r);
  * padding rows zero (NaN with FILL_PAD_NAN). `which` picks q/k/v (0/1/2). */
 void oh_fill_blocks(const op_inputs *in, int which, uint64_t seed, float *x);
 
+/* Adds an input [BH][S][D] of the case dtype named `name`, filled by
+ * oh_fill_blocks(which, seed); returns its host values. */
+float *oh_add_blocks(op_inputs *in, const char *name, int which, uint64_t seed);
+/* Adds q, k, v (oh_add_blocks with which 0, 1, 2 and one seed). */
+void oh_add_qkv(op_inputs *in, uint64_t seed);
+
 /* Random kept rows: per (bh, block) a random non-empty subset of the valid
  * rows (all of a global block), ascending; with FILL_TIES block 0 keeps none. */
 void oh_random_kept(const op_inputs *in, uint64_t seed, int32_t *count, int32_t *rows);

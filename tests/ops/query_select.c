@@ -25,9 +25,7 @@ static int query_select_inputs(const op_case *c, op_inputs *in)
         return -1;
     const vox_layout *L = &in->L;
     int64_t BH = c->B * c->H, S = L->n_slots, NB = L->n_blocks, V = L->V, D = c->D;
-    oh_add(in, "q", OB_ELEM, (size_t)(BH * S * D), 0);
-    float *q = in->buf[QS_Q].f32;
-    oh_fill_blocks(in, 0, 61, q);
+    float *q = oh_add_blocks(in, "q", 0, 61);
     if (c->fill & FILL_TIES) {
         static const float vecs[6][2] = {{1, 0}, {0, 1}, {-1, 0}, {1, 1}, {0, 0}, {2, 0}};
         oh_rng r = {62};

@@ -21,13 +21,10 @@ static int sample_rows_inputs(const op_case *c, op_inputs *in)
         return -1;
     const vox_layout *L = &in->L;
     int64_t BH = c->B * c->H, S = L->n_slots, D = c->D, V = L->V, n = BH * S * D;
-    static const char *names[3] = {"q", "k", "v"};
-    for (int w = 0; w < 3; w++) {
-        int i = oh_add(in, names[w], OB_ELEM, (size_t)n, 0);
-        oh_fill_blocks(in, w, 51, in->buf[i].f32);
-        for (int64_t k = 0; (c->fill & FILL_HUGE) && w < 2 && k < n; k++)
-            in->buf[i].f32[k] *= 10.0f;
-    }
+    oh_add_qkv(in, 51);
+    if (c->fill & FILL_HUGE) /* huge logits: q and k x10 */
+        for (int64_t k = 0; k < n; k++)
+            in->buf[SR_Q].f32[k] *= 10.0f, in->buf[SR_K].f32[k] *= 10.0f;
     if (c->fill & FILL_NAN) /* one valid key of block 1, head 0 */
         in->buf[SR_K].f32[(size_t)(V * D + 1)] = NAN;
     /* rows: first slot of block 0, last valid slot of the last video block,
