@@ -11,6 +11,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+import voxattn
+
 # name: (batch, heads, head_dim, (frames, height, width), text tokens, block)
 SHAPES = {
     "tiny": (1, 4, 32, (4, 8, 8), 16, (1, 4, 4)),
@@ -78,3 +80,15 @@ def check(name: str, got, want, tol: float, rank: int) -> float:
         raise AssertionError(f"rank {rank}: {name} differs from the single-process run: max |diff| {err:.3e} "
                              f"(tolerance {tol * scale:.1e})")
     return err
+
+
+def check_one_process(plan, q, k, v, dout, rows, got, rank: int) -> list:
+    """Runs the whole sequence in this process with `plan` (built) and checks
+    got = (out, dq, dk, dv) of this rank's `rows` against it; returns the max
+    |diff| of each."""
+    qr, kr, vr = (t.clone().requires_grad_() for t in (q, k, v))
+    ref = voxattn.attention(qr, kr, vr, plan)
+    ref.backward(dout)
+    tol = 1e-5 if q.dtype == torch.float32 else 2e-2
+    want = (ref, qr.grad, kr.grad, vr.grad)
+    return [check(name, g, w[:, rows], tol, rank) for name, g, w in zip(("out", "dq", "dk", "dv"), got, want)]

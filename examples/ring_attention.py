@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 
 import voxattn
-from _dist import SHAPES, check, cli, inputs, sync
+from _dist import SHAPES, check_one_process, cli, inputs, sync
 
 
 def plan_for(shape):
@@ -106,12 +106,7 @@ def run(rank, world, device, shape, dtype_name, steps):
             cur_k, cur_v, dk_acc, dv_acc = recv
         times.append((fwd, sync(device) - t0))
     # one process, the whole sequence
-    qr, kr, vr = (t.clone().requires_grad_() for t in (q, k, v))
-    ref = voxattn.attention(qr, kr, vr, base)
-    ref.backward(dout)
-    tol = 1e-5 if dtype == torch.float32 else 2e-2
-    errs = [check("out", acc, ref[:, mine], tol, rank), check("dq", dq, qr.grad[:, mine], tol, rank),
-            check("dk", dk_acc, kr.grad[:, mine], tol, rank), check("dv", dv_acc, vr.grad[:, mine], tol, rank)]
+    errs = check_one_process(base, q, k, v, dout, mine, (acc, dq, dk_acc, dv_acc), rank)
     if rank == 0:
         f, t = min(x[0] for x in times), min(x[1] for x in times)
         print(f"ring: {world} processes, {shape} {dtype_name}, density {base.stats()['density']:.3f}: max |diff| "

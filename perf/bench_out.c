@@ -29,82 +29,150 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void json_num(FILE *f, double v)
-{
-    if (isfinite(v))
-        fprintf(f, "%.9g", v);
-    else
-        fputs("null", f);
-}
-
 static const char *device_type_name(vox_device_type t)
 {
     return t == VOX_DEVICE_REFERENCE ? "reference" : t == VOX_DEVICE_GPU ? "gpu" : t == VOX_DEVICE_CPU ? "cpu"
                                                                                                        : "other";
 }
 
-static void json_result(FILE *f, const bench_result *r)
+/* ------------------------------------------------------------------- CSV */
+
+static void csv_str(FILE *f, const char *s)
 {
-#define KS(k, v) fprintf(f, ", \"" k "\": "), json_str(f, v)
-#define KN(k, v) fprintf(f, ", \"" k "\": "), json_num(f, v)
-#define KI(k, v) fprintf(f, ", \"" k "\": %lld", (long long)(v))
-    fputs("    {\"device\": ", f);
-    json_str(f, r->device);
-    KS("device_name", r->device_name);
-    KS("backend", r->backend);
-    KS("preset", r->preset);
-    KI("batch", r->batch);
-    KI("heads", r->heads);
-    KI("head_dim", r->head_dim);
-    KI("frames", r->frames);
-    KI("height", r->height);
-    KI("width", r->width);
-    KI("text", r->text);
-    fprintf(f, ", \"text_before\": %s", r->text_before ? "true" : "false");
-    KI("tokens", r->tokens);
-    KS("dtype", r->dtype);
-    fprintf(f, ", \"block\": [%d, %d, %d]", r->block[0], r->block[1], r->block[2]);
-    KS("mode", r->mode);
-    KS("param", r->param);
-    KN("tau", r->tau);
-    if (r->topk >= 0)
-        KI("topk", r->topk);
-    else
-        fputs(", \"topk\": null", f);
-    KN("target_density", r->target_density);
-    KN("keep", r->keep);
-    KS("status", r->status);
-    KN("density", r->density);
-    KN("kept_query_fraction", r->kept_query_fraction);
-    KN("ms_median", r->ms_median);
-    KN("ms_min", r->ms_min);
-    KN("ms_max", r->ms_max);
-    KN("ms_p90", r->ms_p90);
-    KI("runs", r->runs);
-    KI("warmup", r->warmup);
-    KI("input_sets", r->sets);
-    KN("tflops_effective", r->tflops_effective);
-    KN("flops", r->flops);
-    KN("flops_dense", r->flops_dense);
-    KN("build_ms", r->build_ms);
-    KN("speedup_vs_dense", r->speedup_vs_dense);
-    KN("bwd_ms", r->bwd_ms);
-    KN("fwdbwd_ms", r->fwdbwd_ms);
-    KN("bwd_tflops_effective", r->bwd_tflops);
-    KN("fwdbwd_tflops_effective", r->fwdbwd_tflops);
-    KS("timer", r->timer_device ? "device" : "host");
-    if (!strcmp(r->mode, "svg") && !strcmp(r->status, "ok"))
-        fprintf(f, ", \"svg_heads\": {\"spatial\": %lld, \"temporal\": %lld, \"dense\": %lld}",
-                (long long)r->n_spatial, (long long)r->n_temporal, (long long)r->n_dense_heads);
-    if (r->mask_dir[0])
-        KS("mask_dir", r->mask_dir);
-    else
-        fputs(", \"mask_dir\": null", f);
-    fputs("}", f);
-#undef KS
-#undef KN
-#undef KI
+    if (strpbrk(s, ",\"\n")) {
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(s, f);
+    }
 }
+
+/* ---------------------------------------------------------- result rows */
+
+/* A result is written by one walk over its fields (write_result) in one of
+ * three forms: JSON `"key": value` pairs, CSV cells, or the CSV header (the
+ * keys). An absent value (a NULL string, a non-finite number, an int not
+ * present) is null in JSON and an empty cell in CSV. */
+typedef enum { ROW_JSON, ROW_CSV, ROW_CSV_HEADER } row_form;
+
+typedef struct row_out {
+    FILE *f;
+    row_form form;
+    int n; /* fields written so far */
+} row_out;
+
+/* The separator and the key; 1 when the value is to follow (not a header). */
+static int row_key(row_out *o, const char *key)
+{
+    if (o->form == ROW_JSON)
+        fprintf(o->f, "%s\"%s\": ", o->n ? ", " : "", key);
+    else if (o->n)
+        fputc(',', o->f);
+    o->n++;
+    if (o->form == ROW_CSV_HEADER)
+        fputs(key, o->f);
+    return o->form != ROW_CSV_HEADER;
+}
+
+static void row_absent(row_out *o)
+{
+    if (o->form == ROW_JSON)
+        fputs("null", o->f);
+}
+
+static void row_str(row_out *o, const char *key, const char *s)
+{
+    if (!row_key(o, key))
+        return;
+    if (!s)
+        row_absent(o);
+    else if (o->form == ROW_JSON)
+        json_str(o->f, s);
+    else
+        csv_str(o->f, s);
+}
+
+static void row_num(row_out *o, const char *key, double v)
+{
+    if (!row_key(o, key))
+        return;
+    if (isfinite(v))
+        fprintf(o->f, "%.9g", v);
+    else
+        row_absent(o);
+}
+
+static void row_int(row_out *o, const char *key, long long v, int present)
+{
+    if (!row_key(o, key))
+        return;
+    if (present)
+        fprintf(o->f, "%lld", v);
+    else
+        row_absent(o);
+}
+
+static void write_result(row_out *o, const bench_result *r)
+{
+    row_str(o, "device", r->device);
+    row_str(o, "device_name", r->device_name);
+    row_str(o, "backend", r->backend);
+    row_str(o, "preset", r->preset);
+    row_int(o, "batch", r->batch, 1);
+    row_int(o, "heads", r->heads, 1);
+    row_int(o, "head_dim", r->head_dim, 1);
+    row_int(o, "frames", r->frames, 1);
+    row_int(o, "height", r->height, 1);
+    row_int(o, "width", r->width, 1);
+    row_int(o, "text", r->text, 1);
+    if (row_key(o, "text_before")) {
+        if (o->form == ROW_JSON)
+            fputs(r->text_before ? "true" : "false", o->f);
+        else
+            fprintf(o->f, "%d", r->text_before);
+    }
+    row_int(o, "tokens", r->tokens, 1);
+    row_str(o, "dtype", r->dtype);
+    if (row_key(o, "block")) /* JSON [t, h, w], CSV txhxw */
+        fprintf(o->f, o->form == ROW_JSON ? "[%d, %d, %d]" : "%dx%dx%d", r->block[0], r->block[1], r->block[2]);
+    row_str(o, "mode", r->mode);
+    row_str(o, "param", r->param);
+    row_num(o, "tau", r->tau);
+    row_int(o, "topk", r->topk, r->topk >= 0);
+    row_num(o, "target_density", r->target_density);
+    row_num(o, "keep", r->keep);
+    row_str(o, "status", r->status);
+    row_num(o, "density", r->density);
+    row_num(o, "kept_query_fraction", r->kept_query_fraction);
+    row_num(o, "ms_median", r->ms_median);
+    row_num(o, "ms_min", r->ms_min);
+    row_num(o, "ms_max", r->ms_max);
+    row_num(o, "ms_p90", r->ms_p90);
+    row_int(o, "runs", r->runs, 1);
+    row_int(o, "warmup", r->warmup, 1);
+    row_int(o, "input_sets", r->sets, 1);
+    row_num(o, "tflops_effective", r->tflops_effective);
+    row_num(o, "flops", r->flops);
+    row_num(o, "flops_dense", r->flops_dense);
+    row_num(o, "build_ms", r->build_ms);
+    row_num(o, "speedup_vs_dense", r->speedup_vs_dense);
+    row_num(o, "bwd_ms", r->bwd_ms);
+    row_num(o, "fwdbwd_ms", r->fwdbwd_ms);
+    row_num(o, "bwd_tflops_effective", r->bwd_tflops);
+    row_num(o, "fwdbwd_tflops_effective", r->fwdbwd_tflops);
+    row_str(o, "timer", r->timer_device ? "device" : "host");
+    if (o->form == ROW_JSON && !strcmp(r->mode, "svg") && !strcmp(r->status, "ok")) /* JSON only */
+        fprintf(o->f, ", \"svg_heads\": {\"spatial\": %lld, \"temporal\": %lld, \"dense\": %lld}",
+                (long long)r->n_spatial, (long long)r->n_temporal, (long long)r->n_dense_heads);
+    row_str(o, "mask_dir", r->mask_dir[0] ? r->mask_dir : NULL);
+}
+
+/* -------------------------------------------------------------- writers */
 
 int bench_write_json(const char *path, const bench_meta *meta, const bench_results *rs)
 {
@@ -136,19 +204,14 @@ int bench_write_json(const char *path, const bench_meta *meta, const bench_resul
     fputs("],\n    \"devices\": [", f);
     for (int i = 0; i < meta->n_devices; i++) {
         const vox_device_desc *d = &meta->devices[i].d;
+        row_out o = {f, ROW_JSON, 0};
         fputs(i ? ",\n      {" : "\n      {", f);
-        fputs("\"id\": ", f);
-        json_str(f, d->id);
-        fputs(", \"backend\": ", f);
-        json_str(f, d->backend_name);
-        fputs(", \"name\": ", f);
-        json_str(f, d->name);
-        fputs(", \"vendor\": ", f);
-        json_str(f, d->vendor);
-        fputs(", \"driver\": ", f);
-        json_str(f, d->driver);
-        fputs(", \"type\": ", f);
-        json_str(f, device_type_name(d->type));
+        row_str(&o, "id", d->id);
+        row_str(&o, "backend", d->backend_name);
+        row_str(&o, "name", d->name);
+        row_str(&o, "vendor", d->vendor);
+        row_str(&o, "driver", d->driver);
+        row_str(&o, "type", device_type_name(d->type));
         fprintf(f, ", \"memory_bytes\": %llu, \"compute_units\": %u, \"bf16\": %s, \"matrix_units\": %s, "
                    "\"device_timer\": %s}",
                 (unsigned long long)d->memory_bytes, d->compute_units, d->caps & VOX_CAP_BF16 ? "true" : "false",
@@ -156,39 +219,14 @@ int bench_write_json(const char *path, const bench_meta *meta, const bench_resul
     }
     fputs("]},\n  \"results\": [", f);
     for (int i = 0; i < rs->n; i++) {
-        fputs(i ? ",\n" : "\n", f);
-        json_result(f, &rs->r[i]);
+        row_out o = {f, ROW_JSON, 0};
+        fputs(i ? ",\n    {" : "\n    {", f);
+        write_result(&o, &rs->r[i]);
+        fputs("}", f);
     }
     fputs(rs->n ? "\n  ]\n}\n" : "]\n}\n", f);
     int bad = ferror(f);
     return (fclose(f) != 0) | bad;
-}
-
-/* ------------------------------------------------------------------- CSV */
-
-static void csv_num(FILE *f, double v)
-{
-    if (isfinite(v))
-        fprintf(f, ",%.9g", v);
-    else
-        fputs(",", f);
-}
-
-static void csv_str(FILE *f, const char *s, int first)
-{
-    if (!first)
-        fputc(',', f);
-    if (strpbrk(s, ",\"\n")) {
-        fputc('"', f);
-        for (; *s; s++) {
-            if (*s == '"')
-                fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    } else {
-        fputs(s, f);
-    }
 }
 
 int bench_write_csv(const char *path, const bench_results *rs)
@@ -196,52 +234,13 @@ int bench_write_csv(const char *path, const bench_results *rs)
     FILE *f = fopen(path, "w");
     if (!f)
         return 1;
-    fputs("device,device_name,backend,preset,batch,heads,head_dim,frames,height,width,text,text_before,tokens,"
-          "dtype,block,mode,param,tau,topk,target_density,keep,status,density,kept_query_fraction,ms_median,"
-          "ms_min,ms_max,ms_p90,runs,warmup,input_sets,tflops_effective,flops,flops_dense,build_ms,"
-          "speedup_vs_dense,bwd_ms,fwdbwd_ms,bwd_tflops_effective,fwdbwd_tflops_effective,timer,mask_dir\n",
-          f);
+    row_out header = {f, ROW_CSV_HEADER, 0};
+    static const bench_result none; /* the header walk writes no value */
+    write_result(&header, &none);
+    fputc('\n', f);
     for (int i = 0; i < rs->n; i++) {
-        const bench_result *r = &rs->r[i];
-        char block[48];
-        snprintf(block, sizeof block, "%dx%dx%d", r->block[0], r->block[1], r->block[2]);
-        csv_str(f, r->device, 1);
-        csv_str(f, r->device_name, 0);
-        csv_str(f, r->backend, 0);
-        csv_str(f, r->preset, 0);
-        fprintf(f, ",%lld,%lld,%lld,%lld,%lld,%lld,%lld,%d,%lld", (long long)r->batch, (long long)r->heads,
-                (long long)r->head_dim, (long long)r->frames, (long long)r->height, (long long)r->width,
-                (long long)r->text, r->text_before, (long long)r->tokens);
-        csv_str(f, r->dtype, 0);
-        csv_str(f, block, 0);
-        csv_str(f, r->mode, 0);
-        csv_str(f, r->param, 0);
-        csv_num(f, r->tau);
-        if (r->topk >= 0)
-            fprintf(f, ",%d", r->topk);
-        else
-            fputs(",", f);
-        csv_num(f, r->target_density);
-        csv_num(f, r->keep);
-        csv_str(f, r->status, 0);
-        csv_num(f, r->density);
-        csv_num(f, r->kept_query_fraction);
-        csv_num(f, r->ms_median);
-        csv_num(f, r->ms_min);
-        csv_num(f, r->ms_max);
-        csv_num(f, r->ms_p90);
-        fprintf(f, ",%d,%d,%d", r->runs, r->warmup, r->sets);
-        csv_num(f, r->tflops_effective);
-        csv_num(f, r->flops);
-        csv_num(f, r->flops_dense);
-        csv_num(f, r->build_ms);
-        csv_num(f, r->speedup_vs_dense);
-        csv_num(f, r->bwd_ms);
-        csv_num(f, r->fwdbwd_ms);
-        csv_num(f, r->bwd_tflops);
-        csv_num(f, r->fwdbwd_tflops);
-        csv_str(f, r->timer_device ? "device" : "host", 0);
-        csv_str(f, r->mask_dir, 0);
+        row_out o = {f, ROW_CSV, 0};
+        write_result(&o, &rs->r[i]);
         fputc('\n', f);
     }
     int bad = ferror(f);

@@ -15,7 +15,11 @@
 
 #include "harness.h"
 
-enum { AB_Q = 1, AB_K, AB_V, AB_O, AB_DOUT, AB_LSE, AB_DQ, AB_DK, AB_DV, AB_MASK, AB_FILL };
+/* The buffers after block_valid, in the order make_inputs adds them, each
+ * with the vox_op_attention_backward field it fills (harness.h). */
+#define ATTENTION_BACKWARD_BUFS(B) B(AB_Q, q) B(AB_K, k) B(AB_V, v) B(AB_O, o) B(AB_DOUT, dout) B(AB_LSE, lse) \
+    B(AB_DQ, dq) B(AB_DK, dk) B(AB_DV, dv) B(AB_MASK, mask) B(AB_FILL, fill_src)
+enum { AB_BLOCK_VALID, ATTENTION_BACKWARD_BUFS(OH_BUF_INDEX) };
 
 /* Forward rows (kv_start into cols, kv_count), then the packed mask of
  * vox_op_attention_backward with a transpose per head. */
@@ -125,14 +129,12 @@ static int backward_inputs(const op_case *c, op_inputs *in)
         return -1;
     const vox_layout *L = &in->L;
     int64_t BH = c->B * c->H, S = L->n_slots, n = BH * S * c->D;
-    static const char *names[3] = {"q", "k", "v"};
-    for (int w = 0; w < 3; w++)
-        oh_fill_blocks(in, w, 91, in->buf[oh_add(in, names[w], OB_ELEM, (size_t)n, 0)].f32);
+    oh_add_qkv(in, 91);
     if (c->fill & FILL_HUGE)
         for (int64_t i = 0; i < n; i++)
             in->buf[AB_Q].f32[i] *= 30.0f, in->buf[AB_K].f32[i] *= 3.0f;
     oh_add(in, "o", OB_ELEM, (size_t)n, 0);
-    oh_fill_blocks(in, 0, 92, in->buf[oh_add(in, "dout", OB_ELEM, (size_t)n, 0)].f32);
+    oh_add_blocks(in, "dout", 0, 92);
     oh_add(in, "lse", OB_F32, (size_t)(2 * BH * S), 0);
     oh_add(in, "dq", OB_ELEM, (size_t)n, 1);
     oh_add(in, "dk", OB_ELEM, (size_t)n, 1);
@@ -166,17 +168,7 @@ static int backward_inputs(const op_case *c, op_inputs *in)
 static vox_status backward_run(const op_inputs *in, const op_side *s)
 {
     vox_op_attention_backward op = {
-        .q = oh_ref(s, in, AB_Q),
-        .k = oh_ref(s, in, AB_K),
-        .v = oh_ref(s, in, AB_V),
-        .o = oh_ref(s, in, AB_O),
-        .dout = oh_ref(s, in, AB_DOUT),
-        .lse = oh_ref(s, in, AB_LSE),
-        .dq = oh_ref(s, in, AB_DQ),
-        .dk = oh_ref(s, in, AB_DK),
-        .dv = oh_ref(s, in, AB_DV),
-        .mask = oh_ref(s, in, AB_MASK),
-        .fill_src = oh_ref(s, in, AB_FILL),
+        ATTENTION_BACKWARD_BUFS(OH_BUF_REF)
         .scale = in->scale,
         .max_kv_count = in->aux & 0xffffffff,
         .max_q_count = in->aux >> 32,

@@ -14,7 +14,11 @@
 
 #include "harness.h"
 
-enum { AF_Q = 1, AF_K, AF_V, AF_O, AF_LSE, AF_START, AF_COUNT, AF_COLS, AF_KEPT_COUNT, AF_KEPT_ROWS };
+/* The buffers after block_valid, in the order make_inputs adds them, each
+ * with the vox_op_attention_forward field it fills (harness.h). */
+#define ATTENTION_FORWARD_BUFS(B) B(AF_Q, q) B(AF_K, k) B(AF_V, v) B(AF_O, o) B(AF_LSE, lse) B(AF_START, kv_start) \
+    B(AF_COUNT, kv_count) B(AF_COLS, kv_cols) B(AF_KEPT_COUNT, kept_count) B(AF_KEPT_ROWS, kept_rows)
+enum { AF_BLOCK_VALID, ATTENTION_FORWARD_BUFS(OH_BUF_INDEX) };
 
 /* The mask as a CSR with per-row starts into one column array. */
 static void make_mask(const op_case *c, const vox_layout *L, int64_t BH, int32_t *start, int32_t *count,
@@ -68,11 +72,7 @@ static int attention_inputs(const op_case *c, op_inputs *in)
         return -1;
     const vox_layout *L = &in->L;
     int64_t BH = c->B * c->H, S = L->n_slots, NB = L->n_blocks, V = L->V, D = c->D, n = BH * S * D;
-    static const char *names[3] = {"q", "k", "v"};
-    for (int w = 0; w < 3; w++) {
-        int i = oh_add(in, names[w], OB_ELEM, (size_t)n, 0);
-        oh_fill_blocks(in, w, 81, in->buf[i].f32);
-    }
+    oh_add_qkv(in, 81);
     float *q = in->buf[AF_Q].f32, *k = in->buf[AF_K].f32, *v = in->buf[AF_V].f32;
     /* the contract (core/backend.h): padding slots of k and v hold zeros
      * (permute_to writes them) and kernels may read them whole tiles at a
@@ -118,16 +118,7 @@ static int attention_inputs(const op_case *c, op_inputs *in)
 static vox_status attention_run(const op_inputs *in, const op_side *s)
 {
     vox_op_attention_forward op = {
-        .q = oh_ref(s, in, AF_Q),
-        .k = oh_ref(s, in, AF_K),
-        .v = oh_ref(s, in, AF_V),
-        .o = oh_ref(s, in, AF_O),
-        .lse = oh_ref(s, in, AF_LSE),
-        .kv_start = oh_ref(s, in, AF_START),
-        .kv_count = oh_ref(s, in, AF_COUNT),
-        .kv_cols = oh_ref(s, in, AF_COLS),
-        .kept_count = oh_ref(s, in, AF_KEPT_COUNT),
-        .kept_rows = oh_ref(s, in, AF_KEPT_ROWS),
+        ATTENTION_FORWARD_BUFS(OH_BUF_REF)
         .scale = in->scale,
         .max_kv_count = in->aux,
     };
@@ -190,13 +181,7 @@ static int attention_compare(const op_inputs *in, const op_outputs *dev, const o
         }
         e->err[0] = oh_norm_err(a, r, orows, no);
         /* LSE: max |a - r| / max(1, |r|), -inf / NaN exactly where the reference has them */
-        double m = 0;
-        for (size_t k = 0; k < nl; k++) {
-            size_t i = lrows[k];
-            double d = oh_max_abs(la + i, lr + i, NULL, 1) / (fabs(lr[i]) > 1 && isfinite(lr[i]) ? fabs(lr[i]) : 1);
-            m = d > m ? d : m;
-        }
-        e->err[1] = m;
+        e->err[1] = oh_lse_err(la, lr, lrows, nl);
         if (ok && (!isfinite(e->err[0]) || !isfinite(e->err[1]))) {
             snprintf(why, n, "%s: NaN/Inf (or -inf LSE) where the reference has none, or the reverse",
                      isfinite(e->err[0]) ? "lse" : "o");

@@ -216,13 +216,7 @@ static int merge_compare(const op_inputs *in, const op_outputs *dev, const op_ou
                                ref->raw[AM_ACC_LSE] + in->buf[AM_ACC_LSE].offset + k * 4, 4))
             ok = 0, snprintf(why, n, "acc_lse: element %zu outside the tensor changed", k);
     e->err[0] = oh_norm_err(a, r, oi, no);
-    double m = 0;
-    for (size_t k = 0; k < nl; k++) {
-        size_t i = li[k];
-        double d = oh_max_abs(la + i, lr + i, NULL, 1) / (fabs(lr[i]) > 1 && isfinite(lr[i]) ? fabs(lr[i]) : 1);
-        m = d > m ? d : m;
-    }
-    e->err[1] = m;
+    e->err[1] = oh_lse_err(la, lr, li, nl);
     if (ok && (!isfinite(e->err[0]) || !isfinite(e->err[1]))) {
         snprintf(why, n, "%s: NaN/Inf where the reference has none, or the reverse", isfinite(e->err[0]) ? "lse" : "acc");
         ok = 0;

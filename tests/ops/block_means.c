@@ -10,17 +10,18 @@
 
 #include "harness.h"
 
-enum { BM_X = 1, BM_KEPT_COUNT, BM_KEPT_ROWS, BM_OUT };
+/* The buffers after block_valid, in the order make_inputs adds them, each
+ * with the vox_op_block_means field it fills (harness.h). */
+#define BLOCK_MEANS_BUFS(B) B(BM_X, x) B(BM_KEPT_COUNT, kept_count) B(BM_KEPT_ROWS, kept_rows) B(BM_OUT, out)
+enum { BM_BLOCK_VALID, BLOCK_MEANS_BUFS(OH_BUF_INDEX) };
 
 static int block_means_inputs(const op_case *c, op_inputs *in)
 {
     if (oh_layout(c, 1.0, in))
         return -1;
     const vox_layout *L = &in->L;
-    int64_t BH = c->B * c->H, S = L->n_slots, NB = L->n_blocks, V = L->V, D = c->D;
-    oh_add(in, "x", OB_ELEM, (size_t)(BH * S * D), 0);
-    float *x = in->buf[BM_X].f32;
-    oh_fill_blocks(in, 0, 31, x);
+    int64_t BH = c->B * c->H, NB = L->n_blocks, V = L->V, D = c->D;
+    float *x = oh_add_blocks(in, "x", 0, 31);
     oh_add(in, "kept_count", OB_I32, c->kept ? (size_t)(BH * NB) : 0, 0);
     oh_add(in, "kept_rows", OB_I32, c->kept ? (size_t)(BH * NB * V) : 0, 0);
     if (c->kept)
@@ -42,19 +43,8 @@ static int block_means_inputs(const op_case *c, op_inputs *in)
 
 static vox_status block_means_run(const op_inputs *in, const op_side *s)
 {
-    vox_op_block_means op = {
-        .x = oh_ref(s, in, BM_X),
-        .kept_count = oh_ref(s, in, BM_KEPT_COUNT),
-        .kept_rows = oh_ref(s, in, BM_KEPT_ROWS),
-        .out = oh_ref(s, in, BM_OUT),
-    };
+    vox_op_block_means op = {BLOCK_MEANS_BUFS(OH_BUF_REF)};
     return s->ctx->be->block_means(s->ctx->dev, &in->dims, &op);
-}
-
-static int block_means_compare(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e,
-                               char *why, size_t n)
-{
-    return oh_compare_norm(in, dev, ref, BM_OUT, &e->err[0], why, n);
 }
 
 static const op_case cases[] = {
@@ -86,5 +76,5 @@ const op_entry op_block_means = {
      * observed: PoCL / lavapipe f32 5.9e-14, f16 2.0e-18, bf16 8.7e-18;
      * NVIDIA Vulkan (H200) f16 1.7e-15, bf16 1.9e-15 (another summation order) */
     {{"out", 0, {1e-12, 1e-13, 1e-13}}}, 1,
-    block_means_inputs, block_means_run, block_means_compare,
+    block_means_inputs, block_means_run, oh_compare_outputs_norm,
 };

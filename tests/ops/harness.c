@@ -148,6 +148,21 @@ void oh_fill_blocks(const op_inputs *in, int which, uint64_t seed, float *x)
     free(caller);
 }
 
+float *oh_add_blocks(op_inputs *in, const char *name, int which, uint64_t seed)
+{
+    const op_case *c = in->c;
+    float *x = in->buf[oh_add(in, name, OB_ELEM, (size_t)(c->B * c->H * in->L.n_slots * c->D), 0)].f32;
+    oh_fill_blocks(in, which, seed, x);
+    return x;
+}
+
+void oh_add_qkv(op_inputs *in, uint64_t seed)
+{
+    static const char *names[3] = {"q", "k", "v"};
+    for (int w = 0; w < 3; w++)
+        oh_add_blocks(in, names[w], w, seed);
+}
+
 /* Random kept rows: per (bh, block) a random non-empty subset of the valid
  * rows, ascending; with FILL_TIES one video block keeps none. */
 void oh_random_kept(const op_inputs *in, uint64_t seed, int32_t *count, int32_t *rows)
@@ -197,6 +212,23 @@ int oh_compare_norm(const op_inputs *in, const op_outputs *dev, const op_outputs
     return ok;
 }
 
+int oh_compare_outputs_norm(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e,
+                            char *why, size_t n)
+{
+    int k = 0;
+    for (int i = 0; i < in->n_buf; i++) {
+        if (!in->buf[i].output)
+            continue;
+        if (k == OP_MAX_METRICS) {
+            snprintf(why, n, "more outputs than op_errors holds");
+            return 0;
+        }
+        if (!oh_compare_norm(in, dev, ref, i, &e->err[k++], why, n))
+            return 0;
+    }
+    return 1;
+}
+
 double oh_norm_err(const double *a, const double *r, const size_t *idx, size_t n)
 {
     double num = 0, den = 0;
@@ -215,7 +247,7 @@ double oh_norm_err(const double *a, const double *r, const size_t *idx, size_t n
     return den > 0 ? num / den : num;
 }
 
-double oh_max_abs(const double *a, const double *r, const size_t *idx, size_t n)
+double oh_lse_err(const double *a, const double *r, const size_t *idx, size_t n)
 {
     double m = 0;
     for (size_t k = 0; k < n; k++) {
@@ -225,7 +257,7 @@ double oh_max_abs(const double *a, const double *r, const size_t *idx, size_t n)
                 return INFINITY;
             continue;
         }
-        double d = fabs(a[i] - r[i]);
+        double d = fabs(a[i] - r[i]) / (fabs(r[i]) > 1 ? fabs(r[i]) : 1);
         m = d > m ? d : m;
     }
     return m;

@@ -109,6 +109,17 @@ typedef struct op_side {
 /* The device reference of buffer i on side s (NULL when absent). */
 vox_bref oh_ref(const op_side *s, const op_inputs *in, int i);
 
+/* An op file lists its buffers once, after buf[0] (block_valid) and in the
+ * order its make_inputs adds them, as B(index, field): field is the member of
+ * vox_op_<op> the buffer fills. OH_BUF_INDEX makes the index enum from the
+ * list, OH_BUF_REF the run function's initializers (it reads `s` and `in`):
+ *   #define XX_BUFS(B) B(XX_A, a) B(XX_B, b)
+ *   enum { XX_BLOCK_VALID, XX_BUFS(OH_BUF_INDEX) };
+ *   vox_op_xx op = {XX_BUFS(OH_BUF_REF) .scale = in->scale};
+ */
+#define OH_BUF_INDEX(index, field) index,
+#define OH_BUF_REF(index, field) .field = oh_ref(s, in, index),
+
 /* ---- observed errors ----------------------------------------------------- */
 
 /* A float output compared by a metric: normalized error, or (LSE) the max
@@ -169,6 +180,12 @@ double oh_normal(oh_rng *r);
  * padding rows zero (NaN with FILL_PAD_NAN). `which` picks q/k/v (0/1/2). */
 void oh_fill_blocks(const op_inputs *in, int which, uint64_t seed, float *x);
 
+/* Adds an input [BH][S][D] of the case dtype named `name`, filled by
+ * oh_fill_blocks(which, seed); returns its host values. */
+float *oh_add_blocks(op_inputs *in, const char *name, int which, uint64_t seed);
+/* Adds q, k, v (oh_add_blocks with which 0, 1, 2 and one seed). */
+void oh_add_qkv(op_inputs *in, uint64_t seed);
+
 /* Random kept rows: per (bh, block) a random non-empty subset of the valid
  * rows (all of a global block), ascending; with FILL_TIES block 0 keeps none. */
 void oh_random_kept(const op_inputs *in, uint64_t seed, int32_t *count, int32_t *rows);
@@ -188,10 +205,16 @@ size_t oh_elem_size(const op_inputs *in, int i);
 int oh_compare_norm(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, int i, double *err, char *why,
                     size_t n);
 
+/* A compare for ops whose outputs are all float tensors: each output buffer,
+ * in order, by oh_compare_norm into e->err[0], e->err[1], ... */
+int oh_compare_outputs_norm(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e,
+                            char *why, size_t n);
+
 /* Normalized error over the listed elements (all when idx == NULL). */
 double oh_norm_err(const double *a, const double *r, const size_t *idx, size_t n);
-/* Max |a-r| over the listed elements; NaN/Inf must match exactly (else INFINITY). */
-double oh_max_abs(const double *a, const double *r, const size_t *idx, size_t n);
+/* The LSE metric: max |a-r| / max(1, |r|) over the listed elements (all when
+ * idx == NULL); NaN/Inf must match exactly (else INFINITY). */
+double oh_lse_err(const double *a, const double *r, const size_t *idx, size_t n);
 /* Index of the first differing int32 among the listed ones, or -1. */
 int64_t oh_first_diff_i32(const int32_t *a, const int32_t *r, const size_t *idx, size_t n);
 

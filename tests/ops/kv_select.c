@@ -13,7 +13,11 @@
 
 #include "harness.h"
 
-enum { KS_QBAR = 1, KS_KBAR, KS_START, KS_COUNT, KS_COLS };
+/* The buffers after block_valid, in the order make_inputs adds them, each
+ * with the vox_op_kv_select field it fills (harness.h). */
+#define KV_SELECT_BUFS(B) B(KS_QBAR, qbar) B(KS_KBAR, kbar) B(KS_START, kv_start) B(KS_COUNT, kv_count) \
+    B(KS_COLS, kv_cols)
+enum { KS_BLOCK_VALID, KV_SELECT_BUFS(OH_BUF_INDEX) };
 
 /* f64 means of the valid rows of each block, as block_means defines them. */
 static void host_means(const op_inputs *in, const float *x, float *out)
@@ -84,17 +88,13 @@ static vox_status kv_select_run(const op_inputs *in, const op_side *s)
 {
     const op_case *c = in->c;
     vox_op_kv_select op = {
-        .qbar = oh_ref(s, in, KS_QBAR),
-        .kbar = oh_ref(s, in, KS_KBAR),
+        KV_SELECT_BUFS(OH_BUF_REF)
         .scale = in->scale,
         .rule = c->rule,
         .tau = c->param,
         .topk = (int)c->param,
         .z = c->param,
         .min_blocks = c->min_blocks,
-        .kv_start = oh_ref(s, in, KS_START),
-        .kv_count = oh_ref(s, in, KS_COUNT),
-        .kv_cols = oh_ref(s, in, KS_COLS),
     };
     return s->ctx->be->kv_select(s->ctx->dev, &in->dims, &op);
 }

@@ -25,7 +25,10 @@
 
 #include "harness.h"
 
-enum { MT_START = 1, MT_COUNT, MT_COLS, MT_MASK };
+/* The buffers after block_valid, in the order make_inputs adds them, each
+ * with the vox_op_mask_transpose field it fills (harness.h). */
+#define MASK_TRANSPOSE_BUFS(B) B(MT_START, kv_start) B(MT_COUNT, kv_count) B(MT_COLS, kv_cols) B(MT_MASK, mask)
+enum { MT_BLOCK_VALID, MASK_TRANSPOSE_BUFS(OH_BUF_INDEX) };
 
 /* Rooms, starts, counts and columns of the capacity CSR (MASK_RANDOM). */
 static void random_rows(const op_case *c, const vox_layout *L, int64_t BH, int32_t *start, int32_t *count,
@@ -115,12 +118,9 @@ static int mask_transpose_inputs(const op_case *c, op_inputs *in)
 static vox_status mask_transpose_run(const op_inputs *in, const op_side *s)
 {
     vox_op_mask_transpose op = {
-        .kv_start = oh_ref(s, in, MT_START),
-        .kv_count = oh_ref(s, in, MT_COUNT),
-        .kv_cols = oh_ref(s, in, MT_COLS),
+        MASK_TRANSPOSE_BUFS(OH_BUF_REF)
         .t0 = in->aux & 0xffffffff,
         .head_room = in->aux >> 32,
-        .mask = oh_ref(s, in, MT_MASK),
     };
     return s->ctx->be->mask_transpose(s->ctx->dev, &in->dims, &op);
 }

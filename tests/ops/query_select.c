@@ -13,7 +13,11 @@
 
 #include "harness.h"
 
-enum { QS_Q = 1, QS_WIN_PTR, QS_WINDOWS, QS_KEPT_COUNT, QS_KEPT_ROWS, QS_FILL };
+/* The buffers after block_valid, in the order make_inputs adds them, each
+ * with the vox_op_query_select field it fills (harness.h). */
+#define QUERY_SELECT_BUFS(B) B(QS_Q, q) B(QS_WIN_PTR, win_ptr) B(QS_WINDOWS, windows) B(QS_KEPT_COUNT, kept_count) \
+    B(QS_KEPT_ROWS, kept_rows) B(QS_FILL, fill_src)
+enum { QS_BLOCK_VALID, QUERY_SELECT_BUFS(OH_BUF_INDEX) };
 
 static int query_select_inputs(const op_case *c, op_inputs *in)
 {
@@ -21,9 +25,7 @@ static int query_select_inputs(const op_case *c, op_inputs *in)
         return -1;
     const vox_layout *L = &in->L;
     int64_t BH = c->B * c->H, S = L->n_slots, NB = L->n_blocks, V = L->V, D = c->D;
-    oh_add(in, "q", OB_ELEM, (size_t)(BH * S * D), 0);
-    float *q = in->buf[QS_Q].f32;
-    oh_fill_blocks(in, 0, 61, q);
+    float *q = oh_add_blocks(in, "q", 0, 61);
     if (c->fill & FILL_TIES) {
         static const float vecs[6][2] = {{1, 0}, {0, 1}, {-1, 0}, {1, 1}, {0, 0}, {2, 0}};
         oh_rng r = {62};
@@ -57,14 +59,7 @@ static int query_select_inputs(const op_case *c, op_inputs *in)
 
 static vox_status query_select_run(const op_inputs *in, const op_side *s)
 {
-    vox_op_query_select op = {
-        .q = oh_ref(s, in, QS_Q),
-        .win_ptr = oh_ref(s, in, QS_WIN_PTR),
-        .windows = oh_ref(s, in, QS_WINDOWS),
-        .kept_count = oh_ref(s, in, QS_KEPT_COUNT),
-        .kept_rows = oh_ref(s, in, QS_KEPT_ROWS),
-        .fill_src = oh_ref(s, in, QS_FILL),
-    };
+    vox_op_query_select op = {QUERY_SELECT_BUFS(OH_BUF_REF)};
     return s->ctx->be->query_select(s->ctx->dev, &in->dims, &op);
 }
 

@@ -9,7 +9,11 @@
 
 #include "harness.h"
 
-enum { SR_Q = 1, SR_K, SR_V, SR_ROWS, SR_COORD, SR_OUT };
+/* The buffers after block_valid, in the order make_inputs adds them, each
+ * with the vox_op_sample_rows field it fills (harness.h). */
+#define SAMPLE_ROWS_BUFS(B) B(SR_Q, q) B(SR_K, k) B(SR_V, v) B(SR_ROWS, rows) B(SR_COORD, block_coord) \
+    B(SR_OUT, out)
+enum { SR_BLOCK_VALID, SAMPLE_ROWS_BUFS(OH_BUF_INDEX) };
 
 static int sample_rows_inputs(const op_case *c, op_inputs *in)
 {
@@ -17,13 +21,10 @@ static int sample_rows_inputs(const op_case *c, op_inputs *in)
         return -1;
     const vox_layout *L = &in->L;
     int64_t BH = c->B * c->H, S = L->n_slots, D = c->D, V = L->V, n = BH * S * D;
-    static const char *names[3] = {"q", "k", "v"};
-    for (int w = 0; w < 3; w++) {
-        int i = oh_add(in, names[w], OB_ELEM, (size_t)n, 0);
-        oh_fill_blocks(in, w, 51, in->buf[i].f32);
-        for (int64_t k = 0; (c->fill & FILL_HUGE) && w < 2 && k < n; k++)
-            in->buf[i].f32[k] *= 10.0f;
-    }
+    oh_add_qkv(in, 51);
+    if (c->fill & FILL_HUGE) /* huge logits: q and k x10 */
+        for (int64_t k = 0; k < n; k++)
+            in->buf[SR_Q].f32[k] *= 10.0f, in->buf[SR_K].f32[k] *= 10.0f;
     if (c->fill & FILL_NAN) /* one valid key of block 1, head 0 */
         in->buf[SR_K].f32[(size_t)(V * D + 1)] = NAN;
     /* rows: first slot of block 0, last valid slot of the last video block,
@@ -57,25 +58,14 @@ static vox_status sample_rows_run(const op_inputs *in, const op_side *s)
 {
     const op_case *c = in->c;
     vox_op_sample_rows op = {
-        .q = oh_ref(s, in, SR_Q),
-        .k = oh_ref(s, in, SR_K),
-        .v = oh_ref(s, in, SR_V),
-        .rows = oh_ref(s, in, SR_ROWS),
+        SAMPLE_ROWS_BUFS(OH_BUF_REF)
         .n_rows = in->aux,
-        .block_coord = oh_ref(s, in, SR_COORD),
         .frame_blocks = c->frame_blocks,
         .space_blocks = c->space_blocks,
         .sink = c->sink,
         .scale = in->scale,
-        .out = oh_ref(s, in, SR_OUT),
     };
     return s->ctx->be->sample_rows(s->ctx->dev, &in->dims, &op);
-}
-
-static int sample_rows_compare(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e,
-                               char *why, size_t n)
-{
-    return oh_compare_norm(in, dev, ref, SR_OUT, &e->err[0], why, n);
 }
 
 static const op_case cases[] = {
@@ -100,5 +90,5 @@ const op_entry op_sample_rows = {
     VOX_OP_sample_rows, cases, (int)(sizeof cases / sizeof cases[0]),
     /* largest observed on PoCL / lavapipe: f32 5.1e-12, f16 2.8e-13, bf16 4.8e-13 */
     {{"out", 0, {5e-10, 3e-11, 5e-11}}}, 1,
-    sample_rows_inputs, sample_rows_run, sample_rows_compare,
+    sample_rows_inputs, sample_rows_run, oh_compare_outputs_norm,
 };

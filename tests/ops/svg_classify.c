@@ -11,7 +11,11 @@
 
 #include "harness.h"
 
-enum { SC_OUT = 1, SC_PSTART, SC_PCOUNT, SC_KV_START, SC_KV_COUNT, SC_CLASSES, SC_ERRORS };
+/* The buffers after block_valid, in the order make_inputs adds them, each
+ * with the vox_op_svg_classify field it fills (harness.h). */
+#define SVG_CLASSIFY_BUFS(B) B(SC_OUT, sample_out) B(SC_PSTART, pattern_start) B(SC_PCOUNT, pattern_count) \
+    B(SC_KV_START, kv_start) B(SC_KV_COUNT, kv_count) B(SC_CLASSES, classes) B(SC_ERRORS, errors)
+enum { SC_BLOCK_VALID, SVG_CLASSIFY_BUFS(OH_BUF_INDEX) };
 
 static int svg_classify_inputs(const op_case *c, op_inputs *in)
 {
@@ -53,15 +57,9 @@ static int svg_classify_inputs(const op_case *c, op_inputs *in)
 static vox_status svg_classify_run(const op_inputs *in, const op_side *s)
 {
     vox_op_svg_classify op = {
-        .sample_out = oh_ref(s, in, SC_OUT),
+        SVG_CLASSIFY_BUFS(OH_BUF_REF)
         .n_rows = in->aux,
         .dense_above = in->c->param > 0 ? in->c->param : INFINITY,
-        .pattern_start = oh_ref(s, in, SC_PSTART),
-        .pattern_count = oh_ref(s, in, SC_PCOUNT),
-        .kv_start = oh_ref(s, in, SC_KV_START),
-        .kv_count = oh_ref(s, in, SC_KV_COUNT),
-        .classes = oh_ref(s, in, SC_CLASSES),
-        .errors = oh_ref(s, in, SC_ERRORS),
     };
     return s->ctx->be->svg_classify(s->ctx->dev, &in->dims, &op);
 }
