@@ -68,7 +68,8 @@ def test_merge_special_lse():
 @pytest.mark.parametrize("example", ["ulysses.py", "ring_attention.py"])
 def test_example_two_processes(example):
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), env.get("PYTHONPATH", "")])
+    # the processes import the voxattn this test imported (the source tree's or the installed one)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(voxattn.__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
     r = subprocess.run([sys.executable, str(ROOT / "examples" / example), "--world", "2", "--device", "cpu"],
                        cwd=ROOT / "examples", env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
