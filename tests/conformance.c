@@ -486,20 +486,11 @@ static vox_status run_merge(vox_context *ctx, const conf_case *c, const tu_resul
                             double **out, double **lse)
 {
     int64_t B = a->B, H = a->H, N = a->N, D = a->D;
-    size_t n = (size_t)(B * H * N * D), rows = (size_t)(B * H * N);
-    float *fo = malloc(sizeof(float) * n), *fl = malloc(sizeof(float) * rows);
     vox_tensor parts[2] = {{0}, {0}}, lses[2] = {{0}, {0}}, to = {0}, tl = {0};
-    vox_status st = fo && fl ? VOX_OK : VOX_ERR_OUT_OF_MEMORY;
     const tu_result *in[2] = {a, b};
-    for (int i = 0; i < 2 && !st; i++) {
-        for (size_t e = 0; e < n; e++)
-            fo[e] = (float)in[i]->out[e];
-        for (size_t e = 0; e < rows; e++)
-            fl[e] = (float)in[i]->lse[e];
-        st = tu_upload_guarded(ctx, c->dtype, fo, B, H, N, D, c->bnhd, &parts[i]);
-        if (!st)
-            st = tu_upload_guarded(ctx, VOX_F32, fl, B, H, N, 1, 0, &lses[i]);
-    }
+    vox_status st = VOX_OK;
+    for (int i = 0; i < 2 && !st; i++)
+        st = tu_upload_result(ctx, c->dtype, c->bnhd, in[i], &parts[i], &lses[i]);
     if (!st) st = tu_poisoned_guarded(ctx, c->dtype, B, H, N, D, c->bnhd, &to);
     if (!st) st = tu_poisoned_guarded(ctx, VOX_F32, B, H, N, 1, 0, &tl);
     if (!st) st = vox_attention_merge(ctx, 2, parts, lses, &to, &tl);
@@ -510,7 +501,6 @@ static vox_status run_merge(vox_context *ctx, const conf_case *c, const tu_resul
         if (!*out || !*lse)
             st = VOX_ERR_OUT_OF_MEMORY;
     }
-    free(fo), free(fl);
     for (int i = 0; i < 2; i++)
         tu_free_tensor(&parts[i]), tu_free_tensor(&lses[i]);
     tu_free_tensor(&to), tu_free_tensor(&tl);

@@ -123,6 +123,10 @@ typedef struct tu_result {
 vox_status tu_run(vox_context *ctx, const vox_plan_params *p, int bnhd, const float *q, const float *k,
                   const float *v, tu_result *r);
 void tu_result_free(tu_result *r);
+/* A run's out and LSE uploaded as guarded tensors (out in dtype and layout
+ * bnhd, lse f32 [B,H,N,1]); exact, as they were stored in f32 or narrower. */
+vox_status tu_upload_result(vox_context *ctx, vox_dtype dtype, int bnhd, const tu_result *r, vox_tensor *out,
+                            vox_tensor *lse);
 /* tu_run, then (dout: f32 [B][H][N][D], same layout) vox_attention_backward
  * on the same plan and inputs into poisoned, guarded dq, dk, dv, read back
  * into r->dq/dk/dv. A backward that refuses with VOX_ERR_UNSUPPORTED sets

@@ -68,6 +68,22 @@ static vox_status read_windows(vox_plan *plan, tu_result *r)
     return st;
 }
 
+vox_status tu_upload_result(vox_context *ctx, vox_dtype dtype, int bnhd, const tu_result *r, vox_tensor *out,
+                            vox_tensor *lse)
+{
+    size_t n = (size_t)(r->B * r->H * r->N * r->D), rows = (size_t)(r->B * r->H * r->N);
+    float *o = malloc(sizeof(float) * n), *l = malloc(sizeof(float) * rows);
+    vox_status st = o && l ? VOX_OK : VOX_ERR_OUT_OF_MEMORY;
+    for (size_t i = 0; !st && i < n; i++)
+        o[i] = (float)r->out[i];
+    for (size_t i = 0; !st && i < rows; i++)
+        l[i] = (float)r->lse[i];
+    if (!st) st = tu_upload_guarded(ctx, dtype, o, r->B, r->H, r->N, r->D, bnhd, out);
+    if (!st) st = tu_upload_guarded(ctx, VOX_F32, l, r->B, r->H, r->N, 1, 0, lse);
+    free(o), free(l);
+    return st;
+}
+
 /* The backward of a plan that just ran forward on tq, tk, tv into to, tl:
  * dout uploaded guarded, dq/dk/dv poisoned and guarded, every guard checked
  * (inputs too: the backward writes none of them), the gradients read back. */
@@ -76,22 +92,12 @@ static vox_status run_backward(vox_context *ctx, vox_plan *plan, const vox_plan_
                                tu_result *r, const char **stage)
 {
     int64_t B = r->B, H = r->H, N = r->N, D = r->D;
-    size_t n = (size_t)(B * H * N * D), rows = (size_t)(B * H * N);
     vox_tensor tg = {0}, g[3] = {{0}, {0}, {0}}, fo = {0}, fl = {0};
     const vox_tensor *in[5] = {own[0], own[1], own[2], own[3], own[4]};
     *stage = "upload (backward)";
     vox_status st = VOX_OK;
-    if (fwd) { /* the other device's out and LSE (exact in f32: they were stored in f32 or narrower) */
-        float *o = malloc(sizeof(float) * n), *l = malloc(sizeof(float) * rows);
-        if (!o || !l)
-            st = VOX_ERR_OUT_OF_MEMORY;
-        for (size_t i = 0; !st && i < n; i++)
-            o[i] = (float)fwd->out[i];
-        for (size_t i = 0; !st && i < rows; i++)
-            l[i] = (float)fwd->lse[i];
-        if (!st) st = tu_upload_guarded(ctx, p->dtype, o, B, H, N, D, bnhd, &fo);
-        if (!st) st = tu_upload_guarded(ctx, VOX_F32, l, B, H, N, 1, 0, &fl);
-        free(o), free(l);
+    if (fwd) { /* the other device's out and LSE */
+        st = tu_upload_result(ctx, p->dtype, bnhd, fwd, &fo, &fl);
         in[3] = &fo, in[4] = &fl;
     }
     if (!st)
