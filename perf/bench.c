@@ -725,30 +725,62 @@ static void sanitize(char *s)
             *s = '_';
 }
 
-/* Median of `runs` device-timed repetitions of the backward alone (after one
- * forward with LSE on set 0), then of forward + backward; dout is set 1's v
- * (any tensor of the shape; set 0's own v would alias an input). */
+/* One timed step of a configuration (repetition i). */
+typedef vox_status (*bench_step)(device_run *dr, vox_plan *plan, int i);
+
+/* o->warmup untimed steps, a finish, then o->runs steps each between device
+ * timestamps; ms[i] gets repetition i's time. */
+static vox_status timed_runs(const bench_opts *o, device_run *dr, vox_plan *plan, bench_step step, double *ms)
+{
+    vox_status st = VOX_OK;
+    for (int i = 0; !st && i < o->warmup; i++)
+        st = step(dr, plan, i);
+    if (!st)
+        st = vox_context_finish(dr->ctx);
+    for (int i = 0; !st && i < o->runs; i++) {
+        st = vox_timer_begin(dr->ctx);
+        if (!st)
+            st = step(dr, plan, i);
+        double t = 0;
+        vox_status st2 = vox_timer_end(dr->ctx, &t);
+        if (!st)
+            st = st2;
+        ms[i] = t;
+    }
+    return st;
+}
+
+/* The forward, rotating the input sets. */
+static vox_status step_forward(device_run *dr, vox_plan *plan, int i)
+{
+    int si = i % dr->sets;
+    return vox_attention_forward(plan, &dr->q[si], &dr->k[si], &dr->v[si], &dr->out, NULL);
+}
+
+/* The backward of set 0's forward; dout is set 1's v (any tensor of the
+ * shape; set 0's own v would alias an input). */
+static vox_status step_backward(device_run *dr, vox_plan *plan, int i)
+{
+    (void)i;
+    return vox_attention_backward(plan, &dr->q[0], &dr->k[0], &dr->v[0], &dr->out, &dr->lse, &dr->v[1 % dr->sets],
+                                  &dr->grad[0], &dr->grad[1], &dr->grad[2]);
+}
+
+/* Set 0's forward with LSE, then its backward. */
+static vox_status step_forward_backward(device_run *dr, vox_plan *plan, int i)
+{
+    vox_status st = vox_attention_forward(plan, &dr->q[0], &dr->k[0], &dr->v[0], &dr->out, &dr->lse);
+    return st ? st : step_backward(dr, plan, i);
+}
+
+/* Medians of the backward alone (after one forward with LSE) and of forward
+ * + backward, with effective TFLOP/s counting 2.5x and 3.5x the forward's
+ * FLOPs. */
 static vox_status time_backward(const bench_opts *o, device_run *dr, vox_plan *plan, double *ms, bench_result *r)
 {
-    const vox_tensor *q = &dr->q[0], *k = &dr->k[0], *v = &dr->v[0], *dout = &dr->v[1 % dr->sets];
-    vox_status st = vox_attention_forward(plan, q, k, v, &dr->out, &dr->lse);
+    vox_status st = vox_attention_forward(plan, &dr->q[0], &dr->k[0], &dr->v[0], &dr->out, &dr->lse);
     for (int pass = 0; pass < 2 && !st; pass++) { /* 0: backward alone, 1: forward + backward */
-        for (int i = 0; !st && i < o->warmup; i++)
-            st = vox_attention_backward(plan, q, k, v, &dr->out, &dr->lse, dout, &dr->grad[0], &dr->grad[1],
-                                        &dr->grad[2]);
-        for (int i = 0; !st && i < o->runs; i++) {
-            st = vox_timer_begin(dr->ctx);
-            if (!st && pass)
-                st = vox_attention_forward(plan, q, k, v, &dr->out, &dr->lse);
-            if (!st)
-                st = vox_attention_backward(plan, q, k, v, &dr->out, &dr->lse, dout, &dr->grad[0], &dr->grad[1],
-                                            &dr->grad[2]);
-            double t = 0;
-            vox_status st2 = vox_timer_end(dr->ctx, &t);
-            if (!st)
-                st = st2;
-            ms[i] = t;
-        }
+        st = timed_runs(o, dr, plan, pass ? step_forward_backward : step_backward, ms);
         if (!st) {
             double med = median_of(ms, o->runs), mult = pass ? 3.5 : 2.5;
             double tf = med > 0 ? mult * r->flops / (med * 1e-3) * 1e-12 : NAN;
@@ -817,23 +849,7 @@ static int run_config(const bench_opts *o, device_run *dr, const bench_shape *s,
     r->flops_dense = ps.flops_dense;
     r->n_spatial = ps.n_spatial, r->n_temporal = ps.n_temporal, r->n_dense_heads = ps.n_dense;
     /* warm-up and timed runs, rotating the input sets */
-    for (int i = 0; !st && i < o->warmup; i++) {
-        int si = i % S;
-        st = vox_attention_forward(plan, &dr->q[si], &dr->k[si], &dr->v[si], &dr->out, NULL);
-    }
-    if (!st)
-        st = vox_context_finish(dr->ctx);
-    for (int i = 0; !st && i < runs; i++) {
-        int si = i % S;
-        st = vox_timer_begin(dr->ctx);
-        if (!st)
-            st = vox_attention_forward(plan, &dr->q[si], &dr->k[si], &dr->v[si], &dr->out, NULL);
-        double t = 0;
-        vox_status st2 = vox_timer_end(dr->ctx, &t);
-        if (!st)
-            st = st2;
-        ms[i] = t;
-    }
+    st = timed_runs(o, dr, plan, step_forward, ms);
     if (st) {
         set_status(r, st, "forward");
         goto done;
