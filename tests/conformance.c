@@ -203,16 +203,15 @@ static double tol_lse(vox_dtype t)
     return lim[dti(t)];
 }
 
-/* The attention kernel the device last ran (NULL: the backend does not say). */
-static const char *last_kernel(vox_context *ctx)
+/* The kernel the device last ran for op (NULL: the backend does not say); a
+ * tensor-core kernel has "mma", "_cm" or "sm90" in its name. */
+static const char *last_kernel(vox_context *ctx, vox_op op)
 {
-    return ctx->be->last_kernel ? ctx->be->last_kernel(ctx->dev, VOX_OP_attention_forward) : NULL;
+    return ctx->be->last_kernel ? ctx->be->last_kernel(ctx->dev, op) : NULL;
 }
-
-/* Whether the last attention on ctx ran on tensor cores (see the header). */
-static int tensor_core(vox_context *ctx, const vox_device_desc *dev)
+static int tensor_core(vox_context *ctx, const vox_device_desc *dev, vox_op op)
 {
-    const char *k = last_kernel(ctx);
+    const char *k = last_kernel(ctx, op);
     if (k) /* mma.sync (CUDA, OpenCL), cooperative matrix (Vulkan), wgmma (CUDA sm_90a) */
         return strstr(k, "mma") || strstr(k, "_cm") || strstr(k, "sm90");
     return dev->type == VOX_DEVICE_GPU ||
@@ -426,16 +425,6 @@ static int check_vs_cpu(const conf_case *c, const tu_result *d, const tu_result 
     return 1;
 }
 
-/* Whether the backward that ran used tensor cores (as tensor_core() for the
- * forward, from the backward's own last_kernel). */
-static int grad_tensor_core(vox_context *ctx, const vox_device_desc *dev)
-{
-    const char *k = ctx->be->last_kernel ? ctx->be->last_kernel(ctx->dev, VOX_OP_attention_backward) : NULL;
-    if (k)
-        return strstr(k, "mma") || strstr(k, "_cm") || strstr(k, "sm90");
-    return tensor_core(ctx, dev);
-}
-
 /* The device's gradients: every pruned token's dq exactly 0 (its output is a
  * copy; the gradient went to its source), and, beside the reference (r),
  * dq, dk, dv by normalized error. A backward the device refused is said in
@@ -540,7 +529,7 @@ static int check_kernel(vox_context *ctx, const conf_case *c, const char *expect
 {
     if (!expect || c->dtype == VOX_F32)
         return 1;
-    const char *k = last_kernel(ctx);
+    const char *k = last_kernel(ctx, VOX_OP_attention_forward);
     if (k && !strcmp(k, expect))
         return 1;
     snprintf(why, n, "attention ran %s, expected %s", k ? k : "an unreported kernel (no last_kernel)", expect);
@@ -588,7 +577,7 @@ static void run_device(const vox_device_desc *dev, void *user, tu_tally *t)
             snprintf(why, sizeof why, "run failed at %s: %s", d.stage ? d.stage : "?", vox_status_string(st));
             t->failed++;
         } else {
-            int tc = tensor_core(ctx, dev);
+            int tc = tensor_core(ctx, dev, VOX_OP_attention_forward);
             int ok = check_kernel(ctx, c, o->expect_kernel, why, sizeof why) &&
                      check_naive(c, q, k, v, &d, tc, why, sizeof why);
             if (ok && cpu) {
@@ -598,7 +587,7 @@ static void run_device(const vox_device_desc *dev, void *user, tu_tally *t)
                     snprintf(why, sizeof why, "cpu run failed at %s: %s", r.stage ? r.stage : "?",
                              vox_status_string(st));
             }
-            ok = ok && check_grads(c, &d, cpu ? &r : NULL, grad_tensor_core(ctx, dev), &grad_skips, why,
+            ok = ok && check_grads(c, &d, cpu ? &r : NULL, tensor_core(ctx, dev, VOX_OP_attention_backward), &grad_skips, why,
                                    sizeof why);
             ok = ok && (!cpu || check_merge(ctx, cpu, c, &d, &r, why, sizeof why));
             verdict = ok ? "ok" : "FAIL";
