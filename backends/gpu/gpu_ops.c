@@ -170,6 +170,10 @@ vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_
                          0, &b, &a);
 }
 
+/* kernels/query_select.cuh: one CTA of 256 threads per (bh, block),
+ * grid-stride, with the block's rows as f64 in dynamic shared memory when
+ * V*(D+1) doubles fit in 96 KiB (the kernel's VOX_QS_SMEM; else it reads
+ * them from global memory). */
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
 {
     gpu_dev *g = dev;
@@ -178,7 +182,9 @@ vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_
                                .kept_rows = gpu_dptr(p->kept_rows), .fill_src = gpu_dptr(p->fill_src)};
     GPU_OP_ARGS(query_select);
     int fn = BY_DTYPE(query_select);
-    return gpu_launch_op(g, VOX_OP_query_select, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
+    int64_t rows = (int64_t)a.V * (a.D + 1) * 8;
+    size_t smem = rows <= 96 * 1024 ? (size_t)rows : 0;
+    return gpu_launch_op(g, VOX_OP_query_select, fn, gpu_cap_grid(g, a.BH * a.NB, 8), 256, 1, smem, &b, &a);
 }
 
 /* One block of 256 threads per head, grid-stride (kernels/svg_classify.cuh). */

@@ -2,17 +2,20 @@
  * window's centre and its k-1 least similar queries (cosine to the centre; a
  * NaN cosine, from a query holding NaN or Inf, is the least similar), points
  * every pruned row at its most similar kept row with a comparable cosine,
- * else the window centre (fill_src), and compacts the kept rows. Launch: 128
- * threads, one block per (bh, block), grid-stride; V <= 256. */
+ * else the window centre (fill_src), and compacts the kept rows.
+ * One CTA of VOX_QS_THREADS threads per (bh, block), grid-stride; V <= 256.
+ * The block's rows are copied once into shared memory as f64 (when V*(D+1)
+ * doubles fit in VOX_QS_SMEM bytes; else read from global memory), and every
+ * dot product and squared norm is one thread's sequential f64 sum over e =
+ * 0..D-1, as in the reference (the products of f32 values are exact in f64),
+ * so every cosine, hence every keep flag and fill source, is bitwise the
+ * reference's. Phases: norms and cosines to the centre (a thread per row),
+ * ranks (a thread per row), the pruned rows' nearest kept rows (a group of
+ * G lanes per pruned row, each scanning every G-th row of the window, then a
+ * shuffle reduction), an ordered compaction by warp 0. */
 
-template <class DT>
-__device__ double vox_dot_rows(const typename DT::T *q, i64 a, i64 b, i64 D, int lane)
-{
-    double acc = 0;
-    for (i64 e = lane; e < D; e += VOX_WARP_SIZE)
-        acc += (double)DT::ld(q, a * D + e) * (double)DT::ld(q, b * D + e);
-    return vox_warp_sum(acc);
-}
+#define VOX_QS_THREADS 256
+#define VOX_QS_SMEM (96 * 1024) /* gpu_query_select uses the same bound */
 
 /* cos from the dot and both squared norms, as the reference (core/backend.h):
  * NaN where a norm is NaN or Inf (a query holds a NaN or an Inf), else 0
@@ -24,51 +27,83 @@ __device__ __forceinline__ double vox_qs_cosine(double dot, double na, double nb
     return na > 0 && nb > 0 ? dot / sqrt(na * nb) : 0.0;
 }
 
-/* One block per (bh, block j), grid-stride; V <= 256. */
+/* Row r (local slot) of the block, dim e: from the shared copy (row stride
+ * D+1 doubles: lanes reading different rows hit different banks) or global. */
+template <class DT> struct vox_qs_rows {
+    const double *sm;
+    const typename DT::T *q;
+    i64 row0, D;
+    __device__ __forceinline__ double at(i64 r, i64 e) const
+    {
+        return sm ? sm[r * (D + 1) + e] : (double)DT::ld(q, (row0 + r) * D + e);
+    }
+};
+
+/* sum_e a[e]*b[e] sequentially (and a's squared norm when na) */
+template <class DT>
+__device__ __forceinline__ double vox_qs_dot(const vox_qs_rows<DT> &x, i64 a, i64 b, double *na)
+{
+    double dot = 0, n = 0;
+    for (i64 e = 0; e < x.D; e++) {
+        double u = x.at(a, e), w = x.at(b, e);
+        dot = fma(u, w, dot), n = fma(u, u, n);
+    }
+    if (na)
+        *na = n;
+    return dot;
+}
+
 template <class DT>
 __device__ void query_select(const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
                              int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D)
 {
     __shared__ double nrm[256], cc[256];
-    __shared__ int win_of[256];
+    __shared__ int win_of[256], plist[256], np;
     __shared__ unsigned char kept[256];
-    const int tid = threadIdx.x, nt = blockDim.x, lane = tid % VOX_WARP_SIZE, warp = tid / VOX_WARP_SIZE;
-    const int nw = nt / VOX_WARP_SIZE;
-    i64 S = NB * V;
+    const int tid = threadIdx.x, lane = tid % VOX_WARP_SIZE;
+    const bool in_smem = V * (D + 1) * 8 <= VOX_QS_SMEM;
+    double *qs = (double *)vox_dyn_smem;
+    const i64 S = NB * V;
     for (i64 m = blockIdx.x; m < BH * NB; m += gridDim.x) {
-        i64 bh = m / NB, j = m - bh * NB, base = bh * S, s0 = j * V;
-        for (i64 r = tid; r < V; r += nt) {
+        const i64 bh = m / NB, j = m - bh * NB, base = bh * S, s0 = j * V;
+        const vox_qs_rows<DT> x = {in_smem ? qs : nullptr, q, base + s0, D};
+        for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
             fill[base + s0 + r] = (int)(s0 + r);
             win_of[r] = -1;
             kept[r] = (unsigned char)(j >= NBv && r < valid[j]);
         }
+        if (tid == 0)
+            np = 0;
+        if (j < NBv && in_smem)
+            for (i64 y = tid; y < V * D; y += VOX_QS_THREADS) {
+                i64 r = y / D, e = y - r * D;
+                qs[r * (D + 1) + e] = DT::ld(q, (base + s0) * D + y);
+            }
         __syncthreads();
         if (j < NBv) {
-            for (int w = win_ptr[j] + tid; w < win_ptr[j + 1]; w += nt)
+            for (int w = win_ptr[j] + tid; w < win_ptr[j + 1]; w += VOX_QS_THREADS)
                 for (int t = windows[4 * w]; t < windows[4 * w] + windows[4 * w + 1]; t++)
                     win_of[t - s0] = w;
             __syncthreads();
-            for (i64 r = warp; r < V; r += nw)
-                if (win_of[r] >= 0) {
-                    double n2 = vox_dot_rows<DT>(q, base + s0 + r, base + s0 + r, D, lane);
-                    if (lane == 0)
-                        nrm[r] = n2;
-                }
-            __syncthreads();
-            for (i64 r = warp; r < V; r += nw) {
+            /* squared norms, and each row's dot with its window's centre */
+            for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
                 int w = win_of[r];
                 if (w < 0)
                     continue;
-                i64 ce = windows[4 * w + 2];
-                if (s0 + r == ce)
-                    continue;
-                double dt = vox_dot_rows<DT>(q, base + s0 + r, base + ce, D, lane);
-                double na = nrm[r], nb = nrm[ce - s0];
-                if (lane == 0)
-                    cc[r] = vox_qs_cosine(dt, na, nb);
+                i64 ce = windows[4 * w + 2] - s0;
+                double na;
+                cc[r] = vox_qs_dot<DT>(x, r, ce, &na);
+                nrm[r] = na;
             }
             __syncthreads();
-            for (i64 r = tid; r < V; r += nt) {
+            for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
+                int w = win_of[r];
+                if (w >= 0 && r != windows[4 * w + 2] - s0)
+                    cc[r] = vox_qs_cosine(cc[r], nrm[r], nrm[windows[4 * w + 2] - s0]);
+            }
+            __syncthreads();
+            /* keep the centre and the k-1 least similar (NaN first, ties: lower slot) */
+            for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
                 int w = win_of[r];
                 if (w < 0)
                     continue;
@@ -86,43 +121,71 @@ __device__ void query_select(const typename DT::T *q, const int *win_ptr, const 
                     bool un = cu != cu, tn = ct != ct; /* a NaN cosine is the least similar */
                     rank += un != tn ? un : un ? u < t : (cu < ct || (cu == ct && u < t));
                 }
-                kept[r] = (unsigned char)(rank < keep - 1);
+                bool k = rank < keep - 1;
+                kept[r] = (unsigned char)k;
+                if (!k)
+                    plist[atomicAdd(&np, 1)] = (int)r;
             }
             __syncthreads();
-            for (i64 r = warp; r < V; r += nw) {
-                int w = win_of[r];
-                if (w < 0 || kept[r])
-                    continue;
-                int first = windows[4 * w], len = windows[4 * w + 1], centre = windows[4 * w + 2];
-                double best = -INFINITY;
-                int src = -1; /* the most similar kept row with a comparable (non-NaN) cosine */
-                for (int u = first; u < first + len; u++) {
-                    if (!kept[u - s0])
-                        continue;
-                    double dt = vox_dot_rows<DT>(q, base + s0 + r, base + u, D, lane);
-                    double na = nrm[r], nb = nrm[u - s0];
-                    double c = vox_qs_cosine(dt, na, nb);
-                    if (c == c && (src < 0 || c > best)) /* strict: ties keep the lower slot */
-                        best = c, src = u;
+            /* each pruned row: the most similar kept row of its window with a
+             * comparable cosine (ties: lower slot), else the centre. G lanes
+             * per row scan every G-th slot ascending; trips are warp-uniform */
+            const int P = np;
+            int G = VOX_QS_THREADS / (P > 0 ? P : 1);
+            G = G >= 32 ? 32 : G >= 16 ? 16 : G >= 8 ? 8 : G >= 4 ? 4 : G >= 2 ? 2 : 1;
+            const int per = VOX_QS_THREADS / G, g = lane % G;
+            for (int i0 = 0; i0 < P; i0 += per) {
+                int idx = i0 + tid / G;
+                bool found = false;
+                double best = 0;
+                int src = 0x7fffffff;
+                i64 r = 0;
+                if (idx < P) {
+                    r = plist[idx];
+                    int w = win_of[r], first = windows[4 * w], len = windows[4 * w + 1];
+                    for (int u = first + g; u < first + len; u += G) {
+                        if (!kept[u - s0])
+                            continue;
+                        double c = vox_qs_cosine(vox_qs_dot<DT>(x, r, u - s0, nullptr), nrm[r], nrm[u - s0]);
+                        if (c == c && (!found || c > best)) /* strict: ties keep the lower slot */
+                            best = c, src = u, found = true;
+                    }
                 }
-                if (lane == 0)
-                    fill[base + s0 + r] = src >= 0 ? src : centre; /* none: the window centre */
+                for (int o = G / 2; o > 0; o >>= 1) {
+                    double ob = VOX_SHFL_XOR(best, o);
+                    int os = VOX_SHFL_XOR(src, o), of = VOX_SHFL_XOR((int)found, o);
+                    if (of && (!found || ob > best || (ob == best && os < src)))
+                        best = ob, src = os, found = true;
+                }
+                if (idx < P && g == 0)
+                    fill[base + s0 + r] = found ? src : windows[4 * win_of[r] + 2]; /* none: the window centre */
             }
         }
         __syncthreads();
-        if (tid == 0) {
+        if (tid < VOX_WARP_SIZE) { /* ordered compaction of the kept rows */
             int c = 0;
-            for (int r = 0; r < V; r++)
-                if (kept[r])
-                    kept_rows[m * V + c++] = r;
-            kept_count[m] = c;
+            for (i64 r0 = 0; r0 < V; r0 += VOX_WARP_SIZE) {
+                i64 r = r0 + lane;
+                int k = r < V && kept[r], incl = k;
+                for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
+                    int t = VOX_SHFL_UP(incl, o);
+                    if (lane >= o)
+                        incl += t;
+                }
+                if (k)
+                    kept_rows[m * V + c + incl - 1] = (int)r;
+                c += VOX_SHFL(incl, VOX_WARP_SIZE - 1);
+            }
+            if (lane == 0)
+                kept_count[m] = c;
         }
         __syncthreads();
     }
 }
 
 #define VOX_QUERY_SELECT_KERNEL(NAME, DT)                                                                 \
-    VOX_KERNEL void vox_query_select_##NAME(vox_query_select_bufs b, vox_query_select_args a)             \
+    VOX_KERNEL void __launch_bounds__(VOX_QS_THREADS)                                                     \
+        vox_query_select_##NAME(vox_query_select_bufs b, vox_query_select_args a)                         \
     {                                                                                                     \
         query_select<DT>(vox_ptr<const DT::T>(b.q), vox_ptr<const int>(b.win_ptr),                        \
                          vox_ptr<const int>(b.windows), vox_ptr<const int>(b.valid),                      \
