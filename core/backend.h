@@ -55,6 +55,9 @@ typedef struct vox_op_dims {
     int64_t block_volume;   /* V */
     vox_dtype dtype;        /* dtype of every block-layout tensor */
     vox_bref block_valid;   /* int32 [NB] valid tokens per block */
+    int64_t grid_blocks[3]; /* video blocks along t, h, w (block i = (t*gh + h)*gw + w);
+                               0 when unknown. A scheduling hint only (e.g. which
+                               query blocks a kernel groups); no op's result depends on it */
 } vox_op_dims;
 
 /* dst[bh][s][:] = slot_token[s] >= 0 ? src[b,h,slot_token[s],:] : 0

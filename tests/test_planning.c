@@ -43,7 +43,7 @@ static int32_t kv_select_known(kv_fixture *f, int qb, vox_kv_rule rule, double p
     for (int j = 0; j < NBT; j++)
         f->valid[j] = 16, f->start[j] = j * NBT;
     vox_buffer *b[6];
-    vox_op_dims d = {1, 1, KD, 16 * NBT, NBT, NBV, 16, VOX_F32, wrap(f->ctx, f->valid, sizeof f->valid, &b[0])};
+    vox_op_dims d = {1, 1, KD, 16 * NBT, NBT, NBV, 16, VOX_F32, wrap(f->ctx, f->valid, sizeof f->valid, &b[0]), {0, 0, 0}};
     vox_op_kv_select op = {wrap(f->ctx, f->qbar, sizeof f->qbar, &b[1]), wrap(f->ctx, f->kbar, sizeof f->kbar, &b[2]),
                            1.0, rule, param, (int)param, param, min_blocks,
                            wrap(f->ctx, f->start, sizeof f->start, &b[5]), wrap(f->ctx, f->count, sizeof f->count, &b[3]), wrap(f->ctx, f->cols, sizeof f->cols, &b[4])};
@@ -409,7 +409,7 @@ static void kv_compare(vox_context *ctx, const float *qbar, const float *kbar, c
     float qb[KV_BH * KV_NB * KV_D], kb[KV_BH * KV_NB * KV_D];
     memcpy(qb, qbar, sizeof qb), memcpy(kb, kbar, sizeof kb);
     wraps w = {.ctx = ctx};
-    vox_op_dims d = {1, KV_BH, KV_D, 16 * KV_NB, KV_NB, KV_NBV, 16, VOX_F32, wr(&w, valid, sizeof valid)};
+    vox_op_dims d = {1, KV_BH, KV_D, 16 * KV_NB, KV_NB, KV_NBV, 16, VOX_F32, wr(&w, valid, sizeof valid), {0, 0, 0}};
     vox_op_kv_select op = {wr(&w, qb, sizeof qb), wr(&w, kb, sizeof kb), r->scale, r->rule, r->tau, r->topk, r->z,
                            r->min_blocks, wr(&w, start, sizeof start), wr(&w, count, sizeof count),
                            wr(&w, cols, sizeof cols)};
@@ -547,7 +547,7 @@ static void qs_case(vox_context *ctx, uint64_t seed, int kind)
     memset(kept_count, 0xff, sizeof kept_count), memset(kept_rows, 0xff, sizeof kept_rows);
     memset(fill, 0xff, sizeof fill);
     wraps w = {.ctx = ctx};
-    vox_op_dims d = {1, QS_BH, QS_D, 0, QS_NB, QS_NBV, QS_V, VOX_F32, wr(&w, valid, sizeof valid)};
+    vox_op_dims d = {1, QS_BH, QS_D, 0, QS_NB, QS_NBV, QS_V, VOX_F32, wr(&w, valid, sizeof valid), {0, 0, 0}};
     vox_op_query_select op = {wr(&w, q, sizeof q), wr(&w, win_ptr, sizeof win_ptr), wr(&w, win4, sizeof win4),
                               wr(&w, kept_count, sizeof kept_count), wr(&w, kept_rows, sizeof kept_rows),
                               wr(&w, fill, sizeof fill)};

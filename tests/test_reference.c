@@ -328,7 +328,8 @@ static void block_means_case(vox_context *ctx, uint64_t seed, int64_t BH, int64_
     for (int64_t i = 0; i < BH * NB * D; i++)
         out[i] = NAN;
     vox_buffer *b[5];
-    vox_op_dims d = {1, BH, D, 0, NB, NB, V, VOX_F32, wrap_host(ctx, valid, sizeof(int32_t) * (size_t)NB, &b[0])};
+    vox_op_dims d = {1, BH, D, 0, NB, NB, V, VOX_F32, wrap_host(ctx, valid, sizeof(int32_t) * (size_t)NB, &b[0]),
+                     {0, 0, 0}};
     vox_op_block_means op = {wrap_host(ctx, x, sizeof(float) * (size_t)(BH * S * D), &b[1]),
                              kept ? wrap_host(ctx, kc, sizeof(int32_t) * (size_t)(BH * NB), &b[2]) : (vox_bref){0},
                              kept ? wrap_host(ctx, kr, sizeof(int32_t) * (size_t)(BH * NB * V), &b[3]) : (vox_bref){0},

@@ -30,6 +30,7 @@ typedef struct cu_sm90_params {
     int vt_swap;      /* debug switch: 0 */
     int pingpong;     /* 0 (1 measured 1-2% slower) */
     uint64_t sweep_pos; /* 0: keys in ascending block order (deterministic) */
+    uint64_t order;     /* the device plan's packing order [BH*NB] */
 } cu_sm90_params;
 _Static_assert(offsetof(cu_sm90_params, n_items_dev) == 80, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, NB) == 88, "VoxSm90AttnParams layout");
@@ -40,7 +41,8 @@ _Static_assert(offsetof(cu_sm90_params, scale_log2) == 108, "VoxSm90AttnParams l
 _Static_assert(offsetof(cu_sm90_params, vt_swap) == 112, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, pingpong) == 116, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, sweep_pos) == 120, "VoxSm90AttnParams layout");
-_Static_assert(sizeof(cu_sm90_params) == 128, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, order) == 128, "VoxSm90AttnParams layout");
+_Static_assert(sizeof(cu_sm90_params) == 136, "VoxSm90AttnParams layout");
 
 /* CUtensorMap: 128 opaque bytes (cuTensorMapEncodeTiled wants 64-byte
  * alignment; CUDA 13's cuda.h aligns it to 128). */
@@ -67,7 +69,7 @@ enum {
     X(SM90_F16_D128, "vox_attn_sm90_f16_d128", 384, 128)        \
     X(SM90_BF16_D64, "vox_attn_sm90w3_bf16_d64", 512, 192)      \
     X(SM90_F16_D64, "vox_attn_sm90w3_f16_d64", 512, 192)        \
-    X(SM90_PLAN, "vox_attn_sm90_plan", 128, 0)
+    X(SM90_PLAN, "vox_attn_sm90_plan", 256, 0)
 
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
@@ -217,12 +219,12 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
         vox_log(&g->log, VOX_LOG_DEBUG, "cuda: tensor map encoding failed; attention takes mma.sync");
         return 0;
     }
-    /* items: BH*NB pairs {m0, G}; the counter in the first 16 bytes */
-    *st = gpu_ensure_scratch(g, 16 + (size_t)(BH * NB) * 2 * sizeof(int32_t));
+    /* the counter in the first 16 bytes, then items (BH*NB pairs {m0, G}), then the order (BH*NB) */
+    *st = gpu_ensure_scratch(g, 16 + (size_t)(BH * NB) * 3 * sizeof(int32_t));
     if (*st)
         return 1;
-    uint64_t counter = g->scratch, items = g->scratch + 16;
-    a.items = items, a.n_items_dev = counter;
+    uint64_t counter = g->scratch, items = g->scratch + 16, order = items + (uint64_t)(BH * NB) * 2 * sizeof(int32_t);
+    a.items = items, a.n_items_dev = counter, a.order = order;
 
     *st = gpu_push(g);
     if (*st)
@@ -233,10 +235,13 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
         *st = gpu_err(g, rc, "cuMemsetD32Async");
         return 1;
     }
-    long long nb_ll = NB, bh_ll = BH;
-    void *plan_args[] = {&a.kept_count, &a.block_valid, &nb_ll, &bh_ll, &items, &counter, &maxrows};
+    long long nb_ll = NB;
+    int gt = (int)d->grid_blocks[0], gh = (int)d->grid_blocks[1], gw = (int)d->grid_blocks[2];
+    void *plan_args[] = {&a.kept_count, &a.block_valid, &a.kv_start, &a.kv_count, &a.kv_cols, &nb_ll, &items,
+                         &counter, &maxrows, &order, &gt, &gh, &gw};
     *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[SM90_PLAN], sm90_kernels[SM90_PLAN].name,
-                        &s->fn_smem[SM90_PLAN], (BH + 127) / 128, 128, 1, 0, plan_args);
+                        &s->fn_smem[SM90_PLAN], BH, (unsigned)sm90_kernels[SM90_PLAN].threads, 1,
+                        (size_t)NB * 2, plan_args);
     if (*st)
         return 1;
     /* grid: the upper bound of the item count; CTAs past the count exit */

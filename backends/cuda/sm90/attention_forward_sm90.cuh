@@ -64,6 +64,8 @@ typedef struct VoxSm90AttnParams {
     int pingpong;          /* 1: the two consumer warpgroups take turns issuing on tiles both use */
     int *sweep_pos;        /* optional global int: CTAs start their KV sweep where the others are
                               (better L2 reuse; key order then varies run to run). NULL: ascending. */
+    const int *order;      /* [BH*NB] or NULL: the query blocks of head bh in packing order
+                              (vox_attn_sm90_plan); an item's block g is order[m0 + g], else m0 + g - bh*NB */
 } VoxSm90AttnParams;
 
 #define VOX_SM90_THREADS 384 /* 2 consumer warpgroups; (NWG + 1) * 128 in general */
@@ -168,6 +170,12 @@ __device__ __forceinline__ unsigned long long desc_sw128(uint32_t addr, uint32_t
 
 #define VOX_SM90_INF __int_as_float(0x7f800000)
 
+/* Block index (within head bh) of block g of the item starting at m0 = bh*NB + x0. */
+__device__ __forceinline__ long long item_block(const VoxSm90AttnParams &p, long long m0, long long bh, int g)
+{
+    return p.order ? (long long)p.order[m0 + g] : m0 + g - bh * p.NB;
+}
+
 __device__ __forceinline__ float ex2(float x)
 {
 #ifdef VOX_DIAG_NOEXP
@@ -228,7 +236,7 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
     const int tid = threadIdx.x, wg = tid >> 7;
     const long long NB = p.NB;
     const int V = p.V;
-    const long long bh = m0 / NB, i0 = m0 - bh * NB, S = NB * (long long)V;
+    const long long bh = m0 / NB, S = NB * (long long)V;
 
     if (tid == 0) {
         for (int s = 0; s < STAGES; s++) {
@@ -253,10 +261,9 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
         /* membership map: 16 bits per KV block, bit g + offset = query block g lists it */
         for (int pass = 0; pass < (mc ? 2 : 1); pass++) {
             const int mm0 = pass ? m0b : m0, GG = pass ? Gb : G, sh = pass ? 8 * (rank ^ 1) : ob;
-            const long long ii0 = mm0 - bh * NB;
             for (int g = 0; g < GG; g++) {
-                const int m = mm0 + g;
-                const int rows = p.kept_count ? p.kept_count[m] : p.block_valid[ii0 + g];
+                const long long blk = item_block(p, mm0, bh, g), m = bh * NB + blk;
+                const int rows = p.kept_count ? p.kept_count[m] : p.block_valid[blk];
                 if (rows <= 0)
                     continue;
                 const int st = p.kv_start[m], cnt = p.kv_count[m];
@@ -341,7 +348,8 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
         for (int g = 0; g < VOX_SM90_GMAX; g++) {
             int r = 0;
             if (g < G) {
-                r = p.kept_count ? p.kept_count[m0 + g] : p.block_valid[i0 + g];
+                const long long blk = item_block(p, m0, bh, g);
+                r = p.kept_count ? p.kept_count[bh * NB + blk] : p.block_valid[blk];
                 r = r < 0 ? 0 : r;
             }
             pre[g + 1] = pre[g] + r;
@@ -352,8 +360,9 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
             for (int g = 0; g < VOX_SM90_GMAX; g++) {
                 if (R >= pre[g] && R < pre[g + 1]) {
                     int loc = R - pre[g];
+                    const long long blk = item_block(p, m0, bh, g);
                     src = g;
-                    slot = (int)((i0 + g) * V + (p.kept_count ? p.kept_rows[(long long)(m0 + g) * V + loc] : loc));
+                    slot = (int)(blk * V + (p.kept_count ? p.kept_rows[(bh * NB + blk) * V + loc] : loc));
                 }
             }
             rslot[R] = slot;
@@ -426,10 +435,13 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
         unsigned pf[16];
         float mr0 = -VOX_SM90_INF, mr1 = -VOX_SM90_INF, lr0 = 0.f, lr1 = 0.f;
         const uint32_t vlbo = p.vt_swap ? 1024u : (uint32_t)(64 * 128), vsbo = p.vt_swap ? (uint32_t)(64 * 128) : 1024u;
-        int prev_s = -1;
+        int prev_s = -1, prev_nn = 4;
         int it = 0;
 
-        auto issue_pv = [&](int s) {
+        /* nn = 16-key groups holding the tile's valid keys (1..4): a ragged tile
+         * (a partial block at the grid's edge) runs N = 16*nn wide products; the
+         * keys past ntok are padding (zero V rows, P = 0) */
+        auto issue_pv = [&](int s, int nn) {
 #ifdef VOX_DIAG_NOPV
             wg_commit();
             return;
@@ -437,6 +449,8 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
             const uint32_t vb = ring + s * STAGE_BYTES + TILE_BYTES;
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
+                if (kk >= nn)
+                    break;
                 const unsigned long long dsc = desc_sw128(vb + kk * 2048, vlbo, vsbo);
                 if (D == 128)
                     vox_wgmma_m64n128k16_rs<BF, 1>(oacc, pf + 4 * kk, dsc, 1);
@@ -446,15 +460,29 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
             wg_commit();
         };
 
-        auto issue_s = [&](int s) {
+        auto issue_s = [&](int s, int nn) {
             const uint32_t kb = ring + s * STAGE_BYTES;
+            if (nn >= 4) {
 #pragma unroll
-            for (int kk = 0; kk < KSTEPS; kk++) {
-                const unsigned long long dsc = desc_sw128(kb + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024);
-                vox_wgmma_m64n64k16_rs<BF, 0>(sacc, qf[kk], dsc, kk > 0);
+                for (int kk = 0; kk < KSTEPS; kk++)
+                    vox_wgmma_m64n64k16_rs<BF, 0>(sacc, qf[kk], desc_sw128(kb + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024), kk > 0);
+            } else if (nn == 3) {
+#pragma unroll
+                for (int kk = 0; kk < KSTEPS; kk++)
+                    vox_wgmma_m64n48k16_rs<BF, 0>(sacc, qf[kk], desc_sw128(kb + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024), kk > 0);
+            } else if (nn == 2) {
+#pragma unroll
+                for (int kk = 0; kk < KSTEPS; kk++)
+                    vox_wgmma_m64n32k16_rs<BF, 0>(sacc, qf[kk], desc_sw128(kb + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024), kk > 0);
+            } else {
+#pragma unroll
+                for (int kk = 0; kk < KSTEPS; kk++)
+                    vox_wgmma_m64n16k16_rs<BF, 0>(sacc, qf[kk], desc_sw128(kb + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024), kk > 0);
             }
             wg_commit();
         };
+        /* (the 3-warpgroup D=64 kernel has no registers to spare for the narrow variants) */
+        auto groups = [](int inf) { return NWG == 3 ? 4 : ((inf >> 16) + 15) >> 4; };
         /* mask + online softmax on sacc (scores unscaled until exp2); returns the rescale factors */
         auto softmax = [&](int inf, float &al0, float &al1) {
 #ifdef VOX_DIAG_NOSOFTMAX
@@ -556,14 +584,14 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
                 fence_all();
                 const bool sh = turn_begin(inf);
                 wg_fence();
-                issue_s(s);
+                issue_s(s, groups(inf));
                 turn_end(sh);
                 wg_wait<0>();
                 fence_all();
                 float al0, al1;
                 softmax(inf, al0, al1);
                 rescale_pack(al0, al1);
-                prev_s = s;
+                prev_s = s, prev_nn = groups(inf);
             }
             /* phase B: the previous tile's P V is pending */
             while (true) {
@@ -579,7 +607,7 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
                     /* flush the pending P V so its stage is released (the producer may need it) */
                     fence_all();
                     wg_fence();
-                    issue_pv(prev_s);
+                    issue_pv(prev_s, prev_nn);
                     wg_wait<0>();
                     fence_all();
                     release(prev_s);
@@ -590,8 +618,8 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
                 fence_all();
                 const bool sh = turn_begin(inf);
                 wg_fence();
-                issue_s(s);
-                issue_pv(prev_s);
+                issue_s(s, groups(inf));
+                issue_pv(prev_s, prev_nn);
                 turn_end(sh);
                 wg_wait<1>();
                 fence_regs<32>(sacc);
@@ -601,13 +629,13 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
                 fence_all();
                 release(prev_s);
                 rescale_pack(al0, al1);
-                prev_s = s;
+                prev_s = s, prev_nn = groups(inf);
             }
         }
         if (prev_s >= 0) {
             fence_all();
             wg_fence();
-            issue_pv(prev_s);
+            issue_pv(prev_s, prev_nn);
             wg_wait<0>();
             fence_all();
             release(prev_s);
@@ -669,52 +697,135 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
         vox_sm90::attn_fwd<D, BF, 2, 2>(p, &tmK, &tmV);                                                    \
     }
 
-/* Device-side plan: one thread per head packs consecutive query blocks greedily
- * (total processed rows <= 128, at most GMAX blocks) and writes {m0, G} items
- * at an atomically reserved offset (items of one head stay contiguous).
- * *counter must be 0 before the launch; the attention kernel then reads the
- * item count through params.n_items_dev and runs on a grid of BH*NB CTAs
- * (the upper bound), the ones past the count exiting at once. */
+/* Device-side plan: one CTA of 256 threads per head.
+ * 1. The packing order. Packing pays where the packed query blocks' KV lists
+ *    overlap (one K/V tile then feeds both consumer warpgroups). Video blocks
+ *    that are neighbours along w, h or t have the most similar lists, and
+ *    which axis wins depends on the head (a "spatial" head attends within its
+ *    frame, a "temporal" one across frames at the same place). With the
+ *    block grid known (gt*gh*gw video blocks), the warps sample up to
+ *    VOX_SM90_PLAN_PAIRS pairs per axis, evenly spread, each pair = two
+ *    consecutive blocks of that axis' order (that axis fastest), count the
+ *    columns the pair shares (a bitmap of the first list in shared memory,
+ *    the second list's first VOX_SM90_PLAN_TEST entries tested), and the order
+ *    with the most shared columns wins (ties: raster order, w fastest).
+ *    order[bh*NB + x] = the block at position x; global blocks keep their
+ *    places after the video blocks.
+ * 2. Thread 0 packs consecutive positions greedily (processed rows <= maxrows,
+ *    at most GMAX blocks) from the rows staged in shared memory and writes
+ *    {m0 = bh*NB + x0, G} items at an atomically reserved offset (a head's
+ *    items contiguous). *counter must be 0 before the launch; the attention
+ *    kernel reads the count through params.n_items_dev on a grid of BH*NB CTAs
+ *    (the upper bound), those past the count exiting at once.
+ * Results do not depend on the order: every row still walks its own list in
+ * ascending block order. Dynamic shared memory: NB 16-bit row counts. */
+#define VOX_SM90_PLAN_THREADS 256
+#define VOX_SM90_PLAN_PAIRS 16
+#define VOX_SM90_PLAN_TEST 128
+#define VOX_SM90_PLAN_MAXNB 8192 /* the sampling's bitmaps; larger NB: raster order */
 namespace vox_sm90 {
-__device__ __forceinline__ int plan_rows(const int *kept_count, const int *block_valid, long long m, long long i)
+/* Block at position x of the order with axis a fastest (0: w, 1: h, 2: t). */
+__device__ __forceinline__ int plan_order(int a, int x, int gt, int gh, int gw)
 {
-    int r = kept_count ? kept_count[m] : block_valid[i];
-    return r < 0 ? 0 : r;
-}
-template <bool WRITE>
-__device__ __forceinline__ int plan_head(const int *kept_count, const int *block_valid, long long NB, long long bh,
-                                         int *items, int base, int maxrows)
-{
-    int n = 0, tot = 0, g = 0;
-    long long start = 0;
-    for (long long i = 0; i < NB; i++) {
-        const long long m = bh * NB + i;
-        const int r = plan_rows(kept_count, block_valid, m, i);
-        if (g > 0 && (tot + r > maxrows || g == VOX_SM90_GMAX)) {
-            if (WRITE)
-                items[2 * (base + n)] = (int)start, items[2 * (base + n) + 1] = g;
-            n++, g = 0, tot = 0;
-        }
-        if (g == 0)
-            start = m;
-        g++, tot += r;
+    if (a == 1) { /* x = (t*gw + w)*gh + h */
+        const int h = x % gh, r = x / gh, w = r % gw, t = r / gw;
+        return (t * gh + h) * gw + w;
     }
-    if (g > 0) {
-        if (WRITE)
-            items[2 * (base + n)] = (int)start, items[2 * (base + n) + 1] = g;
-        n++;
+    if (a == 2) { /* x = (h*gw + w)*gt + t */
+        const int t = x % gt, r = x / gt, w = r % gw, h = r / gw;
+        return (t * gh + h) * gw + w;
     }
-    return n;
+    return x;
 }
 } // namespace vox_sm90
 
-extern "C" __global__ void vox_attn_sm90_plan(const int *kept_count, const int *block_valid, long long NB,
-                                              long long BH, int *items, int *counter, int maxrows)
+extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_THREADS)
+    vox_attn_sm90_plan(const int *kept_count, const int *block_valid, const int *kv_start, const int *kv_count,
+                       const int *kv_cols, long long NB, int *items, int *counter, int maxrows, int *order, int gt,
+                       int gh, int gw)
 {
-    const long long bh = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-    if (bh >= BH)
+    extern __shared__ unsigned short vox_sm90_plan_rows[];
+    __shared__ unsigned bits[VOX_SM90_PLAN_THREADS / 32][VOX_SM90_PLAN_MAXNB / 32];
+    __shared__ int shared_cols[3];
+    const long long bh = blockIdx.x;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const long long NBv = (long long)gt * gh * gw;
+    const bool grid_ok = gt > 0 && gh > 0 && gw > 0 && NBv <= NB && NB <= VOX_SM90_PLAN_MAXNB;
+    if (tid < 3)
+        shared_cols[tid] = 0;
+    __syncthreads();
+    if (grid_ok && NBv >= 4) {
+        const int ext[3] = {gw, gh, gt};
+        const int npair = (int)(NBv / 2) < VOX_SM90_PLAN_PAIRS ? (int)(NBv / 2) : VOX_SM90_PLAN_PAIRS;
+        const int nw = (int)((NB + 31) >> 5);
+        for (int job = warp; job < 3 * npair; job += VOX_SM90_PLAN_THREADS / 32) {
+            const int a = job / npair, k = job % npair;
+            if (ext[a] < 2)
+                continue;
+            const int x = 2 * (int)(((long long)k * (NBv / 2)) / npair);
+            const long long ma = bh * NB + vox_sm90::plan_order(a, x, gt, gh, gw);
+            const long long mb = bh * NB + vox_sm90::plan_order(a, x + 1, gt, gh, gw);
+            for (int w = lane; w < nw; w += 32)
+                bits[warp][w] = 0u;
+            __syncwarp();
+            const int sa = kv_start[ma], ca = kv_count[ma];
+            for (int c = lane; c < ca; c += 32) {
+                const int col = kv_cols[sa + c];
+                if (col >= 0 && col < NB)
+                    atomicOr(&bits[warp][col >> 5], 1u << (col & 31));
+            }
+            __syncwarp();
+            const int sb = kv_start[mb], cb = kv_count[mb] < VOX_SM90_PLAN_TEST ? kv_count[mb] : VOX_SM90_PLAN_TEST;
+            int hit = 0;
+            for (int c = lane; c < cb; c += 32) {
+                const int col = kv_cols[sb + c];
+                hit += (col >= 0 && col < NB) ? (int)((bits[warp][col >> 5] >> (col & 31)) & 1u) : 0;
+            }
+            for (int o = 16; o > 0; o >>= 1)
+                hit += __shfl_xor_sync(0xffffffffu, hit, o);
+            if (lane == 0)
+                atomicAdd(&shared_cols[a], hit);
+            __syncwarp();
+        }
+    }
+    __syncthreads();
+    int axis = 0;
+    if (grid_ok) {
+        if (shared_cols[1] > shared_cols[axis])
+            axis = 1;
+        if (shared_cols[2] > shared_cols[axis])
+            axis = 2;
+    }
+    for (long long x = tid; x < NB; x += VOX_SM90_PLAN_THREADS) {
+        const int blk = (grid_ok && x < NBv) ? vox_sm90::plan_order(axis, (int)x, gt, gh, gw) : (int)x;
+        order[bh * NB + x] = blk;
+        const int r = kept_count ? kept_count[bh * NB + blk] : block_valid[blk];
+        vox_sm90_plan_rows[x] = (unsigned short)(r < 0 ? 0 : r);
+    }
+    __syncthreads();
+    if (tid != 0)
         return;
-    const int n = vox_sm90::plan_head<false>(kept_count, block_valid, NB, bh, items, 0, maxrows);
-    const int base = atomicAdd(counter, n);
-    vox_sm90::plan_head<true>(kept_count, block_valid, NB, bh, items, base, maxrows);
+    int base = 0;
+    for (int write = 0; write < 2; write++) {
+        int n = 0, tot = 0, g = 0;
+        long long start = 0;
+        for (long long x = 0; x < NB; x++) {
+            const int r = vox_sm90_plan_rows[x];
+            if (g > 0 && (tot + r > maxrows || g == VOX_SM90_GMAX)) {
+                if (write)
+                    items[2 * (base + n)] = (int)(bh * NB + start), items[2 * (base + n) + 1] = g;
+                n++, g = 0, tot = 0;
+            }
+            if (g == 0)
+                start = x;
+            g++, tot += r;
+        }
+        if (g > 0) {
+            if (write)
+                items[2 * (base + n)] = (int)(bh * NB + start), items[2 * (base + n) + 1] = g;
+            n++;
+        }
+        if (!write)
+            base = atomicAdd(counter, n);
+    }
 }

@@ -13,9 +13,12 @@
  *   vox_attn_sm90_plan               device planner
  * Launch (driver API):
  *   1. items: either host-built ({m0, G} per CTA, vox_sm90_plan_host) or
- *      device-built: zero *counter, then vox_attn_sm90_plan grid ceil(BH/128) x 128
- *      threads, args (kept_count|NULL, block_valid, (long long)NB, (long long)BH,
- *      items, counter, maxrows); items needs room for BH*NB entries (2 ints each).
+ *      device-built: zero *counter, then vox_attn_sm90_plan grid BH x
+ *      VOX_SM90_PLAN_THREADS, NB*2 bytes of dynamic shared memory, args
+ *      (kept_count|NULL, block_valid, kv_start, kv_count, kv_cols, (long long)NB,
+ *      items, counter, maxrows, order, gt, gh, gw); items needs room for BH*NB
+ *      entries (2 ints each), order BH*NB ints (params.order = order; the host
+ *      plan uses params.order = NULL).
  *      The same maxrows must go with the kernel that is launched.
  *   2. vox_sm90_encode_kv(enc, &tmK, k, BH*S, D, bf16), same for V into tmV
  *      (enc = the cuTensorMapEncodeTiled the library resolved from libcuda).

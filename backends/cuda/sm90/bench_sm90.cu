@@ -334,6 +334,8 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     }
     CK(cudaMalloc(&d_items, (size_t)M * 2 * 4));
     CK(cudaMalloc(&d_cnt, 4));
+    int *d_order; /* the device plan's order (identity without a grid: the host plan's order) */
+    CK(cudaMalloc(&d_order, (size_t)M * 4));
     unsigned char *d_flag;
     CK(cudaMalloc(&d_flag, flag.size()));
     CK(cudaMemcpy(d_flag, flag.data(), flag.size(), cudaMemcpyHostToDevice));
@@ -341,7 +343,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     /* device plan, checked against the host plan */
     CK(cudaMemset(d_cnt, 0, 4));
     const int nwg = D == 64 ? g_nwg64 : 2, maxrows = 64 * nwg;
-    vox_attn_sm90_plan<<<(BH + 127) / 128, 128>>>(d_kept, d_valid, NB, BH, d_items, d_cnt, maxrows);
+    vox_attn_sm90_plan<<<BH, VOX_SM90_PLAN_THREADS, NB * 2>>>(d_kept, d_valid, d_ks, d_kn, d_kc, NB, d_items, d_cnt, maxrows, d_order, 0, 0, 0);
     CK(cudaGetLastError());
     int n_items = 0;
     CK(cudaMemcpy(&n_items, d_cnt, 4, cudaMemcpyDeviceToHost));
@@ -472,7 +474,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
         for (int r = 0; r < 5; r++) {
             CK(cudaMemset(d_cnt, 0, 4));
             CK(cudaEventRecord(e0));
-            vox_attn_sm90_plan<<<(BH + 127) / 128, 128>>>(d_kept, d_valid, NB, BH, d_items, d_cnt, maxrows);
+            vox_attn_sm90_plan<<<BH, VOX_SM90_PLAN_THREADS, NB * 2>>>(d_kept, d_valid, d_ks, d_kn, d_kc, NB, d_items, d_cnt, maxrows, d_order, 0, 0, 0);
             CK(cudaEventRecord(e1));
             CK(cudaEventSynchronize(e1));
             float ms;
