@@ -15,7 +15,8 @@
  *         (wgmma, both operands from shared memory), P = exp2(S*scale*log2e -
  *         l2) (0 past the tile's valid keys), dS = P (dP - delta), dQ += dS K
  *         (wgmma, dS from registers, K read MN-major). dq = scale * dQ, 0 on
- *         rows that are not live.
+ *         rows that are not live. A tile's padding keys are zeroed in its
+ *         staged K and V first (so NaN there reaches nothing).
  *   dkdv: one CTA per 64-key tile of a KV block (bh, j, part): K and V
  *         resident, the 64-row Q/dO_eff tiles of the query blocks of j's
  *         transposed list streamed by TMA with their l2 and delta (bulk
@@ -34,9 +35,7 @@
  * f16/bf16 for the second products (as FA2/FA3 and the mma.sync path do).
  *
  * Requirements (attention_backward_sm90_host.h checks them): f16/bf16, D in
- * {64, 128}, V a power of two >= 64, BH*S < 2^31, rows 16-byte aligned; the
- * padding slots of k and v hold zeros (permute_to writes them; a padding key
- * gets P = 0, but its K row enters dQ += dS K).
+ * {64, 128}, V a power of two >= 64, BH*S < 2^31, rows 16-byte aligned.
  */
 #pragma once
 #include "attention_forward_sm90.cuh"
@@ -145,6 +144,25 @@ template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CU
 #pragma unroll
     for (int h = 0; h < D / 64; h++)
         tma_load_2d(dst + h * 8192, map, h * 64, row, bar);
+}
+
+/* Consumer warpgroup: zero the rows flagged in dead0 (rows 0-31) / dead1 (32-63) of the two
+ * staged [64][D] tiles at tb (a 128B-swizzled row keeps its 128 bytes per 64-column box), then
+ * make the writes visible to wgmma and wait for the warpgroup (named barrier 2 + cw). */
+template <int D>
+__device__ __forceinline__ void bwd_zero_rows(unsigned char *tb, unsigned dead0, unsigned dead1, int ctw, int cw)
+{
+    constexpr int H = D / 64, CH = 2 * H * 8; /* 16-byte chunks of one row over both tiles */
+    for (int e = ctw; e < 64 * CH; e += 128) {
+        const int r = e / CH, x = e - r * CH, t = x / (H * 8), h = (x >> 3) % H, c = x & 7;
+        if (((r < 32 ? dead0 : dead1) >> (r & 31)) & 1u)
+            *(uint4 *)(tb + t * (64 * D * 2) + h * 8192 + r * 128 + c * 16) = make_uint4(0, 0, 0, 0);
+    }
+    fence_proxy_async();
+    if (cw == 0)
+        named_bar<2, 128>();
+    else
+        named_bar<3, 128>();
 }
 
 /* Consumer: the two f32 partial accumulators of the warpgroups added through shared memory:
@@ -287,6 +305,9 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
         if (ntok < 0)
             break;
         const uint32_t kb = sm.ring + s * 2 * SM::TILE, vb = kb + SM::TILE;
+        if (ntok < 64) /* padding keys: zero their K and V rows */
+            bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, ntok >= 32 ? 0u : ~0u << ntok,
+                             ntok <= 32 ? ~0u : ~0u << (ntok - 32), ctw, cw);
         fence_regs<D / 2>(acc);
         wg_fence();
         bwd_mma_ss<D, BF>(sacc, sm.res0, kb);
@@ -413,20 +434,8 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         /* rows that are not live: zero them in both staged tiles (same answer in every warp) */
         const unsigned dead0 = __ballot_sync(0xffffffffu, L[lane] == VOX_SM90_INF);
         const unsigned dead1 = __ballot_sync(0xffffffffu, L[lane + 32] == VOX_SM90_INF);
-        if (dead0 | dead1) {
-            constexpr int CH = 2 * (D / 64) * 8; /* 16-byte chunks of one row over both tiles */
-            unsigned char *tb = sm.gring + s * 2 * SM::TILE;
-            for (int e = ctw; e < 64 * CH; e += 128) {
-                const int r = e / CH, x = e - r * CH, t = x / ((D / 64) * 8), h = (x >> 3) % (D / 64), c = x & 7;
-                if (((r < 32 ? dead0 : dead1) >> (r & 31)) & 1u)
-                    *(uint4 *)(tb + t * SM::TILE + h * 8192 + r * 128 + c * 16) = make_uint4(0, 0, 0, 0);
-            }
-            fence_proxy_async();
-            if (cw == 0)
-                named_bar<2, 128>();
-            else
-                named_bar<3, 128>();
-        }
+        if (dead0 | dead1)
+            bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, dead0, dead1, ctw, cw);
         fence_regs<D / 2>(gk);
         fence_regs<D / 2>(gv);
         wg_fence();

@@ -6,9 +6,8 @@
  *   env VOX_ONLY=name (one config by exact name), VOX_FORCE_TIME=1 (time even if a check failed).
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
  * padded blocks, pruned rows through fill_src), random q, k, v, dout; the
- * padding rows of k and v zero (the library's contract), the rows that are
- * not live in q and dout (padding, pruned) NaN (never to be read into a
- * result); a naive fp32 forward gives o (rounded to the dtype) and lse, the
+ * padding rows of k and v and the rows that are not live in q and dout
+ * (padding, pruned) NaN (they must reach no result); a naive fp32 forward gives o (rounded to the dtype) and lse, the
  * preprocess delta = dout.o; dq, dk, dv poisoned (NaN) before the run and
  * compared element by element with a naive fp32 reference backward:
  * normalized error sum((a-r)^2)/sum(r^2) against the conformance limits of
@@ -71,19 +70,14 @@ static __device__ __forceinline__ bool row_live(long long x, long long S, int V,
     return r < valid[i] && (!fill || fill[x] == slot) && (!lse || lse[x] != -INFINITY);
 }
 
-/* Gaussian data; padding rows of k/v (kv = 1) zero; rows not live of q/dout (kv = 0) NaN (0xffff). */
+/* Gaussian data; padding rows of k/v (kv = 1) and rows not live of q/dout (kv = 0) NaN (0xffff). */
 __global__ void fill_data(u16 *p, long long n, int D, long long S, int V, const int *valid, const int *fill, int kv,
                           unsigned seed, bool bf)
 {
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
-        const long long x = e / D;
-        const long long slot = x % S;
+        const long long x = e / D, slot = x % S;
         const bool pad = (int)(slot % V) >= valid[slot / V];
-        if (kv && pad) {
-            p[e] = 0;
-            continue;
-        }
-        if (!kv && !row_live(x, S, V, valid, fill, NULL)) {
+        if (kv ? pad : !row_live(x, S, V, valid, fill, NULL)) {
             p[e] = 0xffff;
             continue;
         }
