@@ -234,6 +234,7 @@ static const gpu_api cuda_api = {
     .event_destroy = cu_ev_destroy,
     .error_string = cu_error_string,
     .attention_forward = cu_sm90_attention_forward, /* sm_90a wgmma/TMA (cuda_sm90.c) */
+    .attention_backward = cu_sm90_attention_backward,
 };
 
 static vox_status cu_open(int index, const vox_native_queue *native, const vox_logger *log, void **dev)

@@ -88,10 +88,12 @@ const char *cu_error_string(int rc);
  * module where it applies (sm_90 device, built with 90a, the driver's tensor
  * map encoder, VOXATTN_CUDA_NO_SM90 unset) into g->vendor and names it in
  * g->vendor_attention; never fails the open (logs why the path is off).
- * cu_sm90_close: frees it (context current). cu_sm90_attention_forward:
- * gpu_api.attention_forward. */
+ * cu_sm90_close: frees it (context current). cu_sm90_attention_forward,
+ * cu_sm90_attention_backward: gpu_api.attention_forward, attention_backward. */
 void cu_sm90_open(gpu_dev *g);
 void cu_sm90_close(gpu_dev *g);
 int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_forward *p, vox_status *st);
+int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_backward *p,
+                               vox_status *st);
 
 #endif

@@ -2,12 +2,15 @@
  * backends/cuda/sm90/ (wgmma + TMA + mbarriers), built into their own fatbin
  * (sm_90a only, when the meson option nvcc_archs has 90a), loaded at device
  * open on compute capability 9.0 devices and tried first by
- * gpu_attention_forward (gpu_api.attention_forward). It takes f16/bf16,
- * D 64 or 128, V 64 or 128 (kernel limits: see cu_sm90_attention_forward)
- * and declines everything else, so the shared mma.sync kernel runs. The host
- * side of sm90/attention_forward_sm90_host.h lives here, over this backend's
- * own driver types (no <cuda.h>): the params struct, the tensor maps, the
- * device plan, the launch. VOXATTN_CUDA_NO_SM90=1 turns the path off. */
+ * gpu_attention_forward (gpu_api.attention_forward) and, after the shared
+ * preprocess, by gpu_attention_backward (gpu_api.attention_backward). Both
+ * take f16/bf16, D 64 or 128, V a power of two >= 64 (the forward V <= the
+ * CTA's rows; see cu_sm90_attention_forward / _backward) and decline
+ * everything else, so the shared mma.sync kernels run. The host side of
+ * sm90/attention_{forward,backward}_sm90_host.h lives here, over this
+ * backend's own driver types (no <cuda.h>): the params structs, the tensor
+ * maps, the device plan, the launches. VOXATTN_CUDA_NO_SM90=1 turns the path
+ * off. */
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -61,15 +64,25 @@ enum {
 };
 
 /* The kernels this path uses: X(index, name, threads per CTA, rows per CTA
- * = the plan's maxrows). D = 64 takes the 3-consumer-warpgroup variant (+12%
- * over the 2-warpgroup vox_attn_sm90_*_d64, which is not used); the c2
- * cluster kernels are not used (slower). */
-#define CU_SM90_KERNELS(X)                                       \
-    X(SM90_BF16_D128, "vox_attn_sm90_bf16_d128", 384, 128)      \
-    X(SM90_F16_D128, "vox_attn_sm90_f16_d128", 384, 128)        \
-    X(SM90_BF16_D64, "vox_attn_sm90w3_bf16_d64", 512, 192)      \
-    X(SM90_F16_D64, "vox_attn_sm90w3_f16_d64", 512, 192)        \
-    X(SM90_PLAN, "vox_attn_sm90_plan", 256, 0)
+ * = the plan's maxrows; 0 for the backward's). D = 64 takes the
+ * 3-consumer-warpgroup variant (+12% over the 2-warpgroup
+ * vox_attn_sm90_*_d64, which is not used); the c2 cluster kernels are not
+ * used (slower). */
+#define CU_SM90_KERNELS(X)                                                   \
+    X(SM90_BF16_D128, "vox_attn_sm90_bf16_d128", 384, 128)                   \
+    X(SM90_F16_D128, "vox_attn_sm90_f16_d128", 384, 128)                     \
+    X(SM90_BF16_D64, "vox_attn_sm90w3_bf16_d64", 512, 192)                   \
+    X(SM90_F16_D64, "vox_attn_sm90w3_f16_d64", 512, 192)                     \
+    X(SM90_PLAN, "vox_attn_sm90_plan", 256, 0)                               \
+    X(SM90_BWD_ROWS, "vox_attn_bwd_sm90_rows", 256, 0)                       \
+    X(SM90_BWD_DQ_BF16_D128, "vox_attn_bwd_sm90_dq_bf16_d128", 384, 0)       \
+    X(SM90_BWD_DQ_F16_D128, "vox_attn_bwd_sm90_dq_f16_d128", 384, 0)         \
+    X(SM90_BWD_DQ_BF16_D64, "vox_attn_bwd_sm90_dq_bf16_d64", 384, 0)         \
+    X(SM90_BWD_DQ_F16_D64, "vox_attn_bwd_sm90_dq_f16_d64", 384, 0)           \
+    X(SM90_BWD_DKDV_BF16_D128, "vox_attn_bwd_sm90_dkdv_bf16_d128", 384, 0)   \
+    X(SM90_BWD_DKDV_F16_D128, "vox_attn_bwd_sm90_dkdv_f16_d128", 384, 0)     \
+    X(SM90_BWD_DKDV_BF16_D64, "vox_attn_bwd_sm90_dkdv_bf16_d64", 384, 0)     \
+    X(SM90_BWD_DKDV_F16_D64, "vox_attn_bwd_sm90_dkdv_f16_d64", 384, 0)
 
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
@@ -131,7 +144,8 @@ void cu_sm90_open(gpu_dev *g)
         return;
     }
     g->vendor = s;
-    g->vendor_attention = "sm_90a wgmma/TMA kernels (vox_attn_sm90_*, VOXATTN_CUDA_NO_SM90=1 turns them off)";
+    g->vendor_attention =
+        "sm_90a wgmma/TMA kernels (vox_attn_sm90_*, vox_attn_bwd_sm90_*; VOXATTN_CUDA_NO_SM90=1 turns them off)";
 #endif
 }
 
@@ -248,5 +262,86 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     void *args[] = {&a, &tmK, &tmV};
     *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[k], sm90_kernels[k].name, &s->fn_smem[k], BH * NB,
                         (unsigned)sm90_kernels[k].threads, 1, smem_bytes(D, NB), args);
+    return 1;
+}
+
+/* VoxSm90BwdParams (sm90/attention_backward_sm90.cuh), field for field. */
+typedef struct cu_sm90_bwd_params {
+    uint64_t lse, l2, dq, dk, dv, mask, fill_src, block_valid;
+    long long BH, NB;
+    int V;
+    float scale;      /* the mma.sync kernels' f32 scale */
+    float scale_log2; /* and scale * log2(e) */
+} cu_sm90_bwd_params;
+_Static_assert(offsetof(cu_sm90_bwd_params, BH) == 64, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, V) == 80, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, scale_log2) == 88, "VoxSm90BwdParams layout");
+_Static_assert(sizeof(cu_sm90_bwd_params) == 96, "VoxSm90BwdParams layout");
+
+/* Dynamic shared memory of a dq / dkdv CTA (vox_sm90_bwd_smem_bytes). */
+static size_t bwd_smem_bytes(int64_t D)
+{
+    size_t stages = D == 128 ? 5 : 8;
+    return 1024 + (2 + 2 * stages) * 64 * (size_t)D * 2 + 544 * stages + 16;
+}
+
+/* gpu_api.attention_backward: 0 (declined) unless the sm_90a path is loaded
+ * and takes the shape (vox_sm90_bwd_supported); then the rows kernel (l2 in
+ * the device's scratch), dq and dkdv, 1 with the status in *st. Called after
+ * the shared preprocess, on the same stream. */
+int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_backward *p, vox_status *st)
+{
+    cu_sm90 *s = g->vendor;
+    if (!s || (d->dtype != VOX_F16 && d->dtype != VOX_BF16))
+        return 0;
+    int64_t D = d->head_dim, V = d->block_volume, NB = d->n_blocks, BH = d->batch * d->heads;
+    if ((D != 64 && D != 128) || V < 64 || (V & (V - 1)) || BH * NB * V >= ((int64_t)1 << 31) ||
+        bwd_smem_bytes(D) > (size_t)g->max_smem_optin)
+        return 0;
+    int bf16 = d->dtype == VOX_BF16;
+    int kq = D == 128 ? (bf16 ? SM90_BWD_DQ_BF16_D128 : SM90_BWD_DQ_F16_D128)
+                      : (bf16 ? SM90_BWD_DQ_BF16_D64 : SM90_BWD_DQ_F16_D64);
+    int kkv = D == 128 ? (bf16 ? SM90_BWD_DKDV_BF16_D128 : SM90_BWD_DKDV_F16_D128)
+                       : (bf16 ? SM90_BWD_DKDV_BF16_D64 : SM90_BWD_DKDV_F16_D64);
+    uint64_t q = gpu_dptr(p->q), k = gpu_dptr(p->k), v = gpu_dptr(p->v), g_ = gpu_dptr(p->dout);
+    cu_sm90_bwd_params a = {.lse = gpu_dptr(p->lse), .dq = gpu_dptr(p->dq), .dk = gpu_dptr(p->dk),
+                            .dv = gpu_dptr(p->dv), .mask = gpu_dptr(p->mask), .fill_src = gpu_dptr(p->fill_src),
+                            .block_valid = gpu_dptr(d->block_valid), .BH = BH, .NB = NB, .V = (int)V};
+    /* TMA and the bulk copies of lse rows want 16-byte aligned bases; dq/dk/dv take 4-byte stores */
+    if (!q || !k || !v || !g_ || !a.lse || !a.dq || !a.dk || !a.dv || ((q | k | v | g_ | a.lse) & 15) ||
+        ((a.dq | a.dk | a.dv) & 3))
+        return 0;
+    vox_attention_backward_args ba;
+    vox_attention_backward_args_init(&ba, d, p);
+    a.scale = ba.scale, a.scale_log2 = ba.scale_log2;
+    cu_tensor_map tmQ, tmK, tmV, tmG;
+    if (gpu_push(g)) /* the encoder wants the context current */
+        return 0;
+    int64_t rows = BH * NB * V;
+    int bad = encode_kv(&tmQ, q, rows, D, bf16) || encode_kv(&tmK, k, rows, D, bf16) ||
+              encode_kv(&tmV, v, rows, D, bf16) || encode_kv(&tmG, g_, rows, D, bf16);
+    g->api->pop(g);
+    if (bad) {
+        vox_log(&g->log, VOX_LOG_DEBUG, "cuda: tensor map encoding failed; attention_backward takes mma.sync");
+        return 0;
+    }
+    /* l2: one float per slot */
+    *st = gpu_ensure_scratch(g, (size_t)rows * sizeof(float));
+    if (*st)
+        return 1;
+    a.l2 = g->scratch;
+    void *rargs[] = {&a};
+    *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_ROWS], sm90_kernels[SM90_BWD_ROWS].name,
+                        &s->fn_smem[SM90_BWD_ROWS], gpu_cap_grid(g, (rows + 255) / 256, 8),
+                        (unsigned)sm90_kernels[SM90_BWD_ROWS].threads, 1, 0, rargs);
+    void *args[] = {&a, &tmQ, &tmK, &tmV, &tmG};
+    int64_t grid = BH * NB * (V / 64);
+    size_t smem = bwd_smem_bytes(D);
+    if (!*st)
+        *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kq], sm90_kernels[kq].name, &s->fn_smem[kq], grid,
+                            (unsigned)sm90_kernels[kq].threads, 1, smem, args);
+    if (!*st)
+        *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kkv], sm90_kernels[kkv].name, &s->fn_smem[kkv],
+                            grid, (unsigned)sm90_kernels[kkv].threads, 1, smem, args);
     return 1;
 }

@@ -6,7 +6,8 @@
  *   gpu_device.c  device open/close, buffers, transfers, timers, scratch
  *   gpu_launch.c  the kernel table, launching, launch-size helpers
  *   gpu_ops.c     one launcher per op (gpu_permute_to ... gpu_attention_backward)
- * A backend may add a vendor attention path (gpu_api.attention_forward) with
+ * A backend may add a vendor attention path (gpu_api.attention_forward,
+ * attention_backward) with
  * its own module and state (gpu_dev.vendor), launched with gpu_launch_fn.
  * Kernels: kernels/kernels.cu (their names: gpu_kernels.h). */
 #ifndef VOX_GPU_INTERNAL_H
@@ -92,6 +93,11 @@ struct gpu_api {
      * argument lists) are launched with gpu_launch_fn. */
     int (*attention_forward)(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_forward *p,
                              vox_status *st);
+    /* The same for attention_backward's main kernels, tried after the shared
+     * preprocess (dO_eff over dout, delta in the LSE work half) has been
+     * launched and before the mma.sync / scalar kernels (NULL: none). */
+    int (*attention_backward)(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_backward *p,
+                              vox_status *st);
 };
 
 /* gpu_device.c: the vox_backend entries but probe and the ops. */

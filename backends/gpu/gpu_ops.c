@@ -282,10 +282,11 @@ static int attention_backward_mma(gpu_dev *g, const vox_op_dims *d, const vox_at
     return 1;
 }
 
-/* The preprocess (dO_eff over dout, delta into the LSE work half), then
- * tensor cores or the portable kernels (16 rows / keys per block, tiles of 32
- * in shared memory, 16 where that does not fit); VOXATTN_GPU_SCALAR=1 forces
- * the portable kernels. Every kernel writes its outputs once: deterministic. */
+/* The preprocess (dO_eff over dout, delta into the LSE work half), then the
+ * vendor path (gpu_api.attention_backward), tensor cores or the portable
+ * kernels (16 rows / keys per block, tiles of 32 in shared memory, 16 where
+ * that does not fit); VOXATTN_GPU_SCALAR=1 forces the portable kernels. Every
+ * kernel writes its outputs once: deterministic. */
 vox_status gpu_attention_backward(void *dev, const vox_op_dims *d, const vox_op_attention_backward *p)
 {
     gpu_dev *g = dev;
@@ -297,7 +298,8 @@ vox_status gpu_attention_backward(void *dev, const vox_op_dims *d, const vox_op_
     GPU_OP_ARGS(attention_backward);
     vox_status st = gpu_launch_op(g, VOX_OP_attention_backward, BY_DTYPE(attention_backward_prep), a.BH * a.NB, 128,
                                   1, 0, &b, &a);
-    if (st || (!g->force_scalar && attention_backward_mma(g, d, &b, a, &st)))
+    if (st || (!g->force_scalar && g->api->attention_backward && g->api->attention_backward(g, d, p, &st)) ||
+        (!g->force_scalar && attention_backward_mma(g, d, &b, a, &st)))
         return st;
     int tt = 32;
     size_t smem = (size_t)2 * 32 * d->head_dim * 4;

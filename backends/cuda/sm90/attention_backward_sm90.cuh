@@ -1,0 +1,521 @@
+/* Block-sparse attention BACKWARD for Hopper (sm_90a): wgmma + TMA + mbarriers,
+ * warp-specialized, deterministic (no atomics). Implements the main kernels of
+ * the vox_op_attention_backward contract (core/backend.h) after the shared
+ * preprocess (backends/gpu/kernels/attention_backward.cuh: dO_eff written over
+ * dout, delta = dO_eff . o into the LSE work half lse[BH*S + slot]).
+ * Launch interface: attention_backward_sm90_host.h. Measurements: NOTES.md.
+ *
+ * Three kernels, in this order:
+ *   rows: l2[slot] = lse * log2(e) for live rows (valid slot, computed: no
+ *         fill_src or fill_src == slot, lse != -inf), +inf otherwise; the
+ *         main kernels take "l2 = +inf" as "not live" (P = 0 there).
+ *   dq:   one CTA per 64-row tile of a query block (bh, i, part): Q and dO_eff
+ *         of the tile resident in shared memory, the 64-key K/V tiles of the
+ *         row's KV list streamed by TMA; per K/V tile S = Q K^T, dP = dO V^T
+ *         (wgmma, both operands from shared memory), P = exp2(S*scale*log2e -
+ *         l2) (0 past the tile's valid keys), dS = P (dP - delta), dQ += dS K
+ *         (wgmma, dS from registers, K read MN-major). dq = scale * dQ, 0 on
+ *         rows that are not live. A tile's padding keys are zeroed in its
+ *         staged K and V first (so NaN there reaches nothing).
+ *   dkdv: one CTA per 64-key tile of a KV block (bh, j, part): K and V
+ *         resident, the 64-row Q/dO_eff tiles of the query blocks of j's
+ *         transposed list streamed by TMA with their l2 and delta (bulk
+ *         copies); per tile S^T = K Q^T, dP^T = V dO^T, P^T, dS^T (as above,
+ *         per column), dV += P^T dO, dK += dS^T Q. Rows that are not live are
+ *         zeroed in the staged Q/dO tiles first (their contents are not
+ *         trusted: padding of q/dout, pruned rows), so they add nothing.
+ *         dk = scale * dK, dv = dV, 0 for padding keys.
+ * CTA of dq and dkdv: warpgroup 0 = producer (one warp streams the tiles
+ * through a STAGES-deep ring, one full/empty mbarrier pair per stage),
+ * warpgroups 1 and 2 = consumers taking the streamed tiles alternately (tile
+ * t goes to consumer t % 2), each with its own f32 accumulators over the same
+ * 64 rows (dq) or keys (dkdv); at the end the two partial sums are added
+ * through shared memory (consumer 0's tiles + consumer 1's: a fixed order, so
+ * results are bitwise reproducible run to run). P and dS are rounded to
+ * f16/bf16 for the second products (as FA2/FA3 and the mma.sync path do).
+ *
+ * Requirements (attention_backward_sm90_host.h checks them): f16/bf16, D in
+ * {64, 128}, V a power of two >= 64, BH*S < 2^31, rows 16-byte aligned.
+ */
+#pragma once
+#include "attention_forward_sm90.cuh"
+
+typedef struct VoxSm90BwdParams {
+    const float *lse;      /* [2][BH][S]: the forward's LSE (block layout), then delta */
+    float *l2;             /* [BH][S]: written by the rows kernel, read by dq and dkdv */
+    void *dq, *dk, *dv;    /* [BH][S][D] */
+    const int *mask;       /* the packed forward CSR + transpose (core/backend.h) */
+    const int *fill_src;   /* [BH][S] or NULL */
+    const int *block_valid;/* [NB] */
+    long long BH, NB;
+    int V;
+    float scale;           /* softmax scale (dq, dk) */
+    float scale_log2;      /* scale * log2(e) */
+} VoxSm90BwdParams;
+
+#define VOX_SM90_BWD_THREADS 384 /* producer warpgroup + 2 consumer warpgroups */
+#define VOX_SM90_BWD_STAGES(D) ((D) == 128 ? 5 : 8)
+/* dynamic shared memory: 1 KB alignment slack, 2 resident tiles, STAGES x 2 streamed tiles, meta */
+#define VOX_SM90_BWD_SMEM_BYTES(D) \
+    (1024 + (size_t)(2 + 2 * VOX_SM90_BWD_STAGES(D)) * 64 * (D) * 2 + 544 * (size_t)VOX_SM90_BWD_STAGES(D) + 16)
+
+namespace vox_sm90 {
+
+#define VOX_SM90_LOG2E 1.4426950408889634f
+
+/* 1-D bulk copy global -> shared, completion counted on an mbarrier (16-byte aligned, size % 16 == 0). */
+__device__ __forceinline__ void bulk_load(uint32_t dst, const void *src, int bytes, uint32_t bar)
+{
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+                 "l"((unsigned long long)src), "r"(bytes), "r"(bar)
+                 : "memory");
+}
+/* generic-proxy shared-memory writes before async-proxy (wgmma, TMA) accesses, and the reverse */
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+/* K-major operand (64 rows x D, 128B swizzle, 64-column boxes 8 KB apart), k-step kk of 16 columns */
+__device__ __forceinline__ unsigned long long desc_kmaj(uint32_t tile, int kk)
+{
+    return desc_sw128(tile + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024);
+}
+/* The same tile as an MN-major B operand (K dimension = its 64 rows), k-step kk of 16 rows */
+__device__ __forceinline__ unsigned long long desc_mnmaj(uint32_t tile, int kk)
+{
+    return desc_sw128(tile + kk * 2048, 64 * 128, 1024);
+}
+
+/* Shared-memory map of the dq / dkdv kernels (base 1024-aligned). */
+template <int D> struct BwdSmem {
+    static constexpr int STAGES = VOX_SM90_BWD_STAGES(D);
+    static constexpr int TILE = 64 * D * 2;          /* one [64][D] f16/bf16 tile */
+    uint32_t res0, res1, ring;                       /* resident tiles, stage s at ring + s*2*TILE */
+    uint32_t full0, empty0, resbar;                  /* mbarriers: full[s] = full0 + 8s, ... */
+    volatile int *info;                              /* [STAGES]: -1 = end, else per-kernel meaning */
+    float *rowl2, *rowdl;                            /* [STAGES][64] (dkdv: the staged rows' l2, delta) */
+    unsigned char *gring;                            /* generic pointer to the ring */
+    __device__ __forceinline__ BwdSmem(unsigned char *raw_ptr)
+    {
+        const uint32_t raw = smem_u32(raw_ptr);
+        const uint32_t base = (raw + 1023u) & ~1023u;
+        unsigned char *gb = raw_ptr + (base - raw);
+        res0 = base, res1 = base + TILE, ring = base + 2 * TILE;
+        gring = gb + 2 * TILE;
+        unsigned char *meta = gb + (2 + 2 * STAGES) * TILE;
+        full0 = smem_u32(meta), empty0 = full0 + 8 * STAGES, resbar = empty0 + 8 * STAGES;
+        info = (volatile int *)(meta + 16 * STAGES + 16);
+        rowl2 = (float *)(meta + 32 * STAGES + 16);
+        rowdl = rowl2 + 64 * STAGES;
+    }
+};
+
+/* Barrier setup shared by dq and dkdv: full[s] gets one arrival (+ tx bytes), empty[s] one per consumer warp. */
+template <int D> __device__ __forceinline__ void bwd_init_barriers(const BwdSmem<D> &sm)
+{
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < BwdSmem<D>::STAGES; s++) {
+            mbar_init(sm.full0 + 8 * s, 1);
+            mbar_init(sm.empty0 + 8 * s, 4);
+        }
+        mbar_init(sm.resbar, 1);
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+}
+
+/* Producer, lane 0: claim the next stage (wait until its last consumer released it). */
+template <int D> __device__ __forceinline__ int bwd_claim(const BwdSmem<D> &sm, int it)
+{
+    const int s = it % BwdSmem<D>::STAGES, k = it / BwdSmem<D>::STAGES;
+    mbar_wait(sm.empty0 + 8 * s, (k & 1) ^ 1);
+    return s;
+}
+/* Producer, lane 0: the two end markers (one for each consumer). */
+template <int D> __device__ __forceinline__ void bwd_finish(const BwdSmem<D> &sm, int it)
+{
+    for (int e = 0; e < 2; e++, it++) {
+        const int s = bwd_claim<D>(sm, it);
+        sm.info[s] = -1;
+        mbar_arrive(sm.full0 + 8 * s);
+    }
+}
+/* Producer, lane 0: a [64][D] tile of rows row.. of a tensor map into dst (64-column boxes). */
+template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CUtensorMap *map, int row, uint32_t bar)
+{
+#pragma unroll
+    for (int h = 0; h < D / 64; h++)
+        tma_load_2d(dst + h * 8192, map, h * 64, row, bar);
+}
+
+/* Consumer warpgroup: zero the rows flagged in dead0 (rows 0-31) / dead1 (32-63) of the two
+ * staged [64][D] tiles at tb (a 128B-swizzled row keeps its 128 bytes per 64-column box), then
+ * make the writes visible to wgmma and wait for the warpgroup (named barrier 2 + cw). */
+template <int D>
+__device__ __forceinline__ void bwd_zero_rows(unsigned char *tb, unsigned dead0, unsigned dead1, int ctw, int cw)
+{
+    constexpr int H = D / 64, CH = 2 * H * 8; /* 16-byte chunks of one row over both tiles */
+    for (int e = ctw; e < 64 * CH; e += 128) {
+        const int r = e / CH, x = e - r * CH, t = x / (H * 8), h = (x >> 3) % H, c = x & 7;
+        if (((r < 32 ? dead0 : dead1) >> (r & 31)) & 1u)
+            *(uint4 *)(tb + t * (64 * D * 2) + h * 8192 + r * 128 + c * 16) = make_uint4(0, 0, 0, 0);
+    }
+    fence_proxy_async();
+    if (cw == 0)
+        named_bar<2, 128>();
+    else
+        named_bar<3, 128>();
+}
+
+/* Consumer: the two f32 partial accumulators of the warpgroups added through shared memory:
+ * warpgroup `from` stores `a`, warpgroup `to` adds it into its `a`. red: 128*N floats. */
+template <int N>
+__device__ __forceinline__ void bwd_reduce_store(float *red, const float *a, int ctw)
+{
+#pragma unroll
+    for (int e = 0; e < N; e++)
+        red[e * 128 + ctw] = a[e];
+}
+template <int N> __device__ __forceinline__ void bwd_reduce_add(const float *red, float *a, int ctw)
+{
+#pragma unroll
+    for (int e = 0; e < N; e++)
+        a[e] += red[e * 128 + ctw];
+}
+
+/* Consumer: rows R0 = 16w + lane/4 and R0 + 8 of a [64][D] accumulator (wgmma C layout) scaled
+ * into row `row0 + R` of out ([..][D] f16/bf16), zeros where !on. */
+template <int D, bool BF>
+__device__ __forceinline__ void bwd_store_rows(void *out, long long row0, const float *acc, float sc, int R0, int cq,
+                                               bool on0, bool on1)
+{
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const bool on = h ? on1 : on0;
+        unsigned *orow = (unsigned *)((unsigned short *)out + (row0 + R0 + 8 * h) * D);
+#pragma unroll
+        for (int j = 0; j < D / 8; j++)
+            orow[j * 4 + cq] = on ? vox_pack2<BF>(acc[4 * j + 2 * h] * sc, acc[4 * j + 2 * h + 1] * sc) : 0u;
+    }
+}
+
+/* Consumer: pack a 64x64 f32 accumulator into 4 k-steps of A fragments (f16/bf16). */
+template <bool BF> __device__ __forceinline__ void bwd_pack_a(unsigned *f, const float *x)
+{
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        f[4 * kk + 0] = vox_pack2<BF>(x[8 * kk + 0], x[8 * kk + 1]);
+        f[4 * kk + 1] = vox_pack2<BF>(x[8 * kk + 2], x[8 * kk + 3]);
+        f[4 * kk + 2] = vox_pack2<BF>(x[8 * kk + 4], x[8 * kk + 5]);
+        f[4 * kk + 3] = vox_pack2<BF>(x[8 * kk + 6], x[8 * kk + 7]);
+    }
+}
+
+/* acc[64 x D] += A (4 k-steps of register fragments) x B (a staged [64][D] tile, read MN-major). */
+template <int D, bool BF> __device__ __forceinline__ void bwd_mma_rs(float *acc, const unsigned *f, uint32_t tile)
+{
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        if (D == 128)
+            vox_wgmma_m64n128k16_rs<BF, 1>(acc, f + 4 * kk, desc_mnmaj(tile, kk), 1);
+        else
+            vox_wgmma_m64n64k16_rs<BF, 1>(acc, f + 4 * kk, desc_mnmaj(tile, kk), 1);
+    }
+}
+/* acc[64 x 64] = A tile x B tile^T, both [64][D] K-major in shared memory. */
+template <int D, bool BF> __device__ __forceinline__ void bwd_mma_ss(float *acc, uint32_t a, uint32_t b)
+{
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+        vox_wgmma_m64n64k16_ss<BF>(acc, desc_kmaj(a, kk), desc_kmaj(b, kk), kk > 0);
+}
+
+/* ------------------------------------------------------------------ dq */
+template <int D, bool BF>
+__device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUtensorMap *tmQ, const CUtensorMap *tmK,
+                                            const CUtensorMap *tmV, const CUtensorMap *tmG)
+{
+#if VOX_SM90_ENABLED
+    using SM = BwdSmem<D>;
+    extern __shared__ unsigned char vox_sm90_smem[];
+    const SM sm(vox_sm90_smem);
+    const long long NB = p.NB, R = p.BH * NB;
+    const int V = p.V, parts = V >> 6;
+    const long long m = blockIdx.x / parts, bh = m / NB, i = m - bh * NB, S = NB * (long long)V, hb = bh * S;
+    const int qt = (int)(blockIdx.x - m * parts);
+    const long long row0 = hb + i * V + qt * 64; /* first row of the tile (absolute) */
+    const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31;
+    bwd_init_barriers<D>(sm);
+
+    if (wg == 0) {
+        /* ---------------- producer ---------------- */
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+        if (tid >= 32)
+            return;
+        const bool live = __ballot_sync(0xffffffffu, p.l2[row0 + lane] != VOX_SM90_INF ||
+                                                         p.l2[row0 + 32 + lane] != VOX_SM90_INF) != 0;
+        if (lane == 0) {
+            mbar_expect_tx(sm.resbar, 2 * SM::TILE);
+            bwd_tile<D>(sm.res0, tmQ, (int)row0, sm.resbar);
+            bwd_tile<D>(sm.res1, tmG, (int)row0, sm.resbar);
+        }
+        const int start = p.mask[m], cnt = live ? p.mask[R + m] : 0;
+        int it = 0;
+        for (int c0 = 0; c0 < cnt; c0 += 32) {
+            const int jb = c0 + lane < cnt ? p.mask[start + c0 + lane] : 0;
+            const int nv = c0 + lane < cnt ? p.block_valid[jb] : 0;
+            const int n = cnt - c0 < 32 ? cnt - c0 : 32;
+            for (int b = 0; b < n; b++) {
+                const int j = __shfl_sync(0xffffffffu, jb, b), nvj = __shfl_sync(0xffffffffu, nv, b);
+                for (int pk = 0; pk * 64 < nvj; pk++) {
+                    if (lane == 0) {
+                        const int s = bwd_claim<D>(sm, it);
+                        const int nt = nvj - pk * 64;
+                        sm.info[s] = nt < 64 ? nt : 64;
+                        const uint32_t full = sm.full0 + 8 * s, kb = sm.ring + s * 2 * SM::TILE;
+                        mbar_expect_tx(full, 2 * SM::TILE);
+                        const int row = (int)(hb + (long long)j * V + pk * 64);
+                        bwd_tile<D>(kb, tmK, row, full);
+                        bwd_tile<D>(kb + SM::TILE, tmV, row, full);
+                    }
+                    it++;
+                }
+            }
+        }
+        if (lane == 0)
+            bwd_finish<D>(sm, it);
+        return;
+    }
+    /* ---------------- consumers ---------------- */
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    const int cw = wg - 1, w = (tid >> 5) & 3, ctw = tid & 127, gq = lane >> 2, cq = lane & 3;
+    const int R0 = w * 16 + gq;
+    const float L0 = p.l2[row0 + R0], L1 = p.l2[row0 + R0 + 8];
+    const float D0 = p.lse[p.BH * S + row0 + R0], D1 = p.lse[p.BH * S + row0 + R0 + 8];
+    const float sl2 = p.scale_log2;
+    float acc[D / 2];
+#pragma unroll
+    for (int e = 0; e < D / 2; e++)
+        acc[e] = 0.f;
+    float sacc[32], dpacc[32];
+    unsigned df[16];
+    mbar_wait(sm.resbar, 0);
+    for (int it = cw;; it += 2) {
+        const int s = it % SM::STAGES;
+        mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
+        const int ntok = sm.info[s];
+        if (ntok < 0)
+            break;
+        const uint32_t kb = sm.ring + s * 2 * SM::TILE, vb = kb + SM::TILE;
+        if (ntok < 64) /* padding keys: zero their K and V rows */
+            bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, ntok >= 32 ? 0u : ~0u << ntok,
+                             ntok <= 32 ? ~0u : ~0u << (ntok - 32), ctw, cw);
+        fence_regs<D / 2>(acc);
+        wg_fence();
+        bwd_mma_ss<D, BF>(sacc, sm.res0, kb);
+        bwd_mma_ss<D, BF>(dpacc, sm.res1, vb);
+        wg_commit();
+        wg_wait<0>();
+        fence_regs<32>(sacc);
+        fence_regs<32>(dpacc);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            float p0 = ex2(fmaf(sacc[4 * j + 0], sl2, -L0)), p1 = ex2(fmaf(sacc[4 * j + 1], sl2, -L0));
+            float p2 = ex2(fmaf(sacc[4 * j + 2], sl2, -L1)), p3 = ex2(fmaf(sacc[4 * j + 3], sl2, -L1));
+            if (ntok < 64) {
+                const int c0 = j * 8 + cq * 2;
+                p0 = c0 < ntok ? p0 : 0.f, p2 = c0 < ntok ? p2 : 0.f;
+                p1 = c0 + 1 < ntok ? p1 : 0.f, p3 = c0 + 1 < ntok ? p3 : 0.f;
+            }
+            sacc[4 * j + 0] = p0 * (dpacc[4 * j + 0] - D0);
+            sacc[4 * j + 1] = p1 * (dpacc[4 * j + 1] - D0);
+            sacc[4 * j + 2] = p2 * (dpacc[4 * j + 2] - D1);
+            sacc[4 * j + 3] = p3 * (dpacc[4 * j + 3] - D1);
+        }
+        bwd_pack_a<BF>(df, sacc);
+        fence_regs_u<16>(df);
+        wg_fence();
+        bwd_mma_rs<D, BF>(acc, df, kb);
+        wg_commit();
+        wg_wait<0>();
+        fence_regs<D / 2>(acc);
+        if (lane == 0)
+            mbar_arrive(sm.empty0 + 8 * s);
+    }
+    /* consumer 1's partial dQ into consumer 0's, through the (now idle) ring */
+    named_bar<4, 256>();
+    fence_proxy_async();
+    float *red = (float *)sm.gring;
+    if (cw == 1)
+        bwd_reduce_store<D / 2>(red, acc, ctw);
+    named_bar<4, 256>();
+    if (cw == 0) {
+        bwd_reduce_add<D / 2>(red, acc, ctw);
+        bwd_store_rows<D, BF>(p.dq, row0, acc, p.scale, R0, cq, L0 != VOX_SM90_INF, L1 != VOX_SM90_INF);
+    }
+#endif
+}
+
+/* ------------------------------------------------------------------ dk, dv */
+template <int D, bool BF>
+__device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const CUtensorMap *tmQ,
+                                              const CUtensorMap *tmK, const CUtensorMap *tmV, const CUtensorMap *tmG)
+{
+#if VOX_SM90_ENABLED
+    using SM = BwdSmem<D>;
+    extern __shared__ unsigned char vox_sm90_smem[];
+    const SM sm(vox_sm90_smem);
+    const long long NB = p.NB, R = p.BH * NB;
+    const int V = p.V, parts = V >> 6;
+    const long long mt = blockIdx.x / parts, bh = mt / NB, j = mt - bh * NB, S = NB * (long long)V, hb = bh * S;
+    const int kt = (int)(blockIdx.x - mt * parts);
+    const long long row0 = hb + j * V + kt * 64; /* first key row of the tile (absolute) */
+    int nk = p.block_valid[j] - kt * 64;
+    nk = nk < 0 ? 0 : nk > 64 ? 64 : nk;
+    const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31;
+    bwd_init_barriers<D>(sm);
+
+    if (wg == 0) {
+        /* ---------------- producer ---------------- */
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+        if (tid >= 32)
+            return;
+        if (lane == 0) {
+            mbar_expect_tx(sm.resbar, 2 * SM::TILE);
+            bwd_tile<D>(sm.res0, tmK, (int)row0, sm.resbar);
+            bwd_tile<D>(sm.res1, tmV, (int)row0, sm.resbar);
+        }
+        const int start = p.mask[2 * R + mt], cnt = nk > 0 ? p.mask[3 * R + mt] : 0;
+        const float *delta = p.lse + p.BH * S;
+        int it = 0;
+        for (int c0 = 0; c0 < cnt; c0 += 32) {
+            const int ib = c0 + lane < cnt ? p.mask[start + c0 + lane] : 0;
+            const int nv = c0 + lane < cnt ? p.block_valid[ib] : 0;
+            const int n = cnt - c0 < 32 ? cnt - c0 : 32;
+            for (int b = 0; b < n; b++) {
+                const int i = __shfl_sync(0xffffffffu, ib, b), nvi = __shfl_sync(0xffffffffu, nv, b);
+                for (int pr = 0; pr * 64 < nvi; pr++) { /* row tiles with a valid row */
+                    if (lane == 0) {
+                        const int s = bwd_claim<D>(sm, it);
+                        sm.info[s] = 0;
+                        const uint32_t full = sm.full0 + 8 * s, qb = sm.ring + s * 2 * SM::TILE;
+                        mbar_expect_tx(full, 2 * SM::TILE + 512);
+                        const long long row = hb + (long long)i * V + pr * 64;
+                        bwd_tile<D>(qb, tmQ, (int)row, full);
+                        bwd_tile<D>(qb + SM::TILE, tmG, (int)row, full);
+                        bulk_load(smem_u32(sm.rowl2 + 64 * s), p.l2 + row, 256, full);
+                        bulk_load(smem_u32(sm.rowdl + 64 * s), delta + row, 256, full);
+                    }
+                    it++;
+                }
+            }
+        }
+        if (lane == 0)
+            bwd_finish<D>(sm, it);
+        return;
+    }
+    /* ---------------- consumers ---------------- */
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    const int cw = wg - 1, w = (tid >> 5) & 3, ctw = tid & 127, gq = lane >> 2, cq = lane & 3;
+    const int R0 = w * 16 + gq;
+    const float sl2 = p.scale_log2;
+    float gk[D / 2], gv[D / 2];
+#pragma unroll
+    for (int e = 0; e < D / 2; e++)
+        gk[e] = gv[e] = 0.f;
+    float st[32], dt[32];
+    unsigned pf[16], df[16];
+    mbar_wait(sm.resbar, 0);
+    for (int it = cw;; it += 2) {
+        const int s = it % SM::STAGES;
+        mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
+        if (sm.info[s] < 0)
+            break;
+        const uint32_t qb = sm.ring + s * 2 * SM::TILE, gb = qb + SM::TILE;
+        const float *L = sm.rowl2 + 64 * s, *Dl = sm.rowdl + 64 * s;
+        /* rows that are not live: zero them in both staged tiles (same answer in every warp) */
+        const unsigned dead0 = __ballot_sync(0xffffffffu, L[lane] == VOX_SM90_INF);
+        const unsigned dead1 = __ballot_sync(0xffffffffu, L[lane + 32] == VOX_SM90_INF);
+        if (dead0 | dead1)
+            bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, dead0, dead1, ctw, cw);
+        fence_regs<D / 2>(gk);
+        fence_regs<D / 2>(gv);
+        wg_fence();
+        bwd_mma_ss<D, BF>(st, sm.res0, qb); /* S^T = K Q^T */
+        bwd_mma_ss<D, BF>(dt, sm.res1, gb); /* dP^T = V dO^T */
+        wg_commit();
+        wg_wait<0>();
+        fence_regs<32>(st);
+        fence_regs<32>(dt);
+#pragma unroll
+        for (int x = 0; x < 8; x++) {
+            const int c = x * 8 + cq * 2; /* columns c, c+1 = staged rows */
+            const float2 lc = *(const float2 *)(L + c), dc = *(const float2 *)(Dl + c);
+            const float p0 = ex2(fmaf(st[4 * x + 0], sl2, -lc.x)), p1 = ex2(fmaf(st[4 * x + 1], sl2, -lc.y));
+            const float p2 = ex2(fmaf(st[4 * x + 2], sl2, -lc.x)), p3 = ex2(fmaf(st[4 * x + 3], sl2, -lc.y));
+            dt[4 * x + 0] = p0 * (dt[4 * x + 0] - dc.x);
+            dt[4 * x + 1] = p1 * (dt[4 * x + 1] - dc.y);
+            dt[4 * x + 2] = p2 * (dt[4 * x + 2] - dc.x);
+            dt[4 * x + 3] = p3 * (dt[4 * x + 3] - dc.y);
+            st[4 * x + 0] = p0, st[4 * x + 1] = p1, st[4 * x + 2] = p2, st[4 * x + 3] = p3;
+        }
+        bwd_pack_a<BF>(pf, st);
+        bwd_pack_a<BF>(df, dt);
+        fence_regs_u<16>(pf);
+        fence_regs_u<16>(df);
+        wg_fence();
+        bwd_mma_rs<D, BF>(gv, pf, gb); /* dV += P^T dO */
+        bwd_mma_rs<D, BF>(gk, df, qb); /* dK += dS^T Q */
+        wg_commit();
+        wg_wait<0>();
+        fence_regs<D / 2>(gk);
+        fence_regs<D / 2>(gv);
+        if (lane == 0)
+            mbar_arrive(sm.empty0 + 8 * s);
+    }
+    /* consumer 0 gives its dK to consumer 1, consumer 1 its dV to consumer 0; each adds and stores one */
+    named_bar<4, 256>();
+    fence_proxy_async();
+    float *red = (float *)sm.gring;
+    if (cw == 0)
+        bwd_reduce_store<D / 2>(red, gk, ctw);
+    else
+        bwd_reduce_store<D / 2>(red + 128 * (D / 2), gv, ctw);
+    named_bar<4, 256>();
+    if (cw == 0) {
+        bwd_reduce_add<D / 2>(red + 128 * (D / 2), gv, ctw);
+        bwd_store_rows<D, BF>(p.dv, row0, gv, 1.f, R0, cq, R0 < nk, R0 + 8 < nk);
+    } else {
+        bwd_reduce_add<D / 2>(red, gk, ctw);
+        bwd_store_rows<D, BF>(p.dk, row0, gk, p.scale, R0, cq, R0 < nk, R0 + 8 < nk);
+    }
+#endif
+}
+
+} // namespace vox_sm90
+
+/* rows: l2 of every slot (grid-stride over BH*S). */
+extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm90BwdParams p)
+{
+    const long long S = p.NB * p.V, n = p.BH * S;
+    for (long long x = blockIdx.x * (long long)blockDim.x + threadIdx.x; x < n; x += (long long)gridDim.x * blockDim.x) {
+        const long long slot = x % S, i = slot / p.V, r = slot - i * p.V;
+        const float l = p.lse[x];
+        const bool live = r < p.block_valid[i] && (!p.fill_src || p.fill_src[x] == slot) && l != -VOX_SM90_INF;
+        p.l2[x] = live ? l * VOX_SM90_LOG2E : VOX_SM90_INF;
+    }
+}
+
+#define VOX_SM90_BWD_KERNELS(NAME, D, BF)                                                                     \
+    extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1) vox_attn_bwd_sm90_dq_##NAME(        \
+        const __grid_constant__ VoxSm90BwdParams p, const __grid_constant__ CUtensorMap tmQ,                  \
+        const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,                     \
+        const __grid_constant__ CUtensorMap tmG)                                                              \
+    {                                                                                                         \
+        vox_sm90::attn_bwd_dq<D, BF>(p, &tmQ, &tmK, &tmV, &tmG);                                              \
+    }                                                                                                         \
+    extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1) vox_attn_bwd_sm90_dkdv_##NAME(      \
+        const __grid_constant__ VoxSm90BwdParams p, const __grid_constant__ CUtensorMap tmQ,                  \
+        const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,                     \
+        const __grid_constant__ CUtensorMap tmG)                                                              \
+    {                                                                                                         \
+        vox_sm90::attn_bwd_dkdv<D, BF>(p, &tmQ, &tmK, &tmV, &tmG);                                            \
+    }

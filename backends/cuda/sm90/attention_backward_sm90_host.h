@@ -1,0 +1,46 @@
+/* Host side of the Hopper attention backward (attention_backward_sm90.cuh):
+ * shared-memory size, support check and the launch recipe. Plain C; tensor
+ * maps through vox_sm90_encode_kv (attention_forward_sm90_host.h).
+ *
+ * Kernels (extern "C", attention_backward_sm90.cu):
+ *   vox_attn_bwd_sm90_rows                      any grid (grid-stride), e.g. 1024 x 256
+ *   vox_attn_bwd_sm90_{dq,dkdv}_{bf16,f16}_d{128,64}
+ *                                               grid BH*NB*(V/64), 384 threads,
+ *                                               smem vox_sm90_bwd_smem_bytes(D)
+ * Launch (after the shared preprocess, attention_backward_prep_*, has written
+ * dO_eff over dout and delta into lse[BH*S ...]):
+ *   1. tensor maps tmQ, tmK, tmV, tmG (G = dout, i.e. dO_eff), each
+ *      vox_sm90_encode_kv(enc, &map, ptr, BH*S, D, bf16).
+ *   2. params (VoxSm90BwdParams, by value): lse (2*BH*S floats), l2 (BH*S
+ *      floats of scratch), dq, dk, dv, mask (packed), fill_src|NULL,
+ *      block_valid, BH, NB, V, scale, scale_log2 = scale*log2(e).
+ *   3. rows(params); dq(params, tmQ, tmK, tmV, tmG); dkdv(same), in stream
+ *      order (dq and dkdv only read what rows wrote; they are independent of
+ *      each other). cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES) first.
+ * Supported: f16/bf16, D in {64,128}, V a power of two >= 64, BH*S < 2^31,
+ * 16-byte aligned q, k, v, dout and lse/l2 (vox_sm90_bwd_supported).
+ */
+#ifndef VOX_ATTN_BWD_SM90_HOST_H
+#define VOX_ATTN_BWD_SM90_HOST_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Dynamic shared memory of one dq/dkdv CTA (equals VOX_SM90_BWD_SMEM_BYTES in the .cuh). */
+static inline size_t vox_sm90_bwd_smem_bytes(int D)
+{
+    size_t stages = D == 128 ? 5 : 8;
+    return 1024 + (2 + 2 * stages) * 64 * (size_t)D * 2 + 544 * stages + 16;
+}
+
+/* Whether the kernels take this shape. */
+static inline int vox_sm90_bwd_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, size_t max_smem_optin)
+{
+    if (D != 64 && D != 128)
+        return 0;
+    if (V < 64 || (V & (V - 1)))
+        return 0;
+    if (BH * NB * V >= ((int64_t)1 << 31))
+        return 0; /* TMA row coordinates are int32 */
+    return vox_sm90_bwd_smem_bytes((int)D) <= max_smem_optin;
+}
+#endif

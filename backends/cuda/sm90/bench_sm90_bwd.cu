@@ -1,0 +1,753 @@
+/* Standalone correctness + speed harness for the Hopper block-sparse attention
+ * backward (attention_backward_sm90.cuh). CUDA runtime + libcuda (tensor maps).
+ * Build: nvcc -gencode=arch=compute_90a,code=sm_90a -O3 -std=c++17 bench_sm90_bwd.cu -lcuda -o bench_sm90_bwd
+ * Run:   ./bench_sm90_bwd check   small ragged configs against an fp32 GPU reference (~1 min max)
+ *        ./bench_sm90_bwd time    hunyuan-like sizes (BH=24, S=122880, D=128), median of 20 (~1 min)
+ *   env VOX_ONLY=name (one config by exact name), VOX_FORCE_TIME=1 (time even if a check failed).
+ * check: random ragged CSR masks (empty lists, random block_valid incl. fully
+ * padded blocks, pruned rows through fill_src), random q, k, v, dout; the
+ * padding rows of k and v and the rows that are not live in q and dout
+ * (padding, pruned) NaN (they must reach no result); a naive fp32 forward gives o (rounded to the dtype) and lse, the
+ * preprocess delta = dout.o; dq, dk, dv poisoned (NaN) before the run and
+ * compared element by element with a naive fp32 reference backward:
+ * normalized error sum((a-r)^2)/sum(r^2) against the conformance limits of
+ * tensor-core kernels (bf16 1e-4, f16 2e-6), no NaN, and exact zeros where
+ * nothing contributes (padding keys, rows not live, keys nobody attends).
+ * time: rows + dq + dkdv kernels, each timed (cudaEvents, median of 20 after
+ * 3 warm-ups); effective TFLOP/s = 2.5 * 4*D*sum over live rows of allowed
+ * keys / time. */
+#include <cuda.h>
+#include <cuda_runtime.h>
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <vector>
+#include <algorithm>
+#include <chrono>
+#include "attention_backward_sm90.cu"
+#include "attention_forward_sm90_host.h"
+#include "attention_backward_sm90_host.h"
+
+#define CK(x)                                                                                                \
+    do {                                                                                                     \
+        cudaError_t e_ = (x);                                                                                \
+        if (e_ != cudaSuccess) {                                                                             \
+            fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #x); \
+            exit(1);                                                                                         \
+        }                                                                                                    \
+    } while (0)
+
+typedef unsigned short u16;
+
+static __device__ __forceinline__ float h2f(u16 h, bool bf)
+{
+    return bf ? __uint_as_float((unsigned)h << 16) : __half2float(__ushort_as_half(h));
+}
+static __device__ __forceinline__ u16 f2h(float f, bool bf)
+{
+    return bf ? __bfloat16_as_ushort(__float2bfloat16_rn(f)) : __half_as_ushort(__float2half_rn(f));
+}
+static __device__ __forceinline__ unsigned hash32(unsigned long long x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return (unsigned)x;
+}
+
+/* Whether absolute row x (= bh*S + slot) is live: valid, computed, lse != -inf. */
+static __device__ __forceinline__ bool row_live(long long x, long long S, int V, const int *valid, const int *fill,
+                                                const float *lse)
+{
+    const long long slot = x % S;
+    const int i = (int)(slot / V), r = (int)(slot % V);
+    return r < valid[i] && (!fill || fill[x] == slot) && (!lse || lse[x] != -INFINITY);
+}
+
+/* Gaussian data; padding rows of k/v (kv = 1) and rows not live of q/dout (kv = 0) NaN (0xffff). */
+__global__ void fill_data(u16 *p, long long n, int D, long long S, int V, const int *valid, const int *fill, int kv,
+                          unsigned seed, bool bf)
+{
+    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
+        const long long x = e / D, slot = x % S;
+        const bool pad = (int)(slot % V) >= valid[slot / V];
+        if (kv ? pad : !row_live(x, S, V, valid, fill, NULL)) {
+            p[e] = 0xffff;
+            continue;
+        }
+        unsigned h1 = hash32(e * 2 + ((unsigned long long)seed << 40)), h2 = hash32(e * 2 + 1 + ((unsigned long long)seed << 40));
+        float u1 = (h1 + 1.f) * 2.3283064e-10f, u2 = h2 * 2.3283064e-10f;
+        p[e] = f2h(sqrtf(-2.f * logf(u1)) * cosf(6.2831853f * u2), bf);
+    }
+}
+
+__device__ float block_sum(float x, float *sh)
+{
+    for (int off = 16; off; off >>= 1)
+        x += __shfl_xor_sync(0xffffffffu, x, off);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0)
+        sh[threadIdx.x >> 5] = x;
+    __syncthreads();
+    float r = 0.f;
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++)
+        r += sh[w];
+    return r;
+}
+__device__ float block_max(float x, float *sh)
+{
+    for (int off = 16; off; off >>= 1)
+        x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, off));
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0)
+        sh[threadIdx.x >> 5] = x;
+    __syncthreads();
+    float r = -INFINITY;
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++)
+        r = fmaxf(r, sh[w]);
+    return r;
+}
+
+struct Dev {
+    long long BH, NB, S, R;
+    int V, D;
+    bool bf;
+    float scale;
+    const int *mask, *valid, *fill;
+};
+
+/* fp32 forward, one 128-thread block per row: lse and o (rounded to the dtype); rows not live:
+ * o = 0, lse = NaN (must never be read); live rows without keys: lse = -inf, o = 0. */
+__global__ void ref_forward(Dev d, const u16 *q, const u16 *k, const u16 *v, u16 *o, float *lse)
+{
+    __shared__ float qs[128], ps[128], sh[8];
+    const long long x = blockIdx.x, bh = x / d.S, slot = x % d.S, m = bh * d.NB + slot / d.V;
+    const int t = threadIdx.x;
+    if (!row_live(x, d.S, d.V, d.valid, d.fill, NULL)) {
+        if (t < d.D)
+            o[x * d.D + t] = 0;
+        if (t == 0)
+            lse[x] = NAN;
+        return;
+    }
+    if (t < d.D)
+        qs[t] = h2f(q[x * d.D + t], d.bf);
+    __syncthreads();
+    const int st = d.mask[m], cnt = d.mask[d.R + m];
+    float mx = -INFINITY;
+    for (int c = 0; c < cnt; c++) {
+        const int j = d.mask[st + c];
+        for (int r = t; r < d.valid[j]; r += 128) {
+            const u16 *kr = k + (bh * d.S + (long long)j * d.V + r) * d.D;
+            float s = 0.f;
+            for (int e = 0; e < d.D; e++)
+                s += qs[e] * h2f(kr[e], d.bf);
+            mx = fmaxf(mx, s * d.scale);
+        }
+    }
+    mx = block_max(mx, sh);
+    float sum = 0.f, acc = 0.f;
+    for (int c = 0; c < cnt; c++) {
+        const int j = d.mask[st + c], nv = d.valid[j];
+        for (int r0 = 0; r0 < nv; r0 += 128) {
+            float p = 0.f;
+            if (r0 + t < nv) {
+                const u16 *kr = k + (bh * d.S + (long long)j * d.V + r0 + t) * d.D;
+                float s = 0.f;
+                for (int e = 0; e < d.D; e++)
+                    s += qs[e] * h2f(kr[e], d.bf);
+                p = expf(s * d.scale - mx);
+            }
+            __syncthreads();
+            ps[t] = p;
+            sum += p;
+            __syncthreads();
+            if (t < d.D)
+                for (int u = 0; u < 128 && r0 + u < nv; u++)
+                    acc += ps[u] * h2f(v[(bh * d.S + (long long)j * d.V + r0 + u) * d.D + t], d.bf);
+        }
+    }
+    sum = block_sum(sum, sh);
+    if (t < d.D)
+        o[x * d.D + t] = f2h(sum > 0.f ? acc / sum : 0.f, d.bf);
+    if (t == 0)
+        lse[x] = sum > 0.f ? mx + logf(sum) : -INFINITY;
+}
+
+/* The preprocess without pruning folds (dout is dO_eff already): delta = dout . o for computed
+ * rows, 0 for the others, into lse[BH*S + x]; one warp per row. */
+__global__ void ref_prep(Dev d, const u16 *dout, const u16 *o, float *lse)
+{
+    const long long x = (blockIdx.x * (long long)blockDim.x + threadIdx.x) >> 5;
+    const int lane = threadIdx.x & 31;
+    if (x >= d.BH * d.S)
+        return;
+    float s = 0.f;
+    if (row_live(x, d.S, d.V, d.valid, d.fill, NULL))
+        for (int e = lane; e < d.D; e += 32)
+            s += h2f(dout[x * d.D + e], d.bf) * h2f(o[x * d.D + e], d.bf);
+    for (int off = 16; off; off >>= 1)
+        s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (lane == 0)
+        lse[d.BH * d.S + x] = s;
+}
+
+/* fp32 reference dq, one block per row; zf[x] = 1 when nothing contributes (expect exact 0). */
+__global__ void ref_dq(Dev d, const u16 *q, const u16 *k, const u16 *v, const u16 *dout, const float *lse, float *dq,
+                       unsigned char *zf)
+{
+    __shared__ float qs[128], gs[128], ds_[128];
+    const long long x = blockIdx.x, bh = x / d.S, slot = x % d.S, m = bh * d.NB + slot / d.V;
+    const int t = threadIdx.x;
+    const bool live = row_live(x, d.S, d.V, d.valid, d.fill, lse);
+    float acc = 0.f;
+    long long contrib = 0;
+    if (live) {
+        if (t < d.D)
+            qs[t] = h2f(q[x * d.D + t], d.bf), gs[t] = h2f(dout[x * d.D + t], d.bf);
+        __syncthreads();
+        const float L = lse[x], dl = lse[d.BH * d.S + x];
+        const int st = d.mask[m], cnt = d.mask[d.R + m];
+        for (int c = 0; c < cnt; c++) {
+            const int j = d.mask[st + c], nv = d.valid[j];
+            contrib += nv;
+            for (int r0 = 0; r0 < nv; r0 += 128) {
+                float g = 0.f;
+                if (r0 + t < nv) {
+                    const long long key = bh * d.S + (long long)j * d.V + r0 + t;
+                    float s = 0.f, dp = 0.f;
+                    for (int e = 0; e < d.D; e++) {
+                        s += qs[e] * h2f(k[key * d.D + e], d.bf);
+                        dp += gs[e] * h2f(v[key * d.D + e], d.bf);
+                    }
+                    g = expf(s * d.scale - L) * (dp - dl);
+                }
+                __syncthreads();
+                ds_[t] = g;
+                __syncthreads();
+                if (t < d.D)
+                    for (int u = 0; u < 128 && r0 + u < nv; u++)
+                        acc += ds_[u] * h2f(k[(bh * d.S + (long long)j * d.V + r0 + u) * d.D + t], d.bf);
+            }
+        }
+    }
+    if (t < d.D)
+        dq[x * d.D + t] = acc * d.scale;
+    if (t == 0)
+        zf[x] = contrib == 0;
+}
+
+/* fp32 reference dk, dv, one block per key slot over the transposed list. */
+__global__ void ref_dkdv(Dev d, const u16 *q, const u16 *k, const u16 *v, const u16 *dout, const float *lse,
+                         float *dk, float *dv, unsigned char *zf)
+{
+    __shared__ float ks[128], vs[128], ps[128], ds_[128];
+    __shared__ int lv[128];
+    const long long x = blockIdx.x, bh = x / d.S, slot = x % d.S, j = slot / d.V, mt = bh * d.NB + j;
+    const int t = threadIdx.x, kr = (int)(slot % d.V);
+    float gk = 0.f, gv = 0.f;
+    long long contrib = 0;
+    if (kr < d.valid[j]) {
+        if (t < d.D)
+            ks[t] = h2f(k[x * d.D + t], d.bf), vs[t] = h2f(v[x * d.D + t], d.bf);
+        __syncthreads();
+        const int st = d.mask[2 * d.R + mt], cnt = d.mask[3 * d.R + mt];
+        for (int c = 0; c < cnt; c++) {
+            const int i = d.mask[st + c], nv = d.valid[i];
+            for (int r0 = 0; r0 < nv; r0 += 128) {
+                float p = 0.f, g = 0.f;
+                const long long row = bh * d.S + (long long)i * d.V + r0 + t;
+                const bool live = r0 + t < nv && row_live(row, d.S, d.V, d.valid, d.fill, lse);
+                if (live) {
+                    float s = 0.f, dp = 0.f;
+                    for (int e = 0; e < d.D; e++) {
+                        s += h2f(q[row * d.D + e], d.bf) * ks[e];
+                        dp += h2f(dout[row * d.D + e], d.bf) * vs[e];
+                    }
+                    p = expf(s * d.scale - lse[row]);
+                    g = p * (dp - lse[d.BH * d.S + row]);
+                }
+                __syncthreads();
+                ps[t] = p, ds_[t] = g, lv[t] = live;
+                __syncthreads();
+                for (int u = 0; u < 128; u++)
+                    contrib += lv[u];
+                if (t < d.D)
+                    for (int u = 0; u < 128 && r0 + u < nv; u++) {
+                        if (!lv[u])
+                            continue;
+                        const long long ru = bh * d.S + (long long)i * d.V + r0 + u;
+                        gv += ps[u] * h2f(dout[ru * d.D + t], d.bf);
+                        gk += ds_[u] * h2f(q[ru * d.D + t], d.bf);
+                    }
+            }
+        }
+    }
+    if (t < d.D)
+        dk[x * d.D + t] = gk * d.scale, dv[x * d.D + t] = gv;
+    if (t == 0)
+        zf[x] = contrib == 0;
+}
+
+/* Comparison: acc[0] += (a-r)^2, acc[1] += r^2; u[0] NaN/Inf count, u[1] exact-zero violations,
+ * u[2] elements over tol, u[3] max |a-r| (float bits); first[0] first element over tol or
+ * non-finite or non-zero where zero is due. */
+__global__ void compare(const u16 *got, const float *ref, const unsigned char *zf, long long n, int D, bool bf,
+                        float tol_abs, float tol_rel, double *acc, unsigned *u, unsigned long long *first)
+{
+    __shared__ double sh[2][256];
+    double e2 = 0.0, r2 = 0.0;
+    for (long long x = blockIdx.x * (long long)blockDim.x + threadIdx.x; x < n; x += (long long)gridDim.x * blockDim.x) {
+        const float a = h2f(got[x], bf), r = ref[x];
+        bool bad = false;
+        if (!isfinite(a))
+            atomicAdd(&u[0], 1u), bad = true;
+        if (zf[x / D]) {
+            if (a != 0.f)
+                atomicAdd(&u[1], 1u), bad = true;
+        } else if (isfinite(a)) {
+            const float df = fabsf(a - r);
+            e2 += (double)df * df;
+            atomicMax(&u[3], __float_as_uint(df));
+            if (df > tol_abs + tol_rel * fabsf(r))
+                atomicAdd(&u[2], 1u), bad = true;
+        }
+        r2 += (double)r * r;
+        if (bad)
+            atomicMin(first, (unsigned long long)x);
+    }
+    sh[0][threadIdx.x] = e2, sh[1][threadIdx.x] = r2;
+    __syncthreads();
+    for (int s = 128; s; s >>= 1) {
+        if ((int)threadIdx.x < s)
+            sh[0][threadIdx.x] += sh[0][threadIdx.x + s], sh[1][threadIdx.x] += sh[1][threadIdx.x + s];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0)
+        atomicAdd(&acc[0], sh[0][0]), atomicAdd(&acc[1], sh[1][0]);
+}
+
+__global__ void count_nonfinite(const u16 *p, long long n, bool bf, unsigned *cnt)
+{
+    for (long long x = blockIdx.x * (long long)blockDim.x + threadIdx.x; x < n; x += (long long)gridDim.x * blockDim.x)
+        if (!isfinite(h2f(p[x], bf)))
+            atomicAdd(cnt, 1u);
+}
+
+/* timing mode: lse ~ log(keys of the row) + 0.5 (scores ~ N(0,1)), delta 0 */
+__global__ void fake_lse(Dev d, float *lse, const float *lse_block)
+{
+    for (long long x = blockIdx.x * (long long)blockDim.x + threadIdx.x; x < d.BH * d.S; x += (long long)gridDim.x * blockDim.x) {
+        lse[x] = lse_block[x / d.V];
+        lse[d.BH * d.S + x] = 0.f;
+    }
+}
+
+/* ------------------------------------------------------------------ host */
+struct Cfg {
+    const char *name;
+    int BH, NB, V, D;
+    bool bf;
+    double density, empty_frac, prune;
+    bool ragged;
+    unsigned seed;
+};
+
+struct Rng {
+    unsigned long long s;
+    unsigned next()
+    {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        return (unsigned)(s >> 11);
+    }
+};
+static double urand(Rng &r) { return (r.next() & 0xffffff) / 16777216.0; }
+
+struct Host {
+    std::vector<int> mask, valid, fill;
+    std::vector<float> lse_block; /* timing: per (bh, block) lse guess */
+    double keysum = 0;            /* sum over live rows of allowed keys */
+};
+
+static void build(const Cfg &c, Host &h)
+{
+    Rng rng{0x9E3779B97F4A7C15ull ^ ((unsigned long long)c.seed << 1)};
+    const long long NB = c.NB, R = (long long)c.BH * NB, V = c.V, S = NB * V;
+    h.valid.assign(NB, c.V);
+    if (c.ragged)
+        for (long long j = 0; j < NB; j++)
+            if (urand(rng) < 0.2) {
+                const int x = (int)(urand(rng) * (V + 1));
+                h.valid[j] = x > c.V ? c.V : x;
+            }
+    std::vector<int> cnt(R), cols;
+    cols.reserve((size_t)(R * NB * std::min(1.0, c.density * 1.2)) + 16);
+    for (long long m = 0; m < R; m++) {
+        double pr = c.density >= 1.0 ? 1.0 : std::min(1.0, c.density * (0.25 + 1.5 * urand(rng)));
+        if (urand(rng) < c.empty_frac)
+            pr = 0.0;
+        int n = 0;
+        for (long long j = 0; j < NB; j++)
+            if (pr >= 1.0 || urand(rng) < pr)
+                cols.push_back((int)j), n++;
+        cnt[m] = n;
+    }
+    const long long T = (long long)cols.size();
+    h.mask.assign(4 * R + 2 * T, 0);
+    std::vector<long long> tcnt(R, 0), tpos(R);
+    long long off = 0;
+    for (long long m = 0; m < R; m++) {
+        h.mask[m] = (int)(4 * R + off);
+        h.mask[R + m] = cnt[m];
+        for (int x = 0; x < cnt[m]; x++) {
+            h.mask[4 * R + off + x] = cols[off + x];
+            tcnt[(m / NB) * NB + cols[off + x]]++;
+        }
+        off += cnt[m];
+    }
+    long long t = 4 * R + T;
+    for (long long mt = 0; mt < R; mt++) {
+        h.mask[2 * R + mt] = (int)t, h.mask[3 * R + mt] = (int)tcnt[mt];
+        tpos[mt] = t, t += tcnt[mt];
+    }
+    off = 0;
+    for (long long m = 0; m < R; m++) {
+        const long long bh = m / NB, i = m % NB;
+        for (int x = 0; x < cnt[m]; x++)
+            h.mask[tpos[bh * NB + cols[off + x]]++] = (int)i;
+        off += cnt[m];
+    }
+    /* pruning: a valid slot r > 0 is pruned with probability prune, its source a kept slot of its block */
+    h.fill.clear();
+    if (c.prune > 0) {
+        h.fill.resize((size_t)(c.BH * S));
+        for (long long bh = 0; bh < c.BH; bh++)
+            for (long long i = 0; i < NB; i++) {
+                std::vector<int> kept;
+                for (int r = 0; r < c.V; r++) {
+                    const long long slot = i * V + r;
+                    int f = (int)slot;
+                    if (r < h.valid[i] && r > 0 && urand(rng) < c.prune)
+                        f = -2; /* decided below */
+                    else if (r < h.valid[i])
+                        kept.push_back(r);
+                    h.fill[bh * S + slot] = f;
+                }
+                for (int r = 0; r < c.V; r++)
+                    if (h.fill[bh * S + i * V + r] == -2)
+                        h.fill[bh * S + i * V + r] = (int)(i * V + kept[rng.next() % kept.size()]);
+            }
+    }
+    /* effective work and the timing mode's lse guess */
+    h.keysum = 0;
+    h.lse_block.assign(R, 0.f);
+    for (long long m = 0; m < R; m++) {
+        const long long bh = m / NB, i = m % NB;
+        long long keys = 0;
+        for (int x = 0; x < h.mask[R + m]; x++)
+            keys += h.valid[h.mask[h.mask[m] + x]];
+        h.lse_block[m] = keys > 0 ? (float)(log((double)keys) + 0.5) : -INFINITY;
+        long long live = 0;
+        for (int r = 0; r < h.valid[i]; r++)
+            live += h.fill.empty() || h.fill[bh * S + i * V + r] == i * V + r;
+        h.keysum += (double)live * keys;
+    }
+}
+
+typedef void (*BwdKernel)(const VoxSm90BwdParams, const CUtensorMap, const CUtensorMap, const CUtensorMap,
+                          const CUtensorMap);
+
+static void sync_watchdog(const char *what, const char *name)
+{
+    auto t0 = std::chrono::steady_clock::now();
+    while (cudaStreamQuery(0) == cudaErrorNotReady) {
+        if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > 20.0) {
+            printf("HANG in %s (%s) -- aborting\n", what, name);
+            fflush(stdout);
+            _exit(3);
+        }
+    }
+    CK(cudaDeviceSynchronize());
+}
+
+static float median(std::vector<float> v)
+{
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+/* Runs one config; returns 0 when it passed (check) or ran (time). */
+static int run(const Cfg &c, bool timing)
+{
+    Host h;
+    auto t0 = std::chrono::steady_clock::now();
+    build(c, h);
+    const long long NB = c.NB, R = (long long)c.BH * NB, S = NB * c.V, rows = c.BH * S, nel = rows * c.D;
+    const int D = c.D;
+    printf("[%s] BH=%d NB=%lld V=%d D=%d %s density=%.2f empty=%.2f prune=%.2f ragged=%d (host build %.1f s)\n",
+           c.name, c.BH, NB, c.V, D, c.bf ? "bf16" : "f16", c.density, c.empty_frac, c.prune, (int)c.ragged,
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    fflush(stdout);
+    if (!vox_sm90_bwd_supported(D, c.V, NB, c.BH, 232448)) {
+        printf("  unsupported shape\n");
+        return 1;
+    }
+    u16 *q, *k, *v, *g, *o, *gq, *gk, *gv;
+    float *lse, *l2;
+    int *mask, *valid, *fill = NULL;
+    CK(cudaMalloc(&q, nel * 2));
+    CK(cudaMalloc(&k, nel * 2));
+    CK(cudaMalloc(&v, nel * 2));
+    CK(cudaMalloc(&g, nel * 2));
+    CK(cudaMalloc(&gq, nel * 2));
+    CK(cudaMalloc(&gk, nel * 2));
+    CK(cudaMalloc(&gv, nel * 2));
+    CK(cudaMalloc(&lse, rows * 8));
+    CK(cudaMalloc(&l2, rows * 4));
+    CK(cudaMalloc(&mask, h.mask.size() * 4));
+    CK(cudaMalloc(&valid, NB * 4));
+    CK(cudaMemcpy(mask, h.mask.data(), h.mask.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(valid, h.valid.data(), NB * 4, cudaMemcpyHostToDevice));
+    if (!h.fill.empty()) {
+        CK(cudaMalloc(&fill, rows * 4));
+        CK(cudaMemcpy(fill, h.fill.data(), rows * 4, cudaMemcpyHostToDevice));
+    }
+    Dev d{c.BH, NB, S, R, c.V, D, c.bf, (float)(1.0 / sqrt((double)D)), mask, valid, fill};
+    fill_data<<<4096, 256>>>(q, nel, D, S, c.V, valid, fill, 0, c.seed * 4 + 1, c.bf);
+    fill_data<<<4096, 256>>>(k, nel, D, S, c.V, valid, fill, 1, c.seed * 4 + 2, c.bf);
+    fill_data<<<4096, 256>>>(v, nel, D, S, c.V, valid, fill, 1, c.seed * 4 + 3, c.bf);
+    fill_data<<<4096, 256>>>(g, nel, D, S, c.V, valid, fill, 0, c.seed * 4 + 4, c.bf);
+    CK(cudaGetLastError());
+    if (!timing) {
+        CK(cudaMalloc(&o, nel * 2));
+        ref_forward<<<(unsigned)rows, 128>>>(d, q, k, v, o, lse);
+        CK(cudaGetLastError());
+        ref_prep<<<(unsigned)((rows * 32 + 255) / 256), 256>>>(d, g, o, lse);
+        CK(cudaGetLastError());
+        sync_watchdog("reference forward", c.name);
+        CK(cudaFree(o));
+    } else {
+        float *lb;
+        CK(cudaMalloc(&lb, R * 4));
+        CK(cudaMemcpy(lb, h.lse_block.data(), R * 4, cudaMemcpyHostToDevice));
+        fake_lse<<<4096, 256>>>(d, lse, lb);
+        CK(cudaDeviceSynchronize());
+        CK(cudaFree(lb));
+    }
+
+    CUtensorMap tmQ, tmK, tmV, tmG;
+    if (vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmQ, q, rows, D, c.bf) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK, k, rows, D, c.bf) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV, v, rows, D, c.bf) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmG, g, rows, D, c.bf)) {
+        printf("  tensor map encode failed\n");
+        exit(1);
+    }
+    VoxSm90BwdParams p;
+    memset(&p, 0, sizeof p);
+    p.lse = lse, p.l2 = l2, p.dq = gq, p.dk = gk, p.dv = gv, p.mask = mask, p.fill_src = fill, p.block_valid = valid;
+    p.BH = c.BH, p.NB = NB, p.V = c.V, p.scale = d.scale, p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D));
+    BwdKernel kq = D == 128 ? (c.bf ? vox_attn_bwd_sm90_dq_bf16_d128 : vox_attn_bwd_sm90_dq_f16_d128)
+                            : (c.bf ? vox_attn_bwd_sm90_dq_bf16_d64 : vox_attn_bwd_sm90_dq_f16_d64);
+    BwdKernel kkv = D == 128 ? (c.bf ? vox_attn_bwd_sm90_dkdv_bf16_d128 : vox_attn_bwd_sm90_dkdv_f16_d128)
+                             : (c.bf ? vox_attn_bwd_sm90_dkdv_bf16_d64 : vox_attn_bwd_sm90_dkdv_f16_d64);
+    const size_t smem = vox_sm90_bwd_smem_bytes(D);
+    if (smem != VOX_SM90_BWD_SMEM_BYTES(D)) {
+        printf("  smem size mismatch host %zu device %zu\n", smem, (size_t)VOX_SM90_BWD_SMEM_BYTES(D));
+        exit(1);
+    }
+    CK(cudaFuncSetAttribute(kq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    CK(cudaFuncSetAttribute(kkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    const unsigned grid = (unsigned)(R * (c.V / 64));
+    auto l_rows = [&]() { vox_attn_bwd_sm90_rows<<<1024, 256>>>(p); };
+    auto l_dq = [&]() { kq<<<grid, VOX_SM90_BWD_THREADS, smem>>>(p, tmQ, tmK, tmV, tmG); };
+    auto l_dkdv = [&]() { kkv<<<grid, VOX_SM90_BWD_THREADS, smem>>>(p, tmQ, tmK, tmV, tmG); };
+
+    /* correctness run: outputs poisoned first */
+    CK(cudaMemset(gq, 0xff, nel * 2));
+    CK(cudaMemset(gk, 0xff, nel * 2));
+    CK(cudaMemset(gv, 0xff, nel * 2));
+    l_rows();
+    CK(cudaGetLastError());
+    sync_watchdog("rows", c.name);
+    l_dq();
+    CK(cudaGetLastError());
+    sync_watchdog("dq", c.name);
+    l_dkdv();
+    CK(cudaGetLastError());
+    sync_watchdog("dkdv", c.name);
+
+    int fails = 0;
+    if (!timing) {
+        float *rq, *rk, *rv;
+        unsigned char *zq, *zkv;
+        CK(cudaMalloc(&rq, nel * 4));
+        CK(cudaMalloc(&rk, nel * 4));
+        CK(cudaMalloc(&rv, nel * 4));
+        CK(cudaMalloc(&zq, rows));
+        CK(cudaMalloc(&zkv, rows));
+        ref_dq<<<(unsigned)rows, 128>>>(d, q, k, v, g, lse, rq, zq);
+        ref_dkdv<<<(unsigned)rows, 128>>>(d, q, k, v, g, lse, rk, rv, zkv);
+        CK(cudaGetLastError());
+        sync_watchdog("reference backward", c.name);
+        double *acc;
+        unsigned *u;
+        unsigned long long *first;
+        CK(cudaMalloc(&acc, 16));
+        CK(cudaMalloc(&u, 16));
+        CK(cudaMalloc(&first, 8));
+        const double limit = c.bf ? 1e-4 : 2e-6;
+        const struct {
+            const char *name;
+            const u16 *got;
+            const float *ref;
+            const unsigned char *zf;
+        } outs[3] = {{"dq", gq, rq, zq}, {"dk", gk, rk, zkv}, {"dv", gv, rv, zkv}};
+        for (int x = 0; x < 3; x++) {
+            CK(cudaMemset(acc, 0, 16));
+            CK(cudaMemset(u, 0, 16));
+            CK(cudaMemset(first, 0xff, 8));
+            /* element tolerance for the "bad element" diagnostic only; the pass criterion is the normalized error */
+            compare<<<1024, 256>>>(outs[x].got, outs[x].ref, outs[x].zf, nel, D, c.bf, 0.f, 0.f, acc, u, first);
+            CK(cudaDeviceSynchronize());
+            double ha[2];
+            CK(cudaMemcpy(ha, acc, 16, cudaMemcpyDeviceToHost));
+            const float rms = (float)sqrt(ha[1] / (double)nel);
+            const float tabs = (c.bf ? 0.05f : 0.01f) * rms, trel = c.bf ? 0.03f : 0.005f;
+            CK(cudaMemset(acc, 0, 16));
+            CK(cudaMemset(u, 0, 16));
+            CK(cudaMemset(first, 0xff, 8));
+            compare<<<1024, 256>>>(outs[x].got, outs[x].ref, outs[x].zf, nel, D, c.bf, tabs, trel, acc, u, first);
+            CK(cudaDeviceSynchronize());
+            unsigned hu[4];
+            unsigned long long hf;
+            CK(cudaMemcpy(ha, acc, 16, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(hu, u, 16, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(&hf, first, 8, cudaMemcpyDeviceToHost));
+            float maxd;
+            memcpy(&maxd, &hu[3], 4);
+            const double nerr = ha[1] > 0 ? ha[0] / ha[1] : ha[0];
+            const bool ok = nerr <= limit && hu[0] == 0 && hu[1] == 0;
+            printf("  %s: nerr %.3e (limit %.0e) max|a-r| %.3e (ref rms %.3e) nonfinite %u nonzero-where-0 %u "
+                   "over-tol %u -> %s\n",
+                   outs[x].name, nerr, limit, maxd, rms, hu[0], hu[1], hu[2], ok ? "ok" : "FAIL");
+            if (hf != ~0ull) {
+                const long long e = (long long)hf, row = e / D, col = e % D, bh = row / S, slot = row % S;
+                u16 a;
+                float r;
+                unsigned char z;
+                CK(cudaMemcpy(&a, outs[x].got + e, 2, cudaMemcpyDeviceToHost));
+                CK(cudaMemcpy(&r, outs[x].ref + e, 4, cudaMemcpyDeviceToHost));
+                CK(cudaMemcpy(&z, outs[x].zf + row, 1, cudaMemcpyDeviceToHost));
+                float af;
+                if (c.bf) {
+                    unsigned bits = (unsigned)a << 16;
+                    memcpy(&af, &bits, 4);
+                } else {
+                    __half hh;
+                    memcpy(&hh, &a, 2);
+                    af = __half2float(hh);
+                }
+                const long long blk = slot / c.V;
+                printf("    first bad %s element: bh %lld block %lld row %lld col %lld (slot %lld, block_valid %d%s): "
+                       "got %g (0x%04x) ref %g%s\n",
+                       outs[x].name, bh, blk, slot % c.V, col, slot, h.valid[blk],
+                       h.fill.empty() ? "" : (h.fill[row] == slot ? ", kept" : ", pruned"), af, a, r,
+                       z ? " (exact 0 expected)" : "");
+            }
+            fails += !ok;
+        }
+        cudaFree(rq), cudaFree(rk), cudaFree(rv), cudaFree(zq), cudaFree(zkv), cudaFree(acc), cudaFree(u),
+            cudaFree(first);
+    } else {
+        unsigned *cnt, hc[3];
+        CK(cudaMalloc(&cnt, 12));
+        CK(cudaMemset(cnt, 0, 12));
+        count_nonfinite<<<1024, 256>>>(gq, nel, c.bf, cnt);
+        count_nonfinite<<<1024, 256>>>(gk, nel, c.bf, cnt + 1);
+        count_nonfinite<<<1024, 256>>>(gv, nel, c.bf, cnt + 2);
+        CK(cudaMemcpy(hc, cnt, 12, cudaMemcpyDeviceToHost));
+        printf("  non-finite outputs: dq %u dk %u dv %u\n", hc[0], hc[1], hc[2]);
+        cudaFree(cnt);
+    }
+
+    if (timing || getenv("VOX_FORCE_TIME")) {
+        cudaEvent_t e0, e1;
+        CK(cudaEventCreate(&e0));
+        CK(cudaEventCreate(&e1));
+        auto timeit = [&](auto fn) {
+            std::vector<float> ts;
+            for (int r = 0; r < 23; r++) {
+                CK(cudaEventRecord(e0));
+                fn();
+                CK(cudaEventRecord(e1));
+                CK(cudaEventSynchronize(e1));
+                float ms;
+                CK(cudaEventElapsedTime(&ms, e0, e1));
+                if (r >= 3)
+                    ts.push_back(ms);
+            }
+            CK(cudaGetLastError());
+            return median(ts);
+        };
+        const float tr = timeit(l_rows), tq = timeit(l_dq), tkv = timeit(l_dkdv);
+        const float tall = timeit([&]() { l_rows(), l_dq(), l_dkdv(); });
+        const double fl = 2.5 * 4.0 * D * h.keysum; /* effective backward FLOPs */
+        printf("  time: rows %.3f ms, dq %.3f ms, dkdv %.3f ms, all %.3f ms -> %.1f effective TFLOP/s "
+               "(dq alone %.1f TFLOP/s of its 3 GEMMs, dkdv %.1f of its 4)\n",
+               tr, tq, tkv, tall, fl / (tall * 1e-3) / 1e12, 1.5 * 4.0 * D * h.keysum / (tq * 1e-3) / 1e12,
+               2.0 * 4.0 * D * h.keysum / (tkv * 1e-3) / 1e12);
+        cudaEventDestroy(e0), cudaEventDestroy(e1);
+    }
+    cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(g), cudaFree(gq), cudaFree(gk), cudaFree(gv), cudaFree(lse),
+        cudaFree(l2), cudaFree(mask), cudaFree(valid);
+    if (fill)
+        cudaFree(fill);
+    fflush(stdout);
+    return fails;
+}
+
+int main(int argc, char **argv)
+{
+    const bool timing = argc > 1 && !strcmp(argv[1], "time");
+    if (argc < 2 || (!timing && strcmp(argv[1], "check"))) {
+        printf("usage: %s check|time\n", argv[0]);
+        return 2;
+    }
+    /* name, BH, NB, V, D, bf16, density, empty lists, prune, ragged block_valid, seed */
+    static const Cfg checks[] = {
+        {"bf16_d128_v64", 2, 24, 64, 128, true, 0.3, 0.1, 0.0, true, 1},
+        {"bf16_d128_v64_prune", 2, 24, 64, 128, true, 0.3, 0.1, 0.3, true, 2},
+        {"f16_d128_v64_prune", 2, 24, 64, 128, false, 0.3, 0.1, 0.3, true, 3},
+        {"bf16_d128_v128_prune", 2, 12, 128, 128, true, 0.4, 0.1, 0.2, true, 4},
+        {"bf16_d64_v64", 2, 24, 64, 64, true, 0.3, 0.1, 0.1, true, 5},
+        {"f16_d64_v128", 2, 12, 128, 64, false, 0.4, 0.1, 0.1, true, 6},
+        {"bf16_d128_dense", 2, 16, 64, 128, true, 1.0, 0.0, 0.0, false, 7},
+        {"bf16_d128_long", 3, 64, 64, 128, true, 0.15, 0.05, 0.1, true, 8},
+        {"f16_d128_long", 3, 64, 64, 128, false, 0.15, 0.05, 0.0, true, 9},
+    };
+    static const Cfg times[] = {
+        {"hunyuan_bsa10_bf16", 24, 1920, 64, 128, true, 0.10, 0.0, 0.0, false, 11},
+        {"hunyuan_dense_bf16", 24, 1920, 64, 128, true, 1.0, 0.0, 0.0, false, 12},
+        {"hunyuan_bsa10_f16", 24, 1920, 64, 128, false, 0.10, 0.0, 0.0, false, 13},
+        {"hunyuan_bsa10_v128", 24, 960, 128, 128, true, 0.10, 0.0, 0.0, false, 14},
+    };
+    const char *only = getenv("VOX_ONLY");
+    int fails = 0, ran = 0;
+    const Cfg *list = timing ? times : checks;
+    const int n = timing ? (int)(sizeof times / sizeof *times) : (int)(sizeof checks / sizeof *checks);
+    for (int x = 0; x < n; x++) {
+        if (only && strcmp(only, list[x].name))
+            continue;
+        fails += run(list[x], timing) != 0;
+        ran++;
+    }
+    printf("%s: %d config(s), %d failed\n", timing ? "time" : "check", ran, fails);
+    return fails != 0;
+}
