@@ -435,13 +435,10 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
         unsigned pf[16];
         float mr0 = -VOX_SM90_INF, mr1 = -VOX_SM90_INF, lr0 = 0.f, lr1 = 0.f;
         const uint32_t vlbo = p.vt_swap ? 1024u : (uint32_t)(64 * 128), vsbo = p.vt_swap ? (uint32_t)(64 * 128) : 1024u;
-        int prev_s = -1, prev_nn = 4;
+        int prev_s = -1;
         int it = 0;
 
-        /* nn = 16-key groups holding the tile's valid keys (1..4): a ragged tile
-         * (a partial block at the grid's edge) runs N = 16*nn wide products; the
-         * keys past ntok are padding (zero V rows, P = 0) */
-        auto issue_pv = [&](int s, int nn) {
+        auto issue_pv = [&](int s) {
 #ifdef VOX_DIAG_NOPV
             wg_commit();
             return;
@@ -449,8 +446,6 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
             const uint32_t vb = ring + s * STAGE_BYTES + TILE_BYTES;
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
-                if (kk >= nn)
-                    break;
                 const unsigned long long dsc = desc_sw128(vb + kk * 2048, vlbo, vsbo);
                 if (D == 128)
                     vox_wgmma_m64n128k16_rs<BF, 1>(oacc, pf + 4 * kk, dsc, 1);
@@ -460,29 +455,15 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
             wg_commit();
         };
 
-        auto issue_s = [&](int s, int nn) {
+        auto issue_s = [&](int s) {
             const uint32_t kb = ring + s * STAGE_BYTES;
-            if (nn >= 4) {
 #pragma unroll
-                for (int kk = 0; kk < KSTEPS; kk++)
-                    vox_wgmma_m64n64k16_rs<BF, 0>(sacc, qf[kk], desc_sw128(kb + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024), kk > 0);
-            } else if (nn == 3) {
-#pragma unroll
-                for (int kk = 0; kk < KSTEPS; kk++)
-                    vox_wgmma_m64n48k16_rs<BF, 0>(sacc, qf[kk], desc_sw128(kb + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024), kk > 0);
-            } else if (nn == 2) {
-#pragma unroll
-                for (int kk = 0; kk < KSTEPS; kk++)
-                    vox_wgmma_m64n32k16_rs<BF, 0>(sacc, qf[kk], desc_sw128(kb + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024), kk > 0);
-            } else {
-#pragma unroll
-                for (int kk = 0; kk < KSTEPS; kk++)
-                    vox_wgmma_m64n16k16_rs<BF, 0>(sacc, qf[kk], desc_sw128(kb + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024), kk > 0);
+            for (int kk = 0; kk < KSTEPS; kk++) {
+                const unsigned long long dsc = desc_sw128(kb + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024);
+                vox_wgmma_m64n64k16_rs<BF, 0>(sacc, qf[kk], dsc, kk > 0);
             }
             wg_commit();
         };
-        /* (the 3-warpgroup D=64 kernel has no registers to spare for the narrow variants) */
-        auto groups = [](int inf) { return NWG == 3 ? 4 : ((inf >> 16) + 15) >> 4; };
         /* mask + online softmax on sacc (scores unscaled until exp2); returns the rescale factors */
         auto softmax = [&](int inf, float &al0, float &al1) {
 #ifdef VOX_DIAG_NOSOFTMAX
@@ -584,14 +565,14 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
                 fence_all();
                 const bool sh = turn_begin(inf);
                 wg_fence();
-                issue_s(s, groups(inf));
+                issue_s(s);
                 turn_end(sh);
                 wg_wait<0>();
                 fence_all();
                 float al0, al1;
                 softmax(inf, al0, al1);
                 rescale_pack(al0, al1);
-                prev_s = s, prev_nn = groups(inf);
+                prev_s = s;
             }
             /* phase B: the previous tile's P V is pending */
             while (true) {
@@ -607,7 +588,7 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
                     /* flush the pending P V so its stage is released (the producer may need it) */
                     fence_all();
                     wg_fence();
-                    issue_pv(prev_s, prev_nn);
+                    issue_pv(prev_s);
                     wg_wait<0>();
                     fence_all();
                     release(prev_s);
@@ -618,8 +599,8 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
                 fence_all();
                 const bool sh = turn_begin(inf);
                 wg_fence();
-                issue_s(s, groups(inf));
-                issue_pv(prev_s, prev_nn);
+                issue_s(s);
+                issue_pv(prev_s);
                 turn_end(sh);
                 wg_wait<1>();
                 fence_regs<32>(sacc);
@@ -629,13 +610,13 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
                 fence_all();
                 release(prev_s);
                 rescale_pack(al0, al1);
-                prev_s = s, prev_nn = groups(inf);
+                prev_s = s;
             }
         }
         if (prev_s >= 0) {
             fence_all();
             wg_fence();
-            issue_pv(prev_s, prev_nn);
+            issue_pv(prev_s);
             wg_wait<0>();
             fence_all();
             release(prev_s);
