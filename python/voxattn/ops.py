@@ -1,10 +1,11 @@
-"""PyTorch integration: torch tensors described to the C API zero-copy
-(vox_buffer_wrap on their data pointers, on the caller's current stream) and
-three custom ops, voxattn::build, voxattn::attention and
-voxattn::attention_backward, with fake (shape) functions and autograd, so
-that eager, autograd and torch.compile(fullgraph=True) run the same code.
-Why the ops take the plan as (state tensor, integer handle) is written up in
-docs/python.md."""
+"""PyTorch integration: the custom ops voxattn::build, voxattn::attention,
+voxattn::attention_backward and voxattn::merge, with fake (shape) functions
+and autograd, which torch.compile and every other tracer see; and the Python
+API over them (build, attention, merge, evaluate). Eager calls that nothing
+traces or intercepts (_eager.py) skip the ops' dispatch and run the same C
+calls directly (_calls.py: zero-copy, on the caller's current stream), with
+_EagerAttention for autograd. Why the ops take the plan as (state tensor,
+integer handle) is written up in docs/python.md."""
 from __future__ import annotations
 
 from typing import Optional
