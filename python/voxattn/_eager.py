@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 
 from . import _calls as calls
-from ._runtime import Context, context as _context
+from . import _runtime
+from ._runtime import Context
 
 _Tensor = torch.Tensor
 _compiling = torch.compiler.is_compiling
@@ -43,7 +44,7 @@ def context(q: torch.Tensor, *rest) -> Context | None:
         for t in rest:
             if t is not None and not t.is_cpu:
                 return None
-        return _context("cpu")
+        return _runtime.context("cpu")
     return None
 
 
