@@ -162,7 +162,7 @@ class EvalResult(C.Structure):
 # ------------------------------------------------------------------ loader
 
 _P = C.c_void_p
-_TP = C.POINTER(Tensor)
+_TP = C.c_void_p  # const vox_tensor *: an address (the struct arrays of _calls.py), or None
 _PROTOTYPES = {
     "vox_status_string": (C.c_char_p, [C.c_int]),
     "vox_device_count": (C.c_int, [C.POINTER(C.c_int)]),

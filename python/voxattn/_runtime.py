@@ -99,12 +99,15 @@ def backends() -> dict:
 class Context:
     """A vox_context on one device and queue. Calls go through `call`, which
     holds the lock and turns a failing status into VoxError with the log
-    lines the call produced."""
+    lines the call produced (or, for the tensor calls of _calls.py: take the
+    lock, begin(), call, check()). `descs` caches the vox_tensor structs of
+    each call signature seen on this context (_calls.py), used under the lock."""
 
     def __init__(self, device_id: str, native: capi.NativeQueue | None = None):
         self.lock = threading.RLock()
         self.lines: list = []
-        self._wraps: dict = {}
+        self.wraps: dict = {}
+        self.descs: dict = {}
         self._logfn = capi.LOG_FN(self._on_log)  # kept alive with the context
         p = capi.ContextParams()
         lib.vox_context_defaults(C.byref(p))
@@ -132,35 +135,39 @@ class Context:
     def call(self, name: str, fn, *args) -> int:
         with self.lock:
             self.lines = []
-            status = fn(*args)
-            if status:
-                raise_status(name, status, "; ".join(self.lines))
-            return status
+            return self.check(name, fn(*args))
 
-    def wrap_cached(self, ptr: int, nbytes: int) -> int:
-        """A vox_buffer over caller memory (not owned), kept for reuse: a
-        wrapped cpu/CUDA/HIP buffer is only an address range, and torch's
-        allocators hand the same ranges out again. The caller holds
-        self.lock and calls trim_wraps() before a call's first wrap (never
-        between the wraps of one call, whose handles must stay alive)."""
-        key = (ptr, max(nbytes, 1))
-        buf = self._wraps.get(key)
-        if buf is None:
-            b = C.c_void_p()
-            self.call("vox_buffer_wrap", lib.vox_buffer_wrap, self.handle, key[0], key[1], C.byref(b))
-            buf = self._wraps[key] = b.value
-        return buf
+    def begin(self) -> None:
+        """Starts a tensor call (the caller holds self.lock): no log lines
+        yet, and the wrapped-buffer cache trimmed before the call's first wrap."""
+        self.lines = []
+        if len(self.wraps) >= self.WRAP_CACHE:
+            self._drop_wraps()
+
+    def check(self, name: str, status: int) -> int:
+        """Raises VoxError for a failing status with the lines its call logged."""
+        if status:
+            raise_status(name, status, "; ".join(self.lines))
+        return status
+
+    def wrap(self, ptr: int, nbytes: int) -> int:
+        """A vox_buffer over caller memory (not owned), kept in self.wraps
+        under (ptr, nbytes) for reuse: a wrapped cpu/CUDA/HIP buffer is only
+        an address range, and torch's allocators hand the same ranges out
+        again. The caller holds self.lock and has called begin() (the cache
+        is emptied there, never between the wraps of one call, whose handles
+        must stay alive)."""
+        b = C.c_void_p()
+        self.call("vox_buffer_wrap", lib.vox_buffer_wrap, self.handle, ptr, nbytes, C.byref(b))
+        self.wraps[(ptr, nbytes)] = b.value
+        return b.value
 
     WRAP_CACHE = 256
 
-    def trim_wraps(self) -> None:
-        if len(self._wraps) >= self.WRAP_CACHE:
-            self._drop_wraps()
-
     def _drop_wraps(self) -> None:
-        for b in self._wraps.values():
+        for b in self.wraps.values():
             lib.vox_buffer_destroy(b)
-        self._wraps.clear()
+        self.wraps.clear()
 
     def __del__(self):
         if getattr(self, "handle", None) and lib is not None:
