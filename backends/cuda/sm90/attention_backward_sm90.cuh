@@ -337,6 +337,7 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
         wg_commit();
         wg_wait<0>();
         fence_regs<D / 2>(acc);
+        __syncwarp(); /* the warp's accesses to the stage happen before lane 0's arrival */
         if (lane == 0)
             mbar_arrive(sm.empty0 + 8 * s);
     }
@@ -468,6 +469,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         wg_wait<0>();
         fence_regs<D / 2>(gk);
         fence_regs<D / 2>(gv);
+        __syncwarp(); /* the warp's accesses to the stage happen before lane 0's arrival */
         if (lane == 0)
             mbar_arrive(sm.empty0 + 8 * s);
     }

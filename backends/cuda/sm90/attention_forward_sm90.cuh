@@ -382,6 +382,7 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
         const bool pp = NWG == 2 && CL == 1 && p.pingpong != 0;
         /* release a stage: one arrival per warp, in both CTAs when they share the stream */
         auto release = [&](int st) {
+            __syncwarp(); /* the warp's reads of the stage (info) happen before lane 0's arrival */
             if (lane == 0) {
                 mbar_arrive(empty0 + 8 * st);
                 if (CL == 2 && mc)
