@@ -10,10 +10,12 @@
  * hf*DH .. +DH-1, hf = w>>2, DH = DP/2. K and V tiles are double-buffered in
  * shared memory by cp.async (rows past the block's valid count and dims past
  * D zero-filled: padding is never read). Per tile:
- *  - S = Q K^T: each warp multiplies over its own DH dims (chained mma), the
- *    two warps of a row group swap partials through shared memory (a named
- *    barrier per pair) and both form own + other: IEEE addition commutes, so
- *    both hold bitwise the same scores, maxima, weights and sums;
+ *  - S = Q K^T: each warp multiplies over its own DH dims, one fresh
+ *    accumulator per 16 dims added in f32 (the tensor core's internal
+ *    truncation then acts on 16-product partials, not on the running sum),
+ *    the two warps of a row group swap partials through shared memory (a
+ *    named barrier per pair) and both form own + other: IEEE addition
+ *    commutes, so both hold bitwise the same scores, maxima, weights and sums;
  *  - per row, as the f32 kernel: s *= scale, tile max m (NaN wins), weights
  *    w = expf(s - m), sum z in f32;
  *  - T = P V: P split exactly into three 16-bit pieces hi + mid + lo (each
@@ -32,12 +34,13 @@
  *
  * Error against the f64 reference, next to the f32 kernel (docs/numerics.md):
  * products of f16/bf16 values are exact in both; the score sums differ only in
- * order and rounding (DH/16 chained mma steps with truncation + one add, vs 8
- * FMAs + D/8 adds rounded to nearest): both |s~ - s| <= ~(D/8) u sum_e
- * |q_e k_e|; weights: the same expf of the same f32 argument form; P V: the
- * split error 2^-27 |w| is below f32 rounding (2^-24) and the truncation bias
- * acts on 16-key partials (<= 2^-23 of a quarter of T per 16 keys) where the
- * f32 kernel rounds 64 sequential FMAs (<= 64 * 2^-24 of T). */
+ * order and rounding (D/16 16-product partials, each possibly truncated, added
+ * in f32, vs 8-FMA chunks added in f32): |s~ - s| <= about (3D/16 + 1) u
+ * sum_e |q_e k_e| vs (8 + D/8) u sum_e |q_e k_e| (u = 2^-24); weights: the
+ * same expf of the same f32 argument; P V: the split error (2^-27 |w|) is
+ * below f32 rounding, and a truncation acts on one 16-key partial where the
+ * f32 kernel rounds 64 sequential FMAs. Emulated with every mma result
+ * truncated: normalized error of the sums within 0.7-1.3x the f32 kernel's. */
 #if VOX_HAVE_MMA_SYNC
 
 #include "mma_sync.cuh"
@@ -213,8 +216,17 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                     for (int np = 0; np < 4; np++) {
                         unsigned b[4];
                         vox_ldsm_x4(b, cK + vox_swz<DP>(np * 16 + (lane & 7) + ((mat >> 1) << 3), ch + (mat & 1)));
-                        vox_mma16816<BF>(s[2 * np], a, b[0], b[1]);
-                        vox_mma16816<BF>(s[2 * np + 1], a, b[2], b[3]);
+#pragma unroll
+                        for (int j = 0; j < 2; j++) {
+                            float *sj = s[2 * np + j];
+                            if (kk == 0) { /* s is 0: the same as a fresh accumulator */
+                                vox_mma16816<BF>(sj, a, b[2 * j], b[2 * j + 1]);
+                                continue;
+                            }
+                            float c[4] = {0.f, 0.f, 0.f, 0.f};
+                            vox_mma16816<BF>(c, a, b[2 * j], b[2 * j + 1]);
+                            sj[0] += c[0], sj[1] += c[1], sj[2] += c[2], sj[3] += c[3];
+                        }
                     }
                 }
                 /* swap partials with the other half of the row group: own + other */
@@ -282,12 +294,14 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                                 continue;
                             }
                             float c[4] = {0.f, 0.f, 0.f, 0.f};
+                            float *acc = kk == 0 ? tj : c; /* T is 0 on the first 16 keys */
 #pragma unroll
                             for (int pc = 2; pc >= 0; pc--) { /* lo, mid, hi */
                                 const unsigned ap[4] = {p0[pc], p1[pc], p2[pc], p3[pc]};
-                                vox_mma16816<BF>(c, ap, b[2 * j], b[2 * j + 1]);
+                                vox_mma16816<BF>(acc, ap, b[2 * j], b[2 * j + 1]);
                             }
-                            tj[0] += c[0], tj[1] += c[1], tj[2] += c[2], tj[3] += c[3];
+                            if (kk)
+                                tj[0] += c[0], tj[1] += c[1], tj[2] += c[2], tj[3] += c[3];
                         }
                     }
                 }
