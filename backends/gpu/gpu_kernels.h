@@ -19,13 +19,16 @@
     X(attention_forward_f32_k32) X(attention_forward_f16_k32) X(attention_forward_bf16_k32) \
     X(attention_forward_f32_k16) X(attention_forward_f16_k16) X(attention_forward_bf16_k16)
 
-/* Kernels a module may lack: the tensor-core attention (mma.sync, NVIDIA
- * sm_80+ only; absent from HIP code objects and from older NVIDIA targets). */
+/* Kernels a module may lack: the tensor-core attention and sample_rows
+ * (mma.sync, NVIDIA sm_80+ only; absent from HIP code objects and from older
+ * NVIDIA targets). */
 #define VOX_GPU_KERNELS_OPTIONAL(X)                                      \
     X(attention_forward_mma_f16_d64) X(attention_forward_mma_f16_d128)   \
     X(attention_forward_mma_f16_d256)                                    \
     X(attention_forward_mma_bf16_d64) X(attention_forward_mma_bf16_d128) \
-    X(attention_forward_mma_bf16_d256)
+    X(attention_forward_mma_bf16_d256)                                   \
+    X(sample_rows_mma_f16_d64) X(sample_rows_mma_f16_d128)               \
+    X(sample_rows_mma_bf16_d64) X(sample_rows_mma_bf16_d128)
 
 /* attention_backward, an optional op (a module without it only lacks that op):
  * the preprocess and the portable kernels (every target), then the

@@ -11,6 +11,7 @@
 #include "block_means.cuh"
 #include "kv_select.cuh"
 #include "sample_rows.cuh"
+#include "sample_rows_mma.cuh"
 #include "query_select.cuh"
 #include "svg_classify.cuh"
 #include "attention_forward.cuh"
