@@ -66,8 +66,7 @@ enum {
 /* The kernels this path uses: X(index, name, threads per CTA, rows per CTA
  * = the plan's maxrows; 0 for the backward's). D = 64 takes the
  * 3-consumer-warpgroup variant (+12% over the 2-warpgroup
- * vox_attn_sm90_*_d64, which is not used); the c2 cluster kernels are not
- * used (slower). */
+ * vox_attn_sm90_*_d64, which is not used). */
 #define CU_SM90_KERNELS(X)                                                   \
     X(SM90_BF16_D128, "vox_attn_sm90_bf16_d128", 384, 128)                   \
     X(SM90_F16_D128, "vox_attn_sm90_f16_d128", 384, 128)                     \
@@ -160,17 +159,22 @@ void cu_sm90_close(gpu_dev *g)
     g->vendor = NULL;
 }
 
-/* A [rows][D] f16/bf16 tensor at dptr, boxes of 64 rows x 64 columns, 128B
- * swizzle (vox_sm90_encode_kv); 0 on success. */
-static int encode_kv(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D, int bf16)
+/* A [rows][D] f16/bf16 tensor at dptr, boxes of box_rows rows x 64 columns,
+ * 128B swizzle (vox_sm90_encode_kv); 0 on success. */
+static int encode_rows(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D, int bf16, unsigned box_rows)
 {
     uint64_t dims[2] = {(uint64_t)D, (uint64_t)rows};
     uint64_t strides[1] = {(uint64_t)D * 2};
-    unsigned box[2] = {64, 64};
+    unsigned box[2] = {64, box_rows};
     unsigned es[2] = {1, 1};
     return vox_cu.TensorMapEncodeTiled(map, bf16 ? CU_TMAP_DATA_BF16 : CU_TMAP_DATA_F16, 2, (void *)(uintptr_t)dptr,
                                        dims, strides, box, es, CU_TMAP_INTERLEAVE_NONE, CU_TMAP_SWIZZLE_128B,
                                        CU_TMAP_L2_PROMOTION_256B, CU_TMAP_OOB_FILL_NONE);
+}
+
+static int encode_kv(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D, int bf16)
+{
+    return encode_rows(map, dptr, rows, D, bf16, 64);
 }
 
 static int64_t nb_pad(int64_t NB) { return (NB + 15) / 16 * 16; }
@@ -179,7 +183,7 @@ static int64_t nb_pad(int64_t NB) { return (NB + 15) / 16 * 16; }
 static size_t smem_bytes(int64_t D, int64_t NB)
 {
     size_t stages = D == 128 ? 6 : 12;
-    return 1024 + stages * 2 * 64 * (size_t)D * 2 + stages * 20 + 2048 + (size_t)nb_pad(NB) * 2 + 64;
+    return 1024 + stages * 2 * 64 * (size_t)D * 2 + stages * 24 + 2048 + (size_t)nb_pad(NB) * 2 + 64;
 }
 
 /* Whether the kernels take this shape (vox_sm90_supported, plus V <= the
@@ -224,10 +228,11 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     vox_attention_forward_args fa;
     vox_attention_forward_args_init(&fa, d, p);
     a.scale_log2 = fa.scale_log2; /* the mma.sync kernel's rounding of scale * log2(e) */
-    cu_tensor_map tmK, tmV;
+    cu_tensor_map tmK, tmV, tmK16, tmV16; /* whole 64-key tiles; 16-key chunks of partial blocks */
     if (gpu_push(g)) /* the encoder wants the context current */
         return 0;
-    int bad = encode_kv(&tmK, kk, BH * NB * V, D, bf16) || encode_kv(&tmV, vv, BH * NB * V, D, bf16);
+    int bad = encode_kv(&tmK, kk, BH * NB * V, D, bf16) || encode_kv(&tmV, vv, BH * NB * V, D, bf16) ||
+              encode_rows(&tmK16, kk, BH * NB * V, D, bf16, 16) || encode_rows(&tmV16, vv, BH * NB * V, D, bf16, 16);
     g->api->pop(g);
     if (bad) {
         vox_log(&g->log, VOX_LOG_DEBUG, "cuda: tensor map encoding failed; attention takes mma.sync");
@@ -259,7 +264,7 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     if (*st)
         return 1;
     /* grid: the upper bound of the item count; CTAs past the count exit */
-    void *args[] = {&a, &tmK, &tmV};
+    void *args[] = {&a, &tmK, &tmV, &tmK16, &tmV16};
     *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[k], sm90_kernels[k].name, &s->fn_smem[k], BH * NB,
                         (unsigned)sm90_kernels[k].threads, 1, smem_bytes(D, NB), args);
     return 1;

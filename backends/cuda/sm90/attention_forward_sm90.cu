@@ -12,6 +12,3 @@ VOX_SM90_KERNEL(vox_attn_sm90_f16_d64, 64, false)
  * (D=128 does not fit the 128 registers per thread a 512-thread CTA allows.) */
 VOX_SM90_KERNEL_W3(vox_attn_sm90w3_bf16_d64, 64, true)
 VOX_SM90_KERNEL_W3(vox_attn_sm90w3_f16_d64, 64, false)
-/* 2-CTA clusters sharing multicast K/V streams (D=128) */
-VOX_SM90_KERNEL_C2(vox_attn_sm90c2_bf16_d128, 128, true)
-VOX_SM90_KERNEL_C2(vox_attn_sm90c2_f16_d128, 128, false)

@@ -6,13 +6,17 @@
  * CTA = 1 producer warpgroup + NWG consumer warpgroups (NWG = 2: 384 threads,
  * D = 64 also NWG = 3: 512 threads), one CTA per SM (~200 KB shared memory):
  *   producer: builds the union of the KV lists of the CTA's query blocks as a
- *        16-bit membership word per KV block in shared memory, then warp 0
- *        walks it in ascending block order and streams each 64-key tile of
- *        K and V with cp.async.bulk.tensor.2d (128B swizzle, 64-column boxes)
- *        into a STAGES-deep ring, one full/empty mbarrier pair per stage.
- *        Each stage also carries the tile's membership mask (which of the
- *        CTA's query blocks list that KV block) and its valid-key count.
- *        Fully padded tiles are never loaded.
+ *        membership word per KV block in shared memory, then warp 0 walks it
+ *        in ascending block order and streams K and V with
+ *        cp.async.bulk.tensor.2d (128B swizzle, 64-column boxes) into a
+ *        STAGES-deep ring of 64-key stages, one full/empty mbarrier pair per
+ *        stage: 64 valid keys of one block as one 64-row box, the valid keys
+ *        of partial blocks (a grid's ragged edges) as 16-key chunks, four per
+ *        stage (16-row boxes), so padding slots cost at most 15 keys per
+ *        block instead of 64 - valid. Each stage carries, per 16-key chunk,
+ *        the membership mask (which of the CTA's query blocks list that KV
+ *        block) and the valid-key count, written with st.async so they
+ *        arrive on the stage's mbarrier like the data.
  *   consumers: each owns 64 query rows (register-resident Q, gathered row by
  *        row from global, so kept rows of query pruning cost nothing extra).
  *        Per tile: S = Q K^T (wgmma m64n64k16, A = Q regs, B = K smem),
@@ -30,13 +34,15 @@
  * saves work when the packed blocks' KV lists overlap (neighbouring query
  * blocks of real video masks do); for unrelated lists the union costs as
  * much as separate CTAs.
- * CL = 2 (experimental, measured slower, not recommended): 2-CTA clusters
- * whose KV streams are merged and multicast.
+ * (2-CTA clusters with multicast K/V and ping-pong turn-taking between the
+ * consumers were measured slower: NOTES.md; clusters were removed, ping-pong
+ * stays behind params.pingpong.)
  *
  * Requirements: V a power of two >= 64, D in {64,128}, NB <= ~16000,
  * BH*S < 2^31, q/k/v/o rows 16-byte aligned (contiguous [BH][S][D]).
  * NaN in a row's q makes that row's o and lse NaN (as the sm_80 kernel).
- * Keys are visited in ascending block order: results are deterministic.
+ * A row's keys are visited in an order fixed by the CTA's masks (whole tiles
+ * in ascending block order, chunks when four are pending): deterministic.
  */
 #pragma once
 #include <cuda.h>
@@ -74,7 +80,7 @@ typedef struct VoxSm90AttnParams {
 /* Stages of the K/V ring and dynamic shared memory for a given D and byte map. */
 #define VOX_SM90_STAGES(D) ((D) == 128 ? 6 : 12)
 #define VOX_SM90_SMEM_BYTES(D, nb_pad)                                                              \
-    (1024 + (size_t)VOX_SM90_STAGES(D) * 2 * 64 * (D) * 2 + (size_t)VOX_SM90_STAGES(D) * 20 + 2048 + \
+    (1024 + (size_t)VOX_SM90_STAGES(D) * 2 * 64 * (D) * 2 + (size_t)VOX_SM90_STAGES(D) * 24 + 2048 + \
      (size_t)(nb_pad) * 2 + 64)
 
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -120,25 +126,14 @@ __device__ __forceinline__ uint32_t cluster_ctarank()
     asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
     return r;
 }
-__device__ __forceinline__ void cluster_sync()
+/* Two words into this CTA's shared memory, completing 8 bytes of the transaction
+ * on the mbarrier `bar` (the producer's stage info travels with the stage's data:
+ * the consumers read it after the barrier's phase flips). */
+__device__ __forceinline__ void st_async_v2(uint32_t dst, unsigned a, unsigned b, uint32_t bar)
 {
-    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
-}
-/* arrive on the mbarrier at the same shared-memory offset in CTA `peer` of the cluster */
-__device__ __forceinline__ void mbar_arrive_remote(uint32_t bar, uint32_t peer)
-{
-    asm volatile("{\n.reg .b32 ra;\nmapa.shared::cluster.u32 ra, %0, %1;\n"
-                 "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [ra];\n}\n" ::"r"(bar),
-                 "r"(peer)
-                 : "memory");
-}
-/* TMA load written to the same offset of every CTA in ctamask, each CTA's mbarrier at `bar` gets the bytes */
-__device__ __forceinline__ void tma_load_2d_mc(uint32_t dst, const CUtensorMap *map, int c0, int c1, uint32_t bar,
-                                               unsigned short ctamask)
-{
-    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster "
-                 "[%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
-                 "l"((unsigned long long)map), "r"(c0), "r"(c1), "r"(bar), "h"(ctamask)
+    asm volatile("{\n.reg .b32 rd, rb;\nmapa.shared::cluster.u32 rd, %0, %4;\nmapa.shared::cluster.u32 rb, %3, %4;\n"
+                 "st.async.shared::cluster.mbarrier::complete_tx::bytes.v2.b32 [rd], {%1, %2}, [rb];\n}\n" ::"r"(dst),
+                 "r"(a), "r"(b), "r"(bar), "r"(cluster_ctarank())
                  : "memory");
 }
 template <int ID, int N> __device__ __forceinline__ void named_bar() { asm volatile("bar.sync %0, %1;\n" ::"n"(ID), "n"(N) : "memory"); }
@@ -187,8 +182,9 @@ __device__ __forceinline__ float ex2(float x)
 #endif
 }
 
-template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUtensorMap *tmK,
-                                                                  const CUtensorMap *tmV)
+template <int D, bool BF, int NWG>
+__device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUtensorMap *tmK, const CUtensorMap *tmV,
+                                         const CUtensorMap *tmK16, const CUtensorMap *tmV16)
 {
 #if VOX_SM90_ENABLED
     constexpr int STAGES = VOX_SM90_STAGES(D);
@@ -200,26 +196,11 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
 
     const int n_items = p.n_items_dev ? *p.n_items_dev : p.n_items;
     const int item = blockIdx.x;
-    /* CL == 2: CTAs 2k and 2k+1 form a cluster; when both have work in the same head they
-     * stream the union of their KV lists once, each CTA loading half of every tile (K or V)
-     * with a multicast TMA into both (mc). Otherwise each CTA runs alone. */
-    int mc = 0, rank = 0, m0b = 0, Gb = 0;
-    if (CL == 2) {
-        rank = (int)cluster_ctarank();
-        const int ia = item & ~1, ib = ia + 1;
-        const bool va = ia < n_items && p.items[2 * ia + 1] > 0, vb = ib < n_items && p.items[2 * ib + 1] > 0;
-        mc = va && vb && (p.items[2 * ia] / p.NB == p.items[2 * ib] / p.NB);
-        if (mc) {
-            const int other = item ^ 1;
-            m0b = p.items[2 * other], Gb = p.items[2 * other + 1];
-        }
-    }
     if (item >= n_items)
         return;
     const int m0 = p.items[2 * item], G = p.items[2 * item + 1];
     if (G <= 0)
         return;
-    const int ob = mc ? 8 * rank : 0; /* bit offset of this CTA's blocks in the tile masks */
 
     const uint32_t raw = smem_u32(vox_sm90_smem);
     const uint32_t base = (raw + 1023u) & ~1023u;
@@ -227,8 +208,9 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
     const uint32_t ring = base;
     unsigned char *meta = gb + STAGES * STAGE_BYTES;
     const uint32_t full0 = smem_u32(meta), empty0 = full0 + 8 * STAGES;
-    volatile int *info = (volatile int *)(meta + 16 * STAGES);
-    int *rslot = (int *)(meta + 20 * STAGES + 12);
+    /* per stage: the 4 chunk masks (8 bits each) and the 4 chunk key counts (8 bits each) */
+    volatile unsigned *info = (volatile unsigned *)(meta + 16 * STAGES);
+    int *rslot = (int *)(meta + 24 * STAGES + 12);
     rslot = (int *)(((uintptr_t)rslot + 15) & ~(uintptr_t)15);
     int *rsrc = rslot + 64 * NWG;
     unsigned char *bm = (unsigned char *)(rslot + 256 * 2);
@@ -241,13 +223,11 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
     if (tid == 0) {
         for (int s = 0; s < STAGES; s++) {
             mbar_init(full0 + 8 * s, 1);
-            mbar_init(empty0 + 8 * s, 4 * NWG * (mc ? 2 : 1));
+            mbar_init(empty0 + 8 * s, 4 * NWG);
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
-    if (CL == 2 && mc)
-        cluster_sync();
 
     if (wg == 0) {
         /* ---------------- producer ---------------- */
@@ -258,25 +238,67 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
         for (int x = tid * 16; x < 2 * p.nb_pad; x += 128 * 16)
             *(uint4 *)(bm + x) = make_uint4(0, 0, 0, 0);
         named_bar<1, 128>();
-        /* membership map: 16 bits per KV block, bit g + offset = query block g lists it */
-        for (int pass = 0; pass < (mc ? 2 : 1); pass++) {
-            const int mm0 = pass ? m0b : m0, GG = pass ? Gb : G, sh = pass ? 8 * (rank ^ 1) : ob;
-            for (int g = 0; g < GG; g++) {
-                const long long blk = item_block(p, mm0, bh, g), m = bh * NB + blk;
-                const int rows = p.kept_count ? p.kept_count[m] : p.block_valid[blk];
-                if (rows <= 0)
-                    continue;
-                const int st = p.kv_start[m], cnt = p.kv_count[m];
-                for (int c = tid; c < cnt; c += 128) {
-                    int col = p.kv_cols[st + c];
-                    atomicOr((unsigned *)(bm + 4 * (col >> 1)), (1u << (g + sh)) << ((col & 1) * 16));
-                }
+        /* membership map: 16 bits per KV block, bit g = query block g lists it */
+        for (int g = 0; g < G; g++) {
+            const long long blk = item_block(p, m0, bh, g), m = bh * NB + blk;
+            const int rows = p.kept_count ? p.kept_count[m] : p.block_valid[blk];
+            if (rows <= 0)
+                continue;
+            const int st = p.kv_start[m], cnt = p.kv_count[m];
+            for (int c = tid; c < cnt; c += 128) {
+                int col = p.kv_cols[st + c];
+                atomicOr((unsigned *)(bm + 4 * (col >> 1)), (1u << g) << ((col & 1) * 16));
             }
         }
         named_bar<1, 128>();
         if (tid < 32) {
             const int lane = tid;
             int it = 0;
+            /* Stages carry 64 keys: one block's 64 consecutive valid keys (one box per
+             * 64 columns), or four 16-key chunks (partial blocks: a chunk holds up to 16
+             * valid keys of one block; 16-row boxes placed at 2 KB steps give the same
+             * 128B-swizzled layout as one 64-row box, the swizzle repeating every 8 rows).
+             * A stage's info: per chunk c (16 columns) the membership mask (bits 8c..8c+7)
+             * and the valid key count (bits 8c..8c+7 of the second word; 16 each for a
+             * whole tile); counts 0xffffffff end the stream. Unused chunks repeat chunk 0 with mask 0. Whole tiles go out as they
+             * come, chunks when four are pending: a row's keys are visited in an order
+             * fixed by the masks (whole tiles ascending, chunks ascending), so results
+             * stay deterministic. */
+            int pend = 0, prow[4] = {0, 0, 0, 0};
+            unsigned pmask = 0u, pcnt = 0u;
+            auto emit = [&](int row, unsigned m4, unsigned c4, bool whole) {
+                if (lane == 0) {
+                    const int s = it % STAGES, k = it / STAGES;
+                    mbar_wait(empty0 + 8 * s, (k & 1) ^ 1);
+                    const uint32_t fb = full0 + 8 * s, dk = ring + s * STAGE_BYTES, dv = dk + TILE_BYTES;
+                    if (row < 0) { /* end marker: no data */
+                        mbar_expect_tx(fb, 8);
+                    } else {
+                        mbar_expect_tx(fb, STAGE_BYTES + 8);
+                        if (whole) {
+#pragma unroll
+                            for (int h = 0; h < HALVES; h++) {
+                                tma_load_2d(dk + h * 8192, tmK, h * 64, row, fb);
+                                tma_load_2d(dv + h * 8192, tmV, h * 64, row, fb);
+                            }
+                        } else {
+#pragma unroll
+                            for (int c = 0; c < 4; c++) {
+                                const int r = c < pend ? prow[c] : prow[0];
+#pragma unroll
+                                for (int h = 0; h < HALVES; h++) {
+                                    tma_load_2d(dk + h * 8192 + c * 2048, tmK16, h * 64, r, fb);
+                                    tma_load_2d(dv + h * 8192 + c * 2048, tmV16, h * 64, r, fb);
+                                }
+                            }
+                        }
+                    }
+                    st_async_v2(smem_u32((const void *)(info + 2 * s)), m4, c4, fb);
+                }
+                it++;
+                if (!whole)
+                    pend = 0, pmask = 0u, pcnt = 0u;
+            };
             const long long nch = (NB + 31) >> 5;
             long long ch0 = 0;
             if (p.sweep_pos) {
@@ -298,41 +320,26 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
                     ball &= ball - 1;
                     const int mj = __shfl_sync(0xffffffffu, (int)msk, b);
                     const int nvj = __shfl_sync(0xffffffffu, nv, b);
-                    for (int sub = 0; sub * 64 < nvj; sub++) {
-                        if (lane == 0) {
-                            const int s = it % STAGES, k = it / STAGES;
-                            mbar_wait(empty0 + 8 * s, (k & 1) ^ 1);
-                            int nt = nvj - sub * 64;
-                            nt = nt < 64 ? nt : 64;
-                            info[s] = mj | (nt << 16);
-                            mbar_expect_tx(full0 + 8 * s, STAGE_BYTES);
-                            const int row = (int)(bh * S + (j0 + b) * V + sub * 64);
-                            const uint32_t dk = ring + s * STAGE_BYTES, dv = dk + TILE_BYTES;
-                            if (CL == 2 && mc) {
-                                /* rank 0 brings K, rank 1 brings V, each into both CTAs */
-                                const uint32_t dst = rank ? dv : dk;
-                                const CUtensorMap *map = rank ? tmV : tmK;
-#pragma unroll
-                                for (int h = 0; h < HALVES; h++)
-                                    tma_load_2d_mc(dst + h * 8192, map, h * 64, row, full0 + 8 * s, (unsigned short)3);
-                            } else {
-#pragma unroll
-                                for (int h = 0; h < HALVES; h++) {
-                                    tma_load_2d(dk + h * 8192, tmK, h * 64, row, full0 + 8 * s);
-                                    tma_load_2d(dv + h * 8192, tmV, h * 64, row, full0 + 8 * s);
-                                }
-                            }
+                    const int row0 = (int)(bh * S + (j0 + b) * V);
+                    for (int off = 0; off < nvj;) {
+                        if (nvj - off >= 64) { /* a whole 64-key tile of one block (pending chunks wait) */
+                            emit(row0 + off, (unsigned)mj * 0x01010101u, 0x10101010u, true);
+                            off += 64;
+                            continue;
                         }
-                        it++;
+                        const int nt = nvj - off < 16 ? nvj - off : 16; /* a 16-key chunk */
+                        prow[pend] = row0 + off;
+                        pmask |= (unsigned)mj << (8 * pend);
+                        pcnt |= (unsigned)nt << (8 * pend);
+                        off += 16;
+                        if (++pend == 4)
+                            emit(0, pmask, pcnt, false);
                     }
                 }
             }
-            if (lane == 0) {
-                const int s = it % STAGES, k = it / STAGES;
-                mbar_wait(empty0 + 8 * s, (k & 1) ^ 1);
-                info[s] = -1;
-                mbar_arrive(full0 + 8 * s);
-            }
+            if (pend > 0)
+                emit(0, pmask, pcnt, false);
+            emit(-1, 0u, 0xffffffffu, false); /* end of the stream */
         }
     } else {
         /* ---------------- consumers ---------------- */
@@ -378,21 +385,19 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
             if (pre[g + 1] > pre[g] && pre[g] < 64 * cw + 64 && pre[g + 1] > 64 * cw)
                 wmask |= 1u << g;
         }
-        wm0 <<= ob, wm1 <<= ob, wmask <<= ob;
-        const bool pp = NWG == 2 && CL == 1 && p.pingpong != 0;
-        /* release a stage: one arrival per warp, in both CTAs when they share the stream */
+        const bool pp = NWG == 2 && p.pingpong != 0;
+        /* release a stage: one arrival per warp */
         auto release = [&](int st) {
-            __syncwarp(); /* the warp's reads of the stage (info) happen before lane 0's arrival */
-            if (lane == 0) {
+            __syncwarp(); /* the warp's reads of the stage happen before lane 0's arrival */
+            if (lane == 0)
                 mbar_arrive(empty0 + 8 * st);
-                if (CL == 2 && mc)
-                    mbar_arrive_remote(empty0 + 8 * st, (uint32_t)(rank ^ 1));
-            }
         };
+        /* the blocks that list some chunk of a stage */
+        auto anyof = [](unsigned m4) { return (m4 | (m4 >> 8) | (m4 >> 16) | (m4 >> 24)) & 0xffu; };
         int nshared = 0;
         /* turn-taking on tiles both warpgroups use: WG1 issues first, then WG2 */
-        auto turn_begin = [&](int inf) {
-            if (pp && ((unsigned)inf & wm0) && ((unsigned)inf & wm1)) {
+        auto turn_begin = [&](unsigned m4) {
+            if (pp && (anyof(m4) & wm0) && (anyof(m4) & wm1)) {
                 if (cw == 1)
                     named_bar<4, 256>();
                 else if (nshared > 0)
@@ -413,7 +418,7 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
         named_bar<2, 128 * NWG>();
 
         const int R0 = cw * 64 + w * 16 + gq, R1 = R0 + 8;
-        const int sl0 = rslot[R0], sl1 = rslot[R1], src0 = rsrc[R0] + ob, src1 = rsrc[R1] + ob;
+        const int sl0 = rslot[R0], sl1 = rslot[R1], src0 = rsrc[R0], src1 = rsrc[R1];
         const long long hb = bh * S;
         unsigned qf[KSTEPS][4];
         {
@@ -465,20 +470,20 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
             }
             wg_commit();
         };
-        /* mask + online softmax on sacc (scores unscaled until exp2); returns the rescale factors */
-        auto softmax = [&](int inf, float &al0, float &al1) {
+        /* mask (per 16-key chunk: does the row's block list it, which keys are valid)
+         * + online softmax on sacc (scores unscaled until exp2); returns the rescale factors */
+        auto softmax = [&](unsigned m4, unsigned c4, float &al0, float &al1) {
 #ifdef VOX_DIAG_NOSOFTMAX
             al0 = al1 = 1.f;
             return;
 #endif
-            const unsigned tmask = (unsigned)inf & 0xffffu;
-            const int ntok = inf >> 16;
-            const bool ok0 = (tmask >> src0) & 1u, ok1 = (tmask >> src1) & 1u;
-            if (ntok < 64 || !ok0 || !ok1) {
+            const unsigned o0 = (m4 >> src0) & 0x01010101u, o1 = (m4 >> src1) & 0x01010101u;
+            if (c4 != 0x10101010u || o0 != 0x01010101u || o1 != 0x01010101u) {
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
-                    const int c0 = j * 8 + cq * 2;
-                    const bool v0 = c0 < ntok, v1 = c0 + 1 < ntok;
+                    const int g = j >> 1, l = (j & 1) * 8 + cq * 2, cnt = (int)((c4 >> (8 * g)) & 0xffu);
+                    const bool ok0 = (o0 >> (8 * g)) & 1u, ok1 = (o1 >> (8 * g)) & 1u;
+                    const bool v0 = l < cnt, v1 = l + 1 < cnt;
                     sacc[4 * j + 0] = (v0 && ok0) ? sacc[4 * j + 0] : -VOX_SM90_INF;
                     sacc[4 * j + 1] = (v1 && ok0) ? sacc[4 * j + 1] : -VOX_SM90_INF;
                     sacc[4 * j + 2] = (v0 && ok1) ? sacc[4 * j + 2] : -VOX_SM90_INF;
@@ -550,28 +555,29 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
         bool done = false;
         while (!done) {
             /* phase A: no P V pending; find this warpgroup's next tile */
-            int s, inf;
+            int s;
+            unsigned m4, c4;
             while (true) {
                 s = it % STAGES;
                 mbar_wait(full0 + 8 * s, (it / STAGES) & 1);
-                inf = info[s];
+                m4 = info[2 * s], c4 = info[2 * s + 1];
                 it++;
-                if (inf < 0 || ((unsigned)inf & wmask))
+                if (c4 == 0xffffffffu || (anyof(m4) & wmask))
                     break;
                 release(s);
             }
-            if (inf < 0)
+            if (c4 == 0xffffffffu)
                 break;
             {
                 fence_all();
-                const bool sh = turn_begin(inf);
+                const bool sh = turn_begin(m4);
                 wg_fence();
                 issue_s(s);
                 turn_end(sh);
                 wg_wait<0>();
                 fence_all();
                 float al0, al1;
-                softmax(inf, al0, al1);
+                softmax(m4, c4, al0, al1);
                 rescale_pack(al0, al1);
                 prev_s = s;
             }
@@ -579,13 +585,13 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
             while (true) {
                 s = it % STAGES;
                 mbar_wait(full0 + 8 * s, (it / STAGES) & 1);
-                inf = info[s];
+                m4 = info[2 * s], c4 = info[2 * s + 1];
                 it++;
-                if (inf < 0) {
+                if (c4 == 0xffffffffu) {
                     done = true;
                     break;
                 }
-                if (!((unsigned)inf & wmask)) {
+                if (!(anyof(m4) & wmask)) {
                     /* flush the pending P V so its stage is released (the producer may need it) */
                     fence_all();
                     wg_fence();
@@ -598,7 +604,7 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
                     break;
                 }
                 fence_all();
-                const bool sh = turn_begin(inf);
+                const bool sh = turn_begin(m4);
                 wg_fence();
                 issue_s(s);
                 issue_pv(prev_s);
@@ -606,7 +612,7 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
                 wg_wait<1>();
                 fence_regs<32>(sacc);
                 float al0, al1;
-                softmax(inf, al0, al1);
+                softmax(m4, c4, al0, al1);
                 wg_wait<0>();
                 fence_all();
                 release(prev_s);
@@ -646,38 +652,23 @@ template <int D, bool BF, int NWG, int CL> __device__ __forceinline__ void attn_
                 p.lse[hb + sl] = (l > 0.f || l != l) ? (mr * sl2 + log2f(l)) * 0.69314718055994531f : -VOX_SM90_INF;
         }
     }
-    /* the peer may still arrive on this CTA's barriers until it is done */
-    if (CL == 2 && mc)
-        cluster_sync();
 #endif
 }
 
 } // namespace vox_sm90
 
-#define VOX_SM90_KERNEL(NAME, D, BF)                                                                        \
-    extern "C" __global__ void __launch_bounds__(VOX_SM90_THREADS, 1)                                     \
+/* Kernel parameters: the params, then the K and V tensor maps with 64-row boxes
+ * (whole tiles) and with 16-row boxes (chunks of partial blocks). */
+#define VOX_SM90_KERNEL_T(NAME, D, BF, NWG, THREADS)                                                         \
+    extern "C" __global__ void __launch_bounds__(THREADS, 1)                                                 \
         NAME(const __grid_constant__ VoxSm90AttnParams p, const __grid_constant__ CUtensorMap tmK,         \
-             const __grid_constant__ CUtensorMap tmV)                                                      \
+             const __grid_constant__ CUtensorMap tmV, const __grid_constant__ CUtensorMap tmK16,           \
+             const __grid_constant__ CUtensorMap tmV16)                                                    \
     {                                                                                                      \
-        vox_sm90::attn_fwd<D, BF, 2, 1>(p, &tmK, &tmV);                                                    \
+        vox_sm90::attn_fwd<D, BF, NWG>(p, &tmK, &tmV, &tmK16, &tmV16);                                      \
     }
-
-#define VOX_SM90_KERNEL_W3(NAME, D, BF)                                                                     \
-    extern "C" __global__ void __launch_bounds__(512, 1)                                                   \
-        NAME(const __grid_constant__ VoxSm90AttnParams p, const __grid_constant__ CUtensorMap tmK,         \
-             const __grid_constant__ CUtensorMap tmV)                                                      \
-    {                                                                                                      \
-        vox_sm90::attn_fwd<D, BF, 3, 1>(p, &tmK, &tmV);                                                    \
-    }
-
-/* 2-CTA cluster variant (grid must be even): pairs of plan items share one multicast KV stream. */
-#define VOX_SM90_KERNEL_C2(NAME, D, BF)                                                                     \
-    extern "C" __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(VOX_SM90_THREADS, 1)            \
-        NAME(const __grid_constant__ VoxSm90AttnParams p, const __grid_constant__ CUtensorMap tmK,         \
-             const __grid_constant__ CUtensorMap tmV)                                                      \
-    {                                                                                                      \
-        vox_sm90::attn_fwd<D, BF, 2, 2>(p, &tmK, &tmV);                                                    \
-    }
+#define VOX_SM90_KERNEL(NAME, D, BF) VOX_SM90_KERNEL_T(NAME, D, BF, 2, VOX_SM90_THREADS)
+#define VOX_SM90_KERNEL_W3(NAME, D, BF) VOX_SM90_KERNEL_T(NAME, D, BF, 3, 512)
 
 /* Device-side plan: one CTA of 256 threads per head.
  * 1. The packing order. Packing pays where the packed query blocks' KV lists

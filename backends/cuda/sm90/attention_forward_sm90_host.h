@@ -46,13 +46,14 @@ typedef CUresult (*vox_sm90_encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuin
                                        CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion,
                                        CUtensorMapFloatOOBfill);
 
-/* A [rows][D] f16/bf16 tensor (rows = BH*S), boxes of 64 rows x 64 columns, 128B swizzle. */
+/* A [rows][D] f16/bf16 tensor (rows = BH*S), boxes of box_rows (64: whole
+ * tiles, 16: chunks) rows x 64 columns, 128B swizzle. */
 static inline int vox_sm90_encode_kv(vox_sm90_encode_fn enc, CUtensorMap *map, const void *ptr, int64_t rows, int D,
-                                     int bf16)
+                                     int bf16, int box_rows)
 {
     cuuint64_t dims[2] = {(cuuint64_t)D, (cuuint64_t)rows};
     cuuint64_t strides[1] = {(cuuint64_t)D * 2};
-    cuuint32_t box[2] = {64, 64};
+    cuuint32_t box[2] = {64, (cuuint32_t)box_rows};
     cuuint32_t es[2] = {1, 1};
     CUresult r = enc(map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, (void *)ptr,
                      dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
@@ -66,7 +67,7 @@ static inline int vox_sm90_nb_pad(int64_t NB) { return (int)((NB + 15) / 16 * 16
 static inline size_t vox_sm90_smem_bytes(int D, int64_t NB)
 {
     int stages = D == 128 ? 6 : 12;
-    return 1024 + (size_t)stages * 2 * 64 * D * 2 + (size_t)stages * 20 + 2048 + (size_t)vox_sm90_nb_pad(NB) * 2 + 64;
+    return 1024 + (size_t)stages * 2 * 64 * D * 2 + (size_t)stages * 24 + 2048 + (size_t)vox_sm90_nb_pad(NB) * 2 + 64;
 }
 
 /* Whether the kernel handles this shape (otherwise use the sm_80 kernel). */

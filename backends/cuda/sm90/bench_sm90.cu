@@ -4,7 +4,7 @@
  * Run:   ./bench_sm90 [quick]   (quick: the small correctness configs only)
  *   env VOX_ONLY="name|name" (timed shapes by exact name), VOX_SKIP_SMALL=1, VOX_PP=1
  *   (ping-pong), VOX_SWEEP=1 (shared sweep position), VOX_NWG64=2 (D=64 with 2
- *   consumer warpgroups), VOX_CL=2 (2-CTA cluster kernel), VOX_FORCE_TIME=1 (time
+ *   consumer warpgroups), VOX_FORCE_TIME=1 (time
  *   even when the check fails, for the VOX_DIAG_* ablation builds of the kernel).
  * For each shape: random inputs (generated on the device), random ragged CSR
  * masks, optional ragged block_valid and kept rows; output and lse poisoned
@@ -207,7 +207,7 @@ static inline unsigned long long xr()
 }
 static inline double ur() { return (xr() >> 11) * (1.0 / 9007199254740992.0); }
 
-static int g_vt_swap = 0, g_pp = 0, g_nwg64 = 3, g_cl = 1; /* D=64 uses the 3-consumer kernel unless VOX_NWG64=2 */
+static int g_vt_swap = 0, g_pp = 0, g_nwg64 = 3; /* D=64 uses the 3-consumer kernel unless VOX_NWG64=2 */
 static int *g_sweep = 0;
 
 static bool run_cfg(const Cfg &c, bool *ok_out)
@@ -355,9 +355,11 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     CK(cudaMemcpy(d_items, hitems.data(), (size_t)n_host * 8, cudaMemcpyHostToDevice));
     n_items = n_host;
 
-    CUtensorMap tmK, tmV;
-    if (vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK, dk, (int64_t)BH * S, D, c.bf) ||
-        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV, dv, (int64_t)BH * S, D, c.bf)) {
+    CUtensorMap tmK, tmV, tmK16, tmV16;
+    if (vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK, dk, (int64_t)BH * S, D, c.bf, 64) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV, dv, (int64_t)BH * S, D, c.bf, 64) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK16, dk, (int64_t)BH * S, D, c.bf, 16) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV16, dv, (int64_t)BH * S, D, c.bf, 16)) {
         printf("tensor map encode failed\n");
         exit(1);
     }
@@ -370,15 +372,13 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     p.pingpong = g_pp;
     p.sweep_pos = g_sweep;
     size_t smem = VOX_SM90_SMEM_BYTES(D, p.nb_pad);
-    void (*kern)(const VoxSm90AttnParams, const CUtensorMap, const CUtensorMap) =
-        D == 128 ? (g_cl == 2 ? (c.bf ? vox_attn_sm90c2_bf16_d128 : vox_attn_sm90c2_f16_d128)
-                              : (c.bf ? vox_attn_sm90_bf16_d128 : vox_attn_sm90_f16_d128))
+    void (*kern)(const VoxSm90AttnParams, const CUtensorMap, const CUtensorMap, const CUtensorMap, const CUtensorMap) =
+        D == 128 ? (c.bf ? vox_attn_sm90_bf16_d128 : vox_attn_sm90_f16_d128)
         : nwg == 3 ? (c.bf ? vox_attn_sm90w3_bf16_d64 : vox_attn_sm90w3_f16_d64)
                    : (c.bf ? vox_attn_sm90_bf16_d64 : vox_attn_sm90_f16_d64);
     CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    const int cl = D == 128 ? g_cl : 1;
-    const int grid = cl == 2 ? (n_items + 1) & ~1 : n_items;
-    auto launch = [&]() { kern<<<grid, 128 * (nwg + 1), smem>>>(p, tmK, tmV); };
+    const int grid = n_items;
+    auto launch = [&]() { kern<<<grid, 128 * (nwg + 1), smem>>>(p, tmK, tmV, tmK16, tmV16); };
     auto sync_watchdog = [&](const char *what) {
         auto t0 = std::chrono::steady_clock::now();
         while (cudaStreamQuery(0) == cudaErrorNotReady) {
@@ -446,9 +446,9 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     }
     bool ok = nerr < 2e-5 && lse_err < 1e-2 && u[1] == 0 && u[2] == 0 && u[3] == 0;
     *ok_out = ok;
-    printf("%-34s cl=%d nwg=%d pp=%d sweep=%d D=%d V=%d BH=%d S=%lld dens=%.3f keep=%.2f items=%d | checked %d rows: nerr %.2e lse_maxabs %.2e "
+    printf("%-34s nwg=%d pp=%d sweep=%d D=%d V=%d BH=%d S=%lld dens=%.3f keep=%.2f items=%d | checked %d rows: nerr %.2e lse_maxabs %.2e "
            "nan %u unwritten-touched %u written-missing %u %s\n",
-           c.name, cl, nwg, g_pp, g_sweep != 0, D, V, BH, S, (double)cols.size() / (double)(M * NB), c.keep, n_items, nr, nerr, lse_err, u[1], u[2],
+           c.name, nwg, g_pp, g_sweep != 0, D, V, BH, S, (double)cols.size() / (double)(M * NB), c.keep, n_items, nr, nerr, lse_err, u[1], u[2],
            u[3], ok ? "OK" : "FAIL");
     if (c.timeit && (ok || getenv("VOX_FORCE_TIME"))) {
         cudaEvent_t e0, e1;
@@ -504,8 +504,6 @@ int main(int argc, char **argv)
     const char *only = getenv("VOX_ONLY");
     if (getenv("VOX_PP"))
         g_pp = atoi(getenv("VOX_PP"));
-    if (getenv("VOX_CL"))
-        g_cl = atoi(getenv("VOX_CL"));
     if (getenv("VOX_NWG64"))
         g_nwg64 = atoi(getenv("VOX_NWG64"));
     if (getenv("VOX_SWEEP") && atoi(getenv("VOX_SWEEP"))) {
