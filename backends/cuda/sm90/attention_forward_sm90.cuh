@@ -15,8 +15,7 @@
  *        stage (16-row boxes), so padding slots cost at most 15 keys per
  *        block instead of 64 - valid. Each stage carries, per 16-key chunk,
  *        the membership mask (which of the CTA's query blocks list that KV
- *        block) and the valid-key count, written with st.async so they
- *        arrive on the stage's mbarrier like the data.
+ *        block) and the valid-key count, published by the stage's arrival.
  *   consumers: each owns 64 query rows (register-resident Q, gathered row by
  *        row from global, so kept rows of query pruning cost nothing extra).
  *        Per tile: S = Q K^T (wgmma m64n64k16, A = Q regs, B = K smem),
@@ -118,22 +117,6 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap *map
     asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
                  "[%4];\n" ::"r"(dst),
                  "l"((unsigned long long)map), "r"(c0), "r"(c1), "r"(bar)
-                 : "memory");
-}
-__device__ __forceinline__ uint32_t cluster_ctarank()
-{
-    uint32_t r;
-    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
-    return r;
-}
-/* Two words into this CTA's shared memory, completing 8 bytes of the transaction
- * on the mbarrier `bar` (the producer's stage info travels with the stage's data:
- * the consumers read it after the barrier's phase flips). */
-__device__ __forceinline__ void st_async_v2(uint32_t dst, unsigned a, unsigned b, uint32_t bar)
-{
-    asm volatile("{\n.reg .b32 rd, rb;\nmapa.shared::cluster.u32 rd, %0, %4;\nmapa.shared::cluster.u32 rb, %3, %4;\n"
-                 "st.async.shared::cluster.mbarrier::complete_tx::bytes.v2.b32 [rd], {%1, %2}, [rb];\n}\n" ::"r"(dst),
-                 "r"(a), "r"(b), "r"(bar), "r"(cluster_ctarank())
                  : "memory");
 }
 template <int ID, int N> __device__ __forceinline__ void named_bar() { asm volatile("bar.sync %0, %1;\n" ::"n"(ID), "n"(N) : "memory"); }
@@ -271,10 +254,11 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     const int s = it % STAGES, k = it / STAGES;
                     mbar_wait(empty0 + 8 * s, (k & 1) ^ 1);
                     const uint32_t fb = full0 + 8 * s, dk = ring + s * STAGE_BYTES, dv = dk + TILE_BYTES;
+                    info[2 * s] = m4, info[2 * s + 1] = c4; /* published by the arrival below */
                     if (row < 0) { /* end marker: no data */
-                        mbar_expect_tx(fb, 8);
+                        mbar_arrive(fb);
                     } else {
-                        mbar_expect_tx(fb, STAGE_BYTES + 8);
+                        mbar_expect_tx(fb, STAGE_BYTES);
                         if (whole) {
 #pragma unroll
                             for (int h = 0; h < HALVES; h++) {
@@ -293,7 +277,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                             }
                         }
                     }
-                    st_async_v2(smem_u32((const void *)(info + 2 * s)), m4, c4, fb);
                 }
                 it++;
                 if (!whole)
