@@ -88,7 +88,10 @@ __device__ __forceinline__ void bulk_load(uint32_t dst, const void *src, int byt
                  : "memory");
 }
 /* 32-bit shared-memory store / load at a shared address */
-__device__ __forceinline__ void st_shared(uint32_t a, int v) { asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory"); }
+__device__ __forceinline__ void st_shared(uint32_t a, int v)
+{
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory");
+}
 __device__ __forceinline__ int ld_shared(uint32_t a)
 {
     int v;
@@ -118,10 +121,14 @@ template <int D> struct BwdSmem {
     volatile int *info;                              /* [STAGES]: -1 = end, else 4 chunk counts (bytes) */
     float *rowl2, *rowdl;                            /* [STAGES][64] (dkdv: the staged rows' l2, delta) */
     unsigned char *gring;                            /* generic pointer to the ring */
-    /* producer side, as 32-bit shared addresses (keeps the 40-register producer free of 64-bit pointers) */
+    /* producer side, as 32-bit shared addresses (keeps the 40-register producer free of 64-bit
+     * pointers): info[s]; the chunk queue (4 ints in the gap between info and rowl2); rowl2, rowdl */
     __device__ __forceinline__ uint32_t info_at(int s) const { return full0 + 16 * STAGES + 16 + 4 * s; }
-    __device__ __forceinline__ uint32_t chunkq_at(int c) const { return full0 + 20 * STAGES + 16 + 4 * c; } /* [4] in the gap before rowl2 */
-    __device__ __forceinline__ uint32_t rowl2_at(int s, int o) const { return full0 + 32 * STAGES + 16 + 4 * (64 * s + o); }
+    __device__ __forceinline__ uint32_t chunkq_at(int c) const { return full0 + 20 * STAGES + 16 + 4 * c; }
+    __device__ __forceinline__ uint32_t rowl2_at(int s, int o) const
+    {
+        return full0 + 32 * STAGES + 16 + 4 * (64 * s + o);
+    }
     __device__ __forceinline__ uint32_t rowdl_at(int s, int o) const { return rowl2_at(s, o) + 256 * STAGES; }
     __device__ __forceinline__ BwdSmem(unsigned char *raw_ptr)
     {
@@ -258,7 +265,10 @@ __device__ __forceinline__ unsigned bwd_dead(unsigned cn)
     return ((0xffffu << (cn & 0xffu)) & 0xffffu) | (((0xffffu << ((cn >> 8) & 0xffu)) & 0xffffu) << 16);
 }
 /* Consumer: whether column c (0..63) of a stage is within its chunk's count */
-__device__ __forceinline__ bool bwd_col_ok(unsigned cn, int c) { return (int)((cn >> (8 * (c >> 4))) & 0xffu) > (c & 15); }
+__device__ __forceinline__ bool bwd_col_ok(unsigned cn, int c)
+{
+    return (int)((cn >> (8 * (c >> 4))) & 0xffu) > (c & 15);
+}
 
 /* Consumer warpgroup: zero the rows flagged in dead0 (rows 0-31) / dead1 (32-63) of the two
  * staged [64][D] tiles at tb (a 128B-swizzled row keeps its 128 bytes per 64-column box), then
