@@ -160,7 +160,8 @@ void cu_sm90_close(gpu_dev *g)
 }
 
 /* A [rows][D] f16/bf16 tensor at dptr, boxes of box_rows rows x 64 columns,
- * 128B swizzle (vox_sm90_encode_kv); 0 on success. */
+ * 128B swizzle (vox_sm90_encode_kv: 64 rows; vox_sm90_bwd_encode_chunk: 16);
+ * 0 on success. */
 static int encode_rows(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D, int bf16, unsigned box_rows)
 {
     uint64_t dims[2] = {(uint64_t)D, (uint64_t)rows};
@@ -319,12 +320,14 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     vox_attention_backward_args ba;
     vox_attention_backward_args_init(&ba, d, p);
     a.scale = ba.scale, a.scale_log2 = ba.scale_log2;
-    cu_tensor_map tmQ, tmK, tmV, tmG;
+    cu_tensor_map tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc; /* 64-row boxes; 16-row boxes (chunks) */
     if (gpu_push(g)) /* the encoder wants the context current */
         return 0;
     int64_t rows = BH * NB * V;
     int bad = encode_kv(&tmQ, q, rows, D, bf16) || encode_kv(&tmK, k, rows, D, bf16) ||
-              encode_kv(&tmV, v, rows, D, bf16) || encode_kv(&tmG, g_, rows, D, bf16);
+              encode_kv(&tmV, v, rows, D, bf16) || encode_kv(&tmG, g_, rows, D, bf16) ||
+              encode_rows(&tmQc, q, rows, D, bf16, 16) || encode_rows(&tmKc, k, rows, D, bf16, 16) ||
+              encode_rows(&tmVc, v, rows, D, bf16, 16) || encode_rows(&tmGc, g_, rows, D, bf16, 16);
     g->api->pop(g);
     if (bad) {
         vox_log(&g->log, VOX_LOG_DEBUG, "cuda: tensor map encoding failed; attention_backward takes mma.sync");
@@ -339,7 +342,7 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_ROWS], sm90_kernels[SM90_BWD_ROWS].name,
                         &s->fn_smem[SM90_BWD_ROWS], gpu_cap_grid(g, (rows + 255) / 256, 8),
                         (unsigned)sm90_kernels[SM90_BWD_ROWS].threads, 1, 0, rargs);
-    void *args[] = {&a, &tmQ, &tmK, &tmV, &tmG};
+    void *args[] = {&a, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmKc, &tmVc, &tmGc};
     int64_t grid = BH * NB * (V / 64);
     size_t smem = bwd_smem_bytes(D);
     if (!*st)

@@ -222,6 +222,9 @@ static const op_case cases[] = {
      .mask = MASK_RANDOM, .kept = 1},
     {"huge_logits_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_HUGE, .drop_block = -1},
     {"dense_d64_v64_bf16", SHAPE(1, 2, 64, 4, 8, 8, 0, 0, 1, 8, 8), VOX_BF16, .drop_block = -1},
+    /* partial blocks of 64 (valid 64, 32, 16, 8, 4, 2): the sm_90a path's 16-row chunks */
+    {"ragged_d128_v64_bf16", SHAPE(1, 2, 128, 5, 9, 10, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .mask = MASK_RANDOM},
 };
 
 const op_entry op_attention_backward = {

@@ -25,6 +25,22 @@
  *         zeroed in the staged Q/dO tiles first (their contents are not
  *         trusted: padding of q/dout, pruned rows), so they add nothing.
  *         dk = scale * dK, dv = dV, 0 for padding keys.
+ * Ragged blocks (block_valid[b] < V; the valid slots of a block are its first
+ * block_valid[b], core/layout.c): the streamed side is packed in 16-row
+ * CHUNKS so padding costs a quarter tile at most. A stage holds 64 rows as 4
+ * chunks of 16, each with its own valid count (info[s] = 4 packed bytes;
+ * VOX_SM90_BWD_FULL = 16,16,16,16). Per streamed block with n valid rows: a
+ * 64-row box per tensor while n > 48 (counts 16,16,16,n-48 for the last one),
+ * the remaining 1..48 rows as 16-row boxes (second tensor maps, box rows 16)
+ * queued by the producer and issued 4 per stage (chunks of different blocks
+ * share a stage; the last stage may hold fewer, its empty chunks count 0).
+ * With the 128B swizzle a 16-row box written at a 2 KB offset inside a
+ * 64-column half gives exactly the layout the 64-row box gives there (the
+ * swizzle XORs address bits [4:6] with bits [7:9], period 1024 B = 8 rows).
+ * Consumers zero the rows past each chunk's count (and, in dkdv, rows not
+ * live) and mask P and dS per 16-column group: the same wgmmas run for every
+ * stage, only the masks differ. The packing is a function of the list alone,
+ * so results stay bitwise reproducible.
  * CTA of dq and dkdv: warpgroup 0 = producer (one warp streams the tiles
  * through a STAGES-deep ring, one full/empty mbarrier pair per stage),
  * warpgroups 1 and 2 = consumers taking the streamed tiles alternately (tile
@@ -53,6 +69,7 @@ typedef struct VoxSm90BwdParams {
     float scale_log2;      /* scale * log2(e) */
 } VoxSm90BwdParams;
 
+#define VOX_SM90_BWD_FULL 0x10101010 /* stage counts: 4 chunks of 16 valid rows */
 #define VOX_SM90_BWD_THREADS 384 /* producer warpgroup + 2 consumer warpgroups */
 #define VOX_SM90_BWD_STAGES(D) ((D) == 128 ? 5 : 8)
 /* dynamic shared memory: 1 KB alignment slack, 2 resident tiles, STAGES x 2 streamed tiles, meta */
@@ -69,6 +86,17 @@ __device__ __forceinline__ void bulk_load(uint32_t dst, const void *src, int byt
     asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
                  "l"((unsigned long long)src), "r"(bytes), "r"(bar)
                  : "memory");
+}
+/* 32-bit shared-memory store / load at a shared address */
+__device__ __forceinline__ void st_shared(uint32_t a, int v)
+{
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory");
+}
+__device__ __forceinline__ int ld_shared(uint32_t a)
+{
+    int v;
+    asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(v) : "r"(a) : "memory");
+    return v;
 }
 /* generic-proxy shared-memory writes before async-proxy (wgmma, TMA) accesses, and the reverse */
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
@@ -90,9 +118,18 @@ template <int D> struct BwdSmem {
     static constexpr int TILE = 64 * D * 2;          /* one [64][D] f16/bf16 tile */
     uint32_t res0, res1, ring;                       /* resident tiles, stage s at ring + s*2*TILE */
     uint32_t full0, empty0, resbar;                  /* mbarriers: full[s] = full0 + 8s, ... */
-    volatile int *info;                              /* [STAGES]: -1 = end, else per-kernel meaning */
+    volatile int *info;                              /* [STAGES]: -1 = end, else 4 chunk counts (bytes) */
     float *rowl2, *rowdl;                            /* [STAGES][64] (dkdv: the staged rows' l2, delta) */
     unsigned char *gring;                            /* generic pointer to the ring */
+    /* producer side, as 32-bit shared addresses (keeps the 40-register producer free of 64-bit
+     * pointers): info[s]; the chunk queue (4 ints in the gap between info and rowl2); rowl2, rowdl */
+    __device__ __forceinline__ uint32_t info_at(int s) const { return full0 + 16 * STAGES + 16 + 4 * s; }
+    __device__ __forceinline__ uint32_t chunkq_at(int c) const { return full0 + 20 * STAGES + 16 + 4 * c; }
+    __device__ __forceinline__ uint32_t rowl2_at(int s, int o) const
+    {
+        return full0 + 32 * STAGES + 16 + 4 * (64 * s + o);
+    }
+    __device__ __forceinline__ uint32_t rowdl_at(int s, int o) const { return rowl2_at(s, o) + 256 * STAGES; }
     __device__ __forceinline__ BwdSmem(unsigned char *raw_ptr)
     {
         const uint32_t raw = smem_u32(raw_ptr);
@@ -129,21 +166,108 @@ template <int D> __device__ __forceinline__ int bwd_claim(const BwdSmem<D> &sm, 
     mbar_wait(sm.empty0 + 8 * s, (k & 1) ^ 1);
     return s;
 }
-/* Producer, lane 0: the two end markers (one for each consumer). */
-template <int D> __device__ __forceinline__ void bwd_finish(const BwdSmem<D> &sm, int it)
-{
-    for (int e = 0; e < 2; e++, it++) {
-        const int s = bwd_claim<D>(sm, it);
-        sm.info[s] = -1;
-        mbar_arrive(sm.full0 + 8 * s);
-    }
-}
 /* Producer, lane 0: a [64][D] tile of rows row.. of a tensor map into dst (64-column boxes). */
 template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CUtensorMap *map, int row, uint32_t bar)
 {
 #pragma unroll
     for (int h = 0; h < D / 64; h++)
         tma_load_2d(dst + h * 8192, map, h * 64, row, bar);
+}
+
+/* Producer, lane 0: the streamed side as ring stages (two tensors A, B per stage: dq K, V;
+ * dkdv Q, dO_eff plus the rows' l2 and delta). `block` takes one streamed block (its first
+ * slot and valid count), `finish` flushes the chunk queue and ends the stream. */
+template <int D, bool DKDV> struct BwdStream {
+    using SM = BwdSmem<D>;
+    static constexpr int CHUNK_TX = 2 * 16 * D * 2 + (DKDV ? 2 * 64 : 0); /* bytes of one 16-row chunk */
+    const SM &sm;
+    const VoxSm90BwdParams &p;              /* dkdv: l2 and delta (lse[BH*S + row]) of the rows */
+    const CUtensorMap *ta, *tb, *tac, *tbc; /* 64-row and 16-row box maps of A and B */
+    int it, np;                             /* stages issued; chunks queued (rows in sm.chunkq) */
+    unsigned pc;                            /* the queued chunks' counts (bytes) */
+    __device__ __forceinline__ BwdStream(const SM &sm_, const VoxSm90BwdParams &p_, const CUtensorMap *a,
+                                         const CUtensorMap *b, const CUtensorMap *ac, const CUtensorMap *bc)
+        : sm(sm_), p(p_), ta(a), tb(b), tac(ac), tbc(bc), it(0), np(0), pc(0)
+    {
+    }
+    /* dkdv: the l2 and delta rows from row.. into stage s (offset o rows) */
+    __device__ __forceinline__ void rows(int s, int o, int row, int bytes, uint32_t full)
+    {
+        bulk_load(sm.rowl2_at(s, o), p.l2 + row, bytes, full);
+        bulk_load(sm.rowdl_at(s, o), p.lse + p.BH * p.NB * p.V + row, bytes, full);
+    }
+    /* one stage: 64-row boxes from row.., chunk counts `counts` */
+    __device__ __forceinline__ void tile(int row, unsigned counts)
+    {
+        const int s = bwd_claim<D>(sm, it++);
+        st_shared(sm.info_at(s), (int)counts);
+        const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
+        mbar_expect_tx(full, 2 * SM::TILE + (DKDV ? 512 : 0));
+        bwd_tile<D>(buf, ta, row, full);
+        bwd_tile<D>(buf + SM::TILE, tb, row, full);
+        if (DKDV)
+            rows(s, 0, row, 256, full);
+    }
+    /* one stage: the np (1..4) queued 16-row chunks; empties the queue */
+    __device__ __forceinline__ void chunks()
+    {
+        const int n = np;
+        const int s = bwd_claim<D>(sm, it++);
+        st_shared(sm.info_at(s), (int)pc);
+        const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
+        mbar_expect_tx(full, n * CHUNK_TX);
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            if (c < n) {
+                const int row = ld_shared(sm.chunkq_at(c));
+#pragma unroll
+                for (int h = 0; h < D / 64; h++) {
+                    tma_load_2d(buf + h * 8192 + c * 2048, tac, h * 64, row, full);
+                    tma_load_2d(buf + SM::TILE + h * 8192 + c * 2048, tbc, h * 64, row, full);
+                }
+                if (DKDV)
+                    rows(s, 16 * c, row, 64, full);
+            }
+        }
+        np = 0, pc = 0;
+    }
+    /* a streamed block: first slot `row` (absolute), n valid rows (its first n slots) */
+    __device__ __forceinline__ void block(int row, int n)
+    {
+#pragma unroll 1
+        for (; n > 48; row += 64, n -= 64)
+            tile(row, n >= 64 ? (unsigned)VOX_SM90_BWD_FULL : 0x00101010u | (unsigned)(n - 48) << 24);
+#pragma unroll 1
+        for (; n > 0; row += 16, n -= 16) {
+            pc |= (unsigned)(n < 16 ? n : 16) << (8 * np);
+            st_shared(sm.chunkq_at(np++), row);
+            if (np == 4)
+                chunks();
+        }
+    }
+    /* the queued chunks, then the two end markers (one for each consumer) */
+    __device__ __forceinline__ void finish()
+    {
+        if (np > 0)
+            chunks();
+        for (int e = 0; e < 2; e++) {
+            const int s = bwd_claim<D>(sm, it++);
+            st_shared(sm.info_at(s), -1);
+            mbar_arrive(sm.full0 + 8 * s);
+        }
+    }
+};
+
+/* Consumer: dead-row bits of two chunks (rows past each one's count) from the low two bytes of
+ * a stage's counts: bit r = row r of the 32 rows of the pair. */
+__device__ __forceinline__ unsigned bwd_dead(unsigned cn)
+{
+    return ((0xffffu << (cn & 0xffu)) & 0xffffu) | (((0xffffu << ((cn >> 8) & 0xffu)) & 0xffffu) << 16);
+}
+/* Consumer: whether column c (0..63) of a stage is within its chunk's count */
+__device__ __forceinline__ bool bwd_col_ok(unsigned cn, int c)
+{
+    return (int)((cn >> (8 * (c >> 4))) & 0xffu) > (c & 15);
 }
 
 /* Consumer warpgroup: zero the rows flagged in dead0 (rows 0-31) / dead1 (32-63) of the two
@@ -231,7 +355,8 @@ template <int D, bool BF> __device__ __forceinline__ void bwd_mma_ss(float *acc,
 /* ------------------------------------------------------------------ dq */
 template <int D, bool BF>
 __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUtensorMap *tmQ, const CUtensorMap *tmK,
-                                            const CUtensorMap *tmV, const CUtensorMap *tmG)
+                                            const CUtensorMap *tmV, const CUtensorMap *tmG, const CUtensorMap *tmKc,
+                                            const CUtensorMap *tmVc)
 {
 #if VOX_SM90_ENABLED
     using SM = BwdSmem<D>;
@@ -258,30 +383,19 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
             bwd_tile<D>(sm.res1, tmG, (int)row0, sm.resbar);
         }
         const int start = p.mask[m], cnt = live ? p.mask[R + m] : 0;
-        int it = 0;
+        BwdStream<D, false> st(sm, p, tmK, tmV, tmKc, tmVc);
         for (int c0 = 0; c0 < cnt; c0 += 32) {
             const int jb = c0 + lane < cnt ? p.mask[start + c0 + lane] : 0;
             const int nv = c0 + lane < cnt ? p.block_valid[jb] : 0;
             const int n = cnt - c0 < 32 ? cnt - c0 : 32;
             for (int b = 0; b < n; b++) {
                 const int j = __shfl_sync(0xffffffffu, jb, b), nvj = __shfl_sync(0xffffffffu, nv, b);
-                for (int pk = 0; pk * 64 < nvj; pk++) {
-                    if (lane == 0) {
-                        const int s = bwd_claim<D>(sm, it);
-                        const int nt = nvj - pk * 64;
-                        sm.info[s] = nt < 64 ? nt : 64;
-                        const uint32_t full = sm.full0 + 8 * s, kb = sm.ring + s * 2 * SM::TILE;
-                        mbar_expect_tx(full, 2 * SM::TILE);
-                        const int row = (int)(hb + (long long)j * V + pk * 64);
-                        bwd_tile<D>(kb, tmK, row, full);
-                        bwd_tile<D>(kb + SM::TILE, tmV, row, full);
-                    }
-                    it++;
-                }
+                if (lane == 0)
+                    st.block((int)(hb + (long long)j * V), nvj);
             }
         }
         if (lane == 0)
-            bwd_finish<D>(sm, it);
+            st.finish();
         return;
     }
     /* ---------------- consumers ---------------- */
@@ -301,13 +415,14 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     for (int it = cw;; it += 2) {
         const int s = it % SM::STAGES;
         mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
-        const int ntok = sm.info[s];
-        if (ntok < 0)
+        const int info = sm.info[s];
+        if (info < 0)
             break;
+        const unsigned cn = (unsigned)info;
+        const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
         const uint32_t kb = sm.ring + s * 2 * SM::TILE, vb = kb + SM::TILE;
-        if (ntok < 64) /* padding keys: zero their K and V rows */
-            bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, ntok >= 32 ? 0u : ~0u << ntok,
-                             ntok <= 32 ? ~0u : ~0u << (ntok - 32), ctw, cw);
+        if (part) /* keys past their chunk's count: zero their K and V rows */
+            bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, bwd_dead(cn), bwd_dead(cn >> 16), ctw, cw);
         fence_regs<D / 2>(acc);
         wg_fence();
         bwd_mma_ss<D, BF>(sacc, sm.res0, kb);
@@ -320,10 +435,11 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
         for (int j = 0; j < 8; j++) {
             float p0 = ex2(fmaf(sacc[4 * j + 0], sl2, -L0)), p1 = ex2(fmaf(sacc[4 * j + 1], sl2, -L0));
             float p2 = ex2(fmaf(sacc[4 * j + 2], sl2, -L1)), p3 = ex2(fmaf(sacc[4 * j + 3], sl2, -L1));
-            if (ntok < 64) {
+            if (part) {
                 const int c0 = j * 8 + cq * 2;
-                p0 = c0 < ntok ? p0 : 0.f, p2 = c0 < ntok ? p2 : 0.f;
-                p1 = c0 + 1 < ntok ? p1 : 0.f, p3 = c0 + 1 < ntok ? p3 : 0.f;
+                const bool ok0 = bwd_col_ok(cn, c0), ok1 = bwd_col_ok(cn, c0 + 1);
+                p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f;
+                p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
             }
             sacc[4 * j + 0] = p0 * (dpacc[4 * j + 0] - D0);
             sacc[4 * j + 1] = p1 * (dpacc[4 * j + 1] - D0);
@@ -358,7 +474,8 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
 /* ------------------------------------------------------------------ dk, dv */
 template <int D, bool BF>
 __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const CUtensorMap *tmQ,
-                                              const CUtensorMap *tmK, const CUtensorMap *tmV, const CUtensorMap *tmG)
+                                              const CUtensorMap *tmK, const CUtensorMap *tmV, const CUtensorMap *tmG,
+                                              const CUtensorMap *tmQc, const CUtensorMap *tmGc)
 {
 #if VOX_SM90_ENABLED
     using SM = BwdSmem<D>;
@@ -385,32 +502,19 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             bwd_tile<D>(sm.res1, tmV, (int)row0, sm.resbar);
         }
         const int start = p.mask[2 * R + mt], cnt = nk > 0 ? p.mask[3 * R + mt] : 0;
-        const float *delta = p.lse + p.BH * S;
-        int it = 0;
+        BwdStream<D, true> st(sm, p, tmQ, tmG, tmQc, tmGc);
         for (int c0 = 0; c0 < cnt; c0 += 32) {
             const int ib = c0 + lane < cnt ? p.mask[start + c0 + lane] : 0;
             const int nv = c0 + lane < cnt ? p.block_valid[ib] : 0;
             const int n = cnt - c0 < 32 ? cnt - c0 : 32;
             for (int b = 0; b < n; b++) {
                 const int i = __shfl_sync(0xffffffffu, ib, b), nvi = __shfl_sync(0xffffffffu, nv, b);
-                for (int pr = 0; pr * 64 < nvi; pr++) { /* row tiles with a valid row */
-                    if (lane == 0) {
-                        const int s = bwd_claim<D>(sm, it);
-                        sm.info[s] = 0;
-                        const uint32_t full = sm.full0 + 8 * s, qb = sm.ring + s * 2 * SM::TILE;
-                        mbar_expect_tx(full, 2 * SM::TILE + 512);
-                        const long long row = hb + (long long)i * V + pr * 64;
-                        bwd_tile<D>(qb, tmQ, (int)row, full);
-                        bwd_tile<D>(qb + SM::TILE, tmG, (int)row, full);
-                        bulk_load(smem_u32(sm.rowl2 + 64 * s), p.l2 + row, 256, full);
-                        bulk_load(smem_u32(sm.rowdl + 64 * s), delta + row, 256, full);
-                    }
-                    it++;
-                }
+                if (lane == 0)
+                    st.block((int)(hb + (long long)i * V), nvi);
             }
         }
         if (lane == 0)
-            bwd_finish<D>(sm, it);
+            st.finish();
         return;
     }
     /* ---------------- consumers ---------------- */
@@ -428,13 +532,17 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     for (int it = cw;; it += 2) {
         const int s = it % SM::STAGES;
         mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
-        if (sm.info[s] < 0)
+        const int info = sm.info[s];
+        if (info < 0)
             break;
+        const unsigned cn = (unsigned)info;
+        const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
         const uint32_t qb = sm.ring + s * 2 * SM::TILE, gb = qb + SM::TILE;
         const float *L = sm.rowl2 + 64 * s, *Dl = sm.rowdl + 64 * s;
-        /* rows that are not live: zero them in both staged tiles (same answer in every warp) */
-        const unsigned dead0 = __ballot_sync(0xffffffffu, L[lane] == VOX_SM90_INF);
-        const unsigned dead1 = __ballot_sync(0xffffffffu, L[lane + 32] == VOX_SM90_INF);
+        /* rows that are not live or past their chunk's count (their l2/delta may be stale there):
+         * zero them in both staged tiles (same answer in every warp) */
+        const unsigned dead0 = __ballot_sync(0xffffffffu, L[lane] == VOX_SM90_INF) | bwd_dead(cn);
+        const unsigned dead1 = __ballot_sync(0xffffffffu, L[lane + 32] == VOX_SM90_INF) | bwd_dead(cn >> 16);
         if (dead0 | dead1)
             bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, dead0, dead1, ctw, cw);
         fence_regs<D / 2>(gk);
@@ -450,12 +558,18 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         for (int x = 0; x < 8; x++) {
             const int c = x * 8 + cq * 2; /* columns c, c+1 = staged rows */
             const float2 lc = *(const float2 *)(L + c), dc = *(const float2 *)(Dl + c);
-            const float p0 = ex2(fmaf(st[4 * x + 0], sl2, -lc.x)), p1 = ex2(fmaf(st[4 * x + 1], sl2, -lc.y));
-            const float p2 = ex2(fmaf(st[4 * x + 2], sl2, -lc.x)), p3 = ex2(fmaf(st[4 * x + 3], sl2, -lc.y));
+            float p0 = ex2(fmaf(st[4 * x + 0], sl2, -lc.x)), p1 = ex2(fmaf(st[4 * x + 1], sl2, -lc.y));
+            float p2 = ex2(fmaf(st[4 * x + 2], sl2, -lc.x)), p3 = ex2(fmaf(st[4 * x + 3], sl2, -lc.y));
             dt[4 * x + 0] = p0 * (dt[4 * x + 0] - dc.x);
             dt[4 * x + 1] = p1 * (dt[4 * x + 1] - dc.y);
             dt[4 * x + 2] = p2 * (dt[4 * x + 2] - dc.x);
             dt[4 * x + 3] = p3 * (dt[4 * x + 3] - dc.y);
+            if (part) { /* columns past their chunk's count: l2 and delta there are not this stage's */
+                const bool ok0 = bwd_col_ok(cn, c), ok1 = bwd_col_ok(cn, c + 1);
+                p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f, p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
+                dt[4 * x + 0] = ok0 ? dt[4 * x + 0] : 0.f, dt[4 * x + 2] = ok0 ? dt[4 * x + 2] : 0.f;
+                dt[4 * x + 1] = ok1 ? dt[4 * x + 1] : 0.f, dt[4 * x + 3] = ok1 ? dt[4 * x + 3] : 0.f;
+            }
             st[4 * x + 0] = p0, st[4 * x + 1] = p1, st[4 * x + 2] = p2, st[4 * x + 3] = p3;
         }
         bwd_pack_a<BF>(pf, st);
@@ -510,14 +624,18 @@ extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm9
     extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1) vox_attn_bwd_sm90_dq_##NAME(        \
         const __grid_constant__ VoxSm90BwdParams p, const __grid_constant__ CUtensorMap tmQ,                  \
         const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,                     \
-        const __grid_constant__ CUtensorMap tmG)                                                              \
+        const __grid_constant__ CUtensorMap tmG, const __grid_constant__ CUtensorMap tmQc,                    \
+        const __grid_constant__ CUtensorMap tmKc, const __grid_constant__ CUtensorMap tmVc,                   \
+        const __grid_constant__ CUtensorMap tmGc)                                                             \
     {                                                                                                         \
-        vox_sm90::attn_bwd_dq<D, BF>(p, &tmQ, &tmK, &tmV, &tmG);                                              \
+        vox_sm90::attn_bwd_dq<D, BF>(p, &tmQ, &tmK, &tmV, &tmG, &tmKc, &tmVc);                                \
     }                                                                                                         \
     extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1) vox_attn_bwd_sm90_dkdv_##NAME(      \
         const __grid_constant__ VoxSm90BwdParams p, const __grid_constant__ CUtensorMap tmQ,                  \
         const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,                     \
-        const __grid_constant__ CUtensorMap tmG)                                                              \
+        const __grid_constant__ CUtensorMap tmG, const __grid_constant__ CUtensorMap tmQc,                    \
+        const __grid_constant__ CUtensorMap tmKc, const __grid_constant__ CUtensorMap tmVc,                   \
+        const __grid_constant__ CUtensorMap tmGc)                                                             \
     {                                                                                                         \
-        vox_sm90::attn_bwd_dkdv<D, BF>(p, &tmQ, &tmK, &tmV, &tmG);                                            \
+        vox_sm90::attn_bwd_dkdv<D, BF>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc);                              \
     }

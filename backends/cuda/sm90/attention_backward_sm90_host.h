@@ -1,6 +1,7 @@
 /* Host side of the Hopper attention backward (attention_backward_sm90.cuh):
- * shared-memory size, support check and the launch recipe. Plain C; tensor
- * maps through vox_sm90_encode_kv (attention_forward_sm90_host.h).
+ * shared-memory size, support check, the 16-row-box tensor maps and the
+ * launch recipe. Plain C; 64-row-box tensor maps through vox_sm90_encode_kv
+ * (attention_forward_sm90_host.h).
  *
  * Kernels (extern "C", attention_backward_sm90.cu):
  *   vox_attn_bwd_sm90_rows                      any grid (grid-stride), e.g. 1024 x 256
@@ -10,11 +11,15 @@
  * Launch (after the shared preprocess, attention_backward_prep_*, has written
  * dO_eff over dout and delta into lse[BH*S ...]):
  *   1. tensor maps tmQ, tmK, tmV, tmG (G = dout, i.e. dO_eff), each
- *      vox_sm90_encode_kv(enc, &map, ptr, BH*S, D, bf16).
+ *      vox_sm90_encode_kv(enc, &map, ptr, BH*S, D, bf16), and the chunk maps
+ *      tmQc, tmKc, tmVc, tmGc of the same tensors with 16-row boxes, each
+ *      vox_sm90_bwd_encode_chunk(enc, &map, ptr, BH*S, D, bf16) (the 16-row
+ *      chunks of partial blocks; dq reads tmKc/tmVc, dkdv tmQc/tmGc).
  *   2. params (VoxSm90BwdParams, by value): lse (2*BH*S floats), l2 (BH*S
  *      floats of scratch), dq, dk, dv, mask (packed), fill_src|NULL,
  *      block_valid, BH, NB, V, scale, scale_log2 = scale*log2(e).
- *   3. rows(params); dq(params, tmQ, tmK, tmV, tmG); dkdv(same), in stream
+ *   3. rows(params); dq(params, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc);
+ *      dkdv(same arguments), in stream
  *      order (dq and dkdv only read what rows wrote; they are independent of
  *      each other). cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES) first.
  * Supported: f16/bf16, D in {64,128}, V a power of two >= 64, BH*S < 2^31,
@@ -24,6 +29,21 @@
 #define VOX_ATTN_BWD_SM90_HOST_H
 #include <stddef.h>
 #include <stdint.h>
+#include "attention_forward_sm90_host.h"
+
+/* A [rows][D] f16/bf16 tensor, boxes of 16 rows x 64 columns, 128B swizzle: the chunk maps. */
+static inline int vox_sm90_bwd_encode_chunk(vox_sm90_encode_fn enc, CUtensorMap *map, const void *ptr, int64_t rows,
+                                            int D, int bf16)
+{
+    cuuint64_t dims[2] = {(cuuint64_t)D, (cuuint64_t)rows};
+    cuuint64_t strides[1] = {(cuuint64_t)D * 2};
+    cuuint32_t box[2] = {64, 16};
+    cuuint32_t es[2] = {1, 1};
+    CUresult r = enc(map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, (void *)ptr,
+                     dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                     CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    return r == CUDA_SUCCESS ? 0 : -1;
+}
 
 /* Dynamic shared memory of one dq/dkdv CTA (equals VOX_SM90_BWD_SMEM_BYTES in the .cuh). */
 static inline size_t vox_sm90_bwd_smem_bytes(int D)

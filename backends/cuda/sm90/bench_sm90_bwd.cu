@@ -5,7 +5,9 @@
  *        ./bench_sm90_bwd time    hunyuan-like sizes (BH=24, S=122880, D=128), median of 20 (~1 min)
  *   env VOX_ONLY=name (one config by exact name), VOX_FORCE_TIME=1 (time even if a check failed).
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
- * padded blocks, pruned rows through fill_src), random q, k, v, dout; the
+ * padded blocks, or block_valid of a video grid cut into blocks as
+ * core/layout.c does: the grid's last blocks partial; pruned rows through
+ * fill_src), random q, k, v, dout; the
  * padding rows of k and v and the rows that are not live in q and dout
  * (padding, pruned) NaN (they must reach no result); a naive fp32 forward gives o (rounded to the dtype) and lse, the
  * preprocess delta = dout.o; dq, dk, dv poisoned (NaN) before the run and
@@ -15,7 +17,9 @@
  * nothing contributes (padding keys, rows not live, keys nobody attends).
  * time: rows + dq + dkdv kernels, each timed (cudaEvents, median of 20 after
  * 3 warm-ups); effective TFLOP/s = 2.5 * 4*D*sum over live rows of allowed
- * keys / time. */
+ * keys / time (valid keys and rows only: padding slots count nothing).
+ * "hunyuan_ragged" = the real 33x45x80 latent in 4x4x4 blocks (NB 2160, 85.9%
+ * of the slots valid). */
 #include <cuda.h>
 #include <cuda_runtime.h>
 #include <cuda_fp16.h>
@@ -357,6 +361,7 @@ struct Cfg {
     double density, empty_frac, prune;
     bool ragged;
     unsigned seed;
+    int grid[3], blk[3]; /* grid[0] > 0: block_valid of a frames x height x width grid in blk-sized blocks */
 };
 
 struct Rng {
@@ -380,6 +385,24 @@ static void build(const Cfg &c, Host &h)
     Rng rng{0x9E3779B97F4A7C15ull ^ ((unsigned long long)c.seed << 1)};
     const long long NB = c.NB, R = (long long)c.BH * NB, V = c.V, S = NB * V;
     h.valid.assign(NB, c.V);
+    if (c.grid[0] > 0) { /* block b = (tb, yb, xb) row-major, valid = its clipped extent (core/layout.c) */
+        long long nb = 1;
+        for (int a = 0; a < 3; a++)
+            nb *= (c.grid[a] + c.blk[a] - 1) / c.blk[a];
+        if (nb != NB || c.blk[0] * c.blk[1] * c.blk[2] != c.V) {
+            printf("[%s] grid gives NB %lld (config %lld) or V %d (config %d)\n", c.name, nb, NB,
+                   c.blk[0] * c.blk[1] * c.blk[2], c.V);
+            exit(1);
+        }
+        const int gh = (c.grid[1] + c.blk[1] - 1) / c.blk[1], gw = (c.grid[2] + c.blk[2] - 1) / c.blk[2];
+        for (long long b = 0; b < NB; b++) {
+            const int e[3] = {(int)(b / (gh * gw)), (int)(b / gw % gh), (int)(b % gw)};
+            int n = 1;
+            for (int a = 0; a < 3; a++)
+                n *= std::min(c.blk[a], c.grid[a] - e[a] * c.blk[a]);
+            h.valid[b] = n;
+        }
+    }
     if (c.ragged)
         for (long long j = 0; j < NB; j++)
             if (urand(rng) < 0.2) {
@@ -461,6 +484,7 @@ static void build(const Cfg &c, Host &h)
 }
 
 typedef void (*BwdKernel)(const VoxSm90BwdParams, const CUtensorMap, const CUtensorMap, const CUtensorMap,
+                          const CUtensorMap, const CUtensorMap, const CUtensorMap, const CUtensorMap,
                           const CUtensorMap);
 
 static void sync_watchdog(const char *what, const char *name)
@@ -541,11 +565,15 @@ static int run(const Cfg &c, bool timing)
         CK(cudaFree(lb));
     }
 
-    CUtensorMap tmQ, tmK, tmV, tmG;
-    if (vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmQ, q, rows, D, c.bf) ||
-        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK, k, rows, D, c.bf) ||
-        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV, v, rows, D, c.bf) ||
-        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmG, g, rows, D, c.bf)) {
+    CUtensorMap tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc;
+    if (vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmQ, q, rows, D, c.bf, 64) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK, k, rows, D, c.bf, 64) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV, v, rows, D, c.bf, 64) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmG, g, rows, D, c.bf, 64) ||
+        vox_sm90_bwd_encode_chunk(cuTensorMapEncodeTiled, &tmQc, q, rows, D, c.bf) ||
+        vox_sm90_bwd_encode_chunk(cuTensorMapEncodeTiled, &tmKc, k, rows, D, c.bf) ||
+        vox_sm90_bwd_encode_chunk(cuTensorMapEncodeTiled, &tmVc, v, rows, D, c.bf) ||
+        vox_sm90_bwd_encode_chunk(cuTensorMapEncodeTiled, &tmGc, g, rows, D, c.bf)) {
         printf("  tensor map encode failed\n");
         exit(1);
     }
@@ -566,8 +594,8 @@ static int run(const Cfg &c, bool timing)
     CK(cudaFuncSetAttribute(kkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     const unsigned grid = (unsigned)(R * (c.V / 64));
     auto l_rows = [&]() { vox_attn_bwd_sm90_rows<<<1024, 256>>>(p); };
-    auto l_dq = [&]() { kq<<<grid, VOX_SM90_BWD_THREADS, smem>>>(p, tmQ, tmK, tmV, tmG); };
-    auto l_dkdv = [&]() { kkv<<<grid, VOX_SM90_BWD_THREADS, smem>>>(p, tmQ, tmK, tmV, tmG); };
+    auto l_dq = [&]() { kq<<<grid, VOX_SM90_BWD_THREADS, smem>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc); };
+    auto l_dkdv = [&]() { kkv<<<grid, VOX_SM90_BWD_THREADS, smem>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc); };
 
     /* correctness run: outputs poisoned first */
     CK(cudaMemset(gq, 0xff, nel * 2));
@@ -720,7 +748,7 @@ int main(int argc, char **argv)
         printf("usage: %s check|time\n", argv[0]);
         return 2;
     }
-    /* name, BH, NB, V, D, bf16, density, empty lists, prune, ragged block_valid, seed */
+    /* name, BH, NB, V, D, bf16, density, empty lists, prune, ragged block_valid, seed[, grid, block] */
     static const Cfg checks[] = {
         {"bf16_d128_v64", 2, 24, 64, 128, true, 0.3, 0.1, 0.0, true, 1},
         {"bf16_d128_v64_prune", 2, 24, 64, 128, true, 0.3, 0.1, 0.3, true, 2},
@@ -731,9 +759,16 @@ int main(int argc, char **argv)
         {"bf16_d128_dense", 2, 16, 64, 128, true, 1.0, 0.0, 0.0, false, 7},
         {"bf16_d128_long", 3, 64, 64, 128, true, 0.15, 0.05, 0.1, true, 8},
         {"f16_d128_long", 3, 64, 64, 128, false, 0.15, 0.05, 0.0, true, 9},
+        /* video grids: partial last t/h/w blocks (valid 64, 48, 36, 32, 16, 12, 4, ...: counts not multiples of 16) */
+        {"bf16_d128_grid_v64", 2, 36, 64, 128, true, 0.4, 0.05, 0.1, false, 15, {9, 10, 13}, {4, 4, 4}},
+        {"f16_d64_grid_v64", 2, 36, 64, 64, false, 0.4, 0.05, 0.0, false, 16, {9, 10, 13}, {4, 4, 4}},
+        {"bf16_d128_grid_v128", 2, 8, 128, 128, true, 0.6, 0.0, 0.2, false, 17, {7, 6, 12}, {4, 4, 8}},
+        {"f16_d128_grid_v128", 2, 18, 128, 128, false, 0.5, 0.0, 0.0, false, 18, {7, 9, 20}, {4, 4, 8}},
+        {"bf16_d128_hunyuan_slice", 2, 144, 64, 128, true, 0.15, 0.0, 0.1, false, 19, {9, 45, 16}, {4, 4, 4}},
     };
     static const Cfg times[] = {
         {"hunyuan_bsa10_bf16", 24, 1920, 64, 128, true, 0.10, 0.0, 0.0, false, 11},
+        {"hunyuan_ragged_bsa10_bf16", 24, 2160, 64, 128, true, 0.10, 0.0, 0.0, false, 15, {33, 45, 80}, {4, 4, 4}},
         {"hunyuan_dense_bf16", 24, 1920, 64, 128, true, 1.0, 0.0, 0.0, false, 12},
         {"hunyuan_bsa10_f16", 24, 1920, 64, 128, false, 0.10, 0.0, 0.0, false, 13},
         {"hunyuan_bsa10_v128", 24, 960, 128, 128, true, 0.10, 0.0, 0.0, false, 14},
