@@ -31,18 +31,11 @@
 #include <stdint.h>
 #include "attention_forward_sm90_host.h"
 
-/* A [rows][D] f16/bf16 tensor, boxes of 16 rows x 64 columns, 128B swizzle: the chunk maps. */
+/* The chunk maps: boxes of 16 rows x 64 columns. */
 static inline int vox_sm90_bwd_encode_chunk(vox_sm90_encode_fn enc, CUtensorMap *map, const void *ptr, int64_t rows,
                                             int D, int bf16)
 {
-    cuuint64_t dims[2] = {(cuuint64_t)D, (cuuint64_t)rows};
-    cuuint64_t strides[1] = {(cuuint64_t)D * 2};
-    cuuint32_t box[2] = {64, 16};
-    cuuint32_t es[2] = {1, 1};
-    CUresult r = enc(map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, (void *)ptr,
-                     dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                     CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    return r == CUDA_SUCCESS ? 0 : -1;
+    return vox_sm90_encode_kv(enc, map, ptr, rows, D, bf16, 16);
 }
 
 /* Dynamic shared memory of one dq/dkdv CTA (equals VOX_SM90_BWD_SMEM_BYTES in the .cuh). */
