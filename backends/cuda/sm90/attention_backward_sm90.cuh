@@ -352,6 +352,33 @@ template <int D, bool BF> __device__ __forceinline__ void bwd_mma_ss(float *acc,
         vox_wgmma_m64n64k16_ss<BF>(acc, desc_kmaj(a, kk), desc_kmaj(b, kk), kk > 0);
 }
 
+/* The producer warp of both kernels: the CTA's own tile (64-row boxes of ra and
+ * rb at row0) into the resident buffers, then the blocks list[0..cnt) of head
+ * offset hb streamed by st (lane 0 issues; the warp reads the list 32 at a time). */
+template <int D, bool DKDV>
+__device__ __forceinline__ void bwd_produce(const BwdSmem<D> &sm, const VoxSm90BwdParams &p, BwdStream<D, DKDV> &st,
+                                            const CUtensorMap *ra, const CUtensorMap *rb, int row0, const int *list,
+                                            int cnt, long long hb, int lane)
+{
+    if (lane == 0) {
+        mbar_expect_tx(sm.resbar, 2 * BwdSmem<D>::TILE);
+        bwd_tile<D>(sm.res0, ra, row0, sm.resbar);
+        bwd_tile<D>(sm.res1, rb, row0, sm.resbar);
+    }
+    for (int c0 = 0; c0 < cnt; c0 += 32) {
+        const int xb = c0 + lane < cnt ? list[c0 + lane] : 0;
+        const int nv = c0 + lane < cnt ? p.block_valid[xb] : 0;
+        const int n = cnt - c0 < 32 ? cnt - c0 : 32;
+        for (int b = 0; b < n; b++) {
+            const int x = __shfl_sync(0xffffffffu, xb, b), nvx = __shfl_sync(0xffffffffu, nv, b);
+            if (lane == 0)
+                st.block((int)(hb + (long long)x * p.V), nvx);
+        }
+    }
+    if (lane == 0)
+        st.finish();
+}
+
 /* ------------------------------------------------------------------ dq */
 template <int D, bool BF>
 __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUtensorMap *tmQ, const CUtensorMap *tmK,
@@ -377,25 +404,8 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
             return;
         const bool live = __ballot_sync(0xffffffffu, p.l2[row0 + lane] != VOX_SM90_INF ||
                                                          p.l2[row0 + 32 + lane] != VOX_SM90_INF) != 0;
-        if (lane == 0) {
-            mbar_expect_tx(sm.resbar, 2 * SM::TILE);
-            bwd_tile<D>(sm.res0, tmQ, (int)row0, sm.resbar);
-            bwd_tile<D>(sm.res1, tmG, (int)row0, sm.resbar);
-        }
-        const int start = p.mask[m], cnt = live ? p.mask[R + m] : 0;
         BwdStream<D, false> st(sm, p, tmK, tmV, tmKc, tmVc);
-        for (int c0 = 0; c0 < cnt; c0 += 32) {
-            const int jb = c0 + lane < cnt ? p.mask[start + c0 + lane] : 0;
-            const int nv = c0 + lane < cnt ? p.block_valid[jb] : 0;
-            const int n = cnt - c0 < 32 ? cnt - c0 : 32;
-            for (int b = 0; b < n; b++) {
-                const int j = __shfl_sync(0xffffffffu, jb, b), nvj = __shfl_sync(0xffffffffu, nv, b);
-                if (lane == 0)
-                    st.block((int)(hb + (long long)j * V), nvj);
-            }
-        }
-        if (lane == 0)
-            st.finish();
+        bwd_produce<D, false>(sm, p, st, tmQ, tmG, (int)row0, p.mask + p.mask[m], live ? p.mask[R + m] : 0, hb, lane);
         return;
     }
     /* ---------------- consumers ---------------- */
@@ -496,25 +506,9 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
         if (tid >= 32)
             return;
-        if (lane == 0) {
-            mbar_expect_tx(sm.resbar, 2 * SM::TILE);
-            bwd_tile<D>(sm.res0, tmK, (int)row0, sm.resbar);
-            bwd_tile<D>(sm.res1, tmV, (int)row0, sm.resbar);
-        }
-        const int start = p.mask[2 * R + mt], cnt = nk > 0 ? p.mask[3 * R + mt] : 0;
         BwdStream<D, true> st(sm, p, tmQ, tmG, tmQc, tmGc);
-        for (int c0 = 0; c0 < cnt; c0 += 32) {
-            const int ib = c0 + lane < cnt ? p.mask[start + c0 + lane] : 0;
-            const int nv = c0 + lane < cnt ? p.block_valid[ib] : 0;
-            const int n = cnt - c0 < 32 ? cnt - c0 : 32;
-            for (int b = 0; b < n; b++) {
-                const int i = __shfl_sync(0xffffffffu, ib, b), nvi = __shfl_sync(0xffffffffu, nv, b);
-                if (lane == 0)
-                    st.block((int)(hb + (long long)i * V), nvi);
-            }
-        }
-        if (lane == 0)
-            st.finish();
+        bwd_produce<D, true>(sm, p, st, tmK, tmV, (int)row0, p.mask + p.mask[2 * R + mt], nk > 0 ? p.mask[3 * R + mt] : 0,
+                             hb, lane);
         return;
     }
     /* ---------------- consumers ---------------- */
