@@ -81,47 +81,71 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
     return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
 }
 
-/* kernels/kv_select.cuh: vox_kv_select_kt writes kbar transposed (kt, D x S
- * floats per head, S = NBv rounded up to 4) to the head of the scratch; then
- * one CTA of 128 threads per (bh, 16 video query rows), two per
- * multiprocessor. Dynamic shared memory holds a union (the rows' qbar as f64
- * in the score product, the 4 warps' histograms in the selection: 5152 B
- * each), then the tile's 16 x NBv f64 scores; when those would take more than
- * half the room, each CTA of a capped grid keeps them in its slice of the
- * scratch after kt instead. */
+/* kernels/kv_select.cuh, kv_select_fast.cuh: vox_kv_select_kt writes kbar
+ * transposed (kt, D x S floats per head, S = NBv rounded up to 4) to the head
+ * of the scratch, then one int flag per (bh, tile of 16 video query rows),
+ * then the per-CTA score slices (when used). CUMULATIVE and TOPK: the fast
+ * path, one CTA of 256 threads per tile (dynamic shared memory: a union of
+ * the rows' qbar as f32 and 8 warps' work spaces of 3872 B, then the tile's
+ * 16 x NBv f32 values, or those in a scratch slice when they do not fit),
+ * which flags the tiles it cannot certify, then vox_kv_select_redo, the exact
+ * path over the flagged tiles. STAT: the exact path over every tile. The
+ * exact path: one CTA of 128 threads per tile, two per multiprocessor, a
+ * union (the rows' qbar as f64, the 4 warps' histograms: 5152 B each), then
+ * the tile's 16 x NBv f64 scores; when those would take more than half the
+ * room, each CTA of a capped grid keeps them in its scratch slice instead. */
 vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
 {
     gpu_dev *g = dev;
     vox_kv_select_bufs b = {.qbar = gpu_dptr(p->qbar), .kbar = gpu_dptr(p->kbar), .kv_start = gpu_dptr(p->kv_start),
                             .kv_count = gpu_dptr(p->kv_count), .kv_cols = gpu_dptr(p->kv_cols), .scratch = 0};
     GPU_OP_ARGS(kv_select);
-    enum { ROWS = 16, EC = 4, WARPS = 4, WORK = 5152 };
-    int64_t q = (int64_t)ROWS * ((a.D + EC - 1) / EC * EC) * 8, un = q > WARPS * WORK ? q : WARPS * WORK;
-    un = (un + 15) / 16 * 16;
-    int64_t S = (a.NBv + 3) / 4 * 4, kt = (a.BH * a.D * S * 4 + 255) / 256 * 256;
-    int64_t scores = (int64_t)ROWS * a.NBv * 8, tiles = a.NBv > 0 ? (a.NBv + ROWS - 1) / ROWS : 1;
-    int64_t grid = a.BH * tiles;
-    size_t smem = (size_t)(un + scores);
+    enum { ROWS = 16, EC = 4, WARPS = 4, WORK = 5152, FAST_WARPS = 8, FAST_WORK = 3872 };
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
+    int64_t Dp = (a.D + EC - 1) / EC * EC, tiles = a.NBv > 0 ? (a.NBv + ROWS - 1) / ROWS : 1;
+    int64_t S = (a.NBv + 3) / 4 * 4, kt = (a.BH * a.D * S * 4 + 255) / 256 * 256;
+    int64_t flags = (a.BH * tiles * 4 + 255) / 256 * 256;
+    /* the exact path */
+    int64_t q = ROWS * Dp * 8, un = q > WARPS * WORK ? q : WARPS * WORK;
+    un = (un + 15) / 16 * 16;
+    int64_t scores = (int64_t)ROWS * a.NBv * 8, grid = a.BH * tiles;
+    size_t smem = (size_t)(un + scores);
     if (2 * (un + scores) > room) {
         a.per_block = (scores + 255) / 256 * 256;
         grid = gpu_cap_grid(g, grid, 2);
         smem = (size_t)un;
     }
-    if (kt + grid * a.per_block > 0) {
-        vox_status st = gpu_ensure_scratch(g, (size_t)(kt + grid * a.per_block));
-        if (st)
-            return st;
-        b.scratch = g->scratch;
+    /* the fast path */
+    int fast = a.rule != 2;
+    vox_kv_select_args af = a;
+    int64_t qf = ROWS * Dp * 4, unf = qf > FAST_WARPS * FAST_WORK ? qf : FAST_WARPS * FAST_WORK;
+    unf = (unf + 15) / 16 * 16;
+    int64_t valf = (int64_t)ROWS * a.NBv * 4, gridf = a.BH * tiles;
+    size_t smemf = (size_t)(unf + valf);
+    af.per_block = 0;
+    if (unf + valf > room) {
+        af.per_block = (valf + 255) / 256 * 256;
+        gridf = gpu_cap_grid(g, gridf, 1);
+        smemf = (size_t)unf;
     }
+    int64_t slices = grid * a.per_block, slicesf = fast ? gridf * af.per_block : 0;
+    int64_t need = kt + flags + (slices > slicesf ? slices : slicesf);
+    vox_status st = gpu_ensure_scratch(g, (size_t)need);
+    if (st)
+        return st;
+    b.scratch = g->scratch;
     if (kt > 0) {
         int64_t t = a.BH * ((S + 31) / 32) * ((a.D + 31) / 32);
-        vox_status st = gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_kt, gpu_cap_grid(g, t, 16), 256, 1, 0,
-                                      &b, &a);
+        st = gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_kt, gpu_cap_grid(g, t, 16), 256, 1, 0, &b, &a);
         if (st)
             return st;
     }
-    return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 128, 1, smem, &b, &a);
+    if (!fast)
+        return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 128, 1, smem, &b, &a);
+    st = gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_fast, gridf, 256, 1, smemf, &b, &af);
+    if (st)
+        return st;
+    return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_redo, grid, 128, 1, smem, &b, &a);
 }
 
 /* The key split count of sample_rows for `units` CTAs per split and `slots`

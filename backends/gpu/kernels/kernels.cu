@@ -10,6 +10,7 @@
 #include "permute.cuh"
 #include "block_means.cuh"
 #include "kv_select.cuh"
+#include "kv_select_fast.cuh"
 #include "sample_rows.cuh"
 #include "query_select.cuh"
 #include "svg_classify.cuh"

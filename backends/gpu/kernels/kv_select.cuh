@@ -4,7 +4,12 @@
  * (tau), top-k or statistical (z) rule, plus the min_blocks top-up, the
  * diagonal and the global blocks; a NaN probability ranks last.
  *
- * Two kernels. vox_kv_select_kt copies each head's video kbar transposed,
+ * The exact path; the CUMULATIVE and TOPK rules first take the fast path of
+ * kv_select_fast.cuh (f32 scores with a certified bound, exact re-scoring of
+ * the few blocks the bound cannot order), and only the tiles it flags come
+ * here, through vox_kv_select_redo (STAT: vox_kv_select, every tile).
+ *
+ * vox_kv_select_kt copies each head's video kbar transposed,
  * kt[(bh*D + e)*S + j] (S: NBv rounded up to 4, zero padded), into the head
  * of b.scratch, so that the score product reads its keys coalesced.
  * vox_kv_select: one CTA of VOX_KS_THREADS threads per (bh, tile of
@@ -23,7 +28,8 @@
  * radix select of the n most probable blocks (ties by index) and one ordered
  * compaction. No serial scans, no per-row global scratch; the scores live in
  * dynamic shared memory (or, when a tile's scores would take more than half
- * of it, in a per-CTA slice of b.scratch after kt, a.per_block bytes).
+ * of it, in a per-CTA slice of b.scratch after kt and the fast path's tile
+ * flags, a.per_block bytes).
  * Dynamic shared memory: a union (the rows' qbar in phase 1, the warps'
  * histograms in phase 2) of vox_ks_union() bytes, then the scores. */
 
@@ -58,6 +64,24 @@ __device__ __forceinline__ i64 vox_ks_stride(i64 NBv)
 __device__ __forceinline__ i64 vox_ks_kt_bytes(const vox_kv_select_args &a)
 {
     return (a.BH * a.D * vox_ks_stride(a.NBv) * 4 + 255) / 256 * 256;
+}
+
+/* Tiles of VOX_KS_ROWS video query rows (at least one per head). */
+__device__ __forceinline__ i64 vox_ks_tiles(const vox_kv_select_args &a)
+{
+    return a.NBv > 0 ? (a.NBv + VOX_KS_ROWS - 1) / VOX_KS_ROWS : 1;
+}
+
+/* The scratch after kt: one int per (bh, tile), set by vox_kv_select_fast
+ * when the tile needs the exact path (kv_select_fast.cuh), rounded up to 256
+ * bytes; then the per-CTA score slices (gpu_kv_select computes the same). */
+__device__ __forceinline__ int *vox_ks_flags(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
+{
+    return (int *)(vox_ptr<unsigned char>(b.scratch) + vox_ks_kt_bytes(a));
+}
+__device__ __forceinline__ unsigned char *vox_ks_slices(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
+{
+    return (unsigned char *)vox_ks_flags(b, a) + (a.BH * vox_ks_tiles(a) * 4 + 255) / 256 * 256;
 }
 
 /* Bytes of the phase-1/phase-2 union for nw warps (the host sizes it with
@@ -458,20 +482,22 @@ VOX_KERNEL void __launch_bounds__(256) vox_kv_select_kt(VOX_PARAM vox_kv_select_
     }
 }
 
-VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KS_MIN_BLOCKS)
-    vox_kv_select(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+/* The exact path over every tile (REDO false) or over the tiles that
+ * vox_kv_select_fast flagged (REDO true). */
+template <bool REDO> __device__ void vox_ks_run(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     const float *qbar = vox_ptr<const float>(b.qbar), *kt = vox_ptr<const float>(b.scratch);
-    const int *start = vox_ptr<const int>(b.kv_start);
+    const int *start = vox_ptr<const int>(b.kv_start), *flags = vox_ks_flags(b, a);
     int *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
     const int NB = (int)a.NB, NBv = (int)a.NBv, tid = threadIdx.x;
     const int warp = tid / VOX_WARP_SIZE, nw = VOX_KS_THREADS / VOX_WARP_SIZE;
-    const i64 tiles = NBv > 0 ? (NBv + VOX_KS_ROWS - 1) / VOX_KS_ROWS : 1;
+    const i64 tiles = vox_ks_tiles(a);
     unsigned char *un = vox_dyn_smem;
-    double *sc = a.per_block
-                     ? (double *)(vox_ptr<unsigned char>(b.scratch) + vox_ks_kt_bytes(a) + (i64)blockIdx.x * a.per_block)
-                     : (double *)(vox_dyn_smem + vox_ks_union(a.D, nw));
+    double *sc = a.per_block ? (double *)(vox_ks_slices(b, a) + (i64)blockIdx.x * a.per_block)
+                             : (double *)(vox_dyn_smem + vox_ks_union(a.D, nw));
     for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
+        if (REDO && !flags[t])
+            continue;
         const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KS_ROWS;
         if (i0 == 0) /* the head's global query rows are dense */
             for (i64 x = tid; x < (i64)(NB - NBv) * NB; x += VOX_KS_THREADS) {
@@ -492,4 +518,16 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KS_MIN_BLOCKS)
         }
         __syncthreads(); /* before the next tile rewrites the union and the scores */
     }
+}
+
+VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KS_MIN_BLOCKS)
+    vox_kv_select(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_ks_run<false>(b, a);
+}
+
+VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KS_MIN_BLOCKS)
+    vox_kv_select_redo(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_ks_run<true>(b, a);
 }
