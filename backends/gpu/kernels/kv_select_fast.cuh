@@ -47,11 +47,12 @@
  * P~/(P~ + e^{-2E'}(1-P~))] (every w_j within e^{+-E'} of e^{s_j - C}: the
  * top-c sum and the rest scale by at most that), and the reference's
  * sequential sums lie within m = (2 NBv + 512) 2^-52 of the exact ones (see
- * vox_ks_cum_fast). The count is c when P_{c-1}'s upper bound + m < tau and
+ * vox_ks_cum_fast; m also takes NBv 2^-120 for the w below f32's normal
+ * range, whose relative error is not bounded, and f64 slack). The count is c when P_{c-1}'s upper bound + m < tau and
  * P_c's lower bound - m >= tau; else the exact path.
  *
- * Non-finite qbar/kbar, a bound past 2^100, a scale not in (0, inf) or a
- * G > 1.5: exact path. A row that is not certified sets its tile's flag in
+ * Non-finite qbar/kbar, D > 4096 (the f64 sum of q^2 within 2^-40), a bound
+ * past 2^100, a scale not in (0, inf) or a G > 1.5: exact path. A row that is not certified sets its tile's flag in
  * the scratch (vox_ks_flags); vox_kv_select_redo then re-runs those tiles
  * with the exact kernel, which writes every row of the tile (the certified
  * rows get the same lists again). Dynamic shared memory: a union (the rows'
@@ -204,7 +205,7 @@ __device__ unsigned vox_kf_top_value(const unsigned *urow, int NBv, int n, vox_k
  * Returns c or -1. */
 __device__ int vox_kf_cum_certify(int c, double bp, double bc, double W, int NBv, double tau, double Ep)
 {
-    const double mu = (2.0 * NBv + 600.0) * 0x1p-52, m = (2.0 * NBv + 512.0) * 0x1p-52;
+    const double mu = (2.0 * NBv + 600.0) * 0x1p-52, m = (2.0 * NBv + 512.0) * 0x1p-52 + NBv * 0x1p-120;
     const double e2 = exp(2.0 * Ep) * (1.0 + 0x1p-40);
     double pp = bp / W * (1.0 + mu), pc = bc / W * (1.0 - mu);
     pp = pp < 1.0 ? pp : 1.0;
@@ -329,7 +330,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
                       (1.0 + 0x1p-30);
     const double delta = 0x1p-47 + 0x1p-49 * Bs;
     const double G = exp(2.0 * Ep + delta) * (1.0 + 0x1p-20);
-    if (!(a.D < 65536 && scale > 0.0 && scale < INFINITY && A < 0x1p100 && G <= 1.5))
+    if (!(a.D <= 4096 && scale > 0.0 && scale < INFINITY && A < 0x1p100 && G <= 1.5))
         return false;
     const float Gf = (float)(G * (1.0 + 0x1p-22)); /* >= G, and the f32 products' rounding */
     /* w_j = expf((a_j - amax) * scale_f), W = sum of w */
