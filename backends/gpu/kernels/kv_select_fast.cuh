@@ -153,23 +153,48 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
     return (float)block_reduce<true>((double)nkmax, red);
 }
 
-/* The n-th largest (0 < n < NBv) of the row's w (positive f32, ordered as
- * their bits), or the low end of a radix bucket taken whole: the bits T with
- * #{w >= T} >= n and #{w > T} <= n. 8 bits per pass from the top. */
-__device__ unsigned vox_kf_top_value(const unsigned *urow, int NBv, int n, vox_kf_work *w)
+/* Exclusive count of the lanes below this one whose p holds; *total: the
+ * warp's count (a ballot: no shuffle chain). */
+__device__ __forceinline__ int vox_kf_count_before(bool p, int *total)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE;
+#if VOX_GPU_HIP
+    const unsigned long long m = __ballot(p);
+    *total = __popcll(m);
+    return __popcll(m & ((1ull << lane) - 1ull));
+#else
+    const unsigned m = __ballot_sync(0xffffffffu, p);
+    *total = __popc(m);
+    return __popc(m & ((1u << lane) - 1u));
+#endif
+}
+
+/* The radix passes over a row's keys rel = bits(w) - kmin (w >= 0 orders as
+ * its bits; kmin: the row's smallest), rel < 2^len: the first pass takes the
+ * top (up to) 8 bits of that range, so that a row's values spread over the
+ * bins (few same-address atomics) however narrow their range; each later
+ * pass the next 8 bits of the chosen bucket. */
+__device__ __forceinline__ int vox_kf_bitlen(unsigned x)
+{
+    return x ? 32 - __clz((int)x) : 0;
+}
+
+/* The n-th largest (0 < n < NBv) of the row's w, or the low end of a radix
+ * bucket taken whole: the bits T with #{w >= T} >= n and #{w > T} <= n. */
+__device__ unsigned vox_kf_top_value(const unsigned *urow, int NBv, int n, unsigned kmin, int len, vox_kf_work *w)
 {
     constexpr int BPL = 256 / VOX_WARP_SIZE; /* bins per lane, descending */
     const int lane = threadIdx.x % VOX_WARP_SIZE;
-    unsigned prefix = 0, hmask = 0;
-    int rem = n;
-    for (int shift = 24; shift >= 0; shift -= 8) {
+    unsigned prefix = 0; /* the chosen bits of rel, those at [hi, 32) fixed */
+    int rem = n, hi = len, lo = len > 8 ? len - 8 : 0;
+    for (;;) {
         for (int b = lane; b < 256; b += VOX_WARP_SIZE)
             w->hist[b] = 0;
         VOX_SYNCWARP();
         for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
-            const unsigned u = urow[j];
-            if ((u & hmask) == prefix)
-                atomicAdd(&w->hist[(u >> shift) & 255u], 1);
+            const unsigned long long rel = urow[j] - kmin;
+            if (((rel ^ prefix) >> hi) == 0)
+                atomicAdd(&w->hist[(int)(rel >> lo) & ((1 << (hi - lo)) - 1)], 1);
         }
         VOX_SYNCWARP();
         int c[BPL], tot = 0;
@@ -192,12 +217,12 @@ __device__ unsigned vox_kf_top_value(const unsigned *urow, int NBv, int n, vox_k
         const int bin = w->bin, cnt = w->cnt;
         rem = w->rem;
         VOX_SYNCWARP(); /* read before the next pass rewrites them */
-        prefix |= (unsigned)bin << shift;
-        hmask |= 255u << shift;
-        if (cnt == rem)
-            break; /* the whole bucket is among the n largest */
+        prefix |= (unsigned)bin << lo;
+        if (cnt == rem || lo == 0)
+            break; /* the whole bucket is among the n largest, or one value */
+        hi = lo, lo = lo > 8 ? lo - 8 : 0;
     }
-    return prefix;
+    return kmin + prefix;
 }
 
 /* The certificate of a cumulative count c (see the top of this file): bp, bc
@@ -216,37 +241,29 @@ __device__ int vox_kf_cum_certify(int c, double bp, double bc, double W, int NBv
 }
 
 /* The cumulative rule's count from the row's w (0 < tau), W = sum of w, or -1
- * when it cannot be certified. A radix descent (as vox_ks_cum_fast, on 32-bit
- * keys, f64 bin sums) to the block where the running sum of the largest w
- * first reaches tau W, then vox_kf_cum_certify. */
-__device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, double Ep, vox_kf_work *w)
+ * when it cannot be certified. A radix descent (as vox_ks_cum_fast, over the
+ * keys of vox_kf_top_value, f64 bin sums) to the block where the running sum
+ * of the largest w first reaches tau W, then vox_kf_cum_certify. */
+__device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, double Ep, unsigned kmin, int len,
+                          vox_kf_work *w)
 {
     constexpr int BPL = 256 / VOX_WARP_SIZE;
     const int lane = threadIdx.x % VOX_WARP_SIZE;
     const double tgt = tau * W;
-    unsigned prefix = 0, hmask = 0;
+    unsigned prefix = 0;
+    int hi = len, lo = len > 8 ? len - 8 : 0;
     double before = 0; /* sum of the w ranked above the current bucket */
     int above = 0, cnt = 0;
-    for (int shift = 24; shift >= 0; shift -= 8) {
+    for (;;) {
         for (int b = lane; b < 256; b += VOX_WARP_SIZE)
             w->hist[b] = 0, w->hsum[b] = 0.0;
         VOX_SYNCWARP();
-        for (int j0 = 0; j0 < NBv; j0 += VOX_WARP_SIZE) {
-            const int j = j0 + lane;
-            const unsigned u = j < NBv ? urow[j] : 0u;
-            const bool in = j < NBv && (u & hmask) == prefix;
-            const int b = in ? (int)((u >> shift) & 255u) : -1;
-            const double v = in ? (double)__uint_as_float(u) : 0.0;
-            const int hi = vox_warp_max(b), lo = -vox_warp_max(in ? -b : -256);
-            if (hi < 0)
-                continue; /* no block of this batch is in the bucket */
-            if (hi == lo) { /* one bin: its count and sum added once */
-                const int c = vox_warp_sum((int)in);
-                const double t = vox_warp_sum(v);
-                if (lane == 0)
-                    atomicAdd(&w->hist[hi], c), atomicAdd(&w->hsum[hi], t);
-            } else if (in) {
-                atomicAdd(&w->hist[b], 1), atomicAdd(&w->hsum[b], v);
+        for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
+            const unsigned u = urow[j];
+            const unsigned long long rel = u - kmin;
+            if (((rel ^ prefix) >> hi) == 0) {
+                const int b = (int)(rel >> lo) & ((1 << (hi - lo)) - 1);
+                atomicAdd(&w->hist[b], 1), atomicAdd(&w->hsum[b], (double)__uint_as_float(u));
             }
         }
         VOX_SYNCWARP();
@@ -282,7 +299,7 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
             first = t < first ? t : first;
         }
         if (first == 256) /* the bucket's mass does not reach tau W */
-            return shift == 24 && tau > 1.0 + (2.0 * NBv + 512.0) * 0x1p-52 + 0x1p-30 ? NBv : -1;
+            return hi == len && tau > 1.0 + (2.0 * NBv + 512.0) * 0x1p-52 + 0x1p-30 ? NBv : -1;
         if (hit == first)
             w->bin = 255 - first, w->cnt = hc, w->rem = hab, w->before = hrun, w->sum = hs;
         VOX_SYNCWARP();
@@ -290,13 +307,15 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
         cnt = w->cnt, above = w->rem, before = w->before;
         const double sb = w->sum;
         VOX_SYNCWARP();
-        prefix |= (unsigned)bin << shift;
-        hmask |= 255u << shift;
+        prefix |= (unsigned)bin << lo;
         if (cnt == 1)
             return vox_kf_cum_certify(above + 1, before, before + sb, W, NBv, tau, Ep);
+        if (lo == 0)
+            break;
+        hi = lo, lo = lo > 8 ? lo - 8 : 0;
     }
     /* cnt blocks of the same w: the crossing is the t-th of them */
-    const double P = (double)__uint_as_float(prefix);
+    const double P = (double)__uint_as_float(kmin + prefix);
     if (!(P > 0))
         return -1;
     const double need = ceil((tgt - before) / P);
@@ -339,17 +358,24 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         amax = fmaxf(amax, srow[j]);
     amax = vox_warp_max(amax);
     double W = 0;
+    unsigned kmin = 0xffffffffu, kmax = 0;
     for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
         const float x = expf((srow[j] - amax) * a.scale_f);
+        const unsigned u = __float_as_uint(x);
         srow[j] = x;
-        W += (double)x;
+        if (a.rule == 0)
+            W += (double)x;
+        kmin = u < kmin ? u : kmin, kmax = u > kmax ? u : kmax;
     }
-    W = vox_warp_sum(W);
+    if (a.rule == 0)
+        W = vox_warp_sum(W);
+    kmin = (unsigned)-vox_warp_max(-(long long)kmin), kmax = (unsigned)vox_warp_max((long long)kmax);
+    const int len = vox_kf_bitlen(kmax - kmin);
     VOX_SYNCWARP();
     int n = 0;
     if (a.rule == 1)
         n = a.topk < NBv ? a.topk : NBv;
-    else if (0.0 < a.tau && (n = vox_kf_cum(urow, NBv, a.tau, W, Ep, w)) < 0)
+    else if (0.0 < a.tau && (n = vox_kf_cum(urow, NBv, a.tau, W, Ep, kmin, len, w)) < 0)
         return false;
     if (n < a.min_blocks)
         n = a.min_blocks < NBv ? a.min_blocks : NBv;
@@ -358,7 +384,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
             urow[j] = n > 0;
     } else {
-        const float T = __uint_as_float(vox_kf_top_value(urow, NBv, n, w));
+        const float T = __uint_as_float(vox_kf_top_value(urow, NBv, n, kmin, len, w));
         if (!(T >= 0x1p-90f))
             return false;
         const float TG = T * Gf;
@@ -367,7 +393,8 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
             const int j = j0 + lane;
             const float x = j < NBv ? srow[j] : 0.f;
             const bool in = j < NBv && x > TG, band = j < NBv && !in && !(x * Gf < T);
-            int tb, pb = nb + vox_ks_scan(band, &tb), tin = vox_warp_sum((int)in);
+            int tb, pb = nb + vox_kf_count_before(band, &tb), tin;
+            vox_kf_count_before(in, &tin);
             if (band && pb < VOX_KF_BAND)
                 w->bj[pb] = j;
             if (j < NBv)
@@ -423,7 +450,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     for (int j0 = 0; j0 < NB; j0 += VOX_WARP_SIZE) {
         const int j = j0 + lane;
         const bool pick = j < NB && (j >= NBv || j == i || urow[j]);
-        int pt, pos = base + vox_ks_scan(pick, &pt);
+        int pt, pos = base + vox_kf_count_before(pick, &pt);
         base += pt;
         if (pick)
             crow[pos] = j;
