@@ -52,13 +52,13 @@
  * P_c's lower bound - m >= tau; else the exact path.
  *
  * Non-finite qbar/kbar, D > 4096 (the f64 sum of q^2 within 2^-40), a bound
- * past 2^100, a scale not in (0, inf) or a G > 1.5: exact path. A row that is not certified sets its tile's flag in
- * the scratch (vox_ks_flags); vox_kv_select_redo then re-runs those tiles
- * with the exact kernel, which writes every row of the tile (the certified
- * rows get the same lists again). Dynamic shared memory: a union (the rows'
- * qbar in phase 1, the warps' vox_kf_work in phase 2) of vox_kf_union()
- * bytes, then the tile's 16 x NBv f32 values (or, when they do not fit, a
- * per-CTA slice of b.scratch after the flags, a.per_block bytes). */
+ * past 2^100, a scale not in (0, inf) or a G > 1.5: exact path. A row that
+ * is not certified writes nothing and is listed in the scratch (vox_ks_list);
+ * vox_kv_select_rows (kv_select.cuh) then runs the exact path on the listed
+ * rows. Dynamic shared memory: a union (the rows' qbar in phase 1, the warps'
+ * vox_kf_work in phase 2) of vox_kf_union() bytes, then the tile's 16 x NBv
+ * f32 values (or, when they do not fit, a per-CTA slice of b.scratch after
+ * the list, a.per_block bytes). */
 
 #define VOX_KF_THREADS 256
 #define VOX_KF_BAND 64 /* band blocks re-scored exactly per row, at most */
@@ -466,10 +466,10 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, 1)
     __shared__ double red[VOX_MAX_WARPS];
     const float *qbar = vox_ptr<const float>(b.qbar), *kbar = vox_ptr<const float>(b.kbar);
     const float *kt = vox_ptr<const float>(b.scratch);
-    int *flags = vox_ks_flags(b, a);
+    int *list = vox_ks_list(b, a);
     const int *start = vox_ptr<const int>(b.kv_start);
     int *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
-    const int NB = (int)a.NB, NBv = (int)a.NBv, tid = threadIdx.x;
+    const int NB = (int)a.NB, NBv = (int)a.NBv, tid = threadIdx.x, lane = tid % VOX_WARP_SIZE;
     const int warp = tid / VOX_WARP_SIZE, nw = VOX_KF_THREADS / VOX_WARP_SIZE;
     const i64 tiles = vox_ks_tiles(a);
     unsigned char *un = vox_dyn_smem;
@@ -485,20 +485,18 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, 1)
                     count[m] = NB;
             }
         const int nrows = NBv - i0 < VOX_KS_ROWS ? (int)(NBv - i0) : VOX_KS_ROWS;
-        int redo = 0;
         if (nrows > 0) {
             int bad;
             const float nk2 = vox_kf_scores(qbar, kt, bh, i0, nrows, NB, NBv, a.D, (float *)un, sc, red, &bad);
             __syncthreads(); /* scores written, the union free for the warps */
             for (int r = warp; r < nrows; r += nw) {
                 const i64 m = bh * NB + i0 + r;
-                if (bad || !vox_kf_row(sc + (i64)r * NBv, qbar + m * a.D, kbar + bh * NB * a.D, NB, NBv,
-                                       (int)(i0 + r), cols + start[m], count + m, a, nk2, (vox_kf_work *)un + warp))
-                    redo = 1;
+                if ((bad || !vox_kf_row(sc + (i64)r * NBv, qbar + m * a.D, kbar + bh * NB * a.D, NB, NBv,
+                                        (int)(i0 + r), cols + start[m], count + m, a, nk2, (vox_kf_work *)un + warp)) &&
+                    lane == 0)
+                    list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
             }
         }
-        redo = __syncthreads_or(redo); /* also: before the next tile rewrites the union and the values */
-        if (tid == 0)
-            flags[t] = redo;
+        __syncthreads(); /* before the next tile rewrites the union and the values */
     }
 }
