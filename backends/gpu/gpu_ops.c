@@ -88,7 +88,7 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
  * (when used). CUMULATIVE and
  * TOPK: the fast path, one CTA of 256 threads per tile of 16 video query
  * rows (dynamic shared memory: a union of the rows' qbar as f32 and 8 warps'
- * work spaces of 3872 B, then the tile's 16 x NBv f32 values, or those in a
+ * work spaces of 3872 B, then the tile's 16 x S f32 values, or those in a
  * scratch slice when they do not fit), which lists the rows it cannot
  * certify; then vox_kv_select_rows, the exact path on the listed rows: a
  * capped grid of 128-thread CTAs, one row per warp (the rows' qbar as f64,
@@ -126,7 +126,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     } else { /* vox_kv_select_fast, then vox_kv_select_rows */
         int64_t qf = ROWS * Dp * 4, unf = qf > FAST_WARPS * FAST_WORK ? qf : FAST_WARPS * FAST_WORK;
         unf = (unf + 15) / 16 * 16;
-        int64_t valf = (int64_t)ROWS * a.NBv * 4;
+        int64_t valf = (int64_t)ROWS * S * 4;
         gridf = a.BH * tiles, smemf = (size_t)(unf + valf);
         if (unf + valf > room) {
             af.per_block = (valf + 255) / 256 * 256;

@@ -4,19 +4,20 @@
  * of VOX_KS_ROWS video query rows), the tiles of vox_kv_select.
  *
  * Phase 1: a_j, the f32 dot products of the tile's qbar rows with every video
- * kbar row (sequential fmaf over e, keys from kt as in kv_select.cuh, 4 keys x
- * 16 rows per thread), and the f32 sums of squares of the keys (their largest
- * bounds every key's norm). Phase 2, one warp per row:
+ * kbar row (keys from kt as in kv_select.cuh, 4 keys x 16 rows per thread;
+ * each chunk of L = VOX_KF_CHUNK dims summed by sequential fmaf from 0, the C
+ * = ceil(D / L) chunk sums added in order), and the f32 sums of squares of
+ * the keys (their largest bounds every key's norm). Phase 2, one warp per row:
  *
  * The bound. Let A >= sqrt(sum q^2) * max_j sqrt(sum k_j^2) (f64 sum of q^2,
  * the keys' f32 sums of squares nk2 divided by 1 - gamma_D: Cauchy-Schwarz
- * bounds every sum_e |q_e k_e| by A). With u = 2^-24, gamma_D = D u / (1 - D u):
- *   |a_j - dot_j| <= gamma_D A + D 2^-125 (1 + |q| + |k|)  =: err
- * (IEEE fmaf, any order; the absolute term covers underflow, flushed or not),
+ * bounds every sum_e |q_e k_e| by A). With u = 2^-24, gamma_n = n u / (1 - n u):
+ *   |a_j - dot_j| <= (gamma_L + gamma_C (1 + gamma_L)) A + 2 D 2^-125 (1 + |q| + |k|) =: err
+ * (IEEE fmaf; the absolute term covers underflow, flushed or not),
  * and the reference's s_j = fl(acc_j * scale), acc_j its f64 sequential sum:
  *   |s_j - scale dot_j| <= scale D 2^-53 1.01 A + 2^-53 |s_j|.
  * w_j = expf(fl(fl(a_j - amax) * scale_f)) (<= 1; amax = max a) then obeys
- *   |ln w_j - (s_j - C)| <= E',  C = scale amax the same for every j,
+ *   |ln w_j - (s_j - c0)| <= E',  c0 = scale amax the same for every j,
  *   E' = scale (err + D 2^-53 1.01 A) + (2^-52 + 2^-21) Bs + 2^-100 + 2^-20
  * with Bs = scale (A + err) >= |s_j|: the three f32 roundings of the
  * exponent (<= 3.01 u of 2 Bs), expf's error (<= 2 ulp: 2^-20 in the log).
@@ -44,7 +45,7 @@
  * first reaches tau * sum(w). With P~ = (sum of the c largest w) / sum(w) (f64
  * sums of f32 values: relative error <= mu = (2 NBv + 600) 2^-52), the exact
  * mass of the c most probable blocks P_c lies in [P~/(P~ + e^{2E'}(1-P~)),
- * P~/(P~ + e^{-2E'}(1-P~))] (every w_j within e^{+-E'} of e^{s_j - C}: the
+ * P~/(P~ + e^{-2E'}(1-P~))] (every w_j within e^{+-E'} of e^{s_j - c0}: the
  * top-c sum and the rest scale by at most that), and the reference's
  * sequential sums lie within m = (2 NBv + 512) 2^-52 of the exact ones (see
  * vox_ks_cum_fast; m also takes NBv 2^-120 for the w below f32's normal
@@ -56,12 +57,13 @@
  * is not certified writes nothing and is listed in the scratch (vox_ks_list);
  * vox_kv_select_rows (kv_select.cuh) then runs the exact path on the listed
  * rows. Dynamic shared memory: a union (the rows' qbar in phase 1, the warps'
- * vox_kf_work in phase 2) of vox_kf_union() bytes, then the tile's 16 x NBv
- * f32 values (or, when they do not fit, a per-CTA slice of b.scratch after
- * the list, a.per_block bytes). */
+ * vox_kf_work in phase 2) of vox_kf_union() bytes, then the tile's 16 x S
+ * f32 values (S: NBv rounded up to 4), or, when they do not fit, those in a
+ * per-CTA slice of b.scratch after the list (a.per_block bytes). */
 
 #define VOX_KF_THREADS 256
-#define VOX_KF_BAND 64 /* band blocks re-scored exactly per row, at most */
+#define VOX_KF_BAND 64  /* band blocks re-scored exactly per row, at most */
+#define VOX_KF_CHUNK 16 /* dims summed apart before joining a score's running sum (a multiple of VOX_KS_EC) */
 
 /* A warp's phase-2 work space. */
 struct vox_kf_work {
@@ -83,9 +85,14 @@ __device__ __forceinline__ i64 vox_kf_union(i64 D, i64 nw)
     return ((q > w ? q : w) + 15) / 16 * 16;
 }
 
-/* Phase 1: sc[r*NBv + j] = a_j of row i0 + r (r < nrows), j < NBv. qs:
- * VOX_KS_ROWS x Dp f32 of shared memory, [e][r], zero past D (fmaf(0, 0, x)
- * = x: no rounding). Returns the largest f32 sum of squares of the head's
+/* Phase 1: sc[r*S + j] = a_j of row i0 + r (r < nrows), j < S (the keys
+ * past NBv are kt's zero padding; S = vox_ks_stride(NBv), so that each
+ * thread's 4 keys are one aligned float4). qs: VOX_KS_ROWS x Dp f32 of shared
+ * memory, [e][r], zero past D (fmaf(0, 0, x) = x: no rounding). Each chunk of
+ * VOX_KF_CHUNK dims is summed in registers from 0 (sequential fmaf) and then
+ * added to the row's running sum in sc: the error bound of the top of this
+ * file with gamma_L + gamma_C (1 + gamma_L) (L = VOX_KF_CHUNK, C chunks) in
+ * place of gamma_D. Returns the largest f32 sum of squares of the head's
  * video keys (every thread), *bad when one is not finite. */
 __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i0, int nrows, i64 NB, int NBv, i64 D,
                                float *qs, float *sc, double *red, int *bad)
@@ -105,17 +112,19 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
         const float4 *kp = kh + k / 4; /* keys k..k+3 (< S) of dim e: kp[e*S4] */
         float acc[VOX_KS_ROWS][VOX_KS_KPT], nk[VOX_KS_KPT];
 #pragma unroll
-        for (int kk = 0; kk < VOX_KS_KPT; kk++) {
+        for (int kk = 0; kk < VOX_KS_KPT; kk++)
             nk[kk] = 0.f;
-#pragma unroll
-            for (int r = 0; r < VOX_KS_ROWS; r++)
-                acc[r][kk] = 0.f;
-        }
         float4 ring[VOX_KS_EC]; /* the next VOX_KS_EC dims' keys, as in vox_ks_scores */
 #pragma unroll
         for (int c = 0; c < VOX_KS_EC; c++)
             ring[c] = c < D ? kp[c * S4] : zero;
         for (i64 e0 = 0; e0 < Dp; e0 += VOX_KS_EC) {
+            if (e0 % VOX_KF_CHUNK == 0)
+#pragma unroll
+                for (int r = 0; r < VOX_KS_ROWS; r++)
+#pragma unroll
+                    for (int kk = 0; kk < VOX_KS_KPT; kk++)
+                        acc[r][kk] = 0.f;
 #pragma unroll
             for (int c = 0; c < VOX_KS_EC; c++) {
                 const float kv[VOX_KS_KPT] = {ring[c].x, ring[c].y, ring[c].z, ring[c].w};
@@ -137,16 +146,25 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
                 for (int kk = 0; kk < VOX_KS_KPT; kk++)
                     nk[kk] = fmaf(kv[kk], kv[kk], nk[kk]);
             }
+            if ((e0 + VOX_KS_EC) % VOX_KF_CHUNK == 0 || e0 + VOX_KS_EC == Dp) { /* the chunk into sc */
+#pragma unroll
+                for (int r = 0; r < VOX_KS_ROWS; r++) {
+                    float4 *o = (float4 *)(sc + (i64)r * S + k);
+                    float4 v = make_float4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
+                    if (e0 >= VOX_KF_CHUNK) {
+                        const float4 p = *o;
+                        v = make_float4(p.x + v.x, p.y + v.y, p.z + v.z, p.w + v.w);
+                    }
+                    if (r < nrows)
+                        *o = v;
+                }
+            }
         }
 #pragma unroll
         for (int kk = 0; kk < VOX_KS_KPT; kk++)
             if (k + kk < NBv) {
                 nonfinite |= !(nk[kk] <= 3.4e38f);
                 nkmax = nk[kk] > nkmax ? nk[kk] : nkmax;
-#pragma unroll
-                for (int r = 0; r < VOX_KS_ROWS; r++)
-                    if (r < nrows)
-                        sc[(i64)r * NBv + k + kk] = acc[r][kk];
             }
     }
     *bad = __syncthreads_or(nonfinite);
@@ -339,11 +357,12 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         nq2 += (double)q[e] * (double)q[e];
     nq2 = vox_warp_sum(nq2);
     /* the bound (top of this file) */
-    const double g32 = D * 0x1p-24 / (1.0 - D * 0x1p-24);
+    const double g32 = D * 0x1p-24 / (1.0 - D * 0x1p-24), C = ceil(D / VOX_KF_CHUNK);
+    const double gL = VOX_KF_CHUNK * 0x1p-24 / (1.0 - VOX_KF_CHUNK * 0x1p-24), gC = C * 0x1p-24 / (1.0 - C * 0x1p-24);
     const double nkb = sqrt(((double)nk2 + D * 0x1p-125) / (1.0 - g32) * (1.0 + 0x1p-40));
     const double nqb = sqrt(nq2 * (1.0 + 0x1p-40));
     const double A = nqb * nkb * (1.0 + 0x1p-40);
-    const double err = g32 * A + D * 0x1p-125 * (1.0 + nqb + nkb);
+    const double err = (gL + gC * (1.0 + gL)) * (1.0 + 0x1p-40) * A + 2.0 * D * 0x1p-125 * (1.0 + nqb + nkb);
     const double Bs = scale * (A + err) * (1.0 + 0x1p-40);
     const double Ep = (scale * (err + D * 0x1p-53 * 1.01 * A) + (0x1p-52 + 0x1p-21) * Bs + 0x1p-100 + 0x1p-20) *
                       (1.0 + 0x1p-30);
@@ -491,7 +510,7 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, 1)
             __syncthreads(); /* scores written, the union free for the warps */
             for (int r = warp; r < nrows; r += nw) {
                 const i64 m = bh * NB + i0 + r;
-                if ((bad || !vox_kf_row(sc + (i64)r * NBv, qbar + m * a.D, kbar + bh * NB * a.D, NB, NBv,
+                if ((bad || !vox_kf_row(sc + (i64)r * vox_ks_stride(NBv), qbar + m * a.D, kbar + bh * NB * a.D, NB, NBv,
                                         (int)(i0 + r), cols + start[m], count + m, a, nk2, (vox_kf_work *)un + warp)) &&
                     lane == 0)
                     list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
