@@ -85,19 +85,18 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
  * transposed (kt, D x S floats per head, S = NBv rounded up to 4) to the head
  * of the scratch, then comes a list of rows (a count, then room for every
  * video row: (BH * tiles + 1) * 16 ints), then the per-CTA score slices
- * (when used). CUMULATIVE and
- * TOPK: the fast path, one CTA of 256 threads per tile of 16 video query
- * rows (dynamic shared memory: a union of the rows' qbar as f32 and 8 warps'
- * work spaces of 3872 B, then the tile's 16 x S f32 values, or those in a
- * scratch slice when they do not fit), which lists the rows it cannot
- * certify; then vox_kv_select_rows, the exact path on the listed rows: a
- * capped grid of 128-thread CTAs, one row per warp (the rows' qbar as f64,
- * the 4 warps' work spaces of 5152 B, then 4 x NBv f64 scores, or a slice).
- * STAT: vox_kv_select, the exact path over every tile: one CTA of 128
- * threads per tile, two per multiprocessor, a union (the rows' qbar as f64,
- * the 4 warps' work spaces), then the tile's 16 x NBv f64 scores; when those
- * would take more than half the room, each CTA of a capped grid keeps them
- * in its scratch slice instead. */
+ * (when used). CUMULATIVE and TOPK: the fast path, one CTA of 256 threads per
+ * tile of 16 video query rows (dynamic shared memory: a union of the rows'
+ * qbar as f32 and 8 warps' work spaces of 3872 B, then the tile's 16 x S f32
+ * values, or those in a scratch slice when they do not fit), which lists the
+ * rows it cannot certify; then vox_kv_select_rows, the exact path on the
+ * listed rows: a capped grid of 128-thread CTAs, one row per warp (the rows'
+ * qbar as f64, the 4 warps' work spaces of 5152 B, then 4 x NBv f64 scores,
+ * or a slice). STAT: vox_kv_select, the exact path over every tile: one CTA
+ * of 128 threads per tile, two per multiprocessor, a union (the rows' qbar as
+ * f64, the 4 warps' work spaces), then the tile's 16 x NBv f64 scores; when
+ * those would take more than half the room, each CTA of a capped grid keeps
+ * them in its scratch slice instead. */
 vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
 {
     gpu_dev *g = dev;

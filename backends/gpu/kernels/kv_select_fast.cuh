@@ -53,7 +53,8 @@
  * P_c's lower bound - m >= tau; else the exact path.
  *
  * Non-finite qbar/kbar, D > 4096 (the f64 sum of q^2 within 2^-40), a bound
- * past 2^100, a scale not in (0, inf) or a G > 1.5: exact path. A row that
+ * past 2^100, a scale not in [2^-100, inf) (scale_f normal) or a G > 1.5:
+ * exact path. A row that
  * is not certified writes nothing and is listed in the scratch (vox_ks_list);
  * vox_kv_select_rows (kv_select.cuh) then runs the exact path on the listed
  * rows. Dynamic shared memory: a union (the rows' qbar in phase 1, the warps'
@@ -368,7 +369,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
                       (1.0 + 0x1p-30);
     const double delta = 0x1p-47 + 0x1p-49 * Bs;
     const double G = exp(2.0 * Ep + delta) * (1.0 + 0x1p-20);
-    if (!(a.D <= 4096 && scale > 0.0 && scale < INFINITY && A < 0x1p100 && G <= 1.5))
+    if (!(a.D <= 4096 && scale >= 0x1p-100 && scale < INFINITY && A < 0x1p100 && G <= 1.5))
         return false;
     const float Gf = (float)(G * (1.0 + 0x1p-22)); /* >= G, and the f32 products' rounding */
     /* w_j = expf((a_j - amax) * scale_f), W = sum of w */
