@@ -206,10 +206,12 @@ vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_
                          0, &b, &a);
 }
 
-/* kernels/query_select.cuh: one CTA of 256 threads per (bh, block),
- * grid-stride, with the block's rows as f64 in dynamic shared memory when
- * V*(D+1) doubles fit in 96 KiB (the kernel's VOX_QS_SMEM; else it reads
- * them from global memory). */
+/* kernels/query_select_fast.cuh: one CTA of 256 threads per (bh, block),
+ * grid-stride: the certified f32 path per window (a warp each), and for the
+ * blocks it cannot certify the exact path of kernels/query_select.cuh, with
+ * the block's rows as f64 in dynamic shared memory when V*(D+1) doubles fit
+ * in 96 KiB (the kernels' VOX_QS_SMEM; else it reads them from global
+ * memory). */
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
 {
     gpu_dev *g = dev;

@@ -13,6 +13,7 @@
 #include "kv_select_fast.cuh"
 #include "sample_rows.cuh"
 #include "query_select.cuh"
+#include "query_select_fast.cuh"
 #include "svg_classify.cuh"
 #include "attention_forward.cuh"
 #include "attention_forward_mma.cuh"
