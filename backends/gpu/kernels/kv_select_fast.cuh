@@ -4,7 +4,7 @@
  * of VOX_KS_ROWS video query rows), the tiles of vox_kv_select.
  *
  * Phase 1: a_j, the f32 dot products of the tile's qbar rows with every video
- * kbar row (keys from kt as in kv_select.cuh, 4 keys x 16 rows per thread;
+ * kbar row (keys from kt as in kv_select.cuh, 4 keys x 8 rows per thread;
  * each chunk of L = VOX_KF_CHUNK dims summed by sequential fmaf from 0, the C
  * = ceil(D / L) chunk sums added in order), and the f32 sums of squares of
  * the keys (their largest bounds every key's norm). Phase 2, one warp per row:
@@ -65,6 +65,7 @@
 #define VOX_KF_THREADS 256
 #define VOX_KF_BAND 64  /* band blocks re-scored exactly per row, at most */
 #define VOX_KF_CHUNK 16 /* dims summed apart before joining a score's running sum (a multiple of VOX_KS_EC) */
+#define VOX_KF_RH (VOX_KS_ROWS / 2) /* rows per thread in phase 1 */
 
 /* A warp's phase-2 work space. */
 struct vox_kf_work {
@@ -109,9 +110,13 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
     const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
     float nkmax = 0.f;
     int nonfinite = 0;
-    for (i64 k = (i64)tid * VOX_KS_KPT; k < NBv; k += VOX_KF_THREADS * VOX_KS_KPT) {
+    /* units of (half of the rows, 4 keys): 2 S/4 of them, so that few threads
+     * idle in the last pass (a unit per thread when NBv = 512) */
+    for (i64 un = tid; un < 2 * S4; un += VOX_KF_THREADS) {
+        const int rh = (int)(un & 1) * VOX_KF_RH; /* the unit's first row */
+        const i64 k = (un >> 1) * VOX_KS_KPT;
         const float4 *kp = kh + k / 4; /* keys k..k+3 (< S) of dim e: kp[e*S4] */
-        float acc[VOX_KS_ROWS][VOX_KS_KPT], nk[VOX_KS_KPT];
+        float acc[VOX_KF_RH][VOX_KS_KPT], nk[VOX_KS_KPT];
 #pragma unroll
         for (int kk = 0; kk < VOX_KS_KPT; kk++)
             nk[kk] = 0.f;
@@ -122,7 +127,7 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
         for (i64 e0 = 0; e0 < Dp; e0 += VOX_KS_EC) {
             if (e0 % VOX_KF_CHUNK == 0)
 #pragma unroll
-                for (int r = 0; r < VOX_KS_ROWS; r++)
+                for (int r = 0; r < VOX_KF_RH; r++)
 #pragma unroll
                     for (int kk = 0; kk < VOX_KS_KPT; kk++)
                         acc[r][kk] = 0.f;
@@ -131,9 +136,9 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
                 const float kv[VOX_KS_KPT] = {ring[c].x, ring[c].y, ring[c].z, ring[c].w};
                 const i64 en = e0 + VOX_KS_EC + c;
                 ring[c] = en < D ? kp[en * S4] : zero;
-                const float4 *q = (const float4 *)(qs + (e0 + c) * VOX_KS_ROWS);
+                const float4 *q = (const float4 *)(qs + (e0 + c) * VOX_KS_ROWS + rh);
 #pragma unroll
-                for (int r4 = 0; r4 < VOX_KS_ROWS / 4; r4++) {
+                for (int r4 = 0; r4 < VOX_KF_RH / 4; r4++) {
                     const float4 qq = q[r4];
 #pragma unroll
                     for (int kk = 0; kk < VOX_KS_KPT; kk++) {
@@ -149,21 +154,21 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
             }
             if ((e0 + VOX_KS_EC) % VOX_KF_CHUNK == 0 || e0 + VOX_KS_EC == Dp) { /* the chunk into sc */
 #pragma unroll
-                for (int r = 0; r < VOX_KS_ROWS; r++) {
-                    float4 *o = (float4 *)(sc + (i64)r * S + k);
+                for (int r = 0; r < VOX_KF_RH; r++) {
+                    float4 *o = (float4 *)(sc + (i64)(rh + r) * S + k);
                     float4 v = make_float4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
                     if (e0 >= VOX_KF_CHUNK) {
                         const float4 p = *o;
                         v = make_float4(p.x + v.x, p.y + v.y, p.z + v.z, p.w + v.w);
                     }
-                    if (r < nrows)
+                    if (rh + r < nrows)
                         *o = v;
                 }
             }
         }
 #pragma unroll
         for (int kk = 0; kk < VOX_KS_KPT; kk++)
-            if (k + kk < NBv) {
+            if (k + kk < NBv) { /* (both units of the keys find the same nk) */
                 nonfinite |= !(nk[kk] <= 3.4e38f);
                 nkmax = nk[kk] > nkmax ? nk[kk] : nkmax;
             }
