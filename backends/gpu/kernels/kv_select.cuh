@@ -6,8 +6,9 @@
  *
  * The exact path; the CUMULATIVE and TOPK rules first take the fast path of
  * kv_select_fast.cuh (f32 scores with a certified bound, exact re-scoring of
- * the few blocks the bound cannot order), and only the tiles it flags come
- * here, through vox_kv_select_rows (STAT: vox_kv_select, every tile).
+ * the few blocks the bound cannot order), and only the rows it cannot
+ * certify come here, through vox_kv_select_rows (STAT: vox_kv_select, every
+ * tile).
  *
  * vox_kv_select_kt copies each head's video kbar transposed,
  * kt[(bh*D + e)*S + j] (S: NBv rounded up to 4, zero padded), into the head
