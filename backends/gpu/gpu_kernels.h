@@ -11,7 +11,7 @@
     X(permute_to_b2) X(permute_to_b4) X(permute_to_b16)                                     \
     X(permute_from_b2) X(permute_from_b4) X(permute_from_b16)                               \
     X(block_means_f32) X(block_means_f16) X(block_means_bf16)                               \
-    X(kv_select) X(kv_select_kt)                                                            \
+    X(kv_select) X(kv_select_kt) X(kv_select_fast) X(kv_select_rows)                        \
     X(sample_rows_f32) X(sample_rows_f16) X(sample_rows_bf16) X(sample_rows_merge)        \
     X(query_select_f32) X(query_select_f16) X(query_select_bf16)                            \
     X(svg_classify)                                                                         \

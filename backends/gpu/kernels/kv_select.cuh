@@ -4,7 +4,13 @@
  * (tau), top-k or statistical (z) rule, plus the min_blocks top-up, the
  * diagonal and the global blocks; a NaN probability ranks last.
  *
- * Two kernels. vox_kv_select_kt copies each head's video kbar transposed,
+ * The exact path; the CUMULATIVE and TOPK rules first take the fast path of
+ * kv_select_fast.cuh (f32 scores with a certified bound, exact re-scoring of
+ * the few blocks the bound cannot order), and only the rows it cannot
+ * certify come here, through vox_kv_select_rows (STAT: vox_kv_select, every
+ * tile).
+ *
+ * vox_kv_select_kt copies each head's video kbar transposed,
  * kt[(bh*D + e)*S + j] (S: NBv rounded up to 4, zero padded), into the head
  * of b.scratch, so that the score product reads its keys coalesced.
  * vox_kv_select: one CTA of VOX_KS_THREADS threads per (bh, tile of
@@ -23,7 +29,8 @@
  * radix select of the n most probable blocks (ties by index) and one ordered
  * compaction. No serial scans, no per-row global scratch; the scores live in
  * dynamic shared memory (or, when a tile's scores would take more than half
- * of it, in a per-CTA slice of b.scratch after kt, a.per_block bytes).
+ * of it, in a per-CTA slice of b.scratch after kt and the fast path's row
+ * list, a.per_block bytes).
  * Dynamic shared memory: a union (the rows' qbar in phase 1, the warps'
  * histograms in phase 2) of vox_ks_union() bytes, then the scores. */
 
@@ -58,6 +65,26 @@ __device__ __forceinline__ i64 vox_ks_stride(i64 NBv)
 __device__ __forceinline__ i64 vox_ks_kt_bytes(const vox_kv_select_args &a)
 {
     return (a.BH * a.D * vox_ks_stride(a.NBv) * 4 + 255) / 256 * 256;
+}
+
+/* Tiles of VOX_KS_ROWS video query rows (at least one per head). */
+__device__ __forceinline__ i64 vox_ks_tiles(const vox_kv_select_args &a)
+{
+    return a.NBv > 0 ? (a.NBv + VOX_KS_ROWS - 1) / VOX_KS_ROWS : 1;
+}
+
+/* The scratch after kt: the rows vox_kv_select_fast could not certify
+ * (kv_select_fast.cuh), list[0] of them, row indices m = bh*NB + i from
+ * list[1] (vox_kv_select_kt zeroes list[0]), (BH * tiles + 1) * 16 ints (room
+ * for every video row and the count, a multiple of 64 bytes); then the per-CTA
+ * score slices (gpu_kv_select computes the same). */
+__device__ __forceinline__ int *vox_ks_list(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
+{
+    return (int *)(vox_ptr<unsigned char>(b.scratch) + vox_ks_kt_bytes(a));
+}
+__device__ __forceinline__ unsigned char *vox_ks_slices(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
+{
+    return (unsigned char *)vox_ks_list(b, a) + (a.BH * vox_ks_tiles(a) + 1) * (VOX_KS_ROWS * 4);
 }
 
 /* Bytes of the phase-1/phase-2 union for nw warps (the host sizes it with
@@ -441,6 +468,8 @@ VOX_KERNEL void __launch_bounds__(256) vox_kv_select_kt(VOX_PARAM vox_kv_select_
     const float *kbar = vox_ptr<const float>(b.kbar);
     float *kt = vox_ptr<float>(b.scratch);
     const i64 S = vox_ks_stride(a.NBv), tj = (S + 31) / 32, te = (a.D + 31) / 32;
+    if (blockIdx.x == 0 && threadIdx.x == 0)
+        vox_ks_list(b, a)[0] = 0; /* vox_kv_select_fast lists its uncertified rows after this kernel */
     const int x = threadIdx.x % 32, y0 = threadIdx.x / 32;
     for (i64 t = blockIdx.x; t < a.BH * tj * te; t += gridDim.x) {
         const i64 bh = t / (tj * te), j0 = (t - bh * tj * te) / te * 32, e0 = (t - bh * tj * te) % te * 32;
@@ -466,11 +495,10 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KS_MIN_BLOCKS)
     int *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
     const int NB = (int)a.NB, NBv = (int)a.NBv, tid = threadIdx.x;
     const int warp = tid / VOX_WARP_SIZE, nw = VOX_KS_THREADS / VOX_WARP_SIZE;
-    const i64 tiles = NBv > 0 ? (NBv + VOX_KS_ROWS - 1) / VOX_KS_ROWS : 1;
+    const i64 tiles = vox_ks_tiles(a);
     unsigned char *un = vox_dyn_smem;
-    double *sc = a.per_block
-                     ? (double *)(vox_ptr<unsigned char>(b.scratch) + vox_ks_kt_bytes(a) + (i64)blockIdx.x * a.per_block)
-                     : (double *)(vox_dyn_smem + vox_ks_union(a.D, nw));
+    double *sc = a.per_block ? (double *)(vox_ks_slices(b, a) + (i64)blockIdx.x * a.per_block)
+                             : (double *)(vox_dyn_smem + vox_ks_union(a.D, nw));
     for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
         const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KS_ROWS;
         if (i0 == 0) /* the head's global query rows are dense */
@@ -491,5 +519,72 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KS_MIN_BLOCKS)
             }
         }
         __syncthreads(); /* before the next tile rewrites the union and the scores */
+    }
+}
+
+/* Bytes of vox_kv_select_rows' shared memory before its scores: the rows'
+ * qbar as f64 (nw x Dp), then nw warps' work spaces (gpu_kv_select computes
+ * the same with 4 warps). */
+__device__ __forceinline__ i64 vox_kr_head(i64 D, i64 nw)
+{
+    return (nw * ((D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC) * 8 + 15) / 16 * 16 + nw * (i64)sizeof(vox_ks_work);
+}
+
+/* The exact path for the listed rows (vox_ks_list): one CTA of
+ * VOX_KS_THREADS threads takes one listed row per warp at a time,
+ * grid-stride; the whole CTA computes each row's f64 scores (4 consecutive
+ * keys per thread, the sequential f64 sum over e as vox_ks_scores: bitwise
+ * the reference's s_j), then each warp runs vox_ks_row on its row. Dynamic
+ * shared memory: vox_kr_head() bytes, then nw x NBv f64 scores (or those in a
+ * per-CTA slice of the scratch, a.per_block bytes). */
+VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
+    vox_kv_select_rows(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    const float *qbar = vox_ptr<const float>(b.qbar), *kt = vox_ptr<const float>(b.scratch);
+    const int *start = vox_ptr<const int>(b.kv_start), *list = vox_ks_list(b, a);
+    int *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
+    const int NB = (int)a.NB, NBv = (int)a.NBv, tid = threadIdx.x;
+    const int warp = tid / VOX_WARP_SIZE, nw = VOX_KS_THREADS / VOX_WARP_SIZE;
+    const i64 D = a.D, Dp = (D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC, S = vox_ks_stride(NBv), S4 = S / 4;
+    double *qs = (double *)vox_dyn_smem;
+    vox_ks_work *wk = (vox_ks_work *)(vox_dyn_smem + (nw * Dp * 8 + 15) / 16 * 16);
+    double *sc = a.per_block ? (double *)(vox_ks_slices(b, a) + (i64)blockIdx.x * a.per_block)
+                             : (double *)(vox_dyn_smem + vox_kr_head(D, nw));
+    const i64 n = list[0];
+    for (i64 g = (i64)blockIdx.x * nw; g < n; g += (i64)gridDim.x * nw) {
+        const int rows = n - g < nw ? (int)(n - g) : nw;
+        for (i64 x = tid; x < nw * Dp; x += VOX_KS_THREADS) {
+            const i64 r = x / Dp, e = x - r * Dp;
+            qs[x] = r < rows && e < D ? (double)qbar[(i64)list[1 + g + r] * D + e] : 0.0;
+        }
+        __syncthreads();
+        for (int r = 0; r < rows; r++) {
+            const i64 bh = list[1 + g + r] / NB;
+            const float4 *kh = (const float4 *)(kt + bh * D * S);
+            const double *q = qs + r * Dp;
+            for (i64 k = (i64)tid * VOX_KS_KPT; k < NBv; k += VOX_KS_THREADS * VOX_KS_KPT) {
+                const float4 *kp = kh + k / 4;
+                double acc[VOX_KS_KPT] = {0.0, 0.0, 0.0, 0.0};
+#pragma unroll 4
+                for (i64 e = 0; e < D; e++) {
+                    const float4 kv = kp[e * S4];
+                    const double qe = q[e];
+                    acc[0] = fma(qe, (double)kv.x, acc[0]);
+                    acc[1] = fma(qe, (double)kv.y, acc[1]);
+                    acc[2] = fma(qe, (double)kv.z, acc[2]);
+                    acc[3] = fma(qe, (double)kv.w, acc[3]);
+                }
+#pragma unroll
+                for (int kk = 0; kk < VOX_KS_KPT; kk++)
+                    if (k + kk < NBv)
+                        sc[(i64)r * NBv + k + kk] = acc[kk] * a.scale;
+            }
+        }
+        __syncthreads(); /* scores written */
+        if (warp < rows) {
+            const i64 m = list[1 + g + warp];
+            vox_ks_row(sc + (i64)warp * NBv, NB, NBv, (int)(m % NB), cols + start[m], count + m, a, wk + warp);
+        }
+        __syncthreads(); /* before the next rows rewrite qs and the scores */
     }
 }

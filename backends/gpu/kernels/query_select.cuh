@@ -3,16 +3,18 @@
  * NaN cosine, from a query holding NaN or Inf, is the least similar), points
  * every pruned row at its most similar kept row with a comparable cosine,
  * else the window centre (fill_src), and compacts the kept rows.
- * One CTA of VOX_QS_THREADS threads per (bh, block), grid-stride; V <= 256.
- * The block's rows are copied once into shared memory as f64 (when V*(D+1)
- * doubles fit in VOX_QS_SMEM bytes; else read from global memory), and every
- * dot product and squared norm is one thread's sequential f64 sum over e =
- * 0..D-1, as in the reference (the products of f32 values are exact in f64),
- * so every cosine, hence every keep flag and fill source, is bitwise the
- * reference's. Phases: norms and cosines to the centre (a thread per row),
- * ranks (a thread per row), the pruned rows' nearest kept rows (a group of
- * G lanes per pruned row, each scanning every G-th row of the window, then a
- * shuffle reduction), an ordered compaction by warp 0. */
+ * The exact path, vox_qs_block: one CTA of VOX_QS_THREADS threads per (bh,
+ * block); V <= 256. The block's rows are copied once into shared memory as
+ * f64 (when the caller has V*(D+1) doubles of it; else read from global
+ * memory), and every dot product and squared norm is one thread's sequential
+ * f64 sum over e = 0..D-1, as in the reference (the products of f32 values
+ * are exact in f64), so every cosine, hence every keep flag and fill source,
+ * is bitwise the reference's. Phases: norms and cosines to the centre (a
+ * thread per row), ranks (a thread per row), the pruned rows' nearest kept
+ * rows (a group of G lanes per pruned row, each scanning every G-th row of
+ * the window, then a shuffle reduction), an ordered compaction by warp 0.
+ * The kernels (query_select_fast.cuh) take a certified f32 path first and
+ * come here for the blocks it cannot certify. */
 
 #define VOX_QS_THREADS 256
 #define VOX_QS_SMEM (96 * 1024) /* gpu_query_select uses the same bound */
@@ -53,145 +55,140 @@ __device__ __forceinline__ double vox_qs_dot(const vox_qs_rows<DT> &x, i64 a, i6
     return dot;
 }
 
+/* Ordered compaction of block row m's kept rows (one warp). */
+__device__ void vox_qs_compact(const unsigned char *kept, i64 m, i64 V, int *kept_count, int *kept_rows)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE;
+    int c = 0;
+    for (i64 r0 = 0; r0 < V; r0 += VOX_WARP_SIZE) {
+        i64 r = r0 + lane;
+        int k = r < V && kept[r], incl = k;
+        for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
+            int t = VOX_SHFL_UP(incl, o);
+            if (lane >= o)
+                incl += t;
+        }
+        if (k)
+            kept_rows[m * V + c + incl - 1] = (int)r;
+        c += VOX_SHFL(incl, VOX_WARP_SIZE - 1);
+    }
+    if (lane == 0)
+        kept_count[m] = c;
+}
+
+/* The exact path for block row m = bh*NB + j (every thread of the CTA;
+ * ends with a barrier). in_smem: the CTA's dynamic shared memory holds
+ * V*(D+1) doubles for the block's rows (else they are read from global
+ * memory). */
 template <class DT>
-__device__ void query_select(const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
-                             int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D)
+__device__ void vox_qs_block(i64 m, const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
+                             int *kept_count, int *kept_rows, int *fill, i64 NB, i64 NBv, i64 V, i64 D, bool in_smem)
 {
     __shared__ double nrm[256], cc[256];
     __shared__ int win_of[256], plist[256], np;
     __shared__ unsigned char kept[256];
     const int tid = threadIdx.x, lane = tid % VOX_WARP_SIZE;
-    const bool in_smem = V * (D + 1) * 8 <= VOX_QS_SMEM;
     double *qs = (double *)vox_dyn_smem;
     const i64 S = NB * V;
-    for (i64 m = blockIdx.x; m < BH * NB; m += gridDim.x) {
-        const i64 bh = m / NB, j = m - bh * NB, base = bh * S, s0 = j * V;
-        const vox_qs_rows<DT> x = {in_smem ? qs : nullptr, q, base + s0, D};
-        for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
-            fill[base + s0 + r] = (int)(s0 + r);
-            win_of[r] = -1;
-            kept[r] = (unsigned char)(j >= NBv && r < valid[j]);
-        }
-        if (tid == 0)
-            np = 0;
-        if (j < NBv && in_smem)
-            for (i64 y = tid; y < V * D; y += VOX_QS_THREADS) {
-                i64 r = y / D, e = y - r * D;
-                qs[r * (D + 1) + e] = DT::ld(q, (base + s0) * D + y);
-            }
-        __syncthreads();
-        if (j < NBv) {
-            for (int w = win_ptr[j] + tid; w < win_ptr[j + 1]; w += VOX_QS_THREADS)
-                for (int t = windows[4 * w]; t < windows[4 * w] + windows[4 * w + 1]; t++)
-                    win_of[t - s0] = w;
-            __syncthreads();
-            /* squared norms, and each row's dot with its window's centre */
-            for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
-                int w = win_of[r];
-                if (w < 0)
-                    continue;
-                i64 ce = windows[4 * w + 2] - s0;
-                double na;
-                cc[r] = vox_qs_dot<DT>(x, r, ce, &na);
-                nrm[r] = na;
-            }
-            __syncthreads();
-            for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
-                int w = win_of[r];
-                if (w >= 0 && r != windows[4 * w + 2] - s0)
-                    cc[r] = vox_qs_cosine(cc[r], nrm[r], nrm[windows[4 * w + 2] - s0]);
-            }
-            __syncthreads();
-            /* keep the centre and the k-1 least similar (NaN first, ties: lower slot) */
-            for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
-                int w = win_of[r];
-                if (w < 0)
-                    continue;
-                int first = windows[4 * w], len = windows[4 * w + 1], ce = windows[4 * w + 2], keep = windows[4 * w + 3];
-                i64 t = s0 + r;
-                if (t == ce) {
-                    kept[r] = 1;
-                    continue;
-                }
-                int rank = 0;
-                for (int u = first; u < first + len; u++) {
-                    if (u == ce || u == t)
-                        continue;
-                    double cu = cc[u - s0], ct = cc[r];
-                    bool un = cu != cu, tn = ct != ct; /* a NaN cosine is the least similar */
-                    rank += un != tn ? un : un ? u < t : (cu < ct || (cu == ct && u < t));
-                }
-                bool k = rank < keep - 1;
-                kept[r] = (unsigned char)k;
-                if (!k)
-                    plist[atomicAdd(&np, 1)] = (int)r;
-            }
-            __syncthreads();
-            /* each pruned row: the most similar kept row of its window with a
-             * comparable cosine (ties: lower slot), else the centre. G lanes
-             * per row scan every G-th slot ascending; trips are warp-uniform */
-            const int P = np;
-            int G = VOX_QS_THREADS / (P > 0 ? P : 1);
-            G = G >= 32 ? 32 : G >= 16 ? 16 : G >= 8 ? 8 : G >= 4 ? 4 : G >= 2 ? 2 : 1;
-            const int per = VOX_QS_THREADS / G, g = lane % G;
-            for (int i0 = 0; i0 < P; i0 += per) {
-                int idx = i0 + tid / G;
-                bool found = false;
-                double best = 0;
-                int src = 0x7fffffff;
-                i64 r = 0;
-                if (idx < P) {
-                    r = plist[idx];
-                    int w = win_of[r], first = windows[4 * w], len = windows[4 * w + 1];
-                    for (int u = first + g; u < first + len; u += G) {
-                        if (!kept[u - s0])
-                            continue;
-                        double c = vox_qs_cosine(vox_qs_dot<DT>(x, r, u - s0, nullptr), nrm[r], nrm[u - s0]);
-                        if (c == c && (!found || c > best)) /* strict: ties keep the lower slot */
-                            best = c, src = u, found = true;
-                    }
-                }
-                for (int o = G / 2; o > 0; o >>= 1) {
-                    double ob = VOX_SHFL_XOR(best, o);
-                    int os = VOX_SHFL_XOR(src, o), of = VOX_SHFL_XOR((int)found, o);
-                    if (of && (!found || ob > best || (ob == best && os < src)))
-                        best = ob, src = os, found = true;
-                }
-                if (idx < P && g == 0)
-                    fill[base + s0 + r] = found ? src : windows[4 * win_of[r] + 2]; /* none: the window centre */
-            }
-        }
-        __syncthreads();
-        if (tid < VOX_WARP_SIZE) { /* ordered compaction of the kept rows */
-            int c = 0;
-            for (i64 r0 = 0; r0 < V; r0 += VOX_WARP_SIZE) {
-                i64 r = r0 + lane;
-                int k = r < V && kept[r], incl = k;
-                for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
-                    int t = VOX_SHFL_UP(incl, o);
-                    if (lane >= o)
-                        incl += t;
-                }
-                if (k)
-                    kept_rows[m * V + c + incl - 1] = (int)r;
-                c += VOX_SHFL(incl, VOX_WARP_SIZE - 1);
-            }
-            if (lane == 0)
-                kept_count[m] = c;
-        }
-        __syncthreads();
+    const i64 bh = m / NB, j = m - bh * NB, base = bh * S, s0 = j * V;
+    const vox_qs_rows<DT> x = {in_smem ? qs : nullptr, q, base + s0, D};
+    for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
+        fill[base + s0 + r] = (int)(s0 + r);
+        win_of[r] = -1;
+        kept[r] = (unsigned char)(j >= NBv && r < valid[j]);
     }
+    if (tid == 0)
+        np = 0;
+    if (j < NBv && in_smem)
+        for (i64 y = tid; y < V * D; y += VOX_QS_THREADS) {
+            i64 r = y / D, e = y - r * D;
+            qs[r * (D + 1) + e] = DT::ld(q, (base + s0) * D + y);
+        }
+    __syncthreads();
+    if (j < NBv) {
+        for (int w = win_ptr[j] + tid; w < win_ptr[j + 1]; w += VOX_QS_THREADS)
+            for (int t = windows[4 * w]; t < windows[4 * w] + windows[4 * w + 1]; t++)
+                win_of[t - s0] = w;
+        __syncthreads();
+        /* squared norms, and each row's dot with its window's centre */
+        for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
+            int w = win_of[r];
+            if (w < 0)
+                continue;
+            i64 ce = windows[4 * w + 2] - s0;
+            double na;
+            cc[r] = vox_qs_dot<DT>(x, r, ce, &na);
+            nrm[r] = na;
+        }
+        __syncthreads();
+        for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
+            int w = win_of[r];
+            if (w >= 0 && r != windows[4 * w + 2] - s0)
+                cc[r] = vox_qs_cosine(cc[r], nrm[r], nrm[windows[4 * w + 2] - s0]);
+        }
+        __syncthreads();
+        /* keep the centre and the k-1 least similar (NaN first, ties: lower slot) */
+        for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
+            int w = win_of[r];
+            if (w < 0)
+                continue;
+            int first = windows[4 * w], len = windows[4 * w + 1], ce = windows[4 * w + 2], keep = windows[4 * w + 3];
+            i64 t = s0 + r;
+            if (t == ce) {
+                kept[r] = 1;
+                continue;
+            }
+            int rank = 0;
+            for (int u = first; u < first + len; u++) {
+                if (u == ce || u == t)
+                    continue;
+                double cu = cc[u - s0], ct = cc[r];
+                bool un = cu != cu, tn = ct != ct; /* a NaN cosine is the least similar */
+                rank += un != tn ? un : un ? u < t : (cu < ct || (cu == ct && u < t));
+            }
+            bool k = rank < keep - 1;
+            kept[r] = (unsigned char)k;
+            if (!k)
+                plist[atomicAdd(&np, 1)] = (int)r;
+        }
+        __syncthreads();
+        /* each pruned row: the most similar kept row of its window with a
+         * comparable cosine (ties: lower slot), else the centre. G lanes
+         * per row scan every G-th slot ascending; trips are warp-uniform */
+        const int P = np;
+        int G = VOX_QS_THREADS / (P > 0 ? P : 1);
+        G = G >= 32 ? 32 : G >= 16 ? 16 : G >= 8 ? 8 : G >= 4 ? 4 : G >= 2 ? 2 : 1;
+        const int per = VOX_QS_THREADS / G, g = lane % G;
+        for (int i0 = 0; i0 < P; i0 += per) {
+            int idx = i0 + tid / G;
+            bool found = false;
+            double best = 0;
+            int src = 0x7fffffff;
+            i64 r = 0;
+            if (idx < P) {
+                r = plist[idx];
+                int w = win_of[r], first = windows[4 * w], len = windows[4 * w + 1];
+                for (int u = first + g; u < first + len; u += G) {
+                    if (!kept[u - s0])
+                        continue;
+                    double c = vox_qs_cosine(vox_qs_dot<DT>(x, r, u - s0, nullptr), nrm[r], nrm[u - s0]);
+                    if (c == c && (!found || c > best)) /* strict: ties keep the lower slot */
+                        best = c, src = u, found = true;
+                }
+            }
+            for (int o = G / 2; o > 0; o >>= 1) {
+                double ob = VOX_SHFL_XOR(best, o);
+                int os = VOX_SHFL_XOR(src, o), of = VOX_SHFL_XOR((int)found, o);
+                if (of && (!found || ob > best || (ob == best && os < src)))
+                    best = ob, src = os, found = true;
+            }
+            if (idx < P && g == 0)
+                fill[base + s0 + r] = found ? src : windows[4 * win_of[r] + 2]; /* none: the window centre */
+        }
+    }
+    __syncthreads();
+    if (tid < VOX_WARP_SIZE)
+        vox_qs_compact(kept, m, V, kept_count, kept_rows);
+    __syncthreads();
 }
 
-#define VOX_QUERY_SELECT_KERNEL(NAME, DT)                                                                 \
-    VOX_KERNEL void __launch_bounds__(VOX_QS_THREADS)                                                     \
-        vox_query_select_##NAME(vox_query_select_bufs b, vox_query_select_args a)                         \
-    {                                                                                                     \
-        query_select<DT>(vox_ptr<const DT::T>(b.q), vox_ptr<const int>(b.win_ptr),                        \
-                         vox_ptr<const int>(b.windows), vox_ptr<const int>(b.valid),                      \
-                         vox_ptr<int>(b.kept_count), vox_ptr<int>(b.kept_rows), vox_ptr<int>(b.fill_src), \
-                         a.BH, a.NB, a.NBv, vox_i64(a.V), vox_i64(a.D));                                  \
-    }
-VOX_QUERY_SELECT_KERNEL(f32, vox_t_f32)
-VOX_QUERY_SELECT_KERNEL(f16, vox_t_f16)
-VOX_QUERY_SELECT_KERNEL(bf16, vox_t_bf16)

@@ -1,0 +1,527 @@
+/* kv_select's fast path (CUMULATIVE and TOPK rules; kv_select.cuh keeps the
+ * exact f64 path, which STAT rows and every row this path cannot certify
+ * take). vox_kv_select_fast: one CTA of VOX_KF_THREADS threads per (bh, tile
+ * of VOX_KS_ROWS video query rows), the tiles of vox_kv_select.
+ *
+ * Phase 1: a_j, the f32 dot products of the tile's qbar rows with every video
+ * kbar row (keys from kt as in kv_select.cuh, 4 keys x 8 rows per thread;
+ * each chunk of L = VOX_KF_CHUNK dims summed by sequential fmaf from 0, the C
+ * = ceil(D / L) chunk sums added in order), and the f32 sums of squares of
+ * the keys (their largest bounds every key's norm). Phase 2, one warp per row:
+ *
+ * The bound. Let A >= sqrt(sum q^2) * max_j sqrt(sum k_j^2) (f64 sum of q^2,
+ * the keys' f32 sums of squares nk2 divided by 1 - gamma_D: Cauchy-Schwarz
+ * bounds every sum_e |q_e k_e| by A). With u = 2^-24, gamma_n = n u / (1 - n u):
+ *   |a_j - dot_j| <= (gamma_L + gamma_C (1 + gamma_L)) A + 2 D 2^-125 (1 + |q| + |k|) =: err
+ * (IEEE fmaf; the absolute term covers underflow, flushed or not),
+ * and the reference's s_j = fl(acc_j * scale), acc_j its f64 sequential sum:
+ *   |s_j - scale dot_j| <= scale D 2^-53 1.01 A + 2^-53 |s_j|.
+ * w_j = expf(fl(fl(a_j - amax) * scale_f)) (<= 1; amax = max a) then obeys
+ *   |ln w_j - (s_j - c0)| <= E',  c0 = scale amax the same for every j,
+ *   E' = scale (err + D 2^-53 1.01 A) + (2^-52 + 2^-21) Bs + 2^-100 + 2^-20
+ * with Bs = scale (A + err) >= |s_j|: the three f32 roundings of the
+ * exponent (<= 3.01 u of 2 Bs), expf's error (<= 2 ulp: 2^-20 in the log).
+ * The reference orders by p_j = fl(fl(exp(fl(s_j - mx))) / z); two blocks
+ * with s_i - s_j > delta = 2^-47 + 2^-49 Bs have p_i > p_j strictly when p_i
+ * is normal (the roundings of s - mx, exp (<= 1 ulp) and the division move
+ * ln p by < 2^-49 + 2^-51 Bs). So with G >= exp(2 E' + delta) (as f32,
+ * rounded up, and with the f32 product's rounding absorbed):
+ *   w_i > w_j G  =>  block i ranks before block j in the reference's order.
+ *
+ * TOPK (and the min_blocks top-up): n blocks. T: the n-th largest w (or the
+ * low end of a radix bucket taken whole: #{w >= T} = n, #{w > T} <= n), with
+ * T >= 2^-90 (so every block involved has a normal p; else exact path).
+ * Block j is certainly in when w_j > T G (at most n blocks can rank before
+ * it, itself included), certainly out when w_j G < T (n blocks rank before
+ * it); the rest, the band (at most VOX_KF_BAND blocks, else exact path), is
+ * re-scored exactly (the f64 sequential sum: bitwise the reference's s_j) and
+ * the r = n - #in best of it, by (s desc, index asc), are taken. That is the
+ * reference's choice when no band block's s lies within delta of the weakest
+ * taken s* without being equal to it (equal s: equal p, index order; gaps >
+ * delta: strict p order); else the exact path.
+ *
+ * CUMULATIVE: the count c. A radix descent over the bits of w with per-bin
+ * counts and f64 sums finds the c where the running sum of the largest w
+ * first reaches tau * sum(w). With P~ = (sum of the c largest w) / sum(w) (f64
+ * sums of f32 values: relative error <= mu = (2 NBv + 600) 2^-52), the exact
+ * mass of the c most probable blocks P_c lies in [P~/(P~ + e^{2E'}(1-P~)),
+ * P~/(P~ + e^{-2E'}(1-P~))] (every w_j within e^{+-E'} of e^{s_j - c0}: the
+ * top-c sum and the rest scale by at most that), and the reference's
+ * sequential sums lie within m = (2 NBv + 512) 2^-52 of the exact ones (see
+ * vox_ks_cum_fast; m also takes NBv 2^-120 for the w below f32's normal
+ * range, whose relative error is not bounded, and f64 slack). The count is c when P_{c-1}'s upper bound + m < tau and
+ * P_c's lower bound - m >= tau; else the exact path.
+ *
+ * Non-finite qbar/kbar, D > 4096 (the f64 sum of q^2 within 2^-40), a bound
+ * past 2^100, a scale not in [2^-100, inf) (scale_f normal) or a G > 1.5:
+ * exact path. A row that
+ * is not certified writes nothing and is listed in the scratch (vox_ks_list);
+ * vox_kv_select_rows (kv_select.cuh) then runs the exact path on the listed
+ * rows. Dynamic shared memory: a union (the rows' qbar in phase 1, the warps'
+ * vox_kf_work in phase 2) of vox_kf_union() bytes, then the tile's 16 x S
+ * f32 values (S: NBv rounded up to 4), or, when they do not fit, those in a
+ * per-CTA slice of b.scratch after the list (a.per_block bytes). */
+
+#define VOX_KF_THREADS 256
+#define VOX_KF_BAND 64  /* band blocks re-scored exactly per row, at most */
+#define VOX_KF_CHUNK 16 /* dims summed apart before joining a score's running sum (a multiple of VOX_KS_EC) */
+#define VOX_KF_RH (VOX_KS_ROWS / 2) /* rows per thread in phase 1 */
+
+/* A warp's phase-2 work space. */
+struct vox_kf_work {
+    double hsum[256];       /* the cumulative descent's bin sums */
+    int hist[256];          /* bin counts */
+    double bs[VOX_KF_BAND]; /* the band's exact scores */
+    int bj[VOX_KF_BAND];    /* the band's blocks */
+    double before, sum;
+    int bin, cnt, rem, pad;
+};
+static_assert(sizeof(vox_kf_work) == 3872, "gpu_kv_select sizes the fast path's warp work space as 3872 B each");
+
+/* Bytes of the phase-1/phase-2 union for nw warps (the host sizes it with 8
+ * warps, the most a 256-thread CTA has: gpu_kv_select). */
+__device__ __forceinline__ i64 vox_kf_union(i64 D, i64 nw)
+{
+    i64 q = (i64)VOX_KS_ROWS * ((D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC) * 4;
+    i64 w = nw * (i64)sizeof(vox_kf_work);
+    return ((q > w ? q : w) + 15) / 16 * 16;
+}
+
+/* Phase 1: sc[r*S + j] = a_j of row i0 + r (r < nrows), j < S (the keys
+ * past NBv are kt's zero padding; S = vox_ks_stride(NBv), so that each
+ * thread's 4 keys are one aligned float4). qs: VOX_KS_ROWS x Dp f32 of shared
+ * memory, [e][r], zero past D (fmaf(0, 0, x) = x: no rounding). Each chunk of
+ * VOX_KF_CHUNK dims is summed in registers from 0 (sequential fmaf) and then
+ * added to the row's running sum in sc: the error bound of the top of this
+ * file with gamma_L + gamma_C (1 + gamma_L) (L = VOX_KF_CHUNK, C chunks) in
+ * place of gamma_D. Returns the largest f32 sum of squares of the head's
+ * video keys (every thread), *bad when one is not finite. */
+__device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i0, int nrows, i64 NB, int NBv, i64 D,
+                               float *qs, float *sc, double *red, int *bad)
+{
+    const int tid = threadIdx.x;
+    const i64 Dp = (D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC, S = vox_ks_stride(NBv), S4 = S / 4;
+    for (i64 x = tid; x < VOX_KS_ROWS * Dp; x += VOX_KF_THREADS) {
+        i64 e = x / VOX_KS_ROWS, r = x - e * VOX_KS_ROWS;
+        qs[x] = r < nrows && e < D ? qbar[(bh * NB + i0 + r) * D + e] : 0.f;
+    }
+    __syncthreads();
+    const float4 *kh = (const float4 *)(kt + bh * D * S);
+    const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+    float nkmax = 0.f;
+    int nonfinite = 0;
+    /* units of (half of the rows, 4 keys): 2 S/4 of them, so that few threads
+     * idle in the last pass (a unit per thread when NBv = 512) */
+    for (i64 un = tid; un < 2 * S4; un += VOX_KF_THREADS) {
+        const int rh = (int)(un & 1) * VOX_KF_RH; /* the unit's first row */
+        const i64 k = (un >> 1) * VOX_KS_KPT;
+        const float4 *kp = kh + k / 4; /* keys k..k+3 (< S) of dim e: kp[e*S4] */
+        float acc[VOX_KF_RH][VOX_KS_KPT], nk[VOX_KS_KPT];
+#pragma unroll
+        for (int kk = 0; kk < VOX_KS_KPT; kk++)
+            nk[kk] = 0.f;
+        float4 ring[VOX_KS_EC]; /* the next VOX_KS_EC dims' keys, as in vox_ks_scores */
+#pragma unroll
+        for (int c = 0; c < VOX_KS_EC; c++)
+            ring[c] = c < D ? kp[c * S4] : zero;
+        for (i64 e0 = 0; e0 < Dp; e0 += VOX_KS_EC) {
+            if (e0 % VOX_KF_CHUNK == 0)
+#pragma unroll
+                for (int r = 0; r < VOX_KF_RH; r++)
+#pragma unroll
+                    for (int kk = 0; kk < VOX_KS_KPT; kk++)
+                        acc[r][kk] = 0.f;
+#pragma unroll
+            for (int c = 0; c < VOX_KS_EC; c++) {
+                const float kv[VOX_KS_KPT] = {ring[c].x, ring[c].y, ring[c].z, ring[c].w};
+                const i64 en = e0 + VOX_KS_EC + c;
+                ring[c] = en < D ? kp[en * S4] : zero;
+                const float4 *q = (const float4 *)(qs + (e0 + c) * VOX_KS_ROWS + rh);
+#pragma unroll
+                for (int r4 = 0; r4 < VOX_KF_RH / 4; r4++) {
+                    const float4 qq = q[r4];
+#pragma unroll
+                    for (int kk = 0; kk < VOX_KS_KPT; kk++) {
+                        acc[4 * r4][kk] = fmaf(qq.x, kv[kk], acc[4 * r4][kk]);
+                        acc[4 * r4 + 1][kk] = fmaf(qq.y, kv[kk], acc[4 * r4 + 1][kk]);
+                        acc[4 * r4 + 2][kk] = fmaf(qq.z, kv[kk], acc[4 * r4 + 2][kk]);
+                        acc[4 * r4 + 3][kk] = fmaf(qq.w, kv[kk], acc[4 * r4 + 3][kk]);
+                    }
+                }
+#pragma unroll
+                for (int kk = 0; kk < VOX_KS_KPT; kk++)
+                    nk[kk] = fmaf(kv[kk], kv[kk], nk[kk]);
+            }
+            if ((e0 + VOX_KS_EC) % VOX_KF_CHUNK == 0 || e0 + VOX_KS_EC == Dp) { /* the chunk into sc */
+#pragma unroll
+                for (int r = 0; r < VOX_KF_RH; r++) {
+                    float4 *o = (float4 *)(sc + (i64)(rh + r) * S + k);
+                    float4 v = make_float4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
+                    if (e0 >= VOX_KF_CHUNK) {
+                        const float4 p = *o;
+                        v = make_float4(p.x + v.x, p.y + v.y, p.z + v.z, p.w + v.w);
+                    }
+                    if (rh + r < nrows)
+                        *o = v;
+                }
+            }
+        }
+#pragma unroll
+        for (int kk = 0; kk < VOX_KS_KPT; kk++)
+            if (k + kk < NBv) { /* (both units of the keys find the same nk) */
+                nonfinite |= !(nk[kk] <= 3.4e38f);
+                nkmax = nk[kk] > nkmax ? nk[kk] : nkmax;
+            }
+    }
+    *bad = __syncthreads_or(nonfinite);
+    return (float)block_reduce<true>((double)nkmax, red);
+}
+
+/* Exclusive count of the lanes below this one whose p holds; *total: the
+ * warp's count (a ballot: no shuffle chain). */
+__device__ __forceinline__ int vox_kf_count_before(bool p, int *total)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE;
+#if VOX_GPU_HIP
+    const unsigned long long m = __ballot(p);
+    *total = __popcll(m);
+    return __popcll(m & ((1ull << lane) - 1ull));
+#else
+    const unsigned m = __ballot_sync(0xffffffffu, p);
+    *total = __popc(m);
+    return __popc(m & ((1u << lane) - 1u));
+#endif
+}
+
+/* The radix passes over a row's keys rel = bits(w) - kmin (w >= 0 orders as
+ * its bits; kmin: the row's smallest), rel < 2^len: the first pass takes the
+ * top (up to) 8 bits of that range, so that a row's values spread over the
+ * bins (few same-address atomics) however narrow their range; each later
+ * pass the next 8 bits of the chosen bucket. */
+__device__ __forceinline__ int vox_kf_bitlen(unsigned x)
+{
+    return x ? 32 - __clz((int)x) : 0;
+}
+
+/* The n-th largest (0 < n < NBv) of the row's w, or the low end of a radix
+ * bucket taken whole: the bits T with #{w >= T} >= n and #{w > T} <= n. */
+__device__ unsigned vox_kf_top_value(const unsigned *urow, int NBv, int n, unsigned kmin, int len, vox_kf_work *w)
+{
+    constexpr int BPL = 256 / VOX_WARP_SIZE; /* bins per lane, descending */
+    const int lane = threadIdx.x % VOX_WARP_SIZE;
+    unsigned prefix = 0; /* the chosen bits of rel, those at [hi, 32) fixed */
+    int rem = n, hi = len, lo = len > 8 ? len - 8 : 0;
+    for (;;) {
+        for (int b = lane; b < 256; b += VOX_WARP_SIZE)
+            w->hist[b] = 0;
+        VOX_SYNCWARP();
+        for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
+            const unsigned long long rel = urow[j] - kmin;
+            if (((rel ^ prefix) >> hi) == 0)
+                atomicAdd(&w->hist[(int)(rel >> lo) & ((1 << (hi - lo)) - 1)], 1);
+        }
+        VOX_SYNCWARP();
+        int c[BPL], tot = 0;
+#pragma unroll
+        for (int q = 0; q < BPL; q++)
+            c[q] = w->hist[255 - BPL * lane - q], tot += c[q];
+        int all, acc = vox_ks_scan(tot, &all);
+        if (acc < rem && rem <= acc + tot) {
+            bool done = false;
+#pragma unroll
+            for (int q = 0; q < BPL; q++) {
+                if (!done && acc + c[q] >= rem) {
+                    w->bin = 255 - BPL * lane - q, w->rem = rem - acc, w->cnt = c[q];
+                    done = true;
+                }
+                acc += c[q];
+            }
+        }
+        VOX_SYNCWARP();
+        const int bin = w->bin, cnt = w->cnt;
+        rem = w->rem;
+        VOX_SYNCWARP(); /* read before the next pass rewrites them */
+        prefix |= (unsigned)bin << lo;
+        if (cnt == rem || lo == 0)
+            break; /* the whole bucket is among the n largest, or one value */
+        hi = lo, lo = lo > 8 ? lo - 8 : 0;
+    }
+    return kmin + prefix;
+}
+
+/* The certificate of a cumulative count c (see the top of this file): bp, bc
+ * the f64 sums of the c - 1 and the c largest w, W the sum of all; Ep: E'.
+ * Returns c or -1. */
+__device__ int vox_kf_cum_certify(int c, double bp, double bc, double W, int NBv, double tau, double Ep)
+{
+    const double mu = (2.0 * NBv + 600.0) * 0x1p-52, m = (2.0 * NBv + 512.0) * 0x1p-52 + NBv * 0x1p-120;
+    const double e2 = exp(2.0 * Ep) * (1.0 + 0x1p-40);
+    double pp = bp / W * (1.0 + mu), pc = bc / W * (1.0 - mu);
+    pp = pp < 1.0 ? pp : 1.0;
+    pc = pc > 0.0 ? (pc < 1.0 ? pc : 1.0) : 0.0;
+    const double hi = pp / (pp + (1.0 - pp) / e2) * (1.0 + 0x1p-40);
+    const double lo = pc > 0.0 ? pc / (pc + (1.0 - pc) * e2) * (1.0 - 0x1p-40) : 0.0;
+    return hi < tau - m && lo >= tau + m ? c : -1;
+}
+
+/* The cumulative rule's count from the row's w (0 < tau), W = sum of w, or -1
+ * when it cannot be certified. A radix descent (as vox_ks_cum_fast, over the
+ * keys of vox_kf_top_value, f64 bin sums) to the block where the running sum
+ * of the largest w first reaches tau W, then vox_kf_cum_certify. */
+__device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, double Ep, unsigned kmin, int len,
+                          vox_kf_work *w)
+{
+    constexpr int BPL = 256 / VOX_WARP_SIZE;
+    const int lane = threadIdx.x % VOX_WARP_SIZE;
+    const double tgt = tau * W;
+    unsigned prefix = 0;
+    int hi = len, lo = len > 8 ? len - 8 : 0;
+    double before = 0; /* sum of the w ranked above the current bucket */
+    int above = 0, cnt = 0;
+    for (;;) {
+        for (int b = lane; b < 256; b += VOX_WARP_SIZE)
+            w->hist[b] = 0, w->hsum[b] = 0.0;
+        VOX_SYNCWARP();
+        for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
+            const unsigned u = urow[j];
+            const unsigned long long rel = u - kmin;
+            if (((rel ^ prefix) >> hi) == 0) {
+                const int b = (int)(rel >> lo) & ((1 << (hi - lo)) - 1);
+                atomicAdd(&w->hist[b], 1), atomicAdd(&w->hsum[b], (double)__uint_as_float(u));
+            }
+        }
+        VOX_SYNCWARP();
+        int c[BPL], ct = 0;
+        double s[BPL], st = 0;
+#pragma unroll
+        for (int q = 0; q < BPL; q++) {
+            const int bq = 255 - BPL * lane - q;
+            c[q] = w->hist[bq], s[q] = w->hsum[bq];
+            ct += c[q], st += s[q];
+        }
+        int call, cx = vox_ks_scan(ct, &call);
+        double si = st;
+        for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
+            double t = VOX_SHFL_UP(si, o);
+            if (lane >= o)
+                si += t;
+        }
+        double sx = VOX_SHFL_UP(si, 1);
+        double run = before + (lane ? sx : 0.0);
+        int cab = above + cx, hit = 256;
+        double hrun = 0, hs = 0;
+        int hab = 0, hc = 0;
+#pragma unroll
+        for (int q = 0; q < BPL; q++) {
+            if (hit == 256 && c[q] > 0 && run + s[q] >= tgt)
+                hit = BPL * lane + q, hrun = run, hab = cab, hc = c[q], hs = s[q];
+            run += s[q], cab += c[q];
+        }
+        int first = hit;
+        for (int o = VOX_WARP_SIZE / 2; o > 0; o >>= 1) {
+            int t = VOX_SHFL_XOR(first, o);
+            first = t < first ? t : first;
+        }
+        if (first == 256) /* the bucket's mass does not reach tau W */
+            return hi == len && tau > 1.0 + (2.0 * NBv + 512.0) * 0x1p-52 + 0x1p-30 ? NBv : -1;
+        if (hit == first)
+            w->bin = 255 - first, w->cnt = hc, w->rem = hab, w->before = hrun, w->sum = hs;
+        VOX_SYNCWARP();
+        const int bin = w->bin;
+        cnt = w->cnt, above = w->rem, before = w->before;
+        const double sb = w->sum;
+        VOX_SYNCWARP();
+        prefix |= (unsigned)bin << lo;
+        if (cnt == 1)
+            return vox_kf_cum_certify(above + 1, before, before + sb, W, NBv, tau, Ep);
+        if (lo == 0)
+            break;
+        hi = lo, lo = lo > 8 ? lo - 8 : 0;
+    }
+    /* cnt blocks of the same w: the crossing is the t-th of them */
+    const double P = (double)__uint_as_float(kmin + prefix);
+    if (!(P > 0))
+        return -1;
+    const double need = ceil((tgt - before) / P);
+    const int t = need < 1.0 ? 1 : need > (double)cnt ? cnt : (int)need;
+    return vox_kf_cum_certify(above + t, before + (double)(t - 1) * P, before + (double)t * P, W, NBv, tau, Ep);
+}
+
+/* Phase 2 for video row i (one warp): srow holds its NBv values a_j; q, kh:
+ * its qbar row and the head's kbar rows; nk2: the largest f32 key sum of
+ * squares. Writes the row's list and returns true, or returns false (nothing
+ * written) when the row needs the exact path. srow is reused: w, then pick
+ * marks. */
+__device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow,
+                           int *count, const vox_kv_select_args &a, float nk2, vox_kf_work *w)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE;
+    unsigned *urow = (unsigned *)srow;
+    const double D = (double)a.D, scale = a.scale;
+    double nq2 = 0;
+    for (i64 e = lane; e < a.D; e += VOX_WARP_SIZE)
+        nq2 += (double)q[e] * (double)q[e];
+    nq2 = vox_warp_sum(nq2);
+    /* the bound (top of this file) */
+    const double g32 = D * 0x1p-24 / (1.0 - D * 0x1p-24), C = ceil(D / VOX_KF_CHUNK);
+    const double gL = VOX_KF_CHUNK * 0x1p-24 / (1.0 - VOX_KF_CHUNK * 0x1p-24), gC = C * 0x1p-24 / (1.0 - C * 0x1p-24);
+    const double nkb = sqrt(((double)nk2 + D * 0x1p-125) / (1.0 - g32) * (1.0 + 0x1p-40));
+    const double nqb = sqrt(nq2 * (1.0 + 0x1p-40));
+    const double A = nqb * nkb * (1.0 + 0x1p-40);
+    const double err = (gL + gC * (1.0 + gL)) * (1.0 + 0x1p-40) * A + 2.0 * D * 0x1p-125 * (1.0 + nqb + nkb);
+    const double Bs = scale * (A + err) * (1.0 + 0x1p-40);
+    const double Ep = (scale * (err + D * 0x1p-53 * 1.01 * A) + (0x1p-52 + 0x1p-21) * Bs + 0x1p-100 + 0x1p-20) *
+                      (1.0 + 0x1p-30);
+    const double delta = 0x1p-47 + 0x1p-49 * Bs;
+    const double G = exp(2.0 * Ep + delta) * (1.0 + 0x1p-20);
+    if (!(a.D <= 4096 && scale >= 0x1p-100 && scale < INFINITY && A < 0x1p100 && G <= 1.5))
+        return false;
+    const float Gf = (float)(G * (1.0 + 0x1p-22)); /* >= G, and the f32 products' rounding */
+    /* w_j = expf((a_j - amax) * scale_f), W = sum of w */
+    float amax = -INFINITY;
+    for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
+        amax = fmaxf(amax, srow[j]);
+    amax = vox_warp_max(amax);
+    double W = 0;
+    unsigned kmin = 0xffffffffu, kmax = 0;
+    for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
+        const float x = expf((srow[j] - amax) * a.scale_f);
+        const unsigned u = __float_as_uint(x);
+        srow[j] = x;
+        if (a.rule == 0)
+            W += (double)x;
+        kmin = u < kmin ? u : kmin, kmax = u > kmax ? u : kmax;
+    }
+    if (a.rule == 0)
+        W = vox_warp_sum(W);
+    kmin = (unsigned)-vox_warp_max(-(long long)kmin), kmax = (unsigned)vox_warp_max((long long)kmax);
+    const int len = vox_kf_bitlen(kmax - kmin);
+    VOX_SYNCWARP();
+    int n = 0;
+    if (a.rule == 1)
+        n = a.topk < NBv ? a.topk : NBv;
+    else if (0.0 < a.tau && (n = vox_kf_cum(urow, NBv, a.tau, W, Ep, kmin, len, w)) < 0)
+        return false;
+    if (n < a.min_blocks)
+        n = a.min_blocks < NBv ? a.min_blocks : NBv;
+    /* marks: 1 = taken (video blocks) */
+    if (n <= 0 || n >= NBv) {
+        for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
+            urow[j] = n > 0;
+    } else {
+        const float T = __uint_as_float(vox_kf_top_value(urow, NBv, n, kmin, len, w));
+        if (!(T >= 0x1p-90f))
+            return false;
+        const float TG = T * Gf;
+        int nin = 0, nb = 0;
+        for (int j0 = 0; j0 < NBv; j0 += VOX_WARP_SIZE) {
+            const int j = j0 + lane;
+            const float x = j < NBv ? srow[j] : 0.f;
+            const bool in = j < NBv && x > TG, band = j < NBv && !in && !(x * Gf < T);
+            int tb, pb = nb + vox_kf_count_before(band, &tb), tin;
+            vox_kf_count_before(in, &tin);
+            if (band && pb < VOX_KF_BAND)
+                w->bj[pb] = j;
+            if (j < NBv)
+                urow[j] = in;
+            nin += tin, nb += tb;
+        }
+        const int r = n - nin;
+        if (nb > VOX_KF_BAND || r < 0 || r > nb)
+            return false;
+        VOX_SYNCWARP();
+        if (r > 0 && r < nb) {
+            /* the band's exact scores: the reference's f64 sequential sums */
+            for (int b = lane; b < nb; b += VOX_WARP_SIZE) {
+                const float *k = kh + (i64)w->bj[b] * a.D;
+                double acc = 0;
+                for (i64 e = 0; e < a.D; e++)
+                    acc = fma((double)q[e], (double)k[e], acc);
+                w->bs[b] = acc * scale;
+            }
+            VOX_SYNCWARP();
+            /* the r best by (s desc, index asc); s*: the weakest taken */
+            bool take[VOX_KF_BAND / VOX_WARP_SIZE + 1];
+            for (int x = 0, b = lane; b < nb; x++, b += VOX_WARP_SIZE) {
+                const double sb = w->bs[b];
+                const int jb = w->bj[b];
+                int rank = 0;
+                for (int c = 0; c < nb; c++)
+                    rank += w->bs[c] > sb || (w->bs[c] == sb && w->bj[c] < jb);
+                take[x] = rank < r;
+                if (rank == r - 1)
+                    w->sum = sb;
+            }
+            VOX_SYNCWARP();
+            const double ss = w->sum;
+            int close = 0;
+            for (int b = lane; b < nb; b += VOX_WARP_SIZE) {
+                const double sb = w->bs[b];
+                close |= !(sb == ss || fabs(sb - ss) > delta); /* also a NaN */
+            }
+            if (vox_warp_max(close))
+                return false;
+            for (int x = 0, b = lane; b < nb; x++, b += VOX_WARP_SIZE)
+                if (take[x])
+                    urow[w->bj[b]] = 1u;
+        } else if (r == nb) {
+            for (int b = lane; b < nb; b += VOX_WARP_SIZE)
+                urow[w->bj[b]] = 1u;
+        }
+        VOX_SYNCWARP();
+    }
+    /* ordered compaction: own block, global blocks, taken video blocks */
+    int base = 0;
+    for (int j0 = 0; j0 < NB; j0 += VOX_WARP_SIZE) {
+        const int j = j0 + lane;
+        const bool pick = j < NB && (j >= NBv || j == i || urow[j]);
+        int pt, pos = base + vox_kf_count_before(pick, &pt);
+        base += pt;
+        if (pick)
+            crow[pos] = j;
+    }
+    if (lane == 0)
+        *count = base;
+    return true;
+}
+
+VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, 1)
+    vox_kv_select_fast(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    __shared__ double red[VOX_MAX_WARPS];
+    const float *qbar = vox_ptr<const float>(b.qbar), *kbar = vox_ptr<const float>(b.kbar);
+    const float *kt = vox_ptr<const float>(b.scratch);
+    int *list = vox_ks_list(b, a);
+    const int *start = vox_ptr<const int>(b.kv_start);
+    int *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
+    const int NB = (int)a.NB, NBv = (int)a.NBv, tid = threadIdx.x, lane = tid % VOX_WARP_SIZE;
+    const int warp = tid / VOX_WARP_SIZE, nw = VOX_KF_THREADS / VOX_WARP_SIZE;
+    const i64 tiles = vox_ks_tiles(a);
+    unsigned char *un = vox_dyn_smem;
+    float *sc = a.per_block ? (float *)(vox_ks_slices(b, a) + (i64)blockIdx.x * a.per_block)
+                            : (float *)(vox_dyn_smem + vox_kf_union(a.D, nw));
+    for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
+        const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KS_ROWS;
+        if (i0 == 0) /* the head's global query rows are dense */
+            for (i64 x = tid; x < (i64)(NB - NBv) * NB; x += VOX_KF_THREADS) {
+                i64 i = NBv + x / NB, j = x % NB, m = bh * NB + i;
+                cols[start[m] + j] = (int)j;
+                if (j == 0)
+                    count[m] = NB;
+            }
+        const int nrows = NBv - i0 < VOX_KS_ROWS ? (int)(NBv - i0) : VOX_KS_ROWS;
+        if (nrows > 0) {
+            int bad;
+            const float nk2 = vox_kf_scores(qbar, kt, bh, i0, nrows, NB, NBv, a.D, (float *)un, sc, red, &bad);
+            __syncthreads(); /* scores written, the union free for the warps */
+            for (int r = warp; r < nrows; r += nw) {
+                const i64 m = bh * NB + i0 + r;
+                if ((bad || !vox_kf_row(sc + (i64)r * vox_ks_stride(NBv), qbar + m * a.D, kbar + bh * NB * a.D, NB, NBv,
+                                        (int)(i0 + r), cols + start[m], count + m, a, nk2, (vox_kf_work *)un + warp)) &&
+                    lane == 0)
+                    list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
+            }
+        }
+        __syncthreads(); /* before the next tile rewrites the union and the values */
+    }
+}
