@@ -27,37 +27,8 @@
 #include <chrono>
 #include "attention_forward_sm90.cu"
 #include "attention_forward_sm90_host.h"
+#include "bench_util.cuh"
 
-#define CK(x)                                                                                        \
-    do {                                                                                             \
-        cudaError_t e_ = (x);                                                                        \
-        if (e_ != cudaSuccess) {                                                                     \
-            fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #x); \
-            exit(1);                                                                                 \
-        }                                                                                            \
-    } while (0)
-
-static __device__ __forceinline__ float h2f(unsigned short h, bool bf)
-{
-    if (bf)
-        return __uint_as_float((unsigned)h << 16);
-    return __half2float(__ushort_as_half(h));
-}
-static __device__ __forceinline__ unsigned short f2h(float f, bool bf)
-{
-    if (bf)
-        return __bfloat16_as_ushort(__float2bfloat16_rn(f));
-    return __half_as_ushort(__float2half_rn(f));
-}
-static __device__ __forceinline__ unsigned hash32(unsigned long long x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return (unsigned)x;
-}
 __global__ void fill_rand(unsigned short *p, long long n, unsigned seed, float amp, bool bf)
 {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {

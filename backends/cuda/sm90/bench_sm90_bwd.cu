@@ -35,35 +35,9 @@
 #include "attention_backward_sm90.cu"
 #include "attention_forward_sm90_host.h"
 #include "attention_backward_sm90_host.h"
-
-#define CK(x)                                                                                                \
-    do {                                                                                                     \
-        cudaError_t e_ = (x);                                                                                \
-        if (e_ != cudaSuccess) {                                                                             \
-            fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #x); \
-            exit(1);                                                                                         \
-        }                                                                                                    \
-    } while (0)
+#include "bench_util.cuh"
 
 typedef unsigned short u16;
-
-static __device__ __forceinline__ float h2f(u16 h, bool bf)
-{
-    return bf ? __uint_as_float((unsigned)h << 16) : __half2float(__ushort_as_half(h));
-}
-static __device__ __forceinline__ u16 f2h(float f, bool bf)
-{
-    return bf ? __bfloat16_as_ushort(__float2bfloat16_rn(f)) : __half_as_ushort(__float2half_rn(f));
-}
-static __device__ __forceinline__ unsigned hash32(unsigned long long x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return (unsigned)x;
-}
 
 /* Whether absolute row x (= bh*S + slot) is live: valid, computed, lse != -inf. */
 static __device__ __forceinline__ bool row_live(long long x, long long S, int V, const int *valid, const int *fill,

@@ -1,0 +1,35 @@
+/* What the two standalone harnesses (bench_sm90.cu, bench_sm90_bwd.cu) share:
+ * the CUDA error check and the 16-bit conversions and hash of their data
+ * generators. Harness code only; the library does not include it. */
+#pragma once
+#include <stdio.h>
+#include <stdlib.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#define CK(x)                                                                                                \
+    do {                                                                                                     \
+        cudaError_t e_ = (x);                                                                                \
+        if (e_ != cudaSuccess) {                                                                             \
+            fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #x); \
+            exit(1);                                                                                         \
+        }                                                                                                    \
+    } while (0)
+
+static __device__ __forceinline__ float h2f(unsigned short h, bool bf)
+{
+    return bf ? __uint_as_float((unsigned)h << 16) : __half2float(__ushort_as_half(h));
+}
+static __device__ __forceinline__ unsigned short f2h(float f, bool bf)
+{
+    return bf ? __bfloat16_as_ushort(__float2bfloat16_rn(f)) : __half_as_ushort(__float2half_rn(f));
+}
+static __device__ __forceinline__ unsigned hash32(unsigned long long x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return (unsigned)x;
+}
