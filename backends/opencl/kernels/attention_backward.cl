@@ -93,6 +93,46 @@ void vox_bwd_computed_rows(__global const int *fill_src, int has_fill, long fill
     barrier(CLK_LOCAL_MEM_FENCE);
 }
 
+/* The tile of computed rows r0 .. r0+BM-1 of query block i (rows[0, n),
+ * from vox_bwd_computed_rows): each row's slot (-1 past n), LSE and delta
+ * (the LSE's work half, written by prep) in rslot, rlse, rdelta, then its q
+ * and dO in Qs and Gs. Called by every item; the caller puts a barrier
+ * before (rslot, rlse, rdelta free) and after (Qs, Gs complete). */
+void vox_bwd_row_tile(__global const stor *q, __global const stor *dout, __global const float *lse, long base,
+                      long work, int i, int V, __local const int *rows, int n, int r0, __local int *rslot,
+                      __local float *rlse, __local float *rdelta, __local lel *Qs, __local lel *Gs)
+{
+    if (LID < BM) {
+        int rr = r0 + LID;
+        int s = rr < n ? i * V + rows[rr] : -1;
+        rslot[LID] = s;
+        rlse[LID] = s >= 0 ? lse[base + s] : -INFINITY;
+        rdelta[LID] = s >= 0 ? lse[work + base + s] : 0.0f;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    vox_bwd_load_tile(Qs, q, base, rslot, BM);
+    vox_bwd_load_tile(Gs, dout, base, rslot, BM);
+}
+
+/* Scores and dP of one row `a` against n rows of the other side, row
+ * first + step * x for x < n: s[x] + c[x] (compensated, see
+ * vox_bwd_score_add) = A[a] . B[row], d[x] = C[a] . D[row]. dQ takes a
+ * query row (A, C: q, dO; B, D: k, v), dK/dV a key (A, C: k, v; B, D: q, dO). */
+void vox_bwd_dots(__local const lel *A, __local const lel *C, int a, __local const lel *B, __local const lel *D,
+                  int first, int step, int n, float *s, float *c, float *d)
+{
+    for (int x = 0; x < n; x++)
+        s[x] = 0.0f, c[x] = 0.0f, d[x] = 0.0f;
+    for (int e = 0; e < HD; e++) {
+        const float ae = LDT(A, a * TP + e), ce = LDT(C, a * TP + e);
+        for (int x = 0; x < n; x++) {
+            const int o = first + step * x;
+            vox_bwd_score_add(&s[x], &c[x], ae, LDT(B, o * TP + e));
+            d[x] = mad(ce, LDT(D, o * TP + e), d[x]);
+        }
+    }
+}
+
 #if !VOX_BWD_KV
 /* ------------------------------------------------------------------ prep */
 
@@ -177,23 +217,14 @@ vox_attention_backward_dq(VOX_CL_BUF_PARAMS(VOX_ATTENTION_BACKWARD_BUFS)
     const long NB = args.NB, total = args.total, R = args.BH * NB, S = NB * args.V, work = args.BH * S;
     const int V = args.V, tiles = args.tiles, has_fill = args.has_fill;
     const float scale = args.scale;
-    const int lid = LID, row = lid / TPR, sub = lid - row * TPR;
+    const int lid = LID, row = lid / TPR, sub = lid - row * TPR, logV = 31 - clz(V);
     for (long g = get_group_id(0); g < total; g += get_num_groups(0)) {
         const long m = g / tiles, bh = m / NB;
         const int tile = (int)(g - m * tiles), i = (int)(m - bh * NB);
         const long base = bh * S;
         vox_bwd_computed_rows(fill_src, has_fill, base + (long)i * V, i, valid[i], V, cf, rows, &nrows);
-        const int n = nrows, r0 = tile * BM;
-        if (lid < BM) {
-            int rr = r0 + lid;
-            int s = rr < n ? i * V + rows[rr] : -1;
-            rslot[lid] = s;
-            rlse[lid] = s >= 0 ? lse[base + s] : -INFINITY;
-            rdelta[lid] = s >= 0 ? lse[work + base + s] : 0.0f;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        vox_bwd_load_tile(Qs, q, base, rslot, BM);
-        vox_bwd_load_tile(Gs, dout, base, rslot, BM);
+        const int n = nrows, r0 = tile * BM; /* vox_bwd_computed_rows ended with a barrier */
+        vox_bwd_row_tile(q, dout, lse, base, work, i, V, rows, n, r0, rslot, rlse, rdelta, Qs, Gs);
         float acc[ND];
         for (int x = 0; x < ND; x++)
             acc[x] = 0.0f;
@@ -203,32 +234,14 @@ vox_attention_backward_dq(VOX_CL_BUF_PARAMS(VOX_ATTENTION_BACKWARD_BUFS)
         const long nkeys = active ? (long)mask[R + m] * V : 0;
         for (long kt = 0; kt < nkeys; kt += BN) {
             barrier(CLK_LOCAL_MEM_FENCE);
-            if (lid < BN) {
-                long kn = kt + lid;
-                int ks = -1;
-                if (kn < nkeys) {
-                    int c = (int)(kn / V), t = (int)(kn - (long)c * V);
-                    int blk = mask[start + c];
-                    if (t < valid[blk])
-                        ks = blk * V + t;
-                }
-                kslot[lid] = ks;
-            }
+            if (lid < BN)
+                kslot[lid] = vox_key_slot(kt + lid, nkeys, logV, V, start, mask, valid);
             barrier(CLK_LOCAL_MEM_FENCE);
             vox_bwd_load_tile(Ks, k, base, kslot, BN);
             vox_bwd_load_tile(Vs, v, base, kslot, BN);
             barrier(CLK_LOCAL_MEM_FENCE);
             float sreg[NC], scomp[NC], dreg[NC];
-            for (int x = 0; x < NC; x++)
-                sreg[x] = 0.0f, scomp[x] = 0.0f, dreg[x] = 0.0f;
-            for (int e = 0; e < HD; e++) {
-                const float qe = LDT(Qs, row * TP + e), ge = LDT(Gs, row * TP + e);
-                for (int x = 0; x < NC; x++) {
-                    const int c = sub + TPR * x;
-                    vox_bwd_score_add(&sreg[x], &scomp[x], qe, LDT(Ks, c * TP + e));
-                    dreg[x] = mad(ge, LDT(Vs, c * TP + e), dreg[x]);
-                }
-            }
+            vox_bwd_dots(Qs, Gs, row, Ks, Vs, sub, TPR, NC, sreg, scomp, dreg);
             const float l = rlse[row], dl = rdelta[row];
             const int rok = rslot[row] >= 0 && l != -INFINITY;
             for (int x = 0; x < NC; x++) {
@@ -301,28 +314,10 @@ vox_attention_backward_dkdv(VOX_CL_BUF_PARAMS(VOX_ATTENTION_BACKWARD_BUFS)
             const int n = nrows;
             for (int r0 = 0; r0 < n; r0 += BM) {
                 barrier(CLK_LOCAL_MEM_FENCE);
-                if (lid < BM) {
-                    int rr = r0 + lid;
-                    int s = rr < n ? i * V + rows[rr] : -1;
-                    rslot[lid] = s;
-                    rlse[lid] = s >= 0 ? lse[base + s] : -INFINITY;
-                    rdelta[lid] = s >= 0 ? lse[work + base + s] : 0.0f;
-                }
-                barrier(CLK_LOCAL_MEM_FENCE);
-                vox_bwd_load_tile(Qs, q, base, rslot, BM);
-                vox_bwd_load_tile(Gs, dout, base, rslot, BM);
+                vox_bwd_row_tile(q, dout, lse, base, work, i, V, rows, n, r0, rslot, rlse, rdelta, Qs, Gs);
                 barrier(CLK_LOCAL_MEM_FENCE);
                 float sreg[NR], scomp[NR], dreg[NR];
-                for (int y = 0; y < NR; y++)
-                    sreg[y] = 0.0f, scomp[y] = 0.0f, dreg[y] = 0.0f;
-                for (int e = 0; e < HD; e++) {
-                    const float ke = LDT(Ks, key * TP + e), ve = LDT(Vs, key * TP + e);
-                    for (int y = 0; y < NR; y++) {
-                        const int r = sub + TPK * y;
-                        vox_bwd_score_add(&sreg[y], &scomp[y], ke, LDT(Qs, r * TP + e));
-                        dreg[y] = mad(ve, LDT(Gs, r * TP + e), dreg[y]);
-                    }
-                }
+                vox_bwd_dots(Ks, Vs, key, Qs, Gs, sub, TPK, NR, sreg, scomp, dreg);
                 const int kok = kslot[key] >= 0;
                 for (int y = 0; y < NR; y++) {
                     const int r = sub + TPK * y;

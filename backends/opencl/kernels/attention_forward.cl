@@ -36,6 +36,7 @@ vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_P
     const int lid = (int)get_local_id(0);
     const int row = lid / TPR, sub = lid - row * TPR;
     const long S = NB * V;
+    const int logV = 31 - clz(V);
     for (long g = get_group_id(0); g < total; g += get_num_groups(0)) {
         long m = g / tiles;
         int tile = (int)(g - m * tiles);
@@ -66,17 +67,8 @@ vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_P
         const long nkeys = active ? (long)kv_count[m] * V : 0;
         for (long kt = 0; kt < nkeys; kt += BN) {
             barrier(CLK_LOCAL_MEM_FENCE);
-            if (lid < BN) {
-                long n = kt + lid;
-                int ks = -1;
-                if (n < nkeys) {
-                    int c = (int)(n / V), t = (int)(n - (long)c * V);
-                    int blk = kv_cols[start + c];
-                    if (t < valid[blk])
-                        ks = blk * V + t;
-                }
-                kslot[lid] = ks;
-            }
+            if (lid < BN)
+                kslot[lid] = vox_key_slot(kt + lid, nkeys, logV, V, start, kv_cols, valid);
             barrier(CLK_LOCAL_MEM_FENCE);
             for (int idx = lid; idx < BN * HD; idx += LS) {
                 int c = idx / HD, e = idx - c * HD;

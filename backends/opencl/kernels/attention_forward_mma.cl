@@ -158,18 +158,6 @@ uint4 vox_ld16(__global const ushort *p, int ok)
     return ok ? x : (uint4)(0u);
 }
 
-/* Key slot (token index in the head) of position p of the row's key list,
- * -1 for padding tokens and positions past the list. */
-int vox_key_slot(long p, long nkeys, int logV, int V, int start, __global const int *kv_cols,
-                 __global const int *valid)
-{
-    if (p >= nkeys)
-        return -1;
-    int c = (int)(p >> logV), off = (int)p & (V - 1);
-    int blk = kv_cols[start + c];
-    return off < valid[blk] ? blk * V + off : -1;
-}
-
 __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void
 vox_attention_forward_mma(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS)
                               VOX_CL_ARG_PARAMS(VOX_ATTENTION_FORWARD_ARGS))

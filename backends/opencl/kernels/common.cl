@@ -58,3 +58,16 @@ ushort vox_f2bf(float f)
 int vox_exponent(uint bits) { return bits == 0 || bits >= 0x7f800000u ? 0 : max((int)(bits >> 23), 1) - 126; }
 
 float vox_pow2_scaled(float x, int e) { return ldexp(ldexp(x, -e / 2), -e - (-e / 2)); }
+
+/* Key slot (token index in the head) of position p of a query block's key
+ * list: the list is the KV blocks cols[start..], V (a power of two, 1 <<
+ * logV) positions each; -1 for padding tokens and positions past the
+ * list's nkeys. Shared by every attention kernel (forward and backward). */
+int vox_key_slot(long p, long nkeys, int logV, int V, int start, __global const int *cols, __global const int *valid)
+{
+    if (p >= nkeys)
+        return -1;
+    int c = (int)(p >> logV), off = (int)p & (V - 1);
+    int blk = cols[start + c];
+    return off < valid[blk] ? blk * V + off : -1;
+}
