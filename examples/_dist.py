@@ -1,7 +1,8 @@
 """Process-group plumbing shared by examples/ulysses.py and
 examples/ring_attention.py: spawn `world` processes on one machine, one
 torch.distributed process group (NCCL on CUDA, gloo on CPU), the problem
-shapes, and the comparison with a single-process run."""
+shapes and their BSA plan, the comparison with a single-process run and the
+line that reports it."""
 import argparse
 import os
 import socket
@@ -18,6 +19,15 @@ SHAPES = {
     "tiny": (1, 4, 32, (4, 8, 8), 16, (1, 4, 4)),
     "hunyuan-720p": (1, 24, 128, (33, 45, 80), 256, (4, 4, 4)),  # ~119K tokens
 }
+
+
+def plan_for(shape: str):
+    """The BSA plan of a shape: top-k KV selection of a tenth of the video
+    blocks (at least one)."""
+    _, _, _, (f, hh, ww), text, (bt, bh, bw) = SHAPES[shape]
+    nbv = -(-f // bt) * -(-hh // bh) * -(-ww // bw)
+    return voxattn.Plan((f, hh, ww), text=text, block=(bt, bh, bw), mask="bsa", kv_rule="topk",
+                        kv_topk=max(1, nbv // 10), kv_min_blocks=1)
 
 
 def free_port() -> int:
@@ -92,3 +102,11 @@ def check_one_process(plan, q, k, v, dout, rows, got, rank: int) -> list:
     tol = 1e-5 if q.dtype == torch.float32 else 2e-2
     want = (ref, qr.grad, kr.grad, vr.grad)
     return [check(name, g, w[:, rows], tol, rank) for name, g, w in zip(("out", "dq", "dk", "dv"), got, want)]
+
+
+def report(rank: int, run: str, errs, timing: str) -> None:
+    """Rank 0 prints `run` (what ran), the max |diff| of check_one_process
+    and `timing`, ending in ": ok"."""
+    if rank == 0:
+        print(f"{run}: max |diff| out {errs[0]:.1e}, dq {errs[1]:.1e}, dk {errs[2]:.1e}, dv {errs[3]:.1e}; "
+              f"{timing}: ok")

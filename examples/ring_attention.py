@@ -19,14 +19,7 @@ import torch
 import torch.distributed as dist
 
 import voxattn
-from _dist import SHAPES, check_one_process, cli, inputs, sync
-
-
-def plan_for(shape):
-    _, _, _, (f, hh, ww), text, (bt, bh, bw) = SHAPES[shape]
-    nbv = -(-f // bt) * -(-hh // bh) * -(-ww // bw)
-    return voxattn.Plan((f, hh, ww), text=text, block=(bt, bh, bw), mask="bsa", kv_rule="topk",
-                        kv_topk=max(1, nbv // 10), kv_min_blocks=1)
+from _dist import check_one_process, cli, inputs, plan_for, report, sync
 
 
 def shards(plan, world):
@@ -107,11 +100,9 @@ def run(rank, world, device, shape, dtype_name, steps):
         times.append((fwd, sync(device) - t0))
     # one process, the whole sequence
     errs = check_one_process(base, q, k, v, dout, mine, (acc, dq, dk_acc, dv_acc), rank)
-    if rank == 0:
-        f, t = min(x[0] for x in times), min(x[1] for x in times)
-        print(f"ring: {world} processes, {shape} {dtype_name}, density {base.stats()['density']:.3f}: max |diff| "
-              f"out {errs[0]:.1e}, dq {errs[1]:.1e}, dk {errs[2]:.1e}, dv {errs[3]:.1e}; forward {f * 1e3:.1f} ms, "
-              f"forward + backward {t * 1e3:.1f} ms: ok")
+    f, t = min(x[0] for x in times), min(x[1] for x in times)
+    report(rank, f"ring: {world} processes, {shape} {dtype_name}, density {base.stats()['density']:.3f}", errs,
+           f"forward {f * 1e3:.1f} ms, forward + backward {t * 1e3:.1f} ms")
 
 
 def main(argv=None):

@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 
 import voxattn
-from _dist import SHAPES, check_one_process, cli, inputs, sync
+from _dist import check_one_process, cli, inputs, plan_for, report, sync
 
 
 class AllToAll(torch.autograd.Function):
@@ -53,17 +53,6 @@ def _heads_to_seq(x, world):
     return recv.permute(1, 2, 0, 3, 4).reshape(b, n // world, world * h, d)
 
 
-def plan_for(shape):
-    _, _, _, grid, text, block = SHAPES[shape]
-    return voxattn.Plan(grid, text=text, block=block, mask="bsa", kv_rule="topk", kv_topk=max(1, _nbv(shape) // 10),
-                        kv_min_blocks=1)
-
-
-def _nbv(shape):
-    _, _, _, (f, hh, ww), _, (bt, bh, bw) = SHAPES[shape]
-    return -(-f // bt) * -(-hh // bh) * -(-ww // bw)
-
-
 def run(rank, world, device, shape, dtype_name, steps):
     dtype = getattr(torch, dtype_name)
     q, k, v, dout = inputs(shape, dtype, device)
@@ -88,10 +77,8 @@ def run(rank, world, device, shape, dtype_name, steps):
     ref_plan = plan_for(shape)
     ref_plan.build(q, k)
     errs = check_one_process(ref_plan, q, k, v, dout, tok, (out, ql.grad, kl.grad, vl.grad), rank)
-    if rank == 0:
-        print(f"ulysses: {world} processes, {shape} {dtype_name}, density {plan.stats()['density']:.3f}: "
-              f"max |diff| out {errs[0]:.1e}, dq {errs[1]:.1e}, dk {errs[2]:.1e}, dv {errs[3]:.1e}; "
-              f"step (all-to-all, build, forward, backward) {min(times) * 1e3:.1f} ms: ok")
+    report(rank, f"ulysses: {world} processes, {shape} {dtype_name}, density {plan.stats()['density']:.3f}", errs,
+           f"step (all-to-all, build, forward, backward) {min(times) * 1e3:.1f} ms")
 
 
 def main(argv=None):

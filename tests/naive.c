@@ -40,7 +40,7 @@ static int ranks_before(double pa, int64_t a, double pb, int64_t b)
     return a < b;
 }
 
-void naive_kv_select(const naive_dims *d, const float *qbar, const float *kbar, const naive_kv_rule *r,
+void naive_kv_select(const naive_dims *d, const float *qbar, const float *kbar, const vox_op_kv_select *r,
                      unsigned char *allowed)
 {
     const int64_t NB = d->NB, NBv = d->NBv, D = d->D;

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "voxattn.h"
+#include "backend.h"
 
 /* Block geometry of the block-layout tensors: NB blocks of V slots, the
  * first NBv video blocks, valid[j] valid (leading) slots in block j. */
@@ -25,19 +25,10 @@ typedef struct naive_dims {
 void naive_block_means(const naive_dims *d, const float *x, const int32_t *kept_count,
                        const int32_t *kept_rows, double *out);
 
-/* KV selection parameters (vox_op_kv_select). */
-typedef struct naive_kv_rule {
-    double scale;
-    vox_kv_rule rule;
-    double tau;
-    int topk;
-    double z;
-    int min_blocks;
-} naive_kv_rule;
-
 /* allowed[(bh*NB + i)*NB + j] = 1 iff key block j is selected for query
- * block i of head bh. qbar, kbar are f32 [BH][NB][D]. */
-void naive_kv_select(const naive_dims *d, const float *qbar, const float *kbar, const naive_kv_rule *r,
+ * block i of head bh under the rule of r (scale, rule, tau, topk, z,
+ * min_blocks; its buffers are not read). qbar, kbar are f32 [BH][NB][D]. */
+void naive_kv_select(const naive_dims *d, const float *qbar, const float *kbar, const vox_op_kv_select *r,
                      unsigned char *allowed);
 
 /* One query window: slots (absolute in the head) first..first+len-1 of one

@@ -26,10 +26,45 @@ typedef struct kv_fixture {
     int32_t start[NBT], count[NBT], cols[NBT * NBT], valid[NBT];
 } kv_fixture;
 
-static vox_bref wrap(vox_context *ctx, void *p, size_t bytes, vox_buffer **keep)
+/* A host array wrapped as a cpu buffer; the wrappers are destroyed at the end. */
+typedef struct wraps {
+    vox_context *ctx;
+    vox_buffer *b[16];
+    int n;
+} wraps;
+
+static vox_bref wr(wraps *w, const void *p, size_t bytes)
 {
-    assert_int_equal(vox_buffer_wrap(ctx, (uint64_t)(uintptr_t)p, bytes, keep), VOX_OK);
+    assert_true(w->n < 16);
+    vox_buffer **keep = &w->b[w->n++];
+    assert_int_equal(vox_buffer_wrap(w->ctx, (uint64_t)(uintptr_t)p, bytes, keep), VOX_OK);
     return (vox_bref){(*keep)->impl, 0};
+}
+
+static void wraps_free(wraps *w)
+{
+    for (int i = 0; i < w->n; i++)
+        vox_buffer_destroy(w->b[i]);
+    w->n = 0;
+}
+
+/* Runs the reference's kv_select on host arrays: block means qbar, kbar
+ * [BH][NB][D] over the geometry nd (one batch of BH heads); row r's blocks go
+ * to count[r] and cols[start[r] ..] (start, count: [BH*NB]; cols: room for NB
+ * per row). The rule and its parameters are rule's; its buffers are unused. */
+static void run_kv_select(vox_context *ctx, const naive_dims *nd, const float *qbar, const float *kbar,
+                          const vox_op_kv_select *rule, const int32_t *start, int32_t *count, int32_t *cols)
+{
+    const size_t rows = (size_t)(nd->BH * nd->NB), means = sizeof(float) * rows * (size_t)nd->D;
+    wraps w = {.ctx = ctx};
+    vox_op_dims d = {1, nd->BH, nd->D, nd->V * nd->NB, nd->NB, nd->NBv, nd->V, VOX_F32,
+                     wr(&w, nd->valid, sizeof(int32_t) * (size_t)nd->NB), {0, 0, 0}};
+    vox_op_kv_select op = *rule;
+    op.qbar = wr(&w, qbar, means), op.kbar = wr(&w, kbar, means);
+    op.kv_start = wr(&w, start, sizeof(int32_t) * rows), op.kv_count = wr(&w, count, sizeof(int32_t) * rows);
+    op.kv_cols = wr(&w, cols, sizeof(int32_t) * rows * (size_t)nd->NB);
+    assert_int_equal(ctx->be->kv_select(ctx->dev, &d, &op), VOX_OK);
+    wraps_free(&w);
 }
 
 /* Runs kv_select for one (b,h) with block-mean vectors set so that query
@@ -42,14 +77,10 @@ static int32_t kv_select_known(kv_fixture *f, int qb, vox_kv_rule rule, double p
     f->kbar[2 * KD] = f->kbar[5 * KD] = f->kbar[6 * KD] = 1.0f;
     for (int j = 0; j < NBT; j++)
         f->valid[j] = 16, f->start[j] = j * NBT;
-    vox_buffer *b[6];
-    vox_op_dims d = {1, 1, KD, 16 * NBT, NBT, NBV, 16, VOX_F32, wrap(f->ctx, f->valid, sizeof f->valid, &b[0]), {0, 0, 0}};
-    vox_op_kv_select op = {wrap(f->ctx, f->qbar, sizeof f->qbar, &b[1]), wrap(f->ctx, f->kbar, sizeof f->kbar, &b[2]),
-                           1.0, rule, param, (int)param, param, min_blocks,
-                           wrap(f->ctx, f->start, sizeof f->start, &b[5]), wrap(f->ctx, f->count, sizeof f->count, &b[3]), wrap(f->ctx, f->cols, sizeof f->cols, &b[4])};
-    assert_int_equal(f->ctx->be->kv_select(f->ctx->dev, &d, &op), VOX_OK);
-    for (int i = 0; i < 6; i++)
-        vox_buffer_destroy(b[i]);
+    naive_dims nd = {1, NBT, NBV, 16, KD, f->valid};
+    vox_op_kv_select r = {.scale = 1.0, .rule = rule, .tau = param, .topk = (int)param, .z = param,
+                          .min_blocks = min_blocks};
+    run_kv_select(f->ctx, &nd, f->qbar, f->kbar, &r, f->start, f->count, f->cols);
     memcpy(out_cols, f->cols + qb * NBT, sizeof(int32_t) * (size_t)f->count[qb]);
     /* global query rows are dense */
     assert_int_equal(f->count[NBV], NBT);
@@ -181,6 +212,16 @@ static void io_params(const io *x, vox_plan_params *p, vox_mask_mode mode)
     p->svg_space_blocks = 0;
 }
 
+/* A plan of parameters p created and built on x's inputs (v given to SVG
+ * only, the one mode that reads it). */
+static vox_plan *io_plan(io *x, const vox_plan_params *p)
+{
+    vox_plan *plan = NULL;
+    assert_int_equal(vox_plan_create(x->ctx, p, &plan), VOX_OK);
+    assert_int_equal(vox_plan_build(plan, &x->q, &x->k, p->mask_mode == VOX_MASK_SVG ? &x->v : NULL), VOX_OK);
+    return plan;
+}
+
 static void test_classification(void **state)
 {
     (void)state;
@@ -190,9 +231,7 @@ static void test_classification(void **state)
     io_init(&x, &w, 5, 1);
     vox_plan_params p;
     io_params(&x, &p, VOX_MASK_SVG);
-    vox_plan *plan = NULL;
-    assert_int_equal(vox_plan_create(x.ctx, &p, &plan), VOX_OK);
-    assert_int_equal(vox_plan_build(plan, &x.q, &x.k, &x.v), VOX_OK);
+    vox_plan *plan = io_plan(&x, &p);
     vox_head_class cls[8];
     double es[8], et[8];
     assert_int_equal(vox_plan_head_classes(plan, cls, es, et), VOX_OK);
@@ -209,8 +248,7 @@ static void test_classification(void **state)
     vox_plan_destroy(plan);
     /* svg_dense_above below every error forces dense heads */
     p.svg_dense_above = 0.0;
-    assert_int_equal(vox_plan_create(x.ctx, &p, &plan), VOX_OK);
-    assert_int_equal(vox_plan_build(plan, &x.q, &x.k, &x.v), VOX_OK);
+    plan = io_plan(&x, &p);
     assert_int_equal(vox_plan_stats_get(plan, &s), VOX_OK);
     assert_int_equal(s.n_dense, 8);
     assert_true(fabs(s.density - 1.0) < 1e-12);
@@ -230,9 +268,7 @@ static void test_kv_invariants(void **state)
         io_params(&x, &p, VOX_MASK_BSA);
         p.kv_tau = taus[ti];
         p.kv_min_blocks = 3;
-        vox_plan *plan = NULL;
-        assert_int_equal(vox_plan_create(x.ctx, &p, &plan), VOX_OK);
-        assert_int_equal(vox_plan_build(plan, &x.q, &x.k, NULL), VOX_OK);
+        vox_plan *plan = io_plan(&x, &p);
         const vox_layout *L = &plan->L;
         int64_t NB = L->n_blocks, NBv = L->n_video_blocks, D = w.head_dim;
         float *qbar = malloc(plan->qbar.bytes), *kbar = malloc(plan->kbar.bytes);
@@ -297,9 +333,7 @@ static void test_keep_one_equals_foundation(void **state)
     io_init(&x, &w, 21, 1);
     vox_plan_params p;
     io_params(&x, &p, VOX_MASK_BSA);
-    vox_plan *bsa = NULL, *custom = NULL;
-    assert_int_equal(vox_plan_create(x.ctx, &p, &bsa), VOX_OK);
-    assert_int_equal(vox_plan_build(bsa, &x.q, &x.k, NULL), VOX_OK);
+    vox_plan *bsa = io_plan(&x, &p), *custom = NULL;
     assert_int_equal(vox_attention_forward(bsa, &x.q, &x.k, &x.v, &x.o, NULL), VOX_OK);
     double *a = tu_read_tensor(&x.o);
     vox_plan_stats s;
@@ -343,8 +377,7 @@ static void test_evaluate(void **state)
     io_init(&x, &w, 31, 1);
     vox_plan_params p;
     io_params(&x, &p, VOX_MASK_DENSE);
-    vox_plan *plan = NULL;
-    assert_int_equal(vox_plan_create(x.ctx, &p, &plan), VOX_OK);
+    vox_plan *plan = io_plan(&x, &p);
     assert_int_equal(vox_attention_forward(plan, &x.q, &x.k, &x.v, &x.o, NULL), VOX_OK);
     vox_eval_result ev;
     assert_int_equal(vox_plan_evaluate(plan, &x.q, &x.k, &x.v, &x.o, 16, &ev), VOX_OK);
@@ -355,8 +388,7 @@ static void test_evaluate(void **state)
     /* a sparse plan captures less mass and has a nonzero error */
     io_params(&x, &p, VOX_MASK_BSA);
     p.kv_tau = 0.5, p.kv_min_blocks = 1;
-    assert_int_equal(vox_plan_create(x.ctx, &p, &plan), VOX_OK);
-    assert_int_equal(vox_plan_build(plan, &x.q, &x.k, NULL), VOX_OK);
+    plan = io_plan(&x, &p);
     assert_int_equal(vox_attention_forward(plan, &x.q, &x.k, &x.v, &x.o, NULL), VOX_OK);
     assert_int_equal(vox_plan_evaluate(plan, &x.q, &x.k, &x.v, &x.o, 16, &ev), VOX_OK);
     assert_true(ev.recall > 0.3 && ev.recall < 1.0);
@@ -366,26 +398,6 @@ static void test_evaluate(void **state)
 }
 
 /* ---- KV and query selection against the naive recomputation (naive.c) ---- */
-
-/* A host array wrapped as a cpu buffer; the wrappers are destroyed at the end. */
-typedef struct wraps {
-    vox_context *ctx;
-    vox_buffer *b[16];
-    int n;
-} wraps;
-
-static vox_bref wr(wraps *w, void *p, size_t bytes)
-{
-    assert_true(w->n < 16);
-    return wrap(w->ctx, p, bytes, &w->b[w->n++]);
-}
-
-static void wraps_free(wraps *w)
-{
-    for (int i = 0; i < w->n; i++)
-        vox_buffer_destroy(w->b[i]);
-    w->n = 0;
-}
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -397,7 +409,7 @@ enum { KV_BH = 2, KV_NB = 11, KV_NBV = 9, KV_D = 8 };
 
 /* Runs the reference's kv_select on qbar/kbar and compares every row with
  * naive_kv_select exactly (selected blocks and count). */
-static void kv_compare(vox_context *ctx, const float *qbar, const float *kbar, const naive_kv_rule *r,
+static void kv_compare(vox_context *ctx, const float *qbar, const float *kbar, const vox_op_kv_select *r,
                        const char *what)
 {
     int32_t valid[KV_NB], start[KV_BH * KV_NB], count[KV_BH * KV_NB], cols[KV_BH * KV_NB * KV_NB];
@@ -406,16 +418,10 @@ static void kv_compare(vox_context *ctx, const float *qbar, const float *kbar, c
     for (int m = 0; m < KV_BH * KV_NB; m++)
         start[m] = m * KV_NB, count[m] = -7;
     memset(cols, 0xff, sizeof cols);
-    float qb[KV_BH * KV_NB * KV_D], kb[KV_BH * KV_NB * KV_D];
+    float qb[KV_BH * KV_NB * KV_D], kb[KV_BH * KV_NB * KV_D]; /* the reference runs on copies */
     memcpy(qb, qbar, sizeof qb), memcpy(kb, kbar, sizeof kb);
-    wraps w = {.ctx = ctx};
-    vox_op_dims d = {1, KV_BH, KV_D, 16 * KV_NB, KV_NB, KV_NBV, 16, VOX_F32, wr(&w, valid, sizeof valid), {0, 0, 0}};
-    vox_op_kv_select op = {wr(&w, qb, sizeof qb), wr(&w, kb, sizeof kb), r->scale, r->rule, r->tau, r->topk, r->z,
-                           r->min_blocks, wr(&w, start, sizeof start), wr(&w, count, sizeof count),
-                           wr(&w, cols, sizeof cols)};
-    assert_int_equal(ctx->be->kv_select(ctx->dev, &d, &op), VOX_OK);
-    wraps_free(&w);
     naive_dims nd = {KV_BH, KV_NB, KV_NBV, 16, KV_D, valid};
+    run_kv_select(ctx, &nd, qb, kb, r, start, count, cols);
     unsigned char want[KV_BH * KV_NB * KV_NB];
     naive_kv_select(&nd, qbar, kbar, r, want);
     for (int m = 0; m < KV_BH * KV_NB; m++) {
@@ -443,7 +449,8 @@ static void kv_compare_rules(vox_context *ctx, const float *qbar, const float *k
     const double scales[] = {1.0, 0.35355339059327373, 7.0};
     for (int sc = 0; sc < 3; sc++)
         for (int mi = 0; mi < 4; mi++) {
-            naive_kv_rule r = {scales[sc], VOX_KV_CUMULATIVE, 0.9, 1, 0.0, mins[mi]};
+            vox_op_kv_select r = {.scale = scales[sc], .rule = VOX_KV_CUMULATIVE, .tau = 0.9, .topk = 1, .z = 0.0,
+                                  .min_blocks = mins[mi]};
             for (int i = 0; i < 5; i++)
                 r.rule = VOX_KV_CUMULATIVE, r.tau = taus[i], kv_compare(ctx, qbar, kbar, &r, what);
             for (int i = 0; i < 4; i++)
@@ -584,17 +591,20 @@ static void qs_case(vox_context *ctx, uint64_t seed, int kind)
         }
 }
 
+/* Seeds base+1 .. base+12 of one kind of query-selection case. */
+static void qs_cases(int kind, uint64_t base)
+{
+    vox_context *ctx = tu_context("cpu", NULL);
+    assert_non_null(ctx);
+    for (uint64_t seed = 1; seed <= 12; seed++)
+        qs_case(ctx, base + seed, kind);
+    vox_context_destroy(ctx);
+}
+
 static void test_query_select_vs_naive(void **state)
 {
     (void)state;
-    vox_context *ctx = tu_context("cpu", NULL);
-    assert_non_null(ctx);
-    for (uint64_t seed = 1; seed <= 12; seed++) {
-        qs_case(ctx, seed, QS_RANDOM);
-        qs_case(ctx, 100 + seed, QS_TIES);
-        qs_case(ctx, 200 + seed, QS_INF);
-    }
-    vox_context_destroy(ctx);
+    qs_cases(QS_RANDOM, 0), qs_cases(QS_TIES, 100), qs_cases(QS_INF, 200);
 }
 
 /* NaN queries: a NaN cosine ranks least similar (the NaN token is kept) and
@@ -602,11 +612,7 @@ static void test_query_select_vs_naive(void **state)
 static void test_query_select_nan_vs_naive(void **state)
 {
     (void)state;
-    vox_context *ctx = tu_context("cpu", NULL);
-    assert_non_null(ctx);
-    for (uint64_t seed = 1; seed <= 12; seed++)
-        qs_case(ctx, 300 + seed, QS_NAN);
-    vox_context_destroy(ctx);
+    qs_cases(QS_NAN, 300);
 }
 
 int main(void)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "voxattn.h"
+#include "workload.h"
 
 /* Normalized error sum((a-r)^2)/sum(r^2) (sum((a-r)^2) when r is all zero);
  * any NaN in a where r is finite -> INFINITY. */
@@ -25,6 +26,11 @@ void tu_fill_normal(uint64_t seed, double scale, float *x, size_t n);
 /* *q, *k, *v: n floats each (malloc, the caller frees each), normal samples
  * of the seeds seed, seed + 1 and seed + 2. */
 void tu_normal_qkv(size_t n, uint64_t seed, float **q, float **k, float **v);
+/* A small f32 case of workload w: its plan parameters (mask mode, block
+ * shape; vox_workload_plan_params) and tu_normal_qkv inputs of its size;
+ * returns the floats per input. */
+size_t tu_workload_case(const vox_workload *w, vox_mask_mode mode, const int block[3], uint64_t seed,
+                      vox_plan_params *p, float **q, float **k, float **v);
 
 /* Logger that appends to a test-owned counter (errors) without printing
  * unless VOXATTN_TEST_VERBOSE is set. */
@@ -149,6 +155,10 @@ int64_t tu_n_blocks(vox_context *ctx, const vox_plan_params *p);
  * Arrays must hold B*H*N*D resp. B*H*N doubles. */
 int64_t tu_naive(const tu_result *r, const float *q, const float *k, const float *v, double *ref_out,
                  double *ref_lse, double *got_out, double *got_lse);
+/* tu_naive, summed up: the normalized errors (tu_norm_err) of the run's out
+ * and LSE against it over the kept rows; returns the number of rows. */
+int64_t tu_naive_err(const tu_result *r, const float *q, const float *k, const float *v, double *out_err,
+                     double *lse_err);
 
 /* Whether two runs of the same case agree exactly on layout, token slots,
  * masks, keep flags and head classes: 1, else 0 with a reason. */

@@ -267,6 +267,18 @@ int64_t tu_naive(const tu_result *r, const float *q, const float *k, const float
     return rows;
 }
 
+int64_t tu_naive_err(const tu_result *r, const float *q, const float *k, const float *v, double *out_err,
+                     double *lse_err)
+{
+    int64_t rows = r->B * r->H * r->N;
+    double *ro = malloc(sizeof(double) * (size_t)(rows * r->D)), *go = malloc(sizeof(double) * (size_t)(rows * r->D));
+    double *rl = malloc(sizeof(double) * (size_t)rows), *gl = malloc(sizeof(double) * (size_t)rows);
+    rows = tu_naive(r, q, k, v, ro, rl, go, gl);
+    *out_err = tu_norm_err(go, ro, (size_t)(rows * r->D)), *lse_err = tu_norm_err(gl, rl, (size_t)rows);
+    free(ro), free(go), free(rl), free(gl);
+    return rows;
+}
+
 int tu_compare_exact(const tu_result *dev, const tu_result *ref, char *why, size_t n)
 {
     int64_t BH = ref->B * ref->H;

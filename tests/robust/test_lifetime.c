@@ -76,10 +76,11 @@ static double *build_forward(objs *o, const vox_workload *w, const float *q, con
 static int run_order(const vox_device_desc *dev, const int *order)
 {
     const vox_workload w = {"lifetime", 1, 2, 16, 2, 8, 8, 5, 0};
-    const int block[3] = {1, 4, 4};
-    int64_t N = vox_workload_tokens(&w), n = w.batch * w.heads * N * w.head_dim;
+    const int64_t N = vox_workload_tokens(&w);
+    vox_plan_params p;
     float *q, *k, *v;
-    tu_normal_qkv((size_t)n, 7, &q, &k, &v);
+    const size_t n = tu_workload_case(&w, VOX_MASK_BSA, (const int[3]){1, 4, 4}, 7, &p, &q, &k, &v);
+    p.query_keep = 0.5;
     objs o;
     memset(&o, 0, sizeof o);
     int rc = 0;
@@ -90,9 +91,6 @@ static int run_order(const vox_device_desc *dev, const int *order)
         return 1;
     }
     o.alive[OBJ_CTX] = 1;
-    vox_plan_params p;
-    vox_workload_plan_params(&w, VOX_F32, VOX_MASK_BSA, block, &p);
-    p.query_keep = 0.5;
     vox_status st = vox_plan_create(o.ctx, &p, &o.plan);
     if (st) {
         printf("  %s: plan create: %s\n", dev->id, vox_status_string(st));
@@ -130,9 +128,9 @@ static int run_order(const vox_device_desc *dev, const int *order)
             continue;
         /* the plan and its buffers still work, the context gone or not */
         for (int b = OBJ_Q; b <= OBJ_V; b++) /* other contents first: the rerun must rewrite */
-            vox_buffer_write(o.t[b].buffer, 0, v, sizeof(float) * (size_t)n);
+            vox_buffer_write(o.t[b].buffer, 0, v, sizeof(float) * n);
         double *got = build_forward(&o, &w, q, k, v);
-        if (!got || memcmp(got, want, sizeof(double) * (size_t)n)) {
+        if (!got || memcmp(got, want, sizeof(double) * n)) {
             printf("  FAIL after destroying %s: rerun %s\n", obj_name[order[i]], got ? "differs" : "failed");
             rc = 1;
         }

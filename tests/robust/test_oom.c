@@ -52,13 +52,10 @@ static void small_case_works(vox_context *ctx, const char *id)
     vox_context *ref = tu_context("cpu", &errors);
     assert_non_null(ref);
     const vox_workload w = {"small", 1, 2, 32, 2, 4, 8, 4, 0};
-    const int block[3] = {2, 4, 4};
     vox_plan_params p;
-    vox_workload_plan_params(&w, VOX_F32, VOX_MASK_BSA, block, &p);
-    p.kv_rule = VOX_KV_TOPK, p.kv_topk = 2, p.kv_min_blocks = 1;
-    size_t n = (size_t)(p.heads * tu_tokens(&p) * p.head_dim);
     float *q, *k, *v;
-    tu_normal_qkv(n, 7, &q, &k, &v);
+    tu_workload_case(&w, VOX_MASK_BSA, (const int[3]){2, 4, 4}, 7, &p, &q, &k, &v);
+    p.kv_rule = VOX_KV_TOPK, p.kv_topk = 2, p.kv_min_blocks = 1;
     tu_result a, b;
     vox_status st = tu_run(ctx, &p, 0, q, k, v, &a);
     printf("    %s: small case after the failure: %s\n", id, vox_status_string(st));
