@@ -16,6 +16,7 @@
 
 #include "cuda_internal.h"
 #include "loader.h"
+#include "sm90/sm90_smem.h"
 #include "vox_cuda_config.h"
 #if VOX_CUDA_SM90
 #include "vox_cuda_sm90.h"
@@ -178,14 +179,10 @@ static int encode_kv(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D,
     return encode_rows(map, dptr, rows, D, bf16, 64);
 }
 
-static int64_t nb_pad(int64_t NB) { return (NB + 15) / 16 * 16; }
+static int64_t nb_pad(int64_t NB) { return VOX_SM90_NB_PAD(NB); }
 
-/* Dynamic shared memory of one CTA (VOX_SM90_SMEM_BYTES of the .cuh). */
-static size_t smem_bytes(int64_t D, int64_t NB)
-{
-    size_t stages = D == 128 ? 6 : 12;
-    return 1024 + stages * 2 * 64 * (size_t)D * 2 + stages * 24 + 2048 + (size_t)nb_pad(NB) * 2 + 64;
-}
+/* Dynamic shared memory of one CTA. */
+static size_t smem_bytes(int64_t D, int64_t NB) { return VOX_SM90_SMEM_BYTES(D, nb_pad(NB)); }
 
 /* Whether the kernels take this shape (vox_sm90_supported, plus V <= the
  * CTA's rows: a CTA processes at most maxrows rows, so a block of more
@@ -284,12 +281,8 @@ _Static_assert(offsetof(cu_sm90_bwd_params, V) == 80, "VoxSm90BwdParams layout")
 _Static_assert(offsetof(cu_sm90_bwd_params, scale_log2) == 88, "VoxSm90BwdParams layout");
 _Static_assert(sizeof(cu_sm90_bwd_params) == 96, "VoxSm90BwdParams layout");
 
-/* Dynamic shared memory of a dq / dkdv CTA (vox_sm90_bwd_smem_bytes). */
-static size_t bwd_smem_bytes(int64_t D)
-{
-    size_t stages = D == 128 ? 5 : 8;
-    return 1024 + (2 + 2 * stages) * 64 * (size_t)D * 2 + 544 * stages + 16;
-}
+/* Dynamic shared memory of a dq / dkdv CTA. */
+static size_t bwd_smem_bytes(int64_t D) { return VOX_SM90_BWD_SMEM_BYTES(D); }
 
 /* gpu_api.attention_backward: 0 (declined) unless the sm_90a path is loaded
  * and takes the shape (vox_sm90_bwd_supported); then the rows kernel (l2 in

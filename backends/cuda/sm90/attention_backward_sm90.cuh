@@ -71,10 +71,6 @@ typedef struct VoxSm90BwdParams {
 
 #define VOX_SM90_BWD_FULL 0x10101010 /* stage counts: 4 chunks of 16 valid rows */
 #define VOX_SM90_BWD_THREADS 384 /* producer warpgroup + 2 consumer warpgroups */
-#define VOX_SM90_BWD_STAGES(D) ((D) == 128 ? 5 : 8)
-/* dynamic shared memory: 1 KB alignment slack, 2 resident tiles, STAGES x 2 streamed tiles, meta */
-#define VOX_SM90_BWD_SMEM_BYTES(D) \
-    (1024 + (size_t)(2 + 2 * VOX_SM90_BWD_STAGES(D)) * 64 * (D) * 2 + 544 * (size_t)VOX_SM90_BWD_STAGES(D) + 16)
 
 namespace vox_sm90 {
 

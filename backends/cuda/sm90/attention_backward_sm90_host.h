@@ -38,12 +38,8 @@ static inline int vox_sm90_bwd_encode_chunk(vox_sm90_encode_fn enc, CUtensorMap 
     return vox_sm90_encode_kv(enc, map, ptr, rows, D, bf16, 16);
 }
 
-/* Dynamic shared memory of one dq/dkdv CTA (equals VOX_SM90_BWD_SMEM_BYTES in the .cuh). */
-static inline size_t vox_sm90_bwd_smem_bytes(int D)
-{
-    size_t stages = D == 128 ? 5 : 8;
-    return 1024 + (2 + 2 * stages) * 64 * (size_t)D * 2 + 544 * stages + 16;
-}
+/* Dynamic shared memory of one dq/dkdv CTA. */
+static inline size_t vox_sm90_bwd_smem_bytes(int D) { return VOX_SM90_BWD_SMEM_BYTES(D); }
 
 /* Whether the kernels take this shape. */
 static inline int vox_sm90_bwd_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, size_t max_smem_optin)

@@ -46,6 +46,7 @@
 #pragma once
 #include <cuda.h>
 #include <stdint.h>
+#include "sm90_smem.h"
 #include "sm90_wgmma.cuh"
 
 typedef struct VoxSm90AttnParams {
@@ -76,11 +77,6 @@ typedef struct VoxSm90AttnParams {
 #define VOX_SM90_THREADS 384 /* 2 consumer warpgroups; (NWG + 1) * 128 in general */
 #define VOX_SM90_GMAX 8
 
-/* Stages of the K/V ring and dynamic shared memory for a given D and byte map. */
-#define VOX_SM90_STAGES(D) ((D) == 128 ? 6 : 12)
-#define VOX_SM90_SMEM_BYTES(D, nb_pad)                                                              \
-    (1024 + (size_t)VOX_SM90_STAGES(D) * 2 * 64 * (D) * 2 + (size_t)VOX_SM90_STAGES(D) * 24 + 2048 + \
-     (size_t)(nb_pad) * 2 + 64)
 
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define VOX_SM90_ENABLED 1

@@ -40,6 +40,7 @@
 #define VOX_ATTN_SM90_HOST_H
 #include <cuda.h>
 #include <stdint.h>
+#include "sm90_smem.h"
 
 typedef CUresult (*vox_sm90_encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
                                        const cuuint64_t *, const cuuint32_t *, const cuuint32_t *,
@@ -61,14 +62,10 @@ static inline int vox_sm90_encode_kv(vox_sm90_encode_fn enc, CUtensorMap *map, c
     return r == CUDA_SUCCESS ? 0 : -1;
 }
 
-static inline int vox_sm90_nb_pad(int64_t NB) { return (int)((NB + 15) / 16 * 16); }
+static inline int vox_sm90_nb_pad(int64_t NB) { return (int)VOX_SM90_NB_PAD(NB); }
 
-/* Dynamic shared memory of one CTA (equals VOX_SM90_SMEM_BYTES in the .cuh). */
-static inline size_t vox_sm90_smem_bytes(int D, int64_t NB)
-{
-    int stages = D == 128 ? 6 : 12;
-    return 1024 + (size_t)stages * 2 * 64 * D * 2 + (size_t)stages * 24 + 2048 + (size_t)vox_sm90_nb_pad(NB) * 2 + 64;
-}
+/* Dynamic shared memory of one CTA. */
+static inline size_t vox_sm90_smem_bytes(int D, int64_t NB) { return VOX_SM90_SMEM_BYTES(D, vox_sm90_nb_pad(NB)); }
 
 /* Whether the kernel handles this shape (otherwise use the sm_80 kernel). */
 static inline int vox_sm90_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, size_t max_smem_optin)

@@ -1,0 +1,20 @@
+/* Ring depths and dynamic shared memory of the Hopper attention CTAs, defined
+ * once for the kernels (attention_{forward,backward}_sm90.cuh), their
+ * harnesses' host side (*_host.h) and the backend (../cuda_sm90.c). Plain C
+ * macros, no vendor header. */
+#pragma once
+#include <stddef.h>
+
+/* Forward: K/V stages of the ring; the membership byte map is NB rounded up to 16. */
+#define VOX_SM90_STAGES(D) ((D) == 128 ? 6 : 12)
+#define VOX_SM90_NB_PAD(NB) (((NB) + 15) / 16 * 16)
+/* 1 KB alignment slack, the ring, per stage barriers + info (24 B), row tables (2 KB), byte map, slack */
+#define VOX_SM90_SMEM_BYTES(D, nb_pad)                                                              \
+    (1024 + (size_t)VOX_SM90_STAGES(D) * 2 * 64 * (D) * 2 + (size_t)VOX_SM90_STAGES(D) * 24 + 2048 + \
+     (size_t)(nb_pad) * 2 + 64)
+
+/* Backward (dq and dkdv kernels): streamed stages; 1 KB alignment slack, 2 resident tiles,
+ * STAGES x 2 streamed tiles, meta */
+#define VOX_SM90_BWD_STAGES(D) ((D) == 128 ? 5 : 8)
+#define VOX_SM90_BWD_SMEM_BYTES(D) \
+    (1024 + (size_t)(2 + 2 * VOX_SM90_BWD_STAGES(D)) * 64 * (D) * 2 + 544 * (size_t)VOX_SM90_BWD_STAGES(D) + 16)
