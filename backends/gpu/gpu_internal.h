@@ -5,11 +5,13 @@
  * is ordinary C compiled once for both:
  *   gpu_device.c  device open/close, buffers, transfers, timers, scratch
  *   gpu_launch.c  the kernel table, launching, launch-size helpers
- *   gpu_ops.c     one launcher per op (gpu_permute_to ... gpu_attention_backward)
+ *   gpu_ops.c     the ops' launchers (gpu_permute_to ... gpu_mask_transpose),
+ *                 each in its op file kernels/<op>.cuh, and their helpers
  * A backend may add a vendor attention path (gpu_api.attention_forward,
  * attention_backward) with
  * its own module and state (gpu_dev.vendor), launched with gpu_launch_fn.
- * Kernels: kernels/kernels.cu (their names: gpu_kernels.h). */
+ * Kernels: kernels/<op>.cuh, built as kernels/kernels.cu (their names:
+ * gpu_kernels.h). */
 #ifndef VOX_GPU_INTERNAL_H
 #define VOX_GPU_INTERNAL_H
 

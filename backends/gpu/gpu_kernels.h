@@ -1,53 +1,40 @@
-/* Every kernel of the CUDA/HIP module, in one list. The host's kernel enum and
- * name table (gpu_internal.h, gpu_launch.c) and the check in
- * kernels/kernels.cu that each listed kernel is defined all expand it, so a
- * kernel added here and not defined (or misspelt) fails the build.
- * X(name): kernel `vox_<name>`, host index GPU_FN_<name>. C and C++. */
+/* Every kernel of the CUDA/HIP module, gathered from the op files. Each op of
+ * the op table (VOX_KERNEL_OP_LIST, core/kernel_args.h) has one file
+ * kernels/<op>.cuh; gpu_op_files.h, generated at build time by
+ * tools/op_files.py, includes them in table order. An op file holds
+ *   its kernel names, seen by every includer (C and C++):
+ *     VOX_GPU_KERNELS_<op>(X)      required: every module has them, the host
+ *                                  refuses to open a device without them
+ *     VOX_GPU_KERNELS_OPT_<op>(X)  optional, built for every target: a module
+ *                                  without them only lacks the op
+ *     VOX_GPU_KERNELS_MMA_<op>(X)  optional, built only where mma.sync is
+ *                                  (VOX_HAVE_MMA_SYNC: NVIDIA sm_80+; absent
+ *                                  from HIP code objects); the launcher falls
+ *                                  back to the portable kernels
+ *   its device code under #ifdef VOX_GPU_DEVICE (kernels/kernels.cu)
+ *   its launcher gpu_<op>() under #ifdef VOX_GPU_HOST (gpu_ops.c)
+ * The name lists may be seen more than once (identical redefinitions); each
+ * section is included once. The host's kernel enum and name table
+ * (gpu_internal.h, gpu_launch.c) and the check in kernels/kernels.cu that
+ * each listed kernel is defined expand the lists below, so a kernel listed
+ * and not defined (or misspelt) fails the build.
+ * X(name): kernel `vox_<name>`, host index GPU_FN_<name>. */
 #ifndef VOX_GPU_KERNELS_H
 #define VOX_GPU_KERNELS_H
 
-/* Kernels every module has (the host refuses to open a device without them). */
-#define VOX_GPU_KERNELS_REQUIRED(X)                                                         \
-    X(permute_to_b2) X(permute_to_b4) X(permute_to_b16)                                     \
-    X(permute_from_b2) X(permute_from_b4) X(permute_from_b16)                               \
-    X(block_means_f32) X(block_means_f16) X(block_means_bf16)                               \
-    X(kv_select) X(kv_select_kt) X(kv_select_fast) X(kv_select_rows)                        \
-    X(sample_rows_f32) X(sample_rows_f16) X(sample_rows_bf16) X(sample_rows_merge)        \
-    X(query_select_f32) X(query_select_f16) X(query_select_bf16)                            \
-    X(svg_classify)                                                                         \
-    X(attention_merge_f32) X(attention_merge_f16) X(attention_merge_bf16)                   \
-    X(attention_forward_f32_k32) X(attention_forward_f16_k32) X(attention_forward_bf16_k32) \
-    X(attention_forward_f32_k16) X(attention_forward_f16_k16) X(attention_forward_bf16_k16)
+#include "gpu_op_files.h" /* generated: #include "kernels/<op>.cuh" per op */
+#include "kernel_args.h"  /* the op table */
 
-/* Kernels a module may lack: the tensor-core attention and sample_rows
- * (mma.sync, NVIDIA sm_80+ only; absent from HIP code objects and from older
- * NVIDIA targets). */
-#define VOX_GPU_KERNELS_OPTIONAL(X)                                      \
-    X(attention_forward_mma_f16_d64) X(attention_forward_mma_f16_d128)   \
-    X(attention_forward_mma_f16_d256)                                    \
-    X(attention_forward_mma_bf16_d64) X(attention_forward_mma_bf16_d128) \
-    X(attention_forward_mma_bf16_d256)                                   \
-    X(sample_rows_mma_f16_d64) X(sample_rows_mma_f16_d128)               \
-    X(sample_rows_mma_bf16_d64) X(sample_rows_mma_bf16_d128)
+#define VOX_GPU_OP_REQUIRED(X, op, BUFS, ARGS) VOX_GPU_KERNELS_##op(X)
+#define VOX_GPU_OP_OPTIONAL(X, op, BUFS, ARGS) VOX_GPU_KERNELS_OPT_##op(X)
+#define VOX_GPU_OP_MMA(X, op, BUFS, ARGS) VOX_GPU_KERNELS_MMA_##op(X)
 
-/* attention_backward, an optional op (a module without it only lacks that op):
- * the preprocess and the portable kernels (every target), then the
- * tensor-core kernels (mma.sync, NVIDIA sm_80+ only, as above). */
-#define VOX_GPU_KERNELS_BACKWARD(X)                                                                        \
-    X(attention_backward_prep_f32) X(attention_backward_prep_f16) X(attention_backward_prep_bf16)           \
-    X(attention_backward_dq_f32_k32) X(attention_backward_dq_f16_k32) X(attention_backward_dq_bf16_k32)     \
-    X(attention_backward_dq_f32_k16) X(attention_backward_dq_f16_k16) X(attention_backward_dq_bf16_k16)     \
-    X(attention_backward_dkdv_f32_k32) X(attention_backward_dkdv_f16_k32) X(attention_backward_dkdv_bf16_k32) \
-    X(attention_backward_dkdv_f32_k16) X(attention_backward_dkdv_f16_k16) X(attention_backward_dkdv_bf16_k16) \
-    X(mask_transpose)
-#define VOX_GPU_KERNELS_BACKWARD_MMA(X)                                                  \
-    X(attention_backward_dq_mma_f16_d64) X(attention_backward_dq_mma_f16_d128)           \
-    X(attention_backward_dq_mma_bf16_d64) X(attention_backward_dq_mma_bf16_d128)         \
-    X(attention_backward_dkdv_mma_f16_d64) X(attention_backward_dkdv_mma_f16_d128)       \
-    X(attention_backward_dkdv_mma_bf16_d64) X(attention_backward_dkdv_mma_bf16_d128)
+/* The kernels of every op, by kind, in op table order. */
+#define VOX_GPU_KERNELS_REQUIRED(X) VOX_KERNEL_OP_LIST(VOX_GPU_OP_REQUIRED, X)
+#define VOX_GPU_KERNELS_OPTIONAL(X) VOX_KERNEL_OP_LIST(VOX_GPU_OP_OPTIONAL, X)
+#define VOX_GPU_KERNELS_MMA(X) VOX_KERNEL_OP_LIST(VOX_GPU_OP_MMA, X)
 
-#define VOX_GPU_KERNELS(X)                                          \
-    VOX_GPU_KERNELS_REQUIRED(X) VOX_GPU_KERNELS_OPTIONAL(X)         \
-    VOX_GPU_KERNELS_BACKWARD(X) VOX_GPU_KERNELS_BACKWARD_MMA(X)
+/* All of them, the required ones first. */
+#define VOX_GPU_KERNELS(X) VOX_GPU_KERNELS_REQUIRED(X) VOX_GPU_KERNELS_OPTIONAL(X) VOX_GPU_KERNELS_MMA(X)
 
 #endif

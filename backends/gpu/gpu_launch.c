@@ -1,6 +1,6 @@
-/* CUDA/HIP host layer: the kernel table (names from gpu_kernels.h) and
- * launching, with the shared-memory opt-in, the grid checks and the record
- * of each op's last kernel. */
+/* CUDA/HIP host layer: the kernel table (names from the op files, through
+ * gpu_kernels.h) and launching, with the shared-memory opt-in, the grid
+ * checks and the record of each op's last kernel. */
 #include <stdio.h>
 #include <time.h>
 

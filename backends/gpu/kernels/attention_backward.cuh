@@ -16,6 +16,23 @@
  * of 16 slots per block (a.tiles = ceil(V/16)); TT = 32 (or 16 where the
  * shared memory is short) rows or keys per shared-memory tile. */
 
+/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
+ * gpu_attention_backward (VOX_GPU_HOST). */
+#define VOX_GPU_KERNELS_attention_backward(X)
+#define VOX_GPU_KERNELS_OPT_attention_backward(X)                                                             \
+    X(attention_backward_prep_f32) X(attention_backward_prep_f16) X(attention_backward_prep_bf16)             \
+    X(attention_backward_dq_f32_k32) X(attention_backward_dq_f16_k32) X(attention_backward_dq_bf16_k32)       \
+    X(attention_backward_dq_f32_k16) X(attention_backward_dq_f16_k16) X(attention_backward_dq_bf16_k16)       \
+    X(attention_backward_dkdv_f32_k32) X(attention_backward_dkdv_f16_k32) X(attention_backward_dkdv_bf16_k32) \
+    X(attention_backward_dkdv_f32_k16) X(attention_backward_dkdv_f16_k16) X(attention_backward_dkdv_bf16_k16)
+#define VOX_GPU_KERNELS_MMA_attention_backward(X)                                  \
+    X(attention_backward_dq_mma_f16_d64) X(attention_backward_dq_mma_f16_d128)     \
+    X(attention_backward_dq_mma_bf16_d64) X(attention_backward_dq_mma_bf16_d128)   \
+    X(attention_backward_dkdv_mma_f16_d64) X(attention_backward_dkdv_mma_f16_d128) \
+    X(attention_backward_dkdv_mma_bf16_d64) X(attention_backward_dkdv_mma_bf16_d128)
+
+#ifdef VOX_GPU_DEVICE
+
 /* Whether slot `slot` (of block i, local row r < nv) is a live row. */
 __device__ __forceinline__ bool bwd_live(const int *fill, const float *lse, i64 hb, i64 slot)
 {
@@ -311,3 +328,77 @@ __device__ void attention_backward_dkdv(const typename DT::T *q, const typename 
 VOX_ATTENTION_BACKWARD_KERNELS(f32, vox_t_f32)
 VOX_ATTENTION_BACKWARD_KERNELS(f16, vox_t_f16)
 VOX_ATTENTION_BACKWARD_KERNELS(bf16, vox_t_bf16)
+
+#include "attention_backward_mma.cuh"
+
+#endif
+
+#ifdef VOX_GPU_HOST
+
+/* attention_backward, tensor cores (f16/bf16, mma.sync) where the module has
+ * the kernels, V >= 64 (64-slot tiles within one block), head_dim <= 128 and
+ * the shared memory fits: dQ per 64 rows, then dK/dV per 64 keys; 0 when
+ * declined (kernels/attention_backward_mma.cuh). */
+static int attention_backward_mma(gpu_dev *g, const vox_op_dims *d, const vox_attention_backward_bufs *b,
+                                  vox_attention_backward_args a, vox_status *st)
+{
+    int dp = a.D <= 64 ? 64 : 128;
+    int bf = d->dtype == VOX_BF16;
+    int fq = dp == 64 ? (bf ? GPU_FN_attention_backward_dq_mma_bf16_d64 : GPU_FN_attention_backward_dq_mma_f16_d64)
+                      : (bf ? GPU_FN_attention_backward_dq_mma_bf16_d128 : GPU_FN_attention_backward_dq_mma_f16_d128);
+    int fk = dp == 64
+                 ? (bf ? GPU_FN_attention_backward_dkdv_mma_bf16_d64 : GPU_FN_attention_backward_dkdv_mma_f16_d64)
+                 : (bf ? GPU_FN_attention_backward_dkdv_mma_bf16_d128 : GPU_FN_attention_backward_dkdv_mma_f16_d128);
+    size_t tiles = (size_t)6 * 64 * dp * 2; /* u16 tiles: Q, dO, 2 x (K, V) / K, V, 2 x (Q, dO) */
+    size_t smem_q = tiles + (64 * 3 + 6) * 4, smem_kv = tiles + 9 * 64 * 4;
+    int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
+    if (d->dtype == VOX_F32 || a.V < 64 || a.D > 128 || !g->fn[fq] || !g->fn[fk] || smem_kv > (size_t)room)
+        return 0;
+    a.tiles = a.V / 64;
+    a.total = a.BH * a.NB * a.tiles;
+    *st = gpu_launch_op(g, VOX_OP_attention_backward, fq, a.total, 128, 1, smem_q, b, &a);
+    if (!*st)
+        *st = gpu_launch_op(g, VOX_OP_attention_backward, fk, a.total, 128, 1, smem_kv, b, &a);
+    return 1;
+}
+
+/* The preprocess (dO_eff over dout, delta into the LSE work half), then the
+ * vendor path (gpu_api.attention_backward), tensor cores or the portable
+ * kernels (16 rows / keys per block, tiles of 32 in shared memory, 16 where
+ * that does not fit); VOXATTN_GPU_SCALAR=1 forces the portable kernels. Every
+ * kernel writes its outputs once: deterministic. */
+vox_status gpu_attention_backward(void *dev, const vox_op_dims *d, const vox_op_attention_backward *p)
+{
+    gpu_dev *g = dev;
+    vox_attention_backward_bufs b = {.q = gpu_dptr(p->q), .k = gpu_dptr(p->k), .v = gpu_dptr(p->v),
+                                     .o = gpu_dptr(p->o), .dout = gpu_dptr(p->dout), .lse = gpu_dptr(p->lse),
+                                     .dq = gpu_dptr(p->dq), .dk = gpu_dptr(p->dk), .dv = gpu_dptr(p->dv),
+                                     .mask = gpu_dptr(p->mask), .fill_src = gpu_dptr(p->fill_src),
+                                     .valid = gpu_dptr(d->block_valid)};
+    GPU_OP_ARGS(attention_backward);
+    vox_status st = gpu_launch_op(g, VOX_OP_attention_backward, BY_DTYPE(attention_backward_prep), a.BH * a.NB, 128,
+                                  1, 0, &b, &a);
+    if (st || (!g->force_scalar && g->api->attention_backward && g->api->attention_backward(g, d, p, &st)) ||
+        (!g->force_scalar && attention_backward_mma(g, d, &b, a, &st)))
+        return st;
+    int tt = 32;
+    size_t smem = (size_t)2 * 32 * d->head_dim * 4;
+    if (smem + 1024 > (size_t)g->max_smem) /* room for the kernels' static shared memory */
+        tt = 16, smem = (size_t)2 * 16 * d->head_dim * 4;
+    int fq = tt == 32 ? by_dtype(d->dtype, GPU_FN_attention_backward_dq_f32_k32, GPU_FN_attention_backward_dq_f16_k32,
+                                 GPU_FN_attention_backward_dq_bf16_k32)
+                      : by_dtype(d->dtype, GPU_FN_attention_backward_dq_f32_k16, GPU_FN_attention_backward_dq_f16_k16,
+                                 GPU_FN_attention_backward_dq_bf16_k16);
+    int fk = tt == 32 ? by_dtype(d->dtype, GPU_FN_attention_backward_dkdv_f32_k32,
+                                 GPU_FN_attention_backward_dkdv_f16_k32, GPU_FN_attention_backward_dkdv_bf16_k32)
+                      : by_dtype(d->dtype, GPU_FN_attention_backward_dkdv_f32_k16,
+                                 GPU_FN_attention_backward_dkdv_f16_k16, GPU_FN_attention_backward_dkdv_bf16_k16);
+    a.tiles = (a.V + 15) / 16;
+    a.total = a.BH * a.NB * a.tiles;
+    st = gpu_launch_op(g, VOX_OP_attention_backward, fq, a.total, 128, 1, smem, &b, &a);
+    if (!st)
+        st = gpu_launch_op(g, VOX_OP_attention_backward, fk, a.total, 128, 1, smem, &b, &a);
+    return st;
+}
+
+#endif

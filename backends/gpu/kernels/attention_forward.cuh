@@ -5,6 +5,18 @@
  * not fit in shared memory (the host picks). Launch: 128 threads, a.tiles
  * blocks of 16 rows per query block. */
 
+/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
+ * gpu_attention_forward (VOX_GPU_HOST). */
+#define VOX_GPU_KERNELS_attention_forward(X)                                                \
+    X(attention_forward_f32_k32) X(attention_forward_f16_k32) X(attention_forward_bf16_k32) \
+    X(attention_forward_f32_k16) X(attention_forward_f16_k16) X(attention_forward_bf16_k16)
+#define VOX_GPU_KERNELS_OPT_attention_forward(X)
+#define VOX_GPU_KERNELS_MMA_attention_forward(X)                                                         \
+    X(attention_forward_mma_f16_d64) X(attention_forward_mma_f16_d128) X(attention_forward_mma_f16_d256) \
+    X(attention_forward_mma_bf16_d64) X(attention_forward_mma_bf16_d128) X(attention_forward_mma_bf16_d256)
+
+#ifdef VOX_GPU_DEVICE
+
 /* Portable tiled kernel for every dtype (the f32 path: true fp32 FMA).
  * A block of 128 threads takes 16 rows of one query block; 8 threads per row.
  * Keys stream in tiles of KT from the row's column list. Dynamic shared
@@ -128,3 +140,66 @@ VOX_ATTENTION_FORWARD_KERNEL(bf16, vox_t_bf16, 32)
 VOX_ATTENTION_FORWARD_KERNEL(f32, vox_t_f32, 16)
 VOX_ATTENTION_FORWARD_KERNEL(f16, vox_t_f16, 16)
 VOX_ATTENTION_FORWARD_KERNEL(bf16, vox_t_bf16, 16)
+
+#include "attention_forward_mma.cuh"
+
+#endif
+
+#ifdef VOX_GPU_HOST
+
+/* Tensor cores (f16/bf16, mma.sync, 64-row tiles) where the module has the
+ * kernel and its shared memory fits; 0 when declined. */
+static int attention_forward_mma(gpu_dev *g, const vox_op_dims *d, const vox_attention_forward_bufs *b,
+                                 vox_attention_forward_args a, vox_status *st)
+{
+    int dp = a.D <= 64 ? 64 : a.D <= 128 ? 128 : 256;
+    int fn = d->dtype == VOX_BF16
+                 ? (dp == 64 ? GPU_FN_attention_forward_mma_bf16_d64
+                    : dp == 128 ? GPU_FN_attention_forward_mma_bf16_d128 : GPU_FN_attention_forward_mma_bf16_d256)
+                 : (dp == 64 ? GPU_FN_attention_forward_mma_f16_d64
+                    : dp == 128 ? GPU_FN_attention_forward_mma_f16_d128 : GPU_FN_attention_forward_mma_f16_d256);
+    size_t smem = (size_t)5 * 64 * dp * 2 + 128 + 256 + 3 * 64 * 5;
+    int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
+    if (!g->fn[fn] || smem > (size_t)room)
+        return 0;
+    a.tiles = (a.V + 63) / 64;
+    a.total = a.BH * a.NB * a.tiles;
+    *st = gpu_launch_op(g, VOX_OP_attention_forward, fn, a.total, 128, 1, smem, b, &a);
+    return 1;
+}
+
+/* The vendor path (gpu_api.attention_forward), then tensor cores, then the
+ * portable scalar kernel (16-row tiles, 32 keys per tile or 16 where the
+ * shared memory is short); VOXATTN_GPU_SCALAR=1 forces the scalar kernel. */
+vox_status gpu_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p)
+{
+    gpu_dev *g = dev;
+    vox_status st;
+    if (!g->force_scalar && g->api->attention_forward && g->api->attention_forward(g, d, p, &st))
+        return st;
+    vox_attention_forward_bufs b = {.q = gpu_dptr(p->q), .k = gpu_dptr(p->k), .v = gpu_dptr(p->v),
+                                    .o = gpu_dptr(p->o), .lse = gpu_dptr(p->lse), .kv_start = gpu_dptr(p->kv_start),
+                                    .kv_count = gpu_dptr(p->kv_count), .kv_cols = gpu_dptr(p->kv_cols),
+                                    .kept_count = gpu_dptr(p->kept_count), .kept_rows = gpu_dptr(p->kept_rows),
+                                    .valid = gpu_dptr(d->block_valid)};
+    if (!b.kept_count)
+        b.kept_rows = 0;
+    GPU_OP_ARGS(attention_forward);
+    if (d->dtype != VOX_F32 && !g->force_scalar && attention_forward_mma(g, d, &b, a, &st))
+        return st;
+    int kt = 32;
+    size_t smem = (size_t)(16 * d->head_dim + 32 * (d->head_dim + 1) + 32 * d->head_dim + 16 * 32) * 4;
+    if (smem > (size_t)g->max_smem) {
+        kt = 16;
+        smem = (size_t)(16 * d->head_dim + 16 * (d->head_dim + 1) + 16 * d->head_dim + 16 * 16) * 4;
+    }
+    int fn = kt == 32 ? by_dtype(d->dtype, GPU_FN_attention_forward_f32_k32, GPU_FN_attention_forward_f16_k32,
+                                 GPU_FN_attention_forward_bf16_k32)
+                      : by_dtype(d->dtype, GPU_FN_attention_forward_f32_k16, GPU_FN_attention_forward_f16_k16,
+                                 GPU_FN_attention_forward_bf16_k16);
+    a.tiles = (a.V + 15) / 16;
+    a.total = a.BH * a.NB * a.tiles;
+    return gpu_launch_op(g, VOX_OP_attention_forward, fn, a.total, 128, 1, smem, &b, &a);
+}
+
+#endif

@@ -4,6 +4,14 @@
  * head_dim; grid-stride over rows. Each lane reads the row's LSEs before lane
  * 0 overwrites acc_lse (a warp sync between). */
 
+/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
+ * gpu_attention_merge (VOX_GPU_HOST). */
+#define VOX_GPU_KERNELS_attention_merge(X) X(attention_merge_f32) X(attention_merge_f16) X(attention_merge_bf16)
+#define VOX_GPU_KERNELS_OPT_attention_merge(X)
+#define VOX_GPU_KERNELS_MMA_attention_merge(X)
+
+#ifdef VOX_GPU_DEVICE
+
 template <class DT>
 __device__ void attention_merge(typename DT::T *acc, float *acc_lse, const typename DT::T *part, const float *part_lse,
                                 const vox_attention_merge_args &a)
@@ -50,3 +58,21 @@ __device__ void attention_merge(typename DT::T *acc, float *acc_lse, const typen
 VOX_ATTENTION_MERGE_KERNEL(f32, vox_t_f32)
 VOX_ATTENTION_MERGE_KERNEL(f16, vox_t_f16)
 VOX_ATTENTION_MERGE_KERNEL(bf16, vox_t_bf16)
+
+#endif
+
+#ifdef VOX_GPU_HOST
+
+/* Four rows per block of (32, 4) threads, a warp per row
+ * (kernels/attention_merge.cuh). */
+vox_status gpu_attention_merge(void *dev, const vox_op_dims *d, const vox_op_attention_merge *p)
+{
+    gpu_dev *g = dev;
+    vox_attention_merge_bufs b = {.acc = gpu_dptr(p->acc.ref), .acc_lse = gpu_dptr(p->acc_lse.ref),
+                                  .part = gpu_dptr(p->part.ref), .part_lse = gpu_dptr(p->part_lse.ref)};
+    GPU_OP_ARGS(attention_merge);
+    return gpu_launch_op(g, VOX_OP_attention_merge, BY_DTYPE(attention_merge), gpu_cap_grid(g, (a.rows + 3) / 4, 32),
+                         32, 4, 0, &b, &a);
+}
+
+#endif

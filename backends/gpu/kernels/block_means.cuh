@@ -2,6 +2,14 @@
  * rows (or its kept rows) of x, accumulated in f64. Launch: 128 threads,
  * one block per (bh, j), grid-stride. */
 
+/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
+ * gpu_block_means (VOX_GPU_HOST). */
+#define VOX_GPU_KERNELS_block_means(X) X(block_means_f32) X(block_means_f16) X(block_means_bf16)
+#define VOX_GPU_KERNELS_OPT_block_means(X)
+#define VOX_GPU_KERNELS_MMA_block_means(X)
+
+#ifdef VOX_GPU_DEVICE
+
 template <class DT>
 __device__ void block_means(const typename DT::T *x, const int *kc, const int *kr, const int *valid, float *out,
                             i64 BH, i64 NB, i64 V, i64 D)
@@ -31,3 +39,22 @@ __device__ void block_means(const typename DT::T *x, const int *kc, const int *k
 VOX_BLOCK_MEANS_KERNEL(f32, vox_t_f32)
 VOX_BLOCK_MEANS_KERNEL(f16, vox_t_f16)
 VOX_BLOCK_MEANS_KERNEL(bf16, vox_t_bf16)
+
+#endif
+
+#ifdef VOX_GPU_HOST
+
+vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
+{
+    gpu_dev *g = dev;
+    vox_block_means_bufs b = {.x = gpu_dptr(p->x), .kept_count = gpu_dptr(p->kept_count),
+                              .kept_rows = gpu_dptr(p->kept_rows), .valid = gpu_dptr(d->block_valid),
+                              .out = gpu_dptr(p->out)};
+    if (!b.kept_count)
+        b.kept_rows = 0;
+    GPU_OP_ARGS(block_means);
+    int fn = BY_DTYPE(block_means);
+    return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
+}
+
+#endif

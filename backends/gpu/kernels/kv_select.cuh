@@ -34,6 +34,14 @@
  * Dynamic shared memory: a union (the rows' qbar in phase 1, the warps'
  * histograms in phase 2) of vox_ks_union() bytes, then the scores. */
 
+/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
+ * gpu_kv_select (VOX_GPU_HOST). */
+#define VOX_GPU_KERNELS_kv_select(X) X(kv_select) X(kv_select_kt) X(kv_select_fast) X(kv_select_rows)
+#define VOX_GPU_KERNELS_OPT_kv_select(X)
+#define VOX_GPU_KERNELS_MMA_kv_select(X)
+
+#ifdef VOX_GPU_DEVICE
+
 #define VOX_KS_THREADS 128
 #define VOX_KS_ROWS 16                            /* query rows per CTA tile */
 #define VOX_KS_KPT 4                              /* consecutive key blocks per thread per pass */
@@ -588,3 +596,90 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
         __syncthreads(); /* before the next rows rewrite qs and the scores */
     }
 }
+
+#include "kv_select_fast.cuh"
+
+#endif
+
+#ifdef VOX_GPU_HOST
+
+/* kernels/kv_select.cuh, kv_select_fast.cuh: vox_kv_select_kt writes kbar
+ * transposed (kt, D x S floats per head, S = NBv rounded up to 4) to the head
+ * of the scratch, then comes a list of rows (a count, then room for every
+ * video row: (BH * tiles + 1) * 16 ints), then the per-CTA score slices
+ * (when used). CUMULATIVE and TOPK: the fast path, one CTA of 256 threads per
+ * tile of 16 video query rows (dynamic shared memory: a union of the rows'
+ * qbar as f32 and 8 warps' work spaces of 3872 B, then the tile's 16 x S f32
+ * values, or those in a scratch slice when they do not fit), which lists the
+ * rows it cannot certify; then vox_kv_select_rows, the exact path on the
+ * listed rows: a capped grid of 128-thread CTAs, one row per warp (the rows'
+ * qbar as f64, the 4 warps' work spaces of 5152 B, then 4 x NBv f64 scores,
+ * or a slice). STAT: vox_kv_select, the exact path over every tile: one CTA
+ * of 128 threads per tile, two per multiprocessor, a union (the rows' qbar as
+ * f64, the 4 warps' work spaces), then the tile's 16 x NBv f64 scores; when
+ * those would take more than half the room, each CTA of a capped grid keeps
+ * them in its scratch slice instead. */
+vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
+{
+    gpu_dev *g = dev;
+    vox_kv_select_bufs b = {.qbar = gpu_dptr(p->qbar), .kbar = gpu_dptr(p->kbar), .kv_start = gpu_dptr(p->kv_start),
+                            .kv_count = gpu_dptr(p->kv_count), .kv_cols = gpu_dptr(p->kv_cols), .scratch = 0};
+    GPU_OP_ARGS(kv_select);
+    enum { ROWS = 16, EC = 4, WARPS = 4, WORK = 5152, FAST_WARPS = 8, FAST_WORK = 3872 };
+    int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
+    int64_t Dp = (a.D + EC - 1) / EC * EC, tiles = a.NBv > 0 ? (a.NBv + ROWS - 1) / ROWS : 1;
+    int64_t S = (a.NBv + 3) / 4 * 4, kt = (a.BH * a.D * S * 4 + 255) / 256 * 256;
+    int64_t list = (a.BH * tiles + 1) * ROWS * 4;
+    int fast = a.rule != 2;
+    vox_kv_select_args af = a, ar = a;
+    int64_t grid = 0, gridf = 0, gridr = 0;
+    size_t smem = 0, smemf = 0, smemr = 0;
+    if (!fast) { /* vox_kv_select */
+        int64_t q = ROWS * Dp * 8, un = q > WARPS * WORK ? q : WARPS * WORK;
+        un = (un + 15) / 16 * 16;
+        int64_t scores = (int64_t)ROWS * a.NBv * 8;
+        grid = a.BH * tiles, smem = (size_t)(un + scores);
+        if (2 * (un + scores) > room) {
+            a.per_block = (scores + 255) / 256 * 256;
+            grid = gpu_cap_grid(g, grid, 2);
+            smem = (size_t)un;
+        }
+    } else { /* vox_kv_select_fast, then vox_kv_select_rows */
+        int64_t qf = ROWS * Dp * 4, unf = qf > FAST_WARPS * FAST_WORK ? qf : FAST_WARPS * FAST_WORK;
+        unf = (unf + 15) / 16 * 16;
+        int64_t valf = (int64_t)ROWS * S * 4;
+        gridf = a.BH * tiles, smemf = (size_t)(unf + valf);
+        if (unf + valf > room) {
+            af.per_block = (valf + 255) / 256 * 256;
+            gridf = gpu_cap_grid(g, gridf, 1);
+            smemf = (size_t)unf;
+        }
+        int64_t head = (WARPS * Dp * 8 + 15) / 16 * 16 + WARPS * WORK, scr = (int64_t)WARPS * a.NBv * 8;
+        gridr = gpu_cap_grid(g, (a.BH * a.NBv + WARPS - 1) / WARPS, 2), smemr = (size_t)(head + scr);
+        if (2 * (head + scr) > room) {
+            ar.per_block = (scr + 255) / 256 * 256;
+            smemr = (size_t)head;
+        }
+    }
+    int64_t slices = grid * a.per_block, slicesf = gridf * af.per_block, slicesr = gridr * ar.per_block;
+    slices = slices > slicesf ? slices : slicesf;
+    slices = slices > slicesr ? slices : slicesr;
+    vox_status st = gpu_ensure_scratch(g, (size_t)(kt + list + slices));
+    if (st)
+        return st;
+    b.scratch = g->scratch;
+    if (kt > 0) {
+        int64_t t = a.BH * ((S + 31) / 32) * ((a.D + 31) / 32);
+        st = gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_kt, gpu_cap_grid(g, t, 16), 256, 1, 0, &b, &a);
+        if (st)
+            return st;
+    }
+    if (!fast)
+        return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 128, 1, smem, &b, &a);
+    st = gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_fast, gridf, 256, 1, smemf, &b, &af);
+    if (st || kt == 0 || a.NBv == 0)
+        return st; /* no video row: no list */
+    return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_rows, gridr, 128, 1, smemr, &b, &ar);
+}
+
+#endif

@@ -12,6 +12,14 @@
  * the output is deterministic. Launch: MT_T threads, no dynamic shared
  * memory, twice (pass 0, then pass 1). */
 
+/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
+ * gpu_mask_transpose (VOX_GPU_HOST). */
+#define VOX_GPU_KERNELS_mask_transpose(X)
+#define VOX_GPU_KERNELS_OPT_mask_transpose(X) X(mask_transpose)
+#define VOX_GPU_KERNELS_MMA_mask_transpose(X)
+
+#ifdef VOX_GPU_DEVICE
+
 #define MT_T 256
 #define MT_W (MT_T / 32) /* words per column (one bit per row of a chunk) */
 
@@ -103,3 +111,23 @@ VOX_KERNEL void vox_mask_transpose(vox_mask_transpose_bufs b, vox_mask_transpose
     mask_transpose(vox_ptr<const int>(b.kv_start), vox_ptr<const int>(b.kv_count), vox_ptr<const int>(b.kv_cols),
                    vox_ptr<int>(b.mask), a.BH, a.NB, a.t0, a.head_room, a.pass);
 }
+
+#endif
+
+#ifdef VOX_GPU_HOST
+
+/* Two launches of kernels/mask_transpose.cuh, 256 threads per (head, tile of
+ * 256 KV blocks), grid-stride: counts, then starts and lists. */
+vox_status gpu_mask_transpose(void *dev, const vox_op_dims *d, const vox_op_mask_transpose *p)
+{
+    gpu_dev *g = dev;
+    vox_mask_transpose_bufs b = {.kv_start = gpu_dptr(p->kv_start), .kv_count = gpu_dptr(p->kv_count),
+                                 .kv_cols = gpu_dptr(p->kv_cols), .mask = gpu_dptr(p->mask)};
+    GPU_OP_ARGS(mask_transpose);
+    int64_t grid = gpu_cap_grid(g, a.BH * ((a.NB + 255) / 256), 8);
+    vox_status st = gpu_launch_op(g, VOX_OP_mask_transpose, GPU_FN_mask_transpose, grid, 256, 1, 0, &b, &a);
+    a.pass = 1;
+    return st ? st : gpu_launch_op(g, VOX_OP_mask_transpose, GPU_FN_mask_transpose, grid, 256, 1, 0, &b, &a);
+}
+
+#endif

@@ -16,6 +16,14 @@
  * The kernels (query_select_fast.cuh) take a certified f32 path first and
  * come here for the blocks it cannot certify. */
 
+/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
+ * gpu_query_select (VOX_GPU_HOST). */
+#define VOX_GPU_KERNELS_query_select(X) X(query_select_f32) X(query_select_f16) X(query_select_bf16)
+#define VOX_GPU_KERNELS_OPT_query_select(X)
+#define VOX_GPU_KERNELS_MMA_query_select(X)
+
+#ifdef VOX_GPU_DEVICE
+
 #define VOX_QS_THREADS 256
 #define VOX_QS_SMEM (96 * 1024) /* gpu_query_select uses the same bound */
 
@@ -192,3 +200,29 @@ __device__ void vox_qs_block(i64 m, const typename DT::T *q, const int *win_ptr,
     __syncthreads();
 }
 
+#include "query_select_fast.cuh"
+
+#endif
+
+#ifdef VOX_GPU_HOST
+
+/* kernels/query_select_fast.cuh: one CTA of 256 threads per (bh, block),
+ * grid-stride: the certified f32 path per window (a warp each), and for the
+ * blocks it cannot certify the exact path of kernels/query_select.cuh, with
+ * the block's rows as f64 in dynamic shared memory when V*(D+1) doubles fit
+ * in 96 KiB (the kernels' VOX_QS_SMEM; else it reads them from global
+ * memory). */
+vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
+{
+    gpu_dev *g = dev;
+    vox_query_select_bufs b = {.q = gpu_dptr(p->q), .win_ptr = gpu_dptr(p->win_ptr), .windows = gpu_dptr(p->windows),
+                               .valid = gpu_dptr(d->block_valid), .kept_count = gpu_dptr(p->kept_count),
+                               .kept_rows = gpu_dptr(p->kept_rows), .fill_src = gpu_dptr(p->fill_src)};
+    GPU_OP_ARGS(query_select);
+    int fn = BY_DTYPE(query_select);
+    int64_t rows = (int64_t)a.V * (a.D + 1) * 8;
+    size_t smem = rows <= 96 * 1024 ? (size_t)rows : 0;
+    return gpu_launch_op(g, VOX_OP_query_select, fn, gpu_cap_grid(g, a.BH * a.NB, 8), 256, 1, smem, &b, &a);
+}
+
+#endif

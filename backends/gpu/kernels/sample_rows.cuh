@@ -21,6 +21,17 @@
  * Dynamic shared memory (floats): qT[D][ROWS], kT[D][KT], v[KT][DS],
  * w[KT][ROWS] (gpu_sample_rows sizes it). */
 
+/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
+ * gpu_sample_rows (VOX_GPU_HOST). */
+#define VOX_GPU_KERNELS_sample_rows(X) \
+    X(sample_rows_f32) X(sample_rows_f16) X(sample_rows_bf16) X(sample_rows_merge)
+#define VOX_GPU_KERNELS_OPT_sample_rows(X)
+#define VOX_GPU_KERNELS_MMA_sample_rows(X)                                             \
+    X(sample_rows_mma_f16_d64) X(sample_rows_mma_f16_d128) X(sample_rows_mma_bf16_d64) \
+    X(sample_rows_mma_bf16_d128)
+
+#ifdef VOX_GPU_DEVICE
+
 #define VOX_SR_THREADS 256
 #define VOX_SR_NW (VOX_SR_THREADS / VOX_WARP_SIZE)
 #define VOX_SR_ROWS (4 * VOX_SR_NW)  /* sampled rows per CTA: 4 per warp */
@@ -276,3 +287,91 @@ VOX_KERNEL void vox_sample_rows_merge(vox_sample_rows_bufs b, vox_sample_rows_ar
     sample_rows_merge(vox_ptr<const float>((unsigned long long)a.part), vox_i64(a.nsplit), a.BH, a.R,
                       vox_i64(a.D), vox_ptr<float>(b.out));
 }
+
+#include "sample_rows_mma.cuh"
+
+#endif
+
+#ifdef VOX_GPU_HOST
+
+/* The key split count of sample_rows for `units` CTAs per split and `slots`
+ * resident CTAs: at least enough splits to fill the slots once, then the
+ * count (up to 4 times that, <= 64, <= NB) with the least time in waves,
+ * ceil(CTAs / slots) / splits (a CTA's time goes as 1 / splits), the
+ * smallest such count (the merge reads every split). */
+static int64_t sample_rows_splits(int64_t units, int64_t slots, int64_t NB)
+{
+    int64_t n0 = (slots + units - 1) / units, best = 1;
+    n0 = n0 < 1 ? 1 : n0 > 64 ? 64 : n0;
+    double best_t = 0;
+    for (int64_t n = n0; n <= 4 * n0 && n <= 64; n++) {
+        double t = (double)((units * n + slots - 1) / slots) / (double)n;
+        if (n == n0 || t < best_t * 0.98)
+            best = n, best_t = t;
+    }
+    return best > NB ? (NB < 1 ? 1 : NB) : best;
+}
+
+/* kernels/sample_rows_mma.cuh (f16/bf16, tensor cores): one CTA of 256
+ * threads per (bh, key split, 64 rows), one per multiprocessor, where the
+ * module has the kernel, head_dim <= 128 is a multiple of 8, q, k, v are
+ * 16-byte aligned and the shared memory fits; 0 when declined. */
+static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_rows_bufs *b,
+                           vox_sample_rows_args a, vox_status *st)
+{
+    int dp = a.D <= 64 ? 64 : 128, bf = d->dtype == VOX_BF16;
+    int fn = dp == 64 ? (bf ? GPU_FN_sample_rows_mma_bf16_d64 : GPU_FN_sample_rows_mma_f16_d64)
+                      : (bf ? GPU_FN_sample_rows_mma_bf16_d128 : GPU_FN_sample_rows_mma_f16_d128);
+    size_t smem = (size_t)(64 + 4 * 64) * dp * 2 + 8 * 8 * 32 * 16; /* Q, 2 x (K, V), score partials */
+    int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
+    if (d->dtype == VOX_F32 || a.D > 128 || a.D % 8 || (b->q | b->k | b->v) % 16 || !g->fn[fn] ||
+        smem > (size_t)room)
+        return 0;
+    int64_t units = a.BH * ((a.R + 63) / 64);
+    int64_t nsplit = sample_rows_splits(units, g->sm_count > 0 ? g->sm_count : 16, a.NB);
+    *st = gpu_ensure_scratch(g, (size_t)(a.BH * a.R * nsplit * 3 * (a.D + 2)) * 4);
+    if (*st)
+        return 1;
+    a.part = (int64_t)g->scratch;
+    a.nsplit = (int32_t)nsplit;
+    *st = gpu_launch_op(g, VOX_OP_sample_rows, fn, units * nsplit, 256, 1, smem, b, &a);
+    if (!*st)
+        *st = gpu_launch_op(g, VOX_OP_sample_rows, GPU_FN_sample_rows_merge, gpu_cap_grid(g, a.BH * a.R, 16), 128,
+                            1, 0, b, &a);
+    return 1;
+}
+
+/* Tensor cores for f16/bf16 (sample_rows_mma), else kernels/sample_rows.cuh:
+ * one CTA of 256 threads per (bh, key split, 4 rows per warp, 4 dims per
+ * lane) writes its partial softmax states to the scratch; the splits
+ * (sample_rows_splits, two CTAs per multiprocessor) are merged by
+ * vox_sample_rows_merge, one CTA of 128 threads per (bh, row).
+ * VOXATTN_GPU_SCALAR=1 forces the f32 kernel. */
+vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
+{
+    gpu_dev *g = dev;
+    vox_sample_rows_bufs b = {.q = gpu_dptr(p->q), .k = gpu_dptr(p->k), .v = gpu_dptr(p->v),
+                              .rows = gpu_dptr(p->rows), .block_coord = gpu_dptr(p->block_coord),
+                              .valid = gpu_dptr(d->block_valid), .out = gpu_dptr(p->out)};
+    GPU_OP_ARGS(sample_rows);
+    vox_status st;
+    if (!g->force_scalar && sample_rows_mma(g, d, &b, a, &st))
+        return st;
+    int64_t W = g->warp > 0 ? g->warp : 32, rows = 4 * (256 / W), kt = 2 * W, ds = 4 * W, D = a.D;
+    size_t smem = (size_t)(4 * (D * rows + D * kt + kt * ds + kt * rows));
+    int64_t units = a.BH * ((a.R + rows - 1) / rows) * ((D + ds - 1) / ds);
+    int64_t nsplit = sample_rows_splits(units, 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16), a.NB);
+    st = gpu_ensure_scratch(g, (size_t)(a.BH * a.R * nsplit * 3 * (D + 2)) * 4);
+    if (st)
+        return st;
+    a.part = (int64_t)g->scratch;
+    a.nsplit = (int32_t)nsplit;
+    int fn = BY_DTYPE(sample_rows);
+    st = gpu_launch_op(g, VOX_OP_sample_rows, fn, units * nsplit, 256, 1, smem, &b, &a);
+    if (st)
+        return st;
+    return gpu_launch_op(g, VOX_OP_sample_rows, GPU_FN_sample_rows_merge, gpu_cap_grid(g, a.BH * a.R, 16), 128, 1,
+                         0, &b, &a);
+}
+
+#endif

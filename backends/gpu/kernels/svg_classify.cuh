@@ -5,6 +5,14 @@
  * are bitwise those of the host classification; then every thread writes
  * the head's NB mask rows from the pattern tables. Launch: 256 threads. */
 
+/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
+ * gpu_svg_classify (VOX_GPU_HOST). */
+#define VOX_GPU_KERNELS_svg_classify(X) X(svg_classify)
+#define VOX_GPU_KERNELS_OPT_svg_classify(X)
+#define VOX_GPU_KERNELS_MMA_svg_classify(X)
+
+#ifdef VOX_GPU_DEVICE
+
 __device__ __forceinline__ void svg_classify(const float *out, const int *pattern_start, const int *pattern_count,
                                              int *kv_start, int *kv_count, int *classes, float *errors,
                                              double dense_above, i64 BH, i64 R, i64 NB)
@@ -46,3 +54,22 @@ VOX_KERNEL void vox_svg_classify(vox_svg_classify_bufs b, vox_svg_classify_args 
                  vox_ptr<const int>(b.pattern_count), vox_ptr<int>(b.kv_start), vox_ptr<int>(b.kv_count),
                  vox_ptr<int>(b.classes), vox_ptr<float>(b.errors), a.dense_above_f64, a.BH, a.R, a.NB);
 }
+
+#endif
+
+#ifdef VOX_GPU_HOST
+
+/* One block of 256 threads per head, grid-stride (kernels/svg_classify.cuh). */
+vox_status gpu_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p)
+{
+    gpu_dev *g = dev;
+    vox_svg_classify_bufs b = {.sample_out = gpu_dptr(p->sample_out), .pattern_start = gpu_dptr(p->pattern_start),
+                               .pattern_count = gpu_dptr(p->pattern_count), .kv_start = gpu_dptr(p->kv_start),
+                               .kv_count = gpu_dptr(p->kv_count), .classes = gpu_dptr(p->classes),
+                               .errors = gpu_dptr(p->errors)};
+    GPU_OP_ARGS(svg_classify);
+    return gpu_launch_op(g, VOX_OP_svg_classify, GPU_FN_svg_classify, gpu_cap_grid(g, a.BH, 8), 256, 1, 0, &b,
+                         &a);
+}
+
+#endif

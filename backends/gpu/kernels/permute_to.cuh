@@ -1,0 +1,67 @@
+/* permute_to (core/backend.h): caller layout -> block layout,
+ * dst[bh][s] = src[b,h,slot_token[s]], zero rows for padding slots. Rows are
+ * copied in units of the widest copy word (2, 4 or 16 bytes) that divides
+ * every address and stride; the launcher picks the variant (b2/b4/b16) and
+ * gives row and strides in those units. Launch: blockDim (32, 8),
+ * grid-stride over rows. This file: the kernel names, the kernels
+ * (VOX_GPU_DEVICE) and the launcher (VOX_GPU_HOST); see ../gpu_kernels.h. */
+
+#define VOX_GPU_KERNELS_permute_to(X) X(permute_to_b2) X(permute_to_b4) X(permute_to_b16)
+#define VOX_GPU_KERNELS_OPT_permute_to(X)
+#define VOX_GPU_KERNELS_MMA_permute_to(X)
+
+#ifdef VOX_GPU_DEVICE
+
+template <typename U> __device__ __forceinline__ U vox_zero();
+template <> __device__ __forceinline__ u16 vox_zero<u16>() { return 0; }
+template <> __device__ __forceinline__ unsigned vox_zero<unsigned>() { return 0u; }
+template <> __device__ __forceinline__ uint4 vox_zero<uint4>() { return make_uint4(0, 0, 0, 0); }
+
+/* threadIdx.y picks a row, x walks the row's units. */
+template <typename U>
+__device__ void permute_to(const U *src, U *dst, const int *slot_token, i64 heads, i64 BH, i64 S, i64 ru,
+                           i64 sb, i64 sh, i64 st)
+{
+    i64 rows = BH * S;
+    for (i64 row = (i64)blockIdx.x * blockDim.y + threadIdx.y; row < rows; row += (i64)gridDim.x * blockDim.y) {
+        i64 bh = row / S, s = row - bh * S, b = bh / heads, h = bh - b * heads;
+        int t = slot_token[s];
+        U *o = dst + row * ru;
+        if (t < 0) {
+            for (i64 u = threadIdx.x; u < ru; u += blockDim.x)
+                o[u] = vox_zero<U>();
+        } else {
+            const U *in = src + b * sb + h * sh + (i64)t * st;
+            for (i64 u = threadIdx.x; u < ru; u += blockDim.x)
+                o[u] = in[u];
+        }
+    }
+}
+
+#define VOX_PERMUTE_TO_KERNEL(NAME, U)                                                                      \
+    VOX_KERNEL void vox_permute_to_##NAME(VOX_PARAM vox_permute_to_bufs b, VOX_PARAM vox_permute_to_args a) \
+    {                                                                                                       \
+        permute_to<U>(vox_ptr<const U>(b.src), vox_ptr<U>(b.dst), vox_ptr<const int>(b.slot_token),         \
+                      a.heads, a.BH, a.slots, a.row, a.sb, a.sh, a.st);                                     \
+    }
+VOX_PERMUTE_TO_KERNEL(b2, u16)
+VOX_PERMUTE_TO_KERNEL(b4, unsigned)
+VOX_PERMUTE_TO_KERNEL(b16, uint4)
+
+#endif
+
+#ifdef VOX_GPU_HOST
+
+vox_status gpu_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_to *p)
+{
+    gpu_dev *g = dev;
+    vox_permute_to_bufs b = {.src = gpu_dptr(p->src.ref), .dst = gpu_dptr(p->dst),
+                             .slot_token = gpu_dptr(p->slot_token)};
+    GPU_OP_ARGS(permute_to);
+    int u = to_copy_units(d, b.src, b.dst, &a.row, &a.sb, &a.sh, &a.st);
+    int fn = u == 16 ? GPU_FN_permute_to_b16 : u == 4 ? GPU_FN_permute_to_b4 : GPU_FN_permute_to_b2;
+    return gpu_launch_op(g, VOX_OP_permute_to, fn, gpu_cap_grid(g, (a.BH * a.slots + 7) / 8, 64), 32, 8, 0, &b,
+                         &a);
+}
+
+#endif
