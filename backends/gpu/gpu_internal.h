@@ -142,7 +142,7 @@ uint64_t gpu_host_waits(void *dev);
 /* min(work, blocks per_sm on each multiprocessor) */
 int64_t gpu_cap_grid(const gpu_dev *g, int64_t work, int per_sm);
 
-/* gpu_ops.c: the ops of core/backend.h */
+/* gpu_ops.c (the launchers of kernels/<op>.cuh): the ops of core/backend.h */
 VOX_BACKEND_DECLARE_ALL_OPS(gpu_) /* core/backend.h */
 
 /* A backend's table: its probe and open (a wrapper passing its gpu_api to
