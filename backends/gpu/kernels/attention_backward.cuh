@@ -338,7 +338,7 @@ VOX_ATTENTION_BACKWARD_KERNELS(bf16, vox_t_bf16)
 /* attention_backward, tensor cores (f16/bf16, mma.sync) where the module has
  * the kernels, V >= 64 (64-slot tiles within one block), head_dim <= 128 and
  * the shared memory fits: dQ per 64 rows, then dK/dV per 64 keys; 0 when
- * declined (kernels/attention_backward_mma.cuh). */
+ * declined (attention_backward_mma.cuh). */
 static int attention_backward_mma(gpu_dev *g, const vox_op_dims *d, const vox_attention_backward_bufs *b,
                                   vox_attention_backward_args a, vox_status *st)
 {

@@ -63,8 +63,7 @@ VOX_ATTENTION_MERGE_KERNEL(bf16, vox_t_bf16)
 
 #ifdef VOX_GPU_HOST
 
-/* Four rows per block of (32, 4) threads, a warp per row
- * (kernels/attention_merge.cuh). */
+/* Four rows per block of (32, 4) threads, a warp per row. */
 vox_status gpu_attention_merge(void *dev, const vox_op_dims *d, const vox_op_attention_merge *p)
 {
     gpu_dev *g = dev;

@@ -603,7 +603,7 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
 
 #ifdef VOX_GPU_HOST
 
-/* kernels/kv_select.cuh, kv_select_fast.cuh: vox_kv_select_kt writes kbar
+/* The launcher (this file, kv_select_fast.cuh): vox_kv_select_kt writes kbar
  * transposed (kt, D x S floats per head, S = NBv rounded up to 4) to the head
  * of the scratch, then comes a list of rows (a count, then room for every
  * video row: (BH * tiles + 1) * 16 ints), then the per-CTA score slices

@@ -116,7 +116,7 @@ VOX_KERNEL void vox_mask_transpose(vox_mask_transpose_bufs b, vox_mask_transpose
 
 #ifdef VOX_GPU_HOST
 
-/* Two launches of kernels/mask_transpose.cuh, 256 threads per (head, tile of
+/* Two launches of vox_mask_transpose, 256 threads per (head, tile of
  * 256 KV blocks), grid-stride: counts, then starts and lists. */
 vox_status gpu_mask_transpose(void *dev, const vox_op_dims *d, const vox_op_mask_transpose *p)
 {

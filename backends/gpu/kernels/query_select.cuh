@@ -206,12 +206,11 @@ __device__ void vox_qs_block(i64 m, const typename DT::T *q, const int *win_ptr,
 
 #ifdef VOX_GPU_HOST
 
-/* kernels/query_select_fast.cuh: one CTA of 256 threads per (bh, block),
+/* query_select_fast.cuh: one CTA of 256 threads per (bh, block),
  * grid-stride: the certified f32 path per window (a warp each), and for the
- * blocks it cannot certify the exact path of kernels/query_select.cuh, with
- * the block's rows as f64 in dynamic shared memory when V*(D+1) doubles fit
- * in 96 KiB (the kernels' VOX_QS_SMEM; else it reads them from global
- * memory). */
+ * blocks it cannot certify the exact path (above), with the block's rows as
+ * f64 in dynamic shared memory when V*(D+1) doubles fit in 96 KiB (the
+ * kernels' VOX_QS_SMEM; else it reads them from global memory). */
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
 {
     gpu_dev *g = dev;

@@ -312,7 +312,7 @@ static int64_t sample_rows_splits(int64_t units, int64_t slots, int64_t NB)
     return best > NB ? (NB < 1 ? 1 : NB) : best;
 }
 
-/* kernels/sample_rows_mma.cuh (f16/bf16, tensor cores): one CTA of 256
+/* sample_rows_mma.cuh (f16/bf16, tensor cores): one CTA of 256
  * threads per (bh, key split, 64 rows), one per multiprocessor, where the
  * module has the kernel, head_dim <= 128 is a multiple of 8, q, k, v are
  * 16-byte aligned and the shared memory fits; 0 when declined. */
@@ -341,7 +341,7 @@ static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_ro
     return 1;
 }
 
-/* Tensor cores for f16/bf16 (sample_rows_mma), else kernels/sample_rows.cuh:
+/* Tensor cores for f16/bf16 (sample_rows_mma), else the kernels above:
  * one CTA of 256 threads per (bh, key split, 4 rows per warp, 4 dims per
  * lane) writes its partial softmax states to the scratch; the splits
  * (sample_rows_splits, two CTAs per multiprocessor) are merged by

@@ -59,7 +59,7 @@ VOX_KERNEL void vox_svg_classify(vox_svg_classify_bufs b, vox_svg_classify_args 
 
 #ifdef VOX_GPU_HOST
 
-/* One block of 256 threads per head, grid-stride (kernels/svg_classify.cuh). */
+/* One block of 256 threads per head, grid-stride. */
 vox_status gpu_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p)
 {
     gpu_dev *g = dev;
