@@ -1,6 +1,15 @@
-#version 450
 /* block_means: out[bh][j][:] = mean of the valid rows (or kept rows) of
- * block j, f32. One workgroup per (bh, j). */
+ * block j, f32. One workgroup per (bh, j).
+ *
+ * One file per op: the GLSL compute shader (compiled by glslc with
+ * -DVOX_GLSL and -std=450, so no #version line here), and in a section
+ * glslc skips the host side, compiled into vk_ops.c through the generated
+ * vk_op_files.h: the op's shader variants VK_VARIANTS_block_means (one
+ * X(name, source, defines) per line; backends/vulkan/meson.build reads these
+ * lines to build the SPIR-V, the launcher reads the defines) and the
+ * launcher vk_block_means().
+ */
+#ifdef VOX_GLSL
 #include "common.glsl"
 layout(local_size_x = 128) in;
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_BLOCK_MEANS_BUFS) VOX_GLSL_FIELDS(VOX_BLOCK_MEANS_ARGS) } pc;
@@ -29,3 +38,27 @@ void main()
         outv[pc.off[4] + m * D + e] = n > 0u ? acc / float(n) : 0.0;
     }
 }
+#endif /* VOX_GLSL */
+#ifndef VOX_GLSL
+#define VK_VARIANTS_block_means(X) \
+    X("block_means_f32", "block_means.comp", "-DDT_F32=1") \
+    X("block_means_f16", "block_means.comp", "-DDT_F16=1") \
+    X("block_means_bf16", "block_means.comp", "-DDT_BF16=1")
+
+vox_status vk_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
+{
+    VK_OP_ARGS(block_means);
+    vox_status st = check_blocks(v, d, "block_means");
+    if (st)
+        return st;
+    int64_t BH = a.BH, NB = a.NB, V = a.V, D = a.D;
+    vk_block_means_binds b = {.x = bind(p->x, (size_t)(BH * NB * V * D) * es, es),
+                              .kept_count = bind(a.has_kept ? p->kept_count : none, (size_t)(BH * NB) * 4, 4),
+                              .kept_rows = bind(a.has_kept ? p->kept_rows : none, (size_t)(BH * NB * V) * 4, 4),
+                              .valid = bind(d->block_valid, (size_t)NB * 4, 4),
+                              .out = bind(p->out, (size_t)(BH * NB * D) * 4, 4)};
+    char name[48];
+    return VK_DISPATCH(v, block_means, pipe_name(name, sizeof name, "block_means", d->dtype), b, a,
+                       (uint64_t)(BH * NB));
+}
+#endif /* !VOX_GLSL */
