@@ -6,8 +6,8 @@
  * glslc skips the host side, compiled into vk_ops.c through the generated
  * vk_op_files.h: the op's shader variants VK_VARIANTS_attention_backward (one
  * X(name, source, defines) per line; backends/vulkan/meson.build reads these
- * lines to build the SPIR-V, the launcher reads the defines) and the
- * launcher vk_attention_backward().
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_attention_backward() and VK_SUPPORTS_attention_backward.
  * Its GLSL is in three pass files, attention_backward_{prep,dq,dkdv}.comp
  * (sharing attention_backward.glsl), that the variants below compile.
  */
@@ -52,6 +52,8 @@
     X("attention_backward_dkdv_bf16_d64_smem32", "attention_backward_dkdv.comp", "-DDT_BF16=1 -DDMAX=64 -DBKV=32 -DBQ=16") \
     X("attention_backward_dkdv_bf16_d128_smem32", "attention_backward_dkdv.comp", "-DDT_BF16=1 -DDMAX=128 -DBKV=16 -DBQ=8") \
     X("attention_backward_dkdv_bf16_d256_smem32", "attention_backward_dkdv.comp", "-DDT_BF16=1 -DDMAX=256 -DBKV=8 -DBQ=4")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_attention_backward(X) X(attention_backward)
 
 /* The pass variants come in two sets by the shared memory they declare:
  * within 48 KiB, and within 32 KiB (suffix _smem32) for devices with less. */

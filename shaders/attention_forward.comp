@@ -14,8 +14,8 @@
  * glslc skips the host side, compiled into vk_ops.c through the generated
  * vk_op_files.h: the op's shader variants VK_VARIANTS_attention_forward (one
  * X(name, source, defines) per line; backends/vulkan/meson.build reads these
- * lines to build the SPIR-V, the launcher reads the defines) and the
- * launcher vk_attention_forward().
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_attention_forward() and VK_SUPPORTS_attention_forward.
  * The matrix-unit variants compile attention_forward_cm.comp (same bindings
  * and push constants).
  */
@@ -172,6 +172,8 @@ void main()
     X("attention_forward_bf16_d256", "attention_forward.comp", "-DDT_BF16=1 -DDMAX=256 -DBQ=8 -DBK=16") \
     X("attention_forward_cm_bf16_d64", "attention_forward_cm.comp", "-DDT_BF16=1 -DDMAX=64 -DBK=64") \
     X("attention_forward_cm_bf16_d128", "attention_forward_cm.comp", "-DDT_BF16=1 -DDMAX=128 -DBK=32")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_attention_forward(X)
 
 vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p)
 {

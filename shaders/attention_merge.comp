@@ -9,8 +9,8 @@
  * glslc skips the host side, compiled into vk_ops.c through the generated
  * vk_op_files.h: the op's shader variants VK_VARIANTS_attention_merge (one
  * X(name, source, defines) per line; backends/vulkan/meson.build reads these
- * lines to build the SPIR-V, the launcher reads the defines) and the
- * launcher vk_attention_merge().
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_attention_merge() and VK_SUPPORTS_attention_merge.
  */
 #ifdef VOX_GLSL
 #include "common.glsl"
@@ -62,6 +62,8 @@ void main()
     X("attention_merge_f32", "attention_merge.comp", "-DDT_F32=1") \
     X("attention_merge_f16", "attention_merge.comp", "-DDT_F16=1") \
     X("attention_merge_bf16", "attention_merge.comp", "-DDT_BF16=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_attention_merge(X)
 
 /* One workgroup per row (head, token) of the batch entry
  * (shaders/attention_merge.comp). */

@@ -6,8 +6,8 @@
  * glslc skips the host side, compiled into vk_ops.c through the generated
  * vk_op_files.h: the op's shader variants VK_VARIANTS_block_means (one
  * X(name, source, defines) per line; backends/vulkan/meson.build reads these
- * lines to build the SPIR-V, the launcher reads the defines) and the
- * launcher vk_block_means().
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_block_means() and VK_SUPPORTS_block_means.
  */
 #ifdef VOX_GLSL
 #include "common.glsl"
@@ -44,6 +44,8 @@ void main()
     X("block_means_f32", "block_means.comp", "-DDT_F32=1") \
     X("block_means_f16", "block_means.comp", "-DDT_F16=1") \
     X("block_means_bf16", "block_means.comp", "-DDT_BF16=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_block_means(X)
 
 vox_status vk_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
 {

@@ -28,8 +28,8 @@
  * glslc skips the host side, compiled into vk_ops.c through the generated
  * vk_op_files.h: the op's shader variants VK_VARIANTS_kv_select (one
  * X(name, source, defines) per line; backends/vulkan/meson.build reads these
- * lines to build the SPIR-V, the launcher reads the defines) and the
- * launcher vk_kv_select().
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_kv_select() and VK_SUPPORTS_kv_select.
  */
 #ifdef VOX_GLSL
 #include "common.glsl"
@@ -320,6 +320,8 @@ void main()
 #ifndef VOX_GLSL
 #define VK_VARIANTS_kv_select(X) \
     X("kv_select", "kv_select.comp", "-DDT_F32=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_kv_select(X)
 
 /* kv_select's work space: `bytes` of d->scratch (grown as needed; the work
  * recorded so far, which may use the old one, runs first). */

@@ -14,8 +14,8 @@
  * glslc skips the host side, compiled into vk_ops.c through the generated
  * vk_op_files.h: the op's shader variants VK_VARIANTS_mask_transpose (one
  * X(name, source, defines) per line; backends/vulkan/meson.build reads these
- * lines to build the SPIR-V, the launcher reads the defines) and the
- * launcher vk_mask_transpose().
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_mask_transpose() and VK_SUPPORTS_mask_transpose.
  */
 #ifdef VOX_GLSL
 #include "common.glsl"
@@ -116,6 +116,8 @@ void main()
 #ifndef VOX_GLSL
 #define VK_VARIANTS_mask_transpose(X) \
     X("mask_transpose", "mask_transpose.comp", "-DDT_F32=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_mask_transpose(X)
 
 /* Two passes of shaders/mask_transpose.comp, one workgroup of 128 per (head,
  * tile of 128 KV blocks): counts, then starts and lists. */

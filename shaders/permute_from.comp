@@ -8,8 +8,8 @@
  * glslc skips the host side, compiled into vk_ops.c through the generated
  * vk_op_files.h: the op's shader variants VK_VARIANTS_permute_from (one
  * X(name, source, defines) per line; backends/vulkan/meson.build reads these
- * lines to build the SPIR-V, the launcher reads the defines) and the
- * launcher vk_permute_from().
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_permute_from() and VK_SUPPORTS_permute_from.
  */
 #ifdef VOX_GLSL
 #include "common.glsl"
@@ -47,6 +47,8 @@ void main()
 #define VK_VARIANTS_permute_from(X) \
     X("permute_from_w32", "permute_from.comp", "-DW32=1") \
     X("permute_from_w16", "permute_from.comp", "-DW16=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_permute_from(X)
 
 vox_status vk_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute_from *p)
 {

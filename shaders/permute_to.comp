@@ -7,8 +7,8 @@
  * glslc skips the host side, compiled into vk_ops.c through the generated
  * vk_op_files.h: the op's shader variants VK_VARIANTS_permute_to (one
  * X(name, source, defines) per line; backends/vulkan/meson.build reads these
- * lines to build the SPIR-V, the launcher reads the defines) and the
- * launcher vk_permute_to().
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_permute_to() and VK_SUPPORTS_permute_to.
  */
 #ifdef VOX_GLSL
 #include "common.glsl"
@@ -42,6 +42,8 @@ void main()
 #define VK_VARIANTS_permute_to(X) \
     X("permute_to_w32", "permute_to.comp", "-DW32=1") \
     X("permute_to_w16", "permute_to.comp", "-DW16=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_permute_to(X)
 
 vox_status vk_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_to *p)
 {

@@ -9,8 +9,8 @@
  * glslc skips the host side, compiled into vk_ops.c through the generated
  * vk_op_files.h: the op's shader variants VK_VARIANTS_query_select (one
  * X(name, source, defines) per line; backends/vulkan/meson.build reads these
- * lines to build the SPIR-V, the launcher reads the defines) and the
- * launcher vk_query_select().
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_query_select() and VK_SUPPORTS_query_select.
  */
 #ifdef VOX_GLSL
 #include "common.glsl"
@@ -172,6 +172,8 @@ void main()
     X("query_select_f32", "query_select.comp", "-DDT_F32=1") \
     X("query_select_f16", "query_select.comp", "-DDT_F16=1") \
     X("query_select_bf16", "query_select.comp", "-DDT_BF16=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_query_select(X)
 
 vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
 {

@@ -9,8 +9,8 @@
  * glslc skips the host side, compiled into vk_ops.c through the generated
  * vk_op_files.h: the op's shader variants VK_VARIANTS_sample_rows (one
  * X(name, source, defines) per line; backends/vulkan/meson.build reads these
- * lines to build the SPIR-V, the launcher reads the defines) and the
- * launcher vk_sample_rows().
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_sample_rows() and VK_SUPPORTS_sample_rows.
  */
 #ifdef VOX_GLSL
 #include "common.glsl"
@@ -151,6 +151,8 @@ void main()
     X("sample_rows_f32", "sample_rows.comp", "-DDT_F32=1") \
     X("sample_rows_f16", "sample_rows.comp", "-DDT_F16=1") \
     X("sample_rows_bf16", "sample_rows.comp", "-DDT_BF16=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_sample_rows(X)
 
 vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
 {

@@ -10,8 +10,8 @@
  * glslc skips the host side, compiled into vk_ops.c through the generated
  * vk_op_files.h: the op's shader variants VK_VARIANTS_svg_classify (one
  * X(name, source, defines) per line; backends/vulkan/meson.build reads these
- * lines to build the SPIR-V, the launcher reads the defines) and the
- * launcher vk_svg_classify().
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_svg_classify() and VK_SUPPORTS_svg_classify.
  */
 #ifdef VOX_GLSL
 #include "common.glsl"
@@ -94,6 +94,8 @@ void main()
 #define VK_VARIANTS_svg_classify(X) \
     X("svg_classify_f32", "svg_classify.comp", "-DDT_F32=1") \
     X("svg_classify_f64", "svg_classify.comp", "-DDT_F32=1 -DSC_F64=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_svg_classify(X)
 
 /* One workgroup per head (shaders/svg_classify.comp): sums in double where
  * the device has shaderFloat64, else in float. */

@@ -88,9 +88,11 @@ enum { MMA_OFF = 0, MMA_PTX = 1, MMA_EMULATED = 2 };
 /* The op files (kernels/<op>.cl, through the generated cl_op_files.h; their
  * host sections without the launchers here) declare, per op, the programs of
  * their own, their kernels and their programs' sources:
- *   CL_PROGRAMS_<op>(X)  X(PROG_*, what)          programs besides PROG_OPS
+ *   CL_PROGRAMS_<op>(X)  X(PROG_*, what, options) programs besides PROG_OPS
+ *                                                (options: extra build options)
  *   CL_KERNELS_<op>(X)   X(program, K_*, name)    kernels, by program
  *   CL_PARTS_<op>(X)     X(program, file or text) program sources, in order
+ *   CL_SUPPORTS_<op>(X)  X(op) where the op file has cl_<op>_supports()
  * aggregated here over the op table (core/kernel_args.h). PROG_OPS, one
  * program per dtype, holds every op that has no program of its own. */
 #include "kernel_args.h"
@@ -99,11 +101,13 @@ enum { MMA_OFF = 0, MMA_PTX = 1, MMA_EMULATED = 2 };
 #define CL_AGG_PROGRAMS(X, op, BUFS, ARGS) CL_PROGRAMS_##op(X)
 #define CL_AGG_KERNELS(X, op, BUFS, ARGS) CL_KERNELS_##op(X)
 #define CL_AGG_PARTS(X, op, BUFS, ARGS) CL_PARTS_##op(X)
+#define CL_AGG_SUPPORTS(X, op, BUFS, ARGS) CL_SUPPORTS_##op(X)
 #define CL_ALL_PROGRAMS(X) VOX_KERNEL_OP_LIST(CL_AGG_PROGRAMS, X)
 #define CL_ALL_KERNELS(X) VOX_KERNEL_OP_LIST(CL_AGG_KERNELS, X)
 #define CL_ALL_PARTS(X) VOX_KERNEL_OP_LIST(CL_AGG_PARTS, X)
+#define CL_ALL_SUPPORTS(X) VOX_KERNEL_OP_LIST(CL_AGG_SUPPORTS, X)
 
-#define CL_PROG_ENUM(e, what) e,
+#define CL_PROG_ENUM(e, what, options) e,
 enum { PROG_OPS = 0, CL_ALL_PROGRAMS(CL_PROG_ENUM) PROG_COUNT };
 #undef CL_PROG_ENUM
 #define CL_K_ENUM(prog, e, name) e,

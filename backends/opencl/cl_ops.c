@@ -11,10 +11,10 @@
 #include "cl_internal.h"
 #include "kernel_args.h"
 
-/* One launch: kernel K_* `k` of program `prog` (NULL: the dtype's
- * PROG_OPS program), the grid, an optional
- * __local work space of `local` bytes after the scalars, and the name and
- * level that failures are logged with (NULL: the op's name; VOX_LOG_ERROR). */
+/* One launch: kernel K_* `k` of program `prog` (NULL: the dtype's PROG_OPS
+ * program), the grid, an optional __local work space of `local` bytes after
+ * the scalars, and the name and level that failures are logged with (NULL:
+ * the op's name; VOX_LOG_ERROR). */
 typedef struct cl_grid {
     const cl_prog *prog;
     int k;
@@ -95,13 +95,17 @@ static size_t row_ls(int64_t D) { return D >= 128 ? 128 : D >= 64 ? 64 : 32; }
 #include "cl_op_files.h"
 
 /* Whether the device runs `op` on these sizes: the limits of the op files
- * that have any (cl_<op>_supports). */
+ * that have any (CL_SUPPORTS_<op>, cl_<op>_supports). */
 vox_status cl_supports(void *devp, const vox_op_dims *dm, vox_op op, char *reason, size_t n)
 {
     const cl_dev *d = devp;
-    if (op == VOX_OP_mask_transpose)
-        return cl_mask_transpose_supports(d, reason, n);
-    if (op == VOX_OP_attention_backward)
-        return cl_attention_backward_supports(d, dm, reason, n);
-    return VOX_OK;
+    switch (op) {
+#define CL_SUPPORTS_CASE(o)                                                                                  \
+    case VOX_OP_##o:                                                                                         \
+        return cl_##o##_supports(d, dm, reason, n);
+        CL_ALL_SUPPORTS(CL_SUPPORTS_CASE)
+#undef CL_SUPPORTS_CASE
+    default:
+        return VOX_OK;
+    }
 }

@@ -23,10 +23,13 @@ static const struct {
     const char *part; /* an embedded file's name, or source text where it starts with '\n' */
 } g_parts[] = {CL_ALL_PARTS(CL_PART_ROW)};
 #undef CL_PART_ROW
-/* What each program is, for the log. */
-#define CL_PROG_WHAT(e, what) [e] = what,
+/* What each program is (for the log) and its extra build options. */
+#define CL_PROG_WHAT(e, what, options) [e] = what,
 static const char *const g_prog_what[PROG_COUNT] = {[PROG_OPS] = "op", CL_ALL_PROGRAMS(CL_PROG_WHAT)};
 #undef CL_PROG_WHAT
+#define CL_PROG_OPTIONS(e, what, options) [e] = options,
+static const char *const g_prog_options[PROG_COUNT] = {[PROG_OPS] = "", CL_ALL_PROGRAMS(CL_PROG_OPTIONS)};
+#undef CL_PROG_OPTIONS
 #define CL_MAX_SOURCES 24
 
 /* Ahead of everything: core/kernel_args.h picks its OpenCL section by
@@ -100,7 +103,7 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
                  dtype, hd, d->mma == MMA_EMULATED, d->nv_opts ? " -cl-nv-verbose" : "", rr);
     } else {
         snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s",
-                 dtype, kind == PROG_OPS ? d->fp64 : 0, hd, bm, bn, ls, kind == PROG_ATTN ? " -cl-mad-enable" : "");
+                 dtype, kind == PROG_OPS ? d->fp64 : 0, hd, bm, bn, ls, g_prog_options[kind]);
     }
     cl_int e;
     cl_program prog = g_cl.clCreateProgramWithSource(d->ctx, n, src, len, &e);

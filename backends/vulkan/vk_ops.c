@@ -111,11 +111,19 @@ static int variant_define(const char *variant, const char *define)
     return -1;
 }
 
-/* Limits of the ops beyond the launchers' own checks (vk_<op>_supports of
- * the op files that have them). */
+/* Limits of the ops beyond the launchers' own checks: vk_<op>_supports() of
+ * the op files that have one (VK_SUPPORTS_<op>). */
 vox_status vk_supports(void *dev, const vox_op_dims *d, vox_op op, char *reason, size_t reason_size)
 {
-    if (op == VOX_OP_attention_backward)
-        return vk_attention_backward_supports(dev, d, reason, reason_size);
-    return VOX_OK;
+    switch (op) {
+#define VK_SUPPORTS_CASE(o)                                                                                  \
+    case VOX_OP_##o:                                                                                         \
+        return vk_##o##_supports(dev, d, reason, reason_size);
+#define VK_OP_SUPPORTS(op, BUFS, ARGS) VK_SUPPORTS_##op(VK_SUPPORTS_CASE)
+        VOX_KERNELS(VK_OP_SUPPORTS)
+#undef VK_OP_SUPPORTS
+#undef VK_SUPPORTS_CASE
+    default:
+        return VOX_OK;
+    }
 }

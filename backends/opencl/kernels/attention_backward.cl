@@ -359,11 +359,12 @@ vox_attention_backward_dkdv(VOX_CL_BUF_PARAMS(VOX_ATTENTION_BACKWARD_BUFS)
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what}, kernels {program, K_*, name} and
- * program sources {program, file or text} (cl_internal.h, cl_program.c). */
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
 #define CL_PROGRAMS_attention_backward(X) \
-    X(PROG_BWD_Q, "attention backward (dQ)") \
-    X(PROG_BWD_KV, "attention backward (dK, dV)")
+    X(PROG_BWD_Q, "attention backward (dQ)", "") \
+    X(PROG_BWD_KV, "attention backward (dK, dV)", "")
 #define CL_KERNELS_attention_backward(X) \
     X(PROG_BWD_Q, K_ATTENTION_BACKWARD_PREP, "vox_attention_backward_prep") \
     X(PROG_BWD_Q, K_ATTENTION_BACKWARD_DQ, "vox_attention_backward_dq") \
@@ -373,6 +374,7 @@ vox_attention_backward_dkdv(VOX_CL_BUF_PARAMS(VOX_ATTENTION_BACKWARD_BUFS)
     X(PROG_BWD_Q, "attention_backward.cl") \
     X(PROG_BWD_KV, "\n#define VOX_BWD_KV 1\n") \
     X(PROG_BWD_KV, "attention_backward.cl")
+#define CL_SUPPORTS_attention_backward(X) X(attention_backward)
 #ifdef CL_OP_LAUNCHERS
 
 /* ------------------------------------------------------------ backward */

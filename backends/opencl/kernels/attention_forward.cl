@@ -144,17 +144,19 @@ vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_P
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what}, kernels {program, K_*, name} and
- * program sources {program, file or text} (cl_internal.h, cl_program.c). */
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
 #define CL_PROGRAMS_attention_forward(X) \
-    X(PROG_ATTN, "attention") \
-    X(PROG_ATTN_MMA, "tensor-core attention")
+    X(PROG_ATTN, "attention", " -cl-mad-enable") \
+    X(PROG_ATTN_MMA, "tensor-core attention", "")
 #define CL_KERNELS_attention_forward(X) \
     X(PROG_ATTN, K_ATTENTION_FORWARD, "vox_attention_forward") \
     X(PROG_ATTN_MMA, K_ATTENTION_FORWARD_MMA, "vox_attention_forward_mma")
 #define CL_PARTS_attention_forward(X) \
     X(PROG_ATTN, "attention_forward.cl") \
     X(PROG_ATTN_MMA, "attention_forward_mma.cl")
+#define CL_SUPPORTS_attention_forward(X)
 #ifdef CL_OP_LAUNCHERS
 
 /* Attention tile shape for head dim hd that fits the device's local memory. */

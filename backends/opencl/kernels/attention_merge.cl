@@ -53,13 +53,15 @@ __kernel void vox_attention_merge(VOX_CL_BUF_PARAMS(VOX_ATTENTION_MERGE_BUFS)
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what}, kernels {program, K_*, name} and
- * program sources {program, file or text} (cl_internal.h, cl_program.c). */
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
 #define CL_PROGRAMS_attention_merge(X)
 #define CL_KERNELS_attention_merge(X) \
     X(PROG_OPS, K_ATTENTION_MERGE, "vox_attention_merge")
 #define CL_PARTS_attention_merge(X) \
     X(PROG_OPS, "attention_merge.cl")
+#define CL_SUPPORTS_attention_merge(X)
 #ifdef CL_OP_LAUNCHERS
 
 /* ------------------------------------------------------------ merge */

@@ -35,13 +35,15 @@ __kernel void vox_block_means(VOX_CL_BUF_PARAMS(VOX_BLOCK_MEANS_BUFS) VOX_CL_ARG
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what}, kernels {program, K_*, name} and
- * program sources {program, file or text} (cl_internal.h, cl_program.c). */
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
 #define CL_PROGRAMS_block_means(X)
 #define CL_KERNELS_block_means(X) \
     X(PROG_OPS, K_BLOCK_MEANS, "vox_block_means")
 #define CL_PARTS_block_means(X) \
     X(PROG_OPS, "block_means.cl")
+#define CL_SUPPORTS_block_means(X)
 #ifdef CL_OP_LAUNCHERS
 
 vox_status cl_block_means(void *devp, const vox_op_dims *dm, const vox_op_block_means *p)

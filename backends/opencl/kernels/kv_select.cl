@@ -205,8 +205,9 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what}, kernels {program, K_*, name} and
- * program sources {program, file or text} (cl_internal.h, cl_program.c). */
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
 #define CL_PROGRAMS_kv_select(X)
 #define CL_KERNELS_kv_select(X) \
     X(PROG_OPS, K_KV_SELECT, "vox_kv_select") \
@@ -221,6 +222,7 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
     X(PROG_OPS, "kv_select.cl") \
     X(PROG_OPS, KV_AS_GLOBAL) \
     X(PROG_OPS, "kv_select.cl")
+#define CL_SUPPORTS_kv_select(X)
 #ifdef CL_OP_LAUNCHERS
 
 /* The kv_select work space of each work-group row: 2*NBv+1 reals (and, on

@@ -109,13 +109,15 @@ vox_mask_transpose(VOX_CL_BUF_PARAMS(VOX_MASK_TRANSPOSE_BUFS) VOX_CL_ARG_PARAMS(
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what}, kernels {program, K_*, name} and
- * program sources {program, file or text} (cl_internal.h, cl_program.c). */
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
 #define CL_PROGRAMS_mask_transpose(X)
 #define CL_KERNELS_mask_transpose(X) \
     X(PROG_OPS, K_MASK_TRANSPOSE, "vox_mask_transpose")
 #define CL_PARTS_mask_transpose(X) \
     X(PROG_OPS, "mask_transpose.cl")
+#define CL_SUPPORTS_mask_transpose(X) X(mask_transpose)
 #ifdef CL_OP_LAUNCHERS
 
 /* Two passes of one kernel (kernels/mask_transpose.cl), one work-group of 128
@@ -137,7 +139,7 @@ vox_status cl_mask_transpose(void *devp, const vox_op_dims *dm, const vox_op_mas
 }
 
 /* Work-groups of 128 items (cl_supports). */
-static vox_status cl_mask_transpose_supports(const cl_dev *d, char *reason, size_t n)
+static vox_status cl_mask_transpose_supports(const cl_dev *d, const vox_op_dims *dm, char *reason, size_t n)
 {
     if (d->max_wg < 128) {
         snprintf(reason, n, "work-groups of 128 items needed, the device has %zu", d->max_wg);

@@ -38,13 +38,15 @@ __kernel void vox_permute_from(VOX_CL_BUF_PARAMS(VOX_PERMUTE_FROM_BUFS) VOX_CL_A
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what}, kernels {program, K_*, name} and
- * program sources {program, file or text} (cl_internal.h, cl_program.c). */
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
 #define CL_PROGRAMS_permute_from(X)
 #define CL_KERNELS_permute_from(X) \
     X(PROG_OPS, K_PERMUTE_FROM, "vox_permute_from")
 #define CL_PARTS_permute_from(X) \
     X(PROG_OPS, "permute_from.cl")
+#define CL_SUPPORTS_permute_from(X)
 #ifdef CL_OP_LAUNCHERS
 
 vox_status cl_permute_from(void *devp, const vox_op_dims *dm, const vox_op_permute_from *p)

@@ -174,13 +174,15 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what}, kernels {program, K_*, name} and
- * program sources {program, file or text} (cl_internal.h, cl_program.c). */
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
 #define CL_PROGRAMS_query_select(X)
 #define CL_KERNELS_query_select(X) \
     X(PROG_OPS, K_QUERY_SELECT, "vox_query_select")
 #define CL_PARTS_query_select(X) \
     X(PROG_OPS, "query_select.cl")
+#define CL_SUPPORTS_query_select(X)
 #ifdef CL_OP_LAUNCHERS
 
 vox_status cl_query_select(void *devp, const vox_op_dims *dm, const vox_op_query_select *p)

@@ -128,13 +128,15 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what}, kernels {program, K_*, name} and
- * program sources {program, file or text} (cl_internal.h, cl_program.c). */
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
 #define CL_PROGRAMS_sample_rows(X)
 #define CL_KERNELS_sample_rows(X) \
     X(PROG_OPS, K_SAMPLE_ROWS, "vox_sample_rows")
 #define CL_PARTS_sample_rows(X) \
     X(PROG_OPS, "sample_rows.cl")
+#define CL_SUPPORTS_sample_rows(X)
 #ifdef CL_OP_LAUNCHERS
 
 vox_status cl_sample_rows(void *devp, const vox_op_dims *dm, const vox_op_sample_rows *p)

@@ -71,13 +71,15 @@ vox_svg_classify(VOX_CL_BUF_PARAMS(VOX_SVG_CLASSIFY_BUFS) VOX_CL_ARG_PARAMS(VOX_
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what}, kernels {program, K_*, name} and
- * program sources {program, file or text} (cl_internal.h, cl_program.c). */
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
 #define CL_PROGRAMS_svg_classify(X)
 #define CL_KERNELS_svg_classify(X) \
     X(PROG_OPS, K_SVG_CLASSIFY, "vox_svg_classify")
 #define CL_PARTS_svg_classify(X) \
     X(PROG_OPS, "svg_classify.cl")
+#define CL_SUPPORTS_svg_classify(X)
 #ifdef CL_OP_LAUNCHERS
 
 /* One work-group (64 items) per head: kernels/svg_classify.cl. */
