@@ -116,7 +116,8 @@ vox_status cl_block_means(void *devp, const vox_op_dims *dm, const vox_op_block_
 {
     vox_block_means_args a;
     vox_block_means_args_init(&a, dm, p);
-    const cl_block_means_bufs b = {.x = p->x,
+    const cl_block_means_bufs b = {.x = p->x.ref,
+                                   .slot_token = p->slot_token,
                                    .kept_count = a.has_kept ? p->kept_count : none,
                                    .kept_rows = a.has_kept ? p->kept_rows : none,
                                    .valid = dm->block_valid,

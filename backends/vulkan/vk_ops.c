@@ -114,11 +114,14 @@ vox_status vk_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute
 vox_status vk_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
 {
     VK_OP_ARGS(block_means);
-    vox_status st = check_blocks(v, d, "block_means");
+    int64_t BH = a.BH, NB = a.NB, V = a.V, D = a.D;
+    size_t x_bytes = strided_bytes(d, &p->x, D, es); /* the caller's tensor, read through slot_token */
+    vox_status st = check_dtype(v, d->dtype, "block_means");
+    if (!st) st = check_u32(v, "block_means", (int64_t)(x_bytes / es), BH * NB * D, a.sb, a.sh, a.st);
     if (st)
         return st;
-    int64_t BH = a.BH, NB = a.NB, V = a.V, D = a.D;
-    vk_block_means_binds b = {.x = bind(p->x, (size_t)(BH * NB * V * D) * es, es),
+    vk_block_means_binds b = {.x = bind(p->x.ref, x_bytes, es),
+                              .slot_token = bind(p->slot_token, (size_t)(NB * V) * 4, 4),
                               .kept_count = bind(a.has_kept ? p->kept_count : none, (size_t)(BH * NB) * 4, 4),
                               .kept_rows = bind(a.has_kept ? p->kept_rows : none, (size_t)(BH * NB * V) * 4, 4),
                               .valid = bind(d->block_valid, (size_t)NB * 4, 4),
