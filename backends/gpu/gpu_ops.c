@@ -71,7 +71,8 @@ vox_status gpu_permute_from(void *dev, const vox_op_dims *d, const vox_op_permut
 vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
 {
     gpu_dev *g = dev;
-    vox_block_means_bufs b = {.x = gpu_dptr(p->x), .kept_count = gpu_dptr(p->kept_count),
+    vox_block_means_bufs b = {.x = gpu_dptr(p->x.ref), .slot_token = gpu_dptr(p->slot_token),
+                              .kept_count = gpu_dptr(p->kept_count),
                               .kept_rows = gpu_dptr(p->kept_rows), .valid = gpu_dptr(d->block_valid),
                               .out = gpu_dptr(p->out)};
     if (!b.kept_count)
