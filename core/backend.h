@@ -81,11 +81,16 @@ typedef struct vox_op_permute_from {
     vox_bref fill_src;   /* int32 [BH][S], absolute slot; may be absent */
 } vox_op_permute_from;
 
-/* out[bh][j][:] = mean of x[bh][row][:] over the rows of block j: the valid
- * rows, or, with kept_count, the kept rows kept_rows[(bh*NB+j)*V + r] (local
- * slots) for r < kept_count[bh*NB+j]. Accumulate in f32 (f64 reference). */
+/* out[bh][j][:] = mean over the rows of block j of the caller's row
+ * x[b,h,slot_token[slot]][:] (bh = b*H + h; slot = j*V + local slot): the
+ * valid rows (local slots 0 .. block_valid[j]-1), or, with kept_count, the
+ * kept rows kept_rows[(bh*NB+j)*V + r] (local slots) for r <
+ * kept_count[bh*NB+j]. Those slots always hold a token. Read in the caller's
+ * layout, so that a build needs no permuted copy of q or k. Accumulate in f32
+ * (f64 reference). */
 typedef struct vox_op_block_means {
-    vox_bref x;          /* [BH][S][D] */
+    vox_strided x;       /* the caller's [B,H,N,D] tensor (q or k), by strides */
+    vox_bref slot_token; /* int32 [S]: caller token of each slot, -1 for padding */
     vox_bref kept_count; /* int32 [BH*NB], may be absent */
     vox_bref kept_rows;  /* int32 [BH*NB*V] */
     vox_bref out;        /* f32 [BH][NB][D] */

@@ -59,6 +59,10 @@ void vox_permute_from_args_init(vox_permute_from_args *a, const vox_op_dims *d, 
 void vox_block_means_args_init(vox_block_means_args *a, const vox_op_dims *d, const vox_op_block_means *p)
 {
     BLOCK_ARGS_INIT(a, d);
+    a->heads = d->heads;
+    a->sb = p->x.stride_batch;
+    a->sh = p->x.stride_head;
+    a->st = p->x.stride_token;
     a->has_kept = p->kept_count.buf != NULL;
 }
 

@@ -98,9 +98,12 @@
     S(i32, has_lse)              \
     S(i32, has_fill)
 
-/* block_means: out[bh][j] = mean of the valid (or kept) rows of block j. */
+/* block_means: out[bh][j] = mean of the valid (or kept) rows of block j,
+ * read in the caller's layout: slot s of (b,h) is the row
+ * x[b*sb + h*sh + slot_token[s]*st] (element strides). */
 #define VOX_BLOCK_MEANS_BUFS(B) \
     B(e, x)                     \
+    B(i32, slot_token)          \
     B(i32, kept_count)          \
     B(i32, kept_rows)           \
     B(i32, valid)               \
@@ -108,6 +111,10 @@
 #define VOX_BLOCK_MEANS_ARGS(S) \
     S(i64, BH)                  \
     S(i64, NB)                  \
+    S(i64, heads)               \
+    S(i64, sb)                  \
+    S(i64, sh)                  \
+    S(i64, st)                  \
     S(i32, V)                   \
     S(i32, D)                   \
     S(i32, has_kept)            \

@@ -71,12 +71,14 @@ static vox_status classify_heads(vox_plan *plan)
     return st;
 }
 
-static vox_status select_kv(vox_plan *plan)
+static vox_status select_kv(vox_plan *plan, const vox_tensor *q, const vox_tensor *k)
 {
     const vox_backend *be = plan->ctx->be;
     void *dev = plan->ctx->dev;
-    vox_op_block_means qm = {ref(&plan->qb), kept_count_ref(plan), ref(&plan->kept_rows), ref(&plan->qbar)};
-    vox_op_block_means km = {ref(&plan->kb), {NULL, 0}, {NULL, 0}, ref(&plan->kbar)};
+    /* the means read q and k in the caller's layout: no permuted copy */
+    vox_op_block_means qm = {strided(q), ref(&plan->slot_token), kept_count_ref(plan), ref(&plan->kept_rows),
+                             ref(&plan->qbar)};
+    vox_op_block_means km = {strided(k), ref(&plan->slot_token), {NULL, 0}, {NULL, 0}, ref(&plan->kbar)};
     vox_op_kv_select ks = {ref(&plan->qbar), ref(&plan->kbar), plan->scale, plan->p.kv_rule,
                            plan->p.kv_tau, plan->p.kv_topk, plan->p.kv_z, plan->p.kv_min_blocks,
                            ref(&plan->kv_start), ref(&plan->kv_count), ref(&plan->kv_cols)};
@@ -113,9 +115,12 @@ vox_status vox_plan_build(vox_plan *plan, const vox_tensor *q, const vox_tensor 
 
     int timed = plan->ctx->time_builds; /* timing waits for the device: opt-in */
     st = timed ? vox_timer_begin(plan->ctx) : VOX_OK;
-    if (!st)
+    /* block layout copies only for the ops that read them: query_select (q)
+     * and SVG's sampled rows (q, k, v); BSA's block means read the caller's
+     * q and k directly */
+    if (!st && (needs_select || p->mask_mode == VOX_MASK_SVG))
         st = permute_in(plan, q, &plan->qb);
-    if (!st && (p->mask_mode == VOX_MASK_SVG || p->mask_mode == VOX_MASK_BSA))
+    if (!st && p->mask_mode == VOX_MASK_SVG)
         st = permute_in(plan, k, &plan->kb);
     if (!st && p->mask_mode == VOX_MASK_SVG)
         st = permute_in(plan, v, &plan->vb);
@@ -127,7 +132,7 @@ vox_status vox_plan_build(vox_plan *plan, const vox_tensor *q, const vox_tensor 
     if (!st && p->mask_mode == VOX_MASK_SVG)
         st = classify_heads(plan);
     if (!st && p->mask_mode == VOX_MASK_BSA)
-        st = select_kv(plan);
+        st = select_kv(plan, q, k);
     double ms = -1;
     if (timed) {
         vox_status st2 = vox_timer_end(plan->ctx, &ms);

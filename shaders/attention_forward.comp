@@ -1,4 +1,3 @@
-#version 450
 /* attention_forward: block-sparse attention (vox_op_attention_forward), a tiled streaming
  * kernel with an online softmax. One workgroup of 128 invocations per
  * (bh, query block i, tile of BQ rows): the rows are the block's valid rows,
@@ -8,7 +7,19 @@
  * Build-time defines: DMAX (head_dim bound), BQ (query rows per workgroup),
  * BK (keys per tile). Each invocation owns one row, BK/TPR of the tile's
  * scores and DMAX/TPR of the output dims (TPR = 128/BQ invocations per row).
- * tiles: workgroups per query block (ceil(V / BQ)); scale_log2 is not used. */
+ * tiles: workgroups per query block (ceil(V / BQ)); scale_log2 is not used.
+ *
+ * One file per op: the GLSL compute shader (compiled by glslc with
+ * -DVOX_GLSL and -std=450, so no #version line here), and in a section
+ * glslc skips the host side, compiled into vk_ops.c through the generated
+ * vk_op_files.h: the op's shader variants VK_VARIANTS_attention_forward (one
+ * X(name, source, defines) per line; backends/vulkan/meson.build reads these
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_attention_forward() and VK_SUPPORTS_attention_forward.
+ * The matrix-unit variants compile attention_forward_cm.comp (same bindings
+ * and push constants).
+ */
+#ifdef VOX_GLSL
 #include "common.glsl"
 #define WG 128u
 #define TPR (WG / BQ)
@@ -145,3 +156,57 @@ void main()
             lse[pc.off[4] + bh * S + i * V + uint(slot)] = lrow == 0.0 ? NEG_INF : mrow * scale + log(lrow);
     }
 }
+#endif /* VOX_GLSL */
+#ifndef VOX_GLSL
+#define VK_VARIANTS_attention_forward(X) \
+    X("attention_forward_f32_d64", "attention_forward.comp", "-DDT_F32=1 -DDMAX=64 -DBQ=32 -DBK=32") \
+    X("attention_forward_f32_d128", "attention_forward.comp", "-DDT_F32=1 -DDMAX=128 -DBQ=16 -DBK=32") \
+    X("attention_forward_f32_d256", "attention_forward.comp", "-DDT_F32=1 -DDMAX=256 -DBQ=8 -DBK=16") \
+    X("attention_forward_f16_d64", "attention_forward.comp", "-DDT_F16=1 -DDMAX=64 -DBQ=32 -DBK=32") \
+    X("attention_forward_f16_d128", "attention_forward.comp", "-DDT_F16=1 -DDMAX=128 -DBQ=16 -DBK=32") \
+    X("attention_forward_f16_d256", "attention_forward.comp", "-DDT_F16=1 -DDMAX=256 -DBQ=8 -DBK=16") \
+    X("attention_forward_cm_f16_d64", "attention_forward_cm.comp", "-DDT_F16=1 -DDMAX=64 -DBK=64") \
+    X("attention_forward_cm_f16_d128", "attention_forward_cm.comp", "-DDT_F16=1 -DDMAX=128 -DBK=32") \
+    X("attention_forward_bf16_d64", "attention_forward.comp", "-DDT_BF16=1 -DDMAX=64 -DBQ=32 -DBK=32") \
+    X("attention_forward_bf16_d128", "attention_forward.comp", "-DDT_BF16=1 -DDMAX=128 -DBQ=16 -DBK=32") \
+    X("attention_forward_bf16_d256", "attention_forward.comp", "-DDT_BF16=1 -DDMAX=256 -DBQ=8 -DBK=16") \
+    X("attention_forward_cm_bf16_d64", "attention_forward_cm.comp", "-DDT_BF16=1 -DDMAX=64 -DBK=64") \
+    X("attention_forward_cm_bf16_d128", "attention_forward_cm.comp", "-DDT_BF16=1 -DDMAX=128 -DBK=32")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_attention_forward(X)
+
+vox_status vk_attention_forward(void *dev, const vox_op_dims *d, const vox_op_attention_forward *p)
+{
+    VK_OP_ARGS(attention_forward);
+    vox_status st = check_blocks(v, d, "attention_forward");
+    if (st)
+        return st;
+    int64_t BH = a.BH, NB = a.NB, V = a.V, S = NB * V, D = a.D;
+    /* matrix units (attention_forward_cm.comp, 64 query rows per workgroup)
+     * for f16/bf16 with D <= 128 where the device has them; else the scalar
+     * shader, whose query rows per workgroup (BQ) depend on the head_dim
+     * bound (VK_VARIANTS_attention_forward) */
+    int cm = v->coopmat && d->dtype != VOX_F32 && D <= 128;
+    int dmax = D <= 64 ? 64 : D <= 128 ? 128 : 256;
+    char name[64];
+    snprintf(name, sizeof name, "attention_forward%s_%s_d%d", cm ? "_cm" : "", dtname(d->dtype), dmax);
+    int bq = cm ? 64 : variant_define(name, "BQ");
+    if (bq <= 0)
+        return vox_fail(v->log, VOX_ERR_BACKEND, "vulkan: attention_forward: no tile for %s", name);
+    a.tiles = (int32_t)((V + bq - 1) / bq);
+    a.total = BH * NB * a.tiles;
+    size_t qkv = (size_t)(BH * S * D) * es;
+    vk_attention_forward_binds b = {.q = bind(p->q, qkv, es),
+                                    .k = bind(p->k, qkv, es),
+                                    .v = bind(p->v, qkv, es),
+                                    .o = bind(p->o, qkv, es),
+                                    .lse = bind(p->lse, (size_t)(BH * S) * 4, 4),
+                                    .kv_start = bind(p->kv_start, (size_t)(BH * NB) * 4, 4),
+                                    .kv_count = bind(p->kv_count, (size_t)(BH * NB) * 4, 4),
+                                    .kv_cols = bind(p->kv_cols, 0, 4),
+                                    .kept_count = bind(a.has_kept ? p->kept_count : none, (size_t)(BH * NB) * 4, 4),
+                                    .kept_rows = bind(a.has_kept ? p->kept_rows : none, (size_t)(BH * NB * V) * 4, 4),
+                                    .valid = bind(d->block_valid, (size_t)NB * 4, 4)};
+    return VK_DISPATCH(v, attention_forward, name, b, a, (uint64_t)a.total);
+}
+#endif /* !VOX_GLSL */

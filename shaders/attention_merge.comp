@@ -1,9 +1,18 @@
-#version 450
 /* attention_merge (core/backend.h): acc = the merge of acc and part through
  * their LSEs, in place, f32 arithmetic. One workgroup of 64 invocations per
  * row (head, token) of one batch entry; every invocation reads the row's LSEs
  * before invocation 0 overwrites acc_lse (a barrier between). Strides in
- * elements (the host keeps every index within 32 bits). */
+ * elements (the host keeps every index within 32 bits).
+ *
+ * One file per op: the GLSL compute shader (compiled by glslc with
+ * -DVOX_GLSL and -std=450, so no #version line here), and in a section
+ * glslc skips the host side, compiled into vk_ops.c through the generated
+ * vk_op_files.h: the op's shader variants VK_VARIANTS_attention_merge (one
+ * X(name, source, defines) per line; backends/vulkan/meson.build reads these
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_attention_merge() and VK_SUPPORTS_attention_merge.
+ */
+#ifdef VOX_GLSL
 #include "common.glsl"
 layout(local_size_x = 64) in;
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_ATTENTION_MERGE_BUFS) VOX_GLSL_FIELDS(VOX_ATTENTION_MERGE_ARGS) } pc;
@@ -47,3 +56,34 @@ void main()
     if (lid == 0u)
         acc_lse[al] = lse;
 }
+#endif /* VOX_GLSL */
+#ifndef VOX_GLSL
+#define VK_VARIANTS_attention_merge(X) \
+    X("attention_merge_f32", "attention_merge.comp", "-DDT_F32=1") \
+    X("attention_merge_f16", "attention_merge.comp", "-DDT_F16=1") \
+    X("attention_merge_bf16", "attention_merge.comp", "-DDT_BF16=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_attention_merge(X)
+
+/* One workgroup per row (head, token) of the batch entry
+ * (shaders/attention_merge.comp). */
+vox_status vk_attention_merge(void *dev, const vox_op_dims *d, const vox_op_attention_merge *p)
+{
+    VK_OP_ARGS(attention_merge);
+    vox_status st = check_dtype(v, d->dtype, "attention_merge");
+    if (!st) st = check_u32(v, "attention_merge", a.rows, a.ah, a.at, a.alh, a.alt, a.ph, a.pt, a.plh, a.plt);
+    size_t out_bytes = strided_bytes(d, &p->acc, d->head_dim, es), part_bytes = strided_bytes(d, &p->part, d->head_dim, es);
+    size_t acc_lse = strided_bytes(d, &p->acc_lse, 1, 4), part_lse = strided_bytes(d, &p->part_lse, 1, 4);
+    if (!st) st = check_u32(v, "attention_merge", (int64_t)(out_bytes / es), (int64_t)(part_bytes / es),
+                            (int64_t)(acc_lse / 4), (int64_t)(part_lse / 4));
+    if (st)
+        return st;
+    vk_attention_merge_binds b = {.acc = bind(p->acc.ref, out_bytes, es),
+                                  .acc_lse = bind(p->acc_lse.ref, acc_lse, 4),
+                                  .part = bind(p->part.ref, part_bytes, es),
+                                  .part_lse = bind(p->part_lse.ref, part_lse, 4)};
+    char name[48];
+    return VK_DISPATCH(v, attention_merge, pipe_name(name, sizeof name, "attention_merge", d->dtype), b, a,
+                       (uint64_t)a.rows);
+}
+#endif /* !VOX_GLSL */

@@ -1,31 +1,71 @@
-#version 450
 /* block_means: out[bh][j][:] = mean of the valid rows (or kept rows) of
- * block j, f32. One workgroup per (bh, j). */
+ * block j, read in the caller's layout through slot_token, f32. One
+ * workgroup per (bh, j).
+ *
+ * One file per op: the GLSL compute shader (compiled by glslc with
+ * -DVOX_GLSL and -std=450, so no #version line here), and in a section
+ * glslc skips the host side, compiled into vk_ops.c through the generated
+ * vk_op_files.h: the op's shader variants VK_VARIANTS_block_means (one
+ * X(name, source, defines) per line; backends/vulkan/meson.build reads these
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_block_means() and VK_SUPPORTS_block_means.
+ */
+#ifdef VOX_GLSL
 #include "common.glsl"
 layout(local_size_x = 128) in;
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_BLOCK_MEANS_BUFS) VOX_GLSL_FIELDS(VOX_BLOCK_MEANS_ARGS) } pc;
 layout(std430, set = 0, binding = 0) readonly buffer X { ELEM x[]; };
-layout(std430, set = 0, binding = 1) readonly buffer KeptCount { int kept_count[]; };
-layout(std430, set = 0, binding = 2) readonly buffer KeptRows { int kept_rows[]; };
-layout(std430, set = 0, binding = 3) readonly buffer BlockValid { int block_valid[]; };
-layout(std430, set = 0, binding = 4) writeonly buffer Out { float outv[]; };
+layout(std430, set = 0, binding = 1) readonly buffer SlotToken { int slot_token[]; };
+layout(std430, set = 0, binding = 2) readonly buffer KeptCount { int kept_count[]; };
+layout(std430, set = 0, binding = 3) readonly buffer KeptRows { int kept_rows[]; };
+layout(std430, set = 0, binding = 4) readonly buffer BlockValid { int block_valid[]; };
+layout(std430, set = 0, binding = 5) writeonly buffer Out { float outv[]; };
 
 void main()
 {
     uint m = group_linear_id();
     if (m >= pc.wg_count)
         return;
-    uint D = uint(pc.D), NB = vox_u64lo(pc.NB), V = uint(pc.V);
+    uint D = uint(pc.D), NB = vox_u64lo(pc.NB), V = uint(pc.V), H = vox_u64lo(pc.heads);
     bool kept = pc.has_kept != 0;
     uint j = m % NB, bh = m / NB;
-    uint S = NB * V;
-    uint n = uint(kept ? kept_count[pc.off[1] + m] : block_valid[pc.off[3] + j]);
+    uint base = (bh / H) * vox_u64lo(pc.sb) + (bh % H) * vox_u64lo(pc.sh), st = vox_u64lo(pc.st);
+    uint n = uint(kept ? kept_count[pc.off[2] + m] : block_valid[pc.off[4] + j]);
     for (uint e = gl_LocalInvocationID.x; e < D; e += 128u) {
         float acc = 0.0;
         for (uint r = 0u; r < n; r++) {
-            uint slot = j * V + (kept ? uint(kept_rows[pc.off[2] + m * V + r]) : r);
-            acc += LD(x[pc.off[0] + (bh * S + slot) * D + e]);
+            uint slot = j * V + (kept ? uint(kept_rows[pc.off[3] + m * V + r]) : r);
+            acc += LD(x[pc.off[0] + base + uint(slot_token[pc.off[1] + slot]) * st + e]);
         }
-        outv[pc.off[4] + m * D + e] = n > 0u ? acc / float(n) : 0.0;
+        outv[pc.off[5] + m * D + e] = n > 0u ? acc / float(n) : 0.0;
     }
 }
+#endif /* VOX_GLSL */
+#ifndef VOX_GLSL
+#define VK_VARIANTS_block_means(X) \
+    X("block_means_f32", "block_means.comp", "-DDT_F32=1") \
+    X("block_means_f16", "block_means.comp", "-DDT_F16=1") \
+    X("block_means_bf16", "block_means.comp", "-DDT_BF16=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_block_means(X)
+
+vox_status vk_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
+{
+    VK_OP_ARGS(block_means);
+    int64_t BH = a.BH, NB = a.NB, V = a.V, D = a.D;
+    size_t x_bytes = strided_bytes(d, &p->x, D, es); /* the caller's tensor, read through slot_token */
+    vox_status st = check_dtype(v, d->dtype, "block_means");
+    if (!st) st = check_u32(v, "block_means", (int64_t)(x_bytes / es), BH * NB * D, a.sb, a.sh, a.st);
+    if (st)
+        return st;
+    vk_block_means_binds b = {.x = bind(p->x.ref, x_bytes, es),
+                              .slot_token = bind(p->slot_token, (size_t)(NB * V) * 4, 4),
+                              .kept_count = bind(a.has_kept ? p->kept_count : none, (size_t)(BH * NB) * 4, 4),
+                              .kept_rows = bind(a.has_kept ? p->kept_rows : none, (size_t)(BH * NB * V) * 4, 4),
+                              .valid = bind(d->block_valid, (size_t)NB * 4, 4),
+                              .out = bind(p->out, (size_t)(BH * NB * D) * 4, 4)};
+    char name[48];
+    return VK_DISPATCH(v, block_means, pipe_name(name, sizeof name, "block_means", d->dtype), b, a,
+                       (uint64_t)(BH * NB));
+}
+#endif /* !VOX_GLSL */

@@ -1,4 +1,3 @@
-#version 450
 /* kv_select: KV block selection (core/backend.h, vox_op_kv_select). Each
  * workgroup takes rows m = bh*NB + i in a grid-stride loop; the scores s_j of
  * its current row live in its slice of the scratch buffer (pc.per_block
@@ -22,7 +21,17 @@
  * of exp is then NaN, and so is every p of the reference) is ordered by
  * index alone (the reference's order puts NaN after every number, ties lower
  * index) and admits no block by the STAT rule (its threshold is NaN).
- * The f32 mirrors scale_f, tau_f, z_f are read. */
+ * The f32 mirrors scale_f, tau_f, z_f are read.
+ *
+ * One file per op: the GLSL compute shader (compiled by glslc with
+ * -DVOX_GLSL and -std=450, so no #version line here), and in a section
+ * glslc skips the host side, compiled into vk_ops.c through the generated
+ * vk_op_files.h: the op's shader variants VK_VARIANTS_kv_select (one
+ * X(name, source, defines) per line; backends/vulkan/meson.build reads these
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_kv_select() and VK_SUPPORTS_kv_select.
+ */
+#ifdef VOX_GLSL
 #include "common.glsl"
 #define WG 256u
 layout(local_size_x = 256) in;
@@ -307,3 +316,52 @@ void main()
         barrier(); /* the next row reuses the shared arrays */
     }
 }
+#endif /* VOX_GLSL */
+#ifndef VOX_GLSL
+#define VK_VARIANTS_kv_select(X) \
+    X("kv_select", "kv_select.comp", "-DDT_F32=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_kv_select(X)
+
+/* kv_select's work space: `bytes` of d->scratch (grown as needed; the work
+ * recorded so far, which may use the old one, runs first). */
+static vox_status kv_scratch(vk_dev *v, size_t bytes)
+{
+    if (v->scratch.buf && v->scratch.size >= bytes)
+        return VOX_OK;
+    vox_status st = v->recording ? vk_flush(v) : VOX_OK;
+    if (st)
+        return st;
+    vk_buffer_destroy(v, &v->scratch);
+    return vk_buffer_create(v, bytes, 0, &v->scratch);
+}
+
+/* Workgroups of kv_select (grid-stride over the rows), each with 2*NBv words
+ * of scratch for its row's scores and their exponents: at most 4096 and
+ * 64 MiB of scratch. */
+#define KV_MAX_GROUPS 4096
+#define KV_SCRATCH_MAX ((int64_t)64 << 20)
+
+vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
+{
+    vk_dev *v = dev;
+    vox_kv_select_args a;
+    vox_kv_select_args_init(&a, d, p);
+    int64_t BH = a.BH, NB = a.NB, D = a.D, rows = BH * NB;
+    a.per_block = a.NBv > 0 ? 2 * a.NBv : 1;
+    int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
+    groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
+    groups = groups < rows ? groups : rows;
+    vox_status st = check_u32(v, "kv_select", rows * D, groups * a.per_block);
+    if (!st) st = kv_scratch(v, (size_t)(groups * a.per_block) * 4);
+    if (st)
+        return st;
+    vk_kv_select_binds b = {.qbar = bind(p->qbar, (size_t)(rows * D) * 4, 4),
+                            .kbar = bind(p->kbar, (size_t)(rows * D) * 4, 4),
+                            .kv_start = bind(p->kv_start, (size_t)rows * 4, 4),
+                            .kv_count = bind(p->kv_count, (size_t)rows * 4, 4),
+                            .kv_cols = bind(p->kv_cols, 0, 4),
+                            .scratch = {&v->scratch, 0, (size_t)(groups * a.per_block) * 4, 4, 0}};
+    return VK_DISPATCH(v, kv_select, "kv_select", b, a, (uint64_t)groups);
+}
+#endif /* !VOX_GLSL */

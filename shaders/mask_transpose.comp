@@ -1,4 +1,3 @@
-#version 450
 /* mask_transpose: attention_backward's packed mask from the forward's CSR
  * (vox_op_mask_transpose). One workgroup of 128 invocations per (head, tile
  * of 128 KV blocks). The group walks the head's rows in chunks of 128:
@@ -8,7 +7,17 @@
  * invocation t reads column j0 + t's words. Pass 0 counts them and copies the
  * header and the columns; pass 1 computes the column's start (the head's
  * counts before the tile, reduced, plus a scan over the tile) and writes its
- * rows in bit order, i.e. ascending. No global atomics: deterministic. */
+ * rows in bit order, i.e. ascending. No global atomics: deterministic.
+ *
+ * One file per op: the GLSL compute shader (compiled by glslc with
+ * -DVOX_GLSL and -std=450, so no #version line here), and in a section
+ * glslc skips the host side, compiled into vk_ops.c through the generated
+ * vk_op_files.h: the op's shader variants VK_VARIANTS_mask_transpose (one
+ * X(name, source, defines) per line; backends/vulkan/meson.build reads these
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_mask_transpose() and VK_SUPPORTS_mask_transpose.
+ */
+#ifdef VOX_GLSL
 #include "common.glsl"
 #define WG 128u
 #define NW (WG / 32u) /* words per column */
@@ -103,3 +112,30 @@ void main()
     if (pc.pass == 0 && j < NB)
         mask[om + 3u * R + bh * NB + j] = n;
 }
+#endif /* VOX_GLSL */
+#ifndef VOX_GLSL
+#define VK_VARIANTS_mask_transpose(X) \
+    X("mask_transpose", "mask_transpose.comp", "-DDT_F32=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_mask_transpose(X)
+
+/* Two passes of shaders/mask_transpose.comp, one workgroup of 128 per (head,
+ * tile of 128 KV blocks): counts, then starts and lists. */
+vox_status vk_mask_transpose(void *dev, const vox_op_dims *d, const vox_op_mask_transpose *p)
+{
+    vk_dev *v = dev;
+    vox_mask_transpose_args a;
+    vox_mask_transpose_args_init(&a, d, p);
+    int64_t R = a.BH * a.NB, total = a.t0 + a.BH * a.head_room, groups = a.BH * ((a.NB + 127) / 128);
+    vox_status st = check_u32(v, "mask_transpose", total, groups);
+    if (st)
+        return st;
+    vk_mask_transpose_binds b = {.kv_start = bind(p->kv_start, (size_t)R * 4, 4),
+                                 .kv_count = bind(p->kv_count, (size_t)R * 4, 4),
+                                 .kv_cols = bind(p->kv_cols, 0, 4),
+                                 .mask = bind(p->mask, (size_t)total * 4, 4)};
+    st = VK_DISPATCH(v, mask_transpose, "mask_transpose", b, a, (uint64_t)groups);
+    a.pass = 1;
+    return st ? st : VK_DISPATCH(v, mask_transpose, "mask_transpose", b, a, (uint64_t)groups);
+}
+#endif /* !VOX_GLSL */

@@ -1,8 +1,17 @@
-#version 450
 /* permute_from: for every (b,h) and caller token t: s = token_slot[t],
  * f = has_fill ? fill_src[bh*S + s] : s; dst[b,h,t,:] = src[bh][f][:],
  * lse_dst[b,h,t] = lse_src[bh*S + f] when has_lse.
- * One invocation per element (BH*N*D); row = D, strides in elements. */
+ * One invocation per element (BH*N*D); row = D, strides in elements.
+ *
+ * One file per op: the GLSL compute shader (compiled by glslc with
+ * -DVOX_GLSL and -std=450, so no #version line here), and in a section
+ * glslc skips the host side, compiled into vk_ops.c through the generated
+ * vk_op_files.h: the op's shader variants VK_VARIANTS_permute_from (one
+ * X(name, source, defines) per line; backends/vulkan/meson.build reads these
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_permute_from() and VK_SUPPORTS_permute_from.
+ */
+#ifdef VOX_GLSL
 #include "common.glsl"
 layout(local_size_x = 256) in;
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_PERMUTE_FROM_BUFS) VOX_GLSL_FIELDS(VOX_PERMUTE_FROM_ARGS) } pc;
@@ -33,3 +42,31 @@ void main()
         lse_dst[pc.off[3] + b * vox_u64lo(pc.lsb) + h * vox_u64lo(pc.lsh) + t * vox_u64lo(pc.lst)] =
             lse_src[pc.off[1] + bh * S + f];
 }
+#endif /* VOX_GLSL */
+#ifndef VOX_GLSL
+#define VK_VARIANTS_permute_from(X) \
+    X("permute_from_w32", "permute_from.comp", "-DW32=1") \
+    X("permute_from_w16", "permute_from.comp", "-DW16=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_permute_from(X)
+
+vox_status vk_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute_from *p)
+{
+    VK_OP_ARGS(permute_from);
+    int64_t blocks = a.BH * a.slots * a.row, total = a.BH * a.N * a.row;
+    vox_status st = check_dtype(v, d->dtype, "permute_from");
+    /* without LSE buffers the LSE strides are 0 (vox_permute_from_args_init) */
+    if (!st) st = check_u32(v, "permute_from", total + 256, blocks, a.sb, a.sh, a.st, a.lsb, a.lsh, a.lst);
+    if (st)
+        return st;
+    vk_permute_from_binds b = {
+        .src = bind(p->src, (size_t)blocks * es, es),
+        .lse_src = bind(a.has_lse ? p->lse_src : none, (size_t)(a.BH * a.slots) * 4, 4),
+        .dst = bind(p->dst.ref, strided_bytes(d, &p->dst, a.row, es), es),
+        .lse_dst = bind(a.has_lse ? p->lse_dst.ref : none, a.has_lse ? strided_bytes(d, &p->lse_dst, 1, 4) : 4, 4),
+        .token_slot = bind(p->token_slot, (size_t)a.N * 4, 4),
+        .fill_src = bind(p->fill_src, (size_t)(a.BH * a.slots) * 4, 4)};
+    return VK_DISPATCH(v, permute_from, es == 4 ? "permute_from_w32" : "permute_from_w16", b, a,
+                       (uint64_t)(total + 255) / 256);
+}
+#endif /* !VOX_GLSL */

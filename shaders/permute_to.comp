@@ -1,7 +1,16 @@
-#version 450
 /* permute_to: dst[bh][s][e] = slot_token[s] >= 0 ? src[b,h,slot_token[s],e] : 0
  * One invocation per element of dst (BH*S*D); the copy word is the element
- * (W32 / W16), so row = D and the strides are in elements. */
+ * (W32 / W16), so row = D and the strides are in elements.
+ *
+ * One file per op: the GLSL compute shader (compiled by glslc with
+ * -DVOX_GLSL and -std=450, so no #version line here), and in a section
+ * glslc skips the host side, compiled into vk_ops.c through the generated
+ * vk_op_files.h: the op's shader variants VK_VARIANTS_permute_to (one
+ * X(name, source, defines) per line; backends/vulkan/meson.build reads these
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_permute_to() and VK_SUPPORTS_permute_to.
+ */
+#ifdef VOX_GLSL
 #include "common.glsl"
 layout(local_size_x = 256) in;
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_PERMUTE_TO_BUFS) VOX_GLSL_FIELDS(VOX_PERMUTE_TO_ARGS) } pc;
@@ -28,3 +37,26 @@ void main()
     else
         dst[pc.off[1] + idx] = WORD_ZERO;
 }
+#endif /* VOX_GLSL */
+#ifndef VOX_GLSL
+#define VK_VARIANTS_permute_to(X) \
+    X("permute_to_w32", "permute_to.comp", "-DW32=1") \
+    X("permute_to_w16", "permute_to.comp", "-DW16=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_permute_to(X)
+
+vox_status vk_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_to *p)
+{
+    VK_OP_ARGS(permute_to); /* copy word = element (W32 / W16) */
+    int64_t total = a.BH * a.slots * a.row;
+    vox_status st = check_dtype(v, d->dtype, "permute_to");
+    if (!st) st = check_u32(v, "permute_to", total + 256, a.sb, a.sh, a.st);
+    if (st)
+        return st;
+    vk_permute_to_binds b = {.src = bind(p->src.ref, strided_bytes(d, &p->src, a.row, es), es),
+                             .dst = bind(p->dst, (size_t)total * es, es),
+                             .slot_token = bind(p->slot_token, (size_t)a.slots * 4, 4)};
+    return VK_DISPATCH(v, permute_to, es == 4 ? "permute_to_w32" : "permute_to_w16", b, a,
+                       (uint64_t)(total + 255) / 256);
+}
+#endif /* !VOX_GLSL */

@@ -1,9 +1,18 @@
-#version 450
 /* query_select: query selection (vox_op_query_select, core/backend.h). One
  * workgroup per (bh, block j): keep the centre and the k-1 tokens least
  * similar to it in each window (a NaN cosine counting as the least similar),
  * map each pruned token to its most similar kept token with a comparable
- * cosine, else to the window centre. */
+ * cosine, else to the window centre.
+ *
+ * One file per op: the GLSL compute shader (compiled by glslc with
+ * -DVOX_GLSL and -std=450, so no #version line here), and in a section
+ * glslc skips the host side, compiled into vk_ops.c through the generated
+ * vk_op_files.h: the op's shader variants VK_VARIANTS_query_select (one
+ * X(name, source, defines) per line; backends/vulkan/meson.build reads these
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_query_select() and VK_SUPPORTS_query_select.
+ */
+#ifdef VOX_GLSL
 #include "common.glsl"
 #define WG 128u
 layout(local_size_x = 128) in;
@@ -157,3 +166,31 @@ void main()
         kept_count[pc.off[4] + m] = c;
     }
 }
+#endif /* VOX_GLSL */
+#ifndef VOX_GLSL
+#define VK_VARIANTS_query_select(X) \
+    X("query_select_f32", "query_select.comp", "-DDT_F32=1") \
+    X("query_select_f16", "query_select.comp", "-DDT_F16=1") \
+    X("query_select_bf16", "query_select.comp", "-DDT_BF16=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_query_select(X)
+
+vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
+{
+    VK_OP_ARGS(query_select);
+    vox_status st = check_blocks(v, d, "query_select");
+    if (st)
+        return st;
+    int64_t BH = a.BH, NB = a.NB, V = a.V, S = NB * V;
+    vk_query_select_binds b = {.q = bind(p->q, (size_t)(BH * S * a.D) * es, es),
+                               .win_ptr = bind(p->win_ptr, (size_t)(a.NBv + 1) * 4, 4),
+                               .windows = bind(p->windows, 0, 4),
+                               .valid = bind(d->block_valid, (size_t)NB * 4, 4),
+                               .kept_count = bind(p->kept_count, (size_t)(BH * NB) * 4, 4),
+                               .kept_rows = bind(p->kept_rows, (size_t)(BH * NB * V) * 4, 4),
+                               .fill_src = bind(p->fill_src, (size_t)(BH * S) * 4, 4)};
+    char name[48];
+    return VK_DISPATCH(v, query_select, pipe_name(name, sizeof name, "query_select", d->dtype), b, a,
+                       (uint64_t)(BH * NB));
+}
+#endif /* !VOX_GLSL */

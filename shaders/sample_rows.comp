@@ -1,9 +1,18 @@
-#version 450
 /* sample_rows: head-classification rows (vox_op_sample_rows). One workgroup per (bh, r):
  * the exact attention output of one sampled query row over every valid key,
  * three ways at once (all keys, spatial pattern, temporal pattern), with a
  * streaming (online) softmax over chunks of 128 keys.
- * out[(bh*R + r)*3 + {0,1,2}] = ||o_s-o_d||^2, ||o_t-o_d||^2, ||o_d||^2. */
+ * out[(bh*R + r)*3 + {0,1,2}] = ||o_s-o_d||^2, ||o_t-o_d||^2, ||o_d||^2.
+ *
+ * One file per op: the GLSL compute shader (compiled by glslc with
+ * -DVOX_GLSL and -std=450, so no #version line here), and in a section
+ * glslc skips the host side, compiled into vk_ops.c through the generated
+ * vk_op_files.h: the op's shader variants VK_VARIANTS_sample_rows (one
+ * X(name, source, defines) per line; backends/vulkan/meson.build reads these
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_sample_rows() and VK_SUPPORTS_sample_rows.
+ */
+#ifdef VOX_GLSL
 #include "common.glsl"
 #define WG 128u
 #define DPT 2 /* D <= 256 */
@@ -136,3 +145,34 @@ void main()
         for (int w = 0; w < 3; w++)
             outv[pc.off[6] + g * 3u + uint(w)] = red[w][0];
 }
+#endif /* VOX_GLSL */
+#ifndef VOX_GLSL
+#define VK_VARIANTS_sample_rows(X) \
+    X("sample_rows_f32", "sample_rows.comp", "-DDT_F32=1") \
+    X("sample_rows_f16", "sample_rows.comp", "-DDT_F16=1") \
+    X("sample_rows_bf16", "sample_rows.comp", "-DDT_BF16=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_sample_rows(X)
+
+vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
+{
+    VK_OP_ARGS(sample_rows);
+    vox_status st = check_blocks(v, d, "sample_rows");
+    if (st)
+        return st;
+    int64_t BH = a.BH, NB = a.NB, R = a.R;
+    if (R <= 0)
+        return VOX_OK;
+    size_t qkv = (size_t)(BH * NB * a.V * a.D) * es;
+    vk_sample_rows_binds b = {.q = bind(p->q, qkv, es),
+                              .k = bind(p->k, qkv, es),
+                              .v = bind(p->v, qkv, es),
+                              .rows = bind(p->rows, (size_t)R * 4, 4),
+                              .block_coord = bind(p->block_coord, (size_t)NB * 12, 4),
+                              .valid = bind(d->block_valid, (size_t)NB * 4, 4),
+                              .out = bind(p->out, (size_t)(BH * R * 3) * 4, 4)};
+    char name[48];
+    return VK_DISPATCH(v, sample_rows, pipe_name(name, sizeof name, "sample_rows", d->dtype), b, a,
+                       (uint64_t)(BH * R));
+}
+#endif /* !VOX_GLSL */

@@ -1,10 +1,19 @@
-#version 450
 /* svg_classify: SVG head classification (vox_op_svg_classify). One workgroup
  * per head: the R sampled rows' three sums of sample_rows' output, reduced
  * in REAL (double with -DSC_F64, on devices with shaderFloat64; else
  * float), err_s/err_t = sum / den (den <= 0 -> 1e-300), the class (spatial
  * if err_s <= err_t, else temporal; dense unless min <= dense_above, NaN
- * too), then the head's NB mask rows from the pattern tables. */
+ * too), then the head's NB mask rows from the pattern tables.
+ *
+ * One file per op: the GLSL compute shader (compiled by glslc with
+ * -DVOX_GLSL and -std=450, so no #version line here), and in a section
+ * glslc skips the host side, compiled into vk_ops.c through the generated
+ * vk_op_files.h: the op's shader variants VK_VARIANTS_svg_classify (one
+ * X(name, source, defines) per line; backends/vulkan/meson.build reads these
+ * lines to build the SPIR-V, the launcher reads the defines), the
+ * launcher vk_svg_classify() and VK_SUPPORTS_svg_classify.
+ */
+#ifdef VOX_GLSL
 #include "common.glsl"
 #define WG 64u
 layout(local_size_x = 64) in;
@@ -80,3 +89,32 @@ void main()
         kv_count[pc.off[4] + m] = c == 0 ? int(NB) : pattern_count[pc.off[2] + k];
     }
 }
+#endif /* VOX_GLSL */
+#ifndef VOX_GLSL
+#define VK_VARIANTS_svg_classify(X) \
+    X("svg_classify_f32", "svg_classify.comp", "-DDT_F32=1") \
+    X("svg_classify_f64", "svg_classify.comp", "-DDT_F32=1 -DSC_F64=1")
+/* X(op) where this file has vk_<op>_supports() (vk_supports) */
+#define VK_SUPPORTS_svg_classify(X)
+
+/* One workgroup per head (shaders/svg_classify.comp): sums in double where
+ * the device has shaderFloat64, else in float. */
+vox_status vk_svg_classify(void *dev, const vox_op_dims *d, const vox_op_svg_classify *p)
+{
+    vk_dev *v = dev;
+    vox_svg_classify_args a;
+    vox_svg_classify_args_init(&a, d, p);
+    int64_t BH = a.BH, NB = a.NB, R = a.R;
+    vox_status st = check_u32(v, "svg_classify", BH * R * 3, BH * NB);
+    if (st)
+        return st;
+    vk_svg_classify_binds b = {.sample_out = bind(p->sample_out, (size_t)(BH * R * 3) * 4, 4),
+                               .pattern_start = bind(p->pattern_start, (size_t)(2 * NB) * 4, 4),
+                               .pattern_count = bind(p->pattern_count, (size_t)(2 * NB) * 4, 4),
+                               .kv_start = bind(p->kv_start, (size_t)(BH * NB) * 4, 4),
+                               .kv_count = bind(p->kv_count, (size_t)(BH * NB) * 4, 4),
+                               .classes = bind(p->classes, (size_t)BH * 4, 4),
+                               .errors = bind(p->errors, (size_t)(2 * BH) * 4, 4)};
+    return VK_DISPATCH(v, svg_classify, v->fp64 ? "svg_classify_f64" : "svg_classify_f32", b, a, (uint64_t)BH);
+}
+#endif /* !VOX_GLSL */

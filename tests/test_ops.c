@@ -223,7 +223,7 @@ static verdict run_case(vox_context *ctx, vox_context *ref, int op_index, const 
         return v;
     }
     op_outputs od, orf;
-    memset(&orf, 0, sizeof orf);
+    memset(&od, 0, sizeof od), memset(&orf, 0, sizeof orf);
     vox_status st = side_run(ctx, e, &in, &od);
     if (st == VOX_ERR_UNSUPPORTED) {
         v = V_SKIP, snprintf(why, n, "op says UNSUPPORTED");

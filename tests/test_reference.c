@@ -327,15 +327,21 @@ static void block_means_case(vox_context *ctx, uint64_t seed, int64_t BH, int64_
     }
     for (int64_t i = 0; i < BH * NB * D; i++)
         out[i] = NAN;
-    vox_buffer *b[5];
+    /* x as a caller tensor [1, BH, S, D] whose token t sits in slot t */
+    int32_t *slot_token = malloc(sizeof(int32_t) * (size_t)S);
+    for (int64_t t = 0; t < S; t++)
+        slot_token[t] = (int32_t)t;
+    vox_buffer *b[6];
     vox_op_dims d = {1, BH, D, 0, NB, NB, V, VOX_F32, wrap_host(ctx, valid, sizeof(int32_t) * (size_t)NB, &b[0]),
                      {0, 0, 0}};
-    vox_op_block_means op = {wrap_host(ctx, x, sizeof(float) * (size_t)(BH * S * D), &b[1]),
+    vox_op_block_means op = {{wrap_host(ctx, x, sizeof(float) * (size_t)(BH * S * D), &b[1]), VOX_F32, BH * S * D,
+                              S * D, D},
+                             wrap_host(ctx, slot_token, sizeof(int32_t) * (size_t)S, &b[5]),
                              kept ? wrap_host(ctx, kc, sizeof(int32_t) * (size_t)(BH * NB), &b[2]) : (vox_bref){0},
                              kept ? wrap_host(ctx, kr, sizeof(int32_t) * (size_t)(BH * NB * V), &b[3]) : (vox_bref){0},
                              wrap_host(ctx, out, sizeof(float) * (size_t)(BH * NB * D), &b[4])};
     assert_int_equal(ctx->be->block_means(ctx->dev, &d, &op), VOX_OK);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (kept || (i != 2 && i != 3))
             vox_buffer_destroy(b[i]);
     naive_dims nd = {BH, NB, NB, V, D, valid};
@@ -347,7 +353,7 @@ static void block_means_case(vox_context *ctx, uint64_t seed, int64_t BH, int64_
                      (unsigned long long)seed, (long long)V, kept ? "kept" : "valid", (long long)(i / D / NB),
                      (long long)(i / D % NB), (long long)(i % D), (double)out[i], want[i], valid[i / D % NB]);
 #undef NEXT
-    free(valid), free(kc), free(kr), free(x), free(out), free(want);
+    free(valid), free(kc), free(kr), free(x), free(out), free(want), free(slot_token);
 }
 
 static void test_block_means_vs_naive(void **state)

@@ -2,8 +2,8 @@
  * opened device, buffers, the program cache and the kernel-argument helper
  * shared by cl_runtime.c (loading libOpenCL), cl_device.c (probe, open,
  * close), cl_buffer.c (buffers, transfers, timers), cl_program.c (program
- * build and cache, argument setting, launch) and cl_ops.c (one launcher per
- * op). cl_backend.c holds the backend table. */
+ * build and cache, argument setting, launch) and cl_ops.c (the op launchers,
+ * one per op in kernels/<op>.cl). cl_backend.c holds the backend table. */
 #ifndef VOX_CL_INTERNAL_H
 #define VOX_CL_INTERNAL_H
 
@@ -85,33 +85,40 @@ double cl_now_ms(void);
 /* The tensor-core attention program (kernels/attention_forward_mma.cl). */
 enum { MMA_OFF = 0, MMA_PTX = 1, MMA_EMULATED = 2 };
 
-/* Programs: every op but attention in one program per dtype; attention per
- * dtype and tile shape, portable or tensor-core; the backward's dQ side
- * (prep and dQ kernels) and dK/dV side per dtype and tile shape. */
-enum { PROG_OPS = 0, PROG_ATTN = 1, PROG_ATTN_MMA = 2, PROG_BWD_Q = 3, PROG_BWD_KV = 4 };
-#define CL_MAX_KERNELS 2 /* kernels of a program other than PROG_OPS */
+/* The op files (kernels/<op>.cl, through the generated cl_op_files.h; their
+ * host sections without the launchers here) declare, per op, the programs of
+ * their own, their kernels and their programs' sources:
+ *   CL_PROGRAMS_<op>(X)  X(PROG_*, what, options) programs besides PROG_OPS
+ *                                                (options: extra build options)
+ *   CL_KERNELS_<op>(X)   X(program, K_*, name)    kernels, by program
+ *   CL_PARTS_<op>(X)     X(program, file or text) program sources, in order
+ *   CL_SUPPORTS_<op>(X)  X(op) where the op file has cl_<op>_supports()
+ * aggregated here over the op table (core/kernel_args.h). PROG_OPS, one
+ * program per dtype, holds every op that has no program of its own. */
+#include "kernel_args.h"
+#include "cl_op_files.h"
 
-/* The kernels of PROG_OPS, in cl_prog.kernels order: {enum, kernel name}. */
-#define CL_OPS_KERNELS(X)                      \
-    X(K_PERMUTE_TO, "vox_permute_to")          \
-    X(K_PERMUTE_FROM, "vox_permute_from")      \
-    X(K_ATTENTION_MERGE, "vox_attention_merge") \
-    X(K_BLOCK_MEANS, "vox_block_means")        \
-    X(K_KV_SELECT, "vox_kv_select")            \
-    X(K_KV_SELECT_GLOBAL, "vox_kv_select_global") \
-    X(K_SAMPLE_ROWS, "vox_sample_rows")        \
-    X(K_QUERY_SELECT, "vox_query_select")      \
-    X(K_SVG_CLASSIFY, "vox_svg_classify")      \
-    X(K_MASK_TRANSPOSE, "vox_mask_transpose")
-#define CL_K_ENUM(e, name) e,
-enum { CL_OPS_KERNELS(CL_K_ENUM) K_OPS_COUNT };
+#define CL_AGG_PROGRAMS(X, op, BUFS, ARGS) CL_PROGRAMS_##op(X)
+#define CL_AGG_KERNELS(X, op, BUFS, ARGS) CL_KERNELS_##op(X)
+#define CL_AGG_PARTS(X, op, BUFS, ARGS) CL_PARTS_##op(X)
+#define CL_AGG_SUPPORTS(X, op, BUFS, ARGS) CL_SUPPORTS_##op(X)
+#define CL_ALL_PROGRAMS(X) VOX_KERNEL_OP_LIST(CL_AGG_PROGRAMS, X)
+#define CL_ALL_KERNELS(X) VOX_KERNEL_OP_LIST(CL_AGG_KERNELS, X)
+#define CL_ALL_PARTS(X) VOX_KERNEL_OP_LIST(CL_AGG_PARTS, X)
+#define CL_ALL_SUPPORTS(X) VOX_KERNEL_OP_LIST(CL_AGG_SUPPORTS, X)
+
+#define CL_PROG_ENUM(e, what, options) e,
+enum { PROG_OPS = 0, CL_ALL_PROGRAMS(CL_PROG_ENUM) PROG_COUNT };
+#undef CL_PROG_ENUM
+#define CL_K_ENUM(prog, e, name) e,
+enum { CL_ALL_KERNELS(CL_K_ENUM) K_COUNT };
 #undef CL_K_ENUM
 
 typedef struct cl_prog {
     int kind;
     int dtype, hd, bm, bn, ls;
     cl_program program;
-    cl_kernel kernels[K_OPS_COUNT]; /* PROG_OPS: by K_*; others: in their table's order */
+    cl_kernel kernels[K_COUNT]; /* by K_*: those of this program (others NULL) */
 } cl_prog;
 
 #define CL_MAX_PROGS 32
@@ -166,13 +173,12 @@ vox_status cl_timer_end(void *devp, double *ms);
  * one and move the others: a cl_prog pointer is good until the next call. */
 vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, int ls, cl_prog **out);
 void cl_prog_release(cl_prog *p);
-/* The name of kernel k of a program (static storage): K_* of PROG_OPS, the
- * index in its table of another program. */
-const char *cl_kernel_name(const cl_prog *p, int k);
+/* The name of kernel K_* (static storage). */
+const char *cl_kernel_name(int k);
 
 /* Kernel arguments, set in order as they are given: each buffer as its
  * cl_mem (NULL when absent) and element offset, then the scalars
- * (cl_ops.c walks the VOX_<OP>_BUFS / VOX_<OP>_ARGS lists of
+ * (the launchers walk the VOX_<OP>_BUFS / VOX_<OP>_ARGS lists of
  * core/kernel_args.h). The first failure is kept and reported by cl_launch. */
 typedef struct cl_kargs {
     cl_kernel kernel;

@@ -1,6 +1,6 @@
 /* OpenCL programs: the kernel sources embedded at build time
- * (core/kernel_args.h, then kernels/common.cl, then each program's op files)
- * built per device and cached per context (oldest evicted first), kernel
+ * (core/kernel_args.h, then kernels/common.cl, then the sources each op file
+ * lists for the program) built per device and cached per context (oldest evicted first), kernel
  * lookup; then the kernel-argument helper and the launch. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,43 +9,34 @@
 #include "cl_internal.h"
 #include "vox_cl_kernels.h"
 
-#define CL_K_NAME(e, name) name,
-static const char *const g_ops_kernels[K_OPS_COUNT] = {CL_OPS_KERNELS(CL_K_NAME)};
-#undef CL_K_NAME
-
-/* kv_select.cl goes in twice: work space in local memory, then in a global buffer */
-#define KV_AS_LOCAL "\n#define KVS __local\n#define KV_NAME vox_kv_select\n#define KV_GLOBAL 0\n"
-#define KV_AS_GLOBAL                                                                   \
-    "\n#undef KVS\n#undef KV_NAME\n#undef KV_GLOBAL\n#define KVS __global\n"            \
-    "#define KV_NAME vox_kv_select_global\n#define KV_GLOBAL 1\n"
-#define CL_MAX_PARTS 12
+/* Every kernel {program, name}, by K_*, and every program source {program,
+ * file or text}, in op-table order: the op files' lists (cl_internal.h). */
+#define CL_K_ROW(prog, e, name) [e] = {prog, name},
+static const struct {
+    int prog;
+    const char *name;
+} g_kernels[K_COUNT] = {CL_ALL_KERNELS(CL_K_ROW)};
+#undef CL_K_ROW
+#define CL_PART_ROW(prog, part) {prog, part},
+static const struct {
+    int prog;
+    const char *part; /* an embedded file's name, or source text where it starts with '\n' */
+} g_parts[] = {CL_ALL_PARTS(CL_PART_ROW)};
+#undef CL_PART_ROW
+/* What each program is (for the log) and its extra build options. */
+#define CL_PROG_WHAT(e, what, options) [e] = what,
+static const char *const g_prog_what[PROG_COUNT] = {[PROG_OPS] = "op", CL_ALL_PROGRAMS(CL_PROG_WHAT)};
+#undef CL_PROG_WHAT
+#define CL_PROG_OPTIONS(e, what, options) [e] = options,
+static const char *const g_prog_options[PROG_COUNT] = {[PROG_OPS] = "", CL_ALL_PROGRAMS(CL_PROG_OPTIONS)};
+#undef CL_PROG_OPTIONS
+#define CL_MAX_SOURCES 24
 
 /* Ahead of everything: core/kernel_args.h picks its OpenCL section by
  * __OPENCL_VERSION__, which device compilers define; an OpenCL C compiler
  * that defines only __OPENCL_C_VERSION__ (clang on its own) gets it too. */
 static const char g_prelude[] = "\n#if !defined(__OPENCL_VERSION__) && defined(__OPENCL_C_VERSION__)\n"
                                 "#define __OPENCL_VERSION__ __OPENCL_C_VERSION__\n#endif\n";
-
-/* Each program's sources after kernel_args.h and common.cl: file names,
- * or source text where a part starts with '\n'. */
-static const struct {
-    const char *what;                     /* for the log */
-    const char *kernels[CL_MAX_KERNELS]; /* the kernels of an attention program, in launch order */
-    const char *parts[CL_MAX_PARTS];
-} g_programs[] = {
-    [PROG_OPS] = {"op",
-                  {NULL},
-                  {"attention_merge.cl", "permute.cl", "block_means.cl", KV_AS_LOCAL, "kv_select.cl", KV_AS_GLOBAL, "kv_select.cl",
-                   "sample_rows.cl", "query_select.cl", "svg_classify.cl", "mask_transpose.cl"}},
-    [PROG_ATTN] = {"attention", {"vox_attention_forward"}, {"attention_forward.cl"}},
-    [PROG_ATTN_MMA] = {"tensor-core attention", {"vox_attention_forward_mma"}, {"attention_forward_mma.cl"}},
-    [PROG_BWD_Q] = {"attention backward (dQ)",
-                    {"vox_attention_backward_prep", "vox_attention_backward_dq"},
-                    {"\n#define VOX_BWD_KV 0\n", "attention_backward.cl"}},
-    [PROG_BWD_KV] = {"attention backward (dK, dV)",
-                     {"vox_attention_backward_dkdv"},
-                     {"\n#define VOX_BWD_KV 1\n", "attention_backward.cl"}},
-};
 
 static const struct vox_cl_blob *blob(const char *name)
 {
@@ -57,7 +48,7 @@ static const struct vox_cl_blob *blob(const char *name)
 
 void cl_prog_release(cl_prog *p)
 {
-    for (int i = 0; i < K_OPS_COUNT; i++)
+    for (int i = 0; i < K_COUNT; i++)
         if (p->kernels[i])
             g_cl.clReleaseKernel(p->kernels[i]);
     if (p->program)
@@ -65,10 +56,7 @@ void cl_prog_release(cl_prog *p)
     memset(p, 0, sizeof *p);
 }
 
-const char *cl_kernel_name(const cl_prog *p, int k)
-{
-    return p->kind == PROG_OPS ? g_ops_kernels[k] : g_programs[p->kind].kernels[k];
-}
+const char *cl_kernel_name(int k) { return g_kernels[k].name; }
 
 vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, int ls, cl_prog **out)
 {
@@ -86,18 +74,24 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
         d->n_progs--;
     }
     const vox_log_level fail_level = kind == PROG_ATTN_MMA ? VOX_LOG_WARN : VOX_LOG_ERROR;
-    const char *src[3 + CL_MAX_PARTS];
-    size_t len[3 + CL_MAX_PARTS];
-    cl_uint n = 0;
-    const char *files[3 + CL_MAX_PARTS] = {g_prelude, "kernel_args.h", "common.cl"};
-    memcpy(files + 3, g_programs[kind].parts, sizeof g_programs[kind].parts);
-    for (int i = 0; i < 3 + CL_MAX_PARTS && files[i]; i++, n++) {
+    const char *src[CL_MAX_SOURCES];
+    size_t len[CL_MAX_SOURCES];
+    const char *files[CL_MAX_SOURCES] = {g_prelude, "kernel_args.h", "common.cl"};
+    cl_uint n = 3;
+    for (size_t i = 0; i < sizeof g_parts / sizeof g_parts[0]; i++)
+        if (g_parts[i].prog == kind) {
+            if (n == CL_MAX_SOURCES)
+                return vox_fail(d->log, VOX_ERR_BACKEND, "opencl: the %s program has over %d sources",
+                                g_prog_what[kind], CL_MAX_SOURCES);
+            files[n++] = g_parts[i].part;
+        }
+    for (cl_uint i = 0; i < n; i++) {
         int text = files[i][0] == '\n';
         const struct vox_cl_blob *b = text ? NULL : blob(files[i]);
         if (!text && !b)
             return vox_fail(d->log, VOX_ERR_BACKEND, "opencl: embedded kernel source %s missing", files[i]);
-        src[n] = b ? (const char *)b->data : files[i];
-        len[n] = b ? b->size : strlen(files[i]);
+        src[i] = b ? (const char *)b->data : files[i];
+        len[i] = b ? b->size : strlen(files[i]);
     }
     char opts[320];
     if (kind == PROG_ATTN_MMA) {
@@ -109,7 +103,7 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
                  dtype, hd, d->mma == MMA_EMULATED, d->nv_opts ? " -cl-nv-verbose" : "", rr);
     } else {
         snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s",
-                 dtype, kind == PROG_OPS ? d->fp64 : 0, hd, bm, bn, ls, kind == PROG_ATTN ? " -cl-mad-enable" : "");
+                 dtype, kind == PROG_OPS ? d->fp64 : 0, hd, bm, bn, ls, g_prog_options[kind]);
     }
     cl_int e;
     cl_program prog = g_cl.clCreateProgramWithSource(d->ctx, n, src, len, &e);
@@ -133,14 +127,14 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
     }
     if (e != CL_SUCCESS) {
         vox_log(d->log, fail_level, "opencl: building the %s kernels (%s) failed (%s, %d); build log:\n%s",
-                g_programs[kind].what, opts, cl_err_name(e), e, blog ? blog : "(unavailable)");
+                g_prog_what[kind], opts, cl_err_name(e), e, blog ? blog : "(unavailable)");
         free(blog);
         g_cl.clReleaseProgram(prog);
         return e == CL_BUILD_PROGRAM_FAILURE || e == CL_INVALID_BUILD_OPTIONS || e == CL_COMPILER_NOT_AVAILABLE
                    ? VOX_ERR_COMPILE
                    : cl_status(e);
     }
-    vox_log(d->log, VOX_LOG_DEBUG, "opencl: built %s kernels (%s) in %.0f ms", g_programs[kind].what, opts,
+    vox_log(d->log, VOX_LOG_DEBUG, "opencl: built %s kernels (%s) in %.0f ms", g_prog_what[kind], opts,
             cl_now_ms() - t);
     if (blog && blog[0])
         vox_log(d->log, VOX_LOG_DEBUG, "opencl: build log:\n%s", blog);
@@ -149,12 +143,10 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
     memset(p, 0, sizeof *p);
     p->kind = kind, p->dtype = dtype, p->hd = hd, p->bm = bm, p->bn = bn, p->ls = ls;
     p->program = prog;
-    int nk = K_OPS_COUNT;
-    if (kind != PROG_OPS)
-        for (nk = 0; nk < CL_MAX_KERNELS && g_programs[kind].kernels[nk];)
-            nk++;
-    for (int i = 0; i < nk; i++) {
-        const char *name = cl_kernel_name(p, i);
+    for (int i = 0; i < K_COUNT; i++) {
+        if (g_kernels[i].prog != kind)
+            continue;
+        const char *name = g_kernels[i].name;
         p->kernels[i] = g_cl.clCreateKernel(prog, name, &e);
         if (!p->kernels[i] || e != CL_SUCCESS) {
             cl_prog_release(p);
@@ -166,13 +158,13 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
         /* the kernel needs exactly 128 work-items (reqd_work_group_size) */
         size_t wg = 0;
         cl_ulong lm = 0, pm = 0;
-        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[0], d->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg,
+        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[K_ATTENTION_FORWARD_MMA], d->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg,
                                           NULL) != CL_SUCCESS)
             wg = 0;
-        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[0], d->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof lm, &lm,
+        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[K_ATTENTION_FORWARD_MMA], d->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof lm, &lm,
                                           NULL) != CL_SUCCESS)
             lm = 0;
-        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[0], d->device, CL_KERNEL_PRIVATE_MEM_SIZE, sizeof pm, &pm,
+        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[K_ATTENTION_FORWARD_MMA], d->device, CL_KERNEL_PRIVATE_MEM_SIZE, sizeof pm, &pm,
                                           NULL) != CL_SUCCESS)
             pm = 0;
         vox_log(d->log, VOX_LOG_DEBUG,

@@ -149,6 +149,28 @@ void oh_fill_blocks(const op_inputs *in, int which, uint64_t seed, float *x)
     free(caller);
 }
 
+int64_t oh_caller_strides(const op_case *c, int64_t N, int64_t *sb, int64_t *sh, int64_t *st, int64_t *lsb,
+                          int64_t *lsh, int64_t *lst)
+{
+    int64_t H = c->H, D = c->D, off = c->layout_offset;
+    switch (c->layout) {
+    case LAYOUT_BNHD:
+        *sb = N * H * D, *sh = D, *st = H * D, *lsb = N * H, *lsh = 1, *lst = H;
+        return off;
+    case LAYOUT_PACKED_QKV: /* the k part of [B,N,3,H,D] */
+        *sb = N * 3 * H * D, *sh = D, *st = 3 * H * D, *lsb = N * H, *lsh = 1, *lst = H;
+        return off + H * D;
+    default:
+        *sb = H * N * D, *sh = N * D, *st = D, *lsb = H * N, *lsh = N, *lst = 1;
+        return off;
+    }
+}
+
+size_t oh_caller_span(const op_case *c, int64_t N, int64_t sb, int64_t sh, int64_t st, int64_t row)
+{
+    return (size_t)((c->B - 1) * sb + (c->H - 1) * sh + (N - 1) * st + row);
+}
+
 float *oh_add_blocks(op_inputs *in, const char *name, int which, uint64_t seed)
 {
     const op_case *c = in->c;

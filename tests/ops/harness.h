@@ -182,6 +182,14 @@ void oh_fill_blocks(const op_inputs *in, int which, uint64_t seed, float *x);
 
 /* Adds an input [BH][S][D] of the case dtype named `name`, filled by
  * oh_fill_blocks(which, seed); returns its host values. */
+/* The case's caller layout (c->layout) for N tokens: element strides of the
+ * tensor (*sb, *sh, *st) and of its LSE (*lsb, *lsh, *lst); returns the
+ * element offset of (0,0,0) (c->layout_offset, plus the q part of a packed
+ * qkv view). oh_caller_span: elements from (0,0,0) to the end of the last row
+ * of `row` elements. */
+int64_t oh_caller_strides(const op_case *c, int64_t N, int64_t *sb, int64_t *sh, int64_t *st, int64_t *lsb,
+                          int64_t *lsh, int64_t *lst);
+size_t oh_caller_span(const op_case *c, int64_t N, int64_t sb, int64_t sh, int64_t st, int64_t row);
 float *oh_add_blocks(op_inputs *in, const char *name, int which, uint64_t seed);
 /* Adds q, k, v (oh_add_blocks with which 0, 1, 2 and one seed). */
 void oh_add_qkv(op_inputs *in, uint64_t seed);

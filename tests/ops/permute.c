@@ -9,29 +9,6 @@
 
 #include "harness.h"
 
-/* Caller strides of the case layout; returns the element offset of (0,0,0). */
-static int64_t caller_strides(const op_case *c, int64_t N, int64_t *sb, int64_t *sh, int64_t *st, int64_t *lsb,
-                              int64_t *lsh, int64_t *lst)
-{
-    int64_t H = c->H, D = c->D, off = c->layout_offset;
-    switch (c->layout) {
-    case LAYOUT_BNHD:
-        *sb = N * H * D, *sh = D, *st = H * D, *lsb = N * H, *lsh = 1, *lst = H;
-        return off;
-    case LAYOUT_PACKED_QKV: /* the k part of [B,N,3,H,D] */
-        *sb = N * 3 * H * D, *sh = D, *st = 3 * H * D, *lsb = N * H, *lsh = 1, *lst = H;
-        return off + H * D;
-    default:
-        *sb = H * N * D, *sh = N * D, *st = D, *lsb = H * N, *lsh = N, *lst = 1;
-        return off;
-    }
-}
-
-static size_t span(const op_case *c, int64_t N, int64_t sb, int64_t sh, int64_t st, int64_t row)
-{
-    return (size_t)((c->B - 1) * sb + (c->H - 1) * sh + (N - 1) * st + row);
-}
-
 /* Random values; with FILL_NAN a sprinkle of NaN, +-Inf and -0. */
 static void fill_values(const op_case *c, uint64_t seed, float *x, size_t n)
 {
@@ -54,8 +31,8 @@ static int permute_to_inputs(const op_case *c, op_inputs *in)
         return -1;
     const vox_layout *L = &in->L;
     int64_t *s = in->strides, N = L->n_tokens;
-    int64_t off = caller_strides(c, N, &s[0], &s[1], &s[2], &s[3], &s[4], &s[5]);
-    size_t n = span(c, N, s[0], s[1], s[2], c->D);
+    int64_t off = oh_caller_strides(c, N, &s[0], &s[1], &s[2], &s[3], &s[4], &s[5]);
+    size_t n = oh_caller_span(c, N, s[0], s[1], s[2], c->D);
     oh_add(in, "src", OB_ELEM, n, 0);
     in->buf[PT_SRC].offset = (size_t)off * vox_dtype_size(c->dtype);
     fill_values(c, 11, in->buf[PT_SRC].f32, n);
@@ -136,15 +113,15 @@ static int permute_from_inputs(const op_case *c, op_inputs *in)
         return -1;
     const vox_layout *L = &in->L;
     int64_t BH = c->B * c->H, S = L->n_slots, V = L->V, N = L->n_tokens, *s = in->strides;
-    int64_t off = caller_strides(c, N, &s[0], &s[1], &s[2], &s[3], &s[4], &s[5]);
+    int64_t off = oh_caller_strides(c, N, &s[0], &s[1], &s[2], &s[3], &s[4], &s[5]);
     oh_add(in, "src", OB_ELEM, (size_t)(BH * S * c->D), 0);
     fill_values(c, 21, in->buf[PF_SRC].f32, in->buf[PF_SRC].count);
     oh_add(in, "lse_src", OB_F32, c->with_lse ? (size_t)(BH * S) : 0, 0);
     if (c->with_lse)
         fill_values(c, 22, in->buf[PF_LSE_SRC].f32, in->buf[PF_LSE_SRC].count);
-    oh_add(in, "dst", OB_ELEM, span(c, N, s[0], s[1], s[2], c->D), 1);
+    oh_add(in, "dst", OB_ELEM, oh_caller_span(c, N, s[0], s[1], s[2], c->D), 1);
     in->buf[PF_DST].offset = (size_t)off * vox_dtype_size(c->dtype);
-    oh_add(in, "lse_dst", OB_F32, c->with_lse ? span(c, N, s[3], s[4], s[5], 1) : 0, 1);
+    oh_add(in, "lse_dst", OB_F32, c->with_lse ? oh_caller_span(c, N, s[3], s[4], s[5], 1) : 0, 1);
     in->buf[PF_LSE_DST].offset = (size_t)c->layout_offset * 4;
     oh_add(in, "token_slot", OB_I32, (size_t)N, 0);
     memcpy(in->buf[PF_TOKEN_SLOT].i32, L->token_slot, sizeof(int32_t) * (size_t)N);

@@ -18,7 +18,14 @@
  * vload_half, bf16 widened as in common.cl); every product and sum is f32
  * (f32 scores compensated, vox_bwd_score_add). Rows pruned by query
  * selection are skipped by compacting each block's computed rows, so work
- * scales with kept rows. */
+ * scales with kept rows.
+ *
+ * One file per op: the OpenCL C kernels (device section, compiled by the
+ * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
+ * cl_attention_backward() (host section, included into cl_ops.c through cl_op_files.h),
+ * with the op's programs, kernels and program sources as X-macro lists. */
+#ifdef __OPENCL_VERSION__
+
 #define VMAX 256 /* largest block volume (core/layout.c) */
 
 #if VOX_DTYPE == 0
@@ -349,3 +356,152 @@ vox_attention_backward_dkdv(VOX_CL_BUF_PARAMS(VOX_ATTENTION_BACKWARD_BUFS)
     }
 }
 #endif
+
+#endif /* __OPENCL_VERSION__ */
+#ifndef __OPENCL_VERSION__
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
+#define CL_PROGRAMS_attention_backward(X) \
+    X(PROG_BWD_Q, "attention backward (dQ)", "") \
+    X(PROG_BWD_KV, "attention backward (dK, dV)", "")
+#define CL_KERNELS_attention_backward(X) \
+    X(PROG_BWD_Q, K_ATTENTION_BACKWARD_PREP, "vox_attention_backward_prep") \
+    X(PROG_BWD_Q, K_ATTENTION_BACKWARD_DQ, "vox_attention_backward_dq") \
+    X(PROG_BWD_KV, K_ATTENTION_BACKWARD_DKDV, "vox_attention_backward_dkdv")
+#define CL_PARTS_attention_backward(X) \
+    X(PROG_BWD_Q, "\n#define VOX_BWD_KV 0\n") \
+    X(PROG_BWD_Q, "attention_backward.cl") \
+    X(PROG_BWD_KV, "\n#define VOX_BWD_KV 1\n") \
+    X(PROG_BWD_KV, "attention_backward.cl")
+#define CL_SUPPORTS_attention_backward(X) X(attention_backward)
+#ifdef CL_OP_LAUNCHERS
+
+/* ------------------------------------------------------------ backward */
+
+/* attention_backward's tiles (kernels/attention_backward.cl): prep and dQ
+ * (BM query rows per work-group, BN keys per step), dK/dV (BN keys per
+ * work-group, BM query rows per step). Chosen for at most 48 KiB of local
+ * memory even where the device has more (NVIDIA's limit per work-group), so
+ * the shapes tested on PoCL are the shapes NVIDIA runs. */
+#define BWD_LOCAL_CAP 49152
+#define BWD_VMAX 256 /* the kernels' VMAX */
+
+typedef struct bwd_tiles {
+    int qm, qn, ql; /* dQ: BM, BN, LS */
+    int km, kn, kl; /* dK/dV: BM, BN, LS */
+} bwd_tiles;
+
+/* Local memory of a dQ (kv = 0) or dK/dV (kv = 1) work-group as the kernel
+ * declares it: four tiles in the storage type, dS (and P) in f32, the row
+ * and key tables, the compaction arrays, and a margin. */
+static size_t bwd_local(vox_dtype dt, int hd, int bm, int bn, int kv)
+{
+    size_t es = dt == VOX_F32 ? 4 : 2, tp = (size_t)hd + (dt == VOX_F32 ? 1 : 2);
+    size_t probs = kv ? 2 * (size_t)bn * (size_t)(bm + 1) : (size_t)bm * (size_t)(bn + 1);
+    return es * 2 * (size_t)(bm + bn) * tp + 4 * probs + 4 * (3 * (size_t)bm + (size_t)bn) +
+           4 * (2 * BWD_VMAX + 1) + 512;
+}
+
+/* The largest tiles that fit; 0 when none does. dQ keeps HD*BM/LS
+ * accumulators per item, dK/dV 2*HD*BN/LS (at most 64: registers). */
+static int bwd_pick(const cl_dev *d, vox_dtype dt, int hd, int V, bwd_tiles *t)
+{
+    static const int q_cand[][3] = {{32, 32, 128}, {16, 32, 128}, {16, 16, 128}, {8, 16, 128},
+                                    {8, 16, 64},   {8, 8, 64}};
+    static const int kv_cand[][3] = {{16, 64, 256}, {8, 64, 256}, {16, 32, 128}, {8, 32, 128},
+                                     {16, 16, 128}, {8, 16, 128}, {8, 16, 64},   {8, 8, 64}};
+    size_t cap = d->local_mem < BWD_LOCAL_CAP ? (size_t)d->local_mem : BWD_LOCAL_CAP;
+    int q = 0, kv = 0;
+    for (size_t c = 0; !q && c < sizeof q_cand / sizeof q_cand[0]; c++) {
+        int bm = q_cand[c][0] < V ? q_cand[c][0] : V, bn = q_cand[c][1], ls = q_cand[c][2], tpr = ls / bm;
+        if ((size_t)ls > d->max_wg || ls % bm || bn % tpr || hd % tpr || bwd_local(dt, hd, bm, bn, 0) > cap)
+            continue;
+        t->qm = bm, t->qn = bn, t->ql = ls, q = 1;
+    }
+    for (size_t c = 0; !kv && c < sizeof kv_cand / sizeof kv_cand[0]; c++) {
+        int bm = kv_cand[c][0], bn = kv_cand[c][1], ls = kv_cand[c][2], tpk = ls / bn;
+        if (bn > V || (size_t)ls > d->max_wg || bm % tpk || hd % tpk || 2 * hd / tpk > 64 ||
+            bwd_local(dt, hd, bm, bn, 1) > cap)
+            continue;
+        t->km = bm, t->kn = bn, t->kl = ls, kv = 1;
+    }
+    return q && kv;
+}
+
+/* Block volume, head_dim and a tile that fits (cl_supports). */
+static vox_status cl_attention_backward_supports(const cl_dev *d, const vox_op_dims *dm, char *reason, size_t n)
+{
+    bwd_tiles t;
+    if (dm->block_volume > BWD_VMAX || dm->head_dim % 8) {
+        snprintf(reason, n, "block volume %lld or head_dim %lld out of range (<= %d, a multiple of 8)",
+                 (long long)dm->block_volume, (long long)dm->head_dim, BWD_VMAX);
+        return VOX_ERR_UNSUPPORTED;
+    }
+    if (!bwd_pick(d, dm->dtype, (int)dm->head_dim, (int)dm->block_volume, &t)) {
+        snprintf(reason, n, "head_dim %lld: no backward tile fits %llu bytes of local memory (or %zu work-items)",
+                 (long long)dm->head_dim, (unsigned long long)d->local_mem, d->max_wg);
+        return VOX_ERR_UNSUPPORTED;
+    }
+    return VOX_OK;
+}
+
+static size_t bwd_groups(int64_t total)
+{
+    const int64_t cap = (int64_t)1 << 22;
+    return (size_t)(total < cap ? total : cap);
+}
+
+/* prep, dQ (PROG_BWD_Q), then dK/dV (PROG_BWD_KV); the programs are fetched
+ * one at a time (a fetch may move the cached ones). */
+vox_status cl_attention_backward(void *devp, const vox_op_dims *dm, const vox_op_attention_backward *p)
+{
+    cl_dev *d = devp;
+    const int hd = (int)dm->head_dim, V = (int)dm->block_volume;
+    bwd_tiles t;
+    if (V > BWD_VMAX || hd % 8 || !bwd_pick(d, dm->dtype, hd, V, &t))
+        return vox_fail(d->log, VOX_ERR_UNSUPPORTED,
+                        "opencl: attention_backward: head_dim %d, block volume %d do not fit local memory (%llu bytes)",
+                        hd, V, (unsigned long long)d->local_mem);
+    vox_attention_backward_args a;
+    vox_attention_backward_args_init(&a, dm, p);
+    const cl_attention_backward_bufs b = {.q = p->q,
+                                          .k = p->k,
+                                          .v = p->v,
+                                          .o = p->o,
+                                          .dout = p->dout,
+                                          .lse = p->lse,
+                                          .dq = p->dq,
+                                          .dk = p->dk,
+                                          .dv = p->dv,
+                                          .mask = p->mask,
+                                          .fill_src = a.has_fill ? p->fill_src : none,
+                                          .valid = dm->block_valid};
+    cl_prog *pr = NULL;
+    vox_status st = cl_get_prog(d, PROG_BWD_Q, (int)dm->dtype, hd, t.qm, t.qn, t.ql, &pr);
+    if (st)
+        return st;
+    a.tiles = 1, a.total = a.BH * a.NB;
+    cl_grid g = {.prog = pr, .k = K_ATTENTION_BACKWARD_PREP, .groups = bwd_groups(a.total), .ls = (size_t)t.ql,
+                 .name = "attention_backward (prep)"};
+    st = cl_attention_backward_launch(d, dm->dtype, &b, &a, &g);
+    if (st)
+        return st;
+    a.tiles = (V + t.qm - 1) / t.qm, a.total = a.BH * a.NB * a.tiles;
+    g.k = K_ATTENTION_BACKWARD_DQ, g.groups = bwd_groups(a.total), g.name = "attention_backward (dQ)";
+    st = cl_attention_backward_launch(d, dm->dtype, &b, &a, &g);
+    if (!st)
+        st = cl_get_prog(d, PROG_BWD_KV, (int)dm->dtype, hd, t.km, t.kn, t.kl, &pr);
+    if (st)
+        return st;
+    a.tiles = V / t.kn, a.total = a.BH * a.NB * a.tiles;
+    g = (cl_grid){.prog = pr, .k = K_ATTENTION_BACKWARD_DKDV, .groups = bwd_groups(a.total), .ls = (size_t)t.kl,
+                  .name = "attention_backward (dK, dV)"};
+    st = cl_attention_backward_launch(d, dm->dtype, &b, &a, &g);
+    if (!st) /* the path, not its last kernel */
+        d->last_kernel[VOX_OP_attention_backward] = "vox_attention_backward (portable: prep, dq, dkdv)";
+    return st;
+}
+
+#endif /* CL_OP_LAUNCHERS */
+#endif /* !__OPENCL_VERSION__ */

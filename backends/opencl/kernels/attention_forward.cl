@@ -9,7 +9,14 @@
  * work, so work scales with kept rows. Keys stream over the row's listed KV blocks
  * only, BN at a time (Q, K/V and P tiles in local memory, f32), padding keys
  * masked. Scores stay unscaled (running max of q.k); the scale (> 0) is
- * applied inside exp, so huge scales do not overflow q*scale. */
+ * applied inside exp, so huge scales do not overflow q*scale.
+ *
+ * One file per op: the OpenCL C kernels (device section, compiled by the
+ * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
+ * cl_attention_forward() (host section, included into cl_ops.c through cl_op_files.h),
+ * with the op's programs, kernels and program sources as X-macro lists. */
+#ifdef __OPENCL_VERSION__
+
 #define TPR (LS / BM)
 #define NC (BN / TPR)
 #define ND (HD / TPR)
@@ -134,3 +141,120 @@ vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_P
         }
     }
 }
+
+#endif /* __OPENCL_VERSION__ */
+#ifndef __OPENCL_VERSION__
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
+#define CL_PROGRAMS_attention_forward(X) \
+    X(PROG_ATTN, "attention", " -cl-mad-enable") \
+    X(PROG_ATTN_MMA, "tensor-core attention", "")
+#define CL_KERNELS_attention_forward(X) \
+    X(PROG_ATTN, K_ATTENTION_FORWARD, "vox_attention_forward") \
+    X(PROG_ATTN_MMA, K_ATTENTION_FORWARD_MMA, "vox_attention_forward_mma")
+#define CL_PARTS_attention_forward(X) \
+    X(PROG_ATTN, "attention_forward.cl") \
+    X(PROG_ATTN_MMA, "attention_forward_mma.cl")
+#define CL_SUPPORTS_attention_forward(X)
+#ifdef CL_OP_LAUNCHERS
+
+/* Attention tile shape for head dim hd that fits the device's local memory. */
+static int attn_tiles(const cl_dev *d, int hd, int V, int *bm, int *bn, int *ls)
+{
+    static const int cand[][2] = {{32, 32}, {32, 16}, {16, 16}};
+    int L = 128;
+    if (d->max_wg < (size_t)L)
+        L = 64;
+    for (size_t c = 0; c < sizeof cand / sizeof cand[0]; c++) {
+        int m = cand[c][0] < V ? cand[c][0] : V, n = cand[c][1];
+        int tpr = L / m;
+        if (tpr < 1 || n % tpr || hd % tpr)
+            continue;
+        size_t bytes = 4 * ((size_t)(m + n) * (size_t)(hd + 1) + (size_t)m * (size_t)(n + 1) + (size_t)L) +
+                       4 * (size_t)(m + n) + 512;
+        if (bytes > d->local_mem)
+            continue;
+        *bm = m, *bn = n, *ls = L;
+        return 1;
+    }
+    return 0;
+}
+
+/* The attention arguments (both kernels take the same) for work-groups of
+ * `rows` query rows each, and the launch. */
+static vox_status attn_launch(cl_dev *d, const cl_prog *pr, int k, const vox_op_dims *dm,
+                              const vox_op_attention_forward *p, int rows, const char *name, size_t ls,
+                              vox_log_level level)
+{
+    vox_attention_forward_args a;
+    vox_attention_forward_args_init(&a, dm, p);
+    a.tiles = (a.V + rows - 1) / rows;
+    a.total = a.BH * a.NB * a.tiles;
+    const cl_attention_forward_bufs b = {.q = p->q,
+                                         .k = p->k,
+                                         .v = p->v,
+                                         .o = p->o,
+                                         .lse = p->lse,
+                                         .kv_start = p->kv_start,
+                                         .kv_count = p->kv_count,
+                                         .kv_cols = p->kv_cols,
+                                         .kept_count = a.has_kept ? p->kept_count : none,
+                                         .kept_rows = a.has_kept ? p->kept_rows : none,
+                                         .valid = dm->block_valid};
+    const int64_t cap = (int64_t)1 << 22;
+    const cl_grid g = {.prog = pr, .k = k, .groups = (size_t)(a.total < cap ? a.total : cap), .ls = ls, .name = name,
+                       .level = level};
+    return cl_attention_forward_launch(d, dm->dtype, &b, &a, &g);
+}
+
+/* Tensor-core attention (kernels/attention_forward_mma.cl): f16/bf16, head
+ * dim <= 128, q/k/v/o rows 16-byte aligned (the kernel copies 16 bytes at a
+ * time). Returns VOX_ERR_UNSUPPORTED where the portable kernel has to run:
+ * not applicable, or the fast path failed (then it stays off for this
+ * device). */
+static vox_status attn_mma(cl_dev *d, const vox_op_dims *dm, const vox_op_attention_forward *p)
+{
+    int hd = (int)dm->head_dim;
+    if (!d->mma || dm->dtype == VOX_F32 || hd > 128 || hd % 8)
+        return VOX_ERR_UNSUPPORTED;
+    const vox_bref *rows[] = {&p->q, &p->k, &p->v, &p->o};
+    for (int i = 0; i < 4; i++)
+        if (rows[i]->offset % 16)
+            return VOX_ERR_UNSUPPORTED;
+    /* local memory as declared by the kernel: Q/K tile, V^T tile, slots */
+    size_t dp = hd <= 16 ? 16 : hd <= 32 ? 32 : hd <= 64 ? 64 : 128;
+    size_t bytes = 2 * (64 * (dp + 8) + (size_t)hd * 72) + 4 * 64 + 8 * 64 + (d->mma == MMA_EMULATED ? 3072 : 0);
+    if (bytes > d->local_mem)
+        return VOX_ERR_UNSUPPORTED;
+    cl_prog *pr = NULL;
+    vox_status st = cl_get_prog(d, PROG_ATTN_MMA, (int)dm->dtype, hd, 64, 64, 128, &pr);
+    if (!st) {
+        st = attn_launch(d, pr, K_ATTENTION_FORWARD_MMA, dm, p, 64, "attention_forward (tensor cores)", 128, VOX_LOG_WARN);
+        if (!st)
+            return VOX_OK;
+    }
+    vox_log(d->log, VOX_LOG_WARN, "opencl: tensor-core attention failed (%s); the portable kernel runs from now on",
+            vox_status_string(st));
+    d->mma = MMA_OFF;
+    return VOX_ERR_UNSUPPORTED;
+}
+
+vox_status cl_attention_forward(void *devp, const vox_op_dims *dm, const vox_op_attention_forward *p)
+{
+    cl_dev *d = devp;
+    if (attn_mma(d, dm, p) == VOX_OK)
+        return VOX_OK;
+    int bm, bn, ls, hd = (int)dm->head_dim, V = (int)dm->block_volume;
+    if (!attn_tiles(d, hd, V, &bm, &bn, &ls))
+        return vox_fail(d->log, VOX_ERR_UNSUPPORTED, "opencl: head_dim %d does not fit local memory (%llu bytes)", hd,
+                        (unsigned long long)d->local_mem);
+    cl_prog *pr = NULL;
+    vox_status st = cl_get_prog(d, PROG_ATTN, (int)dm->dtype, hd, bm, bn, ls, &pr);
+    if (st)
+        return st;
+    return attn_launch(d, pr, K_ATTENTION_FORWARD, dm, p, bm, "attention_forward", (size_t)ls, VOX_LOG_ERROR);
+}
+
+#endif /* CL_OP_LAUNCHERS */
+#endif /* !__OPENCL_VERSION__ */

@@ -12,7 +12,14 @@
  * reference's cumulative rule admits exactly the blocks whose mass before is
  * < tau. In `real` without contraction, as the reference. Row m's columns
  * go to kv_cols from kv_start[m] (the plan gives each row room for what its
- * rule admits). */
+ * rule admits).
+ *
+ * One file per op: the OpenCL C kernels (device section, compiled by the
+ * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
+ * cl_kv_select() (host section, included into cl_ops.c through cl_op_files.h),
+ * with the op's programs, kernels and program sources as X-macro lists. */
+#ifdef __OPENCL_VERSION__
+
 #pragma OPENCL FP_CONTRACT OFF
 
 #ifndef VOX_KV_HELPERS
@@ -195,3 +202,84 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
         }
     }
 }
+
+#endif /* __OPENCL_VERSION__ */
+#ifndef __OPENCL_VERSION__
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
+#define CL_PROGRAMS_kv_select(X)
+#define CL_KERNELS_kv_select(X) \
+    X(PROG_OPS, K_KV_SELECT, "vox_kv_select") \
+    X(PROG_OPS, K_KV_SELECT_GLOBAL, "vox_kv_select_global")
+/* kv_select.cl goes in twice: work space in local memory, then in a global buffer */
+#define KV_AS_LOCAL "\n#define KVS __local\n#define KV_NAME vox_kv_select\n#define KV_GLOBAL 0\n"
+#define KV_AS_GLOBAL                                                                   \
+    "\n#undef KVS\n#undef KV_NAME\n#undef KV_GLOBAL\n#define KVS __global\n"            \
+    "#define KV_NAME vox_kv_select_global\n#define KV_GLOBAL 1\n"
+#define CL_PARTS_kv_select(X) \
+    X(PROG_OPS, KV_AS_LOCAL) \
+    X(PROG_OPS, "kv_select.cl") \
+    X(PROG_OPS, KV_AS_GLOBAL) \
+    X(PROG_OPS, "kv_select.cl")
+#define CL_SUPPORTS_kv_select(X)
+#ifdef CL_OP_LAUNCHERS
+
+/* The kv_select work space of each work-group row: 2*NBv+1 reals (and, on
+ * devices without fp64, NBv order keys), then NB+16 flag bytes; in local
+ * memory where it fits (vox_kv_select), else in d->scratch, a 256-byte-
+ * aligned slice per work-group (vox_kv_select_global). */
+static vox_status kv_scratch(cl_dev *d, size_t bytes)
+{
+    if (d->scratch_bytes >= bytes)
+        return VOX_OK;
+    if (d->scratch)
+        g_cl.clReleaseMemObject(d->scratch);
+    d->scratch_bytes = 0;
+    cl_int e;
+    d->scratch = g_cl.clCreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes, NULL, &e);
+    if (!d->scratch || e != CL_SUCCESS) {
+        if (d->scratch)
+            g_cl.clReleaseMemObject(d->scratch);
+        d->scratch = NULL;
+        return vox_fail(d->log, cl_status(e), "opencl: kv_select scratch of %zu bytes failed (%s, %d)", bytes,
+                        cl_err_name(e), e);
+    }
+    d->scratch_bytes = bytes;
+    return VOX_OK;
+}
+
+vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_select *p)
+{
+    cl_dev *d = devp;
+    vox_kv_select_args a;
+    vox_kv_select_args_init(&a, dm, p);
+    size_t ws = (d->fp64 ? 8 * (size_t)(2 * a.NBv + 1) : 4 * (size_t)(3 * a.NBv + 1)) + (size_t)a.NB + 16;
+    /* keep 1 KiB of local memory for the kernel's own variables */
+    int local = ws + 1024 <= d->local_mem;
+    cl_kv_select_bufs b = {.qbar = p->qbar,
+                           .kbar = p->kbar,
+                           .kv_start = p->kv_start,
+                           .kv_count = p->kv_count,
+                           .kv_cols = p->kv_cols,
+                           .scratch = none};
+    /* the global variant's __local argument is unused: 4 bytes */
+    cl_grid g = {.k = local ? K_KV_SELECT : K_KV_SELECT_GLOBAL, .groups = groups_for(a.BH * a.NB), .ls = 128,
+                 .local = local ? ws : 4};
+    cl_buf scratch = {0};
+    if (!local) {
+        if (g.groups > 1024)
+            g.groups = 1024;
+        size_t stride = (ws + 255) / 256 * 256;
+        vox_status st = kv_scratch(d, g.groups * stride);
+        if (st)
+            return st;
+        scratch.mem = d->scratch;
+        b.scratch = (vox_bref){&scratch, 0};
+        a.per_block = (int64_t)(stride / 4);
+    }
+    return cl_kv_select_launch(d, dm->dtype, &b, &a, &g);
+}
+
+#endif /* CL_OP_LAUNCHERS */
+#endif /* !__OPENCL_VERSION__ */

@@ -8,7 +8,16 @@
  * Pass 0 counts them (popcount) and copies the header and the columns;
  * pass 1 computes the column's start (the head's counts before the tile,
  * reduced, plus a scan over the tile) and writes its rows in bit order, i.e.
- * ascending. No global atomics: each column is one item's; deterministic. */
+ * ascending. No global atomics: each column is one item's; deterministic.
+ *
+ * One file per op: the OpenCL C kernels (device section, compiled by the
+ * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
+ * cl_mask_transpose() (host section, included into cl_ops.c through cl_op_files.h),
+ * with the op's programs, kernels and program sources as X-macro lists. */
+#ifdef __OPENCL_VERSION__
+/* no contraction (explicit: the op programs concatenate files) */
+#pragma OPENCL FP_CONTRACT OFF
+
 
 #define MT_LS 128
 #define MT_W (MT_LS / 32) /* words per column (one bit per row of a chunk) */
@@ -97,3 +106,47 @@ vox_mask_transpose(VOX_CL_BUF_PARAMS(VOX_MASK_TRANSPOSE_BUFS) VOX_CL_ARG_PARAMS(
             mask[3 * R + bh * NB + j] = n;
     }
 }
+
+#endif /* __OPENCL_VERSION__ */
+#ifndef __OPENCL_VERSION__
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
+#define CL_PROGRAMS_mask_transpose(X)
+#define CL_KERNELS_mask_transpose(X) \
+    X(PROG_OPS, K_MASK_TRANSPOSE, "vox_mask_transpose")
+#define CL_PARTS_mask_transpose(X) \
+    X(PROG_OPS, "mask_transpose.cl")
+#define CL_SUPPORTS_mask_transpose(X) X(mask_transpose)
+#ifdef CL_OP_LAUNCHERS
+
+/* Two passes of one kernel (kernels/mask_transpose.cl), one work-group of 128
+ * items per (head, tile of 128 KV blocks): counts, then starts and lists. */
+vox_status cl_mask_transpose(void *devp, const vox_op_dims *dm, const vox_op_mask_transpose *p)
+{
+    vox_mask_transpose_args a;
+    vox_mask_transpose_args_init(&a, dm, p);
+    const cl_mask_transpose_bufs b = {.kv_start = p->kv_start, .kv_count = p->kv_count, .kv_cols = p->kv_cols,
+                                      .mask = p->mask};
+    cl_grid g = {.k = K_MASK_TRANSPOSE, .groups = groups_for(a.BH * ((a.NB + 127) / 128)), .ls = 128,
+                 .name = "mask_transpose (counts)"};
+    vox_status st = cl_mask_transpose_launch(devp, dm->dtype, &b, &a, &g);
+    if (st)
+        return st;
+    a.pass = 1;
+    g.name = "mask_transpose (lists)";
+    return cl_mask_transpose_launch(devp, dm->dtype, &b, &a, &g);
+}
+
+/* Work-groups of 128 items (cl_supports). */
+static vox_status cl_mask_transpose_supports(const cl_dev *d, const vox_op_dims *dm, char *reason, size_t n)
+{
+    if (d->max_wg < 128) {
+        snprintf(reason, n, "work-groups of 128 items needed, the device has %zu", d->max_wg);
+        return VOX_ERR_UNSUPPORTED;
+    }
+    return VOX_OK;
+}
+
+#endif /* CL_OP_LAUNCHERS */
+#endif /* !__OPENCL_VERSION__ */

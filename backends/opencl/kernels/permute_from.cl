@@ -1,0 +1,67 @@
+/* voxattn OpenCL: permute_from, from the block layout back to
+ * the caller's layout (core/backend.h has the exact semantics). Rows are
+ * copied as raw elements (args.row per row, strides in elements), one
+ * work-group per row, grid-stride.
+ *
+ * One file per op: the OpenCL C kernels (device section, compiled by the
+ * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
+ * cl_permute_from() (host section, included into cl_ops.c through cl_op_files.h),
+ * with the op's programs, kernels and program sources as X-macro lists. */
+#ifdef __OPENCL_VERSION__
+/* contraction as the OpenCL default (explicit: the op programs concatenate files) */
+#pragma OPENCL FP_CONTRACT ON
+
+
+/* dst[b,h,t,:] = src[bh][f][:], f = has_fill ? fill_src[bh*S + token_slot[t]] : token_slot[t];
+ * likewise lse_dst[b,h,t] = lse_src[bh*S + f] when has_lse */
+__kernel void vox_permute_from(VOX_CL_BUF_PARAMS(VOX_PERMUTE_FROM_BUFS) VOX_CL_ARG_PARAMS(VOX_PERMUTE_FROM_ARGS))
+{
+    VOX_CL_APPLY_OFFSETS(VOX_PERMUTE_FROM_BUFS)
+    VOX_CL_ARGS(permute_from, VOX_PERMUTE_FROM_ARGS)
+    __global const rawel *in = (__global const rawel *)src;
+    __global rawel *out = (__global rawel *)dst;
+    const long S = args.slots, H = args.heads, N = args.N, nrows = args.BH * N;
+    const int D = (int)args.row;
+    for (long row = get_group_id(0); row < nrows; row += get_num_groups(0)) {
+        long bh = row / N, t = row - bh * N;
+        long b = bh / H, h = bh - b * H;
+        long s = token_slot[t];
+        long f = args.has_fill ? (long)fill_src[bh * S + s] : s;
+        __global const rawel *x = in + (bh * S + f) * D;
+        __global rawel *o = out + b * args.sb + h * args.sh + t * args.st;
+        for (int e = LID; e < D; e += LSZ)
+            o[e] = x[e];
+        if (args.has_lse && LID == 0)
+            lse_dst[b * args.lsb + h * args.lsh + t * args.lst] = lse_src[bh * S + f];
+    }
+}
+
+#endif /* __OPENCL_VERSION__ */
+#ifndef __OPENCL_VERSION__
+/* The op's own programs {PROG_*, what, extra build options}, kernels
+ * {program, K_*, name}, program sources {program, file or text} and whether
+ * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
+#define CL_PROGRAMS_permute_from(X)
+#define CL_KERNELS_permute_from(X) \
+    X(PROG_OPS, K_PERMUTE_FROM, "vox_permute_from")
+#define CL_PARTS_permute_from(X) \
+    X(PROG_OPS, "permute_from.cl")
+#define CL_SUPPORTS_permute_from(X)
+#ifdef CL_OP_LAUNCHERS
+
+vox_status cl_permute_from(void *devp, const vox_op_dims *dm, const vox_op_permute_from *p)
+{
+    vox_permute_from_args a;
+    vox_permute_from_args_init(&a, dm, p);
+    const cl_permute_from_bufs b = {.src = p->src,
+                                    .lse_src = a.has_lse ? p->lse_src : none,
+                                    .dst = p->dst.ref,
+                                    .lse_dst = a.has_lse ? p->lse_dst.ref : none,
+                                    .token_slot = p->token_slot,
+                                    .fill_src = p->fill_src};
+    const cl_grid g = {.k = K_PERMUTE_FROM, .groups = groups_for(a.BH * a.N), .ls = row_ls(dm->head_dim)};
+    return cl_permute_from_launch(devp, dm->dtype, &b, &a, &g);
+}
+
+#endif /* CL_OP_LAUNCHERS */
+#endif /* !__OPENCL_VERSION__ */
