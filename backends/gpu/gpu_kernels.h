@@ -2,18 +2,18 @@
  * the op table (VOX_KERNEL_OP_LIST, core/kernel_args.h) has one file
  * kernels/<op>.cuh; gpu_op_files.h, generated at build time by
  * tools/op_files.py, includes them in table order. An op file holds
- *   its kernel names, seen by every includer (C and C++):
- *     VOX_GPU_KERNELS_<op>(X)      required: every module has them, the host
- *                                  refuses to open a device without them
- *     VOX_GPU_KERNELS_OPT_<op>(X)  optional, built for every target: a module
- *                                  without them only lacks the op
- *     VOX_GPU_KERNELS_MMA_<op>(X)  optional, built only where mma.sync is
- *                                  (VOX_HAVE_MMA_SYNC: NVIDIA sm_80+; absent
- *                                  from HIP code objects); the launcher falls
- *                                  back to the portable kernels
+ *   its kernel names, seen by every includer (C and C++), as one list
+ *   VOX_GPU_KERNELS_<op>(R, O, M) of entries
+ *     R(name)  required: every module has it, the host refuses to open a
+ *              device without it
+ *     O(name)  optional, built for every target: a module without it only
+ *              lacks the op
+ *     M(name)  optional, built only where mma.sync is (VOX_HAVE_MMA_SYNC:
+ *              NVIDIA sm_80+; absent from HIP code objects); the launcher
+ *              falls back to the portable kernels
  *   its device code under #ifdef VOX_GPU_DEVICE (kernels/kernels.cu)
  *   its launcher gpu_<op>() under #ifdef VOX_GPU_HOST (gpu_ops.c)
- * The name lists may be seen more than once (identical redefinitions); each
+ * The name list may be seen more than once (an identical redefinition); each
  * section is included once. The host's kernel enum and name table
  * (gpu_internal.h, gpu_launch.c) and the check in kernels/kernels.cu that
  * each listed kernel is defined expand the lists below, so a kernel listed
@@ -25,9 +25,10 @@
 #include "gpu_op_files.h" /* generated: #include "kernels/<op>.cuh" per op */
 #include "kernel_args.h"  /* the op table */
 
-#define VOX_GPU_OP_REQUIRED(X, op, BUFS, ARGS) VOX_GPU_KERNELS_##op(X)
-#define VOX_GPU_OP_OPTIONAL(X, op, BUFS, ARGS) VOX_GPU_KERNELS_OPT_##op(X)
-#define VOX_GPU_OP_MMA(X, op, BUFS, ARGS) VOX_GPU_KERNELS_MMA_##op(X)
+#define VOX_GPU_SKIP(name)
+#define VOX_GPU_OP_REQUIRED(X, op, BUFS, ARGS) VOX_GPU_KERNELS_##op(X, VOX_GPU_SKIP, VOX_GPU_SKIP)
+#define VOX_GPU_OP_OPTIONAL(X, op, BUFS, ARGS) VOX_GPU_KERNELS_##op(VOX_GPU_SKIP, X, VOX_GPU_SKIP)
+#define VOX_GPU_OP_MMA(X, op, BUFS, ARGS) VOX_GPU_KERNELS_##op(VOX_GPU_SKIP, VOX_GPU_SKIP, X)
 
 /* The kernels of every op, by kind, in op table order. */
 #define VOX_GPU_KERNELS_REQUIRED(X) VOX_KERNEL_OP_LIST(VOX_GPU_OP_REQUIRED, X)

@@ -14,22 +14,19 @@
  * fill_src[slot] == slot) and lse != -inf (a row without keys has none).
  * Launch: 128 threads; prep one block per query block, dq/dkdv a.tiles blocks
  * of 16 slots per block (a.tiles = ceil(V/16)); TT = 32 (or 16 where the
- * shared memory is short) rows or keys per shared-memory tile. */
+ * shared memory is short) rows or keys per shared-memory tile.
+ * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
- * gpu_attention_backward (VOX_GPU_HOST). */
-#define VOX_GPU_KERNELS_attention_backward(X)
-#define VOX_GPU_KERNELS_OPT_attention_backward(X)                                                             \
-    X(attention_backward_prep_f32) X(attention_backward_prep_f16) X(attention_backward_prep_bf16)             \
-    X(attention_backward_dq_f32_k32) X(attention_backward_dq_f16_k32) X(attention_backward_dq_bf16_k32)       \
-    X(attention_backward_dq_f32_k16) X(attention_backward_dq_f16_k16) X(attention_backward_dq_bf16_k16)       \
-    X(attention_backward_dkdv_f32_k32) X(attention_backward_dkdv_f16_k32) X(attention_backward_dkdv_bf16_k32) \
-    X(attention_backward_dkdv_f32_k16) X(attention_backward_dkdv_f16_k16) X(attention_backward_dkdv_bf16_k16)
-#define VOX_GPU_KERNELS_MMA_attention_backward(X)                                  \
-    X(attention_backward_dq_mma_f16_d64) X(attention_backward_dq_mma_f16_d128)     \
-    X(attention_backward_dq_mma_bf16_d64) X(attention_backward_dq_mma_bf16_d128)   \
-    X(attention_backward_dkdv_mma_f16_d64) X(attention_backward_dkdv_mma_f16_d128) \
-    X(attention_backward_dkdv_mma_bf16_d64) X(attention_backward_dkdv_mma_bf16_d128)
+#define VOX_GPU_KERNELS_attention_backward(R, O, M)                                                           \
+    O(attention_backward_prep_f32) O(attention_backward_prep_f16) O(attention_backward_prep_bf16)             \
+    O(attention_backward_dq_f32_k32) O(attention_backward_dq_f16_k32) O(attention_backward_dq_bf16_k32)       \
+    O(attention_backward_dq_f32_k16) O(attention_backward_dq_f16_k16) O(attention_backward_dq_bf16_k16)       \
+    O(attention_backward_dkdv_f32_k32) O(attention_backward_dkdv_f16_k32) O(attention_backward_dkdv_bf16_k32) \
+    O(attention_backward_dkdv_f32_k16) O(attention_backward_dkdv_f16_k16) O(attention_backward_dkdv_bf16_k16) \
+    M(attention_backward_dq_mma_f16_d64) M(attention_backward_dq_mma_f16_d128)                                \
+    M(attention_backward_dq_mma_bf16_d64) M(attention_backward_dq_mma_bf16_d128)                              \
+    M(attention_backward_dkdv_mma_f16_d64) M(attention_backward_dkdv_mma_f16_d128)                            \
+    M(attention_backward_dkdv_mma_bf16_d64) M(attention_backward_dkdv_mma_bf16_d128)
 
 #ifdef VOX_GPU_DEVICE
 

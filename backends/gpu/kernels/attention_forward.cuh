@@ -3,17 +3,14 @@
  * sm_80 and of VOXATTN_GPU_SCALAR). The tensor-core kernel is
  * attention_forward_mma.cuh. KT = 32 keys per tile, or 16 where that does
  * not fit in shared memory (the host picks). Launch: 128 threads, a.tiles
- * blocks of 16 rows per query block. */
+ * blocks of 16 rows per query block.
+ * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
- * gpu_attention_forward (VOX_GPU_HOST). */
-#define VOX_GPU_KERNELS_attention_forward(X)                                                \
-    X(attention_forward_f32_k32) X(attention_forward_f16_k32) X(attention_forward_bf16_k32) \
-    X(attention_forward_f32_k16) X(attention_forward_f16_k16) X(attention_forward_bf16_k16)
-#define VOX_GPU_KERNELS_OPT_attention_forward(X)
-#define VOX_GPU_KERNELS_MMA_attention_forward(X)                                                         \
-    X(attention_forward_mma_f16_d64) X(attention_forward_mma_f16_d128) X(attention_forward_mma_f16_d256) \
-    X(attention_forward_mma_bf16_d64) X(attention_forward_mma_bf16_d128) X(attention_forward_mma_bf16_d256)
+#define VOX_GPU_KERNELS_attention_forward(R, O, M)                                                       \
+    R(attention_forward_f32_k32) R(attention_forward_f16_k32) R(attention_forward_bf16_k32)              \
+    R(attention_forward_f32_k16) R(attention_forward_f16_k16) R(attention_forward_bf16_k16)              \
+    M(attention_forward_mma_f16_d64) M(attention_forward_mma_f16_d128) M(attention_forward_mma_f16_d256) \
+    M(attention_forward_mma_bf16_d64) M(attention_forward_mma_bf16_d128) M(attention_forward_mma_bf16_d256)
 
 #ifdef VOX_GPU_DEVICE
 

@@ -2,13 +2,11 @@
  * their LSEs, in place, f32 arithmetic, over one batch entry. Launch:
  * blockDim (32, 4): threadIdx.y picks a row (head, token), the warp walks its
  * head_dim; grid-stride over rows. Each lane reads the row's LSEs before lane
- * 0 overwrites acc_lse (a warp sync between). */
+ * 0 overwrites acc_lse (a warp sync between).
+ * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
- * gpu_attention_merge (VOX_GPU_HOST). */
-#define VOX_GPU_KERNELS_attention_merge(X) X(attention_merge_f32) X(attention_merge_f16) X(attention_merge_bf16)
-#define VOX_GPU_KERNELS_OPT_attention_merge(X)
-#define VOX_GPU_KERNELS_MMA_attention_merge(X)
+#define VOX_GPU_KERNELS_attention_merge(R, O, M) \
+    R(attention_merge_f32) R(attention_merge_f16) R(attention_merge_bf16)
 
 #ifdef VOX_GPU_DEVICE
 

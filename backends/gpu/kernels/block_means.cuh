@@ -1,13 +1,10 @@
 /* block_means (core/backend.h): per (bh, block j), the mean of its valid
  * rows (or its kept rows) of x, read in the caller's layout through
  * slot_token and accumulated in f64. Launch: 128 threads, one block per
- * (bh, j), grid-stride. */
+ * (bh, j), grid-stride.
+ * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
- * gpu_block_means (VOX_GPU_HOST). */
-#define VOX_GPU_KERNELS_block_means(X) X(block_means_f32) X(block_means_f16) X(block_means_bf16)
-#define VOX_GPU_KERNELS_OPT_block_means(X)
-#define VOX_GPU_KERNELS_MMA_block_means(X)
+#define VOX_GPU_KERNELS_block_means(R, O, M) R(block_means_f32) R(block_means_f16) R(block_means_bf16)
 
 #ifdef VOX_GPU_DEVICE
 

@@ -32,13 +32,10 @@
  * of it, in a per-CTA slice of b.scratch after kt and the fast path's row
  * list, a.per_block bytes).
  * Dynamic shared memory: a union (the rows' qbar in phase 1, the warps'
- * histograms in phase 2) of vox_ks_union() bytes, then the scores. */
+ * histograms in phase 2) of vox_ks_union() bytes, then the scores.
+ * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
- * gpu_kv_select (VOX_GPU_HOST). */
-#define VOX_GPU_KERNELS_kv_select(X) X(kv_select) X(kv_select_kt) X(kv_select_fast) X(kv_select_rows)
-#define VOX_GPU_KERNELS_OPT_kv_select(X)
-#define VOX_GPU_KERNELS_MMA_kv_select(X)
+#define VOX_GPU_KERNELS_kv_select(R, O, M) R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows)
 
 #ifdef VOX_GPU_DEVICE
 

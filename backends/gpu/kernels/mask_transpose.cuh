@@ -10,13 +10,10 @@
  * tile, reduced, plus a scan over the tile) and writes its rows in bit
  * order, i.e. ascending. No global atomics: each column is one thread's, so
  * the output is deterministic. Launch: MT_T threads, no dynamic shared
- * memory, twice (pass 0, then pass 1). */
+ * memory, twice (pass 0, then pass 1).
+ * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
- * gpu_mask_transpose (VOX_GPU_HOST). */
-#define VOX_GPU_KERNELS_mask_transpose(X)
-#define VOX_GPU_KERNELS_OPT_mask_transpose(X) X(mask_transpose)
-#define VOX_GPU_KERNELS_MMA_mask_transpose(X)
+#define VOX_GPU_KERNELS_mask_transpose(R, O, M) O(mask_transpose)
 
 #ifdef VOX_GPU_DEVICE
 

@@ -3,12 +3,10 @@
  * token_slot[t], and the LSE likewise when both LSE buffers are present.
  * Rows are copied in units of the widest copy word (2, 4 or 16 bytes) that
  * divides every address and stride, as in permute_to.cuh. Launch: blockDim
- * (32, 8), grid-stride over rows. This file: the kernel names, the kernels
- * (VOX_GPU_DEVICE) and the launcher (VOX_GPU_HOST); see ../gpu_kernels.h. */
+ * (32, 8), grid-stride over rows.
+ * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-#define VOX_GPU_KERNELS_permute_from(X) X(permute_from_b2) X(permute_from_b4) X(permute_from_b16)
-#define VOX_GPU_KERNELS_OPT_permute_from(X)
-#define VOX_GPU_KERNELS_MMA_permute_from(X)
+#define VOX_GPU_KERNELS_permute_from(R, O, M) R(permute_from_b2) R(permute_from_b4) R(permute_from_b16)
 
 #ifdef VOX_GPU_DEVICE
 

@@ -3,12 +3,10 @@
  * copied in units of the widest copy word (2, 4 or 16 bytes) that divides
  * every address and stride; the launcher picks the variant (b2/b4/b16) and
  * gives row and strides in those units. Launch: blockDim (32, 8),
- * grid-stride over rows. This file: the kernel names, the kernels
- * (VOX_GPU_DEVICE) and the launcher (VOX_GPU_HOST); see ../gpu_kernels.h. */
+ * grid-stride over rows.
+ * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-#define VOX_GPU_KERNELS_permute_to(X) X(permute_to_b2) X(permute_to_b4) X(permute_to_b16)
-#define VOX_GPU_KERNELS_OPT_permute_to(X)
-#define VOX_GPU_KERNELS_MMA_permute_to(X)
+#define VOX_GPU_KERNELS_permute_to(R, O, M) R(permute_to_b2) R(permute_to_b4) R(permute_to_b16)
 
 #ifdef VOX_GPU_DEVICE
 

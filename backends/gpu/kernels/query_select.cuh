@@ -14,13 +14,10 @@
  * rows (a group of G lanes per pruned row, each scanning every G-th row of
  * the window, then a shuffle reduction), an ordered compaction by warp 0.
  * The kernels (query_select_fast.cuh) take a certified f32 path first and
- * come here for the blocks it cannot certify. */
+ * come here for the blocks it cannot certify.
+ * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
- * gpu_query_select (VOX_GPU_HOST). */
-#define VOX_GPU_KERNELS_query_select(X) X(query_select_f32) X(query_select_f16) X(query_select_bf16)
-#define VOX_GPU_KERNELS_OPT_query_select(X)
-#define VOX_GPU_KERNELS_MMA_query_select(X)
+#define VOX_GPU_KERNELS_query_select(R, O, M) R(query_select_f32) R(query_select_f16) R(query_select_bf16)
 
 #ifdef VOX_GPU_DEVICE
 

@@ -19,16 +19,12 @@
  * score -inf is not merged but marked, and a split that saw only such tiles
  * writes sum -1.
  * Dynamic shared memory (floats): qT[D][ROWS], kT[D][KT], v[KT][DS],
- * w[KT][ROWS] (gpu_sample_rows sizes it). */
+ * w[KT][ROWS] (gpu_sample_rows sizes it).
+ * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
- * gpu_sample_rows (VOX_GPU_HOST). */
-#define VOX_GPU_KERNELS_sample_rows(X) \
-    X(sample_rows_f32) X(sample_rows_f16) X(sample_rows_bf16) X(sample_rows_merge)
-#define VOX_GPU_KERNELS_OPT_sample_rows(X)
-#define VOX_GPU_KERNELS_MMA_sample_rows(X)                                             \
-    X(sample_rows_mma_f16_d64) X(sample_rows_mma_f16_d128) X(sample_rows_mma_bf16_d64) \
-    X(sample_rows_mma_bf16_d128)
+#define VOX_GPU_KERNELS_sample_rows(R, O, M)                                                                  \
+    R(sample_rows_f32) R(sample_rows_f16) R(sample_rows_bf16) R(sample_rows_merge) M(sample_rows_mma_f16_d64) \
+    M(sample_rows_mma_f16_d128) M(sample_rows_mma_bf16_d64) M(sample_rows_mma_bf16_d128)
 
 #ifdef VOX_GPU_DEVICE
 

@@ -3,13 +3,10 @@
  * head (grid-stride over heads): thread 0 sums the head's R sampled rows in
  * f64 in the reference's order (core/svg_classify.c), so errors and classes
  * are bitwise those of the host classification; then every thread writes
- * the head's NB mask rows from the pattern tables. Launch: 256 threads. */
+ * the head's NB mask rows from the pattern tables. Launch: 256 threads.
+ * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-/* The op file (../gpu_kernels.h): its kernel names, its kernels (VOX_GPU_DEVICE) and its launcher
- * gpu_svg_classify (VOX_GPU_HOST). */
-#define VOX_GPU_KERNELS_svg_classify(X) X(svg_classify)
-#define VOX_GPU_KERNELS_OPT_svg_classify(X)
-#define VOX_GPU_KERNELS_MMA_svg_classify(X)
+#define VOX_GPU_KERNELS_svg_classify(R, O, M) R(svg_classify)
 
 #ifdef VOX_GPU_DEVICE
 
