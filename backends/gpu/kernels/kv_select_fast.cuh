@@ -1,7 +1,8 @@
 /* kv_select's fast path (CUMULATIVE and TOPK rules; kv_select.cuh keeps the
  * exact f64 path, which STAT rows and every row this path cannot certify
  * take). vox_kv_select_fast: one CTA of VOX_KF_THREADS threads per (bh, tile
- * of VOX_KS_ROWS video query rows), the tiles of vox_kv_select.
+ * of VOX_KF_ROWS video query rows), grid-stride, two CTAs per multiprocessor
+ * (one CTA's phase 2 overlaps the other's phase 1).
  *
  * Phase 1: a_j, the f32 dot products of the tile's qbar rows with every video
  * kbar row (keys from kt as in kv_select.cuh, 4 keys x 8 rows per thread;
@@ -58,14 +59,14 @@
  * is not certified writes nothing and is listed in the scratch (vox_ks_list);
  * vox_kv_select_rows (kv_select.cuh) then runs the exact path on the listed
  * rows. Dynamic shared memory: a union (the rows' qbar in phase 1, the warps'
- * vox_kf_work in phase 2) of vox_kf_union() bytes, then the tile's 16 x S
- * f32 values (S: NBv rounded up to 4), or, when they do not fit, those in a
+ * vox_kf_work in phase 2) of vox_kf_union() bytes, then the tile's
+ * VOX_KF_ROWS x S f32 values (S: NBv rounded up to 4), or, when they do not fit, those in a
  * per-CTA slice of b.scratch after the list (a.per_block bytes). */
 
 #define VOX_KF_THREADS 256
 #define VOX_KF_BAND 64  /* band blocks re-scored exactly per row, at most */
 #define VOX_KF_CHUNK 16 /* dims summed apart before joining a score's running sum (a multiple of VOX_KS_EC) */
-#define VOX_KF_RH (VOX_KS_ROWS / 2) /* rows per thread in phase 1 */
+#define VOX_KF_ROWS 8   /* query rows per CTA tile: one per warp in phase 2, each thread's rows in phase 1 */
 
 /* A warp's phase-2 work space. */
 struct vox_kf_work {
@@ -82,14 +83,21 @@ static_assert(sizeof(vox_kf_work) == 3872, "gpu_kv_select sizes the fast path's 
  * warps, the most a 256-thread CTA has: gpu_kv_select). */
 __device__ __forceinline__ i64 vox_kf_union(i64 D, i64 nw)
 {
-    i64 q = (i64)VOX_KS_ROWS * ((D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC) * 4;
+    i64 q = (i64)VOX_KF_ROWS * ((D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC) * 4;
     i64 w = nw * (i64)sizeof(vox_kf_work);
     return ((q > w ? q : w) + 15) / 16 * 16;
 }
 
+/* Tiles of VOX_KF_ROWS video query rows (at least one per head; the list
+ * of kv_select.cuh has room for every video row whatever the tiling). */
+__device__ __forceinline__ i64 vox_kf_tiles(const vox_kv_select_args &a)
+{
+    return a.NBv > 0 ? (a.NBv + VOX_KF_ROWS - 1) / VOX_KF_ROWS : 1;
+}
+
 /* Phase 1: sc[r*S + j] = a_j of row i0 + r (r < nrows), j < S (the keys
  * past NBv are kt's zero padding; S = vox_ks_stride(NBv), so that each
- * thread's 4 keys are one aligned float4). qs: VOX_KS_ROWS x Dp f32 of shared
+ * thread's 4 keys are one aligned float4). qs: VOX_KF_ROWS x Dp f32 of shared
  * memory, [e][r], zero past D (fmaf(0, 0, x) = x: no rounding). Each chunk of
  * VOX_KF_CHUNK dims is summed in registers from 0 (sequential fmaf) and then
  * added to the row's running sum in sc: the error bound of the top of this
@@ -101,8 +109,8 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
 {
     const int tid = threadIdx.x;
     const i64 Dp = (D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC, S = vox_ks_stride(NBv), S4 = S / 4;
-    for (i64 x = tid; x < VOX_KS_ROWS * Dp; x += VOX_KF_THREADS) {
-        i64 e = x / VOX_KS_ROWS, r = x - e * VOX_KS_ROWS;
+    for (i64 x = tid; x < VOX_KF_ROWS * Dp; x += VOX_KF_THREADS) {
+        i64 e = x / VOX_KF_ROWS, r = x - e * VOX_KF_ROWS;
         qs[x] = r < nrows && e < D ? qbar[(bh * NB + i0 + r) * D + e] : 0.f;
     }
     __syncthreads();
@@ -110,13 +118,11 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
     const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
     float nkmax = 0.f;
     int nonfinite = 0;
-    /* units of (half of the rows, 4 keys): 2 S/4 of them, so that few threads
-     * idle in the last pass (a unit per thread when NBv = 512) */
-    for (i64 un = tid; un < 2 * S4; un += VOX_KF_THREADS) {
-        const int rh = (int)(un & 1) * VOX_KF_RH; /* the unit's first row */
-        const i64 k = (un >> 1) * VOX_KS_KPT;
+    /* units of (the tile's rows, 4 keys): S/4 of them */
+    for (i64 un = tid; un < S4; un += VOX_KF_THREADS) {
+        const i64 k = un * VOX_KS_KPT;
         const float4 *kp = kh + k / 4; /* keys k..k+3 (< S) of dim e: kp[e*S4] */
-        float acc[VOX_KF_RH][VOX_KS_KPT], nk[VOX_KS_KPT];
+        float acc[VOX_KF_ROWS][VOX_KS_KPT], nk[VOX_KS_KPT];
 #pragma unroll
         for (int kk = 0; kk < VOX_KS_KPT; kk++)
             nk[kk] = 0.f;
@@ -127,7 +133,7 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
         for (i64 e0 = 0; e0 < Dp; e0 += VOX_KS_EC) {
             if (e0 % VOX_KF_CHUNK == 0)
 #pragma unroll
-                for (int r = 0; r < VOX_KF_RH; r++)
+                for (int r = 0; r < VOX_KF_ROWS; r++)
 #pragma unroll
                     for (int kk = 0; kk < VOX_KS_KPT; kk++)
                         acc[r][kk] = 0.f;
@@ -136,9 +142,9 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
                 const float kv[VOX_KS_KPT] = {ring[c].x, ring[c].y, ring[c].z, ring[c].w};
                 const i64 en = e0 + VOX_KS_EC + c;
                 ring[c] = en < D ? kp[en * S4] : zero;
-                const float4 *q = (const float4 *)(qs + (e0 + c) * VOX_KS_ROWS + rh);
+                const float4 *q = (const float4 *)(qs + (e0 + c) * VOX_KF_ROWS);
 #pragma unroll
-                for (int r4 = 0; r4 < VOX_KF_RH / 4; r4++) {
+                for (int r4 = 0; r4 < VOX_KF_ROWS / 4; r4++) {
                     const float4 qq = q[r4];
 #pragma unroll
                     for (int kk = 0; kk < VOX_KS_KPT; kk++) {
@@ -154,21 +160,21 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
             }
             if ((e0 + VOX_KS_EC) % VOX_KF_CHUNK == 0 || e0 + VOX_KS_EC == Dp) { /* the chunk into sc */
 #pragma unroll
-                for (int r = 0; r < VOX_KF_RH; r++) {
-                    float4 *o = (float4 *)(sc + (i64)(rh + r) * S + k);
+                for (int r = 0; r < VOX_KF_ROWS; r++) {
+                    float4 *o = (float4 *)(sc + (i64)r * S + k);
                     float4 v = make_float4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
                     if (e0 >= VOX_KF_CHUNK) {
                         const float4 p = *o;
                         v = make_float4(p.x + v.x, p.y + v.y, p.z + v.z, p.w + v.w);
                     }
-                    if (rh + r < nrows)
+                    if (r < nrows)
                         *o = v;
                 }
             }
         }
 #pragma unroll
         for (int kk = 0; kk < VOX_KS_KPT; kk++)
-            if (k + kk < NBv) { /* (both units of the keys find the same nk) */
+            if (k + kk < NBv) {
                 nonfinite |= !(nk[kk] <= 3.4e38f);
                 nkmax = nk[kk] > nkmax ? nk[kk] : nkmax;
             }
@@ -485,7 +491,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     return true;
 }
 
-VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, 1)
+VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, 2)
     vox_kv_select_fast(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
     __shared__ double red[VOX_MAX_WARPS];
@@ -496,12 +502,12 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, 1)
     int *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
     const int NB = (int)a.NB, NBv = (int)a.NBv, tid = threadIdx.x, lane = tid % VOX_WARP_SIZE;
     const int warp = tid / VOX_WARP_SIZE, nw = VOX_KF_THREADS / VOX_WARP_SIZE;
-    const i64 tiles = vox_ks_tiles(a);
+    const i64 tiles = vox_kf_tiles(a);
     unsigned char *un = vox_dyn_smem;
     float *sc = a.per_block ? (float *)(vox_ks_slices(b, a) + (i64)blockIdx.x * a.per_block)
                             : (float *)(vox_dyn_smem + vox_kf_union(a.D, nw));
     for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
-        const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KS_ROWS;
+        const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KF_ROWS;
         if (i0 == 0) /* the head's global query rows are dense */
             for (i64 x = tid; x < (i64)(NB - NBv) * NB; x += VOX_KF_THREADS) {
                 i64 i = NBv + x / NB, j = x % NB, m = bh * NB + i;
@@ -509,7 +515,7 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, 1)
                 if (j == 0)
                     count[m] = NB;
             }
-        const int nrows = NBv - i0 < VOX_KS_ROWS ? (int)(NBv - i0) : VOX_KS_ROWS;
+        const int nrows = NBv - i0 < VOX_KF_ROWS ? (int)(NBv - i0) : VOX_KF_ROWS;
         if (nrows > 0) {
             int bad;
             const float nk2 = vox_kf_scores(qbar, kt, bh, i0, nrows, NB, NBv, a.D, (float *)un, sc, red, &bad);
