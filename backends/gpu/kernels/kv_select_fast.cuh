@@ -221,6 +221,7 @@ __device__ unsigned vox_kf_top_value(const unsigned *urow, int NBv, int n, unsig
         for (int b = lane; b < 256; b += VOX_WARP_SIZE)
             w->hist[b] = 0;
         VOX_SYNCWARP();
+#pragma unroll 4
         for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
             const unsigned long long rel = urow[j] - kmin;
             if (((rel ^ prefix) >> hi) == 0)
@@ -288,6 +289,7 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
         for (int b = lane; b < 256; b += VOX_WARP_SIZE)
             w->hist[b] = 0, w->hsum[b] = 0.0;
         VOX_SYNCWARP();
+#pragma unroll 4
         for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
             const unsigned u = urow[j];
             const unsigned long long rel = u - kmin;
@@ -385,11 +387,13 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     const float Gf = (float)(G * (1.0 + 0x1p-22)); /* >= G, and the f32 products' rounding */
     /* w_j = expf((a_j - amax) * scale_f), W = sum of w */
     float amax = -INFINITY;
+#pragma unroll 4
     for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
         amax = fmaxf(amax, srow[j]);
     amax = vox_warp_max(amax);
     double W = 0;
     unsigned kmin = 0xffffffffu, kmax = 0;
+#pragma unroll 4
     for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
         const float x = expf((srow[j] - amax) * a.scale_f);
         const unsigned u = __float_as_uint(x);
@@ -420,6 +424,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
             return false;
         const float TG = T * Gf;
         int nin = 0, nb = 0;
+#pragma unroll 4
         for (int j0 = 0; j0 < NBv; j0 += VOX_WARP_SIZE) {
             const int j = j0 + lane;
             const float x = j < NBv ? srow[j] : 0.f;
@@ -478,6 +483,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     }
     /* ordered compaction: own block, global blocks, taken video blocks */
     int base = 0;
+#pragma unroll 4
     for (int j0 = 0; j0 < NB; j0 += VOX_WARP_SIZE) {
         const int j = j0 + lane;
         const bool pick = j < NB && (j >= NBv || j == i || urow[j]);
