@@ -203,7 +203,9 @@ __device__ __forceinline__ int vox_kf_count_before(bool p, int *total)
  * its bits; kmin: the row's smallest), rel < 2^len: the first pass takes the
  * top (up to) 8 bits of that range, so that a row's values spread over the
  * bins (few same-address atomics) however narrow their range; each later
- * pass the next 8 bits of the chosen bucket. */
+ * pass the next 8 bits of the chosen bucket. The first pass's histogram
+ * (counts, and for the cumulative rule the bin sums) is usually built by
+ * vox_kf_row's exp sweep (`counted`: skip its count here). */
 __device__ __forceinline__ int vox_kf_bitlen(unsigned x)
 {
     return x ? 32 - __clz((int)x) : 0;
@@ -211,21 +213,24 @@ __device__ __forceinline__ int vox_kf_bitlen(unsigned x)
 
 /* The n-th largest (0 < n < NBv) of the row's w, or the low end of a radix
  * bucket taken whole: the bits T with #{w >= T} >= n and #{w > T} <= n. */
-__device__ unsigned vox_kf_top_value(const unsigned *urow, int NBv, int n, unsigned kmin, int len, vox_kf_work *w)
+__device__ unsigned vox_kf_top_value(const unsigned *urow, int NBv, int n, unsigned kmin, int len, bool counted,
+                                     vox_kf_work *w)
 {
     constexpr int BPL = 256 / VOX_WARP_SIZE; /* bins per lane, descending */
     const int lane = threadIdx.x % VOX_WARP_SIZE;
     unsigned prefix = 0; /* the chosen bits of rel, those at [hi, 32) fixed */
     int rem = n, hi = len, lo = len > 8 ? len - 8 : 0;
-    for (;;) {
-        for (int b = lane; b < 256; b += VOX_WARP_SIZE)
-            w->hist[b] = 0;
-        VOX_SYNCWARP();
+    for (;; counted = false) {
+        if (!counted) {
+            for (int b = lane; b < 256; b += VOX_WARP_SIZE)
+                w->hist[b] = 0;
+            VOX_SYNCWARP();
 #pragma unroll 4
-        for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
-            const unsigned long long rel = urow[j] - kmin;
-            if (((rel ^ prefix) >> hi) == 0)
-                atomicAdd(&w->hist[(int)(rel >> lo) & ((1 << (hi - lo)) - 1)], 1);
+            for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
+                const unsigned long long rel = urow[j] - kmin;
+                if (((rel ^ prefix) >> hi) == 0)
+                    atomicAdd(&w->hist[(int)(rel >> lo) & ((1 << (hi - lo)) - 1)], 1);
+            }
         }
         VOX_SYNCWARP();
         int c[BPL], tot = 0;
@@ -276,7 +281,7 @@ __device__ int vox_kf_cum_certify(int c, double bp, double bc, double W, int NBv
  * keys of vox_kf_top_value, f64 bin sums) to the block where the running sum
  * of the largest w first reaches tau W, then vox_kf_cum_certify. */
 __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, double Ep, unsigned kmin, int len,
-                          vox_kf_work *w)
+                          bool counted, vox_kf_work *w)
 {
     constexpr int BPL = 256 / VOX_WARP_SIZE;
     const int lane = threadIdx.x % VOX_WARP_SIZE;
@@ -285,17 +290,19 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
     int hi = len, lo = len > 8 ? len - 8 : 0;
     double before = 0; /* sum of the w ranked above the current bucket */
     int above = 0, cnt = 0;
-    for (;;) {
-        for (int b = lane; b < 256; b += VOX_WARP_SIZE)
-            w->hist[b] = 0, w->hsum[b] = 0.0;
-        VOX_SYNCWARP();
+    for (;; counted = false) {
+        if (!counted) {
+            for (int b = lane; b < 256; b += VOX_WARP_SIZE)
+                w->hist[b] = 0, w->hsum[b] = 0.0;
+            VOX_SYNCWARP();
 #pragma unroll 4
-        for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
-            const unsigned u = urow[j];
-            const unsigned long long rel = u - kmin;
-            if (((rel ^ prefix) >> hi) == 0) {
-                const int b = (int)(rel >> lo) & ((1 << (hi - lo)) - 1);
-                atomicAdd(&w->hist[b], 1), atomicAdd(&w->hsum[b], (double)__uint_as_float(u));
+            for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
+                const unsigned u = urow[j];
+                const unsigned long long rel = u - kmin;
+                if (((rel ^ prefix) >> hi) == 0) {
+                    const int b = (int)(rel >> lo) & ((1 << (hi - lo)) - 1);
+                    atomicAdd(&w->hist[b], 1), atomicAdd(&w->hsum[b], (double)__uint_as_float(u));
+                }
             }
         }
         VOX_SYNCWARP();
@@ -386,13 +393,39 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         return false;
     const float Gf = (float)(G * (1.0 + 0x1p-22)); /* >= G, and the f32 products' rounding */
     /* w_j = expf((a_j - amax) * scale_f), W = sum of w */
-    float amax = -INFINITY;
+    float amax = -INFINITY, amin = INFINITY;
 #pragma unroll 4
     for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
-        amax = fmaxf(amax, srow[j]);
-    amax = vox_warp_max(amax);
+        amax = fmaxf(amax, srow[j]), amin = fminf(amin, srow[j]);
+    amax = vox_warp_max(amax), amin = -vox_warp_max(-amin);
+    int n = 0; /* TOPK's count (with the min_blocks top-up) */
+    if (a.rule == 1) {
+        n = a.topk < NBv ? a.topk : NBv;
+        if (n < a.min_blocks)
+            n = a.min_blocks < NBv ? a.min_blocks : NBv;
+    }
+    /* The exp sweep also builds the first radix pass's histogram (the first
+     * radix routine's: vox_kf_cum, or vox_kf_top_value for TOPK) over the
+     * range [pmin, pmax], the w of amin and amax (computed as the sweep
+     * computes those blocks'). expf being monotone, every w lies in it; a w
+     * outside it (off) voids the histogram, else the radix passes take
+     * pmin, pmax as the row's kmin, kmax (they need only kmin <= bits(w) <=
+     * kmax for every w). */
+    const bool pre = a.rule == 1 ? n > 0 && n < NBv : 0.0 < a.tau;
+    const unsigned pmin = __float_as_uint(expf((amin - amax) * a.scale_f));
+    const unsigned pmax = __float_as_uint(expf((amax - amax) * a.scale_f));
+    const int plen = vox_kf_bitlen(pmax - pmin), plo = plen > 8 ? plen - 8 : 0;
+    if (pre) {
+        for (int b = lane; b < 256; b += VOX_WARP_SIZE) {
+            w->hist[b] = 0;
+            if (a.rule == 0)
+                w->hsum[b] = 0.0;
+        }
+        VOX_SYNCWARP();
+    }
     double W = 0;
     unsigned kmin = 0xffffffffu, kmax = 0;
+    int off = 0;
 #pragma unroll 4
     for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
         const float x = expf((srow[j] - amax) * a.scale_f);
@@ -401,25 +434,34 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         if (a.rule == 0)
             W += (double)x;
         kmin = u < kmin ? u : kmin, kmax = u > kmax ? u : kmax;
+        if (pre) {
+            off |= u < pmin || u > pmax;
+            const int b = (int)((u - pmin) >> plo) & 255;
+            atomicAdd(&w->hist[b], 1);
+            if (a.rule == 0)
+                atomicAdd(&w->hsum[b], (double)x);
+        }
     }
     if (a.rule == 0)
         W = vox_warp_sum(W);
+    const bool counted = pre && !vox_warp_max(off);
     kmin = (unsigned)-vox_warp_max(-(long long)kmin), kmax = (unsigned)vox_warp_max((long long)kmax);
+    if (counted) /* every rel = bits(w) - pmin in [0, 2^plen): the histogram's frame */
+        kmin = pmin, kmax = pmax;
     const int len = vox_kf_bitlen(kmax - kmin);
     VOX_SYNCWARP();
-    int n = 0;
-    if (a.rule == 1)
-        n = a.topk < NBv ? a.topk : NBv;
-    else if (0.0 < a.tau && (n = vox_kf_cum(urow, NBv, a.tau, W, Ep, kmin, len, w)) < 0)
-        return false;
-    if (n < a.min_blocks)
-        n = a.min_blocks < NBv ? a.min_blocks : NBv;
+    if (a.rule == 0) {
+        if (0.0 < a.tau && (n = vox_kf_cum(urow, NBv, a.tau, W, Ep, kmin, len, counted, w)) < 0)
+            return false;
+        if (n < a.min_blocks)
+            n = a.min_blocks < NBv ? a.min_blocks : NBv;
+    }
     /* marks: 1 = taken (video blocks) */
     if (n <= 0 || n >= NBv) {
         for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
             urow[j] = n > 0;
     } else {
-        const float T = __uint_as_float(vox_kf_top_value(urow, NBv, n, kmin, len, w));
+        const float T = __uint_as_float(vox_kf_top_value(urow, NBv, n, kmin, len, a.rule == 1 && counted, w));
         if (!(T >= 0x1p-90f))
             return false;
         const float TG = T * Gf;
