@@ -104,9 +104,17 @@ def check_one_process(plan, q, k, v, dout, rows, got, rank: int) -> list:
     return [check(name, g, w[:, rows], tol, rank) for name, g, w in zip(("out", "dq", "dk", "dv"), got, want)]
 
 
-def report(rank: int, run: str, errs, timing: str) -> None:
-    """Rank 0 prints `run` (what ran), the max |diff| of check_one_process
-    and `timing`, ending in ": ok"."""
+def main_of(fn, doc: str):
+    """An example's main(argv=None): its command line (cli, described by the
+    first line of doc) running fn."""
+    return lambda argv=None: cli(fn, doc.splitlines()[0], argv)
+
+
+def report(rank: int, run: str, timing: str, plan, q, k, v, dout, rows, got) -> None:
+    """Checks this rank's got against the whole sequence in one process
+    (check_one_process, same arguments), then rank 0 prints `run` (what ran),
+    the max |diff| of each and `timing`, ending in ": ok"."""
+    errs = check_one_process(plan, q, k, v, dout, rows, got, rank)
     if rank == 0:
         print(f"{run}: max |diff| out {errs[0]:.1e}, dq {errs[1]:.1e}, dk {errs[2]:.1e}, dv {errs[3]:.1e}; "
               f"{timing}: ok")

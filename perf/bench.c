@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,64 @@ static void list_presets(void)
     }
 }
 
+/* The options that set one field of bench_opts: a flag (set to 1) or a value
+ * parsed into [lo, hi] (a list appends and counts in the int at n_off). */
+typedef enum { O_FLAG, O_I64, O_INT, O_DOUBLE, O_DLIST, O_ILIST, O_TEXT } opt_kind;
+
+typedef struct field_opt {
+    const char *name;
+    opt_kind kind;
+    size_t off, n_off; /* in bench_opts */
+    double lo, hi;
+} field_opt;
+
+#define AT(member) offsetof(bench_opts, member)
+static const field_opt k_field_opts[] = {
+    {"-v", O_FLAG, AT(verbose), 0, 0, 0},
+    {"--text-before", O_FLAG, AT(cw.text_before), 0, 0, 0},
+    {"--backward", O_FLAG, AT(backward), 0, 0, 0},
+    {"--heads", O_I64, AT(cw.heads), 0, 1, 4096},
+    {"--text", O_I64, AT(cw.text), 0, 0, 1 << 20},
+    {"--batch", O_I64, AT(batch), 0, 1, 4096},
+    {"--tau", O_DLIST, AT(tau), AT(n_tau), 1e-9, 1.0},
+    {"--topk", O_ILIST, AT(topk), AT(n_topk), 1, 1 << 30},
+    {"--density", O_DLIST, AT(density), AT(n_density), 1e-9, 1.0},
+    {"--keep", O_DLIST, AT(keep), AT(n_keep), 1e-9, 1.0},
+    {"--warmup", O_INT, AT(warmup), 0, 0, 100000},
+    {"--runs", O_INT, AT(runs), 0, 1, 1000000},
+    {"--sets", O_INT, AT(sets), 0, 1, 64},
+    {"--sharpness", O_DOUBLE, AT(sharpness), 0, 1e-6, 1e6},
+    {"--json", O_TEXT, AT(json), 0, 0, 0},
+    {"--csv", O_TEXT, AT(csv), 0, 0, 0},
+    {"--export-mask", O_TEXT, AT(export_dir), 0, 0, 0},
+};
+#undef AT
+
+static const field_opt *find_field_opt(const char *name)
+{
+    for (size_t i = 0; i < sizeof k_field_opts / sizeof k_field_opts[0]; i++)
+        if (!strcmp(name, k_field_opts[i].name))
+            return &k_field_opts[i];
+    return NULL;
+}
+
+/* Sets the field of option f from its value s (NULL for a flag); 0 if s is bad. */
+static int set_field_opt(const field_opt *f, const char *s, bench_opts *o)
+{
+    char *at = (char *)o + f->off;
+    int *n = (int *)((char *)o + f->n_off);
+    switch (f->kind) {
+    case O_FLAG: *(int *)at = 1; return 1;
+    case O_I64: return parse_i64(s, (int64_t)f->lo, (int64_t)f->hi, (int64_t *)at);
+    case O_INT: return parse_int(s, (int)f->lo, (int)f->hi, (int *)at);
+    case O_DOUBLE: return parse_double(s, f->lo, f->hi, (double *)at);
+    case O_DLIST: return parse_dlist(s, f->lo, f->hi, (double *)at, n);
+    case O_ILIST: return parse_ilist(s, (int)f->lo, (int)f->hi, (int *)at, n);
+    case O_TEXT: *(const char **)at = s; return 1;
+    }
+    return 0;
+}
+
 /* Returns 0 ok, 1 --help/--list handled (exit 0), 2 usage error. */
 static int parse_args(int argc, char **argv, bench_opts *o)
 {
@@ -238,6 +297,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
     o->mode_dense = o->mode_bsa = o->mode_svg = 1;
     o->warmup = 3, o->runs = 20, o->sets = 3, o->seed = 1, o->sharpness = 1.0;
     int64_t v64;
+    const field_opt *fo;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *nx = i + 1 < argc ? argv[i + 1] : NULL;
 #define NEED()                                                       \
@@ -259,8 +319,10 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         } else if (!strcmp(a, "--list")) {
             list_presets();
             return 1;
-        } else if (!strcmp(a, "-v")) {
-            o->verbose = 1;
+        } else if ((fo = find_field_opt(a))) {
+            if (fo->kind != O_FLAG)
+                NEED();
+            if (!set_field_opt(fo, fo->kind == O_FLAG ? NULL : nx, o)) BAD();
         } else if (!strcmp(a, "--preset")) {
             NEED();
             if (!add_presets(nx, o)) BAD();
@@ -272,21 +334,10 @@ static int parse_args(int argc, char **argv, bench_opts *o)
             NEED();
             if (!parse_grid(nx, &o->cw.frames, &o->cw.height, &o->cw.width)) BAD();
             o->custom = 1;
-        } else if (!strcmp(a, "--heads")) {
-            NEED();
-            if (!parse_i64(nx, 1, 4096, &o->cw.heads)) BAD();
         } else if (!strcmp(a, "--dim")) {
             NEED();
             if (!parse_i64(nx, 2, 1024, &v64) || (v64 & 1)) BAD();
             o->cw.head_dim = v64;
-        } else if (!strcmp(a, "--text")) {
-            NEED();
-            if (!parse_i64(nx, 0, 1 << 20, &o->cw.text)) BAD();
-        } else if (!strcmp(a, "--text-before")) {
-            o->cw.text_before = 1;
-        } else if (!strcmp(a, "--batch")) {
-            NEED();
-            if (!parse_i64(nx, 1, 4096, &o->batch)) BAD();
         } else if (!strcmp(a, "--block")) {
             NEED();
             int n = 0;
@@ -298,45 +349,10 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         } else if (!strcmp(a, "--mode")) {
             NEED();
             if (!parse_modes(nx, o)) BAD();
-        } else if (!strcmp(a, "--tau")) {
-            NEED();
-            if (!parse_dlist(nx, 1e-9, 1.0, o->tau, &o->n_tau)) BAD();
-        } else if (!strcmp(a, "--topk")) {
-            NEED();
-            if (!parse_ilist(nx, 1, 1 << 30, o->topk, &o->n_topk)) BAD();
-        } else if (!strcmp(a, "--density")) {
-            NEED();
-            if (!parse_dlist(nx, 1e-9, 1.0, o->density, &o->n_density)) BAD();
-        } else if (!strcmp(a, "--keep")) {
-            NEED();
-            if (!parse_dlist(nx, 1e-9, 1.0, o->keep, &o->n_keep)) BAD();
-        } else if (!strcmp(a, "--warmup")) {
-            NEED();
-            if (!parse_int(nx, 0, 100000, &o->warmup)) BAD();
-        } else if (!strcmp(a, "--runs")) {
-            NEED();
-            if (!parse_int(nx, 1, 1000000, &o->runs)) BAD();
-        } else if (!strcmp(a, "--sets")) {
-            NEED();
-            if (!parse_int(nx, 1, 64, &o->sets)) BAD();
         } else if (!strcmp(a, "--seed")) {
             NEED();
             if (!parse_i64(nx, 0, INT64_MAX, &v64)) BAD();
             o->seed = (uint64_t)v64;
-        } else if (!strcmp(a, "--sharpness")) {
-            NEED();
-            if (!parse_double(nx, 1e-6, 1e6, &o->sharpness)) BAD();
-        } else if (!strcmp(a, "--json")) {
-            NEED();
-            o->json = nx;
-        } else if (!strcmp(a, "--csv")) {
-            NEED();
-            o->csv = nx;
-        } else if (!strcmp(a, "--export-mask")) {
-            NEED();
-            o->export_dir = nx;
-        } else if (!strcmp(a, "--backward")) {
-            o->backward = 1;
         } else {
             fprintf(stderr, "bench: unknown option '%s'\n", a);
             return 2;

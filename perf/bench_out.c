@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,59 +118,113 @@ static void row_int(row_out *o, const char *key, long long v, int present)
         row_absent(o);
 }
 
+/* How a result field is read and written. */
+typedef enum {
+    F_STR,       /* char array */
+    F_STR_SET,   /* char array, absent when "" */
+    F_I64,       /* int64_t */
+    F_INT,       /* int */
+    F_INT_SET,   /* int, absent when < 0 */
+    F_NUM,       /* double, absent when not finite */
+    F_BOOL,      /* int: JSON true/false, CSV 0/1 */
+    F_BLOCK,     /* int[3]: JSON [t, h, w], CSV txhxw */
+    F_TIMER,     /* int: "device" when set, else "host" */
+    F_SVG_HEADS, /* JSON only, of an svg result that ran: the head counts */
+} field_kind;
+
+typedef struct result_field {
+    const char *key;
+    field_kind kind;
+    size_t off; /* in bench_result */
+} result_field;
+
+#define AT(member) offsetof(bench_result, member)
+/* A result's fields in the order they are written (the CSV columns). */
+static const result_field k_fields[] = {
+    {"device", F_STR, AT(device)},
+    {"device_name", F_STR, AT(device_name)},
+    {"backend", F_STR, AT(backend)},
+    {"preset", F_STR, AT(preset)},
+    {"batch", F_I64, AT(batch)},
+    {"heads", F_I64, AT(heads)},
+    {"head_dim", F_I64, AT(head_dim)},
+    {"frames", F_I64, AT(frames)},
+    {"height", F_I64, AT(height)},
+    {"width", F_I64, AT(width)},
+    {"text", F_I64, AT(text)},
+    {"text_before", F_BOOL, AT(text_before)},
+    {"tokens", F_I64, AT(tokens)},
+    {"dtype", F_STR, AT(dtype)},
+    {"block", F_BLOCK, AT(block)},
+    {"mode", F_STR, AT(mode)},
+    {"param", F_STR, AT(param)},
+    {"tau", F_NUM, AT(tau)},
+    {"topk", F_INT_SET, AT(topk)},
+    {"target_density", F_NUM, AT(target_density)},
+    {"keep", F_NUM, AT(keep)},
+    {"status", F_STR, AT(status)},
+    {"density", F_NUM, AT(density)},
+    {"kept_query_fraction", F_NUM, AT(kept_query_fraction)},
+    {"ms_median", F_NUM, AT(ms_median)},
+    {"ms_min", F_NUM, AT(ms_min)},
+    {"ms_max", F_NUM, AT(ms_max)},
+    {"ms_p90", F_NUM, AT(ms_p90)},
+    {"runs", F_INT, AT(runs)},
+    {"warmup", F_INT, AT(warmup)},
+    {"input_sets", F_INT, AT(sets)},
+    {"tflops_effective", F_NUM, AT(tflops_effective)},
+    {"flops", F_NUM, AT(flops)},
+    {"flops_dense", F_NUM, AT(flops_dense)},
+    {"build_ms", F_NUM, AT(build_ms)},
+    {"speedup_vs_dense", F_NUM, AT(speedup_vs_dense)},
+    {"bwd_ms", F_NUM, AT(bwd_ms)},
+    {"fwdbwd_ms", F_NUM, AT(fwdbwd_ms)},
+    {"bwd_tflops_effective", F_NUM, AT(bwd_tflops)},
+    {"fwdbwd_tflops_effective", F_NUM, AT(fwdbwd_tflops)},
+    {"timer", F_TIMER, AT(timer_device)},
+    {"svg_heads", F_SVG_HEADS, 0},
+    {"mask_dir", F_STR_SET, AT(mask_dir)},
+};
+#undef AT
+
+static void write_field(row_out *o, const result_field *f, const bench_result *r)
+{
+    const char *at = (const char *)r + f->off;
+    int i = 0; /* the value of an int field */
+    if (f->kind == F_INT || f->kind == F_INT_SET || f->kind == F_BOOL || f->kind == F_TIMER)
+        memcpy(&i, at, sizeof i);
+    switch (f->kind) {
+    case F_STR: row_str(o, f->key, at); break;
+    case F_STR_SET: row_str(o, f->key, *at ? at : NULL); break;
+    case F_I64: row_int(o, f->key, *(const int64_t *)at, 1); break;
+    case F_INT: row_int(o, f->key, i, 1); break;
+    case F_INT_SET: row_int(o, f->key, i, i >= 0); break;
+    case F_NUM: row_num(o, f->key, *(const double *)at); break;
+    case F_TIMER: row_str(o, f->key, i ? "device" : "host"); break;
+    case F_BOOL:
+        if (row_key(o, f->key)) {
+            if (o->form == ROW_JSON)
+                fputs(i ? "true" : "false", o->f);
+            else
+                fprintf(o->f, "%d", i);
+        }
+        break;
+    case F_BLOCK:
+        if (row_key(o, f->key))
+            fprintf(o->f, o->form == ROW_JSON ? "[%d, %d, %d]" : "%dx%dx%d", r->block[0], r->block[1], r->block[2]);
+        break;
+    case F_SVG_HEADS:
+        if (o->form == ROW_JSON && !strcmp(r->mode, "svg") && !strcmp(r->status, "ok"))
+            fprintf(o->f, ", \"%s\": {\"spatial\": %lld, \"temporal\": %lld, \"dense\": %lld}", f->key,
+                    (long long)r->n_spatial, (long long)r->n_temporal, (long long)r->n_dense_heads);
+        break;
+    }
+}
+
 static void write_result(row_out *o, const bench_result *r)
 {
-    row_str(o, "device", r->device);
-    row_str(o, "device_name", r->device_name);
-    row_str(o, "backend", r->backend);
-    row_str(o, "preset", r->preset);
-    row_int(o, "batch", r->batch, 1);
-    row_int(o, "heads", r->heads, 1);
-    row_int(o, "head_dim", r->head_dim, 1);
-    row_int(o, "frames", r->frames, 1);
-    row_int(o, "height", r->height, 1);
-    row_int(o, "width", r->width, 1);
-    row_int(o, "text", r->text, 1);
-    if (row_key(o, "text_before")) {
-        if (o->form == ROW_JSON)
-            fputs(r->text_before ? "true" : "false", o->f);
-        else
-            fprintf(o->f, "%d", r->text_before);
-    }
-    row_int(o, "tokens", r->tokens, 1);
-    row_str(o, "dtype", r->dtype);
-    if (row_key(o, "block")) /* JSON [t, h, w], CSV txhxw */
-        fprintf(o->f, o->form == ROW_JSON ? "[%d, %d, %d]" : "%dx%dx%d", r->block[0], r->block[1], r->block[2]);
-    row_str(o, "mode", r->mode);
-    row_str(o, "param", r->param);
-    row_num(o, "tau", r->tau);
-    row_int(o, "topk", r->topk, r->topk >= 0);
-    row_num(o, "target_density", r->target_density);
-    row_num(o, "keep", r->keep);
-    row_str(o, "status", r->status);
-    row_num(o, "density", r->density);
-    row_num(o, "kept_query_fraction", r->kept_query_fraction);
-    row_num(o, "ms_median", r->ms_median);
-    row_num(o, "ms_min", r->ms_min);
-    row_num(o, "ms_max", r->ms_max);
-    row_num(o, "ms_p90", r->ms_p90);
-    row_int(o, "runs", r->runs, 1);
-    row_int(o, "warmup", r->warmup, 1);
-    row_int(o, "input_sets", r->sets, 1);
-    row_num(o, "tflops_effective", r->tflops_effective);
-    row_num(o, "flops", r->flops);
-    row_num(o, "flops_dense", r->flops_dense);
-    row_num(o, "build_ms", r->build_ms);
-    row_num(o, "speedup_vs_dense", r->speedup_vs_dense);
-    row_num(o, "bwd_ms", r->bwd_ms);
-    row_num(o, "fwdbwd_ms", r->fwdbwd_ms);
-    row_num(o, "bwd_tflops_effective", r->bwd_tflops);
-    row_num(o, "fwdbwd_tflops_effective", r->fwdbwd_tflops);
-    row_str(o, "timer", r->timer_device ? "device" : "host");
-    if (o->form == ROW_JSON && !strcmp(r->mode, "svg") && !strcmp(r->status, "ok")) /* JSON only */
-        fprintf(o->f, ", \"svg_heads\": {\"spatial\": %lld, \"temporal\": %lld, \"dense\": %lld}",
-                (long long)r->n_spatial, (long long)r->n_temporal, (long long)r->n_dense_heads);
-    row_str(o, "mask_dir", r->mask_dir[0] ? r->mask_dir : NULL);
+    for (size_t i = 0; i < sizeof k_fields / sizeof k_fields[0]; i++)
+        write_field(o, &k_fields[i], r);
 }
 
 /* -------------------------------------------------------------- writers */

@@ -26,12 +26,17 @@ layout(std430, set = 0, binding = 5) writeonly buffer KeptRows { int kept_rows[]
 layout(std430, set = 0, binding = 6) writeonly buffer FillSrc { int fill_src[]; };
 
 shared int swin[256];   /* local slot -> window, -1 outside every window */
-shared float scos[256]; /* cosine to the window centre */
+/* cosines in double on devices with shaderFloat64 (-DQS_F64: the
+ * reference's sums, so near-ties resolve as on the cpu), else in float */
+#if defined(QS_F64)
+#define REAL double
+#else
+#define REAL float
+#endif
+shared REAL scos[256]; /* cosine to the window centre */
 shared uint skept[256];
 
 uint D, base;
-
-bool is_nan(float x) { return (floatBitsToUint(x) & 0x7fffffffu) > 0x7f800000u; }
 
 /* cos(q_a, q_b) for absolute slots a, b of this (b,h), as the reference
  * (core/backend.h): NaN where either row holds a NaN or an Inf, else 0 where
@@ -39,8 +44,23 @@ bool is_nan(float x) { return (floatBitsToUint(x) & 0x7fffffffu) > 0x7f800000u; 
  * Each row is scaled by a power of two near its largest magnitude first
  * (exact), so huge or tiny rows neither overflow nor underflow the f32 sums
  * and ordinary rows give the unscaled result bit for bit. */
-float cosine(uint a, uint b)
+REAL cosine(uint a, uint b)
 {
+#if defined(QS_F64)
+    /* f32/f16/bf16 products are exact in double: only the sums round, in
+     * the reference's order */
+    precise double dot = 0.0LF, na = 0.0LF, nb = 0.0LF;
+    for (uint e = 0u; e < D; e++) {
+        double u = double(LD(q[pc.off[0] + (base + a) * D + e]));
+        double w = double(LD(q[pc.off[0] + (base + b) * D + e]));
+        dot += u * w;
+        na += u * u;
+        nb += w * w;
+    }
+    if (isnan(na) || isinf(na) || isnan(nb) || isinf(nb))
+        return double(uintBitsToFloat(0x7fc00000u));
+    return na > 0.0LF && nb > 0.0LF ? dot / sqrt(na * nb) : 0.0LF;
+#else
     uint ma = 0u, mb = 0u; /* largest |x| as bits: NaN above +Inf */
     for (uint e = 0u; e < D; e++) {
         ma = max(ma, floatBitsToUint(LD(q[pc.off[0] + (base + a) * D + e])) & 0x7fffffffu);
@@ -60,13 +80,14 @@ float cosine(uint a, uint b)
         nb += w * w;
     }
     return na > 0.0 && nb > 0.0 ? dot / sqrt(na * nb) : 0.0; /* 0: subnormal rows flushed */
+#endif
 }
 
 /* Does token u (cosine cu) come before token t (cosine c) in the order of
  * the kept choice: ascending cosine, NaN first, ties lower slot? */
-bool less_similar(float cu, uint u, float c, uint t)
+bool less_similar(REAL cu, uint u, REAL c, uint t)
 {
-    bool un = is_nan(cu), cn = is_nan(c);
+    bool un = isnan(cu), cn = isnan(c);
     if (un != cn)
         return un;
     return un ? u < t : (cu < c || (cu == c && u < t));
@@ -142,14 +163,14 @@ void main()
             uint first = uint(windows[wb]), len = uint(windows[wb + 1u]);
             /* the most similar kept row with a comparable cosine, else the
              * window centre */
-            float best = 0.0;
+            REAL best = 0.0;
             bool found = false;
             src = windows[wb + 2u];
             for (uint u = first; u < first + len; u++) {
                 if (skept[u - j0] == 0u)
                     continue;
-                float c = cosine(j0 + l, u);
-                if (!is_nan(c) && (!found || c > best)) { /* strict: ties keep the lower slot */
+                REAL c = cosine(j0 + l, u);
+                if (!isnan(c) && (!found || c > best)) { /* strict: ties keep the lower slot */
                     best = c;
                     found = true;
                     src = int(u);
@@ -171,7 +192,10 @@ void main()
 #define VK_VARIANTS_query_select(X) \
     X("query_select_f32", "query_select.comp", "-DDT_F32=1") \
     X("query_select_f16", "query_select.comp", "-DDT_F16=1") \
-    X("query_select_bf16", "query_select.comp", "-DDT_BF16=1")
+    X("query_select_bf16", "query_select.comp", "-DDT_BF16=1") \
+    X("query_select_f32_f64", "query_select.comp", "-DDT_F32=1 -DQS_F64=1") \
+    X("query_select_f16_f64", "query_select.comp", "-DDT_F16=1 -DQS_F64=1") \
+    X("query_select_bf16_f64", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_query_select(X)
 
@@ -190,7 +214,9 @@ vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_s
                                .kept_rows = bind(p->kept_rows, (size_t)(BH * NB * V) * 4, 4),
                                .fill_src = bind(p->fill_src, (size_t)(BH * S) * 4, 4)};
     char name[48];
-    return VK_DISPATCH(v, query_select, pipe_name(name, sizeof name, "query_select", d->dtype), b, a,
-                       (uint64_t)(BH * NB));
+    pipe_name(name, sizeof name, "query_select", d->dtype);
+    if (v->fp64) /* the cosines in double: near-ties resolve as on the cpu */
+        strncat(name, "_f64", sizeof name - strlen(name) - 1);
+    return VK_DISPATCH(v, query_select, name, b, a, (uint64_t)(BH * NB));
 }
 #endif /* !VOX_GLSL */

@@ -26,18 +26,26 @@ void naive_block_means(const naive_dims *d, const float *x, const int32_t *kept_
         }
 }
 
+/* The order every selection here follows: does (key x, index a) come before
+ * (key y, index b)? Ascending key, NaN before every number when nan_first
+ * (after every number otherwise), equal keys (or both NaN): lower index first. */
+static int key_before(double x, int64_t a, double y, int64_t b, int nan_first)
+{
+    if (isnan(x) || isnan(y)) {
+        if (isnan(x) && isnan(y))
+            return a < b;
+        return nan_first ? isnan(x) : isnan(y);
+    }
+    if (x != y)
+        return x < y;
+    return a < b;
+}
+
 /* Does a (probability pa of block a) rank before b? Descending p, NaN after
  * every number, equal p (or both NaN): lower block first. */
 static int ranks_before(double pa, int64_t a, double pb, int64_t b)
 {
-    if (isnan(pa) || isnan(pb)) {
-        if (isnan(pa) && isnan(pb))
-            return a < b;
-        return isnan(pb);
-    }
-    if (pa != pb)
-        return pa > pb;
-    return a < b;
+    return key_before(-pa, a, -pb, b, 0);
 }
 
 void naive_kv_select(const naive_dims *d, const float *qbar, const float *kbar, const vox_op_kv_select *r,
@@ -132,14 +140,7 @@ static double naive_cos(const float *q, int64_t a, int64_t b, int64_t D)
  * cosine, NaN below every number, ties lower slot. */
 static int less_similar(double ca, int64_t a, double cb, int64_t b)
 {
-    if (isnan(ca) || isnan(cb)) {
-        if (isnan(ca) && isnan(cb))
-            return a < b;
-        return isnan(ca);
-    }
-    if (ca != cb)
-        return ca < cb;
-    return a < b;
+    return key_before(ca, a, cb, b, 1);
 }
 
 void naive_query_select(const naive_dims *d, const float *q, const int32_t *win_ptr, const naive_window *win,

@@ -176,9 +176,20 @@ typedef struct io {
     int64_t N;
     vox_tensor q, k, v, o;
     float *hq, *hk, *hv;
+    vox_plan_params p; /* what io_plan creates */
 } io;
 
-static void io_init(io *x, const vox_workload *w, uint64_t seed, int structured)
+/* x->p: the parameters of mask mode `mode` for x's workload. */
+static void io_params(io *x, vox_mask_mode mode)
+{
+    const int block[3] = {1, 4, 4};
+    vox_workload_plan_params(&x->w, VOX_F32, mode, block, &x->p);
+    x->p.svg_space_blocks = 0;
+}
+
+/* Inputs of workload w on a cpu context (structured: the workload's own
+ * generator, else normal noise), and x->p the parameters of mask mode `mode`. */
+static void io_init(io *x, const vox_workload *w, uint64_t seed, int structured, vox_mask_mode mode)
 {
     memset(x, 0, sizeof *x);
     x->ctx = tu_context("cpu", NULL);
@@ -196,6 +207,7 @@ static void io_init(io *x, const vox_workload *w, uint64_t seed, int structured)
     assert_int_equal(tu_upload_tensor(x->ctx, VOX_F32, x->hk, w->batch, w->heads, x->N, w->head_dim, 0, &x->k), 0);
     assert_int_equal(tu_upload_tensor(x->ctx, VOX_F32, x->hv, w->batch, w->heads, x->N, w->head_dim, 0, &x->v), 0);
     assert_int_equal(tu_poisoned_tensor(x->ctx, VOX_F32, w->batch, w->heads, x->N, w->head_dim, 0, &x->o), 0);
+    io_params(x, mode);
 }
 
 static void io_free(io *x)
@@ -205,20 +217,13 @@ static void io_free(io *x)
     vox_context_destroy(x->ctx);
 }
 
-static void io_params(const io *x, vox_plan_params *p, vox_mask_mode mode)
-{
-    const int block[3] = {1, 4, 4};
-    vox_workload_plan_params(&x->w, VOX_F32, mode, block, p);
-    p->svg_space_blocks = 0;
-}
-
-/* A plan of parameters p created and built on x's inputs (v given to SVG
+/* A plan of parameters x->p created and built on x's inputs (v given to SVG
  * only, the one mode that reads it). */
-static vox_plan *io_plan(io *x, const vox_plan_params *p)
+static vox_plan *io_plan(io *x)
 {
     vox_plan *plan = NULL;
-    assert_int_equal(vox_plan_create(x->ctx, p, &plan), VOX_OK);
-    assert_int_equal(vox_plan_build(plan, &x->q, &x->k, p->mask_mode == VOX_MASK_SVG ? &x->v : NULL), VOX_OK);
+    assert_int_equal(vox_plan_create(x->ctx, &x->p, &plan), VOX_OK);
+    assert_int_equal(vox_plan_build(plan, &x->q, &x->k, x->p.mask_mode == VOX_MASK_SVG ? &x->v : NULL), VOX_OK);
     return plan;
 }
 
@@ -226,12 +231,9 @@ static void test_classification(void **state)
 {
     (void)state;
     /* heads alternate purely spatial / purely temporal by construction */
-    const vox_workload w = {"t", 2, 4, 32, 4, 8, 8, 8, 0};
     io x;
-    io_init(&x, &w, 5, 1);
-    vox_plan_params p;
-    io_params(&x, &p, VOX_MASK_SVG);
-    vox_plan *plan = io_plan(&x, &p);
+    io_init(&x, &(const vox_workload){"t", 2, 4, 32, 4, 8, 8, 8, 0}, 5, 1, VOX_MASK_SVG);
+    vox_plan *plan = io_plan(&x);
     vox_head_class cls[8];
     double es[8], et[8];
     assert_int_equal(vox_plan_head_classes(plan, cls, es, et), VOX_OK);
@@ -247,8 +249,8 @@ static void test_classification(void **state)
     assert_true(s.density < 0.5);
     vox_plan_destroy(plan);
     /* svg_dense_above below every error forces dense heads */
-    p.svg_dense_above = 0.0;
-    plan = io_plan(&x, &p);
+    x.p.svg_dense_above = 0.0;
+    plan = io_plan(&x);
     assert_int_equal(vox_plan_stats_get(plan, &s), VOX_OK);
     assert_int_equal(s.n_dense, 8);
     assert_true(fabs(s.density - 1.0) < 1e-12);
@@ -259,16 +261,14 @@ static void test_classification(void **state)
 static void test_kv_invariants(void **state)
 {
     (void)state;
-    const vox_workload w = {"r", 1, 3, 16, 4, 8, 12, 20, 1};
     io x;
-    io_init(&x, &w, 11, 0);
+    io_init(&x, &(const vox_workload){"r", 1, 3, 16, 4, 8, 12, 20, 1}, 11, 0, VOX_MASK_BSA);
+    const vox_workload w = x.w;
     double taus[] = {0.95, 0.8, 0.6, 0.3}, last_density = 2.0;
     for (int ti = 0; ti < 4; ti++) {
-        vox_plan_params p;
-        io_params(&x, &p, VOX_MASK_BSA);
-        p.kv_tau = taus[ti];
-        p.kv_min_blocks = 3;
-        vox_plan *plan = io_plan(&x, &p);
+        x.p.kv_tau = taus[ti];
+        x.p.kv_min_blocks = 3;
+        vox_plan *plan = io_plan(&x);
         const vox_layout *L = &plan->L;
         int64_t NB = L->n_blocks, NBv = L->n_video_blocks, D = w.head_dim;
         float *qbar = malloc(plan->qbar.bytes), *kbar = malloc(plan->kbar.bytes);
@@ -328,12 +328,9 @@ static void test_kv_invariants(void **state)
 static void test_keep_one_equals_foundation(void **state)
 {
     (void)state;
-    const vox_workload w = {"k", 1, 2, 16, 4, 8, 8, 8, 0};
     io x;
-    io_init(&x, &w, 21, 1);
-    vox_plan_params p;
-    io_params(&x, &p, VOX_MASK_BSA);
-    vox_plan *bsa = io_plan(&x, &p), *custom = NULL;
+    io_init(&x, &(const vox_workload){"k", 1, 2, 16, 4, 8, 8, 8, 0}, 21, 1, VOX_MASK_BSA);
+    vox_plan *bsa = io_plan(&x), *custom = NULL;
     assert_int_equal(vox_attention_forward(bsa, &x.q, &x.k, &x.v, &x.o, NULL), VOX_OK);
     double *a = tu_read_tensor(&x.o);
     vox_plan_stats s;
@@ -353,11 +350,11 @@ static void test_keep_one_equals_foundation(void **state)
             assert_true(keep[sl] != 0); /* nothing pruned */
     }
     assert_true(fabs(s.kept_query_fraction - 1.0) < 1e-12);
-    p.mask_mode = VOX_MASK_CUSTOM;
-    p.custom_masks = 2;
-    p.custom_row_ptr = rp;
-    p.custom_kv_block = cols;
-    assert_int_equal(vox_plan_create(x.ctx, &p, &custom), VOX_OK);
+    x.p.mask_mode = VOX_MASK_CUSTOM;
+    x.p.custom_masks = 2;
+    x.p.custom_row_ptr = rp;
+    x.p.custom_kv_block = cols;
+    assert_int_equal(vox_plan_create(x.ctx, &x.p, &custom), VOX_OK);
     vox_tensor o2;
     assert_int_equal(tu_poisoned_tensor(x.ctx, VOX_F32, 1, 2, x.N, 16, 0, &o2), VOX_OK);
     assert_int_equal(vox_attention_forward(custom, &x.q, &x.k, &x.v, &o2, NULL), VOX_OK);
@@ -372,12 +369,9 @@ static void test_keep_one_equals_foundation(void **state)
 static void test_evaluate(void **state)
 {
     (void)state;
-    const vox_workload w = {"e", 1, 2, 16, 4, 8, 8, 8, 0};
     io x;
-    io_init(&x, &w, 31, 1);
-    vox_plan_params p;
-    io_params(&x, &p, VOX_MASK_DENSE);
-    vox_plan *plan = io_plan(&x, &p);
+    io_init(&x, &(const vox_workload){"e", 1, 2, 16, 4, 8, 8, 8, 0}, 31, 1, VOX_MASK_DENSE);
+    vox_plan *plan = io_plan(&x);
     assert_int_equal(vox_attention_forward(plan, &x.q, &x.k, &x.v, &x.o, NULL), VOX_OK);
     vox_eval_result ev;
     assert_int_equal(vox_plan_evaluate(plan, &x.q, &x.k, &x.v, &x.o, 16, &ev), VOX_OK);
@@ -386,9 +380,9 @@ static void test_evaluate(void **state)
     assert_int_equal(ev.rows, 32);
     vox_plan_destroy(plan);
     /* a sparse plan captures less mass and has a nonzero error */
-    io_params(&x, &p, VOX_MASK_BSA);
-    p.kv_tau = 0.5, p.kv_min_blocks = 1;
-    plan = io_plan(&x, &p);
+    io_params(&x, VOX_MASK_BSA);
+    x.p.kv_tau = 0.5, x.p.kv_min_blocks = 1;
+    plan = io_plan(&x);
     assert_int_equal(vox_attention_forward(plan, &x.q, &x.k, &x.v, &x.o, NULL), VOX_OK);
     assert_int_equal(vox_plan_evaluate(plan, &x.q, &x.k, &x.v, &x.o, 16, &ev), VOX_OK);
     assert_true(ev.recall > 0.3 && ev.recall < 1.0);

@@ -70,13 +70,16 @@ void tu_normal_qkv(size_t n, uint64_t seed, float **q, float **k, float **v)
     tu_fill_normal(seed, 1.0, *q, n), tu_fill_normal(seed + 1, 1.0, *k, n), tu_fill_normal(seed + 2, 1.0, *v, n);
 }
 
-size_t tu_workload_case(const vox_workload *w, vox_mask_mode mode, const int block[3], uint64_t seed,
-                        vox_plan_params *p, float **q, float **k, float **v)
+void tu_workload_case(tu_case *c, const vox_workload *w, vox_mask_mode mode, const int block[3], uint64_t seed)
 {
-    const size_t n = (size_t)(w->batch * w->heads * vox_workload_tokens(w) * w->head_dim);
-    vox_workload_plan_params(w, VOX_F32, mode, block, p);
-    tu_normal_qkv(n, seed, q, k, v);
-    return n;
+    c->n = (size_t)(w->batch * w->heads * vox_workload_tokens(w) * w->head_dim);
+    vox_workload_plan_params(w, VOX_F32, mode, block, &c->p);
+    tu_normal_qkv(c->n, seed, &c->q, &c->k, &c->v);
+}
+
+void tu_case_free(tu_case *c)
+{
+    free(c->q), free(c->k), free(c->v);
 }
 
 void tu_log(void *user, vox_log_level level, const char *msg)

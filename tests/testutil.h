@@ -26,11 +26,16 @@ void tu_fill_normal(uint64_t seed, double scale, float *x, size_t n);
 /* *q, *k, *v: n floats each (malloc, the caller frees each), normal samples
  * of the seeds seed, seed + 1 and seed + 2. */
 void tu_normal_qkv(size_t n, uint64_t seed, float **q, float **k, float **v);
-/* A small f32 case of workload w: its plan parameters (mask mode, block
- * shape; vox_workload_plan_params) and tu_normal_qkv inputs of its size;
- * returns the floats per input. */
-size_t tu_workload_case(const vox_workload *w, vox_mask_mode mode, const int block[3], uint64_t seed,
-                      vox_plan_params *p, float **q, float **k, float **v);
+/* A small f32 case of a workload: its plan parameters (mask mode, block
+ * shape; vox_workload_plan_params) and tu_normal_qkv inputs of its size. */
+typedef struct tu_case {
+    vox_plan_params p;
+    float *q, *k, *v; /* n floats each */
+    size_t n;
+} tu_case;
+/* The case of workload w (inputs of seed `seed`); tu_case_free frees its inputs. */
+void tu_workload_case(tu_case *c, const vox_workload *w, vox_mask_mode mode, const int block[3], uint64_t seed);
+void tu_case_free(tu_case *c);
 
 /* Logger that appends to a test-owned counter (errors) without printing
  * unless VOXATTN_TEST_VERBOSE is set. */

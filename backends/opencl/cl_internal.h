@@ -86,22 +86,24 @@ double cl_now_ms(void);
 enum { MMA_OFF = 0, MMA_PTX = 1, MMA_EMULATED = 2 };
 
 /* The op files (kernels/<op>.cl, through the generated cl_op_files.h; their
- * host sections without the launchers here) declare, per op, the programs of
- * their own, their kernels and their programs' sources:
- *   CL_PROGRAMS_<op>(X)  X(PROG_*, what, options) programs besides PROG_OPS
- *                                                (options: extra build options)
- *   CL_KERNELS_<op>(X)   X(program, K_*, name)    kernels, by program
- *   CL_PARTS_<op>(X)     X(program, file or text) program sources, in order
- *   CL_SUPPORTS_<op>(X)  X(op) where the op file has cl_<op>_supports()
- * aggregated here over the op table (core/kernel_args.h). PROG_OPS, one
- * program per dtype, holds every op that has no program of its own. */
+ * host sections without the launchers here) each declare one list,
+ *   CL_OP_<op>(P, K, S, SUP) with entries
+ *     P(PROG_*, what, options)  a program of the op's own besides PROG_OPS
+ *                               (options: extra build options)
+ *     K(program, K_*, name)     a kernel, by program
+ *     S(program, file or text)  a program source, in order
+ *     SUP(op)                   the op file has cl_<op>_supports()
+ * aggregated here over the op table (core/kernel_args.h), one kind of entry
+ * at a time. PROG_OPS, one program per dtype, holds every op that has no
+ * program of its own. */
 #include "kernel_args.h"
 #include "cl_op_files.h"
 
-#define CL_AGG_PROGRAMS(X, op, BUFS, ARGS) CL_PROGRAMS_##op(X)
-#define CL_AGG_KERNELS(X, op, BUFS, ARGS) CL_KERNELS_##op(X)
-#define CL_AGG_PARTS(X, op, BUFS, ARGS) CL_PARTS_##op(X)
-#define CL_AGG_SUPPORTS(X, op, BUFS, ARGS) CL_SUPPORTS_##op(X)
+#define CL_SKIP(...)
+#define CL_AGG_PROGRAMS(X, op, BUFS, ARGS) CL_OP_##op(X, CL_SKIP, CL_SKIP, CL_SKIP)
+#define CL_AGG_KERNELS(X, op, BUFS, ARGS) CL_OP_##op(CL_SKIP, X, CL_SKIP, CL_SKIP)
+#define CL_AGG_PARTS(X, op, BUFS, ARGS) CL_OP_##op(CL_SKIP, CL_SKIP, X, CL_SKIP)
+#define CL_AGG_SUPPORTS(X, op, BUFS, ARGS) CL_OP_##op(CL_SKIP, CL_SKIP, CL_SKIP, X)
 #define CL_ALL_PROGRAMS(X) VOX_KERNEL_OP_LIST(CL_AGG_PROGRAMS, X)
 #define CL_ALL_KERNELS(X) VOX_KERNEL_OP_LIST(CL_AGG_KERNELS, X)
 #define CL_ALL_PARTS(X) VOX_KERNEL_OP_LIST(CL_AGG_PARTS, X)

@@ -91,11 +91,25 @@ static size_t groups_for(int64_t rows)
 
 static size_t row_ls(int64_t D) { return D >= 128 ? 128 : D >= 64 ? 64 : 32; }
 
+/* The launcher of an op that is one launch of one PROG_OPS kernel: its
+ * scalars from vox_<op>_args_init(), then its buffers (designated
+ * initializers of cl_<op>_bufs, which may read a, dm and p), the kernel, the
+ * work-groups and their size. */
+#define CL_SIMPLE_LAUNCHER(op, kernel, groups_, ls_, ...)                                                     \
+    vox_status cl_##op(void *devp, const vox_op_dims *dm, const vox_op_##op *p)                              \
+    {                                                                                                        \
+        vox_##op##_args a;                                                                                   \
+        vox_##op##_args_init(&a, dm, p);                                                                     \
+        const cl_##op##_bufs b = {__VA_ARGS__};                                                              \
+        const cl_grid g = {.k = (kernel), .groups = (groups_), .ls = (ls_)};                                 \
+        return cl_##op##_launch(devp, dm->dtype, &b, &a, &g);                                                \
+    }
+
 #define CL_OP_LAUNCHERS
 #include "cl_op_files.h"
 
 /* Whether the device runs `op` on these sizes: the limits of the op files
- * that have any (CL_SUPPORTS_<op>, cl_<op>_supports). */
+ * that have any (SUP entries of CL_OP_<op>, cl_<op>_supports). */
 vox_status cl_supports(void *devp, const vox_op_dims *dm, vox_op op, char *reason, size_t n)
 {
     const cl_dev *d = devp;

@@ -77,31 +77,30 @@ static int run_order(const vox_device_desc *dev, const int *order)
 {
     const vox_workload w = {"lifetime", 1, 2, 16, 2, 8, 8, 5, 0};
     const int64_t N = vox_workload_tokens(&w);
-    vox_plan_params p;
-    float *q, *k, *v;
-    const size_t n = tu_workload_case(&w, VOX_MASK_BSA, (const int[3]){1, 4, 4}, 7, &p, &q, &k, &v);
-    p.query_keep = 0.5;
+    tu_case c;
+    tu_workload_case(&c, &w, VOX_MASK_BSA, (const int[3]){1, 4, 4}, 7);
+    c.p.query_keep = 0.5;
     objs o;
     memset(&o, 0, sizeof o);
     int rc = 0;
     o.ctx = tu_context(dev->id, NULL);
     if (!o.ctx) {
         printf("  %s: no context\n", dev->id);
-        free(q), free(k), free(v);
+        tu_case_free(&c);
         return 1;
     }
     o.alive[OBJ_CTX] = 1;
-    vox_status st = vox_plan_create(o.ctx, &p, &o.plan);
+    vox_status st = vox_plan_create(o.ctx, &c.p, &o.plan);
     if (st) {
         printf("  %s: plan create: %s\n", dev->id, vox_status_string(st));
         vox_context_destroy(o.ctx);
-        free(q), free(k), free(v);
+        tu_case_free(&c);
         return tu_is_cannot_do(st) ? 77 : 1;
     }
     o.alive[OBJ_PLAN] = 1;
     for (int i = OBJ_Q; i <= OBJ_V; i++) {
-        st = tu_upload_tensor(o.ctx, VOX_F32, i == OBJ_Q ? q : i == OBJ_K ? k : v, w.batch, w.heads, N, w.head_dim, 0,
-                              &o.t[i]);
+        const float *x = i == OBJ_Q ? c.q : i == OBJ_K ? c.k : c.v;
+        st = tu_upload_tensor(o.ctx, VOX_F32, x, w.batch, w.heads, N, w.head_dim, 0, &o.t[i]);
         o.alive[i] = !st;
     }
     if (!st)
@@ -110,7 +109,7 @@ static int run_order(const vox_device_desc *dev, const int *order)
     if (!st)
         st = tu_poisoned_tensor(o.ctx, VOX_F32, w.batch, w.heads, N, 1, 0, &o.t[OBJ_L]);
     o.alive[OBJ_L] = !st;
-    double *want = st ? NULL : build_forward(&o, &w, q, k, v);
+    double *want = st ? NULL : build_forward(&o, &w, c.q, c.k, c.v);
     if (!want)
         rc = 1;
     printf("  %s order", dev->id);
@@ -128,9 +127,9 @@ static int run_order(const vox_device_desc *dev, const int *order)
             continue;
         /* the plan and its buffers still work, the context gone or not */
         for (int b = OBJ_Q; b <= OBJ_V; b++) /* other contents first: the rerun must rewrite */
-            vox_buffer_write(o.t[b].buffer, 0, v, sizeof(float) * n);
-        double *got = build_forward(&o, &w, q, k, v);
-        if (!got || memcmp(got, want, sizeof(double) * n)) {
+            vox_buffer_write(o.t[b].buffer, 0, c.v, sizeof(float) * c.n);
+        double *got = build_forward(&o, &w, c.q, c.k, c.v);
+        if (!got || memcmp(got, want, sizeof(double) * c.n)) {
             printf("  FAIL after destroying %s: rerun %s\n", obj_name[order[i]], got ? "differs" : "failed");
             rc = 1;
         }
@@ -139,7 +138,8 @@ static int run_order(const vox_device_desc *dev, const int *order)
     for (int i = 0; i < OBJ_COUNT; i++) /* whatever a failure left */
         if (o.alive[i])
             destroy(&o, i);
-    free(want), free(q), free(k), free(v);
+    free(want);
+    tu_case_free(&c);
     return rc;
 }
 

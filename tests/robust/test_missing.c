@@ -173,17 +173,16 @@ static void t_cpu_still_computes(void **state)
     int errors = 0;
     vox_context *ctx = tu_context("cpu", &errors);
     assert_non_null(ctx);
-    const vox_workload w = {"small", 1, 2, 16, 2, 4, 6, 3, 0};
-    vox_plan_params p;
-    float *q, *k, *v;
-    tu_workload_case(&w, VOX_MASK_DENSE, (const int[3]){2, 2, 4}, 1, &p, &q, &k, &v);
+    tu_case c;
+    tu_workload_case(&c, &(const vox_workload){"small", 1, 2, 16, 2, 4, 6, 3, 0}, VOX_MASK_DENSE,
+                     (const int[3]){2, 2, 4}, 1);
     tu_result r;
-    assert_int_equal(tu_run(ctx, &p, 0, q, k, v, &r), VOX_OK);
+    assert_int_equal(tu_run(ctx, &c.p, 0, c.q, c.k, c.v, &r), VOX_OK);
     double eo, el;
-    assert_int_equal(tu_naive_err(&r, q, k, v, &eo, &el), r.B * r.H * r.N);
+    assert_int_equal(tu_naive_err(&r, c.q, c.k, c.v, &eo, &el), r.B * r.H * r.N);
     assert_true(eo <= 1e-10);
     assert_true(el <= 1e-9);
-    free(q), free(k), free(v);
+    tu_case_free(&c);
     tu_result_free(&r);
     vox_context_destroy(ctx);
     assert_int_equal(errors, 0);

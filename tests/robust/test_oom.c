@@ -51,22 +51,21 @@ static void small_case_works(vox_context *ctx, const char *id)
     int errors = 0;
     vox_context *ref = tu_context("cpu", &errors);
     assert_non_null(ref);
-    const vox_workload w = {"small", 1, 2, 32, 2, 4, 8, 4, 0};
-    vox_plan_params p;
-    float *q, *k, *v;
-    tu_workload_case(&w, VOX_MASK_BSA, (const int[3]){2, 4, 4}, 7, &p, &q, &k, &v);
-    p.kv_rule = VOX_KV_TOPK, p.kv_topk = 2, p.kv_min_blocks = 1;
+    tu_case c;
+    tu_workload_case(&c, &(const vox_workload){"small", 1, 2, 32, 2, 4, 8, 4, 0}, VOX_MASK_BSA,
+                     (const int[3]){2, 4, 4}, 7);
+    c.p.kv_rule = VOX_KV_TOPK, c.p.kv_topk = 2, c.p.kv_min_blocks = 1;
     tu_result a, b;
-    vox_status st = tu_run(ctx, &p, 0, q, k, v, &a);
+    vox_status st = tu_run(ctx, &c.p, 0, c.q, c.k, c.v, &a);
     printf("    %s: small case after the failure: %s\n", id, vox_status_string(st));
     assert_int_equal(st, VOX_OK);
-    assert_int_equal(tu_run(ref, &p, 0, q, k, v, &b), VOX_OK);
+    assert_int_equal(tu_run(ref, &c.p, 0, c.q, c.k, c.v, &b), VOX_OK);
     char why[256];
-    int same = tu_compare(&a, &b, tu_tolerance(p.dtype), 1e-9, why, sizeof why);
+    int same = tu_compare(&a, &b, tu_tolerance(c.p.dtype), 1e-9, why, sizeof why);
     printf("    %s: vs cpu: %s\n", id, why);
     assert_true(same);
     tu_result_free(&a), tu_result_free(&b);
-    free(q), free(k), free(v);
+    tu_case_free(&c);
     vox_context_destroy(ref);
 }
 

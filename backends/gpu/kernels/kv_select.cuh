@@ -605,8 +605,8 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
  * of the scratch, then comes a list of rows (a count, then room for every
  * video row: (BH * tiles + 1) * 16 ints), then the per-CTA score slices
  * (when used). CUMULATIVE and TOPK: the fast path, one CTA of 256 threads per
- * tile of 16 video query rows (dynamic shared memory: a union of the rows'
- * qbar as f32 and 8 warps' work spaces of 3872 B, then the tile's 16 x S f32
+ * tile of 8 video query rows (dynamic shared memory: a union of the rows'
+ * qbar as f32 and 8 warps' work spaces of 3872 B, then the tile's 8 x S f32
  * values, or those in a scratch slice when they do not fit), which lists the
  * rows it cannot certify; then vox_kv_select_rows, the exact path on the
  * listed rows: a capped grid of 128-thread CTAs, one row per warp (the rows'
@@ -622,7 +622,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     vox_kv_select_bufs b = {.qbar = gpu_dptr(p->qbar), .kbar = gpu_dptr(p->kbar), .kv_start = gpu_dptr(p->kv_start),
                             .kv_count = gpu_dptr(p->kv_count), .kv_cols = gpu_dptr(p->kv_cols), .scratch = 0};
     GPU_OP_ARGS(kv_select);
-    enum { ROWS = 16, EC = 4, WARPS = 4, WORK = 5152, FAST_WARPS = 8, FAST_WORK = 3872 };
+    enum { ROWS = 16, EC = 4, WARPS = 4, WORK = 5152, FAST_ROWS = 8, FAST_WARPS = 8, FAST_WORK = 3872 };
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
     int64_t Dp = (a.D + EC - 1) / EC * EC, tiles = a.NBv > 0 ? (a.NBv + ROWS - 1) / ROWS : 1;
     int64_t S = (a.NBv + 3) / 4 * 4, kt = (a.BH * a.D * S * 4 + 255) / 256 * 256;
@@ -642,13 +642,13 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             smem = (size_t)un;
         }
     } else { /* vox_kv_select_fast, then vox_kv_select_rows */
-        int64_t qf = ROWS * Dp * 4, unf = qf > FAST_WARPS * FAST_WORK ? qf : FAST_WARPS * FAST_WORK;
+        int64_t qf = FAST_ROWS * Dp * 4, unf = qf > FAST_WARPS * FAST_WORK ? qf : FAST_WARPS * FAST_WORK;
         unf = (unf + 15) / 16 * 16;
-        int64_t valf = (int64_t)ROWS * S * 4;
-        gridf = a.BH * tiles, smemf = (size_t)(unf + valf);
+        int64_t valf = (int64_t)FAST_ROWS * S * 4;
+        gridf = a.BH * (a.NBv > 0 ? (a.NBv + FAST_ROWS - 1) / FAST_ROWS : 1), smemf = (size_t)(unf + valf);
         if (unf + valf > room) {
             af.per_block = (valf + 255) / 256 * 256;
-            gridf = gpu_cap_grid(g, gridf, 1);
+            gridf = gpu_cap_grid(g, gridf, 2);
             smemf = (size_t)unf;
         }
         int64_t head = (WARPS * Dp * 8 + 15) / 16 * 16 + WARPS * WORK, scr = (int64_t)WARPS * a.NBv * 8;

@@ -1,7 +1,8 @@
 /* kv_select's fast path (CUMULATIVE and TOPK rules; kv_select.cuh keeps the
  * exact f64 path, which STAT rows and every row this path cannot certify
  * take). vox_kv_select_fast: one CTA of VOX_KF_THREADS threads per (bh, tile
- * of VOX_KS_ROWS video query rows), the tiles of vox_kv_select.
+ * of VOX_KF_ROWS video query rows), grid-stride, two CTAs per multiprocessor
+ * (one CTA's phase 2 overlaps the other's phase 1).
  *
  * Phase 1: a_j, the f32 dot products of the tile's qbar rows with every video
  * kbar row (keys from kt as in kv_select.cuh, 4 keys x 8 rows per thread;
@@ -58,14 +59,19 @@
  * is not certified writes nothing and is listed in the scratch (vox_ks_list);
  * vox_kv_select_rows (kv_select.cuh) then runs the exact path on the listed
  * rows. Dynamic shared memory: a union (the rows' qbar in phase 1, the warps'
- * vox_kf_work in phase 2) of vox_kf_union() bytes, then the tile's 16 x S
- * f32 values (S: NBv rounded up to 4), or, when they do not fit, those in a
+ * vox_kf_work in phase 2) of vox_kf_union() bytes, then the tile's
+ * VOX_KF_ROWS x S f32 values (S: NBv rounded up to 4), or, when they do not fit, those in a
  * per-CTA slice of b.scratch after the list (a.per_block bytes). */
 
 #define VOX_KF_THREADS 256
 #define VOX_KF_BAND 64  /* band blocks re-scored exactly per row, at most */
 #define VOX_KF_CHUNK 16 /* dims summed apart before joining a score's running sum (a multiple of VOX_KS_EC) */
-#define VOX_KF_RH (VOX_KS_ROWS / 2) /* rows per thread in phase 1 */
+#define VOX_KF_ROWS 8   /* query rows per CTA tile: one per warp in phase 2, each thread's rows in phase 1 */
+/* CTAs per multiprocessor: 8-row tiles take ~98 KB of shared memory at NBv
+ * 2160 and 128 registers, so two fit (a tile of 16 rows needs one: twice the
+ * values; gpu_kv_select's FAST_ROWS must equal VOX_KF_ROWS). The keys are
+ * read from L2 once per tile: halving the tile doubles that traffic. */
+#define VOX_KF_MIN_BLOCKS (VOX_KF_ROWS <= 8 ? 2 : 1)
 
 /* A warp's phase-2 work space. */
 struct vox_kf_work {
@@ -82,14 +88,21 @@ static_assert(sizeof(vox_kf_work) == 3872, "gpu_kv_select sizes the fast path's 
  * warps, the most a 256-thread CTA has: gpu_kv_select). */
 __device__ __forceinline__ i64 vox_kf_union(i64 D, i64 nw)
 {
-    i64 q = (i64)VOX_KS_ROWS * ((D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC) * 4;
+    i64 q = (i64)VOX_KF_ROWS * ((D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC) * 4;
     i64 w = nw * (i64)sizeof(vox_kf_work);
     return ((q > w ? q : w) + 15) / 16 * 16;
 }
 
+/* Tiles of VOX_KF_ROWS video query rows (at least one per head; the list
+ * of kv_select.cuh has room for every video row whatever the tiling). */
+__device__ __forceinline__ i64 vox_kf_tiles(const vox_kv_select_args &a)
+{
+    return a.NBv > 0 ? (a.NBv + VOX_KF_ROWS - 1) / VOX_KF_ROWS : 1;
+}
+
 /* Phase 1: sc[r*S + j] = a_j of row i0 + r (r < nrows), j < S (the keys
  * past NBv are kt's zero padding; S = vox_ks_stride(NBv), so that each
- * thread's 4 keys are one aligned float4). qs: VOX_KS_ROWS x Dp f32 of shared
+ * thread's 4 keys are one aligned float4). qs: VOX_KF_ROWS x Dp f32 of shared
  * memory, [e][r], zero past D (fmaf(0, 0, x) = x: no rounding). Each chunk of
  * VOX_KF_CHUNK dims is summed in registers from 0 (sequential fmaf) and then
  * added to the row's running sum in sc: the error bound of the top of this
@@ -101,8 +114,8 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
 {
     const int tid = threadIdx.x;
     const i64 Dp = (D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC, S = vox_ks_stride(NBv), S4 = S / 4;
-    for (i64 x = tid; x < VOX_KS_ROWS * Dp; x += VOX_KF_THREADS) {
-        i64 e = x / VOX_KS_ROWS, r = x - e * VOX_KS_ROWS;
+    for (i64 x = tid; x < VOX_KF_ROWS * Dp; x += VOX_KF_THREADS) {
+        i64 e = x / VOX_KF_ROWS, r = x - e * VOX_KF_ROWS;
         qs[x] = r < nrows && e < D ? qbar[(bh * NB + i0 + r) * D + e] : 0.f;
     }
     __syncthreads();
@@ -110,13 +123,11 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
     const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
     float nkmax = 0.f;
     int nonfinite = 0;
-    /* units of (half of the rows, 4 keys): 2 S/4 of them, so that few threads
-     * idle in the last pass (a unit per thread when NBv = 512) */
-    for (i64 un = tid; un < 2 * S4; un += VOX_KF_THREADS) {
-        const int rh = (int)(un & 1) * VOX_KF_RH; /* the unit's first row */
-        const i64 k = (un >> 1) * VOX_KS_KPT;
+    /* units of (the tile's rows, 4 keys): S/4 of them */
+    for (i64 un = tid; un < S4; un += VOX_KF_THREADS) {
+        const i64 k = un * VOX_KS_KPT;
         const float4 *kp = kh + k / 4; /* keys k..k+3 (< S) of dim e: kp[e*S4] */
-        float acc[VOX_KF_RH][VOX_KS_KPT], nk[VOX_KS_KPT];
+        float acc[VOX_KF_ROWS][VOX_KS_KPT], nk[VOX_KS_KPT];
 #pragma unroll
         for (int kk = 0; kk < VOX_KS_KPT; kk++)
             nk[kk] = 0.f;
@@ -127,7 +138,7 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
         for (i64 e0 = 0; e0 < Dp; e0 += VOX_KS_EC) {
             if (e0 % VOX_KF_CHUNK == 0)
 #pragma unroll
-                for (int r = 0; r < VOX_KF_RH; r++)
+                for (int r = 0; r < VOX_KF_ROWS; r++)
 #pragma unroll
                     for (int kk = 0; kk < VOX_KS_KPT; kk++)
                         acc[r][kk] = 0.f;
@@ -136,9 +147,9 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
                 const float kv[VOX_KS_KPT] = {ring[c].x, ring[c].y, ring[c].z, ring[c].w};
                 const i64 en = e0 + VOX_KS_EC + c;
                 ring[c] = en < D ? kp[en * S4] : zero;
-                const float4 *q = (const float4 *)(qs + (e0 + c) * VOX_KS_ROWS + rh);
+                const float4 *q = (const float4 *)(qs + (e0 + c) * VOX_KF_ROWS);
 #pragma unroll
-                for (int r4 = 0; r4 < VOX_KF_RH / 4; r4++) {
+                for (int r4 = 0; r4 < VOX_KF_ROWS / 4; r4++) {
                     const float4 qq = q[r4];
 #pragma unroll
                     for (int kk = 0; kk < VOX_KS_KPT; kk++) {
@@ -154,21 +165,21 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
             }
             if ((e0 + VOX_KS_EC) % VOX_KF_CHUNK == 0 || e0 + VOX_KS_EC == Dp) { /* the chunk into sc */
 #pragma unroll
-                for (int r = 0; r < VOX_KF_RH; r++) {
-                    float4 *o = (float4 *)(sc + (i64)(rh + r) * S + k);
+                for (int r = 0; r < VOX_KF_ROWS; r++) {
+                    float4 *o = (float4 *)(sc + (i64)r * S + k);
                     float4 v = make_float4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
                     if (e0 >= VOX_KF_CHUNK) {
                         const float4 p = *o;
                         v = make_float4(p.x + v.x, p.y + v.y, p.z + v.z, p.w + v.w);
                     }
-                    if (rh + r < nrows)
+                    if (r < nrows)
                         *o = v;
                 }
             }
         }
 #pragma unroll
         for (int kk = 0; kk < VOX_KS_KPT; kk++)
-            if (k + kk < NBv) { /* (both units of the keys find the same nk) */
+            if (k + kk < NBv) {
                 nonfinite |= !(nk[kk] <= 3.4e38f);
                 nkmax = nk[kk] > nkmax ? nk[kk] : nkmax;
             }
@@ -197,7 +208,9 @@ __device__ __forceinline__ int vox_kf_count_before(bool p, int *total)
  * its bits; kmin: the row's smallest), rel < 2^len: the first pass takes the
  * top (up to) 8 bits of that range, so that a row's values spread over the
  * bins (few same-address atomics) however narrow their range; each later
- * pass the next 8 bits of the chosen bucket. */
+ * pass the next 8 bits of the chosen bucket. The first pass's histogram
+ * (counts, and for the cumulative rule the bin sums) is usually built by
+ * vox_kf_row's exp sweep (`counted`: skip its count here). */
 __device__ __forceinline__ int vox_kf_bitlen(unsigned x)
 {
     return x ? 32 - __clz((int)x) : 0;
@@ -205,20 +218,24 @@ __device__ __forceinline__ int vox_kf_bitlen(unsigned x)
 
 /* The n-th largest (0 < n < NBv) of the row's w, or the low end of a radix
  * bucket taken whole: the bits T with #{w >= T} >= n and #{w > T} <= n. */
-__device__ unsigned vox_kf_top_value(const unsigned *urow, int NBv, int n, unsigned kmin, int len, vox_kf_work *w)
+__device__ unsigned vox_kf_top_value(const unsigned *urow, int NBv, int n, unsigned kmin, int len, bool counted,
+                                     vox_kf_work *w)
 {
     constexpr int BPL = 256 / VOX_WARP_SIZE; /* bins per lane, descending */
     const int lane = threadIdx.x % VOX_WARP_SIZE;
     unsigned prefix = 0; /* the chosen bits of rel, those at [hi, 32) fixed */
     int rem = n, hi = len, lo = len > 8 ? len - 8 : 0;
-    for (;;) {
-        for (int b = lane; b < 256; b += VOX_WARP_SIZE)
-            w->hist[b] = 0;
-        VOX_SYNCWARP();
-        for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
-            const unsigned long long rel = urow[j] - kmin;
-            if (((rel ^ prefix) >> hi) == 0)
-                atomicAdd(&w->hist[(int)(rel >> lo) & ((1 << (hi - lo)) - 1)], 1);
+    for (;; counted = false) {
+        if (!counted) {
+            for (int b = lane; b < 256; b += VOX_WARP_SIZE)
+                w->hist[b] = 0;
+            VOX_SYNCWARP();
+#pragma unroll 4
+            for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
+                const unsigned long long rel = urow[j] - kmin;
+                if (((rel ^ prefix) >> hi) == 0)
+                    atomicAdd(&w->hist[(int)(rel >> lo) & ((1 << (hi - lo)) - 1)], 1);
+            }
         }
         VOX_SYNCWARP();
         int c[BPL], tot = 0;
@@ -269,7 +286,7 @@ __device__ int vox_kf_cum_certify(int c, double bp, double bc, double W, int NBv
  * keys of vox_kf_top_value, f64 bin sums) to the block where the running sum
  * of the largest w first reaches tau W, then vox_kf_cum_certify. */
 __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, double Ep, unsigned kmin, int len,
-                          vox_kf_work *w)
+                          bool counted, vox_kf_work *w)
 {
     constexpr int BPL = 256 / VOX_WARP_SIZE;
     const int lane = threadIdx.x % VOX_WARP_SIZE;
@@ -278,16 +295,19 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
     int hi = len, lo = len > 8 ? len - 8 : 0;
     double before = 0; /* sum of the w ranked above the current bucket */
     int above = 0, cnt = 0;
-    for (;;) {
-        for (int b = lane; b < 256; b += VOX_WARP_SIZE)
-            w->hist[b] = 0, w->hsum[b] = 0.0;
-        VOX_SYNCWARP();
-        for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
-            const unsigned u = urow[j];
-            const unsigned long long rel = u - kmin;
-            if (((rel ^ prefix) >> hi) == 0) {
-                const int b = (int)(rel >> lo) & ((1 << (hi - lo)) - 1);
-                atomicAdd(&w->hist[b], 1), atomicAdd(&w->hsum[b], (double)__uint_as_float(u));
+    for (;; counted = false) {
+        if (!counted) {
+            for (int b = lane; b < 256; b += VOX_WARP_SIZE)
+                w->hist[b] = 0, w->hsum[b] = 0.0;
+            VOX_SYNCWARP();
+#pragma unroll 4
+            for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
+                const unsigned u = urow[j];
+                const unsigned long long rel = u - kmin;
+                if (((rel ^ prefix) >> hi) == 0) {
+                    const int b = (int)(rel >> lo) & ((1 << (hi - lo)) - 1);
+                    atomicAdd(&w->hist[b], 1), atomicAdd(&w->hsum[b], (double)__uint_as_float(u));
+                }
             }
         }
         VOX_SYNCWARP();
@@ -378,12 +398,40 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         return false;
     const float Gf = (float)(G * (1.0 + 0x1p-22)); /* >= G, and the f32 products' rounding */
     /* w_j = expf((a_j - amax) * scale_f), W = sum of w */
-    float amax = -INFINITY;
+    float amax = -INFINITY, amin = INFINITY;
+#pragma unroll 4
     for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
-        amax = fmaxf(amax, srow[j]);
-    amax = vox_warp_max(amax);
+        amax = fmaxf(amax, srow[j]), amin = fminf(amin, srow[j]);
+    amax = vox_warp_max(amax), amin = -vox_warp_max(-amin);
+    int n = 0; /* TOPK's count (with the min_blocks top-up) */
+    if (a.rule == 1) {
+        n = a.topk < NBv ? a.topk : NBv;
+        if (n < a.min_blocks)
+            n = a.min_blocks < NBv ? a.min_blocks : NBv;
+    }
+    /* The exp sweep also builds the first radix pass's histogram (the first
+     * radix routine's: vox_kf_cum, or vox_kf_top_value for TOPK) over the
+     * range [pmin, pmax], the w of amin and amax (computed as the sweep
+     * computes those blocks'). expf being monotone, every w lies in it; a w
+     * outside it (off) voids the histogram, else the radix passes take
+     * pmin, pmax as the row's kmin, kmax (they need only kmin <= bits(w) <=
+     * kmax for every w). */
+    const bool pre = a.rule == 1 ? n > 0 && n < NBv : 0.0 < a.tau;
+    const unsigned pmin = __float_as_uint(expf((amin - amax) * a.scale_f));
+    const unsigned pmax = __float_as_uint(expf((amax - amax) * a.scale_f));
+    const int plen = vox_kf_bitlen(pmax - pmin), plo = plen > 8 ? plen - 8 : 0;
+    if (pre) {
+        for (int b = lane; b < 256; b += VOX_WARP_SIZE) {
+            w->hist[b] = 0;
+            if (a.rule == 0)
+                w->hsum[b] = 0.0;
+        }
+        VOX_SYNCWARP();
+    }
     double W = 0;
     unsigned kmin = 0xffffffffu, kmax = 0;
+    int off = 0;
+#pragma unroll 4
     for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
         const float x = expf((srow[j] - amax) * a.scale_f);
         const unsigned u = __float_as_uint(x);
@@ -391,29 +439,39 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         if (a.rule == 0)
             W += (double)x;
         kmin = u < kmin ? u : kmin, kmax = u > kmax ? u : kmax;
+        if (pre) {
+            off |= u < pmin || u > pmax;
+            const int b = (int)((u - pmin) >> plo) & 255;
+            atomicAdd(&w->hist[b], 1);
+            if (a.rule == 0)
+                atomicAdd(&w->hsum[b], (double)x);
+        }
     }
     if (a.rule == 0)
         W = vox_warp_sum(W);
+    const bool counted = pre && !vox_warp_max(off);
     kmin = (unsigned)-vox_warp_max(-(long long)kmin), kmax = (unsigned)vox_warp_max((long long)kmax);
+    if (counted) /* every rel = bits(w) - pmin in [0, 2^plen): the histogram's frame */
+        kmin = pmin, kmax = pmax;
     const int len = vox_kf_bitlen(kmax - kmin);
     VOX_SYNCWARP();
-    int n = 0;
-    if (a.rule == 1)
-        n = a.topk < NBv ? a.topk : NBv;
-    else if (0.0 < a.tau && (n = vox_kf_cum(urow, NBv, a.tau, W, Ep, kmin, len, w)) < 0)
-        return false;
-    if (n < a.min_blocks)
-        n = a.min_blocks < NBv ? a.min_blocks : NBv;
+    if (a.rule == 0) {
+        if (0.0 < a.tau && (n = vox_kf_cum(urow, NBv, a.tau, W, Ep, kmin, len, counted, w)) < 0)
+            return false;
+        if (n < a.min_blocks)
+            n = a.min_blocks < NBv ? a.min_blocks : NBv;
+    }
     /* marks: 1 = taken (video blocks) */
     if (n <= 0 || n >= NBv) {
         for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
             urow[j] = n > 0;
     } else {
-        const float T = __uint_as_float(vox_kf_top_value(urow, NBv, n, kmin, len, w));
+        const float T = __uint_as_float(vox_kf_top_value(urow, NBv, n, kmin, len, a.rule == 1 && counted, w));
         if (!(T >= 0x1p-90f))
             return false;
         const float TG = T * Gf;
         int nin = 0, nb = 0;
+#pragma unroll 4
         for (int j0 = 0; j0 < NBv; j0 += VOX_WARP_SIZE) {
             const int j = j0 + lane;
             const float x = j < NBv ? srow[j] : 0.f;
@@ -472,6 +530,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     }
     /* ordered compaction: own block, global blocks, taken video blocks */
     int base = 0;
+#pragma unroll 4
     for (int j0 = 0; j0 < NB; j0 += VOX_WARP_SIZE) {
         const int j = j0 + lane;
         const bool pick = j < NB && (j >= NBv || j == i || urow[j]);
@@ -485,7 +544,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     return true;
 }
 
-VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, 1)
+VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, VOX_KF_MIN_BLOCKS)
     vox_kv_select_fast(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
     __shared__ double red[VOX_MAX_WARPS];
@@ -496,12 +555,12 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, 1)
     int *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
     const int NB = (int)a.NB, NBv = (int)a.NBv, tid = threadIdx.x, lane = tid % VOX_WARP_SIZE;
     const int warp = tid / VOX_WARP_SIZE, nw = VOX_KF_THREADS / VOX_WARP_SIZE;
-    const i64 tiles = vox_ks_tiles(a);
+    const i64 tiles = vox_kf_tiles(a);
     unsigned char *un = vox_dyn_smem;
     float *sc = a.per_block ? (float *)(vox_ks_slices(b, a) + (i64)blockIdx.x * a.per_block)
                             : (float *)(vox_dyn_smem + vox_kf_union(a.D, nw));
     for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
-        const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KS_ROWS;
+        const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KF_ROWS;
         if (i0 == 0) /* the head's global query rows are dense */
             for (i64 x = tid; x < (i64)(NB - NBv) * NB; x += VOX_KF_THREADS) {
                 i64 i = NBv + x / NB, j = x % NB, m = bh * NB + i;
@@ -509,7 +568,7 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, 1)
                 if (j == 0)
                     count[m] = NB;
             }
-        const int nrows = NBv - i0 < VOX_KS_ROWS ? (int)(NBv - i0) : VOX_KS_ROWS;
+        const int nrows = NBv - i0 < VOX_KF_ROWS ? (int)(NBv - i0) : VOX_KF_ROWS;
         if (nrows > 0) {
             int bad;
             const float nk2 = vox_kf_scores(qbar, kt, bh, i0, nrows, NB, NBv, a.D, (float *)un, sc, red, &bad);

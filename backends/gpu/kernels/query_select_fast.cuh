@@ -62,6 +62,9 @@ template <class DT> __device__ void vox_qf_gram(const typename DT::T *q, i64 row
 #pragma unroll
     for (int k = 0; k < NA; k++)
         g[k] = 0.f;
+    /* unrolled so that the loads of several dims are in flight at once (the
+     * sums keep their order) */
+#pragma unroll 4
     for (i64 e = lane; e < D; e += VOX_WARP_SIZE) {
         float x[VOX_QF_M];
 #pragma unroll

@@ -19,11 +19,7 @@
  * (f32 scores compensated, vox_bwd_score_add). Rows pruned by query
  * selection are skipped by compacting each block's computed rows, so work
  * scales with kept rows.
- *
- * One file per op: the OpenCL C kernels (device section, compiled by the
- * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
- * cl_attention_backward() (host section, included into cl_ops.c through cl_op_files.h),
- * with the op's programs, kernels and program sources as X-macro lists. */
+ * (One file per op: device and host sections, cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 
 #define VMAX 256 /* largest block volume (core/layout.c) */
@@ -359,22 +355,17 @@ vox_attention_backward_dkdv(VOX_CL_BUF_PARAMS(VOX_ATTENTION_BACKWARD_BUFS)
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what, extra build options}, kernels
- * {program, K_*, name}, program sources {program, file or text} and whether
- * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
-#define CL_PROGRAMS_attention_backward(X) \
-    X(PROG_BWD_Q, "attention backward (dQ)", "") \
-    X(PROG_BWD_KV, "attention backward (dK, dV)", "")
-#define CL_KERNELS_attention_backward(X) \
-    X(PROG_BWD_Q, K_ATTENTION_BACKWARD_PREP, "vox_attention_backward_prep") \
-    X(PROG_BWD_Q, K_ATTENTION_BACKWARD_DQ, "vox_attention_backward_dq") \
-    X(PROG_BWD_KV, K_ATTENTION_BACKWARD_DKDV, "vox_attention_backward_dkdv")
-#define CL_PARTS_attention_backward(X) \
-    X(PROG_BWD_Q, "\n#define VOX_BWD_KV 0\n") \
-    X(PROG_BWD_Q, "attention_backward.cl") \
-    X(PROG_BWD_KV, "\n#define VOX_BWD_KV 1\n") \
-    X(PROG_BWD_KV, "attention_backward.cl")
-#define CL_SUPPORTS_attention_backward(X) X(attention_backward)
+#define CL_OP_attention_backward(P, K, S, SUP) \
+    P(PROG_BWD_Q, "attention backward (dQ)", "") \
+    P(PROG_BWD_KV, "attention backward (dK, dV)", "") \
+    K(PROG_BWD_Q, K_ATTENTION_BACKWARD_PREP, "vox_attention_backward_prep") \
+    K(PROG_BWD_Q, K_ATTENTION_BACKWARD_DQ, "vox_attention_backward_dq") \
+    K(PROG_BWD_KV, K_ATTENTION_BACKWARD_DKDV, "vox_attention_backward_dkdv") \
+    S(PROG_BWD_Q, "\n#define VOX_BWD_KV 0\n") \
+    S(PROG_BWD_Q, "attention_backward.cl") \
+    S(PROG_BWD_KV, "\n#define VOX_BWD_KV 1\n") \
+    S(PROG_BWD_KV, "attention_backward.cl") \
+    SUP(attention_backward)
 #ifdef CL_OP_LAUNCHERS
 
 /* ------------------------------------------------------------ backward */

@@ -10,11 +10,7 @@
  * only, BN at a time (Q, K/V and P tiles in local memory, f32), padding keys
  * masked. Scores stay unscaled (running max of q.k); the scale (> 0) is
  * applied inside exp, so huge scales do not overflow q*scale.
- *
- * One file per op: the OpenCL C kernels (device section, compiled by the
- * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
- * cl_attention_forward() (host section, included into cl_ops.c through cl_op_files.h),
- * with the op's programs, kernels and program sources as X-macro lists. */
+ * (One file per op: device and host sections, cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 
 #define TPR (LS / BM)
@@ -144,19 +140,13 @@ vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_P
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what, extra build options}, kernels
- * {program, K_*, name}, program sources {program, file or text} and whether
- * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
-#define CL_PROGRAMS_attention_forward(X) \
-    X(PROG_ATTN, "attention", " -cl-mad-enable") \
-    X(PROG_ATTN_MMA, "tensor-core attention", "")
-#define CL_KERNELS_attention_forward(X) \
-    X(PROG_ATTN, K_ATTENTION_FORWARD, "vox_attention_forward") \
-    X(PROG_ATTN_MMA, K_ATTENTION_FORWARD_MMA, "vox_attention_forward_mma")
-#define CL_PARTS_attention_forward(X) \
-    X(PROG_ATTN, "attention_forward.cl") \
-    X(PROG_ATTN_MMA, "attention_forward_mma.cl")
-#define CL_SUPPORTS_attention_forward(X)
+#define CL_OP_attention_forward(P, K, S, SUP) \
+    P(PROG_ATTN, "attention", " -cl-mad-enable") \
+    P(PROG_ATTN_MMA, "tensor-core attention", "") \
+    K(PROG_ATTN, K_ATTENTION_FORWARD, "vox_attention_forward") \
+    K(PROG_ATTN_MMA, K_ATTENTION_FORWARD_MMA, "vox_attention_forward_mma") \
+    S(PROG_ATTN, "attention_forward.cl") \
+    S(PROG_ATTN_MMA, "attention_forward_mma.cl")
 #ifdef CL_OP_LAUNCHERS
 
 /* Attention tile shape for head dim hd that fits the device's local memory. */

@@ -3,11 +3,7 @@
  * (head, token) of one batch entry per work-group, grid-stride, f32
  * arithmetic. Every item reads the row's LSEs before item 0 overwrites
  * acc_lse (a barrier between).
- *
- * One file per op: the OpenCL C kernels (device section, compiled by the
- * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
- * cl_attention_merge() (host section, included into cl_ops.c through cl_op_files.h),
- * with the op's programs, kernels and program sources as X-macro lists. */
+ * (One file per op: device and host sections, cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 /* contraction as the OpenCL default (explicit: the op programs concatenate files) */
 #pragma OPENCL FP_CONTRACT ON
@@ -53,31 +49,12 @@ __kernel void vox_attention_merge(VOX_CL_BUF_PARAMS(VOX_ATTENTION_MERGE_BUFS)
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what, extra build options}, kernels
- * {program, K_*, name}, program sources {program, file or text} and whether
- * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
-#define CL_PROGRAMS_attention_merge(X)
-#define CL_KERNELS_attention_merge(X) \
-    X(PROG_OPS, K_ATTENTION_MERGE, "vox_attention_merge")
-#define CL_PARTS_attention_merge(X) \
-    X(PROG_OPS, "attention_merge.cl")
-#define CL_SUPPORTS_attention_merge(X)
+#define CL_OP_attention_merge(P, K, S, SUP) \
+    K(PROG_OPS, K_ATTENTION_MERGE, "vox_attention_merge") \
+    S(PROG_OPS, "attention_merge.cl")
 #ifdef CL_OP_LAUNCHERS
-
-/* ------------------------------------------------------------ merge */
-
 /* One work-group per row (kernels/attention_merge.cl). */
-vox_status cl_attention_merge(void *devp, const vox_op_dims *dm, const vox_op_attention_merge *p)
-{
-    vox_attention_merge_args a;
-    vox_attention_merge_args_init(&a, dm, p);
-    const cl_attention_merge_bufs b = {.acc = p->acc.ref,
-                                       .acc_lse = p->acc_lse.ref,
-                                       .part = p->part.ref,
-                                       .part_lse = p->part_lse.ref};
-    const cl_grid g = {.k = K_ATTENTION_MERGE, .groups = groups_for(a.rows), .ls = row_ls(dm->head_dim)};
-    return cl_attention_merge_launch(devp, dm->dtype, &b, &a, &g);
-}
-
+CL_SIMPLE_LAUNCHER(attention_merge, K_ATTENTION_MERGE, groups_for(a.rows), row_ls(dm->head_dim), .acc = p->acc.ref,
+                   .acc_lse = p->acc_lse.ref, .part = p->part.ref, .part_lse = p->part_lse.ref)
 #endif /* CL_OP_LAUNCHERS */
 #endif /* !__OPENCL_VERSION__ */

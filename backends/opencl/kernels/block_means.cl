@@ -2,11 +2,7 @@
  * kept rows after query selection) read in the caller's layout through
  * slot_token, accumulated in `real` in the reference's order
  * (core/backend.h; backends/cpu/ has the reference).
- *
- * One file per op: the OpenCL C kernels (device section, compiled by the
- * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
- * cl_block_means() (host section, included into cl_ops.c through cl_op_files.h),
- * with the op's programs, kernels and program sources as X-macro lists. */
+ * (One file per op: device and host sections, cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 
 #pragma OPENCL FP_CONTRACT OFF
@@ -36,30 +32,11 @@ __kernel void vox_block_means(VOX_CL_BUF_PARAMS(VOX_BLOCK_MEANS_BUFS) VOX_CL_ARG
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what, extra build options}, kernels
- * {program, K_*, name}, program sources {program, file or text} and whether
- * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
-#define CL_PROGRAMS_block_means(X)
-#define CL_KERNELS_block_means(X) \
-    X(PROG_OPS, K_BLOCK_MEANS, "vox_block_means")
-#define CL_PARTS_block_means(X) \
-    X(PROG_OPS, "block_means.cl")
-#define CL_SUPPORTS_block_means(X)
+#define CL_OP_block_means(P, K, S, SUP) K(PROG_OPS, K_BLOCK_MEANS, "vox_block_means") S(PROG_OPS, "block_means.cl")
 #ifdef CL_OP_LAUNCHERS
-
-vox_status cl_block_means(void *devp, const vox_op_dims *dm, const vox_op_block_means *p)
-{
-    vox_block_means_args a;
-    vox_block_means_args_init(&a, dm, p);
-    const cl_block_means_bufs b = {.x = p->x.ref,
-                                   .slot_token = p->slot_token,
-                                   .kept_count = a.has_kept ? p->kept_count : none,
-                                   .kept_rows = a.has_kept ? p->kept_rows : none,
-                                   .valid = dm->block_valid,
-                                   .out = p->out};
-    const cl_grid g = {.k = K_BLOCK_MEANS, .groups = groups_for(a.BH * a.NB), .ls = row_ls(dm->head_dim)};
-    return cl_block_means_launch(devp, dm->dtype, &b, &a, &g);
-}
-
+/* a work-group per (bh, block) */
+CL_SIMPLE_LAUNCHER(block_means, K_BLOCK_MEANS, groups_for(a.BH * a.NB), row_ls(dm->head_dim), .x = p->x.ref,
+                   .slot_token = p->slot_token, .kept_count = a.has_kept ? p->kept_count : none,
+                   .kept_rows = a.has_kept ? p->kept_rows : none, .valid = dm->block_valid, .out = p->out)
 #endif /* CL_OP_LAUNCHERS */
 #endif /* !__OPENCL_VERSION__ */

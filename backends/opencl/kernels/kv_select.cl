@@ -13,11 +13,7 @@
  * < tau. In `real` without contraction, as the reference. Row m's columns
  * go to kv_cols from kv_start[m] (the plan gives each row room for what its
  * rule admits).
- *
- * One file per op: the OpenCL C kernels (device section, compiled by the
- * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
- * cl_kv_select() (host section, included into cl_ops.c through cl_op_files.h),
- * with the op's programs, kernels and program sources as X-macro lists. */
+ * (One file per op: device and host sections, cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 
 #pragma OPENCL FP_CONTRACT OFF
@@ -205,24 +201,18 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what, extra build options}, kernels
- * {program, K_*, name}, program sources {program, file or text} and whether
- * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
-#define CL_PROGRAMS_kv_select(X)
-#define CL_KERNELS_kv_select(X) \
-    X(PROG_OPS, K_KV_SELECT, "vox_kv_select") \
-    X(PROG_OPS, K_KV_SELECT_GLOBAL, "vox_kv_select_global")
 /* kv_select.cl goes in twice: work space in local memory, then in a global buffer */
 #define KV_AS_LOCAL "\n#define KVS __local\n#define KV_NAME vox_kv_select\n#define KV_GLOBAL 0\n"
 #define KV_AS_GLOBAL                                                                   \
     "\n#undef KVS\n#undef KV_NAME\n#undef KV_GLOBAL\n#define KVS __global\n"            \
     "#define KV_NAME vox_kv_select_global\n#define KV_GLOBAL 1\n"
-#define CL_PARTS_kv_select(X) \
-    X(PROG_OPS, KV_AS_LOCAL) \
-    X(PROG_OPS, "kv_select.cl") \
-    X(PROG_OPS, KV_AS_GLOBAL) \
-    X(PROG_OPS, "kv_select.cl")
-#define CL_SUPPORTS_kv_select(X)
+#define CL_OP_kv_select(P, K, S, SUP) \
+    K(PROG_OPS, K_KV_SELECT, "vox_kv_select") \
+    K(PROG_OPS, K_KV_SELECT_GLOBAL, "vox_kv_select_global") \
+    S(PROG_OPS, KV_AS_LOCAL) \
+    S(PROG_OPS, "kv_select.cl") \
+    S(PROG_OPS, KV_AS_GLOBAL) \
+    S(PROG_OPS, "kv_select.cl")
 #ifdef CL_OP_LAUNCHERS
 
 /* The kv_select work space of each work-group row: 2*NBv+1 reals (and, on

@@ -9,11 +9,7 @@
  * pass 1 computes the column's start (the head's counts before the tile,
  * reduced, plus a scan over the tile) and writes its rows in bit order, i.e.
  * ascending. No global atomics: each column is one item's; deterministic.
- *
- * One file per op: the OpenCL C kernels (device section, compiled by the
- * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
- * cl_mask_transpose() (host section, included into cl_ops.c through cl_op_files.h),
- * with the op's programs, kernels and program sources as X-macro lists. */
+ * (One file per op: device and host sections, cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 /* no contraction (explicit: the op programs concatenate files) */
 #pragma OPENCL FP_CONTRACT OFF
@@ -109,15 +105,10 @@ vox_mask_transpose(VOX_CL_BUF_PARAMS(VOX_MASK_TRANSPOSE_BUFS) VOX_CL_ARG_PARAMS(
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what, extra build options}, kernels
- * {program, K_*, name}, program sources {program, file or text} and whether
- * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
-#define CL_PROGRAMS_mask_transpose(X)
-#define CL_KERNELS_mask_transpose(X) \
-    X(PROG_OPS, K_MASK_TRANSPOSE, "vox_mask_transpose")
-#define CL_PARTS_mask_transpose(X) \
-    X(PROG_OPS, "mask_transpose.cl")
-#define CL_SUPPORTS_mask_transpose(X) X(mask_transpose)
+#define CL_OP_mask_transpose(P, K, S, SUP) \
+    K(PROG_OPS, K_MASK_TRANSPOSE, "vox_mask_transpose") \
+    S(PROG_OPS, "mask_transpose.cl") \
+    SUP(mask_transpose)
 #ifdef CL_OP_LAUNCHERS
 
 /* Two passes of one kernel (kernels/mask_transpose.cl), one work-group of 128

@@ -2,11 +2,7 @@
  * the caller's layout (core/backend.h has the exact semantics). Rows are
  * copied as raw elements (args.row per row, strides in elements), one
  * work-group per row, grid-stride.
- *
- * One file per op: the OpenCL C kernels (device section, compiled by the
- * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
- * cl_permute_from() (host section, included into cl_ops.c through cl_op_files.h),
- * with the op's programs, kernels and program sources as X-macro lists. */
+ * (One file per op: device and host sections, cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 /* contraction as the OpenCL default (explicit: the op programs concatenate files) */
 #pragma OPENCL FP_CONTRACT ON
@@ -38,30 +34,13 @@ __kernel void vox_permute_from(VOX_CL_BUF_PARAMS(VOX_PERMUTE_FROM_BUFS) VOX_CL_A
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what, extra build options}, kernels
- * {program, K_*, name}, program sources {program, file or text} and whether
- * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
-#define CL_PROGRAMS_permute_from(X)
-#define CL_KERNELS_permute_from(X) \
-    X(PROG_OPS, K_PERMUTE_FROM, "vox_permute_from")
-#define CL_PARTS_permute_from(X) \
-    X(PROG_OPS, "permute_from.cl")
-#define CL_SUPPORTS_permute_from(X)
+#define CL_OP_permute_from(P, K, S, SUP) \
+    K(PROG_OPS, K_PERMUTE_FROM, "vox_permute_from") \
+    S(PROG_OPS, "permute_from.cl")
 #ifdef CL_OP_LAUNCHERS
-
-vox_status cl_permute_from(void *devp, const vox_op_dims *dm, const vox_op_permute_from *p)
-{
-    vox_permute_from_args a;
-    vox_permute_from_args_init(&a, dm, p);
-    const cl_permute_from_bufs b = {.src = p->src,
-                                    .lse_src = a.has_lse ? p->lse_src : none,
-                                    .dst = p->dst.ref,
-                                    .lse_dst = a.has_lse ? p->lse_dst.ref : none,
-                                    .token_slot = p->token_slot,
-                                    .fill_src = p->fill_src};
-    const cl_grid g = {.k = K_PERMUTE_FROM, .groups = groups_for(a.BH * a.N), .ls = row_ls(dm->head_dim)};
-    return cl_permute_from_launch(devp, dm->dtype, &b, &a, &g);
-}
-
+/* a work-group per caller row */
+CL_SIMPLE_LAUNCHER(permute_from, K_PERMUTE_FROM, groups_for(a.BH * a.N), row_ls(dm->head_dim), .src = p->src,
+                   .lse_src = a.has_lse ? p->lse_src : none, .dst = p->dst.ref,
+                   .lse_dst = a.has_lse ? p->lse_dst.ref : none, .token_slot = p->token_slot, .fill_src = p->fill_src)
 #endif /* CL_OP_LAUNCHERS */
 #endif /* !__OPENCL_VERSION__ */

@@ -2,11 +2,7 @@
  * and the block layout (core/backend.h has the exact semantics). Rows are
  * copied as raw elements (args.row per row, strides in elements), one
  * work-group per row, grid-stride.
- *
- * One file per op: the OpenCL C kernels (device section, compiled by the
- * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
- * cl_permute_to() (host section, included into cl_ops.c through cl_op_files.h),
- * with the op's programs, kernels and program sources as X-macro lists. */
+ * (One file per op: device and host sections, cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 /* contraction as the OpenCL default (explicit: the op programs concatenate files) */
 #pragma OPENCL FP_CONTRACT ON
@@ -39,25 +35,10 @@ __kernel void vox_permute_to(VOX_CL_BUF_PARAMS(VOX_PERMUTE_TO_BUFS) VOX_CL_ARG_P
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what, extra build options}, kernels
- * {program, K_*, name}, program sources {program, file or text} and whether
- * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
-#define CL_PROGRAMS_permute_to(X)
-#define CL_KERNELS_permute_to(X) \
-    X(PROG_OPS, K_PERMUTE_TO, "vox_permute_to")
-#define CL_PARTS_permute_to(X) \
-    X(PROG_OPS, "permute_to.cl")
-#define CL_SUPPORTS_permute_to(X)
+#define CL_OP_permute_to(P, K, S, SUP) K(PROG_OPS, K_PERMUTE_TO, "vox_permute_to") S(PROG_OPS, "permute_to.cl")
 #ifdef CL_OP_LAUNCHERS
-
-vox_status cl_permute_to(void *devp, const vox_op_dims *dm, const vox_op_permute_to *p)
-{
-    vox_permute_to_args a;
-    vox_permute_to_args_init(&a, dm, p);
-    const cl_permute_to_bufs b = {.src = p->src.ref, .dst = p->dst, .slot_token = p->slot_token};
-    const cl_grid g = {.k = K_PERMUTE_TO, .groups = groups_for(a.BH * a.slots), .ls = row_ls(dm->head_dim)};
-    return cl_permute_to_launch(devp, dm->dtype, &b, &a, &g);
-}
-
+/* a work-group per block-layout row */
+CL_SIMPLE_LAUNCHER(permute_to, K_PERMUTE_TO, groups_for(a.BH * a.slots), row_ls(dm->head_dim), .src = p->src.ref,
+                   .dst = p->dst, .slot_token = p->slot_token)
 #endif /* CL_OP_LAUNCHERS */
 #endif /* !__OPENCL_VERSION__ */

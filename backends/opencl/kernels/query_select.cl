@@ -5,11 +5,7 @@
  * window centre; core/backend.h). Cosines without contraction, in the
  * reference's order, so that decisions agree with it exactly away from ties
  * (with fp64: exactly).
- *
- * One file per op: the OpenCL C kernels (device section, compiled by the
- * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
- * cl_query_select() (host section, included into cl_ops.c through cl_op_files.h),
- * with the op's programs, kernels and program sources as X-macro lists. */
+ * (One file per op: device and host sections, cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 
 #pragma OPENCL FP_CONTRACT OFF
@@ -174,32 +170,14 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what, extra build options}, kernels
- * {program, K_*, name}, program sources {program, file or text} and whether
- * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
-#define CL_PROGRAMS_query_select(X)
-#define CL_KERNELS_query_select(X) \
-    X(PROG_OPS, K_QUERY_SELECT, "vox_query_select")
-#define CL_PARTS_query_select(X) \
-    X(PROG_OPS, "query_select.cl")
-#define CL_SUPPORTS_query_select(X)
+#define CL_OP_query_select(P, K, S, SUP) \
+    K(PROG_OPS, K_QUERY_SELECT, "vox_query_select") \
+    S(PROG_OPS, "query_select.cl")
 #ifdef CL_OP_LAUNCHERS
-
-vox_status cl_query_select(void *devp, const vox_op_dims *dm, const vox_op_query_select *p)
-{
-    vox_query_select_args a;
-    vox_query_select_args_init(&a, dm, p);
-    const cl_query_select_bufs b = {.q = p->q,
-                                    .win_ptr = p->win_ptr,
-                                    .windows = p->windows,
-                                    .valid = dm->block_valid,
-                                    .kept_count = p->kept_count,
-                                    .kept_rows = p->kept_rows,
-                                    .fill_src = p->fill_src};
-    size_t ls = dm->block_volume < 64 ? (size_t)dm->block_volume : 64;
-    const cl_grid g = {.k = K_QUERY_SELECT, .groups = groups_for(a.BH * a.NB), .ls = ls < 32 ? 32 : ls};
-    return cl_query_select_launch(devp, dm->dtype, &b, &a, &g);
-}
-
+/* a work-group per (bh, block) of min(V, 64) items, at least 32 */
+CL_SIMPLE_LAUNCHER(query_select, K_QUERY_SELECT, groups_for(a.BH * a.NB),
+                   dm->block_volume < 32 ? 32 : dm->block_volume < 64 ? (size_t)dm->block_volume : 64, .q = p->q,
+                   .win_ptr = p->win_ptr, .windows = p->windows, .valid = dm->block_valid,
+                   .kept_count = p->kept_count, .kept_rows = p->kept_rows, .fill_src = p->fill_src)
 #endif /* CL_OP_LAUNCHERS */
 #endif /* !__OPENCL_VERSION__ */

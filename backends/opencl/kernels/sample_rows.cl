@@ -2,11 +2,7 @@
  * of sampled query rows three ways (dense, spatial, temporal) and the
  * squared distances between them (core/backend.h). In `real` without
  * contraction, in the reference's order.
- *
- * One file per op: the OpenCL C kernels (device section, compiled by the
- * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
- * cl_sample_rows() (host section, included into cl_ops.c through cl_op_files.h),
- * with the op's programs, kernels and program sources as X-macro lists. */
+ * (One file per op: device and host sections, cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 
 #pragma OPENCL FP_CONTRACT OFF
@@ -128,31 +124,10 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what, extra build options}, kernels
- * {program, K_*, name}, program sources {program, file or text} and whether
- * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
-#define CL_PROGRAMS_sample_rows(X)
-#define CL_KERNELS_sample_rows(X) \
-    X(PROG_OPS, K_SAMPLE_ROWS, "vox_sample_rows")
-#define CL_PARTS_sample_rows(X) \
-    X(PROG_OPS, "sample_rows.cl")
-#define CL_SUPPORTS_sample_rows(X)
+#define CL_OP_sample_rows(P, K, S, SUP) K(PROG_OPS, K_SAMPLE_ROWS, "vox_sample_rows") S(PROG_OPS, "sample_rows.cl")
 #ifdef CL_OP_LAUNCHERS
-
-vox_status cl_sample_rows(void *devp, const vox_op_dims *dm, const vox_op_sample_rows *p)
-{
-    vox_sample_rows_args a;
-    vox_sample_rows_args_init(&a, dm, p);
-    const cl_sample_rows_bufs b = {.q = p->q,
-                                   .k = p->k,
-                                   .v = p->v,
-                                   .rows = p->rows,
-                                   .block_coord = p->block_coord,
-                                   .valid = dm->block_valid,
-                                   .out = p->out};
-    const cl_grid g = {.k = K_SAMPLE_ROWS, .groups = groups_for(a.BH * a.R), .ls = 64};
-    return cl_sample_rows_launch(devp, dm->dtype, &b, &a, &g);
-}
-
+/* a work-group of 64 items per sampled row */
+CL_SIMPLE_LAUNCHER(sample_rows, K_SAMPLE_ROWS, groups_for(a.BH * a.R), 64, .q = p->q, .k = p->k, .v = p->v,
+                   .rows = p->rows, .block_coord = p->block_coord, .valid = dm->block_valid, .out = p->out)
 #endif /* CL_OP_LAUNCHERS */
 #endif /* !__OPENCL_VERSION__ */

@@ -3,11 +3,7 @@
  * three sums (in `real`: f64 where the device has it), the errors and the
  * class with the reference's rules (den <= 0 -> 1e-300, NaN -> dense), then
  * the head's NB mask rows from the pattern tables.
- *
- * One file per op: the OpenCL C kernels (device section, compiled by the
- * OpenCL compiler, which defines __OPENCL_VERSION__) and the host launcher
- * cl_svg_classify() (host section, included into cl_ops.c through cl_op_files.h),
- * with the op's programs, kernels and program sources as X-macro lists. */
+ * (One file per op: device and host sections, cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 
 #pragma OPENCL FP_CONTRACT OFF
@@ -71,32 +67,13 @@ vox_svg_classify(VOX_CL_BUF_PARAMS(VOX_SVG_CLASSIFY_BUFS) VOX_CL_ARG_PARAMS(VOX_
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* The op's own programs {PROG_*, what, extra build options}, kernels
- * {program, K_*, name}, program sources {program, file or text} and whether
- * it has a cl_<op>_supports() {op} (cl_internal.h, cl_program.c, cl_ops.c). */
-#define CL_PROGRAMS_svg_classify(X)
-#define CL_KERNELS_svg_classify(X) \
-    X(PROG_OPS, K_SVG_CLASSIFY, "vox_svg_classify")
-#define CL_PARTS_svg_classify(X) \
-    X(PROG_OPS, "svg_classify.cl")
-#define CL_SUPPORTS_svg_classify(X)
+#define CL_OP_svg_classify(P, K, S, SUP) \
+    K(PROG_OPS, K_SVG_CLASSIFY, "vox_svg_classify") \
+    S(PROG_OPS, "svg_classify.cl")
 #ifdef CL_OP_LAUNCHERS
-
 /* One work-group (64 items) per head: kernels/svg_classify.cl. */
-vox_status cl_svg_classify(void *devp, const vox_op_dims *dm, const vox_op_svg_classify *p)
-{
-    vox_svg_classify_args a;
-    vox_svg_classify_args_init(&a, dm, p);
-    const cl_svg_classify_bufs b = {.sample_out = p->sample_out,
-                                    .pattern_start = p->pattern_start,
-                                    .pattern_count = p->pattern_count,
-                                    .kv_start = p->kv_start,
-                                    .kv_count = p->kv_count,
-                                    .classes = p->classes,
-                                    .errors = p->errors};
-    const cl_grid g = {.k = K_SVG_CLASSIFY, .groups = groups_for(a.BH), .ls = 64};
-    return cl_svg_classify_launch(devp, dm->dtype, &b, &a, &g);
-}
-
+CL_SIMPLE_LAUNCHER(svg_classify, K_SVG_CLASSIFY, groups_for(a.BH), 64, .sample_out = p->sample_out,
+                   .pattern_start = p->pattern_start, .pattern_count = p->pattern_count, .kv_start = p->kv_start,
+                   .kv_count = p->kv_count, .classes = p->classes, .errors = p->errors)
 #endif /* CL_OP_LAUNCHERS */
 #endif /* !__OPENCL_VERSION__ */
