@@ -16,6 +16,9 @@ static int by_dtype(vox_dtype t, int f32, int f16, int bf16)
 /* by_dtype() of the kernels GPU_FN_<op>_f32, _f16, _bf16 for the dims d. */
 #define BY_DTYPE(op) by_dtype(d->dtype, GPU_FN_##op##_f32, GPU_FN_##op##_f16, GPU_FN_##op##_bf16)
 
+/* The permute kernel GPU_FN_<op>_b16, _b4 or _b2 for copy unit u (bytes). */
+#define BY_COPY_UNIT(op, u) ((u) == 16 ? GPU_FN_##op##_b16 : (u) == 4 ? GPU_FN_##op##_b4 : GPU_FN_##op##_b2)
+
 /* The kernel arguments a of `op` from the launcher's parameters d and p. */
 #define GPU_OP_ARGS(op)  \
     vox_##op##_args a;   \

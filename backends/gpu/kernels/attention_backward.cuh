@@ -322,9 +322,7 @@ __device__ void attention_backward_dkdv(const typename DT::T *q, const typename 
             vox_ptr<const int>(b.fill_src), vox_ptr<const int>(b.valid), a.BH, a.NB,     \
             vox_i64(a.V), vox_i64(a.D), a.scale, a.tiles);                                                      \
     }
-VOX_ATTENTION_BACKWARD_KERNELS(f32, vox_t_f32)
-VOX_ATTENTION_BACKWARD_KERNELS(f16, vox_t_f16)
-VOX_ATTENTION_BACKWARD_KERNELS(bf16, vox_t_bf16)
+VOX_EACH_DTYPE(VOX_ATTENTION_BACKWARD_KERNELS)
 
 #include "attention_backward_mma.cuh"
 

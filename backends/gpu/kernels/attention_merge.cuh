@@ -53,9 +53,7 @@ __device__ void attention_merge(typename DT::T *acc, float *acc_lse, const typen
         attention_merge<DT>(vox_ptr<DT::T>(b.acc), vox_ptr<float>(b.acc_lse), vox_ptr<const DT::T>(b.part),      \
                             vox_ptr<const float>(b.part_lse), a);                                               \
     }
-VOX_ATTENTION_MERGE_KERNEL(f32, vox_t_f32)
-VOX_ATTENTION_MERGE_KERNEL(f16, vox_t_f16)
-VOX_ATTENTION_MERGE_KERNEL(bf16, vox_t_bf16)
+VOX_EACH_DTYPE(VOX_ATTENTION_MERGE_KERNEL)
 
 #endif
 

@@ -35,14 +35,13 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
                         vox_ptr<const int>(b.kept_count), vox_ptr<const int>(b.kept_rows),                 \
                         vox_ptr<const int>(b.valid), vox_ptr<float>(b.out), a);                            \
     }
-VOX_BLOCK_MEANS_KERNEL(f32, vox_t_f32)
-VOX_BLOCK_MEANS_KERNEL(f16, vox_t_f16)
-VOX_BLOCK_MEANS_KERNEL(bf16, vox_t_bf16)
+VOX_EACH_DTYPE(VOX_BLOCK_MEANS_KERNEL)
 
 #endif
 
 #ifdef VOX_GPU_HOST
 
+/* One block of 128 threads (a thread per dim) per (bh, block), grid-stride. */
 vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
 {
     gpu_dev *g = dev;

@@ -7,6 +7,12 @@
 #include "kernel_args.h" /* core/: vox_<op>_bufs, vox_<op>_args */
 #include "vox_gpu_port.h"
 
+/* K(NAME, DT) once per element type: an op's f32, f16 and bf16 kernels from
+ * its kernel-defining macro K (kernels vox_<op>_f32, _f16, _bf16). */
+#define VOX_EACH_DTYPE(K) K(f32, vox_t_f32) K(f16, vox_t_f16) K(bf16, vox_t_bf16)
+/* K(NAME, U) once per copy word of the permutes (kernels _b2, _b4, _b16). */
+#define VOX_EACH_COPY_UNIT(K) K(b2, u16) K(b4, unsigned) K(b16, uint4)
+
 /* Dynamic shared memory of every kernel that sizes it at launch. */
 extern __shared__ __align__(16) unsigned char vox_dyn_smem[];
 

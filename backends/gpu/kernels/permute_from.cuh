@@ -39,14 +39,13 @@ __device__ void permute_from(const U *src, const float *lse_src, U *dst, float *
                         vox_ptr<const int>(b.fill_src), a.heads, a.BH, a.slots, a.N, a.row, a.sb, a.sh,     \
                         a.st, a.lsb, a.lsh, a.lst);                                                         \
     }
-VOX_PERMUTE_FROM_KERNEL(b2, u16)
-VOX_PERMUTE_FROM_KERNEL(b4, unsigned)
-VOX_PERMUTE_FROM_KERNEL(b16, uint4)
+VOX_EACH_COPY_UNIT(VOX_PERMUTE_FROM_KERNEL)
 
 #endif
 
 #ifdef VOX_GPU_HOST
 
+/* Eight caller rows per block of (32, 8) threads, a warp per row, in the widest copy unit. */
 vox_status gpu_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute_from *p)
 {
     gpu_dev *g = dev;
@@ -57,7 +56,7 @@ vox_status gpu_permute_from(void *dev, const vox_op_dims *d, const vox_op_permut
         b.lse_src = b.lse_dst = 0;
     GPU_OP_ARGS(permute_from);
     int u = to_copy_units(d, b.src, b.dst, &a.row, &a.sb, &a.sh, &a.st);
-    int fn = u == 16 ? GPU_FN_permute_from_b16 : u == 4 ? GPU_FN_permute_from_b4 : GPU_FN_permute_from_b2;
+    int fn = BY_COPY_UNIT(permute_from, u);
     return gpu_launch_op(g, VOX_OP_permute_from, fn, gpu_cap_grid(g, (a.BH * a.N + 7) / 8, 64), 32, 8, 0, &b,
                          &a);
 }

@@ -42,14 +42,13 @@ __device__ void permute_to(const U *src, U *dst, const int *slot_token, i64 head
         permute_to<U>(vox_ptr<const U>(b.src), vox_ptr<U>(b.dst), vox_ptr<const int>(b.slot_token),         \
                       a.heads, a.BH, a.slots, a.row, a.sb, a.sh, a.st);                                     \
     }
-VOX_PERMUTE_TO_KERNEL(b2, u16)
-VOX_PERMUTE_TO_KERNEL(b4, unsigned)
-VOX_PERMUTE_TO_KERNEL(b16, uint4)
+VOX_EACH_COPY_UNIT(VOX_PERMUTE_TO_KERNEL)
 
 #endif
 
 #ifdef VOX_GPU_HOST
 
+/* Eight block-layout rows per block of (32, 8) threads, a warp per row, in the widest copy unit. */
 vox_status gpu_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_to *p)
 {
     gpu_dev *g = dev;
@@ -57,7 +56,7 @@ vox_status gpu_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_
                              .slot_token = gpu_dptr(p->slot_token)};
     GPU_OP_ARGS(permute_to);
     int u = to_copy_units(d, b.src, b.dst, &a.row, &a.sb, &a.sh, &a.st);
-    int fn = u == 16 ? GPU_FN_permute_to_b16 : u == 4 ? GPU_FN_permute_to_b4 : GPU_FN_permute_to_b2;
+    int fn = BY_COPY_UNIT(permute_to, u);
     return gpu_launch_op(g, VOX_OP_permute_to, fn, gpu_cap_grid(g, (a.BH * a.slots + 7) / 8, 64), 32, 8, 0, &b,
                          &a);
 }

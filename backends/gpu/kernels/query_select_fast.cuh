@@ -203,6 +203,4 @@ __device__ void query_select(const typename DT::T *q, const int *win_ptr, const 
                          vox_ptr<int>(b.kept_count), vox_ptr<int>(b.kept_rows), vox_ptr<int>(b.fill_src), \
                          a.BH, a.NB, a.NBv, vox_i64(a.V), vox_i64(a.D));                                  \
     }
-VOX_QUERY_SELECT_KERNEL(f32, vox_t_f32)
-VOX_QUERY_SELECT_KERNEL(f16, vox_t_f16)
-VOX_QUERY_SELECT_KERNEL(bf16, vox_t_bf16)
+VOX_EACH_DTYPE(VOX_QUERY_SELECT_KERNEL)

@@ -274,9 +274,7 @@ __device__ void sample_rows_merge(const float *part, i64 nsplit, i64 BH, i64 R, 
                         a.space_blocks, a.sink, a.scale, vox_ptr<float>((unsigned long long)a.part),     \
                         vox_i64(a.nsplit), a.BH);                                                        \
     }
-VOX_SAMPLE_ROWS_KERNEL(f32, vox_t_f32)
-VOX_SAMPLE_ROWS_KERNEL(f16, vox_t_f16)
-VOX_SAMPLE_ROWS_KERNEL(bf16, vox_t_bf16)
+VOX_EACH_DTYPE(VOX_SAMPLE_ROWS_KERNEL)
 
 VOX_KERNEL void vox_sample_rows_merge(vox_sample_rows_bufs b, vox_sample_rows_args a)
 {
