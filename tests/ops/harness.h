@@ -30,6 +30,7 @@ enum {
     FILL_PAD_NAN = 1 << 4,  /* padding rows hold NaN instead of zero */
     FILL_WORKLOAD = 1 << 5, /* structured video data (perf/workload.c) */
     FILL_SHIFT = 1 << 6,    /* values offset by +100 (accumulation precision) */
+    FILL_NEAR = 1 << 7,     /* near-ties below f32's resolution (query_select) */
 };
 
 /* Caller-tensor layouts (permute ops). */

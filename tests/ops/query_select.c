@@ -26,11 +26,11 @@ static int query_select_inputs(const op_case *c, op_inputs *in)
     const vox_layout *L = &in->L;
     int64_t BH = c->B * c->H, S = L->n_slots, NB = L->n_blocks, V = L->V, D = c->D;
     float *q = oh_add_blocks(in, "q", 0, 61);
-    if ((c->fill & FILL_TIES) && (c->fill & FILL_SHIFT)) {
-        /* near ties: every row one shared direction plus 1e-6 relative noise, so
-         * all cosines lie within ~1e-12 of each other, far below f32's
-         * resolution: a fast path must see it cannot certify them and take the
-         * exact path (f64 order, index ties) */
+    if ((c->fill & FILL_NEAR) && (c->fill & FILL_TIES)) {
+        /* near ties everywhere: every row one shared direction plus 1e-6
+         * relative noise, so all cosines lie within ~1e-12 of each other, far
+         * below f32's resolution: a fast path must see it cannot certify them
+         * and take the exact path (f64 order, index ties) */
         oh_rng r = {63};
         float *u = malloc(sizeof(float) * (size_t)D);
         for (int64_t e = 0; e < D; e++)
@@ -41,6 +41,33 @@ static int query_select_inputs(const op_case *c, op_inputs *in)
                     for (int64_t e = 0; e < D; e++)
                         q[(bh * S + s) * D + e] = u[e] * (float)(1.0 + 1e-6 * oh_normal(&r));
         free(u);
+    } else if (c->fill & FILL_NEAR) {
+        /* near ties in the keep choice only: each window's centre is e0, every
+         * other row e0 + v with v a unit vector (in f64, then rounded to f32)
+         * over the other dims, so the cosines to the centre, 1/sqrt(1 + |v|^2),
+         * differ only by v's rounding (~1e-7 relative), while the rows'
+         * cosines to each other (the fill sources) stay far apart */
+        oh_rng r = {64};
+        double *v = malloc(sizeof(double) * (size_t)D);
+        for (int64_t bh = 0; bh < BH; bh++)
+            for (int64_t s = 0; s < S; s++) {
+                if (!oh_valid_slot(L, s))
+                    continue;
+                double n2 = 0;
+                for (int64_t e = 1; e < D; e++)
+                    v[e] = oh_normal(&r), n2 += v[e] * v[e];
+                float *row = q + (bh * S + s) * D;
+                row[0] = 1.0f;
+                for (int64_t e = 1; e < D; e++)
+                    row[e] = (float)(v[e] / sqrt(n2));
+            }
+        for (int64_t bh = 0; bh < BH; bh++)
+            for (int64_t w = 0; w < L->n_windows; w++) {
+                float *row = q + (bh * S + L->windows[4 * w + 2]) * D;
+                memset(row, 0, sizeof(float) * (size_t)D);
+                row[0] = 1.0f;
+            }
+        free(v);
     } else if (c->fill & FILL_TIES) {
         static const float vecs[6][2] = {{1, 0}, {0, 1}, {-1, 0}, {1, 1}, {0, 0}, {2, 0}};
         oh_rng r = {62};
@@ -136,7 +163,9 @@ static const op_case cases[] = {
      .param = 0.5},
     {"ties_equal_cosines_bf16", SHAPE(1, 2, 16, 3, 5, 7, 0, 0, 2, 4, 4), VOX_BF16, FILL_TIES, .drop_block = -1,
      .param = 0.25},
-    {"near_ties_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, FILL_TIES | FILL_SHIFT, .drop_block = -1,
+    {"near_ties_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, FILL_TIES | FILL_NEAR, .drop_block = -1,
+     .param = 0.5},
+    {"near_ties_to_centre_f32", SHAPE(1, 4, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, FILL_NEAR, .drop_block = -1,
      .param = 0.5},
     {"nan_row_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, FILL_NAN, .drop_block = -1, .param = 0.5},
     {"inf_rows_bf16", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_BF16, FILL_INF, .drop_block = -1, .param = 0.5},
