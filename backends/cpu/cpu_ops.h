@@ -1,8 +1,7 @@
 /* The CPU reference backend (private): its op entry points and the helpers
- * the op files share. One file per op (permute.c, block_means.c, kv_select.c,
- * sample_rows.c, query_select.c, attention_forward.c, attention_backward.c,
- * mask_transpose.c),
- * each a plain loop accumulating in fp64; every other backend is checked
+ * the op files share. One file per op, <op>.c named after the op of the op
+ * table (the build lists them through tools/op_files.py), each a plain loop
+ * accumulating in fp64; every other backend is checked
  * against them op by op. Each op's contract is written in core/backend.h. Device, buffers and
  * the backend table are in cpu_backend.c. */
 #ifndef VOX_CPU_OPS_H

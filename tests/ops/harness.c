@@ -295,3 +295,39 @@ int64_t oh_first_diff_i32(const int32_t *a, const int32_t *r, const size_t *idx,
     }
     return -1;
 }
+
+/* Random values; with FILL_NAN a sprinkle of NaN, +-Inf and -0. */
+void oh_fill_specials(const op_case *c, uint64_t seed, float *x, size_t n)
+{
+    oh_rng r = {seed};
+    static const float specials[] = {NAN, INFINITY, -INFINITY, -0.0f};
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (float)oh_normal(&r);
+        if ((c->fill & FILL_NAN) && oh_u64(&r) % 7 == 0)
+            x[i] = specials[oh_u64(&r) % 4];
+    }
+}
+
+/* Every byte of each output buffer equal to the reference's. */
+static int same_bytes(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, char *why, size_t n)
+{
+    for (int i = 0; i < in->n_buf; i++) {
+        if (!in->buf[i].output || !in->buf[i].count)
+            continue;
+        size_t b = dev->bytes[i];
+        for (size_t k = 0; k < b; k++)
+            if (dev->raw[i][k] != ref->raw[i][k]) {
+                size_t es = oh_elem_size(in, i), el = (k - (k >= in->buf[i].offset ? in->buf[i].offset : 0)) / es;
+                snprintf(why, n, "%s: byte %zu (element %zu) differs from the reference", in->buf[i].name, k, el);
+                return 0;
+            }
+    }
+    return 1;
+}
+
+int oh_compare_bytes(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e,
+                           char *why, size_t n)
+{
+    (void)e;
+    return same_bytes(in, dev, ref, why, n);
+}

@@ -152,9 +152,10 @@ typedef struct op_entry {
                    size_t n);
 } op_entry;
 
-extern const op_entry op_permute_to, op_permute_from, op_block_means, op_kv_select, op_sample_rows,
-    op_query_select, op_svg_classify, op_attention_forward, op_attention_backward;
-extern const op_entry op_attention_merge, op_mask_transpose;
+/* The entry of each op of the op table, op_<op>, defined by tests/ops/<op>.c. */
+#define OH_DECLARE_ENTRY(op) extern const op_entry op_##op;
+VOX_KERNEL_OPS(OH_DECLARE_ENTRY)
+#undef OH_DECLARE_ENTRY
 
 /* ---- helpers for op files ------------------------------------------------ */
 
@@ -191,6 +192,11 @@ void oh_fill_blocks(const op_inputs *in, int which, uint64_t seed, float *x);
 int64_t oh_caller_strides(const op_case *c, int64_t N, int64_t *sb, int64_t *sh, int64_t *st, int64_t *lsb,
                           int64_t *lsh, int64_t *lst);
 size_t oh_caller_span(const op_case *c, int64_t N, int64_t sb, int64_t sh, int64_t st, int64_t row);
+/* Random normal values; with FILL_NAN a sprinkle of NaN, +-Inf and -0. */
+void oh_fill_specials(const op_case *c, uint64_t seed, float *x, size_t n);
+/* compare for copies: every byte of each output buffer equal to the reference's. */
+int oh_compare_bytes(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e, char *why,
+                     size_t n);
 float *oh_add_blocks(op_inputs *in, const char *name, int which, uint64_t seed);
 /* Adds q, k, v (oh_add_blocks with which 0, 1, 2 and one seed). */
 void oh_add_qkv(op_inputs *in, uint64_t seed);
