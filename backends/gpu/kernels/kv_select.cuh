@@ -37,12 +37,15 @@
 
 #define VOX_GPU_KERNELS_kv_select(R, O, M) R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows)
 
+/* Tile geometry the kernels and the launcher share. */
+#define VOX_KS_ROWS 16 /* query rows per CTA tile of the exact path */
+#define VOX_KS_EC 4    /* head dims per streamed chunk */
+#define VOX_KF_ROWS 8  /* query rows per CTA tile of the fast path (kv_select_fast.cuh) */
+
 #ifdef VOX_GPU_DEVICE
 
 #define VOX_KS_THREADS 128
-#define VOX_KS_ROWS 16                            /* query rows per CTA tile */
 #define VOX_KS_KPT 4                              /* consecutive key blocks per thread per pass */
-#define VOX_KS_EC 4                               /* head dims per streamed chunk */
 #define VOX_KS_KEY 0x7fffffffffffffffull          /* probability bits; bit 63 flags STAT */
 #if VOX_GPU_HIP
 #define VOX_KS_MIN_BLOCKS 1 /* the whole register file: no spills (2: 364 B/lane on gfx90a) */
@@ -622,7 +625,8 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     vox_kv_select_bufs b = {.qbar = gpu_dptr(p->qbar), .kbar = gpu_dptr(p->kbar), .kv_start = gpu_dptr(p->kv_start),
                             .kv_count = gpu_dptr(p->kv_count), .kv_cols = gpu_dptr(p->kv_cols), .scratch = 0};
     GPU_OP_ARGS(kv_select);
-    enum { ROWS = 16, EC = 4, WARPS = 4, WORK = 5152, FAST_ROWS = 8, FAST_WARPS = 8, FAST_WORK = 3872 };
+    enum { ROWS = VOX_KS_ROWS, EC = VOX_KS_EC, WARPS = 4, WORK = 5152, FAST_ROWS = VOX_KF_ROWS, FAST_WARPS = 8,
+           FAST_WORK = 3872 };
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
     int64_t Dp = (a.D + EC - 1) / EC * EC, tiles = a.NBv > 0 ? (a.NBv + ROWS - 1) / ROWS : 1;
     int64_t S = (a.NBv + 3) / 4 * 4, kt = (a.BH * a.D * S * 4 + 255) / 256 * 256;

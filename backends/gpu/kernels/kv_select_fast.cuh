@@ -66,11 +66,12 @@
 #define VOX_KF_THREADS 256
 #define VOX_KF_BAND 64  /* band blocks re-scored exactly per row, at most */
 #define VOX_KF_CHUNK 16 /* dims summed apart before joining a score's running sum (a multiple of VOX_KS_EC) */
-#define VOX_KF_ROWS 8   /* query rows per CTA tile: one per warp in phase 2, each thread's rows in phase 1 */
-/* CTAs per multiprocessor: 8-row tiles take ~98 KB of shared memory at NBv
+/* VOX_KF_ROWS (kv_select.cuh, shared with the launcher): query rows per CTA
+ * tile, one per warp in phase 2, each thread's rows in phase 1.
+ * CTAs per multiprocessor: 8-row tiles take ~98 KB of shared memory at NBv
  * 2160 and 128 registers, so two fit (a tile of 16 rows needs one: twice the
- * values; gpu_kv_select's FAST_ROWS must equal VOX_KF_ROWS). The keys are
- * read from L2 once per tile: halving the tile doubles that traffic. */
+ * values). The keys are read from L2 once per tile: halving the tile doubles
+ * that traffic. */
 #define VOX_KF_MIN_BLOCKS (VOX_KF_ROWS <= 8 ? 2 : 1)
 
 /* A warp's phase-2 work space. */
