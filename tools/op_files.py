@@ -15,8 +15,6 @@ usage:
   op_files.py list KERNEL_ARGS_H DIR EXT
       prints the paths of those files, one per line (for meson's
       run_command at configure time)
-  op_files.py ops KERNEL_ARGS_H
-      prints the ops of the table, one per line
 """
 import os
 import re
@@ -42,9 +40,6 @@ def op_files(kernel_args_h, directory, ext):
 
 
 def main(argv):
-    if len(argv) >= 3 and argv[1] == "ops":
-        print("\n".join(table_ops(argv[2])))
-        return 0
     if len(argv) == 5 and argv[1] == "list":
         for _, path in op_files(argv[2], argv[3], argv[4]):
             print(path)
