@@ -1,39 +1,233 @@
 /* block_means (core/backend.h): per (bh, block j), the mean of its valid
  * rows (or its kept rows) of x, read in the caller's layout through
- * slot_token and accumulated in f64. Launch: 128 threads, one block per
- * (bh, j), grid-stride.
+ * slot_token and accumulated in f64: bitwise the reference's sequential sum
+ * over the rows, then (float)(sum / n).
+ *
+ * A row is read in 16-byte chunks (8 f16/bf16 or 4 f32 elements) when x and
+ * its strides allow it, else element by element (the same code, scalar
+ * loads). One (bh, block) item takes a group of VOX_BM_GROUP threads, a
+ * chunk each (the row's chunks rounded up to a power of two); a CTA takes
+ * VOX_BM_THREADS / group items at a time, stages their rows' caller tokens
+ * in shared memory (VOX_BM_TB rows at a time) and each thread then keeps
+ * VOX_BM_ROWS rows' chunks in flight (64 bytes) and sums them in row order,
+ * so every element's sum is the reference's. The grid is what stays
+ * resident (VOX_BM_CTAS per multiprocessor, 64 registers: 1024 threads),
+ * grid-stride: no tail wave.
+ *
+ * f16/bf16 elements are widened to f64 without a conversion instruction (a
+ * quarter-rate unit on NVIDIA): the element's bits, moved into an f64's
+ * exponent and fraction fields, are the element times 2^-S (S = 896 for bf16,
+ * 1008 for f16; subnormal elements become f64 subnormals, exactly). The sums
+ * run on those scaled values and are scaled back by 2^S at the end. That is
+ * bitwise the unscaled sum: every partial sum is a multiple of the smallest
+ * scaled subnormal element (2^-1029, 2^-1032), so a sum in the f64
+ * subnormal range is exact on both sides, and above it both sides round the
+ * same 53-bit significand (no sum of at most 2^31 elements overflows). The
+ * move makes Inf/NaN elements finite, so a batch of rows holding one (found
+ * with a few integer operations per word) also notes which elements met a
+ * NaN, a +Inf or a -Inf; such an element's sum is then what the reference's
+ * is: NaN after a NaN or after both infinities, else that infinity (the
+ * finite elements cannot overflow f64).
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
 #define VOX_GPU_KERNELS_block_means(R, O, M) R(block_means_f32) R(block_means_f16) R(block_means_bf16)
 
+/* Launch geometry the kernels and the launcher share. */
+#define VOX_BM_THREADS 128 /* threads per CTA */
+#define VOX_BM_CTAS 8      /* CTAs per multiprocessor (the kernels' launch bounds) */
+/* Threads per item for a row of `chunks` chunks: a power of two from 4 to the CTA. */
+#define VOX_BM_GROUP(chunks) \
+    ((chunks) > 64 ? 128 : (chunks) > 32 ? 64 : (chunks) > 16 ? 32 : (chunks) > 8 ? 16 : (chunks) > 4 ? 8 : 4)
+
 #ifdef VOX_GPU_DEVICE
 
-template <class DT>
-__device__ void block_means(const typename DT::T *x, const int *slot_token, const int *kc, const int *kr,
-                            const int *valid, float *out, const vox_block_means_args &a)
+#define VOX_BM_ROWS 4 /* rows in flight per thread with 16-byte loads (scalar loads: 2) */
+#define VOX_BM_TB 64  /* rows per token stage */
+#if VOX_GPU_HIP
+#define VOX_BM_BOUNDS __launch_bounds__(VOX_BM_THREADS)
+#else
+#define VOX_BM_BOUNDS __launch_bounds__(VOX_BM_THREADS, VOX_BM_CTAS)
+#endif
+
+/* The 16-bit element types (EXP: the exponent field's mask, MANT: the
+ * fraction's, S: the scale exponent): widen(w, d) sets d[0], d[1] to the
+ * word's two elements (the low one first) times 2^-S by moving bits (wrong
+ * for Inf/NaN); special(w) is nonzero when one of the two is Inf or NaN. */
+template <unsigned EXP, unsigned MANT, int S> struct vox_bm_half {
+    typedef u16 T;
+    enum { VEC = 8, PER_WORD = 2, SHIFT = 20 - (MANT == 0x7fu ? 7 : 10) };
+    static __device__ __forceinline__ double scale() { return S == 896 ? 0x1p896 : 0x1p1008; }
+    static __device__ __forceinline__ double hi(unsigned h)
+    {
+        return __longlong_as_double((long long)((unsigned long long)h << 32));
+    }
+    static __device__ __forceinline__ void widen(unsigned w, double *d)
+    {
+        d[0] = hi(((w & 0x7fffu) << SHIFT) | ((w & 0x8000u) << 16));
+        d[1] = hi(((w >> (16 - SHIFT)) & (0x7fffu << SHIFT)) | (w & 0x80000000u));
+    }
+    static __device__ __forceinline__ unsigned special(unsigned w)
+    {
+        /* adding the exponent's lowest bit carries into bit 15 only from all ones */
+        return ((w & (EXP * 0x10001u)) + (EXP & ~(EXP << 1)) * 0x10001u) & 0x80008000u;
+    }
+    static __device__ __forceinline__ bool is_nan(unsigned h) { return (h & MANT) != 0; }
+    static __device__ __forceinline__ bool is_special(unsigned h) { return (h & EXP) == EXP; }
+};
+typedef vox_bm_half<0x7f80u, 0x7fu, 896> vox_bm_bf16;
+typedef vox_bm_half<0x7c00u, 0x3ffu, 1008> vox_bm_f16;
+/* f32: the ordinary conversion (exact, Inf/NaN included), no scaling. */
+struct vox_bm_f32 {
+    typedef float T;
+    enum { VEC = 4, PER_WORD = 1 };
+    static __device__ __forceinline__ double scale() { return 1.0; }
+    static __device__ __forceinline__ void widen(unsigned w, double *d) { d[0] = (double)__uint_as_float(w); }
+    static __device__ __forceinline__ unsigned special(unsigned) { return 0; }
+    static __device__ __forceinline__ bool is_nan(unsigned) { return false; }
+    static __device__ __forceinline__ bool is_special(unsigned) { return false; }
+};
+template <class DT> struct vox_bm_of;
+template <> struct vox_bm_of<vox_t_f32> { typedef vox_bm_f32 C; };
+template <> struct vox_bm_of<vox_t_f16> { typedef vox_bm_f16 C; };
+template <> struct vox_bm_of<vox_t_bf16> { typedef vox_bm_bf16 C; };
+
+/* Which elements of a thread's chunk met a NaN, a +Inf, a -Inf (bit e:
+ * element e). */
+struct vox_bm_specials {
+    unsigned nan, pinf, ninf;
+};
+
+/* sp with the Inf/NaN elements of the 16-bit chunk w noted. */
+template <class C> __device__ __forceinline__ vox_bm_specials vox_bm_note(uint4 w, vox_bm_specials sp)
 {
-    const i64 NB = a.NB, V = a.V, D = a.D;
-    for (i64 m = blockIdx.x; m < a.BH * NB; m += gridDim.x) {
-        i64 bh = m / NB, j = m - bh * NB;
-        const i64 base = (bh / a.heads) * a.sb + (bh % a.heads) * a.sh;
-        int n = kc ? kc[m] : valid[j];
-        for (i64 e = threadIdx.x; e < D; e += blockDim.x) {
-            double acc = 0;
-            for (int r = 0; r < n; r++) {
-                i64 slot = j * V + (kc ? kr[m * V + r] : r);
-                acc += DT::ld(x, base + (i64)slot_token[slot] * a.st + e);
+    const unsigned words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+        const unsigned h = (words[e / 2] >> (16 * (e % 2))) & 0xffffu;
+        if (C::is_special(h))
+            (C::is_nan(h) ? sp.nan : h & 0x8000u ? sp.ninf : sp.pinf) |= 1u << e;
+    }
+    return sp;
+}
+
+/* Element e's sum: s unless the element met an Inf or NaN. */
+__device__ __forceinline__ double vox_bm_sum(double s, int e, const vox_bm_specials &sp)
+{
+    if (((sp.nan | (sp.pinf & sp.ninf)) >> e) & 1)
+        return VOX_NAN_F64;
+    if ((sp.pinf >> e) & 1)
+        return (double)VOX_INF;
+    if ((sp.ninf >> e) & 1)
+        return -(double)VOX_INF;
+    return s;
+}
+
+__device__ __forceinline__ unsigned vox_bm_bits(float v) { return __float_as_uint(v); }
+__device__ __forceinline__ unsigned vox_bm_bits(u16 v) { return v; }
+
+/* The chunk of VEC elements at p (the first `valid` of them; the rest 0) as
+ * four words: one 16-byte load when ALIGNED (valid == VEC), else scalar. */
+template <class C, bool ALIGNED> __device__ __forceinline__ uint4 vox_bm_load(const typename C::T *p, int valid)
+{
+    if (ALIGNED)
+        return *(const uint4 *)p;
+    unsigned w[4] = {0, 0, 0, 0};
+#pragma unroll
+    for (int e = 0; e < C::VEC; e++)
+        if (e < valid)
+            w[e / C::PER_WORD] |= vox_bm_bits(p[e]) << (16 * (e % C::PER_WORD));
+    return make_uint4(w[0], w[1], w[2], w[3]);
+}
+
+/* acc[0..VEC) += the chunks of the ROWS rows of tokens tok (-1: no row,
+ * adds +0, a no-op as the sum is never -0), in row order; returns nonzero
+ * when one of the elements is Inf or NaN (then moved wrongly). */
+template <class C, bool ALIGNED, int ROWS>
+__device__ __forceinline__ unsigned vox_bm_rows(double *acc, const typename C::T *xe, const int *tok, int nv,
+                                                i64 st)
+{
+    uint4 w[ROWS];
+    unsigned any = 0;
+#pragma unroll
+    for (int i = 0; i < ROWS; i++) {
+        w[i] = tok[i] >= 0 ? vox_bm_load<C, ALIGNED>(xe + tok[i] * st, nv) : make_uint4(0, 0, 0, 0);
+        any |= C::special(w[i].x) | C::special(w[i].y) | C::special(w[i].z) | C::special(w[i].w);
+    }
+#pragma unroll
+    for (int i = 0; i < ROWS; i++) {
+        const unsigned words[4] = {w[i].x, w[i].y, w[i].z, w[i].w};
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            double d[C::PER_WORD];
+            C::widen(words[k], d);
+#pragma unroll
+            for (int e = 0; e < C::PER_WORD; e++)
+                acc[k * C::PER_WORD + e] += d[e];
+        }
+    }
+    return any;
+}
+
+template <class DT, bool ALIGNED>
+__device__ void block_means(const typename DT::T *x, const int *slot_token, const int *kc, const int *kr,
+                            const int *valid, float *out, int (*tok)[VOX_BM_TB], const vox_block_means_args &a)
+{
+    typedef typename vox_bm_of<DT>::C C;
+    enum { ROWS = ALIGNED ? VOX_BM_ROWS : 2 };
+    const i64 NB = a.NB, V = a.V, D = a.D, items = a.BH * NB;
+    const int chunks = (int)((D + C::VEC - 1) / C::VEC), G = VOX_BM_GROUP(chunks), per_cta = VOX_BM_THREADS / G;
+    const int g = threadIdx.x / G, lane = threadIdx.x % G;
+    /* every thread runs the same loops (the CTA's items in step: one barrier per token stage) */
+    for (i64 m0 = (i64)blockIdx.x * per_cta; m0 < items; m0 += (i64)gridDim.x * per_cta) {
+        const i64 m = m0 + g, bh = m / NB, j = m - bh * NB;
+        const int n = m < items ? (kc ? kc[m] : valid[j]) : 0;
+        for (int c0 = 0; c0 < chunks; c0 += G) {
+            const i64 e0 = (i64)(c0 + lane) * C::VEC;
+            const int nv = D - e0 < C::VEC ? (int)(D - e0) : C::VEC; /* <= 0: no chunk */
+            const typename C::T *xe = x + (bh / a.heads) * a.sb + (bh % a.heads) * a.sh + e0;
+            double acc[C::VEC];
+#pragma unroll
+            for (int e = 0; e < C::VEC; e++)
+                acc[e] = 0;
+            vox_bm_specials sp = {0, 0, 0};
+            for (int r0 = 0; r0 < V; r0 += VOX_BM_TB) {
+                /* the item's caller tokens of rows r0 .. r0+VOX_BM_TB-1 (-1: no row) */
+                __syncthreads();
+                for (int t = lane; t < VOX_BM_TB; t += G)
+                    tok[g][t] = r0 + t < n ? slot_token[j * V + (kc ? kr[m * V + r0 + t] : r0 + t)] : -1;
+                __syncthreads();
+                const int rn = nv > 0 && n > r0 ? (n - r0 < VOX_BM_TB ? n - r0 : VOX_BM_TB) : 0;
+                unsigned any = 0;
+                for (int r = 0; r < rn; r += ROWS) /* VOX_BM_TB is a multiple of ROWS */
+                    any |= vox_bm_rows<C, ALIGNED, ROWS>(acc, xe, &tok[g][r], nv, a.st);
+                /* rare: the stage's rows again, to note their Inf/NaN elements */
+                for (int r = 0; any && r < rn; r++)
+                    sp = vox_bm_note<C>(vox_bm_load<C, ALIGNED>(xe + tok[g][r] * a.st, nv), sp);
             }
-            out[m * D + e] = (float)(n ? acc / (double)n : 0.0);
+#pragma unroll
+            for (int e = 0; e < C::VEC; e++)
+                if (e < nv && m < items)
+                    out[m * D + e0 + e] = (float)(n ? vox_bm_sum(acc[e] * C::scale(), e, sp) / (double)n : 0.0);
         }
     }
 }
 
 #define VOX_BLOCK_MEANS_KERNEL(NAME, DT)                                                                   \
-    VOX_KERNEL void vox_block_means_##NAME(vox_block_means_bufs b, vox_block_means_args a)                 \
+    VOX_KERNEL void VOX_BM_BOUNDS                                                                          \
+        vox_block_means_##NAME(vox_block_means_bufs b, vox_block_means_args a)                            \
     {                                                                                                      \
-        block_means<DT>(vox_ptr<const DT::T>(b.x), vox_ptr<const int>(b.slot_token),                       \
-                        vox_ptr<const int>(b.kept_count), vox_ptr<const int>(b.kept_rows),                 \
-                        vox_ptr<const int>(b.valid), vox_ptr<float>(b.out), a);                            \
+        typedef vox_bm_of<DT>::C C;                                                                        \
+        __shared__ int tok[VOX_BM_THREADS / 4][VOX_BM_TB];                                                 \
+        const bool aligned = b.x % 16 == 0 && a.D % C::VEC == 0 && a.st % C::VEC == 0 &&                   \
+                             a.sh % C::VEC == 0 && a.sb % C::VEC == 0;                                     \
+        const int *slot_token = vox_ptr<const int>(b.slot_token), *kc = vox_ptr<const int>(b.kept_count), \
+                  *kr = vox_ptr<const int>(b.kept_rows), *valid = vox_ptr<const int>(b.valid);             \
+        if (aligned)                                                                                       \
+            block_means<DT, true>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,                   \
+                                  vox_ptr<float>(b.out), tok, a);                                         \
+        else                                                                                               \
+            block_means<DT, false>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,                  \
+                                   vox_ptr<float>(b.out), tok, a);                                        \
     }
 VOX_EACH_DTYPE(VOX_BLOCK_MEANS_KERNEL)
 
@@ -41,7 +235,8 @@ VOX_EACH_DTYPE(VOX_BLOCK_MEANS_KERNEL)
 
 #ifdef VOX_GPU_HOST
 
-/* One block of 128 threads (a thread per dim) per (bh, block), grid-stride. */
+/* VOX_BM_THREADS threads per CTA, a group of VOX_BM_GROUP per (bh, block),
+ * as many CTAs as stay resident (grid-stride). */
 vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
 {
     gpu_dev *g = dev;
@@ -53,7 +248,11 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
         b.kept_rows = 0;
     GPU_OP_ARGS(block_means);
     int fn = BY_DTYPE(block_means);
-    return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, a.BH * a.NB, 32), 128, 1, 0, &b, &a);
+    int64_t vec = d->dtype == VOX_F32 ? 4 : 8, chunks = (a.D + vec - 1) / vec;
+    int64_t per_cta = VOX_BM_THREADS / VOX_BM_GROUP(chunks);
+    int64_t ctas = (a.BH * a.NB + per_cta - 1) / per_cta;
+    return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, ctas, VOX_BM_CTAS), VOX_BM_THREADS, 1, 0,
+                         &b, &a);
 }
 
 #endif
