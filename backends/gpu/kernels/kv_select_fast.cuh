@@ -8,7 +8,9 @@
  * kbar row (keys from kt as in kv_select.cuh, 4 keys x 8 rows per thread;
  * each chunk of L = VOX_KF_CHUNK dims summed by sequential fmaf from 0, the C
  * = ceil(D / L) chunk sums added in order), and the f32 sums of squares of
- * the keys (their largest bounds every key's norm). Phase 2, one warp per row:
+ * the keys (their largest bounds every key's norm). Phase 2, one warp per row,
+ * its sweeps over the row reading 4 consecutive values per lane (one 16-byte
+ * load; compactions keep index order by ballots per slot):
  *
  * The bound. Let A >= sqrt(sum q^2) * max_j sqrt(sum k_j^2) (f64 sum of q^2,
  * the keys' f32 sums of squares nk2 divided by 1 - gamma_D: Cauchy-Schwarz
@@ -205,6 +207,33 @@ __device__ __forceinline__ int vox_kf_count_before(bool p, int *total)
 #endif
 }
 
+/* The 4 values of a row's lane-th quadruple x (j = 4x .. 4x+3; rows are
+ * 16-byte aligned, their stride a multiple of 4): the sweeps below read
+ * 4 consecutive values per lane per load. */
+__device__ __forceinline__ void vox_kf_quad(const unsigned *urow, int x, unsigned *v)
+{
+    const uint4 q = ((const uint4 *)urow)[x];
+    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+}
+
+/* For each c < 4, the number of p[c] that hold in the lanes below this one
+ * plus those of this lane's c' < c (the position of element c in a warp's
+ * lane-major order); *total: the warp's count. */
+__device__ __forceinline__ void vox_kf_count_before4(const bool *p, int *pos, int *total)
+{
+    int below = 0, t = 0, own = 0;
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        int tc;
+        below += vox_kf_count_before(p[c], &tc);
+        t += tc;
+    }
+#pragma unroll
+    for (int c = 0; c < 4; c++)
+        pos[c] = below + own, own += p[c];
+    *total = t;
+}
+
 /* The radix passes over a row's keys rel = bits(w) - kmin (w >= 0 orders as
  * its bits; kmin: the row's smallest), rel < 2^len: the first pass takes the
  * top (up to) 8 bits of that range, so that a row's values spread over the
@@ -231,11 +260,15 @@ __device__ unsigned vox_kf_top_value(const unsigned *urow, int NBv, int n, unsig
             for (int b = lane; b < 256; b += VOX_WARP_SIZE)
                 w->hist[b] = 0;
             VOX_SYNCWARP();
-#pragma unroll 4
-            for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
-                const unsigned long long rel = urow[j] - kmin;
-                if (((rel ^ prefix) >> hi) == 0)
-                    atomicAdd(&w->hist[(int)(rel >> lo) & ((1 << (hi - lo)) - 1)], 1);
+            for (int x = lane; 4 * x < NBv; x += VOX_WARP_SIZE) {
+                unsigned v[4];
+                vox_kf_quad(urow, x, v);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+                    const unsigned long long rel = v[c] - kmin;
+                    if (4 * x + c < NBv && ((rel ^ prefix) >> hi) == 0)
+                        atomicAdd(&w->hist[(int)(rel >> lo) & ((1 << (hi - lo)) - 1)], 1);
+                }
             }
         }
         VOX_SYNCWARP();
@@ -301,13 +334,16 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
             for (int b = lane; b < 256; b += VOX_WARP_SIZE)
                 w->hist[b] = 0, w->hsum[b] = 0.0;
             VOX_SYNCWARP();
-#pragma unroll 4
-            for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
-                const unsigned u = urow[j];
-                const unsigned long long rel = u - kmin;
-                if (((rel ^ prefix) >> hi) == 0) {
-                    const int b = (int)(rel >> lo) & ((1 << (hi - lo)) - 1);
-                    atomicAdd(&w->hist[b], 1), atomicAdd(&w->hsum[b], (double)__uint_as_float(u));
+            for (int x = lane; 4 * x < NBv; x += VOX_WARP_SIZE) {
+                unsigned v[4];
+                vox_kf_quad(urow, x, v);
+#pragma unroll
+                for (int c = 0; c < 4; c++) {
+                    const unsigned long long rel = v[c] - kmin;
+                    if (4 * x + c < NBv && ((rel ^ prefix) >> hi) == 0) {
+                        const int b = (int)(rel >> lo) & ((1 << (hi - lo)) - 1);
+                        atomicAdd(&w->hist[b], 1), atomicAdd(&w->hsum[b], (double)__uint_as_float(v[c]));
+                    }
                 }
             }
         }
@@ -400,9 +436,14 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     const float Gf = (float)(G * (1.0 + 0x1p-22)); /* >= G, and the f32 products' rounding */
     /* w_j = expf((a_j - amax) * scale_f), W = sum of w */
     float amax = -INFINITY, amin = INFINITY;
-#pragma unroll 4
-    for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
-        amax = fmaxf(amax, srow[j]), amin = fminf(amin, srow[j]);
+    for (int x = lane; 4 * x < NBv; x += VOX_WARP_SIZE) {
+        unsigned v[4];
+        vox_kf_quad(urow, x, v);
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+            if (4 * x + c < NBv)
+                amax = fmaxf(amax, __uint_as_float(v[c])), amin = fminf(amin, __uint_as_float(v[c]));
+    }
     amax = vox_warp_max(amax), amin = -vox_warp_max(-amin);
     int n = 0; /* TOPK's count (with the min_blocks top-up) */
     if (a.rule == 1) {
@@ -432,21 +473,28 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     double W = 0;
     unsigned kmin = 0xffffffffu, kmax = 0;
     int off = 0;
-#pragma unroll 4
-    for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
-        const float x = expf((srow[j] - amax) * a.scale_f);
-        const unsigned u = __float_as_uint(x);
-        srow[j] = x;
-        if (a.rule == 0)
-            W += (double)x;
-        kmin = u < kmin ? u : kmin, kmax = u > kmax ? u : kmax;
-        if (pre) {
-            off |= u < pmin || u > pmax;
-            const int b = (int)((u - pmin) >> plo) & 255;
-            atomicAdd(&w->hist[b], 1);
+    for (int xq = lane; 4 * xq < NBv; xq += VOX_WARP_SIZE) {
+        unsigned v[4];
+        vox_kf_quad(urow, xq, v);
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            if (4 * xq + c >= NBv)
+                continue; /* the row's padding stays as it is */
+            const float x = expf((__uint_as_float(v[c]) - amax) * a.scale_f);
+            const unsigned u = __float_as_uint(x);
+            v[c] = u;
             if (a.rule == 0)
-                atomicAdd(&w->hsum[b], (double)x);
+                W += (double)x;
+            kmin = u < kmin ? u : kmin, kmax = u > kmax ? u : kmax;
+            if (pre) {
+                off |= u < pmin || u > pmax;
+                const int b = (int)((u - pmin) >> plo) & 255;
+                atomicAdd(&w->hist[b], 1);
+                if (a.rule == 0)
+                    atomicAdd(&w->hsum[b], (double)x);
+            }
         }
+        ((uint4 *)urow)[xq] = make_uint4(v[0], v[1], v[2], v[3]);
     }
     if (a.rule == 0)
         W = vox_warp_sum(W);
@@ -471,20 +519,31 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         if (!(T >= 0x1p-90f))
             return false;
         const float TG = T * Gf;
-        int nin = 0, nb = 0;
-#pragma unroll 4
-        for (int j0 = 0; j0 < NBv; j0 += VOX_WARP_SIZE) {
-            const int j = j0 + lane;
-            const float x = j < NBv ? srow[j] : 0.f;
-            const bool in = j < NBv && x > TG, band = j < NBv && !in && !(x * Gf < T);
-            int tb, pb = nb + vox_kf_count_before(band, &tb), tin;
-            vox_kf_count_before(in, &tin);
-            if (band && pb < VOX_KF_BAND)
-                w->bj[pb] = j;
-            if (j < NBv)
-                urow[j] = in;
-            nin += tin, nb += tb;
+        int nin = 0, nb = 0; /* nin: this lane's count until the warp sum below */
+        for (int x0 = 0; 4 * x0 < NBv; x0 += VOX_WARP_SIZE) {
+            const int x = x0 + lane;
+            unsigned v[4] = {0, 0, 0, 0};
+            if (4 * x < NBv)
+                vox_kf_quad(urow, x, v);
+            bool band[4];
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                const float xv = __uint_as_float(v[c]);
+                const bool ok = 4 * x + c < NBv, in = ok && xv > TG;
+                band[c] = ok && !in && !(xv * Gf < T);
+                v[c] = in, nin += in;
+            }
+            int pb[4], tb;
+            vox_kf_count_before4(band, pb, &tb);
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+                if (band[c] && nb + pb[c] < VOX_KF_BAND)
+                    w->bj[nb + pb[c]] = 4 * x + c;
+            if (4 * x < NBv)
+                ((uint4 *)urow)[x] = make_uint4(v[0], v[1], v[2], v[3]);
+            nb += tb;
         }
+        nin = vox_warp_sum(nin);
         const int r = n - nin;
         if (nb > VOX_KF_BAND || r < 0 || r > nb)
             return false;
@@ -531,14 +590,24 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     }
     /* ordered compaction: own block, global blocks, taken video blocks */
     int base = 0;
-#pragma unroll 4
-    for (int j0 = 0; j0 < NB; j0 += VOX_WARP_SIZE) {
-        const int j = j0 + lane;
-        const bool pick = j < NB && (j >= NBv || j == i || urow[j]);
-        int pt, pos = base + vox_kf_count_before(pick, &pt);
+    for (int x0 = 0; 4 * x0 < NB; x0 += VOX_WARP_SIZE) {
+        const int x = x0 + lane;
+        unsigned v[4] = {0, 0, 0, 0};
+        if (4 * x < NBv)
+            vox_kf_quad(urow, x, v);
+        bool pick[4];
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            const int j = 4 * x + c;
+            pick[c] = j < NB && (j >= NBv || j == i || v[c]);
+        }
+        int pos[4], pt;
+        vox_kf_count_before4(pick, pos, &pt);
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+            if (pick[c])
+                crow[base + pos[c]] = 4 * x + c;
         base += pt;
-        if (pick)
-            crow[pos] = j;
     }
     if (lane == 0)
         *count = base;
