@@ -88,6 +88,10 @@ uint vox_kv_key(float s, float x, float logz)
 }
 #endif
 
+/* The work-group's collectives run in two levels of 16: the first 16 items
+ * each combine 16 entries in order, then every item combines those 16. */
+#define KV_SEG 16
+
 /* (max or sum of a, sum of b) over the work-group: max (max_a 1) as the
  * reference's `s > mx ? s : mx` (NaN ignored). Uniform control flow. */
 kv_real2 kv_reduce2(real a, real b, int max_a, __local real *ra, __local real *rb)
@@ -95,15 +99,20 @@ kv_real2 kv_reduce2(real a, real b, int max_a, __local real *ra, __local real *r
     barrier(CLK_LOCAL_MEM_FENCE);
     ra[LID] = a, rb[LID] = b;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = KV_LSZ / 2; s > 0; s >>= 1) {
-        if (LID < s) {
-            const real x = ra[LID + s];
-            ra[LID] = max_a ? (x > ra[LID] ? x : ra[LID]) : ra[LID] + x;
-            rb[LID] += rb[LID + s];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
+    real x = 0, y = 0;
+    for (int k = 0; LID < KV_SEG && k < KV_SEG; k++) {
+        const real u = ra[LID * KV_SEG + k];
+        x = k == 0 ? u : max_a ? (u > x ? u : x) : x + u;
+        y += rb[LID * KV_SEG + k];
     }
-    return (kv_real2)(ra[0], rb[0]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (LID < KV_SEG)
+        ra[LID] = x, rb[LID] = y;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    x = ra[0], y = rb[0];
+    for (int k = 1; k < KV_SEG; k++)
+        x = max_a ? (ra[k] > x ? ra[k] : x) : x + ra[k], y += rb[k];
+    return (kv_real2)(x, y);
 }
 
 /* Exclusive prefix sums over the work-items of (c, m) in *xc, *xm; the
@@ -113,14 +122,21 @@ void kv_scan(uint c, ulong m, __local uint *sc, __local ulong *sm, uint *xc, ulo
     barrier(CLK_LOCAL_MEM_FENCE);
     sc[LID] = c, sm[LID] = m;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int o = 1; o < KV_LSZ; o <<= 1) {
-        uint vc = LID >= o ? sc[LID - o] : 0u;
-        ulong vm = LID >= o ? sm[LID - o] : 0ul;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        sc[LID] += vc, sm[LID] += vm;
-        barrier(CLK_LOCAL_MEM_FENCE);
+    uint ac = 0;
+    ulong am = 0;
+    for (int k = LID * KV_SEG; LID < KV_SEG && k < (LID + 1) * KV_SEG; k++)
+        ac += sc[k], am += sm[k], sc[k] = ac, sm[k] = am;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int g = LID / KV_SEG;
+    uint oc = 0;
+    ulong om = 0;
+    for (int k = 0; k < KV_SEG; k++) {
+        const uint lc = sc[k * KV_SEG + KV_SEG - 1];
+        const ulong lm = sm[k * KV_SEG + KV_SEG - 1];
+        oc += k < g ? lc : 0u, om += k < g ? lm : 0ul;
+        ac = k == 0 ? lc : ac + lc, am = k == 0 ? lm : am + lm;
     }
-    *xc = sc[LID] - c, *xm = sm[LID] - m, *tc = sc[KV_LSZ - 1], *tm = sm[KV_LSZ - 1];
+    *xc = oc + sc[LID] - c, *xm = om + sm[LID] - m, *tc = ac, *tm = am;
 }
 
 /* Adds a run of cnt keys of bin b and their mass to the histogram. */
@@ -176,7 +192,8 @@ int kv_certified(long c, long NBv, ulong e0, ulong e1, real tau)
 /* Radix descent over the row's keys, 8 bits per pass from the top, bins
  * taken in descending order. with_mass 0: the target-th largest key (1 <=
  * target < NBv): found->T, found->rem. with_mass 1: the smallest count c
- * whose mass E_c reaches target (0 < target <= the row's total): c, e0, e1.
+ * whose mass E_c reaches target (0 < target <= the row's total): c, e0, e1,
+ * and T, rem of the c first blocks (so that n = c needs no second descent).
  * A pass histograms the keys under the prefix found so far: per-bin counts
  * and mass sums, the masses as five 13-bit limbs in 32-bit counters (exact
  * while NBv < 2^19, cl_kv_select_supports; a run of keys of one bin in an
@@ -233,6 +250,7 @@ void KV_FN(kv_descend)(KVS const real *P KV_KEYS_PARAM, long NBv, int with_mass,
         }
         if (with_mass && bcnt == 1) {
             found->c = above_c + 1, found->e0 = above_m, found->e1 = above_m + bm;
+            found->T = prefix, found->rem = KV_ALL; /* the c first: every key >= the bin's lowest */
             return;
         }
         if (shift == 0) { /* equal keys: equal masses v, in index order */
@@ -240,6 +258,7 @@ void KV_FN(kv_descend)(KVS const real *P KV_KEYS_PARAM, long NBv, int with_mass,
             if (with_mass) {
                 const ulong v = bm / bcnt, r = (rem + v - 1) / v;
                 found->c = above_c + (long)r, found->e0 = above_m + (r - 1) * v, found->e1 = above_m + r * v;
+                found->rem = r;
             }
         }
     }
@@ -452,7 +471,7 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
 #else
                     const ulong tf = convert_ulong_sat_rtp(tau * 0x1p62f);
 #endif
-                    f.c = NBv, f.e0 = total;
+                    f.c = NBv, f.e0 = total, f.rem = 0;
                     if (tf > 0 && total >= tf)
                         KV_FN(kv_descend)(P KV_KEYS_ARG, NBv, 1, tf, hist, limb, sc, sm, bc, &f);
                     n = tf > 0 ? f.c : 0;
@@ -469,7 +488,7 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
                     f.T = 0, f.rem = KV_ALL;
                 else if (n > 0 && by_index)
                     f.T = 0, f.rem = (ulong)n;
-                else if (n > 0)
+                else if (n > 0 && !(rule == 0 && n == f.c && f.rem)) /* else the cumulative descent's T, rem */
                     KV_FN(kv_descend)(P KV_KEYS_ARG, NBv, 0, (ulong)n, hist, limb, sc, sm, bc, &f);
             }
             KV_FN(kv_compact)(P KV_KEYS_ARG, NB, NBv, i, video, rule == 2, n > 0, f, kv_cols + kv_start[m],
