@@ -1,15 +1,21 @@
 /* kv_select: KV block selection (core/backend.h, vox_op_kv_select). Each
- * workgroup takes rows m = bh*NB + i in a grid-stride loop; the scores s_j of
- * its current row live in its slice of the scratch buffer (pc.per_block
- * words per workgroup, 2*NBv: the scores, then their exponents; each
- * invocation only re-reads the entries it wrote itself), and the selected
- * columns go to kv_cols from kv_start[m].
+ * workgroup takes rows m = bh*NB + i in a grid-stride loop; its slice of the
+ * scratch buffer (pc.per_block words per workgroup, 2*NBv) holds the row's
+ * scores and their exponents, then p (the STAT flag in its sign bit) and
+ * the order keys; each invocation re-reads from it only what it wrote
+ * itself until a barrier. The selected columns go to kv_cols from
+ * kv_start[m].
  *
- * Blocks are ordered by a key (s descending, then j ascending): key(j) =
- * (hi(s_j), j) with hi an order-preserving map of the float to uint. The
- * admitted prefix of that order is found by bisection over keys with
- * workgroup reductions (count and probability mass of the keys at or above a
- * candidate key), so no sort and no O(NB^2) work are needed.
+ * Blocks are ordered by key(s) descending, ties by lower index, key an
+ * order-preserving map of the score to uint. Counts come from a radix
+ * descent over the keys, 8 bits per pass from the top (descend()), with
+ * per-bin counts and per-bin mass sums in shared memory: TOPK and the
+ * min_blocks top-up take the n largest keys (the n-th key T and how many
+ * lowest-index keys equal to T go in); CUMULATIVE finds the first count c
+ * whose mass reaches tau. Masses are fixed point, floor(p * 2^48), summed
+ * exactly in integers (12-bit limbs in 32-bit counters, sums as 64-bit
+ * uvec2), so any order of the additions gives the same sums. One ordered
+ * compaction writes the columns ascending (compact()).
  * Scores are qbar.kbar without the scale, with qbar_i and the head's kbar
  * scaled by powers of two near their largest magnitudes (exact,
  * common.glsl); since scale > 0 the order and the STAT rule are the same,
@@ -41,11 +47,12 @@ layout(std430, set = 0, binding = 1) readonly buffer Kbar { float kbar[]; };
 layout(std430, set = 0, binding = 2) readonly buffer KvStart { int kv_start[]; };
 layout(std430, set = 0, binding = 3) writeonly buffer KvCount { int kv_count[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer KvCols { int kv_cols[]; };
-layout(std430, set = 0, binding = 5) buffer Scratch { float scratch[]; };
+layout(std430, set = 0, binding = 5) buffer Scratch { uint scratch[]; };
 
 shared float red_a[WG];
 shared float red_b[WG];
 shared uint scan[WG];
+shared uint hist[256], limb[4][256], scan_lo[WG], scan_hi[WG], bc[10];
 
 uint tid;
 
@@ -110,7 +117,7 @@ uint sbase, NBv; /* sbase: this workgroup's scratch slice */
 int esc;         /* the scores are the reference's qbar.kbar times 2^-esc */
 float mx, zsum, logz, scale;
 
-float score(uint j) { return scratch[sbase + j]; }
+float score(uint j) { return uintBitsToFloat(scratch[sbase + j]); }
 
 /* (s_j - max s) * scale of the reference from the scaled score s (<= 0);
  * -1024 where it is below that (exp is 0 there in f32 and f64 alike) */
@@ -132,21 +139,207 @@ uint key(float s)
     return x - logz < -745.1332 ? 0u : x >= -ldexp(1.0, -54) ? 0xffffffffu : okey(s);
 }
 
-/* Key of j at or above (H, J) in the order: hi > H, or hi == H and j <= J. */
-bool ge(uint hi, uint j, uint H, int J) { return hi > H || (hi == H && int(j) <= J); }
-
-/* (count, mass) of keys at or above (H, J). */
-vec2 count_mass(uint H, int J)
+/* 64-bit unsigned integers as uvec2 (low word first). */
+uvec2 add64(uvec2 a, uvec2 b)
 {
-    float c = 0.0, ms = 0.0;
-    for (uint j = tid; j < NBv; j += WG) {
-        float s = score(j);
-        if (ge(key(s), j, H, J)) {
-            c += 1.0;
-            ms += exp(expo(s)) / zsum;
+    uint c;
+    uint lo = uaddCarry(a.x, b.x, c);
+    return uvec2(lo, a.y + b.y + c);
+}
+uvec2 sub64(uvec2 a, uvec2 b)
+{
+    uint c;
+    uint lo = usubBorrow(a.x, b.x, c);
+    return uvec2(lo, a.y - b.y - c);
+}
+bool lt64(uvec2 a, uvec2 b) { return a.y < b.y || (a.y == b.y && a.x < b.x); }
+uvec2 mul64(uvec2 a, uint k)
+{
+    uint hi, lo;
+    umulExtended(a.x, k, hi, lo);
+    return uvec2(lo, hi + a.y * k);
+}
+
+/* floor(p * 2^48) (0 <= p <= 1) in 12-bit limbs, lowest first */
+uvec4 limbs_of(float p)
+{
+    float x = abs(p) * 281474976710656.0; /* 2^48: exact */
+    uint hi = uint(x * (1.0 / 16777216.0)), lo = uint(x - float(hi) * 16777216.0);
+    return uvec4(lo & 0xfffu, lo >> 12u, hi & 0xfffu, hi >> 12u);
+}
+/* the value of limb sums (each < 2^32; the total < 2^63) */
+uvec2 limbs64(uvec4 l)
+{
+    uvec2 v = add64(uvec2(l.x, 0u), uvec2(l.y << 12u, l.y >> 20u));
+    return add64(add64(v, uvec2(l.z << 24u, l.z >> 8u)), uvec2(0u, l.w << 4u));
+}
+
+/* The row's work space after the scores: p with the STAT flag in its sign
+ * bit at j, the key at NBv + j. */
+float pv(uint j) { return uintBitsToFloat(scratch[sbase + j]); }
+uint kv(uint j) { return scratch[sbase + NBv + j]; }
+
+/* Exclusive prefix sums over the workgroup of (c, m); totals in tc, tm.
+ * Uniform control flow. */
+void scan2(uint c, uvec2 m, out uint xc, out uvec2 xm, out uint tc, out uvec2 tm)
+{
+    barrier();
+    scan[tid] = c, scan_lo[tid] = m.x, scan_hi[tid] = m.y;
+    barrier();
+    for (uint o = 1u; o < WG; o <<= 1u) {
+        uint vc = tid >= o ? scan[tid - o] : 0u;
+        uvec2 vm = tid >= o ? uvec2(scan_lo[tid - o], scan_hi[tid - o]) : uvec2(0u);
+        barrier();
+        uvec2 t = add64(uvec2(scan_lo[tid], scan_hi[tid]), vm);
+        scan[tid] += vc, scan_lo[tid] = t.x, scan_hi[tid] = t.y;
+        barrier();
+    }
+    xc = scan[tid] - c, xm = sub64(uvec2(scan_lo[tid], scan_hi[tid]), m);
+    tc = scan[WG - 1u], tm = uvec2(scan_lo[WG - 1u], scan_hi[WG - 1u]);
+}
+
+void flush(int b, uint cnt, uvec4 l, bool with_mass)
+{
+    if (b < 0)
+        return;
+    atomicAdd(hist[b], cnt);
+    if (with_mass) {
+        atomicAdd(limb[0][b], l.x), atomicAdd(limb[1][b], l.y);
+        atomicAdd(limb[2][b], l.z), atomicAdd(limb[3][b], l.w);
+    }
+}
+
+/* Radix descent over the row's keys, 8 bits per pass from the top, bins
+ * in descending order (invocation t takes bin 255 - t). with_mass false:
+ * the target.x-th largest key (1 <= target.x < NBv): T, and rem, how many of
+ * the lowest-index keys equal to T go in (~0u: every one). with_mass true:
+ * c, the smallest count whose mass reaches target (0 < target <= the row's
+ * total). A pass histograms the keys under the prefix found so far (counts,
+ * and masses as limbs: exact while NBv < 2^20; a run of keys of one bin in
+ * an invocation's stride adds once). Stops when the bin holding the target is
+ * taken whole (count) or is one block (mass). Uniform control flow. */
+void descend(bool with_mass, uvec2 target, out uint T, out uint rem_out, out uint c_out)
+{
+    uint prefix = 0u, hmask = 0u, above = 0u;
+    uvec2 rem = target;
+    T = 0u, rem_out = 0u, c_out = 0u;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        barrier();
+        hist[tid] = 0u;
+        limb[0][tid] = 0u, limb[1][tid] = 0u, limb[2][tid] = 0u, limb[3][tid] = 0u;
+        barrier();
+        int rb = -1;
+        uint rc = 0u;
+        uvec4 rl = uvec4(0u);
+        for (uint j = tid; j < NBv; j += WG) {
+            uint u = kv(j);
+            if ((u & hmask) != prefix)
+                continue;
+            int b = int((u >> uint(shift)) & 255u);
+            if (b != rb) {
+                flush(rb, rc, rl, with_mass);
+                rb = b, rc = 0u, rl = uvec4(0u);
+            }
+            rc++;
+            if (with_mass)
+                rl += limbs_of(pv(j));
+        }
+        flush(rb, rc, rl, with_mass);
+        barrier();
+        uint b = 255u - tid, c = hist[b], xc, tc;
+        uvec2 m = with_mass ? limbs64(uvec4(limb[0][b], limb[1][b], limb[2][b], limb[3][b])) : uvec2(0u), xm, tm;
+        scan2(c, m, xc, xm, tc, tm);
+        bool hit = with_mass ? lt64(xm, rem) && !lt64(add64(xm, m), rem) : xc < rem.x && rem.x <= xc + c;
+        if (hit) {
+            bc[0] = b, bc[1] = xc, bc[2] = xm.x, bc[3] = xm.y, bc[4] = c, bc[5] = m.x, bc[6] = m.y;
+        }
+        barrier();
+        uint bin = bc[0], bxc = bc[1], bcnt = bc[4];
+        uvec2 bxm = uvec2(bc[2], bc[3]), bm = uvec2(bc[5], bc[6]);
+        prefix |= bin << uint(shift);
+        hmask |= 255u << uint(shift);
+        above += bxc;
+        rem = with_mass ? sub64(rem, bxm) : uvec2(rem.x - bxc, 0u);
+        if (!with_mass && bcnt == rem.x) { /* the whole bin goes in: every key >= its lowest */
+            T = prefix, rem_out = 0xffffffffu;
+            return;
+        }
+        if (with_mass && bcnt == 1u) {
+            c_out = above + 1u;
+            return;
+        }
+        if (shift == 0) { /* equal keys: equal masses v, in index order */
+            T = prefix, rem_out = rem.x;
+            if (with_mass) { /* v: any of them (all write the same); then the smallest r with r v >= rem */
+                for (uint j = tid; j < NBv; j += WG)
+                    if (kv(j) == prefix) {
+                        uvec2 v = limbs64(limbs_of(pv(j)));
+                        bc[8] = v.x, bc[9] = v.y;
+                        break;
+                    }
+                barrier();
+                uvec2 v = uvec2(bc[8], bc[9]);
+                uint lo = 1u, hi = bcnt;
+                while (lo < hi) {
+                    uint mid = (lo + hi) / 2u;
+                    if (lt64(mul64(v, mid), rem))
+                        lo = mid + 1u;
+                    else
+                        hi = mid;
+                }
+                c_out = above + lo;
+            }
         }
     }
-    return reduce_sum2(c, ms);
+}
+/* ceil(t * 2^48) (0 for t <= 0 or NaN; 2^63 - 1 above any row's mass for
+ * t >= 2^15) */
+uvec2 fix48(float t)
+{
+    if (!(t > 0.0))
+        return uvec2(0u);
+    if (t >= 32768.0)
+        return uvec2(0xffffffffu, 0x7fffffffu);
+    float x = t * 281474976710656.0;
+    if (x < 4294967296.0)
+        return uvec2(uint(ceil(x)), 0u);
+    uint hi = uint(x * (1.0 / 4294967296.0));
+    return uvec2(uint(x - float(hi) * 4294967296.0), hi);
+}
+
+/* Writes row m's columns ascending from kv_cols[dst] and its count: the n
+ * first blocks of the order (keys > T, and the rem lowest-index keys == T;
+ * rem ~0u: all), the STAT blocks (stat_rule), the own block i and the global
+ * blocks. Each invocation takes a contiguous segment of j; two scans (keys
+ * == T before the segment, picks before it). Uniform control flow. */
+void compact(uint i, uint NB, uint n, uint T, uint rem, bool stat_rule, uint dst, uint m)
+{
+    uint L = (NB + WG - 1u) / WG, j0 = min(tid * L, NB), j1 = min(j0 + L, NB);
+    uint ne = 0u, xe, te, np = 0u, xp = 0u, tp = 0u;
+    uvec2 u0, u1;
+    bool some = n > 0u;
+    for (uint j = j0; some && rem != 0xffffffffu && j < min(j1, NBv); j++)
+        ne += kv(j) == T ? 1u : 0u;
+    scan2(ne, uvec2(0u), xe, u0, te, u1);
+    for (int write = 0; write < 2; write++) {
+        uint eq = xe, at = dst + xp;
+        for (uint j = j0; j < j1; j++) {
+            bool pick = j >= NBv;
+            if (!pick) {
+                uint k = kv(j);
+                pick = (some && (k > T || (k == T && (rem == 0xffffffffu || eq < rem)))) || j == i ||
+                       (stat_rule && (scratch[sbase + j] >> 31u) != 0u);
+                eq += k == T ? 1u : 0u;
+            }
+            if (pick && write == 1)
+                kv_cols[at++] = int(j);
+            np += pick && write == 0 ? 1u : 0u;
+        }
+        if (write == 0)
+            scan2(np, uvec2(0u), xp, u0, tp, u1);
+    }
+    if (tid == 0u)
+        kv_count[pc.off[3] + m] = int(tp);
 }
 
 /* Selects the columns of row m (uniform control flow: m is the workgroup's). */
@@ -183,8 +376,8 @@ void select_row(uint m, uint NB, uint D)
         float acc = 0.0;
         for (uint e = 0u; e < D; e++)
             acc += (qbar[pc.off[0] + m * D + e] * q1 * q2) * (kbar[at + e] * k1 * k2);
-        scratch[sbase + j] = acc;
-        scratch[sbase + NBv + j] = float(ej);
+        scratch[sbase + j] = floatBitsToUint(acc);
+        scratch[sbase + NBv + j] = uint(ej);
         ek = max(ek, ej);
     }
     /* ... then all by the head's largest 2^-ek */
@@ -192,8 +385,8 @@ void select_row(uint m, uint NB, uint D)
     esc = eq + ek;
     float lmax = NEG_INF, lsum = 0.0;
     for (uint j = tid; j < NBv; j += WG) {
-        float s = pow2_scaled(scratch[sbase + j], ek - int(scratch[sbase + NBv + j])) + 0.0; /* -0 -> +0 */
-        scratch[sbase + j] = s;
+        float s = pow2_scaled(score(j), ek - int(scratch[sbase + NBv + j])) + 0.0; /* -0 -> +0 */
+        scratch[sbase + j] = floatBitsToUint(s);
         lmax = max(lmax, s);
         lsum += s;
     }
@@ -212,93 +405,43 @@ void select_row(uint m, uint NB, uint D)
     /* every p NaN: the order is the index order */
     bool by_index = (floatBitsToUint(zsum) & 0x7fffffffu) > 0x7f800000u;
 
+    /* p (the STAT flag in its sign bit) and the key in place of the score
+     * and its exponent (each invocation its own j); the row's total mass */
+    uvec4 ll = uvec4(0u);
+    for (uint j = tid; j < NBv; j += WG) {
+        float s = score(j), p = by_index ? 0.0 : exp(expo(s)) / zsum;
+        scratch[sbase + NBv + j] = by_index ? 0u : key(s);
+        scratch[sbase + j] = floatBitsToUint(p) | (s >= thr ? 0x80000000u : 0u);
+        ll += limbs_of(p);
+    }
+    uint u0, u1;
+    uvec2 u2, total;
+    scan2(0u, limbs64(ll), u0, u2, u1, total);
+
     /* n = length of the admitted prefix of the order */
-    uint n = 0u;
+    uint n = 0u, T = 0u, rem = 0u, c = 0u;
     if (rule == 0u && by_index) {
         n = tau > 0.0 ? 1u : 0u; /* the first block's mass before is 0, the next one's NaN */
     } else if (rule == 0u) {
-        float total = count_mass(0u, int(NB)).y;
-        uint c;
-        if (total < tau) {
-            c = NBv;
-        } else {
-            /* largest H with mass(hi >= H) >= tau */
-            uint H = 0u;
-            for (int b = 31; b >= 0; b--) {
-                uint cand = H | (1u << uint(b));
-                if (count_mass(cand, int(NB)).y >= tau)
-                    H = cand;
-            }
-            /* largest J in [-1, NB) with mass(key >= (H, J)) < tau */
-            int lo = -1, hi = int(NB);
-            while (hi - lo > 1) {
-                int mid = (lo + hi) / 2;
-                if (count_mass(H, mid).y < tau)
-                    lo = mid;
-                else
-                    hi = mid;
-            }
-            c = uint(count_mass(H, lo).x + 0.5);
+        uvec2 tf = fix48(tau);
+        n = tf == uvec2(0u) ? 0u : NBv;
+        if (tf != uvec2(0u) && !lt64(total, tf)) {
+            descend(true, tf, T, rem, c);
+            n = c;
         }
-        /* block r of the order is admitted iff the mass of the r blocks
-         * before it is < tau: one more than those whose inclusive mass is */
-        n = min(NBv, c + 1u);
     } else if (rule == 1u) {
         n = min(topk, NBv);
     }
     n = max(n, min(min_blocks, NBv));
-
-    /* the key of rank n-1: (HE, JE) */
-    uint HE = 0xffffffffu;
-    int JE = -1;
-    if (n > 0u && !by_index) {
-        HE = 0u;
-        for (int b = 31; b >= 0; b--) {
-            uint cand = HE | (1u << uint(b));
-            if (count_mass(cand, int(NB)).x >= float(n))
-                HE = cand;
-        }
-        int lo = -1, hi = int(NB) - 1; /* count(lo) < n <= count(hi) */
-        while (hi - lo > 1) {
-            int mid = (lo + hi) / 2;
-            if (count_mass(HE, mid).x >= float(n))
-                hi = mid;
-            else
-                lo = mid;
-        }
-        JE = hi;
-    }
-
-    /* compaction in ascending j */
-    uint written = 0u;
-    for (uint base = 0u; base < NB; base += WG) {
-        uint j = base + tid;
-        bool pick = false;
-        if (j < NB) {
-            if (j >= NBv || j == i) {
-                pick = true;
-            } else if (by_index) {
-                pick = j < n;
-            } else {
-                float s = score(j);
-                pick = (n > 0u && ge(key(s), j, HE, JE)) || (rule == 2u && s >= thr);
-            }
-        }
-        scan[tid] = pick ? 1u : 0u;
-        barrier();
-        for (uint st = 1u; st < WG; st <<= 1u) {
-            uint v = tid >= st ? scan[tid - st] : 0u;
-            barrier();
-            scan[tid] += v;
-            barrier();
-        }
-        if (pick)
-            kv_cols[dst + written + scan[tid] - 1u] = int(j);
-        written += scan[WG - 1u];
-        barrier();
-    }
-    if (tid == 0u)
-        kv_count[pc.off[3] + m] = int(written);
+    if (n >= NBv)
+        T = 0u, rem = 0xffffffffu;
+    else if (n > 0u && by_index)
+        T = 0u, rem = n;
+    else if (n > 0u)
+        descend(false, uvec2(n, 0u), T, rem, c);
+    memoryBarrierBuffer();
+    barrier(); /* compact() reads every invocation's keys */
+    compact(i, NB, n, T, rem, rule == 2u, dst, m);
 }
 
 void main()

@@ -1,40 +1,63 @@
 /* voxattn OpenCL: kv_select, the KV blocks of each query-block row
- * (core/backend.h), one work-group per row m = bh*NB + i (grid-stride).
- * The host includes this file twice: KVS = __local (the work space is the
- * last, __local, kernel argument) as vox_kv_select, and KVS = __global (the
- * work space is the `scratch` buffer, args.per_block words per work-group,
- * for rows too long for local memory) as vox_kv_select_global; KV_GLOBAL
- * is 0/1. Work space: 2*NBv+1 reals (scores, then probabilities), on f32
- * devices NBv order keys, then NB+16 flag bytes.
- * Ranks are computed by counting (no sort): block j's rank is the number of
- * blocks before it in the reference's order (p descending, NaN after every
- * number, index ascending), and the mass before it the sum of their p; the
- * reference's cumulative rule admits exactly the blocks whose mass before is
- * < tau. In `real` without contraction, as the reference. Row m's columns
- * go to kv_cols from kv_start[m] (the plan gives each row room for what its
- * rule admits).
+ * (core/backend.h). One work-group of KV_LSZ items per tile of KV_ROWS
+ * query rows of one head (grid-stride over the tiles).
+ * Phase 1: the tile's block scores s_j (qbar_i . kbar_j * scale, the
+ * reference's sequential sum in `real` without contraction) into the
+ * work-group's slice of the `scratch` buffer (args.per_block words: KV_ROWS
+ * x NBv reals), each key block's kbar read once for the whole tile.
+ * Phase 2, per row: max, sum, softmax normaliser and variance by tree
+ * reductions; p_j, the STAT flag (carried in p's sign bit) and the order key
+ * into the row's work space P (NBv x 8 bytes: local memory as vox_kv_select,
+ * or, when it does not fit, the scratch slice after the scores as
+ * vox_kv_select_global; the host includes this file twice, KVS = __local or
+ * __global, KV_SFX naming the variant's helpers).
+ * The order is the reference's: key descending (f64 devices: the bits of p;
+ * f32 devices: vox_kv_key of the score), ties by lower index. Counts come
+ * from a radix descent over the key, 8 bits per pass from the top, with
+ * per-bin counts and per-bin mass sums in local memory (kv_descend): TOPK and
+ * the min_blocks top-up take the n largest keys (the n-th key T and how many
+ * lowest-index keys equal to T go in); CUMULATIVE finds the first count c
+ * whose mass reaches tau. Masses are fixed point, floor(p * 2^62), summed
+ * exactly in integers (any order gives the same sums). On f64 devices the
+ * count is certified against the reference's sequential f64 sums by a
+ * margin (kv_certified); a row it cannot certify (a sum within the margin
+ * of tau, e.g. exact ties) replays the reference exactly: the ranks by
+ * counting, then the sequential sum in the order (kv_cum_exact). On f32
+ * devices (no f64) the fixed-point sums of the f32 p decide.
+ * One ordered compaction (kv_compact) writes kv_cols ascending from
+ * kv_start[m]. Global query rows (i >= NBv) are dense.
  * (One file per op: device and host sections, cl_internal.h.) */
+#ifndef KV_ROWS
+#define KV_ROWS 8  /* query rows per work-group tile */
+#define KV_LSZ 256 /* work-items per group = bins of a radix pass */
+#endif
+
 #ifdef __OPENCL_VERSION__
 
 #pragma OPENCL FP_CONTRACT OFF
 
+#define KV_CAT2(a, b) a##b
+#define KV_CAT(a, b) KV_CAT2(a, b)
+#define KV_FN(name) KV_CAT(name, KV_SFX)
+
 #ifndef VOX_KV_HELPERS
 #define VOX_KV_HELPERS
+#define KV_ALL 0xffffffffffffffffUL /* "every key equal to T" */
+#define KV_LIMB 13                  /* bits per mass limb: see kv_descend */
+
 #if VOX_USE_FP64
-/* Does block k (probability pk) come before block j (pj) in the order:
- * p descending, NaN after every number, ties lower index? */
-int vox_ranks_before(real pk, long k, real pj, long j)
-{
-    int kn = isnan(pk), jn = isnan(pj);
-    if (kn != jn)
-        return jn;
-    return kn ? k < j : (pk > pj || (pk == pj && k < j));
-}
+typedef ulong kv_key;
+typedef double2 kv_real2;
+#define KV_KEY_BITS 64
 #else
+typedef uint kv_key;
+typedef float2 kv_real2;
+#define KV_KEY_BITS 32
+
 /* f32 devices. The scores are qbar.kbar without the scale, with qbar_i and
  * the head's kbar scaled by powers of two near their largest magnitudes
- * (exact, common.cl): huge or tiny means neither overflow nor underflow, and since
- * scale > 0 the order and the STAT rule are unchanged; the reference's
+ * (exact, common.cl): huge or tiny means neither overflow nor underflow, and
+ * since scale > 0 the order and the STAT rule are unchanged; the reference's
  * exponent (s - max s) * scale comes from vox_kv_expo. Blocks are ordered by
  * a key of the score (vox_kv_key): where the reference's f64 p cannot tell
  * scores apart (p 0, or exp 1) the ties go by index, as there; a row whose
@@ -64,161 +87,441 @@ uint vox_kv_key(float s, float x, float logz)
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 #endif
+
+/* The work-group's collectives run in two levels of 16: the first 16 items
+ * each combine 16 entries in order, then every item combines those 16. */
+#define KV_SEG 16
+
+/* (max or sum of a, sum of b) over the work-group: max (max_a 1) as the
+ * reference's `s > mx ? s : mx` (NaN ignored). Uniform control flow. */
+kv_real2 kv_reduce2(real a, real b, int max_a, __local real *ra, __local real *rb)
+{
+    barrier(CLK_LOCAL_MEM_FENCE);
+    ra[LID] = a, rb[LID] = b;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    real x = 0, y = 0;
+    for (int k = 0; LID < KV_SEG && k < KV_SEG; k++) {
+        const real u = ra[LID * KV_SEG + k];
+        x = k == 0 ? u : max_a ? (u > x ? u : x) : x + u;
+        y += rb[LID * KV_SEG + k];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (LID < KV_SEG)
+        ra[LID] = x, rb[LID] = y;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    x = ra[0], y = rb[0];
+    for (int k = 1; k < KV_SEG; k++)
+        x = max_a ? (ra[k] > x ? ra[k] : x) : x + ra[k], y += rb[k];
+    return (kv_real2)(x, y);
+}
+
+/* Exclusive prefix sums over the work-items of (c, m) in *xc, *xm; the
+ * totals in *tc, *tm. Uniform control flow. */
+void kv_scan(uint c, ulong m, __local uint *sc, __local ulong *sm, uint *xc, ulong *xm, uint *tc, ulong *tm)
+{
+    barrier(CLK_LOCAL_MEM_FENCE);
+    sc[LID] = c, sm[LID] = m;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    uint ac = 0;
+    ulong am = 0;
+    for (int k = LID * KV_SEG; LID < KV_SEG && k < (LID + 1) * KV_SEG; k++)
+        ac += sc[k], am += sm[k], sc[k] = ac, sm[k] = am;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int g = LID / KV_SEG;
+    uint oc = 0;
+    ulong om = 0;
+    for (int k = 0; k < KV_SEG; k++) {
+        const uint lc = sc[k * KV_SEG + KV_SEG - 1];
+        const ulong lm = sm[k * KV_SEG + KV_SEG - 1];
+        oc += k < g ? lc : 0u, om += k < g ? lm : 0ul;
+        ac = k == 0 ? lc : ac + lc, am = k == 0 ? lm : am + lm;
+    }
+    *xc = oc + sc[LID] - c, *xm = om + sm[LID] - m, *tc = ac, *tm = am;
+}
+
+/* Adds a run of cnt keys of bin b and their mass to the histogram. */
+void kv_flush(int b, uint cnt, ulong mass, int with_mass, __local uint *hist, __local uint *limb)
+{
+    if (b < 0)
+        return;
+    atomic_add(&hist[b], cnt);
+    for (int l = 0; with_mass && l < 5; l++)
+        atomic_add(&limb[l * 256 + b], (uint)(mass >> (KV_LIMB * l)) & ((1u << KV_LIMB) - 1u));
+}
+
+/* What a radix descent found: the key T and how many of the keys equal to
+ * T go in (rem; KV_ALL: every one); the count c, the fixed-point masses e0 of
+ * the c - 1 and e1 of the c first blocks of the order. */
+typedef struct kv_found {
+    kv_key T;
+    ulong rem, e0, e1;
+    long c;
+} kv_found;
+#if VOX_USE_FP64
+/* Whether the count c (mass e0 of the c - 1, e1 of the c first blocks, 2^62
+ * units) is the reference's: its sequential sums S_{c-1} < tau <= S_c (S_c
+ * irrelevant when c = NBv). E and S differ by the truncation to 2^-62
+ * (NBv 2^-62), the reference's own roundings (NBv 2^-53), and the
+ * difference between our p and its p (exp within a few ulp, z summed in
+ * another order: (NBv + 8) 2^-53 relative): a margin of (4 NBv + 512)
+ * 2^-52, plus 2^12 units for the conversions to double. */
+int kv_certified(long c, long NBv, ulong e0, ulong e1, real tau)
+{
+    const real tt = tau * 0x1p62, mg = ((real)(4 * NBv) + 512.0) * 0x1p10 + 0x1p12;
+    return (real)e0 + mg < tt && (c >= NBv || (real)e1 >= tt + mg);
+}
 #endif
+#endif /* VOX_KV_HELPERS */
+
+/* The row's work space: f64 devices, p with the STAT flag in its sign bit
+ * (its other bits are the key); f32 devices, p likewise, then the keys. */
+#if VOX_USE_FP64
+#define KV_KEY(j) (as_ulong(P[j]) & 0x7fffffffffffffffUL)
+#define KV_STAT(j) (as_ulong(P[j]) >> 63)
+#define KV_MASS(j) convert_ulong_rtz(fabs(P[j]) * 0x1p62)
+#define KV_KEYS_PARAM
+#define KV_KEYS_ARG
+#else
+#define KV_KEY(j) (K[j])
+#define KV_STAT(j) (as_uint(P[j]) >> 31)
+#define KV_MASS(j) convert_ulong_rtz(fabs(P[j]) * 0x1p62f)
+#define KV_KEYS_PARAM , KVS const uint *K
+#define KV_KEYS_ARG , K
+#endif
+
+/* Radix descent over the row's keys, 8 bits per pass from the top, bins
+ * taken in descending order. with_mass 0: the target-th largest key (1 <=
+ * target < NBv): found->T, found->rem. with_mass 1: the smallest count c
+ * whose mass E_c reaches target (0 < target <= the row's total): c, e0, e1,
+ * and T, rem of the c first blocks (so that n = c needs no second descent).
+ * A pass histograms the keys under the prefix found so far: per-bin counts
+ * and mass sums, the masses as five 13-bit limbs in 32-bit counters (exact
+ * while NBv < 2^19, cl_kv_select_supports; a run of keys of one bin in an
+ * item's stride adds once). Stops when the bin holding the target is taken
+ * whole (count) or is one block (mass). Uniform control flow. */
+void KV_FN(kv_descend)(KVS const real *P KV_KEYS_PARAM, long NBv, int with_mass, ulong target,
+                       __local uint *hist, __local uint *limb, __local uint *sc, __local ulong *sm,
+                       __local ulong *bc, kv_found *found)
+{
+    kv_key prefix = 0, hmask = 0;
+    ulong above_m = 0, rem = target;
+    long above_c = 0;
+    for (int shift = KV_KEY_BITS - 8; shift >= 0; shift -= 8) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        hist[LID] = 0;
+        for (int l = 0; with_mass && l < 5; l++)
+            limb[l * 256 + LID] = 0;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        int rb = -1;
+        uint rc = 0;
+        ulong rm = 0;
+        for (long j = LID; j < NBv; j += KV_LSZ) {
+            kv_key u = KV_KEY(j);
+            if ((u & hmask) != prefix)
+                continue;
+            int b = (int)((u >> shift) & 255u);
+            if (b != rb) {
+                kv_flush(rb, rc, rm, with_mass, hist, limb);
+                rb = b, rc = 0, rm = 0;
+            }
+            rc++;
+            if (with_mass)
+                rm += KV_MASS(j);
+        }
+        kv_flush(rb, rc, rm, with_mass, hist, limb);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const int b = 255 - LID; /* item t takes bin 255 - t: the scan runs down the keys */
+        uint c = hist[b], xc, tc;
+        ulong m = 0, xm, tm;
+        for (int l = 0; with_mass && l < 5; l++)
+            m += (ulong)limb[l * 256 + b] << (KV_LIMB * l);
+        kv_scan(c, m, sc, sm, &xc, &xm, &tc, &tm);
+        if (with_mass ? (xm < rem && rem <= xm + m) : (xc < rem && rem <= xc + c))
+            bc[0] = (ulong)b, bc[1] = xc, bc[2] = xm, bc[3] = c, bc[4] = m;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const ulong bin = bc[0], bxc = bc[1], bxm = bc[2], bcnt = bc[3], bm = bc[4];
+        prefix |= (kv_key)bin << shift;
+        hmask |= (kv_key)255u << shift;
+        above_c += (long)bxc, above_m += bxm;
+        rem -= with_mass ? bxm : bxc;
+        if (!with_mass && bcnt == rem) { /* the whole bin goes in: every key >= its lowest */
+            found->T = prefix, found->rem = KV_ALL;
+            return;
+        }
+        if (with_mass && bcnt == 1) {
+            found->c = above_c + 1, found->e0 = above_m, found->e1 = above_m + bm;
+            found->T = prefix, found->rem = KV_ALL; /* the c first: every key >= the bin's lowest */
+            return;
+        }
+        if (shift == 0) { /* equal keys: equal masses v, in index order */
+            found->T = prefix, found->rem = rem;
+            if (with_mass) {
+                const ulong v = bm / bcnt, r = (rem + v - 1) / v;
+                found->c = above_c + (long)r, found->e0 = above_m + (r - 1) * v, found->e1 = above_m + r * v;
+                found->rem = r;
+            }
+        }
+    }
+}
+
+#if VOX_USE_FP64
+/* The cumulative count of the reference, exactly: each block's rank by
+ * counting (the keys before it), ord[rank] = j, then the sequential f64 sum
+ * in that order. For rows kv_certified rejects (rare: a sum within the
+ * margin of tau). Uniform control flow. */
+long KV_FN(kv_cum_exact)(KVS const real *P, long NBv, real tau, __global uint *ord, __local ulong *bc)
+{
+    for (long j = LID; j < NBv; j += KV_LSZ) {
+        const kv_key kj = KV_KEY(j);
+        uint rank = 0;
+        for (long k = 0; k < NBv; k++) {
+            const kv_key kk = KV_KEY(k);
+            rank += kk > kj || (kk == kj && k < j);
+        }
+        ord[rank] = (uint)j;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+    if (LID == 0) {
+        real before = 0;
+        long n = 0;
+        for (; n < NBv && before < tau; n++)
+            before += fabs(P[ord[n]]);
+        bc[5] = (ulong)n;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+    return (long)bc[5];
+}
+
+#endif
+
+/* Writes row m's columns ascending from cols (kv_start[m]) and its count:
+ * every block when !video, else the n first blocks of the order (keys > T,
+ * and the rem lowest-index keys == T), the STAT blocks (rule 2), the own
+ * block i and the global blocks. Each item takes a contiguous segment of
+ * j; two scans (keys == T before the segment, picks before it). */
+void KV_FN(kv_compact)(KVS const real *P KV_KEYS_PARAM, long NB, long NBv, long i, int video, int stat, int take,
+                       kv_found f, __global int *cols, __global int *count, __local uint *sc, __local ulong *sm)
+{
+    const long L = (NB + KV_LSZ - 1) / KV_LSZ, j0 = min(LID * L, NB), j1 = min(j0 + L, NB);
+    const int some = video && take;
+    uint ne = 0, xe, te, np = 0, xp = 0, tp;
+    ulong u0, u1;
+    for (long j = j0; some && f.rem != KV_ALL && j < min(j1, NBv); j++)
+        ne += KV_KEY(j) == f.T;
+    kv_scan(ne, 0, sc, sm, &xe, &u0, &te, &u1);
+    for (int write = 0; write < 2; write++) {
+        ulong eq = xe;
+        uint at = xp;
+        for (long j = j0; j < j1; j++) {
+            int pick = !video || j >= NBv;
+            if (!pick) {
+                const kv_key k = KV_KEY(j);
+                pick = (some && (k > f.T || (k == f.T && (f.rem == KV_ALL || eq < f.rem)))) || j == i ||
+                       (stat && KV_STAT(j));
+                eq += k == f.T;
+            }
+            if (pick && write)
+                cols[at++] = (int)j;
+            np += pick && !write;
+        }
+        if (!write)
+            kv_scan(np, 0, sc, sm, &xp, &u0, &tp, &u1);
+    }
+    if (LID == 0)
+        *count = (int)tp;
+}
 
 __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VOX_KV_SELECT_ARGS),
                       __local uint *lscratch)
 {
-    __local real st[4];
-    __local int cnt;
+    __local uint hist[256], sc[256];
+    __local ulong sm[256], wl[640], bc[8];
 #if !VOX_USE_FP64
     __local uint kbits;
+    __local int escq[KV_ROWS];
 #endif
     VOX_CL_APPLY_OFFSETS(VOX_KV_SELECT_BUFS)
     VOX_CL_ARGS(kv_select, VOX_KV_SELECT_ARGS)
-    const long NB = args.NB, NBv = args.NBv, nrows = args.BH * NB;
-    const int D = (int)args.D, rule = args.rule, topk = args.topk, min_blocks = args.min_blocks;
+    const long NB = args.NB, NBv = args.NBv, tph = (NB + KV_ROWS - 1) / KV_ROWS, ntiles = args.BH * tph;
+    const int D = (int)args.D, rule = args.rule;
     const real scale = VOX_REAL_ARG(args.scale, args.scale_f), tau = VOX_REAL_ARG(args.tau, args.tau_f),
                zth = VOX_REAL_ARG(args.z, args.z_f);
+    /* the limbs and the reductions' second array share wl; sm is the first */
+    __local uint *limb = (__local uint *)wl;
+    __local real *ra = (__local real *)sm, *rb = (__local real *)wl;
+    __global real *S = (__global real *)(scratch + get_group_id(0) * args.per_block);
 #if KV_GLOBAL
-    KVS real *s = (KVS real *)(scratch + get_group_id(0) * args.per_block);
+    KVS real *P = S + KV_ROWS * NBv;
+    __local real *qt = (__local real *)lscratch;
 #else
-    KVS real *s = (KVS real *)lscratch;
+    KVS real *P = (__local real *)lscratch;
+    __local real *qt = (__local real *)(lscratch + 2 * NBv);
 #endif
-    KVS real *p = s + NBv;
-#if VOX_USE_FP64
-    KVS uchar *pk = (KVS uchar *)(s + 2 * NBv + 1);
-#else
-    KVS uint *key = (KVS uint *)(s + 2 * NBv + 1);
-    KVS uchar *pk = (KVS uchar *)(key + NBv);
+#if !VOX_USE_FP64
+    KVS uint *K = (KVS uint *)(P + NBv);
 #endif
-    for (long m = get_group_id(0); m < nrows; m += get_num_groups(0)) {
-        long bh = m / NB, i = m - bh * NB;
-        /* global query rows (i >= NBv) are dense; every work-item passes
-         * every barrier (no early exit inside the loop) */
-        const int video = i < NBv;
+    for (long t = get_group_id(0); t < ntiles; t += get_num_groups(0)) {
+        const long bh = t / tph, i0 = (t - bh * tph) * KV_ROWS;
+        const int nv = (int)clamp(NBv - i0, 0L, (long)KV_ROWS), nr = (int)min(NB - i0, (long)KV_ROWS);
+        __global const float *qrow = qbar + (bh * NB + i0) * D, *kh = kbar + bh * NB * D;
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+        /* phase 1: the video rows' qbar in qt, the scores into S */
 #if VOX_USE_FP64
-        for (long j = LID; video && j < NBv; j += LSZ) {
-            real acc = 0;
-            for (int e = 0; e < D; e++)
-                acc += (real)qbar[m * D + e] * (real)kbar[(bh * NB + j) * D + e];
-            s[j] = acc * scale;
-        }
+        for (int x = LID; x < KV_ROWS * D; x += KV_LSZ)
+            qt[x] = x < nv * D ? (real)qrow[x] : 0;
 #else
         if (LID == 0)
             kbits = 0;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        uint qb = 0, kb = 0;
-        for (int e = 0; video && e < D; e++)
-            qb = max(qb, as_uint(qbar[m * D + e]) & 0x7fffffffu);
-        for (long j = LID; video && j < NBv; j += LSZ)
+        if (LID < nv) {
+            uint qb = 0;
             for (int e = 0; e < D; e++)
-                kb = max(kb, as_uint(kbar[(bh * NB + j) * D + e]) & 0x7fffffffu);
+                qb = max(qb, as_uint(qrow[LID * D + e]) & 0x7fffffffu);
+            escq[LID] = vox_exponent(qb);
+        }
+        uint kb = 0;
+        for (long x = LID; nv > 0 && x < NBv * D; x += KV_LSZ)
+            kb = max(kb, as_uint(kh[x]) & 0x7fffffffu);
+        barrier(CLK_LOCAL_MEM_FENCE);
         atomic_max(&kbits, kb);
         barrier(CLK_LOCAL_MEM_FENCE);
-        const int eq = vox_exponent(qb), ek = vox_exponent(kbits), esc = eq + ek;
-        for (long j = LID; video && j < NBv; j += LSZ) {
-            float acc = 0;
-            for (int e = 0; e < D; e++)
-                acc += vox_pow2_scaled(qbar[m * D + e], eq) * vox_pow2_scaled(kbar[(bh * NB + j) * D + e], ek);
-            s[j] = acc + 0.0f; /* -0 -> +0 */
-        }
+        const int ek = vox_exponent(kbits);
+        for (int x = LID; x < KV_ROWS * D; x += KV_LSZ)
+            qt[x] = x < nv * D ? vox_pow2_scaled(qrow[x], escq[x / D]) : 0.0f;
 #endif
-        barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-        if (LID == 0 && video) {
-            real mx = -INFINITY, mean = 0, z = 0, var = 0;
-            for (long j = 0; j < NBv; j++) {
-                mx = s[j] > mx ? s[j] : mx;
-                mean += s[j];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (long j = LID; nv > 0 && j < NBv; j += KV_LSZ) {
+            real acc[KV_ROWS];
+            for (int r = 0; r < KV_ROWS; r++)
+                acc[r] = 0;
+            __global const float *kj = kh + j * D;
+            for (int e = 0; e < D; e++) {
+#if VOX_USE_FP64
+                const real k = (real)kj[e];
+#else
+                const real k = vox_pow2_scaled(kj[e], ek);
+#endif
+                for (int r = 0; r < KV_ROWS; r++)
+                    acc[r] += qt[r * D + e] * k;
             }
-            mean /= (real)NBv;
-            for (long j = 0; j < NBv; j++) {
+            for (int r = 0; r < nv; r++)
 #if VOX_USE_FP64
-                z += exp(s[j] - mx);
+                S[r * NBv + j] = acc[r] * scale;
 #else
-                z += exp(vox_kv_expo(s[j], mx, scale, esc));
+                S[r * NBv + j] = acc[r] + 0.0f; /* -0 -> +0 */
 #endif
-                var += (s[j] - mean) * (s[j] - mean);
-            }
-            st[0] = mx, st[1] = z, st[2] = mean, st[3] = sqrt(var / (real)NBv);
-            cnt = 0;
         }
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-        real mx = st[0], z = st[1], thr = st[2] + zth * st[3];
-#if VOX_USE_FP64
-        for (long j = LID; video && j < NBv; j += LSZ)
-            p[j] = exp(s[j] - mx) / z;
-#else
-        const float logz = log(z);
-        const int by_index = isnan(z);
-        for (long j = LID; video && j < NBv; j += LSZ) {
-            float x = vox_kv_expo(s[j], mx, scale, esc);
-            p[j] = exp(x) / z;
-            key[j] = by_index ? 0 : vox_kv_key(s[j], x, logz);
-        }
-#endif
-        barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-        for (long j = LID; video && j < NBv; j += LSZ) {
-            real pj = p[j], before = 0;
-            long rank = 0;
-            for (long k = 0; k < NBv; k++) {
-                real pk_ = p[k];
-#if VOX_USE_FP64
-                if (vox_ranks_before(pk_, k, pj, j)) {
-#else
-                if (key[k] > key[j] || (key[k] == key[j] && k < j)) {
-#endif
-                    rank++;
-                    before += pk_;
+        /* phase 2, row by row (uniform: r is the work-group's) */
+        for (int r = 0; r < nr; r++) {
+            const long i = i0 + r, m = bh * NB + i;
+            const int video = r < nv;
+            __global const real *s = S + r * NBv;
+            kv_found f = {0, 0, 0, 0, 0};
+            long n = 0;
+            if (video) {
+                real lmx = -INFINITY, lsum = 0;
+                for (long j = LID; j < NBv; j += KV_LSZ) {
+                    const real sj = s[j];
+                    lmx = sj > lmx ? sj : lmx;
+                    lsum += sj;
                 }
+                const kv_real2 a = kv_reduce2(lmx, lsum, 1, ra, rb);
+                const real mx = a.x, mean = a.y / (real)NBv;
+#if !VOX_USE_FP64
+                const int esc = escq[r] + ek;
+#endif
+                real lz = 0, lvar = 0;
+                for (long j = LID; j < NBv; j += KV_LSZ) {
+                    const real sj = s[j];
+#if VOX_USE_FP64
+                    lz += exp(sj - mx);
+#else
+                    lz += exp(vox_kv_expo(sj, mx, scale, esc));
+#endif
+                    lvar += (sj - mean) * (sj - mean);
+                }
+                const kv_real2 b = kv_reduce2(lz, lvar, 0, ra, rb);
+                const real z = b.x, thr = mean + zth * sqrt(b.y / (real)NBv);
+                const int by_index = isnan(z); /* every p NaN: the index order */
+#if !VOX_USE_FP64
+                const float logz = log(z);
+#endif
+                ulong lm = 0;
+                for (long j = LID; j < NBv; j += KV_LSZ) {
+                    const real sj = s[j];
+#if VOX_USE_FP64
+                    const real pj = by_index ? 0.0 : exp(sj - mx) / z;
+                    P[j] = as_double(as_ulong(pj) | ((ulong)(sj >= thr) << 63));
+#else
+                    const float x = vox_kv_expo(sj, mx, scale, esc), pj = by_index ? 0.0f : exp(x) / z;
+                    P[j] = as_float(as_uint(pj) | ((uint)(sj >= thr) << 31));
+                    K[j] = by_index ? 0u : vox_kv_key(sj, x, logz);
+#endif
+                    lm += KV_MASS(j);
+                }
+                barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+                uint u0, u1;
+                ulong u2, total;
+                kv_scan(0, lm, sc, sm, &u0, &u2, &u1, &total);
+                if (rule == 0 && by_index) {
+                    n = tau > 0; /* the first block's mass before is 0, the next one's NaN */
+                } else if (rule == 0) {
+#if VOX_USE_FP64
+                    const ulong tf = convert_ulong_sat_rtp(tau * 0x1p62);
+#else
+                    const ulong tf = convert_ulong_sat_rtp(tau * 0x1p62f);
+#endif
+                    f.c = NBv, f.e0 = total, f.rem = 0;
+                    if (tf > 0 && total >= tf)
+                        KV_FN(kv_descend)(P KV_KEYS_ARG, NBv, 1, tf, hist, limb, sc, sm, bc, &f);
+                    n = tf > 0 ? f.c : 0;
+#if VOX_USE_FP64
+                    if (tf > 0 && !kv_certified(f.c, NBv, f.e0, f.e1, tau))
+                        n = KV_FN(kv_cum_exact)(P, NBv, tau, (__global uint *)(S + r * NBv), bc);
+#endif
+                } else if (rule == 1) {
+                    n = min((long)args.topk, NBv);
+                }
+                if (n < args.min_blocks)
+                    n = min((long)args.min_blocks, NBv);
+                if (n >= NBv)
+                    f.T = 0, f.rem = KV_ALL;
+                else if (n > 0 && by_index)
+                    f.T = 0, f.rem = (ulong)n;
+                else if (n > 0 && !(rule == 0 && n == f.c && f.rem)) /* else the cumulative descent's T, rem */
+                    KV_FN(kv_descend)(P KV_KEYS_ARG, NBv, 0, (ulong)n, hist, limb, sc, sm, bc, &f);
             }
-            if (rule == 0 && before < tau)
-                atomic_inc(&cnt);
-            pk[j] = (uchar)(s[j] >= thr);
-            s[j] = (real)rank; /* only this item reads s[j] from here on */
-        }
-        barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-        long n = rule == 0 ? (long)cnt : rule == 1 ? (topk < NBv ? (long)topk : NBv) : 0;
-        if (n < min_blocks)
-            n = min_blocks < NBv ? (long)min_blocks : NBv;
-        for (long j = LID; j < NB; j += LSZ) {
-            if (j >= NBv || !video)
-                pk[j] = 1;
-            else
-                pk[j] = (uchar)((long)s[j] < n || (rule == 2 && pk[j]) || j == i);
-        }
-        barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-        if (LID == 0) {
-            int c = 0;
-            for (long j = 0; j < NB; j++)
-                if (pk[j])
-                    kv_cols[kv_start[m] + c++] = (int)j;
-            kv_count[m] = c;
+            KV_FN(kv_compact)(P KV_KEYS_ARG, NB, NBv, i, video, rule == 2, n > 0, f, kv_cols + kv_start[m],
+                              kv_count + m, sc, sm);
         }
     }
 }
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-/* kv_select.cl goes in twice: work space in local memory, then in a global buffer */
-#define KV_AS_LOCAL "\n#define KVS __local\n#define KV_NAME vox_kv_select\n#define KV_GLOBAL 0\n"
-#define KV_AS_GLOBAL                                                                   \
-    "\n#undef KVS\n#undef KV_NAME\n#undef KV_GLOBAL\n#define KVS __global\n"            \
-    "#define KV_NAME vox_kv_select_global\n#define KV_GLOBAL 1\n"
+/* kv_select.cl goes in twice: the row work space in local memory, then in
+ * the scratch buffer */
+#define KV_AS_LOCAL "\n#define KVS __local\n#define KV_SFX _l\n#define KV_NAME vox_kv_select\n#define KV_GLOBAL 0\n"
+#define KV_AS_GLOBAL                                                                              \
+    "\n#undef KVS\n#undef KV_SFX\n#undef KV_NAME\n#undef KV_GLOBAL\n#define KVS __global\n"         \
+    "#define KV_SFX _g\n#define KV_NAME vox_kv_select_global\n#define KV_GLOBAL 1\n"
 #define CL_OP_kv_select(P, K, S, SUP) \
     K(PROG_OPS, K_KV_SELECT, "vox_kv_select") \
     K(PROG_OPS, K_KV_SELECT_GLOBAL, "vox_kv_select_global") \
     S(PROG_OPS, KV_AS_LOCAL) \
     S(PROG_OPS, "kv_select.cl") \
     S(PROG_OPS, KV_AS_GLOBAL) \
-    S(PROG_OPS, "kv_select.cl")
+    S(PROG_OPS, "kv_select.cl") \
+    SUP(kv_select)
 #ifdef CL_OP_LAUNCHERS
 
-/* The kv_select work space of each work-group row: 2*NBv+1 reals (and, on
- * devices without fp64, NBv order keys), then NB+16 flag bytes; in local
- * memory where it fits (vox_kv_select), else in d->scratch, a 256-byte-
- * aligned slice per work-group (vox_kv_select_global). */
+/* Bytes of the kernel's own (static) local memory, rounded up: histogram,
+ * limbs, scans, broadcasts. */
+#define KV_STATIC_LOCAL 10240
+/* The most scratch the work-groups' slices take together. */
+#define KV_SCRATCH_MAX ((size_t)128 << 20)
+
+/* The kv_select scratch buffer: d->scratch, grown to `bytes`. */
 static vox_status kv_scratch(cl_dev *d, size_t bytes)
 {
     if (d->scratch_bytes >= bytes)
@@ -239,36 +542,48 @@ static vox_status kv_scratch(cl_dev *d, size_t bytes)
     return VOX_OK;
 }
 
+/* Each work-group's slice of the scratch (256-byte aligned): its tile's
+ * scores, KV_ROWS x NBv reals, and when the row work space (NBv x 8 bytes)
+ * does not fit local memory beside the tile's qbar (KV_ROWS x D reals),
+ * that work space too (vox_kv_select_global). */
 vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_select *p)
 {
     cl_dev *d = devp;
     vox_kv_select_args a;
     vox_kv_select_args_init(&a, dm, p);
-    size_t ws = (d->fp64 ? 8 * (size_t)(2 * a.NBv + 1) : 4 * (size_t)(3 * a.NBv + 1)) + (size_t)a.NB + 16;
-    /* keep 1 KiB of local memory for the kernel's own variables */
-    int local = ws + 1024 <= d->local_mem;
+    const size_t rsz = d->fp64 ? 8 : 4, work = 8 * (size_t)a.NBv, qt = rsz * KV_ROWS * (size_t)a.D;
+    const int local = work + qt + KV_STATIC_LOCAL <= d->local_mem;
+    const size_t stride = (rsz * KV_ROWS * (size_t)a.NBv + (local ? 0 : work) + 255) / 256 * 256;
+    const int64_t tiles = a.BH * ((a.NB + KV_ROWS - 1) / KV_ROWS);
+    size_t groups = KV_SCRATCH_MAX / stride;
+    groups = groups < 1 ? 1 : groups > 4096 ? 4096 : groups;
+    groups = (int64_t)groups < tiles ? groups : (size_t)tiles;
+    a.per_block = (int64_t)(stride / 4);
+    vox_status st = kv_scratch(d, groups * stride);
+    if (st)
+        return st;
+    cl_buf scratch = {.mem = d->scratch};
     cl_kv_select_bufs b = {.qbar = p->qbar,
                            .kbar = p->kbar,
                            .kv_start = p->kv_start,
                            .kv_count = p->kv_count,
                            .kv_cols = p->kv_cols,
-                           .scratch = none};
-    /* the global variant's __local argument is unused: 4 bytes */
-    cl_grid g = {.k = local ? K_KV_SELECT : K_KV_SELECT_GLOBAL, .groups = groups_for(a.BH * a.NB), .ls = 128,
-                 .local = local ? ws : 4};
-    cl_buf scratch = {0};
-    if (!local) {
-        if (g.groups > 1024)
-            g.groups = 1024;
-        size_t stride = (ws + 255) / 256 * 256;
-        vox_status st = kv_scratch(d, g.groups * stride);
-        if (st)
-            return st;
-        scratch.mem = d->scratch;
-        b.scratch = (vox_bref){&scratch, 0};
-        a.per_block = (int64_t)(stride / 4);
-    }
+                           .scratch = {&scratch, 0}};
+    cl_grid g = {.k = local ? K_KV_SELECT : K_KV_SELECT_GLOBAL, .groups = groups, .ls = KV_LSZ,
+                 .local = local ? work + qt : qt};
     return cl_kv_select_launch(d, dm->dtype, &b, &a, &g);
+}
+
+/* Work-groups of KV_LSZ items; the radix passes' mass limbs are exact
+ * below 2^19 video blocks. */
+static vox_status cl_kv_select_supports(const cl_dev *d, const vox_op_dims *dm, char *reason, size_t n)
+{
+    if (d->max_wg < KV_LSZ || dm->n_video_blocks >= (1 << 19)) {
+        snprintf(reason, n, "work-groups of %d items (device max %zu) and fewer than 2^19 video blocks (%lld)",
+                 KV_LSZ, d->max_wg, (long long)dm->n_video_blocks);
+        return VOX_ERR_UNSUPPORTED;
+    }
+    return VOX_OK;
 }
 
 #endif /* CL_OP_LAUNCHERS */
