@@ -14,8 +14,8 @@
  * resident (VOX_BM_CTAS per multiprocessor, 64 registers: 1024 threads),
  * grid-stride: no tail wave.
  *
- * f16/bf16 elements are widened to f64 without a conversion instruction (a
- * quarter-rate unit on NVIDIA): the element's bits, moved into an f64's
+ * f16/bf16 elements are widened to f64 without a conversion instruction
+ * (F2F.F64 runs on a low-throughput unit on NVIDIA): the element's bits, moved into an f64's
  * exponent and fraction fields, are the element times 2^-S (S = 896 for bf16,
  * 1008 for f16; subnormal elements become f64 subnormals, exactly). The sums
  * run on those scaled values and are scaled back by 2^S at the end. That is
@@ -23,11 +23,12 @@
  * scaled subnormal element (2^-1029, 2^-1032), so a sum in the f64
  * subnormal range is exact on both sides, and above it both sides round the
  * same 53-bit significand (no sum of at most 2^31 elements overflows). The
- * move makes Inf/NaN elements finite, so a batch of rows holding one (found
- * with a few integer operations per word) also notes which elements met a
- * NaN, a +Inf or a -Inf; such an element's sum is then what the reference's
- * is: NaN after a NaN or after both infinities, else that infinity (the
- * finite elements cannot overflow f64).
+ * move makes Inf/NaN elements finite, so the rows of a token stage holding
+ * one (found with a few integer operations per word as they are summed) are
+ * read again to note which elements met a NaN, a +Inf or a -Inf (kept out
+ * of the summing loop, whose registers it would double); such an element's
+ * sum is then what the reference's is: NaN after a NaN or after both
+ * infinities, else that infinity (the finite elements cannot overflow f64).
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
 #define VOX_GPU_KERNELS_block_means(R, O, M) R(block_means_f32) R(block_means_f16) R(block_means_bf16)

@@ -512,8 +512,8 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     }
     /* marks: 1 = taken (video blocks) */
     if (n <= 0 || n >= NBv) {
-        for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
-            urow[j] = n > 0;
+        for (int x = lane; 4 * x < NBv; x += VOX_WARP_SIZE)
+            ((uint4 *)urow)[x] = make_uint4(n > 0, n > 0, n > 0, n > 0);
     } else {
         const float T = __uint_as_float(vox_kf_top_value(urow, NBv, n, kmin, len, a.rule == 1 && counted, w));
         if (!(T >= 0x1p-90f))
@@ -589,6 +589,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         VOX_SYNCWARP();
     }
     /* ordered compaction: own block, global blocks, taken video blocks */
+    VOX_SYNCWARP(); /* the marks of other lanes */
     int base = 0;
     for (int x0 = 0; 4 * x0 < NB; x0 += VOX_WARP_SIZE) {
         const int x = x0 + lane;
