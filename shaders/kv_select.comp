@@ -37,6 +37,12 @@
  * lines to build the SPIR-V, the launcher reads the defines), the
  * launcher vk_kv_select() and VK_SUPPORTS_kv_select.
  */
+/* Query rows per workgroup tile: up to KV_ROWS, their qbar (KV_QS floats
+ * in all) in shared memory. */
+#define KV_ROWS 8u
+#define KV_QS 1024u
+#define kv_rows(D) ((D) > KV_QS / KV_ROWS ? ((D) > KV_QS ? 1u : KV_QS / (D)) : KV_ROWS)
+
 #ifdef VOX_GLSL
 #include "common.glsl"
 #define WG 256u
@@ -53,26 +59,34 @@ shared float red_a[WG];
 shared float red_b[WG];
 shared uint scan[WG];
 shared uint hist[256], limb[4][256], scan_lo[WG], scan_hi[WG], bc[10];
+shared float qs[KV_QS];
+shared int eqs[KV_ROWS];
 
 uint tid;
 
-/* Sum of (a, b) over the workgroup. Must be called in uniform control flow. */
+/* The workgroup's collectives run in two levels of SEG: the first SEG
+ * invocations each combine SEG entries in order, then every invocation
+ * combines those SEG. All in uniform control flow. */
+#define SEG 16u
+
+/* Sum of (a, b) over the workgroup. */
 vec2 reduce_sum2(float a, float b)
 {
     barrier();
     red_a[tid] = a;
     red_b[tid] = b;
     barrier();
-    for (uint s = WG / 2u; s > 0u; s >>= 1u) {
-        if (tid < s) {
-            red_a[tid] += red_a[tid + s];
-            red_b[tid] += red_b[tid + s];
-        }
-        barrier();
-    }
-    vec2 r = vec2(red_a[0], red_b[0]);
+    float x = 0.0, y = 0.0;
+    for (uint k = 0u; tid < SEG && k < SEG; k++)
+        x += red_a[tid * SEG + k], y += red_b[tid * SEG + k];
     barrier();
-    return r;
+    if (tid < SEG)
+        red_a[tid] = x, red_b[tid] = y;
+    barrier();
+    x = red_a[0], y = red_b[0];
+    for (uint k = 1u; k < SEG; k++)
+        x += red_a[k], y += red_b[k];
+    return vec2(x, y);
 }
 
 float reduce_max(float a)
@@ -80,14 +94,17 @@ float reduce_max(float a)
     barrier();
     red_a[tid] = a;
     barrier();
-    for (uint s = WG / 2u; s > 0u; s >>= 1u) {
-        if (tid < s)
-            red_a[tid] = max(red_a[tid], red_a[tid + s]);
-        barrier();
-    }
-    float r = red_a[0];
+    float x = NEG_INF;
+    for (uint k = 0u; tid < SEG && k < SEG; k++)
+        x = max(x, red_a[tid * SEG + k]);
     barrier();
-    return r;
+    if (tid < SEG)
+        red_a[tid] = x;
+    barrier();
+    x = red_a[0];
+    for (uint k = 1u; k < SEG; k++)
+        x = max(x, red_a[k]);
+    return x;
 }
 
 /* max over the workgroup of the bits of |x| (non-negative floats order as
@@ -97,14 +114,17 @@ uint reduce_max_bits(uint a)
     barrier();
     scan[tid] = a;
     barrier();
-    for (uint s = WG / 2u; s > 0u; s >>= 1u) {
-        if (tid < s)
-            scan[tid] = max(scan[tid], scan[tid + s]);
-        barrier();
-    }
-    uint r = scan[0];
+    uint x = 0u;
+    for (uint k = 0u; tid < SEG && k < SEG; k++)
+        x = max(x, scan[tid * SEG + k]);
     barrier();
-    return r;
+    if (tid < SEG)
+        scan[tid] = x;
+    barrier();
+    x = scan[0];
+    for (uint k = 1u; k < SEG; k++)
+        x = max(x, scan[k]);
+    return x;
 }
 
 uint okey(float s)
@@ -113,11 +133,13 @@ uint okey(float s)
     return (u & 0x80000000u) != 0u ? ~u : (u | 0x80000000u);
 }
 
-uint sbase, NBv; /* sbase: this workgroup's scratch slice */
+/* sbase: this workgroup's scratch slice; rbase: the current row's scores, then
+ * p; kbase: the keys (first the kbar exponents) */
+uint sbase, rbase, kbase, NBv;
 int esc;         /* the scores are the reference's qbar.kbar times 2^-esc */
 float mx, zsum, logz, scale;
 
-float score(uint j) { return uintBitsToFloat(scratch[sbase + j]); }
+float score(uint j) { return uintBitsToFloat(scratch[rbase + j]); }
 
 /* (s_j - max s) * scale of the reference from the scaled score s (<= 0);
  * -1024 where it is below that (exp is 0 there in f32 and f64 alike) */
@@ -176,8 +198,8 @@ uvec2 limbs64(uvec4 l)
 
 /* The row's work space after the scores: p with the STAT flag in its sign
  * bit at j, the key at NBv + j. */
-float pv(uint j) { return uintBitsToFloat(scratch[sbase + j]); }
-uint kv(uint j) { return scratch[sbase + NBv + j]; }
+float pv(uint j) { return uintBitsToFloat(scratch[rbase + j]); }
+uint kv(uint j) { return scratch[kbase + j]; }
 
 /* Exclusive prefix sums over the workgroup of (c, m); totals in tc, tm.
  * Uniform control flow. */
@@ -186,16 +208,24 @@ void scan2(uint c, uvec2 m, out uint xc, out uvec2 xm, out uint tc, out uvec2 tm
     barrier();
     scan[tid] = c, scan_lo[tid] = m.x, scan_hi[tid] = m.y;
     barrier();
-    for (uint o = 1u; o < WG; o <<= 1u) {
-        uint vc = tid >= o ? scan[tid - o] : 0u;
-        uvec2 vm = tid >= o ? uvec2(scan_lo[tid - o], scan_hi[tid - o]) : uvec2(0u);
-        barrier();
-        uvec2 t = add64(uvec2(scan_lo[tid], scan_hi[tid]), vm);
-        scan[tid] += vc, scan_lo[tid] = t.x, scan_hi[tid] = t.y;
-        barrier();
+    uint ac = 0u;
+    uvec2 am = uvec2(0u);
+    for (uint k = tid * SEG; tid < SEG && k < (tid + 1u) * SEG; k++) {
+        ac += scan[k], am = add64(am, uvec2(scan_lo[k], scan_hi[k]));
+        scan[k] = ac, scan_lo[k] = am.x, scan_hi[k] = am.y;
     }
-    xc = scan[tid] - c, xm = sub64(uvec2(scan_lo[tid], scan_hi[tid]), m);
-    tc = scan[WG - 1u], tm = uvec2(scan_lo[WG - 1u], scan_hi[WG - 1u]);
+    barrier();
+    uint g = tid / SEG, oc = 0u;
+    uvec2 om = uvec2(0u);
+    tc = 0u, tm = uvec2(0u);
+    for (uint k = 0u; k < SEG; k++) {
+        uint last = k * SEG + SEG - 1u;
+        uvec2 lm = uvec2(scan_lo[last], scan_hi[last]);
+        if (k < g)
+            oc += scan[last], om = add64(om, lm);
+        tc += scan[last], tm = add64(tm, lm);
+    }
+    xc = oc + scan[tid] - c, xm = sub64(add64(om, uvec2(scan_lo[tid], scan_hi[tid])), m);
 }
 
 void flush(int b, uint cnt, uvec4 l, bool with_mass)
@@ -214,7 +244,7 @@ void flush(int b, uint cnt, uvec4 l, bool with_mass)
  * the target.x-th largest key (1 <= target.x < NBv): T, and rem, how many of
  * the lowest-index keys equal to T go in (~0u: every one). with_mass true:
  * c, the smallest count whose mass reaches target (0 < target <= the row's
- * total). A pass histograms the keys under the prefix found so far (counts,
+ * total), and T, rem of those c blocks. A pass histograms the keys under the prefix found so far (counts,
  * and masses as limbs: exact while NBv < 2^20; a run of keys of one bin in
  * an invocation's stride adds once). Stops when the bin holding the target is
  * taken whole (count) or is one block (mass). Uniform control flow. */
@@ -264,8 +294,8 @@ void descend(bool with_mass, uvec2 target, out uint T, out uint rem_out, out uin
             T = prefix, rem_out = 0xffffffffu;
             return;
         }
-        if (with_mass && bcnt == 1u) {
-            c_out = above + 1u;
+        if (with_mass && bcnt == 1u) { /* the c first: every key >= the bin's lowest */
+            c_out = above + 1u, T = prefix, rem_out = 0xffffffffu;
             return;
         }
         if (shift == 0) { /* equal keys: equal masses v, in index order */
@@ -287,7 +317,7 @@ void descend(bool with_mass, uvec2 target, out uint T, out uint rem_out, out uin
                     else
                         hi = mid;
                 }
-                c_out = above + lo;
+                c_out = above + lo, rem_out = lo;
             }
         }
     }
@@ -328,7 +358,7 @@ void compact(uint i, uint NB, uint n, uint T, uint rem, bool stat_rule, uint dst
             if (!pick) {
                 uint k = kv(j);
                 pick = (some && (k > T || (k == T && (rem == 0xffffffffu || eq < rem)))) || j == i ||
-                       (stat_rule && (scratch[sbase + j] >> 31u) != 0u);
+                       (stat_rule && (scratch[rbase + j] >> 31u) != 0u);
                 eq += k == T ? 1u : 0u;
             }
             if (pick && write == 1)
@@ -342,12 +372,13 @@ void compact(uint i, uint NB, uint n, uint T, uint rem, bool stat_rule, uint dst
         kv_count[pc.off[3] + m] = int(tp);
 }
 
-/* Selects the columns of row m (uniform control flow: m is the workgroup's). */
-void select_row(uint m, uint NB, uint D)
+/* Selects the columns of row m = bh*NB + i, whose scores are at rbase
+ * (uniform control flow: m is the workgroup's). */
+void select_row(uint bh, uint i, uint NB)
 {
     uint rule = uint(pc.rule), topk = uint(pc.topk), min_blocks = uint(pc.min_blocks);
     float tau = pc.tau_f, zz = pc.z_f;
-    uint bh = m / NB, i = m - bh * NB;
+    uint m = bh * NB + i;
     uint dst = pc.off[4] + uint(kv_start[pc.off[2] + m]);
     if (i >= NBv) { /* global query rows are dense */
         for (uint j = tid; j < NB; j += WG)
@@ -356,37 +387,9 @@ void select_row(uint m, uint NB, uint D)
             kv_count[pc.off[3] + m] = int(NB);
         return;
     }
-    /* scores, with qbar_i and the head's kbar scaled by powers of two near
-     * their largest magnitudes (exact): huge or tiny means neither overflow
-     * nor underflow, and the order, the STAT rule and (through expo) p are
-     * unchanged */
-    uint qbits = 0u;
-    for (uint e = 0u; e < D; e++)
-        qbits = max(qbits, floatBitsToUint(qbar[pc.off[0] + m * D + e]) & 0x7fffffffu);
-    int eq = exponent_of(qbits), ek = -1000;
-    float q1 = ldexp(1.0, -(eq / 2)), q2 = ldexp(1.0, eq / 2 - eq); /* q1 * q2 = 2^-eq */
-    /* each kbar_j first by its own power of two 2^-ej (a second read of the
-     * row, from cache), ej kept next to the score ... */
-    for (uint j = tid; j < NBv; j += WG) {
-        uint kb = 0u, at = pc.off[1] + (bh * NB + j) * D;
-        for (uint e = 0u; e < D; e++)
-            kb = max(kb, floatBitsToUint(kbar[at + e]) & 0x7fffffffu);
-        int ej = exponent_of(kb);
-        float k1 = ldexp(1.0, -(ej / 2)), k2 = ldexp(1.0, ej / 2 - ej);
-        float acc = 0.0;
-        for (uint e = 0u; e < D; e++)
-            acc += (qbar[pc.off[0] + m * D + e] * q1 * q2) * (kbar[at + e] * k1 * k2);
-        scratch[sbase + j] = floatBitsToUint(acc);
-        scratch[sbase + NBv + j] = uint(ej);
-        ek = max(ek, ej);
-    }
-    /* ... then all by the head's largest 2^-ek */
-    ek = int(reduce_max_bits(uint(ek + 1000))) - 1000;
-    esc = eq + ek;
     float lmax = NEG_INF, lsum = 0.0;
     for (uint j = tid; j < NBv; j += WG) {
-        float s = pow2_scaled(score(j), ek - int(scratch[sbase + NBv + j])) + 0.0; /* -0 -> +0 */
-        scratch[sbase + j] = floatBitsToUint(s);
+        float s = score(j);
         lmax = max(lmax, s);
         lsum += s;
     }
@@ -405,13 +408,13 @@ void select_row(uint m, uint NB, uint D)
     /* every p NaN: the order is the index order */
     bool by_index = (floatBitsToUint(zsum) & 0x7fffffffu) > 0x7f800000u;
 
-    /* p (the STAT flag in its sign bit) and the key in place of the score
-     * and its exponent (each invocation its own j); the row's total mass */
+    /* p (the STAT flag in its sign bit) in place of the score, the key
+     * beside (each invocation its own j); the row's total mass */
     uvec4 ll = uvec4(0u);
     for (uint j = tid; j < NBv; j += WG) {
         float s = score(j), p = by_index ? 0.0 : exp(expo(s)) / zsum;
-        scratch[sbase + NBv + j] = by_index ? 0u : key(s);
-        scratch[sbase + j] = floatBitsToUint(p) | (s >= thr ? 0x80000000u : 0u);
+        scratch[kbase + j] = by_index ? 0u : key(s);
+        scratch[rbase + j] = floatBitsToUint(p) | (s >= thr ? 0x80000000u : 0u);
         ll += limbs_of(p);
     }
     uint u0, u1;
@@ -437,34 +440,108 @@ void select_row(uint m, uint NB, uint D)
         T = 0u, rem = 0xffffffffu;
     else if (n > 0u && by_index)
         T = 0u, rem = n;
-    else if (n > 0u)
+    else if (n > 0u && !(rule == 0u && n == c)) /* else the cumulative descent's T, rem */
         descend(false, uvec2(n, 0u), T, rem, c);
     memoryBarrierBuffer();
     barrier(); /* compact() reads every invocation's keys */
     compact(i, NB, n, T, rem, rule == 2u, dst, m);
 }
 
+/* Tile t: query rows i0.. i0 + R - 1 of head bh (R = kv_rows(D)). Their
+ * scores (the video rows', nv of them) go to the slice's first R x NBv
+ * words, with qbar_i and the head's kbar scaled by powers of two near their
+ * largest magnitudes (exact): huge or tiny means neither overflow nor
+ * underflow, and the order, the STAT rule and (through expo) p are
+ * unchanged; each kbar_j is read once for the whole tile. Then row by row. */
+void select_tile(uint t, uint NB, uint D, uint R)
+{
+    uint tph = (NB + R - 1u) / R, bh = t / tph, i0 = (t - bh * tph) * R;
+    uint nv = NBv > i0 ? min(NBv - i0, R) : 0u, nr = min(NB - i0, R);
+    uint qat = pc.off[0] + (bh * NB + i0) * D;
+    barrier();
+    if (tid < nv) {
+        uint qbits = 0u;
+        for (uint e = 0u; e < D; e++)
+            qbits = max(qbits, floatBitsToUint(qbar[qat + tid * D + e]) & 0x7fffffffu);
+        eqs[tid] = exponent_of(qbits);
+    }
+    barrier();
+    for (uint x = tid; x < nv * D; x += WG) {
+        int eq = eqs[x / D];
+        qs[x] = qbar[qat + x] * ldexp(1.0, -(eq / 2)) * ldexp(1.0, eq / 2 - eq); /* q1 * q2 = 2^-eq */
+    }
+    barrier();
+    /* each kbar_j first by its own power of two 2^-ej (a second read of the
+     * row, from cache), ej kept in the key area ... */
+    int ek = -1000;
+    for (uint j = tid; nv > 0u && j < NBv; j += WG) {
+        uint kb = 0u, at = pc.off[1] + (bh * NB + j) * D;
+        for (uint e = 0u; e < D; e++)
+            kb = max(kb, floatBitsToUint(kbar[at + e]) & 0x7fffffffu);
+        int ej = exponent_of(kb);
+        float k1 = ldexp(1.0, -(ej / 2)), k2 = ldexp(1.0, ej / 2 - ej);
+        float acc[KV_ROWS];
+        for (uint r = 0u; r < KV_ROWS; r++)
+            acc[r] = 0.0;
+        for (uint e = 0u; e < D; e++) {
+            float k = kbar[at + e] * k1 * k2;
+            for (uint r = 0u; r < KV_ROWS; r++)
+                if (r < nv)
+                    acc[r] += qs[r * D + e] * k;
+        }
+        for (uint r = 0u; r < nv; r++)
+            scratch[sbase + r * NBv + j] = floatBitsToUint(acc[r]);
+        scratch[kbase + j] = uint(ej);
+        ek = max(ek, ej);
+    }
+    /* ... then all by the head's largest 2^-ek */
+    ek = int(reduce_max_bits(uint(ek + 1000))) - 1000;
+    for (uint j = tid; nv > 0u && j < NBv; j += WG) {
+        int sh = ek - int(scratch[kbase + j]);
+        for (uint r = 0u; r < nv; r++) {
+            uint at = sbase + r * NBv + j;
+            scratch[at] = floatBitsToUint(pow2_scaled(uintBitsToFloat(scratch[at]), sh) + 0.0); /* -0 -> +0 */
+        }
+    }
+    for (uint r = 0u; r < nr; r++) {
+        rbase = sbase + r * NBv;
+        esc = r < nv ? eqs[r] + ek : 0;
+        select_row(bh, i0 + r, NB);
+        barrier(); /* the next row reuses the shared arrays */
+    }
+}
+
 void main()
 {
     tid = gl_LocalInvocationID.x;
-    uint D = vox_u64lo(pc.D), NB = vox_u64lo(pc.NB), rows = vox_u64lo(pc.BH) * NB;
+    uint D = vox_u64lo(pc.D), NB = vox_u64lo(pc.NB), R = kv_rows(D);
+    uint tiles = vox_u64lo(pc.BH) * ((NB + R - 1u) / R);
     NBv = vox_u64lo(pc.NBv);
     scale = pc.scale_f;
     uint g = group_linear_id();
     if (g >= pc.wg_count)
         return;
     sbase = pc.off[5] + g * vox_u64lo(pc.per_block);
-    for (uint m = g; m < rows; m += pc.wg_count) {
-        select_row(m, NB, D);
-        barrier(); /* the next row reuses the shared arrays */
-    }
+    kbase = sbase + R * NBv;
+    for (uint t = g; t < tiles; t += pc.wg_count)
+        select_tile(t, NB, D, R);
 }
 #endif /* VOX_GLSL */
 #ifndef VOX_GLSL
 #define VK_VARIANTS_kv_select(X) \
     X("kv_select", "kv_select.comp", "-DDT_F32=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
-#define VK_SUPPORTS_kv_select(X)
+#define VK_SUPPORTS_kv_select(X) X(kv_select)
+
+/* The radix passes' mass limbs are exact below 2^20 video blocks. */
+static vox_status vk_kv_select_supports(const vk_dev *v, const vox_op_dims *d, char *reason, size_t reason_size)
+{
+    (void)v;
+    if (d->n_video_blocks < ((int64_t)1 << 20))
+        return VOX_OK;
+    snprintf(reason, reason_size, "%lld video blocks: at most 2^20 - 1", (long long)d->n_video_blocks);
+    return VOX_ERR_UNSUPPORTED;
+}
 
 /* kv_select's work space: `bytes` of d->scratch (grown as needed; the work
  * recorded so far, which may use the old one, runs first). */
@@ -479,22 +556,24 @@ static vox_status kv_scratch(vk_dev *v, size_t bytes)
     return vk_buffer_create(v, bytes, 0, &v->scratch);
 }
 
-/* Workgroups of kv_select (grid-stride over the rows), each with 2*NBv words
- * of scratch for its row's scores and their exponents: at most 4096 and
- * 64 MiB of scratch. */
+/* Workgroups of kv_select (grid-stride over tiles of kv_rows(D) query rows
+ * of one head), each with (kv_rows(D) + 1) * NBv words of scratch for its
+ * tile's scores and the current row's keys: at most 4096 and 128 MiB of
+ * scratch. */
 #define KV_MAX_GROUPS 4096
-#define KV_SCRATCH_MAX ((int64_t)64 << 20)
+#define KV_SCRATCH_MAX ((int64_t)128 << 20)
 
 vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
 {
     vk_dev *v = dev;
     vox_kv_select_args a;
     vox_kv_select_args_init(&a, d, p);
-    int64_t BH = a.BH, NB = a.NB, D = a.D, rows = BH * NB;
-    a.per_block = a.NBv > 0 ? 2 * a.NBv : 1;
+    int64_t BH = a.BH, NB = a.NB, D = a.D, rows = BH * NB, R = kv_rows(D);
+    int64_t tiles = BH * ((NB + R - 1) / R);
+    a.per_block = a.NBv > 0 ? (R + 1) * a.NBv : 1;
     int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
-    groups = groups < rows ? groups : rows;
+    groups = groups < tiles ? groups : tiles;
     vox_status st = check_u32(v, "kv_select", rows * D, groups * a.per_block);
     if (!st) st = kv_scratch(v, (size_t)(groups * a.per_block) * 4);
     if (st)

@@ -149,6 +149,26 @@ void kv_flush(int b, uint cnt, ulong mass, int with_mass, __local uint *hist, __
         atomic_add(&limb[l * 256 + b], (uint)(mass >> (KV_LIMB * l)) & ((1u << KV_LIMB) - 1u));
 }
 
+/* A kbar element as the scores take it: in f64; on f32 devices times
+ * 2^-ek (the head's scaling). */
+real kv_kdim(float x, int ek)
+{
+#if VOX_USE_FP64
+    (void)ek;
+    return (real)x;
+#else
+    return vox_pow2_scaled(x, ek);
+#endif
+}
+
+/* acc[r] += qt[r][e] * k for the tile's rows (the reference's product and
+ * sum, no contraction). */
+void kv_acc(real *acc, __local const real *qt, int D, int e, real k)
+{
+    for (int r = 0; r < KV_ROWS; r++)
+        acc[r] += qt[r * D + e] * k;
+}
+
 /* What a radix descent found: the key T and how many of the keys equal to
  * T go in (rem; KV_ALL: every one); the count c, the fixed-point masses e0 of
  * the c - 1 and e1 of the c first blocks of the order. */
@@ -367,6 +387,7 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
         /* phase 1: the video rows' qbar in qt, the scores into S */
 #if VOX_USE_FP64
+        const int ek = 0; /* no scaling */
         for (int x = LID; x < KV_ROWS * D; x += KV_LSZ)
             qt[x] = x < nv * D ? (real)qrow[x] : 0;
 #else
@@ -394,15 +415,16 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
             for (int r = 0; r < KV_ROWS; r++)
                 acc[r] = 0;
             __global const float *kj = kh + j * D;
-            for (int e = 0; e < D; e++) {
-#if VOX_USE_FP64
-                const real k = (real)kj[e];
-#else
-                const real k = vox_pow2_scaled(kj[e], ek);
-#endif
-                for (int r = 0; r < KV_ROWS; r++)
-                    acc[r] += qt[r * D + e] * k;
+            int e = 0; /* the dims in order, four at a time where they can be */
+            for (; e + 4 <= D; e += 4) {
+                const float4 k4 = vload4(0, kj + e);
+                kv_acc(acc, qt, D, e, kv_kdim(k4.x, ek));
+                kv_acc(acc, qt, D, e + 1, kv_kdim(k4.y, ek));
+                kv_acc(acc, qt, D, e + 2, kv_kdim(k4.z, ek));
+                kv_acc(acc, qt, D, e + 3, kv_kdim(k4.w, ek));
             }
+            for (; e < D; e++)
+                kv_acc(acc, qt, D, e, kv_kdim(kj[e], ek));
             for (int r = 0; r < nv; r++)
 #if VOX_USE_FP64
                 S[r * NBv + j] = acc[r] * scale;
