@@ -40,6 +40,10 @@
  * Requirements: V a power of two >= 64, D in {64,128}, NB <= ~16000,
  * BH*S < 2^31, q/k/v/o rows 16-byte aligned (contiguous [BH][S][D]).
  * NaN in a row's q makes that row's o and lse NaN (as the sm_80 kernel).
+ * Every consumer thread arrives on the empty barriers itself, and the producer
+ * lane arrives on a full barrier after issuing the stage's copies
+ * (compute-sanitizer racecheck: an arrival orders only the arriving thread's
+ * own prior accesses).
  * A row's keys are visited in an order fixed by the CTA's masks (whole tiles
  * in ascending block order, chunks when four are pending): deterministic.
  */
@@ -107,6 +111,11 @@ __device__ __forceinline__ void mbar_arrive(uint32_t bar)
 __device__ __forceinline__ void mbar_expect_tx(uint32_t bar, int bytes)
 {
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+/* expect tx bytes on the current phase without arriving (the arrival comes after the copies are issued) */
+__device__ __forceinline__ void mbar_tx(uint32_t bar, int bytes)
+{
+    asm volatile("mbarrier.expect_tx.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
 }
 __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap *map, int c0, int c1, uint32_t bar)
 {
@@ -202,7 +211,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     if (tid == 0) {
         for (int s = 0; s < STAGES; s++) {
             mbar_init(full0 + 8 * s, 1);
-            mbar_init(empty0 + 8 * s, 4 * NWG);
+            mbar_init(empty0 + 8 * s, 128 * NWG); /* every consumer thread arrives (see release) */
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -213,7 +222,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         if (NWG == 2)
             asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
         else
-            asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+            asm volatile("setmaxnreg.dec.sync.aligned.u32 32;\n"); /* 128*32 + 384*160 = 64K (24 spills) */
         for (int x = tid * 16; x < 2 * p.nb_pad; x += 128 * 16)
             *(uint4 *)(bm + x) = make_uint4(0, 0, 0, 0);
         named_bar<1, 128>();
@@ -239,10 +248,11 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
              * 128B-swizzled layout as one 64-row box, the swizzle repeating every 8 rows).
              * A stage's info: per chunk c (16 columns) the membership mask (bits 8c..8c+7)
              * and the valid key count (bits 8c..8c+7 of the second word; 16 each for a
-             * whole tile); counts 0xffffffff end the stream. Unused chunks repeat chunk 0 with mask 0. Whole tiles go out as they
-             * come, chunks when four are pending: a row's keys are visited in an order
-             * fixed by the masks (whole tiles ascending, chunks ascending), so results
-             * stay deterministic. */
+             * whole tile); counts 0xffffffff end the stream. Unused chunk slots load a box
+             * wholly before row 0 (TMA fills zeros; mask 0, count 0). Whole tiles go out
+             * as they come, chunks when four are pending: a row's keys are visited in an
+             * order fixed by the masks (whole tiles ascending, chunks ascending), so
+             * results stay deterministic. */
             int pend = 0, prow[4] = {0, 0, 0, 0};
             unsigned pmask = 0u, pcnt = 0u;
             auto emit = [&](int row, unsigned m4, unsigned c4, bool whole) {
@@ -251,10 +261,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     mbar_wait(empty0 + 8 * s, (k & 1) ^ 1);
                     const uint32_t fb = full0 + 8 * s, dk = ring + s * STAGE_BYTES, dv = dk + TILE_BYTES;
                     info[2 * s] = m4, info[2 * s + 1] = c4; /* published by the arrival below */
-                    if (row < 0) { /* end marker: no data */
-                        mbar_arrive(fb);
-                    } else {
-                        mbar_expect_tx(fb, STAGE_BYTES);
+                    if (row >= 0) { /* else the end marker: no data */
+                        mbar_tx(fb, STAGE_BYTES);
                         if (whole) {
 #pragma unroll
                             for (int h = 0; h < HALVES; h++) {
@@ -264,7 +272,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                         } else {
 #pragma unroll
                             for (int c = 0; c < 4; c++) {
-                                const int r = c < pend ? prow[c] : prow[0];
+                                /* unused chunk slots: a box wholly before row 0 (TMA fills zeros) */
+                                const int r = c < pend ? prow[c] : -16;
 #pragma unroll
                                 for (int h = 0; h < HALVES; h++) {
                                     tma_load_2d(dk + h * 8192 + c * 2048, tmK16, h * 64, r, fb);
@@ -273,6 +282,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                             }
                         }
                     }
+                    mbar_arrive(fb); /* after the info words and the copies it publishes */
                 }
                 it++;
                 if (!whole)
@@ -365,12 +375,12 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 wmask |= 1u << g;
         }
         const bool pp = NWG == 2 && p.pingpong != 0;
-        /* release a stage: one arrival per warp */
-        auto release = [&](int st) {
-            __syncwarp(); /* the warp's reads of the stage happen before lane 0's arrival */
-            if (lane == 0)
-                mbar_arrive(empty0 + 8 * st);
-        };
+        /* release a stage: every consumer thread arrives. An arrival releases the arriving
+         * thread's own prior accesses (PTX memory model; compute-sanitizer racecheck checks
+         * exactly that): each thread read the stage's info words, which the producer lane
+         * rewrites after the empty barrier, so each thread must arrive itself (one arrival
+         * per warp after __syncwarp is flagged by racecheck as a WAR hazard on info). */
+        auto release = [&](int st) { mbar_arrive(empty0 + 8 * st); };
         /* the blocks that list some chunk of a stage */
         auto anyof = [](unsigned m4) { return (m4 | (m4 >> 8) | (m4 >> 16) | (m4 >> 24)) & 0xffu; };
         int nshared = 0;
