@@ -5,7 +5,9 @@
  *   env VOX_ONLY="name|name" (timed shapes by exact name), VOX_SKIP_SMALL=1, VOX_PP=1
  *   (ping-pong), VOX_SWEEP=1 (shared sweep position), VOX_NWG64=2 (D=64 with 2
  *   consumer warpgroups), VOX_FORCE_TIME=1 (time
- *   even when the check fails, for the VOX_DIAG_* ablation builds of the kernel).
+ *   even when the check fails, for the VOX_DIAG_* ablation builds of the kernel),
+ *   VOX_HANG_S=seconds (hang watchdog, default 20; raise it under compute-sanitizer),
+ *   VOX_NO_TIME=1 (check only, no timing: for compute-sanitizer runs).
  * For each shape: random inputs (generated on the device), random ragged CSR
  * masks, optional ragged block_valid and kept rows; output and lse poisoned
  * first; every processed row of a sample of row blocks compared against an
@@ -17,14 +19,12 @@
 #include <cuda_runtime.h>
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
 #include <vector>
 #include <algorithm>
-#include <chrono>
 #include "attention_forward_sm90.cu"
 #include "attention_forward_sm90_host.h"
 #include "bench_util.cuh"
@@ -180,6 +180,7 @@ static inline double ur() { return (xr() >> 11) * (1.0 / 9007199254740992.0); }
 
 static int g_vt_swap = 0, g_pp = 0, g_nwg64 = 3; /* D=64 uses the 3-consumer kernel unless VOX_NWG64=2 */
 static int *g_sweep = 0;
+static bool g_no_time = false; /* VOX_NO_TIME */
 
 static bool run_cfg(const Cfg &c, bool *ok_out)
 {
@@ -350,17 +351,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     const int grid = n_items;
     auto launch = [&]() { kern<<<grid, 128 * (nwg + 1), smem>>>(p, tmK, tmV, tmK16, tmV16); };
-    auto sync_watchdog = [&](const char *what) {
-        auto t0 = std::chrono::steady_clock::now();
-        while (cudaStreamQuery(0) == cudaErrorNotReady) {
-            if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > 20.0) {
-                printf("HANG in %s (%s) -- aborting\n", what, c.name);
-                fflush(stdout);
-                _exit(3);
-            }
-        }
-        CK(cudaDeviceSynchronize());
-    };
+    auto sync_watchdog = [&](const char *what) { bench_sync(what, c.name); };
 
     /* correctness: poison, run once, check */
     CK(cudaMemset(dO, 0xff, nel * 2));
@@ -421,7 +412,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
            "nan %u unwritten-touched %u written-missing %u %s\n",
            c.name, nwg, g_pp, g_sweep != 0, D, V, BH, S, (double)cols.size() / (double)(M * NB), c.keep, n_items, nr, nerr, lse_err, u[1], u[2],
            u[3], ok ? "OK" : "FAIL");
-    if (c.timeit && (ok || getenv("VOX_FORCE_TIME"))) {
+    if (c.timeit && !g_no_time && (ok || getenv("VOX_FORCE_TIME"))) {
         cudaEvent_t e0, e1;
         CK(cudaEventCreate(&e0));
         CK(cudaEventCreate(&e1));
@@ -477,6 +468,7 @@ int main(int argc, char **argv)
         g_pp = atoi(getenv("VOX_PP"));
     if (getenv("VOX_NWG64"))
         g_nwg64 = atoi(getenv("VOX_NWG64"));
+    g_no_time = getenv("VOX_NO_TIME") && atoi(getenv("VOX_NO_TIME"));
     if (getenv("VOX_SWEEP") && atoi(getenv("VOX_SWEEP"))) {
         CK(cudaMalloc(&g_sweep, 4));
         CK(cudaMemset(g_sweep, 0, 4));
