@@ -35,6 +35,7 @@ typedef struct cu_sm90_params {
     int pingpong;     /* 0 (1 measured 1-2% slower) */
     uint64_t sweep_pos; /* 0: keys in ascending block order (deterministic) */
     uint64_t order;     /* the device plan's packing order [BH*NB] */
+    uint64_t vbad;      /* the plan launch's non-finite V flags [BH][ceil(NB/32)] */
 } cu_sm90_params;
 _Static_assert(offsetof(cu_sm90_params, n_items_dev) == 80, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, NB) == 88, "VoxSm90AttnParams layout");
@@ -46,7 +47,8 @@ _Static_assert(offsetof(cu_sm90_params, vt_swap) == 112, "VoxSm90AttnParams layo
 _Static_assert(offsetof(cu_sm90_params, pingpong) == 116, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, sweep_pos) == 120, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, order) == 128, "VoxSm90AttnParams layout");
-_Static_assert(sizeof(cu_sm90_params) == 136, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, vbad) == 136, "VoxSm90AttnParams layout");
+_Static_assert(sizeof(cu_sm90_params) == 144, "VoxSm90AttnParams layout");
 
 /* CUtensorMap: 128 opaque bytes (cuTensorMapEncodeTiled wants 64-byte
  * alignment; CUDA 13's cuda.h aligns it to 128). */
@@ -236,12 +238,15 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
         vox_log(&g->log, VOX_LOG_DEBUG, "cuda: tensor map encoding failed; attention takes mma.sync");
         return 0;
     }
-    /* the counter in the first 16 bytes, then items (BH*NB pairs {m0, G}), then the order (BH*NB) */
-    *st = gpu_ensure_scratch(g, 16 + (size_t)(BH * NB) * 3 * sizeof(int32_t));
+    /* the counter in the first 16 bytes, then items (BH*NB pairs {m0, G}), the order (BH*NB),
+     * the non-finite V flags (BH*nw words, written by the plan launch) */
+    int64_t nw = (NB + 31) / 32;
+    *st = gpu_ensure_scratch(g, 16 + (size_t)(BH * NB) * 3 * sizeof(int32_t) + (size_t)(BH * nw) * sizeof(uint32_t));
     if (*st)
         return 1;
     uint64_t counter = g->scratch, items = g->scratch + 16, order = items + (uint64_t)(BH * NB) * 2 * sizeof(int32_t);
-    a.items = items, a.n_items_dev = counter, a.order = order;
+    uint64_t vbad = order + (uint64_t)(BH * NB) * sizeof(int32_t);
+    a.items = items, a.n_items_dev = counter, a.order = order, a.vbad = vbad;
 
     *st = gpu_push(g);
     if (*st)
@@ -252,12 +257,14 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
         *st = gpu_err(g, rc, "cuMemsetD32Async");
         return 1;
     }
-    long long nb_ll = NB;
+    long long nb_ll = NB, bh_ll = BH;
     int gt = (int)d->grid_blocks[0], gh = (int)d->grid_blocks[1], gw = (int)d->grid_blocks[2];
+    int v_i = (int)V, d_i = (int)D;
+    /* grid: BH planning CTAs, then one V-flag CTA per vbad word (the same launch: they overlap) */
     void *plan_args[] = {&a.kept_count, &a.block_valid, &a.kv_start, &a.kv_count, &a.kv_cols, &nb_ll, &items,
-                         &counter, &maxrows, &order, &gt, &gh, &gw};
+                         &counter, &maxrows, &order, &gt, &gh, &gw, &bh_ll, &vv, &v_i, &d_i, &bf16, &vbad};
     *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[SM90_PLAN], sm90_kernels[SM90_PLAN].name,
-                        &s->fn_smem[SM90_PLAN], BH, (unsigned)sm90_kernels[SM90_PLAN].threads, 1,
+                        &s->fn_smem[SM90_PLAN], BH + BH * nw, (unsigned)sm90_kernels[SM90_PLAN].threads, 1,
                         (size_t)NB * 2, plan_args);
     if (*st)
         return 1;
