@@ -72,9 +72,13 @@ enum {
  * vox_attn_sm90_*_d64, which is not used). */
 #define CU_SM90_KERNELS(X)                                                   \
     X(SM90_BF16_D128, "vox_attn_sm90_bf16_d128", 384, 128)                   \
+    X(SM90_BF16_D128_NF, "vox_attn_sm90_bf16_d128_nf", 384, 128)             \
     X(SM90_F16_D128, "vox_attn_sm90_f16_d128", 384, 128)                     \
+    X(SM90_F16_D128_NF, "vox_attn_sm90_f16_d128_nf", 384, 128)               \
     X(SM90_BF16_D64, "vox_attn_sm90w3_bf16_d64", 512, 192)                   \
+    X(SM90_BF16_D64_NF, "vox_attn_sm90w3_bf16_d64_nf", 512, 192)             \
     X(SM90_F16_D64, "vox_attn_sm90w3_f16_d64", 512, 192)                     \
+    X(SM90_F16_D64_NF, "vox_attn_sm90w3_f16_d64_nf", 512, 192)               \
     X(SM90_PLAN, "vox_attn_sm90_plan", 256, 0)                               \
     X(SM90_BWD_ROWS, "vox_attn_bwd_sm90_rows", 256, 0)                       \
     X(SM90_BWD_DQ_BF16_D128, "vox_attn_bwd_sm90_dq_bf16_d128", 384, 0)       \
@@ -89,6 +93,10 @@ enum {
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
 #undef CU_SM90_ENUM
+/* a forward kernel's _nf variant follows it (cu_sm90_attention_forward launches k, k + 1) */
+_Static_assert(SM90_BF16_D128_NF == SM90_BF16_D128 + 1 && SM90_F16_D128_NF == SM90_F16_D128 + 1 &&
+                   SM90_BF16_D64_NF == SM90_BF16_D64 + 1 && SM90_F16_D64_NF == SM90_F16_D64 + 1,
+               "sm90 kernel table order");
 #define CU_SM90_ROW(idx, name, threads, maxrows) {name, threads, maxrows},
 static const struct {
     const char *name;
@@ -268,10 +276,13 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
                         (size_t)NB * 2, plan_args);
     if (*st)
         return 1;
-    /* grid: the upper bound of the item count; CTAs past the count exit */
+    /* grid: the upper bound of the item count; CTAs past the count exit. The fast kernel k takes
+     * the heads whose V is finite, k + 1 (its _nf variant) the others (decided on the device from
+     * the V flags: with finite V the second launch is near empty) */
     void *args[] = {&a, &tmK, &tmV, &tmK16, &tmV16};
-    *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[k], sm90_kernels[k].name, &s->fn_smem[k], BH * NB,
-                        (unsigned)sm90_kernels[k].threads, 1, smem_bytes(D, NB), args);
+    for (int f = k; f <= k + 1 && !*st; f++)
+        *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[f], sm90_kernels[f].name, &s->fn_smem[f],
+                            BH * NB, (unsigned)sm90_kernels[f].threads, 1, smem_bytes(D, NB), args);
     return 1;
 }
 

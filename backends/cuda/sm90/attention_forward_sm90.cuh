@@ -48,11 +48,16 @@
  * the chunks of flagged blocks in the stage info, and only a stage with a
  * marked chunk that some row of the warpgroup does not attend runs its P V on
  * zero rows and adds the attended keys in f32 instead (poisoned / pv_fix).
- * Never in normal inference (finite V): there the cost is the flag read.
- * Every consumer thread arrives on the empty barriers itself, and the producer
- * lane arrives on a full barrier after issuing the stage's copies
- * (compute-sanitizer racecheck: an arrival orders only the arriving thread's
- * own prior accesses).
+ * The kernel is compiled twice (SAFE): the fast variant has none of that code
+ * and takes the heads with no flagged block, the safe (_nf) variant the others;
+ * both are launched on the same grid and each CTA returns at once in the
+ * variant that is not its own (head_flagged: one read of the head's flag words),
+ * so with finite V the cost is the flag read and one near-empty launch.
+ * Every consumer thread arrives on the empty barriers itself (compute-sanitizer
+ * racecheck: an arrival orders only the arriving thread's own prior accesses).
+ * The fast variant's producer lane arrives (arrive.expect_tx) before issuing a
+ * stage's copies, as before; the safe variant's after them, since its pv_fix
+ * reads stage V with plain loads.
  * A row's keys are visited in an order fixed by the CTA's masks (whole tiles
  * in ascending block order, chunks when four are pending): deterministic.
  */
@@ -127,6 +132,11 @@ __device__ __forceinline__ void mbar_arrive(uint32_t bar)
 __device__ __forceinline__ void mbar_tx(uint32_t bar, int bytes)
 {
     asm volatile("mbarrier.expect_tx.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+/* arrive and expect tx bytes on the current phase (the copies are issued after the arrival) */
+__device__ __forceinline__ void mbar_arrive_tx(uint32_t bar, int bytes)
+{
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
 }
 __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap *map, int c0, int c1, uint32_t bar)
 {
@@ -209,7 +219,23 @@ __device__ __forceinline__ float ex2(float x)
 #endif
 }
 
-template <int D, bool BF, int NWG>
+/* Whether some KV block of head bh has a non-finite V (params.vbad; NULL: yes). Every thread
+ * of the CTA calls it (one barrier); a head's nw = ceil(NB/32) words are read once. */
+__device__ __forceinline__ bool head_flagged(const VoxSm90AttnParams &p, long long bh)
+{
+    if (!p.vbad)
+        return true;
+    const long long nw = (p.NB + 31) >> 5;
+    unsigned any = 0u;
+    for (long long w = threadIdx.x; w < nw; w += blockDim.x)
+        any |= p.vbad[bh * nw + w];
+    return __syncthreads_or(any != 0u) != 0;
+}
+
+/* SAFE = false: the fast variant, for heads whose V is finite (no poisoned / pv_fix code at
+ * all); SAFE = true: the safe variant, for heads with a flagged block. Each CTA runs in exactly
+ * one of the two launches (head_flagged), decided on the device. */
+template <int D, bool BF, int NWG, bool SAFE>
 __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUtensorMap *tmK, const CUtensorMap *tmV,
                                          const CUtensorMap *tmK16, const CUtensorMap *tmV16)
 {
@@ -249,6 +275,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     const long long NB = p.NB;
     const int V = p.V;
     const long long bh = m0 / NB, S = NB * (long long)V;
+    if (head_flagged(p, bh) != SAFE)
+        return; /* the other variant's CTA */
 
     if (tid == 0) {
         for (int s = 0; s < STAGES; s++) {
@@ -303,8 +331,13 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     mbar_wait(empty0 + 8 * s, (k & 1) ^ 1);
                     const uint32_t fb = full0 + 8 * s, dk = ring + s * STAGE_BYTES, dv = dk + TILE_BYTES;
                     info[2 * s] = m4, info[2 * s + 1] = c4; /* published by the arrival below */
+                    /* fast variant: main's order (arrive.expect_tx, then the copies); safe: the
+                     * arrival after the copies (pv_fix reads stage V with plain loads) */
+                    if (!SAFE)
+                        row >= 0 ? mbar_arrive_tx(fb, STAGE_BYTES) : mbar_arrive(fb);
                     if (row >= 0) { /* else the end marker: no data */
-                        mbar_tx(fb, STAGE_BYTES);
+                        if (SAFE)
+                            mbar_tx(fb, STAGE_BYTES);
                         if (whole) {
 #pragma unroll
                             for (int h = 0; h < HALVES; h++) {
@@ -324,7 +357,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                             }
                         }
                     }
-                    mbar_arrive(fb); /* after the info words and the copies it publishes */
+                    if (SAFE)
+                        mbar_arrive(fb); /* after the info words and the copies it publishes */
                 }
                 it++;
                 if (!whole)
@@ -346,7 +380,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 const unsigned msk = j < NB ? ((const unsigned short *)bm)[j] : 0u;
                 unsigned ball = __ballot_sync(0xffffffffu, msk != 0);
                 /* valid keys of block j, plus VOX_SM90_CBAD << 16 when its V is flagged */
-                const unsigned vb = p.vbad ? p.vbad[bh * nch + chx] : 0xffffffffu;
+                const unsigned vb = !SAFE ? 0u : p.vbad ? p.vbad[bh * nch + chx] : 0xffffffffu;
                 const int nv = msk ? p.block_valid[j] | (int)(((vb >> lane) & 1u) * (VOX_SM90_CBAD << 16)) : 0;
                 while (ball) {
                     const int b = __ffs(ball) - 1;
@@ -513,7 +547,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
          * stage's P V runs on the zero rows and pv_fix adds each row's attended keys one by
          * one in f32. Uniform over the warpgroup (info words only); never with finite V. */
         auto poisoned = [&](unsigned m4, unsigned c4) {
-            if (!(c4 & VOX_SM90_CBAD * 0x01010101u))
+            if (!SAFE || !(c4 & VOX_SM90_CBAD * 0x01010101u))
                 return false;
             bool r = false;
 #pragma unroll
@@ -767,16 +801,21 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 
 /* Kernel parameters: the params, then the K and V tensor maps with 64-row boxes
  * (whole tiles) and with 16-row boxes (chunks of partial blocks). */
-#define VOX_SM90_KERNEL_T(NAME, D, BF, NWG, THREADS)                                                         \
+#define VOX_SM90_KERNEL_T(NAME, D, BF, NWG, THREADS, SAFE)                                                   \
     extern "C" __global__ void __launch_bounds__(THREADS, 1)                                                 \
         NAME(const __grid_constant__ VoxSm90AttnParams p, const __grid_constant__ CUtensorMap tmK,         \
              const __grid_constant__ CUtensorMap tmV, const __grid_constant__ CUtensorMap tmK16,           \
              const __grid_constant__ CUtensorMap tmV16)                                                    \
     {                                                                                                      \
-        vox_sm90::attn_fwd<D, BF, NWG>(p, &tmK, &tmV, &tmK16, &tmV16);                                      \
+        vox_sm90::attn_fwd<D, BF, NWG, SAFE>(p, &tmK, &tmV, &tmK16, &tmV16);                                \
     }
-#define VOX_SM90_KERNEL(NAME, D, BF) VOX_SM90_KERNEL_T(NAME, D, BF, 2, VOX_SM90_THREADS)
-#define VOX_SM90_KERNEL_W3(NAME, D, BF) VOX_SM90_KERNEL_T(NAME, D, BF, 3, 512)
+/* Each kernel comes twice: NAME (fast variant, heads with finite V) and NAME_nf (safe variant,
+ * heads with a non-finite V flag); launch both on the same grid, NAME first (host.h). */
+#define VOX_SM90_KERNEL_PAIR(NAME, D, BF, NWG, THREADS)                                                     \
+    VOX_SM90_KERNEL_T(NAME, D, BF, NWG, THREADS, false)                                                    \
+    VOX_SM90_KERNEL_T(NAME##_nf, D, BF, NWG, THREADS, true)
+#define VOX_SM90_KERNEL(NAME, D, BF) VOX_SM90_KERNEL_PAIR(NAME, D, BF, 2, VOX_SM90_THREADS)
+#define VOX_SM90_KERNEL_W3(NAME, D, BF) VOX_SM90_KERNEL_PAIR(NAME, D, BF, 3, 512)
 
 /* Device-side plan: one CTA of 256 threads per head.
  * 1. The packing order. Packing pays where the packed query blocks' KV lists

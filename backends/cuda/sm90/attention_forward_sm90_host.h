@@ -7,6 +7,7 @@
  *   vox_attn_sm90_{bf16,f16}_d128    2 consumer warpgroups: 384 threads, rows per CTA (maxrows) 128
  *   vox_attn_sm90w3_{bf16,f16}_d64   3 consumer warpgroups: 512 threads, maxrows 192 (faster for D=64)
  *   vox_attn_sm90_{bf16,f16}_d64     2 consumer warpgroups: 384 threads, maxrows 128
+ *   each of the above also as NAME_nf: the safe variant for heads whose V holds Inf/NaN
  *   vox_attn_sm90_plan               device planner + the non-finite V flags
  * Launch (driver API):
  *   1. vox_attn_sm90_plan, grid BH + BH*nw (nw = ceil(NB/32)) x
@@ -32,7 +33,9 @@
  *   5. cuLaunchKernel(f, grid = n_items (host plan) or BH*NB (device plan, CTAs past
  *      the count exit at once), 1, 1, block = 384 or 512 (see above), 1, 1, smem,
  *      stream, args = {&params, &tmK, &tmV, &tmK16, &tmV16}, NULL); tmK16/tmV16
- *      as tmK/tmV with box_rows 16 (chunks of partial blocks).
+ *      as tmK/tmV with box_rows 16 (chunks of partial blocks). Then the same launch
+ *      of f's _nf variant (steps 4-5): a CTA runs in the fast kernel when no KV block
+ *      of its head is flagged in vbad, else in _nf (each returns at once otherwise).
  * Supported: D in {64,128}, V a power of two >= 64, NB up to ~14000 (16-bit
  * membership map in shared memory), BH*S < 2^31 (vox_sm90_supported checks all of it).
  */

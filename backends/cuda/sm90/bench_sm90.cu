@@ -393,13 +393,22 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     p.sweep_pos = g_sweep;
     p.vbad = d_vbad;
     size_t smem = VOX_SM90_SMEM_BYTES(D, p.nb_pad);
-    void (*kern)(const VoxSm90AttnParams, const CUtensorMap, const CUtensorMap, const CUtensorMap, const CUtensorMap) =
-        D == 128 ? (c.bf ? vox_attn_sm90_bf16_d128 : vox_attn_sm90_f16_d128)
-        : nwg == 3 ? (c.bf ? vox_attn_sm90w3_bf16_d64 : vox_attn_sm90w3_f16_d64)
-                   : (c.bf ? vox_attn_sm90_bf16_d64 : vox_attn_sm90_f16_d64);
+    /* the fast variant (heads with finite V) and the safe one (_nf: heads with a flagged block) */
+    typedef void (*kern_t)(const VoxSm90AttnParams, const CUtensorMap, const CUtensorMap, const CUtensorMap,
+                           const CUtensorMap);
+    const kern_t kern = D == 128 ? (c.bf ? vox_attn_sm90_bf16_d128 : vox_attn_sm90_f16_d128)
+                        : nwg == 3 ? (c.bf ? vox_attn_sm90w3_bf16_d64 : vox_attn_sm90w3_f16_d64)
+                                   : (c.bf ? vox_attn_sm90_bf16_d64 : vox_attn_sm90_f16_d64);
+    const kern_t kern_nf = D == 128 ? (c.bf ? vox_attn_sm90_bf16_d128_nf : vox_attn_sm90_f16_d128_nf)
+                           : nwg == 3 ? (c.bf ? vox_attn_sm90w3_bf16_d64_nf : vox_attn_sm90w3_f16_d64_nf)
+                                      : (c.bf ? vox_attn_sm90_bf16_d64_nf : vox_attn_sm90_f16_d64_nf);
     CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    CK(cudaFuncSetAttribute(kern_nf, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     const int grid = n_items;
-    auto launch = [&]() { kern<<<grid, 128 * (nwg + 1), smem>>>(p, tmK, tmV, tmK16, tmV16); };
+    auto launch = [&]() {
+        kern<<<grid, 128 * (nwg + 1), smem>>>(p, tmK, tmV, tmK16, tmV16);
+        kern_nf<<<grid, 128 * (nwg + 1), smem>>>(p, tmK, tmV, tmK16, tmV16);
+    };
     auto sync_watchdog = [&](const char *what) { bench_sync(what, c.name); };
 
     /* correctness: poison, run once, check */
