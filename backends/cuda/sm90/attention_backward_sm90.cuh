@@ -481,10 +481,16 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
         fence_regs<D / 2>(acc);
         mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
     }
-    /* consumer 1's partial dQ into consumer 0's, through the (now idle) ring */
+    /* consumer 1's partial dQ into consumer 0's, through the resident Q, dO tiles (128 x D/2
+     * floats = exactly their 2 x 64 x D halves). Not the ring: racecheck flagged consumer 1's
+     * stores into ring stage 0, whose last TMA fill only consumer 0 may have waited for; every
+     * consumer thread waited for the resident tiles' fill itself (resbar). The named barrier
+     * orders both warpgroups' last wgmma reads (waited) before the stores, fence.proxy.async
+     * the async-proxy reads before the generic writes. */
+    static_assert(128 * (D / 2) * 4 == 2 * SM::TILE, "dq reduction: the resident tiles");
     named_bar<4, 256>();
     fence_proxy_async();
-    float *red = (float *)sm.gring;
+    float *red = (float *)(sm.gring - 2 * SM::TILE);
     if (cw == 1)
         bwd_reduce_store<D / 2>(red, acc, ctw);
     named_bar<4, 256>();
