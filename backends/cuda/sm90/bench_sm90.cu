@@ -588,6 +588,8 @@ int main(int argc, char **argv)
         }
         if (only && !c.timeit && getenv("VOX_SKIP_SMALL"))
             continue;
+        if (bench_race() && !c.timeit)
+            c.BH = 1, c.S = 2048; /* VOX_RACE=1 (bench_util.cuh) */
         bool ok;
         run_cfg(c, &ok);
         if (first && !ok) {

@@ -1,5 +1,5 @@
 /* What the two standalone harnesses (bench_sm90.cu, bench_sm90_bwd.cu) share:
- * the CUDA error check, the hang watchdog, and the 16-bit conversions and hash
+ * the CUDA error check, the hang watchdog, the racecheck switch (VOX_RACE), and the 16-bit conversions and hash
  * of their data generators. Harness code only; the library does not include it. */
 #pragma once
 #include <stdio.h>
@@ -34,6 +34,14 @@ static void bench_sync(const char *what, const char *name)
         }
     }
     CK(cudaDeviceSynchronize());
+}
+
+/* VOX_RACE=1: the correctness configs shrink (BH = 1, at most 2048 rows per head where the shape
+ * allows) so that compute-sanitizer racecheck runs of either harness finish in well under a minute. */
+static bool bench_race()
+{
+    static const bool on = getenv("VOX_RACE") && atoi(getenv("VOX_RACE"));
+    return on;
 }
 
 static __device__ __forceinline__ float h2f(unsigned short h, bool bf)
