@@ -483,9 +483,11 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     asm volatile("bar.arrive 4, 256;\n" ::: "memory");
             }
         };
-        for (int x = ctid; x < VOX_SM90_ZROWS_BYTES(D) / 16; x += 128 * NWG)
-            *(uint4 *)(gb + STAGES * STAGE_BYTES + 16 * x) = make_uint4(0, 0, 0, 0);
-        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* zero rows: read by wgmma */
+        if (SAFE) { /* the zero rows (the fast variant never reads them) */
+            for (int x = ctid; x < VOX_SM90_ZROWS_BYTES(D) / 16; x += 128 * NWG)
+                *(uint4 *)(gb + STAGES * STAGE_BYTES + 16 * x) = make_uint4(0, 0, 0, 0);
+            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* zero rows: read by wgmma */
+        }
         named_bar<2, 128 * NWG>();
 
         const int R0 = cw * 64 + w * 16 + gq, R1 = R0 + 8;
