@@ -35,6 +35,7 @@ typedef struct cu_sm90_params {
     int pingpong;     /* 0 (1 measured 1-2% slower) */
     uint64_t sweep_pos; /* 0: keys in ascending block order (deterministic) */
     uint64_t order;     /* the device plan's packing order [BH*NB] */
+    uint64_t vbad;      /* the plan launch's non-finite V flags [BH][ceil(NB/32)] */
 } cu_sm90_params;
 _Static_assert(offsetof(cu_sm90_params, n_items_dev) == 80, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, NB) == 88, "VoxSm90AttnParams layout");
@@ -46,7 +47,8 @@ _Static_assert(offsetof(cu_sm90_params, vt_swap) == 112, "VoxSm90AttnParams layo
 _Static_assert(offsetof(cu_sm90_params, pingpong) == 116, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, sweep_pos) == 120, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, order) == 128, "VoxSm90AttnParams layout");
-_Static_assert(sizeof(cu_sm90_params) == 136, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, vbad) == 136, "VoxSm90AttnParams layout");
+_Static_assert(sizeof(cu_sm90_params) == 144, "VoxSm90AttnParams layout");
 
 /* CUtensorMap: 128 opaque bytes (cuTensorMapEncodeTiled wants 64-byte
  * alignment; CUDA 13's cuda.h aligns it to 128). */
@@ -70,9 +72,13 @@ enum {
  * vox_attn_sm90_*_d64, which is not used). */
 #define CU_SM90_KERNELS(X)                                                   \
     X(SM90_BF16_D128, "vox_attn_sm90_bf16_d128", 384, 128)                   \
+    X(SM90_BF16_D128_NF, "vox_attn_sm90_bf16_d128_nf", 384, 128)             \
     X(SM90_F16_D128, "vox_attn_sm90_f16_d128", 384, 128)                     \
+    X(SM90_F16_D128_NF, "vox_attn_sm90_f16_d128_nf", 384, 128)               \
     X(SM90_BF16_D64, "vox_attn_sm90w3_bf16_d64", 512, 192)                   \
+    X(SM90_BF16_D64_NF, "vox_attn_sm90w3_bf16_d64_nf", 512, 192)             \
     X(SM90_F16_D64, "vox_attn_sm90w3_f16_d64", 512, 192)                     \
+    X(SM90_F16_D64_NF, "vox_attn_sm90w3_f16_d64_nf", 512, 192)               \
     X(SM90_PLAN, "vox_attn_sm90_plan", 256, 0)                               \
     X(SM90_BWD_ROWS, "vox_attn_bwd_sm90_rows", 256, 0)                       \
     X(SM90_BWD_DQ_BF16_D128, "vox_attn_bwd_sm90_dq_bf16_d128", 384, 0)       \
@@ -87,6 +93,10 @@ enum {
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
 #undef CU_SM90_ENUM
+/* a forward kernel's _nf variant follows it (cu_sm90_attention_forward launches k, k + 1) */
+_Static_assert(SM90_BF16_D128_NF == SM90_BF16_D128 + 1 && SM90_F16_D128_NF == SM90_F16_D128 + 1 &&
+                   SM90_BF16_D64_NF == SM90_BF16_D64 + 1 && SM90_F16_D64_NF == SM90_F16_D64 + 1,
+               "sm90 kernel table order");
 #define CU_SM90_ROW(idx, name, threads, maxrows) {name, threads, maxrows},
 static const struct {
     const char *name;
@@ -236,12 +246,15 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
         vox_log(&g->log, VOX_LOG_DEBUG, "cuda: tensor map encoding failed; attention takes mma.sync");
         return 0;
     }
-    /* the counter in the first 16 bytes, then items (BH*NB pairs {m0, G}), then the order (BH*NB) */
-    *st = gpu_ensure_scratch(g, 16 + (size_t)(BH * NB) * 3 * sizeof(int32_t));
+    /* the counter in the first 16 bytes, then items (BH*NB pairs {m0, G}), the order (BH*NB),
+     * the non-finite V flags (BH*nw words, written by the plan launch) */
+    int64_t nw = (NB + 31) / 32;
+    *st = gpu_ensure_scratch(g, 16 + (size_t)(BH * NB) * 3 * sizeof(int32_t) + (size_t)(BH * nw) * sizeof(uint32_t));
     if (*st)
         return 1;
     uint64_t counter = g->scratch, items = g->scratch + 16, order = items + (uint64_t)(BH * NB) * 2 * sizeof(int32_t);
-    a.items = items, a.n_items_dev = counter, a.order = order;
+    uint64_t vbad = order + (uint64_t)(BH * NB) * sizeof(int32_t);
+    a.items = items, a.n_items_dev = counter, a.order = order, a.vbad = vbad;
 
     *st = gpu_push(g);
     if (*st)
@@ -252,19 +265,24 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
         *st = gpu_err(g, rc, "cuMemsetD32Async");
         return 1;
     }
-    long long nb_ll = NB;
+    long long nb_ll = NB, bh_ll = BH;
     int gt = (int)d->grid_blocks[0], gh = (int)d->grid_blocks[1], gw = (int)d->grid_blocks[2];
+    int v_i = (int)V, d_i = (int)D;
+    /* grid: BH planning CTAs, then one V-flag CTA per vbad word (the same launch: they overlap) */
     void *plan_args[] = {&a.kept_count, &a.block_valid, &a.kv_start, &a.kv_count, &a.kv_cols, &nb_ll, &items,
-                         &counter, &maxrows, &order, &gt, &gh, &gw};
+                         &counter, &maxrows, &order, &gt, &gh, &gw, &bh_ll, &vv, &v_i, &d_i, &bf16, &vbad};
     *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[SM90_PLAN], sm90_kernels[SM90_PLAN].name,
-                        &s->fn_smem[SM90_PLAN], BH, (unsigned)sm90_kernels[SM90_PLAN].threads, 1,
+                        &s->fn_smem[SM90_PLAN], BH + BH * nw, (unsigned)sm90_kernels[SM90_PLAN].threads, 1,
                         (size_t)NB * 2, plan_args);
     if (*st)
         return 1;
-    /* grid: the upper bound of the item count; CTAs past the count exit */
+    /* grid: the upper bound of the item count; CTAs past the count exit. The fast kernel k takes
+     * the heads whose V is finite, k + 1 (its _nf variant) the others (decided on the device from
+     * the V flags: with finite V the second launch is near empty) */
     void *args[] = {&a, &tmK, &tmV, &tmK16, &tmV16};
-    *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[k], sm90_kernels[k].name, &s->fn_smem[k], BH * NB,
-                        (unsigned)sm90_kernels[k].threads, 1, smem_bytes(D, NB), args);
+    for (int f = k; f <= k + 1 && !*st; f++)
+        *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[f], sm90_kernels[f].name, &s->fn_smem[f],
+                            BH * NB, (unsigned)sm90_kernels[f].threads, 1, smem_bytes(D, NB), args);
     return 1;
 }
 

@@ -19,9 +19,10 @@
  *         staged K and V first (so NaN there reaches nothing).
  *   dkdv: one CTA per 64-key tile of a KV block (bh, j, part): K and V
  *         resident, the 64-row Q/dO_eff tiles of the query blocks of j's
- *         transposed list streamed by TMA with their l2 and delta (bulk
- *         copies); per tile S^T = K Q^T, dP^T = V dO^T, P^T, dS^T (as above,
- *         per column), dV += P^T dO, dK += dS^T Q. Rows that are not live are
+ *         transposed list streamed by TMA with their l2 and delta (staged by
+ *         the producer warp's lanes, see BwdStream); per tile S^T = K Q^T,
+ *         dP^T = V dO^T, P^T, dS^T (as above, per column), dV += P^T dO,
+ *         dK += dS^T Q. Rows that are not live are
  *         zeroed in the staged Q/dO tiles first (their contents are not
  *         trusted: padding of q/dout, pruned rows), so they add nothing.
  *         dk = scale * dK, dv = dV, 0 for padding keys.
@@ -33,7 +34,8 @@
  * 64-row box per tensor while n > 48 (counts 16,16,16,n-48 for the last one),
  * the remaining 1..48 rows as 16-row boxes (second tensor maps, box rows 16)
  * queued by the producer and issued 4 per stage (chunks of different blocks
- * share a stage; the last stage may hold fewer, its empty chunks count 0).
+ * share a stage; the last stage may hold fewer: its empty chunk slots count 0
+ * and load boxes wholly before row 0, which TMA fills with zeros).
  * With the 128B swizzle a 16-row box written at a 2 KB offset inside a
  * 64-column half gives exactly the layout the 64-row box gives there (the
  * swizzle XORs address bits [4:6] with bits [7:9], period 1024 B = 8 rows).
@@ -42,7 +44,10 @@
  * stage, only the masks differ. The packing is a function of the list alone,
  * so results stay bitwise reproducible.
  * CTA of dq and dkdv: warpgroup 0 = producer (one warp streams the tiles
- * through a STAGES-deep ring, one full/empty mbarrier pair per stage),
+ * through a STAGES-deep ring, one full/empty mbarrier pair per stage; every
+ * lane of it arrives on a full barrier after its own shared-memory writes and
+ * the copies lane 0 issued, every consumer thread on an empty barrier after
+ * its reads: compute-sanitizer racecheck sees each handoff ordered),
  * warpgroups 1 and 2 = consumers taking the streamed tiles alternately (tile
  * t goes to consumer t % 2), each with its own f32 accumulators over the same
  * 64 rows (dq) or keys (dkdv); at the end the two partial sums are added
@@ -76,23 +81,14 @@ namespace vox_sm90 {
 
 #define VOX_SM90_LOG2E 1.4426950408889634f
 
-/* 1-D bulk copy global -> shared, completion counted on an mbarrier (16-byte aligned, size % 16 == 0). */
-__device__ __forceinline__ void bulk_load(uint32_t dst, const void *src, int bytes, uint32_t bar)
-{
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
-                 "l"((unsigned long long)src), "r"(bytes), "r"(bar)
-                 : "memory");
-}
-/* 32-bit shared-memory store / load at a shared address */
+/* shared-memory stores at a shared address: 32 bits, two floats */
 __device__ __forceinline__ void st_shared(uint32_t a, int v)
 {
     asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory");
 }
-__device__ __forceinline__ int ld_shared(uint32_t a)
+__device__ __forceinline__ void st_shared2(uint32_t a, float2 v)
 {
-    int v;
-    asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(v) : "r"(a) : "memory");
-    return v;
+    asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(a), "f"(v.x), "f"(v.y) : "memory");
 }
 /* generic-proxy shared-memory writes before async-proxy (wgmma, TMA) accesses, and the reverse */
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
@@ -118,9 +114,8 @@ template <int D> struct BwdSmem {
     float *rowl2, *rowdl;                            /* [STAGES][64] (dkdv: the staged rows' l2, delta) */
     unsigned char *gring;                            /* generic pointer to the ring */
     /* producer side, as 32-bit shared addresses (keeps the 40-register producer free of 64-bit
-     * pointers): info[s]; the chunk queue (4 ints in the gap between info and rowl2); rowl2, rowdl */
+     * pointers): info[s]; rowl2, rowdl (after a gap of 12*STAGES bytes) */
     __device__ __forceinline__ uint32_t info_at(int s) const { return full0 + 16 * STAGES + 16 + 4 * s; }
-    __device__ __forceinline__ uint32_t chunkq_at(int c) const { return full0 + 20 * STAGES + 16 + 4 * c; }
     __device__ __forceinline__ uint32_t rowl2_at(int s, int o) const
     {
         return full0 + 32 * STAGES + 16 + 4 * (64 * s + o);
@@ -141,13 +136,14 @@ template <int D> struct BwdSmem {
     }
 };
 
-/* Barrier setup shared by dq and dkdv: full[s] gets one arrival (+ tx bytes), empty[s] one per consumer warp. */
+/* Barrier setup shared by dq and dkdv: full[s] gets one arrival per producer lane (+ tx bytes),
+ * empty[s] one per thread of the consuming warpgroup. */
 template <int D> __device__ __forceinline__ void bwd_init_barriers(const BwdSmem<D> &sm)
 {
     if (threadIdx.x == 0) {
         for (int s = 0; s < BwdSmem<D>::STAGES; s++) {
-            mbar_init(sm.full0 + 8 * s, 1);
-            mbar_init(sm.empty0 + 8 * s, 4);
+            mbar_init(sm.full0 + 8 * s, 32);
+            mbar_init(sm.empty0 + 8 * s, 128);
         }
         mbar_init(sm.resbar, 1);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
@@ -155,7 +151,7 @@ template <int D> __device__ __forceinline__ void bwd_init_barriers(const BwdSmem
     __syncthreads();
 }
 
-/* Producer, lane 0: claim the next stage (wait until its last consumer released it). */
+/* Producer lane: claim the next stage (wait until its last consumer released it). */
 template <int D> __device__ __forceinline__ int bwd_claim(const BwdSmem<D> &sm, int it)
 {
     const int s = it % BwdSmem<D>::STAGES, k = it / BwdSmem<D>::STAGES;
@@ -170,61 +166,85 @@ template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CU
         tma_load_2d(dst + h * 8192, map, h * 64, row, bar);
 }
 
-/* Producer, lane 0: the streamed side as ring stages (two tensors A, B per stage: dq K, V;
- * dkdv Q, dO_eff plus the rows' l2 and delta). `block` takes one streamed block (its first
- * slot and valid count), `finish` flushes the chunk queue and ends the stream. */
+/* Producer warp, all 32 lanes in step: the streamed side as ring stages (two tensors A, B per
+ * stage: dq K, V; dkdv Q, dO_eff plus the rows' l2 and delta). Lane 0 writes the stage's info
+ * and issues the TMA copies; in dkdv lane L stages the l2 and delta of the stage's rows 2L, 2L+1
+ * (global loads issued before the stage is claimed, so their latency hides behind the wait;
+ * shared stores after it); then every lane arrives on the full barrier. So every value the
+ * consumers read with plain loads reaches them through a plain store that its own thread's
+ * arrival orders (bulk copies of the l2/delta rows were flagged by racecheck), and no stage
+ * byte is left from an earlier use of the stage. `block` takes one streamed block (its first
+ * slot and valid count), `finish` flushes the chunk queue and ends the stream. The chunk
+ * queue: np chunks, their counts in pc; lane L holds the first row of chunk L / 8 (crow). */
 template <int D, bool DKDV> struct BwdStream {
     using SM = BwdSmem<D>;
-    static constexpr int CHUNK_TX = 2 * 16 * D * 2 + (DKDV ? 2 * 64 : 0); /* bytes of one 16-row chunk */
     const SM &sm;
     const VoxSm90BwdParams &p;              /* dkdv: l2 and delta (lse[BH*S + row]) of the rows */
     const CUtensorMap *ta, *tb, *tac, *tbc; /* 64-row and 16-row box maps of A and B */
-    int it, np;                             /* stages issued; chunks queued (rows in sm.chunkq) */
+    int it, np, crow, lane;                 /* stages issued; chunks queued; see above */
     unsigned pc;                            /* the queued chunks' counts (bytes) */
     __device__ __forceinline__ BwdStream(const SM &sm_, const VoxSm90BwdParams &p_, const CUtensorMap *a,
-                                         const CUtensorMap *b, const CUtensorMap *ac, const CUtensorMap *bc)
-        : sm(sm_), p(p_), ta(a), tb(b), tac(ac), tbc(bc), it(0), np(0), pc(0)
+                                         const CUtensorMap *b, const CUtensorMap *ac, const CUtensorMap *bc, int lane_)
+        : sm(sm_), p(p_), ta(a), tb(b), tac(ac), tbc(bc), it(0), np(0), crow(0), lane(lane_), pc(0)
     {
     }
-    /* dkdv: the l2 and delta rows from row.. into stage s (offset o rows) */
-    __device__ __forceinline__ void rows(int s, int o, int row, int bytes, uint32_t full)
+    /* dkdv: l2 and delta of rows src, src+1 (absolute) when live, else l2 = +inf (not live) */
+    __device__ __forceinline__ void load_rows(int src, bool live, float2 &l, float2 &d) const
     {
-        bulk_load(sm.rowl2_at(s, o), p.l2 + row, bytes, full);
-        bulk_load(sm.rowdl_at(s, o), p.lse + p.BH * p.NB * p.V + row, bytes, full);
+        l = make_float2(VOX_SM90_INF, VOX_SM90_INF), d = make_float2(0.f, 0.f);
+        if (DKDV && live) {
+            l = __ldg((const float2 *)(p.l2 + src));
+            d = __ldg((const float2 *)(p.lse + p.BH * p.NB * p.V + src));
+        }
+    }
+    /* after lane 0's copies of stage s: this lane's l2/delta rows (dkdv), then its arrival */
+    __device__ __forceinline__ void publish(int s, float2 l, float2 d) const
+    {
+        if (DKDV) {
+            st_shared2(sm.rowl2_at(s, 2 * lane), l);
+            st_shared2(sm.rowdl_at(s, 2 * lane), d);
+        }
+        mbar_arrive(sm.full0 + 8 * s);
     }
     /* one stage: 64-row boxes from row.., chunk counts `counts` */
     __device__ __forceinline__ void tile(int row, unsigned counts)
     {
+        float2 l, d;
+        load_rows(row + 2 * lane, true, l, d);
         const int s = bwd_claim<D>(sm, it++);
-        st_shared(sm.info_at(s), (int)counts);
-        const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
-        mbar_expect_tx(full, 2 * SM::TILE + (DKDV ? 512 : 0));
-        bwd_tile<D>(buf, ta, row, full);
-        bwd_tile<D>(buf + SM::TILE, tb, row, full);
-        if (DKDV)
-            rows(s, 0, row, 256, full);
+        if (lane == 0) {
+            const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
+            st_shared(sm.info_at(s), (int)counts);
+            mbar_tx(full, 2 * SM::TILE);
+            bwd_tile<D>(buf, ta, row, full);
+            bwd_tile<D>(buf + SM::TILE, tb, row, full);
+        }
+        publish(s, l, d);
     }
-    /* one stage: the np (1..4) queued 16-row chunks; empties the queue */
+    /* one stage: the np (1..4) queued 16-row chunks, empty slots zero-filled; empties the queue */
     __device__ __forceinline__ void chunks()
     {
-        const int n = np;
+        float2 l, d;
+        load_rows(crow + 2 * (lane & 7), (lane >> 3) < np, l, d);
         const int s = bwd_claim<D>(sm, it++);
-        st_shared(sm.info_at(s), (int)pc);
         const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
-        mbar_expect_tx(full, n * CHUNK_TX);
+        if (lane == 0) {
+            st_shared(sm.info_at(s), (int)pc);
+            mbar_tx(full, 2 * SM::TILE);
+        }
 #pragma unroll
         for (int c = 0; c < 4; c++) {
-            if (c < n) {
-                const int row = ld_shared(sm.chunkq_at(c));
+            const int r = __shfl_sync(0xffffffffu, crow, 8 * c);
+            if (lane == 0) {
+                const int row = c < np ? r : -16; /* an empty slot: a box wholly before row 0 */
 #pragma unroll
                 for (int h = 0; h < D / 64; h++) {
                     tma_load_2d(buf + h * 8192 + c * 2048, tac, h * 64, row, full);
                     tma_load_2d(buf + SM::TILE + h * 8192 + c * 2048, tbc, h * 64, row, full);
                 }
-                if (DKDV)
-                    rows(s, 16 * c, row, 64, full);
             }
         }
+        publish(s, l, d);
         np = 0, pc = 0;
     }
     /* a streamed block: first slot `row` (absolute), n valid rows (its first n slots) */
@@ -236,8 +256,8 @@ template <int D, bool DKDV> struct BwdStream {
 #pragma unroll 1
         for (; n > 0; row += 16, n -= 16) {
             pc |= (unsigned)(n < 16 ? n : 16) << (8 * np);
-            st_shared(sm.chunkq_at(np++), row);
-            if (np == 4)
+            crow = (lane >> 3) == np ? row : crow;
+            if (++np == 4)
                 chunks();
         }
     }
@@ -248,7 +268,8 @@ template <int D, bool DKDV> struct BwdStream {
             chunks();
         for (int e = 0; e < 2; e++) {
             const int s = bwd_claim<D>(sm, it++);
-            st_shared(sm.info_at(s), -1);
+            if (lane == 0)
+                st_shared(sm.info_at(s), -1);
             mbar_arrive(sm.full0 + 8 * s);
         }
     }
@@ -350,16 +371,17 @@ template <int D, bool BF> __device__ __forceinline__ void bwd_mma_ss(float *acc,
 
 /* The producer warp of both kernels: the CTA's own tile (64-row boxes of ra and
  * rb at row0) into the resident buffers, then the blocks list[0..cnt) of head
- * offset hb streamed by st (lane 0 issues; the warp reads the list 32 at a time). */
+ * offset hb streamed by st (the warp reads the list 32 at a time). */
 template <int D, bool DKDV>
 __device__ __forceinline__ void bwd_produce(const BwdSmem<D> &sm, const VoxSm90BwdParams &p, BwdStream<D, DKDV> &st,
                                             const CUtensorMap *ra, const CUtensorMap *rb, int row0, const int *list,
                                             int cnt, long long hb, int lane)
 {
     if (lane == 0) {
-        mbar_expect_tx(sm.resbar, 2 * BwdSmem<D>::TILE);
+        mbar_tx(sm.resbar, 2 * BwdSmem<D>::TILE);
         bwd_tile<D>(sm.res0, ra, row0, sm.resbar);
         bwd_tile<D>(sm.res1, rb, row0, sm.resbar);
+        mbar_arrive(sm.resbar);
     }
     for (int c0 = 0; c0 < cnt; c0 += 32) {
         const int xb = c0 + lane < cnt ? list[c0 + lane] : 0;
@@ -367,12 +389,10 @@ __device__ __forceinline__ void bwd_produce(const BwdSmem<D> &sm, const VoxSm90B
         const int n = cnt - c0 < 32 ? cnt - c0 : 32;
         for (int b = 0; b < n; b++) {
             const int x = __shfl_sync(0xffffffffu, xb, b), nvx = __shfl_sync(0xffffffffu, nv, b);
-            if (lane == 0)
-                st.block((int)(hb + (long long)x * p.V), nvx);
+            st.block((int)(hb + (long long)x * p.V), nvx);
         }
     }
-    if (lane == 0)
-        st.finish();
+    st.finish();
 }
 
 /* ------------------------------------------------------------------ dq */
@@ -400,7 +420,7 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
             return;
         const bool live = __ballot_sync(0xffffffffu, p.l2[row0 + lane] != VOX_SM90_INF ||
                                                          p.l2[row0 + 32 + lane] != VOX_SM90_INF) != 0;
-        BwdStream<D, false> st(sm, p, tmK, tmV, tmKc, tmVc);
+        BwdStream<D, false> st(sm, p, tmK, tmV, tmKc, tmVc, lane);
         bwd_produce<D, false>(sm, p, st, tmQ, tmG, (int)row0, p.mask + p.mask[m], live ? p.mask[R + m] : 0, hb, lane);
         return;
     }
@@ -459,14 +479,18 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
         wg_commit();
         wg_wait<0>();
         fence_regs<D / 2>(acc);
-        __syncwarp(); /* the warp's accesses to the stage happen before lane 0's arrival */
-        if (lane == 0)
-            mbar_arrive(sm.empty0 + 8 * s);
+        mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
     }
-    /* consumer 1's partial dQ into consumer 0's, through the (now idle) ring */
+    /* consumer 1's partial dQ into consumer 0's, through the resident Q, dO tiles (128 x D/2
+     * floats = exactly their 2 x 64 x D halves). Not the ring: racecheck flagged consumer 1's
+     * stores into ring stage 0, whose last TMA fill only consumer 0 may have waited for; every
+     * consumer thread waited for the resident tiles' fill itself (resbar). The named barrier
+     * orders both warpgroups' last wgmma reads (waited) before the stores, fence.proxy.async
+     * the async-proxy reads before the generic writes. */
+    static_assert(128 * (D / 2) * 4 == 2 * SM::TILE, "dq reduction: the resident tiles");
     named_bar<4, 256>();
     fence_proxy_async();
-    float *red = (float *)sm.gring;
+    float *red = (float *)(sm.gring - 2 * SM::TILE);
     if (cw == 1)
         bwd_reduce_store<D / 2>(red, acc, ctw);
     named_bar<4, 256>();
@@ -502,7 +526,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
         if (tid >= 32)
             return;
-        BwdStream<D, true> st(sm, p, tmQ, tmG, tmQc, tmGc);
+        BwdStream<D, true> st(sm, p, tmQ, tmG, tmQc, tmGc, lane);
         bwd_produce<D, true>(sm, p, st, tmK, tmV, (int)row0, p.mask + p.mask[2 * R + mt], nk > 0 ? p.mask[3 * R + mt] : 0,
                              hb, lane);
         return;
@@ -573,9 +597,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         wg_wait<0>();
         fence_regs<D / 2>(gk);
         fence_regs<D / 2>(gv);
-        __syncwarp(); /* the warp's accesses to the stage happen before lane 0's arrival */
-        if (lane == 0)
-            mbar_arrive(sm.empty0 + 8 * s);
+        mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
     }
     /* consumer 0 gives its dK to consumer 1, consumer 1 its dV to consumer 0; each adds and stores one */
     named_bar<4, 256>();

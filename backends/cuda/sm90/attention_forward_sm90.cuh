@@ -37,9 +37,27 @@
  * consumers were measured slower: NOTES.md; clusters were removed, ping-pong
  * stays behind params.pingpong.)
  *
- * Requirements: V a power of two >= 64, D in {64,128}, NB <= ~16000,
+ * Requirements: V a power of two >= 64, D in {64,128}, NB <= ~14000 (shared memory),
  * BH*S < 2^31, q/k/v/o rows 16-byte aligned (contiguous [BH][S][D]).
  * NaN in a row's q makes that row's o and lse NaN (as the sm_80 kernel).
+ * Inf/NaN in K or V reaches only the rows that attend the key (docs/numerics.md).
+ * K: scores of keys a row does not attend are replaced (select) by -inf, so K
+ * never needs care. V: the P V wgmma multiplies every key of a stage by every
+ * row, and 0 x Inf = NaN. The plan launch flags every KV block whose V holds
+ * an Inf/NaN (params.vbad, vflags below: one read of V); the producer marks
+ * the chunks of flagged blocks in the stage info, and only a stage with a
+ * marked chunk that some row of the warpgroup does not attend runs its P V on
+ * zero rows and adds the attended keys in f32 instead (poisoned / pv_fix).
+ * The kernel is compiled twice (SAFE): the fast variant has none of that code
+ * and takes the heads with no flagged block, the safe (_nf) variant the others;
+ * both are launched on the same grid and each CTA returns at once in the
+ * variant that is not its own (head_flagged: one read of the head's flag words),
+ * so with finite V the cost is the flag read and one near-empty launch.
+ * Every consumer thread arrives on the empty barriers itself (compute-sanitizer
+ * racecheck: an arrival orders only the arriving thread's own prior accesses).
+ * The fast variant's producer lane arrives (arrive.expect_tx) before issuing a
+ * stage's copies, as before; the safe variant's after them, since its pv_fix
+ * reads stage V with plain loads.
  * A row's keys are visited in an order fixed by the CTA's masks (whole tiles
  * in ascending block order, chunks when four are pending): deterministic.
  */
@@ -72,10 +90,16 @@ typedef struct VoxSm90AttnParams {
                               (better L2 reuse; key order then varies run to run). NULL: ascending. */
     const int *order;      /* [BH*NB] or NULL: the query blocks of head bh in packing order
                               (vox_attn_sm90_plan); an item's block g is order[m0 + g], else m0 + g - bh*NB */
+    const unsigned *vbad;  /* [BH][(NB+31)/32] or NULL: bit j%32 of word j/32 = V of block j holds an
+                              Inf/NaN (vox_attn_sm90_plan writes it); NULL: every block counts as flagged */
 } VoxSm90AttnParams;
 
 #define VOX_SM90_THREADS 384 /* 2 consumer warpgroups; (NWG + 1) * 128 in general */
 #define VOX_SM90_GMAX 8
+/* Stage info, second word: per 16-key chunk c one byte, the valid key count (0..16) in its
+ * low 5 bits and VOX_SM90_CBAD when the chunk's KV block has a non-finite V (params.vbad). */
+#define VOX_SM90_CBAD 0x80u
+#define VOX_SM90_CCNT(c4, c) (((c4) >> (8 * (c))) & 0x1fu)
 
 
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -104,7 +128,13 @@ __device__ __forceinline__ void mbar_arrive(uint32_t bar)
 {
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
 }
-__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, int bytes)
+/* expect tx bytes on the current phase without arriving (the arrival comes after the copies are issued) */
+__device__ __forceinline__ void mbar_tx(uint32_t bar, int bytes)
+{
+    asm volatile("mbarrier.expect_tx.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+/* arrive and expect tx bytes on the current phase (the copies are issued after the arrival) */
+__device__ __forceinline__ void mbar_arrive_tx(uint32_t bar, int bytes)
 {
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
 }
@@ -144,6 +174,34 @@ __device__ __forceinline__ unsigned long long desc_sw128(uint32_t addr, uint32_t
 
 #define VOX_SM90_INF __int_as_float(0x7f800000)
 
+/* Whether any of the 8 f16/bf16 values in v is Inf or NaN: exponent all ones, E = the exponent
+ * mask of two packed values (VOX_SM90_EXP2(bf)). */
+#define VOX_SM90_EXP2(bf) ((bf) ? 0x7f807f80u : 0x7c007c00u)
+__device__ __forceinline__ bool any_nonfinite8(uint4 v, unsigned E)
+{
+    bool r = false;
+    const unsigned w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const unsigned x = (w[i] & E) ^ E;
+        r |= (x & 0xffffu) == 0u || (x >> 16) == 0u;
+    }
+    return r;
+}
+/* The two f16/bf16 values of a packed pair as floats (lo = bits 0..15). */
+template <bool BF> __device__ __forceinline__ void unpack2(unsigned u, float &lo, float &hi)
+{
+    if (BF) {
+        lo = __uint_as_float(u << 16), hi = __uint_as_float(u & 0xffff0000u);
+    } else {
+        float a, b;
+        asm("{\n.reg .f16 l, h;\nmov.b32 {l, h}, %2;\ncvt.f32.f16 %0, l;\ncvt.f32.f16 %1, h;\n}\n"
+            : "=f"(a), "=f"(b)
+            : "r"(u));
+        lo = a, hi = b;
+    }
+}
+
 /* Block index (within head bh) of block g of the item starting at m0 = bh*NB + x0. */
 __device__ __forceinline__ long long item_block(const VoxSm90AttnParams &p, long long m0, long long bh, int g)
 {
@@ -161,7 +219,23 @@ __device__ __forceinline__ float ex2(float x)
 #endif
 }
 
-template <int D, bool BF, int NWG>
+/* Whether some KV block of head bh has a non-finite V (params.vbad; NULL: yes). Every thread
+ * of the CTA calls it (one barrier); a head's nw = ceil(NB/32) words are read once. */
+__device__ __forceinline__ bool head_flagged(const VoxSm90AttnParams &p, long long bh)
+{
+    if (!p.vbad)
+        return true;
+    const long long nw = (p.NB + 31) >> 5;
+    unsigned any = 0u;
+    for (long long w = threadIdx.x; w < nw; w += blockDim.x)
+        any |= p.vbad[bh * nw + w];
+    return __syncthreads_or(any != 0u) != 0;
+}
+
+/* SAFE = false: the fast variant, for heads whose V is finite (no poisoned / pv_fix code at
+ * all); SAFE = true: the safe variant, for heads with a flagged block. Each CTA runs in exactly
+ * one of the two launches (head_flagged), decided on the device. */
+template <int D, bool BF, int NWG, bool SAFE>
 __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUtensorMap *tmK, const CUtensorMap *tmV,
                                          const CUtensorMap *tmK16, const CUtensorMap *tmV16)
 {
@@ -185,7 +259,10 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     const uint32_t base = (raw + 1023u) & ~1023u;
     unsigned char *gb = vox_sm90_smem + (base - raw);
     const uint32_t ring = base;
-    unsigned char *meta = gb + STAGES * STAGE_BYTES;
+    /* 16 zero rows of V (VOX_SM90_ZROWS_BYTES: 16 x D, 1 KB aligned): the P V operand of a
+     * "poisoned" stage (see pv_fix) */
+    const uint32_t zrows = ring + STAGES * STAGE_BYTES;
+    unsigned char *meta = gb + STAGES * STAGE_BYTES + VOX_SM90_ZROWS_BYTES(D);
     const uint32_t full0 = smem_u32(meta), empty0 = full0 + 8 * STAGES;
     /* per stage: the 4 chunk masks (8 bits each) and the 4 chunk key counts (8 bits each) */
     volatile unsigned *info = (volatile unsigned *)(meta + 16 * STAGES);
@@ -198,11 +275,13 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     const long long NB = p.NB;
     const int V = p.V;
     const long long bh = m0 / NB, S = NB * (long long)V;
+    if (head_flagged(p, bh) != SAFE)
+        return; /* the other variant's CTA */
 
     if (tid == 0) {
         for (int s = 0; s < STAGES; s++) {
             mbar_init(full0 + 8 * s, 1);
-            mbar_init(empty0 + 8 * s, 4 * NWG);
+            mbar_init(empty0 + 8 * s, 128 * NWG); /* every consumer thread arrives (see release) */
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -213,7 +292,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         if (NWG == 2)
             asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
         else
-            asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+            asm volatile("setmaxnreg.dec.sync.aligned.u32 32;\n"); /* 128*32 + 384*160 = 64K (24 spills) */
         for (int x = tid * 16; x < 2 * p.nb_pad; x += 128 * 16)
             *(uint4 *)(bm + x) = make_uint4(0, 0, 0, 0);
         named_bar<1, 128>();
@@ -238,11 +317,12 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
              * valid keys of one block; 16-row boxes placed at 2 KB steps give the same
              * 128B-swizzled layout as one 64-row box, the swizzle repeating every 8 rows).
              * A stage's info: per chunk c (16 columns) the membership mask (bits 8c..8c+7)
-             * and the valid key count (bits 8c..8c+7 of the second word; 16 each for a
-             * whole tile); counts 0xffffffff end the stream. Unused chunks repeat chunk 0 with mask 0. Whole tiles go out as they
-             * come, chunks when four are pending: a row's keys are visited in an order
-             * fixed by the masks (whole tiles ascending, chunks ascending), so results
-             * stay deterministic. */
+             * and the valid key count + VOX_SM90_CBAD (byte c of the second word; counts
+             * 16 for a whole tile); 0xffffffff ends the stream. Unused chunk slots load a
+             * box wholly before row 0 (TMA fills zeros; mask 0, count 0). Whole tiles go
+             * out as they come, chunks when four are pending: a row's keys are visited in
+             * an order fixed by the masks (whole tiles ascending, chunks ascending), so
+             * results stay deterministic. */
             int pend = 0, prow[4] = {0, 0, 0, 0};
             unsigned pmask = 0u, pcnt = 0u;
             auto emit = [&](int row, unsigned m4, unsigned c4, bool whole) {
@@ -251,10 +331,13 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     mbar_wait(empty0 + 8 * s, (k & 1) ^ 1);
                     const uint32_t fb = full0 + 8 * s, dk = ring + s * STAGE_BYTES, dv = dk + TILE_BYTES;
                     info[2 * s] = m4, info[2 * s + 1] = c4; /* published by the arrival below */
-                    if (row < 0) { /* end marker: no data */
-                        mbar_arrive(fb);
-                    } else {
-                        mbar_expect_tx(fb, STAGE_BYTES);
+                    /* fast variant: main's order (arrive.expect_tx, then the copies); safe: the
+                     * arrival after the copies (pv_fix reads stage V with plain loads) */
+                    if (!SAFE)
+                        row >= 0 ? mbar_arrive_tx(fb, STAGE_BYTES) : mbar_arrive(fb);
+                    if (row >= 0) { /* else the end marker: no data */
+                        if (SAFE)
+                            mbar_tx(fb, STAGE_BYTES);
                         if (whole) {
 #pragma unroll
                             for (int h = 0; h < HALVES; h++) {
@@ -264,7 +347,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                         } else {
 #pragma unroll
                             for (int c = 0; c < 4; c++) {
-                                const int r = c < pend ? prow[c] : prow[0];
+                                /* unused chunk slots: a box wholly before row 0 (TMA fills zeros) */
+                                const int r = c < pend ? prow[c] : -16;
 #pragma unroll
                                 for (int h = 0; h < HALVES; h++) {
                                     tma_load_2d(dk + h * 8192 + c * 2048, tmK16, h * 64, r, fb);
@@ -273,6 +357,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                             }
                         }
                     }
+                    if (SAFE)
+                        mbar_arrive(fb); /* after the info words and the copies it publishes */
                 }
                 it++;
                 if (!whole)
@@ -293,23 +379,26 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 const long long j = j0 + lane;
                 const unsigned msk = j < NB ? ((const unsigned short *)bm)[j] : 0u;
                 unsigned ball = __ballot_sync(0xffffffffu, msk != 0);
-                const int nv = msk ? p.block_valid[j] : 0;
+                /* valid keys of block j, plus VOX_SM90_CBAD << 16 when its V is flagged */
+                const unsigned vb = !SAFE ? 0u : p.vbad ? p.vbad[bh * nch + chx] : 0xffffffffu;
+                const int nv = msk ? p.block_valid[j] | (int)(((vb >> lane) & 1u) * (VOX_SM90_CBAD << 16)) : 0;
                 while (ball) {
                     const int b = __ffs(ball) - 1;
                     ball &= ball - 1;
                     const int mj = __shfl_sync(0xffffffffu, (int)msk, b);
-                    const int nvj = __shfl_sync(0xffffffffu, nv, b);
-                    const int row0 = (int)(bh * S + (j0 + b) * V);
+                    const int nvb = __shfl_sync(0xffffffffu, nv, b);
+                    const int nvj = nvb & 0xffff, row0 = (int)(bh * S + (j0 + b) * V);
+                    const unsigned bad = (unsigned)nvb >> 16; /* VOX_SM90_CBAD or 0 */
                     for (int off = 0; off < nvj;) {
                         if (nvj - off >= 64) { /* a whole 64-key tile of one block (pending chunks wait) */
-                            emit(row0 + off, (unsigned)mj * 0x01010101u, 0x10101010u, true);
+                            emit(row0 + off, (unsigned)mj * 0x01010101u, (16u | bad) * 0x01010101u, true);
                             off += 64;
                             continue;
                         }
                         const int nt = nvj - off < 16 ? nvj - off : 16; /* a 16-key chunk */
                         prow[pend] = row0 + off;
                         pmask |= (unsigned)mj << (8 * pend);
-                        pcnt |= (unsigned)nt << (8 * pend);
+                        pcnt |= ((unsigned)nt | bad) << (8 * pend);
                         off += 16;
                         if (++pend == 4)
                             emit(0, pmask, pcnt, false);
@@ -365,12 +454,12 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 wmask |= 1u << g;
         }
         const bool pp = NWG == 2 && p.pingpong != 0;
-        /* release a stage: one arrival per warp */
-        auto release = [&](int st) {
-            __syncwarp(); /* the warp's reads of the stage happen before lane 0's arrival */
-            if (lane == 0)
-                mbar_arrive(empty0 + 8 * st);
-        };
+        /* release a stage: every consumer thread arrives. An arrival releases the arriving
+         * thread's own prior accesses (PTX memory model; compute-sanitizer racecheck checks
+         * exactly that): each thread read the stage's info words, which the producer lane
+         * rewrites after the empty barrier, so each thread must arrive itself (one arrival
+         * per warp after __syncwarp is flagged by racecheck as a WAR hazard on info). */
+        auto release = [&](int st) { mbar_arrive(empty0 + 8 * st); };
         /* the blocks that list some chunk of a stage */
         auto anyof = [](unsigned m4) { return (m4 | (m4 >> 8) | (m4 >> 16) | (m4 >> 24)) & 0xffu; };
         int nshared = 0;
@@ -394,6 +483,11 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     asm volatile("bar.arrive 4, 256;\n" ::: "memory");
             }
         };
+        if (SAFE) { /* the zero rows (the fast variant never reads them) */
+            for (int x = ctid; x < VOX_SM90_ZROWS_BYTES(D) / 16; x += 128 * NWG)
+                *(uint4 *)(gb + STAGES * STAGE_BYTES + 16 * x) = make_uint4(0, 0, 0, 0);
+            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* zero rows: read by wgmma */
+        }
         named_bar<2, 128 * NWG>();
 
         const int R0 = cw * 64 + w * 16 + gq, R1 = R0 + 8;
@@ -421,9 +515,13 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         float mr0 = -VOX_SM90_INF, mr1 = -VOX_SM90_INF, lr0 = 0.f, lr1 = 0.f;
         const uint32_t vlbo = p.vt_swap ? 1024u : (uint32_t)(64 * 128), vsbo = p.vt_swap ? (uint32_t)(64 * 128) : 1024u;
         int prev_s = -1;
+        bool prev_pz = false;      /* the pending P V's stage is poisoned (pv_fix) */
+        unsigned prev_m4 = 0u, prev_c4 = 0u;
         int it = 0;
 
-        auto issue_pv = [&](int s) {
+        /* O += P V of stage s; pz (a poisoned stage, see poisoned): B = the zero rows instead of V
+         * (16 rows, halves 2 KB apart), its keys then go through pv_fix */
+        auto issue_pv = [&](int s, bool pz) {
 #ifdef VOX_DIAG_NOPV
             wg_commit();
             return;
@@ -431,13 +529,72 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             const uint32_t vb = ring + s * STAGE_BYTES + TILE_BYTES;
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
-                const unsigned long long dsc = desc_sw128(vb + kk * 2048, vlbo, vsbo);
+                const unsigned long long dsc =
+                    pz ? desc_sw128(zrows, 2048u, 1024u) : desc_sw128(vb + kk * 2048, vlbo, vsbo);
                 if (D == 128)
                     vox_wgmma_m64n128k16_rs<BF, 1>(oacc, pf + 4 * kk, dsc, 1);
                 else
                     vox_wgmma_m64n64k16_rs<BF, 1>(oacc, pf + 4 * kk, dsc, 1);
             }
             wg_commit();
+        };
+
+        /* Non-finite V (docs/numerics.md: an Inf/NaN in v_u reaches only rows that attend u).
+         * The P V wgmma multiplies every key of a stage by every row of the warpgroup; a row
+         * that does not attend a key has P = 0 there, and 0 x Inf = NaN. A stage is poisoned
+         * for this warpgroup when one of its chunks is flagged (VOX_SM90_CBAD: its block's V
+         * holds an Inf/NaN somewhere) and some row here does not attend all of its slots (keys
+         * past the chunk's count, i.e. padding slots, or a block not listed by one of the
+         * warpgroup's query blocks); zero-filled chunk slots (count 0) hold no V. Then the
+         * stage's P V runs on the zero rows and pv_fix adds each row's attended keys one by
+         * one in f32. Uniform over the warpgroup (info words only); never with finite V. */
+        auto poisoned = [&](unsigned m4, unsigned c4) {
+            if (!SAFE || !(c4 & VOX_SM90_CBAD * 0x01010101u))
+                return false;
+            bool r = false;
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                const unsigned cnt = VOX_SM90_CCNT(c4, c), mk = (m4 >> (8 * c)) & 0xffu;
+                r |= ((c4 >> (8 * c)) & VOX_SM90_CBAD) && cnt > 0u && (cnt < 16u || (mk & wmask) != wmask);
+            }
+            return r;
+        };
+        /* O += P V of a poisoned stage s for the keys each row attends, from the packed P (pf,
+         * the values the wgmma would use) and V in shared memory (128B-swizzled rows) */
+        auto pv_fix = [&](int s, unsigned m4, unsigned c4) {
+            const unsigned char *vt = gb + s * STAGE_BYTES + TILE_BYTES;
+#pragma unroll 1
+            for (int q = 0; q < 4; q++) { /* the quad lane holding keys 8j + 2q, +1 */
+                const int sl = (lane & ~3) | q;
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    const unsigned u0 = __shfl_sync(0xffffffffu, pf[4 * (j >> 1) + 2 * (j & 1)], sl);
+                    const unsigned u1 = __shfl_sync(0xffffffffu, pf[4 * (j >> 1) + 2 * (j & 1) + 1], sl);
+                    float pa[2], pb[2];
+                    unpack2<BF>(u0, pa[0], pa[1]);
+                    unpack2<BF>(u1, pb[0], pb[1]);
+                    const int c = j >> 1, cnt = (int)VOX_SM90_CCNT(c4, c);
+                    const bool in0 = (m4 >> (8 * c + src0)) & 1u, in1 = (m4 >> (8 * c + src1)) & 1u;
+#pragma unroll
+                    for (int hf = 0; hf < 2; hf++) {
+                        const int k = 8 * j + 2 * q + hf;
+                        const bool kv = (k & 15) < cnt, a0 = kv && in0, a1 = kv && in1;
+                        const unsigned char *vr = vt + k * 128;
+#pragma unroll
+                        for (int jj = 0; jj < D / 8; jj++) {
+                            float v0, v1;
+                            unpack2<BF>(*(const unsigned *)(vr + (jj >> 3) * 8192 + (((jj & 7) ^ (k & 7)) << 4) + 4 * cq),
+                                        v0, v1);
+                            if (a0)
+                                oacc[4 * jj + 0] = fmaf(pa[hf], v0, oacc[4 * jj + 0]),
+                                              oacc[4 * jj + 1] = fmaf(pa[hf], v1, oacc[4 * jj + 1]);
+                            if (a1)
+                                oacc[4 * jj + 2] = fmaf(pb[hf], v0, oacc[4 * jj + 2]),
+                                              oacc[4 * jj + 3] = fmaf(pb[hf], v1, oacc[4 * jj + 3]);
+                        }
+                    }
+                }
+            }
         };
 
         auto issue_s = [&](int s) {
@@ -460,7 +617,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             if (c4 != 0x10101010u || o0 != 0x01010101u || o1 != 0x01010101u) {
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
-                    const int g = j >> 1, l = (j & 1) * 8 + cq * 2, cnt = (int)((c4 >> (8 * g)) & 0xffu);
+                    const int g = j >> 1, l = (j & 1) * 8 + cq * 2, cnt = (int)VOX_SM90_CCNT(c4, g);
                     const bool ok0 = (o0 >> (8 * g)) & 1u, ok1 = (o1 >> (8 * g)) & 1u;
                     const bool v0 = l < cnt, v1 = l + 1 < cnt;
                     sacc[4 * j + 0] = (v0 && ok0) ? sacc[4 * j + 0] : -VOX_SM90_INF;
@@ -553,12 +710,13 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 wg_fence();
                 issue_s(s);
                 turn_end(sh);
+                const bool pz = poisoned(m4, c4);
                 wg_wait<0>();
                 fence_all();
                 float al0, al1;
                 softmax(m4, c4, al0, al1);
                 rescale_pack(al0, al1);
-                prev_s = s;
+                prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4;
             }
             /* phase B: the previous tile's P V is pending */
             while (true) {
@@ -574,9 +732,11 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     /* flush the pending P V so its stage is released (the producer may need it) */
                     fence_all();
                     wg_fence();
-                    issue_pv(prev_s);
+                    issue_pv(prev_s, prev_pz);
                     wg_wait<0>();
                     fence_all();
+                    if (prev_pz)
+                        pv_fix(prev_s, prev_m4, prev_c4);
                     release(prev_s);
                     release(s);
                     prev_s = -1;
@@ -586,25 +746,30 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 const bool sh = turn_begin(m4);
                 wg_fence();
                 issue_s(s);
-                issue_pv(prev_s);
+                issue_pv(prev_s, prev_pz);
                 turn_end(sh);
+                const bool pz = poisoned(m4, c4);
                 wg_wait<1>();
                 fence_regs<32>(sacc);
                 float al0, al1;
                 softmax(m4, c4, al0, al1);
                 wg_wait<0>();
                 fence_all();
+                if (prev_pz)
+                    pv_fix(prev_s, prev_m4, prev_c4);
                 release(prev_s);
                 rescale_pack(al0, al1);
-                prev_s = s;
+                prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4;
             }
         }
         if (prev_s >= 0) {
             fence_all();
             wg_fence();
-            issue_pv(prev_s);
+            issue_pv(prev_s, prev_pz);
             wg_wait<0>();
             fence_all();
+            if (prev_pz)
+                pv_fix(prev_s, prev_m4, prev_c4);
             release(prev_s);
         }
         if (cw == 0 && nshared > 0)
@@ -638,16 +803,21 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 
 /* Kernel parameters: the params, then the K and V tensor maps with 64-row boxes
  * (whole tiles) and with 16-row boxes (chunks of partial blocks). */
-#define VOX_SM90_KERNEL_T(NAME, D, BF, NWG, THREADS)                                                         \
+#define VOX_SM90_KERNEL_T(NAME, D, BF, NWG, THREADS, SAFE)                                                   \
     extern "C" __global__ void __launch_bounds__(THREADS, 1)                                                 \
         NAME(const __grid_constant__ VoxSm90AttnParams p, const __grid_constant__ CUtensorMap tmK,         \
              const __grid_constant__ CUtensorMap tmV, const __grid_constant__ CUtensorMap tmK16,           \
              const __grid_constant__ CUtensorMap tmV16)                                                    \
     {                                                                                                      \
-        vox_sm90::attn_fwd<D, BF, NWG>(p, &tmK, &tmV, &tmK16, &tmV16);                                      \
+        vox_sm90::attn_fwd<D, BF, NWG, SAFE>(p, &tmK, &tmV, &tmK16, &tmV16);                                \
     }
-#define VOX_SM90_KERNEL(NAME, D, BF) VOX_SM90_KERNEL_T(NAME, D, BF, 2, VOX_SM90_THREADS)
-#define VOX_SM90_KERNEL_W3(NAME, D, BF) VOX_SM90_KERNEL_T(NAME, D, BF, 3, 512)
+/* Each kernel comes twice: NAME (fast variant, heads with finite V) and NAME_nf (safe variant,
+ * heads with a non-finite V flag); launch both on the same grid, NAME first (host.h). */
+#define VOX_SM90_KERNEL_PAIR(NAME, D, BF, NWG, THREADS)                                                     \
+    VOX_SM90_KERNEL_T(NAME, D, BF, NWG, THREADS, false)                                                    \
+    VOX_SM90_KERNEL_T(NAME##_nf, D, BF, NWG, THREADS, true)
+#define VOX_SM90_KERNEL(NAME, D, BF) VOX_SM90_KERNEL_PAIR(NAME, D, BF, 2, VOX_SM90_THREADS)
+#define VOX_SM90_KERNEL_W3(NAME, D, BF) VOX_SM90_KERNEL_PAIR(NAME, D, BF, 3, 512)
 
 /* Device-side plan: one CTA of 256 threads per head.
  * 1. The packing order. Packing pays where the packed query blocks' KV lists
@@ -670,7 +840,10 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
  *    kernel reads the count through params.n_items_dev on a grid of BH*NB CTAs
  *    (the upper bound), those past the count exiting at once.
  * Results do not depend on the order: every row still walks its own list in
- * ascending block order. Dynamic shared memory: NB 16-bit row counts. */
+ * ascending block order. Dynamic shared memory: NB 16-bit row counts.
+ * 3. The same launch computes the attention kernel's non-finite V flags
+ *    (params.vbad): CTAs BH.. of the grid (BH + BH * ceil(NB/32) CTAs) run
+ *    vflags, overlapping the BH planning CTAs. */
 #define VOX_SM90_PLAN_THREADS 256
 #define VOX_SM90_PLAN_PAIRS 16
 #define VOX_SM90_PLAN_TEST 128
@@ -689,13 +862,44 @@ __device__ __forceinline__ int plan_order(int a, int x, int gt, int gh, int gw)
     }
     return x;
 }
+
+/* Non-finite V flags: word u = bh * nw + j0 / 32 of vbad (nw = ceil(NB/32)), bit j - j0 = some
+ * V value of block j of head bh is Inf or NaN, over all V slots of the block (valid and
+ * padding: every row a forward stage can load). One 256-thread CTA per word; its 32 blocks
+ * are contiguous in v ([BH][S][D]). Reads V once: BH*S*D*2 bytes. */
+__device__ __forceinline__ void vflags(const uint4 *v, long long NB, int V, int D, unsigned E, unsigned *vbad,
+                                       long long u)
+{
+    __shared__ unsigned word;
+    const long long nw = (NB + 31) >> 5, bh = u / nw, j0 = (u - bh * nw) << 5;
+    const int per = V * D / 8, sh = __ffs(per) - 1; /* 16-byte units per block (a power of two) */
+    const int n = (int)(NB - j0 < 32 ? NB - j0 : 32) * per;
+    const uint4 *b = v + (bh * NB + j0) * per;
+    if (threadIdx.x == 0)
+        word = 0u;
+    __syncthreads();
+    unsigned bits = 0u;
+#pragma unroll 8
+    for (int e = threadIdx.x; e < n; e += VOX_SM90_PLAN_THREADS)
+        bits |= (unsigned)any_nonfinite8(__ldcs(b + e), E) << (e >> sh);
+    bits = __reduce_or_sync(0xffffffffu, bits);
+    if ((threadIdx.x & 31) == 0 && bits)
+        atomicOr(&word, bits);
+    __syncthreads();
+    if (threadIdx.x == 0)
+        vbad[u] = word;
+}
 } // namespace vox_sm90
 
 extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_THREADS)
     vox_attn_sm90_plan(const int *kept_count, const int *block_valid, const int *kv_start, const int *kv_count,
                        const int *kv_cols, long long NB, int *items, int *counter, int maxrows, int *order, int gt,
-                       int gh, int gw)
+                       int gh, int gw, long long BH, const uint4 *v, int V, int D, int bf16, unsigned *vbad)
 {
+    if (blockIdx.x >= BH) {
+        vox_sm90::vflags(v, NB, V, D, VOX_SM90_EXP2(bf16), vbad, blockIdx.x - BH);
+        return;
+    }
     extern __shared__ unsigned short vox_sm90_plan_rows[];
     __shared__ unsigned bits[VOX_SM90_PLAN_THREADS / 32][VOX_SM90_PLAN_MAXNB / 32];
     __shared__ int shared_cols[3];

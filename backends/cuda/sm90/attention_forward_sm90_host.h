@@ -7,18 +7,17 @@
  *   vox_attn_sm90_{bf16,f16}_d128    2 consumer warpgroups: 384 threads, rows per CTA (maxrows) 128
  *   vox_attn_sm90w3_{bf16,f16}_d64   3 consumer warpgroups: 512 threads, maxrows 192 (faster for D=64)
  *   vox_attn_sm90_{bf16,f16}_d64     2 consumer warpgroups: 384 threads, maxrows 128
- *   vox_attn_sm90c2_{bf16,f16}_d128  as _d128, compiled with __cluster_dims__(2,1,1): the grid
- *                                    must be even; plan items 2k and 2k+1 share one multicast
- *                                    K/V stream when they are in the same head
- *   vox_attn_sm90_plan               device planner
+ *   each of the above also as NAME_nf: the safe variant for heads whose V holds Inf/NaN
+ *   vox_attn_sm90_plan               device planner + the non-finite V flags
  * Launch (driver API):
- *   1. items: either host-built ({m0, G} per CTA, vox_sm90_plan_host) or
- *      device-built: zero *counter, then vox_attn_sm90_plan grid BH x
+ *   1. vox_attn_sm90_plan, grid BH + BH*nw (nw = ceil(NB/32)) x
  *      VOX_SM90_PLAN_THREADS, NB*2 bytes of dynamic shared memory, args
  *      (kept_count|NULL, block_valid, kv_start, kv_count, kv_cols, (long long)NB,
- *      items, counter, maxrows, order, gt, gh, gw); items needs room for BH*NB
- *      entries (2 ints each), order BH*NB ints (params.order = order; the host
- *      plan uses params.order = NULL).
+ *      items, counter, maxrows, order, gt, gh, gw, (long long)BH, v, V, D, bf16,
+ *      vbad); *counter zeroed first. Writes the device plan (items: room for
+ *      BH*NB entries of 2 ints, order: BH*NB ints) and the non-finite V flags
+ *      (vbad: BH*nw words), after V is final. Items may instead come from the
+ *      host (vox_sm90_plan_host; then params.order = NULL, n_items_dev = NULL).
  *      The same maxrows must go with the kernel that is launched.
  *   2. vox_sm90_encode_kv(enc, &tmK, k, BH*S, D, bf16), same for V into tmV
  *      (enc = the cuTensorMapEncodeTiled the library resolved from libcuda).
@@ -27,13 +26,17 @@
  *      n_items_dev = counter (device plan) or NULL (host plan), NB, V,
  *      n_items (host plan count; ignored when n_items_dev is set),
  *      nb_pad = vox_sm90_nb_pad(NB), scale_log2 = scale*log2(e), vt_swap = 0,
- *      pingpong = 0 (1 was measured 1-2% slower), sweep_pos = NULL.
+ *      pingpong = 0 (1 was measured 1-2% slower), sweep_pos = NULL, vbad
+ *      (NULL: every block counts as holding Inf/NaN: correct, slower).
  *   4. cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem)
  *      with smem = vox_sm90_smem_bytes(D, NB) (<= the opt-in limit, 232448 on H100/H200).
  *   5. cuLaunchKernel(f, grid = n_items (host plan) or BH*NB (device plan, CTAs past
  *      the count exit at once), 1, 1, block = 384 or 512 (see above), 1, 1, smem,
- *      stream, args = {&params, &tmK, &tmV}, NULL).
- * Supported: D in {64,128}, V a power of two >= 64, NB up to ~16000 (16-bit
+ *      stream, args = {&params, &tmK, &tmV, &tmK16, &tmV16}, NULL); tmK16/tmV16
+ *      as tmK/tmV with box_rows 16 (chunks of partial blocks). Then the same launch
+ *      of f's _nf variant (steps 4-5): a CTA runs in the fast kernel when no KV block
+ *      of its head is flagged in vbad, else in _nf (each returns at once otherwise).
+ * Supported: D in {64,128}, V a power of two >= 64, NB up to ~14000 (16-bit
  * membership map in shared memory), BH*S < 2^31 (vox_sm90_supported checks all of it).
  */
 #ifndef VOX_ATTN_SM90_HOST_H

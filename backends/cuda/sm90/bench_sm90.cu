@@ -5,26 +5,27 @@
  *   env VOX_ONLY="name|name" (timed shapes by exact name), VOX_SKIP_SMALL=1, VOX_PP=1
  *   (ping-pong), VOX_SWEEP=1 (shared sweep position), VOX_NWG64=2 (D=64 with 2
  *   consumer warpgroups), VOX_FORCE_TIME=1 (time
- *   even when the check fails, for the VOX_DIAG_* ablation builds of the kernel).
+ *   even when the check fails, for the VOX_DIAG_* ablation builds of the kernel),
+ *   VOX_HANG_S=seconds (hang watchdog, default 20; raise it under compute-sanitizer),
+ *   VOX_NO_TIME=1 (check only, no timing: for compute-sanitizer runs).
  * For each shape: random inputs (generated on the device), random ragged CSR
  * masks, optional ragged block_valid and kept rows; output and lse poisoned
  * first; every processed row of a sample of row blocks compared against an
  * independent fp32 reference (one 128-thread block per row: scores, max, sum,
- * then o), unwritten rows checked untouched over the whole tensor; timing =
- * median of 20 cudaEvent-timed launches after 3 warm-ups (host plan; the device
- * plan kernel is timed separately). */
+ * then o), unwritten rows checked untouched over the whole tensor; the plan
+ * launch's non-finite V flags checked against the host; timing = median of 20
+ * cudaEvent-timed launches after 3 warm-ups (host plan; the device plan launch,
+ * with the V flags, is timed separately). */
 #include <cuda.h>
 #include <cuda_runtime.h>
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
 #include <vector>
 #include <algorithm>
-#include <chrono>
 #include "attention_forward_sm90.cu"
 #include "attention_forward_sm90_host.h"
 #include "bench_util.cuh"
@@ -111,9 +112,12 @@ __global__ void ref_check(const unsigned short *q, const unsigned short *k, cons
     }
     float ref = l > 0 ? od / l : 0.f;
     float got = t < D ? h2f(o[gr * D + t], bf) : 0.f;
-    if (t < D && got != got)
+    /* non-finite V (vinf configs): where the reference is Inf/NaN the output must be too, and
+     * finite where it is finite; only finite elements enter the error sums */
+    const bool rfin = isfinite(ref);
+    if (t < D && rfin != (bool)isfinite(got))
         atomicAdd(bad, 1u);
-    float e2 = t < D ? (got - ref) * (got - ref) : 0.f, r2 = t < D ? ref * ref : 0.f;
+    float e2 = (t < D && rfin) ? (got - ref) * (got - ref) : 0.f, r2 = (t < D && rfin) ? ref * ref : 0.f;
     e2 = block_reduce(e2, false, sh);
     r2 = block_reduce(r2, false, sh);
     if (t == 0) {
@@ -166,6 +170,9 @@ struct Cfg {
     int sample;    /* check every sample-th row block */
     bool timeit;
     bool nan_test; /* one q element of one processed row set to NaN: that row's o and lse must be NaN */
+    bool vinf;     /* V of KV blocks j % 7 == 2: +Inf in element 5 of the last valid key, NaN in element 9
+                      of the first padding slot; j % 7 == 4: -Inf in element 7 of key 0. Rows that
+                      attend a poisoned key must be non-finite there, all others finite and exact */
 };
 
 static unsigned long long rng_state = 88172645463325252ull;
@@ -180,6 +187,7 @@ static inline double ur() { return (xr() >> 11) * (1.0 / 9007199254740992.0); }
 
 static int g_vt_swap = 0, g_pp = 0, g_nwg64 = 3; /* D=64 uses the 3-consumer kernel unless VOX_NWG64=2 */
 static int *g_sweep = 0;
+static bool g_no_time = false; /* VOX_NO_TIME */
 
 static bool run_cfg(const Cfg &c, bool *ok_out)
 {
@@ -280,6 +288,26 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     fill_rand<<<2048, 256>>>(dq, nel, 1, 1.0f, c.bf);
     fill_rand<<<2048, 256>>>(dk, nel, 2, 1.0f, c.bf);
     fill_rand<<<2048, 256>>>(dv, nel, 3, 1.0f, c.bf);
+    std::vector<unsigned short> hv; /* V on the host (small configs: the flag check) */
+    if (c.vinf || !c.timeit) {
+        hv.resize(nel);
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(hv.data(), dv, nel * 2, cudaMemcpyDeviceToHost));
+    }
+    if (c.vinf) {
+        const unsigned short pinf = c.bf ? 0x7f80 : 0x7c00, ninf = pinf | 0x8000, qnan = c.bf ? 0x7fc0 : 0x7e00;
+        for (long long bh = 0; bh < BH; bh++)
+            for (long long j = 0; j < NB; j++) {
+                const long long r0 = bh * S + j * V;
+                if (j % 7 == 2 && valid[j] > 0)
+                    hv[(r0 + valid[j] - 1) * D + 5] = pinf;
+                if (j % 7 == 2 && valid[j] < V)
+                    hv[(r0 + valid[j]) * D + 9] = qnan;
+                if (j % 7 == 4 && valid[j] > 0)
+                    hv[r0 * D + 7] = ninf;
+            }
+        CK(cudaMemcpy(dv, hv.data(), nel * 2, cudaMemcpyHostToDevice));
+    }
     long long nan_row = -1;
     if (c.nan_test && !checkrows.empty()) {
         nan_row = checkrows[checkrows.size() / 2];
@@ -311,11 +339,32 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     CK(cudaMalloc(&d_flag, flag.size()));
     CK(cudaMemcpy(d_flag, flag.data(), flag.size(), cudaMemcpyHostToDevice));
 
-    /* device plan, checked against the host plan */
+    /* device plan (checked against the host plan) and the non-finite V flags (against the host) */
+    const long long nw = (NB + 31) / 32;
+    unsigned *d_vbad;
+    CK(cudaMalloc(&d_vbad, (size_t)BH * nw * 4));
     CK(cudaMemset(d_cnt, 0, 4));
     const int nwg = D == 64 ? g_nwg64 : 2, maxrows = 64 * nwg;
-    vox_attn_sm90_plan<<<BH, VOX_SM90_PLAN_THREADS, NB * 2>>>(d_kept, d_valid, d_ks, d_kn, d_kc, NB, d_items, d_cnt, maxrows, d_order, 0, 0, 0);
+    auto plan = [&]() {
+        vox_attn_sm90_plan<<<BH + BH * nw, VOX_SM90_PLAN_THREADS, NB * 2>>>(
+            d_kept, d_valid, d_ks, d_kn, d_kc, NB, d_items, d_cnt, maxrows, d_order, 0, 0, 0, (long long)BH,
+            (const uint4 *)dv, V, D, c.bf, d_vbad);
+    };
+    plan();
     CK(cudaGetLastError());
+    unsigned vbad_bad = 0; /* flag words that differ from the host's (timed shapes: finite V, all 0) */
+    {
+        std::vector<unsigned> hb((size_t)BH * nw), want((size_t)BH * nw, 0u);
+        CK(cudaMemcpy(hb.data(), d_vbad, hb.size() * 4, cudaMemcpyDeviceToHost));
+        const unsigned short E = c.bf ? 0x7f80 : 0x7c00;
+        for (size_t e = 0; e < hv.size(); e++)
+            if ((hv[e] & E) == E) {
+                const long long blk = (long long)(e / D) / V, bh = blk / NB, j = blk % NB;
+                want[bh * nw + j / 32] |= 1u << (j % 32);
+            }
+        for (size_t w = 0; w < hb.size(); w++)
+            vbad_bad += hb[w] != want[w];
+    }
     int n_items = 0;
     CK(cudaMemcpy(&n_items, d_cnt, 4, cudaMemcpyDeviceToHost));
     std::vector<int> hitems((size_t)M * 2);
@@ -342,25 +391,25 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     p.vt_swap = g_vt_swap;
     p.pingpong = g_pp;
     p.sweep_pos = g_sweep;
+    p.vbad = d_vbad;
     size_t smem = VOX_SM90_SMEM_BYTES(D, p.nb_pad);
-    void (*kern)(const VoxSm90AttnParams, const CUtensorMap, const CUtensorMap, const CUtensorMap, const CUtensorMap) =
-        D == 128 ? (c.bf ? vox_attn_sm90_bf16_d128 : vox_attn_sm90_f16_d128)
-        : nwg == 3 ? (c.bf ? vox_attn_sm90w3_bf16_d64 : vox_attn_sm90w3_f16_d64)
-                   : (c.bf ? vox_attn_sm90_bf16_d64 : vox_attn_sm90_f16_d64);
+    /* the fast variant (heads with finite V) and the safe one (_nf: heads with a flagged block) */
+    typedef void (*kern_t)(const VoxSm90AttnParams, const CUtensorMap, const CUtensorMap, const CUtensorMap,
+                           const CUtensorMap);
+    const kern_t kern = D == 128 ? (c.bf ? vox_attn_sm90_bf16_d128 : vox_attn_sm90_f16_d128)
+                        : nwg == 3 ? (c.bf ? vox_attn_sm90w3_bf16_d64 : vox_attn_sm90w3_f16_d64)
+                                   : (c.bf ? vox_attn_sm90_bf16_d64 : vox_attn_sm90_f16_d64);
+    const kern_t kern_nf = D == 128 ? (c.bf ? vox_attn_sm90_bf16_d128_nf : vox_attn_sm90_f16_d128_nf)
+                           : nwg == 3 ? (c.bf ? vox_attn_sm90w3_bf16_d64_nf : vox_attn_sm90w3_f16_d64_nf)
+                                      : (c.bf ? vox_attn_sm90_bf16_d64_nf : vox_attn_sm90_f16_d64_nf);
     CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    CK(cudaFuncSetAttribute(kern_nf, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     const int grid = n_items;
-    auto launch = [&]() { kern<<<grid, 128 * (nwg + 1), smem>>>(p, tmK, tmV, tmK16, tmV16); };
-    auto sync_watchdog = [&](const char *what) {
-        auto t0 = std::chrono::steady_clock::now();
-        while (cudaStreamQuery(0) == cudaErrorNotReady) {
-            if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > 20.0) {
-                printf("HANG in %s (%s) -- aborting\n", what, c.name);
-                fflush(stdout);
-                _exit(3);
-            }
-        }
-        CK(cudaDeviceSynchronize());
+    auto launch = [&]() {
+        kern<<<grid, 128 * (nwg + 1), smem>>>(p, tmK, tmV, tmK16, tmV16);
+        kern_nf<<<grid, 128 * (nwg + 1), smem>>>(p, tmK, tmV, tmK16, tmV16);
     };
+    auto sync_watchdog = [&](const char *what) { bench_sync(what, c.name); };
 
     /* correctness: poison, run once, check */
     CK(cudaMemset(dO, 0xff, nel * 2));
@@ -415,13 +464,13 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
         if (!nok)
             u[1] += 1000000;
     }
-    bool ok = nerr < 2e-5 && lse_err < 1e-2 && u[1] == 0 && u[2] == 0 && u[3] == 0;
+    bool ok = nerr < 2e-5 && lse_err < 1e-2 && u[1] == 0 && u[2] == 0 && u[3] == 0 && vbad_bad == 0;
     *ok_out = ok;
     printf("%-34s nwg=%d pp=%d sweep=%d D=%d V=%d BH=%d S=%lld dens=%.3f keep=%.2f items=%d | checked %d rows: nerr %.2e lse_maxabs %.2e "
-           "nan %u unwritten-touched %u written-missing %u %s\n",
+           "nan %u unwritten-touched %u written-missing %u vflag-words-wrong %u %s\n",
            c.name, nwg, g_pp, g_sweep != 0, D, V, BH, S, (double)cols.size() / (double)(M * NB), c.keep, n_items, nr, nerr, lse_err, u[1], u[2],
-           u[3], ok ? "OK" : "FAIL");
-    if (c.timeit && (ok || getenv("VOX_FORCE_TIME"))) {
+           u[3], vbad_bad, ok ? "OK" : "FAIL");
+    if (c.timeit && !g_no_time && (ok || getenv("VOX_FORCE_TIME"))) {
         cudaEvent_t e0, e1;
         CK(cudaEventCreate(&e0));
         CK(cudaEventCreate(&e1));
@@ -445,7 +494,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
         for (int r = 0; r < 5; r++) {
             CK(cudaMemset(d_cnt, 0, 4));
             CK(cudaEventRecord(e0));
-            vox_attn_sm90_plan<<<BH, VOX_SM90_PLAN_THREADS, NB * 2>>>(d_kept, d_valid, d_ks, d_kn, d_kc, NB, d_items, d_cnt, maxrows, d_order, 0, 0, 0);
+            plan();
             CK(cudaEventRecord(e1));
             CK(cudaEventSynchronize(e1));
             float ms;
@@ -453,7 +502,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
             tp.push_back(ms);
         }
         std::sort(tp.begin(), tp.end());
-        printf("    TIME %-30s %9.3f ms  (min %.3f max %.3f)  eff %.1f TFLOP/s   [plan kernel %.3f ms]\n", c.name, med,
+        printf("    TIME %-30s %9.3f ms  (min %.3f max %.3f)  eff %.1f TFLOP/s   [plan + V flags launch %.3f ms]\n", c.name, med,
                ts[0], ts.back(), flops / (med * 1e-3) / 1e12, tp[2]);
         CK(cudaEventDestroy(e0));
         CK(cudaEventDestroy(e1));
@@ -461,7 +510,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     fflush(stdout);
     cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dO), cudaFree(dl), cudaFree(d_ks), cudaFree(d_kn),
         cudaFree(d_kc), cudaFree(d_valid), cudaFree(d_items), cudaFree(d_cnt), cudaFree(d_flag), cudaFree(d_acc),
-        cudaFree(d_u), cudaFree(d_rows);
+        cudaFree(d_u), cudaFree(d_rows), cudaFree(d_vbad);
     if (d_kept)
         cudaFree(d_kept), cudaFree(d_kr);
     return ok;
@@ -477,6 +526,7 @@ int main(int argc, char **argv)
         g_pp = atoi(getenv("VOX_PP"));
     if (getenv("VOX_NWG64"))
         g_nwg64 = atoi(getenv("VOX_NWG64"));
+    g_no_time = getenv("VOX_NO_TIME") && atoi(getenv("VOX_NO_TIME"));
     if (getenv("VOX_SWEEP") && atoi(getenv("VOX_SWEEP"))) {
         CK(cudaMalloc(&g_sweep, 4));
         CK(cudaMemset(g_sweep, 0, 4));
@@ -494,6 +544,13 @@ int main(int argc, char **argv)
         {"small ragged d64 v64", 2, 64, 64, 8192, 0.3, 1.0, 1, true, true, 1, false, false},
         {"small ragged f16 d128 v128", 2, 128, 128, 8192, 0.3, 1.0, 1, true, false, 1, false, false},
         {"small ragged f16 d64 v64 keep.5", 2, 64, 64, 8192, 0.3, 0.5, 1, true, false, 1, false, true},
+        /* Inf/NaN in V (docs/numerics.md): partial chunk stages (ragged blocks: chunk tails hold
+         * padding slots, the last chunk stage unused slots) and warpgroups packing several query
+         * blocks with different lists (keep < 1, ragged) */
+        {"vinf ragged d128 v64", 2, 128, 64, 8192, 0.3, 1.0, 1, true, true, 1, false, false, true},
+        {"vinf ragged d128 v64 keep.5", 2, 128, 64, 8192, 0.3, 0.5, 1, true, true, 1, false, false, true},
+        {"vinf ragged d128 v128 keep.25", 2, 128, 128, 8192, 0.3, 0.25, 1, true, true, 1, false, false, true},
+        {"vinf ragged f16 d64 v64 keep.5", 2, 64, 64, 8192, 0.3, 0.5, 1, true, false, 1, false, false, true},
         /* timed shapes */
         {"dense d128 v64", 24, 128, 64, S, 1.0, 1.0, 1, false, true, 4001, true, false},
         {"0.25 d128 v64", 24, 128, 64, S, 0.25, 1.0, 1, false, true, 997, true, false},
@@ -531,6 +588,8 @@ int main(int argc, char **argv)
         }
         if (only && !c.timeit && getenv("VOX_SKIP_SMALL"))
             continue;
+        if (bench_race() && !c.timeit)
+            c.BH = 1, c.S = 2048; /* VOX_RACE=1 (bench_util.cuh) */
         bool ok;
         run_cfg(c, &ok);
         if (first && !ok) {

@@ -3,7 +3,8 @@
  * Build: nvcc -gencode=arch=compute_90a,code=sm_90a -O3 -std=c++17 bench_sm90_bwd.cu -lcuda -o bench_sm90_bwd
  * Run:   ./bench_sm90_bwd check   small ragged configs against an fp32 GPU reference (~1 min max)
  *        ./bench_sm90_bwd time    hunyuan-like sizes (BH=24, S=122880, D=128), median of 20 (~1 min)
- *   env VOX_ONLY=name (one config by exact name), VOX_FORCE_TIME=1 (time even if a check failed).
+ *   env VOX_ONLY=name (one config by exact name), VOX_FORCE_TIME=1 (time even if a check failed),
+ *   VOX_HANG_S=seconds (hang watchdog, default 20; raise it under compute-sanitizer).
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
  * padded blocks, or block_valid of a video grid cut into blocks as
  * core/layout.c does: the grid's last blocks partial; pruned rows through
@@ -24,7 +25,6 @@
 #include <cuda_runtime.h>
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,19 +461,6 @@ typedef void (*BwdKernel)(const VoxSm90BwdParams, const CUtensorMap, const CUten
                           const CUtensorMap, const CUtensorMap, const CUtensorMap, const CUtensorMap,
                           const CUtensorMap);
 
-static void sync_watchdog(const char *what, const char *name)
-{
-    auto t0 = std::chrono::steady_clock::now();
-    while (cudaStreamQuery(0) == cudaErrorNotReady) {
-        if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > 20.0) {
-            printf("HANG in %s (%s) -- aborting\n", what, name);
-            fflush(stdout);
-            _exit(3);
-        }
-    }
-    CK(cudaDeviceSynchronize());
-}
-
 static float median(std::vector<float> v)
 {
     std::sort(v.begin(), v.end());
@@ -528,7 +515,7 @@ static int run(const Cfg &c, bool timing)
         CK(cudaGetLastError());
         ref_prep<<<(unsigned)((rows * 32 + 255) / 256), 256>>>(d, g, o, lse);
         CK(cudaGetLastError());
-        sync_watchdog("reference forward", c.name);
+        bench_sync("reference forward", c.name);
         CK(cudaFree(o));
     } else {
         float *lb;
@@ -577,13 +564,13 @@ static int run(const Cfg &c, bool timing)
     CK(cudaMemset(gv, 0xff, nel * 2));
     l_rows();
     CK(cudaGetLastError());
-    sync_watchdog("rows", c.name);
+    bench_sync("rows", c.name);
     l_dq();
     CK(cudaGetLastError());
-    sync_watchdog("dq", c.name);
+    bench_sync("dq", c.name);
     l_dkdv();
     CK(cudaGetLastError());
-    sync_watchdog("dkdv", c.name);
+    bench_sync("dkdv", c.name);
 
     int fails = 0;
     if (!timing) {
@@ -597,7 +584,7 @@ static int run(const Cfg &c, bool timing)
         ref_dq<<<(unsigned)rows, 128>>>(d, q, k, v, g, lse, rq, zq);
         ref_dkdv<<<(unsigned)rows, 128>>>(d, q, k, v, g, lse, rk, rv, zkv);
         CK(cudaGetLastError());
-        sync_watchdog("reference backward", c.name);
+        bench_sync("reference backward", c.name);
         double *acc;
         unsigned *u;
         unsigned long long *first;
@@ -754,7 +741,13 @@ int main(int argc, char **argv)
     for (int x = 0; x < n; x++) {
         if (only && strcmp(only, list[x].name))
             continue;
-        fails += run(list[x], timing) != 0;
+        Cfg c = list[x];
+        if (bench_race() && !timing) { /* VOX_RACE=1 (bench_util.cuh); a grid fixes NB */
+            c.BH = 1;
+            if (!c.grid[0] && c.NB * c.V > 2048)
+                c.NB = 2048 / c.V;
+        }
+        fails += run(c, timing) != 0;
         ran++;
     }
     printf("%s: %d config(s), %d failed\n", timing ? "time" : "check", ran, fails);

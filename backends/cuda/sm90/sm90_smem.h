@@ -8,10 +8,13 @@
 /* Forward: K/V stages of the ring; the membership byte map is NB rounded up to 16. */
 #define VOX_SM90_STAGES(D) ((D) == 128 ? 6 : 12)
 #define VOX_SM90_NB_PAD(NB) (((NB) + 15) / 16 * 16)
-/* 1 KB alignment slack, the ring, per stage barriers + info (24 B), row tables (2 KB), byte map, slack */
-#define VOX_SM90_SMEM_BYTES(D, nb_pad)                                                              \
-    (1024 + (size_t)VOX_SM90_STAGES(D) * 2 * 64 * (D) * 2 + (size_t)VOX_SM90_STAGES(D) * 24 + 2048 + \
-     (size_t)(nb_pad) * 2 + 64)
+/* 16 zero V rows (the P V operand of a stage whose V holds Inf/NaN where some rows do not attend) */
+#define VOX_SM90_ZROWS_BYTES(D) (16 * (D) * 2)
+/* 1 KB alignment slack, the ring, zero rows, per stage barriers + info (24 B), row tables (2 KB),
+ * byte map, slack */
+#define VOX_SM90_SMEM_BYTES(D, nb_pad)                                                                     \
+    (1024 + (size_t)VOX_SM90_STAGES(D) * 2 * 64 * (D) * 2 + VOX_SM90_ZROWS_BYTES(D) +                    \
+     (size_t)VOX_SM90_STAGES(D) * 24 + 2048 + (size_t)(nb_pad) * 2 + 64)
 
 /* Backward (dq and dkdv kernels): streamed stages; 1 KB alignment slack, 2 resident tiles,
  * STAGES x 2 streamed tiles, meta */
