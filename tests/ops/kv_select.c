@@ -166,6 +166,11 @@ static const op_case cases[] = {
      .param = 0.9, .min_blocks = 2},
     {"ties_cumulative_boundary", SHAPE(1, 2, 12, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_TIES, .drop_block = -1,
      .scale = 0.5, .rule = CUM, .param = 0.5, .min_blocks = 0},
+    /* 12 video blocks: the zero query rows have p = fl(1/12) for every block, and tau is their
+     * sequential f64 sum over ten blocks (the reference admits exactly ten); fixed-point or
+     * reordered sums of the same p fall below tau and would admit an eleventh */
+    {"ties_cumulative_near_mass", SHAPE(1, 2, 12, 3, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_TIES, .drop_block = -1,
+     .scale = 0.5, .rule = CUM, .param = 0.8333333333333334, .min_blocks = 0},
     {"ties_topk", SHAPE(1, 2, 12, 4, 8, 8, 0, 0, 1, 4, 4), VOX_F32, FILL_TIES, .drop_block = -1, .scale = 0.5,
      .rule = TOPK, .param = 4, .min_blocks = 2},
     {"ties_stat", SHAPE(1, 2, 12, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_TIES, .drop_block = -1, .scale = 0.5,
