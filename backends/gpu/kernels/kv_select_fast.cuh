@@ -215,6 +215,13 @@ __device__ __forceinline__ void vox_kf_quad(const unsigned *urow, int x, unsigne
     const uint4 q = ((const uint4 *)urow)[x];
     v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
 }
+/* vox_kf_quad for the sweeps whose lanes may pass the row (4x >= NBv): zeros there */
+__device__ __forceinline__ void vox_kf_quad_or0(const unsigned *urow, int x, int NBv, unsigned *v)
+{
+    v[0] = v[1] = v[2] = v[3] = 0u;
+    if (4 * x < NBv)
+        vox_kf_quad(urow, x, v);
+}
 
 /* For each c < 4, the number of p[c] that hold in the lanes below this one
  * plus those of this lane's c' < c (the position of element c in a warp's
@@ -522,9 +529,8 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         int nin = 0, nb = 0; /* nin: this lane's count until the warp sum below */
         for (int x0 = 0; 4 * x0 < NBv; x0 += VOX_WARP_SIZE) {
             const int x = x0 + lane;
-            unsigned v[4] = {0, 0, 0, 0};
-            if (4 * x < NBv)
-                vox_kf_quad(urow, x, v);
+            unsigned v[4];
+            vox_kf_quad_or0(urow, x, NBv, v);
             bool band[4];
 #pragma unroll
             for (int c = 0; c < 4; c++) {
@@ -593,9 +599,8 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     int base = 0;
     for (int x0 = 0; 4 * x0 < NB; x0 += VOX_WARP_SIZE) {
         const int x = x0 + lane;
-        unsigned v[4] = {0, 0, 0, 0};
-        if (4 * x < NBv)
-            vox_kf_quad(urow, x, v);
+        unsigned v[4];
+        vox_kf_quad_or0(urow, x, NBv, v);
         bool pick[4];
 #pragma unroll
         for (int c = 0; c < 4; c++) {
