@@ -59,4 +59,68 @@ template <bool MAX> __device__ double block_reduce(double v, double *red)
     return r;
 }
 
+/* The permutes' row copy (permute_to.cuh, permute_from.cuh). rows rows of ru
+ * copy words U each; map(row, u, in, out) names the source row (in: NULL for
+ * a zero row) and the destination row of `row`, and may do per-row side work
+ * for word u. Launch: blockDim (32, 8), grid-stride. When a row is at most a
+ * warp wide and its word count divides 32 (D = 64/128 in 16-byte words), a
+ * warp copies 32 / ru rows at once and VOX_ROWS_INFLIGHT such groups per pass,
+ * loading all of them before storing any (several rows in flight per lane: a
+ * copy is latency-bound otherwise); other widths take a warp per row. */
+#define VOX_ROWS_INFLIGHT 4
+template <typename U> __device__ __forceinline__ U vox_zero();
+template <> __device__ __forceinline__ u16 vox_zero<u16>() { return 0; }
+template <> __device__ __forceinline__ unsigned vox_zero<unsigned>() { return 0u; }
+template <> __device__ __forceinline__ uint4 vox_zero<uint4>() { return make_uint4(0, 0, 0, 0); }
+
+template <typename U, typename Map> __device__ __forceinline__ void vox_copy_rows(i64 rows, i64 ru, const Map &map)
+{
+    const int lane = threadIdx.x;
+    const i64 nw = (i64)gridDim.x * blockDim.y, w0 = (i64)blockIdx.x * blockDim.y + threadIdx.y;
+    if (ru <= 32 && 32 % ru == 0) {
+        const int rpw = 32 / (int)ru, sub = lane / (int)ru, u = lane - sub * (int)ru;
+        const i64 group = (i64)rpw * VOX_ROWS_INFLIGHT;
+        for (i64 base = w0 * group + sub; base < rows; base += nw * group) {
+            U v[VOX_ROWS_INFLIGHT];
+            U *o[VOX_ROWS_INFLIGHT];
+#pragma unroll
+            for (int k = 0; k < VOX_ROWS_INFLIGHT; k++) {
+                const i64 row = base + (i64)k * rpw;
+                const U *in = 0;
+                o[k] = 0;
+                v[k] = vox_zero<U>();
+                if (row < rows) {
+                    map(row, u, in, o[k]);
+                    if (in)
+                        v[k] = in[u];
+                }
+            }
+#pragma unroll
+            for (int k = 0; k < VOX_ROWS_INFLIGHT; k++)
+                if (o[k])
+                    o[k][u] = v[k];
+        }
+        return;
+    }
+    for (i64 row = w0; row < rows; row += nw) {
+        const U *in;
+        U *o;
+        map(row, lane, in, o);
+        for (i64 u = lane; u < ru; u += 32)
+            o[u] = in ? in[u] : vox_zero<U>();
+    }
+}
+
+/* q = a / b, r = a - q b for 0 <= a, 0 < b, in 32 bits when both fit (a 64-bit
+ * division is a long software sequence on GPUs). */
+__device__ __forceinline__ void vox_divmod(i64 a, i64 b, i64 &q, i64 &r)
+{
+    if (((unsigned long long)a | (unsigned long long)b) < (1ull << 32)) {
+        const unsigned qq = (unsigned)a / (unsigned)b;
+        q = qq, r = (i64)((unsigned)a - qq * (unsigned)b);
+    } else {
+        q = a / b, r = a - q * b;
+    }
+}
+
 #endif

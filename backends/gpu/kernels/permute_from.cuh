@@ -3,7 +3,7 @@
  * token_slot[t], and the LSE likewise when both LSE buffers are present.
  * Rows are copied in units of the widest copy word (2, 4 or 16 bytes) that
  * divides every address and stride, as in permute_to.cuh. Launch: blockDim
- * (32, 8), grid-stride over rows.
+ * (32, 8), grid-stride over rows (vox_copy_rows, common.cuh).
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
 #define VOX_GPU_KERNELS_permute_from(R, O, M) R(permute_from_b2) R(permute_from_b4) R(permute_from_b16)
@@ -15,18 +15,17 @@ __device__ void permute_from(const U *src, const float *lse_src, U *dst, float *
                              const int *fill, i64 heads, i64 BH, i64 S, i64 N, i64 ru, i64 sb, i64 sh, i64 st,
                              i64 lsb, i64 lsh, i64 lst)
 {
-    i64 rows = BH * N;
-    for (i64 row = (i64)blockIdx.x * blockDim.y + threadIdx.y; row < rows; row += (i64)gridDim.x * blockDim.y) {
-        i64 bh = row / N, t = row - bh * N, b = bh / heads, h = bh - b * heads;
-        i64 s = token_slot[t];
-        i64 f = fill ? (i64)fill[bh * S + s] : s;
-        const U *in = src + (bh * S + f) * ru;
-        U *o = dst + b * sb + h * sh + t * st;
-        for (i64 u = threadIdx.x; u < ru; u += blockDim.x)
-            o[u] = in[u];
-        if (lse_dst && lse_src && threadIdx.x == 0)
+    vox_copy_rows<U>(BH * N, ru, [&](i64 row, int u, const U *&in, U *&o) {
+        i64 bh, t, b, h;
+        vox_divmod(row, N, bh, t);
+        vox_divmod(bh, heads, b, h);
+        const i64 s = token_slot[t];
+        const i64 f = fill ? (i64)fill[bh * S + s] : s;
+        in = src + (bh * S + f) * ru;
+        o = dst + b * sb + h * sh + t * st;
+        if (lse_dst && lse_src && u == 0)
             lse_dst[b * lsb + h * lsh + t * lst] = lse_src[bh * S + f];
-    }
+    });
 }
 
 /* Absent buffers (fill_src, the LSE pair) arrive as 0: NULL pointers. */
@@ -45,7 +44,7 @@ VOX_EACH_COPY_UNIT(VOX_PERMUTE_FROM_KERNEL)
 
 #ifdef VOX_GPU_HOST
 
-/* Eight caller rows per block of (32, 8) threads, a warp per row, in the widest copy unit. */
+/* Blocks of (32, 8) threads (vox_copy_rows, common.cuh), in the widest copy unit. */
 vox_status gpu_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute_from *p)
 {
     gpu_dev *g = dev;

@@ -3,37 +3,25 @@
  * copied in units of the widest copy word (2, 4 or 16 bytes) that divides
  * every address and stride; the launcher picks the variant (b2/b4/b16) and
  * gives row and strides in those units. Launch: blockDim (32, 8),
- * grid-stride over rows.
+ * grid-stride over rows (vox_copy_rows, common.cuh).
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
 #define VOX_GPU_KERNELS_permute_to(R, O, M) R(permute_to_b2) R(permute_to_b4) R(permute_to_b16)
 
 #ifdef VOX_GPU_DEVICE
 
-template <typename U> __device__ __forceinline__ U vox_zero();
-template <> __device__ __forceinline__ u16 vox_zero<u16>() { return 0; }
-template <> __device__ __forceinline__ unsigned vox_zero<unsigned>() { return 0u; }
-template <> __device__ __forceinline__ uint4 vox_zero<uint4>() { return make_uint4(0, 0, 0, 0); }
-
-/* threadIdx.y picks a row, x walks the row's units. */
 template <typename U>
 __device__ void permute_to(const U *src, U *dst, const int *slot_token, i64 heads, i64 BH, i64 S, i64 ru,
                            i64 sb, i64 sh, i64 st)
 {
-    i64 rows = BH * S;
-    for (i64 row = (i64)blockIdx.x * blockDim.y + threadIdx.y; row < rows; row += (i64)gridDim.x * blockDim.y) {
-        i64 bh = row / S, s = row - bh * S, b = bh / heads, h = bh - b * heads;
-        int t = slot_token[s];
-        U *o = dst + row * ru;
-        if (t < 0) {
-            for (i64 u = threadIdx.x; u < ru; u += blockDim.x)
-                o[u] = vox_zero<U>();
-        } else {
-            const U *in = src + b * sb + h * sh + (i64)t * st;
-            for (i64 u = threadIdx.x; u < ru; u += blockDim.x)
-                o[u] = in[u];
-        }
-    }
+    vox_copy_rows<U>(BH * S, ru, [&](i64 row, int, const U *&in, U *&o) {
+        i64 bh, s, b, h;
+        vox_divmod(row, S, bh, s);
+        vox_divmod(bh, heads, b, h);
+        const int t = slot_token[s];
+        o = dst + row * ru;
+        in = t < 0 ? 0 : src + b * sb + h * sh + (i64)t * st;
+    });
 }
 
 #define VOX_PERMUTE_TO_KERNEL(NAME, U)                                                                      \
@@ -48,7 +36,7 @@ VOX_EACH_COPY_UNIT(VOX_PERMUTE_TO_KERNEL)
 
 #ifdef VOX_GPU_HOST
 
-/* Eight block-layout rows per block of (32, 8) threads, a warp per row, in the widest copy unit. */
+/* Blocks of (32, 8) threads (vox_copy_rows), in the widest copy unit. */
 vox_status gpu_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_to *p)
 {
     gpu_dev *g = dev;
