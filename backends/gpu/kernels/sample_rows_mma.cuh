@@ -6,26 +6,31 @@
  * writes per (bh, row, split, pattern) {max, sum, acc[D]} (f32) to a.part;
  * vox_sample_rows_merge merges the splits unchanged.
  *
- * CTA: 8 warps; warp w owns rows 16*(w&3).. +15 of the group and head dims
- * hf*DH .. +DH-1, hf = w>>2, DH = DP/2. K and V tiles are double-buffered in
- * shared memory by cp.async (rows past the block's valid count and dims past
- * D zero-filled: padding is never read). Per tile:
- *  - S = Q K^T: each warp multiplies over its own DH dims, one fresh
+ * CTA: 8 warps; warp w owns rows 16*(w&3).. +15 of the group (its row group)
+ * and, with kh = w>>2, keys 32*kh.. +31 of each tile for the scores and head
+ * dims kh*DH .. +DH-1 (DH = DP/2) for P V. K and V tiles stream through a
+ * VOX_SRM_STAGES-deep cp.async ring in shared memory (rows past the block's
+ * valid count and dims past D zero-filled: padding is never read). Per tile:
+ *  - S = Q K^T over all D for the warp's 16 rows x 32 keys, one fresh
  *    accumulator per 16 dims added in f32 (the tensor core's internal
- *    truncation then acts on 16-product partials, not on the running sum),
- *    the two warps of a row group swap partials through shared memory (a
- *    named barrier per pair) and both form own + other: IEEE addition
- *    commutes, so both hold bitwise the same scores, maxima, weights and sums;
- *  - per row, as the f32 kernel: s *= scale, tile max m (NaN wins), weights
- *    w = expf(s - m), sum z in f32;
- *  - T = P V: P split exactly into three 16-bit pieces hi + mid + lo (each
- *    the round-to-nearest of the remainder left by the previous ones), so
+ *    truncation then acts on 16-product partials, not on the running sum);
+ *    every score is computed once;
+ *  - per row, as the f32 kernel: s *= scale, tile max m (NaN wins; the two
+ *    warps of a row group swap their halves' maxima through shared memory and
+ *    both take max(half 0, half 1)), weights w = expf(s - m) (masked keys:
+ *    expf(-inf) = 0), sum z = z(half 0) + z(half 1): both warps hold bitwise
+ *    the same m and z;
+ *  - P split exactly into three 16-bit pieces hi + mid + lo (each the
+ *    round-to-nearest of the remainder left by the previous ones), so
  *    |w - (hi+mid+lo)| <= 2^-27 |w| for bf16 (8-bit significands), 2^-33 |w|
  *    for f16; f16 pieces are of w * 2^14 (weights >= 2^-28 stay normal; the
- *    accumulators carry the factor, removed on write). Per 16 keys the three
- *    products go into a fresh accumulator, lo first, added to T in f32: the
- *    tensor core's internal truncation then acts on one 16-key partial, not
- *    on the running T;
+ *    accumulators carry the factor, removed on write). Each warp stores its
+ *    keys' pieces as mma A fragments in shared memory; after a barrier of the
+ *    pair both read all 64 keys';
+ *  - T = P V over the warp's DH dims: per 16 keys the three products go into
+ *    a fresh accumulator, lo first (each piece for all the warp's dims before
+ *    the next: independent mma in flight), added to T in f32: the tensor
+ *    core's internal truncation acts on one 16-key partial, not on T;
  *  - the tile's (m, z, T) merged online into every pattern that allows its
  *    block, exactly as the f32 kernel (NaN, +-inf and all -inf tiles alike).
  * A tile whose V holds an Inf or NaN (any valid key, one __syncthreads_or over
@@ -46,10 +51,6 @@
 #if VOX_HAVE_MMA_SYNC
 
 #include "mma_sync.cuh"
-
-#define VOX_SRM_THREADS 256
-#define VOX_SRM_ROWS 64 /* sampled rows per CTA: 4 row groups x 16 */
-#define VOX_SRM_KT 64   /* keys per tile */
 
 /* The two 16-bit halves of a packed pair back to f32 (lo = first). */
 template <bool BF> __device__ __forceinline__ void vox_unpack2(unsigned d, float &lo, float &hi)
@@ -113,26 +114,76 @@ __device__ __forceinline__ void vox_pair_barrier(int id)
     asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(64) : "memory");
 }
 
+/* T = P V of one tile over the warp's DH dims (kh: which half), T zero on
+ * entry. fr: the row group's P fragments [4 k-steps of 16 keys][3 pieces (hi,
+ * mid, lo)][32 lanes]. NP = 3: per 16 keys lo, mid, hi into a fresh
+ * accumulator (into T itself for the first 16 keys, T being 0), added to T;
+ * NP = 1: hi alone (a tile whose V holds an Inf or NaN). Dims go 32 at a time
+ * (4 independent mma per piece, few live registers). */
+template <int NP, int DP, bool BF>
+__device__ __forceinline__ void vox_srm_pv(float (*T)[4], const uint4 *fr, const u16 *cV, int kh, int lane)
+{
+    constexpr int DH = DP / 2, NT = DH / 8;
+    const int mat = lane >> 3;
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        unsigned a[NP][4];
+#pragma unroll
+        for (int pc = 0; pc < NP; pc++) {
+            const uint4 f = fr[(kk * 3 + pc) * 32 + lane];
+            a[pc][0] = f.x, a[pc][1] = f.y, a[pc][2] = f.z, a[pc][3] = f.w;
+        }
+#pragma unroll
+        for (int n0 = 0; n0 < NT; n0 += 4) {
+            unsigned b[4][2];
+#pragma unroll
+            for (int dp = 0; dp < 2; dp++) {
+                unsigned r[4];
+                vox_ldsm_x4_t(r, cV + vox_swz<DP>(kk * 16 + (lane & 7) + ((mat & 1) << 3),
+                                                  kh * (DH / 8) + n0 + 2 * dp + (mat >> 1)));
+                b[2 * dp][0] = r[0], b[2 * dp][1] = r[1], b[2 * dp + 1][0] = r[2], b[2 * dp + 1][1] = r[3];
+            }
+            float c[4][4];
+#pragma unroll
+            for (int n = 0; n < 4; n++)
+                c[n][0] = c[n][1] = c[n][2] = c[n][3] = 0.f;
+#pragma unroll
+            for (int pc = NP - 1; pc >= 0; pc--) /* lo, mid, hi */
+#pragma unroll
+                for (int n = 0; n < 4; n++)
+                    vox_mma16816<BF>(kk == 0 ? T[n0 + n] : c[n], a[pc], b[n][0], b[n][1]);
+            if (kk)
+#pragma unroll
+                for (int n = 0; n < 4; n++)
+                    T[n0 + n][0] += c[n][0], T[n0 + n][1] += c[n][1], T[n0 + n][2] += c[n][2],
+                        T[n0 + n][3] += c[n][3];
+        }
+    }
+}
+
 template <int DP, bool BF>
 __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, const u16 *v, const int *rows, i64 R,
                                                 const int *coord, const int *valid, i64 NB, int V, int D, int fb,
                                                 int sb, int sink, float scale, float *part, int nsplit, i64 BH)
 {
-    constexpr int CH = DP / 8, DH = DP / 2, KS = DH / 16, NT = DH / 8;
+    constexpr int CH = DP / 8, DH = DP / 2, KS = DP / 16, NT = DH / 8, NS = VOX_SRM_STAGES;
     constexpr float WSCALE = BF ? 1.f : 16384.f; /* f16: pieces of w * 2^14 */
     u16 *sQ = (u16 *)vox_dyn_smem;
-    u16 *sK = sQ + VOX_SRM_ROWS * DP;                  /* [2][KT][DP] */
-    u16 *sV = sK + 2 * VOX_SRM_KT * DP;                /* [2][KT][DP] */
-    float4 *sX = (float4 *)(sV + 2 * VOX_SRM_KT * DP); /* [8 warps][8 n-blocks][32 lanes] score partials */
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, rg = warp & 3, hf = warp >> 2;
+    u16 *sK = sQ + VOX_SRM_ROWS * DP;                 /* [NS][KT][DP] */
+    u16 *sV = sK + NS * VOX_SRM_KT * DP;              /* [NS][KT][DP] */
+    uint4 *sP = (uint4 *)(sV + NS * VOX_SRM_KT * DP); /* [4 row groups][4 k-steps][3 pieces][32 lanes] */
+    float *sM = (float *)(sP + 4 * 4 * 3 * 32);       /* [8 warps][16 rows]: half maxima */
+    float *sZ = sM + 8 * 16;                          /* [8 warps][16 rows]: half sums */
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, rg = warp & 3, kh = warp >> 2;
     const int mat = lane >> 3, g = lane >> 2, t4 = lane & 3;
     const i64 S = NB * (i64)V, groups = (R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS;
     const unsigned vmask = BF ? 0x7f807f80u : 0x7c007c00u; /* exponent all ones: Inf or NaN */
+    uint4 *fr = sP + rg * (4 * 3 * 32);                     /* the row group's P fragments */
     for (i64 x = blockIdx.x; x < BH * nsplit * groups; x += gridDim.x) {
         const i64 gi = x % groups, tt = x / groups, sp = tt % nsplit, bh = tt / nsplit, r0 = gi * VOX_SRM_ROWS;
         const int jb0 = (int)(NB * sp / nsplit), jb1 = (int)(NB * (sp + 1) / nsplit); /* blocks are int32-indexed */
         const i64 hb = bh * S;
-        const bool live = r0 + 16 * rg < R; /* the warp's rows hold a sampled row */
+        const bool live = r0 + 16 * rg < R; /* the row group holds a sampled row (both warps alike) */
         __syncthreads(); /* the previous unit is done with sQ, sK, sV */
         for (int y = tid; y < VOX_SRM_ROWS * CH; y += VOX_SRM_THREADS) {
             int r = y / CH, ch = y - r * CH;
@@ -168,20 +219,30 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             while (jb < jb1 && c0 >= valid[jb])
                 jb++, c0 = 0;
         };
+        /* (jb, c0): the tile computed; (ljb, lc0): the next tile to load, NS - 1
+         * ahead; the first group also carries Q. One group per tile slot, empty
+         * past the split's end, so that wait_group<NS - 2> means "this tile is in" */
         int jb = jb0, c0 = -VOX_SRM_KT;
         next_tile(jb, c0);
-        if (jb < jb1)
-            load_kv(jb, c0, 0);
-        vox_cp_commit();
+        int ljb = jb, lc0 = c0;
+#pragma unroll
+        for (int st = 0; st < NS - 1; st++) {
+            if (ljb < jb1)
+                load_kv(ljb, lc0, st), next_tile(ljb, lc0);
+            vox_cp_commit();
+        }
 
         /* per thread: rows g and g+8 of the warp's 16 (h = 0, 1) */
-        int ib[2];
+        int ci[2][3];
         float M[3][2], Z[3][2], A[3][NT][4];
         unsigned ninf = 0; /* bit 2p+h: pattern p of row h saw an all -inf tile */
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             i64 r = r0 + 16 * rg + g + 8 * h;
-            ib[h] = r < R ? rows[r] / V : 0; /* block of the row (slots are int32) */
+            const int ib = r < R ? rows[r] / V : 0; /* block of the row (slots are int32) */
+#pragma unroll
+            for (int e = 0; e < 3; e++)
+                ci[h][e] = coord[3 * ib + e];
 #pragma unroll
             for (int p = 0; p < 3; p++)
                 M[p][h] = -VOX_INF, Z[p][h] = 0.f;
@@ -192,126 +253,111 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             for (int n = 0; n < NT; n++)
                 A[p][n][0] = A[p][n][1] = A[p][n][2] = A[p][n][3] = 0.f;
 
-        for (int st = 0; jb < jb1; st ^= 1) {
-            int njb = jb, nc0 = c0;
-            next_tile(njb, nc0);
+        for (int st = 0; jb < jb1; st = st + 1 == NS ? 0 : st + 1) {
             const int nk = min(valid[jb] - c0, VOX_SRM_KT);
-            vox_cp_wait<0>();
-            /* every copy of this tile has landed; the other stage is free */
+            vox_cp_wait<NS - 2>();
+            /* every copy of this tile has landed; the stage loaded next is free */
             const bool bad = __syncthreads_or(v_bad(st)) != 0;
-            if (njb < jb1)
-                load_kv(njb, nc0, st ^ 1);
+            if (ljb < jb1)
+                load_kv(ljb, lc0, st == 0 ? NS - 1 : st - 1), next_tile(ljb, lc0);
             vox_cp_commit();
             if (live) {
+                const int cj[3] = {coord[3 * jb], coord[3 * jb + 1], coord[3 * jb + 2]};
                 const u16 *cK = sK + st * VOX_SRM_KT * DP, *cV = sV + st * VOX_SRM_KT * DP;
-                /* S over this warp's DH dims */
-                float s[8][4];
+                /* S for the warp's 16 rows x 32 keys over all dims */
+                float s[4][4];
 #pragma unroll
-                for (int n = 0; n < 8; n++)
+                for (int n = 0; n < 4; n++)
                     s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
 #pragma unroll
                 for (int kk = 0; kk < KS; kk++) {
-                    const int ch = hf * (DH / 8) + 2 * kk;
                     unsigned a[4];
-                    vox_ldsm_x4(a, sQ + vox_swz<DP>(16 * rg + (lane & 7) + ((mat & 1) << 3), ch + (mat >> 1)));
+                    vox_ldsm_x4(a, sQ + vox_swz<DP>(16 * rg + (lane & 7) + ((mat & 1) << 3), 2 * kk + (mat >> 1)));
 #pragma unroll
-                    for (int np = 0; np < 4; np++) {
+                    for (int np = 0; np < 2; np++) {
                         unsigned b[4];
-                        vox_ldsm_x4(b, cK + vox_swz<DP>(np * 16 + (lane & 7) + ((mat >> 1) << 3), ch + (mat & 1)));
+                        vox_ldsm_x4(b, cK + vox_swz<DP>(32 * kh + 16 * np + (lane & 7) + ((mat >> 1) << 3),
+                                                        2 * kk + (mat & 1)));
 #pragma unroll
                         for (int j = 0; j < 2; j++) {
                             float *sj = s[2 * np + j];
-                            if (kk == 0) { /* s is 0: the same as a fresh accumulator */
-                                vox_mma16816<BF>(sj, a, b[2 * j], b[2 * j + 1]);
-                                continue;
-                            }
                             float c[4] = {0.f, 0.f, 0.f, 0.f};
-                            vox_mma16816<BF>(c, a, b[2 * j], b[2 * j + 1]);
-                            sj[0] += c[0], sj[1] += c[1], sj[2] += c[2], sj[3] += c[3];
+                            vox_mma16816<BF>(kk == 0 ? sj : c, a, b[2 * j], b[2 * j + 1]); /* s is 0 at kk 0 */
+                            if (kk)
+                                sj[0] += c[0], sj[1] += c[1], sj[2] += c[2], sj[3] += c[3];
                         }
                     }
                 }
-                /* swap partials with the other half of the row group: own + other */
-#pragma unroll
-                for (int n = 0; n < 8; n++)
-                    sX[(warp * 8 + n) * 32 + lane] = make_float4(s[n][0], s[n][1], s[n][2], s[n][3]);
-                vox_pair_barrier(1 + rg);
-#pragma unroll
-                for (int n = 0; n < 8; n++) {
-                    float4 o = sX[((warp ^ 4) * 8 + n) * 32 + lane];
-                    s[n][0] += o.x, s[n][1] += o.y, s[n][2] += o.z, s[n][3] += o.w;
-                }
-                /* per row: the tile's max (NaN wins), weights, sum */
-                float mb[2], zb[2];
-                bool allninf[2];
+                /* per row: the half's max (NaN wins), swapped with the pair */
+                float m[2], z[2];
 #pragma unroll
                 for (int h = 0; h < 2; h++) {
-                    float m = -VOX_INF;
+                    float mx = -VOX_INF;
 #pragma unroll
-                    for (int n = 0; n < 8; n++)
+                    for (int n = 0; n < 4; n++)
 #pragma unroll
                         for (int c = 0; c < 2; c++) {
-                            s[n][2 * h + c] *= scale;
-                            if (n * 8 + 2 * t4 + c < nk)
-                                m = VOX_NMAX(m, s[n][2 * h + c]);
+                            const float x = s[n][2 * h + c] * scale;
+                            s[n][2 * h + c] = x;
+                            mx = VOX_NMAX(mx, 32 * kh + 8 * n + 2 * t4 + c < nk ? x : -VOX_INF);
                         }
-                    m = vox_quad_nmax(m);
-                    allninf[h] = m == -VOX_INF;
-                    float z = 0.f;
+                    m[h] = vox_quad_nmax(mx);
+                }
+                if (t4 == 0)
+                    sM[warp * 16 + g] = m[0], sM[warp * 16 + g + 8] = m[1];
+                vox_pair_barrier(1 + rg);
 #pragma unroll
-                    for (int n = 0; n < 8; n++)
+                for (int h = 0; h < 2; h++)
+                    m[h] = VOX_NMAX(sM[rg * 16 + g + 8 * h], sM[(rg + 4) * 16 + g + 8 * h]);
+                /* weights (masked keys and all -inf tiles: expf(-inf) = 0), the half's sum */
+                const bool allninf[2] = {m[0] == -VOX_INF, m[1] == -VOX_INF};
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    float zz = 0.f;
+#pragma unroll
+                    for (int n = 0; n < 4; n++)
 #pragma unroll
                         for (int c = 0; c < 2; c++) {
-                            float w = n * 8 + 2 * t4 + c < nk && !allninf[h] ? VOX_EXPF(s[n][2 * h + c] - m) : 0.f;
-                            z += w;
+                            const bool in = 32 * kh + 8 * n + 2 * t4 + c < nk && !allninf[h];
+                            const float w = VOX_EXPF(in ? s[n][2 * h + c] - m[h] : -VOX_INF);
+                            zz += w;
                             s[n][2 * h + c] = w * WSCALE;
                         }
-                    z += __shfl_xor_sync(0xffffffffu, z, 1);
-                    z += __shfl_xor_sync(0xffffffffu, z, 2);
-                    mb[h] = m, zb[h] = z;
+                    zz += __shfl_xor_sync(0xffffffffu, zz, 1);
+                    z[h] = zz + __shfl_xor_sync(0xffffffffu, zz, 2);
                 }
-                /* T = P V over the warp's DH dims */
+                /* the half's P pieces as A fragments of k-steps 2kh, 2kh+1 */
+#pragma unroll
+                for (int kl = 0; kl < 2; kl++) {
+                    unsigned p[4][3];
+                    vox_split3<BF>(s[2 * kl][0], s[2 * kl][1], p[0]);
+                    vox_split3<BF>(s[2 * kl][2], s[2 * kl][3], p[1]);
+                    vox_split3<BF>(s[2 * kl + 1][0], s[2 * kl + 1][1], p[2]);
+                    vox_split3<BF>(s[2 * kl + 1][2], s[2 * kl + 1][3], p[3]);
+#pragma unroll
+                    for (int pc = 0; pc < 3; pc++)
+                        fr[((2 * kh + kl) * 3 + pc) * 32 + lane] = make_uint4(p[0][pc], p[1][pc], p[2][pc], p[3][pc]);
+                }
+                if (t4 == 0)
+                    sZ[warp * 16 + g] = z[0], sZ[warp * 16 + g + 8] = z[1];
+                vox_pair_barrier(1 + rg);
+#pragma unroll
+                for (int h = 0; h < 2; h++)
+                    z[h] = sZ[rg * 16 + g + 8 * h] + sZ[(rg + 4) * 16 + g + 8 * h];
+                /* T = P V over the warp's DH dims, all 64 keys */
                 float T[NT][4];
 #pragma unroll
                 for (int n = 0; n < NT; n++)
                     T[n][0] = T[n][1] = T[n][2] = T[n][3] = 0.f;
-#pragma unroll
-                for (int kk = 0; kk < 4; kk++) {
-                    unsigned p0[3], p1[3], p2[3], p3[3];
-                    vox_split3<BF>(s[2 * kk][0], s[2 * kk][1], p0);
-                    vox_split3<BF>(s[2 * kk][2], s[2 * kk][3], p1);
-                    vox_split3<BF>(s[2 * kk + 1][0], s[2 * kk + 1][1], p2);
-                    vox_split3<BF>(s[2 * kk + 1][2], s[2 * kk + 1][3], p3);
-#pragma unroll
-                    for (int dp = 0; dp < DH / 16; dp++) {
-                        unsigned b[4];
-                        vox_ldsm_x4_t(b, cV + vox_swz<DP>(kk * 16 + (lane & 7) + ((mat & 1) << 3),
-                                                          hf * (DH / 8) + 2 * dp + (mat >> 1)));
-#pragma unroll
-                        for (int j = 0; j < 2; j++) {
-                            float *tj = T[2 * dp + j];
-                            if (bad) { /* hi alone: no 0 * Inf */
-                                const unsigned ahi[4] = {p0[0], p1[0], p2[0], p3[0]};
-                                vox_mma16816<BF>(tj, ahi, b[2 * j], b[2 * j + 1]);
-                                continue;
-                            }
-                            float c[4] = {0.f, 0.f, 0.f, 0.f};
-                            float *acc = kk == 0 ? tj : c; /* T is 0 on the first 16 keys */
-#pragma unroll
-                            for (int pc = 2; pc >= 0; pc--) { /* lo, mid, hi */
-                                const unsigned ap[4] = {p0[pc], p1[pc], p2[pc], p3[pc]};
-                                vox_mma16816<BF>(acc, ap, b[2 * j], b[2 * j + 1]);
-                            }
-                            if (kk)
-                                tj[0] += c[0], tj[1] += c[1], tj[2] += c[2], tj[3] += c[3];
-                        }
-                    }
-                }
+                if (bad)
+                    vox_srm_pv<1, DP, BF>(T, fr, cV, kh, lane);
+                else
+                    vox_srm_pv<3, DP, BF>(T, fr, cV, kh, lane);
                 /* merge into every pattern that allows the block */
 #pragma unroll
                 for (int h = 0; h < 2; h++) {
-                    const bool al[3] = {true, vox_allows(coord, ib[h], jb, 0, fb, sb, sink) != 0,
-                                        vox_allows(coord, ib[h], jb, 1, fb, sb, sink) != 0};
+                    const bool al[3] = {true, vox_allows_tyx(ci[h], cj, 0, fb, sb, sink) != 0,
+                                        vox_allows_tyx(ci[h], cj, 1, fb, sb, sink) != 0};
 #pragma unroll
                     for (int p = 0; p < 3; p++) {
                         if (!al[p])
@@ -319,11 +365,11 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                         if (allninf[h])
                             ninf |= 1u << (2 * p + h);
                         else
-                            vox_srm_merge<NT>(M[p][h], Z[p][h], A[p], mb[h], zb[h], T, h);
+                            vox_srm_merge<NT>(M[p][h], Z[p][h], A[p], m[h], z[h], T, h);
                     }
                 }
             }
-            jb = njb, c0 = nc0;
+            next_tile(jb, c0);
         }
         vox_cp_wait<0>();
         if (!live)
@@ -336,13 +382,13 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
 #pragma unroll
             for (int p = 0; p < 3; p++) {
                 float *o = part + (((bh * R + r) * nsplit + sp) * 3 + p) * (D + 2);
-                if (hf == 0 && t4 == 0)
+                if (kh == 0 && t4 == 0)
                     o[0] = M[p][h], o[1] = M[p][h] == -VOX_INF && Z[p][h] == 0.f && (ninf >> (2 * p + h) & 1) ? -1.f : Z[p][h];
 #pragma unroll
                 for (int n = 0; n < NT; n++)
 #pragma unroll
                     for (int c = 0; c < 2; c++) {
-                        int e = hf * DH + n * 8 + 2 * t4 + c;
+                        int e = kh * DH + n * 8 + 2 * t4 + c;
                         if (e < D)
                             o[2 + e] = A[p][n][2 * h + c] * (1.f / WSCALE);
                     }
