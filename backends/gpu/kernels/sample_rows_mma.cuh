@@ -77,13 +77,19 @@ template <bool BF> __device__ __forceinline__ void vox_split3(float x, float y, 
     p[2] = vox_pack2<BF>(x - a, y - b);
 }
 
+/* VOX_NMAX (NaN if either is NaN, else the max) in one instruction (sm_80+). */
+__device__ __forceinline__ float vox_srm_nmax(float a, float b)
+{
+    float r;
+    asm("max.NaN.f32 %0, %1, %2;\n" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+}
+
 /* NaN-wins max over the 4 lanes of a quad (the lanes holding one row). */
 __device__ __forceinline__ float vox_quad_nmax(float v)
 {
-    for (int o = 1; o <= 2; o <<= 1) {
-        float w = __shfl_xor_sync(0xffffffffu, v, o);
-        v = VOX_NMAX(v, w);
-    }
+    for (int o = 1; o <= 2; o <<= 1)
+        v = vox_srm_nmax(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
 
@@ -177,7 +183,11 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, rg = warp & 3, kh = warp >> 2;
     const int mat = lane >> 3, g = lane >> 2, t4 = lane & 3;
     const i64 S = NB * (i64)V, groups = (R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS;
-    const unsigned vmask = BF ? 0x7f807f80u : 0x7c007c00u; /* exponent all ones: Inf or NaN */
+    /* Inf or NaN halves: (h & EXP) + EXP_LSB carries into bit 15 only when the
+     * exponent is all ones (no carry crosses into the upper half) */
+    const unsigned vexp = BF ? 0x7f807f80u : 0x7c007c00u, vlsb = BF ? 0x00800080u : 0x04000400u;
+    constexpr int RPP = VOX_SRM_THREADS / CH; /* tile rows per pass of the CTA's copies */
+    const int cu = tid / CH, cc = tid % CH;   /* this thread's first row and its chunk */
     uint4 *fr = sP + rg * (4 * 3 * 32);                     /* the row group's P fragments */
     for (i64 x = blockIdx.x; x < BH * nsplit * groups; x += gridDim.x) {
         const i64 gi = x % groups, tt = x / groups, sp = tt % nsplit, bh = tt / nsplit, r0 = gi * VOX_SRM_ROWS;
@@ -185,34 +195,36 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
         const i64 hb = bh * S;
         const bool live = r0 + 16 * rg < R; /* the row group holds a sampled row (both warps alike) */
         __syncthreads(); /* the previous unit is done with sQ, sK, sV */
-        for (int y = tid; y < VOX_SRM_ROWS * CH; y += VOX_SRM_THREADS) {
-            int r = y / CH, ch = y - r * CH;
-            bool ok = r0 + r < R && ch * 8 < D;
-            vox_cp_async16(sQ + vox_swz<DP>(r, ch), ok ? q + (hb + rows[r0 + r]) * D + ch * 8 : q, ok ? 16 : 0);
+#pragma unroll
+        for (int i = 0; i < VOX_SRM_ROWS / RPP; i++) {
+            const int r = cu + i * RPP;
+            bool ok = r0 + r < R && cc * 8 < D;
+            vox_cp_async16(sQ + vox_swz<DP>(r, cc), ok ? q + (hb + rows[r0 + r]) * D + cc * 8 : q, ok ? 16 : 0);
         }
         /* key tiles: (jb, c0) over the split's blocks, 64 valid keys at a time */
         auto load_kv = [&](int jb, int c0, int st) {
             const int nk = min(valid[jb] - c0, VOX_SRM_KT);
             const i64 row0 = hb + (i64)jb * V + c0;
             u16 *dk = sK + st * VOX_SRM_KT * DP, *dv = sV + st * VOX_SRM_KT * DP;
-            for (int y = tid; y < VOX_SRM_KT * CH; y += VOX_SRM_THREADS) {
-                int u = y / CH, ch = y - u * CH;
-                bool ok = u < nk && ch * 8 < D;
-                i64 gofs = (row0 + u) * D + ch * 8;
-                vox_cp_async16(dk + vox_swz<DP>(u, ch), ok ? k + gofs : k, ok ? 16 : 0);
-                vox_cp_async16(dv + vox_swz<DP>(u, ch), ok ? v + gofs : v, ok ? 16 : 0);
+#pragma unroll
+            for (int i = 0; i < VOX_SRM_KT / RPP; i++) {
+                const int u = cu + i * RPP;
+                bool ok = u < nk && cc * 8 < D;
+                i64 gofs = (row0 + u) * D + cc * 8;
+                vox_cp_async16(dk + vox_swz<DP>(u, cc), ok ? k + gofs : k, ok ? 16 : 0);
+                vox_cp_async16(dv + vox_swz<DP>(u, cc), ok ? v + gofs : v, ok ? 16 : 0);
             }
         };
         /* whether a V chunk this thread copied into stage st holds an Inf or NaN */
         auto v_bad = [&](int st) -> int {
             const u16 *dv = sV + st * VOX_SRM_KT * DP;
             unsigned bad = 0;
-            for (int y = tid; y < VOX_SRM_KT * CH; y += VOX_SRM_THREADS) {
-                uint4 c = *(const uint4 *)(dv + vox_swz<DP>(y / CH, y % CH));
-                bad |= __vcmpeq2(c.x & vmask, vmask) | __vcmpeq2(c.y & vmask, vmask) |
-                       __vcmpeq2(c.z & vmask, vmask) | __vcmpeq2(c.w & vmask, vmask);
+#pragma unroll
+            for (int i = 0; i < VOX_SRM_KT / RPP; i++) {
+                uint4 c = *(const uint4 *)(dv + vox_swz<DP>(cu + i * RPP, cc));
+                bad |= ((c.x & vexp) + vlsb) | ((c.y & vexp) + vlsb) | ((c.z & vexp) + vlsb) | ((c.w & vexp) + vlsb);
             }
-            return bad != 0;
+            return (bad & 0x80008000u) != 0;
         };
         auto next_tile = [&](int &jb, int &c0) {
             c0 += VOX_SRM_KT;
@@ -299,7 +311,7 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                         for (int c = 0; c < 2; c++) {
                             const float x = s[n][2 * h + c] * scale;
                             s[n][2 * h + c] = x;
-                            mx = VOX_NMAX(mx, 32 * kh + 8 * n + 2 * t4 + c < nk ? x : -VOX_INF);
+                            mx = vox_srm_nmax(mx, 32 * kh + 8 * n + 2 * t4 + c < nk ? x : -VOX_INF);
                         }
                     m[h] = vox_quad_nmax(mx);
                 }
@@ -308,7 +320,7 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                 vox_pair_barrier(1 + rg);
 #pragma unroll
                 for (int h = 0; h < 2; h++)
-                    m[h] = VOX_NMAX(sM[rg * 16 + g + 8 * h], sM[(rg + 4) * 16 + g + 8 * h]);
+                    m[h] = vox_srm_nmax(sM[rg * 16 + g + 8 * h], sM[(rg + 4) * 16 + g + 8 * h]);
                 /* weights (masked keys and all -inf tiles: expf(-inf) = 0), the half's sum */
                 const bool allninf[2] = {m[0] == -VOX_INF, m[1] == -VOX_INF};
 #pragma unroll
