@@ -93,6 +93,49 @@ __device__ __forceinline__ float vox_quad_nmax(float v)
     return v;
 }
 
+/* The warp's half of a tile, s[n][2h + c] (row g + 8h, key 8n + 2*t4 + c of
+ * the half): s *= scale and m[h] = the row's max over the half, NaN winning;
+ * MASK: only keys with 8n + c < lim count. */
+template <bool MASK> __device__ __forceinline__ void vox_srm_scale_max(float (*s)[4], float scale, int lim, float *m)
+{
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        float mx = -VOX_INF;
+#pragma unroll
+        for (int n = 0; n < 4; n++)
+#pragma unroll
+            for (int c = 0; c < 2; c++) {
+                const float x = s[n][2 * h + c] * scale;
+                s[n][2 * h + c] = x;
+                mx = vox_srm_nmax(mx, !MASK || 8 * n + c < lim ? x : -VOX_INF);
+            }
+        m[h] = vox_quad_nmax(mx);
+    }
+}
+
+/* Then, with the tile's max m[h]: s = w * wscale, w = expf(s - m) (0 for
+ * masked keys; a row whose scores are all -inf subtracts +inf instead: -inf,
+ * no -inf - -inf), and z[h] = the half's sum of w. */
+template <bool MASK>
+__device__ __forceinline__ void vox_srm_weights(float (*s)[4], int lim, const float *m, float wscale, float *z)
+{
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const float mu = m[h] == -VOX_INF ? VOX_INF : m[h];
+        float zz = 0.f;
+#pragma unroll
+        for (int n = 0; n < 4; n++)
+#pragma unroll
+            for (int c = 0; c < 2; c++) {
+                const float w = VOX_EXPF(!MASK || 8 * n + c < lim ? s[n][2 * h + c] - mu : -VOX_INF);
+                zz += w;
+                s[n][2 * h + c] = w * wscale;
+            }
+        zz += __shfl_xor_sync(0xffffffffu, zz, 1);
+        z[h] = zz + __shfl_xor_sync(0xffffffffu, zz, 2);
+    }
+}
+
 /* Online-softmax merge of a tile (mb, zb, T) into one row's pattern state
  * (M, Z, A): A and T hold the row's 2*NT elements at [n][2h + c]. */
 template <int NT>
@@ -300,44 +343,27 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                         }
                     }
                 }
-                /* per row: the half's max (NaN wins), swapped with the pair */
+                /* per row: the half's max (NaN wins), swapped with the pair; keys
+                 * 8n + 2*t4 + c of the half count where 8n + c < lim */
+                const int lim = nk - 32 * kh - 2 * t4;
+                const bool full = nk >= 32 * kh + 32; /* the whole half is valid (warp-uniform) */
                 float m[2], z[2];
-#pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    float mx = -VOX_INF;
-#pragma unroll
-                    for (int n = 0; n < 4; n++)
-#pragma unroll
-                        for (int c = 0; c < 2; c++) {
-                            const float x = s[n][2 * h + c] * scale;
-                            s[n][2 * h + c] = x;
-                            mx = vox_srm_nmax(mx, 32 * kh + 8 * n + 2 * t4 + c < nk ? x : -VOX_INF);
-                        }
-                    m[h] = vox_quad_nmax(mx);
-                }
+                if (full)
+                    vox_srm_scale_max<false>(s, scale, lim, m);
+                else
+                    vox_srm_scale_max<true>(s, scale, lim, m);
                 if (t4 == 0)
                     sM[warp * 16 + g] = m[0], sM[warp * 16 + g + 8] = m[1];
                 vox_pair_barrier(1 + rg);
 #pragma unroll
                 for (int h = 0; h < 2; h++)
                     m[h] = vox_srm_nmax(sM[rg * 16 + g + 8 * h], sM[(rg + 4) * 16 + g + 8 * h]);
-                /* weights (masked keys and all -inf tiles: expf(-inf) = 0), the half's sum */
+                /* weights, the half's sum */
                 const bool allninf[2] = {m[0] == -VOX_INF, m[1] == -VOX_INF};
-#pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    float zz = 0.f;
-#pragma unroll
-                    for (int n = 0; n < 4; n++)
-#pragma unroll
-                        for (int c = 0; c < 2; c++) {
-                            const bool in = 32 * kh + 8 * n + 2 * t4 + c < nk && !allninf[h];
-                            const float w = VOX_EXPF(in ? s[n][2 * h + c] - m[h] : -VOX_INF);
-                            zz += w;
-                            s[n][2 * h + c] = w * WSCALE;
-                        }
-                    zz += __shfl_xor_sync(0xffffffffu, zz, 1);
-                    z[h] = zz + __shfl_xor_sync(0xffffffffu, zz, 2);
-                }
+                if (full)
+                    vox_srm_weights<false>(s, lim, m, WSCALE, z);
+                else
+                    vox_srm_weights<true>(s, lim, m, WSCALE, z);
                 /* the half's P pieces as A fragments of k-steps 2kh, 2kh+1 */
 #pragma unroll
                 for (int kl = 0; kl < 2; kl++) {
