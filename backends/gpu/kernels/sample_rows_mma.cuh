@@ -245,17 +245,17 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             vox_cp_async16(sQ + vox_swz<DP>(r, cc), ok ? q + (hb + rows[r0 + r]) * D + cc * 8 : q, ok ? 16 : 0);
         }
         /* key tiles: (jb, c0) over the split's blocks, 64 valid keys at a time */
+        const i64 gstep = (i64)RPP * D; /* elements between a thread's rows */
         auto load_kv = [&](int jb, int c0, int st) {
-            const int nk = min(valid[jb] - c0, VOX_SRM_KT);
-            const i64 row0 = hb + (i64)jb * V + c0;
+            const int nk = min(valid[jb] - c0, VOX_SRM_KT) - cu; /* this thread's valid rows, times RPP */
+            const i64 g0 = (hb + (i64)jb * V + c0 + cu) * D + cc * 8;
             u16 *dk = sK + st * VOX_SRM_KT * DP, *dv = sV + st * VOX_SRM_KT * DP;
 #pragma unroll
             for (int i = 0; i < VOX_SRM_KT / RPP; i++) {
-                const int u = cu + i * RPP;
-                bool ok = u < nk && cc * 8 < D;
-                i64 gofs = (row0 + u) * D + cc * 8;
-                vox_cp_async16(dk + vox_swz<DP>(u, cc), ok ? k + gofs : k, ok ? 16 : 0);
-                vox_cp_async16(dv + vox_swz<DP>(u, cc), ok ? v + gofs : v, ok ? 16 : 0);
+                const bool ok = i * RPP < nk && cc * 8 < D;
+                const i64 go = ok ? g0 + i * gstep : 0;
+                vox_cp_async16(dk + vox_swz<DP>(cu + i * RPP, cc), k + go, ok ? 16 : 0);
+                vox_cp_async16(dv + vox_swz<DP>(cu + i * RPP, cc), v + go, ok ? 16 : 0);
             }
         };
         /* whether a V chunk this thread copied into stage st holds an Inf or NaN */
