@@ -231,7 +231,7 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     const unsigned vexp = BF ? 0x7f807f80u : 0x7c007c00u, vlsb = BF ? 0x00800080u : 0x04000400u;
     constexpr int RPP = VOX_SRM_THREADS / CH; /* tile rows per pass of the CTA's copies */
     const int cu = tid / CH, cc = tid % CH;   /* this thread's first row and its chunk */
-    uint4 *fr = sP + rg * (4 * 3 * 32);                     /* the row group's P fragments */
+    uint4 *fr = sP + rg * (4 * 3 * 32);       /* the row group's P fragments */
     for (i64 x = blockIdx.x; x < BH * nsplit * groups; x += gridDim.x) {
         const i64 gi = x % groups, tt = x / groups, sp = tt % nsplit, bh = tt / nsplit, r0 = gi * VOX_SRM_ROWS;
         const int jb0 = (int)(NB * sp / nsplit), jb1 = (int)(NB * (sp + 1) / nsplit); /* blocks are int32-indexed */
@@ -247,12 +247,12 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
         /* key tiles: (jb, c0) over the split's blocks, 64 valid keys at a time */
         const i64 gstep = (i64)RPP * D; /* elements between a thread's rows */
         auto load_kv = [&](int jb, int c0, int st) {
-            const int nk = min(valid[jb] - c0, VOX_SRM_KT) - cu; /* this thread's valid rows, times RPP */
+            const int nv = min(valid[jb] - c0, VOX_SRM_KT) - cu; /* row cu + i*RPP is valid iff i*RPP < nv */
             const i64 g0 = (hb + (i64)jb * V + c0 + cu) * D + cc * 8;
             u16 *dk = sK + st * VOX_SRM_KT * DP, *dv = sV + st * VOX_SRM_KT * DP;
 #pragma unroll
             for (int i = 0; i < VOX_SRM_KT / RPP; i++) {
-                const bool ok = i * RPP < nk && cc * 8 < D;
+                const bool ok = i * RPP < nv && cc * 8 < D;
                 const i64 go = ok ? g0 + i * gstep : 0;
                 vox_cp_async16(dk + vox_swz<DP>(cu + i * RPP, cc), k + go, ok ? 16 : 0);
                 vox_cp_async16(dv + vox_swz<DP>(cu + i * RPP, cc), v + go, ok ? 16 : 0);
