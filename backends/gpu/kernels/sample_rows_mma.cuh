@@ -6,9 +6,11 @@
  * writes per (bh, row, split, pattern) {max, sum, acc[D]} (f32) to a.part;
  * vox_sample_rows_merge merges the splits unchanged.
  *
- * CTA: 8 warps; warp w owns rows 16*(w&3).. +15 of the group (its row group)
- * and, with kh = w>>2, keys 32*kh.. +31 of each tile for the scores and head
- * dims kh*DH .. +DH-1 (DH = DP/2) for P V. K and V tiles stream through a
+ * CTA: 8 warps; warp w owns rows 16*(w>>1).. +15 of the group (its row
+ * group) and, with kh = w&1, keys 32*kh.. +31 of each tile for the scores and
+ * head dims kh*DH .. +DH-1 (DH = DP/2) for P V. Row groups 2 and 3 merge a
+ * tile at the start of the next one, so that the two warps of a
+ * multiprocessor quarter (w, w+4) overlap one's merge with the other's mma. K and V tiles stream through a
  * VOX_SRM_STAGES-deep cp.async ring in shared memory (rows past the block's
  * valid count and dims past D zero-filled: padding is never read). Per tile:
  *  - S = Q K^T over all D for the warp's 16 rows x 32 keys, one fresh
@@ -223,7 +225,8 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     uint4 *sP = (uint4 *)(sV + NS * VOX_SRM_KT * DP); /* [4 row groups][4 k-steps][3 pieces][32 lanes] */
     float *sM = (float *)(sP + 4 * 4 * 3 * 32);       /* [8 warps][16 rows]: half maxima */
     float *sZ = sM + 8 * 16;                          /* [8 warps][16 rows]: half sums */
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, rg = warp & 3, kh = warp >> 2;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, rg = warp >> 1, kh = warp & 1;
+    const bool late = rg >= 2; /* merges each tile at the start of the next */
     const int mat = lane >> 3, g = lane >> 2, t4 = lane & 3;
     const i64 S = NB * (i64)V, groups = (R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS;
     /* Inf or NaN halves: (h & EXP) + EXP_LSB carries into bit 15 only when the
@@ -308,6 +311,27 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             for (int n = 0; n < NT; n++)
                 A[p][n][0] = A[p][n][1] = A[p][n][2] = A[p][n][3] = 0.f;
 
+        /* merge a tile (m, z, T) of key block with coordinates cj into every
+         * pattern that allows it */
+        float T[NT][4], m[2], z[2];
+        int cj[3];
+        bool pending = false; /* late warps: a tile waits in (m, z, T, cj) */
+        auto merge_tile = [&]() {
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const bool al[3] = {true, vox_allows_tyx(ci[h], cj, 0, fb, sb, sink) != 0,
+                                    vox_allows_tyx(ci[h], cj, 1, fb, sb, sink) != 0};
+#pragma unroll
+                for (int p = 0; p < 3; p++) {
+                    if (!al[p])
+                        continue;
+                    if (m[h] == -VOX_INF)
+                        ninf |= 1u << (2 * p + h);
+                    else
+                        vox_srm_merge<NT>(M[p][h], Z[p][h], A[p], m[h], z[h], T, h);
+                }
+            }
+        };
         for (int st = 0; jb < jb1; st = st + 1 == NS ? 0 : st + 1) {
             const int nk = min(valid[jb] - c0, VOX_SRM_KT);
             vox_cp_wait<NS - 2>();
@@ -317,7 +341,9 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                 load_kv(ljb, lc0, st == 0 ? NS - 1 : st - 1), next_tile(ljb, lc0);
             vox_cp_commit();
             if (live) {
-                const int cj[3] = {coord[3 * jb], coord[3 * jb + 1], coord[3 * jb + 2]};
+                if (pending)
+                    merge_tile();
+                cj[0] = coord[3 * jb], cj[1] = coord[3 * jb + 1], cj[2] = coord[3 * jb + 2];
                 const u16 *cK = sK + st * VOX_SRM_KT * DP, *cV = sV + st * VOX_SRM_KT * DP;
                 /* S for the warp's 16 rows x 32 keys over all dims */
                 float s[4][4];
@@ -347,7 +373,6 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                  * 8n + 2*t4 + c of the half count where 8n + c < lim */
                 const int lim = nk - 32 * kh - 2 * t4;
                 const bool full = nk >= 32 * kh + 32; /* the whole half is valid (warp-uniform) */
-                float m[2], z[2];
                 if (full)
                     vox_srm_scale_max<false>(s, scale, lim, m);
                 else
@@ -357,9 +382,8 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                 vox_pair_barrier(1 + rg);
 #pragma unroll
                 for (int h = 0; h < 2; h++)
-                    m[h] = vox_srm_nmax(sM[rg * 16 + g + 8 * h], sM[(rg + 4) * 16 + g + 8 * h]);
+                    m[h] = vox_srm_nmax(sM[2 * rg * 16 + g + 8 * h], sM[(2 * rg + 1) * 16 + g + 8 * h]);
                 /* weights, the half's sum */
-                const bool allninf[2] = {m[0] == -VOX_INF, m[1] == -VOX_INF};
                 if (full)
                     vox_srm_weights<false>(s, lim, m, WSCALE, z);
                 else
@@ -381,9 +405,8 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                 vox_pair_barrier(1 + rg);
 #pragma unroll
                 for (int h = 0; h < 2; h++)
-                    z[h] = sZ[rg * 16 + g + 8 * h] + sZ[(rg + 4) * 16 + g + 8 * h];
+                    z[h] = sZ[2 * rg * 16 + g + 8 * h] + sZ[(2 * rg + 1) * 16 + g + 8 * h];
                 /* T = P V over the warp's DH dims, all 64 keys */
-                float T[NT][4];
 #pragma unroll
                 for (int n = 0; n < NT; n++)
                     T[n][0] = T[n][1] = T[n][2] = T[n][3] = 0.f;
@@ -391,27 +414,18 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                     vox_srm_pv<1, DP, BF>(T, fr, cV, kh, lane);
                 else
                     vox_srm_pv<3, DP, BF>(T, fr, cV, kh, lane);
-                /* merge into every pattern that allows the block */
-#pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    const bool al[3] = {true, vox_allows_tyx(ci[h], cj, 0, fb, sb, sink) != 0,
-                                        vox_allows_tyx(ci[h], cj, 1, fb, sb, sink) != 0};
-#pragma unroll
-                    for (int p = 0; p < 3; p++) {
-                        if (!al[p])
-                            continue;
-                        if (allninf[h])
-                            ninf |= 1u << (2 * p + h);
-                        else
-                            vox_srm_merge<NT>(M[p][h], Z[p][h], A[p], m[h], z[h], T, h);
-                    }
-                }
+                if (late)
+                    pending = true;
+                else
+                    merge_tile();
             }
             next_tile(jb, c0);
         }
         vox_cp_wait<0>();
         if (!live)
             continue;
+        if (pending)
+            merge_tile();
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             const i64 r = r0 + 16 * rg + g + 8 * h;
