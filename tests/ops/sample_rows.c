@@ -31,8 +31,9 @@ static int sample_rows_inputs(const op_case *c, op_inputs *in)
     if (c->fill & FILL_INF) /* one value of block 1's first key, head 0: o holds Inf, the sums Inf or NaN */
         in->buf[SR_V].f32[(size_t)(V * D + 2)] = INFINITY;
     /* rows: first slot of block 0, last valid slot of the last video block,
-     * then random distinct valid video slots */
-    int64_t cap = 24, R = 0, NBv = L->n_video_blocks;
+     * then random distinct valid video slots; up to 40 (the tensor-core kernel
+     * takes 16 rows per warp pair: 40 fill two groups and part of a third) */
+    int64_t cap = 40, R = 0, NBv = L->n_video_blocks;
     int32_t *rows = malloc(sizeof(int32_t) * (size_t)cap);
     unsigned char *used = calloc((size_t)S, 1);
     oh_rng r = {52};
