@@ -1,7 +1,8 @@
 /* Cases of sample_rows (core/backend.h): sampled rows including a block's
  * first and last valid slot, spatial/temporal widths 0 and 1, the first-frame
- * sink, text blocks, ragged and padding-only blocks, NaN in padding (must not
- * reach anything), NaN in one key (reaches every row), huge logits. The
+ * sink, text blocks, ragged and padding-only blocks (D 128 with blocks of 64
+ * slots: tiles of every fill), NaN in padding (must not reach anything), NaN
+ * in one key (reaches every row), Inf in one value, huge logits. The
  * output f32 [BH*R*3] is compared by normalized error. */
 #include <math.h>
 #include <stdio.h>
@@ -27,9 +28,12 @@ static int sample_rows_inputs(const op_case *c, op_inputs *in)
             in->buf[SR_Q].f32[k] *= 10.0f, in->buf[SR_K].f32[k] *= 10.0f;
     if (c->fill & FILL_NAN) /* one valid key of block 1, head 0 */
         in->buf[SR_K].f32[(size_t)(V * D + 1)] = NAN;
+    if (c->fill & FILL_INF) /* one value of block 1's first key, head 0: o holds Inf, the sums Inf or NaN */
+        in->buf[SR_V].f32[(size_t)(V * D + 2)] = INFINITY;
     /* rows: first slot of block 0, last valid slot of the last video block,
-     * then random distinct valid video slots */
-    int64_t cap = 24, R = 0, NBv = L->n_video_blocks;
+     * then random distinct valid video slots; up to 40 (the tensor-core kernel
+     * takes 16 rows per warp pair: 40 fill two groups and part of a third) */
+    int64_t cap = 40, R = 0, NBv = L->n_video_blocks;
     int32_t *rows = malloc(sizeof(int32_t) * (size_t)cap);
     unsigned char *used = calloc((size_t)S, 1);
     oh_rng r = {52};
@@ -82,13 +86,19 @@ static const op_case cases[] = {
     {"workload_f32", SHAPE(1, 4, 64, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1},
     {"workload_f16_d128_v128", SHAPE(1, 2, 128, 4, 8, 16, 0, 0, 2, 8, 8), VOX_F16, FILL_WORKLOAD,
      .drop_block = -1, .space_blocks = 1},
+    /* blocks of 64 slots holding 64, 48, 36, 32, 16 ... valid keys (the
+     * tensor-core kernel's whole, part-masked and empty 32-key halves), D 128 */
+    {"ragged_d128_v64_bf16", SHAPE(1, 2, 128, 6, 7, 9, 5, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .space_blocks = 1, .sink = 1},
+    {"inf_value_bf16", SHAPE(1, 2, 128, 6, 7, 9, 5, 0, 4, 4, 4), VOX_BF16, FILL_INF, .drop_block = -1,
+     .space_blocks = 1, .sink = 1},
     {"perf_wan_like_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .perf_only = 1},
 };
 
 const op_entry op_sample_rows = {
     VOX_OP_sample_rows, cases, (int)(sizeof cases / sizeof cases[0]),
-    /* largest observed on PoCL / lavapipe: f32 5.1e-12, f16 2.8e-13, bf16 4.8e-13 */
+    /* largest observed on PoCL / lavapipe: f32 5.1e-12, f16 4.2e-13, bf16 6.2e-13 */
     {{"out", 0, {5e-10, 3e-11, 5e-11}}}, 1,
     sample_rows_inputs, sample_rows_run, oh_compare_outputs_norm,
 };

@@ -26,6 +26,21 @@
     R(sample_rows_f32) R(sample_rows_f16) R(sample_rows_bf16) R(sample_rows_merge) M(sample_rows_mma_f16_d64) \
     M(sample_rows_mma_f16_d128) M(sample_rows_mma_bf16_d64) M(sample_rows_mma_bf16_d128)
 
+/* Key splits vox_sample_rows_merge takes (sample_rows_splits never asks more). */
+#define VOX_SR_MAX_SPLITS 64
+
+/* sample_rows_mma.cuh's CTA (threads, sampled rows, keys per tile, K/V tiles
+ * in flight) and its dynamic shared memory in bytes for head-dim tile DP: Q
+ * [rows][DP] and K, V [stages][keys][DP] (16-bit), the P fragments of 4 row
+ * groups (4 k-steps x 3 pieces x 32 lanes x 16 bytes), the half maxima and sums
+ * (2 x 8 warps x 16 rows floats). */
+#define VOX_SRM_THREADS 256
+#define VOX_SRM_ROWS 64
+#define VOX_SRM_KT 64
+#define VOX_SRM_STAGES 3
+#define VOX_SRM_SMEM(DP) \
+    ((VOX_SRM_ROWS + 2 * VOX_SRM_STAGES * VOX_SRM_KT) * (DP) * 2 + 4 * 4 * 3 * 32 * 16 + 2 * 8 * 16 * 4)
+
 #ifdef VOX_GPU_DEVICE
 
 #define VOX_SR_THREADS 256
@@ -34,9 +49,10 @@
 #define VOX_SR_KT (2 * VOX_WARP_SIZE) /* keys per tile: 2 per lane */
 #define VOX_SR_DS (4 * VOX_WARP_SIZE) /* head dims per CTA: 4 per lane */
 
-__device__ __forceinline__ int vox_allows(const int *coord, i64 ib, i64 jb, int temporal, int fb, int sb, int sink)
+/* Whether pattern `temporal` (0: spatial) lets a query of the block at
+ * ci = (t, y, x) see the key block at cj (coordinates -1: a global block). */
+__device__ __forceinline__ int vox_allows_tyx(const int *ci, const int *cj, int temporal, int fb, int sb, int sink)
 {
-    const int *ci = coord + 3 * ib, *cj = coord + 3 * jb;
     if (cj[0] < 0 || ci[0] < 0)
         return 1;
     if (sink && cj[0] == 0)
@@ -44,6 +60,10 @@ __device__ __forceinline__ int vox_allows(const int *coord, i64 ib, i64 jb, int 
     if (!temporal)
         return abs(cj[0] - ci[0]) <= fb;
     return abs(cj[1] - ci[1]) <= sb && abs(cj[2] - ci[2]) <= sb;
+}
+__device__ __forceinline__ int vox_allows(const int *coord, i64 ib, i64 jb, int temporal, int fb, int sb, int sink)
+{
+    return vox_allows_tyx(coord + 3 * ib, coord + 3 * jb, temporal, fb, sb, sink);
 }
 
 /* Online-softmax merge of a tile (mb, zb, ab) into a pattern state. */
@@ -219,35 +239,55 @@ __device__ void sample_rows(const typename DT::T *q, const typename DT::T *k, co
 }
 
 /* One CTA per (bh, row), grid-stride: the splits' states merged in f64 (sum
- * 0: no key; -1: only -inf scores; else >= 1 or NaN), then the sums. */
+ * 0: no key; -1: only -inf scores; else >= 1 or NaN), then the sums. Per
+ * pattern p the split weights f = exp(max_x - max) (-1: the split has no
+ * finite state) and the sum Z are formed once per row in shared memory, in
+ * split order; each dim then adds its f * acc in the same order. */
 __device__ void sample_rows_merge(const float *part, i64 nsplit, i64 BH, i64 R, i64 D, float *out)
 {
-    __shared__ double red[VOX_MAX_WARPS];
+    __shared__ double red[VOX_MAX_WARPS], fac[3][VOX_SR_MAX_SPLITS], MMs[3], Zs[3];
+    __shared__ int kind[3]; /* 1: some split has keys; 2: only -inf scores; 0: no key */
     for (i64 pr = blockIdx.x; pr < BH * R; pr += gridDim.x) {
         const float *base = part + pr * nsplit * 3 * (D + 2);
+        if (threadIdx.x < 3) {
+            const int p = threadIdx.x;
+            double MM = -INFINITY;
+            bool any = false, ninf = false;
+            for (i64 x = 0; x < nsplit; x++) {
+                const float *st = base + (x * 3 + p) * (D + 2);
+                if (st[1] == -1.f)
+                    ninf = true;
+                else if (st[1] != 0.f)
+                    any = true, MM = st[0] > MM ? st[0] : MM;
+            }
+            MMs[p] = MM, kind[p] = any ? 1 : ninf ? 2 : 0;
+        }
+        __syncthreads();
+        for (i64 y = threadIdx.x; y < 3 * nsplit; y += blockDim.x) {
+            const int p = (int)(y / nsplit);
+            const i64 x = y - p * nsplit;
+            const float *st = base + (x * 3 + p) * (D + 2);
+            fac[p][x] = st[1] == -1.f || st[1] == 0.f ? -1.0 : exp((double)st[0] - MMs[p]);
+        }
+        __syncthreads();
+        if (threadIdx.x < 3) {
+            const int p = threadIdx.x;
+            double Z = 0;
+            for (i64 x = 0; x < nsplit; x++)
+                if (fac[p][x] != -1.0)
+                    Z += fac[p][x] * base[(x * 3 + p) * (D + 2) + 1];
+            Zs[p] = Z;
+        }
+        __syncthreads();
         double es = 0, et = 0, nd = 0;
         for (i64 e = threadIdx.x; e < D; e += blockDim.x) {
             double o[3];
             for (int p = 0; p < 3; p++) {
-                double MM = -INFINITY;
-                bool any = false, ninf = false;
-                for (i64 x = 0; x < nsplit; x++) {
-                    const float *st = base + (x * 3 + p) * (D + 2);
-                    if (st[1] == -1.f)
-                        ninf = true;
-                    else if (st[1] != 0.f)
-                        any = true, MM = st[0] > MM ? st[0] : MM;
-                }
-                double Z = 0, A = 0;
-                for (i64 x = 0; x < nsplit && any; x++) {
-                    const float *st = base + (x * 3 + p) * (D + 2);
-                    if (st[1] == -1.f || st[1] == 0.f)
-                        continue;
-                    double f = exp((double)st[0] - MM);
-                    Z += f * st[1];
-                    A += f * st[2 + e];
-                }
-                o[p] = any ? A / Z : ninf ? VOX_NAN_F64 : 0.0;
+                double A = 0;
+                for (i64 x = 0; x < nsplit && kind[p] == 1; x++)
+                    if (fac[p][x] != -1.0)
+                        A += fac[p][x] * base[(x * 3 + p) * (D + 2) + 2 + e];
+                o[p] = kind[p] == 1 ? A / Zs[p] : kind[p] == 2 ? VOX_NAN_F64 : 0.0;
             }
             es += (o[1] - o[0]) * (o[1] - o[0]);
             et += (o[2] - o[0]) * (o[2] - o[0]);
@@ -296,9 +336,9 @@ VOX_KERNEL void vox_sample_rows_merge(vox_sample_rows_bufs b, vox_sample_rows_ar
 static int64_t sample_rows_splits(int64_t units, int64_t slots, int64_t NB)
 {
     int64_t n0 = (slots + units - 1) / units, best = 1;
-    n0 = n0 < 1 ? 1 : n0 > 64 ? 64 : n0;
+    n0 = n0 < 1 ? 1 : n0 > VOX_SR_MAX_SPLITS ? VOX_SR_MAX_SPLITS : n0;
     double best_t = 0;
-    for (int64_t n = n0; n <= 4 * n0 && n <= 64; n++) {
+    for (int64_t n = n0; n <= 4 * n0 && n <= VOX_SR_MAX_SPLITS; n++) {
         double t = (double)((units * n + slots - 1) / slots) / (double)n;
         if (n == n0 || t < best_t * 0.98)
             best = n, best_t = t;
@@ -306,7 +346,7 @@ static int64_t sample_rows_splits(int64_t units, int64_t slots, int64_t NB)
     return best > NB ? (NB < 1 ? 1 : NB) : best;
 }
 
-/* sample_rows_mma.cuh (f16/bf16, tensor cores): one CTA of 256
+/* sample_rows_mma.cuh (f16/bf16, tensor cores): one CTA of VOX_SRM_THREADS
  * threads per (bh, key split, 64 rows), one per multiprocessor, where the
  * module has the kernel, head_dim <= 128 is a multiple of 8, q, k, v are
  * 16-byte aligned and the shared memory fits; 0 when declined. */
@@ -316,19 +356,19 @@ static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_ro
     int dp = a.D <= 64 ? 64 : 128, bf = d->dtype == VOX_BF16;
     int fn = dp == 64 ? (bf ? GPU_FN_sample_rows_mma_bf16_d64 : GPU_FN_sample_rows_mma_f16_d64)
                       : (bf ? GPU_FN_sample_rows_mma_bf16_d128 : GPU_FN_sample_rows_mma_f16_d128);
-    size_t smem = (size_t)(64 + 4 * 64) * dp * 2 + 8 * 8 * 32 * 16; /* Q, 2 x (K, V), score partials */
+    size_t smem = (size_t)VOX_SRM_SMEM(dp);
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
     if (d->dtype == VOX_F32 || a.D > 128 || a.D % 8 || (b->q | b->k | b->v) % 16 || !g->fn[fn] ||
         smem > (size_t)room)
         return 0;
-    int64_t units = a.BH * ((a.R + 63) / 64);
+    int64_t units = a.BH * ((a.R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS);
     int64_t nsplit = sample_rows_splits(units, g->sm_count > 0 ? g->sm_count : 16, a.NB);
     *st = gpu_ensure_scratch(g, (size_t)(a.BH * a.R * nsplit * 3 * (a.D + 2)) * 4);
     if (*st)
         return 1;
     a.part = (int64_t)g->scratch;
     a.nsplit = (int32_t)nsplit;
-    *st = gpu_launch_op(g, VOX_OP_sample_rows, fn, units * nsplit, 256, 1, smem, b, &a);
+    *st = gpu_launch_op(g, VOX_OP_sample_rows, fn, units * nsplit, VOX_SRM_THREADS, 1, smem, b, &a);
     if (!*st)
         *st = gpu_launch_op(g, VOX_OP_sample_rows, GPU_FN_sample_rows_merge, gpu_cap_grid(g, a.BH * a.R, 16), 128,
                             1, 0, b, &a);

@@ -6,26 +6,33 @@
  * writes per (bh, row, split, pattern) {max, sum, acc[D]} (f32) to a.part;
  * vox_sample_rows_merge merges the splits unchanged.
  *
- * CTA: 8 warps; warp w owns rows 16*(w&3).. +15 of the group and head dims
- * hf*DH .. +DH-1, hf = w>>2, DH = DP/2. K and V tiles are double-buffered in
- * shared memory by cp.async (rows past the block's valid count and dims past
- * D zero-filled: padding is never read). Per tile:
- *  - S = Q K^T: each warp multiplies over its own DH dims, one fresh
+ * CTA: 8 warps; warp w owns rows 16*(w>>1).. +15 of the group (its row
+ * group) and, with kh = w&1, keys 32*kh.. +31 of each tile for the scores and
+ * head dims kh*DH .. +DH-1 (DH = DP/2) for P V. Row groups 2 and 3 merge a
+ * tile at the start of the next one, so that the two warps of a
+ * multiprocessor quarter (w, w+4) overlap one's merge with the other's mma. K and V tiles stream through a
+ * VOX_SRM_STAGES-deep cp.async ring in shared memory (rows past the block's
+ * valid count and dims past D zero-filled: padding is never read). Per tile:
+ *  - S = Q K^T over all D for the warp's 16 rows x 32 keys, one fresh
  *    accumulator per 16 dims added in f32 (the tensor core's internal
- *    truncation then acts on 16-product partials, not on the running sum),
- *    the two warps of a row group swap partials through shared memory (a
- *    named barrier per pair) and both form own + other: IEEE addition
- *    commutes, so both hold bitwise the same scores, maxima, weights and sums;
- *  - per row, as the f32 kernel: s *= scale, tile max m (NaN wins), weights
- *    w = expf(s - m), sum z in f32;
- *  - T = P V: P split exactly into three 16-bit pieces hi + mid + lo (each
- *    the round-to-nearest of the remainder left by the previous ones), so
+ *    truncation then acts on 16-product partials, not on the running sum);
+ *    every score is computed once;
+ *  - per row, as the f32 kernel: s *= scale, tile max m (NaN wins; the two
+ *    warps of a row group swap their halves' maxima through shared memory and
+ *    both take max(half 0, half 1)), weights w = expf(s - m) (masked keys:
+ *    expf(-inf) = 0), sum z = z(half 0) + z(half 1): both warps hold bitwise
+ *    the same m and z;
+ *  - P split exactly into three 16-bit pieces hi + mid + lo (each the
+ *    round-to-nearest of the remainder left by the previous ones), so
  *    |w - (hi+mid+lo)| <= 2^-27 |w| for bf16 (8-bit significands), 2^-33 |w|
  *    for f16; f16 pieces are of w * 2^14 (weights >= 2^-28 stay normal; the
- *    accumulators carry the factor, removed on write). Per 16 keys the three
- *    products go into a fresh accumulator, lo first, added to T in f32: the
- *    tensor core's internal truncation then acts on one 16-key partial, not
- *    on the running T;
+ *    accumulators carry the factor, removed on write). Each warp stores its
+ *    keys' pieces as mma A fragments in shared memory; after a barrier of the
+ *    pair both read all 64 keys';
+ *  - T = P V over the warp's DH dims: per 16 keys the three products go into
+ *    a fresh accumulator, lo first (each piece for all the warp's dims before
+ *    the next: independent mma in flight), added to T in f32: the tensor
+ *    core's internal truncation acts on one 16-key partial, not on T;
  *  - the tile's (m, z, T) merged online into every pattern that allows its
  *    block, exactly as the f32 kernel (NaN, +-inf and all -inf tiles alike).
  * A tile whose V holds an Inf or NaN (any valid key, one __syncthreads_or over
@@ -46,10 +53,6 @@
 #if VOX_HAVE_MMA_SYNC
 
 #include "mma_sync.cuh"
-
-#define VOX_SRM_THREADS 256
-#define VOX_SRM_ROWS 64 /* sampled rows per CTA: 4 row groups x 16 */
-#define VOX_SRM_KT 64   /* keys per tile */
 
 /* The two 16-bit halves of a packed pair back to f32 (lo = first). */
 template <bool BF> __device__ __forceinline__ void vox_unpack2(unsigned d, float &lo, float &hi)
@@ -76,14 +79,63 @@ template <bool BF> __device__ __forceinline__ void vox_split3(float x, float y, 
     p[2] = vox_pack2<BF>(x - a, y - b);
 }
 
+/* VOX_NMAX (NaN if either is NaN, else the max) in one instruction (sm_80+). */
+__device__ __forceinline__ float vox_srm_nmax(float a, float b)
+{
+    float r;
+    asm("max.NaN.f32 %0, %1, %2;\n" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+}
+
 /* NaN-wins max over the 4 lanes of a quad (the lanes holding one row). */
 __device__ __forceinline__ float vox_quad_nmax(float v)
 {
-    for (int o = 1; o <= 2; o <<= 1) {
-        float w = __shfl_xor_sync(0xffffffffu, v, o);
-        v = VOX_NMAX(v, w);
-    }
+    for (int o = 1; o <= 2; o <<= 1)
+        v = vox_srm_nmax(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
+}
+
+/* The warp's half of a tile, s[n][2h + c] (row g + 8h, key 8n + 2*t4 + c of
+ * the half): s *= scale and m[h] = the row's max over the half, NaN winning;
+ * MASK: only keys with 8n + c < lim count. */
+template <bool MASK> __device__ __forceinline__ void vox_srm_scale_max(float (*s)[4], float scale, int lim, float *m)
+{
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        float mx = -VOX_INF;
+#pragma unroll
+        for (int n = 0; n < 4; n++)
+#pragma unroll
+            for (int c = 0; c < 2; c++) {
+                const float x = s[n][2 * h + c] * scale;
+                s[n][2 * h + c] = x;
+                mx = vox_srm_nmax(mx, !MASK || 8 * n + c < lim ? x : -VOX_INF);
+            }
+        m[h] = vox_quad_nmax(mx);
+    }
+}
+
+/* Then, with the tile's max m[h]: s = w * wscale, w = expf(s - m) (0 for
+ * masked keys; a row whose scores are all -inf subtracts +inf instead: -inf,
+ * no -inf - -inf), and z[h] = the half's sum of w. */
+template <bool MASK>
+__device__ __forceinline__ void vox_srm_weights(float (*s)[4], int lim, const float *m, float wscale, float *z)
+{
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const float mu = m[h] == -VOX_INF ? VOX_INF : m[h];
+        float zz = 0.f;
+#pragma unroll
+        for (int n = 0; n < 4; n++)
+#pragma unroll
+            for (int c = 0; c < 2; c++) {
+                const float w = VOX_EXPF(!MASK || 8 * n + c < lim ? s[n][2 * h + c] - mu : -VOX_INF);
+                zz += w;
+                s[n][2 * h + c] = w * wscale;
+            }
+        zz += __shfl_xor_sync(0xffffffffu, zz, 1);
+        z[h] = zz + __shfl_xor_sync(0xffffffffu, zz, 2);
+    }
 }
 
 /* Online-softmax merge of a tile (mb, zb, T) into one row's pattern state
@@ -113,75 +165,142 @@ __device__ __forceinline__ void vox_pair_barrier(int id)
     asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(64) : "memory");
 }
 
+/* T = P V of one tile over the warp's DH dims (kh: which half), T zero on
+ * entry. fr: the row group's P fragments [4 k-steps of 16 keys][3 pieces (hi,
+ * mid, lo)][32 lanes]. NP = 3: per 16 keys lo, mid, hi into a fresh
+ * accumulator (into T itself for the first 16 keys, T being 0), added to T;
+ * NP = 1: hi alone (a tile whose V holds an Inf or NaN). Dims go 32 at a time
+ * (4 independent mma per piece, few live registers). */
+template <int NP, int DP, bool BF>
+__device__ __forceinline__ void vox_srm_pv(float (*T)[4], const uint4 *fr, const u16 *cV, int kh, int lane)
+{
+    constexpr int DH = DP / 2, NT = DH / 8;
+    const int mat = lane >> 3;
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        unsigned a[NP][4];
+#pragma unroll
+        for (int pc = 0; pc < NP; pc++) {
+            const uint4 f = fr[(kk * 3 + pc) * 32 + lane];
+            a[pc][0] = f.x, a[pc][1] = f.y, a[pc][2] = f.z, a[pc][3] = f.w;
+        }
+#pragma unroll
+        for (int n0 = 0; n0 < NT; n0 += 4) {
+            unsigned b[4][2];
+#pragma unroll
+            for (int dp = 0; dp < 2; dp++) {
+                unsigned r[4];
+                vox_ldsm_x4_t(r, cV + vox_swz<DP>(kk * 16 + (lane & 7) + ((mat & 1) << 3),
+                                                  kh * (DH / 8) + n0 + 2 * dp + (mat >> 1)));
+                b[2 * dp][0] = r[0], b[2 * dp][1] = r[1], b[2 * dp + 1][0] = r[2], b[2 * dp + 1][1] = r[3];
+            }
+            float c[4][4];
+#pragma unroll
+            for (int n = 0; n < 4; n++)
+                c[n][0] = c[n][1] = c[n][2] = c[n][3] = 0.f;
+#pragma unroll
+            for (int pc = NP - 1; pc >= 0; pc--) /* lo, mid, hi */
+#pragma unroll
+                for (int n = 0; n < 4; n++)
+                    vox_mma16816<BF>(kk == 0 ? T[n0 + n] : c[n], a[pc], b[n][0], b[n][1]);
+            if (kk)
+#pragma unroll
+                for (int n = 0; n < 4; n++)
+                    T[n0 + n][0] += c[n][0], T[n0 + n][1] += c[n][1], T[n0 + n][2] += c[n][2],
+                        T[n0 + n][3] += c[n][3];
+        }
+    }
+}
+
 template <int DP, bool BF>
 __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, const u16 *v, const int *rows, i64 R,
                                                 const int *coord, const int *valid, i64 NB, int V, int D, int fb,
                                                 int sb, int sink, float scale, float *part, int nsplit, i64 BH)
 {
-    constexpr int CH = DP / 8, DH = DP / 2, KS = DH / 16, NT = DH / 8;
+    constexpr int CH = DP / 8, DH = DP / 2, KS = DP / 16, NT = DH / 8, NS = VOX_SRM_STAGES;
     constexpr float WSCALE = BF ? 1.f : 16384.f; /* f16: pieces of w * 2^14 */
     u16 *sQ = (u16 *)vox_dyn_smem;
-    u16 *sK = sQ + VOX_SRM_ROWS * DP;                  /* [2][KT][DP] */
-    u16 *sV = sK + 2 * VOX_SRM_KT * DP;                /* [2][KT][DP] */
-    float4 *sX = (float4 *)(sV + 2 * VOX_SRM_KT * DP); /* [8 warps][8 n-blocks][32 lanes] score partials */
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, rg = warp & 3, hf = warp >> 2;
+    u16 *sK = sQ + VOX_SRM_ROWS * DP;                 /* [NS][KT][DP] */
+    u16 *sV = sK + NS * VOX_SRM_KT * DP;              /* [NS][KT][DP] */
+    uint4 *sP = (uint4 *)(sV + NS * VOX_SRM_KT * DP); /* [4 row groups][4 k-steps][3 pieces][32 lanes] */
+    float *sM = (float *)(sP + 4 * 4 * 3 * 32);       /* [8 warps][16 rows]: half maxima */
+    float *sZ = sM + 8 * 16;                          /* [8 warps][16 rows]: half sums */
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, rg = warp >> 1, kh = warp & 1;
+    const bool late = rg >= 2; /* merges each tile at the start of the next */
     const int mat = lane >> 3, g = lane >> 2, t4 = lane & 3;
     const i64 S = NB * (i64)V, groups = (R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS;
-    const unsigned vmask = BF ? 0x7f807f80u : 0x7c007c00u; /* exponent all ones: Inf or NaN */
+    /* Inf or NaN halves: (h & EXP) + EXP_LSB carries into bit 15 only when the
+     * exponent is all ones (no carry crosses into the upper half) */
+    const unsigned vexp = BF ? 0x7f807f80u : 0x7c007c00u, vlsb = BF ? 0x00800080u : 0x04000400u;
+    constexpr int RPP = VOX_SRM_THREADS / CH; /* tile rows per pass of the CTA's copies */
+    const int cu = tid / CH, cc = tid % CH;   /* this thread's first row and its chunk */
+    uint4 *fr = sP + rg * (4 * 3 * 32);       /* the row group's P fragments */
     for (i64 x = blockIdx.x; x < BH * nsplit * groups; x += gridDim.x) {
         const i64 gi = x % groups, tt = x / groups, sp = tt % nsplit, bh = tt / nsplit, r0 = gi * VOX_SRM_ROWS;
         const int jb0 = (int)(NB * sp / nsplit), jb1 = (int)(NB * (sp + 1) / nsplit); /* blocks are int32-indexed */
         const i64 hb = bh * S;
-        const bool live = r0 + 16 * rg < R; /* the warp's rows hold a sampled row */
+        const bool live = r0 + 16 * rg < R; /* the row group holds a sampled row (both warps alike) */
         __syncthreads(); /* the previous unit is done with sQ, sK, sV */
-        for (int y = tid; y < VOX_SRM_ROWS * CH; y += VOX_SRM_THREADS) {
-            int r = y / CH, ch = y - r * CH;
-            bool ok = r0 + r < R && ch * 8 < D;
-            vox_cp_async16(sQ + vox_swz<DP>(r, ch), ok ? q + (hb + rows[r0 + r]) * D + ch * 8 : q, ok ? 16 : 0);
+#pragma unroll
+        for (int i = 0; i < VOX_SRM_ROWS / RPP; i++) {
+            const int r = cu + i * RPP;
+            bool ok = r0 + r < R && cc * 8 < D;
+            vox_cp_async16(sQ + vox_swz<DP>(r, cc), ok ? q + (hb + rows[r0 + r]) * D + cc * 8 : q, ok ? 16 : 0);
         }
         /* key tiles: (jb, c0) over the split's blocks, 64 valid keys at a time */
+        const i64 gstep = (i64)RPP * D; /* elements between a thread's rows */
         auto load_kv = [&](int jb, int c0, int st) {
-            const int nk = min(valid[jb] - c0, VOX_SRM_KT);
-            const i64 row0 = hb + (i64)jb * V + c0;
+            const int nv = min(valid[jb] - c0, VOX_SRM_KT) - cu; /* row cu + i*RPP is valid iff i*RPP < nv */
+            const i64 g0 = (hb + (i64)jb * V + c0 + cu) * D + cc * 8;
             u16 *dk = sK + st * VOX_SRM_KT * DP, *dv = sV + st * VOX_SRM_KT * DP;
-            for (int y = tid; y < VOX_SRM_KT * CH; y += VOX_SRM_THREADS) {
-                int u = y / CH, ch = y - u * CH;
-                bool ok = u < nk && ch * 8 < D;
-                i64 gofs = (row0 + u) * D + ch * 8;
-                vox_cp_async16(dk + vox_swz<DP>(u, ch), ok ? k + gofs : k, ok ? 16 : 0);
-                vox_cp_async16(dv + vox_swz<DP>(u, ch), ok ? v + gofs : v, ok ? 16 : 0);
+#pragma unroll
+            for (int i = 0; i < VOX_SRM_KT / RPP; i++) {
+                const bool ok = i * RPP < nv && cc * 8 < D;
+                const i64 go = ok ? g0 + i * gstep : 0;
+                vox_cp_async16(dk + vox_swz<DP>(cu + i * RPP, cc), k + go, ok ? 16 : 0);
+                vox_cp_async16(dv + vox_swz<DP>(cu + i * RPP, cc), v + go, ok ? 16 : 0);
             }
         };
         /* whether a V chunk this thread copied into stage st holds an Inf or NaN */
         auto v_bad = [&](int st) -> int {
             const u16 *dv = sV + st * VOX_SRM_KT * DP;
             unsigned bad = 0;
-            for (int y = tid; y < VOX_SRM_KT * CH; y += VOX_SRM_THREADS) {
-                uint4 c = *(const uint4 *)(dv + vox_swz<DP>(y / CH, y % CH));
-                bad |= __vcmpeq2(c.x & vmask, vmask) | __vcmpeq2(c.y & vmask, vmask) |
-                       __vcmpeq2(c.z & vmask, vmask) | __vcmpeq2(c.w & vmask, vmask);
+#pragma unroll
+            for (int i = 0; i < VOX_SRM_KT / RPP; i++) {
+                uint4 c = *(const uint4 *)(dv + vox_swz<DP>(cu + i * RPP, cc));
+                bad |= ((c.x & vexp) + vlsb) | ((c.y & vexp) + vlsb) | ((c.z & vexp) + vlsb) | ((c.w & vexp) + vlsb);
             }
-            return bad != 0;
+            return (bad & 0x80008000u) != 0;
         };
         auto next_tile = [&](int &jb, int &c0) {
             c0 += VOX_SRM_KT;
             while (jb < jb1 && c0 >= valid[jb])
                 jb++, c0 = 0;
         };
+        /* (jb, c0): the tile computed; (ljb, lc0): the next tile to load, NS - 1
+         * ahead; the first group also carries Q. One group per tile slot, empty
+         * past the split's end, so that wait_group<NS - 2> means "this tile is in" */
         int jb = jb0, c0 = -VOX_SRM_KT;
         next_tile(jb, c0);
-        if (jb < jb1)
-            load_kv(jb, c0, 0);
-        vox_cp_commit();
+        int ljb = jb, lc0 = c0;
+#pragma unroll
+        for (int st = 0; st < NS - 1; st++) {
+            if (ljb < jb1)
+                load_kv(ljb, lc0, st), next_tile(ljb, lc0);
+            vox_cp_commit();
+        }
 
         /* per thread: rows g and g+8 of the warp's 16 (h = 0, 1) */
-        int ib[2];
+        int ci[2][3];
         float M[3][2], Z[3][2], A[3][NT][4];
         unsigned ninf = 0; /* bit 2p+h: pattern p of row h saw an all -inf tile */
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             i64 r = r0 + 16 * rg + g + 8 * h;
-            ib[h] = r < R ? rows[r] / V : 0; /* block of the row (slots are int32) */
+            const int ib = r < R ? rows[r] / V : 0; /* block of the row (slots are int32) */
+#pragma unroll
+            for (int e = 0; e < 3; e++)
+                ci[h][e] = coord[3 * ib + e];
 #pragma unroll
             for (int p = 0; p < 3; p++)
                 M[p][h] = -VOX_INF, Z[p][h] = 0.f;
@@ -192,142 +311,121 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             for (int n = 0; n < NT; n++)
                 A[p][n][0] = A[p][n][1] = A[p][n][2] = A[p][n][3] = 0.f;
 
-        for (int st = 0; jb < jb1; st ^= 1) {
-            int njb = jb, nc0 = c0;
-            next_tile(njb, nc0);
+        /* merge a tile (m, z, T) of key block with coordinates cj into every
+         * pattern that allows it */
+        float T[NT][4], m[2], z[2];
+        int cj[3];
+        bool pending = false; /* late warps: a tile waits in (m, z, T, cj) */
+        auto merge_tile = [&]() {
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const bool al[3] = {true, vox_allows_tyx(ci[h], cj, 0, fb, sb, sink) != 0,
+                                    vox_allows_tyx(ci[h], cj, 1, fb, sb, sink) != 0};
+#pragma unroll
+                for (int p = 0; p < 3; p++) {
+                    if (!al[p])
+                        continue;
+                    if (m[h] == -VOX_INF)
+                        ninf |= 1u << (2 * p + h);
+                    else
+                        vox_srm_merge<NT>(M[p][h], Z[p][h], A[p], m[h], z[h], T, h);
+                }
+            }
+        };
+        for (int st = 0; jb < jb1; st = st + 1 == NS ? 0 : st + 1) {
             const int nk = min(valid[jb] - c0, VOX_SRM_KT);
-            vox_cp_wait<0>();
-            /* every copy of this tile has landed; the other stage is free */
+            vox_cp_wait<NS - 2>();
+            /* every copy of this tile has landed; the stage loaded next is free */
             const bool bad = __syncthreads_or(v_bad(st)) != 0;
-            if (njb < jb1)
-                load_kv(njb, nc0, st ^ 1);
+            if (ljb < jb1)
+                load_kv(ljb, lc0, st == 0 ? NS - 1 : st - 1), next_tile(ljb, lc0);
             vox_cp_commit();
             if (live) {
+                if (pending)
+                    merge_tile();
+                cj[0] = coord[3 * jb], cj[1] = coord[3 * jb + 1], cj[2] = coord[3 * jb + 2];
                 const u16 *cK = sK + st * VOX_SRM_KT * DP, *cV = sV + st * VOX_SRM_KT * DP;
-                /* S over this warp's DH dims */
-                float s[8][4];
+                /* S for the warp's 16 rows x 32 keys over all dims */
+                float s[4][4];
 #pragma unroll
-                for (int n = 0; n < 8; n++)
+                for (int n = 0; n < 4; n++)
                     s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
 #pragma unroll
                 for (int kk = 0; kk < KS; kk++) {
-                    const int ch = hf * (DH / 8) + 2 * kk;
                     unsigned a[4];
-                    vox_ldsm_x4(a, sQ + vox_swz<DP>(16 * rg + (lane & 7) + ((mat & 1) << 3), ch + (mat >> 1)));
+                    vox_ldsm_x4(a, sQ + vox_swz<DP>(16 * rg + (lane & 7) + ((mat & 1) << 3), 2 * kk + (mat >> 1)));
 #pragma unroll
-                    for (int np = 0; np < 4; np++) {
+                    for (int np = 0; np < 2; np++) {
                         unsigned b[4];
-                        vox_ldsm_x4(b, cK + vox_swz<DP>(np * 16 + (lane & 7) + ((mat >> 1) << 3), ch + (mat & 1)));
+                        vox_ldsm_x4(b, cK + vox_swz<DP>(32 * kh + 16 * np + (lane & 7) + ((mat >> 1) << 3),
+                                                        2 * kk + (mat & 1)));
 #pragma unroll
                         for (int j = 0; j < 2; j++) {
                             float *sj = s[2 * np + j];
-                            if (kk == 0) { /* s is 0: the same as a fresh accumulator */
-                                vox_mma16816<BF>(sj, a, b[2 * j], b[2 * j + 1]);
-                                continue;
-                            }
                             float c[4] = {0.f, 0.f, 0.f, 0.f};
-                            vox_mma16816<BF>(c, a, b[2 * j], b[2 * j + 1]);
-                            sj[0] += c[0], sj[1] += c[1], sj[2] += c[2], sj[3] += c[3];
+                            vox_mma16816<BF>(kk == 0 ? sj : c, a, b[2 * j], b[2 * j + 1]); /* s is 0 at kk 0 */
+                            if (kk)
+                                sj[0] += c[0], sj[1] += c[1], sj[2] += c[2], sj[3] += c[3];
                         }
                     }
                 }
-                /* swap partials with the other half of the row group: own + other */
-#pragma unroll
-                for (int n = 0; n < 8; n++)
-                    sX[(warp * 8 + n) * 32 + lane] = make_float4(s[n][0], s[n][1], s[n][2], s[n][3]);
+                /* per row: the half's max (NaN wins), swapped with the pair; keys
+                 * 8n + 2*t4 + c of the half count where 8n + c < lim */
+                const int lim = nk - 32 * kh - 2 * t4;
+                const bool full = nk >= 32 * kh + 32; /* the whole half is valid (warp-uniform) */
+                if (full)
+                    vox_srm_scale_max<false>(s, scale, lim, m);
+                else
+                    vox_srm_scale_max<true>(s, scale, lim, m);
+                if (t4 == 0)
+                    sM[warp * 16 + g] = m[0], sM[warp * 16 + g + 8] = m[1];
                 vox_pair_barrier(1 + rg);
 #pragma unroll
-                for (int n = 0; n < 8; n++) {
-                    float4 o = sX[((warp ^ 4) * 8 + n) * 32 + lane];
-                    s[n][0] += o.x, s[n][1] += o.y, s[n][2] += o.z, s[n][3] += o.w;
+                for (int h = 0; h < 2; h++)
+                    m[h] = vox_srm_nmax(sM[2 * rg * 16 + g + 8 * h], sM[(2 * rg + 1) * 16 + g + 8 * h]);
+                /* weights, the half's sum */
+                if (full)
+                    vox_srm_weights<false>(s, lim, m, WSCALE, z);
+                else
+                    vox_srm_weights<true>(s, lim, m, WSCALE, z);
+                /* the half's P pieces as A fragments of k-steps 2kh, 2kh+1 */
+#pragma unroll
+                for (int kl = 0; kl < 2; kl++) {
+                    unsigned p[4][3];
+                    vox_split3<BF>(s[2 * kl][0], s[2 * kl][1], p[0]);
+                    vox_split3<BF>(s[2 * kl][2], s[2 * kl][3], p[1]);
+                    vox_split3<BF>(s[2 * kl + 1][0], s[2 * kl + 1][1], p[2]);
+                    vox_split3<BF>(s[2 * kl + 1][2], s[2 * kl + 1][3], p[3]);
+#pragma unroll
+                    for (int pc = 0; pc < 3; pc++)
+                        fr[((2 * kh + kl) * 3 + pc) * 32 + lane] = make_uint4(p[0][pc], p[1][pc], p[2][pc], p[3][pc]);
                 }
-                /* per row: the tile's max (NaN wins), weights, sum */
-                float mb[2], zb[2];
-                bool allninf[2];
+                if (t4 == 0)
+                    sZ[warp * 16 + g] = z[0], sZ[warp * 16 + g + 8] = z[1];
+                vox_pair_barrier(1 + rg);
 #pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    float m = -VOX_INF;
-#pragma unroll
-                    for (int n = 0; n < 8; n++)
-#pragma unroll
-                        for (int c = 0; c < 2; c++) {
-                            s[n][2 * h + c] *= scale;
-                            if (n * 8 + 2 * t4 + c < nk)
-                                m = VOX_NMAX(m, s[n][2 * h + c]);
-                        }
-                    m = vox_quad_nmax(m);
-                    allninf[h] = m == -VOX_INF;
-                    float z = 0.f;
-#pragma unroll
-                    for (int n = 0; n < 8; n++)
-#pragma unroll
-                        for (int c = 0; c < 2; c++) {
-                            float w = n * 8 + 2 * t4 + c < nk && !allninf[h] ? VOX_EXPF(s[n][2 * h + c] - m) : 0.f;
-                            z += w;
-                            s[n][2 * h + c] = w * WSCALE;
-                        }
-                    z += __shfl_xor_sync(0xffffffffu, z, 1);
-                    z += __shfl_xor_sync(0xffffffffu, z, 2);
-                    mb[h] = m, zb[h] = z;
-                }
-                /* T = P V over the warp's DH dims */
-                float T[NT][4];
+                for (int h = 0; h < 2; h++)
+                    z[h] = sZ[2 * rg * 16 + g + 8 * h] + sZ[(2 * rg + 1) * 16 + g + 8 * h];
+                /* T = P V over the warp's DH dims, all 64 keys */
 #pragma unroll
                 for (int n = 0; n < NT; n++)
                     T[n][0] = T[n][1] = T[n][2] = T[n][3] = 0.f;
-#pragma unroll
-                for (int kk = 0; kk < 4; kk++) {
-                    unsigned p0[3], p1[3], p2[3], p3[3];
-                    vox_split3<BF>(s[2 * kk][0], s[2 * kk][1], p0);
-                    vox_split3<BF>(s[2 * kk][2], s[2 * kk][3], p1);
-                    vox_split3<BF>(s[2 * kk + 1][0], s[2 * kk + 1][1], p2);
-                    vox_split3<BF>(s[2 * kk + 1][2], s[2 * kk + 1][3], p3);
-#pragma unroll
-                    for (int dp = 0; dp < DH / 16; dp++) {
-                        unsigned b[4];
-                        vox_ldsm_x4_t(b, cV + vox_swz<DP>(kk * 16 + (lane & 7) + ((mat & 1) << 3),
-                                                          hf * (DH / 8) + 2 * dp + (mat >> 1)));
-#pragma unroll
-                        for (int j = 0; j < 2; j++) {
-                            float *tj = T[2 * dp + j];
-                            if (bad) { /* hi alone: no 0 * Inf */
-                                const unsigned ahi[4] = {p0[0], p1[0], p2[0], p3[0]};
-                                vox_mma16816<BF>(tj, ahi, b[2 * j], b[2 * j + 1]);
-                                continue;
-                            }
-                            float c[4] = {0.f, 0.f, 0.f, 0.f};
-                            float *acc = kk == 0 ? tj : c; /* T is 0 on the first 16 keys */
-#pragma unroll
-                            for (int pc = 2; pc >= 0; pc--) { /* lo, mid, hi */
-                                const unsigned ap[4] = {p0[pc], p1[pc], p2[pc], p3[pc]};
-                                vox_mma16816<BF>(acc, ap, b[2 * j], b[2 * j + 1]);
-                            }
-                            if (kk)
-                                tj[0] += c[0], tj[1] += c[1], tj[2] += c[2], tj[3] += c[3];
-                        }
-                    }
-                }
-                /* merge into every pattern that allows the block */
-#pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    const bool al[3] = {true, vox_allows(coord, ib[h], jb, 0, fb, sb, sink) != 0,
-                                        vox_allows(coord, ib[h], jb, 1, fb, sb, sink) != 0};
-#pragma unroll
-                    for (int p = 0; p < 3; p++) {
-                        if (!al[p])
-                            continue;
-                        if (allninf[h])
-                            ninf |= 1u << (2 * p + h);
-                        else
-                            vox_srm_merge<NT>(M[p][h], Z[p][h], A[p], mb[h], zb[h], T, h);
-                    }
-                }
+                if (bad)
+                    vox_srm_pv<1, DP, BF>(T, fr, cV, kh, lane);
+                else
+                    vox_srm_pv<3, DP, BF>(T, fr, cV, kh, lane);
+                if (late)
+                    pending = true;
+                else
+                    merge_tile();
             }
-            jb = njb, c0 = nc0;
+            next_tile(jb, c0);
         }
         vox_cp_wait<0>();
         if (!live)
             continue;
+        if (pending)
+            merge_tile();
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             const i64 r = r0 + 16 * rg + g + 8 * h;
@@ -336,13 +434,13 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
 #pragma unroll
             for (int p = 0; p < 3; p++) {
                 float *o = part + (((bh * R + r) * nsplit + sp) * 3 + p) * (D + 2);
-                if (hf == 0 && t4 == 0)
+                if (kh == 0 && t4 == 0)
                     o[0] = M[p][h], o[1] = M[p][h] == -VOX_INF && Z[p][h] == 0.f && (ninf >> (2 * p + h) & 1) ? -1.f : Z[p][h];
 #pragma unroll
                 for (int n = 0; n < NT; n++)
 #pragma unroll
                     for (int c = 0; c < 2; c++) {
-                        int e = hf * DH + n * 8 + 2 * t4 + c;
+                        int e = kh * DH + n * 8 + 2 * t4 + c;
                         if (e < D)
                             o[2 + e] = A[p][n][2 * h + c] * (1.f / WSCALE);
                     }
