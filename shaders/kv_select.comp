@@ -543,19 +543,6 @@ static vox_status vk_kv_select_supports(const vk_dev *v, const vox_op_dims *d, c
     return VOX_ERR_UNSUPPORTED;
 }
 
-/* kv_select's work space: `bytes` of d->scratch (grown as needed; the work
- * recorded so far, which may use the old one, runs first). */
-static vox_status kv_scratch(vk_dev *v, size_t bytes)
-{
-    if (v->scratch.buf && v->scratch.size >= bytes)
-        return VOX_OK;
-    vox_status st = v->recording ? vk_flush(v) : VOX_OK;
-    if (st)
-        return st;
-    vk_buffer_destroy(v, &v->scratch);
-    return vk_buffer_create(v, bytes, 0, &v->scratch);
-}
-
 /* Workgroups of kv_select (grid-stride over tiles of kv_rows(D) query rows
  * of one head), each with (kv_rows(D) + 1) * NBv words of scratch for its
  * tile's scores and the current row's keys: at most 4096 and 128 MiB of
@@ -575,7 +562,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
     vox_status st = check_u32(v, "kv_select", rows * D, groups * a.per_block);
-    if (!st) st = kv_scratch(v, (size_t)(groups * a.per_block) * 4);
+    if (!st) st = vk_scratch(v, (size_t)(groups * a.per_block) * 4);
     if (st)
         return st;
     vk_kv_select_binds b = {.qbar = bind(p->qbar, (size_t)(rows * D) * 4, 4),

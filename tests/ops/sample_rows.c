@@ -28,8 +28,9 @@ static int sample_rows_inputs(const op_case *c, op_inputs *in)
     if (c->fill & FILL_NAN) /* one valid key of block 1, head 0 */
         in->buf[SR_K].f32[(size_t)(V * D + 1)] = NAN;
     /* rows: first slot of block 0, last valid slot of the last video block,
-     * then random distinct valid video slots */
-    int64_t cap = 24, R = 0, NBv = L->n_video_blocks;
+     * then random distinct valid video slots (up to 40: more than one group
+     * of 32 rows where a kernel tiles rows so) */
+    int64_t cap = 40, R = 0, NBv = L->n_video_blocks;
     int32_t *rows = malloc(sizeof(int32_t) * (size_t)cap);
     unsigned char *used = calloc((size_t)S, 1);
     oh_rng r = {52};
@@ -82,6 +83,8 @@ static const op_case cases[] = {
     {"workload_f32", SHAPE(1, 4, 64, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1},
     {"workload_f16_d128_v128", SHAPE(1, 2, 128, 4, 8, 16, 0, 0, 2, 8, 8), VOX_F16, FILL_WORKLOAD,
      .drop_block = -1, .space_blocks = 1},
+    {"d256_widths1_bf16", SHAPE(1, 2, 256, 4, 8, 8, 4, 0, 1, 4, 4), VOX_BF16, .drop_block = -1, .frame_blocks = 1,
+     .space_blocks = 1},
     {"perf_wan_like_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .perf_only = 1},
 };
