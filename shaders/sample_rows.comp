@@ -314,12 +314,13 @@ void main()
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_sample_rows(X)
 
-/* Workgroups the key splits aim for: a large GPU's multiprocessors twice. */
-#define VK_SR_SLOTS 256
+/* Resident workgroups the key splits aim for (vox_sample_rows_splits): a
+ * large GPU's multiprocessors twice. */
+#define VK_SR_SLOTS 264
 
 /* The tile pass, one workgroup per (bh, key split, 32 rows, 128 dims), the
- * splits ceil(VK_SR_SLOTS / units) (at most 64 and NB), their states in the
- * device's scratch; then the merge pass, one workgroup per (bh, row). */
+ * splits' states in the device's scratch; then the merge pass, one
+ * workgroup per (bh, row). */
 vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
 {
     VK_OP_ARGS(sample_rows);
@@ -329,8 +330,7 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     int64_t BH = a.BH, NB = a.NB, R = a.R;
     if (R <= 0)
         return VOX_OK;
-    int64_t units = BH * ((R + 31) / 32) * ((a.D + 127) / 128), nsplit = (VK_SR_SLOTS + units - 1) / units;
-    nsplit = nsplit > 64 ? 64 : nsplit > NB ? NB : nsplit < 1 ? 1 : nsplit;
+    int64_t units = BH * ((R + 31) / 32) * ((a.D + 127) / 128), nsplit = vox_sample_rows_splits(units, VK_SR_SLOTS, NB);
     a.nsplit = (int32_t)nsplit;
     size_t work = (size_t)(BH * R * nsplit * 3 * (a.D + 2)) * 4;
     st = check_u32(v, "sample_rows", BH * R * nsplit * 3 * (a.D + 2), units * nsplit);
