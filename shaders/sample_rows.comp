@@ -108,18 +108,19 @@ layout(std430, set = 0, binding = 7) writeonly buffer Work { float work[]; };
 #define SR_ROWS 32u /* sampled rows per workgroup: 4 per 32 invocations */
 #define SR_KT 64u   /* keys per tile: 2 per invocation of 32 */
 #define SR_DS 128u  /* head dims per workgroup: 4 per invocation of 32 */
-#define SR_DC 32u   /* dims per staged Q/K chunk */
+#define SR_DC 64u   /* dims per staged Q/K chunk */
 #define SR_VC 32u   /* keys per staged V chunk */
 /* shared row strides (floats): 4- and 2-aligned, few bank conflicts */
 #define SR_QS (SR_ROWS + 4u) /* qT[e][row] */
 #define SR_KS (SR_KT + 2u)   /* kT[e][key], after qT */
 #define SR_SS (SR_KT + 8u)   /* sc[row][key] */
 #define SR_WS (SR_ROWS + 4u) /* wt[key][row] */
-/* the stage holds qT + kT, then sc, then vs */
-#define SR_STAGE max(SR_VC * SR_DS, max(SR_DC * (SR_QS + SR_KS), SR_ROWS * SR_SS))
+/* The stage holds qT + kT; then sc and, after SR_WT0, wt; then vs and wt
+ * (kernels/sample_rows.cl of the OpenCL backend checks the sizes). */
+#define SR_WT0 (SR_VC * SR_DS)
+#define SR_STAGE (SR_DC * (SR_QS + SR_KS))
 layout(local_size_x = 256) in;
 shared float stage[SR_STAGE];
-shared float wt[SR_KT * SR_WS];
 shared float pm[SR_ROWS * 8u], pz[SR_ROWS * 8u];
 
 float nmax(float a, float b) { return isnan(a) || isnan(b) ? NAN_F : max(a, b); }
@@ -198,7 +199,7 @@ void main()
                 barrier(); /* the stage is free */
                 for (uint y = t; y < SR_DC * SR_ROWS; y += LS) {
                     /* 8 dims x 4 rows per 32 invocations: coalesced reads, no bank conflicts */
-                    uint w = y / 32u, l = y % 32u, e = l % 8u + 8u * (w % 4u), r = l / 8u + 4u * (w / 4u);
+                    uint w = y / 32u, l = y % 32u, e = l % 8u + 8u * (w % (SR_DC / 8u)), r = l / 8u + 4u * (w / (SR_DC / 8u));
                     stage[e * SR_QS + r] =
                         r0 + r < R && e0 + e < D ? LD(q[qo + (hb + uint(rows[ro + r0 + r])) * D + e0 + e]) : 0.0;
                 }
@@ -246,7 +247,7 @@ void main()
             for (uint key = part; key < SR_KT; key += 8u) {
                 float w = key < nk && m != NEG_INF ? exp(stage[rr * SR_SS + key] - m) : 0.0;
                 z += w;
-                wt[key * SR_WS + rr] = w;
+                stage[SR_WT0 + key * SR_WS + rr] = w;
             }
             pz[rr * 8u + part] = z;
             /* T = P V over the slice's dims 4lane.. */
@@ -262,10 +263,10 @@ void main()
                 }
                 barrier();
                 for (uint key = 0u; key < min(SR_VC, nk - v0); key++) {
-                    uint wb = (v0 + key) * SR_WS + 4u * rq, vb = key * SR_DS + 4u * lane;
+                    uint wb = SR_WT0 + (v0 + key) * SR_WS + 4u * rq, vb = key * SR_DS + 4u * lane;
                     for (uint i = 0u; i < 4u; i++)
                         for (uint d = 0u; d < 4u; d++)
-                            tv[i][d] = fma(wt[wb + i], stage[vb + d], tv[i][d]);
+                            tv[i][d] = fma(stage[wb + i], stage[vb + d], tv[i][d]);
                 }
             }
             for (uint i = 0u; i < 4u; i++) {

@@ -44,16 +44,17 @@ int vox_allows(__global const int *coord, long ib, long jb, int temporal, int fb
 #define SR_ROWS 32 /* sampled rows per work-group: 4 per 32 items */
 #define SR_KT 64   /* keys per tile: 2 per item of 32 */
 #define SR_DS 128  /* head dims per work-group: 4 per item of 32 */
-#define SR_DC 32   /* dims per staged Q/K chunk */
+#define SR_DC 64   /* dims per staged Q/K chunk */
 #define SR_VC 32   /* keys per staged V chunk */
 /* local row strides (floats): float4/float2-aligned, few bank conflicts */
 #define SR_QS (SR_ROWS + 4) /* qT[e][row] */
 #define SR_KS (SR_KT + 2)   /* kT[e][key] */
 #define SR_SS (SR_KT + 8)   /* sc[row][key] */
 #define SR_WS (SR_ROWS + 4) /* wt[key][row] */
-/* the stage holds qT + kT, then sc, then vs (the largest: SR_VC * SR_DS) */
-#define SR_STAGE (SR_VC * SR_DS)
-#if SR_STAGE < SR_DC * (SR_QS + SR_KS) || SR_STAGE < SR_ROWS * SR_SS
+/* The stage holds qT + kT; then sc and, after SR_WT0, wt; then vs and wt. */
+#define SR_WT0 (SR_VC * SR_DS)
+#define SR_STAGE (SR_DC * (SR_QS + SR_KS))
+#if SR_STAGE < SR_WT0 + SR_KT * SR_WS || SR_WT0 < SR_ROWS * SR_SS
 #error "sample_rows: the stage is too small"
 #endif
 
@@ -80,10 +81,9 @@ void vox_sr_merge(float *M, float *Z, float *A, float mb, float zb, const float 
 __kernel __attribute__((reqd_work_group_size(SR_LS, 1, 1))) void
 vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SAMPLE_ROWS_ARGS))
 {
-    __local float stage[SR_STAGE]; /* qT + kT, then sc, then vs */
-    __local float wt[SR_KT * SR_WS];
+    __local float stage[SR_STAGE];
     __local float pm[SR_ROWS * 8], pz[SR_ROWS * 8];
-    __local float *qT = stage, *kT = stage + SR_DC * SR_QS, *sc = stage, *vs = stage;
+    __local float *qT = stage, *kT = stage + SR_DC * SR_QS, *sc = stage, *vs = stage, *wt = stage + SR_WT0;
     VOX_CL_APPLY_OFFSETS(VOX_SAMPLE_ROWS_BUFS)
     VOX_CL_ARGS(sample_rows, VOX_SAMPLE_ROWS_ARGS)
     const int t = LID, lane = t % 32, rq = t / 32, rr = t / 8, part = t % 8;
@@ -123,7 +123,7 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
                     barrier(CLK_LOCAL_MEM_FENCE); /* the stage is free */
                     for (int y = t; y < SR_DC * SR_ROWS; y += SR_LS) {
                         /* 8 dims x 4 rows per 32 items: coalesced reads, no bank conflicts */
-                        int w = y / 32, l = y % 32, e = l % 8 + 8 * (w % 4), r = l / 8 + 4 * (w / 4);
+                        int w = y / 32, l = y % 32, e = l % 8 + 8 * (w % (SR_DC / 8)), r = l / 8 + 4 * (w / (SR_DC / 8));
                         qT[e * SR_QS + r] =
                             r0 + r < R && e0 + e < D ? LOADF(q, (hb + rows[r0 + r]) * D + e0 + e) : 0.f;
                     }
