@@ -14,7 +14,8 @@
  * invocation (rq, lane) owns rows 4rq.. +3 and keys 2lane, 2lane+1, each
  * score a sum of 8-dim fma partials); per row the tile max (NaN wins),
  * weights exp(s - m) and sum through shared memory (invocation (row, part)
- * takes keys part + 8j); T = P V in f32 (V chunks of SR_VC keys staged;
+ * takes keys part + 8j); T = P V in f32 (V chunks of SR_VC keys staged, each
+ * read into registers ahead;
  * (rq, lane) owns rows 4rq.. +3 and dims 4lane.. +3 of the slice); then the
  * tile merged online into every pattern that allows its block. It writes
  * {max, sum, acc[D]} per (bh, row, split, pattern) to the work buffer (sum
@@ -123,6 +124,19 @@ layout(local_size_x = 256) in;
 shared float stage[SR_STAGE];
 shared float pm[SR_ROWS * 8u], pz[SR_ROWS * 8u];
 
+#define SR_VPI (SR_VC * SR_DS / LS) /* V values per invocation and chunk */
+float vr[SR_VPI]; /* a V chunk read ahead (load_v) */
+
+/* The invocation's values of V chunk v0 of a tile (keys past nk and dims
+ * past D 0), read ahead into registers while the workgroup computes. */
+void load_v(uint row0, uint v0, uint nk, uint d0, uint D)
+{
+    for (uint x = 0u; x < SR_VPI; x++) {
+        uint y = gl_LocalInvocationID.x + LS * x, key = y / SR_DS, d = y % SR_DS;
+        vr[x] = v0 + key < nk && d0 + d < D ? LD(v[pc.off[2] + (row0 + v0 + key) * D + d0 + d]) : 0.0;
+    }
+}
+
 float nmax(float a, float b) { return isnan(a) || isnan(b) ? NAN_F : max(a, b); }
 
 bool allows(uint ib, uint jb, bool temporal)
@@ -171,7 +185,7 @@ void main()
     u /= groups;
     const uint sp = u % nsplit, bh = u / nsplit, r0 = g * SR_ROWS, d0 = ds * SR_DS, hb = bh * S;
     const uint jb0 = NB * sp / nsplit, jb1 = NB * (sp + 1u) / nsplit; /* NB * 64 fits 32 bits */
-    const uint qo = pc.off[0], ko = pc.off[1], vo = pc.off[2], ro = pc.off[3];
+    const uint qo = pc.off[0], ko = pc.off[1], ro = pc.off[3];
     uint ib[4];
     uint ninf = 0u; /* bit 4p + i: pattern p of row i saw an all -inf tile */
     for (uint i = 0u; i < 4u; i++) {
@@ -228,6 +242,7 @@ void main()
                     }
                 }
             }
+            load_v(row0, 0u, nk, d0, D); /* V chunk 0, read while the weights are made */
             barrier(); /* qT, kT read: sc takes the stage */
             for (uint i = 0u; i < 4u; i++) {
                 stage[(4u * rq + i) * SR_SS + 2u * lane] = s[i][0] * pc.scale;
@@ -257,11 +272,11 @@ void main()
                     tv[i][d] = 0.0;
             for (uint v0 = 0u; v0 < nk; v0 += SR_VC) {
                 barrier(); /* sc (or the last chunk) read, wt and pz written */
-                for (uint y = t; y < SR_VC * SR_DS; y += LS) {
-                    uint key = y / SR_DS, d = y % SR_DS;
-                    stage[y] = v0 + key < nk && d0 + d < D ? LD(v[vo + (row0 + v0 + key) * D + d0 + d]) : 0.0;
-                }
+                for (uint x = 0u; x < SR_VPI; x++)
+                    stage[t + LS * x] = vr[x];
                 barrier();
+                if (v0 + SR_VC < nk) /* the next chunk, read during this one's products */
+                    load_v(row0, v0 + SR_VC, nk, d0, D);
                 for (uint key = 0u; key < min(SR_VC, nk - v0); key++) {
                     uint wb = SR_WT0 + (v0 + key) * SR_WS + 4u * rq, vb = key * SR_DS + 4u * lane;
                     for (uint i = 0u; i < 4u; i++)

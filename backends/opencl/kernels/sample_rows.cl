@@ -14,7 +14,9 @@
  *  - per row, through local memory (item (row, part) takes keys part + 8j):
  *    the tile max over its valid keys (NaN wins), weights w = exp(s - m),
  *    the tile sum z;
- *  - T = P V in f32, V chunks of SR_VC keys staged in local memory; item
+ *  - T = P V in f32, V chunks of SR_VC keys staged in local memory (each
+ *    read into registers ahead: the first while the weights are made, the
+ *    next during a chunk's products); item
  *    (rq, lane) owns rows 4rq..4rq+3 and dims 4lane..4lane+3 of the slice;
  *  - the tile (m, z, T) merged online into every pattern that allows its
  *    block (a tile whose valid keys all score -inf is only marked).
@@ -57,6 +59,18 @@ int vox_allows(__global const int *coord, long ib, long jb, int temporal, int fb
 #if SR_STAGE < SR_WT0 + SR_KT * SR_WS || SR_WT0 < SR_ROWS * SR_SS
 #error "sample_rows: the stage is too small"
 #endif
+
+#define SR_VPI (SR_VC * SR_DS / SR_LS) /* V values per item and chunk */
+
+/* The item's values of V chunk v0 of a tile (keys past nk and dims past D
+ * 0), read ahead into registers while the work-group computes. */
+void vox_sr_load_v(float *vr, __global const stor *v, long row0, int v0, int nk, long d0, long D)
+{
+    for (int x = 0; x < SR_VPI; x++) {
+        int y = LID + SR_LS * x, key = y / SR_DS, d = y % SR_DS;
+        vr[x] = v0 + key < nk && d0 + d < D ? LOADF(v, (row0 + v0 + key) * D + d0 + d) : 0.f;
+    }
+}
 
 /* NaN-wins maximum (VOX_NMAX of the CUDA kernels). */
 float vox_sr_nmax(float a, float b) { return isnan(a) || isnan(b) ? NAN : fmax(a, b); }
@@ -145,6 +159,8 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
                             s[i][0] += c[i][0], s[i][1] += c[i][1];
                     }
                 }
+                float vr[SR_VPI]; /* V chunk 0, read while the weights are made */
+                vox_sr_load_v(vr, v, row0, 0, nk, d0, D);
                 barrier(CLK_LOCAL_MEM_FENCE); /* qT, kT read: sc takes the stage */
                 for (int i = 0; i < 4; i++)
                     vstore2((float2)(s[i][0] * scale, s[i][1] * scale), 0, sc + (4 * rq + i) * SR_SS + 2 * lane);
@@ -172,11 +188,11 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
                         tv[i][d] = 0.f;
                 for (int v0 = 0; v0 < nk; v0 += SR_VC) {
                     barrier(CLK_LOCAL_MEM_FENCE); /* sc (or the last chunk) read, wt and pz written */
-                    for (int y = t; y < SR_VC * SR_DS; y += SR_LS) {
-                        int key = y / SR_DS, d = y % SR_DS;
-                        vs[y] = v0 + key < nk && d0 + d < D ? LOADF(v, (row0 + v0 + key) * D + d0 + d) : 0.f;
-                    }
+                    for (int x = 0; x < SR_VPI; x++)
+                        vs[t + SR_LS * x] = vr[x];
                     barrier(CLK_LOCAL_MEM_FENCE);
+                    if (v0 + SR_VC < nk) /* the next chunk, read during this one's products */
+                        vox_sr_load_v(vr, v, row0, v0 + SR_VC, nk, d0, D);
                     for (int key = 0; key < min(SR_VC, nk - v0); key++) {
                         float4 ww = vload4(0, wt + (v0 + key) * SR_WS + 4 * rq);
                         float4 vv = vload4(0, vs + key * SR_DS + 4 * lane);
