@@ -95,7 +95,7 @@ void vox_sr_merge(float *M, float *Z, float *A, float mb, float zb, const float 
 __kernel __attribute__((reqd_work_group_size(SR_LS, 1, 1))) void
 vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SAMPLE_ROWS_ARGS))
 {
-    __local float stage[SR_STAGE];
+    __local float stage[SR_STAGE] __attribute__((aligned(16))); /* every vector below is aligned */
     __local float pm[SR_ROWS * 8], pz[SR_ROWS * 8];
     __local float *qT = stage, *kT = stage + SR_DC * SR_QS, *sc = stage, *vs = stage, *wt = stage + SR_WT0;
     VOX_CL_APPLY_OFFSETS(VOX_SAMPLE_ROWS_BUFS)
@@ -149,8 +149,8 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
                     for (int e8 = 0; e8 < SR_DC; e8 += 8) {
                         float c[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
                         for (int e = e8; e < e8 + 8; e++) {
-                            float4 qq = vload4(0, qT + e * SR_QS + 4 * rq);
-                            float2 kk = vload2(0, kT + e * SR_KS + 2 * lane);
+                            float4 qq = *(__local const float4 *)(qT + e * SR_QS + 4 * rq);
+                            float2 kk = *(__local const float2 *)(kT + e * SR_KS + 2 * lane);
                             const float qa[4] = {qq.x, qq.y, qq.z, qq.w};
                             for (int i = 0; i < 4; i++)
                                 c[i][0] = fma(qa[i], kk.x, c[i][0]), c[i][1] = fma(qa[i], kk.y, c[i][1]);
@@ -163,7 +163,7 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
                 vox_sr_load_v(vr, v, row0, 0, nk, d0, D);
                 barrier(CLK_LOCAL_MEM_FENCE); /* qT, kT read: sc takes the stage */
                 for (int i = 0; i < 4; i++)
-                    vstore2((float2)(s[i][0] * scale, s[i][1] * scale), 0, sc + (4 * rq + i) * SR_SS + 2 * lane);
+                    *(__local float2 *)(sc + (4 * rq + i) * SR_SS + 2 * lane) = (float2)(s[i][0] * scale, s[i][1] * scale);
                 barrier(CLK_LOCAL_MEM_FENCE);
                 /* row rr: the max over keys part + 8j, then over the 8 parts */
                 float m = -INFINITY;
@@ -194,8 +194,8 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
                     if (v0 + SR_VC < nk) /* the next chunk, read during this one's products */
                         vox_sr_load_v(vr, v, row0, v0 + SR_VC, nk, d0, D);
                     for (int key = 0; key < min(SR_VC, nk - v0); key++) {
-                        float4 ww = vload4(0, wt + (v0 + key) * SR_WS + 4 * rq);
-                        float4 vv = vload4(0, vs + key * SR_DS + 4 * lane);
+                        float4 ww = *(__local const float4 *)(wt + (v0 + key) * SR_WS + 4 * rq);
+                        float4 vv = *(__local const float4 *)(vs + key * SR_DS + 4 * lane);
                         const float wa[4] = {ww.x, ww.y, ww.z, ww.w}, va[4] = {vv.x, vv.y, vv.z, vv.w};
                         for (int i = 0; i < 4; i++)
                             for (int d = 0; d < 4; d++)
