@@ -142,6 +142,14 @@ typedef struct vox_op_sample_rows {
     vox_bref out;          /* f32 [BH*R*3] */
 } vox_op_sample_rows;
 
+/* The key split count of a GPU backend's sample_rows for `units`
+ * work-groups per split and `slots` resident ones (core/svg_classify.c):
+ * at least enough splits to fill the slots once, then the count (up to 4
+ * times that, <= 64, <= NB) with the least time in waves, ceil(work-groups
+ * / slots) / splits (a work-group's time goes as 1 / splits), the smallest
+ * such count (the merge reads every split). */
+int64_t vox_sample_rows_splits(int64_t units, int64_t slots, int64_t NB);
+
 /* Query selection (docs/algorithms.md). Windows of video block j are windows
  * [win_ptr[j], win_ptr[j+1]); window w = windows[4w..4w+3] =
  * {first slot (absolute), length m, centre slot (absolute), keep count k}.

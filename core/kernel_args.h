@@ -150,7 +150,9 @@
 /* sample_rows (head classification): out[(bh*R+r)*3 + {0,1,2}].
  * scale_f64: the scale unrounded, for kernels that classify in f64.
  * part, nsplit: a backend's work space (device address, 0 if unused) and key
- * split count (CUDA/HIP: per-split partial softmax states, merged after). */
+ * split count (CUDA/HIP: per-split partial softmax states, merged after).
+ * work: the same work space as a buffer, for the backends that bind buffers
+ * (OpenCL, Vulkan; absent on CUDA/HIP). */
 #define VOX_SAMPLE_ROWS_BUFS(B) \
     B(e, q)                     \
     B(e, k)                     \
@@ -158,7 +160,8 @@
     B(i32, rows)                \
     B(i32, block_coord)         \
     B(i32, valid)               \
-    B(f32, out)
+    B(f32, out)                 \
+    B(f32, work)
 #define VOX_SAMPLE_ROWS_ARGS(S) \
     S(f64, scale_f64)           \
     S(i64, BH)                  \

@@ -1,6 +1,7 @@
 /* SVG head classification arithmetic (contract: vox_op_svg_classify in
  * core/backend.h), shared by the CPU reference op and the core's host
- * fallback for backends without the op. */
+ * fallback for backends without the op; and the key split count the GPU
+ * backends' sample_rows share. */
 #include "backend.h"
 
 void vox_svg_classify_host(const vox_op_dims *d, const float *out, int64_t R, double dense_above,
@@ -36,4 +37,17 @@ void vox_svg_classify_host(const vox_op_dims *d, const float *out, int64_t R, do
             }
         }
     }
+}
+
+int64_t vox_sample_rows_splits(int64_t units, int64_t slots, int64_t NB)
+{
+    int64_t n0 = (slots + units - 1) / units, best = 1;
+    n0 = n0 < 1 ? 1 : n0 > 64 ? 64 : n0;
+    double best_t = 0;
+    for (int64_t n = n0; n <= 4 * n0 && n <= 64; n++) {
+        double t = (double)((units * n + slots - 1) / slots) / (double)n;
+        if (n == n0 || t < best_t * 0.98)
+            best = n, best_t = t;
+    }
+    return best > NB ? (NB < 1 ? 1 : NB) : best;
 }

@@ -239,6 +239,15 @@ void flush(int b, uint cnt, uvec4 l, bool with_mass)
     }
 }
 
+/* Keys per invocation in a descent pass: a contiguous segment of at least
+ * DESCEND_SEG. Each invocation adds its run of keys of one bin once, and
+ * near-uniform rows put nearly every key in one or two bins in the early
+ * passes (the top bits of the score's exponent): with 256 invocations
+ * striding over 2-3 keys each, every one of them added to the same counters
+ * (5 atomics with the masses, 1 without); a segment of 8 keys cuts those
+ * atomics by up to 8x. */
+#define DESCEND_SEG 8u
+
 /* Radix descent over the row's keys, 8 bits per pass from the top, bins
  * in descending order (invocation t takes bin 255 - t). with_mass false:
  * the target.x-th largest key (1 <= target.x < NBv): T, and rem, how many of
@@ -246,11 +255,11 @@ void flush(int b, uint cnt, uvec4 l, bool with_mass)
  * c, the smallest count whose mass reaches target (0 < target <= the row's
  * total), and T, rem of those c blocks. A pass histograms the keys under the prefix found so far (counts,
  * and masses as limbs: exact while NBv < 2^20; a run of keys of one bin in
- * an invocation's stride adds once). Stops when the bin holding the target is
+ * an invocation's segment adds once). Stops when the bin holding the target is
  * taken whole (count) or is one block (mass). Uniform control flow. */
 void descend(bool with_mass, uvec2 target, out uint T, out uint rem_out, out uint c_out)
 {
-    uint prefix = 0u, hmask = 0u, above = 0u;
+    uint prefix = 0u, hmask = 0u, above = 0u, seg = max(DESCEND_SEG, (NBv + WG - 1u) / WG);
     uvec2 rem = target;
     T = 0u, rem_out = 0u, c_out = 0u;
     for (int shift = 24; shift >= 0; shift -= 8) {
@@ -261,7 +270,7 @@ void descend(bool with_mass, uvec2 target, out uint T, out uint rem_out, out uin
         int rb = -1;
         uint rc = 0u;
         uvec4 rl = uvec4(0u);
-        for (uint j = tid; j < NBv; j += WG) {
+        for (uint j = min(tid * seg, NBv); j < min(tid * seg + seg, NBv); j++) {
             uint u = kv(j);
             if ((u & hmask) != prefix)
                 continue;
@@ -543,19 +552,6 @@ static vox_status vk_kv_select_supports(const vk_dev *v, const vox_op_dims *d, c
     return VOX_ERR_UNSUPPORTED;
 }
 
-/* kv_select's work space: `bytes` of d->scratch (grown as needed; the work
- * recorded so far, which may use the old one, runs first). */
-static vox_status kv_scratch(vk_dev *v, size_t bytes)
-{
-    if (v->scratch.buf && v->scratch.size >= bytes)
-        return VOX_OK;
-    vox_status st = v->recording ? vk_flush(v) : VOX_OK;
-    if (st)
-        return st;
-    vk_buffer_destroy(v, &v->scratch);
-    return vk_buffer_create(v, bytes, 0, &v->scratch);
-}
-
 /* Workgroups of kv_select (grid-stride over tiles of kv_rows(D) query rows
  * of one head), each with (kv_rows(D) + 1) * NBv words of scratch for its
  * tile's scores and the current row's keys: at most 4096 and 128 MiB of
@@ -575,7 +571,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
     vox_status st = check_u32(v, "kv_select", rows * D, groups * a.per_block);
-    if (!st) st = kv_scratch(v, (size_t)(groups * a.per_block) * 4);
+    if (!st) st = vk_scratch(v, (size_t)(groups * a.per_block) * 4);
     if (st)
         return st;
     vk_kv_select_binds b = {.qbar = bind(p->qbar, (size_t)(rows * D) * 4, 4),

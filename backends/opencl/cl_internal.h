@@ -141,7 +141,7 @@ typedef struct cl_dev {
     int n_progs;
     cl_event t0;
     double t0_host;
-    cl_mem scratch; /* kv_select work space of rows that do not fit local memory */
+    cl_mem scratch; /* work space of kv_select (rows that do not fit local memory) and sample_rows */
     size_t scratch_bytes;
     int mma;         /* MMA_*: f16/bf16 attention on tensor cores; off for good after a failure */
     int nv_opts;     /* cl_nv_compiler_options */

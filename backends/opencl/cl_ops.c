@@ -105,6 +105,28 @@ static size_t row_ls(int64_t D) { return D >= 128 ? 128 : D >= 64 ? 64 : 32; }
         return cl_##op##_launch(devp, dm->dtype, &b, &a, &g);                                                \
     }
 
+/* The device's scratch buffer, grown to `bytes` (the work space of
+ * kv_select and sample_rows; work enqueued before keeps the old one). */
+static vox_status cl_scratch(cl_dev *d, size_t bytes, const char *op)
+{
+    if (d->scratch_bytes >= bytes)
+        return VOX_OK;
+    if (d->scratch)
+        g_cl.clReleaseMemObject(d->scratch);
+    d->scratch_bytes = 0;
+    cl_int e;
+    d->scratch = g_cl.clCreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes, NULL, &e);
+    if (!d->scratch || e != CL_SUCCESS) {
+        if (d->scratch)
+            g_cl.clReleaseMemObject(d->scratch);
+        d->scratch = NULL;
+        return vox_fail(d->log, cl_status(e), "opencl: %s scratch of %zu bytes failed (%s, %d)", op, bytes,
+                        cl_err_name(e), e);
+    }
+    d->scratch_bytes = bytes;
+    return VOX_OK;
+}
+
 #define CL_OP_LAUNCHERS
 #include "cl_op_files.h"
 

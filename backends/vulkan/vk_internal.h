@@ -224,7 +224,7 @@ typedef struct vk_dev {
     vk_buf staging;
     void *staging_map;
     vk_buf dummy;
-    vk_buf scratch; /* kv_select's work space (vk_ops.c), grown as needed */
+    vk_buf scratch; /* work space of kv_select and sample_rows (vk_ops.c), grown as needed */
 
     VkQueryPool qpool;
     int timer_started;

@@ -80,6 +80,20 @@ static const char *pipe_name(char *buf, size_t n, const char *op, vox_dtype t)
     vox_##op##_args a;                     \
     vox_##op##_args_init(&a, d, p)
 
+/* The device's scratch (the work space of kv_select and sample_rows), grown
+ * to `bytes`: the work recorded so far, which may use the old one, runs
+ * first. */
+static vox_status vk_scratch(vk_dev *v, size_t bytes)
+{
+    if (v->scratch.buf && v->scratch.size >= bytes)
+        return VOX_OK;
+    vox_status st = v->recording ? vk_flush(v) : VOX_OK;
+    if (st)
+        return st;
+    vk_buffer_destroy(v, &v->scratch);
+    return vk_buffer_create(v, bytes, 0, &v->scratch);
+}
+
 /* The integer value of -D<define>=N in shader variant `variant`'s defines
  * (the op files' VK_VARIANTS_<op> tables); -1 where the variant or the define
  * is missing. */

@@ -92,6 +92,8 @@ static const op_case cases[] = {
      .space_blocks = 1, .sink = 1},
     {"inf_value_bf16", SHAPE(1, 2, 128, 6, 7, 9, 5, 0, 4, 4, 4), VOX_BF16, FILL_INF, .drop_block = -1,
      .space_blocks = 1, .sink = 1},
+    {"d256_widths1_bf16", SHAPE(1, 2, 256, 4, 8, 8, 4, 0, 1, 4, 4), VOX_BF16, .drop_block = -1, .frame_blocks = 1,
+     .space_blocks = 1},
     {"perf_wan_like_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .perf_only = 1},
 };

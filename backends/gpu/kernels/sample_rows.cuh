@@ -328,24 +328,6 @@ VOX_KERNEL void vox_sample_rows_merge(vox_sample_rows_bufs b, vox_sample_rows_ar
 
 #ifdef VOX_GPU_HOST
 
-/* The key split count of sample_rows for `units` CTAs per split and `slots`
- * resident CTAs: at least enough splits to fill the slots once, then the
- * count (up to 4 times that, <= 64, <= NB) with the least time in waves,
- * ceil(CTAs / slots) / splits (a CTA's time goes as 1 / splits), the
- * smallest such count (the merge reads every split). */
-static int64_t sample_rows_splits(int64_t units, int64_t slots, int64_t NB)
-{
-    int64_t n0 = (slots + units - 1) / units, best = 1;
-    n0 = n0 < 1 ? 1 : n0 > VOX_SR_MAX_SPLITS ? VOX_SR_MAX_SPLITS : n0;
-    double best_t = 0;
-    for (int64_t n = n0; n <= 4 * n0 && n <= VOX_SR_MAX_SPLITS; n++) {
-        double t = (double)((units * n + slots - 1) / slots) / (double)n;
-        if (n == n0 || t < best_t * 0.98)
-            best = n, best_t = t;
-    }
-    return best > NB ? (NB < 1 ? 1 : NB) : best;
-}
-
 /* sample_rows_mma.cuh (f16/bf16, tensor cores): one CTA of VOX_SRM_THREADS
  * threads per (bh, key split, 64 rows), one per multiprocessor, where the
  * module has the kernel, head_dim <= 128 is a multiple of 8, q, k, v are
@@ -362,7 +344,7 @@ static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_ro
         smem > (size_t)room)
         return 0;
     int64_t units = a.BH * ((a.R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS);
-    int64_t nsplit = sample_rows_splits(units, g->sm_count > 0 ? g->sm_count : 16, a.NB);
+    int64_t nsplit = vox_sample_rows_splits(units, g->sm_count > 0 ? g->sm_count : 16, a.NB);
     *st = gpu_ensure_scratch(g, (size_t)(a.BH * a.R * nsplit * 3 * (a.D + 2)) * 4);
     if (*st)
         return 1;
@@ -378,7 +360,7 @@ static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_ro
 /* Tensor cores for f16/bf16 (sample_rows_mma), else the kernels above:
  * one CTA of 256 threads per (bh, key split, 4 rows per warp, 4 dims per
  * lane) writes its partial softmax states to the scratch; the splits
- * (sample_rows_splits, two CTAs per multiprocessor) are merged by
+ * (vox_sample_rows_splits, two CTAs per multiprocessor) are merged by
  * vox_sample_rows_merge, one CTA of 128 threads per (bh, row).
  * VOXATTN_GPU_SCALAR=1 forces the f32 kernel. */
 vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
@@ -394,7 +376,7 @@ vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_
     int64_t W = g->warp > 0 ? g->warp : 32, rows = 4 * (256 / W), kt = 2 * W, ds = 4 * W, D = a.D;
     size_t smem = (size_t)(4 * (D * rows + D * kt + kt * ds + kt * rows));
     int64_t units = a.BH * ((a.R + rows - 1) / rows) * ((D + ds - 1) / ds);
-    int64_t nsplit = sample_rows_splits(units, 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16), a.NB);
+    int64_t nsplit = vox_sample_rows_splits(units, 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16), a.NB);
     st = gpu_ensure_scratch(g, (size_t)(a.BH * a.R * nsplit * 3 * (D + 2)) * 4);
     if (st)
         return st;

@@ -543,27 +543,6 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
 /* The most scratch the work-groups' slices take together. */
 #define KV_SCRATCH_MAX ((size_t)128 << 20)
 
-/* The kv_select scratch buffer: d->scratch, grown to `bytes`. */
-static vox_status kv_scratch(cl_dev *d, size_t bytes)
-{
-    if (d->scratch_bytes >= bytes)
-        return VOX_OK;
-    if (d->scratch)
-        g_cl.clReleaseMemObject(d->scratch);
-    d->scratch_bytes = 0;
-    cl_int e;
-    d->scratch = g_cl.clCreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes, NULL, &e);
-    if (!d->scratch || e != CL_SUCCESS) {
-        if (d->scratch)
-            g_cl.clReleaseMemObject(d->scratch);
-        d->scratch = NULL;
-        return vox_fail(d->log, cl_status(e), "opencl: kv_select scratch of %zu bytes failed (%s, %d)", bytes,
-                        cl_err_name(e), e);
-    }
-    d->scratch_bytes = bytes;
-    return VOX_OK;
-}
-
 /* Each work-group's slice of the scratch (256-byte aligned): its tile's
  * scores, KV_ROWS x NBv reals, and when the row work space (NBv x 8 bytes)
  * does not fit local memory beside the tile's qbar (KV_ROWS x D reals),
@@ -581,7 +560,7 @@ vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_selec
     groups = groups < 1 ? 1 : groups > 4096 ? 4096 : groups;
     groups = (int64_t)groups < tiles ? groups : (size_t)tiles;
     a.per_block = (int64_t)(stride / 4);
-    vox_status st = kv_scratch(d, groups * stride);
+    vox_status st = cl_scratch(d, groups * stride, "kv_select");
     if (st)
         return st;
     cl_buf scratch = {.mem = d->scratch};

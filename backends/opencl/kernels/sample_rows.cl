@@ -1,7 +1,29 @@
-/* voxattn OpenCL: sample_rows (head classification), the exact attention
- * of sampled query rows three ways (dense, spatial, temporal) and the
- * squared distances between them (core/backend.h). In `real` without
- * contraction, in the reference's order.
+/* voxattn OpenCL: sample_rows (head classification, core/backend.h), the
+ * exact attention of the sampled query rows three ways (dense, spatial,
+ * temporal) reduced to ||o_s-o_d||^2, ||o_t-o_d||^2, ||o_d||^2.
+ *
+ * Two kernels, the work split of the CUDA f32 kernel (backends/gpu/kernels/
+ * sample_rows.cuh) without subgroup operations:
+ * vox_sample_rows: a work-group of SR_LS items per (bh, key split, group of
+ * SR_ROWS sampled rows, slice of SR_DS head dims), grid-stride. It streams
+ * its split's key blocks once, in tiles of up to SR_KT keys of one block,
+ * for all its rows and the three patterns together:
+ *  - scores S = Q K^T in f32, Q and K chunks of SR_DC dims staged in local
+ *    memory; item (rq, lane) owns rows 4rq..4rq+3 and keys 2lane, 2lane+1,
+ *    each score a sum of 8-dim fma partials (as the CUDA kernel);
+ *  - per row, through local memory (item (row, part) takes keys part + 8j):
+ *    the tile max over its valid keys (NaN wins), weights w = exp(s - m),
+ *    the tile sum z;
+ *  - T = P V in f32, V chunks of SR_VC keys staged in local memory (each
+ *    read into registers ahead: the first while the weights are made, the
+ *    next during a chunk's products); item
+ *    (rq, lane) owns rows 4rq..4rq+3 and dims 4lane..4lane+3 of the slice;
+ *  - the tile (m, z, T) merged online into every pattern that allows its
+ *    block (a tile whose valid keys all score -inf is only marked).
+ * Per (bh, row, split, pattern) it writes {max, sum, acc[D]} (f32) to the
+ * work buffer (sum 0: no key; -1: only -inf scores).
+ * vox_sample_rows_merge: a work-group per (bh, row) merges the splits in
+ * `real` (f64 where the device has it) and reduces the three outputs.
  * (One file per op: device and host sections, cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 
@@ -20,114 +42,289 @@ int vox_allows(__global const int *coord, long ib, long jb, int temporal, int fb
     return abs(coord[3 * jb + 1] - coord[3 * ib + 1]) <= sbk && abs(coord[3 * jb + 2] - coord[3 * ib + 2]) <= sbk;
 }
 
-#define SR_LS 64
-#define SR_MAXD 256
+#define SR_LS 256
+#define SR_ROWS 32 /* sampled rows per work-group: 4 per 32 items */
+#define SR_KT 64   /* keys per tile: 2 per item of 32 */
+#define SR_DS 128  /* head dims per work-group: 4 per item of 32 */
+#define SR_DC 64   /* dims per staged Q/K chunk */
+#define SR_VC 32   /* keys per staged V chunk */
+/* local row strides (floats): float4/float2-aligned, few bank conflicts */
+#define SR_QS (SR_ROWS + 4) /* qT[e][row] */
+#define SR_KS (SR_KT + 2)   /* kT[e][key] */
+#define SR_SS (SR_KT + 8)   /* sc[row][key] */
+#define SR_WS (SR_ROWS + 4) /* wt[key][row] */
+/* The stage holds qT + kT; then sc and, after SR_WT0, wt; then vs and wt. */
+#define SR_WT0 (SR_VC * SR_DS)
+#define SR_STAGE (SR_DC * (SR_QS + SR_KS))
+#if SR_STAGE < SR_WT0 + SR_KT * SR_WS || SR_WT0 < SR_ROWS * SR_SS
+#error "sample_rows: the stage is too small"
+#endif
 
-/* One work-group (SR_LS items) per (bh, sampled row): three online softmaxes
- * (dense, spatial, temporal) streamed over every valid key. */
+#define SR_VPI (SR_VC * SR_DS / SR_LS) /* V values per item and chunk */
+
+/* The item's values of V chunk v0 of a tile (keys past nk and dims past D
+ * 0), read ahead into registers while the work-group computes. */
+void vox_sr_load_v(float *vr, __global const stor *v, long row0, int v0, int nk, long d0, long D)
+{
+    for (int x = 0; x < SR_VPI; x++) {
+        int y = LID + SR_LS * x, key = y / SR_DS, d = y % SR_DS;
+        vr[x] = v0 + key < nk && d0 + d < D ? LOADF(v, (row0 + v0 + key) * D + d0 + d) : 0.f;
+    }
+}
+
+/* NaN-wins maximum (VOX_NMAX of the CUDA kernels). */
+float vox_sr_nmax(float a, float b) { return isnan(a) || isnan(b) ? NAN : fmax(a, b); }
+
+/* Online-softmax merge of a tile (mb, zb, t) into a pattern state. */
+void vox_sr_merge(float *M, float *Z, float *A, float mb, float zb, const float *t)
+{
+    if (mb > *M) {
+        float f = exp(*M - mb);
+        *Z = *Z * f + zb;
+        for (int d = 0; d < 4; d++)
+            A[d] = A[d] * f + t[d];
+        *M = mb;
+    } else { /* also a NaN mb: f is NaN and poisons the sums */
+        float f = exp(mb - *M);
+        *Z += zb * f;
+        for (int d = 0; d < 4; d++)
+            A[d] += t[d] * f;
+    }
+}
+
 __kernel __attribute__((reqd_work_group_size(SR_LS, 1, 1))) void
 vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SAMPLE_ROWS_ARGS))
 {
-    __local real qv[SR_MAXD];
-    __local real acc[3 * SR_MAXD];
-    __local real pw[3 * SR_LS];
-    __local real red[3 * SR_LS];
-    __local uchar al[SR_LS];
+    __local float stage[SR_STAGE] __attribute__((aligned(16))); /* every vector below is aligned */
+    __local float pm[SR_ROWS * 8], pz[SR_ROWS * 8];
+    __local float *qT = stage, *kT = stage + SR_DC * SR_QS, *sc = stage, *vs = stage, *wt = stage + SR_WT0;
     VOX_CL_APPLY_OFFSETS(VOX_SAMPLE_ROWS_BUFS)
     VOX_CL_ARGS(sample_rows, VOX_SAMPLE_ROWS_ARGS)
-    __global const int *coord = block_coord;
-    const long R = args.R, NB = args.NB, total = args.BH * R;
-    const int V = args.V, D = args.D, fb = args.frame_blocks, sbk = args.space_blocks, sink = args.sink;
-    const real scale = VOX_REAL_ARG(args.scale_f64, args.scale);
-    long S = NB * V;
-    for (long g = get_group_id(0); g < total; g += get_num_groups(0)) {
-        long bh = g / R, r = g - bh * R;
-        long qs = rows[r], ib = qs / V;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (int e = LID; e < D; e += SR_LS) {
-            qv[e] = (real)LOADF(q, (bh * S + qs) * D + e);
-            acc[e] = acc[D + e] = acc[2 * D + e] = 0;
+    const int t = LID, lane = t % 32, rq = t / 32, rr = t / 8, part = t % 8;
+    const long R = args.R, NB = args.NB, V = args.V, D = args.D, S = NB * V, nsplit = args.nsplit;
+    const long groups = (R + SR_ROWS - 1) / SR_ROWS, dsl = (D + SR_DS - 1) / SR_DS;
+    const int fb = args.frame_blocks, sbk = args.space_blocks, sink = args.sink;
+    const float scale = args.scale;
+    for (long x = get_group_id(0); x < args.BH * nsplit * groups * dsl; x += get_num_groups(0)) {
+        long u = x / dsl, ds = x - u * dsl, g = u % groups;
+        u /= groups;
+        const long sp = u % nsplit, bh = u / nsplit, r0 = g * SR_ROWS, d0 = ds * SR_DS, hb = bh * S;
+        const long jb0 = NB * sp / nsplit, jb1 = NB * (sp + 1) / nsplit;
+        long ib[4];
+        float M[3][4], Z[3][4], A[3][4][4];
+        uint ninf = 0; /* bit 4p + i: pattern p of row i saw an all -inf tile */
+        for (int i = 0; i < 4; i++) {
+            long r = r0 + 4 * rq + i;
+            ib[i] = r < R ? rows[r] / V : 0;
+            for (int p = 0; p < 3; p++) {
+                M[p][i] = -INFINITY, Z[p][i] = 0.f;
+                for (int d = 0; d < 4; d++)
+                    A[p][i][d] = 0.f;
+            }
         }
-        real mx[3] = {-INFINITY, -INFINITY, -INFINITY}, z[3] = {0, 0, 0};
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (long kt = 0; kt < S; kt += SR_LS) {
-            long ks = kt + LID;
-            real sc = -INFINITY;
-            uchar a = 0;
-            if (ks < S) {
-                long jb = ks / V, t = ks - jb * V;
-                if (t < valid[jb]) {
-                    real dot = 0;
-                    for (int e = 0; e < D; e++)
-                        dot += qv[e] * (real)LOADF(k, (bh * S + ks) * D + e);
-                    sc = dot * scale;
-                    a = (uchar)(1 | (vox_allows(coord, ib, jb, 0, fb, sbk, sink) << 1) |
-                                (vox_allows(coord, ib, jb, 1, fb, sbk, sink) << 2));
+        for (long jb = jb0; jb < jb1; jb++) {
+            const int nv = valid[jb];
+            uint al = 0; /* bit 4(p-1) + i: pattern p allows the block for row i */
+            for (int i = 0; i < 4; i++)
+                al |= (uint)vox_allows(block_coord, ib[i], jb, 0, fb, sbk, sink) << i |
+                      (uint)vox_allows(block_coord, ib[i], jb, 1, fb, sbk, sink) << (4 + i);
+            for (int c0 = 0; c0 < nv; c0 += SR_KT) {
+                const int nk = min(nv - c0, SR_KT);
+                const long row0 = hb + jb * V + c0;
+                /* scores of rows 4rq+i, keys 2lane+c */
+                float s[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
+                for (long e0 = 0; e0 < D; e0 += SR_DC) {
+                    barrier(CLK_LOCAL_MEM_FENCE); /* the stage is free */
+                    for (int y = t; y < SR_DC * SR_ROWS; y += SR_LS) {
+                        /* 8 dims x 4 rows per 32 items: coalesced reads, no bank conflicts */
+                        int w = y / 32, l = y % 32, e = l % 8 + 8 * (w % (SR_DC / 8)), r = l / 8 + 4 * (w / (SR_DC / 8));
+                        qT[e * SR_QS + r] =
+                            r0 + r < R && e0 + e < D ? LOADF(q, (hb + rows[r0 + r]) * D + e0 + e) : 0.f;
+                    }
+                    for (int y = t; y < SR_DC * SR_KT; y += SR_LS) {
+                        int e = y % SR_DC, key = y / SR_DC;
+                        kT[e * SR_KS + key] = key < nk && e0 + e < D ? LOADF(k, (row0 + key) * D + e0 + e) : 0.f;
+                    }
+                    barrier(CLK_LOCAL_MEM_FENCE);
+                    for (int e8 = 0; e8 < SR_DC; e8 += 8) {
+                        float c[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
+                        for (int e = e8; e < e8 + 8; e++) {
+                            float4 qq = *(__local const float4 *)(qT + e * SR_QS + 4 * rq);
+                            float2 kk = *(__local const float2 *)(kT + e * SR_KS + 2 * lane);
+                            const float qa[4] = {qq.x, qq.y, qq.z, qq.w};
+                            for (int i = 0; i < 4; i++)
+                                c[i][0] = fma(qa[i], kk.x, c[i][0]), c[i][1] = fma(qa[i], kk.y, c[i][1]);
+                        }
+                        for (int i = 0; i < 4; i++)
+                            s[i][0] += c[i][0], s[i][1] += c[i][1];
+                    }
+                }
+                float vr[SR_VPI]; /* V chunk 0, read while the weights are made */
+                vox_sr_load_v(vr, v, row0, 0, nk, d0, D);
+                barrier(CLK_LOCAL_MEM_FENCE); /* qT, kT read: sc takes the stage */
+                for (int i = 0; i < 4; i++)
+                    *(__local float2 *)(sc + (4 * rq + i) * SR_SS + 2 * lane) = (float2)(s[i][0] * scale, s[i][1] * scale);
+                barrier(CLK_LOCAL_MEM_FENCE);
+                /* row rr: the max over keys part + 8j, then over the 8 parts */
+                float m = -INFINITY;
+                for (int key = part; key < nk; key += 8)
+                    m = vox_sr_nmax(m, sc[rr * SR_SS + key]);
+                pm[rr * 8 + part] = m;
+                barrier(CLK_LOCAL_MEM_FENCE);
+                m = -INFINITY;
+                for (int j = 0; j < 8; j++)
+                    m = vox_sr_nmax(m, pm[rr * 8 + j]);
+                float z = 0.f;
+                for (int key = part; key < SR_KT; key += 8) {
+                    float w = key < nk && m != -INFINITY ? exp(sc[rr * SR_SS + key] - m) : 0.f;
+                    z += w;
+                    wt[key * SR_WS + rr] = w;
+                }
+                pz[rr * 8 + part] = z;
+                /* T = P V over the slice's dims 4lane.. */
+                float tv[4][4];
+                for (int i = 0; i < 4; i++)
+                    for (int d = 0; d < 4; d++)
+                        tv[i][d] = 0.f;
+                for (int v0 = 0; v0 < nk; v0 += SR_VC) {
+                    barrier(CLK_LOCAL_MEM_FENCE); /* sc (or the last chunk) read, wt and pz written */
+                    for (int x = 0; x < SR_VPI; x++)
+                        vs[t + SR_LS * x] = vr[x];
+                    barrier(CLK_LOCAL_MEM_FENCE);
+                    if (v0 + SR_VC < nk) /* the next chunk, read during this one's products */
+                        vox_sr_load_v(vr, v, row0, v0 + SR_VC, nk, d0, D);
+                    for (int key = 0; key < min(SR_VC, nk - v0); key++) {
+                        float4 ww = *(__local const float4 *)(wt + (v0 + key) * SR_WS + 4 * rq);
+                        float4 vv = *(__local const float4 *)(vs + key * SR_DS + 4 * lane);
+                        const float wa[4] = {ww.x, ww.y, ww.z, ww.w}, va[4] = {vv.x, vv.y, vv.z, vv.w};
+                        for (int i = 0; i < 4; i++)
+                            for (int d = 0; d < 4; d++)
+                                tv[i][d] = fma(wa[i], va[d], tv[i][d]);
+                    }
+                }
+                for (int i = 0; i < 4; i++) {
+                    float mb = -INFINITY, zb = 0.f;
+                    for (int j = 0; j < 8; j++)
+                        mb = vox_sr_nmax(mb, pm[(4 * rq + i) * 8 + j]), zb += pz[(4 * rq + i) * 8 + j];
+                    for (int p = 0; p < 3; p++) {
+                        if (p && !((al >> (4 * (p - 1) + i)) & 1))
+                            continue;
+                        if (mb == -INFINITY)
+                            ninf |= 1u << (4 * p + i);
+                        else
+                            vox_sr_merge(&M[p][i], &Z[p][i], A[p][i], mb, zb, tv[i]);
+                    }
                 }
             }
-            pw[LID] = sc;
-            al[LID] = a;
-            barrier(CLK_LOCAL_MEM_FENCE);
-            real mn[3], alpha[3];
-            for (int w = 0; w < 3; w++) {
-                real tm = -INFINITY;
-                for (int c = 0; c < SR_LS; c++)
-                    if ((al[c] >> w) & 1)
-                        tm = fmax(tm, pw[c]);
-                mn[w] = fmax(mx[w], tm);
-                alpha[w] = mn[w] == -INFINITY ? (real)1 : exp(mx[w] - mn[w]);
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-            for (int w = 0; w < 3; w++)
-                pw[w * SR_LS + LID] = ((a >> w) & 1) ? exp(sc - mn[w]) : (real)0;
-            barrier(CLK_LOCAL_MEM_FENCE);
-            for (int w = 0; w < 3; w++) {
-                real zs = 0;
-                for (int c = 0; c < SR_LS; c++)
-                    zs += pw[w * SR_LS + c];
-                z[w] = z[w] * alpha[w] + zs;
-                mx[w] = mn[w];
-            }
-            for (int e = LID; e < D; e += SR_LS) {
-                real a0 = acc[e] * alpha[0], a1 = acc[D + e] * alpha[1], a2 = acc[2 * D + e] * alpha[2];
-                for (int c = 0; c < SR_LS; c++) {
-                    if (!al[c])
-                        continue;
-                    real x = (real)LOADF(v, (bh * S + kt + c) * D + e);
-                    a0 += pw[c] * x;
-                    a1 += pw[SR_LS + c] * x;
-                    a2 += pw[2 * SR_LS + c] * x;
-                }
-                acc[e] = a0, acc[D + e] = a1, acc[2 * D + e] = a2;
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
         }
+        for (int i = 0; i < 4; i++) {
+            long r = r0 + 4 * rq + i;
+            if (r >= R)
+                continue;
+            for (int p = 0; p < 3; p++) {
+                __global float *o = work + (((bh * R + r) * nsplit + sp) * 3 + p) * (D + 2);
+                if (ds == 0 && lane == 0)
+                    o[0] = M[p][i], o[1] = M[p][i] == -INFINITY && Z[p][i] == 0.f && (ninf >> (4 * p + i) & 1)
+                                               ? -1.f
+                                               : Z[p][i];
+                for (int d = 0; d < 4; d++)
+                    if (d0 + 4 * lane + d < D)
+                        o[2 + d0 + 4 * lane + d] = A[p][i][d];
+            }
+        }
+    }
+}
+
+#define SR_MLS 64
+
+/* One work-group per (bh, row), grid-stride: the splits' states merged in
+ * `real` (sum 0: no key; -1: only -inf scores; else >= 1 or NaN), then the
+ * three sums. */
+__kernel __attribute__((reqd_work_group_size(SR_MLS, 1, 1))) void
+vox_sample_rows_merge(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SAMPLE_ROWS_ARGS))
+{
+    __local real red[3 * SR_MLS];
+    VOX_CL_APPLY_OFFSETS(VOX_SAMPLE_ROWS_BUFS)
+    VOX_CL_ARGS(sample_rows, VOX_SAMPLE_ROWS_ARGS)
+    const long D = args.D, nsplit = args.nsplit;
+    for (long pr = get_group_id(0); pr < args.BH * args.R; pr += get_num_groups(0)) {
+        __global const float *base = work + pr * nsplit * 3 * (D + 2);
         real es = 0, et = 0, nd = 0;
-        for (int e = LID; e < D; e += SR_LS) {
-            /* no guard on z (as the reference: the own block is always
-             * allowed), so NaN inputs give NaN errors -> a dense head */
-            real od = acc[e] / z[0], os = acc[D + e] / z[1], ot = acc[2 * D + e] / z[2];
-            es += (os - od) * (os - od);
-            et += (ot - od) * (ot - od);
-            nd += od * od;
+        for (long e = LID; e < D; e += SR_MLS) {
+            real o[3];
+            for (int p = 0; p < 3; p++) {
+                real mm = -INFINITY;
+                int any = 0, ninf = 0;
+                for (long x = 0; x < nsplit; x++) {
+                    __global const float *st = base + (x * 3 + p) * (D + 2);
+                    if (st[1] == -1.f)
+                        ninf = 1;
+                    else if (st[1] != 0.f)
+                        any = 1, mm = st[0] > mm ? st[0] : mm;
+                }
+                real z = 0, a = 0;
+                for (long x = 0; x < nsplit && any; x++) {
+                    __global const float *st = base + (x * 3 + p) * (D + 2);
+                    if (st[1] == -1.f || st[1] == 0.f)
+                        continue;
+                    real f = exp((real)st[0] - mm);
+                    z += f * st[1];
+                    a += f * st[2 + e];
+                }
+                o[p] = any ? a / z : ninf ? (real)NAN : 0;
+            }
+            es += (o[1] - o[0]) * (o[1] - o[0]);
+            et += (o[2] - o[0]) * (o[2] - o[0]);
+            nd += o[0] * o[0];
         }
-        red[LID] = es, red[SR_LS + LID] = et, red[2 * SR_LS + LID] = nd;
+        red[LID] = es, red[SR_MLS + LID] = et, red[2 * SR_MLS + LID] = nd;
         barrier(CLK_LOCAL_MEM_FENCE);
-        if (LID == 0) {
-            real s0 = 0, s1 = 0, s2 = 0;
-            for (int c = 0; c < SR_LS; c++)
-                s0 += red[c], s1 += red[SR_LS + c], s2 += red[2 * SR_LS + c];
-            out[g * 3] = (float)s0, out[g * 3 + 1] = (float)s1, out[g * 3 + 2] = (float)s2;
+        for (int w = SR_MLS / 2; w > 0; w >>= 1) {
+            if (LID < w)
+                for (int k = 0; k < 3; k++)
+                    red[k * SR_MLS + LID] += red[k * SR_MLS + LID + w];
+            barrier(CLK_LOCAL_MEM_FENCE);
         }
+        if (LID == 0)
+            out[pr * 3] = (float)red[0], out[pr * 3 + 1] = (float)red[SR_MLS], out[pr * 3 + 2] = (float)red[2 * SR_MLS];
+        barrier(CLK_LOCAL_MEM_FENCE);
     }
 }
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
-#define CL_OP_sample_rows(P, K, S, SUP) K(PROG_OPS, K_SAMPLE_ROWS, "vox_sample_rows") S(PROG_OPS, "sample_rows.cl")
+#define CL_OP_sample_rows(P, K, S, SUP)                  \
+    K(PROG_OPS, K_SAMPLE_ROWS, "vox_sample_rows")        \
+    K(PROG_OPS, K_SAMPLE_ROWS_MERGE, "vox_sample_rows_merge") \
+    S(PROG_OPS, "sample_rows.cl")
 #ifdef CL_OP_LAUNCHERS
-/* a work-group of 64 items per sampled row */
-CL_SIMPLE_LAUNCHER(sample_rows, K_SAMPLE_ROWS, groups_for(a.BH * a.R), 64, .q = p->q, .k = p->k, .v = p->v,
-                   .rows = p->rows, .block_coord = p->block_coord, .valid = dm->block_valid, .out = p->out)
+/* The tile kernel, one work-group of 256 items per (bh, key split, 32 rows,
+ * 128 dims), then the merge, one work-group of 64 items per (bh, row). The
+ * key splits (vox_sample_rows_splits) for two work-groups per compute unit,
+ * at least 64 slots (a small device splits too, so its tests cover the
+ * merge). Their states go to the device's scratch. */
+vox_status cl_sample_rows(void *devp, const vox_op_dims *dm, const vox_op_sample_rows *p)
+{
+    cl_dev *d = devp;
+    vox_sample_rows_args a;
+    vox_sample_rows_args_init(&a, dm, p);
+    if (a.R <= 0)
+        return VOX_OK;
+    cl_uint cu = 0;
+    g_cl.clGetDeviceInfo(d->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
+    int64_t units = a.BH * ((a.R + 31) / 32) * ((a.D + 127) / 128);
+    int64_t nsplit = vox_sample_rows_splits(units, 2 * (int64_t)cu > 64 ? 2 * (int64_t)cu : 64, a.NB);
+    a.nsplit = (int32_t)nsplit;
+    vox_status st = cl_scratch(d, (size_t)(a.BH * a.R * nsplit * 3 * (a.D + 2)) * 4, "sample_rows");
+    if (st)
+        return st;
+    cl_buf work = {.mem = d->scratch};
+    const cl_sample_rows_bufs b = {.q = p->q, .k = p->k, .v = p->v, .rows = p->rows, .block_coord = p->block_coord,
+                                   .valid = dm->block_valid, .out = p->out, .work = {&work, 0}};
+    const cl_grid tiles = {.k = K_SAMPLE_ROWS, .groups = groups_for(units * nsplit), .ls = 256};
+    const cl_grid merge = {.k = K_SAMPLE_ROWS_MERGE, .groups = groups_for(a.BH * a.R), .ls = 64};
+    st = cl_sample_rows_launch(d, dm->dtype, &b, &a, &tiles);
+    return st ? st : cl_sample_rows_launch(d, dm->dtype, &b, &a, &merge);
+}
 #endif /* CL_OP_LAUNCHERS */
 #endif /* !__OPENCL_VERSION__ */
