@@ -175,6 +175,24 @@ static const op_case cases[] = {
      .param = 0.5},
     {"workload_keep25_bf16", SHAPE(1, 2, 64, 4, 8, 8, 8, 0, 2, 4, 4), VOX_BF16, FILL_WORKLOAD,
      .drop_block = -1, .param = 0.25},
+    /* the CUDA/HIP fast path's shapes: D = 128 bf16 (every lane of a window's
+     * group loads a 16-byte chunk of every row), two chunks per lane (f32,
+     * D = 128), scalar loads (D not a multiple of a 16-byte chunk), more
+     * windows than a CTA's groups (16 windows (1,2,2) per (4,4,4) block), and
+     * more block rows than a capped grid's CTAs (each CTA takes several, text
+     * blocks among them) with a NaN row sending two blocks to the exact
+     * kernel */
+    {"workload_keep50_d128_bf16", SHAPE(1, 2, 128, 4, 8, 8, 8, 0, 4, 4, 4), VOX_BF16, FILL_WORKLOAD,
+     .drop_block = -1, .param = 0.5},
+    {"keep50_d128_f32", SHAPE(1, 2, 128, 4, 8, 8, 0, 0, 2, 4, 4), VOX_F32, .drop_block = -1, .param = 0.5},
+    {"keep50_d20_unaligned_bf16", SHAPE(1, 2, 20, 4, 8, 8, 0, 0, 2, 4, 4), VOX_BF16, .drop_block = -1,
+     .param = 0.5},
+    {"keep50_d18_unaligned_f32", SHAPE(1, 2, 18, 4, 8, 8, 0, 0, 2, 4, 4), VOX_F32, .drop_block = -1,
+     .param = 0.5},
+    {"keep50_w122_16_windows_bf16", SHAPE(1, 2, 64, 4, 8, 8, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .param = 0.5, .wt = 1, .wh = 2, .ww = 2},
+    {"keep50_many_blocks_nan_bf16", SHAPE(1, 6, 32, 16, 32, 32, 100, 0, 4, 4, 4), VOX_BF16, FILL_NAN,
+     .drop_block = -1, .param = 0.5},
     {"perf_wan_like_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .param = 0.5, .perf_only = 1},
 };
