@@ -12,8 +12,9 @@
  * products of the 36 Gram entries a <= b in f32 (sequential fmaf over its
  * elements); a transposed butterfly over the group's lanes (4 levels, the
  * last one a plain pairwise sum) then leaves entry 5*(i/2) + j in lane i's
- * g[j]. The rows of the block's next item are prefetched into L2 (CUDA) while
- * this one is processed.
+ * g[j]. On CUDA the CTA keeps the rows of its next two blocks on their way
+ * into L2 (a prefetch per 128-byte line, no registers), so its loads wait for
+ * L2 rather than DRAM.
  *
  * Error bound. With u = 2^-24, L = ceil(ceil(D / VEC) / G) * VEC the terms
  * of one lane (VEC elements per chunk: 8 for f16/bf16, 4 for f32) and
@@ -27,13 +28,13 @@
  * errs by <= 2^-76 absolutely (a flushed sub-normal input or result), so the
  * absolute part is <= (D + 64) 2^-76 <= (D + 64) 2^-36 |x_a| |x_b|. The
  * cosine of the rounded Gram entries then differs from the exact cosine by
- * at most 2.1 gamma_n + 3 (D + 64) 2^-36; it is evaluated in f64 as
- * c~_ab = (g~_ab r_a) r_b with r_a = 1 / sqrt(g~_aa) (IEEE sqrt and
- * division: relative error < 6.01 * 2^-53 < 2^-50 in all), and the
- * reference's own f64 sums, sqrt and division put its cosine within
- * (D + 8) 2^-52 of the exact one, so
+ * at most 2.1 gamma_n + 3 (D + 64) 2^-36. It is evaluated in f64 as
+ * c~_ab = (g~_ab r_a) r_b with r_a = 1 / sqrt(g~_aa) (a division rounded to
+ * nearest, a sqrt within 1 ulp: relative error < 8.01 * 2^-53 < 2^-50 in
+ * all), and the reference's own f64 sums, sqrt and division put its cosine
+ * within (D + 8) 2^-52 of the exact one, so
  *   eps = (2.1 gamma_n + 3 (D + 64) 2^-36 + (D + 8) 2^-52 + 2^-48)(1 + 2^-20)
- * bounds |c~ - c_ref| for every pair.
+ * bounds |c~ - c_ref| for every pair (D = 128 bf16: n = 12, eps ~ 1.5e-6).
  * Keep: the centre and the k-1 least similar to it by c~ (ties: lower slot)
  * are the reference's when every pruned row's c~ exceeds every kept
  * non-centre row's c~ by more than 2 eps (every kept cosine is then below
@@ -243,7 +244,8 @@ __device__ bool vox_qf_window(const typename DT::T *q, const int *windows, int w
     return !unsure;
 }
 
-/* Hint: the V rows of block row mn (when a video block) into L2. */
+/* Hint: the V rows of block row mn (when there is one and it is a video
+ * block) into L2. */
 template <class DT>
 __device__ __forceinline__ void vox_qf_prefetch(const typename DT::T *q, i64 mn, i64 items, i64 NB, i64 NBv, i64 V,
                                                 i64 D)
@@ -278,7 +280,9 @@ __device__ void query_select(const typename DT::T *q, const int *win_ptr, const 
     int par = 0;
     for (i64 m = blockIdx.x; m < items; m += gridDim.x) {
         const i64 bh = m / NB, j = m - bh * NB, base = bh * S, s0 = j * V;
-        vox_qf_prefetch<DT>(q, m + gridDim.x, items, NB, NBv, V, D);
+        if (m == blockIdx.x)
+            vox_qf_prefetch<DT>(q, m + gridDim.x, items, NB, NBv, V, D);
+        vox_qf_prefetch<DT>(q, m + 2 * (i64)gridDim.x, items, NB, NBv, V, D);
         if (j >= NBv) { /* a global block keeps its valid rows */
             const int nv = valid[j];
             for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
