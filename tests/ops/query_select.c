@@ -3,9 +3,11 @@
  * text blocks, a padding-only block (no windows), constructed ties (rows
  * drawn from a few small integer vectors, zero rows: equal cosines -> lower
  * slot), a NaN query row and +-Inf in query rows (NaN cosines: least
- * similar, never a source), NaN padding. kept_count, the
- * kept rows and fill_src must equal the reference exactly; on the device a
- * pruned slot's source must be a kept slot of its block. */
+ * similar, never a source), NaN padding, and the shapes of the CUDA/HIP
+ * fast path (head dims, unaligned rows, many windows, many blocks; ties,
+ * near ties and NaN/Inf rows send blocks to its exact kernel). kept_count,
+ * the kept rows and fill_src must equal the reference exactly; on the device
+ * a pruned slot's source must be a kept slot of its block. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
