@@ -244,20 +244,27 @@ __device__ bool vox_qf_window(const typename DT::T *q, const int *windows, int w
     return !unsure;
 }
 
-/* Hint: the V rows of block row mn (when there is one and it is a video
- * block) into L2. */
+/* j + dj mod NB for j, dj in [0, NB): a grid-stride step's block (no 64-bit
+ * division per item). */
+__device__ __forceinline__ i64 vox_qf_step(i64 j, i64 dj, i64 NB)
+{
+    return j + dj >= NB ? j + dj - NB : j + dj;
+}
+
+/* Hint: the V rows of block row mn, block jn of its head (when there is one
+ * and it is a video block), into L2. */
 template <class DT>
-__device__ __forceinline__ void vox_qf_prefetch(const typename DT::T *q, i64 mn, i64 items, i64 NB, i64 NBv, i64 V,
+__device__ __forceinline__ void vox_qf_prefetch(const typename DT::T *q, i64 mn, i64 jn, i64 items, i64 NBv, i64 V,
                                                 i64 D)
 {
 #if VOX_GPU_CUDA
-    if (mn >= items || mn % NB >= NBv)
+    if (mn >= items || jn >= NBv)
         return;
     const char *p = (const char *)(q + mn * V * D); /* row (bh*NB + j)*V: the block's first */
     for (i64 o = (i64)threadIdx.x * 128; o < V * D * (i64)sizeof(typename DT::T); o += VOX_QS_THREADS * 128)
         asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
 #else
-    (void)q, (void)mn, (void)items, (void)NB, (void)NBv, (void)V, (void)D;
+    (void)q, (void)mn, (void)jn, (void)items, (void)NBv, (void)V, (void)D;
 #endif
 }
 
@@ -272,17 +279,18 @@ __device__ void query_select(const typename DT::T *q, const int *win_ptr, const 
     __shared__ vox_qf_group sh[VOX_QF_WIN];
     typedef vox_qf_chunk<DT> C;
     const int tid = threadIdx.x, grp = tid / VOX_QF_G;
-    const i64 S = NB * V, items = BH * NB;
+    const i64 items = BH * NB;
     /* eps (header): n = L + log2(VOX_QF_G) roundings per product */
     const double n = (double)(((D + C::VEC - 1) / C::VEC + VOX_QF_G - 1) / VOX_QF_G * C::VEC + 4);
     const double gn = n * 0x1p-24 < 0.5 ? n * 0x1p-24 / (1.0 - n * 0x1p-24) : INFINITY;
     const double eps = (2.1 * gn + 3.0 * (D + 64) * 0x1p-36 + (D + 8) * 0x1p-52 + 0x1p-48) * (1.0 + 0x1p-20);
+    const i64 step = gridDim.x, dj = step % NB;
+    i64 j = blockIdx.x % NB;
+    vox_qf_prefetch<DT>(q, blockIdx.x + step, vox_qf_step(j, dj, NB), items, NBv, V, D);
     int par = 0;
-    for (i64 m = blockIdx.x; m < items; m += gridDim.x) {
-        const i64 bh = m / NB, j = m - bh * NB, base = bh * S, s0 = j * V;
-        if (m == blockIdx.x)
-            vox_qf_prefetch<DT>(q, m + gridDim.x, items, NB, NBv, V, D);
-        vox_qf_prefetch<DT>(q, m + 2 * (i64)gridDim.x, items, NB, NBv, V, D);
+    for (i64 m = blockIdx.x; m < items; m += step, j = vox_qf_step(j, dj, NB)) {
+        const i64 base = (m - j) * V, s0 = j * V; /* base: bh*S */
+        vox_qf_prefetch<DT>(q, m + 2 * step, vox_qf_step(vox_qf_step(j, dj, NB), dj, NB), items, NBv, V, D);
         if (j >= NBv) { /* a global block keeps its valid rows */
             const int nv = valid[j];
             for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
