@@ -55,14 +55,10 @@
 #define VOX_QF_BOUNDS __launch_bounds__(VOX_QS_THREADS, VOX_QS_CTAS)
 #endif
 
-/* Index of Gram entry (a, b), a <= b < VOX_QF_M; vox_qf_sym: either order. */
+/* Index of Gram entry (a, b), a <= b < VOX_QF_M. */
 __device__ __forceinline__ constexpr int vox_qf_tri(int a, int b)
 {
     return a * VOX_QF_M - a * (a - 1) / 2 + (b - a);
-}
-__device__ __forceinline__ int vox_qf_sym(int a, int b)
-{
-    return a < b ? vox_qf_tri(a, b) : vox_qf_tri(b, a);
 }
 
 /* The elements of a 16-byte chunk (four little-endian words) as floats,
@@ -173,16 +169,20 @@ __device__ __forceinline__ void vox_qf_gram(const typename DT::T *q, i64 row0, i
             gs[5 * (lane / 2) + j] = g[j];
 }
 
-/* Shared memory of one group: its window's Gram entries, 1/|x_a| and the
- * cosines to the centre. */
+/* Shared memory of one group: its window's Gram entries, 1/|x_a|, the
+ * cosines to the centre and the keep flags (0 past the window's rows). */
 struct vox_qf_group {
     float g[VOX_QF_NG];
     double r[VOX_QF_M], c[VOX_QF_M];
+    unsigned char k[VOX_QF_M]; /* read as one 8-byte word */
 };
+static_assert(VOX_QF_M == 8 && sizeof(vox_qf_group) % 8 == 0, "vox_qf_group.k: one aligned 8-byte word");
 
 /* Window w of the block (-1: none; every lane of the warp calls it): its
  * rows' keep flags into kept (local slots) and its pruned rows' fill_src,
- * or false for a lane that saw the window cannot be certified. */
+ * or false for a lane that saw the window cannot be certified. Lane l < m
+ * takes row l; the loops over the window's rows run VOX_QF_M times
+ * (predicated past m), so they unroll. */
 template <class DT, bool ALIGNED>
 __device__ bool vox_qf_window(const typename DT::T *q, const int *windows, int w, i64 base, i64 s0, i64 D,
                               double eps, unsigned char *kept, int *fill, vox_qf_group &sh)
@@ -194,50 +194,54 @@ __device__ bool vox_qf_window(const typename DT::T *q, const int *windows, int w
     const bool big = m > VOX_QF_M, row = l < m && !big, item = row && l != cl;
     vox_qf_gram<DT, ALIGNED>(q, base + first, big ? 0 : m, D, sh.g);
     VOX_SYNCWARP();
-    bool bad = false;
-    double r = 0;
-    if (row) {
-        const float n = sh.g[vox_qf_tri(l, l)];
-        bad = !(n >= 0x1p-40f && n <= 0x1p100f);
-        r = bad ? 0.0 : 1.0 / sqrt((double)n);
+    const int lr = row ? l : 0, l0 = lr * (2 * VOX_QF_M - 1 - lr) / 2; /* vox_qf_tri(lr, b) = l0 + b, b >= lr */
+    const float n = sh.g[l0 + lr];
+    const bool bad = row && !(n >= 0x1p-40f && n <= 0x1p100f);
+    const double r = row && !bad ? 1.0 / sqrt((double)n) : 0.0;
+    if (row)
         sh.r[l] = r;
-    }
     VOX_SYNCWARP();
-    double c = 0;
+    /* c~(l, u) for every row u (stale past m: never used), and c, the one to the centre */
+    double cr[VOX_QF_M], c = 0;
+#pragma unroll
+    for (int u = 0; u < VOX_QF_M; u++) {
+        cr[u] = (double)sh.g[lr < u ? l0 + u : vox_qf_tri(u, u) + lr - u] * r * sh.r[u];
+        c = u == cl ? cr[u] : c;
+    }
     if (item)
-        sh.c[l] = c = (double)sh.g[vox_qf_sym(l, cl)] * r * sh.r[cl];
+        sh.c[l] = c;
     VOX_SYNCWARP();
     /* keep the centre and the keep-1 least similar to it (ties: lower slot) */
+    double cc[VOX_QF_M];
     int rank = 0;
-    if (item)
-        for (int u = 0; u < m; u++)
-            if (u != cl && u != l) {
-                const double cu = sh.c[u];
-                rank += cu < c || (cu == c && u < l);
-            }
+#pragma unroll
+    for (int u = 0; u < VOX_QF_M; u++) {
+        cc[u] = sh.c[u];
+        rank += (u < m) & (u != cl) & (u != l) & ((cc[u] < c) | ((cc[u] == c) & (u < l))); /* no branches */
+    }
     const bool k = row && (l == cl || rank < keep - 1);
     if (row)
         kept[first - s0 + l] = (unsigned char)k;
+    if (l < VOX_QF_M)
+        sh.k[l] = (unsigned char)k;
     VOX_SYNCWARP();
     /* a row that is not finite, zero, tiny or huge: certain only when every row is kept */
     bool unsure = big || (bad && keep < m);
     if (row && !k) {
-        /* certified keep: every kept row but the centre more than 2 eps below
-         * this one; fill: the kept row of largest c~, the runner-up more than
-         * 2 eps below it */
-        double best = -INFINITY, second = -INFINITY;
+        /* fill: the kept row of largest c~; certified when every other kept
+         * row's c~ is more than 2 eps below it, and the keep when every kept
+         * row's but the centre's is more than 2 eps below this row's */
+        const unsigned long long km = *(const unsigned long long *)sh.k; /* byte u: row u kept */
+        double best = -INFINITY;
         int src = cl;
-        for (int u = 0; u < m; u++)
-            if (kept[first - s0 + u]) {
-                if (u != cl)
-                    unsure |= !(c - sh.c[u] > 2.0 * eps);
-                const double cu = (double)sh.g[vox_qf_sym(l, u)] * r * sh.r[u];
-                if (cu > best)
-                    second = best, best = cu, src = u;
-                else if (cu > second)
-                    second = cu;
-            }
-        unsure |= !(best - second > 2.0 * eps);
+#pragma unroll
+        for (int u = 0; u < VOX_QF_M; u++)
+            if ((km >> (8 * u) & 1u) && cr[u] > best)
+                best = cr[u], src = u;
+#pragma unroll
+        for (int u = 0; u < VOX_QF_M; u++)
+            if (km >> (8 * u) & 1u)
+                unsure |= ((u != cl) & !(c - cc[u] > 2.0 * eps)) | ((u != src) & !(best - cr[u] > 2.0 * eps));
         fill[base + first + l] = first + src;
     }
     VOX_SYNCWARP(); /* sh read before the next window rewrites it */
