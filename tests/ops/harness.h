@@ -31,6 +31,7 @@ enum {
     FILL_WORKLOAD = 1 << 5, /* structured video data (perf/workload.c) */
     FILL_SHIFT = 1 << 6,    /* values offset by +100 (accumulation precision) */
     FILL_NEAR = 1 << 7,     /* near-ties below f32's resolution (query_select) */
+    FILL_NEAR_FILL = 1 << 8, /* near-ties in the pruned rows' sources only (query_select) */
 };
 
 /* Caller-tensor layouts (permute ops). */

@@ -3,9 +3,11 @@
  * text blocks, a padding-only block (no windows), constructed ties (rows
  * drawn from a few small integer vectors, zero rows: equal cosines -> lower
  * slot), a NaN query row and +-Inf in query rows (NaN cosines: least
- * similar, never a source), NaN padding. kept_count, the
- * kept rows and fill_src must equal the reference exactly; on the device a
- * pruned slot's source must be a kept slot of its block. */
+ * similar, never a source), NaN padding, and the shapes of the CUDA/HIP
+ * fast path (head dims, unaligned rows, many windows, many blocks; ties,
+ * near ties and NaN/Inf rows send blocks to its exact kernel). kept_count,
+ * the kept rows and fill_src must equal the reference exactly; on the device
+ * a pruned slot's source must be a kept slot of its block. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +68,40 @@ static int query_select_inputs(const op_case *c, op_inputs *in)
                 float *row = q + (bh * S + L->windows[4 * w + 2]) * D;
                 memset(row, 0, sizeof(float) * (size_t)D);
                 row[0] = 1.0f;
+            }
+        free(v);
+    } else if (c->fill & FILL_NEAR_FILL) {
+        /* near ties in the fill choice only: per window (of 8 rows, keep 4)
+         * the centre z, kept rows A and B = A + 5e-8 noise (a few ulps per
+         * element; cosine 0.5 to z) and X orthogonal to z, and pruned rows
+         * t = A + 0.3 z + 0.2 noise (cosine ~0.67 to z, ~0.96 to A and B): the
+         * keep choice is clear, while each pruned row's cosines to A and B
+         * differ by ~1e-7, about an f32 Gram matrix's rounding error */
+        oh_rng r = {65};
+        double *v = malloc(sizeof(double) * 3 * (size_t)D), *z = v, *y = v + D, *x = v + 2 * D;
+        for (int64_t bh = 0; bh < BH; bh++)
+            for (int64_t w = 0; w < L->n_windows; w++) {
+                const int32_t *win = L->windows + 4 * w;
+                double zz = 0, zy = 0, zx = 0, yy = 0, xx = 0;
+                for (int64_t e = 0; e < D; e++)
+                    z[e] = oh_normal(&r), zz += z[e] * z[e];
+                for (int64_t e = 0; e < D; e++)
+                    z[e] /= sqrt(zz), y[e] = oh_normal(&r), x[e] = oh_normal(&r), zy += z[e] * y[e],
+                    zx += z[e] * x[e];
+                for (int64_t e = 0; e < D; e++)
+                    y[e] -= zy * z[e], x[e] -= zx * z[e], yy += y[e] * y[e], xx += x[e] * x[e];
+                for (int32_t t = win[0], i = 0; t < win[0] + win[1]; t++) {
+                    float *row = q + (bh * S + t) * D;
+                    const int role = t == win[2] ? -1 : i++; /* -1 centre, 0 A, 1 B, 2 X, 3.. pruned */
+                    for (int64_t e = 0; e < D; e++) {
+                        const double a = 0.5 * z[e] + 0.866 * y[e] / sqrt(yy);
+                        row[e] = (float)(role < 0    ? z[e]
+                                         : role == 0 ? a
+                                         : role == 1 ? a + 5e-8 * oh_normal(&r)
+                                         : role == 2 ? x[e] / sqrt(xx)
+                                                     : a + 0.3 * z[e] + 0.2 * oh_normal(&r) / sqrt((double)D));
+                    }
+                }
             }
         free(v);
     } else if (c->fill & FILL_TIES) {
@@ -165,6 +201,8 @@ static const op_case cases[] = {
      .param = 0.25},
     {"near_ties_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, FILL_TIES | FILL_NEAR, .drop_block = -1,
      .param = 0.5},
+    {"near_ties_fill_f32", SHAPE(1, 4, 32, 4, 8, 8, 0, 0, 2, 4, 4), VOX_F32, FILL_NEAR_FILL, .drop_block = -1,
+     .param = 0.5},
     {"near_ties_to_centre_f32", SHAPE(1, 4, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, FILL_NEAR, .drop_block = -1,
      .param = 0.5},
     {"nan_row_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, FILL_NAN, .drop_block = -1, .param = 0.5},
@@ -175,6 +213,24 @@ static const op_case cases[] = {
      .param = 0.5},
     {"workload_keep25_bf16", SHAPE(1, 2, 64, 4, 8, 8, 8, 0, 2, 4, 4), VOX_BF16, FILL_WORKLOAD,
      .drop_block = -1, .param = 0.25},
+    /* the CUDA/HIP fast path's shapes: D = 128 bf16 (every lane of a window's
+     * group loads a 16-byte chunk of every row), two chunks per lane (f32,
+     * D = 128), scalar loads (D not a multiple of a 16-byte chunk), more
+     * windows than a CTA's groups (16 windows (1,2,2) per (4,4,4) block), and
+     * more block rows than a capped grid's CTAs (each CTA takes several, text
+     * blocks among them) with a NaN row sending two blocks to the exact
+     * kernel */
+    {"workload_keep50_d128_bf16", SHAPE(1, 2, 128, 4, 8, 8, 8, 0, 4, 4, 4), VOX_BF16, FILL_WORKLOAD,
+     .drop_block = -1, .param = 0.5},
+    {"keep50_d128_f32", SHAPE(1, 2, 128, 4, 8, 8, 0, 0, 2, 4, 4), VOX_F32, .drop_block = -1, .param = 0.5},
+    {"keep50_d20_unaligned_bf16", SHAPE(1, 2, 20, 4, 8, 8, 0, 0, 2, 4, 4), VOX_BF16, .drop_block = -1,
+     .param = 0.5},
+    {"keep50_d18_unaligned_f32", SHAPE(1, 2, 18, 4, 8, 8, 0, 0, 2, 4, 4), VOX_F32, .drop_block = -1,
+     .param = 0.5},
+    {"keep50_w122_16_windows_bf16", SHAPE(1, 2, 64, 4, 8, 8, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .param = 0.5, .wt = 1, .wh = 2, .ww = 2},
+    {"keep50_many_blocks_nan_bf16", SHAPE(1, 6, 32, 16, 32, 32, 100, 0, 4, 4, 4), VOX_BF16, FILL_NAN,
+     .drop_block = -1, .param = 0.5},
     {"perf_wan_like_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .param = 0.5, .perf_only = 1},
 };

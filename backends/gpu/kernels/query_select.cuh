@@ -13,15 +13,21 @@
  * thread per row), ranks (a thread per row), the pruned rows' nearest kept
  * rows (a group of G lanes per pruned row, each scanning every G-th row of
  * the window, then a shuffle reduction), an ordered compaction by warp 0.
- * The kernels (query_select_fast.cuh) take a certified f32 path first and
- * come here for the blocks it cannot certify.
+ * The fast kernels (query_select_fast.cuh) take a certified f32 path first
+ * and mark the blocks they cannot certify (kept_count = -1); the exact
+ * kernels, vox_query_select_exact_<dtype> (below), redo those.
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-#define VOX_GPU_KERNELS_query_select(R, O, M) R(query_select_f32) R(query_select_f16) R(query_select_bf16)
+#define VOX_GPU_KERNELS_query_select(R, O, M)                                                       \
+    R(query_select_f32) R(query_select_f16) R(query_select_bf16) R(query_select_exact_f32) \
+        R(query_select_exact_f16) R(query_select_exact_bf16)
+
+/* Launch geometry the kernels and the launcher share. */
+#define VOX_QS_THREADS 128 /* threads per CTA of both kernels */
+#define VOX_QS_CTAS 4      /* CTAs per multiprocessor of the fast kernel (its launch bounds) */
 
 #ifdef VOX_GPU_DEVICE
 
-#define VOX_QS_THREADS 256
 #define VOX_QS_SMEM (96 * 1024) /* gpu_query_select uses the same bound */
 
 /* cos from the dot and both squared norms, as the reference (core/backend.h):
@@ -197,17 +203,56 @@ __device__ void vox_qs_block(i64 m, const typename DT::T *q, const int *win_ptr,
     __syncthreads();
 }
 
+/* The exact kernel: every block row m the fast kernel marked (kept_count[m]
+ * < 0) through vox_qs_block. Each CTA of a capped grid takes
+ * VOX_QS_THREADS rows of kept_count at a time (grid-stride), lists the
+ * marked ones and redoes them one after the other. */
+template <class DT>
+__device__ void query_select_exact(const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
+                                   int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D)
+{
+    __shared__ int todo[VOX_QS_THREADS], nt;
+    const int tid = threadIdx.x;
+    const bool in_smem = V * (D + 1) * 8 <= VOX_QS_SMEM;
+    const i64 items = BH * NB;
+    for (i64 m0 = (i64)blockIdx.x * VOX_QS_THREADS; m0 < items; m0 += (i64)gridDim.x * VOX_QS_THREADS) {
+        if (tid == 0)
+            nt = 0;
+        __syncthreads();
+        if (m0 + tid < items && kept_count[m0 + tid] < 0)
+            todo[atomicAdd(&nt, 1)] = tid;
+        __syncthreads();
+        const int n = nt;
+        for (int i = 0; i < n; i++) /* each ends with a barrier */
+            vox_qs_block<DT>(m0 + todo[i], q, win_ptr, windows, valid, kept_count, kept_rows, fill, NB, NBv, V, D,
+                             in_smem);
+        __syncthreads(); /* nt read before the next turn resets it */
+    }
+}
+
+#define VOX_QUERY_SELECT_EXACT_KERNEL(NAME, DT)                                                               \
+    VOX_KERNEL void __launch_bounds__(VOX_QS_THREADS)                                                         \
+        vox_query_select_exact_##NAME(vox_query_select_bufs b, vox_query_select_args a)                       \
+    {                                                                                                         \
+        query_select_exact<DT>(vox_ptr<const DT::T>(b.q), vox_ptr<const int>(b.win_ptr),                      \
+                               vox_ptr<const int>(b.windows), vox_ptr<const int>(b.valid),                    \
+                               vox_ptr<int>(b.kept_count), vox_ptr<int>(b.kept_rows), vox_ptr<int>(b.fill_src), \
+                               a.BH, a.NB, a.NBv, vox_i64(a.V), vox_i64(a.D));                                \
+    }
+VOX_EACH_DTYPE(VOX_QUERY_SELECT_EXACT_KERNEL)
+
 #include "query_select_fast.cuh"
 
 #endif
 
 #ifdef VOX_GPU_HOST
 
-/* query_select_fast.cuh: one CTA of 256 threads per (bh, block),
- * grid-stride: the certified f32 path per window (a warp each), and for the
- * blocks it cannot certify the exact path (above), with the block's rows as
- * f64 in dynamic shared memory when V*(D+1) doubles fit in 96 KiB (the
- * kernels' VOX_QS_SMEM; else it reads them from global memory). */
+/* Two launches, both enqueued: the fast kernel (query_select_fast.cuh), one
+ * CTA of VOX_QS_THREADS per (bh, block), VOX_QS_CTAS per multiprocessor,
+ * grid-stride, no dynamic shared memory; then the exact kernel over the
+ * blocks it marked, with a block's rows as f64 in dynamic shared memory when
+ * V*(D+1) doubles fit in 96 KiB (the kernels' VOX_QS_SMEM; else it reads
+ * them from global memory). */
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
 {
     gpu_dev *g = dev;
@@ -215,10 +260,16 @@ vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_
                                .valid = gpu_dptr(d->block_valid), .kept_count = gpu_dptr(p->kept_count),
                                .kept_rows = gpu_dptr(p->kept_rows), .fill_src = gpu_dptr(p->fill_src)};
     GPU_OP_ARGS(query_select);
-    int fn = BY_DTYPE(query_select);
-    int64_t rows = (int64_t)a.V * (a.D + 1) * 8;
-    size_t smem = rows <= 96 * 1024 ? (size_t)rows : 0;
-    return gpu_launch_op(g, VOX_OP_query_select, fn, gpu_cap_grid(g, a.BH * a.NB, 8), 256, 1, smem, &b, &a);
+    const int64_t items = a.BH * a.NB, rows = (int64_t)a.V * (a.D + 1) * 8;
+    vox_status st = gpu_launch_op(g, VOX_OP_query_select, BY_DTYPE(query_select), gpu_cap_grid(g, items, VOX_QS_CTAS),
+                                  VOX_QS_THREADS, 1, 0, &b, &a);
+    if (st)
+        return st;
+    int fn = by_dtype(d->dtype, GPU_FN_query_select_exact_f32, GPU_FN_query_select_exact_f16,
+                      GPU_FN_query_select_exact_bf16);
+    return gpu_launch_op(g, VOX_OP_query_select, fn,
+                         gpu_cap_grid(g, (items + VOX_QS_THREADS - 1) / VOX_QS_THREADS, 4), VOX_QS_THREADS, 1,
+                         rows <= 96 * 1024 ? (size_t)rows : 0, &b, &a);
 }
 
 #endif
