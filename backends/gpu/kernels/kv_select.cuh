@@ -246,8 +246,11 @@ __device__ void vox_ks_top_n(const double *srow, int NBv, int n, vox_ks_work *w,
  * integer atomics in any order give the same sums, and a batch whose blocks
  * fall in one bin (most of them in the first passes) adds its warp sums once
  * instead of 32 same-address atomics; the rest of E is as many roundings as
- * before, each below 2^-53 of a value <= 1 + NBv 2^-53. */
-__device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_work *w)
+ * before, each below 2^-53 of a value <= 1 + NBv 2^-53. With the count, *T
+ * and *rem as vox_ks_top_n gives them for n = c (the low end of the bucket
+ * the descent ends in, taken whole, or c - above of its equal keys). */
+__device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_work *w, unsigned long long *T,
+                               int *rem)
 {
     constexpr int BPL = 256 / VOX_WARP_SIZE;
     const int lane = threadIdx.x % VOX_WARP_SIZE;
@@ -335,8 +338,10 @@ __device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_w
         VOX_SYNCWARP();
         prefix |= (unsigned long long)bin << shift;
         hmask |= 255ull << shift;
-        if (cnt == 1) /* E(c) = before + (the block's p, within the bound) */
+        if (cnt == 1) { /* E(c) = before + (the block's p, within the bound) */
+            *T = prefix, *rem = 0x7fffffff;
             return before < tau - margin && before + sb >= tau + margin ? above + 1 : -1;
+        }
     }
     /* cnt blocks of the same p: the crossing is the t-th of them */
     double P = __longlong_as_double((long long)prefix);
@@ -345,6 +350,7 @@ __device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_w
     double need = ceil((tau - before) / P);
     int t = need < 1.0 ? 1 : need > (double)cnt ? cnt : (int)need;
     double lo = before + (double)(t - 1) * P, hi = before + (double)t * P;
+    *T = prefix, *rem = t;
     return lo < tau - margin && hi >= tau + margin ? above + t : -1;
 }
 
@@ -431,23 +437,25 @@ __device__ void vox_ks_row(double *srow, int NB, int NBv, int i, int *crow, int 
         srow[j] = __longlong_as_double((long long)u);
     }
     VOX_SYNCWARP();
-    int n = 0;
+    int n = 0, nc = -1; /* nc: a count vox_ks_cum_fast certified, with its T and rem */
+    unsigned long long T, Tc = 0;
+    int rem, remc = 0;
     if (a.rule == 1)
         n = a.topk < NBv ? a.topk : NBv;
     else if (a.rule == 0 && 0.0 < a.tau) {
         if (!finite)
             n = 1; /* the first block's preceding sum is 0, the next one's NaN */
-        else if ((n = vox_ks_cum_fast(srow, NBv, a.tau, w)) < 0)
+        else if ((nc = n = vox_ks_cum_fast(srow, NBv, a.tau, w, &Tc, &remc)) < 0)
             n = vox_ks_cum_exact(srow, NBv, a.tau);
     }
     if (n < a.min_blocks)
         n = a.min_blocks < NBv ? a.min_blocks : NBv;
-    unsigned long long T;
-    int rem;
     if (n <= 0)
         T = ~0ull, rem = 0; /* none */
     else if (n >= NBv || !finite)
         T = 0, rem = n; /* the first n in index order (all keys 0 when not finite) */
+    else if (n == nc)
+        T = Tc, rem = remc; /* the descent's bucket: no second radix select */
     else
         vox_ks_top_n(srow, NBv, n, w, &T, &rem);
     /* ordered compaction: own block, global blocks, STAT picks, top n */

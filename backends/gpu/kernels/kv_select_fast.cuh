@@ -44,16 +44,20 @@
  * delta: strict p order); else the exact path.
  *
  * CUMULATIVE: the count c. A radix descent over the bits of w with per-bin
- * counts and f64 sums finds the c where the running sum of the largest w
- * first reaches tau * sum(w). With P~ = (sum of the c largest w) / sum(w) (f64
- * sums of f32 values: relative error <= mu = (2 NBv + 600) 2^-52), the exact
+ * counts and fixed-point masses (floor(w 2^36) summed in integers: exact,
+ * whatever the order) finds the c where the running mass of the largest w
+ * first reaches tau * (the total mass). With P~ = (sum of the c largest w) /
+ * sum(w) (bounded from the masses, each below its w 2^36 by less than 1, and
+ * f64 divisions: relative error <= mu = (2 NBv + 600) 2^-52 on top), the exact
  * mass of the c most probable blocks P_c lies in [P~/(P~ + e^{2E'}(1-P~)),
  * P~/(P~ + e^{-2E'}(1-P~))] (every w_j within e^{+-E'} of e^{s_j - c0}: the
  * top-c sum and the rest scale by at most that), and the reference's
  * sequential sums lie within m = (2 NBv + 512) 2^-52 of the exact ones (see
  * vox_ks_cum_fast; m also takes NBv 2^-120 for the w below f32's normal
  * range, whose relative error is not bounded, and f64 slack). The count is c when P_{c-1}'s upper bound + m < tau and
- * P_c's lower bound - m >= tau; else the exact path.
+ * P_c's lower bound - m >= tau; else the exact path. The descent ends in a
+ * bucket whose low end is a T for n = c as TOPK's (no second radix select);
+ * the band and the compaction are TOPK's.
  *
  * Non-finite qbar/kbar, D > 4096 (the f64 sum of q^2 within 2^-40), a bound
  * past 2^100, a scale not in [2^-100, inf) (scale_f normal) or a G > 1.5:
@@ -78,7 +82,7 @@
 
 /* A warp's phase-2 work space. */
 struct vox_kf_work {
-    double hsum[256];       /* the cumulative descent's bin sums */
+    unsigned msum[2][256];  /* the cumulative descent's bin masses: vox_kf_mass_add */
     int hist[256];          /* bin counts */
     double bs[VOX_KF_BAND]; /* the band's exact scores */
     int bj[VOX_KF_BAND];    /* the band's blocks */
@@ -86,6 +90,23 @@ struct vox_kf_work {
     int bin, cnt, rem, pad;
 };
 static_assert(sizeof(vox_kf_work) == 3872, "gpu_kv_select sizes the fast path's warp work space as 3872 B each");
+
+/* The cumulative rule's bin masses in fixed point: w (in [0, 1]) adds
+ * floor(w 2^36) to its bin, as two 18-bit limbs of 32-bit counters (each
+ * below 2^32 while NBv < 2^14; vox_kf_cum checks). Integer atomics give the
+ * same sums in any order, so the bins of a later radix pass add up exactly to
+ * the bucket they split, and every sum of masses (< NBv 2^36 + NBv < 2^50) is
+ * exact in f64. */
+__device__ __forceinline__ void vox_kf_mass_add(vox_kf_work *w, int b, float x)
+{
+    const unsigned long long v = __float2ull_rz(x * 0x1p36f);
+    atomicAdd(&w->msum[0][b], (unsigned)(v & 0x3ffffu));
+    atomicAdd(&w->msum[1][b], (unsigned)(v >> 18));
+}
+__device__ __forceinline__ double vox_kf_mass(const vox_kf_work *w, int b)
+{
+    return (double)w->msum[0][b] + (double)w->msum[1][b] * 0x1p18;
+}
 
 /* Bytes of the phase-1/phase-2 union for nw warps (the host sizes it with 8
  * warps, the most a 256-thread CTA has: gpu_kv_select). */
@@ -308,13 +329,15 @@ __device__ unsigned vox_kf_top_value(const unsigned *urow, int NBv, int n, unsig
 }
 
 /* The certificate of a cumulative count c (see the top of this file): bp, bc
- * the f64 sums of the c - 1 and the c largest w, W the sum of all; Ep: E'.
+ * the fixed-point masses (vox_kf_mass_add) of the c - 1 and the c largest w,
+ * W that of all: each w's mass is below w 2^36 by less than 1, so the ratios
+ * of the f32 w's sums lie in [bc / (W + NBv), (bp + NBv) / W]. Ep: E'.
  * Returns c or -1. */
 __device__ int vox_kf_cum_certify(int c, double bp, double bc, double W, int NBv, double tau, double Ep)
 {
     const double mu = (2.0 * NBv + 600.0) * 0x1p-52, m = (2.0 * NBv + 512.0) * 0x1p-52 + NBv * 0x1p-120;
     const double e2 = exp(2.0 * Ep) * (1.0 + 0x1p-40);
-    double pp = bp / W * (1.0 + mu), pc = bc / W * (1.0 - mu);
+    double pp = (bp + NBv) / W * (1.0 + mu), pc = bc / (W + NBv) * (1.0 - mu);
     pp = pp < 1.0 ? pp : 1.0;
     pc = pc > 0.0 ? (pc < 1.0 ? pc : 1.0) : 0.0;
     const double hi = pp / (pp + (1.0 - pp) / e2) * (1.0 + 0x1p-40);
@@ -322,24 +345,28 @@ __device__ int vox_kf_cum_certify(int c, double bp, double bc, double W, int NBv
     return hi < tau - m && lo >= tau + m ? c : -1;
 }
 
-/* The cumulative rule's count from the row's w (0 < tau), W = sum of w, or -1
- * when it cannot be certified. A radix descent (as vox_ks_cum_fast, over the
- * keys of vox_kf_top_value, f64 bin sums) to the block where the running sum
- * of the largest w first reaches tau W, then vox_kf_cum_certify. */
-__device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, double Ep, unsigned kmin, int len,
-                          bool counted, vox_kf_work *w)
+/* The cumulative rule's count from the row's w (0 < tau), or -1 when it
+ * cannot be certified. A radix descent (as vox_ks_cum_fast, over the keys of
+ * vox_kf_top_value, fixed-point bin masses) to the block where the running
+ * mass of the largest w first reaches tau W (W: the first pass's total), then
+ * vox_kf_cum_certify. *T: the low end of the bucket the descent ends in, the
+ * c-th largest w's bits or below them with no other w between: #{w >= T} >=
+ * c and #{w > T} < c, what vox_kf_top_value would give for n = c. */
+__device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double Ep, unsigned kmin, int len, bool counted,
+                          vox_kf_work *w, unsigned *T)
 {
     constexpr int BPL = 256 / VOX_WARP_SIZE;
     const int lane = threadIdx.x % VOX_WARP_SIZE;
-    const double tgt = tau * W;
+    if (NBv >= (1 << 14))
+        return -1; /* a bin's high limb could pass 2^32 */
     unsigned prefix = 0;
     int hi = len, lo = len > 8 ? len - 8 : 0;
-    double before = 0; /* sum of the w ranked above the current bucket */
+    double W = 0, tgt = 0, before = 0; /* masses (exact integers); before: those ranked above the bucket */
     int above = 0, cnt = 0;
     for (;; counted = false) {
         if (!counted) {
             for (int b = lane; b < 256; b += VOX_WARP_SIZE)
-                w->hist[b] = 0, w->hsum[b] = 0.0;
+                w->hist[b] = 0, w->msum[0][b] = w->msum[1][b] = 0u;
             VOX_SYNCWARP();
             for (int x = lane; 4 * x < NBv; x += VOX_WARP_SIZE) {
                 unsigned v[4];
@@ -349,7 +376,8 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
                     const unsigned long long rel = v[c] - kmin;
                     if (4 * x + c < NBv && ((rel ^ prefix) >> hi) == 0) {
                         const int b = (int)(rel >> lo) & ((1 << (hi - lo)) - 1);
-                        atomicAdd(&w->hist[b], 1), atomicAdd(&w->hsum[b], (double)__uint_as_float(v[c]));
+                        atomicAdd(&w->hist[b], 1);
+                        vox_kf_mass_add(w, b, __uint_as_float(v[c]));
                     }
                 }
             }
@@ -360,7 +388,7 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
 #pragma unroll
         for (int q = 0; q < BPL; q++) {
             const int bq = 255 - BPL * lane - q;
-            c[q] = w->hist[bq], s[q] = w->hsum[bq];
+            c[q] = w->hist[bq], s[q] = vox_kf_mass(w, bq);
             ct += c[q], st += s[q];
         }
         int call, cx = vox_ks_scan(ct, &call);
@@ -370,6 +398,8 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
             if (lane >= o)
                 si += t;
         }
+        if (hi == len) /* the first pass: every w */
+            W = VOX_SHFL(si, VOX_WARP_SIZE - 1), tgt = tau * W;
         double sx = VOX_SHFL_UP(si, 1);
         double run = before + (lane ? sx : 0.0);
         int cab = above + cx, hit = 256;
@@ -386,7 +416,7 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
             int t = VOX_SHFL_XOR(first, o);
             first = t < first ? t : first;
         }
-        if (first == 256) /* the bucket's mass does not reach tau W */
+        if (first == 256) /* the mass does not reach tau W: tau > 1 (later passes split a bucket that did reach it) */
             return hi == len && tau > 1.0 + (2.0 * NBv + 512.0) * 0x1p-52 + 0x1p-30 ? NBv : -1;
         if (hit == first)
             w->bin = 255 - first, w->cnt = hc, w->rem = hab, w->before = hrun, w->sum = hs;
@@ -396,14 +426,17 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
         const double sb = w->sum;
         VOX_SYNCWARP();
         prefix |= (unsigned)bin << lo;
-        if (cnt == 1)
+        if (cnt == 1) {
+            *T = kmin + prefix;
             return vox_kf_cum_certify(above + 1, before, before + sb, W, NBv, tau, Ep);
+        }
         if (lo == 0)
             break;
         hi = lo, lo = lo > 8 ? lo - 8 : 0;
     }
-    /* cnt blocks of the same w: the crossing is the t-th of them */
-    const double P = (double)__uint_as_float(kmin + prefix);
+    /* cnt blocks of the same w (mass P each): the crossing is the t-th of them */
+    *T = kmin + prefix;
+    const double P = (double)__float2ull_rz(__uint_as_float(kmin + prefix) * 0x1p36f);
     if (!(P > 0))
         return -1;
     const double need = ceil((tgt - before) / P);
@@ -473,11 +506,10 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         for (int b = lane; b < 256; b += VOX_WARP_SIZE) {
             w->hist[b] = 0;
             if (a.rule == 0)
-                w->hsum[b] = 0.0;
+                w->msum[0][b] = w->msum[1][b] = 0u;
         }
         VOX_SYNCWARP();
     }
-    double W = 0;
     unsigned kmin = 0xffffffffu, kmax = 0;
     int off = 0;
     for (int xq = lane; 4 * xq < NBv; xq += VOX_WARP_SIZE) {
@@ -490,29 +522,27 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
             const float x = expf((__uint_as_float(v[c]) - amax) * a.scale_f);
             const unsigned u = __float_as_uint(x);
             v[c] = u;
-            if (a.rule == 0)
-                W += (double)x;
             kmin = u < kmin ? u : kmin, kmax = u > kmax ? u : kmax;
             if (pre) {
                 off |= u < pmin || u > pmax;
                 const int b = (int)((u - pmin) >> plo) & 255;
                 atomicAdd(&w->hist[b], 1);
                 if (a.rule == 0)
-                    atomicAdd(&w->hsum[b], (double)x);
+                    vox_kf_mass_add(w, b, x);
             }
         }
         ((uint4 *)urow)[xq] = make_uint4(v[0], v[1], v[2], v[3]);
     }
-    if (a.rule == 0)
-        W = vox_warp_sum(W);
     const bool counted = pre && !vox_warp_max(off);
     kmin = (unsigned)-vox_warp_max(-(long long)kmin), kmax = (unsigned)vox_warp_max((long long)kmax);
     if (counted) /* every rel = bits(w) - pmin in [0, 2^plen): the histogram's frame */
         kmin = pmin, kmax = pmax;
     const int len = vox_kf_bitlen(kmax - kmin);
     VOX_SYNCWARP();
+    unsigned Tc = 0; /* the cumulative descent's T for its count nc */
+    int nc = -1;
     if (a.rule == 0) {
-        if (0.0 < a.tau && (n = vox_kf_cum(urow, NBv, a.tau, W, Ep, kmin, len, counted, w)) < 0)
+        if (0.0 < a.tau && (nc = n = vox_kf_cum(urow, NBv, a.tau, Ep, kmin, len, counted, w, &Tc)) < 0)
             return false;
         if (n < a.min_blocks)
             n = a.min_blocks < NBv ? a.min_blocks : NBv;
@@ -522,7 +552,8 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         for (int x = lane; 4 * x < NBv; x += VOX_WARP_SIZE)
             ((uint4 *)urow)[x] = make_uint4(n > 0, n > 0, n > 0, n > 0);
     } else {
-        const float T = __uint_as_float(vox_kf_top_value(urow, NBv, n, kmin, len, a.rule == 1 && counted, w));
+        const float T =
+            __uint_as_float(n == nc ? Tc : vox_kf_top_value(urow, NBv, n, kmin, len, a.rule == 1 && counted, w));
         if (!(T >= 0x1p-90f))
             return false;
         const float TG = T * Gf;
