@@ -35,12 +35,14 @@
  * histograms in phase 2) of vox_ks_union() bytes, then the scores.
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-#define VOX_GPU_KERNELS_kv_select(R, O, M) R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows)
+#define VOX_GPU_KERNELS_kv_select(R, O, M) \
+    R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows) M(kv_select_fast_mma)
 
 /* Tile geometry the kernels and the launcher share. */
 #define VOX_KS_ROWS 16 /* query rows per CTA tile of the exact path */
 #define VOX_KS_EC 4    /* head dims per streamed chunk */
 #define VOX_KF_ROWS 8  /* query rows per CTA tile of the fast path (kv_select_fast.cuh) */
+#define VOX_KM_ROWS 64 /* query rows per CTA tile of its tensor-core phase 1 (kv_select_mma.cuh) */
 
 #ifdef VOX_GPU_DEVICE
 
@@ -93,6 +95,19 @@ __device__ __forceinline__ int *vox_ks_list(const vox_kv_select_bufs &b, const v
 __device__ __forceinline__ unsigned char *vox_ks_slices(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     return (unsigned char *)vox_ks_list(b, a) + (a.BH * vox_ks_tiles(a) + 1) * (VOX_KS_ROWS * 4);
+}
+
+/* A head's dense global query rows (i >= NBv attend to every block),
+ * written by the CTA (nthreads threads) that takes the head's first tile. */
+__device__ __forceinline__ void vox_ks_dense_globals(const int *start, int *count, int *cols, i64 bh, int NB, int NBv,
+                                                     int nthreads)
+{
+    for (i64 x = threadIdx.x; x < (i64)(NB - NBv) * NB; x += nthreads) {
+        i64 i = NBv + x / NB, j = x % NB, m = bh * NB + i;
+        cols[start[m] + j] = (int)j;
+        if (j == 0)
+            count[m] = NB;
+    }
 }
 
 /* Bytes of the phase-1/phase-2 union for nw warps (the host sizes it with
@@ -517,13 +532,8 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KS_MIN_BLOCKS)
                              : (double *)(vox_dyn_smem + vox_ks_union(a.D, nw));
     for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
         const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KS_ROWS;
-        if (i0 == 0) /* the head's global query rows are dense */
-            for (i64 x = tid; x < (i64)(NB - NBv) * NB; x += VOX_KS_THREADS) {
-                i64 i = NBv + x / NB, j = x % NB, m = bh * NB + i;
-                cols[start[m] + j] = (int)j;
-                if (j == 0)
-                    count[m] = NB;
-            }
+        if (i0 == 0)
+            vox_ks_dense_globals(start, count, cols, bh, NB, NBv, VOX_KS_THREADS);
         const int nrows = NBv - i0 < VOX_KS_ROWS ? (int)(NBv - i0) : VOX_KS_ROWS;
         if (nrows > 0) {
             vox_ks_scores(qbar, kt, bh, i0, nrows, NB, NBv, a.D, a.scale, (double *)un, sc);
@@ -606,6 +616,7 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
 }
 
 #include "kv_select_fast.cuh"
+#include "kv_select_mma.cuh"
 
 #endif
 
@@ -626,7 +637,30 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
  * of 128 threads per tile, two per multiprocessor, a union (the rows' qbar as
  * f64, the 4 warps' work spaces), then the tile's 16 x NBv f64 scores; when
  * those would take more than half the room, each CTA of a capped grid keeps
- * them in its scratch slice instead. */
+ * them in its scratch slice instead. TOPK on tensor cores: kv_select_mma
+ * below. */
+/* vox_kv_select_fast_mma (kv_select_mma.cuh) in place of vox_kv_select_fast:
+ * TOPK where the module has it (NVIDIA sm_80+, not VOXATTN_GPU_SCALAR),
+ * head_dim a multiple of 16 up to 128, qbar and kbar 16-byte aligned and the
+ * shared memory fits (two key chunks of 32 x (D + 16) f32 or 8 row buffers
+ * of S f32, then 8 warps' work spaces of 3872 B); its 64 x S f32 scores in a
+ * per-CTA slice of the scratch (a capped grid). Sets the grid, the shared
+ * memory and af->per_block, returns 1; else 0. */
+static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_select_args *af, int64_t *grid,
+                         size_t *smem)
+{
+    int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
+    int64_t S = (af->NBv + 3) / 4 * 4, k = 2 * 32 * (af->D + 16) * 4, r = 8 * S * 4;
+    int64_t un = ((k > r ? k : r) + 15) / 16 * 16, need = un + 8 * 3872;
+    if (af->rule != 1 || g->force_scalar || !g->fn[GPU_FN_kv_select_fast_mma] || af->D % 16 || af->D > 128 ||
+        (b->qbar | b->kbar) % 16 || af->NBv <= 0 || need > room)
+        return 0;
+    af->per_block = (VOX_KM_ROWS * S * 4 + 255) / 256 * 256;
+    *grid = gpu_cap_grid(g, af->BH * ((af->NBv + VOX_KM_ROWS - 1) / VOX_KM_ROWS), 2);
+    *smem = (size_t)need;
+    return 1;
+}
+
 vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
 {
     gpu_dev *g = dev;
@@ -670,6 +704,9 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             smemr = (size_t)head;
         }
     }
+    int fnf = GPU_FN_kv_select_fast;
+    if (fast && kv_select_mma(g, &b, &af, &gridf, &smemf))
+        fnf = GPU_FN_kv_select_fast_mma;
     int64_t slices = grid * a.per_block, slicesf = gridf * af.per_block, slicesr = gridr * ar.per_block;
     slices = slices > slicesf ? slices : slicesf;
     slices = slices > slicesr ? slices : slicesr;
@@ -685,7 +722,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     }
     if (!fast)
         return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 128, 1, smem, &b, &a);
-    st = gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_fast, gridf, 256, 1, smemf, &b, &af);
+    st = gpu_launch_op(g, VOX_OP_kv_select, fnf, gridf, 256, 1, smemf, &b, &af);
     if (st || kt == 0 || a.NBv == 0)
         return st; /* no video row: no list */
     return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_rows, gridr, 128, 1, smemr, &b, &ar);

@@ -444,13 +444,26 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double Ep, 
     return vox_kf_cum_certify(above + t, before + (double)(t - 1) * P, before + (double)t * P, W, NBv, tau, Ep);
 }
 
-/* Phase 2 for video row i (one warp): srow holds its NBv values a_j; q, kh:
- * its qbar row and the head's kbar rows; nk2: the largest f32 key sum of
- * squares. Writes the row's list and returns true, or returns false (nothing
- * written) when the row needs the exact path. srow is reused: w, then pick
- * marks. */
+/* A phase 1's error bound: |a_j - dot_j| <= rel A + abs D 2^-125 (1 + |q| +
+ * |k|) (the bound at the top of this file; vox_kf_scores' below,
+ * vox_km_bound in kv_select_mma.cuh). */
+struct vox_kf_bound {
+    double rel, abs;
+};
+__device__ __forceinline__ vox_kf_bound vox_kf_bound_ffma(double D)
+{
+    const double C = ceil(D / VOX_KF_CHUNK), gC = C * 0x1p-24 / (1.0 - C * 0x1p-24);
+    const double gL = VOX_KF_CHUNK * 0x1p-24 / (1.0 - VOX_KF_CHUNK * 0x1p-24);
+    return {(gL + gC * (1.0 + gL)) * (1.0 + 0x1p-40), 2.0};
+}
+
+/* Phase 2 for video row i (one warp): srow holds its NBv values a_j, within
+ * eb of the dot products; q, kh: its qbar row and the head's kbar rows; nk2:
+ * the largest f32 key sum of squares (summed in any order). Writes the row's
+ * list and returns true, or returns false (nothing written) when the row
+ * needs the exact path. srow is reused: w, then pick marks. */
 __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow,
-                           int *count, const vox_kv_select_args &a, float nk2, vox_kf_work *w)
+                           int *count, const vox_kv_select_args &a, float nk2, vox_kf_bound eb, vox_kf_work *w)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE;
     unsigned *urow = (unsigned *)srow;
@@ -460,12 +473,11 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         nq2 += (double)q[e] * (double)q[e];
     nq2 = vox_warp_sum(nq2);
     /* the bound (top of this file) */
-    const double g32 = D * 0x1p-24 / (1.0 - D * 0x1p-24), C = ceil(D / VOX_KF_CHUNK);
-    const double gL = VOX_KF_CHUNK * 0x1p-24 / (1.0 - VOX_KF_CHUNK * 0x1p-24), gC = C * 0x1p-24 / (1.0 - C * 0x1p-24);
+    const double g32 = D * 0x1p-24 / (1.0 - D * 0x1p-24);
     const double nkb = sqrt(((double)nk2 + D * 0x1p-125) / (1.0 - g32) * (1.0 + 0x1p-40));
     const double nqb = sqrt(nq2 * (1.0 + 0x1p-40));
     const double A = nqb * nkb * (1.0 + 0x1p-40);
-    const double err = (gL + gC * (1.0 + gL)) * (1.0 + 0x1p-40) * A + 2.0 * D * 0x1p-125 * (1.0 + nqb + nkb);
+    const double err = eb.rel * A + eb.abs * D * 0x1p-125 * (1.0 + nqb + nkb);
     const double Bs = scale * (A + err) * (1.0 + 0x1p-40);
     const double Ep = (scale * (err + D * 0x1p-53 * 1.01 * A) + (0x1p-52 + 0x1p-21) * Bs + 0x1p-100 + 0x1p-20) *
                       (1.0 + 0x1p-30);
@@ -668,13 +680,8 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, VOX_KF_MIN_BLOCKS)
                             : (float *)(vox_dyn_smem + vox_kf_union(a.D, nw));
     for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
         const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KF_ROWS;
-        if (i0 == 0) /* the head's global query rows are dense */
-            for (i64 x = tid; x < (i64)(NB - NBv) * NB; x += VOX_KF_THREADS) {
-                i64 i = NBv + x / NB, j = x % NB, m = bh * NB + i;
-                cols[start[m] + j] = (int)j;
-                if (j == 0)
-                    count[m] = NB;
-            }
+        if (i0 == 0)
+            vox_ks_dense_globals(start, count, cols, bh, NB, NBv, VOX_KF_THREADS);
         const int nrows = NBv - i0 < VOX_KF_ROWS ? (int)(NBv - i0) : VOX_KF_ROWS;
         if (nrows > 0) {
             int bad;
@@ -683,7 +690,8 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, VOX_KF_MIN_BLOCKS)
             for (int r = warp; r < nrows; r += nw) {
                 const i64 m = bh * NB + i0 + r;
                 if ((bad || !vox_kf_row(sc + (i64)r * vox_ks_stride(NBv), qbar + m * a.D, kbar + bh * NB * a.D, NB, NBv,
-                                        (int)(i0 + r), cols + start[m], count + m, a, nk2, (vox_kf_work *)un + warp)) &&
+                                        (int)(i0 + r), cols + start[m], count + m, a, nk2, vox_kf_bound_ffma((double)a.D),
+                                        (vox_kf_work *)un + warp)) &&
                     lane == 0)
                     list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
             }

@@ -1,0 +1,232 @@
+/* kv_select's fast path for the TOPK rule on NVIDIA tensor cores (sm_80+,
+ * mma.sync.m16n8k16 bf16, f32 accumulation): vox_kv_select_fast_mma, phase 1
+ * of vox_kv_select_fast (kv_select_fast.cuh) over tiles of VOX_KM_ROWS = 64
+ * video query rows, so that each key block's mean is read once per 64 rows
+ * (the f32 kernel's 8-row tiles read every key 8 times as often), then that
+ * kernel's phase 2 (vox_kf_row) unchanged. The launcher takes it for TOPK
+ * when head_dim is a multiple of 16 and <= 128, qbar and kbar are 16-byte
+ * aligned and the shared memory fits (gpu_kv_select).
+ *
+ * CTA: 8 warps, one tile of 64 rows at a time, grid-stride over (bh, tile).
+ * Phase 1: warp w holds, as bf16 hi/lo pairs in registers, the A fragments
+ * of rows 16 (w & 3) .. +15 over every dim; the head's keys stream through
+ * shared memory in chunks of 32 (cp.async, double-buffered, keys past NBv
+ * zero-filled), and warp w multiplies the chunk's key tiles 8 (w >> 2) and
+ * 8 (w >> 2) + 16 (8 keys each). The dims of each 16-dim step are mapped to
+ * the k slots so that a lane loads 4 consecutive dims (one float4) of its row
+ * or key: dim 16s + 4t + {0,1,2,3} -> k slot {2t, 2t+1, 2t+8, 2t+9} for A and
+ * B alike (any bijection gives the same dot product). The scores (64 x S f32)
+ * go to the CTA's slice of the scratch (vox_ks_slices, a.per_block bytes):
+ * 64 rows do not fit in shared memory. Phase 2: each warp copies one row at a
+ * time from the slice into its shared-memory row buffer and runs vox_kf_row
+ * there (the union: the key chunks in phase 1, the warps' row buffers in
+ * phase 2; then the warps' vox_kf_work).
+ *
+ * The bound (vox_km_bound; u = 2^-24). Each value x of q and k is split x = h
+ * + l + e, h = bf16(x), l = bf16(x - h) (x - h exact in f32), |x - h| <=
+ * 2^-8 |x|, |e| <= 2^-16 |x|, |l| <= 2^-8 (1 + 2^-8) |x|; the three products
+ * hq hk + hq lk + lq hk then differ from q k by at most (2^-16 (1 + 2^-8)^2 +
+ * 2 2^-16 (1 + 2^-7) + 2^-32) |q k| < 3.1 2^-16 |q k|, taken as 4 2^-16, and
+ * their magnitudes add up to at most 1.02 |q k|. Per 16-dim step the three
+ * mma go into a fresh accumulator, the small products first; the tensor
+ * core's summation (order and rounding unspecified: products exact, aligned
+ * and truncated on NVIDIA parts as measured so far) is assumed to err by at
+ * most kappa u (|c| + sum |products|) per mma, kappa = 64 (at least twice any
+ * model of 16 products truncated at the largest's f32 ulp), so a step errs
+ * by at most 1.04 kappa u (its c's hold only the small products) times its
+ * sum of |q_e k_e|; the D/16 step results are added in f32 (gamma_{D/16}).
+ * So |a_j - dot_j| <= (4 2^-16 + 1.04 kappa u 1.02 + gamma_{D/16} 1.1)
+ * sum_e |q_e k_e| (+ the absolute term for bf16 or products below the normal
+ * range, taken as 16 D 2^-125 (1 + |q| + |k|)), with sum_e |q_e k_e| <= A as in
+ * kv_select_fast.cuh. Values of |x| >= 2^64 (whose bf16 could overflow) send
+ * the tile to the exact path, as non-finite ones do. Only where
+ * VOX_HAVE_MMA_SYNC. */
+#if VOX_HAVE_MMA_SYNC
+
+#include "mma_sync.cuh"
+
+#define VOX_KM_THREADS 256
+#define VOX_KM_KEYS 32 /* keys per staged chunk */
+#define VOX_KM_KAPPA 64.0
+
+__device__ __forceinline__ vox_kf_bound vox_km_bound(double D)
+{
+    const double n = D / 16, gn = n * 0x1p-24 / (1.0 - n * 0x1p-24);
+    return {(4.0 * 0x1p-16 + 1.04 * 1.02 * VOX_KM_KAPPA * 0x1p-24 + 1.1 * gn) * (1.0 + 0x1p-40), 16.0};
+}
+
+/* Staged key rows' stride (floats): D + 16, so that the lanes (g, t) of a
+ * quarter warp reading float4 (key g, dims 16s + 4t) hit distinct banks for
+ * D a multiple of 32. */
+__device__ __forceinline__ int vox_km_kstride(int D)
+{
+    return D + 16;
+}
+
+/* Tiles of VOX_KM_ROWS video query rows (at least one per head). */
+__device__ __forceinline__ i64 vox_km_tiles(const vox_kv_select_args &a)
+{
+    return a.NBv > 0 ? (a.NBv + VOX_KM_ROWS - 1) / VOX_KM_ROWS : 1;
+}
+
+/* Bytes of the union (2 staged key chunks in phase 1, the 8 warps' row
+ * buffers of S floats in phase 2) before the warps' vox_kf_work
+ * (gpu_kv_select computes the same). */
+__device__ __forceinline__ i64 vox_km_union(int D, i64 S)
+{
+    const i64 k = 2 * VOX_KM_KEYS * (i64)vox_km_kstride(D) * 4, r = 8 * S * 4;
+    return ((k > r ? k : r) + 15) / 16 * 16;
+}
+
+/* x (two floats) as bf16x2 hi and lo parts: x = hi + lo + e (top of this file). */
+__device__ __forceinline__ void vox_km_split(float x0, float x1, unsigned *hi, unsigned *lo)
+{
+    const unsigned h = vox_pack2<true>(x0, x1);
+    *hi = h;
+    *lo = vox_pack2<true>(x0 - __uint_as_float(h << 16), x1 - __uint_as_float(h & 0xffff0000u));
+}
+
+/* Copies keys j0 .. j0 + 31 of head bh (zeros past NBv) into ks (32 rows of
+ * vox_km_kstride floats). */
+__device__ __forceinline__ void vox_km_stage(const float *kbar, i64 bh, int NB, int NBv, int D, int j0, float *ks)
+{
+    const int per = D / 4, DS = vox_km_kstride(D);
+    for (int p = threadIdx.x; p < VOX_KM_KEYS * per; p += VOX_KM_THREADS) {
+        const int key = p / per, d4 = p - key * per;
+        const bool ok = j0 + key < NBv;
+        const float *src = ok ? kbar + ((bh * NB + j0 + key) * D + 4 * d4) : kbar;
+        vox_cp_async16(ks + key * DS + 4 * d4, src, ok ? 16 : 0);
+    }
+    vox_cp_commit();
+}
+
+/* Phase 1 of a tile: sc[r*S + j] = a_j of row i0 + r (r < nrows), j < S.
+ * ks: 2 chunks of staged keys. Returns the largest f32 sum of squares of the
+ * head's video keys (every thread); *bad when a key or a query value of the
+ * tile is not finite or |x| >= 2^64. */
+__device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64 i0, int nrows, int NB, int NBv, int D,
+                               float *ks, float *sc, double *red, int *bad)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE, warp = threadIdx.x / VOX_WARP_SIZE, g = lane >> 2, t = lane & 3;
+    const int mt = warp & 3, half = warp >> 2, KS = D / 16, DS = vox_km_kstride(D);
+    const i64 S = vox_ks_stride(NBv);
+    const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+    int nonfinite = 0;
+    /* A: rows r0 = 16 mt + g (a0, a2) and r0 + 8 (a1, a3) */
+    unsigned ah[8][4], al[8][4];
+    {
+        const int r0 = 16 * mt + g;
+        const float *q0 = qbar + (bh * NB + i0 + r0) * D + 4 * t, *q1 = q0 + 8 * (i64)D;
+#pragma unroll
+        for (int s = 0; s < 8; s++) {
+            const float4 x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
+            const float4 y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
+            nonfinite |= !(fmaxf(fmaxf(fabsf(x.x), fabsf(x.y)), fmaxf(fabsf(x.z), fabsf(x.w))) < 0x1p64f);
+            nonfinite |= !(fmaxf(fmaxf(fabsf(y.x), fabsf(y.y)), fmaxf(fabsf(y.z), fabsf(y.w))) < 0x1p64f);
+            vox_km_split(x.x, x.y, &ah[s][0], &al[s][0]);
+            vox_km_split(y.x, y.y, &ah[s][1], &al[s][1]);
+            vox_km_split(x.z, x.w, &ah[s][2], &al[s][2]);
+            vox_km_split(y.z, y.w, &ah[s][3], &al[s][3]);
+        }
+    }
+    float nkmax = 0.f;
+    const int nch = (NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
+    vox_km_stage(kbar, bh, NB, NBv, D, 0, ks);
+    for (int c = 0; c < nch; c++) {
+        if (c + 1 < nch) {
+            vox_km_stage(kbar, bh, NB, NBv, D, (c + 1) * VOX_KM_KEYS, ks + ((c + 1) & 1) * VOX_KM_KEYS * DS);
+            vox_cp_wait<1>();
+        } else {
+            vox_cp_wait<0>();
+        }
+        __syncthreads(); /* chunk c staged */
+        const float *kc = ks + (c & 1) * VOX_KM_KEYS * DS;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int n0 = 8 * (half + 2 * h); /* the key tile's first key in the chunk */
+            const float *kp = kc + (n0 + g) * DS + 4 * t;
+            float run[4] = {0.f, 0.f, 0.f, 0.f}, nk = 0.f;
+#pragma unroll
+            for (int s = 0; s < 8; s++) {
+                if (s < KS) {
+                    const float4 x = *(const float4 *)(kp + 16 * s);
+                    nk = fmaf(x.x, x.x, nk), nk = fmaf(x.y, x.y, nk);
+                    nk = fmaf(x.z, x.z, nk), nk = fmaf(x.w, x.w, nk);
+                    unsigned bh0, bl0, bh1, bl1;
+                    vox_km_split(x.x, x.y, &bh0, &bl0);
+                    vox_km_split(x.z, x.w, &bh1, &bl1);
+                    float acc[4] = {0.f, 0.f, 0.f, 0.f}; /* fresh per step, the small products first */
+                    vox_mma16816<true>(acc, al[s], bh0, bh1);
+                    vox_mma16816<true>(acc, ah[s], bl0, bl1);
+                    vox_mma16816<true>(acc, ah[s], bh0, bh1);
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                        run[e] = s ? run[e] + acc[e] : acc[e];
+                }
+            }
+            /* key g of the tile: its sum of squares from the 4 lanes t */
+            nk += VOX_SHFL_XOR(nk, 1);
+            nk += VOX_SHFL_XOR(nk, 2);
+            const int jk = c * VOX_KM_KEYS + n0 + g;
+            if (mt == 0 && t == 0 && jk < NBv) {
+                nonfinite |= !(nk <= 3.4e38f);
+                nkmax = nk > nkmax ? nk : nkmax;
+            }
+            /* C: rows r0 (run[0], run[1]) and r0 + 8 (run[2], run[3]), keys j, j + 1 */
+            const i64 j = (i64)c * VOX_KM_KEYS + n0 + 2 * t;
+            const int r0 = 16 * mt + g;
+            if (j < S) { /* S is a multiple of 4 and j even: j + 1 < S too */
+                if (r0 < nrows)
+                    *(float2 *)(sc + r0 * S + j) = make_float2(run[0], run[1]);
+                if (r0 + 8 < nrows)
+                    *(float2 *)(sc + (r0 + 8) * S + j) = make_float2(run[2], run[3]);
+            }
+        }
+        __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
+    }
+    *bad = __syncthreads_or(nonfinite);
+    return (float)block_reduce<true>((double)nkmax, red);
+}
+
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_mma(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    __shared__ double red[VOX_MAX_WARPS];
+    const float *qbar = vox_ptr<const float>(b.qbar), *kbar = vox_ptr<const float>(b.kbar);
+    int *list = vox_ks_list(b, a);
+    const int *start = vox_ptr<const int>(b.kv_start);
+    int *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
+    const int NB = (int)a.NB, NBv = (int)a.NBv, D = (int)a.D, lane = threadIdx.x % VOX_WARP_SIZE;
+    const int warp = threadIdx.x / VOX_WARP_SIZE, nw = VOX_KM_THREADS / VOX_WARP_SIZE;
+    const i64 S = vox_ks_stride(NBv), tiles = vox_km_tiles(a);
+    float *sc = (float *)(vox_ks_slices(b, a) + (i64)blockIdx.x * a.per_block);
+    float *un = (float *)vox_dyn_smem, *rowbuf = un + warp * S;
+    vox_kf_work *work = (vox_kf_work *)(vox_dyn_smem + vox_km_union(D, S));
+    const vox_kf_bound eb = vox_km_bound((double)D);
+    for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
+        const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KM_ROWS;
+        if (i0 == 0)
+            vox_ks_dense_globals(start, count, cols, bh, NB, NBv, VOX_KM_THREADS);
+        const int nrows = NBv - i0 < VOX_KM_ROWS ? (int)(NBv - i0) : VOX_KM_ROWS;
+        if (nrows > 0) {
+            int bad;
+            const float nk2 = vox_km_scores(qbar, kbar, bh, i0, nrows, NB, NBv, D, un, sc, red, &bad);
+            /* the slice written (block_reduce's barriers), the union free for the row buffers */
+            for (int r = warp; r < nrows; r += nw) {
+                const i64 m = bh * NB + i0 + r;
+                const uint4 *src = (const uint4 *)(sc + r * S);
+                for (i64 x = lane; x < S / 4; x += VOX_WARP_SIZE)
+                    ((uint4 *)rowbuf)[x] = src[x];
+                VOX_SYNCWARP();
+                if ((bad || !vox_kf_row(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r),
+                                        cols + start[m], count + m, a, nk2, eb, work + warp)) &&
+                    lane == 0)
+                    list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
+                VOX_SYNCWARP(); /* the row buffer read before the next row overwrites it */
+            }
+        }
+        __syncthreads(); /* before the next tile rewrites the union and the slice */
+    }
+}
+
+#endif
