@@ -637,10 +637,10 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
  * of 128 threads per tile, two per multiprocessor, a union (the rows' qbar as
  * f64, the 4 warps' work spaces), then the tile's 16 x NBv f64 scores; when
  * those would take more than half the room, each CTA of a capped grid keeps
- * them in its scratch slice instead. TOPK on tensor cores: kv_select_mma
- * below. */
+ * them in its scratch slice instead. The fast path's phase 1 on tensor
+ * cores: kv_select_mma below. */
 /* vox_kv_select_fast_mma (kv_select_mma.cuh) in place of vox_kv_select_fast:
- * TOPK where the module has it (NVIDIA sm_80+, not VOXATTN_GPU_SCALAR),
+ * where the module has it (NVIDIA sm_80+, not VOXATTN_GPU_SCALAR),
  * head_dim a multiple of 16 up to 128, qbar and kbar 16-byte aligned and the
  * shared memory fits (two key chunks of 32 x (D + 16) f32 or 8 row buffers
  * of S f32, then 8 warps' work spaces of 3872 B); its 64 x S f32 scores in a
@@ -652,7 +652,7 @@ static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_s
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
     int64_t S = (af->NBv + 3) / 4 * 4, k = 2 * 32 * (af->D + 16) * 4, r = 8 * S * 4;
     int64_t un = ((k > r ? k : r) + 15) / 16 * 16, need = un + 8 * 3872;
-    if (af->rule != 1 || g->force_scalar || !g->fn[GPU_FN_kv_select_fast_mma] || af->D % 16 || af->D > 128 ||
+    if (af->rule == 2 || g->force_scalar || !g->fn[GPU_FN_kv_select_fast_mma] || af->D % 16 || af->D > 128 ||
         (b->qbar | b->kbar) % 16 || af->NBv <= 0 || need > room)
         return 0;
     af->per_block = (VOX_KM_ROWS * S * 4 + 255) / 256 * 256;

@@ -1,15 +1,15 @@
-/* kv_select's fast path for the TOPK rule on NVIDIA tensor cores (sm_80+,
- * mma.sync.m16n8k16 bf16, f32 accumulation): vox_kv_select_fast_mma, phase 1
- * of vox_kv_select_fast (kv_select_fast.cuh) over tiles of VOX_KM_ROWS = 64
- * video query rows, so that each key block's mean is read once per 64 rows
- * (the f32 kernel's 8-row tiles read every key 8 times as often), then that
- * kernel's phase 2 (vox_kf_row) unchanged. The launcher takes it for TOPK
- * when head_dim is a multiple of 16 and <= 128, qbar and kbar are 16-byte
- * aligned and the shared memory fits (gpu_kv_select).
+/* kv_select's fast path (CUMULATIVE and TOPK) on NVIDIA tensor cores
+ * (sm_80+, mma.sync.m16n8k16 f16, f32 accumulation): vox_kv_select_fast_mma,
+ * phase 1 of vox_kv_select_fast (kv_select_fast.cuh) over tiles of
+ * VOX_KM_ROWS = 64 video query rows, so that each key block's mean is read
+ * once per 64 rows (the f32 kernel's 8-row tiles read every key 8 times as
+ * often), then that kernel's phase 2 (vox_kf_row) unchanged. The launcher
+ * takes it when head_dim is a multiple of 16 and <= 128, qbar and kbar are
+ * 16-byte aligned and the shared memory fits (gpu_kv_select).
  *
  * CTA: 8 warps, one tile of 64 rows at a time, grid-stride over (bh, tile).
- * Phase 1: warp w holds, as bf16 hi/lo pairs in registers, the A fragments
- * of rows 16 (w & 3) .. +15 over every dim; the head's keys stream through
+ * Phase 1: warp w holds, as f16 hi/lo pairs in registers, the A fragments of
+ * rows 16 (w & 3) .. +15 over every dim; the head's keys stream through
  * shared memory in chunks of 32 (cp.async, double-buffered, keys past NBv
  * zero-filled), and warp w multiplies the chunk's key tiles 8 (w >> 2) and
  * 8 (w >> 2) + 16 (8 keys each). The dims of each 16-dim step are mapped to
@@ -22,25 +22,36 @@
  * there (the union: the key chunks in phase 1, the warps' row buffers in
  * phase 2; then the warps' vox_kf_work).
  *
- * The bound (vox_km_bound; u = 2^-24). Each value x of q and k is split x = h
- * + l + e, h = bf16(x), l = bf16(x - h) (x - h exact in f32), |x - h| <=
- * 2^-8 |x|, |e| <= 2^-16 |x|, |l| <= 2^-8 (1 + 2^-8) |x|; the three products
- * hq hk + hq lk + lq hk then differ from q k by at most (2^-16 (1 + 2^-8)^2 +
- * 2 2^-16 (1 + 2^-7) + 2^-32) |q k| < 3.1 2^-16 |q k|, taken as 4 2^-16, and
- * their magnitudes add up to at most 1.02 |q k|. Per 16-dim step the three
- * mma go into a fresh accumulator, the small products first; the tensor
- * core's summation (order and rounding unspecified: products exact, aligned
- * and truncated on NVIDIA parts as measured so far) is assumed to err by at
- * most kappa u (|c| + sum |products|) per mma, kappa = 64 (at least twice any
- * model of 16 products truncated at the largest's f32 ulp), so a step errs
- * by at most 1.04 kappa u (its c's hold only the small products) times its
- * sum of |q_e k_e|; the D/16 step results are added in f32 (gamma_{D/16}).
- * So |a_j - dot_j| <= (4 2^-16 + 1.04 kappa u 1.02 + gamma_{D/16} 1.1)
- * sum_e |q_e k_e| (+ the absolute term for bf16 or products below the normal
- * range, taken as 16 D 2^-125 (1 + |q| + |k|)), with sum_e |q_e k_e| <= A as in
- * kv_select_fast.cuh. Values of |x| >= 2^64 (whose bf16 could overflow) send
- * the tile to the exact path, as non-finite ones do. Only where
- * VOX_HAVE_MMA_SYNC. */
+ * Scaling: each query row is multiplied by 2^eq and each key tile (8 keys)
+ * by 2^ek, powers of two that bring its largest magnitude M into [2^13,
+ * 2^14) (exact; a row or key tile with M outside [2^-60, 2^60], or a value
+ * not finite, sends the tile to the exact path), so that f16 holds every
+ * scaled value (< 2^14) and the scores are unscaled exactly on output (but
+ * below f32's normal range).
+ *
+ * The bound (vox_km_bound; u = 2^-24). Each scaled value x is split x = h +
+ * l + e, h = f16(x), l = f16(x - h) (x - h exact in f32), |x - h| <= 2^-11
+ * |x|, |e| <= 2^-22 |x| (plus, for values below f16's normal range 2^-14,
+ * which the tensor core may also flush, an absolute 2^-14); the three
+ * products hq hk + hq lk + lq hk (each exact in f32) then differ from q k by
+ * at most 3.01 2^-22 |q k| (taken as 16 u |q k|), and their magnitudes add up
+ * to at most 1.02 |q k|. The absolute errors, at most 2^-14 (|q_e| + |k_e|)
+ * per dim in scaled units, sum to at most 2^-14 sqrt(D) (|q| + |k|) <= 2^-26
+ * sqrt(D) A (each scaled vector's norm is >= 2^13), <= 4 u A for D <= 128.
+ * Per 16-dim step the three mma go into a fresh accumulator, the small
+ * products first; the tensor core's summation (order and rounding
+ * unspecified: products exact, aligned and truncated on NVIDIA parts as
+ * measured so far) is assumed to err by at most kappa u (|c| + sum |products|)
+ * per mma, kappa = 64 (about twice the error of 16 products and c truncated
+ * at the largest's f32 ulp), so a step errs by at most 1.04 kappa u (its c's
+ * hold only the small products) times its sum of |products|; the D/16 step
+ * results are added in f32 (gamma_{D/16}). So
+ *   |a_j - dot_j| <= (16 u + 1.04 kappa u 1.02 + gamma_{D/16} 1.1 + 4 u) A
+ * (+ the absolute term of kv_select_fast.cuh for results below f32's normal
+ * range, taken as 16 D 2^-125 (1 + |q| + |k|)), about 96 u A at D = 128
+ * against the f32 kernel's 24 u A: the cumulative certificate's window is
+ * about three times as wide (on the bench workload ~3.5% of rows go to the
+ * exact path instead of ~1.2%). Only where VOX_HAVE_MMA_SYNC. */
 #if VOX_HAVE_MMA_SYNC
 
 #include "mma_sync.cuh"
@@ -52,7 +63,7 @@
 __device__ __forceinline__ vox_kf_bound vox_km_bound(double D)
 {
     const double n = D / 16, gn = n * 0x1p-24 / (1.0 - n * 0x1p-24);
-    return {(4.0 * 0x1p-16 + 1.04 * 1.02 * VOX_KM_KAPPA * 0x1p-24 + 1.1 * gn) * (1.0 + 0x1p-40), 16.0};
+    return {(20.0 * 0x1p-24 + 1.04 * 1.02 * VOX_KM_KAPPA * 0x1p-24 + 1.1 * gn) * (1.0 + 0x1p-40), 16.0};
 }
 
 /* Staged key rows' stride (floats): D + 16, so that the lanes (g, t) of a
@@ -78,12 +89,49 @@ __device__ __forceinline__ i64 vox_km_union(int D, i64 S)
     return ((k > r ? k : r) + 15) / 16 * 16;
 }
 
-/* x (two floats) as bf16x2 hi and lo parts: x = hi + lo + e (top of this file). */
+/* Whether a value of x is not finite or |x| > 2^60 (NaN included): the
+ * scaling below takes magnitudes in [2^-60, 2^60]. */
+__device__ __forceinline__ int vox_km_big(float4 x)
+{
+    return !(fabsf(x.x) <= 0x1p60f) | !(fabsf(x.y) <= 0x1p60f) | !(fabsf(x.z) <= 0x1p60f) | !(fabsf(x.w) <= 0x1p60f);
+}
+__device__ __forceinline__ float vox_km_amax(float4 x)
+{
+    return fmaxf(fmaxf(fabsf(x.x), fabsf(x.y)), fmaxf(fabsf(x.z), fabsf(x.w)));
+}
+
+/* 2^e as a float, e in [-126, 127]. */
+__device__ __forceinline__ float vox_km_pow2(int e)
+{
+    return __uint_as_float((unsigned)(e + 127) << 23);
+}
+
+/* The scale exponent e of values whose largest magnitude is M (0, or in
+ * [2^-60, 2^60]): M 2^e in [2^13, 2^14), e in [-47, 73]; 0 for M = 0. */
+__device__ __forceinline__ int vox_km_exp(float M)
+{
+    return M > 0.f ? 13 - ((int)((__float_as_uint(M) >> 23) & 255u) - 127) : 0;
+}
+
+/* Whether a largest magnitude M is below what the scaling takes (M > 0). */
+__device__ __forceinline__ int vox_km_tiny(float M)
+{
+    return M > 0.f && M < 0x1p-60f;
+}
+
+/* x (two scaled floats, |x| < 2^14) as f16x2 hi and lo parts: x = hi + lo +
+ * e (top of this file). */
+__device__ __forceinline__ float vox_km_h2f(unsigned short h)
+{
+    float f;
+    asm("cvt.f32.f16 %0, %1;\n" : "=f"(f) : "h"(h));
+    return f;
+}
 __device__ __forceinline__ void vox_km_split(float x0, float x1, unsigned *hi, unsigned *lo)
 {
-    const unsigned h = vox_pack2<true>(x0, x1);
+    const unsigned h = vox_pack2<false>(x0, x1);
     *hi = h;
-    *lo = vox_pack2<true>(x0 - __uint_as_float(h << 16), x1 - __uint_as_float(h & 0xffff0000u));
+    *lo = vox_pack2<false>(x0 - vox_km_h2f((unsigned short)(h & 0xffffu)), x1 - vox_km_h2f((unsigned short)(h >> 16)));
 }
 
 /* Copies keys j0 .. j0 + 31 of head bh (zeros past NBv) into ks (32 rows of
@@ -100,33 +148,55 @@ __device__ __forceinline__ void vox_km_stage(const float *kbar, i64 bh, int NB, 
     vox_cp_commit();
 }
 
+/* The largest of v over the 4 lanes t of a group g (xor 1, 2) or over the
+ * warp (xor 1 .. 16). */
+template <int LANES> __device__ __forceinline__ float vox_km_lanes_max(float v)
+{
+#pragma unroll
+    for (int o = 1; o < LANES; o <<= 1)
+        v = fmaxf(v, VOX_SHFL_XOR(v, o));
+    return v;
+}
+
 /* Phase 1 of a tile: sc[r*S + j] = a_j of row i0 + r (r < nrows), j < S.
  * ks: 2 chunks of staged keys. Returns the largest f32 sum of squares of the
  * head's video keys (every thread); *bad when a key or a query value of the
- * tile is not finite or |x| >= 2^64. */
+ * tile is not finite, or a row's or a key tile's largest magnitude is
+ * outside [2^-60, 2^60] (zero rows and keys aside). */
 __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64 i0, int nrows, int NB, int NBv, int D,
                                float *ks, float *sc, double *red, int *bad)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE, warp = threadIdx.x / VOX_WARP_SIZE, g = lane >> 2, t = lane & 3;
-    const int mt = warp & 3, half = warp >> 2, KS = D / 16, DS = vox_km_kstride(D);
+    const int mt = warp & 3, half = warp >> 2, KS = D / 16, DS = vox_km_kstride(D), r0 = 16 * mt + g;
     const i64 S = vox_ks_stride(NBv);
     const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
     int nonfinite = 0;
-    /* A: rows r0 = 16 mt + g (a0, a2) and r0 + 8 (a1, a3) */
+    /* A: rows r0 (a0, a2) and r0 + 8 (a1, a3), each scaled by its 2^eq */
     unsigned ah[8][4], al[8][4];
+    float iq0, iq1; /* 2^-eq of the two rows */
     {
-        const int r0 = 16 * mt + g;
         const float *q0 = qbar + (bh * NB + i0 + r0) * D + 4 * t, *q1 = q0 + 8 * (i64)D;
+        float m0 = 0.f, m1 = 0.f;
 #pragma unroll
         for (int s = 0; s < 8; s++) {
             const float4 x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
             const float4 y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
-            nonfinite |= !(fmaxf(fmaxf(fabsf(x.x), fabsf(x.y)), fmaxf(fabsf(x.z), fabsf(x.w))) < 0x1p64f);
-            nonfinite |= !(fmaxf(fmaxf(fabsf(y.x), fabsf(y.y)), fmaxf(fabsf(y.z), fabsf(y.w))) < 0x1p64f);
-            vox_km_split(x.x, x.y, &ah[s][0], &al[s][0]);
-            vox_km_split(y.x, y.y, &ah[s][1], &al[s][1]);
-            vox_km_split(x.z, x.w, &ah[s][2], &al[s][2]);
-            vox_km_split(y.z, y.w, &ah[s][3], &al[s][3]);
+            nonfinite |= vox_km_big(x) | vox_km_big(y);
+            m0 = fmaxf(m0, vox_km_amax(x)), m1 = fmaxf(m1, vox_km_amax(y));
+        }
+        m0 = vox_km_lanes_max<4>(m0), m1 = vox_km_lanes_max<4>(m1);
+        nonfinite |= vox_km_tiny(m0) | vox_km_tiny(m1);
+        const int e0 = vox_km_exp(m0), e1 = vox_km_exp(m1);
+        const float f0 = vox_km_pow2(e0), f1 = vox_km_pow2(e1);
+        iq0 = vox_km_pow2(-e0), iq1 = vox_km_pow2(-e1);
+#pragma unroll
+        for (int s = 0; s < 8; s++) {
+            const float4 x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
+            const float4 y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
+            vox_km_split(x.x * f0, x.y * f0, &ah[s][0], &al[s][0]);
+            vox_km_split(y.x * f1, y.y * f1, &ah[s][1], &al[s][1]);
+            vox_km_split(x.z * f0, x.w * f0, &ah[s][2], &al[s][2]);
+            vox_km_split(y.z * f1, y.w * f1, &ah[s][3], &al[s][3]);
         }
     }
     float nkmax = 0.f;
@@ -145,6 +215,19 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
         for (int h = 0; h < 2; h++) {
             const int n0 = 8 * (half + 2 * h); /* the key tile's first key in the chunk */
             const float *kp = kc + (n0 + g) * DS + 4 * t;
+            /* the key tile's scale 2^ek (its 8 keys, every dim) */
+            float mk = 0.f;
+#pragma unroll
+            for (int s = 0; s < 8; s++)
+                if (s < KS) {
+                    const float4 x = *(const float4 *)(kp + 16 * s);
+                    nonfinite |= vox_km_big(x);
+                    mk = fmaxf(mk, vox_km_amax(x));
+                }
+            mk = vox_km_lanes_max<VOX_WARP_SIZE>(mk);
+            nonfinite |= vox_km_tiny(mk);
+            const int ek = vox_km_exp(mk);
+            const float fk = vox_km_pow2(ek), ik = vox_km_pow2(-ek);
             float run[4] = {0.f, 0.f, 0.f, 0.f}, nk = 0.f;
 #pragma unroll
             for (int s = 0; s < 8; s++) {
@@ -153,12 +236,12 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
                     nk = fmaf(x.x, x.x, nk), nk = fmaf(x.y, x.y, nk);
                     nk = fmaf(x.z, x.z, nk), nk = fmaf(x.w, x.w, nk);
                     unsigned bh0, bl0, bh1, bl1;
-                    vox_km_split(x.x, x.y, &bh0, &bl0);
-                    vox_km_split(x.z, x.w, &bh1, &bl1);
+                    vox_km_split(x.x * fk, x.y * fk, &bh0, &bl0);
+                    vox_km_split(x.z * fk, x.w * fk, &bh1, &bl1);
                     float acc[4] = {0.f, 0.f, 0.f, 0.f}; /* fresh per step, the small products first */
-                    vox_mma16816<true>(acc, al[s], bh0, bh1);
-                    vox_mma16816<true>(acc, ah[s], bl0, bl1);
-                    vox_mma16816<true>(acc, ah[s], bh0, bh1);
+                    vox_mma16816<false>(acc, al[s], bh0, bh1);
+                    vox_mma16816<false>(acc, ah[s], bl0, bl1);
+                    vox_mma16816<false>(acc, ah[s], bh0, bh1);
 #pragma unroll
                     for (int e = 0; e < 4; e++)
                         run[e] = s ? run[e] + acc[e] : acc[e];
@@ -172,14 +255,14 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
                 nonfinite |= !(nk <= 3.4e38f);
                 nkmax = nk > nkmax ? nk : nkmax;
             }
-            /* C: rows r0 (run[0], run[1]) and r0 + 8 (run[2], run[3]), keys j, j + 1 */
+            /* C: rows r0 (run[0], run[1]) and r0 + 8 (run[2], run[3]), keys j, j + 1, unscaled
+             * (powers of two: exact but for results below the normal range) */
             const i64 j = (i64)c * VOX_KM_KEYS + n0 + 2 * t;
-            const int r0 = 16 * mt + g;
             if (j < S) { /* S is a multiple of 4 and j even: j + 1 < S too */
                 if (r0 < nrows)
-                    *(float2 *)(sc + r0 * S + j) = make_float2(run[0], run[1]);
+                    *(float2 *)(sc + r0 * S + j) = make_float2(run[0] * iq0 * ik, run[1] * iq0 * ik);
                 if (r0 + 8 < nrows)
-                    *(float2 *)(sc + (r0 + 8) * S + j) = make_float2(run[2], run[3]);
+                    *(float2 *)(sc + (r0 + 8) * S + j) = make_float2(run[2] * iq1 * ik, run[3] * iq1 * ik);
             }
         }
         __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
