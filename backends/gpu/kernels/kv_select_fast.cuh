@@ -2,7 +2,10 @@
  * exact f64 path, which STAT rows and every row this path cannot certify
  * take). vox_kv_select_fast: one CTA of VOX_KF_THREADS threads per (bh, tile
  * of VOX_KF_ROWS video query rows), grid-stride, two CTAs per multiprocessor
- * (one CTA's phase 2 overlaps the other's phase 1).
+ * (one CTA's phase 2 overlaps the other's phase 1). Where the module has
+ * tensor cores, vox_kv_select_fast_mma (kv_select_mma.cuh) takes its place:
+ * a phase 1 over 64-row tiles with its own bound (vox_kf_bound), then the
+ * same phase 2 (vox_kf_row).
  *
  * Phase 1: a_j, the f32 dot products of the tile's qbar rows with every video
  * kbar row (keys from kt as in kv_select.cuh, 4 keys x 8 rows per thread;
