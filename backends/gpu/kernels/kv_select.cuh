@@ -622,23 +622,6 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
 
 #ifdef VOX_GPU_HOST
 
-/* The launcher (this file, kv_select_fast.cuh): vox_kv_select_kt writes kbar
- * transposed (kt, D x S floats per head, S = NBv rounded up to 4) to the head
- * of the scratch, then comes a list of rows (a count, then room for every
- * video row: (BH * tiles + 1) * 16 ints), then the per-CTA score slices
- * (when used). CUMULATIVE and TOPK: the fast path, one CTA of 256 threads per
- * tile of 8 video query rows (dynamic shared memory: a union of the rows'
- * qbar as f32 and 8 warps' work spaces of 3872 B, then the tile's 8 x S f32
- * values, or those in a scratch slice when they do not fit), which lists the
- * rows it cannot certify; then vox_kv_select_rows, the exact path on the
- * listed rows: a capped grid of 128-thread CTAs, one row per warp (the rows'
- * qbar as f64, the 4 warps' work spaces of 5152 B, then 4 x NBv f64 scores,
- * or a slice). STAT: vox_kv_select, the exact path over every tile: one CTA
- * of 128 threads per tile, two per multiprocessor, a union (the rows' qbar as
- * f64, the 4 warps' work spaces), then the tile's 16 x NBv f64 scores; when
- * those would take more than half the room, each CTA of a capped grid keeps
- * them in its scratch slice instead. The fast path's phase 1 on tensor
- * cores: kv_select_mma below. */
 /* vox_kv_select_fast_mma (kv_select_mma.cuh) in place of vox_kv_select_fast:
  * where the module has it (NVIDIA sm_80+, not VOXATTN_GPU_SCALAR),
  * head_dim a multiple of 16 up to 128, qbar and kbar 16-byte aligned and the
@@ -661,6 +644,23 @@ static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_s
     return 1;
 }
 
+/* The launcher (this file, kv_select_fast.cuh): vox_kv_select_kt writes kbar
+ * transposed (kt, D x S floats per head, S = NBv rounded up to 4) to the head
+ * of the scratch, then comes a list of rows (a count, then room for every
+ * video row: (BH * tiles + 1) * 16 ints), then the per-CTA score slices
+ * (when used). CUMULATIVE and TOPK: the fast path, one CTA of 256 threads per
+ * tile of 8 video query rows (dynamic shared memory: a union of the rows'
+ * qbar as f32 and 8 warps' work spaces of 3872 B, then the tile's 8 x S f32
+ * values, or those in a scratch slice when they do not fit), which lists the
+ * rows it cannot certify; then vox_kv_select_rows, the exact path on the
+ * listed rows: a capped grid of 128-thread CTAs, one row per warp (the rows'
+ * qbar as f64, the 4 warps' work spaces of 5152 B, then 4 x NBv f64 scores,
+ * or a slice). STAT: vox_kv_select, the exact path over every tile: one CTA
+ * of 128 threads per tile, two per multiprocessor, a union (the rows' qbar as
+ * f64, the 4 warps' work spaces), then the tile's 16 x NBv f64 scores; when
+ * those would take more than half the room, each CTA of a capped grid keeps
+ * them in its scratch slice instead. The fast path's phase 1 on tensor
+ * cores: kv_select_mma above. */
 vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
 {
     gpu_dev *g = dev;
