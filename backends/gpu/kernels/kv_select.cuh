@@ -124,6 +124,16 @@ __device__ __forceinline__ unsigned long long vox_ks_bits(double x)
     return (unsigned long long)__double_as_longlong(x);
 }
 
+/* Whether p holds in any lane of the warp (one ballot). */
+__device__ __forceinline__ bool vox_ks_any(bool p)
+{
+#if VOX_GPU_HIP
+    return __ballot(p) != 0ull;
+#else
+    return __ballot_sync(0xffffffffu, p) != 0u;
+#endif
+}
+
 /* Exclusive prefix sum of v over the warp; *total: the warp's sum. */
 __device__ __forceinline__ int vox_ks_scan(int v, int *total)
 {
@@ -283,11 +293,11 @@ __device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_w
             const int j = j0 + lane;
             const unsigned long long u = j < NBv ? vox_ks_bits(srow[j]) & VOX_KS_KEY : 0ull;
             const bool in = j < NBv && (u & hmask) == prefix;
+            if (!vox_ks_any(in))
+                continue; /* no block of this batch is in the bucket (most batches after the first pass) */
             const int b = in ? (int)((u >> shift) & 255u) : -1;
             const unsigned long long v = in ? __double2ull_rz(__longlong_as_double((long long)u) * 0x1p55) : 0ull;
             const int hi = vox_warp_max(b), lo = -vox_warp_max(in ? -b : -256);
-            if (hi < 0)
-                continue; /* no block of this batch is in the bucket */
             if (hi == lo) { /* one bin: its count and sum added once */
                 const int c = vox_warp_sum((int)in);
                 const unsigned long long t = vox_warp_sum(v);
