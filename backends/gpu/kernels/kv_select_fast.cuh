@@ -462,11 +462,13 @@ __device__ __forceinline__ vox_kf_bound vox_kf_bound_ffma(double D)
 
 /* Phase 2 for video row i (one warp): srow holds its NBv values a_j, within
  * eb of the dot products; q, kh: its qbar row and the head's kbar rows; nk2:
- * the largest f32 key sum of squares (summed in any order). Writes the row's
- * list and returns true, or returns false (nothing written) when the row
- * needs the exact path. srow is reused: w, then pick marks. */
+ * the largest f32 key sum of squares (summed in any order); ext: NULL, or
+ * {max, min} of the a_j (every lane) when the caller has them. Writes the
+ * row's list and returns true, or returns false (nothing written) when the
+ * row needs the exact path. srow is reused: w, then pick marks. */
 __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow,
-                           int *count, const vox_kv_select_args &a, float nk2, vox_kf_bound eb, vox_kf_work *w)
+                           int *count, const vox_kv_select_args &a, float nk2, vox_kf_bound eb, const float2 *ext,
+                           vox_kf_work *w)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE;
     unsigned *urow = (unsigned *)srow;
@@ -491,15 +493,19 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     const float Gf = (float)(G * (1.0 + 0x1p-22)); /* >= G, and the f32 products' rounding */
     /* w_j = expf((a_j - amax) * scale_f), W = sum of w */
     float amax = -INFINITY, amin = INFINITY;
-    for (int x = lane; 4 * x < NBv; x += VOX_WARP_SIZE) {
-        unsigned v[4];
-        vox_kf_quad(urow, x, v);
+    if (ext) { /* the caller's, over the same values (max and min: in any order) */
+        amax = ext->x, amin = ext->y;
+    } else {
+        for (int x = lane; 4 * x < NBv; x += VOX_WARP_SIZE) {
+            unsigned v[4];
+            vox_kf_quad(urow, x, v);
 #pragma unroll
-        for (int c = 0; c < 4; c++)
-            if (4 * x + c < NBv)
-                amax = fmaxf(amax, __uint_as_float(v[c])), amin = fminf(amin, __uint_as_float(v[c]));
+            for (int c = 0; c < 4; c++)
+                if (4 * x + c < NBv)
+                    amax = fmaxf(amax, __uint_as_float(v[c])), amin = fminf(amin, __uint_as_float(v[c]));
+        }
+        amax = vox_warp_max(amax), amin = -vox_warp_max(-amin);
     }
-    amax = vox_warp_max(amax), amin = -vox_warp_max(-amin);
     int n = 0; /* TOPK's count (with the min_blocks top-up) */
     if (a.rule == 1) {
         n = a.topk < NBv ? a.topk : NBv;
@@ -694,7 +700,7 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, VOX_KF_MIN_BLOCKS)
                 const i64 m = bh * NB + i0 + r;
                 if ((bad || !vox_kf_row(sc + (i64)r * vox_ks_stride(NBv), qbar + m * a.D, kbar + bh * NB * a.D, NB, NBv,
                                         (int)(i0 + r), cols + start[m], count + m, a, nk2, vox_kf_bound_ffma((double)a.D),
-                                        (vox_kf_work *)un + warp)) &&
+                                        nullptr, (vox_kf_work *)un + warp)) &&
                     lane == 0)
                     list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
             }

@@ -18,8 +18,8 @@
  * B alike (any bijection gives the same dot product). The scores (64 x S f32)
  * go to the CTA's slice of the scratch (vox_ks_slices, a.per_block bytes):
  * 64 rows do not fit in shared memory. Phase 2: each warp copies one row at a
- * time from the slice into its shared-memory row buffer and runs vox_kf_row
- * there (the union: the key chunks in phase 1, the warps' row buffers in
+ * time from the slice into its shared-memory row buffer (taking the row's
+ * largest and smallest value on the way) and runs vox_kf_row there (the union: the key chunks in phase 1, the warps' row buffers in
  * phase 2; then the warps' vox_kf_work).
  *
  * Scaling: each query row is multiplied by 2^eq and each key tile (8 keys)
@@ -297,12 +297,23 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
             /* the slice written (block_reduce's barriers), the union free for the row buffers */
             for (int r = warp; r < nrows; r += nw) {
                 const i64 m = bh * NB + i0 + r;
+                /* the row into the buffer, with its largest and smallest value (vox_kf_row's first sweep) */
                 const uint4 *src = (const uint4 *)(sc + r * S);
-                for (i64 x = lane; x < S / 4; x += VOX_WARP_SIZE)
-                    ((uint4 *)rowbuf)[x] = src[x];
+                float2 ext = make_float2(-INFINITY, INFINITY);
+                for (i64 x = lane; x < S / 4; x += VOX_WARP_SIZE) {
+                    const uint4 v = src[x];
+                    ((uint4 *)rowbuf)[x] = v;
+                    const float e[4] = {__uint_as_float(v.x), __uint_as_float(v.y), __uint_as_float(v.z),
+                                        __uint_as_float(v.w)};
+#pragma unroll
+                    for (int c = 0; c < 4; c++)
+                        if (4 * x + c < NBv)
+                            ext.x = fmaxf(ext.x, e[c]), ext.y = fminf(ext.y, e[c]);
+                }
+                ext.x = vox_warp_max(ext.x), ext.y = -vox_warp_max(-ext.y);
                 VOX_SYNCWARP();
                 if ((bad || !vox_kf_row(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r),
-                                        cols + start[m], count + m, a, nk2, eb, work + warp)) &&
+                                        cols + start[m], count + m, a, nk2, eb, &ext, work + warp)) &&
                     lane == 0)
                     list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
                 VOX_SYNCWARP(); /* the row buffer read before the next row overwrites it */
