@@ -632,8 +632,12 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
 
 #ifdef VOX_GPU_HOST
 
+#include "loader.h" /* vox_env_flag */
+
 /* vox_kv_select_fast_mma (kv_select_mma.cuh) in place of vox_kv_select_fast:
- * where the module has it (NVIDIA sm_80+, not VOXATTN_GPU_SCALAR),
+ * where the module has it (NVIDIA sm_80+, not VOXATTN_GPU_SCALAR; for the
+ * CUMULATIVE rule not VOXATTN_KV_SELECT_CUMULATIVE_F32 either: its wider
+ * bound sends about three times as many rows to the exact path),
  * head_dim a multiple of 16 up to 128, qbar and kbar 16-byte aligned and the
  * shared memory fits (two key chunks of 32 x (D + 16) f32 or 8 row buffers
  * of S f32, then 8 warps' work spaces of 3872 B); its 64 x S f32 scores in a
@@ -646,7 +650,8 @@ static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_s
     int64_t S = (af->NBv + 3) / 4 * 4, k = 2 * 32 * (af->D + 16) * 4, r = 8 * S * 4;
     int64_t un = ((k > r ? k : r) + 15) / 16 * 16, need = un + 8 * 3872;
     if (af->rule == 2 || g->force_scalar || !g->fn[GPU_FN_kv_select_fast_mma] || af->D % 16 || af->D > 128 ||
-        (b->qbar | b->kbar) % 16 || af->NBv <= 0 || need > room)
+        (b->qbar | b->kbar) % 16 || af->NBv <= 0 || need > room ||
+        (af->rule == 0 && vox_env_flag("VOXATTN_KV_SELECT_CUMULATIVE_F32")))
         return 0;
     af->per_block = (VOX_KM_ROWS * S * 4 + 255) / 256 * 256;
     *grid = gpu_cap_grid(g, af->BH * ((af->NBv + VOX_KM_ROWS - 1) / VOX_KM_ROWS), 2);
