@@ -43,6 +43,7 @@
 #define VOX_KS_EC 4    /* head dims per streamed chunk */
 #define VOX_KF_ROWS 8  /* query rows per CTA tile of the fast path (kv_select_fast.cuh) */
 #define VOX_KM_ROWS 64 /* query rows per CTA tile of its tensor-core phase 1 (kv_select_mma.cuh) */
+#define VOX_KM_KEYS 64 /* keys per chunk staged in shared memory by that phase 1 */
 
 #ifdef VOX_GPU_DEVICE
 
@@ -639,7 +640,7 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
  * CUMULATIVE rule not VOXATTN_KV_SELECT_CUMULATIVE_F32 either: its wider
  * bound sends about three times as many rows to the exact path),
  * head_dim a multiple of 16 up to 128, qbar and kbar 16-byte aligned and the
- * shared memory fits (two key chunks of 32 x (D + 16) f32 or 8 row buffers
+ * shared memory fits (two key chunks of 64 x (D + 16) f32 or 8 row buffers
  * of S f32, then 8 warps' work spaces of 3872 B); its 64 x S f32 scores in a
  * per-CTA slice of the scratch (a capped grid). Sets the grid, the shared
  * memory and af->per_block, returns 1; else 0. */
@@ -647,7 +648,7 @@ static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_s
                          size_t *smem)
 {
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
-    int64_t S = (af->NBv + 3) / 4 * 4, k = 2 * 32 * (af->D + 16) * 4, r = 8 * S * 4;
+    int64_t S = (af->NBv + 3) / 4 * 4, k = 2 * VOX_KM_KEYS * (af->D + 16) * 4, r = 8 * S * 4;
     int64_t un = ((k > r ? k : r) + 15) / 16 * 16, need = un + 8 * 3872;
     if (af->rule == 2 || g->force_scalar || !g->fn[GPU_FN_kv_select_fast_mma] || af->D % 16 || af->D > 128 ||
         (b->qbar | b->kbar) % 16 || af->NBv <= 0 || need > room ||

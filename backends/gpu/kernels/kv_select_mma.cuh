@@ -10,9 +10,10 @@
  * CTA: 8 warps, one tile of 64 rows at a time, grid-stride over (bh, tile).
  * Phase 1: warp w holds, as f16 hi/lo pairs in registers, the A fragments of
  * rows 16 (w & 3) .. +15 over every dim; the head's keys stream through
- * shared memory in chunks of 32 (cp.async, double-buffered, keys past NBv
- * zero-filled), and warp w multiplies the chunk's key tiles 8 (w >> 2) and
- * 8 (w >> 2) + 16 (8 keys each). The dims of each 16-dim step are mapped to
+ * shared memory in chunks of VOX_KM_KEYS = 64 (cp.async, double-buffered,
+ * keys past NBv zero-filled; the first chunk's copy overlaps the A
+ * fragments' loads), and warp w multiplies the chunk's key tiles
+ * 8 ((w >> 2) + 2h), h < 4 (8 keys each). The dims of each 16-dim step are mapped to
  * the k slots so that a lane loads 4 consecutive dims (one float4) of its row
  * or key: dim 16s + 4t + {0,1,2,3} -> k slot {2t, 2t+1, 2t+8, 2t+9} for A and
  * B alike (any bijection gives the same dot product). The scores (64 x S f32)
@@ -57,7 +58,6 @@
 #include "mma_sync.cuh"
 
 #define VOX_KM_THREADS 256
-#define VOX_KM_KEYS 32 /* keys per staged chunk */
 #define VOX_KM_KAPPA 64.0
 
 __device__ __forceinline__ vox_kf_bound vox_km_bound(double D)
@@ -134,8 +134,8 @@ __device__ __forceinline__ void vox_km_split(float x0, float x1, unsigned *hi, u
     *lo = vox_pack2<false>(x0 - vox_km_h2f((unsigned short)(h & 0xffffu)), x1 - vox_km_h2f((unsigned short)(h >> 16)));
 }
 
-/* Copies keys j0 .. j0 + 31 of head bh (zeros past NBv) into ks (32 rows of
- * vox_km_kstride floats). */
+/* Copies keys j0 .. j0 + VOX_KM_KEYS - 1 of head bh (zeros past NBv) into
+ * ks (VOX_KM_KEYS rows of vox_km_kstride floats). */
 __device__ __forceinline__ void vox_km_stage(const float *kbar, i64 bh, int NB, int NBv, int D, int j0, float *ks)
 {
     const int per = D / 4, DS = vox_km_kstride(D);
@@ -171,6 +171,7 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
     const i64 S = vox_ks_stride(NBv);
     const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
     int nonfinite = 0;
+    vox_km_stage(kbar, bh, NB, NBv, D, 0, ks); /* the first key chunk, while A loads */
     /* A: rows r0 (a0, a2) and r0 + 8 (a1, a3), each scaled by its 2^eq */
     unsigned ah[8][4], al[8][4];
     float iq0, iq1; /* 2^-eq of the two rows */
@@ -201,7 +202,6 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
     }
     float nkmax = 0.f;
     const int nch = (NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
-    vox_km_stage(kbar, bh, NB, NBv, D, 0, ks);
     for (int c = 0; c < nch; c++) {
         if (c + 1 < nch) {
             vox_km_stage(kbar, bh, NB, NBv, D, (c + 1) * VOX_KM_KEYS, ks + ((c + 1) & 1) * VOX_KM_KEYS * DS);
@@ -211,8 +211,8 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
         }
         __syncthreads(); /* chunk c staged */
         const float *kc = ks + (c & 1) * VOX_KM_KEYS * DS;
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
+#pragma unroll 1
+        for (int h = 0; h < VOX_KM_KEYS / 16; h++) {
             const int n0 = 8 * (half + 2 * h); /* the key tile's first key in the chunk */
             const float *kp = kc + (n0 + g) * DS + 4 * t;
             /* the key tile's scale 2^ek (its 8 keys, every dim) */
