@@ -183,6 +183,18 @@ static const op_case cases[] = {
      .rule = CUM, .param = 0.9, .min_blocks = 2},
     {"workload_topk_d128", SHAPE(1, 2, 128, 4, 8, 16, 0, 0, 1, 8, 8), VOX_F32, FILL_WORKLOAD, .drop_block = -1,
      .rule = TOPK, .param = 3, .min_blocks = 2},
+    /* CUDA: TOPK with head_dim a multiple of 16 (<= 128) takes the tensor-core phase 1 (64-row tiles,
+     * 32-key chunks): several tiles per head, the last ones partial (350 video blocks), a global block */
+    {"topk_mma_tiles_d64", SHAPE(1, 3, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = TOPK,
+     .param = 35, .min_blocks = 2},
+    {"topk_mma_workload_d128", SHAPE(1, 2, 128, 8, 24, 40, 0, 0, 2, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1,
+     .rule = TOPK, .param = 24, .min_blocks = 4},
+    /* exact small integers: groups of equal scores straddle the k-th block (the band, index order) */
+    {"ties_topk_mma", SHAPE(1, 2, 32, 8, 16, 16, 0, 0, 1, 4, 4), VOX_F32, FILL_TIES, .drop_block = -1, .scale = 0.5,
+     .rule = TOPK, .param = 50, .min_blocks = 2},
+    /* the cumulative descent over many blocks (its bucket gives the selection's threshold) */
+    {"cumulative_tau09_tiles", SHAPE(1, 3, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1,
+     .rule = CUM, .param = 0.9, .min_blocks = 4},
     {"perf_wan_like", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
      .param = 0.9, .min_blocks = 4, .perf_only = 1},
 };

@@ -35,12 +35,15 @@
  * histograms in phase 2) of vox_ks_union() bytes, then the scores.
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-#define VOX_GPU_KERNELS_kv_select(R, O, M) R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows)
+#define VOX_GPU_KERNELS_kv_select(R, O, M) \
+    R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows) M(kv_select_fast_mma)
 
 /* Tile geometry the kernels and the launcher share. */
 #define VOX_KS_ROWS 16 /* query rows per CTA tile of the exact path */
 #define VOX_KS_EC 4    /* head dims per streamed chunk */
 #define VOX_KF_ROWS 8  /* query rows per CTA tile of the fast path (kv_select_fast.cuh) */
+#define VOX_KM_ROWS 64 /* query rows per CTA tile of its tensor-core phase 1 (kv_select_mma.cuh) */
+#define VOX_KM_KEYS 64 /* keys per chunk staged in shared memory by that phase 1 */
 
 #ifdef VOX_GPU_DEVICE
 
@@ -95,6 +98,19 @@ __device__ __forceinline__ unsigned char *vox_ks_slices(const vox_kv_select_bufs
     return (unsigned char *)vox_ks_list(b, a) + (a.BH * vox_ks_tiles(a) + 1) * (VOX_KS_ROWS * 4);
 }
 
+/* A head's dense global query rows (i >= NBv attend to every block),
+ * written by the CTA (nthreads threads) that takes the head's first tile. */
+__device__ __forceinline__ void vox_ks_dense_globals(const int *start, int *count, int *cols, i64 bh, int NB, int NBv,
+                                                     int nthreads)
+{
+    for (i64 x = threadIdx.x; x < (i64)(NB - NBv) * NB; x += nthreads) {
+        i64 i = NBv + x / NB, j = x % NB, m = bh * NB + i;
+        cols[start[m] + j] = (int)j;
+        if (j == 0)
+            count[m] = NB;
+    }
+}
+
 /* Bytes of the phase-1/phase-2 union for nw warps (the host sizes it with
  * 4 warps, the most a 128-thread CTA has: gpu_kv_select). */
 __device__ __forceinline__ i64 vox_ks_union(i64 D, i64 nw)
@@ -107,6 +123,16 @@ __device__ __forceinline__ i64 vox_ks_union(i64 D, i64 nw)
 __device__ __forceinline__ unsigned long long vox_ks_bits(double x)
 {
     return (unsigned long long)__double_as_longlong(x);
+}
+
+/* Whether p holds in any lane of the warp (one ballot). */
+__device__ __forceinline__ bool vox_ks_any(bool p)
+{
+#if VOX_GPU_HIP
+    return __ballot(p) != 0ull;
+#else
+    return __ballot_sync(0xffffffffu, p) != 0u;
+#endif
 }
 
 /* Exclusive prefix sum of v over the warp; *total: the warp's sum. */
@@ -246,8 +272,11 @@ __device__ void vox_ks_top_n(const double *srow, int NBv, int n, vox_ks_work *w,
  * integer atomics in any order give the same sums, and a batch whose blocks
  * fall in one bin (most of them in the first passes) adds its warp sums once
  * instead of 32 same-address atomics; the rest of E is as many roundings as
- * before, each below 2^-53 of a value <= 1 + NBv 2^-53. */
-__device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_work *w)
+ * before, each below 2^-53 of a value <= 1 + NBv 2^-53. With the count, *T
+ * and *rem as vox_ks_top_n gives them for n = c (the low end of the bucket
+ * the descent ends in, taken whole, or c - above of its equal keys). */
+__device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_work *w, unsigned long long *T,
+                               int *rem)
 {
     constexpr int BPL = 256 / VOX_WARP_SIZE;
     const int lane = threadIdx.x % VOX_WARP_SIZE;
@@ -265,11 +294,11 @@ __device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_w
             const int j = j0 + lane;
             const unsigned long long u = j < NBv ? vox_ks_bits(srow[j]) & VOX_KS_KEY : 0ull;
             const bool in = j < NBv && (u & hmask) == prefix;
+            if (!vox_ks_any(in))
+                continue; /* no block of this batch is in the bucket (most batches after the first pass) */
             const int b = in ? (int)((u >> shift) & 255u) : -1;
             const unsigned long long v = in ? __double2ull_rz(__longlong_as_double((long long)u) * 0x1p55) : 0ull;
             const int hi = vox_warp_max(b), lo = -vox_warp_max(in ? -b : -256);
-            if (hi < 0)
-                continue; /* no block of this batch is in the bucket */
             if (hi == lo) { /* one bin: its count and sum added once */
                 const int c = vox_warp_sum((int)in);
                 const unsigned long long t = vox_warp_sum(v);
@@ -335,8 +364,10 @@ __device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_w
         VOX_SYNCWARP();
         prefix |= (unsigned long long)bin << shift;
         hmask |= 255ull << shift;
-        if (cnt == 1) /* E(c) = before + (the block's p, within the bound) */
+        if (cnt == 1) { /* E(c) = before + (the block's p, within the bound) */
+            *T = prefix, *rem = 0x7fffffff;
             return before < tau - margin && before + sb >= tau + margin ? above + 1 : -1;
+        }
     }
     /* cnt blocks of the same p: the crossing is the t-th of them */
     double P = __longlong_as_double((long long)prefix);
@@ -345,6 +376,7 @@ __device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_w
     double need = ceil((tau - before) / P);
     int t = need < 1.0 ? 1 : need > (double)cnt ? cnt : (int)need;
     double lo = before + (double)(t - 1) * P, hi = before + (double)t * P;
+    *T = prefix, *rem = t;
     return lo < tau - margin && hi >= tau + margin ? above + t : -1;
 }
 
@@ -431,23 +463,25 @@ __device__ void vox_ks_row(double *srow, int NB, int NBv, int i, int *crow, int 
         srow[j] = __longlong_as_double((long long)u);
     }
     VOX_SYNCWARP();
-    int n = 0;
+    int n = 0, nc = -1; /* nc: a count vox_ks_cum_fast certified, with its T and rem */
+    unsigned long long T, Tc = 0;
+    int rem, remc = 0;
     if (a.rule == 1)
         n = a.topk < NBv ? a.topk : NBv;
     else if (a.rule == 0 && 0.0 < a.tau) {
         if (!finite)
             n = 1; /* the first block's preceding sum is 0, the next one's NaN */
-        else if ((n = vox_ks_cum_fast(srow, NBv, a.tau, w)) < 0)
+        else if ((nc = n = vox_ks_cum_fast(srow, NBv, a.tau, w, &Tc, &remc)) < 0)
             n = vox_ks_cum_exact(srow, NBv, a.tau);
     }
     if (n < a.min_blocks)
         n = a.min_blocks < NBv ? a.min_blocks : NBv;
-    unsigned long long T;
-    int rem;
     if (n <= 0)
         T = ~0ull, rem = 0; /* none */
     else if (n >= NBv || !finite)
         T = 0, rem = n; /* the first n in index order (all keys 0 when not finite) */
+    else if (n == nc)
+        T = Tc, rem = remc; /* the descent's bucket: no second radix select */
     else
         vox_ks_top_n(srow, NBv, n, w, &T, &rem);
     /* ordered compaction: own block, global blocks, STAT picks, top n */
@@ -509,13 +543,8 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KS_MIN_BLOCKS)
                              : (double *)(vox_dyn_smem + vox_ks_union(a.D, nw));
     for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
         const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KS_ROWS;
-        if (i0 == 0) /* the head's global query rows are dense */
-            for (i64 x = tid; x < (i64)(NB - NBv) * NB; x += VOX_KS_THREADS) {
-                i64 i = NBv + x / NB, j = x % NB, m = bh * NB + i;
-                cols[start[m] + j] = (int)j;
-                if (j == 0)
-                    count[m] = NB;
-            }
+        if (i0 == 0)
+            vox_ks_dense_globals(start, count, cols, bh, NB, NBv, VOX_KS_THREADS);
         const int nrows = NBv - i0 < VOX_KS_ROWS ? (int)(NBv - i0) : VOX_KS_ROWS;
         if (nrows > 0) {
             vox_ks_scores(qbar, kt, bh, i0, nrows, NB, NBv, a.D, a.scale, (double *)un, sc);
@@ -598,10 +627,38 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
 }
 
 #include "kv_select_fast.cuh"
+#include "kv_select_mma.cuh"
 
 #endif
 
 #ifdef VOX_GPU_HOST
+
+#include "loader.h" /* vox_env_flag */
+
+/* vox_kv_select_fast_mma (kv_select_mma.cuh) in place of vox_kv_select_fast:
+ * where the module has it (NVIDIA sm_80+, not VOXATTN_GPU_SCALAR; for the
+ * CUMULATIVE rule not VOXATTN_KV_SELECT_CUMULATIVE_F32 either: its wider
+ * bound sends about three times as many rows to the exact path),
+ * head_dim a multiple of 16 up to 128, qbar and kbar 16-byte aligned and the
+ * shared memory fits (two key chunks of 64 x (D + 16) f32 or 8 row buffers
+ * of S f32, then 8 warps' work spaces of 3872 B); its 64 x S f32 scores in a
+ * per-CTA slice of the scratch (a capped grid). Sets the grid, the shared
+ * memory and af->per_block, returns 1; else 0. */
+static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_select_args *af, int64_t *grid,
+                         size_t *smem)
+{
+    int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
+    int64_t S = (af->NBv + 3) / 4 * 4, k = 2 * VOX_KM_KEYS * (af->D + 16) * 4, r = 8 * S * 4;
+    int64_t un = ((k > r ? k : r) + 15) / 16 * 16, need = un + 8 * 3872;
+    if (af->rule == 2 || g->force_scalar || !g->fn[GPU_FN_kv_select_fast_mma] || af->D % 16 || af->D > 128 ||
+        (b->qbar | b->kbar) % 16 || af->NBv <= 0 || need > room ||
+        (af->rule == 0 && vox_env_flag("VOXATTN_KV_SELECT_CUMULATIVE_F32")))
+        return 0;
+    af->per_block = (VOX_KM_ROWS * S * 4 + 255) / 256 * 256;
+    *grid = gpu_cap_grid(g, af->BH * ((af->NBv + VOX_KM_ROWS - 1) / VOX_KM_ROWS), 2);
+    *smem = (size_t)need;
+    return 1;
+}
 
 /* The launcher (this file, kv_select_fast.cuh): vox_kv_select_kt writes kbar
  * transposed (kt, D x S floats per head, S = NBv rounded up to 4) to the head
@@ -618,7 +675,8 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
  * of 128 threads per tile, two per multiprocessor, a union (the rows' qbar as
  * f64, the 4 warps' work spaces), then the tile's 16 x NBv f64 scores; when
  * those would take more than half the room, each CTA of a capped grid keeps
- * them in its scratch slice instead. */
+ * them in its scratch slice instead. The fast path's phase 1 on tensor
+ * cores: kv_select_mma above. */
 vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
 {
     gpu_dev *g = dev;
@@ -662,6 +720,9 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             smemr = (size_t)head;
         }
     }
+    int fnf = GPU_FN_kv_select_fast;
+    if (fast && kv_select_mma(g, &b, &af, &gridf, &smemf))
+        fnf = GPU_FN_kv_select_fast_mma;
     int64_t slices = grid * a.per_block, slicesf = gridf * af.per_block, slicesr = gridr * ar.per_block;
     slices = slices > slicesf ? slices : slicesf;
     slices = slices > slicesr ? slices : slicesr;
@@ -677,7 +738,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     }
     if (!fast)
         return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 128, 1, smem, &b, &a);
-    st = gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_fast, gridf, 256, 1, smemf, &b, &af);
+    st = gpu_launch_op(g, VOX_OP_kv_select, fnf, gridf, 256, 1, smemf, &b, &af);
     if (st || kt == 0 || a.NBv == 0)
         return st; /* no video row: no list */
     return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_rows, gridr, 128, 1, smemr, &b, &ar);

@@ -2,7 +2,10 @@
  * exact f64 path, which STAT rows and every row this path cannot certify
  * take). vox_kv_select_fast: one CTA of VOX_KF_THREADS threads per (bh, tile
  * of VOX_KF_ROWS video query rows), grid-stride, two CTAs per multiprocessor
- * (one CTA's phase 2 overlaps the other's phase 1).
+ * (one CTA's phase 2 overlaps the other's phase 1). Where the module has
+ * tensor cores, vox_kv_select_fast_mma (kv_select_mma.cuh) takes its place:
+ * a phase 1 over 64-row tiles with its own bound (vox_kf_bound), then the
+ * same phase 2 (vox_kf_row).
  *
  * Phase 1: a_j, the f32 dot products of the tile's qbar rows with every video
  * kbar row (keys from kt as in kv_select.cuh, 4 keys x 8 rows per thread;
@@ -44,16 +47,20 @@
  * delta: strict p order); else the exact path.
  *
  * CUMULATIVE: the count c. A radix descent over the bits of w with per-bin
- * counts and f64 sums finds the c where the running sum of the largest w
- * first reaches tau * sum(w). With P~ = (sum of the c largest w) / sum(w) (f64
- * sums of f32 values: relative error <= mu = (2 NBv + 600) 2^-52), the exact
+ * counts and fixed-point masses (floor(w 2^36) summed in integers: exact,
+ * whatever the order) finds the c where the running mass of the largest w
+ * first reaches tau * (the total mass). With P~ = (sum of the c largest w) /
+ * sum(w) (bounded from the masses, each below its w 2^36 by less than 1, and
+ * f64 divisions: relative error <= mu = (2 NBv + 600) 2^-52 on top), the exact
  * mass of the c most probable blocks P_c lies in [P~/(P~ + e^{2E'}(1-P~)),
  * P~/(P~ + e^{-2E'}(1-P~))] (every w_j within e^{+-E'} of e^{s_j - c0}: the
  * top-c sum and the rest scale by at most that), and the reference's
  * sequential sums lie within m = (2 NBv + 512) 2^-52 of the exact ones (see
  * vox_ks_cum_fast; m also takes NBv 2^-120 for the w below f32's normal
  * range, whose relative error is not bounded, and f64 slack). The count is c when P_{c-1}'s upper bound + m < tau and
- * P_c's lower bound - m >= tau; else the exact path.
+ * P_c's lower bound - m >= tau; else the exact path. The descent ends in a
+ * bucket whose low end is a T for n = c as TOPK's (no second radix select);
+ * the band and the compaction are TOPK's.
  *
  * Non-finite qbar/kbar, D > 4096 (the f64 sum of q^2 within 2^-40), a bound
  * past 2^100, a scale not in [2^-100, inf) (scale_f normal) or a G > 1.5:
@@ -78,7 +85,7 @@
 
 /* A warp's phase-2 work space. */
 struct vox_kf_work {
-    double hsum[256];       /* the cumulative descent's bin sums */
+    unsigned msum[2][256];  /* the cumulative descent's bin masses: vox_kf_mass_add */
     int hist[256];          /* bin counts */
     double bs[VOX_KF_BAND]; /* the band's exact scores */
     int bj[VOX_KF_BAND];    /* the band's blocks */
@@ -86,6 +93,23 @@ struct vox_kf_work {
     int bin, cnt, rem, pad;
 };
 static_assert(sizeof(vox_kf_work) == 3872, "gpu_kv_select sizes the fast path's warp work space as 3872 B each");
+
+/* The cumulative rule's bin masses in fixed point: w (in [0, 1]) adds
+ * floor(w 2^36) to its bin, as two 18-bit limbs of 32-bit counters (each
+ * below 2^32 while NBv < 2^14; vox_kf_cum checks). Integer atomics give the
+ * same sums in any order, so the bins of a later radix pass add up exactly to
+ * the bucket they split, and every sum of masses (< NBv 2^36 + NBv < 2^50) is
+ * exact in f64. */
+__device__ __forceinline__ void vox_kf_mass_add(vox_kf_work *w, int b, float x)
+{
+    const unsigned long long v = __float2ull_rz(x * 0x1p36f);
+    atomicAdd(&w->msum[0][b], (unsigned)(v & 0x3ffffu));
+    atomicAdd(&w->msum[1][b], (unsigned)(v >> 18));
+}
+__device__ __forceinline__ double vox_kf_mass(const vox_kf_work *w, int b)
+{
+    return (double)w->msum[0][b] + (double)w->msum[1][b] * 0x1p18;
+}
 
 /* Bytes of the phase-1/phase-2 union for nw warps (the host sizes it with 8
  * warps, the most a 256-thread CTA has: gpu_kv_select). */
@@ -308,13 +332,15 @@ __device__ unsigned vox_kf_top_value(const unsigned *urow, int NBv, int n, unsig
 }
 
 /* The certificate of a cumulative count c (see the top of this file): bp, bc
- * the f64 sums of the c - 1 and the c largest w, W the sum of all; Ep: E'.
+ * the fixed-point masses (vox_kf_mass_add) of the c - 1 and the c largest w,
+ * W that of all: each w's mass is below w 2^36 by less than 1, so the ratios
+ * of the f32 w's sums lie in [bc / (W + NBv), (bp + NBv) / W]. Ep: E'.
  * Returns c or -1. */
 __device__ int vox_kf_cum_certify(int c, double bp, double bc, double W, int NBv, double tau, double Ep)
 {
     const double mu = (2.0 * NBv + 600.0) * 0x1p-52, m = (2.0 * NBv + 512.0) * 0x1p-52 + NBv * 0x1p-120;
     const double e2 = exp(2.0 * Ep) * (1.0 + 0x1p-40);
-    double pp = bp / W * (1.0 + mu), pc = bc / W * (1.0 - mu);
+    double pp = (bp + NBv) / W * (1.0 + mu), pc = bc / (W + NBv) * (1.0 - mu);
     pp = pp < 1.0 ? pp : 1.0;
     pc = pc > 0.0 ? (pc < 1.0 ? pc : 1.0) : 0.0;
     const double hi = pp / (pp + (1.0 - pp) / e2) * (1.0 + 0x1p-40);
@@ -322,24 +348,28 @@ __device__ int vox_kf_cum_certify(int c, double bp, double bc, double W, int NBv
     return hi < tau - m && lo >= tau + m ? c : -1;
 }
 
-/* The cumulative rule's count from the row's w (0 < tau), W = sum of w, or -1
- * when it cannot be certified. A radix descent (as vox_ks_cum_fast, over the
- * keys of vox_kf_top_value, f64 bin sums) to the block where the running sum
- * of the largest w first reaches tau W, then vox_kf_cum_certify. */
-__device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, double Ep, unsigned kmin, int len,
-                          bool counted, vox_kf_work *w)
+/* The cumulative rule's count from the row's w (0 < tau), or -1 when it
+ * cannot be certified. A radix descent (as vox_ks_cum_fast, over the keys of
+ * vox_kf_top_value, fixed-point bin masses) to the block where the running
+ * mass of the largest w first reaches tau W (W: the first pass's total), then
+ * vox_kf_cum_certify. *T: the low end of the bucket the descent ends in, the
+ * c-th largest w's bits or below them with no other w between: #{w >= T} >=
+ * c and #{w > T} < c, what vox_kf_top_value would give for n = c. */
+__device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double Ep, unsigned kmin, int len, bool counted,
+                          vox_kf_work *w, unsigned *T)
 {
     constexpr int BPL = 256 / VOX_WARP_SIZE;
     const int lane = threadIdx.x % VOX_WARP_SIZE;
-    const double tgt = tau * W;
+    if (NBv >= (1 << 14))
+        return -1; /* a bin's high limb could pass 2^32 */
     unsigned prefix = 0;
     int hi = len, lo = len > 8 ? len - 8 : 0;
-    double before = 0; /* sum of the w ranked above the current bucket */
+    double W = 0, tgt = 0, before = 0; /* masses (exact integers); before: those ranked above the bucket */
     int above = 0, cnt = 0;
     for (;; counted = false) {
         if (!counted) {
             for (int b = lane; b < 256; b += VOX_WARP_SIZE)
-                w->hist[b] = 0, w->hsum[b] = 0.0;
+                w->hist[b] = 0, w->msum[0][b] = w->msum[1][b] = 0u;
             VOX_SYNCWARP();
             for (int x = lane; 4 * x < NBv; x += VOX_WARP_SIZE) {
                 unsigned v[4];
@@ -349,7 +379,8 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
                     const unsigned long long rel = v[c] - kmin;
                     if (4 * x + c < NBv && ((rel ^ prefix) >> hi) == 0) {
                         const int b = (int)(rel >> lo) & ((1 << (hi - lo)) - 1);
-                        atomicAdd(&w->hist[b], 1), atomicAdd(&w->hsum[b], (double)__uint_as_float(v[c]));
+                        atomicAdd(&w->hist[b], 1);
+                        vox_kf_mass_add(w, b, __uint_as_float(v[c]));
                     }
                 }
             }
@@ -360,7 +391,7 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
 #pragma unroll
         for (int q = 0; q < BPL; q++) {
             const int bq = 255 - BPL * lane - q;
-            c[q] = w->hist[bq], s[q] = w->hsum[bq];
+            c[q] = w->hist[bq], s[q] = vox_kf_mass(w, bq);
             ct += c[q], st += s[q];
         }
         int call, cx = vox_ks_scan(ct, &call);
@@ -370,6 +401,8 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
             if (lane >= o)
                 si += t;
         }
+        if (hi == len) /* the first pass: every w */
+            W = VOX_SHFL(si, VOX_WARP_SIZE - 1), tgt = tau * W;
         double sx = VOX_SHFL_UP(si, 1);
         double run = before + (lane ? sx : 0.0);
         int cab = above + cx, hit = 256;
@@ -386,7 +419,7 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
             int t = VOX_SHFL_XOR(first, o);
             first = t < first ? t : first;
         }
-        if (first == 256) /* the bucket's mass does not reach tau W */
+        if (first == 256) /* the mass does not reach tau W: tau > 1 (later passes split a bucket that did reach it) */
             return hi == len && tau > 1.0 + (2.0 * NBv + 512.0) * 0x1p-52 + 0x1p-30 ? NBv : -1;
         if (hit == first)
             w->bin = 255 - first, w->cnt = hc, w->rem = hab, w->before = hrun, w->sum = hs;
@@ -396,14 +429,17 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
         const double sb = w->sum;
         VOX_SYNCWARP();
         prefix |= (unsigned)bin << lo;
-        if (cnt == 1)
+        if (cnt == 1) {
+            *T = kmin + prefix;
             return vox_kf_cum_certify(above + 1, before, before + sb, W, NBv, tau, Ep);
+        }
         if (lo == 0)
             break;
         hi = lo, lo = lo > 8 ? lo - 8 : 0;
     }
-    /* cnt blocks of the same w: the crossing is the t-th of them */
-    const double P = (double)__uint_as_float(kmin + prefix);
+    /* cnt blocks of the same w (mass P each): the crossing is the t-th of them */
+    *T = kmin + prefix;
+    const double P = (double)__float2ull_rz(__uint_as_float(kmin + prefix) * 0x1p36f);
     if (!(P > 0))
         return -1;
     const double need = ceil((tgt - before) / P);
@@ -411,13 +447,28 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double W, d
     return vox_kf_cum_certify(above + t, before + (double)(t - 1) * P, before + (double)t * P, W, NBv, tau, Ep);
 }
 
-/* Phase 2 for video row i (one warp): srow holds its NBv values a_j; q, kh:
- * its qbar row and the head's kbar rows; nk2: the largest f32 key sum of
- * squares. Writes the row's list and returns true, or returns false (nothing
- * written) when the row needs the exact path. srow is reused: w, then pick
- * marks. */
+/* A phase 1's error bound: |a_j - dot_j| <= rel A + abs D 2^-125 (1 + |q| +
+ * |k|) (the bound at the top of this file; vox_kf_scores' below,
+ * vox_km_bound in kv_select_mma.cuh). */
+struct vox_kf_bound {
+    double rel, abs;
+};
+__device__ __forceinline__ vox_kf_bound vox_kf_bound_ffma(double D)
+{
+    const double C = ceil(D / VOX_KF_CHUNK), gC = C * 0x1p-24 / (1.0 - C * 0x1p-24);
+    const double gL = VOX_KF_CHUNK * 0x1p-24 / (1.0 - VOX_KF_CHUNK * 0x1p-24);
+    return {(gL + gC * (1.0 + gL)) * (1.0 + 0x1p-40), 2.0};
+}
+
+/* Phase 2 for video row i (one warp): srow holds its NBv values a_j, within
+ * eb of the dot products; q, kh: its qbar row and the head's kbar rows; nk2:
+ * the largest f32 key sum of squares (summed in any order); ext: NULL, or
+ * {max, min} of the a_j (every lane) when the caller has them. Writes the
+ * row's list and returns true, or returns false (nothing written) when the
+ * row needs the exact path. srow is reused: w, then pick marks. */
 __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow,
-                           int *count, const vox_kv_select_args &a, float nk2, vox_kf_work *w)
+                           int *count, const vox_kv_select_args &a, float nk2, vox_kf_bound eb, const float2 *ext,
+                           vox_kf_work *w)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE;
     unsigned *urow = (unsigned *)srow;
@@ -427,12 +478,11 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         nq2 += (double)q[e] * (double)q[e];
     nq2 = vox_warp_sum(nq2);
     /* the bound (top of this file) */
-    const double g32 = D * 0x1p-24 / (1.0 - D * 0x1p-24), C = ceil(D / VOX_KF_CHUNK);
-    const double gL = VOX_KF_CHUNK * 0x1p-24 / (1.0 - VOX_KF_CHUNK * 0x1p-24), gC = C * 0x1p-24 / (1.0 - C * 0x1p-24);
+    const double g32 = D * 0x1p-24 / (1.0 - D * 0x1p-24);
     const double nkb = sqrt(((double)nk2 + D * 0x1p-125) / (1.0 - g32) * (1.0 + 0x1p-40));
     const double nqb = sqrt(nq2 * (1.0 + 0x1p-40));
     const double A = nqb * nkb * (1.0 + 0x1p-40);
-    const double err = (gL + gC * (1.0 + gL)) * (1.0 + 0x1p-40) * A + 2.0 * D * 0x1p-125 * (1.0 + nqb + nkb);
+    const double err = eb.rel * A + eb.abs * D * 0x1p-125 * (1.0 + nqb + nkb);
     const double Bs = scale * (A + err) * (1.0 + 0x1p-40);
     const double Ep = (scale * (err + D * 0x1p-53 * 1.01 * A) + (0x1p-52 + 0x1p-21) * Bs + 0x1p-100 + 0x1p-20) *
                       (1.0 + 0x1p-30);
@@ -443,15 +493,19 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     const float Gf = (float)(G * (1.0 + 0x1p-22)); /* >= G, and the f32 products' rounding */
     /* w_j = expf((a_j - amax) * scale_f), W = sum of w */
     float amax = -INFINITY, amin = INFINITY;
-    for (int x = lane; 4 * x < NBv; x += VOX_WARP_SIZE) {
-        unsigned v[4];
-        vox_kf_quad(urow, x, v);
+    if (ext) { /* the caller's, over the same values (max and min: in any order) */
+        amax = ext->x, amin = ext->y;
+    } else {
+        for (int x = lane; 4 * x < NBv; x += VOX_WARP_SIZE) {
+            unsigned v[4];
+            vox_kf_quad(urow, x, v);
 #pragma unroll
-        for (int c = 0; c < 4; c++)
-            if (4 * x + c < NBv)
-                amax = fmaxf(amax, __uint_as_float(v[c])), amin = fminf(amin, __uint_as_float(v[c]));
+            for (int c = 0; c < 4; c++)
+                if (4 * x + c < NBv)
+                    amax = fmaxf(amax, __uint_as_float(v[c])), amin = fminf(amin, __uint_as_float(v[c]));
+        }
+        amax = vox_warp_max(amax), amin = -vox_warp_max(-amin);
     }
-    amax = vox_warp_max(amax), amin = -vox_warp_max(-amin);
     int n = 0; /* TOPK's count (with the min_blocks top-up) */
     if (a.rule == 1) {
         n = a.topk < NBv ? a.topk : NBv;
@@ -473,11 +527,10 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         for (int b = lane; b < 256; b += VOX_WARP_SIZE) {
             w->hist[b] = 0;
             if (a.rule == 0)
-                w->hsum[b] = 0.0;
+                w->msum[0][b] = w->msum[1][b] = 0u;
         }
         VOX_SYNCWARP();
     }
-    double W = 0;
     unsigned kmin = 0xffffffffu, kmax = 0;
     int off = 0;
     for (int xq = lane; 4 * xq < NBv; xq += VOX_WARP_SIZE) {
@@ -490,29 +543,27 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
             const float x = expf((__uint_as_float(v[c]) - amax) * a.scale_f);
             const unsigned u = __float_as_uint(x);
             v[c] = u;
-            if (a.rule == 0)
-                W += (double)x;
             kmin = u < kmin ? u : kmin, kmax = u > kmax ? u : kmax;
             if (pre) {
                 off |= u < pmin || u > pmax;
                 const int b = (int)((u - pmin) >> plo) & 255;
                 atomicAdd(&w->hist[b], 1);
                 if (a.rule == 0)
-                    atomicAdd(&w->hsum[b], (double)x);
+                    vox_kf_mass_add(w, b, x);
             }
         }
         ((uint4 *)urow)[xq] = make_uint4(v[0], v[1], v[2], v[3]);
     }
-    if (a.rule == 0)
-        W = vox_warp_sum(W);
     const bool counted = pre && !vox_warp_max(off);
     kmin = (unsigned)-vox_warp_max(-(long long)kmin), kmax = (unsigned)vox_warp_max((long long)kmax);
     if (counted) /* every rel = bits(w) - pmin in [0, 2^plen): the histogram's frame */
         kmin = pmin, kmax = pmax;
     const int len = vox_kf_bitlen(kmax - kmin);
     VOX_SYNCWARP();
+    unsigned Tc = 0; /* the cumulative descent's T for its count nc */
+    int nc = -1;
     if (a.rule == 0) {
-        if (0.0 < a.tau && (n = vox_kf_cum(urow, NBv, a.tau, W, Ep, kmin, len, counted, w)) < 0)
+        if (0.0 < a.tau && (nc = n = vox_kf_cum(urow, NBv, a.tau, Ep, kmin, len, counted, w, &Tc)) < 0)
             return false;
         if (n < a.min_blocks)
             n = a.min_blocks < NBv ? a.min_blocks : NBv;
@@ -522,7 +573,8 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         for (int x = lane; 4 * x < NBv; x += VOX_WARP_SIZE)
             ((uint4 *)urow)[x] = make_uint4(n > 0, n > 0, n > 0, n > 0);
     } else {
-        const float T = __uint_as_float(vox_kf_top_value(urow, NBv, n, kmin, len, a.rule == 1 && counted, w));
+        const float T =
+            __uint_as_float(n == nc ? Tc : vox_kf_top_value(urow, NBv, n, kmin, len, a.rule == 1 && counted, w));
         if (!(T >= 0x1p-90f))
             return false;
         const float TG = T * Gf;
@@ -637,13 +689,8 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, VOX_KF_MIN_BLOCKS)
                             : (float *)(vox_dyn_smem + vox_kf_union(a.D, nw));
     for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
         const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KF_ROWS;
-        if (i0 == 0) /* the head's global query rows are dense */
-            for (i64 x = tid; x < (i64)(NB - NBv) * NB; x += VOX_KF_THREADS) {
-                i64 i = NBv + x / NB, j = x % NB, m = bh * NB + i;
-                cols[start[m] + j] = (int)j;
-                if (j == 0)
-                    count[m] = NB;
-            }
+        if (i0 == 0)
+            vox_ks_dense_globals(start, count, cols, bh, NB, NBv, VOX_KF_THREADS);
         const int nrows = NBv - i0 < VOX_KF_ROWS ? (int)(NBv - i0) : VOX_KF_ROWS;
         if (nrows > 0) {
             int bad;
@@ -652,7 +699,8 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, VOX_KF_MIN_BLOCKS)
             for (int r = warp; r < nrows; r += nw) {
                 const i64 m = bh * NB + i0 + r;
                 if ((bad || !vox_kf_row(sc + (i64)r * vox_ks_stride(NBv), qbar + m * a.D, kbar + bh * NB * a.D, NB, NBv,
-                                        (int)(i0 + r), cols + start[m], count + m, a, nk2, (vox_kf_work *)un + warp)) &&
+                                        (int)(i0 + r), cols + start[m], count + m, a, nk2, vox_kf_bound_ffma((double)a.D),
+                                        nullptr, (vox_kf_work *)un + warp)) &&
                     lane == 0)
                     list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
             }

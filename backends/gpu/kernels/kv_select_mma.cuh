@@ -1,0 +1,326 @@
+/* kv_select's fast path (CUMULATIVE and TOPK) on NVIDIA tensor cores
+ * (sm_80+, mma.sync.m16n8k16 f16, f32 accumulation): vox_kv_select_fast_mma,
+ * phase 1 of vox_kv_select_fast (kv_select_fast.cuh) over tiles of
+ * VOX_KM_ROWS = 64 video query rows, so that each key block's mean is read
+ * once per 64 rows (the f32 kernel's 8-row tiles read every key 8 times as
+ * often), then that kernel's phase 2 (vox_kf_row) unchanged. The launcher
+ * takes it when head_dim is a multiple of 16 and <= 128, qbar and kbar are
+ * 16-byte aligned and the shared memory fits (gpu_kv_select).
+ *
+ * CTA: 8 warps, one tile of 64 rows at a time, grid-stride over (bh, tile).
+ * Phase 1: warp w holds, as f16 hi/lo pairs in registers, the A fragments of
+ * rows 16 (w & 3) .. +15 over every dim; the head's keys stream through
+ * shared memory in chunks of VOX_KM_KEYS = 64 (cp.async, double-buffered,
+ * keys past NBv zero-filled; the first chunk's copy overlaps the A
+ * fragments' loads), and warp w multiplies the chunk's key tiles
+ * 8 ((w >> 2) + 2h), h < 4 (8 keys each). The dims of each 16-dim step are mapped to
+ * the k slots so that a lane loads 4 consecutive dims (one float4) of its row
+ * or key: dim 16s + 4t + {0,1,2,3} -> k slot {2t, 2t+1, 2t+8, 2t+9} for A and
+ * B alike (any bijection gives the same dot product). The scores (64 x S f32)
+ * go to the CTA's slice of the scratch (vox_ks_slices, a.per_block bytes):
+ * 64 rows do not fit in shared memory. Phase 2: each warp copies one row at a
+ * time from the slice into its shared-memory row buffer (taking the row's
+ * largest and smallest value on the way) and runs vox_kf_row there (the union: the key chunks in phase 1, the warps' row buffers in
+ * phase 2; then the warps' vox_kf_work).
+ *
+ * Scaling: each query row is multiplied by 2^eq and each key tile (8 keys)
+ * by 2^ek, powers of two that bring its largest magnitude M into [2^13,
+ * 2^14) (exact; a row or key tile with M outside [2^-60, 2^60], or a value
+ * not finite, sends the tile to the exact path), so that f16 holds every
+ * scaled value (< 2^14) and the scores are unscaled exactly on output (but
+ * below f32's normal range).
+ *
+ * The bound (vox_km_bound; u = 2^-24). Each scaled value x is split x = h +
+ * l + e, h = f16(x), l = f16(x - h) (x - h exact in f32), |x - h| <= 2^-11
+ * |x|, |e| <= 2^-22 |x| (plus, for values below f16's normal range 2^-14,
+ * which the tensor core may also flush, an absolute 2^-14); the three
+ * products hq hk + hq lk + lq hk (each exact in f32) then differ from q k by
+ * at most 3.01 2^-22 |q k| (taken as 16 u |q k|), and their magnitudes add up
+ * to at most 1.02 |q k|. The absolute errors, at most 2^-14 (|q_e| + |k_e|)
+ * per dim in scaled units, sum to at most 2^-14 sqrt(D) (|q| + |k|) <= 2^-26
+ * sqrt(D) A (each scaled vector's norm is >= 2^13), <= 4 u A for D <= 128.
+ * Per 16-dim step the three mma go into a fresh accumulator, the small
+ * products first; the tensor core's summation (order and rounding
+ * unspecified: products exact, aligned and truncated on NVIDIA parts as
+ * measured so far) is assumed to err by at most kappa u (|c| + sum |products|)
+ * per mma, kappa = 64 (about twice the error of 16 products and c truncated
+ * at the largest's f32 ulp), so a step errs by at most 1.04 kappa u (its c's
+ * hold only the small products) times its sum of |products|; the D/16 step
+ * results are added in f32 (gamma_{D/16}). So
+ *   |a_j - dot_j| <= (16 u + 1.04 kappa u 1.02 + gamma_{D/16} 1.1 + 4 u) A
+ * (+ the absolute term of kv_select_fast.cuh for results below f32's normal
+ * range, taken as 16 D 2^-125 (1 + |q| + |k|)), about 96 u A at D = 128
+ * against the f32 kernel's 24 u A: the cumulative certificate's window is
+ * about three times as wide (on the bench workload ~3.5% of rows go to the
+ * exact path instead of ~1.2%). Only where VOX_HAVE_MMA_SYNC. */
+#if VOX_HAVE_MMA_SYNC
+
+#include "mma_sync.cuh"
+
+#define VOX_KM_THREADS 256
+#define VOX_KM_KAPPA 64.0
+
+__device__ __forceinline__ vox_kf_bound vox_km_bound(double D)
+{
+    const double n = D / 16, gn = n * 0x1p-24 / (1.0 - n * 0x1p-24);
+    return {(20.0 * 0x1p-24 + 1.04 * 1.02 * VOX_KM_KAPPA * 0x1p-24 + 1.1 * gn) * (1.0 + 0x1p-40), 16.0};
+}
+
+/* Staged key rows' stride (floats): D + 16, so that the lanes (g, t) of a
+ * quarter warp reading float4 (key g, dims 16s + 4t) hit distinct banks for
+ * D a multiple of 32. */
+__device__ __forceinline__ int vox_km_kstride(int D)
+{
+    return D + 16;
+}
+
+/* Tiles of VOX_KM_ROWS video query rows (at least one per head). */
+__device__ __forceinline__ i64 vox_km_tiles(const vox_kv_select_args &a)
+{
+    return a.NBv > 0 ? (a.NBv + VOX_KM_ROWS - 1) / VOX_KM_ROWS : 1;
+}
+
+/* Bytes of the union (2 staged key chunks in phase 1, the 8 warps' row
+ * buffers of S floats in phase 2) before the warps' vox_kf_work
+ * (gpu_kv_select computes the same). */
+__device__ __forceinline__ i64 vox_km_union(int D, i64 S)
+{
+    const i64 k = 2 * VOX_KM_KEYS * (i64)vox_km_kstride(D) * 4, r = 8 * S * 4;
+    return ((k > r ? k : r) + 15) / 16 * 16;
+}
+
+/* Whether a value of x is not finite or |x| > 2^60 (NaN included): the
+ * scaling below takes magnitudes in [2^-60, 2^60]. */
+__device__ __forceinline__ int vox_km_big(float4 x)
+{
+    return !(fabsf(x.x) <= 0x1p60f) | !(fabsf(x.y) <= 0x1p60f) | !(fabsf(x.z) <= 0x1p60f) | !(fabsf(x.w) <= 0x1p60f);
+}
+__device__ __forceinline__ float vox_km_amax(float4 x)
+{
+    return fmaxf(fmaxf(fabsf(x.x), fabsf(x.y)), fmaxf(fabsf(x.z), fabsf(x.w)));
+}
+
+/* 2^e as a float, e in [-126, 127]. */
+__device__ __forceinline__ float vox_km_pow2(int e)
+{
+    return __uint_as_float((unsigned)(e + 127) << 23);
+}
+
+/* The scale exponent e of values whose largest magnitude is M (0, or in
+ * [2^-60, 2^60]): M 2^e in [2^13, 2^14), e in [-47, 73]; 0 for M = 0. */
+__device__ __forceinline__ int vox_km_exp(float M)
+{
+    return M > 0.f ? 13 - ((int)((__float_as_uint(M) >> 23) & 255u) - 127) : 0;
+}
+
+/* Whether a largest magnitude M is below what the scaling takes (M > 0). */
+__device__ __forceinline__ int vox_km_tiny(float M)
+{
+    return M > 0.f && M < 0x1p-60f;
+}
+
+/* x (two scaled floats, |x| < 2^14) as f16x2 hi and lo parts: x = hi + lo +
+ * e (top of this file). */
+__device__ __forceinline__ float vox_km_h2f(unsigned short h)
+{
+    float f;
+    asm("cvt.f32.f16 %0, %1;\n" : "=f"(f) : "h"(h));
+    return f;
+}
+__device__ __forceinline__ void vox_km_split(float x0, float x1, unsigned *hi, unsigned *lo)
+{
+    const unsigned h = vox_pack2<false>(x0, x1);
+    *hi = h;
+    *lo = vox_pack2<false>(x0 - vox_km_h2f((unsigned short)(h & 0xffffu)), x1 - vox_km_h2f((unsigned short)(h >> 16)));
+}
+
+/* Copies keys j0 .. j0 + VOX_KM_KEYS - 1 of head bh (zeros past NBv) into
+ * ks (VOX_KM_KEYS rows of vox_km_kstride floats). */
+__device__ __forceinline__ void vox_km_stage(const float *kbar, i64 bh, int NB, int NBv, int D, int j0, float *ks)
+{
+    const int per = D / 4, DS = vox_km_kstride(D);
+    for (int p = threadIdx.x; p < VOX_KM_KEYS * per; p += VOX_KM_THREADS) {
+        const int key = p / per, d4 = p - key * per;
+        const bool ok = j0 + key < NBv;
+        const float *src = ok ? kbar + ((bh * NB + j0 + key) * D + 4 * d4) : kbar;
+        vox_cp_async16(ks + key * DS + 4 * d4, src, ok ? 16 : 0);
+    }
+    vox_cp_commit();
+}
+
+/* The largest of v over the 4 lanes t of a group g (xor 1, 2) or over the
+ * warp (xor 1 .. 16). */
+template <int LANES> __device__ __forceinline__ float vox_km_lanes_max(float v)
+{
+#pragma unroll
+    for (int o = 1; o < LANES; o <<= 1)
+        v = fmaxf(v, VOX_SHFL_XOR(v, o));
+    return v;
+}
+
+/* Phase 1 of a tile: sc[r*S + j] = a_j of row i0 + r (r < nrows), j < S.
+ * ks: 2 chunks of staged keys. Returns the largest f32 sum of squares of the
+ * head's video keys (every thread); *bad when a key or a query value of the
+ * tile is not finite, or a row's or a key tile's largest magnitude is
+ * outside [2^-60, 2^60] (zero rows and keys aside). */
+__device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64 i0, int nrows, int NB, int NBv, int D,
+                               float *ks, float *sc, double *red, int *bad)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE, warp = threadIdx.x / VOX_WARP_SIZE, g = lane >> 2, t = lane & 3;
+    const int mt = warp & 3, half = warp >> 2, KS = D / 16, DS = vox_km_kstride(D), r0 = 16 * mt + g;
+    const i64 S = vox_ks_stride(NBv);
+    const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+    int nonfinite = 0;
+    vox_km_stage(kbar, bh, NB, NBv, D, 0, ks); /* the first key chunk, while A loads */
+    /* A: rows r0 (a0, a2) and r0 + 8 (a1, a3), each scaled by its 2^eq */
+    unsigned ah[8][4], al[8][4];
+    float iq0, iq1; /* 2^-eq of the two rows */
+    {
+        const float *q0 = qbar + (bh * NB + i0 + r0) * D + 4 * t, *q1 = q0 + 8 * (i64)D;
+        float m0 = 0.f, m1 = 0.f;
+#pragma unroll
+        for (int s = 0; s < 8; s++) {
+            const float4 x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
+            const float4 y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
+            nonfinite |= vox_km_big(x) | vox_km_big(y);
+            m0 = fmaxf(m0, vox_km_amax(x)), m1 = fmaxf(m1, vox_km_amax(y));
+        }
+        m0 = vox_km_lanes_max<4>(m0), m1 = vox_km_lanes_max<4>(m1);
+        nonfinite |= vox_km_tiny(m0) | vox_km_tiny(m1);
+        const int e0 = vox_km_exp(m0), e1 = vox_km_exp(m1);
+        const float f0 = vox_km_pow2(e0), f1 = vox_km_pow2(e1);
+        iq0 = vox_km_pow2(-e0), iq1 = vox_km_pow2(-e1);
+#pragma unroll
+        for (int s = 0; s < 8; s++) {
+            const float4 x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
+            const float4 y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
+            vox_km_split(x.x * f0, x.y * f0, &ah[s][0], &al[s][0]);
+            vox_km_split(y.x * f1, y.y * f1, &ah[s][1], &al[s][1]);
+            vox_km_split(x.z * f0, x.w * f0, &ah[s][2], &al[s][2]);
+            vox_km_split(y.z * f1, y.w * f1, &ah[s][3], &al[s][3]);
+        }
+    }
+    float nkmax = 0.f;
+    const int nch = (NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
+    for (int c = 0; c < nch; c++) {
+        if (c + 1 < nch) {
+            vox_km_stage(kbar, bh, NB, NBv, D, (c + 1) * VOX_KM_KEYS, ks + ((c + 1) & 1) * VOX_KM_KEYS * DS);
+            vox_cp_wait<1>();
+        } else {
+            vox_cp_wait<0>();
+        }
+        __syncthreads(); /* chunk c staged */
+        const float *kc = ks + (c & 1) * VOX_KM_KEYS * DS;
+#pragma unroll 1
+        for (int h = 0; h < VOX_KM_KEYS / 16; h++) {
+            const int n0 = 8 * (half + 2 * h); /* the key tile's first key in the chunk */
+            const float *kp = kc + (n0 + g) * DS + 4 * t;
+            /* the key tile's scale 2^ek (its 8 keys, every dim) */
+            float mk = 0.f;
+#pragma unroll
+            for (int s = 0; s < 8; s++)
+                if (s < KS) {
+                    const float4 x = *(const float4 *)(kp + 16 * s);
+                    nonfinite |= vox_km_big(x);
+                    mk = fmaxf(mk, vox_km_amax(x));
+                }
+            mk = vox_km_lanes_max<VOX_WARP_SIZE>(mk);
+            nonfinite |= vox_km_tiny(mk);
+            const int ek = vox_km_exp(mk);
+            const float fk = vox_km_pow2(ek), ik = vox_km_pow2(-ek);
+            float run[4] = {0.f, 0.f, 0.f, 0.f}, nk = 0.f;
+#pragma unroll
+            for (int s = 0; s < 8; s++) {
+                if (s < KS) {
+                    const float4 x = *(const float4 *)(kp + 16 * s);
+                    nk = fmaf(x.x, x.x, nk), nk = fmaf(x.y, x.y, nk);
+                    nk = fmaf(x.z, x.z, nk), nk = fmaf(x.w, x.w, nk);
+                    unsigned bh0, bl0, bh1, bl1;
+                    vox_km_split(x.x * fk, x.y * fk, &bh0, &bl0);
+                    vox_km_split(x.z * fk, x.w * fk, &bh1, &bl1);
+                    float acc[4] = {0.f, 0.f, 0.f, 0.f}; /* fresh per step, the small products first */
+                    vox_mma16816<false>(acc, al[s], bh0, bh1);
+                    vox_mma16816<false>(acc, ah[s], bl0, bl1);
+                    vox_mma16816<false>(acc, ah[s], bh0, bh1);
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                        run[e] = s ? run[e] + acc[e] : acc[e];
+                }
+            }
+            /* key g of the tile: its sum of squares from the 4 lanes t */
+            nk += VOX_SHFL_XOR(nk, 1);
+            nk += VOX_SHFL_XOR(nk, 2);
+            const int jk = c * VOX_KM_KEYS + n0 + g;
+            if (mt == 0 && t == 0 && jk < NBv) {
+                nonfinite |= !(nk <= 3.4e38f);
+                nkmax = nk > nkmax ? nk : nkmax;
+            }
+            /* C: rows r0 (run[0], run[1]) and r0 + 8 (run[2], run[3]), keys j, j + 1, unscaled
+             * (powers of two: exact but for results below the normal range) */
+            const i64 j = (i64)c * VOX_KM_KEYS + n0 + 2 * t;
+            if (j < S) { /* S is a multiple of 4 and j even: j + 1 < S too */
+                if (r0 < nrows)
+                    *(float2 *)(sc + r0 * S + j) = make_float2(run[0] * iq0 * ik, run[1] * iq0 * ik);
+                if (r0 + 8 < nrows)
+                    *(float2 *)(sc + (r0 + 8) * S + j) = make_float2(run[2] * iq1 * ik, run[3] * iq1 * ik);
+            }
+        }
+        __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
+    }
+    *bad = __syncthreads_or(nonfinite);
+    return (float)block_reduce<true>((double)nkmax, red);
+}
+
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_mma(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    __shared__ double red[VOX_MAX_WARPS];
+    const float *qbar = vox_ptr<const float>(b.qbar), *kbar = vox_ptr<const float>(b.kbar);
+    int *list = vox_ks_list(b, a);
+    const int *start = vox_ptr<const int>(b.kv_start);
+    int *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
+    const int NB = (int)a.NB, NBv = (int)a.NBv, D = (int)a.D, lane = threadIdx.x % VOX_WARP_SIZE;
+    const int warp = threadIdx.x / VOX_WARP_SIZE, nw = VOX_KM_THREADS / VOX_WARP_SIZE;
+    const i64 S = vox_ks_stride(NBv), tiles = vox_km_tiles(a);
+    float *sc = (float *)(vox_ks_slices(b, a) + (i64)blockIdx.x * a.per_block);
+    float *un = (float *)vox_dyn_smem, *rowbuf = un + warp * S;
+    vox_kf_work *work = (vox_kf_work *)(vox_dyn_smem + vox_km_union(D, S));
+    const vox_kf_bound eb = vox_km_bound((double)D);
+    for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
+        const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KM_ROWS;
+        if (i0 == 0)
+            vox_ks_dense_globals(start, count, cols, bh, NB, NBv, VOX_KM_THREADS);
+        const int nrows = NBv - i0 < VOX_KM_ROWS ? (int)(NBv - i0) : VOX_KM_ROWS;
+        if (nrows > 0) {
+            int bad;
+            const float nk2 = vox_km_scores(qbar, kbar, bh, i0, nrows, NB, NBv, D, un, sc, red, &bad);
+            /* the slice written (block_reduce's barriers), the union free for the row buffers */
+            for (int r = warp; r < nrows; r += nw) {
+                const i64 m = bh * NB + i0 + r;
+                /* the row into the buffer, with its largest and smallest value (vox_kf_row's first sweep) */
+                const uint4 *src = (const uint4 *)(sc + r * S);
+                float2 ext = make_float2(-INFINITY, INFINITY);
+                for (i64 x = lane; x < S / 4; x += VOX_WARP_SIZE) {
+                    const uint4 v = src[x];
+                    ((uint4 *)rowbuf)[x] = v;
+                    const float e[4] = {__uint_as_float(v.x), __uint_as_float(v.y), __uint_as_float(v.z),
+                                        __uint_as_float(v.w)};
+#pragma unroll
+                    for (int c = 0; c < 4; c++)
+                        if (4 * x + c < NBv)
+                            ext.x = fmaxf(ext.x, e[c]), ext.y = fminf(ext.y, e[c]);
+                }
+                ext.x = vox_warp_max(ext.x), ext.y = -vox_warp_max(-ext.y);
+                VOX_SYNCWARP();
+                if ((bad || !vox_kf_row(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r),
+                                        cols + start[m], count + m, a, nk2, eb, &ext, work + warp)) &&
+                    lane == 0)
+                    list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
+                VOX_SYNCWARP(); /* the row buffer read before the next row overwrites it */
+            }
+        }
+        __syncthreads(); /* before the next tile rewrites the union and the slice */
+    }
+}
+
+#endif
