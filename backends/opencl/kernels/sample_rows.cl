@@ -16,8 +16,8 @@
  *    the tile sum z;
  *  - T = P V in f32, V chunks of SR_VC keys staged in local memory (each
  *    read into registers ahead: the first while the weights are made, the
- *    next during a chunk's products); item
- *    (rq, lane) owns rows 4rq..4rq+3 and dims 4lane..4lane+3 of the slice;
+ *    next during a chunk's products); item (rq, lane) owns rows
+ *    4rq..4rq+3 and dims 4lane..4lane+3 of the slice;
  *  - the tile (m, z, T) merged online into every pattern that allows its
  *    block (a tile whose valid keys all score -inf is only marked).
  * Per (bh, row, split, pattern) it writes {max, sum, acc[D]} (f32) to the
