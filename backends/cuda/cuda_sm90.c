@@ -354,7 +354,7 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
                         &s->fn_smem[SM90_BWD_ROWS], gpu_cap_grid(g, (rows + 255) / 256, 8),
                         (unsigned)sm90_kernels[SM90_BWD_ROWS].threads, 1, 0, rargs);
     void *args[] = {&a, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmKc, &tmVc, &tmGc};
-    int64_t grid = BH * NB * (V / 64);
+    int64_t grid = VOX_SM90_BWD_CTAS(BH, NB, V, 1); /* two 64-row units per CTA */
     size_t smem = bwd_smem_bytes(D);
     if (!*st)
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kq], sm90_kernels[kq].name, &s->fn_smem[kq], grid,

@@ -6,7 +6,8 @@
  * Kernels (extern "C", attention_backward_sm90.cu):
  *   vox_attn_bwd_sm90_rows                      any grid (grid-stride), e.g. 1024 x 256
  *   vox_attn_bwd_sm90_{dq,dkdv}_{bf16,f16}_d{128,64}
- *                                               grid BH*NB*(V/64), 384 threads,
+ *                                               grid VOX_SM90_BWD_CTAS(BH, NB, V, 1)
+ *                                               (two 64-row units per CTA), 384 threads,
  *                                               smem vox_sm90_bwd_smem_bytes(D)
  * Launch (after the shared preprocess, attention_backward_prep_*, has written
  * dO_eff over dout and delta into lse[BH*S ...]):

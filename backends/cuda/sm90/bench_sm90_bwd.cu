@@ -4,7 +4,8 @@
  * Run:   ./bench_sm90_bwd check   small ragged configs against an fp32 GPU reference (~1 min max)
  *        ./bench_sm90_bwd time    hunyuan-like sizes (BH=24, S=122880, D=128), median of 20 (~1 min)
  *   env VOX_ONLY=name (one config by exact name), VOX_FORCE_TIME=1 (time even if a check failed),
- *   VOX_HANG_S=seconds (hang watchdog, default 20; raise it under compute-sanitizer).
+ *   VOX_HANG_S=seconds (hang watchdog, default 20; raise it under compute-sanitizer),
+ *   VOX_BWD_PACK=0 (the alternating scheme, one unit per CTA, instead of the library's packed one: A/B).
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
  * padded blocks, or block_valid of a video grid cut into blocks as
  * core/layout.c does: the grid's last blocks partial; pruned rows through
@@ -36,6 +37,12 @@
 #include "attention_forward_sm90_host.h"
 #include "attention_backward_sm90_host.h"
 #include "bench_util.cuh"
+
+/* The alternating scheme (one 64-row unit per CTA, consumers taking stages in turn) for A/B */
+VOX_SM90_BWD_KERNELS(alt_bf16_d128, 128, true, false)
+VOX_SM90_BWD_KERNELS(alt_f16_d128, 128, false, false)
+VOX_SM90_BWD_KERNELS(alt_bf16_d64, 64, true, false)
+VOX_SM90_BWD_KERNELS(alt_f16_d64, 64, false, false)
 
 typedef unsigned short u16;
 
@@ -457,6 +464,13 @@ static void build(const Cfg &c, Host &h)
     }
 }
 
+/* VOX_BWD_PACK=0: the alternating scheme (default 1: the library's packed kernels) */
+static bool bench_pack()
+{
+    static const bool on = !getenv("VOX_BWD_PACK") || atoi(getenv("VOX_BWD_PACK"));
+    return on;
+}
+
 typedef void (*BwdKernel)(const VoxSm90BwdParams, const CUtensorMap, const CUtensorMap, const CUtensorMap,
                           const CUtensorMap, const CUtensorMap, const CUtensorMap, const CUtensorMap,
                           const CUtensorMap);
@@ -542,10 +556,16 @@ static int run(const Cfg &c, bool timing)
     memset(&p, 0, sizeof p);
     p.lse = lse, p.l2 = l2, p.dq = gq, p.dk = gk, p.dv = gv, p.mask = mask, p.fill_src = fill, p.block_valid = valid;
     p.BH = c.BH, p.NB = NB, p.V = c.V, p.scale = d.scale, p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D));
-    BwdKernel kq = D == 128 ? (c.bf ? vox_attn_bwd_sm90_dq_bf16_d128 : vox_attn_bwd_sm90_dq_f16_d128)
-                            : (c.bf ? vox_attn_bwd_sm90_dq_bf16_d64 : vox_attn_bwd_sm90_dq_f16_d64);
-    BwdKernel kkv = D == 128 ? (c.bf ? vox_attn_bwd_sm90_dkdv_bf16_d128 : vox_attn_bwd_sm90_dkdv_f16_d128)
-                             : (c.bf ? vox_attn_bwd_sm90_dkdv_bf16_d64 : vox_attn_bwd_sm90_dkdv_f16_d64);
+    const bool pack = bench_pack();
+    BwdKernel kq = D == 128 ? (c.bf ? (pack ? vox_attn_bwd_sm90_dq_bf16_d128 : vox_attn_bwd_sm90_dq_alt_bf16_d128)
+                                    : (pack ? vox_attn_bwd_sm90_dq_f16_d128 : vox_attn_bwd_sm90_dq_alt_f16_d128))
+                            : (c.bf ? (pack ? vox_attn_bwd_sm90_dq_bf16_d64 : vox_attn_bwd_sm90_dq_alt_bf16_d64)
+                                    : (pack ? vox_attn_bwd_sm90_dq_f16_d64 : vox_attn_bwd_sm90_dq_alt_f16_d64));
+    BwdKernel kkv =
+        D == 128 ? (c.bf ? (pack ? vox_attn_bwd_sm90_dkdv_bf16_d128 : vox_attn_bwd_sm90_dkdv_alt_bf16_d128)
+                         : (pack ? vox_attn_bwd_sm90_dkdv_f16_d128 : vox_attn_bwd_sm90_dkdv_alt_f16_d128))
+                 : (c.bf ? (pack ? vox_attn_bwd_sm90_dkdv_bf16_d64 : vox_attn_bwd_sm90_dkdv_alt_bf16_d64)
+                         : (pack ? vox_attn_bwd_sm90_dkdv_f16_d64 : vox_attn_bwd_sm90_dkdv_alt_f16_d64));
     const size_t smem = vox_sm90_bwd_smem_bytes(D);
     if (smem != VOX_SM90_BWD_SMEM_BYTES(D)) {
         printf("  smem size mismatch host %zu device %zu\n", smem, (size_t)VOX_SM90_BWD_SMEM_BYTES(D));
@@ -553,7 +573,7 @@ static int run(const Cfg &c, bool timing)
     }
     CK(cudaFuncSetAttribute(kq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     CK(cudaFuncSetAttribute(kkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    const unsigned grid = (unsigned)(R * (c.V / 64));
+    const unsigned grid = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pack);
     auto l_rows = [&]() { vox_attn_bwd_sm90_rows<<<1024, 256>>>(p); };
     auto l_dq = [&]() { kq<<<grid, VOX_SM90_BWD_THREADS, smem>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc); };
     auto l_dkdv = [&]() { kkv<<<grid, VOX_SM90_BWD_THREADS, smem>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc); };
@@ -726,6 +746,9 @@ int main(int argc, char **argv)
         {"bf16_d128_grid_v128", 2, 8, 128, 128, true, 0.6, 0.0, 0.2, false, 17, {7, 6, 12}, {4, 4, 8}},
         {"f16_d128_grid_v128", 2, 18, 128, 128, false, 0.5, 0.0, 0.0, false, 18, {7, 9, 20}, {4, 4, 8}},
         {"bf16_d128_hunyuan_slice", 2, 144, 64, 128, true, 0.15, 0.0, 0.1, false, 19, {9, 45, 16}, {4, 4, 4}},
+        /* odd block counts: the packed scheme's last CTA of a head has one unit */
+        {"bf16_d128_v64_odd", 2, 25, 64, 128, true, 0.3, 0.1, 0.2, true, 20},
+        {"f16_d64_v64_odd_dense", 3, 9, 64, 64, false, 1.0, 0.0, 0.0, false, 21},
     };
     static const Cfg times[] = {
         {"hunyuan_bsa10_bf16", 24, 1920, 64, 128, true, 0.10, 0.0, 0.0, false, 11},

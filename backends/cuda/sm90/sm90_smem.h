@@ -16,8 +16,12 @@
     (1024 + (size_t)VOX_SM90_STAGES(D) * 2 * 64 * (D) * 2 + VOX_SM90_ZROWS_BYTES(D) +                    \
      (size_t)VOX_SM90_STAGES(D) * 24 + 2048 + (size_t)(nb_pad) * 2 + 64)
 
-/* Backward (dq and dkdv kernels): streamed stages; 1 KB alignment slack, 2 resident tiles,
- * STAGES x 2 streamed tiles, meta */
-#define VOX_SM90_BWD_STAGES(D) ((D) == 128 ? 5 : 8)
+/* Backward (dq and dkdv kernels): streamed stages; 1 KB alignment slack, 2 x 2 resident tiles
+ * (one pair per consumer), STAGES x 2 streamed tiles, meta */
+#define VOX_SM90_BWD_STAGES(D) ((D) == 128 ? 4 : 8)
 #define VOX_SM90_BWD_SMEM_BYTES(D) \
-    (1024 + (size_t)(2 + 2 * VOX_SM90_BWD_STAGES(D)) * 64 * (D) * 2 + 544 * (size_t)VOX_SM90_BWD_STAGES(D) + 16)
+    (1024 + (size_t)(4 + 2 * VOX_SM90_BWD_STAGES(D)) * 64 * (D) * 2 + 544 * (size_t)VOX_SM90_BWD_STAGES(D) + 16)
+/* Backward grid of dq and dkdv: PACK, two 64-row units (tiles of blocks) of one head per CTA
+ * (ceil(units/2) per head); else one unit per CTA */
+#define VOX_SM90_BWD_CTAS(BH, NB, V, PACK) \
+    ((PACK) ? (BH) * (((NB) * ((V) / 64) + 1) / 2) : (BH) * (NB) * ((V) / 64))
