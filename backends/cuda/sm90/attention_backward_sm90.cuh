@@ -40,7 +40,7 @@
  *     sums added through shared memory at the end in a fixed order.
  * Stage handoff: full[s] (producer lanes + TMA bytes) -> fixer -> ready[s]
  * (fixer lanes) -> consumers -> empty[s] (every consumer thread of both
- * warpgroups, computing or not) -> producer. Every barrier arrival follows
+ * warpgroups, computing or not, and the fixer lanes) -> producer. Every barrier arrival follows
  * the arriving thread's own accesses, so compute-sanitizer racecheck sees
  * each handoff ordered.
  * Ragged blocks (block_valid[b] < V; the valid slots of a block are its first
@@ -129,12 +129,11 @@ __device__ __forceinline__ unsigned long long desc_mnmaj(uint32_t tile, int kk)
     return desc_sw128(tile + kk * 2048, 64 * 128, 1024);
 }
 
-
 /* Shared-memory map of the dq / dkdv kernels (base 1024-aligned). */
 template <int D> struct BwdSmem {
     static constexpr int STAGES = VOX_SM90_BWD_STAGES(D);
     static constexpr int TILE = 64 * D * 2;          /* one [64][D] f16/bf16 tile */
-    uint32_t res, ring;                              /* consumer c's resident pair at res + 2c*TILE; stage s at ring + s*2*TILE */
+    uint32_t res, ring;                              /* resident pairs (res_of); stage s at ring + s*2*TILE */
     uint32_t full0, empty0, ready0, resbar, redbar;  /* mbarriers: full[s] = full0 + 8s, ... */
     volatile int *info;                              /* [STAGES]: -1 = end, else 4 chunk counts (bytes) + members */
     float *rowl2, *rowdl;                            /* [STAGES][64] (dkdv: the staged rows' l2, delta) */
@@ -166,15 +165,15 @@ template <int D> struct BwdSmem {
 };
 
 /* Barrier setup shared by dq and dkdv: full[s] gets one arrival per producer lane (+ tx bytes),
- * ready[s] one per fixer lane, empty[s] one per consumer thread (both warpgroups), redbar one per
- * consumer thread (the alternating scheme's end-of-CTA exchange, bwd_reduce_*). */
+ * ready[s] one per fixer lane, empty[s] one per consumer thread (both warpgroups) and fixer lane,
+ * redbar one per consumer thread (the alternating scheme's end-of-CTA exchange, bwd_reduce_*). */
 template <int D> __device__ __forceinline__ void bwd_init_barriers(const BwdSmem<D> &sm)
 {
     if (threadIdx.x == 0) {
         for (int s = 0; s < BwdSmem<D>::STAGES; s++) {
             mbar_init(sm.full0 + 8 * s, 32);
             mbar_init(sm.ready0 + 8 * s, 32);
-            mbar_init(sm.empty0 + 8 * s, 256);
+            mbar_init(sm.empty0 + 8 * s, 256 + 32);
         }
         mbar_init(sm.resbar, 1);
         mbar_init(sm.redbar, 256);
@@ -203,8 +202,8 @@ template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CU
  * and issues the TMA copies; in dkdv lane L stages the l2 and delta of the stage's rows 2L, 2L+1
  * (global loads issued before the stage is claimed, so their latency hides behind the wait;
  * shared stores after it); then every lane arrives on the full barrier. So every value the
- * consumers read with plain loads reaches them through a plain store that its own thread's
- * arrival orders (bulk copies of the l2/delta rows were flagged by racecheck), and no stage
+ * fixer and the consumers read with plain loads reaches them through a plain store that its own
+ * thread's arrival orders (bulk copies of the l2/delta rows were flagged by racecheck), and no stage
  * byte is left from an earlier use of the stage. `block` takes one streamed block (its first
  * slot, valid count and membership bits), `finish` flushes the chunk queue and ends the stream.
  * The chunk queue: np chunks, their counts in pc, their membership in qm (one per queue: a block
@@ -324,7 +323,8 @@ __device__ __forceinline__ bool bwd_col_ok(unsigned cn, int c)
 /* Fixer (warp 1 of the producer warpgroup), all 32 lanes: for every stage, after its full barrier,
  * zero the rows of both staged [64][D] tiles that must contribute nothing (dq and dkdv: past their
  * chunk's count; dkdv also rows that are not live, l2 = +inf), make the writes visible to wgmma
- * (fence.proxy.async) and release the stage to the consumers (ready[s]). A 128B-swizzled row keeps
+ * (fence.proxy.async) and release the stage to the consumers (ready[s]); its arrival on empty[s]
+ * orders its own accesses before the stage's next fill directly. A 128B-swizzled row keeps
  * its 128 bytes per 64-column box, so a row is 2 * D/64 * 8 chunks of 16 bytes, one per lane.
  * 32-bit shared addresses only: the fixer runs under the producer warpgroup's 40 registers. */
 template <int D, bool DKDV> __device__ __forceinline__ void bwd_fix(const BwdSmem<D> &sm, int lane)
@@ -363,6 +363,7 @@ template <int D, bool DKDV> __device__ __forceinline__ void bwd_fix(const BwdSme
         mbar_arrive(sm.ready0 + 8 * s);
         if (info < 0)
             return;
+        mbar_arrive(sm.empty0 + 8 * s);
     }
 }
 
