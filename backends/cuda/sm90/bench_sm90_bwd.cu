@@ -343,6 +343,7 @@ struct Cfg {
     bool ragged;
     unsigned seed;
     int grid[3], blk[3]; /* grid[0] > 0: block_valid of a frames x height x width grid in blk-sized blocks */
+    bool corr;           /* neighbour-correlated lists (see build), else independent rows */
 };
 
 struct Rng {
@@ -354,6 +355,13 @@ struct Rng {
     }
 };
 static double urand(Rng &r) { return (r.next() & 0xffffff) / 16777216.0; }
+/* a uniform [0, 1) function of (a, b, seed) */
+static double hrand(unsigned long long a, unsigned long long b, unsigned seed)
+{
+    unsigned long long x = (a * 0x9E3779B97F4A7C15ull) ^ (b + 0x632BE59BD9B4E019ull) ^ ((unsigned long long)seed << 32);
+    x ^= x >> 30, x *= 0xBF58476D1CE4E5B9ull, x ^= x >> 27, x *= 0x94D049BB133111EBull, x ^= x >> 31;
+    return (x >> 40) / 16777216.0;
+}
 
 struct Host {
     std::vector<int> mask, valid, fill;
@@ -393,12 +401,17 @@ static void build(const Cfg &c, Host &h)
     std::vector<int> cnt(R), cols;
     cols.reserve((size_t)(R * NB * std::min(1.0, c.density * 1.2)) + 16);
     for (long long m = 0; m < R; m++) {
-        double pr = c.density >= 1.0 ? 1.0 : std::min(1.0, c.density * (0.25 + 1.5 * urand(rng)));
+        /* corr: like video masks, neighbouring blocks share most of their lists: 70% of the picks are
+         * common to aligned 4 x 4 groups of (query block, KV block), 30% per row; the density per
+         * group of 4 query blocks */
+        const long long grp = m / 4;
+        double pr = c.density >= 1.0 ? 1.0
+                                      : std::min(1.0, c.density * (0.25 + 1.5 * (c.corr ? hrand(grp, 0, c.seed) : urand(rng))));
         if (urand(rng) < c.empty_frac)
             pr = 0.0;
         int n = 0;
         for (long long j = 0; j < NB; j++)
-            if (pr >= 1.0 || urand(rng) < pr)
+            if (pr >= 1.0 || (c.corr ? hrand(grp, 1 + j / 4, c.seed) < 0.7 * pr || urand(rng) < 0.3 * pr : urand(rng) < pr))
                 cols.push_back((int)j), n++;
         cnt[m] = n;
     }
@@ -749,6 +762,9 @@ int main(int argc, char **argv)
         /* odd block counts: the packed scheme's last CTA of a head has one unit */
         {"bf16_d128_v64_odd", 2, 25, 64, 128, true, 0.3, 0.1, 0.2, true, 20},
         {"f16_d64_v64_odd_dense", 3, 9, 64, 64, false, 1.0, 0.0, 0.0, false, 21},
+        /* neighbour-correlated lists: stages shared by both consumers mixed with single-member ones */
+        {"bf16_d128_v64_corr", 2, 37, 64, 128, true, 0.3, 0.05, 0.1, true, 22, {0}, {0}, true},
+        {"f16_d64_grid_v64_corr", 2, 36, 64, 64, false, 0.3, 0.0, 0.1, false, 23, {9, 10, 13}, {4, 4, 4}, true},
     };
     static const Cfg times[] = {
         {"hunyuan_bsa10_bf16", 24, 1920, 64, 128, true, 0.10, 0.0, 0.0, false, 11},
@@ -756,6 +772,9 @@ int main(int argc, char **argv)
         {"hunyuan_dense_bf16", 24, 1920, 64, 128, true, 1.0, 0.0, 0.0, false, 12},
         {"hunyuan_bsa10_f16", 24, 1920, 64, 128, false, 0.10, 0.0, 0.0, false, 13},
         {"hunyuan_bsa10_v128", 24, 960, 128, 128, true, 0.10, 0.0, 0.0, false, 14},
+        /* lists shared ~50% by neighbours, as the exported hunyuan BSA masks along w (NOTES.md) */
+        {"hunyuan_bsa10_corr_bf16", 24, 1920, 64, 128, true, 0.10, 0.0, 0.0, false, 16, {0}, {0}, true},
+        {"hunyuan_ragged_bsa10_corr_bf16", 24, 2160, 64, 128, true, 0.10, 0.0, 0.0, false, 17, {33, 45, 80}, {4, 4, 4}, true},
     };
     const char *only = getenv("VOX_ONLY");
     int fails = 0, ran = 0;
