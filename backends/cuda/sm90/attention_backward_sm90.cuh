@@ -205,20 +205,25 @@ template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CU
  * fixer and the consumers read with plain loads reaches them through a plain store that its own
  * thread's arrival orders (bulk copies of the l2/delta rows were flagged by racecheck), and no stage
  * byte is left from an earlier use of the stage. `block` takes one streamed block (its first
- * slot, valid count and membership bits), `finish` flushes the chunk queue and ends the stream.
- * The chunk queue: np chunks, their counts in pc, their membership in qm (one per queue: a block
- * of another membership flushes it first); lane L holds the first row of chunk L / 8 (crow). */
+ * slot, valid count and membership bits), `finish` flushes the chunk queues and ends the stream.
+ * One chunk queue per membership Q + 1 (consumer 0, 1, both): np[Q] chunks, their counts in
+ * pc[Q]; lane 4Q + c holds the first row of chunk c of queue Q (crows). Queue Q is only ever
+ * indexed with a constant (template), so it stays in registers. */
 template <int D, bool DKDV> struct BwdStream {
     using SM = BwdSmem<D>;
     const SM &sm;
     const VoxSm90BwdParams &p;              /* dkdv: l2 and delta (lse[BH*S + row]) of the rows */
     const CUtensorMap *ta, *tb, *tac, *tbc; /* 64-row and 16-row box maps of A and B */
-    int it, np, crow, lane;                 /* stages issued; chunks queued; see above */
-    unsigned pc, qm;                        /* the queued chunks' counts (bytes); their members */
+    int it, lane, np[3], crows;             /* stages issued; chunks queued; see above */
+    unsigned pc[3];                         /* the queued chunks' counts (bytes) */
     __device__ __forceinline__ BwdStream(const SM &sm_, const VoxSm90BwdParams &p_, const CUtensorMap *a,
                                          const CUtensorMap *b, const CUtensorMap *ac, const CUtensorMap *bc, int lane_)
-        : sm(sm_), p(p_), ta(a), tb(b), tac(ac), tbc(bc), it(0), np(0), crow(0), lane(lane_), pc(0), qm(0)
+        : sm(sm_), p(p_), ta(a), tb(b), tac(ac), tbc(bc), it(0), lane(lane_)
     {
+#pragma unroll
+        for (int q = 0; q < 3; q++)
+            np[q] = 0, pc[q] = 0;
+        crows = 0;
     }
     /* dkdv: l2 and delta of rows src, src+1 (absolute) when live, else l2 = +inf (not live) */
     __device__ __forceinline__ void load_rows(int src, bool live, float2 &l, float2 &d) const
@@ -253,22 +258,23 @@ template <int D, bool DKDV> struct BwdStream {
         }
         publish(s, l, d);
     }
-    /* one stage: the np (1..4) queued 16-row chunks, empty slots zero-filled; empties the queue */
-    __device__ __forceinline__ void chunks()
+    /* one stage: the np[Q] (1..4) chunks of queue Q, empty slots zero-filled; empties the queue */
+    template <int Q> __device__ __forceinline__ void chunks()
     {
         float2 l, d;
-        load_rows(crow + 2 * (lane & 7), (lane >> 3) < np, l, d);
+        const int crow = __shfl_sync(0xffffffffu, crows, 4 * Q + (lane >> 3)); /* this lane's chunk */
+        load_rows(crow + 2 * (lane & 7), (lane >> 3) < np[Q], l, d);
         const int s = bwd_claim<D>(sm, it++);
         const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
         if (lane == 0) {
-            st_shared(sm.info_at(s), (int)(pc | qm));
+            st_shared(sm.info_at(s), (int)(pc[Q] | (unsigned)(Q + 1) << 5));
             mbar_tx(full, 2 * SM::TILE);
         }
 #pragma unroll
         for (int c = 0; c < 4; c++) {
-            const int r = __shfl_sync(0xffffffffu, crow, 8 * c);
+            const int r = __shfl_sync(0xffffffffu, crows, 4 * Q + c);
             if (lane == 0) {
-                const int row = c < np ? r : -16; /* an empty slot: a box wholly before row 0 */
+                const int row = c < np[Q] ? r : -16; /* an empty slot: a box wholly before row 0 */
 #pragma unroll
                 for (int h = 0; h < D / 64; h++) {
                     tma_load_2d(buf + h * 8192 + c * 2048, tac, h * 64, row, full);
@@ -277,7 +283,15 @@ template <int D, bool DKDV> struct BwdStream {
             }
         }
         publish(s, l, d);
-        np = 0, pc = 0;
+        np[Q] = 0, pc[Q] = 0;
+    }
+    /* chunk rows row..row+n-1 (n <= 16) into queue Q; a full queue is issued */
+    template <int Q> __device__ __forceinline__ void push(int row, int n)
+    {
+        pc[Q] |= (unsigned)n << (8 * np[Q]);
+        crows = lane == 4 * Q + np[Q] ? row : crows;
+        if (++np[Q] == 4)
+            chunks<Q>();
     }
     /* a streamed block: first slot `row` (absolute), n valid rows (its first n slots), members mb */
     __device__ __forceinline__ void block(int row, int n, unsigned mb)
@@ -285,22 +299,26 @@ template <int D, bool DKDV> struct BwdStream {
 #pragma unroll 1
         for (; n > 48; row += 64, n -= 64)
             tile(row, (n >= 64 ? (unsigned)VOX_SM90_BWD_FULL : 0x00101010u | (unsigned)(n - 48) << 24) | mb);
-        if (n > 0 && np > 0 && qm != mb)
-            chunks();
-        qm = n > 0 ? mb : qm; /* a block without a chunk leaves the queue's members alone */
 #pragma unroll 1
         for (; n > 0; row += 16, n -= 16) {
-            pc |= (unsigned)(n < 16 ? n : 16) << (8 * np);
-            crow = (lane >> 3) == np ? row : crow;
-            if (++np == 4)
-                chunks();
+            const int c = n < 16 ? n : 16;
+            if (mb == VOX_SM90_BWD_MEMBER(0))
+                push<0>(row, c);
+            else if (mb == VOX_SM90_BWD_MEMBER(1))
+                push<1>(row, c);
+            else
+                push<2>(row, c);
         }
     }
     /* the queued chunks, then the end marker (the fixer and both consumers read it) */
     __device__ __forceinline__ void finish()
     {
-        if (np > 0)
-            chunks();
+        if (np[0] > 0)
+            chunks<0>();
+        if (np[1] > 0)
+            chunks<1>();
+        if (np[2] > 0)
+            chunks<2>();
         const int s = bwd_claim<D>(sm, it++);
         if (lane == 0)
             st_shared(sm.info_at(s), -1);

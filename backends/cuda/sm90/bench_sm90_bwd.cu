@@ -405,14 +405,17 @@ static void build(const Cfg &c, Host &h)
          * common to aligned 4 x 4 groups of (query block, KV block), 30% per row; the density per
          * group of 4 query blocks */
         const long long grp = m / 4;
-        double pr = c.density >= 1.0 ? 1.0
-                                      : std::min(1.0, c.density * (0.25 + 1.5 * (c.corr ? hrand(grp, 0, c.seed) : urand(rng))));
+        const double u = c.corr ? hrand(grp, 0, c.seed) : urand(rng);
+        double pr = c.density >= 1.0 ? 1.0 : std::min(1.0, c.density * (0.25 + 1.5 * u));
         if (urand(rng) < c.empty_frac)
             pr = 0.0;
         int n = 0;
-        for (long long j = 0; j < NB; j++)
-            if (pr >= 1.0 || (c.corr ? hrand(grp, 1 + j / 4, c.seed) < 0.7 * pr || urand(rng) < 0.3 * pr : urand(rng) < pr))
+        for (long long j = 0; j < NB; j++) {
+            const bool pick = c.corr ? hrand(grp, 1 + j / 4, c.seed) < 0.7 * pr || urand(rng) < 0.3 * pr
+                                     : urand(rng) < pr;
+            if (pr >= 1.0 || pick)
                 cols.push_back((int)j), n++;
+        }
         cnt[m] = n;
     }
     const long long T = (long long)cols.size();
@@ -774,7 +777,8 @@ int main(int argc, char **argv)
         {"hunyuan_bsa10_v128", 24, 960, 128, 128, true, 0.10, 0.0, 0.0, false, 14},
         /* lists shared ~50% by neighbours, as the exported hunyuan BSA masks along w (NOTES.md) */
         {"hunyuan_bsa10_corr_bf16", 24, 1920, 64, 128, true, 0.10, 0.0, 0.0, false, 16, {0}, {0}, true},
-        {"hunyuan_ragged_bsa10_corr_bf16", 24, 2160, 64, 128, true, 0.10, 0.0, 0.0, false, 17, {33, 45, 80}, {4, 4, 4}, true},
+        {"hunyuan_ragged_bsa10_corr_bf16", 24, 2160, 64, 128, true, 0.10, 0.0, 0.0, false, 17, {33, 45, 80}, {4, 4, 4},
+         true},
     };
     const char *only = getenv("VOX_ONLY");
     int fails = 0, ran = 0;
