@@ -51,10 +51,10 @@
  * first byte, VOX_SM90_BWD_MEMBER). Per streamed block with n valid rows: a
  * 64-row box per tensor while n > 48 (counts 16,16,16,n-48 for the last one),
  * the remaining 1..48 rows as 16-row boxes (second tensor maps, box rows 16)
- * queued by the producer and issued 4 per stage (chunks of different blocks
- * with the same membership share a stage; a membership change or the end
- * flushes the queue; empty chunk slots count 0 and load boxes wholly before
- * row 0, which TMA fills with zeros). One membership per stage keeps every
+ * queued by the producer (one queue per membership: consumer 0, 1, both) and
+ * issued 4 per stage (chunks of different blocks with the same membership
+ * share a stage; the end flushes the queues; empty chunk slots count 0 and
+ * load boxes wholly before row 0, which TMA fills with zeros). One membership per stage keeps every
  * row a consumer multiplies (with P = dS = 0 or not) either listed by its unit
  * or zero, so a non-finite value reaches only units that list it.
  * With the 128B swizzle a 16-row box written at a 2 KB offset inside a
