@@ -367,7 +367,33 @@ struct Host {
     std::vector<int> mask, valid, fill;
     std::vector<float> lse_block; /* timing: per (bh, block) lse guess */
     double keysum = 0;            /* sum over live rows of allowed keys */
+    double share[2], imb[2];      /* the packed CTAs' lists, dq and dkdv: see pair_stats */
 };
+
+/* The packed scheme's pairs of units (2x, 2x+1 of a head; unit u = block u / (V/64)) over the
+ * lists at mask[base*R + m] (start), mask[(base+1)*R + m] (count): share = sum of |union| / sum of
+ * (|A| + |B|) (0.5: identical lists, 1: disjoint), imb = sum of max(|A|, |B|) / sum of the means
+ * (1: balanced; the CTA's time follows its busier consumer). */
+static void pair_stats(const std::vector<int> &mask, long long BH, long long NB, int V, int base, double &share,
+                       double &imb)
+{
+    const long long R = BH * NB, parts = V / 64, U = NB * parts;
+    double uni = 0, sum = 0, mx = 0;
+    for (long long bh = 0; bh < BH; bh++)
+        for (long long u = 0; u < U; u += 2) {
+            const bool two = u + 1 < U;
+            const long long ma = bh * NB + u / parts, mb = bh * NB + (two ? (u + 1) / parts : u / parts);
+            const int *a = mask.data() + mask[base * R + ma], *b = mask.data() + mask[base * R + mb];
+            const int na = mask[(base + 1) * R + ma], nb = two ? mask[(base + 1) * R + mb] : 0;
+            int x = 0, y = 0, n = 0;
+            while (x < na || y < nb) {
+                const int va = x < na ? a[x] : INT32_MAX, vb = y < nb ? b[y] : INT32_MAX;
+                x += va <= vb, y += vb <= va, n++;
+            }
+            uni += n, sum += na + nb, mx += std::max(na, nb);
+        }
+    share = sum > 0 ? uni / sum : 0, imb = sum > 0 ? mx / (sum / 2) : 0;
+}
 
 static void build(const Cfg &c, Host &h)
 {
@@ -478,6 +504,8 @@ static void build(const Cfg &c, Host &h)
             live += h.fill.empty() || h.fill[bh * S + i * V + r] == i * V + r;
         h.keysum += (double)live * keys;
     }
+    pair_stats(h.mask, c.BH, NB, c.V, 0, h.share[0], h.imb[0]);
+    pair_stats(h.mask, c.BH, NB, c.V, 2, h.share[1], h.imb[1]);
 }
 
 /* VOX_BWD_PACK=0: the alternating scheme (default 1: the library's packed kernels) */
@@ -508,6 +536,8 @@ static int run(const Cfg &c, bool timing)
     printf("[%s] BH=%d NB=%lld V=%d D=%d %s density=%.2f empty=%.2f prune=%.2f ragged=%d (host build %.1f s)\n",
            c.name, c.BH, NB, c.V, D, c.bf ? "bf16" : "f16", c.density, c.empty_frac, c.prune, (int)c.ragged,
            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    printf("  %s scheme; unit pairs: dq lists union/sum %.3f, max/mean %.3f; dkdv %.3f, %.3f\n",
+           bench_pack() ? "packed" : "alternating", h.share[0], h.imb[0], h.share[1], h.imb[1]);
     fflush(stdout);
     if (!vox_sm90_bwd_supported(D, c.V, NB, c.BH, 232448)) {
         printf("  unsupported shape\n");
