@@ -37,6 +37,13 @@
  *     bit per consumer; every consumer waits for every stage and computes the
  *     stages its unit lists, so a tile both list feeds 128 rows / keys. An odd
  *     unit count leaves consumer 1 of the head's last CTA without a unit.
+ *     dq balances the pair: a stage only one unit lists goes to the consumer
+ *     with fewer such stages so far (BwdStream::tag; the stage's unit in
+ *     VOX_SM90_BWD_UNIT1), which adds it into a second accumulator (acc2, the
+ *     partner's Q/dO_eff tiles and row stats); at the end the two acc2 go
+ *     through the ring into the partners' dQ (only when some stage was given).
+ *     dkdv has no registers for a second dK/dV: there one consumer may idle
+ *     while the other finishes a longer list.
  *   alternating (PACK = false; harness A/B only): one unit per CTA, both
  *     consumers on it, stage t computed by consumer t % 2, the two partial
  *     sums added through shared memory at the end in a fixed order.
@@ -90,8 +97,13 @@ typedef struct VoxSm90BwdParams {
 } VoxSm90BwdParams;
 
 #define VOX_SM90_BWD_FULL 0x10101010 /* stage counts: 4 chunks of 16 valid rows */
-#define VOX_SM90_BWD_MEMBER(c) (0x20u << (c)) /* stage info: consumer c's unit lists the stage */
+/* stage info tags (bits 5-7 of the first count byte): consumer c computes the stage; both (a stage
+ * both units list); the unit of a stage one consumer computes is 1 (dq may give a stage of one
+ * unit to the other consumer, which adds it into a second accumulator) */
+#define VOX_SM90_BWD_MEMBER(c) (0x20u << (c))
 #define VOX_SM90_BWD_MEMBERS 0x60u
+#define VOX_SM90_BWD_UNIT1 0x80u
+#define VOX_SM90_BWD_TAGS 0xe0u
 #define VOX_SM90_BWD_THREADS 384 /* producer warpgroup + 2 consumer warpgroups */
 
 #include "attention_backward_sm90_stream.cuh"
@@ -131,10 +143,10 @@ __device__ __forceinline__ void bwd_reduce_store(float *red, const float *a, int
  * store is ordered before every read by the storing thread's own arrival (release) and the reader's
  * wait (acquire). A named barrier (bar.sync 4, 256) orders them as well, but compute-sanitizer's
  * racecheck does not model barriers over part of the CTA and reported every stored word. */
-__device__ __forceinline__ void bwd_exchange(uint32_t redbar)
+__device__ __forceinline__ void bwd_exchange(uint32_t redbar, int parity)
 {
     mbar_arrive(redbar);
-    mbar_wait(redbar, 0);
+    mbar_wait(redbar, parity);
 }
 template <int N> __device__ __forceinline__ void bwd_reduce_add(const float *red, float *a, int ctw)
 {
@@ -190,6 +202,46 @@ template <int D, bool BF> __device__ __forceinline__ void bwd_mma_ss(float *acc,
         vox_wgmma_m64n64k16_ss<BF>(acc, desc_kmaj(a, kk), desc_kmaj(b, kk), kk > 0);
 }
 
+/* dq, one stage of consumer rows (resident Q, dO_eff at rq, rq + TILE; row stats L0, L1 = l2 and
+ * D0, D1 = delta of rows R0, R0 + 8) against the staged K, V at kb: acc += dS K. */
+template <int D, bool BF>
+__device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpacc, unsigned *df, uint32_t rq,
+                                             uint32_t kb, unsigned cn, float L0, float L1, float D0, float D1,
+                                             float sl2, int cq)
+{
+    const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
+    fence_regs<D / 2>(acc);
+    wg_fence();
+    bwd_mma_ss<D, BF>(sacc, rq, kb);
+    bwd_mma_ss<D, BF>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
+    wg_commit();
+    wg_wait<0>();
+    fence_regs<32>(sacc);
+    fence_regs<32>(dpacc);
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        float p0 = ex2(fmaf(sacc[4 * j + 0], sl2, -L0)), p1 = ex2(fmaf(sacc[4 * j + 1], sl2, -L0));
+        float p2 = ex2(fmaf(sacc[4 * j + 2], sl2, -L1)), p3 = ex2(fmaf(sacc[4 * j + 3], sl2, -L1));
+        if (part) {
+            const int c0 = j * 8 + cq * 2;
+            const bool ok0 = bwd_col_ok(cn, c0), ok1 = bwd_col_ok(cn, c0 + 1);
+            p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f;
+            p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
+        }
+        sacc[4 * j + 0] = p0 * (dpacc[4 * j + 0] - D0);
+        sacc[4 * j + 1] = p1 * (dpacc[4 * j + 1] - D0);
+        sacc[4 * j + 2] = p2 * (dpacc[4 * j + 2] - D1);
+        sacc[4 * j + 3] = p3 * (dpacc[4 * j + 3] - D1);
+    }
+    bwd_pack_a<BF>(df, sacc);
+    fence_regs_u<16>(df);
+    wg_fence();
+    bwd_mma_rs<D, BF>(acc, df, kb);
+    wg_commit();
+    wg_wait<0>();
+    fence_regs<D / 2>(acc);
+}
+
 /* ------------------------------------------------------------------ dq */
 template <int D, bool BF, bool PACK>
 __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUtensorMap *tmQ, const CUtensorMap *tmK,
@@ -230,62 +282,55 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     const int cw = wg - 1, w = (tid >> 5) & 3, ctw = tid & 127, cq = lane & 3;
     const int R0 = w * 16 + (lane >> 2);
-    const BwdUnit un = bwd_unit<PACK>(p, cw);
-    const long long row0 = un.row0;
+    const BwdUnit un = bwd_unit<PACK>(p, cw), uo = bwd_unit<PACK>(p, cw ^ 1); /* own, partner's */
+    const long long row0 = un.row0, dl = p.BH * S;
     const float L0 = p.l2[row0 + R0], L1 = p.l2[row0 + R0 + 8];
-    const float D0 = p.lse[p.BH * S + row0 + R0], D1 = p.lse[p.BH * S + row0 + R0 + 8];
+    const float D0 = p.lse[dl + row0 + R0], D1 = p.lse[dl + row0 + R0 + 8];
+    /* the partner's rows, for the stages of its unit given to this consumer (PACK) */
+    const float M0 = PACK ? p.l2[uo.row0 + R0] : 0.f, M1 = PACK ? p.l2[uo.row0 + R0 + 8] : 0.f;
+    const float E0 = PACK ? p.lse[dl + uo.row0 + R0] : 0.f, E1 = PACK ? p.lse[dl + uo.row0 + R0 + 8] : 0.f;
     const float sl2 = p.scale_log2;
-    const uint32_t rq = sm.res_of(PACK ? cw : 0), rg = rq + SM::TILE; /* resident Q, dO_eff */
-    float acc[D / 2];
+    const uint32_t rq = sm.res_of(PACK ? cw : 0); /* resident Q, dO_eff */
+    float acc[D / 2], acc2[D / 2];                /* own unit; the partner's (PACK: stages given here) */
 #pragma unroll
     for (int e = 0; e < D / 2; e++)
-        acc[e] = 0.f;
+        acc[e] = acc2[e] = 0.f;
     float sacc[32], dpacc[32];
     unsigned df[16];
+    bool given = false; /* some stage of the CTA went to the other unit's partner (same in both) */
     mbar_wait(sm.resbar, 0);
     for (int it = 0;; it++) {
         const int info = bwd_ready<D>(sm, it);
         if (info < 0)
             break;
         const int s = it % SM::STAGES;
+        const unsigned tg = (unsigned)info & VOX_SM90_BWD_TAGS;
+        /* a stage one consumer computes, for the other's unit */
+        const bool gv = PACK && (tg & VOX_SM90_BWD_MEMBERS) != VOX_SM90_BWD_MEMBERS &&
+                        ((tg & VOX_SM90_BWD_UNIT1) != 0u) != ((tg & VOX_SM90_BWD_MEMBER(1)) != 0u);
+        given |= gv;
         if (bwd_mine<PACK>(info, it, cw)) {
-            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_MEMBERS;
-            const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
-            const uint32_t kb = sm.ring + s * 2 * SM::TILE, vb = kb + SM::TILE;
-            fence_regs<D / 2>(acc);
-            wg_fence();
-            bwd_mma_ss<D, BF>(sacc, rq, kb);
-            bwd_mma_ss<D, BF>(dpacc, rg, vb);
-            wg_commit();
-            wg_wait<0>();
-            fence_regs<32>(sacc);
-            fence_regs<32>(dpacc);
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                float p0 = ex2(fmaf(sacc[4 * j + 0], sl2, -L0)), p1 = ex2(fmaf(sacc[4 * j + 1], sl2, -L0));
-                float p2 = ex2(fmaf(sacc[4 * j + 2], sl2, -L1)), p3 = ex2(fmaf(sacc[4 * j + 3], sl2, -L1));
-                if (part) {
-                    const int c0 = j * 8 + cq * 2;
-                    const bool ok0 = bwd_col_ok(cn, c0), ok1 = bwd_col_ok(cn, c0 + 1);
-                    p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f;
-                    p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
-                }
-                sacc[4 * j + 0] = p0 * (dpacc[4 * j + 0] - D0);
-                sacc[4 * j + 1] = p1 * (dpacc[4 * j + 1] - D0);
-                sacc[4 * j + 2] = p2 * (dpacc[4 * j + 2] - D1);
-                sacc[4 * j + 3] = p3 * (dpacc[4 * j + 3] - D1);
-            }
-            bwd_pack_a<BF>(df, sacc);
-            fence_regs_u<16>(df);
-            wg_fence();
-            bwd_mma_rs<D, BF>(acc, df, kb);
-            wg_commit();
-            wg_wait<0>();
-            fence_regs<D / 2>(acc);
+            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
+            const uint32_t kb = sm.ring + s * 2 * SM::TILE;
+            if (gv)
+                bwd_dq_stage<D, BF>(acc2, sacc, dpacc, df, sm.res_of(cw ^ 1), kb, cn, M0, M1, E0, E1, sl2, cq);
+            else
+                bwd_dq_stage<D, BF>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq);
         }
         mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
     }
     if (PACK) {
+        if (given) {
+            /* each consumer's acc2 (the partner's unit) through the ring into the partner's acc:
+             * the first exchange orders both warpgroups' last (waited) wgmma reads of the ring
+             * before the stores, fence.proxy.async the async-proxy reads before generic writes */
+            float *red = (float *)sm.gring;
+            bwd_exchange(sm.redbar, 0);
+            fence_proxy_async();
+            bwd_reduce_store<D / 2>(red + cw * 128 * (D / 2), acc2, ctw);
+            bwd_exchange(sm.redbar, 1);
+            bwd_reduce_add<D / 2>(red + (cw ^ 1) * 128 * (D / 2), acc, ctw);
+        }
         if (un.has)
             bwd_store_rows<D, BF>(p.dq, row0, acc, p.scale, R0, cq, L0 != VOX_SM90_INF, L1 != VOX_SM90_INF);
         return;
@@ -296,7 +341,7 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     float *red = (float *)(sm.gring - 2 * SM::TILE);
     if (cw == 1)
         bwd_reduce_store<D / 2>(red, acc, ctw);
-    bwd_exchange(sm.redbar);
+    bwd_exchange(sm.redbar, 0);
     if (cw == 0) {
         bwd_reduce_add<D / 2>(red, acc, ctw);
         bwd_store_rows<D, BF>(p.dq, row0, acc, p.scale, R0, cq, L0 != VOX_SM90_INF, L1 != VOX_SM90_INF);
@@ -359,7 +404,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             break;
         const int s = it % SM::STAGES;
         if (bwd_mine<PACK>(info, it, cw)) {
-            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_MEMBERS;
+            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
             const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
             const uint32_t qb = sm.ring + s * 2 * SM::TILE, gb = qb + SM::TILE;
             const float *L = sm.rowl2 + 64 * s, *Dl = sm.rowdl + 64 * s;
@@ -422,7 +467,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         bwd_reduce_store<D / 2>(red, gk, ctw);
     else
         bwd_reduce_store<D / 2>(red + 128 * (D / 2), gv, ctw);
-    bwd_exchange(sm.redbar);
+    bwd_exchange(sm.redbar, 0);
     if (cw == 0) {
         bwd_reduce_add<D / 2>(red + 128 * (D / 2), gv, ctw);
         bwd_store_rows<D, BF>(p.dv, row0, gv, 1.f, R0, cq, R0 < nk, R0 + 8 < nk);

@@ -119,10 +119,11 @@ template <int D, bool DKDV> struct BwdStream {
     const VoxSm90BwdParams &p;              /* dkdv: l2 and delta (lse[BH*S + row]) of the rows */
     const CUtensorMap *ta, *tb, *tac, *tbc; /* 64-row and 16-row box maps of A and B */
     int it, lane, np[3], crows;             /* stages issued; chunks queued; see above */
+    int bal;                                /* dq: one-unit stages given to consumer 0 minus to 1 */
     unsigned pc[3];                         /* the queued chunks' counts (bytes) */
     __device__ __forceinline__ BwdStream(const SM &sm_, const VoxSm90BwdParams &p_, const CUtensorMap *a,
                                          const CUtensorMap *b, const CUtensorMap *ac, const CUtensorMap *bc, int lane_)
-        : sm(sm_), p(p_), ta(a), tb(b), tac(ac), tbc(bc), it(0), lane(lane_)
+        : sm(sm_), p(p_), ta(a), tb(b), tac(ac), tbc(bc), it(0), lane(lane_), bal(0)
     {
 #pragma unroll
         for (int q = 0; q < 3; q++)
@@ -147,7 +148,19 @@ template <int D, bool DKDV> struct BwdStream {
         }
         mbar_arrive(sm.full0 + 8 * s);
     }
-    /* one stage: 64-row boxes from row.., chunk counts and members `counts` */
+    /* The tags of a stage that the units mb list (VOX_SM90_BWD_MEMBER bits): dkdv and stages both
+     * list, mb itself; dq, a stage one unit lists goes to the consumer that has computed fewer such
+     * stages so far (ties: the unit's own), so a pair with lists of unequal length keeps both
+     * consumers busy. A function of the lists alone: deterministic. */
+    __device__ __forceinline__ unsigned tag(unsigned mb)
+    {
+        if (DKDV || mb == VOX_SM90_BWD_MEMBERS)
+            return mb;
+        const bool x = mb == VOX_SM90_BWD_MEMBER(1), k = x ? bal >= 0 : bal > 0;
+        bal += k ? -1 : 1;
+        return VOX_SM90_BWD_MEMBER(k) | (x ? VOX_SM90_BWD_UNIT1 : 0u);
+    }
+    /* one stage: 64-row boxes from row.., chunk counts and tags `counts` */
     __device__ __forceinline__ void tile(int row, unsigned counts)
     {
         float2 l, d;
@@ -170,8 +183,9 @@ template <int D, bool DKDV> struct BwdStream {
         load_rows(crow + 2 * (lane & 7), (lane >> 3) < np[Q], l, d);
         const int s = bwd_claim<D>(sm, it++);
         const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
+        const unsigned tg = tag((unsigned)(Q + 1) << 5); /* every lane: bal stays warp-uniform */
         if (lane == 0) {
-            st_shared(sm.info_at(s), (int)(pc[Q] | (unsigned)(Q + 1) << 5));
+            st_shared(sm.info_at(s), (int)(pc[Q] | tg));
             mbar_tx(full, 2 * SM::TILE);
         }
 #pragma unroll
@@ -202,7 +216,7 @@ template <int D, bool DKDV> struct BwdStream {
     {
 #pragma unroll 1
         for (; n > 48; row += 64, n -= 64)
-            tile(row, (n >= 64 ? (unsigned)VOX_SM90_BWD_FULL : 0x00101010u | (unsigned)(n - 48) << 24) | mb);
+            tile(row, (n >= 64 ? (unsigned)VOX_SM90_BWD_FULL : 0x00101010u | (unsigned)(n - 48) << 24) | tag(mb));
 #pragma unroll 1
         for (; n > 0; row += 16, n -= 16) {
             const int c = n < 16 ? n : 16;
@@ -254,7 +268,7 @@ template <int D, bool DKDV> __device__ __forceinline__ void bwd_fix(const BwdSme
         mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
         const int info = (int)ld_shared(sm.info_at(s));
         if (info >= 0) {
-            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_MEMBERS, inf = 0x7f800000u;
+            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS, inf = 0x7f800000u;
             unsigned dead0 = 0, dead1 = 0;
             if (cn != (unsigned)VOX_SM90_BWD_FULL)
                 dead0 = bwd_dead(cn), dead1 = bwd_dead(cn >> 16);
