@@ -31,11 +31,12 @@
  *   PACK (the library's): a CTA takes TWO neighbouring units of one head
  *     (units 2x, 2x+1 in (block, part) order: raster neighbours along w at
  *     V = 64, the two tiles of one block at V = 128), consumer c owns unit c
- *     (its resident tiles, its f32 accumulators, its own stores: no end-of-CTA
- *     reduction). The producer streams the UNION of the two lists (a merge:
- *     a block both list is streamed once), each stage carrying a membership
- *     bit per consumer; every consumer waits for every stage and computes the
- *     stages its unit lists, so a tile both list feeds 128 rows / keys. An odd
+ *     (its resident tiles, its f32 accumulators, its own stores). The
+ *     producer streams the UNION of the two lists (a merge: a block both list
+ *     is streamed once), each stage tagged with the consumers that compute it
+ *     (bits 5-7 of info's first count byte); every consumer waits for every
+ *     stage and computes those tagged for it, so a tile both list feeds 128
+ *     rows / keys. An odd
  *     unit count leaves consumer 1 of the head's last CTA without a unit.
  *     dq balances the pair: a stage only one unit lists goes to the consumer
  *     with fewer such stages so far (BwdStream::tag; the stage's unit in
@@ -49,15 +50,15 @@
  *     sums added through shared memory at the end in a fixed order.
  * Stage handoff: full[s] (producer lanes + TMA bytes) -> fixer -> ready[s]
  * (fixer lanes) -> consumers -> empty[s] (every consumer thread of both
- * warpgroups, computing or not, and the fixer lanes) -> producer. Every barrier arrival follows
- * the arriving thread's own accesses, so compute-sanitizer racecheck sees
- * each handoff ordered.
+ * warpgroups, computing or not, and the fixer lanes) -> producer. Every
+ * barrier arrival follows the arriving thread's own accesses, so
+ * compute-sanitizer racecheck sees each handoff ordered.
  * Ragged blocks (block_valid[b] < V; the valid slots of a block are its first
  * block_valid[b], core/layout.c): the streamed side is packed in 16-row
  * CHUNKS so padding costs a quarter tile at most. A stage holds 64 rows as 4
  * chunks of 16, each with its own valid count (info[s] = 4 packed bytes;
- * VOX_SM90_BWD_FULL = 16,16,16,16; the membership bits sit in bits 5, 6 of the
- * first byte, VOX_SM90_BWD_MEMBER). Per streamed block with n valid rows: a
+ * VOX_SM90_BWD_FULL = 16,16,16,16; the tags sit in bits 5-7 of the first
+ * byte, VOX_SM90_BWD_TAGS). Per streamed block with n valid rows: a
  * 64-row box per tensor while n > 48 (counts 16,16,16,n-48 for the last one),
  * the remaining 1..48 rows as 16-row boxes (second tensor maps, box rows 16)
  * queued by the producer (one queue per membership: consumer 0, 1, both) and
