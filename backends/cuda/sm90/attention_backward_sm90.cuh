@@ -27,8 +27,11 @@
  * CTA of dq and dkdv (384 threads): warpgroup 0 = producer (warp 0 streams the
  * tiles through a STAGES-deep ring; warp 1, the FIXER, zeroes the staged rows
  * that must contribute nothing, see below), warpgroups 1 and 2 = consumers.
- * Two schemes (template PACK):
- *   PACK (the library's): a CTA takes TWO neighbouring units of one head
+ * Two schemes (template PACK), chosen per kernel (VOX_SM90_BWD_{DQ,DKDV}_PACK in
+ * sm90_smem.h; the library: dq alternating, dkdv packed; the harness runs
+ * either for either kernel), each with its own resident tiles, stage count and
+ * shared-memory size (VOX_SM90_BWD_RES, _STAGES, _SMEM_BYTES):
+ *   PACK: a CTA takes TWO neighbouring units of one head
  *     (units 2x, 2x+1 in (block, part) order: raster neighbours along w at
  *     V = 64, the two tiles of one block at V = 128), consumer c owns unit c
  *     (its resident tiles, its f32 accumulators, its own stores). The
@@ -45,7 +48,8 @@
  *     through the ring into the partners' dQ (only when some stage was given).
  *     dkdv has no registers for a second dK/dV: there one consumer may idle
  *     while the other finishes a longer list.
- *   alternating (PACK = false; harness A/B only): one unit per CTA, both
+ *   alternating (PACK = false): one unit per CTA (2 resident tiles: 5 stages
+ *     at D = 128 where PACK fits 4), both
  *     consumers on it, stage t computed by consumer t % 2, the two partial
  *     sums added through shared memory at the end in a fixed order.
  * Stage handoff: full[s] (producer lanes + TMA bytes) -> fixer -> ready[s]
@@ -250,12 +254,12 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
                                             const CUtensorMap *tmVc)
 {
 #if VOX_SM90_ENABLED
-    using SM = BwdSmem<D>;
+    using SM = BwdSmem<D, PACK>;
     extern __shared__ unsigned char vox_sm90_smem[];
     const SM sm(vox_sm90_smem);
     const long long R = p.BH * p.NB, S = p.NB * (long long)p.V;
     const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31;
-    bwd_init_barriers<D>(sm);
+    bwd_init_barriers(sm);
 
     if (wg == 0) {
         /* ---------------- producer, fixer ---------------- */
@@ -263,7 +267,7 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
         if (tid >= 64)
             return;
         if (tid >= 32) {
-            bwd_fix<D, false>(sm, lane);
+            bwd_fix<D, false, PACK>(sm, lane);
             return;
         }
         const BwdUnit u0 = bwd_unit<PACK>(p, 0), u1 = bwd_unit<PACK>(p, 1);
@@ -274,8 +278,8 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
         const bool live1 = __ballot_sync(0xffffffffu, p.l2[u1.row0 + lane] != VOX_SM90_INF ||
                                                           p.l2[u1.row0 + 32 + lane] != VOX_SM90_INF) != 0;
         const int c0 = live0 ? p.mask[R + u0.m] : 0, c1 = two && live1 ? p.mask[R + u1.m] : 0;
-        BwdStream<D, false> st(sm, p, tmK, tmV, tmKc, tmVc, lane);
-        bwd_produce<D, false>(sm, p, st, tmQ, tmG, (int)u0.row0, (int)u1.row0, two ? 2 : 1, p.mask[u0.m], c0,
+        BwdStream<D, false, PACK> st(sm, p, tmK, tmV, tmKc, tmVc, lane);
+        bwd_produce<D, false, PACK>(sm, p, st, tmQ, tmG, (int)u0.row0, (int)u1.row0, two ? 2 : 1, p.mask[u0.m], c0,
                               PACK ? p.mask[u1.m] : p.mask[u0.m], PACK ? c1 : c0, u0.m / p.NB * S, lane);
         return;
     }
@@ -301,7 +305,7 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     bool given = false; /* some stage of the CTA went to the other unit's partner (same in both) */
     mbar_wait(sm.resbar, 0);
     for (int it = 0;; it++) {
-        const int info = bwd_ready<D>(sm, it);
+        const int info = bwd_ready(sm, it);
         if (info < 0)
             break;
         const int s = it % SM::STAGES;
@@ -336,13 +340,18 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
             bwd_store_rows<D, BF>(p.dq, row0, acc, p.scale, R0, cq, L0 != VOX_SM90_INF, L1 != VOX_SM90_INF);
         return;
     }
-    /* alternating: consumer 1's partial dQ into consumer 0's, through the second resident pair
-     * (128 x D/2 floats = its 2 x 64 x D halves), which this scheme leaves unused */
-    static_assert(128 * (D / 2) * 4 == 2 * SM::TILE, "dq reduction: a resident pair");
+    /* alternating: consumer 1's partial dQ into consumer 0's, through the resident Q, dO_eff pair
+     * (128 x D/2 floats = its 2 x 64 x D halves; as main's kernel, so the 2 resident tiles leave
+     * room for 5 stages at D = 128). The first exchange orders both warpgroups' last (waited)
+     * wgmma reads of the pair before consumer 1's stores, fence.proxy.async the async-proxy reads
+     * before generic writes; the second the stores before consumer 0's reads. */
+    static_assert(128 * (D / 2) * 4 == 2 * SM::TILE, "dq reduction: the resident pair");
     float *red = (float *)(sm.gring - 2 * SM::TILE);
+    bwd_exchange(sm.redbar, 0);
+    fence_proxy_async();
     if (cw == 1)
         bwd_reduce_store<D / 2>(red, acc, ctw);
-    bwd_exchange(sm.redbar, 0);
+    bwd_exchange(sm.redbar, 1);
     if (cw == 0) {
         bwd_reduce_add<D / 2>(red, acc, ctw);
         bwd_store_rows<D, BF>(p.dq, row0, acc, p.scale, R0, cq, L0 != VOX_SM90_INF, L1 != VOX_SM90_INF);
@@ -357,12 +366,12 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
                                               const CUtensorMap *tmQc, const CUtensorMap *tmGc)
 {
 #if VOX_SM90_ENABLED
-    using SM = BwdSmem<D>;
+    using SM = BwdSmem<D, PACK>;
     extern __shared__ unsigned char vox_sm90_smem[];
     const SM sm(vox_sm90_smem);
     const long long R = p.BH * p.NB, S = p.NB * (long long)p.V;
     const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31;
-    bwd_init_barriers<D>(sm);
+    bwd_init_barriers(sm);
 
     if (wg == 0) {
         /* ---------------- producer, fixer ---------------- */
@@ -370,15 +379,15 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         if (tid >= 64)
             return;
         if (tid >= 32) {
-            bwd_fix<D, true>(sm, lane);
+            bwd_fix<D, true, PACK>(sm, lane);
             return;
         }
         const BwdUnit u0 = bwd_unit<PACK>(p, 0), u1 = bwd_unit<PACK>(p, 1);
         const bool two = PACK && u1.has;
         /* a unit without a valid key streams nothing (its dk, dv are 0) */
         const int c0 = u0.nv > 0 ? p.mask[3 * R + u0.m] : 0, c1 = two && u1.nv > 0 ? p.mask[3 * R + u1.m] : 0;
-        BwdStream<D, true> st(sm, p, tmQ, tmG, tmQc, tmGc, lane);
-        bwd_produce<D, true>(sm, p, st, tmK, tmV, (int)u0.row0, (int)u1.row0, two ? 2 : 1, p.mask[2 * R + u0.m], c0,
+        BwdStream<D, true, PACK> st(sm, p, tmQ, tmG, tmQc, tmGc, lane);
+        bwd_produce<D, true, PACK>(sm, p, st, tmK, tmV, (int)u0.row0, (int)u1.row0, two ? 2 : 1, p.mask[2 * R + u0.m], c0,
                              PACK ? p.mask[2 * R + u1.m] : p.mask[2 * R + u0.m], PACK ? c1 : c0, u0.m / p.NB * S,
                              lane);
         return;
@@ -400,7 +409,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     unsigned pf[16], df[16];
     mbar_wait(sm.resbar, 0);
     for (int it = 0;; it++) {
-        const int info = bwd_ready<D>(sm, it);
+        const int info = bwd_ready(sm, it);
         if (info < 0)
             break;
         const int s = it % SM::STAGES;
@@ -493,24 +502,27 @@ extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm9
     }
 }
 
-/* The dq and dkdv entry points of one variant: NAME suffix, D, BF (bf16 else f16), PACK (two units
- * per CTA, grid VOX_SM90_BWD_CTAS(BH, NB, V, 1); else the alternating scheme, one unit per CTA). */
-#define VOX_SM90_BWD_KERNELS(NAME, D, BF, PACK)                                                               \
-    extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1) vox_attn_bwd_sm90_dq_##NAME(        \
-        const __grid_constant__ VoxSm90BwdParams p, const __grid_constant__ CUtensorMap tmQ,                  \
+/* The dq and dkdv entry points: NAME suffix, D, BF (bf16 else f16), PACK (two units per CTA, grid
+ * VOX_SM90_BWD_CTAS(BH, NB, V, 1); else the alternating scheme, one unit per CTA). The library's
+ * pair, VOX_SM90_BWD_KERNELS, takes each kernel's scheme from VOX_SM90_BWD_{DQ,DKDV}_PACK. */
+#define VOX_SM90_BWD_ARGS                                                                                     \
+    const __grid_constant__ VoxSm90BwdParams p, const __grid_constant__ CUtensorMap tmQ,                      \
         const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,                     \
         const __grid_constant__ CUtensorMap tmG, const __grid_constant__ CUtensorMap tmQc,                    \
         const __grid_constant__ CUtensorMap tmKc, const __grid_constant__ CUtensorMap tmVc,                   \
-        const __grid_constant__ CUtensorMap tmGc)                                                             \
+        const __grid_constant__ CUtensorMap tmGc
+#define VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, PACK)                                                             \
+    extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
+        vox_attn_bwd_sm90_dq_##NAME(VOX_SM90_BWD_ARGS)                                                        \
     {                                                                                                         \
         vox_sm90::attn_bwd_dq<D, BF, PACK>(p, &tmQ, &tmK, &tmV, &tmG, &tmKc, &tmVc);                          \
-    }                                                                                                         \
-    extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1) vox_attn_bwd_sm90_dkdv_##NAME(      \
-        const __grid_constant__ VoxSm90BwdParams p, const __grid_constant__ CUtensorMap tmQ,                  \
-        const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,                     \
-        const __grid_constant__ CUtensorMap tmG, const __grid_constant__ CUtensorMap tmQc,                    \
-        const __grid_constant__ CUtensorMap tmKc, const __grid_constant__ CUtensorMap tmVc,                   \
-        const __grid_constant__ CUtensorMap tmGc)                                                             \
+    }
+#define VOX_SM90_BWD_DKDV_KERNEL(NAME, D, BF, PACK)                                                           \
+    extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
+        vox_attn_bwd_sm90_dkdv_##NAME(VOX_SM90_BWD_ARGS)                                                      \
     {                                                                                                         \
         vox_sm90::attn_bwd_dkdv<D, BF, PACK>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc);                        \
     }
+#define VOX_SM90_BWD_KERNELS(NAME, D, BF)                                                                     \
+    VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, VOX_SM90_BWD_DQ_PACK != 0)                                            \
+    VOX_SM90_BWD_DKDV_KERNEL(NAME, D, BF, VOX_SM90_BWD_DKDV_PACK != 0)

@@ -33,9 +33,11 @@ __device__ __forceinline__ unsigned ld_shared(uint32_t a)
 /* generic-proxy shared-memory writes before async-proxy (wgmma, TMA) accesses, and the reverse */
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
-/* Shared-memory map of the dq / dkdv kernels (base 1024-aligned). */
-template <int D> struct BwdSmem {
-    static constexpr int STAGES = VOX_SM90_BWD_STAGES(D);
+/* Shared-memory map of the dq / dkdv kernels of one scheme (base 1024-aligned; PACK: 4 resident
+ * tiles, else 2: VOX_SM90_BWD_RES). */
+template <int D, bool PACK> struct BwdSmem {
+    static constexpr int STAGES = VOX_SM90_BWD_STAGES(D, PACK);
+    static constexpr int RES = VOX_SM90_BWD_RES(PACK);
     static constexpr int TILE = 64 * D * 2;          /* one [64][D] f16/bf16 tile */
     uint32_t res, ring;                              /* resident pairs (res_of); stage s at ring + s*2*TILE */
     uint32_t full0, empty0, ready0, resbar, redbar;  /* mbarriers: full[s] = full0 + 8s, ... */
@@ -57,9 +59,9 @@ template <int D> struct BwdSmem {
         const uint32_t raw = smem_u32(raw_ptr);
         const uint32_t base = (raw + 1023u) & ~1023u;
         unsigned char *gb = raw_ptr + (base - raw);
-        res = base, ring = base + 4 * TILE;
-        gring = gb + 4 * TILE;
-        unsigned char *meta = gb + (4 + 2 * STAGES) * TILE;
+        res = base, ring = base + RES * TILE;
+        gring = gb + RES * TILE;
+        unsigned char *meta = gb + (RES + 2 * STAGES) * TILE;
         full0 = smem_u32(meta), empty0 = full0 + 8 * STAGES, ready0 = empty0 + 8 * STAGES;
         resbar = ready0 + 8 * STAGES, redbar = resbar + 8;
         info = (volatile int *)(meta + 24 * STAGES + 16);
@@ -70,11 +72,11 @@ template <int D> struct BwdSmem {
 
 /* Barrier setup shared by dq and dkdv: full[s] gets one arrival per producer lane (+ tx bytes),
  * ready[s] one per fixer lane, empty[s] one per consumer thread (both warpgroups) and fixer lane,
- * redbar one per consumer thread (the alternating scheme's end-of-CTA exchange, bwd_reduce_*). */
-template <int D> __device__ __forceinline__ void bwd_init_barriers(const BwdSmem<D> &sm)
+ * redbar one per consumer thread (the end-of-CTA exchanges, bwd_exchange). */
+template <class SM> __device__ __forceinline__ void bwd_init_barriers(const SM &sm)
 {
     if (threadIdx.x == 0) {
-        for (int s = 0; s < BwdSmem<D>::STAGES; s++) {
+        for (int s = 0; s < SM::STAGES; s++) {
             mbar_init(sm.full0 + 8 * s, 32);
             mbar_init(sm.ready0 + 8 * s, 32);
             mbar_init(sm.empty0 + 8 * s, 256 + 32);
@@ -87,9 +89,9 @@ template <int D> __device__ __forceinline__ void bwd_init_barriers(const BwdSmem
 }
 
 /* Producer lane: claim the next stage (wait until its last consumer released it). */
-template <int D> __device__ __forceinline__ int bwd_claim(const BwdSmem<D> &sm, int it)
+template <class SM> __device__ __forceinline__ int bwd_claim(const SM &sm, int it)
 {
-    const int s = it % BwdSmem<D>::STAGES, k = it / BwdSmem<D>::STAGES;
+    const int s = it % SM::STAGES, k = it / SM::STAGES;
     mbar_wait(sm.empty0 + 8 * s, (k & 1) ^ 1);
     return s;
 }
@@ -113,8 +115,8 @@ template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CU
  * One chunk queue per membership Q + 1 (consumer 0, 1, both): np[Q] chunks, their counts in
  * pc[Q]; lane 4Q + c holds the first row of chunk c of queue Q (crows). Queue Q is only ever
  * indexed with a constant (template), so it stays in registers. */
-template <int D, bool DKDV> struct BwdStream {
-    using SM = BwdSmem<D>;
+template <int D, bool DKDV, bool PACK> struct BwdStream {
+    using SM = BwdSmem<D, PACK>;
     const SM &sm;
     const VoxSm90BwdParams &p;              /* dkdv: l2 and delta (lse[BH*S + row]) of the rows */
     const CUtensorMap *ta, *tb, *tac, *tbc; /* 64-row and 16-row box maps of A and B */
@@ -165,7 +167,7 @@ template <int D, bool DKDV> struct BwdStream {
     {
         float2 l, d;
         load_rows(row + 2 * lane, true, l, d);
-        const int s = bwd_claim<D>(sm, it++);
+        const int s = bwd_claim(sm, it++);
         if (lane == 0) {
             const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
             st_shared(sm.info_at(s), (int)counts);
@@ -181,7 +183,7 @@ template <int D, bool DKDV> struct BwdStream {
         float2 l, d;
         const int crow = __shfl_sync(0xffffffffu, crows, 4 * Q + (lane >> 3)); /* this lane's chunk */
         load_rows(crow + 2 * (lane & 7), (lane >> 3) < np[Q], l, d);
-        const int s = bwd_claim<D>(sm, it++);
+        const int s = bwd_claim(sm, it++);
         const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
         const unsigned tg = tag((unsigned)(Q + 1) << 5); /* every lane: bal stays warp-uniform */
         if (lane == 0) {
@@ -237,7 +239,7 @@ template <int D, bool DKDV> struct BwdStream {
             chunks<1>();
         if (np[2] > 0)
             chunks<2>();
-        const int s = bwd_claim<D>(sm, it++);
+        const int s = bwd_claim(sm, it++);
         if (lane == 0)
             st_shared(sm.info_at(s), -1);
         mbar_arrive(sm.full0 + 8 * s);
@@ -258,9 +260,10 @@ __device__ __forceinline__ unsigned bwd_dead(unsigned cn)
  * orders its own accesses before the stage's next fill directly. A 128B-swizzled row keeps
  * its 128 bytes per 64-column box, so a row is 2 * D/64 * 8 chunks of 16 bytes, one per lane.
  * 32-bit shared addresses only: the fixer runs under the producer warpgroup's 40 registers. */
-template <int D, bool DKDV> __device__ __forceinline__ void bwd_fix(const BwdSmem<D> &sm, int lane)
+template <int D, bool DKDV, bool PACK>
+__device__ __forceinline__ void bwd_fix(const BwdSmem<D, PACK> &sm, int lane)
 {
-    using SM = BwdSmem<D>;
+    using SM = BwdSmem<D, PACK>;
     constexpr int H = D / 64, CH = 2 * H * 8;
 #pragma unroll 1
     for (int it = 0;; it++) {
@@ -301,10 +304,10 @@ template <int D, bool DKDV> __device__ __forceinline__ void bwd_fix(const BwdSme
 }
 
 /* Consumer: wait until stage `it` is released by the fixer; its info word */
-template <int D> __device__ __forceinline__ int bwd_ready(const BwdSmem<D> &sm, int it)
+template <class SM> __device__ __forceinline__ int bwd_ready(const SM &sm, int it)
 {
-    const int s = it % BwdSmem<D>::STAGES;
-    mbar_wait(sm.ready0 + 8 * s, (it / BwdSmem<D>::STAGES) & 1);
+    const int s = it % SM::STAGES;
+    mbar_wait(sm.ready0 + 8 * s, (it / SM::STAGES) & 1);
     return sm.info[s];
 }
 
@@ -340,16 +343,17 @@ template <bool PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90Bw
  * list is streamed once with both members, every other one with its list's. The alternating
  * scheme passes one list twice (both members everywhere). Each element of each list is streamed
  * exactly once whatever their order; sorted lists give their union in ascending block order. */
-template <int D, bool DKDV>
-__device__ __forceinline__ void bwd_produce(const BwdSmem<D> &sm, const VoxSm90BwdParams &p, BwdStream<D, DKDV> &st,
+template <int D, bool DKDV, bool PACK>
+__device__ __forceinline__ void bwd_produce(const BwdSmem<D, PACK> &sm, const VoxSm90BwdParams &p,
+                                            BwdStream<D, DKDV, PACK> &st,
                                             const CUtensorMap *ra, const CUtensorMap *rb, int row_a, int row_b,
                                             int nres, int la, int ca, int lb, int cb, long long hb, int lane)
 {
     if (lane == 0) {
-        mbar_tx(sm.resbar, nres * 2 * BwdSmem<D>::TILE);
+        mbar_tx(sm.resbar, nres * 2 * BwdSmem<D, PACK>::TILE);
         for (int c = 0; c < nres; c++) {
             bwd_tile<D>(sm.res_of(c), ra, c ? row_b : row_a, sm.resbar);
-            bwd_tile<D>(sm.res_of(c) + BwdSmem<D>::TILE, rb, c ? row_b : row_a, sm.resbar);
+            bwd_tile<D>(sm.res_of(c) + BwdSmem<D, PACK>::TILE, rb, c ? row_b : row_a, sm.resbar);
         }
         mbar_arrive(sm.resbar);
     }

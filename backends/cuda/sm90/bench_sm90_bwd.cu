@@ -5,7 +5,8 @@
  *        ./bench_sm90_bwd time    hunyuan-like sizes (BH=24, S=122880, D=128), median of 20 (~1 min)
  *   env VOX_ONLY=name (one config by exact name), VOX_FORCE_TIME=1 (time even if a check failed),
  *   VOX_HANG_S=seconds (hang watchdog, default 20; raise it under compute-sanitizer),
- *   VOX_BWD_PACK=0 (the alternating scheme, one unit per CTA, instead of the library's packed one: A/B).
+ *   VOX_BWD_PACK_DQ=0|1, VOX_BWD_PACK_DKDV=0|1 (each kernel's scheme: 1 packed, two units per CTA;
+ *   0 alternating, one unit per CTA; defaults VOX_SM90_BWD_{DQ,DKDV}_PACK, the library's: dq 0, dkdv 1).
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
  * padded blocks, or block_valid of a video grid cut into blocks as
  * core/layout.c does: the grid's last blocks partial; pruned rows through
@@ -38,11 +39,16 @@
 #include "attention_backward_sm90_host.h"
 #include "bench_util.cuh"
 
-/* The alternating scheme (one 64-row unit per CTA, consumers taking stages in turn) for A/B */
-VOX_SM90_BWD_KERNELS(alt_bf16_d128, 128, true, false)
-VOX_SM90_BWD_KERNELS(alt_f16_d128, 128, false, false)
-VOX_SM90_BWD_KERNELS(alt_bf16_d64, 64, true, false)
-VOX_SM90_BWD_KERNELS(alt_f16_d64, 64, false, false)
+/* Both schemes of both kernels for A/B (pk: packed, alt: alternating), whatever the library's choice */
+#define BENCH_BWD_VARIANTS(NAME, D, BF)                                                                       \
+    VOX_SM90_BWD_DQ_KERNEL(pk_##NAME, D, BF, true)                                                            \
+    VOX_SM90_BWD_DQ_KERNEL(alt_##NAME, D, BF, false)                                                          \
+    VOX_SM90_BWD_DKDV_KERNEL(pk_##NAME, D, BF, true)                                                          \
+    VOX_SM90_BWD_DKDV_KERNEL(alt_##NAME, D, BF, false)
+BENCH_BWD_VARIANTS(bf16_d128, 128, true)
+BENCH_BWD_VARIANTS(f16_d128, 128, false)
+BENCH_BWD_VARIANTS(bf16_d64, 64, true)
+BENCH_BWD_VARIANTS(f16_d64, 64, false)
 
 typedef unsigned short u16;
 
@@ -508,10 +514,20 @@ static void build(const Cfg &c, Host &h)
     pair_stats(h.mask, c.BH, NB, c.V, 2, h.share[1], h.imb[1]);
 }
 
-/* VOX_BWD_PACK=0: the alternating scheme (default 1: the library's packed kernels) */
-static bool bench_pack()
+/* VOX_BWD_PACK_DQ / VOX_BWD_PACK_DKDV: the scheme of one kernel (default: the library's) */
+static bool bench_pack_env(const char *name, int dflt)
 {
-    static const bool on = !getenv("VOX_BWD_PACK") || atoi(getenv("VOX_BWD_PACK"));
+    const char *e = getenv(name);
+    return e ? atoi(e) != 0 : dflt != 0;
+}
+static bool bench_pack_dq()
+{
+    static const bool on = bench_pack_env("VOX_BWD_PACK_DQ", VOX_SM90_BWD_DQ_PACK);
+    return on;
+}
+static bool bench_pack_dkdv()
+{
+    static const bool on = bench_pack_env("VOX_BWD_PACK_DKDV", VOX_SM90_BWD_DKDV_PACK);
     return on;
 }
 
@@ -536,8 +552,9 @@ static int run(const Cfg &c, bool timing)
     printf("[%s] BH=%d NB=%lld V=%d D=%d %s density=%.2f empty=%.2f prune=%.2f ragged=%d (host build %.1f s)\n",
            c.name, c.BH, NB, c.V, D, c.bf ? "bf16" : "f16", c.density, c.empty_frac, c.prune, (int)c.ragged,
            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    printf("  %s scheme; unit pairs: dq lists union/sum %.3f, max/mean %.3f; dkdv %.3f, %.3f\n",
-           bench_pack() ? "packed" : "alternating", h.share[0], h.imb[0], h.share[1], h.imb[1]);
+    printf("  dq %s, dkdv %s; unit pairs: dq lists union/sum %.3f, max/mean %.3f; dkdv %.3f, %.3f\n",
+           bench_pack_dq() ? "packed" : "alternating", bench_pack_dkdv() ? "packed" : "alternating", h.share[0],
+           h.imb[0], h.share[1], h.imb[1]);
     fflush(stdout);
     if (!vox_sm90_bwd_supported(D, c.V, NB, c.BH, 232448)) {
         printf("  unsupported shape\n");
@@ -602,27 +619,31 @@ static int run(const Cfg &c, bool timing)
     memset(&p, 0, sizeof p);
     p.lse = lse, p.l2 = l2, p.dq = gq, p.dk = gk, p.dv = gv, p.mask = mask, p.fill_src = fill, p.block_valid = valid;
     p.BH = c.BH, p.NB = NB, p.V = c.V, p.scale = d.scale, p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D));
-    const bool pack = bench_pack();
-    BwdKernel kq = D == 128 ? (c.bf ? (pack ? vox_attn_bwd_sm90_dq_bf16_d128 : vox_attn_bwd_sm90_dq_alt_bf16_d128)
-                                    : (pack ? vox_attn_bwd_sm90_dq_f16_d128 : vox_attn_bwd_sm90_dq_alt_f16_d128))
-                            : (c.bf ? (pack ? vox_attn_bwd_sm90_dq_bf16_d64 : vox_attn_bwd_sm90_dq_alt_bf16_d64)
-                                    : (pack ? vox_attn_bwd_sm90_dq_f16_d64 : vox_attn_bwd_sm90_dq_alt_f16_d64));
-    BwdKernel kkv =
-        D == 128 ? (c.bf ? (pack ? vox_attn_bwd_sm90_dkdv_bf16_d128 : vox_attn_bwd_sm90_dkdv_alt_bf16_d128)
-                         : (pack ? vox_attn_bwd_sm90_dkdv_f16_d128 : vox_attn_bwd_sm90_dkdv_alt_f16_d128))
-                 : (c.bf ? (pack ? vox_attn_bwd_sm90_dkdv_bf16_d64 : vox_attn_bwd_sm90_dkdv_alt_bf16_d64)
-                         : (pack ? vox_attn_bwd_sm90_dkdv_f16_d64 : vox_attn_bwd_sm90_dkdv_alt_f16_d64));
-    const size_t smem = vox_sm90_bwd_smem_bytes(D);
-    if (smem != VOX_SM90_BWD_SMEM_BYTES(D)) {
-        printf("  smem size mismatch host %zu device %zu\n", smem, (size_t)VOX_SM90_BWD_SMEM_BYTES(D));
+    const bool pq = bench_pack_dq(), pkv = bench_pack_dkdv();
+    const int vi = (D == 128 ? 0 : 2) + (c.bf ? 0 : 1); /* bf16_d128, f16_d128, bf16_d64, f16_d64 */
+    static const BwdKernel kqs[2][4] = {
+        {vox_attn_bwd_sm90_dq_alt_bf16_d128, vox_attn_bwd_sm90_dq_alt_f16_d128, vox_attn_bwd_sm90_dq_alt_bf16_d64,
+         vox_attn_bwd_sm90_dq_alt_f16_d64},
+        {vox_attn_bwd_sm90_dq_pk_bf16_d128, vox_attn_bwd_sm90_dq_pk_f16_d128, vox_attn_bwd_sm90_dq_pk_bf16_d64,
+         vox_attn_bwd_sm90_dq_pk_f16_d64}};
+    static const BwdKernel kkvs[2][4] = {
+        {vox_attn_bwd_sm90_dkdv_alt_bf16_d128, vox_attn_bwd_sm90_dkdv_alt_f16_d128,
+         vox_attn_bwd_sm90_dkdv_alt_bf16_d64, vox_attn_bwd_sm90_dkdv_alt_f16_d64},
+        {vox_attn_bwd_sm90_dkdv_pk_bf16_d128, vox_attn_bwd_sm90_dkdv_pk_f16_d128, vox_attn_bwd_sm90_dkdv_pk_bf16_d64,
+         vox_attn_bwd_sm90_dkdv_pk_f16_d64}};
+    const BwdKernel kq = kqs[pq][vi], kkv = kkvs[pkv][vi];
+    const size_t smem_q = vox_sm90_bwd_smem_bytes(D, pq), smem_kv = vox_sm90_bwd_smem_bytes(D, pkv);
+    if (smem_q != VOX_SM90_BWD_SMEM_BYTES(D, pq) || smem_kv != VOX_SM90_BWD_SMEM_BYTES(D, pkv)) {
+        printf("  smem size mismatch host / device\n");
         exit(1);
     }
-    CK(cudaFuncSetAttribute(kq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    CK(cudaFuncSetAttribute(kkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    const unsigned grid = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pack);
+    CK(cudaFuncSetAttribute(kq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_q));
+    CK(cudaFuncSetAttribute(kkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
+    const unsigned grid_q = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pq);
+    const unsigned grid_kv = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv);
     auto l_rows = [&]() { vox_attn_bwd_sm90_rows<<<1024, 256>>>(p); };
-    auto l_dq = [&]() { kq<<<grid, VOX_SM90_BWD_THREADS, smem>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc); };
-    auto l_dkdv = [&]() { kkv<<<grid, VOX_SM90_BWD_THREADS, smem>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc); };
+    auto l_dq = [&]() { kq<<<grid_q, VOX_SM90_BWD_THREADS, smem_q>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc); };
+    auto l_dkdv = [&]() { kkv<<<grid_kv, VOX_SM90_BWD_THREADS, smem_kv>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc); };
 
     /* correctness run: outputs poisoned first */
     CK(cudaMemset(gq, 0xff, nel * 2));
