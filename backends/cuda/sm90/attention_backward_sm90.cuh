@@ -54,7 +54,11 @@
  *     sums added through shared memory at the end in a fixed order.
  * Stage handoff: full[s] (producer lanes + TMA bytes) -> fixer -> ready[s]
  * (fixer lanes) -> consumers -> empty[s] (every consumer thread of both
- * warpgroups, computing or not, and the fixer lanes) -> producer. Every
+ * warpgroups, computing or not, and the fixer lanes) -> producer; the
+ * alternating dq (VOX_SM90_BWD_DIRECT, main's path) has no fixer: consumer
+ * t % 2 waits on full[s] itself, zeroes the stage's padding K/V rows
+ * (bwd_zero_rows, partial stages only) and alone releases it (empty[s]: its
+ * 128 threads); the producer ends with one end marker per consumer. Every
  * barrier arrival follows the arriving thread's own accesses, so
  * compute-sanitizer racecheck sees each handoff ordered.
  * Ragged blocks (block_valid[b] < V; the valid slots of a block are its first
@@ -132,6 +136,25 @@ __device__ __forceinline__ unsigned long long desc_mnmaj(uint32_t tile, int kk)
 __device__ __forceinline__ bool bwd_col_ok(unsigned cn, int c)
 {
     return (int)((cn >> (8 * (c >> 4))) & 0xffu) > (c & 15);
+}
+
+/* Consumer warpgroup (DIRECT): zero the rows flagged in dead0 (rows 0-31) / dead1 (32-63) of the
+ * two staged [64][D] tiles at tb (a 128B-swizzled row keeps its 128 bytes per 64-column box), then
+ * make the writes visible to wgmma and wait for the warpgroup (named barrier 2 + cw). */
+template <int D>
+__device__ __forceinline__ void bwd_zero_rows(unsigned char *tb, unsigned dead0, unsigned dead1, int ctw, int cw)
+{
+    constexpr int H = D / 64, CH = 2 * H * 8; /* 16-byte chunks of one row over both tiles */
+    for (int e = ctw; e < 64 * CH; e += 128) {
+        const int r = e / CH, x = e - r * CH, t = x / (H * 8), h = (x >> 3) % H, c = x & 7;
+        if (((r < 32 ? dead0 : dead1) >> (r & 31)) & 1u)
+            *(uint4 *)(tb + t * (64 * D * 2) + h * 8192 + r * 128 + c * 16) = make_uint4(0, 0, 0, 0);
+    }
+    fence_proxy_async();
+    if (cw == 0)
+        named_bar<2, 128>();
+    else
+        named_bar<3, 128>();
 }
 
 /* Consumer: the two f32 partial accumulators of the warpgroups added through shared memory:
@@ -259,7 +282,8 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     const SM sm(vox_sm90_smem);
     const long long R = p.BH * p.NB, S = p.NB * (long long)p.V;
     const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31;
-    bwd_init_barriers(sm);
+    constexpr bool DIRECT = VOX_SM90_BWD_DIRECT(false, PACK);
+    bwd_init_barriers(sm, DIRECT);
 
     if (wg == 0) {
         /* ---------------- producer, fixer ---------------- */
@@ -267,7 +291,8 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
         if (tid >= 64)
             return;
         if (tid >= 32) {
-            bwd_fix<D, false, PACK>(sm, lane);
+            if (!DIRECT)
+                bwd_fix<D, false, PACK>(sm, lane);
             return;
         }
         const BwdUnit u0 = bwd_unit<PACK>(p, 0), u1 = bwd_unit<PACK>(p, 1);
@@ -304,25 +329,41 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     unsigned df[16];
     bool given = false; /* some stage of the CTA went to the other unit's partner (same in both) */
     mbar_wait(sm.resbar, 0);
-    for (int it = 0;; it++) {
-        const int info = bwd_ready(sm, it);
-        if (info < 0)
-            break;
-        const int s = it % SM::STAGES;
-        const unsigned tg = (unsigned)info & VOX_SM90_BWD_TAGS;
-        /* a stage one consumer computes, for the other's unit */
-        const bool gv = PACK && (tg & VOX_SM90_BWD_MEMBERS) != VOX_SM90_BWD_MEMBERS &&
-                        ((tg & VOX_SM90_BWD_UNIT1) != 0u) != ((tg & VOX_SM90_BWD_MEMBER(1)) != 0u);
-        given |= gv;
-        if (bwd_mine<PACK>(info, it, cw)) {
+    if (DIRECT) {
+        for (int it = cw;; it += 2) { /* DIRECT: consumer cw's stages cw, cw + 2, ... */
+            const int s = it % SM::STAGES;
+            mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
+            const int info = sm.info[s];
+            if (info < 0)
+                break;
             const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
             const uint32_t kb = sm.ring + s * 2 * SM::TILE;
-            if (gv)
-                bwd_dq_stage<D, BF>(acc2, sacc, dpacc, df, sm.res_of(cw ^ 1), kb, cn, M0, M1, E0, E1, sl2, cq);
-            else
-                bwd_dq_stage<D, BF>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq);
+            if (cn != (unsigned)VOX_SM90_BWD_FULL) /* keys past their chunk's count: zero their K, V rows */
+                bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, bwd_dead(cn), bwd_dead(cn >> 16), ctw, cw);
+            bwd_dq_stage<D, BF>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq);
+            mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
         }
-        mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
+    } else {
+        for (int it = 0;; it++) {
+            const int info = bwd_ready(sm, it);
+            if (info < 0)
+                break;
+            const int s = it % SM::STAGES;
+            const unsigned tg = (unsigned)info & VOX_SM90_BWD_TAGS;
+            /* a stage one consumer computes, for the other's unit */
+            const bool gv = PACK && (tg & VOX_SM90_BWD_MEMBERS) != VOX_SM90_BWD_MEMBERS &&
+                            ((tg & VOX_SM90_BWD_UNIT1) != 0u) != ((tg & VOX_SM90_BWD_MEMBER(1)) != 0u);
+            given |= gv;
+            if (bwd_mine<PACK>(info, it, cw)) {
+                const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
+                const uint32_t kb = sm.ring + s * 2 * SM::TILE;
+                if (gv)
+                    bwd_dq_stage<D, BF>(acc2, sacc, dpacc, df, sm.res_of(cw ^ 1), kb, cn, M0, M1, E0, E1, sl2, cq);
+                else
+                    bwd_dq_stage<D, BF>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq);
+            }
+            mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
+        }
     }
     if (PACK) {
         if (given) {
@@ -371,7 +412,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     const SM sm(vox_sm90_smem);
     const long long R = p.BH * p.NB, S = p.NB * (long long)p.V;
     const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31;
-    bwd_init_barriers(sm);
+    bwd_init_barriers(sm, false);
 
     if (wg == 0) {
         /* ---------------- producer, fixer ---------------- */

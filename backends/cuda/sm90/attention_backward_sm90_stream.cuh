@@ -70,16 +70,23 @@ template <int D, bool PACK> struct BwdSmem {
     }
 };
 
+/* Whether a kernel's consumers take the stages straight from the producer (DIRECT: the
+ * alternating dq, main's path: each consumer waits on full[s] of its own stages only, zeroes
+ * their dead K/V rows itself and releases them alone; no fixer, two end markers) instead of
+ * through the fixer (ready[s], every stage for both consumers). */
+#define VOX_SM90_BWD_DIRECT(DKDV, PACK) (!(DKDV) && !(PACK))
+
 /* Barrier setup shared by dq and dkdv: full[s] gets one arrival per producer lane (+ tx bytes),
  * ready[s] one per fixer lane, empty[s] one per consumer thread (both warpgroups) and fixer lane,
- * redbar one per consumer thread (the end-of-CTA exchanges, bwd_exchange). */
-template <class SM> __device__ __forceinline__ void bwd_init_barriers(const SM &sm)
+ * DIRECT one per thread of the computing warpgroup; redbar one per consumer thread (the
+ * end-of-CTA exchanges, bwd_exchange). */
+template <class SM> __device__ __forceinline__ void bwd_init_barriers(const SM &sm, bool direct)
 {
     if (threadIdx.x == 0) {
         for (int s = 0; s < SM::STAGES; s++) {
             mbar_init(sm.full0 + 8 * s, 32);
             mbar_init(sm.ready0 + 8 * s, 32);
-            mbar_init(sm.empty0 + 8 * s, 256 + 32);
+            mbar_init(sm.empty0 + 8 * s, direct ? 128 : 256 + 32);
         }
         mbar_init(sm.resbar, 1);
         mbar_init(sm.redbar, 256);
@@ -230,7 +237,8 @@ template <int D, bool DKDV, bool PACK> struct BwdStream {
                 push<2>(row, c);
         }
     }
-    /* the queued chunks, then the end marker (the fixer and both consumers read it) */
+    /* the queued chunks, then the end marker (the fixer and both consumers read it; DIRECT: two,
+     * one for each consumer) */
     __device__ __forceinline__ void finish()
     {
         if (np[0] > 0)
@@ -239,10 +247,13 @@ template <int D, bool DKDV, bool PACK> struct BwdStream {
             chunks<1>();
         if (np[2] > 0)
             chunks<2>();
-        const int s = bwd_claim(sm, it++);
-        if (lane == 0)
-            st_shared(sm.info_at(s), -1);
-        mbar_arrive(sm.full0 + 8 * s);
+#pragma unroll
+        for (int e = 0; e < (VOX_SM90_BWD_DIRECT(DKDV, PACK) ? 2 : 1); e++) {
+            const int s = bwd_claim(sm, it++);
+            if (lane == 0)
+                st_shared(sm.info_at(s), -1);
+            mbar_arrive(sm.full0 + 8 * s);
+        }
     }
 };
 
