@@ -428,9 +428,9 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         /* a unit without a valid key streams nothing (its dk, dv are 0) */
         const int c0 = u0.nv > 0 ? p.mask[3 * R + u0.m] : 0, c1 = two && u1.nv > 0 ? p.mask[3 * R + u1.m] : 0;
         BwdStream<D, true, PACK> st(sm, p, tmQ, tmG, tmQc, tmGc, lane);
-        bwd_produce<D, true, PACK>(sm, p, st, tmK, tmV, (int)u0.row0, (int)u1.row0, two ? 2 : 1, p.mask[2 * R + u0.m], c0,
-                             PACK ? p.mask[2 * R + u1.m] : p.mask[2 * R + u0.m], PACK ? c1 : c0, u0.m / p.NB * S,
-                             lane);
+        bwd_produce<D, true, PACK>(sm, p, st, tmK, tmV, (int)u0.row0, (int)u1.row0, two ? 2 : 1,
+                                   p.mask[2 * R + u0.m], c0, PACK ? p.mask[2 * R + u1.m] : p.mask[2 * R + u0.m],
+                                   PACK ? c1 : c0, u0.m / p.NB * S, lane);
         return;
     }
     /* ---------------- consumers ---------------- */
