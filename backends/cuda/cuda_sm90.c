@@ -299,8 +299,8 @@ _Static_assert(offsetof(cu_sm90_bwd_params, V) == 80, "VoxSm90BwdParams layout")
 _Static_assert(offsetof(cu_sm90_bwd_params, scale_log2) == 88, "VoxSm90BwdParams layout");
 _Static_assert(sizeof(cu_sm90_bwd_params) == 96, "VoxSm90BwdParams layout");
 
-/* Dynamic shared memory of a dq / dkdv CTA. */
-static size_t bwd_smem_bytes(int64_t D) { return VOX_SM90_BWD_SMEM_BYTES(D); }
+/* Dynamic shared memory of a dq / dkdv CTA of the scheme `pack` (VOX_SM90_BWD_{DQ,DKDV}_PACK). */
+static size_t bwd_smem_bytes(int64_t D, int pack) { return VOX_SM90_BWD_SMEM_BYTES(D, pack); }
 
 /* gpu_api.attention_backward: 0 (declined) unless the sm_90a path is loaded
  * and takes the shape (vox_sm90_bwd_supported); then the rows kernel (l2 in
@@ -313,7 +313,8 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         return 0;
     int64_t D = d->head_dim, V = d->block_volume, NB = d->n_blocks, BH = d->batch * d->heads;
     if ((D != 64 && D != 128) || V < 64 || (V & (V - 1)) || BH * NB * V >= ((int64_t)1 << 31) ||
-        bwd_smem_bytes(D) > (size_t)g->max_smem_optin)
+        bwd_smem_bytes(D, VOX_SM90_BWD_DQ_PACK) > (size_t)g->max_smem_optin ||
+        bwd_smem_bytes(D, VOX_SM90_BWD_DKDV_PACK) > (size_t)g->max_smem_optin)
         return 0;
     int bf16 = d->dtype == VOX_BF16;
     int kq = D == 128 ? (bf16 ? SM90_BWD_DQ_BF16_D128 : SM90_BWD_DQ_F16_D128)
@@ -354,13 +355,14 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
                         &s->fn_smem[SM90_BWD_ROWS], gpu_cap_grid(g, (rows + 255) / 256, 8),
                         (unsigned)sm90_kernels[SM90_BWD_ROWS].threads, 1, 0, rargs);
     void *args[] = {&a, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmKc, &tmVc, &tmGc};
-    int64_t grid = BH * NB * (V / 64);
-    size_t smem = bwd_smem_bytes(D);
+    /* each kernel its scheme's grid and shared memory: dq one unit per CTA, dkdv two */
     if (!*st)
-        *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kq], sm90_kernels[kq].name, &s->fn_smem[kq], grid,
-                            (unsigned)sm90_kernels[kq].threads, 1, smem, args);
+        *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kq], sm90_kernels[kq].name, &s->fn_smem[kq],
+                            VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DQ_PACK), (unsigned)sm90_kernels[kq].threads,
+                            1, bwd_smem_bytes(D, VOX_SM90_BWD_DQ_PACK), args);
     if (!*st)
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kkv], sm90_kernels[kkv].name, &s->fn_smem[kkv],
-                            grid, (unsigned)sm90_kernels[kkv].threads, 1, smem, args);
+                            VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DKDV_PACK),
+                            (unsigned)sm90_kernels[kkv].threads, 1, bwd_smem_bytes(D, VOX_SM90_BWD_DKDV_PACK), args);
     return 1;
 }

@@ -4,56 +4,87 @@
  * preprocess (backends/gpu/kernels/attention_backward.cuh: dO_eff written over
  * dout, delta = dO_eff . o into the LSE work half lse[BH*S + slot]).
  * Launch interface: attention_backward_sm90_host.h. Measurements: NOTES.md.
+ * This file: the consumers and the kernels; the producer, fixer, shared-memory
+ * map and the CTA -> units map: attention_backward_sm90_stream.cuh.
  *
  * Three kernels, in this order:
  *   rows: l2[slot] = lse * log2(e) for live rows (valid slot, computed: no
  *         fill_src or fill_src == slot, lse != -inf), +inf otherwise; the
  *         main kernels take "l2 = +inf" as "not live" (P = 0 there).
- *   dq:   one CTA per 64-row tile of a query block (bh, i, part): Q and dO_eff
- *         of the tile resident in shared memory, the 64-key K/V tiles of the
- *         row's KV list streamed by TMA; per K/V tile S = Q K^T, dP = dO V^T
+ *   dq:   UNITS = 64-row tiles of query blocks (bh, i, part); per unit Q and
+ *         dO_eff resident in shared memory, the 64-key K/V tiles of the
+ *         block's KV list streamed by TMA; per K/V tile S = Q K^T, dP = dO V^T
  *         (wgmma, both operands from shared memory), P = exp2(S*scale*log2e -
  *         l2) (0 past the tile's valid keys), dS = P (dP - delta), dQ += dS K
  *         (wgmma, dS from registers, K read MN-major). dq = scale * dQ, 0 on
- *         rows that are not live. A tile's padding keys are zeroed in its
- *         staged K and V first (so NaN there reaches nothing).
- *   dkdv: one CTA per 64-key tile of a KV block (bh, j, part): K and V
- *         resident, the 64-row Q/dO_eff tiles of the query blocks of j's
- *         transposed list streamed by TMA with their l2 and delta (staged by
- *         the producer warp's lanes, see BwdStream); per tile S^T = K Q^T,
- *         dP^T = V dO^T, P^T, dS^T (as above, per column), dV += P^T dO,
- *         dK += dS^T Q. Rows that are not live are
- *         zeroed in the staged Q/dO tiles first (their contents are not
- *         trusted: padding of q/dout, pruned rows), so they add nothing.
+ *         rows that are not live.
+ *   dkdv: units = 64-key tiles of KV blocks (bh, j, part): K and V resident,
+ *         the 64-row Q/dO_eff tiles of the query blocks of j's transposed list
+ *         streamed by TMA with their l2 and delta (staged by the producer
+ *         warp's lanes, see BwdStream); per tile S^T = K Q^T, dP^T = V dO^T,
+ *         P^T, dS^T (as above, per column), dV += P^T dO, dK += dS^T Q.
  *         dk = scale * dK, dv = dV, 0 for padding keys.
+ * CTA of dq and dkdv (384 threads): warpgroup 0 = producer (warp 0 streams the
+ * tiles through a STAGES-deep ring; warp 1, the FIXER, zeroes the staged rows
+ * that must contribute nothing, see below), warpgroups 1 and 2 = consumers.
+ * Two schemes (template PACK), chosen per kernel (VOX_SM90_BWD_{DQ,DKDV}_PACK in
+ * sm90_smem.h; the library: dq alternating, dkdv packed; the harness runs
+ * either for either kernel), each with its own resident tiles, stage count and
+ * shared-memory size (VOX_SM90_BWD_RES, _STAGES, _SMEM_BYTES):
+ *   PACK: a CTA takes TWO neighbouring units of one head
+ *     (units 2x, 2x+1 in (block, part) order: raster neighbours along w at
+ *     V = 64, the two tiles of one block at V = 128), consumer c owns unit c
+ *     (its resident tiles, its f32 accumulators, its own stores). The
+ *     producer streams the UNION of the two lists (a merge: a block both list
+ *     is streamed once), each stage tagged with the consumers that compute it
+ *     (bits 5-7 of info's first count byte); every consumer waits for every
+ *     stage and computes those tagged for it, so a tile both list feeds 128
+ *     rows / keys. An odd
+ *     unit count leaves consumer 1 of the head's last CTA without a unit.
+ *     dq balances the pair: a stage only one unit lists goes to the consumer
+ *     with fewer such stages so far (BwdStream::tag; the stage's unit in
+ *     VOX_SM90_BWD_UNIT1), which adds it into a second accumulator (acc2, the
+ *     partner's Q/dO_eff tiles and row stats); at the end the two acc2 go
+ *     through the ring into the partners' dQ (only when some stage was given).
+ *     dkdv has no registers for a second dK/dV: there one consumer may idle
+ *     while the other finishes a longer list.
+ *   alternating (PACK = false): one unit per CTA (2 resident tiles: 5 stages
+ *     at D = 128 where PACK fits 4), both
+ *     consumers on it, stage t computed by consumer t % 2, the two partial
+ *     sums added through shared memory at the end in a fixed order.
+ * Stage handoff: full[s] (producer lanes + TMA bytes) -> fixer -> ready[s]
+ * (fixer lanes) -> consumers -> empty[s] (every consumer thread of both
+ * warpgroups, computing or not, and the fixer lanes) -> producer; the
+ * alternating dq (VOX_SM90_BWD_DIRECT, main's path) has no fixer: consumer
+ * t % 2 waits on full[s] itself, zeroes the stage's padding K/V rows
+ * (bwd_zero_rows, partial stages only) and alone releases it (empty[s]: its
+ * 128 threads); the producer ends with one end marker per consumer. Every
+ * barrier arrival follows the arriving thread's own accesses, so
+ * compute-sanitizer racecheck sees each handoff ordered.
  * Ragged blocks (block_valid[b] < V; the valid slots of a block are its first
  * block_valid[b], core/layout.c): the streamed side is packed in 16-row
  * CHUNKS so padding costs a quarter tile at most. A stage holds 64 rows as 4
  * chunks of 16, each with its own valid count (info[s] = 4 packed bytes;
- * VOX_SM90_BWD_FULL = 16,16,16,16). Per streamed block with n valid rows: a
+ * VOX_SM90_BWD_FULL = 16,16,16,16; the tags sit in bits 5-7 of the first
+ * byte, VOX_SM90_BWD_TAGS). Per streamed block with n valid rows: a
  * 64-row box per tensor while n > 48 (counts 16,16,16,n-48 for the last one),
  * the remaining 1..48 rows as 16-row boxes (second tensor maps, box rows 16)
- * queued by the producer and issued 4 per stage (chunks of different blocks
- * share a stage; the last stage may hold fewer: its empty chunk slots count 0
- * and load boxes wholly before row 0, which TMA fills with zeros).
+ * queued by the producer (one queue per membership: consumer 0, 1, both) and
+ * issued 4 per stage (chunks of different blocks with the same membership
+ * share a stage; the end flushes the queues; empty chunk slots count 0 and
+ * load boxes wholly before row 0, which TMA fills with zeros). One membership per stage keeps every
+ * row a consumer multiplies (with P = dS = 0 or not) either listed by its unit
+ * or zero, so a non-finite value reaches only units that list it.
  * With the 128B swizzle a 16-row box written at a 2 KB offset inside a
  * 64-column half gives exactly the layout the 64-row box gives there (the
  * swizzle XORs address bits [4:6] with bits [7:9], period 1024 B = 8 rows).
- * Consumers zero the rows past each chunk's count (and, in dkdv, rows not
- * live) and mask P and dS per 16-column group: the same wgmmas run for every
- * stage, only the masks differ. The packing is a function of the list alone,
- * so results stay bitwise reproducible.
- * CTA of dq and dkdv: warpgroup 0 = producer (one warp streams the tiles
- * through a STAGES-deep ring, one full/empty mbarrier pair per stage; every
- * lane of it arrives on a full barrier after its own shared-memory writes and
- * the copies lane 0 issued, every consumer thread on an empty barrier after
- * its reads: compute-sanitizer racecheck sees each handoff ordered),
- * warpgroups 1 and 2 = consumers taking the streamed tiles alternately (tile
- * t goes to consumer t % 2), each with its own f32 accumulators over the same
- * 64 rows (dq) or keys (dkdv); at the end the two partial sums are added
- * through shared memory (consumer 0's tiles + consumer 1's: a fixed order, so
- * results are bitwise reproducible run to run). P and dS are rounded to
- * f16/bf16 for the second products (as FA2/FA3 and the mma.sync path do).
+ * The fixer zeroes, in both staged tiles, the rows past each chunk's count
+ * (dq: padding keys of K/V, not trusted to be finite) and in dkdv the rows
+ * that are not live (padding q/dout, pruned rows); consumers mask P and dS
+ * per 16-column group: the same wgmmas run for every stage, only the masks
+ * differ. The packing is a function of the lists alone, so results stay
+ * bitwise reproducible. P and dS are rounded to f16/bf16 for the second
+ * products (as FA2/FA3 and the mma.sync path do).
  *
  * Requirements (attention_backward_sm90_host.h checks them): f16/bf16, D in
  * {64, 128}, V a power of two >= 64, BH*S < 2^31, rows 16-byte aligned.
@@ -75,23 +106,20 @@ typedef struct VoxSm90BwdParams {
 } VoxSm90BwdParams;
 
 #define VOX_SM90_BWD_FULL 0x10101010 /* stage counts: 4 chunks of 16 valid rows */
+/* stage info tags (bits 5-7 of the first count byte): consumer c computes the stage; both (a stage
+ * both units list); the unit of a stage one consumer computes is 1 (dq may give a stage of one
+ * unit to the other consumer, which adds it into a second accumulator) */
+#define VOX_SM90_BWD_MEMBER(c) (0x20u << (c))
+#define VOX_SM90_BWD_MEMBERS 0x60u
+#define VOX_SM90_BWD_UNIT1 0x80u
+#define VOX_SM90_BWD_TAGS 0xe0u
 #define VOX_SM90_BWD_THREADS 384 /* producer warpgroup + 2 consumer warpgroups */
+
+#include "attention_backward_sm90_stream.cuh"
 
 namespace vox_sm90 {
 
 #define VOX_SM90_LOG2E 1.4426950408889634f
-
-/* shared-memory stores at a shared address: 32 bits, two floats */
-__device__ __forceinline__ void st_shared(uint32_t a, int v)
-{
-    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory");
-}
-__device__ __forceinline__ void st_shared2(uint32_t a, float2 v)
-{
-    asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(a), "f"(v.x), "f"(v.y) : "memory");
-}
-/* generic-proxy shared-memory writes before async-proxy (wgmma, TMA) accesses, and the reverse */
-__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
 /* K-major operand (64 rows x D, 128B swizzle, 64-column boxes 8 KB apart), k-step kk of 16 columns */
 __device__ __forceinline__ unsigned long long desc_kmaj(uint32_t tile, int kk)
@@ -104,194 +132,14 @@ __device__ __forceinline__ unsigned long long desc_mnmaj(uint32_t tile, int kk)
     return desc_sw128(tile + kk * 2048, 64 * 128, 1024);
 }
 
-/* Shared-memory map of the dq / dkdv kernels (base 1024-aligned). */
-template <int D> struct BwdSmem {
-    static constexpr int STAGES = VOX_SM90_BWD_STAGES(D);
-    static constexpr int TILE = 64 * D * 2;          /* one [64][D] f16/bf16 tile */
-    uint32_t res0, res1, ring;                       /* resident tiles, stage s at ring + s*2*TILE */
-    uint32_t full0, empty0, resbar, redbar;          /* mbarriers: full[s] = full0 + 8s, ... */
-    volatile int *info;                              /* [STAGES]: -1 = end, else 4 chunk counts (bytes) */
-    float *rowl2, *rowdl;                            /* [STAGES][64] (dkdv: the staged rows' l2, delta) */
-    unsigned char *gring;                            /* generic pointer to the ring */
-    /* producer side, as 32-bit shared addresses (keeps the 40-register producer free of 64-bit
-     * pointers): info[s]; rowl2, rowdl (after a gap of 12*STAGES bytes) */
-    __device__ __forceinline__ uint32_t info_at(int s) const { return full0 + 16 * STAGES + 16 + 4 * s; }
-    __device__ __forceinline__ uint32_t rowl2_at(int s, int o) const
-    {
-        return full0 + 32 * STAGES + 16 + 4 * (64 * s + o);
-    }
-    __device__ __forceinline__ uint32_t rowdl_at(int s, int o) const { return rowl2_at(s, o) + 256 * STAGES; }
-    __device__ __forceinline__ BwdSmem(unsigned char *raw_ptr)
-    {
-        const uint32_t raw = smem_u32(raw_ptr);
-        const uint32_t base = (raw + 1023u) & ~1023u;
-        unsigned char *gb = raw_ptr + (base - raw);
-        res0 = base, res1 = base + TILE, ring = base + 2 * TILE;
-        gring = gb + 2 * TILE;
-        unsigned char *meta = gb + (2 + 2 * STAGES) * TILE;
-        full0 = smem_u32(meta), empty0 = full0 + 8 * STAGES, resbar = empty0 + 8 * STAGES;
-        redbar = resbar + 8;
-        info = (volatile int *)(meta + 16 * STAGES + 16);
-        rowl2 = (float *)(meta + 32 * STAGES + 16);
-        rowdl = rowl2 + 64 * STAGES;
-    }
-};
-
-/* Barrier setup shared by dq and dkdv: full[s] gets one arrival per producer lane (+ tx bytes),
- * empty[s] one per thread of the consuming warpgroup, redbar one per consumer thread (the
- * end-of-CTA exchange of partial accumulators, bwd_reduce_*). */
-template <int D> __device__ __forceinline__ void bwd_init_barriers(const BwdSmem<D> &sm)
-{
-    if (threadIdx.x == 0) {
-        for (int s = 0; s < BwdSmem<D>::STAGES; s++) {
-            mbar_init(sm.full0 + 8 * s, 32);
-            mbar_init(sm.empty0 + 8 * s, 128);
-        }
-        mbar_init(sm.resbar, 1);
-        mbar_init(sm.redbar, 256);
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-    }
-    __syncthreads();
-}
-
-/* Producer lane: claim the next stage (wait until its last consumer released it). */
-template <int D> __device__ __forceinline__ int bwd_claim(const BwdSmem<D> &sm, int it)
-{
-    const int s = it % BwdSmem<D>::STAGES, k = it / BwdSmem<D>::STAGES;
-    mbar_wait(sm.empty0 + 8 * s, (k & 1) ^ 1);
-    return s;
-}
-/* Producer, lane 0: a [64][D] tile of rows row.. of a tensor map into dst (64-column boxes). */
-template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CUtensorMap *map, int row, uint32_t bar)
-{
-#pragma unroll
-    for (int h = 0; h < D / 64; h++)
-        tma_load_2d(dst + h * 8192, map, h * 64, row, bar);
-}
-
-/* Producer warp, all 32 lanes in step: the streamed side as ring stages (two tensors A, B per
- * stage: dq K, V; dkdv Q, dO_eff plus the rows' l2 and delta). Lane 0 writes the stage's info
- * and issues the TMA copies; in dkdv lane L stages the l2 and delta of the stage's rows 2L, 2L+1
- * (global loads issued before the stage is claimed, so their latency hides behind the wait;
- * shared stores after it); then every lane arrives on the full barrier. So every value the
- * consumers read with plain loads reaches them through a plain store that its own thread's
- * arrival orders (bulk copies of the l2/delta rows were flagged by racecheck), and no stage
- * byte is left from an earlier use of the stage. `block` takes one streamed block (its first
- * slot and valid count), `finish` flushes the chunk queue and ends the stream. The chunk
- * queue: np chunks, their counts in pc; lane L holds the first row of chunk L / 8 (crow). */
-template <int D, bool DKDV> struct BwdStream {
-    using SM = BwdSmem<D>;
-    const SM &sm;
-    const VoxSm90BwdParams &p;              /* dkdv: l2 and delta (lse[BH*S + row]) of the rows */
-    const CUtensorMap *ta, *tb, *tac, *tbc; /* 64-row and 16-row box maps of A and B */
-    int it, np, crow, lane;                 /* stages issued; chunks queued; see above */
-    unsigned pc;                            /* the queued chunks' counts (bytes) */
-    __device__ __forceinline__ BwdStream(const SM &sm_, const VoxSm90BwdParams &p_, const CUtensorMap *a,
-                                         const CUtensorMap *b, const CUtensorMap *ac, const CUtensorMap *bc, int lane_)
-        : sm(sm_), p(p_), ta(a), tb(b), tac(ac), tbc(bc), it(0), np(0), crow(0), lane(lane_), pc(0)
-    {
-    }
-    /* dkdv: l2 and delta of rows src, src+1 (absolute) when live, else l2 = +inf (not live) */
-    __device__ __forceinline__ void load_rows(int src, bool live, float2 &l, float2 &d) const
-    {
-        l = make_float2(VOX_SM90_INF, VOX_SM90_INF), d = make_float2(0.f, 0.f);
-        if (DKDV && live) {
-            l = __ldg((const float2 *)(p.l2 + src));
-            d = __ldg((const float2 *)(p.lse + p.BH * p.NB * p.V + src));
-        }
-    }
-    /* after lane 0's copies of stage s: this lane's l2/delta rows (dkdv), then its arrival */
-    __device__ __forceinline__ void publish(int s, float2 l, float2 d) const
-    {
-        if (DKDV) {
-            st_shared2(sm.rowl2_at(s, 2 * lane), l);
-            st_shared2(sm.rowdl_at(s, 2 * lane), d);
-        }
-        mbar_arrive(sm.full0 + 8 * s);
-    }
-    /* one stage: 64-row boxes from row.., chunk counts `counts` */
-    __device__ __forceinline__ void tile(int row, unsigned counts)
-    {
-        float2 l, d;
-        load_rows(row + 2 * lane, true, l, d);
-        const int s = bwd_claim<D>(sm, it++);
-        if (lane == 0) {
-            const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
-            st_shared(sm.info_at(s), (int)counts);
-            mbar_tx(full, 2 * SM::TILE);
-            bwd_tile<D>(buf, ta, row, full);
-            bwd_tile<D>(buf + SM::TILE, tb, row, full);
-        }
-        publish(s, l, d);
-    }
-    /* one stage: the np (1..4) queued 16-row chunks, empty slots zero-filled; empties the queue */
-    __device__ __forceinline__ void chunks()
-    {
-        float2 l, d;
-        load_rows(crow + 2 * (lane & 7), (lane >> 3) < np, l, d);
-        const int s = bwd_claim<D>(sm, it++);
-        const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
-        if (lane == 0) {
-            st_shared(sm.info_at(s), (int)pc);
-            mbar_tx(full, 2 * SM::TILE);
-        }
-#pragma unroll
-        for (int c = 0; c < 4; c++) {
-            const int r = __shfl_sync(0xffffffffu, crow, 8 * c);
-            if (lane == 0) {
-                const int row = c < np ? r : -16; /* an empty slot: a box wholly before row 0 */
-#pragma unroll
-                for (int h = 0; h < D / 64; h++) {
-                    tma_load_2d(buf + h * 8192 + c * 2048, tac, h * 64, row, full);
-                    tma_load_2d(buf + SM::TILE + h * 8192 + c * 2048, tbc, h * 64, row, full);
-                }
-            }
-        }
-        publish(s, l, d);
-        np = 0, pc = 0;
-    }
-    /* a streamed block: first slot `row` (absolute), n valid rows (its first n slots) */
-    __device__ __forceinline__ void block(int row, int n)
-    {
-#pragma unroll 1
-        for (; n > 48; row += 64, n -= 64)
-            tile(row, n >= 64 ? (unsigned)VOX_SM90_BWD_FULL : 0x00101010u | (unsigned)(n - 48) << 24);
-#pragma unroll 1
-        for (; n > 0; row += 16, n -= 16) {
-            pc |= (unsigned)(n < 16 ? n : 16) << (8 * np);
-            crow = (lane >> 3) == np ? row : crow;
-            if (++np == 4)
-                chunks();
-        }
-    }
-    /* the queued chunks, then the two end markers (one for each consumer) */
-    __device__ __forceinline__ void finish()
-    {
-        if (np > 0)
-            chunks();
-        for (int e = 0; e < 2; e++) {
-            const int s = bwd_claim<D>(sm, it++);
-            if (lane == 0)
-                st_shared(sm.info_at(s), -1);
-            mbar_arrive(sm.full0 + 8 * s);
-        }
-    }
-};
-
-/* Consumer: dead-row bits of two chunks (rows past each one's count) from the low two bytes of
- * a stage's counts: bit r = row r of the 32 rows of the pair. */
-__device__ __forceinline__ unsigned bwd_dead(unsigned cn)
-{
-    return ((0xffffu << (cn & 0xffu)) & 0xffffu) | (((0xffffu << ((cn >> 8) & 0xffu)) & 0xffffu) << 16);
-}
 /* Consumer: whether column c (0..63) of a stage is within its chunk's count */
 __device__ __forceinline__ bool bwd_col_ok(unsigned cn, int c)
 {
     return (int)((cn >> (8 * (c >> 4))) & 0xffu) > (c & 15);
 }
 
-/* Consumer warpgroup: zero the rows flagged in dead0 (rows 0-31) / dead1 (32-63) of the two
- * staged [64][D] tiles at tb (a 128B-swizzled row keeps its 128 bytes per 64-column box), then
+/* Consumer warpgroup (DIRECT): zero the rows flagged in dead0 (rows 0-31) / dead1 (32-63) of the
+ * two staged [64][D] tiles at tb (a 128B-swizzled row keeps its 128 bytes per 64-column box), then
  * make the writes visible to wgmma and wait for the warpgroup (named barrier 2 + cw). */
 template <int D>
 __device__ __forceinline__ void bwd_zero_rows(unsigned char *tb, unsigned dead0, unsigned dead1, int ctw, int cw)
@@ -323,10 +171,10 @@ __device__ __forceinline__ void bwd_reduce_store(float *red, const float *a, int
  * store is ordered before every read by the storing thread's own arrival (release) and the reader's
  * wait (acquire). A named barrier (bar.sync 4, 256) orders them as well, but compute-sanitizer's
  * racecheck does not model barriers over part of the CTA and reported every stored word. */
-__device__ __forceinline__ void bwd_exchange(uint32_t redbar)
+__device__ __forceinline__ void bwd_exchange(uint32_t redbar, int parity)
 {
     mbar_arrive(redbar);
-    mbar_wait(redbar, 0);
+    mbar_wait(redbar, parity);
 }
 template <int N> __device__ __forceinline__ void bwd_reduce_add(const float *red, float *a, int ctw)
 {
@@ -382,131 +230,169 @@ template <int D, bool BF> __device__ __forceinline__ void bwd_mma_ss(float *acc,
         vox_wgmma_m64n64k16_ss<BF>(acc, desc_kmaj(a, kk), desc_kmaj(b, kk), kk > 0);
 }
 
-/* The producer warp of both kernels: the CTA's own tile (64-row boxes of ra and
- * rb at row0) into the resident buffers, then the blocks list[0..cnt) of head
- * offset hb streamed by st (the warp reads the list 32 at a time). */
-template <int D, bool DKDV>
-__device__ __forceinline__ void bwd_produce(const BwdSmem<D> &sm, const VoxSm90BwdParams &p, BwdStream<D, DKDV> &st,
-                                            const CUtensorMap *ra, const CUtensorMap *rb, int row0, const int *list,
-                                            int cnt, long long hb, int lane)
+/* dq, one stage of consumer rows (resident Q, dO_eff at rq, rq + TILE; row stats L0, L1 = l2 and
+ * D0, D1 = delta of rows R0, R0 + 8) against the staged K, V at kb: acc += dS K. */
+template <int D, bool BF>
+__device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpacc, unsigned *df, uint32_t rq,
+                                             uint32_t kb, unsigned cn, float L0, float L1, float D0, float D1,
+                                             float sl2, int cq)
 {
-    if (lane == 0) {
-        mbar_tx(sm.resbar, 2 * BwdSmem<D>::TILE);
-        bwd_tile<D>(sm.res0, ra, row0, sm.resbar);
-        bwd_tile<D>(sm.res1, rb, row0, sm.resbar);
-        mbar_arrive(sm.resbar);
-    }
-    for (int c0 = 0; c0 < cnt; c0 += 32) {
-        const int xb = c0 + lane < cnt ? list[c0 + lane] : 0;
-        const int nv = c0 + lane < cnt ? p.block_valid[xb] : 0;
-        const int n = cnt - c0 < 32 ? cnt - c0 : 32;
-        for (int b = 0; b < n; b++) {
-            const int x = __shfl_sync(0xffffffffu, xb, b), nvx = __shfl_sync(0xffffffffu, nv, b);
-            st.block((int)(hb + (long long)x * p.V), nvx);
+    const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
+    fence_regs<D / 2>(acc);
+    wg_fence();
+    bwd_mma_ss<D, BF>(sacc, rq, kb);
+    bwd_mma_ss<D, BF>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
+    wg_commit();
+    wg_wait<0>();
+    fence_regs<32>(sacc);
+    fence_regs<32>(dpacc);
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        float p0 = ex2(fmaf(sacc[4 * j + 0], sl2, -L0)), p1 = ex2(fmaf(sacc[4 * j + 1], sl2, -L0));
+        float p2 = ex2(fmaf(sacc[4 * j + 2], sl2, -L1)), p3 = ex2(fmaf(sacc[4 * j + 3], sl2, -L1));
+        if (part) {
+            const int c0 = j * 8 + cq * 2;
+            const bool ok0 = bwd_col_ok(cn, c0), ok1 = bwd_col_ok(cn, c0 + 1);
+            p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f;
+            p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
         }
+        sacc[4 * j + 0] = p0 * (dpacc[4 * j + 0] - D0);
+        sacc[4 * j + 1] = p1 * (dpacc[4 * j + 1] - D0);
+        sacc[4 * j + 2] = p2 * (dpacc[4 * j + 2] - D1);
+        sacc[4 * j + 3] = p3 * (dpacc[4 * j + 3] - D1);
     }
-    st.finish();
+    bwd_pack_a<BF>(df, sacc);
+    fence_regs_u<16>(df);
+    wg_fence();
+    bwd_mma_rs<D, BF>(acc, df, kb);
+    wg_commit();
+    wg_wait<0>();
+    fence_regs<D / 2>(acc);
 }
 
 /* ------------------------------------------------------------------ dq */
-template <int D, bool BF>
+template <int D, bool BF, bool PACK>
 __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUtensorMap *tmQ, const CUtensorMap *tmK,
                                             const CUtensorMap *tmV, const CUtensorMap *tmG, const CUtensorMap *tmKc,
                                             const CUtensorMap *tmVc)
 {
 #if VOX_SM90_ENABLED
-    using SM = BwdSmem<D>;
+    using SM = BwdSmem<D, PACK>;
     extern __shared__ unsigned char vox_sm90_smem[];
     const SM sm(vox_sm90_smem);
-    const long long NB = p.NB, R = p.BH * NB;
-    const int V = p.V, parts = V >> 6;
-    const long long m = blockIdx.x / parts, bh = m / NB, i = m - bh * NB, S = NB * (long long)V, hb = bh * S;
-    const int qt = (int)(blockIdx.x - m * parts);
-    const long long row0 = hb + i * V + qt * 64; /* first row of the tile (absolute) */
+    const long long R = p.BH * p.NB, S = p.NB * (long long)p.V;
     const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31;
-    bwd_init_barriers<D>(sm);
+    constexpr bool DIRECT = VOX_SM90_BWD_DIRECT(false, PACK);
+    bwd_init_barriers(sm, DIRECT);
 
     if (wg == 0) {
-        /* ---------------- producer ---------------- */
+        /* ---------------- producer, fixer ---------------- */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-        if (tid >= 32)
+        if (tid >= 64)
             return;
-        const bool live = __ballot_sync(0xffffffffu, p.l2[row0 + lane] != VOX_SM90_INF ||
-                                                         p.l2[row0 + 32 + lane] != VOX_SM90_INF) != 0;
-        BwdStream<D, false> st(sm, p, tmK, tmV, tmKc, tmVc, lane);
-        bwd_produce<D, false>(sm, p, st, tmQ, tmG, (int)row0, p.mask + p.mask[m], live ? p.mask[R + m] : 0, hb, lane);
+        if (tid >= 32) {
+            if (!DIRECT)
+                bwd_fix<D, false, PACK>(sm, lane);
+            return;
+        }
+        const BwdUnit u0 = bwd_unit<PACK>(p, 0), u1 = bwd_unit<PACK>(p, 1);
+        const bool two = PACK && u1.has;
+        /* a unit without a live row streams nothing (its dq is 0) */
+        const bool live0 = __ballot_sync(0xffffffffu, p.l2[u0.row0 + lane] != VOX_SM90_INF ||
+                                                          p.l2[u0.row0 + 32 + lane] != VOX_SM90_INF) != 0;
+        const bool live1 = __ballot_sync(0xffffffffu, p.l2[u1.row0 + lane] != VOX_SM90_INF ||
+                                                          p.l2[u1.row0 + 32 + lane] != VOX_SM90_INF) != 0;
+        const int c0 = live0 ? p.mask[R + u0.m] : 0, c1 = two && live1 ? p.mask[R + u1.m] : 0;
+        BwdStream<D, false, PACK> st(sm, p, tmK, tmV, tmKc, tmVc, lane);
+        bwd_produce<D, false, PACK>(sm, p, st, tmQ, tmG, (int)u0.row0, (int)u1.row0, two ? 2 : 1, p.mask[u0.m], c0,
+                              PACK ? p.mask[u1.m] : p.mask[u0.m], PACK ? c1 : c0, u0.m / p.NB * S, lane);
         return;
     }
     /* ---------------- consumers ---------------- */
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
-    const int cw = wg - 1, w = (tid >> 5) & 3, ctw = tid & 127, gq = lane >> 2, cq = lane & 3;
-    const int R0 = w * 16 + gq;
+    const int cw = wg - 1, w = (tid >> 5) & 3, ctw = tid & 127, cq = lane & 3;
+    const int R0 = w * 16 + (lane >> 2);
+    const BwdUnit un = bwd_unit<PACK>(p, cw), uo = bwd_unit<PACK>(p, cw ^ 1); /* own, partner's */
+    const long long row0 = un.row0, dl = p.BH * S;
     const float L0 = p.l2[row0 + R0], L1 = p.l2[row0 + R0 + 8];
-    const float D0 = p.lse[p.BH * S + row0 + R0], D1 = p.lse[p.BH * S + row0 + R0 + 8];
+    const float D0 = p.lse[dl + row0 + R0], D1 = p.lse[dl + row0 + R0 + 8];
+    /* the partner's rows, for the stages of its unit given to this consumer (PACK) */
+    const float M0 = PACK ? p.l2[uo.row0 + R0] : 0.f, M1 = PACK ? p.l2[uo.row0 + R0 + 8] : 0.f;
+    const float E0 = PACK ? p.lse[dl + uo.row0 + R0] : 0.f, E1 = PACK ? p.lse[dl + uo.row0 + R0 + 8] : 0.f;
     const float sl2 = p.scale_log2;
-    float acc[D / 2];
+    const uint32_t rq = sm.res_of(PACK ? cw : 0); /* resident Q, dO_eff */
+    float acc[D / 2], acc2[D / 2];                /* own unit; the partner's (PACK: stages given here) */
 #pragma unroll
     for (int e = 0; e < D / 2; e++)
-        acc[e] = 0.f;
+        acc[e] = acc2[e] = 0.f;
     float sacc[32], dpacc[32];
     unsigned df[16];
+    bool given = false; /* some stage of the CTA went to the other unit's partner (same in both) */
     mbar_wait(sm.resbar, 0);
-    for (int it = cw;; it += 2) {
-        const int s = it % SM::STAGES;
-        mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
-        const int info = sm.info[s];
-        if (info < 0)
-            break;
-        const unsigned cn = (unsigned)info;
-        const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
-        const uint32_t kb = sm.ring + s * 2 * SM::TILE, vb = kb + SM::TILE;
-        if (part) /* keys past their chunk's count: zero their K and V rows */
-            bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, bwd_dead(cn), bwd_dead(cn >> 16), ctw, cw);
-        fence_regs<D / 2>(acc);
-        wg_fence();
-        bwd_mma_ss<D, BF>(sacc, sm.res0, kb);
-        bwd_mma_ss<D, BF>(dpacc, sm.res1, vb);
-        wg_commit();
-        wg_wait<0>();
-        fence_regs<32>(sacc);
-        fence_regs<32>(dpacc);
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            float p0 = ex2(fmaf(sacc[4 * j + 0], sl2, -L0)), p1 = ex2(fmaf(sacc[4 * j + 1], sl2, -L0));
-            float p2 = ex2(fmaf(sacc[4 * j + 2], sl2, -L1)), p3 = ex2(fmaf(sacc[4 * j + 3], sl2, -L1));
-            if (part) {
-                const int c0 = j * 8 + cq * 2;
-                const bool ok0 = bwd_col_ok(cn, c0), ok1 = bwd_col_ok(cn, c0 + 1);
-                p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f;
-                p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
-            }
-            sacc[4 * j + 0] = p0 * (dpacc[4 * j + 0] - D0);
-            sacc[4 * j + 1] = p1 * (dpacc[4 * j + 1] - D0);
-            sacc[4 * j + 2] = p2 * (dpacc[4 * j + 2] - D1);
-            sacc[4 * j + 3] = p3 * (dpacc[4 * j + 3] - D1);
+    if (DIRECT) {
+        for (int it = cw;; it += 2) { /* DIRECT: consumer cw's stages cw, cw + 2, ... */
+            const int s = it % SM::STAGES;
+            mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
+            const int info = sm.info[s];
+            if (info < 0)
+                break;
+            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
+            const uint32_t kb = sm.ring + s * 2 * SM::TILE;
+            if (cn != (unsigned)VOX_SM90_BWD_FULL) /* keys past their chunk's count: zero their K, V rows */
+                bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, bwd_dead(cn), bwd_dead(cn >> 16), ctw, cw);
+            bwd_dq_stage<D, BF>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq);
+            mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
         }
-        bwd_pack_a<BF>(df, sacc);
-        fence_regs_u<16>(df);
-        wg_fence();
-        bwd_mma_rs<D, BF>(acc, df, kb);
-        wg_commit();
-        wg_wait<0>();
-        fence_regs<D / 2>(acc);
-        mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
+    } else {
+        for (int it = 0;; it++) {
+            const int info = bwd_ready(sm, it);
+            if (info < 0)
+                break;
+            const int s = it % SM::STAGES;
+            const unsigned tg = (unsigned)info & VOX_SM90_BWD_TAGS;
+            /* a stage one consumer computes, for the other's unit */
+            const bool gv = PACK && (tg & VOX_SM90_BWD_MEMBERS) != VOX_SM90_BWD_MEMBERS &&
+                            ((tg & VOX_SM90_BWD_UNIT1) != 0u) != ((tg & VOX_SM90_BWD_MEMBER(1)) != 0u);
+            given |= gv;
+            if (bwd_mine<PACK>(info, it, cw)) {
+                const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
+                const uint32_t kb = sm.ring + s * 2 * SM::TILE;
+                if (gv)
+                    bwd_dq_stage<D, BF>(acc2, sacc, dpacc, df, sm.res_of(cw ^ 1), kb, cn, M0, M1, E0, E1, sl2, cq);
+                else
+                    bwd_dq_stage<D, BF>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq);
+            }
+            mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
+        }
     }
-    /* consumer 1's partial dQ into consumer 0's, through the resident Q, dO tiles (128 x D/2
-     * floats = exactly their 2 x 64 x D halves). Not the ring: racecheck flagged consumer 1's
-     * stores into ring stage 0, whose last TMA fill only consumer 0 may have waited for; every
-     * consumer thread waited for the resident tiles' fill itself (resbar). The named barrier
-     * orders both warpgroups' last wgmma reads (waited) before the stores, fence.proxy.async
-     * the async-proxy reads before the generic writes. */
-    static_assert(128 * (D / 2) * 4 == 2 * SM::TILE, "dq reduction: the resident tiles");
-    named_bar<4, 256>();
-    fence_proxy_async();
+    if (PACK) {
+        if (given) {
+            /* each consumer's acc2 (the partner's unit) through the ring into the partner's acc:
+             * the first exchange orders both warpgroups' last (waited) wgmma reads of the ring
+             * before the stores, fence.proxy.async the async-proxy reads before generic writes */
+            float *red = (float *)sm.gring;
+            bwd_exchange(sm.redbar, 0);
+            fence_proxy_async();
+            bwd_reduce_store<D / 2>(red + cw * 128 * (D / 2), acc2, ctw);
+            bwd_exchange(sm.redbar, 1);
+            bwd_reduce_add<D / 2>(red + (cw ^ 1) * 128 * (D / 2), acc, ctw);
+        }
+        if (un.has)
+            bwd_store_rows<D, BF>(p.dq, row0, acc, p.scale, R0, cq, L0 != VOX_SM90_INF, L1 != VOX_SM90_INF);
+        return;
+    }
+    /* alternating: consumer 1's partial dQ into consumer 0's, through the resident Q, dO_eff pair
+     * (128 x D/2 floats = its 2 x 64 x D halves; as main's kernel, so the 2 resident tiles leave
+     * room for 5 stages at D = 128). The first exchange orders both warpgroups' last (waited)
+     * wgmma reads of the pair before consumer 1's stores, fence.proxy.async the async-proxy reads
+     * before generic writes; the second the stores before consumer 0's reads. */
+    static_assert(128 * (D / 2) * 4 == 2 * SM::TILE, "dq reduction: the resident pair");
     float *red = (float *)(sm.gring - 2 * SM::TILE);
+    bwd_exchange(sm.redbar, 0);
+    fence_proxy_async();
     if (cw == 1)
         bwd_reduce_store<D / 2>(red, acc, ctw);
-    bwd_exchange(sm.redbar);
+    bwd_exchange(sm.redbar, 1);
     if (cw == 0) {
         bwd_reduce_add<D / 2>(red, acc, ctw);
         bwd_store_rows<D, BF>(p.dq, row0, acc, p.scale, R0, cq, L0 != VOX_SM90_INF, L1 != VOX_SM90_INF);
@@ -515,40 +401,47 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
 }
 
 /* ------------------------------------------------------------------ dk, dv */
-template <int D, bool BF>
+template <int D, bool BF, bool PACK>
 __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const CUtensorMap *tmQ,
                                               const CUtensorMap *tmK, const CUtensorMap *tmV, const CUtensorMap *tmG,
                                               const CUtensorMap *tmQc, const CUtensorMap *tmGc)
 {
 #if VOX_SM90_ENABLED
-    using SM = BwdSmem<D>;
+    using SM = BwdSmem<D, PACK>;
     extern __shared__ unsigned char vox_sm90_smem[];
     const SM sm(vox_sm90_smem);
-    const long long NB = p.NB, R = p.BH * NB;
-    const int V = p.V, parts = V >> 6;
-    const long long mt = blockIdx.x / parts, bh = mt / NB, j = mt - bh * NB, S = NB * (long long)V, hb = bh * S;
-    const int kt = (int)(blockIdx.x - mt * parts);
-    const long long row0 = hb + j * V + kt * 64; /* first key row of the tile (absolute) */
-    int nk = p.block_valid[j] - kt * 64;
-    nk = nk < 0 ? 0 : nk > 64 ? 64 : nk;
+    const long long R = p.BH * p.NB, S = p.NB * (long long)p.V;
     const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31;
-    bwd_init_barriers<D>(sm);
+    bwd_init_barriers(sm, false);
 
     if (wg == 0) {
-        /* ---------------- producer ---------------- */
+        /* ---------------- producer, fixer ---------------- */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-        if (tid >= 32)
+        if (tid >= 64)
             return;
-        BwdStream<D, true> st(sm, p, tmQ, tmG, tmQc, tmGc, lane);
-        bwd_produce<D, true>(sm, p, st, tmK, tmV, (int)row0, p.mask + p.mask[2 * R + mt], nk > 0 ? p.mask[3 * R + mt] : 0,
-                             hb, lane);
+        if (tid >= 32) {
+            bwd_fix<D, true, PACK>(sm, lane);
+            return;
+        }
+        const BwdUnit u0 = bwd_unit<PACK>(p, 0), u1 = bwd_unit<PACK>(p, 1);
+        const bool two = PACK && u1.has;
+        /* a unit without a valid key streams nothing (its dk, dv are 0) */
+        const int c0 = u0.nv > 0 ? p.mask[3 * R + u0.m] : 0, c1 = two && u1.nv > 0 ? p.mask[3 * R + u1.m] : 0;
+        BwdStream<D, true, PACK> st(sm, p, tmQ, tmG, tmQc, tmGc, lane);
+        bwd_produce<D, true, PACK>(sm, p, st, tmK, tmV, (int)u0.row0, (int)u1.row0, two ? 2 : 1,
+                                   p.mask[2 * R + u0.m], c0, PACK ? p.mask[2 * R + u1.m] : p.mask[2 * R + u0.m],
+                                   PACK ? c1 : c0, u0.m / p.NB * S, lane);
         return;
     }
     /* ---------------- consumers ---------------- */
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
-    const int cw = wg - 1, w = (tid >> 5) & 3, ctw = tid & 127, gq = lane >> 2, cq = lane & 3;
-    const int R0 = w * 16 + gq;
+    const int cw = wg - 1, w = (tid >> 5) & 3, ctw = tid & 127, cq = lane & 3;
+    const int R0 = w * 16 + (lane >> 2);
+    const BwdUnit un = bwd_unit<PACK>(p, cw);
+    const long long row0 = un.row0;
+    const int nk = un.nv;
     const float sl2 = p.scale_log2;
+    const uint32_t rk = sm.res_of(PACK ? cw : 0), rv = rk + SM::TILE; /* resident K, V */
     float gk[D / 2], gv[D / 2];
 #pragma unroll
     for (int e = 0; e < D / 2; e++)
@@ -556,63 +449,68 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     float st[32], dt[32];
     unsigned pf[16], df[16];
     mbar_wait(sm.resbar, 0);
-    for (int it = cw;; it += 2) {
-        const int s = it % SM::STAGES;
-        mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
-        const int info = sm.info[s];
+    for (int it = 0;; it++) {
+        const int info = bwd_ready(sm, it);
         if (info < 0)
             break;
-        const unsigned cn = (unsigned)info;
-        const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
-        const uint32_t qb = sm.ring + s * 2 * SM::TILE, gb = qb + SM::TILE;
-        const float *L = sm.rowl2 + 64 * s, *Dl = sm.rowdl + 64 * s;
-        /* rows that are not live or past their chunk's count (their l2/delta may be stale there):
-         * zero them in both staged tiles (same answer in every warp) */
-        const unsigned dead0 = __ballot_sync(0xffffffffu, L[lane] == VOX_SM90_INF) | bwd_dead(cn);
-        const unsigned dead1 = __ballot_sync(0xffffffffu, L[lane + 32] == VOX_SM90_INF) | bwd_dead(cn >> 16);
-        if (dead0 | dead1)
-            bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, dead0, dead1, ctw, cw);
-        fence_regs<D / 2>(gk);
-        fence_regs<D / 2>(gv);
-        wg_fence();
-        bwd_mma_ss<D, BF>(st, sm.res0, qb); /* S^T = K Q^T */
-        bwd_mma_ss<D, BF>(dt, sm.res1, gb); /* dP^T = V dO^T */
-        wg_commit();
-        wg_wait<0>();
-        fence_regs<32>(st);
-        fence_regs<32>(dt);
+        const int s = it % SM::STAGES;
+        if (bwd_mine<PACK>(info, it, cw)) {
+            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
+            const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
+            const uint32_t qb = sm.ring + s * 2 * SM::TILE, gb = qb + SM::TILE;
+            const float *L = sm.rowl2 + 64 * s, *Dl = sm.rowdl + 64 * s;
+            fence_regs<D / 2>(gk);
+            fence_regs<D / 2>(gv);
+            wg_fence();
+            bwd_mma_ss<D, BF>(st, rk, qb); /* S^T = K Q^T */
+            bwd_mma_ss<D, BF>(dt, rv, gb); /* dP^T = V dO^T */
+            wg_commit();
+            wg_wait<0>();
+            fence_regs<32>(st);
+            fence_regs<32>(dt);
 #pragma unroll
-        for (int x = 0; x < 8; x++) {
-            const int c = x * 8 + cq * 2; /* columns c, c+1 = staged rows */
-            const float2 lc = *(const float2 *)(L + c), dc = *(const float2 *)(Dl + c);
-            float p0 = ex2(fmaf(st[4 * x + 0], sl2, -lc.x)), p1 = ex2(fmaf(st[4 * x + 1], sl2, -lc.y));
-            float p2 = ex2(fmaf(st[4 * x + 2], sl2, -lc.x)), p3 = ex2(fmaf(st[4 * x + 3], sl2, -lc.y));
-            dt[4 * x + 0] = p0 * (dt[4 * x + 0] - dc.x);
-            dt[4 * x + 1] = p1 * (dt[4 * x + 1] - dc.y);
-            dt[4 * x + 2] = p2 * (dt[4 * x + 2] - dc.x);
-            dt[4 * x + 3] = p3 * (dt[4 * x + 3] - dc.y);
-            if (part) { /* columns past their chunk's count: l2 and delta there are not this stage's */
-                const bool ok0 = bwd_col_ok(cn, c), ok1 = bwd_col_ok(cn, c + 1);
-                p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f, p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
-                dt[4 * x + 0] = ok0 ? dt[4 * x + 0] : 0.f, dt[4 * x + 2] = ok0 ? dt[4 * x + 2] : 0.f;
-                dt[4 * x + 1] = ok1 ? dt[4 * x + 1] : 0.f, dt[4 * x + 3] = ok1 ? dt[4 * x + 3] : 0.f;
+            for (int x = 0; x < 8; x++) {
+                const int c = x * 8 + cq * 2; /* columns c, c+1 = staged rows */
+                const float2 lc = *(const float2 *)(L + c), dc = *(const float2 *)(Dl + c);
+                float p0 = ex2(fmaf(st[4 * x + 0], sl2, -lc.x)), p1 = ex2(fmaf(st[4 * x + 1], sl2, -lc.y));
+                float p2 = ex2(fmaf(st[4 * x + 2], sl2, -lc.x)), p3 = ex2(fmaf(st[4 * x + 3], sl2, -lc.y));
+                dt[4 * x + 0] = p0 * (dt[4 * x + 0] - dc.x);
+                dt[4 * x + 1] = p1 * (dt[4 * x + 1] - dc.y);
+                dt[4 * x + 2] = p2 * (dt[4 * x + 2] - dc.x);
+                dt[4 * x + 3] = p3 * (dt[4 * x + 3] - dc.y);
+                if (part) { /* columns past their chunk's count: l2 and delta there are not this stage's */
+                    const bool ok0 = bwd_col_ok(cn, c), ok1 = bwd_col_ok(cn, c + 1);
+                    p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f, p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
+                    dt[4 * x + 0] = ok0 ? dt[4 * x + 0] : 0.f, dt[4 * x + 2] = ok0 ? dt[4 * x + 2] : 0.f;
+                    dt[4 * x + 1] = ok1 ? dt[4 * x + 1] : 0.f, dt[4 * x + 3] = ok1 ? dt[4 * x + 3] : 0.f;
+                }
+                st[4 * x + 0] = p0, st[4 * x + 1] = p1, st[4 * x + 2] = p2, st[4 * x + 3] = p3;
             }
-            st[4 * x + 0] = p0, st[4 * x + 1] = p1, st[4 * x + 2] = p2, st[4 * x + 3] = p3;
+            bwd_pack_a<BF>(pf, st);
+            bwd_pack_a<BF>(df, dt);
+            fence_regs_u<16>(pf);
+            fence_regs_u<16>(df);
+            wg_fence();
+            bwd_mma_rs<D, BF>(gv, pf, gb); /* dV += P^T dO */
+            bwd_mma_rs<D, BF>(gk, df, qb); /* dK += dS^T Q */
+            wg_commit();
+            wg_wait<0>();
+            fence_regs<D / 2>(gk);
+            fence_regs<D / 2>(gv);
         }
-        bwd_pack_a<BF>(pf, st);
-        bwd_pack_a<BF>(df, dt);
-        fence_regs_u<16>(pf);
-        fence_regs_u<16>(df);
-        wg_fence();
-        bwd_mma_rs<D, BF>(gv, pf, gb); /* dV += P^T dO */
-        bwd_mma_rs<D, BF>(gk, df, qb); /* dK += dS^T Q */
-        wg_commit();
-        wg_wait<0>();
-        fence_regs<D / 2>(gk);
-        fence_regs<D / 2>(gv);
         mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
     }
-    /* consumer 0 gives its dK to consumer 1, consumer 1 its dV to consumer 0; each adds and stores one */
+    if (PACK) {
+        if (un.has) {
+            bwd_store_rows<D, BF>(p.dv, row0, gv, 1.f, R0, cq, R0 < nk, R0 + 8 < nk);
+            bwd_store_rows<D, BF>(p.dk, row0, gk, p.scale, R0, cq, R0 < nk, R0 + 8 < nk);
+        }
+        return;
+    }
+    /* alternating: consumer 0 gives its dK to consumer 1, consumer 1 its dV to consumer 0, through
+     * the ring (every stage's TMA fill and fixer writes were waited for by both consumers); each
+     * adds and stores one. The named barrier orders both warpgroups' last wgmma reads of the ring
+     * (waited) before the stores, fence.proxy.async the async-proxy reads before generic writes. */
     named_bar<4, 256>();
     fence_proxy_async();
     float *red = (float *)sm.gring;
@@ -620,7 +518,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         bwd_reduce_store<D / 2>(red, gk, ctw);
     else
         bwd_reduce_store<D / 2>(red + 128 * (D / 2), gv, ctw);
-    bwd_exchange(sm.redbar);
+    bwd_exchange(sm.redbar, 0);
     if (cw == 0) {
         bwd_reduce_add<D / 2>(red + 128 * (D / 2), gv, ctw);
         bwd_store_rows<D, BF>(p.dv, row0, gv, 1.f, R0, cq, R0 < nk, R0 + 8 < nk);
@@ -645,22 +543,27 @@ extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm9
     }
 }
 
-#define VOX_SM90_BWD_KERNELS(NAME, D, BF)                                                                     \
-    extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1) vox_attn_bwd_sm90_dq_##NAME(        \
-        const __grid_constant__ VoxSm90BwdParams p, const __grid_constant__ CUtensorMap tmQ,                  \
+/* The dq and dkdv entry points: NAME suffix, D, BF (bf16 else f16), PACK (two units per CTA, grid
+ * VOX_SM90_BWD_CTAS(BH, NB, V, 1); else the alternating scheme, one unit per CTA). The library's
+ * pair, VOX_SM90_BWD_KERNELS, takes each kernel's scheme from VOX_SM90_BWD_{DQ,DKDV}_PACK. */
+#define VOX_SM90_BWD_ARGS                                                                                     \
+    const __grid_constant__ VoxSm90BwdParams p, const __grid_constant__ CUtensorMap tmQ,                      \
         const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,                     \
         const __grid_constant__ CUtensorMap tmG, const __grid_constant__ CUtensorMap tmQc,                    \
         const __grid_constant__ CUtensorMap tmKc, const __grid_constant__ CUtensorMap tmVc,                   \
-        const __grid_constant__ CUtensorMap tmGc)                                                             \
+        const __grid_constant__ CUtensorMap tmGc
+#define VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, PACK)                                                             \
+    extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
+        vox_attn_bwd_sm90_dq_##NAME(VOX_SM90_BWD_ARGS)                                                        \
     {                                                                                                         \
-        vox_sm90::attn_bwd_dq<D, BF>(p, &tmQ, &tmK, &tmV, &tmG, &tmKc, &tmVc);                                \
-    }                                                                                                         \
-    extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1) vox_attn_bwd_sm90_dkdv_##NAME(      \
-        const __grid_constant__ VoxSm90BwdParams p, const __grid_constant__ CUtensorMap tmQ,                  \
-        const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,                     \
-        const __grid_constant__ CUtensorMap tmG, const __grid_constant__ CUtensorMap tmQc,                    \
-        const __grid_constant__ CUtensorMap tmKc, const __grid_constant__ CUtensorMap tmVc,                   \
-        const __grid_constant__ CUtensorMap tmGc)                                                             \
-    {                                                                                                         \
-        vox_sm90::attn_bwd_dkdv<D, BF>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc);                              \
+        vox_sm90::attn_bwd_dq<D, BF, PACK>(p, &tmQ, &tmK, &tmV, &tmG, &tmKc, &tmVc);                          \
     }
+#define VOX_SM90_BWD_DKDV_KERNEL(NAME, D, BF, PACK)                                                           \
+    extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
+        vox_attn_bwd_sm90_dkdv_##NAME(VOX_SM90_BWD_ARGS)                                                      \
+    {                                                                                                         \
+        vox_sm90::attn_bwd_dkdv<D, BF, PACK>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc);                        \
+    }
+#define VOX_SM90_BWD_KERNELS(NAME, D, BF)                                                                     \
+    VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, VOX_SM90_BWD_DQ_PACK != 0)                                            \
+    VOX_SM90_BWD_DKDV_KERNEL(NAME, D, BF, VOX_SM90_BWD_DKDV_PACK != 0)

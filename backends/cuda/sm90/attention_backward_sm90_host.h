@@ -6,8 +6,13 @@
  * Kernels (extern "C", attention_backward_sm90.cu):
  *   vox_attn_bwd_sm90_rows                      any grid (grid-stride), e.g. 1024 x 256
  *   vox_attn_bwd_sm90_{dq,dkdv}_{bf16,f16}_d{128,64}
- *                                               grid BH*NB*(V/64), 384 threads,
- *                                               smem vox_sm90_bwd_smem_bytes(D)
+ *                                               per kernel, with PACK = VOX_SM90_BWD_DQ_PACK
+ *                                               or VOX_SM90_BWD_DKDV_PACK (dq: 0, the
+ *                                               alternating scheme, one 64-row unit per CTA;
+ *                                               dkdv: 1, two units per CTA):
+ *                                               grid VOX_SM90_BWD_CTAS(BH, NB, V, PACK),
+ *                                               384 threads,
+ *                                               smem vox_sm90_bwd_smem_bytes(D, PACK)
  * Launch (after the shared preprocess, attention_backward_prep_*, has written
  * dO_eff over dout and delta into lse[BH*S ...]):
  *   1. tensor maps tmQ, tmK, tmV, tmG (G = dout, i.e. dO_eff), each
@@ -38,8 +43,8 @@ static inline int vox_sm90_bwd_encode_chunk(vox_sm90_encode_fn enc, CUtensorMap 
     return vox_sm90_encode_kv(enc, map, ptr, rows, D, bf16, 16);
 }
 
-/* Dynamic shared memory of one dq/dkdv CTA. */
-static inline size_t vox_sm90_bwd_smem_bytes(int D) { return VOX_SM90_BWD_SMEM_BYTES(D); }
+/* Dynamic shared memory of one dq/dkdv CTA of the scheme `pack` (VOX_SM90_BWD_{DQ,DKDV}_PACK). */
+static inline size_t vox_sm90_bwd_smem_bytes(int D, int pack) { return VOX_SM90_BWD_SMEM_BYTES(D, pack); }
 
 /* Whether the kernels take this shape. */
 static inline int vox_sm90_bwd_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, size_t max_smem_optin)
@@ -50,6 +55,7 @@ static inline int vox_sm90_bwd_supported(int64_t D, int64_t V, int64_t NB, int64
         return 0;
     if (BH * NB * V >= ((int64_t)1 << 31))
         return 0; /* TMA row coordinates are int32 */
-    return vox_sm90_bwd_smem_bytes((int)D) <= max_smem_optin;
+    return vox_sm90_bwd_smem_bytes((int)D, VOX_SM90_BWD_DQ_PACK) <= max_smem_optin &&
+           vox_sm90_bwd_smem_bytes((int)D, VOX_SM90_BWD_DKDV_PACK) <= max_smem_optin;
 }
 #endif

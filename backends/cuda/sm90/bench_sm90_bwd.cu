@@ -4,7 +4,9 @@
  * Run:   ./bench_sm90_bwd check   small ragged configs against an fp32 GPU reference (~1 min max)
  *        ./bench_sm90_bwd time    hunyuan-like sizes (BH=24, S=122880, D=128), median of 20 (~1 min)
  *   env VOX_ONLY=name (one config by exact name), VOX_FORCE_TIME=1 (time even if a check failed),
- *   VOX_HANG_S=seconds (hang watchdog, default 20; raise it under compute-sanitizer).
+ *   VOX_HANG_S=seconds (hang watchdog, default 20; raise it under compute-sanitizer),
+ *   VOX_BWD_PACK_DQ=0|1, VOX_BWD_PACK_DKDV=0|1 (each kernel's scheme: 1 packed, two units per CTA;
+ *   0 alternating, one unit per CTA; defaults VOX_SM90_BWD_{DQ,DKDV}_PACK, the library's: dq 0, dkdv 1).
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
  * padded blocks, or block_valid of a video grid cut into blocks as
  * core/layout.c does: the grid's last blocks partial; pruned rows through
@@ -36,6 +38,17 @@
 #include "attention_forward_sm90_host.h"
 #include "attention_backward_sm90_host.h"
 #include "bench_util.cuh"
+
+/* Both schemes of both kernels for A/B (pk: packed, alt: alternating), whatever the library's choice */
+#define BENCH_BWD_VARIANTS(NAME, D, BF)                                                                       \
+    VOX_SM90_BWD_DQ_KERNEL(pk_##NAME, D, BF, true)                                                            \
+    VOX_SM90_BWD_DQ_KERNEL(alt_##NAME, D, BF, false)                                                          \
+    VOX_SM90_BWD_DKDV_KERNEL(pk_##NAME, D, BF, true)                                                          \
+    VOX_SM90_BWD_DKDV_KERNEL(alt_##NAME, D, BF, false)
+BENCH_BWD_VARIANTS(bf16_d128, 128, true)
+BENCH_BWD_VARIANTS(f16_d128, 128, false)
+BENCH_BWD_VARIANTS(bf16_d64, 64, true)
+BENCH_BWD_VARIANTS(f16_d64, 64, false)
 
 typedef unsigned short u16;
 
@@ -336,6 +349,7 @@ struct Cfg {
     bool ragged;
     unsigned seed;
     int grid[3], blk[3]; /* grid[0] > 0: block_valid of a frames x height x width grid in blk-sized blocks */
+    bool corr;           /* neighbour-correlated lists (see build), else independent rows */
 };
 
 struct Rng {
@@ -347,12 +361,45 @@ struct Rng {
     }
 };
 static double urand(Rng &r) { return (r.next() & 0xffffff) / 16777216.0; }
+/* a uniform [0, 1) function of (a, b, seed) */
+static double hrand(unsigned long long a, unsigned long long b, unsigned seed)
+{
+    unsigned long long x = (a * 0x9E3779B97F4A7C15ull) ^ (b + 0x632BE59BD9B4E019ull) ^ ((unsigned long long)seed << 32);
+    x ^= x >> 30, x *= 0xBF58476D1CE4E5B9ull, x ^= x >> 27, x *= 0x94D049BB133111EBull, x ^= x >> 31;
+    return (x >> 40) / 16777216.0;
+}
 
 struct Host {
     std::vector<int> mask, valid, fill;
     std::vector<float> lse_block; /* timing: per (bh, block) lse guess */
     double keysum = 0;            /* sum over live rows of allowed keys */
+    double share[2], imb[2];      /* the packed CTAs' lists, dq and dkdv: see pair_stats */
 };
+
+/* The packed scheme's pairs of units (2x, 2x+1 of a head; unit u = block u / (V/64)) over the
+ * lists at mask[base*R + m] (start), mask[(base+1)*R + m] (count): share = sum of |union| / sum of
+ * (|A| + |B|) (0.5: identical lists, 1: disjoint), imb = sum of max(|A|, |B|) / sum of the means
+ * (1: balanced; the CTA's time follows its busier consumer). */
+static void pair_stats(const std::vector<int> &mask, long long BH, long long NB, int V, int base, double &share,
+                       double &imb)
+{
+    const long long R = BH * NB, parts = V / 64, U = NB * parts;
+    double uni = 0, sum = 0, mx = 0;
+    for (long long bh = 0; bh < BH; bh++)
+        for (long long u = 0; u < U; u += 2) {
+            const bool two = u + 1 < U;
+            const long long ma = bh * NB + u / parts, mb = bh * NB + (two ? (u + 1) / parts : u / parts);
+            const int *a = mask.data() + mask[base * R + ma], *b = mask.data() + mask[base * R + mb];
+            const int na = mask[(base + 1) * R + ma], nb = two ? mask[(base + 1) * R + mb] : 0;
+            int x = 0, y = 0, n = 0;
+            while (x < na || y < nb) {
+                const int va = x < na ? a[x] : INT32_MAX, vb = y < nb ? b[y] : INT32_MAX;
+                x += va <= vb, y += vb <= va, n++;
+            }
+            uni += n, sum += na + nb, mx += std::max(na, nb);
+        }
+    share = sum > 0 ? uni / sum : 0, imb = sum > 0 ? mx / (sum / 2) : 0;
+}
 
 static void build(const Cfg &c, Host &h)
 {
@@ -386,13 +433,21 @@ static void build(const Cfg &c, Host &h)
     std::vector<int> cnt(R), cols;
     cols.reserve((size_t)(R * NB * std::min(1.0, c.density * 1.2)) + 16);
     for (long long m = 0; m < R; m++) {
-        double pr = c.density >= 1.0 ? 1.0 : std::min(1.0, c.density * (0.25 + 1.5 * urand(rng)));
+        /* corr: like video masks, neighbouring blocks share most of their lists: 70% of the picks are
+         * common to aligned 4 x 4 groups of (query block, KV block), 30% per row; the density per
+         * group of 4 query blocks */
+        const long long grp = m / 4;
+        const double u = c.corr ? hrand(grp, 0, c.seed) : urand(rng);
+        double pr = c.density >= 1.0 ? 1.0 : std::min(1.0, c.density * (0.25 + 1.5 * u));
         if (urand(rng) < c.empty_frac)
             pr = 0.0;
         int n = 0;
-        for (long long j = 0; j < NB; j++)
-            if (pr >= 1.0 || urand(rng) < pr)
+        for (long long j = 0; j < NB; j++) {
+            const bool pick = c.corr ? hrand(grp, 1 + j / 4, c.seed) < 0.7 * pr || urand(rng) < 0.3 * pr
+                                     : urand(rng) < pr;
+            if (pr >= 1.0 || pick)
                 cols.push_back((int)j), n++;
+        }
         cnt[m] = n;
     }
     const long long T = (long long)cols.size();
@@ -455,6 +510,25 @@ static void build(const Cfg &c, Host &h)
             live += h.fill.empty() || h.fill[bh * S + i * V + r] == i * V + r;
         h.keysum += (double)live * keys;
     }
+    pair_stats(h.mask, c.BH, NB, c.V, 0, h.share[0], h.imb[0]);
+    pair_stats(h.mask, c.BH, NB, c.V, 2, h.share[1], h.imb[1]);
+}
+
+/* VOX_BWD_PACK_DQ / VOX_BWD_PACK_DKDV: the scheme of one kernel (default: the library's) */
+static bool bench_pack_env(const char *name, int dflt)
+{
+    const char *e = getenv(name);
+    return e ? atoi(e) != 0 : dflt != 0;
+}
+static bool bench_pack_dq()
+{
+    static const bool on = bench_pack_env("VOX_BWD_PACK_DQ", VOX_SM90_BWD_DQ_PACK);
+    return on;
+}
+static bool bench_pack_dkdv()
+{
+    static const bool on = bench_pack_env("VOX_BWD_PACK_DKDV", VOX_SM90_BWD_DKDV_PACK);
+    return on;
 }
 
 typedef void (*BwdKernel)(const VoxSm90BwdParams, const CUtensorMap, const CUtensorMap, const CUtensorMap,
@@ -478,6 +552,9 @@ static int run(const Cfg &c, bool timing)
     printf("[%s] BH=%d NB=%lld V=%d D=%d %s density=%.2f empty=%.2f prune=%.2f ragged=%d (host build %.1f s)\n",
            c.name, c.BH, NB, c.V, D, c.bf ? "bf16" : "f16", c.density, c.empty_frac, c.prune, (int)c.ragged,
            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    printf("  dq %s, dkdv %s; unit pairs: dq lists union/sum %.3f, max/mean %.3f; dkdv %.3f, %.3f\n",
+           bench_pack_dq() ? "packed" : "alternating", bench_pack_dkdv() ? "packed" : "alternating", h.share[0],
+           h.imb[0], h.share[1], h.imb[1]);
     fflush(stdout);
     if (!vox_sm90_bwd_supported(D, c.V, NB, c.BH, 232448)) {
         printf("  unsupported shape\n");
@@ -542,21 +619,33 @@ static int run(const Cfg &c, bool timing)
     memset(&p, 0, sizeof p);
     p.lse = lse, p.l2 = l2, p.dq = gq, p.dk = gk, p.dv = gv, p.mask = mask, p.fill_src = fill, p.block_valid = valid;
     p.BH = c.BH, p.NB = NB, p.V = c.V, p.scale = d.scale, p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D));
-    BwdKernel kq = D == 128 ? (c.bf ? vox_attn_bwd_sm90_dq_bf16_d128 : vox_attn_bwd_sm90_dq_f16_d128)
-                            : (c.bf ? vox_attn_bwd_sm90_dq_bf16_d64 : vox_attn_bwd_sm90_dq_f16_d64);
-    BwdKernel kkv = D == 128 ? (c.bf ? vox_attn_bwd_sm90_dkdv_bf16_d128 : vox_attn_bwd_sm90_dkdv_f16_d128)
-                             : (c.bf ? vox_attn_bwd_sm90_dkdv_bf16_d64 : vox_attn_bwd_sm90_dkdv_f16_d64);
-    const size_t smem = vox_sm90_bwd_smem_bytes(D);
-    if (smem != VOX_SM90_BWD_SMEM_BYTES(D)) {
-        printf("  smem size mismatch host %zu device %zu\n", smem, (size_t)VOX_SM90_BWD_SMEM_BYTES(D));
+    const bool pq = bench_pack_dq(), pkv = bench_pack_dkdv();
+    const int vi = (D == 128 ? 0 : 2) + (c.bf ? 0 : 1); /* bf16_d128, f16_d128, bf16_d64, f16_d64 */
+    static const BwdKernel kqs[2][4] = {
+        {vox_attn_bwd_sm90_dq_alt_bf16_d128, vox_attn_bwd_sm90_dq_alt_f16_d128, vox_attn_bwd_sm90_dq_alt_bf16_d64,
+         vox_attn_bwd_sm90_dq_alt_f16_d64},
+        {vox_attn_bwd_sm90_dq_pk_bf16_d128, vox_attn_bwd_sm90_dq_pk_f16_d128, vox_attn_bwd_sm90_dq_pk_bf16_d64,
+         vox_attn_bwd_sm90_dq_pk_f16_d64}};
+    static const BwdKernel kkvs[2][4] = {
+        {vox_attn_bwd_sm90_dkdv_alt_bf16_d128, vox_attn_bwd_sm90_dkdv_alt_f16_d128,
+         vox_attn_bwd_sm90_dkdv_alt_bf16_d64, vox_attn_bwd_sm90_dkdv_alt_f16_d64},
+        {vox_attn_bwd_sm90_dkdv_pk_bf16_d128, vox_attn_bwd_sm90_dkdv_pk_f16_d128, vox_attn_bwd_sm90_dkdv_pk_bf16_d64,
+         vox_attn_bwd_sm90_dkdv_pk_f16_d64}};
+    const BwdKernel kq = kqs[pq][vi], kkv = kkvs[pkv][vi];
+    const size_t smem_q = vox_sm90_bwd_smem_bytes(D, pq), smem_kv = vox_sm90_bwd_smem_bytes(D, pkv);
+    if (smem_q != VOX_SM90_BWD_SMEM_BYTES(D, pq) || smem_kv != VOX_SM90_BWD_SMEM_BYTES(D, pkv)) {
+        printf("  smem size mismatch host / device\n");
         exit(1);
     }
-    CK(cudaFuncSetAttribute(kq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    CK(cudaFuncSetAttribute(kkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    const unsigned grid = (unsigned)(R * (c.V / 64));
+    CK(cudaFuncSetAttribute(kq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_q));
+    CK(cudaFuncSetAttribute(kkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
+    const unsigned grid_q = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pq);
+    const unsigned grid_kv = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv);
     auto l_rows = [&]() { vox_attn_bwd_sm90_rows<<<1024, 256>>>(p); };
-    auto l_dq = [&]() { kq<<<grid, VOX_SM90_BWD_THREADS, smem>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc); };
-    auto l_dkdv = [&]() { kkv<<<grid, VOX_SM90_BWD_THREADS, smem>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc); };
+    auto l_dq = [&]() { kq<<<grid_q, VOX_SM90_BWD_THREADS, smem_q>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc); };
+    auto l_dkdv = [&]() {
+        kkv<<<grid_kv, VOX_SM90_BWD_THREADS, smem_kv>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc);
+    };
 
     /* correctness run: outputs poisoned first */
     CK(cudaMemset(gq, 0xff, nel * 2));
@@ -726,6 +815,12 @@ int main(int argc, char **argv)
         {"bf16_d128_grid_v128", 2, 8, 128, 128, true, 0.6, 0.0, 0.2, false, 17, {7, 6, 12}, {4, 4, 8}},
         {"f16_d128_grid_v128", 2, 18, 128, 128, false, 0.5, 0.0, 0.0, false, 18, {7, 9, 20}, {4, 4, 8}},
         {"bf16_d128_hunyuan_slice", 2, 144, 64, 128, true, 0.15, 0.0, 0.1, false, 19, {9, 45, 16}, {4, 4, 4}},
+        /* odd block counts: the packed scheme's last CTA of a head has one unit */
+        {"bf16_d128_v64_odd", 2, 25, 64, 128, true, 0.3, 0.1, 0.2, true, 20},
+        {"f16_d64_v64_odd_dense", 3, 9, 64, 64, false, 1.0, 0.0, 0.0, false, 21},
+        /* neighbour-correlated lists: stages shared by both consumers mixed with single-member ones */
+        {"bf16_d128_v64_corr", 2, 37, 64, 128, true, 0.3, 0.05, 0.1, true, 22, {0}, {0}, true},
+        {"f16_d64_grid_v64_corr", 2, 36, 64, 64, false, 0.3, 0.0, 0.1, false, 23, {9, 10, 13}, {4, 4, 4}, true},
     };
     static const Cfg times[] = {
         {"hunyuan_bsa10_bf16", 24, 1920, 64, 128, true, 0.10, 0.0, 0.0, false, 11},
@@ -733,6 +828,10 @@ int main(int argc, char **argv)
         {"hunyuan_dense_bf16", 24, 1920, 64, 128, true, 1.0, 0.0, 0.0, false, 12},
         {"hunyuan_bsa10_f16", 24, 1920, 64, 128, false, 0.10, 0.0, 0.0, false, 13},
         {"hunyuan_bsa10_v128", 24, 960, 128, 128, true, 0.10, 0.0, 0.0, false, 14},
+        /* lists shared ~50% by neighbours, as the exported hunyuan BSA masks along w (NOTES.md) */
+        {"hunyuan_bsa10_corr_bf16", 24, 1920, 64, 128, true, 0.10, 0.0, 0.0, false, 16, {0}, {0}, true},
+        {"hunyuan_ragged_bsa10_corr_bf16", 24, 2160, 64, 128, true, 0.10, 0.0, 0.0, false, 17, {33, 45, 80}, {4, 4, 4},
+         true},
     };
     const char *only = getenv("VOX_ONLY");
     int fails = 0, ran = 0;

@@ -16,8 +16,20 @@
     (1024 + (size_t)VOX_SM90_STAGES(D) * 2 * 64 * (D) * 2 + VOX_SM90_ZROWS_BYTES(D) +                    \
      (size_t)VOX_SM90_STAGES(D) * 24 + 2048 + (size_t)(nb_pad) * 2 + 64)
 
-/* Backward (dq and dkdv kernels): streamed stages; 1 KB alignment slack, 2 resident tiles,
- * STAGES x 2 streamed tiles, meta */
-#define VOX_SM90_BWD_STAGES(D) ((D) == 128 ? 5 : 8)
-#define VOX_SM90_BWD_SMEM_BYTES(D) \
-    (1024 + (size_t)(2 + 2 * VOX_SM90_BWD_STAGES(D)) * 64 * (D) * 2 + 544 * (size_t)VOX_SM90_BWD_STAGES(D) + 16)
+/* Backward (dq and dkdv kernels), per scheme (PACK: two 64-row units per CTA, one resident pair per
+ * consumer; else the alternating scheme: one unit, one resident pair): resident tiles, streamed
+ * stages (D = 128: 4 packed stages fit next to 4 resident tiles, 5 next to 2); 1 KB alignment
+ * slack, the resident tiles, STAGES x 2 streamed tiles, meta */
+#define VOX_SM90_BWD_RES(PACK) ((PACK) ? 4 : 2)
+#define VOX_SM90_BWD_STAGES(D, PACK) ((D) == 128 ? ((PACK) ? 4 : 5) : 8)
+#define VOX_SM90_BWD_SMEM_BYTES(D, PACK)                                                               \
+    (1024 + (size_t)(VOX_SM90_BWD_RES(PACK) + 2 * VOX_SM90_BWD_STAGES(D, PACK)) * 64 * (D) * 2 +      \
+     544 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16)
+/* Backward grid of dq and dkdv: PACK, two 64-row units (tiles of blocks) of one head per CTA
+ * (ceil(units/2) per head); else one unit per CTA */
+#define VOX_SM90_BWD_CTAS(BH, NB, V, PACK) \
+    ((PACK) ? (BH) * (((NB) * ((V) / 64) + 1) / 2) : (BH) * (NB) * ((V) / 64))
+/* The library's scheme per kernel (H200 timings, NOTES.md session 8): dq alternating with 5
+ * stages, dkdv packed */
+#define VOX_SM90_BWD_DQ_PACK 0
+#define VOX_SM90_BWD_DKDV_PACK 1

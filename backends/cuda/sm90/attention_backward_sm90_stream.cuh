@@ -1,0 +1,390 @@
+/* The streaming side of the Hopper attention backward's dq and dkdv kernels
+ * (attention_backward_sm90.cuh, whose header comment has the design): the
+ * shared-memory map and barriers, the producer warp (BwdStream: 64-row tiles
+ * and per-membership 16-row chunk queues; bwd_produce: the resident tiles and
+ * the merged union of the CTA's two block lists), the fixer warp (zeroes the
+ * staged rows that must contribute nothing, then releases the stage to the
+ * consumers), and the map from a CTA to its units. Included by
+ * attention_backward_sm90.cuh after VoxSm90BwdParams and the VOX_SM90_BWD_*
+ * stage-info macros. */
+#pragma once
+
+namespace vox_sm90 {
+
+/* shared-memory accesses at a shared address: 32-bit store, two floats, 16 zero bytes; 32-bit load */
+__device__ __forceinline__ void st_shared(uint32_t a, int v)
+{
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory");
+}
+__device__ __forceinline__ void st_shared2(uint32_t a, float2 v)
+{
+    asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(a), "f"(v.x), "f"(v.y) : "memory");
+}
+__device__ __forceinline__ void st_shared_zero16(uint32_t a)
+{
+    asm volatile("st.shared.v4.b32 [%0], {%1, %1, %1, %1};\n" ::"r"(a), "r"(0) : "memory");
+}
+__device__ __forceinline__ unsigned ld_shared(uint32_t a)
+{
+    unsigned v;
+    asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(v) : "r"(a) : "memory");
+    return v;
+}
+/* generic-proxy shared-memory writes before async-proxy (wgmma, TMA) accesses, and the reverse */
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+/* Shared-memory map of the dq / dkdv kernels of one scheme (base 1024-aligned; PACK: 4 resident
+ * tiles, else 2: VOX_SM90_BWD_RES). */
+template <int D, bool PACK> struct BwdSmem {
+    static constexpr int STAGES = VOX_SM90_BWD_STAGES(D, PACK);
+    static constexpr int RES = VOX_SM90_BWD_RES(PACK);
+    static constexpr int TILE = 64 * D * 2;          /* one [64][D] f16/bf16 tile */
+    uint32_t res, ring;                              /* resident pairs (res_of); stage s at ring + s*2*TILE */
+    uint32_t full0, empty0, ready0, resbar, redbar;  /* mbarriers: full[s] = full0 + 8s, ... */
+    volatile int *info;                              /* [STAGES]: -1 = end, else 4 chunk counts (bytes) + members */
+    float *rowl2, *rowdl;                            /* [STAGES][64] (dkdv: the staged rows' l2, delta) */
+    unsigned char *gring;                            /* generic pointer to the ring */
+    /* consumer c's resident tiles (Q, dO_eff or K, V): the second at + TILE */
+    __device__ __forceinline__ uint32_t res_of(int c) const { return res + 2 * c * TILE; }
+    /* producer side, as 32-bit shared addresses (keeps the 40-register producer free of 64-bit
+     * pointers): info[s]; rowl2, rowdl */
+    __device__ __forceinline__ uint32_t info_at(int s) const { return full0 + 24 * STAGES + 16 + 4 * s; }
+    __device__ __forceinline__ uint32_t rowl2_at(int s, int o) const
+    {
+        return full0 + 32 * STAGES + 16 + 4 * (64 * s + o);
+    }
+    __device__ __forceinline__ uint32_t rowdl_at(int s, int o) const { return rowl2_at(s, o) + 256 * STAGES; }
+    __device__ __forceinline__ BwdSmem(unsigned char *raw_ptr)
+    {
+        const uint32_t raw = smem_u32(raw_ptr);
+        const uint32_t base = (raw + 1023u) & ~1023u;
+        unsigned char *gb = raw_ptr + (base - raw);
+        res = base, ring = base + RES * TILE;
+        gring = gb + RES * TILE;
+        unsigned char *meta = gb + (RES + 2 * STAGES) * TILE;
+        full0 = smem_u32(meta), empty0 = full0 + 8 * STAGES, ready0 = empty0 + 8 * STAGES;
+        resbar = ready0 + 8 * STAGES, redbar = resbar + 8;
+        info = (volatile int *)(meta + 24 * STAGES + 16);
+        rowl2 = (float *)(meta + 32 * STAGES + 16);
+        rowdl = rowl2 + 64 * STAGES;
+    }
+};
+
+/* Whether a kernel's consumers take the stages straight from the producer (DIRECT: the
+ * alternating dq, main's path: each consumer waits on full[s] of its own stages only, zeroes
+ * their dead K/V rows itself and releases them alone; no fixer, two end markers) instead of
+ * through the fixer (ready[s], every stage for both consumers). */
+#define VOX_SM90_BWD_DIRECT(DKDV, PACK) (!(DKDV) && !(PACK))
+
+/* Barrier setup shared by dq and dkdv: full[s] gets one arrival per producer lane (+ tx bytes),
+ * ready[s] one per fixer lane, empty[s] one per consumer thread (both warpgroups) and fixer lane,
+ * DIRECT one per thread of the computing warpgroup; redbar one per consumer thread (the
+ * end-of-CTA exchanges, bwd_exchange). */
+template <class SM> __device__ __forceinline__ void bwd_init_barriers(const SM &sm, bool direct)
+{
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < SM::STAGES; s++) {
+            mbar_init(sm.full0 + 8 * s, 32);
+            mbar_init(sm.ready0 + 8 * s, 32);
+            mbar_init(sm.empty0 + 8 * s, direct ? 128 : 256 + 32);
+        }
+        mbar_init(sm.resbar, 1);
+        mbar_init(sm.redbar, 256);
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+}
+
+/* Producer lane: claim the next stage (wait until its last consumer released it). */
+template <class SM> __device__ __forceinline__ int bwd_claim(const SM &sm, int it)
+{
+    const int s = it % SM::STAGES, k = it / SM::STAGES;
+    mbar_wait(sm.empty0 + 8 * s, (k & 1) ^ 1);
+    return s;
+}
+/* Producer, lane 0: a [64][D] tile of rows row.. of a tensor map into dst (64-column boxes). */
+template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CUtensorMap *map, int row, uint32_t bar)
+{
+#pragma unroll
+    for (int h = 0; h < D / 64; h++)
+        tma_load_2d(dst + h * 8192, map, h * 64, row, bar);
+}
+
+/* Producer warp, all 32 lanes in step: the streamed side as ring stages (two tensors A, B per
+ * stage: dq K, V; dkdv Q, dO_eff plus the rows' l2 and delta). Lane 0 writes the stage's info
+ * and issues the TMA copies; in dkdv lane L stages the l2 and delta of the stage's rows 2L, 2L+1
+ * (global loads issued before the stage is claimed, so their latency hides behind the wait;
+ * shared stores after it); then every lane arrives on the full barrier. So every value the
+ * fixer and the consumers read with plain loads reaches them through a plain store that its own
+ * thread's arrival orders (bulk copies of the l2/delta rows were flagged by racecheck), and no stage
+ * byte is left from an earlier use of the stage. `block` takes one streamed block (its first
+ * slot, valid count and membership bits), `finish` flushes the chunk queues and ends the stream.
+ * One chunk queue per membership Q + 1 (consumer 0, 1, both): np[Q] chunks, their counts in
+ * pc[Q]; lane 4Q + c holds the first row of chunk c of queue Q (crows). Queue Q is only ever
+ * indexed with a constant (template), so it stays in registers. */
+template <int D, bool DKDV, bool PACK> struct BwdStream {
+    using SM = BwdSmem<D, PACK>;
+    const SM &sm;
+    const VoxSm90BwdParams &p;              /* dkdv: l2 and delta (lse[BH*S + row]) of the rows */
+    const CUtensorMap *ta, *tb, *tac, *tbc; /* 64-row and 16-row box maps of A and B */
+    int it, lane, np[3], crows;             /* stages issued; chunks queued; see above */
+    int bal;                                /* dq: one-unit stages given to consumer 0 minus to 1 */
+    unsigned pc[3];                         /* the queued chunks' counts (bytes) */
+    __device__ __forceinline__ BwdStream(const SM &sm_, const VoxSm90BwdParams &p_, const CUtensorMap *a,
+                                         const CUtensorMap *b, const CUtensorMap *ac, const CUtensorMap *bc, int lane_)
+        : sm(sm_), p(p_), ta(a), tb(b), tac(ac), tbc(bc), it(0), lane(lane_), bal(0)
+    {
+#pragma unroll
+        for (int q = 0; q < 3; q++)
+            np[q] = 0, pc[q] = 0;
+        crows = 0;
+    }
+    /* dkdv: l2 and delta of rows src, src+1 (absolute) when live, else l2 = +inf (not live) */
+    __device__ __forceinline__ void load_rows(int src, bool live, float2 &l, float2 &d) const
+    {
+        l = make_float2(VOX_SM90_INF, VOX_SM90_INF), d = make_float2(0.f, 0.f);
+        if (DKDV && live) {
+            l = __ldg((const float2 *)(p.l2 + src));
+            d = __ldg((const float2 *)(p.lse + p.BH * p.NB * p.V + src));
+        }
+    }
+    /* after lane 0's copies of stage s: this lane's l2/delta rows (dkdv), then its arrival */
+    __device__ __forceinline__ void publish(int s, float2 l, float2 d) const
+    {
+        if (DKDV) {
+            st_shared2(sm.rowl2_at(s, 2 * lane), l);
+            st_shared2(sm.rowdl_at(s, 2 * lane), d);
+        }
+        mbar_arrive(sm.full0 + 8 * s);
+    }
+    /* The tags of a stage that the units mb list (VOX_SM90_BWD_MEMBER bits): dkdv and stages both
+     * list, mb itself; dq, a stage one unit lists goes to the consumer that has computed fewer such
+     * stages so far (ties: the unit's own), so a pair with lists of unequal length keeps both
+     * consumers busy. A function of the lists alone: deterministic. */
+    __device__ __forceinline__ unsigned tag(unsigned mb)
+    {
+        if (DKDV || mb == VOX_SM90_BWD_MEMBERS)
+            return mb;
+        const bool x = mb == VOX_SM90_BWD_MEMBER(1), k = x ? bal >= 0 : bal > 0;
+        bal += k ? -1 : 1;
+        return VOX_SM90_BWD_MEMBER(k) | (x ? VOX_SM90_BWD_UNIT1 : 0u);
+    }
+    /* one stage: 64-row boxes from row.., chunk counts and tags `counts` */
+    __device__ __forceinline__ void tile(int row, unsigned counts)
+    {
+        float2 l, d;
+        load_rows(row + 2 * lane, true, l, d);
+        const int s = bwd_claim(sm, it++);
+        if (lane == 0) {
+            const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
+            st_shared(sm.info_at(s), (int)counts);
+            mbar_tx(full, 2 * SM::TILE);
+            bwd_tile<D>(buf, ta, row, full);
+            bwd_tile<D>(buf + SM::TILE, tb, row, full);
+        }
+        publish(s, l, d);
+    }
+    /* one stage: the np[Q] (1..4) chunks of queue Q, empty slots zero-filled; empties the queue */
+    template <int Q> __device__ __forceinline__ void chunks()
+    {
+        float2 l, d;
+        const int crow = __shfl_sync(0xffffffffu, crows, 4 * Q + (lane >> 3)); /* this lane's chunk */
+        load_rows(crow + 2 * (lane & 7), (lane >> 3) < np[Q], l, d);
+        const int s = bwd_claim(sm, it++);
+        const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
+        const unsigned tg = tag((unsigned)(Q + 1) << 5); /* every lane: bal stays warp-uniform */
+        if (lane == 0) {
+            st_shared(sm.info_at(s), (int)(pc[Q] | tg));
+            mbar_tx(full, 2 * SM::TILE);
+        }
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            const int r = __shfl_sync(0xffffffffu, crows, 4 * Q + c);
+            if (lane == 0) {
+                const int row = c < np[Q] ? r : -16; /* an empty slot: a box wholly before row 0 */
+#pragma unroll
+                for (int h = 0; h < D / 64; h++) {
+                    tma_load_2d(buf + h * 8192 + c * 2048, tac, h * 64, row, full);
+                    tma_load_2d(buf + SM::TILE + h * 8192 + c * 2048, tbc, h * 64, row, full);
+                }
+            }
+        }
+        publish(s, l, d);
+        np[Q] = 0, pc[Q] = 0;
+    }
+    /* chunk rows row..row+n-1 (n <= 16) into queue Q; a full queue is issued */
+    template <int Q> __device__ __forceinline__ void push(int row, int n)
+    {
+        pc[Q] |= (unsigned)n << (8 * np[Q]);
+        crows = lane == 4 * Q + np[Q] ? row : crows;
+        if (++np[Q] == 4)
+            chunks<Q>();
+    }
+    /* a streamed block: first slot `row` (absolute), n valid rows (its first n slots), members mb */
+    __device__ __forceinline__ void block(int row, int n, unsigned mb)
+    {
+#pragma unroll 1
+        for (; n > 48; row += 64, n -= 64)
+            tile(row, (n >= 64 ? (unsigned)VOX_SM90_BWD_FULL : 0x00101010u | (unsigned)(n - 48) << 24) | tag(mb));
+#pragma unroll 1
+        for (; n > 0; row += 16, n -= 16) {
+            const int c = n < 16 ? n : 16;
+            if (mb == VOX_SM90_BWD_MEMBER(0))
+                push<0>(row, c);
+            else if (mb == VOX_SM90_BWD_MEMBER(1))
+                push<1>(row, c);
+            else
+                push<2>(row, c);
+        }
+    }
+    /* the queued chunks, then the end marker (the fixer and both consumers read it; DIRECT: two,
+     * one for each consumer) */
+    __device__ __forceinline__ void finish()
+    {
+        if (np[0] > 0)
+            chunks<0>();
+        if (np[1] > 0)
+            chunks<1>();
+        if (np[2] > 0)
+            chunks<2>();
+#pragma unroll
+        for (int e = 0; e < (VOX_SM90_BWD_DIRECT(DKDV, PACK) ? 2 : 1); e++) {
+            const int s = bwd_claim(sm, it++);
+            if (lane == 0)
+                st_shared(sm.info_at(s), -1);
+            mbar_arrive(sm.full0 + 8 * s);
+        }
+    }
+};
+
+/* Fixer: dead-row bits of two chunks (rows past each one's count) from the low two bytes of
+ * a stage's counts: bit r = row r of the 32 rows of the pair. */
+__device__ __forceinline__ unsigned bwd_dead(unsigned cn)
+{
+    return ((0xffffu << (cn & 0xffu)) & 0xffffu) | (((0xffffu << ((cn >> 8) & 0xffu)) & 0xffffu) << 16);
+}
+
+/* Fixer (warp 1 of the producer warpgroup), all 32 lanes: for every stage, after its full barrier,
+ * zero the rows of both staged [64][D] tiles that must contribute nothing (dq and dkdv: past their
+ * chunk's count; dkdv also rows that are not live, l2 = +inf), make the writes visible to wgmma
+ * (fence.proxy.async) and release the stage to the consumers (ready[s]); its arrival on empty[s]
+ * orders its own accesses before the stage's next fill directly. A 128B-swizzled row keeps
+ * its 128 bytes per 64-column box, so a row is 2 * D/64 * 8 chunks of 16 bytes, one per lane.
+ * 32-bit shared addresses only: the fixer runs under the producer warpgroup's 40 registers. */
+template <int D, bool DKDV, bool PACK>
+__device__ __forceinline__ void bwd_fix(const BwdSmem<D, PACK> &sm, int lane)
+{
+    using SM = BwdSmem<D, PACK>;
+    constexpr int H = D / 64, CH = 2 * H * 8;
+#pragma unroll 1
+    for (int it = 0;; it++) {
+        const int s = it % SM::STAGES;
+        mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
+        const int info = (int)ld_shared(sm.info_at(s));
+        if (info >= 0) {
+            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS, inf = 0x7f800000u;
+            unsigned dead0 = 0, dead1 = 0;
+            if (cn != (unsigned)VOX_SM90_BWD_FULL)
+                dead0 = bwd_dead(cn), dead1 = bwd_dead(cn >> 16);
+            if (DKDV) {
+                dead0 |= __ballot_sync(0xffffffffu, ld_shared(sm.rowl2_at(s, lane)) == inf);
+                dead1 |= __ballot_sync(0xffffffffu, ld_shared(sm.rowl2_at(s, lane + 32)) == inf);
+            }
+            if (dead0 | dead1) {
+                const uint32_t tb = sm.ring + s * 2 * SM::TILE;
+#pragma unroll 1
+                for (int q = 0; q < 2; q++) {
+                    unsigned dead = q ? dead1 : dead0;
+                    while (dead) {
+                        const int r = 32 * q + __ffs(dead) - 1;
+                        dead &= dead - 1;
+                        for (int x = lane; x < CH; x += 32) {
+                            const int t = x / (H * 8), h = (x >> 3) % H, c = x & 7;
+                            st_shared_zero16(tb + t * SM::TILE + h * 8192 + r * 128 + c * 16);
+                        }
+                    }
+                }
+                fence_proxy_async();
+            }
+        }
+        mbar_arrive(sm.ready0 + 8 * s);
+        if (info < 0)
+            return;
+        mbar_arrive(sm.empty0 + 8 * s);
+    }
+}
+
+/* Consumer: wait until stage `it` is released by the fixer; its info word */
+template <class SM> __device__ __forceinline__ int bwd_ready(const SM &sm, int it)
+{
+    const int s = it % SM::STAGES;
+    mbar_wait(sm.ready0 + 8 * s, (it / SM::STAGES) & 1);
+    return sm.info[s];
+}
+
+/* The unit (a 64-row tile of a block: dq query rows, dkdv keys) of consumer c. PACK: with U =
+ * NB * V/64 units per head (unit u = tile u % (V/64) of block u / (V/64)), CTA x of head bh =
+ * x / ceil(U/2) takes units 2x' and 2x' + 1 (x' = x mod ceil(U/2)); consumer 1 of a head's last
+ * CTA has none when U is odd (has = false; the fields then name unit U-1: in range, never
+ * stored). Alternating: unit x of the grid, for both consumers. */
+struct BwdUnit {
+    long long m, row0; /* block bh*NB + i; absolute first row of the tile */
+    int nv;            /* valid rows of the tile (block_valid[i] - 64 part, clamped to 0..64) */
+    bool has;
+};
+template <bool PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90BwdParams &p, int c)
+{
+    const int parts = p.V >> 6;
+    const long long U = p.NB * parts, P = PACK ? (U + 1) / 2 : U, bh = blockIdx.x / P;
+    long long u = PACK ? 2 * (blockIdx.x - bh * P) + c : blockIdx.x - bh * P;
+    BwdUnit r;
+    r.has = u < U;
+    u = r.has ? u : U - 1;
+    const long long i = u / parts;
+    const int part = (int)(u - i * parts), nv = p.block_valid[i] - part * 64;
+    r.m = bh * p.NB + i;
+    r.row0 = r.m * p.V + part * 64;
+    r.nv = nv < 0 ? 0 : nv > 64 ? 64 : nv;
+    return r;
+}
+
+/* The producer warp of both kernels: the resident tiles of the CTA's nres (1, 2) units (64-row
+ * boxes of ra and rb at rows row_a, row_b) into res_of(c), then the union of the block lists
+ * p.mask[la ..+ ca) and p.mask[lb ..+ cb) (head offset hb) streamed by st, merged: a block both
+ * list is streamed once with both members, every other one with its list's. The alternating
+ * scheme passes one list twice (both members everywhere). Each element of each list is streamed
+ * exactly once whatever their order; sorted lists give their union in ascending block order. */
+template <int D, bool DKDV, bool PACK>
+__device__ __forceinline__ void bwd_produce(const BwdSmem<D, PACK> &sm, const VoxSm90BwdParams &p,
+                                            BwdStream<D, DKDV, PACK> &st,
+                                            const CUtensorMap *ra, const CUtensorMap *rb, int row_a, int row_b,
+                                            int nres, int la, int ca, int lb, int cb, long long hb, int lane)
+{
+    if (lane == 0) {
+        mbar_tx(sm.resbar, nres * 2 * BwdSmem<D, PACK>::TILE);
+        for (int c = 0; c < nres; c++) {
+            bwd_tile<D>(sm.res_of(c), ra, c ? row_b : row_a, sm.resbar);
+            bwd_tile<D>(sm.res_of(c) + BwdSmem<D, PACK>::TILE, rb, c ? row_b : row_a, sm.resbar);
+        }
+        mbar_arrive(sm.resbar);
+    }
+    int ia = 0, ib = 0;
+#pragma unroll 1
+    while (ia < ca || ib < cb) {
+        const int a = ia < ca ? __ldg(p.mask + la + ia) : 0x7fffffff;
+        const int b = ib < cb ? __ldg(p.mask + lb + ib) : 0x7fffffff;
+        const int x = a < b ? a : b;
+        const unsigned mb = (a == x ? VOX_SM90_BWD_MEMBER(0) : 0u) | (b == x ? VOX_SM90_BWD_MEMBER(1) : 0u);
+        ia += a == x, ib += b == x;
+        st.block((int)(hb + (long long)x * p.V), __ldg(p.block_valid + x), mb);
+    }
+    st.finish();
+}
+
+/* Consumer: whether stage `it` with info word `info` is consumer cw's to compute */
+template <bool PACK> __device__ __forceinline__ bool bwd_mine(int info, int it, int cw)
+{
+    return PACK ? ((unsigned)info & VOX_SM90_BWD_MEMBER(cw)) != 0u : (it & 1) == cw;
+}
+
+} // namespace vox_sm90
