@@ -239,15 +239,6 @@ void flush(int b, uint cnt, uvec4 l, bool with_mass)
     }
 }
 
-/* Keys per invocation in a descent pass: a contiguous segment of at least
- * DESCEND_SEG. Each invocation adds its run of keys of one bin once, and
- * near-uniform rows put nearly every key in one or two bins in the early
- * passes (the top bits of the score's exponent): with 256 invocations
- * striding over 2-3 keys each, every one of them added to the same counters
- * (5 atomics with the masses, 1 without); a segment of 8 keys cuts those
- * atomics by up to 8x. */
-#define DESCEND_SEG 8u
-
 /* Radix descent over the row's keys, 8 bits per pass from the top, bins
  * in descending order (invocation t takes bin 255 - t). with_mass false:
  * the target.x-th largest key (1 <= target.x < NBv): T, and rem, how many of
@@ -255,11 +246,11 @@ void flush(int b, uint cnt, uvec4 l, bool with_mass)
  * c, the smallest count whose mass reaches target (0 < target <= the row's
  * total), and T, rem of those c blocks. A pass histograms the keys under the prefix found so far (counts,
  * and masses as limbs: exact while NBv < 2^20; a run of keys of one bin in
- * an invocation's segment adds once). Stops when the bin holding the target is
+ * an invocation's stride adds once). Stops when the bin holding the target is
  * taken whole (count) or is one block (mass). Uniform control flow. */
 void descend(bool with_mass, uvec2 target, out uint T, out uint rem_out, out uint c_out)
 {
-    uint prefix = 0u, hmask = 0u, above = 0u, seg = max(DESCEND_SEG, (NBv + WG - 1u) / WG);
+    uint prefix = 0u, hmask = 0u, above = 0u;
     uvec2 rem = target;
     T = 0u, rem_out = 0u, c_out = 0u;
     for (int shift = 24; shift >= 0; shift -= 8) {
@@ -270,7 +261,7 @@ void descend(bool with_mass, uvec2 target, out uint T, out uint rem_out, out uin
         int rb = -1;
         uint rc = 0u;
         uvec4 rl = uvec4(0u);
-        for (uint j = min(tid * seg, NBv); j < min(tid * seg + seg, NBv); j++) {
+        for (uint j = tid; j < NBv; j += WG) {
             uint u = kv(j);
             if ((u & hmask) != prefix)
                 continue;
