@@ -59,6 +59,10 @@
 
 #define VOX_KM_THREADS 256
 #define VOX_KM_KAPPA 64.0
+/* 16-byte loads per lane in flight while phase 2 copies a row from the slice
+ * (generic pointers: the compiler keeps each load after the previous
+ * iteration's shared-memory store, a full global-memory latency per load) */
+#define VOX_KM_COPY 8
 
 __device__ __forceinline__ vox_kf_bound vox_km_bound(double D)
 {
@@ -300,15 +304,24 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
                 /* the row into the buffer, with its largest and smallest value (vox_kf_row's first sweep) */
                 const uint4 *src = (const uint4 *)(sc + r * S);
                 float2 ext = make_float2(-INFINITY, INFINITY);
-                for (i64 x = lane; x < S / 4; x += VOX_WARP_SIZE) {
-                    const uint4 v = src[x];
-                    ((uint4 *)rowbuf)[x] = v;
-                    const float e[4] = {__uint_as_float(v.x), __uint_as_float(v.y), __uint_as_float(v.z),
-                                        __uint_as_float(v.w)};
+                for (i64 x0 = lane; x0 < S / 4; x0 += VOX_KM_COPY * VOX_WARP_SIZE) {
+                    uint4 v[VOX_KM_COPY]; /* the batch's loads all issued before its shared-memory stores */
 #pragma unroll
-                    for (int c = 0; c < 4; c++)
-                        if (4 * x + c < NBv)
-                            ext.x = fmaxf(ext.x, e[c]), ext.y = fminf(ext.y, e[c]);
+                    for (int u = 0; u < VOX_KM_COPY; u++)
+                        v[u] = x0 + u * VOX_WARP_SIZE < S / 4 ? src[x0 + u * VOX_WARP_SIZE] : make_uint4(0u, 0u, 0u, 0u);
+#pragma unroll
+                    for (int u = 0; u < VOX_KM_COPY; u++) {
+                        const i64 x = x0 + u * VOX_WARP_SIZE;
+                        if (x < S / 4) {
+                            ((uint4 *)rowbuf)[x] = v[u];
+                            const float e[4] = {__uint_as_float(v[u].x), __uint_as_float(v[u].y),
+                                                __uint_as_float(v[u].z), __uint_as_float(v[u].w)};
+#pragma unroll
+                            for (int c = 0; c < 4; c++)
+                                if (4 * x + c < NBv)
+                                    ext.x = fmaxf(ext.x, e[c]), ext.y = fminf(ext.y, e[c]);
+                        }
+                    }
                 }
                 ext.x = vox_warp_max(ext.x), ext.y = -vox_warp_max(-ext.y);
                 VOX_SYNCWARP();
