@@ -275,6 +275,15 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
     return (float)block_reduce<true>((double)nkmax, red);
 }
 
+/* Asks L2 for a row of S floats of the slice (one 128-byte line per lane
+ * and step): the slices of all resident CTAs (~1 MB per multiprocessor)
+ * outgrow L2 between a tile's phase 1 and the rows' turns in phase 2. */
+__device__ __forceinline__ void vox_km_prefetch_row(const float *row, i64 S)
+{
+    for (i64 o = 32 * (threadIdx.x % VOX_WARP_SIZE); o < S; o += 32 * VOX_WARP_SIZE)
+        asm volatile("prefetch.L2 [%0];\n" ::"l"(row + o));
+}
+
 VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
     vox_kv_select_fast_mma(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
@@ -303,6 +312,8 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
                 const i64 m = bh * NB + i0 + r;
                 /* the row into the buffer, with its largest and smallest value (vox_kf_row's first sweep) */
                 const uint4 *src = (const uint4 *)(sc + r * S);
+                if (r + nw < nrows) /* the warp's next row toward L2 while this one is selected */
+                    vox_km_prefetch_row(sc + (r + nw) * S, S);
                 float2 ext = make_float2(-INFINITY, INFINITY);
                 for (i64 x0 = lane; x0 < S / 4; x0 += VOX_KM_COPY * VOX_WARP_SIZE) {
                     uint4 v[VOX_KM_COPY]; /* the batch's loads all issued before its shared-memory stores */
