@@ -20,7 +20,8 @@
  * go to the CTA's slice of the scratch (vox_ks_slices, a.per_block bytes):
  * 64 rows do not fit in shared memory. Phase 2: each warp copies one row at a
  * time from the slice into its shared-memory row buffer (taking the row's
- * largest and smallest value on the way) and runs vox_kf_row there (the union: the key chunks in phase 1, the warps' row buffers in
+ * largest and smallest value on the way; VOX_KM_COPY loads per lane in
+ * flight, the warp's next row prefetched to L2 meanwhile) and runs vox_kf_row there (the union: the key chunks in phase 1, the warps' row buffers in
  * phase 2; then the warps' vox_kf_work).
  *
  * Scaling: each query row is multiplied by 2^eq and each key tile (8 keys)
