@@ -238,8 +238,10 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
             for (int s = 0; s < 8; s++) {
                 if (s < KS) {
                     const float4 x = *(const float4 *)(kp + 16 * s);
-                    nk = fmaf(x.x, x.x, nk), nk = fmaf(x.y, x.y, nk);
-                    nk = fmaf(x.z, x.z, nk), nk = fmaf(x.w, x.w, nk);
+                    if (mt == 0) { /* the keys' sums of squares: the warps of rows 0 .. 15 (a uniform branch) */
+                        nk = fmaf(x.x, x.x, nk), nk = fmaf(x.y, x.y, nk);
+                        nk = fmaf(x.z, x.z, nk), nk = fmaf(x.w, x.w, nk);
+                    }
                     unsigned bh0, bl0, bh1, bl1;
                     vox_km_split(x.x * fk, x.y * fk, &bh0, &bl0);
                     vox_km_split(x.z * fk, x.w * fk, &bh1, &bl1);
@@ -253,12 +255,14 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
                 }
             }
             /* key g of the tile: its sum of squares from the 4 lanes t */
-            nk += VOX_SHFL_XOR(nk, 1);
-            nk += VOX_SHFL_XOR(nk, 2);
             const int jk = c * VOX_KM_KEYS + n0 + g;
-            if (mt == 0 && t == 0 && jk < NBv) {
-                nonfinite |= !(nk <= 3.4e38f);
-                nkmax = nk > nkmax ? nk : nkmax;
+            if (mt == 0) {
+                nk += VOX_SHFL_XOR(nk, 1);
+                nk += VOX_SHFL_XOR(nk, 2);
+                if (t == 0 && jk < NBv) {
+                    nonfinite |= !(nk <= 3.4e38f);
+                    nkmax = nk > nkmax ? nk : nkmax;
+                }
             }
             /* C: rows r0 (run[0], run[1]) and r0 + 8 (run[2], run[3]), keys j, j + 1, unscaled
              * (powers of two: exact but for results below the normal range) */
