@@ -195,6 +195,12 @@ static const op_case cases[] = {
     /* the cumulative descent over many blocks (its bucket gives the selection's threshold) */
     {"cumulative_tau09_tiles", SHAPE(1, 3, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1,
      .rule = CUM, .param = 0.9, .min_blocks = 4},
+    /* CUDA on an H200 (132 multiprocessors): 8 x 288 video blocks make 40 tiles of 64 rows (fewer than
+     * two per multiprocessor) but 288 tiles of 8, so the launcher takes the f32 kernel at head_dim 128 */
+    {"topk_f32_by_shape_d128", SHAPE(1, 8, 128, 8, 24, 24, 0, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1,
+     .rule = TOPK, .param = 29, .min_blocks = 2},
+    {"cumulative_f32_by_shape_d128", SHAPE(1, 8, 128, 8, 24, 24, 0, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD,
+     .drop_block = -1, .rule = CUM, .param = 0.9, .min_blocks = 4},
     {"perf_wan_like", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
      .param = 0.9, .min_blocks = 4, .perf_only = 1},
 };

@@ -641,21 +641,29 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
  * bound sends about three times as many rows to the exact path),
  * head_dim a multiple of 16 up to 128, qbar and kbar 16-byte aligned and the
  * shared memory fits (two key chunks of 64 x (D + 16) f32 or 8 row buffers
- * of S f32, then 8 warps' work spaces of 3872 B); its 64 x S f32 scores in a
- * per-CTA slice of the scratch (a capped grid). Sets the grid, the shared
- * memory and af->per_block, returns 1; else 0. */
+ * of S f32, then 8 warps' work spaces of 3872 B), and not where its grid
+ * would leave CTA slots empty while the f32 kernel's fills them: the f32
+ * kernel when BH * ceil(NBv / 64) < 2 * sm_count <= BH * ceil(NBv / 8) (two
+ * CTAs per multiprocessor; wan-1.3b's 12 x 8 = 96 tiles of 64 rows on an
+ * H200's 132 multiprocessors took 0.251 ms there against the f32 kernel's
+ * 0.231 over 768 tiles of 8; when neither fills the machine, the 64-row
+ * tiles, which read the keys 8 times less often);
+ * its 64 x S f32 scores in a per-CTA slice of the scratch (a capped grid).
+ * Sets the grid, the shared memory and af->per_block, returns 1; else 0. */
 static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_select_args *af, int64_t *grid,
                          size_t *smem)
 {
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
     int64_t S = (af->NBv + 3) / 4 * 4, k = 2 * VOX_KM_KEYS * (af->D + 16) * 4, r = 8 * S * 4;
     int64_t un = ((k > r ? k : r) + 15) / 16 * 16, need = un + 8 * 3872;
+    int64_t tiles = af->BH * ((af->NBv + VOX_KM_ROWS - 1) / VOX_KM_ROWS), slots = 2 * (int64_t)g->sm_count;
+    int64_t tiles8 = af->BH * ((af->NBv + VOX_KF_ROWS - 1) / VOX_KF_ROWS);
     if (af->rule == 2 || g->force_scalar || !g->fn[GPU_FN_kv_select_fast_mma] || af->D % 16 || af->D > 128 ||
-        (b->qbar | b->kbar) % 16 || af->NBv <= 0 || need > room ||
+        (b->qbar | b->kbar) % 16 || af->NBv <= 0 || need > room || (tiles < slots && tiles8 >= slots) ||
         (af->rule == 0 && vox_env_flag("VOXATTN_KV_SELECT_CUMULATIVE_F32")))
         return 0;
     af->per_block = (VOX_KM_ROWS * S * 4 + 255) / 256 * 256;
-    *grid = gpu_cap_grid(g, af->BH * ((af->NBv + VOX_KM_ROWS - 1) / VOX_KM_ROWS), 2);
+    *grid = gpu_cap_grid(g, tiles, 2);
     *smem = (size_t)need;
     return 1;
 }

@@ -460,6 +460,30 @@ __device__ __forceinline__ vox_kf_bound vox_kf_bound_ffma(double D)
     return {(gL + gC * (1.0 + gL)) * (1.0 + 0x1p-40), 2.0};
 }
 
+/* The reference's score sum of a band block: sum_e q_e k_e in f64, fma in
+ * order from 0 (bitwise the reference's acc). Where both rows are 16-byte
+ * aligned, 4 dims per load and several loads in flight (the same fma chain):
+ * the re-scoring is a chain of D global loads otherwise. */
+__device__ __forceinline__ double vox_kf_dot64(const float *q, const float *k, i64 D)
+{
+    double acc = 0;
+    i64 e = 0;
+    if ((((size_t)q | (size_t)k) & 15u) == 0) {
+        const float4 *q4 = (const float4 *)q, *k4 = (const float4 *)k;
+#pragma unroll 8
+        for (; e + 4 <= D; e += 4) {
+            const float4 x = q4[e / 4], y = k4[e / 4];
+            acc = fma((double)x.x, (double)y.x, acc);
+            acc = fma((double)x.y, (double)y.y, acc);
+            acc = fma((double)x.z, (double)y.z, acc);
+            acc = fma((double)x.w, (double)y.w, acc);
+        }
+    }
+    for (; e < D; e++)
+        acc = fma((double)q[e], (double)k[e], acc);
+    return acc;
+}
+
 /* Phase 2 for video row i (one warp): srow holds its NBv values a_j, within
  * eb of the dot products; q, kh: its qbar row and the head's kbar rows; nk2:
  * the largest f32 key sum of squares (summed in any order); ext: NULL, or
@@ -608,13 +632,8 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         VOX_SYNCWARP();
         if (r > 0 && r < nb) {
             /* the band's exact scores: the reference's f64 sequential sums */
-            for (int b = lane; b < nb; b += VOX_WARP_SIZE) {
-                const float *k = kh + (i64)w->bj[b] * a.D;
-                double acc = 0;
-                for (i64 e = 0; e < a.D; e++)
-                    acc = fma((double)q[e], (double)k[e], acc);
-                w->bs[b] = acc * scale;
-            }
+            for (int b = lane; b < nb; b += VOX_WARP_SIZE)
+                w->bs[b] = vox_kf_dot64(q, kh + (i64)w->bj[b] * a.D, a.D) * scale;
             VOX_SYNCWARP();
             /* the r best by (s desc, index asc); s*: the weakest taken */
             bool take[VOX_KF_BAND / VOX_WARP_SIZE + 1];

@@ -20,7 +20,8 @@
  * go to the CTA's slice of the scratch (vox_ks_slices, a.per_block bytes):
  * 64 rows do not fit in shared memory. Phase 2: each warp copies one row at a
  * time from the slice into its shared-memory row buffer (taking the row's
- * largest and smallest value on the way) and runs vox_kf_row there (the union: the key chunks in phase 1, the warps' row buffers in
+ * largest and smallest value on the way; VOX_KM_COPY loads per lane in
+ * flight, the warp's next row prefetched to L2 meanwhile) and runs vox_kf_row there (the union: the key chunks in phase 1, the warps' row buffers in
  * phase 2; then the warps' vox_kf_work).
  *
  * Scaling: each query row is multiplied by 2^eq and each key tile (8 keys)
@@ -59,6 +60,10 @@
 
 #define VOX_KM_THREADS 256
 #define VOX_KM_KAPPA 64.0
+/* 16-byte loads per lane in flight while phase 2 copies a row from the slice
+ * (generic pointers: the compiler keeps each load after the previous
+ * iteration's shared-memory store, a full global-memory latency per load) */
+#define VOX_KM_COPY 8
 
 __device__ __forceinline__ vox_kf_bound vox_km_bound(double D)
 {
@@ -233,8 +238,10 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
             for (int s = 0; s < 8; s++) {
                 if (s < KS) {
                     const float4 x = *(const float4 *)(kp + 16 * s);
-                    nk = fmaf(x.x, x.x, nk), nk = fmaf(x.y, x.y, nk);
-                    nk = fmaf(x.z, x.z, nk), nk = fmaf(x.w, x.w, nk);
+                    if (mt == 0) { /* the keys' sums of squares: the warps of rows 0 .. 15 (a uniform branch) */
+                        nk = fmaf(x.x, x.x, nk), nk = fmaf(x.y, x.y, nk);
+                        nk = fmaf(x.z, x.z, nk), nk = fmaf(x.w, x.w, nk);
+                    }
                     unsigned bh0, bl0, bh1, bl1;
                     vox_km_split(x.x * fk, x.y * fk, &bh0, &bl0);
                     vox_km_split(x.z * fk, x.w * fk, &bh1, &bl1);
@@ -248,12 +255,14 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
                 }
             }
             /* key g of the tile: its sum of squares from the 4 lanes t */
-            nk += VOX_SHFL_XOR(nk, 1);
-            nk += VOX_SHFL_XOR(nk, 2);
             const int jk = c * VOX_KM_KEYS + n0 + g;
-            if (mt == 0 && t == 0 && jk < NBv) {
-                nonfinite |= !(nk <= 3.4e38f);
-                nkmax = nk > nkmax ? nk : nkmax;
+            if (mt == 0) {
+                nk += VOX_SHFL_XOR(nk, 1);
+                nk += VOX_SHFL_XOR(nk, 2);
+                if (t == 0 && jk < NBv) {
+                    nonfinite |= !(nk <= 3.4e38f);
+                    nkmax = nk > nkmax ? nk : nkmax;
+                }
             }
             /* C: rows r0 (run[0], run[1]) and r0 + 8 (run[2], run[3]), keys j, j + 1, unscaled
              * (powers of two: exact but for results below the normal range) */
@@ -269,6 +278,15 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
     }
     *bad = __syncthreads_or(nonfinite);
     return (float)block_reduce<true>((double)nkmax, red);
+}
+
+/* Asks L2 for a row of S floats of the slice (one 128-byte line per lane
+ * and step): the slices of all resident CTAs (~1 MB per multiprocessor)
+ * outgrow L2 between a tile's phase 1 and the rows' turns in phase 2. */
+__device__ __forceinline__ void vox_km_prefetch_row(const float *row, i64 S)
+{
+    for (i64 o = 32 * (threadIdx.x % VOX_WARP_SIZE); o < S; o += 32 * VOX_WARP_SIZE)
+        asm volatile("prefetch.L2 [%0];\n" ::"l"(row + o));
 }
 
 VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
@@ -299,16 +317,27 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
                 const i64 m = bh * NB + i0 + r;
                 /* the row into the buffer, with its largest and smallest value (vox_kf_row's first sweep) */
                 const uint4 *src = (const uint4 *)(sc + r * S);
+                if (r + nw < nrows) /* the warp's next row toward L2 while this one is selected */
+                    vox_km_prefetch_row(sc + (r + nw) * S, S);
                 float2 ext = make_float2(-INFINITY, INFINITY);
-                for (i64 x = lane; x < S / 4; x += VOX_WARP_SIZE) {
-                    const uint4 v = src[x];
-                    ((uint4 *)rowbuf)[x] = v;
-                    const float e[4] = {__uint_as_float(v.x), __uint_as_float(v.y), __uint_as_float(v.z),
-                                        __uint_as_float(v.w)};
+                for (i64 x0 = lane; x0 < S / 4; x0 += VOX_KM_COPY * VOX_WARP_SIZE) {
+                    uint4 v[VOX_KM_COPY]; /* the batch's loads all issued before its shared-memory stores */
 #pragma unroll
-                    for (int c = 0; c < 4; c++)
-                        if (4 * x + c < NBv)
-                            ext.x = fmaxf(ext.x, e[c]), ext.y = fminf(ext.y, e[c]);
+                    for (int u = 0; u < VOX_KM_COPY; u++)
+                        v[u] = x0 + u * VOX_WARP_SIZE < S / 4 ? src[x0 + u * VOX_WARP_SIZE] : make_uint4(0u, 0u, 0u, 0u);
+#pragma unroll
+                    for (int u = 0; u < VOX_KM_COPY; u++) {
+                        const i64 x = x0 + u * VOX_WARP_SIZE;
+                        if (x < S / 4) {
+                            ((uint4 *)rowbuf)[x] = v[u];
+                            const float e[4] = {__uint_as_float(v[u].x), __uint_as_float(v[u].y),
+                                                __uint_as_float(v[u].z), __uint_as_float(v[u].w)};
+#pragma unroll
+                            for (int c = 0; c < 4; c++)
+                                if (4 * x + c < NBv)
+                                    ext.x = fmaxf(ext.x, e[c]), ext.y = fminf(ext.y, e[c]);
+                        }
+                    }
                 }
                 ext.x = vox_warp_max(ext.x), ext.y = -vox_warp_max(-ext.y);
                 VOX_SYNCWARP();
