@@ -633,8 +633,6 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
 
 #ifdef VOX_GPU_HOST
 
-#include "loader.h" /* vox_env_flag */
-
 /* vox_kv_select_fast_mma (kv_select_mma.cuh) in place of vox_kv_select_fast:
  * where the module has it (NVIDIA sm_80+, not VOXATTN_GPU_SCALAR; for the
  * CUMULATIVE rule not VOXATTN_KV_SELECT_CUMULATIVE_F32 either: its wider
@@ -660,7 +658,7 @@ static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_s
     int64_t tiles8 = af->BH * ((af->NBv + VOX_KF_ROWS - 1) / VOX_KF_ROWS);
     if (af->rule == 2 || g->force_scalar || !g->fn[GPU_FN_kv_select_fast_mma] || af->D % 16 || af->D > 128 ||
         (b->qbar | b->kbar) % 16 || af->NBv <= 0 || need > room || (tiles < slots && tiles8 >= slots) ||
-        (af->rule == 0 && vox_env_flag("VOXATTN_KV_SELECT_CUMULATIVE_F32")))
+        (af->rule == 0 && g->kv_cum_f32))
         return 0;
     af->per_block = (VOX_KM_ROWS * S * 4 + 255) / 256 * 256;
     *grid = gpu_cap_grid(g, tiles, 2);
