@@ -328,6 +328,27 @@ VOX_KERNEL void vox_sample_rows_merge(vox_sample_rows_bufs b, vox_sample_rows_ar
 
 #ifdef VOX_GPU_HOST
 
+/* Both paths' launches: `units` CTAs per key split, the split count for
+ * `slots` resident CTAs (vox_sample_rows_splits), each split's partial
+ * softmax states (3 patterns x (D + 2) floats per row) in the scratch, the
+ * tile kernel `fn`, then vox_sample_rows_merge, one CTA of 128 threads per
+ * (bh, row). */
+static vox_status sample_rows_launch(gpu_dev *g, const vox_sample_rows_bufs *b, vox_sample_rows_args a, int fn,
+                                     int64_t units, int64_t slots, int threads, size_t smem)
+{
+    int64_t nsplit = vox_sample_rows_splits(units, slots, a.NB);
+    vox_status st = gpu_ensure_scratch(g, (size_t)(a.BH * a.R * nsplit * 3 * (a.D + 2)) * 4);
+    if (st)
+        return st;
+    a.part = (int64_t)g->scratch;
+    a.nsplit = (int32_t)nsplit;
+    st = gpu_launch_op(g, VOX_OP_sample_rows, fn, units * nsplit, threads, 1, smem, b, &a);
+    if (st)
+        return st;
+    return gpu_launch_op(g, VOX_OP_sample_rows, GPU_FN_sample_rows_merge, gpu_cap_grid(g, a.BH * a.R, 16), 128, 1,
+                         0, b, &a);
+}
+
 /* sample_rows_mma.cuh (f16/bf16, tensor cores): one CTA of VOX_SRM_THREADS
  * threads per (bh, key split, 64 rows), one per multiprocessor, where the
  * module has the kernel, head_dim <= 128 is a multiple of 8, q, k, v are
@@ -344,16 +365,7 @@ static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_ro
         smem > (size_t)room)
         return 0;
     int64_t units = a.BH * ((a.R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS);
-    int64_t nsplit = vox_sample_rows_splits(units, g->sm_count > 0 ? g->sm_count : 16, a.NB);
-    *st = gpu_ensure_scratch(g, (size_t)(a.BH * a.R * nsplit * 3 * (a.D + 2)) * 4);
-    if (*st)
-        return 1;
-    a.part = (int64_t)g->scratch;
-    a.nsplit = (int32_t)nsplit;
-    *st = gpu_launch_op(g, VOX_OP_sample_rows, fn, units * nsplit, VOX_SRM_THREADS, 1, smem, b, &a);
-    if (!*st)
-        *st = gpu_launch_op(g, VOX_OP_sample_rows, GPU_FN_sample_rows_merge, gpu_cap_grid(g, a.BH * a.R, 16), 128,
-                            1, 0, b, &a);
+    *st = sample_rows_launch(g, b, a, fn, units, g->sm_count > 0 ? g->sm_count : 16, VOX_SRM_THREADS, smem);
     return 1;
 }
 
@@ -376,18 +388,8 @@ vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_
     int64_t W = g->warp > 0 ? g->warp : 32, rows = 4 * (256 / W), kt = 2 * W, ds = 4 * W, D = a.D;
     size_t smem = (size_t)(4 * (D * rows + D * kt + kt * ds + kt * rows));
     int64_t units = a.BH * ((a.R + rows - 1) / rows) * ((D + ds - 1) / ds);
-    int64_t nsplit = vox_sample_rows_splits(units, 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16), a.NB);
-    st = gpu_ensure_scratch(g, (size_t)(a.BH * a.R * nsplit * 3 * (D + 2)) * 4);
-    if (st)
-        return st;
-    a.part = (int64_t)g->scratch;
-    a.nsplit = (int32_t)nsplit;
-    int fn = BY_DTYPE(sample_rows);
-    st = gpu_launch_op(g, VOX_OP_sample_rows, fn, units * nsplit, 256, 1, smem, &b, &a);
-    if (st)
-        return st;
-    return gpu_launch_op(g, VOX_OP_sample_rows, GPU_FN_sample_rows_merge, gpu_cap_grid(g, a.BH * a.R, 16), 128, 1,
-                         0, &b, &a);
+    return sample_rows_launch(g, &b, a, BY_DTYPE(sample_rows), units, 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16),
+                              256, smem);
 }
 
 #endif
