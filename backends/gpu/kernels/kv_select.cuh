@@ -36,7 +36,8 @@
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
 #define VOX_GPU_KERNELS_kv_select(R, O, M) \
-    R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows) M(kv_select_fast_mma)
+    R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows) M(kv_select_fast_mma) M(kv_select_kb) \
+    M(kv_select_fast_kb)
 
 /* Tile geometry the kernels and the launcher share. */
 #define VOX_KS_ROWS 16 /* query rows per CTA tile of the exact path */
@@ -647,12 +648,17 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
  * 0.231 over 768 tiles of 8; when neither fills the machine, the 64-row
  * tiles, which read the keys 8 times less often);
  * its 64 x S f32 scores in a per-CTA slice of the scratch (a capped grid).
+ * *kb: the keys prepared by vox_kv_select_kb (unless
+ * VOXATTN_KV_SELECT_MMA_INLINE), the slices after them (their staged chunks
+ * in shared memory: 2 x 8 key tiles x D / 16 steps x 512 B).
  * Sets the grid, the shared memory and af->per_block, returns 1; else 0. */
 static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_select_args *af, int64_t *grid,
-                         size_t *smem)
+                         size_t *smem, int *kb)
 {
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
-    int64_t S = (af->NBv + 3) / 4 * 4, k = 2 * VOX_KM_KEYS * (af->D + 16) * 4, r = 8 * S * 4;
+    *kb = !g->kv_mma_inline && g->fn[GPU_FN_kv_select_kb] && g->fn[GPU_FN_kv_select_fast_kb];
+    int64_t S = (af->NBv + 3) / 4 * 4, r = 8 * S * 4;
+    int64_t k = *kb ? 2 * 8 * (af->D / 16) * 32 * 16 : 2 * VOX_KM_KEYS * (af->D + 16) * 4;
     int64_t un = ((k > r ? k : r) + 15) / 16 * 16, need = un + 8 * 3872;
     int64_t tiles = af->BH * ((af->NBv + VOX_KM_ROWS - 1) / VOX_KM_ROWS), slots = 2 * (int64_t)g->sm_count;
     int64_t tiles8 = af->BH * ((af->NBv + VOX_KF_ROWS - 1) / VOX_KF_ROWS);
@@ -726,10 +732,14 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             smemr = (size_t)head;
         }
     }
-    int fnf = GPU_FN_kv_select_fast;
-    if (fast && kv_select_mma(g, &b, &af, &gridf, &smemf))
-        fnf = GPU_FN_kv_select_fast_mma;
-    int64_t slices = grid * a.per_block, slicesf = gridf * af.per_block, slicesr = gridr * ar.per_block;
+    int fnf = GPU_FN_kv_select_fast, kb = 0;
+    int64_t kbytes = 0; /* the prepared keys of vox_kv_select_kb (vox_km_kb_bytes), before the slices */
+    if (fast && kv_select_mma(g, &b, &af, &gridf, &smemf, &kb)) {
+        fnf = kb ? GPU_FN_kv_select_fast_kb : GPU_FN_kv_select_fast_mma;
+        if (kb)
+            kbytes = (a.BH * ((a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS) * 8 * ((a.D / 16) * 32 + 1) * 16 + 255) / 256 * 256;
+    }
+    int64_t slices = grid * a.per_block, slicesf = kbytes + gridf * af.per_block, slicesr = gridr * ar.per_block;
     slices = slices > slicesf ? slices : slicesf;
     slices = slices > slicesr ? slices : slicesr;
     vox_status st = gpu_ensure_scratch(g, (size_t)(kt + list + slices));
@@ -744,6 +754,12 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     }
     if (!fast)
         return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 128, 1, smem, &b, &a);
+    if (kb) {
+        int64_t t = a.BH * ((a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS);
+        st = gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_kb, gpu_cap_grid(g, t, 8), 256, 1, 0, &b, &af);
+        if (st)
+            return st;
+    }
     st = gpu_launch_op(g, VOX_OP_kv_select, fnf, gridf, 256, 1, smemf, &b, &af);
     if (st || kt == 0 || a.NBv == 0)
         return st; /* no video row: no list */

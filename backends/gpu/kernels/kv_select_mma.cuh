@@ -13,7 +13,12 @@
  * shared memory in chunks of VOX_KM_KEYS = 64 (cp.async, double-buffered,
  * keys past NBv zero-filled; the first chunk's copy overlaps the A
  * fragments' loads), and warp w multiplies the chunk's key tiles
- * 8 ((w >> 2) + 2h), h < 4 (8 keys each). The dims of each 16-dim step are mapped to
+ * 8 ((w >> 2) + 2h), h < 4 (8 keys each). The keys come as B fragments
+ * already scaled and split (vox_kv_select_fast_kb: vox_kv_select_kb
+ * prepares them once per build, where every CTA of the head's tiles and 4
+ * warps of each would redo it), or as f32 key rows that each warp scales and
+ * splits itself (vox_kv_select_fast_mma, VOXATTN_KV_SELECT_MMA_INLINE): the
+ * same arithmetic, the same scores bitwise. The dims of each 16-dim step are mapped to
  * the k slots so that a lane loads 4 consecutive dims (one float4) of its row
  * or key: dim 16s + 4t + {0,1,2,3} -> k slot {2t, 2t+1, 2t+8, 2t+9} for A and
  * B alike (any bijection gives the same dot product). The scores (64 x S f32)
@@ -85,12 +90,14 @@ __device__ __forceinline__ i64 vox_km_tiles(const vox_kv_select_args &a)
     return a.NBv > 0 ? (a.NBv + VOX_KM_ROWS - 1) / VOX_KM_ROWS : 1;
 }
 
-/* Bytes of the union (2 staged key chunks in phase 1, the 8 warps' row
- * buffers of S floats in phase 2) before the warps' vox_kf_work
- * (gpu_kv_select computes the same). */
-__device__ __forceinline__ i64 vox_km_union(int D, i64 S)
+/* Bytes of the union (2 staged key chunks in phase 1: 64 keys of
+ * vox_km_kstride floats, or with kb the prepared fragments of 8 key tiles;
+ * the 8 warps' row buffers of S floats in phase 2) before the warps'
+ * vox_kf_work (gpu_kv_select computes the same). */
+__device__ __forceinline__ i64 vox_km_union(int D, i64 S, bool kb)
 {
-    const i64 k = 2 * VOX_KM_KEYS * (i64)vox_km_kstride(D) * 4, r = 8 * S * 4;
+    const i64 k = kb ? 2 * 8 * (i64)(D / 16) * VOX_WARP_SIZE * 16 : 2 * VOX_KM_KEYS * (i64)vox_km_kstride(D) * 4;
+    const i64 r = 8 * S * 4;
     return ((k > r ? k : r) + 15) / 16 * 16;
 }
 
@@ -163,48 +170,99 @@ template <int LANES> __device__ __forceinline__ float vox_km_lanes_max(float v)
     return v;
 }
 
-/* Phase 1 of a tile: sc[r*S + j] = a_j of row i0 + r (r < nrows), j < S.
- * ks: 2 chunks of staged keys. Returns the largest f32 sum of squares of the
- * head's video keys (every thread); *bad when a key or a query value of the
- * tile is not finite, or a row's or a key tile's largest magnitude is
- * outside [2^-60, 2^60] (zero rows and keys aside). */
+/* A warp's A fragments (top of this file): rows r0 = 16 (warp & 3) + g
+ * (a0, a2) and r0 + 8 (a1, a3) of the tile, each scaled by its 2^eq, as f16
+ * hi/lo pairs over every 16-dim step; *iq0, *iq1: the rows' 2^-eq; ORs into
+ * *nonfinite a value not finite or past 2^60, or a row's largest magnitude
+ * below 2^-60. */
+__device__ __forceinline__ void vox_km_load_a(const float *qbar, i64 bh, i64 i0, int nrows, int NB, int D,
+                                              unsigned (*ah)[4], unsigned (*al)[4], float *iq0, float *iq1,
+                                              int *nonfinite)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE, g = lane >> 2, t = lane & 3, KS = D / 16;
+    const int r0 = 16 * ((threadIdx.x / VOX_WARP_SIZE) & 3) + g;
+    const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+    const float *q0 = qbar + (bh * NB + i0 + r0) * D + 4 * t, *q1 = q0 + 8 * (i64)D;
+    float m0 = 0.f, m1 = 0.f;
+#pragma unroll
+    for (int s = 0; s < 8; s++) {
+        const float4 x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
+        const float4 y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
+        *nonfinite |= vox_km_big(x) | vox_km_big(y);
+        m0 = fmaxf(m0, vox_km_amax(x)), m1 = fmaxf(m1, vox_km_amax(y));
+    }
+    m0 = vox_km_lanes_max<4>(m0), m1 = vox_km_lanes_max<4>(m1);
+    *nonfinite |= vox_km_tiny(m0) | vox_km_tiny(m1);
+    const int e0 = vox_km_exp(m0), e1 = vox_km_exp(m1);
+    const float f0 = vox_km_pow2(e0), f1 = vox_km_pow2(e1);
+    *iq0 = vox_km_pow2(-e0), *iq1 = vox_km_pow2(-e1);
+#pragma unroll
+    for (int s = 0; s < 8; s++) {
+        const float4 x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
+        const float4 y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
+        vox_km_split(x.x * f0, x.y * f0, &ah[s][0], &al[s][0]);
+        vox_km_split(y.x * f1, y.y * f1, &ah[s][1], &al[s][1]);
+        vox_km_split(x.z * f0, x.w * f0, &ah[s][2], &al[s][2]);
+        vox_km_split(y.z * f1, y.w * f1, &ah[s][3], &al[s][3]);
+    }
+}
+
+/* A lane's 4 dims x of a key, scaled by fk, as B fragments {hi b0, hi b1,
+ * lo b0, lo b1}. */
+__device__ __forceinline__ uint4 vox_km_key_frag(float4 x, float fk)
+{
+    uint4 f;
+    vox_km_split(x.x * fk, x.y * fk, &f.x, &f.z);
+    vox_km_split(x.z * fk, x.w * fk, &f.y, &f.w);
+    return f;
+}
+
+/* One 16-dim step of a key tile: the three products into a fresh
+ * accumulator, the small ones first, then onto the running sums. */
+__device__ __forceinline__ void vox_km_step(float *run, int s, const unsigned *ah, const unsigned *al, uint4 f)
+{
+    float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    vox_mma16816<false>(acc, al, f.x, f.y);
+    vox_mma16816<false>(acc, ah, f.z, f.w);
+    vox_mma16816<false>(acc, ah, f.x, f.y);
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+        run[e] = s ? run[e] + acc[e] : acc[e];
+}
+
+/* C of key tile n0 (its first key; keys n0 + 2t, +1), rows r0 and r0 + 8,
+ * unscaled (powers of two: exact but for results below the normal range)
+ * into the slice. */
+__device__ __forceinline__ void vox_km_store(float *sc, i64 S, int nrows, int r0, i64 n0, const float *run, float iq0,
+                                             float iq1, float ik)
+{
+    const i64 j = n0 + 2 * (threadIdx.x & 3);
+    if (j < S) { /* S is a multiple of 4 and j even: j + 1 < S too */
+        if (r0 < nrows)
+            *(float2 *)(sc + r0 * S + j) = make_float2(run[0] * iq0 * ik, run[1] * iq0 * ik);
+        if (r0 + 8 < nrows)
+            *(float2 *)(sc + (r0 + 8) * S + j) = make_float2(run[2] * iq1 * ik, run[3] * iq1 * ik);
+    }
+}
+
+/* Phase 1 of a tile: sc[r*S + j] = a_j of row i0 + r (r < nrows), j < S,
+ * each key tile scaled and split here (VOXATTN_KV_SELECT_MMA_INLINE_SPLIT;
+ * vox_km_scores_kb takes them from vox_kv_select_kb). ks: 2 chunks of staged
+ * keys. Returns the largest f32 sum of squares of the head's video keys
+ * (every thread); *bad when a key or a query value of the tile is not finite,
+ * or a row's or a key tile's largest magnitude is outside [2^-60, 2^60]
+ * (zero rows and keys aside). */
 __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64 i0, int nrows, int NB, int NBv, int D,
                                float *ks, float *sc, double *red, int *bad)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE, warp = threadIdx.x / VOX_WARP_SIZE, g = lane >> 2, t = lane & 3;
     const int mt = warp & 3, half = warp >> 2, KS = D / 16, DS = vox_km_kstride(D), r0 = 16 * mt + g;
     const i64 S = vox_ks_stride(NBv);
-    const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
     int nonfinite = 0;
     vox_km_stage(kbar, bh, NB, NBv, D, 0, ks); /* the first key chunk, while A loads */
-    /* A: rows r0 (a0, a2) and r0 + 8 (a1, a3), each scaled by its 2^eq */
     unsigned ah[8][4], al[8][4];
-    float iq0, iq1; /* 2^-eq of the two rows */
-    {
-        const float *q0 = qbar + (bh * NB + i0 + r0) * D + 4 * t, *q1 = q0 + 8 * (i64)D;
-        float m0 = 0.f, m1 = 0.f;
-#pragma unroll
-        for (int s = 0; s < 8; s++) {
-            const float4 x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
-            const float4 y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
-            nonfinite |= vox_km_big(x) | vox_km_big(y);
-            m0 = fmaxf(m0, vox_km_amax(x)), m1 = fmaxf(m1, vox_km_amax(y));
-        }
-        m0 = vox_km_lanes_max<4>(m0), m1 = vox_km_lanes_max<4>(m1);
-        nonfinite |= vox_km_tiny(m0) | vox_km_tiny(m1);
-        const int e0 = vox_km_exp(m0), e1 = vox_km_exp(m1);
-        const float f0 = vox_km_pow2(e0), f1 = vox_km_pow2(e1);
-        iq0 = vox_km_pow2(-e0), iq1 = vox_km_pow2(-e1);
-#pragma unroll
-        for (int s = 0; s < 8; s++) {
-            const float4 x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
-            const float4 y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
-            vox_km_split(x.x * f0, x.y * f0, &ah[s][0], &al[s][0]);
-            vox_km_split(y.x * f1, y.y * f1, &ah[s][1], &al[s][1]);
-            vox_km_split(x.z * f0, x.w * f0, &ah[s][2], &al[s][2]);
-            vox_km_split(y.z * f1, y.w * f1, &ah[s][3], &al[s][3]);
-        }
-    }
+    float iq0, iq1;
+    vox_km_load_a(qbar, bh, i0, nrows, NB, D, ah, al, &iq0, &iq1, &nonfinite);
     float nkmax = 0.f;
     const int nch = (NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
     for (int c = 0; c < nch; c++) {
@@ -232,7 +290,7 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
             mk = vox_km_lanes_max<VOX_WARP_SIZE>(mk);
             nonfinite |= vox_km_tiny(mk);
             const int ek = vox_km_exp(mk);
-            const float fk = vox_km_pow2(ek), ik = vox_km_pow2(-ek);
+            const float fk = vox_km_pow2(ek);
             float run[4] = {0.f, 0.f, 0.f, 0.f}, nk = 0.f;
 #pragma unroll
             for (int s = 0; s < 8; s++) {
@@ -242,37 +300,157 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
                         nk = fmaf(x.x, x.x, nk), nk = fmaf(x.y, x.y, nk);
                         nk = fmaf(x.z, x.z, nk), nk = fmaf(x.w, x.w, nk);
                     }
-                    unsigned bh0, bl0, bh1, bl1;
-                    vox_km_split(x.x * fk, x.y * fk, &bh0, &bl0);
-                    vox_km_split(x.z * fk, x.w * fk, &bh1, &bl1);
-                    float acc[4] = {0.f, 0.f, 0.f, 0.f}; /* fresh per step, the small products first */
-                    vox_mma16816<false>(acc, al[s], bh0, bh1);
-                    vox_mma16816<false>(acc, ah[s], bl0, bl1);
-                    vox_mma16816<false>(acc, ah[s], bh0, bh1);
-#pragma unroll
-                    for (int e = 0; e < 4; e++)
-                        run[e] = s ? run[e] + acc[e] : acc[e];
+                    vox_km_step(run, s, ah[s], al[s], vox_km_key_frag(x, fk));
                 }
             }
             /* key g of the tile: its sum of squares from the 4 lanes t */
-            const int jk = c * VOX_KM_KEYS + n0 + g;
             if (mt == 0) {
                 nk += VOX_SHFL_XOR(nk, 1);
                 nk += VOX_SHFL_XOR(nk, 2);
-                if (t == 0 && jk < NBv) {
+                if (t == 0 && c * VOX_KM_KEYS + n0 + g < NBv) {
                     nonfinite |= !(nk <= 3.4e38f);
                     nkmax = nk > nkmax ? nk : nkmax;
                 }
             }
-            /* C: rows r0 (run[0], run[1]) and r0 + 8 (run[2], run[3]), keys j, j + 1, unscaled
-             * (powers of two: exact but for results below the normal range) */
-            const i64 j = (i64)c * VOX_KM_KEYS + n0 + 2 * t;
-            if (j < S) { /* S is a multiple of 4 and j even: j + 1 < S too */
-                if (r0 < nrows)
-                    *(float2 *)(sc + r0 * S + j) = make_float2(run[0] * iq0 * ik, run[1] * iq0 * ik);
-                if (r0 + 8 < nrows)
-                    *(float2 *)(sc + (r0 + 8) * S + j) = make_float2(run[2] * iq1 * ik, run[3] * iq1 * ik);
+            vox_km_store(sc, S, nrows, r0, (i64)c * VOX_KM_KEYS + n0, run, iq0, iq1, vox_km_pow2(-ek));
+        }
+        __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
+    }
+    *bad = __syncthreads_or(nonfinite);
+    return (float)block_reduce<true>((double)nkmax, red);
+}
+
+/* The prepared keys (vox_kv_select_kb) after the list (vox_ks_slices'
+ * address), before the phase's slices: per head, ceil(NBv / 64) chunks of 8
+ * key tiles of 8 keys (keys past NBv zero), each tile's B fragments (D / 16
+ * steps x 32 lanes, uint4 {hi b0, hi b1, lo b0, lo b1} of its keys scaled by
+ * 2^ek), then per key tile a float4 {2^-ek, the largest f32 sum of squares of
+ * its video keys, 1 when a value is not finite or a magnitude is out of
+ * range (as vox_km_scores flags them), 0}. */
+__device__ __forceinline__ i64 vox_km_ktiles(const vox_kv_select_args &a)
+{
+    return a.BH * ((a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS) * (VOX_KM_KEYS / 8);
+}
+__device__ __forceinline__ uint4 *vox_km_frags(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
+{
+    return (uint4 *)vox_ks_slices(b, a);
+}
+__device__ __forceinline__ float4 *vox_km_meta(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
+{
+    return (float4 *)(vox_km_frags(b, a) + vox_km_ktiles(a) * (a.D / 16) * VOX_WARP_SIZE);
+}
+/* Bytes of the prepared keys (gpu_kv_select computes the same). */
+__device__ __forceinline__ i64 vox_km_kb_bytes(const vox_kv_select_args &a)
+{
+    return (vox_km_ktiles(a) * ((a.D / 16) * VOX_WARP_SIZE + 1) * 16 + 255) / 256 * 256;
+}
+
+/* The prepared keys: one warp per key tile (lanes as in vox_km_scores: key
+ * g, dims 16 s + 4 t), grid-stride; the same scaling, split and sums of
+ * squares as vox_km_scores, so that vox_km_scores_kb's scores are bitwise
+ * that function's. */
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS)
+    vox_kv_select_kb(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    const float *kbar = vox_ptr<const float>(b.kbar);
+    uint4 *frags = vox_km_frags(b, a);
+    float4 *meta = vox_km_meta(b, a);
+    const int lane = threadIdx.x % VOX_WARP_SIZE, g = lane >> 2, t = lane & 3, D = (int)a.D, KS = D / 16;
+    const int nw = VOX_KM_THREADS / VOX_WARP_SIZE;
+    const i64 per = vox_km_ktiles(a) / a.BH, n = vox_km_ktiles(a);
+    const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (i64 kt = (i64)blockIdx.x * nw + threadIdx.x / VOX_WARP_SIZE; kt < n; kt += (i64)gridDim.x * nw) {
+        const i64 bh = kt / per, key = (kt - bh * per) * 8 + g;
+        const bool ok = key < a.NBv;
+        const float *kp = kbar + (bh * a.NB + key) * D + 4 * t;
+        int nonfinite = 0;
+        float mk = 0.f;
+#pragma unroll
+        for (int s = 0; s < 8; s++)
+            if (s < KS) {
+                const float4 x = ok ? *(const float4 *)(kp + 16 * s) : zero;
+                nonfinite |= vox_km_big(x);
+                mk = fmaxf(mk, vox_km_amax(x));
             }
+        mk = vox_km_lanes_max<VOX_WARP_SIZE>(mk);
+        nonfinite |= vox_km_tiny(mk);
+        const int ek = vox_km_exp(mk);
+        const float fk = vox_km_pow2(ek);
+        float nk = 0.f;
+#pragma unroll
+        for (int s = 0; s < 8; s++)
+            if (s < KS) {
+                const float4 x = ok ? *(const float4 *)(kp + 16 * s) : zero;
+                nk = fmaf(x.x, x.x, nk), nk = fmaf(x.y, x.y, nk);
+                nk = fmaf(x.z, x.z, nk), nk = fmaf(x.w, x.w, nk);
+                frags[(kt * KS + s) * VOX_WARP_SIZE + lane] = vox_km_key_frag(x, fk);
+            }
+        nk += VOX_SHFL_XOR(nk, 1);
+        nk += VOX_SHFL_XOR(nk, 2);
+        float nkm = 0.f;
+        if (t == 0 && ok) {
+            nonfinite |= !(nk <= 3.4e38f);
+            nkm = nk > 0.f ? nk : 0.f; /* a NaN flags the tile */
+        }
+        nkm = vox_km_lanes_max<VOX_WARP_SIZE>(nkm);
+        nonfinite = __any_sync(0xffffffffu, nonfinite);
+        if (lane == 0)
+            meta[kt] = make_float4(vox_km_pow2(-ek), nkm, nonfinite ? 1.f : 0.f, 0.f);
+    }
+}
+
+/* Copies the prepared chunk c (8 key tiles) of head bh into ks. */
+__device__ __forceinline__ void vox_km_stage_kb(const uint4 *frags, i64 bh, i64 nch, int c, int KS, uint4 *ks)
+{
+    const int n = 8 * KS * VOX_WARP_SIZE;
+    const uint4 *src = frags + (bh * nch + c) * n;
+    for (int p = threadIdx.x; p < n; p += VOX_KM_THREADS)
+        vox_cp_async16(ks + p, src + p, 16);
+    vox_cp_commit();
+}
+
+/* vox_km_scores with the keys prepared by vox_kv_select_kb: the same scores
+ * bitwise, the same flags, the same largest sum of squares; ks: 2 staged
+ * chunks of B fragments. */
+__device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
+                                  int nrows, uint4 *ks, float *sc, double *red, int *bad)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE, warp = threadIdx.x / VOX_WARP_SIZE, g = lane >> 2;
+    const int half = warp >> 2, D = (int)a.D, KS = D / 16, r0 = 16 * (warp & 3) + g, CH = 8 * KS * VOX_WARP_SIZE;
+    const i64 S = vox_ks_stride(a.NBv), nch = (a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
+    const uint4 *frags = vox_km_frags(b, a);
+    const float4 *meta = vox_km_meta(b, a) + bh * nch * 8;
+    vox_km_stage_kb(frags, bh, nch, 0, KS, ks); /* the first chunk, while A loads */
+    int nonfinite = 0;
+    float nkmax = 0.f;
+    for (i64 x = threadIdx.x; x < nch * 8; x += VOX_KM_THREADS) {
+        const float4 m = meta[x];
+        nonfinite |= m.z != 0.f;
+        nkmax = fmaxf(nkmax, m.y);
+    }
+    unsigned ah[8][4], al[8][4];
+    float iq0, iq1;
+    vox_km_load_a(vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, D, ah, al, &iq0, &iq1, &nonfinite);
+    for (int c = 0; c < nch; c++) {
+        if (c + 1 < nch) {
+            vox_km_stage_kb(frags, bh, nch, c + 1, KS, ks + ((c + 1) & 1) * CH);
+            vox_cp_wait<1>();
+        } else {
+            vox_cp_wait<0>();
+        }
+        __syncthreads(); /* chunk c staged */
+        const uint4 *kc = ks + (c & 1) * CH;
+#pragma unroll 1
+        for (int h = 0; h < VOX_KM_KEYS / 16; h++) {
+            const int n = half + 2 * h; /* the key tile in the chunk */
+            const float ik = meta[c * 8 + n].x;
+            const uint4 *kp = kc + n * KS * VOX_WARP_SIZE + lane;
+            float run[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+            for (int s = 0; s < 8; s++)
+                if (s < KS)
+                    vox_km_step(run, s, ah[s], al[s], kp[s * VOX_WARP_SIZE]);
+            vox_km_store(sc, S, nrows, r0, (i64)c * VOX_KM_KEYS + 8 * n, run, iq0, iq1, ik);
         }
         __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
     }
@@ -289,8 +467,10 @@ __device__ __forceinline__ void vox_km_prefetch_row(const float *row, i64 S)
         asm volatile("prefetch.L2 [%0];\n" ::"l"(row + o));
 }
 
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_mma(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+/* The kernel (top of this file); KB: phase 1 from the prepared keys
+ * (vox_kv_select_fast_kb, after vox_kv_select_kb), else from kbar
+ * (vox_kv_select_fast_mma). */
+template <bool KB> __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     __shared__ double red[VOX_MAX_WARPS];
     const float *qbar = vox_ptr<const float>(b.qbar), *kbar = vox_ptr<const float>(b.kbar);
@@ -300,9 +480,9 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
     const int NB = (int)a.NB, NBv = (int)a.NBv, D = (int)a.D, lane = threadIdx.x % VOX_WARP_SIZE;
     const int warp = threadIdx.x / VOX_WARP_SIZE, nw = VOX_KM_THREADS / VOX_WARP_SIZE;
     const i64 S = vox_ks_stride(NBv), tiles = vox_km_tiles(a);
-    float *sc = (float *)(vox_ks_slices(b, a) + (i64)blockIdx.x * a.per_block);
+    float *sc = (float *)(vox_ks_slices(b, a) + (KB ? vox_km_kb_bytes(a) : 0) + (i64)blockIdx.x * a.per_block);
     float *un = (float *)vox_dyn_smem, *rowbuf = un + warp * S;
-    vox_kf_work *work = (vox_kf_work *)(vox_dyn_smem + vox_km_union(D, S));
+    vox_kf_work *work = (vox_kf_work *)(vox_dyn_smem + vox_km_union(D, S, KB));
     const vox_kf_bound eb = vox_km_bound((double)D);
     for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
         const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KM_ROWS;
@@ -311,7 +491,8 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
         const int nrows = NBv - i0 < VOX_KM_ROWS ? (int)(NBv - i0) : VOX_KM_ROWS;
         if (nrows > 0) {
             int bad;
-            const float nk2 = vox_km_scores(qbar, kbar, bh, i0, nrows, NB, NBv, D, un, sc, red, &bad);
+            const float nk2 = KB ? vox_km_scores_kb(b, a, bh, i0, nrows, (uint4 *)un, sc, red, &bad)
+                                 : vox_km_scores(qbar, kbar, bh, i0, nrows, NB, NBv, D, un, sc, red, &bad);
             /* the slice written (block_reduce's barriers), the union free for the row buffers */
             for (int r = warp; r < nrows; r += nw) {
                 const i64 m = bh * NB + i0 + r;
@@ -350,6 +531,17 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
         }
         __syncthreads(); /* before the next tile rewrites the union and the slice */
     }
+}
+
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_mma(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<false>(b, a);
+}
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_kb(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<true>(b, a);
 }
 
 #endif
