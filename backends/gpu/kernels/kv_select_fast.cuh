@@ -65,7 +65,9 @@
  * Non-finite qbar/kbar, D > 4096 (the f64 sum of q^2 within 2^-40), a bound
  * past 2^100, a scale not in [2^-100, inf) (scale_f normal) or a G > 1.5:
  * exact path. A row that
- * is not certified writes nothing and is listed in the scratch (vox_ks_list);
+ * is not certified writes no count (its list may hold entries of the band
+ * sweep's speculative list, within the row's room) and is listed in the
+ * scratch (vox_ks_list);
  * vox_kv_select_rows (kv_select.cuh) then runs the exact path on the listed
  * rows. Dynamic shared memory: a union (the rows' qbar in phase 1, the warps'
  * vox_kf_work in phase 2) of vox_kf_union() bytes, then the tile's
@@ -488,8 +490,10 @@ __device__ __forceinline__ double vox_kf_dot64(const float *q, const float *k, i
  * eb of the dot products; q, kh: its qbar row and the head's kbar rows; nk2:
  * the largest f32 key sum of squares (summed in any order); ext: NULL, or
  * {max, min} of the a_j (every lane) when the caller has them. Writes the
- * row's list and returns true, or returns false (nothing written) when the
- * row needs the exact path. srow is reused: w, then pick marks. */
+ * row's list and returns true, or returns false when the
+ * row needs the exact path (having written no count; list entries of the
+ * band sweep may be there, within the row's room). srow is reused: w, then
+ * pick marks. */
 __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow,
                            int *count, const vox_kv_select_args &a, float nk2, vox_kf_bound eb, const float2 *ext,
                            vox_kf_work *w)
@@ -602,35 +606,59 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         if (!(T >= 0x1p-90f))
             return false;
         const float TG = T * Gf;
-        int nin = 0, nb = 0; /* nin: this lane's count until the warp sum below */
-        for (int x0 = 0; 4 * x0 < NBv; x0 += VOX_WARP_SIZE) {
+        /* One sweep: the band (w->bj), the blocks certainly in (marked), and
+         * the row's list as the common case has it, the whole band taken (r
+         * == nb below): the own block, the global blocks, the blocks in and
+         * the band's, in order. Positions past the row's room (TOPK: min(n +
+         * 1, NBv) video blocks and the globals; else NB) are not written;
+         * when the band is not taken whole, the list is rewritten from the
+         * marks after its exact scores. */
+        const int room = (a.rule == 1 ? (n + 1 < NBv ? n + 1 : NBv) : NBv) + (NB - NBv);
+        int nin = 0, nb = 0, base = 0; /* nin: this lane's count until the warp sum below */
+        for (int x0 = 0; 4 * x0 < NB; x0 += VOX_WARP_SIZE) {
             const int x = x0 + lane;
             unsigned v[4];
             vox_kf_quad_or0(urow, x, NBv, v);
-            bool band[4];
+            bool band[4], pick[4];
 #pragma unroll
             for (int c = 0; c < 4; c++) {
+                const int j = 4 * x + c;
                 const float xv = __uint_as_float(v[c]);
-                const bool ok = 4 * x + c < NBv, in = ok && xv > TG;
+                const bool ok = j < NBv, in = ok && xv > TG;
                 band[c] = ok && !in && !(xv * Gf < T);
+                pick[c] = j < NB && (!ok || j == i || in || band[c]);
                 v[c] = in, nin += in;
             }
-            int pb[4], tb;
-            vox_kf_count_before4(band, pb, &tb);
+            if (vox_ks_any(band[0] || band[1] || band[2] || band[3])) { /* rare: one ballot otherwise */
+                int pb[4], tb;
+                vox_kf_count_before4(band, pb, &tb);
+#pragma unroll
+                for (int c = 0; c < 4; c++)
+                    if (band[c] && nb + pb[c] < VOX_KF_BAND)
+                        w->bj[nb + pb[c]] = 4 * x + c;
+                nb += tb;
+            }
+            int pos[4], pt;
+            vox_kf_count_before4(pick, pos, &pt);
 #pragma unroll
             for (int c = 0; c < 4; c++)
-                if (band[c] && nb + pb[c] < VOX_KF_BAND)
-                    w->bj[nb + pb[c]] = 4 * x + c;
+                if (pick[c] && base + pos[c] < room)
+                    crow[base + pos[c]] = 4 * x + c;
+            base += pt;
             if (4 * x < NBv)
                 ((uint4 *)urow)[x] = make_uint4(v[0], v[1], v[2], v[3]);
-            nb += tb;
         }
         nin = vox_warp_sum(nin);
         const int r = n - nin;
         if (nb > VOX_KF_BAND || r < 0 || r > nb)
             return false;
+        if (r == nb) { /* the list is written */
+            if (lane == 0)
+                *count = base;
+            return true;
+        }
         VOX_SYNCWARP();
-        if (r > 0 && r < nb) {
+        if (r > 0) {
             /* the band's exact scores: the reference's f64 sequential sums */
             for (int b = lane; b < nb; b += VOX_WARP_SIZE)
                 w->bs[b] = vox_kf_dot64(q, kh + (i64)w->bj[b] * a.D, a.D) * scale;
@@ -659,9 +687,6 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
             for (int x = 0, b = lane; b < nb; x++, b += VOX_WARP_SIZE)
                 if (take[x])
                     urow[w->bj[b]] = 1u;
-        } else if (r == nb) {
-            for (int b = lane; b < nb; b += VOX_WARP_SIZE)
-                urow[w->bj[b]] = 1u;
         }
         VOX_SYNCWARP();
     }
