@@ -23,11 +23,12 @@
  * or key: dim 16s + 4t + {0,1,2,3} -> k slot {2t, 2t+1, 2t+8, 2t+9} for A and
  * B alike (any bijection gives the same dot product). The scores (64 x S f32)
  * go to the CTA's slice of the scratch (vox_ks_slices, a.per_block bytes):
- * 64 rows do not fit in shared memory. Phase 2: each warp copies one row at a
- * time from the slice into its shared-memory row buffer (taking the row's
- * largest and smallest value on the way; VOX_KM_COPY loads per lane in
- * flight, the warp's next row prefetched to L2 meanwhile) and runs vox_kf_row there (the union: the key chunks in phase 1, the warps' row buffers in
- * phase 2; then the warps' vox_kf_work).
+ * 64 rows do not fit in shared memory; phase 1 also keeps each row's
+ * largest and smallest score (vox_km_ext). Phase 2: each warp copies one row
+ * at a time from the slice into its shared-memory row buffer (cp.async, the
+ * warp's next row prefetched to L2 meanwhile) and runs vox_kf_row there with
+ * phase 1's extremes (the union: the key chunks in phase 1, the warps' row
+ * buffers in phase 2; then the warps' vox_kf_work).
  *
  * Scaling: each query row is multiplied by 2^eq and each key tile (8 keys)
  * by 2^ek, powers of two that bring its largest magnitude M into [2^13,
@@ -65,10 +66,6 @@
 
 #define VOX_KM_THREADS 256
 #define VOX_KM_KAPPA 64.0
-/* 16-byte loads per lane in flight while phase 2 copies a row from the slice
- * (generic pointers: the compiler keeps each load after the previous
- * iteration's shared-memory store, a full global-memory latency per load) */
-#define VOX_KM_COPY 8
 
 __device__ __forceinline__ vox_kf_bound vox_km_bound(double D)
 {
@@ -230,18 +227,50 @@ __device__ __forceinline__ void vox_km_step(float *run, int s, const unsigned *a
         run[e] = s ? run[e] + acc[e] : acc[e];
 }
 
+/* A lane's largest and smallest stored score of rows r0 (x0, n0) and r0 + 8
+ * (x1, n1), video keys only: phase 2's row extremes (vox_km_ext_put). */
+struct vox_km_ext {
+    float x0, n0, x1, n1;
+};
+
 /* C of key tile n0 (its first key; keys n0 + 2t, +1), rows r0 and r0 + 8,
  * unscaled (powers of two: exact but for results below the normal range)
- * into the slice. */
-__device__ __forceinline__ void vox_km_store(float *sc, i64 S, int nrows, int r0, i64 n0, const float *run, float iq0,
-                                             float iq1, float ik)
+ * into the slice; the video keys' values into *e. */
+__device__ __forceinline__ void vox_km_store(float *sc, i64 S, int NBv, int nrows, int r0, i64 n0, const float *run,
+                                             float iq0, float iq1, float ik, vox_km_ext *e)
 {
     const i64 j = n0 + 2 * (threadIdx.x & 3);
     if (j < S) { /* S is a multiple of 4 and j even: j + 1 < S too */
+        const float2 v0 = make_float2(run[0] * iq0 * ik, run[1] * iq0 * ik);
+        const float2 v1 = make_float2(run[2] * iq1 * ik, run[3] * iq1 * ik);
         if (r0 < nrows)
-            *(float2 *)(sc + r0 * S + j) = make_float2(run[0] * iq0 * ik, run[1] * iq0 * ik);
+            *(float2 *)(sc + r0 * S + j) = v0;
         if (r0 + 8 < nrows)
-            *(float2 *)(sc + (r0 + 8) * S + j) = make_float2(run[2] * iq1 * ik, run[3] * iq1 * ik);
+            *(float2 *)(sc + (r0 + 8) * S + j) = v1;
+        if (j < NBv)
+            e->x0 = fmaxf(e->x0, v0.x), e->n0 = fminf(e->n0, v0.x), e->x1 = fmaxf(e->x1, v1.x),
+            e->n1 = fminf(e->n1, v1.x);
+        if (j + 1 < NBv)
+            e->x0 = fmaxf(e->x0, v0.y), e->n0 = fminf(e->n0, v0.y), e->x1 = fmaxf(e->x1, v1.y),
+            e->n1 = fminf(e->n1, v1.y);
+    }
+}
+
+/* The warp's extremes of its rows over its key tiles (the 4 lanes t of a
+ * row joined) into rext[(warp >> 2) * VOX_KM_ROWS + row]: the two warps of a
+ * row group each hold half the key tiles (vox_km_select joins them). */
+__device__ __forceinline__ void vox_km_ext_put(vox_km_ext e, float2 *rext)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE, warp = threadIdx.x / VOX_WARP_SIZE;
+    const int r0 = 16 * (warp & 3) + (lane >> 2);
+#pragma unroll
+    for (int o = 1; o < 4; o <<= 1) {
+        e.x0 = fmaxf(e.x0, VOX_SHFL_XOR(e.x0, o)), e.n0 = fminf(e.n0, VOX_SHFL_XOR(e.n0, o));
+        e.x1 = fmaxf(e.x1, VOX_SHFL_XOR(e.x1, o)), e.n1 = fminf(e.n1, VOX_SHFL_XOR(e.n1, o));
+    }
+    if ((lane & 3) == 0) {
+        rext[(warp >> 2) * VOX_KM_ROWS + r0] = make_float2(e.x0, e.n0);
+        rext[(warp >> 2) * VOX_KM_ROWS + r0 + 8] = make_float2(e.x1, e.n1);
     }
 }
 
@@ -253,7 +282,7 @@ __device__ __forceinline__ void vox_km_store(float *sc, i64 S, int nrows, int r0
  * or a row's or a key tile's largest magnitude is outside [2^-60, 2^60]
  * (zero rows and keys aside). */
 __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64 i0, int nrows, int NB, int NBv, int D,
-                               float *ks, float *sc, double *red, int *bad)
+                               float *ks, float *sc, float2 *rext, double *red, int *bad)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE, warp = threadIdx.x / VOX_WARP_SIZE, g = lane >> 2, t = lane & 3;
     const int mt = warp & 3, half = warp >> 2, KS = D / 16, DS = vox_km_kstride(D), r0 = 16 * mt + g;
@@ -264,6 +293,7 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
     float iq0, iq1;
     vox_km_load_a(qbar, bh, i0, nrows, NB, D, ah, al, &iq0, &iq1, &nonfinite);
     float nkmax = 0.f;
+    vox_km_ext ext = {-INFINITY, INFINITY, -INFINITY, INFINITY};
     const int nch = (NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
     for (int c = 0; c < nch; c++) {
         if (c + 1 < nch) {
@@ -312,10 +342,11 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
                     nkmax = nk > nkmax ? nk : nkmax;
                 }
             }
-            vox_km_store(sc, S, nrows, r0, (i64)c * VOX_KM_KEYS + n0, run, iq0, iq1, vox_km_pow2(-ek));
+            vox_km_store(sc, S, NBv, nrows, r0, (i64)c * VOX_KM_KEYS + n0, run, iq0, iq1, vox_km_pow2(-ek), &ext);
         }
         __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
     }
+    vox_km_ext_put(ext, rext);
     *bad = __syncthreads_or(nonfinite);
     return (float)block_reduce<true>((double)nkmax, red);
 }
@@ -413,7 +444,7 @@ __device__ __forceinline__ void vox_km_stage_kb(const uint4 *frags, i64 bh, i64 
  * bitwise, the same flags, the same largest sum of squares; ks: 2 staged
  * chunks of B fragments. */
 __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
-                                  int nrows, uint4 *ks, float *sc, double *red, int *bad)
+                                  int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE, warp = threadIdx.x / VOX_WARP_SIZE, g = lane >> 2;
     const int half = warp >> 2, D = (int)a.D, KS = D / 16, r0 = 16 * (warp & 3) + g, CH = 8 * KS * VOX_WARP_SIZE;
@@ -423,6 +454,7 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
     vox_km_stage_kb(frags, bh, nch, 0, KS, ks); /* the first chunk, while A loads */
     int nonfinite = 0;
     float nkmax = 0.f;
+    vox_km_ext ext = {-INFINITY, INFINITY, -INFINITY, INFINITY};
     for (i64 x = threadIdx.x; x < nch * 8; x += VOX_KM_THREADS) {
         const float4 m = meta[x];
         nonfinite |= m.z != 0.f;
@@ -450,10 +482,11 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
             for (int s = 0; s < 8; s++)
                 if (s < KS)
                     vox_km_step(run, s, ah[s], al[s], kp[s * VOX_WARP_SIZE]);
-            vox_km_store(sc, S, nrows, r0, (i64)c * VOX_KM_KEYS + 8 * n, run, iq0, iq1, ik);
+            vox_km_store(sc, S, (int)a.NBv, nrows, r0, (i64)c * VOX_KM_KEYS + 8 * n, run, iq0, iq1, ik, &ext);
         }
         __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
     }
+    vox_km_ext_put(ext, rext);
     *bad = __syncthreads_or(nonfinite);
     return (float)block_reduce<true>((double)nkmax, red);
 }
@@ -473,6 +506,7 @@ __device__ __forceinline__ void vox_km_prefetch_row(const float *row, i64 S)
 template <bool KB> __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     __shared__ double red[VOX_MAX_WARPS];
+    __shared__ float2 rext[2 * VOX_KM_ROWS]; /* the rows' extremes from phase 1's two halves: vox_km_ext_put */
     const float *qbar = vox_ptr<const float>(b.qbar), *kbar = vox_ptr<const float>(b.kbar);
     int *list = vox_ks_list(b, a);
     const int *start = vox_ptr<const int>(b.kv_start);
@@ -491,36 +525,22 @@ template <bool KB> __device__ __forceinline__ void vox_km_select(const vox_kv_se
         const int nrows = NBv - i0 < VOX_KM_ROWS ? (int)(NBv - i0) : VOX_KM_ROWS;
         if (nrows > 0) {
             int bad;
-            const float nk2 = KB ? vox_km_scores_kb(b, a, bh, i0, nrows, (uint4 *)un, sc, red, &bad)
-                                 : vox_km_scores(qbar, kbar, bh, i0, nrows, NB, NBv, D, un, sc, red, &bad);
+            const float nk2 = KB ? vox_km_scores_kb(b, a, bh, i0, nrows, (uint4 *)un, sc, rext, red, &bad)
+                                 : vox_km_scores(qbar, kbar, bh, i0, nrows, NB, NBv, D, un, sc, rext, red, &bad);
             /* the slice written (block_reduce's barriers), the union free for the row buffers */
             for (int r = warp; r < nrows; r += nw) {
                 const i64 m = bh * NB + i0 + r;
-                /* the row into the buffer, with its largest and smallest value (vox_kf_row's first sweep) */
-                const uint4 *src = (const uint4 *)(sc + r * S);
+                /* the row into the buffer (cp.async: every load of the lane in flight at once); its
+                 * largest and smallest value from phase 1 (vox_kf_row's first sweep otherwise) */
+                const float *src = sc + r * S;
                 if (r + nw < nrows) /* the warp's next row toward L2 while this one is selected */
                     vox_km_prefetch_row(sc + (r + nw) * S, S);
-                float2 ext = make_float2(-INFINITY, INFINITY);
-                for (i64 x0 = lane; x0 < S / 4; x0 += VOX_KM_COPY * VOX_WARP_SIZE) {
-                    uint4 v[VOX_KM_COPY]; /* the batch's loads all issued before its shared-memory stores */
-#pragma unroll
-                    for (int u = 0; u < VOX_KM_COPY; u++)
-                        v[u] = x0 + u * VOX_WARP_SIZE < S / 4 ? src[x0 + u * VOX_WARP_SIZE] : make_uint4(0u, 0u, 0u, 0u);
-#pragma unroll
-                    for (int u = 0; u < VOX_KM_COPY; u++) {
-                        const i64 x = x0 + u * VOX_WARP_SIZE;
-                        if (x < S / 4) {
-                            ((uint4 *)rowbuf)[x] = v[u];
-                            const float e[4] = {__uint_as_float(v[u].x), __uint_as_float(v[u].y),
-                                                __uint_as_float(v[u].z), __uint_as_float(v[u].w)};
-#pragma unroll
-                            for (int c = 0; c < 4; c++)
-                                if (4 * x + c < NBv)
-                                    ext.x = fmaxf(ext.x, e[c]), ext.y = fminf(ext.y, e[c]);
-                        }
-                    }
-                }
-                ext.x = vox_warp_max(ext.x), ext.y = -vox_warp_max(-ext.y);
+                for (i64 x = lane; x < S / 4; x += VOX_WARP_SIZE)
+                    vox_cp_async16(rowbuf + 4 * x, src + 4 * x, 16);
+                vox_cp_commit();
+                const float2 e0 = rext[r], e1 = rext[VOX_KM_ROWS + r];
+                const float2 ext = make_float2(fmaxf(e0.x, e1.x), fminf(e0.y, e1.y));
+                vox_cp_wait<0>();
                 VOX_SYNCWARP();
                 if ((bad || !vox_kf_row(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r),
                                         cols + start[m], count + m, a, nk2, eb, &ext, work + warp)) &&
