@@ -570,9 +570,11 @@ __device__ __forceinline__ i64 vox_kr_head(i64 D, i64 nw)
 
 /* The exact path for the listed rows (vox_ks_list): one CTA of
  * VOX_KS_THREADS threads takes one listed row per warp at a time,
- * grid-stride; the whole CTA computes each row's f64 scores (4 consecutive
- * keys per thread, the sequential f64 sum over e as vox_ks_scores: bitwise
- * the reference's s_j), then each warp runs vox_ks_row on its row. Dynamic
+ * grid-stride; the whole CTA computes the rows' f64 scores (4 consecutive
+ * keys per thread, every row's at once: independent chains, the key loads
+ * of all rows in flight together; the sequential f64 sum over e as
+ * vox_ks_scores: bitwise the reference's s_j), then each warp runs
+ * vox_ks_row on its row. Dynamic
  * shared memory: vox_kr_head() bytes, then nw x NBv f64 scores (or those in a
  * per-CTA slice of the scratch, a.per_block bytes). */
 VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
@@ -596,27 +598,32 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
             qs[x] = r < rows && e < D ? (double)qbar[(i64)list[1 + g + r] * D + e] : 0.0;
         }
         __syncthreads();
-        for (int r = 0; r < rows; r++) {
-            const i64 bh = list[1 + g + r] / NB;
-            const float4 *kh = (const float4 *)(kt + bh * D * S);
-            const double *q = qs + r * Dp;
-            for (i64 k = (i64)tid * VOX_KS_KPT; k < NBv; k += VOX_KS_THREADS * VOX_KS_KPT) {
-                const float4 *kp = kh + k / 4;
-                double acc[VOX_KS_KPT] = {0.0, 0.0, 0.0, 0.0};
-#pragma unroll 4
-                for (i64 e = 0; e < D; e++) {
-                    const float4 kv = kp[e * S4];
-                    const double qe = q[e];
-                    acc[0] = fma(qe, (double)kv.x, acc[0]);
-                    acc[1] = fma(qe, (double)kv.y, acc[1]);
-                    acc[2] = fma(qe, (double)kv.z, acc[2]);
-                    acc[3] = fma(qe, (double)kv.w, acc[3]);
+        /* the rows' scores side by side (each its own head's keys; a missing row repeats the
+         * first's keys against its zero qs): nw independent fma chains per key, one latency */
+        const float4 *kh[VOX_KS_THREADS / VOX_WARP_SIZE];
+#pragma unroll
+        for (int r = 0; r < nw; r++)
+            kh[r] = (const float4 *)(kt + (i64)list[1 + g + (r < rows ? r : 0)] / NB * D * S);
+        for (i64 k = (i64)tid * VOX_KS_KPT; k < NBv; k += VOX_KS_THREADS * VOX_KS_KPT) {
+            double acc[VOX_KS_THREADS / VOX_WARP_SIZE][VOX_KS_KPT] = {};
+#pragma unroll 2
+            for (i64 e = 0; e < D; e++) {
+#pragma unroll
+                for (int r = 0; r < nw; r++) {
+                    const float4 kv = kh[r][k / 4 + e * S4];
+                    const double qe = qs[r * Dp + e];
+                    acc[r][0] = fma(qe, (double)kv.x, acc[r][0]);
+                    acc[r][1] = fma(qe, (double)kv.y, acc[r][1]);
+                    acc[r][2] = fma(qe, (double)kv.z, acc[r][2]);
+                    acc[r][3] = fma(qe, (double)kv.w, acc[r][3]);
                 }
+            }
+#pragma unroll
+            for (int r = 0; r < nw; r++)
 #pragma unroll
                 for (int kk = 0; kk < VOX_KS_KPT; kk++)
-                    if (k + kk < NBv)
-                        sc[(i64)r * NBv + k + kk] = acc[kk] * a.scale;
-            }
+                    if (r < rows && k + kk < NBv)
+                        sc[(i64)r * NBv + k + kk] = acc[r][kk] * a.scale;
         }
         __syncthreads(); /* scores written */
         if (warp < rows) {
