@@ -518,8 +518,13 @@ template <bool KB> __device__ __forceinline__ void vox_km_select(const vox_kv_se
     float *un = (float *)vox_dyn_smem, *rowbuf = un + warp * S;
     vox_kf_work *work = (vox_kf_work *)(vox_dyn_smem + vox_km_union(D, S, KB));
     const vox_kf_bound eb = vox_km_bound((double)D);
+    /* the heads' full tiles first, then their short last tiles (NBv not a multiple of 64): those
+     * make the grid's last, partial wave where there is one (hunyuan: 24 x 33 full tiles over 264
+     * CTA slots, then 24 of 48 rows), so that it is shorter */
+    const i64 full = tiles - (NBv % VOX_KM_ROWS != 0);
     for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
-        const i64 bh = t / tiles, i0 = (t - bh * tiles) * VOX_KM_ROWS;
+        const i64 bh = t < a.BH * full ? t / full : t - a.BH * full;
+        const i64 i0 = (t < a.BH * full ? t - bh * full : tiles - 1) * VOX_KM_ROWS;
         if (i0 == 0)
             vox_ks_dense_globals(start, count, cols, bh, NB, NBv, VOX_KM_THREADS);
         const int nrows = NBv - i0 < VOX_KM_ROWS ? (int)(NBv - i0) : VOX_KM_ROWS;
