@@ -449,6 +449,48 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double Ep, 
     return vox_kf_cum_certify(above + t, before + (double)(t - 1) * P, before + (double)t * P, W, NBv, tau, Ep);
 }
 
+/* vox_kf_row's exp sweep: w_j = expf(fl(a_j - amax) * scale_f) in place
+ * (the padding past NBv too, which no later sweep reads), the smallest and
+ * largest bits of the row's w (this lane's: *kmin, *kmax), and with PRE the
+ * first radix pass's histogram over the frame [pmin, pmax] (CUM: with the
+ * bin masses), *off when a w lies outside it. The quads wholly inside the
+ * row first, without a per-value bound check, then the last one. */
+template <bool PRE, bool CUM>
+__device__ __forceinline__ void vox_kf_exp_sweep(unsigned *urow, int NBv, float amax, float scale_f, unsigned pmin,
+                                                 unsigned pmax, int plo, vox_kf_work *w, unsigned *kmin,
+                                                 unsigned *kmax, int *off)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE;
+    unsigned lo = 0xffffffffu, hi = 0;
+    int o = 0;
+    auto quad = [&](int xq, int nv) { /* nv: the quad's values inside the row */
+        unsigned v[4];
+        vox_kf_quad(urow, xq, v);
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            const float x = expf((__uint_as_float(v[c]) - amax) * scale_f);
+            const unsigned u = __float_as_uint(x);
+            v[c] = u;
+            if (c < nv) {
+                lo = u < lo ? u : lo, hi = u > hi ? u : hi;
+                if (PRE) {
+                    o |= u < pmin || u > pmax;
+                    const int b = (int)((u - pmin) >> plo) & 255;
+                    atomicAdd(&w->hist[b], 1);
+                    if (CUM)
+                        vox_kf_mass_add(w, b, x);
+                }
+            }
+        }
+        ((uint4 *)urow)[xq] = make_uint4(v[0], v[1], v[2], v[3]);
+    };
+    for (int xq = lane; 4 * xq + 4 <= NBv; xq += VOX_WARP_SIZE)
+        quad(xq, 4);
+    if (NBv % 4 && lane == NBv / 4 % VOX_WARP_SIZE)
+        quad(NBv / 4, NBv % 4);
+    *kmin = lo, *kmax = hi, *off = o;
+}
+
 /* A phase 1's error bound: |a_j - dot_j| <= rel A + abs D 2^-125 (1 + |q| +
  * |k|) (the bound at the top of this file; vox_kf_scores' below,
  * vox_km_bound in kv_select_mma.cuh). */
@@ -559,29 +601,14 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         }
         VOX_SYNCWARP();
     }
-    unsigned kmin = 0xffffffffu, kmax = 0;
-    int off = 0;
-    for (int xq = lane; 4 * xq < NBv; xq += VOX_WARP_SIZE) {
-        unsigned v[4];
-        vox_kf_quad(urow, xq, v);
-#pragma unroll
-        for (int c = 0; c < 4; c++) {
-            if (4 * xq + c >= NBv)
-                continue; /* the row's padding stays as it is */
-            const float x = expf((__uint_as_float(v[c]) - amax) * a.scale_f);
-            const unsigned u = __float_as_uint(x);
-            v[c] = u;
-            kmin = u < kmin ? u : kmin, kmax = u > kmax ? u : kmax;
-            if (pre) {
-                off |= u < pmin || u > pmax;
-                const int b = (int)((u - pmin) >> plo) & 255;
-                atomicAdd(&w->hist[b], 1);
-                if (a.rule == 0)
-                    vox_kf_mass_add(w, b, x);
-            }
-        }
-        ((uint4 *)urow)[xq] = make_uint4(v[0], v[1], v[2], v[3]);
-    }
+    unsigned kmin, kmax;
+    int off;
+    if (!pre)
+        vox_kf_exp_sweep<false, false>(urow, NBv, amax, a.scale_f, pmin, pmax, plo, w, &kmin, &kmax, &off);
+    else if (a.rule == 0)
+        vox_kf_exp_sweep<true, true>(urow, NBv, amax, a.scale_f, pmin, pmax, plo, w, &kmin, &kmax, &off);
+    else
+        vox_kf_exp_sweep<true, false>(urow, NBv, amax, a.scale_f, pmin, pmax, plo, w, &kmin, &kmax, &off);
     const bool counted = pre && !vox_warp_max(off);
     kmin = (unsigned)-vox_warp_max(-(long long)kmin), kmax = (unsigned)vox_warp_max((long long)kmax);
     if (counted) /* every rel = bits(w) - pmin in [0, 2^plen): the histogram's frame */
