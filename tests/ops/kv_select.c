@@ -195,6 +195,11 @@ static const op_case cases[] = {
     /* the cumulative descent over many blocks (its bucket gives the selection's threshold) */
     {"cumulative_tau09_tiles", SHAPE(1, 3, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1,
      .rule = CUM, .param = 0.9, .min_blocks = 4},
+    /* CUDA on an H200 (two CTAs on each of 132 multiprocessors): 48 x 420 video blocks make 48 x 6 full
+     * tiles of 64 rows over 264 CTA slots, then each head's last 36 rows as tiles of 16, 16 and 4 rows
+     * in the grid's last wave (the tensor-core kernel's short tiles; the rule does not matter there) */
+    {"topk_mma_short_tiles", SHAPE(2, 24, 16, 5, 28, 48, 0, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = TOPK,
+     .param = 42, .min_blocks = 2},
     /* CUDA on an H200 (132 multiprocessors): 8 x 288 video blocks make 40 tiles of 64 rows (fewer than
      * two per multiprocessor) but 288 tiles of 8, so the launcher takes the f32 kernel at head_dim 128 */
     {"topk_f32_by_shape_d128", SHAPE(1, 8, 128, 8, 24, 24, 0, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1,

@@ -7,7 +7,9 @@
  * takes it when head_dim is a multiple of 16 and <= 128, qbar and kbar are
  * 16-byte aligned and the shared memory fits (gpu_kv_select).
  *
- * CTA: 8 warps, one tile of 64 rows at a time, grid-stride over (bh, tile).
+ * CTA: 8 warps, one tile of 64 rows at a time, grid-stride over (bh, tile);
+ * each head's rows past its full tiles come last, as tiles of 16 rows where
+ * they all fit in the grid's last wave (vox_km_select).
  * Phase 1: warp w holds, as f16 hi/lo pairs in registers, the A fragments of
  * rows 16 (w & 3) .. +15 over every dim; the head's keys stream through
  * shared memory in chunks of VOX_KM_KEYS = 64 (cp.async, double-buffered,
@@ -79,12 +81,6 @@ __device__ __forceinline__ vox_kf_bound vox_km_bound(double D)
 __device__ __forceinline__ int vox_km_kstride(int D)
 {
     return D + 16;
-}
-
-/* Tiles of VOX_KM_ROWS video query rows (at least one per head). */
-__device__ __forceinline__ i64 vox_km_tiles(const vox_kv_select_args &a)
-{
-    return a.NBv > 0 ? (a.NBv + VOX_KM_ROWS - 1) / VOX_KM_ROWS : 1;
 }
 
 /* Bytes of the union (2 staged key chunks in phase 1: 64 keys of
@@ -473,7 +469,7 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
         __syncthreads(); /* chunk c staged */
         const uint4 *kc = ks + (c & 1) * CH;
 #pragma unroll 1
-        for (int h = 0; h < VOX_KM_KEYS / 16; h++) {
+        for (int h = 0; 16 * (warp & 3) < nrows && h < VOX_KM_KEYS / 16; h++) { /* rows of the warp's group */
             const int n = half + 2 * h; /* the key tile in the chunk */
             const float ik = meta[c * 8 + n].x;
             const uint4 *kp = kc + n * KS * VOX_WARP_SIZE + lane;
@@ -513,21 +509,26 @@ template <bool KB> __device__ __forceinline__ void vox_km_select(const vox_kv_se
     int *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
     const int NB = (int)a.NB, NBv = (int)a.NBv, D = (int)a.D, lane = threadIdx.x % VOX_WARP_SIZE;
     const int warp = threadIdx.x / VOX_WARP_SIZE, nw = VOX_KM_THREADS / VOX_WARP_SIZE;
-    const i64 S = vox_ks_stride(NBv), tiles = vox_km_tiles(a);
+    const i64 S = vox_ks_stride(NBv);
     float *sc = (float *)(vox_ks_slices(b, a) + (KB ? vox_km_kb_bytes(a) : 0) + (i64)blockIdx.x * a.per_block);
     float *un = (float *)vox_dyn_smem, *rowbuf = un + warp * S;
     vox_kf_work *work = (vox_kf_work *)(vox_dyn_smem + vox_km_union(D, S, KB));
     const vox_kf_bound eb = vox_km_bound((double)D);
-    /* the heads' full tiles first, then their short last tiles (NBv not a multiple of 64): those
-     * make the grid's last, partial wave where there is one (hunyuan: 24 x 33 full tiles over 264
-     * CTA slots, then 24 of 48 rows), so that it is shorter */
-    const i64 full = tiles - (NBv % VOX_KM_ROWS != 0);
-    for (i64 t = blockIdx.x; t < a.BH * tiles; t += gridDim.x) {
-        const i64 bh = t < a.BH * full ? t / full : t - a.BH * full;
-        const i64 i0 = (t < a.BH * full ? t - bh * full : tiles - 1) * VOX_KM_ROWS;
+    /* The heads' full tiles first, then the rows past them (NBv not a multiple of 64): those make
+     * the grid's last, partial wave where there is one. When they all fit in that wave as tiles
+     * of 16 rows (beside the full tiles it holds), they go as such, so that the wave is short
+     * (hunyuan: 24 x 33 full tiles fill 3 waves of 264 CTA slots, then 72 tiles of 16 rows
+     * instead of 24 of 48); else one short tile per head. Every CTA derives the same tiling. */
+    const i64 full = NBv / VOX_KM_ROWS, F = a.BH * full;
+    const int rest = NBv - (int)full * VOX_KM_ROWS, split = (rest + 15) / 16;
+    const int h = rest > 0 && F % gridDim.x + a.BH * split <= gridDim.x ? 16 : VOX_KM_ROWS;
+    const i64 per = rest > 0 ? (rest + h - 1) / h : full == 0; /* short tiles per head (NBv = 0: one empty) */
+    for (i64 t = blockIdx.x; t < F + a.BH * per; t += gridDim.x) {
+        const i64 bh = t < F ? t / full : (t - F) / per;
+        const i64 i0 = t < F ? (t - bh * full) * VOX_KM_ROWS : full * VOX_KM_ROWS + (t - F - bh * per) * h;
         if (i0 == 0)
             vox_ks_dense_globals(start, count, cols, bh, NB, NBv, VOX_KM_THREADS);
-        const int nrows = NBv - i0 < VOX_KM_ROWS ? (int)(NBv - i0) : VOX_KM_ROWS;
+        const int cap = t < F ? VOX_KM_ROWS : h, nrows = NBv - i0 < cap ? (int)(NBv - i0) : cap;
         if (nrows > 0) {
             int bad;
             const float nk2 = KB ? vox_km_scores_kb(b, a, bh, i0, nrows, (uint4 *)un, sc, rext, red, &bad)
