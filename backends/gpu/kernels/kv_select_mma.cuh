@@ -163,17 +163,26 @@ template <int LANES> __device__ __forceinline__ float vox_km_lanes_max(float v)
     return v;
 }
 
-/* A warp's A fragments (top of this file): rows r0 = 16 (warp & 3) + g
+/* Row groups of 16 a tile's phase 1 spreads over the 8 warps (warp % MT;
+ * the warps of a group split the key tiles, warp / MT): 4, or with the
+ * prepared keys 1 for a tile of at most 16 rows, so that all 8 warps
+ * multiply it (vox_km_scores_kb). */
+__device__ __forceinline__ int vox_km_groups(bool kb, int nrows)
+{
+    return kb && nrows <= 16 ? 1 : 4;
+}
+
+/* A warp's A fragments (top of this file): rows r0 = 16 mt + g
  * (a0, a2) and r0 + 8 (a1, a3) of the tile, each scaled by its 2^eq, as f16
  * hi/lo pairs over every 16-dim step; *iq0, *iq1: the rows' 2^-eq; ORs into
  * *nonfinite a value not finite or past 2^60, or a row's largest magnitude
  * below 2^-60. */
-__device__ __forceinline__ void vox_km_load_a(const float *qbar, i64 bh, i64 i0, int nrows, int NB, int D,
+__device__ __forceinline__ void vox_km_load_a(const float *qbar, i64 bh, i64 i0, int nrows, int NB, int D, int mt,
                                               unsigned (*ah)[4], unsigned (*al)[4], float *iq0, float *iq1,
                                               int *nonfinite)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE, g = lane >> 2, t = lane & 3, KS = D / 16;
-    const int r0 = 16 * ((threadIdx.x / VOX_WARP_SIZE) & 3) + g;
+    const int r0 = 16 * mt + g;
     const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
     const float *q0 = qbar + (bh * NB + i0 + r0) * D + 4 * t, *q1 = q0 + 8 * (i64)D;
     float m0 = 0.f, m1 = 0.f;
@@ -253,20 +262,21 @@ __device__ __forceinline__ void vox_km_store(float *sc, i64 S, int NBv, int nrow
 }
 
 /* The warp's extremes of its rows over its key tiles (the 4 lanes t of a
- * row joined) into rext[(warp >> 2) * VOX_KM_ROWS + row]: the two warps of a
- * row group each hold half the key tiles (vox_km_select joins them). */
-__device__ __forceinline__ void vox_km_ext_put(vox_km_ext e, float2 *rext)
+ * row joined) into rext[(warp / MT) 16 MT + row] (MT: vox_km_groups): the
+ * 8 / MT warps of a row group each hold some of the key tiles (vox_km_select
+ * joins them). */
+__device__ __forceinline__ void vox_km_ext_put(vox_km_ext e, float2 *rext, int MT)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE, warp = threadIdx.x / VOX_WARP_SIZE;
-    const int r0 = 16 * (warp & 3) + (lane >> 2);
+    const int r0 = 16 * (warp % MT) + (lane >> 2), at = warp / MT * 16 * MT;
 #pragma unroll
     for (int o = 1; o < 4; o <<= 1) {
         e.x0 = fmaxf(e.x0, VOX_SHFL_XOR(e.x0, o)), e.n0 = fminf(e.n0, VOX_SHFL_XOR(e.n0, o));
         e.x1 = fmaxf(e.x1, VOX_SHFL_XOR(e.x1, o)), e.n1 = fminf(e.n1, VOX_SHFL_XOR(e.n1, o));
     }
     if ((lane & 3) == 0) {
-        rext[(warp >> 2) * VOX_KM_ROWS + r0] = make_float2(e.x0, e.n0);
-        rext[(warp >> 2) * VOX_KM_ROWS + r0 + 8] = make_float2(e.x1, e.n1);
+        rext[at + r0] = make_float2(e.x0, e.n0);
+        rext[at + r0 + 8] = make_float2(e.x1, e.n1);
     }
 }
 
@@ -287,7 +297,7 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
     vox_km_stage(kbar, bh, NB, NBv, D, 0, ks); /* the first key chunk, while A loads */
     unsigned ah[8][4], al[8][4];
     float iq0, iq1;
-    vox_km_load_a(qbar, bh, i0, nrows, NB, D, ah, al, &iq0, &iq1, &nonfinite);
+    vox_km_load_a(qbar, bh, i0, nrows, NB, D, mt, ah, al, &iq0, &iq1, &nonfinite);
     float nkmax = 0.f;
     vox_km_ext ext = {-INFINITY, INFINITY, -INFINITY, INFINITY};
     const int nch = (NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
@@ -342,7 +352,7 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
         }
         __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
     }
-    vox_km_ext_put(ext, rext);
+    vox_km_ext_put(ext, rext, 4);
     *bad = __syncthreads_or(nonfinite);
     return (float)block_reduce<true>((double)nkmax, red);
 }
@@ -443,7 +453,8 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
                                   int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE, warp = threadIdx.x / VOX_WARP_SIZE, g = lane >> 2;
-    const int half = warp >> 2, D = (int)a.D, KS = D / 16, r0 = 16 * (warp & 3) + g, CH = 8 * KS * VOX_WARP_SIZE;
+    const int MT = vox_km_groups(true, nrows), mt = warp % MT, kg = warp / MT, KG = 8 / MT;
+    const int D = (int)a.D, KS = D / 16, r0 = 16 * mt + g, CH = 8 * KS * VOX_WARP_SIZE;
     const i64 S = vox_ks_stride(a.NBv), nch = (a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
     const uint4 *frags = vox_km_frags(b, a);
     const float4 *meta = vox_km_meta(b, a) + bh * nch * 8;
@@ -458,7 +469,7 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
     }
     unsigned ah[8][4], al[8][4];
     float iq0, iq1;
-    vox_km_load_a(vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, D, ah, al, &iq0, &iq1, &nonfinite);
+    vox_km_load_a(vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, D, mt, ah, al, &iq0, &iq1, &nonfinite);
     for (int c = 0; c < nch; c++) {
         if (c + 1 < nch) {
             vox_km_stage_kb(frags, bh, nch, c + 1, KS, ks + ((c + 1) & 1) * CH);
@@ -469,8 +480,8 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
         __syncthreads(); /* chunk c staged */
         const uint4 *kc = ks + (c & 1) * CH;
 #pragma unroll 1
-        for (int h = 0; 16 * (warp & 3) < nrows && h < VOX_KM_KEYS / 16; h++) { /* rows of the warp's group */
-            const int n = half + 2 * h; /* the key tile in the chunk */
+        for (int h = 0; 16 * mt < nrows && h < MT; h++) { /* rows in the warp's group: its MT key tiles */
+            const int n = kg + KG * h; /* the key tile in the chunk */
             const float ik = meta[c * 8 + n].x;
             const uint4 *kp = kc + n * KS * VOX_WARP_SIZE + lane;
             float run[4] = {0.f, 0.f, 0.f, 0.f};
@@ -482,7 +493,7 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
         }
         __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
     }
-    vox_km_ext_put(ext, rext);
+    vox_km_ext_put(ext, rext, MT);
     *bad = __syncthreads_or(nonfinite);
     return (float)block_reduce<true>((double)nkmax, red);
 }
@@ -502,7 +513,7 @@ __device__ __forceinline__ void vox_km_prefetch_row(const float *row, i64 S)
 template <bool KB> __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     __shared__ double red[VOX_MAX_WARPS];
-    __shared__ float2 rext[2 * VOX_KM_ROWS]; /* the rows' extremes from phase 1's two halves: vox_km_ext_put */
+    __shared__ float2 rext[2 * VOX_KM_ROWS]; /* the rows' extremes from phase 1's warps: vox_km_ext_put */
     const float *qbar = vox_ptr<const float>(b.qbar), *kbar = vox_ptr<const float>(b.kbar);
     int *list = vox_ks_list(b, a);
     const int *start = vox_ptr<const int>(b.kv_start);
@@ -544,8 +555,9 @@ template <bool KB> __device__ __forceinline__ void vox_km_select(const vox_kv_se
                 for (i64 x = lane; x < S / 4; x += VOX_WARP_SIZE)
                     vox_cp_async16(rowbuf + 4 * x, src + 4 * x, 16);
                 vox_cp_commit();
-                const float2 e0 = rext[r], e1 = rext[VOX_KM_ROWS + r];
-                const float2 ext = make_float2(fmaxf(e0.x, e1.x), fminf(e0.y, e1.y));
+                float2 ext = rext[r];
+                for (int k = 1, MT = vox_km_groups(KB, nrows); k < 8 / MT; k++)
+                    ext = make_float2(fmaxf(ext.x, rext[16 * MT * k + r].x), fminf(ext.y, rext[16 * MT * k + r].y));
                 vox_cp_wait<0>();
                 VOX_SYNCWARP();
                 if ((bad || !vox_kf_row(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r),
