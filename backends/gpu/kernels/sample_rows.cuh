@@ -24,22 +24,25 @@
 
 #define VOX_GPU_KERNELS_sample_rows(R, O, M)                                                                  \
     R(sample_rows_f32) R(sample_rows_f16) R(sample_rows_bf16) R(sample_rows_merge) M(sample_rows_mma_f16_d64) \
-    M(sample_rows_mma_f16_d128) M(sample_rows_mma_bf16_d64) M(sample_rows_mma_bf16_d128)
+    M(sample_rows_mma_f16_d128) M(sample_rows_mma_bf16_d64) M(sample_rows_mma_bf16_d128)                    \
+    M(sample_rows_mma16_f16_d64) M(sample_rows_mma16_f16_d128) M(sample_rows_mma16_bf16_d64)                \
+    M(sample_rows_mma16_bf16_d128)
 
 /* Key splits vox_sample_rows_merge takes (sample_rows_splits never asks more). */
 #define VOX_SR_MAX_SPLITS 64
 
-/* sample_rows_mma.cuh's CTA (threads, sampled rows, keys per tile, K/V tiles
- * in flight) and its dynamic shared memory in bytes for head-dim tile DP: Q
- * [rows][DP] and K, V [stages][keys][DP] (16-bit), the P fragments of 4 row
- * groups (4 k-steps x 3 pieces x 32 lanes x 16 bytes), the half maxima and sums
- * (2 x 8 warps x 16 rows floats). */
-#define VOX_SRM_THREADS 256
+/* sample_rows_mma.cuh's CTA (threads for WG warps per row group of 16
+ * sampled rows, sampled rows, keys per tile, K/V tiles in flight) and its
+ * dynamic shared memory in bytes for head-dim tile DP: Q [rows][DP] and K, V
+ * [stages][keys][DP] (16-bit), the P fragments of 4 row groups (4 k-steps x
+ * 3 pieces x 32 lanes x 16 bytes), the warps' maxima and sums (2 x 4*WG warps
+ * x 16 rows floats). */
+#define VOX_SRM_THREADS(WG) (128 * (WG))
 #define VOX_SRM_ROWS 64
 #define VOX_SRM_KT 64
 #define VOX_SRM_STAGES 3
-#define VOX_SRM_SMEM(DP) \
-    ((VOX_SRM_ROWS + 2 * VOX_SRM_STAGES * VOX_SRM_KT) * (DP) * 2 + 4 * 4 * 3 * 32 * 16 + 2 * 8 * 16 * 4)
+#define VOX_SRM_SMEM(DP, WG) \
+    ((VOX_SRM_ROWS + 2 * VOX_SRM_STAGES * VOX_SRM_KT) * (DP) * 2 + 4 * 4 * 3 * 32 * 16 + 2 * 4 * (WG) * 16 * 4)
 
 #ifdef VOX_GPU_DEVICE
 
@@ -349,23 +352,30 @@ static vox_status sample_rows_launch(gpu_dev *g, const vox_sample_rows_bufs *b, 
                          0, b, &a);
 }
 
-/* sample_rows_mma.cuh (f16/bf16, tensor cores): one CTA of VOX_SRM_THREADS
- * threads per (bh, key split, 64 rows), one per multiprocessor, where the
- * module has the kernel, head_dim <= 128 is a multiple of 8, q, k, v are
- * 16-byte aligned and the shared memory fits; 0 when declined. */
+/* sample_rows_mma.cuh (f16/bf16, tensor cores): one CTA per (bh, key split,
+ * 64 rows), one per multiprocessor, of 16 warps (vox_sample_rows_mma16_*,
+ * 4 per row group, at most 128 registers) or, with VOXATTN_SAMPLE_ROWS_W8=1
+ * (g->srm_w8), 8 warps (vox_sample_rows_mma_*, 2 per row group, 255
+ * registers); where the module has the kernel, head_dim <= 128 is a multiple
+ * of 8, q, k, v are 16-byte aligned and the shared memory fits; 0 when
+ * declined. */
 static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_rows_bufs *b,
                            vox_sample_rows_args a, vox_status *st)
 {
-    int dp = a.D <= 64 ? 64 : 128, bf = d->dtype == VOX_BF16;
-    int fn = dp == 64 ? (bf ? GPU_FN_sample_rows_mma_bf16_d64 : GPU_FN_sample_rows_mma_f16_d64)
-                      : (bf ? GPU_FN_sample_rows_mma_bf16_d128 : GPU_FN_sample_rows_mma_f16_d128);
-    size_t smem = (size_t)VOX_SRM_SMEM(dp);
+    static const int fns[2][2][2] = {
+        {{GPU_FN_sample_rows_mma_f16_d64, GPU_FN_sample_rows_mma_f16_d128},
+         {GPU_FN_sample_rows_mma_bf16_d64, GPU_FN_sample_rows_mma_bf16_d128}},
+        {{GPU_FN_sample_rows_mma16_f16_d64, GPU_FN_sample_rows_mma16_f16_d128},
+         {GPU_FN_sample_rows_mma16_bf16_d64, GPU_FN_sample_rows_mma16_bf16_d128}}};
+    int dp = a.D <= 64 ? 64 : 128, wg = g->srm_w8 ? 2 : 4;
+    int fn = fns[wg == 4][d->dtype == VOX_BF16][dp == 128];
+    size_t smem = (size_t)VOX_SRM_SMEM(dp, wg);
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
     if (d->dtype == VOX_F32 || a.D > 128 || a.D % 8 || (b->q | b->k | b->v) % 16 || !g->fn[fn] ||
         smem > (size_t)room)
         return 0;
     int64_t units = a.BH * ((a.R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS);
-    *st = sample_rows_launch(g, b, a, fn, units, g->sm_count > 0 ? g->sm_count : 16, VOX_SRM_THREADS, smem);
+    *st = sample_rows_launch(g, b, a, fn, units, g->sm_count > 0 ? g->sm_count : 16, VOX_SRM_THREADS(wg), smem);
     return 1;
 }
 
