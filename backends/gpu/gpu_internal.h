@@ -153,6 +153,7 @@ VOX_BACKEND_DECLARE_ALL_OPS(gpu_) /* core/backend.h */
     {                                                                                                 \
         .kind = (KIND), .name = (NAME), .probe = (PROBE), .open = (OPEN), VOX_BACKEND_DEVICE(gpu_),   \
         .host_waits = gpu_host_waits, VOX_BACKEND_TIMERS(gpu_), VOX_BACKEND_ALL_OPS(gpu_)             \
+        .caller_layout_ops = 1u << VOX_OP_sample_rows | 1u << VOX_OP_query_select                      \
     }
 
 #endif

@@ -28,6 +28,8 @@
 
 #ifdef VOX_GPU_DEVICE
 
+#include "rows_view.cuh"
+
 #define VOX_QS_SMEM (96 * 1024) /* gpu_query_select uses the same bound */
 
 /* cos from the dot and both squared norms, as the reference (core/backend.h):
@@ -41,14 +43,15 @@ __device__ __forceinline__ double vox_qs_cosine(double dot, double na, double nb
 }
 
 /* Row r (local slot) of the block, dim e: from the shared copy (row stride
- * D+1 doubles: lanes reading different rows hit different banks) or global. */
+ * D+1 doubles: lanes reading different rows hit different banks) or global
+ * (q's rows of the head, the block's first slot s0). */
 template <class DT> struct vox_qs_rows {
     const double *sm;
-    const typename DT::T *q;
-    i64 row0, D;
+    vox_rows_view<typename DT::T> q;
+    i64 s0, D;
     __device__ __forceinline__ double at(i64 r, i64 e) const
     {
-        return sm ? sm[r * (D + 1) + e] : (double)DT::ld(q, (row0 + r) * D + e);
+        return sm ? sm[r * (D + 1) + e] : (double)DT::ld(q.row(s0 + r), e);
     }
 };
 
@@ -93,7 +96,8 @@ __device__ void vox_qs_compact(const unsigned char *kept, i64 m, i64 V, int *kep
  * memory). */
 template <class DT>
 __device__ void vox_qs_block(i64 m, const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
-                             int *kept_count, int *kept_rows, int *fill, i64 NB, i64 NBv, i64 V, i64 D, bool in_smem)
+                             int *kept_count, int *kept_rows, int *fill, i64 NB, i64 NBv, i64 V, i64 D, bool in_smem,
+                             const vox_query_select_args &a)
 {
     __shared__ double nrm[256], cc[256];
     __shared__ int win_of[256], plist[256], np;
@@ -102,7 +106,7 @@ __device__ void vox_qs_block(i64 m, const typename DT::T *q, const int *win_ptr,
     double *qs = (double *)vox_dyn_smem;
     const i64 S = NB * V;
     const i64 bh = m / NB, j = m - bh * NB, base = bh * S, s0 = j * V;
-    const vox_qs_rows<DT> x = {in_smem ? qs : nullptr, q, base + s0, D};
+    const vox_qs_rows<DT> x = {in_smem ? qs : nullptr, vox_rows_of(q, bh, a), s0, D};
     for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
         fill[base + s0 + r] = (int)(s0 + r);
         win_of[r] = -1;
@@ -113,7 +117,7 @@ __device__ void vox_qs_block(i64 m, const typename DT::T *q, const int *win_ptr,
     if (j < NBv && in_smem)
         for (i64 y = tid; y < V * D; y += VOX_QS_THREADS) {
             i64 r = y / D, e = y - r * D;
-            qs[r * (D + 1) + e] = DT::ld(q, (base + s0) * D + y);
+            qs[r * (D + 1) + e] = DT::ld(x.q.row(s0 + r), e);
         }
     __syncthreads();
     if (j < NBv) {
@@ -209,7 +213,8 @@ __device__ void vox_qs_block(i64 m, const typename DT::T *q, const int *win_ptr,
  * marked ones and redoes them one after the other. */
 template <class DT>
 __device__ void query_select_exact(const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
-                                   int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D)
+                                   int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D,
+                                   const vox_query_select_args &a)
 {
     __shared__ int todo[VOX_QS_THREADS], nt;
     const int tid = threadIdx.x;
@@ -225,7 +230,7 @@ __device__ void query_select_exact(const typename DT::T *q, const int *win_ptr, 
         const int n = nt;
         for (int i = 0; i < n; i++) /* each ends with a barrier */
             vox_qs_block<DT>(m0 + todo[i], q, win_ptr, windows, valid, kept_count, kept_rows, fill, NB, NBv, V, D,
-                             in_smem);
+                             in_smem, a);
         __syncthreads(); /* nt read before the next turn resets it */
     }
 }
@@ -237,7 +242,7 @@ __device__ void query_select_exact(const typename DT::T *q, const int *win_ptr, 
         query_select_exact<DT>(vox_ptr<const DT::T>(b.q), vox_ptr<const int>(b.win_ptr),                      \
                                vox_ptr<const int>(b.windows), vox_ptr<const int>(b.valid),                    \
                                vox_ptr<int>(b.kept_count), vox_ptr<int>(b.kept_rows), vox_ptr<int>(b.fill_src), \
-                               a.BH, a.NB, a.NBv, vox_i64(a.V), vox_i64(a.D));                                \
+                               a.BH, a.NB, a.NBv, vox_i64(a.V), vox_i64(a.D), a);                             \
     }
 VOX_EACH_DTYPE(VOX_QUERY_SELECT_EXACT_KERNEL)
 
@@ -256,10 +261,11 @@ VOX_EACH_DTYPE(VOX_QUERY_SELECT_EXACT_KERNEL)
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
 {
     gpu_dev *g = dev;
-    vox_query_select_bufs b = {.q = gpu_dptr(p->q), .win_ptr = gpu_dptr(p->win_ptr), .windows = gpu_dptr(p->windows),
+    vox_query_select_bufs b = {.q = gpu_dptr(p->slot_token.buf ? p->cq.ref : p->q), .win_ptr = gpu_dptr(p->win_ptr), .windows = gpu_dptr(p->windows),
                                .valid = gpu_dptr(d->block_valid), .kept_count = gpu_dptr(p->kept_count),
                                .kept_rows = gpu_dptr(p->kept_rows), .fill_src = gpu_dptr(p->fill_src)};
     GPU_OP_ARGS(query_select);
+    a.tok = (int64_t)gpu_dptr(p->slot_token); /* 0: q is a block copy */
     const int64_t items = a.BH * a.NB, rows = (int64_t)a.V * (a.D + 1) * 8;
     vox_status st = gpu_launch_op(g, VOX_OP_query_select, BY_DTYPE(query_select), gpu_cap_grid(g, items, VOX_QS_CTAS),
                                   VOX_QS_THREADS, 1, 0, &b, &a);

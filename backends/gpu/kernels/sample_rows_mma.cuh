@@ -3,7 +3,7 @@
  * vox_sample_rows_<dtype> (sample_rows.cuh): per (bh, key split, group of 64
  * sampled rows) one CTA streams its split's key blocks once, in tiles of up
  * to 64 keys of one block, for its rows and the three patterns together, and
- * writes per (bh, row, split, pattern) {max, sum, acc[D]} (f32) to a.part;
+ * writes per (bh, row, split, pattern) {max, sum, acc[D]} (f32) to b.work;
  * vox_sample_rows_merge merges the splits unchanged.
  *
  * CTA: 4 row groups of WG warps (WG = 2: 8 warps, vox_sample_rows_mma_*;
@@ -220,7 +220,8 @@ __device__ __forceinline__ void vox_srm_pv(float (*T)[4], const uint4 *fr, const
 template <int DP, bool BF, int WG>
 __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, const u16 *v, const int *rows, i64 R,
                                                 const int *coord, const int *valid, i64 NB, int V, int D, int fb,
-                                                int sb, int sink, float scale, float *part, int nsplit, i64 BH)
+                                                int sb, int sink, float scale, float *part, int nsplit, i64 BH,
+                                                const vox_sample_rows_args &args)
 {
     constexpr int NW = 4 * WG, CH = DP / 8, DH = DP / WG, KS = DP / 16, NT = DH / 8, NS = VOX_SRM_STAGES;
     constexpr int KW = VOX_SRM_KT / WG, NN = KW / 8, KL = KW / 16; /* a warp's keys, n-tiles, k-steps */
@@ -234,7 +235,7 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, rg = warp / WG, kw = warp % WG;
     const bool late = WG == 2 && rg >= 2; /* merges each tile at the start of the next */
     const int mat = lane >> 3, g = lane >> 2, t4 = lane & 3;
-    const i64 S = NB * (i64)V, groups = (R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS;
+    const i64 groups = (R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS;
     /* Inf or NaN halves: (h & EXP) + EXP_LSB carries into bit 15 only when the
      * exponent is all ones (no carry crosses into the upper half) */
     const unsigned vexp = BF ? 0x7f807f80u : 0x7c007c00u, vlsb = BF ? 0x00800080u : 0x04000400u;
@@ -244,27 +245,27 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     for (i64 x = blockIdx.x; x < BH * nsplit * groups; x += gridDim.x) {
         const i64 gi = x % groups, tt = x / groups, sp = tt % nsplit, bh = tt / nsplit, r0 = gi * VOX_SRM_ROWS;
         const int jb0 = (int)(NB * sp / nsplit), jb1 = (int)(NB * (sp + 1) / nsplit); /* blocks are int32-indexed */
-        const i64 hb = bh * S;
+        const vox_rows_view<u16> qv = vox_rows_of(q, bh, args), kv = vox_rows_of(k, bh, args);
+        const u16 *const kh = kv.x, *const vh = vox_rows_of(v, bh, args).x; /* k's and v's rows: kv.slot * st */
         const bool live = r0 + 16 * rg < R; /* the row group holds a sampled row (both warps alike) */
         __syncthreads(); /* the previous unit is done with sQ, sK, sV */
 #pragma unroll
         for (int i = 0; i < VOX_SRM_ROWS / RPP; i++) {
             const int r = cu + i * RPP;
             bool ok = r0 + r < R && cc * 8 < D;
-            vox_cp_async16(sQ + vox_swz<DP>(r, cc), ok ? q + (hb + rows[r0 + r]) * D + cc * 8 : q, ok ? 16 : 0);
+            vox_cp_async16(sQ + vox_swz<DP>(r, cc), ok ? qv.row(rows[r0 + r]) + cc * 8 : q, ok ? 16 : 0);
         }
         /* key tiles: (jb, c0) over the split's blocks, 64 valid keys at a time */
-        const i64 gstep = (i64)RPP * D; /* elements between a thread's rows */
         auto load_kv = [&](int jb, int c0, int st) {
             const int nv = min(valid[jb] - c0, VOX_SRM_KT) - cu; /* row cu + i*RPP is valid iff i*RPP < nv */
-            const i64 g0 = (hb + (i64)jb * V + c0 + cu) * D + cc * 8;
+            const i64 s0 = (i64)jb * V + c0 + cu;                /* the slot of row cu */
             u16 *dk = sK + st * VOX_SRM_KT * DP, *dv = sV + st * VOX_SRM_KT * DP;
 #pragma unroll
             for (int i = 0; i < VOX_SRM_KT / RPP; i++) {
                 const bool ok = i * RPP < nv && cc * 8 < D;
-                const i64 go = ok ? g0 + i * gstep : 0;
-                vox_cp_async16(dk + vox_swz<DP>(cu + i * RPP, cc), k + go, ok ? 16 : 0);
-                vox_cp_async16(dv + vox_swz<DP>(cu + i * RPP, cc), v + go, ok ? 16 : 0);
+                const i64 go = ok ? kv.slot(s0 + i * RPP) * kv.st + cc * 8 : 0;
+                vox_cp_async16(dk + vox_swz<DP>(cu + i * RPP, cc), kh + go, ok ? 16 : 0);
+                vox_cp_async16(dv + vox_swz<DP>(cu + i * RPP, cc), vh + go, ok ? 16 : 0);
             }
         };
         /* whether a V chunk this thread copied into stage st holds an Inf or NaN */
@@ -470,7 +471,7 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
         sample_rows_mma<DP, BF, WG>(vox_ptr<const u16>(b.q), vox_ptr<const u16>(b.k), vox_ptr<const u16>(b.v),  \
                                 vox_ptr<const int>(b.rows), a.R, vox_ptr<const int>(b.block_coord),          \
                                 vox_ptr<const int>(b.valid), a.NB, a.V, a.D, a.frame_blocks, a.space_blocks, \
-                                a.sink, a.scale, vox_ptr<float>((unsigned long long)a.part), a.nsplit, a.BH); \
+                                a.sink, a.scale, vox_ptr<float>(b.work), a.nsplit, a.BH, a);                  \
     }
 VOX_SAMPLE_ROWS_MMA_KERNEL(mma_f16, 64, false, 2)
 VOX_SAMPLE_ROWS_MMA_KERNEL(mma_f16, 128, false, 2)
