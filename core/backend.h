@@ -362,11 +362,11 @@ typedef struct vox_backend {
      * device is synchronous by nature (the cpu reference). */
     uint64_t (*host_waits)(void *dev);
 
-    /* The ops (bits 1 << VOX_OP_<op>) that also read the caller's tensors
-     * through slot_token in place of block copies (sample_rows,
-     * query_select: see their slot_token field), so that a build permutes
-     * nothing for them; 0: block copies only. */
-    uint32_t caller_layout_ops;
+    /* The ops (bits 1 << VOX_OP_<op>) that this device also runs on the
+     * caller's tensors through slot_token in place of block copies
+     * (sample_rows, query_select: see their slot_token field), so that a
+     * build permutes nothing for them. NULL: block copies only. */
+    uint32_t (*caller_layout_ops)(void *dev);
 
     /* Ops: asynchronous with respect to the host, ordered among themselves.
      * Every op entry may be NULL (the backend lacks it): plans that need it

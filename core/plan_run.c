@@ -39,7 +39,9 @@ static int same_strides(const vox_tensor *a, const vox_tensor *b)
 static int reads_caller(const vox_plan *plan, vox_op op, const vox_tensor *q, const vox_tensor *k,
                         const vox_tensor *v)
 {
-    return (plan->ctx->be->caller_layout_ops >> op & 1u) && (!k || same_strides(q, k)) && (!v || same_strides(q, v));
+    const vox_backend *be = plan->ctx->be;
+    return be->caller_layout_ops && (be->caller_layout_ops(plan->ctx->dev) >> op & 1u) && (!k || same_strides(q, k)) &&
+           (!v || same_strides(q, v));
 }
 
 /* SVG: sampled rows on the device (from the caller's q, k, v when `direct`,

@@ -47,6 +47,7 @@ typedef struct gpu_dev {
     int force_scalar;
     int kv_cum_f32; /* VOXATTN_KV_SELECT_CUMULATIVE_F32: the CUMULATIVE rule on the f32 kv_select kernel */
     int srm_w8;     /* VOXATTN_SAMPLE_ROWS_W8: sample_rows on the 8-warp tensor-core kernel */
+    int block_copies; /* VOXATTN_GPU_BLOCK_COPIES: sample_rows, query_select on block copies (caller_layout_ops 0) */
     int profile; /* VOXATTN_GPU_PROFILE: every launch run alone, its time logged (INFO); blocks */
     void *vendor;                 /* the backend's own state (CUDA: the sm_90a path), or NULL */
     const char *vendor_attention; /* the vendor attention path's name for the open log, or NULL */
@@ -141,6 +142,8 @@ vox_status gpu_launch_op(gpu_dev *g, vox_op op, int fn, int64_t grid, unsigned b
 const char *gpu_last_kernel(void *dev, vox_op op);
 /* vox_backend.host_waits. */
 uint64_t gpu_host_waits(void *dev);
+/* vox_backend.caller_layout_ops. */
+uint32_t gpu_caller_layout_ops(void *dev);
 /* min(work, blocks per_sm on each multiprocessor) */
 int64_t gpu_cap_grid(const gpu_dev *g, int64_t work, int per_sm);
 
@@ -153,7 +156,7 @@ VOX_BACKEND_DECLARE_ALL_OPS(gpu_) /* core/backend.h */
     {                                                                                                 \
         .kind = (KIND), .name = (NAME), .probe = (PROBE), .open = (OPEN), VOX_BACKEND_DEVICE(gpu_),   \
         .host_waits = gpu_host_waits, VOX_BACKEND_TIMERS(gpu_), VOX_BACKEND_ALL_OPS(gpu_)             \
-        .caller_layout_ops = 1u << VOX_OP_sample_rows | 1u << VOX_OP_query_select                      \
+        .caller_layout_ops = gpu_caller_layout_ops                                                     \
     }
 
 #endif
