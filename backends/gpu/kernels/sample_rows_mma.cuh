@@ -170,6 +170,15 @@ template <int WG> __device__ __forceinline__ void vox_group_barrier(int id)
     asm volatile("bar.sync %0, %1;\n" ::"r"(id), "n"(32 * WG) : "memory");
 }
 
+/* vox_swz<DP>(r, ch) for a row r with r & 7 == x7: x7 is lane & 7 made opaque
+ * to the compiler once per tile, so that it recomputes these addresses (a few
+ * integer operations) instead of keeping dozens of them in registers across
+ * the tile loop. */
+template <int DP> __device__ __forceinline__ int vox_srm_swz(int r, int ch, int x7)
+{
+    return r * DP + ((ch ^ x7) << 3);
+}
+
 /* T = P V of one tile over the warp's DH = DP / WG dims (kw: which of the
  * row group's WG slices), T zero on entry. fr: the row group's P fragments [4 k-steps of 16 keys][3 pieces (hi,
  * mid, lo)][32 lanes]. NP = 3: per 16 keys lo, mid, hi into a fresh
@@ -177,7 +186,7 @@ template <int WG> __device__ __forceinline__ void vox_group_barrier(int id)
  * NP = 1: hi alone (a tile whose V holds an Inf or NaN). Dims go up to 32 at
  * a time (NC independent mma per piece, few live registers). */
 template <int NP, int DP, bool BF, int WG>
-__device__ __forceinline__ void vox_srm_pv(float (*T)[4], const uint4 *fr, const u16 *cV, int kw, int lane)
+__device__ __forceinline__ void vox_srm_pv(float (*T)[4], const uint4 *fr, const u16 *cV, int kw, int lane, int x7)
 {
     constexpr int DH = DP / WG, NT = DH / 8, NC = NT < 4 ? NT : 4;
     const int mat = lane >> 3;
@@ -195,8 +204,8 @@ __device__ __forceinline__ void vox_srm_pv(float (*T)[4], const uint4 *fr, const
 #pragma unroll
             for (int dp = 0; dp < NC / 2; dp++) {
                 unsigned r[4];
-                vox_ldsm_x4_t(r, cV + vox_swz<DP>(kk * 16 + (lane & 7) + ((mat & 1) << 3),
-                                                  kw * NT + n0 + 2 * dp + (mat >> 1)));
+                vox_ldsm_x4_t(r, cV + vox_srm_swz<DP>(kk * 16 + (lane & 7) + ((mat & 1) << 3),
+                                                      kw * NT + n0 + 2 * dp + (mat >> 1), x7));
                 b[2 * dp][0] = r[0], b[2 * dp][1] = r[1], b[2 * dp + 1][0] = r[2], b[2 * dp + 1][1] = r[3];
             }
             float c[NC][4];
@@ -226,6 +235,7 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     constexpr int NW = 4 * WG, CH = DP / 8, DH = DP / WG, KS = DP / 16, NT = DH / 8, NS = VOX_SRM_STAGES;
     constexpr int KW = VOX_SRM_KT / WG, NN = KW / 8, KL = KW / 16; /* a warp's keys, n-tiles, k-steps */
     constexpr float WSCALE = BF ? 1.f : 16384.f; /* f16: pieces of w * 2^14 */
+    __shared__ int sC[VOX_SRM_ROWS][3]; /* block coordinates of the unit's rows */
     u16 *sQ = (u16 *)vox_dyn_smem;
     u16 *sK = sQ + VOX_SRM_ROWS * DP;                 /* [NS][KT][DP] */
     u16 *sV = sK + NS * VOX_SRM_KT * DP;              /* [NS][KT][DP] */
@@ -255,15 +265,24 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             bool ok = r0 + r < R && cc * 8 < D;
             vox_cp_async16(sQ + vox_swz<DP>(r, cc), ok ? qv.row(rows[r0 + r]) + cc * 8 : q, ok ? 16 : 0);
         }
-        /* key tiles: (jb, c0) over the split's blocks, 64 valid keys at a time */
-        auto load_kv = [&](int jb, int c0, int st) {
+        /* key tiles: (jb, c0) over the split's blocks, 64 valid keys at a time.
+         * tk: the rows (kv.slot: caller tokens, or slots) this thread copies of
+         * the next tile to load, -1 past the block's valid keys; fetched a
+         * tile ahead of load_kv, so that no copy waits for its token */
+        int tk[VOX_SRM_KT / RPP];
+        auto fetch_rows = [&](int jb, int c0) {
             const int nv = min(valid[jb] - c0, VOX_SRM_KT) - cu; /* row cu + i*RPP is valid iff i*RPP < nv */
             const i64 s0 = (i64)jb * V + c0 + cu;                /* the slot of row cu */
+#pragma unroll
+            for (int i = 0; i < VOX_SRM_KT / RPP; i++)
+                tk[i] = i * RPP < nv ? (int)kv.slot(s0 + i * RPP) : -1;
+        };
+        auto load_kv = [&](int st) {
             u16 *dk = sK + st * VOX_SRM_KT * DP, *dv = sV + st * VOX_SRM_KT * DP;
 #pragma unroll
             for (int i = 0; i < VOX_SRM_KT / RPP; i++) {
-                const bool ok = i * RPP < nv && cc * 8 < D;
-                const i64 go = ok ? kv.slot(s0 + i * RPP) * kv.st + cc * 8 : 0;
+                const bool ok = tk[i] >= 0 && cc * 8 < D;
+                const i64 go = ok ? tk[i] * kv.st + cc * 8 : 0;
                 vox_cp_async16(dk + vox_swz<DP>(cu + i * RPP, cc), kh + go, ok ? 16 : 0);
                 vox_cp_async16(dv + vox_swz<DP>(cu + i * RPP, cc), vh + go, ok ? 16 : 0);
             }
@@ -293,25 +312,25 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
 #pragma unroll
         for (int st = 0; st < NS - 1; st++) {
             if (ljb < jb1)
-                load_kv(ljb, lc0, st), next_tile(ljb, lc0);
+                fetch_rows(ljb, lc0), load_kv(st), next_tile(ljb, lc0);
             vox_cp_commit();
         }
+        if (ljb < jb1)
+            fetch_rows(ljb, lc0);
 
+        /* the block coordinates of the unit's rows (read after the first tile's barrier) */
+        if (tid < VOX_SRM_ROWS) {
+            const int ib = r0 + tid < R ? rows[r0 + tid] / V : 0; /* block of the row (slots are int32) */
+            sC[tid][0] = coord[3 * ib], sC[tid][1] = coord[3 * ib + 1], sC[tid][2] = coord[3 * ib + 2];
+        }
         /* per thread: rows g and g+8 of the warp's 16 (h = 0, 1) */
-        int ci[2][3];
         float M[3][2], Z[3][2], A[3][NT][4];
         unsigned ninf = 0; /* bit 2p+h: pattern p of row h saw an all -inf tile */
 #pragma unroll
-        for (int h = 0; h < 2; h++) {
-            i64 r = r0 + 16 * rg + g + 8 * h;
-            const int ib = r < R ? rows[r] / V : 0; /* block of the row (slots are int32) */
-#pragma unroll
-            for (int e = 0; e < 3; e++)
-                ci[h][e] = coord[3 * ib + e];
+        for (int h = 0; h < 2; h++)
 #pragma unroll
             for (int p = 0; p < 3; p++)
                 M[p][h] = -VOX_INF, Z[p][h] = 0.f;
-        }
 #pragma unroll
         for (int p = 0; p < 3; p++)
 #pragma unroll
@@ -326,8 +345,9 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
         auto merge_tile = [&]() {
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                const bool al[3] = {true, vox_allows_tyx(ci[h], cj, 0, fb, sb, sink) != 0,
-                                    vox_allows_tyx(ci[h], cj, 1, fb, sb, sink) != 0};
+                const int *ci = sC[16 * rg + g + 8 * h];
+                const bool al[3] = {true, vox_allows_tyx(ci, cj, 0, fb, sb, sink) != 0,
+                                    vox_allows_tyx(ci, cj, 1, fb, sb, sink) != 0};
 #pragma unroll
                 for (int p = 0; p < 3; p++) {
                     if (!al[p])
@@ -344,14 +364,19 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             vox_cp_wait<NS - 2>();
             /* every copy of this tile has landed; the stage loaded next is free */
             const bool bad = __syncthreads_or(v_bad(st)) != 0;
-            if (ljb < jb1)
-                load_kv(ljb, lc0, st == 0 ? NS - 1 : st - 1), next_tile(ljb, lc0);
+            if (ljb < jb1) {
+                load_kv(st == 0 ? NS - 1 : st - 1), next_tile(ljb, lc0);
+                if (ljb < jb1)
+                    fetch_rows(ljb, lc0); /* used at the next tile */
+            }
             vox_cp_commit();
             if (live) {
                 if (pending)
                     merge_tile();
                 cj[0] = coord[3 * jb], cj[1] = coord[3 * jb + 1], cj[2] = coord[3 * jb + 2];
                 const u16 *cK = sK + st * VOX_SRM_KT * DP, *cV = sV + st * VOX_SRM_KT * DP;
+                int x7 = lane & 7; /* vox_srm_swz */
+                asm volatile("" : "+r"(x7));
                 /* S for the warp's 16 rows x KW keys over all dims */
                 float s[NN][4];
 #pragma unroll
@@ -360,12 +385,12 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
 #pragma unroll
                 for (int kk = 0; kk < KS; kk++) {
                     unsigned a[4];
-                    vox_ldsm_x4(a, sQ + vox_swz<DP>(16 * rg + (lane & 7) + ((mat & 1) << 3), 2 * kk + (mat >> 1)));
+                    vox_ldsm_x4(a, sQ + vox_srm_swz<DP>(16 * rg + (lane & 7) + ((mat & 1) << 3), 2 * kk + (mat >> 1), x7));
 #pragma unroll
                     for (int np = 0; np < KL; np++) {
                         unsigned b[4];
-                        vox_ldsm_x4(b, cK + vox_swz<DP>(KW * kw + 16 * np + (lane & 7) + ((mat >> 1) << 3),
-                                                        2 * kk + (mat & 1)));
+                        vox_ldsm_x4(b, cK + vox_srm_swz<DP>(KW * kw + 16 * np + (lane & 7) + ((mat >> 1) << 3),
+                                                            2 * kk + (mat & 1), x7));
 #pragma unroll
                         for (int j = 0; j < 2; j++) {
                             float *sj = s[2 * np + j];
@@ -426,9 +451,9 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                 for (int n = 0; n < NT; n++)
                     T[n][0] = T[n][1] = T[n][2] = T[n][3] = 0.f;
                 if (bad)
-                    vox_srm_pv<1, DP, BF, WG>(T, fr, cV, kw, lane);
+                    vox_srm_pv<1, DP, BF, WG>(T, fr, cV, kw, lane, x7);
                 else
-                    vox_srm_pv<3, DP, BF, WG>(T, fr, cV, kw, lane);
+                    vox_srm_pv<3, DP, BF, WG>(T, fr, cV, kw, lane, x7);
                 if (late)
                     pending = true;
                 else
