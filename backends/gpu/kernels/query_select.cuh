@@ -44,14 +44,15 @@ __device__ __forceinline__ double vox_qs_cosine(double dot, double na, double nb
 
 /* Row r (local slot) of the block, dim e: from the shared copy (row stride
  * D+1 doubles: lanes reading different rows hit different banks) or global
- * (q's rows of the head, the block's first slot s0). */
+ * (at qh + roff[r]: the head's origin and the row offsets, rows_view.cuh). */
 template <class DT> struct vox_qs_rows {
     const double *sm;
-    vox_rows_view<typename DT::T> q;
-    i64 s0, D;
+    const typename DT::T *qh;
+    const i64 *roff;
+    i64 D;
     __device__ __forceinline__ double at(i64 r, i64 e) const
     {
-        return sm ? sm[r * (D + 1) + e] : (double)DT::ld(q.row(s0 + r), e);
+        return sm ? sm[r * (D + 1) + e] : (double)DT::ld(qh + roff[r], e);
     }
 };
 
@@ -102,22 +103,26 @@ __device__ void vox_qs_block(i64 m, const typename DT::T *q, const int *win_ptr,
     __shared__ double nrm[256], cc[256];
     __shared__ int win_of[256], plist[256], np;
     __shared__ unsigned char kept[256];
+    __shared__ i64 roff[256]; /* the block's rows (-1: padding, never read) */
     const int tid = threadIdx.x, lane = tid % VOX_WARP_SIZE;
     double *qs = (double *)vox_dyn_smem;
     const i64 S = NB * V;
     const i64 bh = m / NB, j = m - bh * NB, base = bh * S, s0 = j * V;
-    const vox_qs_rows<DT> x = {in_smem ? qs : nullptr, vox_rows_of(q, bh, a), s0, D};
+    const vox_rows_view<typename DT::T> qv = vox_rows_of(q, bh, a);
+    const vox_qs_rows<DT> x = {in_smem ? qs : nullptr, qv.x, roff, D};
     for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
         fill[base + s0 + r] = (int)(s0 + r);
         win_of[r] = -1;
         kept[r] = (unsigned char)(j >= NBv && r < valid[j]);
+        roff[r] = r < valid[j] ? qv.slot(s0 + r) * qv.st : -1;
     }
     if (tid == 0)
         np = 0;
+    __syncthreads();
     if (j < NBv && in_smem)
         for (i64 y = tid; y < V * D; y += VOX_QS_THREADS) {
             i64 r = y / D, e = y - r * D;
-            qs[r * (D + 1) + e] = DT::ld(x.q.row(s0 + r), e);
+            qs[r * (D + 1) + e] = roff[r] >= 0 ? DT::ld(qv.x + roff[r], e) : 0.0;
         }
     __syncthreads();
     if (j < NBv) {
