@@ -181,7 +181,8 @@
     S(i32, heads)
 
 /* query_select: keep flags, compaction and the pruned rows' sources. q is
- * read as in sample_rows (sb, sh, st, heads, tok). */
+ * read as in sample_rows (sb, sh, st, heads, tok). chunk: block rows a CTA
+ * of CUDA/HIP's exact kernel scans per turn (launch-specific). */
 #define VOX_QUERY_SELECT_BUFS(B) \
     B(e, q)                      \
     B(i32, win_ptr)              \
@@ -201,7 +202,7 @@
     S(i32, V)                    \
     S(i32, D)                    \
     S(i32, heads)                \
-    S(i32, pad0)
+    S(i32, chunk)
 
 /* svg_classify: per head, the classification errors from sample_rows' sums
  * and the head's mask rows (kv_start/kv_count) from the pattern tables.
