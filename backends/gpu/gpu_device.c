@@ -61,6 +61,7 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->srm_w8 = vox_env_flag("VOXATTN_SAMPLE_ROWS_W8");
     g->block_copies = vox_env_flag("VOXATTN_GPU_BLOCK_COPIES");
     g->qs_chunk128 = vox_env_flag("VOXATTN_QUERY_SELECT_CHUNK128");
+    g->bm_nopipe = vox_env_flag("VOXATTN_BLOCK_MEANS_NOPIPE");
     g->profile = vox_env_flag("VOXATTN_GPU_PROFILE");
     if (G->push(g) != 0) {
         G->close_dev(g);
