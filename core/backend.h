@@ -131,15 +131,21 @@ typedef struct vox_op_kv_select {
  * (sink && block_coord[jb].t == 0) holds, or
  *   spatial:  |t(jb)-t(ib)| <= frame_blocks
  *   temporal: |y(jb)-y(ib)| <= space_blocks && |x(jb)-x(ib)| <= space_blocks.
- * out[(bh*R + r)*3 + {0,1,2}] = ||o_s-o_d||^2, ||o_t-o_d||^2, ||o_d||^2. */
+ * out[(bh*R + r)*3 + {0,1,2}] = ||o_s-o_d||^2, ||o_t-o_d||^2, ||o_d||^2.
+ * q, k, v are block copies, or, with slot_token (only for a backend that
+ * lists the op in caller_layout_ops), the caller's tensors cq, ck, cv, which
+ * then share one set of strides: slot s of (b, h) is the row
+ * x[b*sb + h*sh + slot_token[s]*st] (no block copy needed). */
 typedef struct vox_op_sample_rows {
-    vox_bref q, k, v;      /* [BH][S][D] */
+    vox_bref q, k, v;      /* [BH][S][D]; absent with slot_token */
     vox_bref rows;         /* int32 [R] absolute slots */
     int64_t n_rows;        /* R */
     vox_bref block_coord;  /* int32 [NB*3] (t,y,x) of video blocks; -1 for global */
     int frame_blocks, space_blocks, sink;
     double scale;
     vox_bref out;          /* f32 [BH*R*3] */
+    vox_strided cq, ck, cv; /* with slot_token: the caller's [B,H,N,D] q, k, v */
+    vox_bref slot_token;   /* int32 [S], -1 for padding; absent: block copies */
 } vox_op_sample_rows;
 
 /* The key split count of a GPU backend's sample_rows for `units`
@@ -162,14 +168,18 @@ int64_t vox_sample_rows_splits(int64_t units, int64_t slots, int64_t NB);
  * cos(q_t, q_u) over the kept u whose cosine is not NaN (ties: lower slot),
  * or the window centre when none is; kept and padding slots map to themselves.
  * kept_rows of block j lists its kept local slots ascending; global blocks
- * keep all valid rows. */
+ * keep all valid rows. q is a block copy or, with slot_token (only for a
+ * backend that lists the op in caller_layout_ops), the caller's tensor cq read
+ * as in sample_rows. */
 typedef struct vox_op_query_select {
-    vox_bref q;          /* [BH][S][D] */
+    vox_bref q;          /* [BH][S][D]; absent with slot_token */
     vox_bref win_ptr;    /* int32 [NBv+1] */
     vox_bref windows;    /* int32 [n_windows*4] */
     vox_bref kept_count; /* int32 [BH*NB] */
     vox_bref kept_rows;  /* int32 [BH*NB*V] */
     vox_bref fill_src;   /* int32 [BH*S] */
+    vox_strided cq;      /* with slot_token: the caller's [B,H,N,D] q */
+    vox_bref slot_token; /* int32 [S], -1 for padding; absent: block copy */
 } vox_op_query_select;
 
 /* SVG head classification from sample_rows' output (R rows per head): per
@@ -351,6 +361,12 @@ typedef struct vox_backend {
      * vox_attention_forward to prove they only enqueue work. NULL where the
      * device is synchronous by nature (the cpu reference). */
     uint64_t (*host_waits)(void *dev);
+
+    /* The ops (bits 1 << VOX_OP_<op>) that this device also runs on the
+     * caller's tensors through slot_token in place of block copies
+     * (sample_rows, query_select: see their slot_token field), so that a
+     * build permutes nothing for them. NULL: block copies only. */
+    uint32_t (*caller_layout_ops)(void *dev);
 
     /* Ops: asynchronous with respect to the host, ordered among themselves.
      * Every op entry may be NULL (the backend lacks it): plans that need it

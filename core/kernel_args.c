@@ -36,6 +36,18 @@ static int64_t slots_of(const vox_op_dims *d) { return d->n_blocks * d->block_vo
         (a)->st = (s).stride_token;         \
     } while (0)
 
+/* How sample_rows and query_select read q (k, v): the caller's tensor x's
+ * strides, or, without x, a block copy's ([BH][S][D]: slot s of bh at
+ * (bh*S + s)*D). */
+static void vox_rows_args_init(const vox_op_dims *d, const vox_strided *x, int32_t *heads, int64_t *sb, int64_t *sh,
+                               int64_t *st)
+{
+    *heads = (int32_t)d->heads;
+    *st = x ? x->stride_token : d->head_dim;
+    *sh = x ? x->stride_head : slots_of(d) * d->head_dim;
+    *sb = x ? x->stride_batch : d->heads * slots_of(d) * d->head_dim;
+}
+
 /* Copies in elements: row = D, strides as given (a backend may rescale them
  * to a wider copy word). */
 void vox_permute_to_args_init(vox_permute_to_args *a, const vox_op_dims *d, const vox_op_permute_to *p)
@@ -95,14 +107,14 @@ void vox_sample_rows_args_init(vox_sample_rows_args *a, const vox_op_dims *d, co
     a->space_blocks = p->space_blocks > 0 ? p->space_blocks : 0;
     a->sink = p->sink ? 1 : 0;
     a->scale = (float)p->scale;
-    a->scale_f64 = p->scale;
+    vox_rows_args_init(d, p->slot_token.buf ? &p->cq : NULL, &a->heads, &a->sb, &a->sh, &a->st);
 }
 
 void vox_query_select_args_init(vox_query_select_args *a, const vox_op_dims *d, const vox_op_query_select *p)
 {
-    (void)p;
     BLOCK_ARGS_INIT(a, d);
     a->NBv = d->n_video_blocks;
+    vox_rows_args_init(d, p->slot_token.buf ? &p->cq : NULL, &a->heads, &a->sb, &a->sh, &a->st);
 }
 
 void vox_svg_classify_args_init(vox_svg_classify_args *a, const vox_op_dims *d, const vox_op_svg_classify *p)

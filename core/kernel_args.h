@@ -148,11 +148,12 @@
     S(f32, z_f)
 
 /* sample_rows (head classification): out[(bh*R+r)*3 + {0,1,2}].
- * scale_f64: the scale unrounded, for kernels that classify in f64.
- * part, nsplit: a backend's work space (device address, 0 if unused) and key
- * split count (CUDA/HIP: per-split partial softmax states, merged after).
- * work: the same work space as a buffer, for the backends that bind buffers
- * (OpenCL, Vulkan; absent on CUDA/HIP). */
+ * work, nsplit: a backend's work space and key split count (per-split
+ * partial softmax states, merged after).
+ * sb, sh, st, heads: how q, k, v are read: slot s of bh = b*heads + h at
+ * x[b*sb + h*sh + slot*st] with slot = tok[s] (tok: the slot_token device
+ * address, for the backends that read the caller's tensors: CUDA/HIP), or s
+ * itself (tok 0: block copies). Vulkan's 128 push-constant bytes are full. */
 #define VOX_SAMPLE_ROWS_BUFS(B) \
     B(e, q)                     \
     B(e, k)                     \
@@ -163,11 +164,13 @@
     B(f32, out)                 \
     B(f32, work)
 #define VOX_SAMPLE_ROWS_ARGS(S) \
-    S(f64, scale_f64)           \
     S(i64, BH)                  \
     S(i64, R)                   \
     S(i64, NB)                  \
-    S(i64, part)                \
+    S(i64, sb)                  \
+    S(i64, sh)                  \
+    S(i64, st)                  \
+    S(i64, tok)                 \
     S(i32, V)                   \
     S(i32, D)                   \
     S(i32, frame_blocks)        \
@@ -175,9 +178,11 @@
     S(i32, sink)                \
     S(f32, scale)               \
     S(i32, nsplit)              \
-    S(i32, pad0)
+    S(i32, heads)
 
-/* query_select: keep flags, compaction and the pruned rows' sources. */
+/* query_select: keep flags, compaction and the pruned rows' sources. q is
+ * read as in sample_rows (sb, sh, st, heads, tok). chunk: block rows a CTA
+ * of CUDA/HIP's exact kernel scans per turn (launch-specific). */
 #define VOX_QUERY_SELECT_BUFS(B) \
     B(e, q)                      \
     B(i32, win_ptr)              \
@@ -190,8 +195,14 @@
     S(i64, BH)                   \
     S(i64, NB)                   \
     S(i64, NBv)                  \
+    S(i64, sb)                   \
+    S(i64, sh)                   \
+    S(i64, st)                   \
+    S(i64, tok)                  \
     S(i32, V)                    \
-    S(i32, D)
+    S(i32, D)                    \
+    S(i32, heads)                \
+    S(i32, chunk)
 
 /* svg_classify: per head, the classification errors from sample_rows' sums
  * and the head's mask rows (kv_start/kv_count) from the pattern tables.

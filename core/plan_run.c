@@ -27,16 +27,39 @@ static vox_bref kept_count_ref(const vox_plan *plan)
     return plan->p.query_keep < 1.0 ? ref(&plan->kept_count) : (vox_bref){NULL, 0};
 }
 
-/* SVG: sampled rows on the device, then the classification on the device
+static int same_strides(const vox_tensor *a, const vox_tensor *b)
+{
+    return a->stride_batch == b->stride_batch && a->stride_head == b->stride_head &&
+           a->stride_token == b->stride_token;
+}
+
+/* Whether `op` reads the caller's q (and k, v when given) through slot_token
+ * instead of block copies: the backend lists it in caller_layout_ops and the
+ * tensors share q's strides (the kernels take one set). */
+static int reads_caller(const vox_plan *plan, vox_op op, const vox_tensor *q, const vox_tensor *k,
+                        const vox_tensor *v)
+{
+    const vox_backend *be = plan->ctx->be;
+    return be->caller_layout_ops && (be->caller_layout_ops(plan->ctx->dev) >> op & 1u) && (!k || same_strides(q, k)) &&
+           (!v || same_strides(q, v));
+}
+
+/* SVG: sampled rows on the device (from the caller's q, k, v when `direct`,
+ * else from the block copies), then the classification on the device
  * (svg_classify) or, for a backend without that op, on the host. */
-static vox_status classify_heads(vox_plan *plan)
+static vox_status classify_heads(vox_plan *plan, int direct, const vox_tensor *q, const vox_tensor *k,
+                                 const vox_tensor *v)
 {
     const vox_backend *be = plan->ctx->be;
     void *dev = plan->ctx->dev;
     int64_t R = plan->n_sample_rows, NB = plan->L.n_blocks;
-    vox_op_sample_rows op = {ref(&plan->qb), ref(&plan->kb), ref(&plan->vb), ref(&plan->sample_rows), R,
-                             ref(&plan->block_coord), plan->p.svg_frame_blocks, plan->p.svg_space_blocks,
-                             plan->p.svg_first_frame_sink, plan->scale, ref(&plan->sample_out)};
+    vox_op_sample_rows op = {.rows = ref(&plan->sample_rows), .n_rows = R, .block_coord = ref(&plan->block_coord),
+                             .frame_blocks = plan->p.svg_frame_blocks, .space_blocks = plan->p.svg_space_blocks,
+                             .sink = plan->p.svg_first_frame_sink, .scale = plan->scale, .out = ref(&plan->sample_out)};
+    if (direct)
+        op.cq = strided(q), op.ck = strided(k), op.cv = strided(v), op.slot_token = ref(&plan->slot_token);
+    else
+        op.q = ref(&plan->qb), op.k = ref(&plan->kb), op.v = ref(&plan->vb);
     vox_status st = be->sample_rows(dev, &plan->dims, &op);
     if (st)
         return st;
@@ -115,22 +138,30 @@ vox_status vox_plan_build(vox_plan *plan, const vox_tensor *q, const vox_tensor 
 
     int timed = plan->ctx->time_builds; /* timing waits for the device: opt-in */
     st = timed ? vox_timer_begin(plan->ctx) : VOX_OK;
-    /* block layout copies only for the ops that read them: query_select (q)
-     * and SVG's sampled rows (q, k, v); BSA's block means read the caller's
-     * q and k directly */
-    if (!st && (needs_select || p->mask_mode == VOX_MASK_SVG))
+    /* block layout copies only for the ops that read them and cannot read the
+     * caller's tensors (reads_caller): query_select (q) and SVG's sampled
+     * rows (q, k, v); BSA's block means always read the caller's q and k */
+    const int svg = p->mask_mode == VOX_MASK_SVG;
+    const int qs_direct = needs_select && reads_caller(plan, VOX_OP_query_select, q, NULL, NULL);
+    const int sr_direct = svg && reads_caller(plan, VOX_OP_sample_rows, q, k, v);
+    if (!st && ((needs_select && !qs_direct) || (svg && !sr_direct)))
         st = permute_in(plan, q, &plan->qb);
-    if (!st && p->mask_mode == VOX_MASK_SVG)
+    if (!st && svg && !sr_direct)
         st = permute_in(plan, k, &plan->kb);
-    if (!st && p->mask_mode == VOX_MASK_SVG)
+    if (!st && svg && !sr_direct)
         st = permute_in(plan, v, &plan->vb);
     if (!st && needs_select) {
-        vox_op_query_select qs = {ref(&plan->qb), ref(&plan->win_ptr), ref(&plan->windows),
-                                  ref(&plan->kept_count), ref(&plan->kept_rows), ref(&plan->fill_src)};
+        vox_op_query_select qs = {.win_ptr = ref(&plan->win_ptr), .windows = ref(&plan->windows),
+                                  .kept_count = ref(&plan->kept_count), .kept_rows = ref(&plan->kept_rows),
+                                  .fill_src = ref(&plan->fill_src)};
+        if (qs_direct)
+            qs.cq = strided(q), qs.slot_token = ref(&plan->slot_token);
+        else
+            qs.q = ref(&plan->qb);
         st = be->query_select(dev, &plan->dims, &qs);
     }
-    if (!st && p->mask_mode == VOX_MASK_SVG)
-        st = classify_heads(plan);
+    if (!st && svg)
+        st = classify_heads(plan, sr_direct, q, k, v);
     if (!st && p->mask_mode == VOX_MASK_BSA)
         st = select_kv(plan, q, k);
     double ms = -1;

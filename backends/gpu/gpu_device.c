@@ -59,6 +59,10 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->force_scalar = vox_env_flag("VOXATTN_GPU_SCALAR");
     g->kv_cum_f32 = vox_env_flag("VOXATTN_KV_SELECT_CUMULATIVE_F32");
     g->kv_mma_inline = vox_env_flag("VOXATTN_KV_SELECT_MMA_INLINE");
+    g->srm_w8 = vox_env_flag("VOXATTN_SAMPLE_ROWS_W8");
+    g->block_copies = vox_env_flag("VOXATTN_GPU_BLOCK_COPIES");
+    g->qs_chunk128 = vox_env_flag("VOXATTN_QUERY_SELECT_CHUNK128");
+    g->bm_nopipe = vox_env_flag("VOXATTN_BLOCK_MEANS_NOPIPE");
     g->profile = vox_env_flag("VOXATTN_GPU_PROFILE");
     if (G->push(g) != 0) {
         G->close_dev(g);
@@ -189,6 +193,13 @@ vox_status gpu_finish(void *dev)
 }
 
 uint64_t gpu_host_waits(void *dev) { return ((const gpu_dev *)dev)->host_waits; }
+
+/* sample_rows and query_select read the caller's tensors (rows_view.cuh)
+ * unless VOXATTN_GPU_BLOCK_COPIES is set. */
+uint32_t gpu_caller_layout_ops(void *dev)
+{
+    return ((const gpu_dev *)dev)->block_copies ? 0 : 1u << VOX_OP_sample_rows | 1u << VOX_OP_query_select;
+}
 
 vox_status gpu_timer_begin(void *dev)
 {

@@ -47,6 +47,10 @@ typedef struct gpu_dev {
     int force_scalar;
     int kv_cum_f32; /* VOXATTN_KV_SELECT_CUMULATIVE_F32: the CUMULATIVE rule on the f32 kv_select kernel */
     int kv_mma_inline; /* VOXATTN_KV_SELECT_MMA_INLINE: kv_select's tensor-core kernel splits the keys itself */
+    int srm_w8;     /* VOXATTN_SAMPLE_ROWS_W8: sample_rows on the 8-warp tensor-core kernel */
+    int block_copies; /* VOXATTN_GPU_BLOCK_COPIES: sample_rows, query_select on block copies (caller_layout_ops 0) */
+    int qs_chunk128;  /* VOXATTN_QUERY_SELECT_CHUNK128: query_select's exact kernel in turns of 128 block rows */
+    int bm_nopipe;    /* VOXATTN_BLOCK_MEANS_NOPIPE: block_means without its next rows' loads in flight */
     int profile; /* VOXATTN_GPU_PROFILE: every launch run alone, its time logged (INFO); blocks */
     void *vendor;                 /* the backend's own state (CUDA: the sm_90a path), or NULL */
     const char *vendor_attention; /* the vendor attention path's name for the open log, or NULL */
@@ -141,6 +145,8 @@ vox_status gpu_launch_op(gpu_dev *g, vox_op op, int fn, int64_t grid, unsigned b
 const char *gpu_last_kernel(void *dev, vox_op op);
 /* vox_backend.host_waits. */
 uint64_t gpu_host_waits(void *dev);
+/* vox_backend.caller_layout_ops. */
+uint32_t gpu_caller_layout_ops(void *dev);
 /* min(work, blocks per_sm on each multiprocessor) */
 int64_t gpu_cap_grid(const gpu_dev *g, int64_t work, int per_sm);
 
@@ -153,6 +159,7 @@ VOX_BACKEND_DECLARE_ALL_OPS(gpu_) /* core/backend.h */
     {                                                                                                 \
         .kind = (KIND), .name = (NAME), .probe = (PROBE), .open = (OPEN), VOX_BACKEND_DEVICE(gpu_),   \
         .host_waits = gpu_host_waits, VOX_BACKEND_TIMERS(gpu_), VOX_BACKEND_ALL_OPS(gpu_)             \
+        .caller_layout_ops = gpu_caller_layout_ops                                                     \
     }
 
 #endif

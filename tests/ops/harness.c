@@ -186,6 +186,27 @@ void oh_add_qkv(op_inputs *in, uint64_t seed)
         oh_add_blocks(in, names[w], w, seed);
 }
 
+int oh_add_caller_copy(op_inputs *in, const char *name, int from)
+{
+    const op_case *c = in->c;
+    const vox_layout *L = &in->L;
+    int64_t *st = in->strides, N = L->n_tokens, S = L->n_slots, D = c->D;
+    int64_t off = oh_caller_strides(c, N, &st[0], &st[1], &st[2], &st[3], &st[4], &st[5]);
+    size_t n = oh_caller_span(c, N, st[0], st[1], st[2], D);
+    int i = oh_add(in, name, OB_ELEM, n, 0);
+    float *x = in->buf[i].f32;
+    const float *xb = in->buf[from].f32;
+    in->buf[i].offset = (size_t)off * vox_dtype_size(c->dtype);
+    for (size_t k = 0; k < n; k++)
+        x[k] = (c->fill & FILL_PAD_NAN) ? NAN : 0.0f;
+    for (int64_t bh = 0; bh < c->B * c->H; bh++)
+        for (int64_t s = 0; s < S; s++)
+            if (L->slot_token[s] >= 0)
+                memcpy(x + (bh / c->H) * st[0] + (bh % c->H) * st[1] + L->slot_token[s] * st[2], xb + (bh * S + s) * D,
+                       sizeof(float) * (size_t)D);
+    return i;
+}
+
 /* Random kept rows: per (bh, block) a random non-empty subset of the valid
  * rows, ascending; with FILL_TIES one video block keeps none. */
 void oh_random_kept(const op_inputs *in, uint64_t seed, int32_t *count, int32_t *rows)

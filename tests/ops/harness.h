@@ -61,6 +61,7 @@ typedef struct op_case {
     int wt, wh, ww;       /* query_select window (0: min(2, block)) */
     int mask;             /* attention_forward: MASK_* */
     int frame_blocks, space_blocks, sink; /* sample_rows */
+    int caller;           /* sample_rows, query_select: q (k, v) also in the caller's layout, with slot_token */
     int perf_only;        /* timed in --perf, not compared (too big for the reference) */
 } op_case;
 
@@ -201,6 +202,12 @@ int oh_compare_bytes(const op_inputs *in, const op_outputs *dev, const op_output
 float *oh_add_blocks(op_inputs *in, const char *name, int which, uint64_t seed);
 /* Adds q, k, v (oh_add_blocks with which 0, 1, 2 and one seed). */
 void oh_add_qkv(op_inputs *in, uint64_t seed);
+
+/* Adds `name`, the caller's tensor in the case's layout (c->layout; its
+ * strides into in->strides) holding the valid rows of block-layout buffer
+ * `from` at their tokens; everything else NaN with FILL_PAD_NAN (it must
+ * never be read), else 0. Returns its index. */
+int oh_add_caller_copy(op_inputs *in, const char *name, int from);
 
 /* Random kept rows: per (bh, block) a random non-empty subset of the valid
  * rows (all of a global block), ascending; with FILL_TIES block 0 keeps none. */

@@ -5,7 +5,9 @@
  * slot), a NaN query row and +-Inf in query rows (NaN cosines: least
  * similar, never a source), NaN padding, and the shapes of the CUDA/HIP
  * fast path (head dims, unaligned rows, many windows, many blocks; ties,
- * near ties and NaN/Inf rows send blocks to its exact kernel). kept_count,
+ * near ties and NaN/Inf rows send blocks to its exact kernel); q also in the
+ * caller's layouts with slot_token (read by a backend listing query_select
+ * in caller_layout_ops; NaN between rows). kept_count,
  * the kept rows and fill_src must equal the reference exactly; on the device
  * a pruned slot's source must be a kept slot of its block. */
 #include <math.h>
@@ -19,7 +21,8 @@
  * with the vox_op_query_select field it fills (harness.h). */
 #define QUERY_SELECT_BUFS(B) B(QS_Q, q) B(QS_WIN_PTR, win_ptr) B(QS_WINDOWS, windows) B(QS_KEPT_COUNT, kept_count) \
     B(QS_KEPT_ROWS, kept_rows) B(QS_FILL, fill_src)
-enum { QS_BLOCK_VALID, QUERY_SELECT_BUFS(OH_BUF_INDEX) };
+/* then, for c->caller, the caller's q and slot_token */
+enum { QS_BLOCK_VALID, QUERY_SELECT_BUFS(OH_BUF_INDEX) QS_CQ, QS_SLOT_TOKEN };
 
 static int query_select_inputs(const op_case *c, op_inputs *in)
 {
@@ -132,12 +135,21 @@ static int query_select_inputs(const op_case *c, op_inputs *in)
     oh_add(in, "kept_count", OB_I32, (size_t)(BH * NB), 1);
     oh_add(in, "kept_rows", OB_I32, (size_t)(BH * NB * V), 1);
     oh_add(in, "fill_src", OB_I32, (size_t)(BH * S), 1);
+    if (c->caller) {
+        oh_add_caller_copy(in, "cq", QS_Q);
+        i = oh_add(in, "slot_token", OB_I32, (size_t)S, 0);
+        memcpy(in->buf[i].i32, L->slot_token, sizeof(int32_t) * (size_t)S);
+    }
     return 0;
 }
 
 static vox_status query_select_run(const op_inputs *in, const op_side *s)
 {
     vox_op_query_select op = {QUERY_SELECT_BUFS(OH_BUF_REF)};
+    if (in->c->caller) {
+        op.cq = (vox_strided){oh_ref(s, in, QS_CQ), in->c->dtype, in->strides[0], in->strides[1], in->strides[2]};
+        op.slot_token = oh_ref(s, in, QS_SLOT_TOKEN);
+    }
     return s->ctx->be->query_select(s->ctx->dev, &in->dims, &op);
 }
 
@@ -231,8 +243,21 @@ static const op_case cases[] = {
      .param = 0.5, .wt = 1, .wh = 2, .ww = 2},
     {"keep50_many_blocks_nan_bf16", SHAPE(1, 6, 32, 16, 32, 32, 100, 0, 4, 4, 4), VOX_BF16, FILL_NAN,
      .drop_block = -1, .param = 0.5},
+    /* the caller's layouts: 16-byte rows (D 128, workload data), rows off
+     * 16 bytes (scalar loads), near ties (the exact kernel), several blocks per
+     * CTA with a NaN row (the prefetch of later blocks' rows) */
+    {"caller_bnhd_workload_keep50_d128_bf16", SHAPE(1, 2, 128, 4, 8, 8, 8, 0, 4, 4, 4), VOX_BF16,
+     FILL_WORKLOAD | FILL_PAD_NAN, .drop_block = -1, .param = 0.5, .layout = LAYOUT_BNHD, .caller = 1},
+    {"caller_packed_qkv_offset_keep50_bf16", SHAPE(1, 2, 64, 4, 8, 8, 8, 1, 2, 4, 4), VOX_BF16, FILL_PAD_NAN,
+     .drop_block = 1, .param = 0.5, .layout = LAYOUT_PACKED_QKV, .layout_offset = 3, .caller = 1},
+    {"caller_bhnd_near_ties_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, FILL_TIES | FILL_NEAR,
+     .drop_block = -1, .param = 0.5, .layout = LAYOUT_BHND, .caller = 1},
+    {"caller_bnhd_many_blocks_nan_bf16", SHAPE(1, 6, 32, 16, 32, 32, 100, 0, 4, 4, 4), VOX_BF16, FILL_NAN,
+     .drop_block = -1, .param = 0.5, .layout = LAYOUT_BNHD, .caller = 1},
     {"perf_wan_like_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .param = 0.5, .perf_only = 1},
+    {"perf_wan_like_caller_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .param = 0.5, .layout = LAYOUT_BNHD, .caller = 1, .perf_only = 1},
 };
 
 const op_entry op_query_select = {

@@ -2,11 +2,15 @@
  * first and last valid slot, spatial/temporal widths 0 and 1, the first-frame
  * sink, text blocks, ragged and padding-only blocks (D 128 with blocks of 64
  * slots: tiles of every fill), NaN in padding (must not reach anything), NaN
- * in one key (reaches every row), Inf in one value, huge logits. The
- * output f32 [BH*R*3] is compared by normalized error. */
+ * in one key (reaches every row), Inf in one value, huge logits; q, k, v
+ * also given in the caller's layouts [B,H,N,D], [B,N,H,D] and a packed qkv
+ * view (16-byte aligned or not) with slot_token, NaN between rows (a backend
+ * listing sample_rows in caller_layout_ops reads those, the others the block
+ * copies). The output f32 [BH*R*3] is compared by normalized error. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 
@@ -14,7 +18,8 @@
  * with the vox_op_sample_rows field it fills (harness.h). */
 #define SAMPLE_ROWS_BUFS(B) B(SR_Q, q) B(SR_K, k) B(SR_V, v) B(SR_ROWS, rows) B(SR_COORD, block_coord) \
     B(SR_OUT, out)
-enum { SR_BLOCK_VALID, SAMPLE_ROWS_BUFS(OH_BUF_INDEX) };
+/* then, for c->caller, the caller's q, k, v and slot_token */
+enum { SR_BLOCK_VALID, SAMPLE_ROWS_BUFS(OH_BUF_INDEX) SR_CQ, SR_CK, SR_CV, SR_SLOT_TOKEN };
 
 static int sample_rows_inputs(const op_case *c, op_inputs *in)
 {
@@ -55,6 +60,11 @@ static int sample_rows_inputs(const op_case *c, op_inputs *in)
     for (int64_t k = 0; k < 3 * L->n_blocks; k++)
         in->buf[i].i32[k] = L->block_coord[k];
     oh_add(in, "out", OB_F32, (size_t)(BH * R * 3), 1);
+    if (c->caller) {
+        oh_add_caller_copy(in, "cq", SR_Q), oh_add_caller_copy(in, "ck", SR_K), oh_add_caller_copy(in, "cv", SR_V);
+        i = oh_add(in, "slot_token", OB_I32, (size_t)S, 0);
+        memcpy(in->buf[i].i32, L->slot_token, sizeof(int32_t) * (size_t)S);
+    }
     return 0;
 }
 
@@ -69,6 +79,13 @@ static vox_status sample_rows_run(const op_inputs *in, const op_side *s)
         .sink = c->sink,
         .scale = in->scale,
     };
+    if (c->caller) {
+        const int64_t *st = in->strides;
+        op.cq = (vox_strided){oh_ref(s, in, SR_CQ), c->dtype, st[0], st[1], st[2]};
+        op.ck = (vox_strided){oh_ref(s, in, SR_CK), c->dtype, st[0], st[1], st[2]};
+        op.cv = (vox_strided){oh_ref(s, in, SR_CV), c->dtype, st[0], st[1], st[2]};
+        op.slot_token = oh_ref(s, in, SR_SLOT_TOKEN);
+    }
     return s->ctx->be->sample_rows(s->ctx->dev, &in->dims, &op);
 }
 
@@ -94,8 +111,23 @@ static const op_case cases[] = {
      .space_blocks = 1, .sink = 1},
     {"d256_widths1_bf16", SHAPE(1, 2, 256, 4, 8, 8, 4, 0, 1, 4, 4), VOX_BF16, .drop_block = -1, .frame_blocks = 1,
      .space_blocks = 1},
+    /* the caller's layouts: the tensor-core kernel (16-byte aligned rows,
+     * D 128 and 64, ragged blocks, a NaN key, NaN between rows) and the f32
+     * kernels (f32; rows off 16 bytes) */
+    {"caller_bnhd_ragged_d128_v64_bf16", SHAPE(1, 2, 128, 6, 7, 9, 5, 0, 4, 4, 4), VOX_BF16, FILL_PAD_NAN,
+     .drop_block = -1, .space_blocks = 1, .sink = 1, .layout = LAYOUT_BNHD, .caller = 1},
+    {"caller_packed_qkv_widths1_d64_f16", SHAPE(2, 2, 64, 4, 8, 8, 6, 1, 1, 4, 4), VOX_F16, FILL_PAD_NAN,
+     .drop_block = -1, .frame_blocks = 1, .space_blocks = 1, .layout = LAYOUT_PACKED_QKV, .caller = 1},
+    {"caller_bhnd_nan_key_bf16", SHAPE(1, 2, 64, 4, 8, 8, 8, 0, 1, 4, 4), VOX_BF16, FILL_NAN | FILL_PAD_NAN,
+     .drop_block = -1, .layout = LAYOUT_BHND, .caller = 1},
+    {"caller_bnhd_offset_unaligned_bf16", SHAPE(1, 2, 64, 4, 8, 8, 8, 0, 1, 4, 4), VOX_BF16, FILL_PAD_NAN,
+     .drop_block = -1, .sink = 1, .layout = LAYOUT_BNHD, .layout_offset = 3, .caller = 1},
+    {"caller_packed_qkv_text_f32", SHAPE(2, 2, 32, 3, 8, 8, 20, 1, 1, 4, 4), VOX_F32, FILL_PAD_NAN,
+     .drop_block = 2, .sink = 1, .layout = LAYOUT_PACKED_QKV, .caller = 1},
     {"perf_wan_like_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .perf_only = 1},
+    {"perf_wan_like_caller_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .layout = LAYOUT_BNHD, .caller = 1, .perf_only = 1},
 };
 
 const op_entry op_sample_rows = {

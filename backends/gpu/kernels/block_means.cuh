@@ -12,7 +12,9 @@
  * VOX_BM_ROWS rows' chunks in flight (64 bytes) and sums them in row order,
  * so every element's sum is the reference's. The grid is what stays
  * resident (VOX_BM_CTAS per multiprocessor, 64 registers: 1024 threads),
- * grid-stride: no tail wave.
+ * grid-stride: no tail wave. The pipelined kernels (vox_block_means_pipe_*,
+ * the default) issue the next VOX_BM_ROWS rows' loads before adding the
+ * current ones (96 registers, VOX_BM_PIPE_CTAS per multiprocessor).
  *
  * f16/bf16 elements are widened to f64 without a conversion instruction
  * (F2F.F64 runs on a low-throughput unit on NVIDIA): the element's bits, moved into an f64's
@@ -31,11 +33,14 @@
  * infinities, else that infinity (the finite elements cannot overflow f64).
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
-#define VOX_GPU_KERNELS_block_means(R, O, M) R(block_means_f32) R(block_means_f16) R(block_means_bf16)
+#define VOX_GPU_KERNELS_block_means(R, O, M)                                                      \
+    R(block_means_f32) R(block_means_f16) R(block_means_bf16) R(block_means_pipe_f32) R(block_means_pipe_f16) \
+        R(block_means_pipe_bf16)
 
 /* Launch geometry the kernels and the launcher share. */
-#define VOX_BM_THREADS 128 /* threads per CTA */
-#define VOX_BM_CTAS 8      /* CTAs per multiprocessor (the kernels' launch bounds) */
+#define VOX_BM_THREADS 128  /* threads per CTA */
+#define VOX_BM_CTAS 8       /* CTAs per multiprocessor (the kernels' launch bounds) */
+#define VOX_BM_PIPE_CTAS 5  /* the same for the pipelined kernels (vox_block_means_pipe_*) */
 /* Threads per item for a row of `chunks` chunks: a power of two from 4 to the CTA. */
 #define VOX_BM_GROUP(chunks) \
     ((chunks) > 64 ? 128 : (chunks) > 32 ? 64 : (chunks) > 16 ? 32 : (chunks) > 8 ? 16 : (chunks) > 4 ? 8 : 4)
@@ -45,9 +50,9 @@
 #define VOX_BM_ROWS 4 /* rows in flight per thread with 16-byte loads (scalar loads: 2) */
 #define VOX_BM_TB 64  /* rows per token stage */
 #if VOX_GPU_HIP
-#define VOX_BM_BOUNDS __launch_bounds__(VOX_BM_THREADS)
+#define VOX_BM_BOUNDS(CTAS) __launch_bounds__(VOX_BM_THREADS)
 #else
-#define VOX_BM_BOUNDS __launch_bounds__(VOX_BM_THREADS, VOX_BM_CTAS)
+#define VOX_BM_BOUNDS(CTAS) __launch_bounds__(VOX_BM_THREADS, CTAS)
 #endif
 
 /* The 16-bit element types (EXP: the exponent field's mask, MANT: the
@@ -140,20 +145,24 @@ template <class C, bool ALIGNED> __device__ __forceinline__ uint4 vox_bm_load(co
     return make_uint4(w[0], w[1], w[2], w[3]);
 }
 
-/* acc[0..VEC) += the chunks of the ROWS rows of tokens tok (-1: no row,
- * adds +0, a no-op as the sum is never -0), in row order; returns nonzero
- * when one of the elements is Inf or NaN (then moved wrongly). */
+/* w[i] = the chunk of the row of token tok[i] (-1: no row, zeros), i < ROWS. */
 template <class C, bool ALIGNED, int ROWS>
-__device__ __forceinline__ unsigned vox_bm_rows(double *acc, const typename C::T *xe, const int *tok, int nv,
-                                                i64 st)
+__device__ __forceinline__ void vox_bm_fetch(uint4 *w, const typename C::T *xe, const int *tok, int nv, i64 st)
 {
-    uint4 w[ROWS];
+#pragma unroll
+    for (int i = 0; i < ROWS; i++)
+        w[i] = tok[i] >= 0 ? vox_bm_load<C, ALIGNED>(xe + tok[i] * st, nv) : make_uint4(0, 0, 0, 0);
+}
+
+/* acc[0..VEC) += the ROWS chunks w (a missing row's zeros add +0, a no-op as
+ * the sum is never -0), in row order; returns nonzero when one of the
+ * elements is Inf or NaN (then moved wrongly). */
+template <class C, int ROWS> __device__ __forceinline__ unsigned vox_bm_add(double *acc, const uint4 *w)
+{
     unsigned any = 0;
 #pragma unroll
-    for (int i = 0; i < ROWS; i++) {
-        w[i] = tok[i] >= 0 ? vox_bm_load<C, ALIGNED>(xe + tok[i] * st, nv) : make_uint4(0, 0, 0, 0);
+    for (int i = 0; i < ROWS; i++)
         any |= C::special(w[i].x) | C::special(w[i].y) | C::special(w[i].z) | C::special(w[i].w);
-    }
 #pragma unroll
     for (int i = 0; i < ROWS; i++) {
         const unsigned words[4] = {w[i].x, w[i].y, w[i].z, w[i].w};
@@ -169,7 +178,38 @@ __device__ __forceinline__ unsigned vox_bm_rows(double *acc, const typename C::T
     return any;
 }
 
-template <class DT, bool ALIGNED>
+/* acc += the chunks of the rn rows of tokens tok, in row order (rows past rn
+ * within the token stage have token -1). PIPE: the next ROWS rows' loads are
+ * issued before the current ones are added (2 ROWS in flight, more
+ * registers); else load ROWS, add them. */
+template <class C, bool ALIGNED, int ROWS, bool PIPE>
+__device__ __forceinline__ unsigned vox_bm_stage(double *acc, const typename C::T *xe, const int *tok, int rn, int nv,
+                                                 i64 st)
+{
+    unsigned any = 0;
+    uint4 w[ROWS], wn[ROWS];
+    if (!PIPE) {
+        for (int r = 0; r < rn; r += ROWS) { /* VOX_BM_TB is a multiple of ROWS */
+            vox_bm_fetch<C, ALIGNED, ROWS>(w, xe, tok + r, nv, st);
+            any |= vox_bm_add<C, ROWS>(acc, w);
+        }
+        return any;
+    }
+    if (rn > 0)
+        vox_bm_fetch<C, ALIGNED, ROWS>(w, xe, tok, nv, st);
+    for (int r = 0; r < rn; r += 2 * ROWS) { /* VOX_BM_TB is a multiple of 2 ROWS */
+        if (r + ROWS < rn)
+            vox_bm_fetch<C, ALIGNED, ROWS>(wn, xe, tok + r + ROWS, nv, st);
+        any |= vox_bm_add<C, ROWS>(acc, w);
+        if (r + 2 * ROWS < rn)
+            vox_bm_fetch<C, ALIGNED, ROWS>(w, xe, tok + r + 2 * ROWS, nv, st);
+        if (r + ROWS < rn)
+            any |= vox_bm_add<C, ROWS>(acc, wn);
+    }
+    return any;
+}
+
+template <class DT, bool ALIGNED, bool PIPE>
 __device__ void block_means(const typename DT::T *x, const int *slot_token, const int *kc, const int *kr,
                             const int *valid, float *out, int (*tok)[VOX_BM_TB], const vox_block_means_args &a)
 {
@@ -198,9 +238,7 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
                     tok[g][t] = r0 + t < n ? slot_token[j * V + (kc ? kr[m * V + r0 + t] : r0 + t)] : -1;
                 __syncthreads();
                 const int rn = nv > 0 && n > r0 ? (n - r0 < VOX_BM_TB ? n - r0 : VOX_BM_TB) : 0;
-                unsigned any = 0;
-                for (int r = 0; r < rn; r += ROWS) /* VOX_BM_TB is a multiple of ROWS */
-                    any |= vox_bm_rows<C, ALIGNED, ROWS>(acc, xe, &tok[g][r], nv, a.st);
+                const unsigned any = vox_bm_stage<C, ALIGNED, ROWS, PIPE>(acc, xe, tok[g], rn, nv, a.st);
                 /* rare: the stage's rows again, to note their Inf/NaN elements */
                 for (int r = 0; any && r < rn; r++)
                     sp = vox_bm_note<C>(vox_bm_load<C, ALIGNED>(xe + tok[g][r] * a.st, nv), sp);
@@ -213,8 +251,8 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
     }
 }
 
-#define VOX_BLOCK_MEANS_KERNEL(NAME, DT)                                                                   \
-    VOX_KERNEL void VOX_BM_BOUNDS                                                                          \
+#define VOX_BLOCK_MEANS_KERNEL(NAME, DT, PIPE, CTAS)                                                       \
+    VOX_KERNEL void VOX_BM_BOUNDS(CTAS)                                                                    \
         vox_block_means_##NAME(vox_block_means_bufs b, vox_block_means_args a)                            \
     {                                                                                                      \
         typedef vox_bm_of<DT>::C C;                                                                        \
@@ -224,20 +262,29 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
         const int *slot_token = vox_ptr<const int>(b.slot_token), *kc = vox_ptr<const int>(b.kept_count), \
                   *kr = vox_ptr<const int>(b.kept_rows), *valid = vox_ptr<const int>(b.valid);             \
         if (aligned)                                                                                       \
-            block_means<DT, true>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,                   \
-                                  vox_ptr<float>(b.out), tok, a);                                         \
+            block_means<DT, true, PIPE>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,             \
+                                        vox_ptr<float>(b.out), tok, a);                                   \
         else                                                                                               \
-            block_means<DT, false>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,                  \
-                                   vox_ptr<float>(b.out), tok, a);                                        \
+            block_means<DT, false, PIPE>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,            \
+                                         vox_ptr<float>(b.out), tok, a);                                  \
     }
-VOX_EACH_DTYPE(VOX_BLOCK_MEANS_KERNEL)
+VOX_BLOCK_MEANS_KERNEL(f32, vox_t_f32, false, VOX_BM_CTAS)
+VOX_BLOCK_MEANS_KERNEL(f16, vox_t_f16, false, VOX_BM_CTAS)
+VOX_BLOCK_MEANS_KERNEL(bf16, vox_t_bf16, false, VOX_BM_CTAS)
+VOX_BLOCK_MEANS_KERNEL(pipe_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS)
+VOX_BLOCK_MEANS_KERNEL(pipe_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS)
+VOX_BLOCK_MEANS_KERNEL(pipe_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS)
 
 #endif
 
 #ifdef VOX_GPU_HOST
 
 /* VOX_BM_THREADS threads per CTA, a group of VOX_BM_GROUP per (bh, block),
- * as many CTAs as stay resident (grid-stride). */
+ * as many CTAs as stay resident (grid-stride): the pipelined kernels
+ * (vox_block_means_pipe_*, 2 VOX_BM_ROWS rows in flight per thread while it
+ * adds, VOX_BM_PIPE_CTAS per multiprocessor), or with
+ * VOXATTN_BLOCK_MEANS_NOPIPE=1 the others (load VOX_BM_ROWS rows, add them;
+ * VOX_BM_CTAS per multiprocessor). */
 vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
 {
     gpu_dev *g = dev;
@@ -248,12 +295,12 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
     if (!b.kept_count)
         b.kept_rows = 0;
     GPU_OP_ARGS(block_means);
-    int fn = BY_DTYPE(block_means);
+    int fn = g->bm_nopipe ? BY_DTYPE(block_means) : BY_DTYPE(block_means_pipe);
     int64_t vec = d->dtype == VOX_F32 ? 4 : 8, chunks = (a.D + vec - 1) / vec;
     int64_t per_cta = VOX_BM_THREADS / VOX_BM_GROUP(chunks);
     int64_t ctas = (a.BH * a.NB + per_cta - 1) / per_cta;
-    return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, ctas, VOX_BM_CTAS), VOX_BM_THREADS, 1, 0,
-                         &b, &a);
+    return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, ctas, g->bm_nopipe ? VOX_BM_CTAS : VOX_BM_PIPE_CTAS),
+                         VOX_BM_THREADS, 1, 0, &b, &a);
 }
 
 #endif

@@ -5,11 +5,11 @@
  * else the window centre (fill_src), and compacts the kept rows.
  * The exact path, vox_qs_block: one CTA of VOX_QS_THREADS threads per (bh,
  * block); V <= 256. The block's rows are copied once into shared memory as
- * f64 (when the caller has V*(D+1) doubles of it; else read from global
- * memory), and every dot product and squared norm is one thread's sequential
- * f64 sum over e = 0..D-1, as in the reference (the products of f32 values
- * are exact in f64), so every cosine, hence every keep flag and fill source,
- * is bitwise the reference's. Phases: norms and cosines to the centre (a
+ * f32 (exact for every element type; when V*(D+1) floats fit in
+ * VOX_QS_SMEM; else read from global memory), and every dot product and
+ * squared norm is one thread's sequential f64 sum over e = 0..D-1, as in the
+ * reference (the products of f32 values are exact in f64), so every cosine,
+ * hence every keep flag and fill source, is bitwise the reference's. Phases: norms and cosines to the centre (a
  * thread per row), ranks (a thread per row), the pruned rows' nearest kept
  * rows (a group of G lanes per pruned row, each scanning every G-th row of
  * the window, then a shuffle reduction), an ordered compaction by warp 0.
@@ -28,6 +28,8 @@
 
 #ifdef VOX_GPU_DEVICE
 
+#include "rows_view.cuh"
+
 #define VOX_QS_SMEM (96 * 1024) /* gpu_query_select uses the same bound */
 
 /* cos from the dot and both squared norms, as the reference (core/backend.h):
@@ -41,14 +43,16 @@ __device__ __forceinline__ double vox_qs_cosine(double dot, double na, double nb
 }
 
 /* Row r (local slot) of the block, dim e: from the shared copy (row stride
- * D+1 doubles: lanes reading different rows hit different banks) or global. */
+ * D+1 floats: lanes reading different rows hit different banks) or global
+ * (at qh + roff[r]: the head's origin and the row offsets, rows_view.cuh). */
 template <class DT> struct vox_qs_rows {
-    const double *sm;
-    const typename DT::T *q;
-    i64 row0, D;
+    const float *sm;
+    const typename DT::T *qh;
+    const i64 *roff;
+    i64 D;
     __device__ __forceinline__ double at(i64 r, i64 e) const
     {
-        return sm ? sm[r * (D + 1) + e] : (double)DT::ld(q, (row0 + r) * D + e);
+        return sm ? (double)sm[r * (D + 1) + e] : (double)DT::ld(qh + roff[r], e);
     }
 };
 
@@ -89,31 +93,36 @@ __device__ void vox_qs_compact(const unsigned char *kept, i64 m, i64 V, int *kep
 
 /* The exact path for block row m = bh*NB + j (every thread of the CTA;
  * ends with a barrier). in_smem: the CTA's dynamic shared memory holds
- * V*(D+1) doubles for the block's rows (else they are read from global
+ * V*(D+1) floats for the block's rows (else they are read from global
  * memory). */
 template <class DT>
 __device__ void vox_qs_block(i64 m, const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
-                             int *kept_count, int *kept_rows, int *fill, i64 NB, i64 NBv, i64 V, i64 D, bool in_smem)
+                             int *kept_count, int *kept_rows, int *fill, i64 NB, i64 NBv, i64 V, i64 D, bool in_smem,
+                             const vox_query_select_args &a)
 {
     __shared__ double nrm[256], cc[256];
     __shared__ int win_of[256], plist[256], np;
     __shared__ unsigned char kept[256];
+    __shared__ i64 roff[256]; /* the block's rows (-1: padding, never read) */
     const int tid = threadIdx.x, lane = tid % VOX_WARP_SIZE;
-    double *qs = (double *)vox_dyn_smem;
+    float *qs = (float *)vox_dyn_smem;
     const i64 S = NB * V;
     const i64 bh = m / NB, j = m - bh * NB, base = bh * S, s0 = j * V;
-    const vox_qs_rows<DT> x = {in_smem ? qs : nullptr, q, base + s0, D};
+    const vox_rows_view<typename DT::T> qv = vox_rows_of(q, bh, a);
+    const vox_qs_rows<DT> x = {in_smem ? qs : nullptr, qv.x, roff, D};
     for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
         fill[base + s0 + r] = (int)(s0 + r);
         win_of[r] = -1;
         kept[r] = (unsigned char)(j >= NBv && r < valid[j]);
+        roff[r] = r < valid[j] ? qv.slot(s0 + r) * qv.st : -1;
     }
     if (tid == 0)
         np = 0;
+    __syncthreads();
     if (j < NBv && in_smem)
         for (i64 y = tid; y < V * D; y += VOX_QS_THREADS) {
             i64 r = y / D, e = y - r * D;
-            qs[r * (D + 1) + e] = DT::ld(q, (base + s0) * D + y);
+            qs[r * (D + 1) + e] = roff[r] >= 0 ? DT::ld(qv.x + roff[r], e) : 0.f;
         }
     __syncthreads();
     if (j < NBv) {
@@ -204,28 +213,30 @@ __device__ void vox_qs_block(i64 m, const typename DT::T *q, const int *win_ptr,
 }
 
 /* The exact kernel: every block row m the fast kernel marked (kept_count[m]
- * < 0) through vox_qs_block. Each CTA of a capped grid takes
- * VOX_QS_THREADS rows of kept_count at a time (grid-stride), lists the
- * marked ones and redoes them one after the other. */
+ * < 0) through vox_qs_block. Each CTA of a capped grid takes a.chunk (<=
+ * VOX_QS_THREADS) rows of kept_count at a time (grid-stride), lists the
+ * marked ones and redoes them one after the other: small turns spread the
+ * marked blocks over every resident CTA. */
 template <class DT>
 __device__ void query_select_exact(const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
-                                   int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D)
+                                   int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D,
+                                   const vox_query_select_args &a)
 {
     __shared__ int todo[VOX_QS_THREADS], nt;
-    const int tid = threadIdx.x;
-    const bool in_smem = V * (D + 1) * 8 <= VOX_QS_SMEM;
+    const int tid = threadIdx.x, C = a.chunk;
+    const bool in_smem = V * (D + 1) * 4 <= VOX_QS_SMEM;
     const i64 items = BH * NB;
-    for (i64 m0 = (i64)blockIdx.x * VOX_QS_THREADS; m0 < items; m0 += (i64)gridDim.x * VOX_QS_THREADS) {
+    for (i64 m0 = (i64)blockIdx.x * C; m0 < items; m0 += (i64)gridDim.x * C) {
         if (tid == 0)
             nt = 0;
         __syncthreads();
-        if (m0 + tid < items && kept_count[m0 + tid] < 0)
+        if (tid < C && m0 + tid < items && kept_count[m0 + tid] < 0)
             todo[atomicAdd(&nt, 1)] = tid;
         __syncthreads();
         const int n = nt;
         for (int i = 0; i < n; i++) /* each ends with a barrier */
             vox_qs_block<DT>(m0 + todo[i], q, win_ptr, windows, valid, kept_count, kept_rows, fill, NB, NBv, V, D,
-                             in_smem);
+                             in_smem, a);
         __syncthreads(); /* nt read before the next turn resets it */
     }
 }
@@ -237,7 +248,7 @@ __device__ void query_select_exact(const typename DT::T *q, const int *win_ptr, 
         query_select_exact<DT>(vox_ptr<const DT::T>(b.q), vox_ptr<const int>(b.win_ptr),                      \
                                vox_ptr<const int>(b.windows), vox_ptr<const int>(b.valid),                    \
                                vox_ptr<int>(b.kept_count), vox_ptr<int>(b.kept_rows), vox_ptr<int>(b.fill_src), \
-                               a.BH, a.NB, a.NBv, vox_i64(a.V), vox_i64(a.D));                                \
+                               a.BH, a.NB, a.NBv, vox_i64(a.V), vox_i64(a.D), a);                             \
     }
 VOX_EACH_DTYPE(VOX_QUERY_SELECT_EXACT_KERNEL)
 
@@ -250,25 +261,29 @@ VOX_EACH_DTYPE(VOX_QUERY_SELECT_EXACT_KERNEL)
 /* Two launches, both enqueued: the fast kernel (query_select_fast.cuh), one
  * CTA of VOX_QS_THREADS per (bh, block), VOX_QS_CTAS per multiprocessor,
  * grid-stride, no dynamic shared memory; then the exact kernel over the
- * blocks it marked, with a block's rows as f64 in dynamic shared memory when
- * V*(D+1) doubles fit in 96 KiB (the kernels' VOX_QS_SMEM; else it reads
- * them from global memory). */
+ * blocks it marked, with a block's rows as f32 in dynamic shared memory when
+ * V*(D+1) floats fit in 96 KiB (the kernels' VOX_QS_SMEM; else it reads
+ * them from global memory), its CTAs taking 32 block rows per turn, up to 8
+ * per multiprocessor (VOXATTN_QUERY_SELECT_CHUNK128=1: 128 rows per turn, 4
+ * per multiprocessor, as before). */
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
 {
     gpu_dev *g = dev;
-    vox_query_select_bufs b = {.q = gpu_dptr(p->q), .win_ptr = gpu_dptr(p->win_ptr), .windows = gpu_dptr(p->windows),
+    vox_query_select_bufs b = {.q = gpu_dptr(p->slot_token.buf ? p->cq.ref : p->q), .win_ptr = gpu_dptr(p->win_ptr), .windows = gpu_dptr(p->windows),
                                .valid = gpu_dptr(d->block_valid), .kept_count = gpu_dptr(p->kept_count),
                                .kept_rows = gpu_dptr(p->kept_rows), .fill_src = gpu_dptr(p->fill_src)};
     GPU_OP_ARGS(query_select);
-    const int64_t items = a.BH * a.NB, rows = (int64_t)a.V * (a.D + 1) * 8;
+    a.tok = (int64_t)gpu_dptr(p->slot_token); /* 0: q is a block copy */
+    const int64_t items = a.BH * a.NB, rows = (int64_t)a.V * (a.D + 1) * 4;
     vox_status st = gpu_launch_op(g, VOX_OP_query_select, BY_DTYPE(query_select), gpu_cap_grid(g, items, VOX_QS_CTAS),
                                   VOX_QS_THREADS, 1, 0, &b, &a);
     if (st)
         return st;
     int fn = by_dtype(d->dtype, GPU_FN_query_select_exact_f32, GPU_FN_query_select_exact_f16,
                       GPU_FN_query_select_exact_bf16);
+    a.chunk = g->qs_chunk128 ? VOX_QS_THREADS : 32;
     return gpu_launch_op(g, VOX_OP_query_select, fn,
-                         gpu_cap_grid(g, (items + VOX_QS_THREADS - 1) / VOX_QS_THREADS, 4), VOX_QS_THREADS, 1,
+                         gpu_cap_grid(g, (items + a.chunk - 1) / a.chunk, g->qs_chunk128 ? 4 : 8), VOX_QS_THREADS, 1,
                          rows <= 96 * 1024 ? (size_t)rows : 0, &b, &a);
 }
 

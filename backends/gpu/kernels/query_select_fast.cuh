@@ -128,11 +128,11 @@ template <int S, int H> __device__ __forceinline__ void vox_qf_reduce(float (&g)
 }
 static_assert(VOX_QF_G == 16 && VOX_QF_NG == 40, "vox_qf_gram's layout: 40 = 2^3 * 5 entries over 16 lanes");
 
-/* gs[vox_qf_tri(a, b)] = the f32 Gram matrix of the m (<= VOX_QF_M) rows from
- * row0 (zero rows past m); every lane of the warp calls it (m = 0 for a
- * group without a window); gs: the group's VOX_QF_NG floats. */
+/* gs[vox_qf_tri(a, b)] = the f32 Gram matrix of the m (<= VOX_QF_M) rows at
+ * qh + roff[a] (zero rows past m); every lane of the warp calls it (m = 0 for
+ * a group without a window); gs: the group's VOX_QF_NG floats. */
 template <class DT, bool ALIGNED>
-__device__ __forceinline__ void vox_qf_gram(const typename DT::T *q, i64 row0, int m, i64 D, float *gs)
+__device__ __forceinline__ void vox_qf_gram(const typename DT::T *qh, const i64 *roff, int m, i64 D, float *gs)
 {
     typedef vox_qf_chunk<DT> C;
     const int lane = threadIdx.x % VOX_QF_G;
@@ -147,7 +147,7 @@ __device__ __forceinline__ void vox_qf_gram(const typename DT::T *q, i64 row0, i
         for (int a = 0; a < VOX_QF_M; a++) {
             w[a][0] = w[a][1] = w[a][2] = w[a][3] = 0;
             if (a < m)
-                vox_qf_load<DT, ALIGNED>(q + (row0 + a) * D, c * C::VEC, D, w[a]);
+                vox_qf_load<DT, ALIGNED>(qh + roff[a], c * C::VEC, D, w[a]);
         }
 #pragma unroll
         for (int e = 0; e < C::VEC; e++) {
@@ -180,19 +180,20 @@ static_assert(VOX_QF_M == 8 && sizeof(vox_qf_group) % 8 == 0, "vox_qf_group.k: o
 
 /* Window w of the block (-1: none; every lane of the warp calls it): its
  * rows' keep flags into kept (local slots) and its pruned rows' fill_src,
- * or false for a lane that saw the window cannot be certified. Lane l < m
- * takes row l; the loops over the window's rows run VOX_QF_M times
- * (predicated past m), so they unroll. */
+ * or false for a lane that saw the window cannot be certified. The block's
+ * rows are at qh + roff[local slot]; base = bh*S. Lane l < m takes row l; the
+ * loops over the window's rows run VOX_QF_M times (predicated past m), so
+ * they unroll. */
 template <class DT, bool ALIGNED>
-__device__ bool vox_qf_window(const typename DT::T *q, const int *windows, int w, i64 base, i64 s0, i64 D,
-                              double eps, unsigned char *kept, int *fill, vox_qf_group &sh)
+__device__ bool vox_qf_window(const typename DT::T *qh, const i64 *roff, const int *windows, int w, i64 base, i64 s0,
+                              i64 D, double eps, unsigned char *kept, int *fill, vox_qf_group &sh)
 {
     const int l = threadIdx.x % VOX_QF_G;
     int first = 0, m = 0, cl = 0, keep = 0;
     if (w >= 0)
         first = windows[4 * w], m = windows[4 * w + 1], cl = windows[4 * w + 2] - first, keep = windows[4 * w + 3];
     const bool big = m > VOX_QF_M, row = l < m && !big, item = row && l != cl;
-    vox_qf_gram<DT, ALIGNED>(q, base + first, big ? 0 : m, D, sh.g);
+    vox_qf_gram<DT, ALIGNED>(qh, roff + (first - s0), big ? 0 : m, D, sh.g);
     VOX_SYNCWARP();
     const int lr = row ? l : 0, l0 = lr * (2 * VOX_QF_M - 1 - lr) / 2; /* vox_qf_tri(lr, b) = l0 + b, b >= lr */
     const float n = sh.g[l0 + lr];
@@ -256,31 +257,49 @@ __device__ __forceinline__ i64 vox_qf_step(i64 j, i64 dj, i64 NB)
 }
 
 /* Hint: the V rows of block row mn, block jn of its head (when there is one
- * and it is a video block), into L2. */
+ * and it is a video block), into L2: a block copy's rows in one sweep; the
+ * caller's rows (tok) one per thread, from its offset *off, loaded by the
+ * previous call (so no load waits here) for this call's block, and the next
+ * offset (block row mn2, block jn2) loaded for the next call. */
 template <class DT>
-__device__ __forceinline__ void vox_qf_prefetch(const typename DT::T *q, i64 mn, i64 jn, i64 items, i64 NBv, i64 V,
-                                                i64 D)
+__device__ __forceinline__ void vox_qf_prefetch(const typename DT::T *q, i64 mn, i64 jn, i64 mn2, i64 jn2, i64 items,
+                                                i64 NB, i64 NBv, i64 V, i64 D, const vox_query_select_args &a, i64 *off)
 {
 #if VOX_GPU_CUDA
-    if (mn >= items || jn >= NBv)
+    const i64 bytes = D * (i64)sizeof(typename DT::T);
+    if (a.tok) {
+        if (mn >= 0 && mn < items && jn < NBv && *off >= 0) {
+            const char *p = (const char *)vox_rows_of(q, mn / NB, a).x + *off * (i64)sizeof(typename DT::T);
+            for (i64 o = 0; o < bytes; o += 128)
+                asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
+        }
+        const vox_rows_view<typename DT::T> v = vox_rows_of(q, 0, a);
+        *off = mn2 < items && jn2 < NBv && threadIdx.x < V ? v.slot(jn2 * V + threadIdx.x) : -1;
+        *off = *off >= 0 ? *off * v.st : -1;
+        return;
+    }
+    if (mn < 0 || mn >= items || jn >= NBv)
         return;
     const char *p = (const char *)(q + mn * V * D); /* row (bh*NB + j)*V: the block's first */
-    for (i64 o = (i64)threadIdx.x * 128; o < V * D * (i64)sizeof(typename DT::T); o += VOX_QS_THREADS * 128)
+    for (i64 o = (i64)threadIdx.x * 128; o < V * bytes; o += VOX_QS_THREADS * 128)
         asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
 #else
-    (void)q, (void)mn, (void)jn, (void)items, (void)NBv, (void)V, (void)D;
+    (void)q, (void)mn, (void)jn, (void)mn2, (void)jn2, (void)items, (void)NB, (void)NBv, (void)V, (void)D, (void)a,
+        (void)off;
 #endif
 }
 
 template <class DT, bool ALIGNED>
 __device__ void query_select(const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
-                             int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D)
+                             int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D,
+                             const vox_query_select_args &a)
 {
     /* alternate video blocks take alternate halves: no barrier between one's
      * compaction and the next one's start (a barrier of the block between
      * orders two uses of a half) */
     __shared__ unsigned char kept[2][256];
     __shared__ vox_qf_group sh[VOX_QF_WIN];
+    __shared__ i64 roff[256]; /* the block's rows: offsets from its head's origin */
     typedef vox_qf_chunk<DT> C;
     const int tid = threadIdx.x, grp = tid / VOX_QF_G;
     const i64 items = BH * NB;
@@ -289,12 +308,17 @@ __device__ void query_select(const typename DT::T *q, const int *win_ptr, const 
     const double gn = n * 0x1p-24 < 0.5 ? n * 0x1p-24 / (1.0 - n * 0x1p-24) : INFINITY;
     const double eps = (2.1 * gn + 3.0 * (D + 64) * 0x1p-36 + (D + 8) * 0x1p-52 + 0x1p-48) * (1.0 + 0x1p-20);
     const i64 step = gridDim.x, dj = step % NB;
-    i64 j = blockIdx.x % NB;
-    vox_qf_prefetch<DT>(q, blockIdx.x + step, vox_qf_step(j, dj, NB), items, NBv, V, D);
+    i64 j = blockIdx.x % NB, poff = -1;
+    {
+        const i64 j1 = vox_qf_step(j, dj, NB), j2 = vox_qf_step(j1, dj, NB);
+        vox_qf_prefetch<DT>(q, -1, 0, blockIdx.x + step, j1, items, NB, NBv, V, D, a, &poff); /* loads only */
+        vox_qf_prefetch<DT>(q, blockIdx.x + step, j1, blockIdx.x + 2 * step, j2, items, NB, NBv, V, D, a, &poff);
+    }
     int par = 0;
     for (i64 m = blockIdx.x; m < items; m += step, j = vox_qf_step(j, dj, NB)) {
         const i64 base = (m - j) * V, s0 = j * V; /* base: bh*S */
-        vox_qf_prefetch<DT>(q, m + 2 * step, vox_qf_step(vox_qf_step(j, dj, NB), dj, NB), items, NBv, V, D);
+        const i64 j2 = vox_qf_step(vox_qf_step(j, dj, NB), dj, NB);
+        vox_qf_prefetch<DT>(q, m + 2 * step, j2, m + 3 * step, vox_qf_step(j2, dj, NB), items, NB, NBv, V, D, a, &poff);
         if (j >= NBv) { /* a global block keeps its valid rows */
             const int nv = valid[j];
             for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
@@ -307,16 +331,18 @@ __device__ void query_select(const typename DT::T *q, const int *win_ptr, const 
             continue;
         }
         unsigned char *kp = kept[par ^= 1];
+        const vox_rows_view<typename DT::T> qv = vox_rows_of(q, (m - j) / NB, a);
         for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
             fill[base + s0 + r] = (int)(s0 + r);
             kp[r] = 0;
+            roff[r] = qv.slot(s0 + r) * qv.st; /* negative for padding: never read */
         }
         __syncthreads();
         bool unsure = false;
         const int w1 = win_ptr[j + 1];
         for (int w0 = win_ptr[j]; w0 < w1; w0 += VOX_QF_WIN)
-            unsure |= !vox_qf_window<DT, ALIGNED>(q, windows, w0 + grp < w1 ? w0 + grp : -1, base, s0, D, eps, kp,
-                                                  fill, sh[grp]);
+            unsure |= !vox_qf_window<DT, ALIGNED>(qv.x, roff, windows, w0 + grp < w1 ? w0 + grp : -1, base, s0, D,
+                                                  eps, kp, fill, sh[grp]);
         if (__syncthreads_or(unsure)) { /* the exact kernel redoes the block */
             if (tid == 0)
                 kept_count[m] = -1;
@@ -330,16 +356,18 @@ __device__ void query_select(const typename DT::T *q, const int *win_ptr, const 
 #define VOX_QUERY_SELECT_KERNEL(NAME, DT)                                                                  \
     VOX_KERNEL void VOX_QF_BOUNDS vox_query_select_##NAME(vox_query_select_bufs b, vox_query_select_args a) \
     {                                                                                                      \
-        const bool aligned = b.q % 16 == 0 && a.D % vox_qf_chunk<DT>::VEC == 0;                            \
+        const int vec = vox_qf_chunk<DT>::VEC;                                                             \
+        const bool aligned = b.q % 16 == 0 && a.D % vec == 0 && a.st % vec == 0 && a.sh % vec == 0 &&       \
+                             a.sb % vec == 0;                                                              \
         const DT::T *q = vox_ptr<const DT::T>(b.q);                                                        \
         const int *win_ptr = vox_ptr<const int>(b.win_ptr), *windows = vox_ptr<const int>(b.windows),      \
                   *valid = vox_ptr<const int>(b.valid);                                                    \
         int *kc = vox_ptr<int>(b.kept_count), *kr = vox_ptr<int>(b.kept_rows), *fill = vox_ptr<int>(b.fill_src); \
         if (aligned)                                                                                       \
             query_select<DT, true>(q, win_ptr, windows, valid, kc, kr, fill, a.BH, a.NB, a.NBv, vox_i64(a.V), \
-                                   vox_i64(a.D));                                                          \
+                                   vox_i64(a.D), a);                                                       \
         else                                                                                               \
             query_select<DT, false>(q, win_ptr, windows, valid, kc, kr, fill, a.BH, a.NB, a.NBv,           \
-                                    vox_i64(a.V), vox_i64(a.D));                                           \
+                                    vox_i64(a.V), vox_i64(a.D), a);                                        \
     }
 VOX_EACH_DTYPE(VOX_QUERY_SELECT_KERNEL)

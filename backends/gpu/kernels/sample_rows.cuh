@@ -11,7 +11,7 @@
  * register-tiled weights x values product (4 rows x 4 dims per lane), then
  * an online-softmax merge of the tile into every pattern that allows its
  * block. Per (bh, row, split, pattern) it writes {max, sum, acc[D]} (f32) to
- * a.part. vox_sample_rows_merge: one CTA per (bh, row) merges the splits in
+ * the work space (b.work). vox_sample_rows_merge: one CTA per (bh, row) merges the splits in
  * f64 and reduces the three outputs to the sums.
  * NaN and Inf: a NaN or +inf score makes its patterns' sums NaN; a -inf
  * score weighs 0 beside a finite one; a pattern whose every allowed score is
@@ -24,24 +24,29 @@
 
 #define VOX_GPU_KERNELS_sample_rows(R, O, M)                                                                  \
     R(sample_rows_f32) R(sample_rows_f16) R(sample_rows_bf16) R(sample_rows_merge) M(sample_rows_mma_f16_d64) \
-    M(sample_rows_mma_f16_d128) M(sample_rows_mma_bf16_d64) M(sample_rows_mma_bf16_d128)
+    M(sample_rows_mma_f16_d128) M(sample_rows_mma_bf16_d64) M(sample_rows_mma_bf16_d128)                    \
+    M(sample_rows_mma16_f16_d64) M(sample_rows_mma16_f16_d128) M(sample_rows_mma16_bf16_d64)                \
+    M(sample_rows_mma16_bf16_d128)
 
 /* Key splits vox_sample_rows_merge takes (sample_rows_splits never asks more). */
 #define VOX_SR_MAX_SPLITS 64
 
-/* sample_rows_mma.cuh's CTA (threads, sampled rows, keys per tile, K/V tiles
- * in flight) and its dynamic shared memory in bytes for head-dim tile DP: Q
- * [rows][DP] and K, V [stages][keys][DP] (16-bit), the P fragments of 4 row
- * groups (4 k-steps x 3 pieces x 32 lanes x 16 bytes), the half maxima and sums
- * (2 x 8 warps x 16 rows floats). */
-#define VOX_SRM_THREADS 256
+/* sample_rows_mma.cuh's CTA (threads for WG warps per row group of 16
+ * sampled rows, sampled rows, keys per tile, K/V tiles in flight) and its
+ * dynamic shared memory in bytes for head-dim tile DP: Q [rows][DP] and K, V
+ * [stages][keys][DP] (16-bit), the P fragments of 4 row groups (4 k-steps x
+ * 3 pieces x 32 lanes x 16 bytes), the warps' maxima and sums (2 x 4*WG warps
+ * x 16 rows floats). */
+#define VOX_SRM_THREADS(WG) (128 * (WG))
 #define VOX_SRM_ROWS 64
 #define VOX_SRM_KT 64
 #define VOX_SRM_STAGES 3
-#define VOX_SRM_SMEM(DP) \
-    ((VOX_SRM_ROWS + 2 * VOX_SRM_STAGES * VOX_SRM_KT) * (DP) * 2 + 4 * 4 * 3 * 32 * 16 + 2 * 8 * 16 * 4)
+#define VOX_SRM_SMEM(DP, WG) \
+    ((VOX_SRM_ROWS + 2 * VOX_SRM_STAGES * VOX_SRM_KT) * (DP) * 2 + 4 * 4 * 3 * 32 * 16 + 2 * 4 * (WG) * 16 * 4)
 
 #ifdef VOX_GPU_DEVICE
+
+#include "rows_view.cuh"
 
 #define VOX_SR_THREADS 256
 #define VOX_SR_NW (VOX_SR_THREADS / VOX_WARP_SIZE)
@@ -88,21 +93,25 @@ __device__ __forceinline__ void vox_sr_merge(float &M, float &Z, float *A, float
 template <class DT>
 __device__ void sample_rows(const typename DT::T *q, const typename DT::T *k, const typename DT::T *v,
                             const int *rows, i64 R, const int *coord, const int *valid, i64 NB, i64 V, i64 D,
-                            int fb, int sb, int sink, float scale, float *part, i64 nsplit, i64 BH)
+                            int fb, int sb, int sink, float scale, float *part, i64 nsplit, i64 BH,
+                            const vox_sample_rows_args &a)
 {
+    __shared__ i64 koff[VOX_SR_KT]; /* the tile's key rows: offsets from (b, h)'s origin */
     float *qT = (float *)vox_dyn_smem, *kT = qT + D * VOX_SR_ROWS, *vs = kT + D * VOX_SR_KT;
     float *wt = vs + VOX_SR_KT * VOX_SR_DS;
     const int tid = threadIdx.x, lane = tid % VOX_WARP_SIZE, warp = tid / VOX_WARP_SIZE;
-    const i64 S = NB * V, groups = (R + VOX_SR_ROWS - 1) / VOX_SR_ROWS, dsl = (D + VOX_SR_DS - 1) / VOX_SR_DS;
+    const i64 groups = (R + VOX_SR_ROWS - 1) / VOX_SR_ROWS, dsl = (D + VOX_SR_DS - 1) / VOX_SR_DS;
     for (i64 x = blockIdx.x; x < BH * nsplit * groups * dsl; x += gridDim.x) {
         i64 t = x / dsl, ds = x - t * dsl, g = t % groups;
         t /= groups;
         const i64 sp = t % nsplit, bh = t / nsplit, r0 = g * VOX_SR_ROWS, d0 = ds * VOX_SR_DS;
         const i64 jb0 = NB * sp / nsplit, jb1 = NB * (sp + 1) / nsplit;
+        const vox_rows_view<typename DT::T> qv = vox_rows_of(q, bh, a), kv = vox_rows_of(k, bh, a);
+        const typename DT::T *vh = vox_rows_of(v, bh, a).x;
         __syncthreads(); /* the previous unit is done with qT */
         for (i64 y = tid; y < D * VOX_SR_ROWS; y += VOX_SR_THREADS) {
             i64 e = y / VOX_SR_ROWS, r = r0 + (y - e * VOX_SR_ROWS);
-            qT[y] = r < R ? DT::ld(q, (bh * S + rows[r]) * D + e) : 0.f;
+            qT[y] = r < R ? DT::ld(qv.row(rows[r]), e) : 0.f;
         }
         i64 ib[4];
         float M[3][4], Z[3][4], A[3][4][4];
@@ -128,17 +137,20 @@ __device__ void sample_rows(const typename DT::T *q, const typename DT::T *k, co
                 al[1][i] = vox_allows(coord, ib[i], jb, 1, fb, sb, sink);
             for (int c0 = 0; c0 < nv; c0 += VOX_SR_KT) {
                 const int nk = nv - c0 < VOX_SR_KT ? nv - c0 : VOX_SR_KT;
-                const i64 row0 = bh * S + jb * V + c0;
-                __syncthreads(); /* the previous tile's kT, vs, wt are read */
+                const i64 slot0 = jb * V + c0;
+                __syncthreads(); /* the previous tile's kT, vs, wt, koff are read */
+                if (tid < nk)
+                    koff[tid] = kv.slot(slot0 + tid) * kv.st;
+                __syncthreads();
                 for (i64 y = tid; y < D * VOX_SR_KT; y += VOX_SR_THREADS) {
                     i64 e = y / VOX_SR_KT;
                     int u = (int)(y - e * VOX_SR_KT);
-                    kT[y] = u < nk ? DT::ld(k, (row0 + u) * D + e) : 0.f;
+                    kT[y] = u < nk ? DT::ld(kv.x + koff[u], e) : 0.f;
                 }
                 for (int y = tid; y < VOX_SR_KT * VOX_SR_DS; y += VOX_SR_THREADS) {
                     int u = y / VOX_SR_DS;
                     i64 d = d0 + (y - u * VOX_SR_DS);
-                    vs[y] = u < nk && d < D ? DT::ld(v, (row0 + u) * D + d) : 0.f;
+                    vs[y] = u < nk && d < D ? DT::ld(vh + koff[u], d) : 0.f;
                 }
                 __syncthreads();
                 /* scores of rows 4*warp+i, keys 2*lane+c: sums of 8-dim partial sums */
@@ -311,15 +323,13 @@ __device__ void sample_rows_merge(const float *part, i64 nsplit, i64 BH, i64 R, 
         sample_rows<DT>(vox_ptr<const DT::T>(b.q), vox_ptr<const DT::T>(b.k), vox_ptr<const DT::T>(b.v), \
                         vox_ptr<const int>(b.rows), a.R, vox_ptr<const int>(b.block_coord),              \
                         vox_ptr<const int>(b.valid), a.NB, vox_i64(a.V), vox_i64(a.D), a.frame_blocks,   \
-                        a.space_blocks, a.sink, a.scale, vox_ptr<float>((unsigned long long)a.part),     \
-                        vox_i64(a.nsplit), a.BH);                                                        \
+                        a.space_blocks, a.sink, a.scale, vox_ptr<float>(b.work), vox_i64(a.nsplit), a.BH, a); \
     }
 VOX_EACH_DTYPE(VOX_SAMPLE_ROWS_KERNEL)
 
 VOX_KERNEL void vox_sample_rows_merge(vox_sample_rows_bufs b, vox_sample_rows_args a)
 {
-    sample_rows_merge(vox_ptr<const float>((unsigned long long)a.part), vox_i64(a.nsplit), a.BH, a.R,
-                      vox_i64(a.D), vox_ptr<float>(b.out));
+    sample_rows_merge(vox_ptr<const float>(b.work), vox_i64(a.nsplit), a.BH, a.R, vox_i64(a.D), vox_ptr<float>(b.out));
 }
 
 #include "sample_rows_mma.cuh"
@@ -340,32 +350,40 @@ static vox_status sample_rows_launch(gpu_dev *g, const vox_sample_rows_bufs *b, 
     vox_status st = gpu_ensure_scratch(g, (size_t)(a.BH * a.R * nsplit * 3 * (a.D + 2)) * 4);
     if (st)
         return st;
-    a.part = (int64_t)g->scratch;
+    vox_sample_rows_bufs bw = *b;
+    bw.work = (uint64_t)g->scratch;
     a.nsplit = (int32_t)nsplit;
-    st = gpu_launch_op(g, VOX_OP_sample_rows, fn, units * nsplit, threads, 1, smem, b, &a);
+    st = gpu_launch_op(g, VOX_OP_sample_rows, fn, units * nsplit, threads, 1, smem, &bw, &a);
     if (st)
         return st;
     return gpu_launch_op(g, VOX_OP_sample_rows, GPU_FN_sample_rows_merge, gpu_cap_grid(g, a.BH * a.R, 16), 128, 1,
-                         0, b, &a);
+                         0, &bw, &a);
 }
 
-/* sample_rows_mma.cuh (f16/bf16, tensor cores): one CTA of VOX_SRM_THREADS
- * threads per (bh, key split, 64 rows), one per multiprocessor, where the
- * module has the kernel, head_dim <= 128 is a multiple of 8, q, k, v are
- * 16-byte aligned and the shared memory fits; 0 when declined. */
+/* sample_rows_mma.cuh (f16/bf16, tensor cores): one CTA per (bh, key split,
+ * 64 rows), one per multiprocessor, of 16 warps (vox_sample_rows_mma16_*,
+ * 4 per row group, at most 128 registers) or, with VOXATTN_SAMPLE_ROWS_W8=1
+ * (g->srm_w8), 8 warps (vox_sample_rows_mma_*, 2 per row group, 255
+ * registers); where the module has the kernel, head_dim <= 128 is a multiple
+ * of 8, the rows of q, k, v are 16-byte aligned and the shared memory fits;
+ * 0 when declined. */
 static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_rows_bufs *b,
                            vox_sample_rows_args a, vox_status *st)
 {
-    int dp = a.D <= 64 ? 64 : 128, bf = d->dtype == VOX_BF16;
-    int fn = dp == 64 ? (bf ? GPU_FN_sample_rows_mma_bf16_d64 : GPU_FN_sample_rows_mma_f16_d64)
-                      : (bf ? GPU_FN_sample_rows_mma_bf16_d128 : GPU_FN_sample_rows_mma_f16_d128);
-    size_t smem = (size_t)VOX_SRM_SMEM(dp);
+    static const int fns[2][2][2] = {
+        {{GPU_FN_sample_rows_mma_f16_d64, GPU_FN_sample_rows_mma_f16_d128},
+         {GPU_FN_sample_rows_mma_bf16_d64, GPU_FN_sample_rows_mma_bf16_d128}},
+        {{GPU_FN_sample_rows_mma16_f16_d64, GPU_FN_sample_rows_mma16_f16_d128},
+         {GPU_FN_sample_rows_mma16_bf16_d64, GPU_FN_sample_rows_mma16_bf16_d128}}};
+    int dp = a.D <= 64 ? 64 : 128, wg = g->srm_w8 ? 2 : 4;
+    int fn = fns[wg == 4][d->dtype == VOX_BF16][dp == 128];
+    size_t smem = (size_t)VOX_SRM_SMEM(dp, wg);
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
-    if (d->dtype == VOX_F32 || a.D > 128 || a.D % 8 || (b->q | b->k | b->v) % 16 || !g->fn[fn] ||
-        smem > (size_t)room)
+    if (d->dtype == VOX_F32 || a.D > 128 || a.D % 8 || (b->q | b->k | b->v) % 16 || (a.sb | a.sh | a.st) % 8 ||
+        !g->fn[fn] || smem > (size_t)room)
         return 0;
     int64_t units = a.BH * ((a.R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS);
-    *st = sample_rows_launch(g, b, a, fn, units, g->sm_count > 0 ? g->sm_count : 16, VOX_SRM_THREADS, smem);
+    *st = sample_rows_launch(g, b, a, fn, units, g->sm_count > 0 ? g->sm_count : 16, VOX_SRM_THREADS(wg), smem);
     return 1;
 }
 
@@ -378,10 +396,13 @@ static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_ro
 vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
 {
     gpu_dev *g = dev;
-    vox_sample_rows_bufs b = {.q = gpu_dptr(p->q), .k = gpu_dptr(p->k), .v = gpu_dptr(p->v),
-                              .rows = gpu_dptr(p->rows), .block_coord = gpu_dptr(p->block_coord),
-                              .valid = gpu_dptr(d->block_valid), .out = gpu_dptr(p->out)};
+    const int caller = p->slot_token.buf != NULL; /* the caller's q, k, v through slot_token */
+    vox_sample_rows_bufs b = {.q = gpu_dptr(caller ? p->cq.ref : p->q), .k = gpu_dptr(caller ? p->ck.ref : p->k),
+                              .v = gpu_dptr(caller ? p->cv.ref : p->v), .rows = gpu_dptr(p->rows),
+                              .block_coord = gpu_dptr(p->block_coord), .valid = gpu_dptr(d->block_valid),
+                              .out = gpu_dptr(p->out)};
     GPU_OP_ARGS(sample_rows);
+    a.tok = (int64_t)gpu_dptr(p->slot_token);
     vox_status st;
     if (!g->force_scalar && sample_rows_mma(g, d, &b, a, &st))
         return st;

@@ -3,32 +3,35 @@
  * vox_sample_rows_<dtype> (sample_rows.cuh): per (bh, key split, group of 64
  * sampled rows) one CTA streams its split's key blocks once, in tiles of up
  * to 64 keys of one block, for its rows and the three patterns together, and
- * writes per (bh, row, split, pattern) {max, sum, acc[D]} (f32) to a.part;
+ * writes per (bh, row, split, pattern) {max, sum, acc[D]} (f32) to b.work;
  * vox_sample_rows_merge merges the splits unchanged.
  *
- * CTA: 8 warps; warp w owns rows 16*(w>>1).. +15 of the group (its row
- * group) and, with kh = w&1, keys 32*kh.. +31 of each tile for the scores and
- * head dims kh*DH .. +DH-1 (DH = DP/2) for P V. Row groups 2 and 3 merge a
- * tile at the start of the next one, so that the two warps of a
- * multiprocessor quarter (w, w+4) overlap one's merge with the other's mma. K and V tiles stream through a
+ * CTA: 4 row groups of WG warps (WG = 2: 8 warps, vox_sample_rows_mma_*;
+ * WG = 4: 16 warps at most 128 registers each, vox_sample_rows_mma16_*);
+ * warp w owns rows 16*(w/WG).. +15 of the group (its row group) and, with
+ * kw = w%WG, keys KW*kw.. +KW-1 (KW = 64/WG) of each tile for the scores and
+ * head dims kw*DH .. +DH-1 (DH = DP/WG) for P V. With WG = 2, row groups 2
+ * and 3 merge a tile at the start of the next one, so that the two warps of
+ * a multiprocessor quarter (w, w+4) overlap one's merge with the other's
+ * mma (with WG = 4 each quarter has four warps to overlap). K and V tiles stream through a
  * VOX_SRM_STAGES-deep cp.async ring in shared memory (rows past the block's
  * valid count and dims past D zero-filled: padding is never read). Per tile:
- *  - S = Q K^T over all D for the warp's 16 rows x 32 keys, one fresh
+ *  - S = Q K^T over all D for the warp's 16 rows x KW keys, one fresh
  *    accumulator per 16 dims added in f32 (the tensor core's internal
  *    truncation then acts on 16-product partials, not on the running sum);
  *    every score is computed once;
- *  - per row, as the f32 kernel: s *= scale, tile max m (NaN wins; the two
- *    warps of a row group swap their halves' maxima through shared memory and
- *    both take max(half 0, half 1)), weights w = expf(s - m) (masked keys:
- *    expf(-inf) = 0), sum z = z(half 0) + z(half 1): both warps hold bitwise
- *    the same m and z;
+ *  - per row, as the f32 kernel: s *= scale, tile max m (NaN wins; the
+ *    warps of a row group share their keys' maxima through shared memory and
+ *    each takes their max), weights w = expf(s - m) (masked keys: expf(-inf)
+ *    = 0), sum z = the warps' sums added in warp order: every warp of the row
+ *    group holds bitwise the same m and z;
  *  - P split exactly into three 16-bit pieces hi + mid + lo (each the
  *    round-to-nearest of the remainder left by the previous ones), so
  *    |w - (hi+mid+lo)| <= 2^-27 |w| for bf16 (8-bit significands), 2^-33 |w|
  *    for f16; f16 pieces are of w * 2^14 (weights >= 2^-28 stay normal; the
  *    accumulators carry the factor, removed on write). Each warp stores its
  *    keys' pieces as mma A fragments in shared memory; after a barrier of the
- *    pair both read all 64 keys';
+ *    row group each reads all 64 keys';
  *  - T = P V over the warp's DH dims: per 16 keys the three products go into
  *    a fresh accumulator, lo first (each piece for all the warp's dims before
  *    the next: independent mma in flight), added to T in f32: the tensor
@@ -95,16 +98,17 @@ __device__ __forceinline__ float vox_quad_nmax(float v)
     return v;
 }
 
-/* The warp's half of a tile, s[n][2h + c] (row g + 8h, key 8n + 2*t4 + c of
- * the half): s *= scale and m[h] = the row's max over the half, NaN winning;
- * MASK: only keys with 8n + c < lim count. */
-template <bool MASK> __device__ __forceinline__ void vox_srm_scale_max(float (*s)[4], float scale, int lim, float *m)
+/* The warp's keys of a tile, s[n][2h + c] (row g + 8h, key 8n + 2*t4 + c of
+ * the warp's NN n-tiles): s *= scale and m[h] = the row's max over them, NaN
+ * winning; MASK: only keys with 8n + c < lim count. */
+template <bool MASK, int NN>
+__device__ __forceinline__ void vox_srm_scale_max(float (*s)[4], float scale, int lim, float *m)
 {
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         float mx = -VOX_INF;
 #pragma unroll
-        for (int n = 0; n < 4; n++)
+        for (int n = 0; n < NN; n++)
 #pragma unroll
             for (int c = 0; c < 2; c++) {
                 const float x = s[n][2 * h + c] * scale;
@@ -117,8 +121,8 @@ template <bool MASK> __device__ __forceinline__ void vox_srm_scale_max(float (*s
 
 /* Then, with the tile's max m[h]: s = w * wscale, w = expf(s - m) (0 for
  * masked keys; a row whose scores are all -inf subtracts +inf instead: -inf,
- * no -inf - -inf), and z[h] = the half's sum of w. */
-template <bool MASK>
+ * no -inf - -inf), and z[h] = the sum of the warp's w. */
+template <bool MASK, int NN>
 __device__ __forceinline__ void vox_srm_weights(float (*s)[4], int lim, const float *m, float wscale, float *z)
 {
 #pragma unroll
@@ -126,7 +130,7 @@ __device__ __forceinline__ void vox_srm_weights(float (*s)[4], int lim, const fl
         const float mu = m[h] == -VOX_INF ? VOX_INF : m[h];
         float zz = 0.f;
 #pragma unroll
-        for (int n = 0; n < 4; n++)
+        for (int n = 0; n < NN; n++)
 #pragma unroll
             for (int c = 0; c < 2; c++) {
                 const float w = VOX_EXPF(!MASK || 8 * n + c < lim ? s[n][2 * h + c] - mu : -VOX_INF);
@@ -160,21 +164,31 @@ __device__ __forceinline__ void vox_srm_merge(float &M, float &Z, float (*A)[4],
     }
 }
 
-__device__ __forceinline__ void vox_pair_barrier(int id)
+/* Barrier `id` of the WG warps of a row group. */
+template <int WG> __device__ __forceinline__ void vox_group_barrier(int id)
 {
-    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(64) : "memory");
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "n"(32 * WG) : "memory");
 }
 
-/* T = P V of one tile over the warp's DH dims (kh: which half), T zero on
- * entry. fr: the row group's P fragments [4 k-steps of 16 keys][3 pieces (hi,
+/* vox_swz<DP>(r, ch) for a row r with r & 7 == x7: x7 is lane & 7 made opaque
+ * to the compiler once per tile, so that it recomputes these addresses (a few
+ * integer operations) instead of keeping dozens of them in registers across
+ * the tile loop. */
+template <int DP> __device__ __forceinline__ int vox_srm_swz(int r, int ch, int x7)
+{
+    return r * DP + ((ch ^ x7) << 3);
+}
+
+/* T = P V of one tile over the warp's DH = DP / WG dims (kw: which of the
+ * row group's WG slices), T zero on entry. fr: the row group's P fragments [4 k-steps of 16 keys][3 pieces (hi,
  * mid, lo)][32 lanes]. NP = 3: per 16 keys lo, mid, hi into a fresh
  * accumulator (into T itself for the first 16 keys, T being 0), added to T;
- * NP = 1: hi alone (a tile whose V holds an Inf or NaN). Dims go 32 at a time
- * (4 independent mma per piece, few live registers). */
-template <int NP, int DP, bool BF>
-__device__ __forceinline__ void vox_srm_pv(float (*T)[4], const uint4 *fr, const u16 *cV, int kh, int lane)
+ * NP = 1: hi alone (a tile whose V holds an Inf or NaN). Dims go up to 32 at
+ * a time (NC independent mma per piece, few live registers). */
+template <int NP, int DP, bool BF, int WG>
+__device__ __forceinline__ void vox_srm_pv(float (*T)[4], const uint4 *fr, const u16 *cV, int kw, int lane, int x7)
 {
-    constexpr int DH = DP / 2, NT = DH / 8;
+    constexpr int DH = DP / WG, NT = DH / 8, NC = NT < 4 ? NT : 4;
     const int mat = lane >> 3;
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
@@ -185,80 +199,92 @@ __device__ __forceinline__ void vox_srm_pv(float (*T)[4], const uint4 *fr, const
             a[pc][0] = f.x, a[pc][1] = f.y, a[pc][2] = f.z, a[pc][3] = f.w;
         }
 #pragma unroll
-        for (int n0 = 0; n0 < NT; n0 += 4) {
-            unsigned b[4][2];
+        for (int n0 = 0; n0 < NT; n0 += NC) {
+            unsigned b[NC][2];
 #pragma unroll
-            for (int dp = 0; dp < 2; dp++) {
+            for (int dp = 0; dp < NC / 2; dp++) {
                 unsigned r[4];
-                vox_ldsm_x4_t(r, cV + vox_swz<DP>(kk * 16 + (lane & 7) + ((mat & 1) << 3),
-                                                  kh * (DH / 8) + n0 + 2 * dp + (mat >> 1)));
+                vox_ldsm_x4_t(r, cV + vox_srm_swz<DP>(kk * 16 + (lane & 7) + ((mat & 1) << 3),
+                                                      kw * NT + n0 + 2 * dp + (mat >> 1), x7));
                 b[2 * dp][0] = r[0], b[2 * dp][1] = r[1], b[2 * dp + 1][0] = r[2], b[2 * dp + 1][1] = r[3];
             }
-            float c[4][4];
+            float c[NC][4];
 #pragma unroll
-            for (int n = 0; n < 4; n++)
+            for (int n = 0; n < NC; n++)
                 c[n][0] = c[n][1] = c[n][2] = c[n][3] = 0.f;
 #pragma unroll
             for (int pc = NP - 1; pc >= 0; pc--) /* lo, mid, hi */
 #pragma unroll
-                for (int n = 0; n < 4; n++)
+                for (int n = 0; n < NC; n++)
                     vox_mma16816<BF>(kk == 0 ? T[n0 + n] : c[n], a[pc], b[n][0], b[n][1]);
             if (kk)
 #pragma unroll
-                for (int n = 0; n < 4; n++)
+                for (int n = 0; n < NC; n++)
                     T[n0 + n][0] += c[n][0], T[n0 + n][1] += c[n][1], T[n0 + n][2] += c[n][2],
                         T[n0 + n][3] += c[n][3];
         }
     }
 }
 
-template <int DP, bool BF>
+template <int DP, bool BF, int WG>
 __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, const u16 *v, const int *rows, i64 R,
                                                 const int *coord, const int *valid, i64 NB, int V, int D, int fb,
-                                                int sb, int sink, float scale, float *part, int nsplit, i64 BH)
+                                                int sb, int sink, float scale, float *part, int nsplit, i64 BH,
+                                                const vox_sample_rows_args &args)
 {
-    constexpr int CH = DP / 8, DH = DP / 2, KS = DP / 16, NT = DH / 8, NS = VOX_SRM_STAGES;
+    constexpr int NW = 4 * WG, CH = DP / 8, DH = DP / WG, KS = DP / 16, NT = DH / 8, NS = VOX_SRM_STAGES;
+    constexpr int KW = VOX_SRM_KT / WG, NN = KW / 8, KL = KW / 16; /* a warp's keys, n-tiles, k-steps */
     constexpr float WSCALE = BF ? 1.f : 16384.f; /* f16: pieces of w * 2^14 */
+    __shared__ int sC[VOX_SRM_ROWS][3]; /* block coordinates of the unit's rows */
     u16 *sQ = (u16 *)vox_dyn_smem;
     u16 *sK = sQ + VOX_SRM_ROWS * DP;                 /* [NS][KT][DP] */
     u16 *sV = sK + NS * VOX_SRM_KT * DP;              /* [NS][KT][DP] */
     uint4 *sP = (uint4 *)(sV + NS * VOX_SRM_KT * DP); /* [4 row groups][4 k-steps][3 pieces][32 lanes] */
-    float *sM = (float *)(sP + 4 * 4 * 3 * 32);       /* [8 warps][16 rows]: half maxima */
-    float *sZ = sM + 8 * 16;                          /* [8 warps][16 rows]: half sums */
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, rg = warp >> 1, kh = warp & 1;
-    const bool late = rg >= 2; /* merges each tile at the start of the next */
+    float *sM = (float *)(sP + 4 * 4 * 3 * 32);       /* [NW warps][16 rows]: the warps' maxima */
+    float *sZ = sM + NW * 16;                         /* [NW warps][16 rows]: the warps' sums */
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, rg = warp / WG, kw = warp % WG;
+    const bool late = WG == 2 && rg >= 2; /* merges each tile at the start of the next */
     const int mat = lane >> 3, g = lane >> 2, t4 = lane & 3;
-    const i64 S = NB * (i64)V, groups = (R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS;
+    const i64 groups = (R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS;
     /* Inf or NaN halves: (h & EXP) + EXP_LSB carries into bit 15 only when the
      * exponent is all ones (no carry crosses into the upper half) */
     const unsigned vexp = BF ? 0x7f807f80u : 0x7c007c00u, vlsb = BF ? 0x00800080u : 0x04000400u;
-    constexpr int RPP = VOX_SRM_THREADS / CH; /* tile rows per pass of the CTA's copies */
+    constexpr int RPP = 32 * NW / CH;         /* tile rows per pass of the CTA's copies */
     const int cu = tid / CH, cc = tid % CH;   /* this thread's first row and its chunk */
     uint4 *fr = sP + rg * (4 * 3 * 32);       /* the row group's P fragments */
     for (i64 x = blockIdx.x; x < BH * nsplit * groups; x += gridDim.x) {
         const i64 gi = x % groups, tt = x / groups, sp = tt % nsplit, bh = tt / nsplit, r0 = gi * VOX_SRM_ROWS;
         const int jb0 = (int)(NB * sp / nsplit), jb1 = (int)(NB * (sp + 1) / nsplit); /* blocks are int32-indexed */
-        const i64 hb = bh * S;
+        const vox_rows_view<u16> qv = vox_rows_of(q, bh, args), kv = vox_rows_of(k, bh, args);
+        const u16 *const kh = kv.x, *const vh = vox_rows_of(v, bh, args).x; /* k's and v's rows: kv.slot * st */
         const bool live = r0 + 16 * rg < R; /* the row group holds a sampled row (both warps alike) */
         __syncthreads(); /* the previous unit is done with sQ, sK, sV */
 #pragma unroll
         for (int i = 0; i < VOX_SRM_ROWS / RPP; i++) {
             const int r = cu + i * RPP;
             bool ok = r0 + r < R && cc * 8 < D;
-            vox_cp_async16(sQ + vox_swz<DP>(r, cc), ok ? q + (hb + rows[r0 + r]) * D + cc * 8 : q, ok ? 16 : 0);
+            vox_cp_async16(sQ + vox_swz<DP>(r, cc), ok ? qv.row(rows[r0 + r]) + cc * 8 : q, ok ? 16 : 0);
         }
-        /* key tiles: (jb, c0) over the split's blocks, 64 valid keys at a time */
-        const i64 gstep = (i64)RPP * D; /* elements between a thread's rows */
-        auto load_kv = [&](int jb, int c0, int st) {
+        /* key tiles: (jb, c0) over the split's blocks, 64 valid keys at a time.
+         * tk: the rows (kv.slot: caller tokens, or slots) this thread copies of
+         * the next tile to load, -1 past the block's valid keys; fetched a
+         * tile ahead of load_kv, so that no copy waits for its token */
+        int tk[VOX_SRM_KT / RPP];
+        auto fetch_rows = [&](int jb, int c0) {
             const int nv = min(valid[jb] - c0, VOX_SRM_KT) - cu; /* row cu + i*RPP is valid iff i*RPP < nv */
-            const i64 g0 = (hb + (i64)jb * V + c0 + cu) * D + cc * 8;
+            const i64 s0 = (i64)jb * V + c0 + cu;                /* the slot of row cu */
+#pragma unroll
+            for (int i = 0; i < VOX_SRM_KT / RPP; i++)
+                tk[i] = i * RPP < nv ? (int)kv.slot(s0 + i * RPP) : -1;
+        };
+        auto load_kv = [&](int st) {
             u16 *dk = sK + st * VOX_SRM_KT * DP, *dv = sV + st * VOX_SRM_KT * DP;
 #pragma unroll
             for (int i = 0; i < VOX_SRM_KT / RPP; i++) {
-                const bool ok = i * RPP < nv && cc * 8 < D;
-                const i64 go = ok ? g0 + i * gstep : 0;
-                vox_cp_async16(dk + vox_swz<DP>(cu + i * RPP, cc), k + go, ok ? 16 : 0);
-                vox_cp_async16(dv + vox_swz<DP>(cu + i * RPP, cc), v + go, ok ? 16 : 0);
+                const bool ok = tk[i] >= 0 && cc * 8 < D;
+                const i64 go = ok ? tk[i] * kv.st + cc * 8 : 0;
+                vox_cp_async16(dk + vox_swz<DP>(cu + i * RPP, cc), kh + go, ok ? 16 : 0);
+                vox_cp_async16(dv + vox_swz<DP>(cu + i * RPP, cc), vh + go, ok ? 16 : 0);
             }
         };
         /* whether a V chunk this thread copied into stage st holds an Inf or NaN */
@@ -286,25 +312,25 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
 #pragma unroll
         for (int st = 0; st < NS - 1; st++) {
             if (ljb < jb1)
-                load_kv(ljb, lc0, st), next_tile(ljb, lc0);
+                fetch_rows(ljb, lc0), load_kv(st), next_tile(ljb, lc0);
             vox_cp_commit();
         }
+        if (ljb < jb1)
+            fetch_rows(ljb, lc0);
 
+        /* the block coordinates of the unit's rows (read after the first tile's barrier) */
+        if (tid < VOX_SRM_ROWS) {
+            const int ib = r0 + tid < R ? rows[r0 + tid] / V : 0; /* block of the row (slots are int32) */
+            sC[tid][0] = coord[3 * ib], sC[tid][1] = coord[3 * ib + 1], sC[tid][2] = coord[3 * ib + 2];
+        }
         /* per thread: rows g and g+8 of the warp's 16 (h = 0, 1) */
-        int ci[2][3];
         float M[3][2], Z[3][2], A[3][NT][4];
         unsigned ninf = 0; /* bit 2p+h: pattern p of row h saw an all -inf tile */
 #pragma unroll
-        for (int h = 0; h < 2; h++) {
-            i64 r = r0 + 16 * rg + g + 8 * h;
-            const int ib = r < R ? rows[r] / V : 0; /* block of the row (slots are int32) */
-#pragma unroll
-            for (int e = 0; e < 3; e++)
-                ci[h][e] = coord[3 * ib + e];
+        for (int h = 0; h < 2; h++)
 #pragma unroll
             for (int p = 0; p < 3; p++)
                 M[p][h] = -VOX_INF, Z[p][h] = 0.f;
-        }
 #pragma unroll
         for (int p = 0; p < 3; p++)
 #pragma unroll
@@ -319,8 +345,9 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
         auto merge_tile = [&]() {
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                const bool al[3] = {true, vox_allows_tyx(ci[h], cj, 0, fb, sb, sink) != 0,
-                                    vox_allows_tyx(ci[h], cj, 1, fb, sb, sink) != 0};
+                const int *ci = sC[16 * rg + g + 8 * h];
+                const bool al[3] = {true, vox_allows_tyx(ci, cj, 0, fb, sb, sink) != 0,
+                                    vox_allows_tyx(ci, cj, 1, fb, sb, sink) != 0};
 #pragma unroll
                 for (int p = 0; p < 3; p++) {
                     if (!al[p])
@@ -337,28 +364,33 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             vox_cp_wait<NS - 2>();
             /* every copy of this tile has landed; the stage loaded next is free */
             const bool bad = __syncthreads_or(v_bad(st)) != 0;
-            if (ljb < jb1)
-                load_kv(ljb, lc0, st == 0 ? NS - 1 : st - 1), next_tile(ljb, lc0);
+            if (ljb < jb1) {
+                load_kv(st == 0 ? NS - 1 : st - 1), next_tile(ljb, lc0);
+                if (ljb < jb1)
+                    fetch_rows(ljb, lc0); /* used at the next tile */
+            }
             vox_cp_commit();
             if (live) {
                 if (pending)
                     merge_tile();
                 cj[0] = coord[3 * jb], cj[1] = coord[3 * jb + 1], cj[2] = coord[3 * jb + 2];
                 const u16 *cK = sK + st * VOX_SRM_KT * DP, *cV = sV + st * VOX_SRM_KT * DP;
-                /* S for the warp's 16 rows x 32 keys over all dims */
-                float s[4][4];
+                int x7 = lane & 7; /* vox_srm_swz */
+                asm volatile("" : "+r"(x7));
+                /* S for the warp's 16 rows x KW keys over all dims */
+                float s[NN][4];
 #pragma unroll
-                for (int n = 0; n < 4; n++)
+                for (int n = 0; n < NN; n++)
                     s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
 #pragma unroll
                 for (int kk = 0; kk < KS; kk++) {
                     unsigned a[4];
-                    vox_ldsm_x4(a, sQ + vox_swz<DP>(16 * rg + (lane & 7) + ((mat & 1) << 3), 2 * kk + (mat >> 1)));
+                    vox_ldsm_x4(a, sQ + vox_srm_swz<DP>(16 * rg + (lane & 7) + ((mat & 1) << 3), 2 * kk + (mat >> 1), x7));
 #pragma unroll
-                    for (int np = 0; np < 2; np++) {
+                    for (int np = 0; np < KL; np++) {
                         unsigned b[4];
-                        vox_ldsm_x4(b, cK + vox_swz<DP>(32 * kh + 16 * np + (lane & 7) + ((mat >> 1) << 3),
-                                                        2 * kk + (mat & 1)));
+                        vox_ldsm_x4(b, cK + vox_srm_swz<DP>(KW * kw + 16 * np + (lane & 7) + ((mat >> 1) << 3),
+                                                            2 * kk + (mat & 1), x7));
 #pragma unroll
                         for (int j = 0; j < 2; j++) {
                             float *sj = s[2 * np + j];
@@ -369,28 +401,32 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                         }
                     }
                 }
-                /* per row: the half's max (NaN wins), swapped with the pair; keys
-                 * 8n + 2*t4 + c of the half count where 8n + c < lim */
-                const int lim = nk - 32 * kh - 2 * t4;
-                const bool full = nk >= 32 * kh + 32; /* the whole half is valid (warp-uniform) */
+                /* per row: the warp's max (NaN wins), shared with the row group's
+                 * other warps; keys 8n + 2*t4 + c of the warp's count where 8n + c < lim */
+                const int lim = nk - KW * kw - 2 * t4;
+                const bool full = nk >= KW * kw + KW; /* all the warp's keys are valid (warp-uniform) */
                 if (full)
-                    vox_srm_scale_max<false>(s, scale, lim, m);
+                    vox_srm_scale_max<false, NN>(s, scale, lim, m);
                 else
-                    vox_srm_scale_max<true>(s, scale, lim, m);
+                    vox_srm_scale_max<true, NN>(s, scale, lim, m);
                 if (t4 == 0)
                     sM[warp * 16 + g] = m[0], sM[warp * 16 + g + 8] = m[1];
-                vox_pair_barrier(1 + rg);
+                vox_group_barrier<WG>(1 + rg);
 #pragma unroll
-                for (int h = 0; h < 2; h++)
-                    m[h] = vox_srm_nmax(sM[2 * rg * 16 + g + 8 * h], sM[(2 * rg + 1) * 16 + g + 8 * h]);
-                /* weights, the half's sum */
+                for (int h = 0; h < 2; h++) {
+                    m[h] = sM[WG * rg * 16 + g + 8 * h];
+#pragma unroll
+                    for (int w = 1; w < WG; w++)
+                        m[h] = vox_srm_nmax(m[h], sM[(WG * rg + w) * 16 + g + 8 * h]);
+                }
+                /* weights, the warp's sum */
                 if (full)
-                    vox_srm_weights<false>(s, lim, m, WSCALE, z);
+                    vox_srm_weights<false, NN>(s, lim, m, WSCALE, z);
                 else
-                    vox_srm_weights<true>(s, lim, m, WSCALE, z);
-                /* the half's P pieces as A fragments of k-steps 2kh, 2kh+1 */
+                    vox_srm_weights<true, NN>(s, lim, m, WSCALE, z);
+                /* the warp's P pieces as A fragments of k-steps KL*kw .. KL*kw + KL-1 */
 #pragma unroll
-                for (int kl = 0; kl < 2; kl++) {
+                for (int kl = 0; kl < KL; kl++) {
                     unsigned p[4][3];
                     vox_split3<BF>(s[2 * kl][0], s[2 * kl][1], p[0]);
                     vox_split3<BF>(s[2 * kl][2], s[2 * kl][3], p[1]);
@@ -398,22 +434,26 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                     vox_split3<BF>(s[2 * kl + 1][2], s[2 * kl + 1][3], p[3]);
 #pragma unroll
                     for (int pc = 0; pc < 3; pc++)
-                        fr[((2 * kh + kl) * 3 + pc) * 32 + lane] = make_uint4(p[0][pc], p[1][pc], p[2][pc], p[3][pc]);
+                        fr[((KL * kw + kl) * 3 + pc) * 32 + lane] = make_uint4(p[0][pc], p[1][pc], p[2][pc], p[3][pc]);
                 }
                 if (t4 == 0)
                     sZ[warp * 16 + g] = z[0], sZ[warp * 16 + g + 8] = z[1];
-                vox_pair_barrier(1 + rg);
+                vox_group_barrier<WG>(1 + rg);
 #pragma unroll
-                for (int h = 0; h < 2; h++)
-                    z[h] = sZ[2 * rg * 16 + g + 8 * h] + sZ[(2 * rg + 1) * 16 + g + 8 * h];
+                for (int h = 0; h < 2; h++) { /* the warps' sums in warp order */
+                    z[h] = sZ[WG * rg * 16 + g + 8 * h];
+#pragma unroll
+                    for (int w = 1; w < WG; w++)
+                        z[h] += sZ[(WG * rg + w) * 16 + g + 8 * h];
+                }
                 /* T = P V over the warp's DH dims, all 64 keys */
 #pragma unroll
                 for (int n = 0; n < NT; n++)
                     T[n][0] = T[n][1] = T[n][2] = T[n][3] = 0.f;
                 if (bad)
-                    vox_srm_pv<1, DP, BF>(T, fr, cV, kh, lane);
+                    vox_srm_pv<1, DP, BF, WG>(T, fr, cV, kw, lane, x7);
                 else
-                    vox_srm_pv<3, DP, BF>(T, fr, cV, kh, lane);
+                    vox_srm_pv<3, DP, BF, WG>(T, fr, cV, kw, lane, x7);
                 if (late)
                     pending = true;
                 else
@@ -434,13 +474,13 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
 #pragma unroll
             for (int p = 0; p < 3; p++) {
                 float *o = part + (((bh * R + r) * nsplit + sp) * 3 + p) * (D + 2);
-                if (kh == 0 && t4 == 0)
+                if (kw == 0 && t4 == 0)
                     o[0] = M[p][h], o[1] = M[p][h] == -VOX_INF && Z[p][h] == 0.f && (ninf >> (2 * p + h) & 1) ? -1.f : Z[p][h];
 #pragma unroll
                 for (int n = 0; n < NT; n++)
 #pragma unroll
                     for (int c = 0; c < 2; c++) {
-                        int e = kh * DH + n * 8 + 2 * t4 + c;
+                        int e = kw * DH + n * 8 + 2 * t4 + c;
                         if (e < D)
                             o[2 + e] = A[p][n][2 * h + c] * (1.f / WSCALE);
                     }
@@ -449,18 +489,22 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     }
 }
 
-#define VOX_SAMPLE_ROWS_MMA_KERNEL(NAME, DP, BF)                                                             \
-    VOX_KERNEL void __launch_bounds__(VOX_SRM_THREADS, 1)                                                    \
-        vox_sample_rows_mma_##NAME##_d##DP(vox_sample_rows_bufs b, vox_sample_rows_args a)                   \
+#define VOX_SAMPLE_ROWS_MMA_KERNEL(NAME, DP, BF, WG)                                                         \
+    VOX_KERNEL void __launch_bounds__(VOX_SRM_THREADS(WG), 1)                                                \
+        vox_sample_rows_##NAME##_d##DP(vox_sample_rows_bufs b, vox_sample_rows_args a)                       \
     {                                                                                                        \
-        sample_rows_mma<DP, BF>(vox_ptr<const u16>(b.q), vox_ptr<const u16>(b.k), vox_ptr<const u16>(b.v),  \
+        sample_rows_mma<DP, BF, WG>(vox_ptr<const u16>(b.q), vox_ptr<const u16>(b.k), vox_ptr<const u16>(b.v),  \
                                 vox_ptr<const int>(b.rows), a.R, vox_ptr<const int>(b.block_coord),          \
                                 vox_ptr<const int>(b.valid), a.NB, a.V, a.D, a.frame_blocks, a.space_blocks, \
-                                a.sink, a.scale, vox_ptr<float>((unsigned long long)a.part), a.nsplit, a.BH); \
+                                a.sink, a.scale, vox_ptr<float>(b.work), a.nsplit, a.BH, a);                  \
     }
-VOX_SAMPLE_ROWS_MMA_KERNEL(f16, 64, false)
-VOX_SAMPLE_ROWS_MMA_KERNEL(f16, 128, false)
-VOX_SAMPLE_ROWS_MMA_KERNEL(bf16, 64, true)
-VOX_SAMPLE_ROWS_MMA_KERNEL(bf16, 128, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma_f16, 64, false, 2)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma_f16, 128, false, 2)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma_bf16, 64, true, 2)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma_bf16, 128, true, 2)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_f16, 64, false, 4)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_f16, 128, false, 4)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_bf16, 64, true, 4)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_bf16, 128, true, 4)
 
 #endif
