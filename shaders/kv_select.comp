@@ -60,6 +60,10 @@ shared float red_b[WG];
 shared uint scan[WG];
 shared uint hist[256], limb[4][256], scan_lo[WG], scan_hi[WG], bc[10];
 shared float qs[KV_QS];
+/* a chunk of kbar, transposed: KV_KD dims of WG keys (select_tile) */
+#define KV_KD 16u
+#define KV_KS (WG + 1u)
+shared float kst[KV_KD * KV_KS];
 shared int eqs[KV_ROWS];
 
 uint tid;
@@ -447,6 +451,25 @@ void select_row(uint bh, uint i, uint NB)
     compact(i, NB, n, T, rem, rule == 2u, dst, m);
 }
 
+/* kst[e * KV_KS + key] = kbar of key block j0 + key (< NBv, else 0), dim
+ * e0 + e (< D, else 0), for the WG keys from j0 (`at`: the first one's
+ * kbar) and KV_KD dims from e0, read coalesced. Uniform control flow. */
+#if KV_ROWREAD /* each invocation reads its own key's row (uncoalesced) */
+#define KST(e) (j0 + tid < NBv ? kbar[at + tid * D + e0 + (e)] : 0.0)
+void stage_k(uint at, uint j0, uint e0, uint D) {}
+#else
+#define KST(e) kst[(e) * KV_KS + tid]
+void stage_k(uint at, uint j0, uint e0, uint D)
+{
+    barrier(); /* the last chunk read */
+    for (uint y = tid; y < WG * KV_KD; y += WG) {
+        uint key = y / KV_KD, e = y % KV_KD;
+        kst[e * KV_KS + key] = j0 + key < NBv && e0 + e < D ? kbar[at + key * D + e0 + e] : 0.0;
+    }
+    barrier();
+}
+#endif
+
 /* Tile t: query rows i0.. i0 + R - 1 of head bh (R = kv_rows(D)). Their
  * scores (the video rows', nv of them) go to the slice's first R x NBv
  * words, with qbar_i and the head's kbar scaled by powers of two near their
@@ -471,28 +494,41 @@ void select_tile(uint t, uint NB, uint D, uint R)
         qs[x] = qbar[qat + x] * ldexp(1.0, -(eq / 2)) * ldexp(1.0, eq / 2 - eq); /* q1 * q2 = 2^-eq */
     }
     barrier();
-    /* each kbar_j first by its own power of two 2^-ej (a second read of the
-     * row, from cache), ej kept in the key area ... */
+    /* each kbar_j first by its own power of two 2^-ej, ej kept in the key
+     * area ... The keys go in chunks of WG, invocation tid owning key
+     * j0 + tid; each chunk is read twice (max |kbar_j|, then the products)
+     * through kst, KV_KD dims at a time, read coalesced and summed in order
+     * e = 0..D-1 as before. */
     int ek = -1000;
-    for (uint j = tid; nv > 0u && j < NBv; j += WG) {
-        uint kb = 0u, at = pc.off[1] + (bh * NB + j) * D;
-        for (uint e = 0u; e < D; e++)
-            kb = max(kb, floatBitsToUint(kbar[at + e]) & 0x7fffffffu);
+    for (uint j0 = 0u; nv > 0u && j0 < NBv; j0 += WG) {
+        uint j = j0 + tid, at = pc.off[1] + (bh * NB + j0) * D;
+        bool own = j < NBv;
+        uint kb = 0u;
+        for (uint e0 = 0u; e0 < D; e0 += KV_KD) {
+            stage_k(at, j0, e0, D);
+            for (uint e = 0u; e < KV_KD && e0 + e < D; e++)
+                kb = max(kb, floatBitsToUint(KST(e)) & 0x7fffffffu);
+        }
         int ej = exponent_of(kb);
         float k1 = ldexp(1.0, -(ej / 2)), k2 = ldexp(1.0, ej / 2 - ej);
         float acc[KV_ROWS];
         for (uint r = 0u; r < KV_ROWS; r++)
             acc[r] = 0.0;
-        for (uint e = 0u; e < D; e++) {
-            float k = kbar[at + e] * k1 * k2;
-            for (uint r = 0u; r < KV_ROWS; r++)
-                if (r < nv)
-                    acc[r] += qs[r * D + e] * k;
+        for (uint e0 = 0u; e0 < D; e0 += KV_KD) {
+            stage_k(at, j0, e0, D);
+            for (uint e = 0u; e < KV_KD && e0 + e < D; e++) {
+                float k = KST(e) * k1 * k2;
+                for (uint r = 0u; r < KV_ROWS; r++)
+                    if (r < nv)
+                        acc[r] += qs[r * D + e0 + e] * k;
+            }
         }
-        for (uint r = 0u; r < nv; r++)
-            scratch[sbase + r * NBv + j] = floatBitsToUint(acc[r]);
-        scratch[kbase + j] = uint(ej);
-        ek = max(ek, ej);
+        if (own) {
+            for (uint r = 0u; r < nv; r++)
+                scratch[sbase + r * NBv + j] = floatBitsToUint(acc[r]);
+            scratch[kbase + j] = uint(ej);
+            ek = max(ek, ej);
+        }
     }
     /* ... then all by the head's largest 2^-ek */
     ek = int(reduce_max_bits(uint(ek + 1000))) - 1000;
@@ -529,7 +565,8 @@ void main()
 #endif /* VOX_GLSL */
 #ifndef VOX_GLSL
 #define VK_VARIANTS_kv_select(X) \
-    X("kv_select", "kv_select.comp", "-DDT_F32=1")
+    X("kv_select", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0") \
+    X("kv_select_rowread", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_kv_select(X) X(kv_select)
 
@@ -571,6 +608,6 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
                             .kv_count = bind(p->kv_count, (size_t)rows * 4, 4),
                             .kv_cols = bind(p->kv_cols, 0, 4),
                             .scratch = {&v->scratch, 0, (size_t)(groups * a.per_block) * 4, 4, 0}};
-    return VK_DISPATCH(v, kv_select, "kv_select", b, a, (uint64_t)groups);
+    return VK_DISPATCH(v, kv_select, v->kv_rowread ? "kv_select_rowread" : "kv_select", b, a, (uint64_t)groups);
 }
 #endif /* !VOX_GLSL */

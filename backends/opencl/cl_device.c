@@ -296,6 +296,9 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
                         d->max_wg);
     }
     mma_detect(d);
+    d->profile = d->profiling && vox_env_flag("VOXATTN_OPENCL_PROFILE");
+    if (vox_env_flag("VOXATTN_OPENCL_PROFILE") && !d->profiling)
+        vox_log(log, VOX_LOG_WARN, "opencl: VOXATTN_OPENCL_PROFILE ignored: the queue has no profiling");
     *out = d;
     return VOX_OK;
 }

@@ -132,6 +132,7 @@ typedef struct cl_dev {
     cl_command_queue queue;
     int wrapped;
     int profiling;
+    int profile; /* VOXATTN_OPENCL_PROFILE: every kernel run alone, its device time logged (INFO); blocks */
     int out_of_order;
     int fp64;
     cl_ulong max_alloc;
@@ -184,6 +185,7 @@ const char *cl_kernel_name(int k);
  * core/kernel_args.h). The first failure is kept and reported by cl_launch. */
 typedef struct cl_kargs {
     cl_kernel kernel;
+    const char *kname; /* the kernel's name (for the profile log) */
     size_t esize; /* element size of the plan dtype (`e` buffers) */
     cl_uint n;    /* next argument index */
     cl_int err;   /* first clSetKernelArg failure, at argument err_at */

@@ -35,7 +35,7 @@ static vox_status grid_kargs(cl_dev *d, vox_dtype dt, const cl_grid *g, cl_kargs
         pr = ops;
     }
     cl_kargs_begin(ka, pr->kernels[g->k], dt);
-    *kname = cl_kernel_name(g->k);
+    *kname = ka->kname = cl_kernel_name(g->k);
     return VOX_OK;
 }
 

@@ -215,6 +215,26 @@ void cl_karg_local(cl_kargs *ka, size_t bytes) { cl_karg_val(ka, NULL, bytes ? b
 
 /* ------------------------------------------------------------------- launch */
 
+/* VOXATTN_OPENCL_PROFILE: waits for the kernel of event ev (a host wait)
+ * and logs its device time (the event's START to END) at INFO. */
+static vox_status profile_log(cl_dev *d, cl_event ev, const char *op, const char *kname, size_t groups, size_t ls)
+{
+    cl_int e = g_cl.clFinish(d->queue);
+    d->host_waits++;
+    cl_ulong t0 = 0, t1 = 0;
+    if (e == CL_SUCCESS)
+        e = g_cl.clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
+    if (e == CL_SUCCESS)
+        e = g_cl.clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
+    g_cl.clReleaseEvent(ev);
+    if (e != CL_SUCCESS)
+        return vox_fail(d->log, cl_status(e), "opencl: %s: profiling %s failed (%s, %d)", op, kname,
+                        cl_err_name(e), e);
+    vox_log(d->log, VOX_LOG_INFO, "opencl profile: %s %s %zu groups x %zu %.3f ms (device)", op,
+            kname ? kname : "?", groups, ls, (double)(t1 - t0) * 1e-6);
+    return VOX_OK;
+}
+
 vox_status cl_launch(cl_dev *d, const cl_kargs *ka, const char *name, size_t groups, size_t ls, vox_log_level level)
 {
     if (ka->misaligned) {
@@ -229,13 +249,17 @@ vox_status cl_launch(cl_dev *d, const cl_kargs *ka, const char *name, size_t gro
     if (groups == 0)
         return VOX_OK;
     size_t global = groups * ls;
-    cl_int e = g_cl.clEnqueueNDRangeKernel(d->queue, ka->kernel, 1, NULL, &global, &ls, 0, NULL, NULL);
+    cl_event ev = NULL;
+    cl_int e = g_cl.clEnqueueNDRangeKernel(d->queue, ka->kernel, 1, NULL, &global, &ls, 0, NULL,
+                                           d->profile ? &ev : NULL);
     if (e == CL_SUCCESS && d->out_of_order)
         e = g_cl.clEnqueueBarrierWithWaitList(d->queue, 0, NULL, NULL);
     if (e != CL_SUCCESS) {
+        if (ev)
+            g_cl.clReleaseEvent(ev);
         vox_log(d->log, level, "opencl: %s: launch of %zu groups x %zu failed (%s, %d)", name, groups, ls,
                 cl_err_name(e), e);
         return cl_status(e);
     }
-    return VOX_OK;
+    return ev ? profile_log(d, ev, name, ka->kname, groups, ls) : VOX_OK;
 }

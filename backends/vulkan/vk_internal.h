@@ -229,6 +229,7 @@ typedef struct vk_dev {
     VkQueryPool qpool;
     int timer_started;
     int profile; /* VOXATTN_VULKAN_PROFILE */
+    int kv_rowread; /* VOXATTN_VULKAN_KV_ROWREAD: kv_select reads kbar row by row (no staging) */
     double timer_host_ms;
 } vk_dev;
 
