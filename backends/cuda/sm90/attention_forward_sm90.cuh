@@ -246,6 +246,9 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 #if VOX_SM90_ENABLED
     constexpr int STAGES = VOX_SM90_STAGES(D, NWG);
     constexpr bool QSM = VOX_SM90_QSMEM(D, NWG); /* Q in shared memory, S as an SS wgmma */
+    /* the P V of tile t overlaps tile t+1's S and softmax, except in the safe variant of the QSM
+     * kernel (with pv_fix that spills at 160 registers; it only runs heads with Inf/NaN in V) */
+    constexpr bool OVERLAP = !(SAFE && QSM);
     constexpr int HALVES = D / 64;             /* 64-column boxes per tile */
     constexpr int TILE_BYTES = 64 * D * 2;     /* K or V tile of 64 keys */
     constexpr int STAGE_BYTES = 2 * TILE_BYTES;
@@ -714,6 +717,19 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             fence_regs_u<16>(pf);
         };
 
+        /* the pending P V (of stage prev_s) now, its pv_fix, the stage released */
+        auto flush_pv = [&]() {
+            fence_all();
+            wg_fence();
+            issue_pv(prev_s, prev_pz);
+            wg_wait<0>();
+            fence_all();
+            if (prev_pz)
+                pv_fix(prev_s, prev_m4, prev_c4);
+            release(prev_s);
+            prev_s = -1;
+        };
+
         bool done = false;
         while (!done) {
             /* phase A: no P V pending; find this warpgroup's next tile */
@@ -744,60 +760,47 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 rescale_pack(al0, al1);
                 prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4;
             }
-            /* phase B: the previous tile's P V is pending */
-            while (true) {
-                s = it % STAGES;
-                mbar_wait(full0 + 8 * s, (it / STAGES) & 1);
-                m4 = info[2 * s], c4 = info[2 * s + 1];
-                it++;
-                if (c4 == 0xffffffffu) {
-                    done = true;
-                    break;
-                }
-                if (!(anyof(m4) & wmask)) {
-                    /* flush the pending P V so its stage is released (the producer may need it) */
+            if constexpr (!OVERLAP) {
+                flush_pv(); /* this tile's P V now; the next tile from phase A */
+            } else {
+                /* phase B: the previous tile's P V is pending */
+                while (true) {
+                    s = it % STAGES;
+                    mbar_wait(full0 + 8 * s, (it / STAGES) & 1);
+                    m4 = info[2 * s], c4 = info[2 * s + 1];
+                    it++;
+                    if (c4 == 0xffffffffu) {
+                        done = true;
+                        break;
+                    }
+                    if (!(anyof(m4) & wmask)) {
+                        flush_pv(); /* so its stage is released (the producer may need it) */
+                        release(s);
+                        break;
+                    }
                     fence_all();
+                    const bool sh = turn_begin(m4);
                     wg_fence();
+                    issue_s(s);
                     issue_pv(prev_s, prev_pz);
+                    turn_end(sh);
+                    const bool pz = poisoned(m4, c4);
+                    wg_wait<1>();
+                    fence_regs<32>(sacc);
+                    float al0, al1;
+                    softmax(m4, c4, al0, al1);
                     wg_wait<0>();
                     fence_all();
                     if (prev_pz)
                         pv_fix(prev_s, prev_m4, prev_c4);
                     release(prev_s);
-                    release(s);
-                    prev_s = -1;
-                    break;
+                    rescale_pack(al0, al1);
+                    prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4;
                 }
-                fence_all();
-                const bool sh = turn_begin(m4);
-                wg_fence();
-                issue_s(s);
-                issue_pv(prev_s, prev_pz);
-                turn_end(sh);
-                const bool pz = poisoned(m4, c4);
-                wg_wait<1>();
-                fence_regs<32>(sacc);
-                float al0, al1;
-                softmax(m4, c4, al0, al1);
-                wg_wait<0>();
-                fence_all();
-                if (prev_pz)
-                    pv_fix(prev_s, prev_m4, prev_c4);
-                release(prev_s);
-                rescale_pack(al0, al1);
-                prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4;
             }
         }
-        if (prev_s >= 0) {
-            fence_all();
-            wg_fence();
-            issue_pv(prev_s, prev_pz);
-            wg_wait<0>();
-            fence_all();
-            if (prev_pz)
-                pv_fix(prev_s, prev_m4, prev_c4);
-            release(prev_s);
-        }
+        if (prev_s >= 0)
+            flush_pv();
         if (cw == 0 && nshared > 0)
             named_bar<3, 256>(); /* the other warpgroup's last turn signal */
         /* epilogue */
