@@ -187,7 +187,7 @@ static inline unsigned long long xr()
 }
 static inline double ur() { return (xr() >> 11) * (1.0 / 9007199254740992.0); }
 
-static int g_vt_swap = 0, g_pp = 0, g_nwg64 = 3; /* D=64 uses the 3-consumer kernel unless VOX_NWG64=2 */
+static int g_pp = 0, g_nwg64 = 3; /* D=64 uses the 3-consumer kernel unless VOX_NWG64=2 */
 static std::vector<int> g_nwg128; /* VOXATTN_SM90_NWG: D=128 consumer warpgroups (list: A/B); empty: the rule */
 static int *g_sweep = 0;
 static bool g_no_time = false; /* VOX_NO_TIME */
@@ -435,7 +435,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
         p.q = dq, p.o = dO, p.lse = dl, p.kv_start = d_ks, p.kv_count = d_kn, p.kv_cols = d_kc,
         p.kept_count = d_kept, p.kept_rows = d_kr, p.block_valid = d_valid, p.items = x.items, p.n_items_dev = 0,
         p.NB = NB, p.V = V, p.n_items = x.n_items, p.nb_pad = vox_sm90_nb_pad(NB),
-        p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D)), p.vt_swap = g_vt_swap;
+        p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D)), p.vt_swap = 0;
         p.pingpong = g_pp;
         p.sweep_pos = g_sweep;
         p.vbad = d_vbad;
@@ -631,7 +631,6 @@ int main(int argc, char **argv)
         {"prof v128 0.10", 4, 128, 128, S, 0.10, 1.0, 1, false, true, 199, true, false},
     };
     int fails = 0;
-    bool first = true;
     for (auto &c : cfgs) {
         if (quick && c.timeit && c.BH > 2)
             continue;
@@ -650,14 +649,8 @@ int main(int argc, char **argv)
             c.BH = 1, c.S = 2048; /* VOX_RACE=1 (bench_util.cuh) */
         bool ok;
         run_cfg(c, &ok);
-        if (first && !ok) {
-            g_vt_swap ^= 1;
-            printf("  retrying with vt_swap=%d\n", g_vt_swap);
-            run_cfg(c, &ok);
-        }
-        first = false;
         fails += !ok;
     }
-    printf("vt_swap=%d, %d configs failed\n", g_vt_swap, fails);
+    printf("%d configs failed\n", fails);
     return fails ? 1 : 0;
 }
