@@ -71,7 +71,7 @@ enum {
  * = the plan's maxrows; 0 for the backward's). D = 64 takes the
  * 3-consumer-warpgroup variant (+12% over the 2-warpgroup
  * vox_attn_sm90_*_d64, which is not used); D = 128 the 2- or the
- * 3-warpgroup one (Q in shared memory), see d128_nwg. */
+ * 3-warpgroup one (Q in shared memory), see d128_kernel. */
 #define CU_SM90_KERNELS(X)                                                   \
     X(SM90_BF16_D128, "vox_attn_sm90_bf16_d128", 384, 128)                   \
     X(SM90_BF16_D128_NF, "vox_attn_sm90_bf16_d128_nf", 384, 128)             \
@@ -164,6 +164,11 @@ void cu_sm90_open(gpu_dev *g)
     }
     const char *nwg = getenv("VOXATTN_SM90_NWG");
     s->nwg128 = nwg && (!strcmp(nwg, "2") || !strcmp(nwg, "3")) ? nwg[0] - '0' : 0;
+    if (s->nwg128)
+        vox_log(&g->log, VOX_LOG_INFO,
+                "cuda: device %d: VOXATTN_SM90_NWG=%d: the D=128 attention forward uses %d consumer "
+                "warpgroups where the shape fits",
+                g->ordinal, s->nwg128, s->nwg128);
     g->vendor = s;
     g->vendor_attention =
         "sm_90a wgmma/TMA kernels (vox_attn_sm90_*, vox_attn_bwd_sm90_*; VOXATTN_CUDA_NO_SM90=1 turns them off)";
