@@ -13,6 +13,7 @@
  * off. */
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cuda_internal.h"
 #include "loader.h"
@@ -69,12 +70,17 @@ enum {
 /* The kernels this path uses: X(index, name, threads per CTA, rows per CTA
  * = the plan's maxrows; 0 for the backward's). D = 64 takes the
  * 3-consumer-warpgroup variant (+12% over the 2-warpgroup
- * vox_attn_sm90_*_d64, which is not used). */
+ * vox_attn_sm90_*_d64, which is not used); D = 128 the 2- or the
+ * 3-warpgroup one (Q in shared memory), see d128_kernel. */
 #define CU_SM90_KERNELS(X)                                                   \
     X(SM90_BF16_D128, "vox_attn_sm90_bf16_d128", 384, 128)                   \
     X(SM90_BF16_D128_NF, "vox_attn_sm90_bf16_d128_nf", 384, 128)             \
     X(SM90_F16_D128, "vox_attn_sm90_f16_d128", 384, 128)                     \
     X(SM90_F16_D128_NF, "vox_attn_sm90_f16_d128_nf", 384, 128)               \
+    X(SM90W3_BF16_D128, "vox_attn_sm90w3_bf16_d128", 512, 192)               \
+    X(SM90W3_BF16_D128_NF, "vox_attn_sm90w3_bf16_d128_nf", 512, 192)         \
+    X(SM90W3_F16_D128, "vox_attn_sm90w3_f16_d128", 512, 192)                 \
+    X(SM90W3_F16_D128_NF, "vox_attn_sm90w3_f16_d128_nf", 512, 192)           \
     X(SM90_BF16_D64, "vox_attn_sm90w3_bf16_d64", 512, 192)                   \
     X(SM90_BF16_D64_NF, "vox_attn_sm90w3_bf16_d64_nf", 512, 192)             \
     X(SM90_F16_D64, "vox_attn_sm90w3_f16_d64", 512, 192)                     \
@@ -95,6 +101,7 @@ enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
 #undef CU_SM90_ENUM
 /* a forward kernel's _nf variant follows it (cu_sm90_attention_forward launches k, k + 1) */
 _Static_assert(SM90_BF16_D128_NF == SM90_BF16_D128 + 1 && SM90_F16_D128_NF == SM90_F16_D128 + 1 &&
+                   SM90W3_BF16_D128_NF == SM90W3_BF16_D128 + 1 && SM90W3_F16_D128_NF == SM90W3_F16_D128 + 1 &&
                    SM90_BF16_D64_NF == SM90_BF16_D64 + 1 && SM90_F16_D64_NF == SM90_F16_D64 + 1,
                "sm90 kernel table order");
 #define CU_SM90_ROW(idx, name, threads, maxrows) {name, threads, maxrows},
@@ -108,6 +115,8 @@ typedef struct cu_sm90 {
     CUmodule module;
     CUfunction fn[SM90_COUNT];
     int fn_smem[SM90_COUNT]; /* dynamic shared memory limit raised to */
+    int nwg128; /* VOXATTN_SM90_NWG (read at open): 2 or 3 forces the D = 128 forward's consumer
+                   warpgroups; 0: the rule VOX_SM90_NWG_D128 */
 } cu_sm90;
 
 /* Why the path is off for this device, or NULL when it can run. */
@@ -153,6 +162,13 @@ void cu_sm90_open(gpu_dev *g)
         free(s);
         return;
     }
+    const char *nwg = getenv("VOXATTN_SM90_NWG");
+    s->nwg128 = nwg && (!strcmp(nwg, "2") || !strcmp(nwg, "3")) ? nwg[0] - '0' : 0;
+    if (s->nwg128)
+        vox_log(&g->log, VOX_LOG_INFO,
+                "cuda: device %d: VOXATTN_SM90_NWG=%d: the D=128 attention forward uses %d consumer "
+                "warpgroups where the shape fits",
+                g->ordinal, s->nwg128, s->nwg128);
     g->vendor = s;
     g->vendor_attention =
         "sm_90a wgmma/TMA kernels (vox_attn_sm90_*, vox_attn_bwd_sm90_*; VOXATTN_CUDA_NO_SM90=1 turns them off)";
@@ -192,20 +208,34 @@ static int encode_kv(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D,
 static int64_t nb_pad(int64_t NB) { return VOX_SM90_NB_PAD(NB); }
 
 /* Dynamic shared memory of one CTA. */
-static size_t smem_bytes(int64_t D, int64_t NB) { return VOX_SM90_SMEM_BYTES(D, nb_pad(NB)); }
+static size_t smem_bytes(int64_t D, int nwg, int64_t NB) { return VOX_SM90_SMEM_BYTES(D, nwg, nb_pad(NB)); }
 
 /* Whether the kernels take this shape (vox_sm90_supported, plus V <= the
  * CTA's rows: a CTA processes at most maxrows rows, so a block of more
  * processed rows than that would lose rows). */
 static int shape_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, int maxrows, size_t max_smem_optin)
 {
+    const int nwg = maxrows / 64;
     if (D != 64 && D != 128)
         return 0;
     if (V < 64 || (V & (V - 1)) || V > maxrows)
         return 0;
     if (BH * NB * V >= ((int64_t)1 << 31) || BH * NB >= ((int64_t)1 << 31))
         return 0; /* TMA row coordinates and item indices are int32 */
-    return smem_bytes(D, NB) <= max_smem_optin;
+    return smem_bytes(D, nwg, NB) <= max_smem_optin;
+}
+
+/* The forward kernel (fast variant; its _nf follows) for D = 128: 3 consumer warpgroups (Q in
+ * shared memory, 192 rows per CTA) or 2, by VOXATTN_SM90_NWG or else the rule VOX_SM90_NWG_D128;
+ * the 2-warpgroup kernel where the 3-warpgroup one does not take the shape (its Q leaves room for
+ * a byte map of about 6000 blocks, against about 14000). */
+static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_t BH, size_t max_smem_optin)
+{
+    const int nwg = s->nwg128 ? s->nwg128 : VOX_SM90_NWG_D128(V);
+    const int k3 = bf16 ? SM90W3_BF16_D128 : SM90W3_F16_D128;
+    if (nwg == 3 && shape_supported(128, V, NB, BH, sm90_kernels[k3].maxrows, max_smem_optin))
+        return k3;
+    return bf16 ? SM90_BF16_D128 : SM90_F16_D128;
 }
 
 /* gpu_api.attention_forward: 0 (declined) unless the sm_90a path is loaded
@@ -218,7 +248,8 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
         return 0;
     int64_t D = d->head_dim, V = d->block_volume, NB = d->n_blocks, BH = d->batch * d->heads;
     int bf16 = d->dtype == VOX_BF16;
-    int k = D == 128 ? (bf16 ? SM90_BF16_D128 : SM90_F16_D128) : (bf16 ? SM90_BF16_D64 : SM90_F16_D64);
+    int k = D == 128 ? d128_kernel(s, bf16, V, NB, BH, (size_t)g->max_smem_optin)
+                     : (bf16 ? SM90_BF16_D64 : SM90_F16_D64);
     int maxrows = sm90_kernels[k].maxrows;
     if (!shape_supported(D, V, NB, BH, maxrows, (size_t)g->max_smem_optin))
         return 0;
@@ -282,7 +313,8 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     void *args[] = {&a, &tmK, &tmV, &tmK16, &tmV16};
     for (int f = k; f <= k + 1 && !*st; f++)
         *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[f], sm90_kernels[f].name, &s->fn_smem[f],
-                            BH * NB, (unsigned)sm90_kernels[f].threads, 1, smem_bytes(D, NB), args);
+                            BH * NB, (unsigned)sm90_kernels[f].threads, 1, smem_bytes(D, maxrows / 64, NB),
+                            args);
     return 1;
 }
 

@@ -8,7 +8,10 @@ VOX_SM90_KERNEL(vox_attn_sm90_bf16_d128, 128, true)
 VOX_SM90_KERNEL(vox_attn_sm90_bf16_d64, 64, true)
 VOX_SM90_KERNEL(vox_attn_sm90_f16_d128, 128, false)
 VOX_SM90_KERNEL(vox_attn_sm90_f16_d64, 64, false)
-/* D=64 only: three consumer warpgroups (512 threads, 192 rows per CTA; plan with maxrows 192).
- * (D=128 does not fit the 128 registers per thread a 512-thread CTA allows.) */
+/* Three consumer warpgroups (512 threads, 192 rows per CTA; plan with maxrows 192). D=64 keeps Q
+ * in registers; D=128 holds Q in shared memory (VOX_SM90_QSMEM: the 128 registers per thread of a
+ * 512-thread CTA, 160 per consumer after setmaxnreg, leave no room for register-resident Q). */
+VOX_SM90_KERNEL_W3(vox_attn_sm90w3_bf16_d128, 128, true)
+VOX_SM90_KERNEL_W3(vox_attn_sm90w3_f16_d128, 128, false)
 VOX_SM90_KERNEL_W3(vox_attn_sm90w3_bf16_d64, 64, true)
 VOX_SM90_KERNEL_W3(vox_attn_sm90w3_f16_d64, 64, false)

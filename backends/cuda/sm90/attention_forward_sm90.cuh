@@ -4,7 +4,7 @@
  * Measurements and what limits them: NOTES.md (same folder).
  *
  * CTA = 1 producer warpgroup + NWG consumer warpgroups (NWG = 2: 384 threads,
- * D = 64 also NWG = 3: 512 threads), one CTA per SM (~200 KB shared memory):
+ * NWG = 3: 512 threads), one CTA per SM (~200-220 KB shared memory):
  *   producer: builds the union of the KV lists of the CTA's query blocks as a
  *        membership word per KV block in shared memory, then warp 0 walks it
  *        in ascending block order and streams K and V with
@@ -16,9 +16,12 @@
  *        block instead of 64 - valid. Each stage carries, per 16-key chunk,
  *        the membership mask (which of the CTA's query blocks list that KV
  *        block) and the valid-key count, published by the stage's arrival.
- *   consumers: each owns 64 query rows (register-resident Q, gathered row by
- *        row from global, so kept rows of query pruning cost nothing extra).
- *        Per tile: S = Q K^T (wgmma m64n64k16, A = Q regs, B = K smem),
+ *   consumers: each owns 64 query rows, gathered row by row from global (so
+ *        kept rows of query pruning cost nothing extra) into registers, or
+ *        (QSM = VOX_SM90_QSMEM: NWG = 3 at D = 128, where 160 registers per
+ *        consumer thread leave no room for 32 of Q) into shared memory in the
+ *        K tile's swizzled layout, 48 KB next to a 5-stage ring.
+ *        Per tile: S = Q K^T (wgmma m64n64k16, A = Q regs or smem, B = K smem),
  *        masking (padding keys, rows whose block does not list this KV block),
  *        online softmax in f32 (exp2 domain, scale folded), O += P V (wgmma
  *        m64nDk16, A = P regs, B = V smem read MN-major). The P V product of
@@ -37,7 +40,8 @@
  * consumers were measured slower: NOTES.md; clusters were removed, ping-pong
  * stays behind params.pingpong.)
  *
- * Requirements: V a power of two >= 64, D in {64,128}, NB <= ~14000 (shared memory),
+ * Requirements: V a power of two >= 64, D in {64,128}, NB <= ~14000 (shared memory;
+ * ~6000 for the QSM kernel), V <= 64 * NWG,
  * BH*S < 2^31, q/k/v/o rows 16-byte aligned (contiguous [BH][S][D]).
  * NaN in a row's q makes that row's o and lse NaN (as the sm_80 kernel).
  * Inf/NaN in K or V reaches only the rows that attend the key (docs/numerics.md).
@@ -240,7 +244,11 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                                          const CUtensorMap *tmK16, const CUtensorMap *tmV16)
 {
 #if VOX_SM90_ENABLED
-    constexpr int STAGES = VOX_SM90_STAGES(D);
+    constexpr int STAGES = VOX_SM90_STAGES(D, NWG);
+    constexpr bool QSM = VOX_SM90_QSMEM(D, NWG); /* Q in shared memory, S as an SS wgmma */
+    /* the P V of tile t overlaps tile t+1's S and softmax, except in the safe variant of the QSM
+     * kernel (with pv_fix that spills at 160 registers; it only runs heads with Inf/NaN in V) */
+    constexpr bool OVERLAP = !(SAFE && QSM);
     constexpr int HALVES = D / 64;             /* 64-column boxes per tile */
     constexpr int TILE_BYTES = 64 * D * 2;     /* K or V tile of 64 keys */
     constexpr int STAGE_BYTES = 2 * TILE_BYTES;
@@ -259,10 +267,14 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     const uint32_t base = (raw + 1023u) & ~1023u;
     unsigned char *gb = vox_sm90_smem + (base - raw);
     const uint32_t ring = base;
+    /* QSM: Q of consumer w at qs + w * TILE_BYTES, laid out as a K tile (64 rows, 64-column
+     * halves 8 KB apart, 128B swizzle) */
+    const uint32_t qs = ring + STAGES * STAGE_BYTES;
+    constexpr int ZOFF = STAGES * STAGE_BYTES + (int)VOX_SM90_QS_BYTES(D, NWG);
     /* 16 zero rows of V (VOX_SM90_ZROWS_BYTES: 16 x D, 1 KB aligned): the P V operand of a
      * "poisoned" stage (see pv_fix) */
-    const uint32_t zrows = ring + STAGES * STAGE_BYTES;
-    unsigned char *meta = gb + STAGES * STAGE_BYTES + VOX_SM90_ZROWS_BYTES(D);
+    const uint32_t zrows = ring + ZOFF;
+    unsigned char *meta = gb + ZOFF + VOX_SM90_ZROWS_BYTES(D);
     const uint32_t full0 = smem_u32(meta), empty0 = full0 + 8 * STAGES;
     /* per stage: the 4 chunk masks (8 bits each) and the 4 chunk key counts (8 bits each) */
     volatile unsigned *info = (volatile unsigned *)(meta + 16 * STAGES);
@@ -485,7 +497,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         };
         if (SAFE) { /* the zero rows (the fast variant never reads them) */
             for (int x = ctid; x < VOX_SM90_ZROWS_BYTES(D) / 16; x += 128 * NWG)
-                *(uint4 *)(gb + STAGES * STAGE_BYTES + 16 * x) = make_uint4(0, 0, 0, 0);
+                *(uint4 *)(gb + ZOFF + 16 * x) = make_uint4(0, 0, 0, 0);
             asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* zero rows: read by wgmma */
         }
         named_bar<2, 128 * NWG>();
@@ -493,8 +505,21 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         const int R0 = cw * 64 + w * 16 + gq, R1 = R0 + 8;
         const int sl0 = rslot[R0], sl1 = rslot[R1], src0 = rsrc[R0], src1 = rsrc[R1];
         const long long hb = bh * S;
-        unsigned qf[KSTEPS][4];
-        {
+        /* Q: registers (A operand fragments of S = Q K^T), or QSM: this warpgroup's 64 rows
+         * gathered row by row into shared memory (two threads per row, 128 bytes each, in the
+         * 128B-swizzled K-major layout), made visible to the async proxy (wgmma reads it) and
+         * synced within the warpgroup (named barrier 5 + cw) */
+        unsigned qf[QSM ? 1 : KSTEPS][4];
+        if constexpr (QSM) {
+            const int lt = tid & 127, r = lt >> 1, h = lt & 1, sl = rslot[cw * 64 + r];
+            const uint4 *qr = (const uint4 *)((const unsigned short *)p.q + (hb + (sl < 0 ? 0 : sl)) * D + h * 64);
+            unsigned char *qd = gb + STAGES * STAGE_BYTES + cw * TILE_BYTES + h * 8192 + r * 128;
+#pragma unroll
+            for (int c = 0; c < 8; c++)
+                *(uint4 *)(qd + ((c ^ (r & 7)) << 4)) = sl >= 0 ? __ldg(qr + c) : make_uint4(0, 0, 0, 0);
+            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+            asm volatile("bar.sync %0, 128;\n" ::"r"(5 + cw) : "memory");
+        } else {
             const unsigned *q0 = (const unsigned *)((const unsigned short *)p.q + (hb + (sl0 < 0 ? 0 : sl0)) * D);
             const unsigned *q1 = (const unsigned *)((const unsigned short *)p.q + (hb + (sl1 < 0 ? 0 : sl1)) * D);
 #pragma unroll
@@ -598,11 +623,15 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         };
 
         auto issue_s = [&](int s) {
-            const uint32_t kb = ring + s * STAGE_BYTES;
+            const uint32_t kb = ring + s * STAGE_BYTES, qb = qs + cw * TILE_BYTES;
 #pragma unroll
             for (int kk = 0; kk < KSTEPS; kk++) {
-                const unsigned long long dsc = desc_sw128(kb + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024);
-                vox_wgmma_m64n64k16_rs<BF, 0>(sacc, qf[kk], dsc, kk > 0);
+                const uint32_t off = (kk >> 2) * 8192 + (kk & 3) * 32;
+                const unsigned long long dsc = desc_sw128(kb + off, 16, 1024);
+                if constexpr (QSM)
+                    vox_wgmma_m64n64k16_ss<BF>(sacc, desc_sw128(qb + off, 16, 1024), dsc, kk > 0);
+                else
+                    vox_wgmma_m64n64k16_rs<BF, 0>(sacc, qf[kk], dsc, kk > 0);
             }
             wg_commit();
         };
@@ -688,6 +717,19 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             fence_regs_u<16>(pf);
         };
 
+        /* the pending P V (of stage prev_s) now, its pv_fix, the stage released */
+        auto flush_pv = [&]() {
+            fence_all();
+            wg_fence();
+            issue_pv(prev_s, prev_pz);
+            wg_wait<0>();
+            fence_all();
+            if (prev_pz)
+                pv_fix(prev_s, prev_m4, prev_c4);
+            release(prev_s);
+            prev_s = -1;
+        };
+
         bool done = false;
         while (!done) {
             /* phase A: no P V pending; find this warpgroup's next tile */
@@ -718,60 +760,47 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 rescale_pack(al0, al1);
                 prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4;
             }
-            /* phase B: the previous tile's P V is pending */
-            while (true) {
-                s = it % STAGES;
-                mbar_wait(full0 + 8 * s, (it / STAGES) & 1);
-                m4 = info[2 * s], c4 = info[2 * s + 1];
-                it++;
-                if (c4 == 0xffffffffu) {
-                    done = true;
-                    break;
-                }
-                if (!(anyof(m4) & wmask)) {
-                    /* flush the pending P V so its stage is released (the producer may need it) */
+            if constexpr (!OVERLAP) {
+                flush_pv(); /* this tile's P V now; the next tile from phase A */
+            } else {
+                /* phase B: the previous tile's P V is pending */
+                while (true) {
+                    s = it % STAGES;
+                    mbar_wait(full0 + 8 * s, (it / STAGES) & 1);
+                    m4 = info[2 * s], c4 = info[2 * s + 1];
+                    it++;
+                    if (c4 == 0xffffffffu) {
+                        done = true;
+                        break;
+                    }
+                    if (!(anyof(m4) & wmask)) {
+                        flush_pv(); /* so its stage is released (the producer may need it) */
+                        release(s);
+                        break;
+                    }
                     fence_all();
+                    const bool sh = turn_begin(m4);
                     wg_fence();
+                    issue_s(s);
                     issue_pv(prev_s, prev_pz);
+                    turn_end(sh);
+                    const bool pz = poisoned(m4, c4);
+                    wg_wait<1>();
+                    fence_regs<32>(sacc);
+                    float al0, al1;
+                    softmax(m4, c4, al0, al1);
                     wg_wait<0>();
                     fence_all();
                     if (prev_pz)
                         pv_fix(prev_s, prev_m4, prev_c4);
                     release(prev_s);
-                    release(s);
-                    prev_s = -1;
-                    break;
+                    rescale_pack(al0, al1);
+                    prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4;
                 }
-                fence_all();
-                const bool sh = turn_begin(m4);
-                wg_fence();
-                issue_s(s);
-                issue_pv(prev_s, prev_pz);
-                turn_end(sh);
-                const bool pz = poisoned(m4, c4);
-                wg_wait<1>();
-                fence_regs<32>(sacc);
-                float al0, al1;
-                softmax(m4, c4, al0, al1);
-                wg_wait<0>();
-                fence_all();
-                if (prev_pz)
-                    pv_fix(prev_s, prev_m4, prev_c4);
-                release(prev_s);
-                rescale_pack(al0, al1);
-                prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4;
             }
         }
-        if (prev_s >= 0) {
-            fence_all();
-            wg_fence();
-            issue_pv(prev_s, prev_pz);
-            wg_wait<0>();
-            fence_all();
-            if (prev_pz)
-                pv_fix(prev_s, prev_m4, prev_c4);
-            release(prev_s);
-        }
+        if (prev_s >= 0)
+            flush_pv();
         if (cw == 0 && nshared > 0)
             named_bar<3, 256>(); /* the other warpgroup's last turn signal */
         /* epilogue */

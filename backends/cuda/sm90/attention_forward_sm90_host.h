@@ -5,6 +5,8 @@
  *
  * Kernels (extern "C", in attention_forward_sm90.cu):
  *   vox_attn_sm90_{bf16,f16}_d128    2 consumer warpgroups: 384 threads, rows per CTA (maxrows) 128
+ *   vox_attn_sm90w3_{bf16,f16}_d128  3 consumer warpgroups, Q in shared memory: 512 threads, maxrows
+ *                                    192, 5 ring stages (VOX_SM90_NWG_D128(V): the default per V)
  *   vox_attn_sm90w3_{bf16,f16}_d64   3 consumer warpgroups: 512 threads, maxrows 192 (faster for D=64)
  *   vox_attn_sm90_{bf16,f16}_d64     2 consumer warpgroups: 384 threads, maxrows 128
  *   each of the above also as NAME_nf: the safe variant for heads whose V holds Inf/NaN
@@ -29,15 +31,15 @@
  *      pingpong = 0 (1 was measured 1-2% slower), sweep_pos = NULL, vbad
  *      (NULL: every block counts as holding Inf/NaN: correct, slower).
  *   4. cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem)
- *      with smem = vox_sm90_smem_bytes(D, NB) (<= the opt-in limit, 232448 on H100/H200).
+ *      with smem = vox_sm90_smem_bytes(D, nwg, NB) (<= the opt-in limit, 232448 on H100/H200).
  *   5. cuLaunchKernel(f, grid = n_items (host plan) or BH*NB (device plan, CTAs past
  *      the count exit at once), 1, 1, block = 384 or 512 (see above), 1, 1, smem,
  *      stream, args = {&params, &tmK, &tmV, &tmK16, &tmV16}, NULL); tmK16/tmV16
  *      as tmK/tmV with box_rows 16 (chunks of partial blocks). Then the same launch
  *      of f's _nf variant (steps 4-5): a CTA runs in the fast kernel when no KV block
  *      of its head is flagged in vbad, else in _nf (each returns at once otherwise).
- * Supported: D in {64,128}, V a power of two >= 64, NB up to ~14000 (16-bit
- * membership map in shared memory), BH*S < 2^31 (vox_sm90_supported checks all of it).
+ * Supported: D in {64,128}, V a power of two >= 64 and <= 64 * nwg, NB up to ~14000
+ * (~6000 for the 3-warpgroup D=128 kernel; 16-bit membership map in shared memory), BH*S < 2^31 (vox_sm90_supported checks all of it).
  */
 #ifndef VOX_ATTN_SM90_HOST_H
 #define VOX_ATTN_SM90_HOST_H
@@ -67,19 +69,23 @@ static inline int vox_sm90_encode_kv(vox_sm90_encode_fn enc, CUtensorMap *map, c
 
 static inline int vox_sm90_nb_pad(int64_t NB) { return (int)VOX_SM90_NB_PAD(NB); }
 
-/* Dynamic shared memory of one CTA. */
-static inline size_t vox_sm90_smem_bytes(int D, int64_t NB) { return VOX_SM90_SMEM_BYTES(D, vox_sm90_nb_pad(NB)); }
+/* Dynamic shared memory of one CTA of the kernel with nwg consumer warpgroups. */
+static inline size_t vox_sm90_smem_bytes(int D, int nwg, int64_t NB)
+{
+    return VOX_SM90_SMEM_BYTES(D, nwg, vox_sm90_nb_pad(NB));
+}
 
-/* Whether the kernel handles this shape (otherwise use the sm_80 kernel). */
-static inline int vox_sm90_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, size_t max_smem_optin)
+/* Whether the kernel with nwg consumer warpgroups handles this shape (otherwise use the
+ * other one or the sm_80 kernel). A block's processed rows must fit one CTA (V <= 64 * nwg). */
+static inline int vox_sm90_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, int nwg, size_t max_smem_optin)
 {
     if (D != 64 && D != 128)
         return 0;
-    if (V < 64 || (V & (V - 1)))
+    if (V < 64 || (V & (V - 1)) || V > 64 * nwg)
         return 0;
     if (BH * NB * V >= ((int64_t)1 << 31) || BH * NB >= ((int64_t)1 << 31))
         return 0; /* TMA row coordinates and item indices are int32 */
-    return vox_sm90_smem_bytes((int)D, NB) <= max_smem_optin;
+    return vox_sm90_smem_bytes((int)D, nwg, NB) <= max_smem_optin;
 }
 
 /* Host plan (same packing as the device plan kernel): rows[m] = processed rows

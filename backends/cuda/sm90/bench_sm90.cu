@@ -4,7 +4,9 @@
  * Run:   ./bench_sm90 [quick]   (quick: the small correctness configs only)
  *   env VOX_ONLY="name|name" (timed shapes by exact name), VOX_SKIP_SMALL=1, VOX_PP=1
  *   (ping-pong), VOX_SWEEP=1 (shared sweep position), VOX_NWG64=2 (D=64 with 2
- *   consumer warpgroups), VOX_FORCE_TIME=1 (time
+ *   consumer warpgroups), VOXATTN_SM90_NWG=2|3|2,3 (D=128 consumer warpgroups, as the library's
+ *   switch; "2,3" checks both and times them interleaved launch by launch; default: the library's
+ *   rule VOX_SM90_NWG_D128), VOX_FORCE_TIME=1 (time
  *   even when the check fails, for the VOX_DIAG_* ablation builds of the kernel),
  *   VOX_HANG_S=seconds (hang watchdog, default 20; raise it under compute-sanitizer),
  *   VOX_NO_TIME=1 (check only, no timing: for compute-sanitizer runs).
@@ -185,9 +187,29 @@ static inline unsigned long long xr()
 }
 static inline double ur() { return (xr() >> 11) * (1.0 / 9007199254740992.0); }
 
-static int g_vt_swap = 0, g_pp = 0, g_nwg64 = 3; /* D=64 uses the 3-consumer kernel unless VOX_NWG64=2 */
+static int g_pp = 0, g_nwg64 = 3; /* D=64 uses the 3-consumer kernel unless VOX_NWG64=2 */
+static std::vector<int> g_nwg128; /* VOXATTN_SM90_NWG: D=128 consumer warpgroups (list: A/B); empty: the rule */
 static int *g_sweep = 0;
 static bool g_no_time = false; /* VOX_NO_TIME */
+
+typedef void (*kern_t)(const VoxSm90AttnParams, const CUtensorMap, const CUtensorMap, const CUtensorMap,
+                       const CUtensorMap);
+/* The kernel pair (fast, _nf) for D, dtype and consumer warpgroups. */
+static void pick_kernels(int D, bool bf, int nwg, kern_t *k, kern_t *k_nf)
+{
+    if (D == 128 && nwg == 3)
+        *k = bf ? vox_attn_sm90w3_bf16_d128 : vox_attn_sm90w3_f16_d128,
+        *k_nf = bf ? vox_attn_sm90w3_bf16_d128_nf : vox_attn_sm90w3_f16_d128_nf;
+    else if (D == 128)
+        *k = bf ? vox_attn_sm90_bf16_d128 : vox_attn_sm90_f16_d128,
+        *k_nf = bf ? vox_attn_sm90_bf16_d128_nf : vox_attn_sm90_f16_d128_nf;
+    else if (nwg == 3)
+        *k = bf ? vox_attn_sm90w3_bf16_d64 : vox_attn_sm90w3_f16_d64,
+        *k_nf = bf ? vox_attn_sm90w3_bf16_d64_nf : vox_attn_sm90w3_f16_d64_nf;
+    else
+        *k = bf ? vox_attn_sm90_bf16_d64 : vox_attn_sm90_f16_d64,
+        *k_nf = bf ? vox_attn_sm90_bf16_d64_nf : vox_attn_sm90_f16_d64_nf;
+}
 
 static bool run_cfg(const Cfg &c, bool *ok_out)
 {
@@ -339,18 +361,17 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     CK(cudaMalloc(&d_flag, flag.size()));
     CK(cudaMemcpy(d_flag, flag.data(), flag.size(), cudaMemcpyHostToDevice));
 
-    /* device plan (checked against the host plan) and the non-finite V flags (against the host) */
+    /* the non-finite V flags (checked against the host) */
     const long long nw = (NB + 31) / 32;
     unsigned *d_vbad;
     CK(cudaMalloc(&d_vbad, (size_t)BH * nw * 4));
-    CK(cudaMemset(d_cnt, 0, 4));
-    const int nwg = D == 64 ? g_nwg64 : 2, maxrows = 64 * nwg;
-    auto plan = [&]() {
+    auto plan = [&](int maxrows) {
         vox_attn_sm90_plan<<<BH + BH * nw, VOX_SM90_PLAN_THREADS, NB * 2>>>(
             d_kept, d_valid, d_ks, d_kn, d_kc, NB, d_items, d_cnt, maxrows, d_order, 0, 0, 0, (long long)BH,
             (const uint4 *)dv, V, D, c.bf, d_vbad);
     };
-    plan();
+    CK(cudaMemset(d_cnt, 0, 4));
+    plan(128);
     CK(cudaGetLastError());
     unsigned vbad_bad = 0; /* flag words that differ from the host's (timed shapes: finite V, all 0) */
     {
@@ -365,15 +386,6 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
         for (size_t w = 0; w < hb.size(); w++)
             vbad_bad += hb[w] != want[w];
     }
-    int n_items = 0;
-    CK(cudaMemcpy(&n_items, d_cnt, 4, cudaMemcpyDeviceToHost));
-    std::vector<int> hitems((size_t)M * 2);
-    int n_host = vox_sm90_plan_host(rows.data(), BH, NB, hitems.data(), maxrows);
-    if (n_host != n_items)
-        printf("  WARNING plan count host %d device %d\n", n_host, n_items);
-    /* use the host plan (head-ordered) for the launches */
-    CK(cudaMemcpy(d_items, hitems.data(), (size_t)n_host * 8, cudaMemcpyHostToDevice));
-    n_items = n_host;
 
     CUtensorMap tmK, tmV, tmK16, tmV16;
     if (vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK, dk, (int64_t)BH * S, D, c.bf, 64) ||
@@ -383,118 +395,150 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
         printf("tensor map encode failed\n");
         exit(1);
     }
-    VoxSm90AttnParams p;
-    memset(&p, 0, sizeof p);
-    p.q = dq, p.o = dO, p.lse = dl, p.kv_start = d_ks, p.kv_count = d_kn, p.kv_cols = d_kc, p.kept_count = d_kept,
-    p.kept_rows = d_kr, p.block_valid = d_valid, p.items = d_items, p.n_items_dev = 0, p.NB = NB, p.V = V,
-    p.n_items = n_items, p.nb_pad = vox_sm90_nb_pad(NB), p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D)),
-    p.vt_swap = g_vt_swap;
-    p.pingpong = g_pp;
-    p.sweep_pos = g_sweep;
-    p.vbad = d_vbad;
-    size_t smem = VOX_SM90_SMEM_BYTES(D, p.nb_pad);
-    /* the fast variant (heads with finite V) and the safe one (_nf: heads with a flagged block) */
-    typedef void (*kern_t)(const VoxSm90AttnParams, const CUtensorMap, const CUtensorMap, const CUtensorMap,
-                           const CUtensorMap);
-    const kern_t kern = D == 128 ? (c.bf ? vox_attn_sm90_bf16_d128 : vox_attn_sm90_f16_d128)
-                        : nwg == 3 ? (c.bf ? vox_attn_sm90w3_bf16_d64 : vox_attn_sm90w3_f16_d64)
-                                   : (c.bf ? vox_attn_sm90_bf16_d64 : vox_attn_sm90_f16_d64);
-    const kern_t kern_nf = D == 128 ? (c.bf ? vox_attn_sm90_bf16_d128_nf : vox_attn_sm90_f16_d128_nf)
-                           : nwg == 3 ? (c.bf ? vox_attn_sm90w3_bf16_d64_nf : vox_attn_sm90w3_f16_d64_nf)
-                                      : (c.bf ? vox_attn_sm90_bf16_d64_nf : vox_attn_sm90_f16_d64_nf);
-    CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    CK(cudaFuncSetAttribute(kern_nf, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    const int grid = n_items;
-    auto launch = [&]() {
-        kern<<<grid, 128 * (nwg + 1), smem>>>(p, tmK, tmV, tmK16, tmV16);
-        kern_nf<<<grid, 128 * (nwg + 1), smem>>>(p, tmK, tmV, tmK16, tmV16);
+    /* the kernel variants (consumer warpgroups) to check and time, interleaved: D=64 VOX_NWG64,
+     * D=128 VOXATTN_SM90_NWG (a list: A/B in one run) or the library's rule */
+    std::vector<int> nwgs;
+    if (D == 64)
+        nwgs.push_back(g_nwg64);
+    else if (!g_nwg128.empty())
+        nwgs = g_nwg128;
+    else
+        nwgs.push_back(VOX_SM90_NWG_D128(V));
+    struct Variant {
+        int nwg;
+        kern_t kern, kern_nf; /* the fast variant (heads with finite V), the safe one (_nf: flagged heads) */
+        int *items, n_items;  /* the host plan for maxrows 64 * nwg */
+        size_t smem;
+        VoxSm90AttnParams p;
+        std::vector<float> ts;
+    };
+    std::vector<Variant> vars;
+    for (int nwg : nwgs) {
+        Variant x;
+        x.nwg = nwg;
+        pick_kernels(D, c.bf, nwg, &x.kern, &x.kern_nf);
+        const int maxrows = 64 * nwg;
+        /* device plan count vs host plan count */
+        CK(cudaMemset(d_cnt, 0, 4));
+        plan(maxrows);
+        int n_dev = 0;
+        CK(cudaMemcpy(&n_dev, d_cnt, 4, cudaMemcpyDeviceToHost));
+        std::vector<int> hitems((size_t)M * 2);
+        x.n_items = vox_sm90_plan_host(rows.data(), BH, NB, hitems.data(), maxrows);
+        if (x.n_items != n_dev)
+            printf("  WARNING nwg=%d plan count host %d device %d\n", nwg, x.n_items, n_dev);
+        /* the launches use the host plan (head-ordered) */
+        CK(cudaMalloc(&x.items, (size_t)std::max(x.n_items, 1) * 8));
+        CK(cudaMemcpy(x.items, hitems.data(), (size_t)x.n_items * 8, cudaMemcpyHostToDevice));
+        VoxSm90AttnParams &p = x.p;
+        memset(&p, 0, sizeof p);
+        p.q = dq, p.o = dO, p.lse = dl, p.kv_start = d_ks, p.kv_count = d_kn, p.kv_cols = d_kc,
+        p.kept_count = d_kept, p.kept_rows = d_kr, p.block_valid = d_valid, p.items = x.items, p.n_items_dev = 0,
+        p.NB = NB, p.V = V, p.n_items = x.n_items, p.nb_pad = vox_sm90_nb_pad(NB),
+        p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D)), p.vt_swap = 0;
+        p.pingpong = g_pp;
+        p.sweep_pos = g_sweep;
+        p.vbad = d_vbad;
+        x.smem = vox_sm90_smem_bytes(D, nwg, NB);
+        CK(cudaFuncSetAttribute(x.kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)x.smem));
+        CK(cudaFuncSetAttribute(x.kern_nf, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)x.smem));
+        vars.push_back(x);
+    }
+    auto launch = [&](const Variant &x) {
+        x.kern<<<x.n_items, 128 * (x.nwg + 1), x.smem>>>(x.p, tmK, tmV, tmK16, tmV16);
+        x.kern_nf<<<x.n_items, 128 * (x.nwg + 1), x.smem>>>(x.p, tmK, tmV, tmK16, tmV16);
     };
     auto sync_watchdog = [&](const char *what) { bench_sync(what, c.name); };
 
-    /* correctness: poison, run once, check */
-    CK(cudaMemset(dO, 0xff, nel * 2));
-    CK(cudaMemset(dl, 0xff, (size_t)BH * S * 4));
-    launch();
-    CK(cudaGetLastError());
-    sync_watchdog("first launch");
     double *d_acc;
     unsigned *d_u;
     long long *d_rows;
     CK(cudaMalloc(&d_acc, 16));
     CK(cudaMalloc(&d_u, 16));
     CK(cudaMalloc(&d_rows, checkrows.size() * 8 + 8));
-    CK(cudaMemset(d_acc, 0, 16));
-    CK(cudaMemset(d_u, 0, 16));
     CK(cudaMemcpy(d_rows, checkrows.data(), checkrows.size() * 8, cudaMemcpyHostToDevice));
-    int nr = (int)checkrows.size();
-    {
-        long long chunk = std::max(1LL, (256LL << 20) / S);
-        float *d_scr;
-        CK(cudaMalloc(&d_scr, (size_t)std::min<long long>(chunk, nr) * S * 4 + 16));
-        for (long long r0 = 0; r0 < nr; r0 += chunk) {
-            int n = (int)std::min<long long>(chunk, nr - r0);
-            ref_check<<<n, 128>>>(dq, dk, dv, dO, dl, d_rows + r0, n, d_ks, d_kn, d_kc, d_valid, NB, V, D,
-                                  (float)(1.0 / sqrt((double)D)), c.bf, d_scr, d_acc, d_u, d_u + 1);
+    const int nr = (int)checkrows.size();
+    bool all_ok = true;
+    for (const Variant &x : vars) {
+        /* correctness: poison, run once, check */
+        CK(cudaMemset(dO, 0xff, nel * 2));
+        CK(cudaMemset(dl, 0xff, (size_t)BH * S * 4));
+        launch(x);
+        CK(cudaGetLastError());
+        sync_watchdog("first launch");
+        CK(cudaMemset(d_acc, 0, 16));
+        CK(cudaMemset(d_u, 0, 16));
+        {
+            long long chunk = std::max(1LL, (256LL << 20) / S);
+            float *d_scr;
+            CK(cudaMalloc(&d_scr, (size_t)std::min<long long>(chunk, nr) * S * 4 + 16));
+            for (long long r0 = 0; r0 < nr; r0 += chunk) {
+                int n = (int)std::min<long long>(chunk, nr - r0);
+                ref_check<<<n, 128>>>(dq, dk, dv, dO, dl, d_rows + r0, n, d_ks, d_kn, d_kc, d_valid, NB, V, D,
+                                      (float)(1.0 / sqrt((double)D)), c.bf, d_scr, d_acc, d_u, d_u + 1);
+            }
+            sync_watchdog("reference");
+            cudaFree(d_scr);
         }
-        sync_watchdog("reference");
-        cudaFree(d_scr);
-    }
-    poison_check<<<4096, 256>>>(dO, dl, d_flag, (long long)BH * S, D, d_u + 2, d_u + 3);
-    sync_watchdog("check");
-    double acc[2];
-    unsigned u[4];
-    CK(cudaMemcpy(acc, d_acc, 16, cudaMemcpyDeviceToHost));
-    CK(cudaMemcpy(u, d_u, 16, cudaMemcpyDeviceToHost));
-    float lse_err;
-    memcpy(&lse_err, &u[0], 4);
-    double nerr = acc[1] > 0 ? acc[0] / acc[1] : acc[0];
-    if (nan_row >= 0) {
-        std::vector<unsigned short> orow(D);
-        float l;
-        CK(cudaMemcpy(orow.data(), dO + nan_row * D, D * 2, cudaMemcpyDeviceToHost));
-        CK(cudaMemcpy(&l, dl + nan_row, 4, cudaMemcpyDeviceToHost));
-        int nn = 0;
-        for (int t = 0; t < D; t++) {
-            unsigned short h = orow[t];
-            bool isn = c.bf ? ((h & 0x7f80) == 0x7f80 && (h & 0x7f)) : ((h & 0x7c00) == 0x7c00 && (h & 0x3ff));
-            nn += isn;
+        poison_check<<<4096, 256>>>(dO, dl, d_flag, (long long)BH * S, D, d_u + 2, d_u + 3);
+        sync_watchdog("check");
+        double acc[2];
+        unsigned u[4];
+        CK(cudaMemcpy(acc, d_acc, 16, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(u, d_u, 16, cudaMemcpyDeviceToHost));
+        float lse_err;
+        memcpy(&lse_err, &u[0], 4);
+        double nerr = acc[1] > 0 ? acc[0] / acc[1] : acc[0];
+        if (nan_row >= 0) {
+            std::vector<unsigned short> orow(D);
+            float l;
+            CK(cudaMemcpy(orow.data(), dO + nan_row * D, D * 2, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(&l, dl + nan_row, 4, cudaMemcpyDeviceToHost));
+            int nn = 0;
+            for (int t = 0; t < D; t++) {
+                unsigned short h = orow[t];
+                bool isn = c.bf ? ((h & 0x7f80) == 0x7f80 && (h & 0x7f)) : ((h & 0x7c00) == 0x7c00 && (h & 0x3ff));
+                nn += isn;
+            }
+            bool nok = nn == D && l != l;
+            printf("  NaN row test: %d/%d outputs NaN, lse %s -> %s\n", nn, D, l != l ? "NaN" : "not NaN",
+                   nok ? "OK" : "FAIL");
+            if (!nok)
+                u[1] += 1000000;
         }
-        bool nok = nn == D && l != l;
-        printf("  NaN row test: %d/%d outputs NaN, lse %s -> %s\n", nn, D, l != l ? "NaN" : "not NaN", nok ? "OK" : "FAIL");
-        if (!nok)
-            u[1] += 1000000;
+        bool ok = nerr < 2e-5 && lse_err < 1e-2 && u[1] == 0 && u[2] == 0 && u[3] == 0 && vbad_bad == 0;
+        all_ok = all_ok && ok;
+        printf("%-34s nwg=%d pp=%d sweep=%d D=%d V=%d BH=%d S=%lld dens=%.3f keep=%.2f items=%d | checked %d rows: nerr "
+               "%.2e lse_maxabs %.2e nan %u unwritten-touched %u written-missing %u vflag-words-wrong %u %s\n",
+               c.name, x.nwg, g_pp, g_sweep != 0, D, V, BH, S, (double)cols.size() / (double)(M * NB), c.keep,
+               x.n_items, nr, nerr, lse_err, u[1], u[2], u[3], vbad_bad, ok ? "OK" : "FAIL");
     }
-    bool ok = nerr < 2e-5 && lse_err < 1e-2 && u[1] == 0 && u[2] == 0 && u[3] == 0 && vbad_bad == 0;
-    *ok_out = ok;
-    printf("%-34s nwg=%d pp=%d sweep=%d D=%d V=%d BH=%d S=%lld dens=%.3f keep=%.2f items=%d | checked %d rows: nerr %.2e lse_maxabs %.2e "
-           "nan %u unwritten-touched %u written-missing %u vflag-words-wrong %u %s\n",
-           c.name, nwg, g_pp, g_sweep != 0, D, V, BH, S, (double)cols.size() / (double)(M * NB), c.keep, n_items, nr, nerr, lse_err, u[1], u[2],
-           u[3], vbad_bad, ok ? "OK" : "FAIL");
-    if (c.timeit && !g_no_time && (ok || getenv("VOX_FORCE_TIME"))) {
+    *ok_out = all_ok;
+    if (c.timeit && !g_no_time && (all_ok || getenv("VOX_FORCE_TIME"))) {
+        /* the variants interleaved launch by launch (3 warm-ups each, then 20 rounds) */
         cudaEvent_t e0, e1;
         CK(cudaEventCreate(&e0));
         CK(cudaEventCreate(&e1));
         for (int w = 0; w < 3; w++)
-            launch();
+            for (const Variant &x : vars)
+                launch(x);
         sync_watchdog("warmup");
-        std::vector<float> ts;
-        for (int r = 0; r < 20; r++) {
-            CK(cudaEventRecord(e0));
-            launch();
-            CK(cudaEventRecord(e1));
-            sync_watchdog("timing");
-            float ms;
-            CK(cudaEventElapsedTime(&ms, e0, e1));
-            ts.push_back(ms);
-        }
-        std::sort(ts.begin(), ts.end());
-        float med = ts[ts.size() / 2];
-        /* plan kernel time */
+        for (int r = 0; r < 20; r++)
+            for (Variant &x : vars) {
+                CK(cudaEventRecord(e0));
+                launch(x);
+                CK(cudaEventRecord(e1));
+                sync_watchdog("timing");
+                float ms;
+                CK(cudaEventElapsedTime(&ms, e0, e1));
+                x.ts.push_back(ms);
+            }
+        /* plan kernel time (with the first variant's maxrows) */
         std::vector<float> tp;
         for (int r = 0; r < 5; r++) {
             CK(cudaMemset(d_cnt, 0, 4));
             CK(cudaEventRecord(e0));
-            plan();
+            plan(64 * vars[0].nwg);
             CK(cudaEventRecord(e1));
             CK(cudaEventSynchronize(e1));
             float ms;
@@ -502,18 +546,25 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
             tp.push_back(ms);
         }
         std::sort(tp.begin(), tp.end());
-        printf("    TIME %-30s %9.3f ms  (min %.3f max %.3f)  eff %.1f TFLOP/s   [plan + V flags launch %.3f ms]\n", c.name, med,
-               ts[0], ts.back(), flops / (med * 1e-3) / 1e12, tp[2]);
+        for (Variant &x : vars) {
+            std::sort(x.ts.begin(), x.ts.end());
+            const float med = x.ts[x.ts.size() / 2];
+            printf("    TIME %-30s nwg=%d %9.3f ms  (min %.3f max %.3f)  eff %.1f TFLOP/s   [plan + V flags launch "
+                   "%.3f ms]\n",
+                   c.name, x.nwg, med, x.ts[0], x.ts.back(), flops / (med * 1e-3) / 1e12, tp[2]);
+        }
         CK(cudaEventDestroy(e0));
         CK(cudaEventDestroy(e1));
     }
+    for (const Variant &x : vars)
+        cudaFree(x.items);
     fflush(stdout);
     cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dO), cudaFree(dl), cudaFree(d_ks), cudaFree(d_kn),
         cudaFree(d_kc), cudaFree(d_valid), cudaFree(d_items), cudaFree(d_cnt), cudaFree(d_flag), cudaFree(d_acc),
         cudaFree(d_u), cudaFree(d_rows), cudaFree(d_vbad);
     if (d_kept)
         cudaFree(d_kept), cudaFree(d_kr);
-    return ok;
+    return all_ok;
 }
 
 int main(int argc, char **argv)
@@ -526,6 +577,13 @@ int main(int argc, char **argv)
         g_pp = atoi(getenv("VOX_PP"));
     if (getenv("VOX_NWG64"))
         g_nwg64 = atoi(getenv("VOX_NWG64"));
+    if (getenv("VOXATTN_SM90_NWG")) { /* "2", "3" or "2,3" (each timed shape runs both, interleaved) */
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", getenv("VOXATTN_SM90_NWG"));
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(0, ","))
+            if (atoi(tok) == 2 || atoi(tok) == 3)
+                g_nwg128.push_back(atoi(tok));
+    }
     g_no_time = getenv("VOX_NO_TIME") && atoi(getenv("VOX_NO_TIME"));
     if (getenv("VOX_SWEEP") && atoi(getenv("VOX_SWEEP"))) {
         CK(cudaMalloc(&g_sweep, 4));
@@ -573,7 +631,6 @@ int main(int argc, char **argv)
         {"prof v128 0.10", 4, 128, 128, S, 0.10, 1.0, 1, false, true, 199, true, false},
     };
     int fails = 0;
-    bool first = true;
     for (auto &c : cfgs) {
         if (quick && c.timeit && c.BH > 2)
             continue;
@@ -592,14 +649,8 @@ int main(int argc, char **argv)
             c.BH = 1, c.S = 2048; /* VOX_RACE=1 (bench_util.cuh) */
         bool ok;
         run_cfg(c, &ok);
-        if (first && !ok) {
-            g_vt_swap ^= 1;
-            printf("  retrying with vt_swap=%d\n", g_vt_swap);
-            run_cfg(c, &ok);
-        }
-        first = false;
         fails += !ok;
     }
-    printf("vt_swap=%d, %d configs failed\n", g_vt_swap, fails);
+    printf("%d configs failed\n", fails);
     return fails ? 1 : 0;
 }

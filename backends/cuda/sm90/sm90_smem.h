@@ -5,16 +5,25 @@
 #pragma once
 #include <stddef.h>
 
-/* Forward: K/V stages of the ring; the membership byte map is NB rounded up to 16. */
-#define VOX_SM90_STAGES(D) ((D) == 128 ? 6 : 12)
+/* Forward, per kernel (D, NWG = consumer warpgroups). QSMEM: Q lives in shared memory (192 rows
+ * x 128 columns, 48 KB, S = Q K^T as an SS wgmma) in the 3-warpgroup D = 128 kernel, which has
+ * 160 registers per consumer thread; the others keep Q in registers. K/V stages of the ring:
+ * D = 128 6 (5 next to the 48 KB of Q), D = 64 12. The membership byte map is NB rounded up to 16. */
+#define VOX_SM90_QSMEM(D, NWG) ((D) == 128 && (NWG) == 3)
+#define VOX_SM90_QS_BYTES(D, NWG) (VOX_SM90_QSMEM(D, NWG) ? (size_t)(NWG) * 64 * (D) * 2 : (size_t)0)
+#define VOX_SM90_STAGES(D, NWG) ((D) == 128 ? (VOX_SM90_QSMEM(D, NWG) ? 5 : 6) : 12)
 #define VOX_SM90_NB_PAD(NB) (((NB) + 15) / 16 * 16)
 /* 16 zero V rows (the P V operand of a stage whose V holds Inf/NaN where some rows do not attend) */
 #define VOX_SM90_ZROWS_BYTES(D) (16 * (D) * 2)
-/* 1 KB alignment slack, the ring, zero rows, per stage barriers + info (24 B), row tables (2 KB),
- * byte map, slack */
-#define VOX_SM90_SMEM_BYTES(D, nb_pad)                                                                     \
-    (1024 + (size_t)VOX_SM90_STAGES(D) * 2 * 64 * (D) * 2 + VOX_SM90_ZROWS_BYTES(D) +                    \
-     (size_t)VOX_SM90_STAGES(D) * 24 + 2048 + (size_t)(nb_pad) * 2 + 64)
+/* 1 KB alignment slack, the ring, Q (QSMEM), zero rows, per stage barriers + info (24 B), row
+ * tables (2 KB), byte map, slack */
+#define VOX_SM90_SMEM_BYTES(D, NWG, nb_pad)                                                                \
+    (1024 + (size_t)VOX_SM90_STAGES(D, NWG) * 2 * 64 * (D) * 2 + VOX_SM90_QS_BYTES(D, NWG) +             \
+     VOX_SM90_ZROWS_BYTES(D) + (size_t)VOX_SM90_STAGES(D, NWG) * 24 + 2048 + (size_t)(nb_pad) * 2 + 64)
+/* Consumer warpgroups of the D = 128 forward when no switch says otherwise (VOXATTN_SM90_NWG=2|3
+ * in the library and bench_sm90): 3 (192 rows per CTA) for V = 64 blocks, 2 for larger blocks
+ * (a V = 128 block fills 128 of the 192 rows; the third warpgroup would idle without pruning) */
+#define VOX_SM90_NWG_D128(V) ((V) == 64 ? 3 : 2)
 
 /* Backward (dq and dkdv kernels), per scheme (PACK: two 64-row units per CTA, one resident pair per
  * consumer; else the alternating scheme: one unit, one resident pair): resident tiles, streamed
