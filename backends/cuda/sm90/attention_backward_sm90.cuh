@@ -1,5 +1,7 @@
 /* Block-sparse attention BACKWARD for Hopper (sm_90a): wgmma + TMA + mbarriers,
- * warp-specialized, deterministic (no atomics). Implements the main kernels of
+ * warp-specialized; an ordered mode (rows, dq, dkdv: bitwise reproducible, 7
+ * GEMM-equivalents) and an atomic-dQ mode (rows, dkdv_q, dqconv: FA3's 5; dq
+ * not bitwise reproducible, dk and dv are). Implements the main kernels of
  * the vox_op_attention_backward contract (core/backend.h) after the shared
  * preprocess (backends/gpu/kernels/attention_backward.cuh: dO_eff written over
  * dout, delta = dO_eff . o into the LSE work half lse[BH*S + slot]).
@@ -24,6 +26,27 @@
  *         warp's lanes, see BwdStream); per tile S^T = K Q^T, dP^T = V dO^T,
  *         P^T, dS^T (as above, per column), dV += P^T dO, dK += dS^T Q.
  *         dk = scale * dK, dv = dV, 0 for padding keys.
+ * Atomic dQ (params.dqacc set: rows also zeroes the f32 accumulator dqacc
+ * [BH*S][D]; tmDq its tensor map, 16-row x 32-column boxes, 128B swizzle):
+ *   dkdv_q: the packed dkdv (scheme VOX_SM90_BWD_ATOMIC) also computes, per
+ *         streamed tile, dQ = dS K over the CTA's 128 keys: each computing
+ *         consumer stores its dS^T ([64 key][64 row], 128B-swizzled, 8 KB)
+ *         in shared memory; once both are there (mbarrier dsbar), consumer c
+ *         computes dQ columns 64c.. (D = 64: consumer it % 2 all of them)
+ *         with SS wgmmas reading dS^T and the resident K tiles MN-major, over
+ *         the keys of the stage's members only (4 or 8 k-steps), stages the
+ *         f32 block in a swizzled [64][D] tile; once both are staged (stbar)
+ *         one thread (the first of consumer 0) adds the tile into dqacc by
+ *         cp.reduce.async.bulk.tensor, one 16 x 32 box per (chunk with rows,
+ *         32 columns), at the chunks' first rows the producer wrote next to
+ *         the stage's info (slot_at). Before its next dsbar arrival that thread
+ *         waits until the reduces have read the staging tile. Padding keys'
+ *         K rows are zeroed in the resident tiles and their dS^T rows masked,
+ *         rows that are not live have dS = 0 (as for dK), so they add 0.
+ *         Shared memory: the dS^T tiles and the staging tile cost 48 KB at
+ *         D = 128, hence VOX_SM90_BWD_ATOMIC_STAGES (3) stages instead of 4.
+ *   dqconv: dq = scale * dqacc on live rows, 0 elsewhere (the dq kernel's
+ *         rule).
  * CTA of dq and dkdv (384 threads): warpgroup 0 = producer (warp 0 streams the
  * tiles through a STAGES-deep ring; warp 1, the FIXER, zeroes the staged rows
  * that must contribute nothing, see below), warpgroups 1 and 2 = consumers.

@@ -9,7 +9,8 @@
  *   0 alternating, one unit per CTA; defaults VOX_SM90_BWD_{DQ,DKDV}_PACK, the library's: dq 0, dkdv 1),
  *   VOX_BWD_MODE=ordered|atomic|both (default both): the deterministic mode (rows + dq + dkdv) and/or
  *   the atomic-dQ mode (rows zeroing the f32 accumulator + dkdvq + dqconv), each checked against the
- *   same reference and limits, or timed; VOX_ONLY may list several names separated by commas.
+ *   same reference and limits, or timed; VOX_ONLY may list several names separated by commas;
+ *   VOX_TIME_REPS=n timed runs per measurement (default 20 after 3 warm-ups; fewer: 1 warm-up).
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
  * padded blocks, or block_valid of a video grid cut into blocks as
  * core/layout.c does: the grid's last blocks partial; pruned rows through
@@ -22,8 +23,9 @@
  * tensor-core kernels (bf16 1e-4, f16 2e-6), no NaN, and exact zeros where
  * nothing contributes (padding keys, rows not live, keys nobody attends).
  * time: per mode its kernels (ordered: rows, dq, dkdv; atomic: rows, dkdvq,
- * dqconv), each and all together timed (cudaEvents, median of 20 after 3 warm-ups); effective TFLOP/s = 2.5 * 4*D*sum over live rows of allowed
- * keys / time (valid keys and rows only: padding slots count nothing).
+ * dqconv), each and all together timed (cudaEvents, median of 20 after 3
+ * warm-ups); effective TFLOP/s = 2.5 * 4*D*sum over live rows of allowed keys
+ * / time (valid keys and rows only: padding slots count nothing).
  * "hunyuan_ragged" = the real 33x45x80 latent in 4x4x4 blocks (NB 2160, 85.9%
  * of the slots valid). */
 #include <cuda.h>
@@ -570,10 +572,25 @@ static float median(std::vector<float> v)
     return v[v.size() / 2];
 }
 
+/* The fp32 reference backward of a config (check), computed once for both modes. */
+struct Ref {
+    float *rq, *rk, *rv;
+    unsigned char *zq, *zkv; /* rows where the reference dq / dk, dv is an exact 0 */
+};
+
+/* VOX_TIME_REPS: timed runs per measurement (default 20, after 3 warm-ups; fewer: 1 warm-up) */
+static int bench_reps()
+{
+    static const int n = getenv("VOX_TIME_REPS") && atoi(getenv("VOX_TIME_REPS")) > 0 ? atoi(getenv("VOX_TIME_REPS"))
+                                                                                        : 20;
+    return n;
+}
+
 /* One mode of one config: the outputs poisoned, the three kernels (l_rows, l_a, l_b) run, then
  * compared with the reference (check) or their non-finite outputs counted, and timed (time). */
 template <class FR, class FA, class FB>
-static int run_mode(const Cfg &c, const Host &h, const Dev &d, bool timing, bool at, u16 *gq, u16 *gk, u16 *gv,
+static int run_mode(const Cfg &c, const Host &h, const Dev &d, Ref &ref, bool timing, bool at, u16 *gq, u16 *gk,
+                    u16 *gv,
                     const u16 *q, const u16 *k, const u16 *v, const u16 *g, const float *lse, FR l_rows, FA l_a,
                     FB l_b, const char *na, const char *nb)
 {
@@ -594,17 +611,19 @@ static int run_mode(const Cfg &c, const Host &h, const Dev &d, bool timing, bool
 
     int fails = 0;
     if (!timing) {
-        float *rq, *rk, *rv;
-        unsigned char *zq, *zkv;
-        CK(cudaMalloc(&rq, nel * 4));
-        CK(cudaMalloc(&rk, nel * 4));
-        CK(cudaMalloc(&rv, nel * 4));
-        CK(cudaMalloc(&zq, rows));
-        CK(cudaMalloc(&zkv, rows));
-        ref_dq<<<(unsigned)rows, 128>>>(d, q, k, v, g, lse, rq, zq);
-        ref_dkdv<<<(unsigned)rows, 128>>>(d, q, k, v, g, lse, rk, rv, zkv);
-        CK(cudaGetLastError());
-        bench_sync("reference backward", c.name);
+        if (!ref.rq) { /* the first mode computes the reference backward (the kernels leave its inputs) */
+            CK(cudaMalloc(&ref.rq, nel * 4));
+            CK(cudaMalloc(&ref.rk, nel * 4));
+            CK(cudaMalloc(&ref.rv, nel * 4));
+            CK(cudaMalloc(&ref.zq, rows));
+            CK(cudaMalloc(&ref.zkv, rows));
+            ref_dq<<<(unsigned)rows, 128>>>(d, q, k, v, g, lse, ref.rq, ref.zq);
+            ref_dkdv<<<(unsigned)rows, 128>>>(d, q, k, v, g, lse, ref.rk, ref.rv, ref.zkv);
+            CK(cudaGetLastError());
+            bench_sync("reference backward", c.name);
+        }
+        const float *rq = ref.rq, *rk = ref.rk, *rv = ref.rv;
+        const unsigned char *zq = ref.zq, *zkv = ref.zkv;
         double *acc;
         unsigned *u;
         unsigned long long *first;
@@ -672,8 +691,7 @@ static int run_mode(const Cfg &c, const Host &h, const Dev &d, bool timing, bool
             }
             fails += !ok;
         }
-        cudaFree(rq), cudaFree(rk), cudaFree(rv), cudaFree(zq), cudaFree(zkv), cudaFree(acc), cudaFree(u),
-            cudaFree(first);
+        cudaFree(acc), cudaFree(u), cudaFree(first);
     } else {
         unsigned *cnt, hc[3];
         CK(cudaMalloc(&cnt, 12));
@@ -692,14 +710,15 @@ static int run_mode(const Cfg &c, const Host &h, const Dev &d, bool timing, bool
         CK(cudaEventCreate(&e1));
         auto timeit = [&](auto fn) {
             std::vector<float> ts;
-            for (int r = 0; r < 23; r++) {
+            const int warm = bench_reps() < 20 ? 1 : 3;
+            for (int r = 0; r < warm + bench_reps(); r++) {
                 CK(cudaEventRecord(e0));
                 fn();
                 CK(cudaEventRecord(e1));
                 CK(cudaEventSynchronize(e1));
                 float ms;
                 CK(cudaEventElapsedTime(&ms, e0, e1));
-                if (r >= 3)
+                if (r >= warm)
                     ts.push_back(ms);
             }
             CK(cudaGetLastError());
@@ -852,19 +871,23 @@ static int run(const Cfg &c, bool timing)
     auto l_conv = [&]() { kconv<<<1024, 256>>>(pa); };
 
     int fails = 0;
+    Ref ref = {};
     for (int mode = 1; mode <= 2; mode++) {
         if (!(bench_modes() & mode))
             continue;
         const bool at = mode == 2;
         printf("  mode %s\n", at ? "atomic (rows + dkdvq + dqconv)" : "ordered (rows + dq + dkdv)");
         if (at)
-            fails += run_mode(c, h, d, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows_at, l_dkdvq, l_conv, "dkdvq",
-                              "dqconv");
+            fails += run_mode(c, h, d, ref, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows_at, l_dkdvq, l_conv,
+                              "dkdvq", "dqconv");
         else
-            fails += run_mode(c, h, d, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows, l_dq, l_dkdv, "dq", "dkdv");
+            fails += run_mode(c, h, d, ref, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows, l_dq, l_dkdv, "dq",
+                              "dkdv");
     }
     cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(g), cudaFree(gq), cudaFree(gk), cudaFree(gv), cudaFree(lse),
         cudaFree(l2), cudaFree(mask), cudaFree(valid), cudaFree(dqacc);
+    if (ref.rq)
+        cudaFree(ref.rq), cudaFree(ref.rk), cudaFree(ref.rv), cudaFree(ref.zq), cudaFree(ref.zkv);
     if (fill)
         cudaFree(fill);
     fflush(stdout);
