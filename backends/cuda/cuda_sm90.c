@@ -189,18 +189,24 @@ void cu_sm90_close(gpu_dev *g)
     g->vendor = NULL;
 }
 
-/* A [rows][D] f16/bf16 tensor at dptr, boxes of box_rows rows x 64 columns,
- * 128B swizzle (vox_sm90_encode_kv: 64 rows; vox_sm90_bwd_encode_chunk: 16);
- * 0 on success. */
-static int encode_rows(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D, int bf16, unsigned box_rows)
+/* A [rows][D] tensor at dptr of `type` (esize bytes per element), boxes of
+ * box_rows rows x 128 bytes, 128B swizzle; 0 on success. */
+static int encode_2d(cu_tensor_map *map, int type, int esize, uint64_t dptr, int64_t rows, int64_t D, unsigned box_rows)
 {
     uint64_t dims[2] = {(uint64_t)D, (uint64_t)rows};
-    uint64_t strides[1] = {(uint64_t)D * 2};
-    unsigned box[2] = {64, box_rows};
+    uint64_t strides[1] = {(uint64_t)(D * esize)};
+    unsigned box[2] = {128u / (unsigned)esize, box_rows};
     unsigned es[2] = {1, 1};
-    return vox_cu.TensorMapEncodeTiled(map, bf16 ? CU_TMAP_DATA_BF16 : CU_TMAP_DATA_F16, 2, (void *)(uintptr_t)dptr,
-                                       dims, strides, box, es, CU_TMAP_INTERLEAVE_NONE, CU_TMAP_SWIZZLE_128B,
-                                       CU_TMAP_L2_PROMOTION_256B, CU_TMAP_OOB_FILL_NONE);
+    return vox_cu.TensorMapEncodeTiled(map, type, 2, (void *)(uintptr_t)dptr, dims, strides, box, es,
+                                       CU_TMAP_INTERLEAVE_NONE, CU_TMAP_SWIZZLE_128B, CU_TMAP_L2_PROMOTION_256B,
+                                       CU_TMAP_OOB_FILL_NONE);
+}
+
+/* A [rows][D] f16/bf16 tensor at dptr, boxes of box_rows rows x 64 columns
+ * (vox_sm90_encode_kv: 64 rows; vox_sm90_bwd_encode_chunk: 16). */
+static int encode_rows(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D, int bf16, unsigned box_rows)
+{
+    return encode_2d(map, bf16 ? CU_TMAP_DATA_BF16 : CU_TMAP_DATA_F16, 2, dptr, rows, D, box_rows);
 }
 
 static int encode_kv(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D, int bf16)
@@ -325,16 +331,10 @@ _Static_assert(sizeof(cu_sm90_bwd_params) == 112, "VoxSm90BwdParams layout");
 static size_t bwd_smem_bytes(int64_t D, int pack) { return VOX_SM90_BWD_SMEM_BYTES(D, pack); }
 
 /* The atomic-dQ accumulator (f32 [rows][D]) as the dkdv_q kernels reduce into it: boxes of 16 rows
- * x 32 columns, 128B swizzle (vox_sm90_bwd_encode_dqacc); 0 on success. */
+ * x 32 columns (vox_sm90_bwd_encode_dqacc). */
 static int encode_dqacc(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D)
 {
-    uint64_t dims[2] = {(uint64_t)D, (uint64_t)rows};
-    uint64_t strides[1] = {(uint64_t)D * 4};
-    unsigned box[2] = {32, 16};
-    unsigned es[2] = {1, 1};
-    return vox_cu.TensorMapEncodeTiled(map, CU_TMAP_DATA_F32, 2, (void *)(uintptr_t)dptr, dims, strides, box, es,
-                                       CU_TMAP_INTERLEAVE_NONE, CU_TMAP_SWIZZLE_128B, CU_TMAP_L2_PROMOTION_256B,
-                                       CU_TMAP_OOB_FILL_NONE);
+    return encode_2d(map, CU_TMAP_DATA_F32, 4, dptr, rows, D, 16);
 }
 
 /* Whether a call takes the atomic-dQ mode (rows, dkdv_q, dqconv: FA3's 5 GEMMs, dq not bitwise
