@@ -385,7 +385,7 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     /* scratch: l2 (one float per slot), then (atomic dQ) the accumulator, 256-byte aligned (rows is a
      * multiple of 64); an atomic call that cannot get it runs ordered */
     int atomic = bwd_atomic(s, p, NB) &&
-                 bwd_smem_bytes(D, VOX_SM90_BWD_ATOMIC) <= (size_t)g->max_smem_optin;
+                 bwd_smem_bytes(D, VOX_SM90_BWD_DKDVQ_PACK) <= (size_t)g->max_smem_optin;
     if (atomic && gpu_ensure_scratch(g, (size_t)rows * sizeof(float) * (size_t)(1 + D))) {
         vox_log(&g->log, VOX_LOG_INFO, "cuda: no scratch for the atomic-dQ backward; attention_backward runs ordered");
         atomic = 0;
@@ -421,8 +421,9 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         int kc = kkv - SM90_BWD_DKDV_BF16_D128 + SM90_BWD_DQCONV_BF16_D128;
         if (!*st)
             *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kkq], sm90_kernels[kkq].name, &s->fn_smem[kkq],
-                                VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_ATOMIC),
-                                (unsigned)sm90_kernels[kkq].threads, 1, bwd_smem_bytes(D, VOX_SM90_BWD_ATOMIC), args);
+                                VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DKDVQ_PACK),
+                                (unsigned)sm90_kernels[kkq].threads, 1,
+                                bwd_smem_bytes(D, VOX_SM90_BWD_DKDVQ_PACK), args);
         if (!*st)
             *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kc], sm90_kernels[kc].name, &s->fn_smem[kc],
                                 gpu_cap_grid(g, (rows * (D / 8) + 255) / 256, 8), (unsigned)sm90_kernels[kc].threads,

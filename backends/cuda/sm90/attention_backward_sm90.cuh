@@ -28,7 +28,8 @@
  *         dk = scale * dK, dv = dV, 0 for padding keys.
  * Atomic dQ (params.dqacc set: rows also zeroes the f32 accumulator dqacc
  * [BH*S][D]; tmDq its tensor map, 16-row x 32-column boxes, 128B swizzle):
- *   dkdv_q: the packed dkdv (scheme VOX_SM90_BWD_ATOMIC) also computes, per
+ *   dkdv_q: the packed dkdv (scheme VOX_SM90_BWD_ATOMIC or _ATOMIC_DB, the
+ *         library's VOX_SM90_BWD_DKDVQ_PACK) also computes, per
  *         streamed tile, dQ = dS K over the CTA's 128 keys: each computing
  *         consumer stores its dS^T ([64 key][64 row], 128B-swizzled, 8 KB)
  *         in shared memory; once both are there (mbarrier dsbar), consumer c
@@ -40,11 +41,15 @@
  *         cp.reduce.async.bulk.tensor, one 16 x 32 box per (chunk with rows,
  *         32 columns), at the chunks' first rows the producer wrote next to
  *         the stage's info (slot_at). Before its next dsbar arrival that thread
- *         waits until the reduces have read the staging tile. Padding keys'
+ *         waits until the reduces have read the staging tile. ATOMIC: every
+ *         consumer thread waits on stbar, which also frees the dS^T tiles for
+ *         the next stage; ATOMIC_DB: two dS^T tiles per consumer (by stage
+ *         parity, freed by the next stage's dsbar), only the issuing thread
+ *         waits on stbar, the others go on to the next stage. Padding keys'
  *         K rows are zeroed in the resident tiles and their dS^T rows masked,
  *         rows that are not live have dS = 0 (as for dK), so they add 0.
  *         Shared memory: the dS^T tiles and the staging tile cost 48 KB at
- *         D = 128, hence VOX_SM90_BWD_ATOMIC_STAGES (3) stages instead of 4.
+ *         D = 128 (ATOMIC_DB 64 KB), hence 3 stages instead of 4.
  *   dqconv: dq = scale * dqacc on live rows, 0 elsewhere (the dq kernel's
  *         rule).
  * CTA of dq and dkdv (384 threads): warpgroup 0 = producer (warp 0 streams the
@@ -587,6 +592,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         if (info < 0)
             break;
         const int s = it % SM::STAGES;
+        const int db = PACK == VOX_SM90_BWD_ATOMIC_DB ? (it & 1) * 16384 : 0; /* this stage's dS^T pair */
         int sl[4] = {0, 0, 0, 0}; /* atomic dQ: the stage's chunks' first rows (read before release) */
         if (iss) {
             const int s0 = (int)ld_shared(sm.slot_at(s, 0)); /* ~row: a 64-row tile from row */
@@ -633,9 +639,10 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             }
             bwd_pack_a<BF>(pf, st);
             bwd_pack_a<BF>(df, dt);
-            if (AT) { /* both consumers' dQ products of the last stage are done (stbar): dS^T is free */
+            if (AT) { /* both consumers' dQ products that read this dS^T tile are done: ATOMIC, those of
+                       * the last stage (stbar); ATOMIC_DB, of the stage before (dsbar of the last) */
                 fence_proxy_async();
-                bwd_store_ds(sm.gdsb + cw * 8192, df, R0, cq);
+                bwd_store_ds(sm.gdsb + db + cw * 8192, df, R0, cq);
                 bwd_ds_arrive(sm, iss);
             }
             fence_regs_u<16>(pf);
@@ -657,7 +664,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
                 bwd_ds_arrive(sm, iss);
             mbar_wait(sm.dsbar, it & 1);
             if (qon)
-                bwd_mma_dq<BF>(qa, sm.dsb, sm.res_of(0), sm.res_of(1) - sm.res_of(0),
+                bwd_mma_dq<BF>(qa, sm.dsb + db, sm.res_of(0), sm.res_of(1) - sm.res_of(0),
                                (unsigned)info & VOX_SM90_BWD_MEMBERS, qh);
             fence_regs<D / 2>(gk);
             fence_regs<D / 2>(gv);
@@ -668,7 +675,13 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             if (qon)
                 bwd_stage_dq(sm.gstg, qa, qh, R0, cq);
             fence_proxy_async();
-            bwd_exchange(sm.stbar, it & 1);
+            if (PACK == VOX_SM90_BWD_ATOMIC_DB) { /* only the issuing thread waits */
+                mbar_arrive(sm.stbar);
+                if (iss)
+                    mbar_wait(sm.stbar, it & 1);
+            } else {
+                bwd_exchange(sm.stbar, it & 1);
+            }
             if (iss)
                 bwd_reduce_dq<D>(tmDq, sm.stg, (unsigned)info & ~VOX_SM90_BWD_TAGS, sl);
         }
@@ -739,9 +752,9 @@ extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm9
 
 /* The dq and dkdv entry points: NAME suffix, D, BF (bf16 else f16), PACK (the scheme: 1 two units
  * per CTA, grid VOX_SM90_BWD_CTAS(BH, NB, V, 1); 0 the alternating scheme, one unit per CTA; dkdv
- * also VOX_SM90_BWD_ATOMIC, packed with atomic dQ through tmDq, the f32 map of dqacc). The
- * library's set, VOX_SM90_BWD_KERNELS, takes each kernel's scheme from
- * VOX_SM90_BWD_{DQ,DKDV}_PACK and adds dkdvq (VOX_SM90_BWD_ATOMIC) and dqconv. */
+ * also the atomic-dQ schemes VOX_SM90_BWD_ATOMIC and _ATOMIC_DB, packed with atomic dQ through
+ * tmDq, the f32 map of dqacc). The library's set, VOX_SM90_BWD_KERNELS, takes each kernel's
+ * scheme from VOX_SM90_BWD_{DQ,DKDV,DKDVQ}_PACK: dq, dkdv, dkdv_q, and dqconv. */
 #define VOX_SM90_BWD_ARGS                                                                                     \
     const __grid_constant__ VoxSm90BwdParams p, const __grid_constant__ CUtensorMap tmQ,                      \
         const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,                     \
@@ -768,5 +781,5 @@ extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm9
 #define VOX_SM90_BWD_KERNELS(NAME, D, BF)                                                                     \
     VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, VOX_SM90_BWD_DQ_PACK)                                                 \
     VOX_SM90_BWD_DKDV_KERNEL(NAME, D, BF, VOX_SM90_BWD_DKDV_PACK)                                             \
-    VOX_SM90_BWD_DKDV_KERNEL(q_##NAME, D, BF, VOX_SM90_BWD_ATOMIC)                                            \
+    VOX_SM90_BWD_DKDV_KERNEL(q_##NAME, D, BF, VOX_SM90_BWD_DKDVQ_PACK)                                        \
     VOX_SM90_BWD_DQCONV_KERNEL(NAME, D, BF)

@@ -34,21 +34,22 @@ __device__ __forceinline__ unsigned ld_shared(uint32_t a)
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
 /* Shared-memory map of the dq / dkdv kernels of one scheme (base 1024-aligned; PACK: 4 resident
- * tiles, else 2: VOX_SM90_BWD_RES; VOX_SM90_BWD_ATOMIC: the atomic-dQ area after the ring,
+ * tiles, else 2: VOX_SM90_BWD_RES; the atomic-dQ schemes: their area after the ring,
  * VOX_SM90_BWD_DQ_AREA). */
 template <int D, int PACK> struct BwdSmem {
     static constexpr int STAGES = VOX_SM90_BWD_STAGES(D, PACK);
     static constexpr int RES = VOX_SM90_BWD_RES(PACK);
     static constexpr int TILE = 64 * D * 2;          /* one [64][D] f16/bf16 tile */
-    static constexpr bool ATOMIC = PACK == VOX_SM90_BWD_ATOMIC;
+    static constexpr bool ATOMIC = VOX_SM90_BWD_IS_ATOMIC(PACK);
     uint32_t res, ring;                              /* resident pairs (res_of); stage s at ring + s*2*TILE */
     uint32_t full0, empty0, ready0, resbar, redbar;  /* mbarriers: full[s] = full0 + 8s, ... */
     volatile int *info;                              /* [STAGES]: -1 = end, else 4 chunk counts (bytes) + members */
     float *rowl2, *rowdl;                            /* [STAGES][64] (dkdv: the staged rows' l2, delta) */
     unsigned char *gring;                            /* generic pointer to the ring */
-    /* atomic dQ: consumer c's dS^T tile at dsb + 8192c, the f32 dQ staging tile (D/32 boxes of
-     * [64 rows][32 f32], 8 KB apart, 128B-swizzled), the stages' chunk slots (slot_at), mbarriers dsbar (dS^T tiles written, staging free) and stbar (staging
-     * written, dS^T tiles read) */
+    /* atomic dQ: consumer c's dS^T tile at dsb + 8192c (ATOMIC_DB: odd stages' at + 16384), the
+     * f32 dQ staging tile (D/32 boxes of [64 rows][32 f32], 8 KB apart, 128B-swizzled), the
+     * stages' chunk slots (slot_at), mbarriers dsbar (dS^T tiles written, staging free) and
+     * stbar (staging written; ATOMIC: and dS^T tiles read) */
     uint32_t dsb, stg, dsbar, stbar;
     unsigned char *gdsb, *gstg;
     /* consumer c's resident tiles (Q, dO_eff or K, V): the second at + TILE */
@@ -73,8 +74,8 @@ template <int D, int PACK> struct BwdSmem {
         res = base, ring = base + RES * TILE;
         gring = gb + RES * TILE;
         unsigned char *area = gb + (RES + 2 * STAGES) * TILE;
-        dsb = base + (RES + 2 * STAGES) * TILE, stg = dsb + 2 * 8192;
-        gdsb = area, gstg = area + 2 * 8192;
+        dsb = base + (RES + 2 * STAGES) * TILE, stg = dsb + VOX_SM90_BWD_DS_TILES(PACK) * 8192;
+        gdsb = area, gstg = area + VOX_SM90_BWD_DS_TILES(PACK) * 8192;
         dsbar = stg + 64 * D * 4 + 16 * STAGES, stbar = dsbar + 8;
         unsigned char *meta = area + VOX_SM90_BWD_DQ_AREA(D, PACK);
         full0 = smem_u32(meta), empty0 = full0 + 8 * STAGES, ready0 = empty0 + 8 * STAGES;
@@ -131,7 +132,8 @@ template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CU
 
 /* Producer warp, all 32 lanes in step: the streamed side as ring stages (two tensors A, B per
  * stage: dq K, V; dkdv Q, dO_eff plus the rows' l2 and delta). Lane 0 writes the stage's info
- * (atomic dQ: and its chunks' first rows, slot_at) and issues the TMA copies; in dkdv lane L stages the l2 and delta of the stage's rows 2L, 2L+1
+ * (atomic dQ: and its chunks' first rows, slot_at) and issues the TMA copies; in dkdv lane L
+ * stages the l2 and delta of the stage's rows 2L, 2L+1
  * (global loads issued before the stage is claimed, so their latency hides behind the wait;
  * shared stores after it); then every lane arrives on the full barrier. So every value the
  * fixer and the consumers read with plain loads reaches them through a plain store that its own

@@ -7,9 +7,11 @@
  *   VOX_HANG_S=seconds (hang watchdog, default 20; raise it under compute-sanitizer),
  *   VOX_BWD_PACK_DQ=0|1, VOX_BWD_PACK_DKDV=0|1 (each kernel's scheme: 1 packed, two units per CTA;
  *   0 alternating, one unit per CTA; defaults VOX_SM90_BWD_{DQ,DKDV}_PACK, the library's: dq 0, dkdv 1),
- *   VOX_BWD_MODE=ordered|atomic|both (default both): the deterministic mode (rows + dq + dkdv) and/or
- *   the atomic-dQ mode (rows zeroing the f32 accumulator + dkdvq + dqconv), each checked against the
- *   same reference and limits, or timed; VOX_ONLY may list several names separated by commas;
+ *   VOX_BWD_MODE=a comma list of ordered, atomic, atomic_db (default all three): the deterministic
+ *   mode (rows + dq + dkdv) and the atomic-dQ mode (rows zeroing the f32 accumulator + dkdvq +
+ *   dqconv) with dkdvq in scheme VOX_SM90_BWD_ATOMIC or VOX_SM90_BWD_ATOMIC_DB (the library's is
+ *   VOX_SM90_BWD_DKDVQ_PACK), each checked against the same reference and limits, or timed;
+ *   VOX_ONLY may list several names separated by commas;
  *   VOX_TIME_REPS=n timed runs per measurement (default 20 after 3 warm-ups; fewer: 1 warm-up).
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
  * padded blocks, or block_valid of a video grid cut into blocks as
@@ -44,12 +46,15 @@
 #include "attention_backward_sm90_host.h"
 #include "bench_util.cuh"
 
-/* Both schemes of both kernels for A/B (pk: packed, alt: alternating), whatever the library's choice */
+/* Both schemes of both kernels for A/B (pk: packed, alt: alternating) and both atomic-dQ dkdv schemes
+ * (a1: VOX_SM90_BWD_ATOMIC, a2: VOX_SM90_BWD_ATOMIC_DB), whatever the library's choice */
 #define BENCH_BWD_VARIANTS(NAME, D, BF)                                                                       \
-    VOX_SM90_BWD_DQ_KERNEL(pk_##NAME, D, BF, true)                                                            \
-    VOX_SM90_BWD_DQ_KERNEL(alt_##NAME, D, BF, false)                                                          \
-    VOX_SM90_BWD_DKDV_KERNEL(pk_##NAME, D, BF, true)                                                          \
-    VOX_SM90_BWD_DKDV_KERNEL(alt_##NAME, D, BF, false)
+    VOX_SM90_BWD_DQ_KERNEL(pk_##NAME, D, BF, 1)                                                               \
+    VOX_SM90_BWD_DQ_KERNEL(alt_##NAME, D, BF, 0)                                                              \
+    VOX_SM90_BWD_DKDV_KERNEL(pk_##NAME, D, BF, 1)                                                             \
+    VOX_SM90_BWD_DKDV_KERNEL(alt_##NAME, D, BF, 0)                                                            \
+    VOX_SM90_BWD_DKDV_KERNEL(a1_##NAME, D, BF, VOX_SM90_BWD_ATOMIC)                                           \
+    VOX_SM90_BWD_DKDV_KERNEL(a2_##NAME, D, BF, VOX_SM90_BWD_ATOMIC_DB)
 BENCH_BWD_VARIANTS(bf16_d128, 128, true)
 BENCH_BWD_VARIANTS(f16_d128, 128, false)
 BENCH_BWD_VARIANTS(bf16_d64, 64, true)
@@ -536,16 +541,10 @@ static bool bench_pack_dkdv()
     return on;
 }
 
-/* VOX_BWD_MODE: 1 ordered, 2 atomic, 3 both */
-static int bench_modes()
+/* Whether the comma list in environment variable `var` names `name` (unset: every name) */
+static bool bench_listed(const char *var, const char *name)
 {
-    const char *e = getenv("VOX_BWD_MODE");
-    return !e || !strcmp(e, "both") ? 3 : !strcmp(e, "atomic") ? 2 : 1;
-}
-/* VOX_ONLY: names separated by commas (none: every config) */
-static bool bench_only(const char *name)
-{
-    const char *o = getenv("VOX_ONLY");
+    const char *o = getenv(var);
     if (!o)
         return true;
     const size_t n = strlen(name);
@@ -837,26 +836,27 @@ static int run(const Cfg &c, bool timing)
          vox_attn_bwd_sm90_dkdv_alt_bf16_d64, vox_attn_bwd_sm90_dkdv_alt_f16_d64},
         {vox_attn_bwd_sm90_dkdv_pk_bf16_d128, vox_attn_bwd_sm90_dkdv_pk_f16_d128, vox_attn_bwd_sm90_dkdv_pk_bf16_d64,
          vox_attn_bwd_sm90_dkdv_pk_f16_d64}};
-    static const BwdKernel kkvqs[4] = {vox_attn_bwd_sm90_dkdv_q_bf16_d128, vox_attn_bwd_sm90_dkdv_q_f16_d128,
-                                       vox_attn_bwd_sm90_dkdv_q_bf16_d64, vox_attn_bwd_sm90_dkdv_q_f16_d64};
+    static const BwdKernel kkvqs[2][4] = {
+        {vox_attn_bwd_sm90_dkdv_a1_bf16_d128, vox_attn_bwd_sm90_dkdv_a1_f16_d128, vox_attn_bwd_sm90_dkdv_a1_bf16_d64,
+         vox_attn_bwd_sm90_dkdv_a1_f16_d64},
+        {vox_attn_bwd_sm90_dkdv_a2_bf16_d128, vox_attn_bwd_sm90_dkdv_a2_f16_d128, vox_attn_bwd_sm90_dkdv_a2_bf16_d64,
+         vox_attn_bwd_sm90_dkdv_a2_f16_d64}};
     static const BwdConv kconvs[4] = {vox_attn_bwd_sm90_dqconv_bf16_d128, vox_attn_bwd_sm90_dqconv_f16_d128,
                                       vox_attn_bwd_sm90_dqconv_bf16_d64, vox_attn_bwd_sm90_dqconv_f16_d64};
-    const BwdKernel kq = kqs[pq][vi], kkv = kkvs[pkv][vi], kkvq = kkvqs[vi];
+    const BwdKernel kq = kqs[pq][vi], kkv = kkvs[pkv][vi];
     const BwdConv kconv = kconvs[vi];
-    const int pat = VOX_SM90_BWD_ATOMIC;
     const size_t smem_q = vox_sm90_bwd_smem_bytes(D, pq), smem_kv = vox_sm90_bwd_smem_bytes(D, pkv);
-    const size_t smem_kvq = vox_sm90_bwd_smem_bytes(D, pat);
-    if (smem_q != VOX_SM90_BWD_SMEM_BYTES(D, pq) || smem_kv != VOX_SM90_BWD_SMEM_BYTES(D, pkv) ||
-        smem_kvq != VOX_SM90_BWD_SMEM_BYTES(D, pat)) {
+    if (smem_q != VOX_SM90_BWD_SMEM_BYTES(D, pq) || smem_kv != VOX_SM90_BWD_SMEM_BYTES(D, pkv)) {
         printf("  smem size mismatch host / device\n");
         exit(1);
     }
     CK(cudaFuncSetAttribute(kq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_q));
     CK(cudaFuncSetAttribute(kkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
-    CK(cudaFuncSetAttribute(kkvq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kvq));
     const unsigned grid_q = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pq);
     const unsigned grid_kv = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv);
-    const unsigned grid_kvq = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pat);
+    const unsigned grid_kvq = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, 1);
+    BwdKernel kkvq = kkvqs[0][vi];
+    size_t smem_kvq = 0;
     auto l_rows = [&]() { vox_attn_bwd_sm90_rows<<<1024, 256>>>(p); };
     auto l_dq = [&]() {
         kq<<<grid_q, VOX_SM90_BWD_THREADS, smem_q>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc, tmDq);
@@ -872,11 +872,17 @@ static int run(const Cfg &c, bool timing)
 
     int fails = 0;
     Ref ref = {};
-    for (int mode = 1; mode <= 2; mode++) {
-        if (!(bench_modes() & mode))
+    static const char *const modes[3] = {"ordered", "atomic", "atomic_db"};
+    for (int mode = 0; mode < 3; mode++) {
+        if (!bench_listed("VOX_BWD_MODE", modes[mode]))
             continue;
-        const bool at = mode == 2;
-        printf("  mode %s\n", at ? "atomic (rows + dkdvq + dqconv)" : "ordered (rows + dq + dkdv)");
+        const bool at = mode > 0;
+        printf("  mode %s (%s)\n", modes[mode], at ? "rows + dkdvq + dqconv" : "rows + dq + dkdv");
+        if (at) { /* the dkdvq kernel of the scheme */
+            const int sch = mode == 1 ? VOX_SM90_BWD_ATOMIC : VOX_SM90_BWD_ATOMIC_DB;
+            kkvq = kkvqs[mode - 1][vi], smem_kvq = vox_sm90_bwd_smem_bytes(D, sch);
+            CK(cudaFuncSetAttribute(kkvq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kvq));
+        }
         if (at)
             fails += run_mode(c, h, d, ref, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows_at, l_dkdvq, l_conv,
                               "dkdvq", "dqconv");
@@ -940,7 +946,7 @@ int main(int argc, char **argv)
     const Cfg *list = timing ? times : checks;
     const int n = timing ? (int)(sizeof times / sizeof *times) : (int)(sizeof checks / sizeof *checks);
     for (int x = 0; x < n; x++) {
-        if (!bench_only(list[x].name))
+        if (!bench_listed("VOX_ONLY", list[x].name))
             continue;
         Cfg c = list[x];
         if (bench_race() && !timing) { /* VOX_RACE=1 (bench_util.cuh); a grid fixes NB */

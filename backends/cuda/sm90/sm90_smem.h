@@ -17,20 +17,25 @@
      (size_t)VOX_SM90_STAGES(D) * 24 + 2048 + (size_t)(nb_pad) * 2 + 64)
 
 /* Backward (dq and dkdv kernels), per scheme PACK: 0 alternating (one 64-row unit per CTA, one
- * resident pair), 1 packed (two units per CTA, one resident pair per consumer), VOX_SM90_BWD_ATOMIC
- * (dkdv only: packed, and dQ = dS K of every streamed tile added into an f32 accumulator by TMA
- * reduce-add, FA3's 5 GEMMs). Resident tiles, streamed stages (D = 128: 4 packed stages fit next
- * to 4 resident tiles, 5 next to 2, VOX_SM90_BWD_ATOMIC_STAGES next to 4 and the atomic area);
- * the atomic area: the two consumers' dS^T tiles (8 KB each), the f32 dQ staging tile [64][D],
- * the stages' chunk slots (16 B each), two mbarriers; 1 KB alignment slack, the resident tiles,
- * STAGES x 2 streamed tiles, the atomic area, meta */
+ * resident pair), 1 packed (two units per CTA, one resident pair per consumer), and for dkdv only
+ * the atomic-dQ schemes (packed, and dQ = dS K of every streamed tile added into an f32
+ * accumulator by TMA reduce-add, FA3's 5 GEMMs): VOX_SM90_BWD_ATOMIC (one dS^T tile per consumer;
+ * every consumer thread waits until the dQ tile is staged, which frees the dS^T tiles) and
+ * VOX_SM90_BWD_ATOMIC_DB (two per consumer, by stage parity: only the issuing thread waits).
+ * Resident tiles, streamed stages (D = 128: 4 packed stages fit next to 4 resident tiles, 5 next
+ * to 2, 3 next to 4 and the atomic area); the atomic area: the consumers' dS^T tiles (8 KB each),
+ * the f32 dQ staging tile [64][D], the stages' chunk slots (16 B each), two mbarriers; 1 KB
+ * alignment slack, the resident tiles, STAGES x 2 streamed tiles, the atomic area, meta */
 #define VOX_SM90_BWD_ATOMIC 2
-#define VOX_SM90_BWD_ATOMIC_STAGES 3
+#define VOX_SM90_BWD_ATOMIC_DB 3
+#define VOX_SM90_BWD_IS_ATOMIC(PACK) ((PACK) >= VOX_SM90_BWD_ATOMIC)
+#define VOX_SM90_BWD_DS_TILES(PACK) ((PACK) == VOX_SM90_BWD_ATOMIC_DB ? 4 : 2)
 #define VOX_SM90_BWD_RES(PACK) ((PACK) ? 4 : 2)
-#define VOX_SM90_BWD_STAGES(D, PACK) \
-    ((D) == 128 ? ((PACK) == VOX_SM90_BWD_ATOMIC ? VOX_SM90_BWD_ATOMIC_STAGES : (PACK) ? 4 : 5) : 8)
-#define VOX_SM90_BWD_DQ_AREA(D, PACK) \
-    ((PACK) == VOX_SM90_BWD_ATOMIC ? 2 * 8192 + 64 * (size_t)(D) * 4 + 16 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16 : 0)
+#define VOX_SM90_BWD_STAGES(D, PACK) ((D) == 128 ? (VOX_SM90_BWD_IS_ATOMIC(PACK) ? 3 : (PACK) ? 4 : 5) : 8)
+#define VOX_SM90_BWD_DQ_AREA(D, PACK)                                                                        \
+    (VOX_SM90_BWD_IS_ATOMIC(PACK) ? VOX_SM90_BWD_DS_TILES(PACK) * (size_t)8192 + 64 * (size_t)(D) * 4 +  \
+                                        16 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16                   \
+                                  : 0)
 #define VOX_SM90_BWD_SMEM_BYTES(D, PACK)                                                               \
     (1024 + (size_t)(VOX_SM90_BWD_RES(PACK) + 2 * VOX_SM90_BWD_STAGES(D, PACK)) * 64 * (D) * 2 +      \
      VOX_SM90_BWD_DQ_AREA(D, PACK) + 544 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16)
@@ -39,6 +44,7 @@
 #define VOX_SM90_BWD_CTAS(BH, NB, V, PACK) \
     ((PACK) ? (BH) * (((NB) * ((V) / 64) + 1) / 2) : (BH) * (NB) * ((V) / 64))
 /* The library's scheme per kernel (H200 timings, NOTES.md session 8): dq alternating with 5
- * stages, dkdv packed; the atomic-dQ mode runs dkdv as VOX_SM90_BWD_ATOMIC and no dq */
+ * stages, dkdv packed; the atomic-dQ mode runs dkdv as VOX_SM90_BWD_DKDVQ_PACK and no dq */
 #define VOX_SM90_BWD_DQ_PACK 0
 #define VOX_SM90_BWD_DKDV_PACK 1
+#define VOX_SM90_BWD_DKDVQ_PACK VOX_SM90_BWD_ATOMIC_DB
