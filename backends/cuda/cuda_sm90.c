@@ -10,7 +10,7 @@
  * sm90/attention_{forward,backward}_sm90_host.h lives here, over this
  * backend's own driver types (no <cuda.h>): the params structs, the tensor
  * maps, the device plan, the launches. VOXATTN_CUDA_NO_SM90=1 turns the path
- * off. */
+ * off; VOXATTN_SM90_BWD_DQ=ordered|atomic picks the backward's dq mode. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,9 +339,9 @@ static int encode_dqacc(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t
 
 /* Whether a call takes the atomic-dQ mode (rows, dkdv_q, dqconv: FA3's 5 GEMMs, dq not bitwise
  * reproducible) instead of the ordered one (rows, dq, dkdv: 7): never for a plan that asked for a
- * deterministic backward; VOXATTN_SM90_BWD_DQ forces either; else the rule: dense-like masks, the longest query list at least half the blocks
- * (the atomic mode pays an f32 [rows][D] accumulator in the scratch and its reduce traffic per
- * streamed tile; see sm90/NOTES.md for the measurements behind the threshold). */
+ * deterministic backward; VOXATTN_SM90_BWD_DQ forces either; else the rule: dense-like masks, the
+ * longest query list at least half the blocks (the atomic mode pays an f32 [rows][D] accumulator
+ * in the scratch and its reduce traffic per streamed tile; sm90/NOTES.md has the measurements). */
 static int bwd_atomic(const cu_sm90 *s, const vox_op_attention_backward *p, int64_t NB)
 {
     if (p->deterministic)
