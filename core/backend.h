@@ -268,6 +268,8 @@ typedef struct vox_op_attention_backward {
     double scale;
     int64_t max_kv_count; /* upper bound of row_count (launch sizing) */
     int64_t max_q_count;  /* upper bound of col_count */
+    int deterministic;    /* nonzero: results bitwise reproducible run to run (the plan's
+                           * deterministic_backward); 0 lets a backend add dq by atomics */
 } vox_op_attention_backward;
 
 /* Merge of attention over two disjoint key sets through their LSEs (the

@@ -270,7 +270,8 @@ vox_status vox_attention_backward(vox_plan *plan, const vox_tensor *q, const vox
                                         ref(&plan->dqb), ref(&plan->dkb), ref(&plan->dvb),
                                         ref(&plan->bwd_mask),
                                         plan->p.query_keep < 1.0 ? ref(&plan->fill_src) : (vox_bref){NULL, 0},
-                                        plan->scale, plan->bwd_max_kv_count, plan->bwd_max_q_count};
+                                        plan->scale, plan->bwd_max_kv_count, plan->bwd_max_q_count,
+                                        plan->p.deterministic_backward != 0};
         st = be->attention_backward(dev, &plan->dims, &ab);
     }
     const vox_dbuf *grads[3] = {&plan->dqb, &plan->dkb, &plan->dvb};

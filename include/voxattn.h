@@ -286,6 +286,14 @@ typedef struct vox_plan_params {
                                        * the block when query_keep < 1 (else clipped) */
 
     uint64_t seed; /* sampling seed (SVG rows, evaluation rows) */
+
+    /* vox_attention_backward: 0 (default) = the backend picks the fastest
+     * kernels; on the CUDA sm_90a path that may add dq in f32 by reduce-adds in
+     * an order that varies run to run (dq may differ in the last bits; dk, dv
+     * do not). Nonzero = bitwise reproducible dq there too (a separate dq
+     * kernel that recomputes the scores: 7 instead of 5 GEMM-equivalents).
+     * Every other backend and path is deterministic either way. */
+    int deterministic_backward;
 } vox_plan_params;
 
 typedef struct vox_plan vox_plan;

@@ -10,7 +10,7 @@
  * sm90/attention_{forward,backward}_sm90_host.h lives here, over this
  * backend's own driver types (no <cuda.h>): the params structs, the tensor
  * maps, the device plan, the launches. VOXATTN_CUDA_NO_SM90=1 turns the path
- * off. */
+ * off; VOXATTN_SM90_BWD_DQ=ordered|atomic picks the backward's dq mode. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +60,7 @@ typedef struct cu_tensor_map {
 /* cuTensorMapEncodeTiled's enum values (cuda.h, CUDA 12 and 13). */
 enum {
     CU_TMAP_DATA_F16 = 6,       /* CU_TENSOR_MAP_DATA_TYPE_FLOAT16 */
+    CU_TMAP_DATA_F32 = 7,       /* CU_TENSOR_MAP_DATA_TYPE_FLOAT32 */
     CU_TMAP_DATA_BF16 = 9,      /* CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 */
     CU_TMAP_INTERLEAVE_NONE = 0,
     CU_TMAP_SWIZZLE_128B = 3,
@@ -94,7 +95,15 @@ enum {
     X(SM90_BWD_DKDV_BF16_D128, "vox_attn_bwd_sm90_dkdv_bf16_d128", 384, 0)   \
     X(SM90_BWD_DKDV_F16_D128, "vox_attn_bwd_sm90_dkdv_f16_d128", 384, 0)     \
     X(SM90_BWD_DKDV_BF16_D64, "vox_attn_bwd_sm90_dkdv_bf16_d64", 384, 0)     \
-    X(SM90_BWD_DKDV_F16_D64, "vox_attn_bwd_sm90_dkdv_f16_d64", 384, 0)
+    X(SM90_BWD_DKDV_F16_D64, "vox_attn_bwd_sm90_dkdv_f16_d64", 384, 0)       \
+    X(SM90_BWD_DKDVQ_BF16_D128, "vox_attn_bwd_sm90_dkdv_q_bf16_d128", 384, 0) \
+    X(SM90_BWD_DKDVQ_F16_D128, "vox_attn_bwd_sm90_dkdv_q_f16_d128", 384, 0)   \
+    X(SM90_BWD_DKDVQ_BF16_D64, "vox_attn_bwd_sm90_dkdv_q_bf16_d64", 384, 0)   \
+    X(SM90_BWD_DKDVQ_F16_D64, "vox_attn_bwd_sm90_dkdv_q_f16_d64", 384, 0)     \
+    X(SM90_BWD_DQCONV_BF16_D128, "vox_attn_bwd_sm90_dqconv_bf16_d128", 256, 0) \
+    X(SM90_BWD_DQCONV_F16_D128, "vox_attn_bwd_sm90_dqconv_f16_d128", 256, 0)   \
+    X(SM90_BWD_DQCONV_BF16_D64, "vox_attn_bwd_sm90_dqconv_bf16_d64", 256, 0)   \
+    X(SM90_BWD_DQCONV_F16_D64, "vox_attn_bwd_sm90_dqconv_f16_d64", 256, 0)
 
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
@@ -103,6 +112,12 @@ enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
 _Static_assert(SM90_BF16_D128_NF == SM90_BF16_D128 + 1 && SM90_F16_D128_NF == SM90_F16_D128 + 1 &&
                    SM90W3_BF16_D128_NF == SM90W3_BF16_D128 + 1 && SM90W3_F16_D128_NF == SM90W3_F16_D128 + 1 &&
                    SM90_BF16_D64_NF == SM90_BF16_D64 + 1 && SM90_F16_D64_NF == SM90_F16_D64 + 1,
+               "sm90 kernel table order");
+/* the backward's dkdv, dkdv_q and dqconv kernels in the same type order (cu_sm90_attention_backward
+ * maps one to the others by offset) */
+_Static_assert(SM90_BWD_DKDV_F16_D64 - SM90_BWD_DKDV_BF16_D128 == 3 &&
+                   SM90_BWD_DKDVQ_F16_D64 - SM90_BWD_DKDVQ_BF16_D128 == 3 &&
+                   SM90_BWD_DQCONV_F16_D64 - SM90_BWD_DQCONV_BF16_D128 == 3,
                "sm90 kernel table order");
 #define CU_SM90_ROW(idx, name, threads, maxrows) {name, threads, maxrows},
 static const struct {
@@ -117,6 +132,7 @@ typedef struct cu_sm90 {
     int fn_smem[SM90_COUNT]; /* dynamic shared memory limit raised to */
     int nwg128; /* VOXATTN_SM90_NWG (read at open): 2 or 3 forces the D = 128 forward's consumer
                    warpgroups; 0: the rule VOX_SM90_NWG_D128 */
+    int bwd_dq;              /* VOXATTN_SM90_BWD_DQ: 0 the launcher's rule, 1 ordered, 2 atomic */
 } cu_sm90;
 
 /* Why the path is off for this device, or NULL when it can run. */
@@ -169,6 +185,8 @@ void cu_sm90_open(gpu_dev *g)
                 "cuda: device %d: VOXATTN_SM90_NWG=%d: the D=128 attention forward uses %d consumer "
                 "warpgroups where the shape fits",
                 g->ordinal, s->nwg128, s->nwg128);
+    const char *dq = getenv("VOXATTN_SM90_BWD_DQ");
+    s->bwd_dq = dq && !strcmp(dq, "ordered") ? 1 : dq && !strcmp(dq, "atomic") ? 2 : 0;
     g->vendor = s;
     g->vendor_attention =
         "sm_90a wgmma/TMA kernels (vox_attn_sm90_*, vox_attn_bwd_sm90_*; VOXATTN_CUDA_NO_SM90=1 turns them off)";
@@ -186,18 +204,24 @@ void cu_sm90_close(gpu_dev *g)
     g->vendor = NULL;
 }
 
-/* A [rows][D] f16/bf16 tensor at dptr, boxes of box_rows rows x 64 columns,
- * 128B swizzle (vox_sm90_encode_kv: 64 rows; vox_sm90_bwd_encode_chunk: 16);
- * 0 on success. */
-static int encode_rows(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D, int bf16, unsigned box_rows)
+/* A [rows][D] tensor at dptr of `type` (esize bytes per element), boxes of
+ * box_rows rows x 128 bytes, 128B swizzle; 0 on success. */
+static int encode_2d(cu_tensor_map *map, int type, int esize, uint64_t dptr, int64_t rows, int64_t D, unsigned box_rows)
 {
     uint64_t dims[2] = {(uint64_t)D, (uint64_t)rows};
-    uint64_t strides[1] = {(uint64_t)D * 2};
-    unsigned box[2] = {64, box_rows};
+    uint64_t strides[1] = {(uint64_t)(D * esize)};
+    unsigned box[2] = {128u / (unsigned)esize, box_rows};
     unsigned es[2] = {1, 1};
-    return vox_cu.TensorMapEncodeTiled(map, bf16 ? CU_TMAP_DATA_BF16 : CU_TMAP_DATA_F16, 2, (void *)(uintptr_t)dptr,
-                                       dims, strides, box, es, CU_TMAP_INTERLEAVE_NONE, CU_TMAP_SWIZZLE_128B,
-                                       CU_TMAP_L2_PROMOTION_256B, CU_TMAP_OOB_FILL_NONE);
+    return vox_cu.TensorMapEncodeTiled(map, type, 2, (void *)(uintptr_t)dptr, dims, strides, box, es,
+                                       CU_TMAP_INTERLEAVE_NONE, CU_TMAP_SWIZZLE_128B, CU_TMAP_L2_PROMOTION_256B,
+                                       CU_TMAP_OOB_FILL_NONE);
+}
+
+/* A [rows][D] f16/bf16 tensor at dptr, boxes of box_rows rows x 64 columns
+ * (vox_sm90_encode_kv: 64 rows; vox_sm90_bwd_encode_chunk: 16). */
+static int encode_rows(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D, int bf16, unsigned box_rows)
+{
+    return encode_2d(map, bf16 ? CU_TMAP_DATA_BF16 : CU_TMAP_DATA_F16, 2, dptr, rows, D, box_rows);
 }
 
 static int encode_kv(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D, int bf16)
@@ -325,19 +349,45 @@ typedef struct cu_sm90_bwd_params {
     int V;
     float scale;      /* the mma.sync kernels' f32 scale */
     float scale_log2; /* and scale * log2(e) */
+    uint64_t dqacc;   /* atomic dQ: the f32 accumulator, else 0 */
+    int D;
 } cu_sm90_bwd_params;
 _Static_assert(offsetof(cu_sm90_bwd_params, BH) == 64, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, V) == 80, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, scale_log2) == 88, "VoxSm90BwdParams layout");
-_Static_assert(sizeof(cu_sm90_bwd_params) == 96, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, dqacc) == 96, "VoxSm90BwdParams layout");
+_Static_assert(sizeof(cu_sm90_bwd_params) == 112, "VoxSm90BwdParams layout");
 
 /* Dynamic shared memory of a dq / dkdv CTA of the scheme `pack` (VOX_SM90_BWD_{DQ,DKDV}_PACK). */
 static size_t bwd_smem_bytes(int64_t D, int pack) { return VOX_SM90_BWD_SMEM_BYTES(D, pack); }
 
+/* The atomic-dQ accumulator (f32 [rows][D]) as the dkdv_q kernels reduce into it: boxes of 16 rows
+ * x 32 columns (vox_sm90_bwd_encode_dqacc). */
+static int encode_dqacc(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t D)
+{
+    return encode_2d(map, CU_TMAP_DATA_F32, 4, dptr, rows, D, 16);
+}
+
+/* Whether a call takes the atomic-dQ mode (rows, dkdv_q, dqconv: FA3's 5 GEMMs, dq not bitwise
+ * reproducible) instead of the ordered one (rows, dq, dkdv: 7): never for a plan that asked for a
+ * deterministic backward; VOXATTN_SM90_BWD_DQ forces either; else the rule: dense-like masks, the
+ * longest query list at least half the blocks (the atomic mode pays an f32 [rows][D] accumulator
+ * in the scratch and its reduce traffic per streamed tile; sm90/NOTES.md has the measurements). */
+static int bwd_atomic(const cu_sm90 *s, const vox_op_attention_backward *p, int64_t NB)
+{
+    if (p->deterministic)
+        return 0;
+    if (s->bwd_dq)
+        return s->bwd_dq == 2;
+    return 2 * p->max_kv_count >= NB;
+}
+
 /* gpu_api.attention_backward: 0 (declined) unless the sm_90a path is loaded
- * and takes the shape (vox_sm90_bwd_supported); then the rows kernel (l2 in
- * the device's scratch), dq and dkdv, 1 with the status in *st. Called after
- * the shared preprocess, on the same stream. */
+ * and takes the shape (vox_sm90_bwd_supported); then, in the ordered mode, the
+ * rows kernel (l2 in the device's scratch), dq and dkdv; in the atomic-dQ mode
+ * (bwd_atomic) rows (also zeroing the f32 dQ accumulator after l2 in the
+ * scratch), dkdv_q and dqconv; 1 with the status in *st. Called after the
+ * shared preprocess, on the same stream. */
 int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_backward *p, vox_status *st)
 {
     cu_sm90 *s = g->vendor;
@@ -356,7 +406,7 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     uint64_t q = gpu_dptr(p->q), k = gpu_dptr(p->k), v = gpu_dptr(p->v), g_ = gpu_dptr(p->dout);
     cu_sm90_bwd_params a = {.lse = gpu_dptr(p->lse), .dq = gpu_dptr(p->dq), .dk = gpu_dptr(p->dk),
                             .dv = gpu_dptr(p->dv), .mask = gpu_dptr(p->mask), .fill_src = gpu_dptr(p->fill_src),
-                            .block_valid = gpu_dptr(d->block_valid), .BH = BH, .NB = NB, .V = (int)V};
+                            .block_valid = gpu_dptr(d->block_valid), .BH = BH, .NB = NB, .V = (int)V, .D = (int)D};
     /* TMA and the bulk copies of lse rows want 16-byte aligned bases; dq/dk/dv take 4-byte stores */
     if (!q || !k || !v || !g_ || !a.lse || !a.dq || !a.dk || !a.dv || ((q | k | v | g_ | a.lse) & 15) ||
         ((a.dq | a.dk | a.dv) & 3))
@@ -364,29 +414,55 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     vox_attention_backward_args ba;
     vox_attention_backward_args_init(&ba, d, p);
     a.scale = ba.scale, a.scale_log2 = ba.scale_log2;
+    int64_t rows = BH * NB * V;
+    /* scratch: l2 (one float per slot), then (atomic dQ) the accumulator, 256-byte aligned (rows is a
+     * multiple of 64); an atomic call that cannot get it runs ordered */
+    int atomic = bwd_atomic(s, p, NB) &&
+                 bwd_smem_bytes(D, VOX_SM90_BWD_DKDVQ_PACK) <= (size_t)g->max_smem_optin;
+    if (atomic && gpu_ensure_scratch(g, (size_t)rows * sizeof(float) * (size_t)(1 + D))) {
+        vox_log(&g->log, VOX_LOG_INFO, "cuda: no scratch for the atomic-dQ backward; attention_backward runs ordered");
+        atomic = 0;
+    }
+    if (!atomic) {
+        *st = gpu_ensure_scratch(g, (size_t)rows * sizeof(float));
+        if (*st)
+            return 1;
+    }
+    a.l2 = g->scratch;
+    a.dqacc = atomic ? g->scratch + (uint64_t)rows * sizeof(float) : 0;
     cu_tensor_map tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc; /* 64-row boxes; 16-row boxes (chunks) */
+    cu_tensor_map tmDq = {{0}};                                /* atomic dQ: the accumulator */
     if (gpu_push(g)) /* the encoder wants the context current */
         return 0;
-    int64_t rows = BH * NB * V;
     int bad = encode_kv(&tmQ, q, rows, D, bf16) || encode_kv(&tmK, k, rows, D, bf16) ||
               encode_kv(&tmV, v, rows, D, bf16) || encode_kv(&tmG, g_, rows, D, bf16) ||
               encode_rows(&tmQc, q, rows, D, bf16, 16) || encode_rows(&tmKc, k, rows, D, bf16, 16) ||
-              encode_rows(&tmVc, v, rows, D, bf16, 16) || encode_rows(&tmGc, g_, rows, D, bf16, 16);
+              encode_rows(&tmVc, v, rows, D, bf16, 16) || encode_rows(&tmGc, g_, rows, D, bf16, 16) ||
+              (atomic && encode_dqacc(&tmDq, a.dqacc, rows, D));
     g->api->pop(g);
     if (bad) {
         vox_log(&g->log, VOX_LOG_DEBUG, "cuda: tensor map encoding failed; attention_backward takes mma.sync");
         return 0;
     }
-    /* l2: one float per slot */
-    *st = gpu_ensure_scratch(g, (size_t)rows * sizeof(float));
-    if (*st)
-        return 1;
-    a.l2 = g->scratch;
     void *rargs[] = {&a};
     *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_ROWS], sm90_kernels[SM90_BWD_ROWS].name,
                         &s->fn_smem[SM90_BWD_ROWS], gpu_cap_grid(g, (rows + 255) / 256, 8),
                         (unsigned)sm90_kernels[SM90_BWD_ROWS].threads, 1, 0, rargs);
-    void *args[] = {&a, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmKc, &tmVc, &tmGc};
+    void *args[] = {&a, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmKc, &tmVc, &tmGc, &tmDq};
+    if (atomic) {
+        int kkq = kkv - SM90_BWD_DKDV_BF16_D128 + SM90_BWD_DKDVQ_BF16_D128;
+        int kc = kkv - SM90_BWD_DKDV_BF16_D128 + SM90_BWD_DQCONV_BF16_D128;
+        if (!*st)
+            *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kkq], sm90_kernels[kkq].name, &s->fn_smem[kkq],
+                                VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DKDVQ_PACK),
+                                (unsigned)sm90_kernels[kkq].threads, 1,
+                                bwd_smem_bytes(D, VOX_SM90_BWD_DKDVQ_PACK), args);
+        if (!*st)
+            *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kc], sm90_kernels[kc].name, &s->fn_smem[kc],
+                                gpu_cap_grid(g, (rows * (D / 8) + 255) / 256, 8), (unsigned)sm90_kernels[kc].threads,
+                                1, 0, rargs);
+        return 1;
+    }
     /* each kernel its scheme's grid and shared memory: dq one unit per CTA, dkdv two */
     if (!*st)
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kq], sm90_kernels[kq].name, &s->fn_smem[kq],

@@ -134,6 +134,7 @@ class PlanParams(C.Structure):
         ("query_keep", C.c_double),
         ("window_t", C.c_int), ("window_h", C.c_int), ("window_w", C.c_int),
         ("seed", C.c_uint64),
+        ("deterministic_backward", C.c_int),
     ]
 
 

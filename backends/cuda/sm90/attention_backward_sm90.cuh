@@ -1,5 +1,7 @@
 /* Block-sparse attention BACKWARD for Hopper (sm_90a): wgmma + TMA + mbarriers,
- * warp-specialized, deterministic (no atomics). Implements the main kernels of
+ * warp-specialized; an ordered mode (rows, dq, dkdv: bitwise reproducible, 7
+ * GEMM-equivalents) and an atomic-dQ mode (rows, dkdv_q, dqconv: FA3's 5; dq
+ * not bitwise reproducible, dk and dv are). Implements the main kernels of
  * the vox_op_attention_backward contract (core/backend.h) after the shared
  * preprocess (backends/gpu/kernels/attention_backward.cuh: dO_eff written over
  * dout, delta = dO_eff . o into the LSE work half lse[BH*S + slot]).
@@ -24,6 +26,32 @@
  *         warp's lanes, see BwdStream); per tile S^T = K Q^T, dP^T = V dO^T,
  *         P^T, dS^T (as above, per column), dV += P^T dO, dK += dS^T Q.
  *         dk = scale * dK, dv = dV, 0 for padding keys.
+ * Atomic dQ (params.dqacc set: rows also zeroes the f32 accumulator dqacc
+ * [BH*S][D]; tmDq its tensor map, 16-row x 32-column boxes, 128B swizzle):
+ *   dkdv_q: the packed dkdv (scheme VOX_SM90_BWD_ATOMIC or _ATOMIC_DB, the
+ *         library's VOX_SM90_BWD_DKDVQ_PACK) also computes, per
+ *         streamed tile, dQ = dS K over the CTA's 128 keys: each computing
+ *         consumer stores its dS^T ([64 key][64 row], 128B-swizzled, 8 KB)
+ *         in shared memory; once both are there (mbarrier dsbar), consumer c
+ *         computes dQ columns 64c.. (D = 64: consumer it % 2 all of them)
+ *         with SS wgmmas reading dS^T and the resident K tiles MN-major, over
+ *         the keys of the stage's members only (4 or 8 k-steps), stages the
+ *         f32 block in a swizzled [64][D] tile; once both are staged (stbar)
+ *         one thread (the first of consumer 0) adds the tile into dqacc by
+ *         cp.reduce.async.bulk.tensor, one 16 x 32 box per (chunk with rows,
+ *         32 columns), at the chunks' first rows the producer wrote next to
+ *         the stage's info (slot_at). Before its next dsbar arrival that thread
+ *         waits until the reduces have read the staging tile. ATOMIC: every
+ *         consumer thread waits on stbar, which also frees the dS^T tiles for
+ *         the next stage; ATOMIC_DB: two dS^T tiles per consumer (by stage
+ *         parity, freed by the next stage's dsbar), only the issuing thread
+ *         waits on stbar, the others go on to the next stage. Padding keys'
+ *         K rows are zeroed in the resident tiles and their dS^T rows masked,
+ *         rows that are not live have dS = 0 (as for dK), so they add 0.
+ *         Shared memory: the dS^T tiles and the staging tile cost 48 KB at
+ *         D = 128 (ATOMIC_DB 64 KB), hence 3 stages instead of 4.
+ *   dqconv: dq = scale * dqacc on live rows, 0 elsewhere (the dq kernel's
+ *         rule).
  * CTA of dq and dkdv (384 threads): warpgroup 0 = producer (warp 0 streams the
  * tiles through a STAGES-deep ring; warp 1, the FIXER, zeroes the staged rows
  * that must contribute nothing, see below), warpgroups 1 and 2 = consumers.
@@ -103,6 +131,8 @@ typedef struct VoxSm90BwdParams {
     int V;
     float scale;           /* softmax scale (dq, dk) */
     float scale_log2;      /* scale * log2(e) */
+    float *dqacc;          /* atomic dQ: f32 [BH][S][D], zeroed by rows, added to by dkdvq, read by dqconv; else NULL */
+    int D;                 /* head dim (rows zeroes dqacc) */
 } VoxSm90BwdParams;
 
 #define VOX_SM90_BWD_FULL 0x10101010 /* stage counts: 4 chunks of 16 valid rows */
@@ -271,7 +301,7 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
 }
 
 /* ------------------------------------------------------------------ dq */
-template <int D, bool BF, bool PACK>
+template <int D, bool BF, int PACK>
 __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUtensorMap *tmQ, const CUtensorMap *tmK,
                                             const CUtensorMap *tmV, const CUtensorMap *tmG, const CUtensorMap *tmKc,
                                             const CUtensorMap *tmVc)
@@ -400,14 +430,108 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
 #endif
 }
 
+/* ------------------------------------------------------------------ atomic dQ (dkdvq) */
+/* cp.reduce.async.bulk (TMA reduce-add, shared -> global, bulk groups of the issuing thread): a box
+ * of map at columns c0.., rows c1.. from src; commit; wait until the groups' shared-memory reads
+ * are done (the staging may be rewritten) or until they are complete. */
+__device__ __forceinline__ void tma_reduce_add_2d(const CUtensorMap *map, uint32_t src, int c0, int c1)
+{
+    asm volatile("cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
+                     (unsigned long long)map),
+                 "r"(c0), "r"(c1), "r"(src)
+                 : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+
+/* Consumer: its dS^T (df: A fragments, rows = keys R0 and R0 + 8, columns = the stage's rows) into
+ * its [64 key][64 row] tile at buf, 128B-swizzled like a TMA box (16-byte chunk x of row r at
+ * x ^ r % 8): the A operand of dQ = dS K, read MN-major. */
+__device__ __forceinline__ void bwd_store_ds(unsigned char *buf, const unsigned *df, int R0, int cq)
+{
+#pragma unroll
+    for (int x = 0; x < 8; x++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int r = R0 + 8 * h;
+            *(unsigned *)(buf + r * 128 + ((x ^ (r & 7)) << 4) + 4 * cq) = df[2 * x + h];
+        }
+}
+/* acc[64 rows x 64] = sum over the stage's members m of dS_m (the dS^T tile at ds + 8192m, MN-major)
+ * x columns 64h.. of K_m (the resident [64][D] tile of unit m at k0 + m * kstep, MN-major). */
+template <bool BF>
+__device__ __forceinline__ void bwd_mma_dq(float *acc, uint32_t ds, uint32_t k0, uint32_t kstep, unsigned mem, int h)
+{
+    const bool both = (mem & VOX_SM90_BWD_MEMBERS) == VOX_SM90_BWD_MEMBERS;
+    const int m = (mem & VOX_SM90_BWD_MEMBER(0)) ? 0 : 1;
+    if (both) {
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < 8; kk++)
+            vox_wgmma_m64n64k16_ss_mn<BF>(acc, desc_mnmaj(ds + (kk >> 2) * 8192, kk & 3),
+                                          desc_mnmaj(k0 + (kk >> 2) * kstep + h * 8192, kk & 3), kk > 0);
+        wg_commit();
+        wg_wait<0>();
+    } else {
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++)
+            vox_wgmma_m64n64k16_ss_mn<BF>(acc, desc_mnmaj(ds + m * 8192, kk),
+                                          desc_mnmaj(k0 + m * kstep + h * 8192, kk), kk > 0);
+        wg_commit();
+        wg_wait<0>();
+    }
+    fence_regs<32>(acc);
+}
+/* Consumer thread: its dS^T stores (if any) made visible to wgmma, then its arrival on dsbar; the
+ * issuing thread first waits until the last reduce-adds have read the staging tile, which the
+ * consumers rewrite after waiting on dsbar. */
+template <class SM> __device__ __forceinline__ void bwd_ds_arrive(const SM &sm, bool iss)
+{
+    fence_proxy_async();
+    if (iss)
+        bulk_wait_read();
+    mbar_arrive(sm.dsbar);
+}
+/* Consumer: rows R0, R0 + 8 of a [64][64] f32 dQ block (wgmma C layout; columns 64h..) into the
+ * staging tile: D/32 boxes of [64 rows][32 f32] 8 KB apart, 128B-swizzled (16-byte chunk x of
+ * row r at x ^ r % 8), so a 16-row chunk c of box b is the TMA box at b * 8192 + c * 2048. */
+__device__ __forceinline__ void bwd_stage_dq(unsigned char *stg, const float *acc, int h, int R0, int cq)
+{
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+            const int r = R0 + 8 * e, c = 64 * h + 8 * j + 2 * cq, x = (c & 31) >> 2;
+            *(float2 *)(stg + (c >> 5) * 8192 + r * 128 + ((x ^ (r & 7)) << 4) + (c & 3) * 4) =
+                make_float2(acc[4 * j + 2 * e], acc[4 * j + 2 * e + 1]);
+        }
+}
+/* The issuing thread: the staged dQ tile added into dqacc, per chunk with rows (count byte of cn
+ * > 0) at its first absolute row sl[c], one 16-row x 32-column box per column box. */
+template <int D>
+__device__ __forceinline__ void bwd_reduce_dq(const CUtensorMap *tmDq, uint32_t stg, unsigned cn, const int *sl)
+{
+#pragma unroll
+    for (int c = 0; c < 4; c++)
+        if ((cn >> (8 * c)) & 0xffu)
+#pragma unroll
+            for (int b = 0; b < D / 32; b++)
+                tma_reduce_add_2d(tmDq, stg + b * 8192 + c * 2048, 32 * b, sl[c]);
+    bulk_commit();
+}
+
 /* ------------------------------------------------------------------ dk, dv */
-template <int D, bool BF, bool PACK>
+template <int D, bool BF, int PACK>
 __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const CUtensorMap *tmQ,
                                               const CUtensorMap *tmK, const CUtensorMap *tmV, const CUtensorMap *tmG,
-                                              const CUtensorMap *tmQc, const CUtensorMap *tmGc)
+                                              const CUtensorMap *tmQc, const CUtensorMap *tmGc,
+                                              const CUtensorMap *tmDq)
 {
 #if VOX_SM90_ENABLED
     using SM = BwdSmem<D, PACK>;
+    constexpr bool AT = SM::ATOMIC;
     extern __shared__ unsigned char vox_sm90_smem[];
     const SM sm(vox_sm90_smem);
     const long long R = p.BH * p.NB, S = p.NB * (long long)p.V;
@@ -449,11 +573,33 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     float st[32], dt[32];
     unsigned pf[16], df[16];
     mbar_wait(sm.resbar, 0);
+    /* atomic dQ: dQ reads every key row of a member's K tile, so padding keys' K rows (not trusted
+     * to be finite) are zeroed first; the exchange orders the zeroes before both consumers' reads */
+    const bool iss = AT && tid == 128; /* issues the dQ reduce-adds */
+    float qa[AT ? 32 : 1];             /* dQ block: rows of the stage x columns 64 * qh.. */
+    const int qh = D == 128 ? cw : 0;
+    if (AT) {
+        constexpr int H = D / 64;
+        for (int e = ctw; e < (64 - nk) * H * 8; e += 128) {
+            const int r = nk + e / (H * 8), h = (e >> 3) % H, c = e & 7;
+            st_shared_zero16(rk + h * 8192 + r * 128 + c * 16);
+        }
+        fence_proxy_async();
+        bwd_exchange(sm.redbar, 0);
+    }
     for (int it = 0;; it++) {
         const int info = bwd_ready(sm, it);
         if (info < 0)
             break;
         const int s = it % SM::STAGES;
+        const int db = PACK == VOX_SM90_BWD_ATOMIC_DB ? (it & 1) * 16384 : 0; /* this stage's dS^T pair */
+        int sl[4] = {0, 0, 0, 0}; /* atomic dQ: the stage's chunks' first rows (read before release) */
+        if (iss) {
+            const int s0 = (int)ld_shared(sm.slot_at(s, 0)); /* ~row: a 64-row tile from row */
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+                sl[c] = s0 < 0 ? ~s0 + 16 * c : c ? (int)ld_shared(sm.slot_at(s, c)) : s0;
+        }
         if (bwd_mine<PACK>(info, it, cw)) {
             const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
             const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
@@ -484,10 +630,21 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
                     dt[4 * x + 0] = ok0 ? dt[4 * x + 0] : 0.f, dt[4 * x + 2] = ok0 ? dt[4 * x + 2] : 0.f;
                     dt[4 * x + 1] = ok1 ? dt[4 * x + 1] : 0.f, dt[4 * x + 3] = ok1 ? dt[4 * x + 3] : 0.f;
                 }
+                if (AT) { /* padding keys (rows of dS^T): nothing into dQ */
+                    dt[4 * x + 0] = R0 < nk ? dt[4 * x + 0] : 0.f, dt[4 * x + 1] = R0 < nk ? dt[4 * x + 1] : 0.f;
+                    dt[4 * x + 2] = R0 + 8 < nk ? dt[4 * x + 2] : 0.f;
+                    dt[4 * x + 3] = R0 + 8 < nk ? dt[4 * x + 3] : 0.f;
+                }
                 st[4 * x + 0] = p0, st[4 * x + 1] = p1, st[4 * x + 2] = p2, st[4 * x + 3] = p3;
             }
             bwd_pack_a<BF>(pf, st);
             bwd_pack_a<BF>(df, dt);
+            if (AT) { /* both consumers' dQ products that read this dS^T tile are done: ATOMIC, those of
+                       * the last stage (stbar); ATOMIC_DB, of the stage before (dsbar of the last) */
+                fence_proxy_async();
+                bwd_store_ds(sm.gdsb + db + cw * 8192, df, R0, cq);
+                bwd_ds_arrive(sm, iss);
+            }
             fence_regs_u<16>(pf);
             fence_regs_u<16>(df);
             wg_fence();
@@ -498,8 +655,39 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             fence_regs<D / 2>(gk);
             fence_regs<D / 2>(gv);
         }
+        /* atomic dQ: once both dS^T tiles of the stage are written (dsbar), consumer c computes the
+         * dQ columns 64c.. (D = 128; D = 64: consumer it % 2 all of them) over both members' keys
+         * (after its dV, dK products: all three in flight serialize them for want of registers) */
+        const bool qon = D == 128 || (it & 1) == cw;
+        if (AT) {
+            if (!bwd_mine<PACK>(info, it, cw))
+                bwd_ds_arrive(sm, iss);
+            mbar_wait(sm.dsbar, it & 1);
+            if (qon)
+                bwd_mma_dq<BF>(qa, sm.dsb + db, sm.res_of(0), sm.res_of(1) - sm.res_of(0),
+                               (unsigned)info & VOX_SM90_BWD_MEMBERS, qh);
+            fence_regs<D / 2>(gk);
+            fence_regs<D / 2>(gv);
+            fence_regs<32>(qa);
+        }
         mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
+        if (AT) { /* the dQ block staged, then one thread adds the tile into dqacc (stbar) */
+            if (qon)
+                bwd_stage_dq(sm.gstg, qa, qh, R0, cq);
+            fence_proxy_async();
+            if (PACK == VOX_SM90_BWD_ATOMIC_DB) { /* only the issuing thread waits */
+                mbar_arrive(sm.stbar);
+                if (iss)
+                    mbar_wait(sm.stbar, it & 1);
+            } else {
+                bwd_exchange(sm.stbar, it & 1);
+            }
+            if (iss)
+                bwd_reduce_dq<D>(tmDq, sm.stg, (unsigned)info & ~VOX_SM90_BWD_TAGS, sl);
+        }
     }
+    if (iss) /* the last reduce-adds complete before the CTA exits */
+        bulk_wait_all();
     if (PACK) {
         if (un.has) {
             bwd_store_rows<D, BF>(p.dv, row0, gv, 1.f, R0, cq, R0 < nk, R0 + 8 < nk);
@@ -529,9 +717,24 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
 #endif
 }
 
+/* dqconv (atomic dQ): dq = scale * dqacc on live rows (l2 finite), 0 elsewhere: what the dq kernel
+ * writes; grid-stride over groups of 8 elements (D = 64 or 128: whole groups per row). */
+template <int D, bool BF> __device__ __forceinline__ void attn_bwd_dqconv(const VoxSm90BwdParams &p)
+{
+    const long long n = p.BH * p.NB * p.V * (D / 8);
+    for (long long x = blockIdx.x * (long long)blockDim.x + threadIdx.x; x < n; x += (long long)gridDim.x * blockDim.x) {
+        const float4 a = ((const float4 *)p.dqacc)[2 * x], b = ((const float4 *)p.dqacc)[2 * x + 1];
+        const bool live = p.l2[x / (D / 8)] != VOX_SM90_INF;
+        const float sc = p.scale;
+        unsigned *o = (unsigned *)p.dq + 4 * x; /* dq rows are 4-byte aligned */
+        o[0] = live ? vox_pack2<BF>(a.x * sc, a.y * sc) : 0u, o[1] = live ? vox_pack2<BF>(a.z * sc, a.w * sc) : 0u;
+        o[2] = live ? vox_pack2<BF>(b.x * sc, b.y * sc) : 0u, o[3] = live ? vox_pack2<BF>(b.z * sc, b.w * sc) : 0u;
+    }
+}
+
 } // namespace vox_sm90
 
-/* rows: l2 of every slot (grid-stride over BH*S). */
+/* rows: l2 of every slot (grid-stride over BH*S); atomic dQ (dqacc set): the accumulator zeroed. */
 extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm90BwdParams p)
 {
     const long long S = p.NB * p.V, n = p.BH * S;
@@ -541,17 +744,23 @@ extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm9
         const bool live = r < p.block_valid[i] && (!p.fill_src || p.fill_src[x] == slot) && l != -VOX_SM90_INF;
         p.l2[x] = live ? l * VOX_SM90_LOG2E : VOX_SM90_INF;
     }
+    if (p.dqacc) /* D = 64 or 128: whole float4s per row */
+        for (long long x = blockIdx.x * (long long)blockDim.x + threadIdx.x; x < n * (p.D / 4);
+             x += (long long)gridDim.x * blockDim.x)
+            ((float4 *)p.dqacc)[x] = make_float4(0.f, 0.f, 0.f, 0.f);
 }
 
-/* The dq and dkdv entry points: NAME suffix, D, BF (bf16 else f16), PACK (two units per CTA, grid
- * VOX_SM90_BWD_CTAS(BH, NB, V, 1); else the alternating scheme, one unit per CTA). The library's
- * pair, VOX_SM90_BWD_KERNELS, takes each kernel's scheme from VOX_SM90_BWD_{DQ,DKDV}_PACK. */
+/* The dq and dkdv entry points: NAME suffix, D, BF (bf16 else f16), PACK (the scheme: 1 two units
+ * per CTA, grid VOX_SM90_BWD_CTAS(BH, NB, V, 1); 0 the alternating scheme, one unit per CTA; dkdv
+ * also the atomic-dQ schemes VOX_SM90_BWD_ATOMIC and _ATOMIC_DB, packed with atomic dQ through
+ * tmDq, the f32 map of dqacc). The library's set, VOX_SM90_BWD_KERNELS, takes each kernel's
+ * scheme from VOX_SM90_BWD_{DQ,DKDV,DKDVQ}_PACK: dq, dkdv, dkdv_q, and dqconv. */
 #define VOX_SM90_BWD_ARGS                                                                                     \
     const __grid_constant__ VoxSm90BwdParams p, const __grid_constant__ CUtensorMap tmQ,                      \
         const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,                     \
         const __grid_constant__ CUtensorMap tmG, const __grid_constant__ CUtensorMap tmQc,                    \
         const __grid_constant__ CUtensorMap tmKc, const __grid_constant__ CUtensorMap tmVc,                   \
-        const __grid_constant__ CUtensorMap tmGc
+        const __grid_constant__ CUtensorMap tmGc, const __grid_constant__ CUtensorMap tmDq
 #define VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, PACK)                                                             \
     extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
         vox_attn_bwd_sm90_dq_##NAME(VOX_SM90_BWD_ARGS)                                                        \
@@ -562,8 +771,15 @@ extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm9
     extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
         vox_attn_bwd_sm90_dkdv_##NAME(VOX_SM90_BWD_ARGS)                                                      \
     {                                                                                                         \
-        vox_sm90::attn_bwd_dkdv<D, BF, PACK>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc);                        \
+        vox_sm90::attn_bwd_dkdv<D, BF, PACK>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc, &tmDq);                 \
+    }
+#define VOX_SM90_BWD_DQCONV_KERNEL(NAME, D, BF)                                                               \
+    extern "C" __global__ void vox_attn_bwd_sm90_dqconv_##NAME(const __grid_constant__ VoxSm90BwdParams p)    \
+    {                                                                                                         \
+        vox_sm90::attn_bwd_dqconv<D, BF>(p);                                                                  \
     }
 #define VOX_SM90_BWD_KERNELS(NAME, D, BF)                                                                     \
-    VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, VOX_SM90_BWD_DQ_PACK != 0)                                            \
-    VOX_SM90_BWD_DKDV_KERNEL(NAME, D, BF, VOX_SM90_BWD_DKDV_PACK != 0)
+    VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, VOX_SM90_BWD_DQ_PACK)                                                 \
+    VOX_SM90_BWD_DKDV_KERNEL(NAME, D, BF, VOX_SM90_BWD_DKDV_PACK)                                             \
+    VOX_SM90_BWD_DKDV_KERNEL(q_##NAME, D, BF, VOX_SM90_BWD_DKDVQ_PACK)                                        \
+    VOX_SM90_BWD_DQCONV_KERNEL(NAME, D, BF)

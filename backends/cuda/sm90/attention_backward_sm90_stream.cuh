@@ -34,16 +34,24 @@ __device__ __forceinline__ unsigned ld_shared(uint32_t a)
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
 /* Shared-memory map of the dq / dkdv kernels of one scheme (base 1024-aligned; PACK: 4 resident
- * tiles, else 2: VOX_SM90_BWD_RES). */
-template <int D, bool PACK> struct BwdSmem {
+ * tiles, else 2: VOX_SM90_BWD_RES; the atomic-dQ schemes: their area after the ring,
+ * VOX_SM90_BWD_DQ_AREA). */
+template <int D, int PACK> struct BwdSmem {
     static constexpr int STAGES = VOX_SM90_BWD_STAGES(D, PACK);
     static constexpr int RES = VOX_SM90_BWD_RES(PACK);
     static constexpr int TILE = 64 * D * 2;          /* one [64][D] f16/bf16 tile */
+    static constexpr bool ATOMIC = VOX_SM90_BWD_IS_ATOMIC(PACK);
     uint32_t res, ring;                              /* resident pairs (res_of); stage s at ring + s*2*TILE */
     uint32_t full0, empty0, ready0, resbar, redbar;  /* mbarriers: full[s] = full0 + 8s, ... */
     volatile int *info;                              /* [STAGES]: -1 = end, else 4 chunk counts (bytes) + members */
     float *rowl2, *rowdl;                            /* [STAGES][64] (dkdv: the staged rows' l2, delta) */
     unsigned char *gring;                            /* generic pointer to the ring */
+    /* atomic dQ: consumer c's dS^T tile at dsb + 8192c (ATOMIC_DB: odd stages' at + 16384), the
+     * f32 dQ staging tile (D/32 boxes of [64 rows][32 f32], 8 KB apart, 128B-swizzled), the
+     * stages' chunk slots (slot_at), mbarriers dsbar (dS^T tiles written, staging free) and
+     * stbar (staging written; ATOMIC: and dS^T tiles read) */
+    uint32_t dsb, stg, dsbar, stbar;
+    unsigned char *gdsb, *gstg;
     /* consumer c's resident tiles (Q, dO_eff or K, V): the second at + TILE */
     __device__ __forceinline__ uint32_t res_of(int c) const { return res + 2 * c * TILE; }
     /* producer side, as 32-bit shared addresses (keeps the 40-register producer free of 64-bit
@@ -54,6 +62,10 @@ template <int D, bool PACK> struct BwdSmem {
         return full0 + 32 * STAGES + 16 + 4 * (64 * s + o);
     }
     __device__ __forceinline__ uint32_t rowdl_at(int s, int o) const { return rowl2_at(s, o) + 256 * STAGES; }
+    /* atomic dQ: the first absolute row of chunk c of stage s ([STAGES][4] ints ending the atomic
+     * area 16 bytes before meta: an offset from full0); a 64-row tile stage stores only ~row in
+     * slot 0 (negative; a chunk stage's slot 0 is never empty) */
+    __device__ __forceinline__ uint32_t slot_at(int s, int c) const { return full0 - 16 - 16 * (STAGES - s) + 4 * c; }
     __device__ __forceinline__ BwdSmem(unsigned char *raw_ptr)
     {
         const uint32_t raw = smem_u32(raw_ptr);
@@ -61,7 +73,11 @@ template <int D, bool PACK> struct BwdSmem {
         unsigned char *gb = raw_ptr + (base - raw);
         res = base, ring = base + RES * TILE;
         gring = gb + RES * TILE;
-        unsigned char *meta = gb + (RES + 2 * STAGES) * TILE;
+        unsigned char *area = gb + (RES + 2 * STAGES) * TILE;
+        dsb = base + (RES + 2 * STAGES) * TILE, stg = dsb + VOX_SM90_BWD_DS_TILES(PACK) * 8192;
+        gdsb = area, gstg = area + VOX_SM90_BWD_DS_TILES(PACK) * 8192;
+        dsbar = stg + 64 * D * 4 + 16 * STAGES, stbar = dsbar + 8;
+        unsigned char *meta = area + VOX_SM90_BWD_DQ_AREA(D, PACK);
         full0 = smem_u32(meta), empty0 = full0 + 8 * STAGES, ready0 = empty0 + 8 * STAGES;
         resbar = ready0 + 8 * STAGES, redbar = resbar + 8;
         info = (volatile int *)(meta + 24 * STAGES + 16);
@@ -78,8 +94,8 @@ template <int D, bool PACK> struct BwdSmem {
 
 /* Barrier setup shared by dq and dkdv: full[s] gets one arrival per producer lane (+ tx bytes),
  * ready[s] one per fixer lane, empty[s] one per consumer thread (both warpgroups) and fixer lane,
- * DIRECT one per thread of the computing warpgroup; redbar one per consumer thread (the
- * end-of-CTA exchanges, bwd_exchange). */
+ * DIRECT one per thread of the computing warpgroup; redbar (the end-of-CTA exchanges,
+ * bwd_exchange) and the atomic-dQ scheme's dsbar, stbar one per consumer thread. */
 template <class SM> __device__ __forceinline__ void bwd_init_barriers(const SM &sm, bool direct)
 {
     if (threadIdx.x == 0) {
@@ -90,6 +106,10 @@ template <class SM> __device__ __forceinline__ void bwd_init_barriers(const SM &
         }
         mbar_init(sm.resbar, 1);
         mbar_init(sm.redbar, 256);
+        if (SM::ATOMIC) {
+            mbar_init(sm.dsbar, 256);
+            mbar_init(sm.stbar, 256);
+        }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
@@ -112,7 +132,8 @@ template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CU
 
 /* Producer warp, all 32 lanes in step: the streamed side as ring stages (two tensors A, B per
  * stage: dq K, V; dkdv Q, dO_eff plus the rows' l2 and delta). Lane 0 writes the stage's info
- * and issues the TMA copies; in dkdv lane L stages the l2 and delta of the stage's rows 2L, 2L+1
+ * (atomic dQ: and its chunks' first rows, slot_at) and issues the TMA copies; in dkdv lane L
+ * stages the l2 and delta of the stage's rows 2L, 2L+1
  * (global loads issued before the stage is claimed, so their latency hides behind the wait;
  * shared stores after it); then every lane arrives on the full barrier. So every value the
  * fixer and the consumers read with plain loads reaches them through a plain store that its own
@@ -122,7 +143,7 @@ template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CU
  * One chunk queue per membership Q + 1 (consumer 0, 1, both): np[Q] chunks, their counts in
  * pc[Q]; lane 4Q + c holds the first row of chunk c of queue Q (crows). Queue Q is only ever
  * indexed with a constant (template), so it stays in registers. */
-template <int D, bool DKDV, bool PACK> struct BwdStream {
+template <int D, bool DKDV, int PACK> struct BwdStream {
     using SM = BwdSmem<D, PACK>;
     const SM &sm;
     const VoxSm90BwdParams &p;              /* dkdv: l2 and delta (lse[BH*S + row]) of the rows */
@@ -182,6 +203,8 @@ template <int D, bool DKDV, bool PACK> struct BwdStream {
             bwd_tile<D>(buf, ta, row, full);
             bwd_tile<D>(buf + SM::TILE, tb, row, full);
         }
+        if (SM::ATOMIC && lane == 1) /* the chunks' first rows: row + 16c, marked by ~row in slot 0 */
+            st_shared(sm.slot_at(s, 0), ~row);
         publish(s, l, d);
     }
     /* one stage: the np[Q] (1..4) chunks of queue Q, empty slots zero-filled; empties the queue */
@@ -202,6 +225,8 @@ template <int D, bool DKDV, bool PACK> struct BwdStream {
             const int r = __shfl_sync(0xffffffffu, crows, 4 * Q + c);
             if (lane == 0) {
                 const int row = c < np[Q] ? r : -16; /* an empty slot: a box wholly before row 0 */
+                if (SM::ATOMIC)
+                    st_shared(sm.slot_at(s, c), row);
 #pragma unroll
                 for (int h = 0; h < D / 64; h++) {
                     tma_load_2d(buf + h * 8192 + c * 2048, tac, h * 64, row, full);
@@ -271,7 +296,7 @@ __device__ __forceinline__ unsigned bwd_dead(unsigned cn)
  * orders its own accesses before the stage's next fill directly. A 128B-swizzled row keeps
  * its 128 bytes per 64-column box, so a row is 2 * D/64 * 8 chunks of 16 bytes, one per lane.
  * 32-bit shared addresses only: the fixer runs under the producer warpgroup's 40 registers. */
-template <int D, bool DKDV, bool PACK>
+template <int D, bool DKDV, int PACK>
 __device__ __forceinline__ void bwd_fix(const BwdSmem<D, PACK> &sm, int lane)
 {
     using SM = BwdSmem<D, PACK>;
@@ -332,7 +357,7 @@ struct BwdUnit {
     int nv;            /* valid rows of the tile (block_valid[i] - 64 part, clamped to 0..64) */
     bool has;
 };
-template <bool PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90BwdParams &p, int c)
+template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90BwdParams &p, int c)
 {
     const int parts = p.V >> 6;
     const long long U = p.NB * parts, P = PACK ? (U + 1) / 2 : U, bh = blockIdx.x / P;
@@ -354,7 +379,7 @@ template <bool PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90Bw
  * list is streamed once with both members, every other one with its list's. The alternating
  * scheme passes one list twice (both members everywhere). Each element of each list is streamed
  * exactly once whatever their order; sorted lists give their union in ascending block order. */
-template <int D, bool DKDV, bool PACK>
+template <int D, bool DKDV, int PACK>
 __device__ __forceinline__ void bwd_produce(const BwdSmem<D, PACK> &sm, const VoxSm90BwdParams &p,
                                             BwdStream<D, DKDV, PACK> &st,
                                             const CUtensorMap *ra, const CUtensorMap *rb, int row_a, int row_b,
@@ -382,7 +407,7 @@ __device__ __forceinline__ void bwd_produce(const BwdSmem<D, PACK> &sm, const Vo
 }
 
 /* Consumer: whether stage `it` with info word `info` is consumer cw's to compute */
-template <bool PACK> __device__ __forceinline__ bool bwd_mine(int info, int it, int cw)
+template <int PACK> __device__ __forceinline__ bool bwd_mine(int info, int it, int cw)
 {
     return PACK ? ((unsigned)info & VOX_SM90_BWD_MEMBER(cw)) != 0u : (it & 1) == cw;
 }

@@ -6,7 +6,13 @@
  *   env VOX_ONLY=name (one config by exact name), VOX_FORCE_TIME=1 (time even if a check failed),
  *   VOX_HANG_S=seconds (hang watchdog, default 20; raise it under compute-sanitizer),
  *   VOX_BWD_PACK_DQ=0|1, VOX_BWD_PACK_DKDV=0|1 (each kernel's scheme: 1 packed, two units per CTA;
- *   0 alternating, one unit per CTA; defaults VOX_SM90_BWD_{DQ,DKDV}_PACK, the library's: dq 0, dkdv 1).
+ *   0 alternating, one unit per CTA; defaults VOX_SM90_BWD_{DQ,DKDV}_PACK, the library's: dq 0, dkdv 1),
+ *   VOX_BWD_MODE=a comma list of ordered, atomic, atomic_db (default all three): the deterministic
+ *   mode (rows + dq + dkdv) and the atomic-dQ mode (rows zeroing the f32 accumulator + dkdvq +
+ *   dqconv) with dkdvq in scheme VOX_SM90_BWD_ATOMIC or VOX_SM90_BWD_ATOMIC_DB (the library's is
+ *   VOX_SM90_BWD_DKDVQ_PACK), each checked against the same reference and limits, or timed;
+ *   VOX_ONLY may list several names separated by commas;
+ *   VOX_TIME_REPS=n timed runs per measurement (default 20 after 3 warm-ups; fewer: 1 warm-up).
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
  * padded blocks, or block_valid of a video grid cut into blocks as
  * core/layout.c does: the grid's last blocks partial; pruned rows through
@@ -18,9 +24,10 @@
  * normalized error sum((a-r)^2)/sum(r^2) against the conformance limits of
  * tensor-core kernels (bf16 1e-4, f16 2e-6), no NaN, and exact zeros where
  * nothing contributes (padding keys, rows not live, keys nobody attends).
- * time: rows + dq + dkdv kernels, each timed (cudaEvents, median of 20 after
- * 3 warm-ups); effective TFLOP/s = 2.5 * 4*D*sum over live rows of allowed
- * keys / time (valid keys and rows only: padding slots count nothing).
+ * time: per mode its kernels (ordered: rows, dq, dkdv; atomic: rows, dkdvq,
+ * dqconv), each and all together timed (cudaEvents, median of 20 after 3
+ * warm-ups); effective TFLOP/s = 2.5 * 4*D*sum over live rows of allowed keys
+ * / time (valid keys and rows only: padding slots count nothing).
  * "hunyuan_ragged" = the real 33x45x80 latent in 4x4x4 blocks (NB 2160, 85.9%
  * of the slots valid). */
 #include <cuda.h>
@@ -39,12 +46,15 @@
 #include "attention_backward_sm90_host.h"
 #include "bench_util.cuh"
 
-/* Both schemes of both kernels for A/B (pk: packed, alt: alternating), whatever the library's choice */
+/* Both schemes of both kernels for A/B (pk: packed, alt: alternating) and both atomic-dQ dkdv schemes
+ * (a1: VOX_SM90_BWD_ATOMIC, a2: VOX_SM90_BWD_ATOMIC_DB), whatever the library's choice */
 #define BENCH_BWD_VARIANTS(NAME, D, BF)                                                                       \
-    VOX_SM90_BWD_DQ_KERNEL(pk_##NAME, D, BF, true)                                                            \
-    VOX_SM90_BWD_DQ_KERNEL(alt_##NAME, D, BF, false)                                                          \
-    VOX_SM90_BWD_DKDV_KERNEL(pk_##NAME, D, BF, true)                                                          \
-    VOX_SM90_BWD_DKDV_KERNEL(alt_##NAME, D, BF, false)
+    VOX_SM90_BWD_DQ_KERNEL(pk_##NAME, D, BF, 1)                                                               \
+    VOX_SM90_BWD_DQ_KERNEL(alt_##NAME, D, BF, 0)                                                              \
+    VOX_SM90_BWD_DKDV_KERNEL(pk_##NAME, D, BF, 1)                                                             \
+    VOX_SM90_BWD_DKDV_KERNEL(alt_##NAME, D, BF, 0)                                                            \
+    VOX_SM90_BWD_DKDV_KERNEL(a1_##NAME, D, BF, VOX_SM90_BWD_ATOMIC)                                           \
+    VOX_SM90_BWD_DKDV_KERNEL(a2_##NAME, D, BF, VOX_SM90_BWD_ATOMIC_DB)
 BENCH_BWD_VARIANTS(bf16_d128, 128, true)
 BENCH_BWD_VARIANTS(f16_d128, 128, false)
 BENCH_BWD_VARIANTS(bf16_d64, 64, true)
@@ -531,9 +541,29 @@ static bool bench_pack_dkdv()
     return on;
 }
 
+/* Whether the comma list in environment variable `var` names `name` (unset: every name) */
+static bool bench_listed(const char *var, const char *name)
+{
+    const char *o = getenv(var);
+    if (!o)
+        return true;
+    const size_t n = strlen(name);
+    for (const char *x = o; *x;) {
+        const char *e = strchr(x, ',');
+        const size_t l = e ? (size_t)(e - x) : strlen(x);
+        if (l == n && !strncmp(x, name, n))
+            return true;
+        if (!e)
+            break;
+        x = e + 1;
+    }
+    return false;
+}
+
 typedef void (*BwdKernel)(const VoxSm90BwdParams, const CUtensorMap, const CUtensorMap, const CUtensorMap,
                           const CUtensorMap, const CUtensorMap, const CUtensorMap, const CUtensorMap,
-                          const CUtensorMap);
+                          const CUtensorMap, const CUtensorMap);
+typedef void (*BwdConv)(const VoxSm90BwdParams);
 
 static float median(std::vector<float> v)
 {
@@ -541,139 +571,58 @@ static float median(std::vector<float> v)
     return v[v.size() / 2];
 }
 
-/* Runs one config; returns 0 when it passed (check) or ran (time). */
-static int run(const Cfg &c, bool timing)
+/* The fp32 reference backward of a config (check), computed once for both modes. */
+struct Ref {
+    float *rq, *rk, *rv;
+    unsigned char *zq, *zkv; /* rows where the reference dq / dk, dv is an exact 0 */
+};
+
+/* VOX_TIME_REPS: timed runs per measurement (default 20, after 3 warm-ups; fewer: 1 warm-up) */
+static int bench_reps()
 {
-    Host h;
-    auto t0 = std::chrono::steady_clock::now();
-    build(c, h);
-    const long long NB = c.NB, R = (long long)c.BH * NB, S = NB * c.V, rows = c.BH * S, nel = rows * c.D;
-    const int D = c.D;
-    printf("[%s] BH=%d NB=%lld V=%d D=%d %s density=%.2f empty=%.2f prune=%.2f ragged=%d (host build %.1f s)\n",
-           c.name, c.BH, NB, c.V, D, c.bf ? "bf16" : "f16", c.density, c.empty_frac, c.prune, (int)c.ragged,
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    printf("  dq %s, dkdv %s; unit pairs: dq lists union/sum %.3f, max/mean %.3f; dkdv %.3f, %.3f\n",
-           bench_pack_dq() ? "packed" : "alternating", bench_pack_dkdv() ? "packed" : "alternating", h.share[0],
-           h.imb[0], h.share[1], h.imb[1]);
-    fflush(stdout);
-    if (!vox_sm90_bwd_supported(D, c.V, NB, c.BH, 232448)) {
-        printf("  unsupported shape\n");
-        return 1;
-    }
-    u16 *q, *k, *v, *g, *o, *gq, *gk, *gv;
-    float *lse, *l2;
-    int *mask, *valid, *fill = NULL;
-    CK(cudaMalloc(&q, nel * 2));
-    CK(cudaMalloc(&k, nel * 2));
-    CK(cudaMalloc(&v, nel * 2));
-    CK(cudaMalloc(&g, nel * 2));
-    CK(cudaMalloc(&gq, nel * 2));
-    CK(cudaMalloc(&gk, nel * 2));
-    CK(cudaMalloc(&gv, nel * 2));
-    CK(cudaMalloc(&lse, rows * 8));
-    CK(cudaMalloc(&l2, rows * 4));
-    CK(cudaMalloc(&mask, h.mask.size() * 4));
-    CK(cudaMalloc(&valid, NB * 4));
-    CK(cudaMemcpy(mask, h.mask.data(), h.mask.size() * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(valid, h.valid.data(), NB * 4, cudaMemcpyHostToDevice));
-    if (!h.fill.empty()) {
-        CK(cudaMalloc(&fill, rows * 4));
-        CK(cudaMemcpy(fill, h.fill.data(), rows * 4, cudaMemcpyHostToDevice));
-    }
-    Dev d{c.BH, NB, S, R, c.V, D, c.bf, (float)(1.0 / sqrt((double)D)), mask, valid, fill};
-    fill_data<<<4096, 256>>>(q, nel, D, S, c.V, valid, fill, 0, c.seed * 4 + 1, c.bf);
-    fill_data<<<4096, 256>>>(k, nel, D, S, c.V, valid, fill, 1, c.seed * 4 + 2, c.bf);
-    fill_data<<<4096, 256>>>(v, nel, D, S, c.V, valid, fill, 1, c.seed * 4 + 3, c.bf);
-    fill_data<<<4096, 256>>>(g, nel, D, S, c.V, valid, fill, 0, c.seed * 4 + 4, c.bf);
-    CK(cudaGetLastError());
-    if (!timing) {
-        CK(cudaMalloc(&o, nel * 2));
-        ref_forward<<<(unsigned)rows, 128>>>(d, q, k, v, o, lse);
-        CK(cudaGetLastError());
-        ref_prep<<<(unsigned)((rows * 32 + 255) / 256), 256>>>(d, g, o, lse);
-        CK(cudaGetLastError());
-        bench_sync("reference forward", c.name);
-        CK(cudaFree(o));
-    } else {
-        float *lb;
-        CK(cudaMalloc(&lb, R * 4));
-        CK(cudaMemcpy(lb, h.lse_block.data(), R * 4, cudaMemcpyHostToDevice));
-        fake_lse<<<4096, 256>>>(d, lse, lb);
-        CK(cudaDeviceSynchronize());
-        CK(cudaFree(lb));
-    }
+    static const int n = getenv("VOX_TIME_REPS") && atoi(getenv("VOX_TIME_REPS")) > 0 ? atoi(getenv("VOX_TIME_REPS"))
+                                                                                        : 20;
+    return n;
+}
 
-    CUtensorMap tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc;
-    if (vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmQ, q, rows, D, c.bf, 64) ||
-        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK, k, rows, D, c.bf, 64) ||
-        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV, v, rows, D, c.bf, 64) ||
-        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmG, g, rows, D, c.bf, 64) ||
-        vox_sm90_bwd_encode_chunk(cuTensorMapEncodeTiled, &tmQc, q, rows, D, c.bf) ||
-        vox_sm90_bwd_encode_chunk(cuTensorMapEncodeTiled, &tmKc, k, rows, D, c.bf) ||
-        vox_sm90_bwd_encode_chunk(cuTensorMapEncodeTiled, &tmVc, v, rows, D, c.bf) ||
-        vox_sm90_bwd_encode_chunk(cuTensorMapEncodeTiled, &tmGc, g, rows, D, c.bf)) {
-        printf("  tensor map encode failed\n");
-        exit(1);
-    }
-    VoxSm90BwdParams p;
-    memset(&p, 0, sizeof p);
-    p.lse = lse, p.l2 = l2, p.dq = gq, p.dk = gk, p.dv = gv, p.mask = mask, p.fill_src = fill, p.block_valid = valid;
-    p.BH = c.BH, p.NB = NB, p.V = c.V, p.scale = d.scale, p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D));
-    const bool pq = bench_pack_dq(), pkv = bench_pack_dkdv();
-    const int vi = (D == 128 ? 0 : 2) + (c.bf ? 0 : 1); /* bf16_d128, f16_d128, bf16_d64, f16_d64 */
-    static const BwdKernel kqs[2][4] = {
-        {vox_attn_bwd_sm90_dq_alt_bf16_d128, vox_attn_bwd_sm90_dq_alt_f16_d128, vox_attn_bwd_sm90_dq_alt_bf16_d64,
-         vox_attn_bwd_sm90_dq_alt_f16_d64},
-        {vox_attn_bwd_sm90_dq_pk_bf16_d128, vox_attn_bwd_sm90_dq_pk_f16_d128, vox_attn_bwd_sm90_dq_pk_bf16_d64,
-         vox_attn_bwd_sm90_dq_pk_f16_d64}};
-    static const BwdKernel kkvs[2][4] = {
-        {vox_attn_bwd_sm90_dkdv_alt_bf16_d128, vox_attn_bwd_sm90_dkdv_alt_f16_d128,
-         vox_attn_bwd_sm90_dkdv_alt_bf16_d64, vox_attn_bwd_sm90_dkdv_alt_f16_d64},
-        {vox_attn_bwd_sm90_dkdv_pk_bf16_d128, vox_attn_bwd_sm90_dkdv_pk_f16_d128, vox_attn_bwd_sm90_dkdv_pk_bf16_d64,
-         vox_attn_bwd_sm90_dkdv_pk_f16_d64}};
-    const BwdKernel kq = kqs[pq][vi], kkv = kkvs[pkv][vi];
-    const size_t smem_q = vox_sm90_bwd_smem_bytes(D, pq), smem_kv = vox_sm90_bwd_smem_bytes(D, pkv);
-    if (smem_q != VOX_SM90_BWD_SMEM_BYTES(D, pq) || smem_kv != VOX_SM90_BWD_SMEM_BYTES(D, pkv)) {
-        printf("  smem size mismatch host / device\n");
-        exit(1);
-    }
-    CK(cudaFuncSetAttribute(kq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_q));
-    CK(cudaFuncSetAttribute(kkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
-    const unsigned grid_q = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pq);
-    const unsigned grid_kv = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv);
-    auto l_rows = [&]() { vox_attn_bwd_sm90_rows<<<1024, 256>>>(p); };
-    auto l_dq = [&]() { kq<<<grid_q, VOX_SM90_BWD_THREADS, smem_q>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc); };
-    auto l_dkdv = [&]() {
-        kkv<<<grid_kv, VOX_SM90_BWD_THREADS, smem_kv>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc);
-    };
-
-    /* correctness run: outputs poisoned first */
+/* One mode of one config: the outputs poisoned, the three kernels (l_rows, l_a, l_b) run, then
+ * compared with the reference (check) or their non-finite outputs counted, and timed (time). */
+template <class FR, class FA, class FB>
+static int run_mode(const Cfg &c, const Host &h, const Dev &d, Ref &ref, bool timing, bool at, u16 *gq, u16 *gk,
+                    u16 *gv,
+                    const u16 *q, const u16 *k, const u16 *v, const u16 *g, const float *lse, FR l_rows, FA l_a,
+                    FB l_b, const char *na, const char *nb)
+{
+    const long long S = d.S, rows = d.BH * S, nel = rows * d.D;
+    const int D = d.D;
     CK(cudaMemset(gq, 0xff, nel * 2));
     CK(cudaMemset(gk, 0xff, nel * 2));
     CK(cudaMemset(gv, 0xff, nel * 2));
     l_rows();
     CK(cudaGetLastError());
     bench_sync("rows", c.name);
-    l_dq();
+    l_a();
     CK(cudaGetLastError());
-    bench_sync("dq", c.name);
-    l_dkdv();
+    bench_sync(na, c.name);
+    l_b();
     CK(cudaGetLastError());
-    bench_sync("dkdv", c.name);
+    bench_sync(nb, c.name);
 
     int fails = 0;
     if (!timing) {
-        float *rq, *rk, *rv;
-        unsigned char *zq, *zkv;
-        CK(cudaMalloc(&rq, nel * 4));
-        CK(cudaMalloc(&rk, nel * 4));
-        CK(cudaMalloc(&rv, nel * 4));
-        CK(cudaMalloc(&zq, rows));
-        CK(cudaMalloc(&zkv, rows));
-        ref_dq<<<(unsigned)rows, 128>>>(d, q, k, v, g, lse, rq, zq);
-        ref_dkdv<<<(unsigned)rows, 128>>>(d, q, k, v, g, lse, rk, rv, zkv);
-        CK(cudaGetLastError());
-        bench_sync("reference backward", c.name);
+        if (!ref.rq) { /* the first mode computes the reference backward (the kernels leave its inputs) */
+            CK(cudaMalloc(&ref.rq, nel * 4));
+            CK(cudaMalloc(&ref.rk, nel * 4));
+            CK(cudaMalloc(&ref.rv, nel * 4));
+            CK(cudaMalloc(&ref.zq, rows));
+            CK(cudaMalloc(&ref.zkv, rows));
+            ref_dq<<<(unsigned)rows, 128>>>(d, q, k, v, g, lse, ref.rq, ref.zq);
+            ref_dkdv<<<(unsigned)rows, 128>>>(d, q, k, v, g, lse, ref.rk, ref.rv, ref.zkv);
+            CK(cudaGetLastError());
+            bench_sync("reference backward", c.name);
+        }
+        const float *rq = ref.rq, *rk = ref.rk, *rv = ref.rv;
+        const unsigned char *zq = ref.zq, *zkv = ref.zkv;
         double *acc;
         unsigned *u;
         unsigned long long *first;
@@ -741,8 +690,7 @@ static int run(const Cfg &c, bool timing)
             }
             fails += !ok;
         }
-        cudaFree(rq), cudaFree(rk), cudaFree(rv), cudaFree(zq), cudaFree(zkv), cudaFree(acc), cudaFree(u),
-            cudaFree(first);
+        cudaFree(acc), cudaFree(u), cudaFree(first);
     } else {
         unsigned *cnt, hc[3];
         CK(cudaMalloc(&cnt, 12));
@@ -761,30 +709,191 @@ static int run(const Cfg &c, bool timing)
         CK(cudaEventCreate(&e1));
         auto timeit = [&](auto fn) {
             std::vector<float> ts;
-            for (int r = 0; r < 23; r++) {
+            const int warm = bench_reps() < 20 ? 1 : 3;
+            for (int r = 0; r < warm + bench_reps(); r++) {
                 CK(cudaEventRecord(e0));
                 fn();
                 CK(cudaEventRecord(e1));
                 CK(cudaEventSynchronize(e1));
                 float ms;
                 CK(cudaEventElapsedTime(&ms, e0, e1));
-                if (r >= 3)
+                if (r >= warm)
                     ts.push_back(ms);
             }
             CK(cudaGetLastError());
             return median(ts);
         };
-        const float tr = timeit(l_rows), tq = timeit(l_dq), tkv = timeit(l_dkdv);
-        const float tall = timeit([&]() { l_rows(), l_dq(), l_dkdv(); });
+        const float tr = timeit(l_rows), ta = timeit(l_a), tb = timeit(l_b);
+        const float tall = timeit([&]() { l_rows(), l_a(), l_b(); });
         const double fl = 2.5 * 4.0 * D * h.keysum; /* effective backward FLOPs */
-        printf("  time: rows %.3f ms, dq %.3f ms, dkdv %.3f ms, all %.3f ms -> %.1f effective TFLOP/s "
-               "(dq alone %.1f TFLOP/s of its 3 GEMMs, dkdv %.1f of its 4)\n",
-               tr, tq, tkv, tall, fl / (tall * 1e-3) / 1e12, 1.5 * 4.0 * D * h.keysum / (tq * 1e-3) / 1e12,
-               2.0 * 4.0 * D * h.keysum / (tkv * 1e-3) / 1e12);
+        if (at)
+            printf("  time atomic: rows %.3f ms, dkdvq %.3f ms, dqconv %.3f ms, all %.3f ms -> %.1f effective "
+                   "TFLOP/s (dkdvq alone %.1f TFLOP/s of its 5 GEMMs)\n",
+                   tr, ta, tb, tall, fl / (tall * 1e-3) / 1e12, fl / (ta * 1e-3) / 1e12);
+        else
+            printf("  time ordered: rows %.3f ms, dq %.3f ms, dkdv %.3f ms, all %.3f ms -> %.1f effective TFLOP/s "
+                   "(dq alone %.1f TFLOP/s of its 3 GEMMs, dkdv %.1f of its 4)\n",
+                   tr, ta, tb, tall, fl / (tall * 1e-3) / 1e12, 1.5 * 4.0 * D * h.keysum / (ta * 1e-3) / 1e12,
+                   2.0 * 4.0 * D * h.keysum / (tb * 1e-3) / 1e12);
         cudaEventDestroy(e0), cudaEventDestroy(e1);
     }
+    fflush(stdout);
+    return fails;
+}
+
+/* Runs one config; returns 0 when it passed (check) or ran (time). */
+static int run(const Cfg &c, bool timing)
+{
+    Host h;
+    auto t0 = std::chrono::steady_clock::now();
+    build(c, h);
+    const long long NB = c.NB, R = (long long)c.BH * NB, S = NB * c.V, rows = c.BH * S, nel = rows * c.D;
+    const int D = c.D;
+    printf("[%s] BH=%d NB=%lld V=%d D=%d %s density=%.2f empty=%.2f prune=%.2f ragged=%d (host build %.1f s)\n",
+           c.name, c.BH, NB, c.V, D, c.bf ? "bf16" : "f16", c.density, c.empty_frac, c.prune, (int)c.ragged,
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    printf("  dq %s, dkdv %s; unit pairs: dq lists union/sum %.3f, max/mean %.3f; dkdv %.3f, %.3f\n",
+           bench_pack_dq() ? "packed" : "alternating", bench_pack_dkdv() ? "packed" : "alternating", h.share[0],
+           h.imb[0], h.share[1], h.imb[1]);
+    fflush(stdout);
+    if (!vox_sm90_bwd_supported(D, c.V, NB, c.BH, 232448)) {
+        printf("  unsupported shape\n");
+        return 1;
+    }
+    u16 *q, *k, *v, *g, *o, *gq, *gk, *gv;
+    float *lse, *l2, *dqacc;
+    int *mask, *valid, *fill = NULL;
+    CK(cudaMalloc(&q, nel * 2));
+    CK(cudaMalloc(&k, nel * 2));
+    CK(cudaMalloc(&v, nel * 2));
+    CK(cudaMalloc(&g, nel * 2));
+    CK(cudaMalloc(&gq, nel * 2));
+    CK(cudaMalloc(&gk, nel * 2));
+    CK(cudaMalloc(&gv, nel * 2));
+    CK(cudaMalloc(&lse, rows * 8));
+    CK(cudaMalloc(&l2, rows * 4));
+    CK(cudaMalloc(&dqacc, nel * 4));
+    CK(cudaMalloc(&mask, h.mask.size() * 4));
+    CK(cudaMalloc(&valid, NB * 4));
+    CK(cudaMemcpy(mask, h.mask.data(), h.mask.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(valid, h.valid.data(), NB * 4, cudaMemcpyHostToDevice));
+    if (!h.fill.empty()) {
+        CK(cudaMalloc(&fill, rows * 4));
+        CK(cudaMemcpy(fill, h.fill.data(), rows * 4, cudaMemcpyHostToDevice));
+    }
+    Dev d{c.BH, NB, S, R, c.V, D, c.bf, (float)(1.0 / sqrt((double)D)), mask, valid, fill};
+    fill_data<<<4096, 256>>>(q, nel, D, S, c.V, valid, fill, 0, c.seed * 4 + 1, c.bf);
+    fill_data<<<4096, 256>>>(k, nel, D, S, c.V, valid, fill, 1, c.seed * 4 + 2, c.bf);
+    fill_data<<<4096, 256>>>(v, nel, D, S, c.V, valid, fill, 1, c.seed * 4 + 3, c.bf);
+    fill_data<<<4096, 256>>>(g, nel, D, S, c.V, valid, fill, 0, c.seed * 4 + 4, c.bf);
+    CK(cudaGetLastError());
+    if (!timing) {
+        CK(cudaMalloc(&o, nel * 2));
+        ref_forward<<<(unsigned)rows, 128>>>(d, q, k, v, o, lse);
+        CK(cudaGetLastError());
+        ref_prep<<<(unsigned)((rows * 32 + 255) / 256), 256>>>(d, g, o, lse);
+        CK(cudaGetLastError());
+        bench_sync("reference forward", c.name);
+        CK(cudaFree(o));
+    } else {
+        float *lb;
+        CK(cudaMalloc(&lb, R * 4));
+        CK(cudaMemcpy(lb, h.lse_block.data(), R * 4, cudaMemcpyHostToDevice));
+        fake_lse<<<4096, 256>>>(d, lse, lb);
+        CK(cudaDeviceSynchronize());
+        CK(cudaFree(lb));
+    }
+
+    CUtensorMap tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc, tmDq;
+    if (vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmQ, q, rows, D, c.bf, 64) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK, k, rows, D, c.bf, 64) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV, v, rows, D, c.bf, 64) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmG, g, rows, D, c.bf, 64) ||
+        vox_sm90_bwd_encode_chunk(cuTensorMapEncodeTiled, &tmQc, q, rows, D, c.bf) ||
+        vox_sm90_bwd_encode_chunk(cuTensorMapEncodeTiled, &tmKc, k, rows, D, c.bf) ||
+        vox_sm90_bwd_encode_chunk(cuTensorMapEncodeTiled, &tmVc, v, rows, D, c.bf) ||
+        vox_sm90_bwd_encode_chunk(cuTensorMapEncodeTiled, &tmGc, g, rows, D, c.bf) ||
+        vox_sm90_bwd_encode_dqacc(cuTensorMapEncodeTiled, &tmDq, dqacc, rows, D)) {
+        printf("  tensor map encode failed\n");
+        exit(1);
+    }
+    VoxSm90BwdParams p;
+    memset(&p, 0, sizeof p);
+    p.lse = lse, p.l2 = l2, p.dq = gq, p.dk = gk, p.dv = gv, p.mask = mask, p.fill_src = fill, p.block_valid = valid;
+    p.BH = c.BH, p.NB = NB, p.V = c.V, p.scale = d.scale, p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D));
+    p.D = D;
+    VoxSm90BwdParams pa = p; /* atomic dQ: rows zeroes the accumulator */
+    pa.dqacc = dqacc;
+    const bool pq = bench_pack_dq(), pkv = bench_pack_dkdv();
+    const int vi = (D == 128 ? 0 : 2) + (c.bf ? 0 : 1); /* bf16_d128, f16_d128, bf16_d64, f16_d64 */
+    static const BwdKernel kqs[2][4] = {
+        {vox_attn_bwd_sm90_dq_alt_bf16_d128, vox_attn_bwd_sm90_dq_alt_f16_d128, vox_attn_bwd_sm90_dq_alt_bf16_d64,
+         vox_attn_bwd_sm90_dq_alt_f16_d64},
+        {vox_attn_bwd_sm90_dq_pk_bf16_d128, vox_attn_bwd_sm90_dq_pk_f16_d128, vox_attn_bwd_sm90_dq_pk_bf16_d64,
+         vox_attn_bwd_sm90_dq_pk_f16_d64}};
+    static const BwdKernel kkvs[2][4] = {
+        {vox_attn_bwd_sm90_dkdv_alt_bf16_d128, vox_attn_bwd_sm90_dkdv_alt_f16_d128,
+         vox_attn_bwd_sm90_dkdv_alt_bf16_d64, vox_attn_bwd_sm90_dkdv_alt_f16_d64},
+        {vox_attn_bwd_sm90_dkdv_pk_bf16_d128, vox_attn_bwd_sm90_dkdv_pk_f16_d128, vox_attn_bwd_sm90_dkdv_pk_bf16_d64,
+         vox_attn_bwd_sm90_dkdv_pk_f16_d64}};
+    static const BwdKernel kkvqs[2][4] = {
+        {vox_attn_bwd_sm90_dkdv_a1_bf16_d128, vox_attn_bwd_sm90_dkdv_a1_f16_d128, vox_attn_bwd_sm90_dkdv_a1_bf16_d64,
+         vox_attn_bwd_sm90_dkdv_a1_f16_d64},
+        {vox_attn_bwd_sm90_dkdv_a2_bf16_d128, vox_attn_bwd_sm90_dkdv_a2_f16_d128, vox_attn_bwd_sm90_dkdv_a2_bf16_d64,
+         vox_attn_bwd_sm90_dkdv_a2_f16_d64}};
+    static const BwdConv kconvs[4] = {vox_attn_bwd_sm90_dqconv_bf16_d128, vox_attn_bwd_sm90_dqconv_f16_d128,
+                                      vox_attn_bwd_sm90_dqconv_bf16_d64, vox_attn_bwd_sm90_dqconv_f16_d64};
+    const BwdKernel kq = kqs[pq][vi], kkv = kkvs[pkv][vi];
+    const BwdConv kconv = kconvs[vi];
+    const size_t smem_q = vox_sm90_bwd_smem_bytes(D, pq), smem_kv = vox_sm90_bwd_smem_bytes(D, pkv);
+    if (smem_q != VOX_SM90_BWD_SMEM_BYTES(D, pq) || smem_kv != VOX_SM90_BWD_SMEM_BYTES(D, pkv)) {
+        printf("  smem size mismatch host / device\n");
+        exit(1);
+    }
+    CK(cudaFuncSetAttribute(kq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_q));
+    CK(cudaFuncSetAttribute(kkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
+    const unsigned grid_q = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pq);
+    const unsigned grid_kv = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv);
+    const unsigned grid_kvq = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, 1);
+    BwdKernel kkvq = kkvqs[0][vi];
+    size_t smem_kvq = 0;
+    auto l_rows = [&]() { vox_attn_bwd_sm90_rows<<<1024, 256>>>(p); };
+    auto l_dq = [&]() {
+        kq<<<grid_q, VOX_SM90_BWD_THREADS, smem_q>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc, tmDq);
+    };
+    auto l_dkdv = [&]() {
+        kkv<<<grid_kv, VOX_SM90_BWD_THREADS, smem_kv>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc, tmDq);
+    };
+    auto l_rows_at = [&]() { vox_attn_bwd_sm90_rows<<<1024, 256>>>(pa); };
+    auto l_dkdvq = [&]() {
+        kkvq<<<grid_kvq, VOX_SM90_BWD_THREADS, smem_kvq>>>(pa, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc, tmDq);
+    };
+    auto l_conv = [&]() { kconv<<<1024, 256>>>(pa); };
+
+    int fails = 0;
+    Ref ref = {};
+    static const char *const modes[3] = {"ordered", "atomic", "atomic_db"};
+    for (int mode = 0; mode < 3; mode++) {
+        if (!bench_listed("VOX_BWD_MODE", modes[mode]))
+            continue;
+        const bool at = mode > 0;
+        printf("  mode %s (%s)\n", modes[mode], at ? "rows + dkdvq + dqconv" : "rows + dq + dkdv");
+        if (at) { /* the dkdvq kernel of the scheme */
+            const int sch = mode == 1 ? VOX_SM90_BWD_ATOMIC : VOX_SM90_BWD_ATOMIC_DB;
+            kkvq = kkvqs[mode - 1][vi], smem_kvq = vox_sm90_bwd_smem_bytes(D, sch);
+            CK(cudaFuncSetAttribute(kkvq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kvq));
+        }
+        if (at)
+            fails += run_mode(c, h, d, ref, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows_at, l_dkdvq, l_conv,
+                              "dkdvq", "dqconv");
+        else
+            fails += run_mode(c, h, d, ref, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows, l_dq, l_dkdv, "dq",
+                              "dkdv");
+    }
     cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(g), cudaFree(gq), cudaFree(gk), cudaFree(gv), cudaFree(lse),
-        cudaFree(l2), cudaFree(mask), cudaFree(valid);
+        cudaFree(l2), cudaFree(mask), cudaFree(valid), cudaFree(dqacc);
+    if (ref.rq)
+        cudaFree(ref.rq), cudaFree(ref.rk), cudaFree(ref.rv), cudaFree(ref.zq), cudaFree(ref.zkv);
     if (fill)
         cudaFree(fill);
     fflush(stdout);
@@ -833,12 +942,11 @@ int main(int argc, char **argv)
         {"hunyuan_ragged_bsa10_corr_bf16", 24, 2160, 64, 128, true, 0.10, 0.0, 0.0, false, 17, {33, 45, 80}, {4, 4, 4},
          true},
     };
-    const char *only = getenv("VOX_ONLY");
     int fails = 0, ran = 0;
     const Cfg *list = timing ? times : checks;
     const int n = timing ? (int)(sizeof times / sizeof *times) : (int)(sizeof checks / sizeof *checks);
     for (int x = 0; x < n; x++) {
-        if (only && strcmp(only, list[x].name))
+        if (!bench_listed("VOX_ONLY", list[x].name))
             continue;
         Cfg c = list[x];
         if (bench_race() && !timing) { /* VOX_RACE=1 (bench_util.cuh); a grid fixes NB */

@@ -25,20 +25,35 @@
  * (a V = 128 block fills 128 of the 192 rows; the third warpgroup would idle without pruning) */
 #define VOX_SM90_NWG_D128(V) ((V) == 64 ? 3 : 2)
 
-/* Backward (dq and dkdv kernels), per scheme (PACK: two 64-row units per CTA, one resident pair per
- * consumer; else the alternating scheme: one unit, one resident pair): resident tiles, streamed
- * stages (D = 128: 4 packed stages fit next to 4 resident tiles, 5 next to 2); 1 KB alignment
- * slack, the resident tiles, STAGES x 2 streamed tiles, meta */
+/* Backward (dq and dkdv kernels), per scheme PACK: 0 alternating (one 64-row unit per CTA, one
+ * resident pair), 1 packed (two units per CTA, one resident pair per consumer), and for dkdv only
+ * the atomic-dQ schemes (packed, and dQ = dS K of every streamed tile added into an f32
+ * accumulator by TMA reduce-add, FA3's 5 GEMMs): VOX_SM90_BWD_ATOMIC (one dS^T tile per consumer;
+ * every consumer thread waits until the dQ tile is staged, which frees the dS^T tiles) and
+ * VOX_SM90_BWD_ATOMIC_DB (two per consumer, by stage parity: only the issuing thread waits).
+ * Resident tiles, streamed stages (D = 128: 4 packed stages fit next to 4 resident tiles, 5 next
+ * to 2, 3 next to 4 and the atomic area); the atomic area: the consumers' dS^T tiles (8 KB each),
+ * the f32 dQ staging tile [64][D], the stages' chunk slots (16 B each), two mbarriers; 1 KB
+ * alignment slack, the resident tiles, STAGES x 2 streamed tiles, the atomic area, meta */
+#define VOX_SM90_BWD_ATOMIC 2
+#define VOX_SM90_BWD_ATOMIC_DB 3
+#define VOX_SM90_BWD_IS_ATOMIC(PACK) ((PACK) >= VOX_SM90_BWD_ATOMIC)
+#define VOX_SM90_BWD_DS_TILES(PACK) ((PACK) == VOX_SM90_BWD_ATOMIC_DB ? 4 : 2)
 #define VOX_SM90_BWD_RES(PACK) ((PACK) ? 4 : 2)
-#define VOX_SM90_BWD_STAGES(D, PACK) ((D) == 128 ? ((PACK) ? 4 : 5) : 8)
+#define VOX_SM90_BWD_STAGES(D, PACK) ((D) == 128 ? (VOX_SM90_BWD_IS_ATOMIC(PACK) ? 3 : (PACK) ? 4 : 5) : 8)
+#define VOX_SM90_BWD_DQ_AREA(D, PACK)                                                                        \
+    (VOX_SM90_BWD_IS_ATOMIC(PACK) ? VOX_SM90_BWD_DS_TILES(PACK) * (size_t)8192 + 64 * (size_t)(D) * 4 +  \
+                                        16 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16                   \
+                                  : 0)
 #define VOX_SM90_BWD_SMEM_BYTES(D, PACK)                                                               \
     (1024 + (size_t)(VOX_SM90_BWD_RES(PACK) + 2 * VOX_SM90_BWD_STAGES(D, PACK)) * 64 * (D) * 2 +      \
-     544 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16)
+     VOX_SM90_BWD_DQ_AREA(D, PACK) + 544 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16)
 /* Backward grid of dq and dkdv: PACK, two 64-row units (tiles of blocks) of one head per CTA
  * (ceil(units/2) per head); else one unit per CTA */
 #define VOX_SM90_BWD_CTAS(BH, NB, V, PACK) \
     ((PACK) ? (BH) * (((NB) * ((V) / 64) + 1) / 2) : (BH) * (NB) * ((V) / 64))
 /* The library's scheme per kernel (H200 timings, NOTES.md session 8): dq alternating with 5
- * stages, dkdv packed */
+ * stages, dkdv packed; the atomic-dQ mode runs dkdv as VOX_SM90_BWD_DKDVQ_PACK and no dq */
 #define VOX_SM90_BWD_DQ_PACK 0
 #define VOX_SM90_BWD_DKDV_PACK 1
+#define VOX_SM90_BWD_DKDVQ_PACK VOX_SM90_BWD_ATOMIC_DB
