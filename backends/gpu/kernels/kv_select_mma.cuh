@@ -209,6 +209,25 @@ __device__ __forceinline__ void vox_km_load_a(const float *qbar, i64 bh, i64 i0,
     }
 }
 
+/* A key tile's scale exponent ek (its 8 keys, every dim; lane (g, t) reads
+ * key g's dims 16 s + 4 t from kp, zeros where !ok: a key past NBv); ORs
+ * into *nonfinite a value not finite or past 2^60, or the tile's largest
+ * magnitude below 2^-60. */
+__device__ __forceinline__ int vox_km_key_exp(const float *kp, int KS, bool ok, int *nonfinite)
+{
+    float mk = 0.f;
+#pragma unroll
+    for (int s = 0; s < 8; s++)
+        if (s < KS) {
+            const float4 x = ok ? *(const float4 *)(kp + 16 * s) : make_float4(0.f, 0.f, 0.f, 0.f);
+            *nonfinite |= vox_km_big(x);
+            mk = fmaxf(mk, vox_km_amax(x));
+        }
+    mk = vox_km_lanes_max<VOX_WARP_SIZE>(mk);
+    *nonfinite |= vox_km_tiny(mk);
+    return vox_km_exp(mk);
+}
+
 /* A lane's 4 dims x of a key, scaled by fk, as B fragments {hi b0, hi b1,
  * lo b0, lo b1}. */
 __device__ __forceinline__ uint4 vox_km_key_frag(float4 x, float fk)
@@ -315,17 +334,7 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
             const int n0 = 8 * (half + 2 * h); /* the key tile's first key in the chunk */
             const float *kp = kc + (n0 + g) * DS + 4 * t;
             /* the key tile's scale 2^ek (its 8 keys, every dim) */
-            float mk = 0.f;
-#pragma unroll
-            for (int s = 0; s < 8; s++)
-                if (s < KS) {
-                    const float4 x = *(const float4 *)(kp + 16 * s);
-                    nonfinite |= vox_km_big(x);
-                    mk = fmaxf(mk, vox_km_amax(x));
-                }
-            mk = vox_km_lanes_max<VOX_WARP_SIZE>(mk);
-            nonfinite |= vox_km_tiny(mk);
-            const int ek = vox_km_exp(mk);
+            const int ek = vox_km_key_exp(kp, KS, true, &nonfinite);
             const float fk = vox_km_pow2(ek);
             float run[4] = {0.f, 0.f, 0.f, 0.f}, nk = 0.f;
 #pragma unroll
@@ -401,17 +410,7 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS)
         const bool ok = key < a.NBv;
         const float *kp = kbar + (bh * a.NB + key) * D + 4 * t;
         int nonfinite = 0;
-        float mk = 0.f;
-#pragma unroll
-        for (int s = 0; s < 8; s++)
-            if (s < KS) {
-                const float4 x = ok ? *(const float4 *)(kp + 16 * s) : zero;
-                nonfinite |= vox_km_big(x);
-                mk = fmaxf(mk, vox_km_amax(x));
-            }
-        mk = vox_km_lanes_max<VOX_WARP_SIZE>(mk);
-        nonfinite |= vox_km_tiny(mk);
-        const int ek = vox_km_exp(mk);
+        const int ek = vox_km_key_exp(kp, KS, ok, &nonfinite);
         const float fk = vox_km_pow2(ek);
         float nk = 0.f;
 #pragma unroll
