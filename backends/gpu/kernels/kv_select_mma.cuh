@@ -513,6 +513,7 @@ template <bool KB> __device__ __forceinline__ void vox_km_select(const vox_kv_se
 {
     __shared__ double red[VOX_MAX_WARPS];
     __shared__ float2 rext[2 * VOX_KM_ROWS]; /* the rows' extremes from phase 1's warps: vox_km_ext_put */
+    __shared__ int rowctr;                   /* phase 2's next row to hand out */
     const float *qbar = vox_ptr<const float>(b.qbar), *kbar = vox_ptr<const float>(b.kbar);
     int *list = vox_ks_list(b, a);
     const int *start = vox_ptr<const int>(b.kv_start);
@@ -539,18 +540,24 @@ template <bool KB> __device__ __forceinline__ void vox_km_select(const vox_kv_se
         if (i0 == 0)
             vox_ks_dense_globals(start, count, cols, bh, NB, NBv, VOX_KM_THREADS);
         const int cap = t < F ? VOX_KM_ROWS : h, nrows = NBv - i0 < cap ? (int)(NBv - i0) : cap;
+        if (threadIdx.x == 0)
+            rowctr = nw; /* rows 0 .. nw - 1: the warps' first (phase 1's barriers publish it) */
         if (nrows > 0) {
             int bad;
             const float nk2 = KB ? vox_km_scores_kb(b, a, bh, i0, nrows, (uint4 *)un, sc, rext, red, &bad)
                                  : vox_km_scores(qbar, kbar, bh, i0, nrows, NB, NBv, D, un, sc, rext, red, &bad);
             /* the slice written (block_reduce's barriers), the union free for the row buffers */
-            for (int r = warp; r < nrows; r += nw) {
+            /* the rows go to the warps as they come free (rows differ in cost: the band's exact
+             * scores, radix passes), each warp taking its next one while it starts the current */
+            int nx = lane == 0 ? atomicAdd(&rowctr, 1) : 0;
+            for (int r = warp; r < nrows;) {
+                nx = VOX_SHFL(nx, 0);
                 const i64 m = bh * NB + i0 + r;
                 /* the row into the buffer (cp.async: every load of the lane in flight at once); its
                  * largest and smallest value from phase 1 (vox_kf_row's first sweep otherwise) */
                 const float *src = sc + r * S;
-                if (r + nw < nrows) /* the warp's next row toward L2 while this one is selected */
-                    vox_km_prefetch_row(sc + (r + nw) * S, S);
+                if (nx < nrows) /* the warp's next row toward L2 while this one is selected */
+                    vox_km_prefetch_row(sc + nx * S, S);
                 for (i64 x = lane; x < S / 4; x += VOX_WARP_SIZE)
                     vox_cp_async16(rowbuf + 4 * x, src + 4 * x, 16);
                 vox_cp_commit();
@@ -564,9 +571,11 @@ template <bool KB> __device__ __forceinline__ void vox_km_select(const vox_kv_se
                     lane == 0)
                     list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
                 VOX_SYNCWARP(); /* the row buffer read before the next row overwrites it */
+                r = nx;
+                nx = lane == 0 && r < nrows ? atomicAdd(&rowctr, 1) : 0;
             }
         }
-        __syncthreads(); /* before the next tile rewrites the union and the slice */
+        __syncthreads(); /* before the next tile rewrites the union, the slice and the row counter */
     }
 }
 
