@@ -26,8 +26,9 @@
  * B alike (any bijection gives the same dot product). The scores (64 x S f32)
  * go to the CTA's slice of the scratch (vox_ks_slices, a.per_block bytes):
  * 64 rows do not fit in shared memory; phase 1 also keeps each row's
- * largest and smallest score (vox_km_ext). Phase 2: each warp copies one row
- * at a time from the slice into its shared-memory row buffer (cp.async, the
+ * largest and smallest score (vox_km_ext). Phase 2: the tile's rows go to
+ * the warps as they come free; each warp copies its row from the slice into
+ * its shared-memory row buffer (cp.async, the
  * warp's next row prefetched to L2 meanwhile) and runs vox_kf_row there with
  * phase 1's extremes (the union: the key chunks in phase 1, the warps' row
  * buffers in phase 2; then the warps' vox_kf_work).
