@@ -510,7 +510,8 @@ __device__ __forceinline__ void vox_km_prefetch_row(const float *row, i64 S)
 /* The kernel (top of this file); KB: phase 1 from the prepared keys
  * (vox_kv_select_fast_kb, after vox_kv_select_kb), else from kbar
  * (vox_kv_select_fast_mma). */
-template <bool KB> __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
+template <bool KB>
+__device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     __shared__ double red[VOX_MAX_WARPS];
     __shared__ float2 rext[2 * VOX_KM_ROWS]; /* the rows' extremes from phase 1's warps: vox_km_ext_put */
