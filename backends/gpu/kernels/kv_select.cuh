@@ -606,17 +606,24 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
             kh[r] = (const float4 *)(kt + (i64)list[1 + g + (r < rows ? r : 0)] / NB * D * S);
         for (i64 k = (i64)tid * VOX_KS_KPT; k < NBv; k += VOX_KS_THREADS * VOX_KS_KPT) {
             double acc[VOX_KS_THREADS / VOX_WARP_SIZE][VOX_KS_KPT] = {};
-#pragma unroll 2
-            for (i64 e = 0; e < D; e++) {
+            for (i64 e0 = 0; e0 < D; e0 += VOX_KS_EC) { /* every row's keys of VOX_KS_EC dims loaded first */
+                float4 kv[VOX_KS_EC][VOX_KS_THREADS / VOX_WARP_SIZE];
 #pragma unroll
-                for (int r = 0; r < nw; r++) {
-                    const float4 kv = kh[r][k / 4 + e * S4];
-                    const double qe = qs[r * Dp + e];
-                    acc[r][0] = fma(qe, (double)kv.x, acc[r][0]);
-                    acc[r][1] = fma(qe, (double)kv.y, acc[r][1]);
-                    acc[r][2] = fma(qe, (double)kv.z, acc[r][2]);
-                    acc[r][3] = fma(qe, (double)kv.w, acc[r][3]);
-                }
+                for (int c = 0; c < VOX_KS_EC; c++)
+#pragma unroll
+                    for (int r = 0; r < nw; r++)
+                        kv[c][r] = e0 + c < D ? kh[r][k / 4 + (e0 + c) * S4] : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+                for (int c = 0; c < VOX_KS_EC; c++)
+#pragma unroll
+                    for (int r = 0; r < nw; r++)
+                        if (e0 + c < D) { /* the sequential sum stops at D (no fma with the padding) */
+                            const double qe = qs[r * Dp + e0 + c];
+                            acc[r][0] = fma(qe, (double)kv[c][r].x, acc[r][0]);
+                            acc[r][1] = fma(qe, (double)kv[c][r].y, acc[r][1]);
+                            acc[r][2] = fma(qe, (double)kv[c][r].z, acc[r][2]);
+                            acc[r][3] = fma(qe, (double)kv[c][r].w, acc[r][3]);
+                        }
             }
 #pragma unroll
             for (int r = 0; r < nw; r++)
@@ -744,7 +751,8 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     if (fast && kv_select_mma(g, &b, &af, &gridf, &smemf, &kb)) {
         fnf = kb ? GPU_FN_kv_select_fast_kb : GPU_FN_kv_select_fast_mma;
         if (kb)
-            kbytes = (a.BH * ((a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS) * 8 * ((a.D / 16) * 32 + 1) * 16 + 255) / 256 * 256;
+            kbytes = (a.BH * ((a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS) * 8 * ((a.D / 16) * 32 + 1) * 16 + 255) /
+                     256 * 256;
     }
     int64_t slices = grid * a.per_block, slicesf = kbytes + gridf * af.per_block, slicesr = gridr * ar.per_block;
     slices = slices > slicesf ? slices : slicesf;

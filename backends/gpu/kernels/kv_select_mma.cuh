@@ -26,8 +26,9 @@
  * B alike (any bijection gives the same dot product). The scores (64 x S f32)
  * go to the CTA's slice of the scratch (vox_ks_slices, a.per_block bytes):
  * 64 rows do not fit in shared memory; phase 1 also keeps each row's
- * largest and smallest score (vox_km_ext). Phase 2: each warp copies one row
- * at a time from the slice into its shared-memory row buffer (cp.async, the
+ * largest and smallest score (vox_km_ext). Phase 2: the tile's rows go to
+ * the warps as they come free; each warp copies its row from the slice into
+ * its shared-memory row buffer (cp.async, the
  * warp's next row prefetched to L2 meanwhile) and runs vox_kf_row there with
  * phase 1's extremes (the union: the key chunks in phase 1, the warps' row
  * buffers in phase 2; then the warps' vox_kf_work).
@@ -209,6 +210,25 @@ __device__ __forceinline__ void vox_km_load_a(const float *qbar, i64 bh, i64 i0,
     }
 }
 
+/* A key tile's scale exponent ek (its 8 keys, every dim; lane (g, t) reads
+ * key g's dims 16 s + 4 t from kp, zeros where !ok: a key past NBv); ORs
+ * into *nonfinite a value not finite or past 2^60, or the tile's largest
+ * magnitude below 2^-60. */
+__device__ __forceinline__ int vox_km_key_exp(const float *kp, int KS, bool ok, int *nonfinite)
+{
+    float mk = 0.f;
+#pragma unroll
+    for (int s = 0; s < 8; s++)
+        if (s < KS) {
+            const float4 x = ok ? *(const float4 *)(kp + 16 * s) : make_float4(0.f, 0.f, 0.f, 0.f);
+            *nonfinite |= vox_km_big(x);
+            mk = fmaxf(mk, vox_km_amax(x));
+        }
+    mk = vox_km_lanes_max<VOX_WARP_SIZE>(mk);
+    *nonfinite |= vox_km_tiny(mk);
+    return vox_km_exp(mk);
+}
+
 /* A lane's 4 dims x of a key, scaled by fk, as B fragments {hi b0, hi b1,
  * lo b0, lo b1}. */
 __device__ __forceinline__ uint4 vox_km_key_frag(float4 x, float fk)
@@ -315,17 +335,7 @@ __device__ float vox_km_scores(const float *qbar, const float *kbar, i64 bh, i64
             const int n0 = 8 * (half + 2 * h); /* the key tile's first key in the chunk */
             const float *kp = kc + (n0 + g) * DS + 4 * t;
             /* the key tile's scale 2^ek (its 8 keys, every dim) */
-            float mk = 0.f;
-#pragma unroll
-            for (int s = 0; s < 8; s++)
-                if (s < KS) {
-                    const float4 x = *(const float4 *)(kp + 16 * s);
-                    nonfinite |= vox_km_big(x);
-                    mk = fmaxf(mk, vox_km_amax(x));
-                }
-            mk = vox_km_lanes_max<VOX_WARP_SIZE>(mk);
-            nonfinite |= vox_km_tiny(mk);
-            const int ek = vox_km_exp(mk);
+            const int ek = vox_km_key_exp(kp, KS, true, &nonfinite);
             const float fk = vox_km_pow2(ek);
             float run[4] = {0.f, 0.f, 0.f, 0.f}, nk = 0.f;
 #pragma unroll
@@ -401,17 +411,7 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS)
         const bool ok = key < a.NBv;
         const float *kp = kbar + (bh * a.NB + key) * D + 4 * t;
         int nonfinite = 0;
-        float mk = 0.f;
-#pragma unroll
-        for (int s = 0; s < 8; s++)
-            if (s < KS) {
-                const float4 x = ok ? *(const float4 *)(kp + 16 * s) : zero;
-                nonfinite |= vox_km_big(x);
-                mk = fmaxf(mk, vox_km_amax(x));
-            }
-        mk = vox_km_lanes_max<VOX_WARP_SIZE>(mk);
-        nonfinite |= vox_km_tiny(mk);
-        const int ek = vox_km_exp(mk);
+        const int ek = vox_km_key_exp(kp, KS, ok, &nonfinite);
         const float fk = vox_km_pow2(ek);
         float nk = 0.f;
 #pragma unroll
@@ -510,10 +510,12 @@ __device__ __forceinline__ void vox_km_prefetch_row(const float *row, i64 S)
 /* The kernel (top of this file); KB: phase 1 from the prepared keys
  * (vox_kv_select_fast_kb, after vox_kv_select_kb), else from kbar
  * (vox_kv_select_fast_mma). */
-template <bool KB> __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
+template <bool KB>
+__device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     __shared__ double red[VOX_MAX_WARPS];
     __shared__ float2 rext[2 * VOX_KM_ROWS]; /* the rows' extremes from phase 1's warps: vox_km_ext_put */
+    __shared__ int rowctr;                   /* phase 2's next row to hand out */
     const float *qbar = vox_ptr<const float>(b.qbar), *kbar = vox_ptr<const float>(b.kbar);
     int *list = vox_ks_list(b, a);
     const int *start = vox_ptr<const int>(b.kv_start);
@@ -540,18 +542,24 @@ template <bool KB> __device__ __forceinline__ void vox_km_select(const vox_kv_se
         if (i0 == 0)
             vox_ks_dense_globals(start, count, cols, bh, NB, NBv, VOX_KM_THREADS);
         const int cap = t < F ? VOX_KM_ROWS : h, nrows = NBv - i0 < cap ? (int)(NBv - i0) : cap;
+        if (threadIdx.x == 0)
+            rowctr = nw; /* rows 0 .. nw - 1: the warps' first (phase 1's barriers publish it) */
         if (nrows > 0) {
             int bad;
             const float nk2 = KB ? vox_km_scores_kb(b, a, bh, i0, nrows, (uint4 *)un, sc, rext, red, &bad)
                                  : vox_km_scores(qbar, kbar, bh, i0, nrows, NB, NBv, D, un, sc, rext, red, &bad);
             /* the slice written (block_reduce's barriers), the union free for the row buffers */
-            for (int r = warp; r < nrows; r += nw) {
+            /* the rows go to the warps as they come free (rows differ in cost: the band's exact
+             * scores, radix passes), each warp taking its next one while it starts the current */
+            int nx = lane == 0 ? atomicAdd(&rowctr, 1) : 0;
+            for (int r = warp; r < nrows;) {
+                nx = VOX_SHFL(nx, 0);
                 const i64 m = bh * NB + i0 + r;
                 /* the row into the buffer (cp.async: every load of the lane in flight at once); its
                  * largest and smallest value from phase 1 (vox_kf_row's first sweep otherwise) */
                 const float *src = sc + r * S;
-                if (r + nw < nrows) /* the warp's next row toward L2 while this one is selected */
-                    vox_km_prefetch_row(sc + (r + nw) * S, S);
+                if (nx < nrows) /* the warp's next row toward L2 while this one is selected */
+                    vox_km_prefetch_row(sc + nx * S, S);
                 for (i64 x = lane; x < S / 4; x += VOX_WARP_SIZE)
                     vox_cp_async16(rowbuf + 4 * x, src + 4 * x, 16);
                 vox_cp_commit();
@@ -565,9 +573,11 @@ template <bool KB> __device__ __forceinline__ void vox_km_select(const vox_kv_se
                     lane == 0)
                     list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
                 VOX_SYNCWARP(); /* the row buffer read before the next row overwrites it */
+                r = nx;
+                nx = lane == 0 && r < nrows ? atomicAdd(&rowctr, 1) : 0;
             }
         }
-        __syncthreads(); /* before the next tile rewrites the union and the slice */
+        __syncthreads(); /* before the next tile rewrites the union, the slice and the row counter */
     }
 }
 
