@@ -13,8 +13,10 @@
  * so every element's sum is the reference's. The grid is what stays
  * resident (VOX_BM_CTAS per multiprocessor, 64 registers: 1024 threads),
  * grid-stride: no tail wave. The pipelined kernels (vox_block_means_pipe_*,
- * the default) issue the next VOX_BM_ROWS rows' loads before adding the
- * current ones (96 registers, VOX_BM_PIPE_CTAS per multiprocessor).
+ * the default) take 2 VOX_BM_ROWS rows at a time and issue the next ones'
+ * loads before adding the current ones (up to 4 VOX_BM_ROWS rows, 256
+ * bytes, in flight per thread; 124 registers, VOX_BM_PIPE_CTAS per
+ * multiprocessor: twice the bytes in flight per multiprocessor).
  *
  * f16/bf16 elements are widened to f64 without a conversion instruction
  * (F2F.F64 runs on a low-throughput unit on NVIDIA): the element's bits, moved into an f64's
@@ -40,7 +42,7 @@
 /* Launch geometry the kernels and the launcher share. */
 #define VOX_BM_THREADS 128  /* threads per CTA */
 #define VOX_BM_CTAS 8       /* CTAs per multiprocessor (the kernels' launch bounds) */
-#define VOX_BM_PIPE_CTAS 5  /* the same for the pipelined kernels (vox_block_means_pipe_*) */
+#define VOX_BM_PIPE_CTAS 4  /* the same for the pipelined kernels (vox_block_means_pipe_*) */
 /* Threads per item for a row of `chunks` chunks: a power of two from 4 to the CTA. */
 #define VOX_BM_GROUP(chunks) \
     ((chunks) > 64 ? 128 : (chunks) > 32 ? 64 : (chunks) > 16 ? 32 : (chunks) > 8 ? 16 : (chunks) > 4 ? 8 : 4)
@@ -180,7 +182,7 @@ template <class C, int ROWS> __device__ __forceinline__ unsigned vox_bm_add(doub
 
 /* acc += the chunks of the rn rows of tokens tok, in row order (rows past rn
  * within the token stage have token -1). PIPE: the next ROWS rows' loads are
- * issued before the current ones are added (2 ROWS in flight, more
+ * issued before the current ones are added (2 ROWS in flight, twice the
  * registers); else load ROWS, add them. */
 template <class C, bool ALIGNED, int ROWS, bool PIPE>
 __device__ __forceinline__ unsigned vox_bm_stage(double *acc, const typename C::T *xe, const int *tok, int rn, int nv,
@@ -214,7 +216,7 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
                             const int *valid, float *out, int (*tok)[VOX_BM_TB], const vox_block_means_args &a)
 {
     typedef typename vox_bm_of<DT>::C C;
-    enum { ROWS = ALIGNED ? VOX_BM_ROWS : 2 };
+    enum { ROWS = ALIGNED ? (PIPE ? 2 * VOX_BM_ROWS : VOX_BM_ROWS) : 2 }; /* VOX_BM_TB: a multiple of 2 ROWS */
     const i64 NB = a.NB, V = a.V, D = a.D, items = a.BH * NB;
     const int chunks = (int)((D + C::VEC - 1) / C::VEC), G = VOX_BM_GROUP(chunks), per_cta = VOX_BM_THREADS / G;
     const int g = threadIdx.x / G, lane = threadIdx.x % G;
@@ -281,10 +283,10 @@ VOX_BLOCK_MEANS_KERNEL(pipe_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS)
 
 /* VOX_BM_THREADS threads per CTA, a group of VOX_BM_GROUP per (bh, block),
  * as many CTAs as stay resident (grid-stride): the pipelined kernels
- * (vox_block_means_pipe_*, 2 VOX_BM_ROWS rows in flight per thread while it
- * adds, VOX_BM_PIPE_CTAS per multiprocessor), or with
- * VOXATTN_BLOCK_MEANS_NOPIPE=1 the others (load VOX_BM_ROWS rows, add them;
- * VOX_BM_CTAS per multiprocessor). */
+ * (vox_block_means_pipe_*, the next 2 VOX_BM_ROWS rows in flight per thread
+ * while it adds the current ones, VOX_BM_PIPE_CTAS per multiprocessor), or
+ * with VOXATTN_BLOCK_MEANS_NOPIPE=1 the others (load VOX_BM_ROWS rows, add
+ * them; VOX_BM_CTAS per multiprocessor). */
 vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
 {
     gpu_dev *g = dev;

@@ -258,24 +258,23 @@ __device__ __forceinline__ i64 vox_qf_step(i64 j, i64 dj, i64 NB)
 
 /* Hint: the V rows of block row mn, block jn of its head (when there is one
  * and it is a video block), into L2: a block copy's rows in one sweep; the
- * caller's rows (tok) one per thread, from its offset *off, loaded by the
- * previous call (so no load waits here) for this call's block, and the next
- * offset (block row mn2, block jn2) loaded for the next call. */
+ * caller's rows (tok) one per thread, its token *tk loaded by the previous
+ * call (so no load waits here) for this call's block, and the next token
+ * (block row mn2, block jn2) loaded for the next call, not used here. */
 template <class DT>
 __device__ __forceinline__ void vox_qf_prefetch(const typename DT::T *q, i64 mn, i64 jn, i64 mn2, i64 jn2, i64 items,
-                                                i64 NB, i64 NBv, i64 V, i64 D, const vox_query_select_args &a, i64 *off)
+                                                i64 NB, i64 NBv, i64 V, i64 D, const vox_query_select_args &a, int *tk)
 {
 #if VOX_GPU_CUDA
     const i64 bytes = D * (i64)sizeof(typename DT::T);
     if (a.tok) {
-        if (mn >= 0 && mn < items && jn < NBv && *off >= 0) {
-            const char *p = (const char *)vox_rows_of(q, mn / NB, a).x + *off * (i64)sizeof(typename DT::T);
+        const vox_rows_view<typename DT::T> v = vox_rows_of(q, mn >= 0 && mn < items ? mn / NB : 0, a);
+        if (mn >= 0 && mn < items && jn < NBv && *tk >= 0) {
+            const char *p = (const char *)v.x + *tk * v.st * (i64)sizeof(typename DT::T);
             for (i64 o = 0; o < bytes; o += 128)
                 asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
         }
-        const vox_rows_view<typename DT::T> v = vox_rows_of(q, 0, a);
-        *off = mn2 < items && jn2 < NBv && threadIdx.x < V ? v.slot(jn2 * V + threadIdx.x) : -1;
-        *off = *off >= 0 ? *off * v.st : -1;
+        *tk = mn2 < items && jn2 < NBv && threadIdx.x < V ? v.tok[jn2 * V + threadIdx.x] : -1;
         return;
     }
     if (mn < 0 || mn >= items || jn >= NBv)
@@ -285,7 +284,7 @@ __device__ __forceinline__ void vox_qf_prefetch(const typename DT::T *q, i64 mn,
         asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
 #else
     (void)q, (void)mn, (void)jn, (void)mn2, (void)jn2, (void)items, (void)NB, (void)NBv, (void)V, (void)D, (void)a,
-        (void)off;
+        (void)tk;
 #endif
 }
 
@@ -308,17 +307,18 @@ __device__ void query_select(const typename DT::T *q, const int *win_ptr, const 
     const double gn = n * 0x1p-24 < 0.5 ? n * 0x1p-24 / (1.0 - n * 0x1p-24) : INFINITY;
     const double eps = (2.1 * gn + 3.0 * (D + 64) * 0x1p-36 + (D + 8) * 0x1p-52 + 0x1p-48) * (1.0 + 0x1p-20);
     const i64 step = gridDim.x, dj = step % NB;
-    i64 j = blockIdx.x % NB, poff = -1;
+    i64 j = blockIdx.x % NB;
+    int ptok = -1; /* vox_qf_prefetch's token in flight */
     {
         const i64 j1 = vox_qf_step(j, dj, NB), j2 = vox_qf_step(j1, dj, NB);
-        vox_qf_prefetch<DT>(q, -1, 0, blockIdx.x + step, j1, items, NB, NBv, V, D, a, &poff); /* loads only */
-        vox_qf_prefetch<DT>(q, blockIdx.x + step, j1, blockIdx.x + 2 * step, j2, items, NB, NBv, V, D, a, &poff);
+        vox_qf_prefetch<DT>(q, -1, 0, blockIdx.x + step, j1, items, NB, NBv, V, D, a, &ptok); /* loads only */
+        vox_qf_prefetch<DT>(q, blockIdx.x + step, j1, blockIdx.x + 2 * step, j2, items, NB, NBv, V, D, a, &ptok);
     }
     int par = 0;
     for (i64 m = blockIdx.x; m < items; m += step, j = vox_qf_step(j, dj, NB)) {
         const i64 base = (m - j) * V, s0 = j * V; /* base: bh*S */
         const i64 j2 = vox_qf_step(vox_qf_step(j, dj, NB), dj, NB);
-        vox_qf_prefetch<DT>(q, m + 2 * step, j2, m + 3 * step, vox_qf_step(j2, dj, NB), items, NB, NBv, V, D, a, &poff);
+        vox_qf_prefetch<DT>(q, m + 2 * step, j2, m + 3 * step, vox_qf_step(j2, dj, NB), items, NB, NBv, V, D, a, &ptok);
         if (j >= NBv) { /* a global block keeps its valid rows */
             const int nv = valid[j];
             for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
