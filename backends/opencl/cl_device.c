@@ -297,6 +297,9 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     }
     mma_detect(d);
     d->profile = d->profiling && vox_env_flag("VOXATTN_OPENCL_PROFILE");
+    const char *sr = getenv("VOXATTN_OPENCL_SR_SLOTS");
+    d->sr_slots = sr ? atoi(sr) : 0;
+    d->sr_slots = d->sr_slots > 0 && d->sr_slots <= 65536 ? d->sr_slots : 0;
     if (vox_env_flag("VOXATTN_OPENCL_PROFILE") && !d->profiling)
         vox_log(log, VOX_LOG_WARN, "opencl: VOXATTN_OPENCL_PROFILE ignored: the queue has no profiling");
     *out = d;
