@@ -12,6 +12,9 @@
  * lines to build the SPIR-V, the launcher reads the defines), the
  * launcher vk_query_select() and VK_SUPPORTS_query_select.
  */
+/* Floats of the staged rows (the _st variants: V (D+1) of them). */
+#define QS_SQ 8448u
+
 #ifdef VOX_GLSL
 #include "common.glsl"
 #define WG 128u
@@ -36,7 +39,18 @@ shared int swin[256];   /* local slot -> window, -1 outside every window */
 shared REAL scos[256]; /* cosine to the window centre */
 shared uint skept[256];
 
-uint D, base;
+uint D, base, j0g;
+
+/* Element e of slot s's row (s in this block): from sq, the block's rows
+ * staged once in shared memory (-DQS_STAGE=1, blocks of V (D+1) <= QS_SQ
+ * floats: coalesced reads, no row re-read from global memory per cosine),
+ * else from q. */
+#if defined(QS_STAGE)
+shared float sq[QS_SQ];
+#define QV(s, e) sq[((s) - j0g) * (D + 1u) + (e)]
+#else
+#define QV(s, e) LD(q[pc.off[0] + (base + (s)) * D + (e)])
+#endif
 
 /* cos(q_a, q_b) for absolute slots a, b of this (b,h), as the reference
  * (core/backend.h): NaN where either row holds a NaN or an Inf, else 0 where
@@ -51,8 +65,8 @@ REAL cosine(uint a, uint b)
      * the reference's order */
     precise double dot = 0.0LF, na = 0.0LF, nb = 0.0LF;
     for (uint e = 0u; e < D; e++) {
-        double u = double(LD(q[pc.off[0] + (base + a) * D + e]));
-        double w = double(LD(q[pc.off[0] + (base + b) * D + e]));
+        double u = double(QV(a, e));
+        double w = double(QV(b, e));
         dot += u * w;
         na += u * u;
         nb += w * w;
@@ -63,8 +77,8 @@ REAL cosine(uint a, uint b)
 #else
     uint ma = 0u, mb = 0u; /* largest |x| as bits: NaN above +Inf */
     for (uint e = 0u; e < D; e++) {
-        ma = max(ma, floatBitsToUint(LD(q[pc.off[0] + (base + a) * D + e])) & 0x7fffffffu);
-        mb = max(mb, floatBitsToUint(LD(q[pc.off[0] + (base + b) * D + e])) & 0x7fffffffu);
+        ma = max(ma, floatBitsToUint(QV(a, e)) & 0x7fffffffu);
+        mb = max(mb, floatBitsToUint(QV(b, e)) & 0x7fffffffu);
     }
     if (ma >= 0x7f800000u || mb >= 0x7f800000u) /* a NaN or Inf: a norm NaN or Inf */
         return uintBitsToFloat(0x7fc00000u);
@@ -73,8 +87,8 @@ REAL cosine(uint a, uint b)
     int ea = exponent_of(ma), eb = exponent_of(mb);
     float dot = 0.0, na = 0.0, nb = 0.0;
     for (uint e = 0u; e < D; e++) {
-        float u = pow2_scaled(LD(q[pc.off[0] + (base + a) * D + e]), ea);
-        float w = pow2_scaled(LD(q[pc.off[0] + (base + b) * D + e]), eb);
+        float u = pow2_scaled(QV(a, e), ea);
+        float w = pow2_scaled(QV(b, e), eb);
         dot += u * w;
         na += u * u;
         nb += w * w;
@@ -106,6 +120,11 @@ void main()
     base = bh * S;
     uint j0 = j * V;
     bool video = j < NBv;
+    j0g = j0;
+#if defined(QS_STAGE)
+    for (uint x = tid; video && x < V * D; x += WG)
+        sq[(x / D) * (D + 1u) + x % D] = LD(q[pc.off[0] + (base + j0) * D + x]);
+#endif
     for (uint l = tid; l < V; l += WG) {
         swin[l] = -1;
         skept[l] = (!video && l < uint(block_valid[pc.off[3] + j])) ? 1u : 0u;
@@ -195,7 +214,13 @@ void main()
     X("query_select_bf16", "query_select.comp", "-DDT_BF16=1") \
     X("query_select_f32_f64", "query_select.comp", "-DDT_F32=1 -DQS_F64=1") \
     X("query_select_f16_f64", "query_select.comp", "-DDT_F16=1 -DQS_F64=1") \
-    X("query_select_bf16_f64", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1")
+    X("query_select_bf16_f64", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1") \
+    X("query_select_f32_st", "query_select.comp", "-DDT_F32=1 -DQS_STAGE=1") \
+    X("query_select_f16_st", "query_select.comp", "-DDT_F16=1 -DQS_STAGE=1") \
+    X("query_select_bf16_st", "query_select.comp", "-DDT_BF16=1 -DQS_STAGE=1") \
+    X("query_select_f32_f64_st", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_STAGE=1") \
+    X("query_select_f16_f64_st", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_STAGE=1") \
+    X("query_select_bf16_f64_st", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_STAGE=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_query_select(X)
 
@@ -217,6 +242,8 @@ vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_s
     pipe_name(name, sizeof name, "query_select", d->dtype);
     if (v->fp64) /* the cosines in double: near-ties resolve as on the cpu */
         strncat(name, "_f64", sizeof name - strlen(name) - 1);
+    if (!v->qs_global && V * (a.D + 1) <= QS_SQ) /* the block's rows staged in shared memory */
+        strncat(name, "_st", sizeof name - strlen(name) - 1);
     return VK_DISPATCH(v, query_select, name, b, a, (uint64_t)(BH * NB));
 }
 #endif /* !VOX_GLSL */

@@ -331,7 +331,7 @@ void main()
 #define VK_SUPPORTS_sample_rows(X)
 
 /* Resident workgroups the key splits aim for (vox_sample_rows_splits): a
- * large GPU's multiprocessors twice. */
+ * large GPU's multiprocessors twice (VOXATTN_VULKAN_SR_SLOTS overrides). */
 #define VK_SR_SLOTS 264
 
 /* The tile pass, one workgroup per (bh, key split, 32 rows, 128 dims), the
@@ -346,7 +346,7 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     int64_t BH = a.BH, NB = a.NB, R = a.R;
     if (R <= 0)
         return VOX_OK;
-    int64_t units = BH * ((R + 31) / 32) * ((a.D + 127) / 128), nsplit = vox_sample_rows_splits(units, VK_SR_SLOTS, NB);
+    int64_t units = BH * ((R + 31) / 32) * ((a.D + 127) / 128), nsplit = vox_sample_rows_splits(units, v->sr_slots ? v->sr_slots : VK_SR_SLOTS, NB);
     a.nsplit = (int32_t)nsplit;
     size_t work = (size_t)(BH * R * nsplit * 3 * (a.D + 2)) * 4;
     st = check_u32(v, "sample_rows", BH * R * nsplit * 3 * (a.D + 2), units * nsplit);

@@ -297,6 +297,16 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     }
     mma_detect(d);
     d->profile = d->profiling && vox_env_flag("VOXATTN_OPENCL_PROFILE");
+    /* kv_select's staged kbar reads pay on GPUs; on CPU devices (PoCL) the
+     * row reads are as fast and the staged kernel takes 4x as long to build */
+    const char *rr = getenv("VOXATTN_OPENCL_KV_ROWREAD");
+    cl_device_type type = 0;
+    if (g_cl.clGetDeviceInfo(d->device, CL_DEVICE_TYPE, sizeof type, &type, NULL) != CL_SUCCESS)
+        type = 0;
+    d->kv_rowread = rr && *rr ? atoi(rr) != 0 : (type & CL_DEVICE_TYPE_CPU) != 0;
+    const char *sr = getenv("VOXATTN_OPENCL_SR_SLOTS");
+    d->sr_slots = sr ? atoi(sr) : 0;
+    d->sr_slots = d->sr_slots > 0 && d->sr_slots <= 65536 ? d->sr_slots : 0;
     if (vox_env_flag("VOXATTN_OPENCL_PROFILE") && !d->profiling)
         vox_log(log, VOX_LOG_WARN, "opencl: VOXATTN_OPENCL_PROFILE ignored: the queue has no profiling");
     *out = d;

@@ -354,6 +354,10 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->log = log;
     d->profile = vox_env_flag("VOXATTN_VULKAN_PROFILE");
     d->kv_rowread = vox_env_flag("VOXATTN_VULKAN_KV_ROWREAD");
+    d->qs_global = vox_env_flag("VOXATTN_VULKAN_QS_GLOBAL");
+    const char *sr = getenv("VOXATTN_VULKAN_SR_SLOTS");
+    d->sr_slots = sr ? atoi(sr) : 0;
+    d->sr_slots = d->sr_slots > 0 && d->sr_slots <= 65536 ? d->sr_slots : 0;
     int no16 = vox_env_flag("VOXATTN_VULKAN_NO_16BIT");
     vox_status st = native ? open_native(d, native, no16) : open_own(d, index, no16);
     if (st)

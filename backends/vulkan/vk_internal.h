@@ -230,6 +230,8 @@ typedef struct vk_dev {
     int timer_started;
     int profile; /* VOXATTN_VULKAN_PROFILE */
     int kv_rowread; /* VOXATTN_VULKAN_KV_ROWREAD: kv_select reads kbar row by row (no staging) */
+    int sr_slots;  /* VOXATTN_VULKAN_SR_SLOTS: sample_rows' resident workgroups (0: VK_SR_SLOTS) */
+    int qs_global; /* VOXATTN_VULKAN_QS_GLOBAL: query_select reads q rows from global memory (no staging) */
     double timer_host_ms;
 } vk_dev;
 

@@ -4,7 +4,10 @@
  * Phase 1: the tile's block scores s_j (qbar_i . kbar_j * scale, the
  * reference's sequential sum in `real` without contraction) into the
  * work-group's slice of the `scratch` buffer (args.per_block words: KV_ROWS
- * x NBv reals), each key block's kbar read once for the whole tile.
+ * x NBv reals), each key block's kbar read once for the whole tile, in
+ * chunks of KV_LSZ keys x KV_KD dims staged transposed through local memory
+ * (coalesced reads; -DKV_ROWREAD=1, VOXATTN_OPENCL_KV_ROWREAD: each item
+ * reads its key's row).
  * Phase 2, per row: max, sum, softmax normaliser and variance by tree
  * reductions; p_j, the STAT flag (carried in p's sign bit) and the order key
  * into the row's work space P (NBv x 8 bytes: local memory as vox_kv_select,
@@ -30,6 +33,11 @@
 #ifndef KV_ROWS
 #define KV_ROWS 8  /* query rows per work-group tile */
 #define KV_LSZ 256 /* work-items per group = bins of a radix pass */
+#define KV_KD 8    /* dims per staged kbar chunk (phase 1) */
+#define KV_KS (KV_LSZ + 1) /* its row stride (floats) */
+#endif
+#ifndef KV_ROWREAD
+#define KV_ROWREAD 0 /* VOXATTN_OPENCL_KV_ROWREAD: phase 1 reads kbar row by row */
 #endif
 
 #ifdef __OPENCL_VERSION__
@@ -377,6 +385,7 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
     KVS real *P = (__local real *)lscratch;
     __local real *qt = (__local real *)(lscratch + 2 * NBv);
 #endif
+    __local float *kst = (__local float *)(qt + KV_ROWS * D); /* KV_KD x KV_KS */
 #if !VOX_USE_FP64
     KVS uint *K = (KVS uint *)(P + NBv);
 #endif
@@ -410,6 +419,7 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
             qt[x] = x < nv * D ? vox_pow2_scaled(qrow[x], escq[x / D]) : 0.0f;
 #endif
         barrier(CLK_LOCAL_MEM_FENCE);
+#if KV_ROWREAD /* each item reads its own key's row (uncoalesced) */
         for (long j = LID; nv > 0 && j < NBv; j += KV_LSZ) {
             real acc[KV_ROWS];
             for (int r = 0; r < KV_ROWS; r++)
@@ -432,6 +442,35 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
                 S[r * NBv + j] = acc[r] + 0.0f; /* -0 -> +0 */
 #endif
         }
+#else /* the keys in chunks of KV_LSZ, item LID owning key j0 + LID, their
+       * kbar staged transposed through kst KV_KD dims at a time (read
+       * coalesced), the dims summed in order; one flat loop over (key chunk,
+       * dim chunk) */
+        const int nE = (D + KV_KD - 1) / KV_KD;
+        const long nC = nv > 0 ? (NBv + KV_LSZ - 1) / KV_LSZ * nE : 0;
+        real acc[KV_ROWS];
+        for (long c = 0; c < nC; c++) {
+            const long j0 = c / nE * KV_LSZ, j = j0 + LID;
+            const int e0 = (int)(c % nE) * KV_KD;
+            barrier(CLK_LOCAL_MEM_FENCE); /* the last chunk read */
+            for (int y = LID; y < KV_LSZ * KV_KD; y += KV_LSZ) {
+                const int key = y / KV_KD, e = y % KV_KD;
+                kst[e * KV_KS + key] = j0 + key < NBv && e0 + e < D ? kh[(j0 + key) * D + e0 + e] : 0.0f;
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+            if (e0 == 0)
+                for (int r = 0; r < KV_ROWS; r++)
+                    acc[r] = 0;
+            for (int e = 0; e < KV_KD && e0 + e < D; e++)
+                kv_acc(acc, qt, D, e0 + e, kv_kdim(kst[e * KV_KS + LID], ek));
+            for (int r = 0; e0 + KV_KD >= D && j < NBv && r < nv; r++)
+#if VOX_USE_FP64
+                S[r * NBv + j] = acc[r] * scale;
+#else
+                S[r * NBv + j] = acc[r] + 0.0f; /* -0 -> +0 */
+#endif
+        }
+#endif
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
         /* phase 2, row by row (uniform: r is the work-group's) */
         for (int r = 0; r < nr; r++) {
@@ -552,7 +591,9 @@ vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_selec
     cl_dev *d = devp;
     vox_kv_select_args a;
     vox_kv_select_args_init(&a, dm, p);
-    const size_t rsz = d->fp64 ? 8 : 4, work = 8 * (size_t)a.NBv, qt = rsz * KV_ROWS * (size_t)a.D;
+    const size_t rsz = d->fp64 ? 8 : 4, work = 8 * (size_t)a.NBv;
+    /* qbar, then the staged kbar */
+    const size_t qt = rsz * KV_ROWS * (size_t)a.D + (d->kv_rowread ? 0 : 4 * KV_KD * KV_KS);
     const int local = work + qt + KV_STATIC_LOCAL <= d->local_mem;
     const size_t stride = (rsz * KV_ROWS * (size_t)a.NBv + (local ? 0 : work) + 255) / 256 * 256;
     const int64_t tiles = a.BH * ((a.NB + KV_ROWS - 1) / KV_ROWS);

@@ -302,7 +302,7 @@ vox_sample_rows_merge(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(
  * 128 dims), then the merge, one work-group of 64 items per (bh, row). The
  * key splits (vox_sample_rows_splits) for two work-groups per compute unit,
  * at least 64 slots (a small device splits too, so its tests cover the
- * merge). Their states go to the device's scratch. */
+ * merge; VOXATTN_OPENCL_SR_SLOTS overrides the slots). Their states go to the device's scratch. */
 vox_status cl_sample_rows(void *devp, const vox_op_dims *dm, const vox_op_sample_rows *p)
 {
     cl_dev *d = devp;
@@ -313,7 +313,8 @@ vox_status cl_sample_rows(void *devp, const vox_op_dims *dm, const vox_op_sample
     cl_uint cu = 0;
     g_cl.clGetDeviceInfo(d->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
     int64_t units = a.BH * ((a.R + 31) / 32) * ((a.D + 127) / 128);
-    int64_t nsplit = vox_sample_rows_splits(units, 2 * (int64_t)cu > 64 ? 2 * (int64_t)cu : 64, a.NB);
+    int64_t slots = d->sr_slots ? d->sr_slots : 2 * (int64_t)cu > 64 ? 2 * (int64_t)cu : 64;
+    int64_t nsplit = vox_sample_rows_splits(units, slots, a.NB);
     a.nsplit = (int32_t)nsplit;
     vox_status st = cl_scratch(d, (size_t)(a.BH * a.R * nsplit * 3 * (a.D + 2)) * 4, "sample_rows");
     if (st)
