@@ -753,6 +753,8 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
         if (kb)
             kbytes = (a.BH * ((a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS) * 8 * ((a.D / 16) * 32 + 1) * 16 + 255) /
                      256 * 256;
+    } else {
+        kb = 0; /* the f32 kernel (kv_select_mma declined after setting *kb): no prepared keys, no kb launch */
     }
     int64_t slices = grid * a.per_block, slicesf = kbytes + gridf * af.per_block, slicesr = gridr * ar.per_block;
     slices = slices > slicesf ? slices : slicesf;
