@@ -253,9 +253,13 @@ static int shape_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, int max
  * shared memory, 192 rows per CTA) or 2, by VOXATTN_SM90_NWG or else the rule VOX_SM90_NWG_D128;
  * the 2-warpgroup kernel where the 3-warpgroup one does not take the shape (its Q leaves room for
  * a byte map of about 6000 blocks, against about 14000). */
-static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_t BH, size_t max_smem_optin)
+static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_t BH, size_t max_smem_optin,
+                       int pruned)
 {
-    const int nwg = s->nwg128 ? s->nwg128 : VOX_SM90_NWG_D128(V);
+    /* the rule's 3 only without query pruning: with kept rows packed from several blocks the third
+     * warpgroup's union of lists costs more than it gains (H200 harness, 0.10 keep.25: 44.3 ms with 3
+     * against 42.0 with 2; dense 322 against 355, 0.10 51.3 against 52.3) */
+    const int nwg = s->nwg128 ? s->nwg128 : pruned ? 2 : VOX_SM90_NWG_D128(V);
     const int k3 = bf16 ? SM90W3_BF16_D128 : SM90W3_F16_D128;
     if (nwg == 3 && shape_supported(128, V, NB, BH, sm90_kernels[k3].maxrows, max_smem_optin))
         return k3;
@@ -272,7 +276,7 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
         return 0;
     int64_t D = d->head_dim, V = d->block_volume, NB = d->n_blocks, BH = d->batch * d->heads;
     int bf16 = d->dtype == VOX_BF16;
-    int k = D == 128 ? d128_kernel(s, bf16, V, NB, BH, (size_t)g->max_smem_optin)
+    int k = D == 128 ? d128_kernel(s, bf16, V, NB, BH, (size_t)g->max_smem_optin, gpu_dptr(p->kept_count) != 0)
                      : (bf16 ? SM90_BF16_D64 : SM90_F16_D64);
     int maxrows = sm90_kernels[k].maxrows;
     if (!shape_supported(D, V, NB, BH, maxrows, (size_t)g->max_smem_optin))
