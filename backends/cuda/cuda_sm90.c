@@ -374,16 +374,18 @@ static int encode_dqacc(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t
 
 /* Whether a call takes the atomic-dQ mode (rows, dkdv_q, dqconv: FA3's 5 GEMMs, dq not bitwise
  * reproducible) instead of the ordered one (rows, dq, dkdv: 7): never for a plan that asked for a
- * deterministic backward; VOXATTN_SM90_BWD_DQ forces either; else the rule: dense-like masks, the
- * longest query list at least half the blocks (the atomic mode pays an f32 [rows][D] accumulator
- * in the scratch and its reduce traffic per streamed tile; sm90/NOTES.md has the measurements). */
+ * deterministic backward; VOXATTN_SM90_BWD_DQ=atomic selects it; else ordered. H200 (session 9):
+ * atomic 1159 ms against ordered ~1215 on hunyuan dense, but 164 against 147 at BSA 10%; a rule on
+ * max_kv_count picked atomic for BSA too (the text rows list every block, so the bound is NB), and
+ * the mask's real density is on the device only: no rule until the choice can be made there. */
 static int bwd_atomic(const cu_sm90 *s, const vox_op_attention_backward *p, int64_t NB)
 {
     if (p->deterministic)
         return 0;
     if (s->bwd_dq)
         return s->bwd_dq == 2;
-    return 2 * p->max_kv_count >= NB;
+    (void)NB;
+    return 0;
 }
 
 /* gpu_api.attention_backward: 0 (declined) unless the sm_90a path is loaded
