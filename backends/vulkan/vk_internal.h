@@ -229,9 +229,9 @@ typedef struct vk_dev {
     VkQueryPool qpool;
     int timer_started;
     int profile; /* VOXATTN_VULKAN_PROFILE */
-    int kv_rowread; /* VOXATTN_VULKAN_KV_ROWREAD: kv_select reads kbar row by row (no staging) */
+    int kv_rowread; /* kv_select reads kbar row by row (default; VOXATTN_VULKAN_KV_STAGED=1 stages it) */
     int sr_slots;  /* VOXATTN_VULKAN_SR_SLOTS: sample_rows' resident workgroups (0: VK_SR_SLOTS) */
-    int qs_global; /* VOXATTN_VULKAN_QS_GLOBAL: query_select reads q rows from global memory (no staging) */
+    int qs_global; /* query_select reads q rows from global memory (default; VOXATTN_VULKAN_QS_STAGED=1 stages them) */
     double timer_host_ms;
 } vk_dev;
 
