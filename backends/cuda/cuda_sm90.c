@@ -296,6 +296,25 @@ static int rows_aligned(const vox_strided *t, int esize, uint64_t align)
     return x % align == 0;
 }
 
+/* Whether the byte spans of caller tensors a and b (esize bytes per element; row length
+ * d->head_dim for f16/bf16, 1 for the f32 lse) meet, unless they are the same tensor (an in-place
+ * forward, out = q: the kernel reads a row's q and writes its o in the same CTA, q first). */
+static int spans_meet(const vox_op_dims *d, const vox_strided *a, int ea, int64_t rowa, const vox_strided *b,
+                      int eb, int64_t rowb)
+{
+    uint64_t pa = gpu_dptr(a->ref), pb = gpu_dptr(b->ref);
+    if (!pa || !pb)
+        return 0;
+    if (pa == pb && ea == eb && rowa == rowb && a->stride_batch == b->stride_batch &&
+        a->stride_head == b->stride_head && a->stride_token == b->stride_token)
+        return 0;
+    uint64_t la = (uint64_t)(((d->batch - 1) * a->stride_batch + (d->heads - 1) * a->stride_head +
+                              (d->tokens - 1) * a->stride_token + rowa) * ea);
+    uint64_t lb = (uint64_t)(((d->batch - 1) * b->stride_batch + (d->heads - 1) * b->stride_head +
+                              (d->tokens - 1) * b->stride_token + rowb) * eb);
+    return pa < pb + lb && pb < pa + la;
+}
+
 /* The block-layout op of a call in the caller's layout (its caller fields cleared). */
 static vox_op_attention_forward block_op(const vox_op_attention_forward *p)
 {
@@ -445,8 +464,10 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
         } else if (!*st) {
             *st = permute_in(g, d, p, &p->cv, p->v);
         }
-        /* Q: read through slot_token where its rows are 16-byte aligned */
-        if (!*st && rows_aligned(&p->cq, 2, 16)) {
+        /* Q: read through slot_token where its rows are 16-byte aligned and no output shares its
+         * memory (but an in-place out = q) */
+        if (!*st && rows_aligned(&p->cq, 2, 16) && !spans_meet(d, &p->cq, 2, D, &p->co, 2, D) &&
+            !spans_meet(d, &p->cq, 2, D, &p->clse, 4, 1)) {
             a.q = gpu_dptr(p->cq.ref), a.qtok = gpu_dptr(p->slot_token);
             a.q_sb = p->cq.stride_batch, a.q_sh = p->cq.stride_head, a.q_st = p->cq.stride_token;
         } else if (!*st) {
