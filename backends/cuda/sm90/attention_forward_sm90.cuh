@@ -64,6 +64,11 @@
  * reads stage V with plain loads.
  * A row's keys are visited in an order fixed by the CTA's masks (whole tiles
  * in ascending block order, chunks when four are pending): deterministic.
+ * params.persist (the library's default): a grid of one CTA per SM loops over
+ * the items (next_item: a counter per variant, the other variant's heads
+ * skipped by params.hflag); the producer sends the next item with each item's
+ * end marker and streams it while the consumers finish (NOTES.md, session 10).
+ * params.qtok / otok: q read from, o and lse written to the caller's tensors.
  */
 #pragma once
 #include <cuda.h>
@@ -292,7 +297,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     constexpr int KSTEPS = D / 16;
     extern __shared__ unsigned char vox_sm90_smem[];
 
-    constexpr int THREADS = (NWG + 1) * 128;
     const int n_items = p.n_items_dev ? *p.n_items_dev : p.n_items;
 
     const uint32_t raw = smem_u32(vox_sm90_smem);
@@ -319,10 +323,9 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     const long long NB = p.NB;
     const int V = p.V;
     const long long S = NB * (long long)V;
-    /* persist: the next item is handed over in *snext (in the rest of the row-table area, after
-     * rslot and rsrc): written by thread 32 while warp 0 streams, read by every thread after the
-     * item's end (named barrier 8); the consumers then arrive on barrier 9, which the producer
-     * warpgroup waits on before the next write */
+    /* persist: the first item is handed over in *snext (in the rest of the row-table area, after
+     * rslot and rsrc); the next ones go with the end marker of the previous item's stream (its
+     * first info word), and within the producer warpgroup through *snext again */
     const uint32_t snext = smem_u32(rslot + 504);
     int item0;
     if (!p.persist) { /* one item per CTA: blockIdx.x */
@@ -463,15 +466,18 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             }
             if (pend > 0)
                 emit(0, pmask, pcnt, false);
-            emit(-1, 0u, 0xffffffffu, false); /* end of the stream */
-        } else if (tid == 32 && p.persist) {
-            st_shared_s32(snext, next_item<SAFE>(p)); /* while warp 0 streams */
+            /* persist: the next item (-1: none) rides on the end marker; the ring is STAGES
+             * stages ahead of the consumers, so the fetch's latency is hidden */
+            const int nxt = p.persist && lane == 0 ? next_item<SAFE>(p) : -1;
+            emit(-1, (unsigned)nxt, 0xffffffffu, false); /* end of the stream */
+            if (lane == 0)
+                st_shared_s32(snext, nxt);
         }
         if (!p.persist)
             break;
-        named_bar<8, THREADS>(); /* the item done by every warpgroup; *snext written */
+        /* the producer goes on with the next item while the consumers finish this one */
+        named_bar<10, 128>(); /* *snext written (rewritten only after the next item's named_bar 1) */
         item = ld_shared_s32(snext);
-        named_bar<9, THREADS>(); /* every consumer has read it too */
         if (item < 0)
             break;
         }
@@ -797,6 +803,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         };
 
         bool done = false;
+        int nxt = -1; /* persist: the next item, from the end marker's first info word */
         while (!done) {
             /* phase A: no P V pending; find this warpgroup's next tile */
             int s;
@@ -810,8 +817,10 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     break;
                 release(s);
             }
-            if (c4 == 0xffffffffu)
+            if (c4 == 0xffffffffu) {
+                nxt = (int)m4;
                 break;
+            }
             {
                 fence_all();
                 const bool sh = turn_begin(m4);
@@ -836,6 +845,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     m4 = info[2 * s], c4 = info[2 * s + 1];
                     it++;
                     if (c4 == 0xffffffffu) {
+                        nxt = (int)m4;
                         done = true;
                         break;
                     }
@@ -900,9 +910,9 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         }
         if (!p.persist)
             break;
-        named_bar<8, THREADS>(); /* the item done by every warpgroup; *snext written */
-        item = ld_shared_s32(snext);
-        asm volatile("bar.arrive 9, %0;\n" ::"n"(THREADS) : "memory"); /* read: the producer may rewrite it */
+        /* every consumer warpgroup done with rslot, rsrc and the zero rows before the next item's */
+        named_bar<2, 128 * NWG>();
+        item = nxt;
         if (item < 0)
             break;
         }
