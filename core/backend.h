@@ -229,6 +229,18 @@ typedef struct vox_op_attention_forward {
     vox_bref kept_rows;  /* int32 [BH*NB*V] */
     double scale;
     int64_t max_kv_count; /* upper bound of kv_count (for launch sizing) */
+    /* Caller layout (only for a backend that lists attention_forward in
+     * caller_layout_ops; present when slot_token is): q, k, v, o, lse above
+     * then hold nothing on entry and are the backend's scratch of their
+     * sizes, and the op leaves in co (and clse when present) exactly what
+     * permute_to of cq, ck, cv into q, k, v, the op above and permute_from of
+     * o, lse (token_slot, fill_src) would: the backend may read the caller's
+     * tensors and write the caller's output directly where that gives the
+     * same values. Each tensor has its own strides (head_dim contiguous). */
+    vox_strided cq, ck, cv, co, clse; /* clse: f32, may be absent */
+    vox_bref slot_token;              /* int32 [S]; absent: block layout only */
+    vox_bref token_slot;              /* int32 [N] */
+    vox_bref fill_src;                /* int32 [BH][S], absolute slot; may be absent */
 } vox_op_attention_forward;
 
 /* Gradients of attention_forward (the exact gradient of the function the
@@ -367,7 +379,9 @@ typedef struct vox_backend {
     /* The ops (bits 1 << VOX_OP_<op>) that this device also runs on the
      * caller's tensors through slot_token in place of block copies
      * (sample_rows, query_select: see their slot_token field), so that a
-     * build permutes nothing for them. NULL: block copies only. */
+     * build permutes nothing for them; attention_forward: the core hands it
+     * the caller's q, k, v, out, lse and permutes nothing (the op's caller
+     * layout fields). NULL: block copies only. */
     uint32_t (*caller_layout_ops)(void *dev);
 
     /* Ops: asynchronous with respect to the host, ordered among themselves.

@@ -37,6 +37,12 @@ typedef struct cu_sm90_params {
     uint64_t sweep_pos; /* 0: keys in ascending block order (deterministic) */
     uint64_t order;     /* the device plan's packing order [BH*NB] */
     uint64_t vbad;      /* the plan launch's non-finite V flags [BH][ceil(NB/32)] */
+    uint64_t qtok, otok; /* slot_token: q, o (and lse) in the caller's layout; 0: block layout */
+    long long q_sb, q_sh, q_st, o_sb, o_sh, o_st, l_sb, l_sh, l_st; /* their element strides */
+    int heads;
+    int persist;    /* 1: about one CTA per SM, looping over the items (work counters, hflag) */
+    uint64_t work;  /* [0] fast kernel's item counter, [1] _nf's, [2] any head flagged */
+    uint64_t hflag; /* [BH]: some V block of the head flagged */
 } cu_sm90_params;
 _Static_assert(offsetof(cu_sm90_params, n_items_dev) == 80, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, NB) == 88, "VoxSm90AttnParams layout");
@@ -49,7 +55,12 @@ _Static_assert(offsetof(cu_sm90_params, pingpong) == 116, "VoxSm90AttnParams lay
 _Static_assert(offsetof(cu_sm90_params, sweep_pos) == 120, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, order) == 128, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, vbad) == 136, "VoxSm90AttnParams layout");
-_Static_assert(sizeof(cu_sm90_params) == 144, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, qtok) == 144, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, q_sb) == 160, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, heads) == 232, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, persist) == 236, "VoxSm90AttnParams layout");
+_Static_assert(offsetof(cu_sm90_params, work) == 240, "VoxSm90AttnParams layout");
+_Static_assert(sizeof(cu_sm90_params) == 256, "VoxSm90AttnParams layout");
 
 /* CUtensorMap: 128 opaque bytes (cuTensorMapEncodeTiled wants 64-byte
  * alignment; CUDA 13's cuda.h aligns it to 128). */
@@ -87,6 +98,7 @@ enum {
     X(SM90_F16_D64, "vox_attn_sm90w3_f16_d64", 512, 192)                     \
     X(SM90_F16_D64_NF, "vox_attn_sm90w3_f16_d64_nf", 512, 192)               \
     X(SM90_PLAN, "vox_attn_sm90_plan", 256, 0)                               \
+    X(SM90_PERMUTE_V, "vox_attn_sm90_permute_v", 256, 0)                     \
     X(SM90_BWD_ROWS, "vox_attn_bwd_sm90_rows", 256, 0)                       \
     X(SM90_BWD_DQ_BF16_D128, "vox_attn_bwd_sm90_dq_bf16_d128", 384, 0)       \
     X(SM90_BWD_DQ_F16_D128, "vox_attn_bwd_sm90_dq_f16_d128", 384, 0)         \
@@ -133,6 +145,8 @@ typedef struct cu_sm90 {
     int nwg128; /* VOXATTN_SM90_NWG (read at open): 2 or 3 forces the D = 128 forward's consumer
                    warpgroups; 0: the rule VOX_SM90_NWG_D128 */
     int bwd_dq;              /* VOXATTN_SM90_BWD_DQ: 0 the launcher's rule, 1 ordered, 2 atomic */
+    int fwd_copies; /* VOXATTN_SM90_FWD_COPIES: the forward as in session 9 (block copies of q, k, v, o
+                       made by the core, V scanned by the plan launch, one CTA per item) */
 } cu_sm90;
 
 /* Why the path is off for this device, or NULL when it can run. */
@@ -187,6 +201,13 @@ void cu_sm90_open(gpu_dev *g)
                 g->ordinal, s->nwg128, s->nwg128);
     const char *dq = getenv("VOXATTN_SM90_BWD_DQ");
     s->bwd_dq = dq && !strcmp(dq, "ordered") ? 1 : dq && !strcmp(dq, "atomic") ? 2 : 0;
+    s->fwd_copies = vox_env_flag("VOXATTN_SM90_FWD_COPIES");
+    if (s->fwd_copies)
+        vox_log(&g->log, VOX_LOG_INFO,
+                "cuda: device %d: VOXATTN_SM90_FWD_COPIES: the attention forward permutes q, k, v and o "
+                "through block copies, one CTA per item",
+                g->ordinal);
+    g->vendor_fwd_direct = !s->fwd_copies;
     g->vendor = s;
     g->vendor_attention =
         "sm_90a wgmma/TMA kernels (vox_attn_sm90_*, vox_attn_bwd_sm90_*; VOXATTN_CUDA_NO_SM90=1 turns them off)";
@@ -266,83 +287,227 @@ static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_
     return bf16 ? SM90_BF16_D128 : SM90_F16_D128;
 }
 
-/* gpu_api.attention_forward: 0 (declined) unless the sm_90a path is loaded
- * and takes the shape; then the device plan (items in the device's scratch,
- * counter zeroed first) and the kernel, 1 with the status in *st. */
+/* Whether the rows of a caller tensor (base address, element strides of esize bytes) are all
+ * `align`-byte aligned. */
+static int rows_aligned(const vox_strided *t, int esize, uint64_t align)
+{
+    uint64_t x = gpu_dptr(t->ref) | (uint64_t)(t->stride_batch * esize) | (uint64_t)(t->stride_head * esize) |
+                 (uint64_t)(t->stride_token * esize);
+    return x % align == 0;
+}
+
+/* Whether the byte spans of caller tensors a and b (esize bytes per element; row length
+ * d->head_dim for f16/bf16, 1 for the f32 lse) meet, unless they are the same tensor (an in-place
+ * forward, out = q: the kernel reads a row's q and writes its o in the same CTA, q first). */
+static int spans_meet(const vox_op_dims *d, const vox_strided *a, int ea, int64_t rowa, const vox_strided *b,
+                      int eb, int64_t rowb)
+{
+    uint64_t pa = gpu_dptr(a->ref), pb = gpu_dptr(b->ref);
+    if (!pa || !pb)
+        return 0;
+    if (pa == pb && ea == eb && rowa == rowb && a->stride_batch == b->stride_batch &&
+        a->stride_head == b->stride_head && a->stride_token == b->stride_token)
+        return 0;
+    uint64_t la = (uint64_t)(((d->batch - 1) * a->stride_batch + (d->heads - 1) * a->stride_head +
+                              (d->tokens - 1) * a->stride_token + rowa) * ea);
+    uint64_t lb = (uint64_t)(((d->batch - 1) * b->stride_batch + (d->heads - 1) * b->stride_head +
+                              (d->tokens - 1) * b->stride_token + rowb) * eb);
+    return pa < pb + lb && pb < pa + la;
+}
+
+/* The block-layout op of a call in the caller's layout (its caller fields cleared). */
+static vox_op_attention_forward block_op(const vox_op_attention_forward *p)
+{
+    vox_op_attention_forward b = *p;
+    const vox_strided none = {{NULL, 0}, VOX_F32, 0, 0, 0};
+    b.cq = b.ck = b.cv = b.co = b.clse = none;
+    b.slot_token = b.token_slot = b.fill_src = (vox_bref){NULL, 0};
+    return b;
+}
+
+/* The caller's tensor t permuted into the block buffer dst (permute_to). */
+static vox_status permute_in(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_forward *p,
+                             const vox_strided *t, vox_bref dst)
+{
+    vox_op_permute_to op = {*t, dst, p->slot_token};
+    return gpu_permute_to(g, d, &op);
+}
+
+/* o (and lse where the caller passed one) from the block buffers into the caller's (permute_from). */
+static vox_status permute_out(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_forward *p)
+{
+    const int has_lse = gpu_dptr(p->clse.ref) != 0;
+    vox_op_permute_from pf = {.src = p->o, .lse_src = has_lse ? p->lse : (vox_bref){NULL, 0}, .dst = p->co,
+                              .lse_dst = p->clse, .token_slot = p->token_slot, .fill_src = p->fill_src};
+    return gpu_permute_from(g, d, &pf);
+}
+
+/* A call in the caller's layout that the sm_90a kernels do not take: the core's sequence (permute
+ * q, k, v, the shared kernels, permute o and lse back). */
+static vox_status forward_copies(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_forward *p)
+{
+    vox_op_attention_forward b = block_op(p);
+    vox_status st = permute_in(g, d, p, &p->cq, p->q);
+    if (!st)
+        st = permute_in(g, d, p, &p->ck, p->k);
+    if (!st)
+        st = permute_in(g, d, p, &p->cv, p->v);
+    if (!st)
+        st = gpu_attention_forward(g, d, &b);
+    if (!st)
+        st = permute_out(g, d, p);
+    return st;
+}
+
+/* gpu_api.attention_forward: 0 (declined) unless the sm_90a path is loaded and takes the shape;
+ * then the device plan (items in the device's scratch, counters zeroed first) and the kernel, 1
+ * with the status in *st. A call in the caller's layout (p->slot_token, only when
+ * vendor_fwd_direct is set) is never declined: forward_copies where the kernels do not take it;
+ * else the kernel reads q through slot_token (rows 16-byte aligned), V is permuted and scanned for
+ * Inf/NaN in one pass (vox_attn_sm90_permute_v, rows 16-byte aligned), K by permute_to, and
+ * without query pruning the kernel writes o and lse into the caller's tensors (rows 4-byte
+ * aligned); whatever is not aligned goes through the block copies as before. */
 int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_forward *p, vox_status *st)
 {
     cu_sm90 *s = g->vendor;
-    if (!s || (d->dtype != VOX_F16 && d->dtype != VOX_BF16))
-        return 0;
+    const int direct = gpu_dptr(p->slot_token) != 0;
+    if (!s || (d->dtype != VOX_F16 && d->dtype != VOX_BF16)) {
+        if (!direct)
+            return 0;
+        *st = forward_copies(g, d, p);
+        return 1;
+    }
     int64_t D = d->head_dim, V = d->block_volume, NB = d->n_blocks, BH = d->batch * d->heads;
     int bf16 = d->dtype == VOX_BF16;
     int k = D == 128 ? d128_kernel(s, bf16, V, NB, BH, (size_t)g->max_smem_optin, gpu_dptr(p->kept_count) != 0)
                      : (bf16 ? SM90_BF16_D64 : SM90_F16_D64);
     int maxrows = sm90_kernels[k].maxrows;
-    if (!shape_supported(D, V, NB, BH, maxrows, (size_t)g->max_smem_optin))
-        return 0;
     cu_sm90_params a = {.q = gpu_dptr(p->q), .o = gpu_dptr(p->o), .lse = gpu_dptr(p->lse),
                         .kv_start = gpu_dptr(p->kv_start), .kv_count = gpu_dptr(p->kv_count),
                         .kv_cols = gpu_dptr(p->kv_cols), .kept_count = gpu_dptr(p->kept_count),
                         .kept_rows = gpu_dptr(p->kept_rows), .block_valid = gpu_dptr(d->block_valid),
-                        .NB = NB, .V = (int)V, .nb_pad = (int)nb_pad(NB)};
+                        .NB = NB, .V = (int)V, .nb_pad = (int)nb_pad(NB), .heads = (int)d->heads};
     uint64_t kk = gpu_dptr(p->k), vv = gpu_dptr(p->v);
     /* TMA needs 16-byte aligned bases; q and o rows are read and written 16 bytes at a time */
-    if (!a.q || !a.o || !a.lse || !kk || !vv || ((a.q | a.o | kk | vv) & 15))
-        return 0;
+    if (!shape_supported(D, V, NB, BH, maxrows, (size_t)g->max_smem_optin) || !a.q || !a.o || !a.lse || !kk ||
+        !vv || ((a.q | a.o | kk | vv) & 15)) {
+        if (!direct)
+            return 0;
+        *st = forward_copies(g, d, p);
+        return 1;
+    }
     if (!a.kept_count)
         a.kept_rows = 0;
     vox_attention_forward_args fa;
     vox_attention_forward_args_init(&fa, d, p);
     a.scale_log2 = fa.scale_log2; /* the mma.sync kernel's rounding of scale * log2(e) */
     cu_tensor_map tmK, tmV, tmK16, tmV16; /* whole 64-key tiles; 16-key chunks of partial blocks */
-    if (gpu_push(g)) /* the encoder wants the context current */
-        return 0;
+    vox_status ps = gpu_push(g); /* the encoder wants the context current */
+    if (ps) {
+        if (!direct)
+            return 0;
+        *st = ps;
+        return 1;
+    }
     int bad = encode_kv(&tmK, kk, BH * NB * V, D, bf16) || encode_kv(&tmV, vv, BH * NB * V, D, bf16) ||
               encode_rows(&tmK16, kk, BH * NB * V, D, bf16, 16) || encode_rows(&tmV16, vv, BH * NB * V, D, bf16, 16);
     g->api->pop(g);
     if (bad) {
         vox_log(&g->log, VOX_LOG_DEBUG, "cuda: tensor map encoding failed; attention takes mma.sync");
-        return 0;
+        if (!direct)
+            return 0;
+        *st = forward_copies(g, d, p);
+        return 1;
     }
-    /* the counter in the first 16 bytes, then items (BH*NB pairs {m0, G}), the order (BH*NB),
-     * the non-finite V flags (BH*nw words, written by the plan launch) */
+    /* scratch: 4 counters (the plan's item count; the persistent kernels' work: fast, _nf, any head
+     * flagged), the head flags (BH words), then 16-byte aligned the items (BH*NB pairs {m0, G}),
+     * the order (BH*NB), the non-finite V flags (BH*nw words) */
     int64_t nw = (NB + 31) / 32;
-    *st = gpu_ensure_scratch(g, 16 + (size_t)(BH * NB) * 3 * sizeof(int32_t) + (size_t)(BH * nw) * sizeof(uint32_t));
+    size_t head = 16 + ((size_t)BH * sizeof(uint32_t) + 15) / 16 * 16;
+    *st = gpu_ensure_scratch(g, head + (size_t)(BH * NB) * 3 * sizeof(int32_t) + (size_t)(BH * nw) * sizeof(uint32_t));
     if (*st)
         return 1;
-    uint64_t counter = g->scratch, items = g->scratch + 16, order = items + (uint64_t)(BH * NB) * 2 * sizeof(int32_t);
-    uint64_t vbad = order + (uint64_t)(BH * NB) * sizeof(int32_t);
+    uint64_t counter = g->scratch, hflag = g->scratch + 16, items = g->scratch + head,
+             order = items + (uint64_t)(BH * NB) * 2 * sizeof(int32_t);
+    uint64_t vbad = order + (uint64_t)(BH * NB) * sizeof(int32_t), anyflag = counter + 12;
     a.items = items, a.n_items_dev = counter, a.order = order, a.vbad = vbad;
+    const int persist = !s->fwd_copies;
+    if (persist)
+        a.persist = 1, a.work = counter + 4, a.hflag = hflag;
+    uint64_t hflag_arg = persist ? hflag : 0, anyflag_arg = persist ? anyflag : 0;
 
     *st = gpu_push(g);
     if (*st)
         return 1;
-    int rc = vox_cu.MemsetD32Async(counter, 0, 1, g->stream);
+    int rc = vox_cu.MemsetD32Async(counter, 0, 4 + (size_t)BH, g->stream);
     g->api->pop(g);
     if (rc) {
         *st = gpu_err(g, rc, "cuMemsetD32Async");
         return 1;
     }
     long long nb_ll = NB, bh_ll = BH;
-    int gt = (int)d->grid_blocks[0], gh = (int)d->grid_blocks[1], gw = (int)d->grid_blocks[2];
     int v_i = (int)V, d_i = (int)D;
-    /* grid: BH planning CTAs, then one V-flag CTA per vbad word (the same launch: they overlap) */
+    int vscan = 1; /* the plan launch scans V (block layout) for Inf/NaN */
+    if (direct) {
+        /* K: permute_to; V: permuted and scanned in one pass where its rows are 16-byte aligned */
+        *st = permute_in(g, d, p, &p->ck, p->k);
+        if (!*st && rows_aligned(&p->cv, 2, 16)) {
+            uint64_t cv = gpu_dptr(p->cv.ref), tok = gpu_dptr(p->slot_token);
+            long long sb = p->cv.stride_batch, sh = p->cv.stride_head, stt = p->cv.stride_token;
+            int heads = (int)d->heads;
+            void *vargs[] = {&cv, &sb, &sh, &stt, &heads, &tok, &vv, &nb_ll, &v_i, &d_i, &bf16, &vbad,
+                             &hflag, &anyflag};
+            *st = gpu_launch_fn(g, VOX_OP_permute_to, s->fn[SM90_PERMUTE_V], sm90_kernels[SM90_PERMUTE_V].name,
+                                &s->fn_smem[SM90_PERMUTE_V], BH * nw, (unsigned)sm90_kernels[SM90_PERMUTE_V].threads,
+                                1, 0, vargs);
+            vscan = 0;
+        } else if (!*st) {
+            *st = permute_in(g, d, p, &p->cv, p->v);
+        }
+        /* Q: read through slot_token where its rows are 16-byte aligned and no output shares its
+         * memory (but an in-place out = q) */
+        if (!*st && rows_aligned(&p->cq, 2, 16) && !spans_meet(d, &p->cq, 2, D, &p->co, 2, D) &&
+            !spans_meet(d, &p->cq, 2, D, &p->clse, 4, 1)) {
+            a.q = gpu_dptr(p->cq.ref), a.qtok = gpu_dptr(p->slot_token);
+            a.q_sb = p->cq.stride_batch, a.q_sh = p->cq.stride_head, a.q_st = p->cq.stride_token;
+        } else if (!*st) {
+            *st = permute_in(g, d, p, &p->cq, p->q);
+        }
+        if (*st)
+            return 1;
+        /* O, LSE: written into the caller's tensors when every valid row is computed (no pruned
+         * rows, whose output copies their source's) and the rows are 4-byte aligned */
+        const int has_lse = gpu_dptr(p->clse.ref) != 0;
+        if (!gpu_dptr(p->fill_src) && !a.kept_count && rows_aligned(&p->co, 2, 4) &&
+            (!has_lse || rows_aligned(&p->clse, 4, 4))) {
+            a.o = gpu_dptr(p->co.ref), a.otok = gpu_dptr(p->slot_token);
+            a.o_sb = p->co.stride_batch, a.o_sh = p->co.stride_head, a.o_st = p->co.stride_token;
+            a.lse = has_lse ? gpu_dptr(p->clse.ref) : 0;
+            a.l_sb = p->clse.stride_batch, a.l_sh = p->clse.stride_head, a.l_st = p->clse.stride_token;
+        }
+    }
+    int gt = (int)d->grid_blocks[0], gh = (int)d->grid_blocks[1], gw = (int)d->grid_blocks[2];
+    /* grid: BH planning CTAs, then (vscan) one V-flag CTA per vbad word (the same launch: they overlap) */
     void *plan_args[] = {&a.kept_count, &a.block_valid, &a.kv_start, &a.kv_count, &a.kv_cols, &nb_ll, &items,
-                         &counter, &maxrows, &order, &gt, &gh, &gw, &bh_ll, &vv, &v_i, &d_i, &bf16, &vbad};
+                         &counter, &maxrows, &order, &gt, &gh, &gw, &bh_ll, &vv, &v_i, &d_i, &bf16, &vbad,
+                         &hflag_arg, &anyflag_arg};
     *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[SM90_PLAN], sm90_kernels[SM90_PLAN].name,
-                        &s->fn_smem[SM90_PLAN], BH + BH * nw, (unsigned)sm90_kernels[SM90_PLAN].threads, 1,
-                        (size_t)NB * 2, plan_args);
+                        &s->fn_smem[SM90_PLAN], BH + (vscan ? BH * nw : 0), (unsigned)sm90_kernels[SM90_PLAN].threads,
+                        1, (size_t)NB * 2, plan_args);
     if (*st)
         return 1;
-    /* grid: the upper bound of the item count; CTAs past the count exit. The fast kernel k takes
-     * the heads whose V is finite, k + 1 (its _nf variant) the others (decided on the device from
-     * the V flags: with finite V the second launch is near empty) */
+    /* The fast kernel k takes the heads whose V is finite, k + 1 (its _nf variant) the others
+     * (decided on the device from the V flags). persist: a grid of one CTA per SM each (their
+     * shared memory allows one), looping over the items; the _nf grid returns at once when no head
+     * is flagged. Else the upper bound of the item count, CTAs past the count exiting at once, and
+     * the same grid for _nf, whose CTAs read their head's flag words and return */
     void *args[] = {&a, &tmK, &tmV, &tmK16, &tmV16};
+    const int64_t grid = persist ? gpu_cap_grid(g, BH * NB, 1) : BH * NB;
     for (int f = k; f <= k + 1 && !*st; f++)
-        *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[f], sm90_kernels[f].name, &s->fn_smem[f],
-                            BH * NB, (unsigned)sm90_kernels[f].threads, 1, smem_bytes(D, maxrows / 64, NB),
-                            args);
+        *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[f], sm90_kernels[f].name, &s->fn_smem[f], grid,
+                            (unsigned)sm90_kernels[f].threads, 1, smem_bytes(D, maxrows / 64, NB), args);
+    if (!*st && direct && !a.otok)
+        *st = permute_out(g, d, p);
     return 1;
 }
 

@@ -195,10 +195,16 @@ vox_status gpu_finish(void *dev)
 uint64_t gpu_host_waits(void *dev) { return ((const gpu_dev *)dev)->host_waits; }
 
 /* sample_rows and query_select read the caller's tensors (rows_view.cuh)
- * unless VOXATTN_GPU_BLOCK_COPIES is set. */
+ * unless VOXATTN_GPU_BLOCK_COPIES is set; attention_forward where the vendor
+ * path takes it in the caller's layout (vendor_fwd_direct: CUDA's sm_90a path
+ * unless VOXATTN_SM90_FWD_COPIES is set) and VOXATTN_GPU_SCALAR is not. */
 uint32_t gpu_caller_layout_ops(void *dev)
 {
-    return ((const gpu_dev *)dev)->block_copies ? 0 : 1u << VOX_OP_sample_rows | 1u << VOX_OP_query_select;
+    const gpu_dev *g = dev;
+    uint32_t ops = g->block_copies ? 0 : 1u << VOX_OP_sample_rows | 1u << VOX_OP_query_select;
+    if (g->vendor_fwd_direct && g->api->attention_forward && !g->force_scalar)
+        ops |= 1u << VOX_OP_attention_forward;
+    return ops;
 }
 
 vox_status gpu_timer_begin(void *dev)

@@ -54,6 +54,8 @@ typedef struct gpu_dev {
     int profile; /* VOXATTN_GPU_PROFILE: every launch run alone, its time logged (INFO); blocks */
     void *vendor;                 /* the backend's own state (CUDA: the sm_90a path), or NULL */
     const char *vendor_attention; /* the vendor attention path's name for the open log, or NULL */
+    int vendor_fwd_direct; /* the vendor attention_forward takes every call in the caller's layout (its
+                              caller layout fields, any shape and dtype): caller_layout_ops lists it */
     const char *last_kernel[VOX_OP_COUNT]; /* per op, the kernel its last call launched */
     void *fn[GPU_FN_COUNT];
     int fn_smem[GPU_FN_COUNT]; /* dynamic shared memory limit already raised to */
@@ -98,7 +100,9 @@ struct gpu_api {
      * kernels unless VOXATTN_GPU_SCALAR is set (NULL: none). Returns 0 to
      * decline (the shared mma.sync / scalar kernels run), or 1 after
      * launching, with the status in *st. Its kernels (own module, own
-     * argument lists) are launched with gpu_launch_fn. */
+     * argument lists) are launched with gpu_launch_fn. A call in the caller's
+     * layout (p->slot_token present: only when vendor_fwd_direct is set) is
+     * never declined. */
     int (*attention_forward)(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_forward *p,
                              vox_status *st);
     /* The same for attention_backward's main kernels, tried after the shared

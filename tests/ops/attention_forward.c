@@ -6,7 +6,14 @@
  * (that row NaN) and in a key (every row attending it NaN), +Inf in a value,
  * NaN in padding (must reach nothing), head_dim 8..256.
  * Written rows: o by normalized error, LSE by max |a - r| / max(1, |r|);
- * rows not written must keep their poison bytes. */
+ * rows not written must keep their poison bytes.
+ * Caller cases (c->caller): q, k, v, out and (with_lse) lse also in the
+ * caller's layouts (the op's caller layout fields, core/backend.h), pruned
+ * rows' sources with kept rows. A device that lists attention_forward in
+ * caller_layout_ops gets the op with them (its block buffers as scratch);
+ * the reference (and any other device) runs the block op and permute_from,
+ * the sequence the contract names. out and lse compared whole (the gaps of a
+ * strided layout keep their poison on both sides). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +25,9 @@
  * with the vox_op_attention_forward field it fills (harness.h). */
 #define ATTENTION_FORWARD_BUFS(B) B(AF_Q, q) B(AF_K, k) B(AF_V, v) B(AF_O, o) B(AF_LSE, lse) B(AF_START, kv_start) \
     B(AF_COUNT, kv_count) B(AF_COLS, kv_cols) B(AF_KEPT_COUNT, kept_count) B(AF_KEPT_ROWS, kept_rows)
-enum { AF_BLOCK_VALID, ATTENTION_FORWARD_BUFS(OH_BUF_INDEX) };
+/* then, for c->caller: the caller's q, k, v, slot_token, token_slot, fill_src (kept rows), out, lse */
+enum { AF_BLOCK_VALID, ATTENTION_FORWARD_BUFS(OH_BUF_INDEX) AF_CQ, AF_CK, AF_CV, AF_SLOT_TOKEN, AF_TOKEN_SLOT,
+       AF_FILL, AF_CO, AF_CLSE };
 
 /* The mask as a CSR with per-row starts into one column array. */
 static void make_mask(const op_case *c, const vox_layout *L, int64_t BH, int32_t *start, int32_t *count,
@@ -112,17 +121,60 @@ static int attention_inputs(const op_case *c, op_inputs *in)
     oh_add(in, "kept_rows", OB_I32, c->kept ? (size_t)(BH * NB * V) : 0, 0);
     if (c->kept)
         oh_random_kept(in, 82, in->buf[AF_KEPT_COUNT].i32, in->buf[AF_KEPT_ROWS].i32);
+    if (c->caller) {
+        oh_add_caller_copy(in, "cq", AF_Q), oh_add_caller_copy(in, "ck", AF_K), oh_add_caller_copy(in, "cv", AF_V);
+        const int64_t *st = in->strides, N = L->n_tokens;
+        int i = oh_add(in, "slot_token", OB_I32, (size_t)S, 0);
+        memcpy(in->buf[i].i32, L->slot_token, sizeof(int32_t) * (size_t)S);
+        i = oh_add(in, "token_slot", OB_I32, (size_t)N, 0);
+        memcpy(in->buf[i].i32, L->token_slot, sizeof(int32_t) * (size_t)N);
+        /* a pruned row's source: the first kept row of its block (oh_random_kept keeps at least one) */
+        i = oh_add(in, "fill_src", OB_I32, c->kept ? (size_t)(BH * S) : 0, 0);
+        for (int64_t m = 0; c->kept && m < BH * NB; m++) {
+            int64_t bh = m / NB, j = m % NB, kc = in->buf[AF_KEPT_COUNT].i32[m];
+            const int32_t *kr = in->buf[AF_KEPT_ROWS].i32 + m * V;
+            for (int64_t r = 0; r < V; r++)
+                in->buf[i].i32[bh * S + j * V + r] = (int32_t)(j * V + (kc > 0 ? kr[0] : r));
+            for (int64_t r = 0; r < kc; r++)
+                in->buf[i].i32[bh * S + j * V + kr[r]] = (int32_t)(j * V + kr[r]);
+        }
+        i = oh_add(in, "co", OB_ELEM, oh_caller_span(c, N, st[0], st[1], st[2], D), 1);
+        in->buf[i].offset = in->buf[AF_CQ].offset;
+        i = oh_add(in, "clse", OB_F32, c->with_lse ? oh_caller_span(c, N, st[3], st[4], st[5], 1) : 0, 1);
+        in->buf[i].offset = (size_t)c->layout_offset * 4;
+    }
     return 0;
 }
 
 static vox_status attention_run(const op_inputs *in, const op_side *s)
 {
+    const op_case *c = in->c;
+    const vox_backend *be = s->ctx->be;
+    void *dev = s->ctx->dev;
     vox_op_attention_forward op = {
         ATTENTION_FORWARD_BUFS(OH_BUF_REF)
         .scale = in->scale,
         .max_kv_count = in->aux,
     };
-    return s->ctx->be->attention_forward(s->ctx->dev, &in->dims, &op);
+    if (!c->caller)
+        return be->attention_forward(dev, &in->dims, &op);
+    const int64_t *st = in->strides;
+    const vox_strided co = {oh_ref(s, in, AF_CO), c->dtype, st[0], st[1], st[2]};
+    const vox_strided clse = {oh_ref(s, in, AF_CLSE), VOX_F32, st[3], st[4], st[5]};
+    if (be->caller_layout_ops && (be->caller_layout_ops(dev) >> VOX_OP_attention_forward & 1u)) {
+        op.cq = (vox_strided){oh_ref(s, in, AF_CQ), c->dtype, st[0], st[1], st[2]};
+        op.ck = (vox_strided){oh_ref(s, in, AF_CK), c->dtype, st[0], st[1], st[2]};
+        op.cv = (vox_strided){oh_ref(s, in, AF_CV), c->dtype, st[0], st[1], st[2]};
+        op.co = co, op.clse = clse;
+        op.slot_token = oh_ref(s, in, AF_SLOT_TOKEN), op.token_slot = oh_ref(s, in, AF_TOKEN_SLOT);
+        op.fill_src = oh_ref(s, in, AF_FILL);
+        return be->attention_forward(dev, &in->dims, &op);
+    }
+    vox_status r = be->attention_forward(dev, &in->dims, &op);
+    vox_op_permute_from pf = {.src = op.o, .lse_src = c->with_lse ? op.lse : (vox_bref){NULL, 0}, .dst = co,
+                              .lse_dst = clse, .token_slot = oh_ref(s, in, AF_TOKEN_SLOT),
+                              .fill_src = oh_ref(s, in, AF_FILL)};
+    return r ? r : be->permute_from(dev, &in->dims, &pf);
 }
 
 static int attention_compare(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e,
@@ -132,6 +184,18 @@ static int attention_compare(const op_inputs *in, const op_outputs *dev, const o
     const vox_layout *L = &in->L;
     int64_t BH = c->B * c->H, S = L->n_slots, NB = L->n_blocks, V = L->V, D = c->D;
     const int32_t *kc = in->buf[AF_KEPT_COUNT].i32, *kr = in->buf[AF_KEPT_ROWS].i32;
+    if (c->caller) { /* out and lse whole, gaps included (poison on both sides) */
+        if (!oh_compare_norm(in, dev, ref, AF_CO, &e->err[0], why, n))
+            return 0;
+        if (!c->with_lse)
+            return 1;
+        double *la = oh_floats(in, dev, AF_CLSE), *lr = oh_floats(in, ref, AF_CLSE);
+        e->err[1] = oh_lse_err(la, lr, NULL, in->buf[AF_CLSE].count);
+        free(la), free(lr);
+        if (!isfinite(e->err[1]))
+            snprintf(why, n, "clse: NaN/Inf (or -inf) where the reference has none, or the reverse");
+        return isfinite(e->err[1]);
+    }
     unsigned char *written = calloc((size_t)(BH * S), 1);
     for (int64_t m = 0; m < BH * NB; m++) {
         int64_t i = m % NB, rows = kc ? kc[m] : L->block_valid[i];
@@ -229,6 +293,22 @@ static const op_case cases[] = {
     {"nan_padding_kept_bf16", SHAPE(1, 2, 64, 3, 9, 10, 12, 1, 2, 4, 4), VOX_BF16, FILL_PAD_NAN, .drop_block = -1,
      .mask = MASK_RANDOM, .kept = 1},
     {"workload_dense_f16", SHAPE(1, 2, 64, 4, 8, 8, 8, 0, 4, 4, 4), VOX_F16, FILL_WORKLOAD, .drop_block = -1},
+    /* the caller's layouts: the Hopper path's direct q / o / lse (16-byte aligned rows, D 128 and 64,
+     * V 64 and 128, ragged blocks and text), its fallbacks (pruned rows: o through permute_from;
+     * rows off 16 bytes: block copies; f32: the core's sequence in the backend), an Inf in V
+     * (the fused V permute's flags, the safe kernel) */
+    {"caller_bnhd_random_d128_lse_bf16", SHAPE(1, 2, 128, 4, 8, 8, 8, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .mask = MASK_RANDOM, .layout = LAYOUT_BNHD, .with_lse = 1, .caller = 1},
+    {"caller_bhnd_pattern_b2_text_d64_f16", SHAPE(2, 2, 64, 4, 8, 8, 8, 1, 4, 4, 4), VOX_F16, .drop_block = -1,
+     .mask = MASK_PATTERN, .layout = LAYOUT_BHND, .caller = 1},
+    {"caller_packed_kept_ragged_lse_bf16", SHAPE(1, 2, 64, 3, 9, 10, 12, 1, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .mask = MASK_RANDOM, .kept = 1, .layout = LAYOUT_PACKED_QKV, .with_lse = 1, .caller = 1},
+    {"caller_bnhd_offset_unaligned_lse_bf16", SHAPE(1, 2, 64, 4, 8, 8, 8, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .layout = LAYOUT_BNHD, .layout_offset = 3, .with_lse = 1, .caller = 1},
+    {"caller_inf_value_d128_v128_lse_bf16", SHAPE(1, 2, 128, 4, 8, 16, 0, 0, 2, 8, 8), VOX_BF16, FILL_INF,
+     .drop_block = -1, .layout = LAYOUT_BNHD, .with_lse = 1, .caller = 1},
+    {"caller_dense_lse_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 4, 4, 4), VOX_F32, .drop_block = -1,
+     .layout = LAYOUT_BNHD, .with_lse = 1, .caller = 1},
     {"perf_wan_like_dense_bf16", SHAPE(1, 12, 128, 4, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .perf_only = 1},
 };

@@ -61,7 +61,8 @@ typedef struct op_case {
     int wt, wh, ww;       /* query_select window (0: min(2, block)) */
     int mask;             /* attention_forward: MASK_* */
     int frame_blocks, space_blocks, sink; /* sample_rows */
-    int caller;           /* sample_rows, query_select: q (k, v) also in the caller's layout, with slot_token */
+    int caller;           /* sample_rows, query_select: q (k, v) also in the caller's layout, with slot_token;
+                             attention_forward: q, k, v, out (lse with with_lse) in the caller's layout */
     int perf_only;        /* timed in --perf, not compared (too big for the reference) */
 } op_case;
 
@@ -74,7 +75,7 @@ typedef struct op_case {
 
 typedef enum ob_kind { OB_I32, OB_F32, OB_ELEM } ob_kind; /* OB_ELEM: the case dtype */
 
-#define OB_MAX 12
+#define OB_MAX 20
 
 typedef struct op_buf {
     const char *name;

@@ -64,6 +64,11 @@
  * reads stage V with plain loads.
  * A row's keys are visited in an order fixed by the CTA's masks (whole tiles
  * in ascending block order, chunks when four are pending): deterministic.
+ * params.persist (the library's default): a grid of one CTA per SM loops over
+ * the items (next_item: a counter per variant, the other variant's heads
+ * skipped by params.hflag); the producer sends the next item with each item's
+ * end marker and streams it while the consumers finish (NOTES.md, session 10).
+ * params.qtok / otok: q read from, o and lse written to the caller's tensors.
  */
 #pragma once
 #include <cuda.h>
@@ -90,12 +95,24 @@ typedef struct VoxSm90AttnParams {
     float scale_log2;      /* scale * log2(e) */
     int vt_swap;           /* debug: swap LBO/SBO of the V (MN-major) descriptor */
     int pingpong;          /* 1: the two consumer warpgroups take turns issuing on tiles both use */
-    int *sweep_pos;        /* optional global int: CTAs start their KV sweep where the others are
-                              (better L2 reuse; key order then varies run to run). NULL: ascending. */
+    int *sweep_pos;        /* no longer read (session 10: the producer's registers went to the
+                              persistent item loop); was: CTAs start their KV sweep where the others are */
     const int *order;      /* [BH*NB] or NULL: the query blocks of head bh in packing order
                               (vox_attn_sm90_plan); an item's block g is order[m0 + g], else m0 + g - bh*NB */
     const unsigned *vbad;  /* [BH][(NB+31)/32] or NULL: bit j%32 of word j/32 = V of block j holds an
                               Inf/NaN (vox_attn_sm90_plan writes it); NULL: every block counts as flagged */
+    /* The caller's layout (the library's forward without block copies). qtok: slot_token [S]; the
+     * q row of slot s of bh = b*heads + h is q + b*q_sb + h*q_sh + qtok[s]*q_st (elements); NULL:
+     * q[bh][s]. otok: the same for the o rows (o_*) and the lse (l_*; lse NULL: not written);
+     * NULL: o[bh][s], lse[bh*S + s]. */
+    const int *qtok, *otok;
+    long long q_sb, q_sh, q_st, o_sb, o_sh, o_st, l_sb, l_sh, l_st;
+    int heads;
+    int persist;           /* 1: a grid of about one CTA per SM loops over the items, taking them from
+                              work (next_item); 0: item blockIdx.x, CTAs past the count exit */
+    int *work;             /* persist: [0] the fast kernel's item counter, [1] the _nf kernel's, zeroed
+                              before the launches; [2] != 0: some head has a flagged V block */
+    const unsigned *hflag; /* persist: [BH], != 0: some V block of head bh is flagged in vbad */
 } VoxSm90AttnParams;
 
 #define VOX_SM90_THREADS 384 /* 2 consumer warpgroups; (NWG + 1) * 128 in general */
@@ -115,6 +132,13 @@ typedef struct VoxSm90AttnParams {
 namespace vox_sm90 {
 
 __device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ void st_shared_s32(uint32_t a, int v) { asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory"); }
+__device__ __forceinline__ int ld_shared_s32(uint32_t a)
+{
+    int v;
+    asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(a) : "memory");
+    return v;
+}
 
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count)
 {
@@ -236,6 +260,24 @@ __device__ __forceinline__ bool head_flagged(const VoxSm90AttnParams &p, long lo
     return __syncthreads_or(any != 0u) != 0;
 }
 
+/* persist: the next item for this variant (one thread calls it), or -1 when none is left. Items
+ * come in plan order from the variant's counter (work[0], work[1]); the fast variant skips the
+ * items of flagged heads, the safe one the others and returns at once when no head is flagged. */
+template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnParams &p)
+{
+    const int n_items = *(volatile const int *)p.n_items_dev;
+    if (SAFE && !*(volatile int *)(p.work + 2))
+        return -1;
+    while (true) {
+        const int i = atomicAdd(p.work + (SAFE ? 1 : 0), 1);
+        if (i >= n_items)
+            return -1;
+        const int m0 = p.items[2 * i], G = p.items[2 * i + 1];
+        if (G > 0 && (p.hflag[m0 / p.NB] != 0u) == SAFE)
+            return i;
+    }
+}
+
 /* SAFE = false: the fast variant, for heads whose V is finite (no poisoned / pv_fix code at
  * all); SAFE = true: the safe variant, for heads with a flagged block. Each CTA runs in exactly
  * one of the two launches (head_flagged), decided on the device. */
@@ -256,12 +298,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     extern __shared__ unsigned char vox_sm90_smem[];
 
     const int n_items = p.n_items_dev ? *p.n_items_dev : p.n_items;
-    const int item = blockIdx.x;
-    if (item >= n_items)
-        return;
-    const int m0 = p.items[2 * item], G = p.items[2 * item + 1];
-    if (G <= 0)
-        return;
 
     const uint32_t raw = smem_u32(vox_sm90_smem);
     const uint32_t base = (raw + 1023u) & ~1023u;
@@ -286,9 +322,26 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     const int tid = threadIdx.x, wg = tid >> 7;
     const long long NB = p.NB;
     const int V = p.V;
-    const long long bh = m0 / NB, S = NB * (long long)V;
-    if (head_flagged(p, bh) != SAFE)
-        return; /* the other variant's CTA */
+    const long long S = NB * (long long)V;
+    /* persist: the first item is handed over in *snext (in the rest of the row-table area, after
+     * rslot and rsrc); the next ones go with the end marker of the previous item's stream (its
+     * first info word), and within the producer warpgroup through *snext again */
+    const uint32_t snext = smem_u32(rslot + 504);
+    int item0;
+    if (!p.persist) { /* one item per CTA: blockIdx.x */
+        item0 = blockIdx.x;
+        if (item0 >= n_items || p.items[2 * item0 + 1] <= 0)
+            return;
+        if (head_flagged(p, p.items[2 * item0] / NB) != SAFE)
+            return; /* the other variant's CTA */
+    } else {
+        if (tid == 0)
+            st_shared_s32(snext, next_item<SAFE>(p));
+        __syncthreads();
+        item0 = ld_shared_s32(snext); /* rewritten after the __syncthreads below */
+        if (item0 < 0)
+            return;
+    }
 
     if (tid == 0) {
         for (int s = 0; s < STAGES; s++) {
@@ -298,6 +351,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
+    int it = 0; /* ring stages taken so far (producer warp 0; every consumer thread), over all items */
 
     if (wg == 0) {
         /* ---------------- producer ---------------- */
@@ -305,6 +359,9 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
         else
             asm volatile("setmaxnreg.dec.sync.aligned.u32 32;\n"); /* 128*32 + 384*160 = 64K (24 spills) */
+        for (int item = item0;;) {
+        const int m0 = p.items[2 * item], G = p.items[2 * item + 1];
+        const long long bh = m0 / NB;
         for (int x = tid * 16; x < 2 * p.nb_pad; x += 128 * 16)
             *(uint4 *)(bm + x) = make_uint4(0, 0, 0, 0);
         named_bar<1, 128>();
@@ -323,7 +380,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         named_bar<1, 128>();
         if (tid < 32) {
             const int lane = tid;
-            int it = 0;
             /* Stages carry 64 keys: one block's 64 consecutive valid keys (one box per
              * 64 columns), or four 16-key chunks (partial blocks: a chunk holds up to 16
              * valid keys of one block; 16-row boxes placed at 2 KB steps give the same
@@ -376,30 +432,21 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 if (!whole)
                     pend = 0, pmask = 0u, pcnt = 0u;
             };
-            const long long nch = (NB + 31) >> 5;
-            long long ch0 = 0;
-            if (p.sweep_pos) {
-                ch0 = *(volatile int *)p.sweep_pos;
-                ch0 = ch0 < 0 ? 0 : ch0 % nch;
-            }
-            for (long long x = 0; x < nch; x++) {
-                long long chx = ch0 + x;
-                chx = chx >= nch ? chx - nch : chx;
-                const long long j0 = chx << 5;
-                if (p.sweep_pos && lane == 0)
-                    *(volatile int *)p.sweep_pos = (int)chx;
-                const long long j = j0 + lane;
+            const int nch = (int)((NB + 31) >> 5);
+            for (int chx = 0; chx < nch; chx++) {
+                const int j0 = chx << 5;
+                const int j = j0 + lane;
                 const unsigned msk = j < NB ? ((const unsigned short *)bm)[j] : 0u;
                 unsigned ball = __ballot_sync(0xffffffffu, msk != 0);
                 /* valid keys of block j, plus VOX_SM90_CBAD << 16 when its V is flagged */
-                const unsigned vb = !SAFE ? 0u : p.vbad ? p.vbad[bh * nch + chx] : 0xffffffffu;
+                const unsigned vb = !SAFE ? 0u : p.vbad ? p.vbad[(int)bh * nch + chx] : 0xffffffffu;
                 const int nv = msk ? p.block_valid[j] | (int)(((vb >> lane) & 1u) * (VOX_SM90_CBAD << 16)) : 0;
                 while (ball) {
                     const int b = __ffs(ball) - 1;
                     ball &= ball - 1;
                     const int mj = __shfl_sync(0xffffffffu, (int)msk, b);
                     const int nvb = __shfl_sync(0xffffffffu, nv, b);
-                    const int nvj = nvb & 0xffff, row0 = (int)(bh * S + (j0 + b) * V);
+                    const int nvj = nvb & 0xffff, row0 = ((int)bh * (int)NB + j0 + b) * V;
                     const unsigned bad = (unsigned)nvb >> 16; /* VOX_SM90_CBAD or 0 */
                     for (int off = 0; off < nvj;) {
                         if (nvj - off >= 64) { /* a whole 64-key tile of one block (pending chunks wait) */
@@ -419,7 +466,20 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             }
             if (pend > 0)
                 emit(0, pmask, pcnt, false);
-            emit(-1, 0u, 0xffffffffu, false); /* end of the stream */
+            /* persist: the next item (-1: none) rides on the end marker; the ring is STAGES
+             * stages ahead of the consumers, so the fetch's latency is hidden */
+            const int nxt = p.persist && lane == 0 ? next_item<SAFE>(p) : -1;
+            emit(-1, (unsigned)nxt, 0xffffffffu, false); /* end of the stream */
+            if (lane == 0)
+                st_shared_s32(snext, nxt);
+        }
+        if (!p.persist)
+            break;
+        /* the producer goes on with the next item while the consumers finish this one */
+        named_bar<10, 128>(); /* *snext written (rewritten only after the next item's named_bar 1) */
+        item = ld_shared_s32(snext);
+        if (item < 0)
+            break;
         }
     } else {
         /* ---------------- consumers ---------------- */
@@ -427,6 +487,9 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
         else
             asm volatile("setmaxnreg.inc.sync.aligned.u32 160;\n");
+        for (int item = item0;;) {
+        const int m0 = p.items[2 * item], G = p.items[2 * item + 1];
+        const int bh = m0 / (int)NB;
         const int ctid = tid - 128, cw = wg - 1, w = (tid >> 5) & 3, lane = tid & 31;
         const int gq = lane >> 2, cq = lane & 3;
         int pre[VOX_SM90_GMAX + 1];
@@ -504,7 +567,17 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 
         const int R0 = cw * 64 + w * 16 + gq, R1 = R0 + 8;
         const int sl0 = rslot[R0], sl1 = rslot[R1], src0 = rsrc[R0], src1 = rsrc[R1];
-        const long long hb = bh * S;
+        const long long hb = (long long)bh * S;
+        /* the q row of slot sl (sl < 0: a row never read): the block copy, or (qtok) the caller's */
+        auto qrow = [&](int sl) -> const unsigned short * {
+            const unsigned short *q = (const unsigned short *)p.q;
+            if (sl < 0)
+                return q;
+            if (!p.qtok)
+                return q + (hb + sl) * D;
+            const int b = bh / p.heads, hh = bh - b * p.heads;
+            return q + b * p.q_sb + hh * p.q_sh + (long long)p.qtok[sl] * p.q_st;
+        };
         /* Q: registers (A operand fragments of S = Q K^T), or QSM: this warpgroup's 64 rows
          * gathered row by row into shared memory (two threads per row, 128 bytes each, in the
          * 128B-swizzled K-major layout), made visible to the async proxy (wgmma reads it) and
@@ -512,7 +585,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         unsigned qf[QSM ? 1 : KSTEPS][4];
         if constexpr (QSM) {
             const int lt = tid & 127, r = lt >> 1, h = lt & 1, sl = rslot[cw * 64 + r];
-            const uint4 *qr = (const uint4 *)((const unsigned short *)p.q + (hb + (sl < 0 ? 0 : sl)) * D + h * 64);
+            const uint4 *qr = (const uint4 *)(qrow(sl) + h * 64);
             unsigned char *qd = gb + STAGES * STAGE_BYTES + cw * TILE_BYTES + h * 8192 + r * 128;
 #pragma unroll
             for (int c = 0; c < 8; c++)
@@ -520,8 +593,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
             asm volatile("bar.sync %0, 128;\n" ::"r"(5 + cw) : "memory");
         } else {
-            const unsigned *q0 = (const unsigned *)((const unsigned short *)p.q + (hb + (sl0 < 0 ? 0 : sl0)) * D);
-            const unsigned *q1 = (const unsigned *)((const unsigned short *)p.q + (hb + (sl1 < 0 ? 0 : sl1)) * D);
+            const unsigned *q0 = (const unsigned *)qrow(sl0);
+            const unsigned *q1 = (const unsigned *)qrow(sl1);
 #pragma unroll
             for (int kk = 0; kk < KSTEPS; kk++) {
                 qf[kk][0] = sl0 >= 0 ? __ldg(q0 + kk * 8 + cq) : 0u;
@@ -542,7 +615,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         int prev_s = -1;
         bool prev_pz = false;      /* the pending P V's stage is poisoned (pv_fix) */
         unsigned prev_m4 = 0u, prev_c4 = 0u;
-        int it = 0;
 
         /* O += P V of stage s; pz (a poisoned stage, see poisoned): B = the zero rows instead of V
          * (16 rows, halves 2 KB apart), its keys then go through pv_fix */
@@ -731,6 +803,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         };
 
         bool done = false;
+        int nxt = -1; /* persist: the next item, from the end marker's first info word */
         while (!done) {
             /* phase A: no P V pending; find this warpgroup's next tile */
             int s;
@@ -744,8 +817,10 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     break;
                 release(s);
             }
-            if (c4 == 0xffffffffu)
+            if (c4 == 0xffffffffu) {
+                nxt = (int)m4;
                 break;
+            }
             {
                 fence_all();
                 const bool sh = turn_begin(m4);
@@ -770,6 +845,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     m4 = info[2 * s], c4 = info[2 * s + 1];
                     it++;
                     if (c4 == 0xffffffffu) {
+                        nxt = (int)m4;
                         done = true;
                         break;
                     }
@@ -801,6 +877,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         }
         if (prev_s >= 0)
             flush_pv();
+        release((it - 1) % STAGES); /* the end marker's stage (the next item's producer reuses it) */
         if (cw == 0 && nshared > 0)
             named_bar<3, 256>(); /* the other warpgroup's last turn signal */
         /* epilogue */
@@ -812,17 +889,32 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         unsigned short *ob = (unsigned short *)p.o;
 #pragma unroll
         for (int h = 0; h < 2; h++) {
-            const int sl = h ? sl1 : sl0;
+            const int sl = ((volatile int *)rslot)[h ? R1 : R0]; /* (re-read: fewer live registers) */
             const float l = h ? l1 : l0, mr = h ? mr1 : mr0;
             if (sl < 0)
                 continue;
             const float inv = (l > 0.f || l != l) ? 1.f / l : 0.f;
-            unsigned *orow = (unsigned *)(ob + (hb + sl) * D);
+            /* block layout, or (otok) the caller's row of slot sl: D contiguous elements */
+            long long orow_off = (hb + sl) * D, lse_off = hb + sl;
+            if (p.otok) {
+                const int b = bh / p.heads, hh = bh - b * p.heads, t = p.otok[sl];
+                orow_off = b * p.o_sb + hh * p.o_sh + t * p.o_st;
+                lse_off = b * p.l_sb + hh * p.l_sh + t * p.l_st;
+            }
+            unsigned *orow = (unsigned *)(ob + orow_off);
 #pragma unroll
             for (int j = 0; j < D / 8; j++)
                 orow[j * 4 + cq] = vox_pack2<BF>(oacc[4 * j + 2 * h] * inv, oacc[4 * j + 2 * h + 1] * inv);
-            if (cq == 0)
-                p.lse[hb + sl] = (l > 0.f || l != l) ? (mr * sl2 + log2f(l)) * 0.69314718055994531f : -VOX_SM90_INF;
+            if (cq == 0 && p.lse)
+                p.lse[lse_off] = (l > 0.f || l != l) ? (mr * sl2 + log2f(l)) * 0.69314718055994531f : -VOX_SM90_INF;
+        }
+        if (!p.persist)
+            break;
+        /* every consumer warpgroup done with rslot, rsrc and the zero rows before the next item's */
+        named_bar<2, 128 * NWG>();
+        item = nxt;
+        if (item < 0)
+            break;
         }
     }
 #endif
@@ -897,7 +989,7 @@ __device__ __forceinline__ int plan_order(int a, int x, int gt, int gh, int gw)
  * padding: every row a forward stage can load). One 256-thread CTA per word; its 32 blocks
  * are contiguous in v ([BH][S][D]). Reads V once: BH*S*D*2 bytes. */
 __device__ __forceinline__ void vflags(const uint4 *v, long long NB, int V, int D, unsigned E, unsigned *vbad,
-                                       long long u)
+                                       long long u, unsigned *hflag, int *anyflag)
 {
     __shared__ unsigned word;
     const long long nw = (NB + 31) >> 5, bh = u / nw, j0 = (u - bh * nw) << 5;
@@ -915,18 +1007,64 @@ __device__ __forceinline__ void vflags(const uint4 *v, long long NB, int V, int 
     if ((threadIdx.x & 31) == 0 && bits)
         atomicOr(&word, bits);
     __syncthreads();
-    if (threadIdx.x == 0)
+    if (threadIdx.x == 0) {
         vbad[u] = word;
+        if (word && hflag) /* the persistent kernels' per-head and any flags */
+            atomicOr(hflag + bh, 1u), atomicOr(anyflag, 1);
+    }
 }
 } // namespace vox_sm90
+
+/* V from the caller's tensor into the block layout (as permute_to: dst[bh][s] = the row of token
+ * tok[s] of (b, h) at v + b*sb + h*sh + tok[s]*st, zeros for padding slots) and, in the same pass,
+ * its non-finite flags as vflags (vbad words; hflag[bh] and *anyflag set where a word is not 0;
+ * both zeroed before). One CTA of VOX_SM90_PLAN_THREADS per vbad word u = bh*nw + j0/32 (32
+ * blocks); 16-byte units (rows 16-byte aligned: v, sb, sh, st multiples of 8 elements). */
+extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_THREADS)
+    vox_attn_sm90_permute_v(const unsigned short *v, long long sb, long long sh, long long st, int heads,
+                            const int *tok, uint4 *dst, long long NB, int V, int D, int bf16, unsigned *vbad,
+                            unsigned *hflag, int *anyflag)
+{
+    __shared__ unsigned word;
+    const long long u = blockIdx.x, nw = (NB + 31) >> 5, bh = u / nw, j0 = (u - bh * nw) << 5;
+    const int row = D / 8, rsh = __ffs(row) - 1;   /* 16-byte units per row (a power of two) */
+    const int per = V * row, bsh = __ffs(per) - 1; /* per block */
+    const int n = (int)(NB - j0 < 32 ? NB - j0 : 32) * per;
+    const long long b = bh / heads, h = bh - b * heads;
+    const unsigned short *src = v + b * sb + h * sh;
+    uint4 *out = dst + (bh * NB + j0) * per;
+    const int *tk = tok + j0 * V;
+    const unsigned E = VOX_SM90_EXP2(bf16);
+    if (threadIdx.x == 0)
+        word = 0u;
+    __syncthreads();
+    unsigned bits = 0u;
+#pragma unroll 4
+    for (int e = threadIdx.x; e < n; e += VOX_SM90_PLAN_THREADS) {
+        const int t = tk[e >> rsh];
+        const uint4 x = t >= 0 ? __ldcs((const uint4 *)(src + (long long)t * st) + (e & (row - 1))) : make_uint4(0, 0, 0, 0);
+        out[e] = x;
+        bits |= (unsigned)vox_sm90::any_nonfinite8(x, E) << (e >> bsh);
+    }
+    bits = __reduce_or_sync(0xffffffffu, bits);
+    if ((threadIdx.x & 31) == 0 && bits)
+        atomicOr(&word, bits);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        vbad[u] = word;
+        if (word)
+            atomicOr(hflag + bh, 1u), atomicOr(anyflag, 1);
+    }
+}
 
 extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_THREADS)
     vox_attn_sm90_plan(const int *kept_count, const int *block_valid, const int *kv_start, const int *kv_count,
                        const int *kv_cols, long long NB, int *items, int *counter, int maxrows, int *order, int gt,
-                       int gh, int gw, long long BH, const uint4 *v, int V, int D, int bf16, unsigned *vbad)
+                       int gh, int gw, long long BH, const uint4 *v, int V, int D, int bf16, unsigned *vbad,
+                       unsigned *hflag, int *anyflag)
 {
     if (blockIdx.x >= BH) {
-        vox_sm90::vflags(v, NB, V, D, VOX_SM90_EXP2(bf16), vbad, blockIdx.x - BH);
+        vox_sm90::vflags(v, NB, V, D, VOX_SM90_EXP2(bf16), vbad, blockIdx.x - BH, hflag, anyflag);
         return;
     }
     extern __shared__ unsigned short vox_sm90_plan_rows[];

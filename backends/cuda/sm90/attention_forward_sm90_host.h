@@ -16,7 +16,8 @@
  *      VOX_SM90_PLAN_THREADS, NB*2 bytes of dynamic shared memory, args
  *      (kept_count|NULL, block_valid, kv_start, kv_count, kv_cols, (long long)NB,
  *      items, counter, maxrows, order, gt, gh, gw, (long long)BH, v, V, D, bf16,
- *      vbad); *counter zeroed first. Writes the device plan (items: room for
+ *      vbad, hflag|NULL, anyflag|NULL); *counter zeroed first (and hflag[BH], *anyflag,
+ *      set where a head has a flagged block, for persistent launches). Writes the device plan (items: room for
  *      BH*NB entries of 2 ints, order: BH*NB ints) and the non-finite V flags
  *      (vbad: BH*nw words), after V is final. Items may instead come from the
  *      host (vox_sm90_plan_host; then params.order = NULL, n_items_dev = NULL).
@@ -38,6 +39,10 @@
  *      as tmK/tmV with box_rows 16 (chunks of partial blocks). Then the same launch
  *      of f's _nf variant (steps 4-5): a CTA runs in the fast kernel when no KV block
  *      of its head is flagged in vbad, else in _nf (each returns at once otherwise).
+ *      Persistent instead (params.persist = 1, device plan only): grid = the SM count, params.work
+ *      = 3 zeroed ints after the counter ([2] the any flag), params.hflag = [BH] zeroed ints; the
+ *      plan (or vox_attn_sm90_permute_v) sets them. The library also reads q and writes o, lse
+ *      in the caller's layout (params.qtok / otok and strides; see VoxSm90AttnParams).
  * Supported: D in {64,128}, V a power of two >= 64 and <= 64 * nwg, NB up to ~14000
  * (~6000 for the 3-warpgroup D=128 kernel; 16-bit membership map in shared memory), BH*S < 2^31 (vox_sm90_supported checks all of it).
  */

@@ -368,7 +368,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     auto plan = [&](int maxrows) {
         vox_attn_sm90_plan<<<BH + BH * nw, VOX_SM90_PLAN_THREADS, NB * 2>>>(
             d_kept, d_valid, d_ks, d_kn, d_kc, NB, d_items, d_cnt, maxrows, d_order, 0, 0, 0, (long long)BH,
-            (const uint4 *)dv, V, D, c.bf, d_vbad);
+            (const uint4 *)dv, V, D, c.bf, d_vbad, nullptr, nullptr);
     };
     CK(cudaMemset(d_cnt, 0, 4));
     plan(128);
