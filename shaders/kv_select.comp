@@ -791,7 +791,8 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     vox_kv_select_args_init(&a, d, p);
     int64_t BH = a.BH, NB = a.NB, D = a.D, rows = BH * NB, R = kv_rows(D);
     int64_t tiles = BH * ((NB + R - 1) / R);
-    a.per_block = a.NBv > 0 ? (R + 1 + (v->fp64 ? 3 : 0)) * a.NBv : 1; /* f64: p and the ranks of a row */
+    const int f64 = v->fp64 && !v->kv_f32; /* the exact CUMULATIVE counts (cumulative_f64) */
+    a.per_block = a.NBv > 0 ? (R + 1 + (f64 ? 3 : 0)) * a.NBv : 1; /* f64: p and the ranks of a row */
     int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
@@ -805,8 +806,8 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
                             .kv_count = bind(p->kv_count, (size_t)rows * 4, 4),
                             .kv_cols = bind(p->kv_cols, 0, 4),
                             .scratch = {&v->scratch, 0, (size_t)(groups * a.per_block) * 4, 4, 0}};
-    const char *name = v->kv_rowread ? (v->fp64 ? "kv_select_rowread_f64" : "kv_select_rowread")
-                                     : (v->fp64 ? "kv_select_f64" : "kv_select");
+    const char *name = v->kv_rowread ? (f64 ? "kv_select_rowread_f64" : "kv_select_rowread")
+                                     : (f64 ? "kv_select_f64" : "kv_select");
     return VK_DISPATCH(v, kv_select, name, b, a, (uint64_t)groups);
 }
 #endif /* !VOX_GLSL */
