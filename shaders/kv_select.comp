@@ -376,6 +376,189 @@ void compact(uint i, uint NB, uint n, uint T, uint rem, bool stat_rule, uint dst
         kv_count[pc.off[3] + m] = int(tp);
 }
 
+#if KV_FP64
+/* The CUMULATIVE count in f64 (devices with shaderFloat64): the f32 p above
+ * can sit on the other side of tau from the reference's f64 sums (issue
+ * #17: a row whose sum of the 92 first p exceeds 0.9 by 7e-8 in f64 while
+ * the f32 p, 4e-7 smaller, need 93). The row is re-scored as the reference
+ * does (s_j = the f64 sequential sum of the f32 x f32 products, exact in
+ * f64, times scale: bitwise its s_j), p_j = exp_d(s_j - max) / z in f64
+ * (exp_d within ~2 ulp of libm's; z a tree sum), into the row's f64 area
+ * (wbase, 2 words per block). The f32 count c is certified when the blocks
+ * it takes (keys >= T) are the reference's c first (the last of them, B,
+ * ranks before every other block) and their f64 sums satisfy
+ * S_{c-1} + mg < tau <= S_c - mg, mg = (4 NBv + 512) 2^-52 covering the
+ * reference's sequential roundings, the tree sums and the exp_d/libm
+ * difference; else (or when the count ends inside a run of equal keys) the
+ * reference is replayed: ranks by counting (p desc, ties lower index) into
+ * obase, the sequential sum in that order by one invocation, and the keys
+ * replaced by ~rank so that the selection (and the min_blocks top-up) takes
+ * the reference's order. */
+uint wbase, obase;
+
+double ld_d(uint at) { return packDouble2x32(uvec2(scratch[at], scratch[at + 1u])); }
+void st_d(uint at, double x)
+{
+    uvec2 u = unpackDouble2x32(x);
+    scratch[at] = u.x, scratch[at + 1u] = u.y;
+}
+
+/* exp(x) for x <= 0 (NaN: NaN): x = k ln2 + r (Cody-Waite, |r| <= ln2/2),
+ * Taylor to degree 13 (truncation < 0.05 ulp), times 2^k; 0 below -745.2
+ * (and where the device flushes subnormals) */
+double exp_d(double x)
+{
+    if (!(x >= -745.2LF))
+        return x != x ? x : 0.0LF;
+    double k = floor(x * 1.4426950408889634LF + 0.5LF);
+    double r = (x - k * 6.93147180369123816490e-01LF) - k * 1.90821492927058770002e-10LF;
+    double y = 1.6059043836821613e-10LF;
+    y = y * r + 2.08767569878681e-09LF;
+    y = y * r + 2.505210838544172e-08LF;
+    y = y * r + 2.755731922398589e-07LF;
+    y = y * r + 2.7557319223985893e-06LF;
+    y = y * r + 2.48015873015873e-05LF;
+    y = y * r + 1.984126984126984e-04LF;
+    y = y * r + 1.388888888888889e-03LF;
+    y = y * r + 8.333333333333333e-03LF;
+    y = y * r + 4.1666666666666664e-02LF;
+    y = y * r + 1.6666666666666666e-01LF;
+    y = y * r + 0.5LF;
+    y = y * r + 1.0LF;
+    y = y * r + 1.0LF;
+    int ki = int(k);
+    return ki < -1000 ? ldexp(ldexp(y, -1000), ki + 1000) : ldexp(y, ki);
+}
+
+/* Sum (is_max false) or max (NaN ignored) of a over the workgroup, in the
+ * scan arrays' words. Uniform control flow. */
+double reduce_d(double a, bool is_max)
+{
+    barrier();
+    uvec2 u = unpackDouble2x32(a);
+    scan_lo[tid] = u.x, scan_hi[tid] = u.y;
+    barrier();
+    double x = is_max ? double(NEG_INF) : 0.0LF;
+    for (uint k = 0u; tid < SEG && k < SEG; k++) {
+        double y = packDouble2x32(uvec2(scan_lo[tid * SEG + k], scan_hi[tid * SEG + k]));
+        x = is_max ? (y > x ? y : x) : x + y;
+    }
+    barrier();
+    if (tid < SEG) {
+        u = unpackDouble2x32(x);
+        scan_lo[tid] = u.x, scan_hi[tid] = u.y;
+    }
+    barrier();
+    x = is_max ? double(NEG_INF) : 0.0LF;
+    for (uint k = 0u; k < SEG; k++) {
+        double y = packDouble2x32(uvec2(scan_lo[k], scan_hi[k]));
+        x = is_max ? (y > x ? y : x) : x + y;
+    }
+    return x;
+}
+
+/* Whether block (p, j) ranks before (q, k) in the reference's order. */
+bool ranks_before(double p, uint j, double q, uint k) { return p > q || (p == q && j < k); }
+
+/* Of the (p, j) over the workgroup (j ~0u: none), the first in the order
+ * (first true) or the last. Uniform control flow. */
+void reduce_rank(inout double p, inout uint j, bool first)
+{
+    for (int pass = 0; pass < 2; pass++) { /* the first SEG combine SEG each, then everyone those SEG */
+        barrier();
+        if (pass == 0 || tid < SEG) {
+            uvec2 u = unpackDouble2x32(p);
+            scan_lo[tid] = u.x, scan_hi[tid] = u.y, scan[tid] = j;
+        }
+        barrier();
+        double bp = 0.0LF;
+        uint bj = 0xffffffffu;
+        for (uint k = 0u; (pass == 1 || tid < SEG) && k < SEG; k++) {
+            uint w = pass == 0 ? tid * SEG + k : k, kj = scan[w];
+            double kp = packDouble2x32(uvec2(scan_lo[w], scan_hi[w]));
+            if (kj != 0xffffffffu &&
+                (bj == 0xffffffffu || (first ? ranks_before(kp, kj, bp, bj) : ranks_before(bp, bj, kp, kj))))
+                bp = kp, bj = kj;
+        }
+        p = bp, j = bj;
+    }
+}
+
+/* The reference's CUMULATIVE count of row m = bh*NB + i (tau > 0, p not
+ * NaN) from the f32 count c (keys >= T when rem is ~0u); on a replay the
+ * keys become ~rank and T, rem, c those of the new count. Uniform control
+ * flow. */
+void cumulative_f64(uint bh, uint i, uint NB, inout uint c, inout uint T, inout uint rem)
+{
+    uint D = vox_u64lo(pc.D), qat = pc.off[0] + (bh * NB + i) * D;
+    double scale64 = packDouble2x32(pc.scale), tau64 = packDouble2x32(pc.tau);
+    double lmx = double(NEG_INF);
+    for (uint j = tid; j < NBv; j += WG) {
+        uint kat = pc.off[1] + (bh * NB + j) * D;
+        precise double acc = 0.0LF;
+        for (uint e = 0u; e < D; e++)
+            acc += double(qbar[qat + e]) * double(kbar[kat + e]);
+        precise double sj = acc * scale64;
+        st_d(wbase + 2u * j, sj);
+        lmx = sj > lmx ? sj : lmx;
+    }
+    double mx64 = reduce_d(lmx, true);
+    double lz = 0.0LF;
+    for (uint j = tid; j < NBv; j += WG) {
+        double e = exp_d(ld_d(wbase + 2u * j) - mx64);
+        st_d(wbase + 2u * j, e);
+        lz += e;
+    }
+    double z64 = reduce_d(lz, false);
+    /* p in place of exp; the blocks taken: their sum, the last of them, and
+     * the first of the others */
+    double lsum = 0.0LF, pb = 0.0LF, po = 0.0LF;
+    uint jb = 0xffffffffu, jo = 0xffffffffu;
+    for (uint j = tid; j < NBv; j += WG) {
+        double pj = ld_d(wbase + 2u * j) / z64;
+        st_d(wbase + 2u * j, pj);
+        if (kv(j) >= T) {
+            lsum += pj;
+            if (jb == 0xffffffffu || ranks_before(pb, jb, pj, j))
+                pb = pj, jb = j;
+        } else if (jo == 0xffffffffu || ranks_before(pj, j, po, jo)) {
+            po = pj, jo = j;
+        }
+    }
+    double sc = reduce_d(lsum, false);
+    reduce_rank(pb, jb, false);
+    reduce_rank(po, jo, true);
+    double mg = (4.0LF * double(NBv) + 512.0LF) * 2.220446049250313e-16LF; /* 2^-52 */
+    if (rem == 0xffffffffu && jb != 0xffffffffu && (jo == 0xffffffffu || ranks_before(pb, jb, po, jo)) &&
+        (sc - pb) + mg < tau64 && (c >= NBv || sc - mg >= tau64))
+        return; /* certified */
+    /* replay: ranks, the sequential sum, the keys */
+    memoryBarrierBuffer();
+    barrier();
+    for (uint j = tid; j < NBv; j += WG) {
+        double pj = ld_d(wbase + 2u * j);
+        uint rank = 0u;
+        for (uint k = 0u; k < NBv; k++)
+            rank += ranks_before(ld_d(wbase + 2u * k), k, pj, j) ? 1u : 0u;
+        scratch[obase + rank] = j;
+    }
+    memoryBarrierBuffer();
+    barrier();
+    if (tid == 0u) {
+        precise double before = 0.0LF;
+        uint n = 0u;
+        for (; n < NBv && before < tau64; n++)
+            before += ld_d(wbase + 2u * scratch[obase + n]);
+        bc[7] = n;
+    }
+    for (uint r = tid; r < NBv; r += WG)
+        scratch[kbase + scratch[obase + r]] = ~r;
+    memoryBarrierBuffer();
+    barrier();
+    c = bc[7], T = ~(c - 1u), rem = 0xffffffffu;
+}
+#endif
+
 /* Selects the columns of row m = bh*NB + i, whose scores are at rbase
  * (uniform control flow: m is the workgroup's). */
 void select_row(uint bh, uint i, uint NB)
@@ -436,6 +619,14 @@ void select_row(uint bh, uint i, uint NB)
             descend(true, tf, T, rem, c);
             n = c;
         }
+#if KV_FP64
+        if (tf != uvec2(0u)) {
+            if (n >= NBv) /* every block: keys >= 0 */
+                c = NBv, T = 0u, rem = 0xffffffffu;
+            cumulative_f64(bh, i, NB, c, T, rem);
+            n = c;
+        }
+#endif
     } else if (rule == 1u) {
         n = min(topk, NBv);
     }
@@ -559,14 +750,19 @@ void main()
         return;
     sbase = pc.off[5] + g * vox_u64lo(pc.per_block);
     kbase = sbase + R * NBv;
+#if KV_FP64
+    wbase = kbase + NBv, obase = wbase + 2u * NBv;
+#endif
     for (uint t = g; t < tiles; t += pc.wg_count)
         select_tile(t, NB, D, R);
 }
 #endif /* VOX_GLSL */
 #ifndef VOX_GLSL
 #define VK_VARIANTS_kv_select(X) \
-    X("kv_select", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0") \
-    X("kv_select_rowread", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1")
+    X("kv_select", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0 -DKV_FP64=0") \
+    X("kv_select_rowread", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0") \
+    X("kv_select_f64", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0 -DKV_FP64=1") \
+    X("kv_select_rowread_f64", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_kv_select(X) X(kv_select)
 
@@ -582,8 +778,9 @@ static vox_status vk_kv_select_supports(const vk_dev *v, const vox_op_dims *d, c
 
 /* Workgroups of kv_select (grid-stride over tiles of kv_rows(D) query rows
  * of one head), each with (kv_rows(D) + 1) * NBv words of scratch for its
- * tile's scores and the current row's keys: at most 4096 and 128 MiB of
- * scratch. */
+ * tile's scores and the current row's keys (with shaderFloat64, 3 * NBv
+ * more: the row's f64 p and ranks, cumulative_f64): at most 4096 and
+ * 128 MiB of scratch. */
 #define KV_MAX_GROUPS 4096
 #define KV_SCRATCH_MAX ((int64_t)128 << 20)
 
@@ -594,7 +791,8 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     vox_kv_select_args_init(&a, d, p);
     int64_t BH = a.BH, NB = a.NB, D = a.D, rows = BH * NB, R = kv_rows(D);
     int64_t tiles = BH * ((NB + R - 1) / R);
-    a.per_block = a.NBv > 0 ? (R + 1) * a.NBv : 1;
+    const int f64 = v->fp64 && !v->kv_f32; /* the exact CUMULATIVE counts (cumulative_f64) */
+    a.per_block = a.NBv > 0 ? (R + 1 + (f64 ? 3 : 0)) * a.NBv : 1; /* f64: p and the ranks of a row */
     int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
@@ -608,6 +806,8 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
                             .kv_count = bind(p->kv_count, (size_t)rows * 4, 4),
                             .kv_cols = bind(p->kv_cols, 0, 4),
                             .scratch = {&v->scratch, 0, (size_t)(groups * a.per_block) * 4, 4, 0}};
-    return VK_DISPATCH(v, kv_select, v->kv_rowread ? "kv_select_rowread" : "kv_select", b, a, (uint64_t)groups);
+    const char *name = v->kv_rowread ? (f64 ? "kv_select_rowread_f64" : "kv_select_rowread")
+                                     : (f64 ? "kv_select_f64" : "kv_select");
+    return VK_DISPATCH(v, kv_select, name, b, a, (uint64_t)groups);
 }
 #endif /* !VOX_GLSL */

@@ -543,14 +543,11 @@ static int encode_dqacc(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t
  * atomic 1159 ms against ordered ~1215 on hunyuan dense, but 164 against 147 at BSA 10%; a rule on
  * max_kv_count picked atomic for BSA too (the text rows list every block, so the bound is NB), and
  * the mask's real density is on the device only: no rule until the choice can be made there. */
-static int bwd_atomic(const cu_sm90 *s, const vox_op_attention_backward *p, int64_t NB)
+static int bwd_atomic(const cu_sm90 *s, const vox_op_attention_backward *p)
 {
     if (p->deterministic)
         return 0;
-    if (s->bwd_dq)
-        return s->bwd_dq == 2;
-    (void)NB;
-    return 0;
+    return s->bwd_dq == 2;
 }
 
 /* gpu_api.attention_backward: 0 (declined) unless the sm_90a path is loaded
@@ -588,7 +585,7 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     int64_t rows = BH * NB * V;
     /* scratch: l2 (one float per slot), then (atomic dQ) the accumulator, 256-byte aligned (rows is a
      * multiple of 64); an atomic call that cannot get it runs ordered */
-    int atomic = bwd_atomic(s, p, NB) &&
+    int atomic = bwd_atomic(s, p) &&
                  bwd_smem_bytes(D, VOX_SM90_BWD_DKDVQ_PACK) <= (size_t)g->max_smem_optin;
     if (atomic && gpu_ensure_scratch(g, (size_t)rows * sizeof(float) * (size_t)(1 + D))) {
         vox_log(&g->log, VOX_LOG_INFO, "cuda: no scratch for the atomic-dQ backward; attention_backward runs ordered");

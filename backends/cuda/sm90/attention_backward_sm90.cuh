@@ -257,7 +257,7 @@ template <int D, bool BF> __device__ __forceinline__ void bwd_mma_ss(float *acc,
 {
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
-        vox_wgmma_m64n64k16_ss<BF>(acc, desc_kmaj(a, kk), desc_kmaj(b, kk), kk > 0);
+        vox_wgmma_m64n64k16_ss<BF, 0, 0>(acc, desc_kmaj(a, kk), desc_kmaj(b, kk), kk > 0);
 }
 
 /* dq, one stage of consumer rows (resident Q, dO_eff at rq, rq + TILE; row stats L0, L1 = l2 and
@@ -469,16 +469,16 @@ __device__ __forceinline__ void bwd_mma_dq(float *acc, uint32_t ds, uint32_t k0,
         wg_fence();
 #pragma unroll
         for (int kk = 0; kk < 8; kk++)
-            vox_wgmma_m64n64k16_ss_mn<BF>(acc, desc_mnmaj(ds + (kk >> 2) * 8192, kk & 3),
-                                          desc_mnmaj(k0 + (kk >> 2) * kstep + h * 8192, kk & 3), kk > 0);
+            vox_wgmma_m64n64k16_ss<BF, 1, 1>(acc, desc_mnmaj(ds + (kk >> 2) * 8192, kk & 3),
+                                             desc_mnmaj(k0 + (kk >> 2) * kstep + h * 8192, kk & 3), kk > 0);
         wg_commit();
         wg_wait<0>();
     } else {
         wg_fence();
 #pragma unroll
         for (int kk = 0; kk < 4; kk++)
-            vox_wgmma_m64n64k16_ss_mn<BF>(acc, desc_mnmaj(ds + m * 8192, kk),
-                                          desc_mnmaj(k0 + m * kstep + h * 8192, kk), kk > 0);
+            vox_wgmma_m64n64k16_ss<BF, 1, 1>(acc, desc_mnmaj(ds + m * 8192, kk),
+                                             desc_mnmaj(k0 + m * kstep + h * 8192, kk), kk > 0);
         wg_commit();
         wg_wait<0>();
     }

@@ -701,7 +701,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 const uint32_t off = (kk >> 2) * 8192 + (kk & 3) * 32;
                 const unsigned long long dsc = desc_sw128(kb + off, 16, 1024);
                 if constexpr (QSM)
-                    vox_wgmma_m64n64k16_ss<BF>(sacc, desc_sw128(qb + off, 16, 1024), dsc, kk > 0);
+                    vox_wgmma_m64n64k16_ss<BF, 0, 0>(sacc, desc_sw128(qb + off, 16, 1024), dsc, kk > 0);
                 else
                     vox_wgmma_m64n64k16_rs<BF, 0>(sacc, qf[kk], dsc, kk > 0);
             }
