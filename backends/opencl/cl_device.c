@@ -306,6 +306,7 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     d->kv_rowread = rr && *rr ? atoi(rr) != 0 : (type & CL_DEVICE_TYPE_CPU) != 0;
     d->qs_global = vox_env_flag("VOXATTN_OPENCL_QS_GLOBAL");
     d->sr_unroll = vox_env_flag("VOXATTN_OPENCL_SR_UNROLL");
+    d->permute_narrow = vox_env_flag("VOXATTN_OPENCL_PERMUTE_NARROW");
     d->nv_verbose = d->nv_opts && vox_env_flag("VOXATTN_OPENCL_NV_VERBOSE");
     const char *sr = getenv("VOXATTN_OPENCL_SR_SLOTS");
     d->sr_slots = sr ? atoi(sr) : 0;
