@@ -3,7 +3,7 @@
  *   VOX_GLSL                    core/kernel_args.h in its GLSL form (the
  *                               build passes -DVOX_GLSL -I core)
  *   DT_F32 / DT_F16 / DT_BF16   element type of block-layout tensors
- *   W32 / W16                   word size of the pure-copy (permute) shaders
+ *   W128 / W32 / W16            word size of the pure-copy (permute) shaders
  * Every pipeline uses one descriptor-set layout (12 storage buffers, bound in
  * the order of the op's VOX_<OP>_BUFS) and declares its push constants as
  *   layout(push_constant) uniform PC {
@@ -58,7 +58,10 @@ uint bf16_bits(float x)
 }
 #endif
 
-#if defined(W32)
+#if defined(W128)
+#define WORD uvec4
+#define WORD_ZERO uvec4(0u)
+#elif defined(W32)
 #define WORD uint
 #define WORD_ZERO 0u
 #elif defined(W16)

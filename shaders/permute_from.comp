@@ -45,6 +45,7 @@ void main()
 #endif /* VOX_GLSL */
 #ifndef VOX_GLSL
 #define VK_VARIANTS_permute_from(X) \
+    X("permute_from_w128", "permute_from.comp", "-DW128=1") \
     X("permute_from_w32", "permute_from.comp", "-DW32=1") \
     X("permute_from_w16", "permute_from.comp", "-DW16=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
@@ -52,7 +53,9 @@ void main()
 
 vox_status vk_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute_from *p)
 {
-    VK_OP_ARGS(permute_from);
+    VK_OP_ARGS(permute_from); /* copy word = 16 bytes (W128) or the element, as permute_to */
+    const size_t src_bytes = (size_t)(a.BH * a.slots * a.row) * es, dst_bytes = strided_bytes(d, &p->dst, a.row, es);
+    const size_t ws = vk_permute_words(v, es, &a.row, &a.sb, &a.sh, &a.st, p->src.offset, p->dst.ref.offset);
     int64_t blocks = a.BH * a.slots * a.row, total = a.BH * a.N * a.row;
     vox_status st = check_dtype(v, d->dtype, "permute_from");
     /* without LSE buffers the LSE strides are 0 (vox_permute_from_args_init) */
@@ -60,13 +63,14 @@ vox_status vk_permute_from(void *dev, const vox_op_dims *d, const vox_op_permute
     if (st)
         return st;
     vk_permute_from_binds b = {
-        .src = bind(p->src, (size_t)blocks * es, es),
+        .src = bind(p->src, src_bytes, ws),
         .lse_src = bind(a.has_lse ? p->lse_src : none, (size_t)(a.BH * a.slots) * 4, 4),
-        .dst = bind(p->dst.ref, strided_bytes(d, &p->dst, a.row, es), es),
+        .dst = bind(p->dst.ref, dst_bytes, ws),
         .lse_dst = bind(a.has_lse ? p->lse_dst.ref : none, a.has_lse ? strided_bytes(d, &p->lse_dst, 1, 4) : 4, 4),
         .token_slot = bind(p->token_slot, (size_t)a.N * 4, 4),
         .fill_src = bind(p->fill_src, (size_t)(a.BH * a.slots) * 4, 4)};
-    return VK_DISPATCH(v, permute_from, es == 4 ? "permute_from_w32" : "permute_from_w16", b, a,
+    return VK_DISPATCH(v, permute_from,
+                       ws == 16 ? "permute_from_w128" : ws == 4 ? "permute_from_w32" : "permute_from_w16", b, a,
                        (uint64_t)(total + 255) / 256);
 }
 #endif /* !VOX_GLSL */

@@ -1,6 +1,8 @@
 /* permute_to: dst[bh][s][e] = slot_token[s] >= 0 ? src[b,h,slot_token[s],e] : 0
- * One invocation per element of dst (BH*S*D); the copy word is the element
- * (W32 / W16), so row = D and the strides are in elements.
+ * One invocation per word of dst: 16 bytes (W128: row, strides and both
+ * offsets 16-byte aligned, row and strides rescaled to words by the host;
+ * VOXATTN_VULKAN_PERMUTE_NARROW=1 never) or the element (W32 / W16, row = D,
+ * strides in elements).
  *
  * One file per op: the GLSL compute shader (compiled by glslc with
  * -DVOX_GLSL and -std=450, so no #version line here), and in a section
@@ -40,6 +42,7 @@ void main()
 #endif /* VOX_GLSL */
 #ifndef VOX_GLSL
 #define VK_VARIANTS_permute_to(X) \
+    X("permute_to_w128", "permute_to.comp", "-DW128=1") \
     X("permute_to_w32", "permute_to.comp", "-DW32=1") \
     X("permute_to_w16", "permute_to.comp", "-DW16=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
@@ -47,16 +50,18 @@ void main()
 
 vox_status vk_permute_to(void *dev, const vox_op_dims *d, const vox_op_permute_to *p)
 {
-    VK_OP_ARGS(permute_to); /* copy word = element (W32 / W16) */
+    VK_OP_ARGS(permute_to); /* copy word = 16 bytes (W128) or the element (W32 / W16) */
+    const size_t src_bytes = strided_bytes(d, &p->src, a.row, es), dst_bytes = (size_t)(a.BH * a.slots * a.row) * es;
+    const size_t ws = vk_permute_words(v, es, &a.row, &a.sb, &a.sh, &a.st, p->src.ref.offset, p->dst.offset);
     int64_t total = a.BH * a.slots * a.row;
     vox_status st = check_dtype(v, d->dtype, "permute_to");
     if (!st) st = check_u32(v, "permute_to", total + 256, a.sb, a.sh, a.st);
     if (st)
         return st;
-    vk_permute_to_binds b = {.src = bind(p->src.ref, strided_bytes(d, &p->src, a.row, es), es),
-                             .dst = bind(p->dst, (size_t)total * es, es),
+    vk_permute_to_binds b = {.src = bind(p->src.ref, src_bytes, ws),
+                             .dst = bind(p->dst, dst_bytes, ws),
                              .slot_token = bind(p->slot_token, (size_t)a.slots * 4, 4)};
-    return VK_DISPATCH(v, permute_to, es == 4 ? "permute_to_w32" : "permute_to_w16", b, a,
-                       (uint64_t)(total + 255) / 256);
+    return VK_DISPATCH(v, permute_to, ws == 16 ? "permute_to_w128" : ws == 4 ? "permute_to_w32" : "permute_to_w16", b,
+                       a, (uint64_t)(total + 255) / 256);
 }
 #endif /* !VOX_GLSL */

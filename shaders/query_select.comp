@@ -17,6 +17,7 @@
 
 #ifdef VOX_GLSL
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : enable
 #define WG 128u
 layout(local_size_x = 128) in;
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_QUERY_SELECT_BUFS) VOX_GLSL_FIELDS(VOX_QUERY_SELECT_ARGS) } pc;
@@ -52,6 +53,53 @@ shared float sq[QS_SQ];
 #define QV(s, e) LD(q[pc.off[0] + (base + (s)) * D + (e)])
 #endif
 
+/* QS_FOR_ELEMS(a, b, u, w, BODY): BODY for e = 0 .. D-1 in order, with the
+ * floats u = row a's and w = row b's element e. With -DQS_VEC (the _vec
+ * variants, the default on the global path) each item reads its rows 16
+ * bytes at a time through a uvec4 view of q where D and q's offset allow
+ * (qs_vec), so a warp's load touches its rows' lines once per 16 bytes
+ * instead of once per element; same values, same order. */
+#if defined(QS_VEC)
+layout(std430, set = 0, binding = 0) readonly buffer Q4 { uvec4 q4[]; };
+#if defined(DT_F32)
+#define QS_EPC 4u
+float qs_el(uvec4 c, uint k) { return uintBitsToFloat(c[k]); }
+#elif defined(DT_F16)
+#define QS_EPC 8u
+float qs_el(uvec4 c, uint k) { return unpackHalf2x16(c[k >> 1u])[k & 1u]; }
+#else
+#define QS_EPC 8u
+float qs_el(uvec4 c, uint k)
+{
+    uint x = c[k >> 1u];
+    return uintBitsToFloat((k & 1u) != 0u ? (x & 0xffff0000u) : (x << 16u));
+}
+#endif
+bool qs_vec;
+#define QS_FOR_ELEMS(a, b, u, w, BODY)                                            \
+    if (qs_vec) {                                                                 \
+        uint ia_ = (pc.off[0] + (base + (a)) * D) / QS_EPC;                       \
+        uint ib_ = (pc.off[0] + (base + (b)) * D) / QS_EPC;                       \
+        for (uint c_ = 0u; c_ < D / QS_EPC; c_++) {                               \
+            uvec4 ca_ = q4[ia_ + c_], cb_ = q4[ib_ + c_];                         \
+            [[unroll]] for (uint k_ = 0u; k_ < QS_EPC; k_++) {                    \
+                float u = qs_el(ca_, k_), w = qs_el(cb_, k_);                     \
+                BODY                                                              \
+            }                                                                     \
+        }                                                                         \
+    } else                                                                        \
+        for (uint e_ = 0u; e_ < D; e_++) {                                        \
+            float u = QV(a, e_), w = QV(b, e_);                                   \
+            BODY                                                                  \
+        }
+#else
+#define QS_FOR_ELEMS(a, b, u, w, BODY)                                            \
+    for (uint e_ = 0u; e_ < D; e_++) {                                            \
+        float u = QV(a, e_), w = QV(b, e_);                                       \
+        BODY                                                                      \
+    }
+#endif
+
 /* cos(q_a, q_b) for absolute slots a, b of this (b,h), as the reference
  * (core/backend.h): NaN where either row holds a NaN or an Inf, else 0 where
  * a norm is 0.
@@ -64,35 +112,35 @@ REAL cosine(uint a, uint b)
     /* f32/f16/bf16 products are exact in double: only the sums round, in
      * the reference's order */
     precise double dot = 0.0LF, na = 0.0LF, nb = 0.0LF;
-    for (uint e = 0u; e < D; e++) {
-        double u = double(QV(a, e));
-        double w = double(QV(b, e));
+    QS_FOR_ELEMS(a, b, uf, wf, {
+        double u = double(uf);
+        double w = double(wf);
         dot += u * w;
         na += u * u;
         nb += w * w;
-    }
+    })
     if (isnan(na) || isinf(na) || isnan(nb) || isinf(nb))
         return double(uintBitsToFloat(0x7fc00000u));
     return na > 0.0LF && nb > 0.0LF ? dot / sqrt(na * nb) : 0.0LF;
 #else
     uint ma = 0u, mb = 0u; /* largest |x| as bits: NaN above +Inf */
-    for (uint e = 0u; e < D; e++) {
-        ma = max(ma, floatBitsToUint(QV(a, e)) & 0x7fffffffu);
-        mb = max(mb, floatBitsToUint(QV(b, e)) & 0x7fffffffu);
-    }
+    QS_FOR_ELEMS(a, b, uf, wf, {
+        ma = max(ma, floatBitsToUint(uf) & 0x7fffffffu);
+        mb = max(mb, floatBitsToUint(wf) & 0x7fffffffu);
+    })
     if (ma >= 0x7f800000u || mb >= 0x7f800000u) /* a NaN or Inf: a norm NaN or Inf */
         return uintBitsToFloat(0x7fc00000u);
     if (ma == 0u || mb == 0u) /* a norm 0 */
         return 0.0;
     int ea = exponent_of(ma), eb = exponent_of(mb);
     float dot = 0.0, na = 0.0, nb = 0.0;
-    for (uint e = 0u; e < D; e++) {
-        float u = pow2_scaled(QV(a, e), ea);
-        float w = pow2_scaled(QV(b, e), eb);
+    QS_FOR_ELEMS(a, b, uf, wf, {
+        float u = pow2_scaled(uf, ea);
+        float w = pow2_scaled(wf, eb);
         dot += u * w;
         na += u * u;
         nb += w * w;
-    }
+    })
     return na > 0.0 && nb > 0.0 ? dot / sqrt(na * nb) : 0.0; /* 0: subnormal rows flushed */
 #endif
 }
@@ -121,6 +169,9 @@ void main()
     uint j0 = j * V;
     bool video = j < NBv;
     j0g = j0;
+#if defined(QS_VEC)
+    qs_vec = D % QS_EPC == 0u && pc.off[0] % QS_EPC == 0u;
+#endif
 #if defined(QS_STAGE)
     for (uint x = tid; video && x < V * D; x += WG)
         sq[(x / D) * (D + 1u) + x % D] = LD(q[pc.off[0] + (base + j0) * D + x]);
@@ -215,6 +266,12 @@ void main()
     X("query_select_f32_f64", "query_select.comp", "-DDT_F32=1 -DQS_F64=1") \
     X("query_select_f16_f64", "query_select.comp", "-DDT_F16=1 -DQS_F64=1") \
     X("query_select_bf16_f64", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1") \
+    X("query_select_f32_vec", "query_select.comp", "-DDT_F32=1 -DQS_VEC=1") \
+    X("query_select_f16_vec", "query_select.comp", "-DDT_F16=1 -DQS_VEC=1") \
+    X("query_select_bf16_vec", "query_select.comp", "-DDT_BF16=1 -DQS_VEC=1") \
+    X("query_select_f32_f64_vec", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1") \
+    X("query_select_f16_f64_vec", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1") \
+    X("query_select_bf16_f64_vec", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1") \
     X("query_select_f32_st", "query_select.comp", "-DDT_F32=1 -DQS_STAGE=1") \
     X("query_select_f16_st", "query_select.comp", "-DDT_F16=1 -DQS_STAGE=1") \
     X("query_select_bf16_st", "query_select.comp", "-DDT_BF16=1 -DQS_STAGE=1") \
@@ -244,6 +301,8 @@ vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_s
         strncat(name, "_f64", sizeof name - strlen(name) - 1);
     if (!v->qs_global && V * (a.D + 1) <= QS_SQ) /* the block's rows staged in shared memory */
         strncat(name, "_st", sizeof name - strlen(name) - 1);
+    else if (!v->qs_element) /* rows read 16 bytes at a time where aligned */
+        strncat(name, "_vec", sizeof name - strlen(name) - 1);
     return VK_DISPATCH(v, query_select, name, b, a, (uint64_t)(BH * NB));
 }
 #endif /* !VOX_GLSL */

@@ -304,6 +304,17 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     if (g_cl.clGetDeviceInfo(d->device, CL_DEVICE_TYPE, sizeof type, &type, NULL) != CL_SUCCESS)
         type = 0;
     d->kv_rowread = rr && *rr ? atoi(rr) != 0 : (type & CL_DEVICE_TYPE_CPU) != 0;
+    d->qs_global = vox_env_flag("VOXATTN_OPENCL_QS_GLOBAL");
+    d->sr_unroll = vox_env_flag("VOXATTN_OPENCL_SR_UNROLL");
+    d->permute_narrow = vox_env_flag("VOXATTN_OPENCL_PERMUTE_NARROW");
+    d->nv_verbose = d->nv_opts && vox_env_flag("VOXATTN_OPENCL_NV_VERBOSE");
+    const char *orr = getenv("VOXATTN_OPENCL_OPS_MAXRREG"), *krr = getenv("VOXATTN_OPENCL_KV_MAXRREG");
+    d->ops_maxrreg = orr && d->nv_opts ? atoi(orr) : 0;
+    if (d->ops_maxrreg < 0 || d->ops_maxrreg > 255)
+        d->ops_maxrreg = 0;
+    d->kv_maxrreg = krr && d->nv_opts ? atoi(krr) : 0;
+    if (d->kv_maxrreg < 0 || d->kv_maxrreg > 255)
+        d->kv_maxrreg = 0;
     const char *sr = getenv("VOXATTN_OPENCL_SR_SLOTS");
     d->sr_slots = sr ? atoi(sr) : 0;
     d->sr_slots = d->sr_slots > 0 && d->sr_slots <= 65536 ? d->sr_slots : 0;

@@ -134,6 +134,12 @@ typedef struct cl_dev {
     int profiling;
     int sr_slots; /* VOXATTN_OPENCL_SR_SLOTS: sample_rows' resident work-groups (0: two per compute unit) */
     int kv_rowread; /* kv_select built with -DKV_ROWREAD=1 (CPU devices; VOXATTN_OPENCL_KV_ROWREAD) */
+    int qs_global; /* query_select built with -DQS_GLOBAL=1 (VOXATTN_OPENCL_QS_GLOBAL) */
+    int permute_narrow; /* permutes copy element by element, never 16-byte words (VOXATTN_OPENCL_PERMUTE_NARROW) */
+    int sr_unroll;  /* sample_rows built with -DSR_UNROLLED=1 (VOXATTN_OPENCL_SR_UNROLL) */
+    int ops_maxrreg; /* VOXATTN_OPENCL_OPS_MAXRREG: -cl-nv-maxrregcount of PROG_OPS (0: none) */
+    int kv_maxrreg;  /* VOXATTN_OPENCL_KV_MAXRREG: -cl-nv-maxrregcount of kv_select's PROG_KV (0: none) */
+    int nv_verbose; /* every program built with -cl-nv-verbose (VOXATTN_OPENCL_NV_VERBOSE, NVIDIA) */
     int profile; /* VOXATTN_OPENCL_PROFILE: every kernel run alone, its device time logged (INFO); blocks */
     int out_of_order;
     int fp64;
@@ -171,7 +177,8 @@ vox_status cl_timer_end(void *devp, double *ms);
 
 /* ------------------------------------------------------ programs (cl_program.c) */
 
-/* Builds (or finds in the cache) a program. PROG_OPS: dtype; PROG_ATTN,
+/* Builds (or finds in the cache) a program. PROG_OPS: dtype; PROG_KV: none
+ * (kv_select reads f32 only; callers pass VOX_F32); PROG_ATTN,
  * PROG_BWD_Q, PROG_BWD_KV: dtype, hd, bm, bn, ls; PROG_ATTN_MMA: dtype, hd.
  * A failed PROG_ATTN_MMA build is logged as a warning only: the caller
  * falls back to PROG_ATTN. Building a program may evict the oldest cached

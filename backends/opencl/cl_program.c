@@ -102,9 +102,17 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
         snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=0 -DHD=%d -DVOX_MMA_EMU=%d%s%s",
                  dtype, hd, d->mma == MMA_EMULATED, d->nv_opts ? " -cl-nv-verbose" : "", rr);
     } else {
-        snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s%s",
-                 dtype, kind == PROG_OPS ? d->fp64 : 0, hd, bm, bn, ls, g_prog_options[kind],
-                 kind == PROG_OPS && d->kv_rowread ? " -DKV_ROWREAD=1" : "");
+        /* the op programs (PROG_OPS, kv_select's PROG_KV) use fp64 where the device has it */
+        const int ops = kind == PROG_OPS || kind == PROG_KV;
+        const int maxrreg = kind == PROG_OPS ? d->ops_maxrreg : kind == PROG_KV ? d->kv_maxrreg : 0;
+        char rr[40] = "";
+        if (maxrreg > 0)
+            snprintf(rr, sizeof rr, " -cl-nv-maxrregcount=%d", maxrreg);
+        snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s%s%s%s%s%s",
+                 dtype, ops ? d->fp64 : 0, hd, bm, bn, ls, g_prog_options[kind],
+                 kind == PROG_KV && d->kv_rowread ? " -DKV_ROWREAD=1" : "",
+                 kind == PROG_OPS && d->qs_global ? " -DQS_GLOBAL=1" : "",
+                 kind == PROG_OPS && d->sr_unroll ? " -DSR_UNROLLED=1" : "", d->nv_verbose ? " -cl-nv-verbose" : "", rr);
     }
     cl_int e;
     cl_program prog = g_cl.clCreateProgramWithSource(d->ctx, n, src, len, &e);
@@ -114,7 +122,7 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
     e = g_cl.clBuildProgram(prog, 1, &d->device, opts, NULL, NULL);
     /* the build log on failure, and of the tensor-core program always (debug) */
     char *blog = NULL;
-    if (e != CL_SUCCESS || kind == PROG_ATTN_MMA) {
+    if (e != CL_SUCCESS || kind == PROG_ATTN_MMA || d->nv_verbose) {
         size_t ln = 0;
         if (g_cl.clGetProgramBuildInfo(prog, d->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &ln) != CL_SUCCESS)
             ln = 0;

@@ -65,6 +65,20 @@ static vox_status check_blocks(vk_dev *v, const vox_op_dims *d, const char *op)
     return st;
 }
 
+/* The copy word of a permute: 16 bytes where the row, the caller's strides
+ * and both tensors' offsets are 16-byte aligned (row and strides then
+ * rescaled to words), unless VOXATTN_VULKAN_PERMUTE_NARROW; else the element
+ * (es). */
+static size_t vk_permute_words(const vk_dev *v, size_t es, int64_t *row, int64_t *sb, int64_t *sh, int64_t *st,
+                               size_t off_a, size_t off_b)
+{
+    const int64_t w = 16 / (int64_t)es;
+    if (v->permute_narrow || *row % w || *sb % w || *sh % w || *st % w || off_a % 16 || off_b % 16)
+        return es;
+    *row /= w, *sb /= w, *sh /= w, *st /= w;
+    return 16;
+}
+
 /* "<op>_<dtype>" */
 static const char *pipe_name(char *buf, size_t n, const char *op, vox_dtype t)
 {

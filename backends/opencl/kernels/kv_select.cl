@@ -566,13 +566,16 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
 #define KV_AS_GLOBAL                                                                              \
     "\n#undef KVS\n#undef KV_SFX\n#undef KV_NAME\n#undef KV_GLOBAL\n#define KVS __global\n"         \
     "#define KV_SFX _g\n#define KV_NAME vox_kv_select_global\n#define KV_GLOBAL 1\n"
+/* a program of its own, for every dtype (the op reads f32 means only), so
+ * that its build options (VOXATTN_OPENCL_KV_MAXRREG) leave the other ops alone */
 #define CL_OP_kv_select(P, K, S, SUP) \
-    K(PROG_OPS, K_KV_SELECT, "vox_kv_select") \
-    K(PROG_OPS, K_KV_SELECT_GLOBAL, "vox_kv_select_global") \
-    S(PROG_OPS, KV_AS_LOCAL) \
-    S(PROG_OPS, "kv_select.cl") \
-    S(PROG_OPS, KV_AS_GLOBAL) \
-    S(PROG_OPS, "kv_select.cl") \
+    P(PROG_KV, "kv_select", "") \
+    K(PROG_KV, K_KV_SELECT, "vox_kv_select") \
+    K(PROG_KV, K_KV_SELECT_GLOBAL, "vox_kv_select_global") \
+    S(PROG_KV, KV_AS_LOCAL) \
+    S(PROG_KV, "kv_select.cl") \
+    S(PROG_KV, KV_AS_GLOBAL) \
+    S(PROG_KV, "kv_select.cl") \
     SUP(kv_select)
 #ifdef CL_OP_LAUNCHERS
 
@@ -601,7 +604,10 @@ vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_selec
     groups = groups < 1 ? 1 : groups > 4096 ? 4096 : groups;
     groups = (int64_t)groups < tiles ? groups : (size_t)tiles;
     a.per_block = (int64_t)(stride / 4);
-    vox_status st = cl_scratch(d, groups * stride, "kv_select");
+    cl_prog *pr = NULL;
+    vox_status st = cl_get_prog(d, PROG_KV, VOX_F32, 0, 0, 0, 0, &pr);
+    if (!st)
+        st = cl_scratch(d, groups * stride, "kv_select");
     if (st)
         return st;
     cl_buf scratch = {.mem = d->scratch};
@@ -611,7 +617,7 @@ vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_selec
                            .kv_count = p->kv_count,
                            .kv_cols = p->kv_cols,
                            .scratch = {&scratch, 0}};
-    cl_grid g = {.k = local ? K_KV_SELECT : K_KV_SELECT_GLOBAL, .groups = groups, .ls = KV_LSZ,
+    cl_grid g = {.prog = pr, .k = local ? K_KV_SELECT : K_KV_SELECT_GLOBAL, .groups = groups, .ls = KV_LSZ,
                  .local = local ? work + qt : qt};
     return cl_kv_select_launch(d, dm->dtype, &b, &a, &g);
 }

@@ -5,6 +5,14 @@
  * window centre; core/backend.h). Cosines without contraction, in the
  * reference's order, so that decisions agree with it exactly away from ties
  * (with fp64: exactly).
+ * The work-group first copies its block's q rows into local memory (raw
+ * storage elements, rows padded to an odd number of 32-bit words, so that
+ * the items reading one element of their own rows hit distinct banks) when
+ * they fit in QS_STAGE_BYTES, and every cosine reads them there: on the
+ * global rows each item read its own row element by element, so every load
+ * of a warp touched as many cache lines as it has items (~1 ms at wan-1.3b
+ * keep 0.5 on an H200). -DQS_GLOBAL=1 (VOXATTN_OPENCL_QS_GLOBAL) keeps the
+ * global reads; same sums in the same order either way.
  * (One file per op: device and host sections, cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 
@@ -17,46 +25,58 @@
  * In f32 each row is first scaled by a power of two near its largest
  * magnitude (exact), so huge or tiny rows neither overflow nor underflow and
  * ordinary rows give the unscaled f32 result bit for bit. */
-#if VOX_USE_FP64
-real vox_cosine(__global const stor *x, long a, long b, int D)
-{
-    real dot = 0, na = 0, nb = 0;
-    for (int e = 0; e < D; e++) {
-        real u = (real)LOADF(x, a * D + e), w = (real)LOADF(x, b * D + e);
-        dot += u * w;
-        na += u * u;
-        nb += w * w;
-    }
-    if (!isfinite(na) || !isfinite(nb))
-        return NAN;
-    return na > 0 && nb > 0 ? dot / sqrt(na * nb) : (real)0;
-}
-#else
-real vox_cosine(__global const stor *x, long a, long b, int D)
-{
-    float ma = 0, mb = 0;
-    int has_nan = 0;
-    for (int e = 0; e < D; e++) {
-        float u = LOADF(x, a * D + e), w = LOADF(x, b * D + e);
-        has_nan |= isnan(u) || isnan(w);
-        ma = fmax(ma, fabs(u));
-        mb = fmax(mb, fabs(w));
-    }
-    if (has_nan || isinf(ma) || isinf(mb)) /* a norm NaN or Inf */
-        return NAN;
-    if (ma == 0 || mb == 0) /* a norm 0 */
-        return 0;
-    int ea = vox_exponent(as_uint(ma)), eb = vox_exponent(as_uint(mb));
-    float dot = 0, na = 0, nb = 0;
-    for (int e = 0; e < D; e++) {
-        float u = vox_pow2_scaled(LOADF(x, a * D + e), ea), w = vox_pow2_scaled(LOADF(x, b * D + e), eb);
-        dot += u * w;
-        na += u * u;
-        nb += w * w;
-    }
-    return na > 0 && nb > 0 ? dot / sqrt(na * nb) : 0; /* 0: subnormal rows flushed */
-}
+#ifndef QS_GLOBAL
+#define QS_GLOBAL 0 /* VOXATTN_OPENCL_QS_GLOBAL: every cosine reads the global rows */
 #endif
+/* The block's staged rows: at most this many bytes of local memory. */
+#define QS_STAGE_BYTES 16640
+
+/* vox_cosine (rows a, b of x, row stride rs elements) on the global rows
+ * and vox_cosine_l on the staged rows: one text for both address spaces. */
+#if VOX_USE_FP64
+#define QS_COSINE(NAME, AS)                                                       \
+    real NAME(AS const stor *x, long a, long b, int D, int rs)                    \
+    {                                                                             \
+        real dot = 0, na = 0, nb = 0;                                             \
+        for (int e = 0; e < D; e++) {                                             \
+            real u = (real)LOADF(x, a * rs + e), w = (real)LOADF(x, b * rs + e); \
+            dot += u * w;                                                         \
+            na += u * u;                                                          \
+            nb += w * w;                                                          \
+        }                                                                         \
+        if (!isfinite(na) || !isfinite(nb))                                       \
+            return NAN;                                                           \
+        return na > 0 && nb > 0 ? dot / sqrt(na * nb) : (real)0;                  \
+    }
+#else
+#define QS_COSINE(NAME, AS)                                                                                  \
+    real NAME(AS const stor *x, long a, long b, int D, int rs)                                               \
+    {                                                                                                        \
+        float ma = 0, mb = 0;                                                                                \
+        int has_nan = 0;                                                                                     \
+        for (int e = 0; e < D; e++) {                                                                        \
+            float u = LOADF(x, a * rs + e), w = LOADF(x, b * rs + e);                                        \
+            has_nan |= isnan(u) || isnan(w);                                                                 \
+            ma = fmax(ma, fabs(u));                                                                          \
+            mb = fmax(mb, fabs(w));                                                                          \
+        }                                                                                                    \
+        if (has_nan || isinf(ma) || isinf(mb)) /* a norm NaN or Inf */                                       \
+            return NAN;                                                                                      \
+        if (ma == 0 || mb == 0) /* a norm 0 */                                                               \
+            return 0;                                                                                        \
+        int ea = vox_exponent(as_uint(ma)), eb = vox_exponent(as_uint(mb));                                  \
+        float dot = 0, na = 0, nb = 0;                                                                       \
+        for (int e = 0; e < D; e++) {                                                                        \
+            float u = vox_pow2_scaled(LOADF(x, a * rs + e), ea), w = vox_pow2_scaled(LOADF(x, b * rs + e), eb); \
+            dot += u * w;                                                                                    \
+            na += u * u;                                                                                     \
+            nb += w * w;                                                                                     \
+        }                                                                                                    \
+        return na > 0 && nb > 0 ? dot / sqrt(na * nb) : 0; /* 0: subnormal rows flushed */                   \
+    }
+#endif
+QS_COSINE(vox_cosine, __global)
+QS_COSINE(vox_cosine_l, __local)
 
 /* Does token u (cosine cu) come before token a (cosine c) in the order of
  * the kept choice: ascending cosine, NaN first, ties lower slot? */
@@ -76,11 +96,16 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
     __local real cs[QS_MAXV];
     __local uchar kept[QS_MAXV];
     __local int widx[QS_MAXV];
+    __local rawel sq[QS_STAGE_BYTES / sizeof(rawel)];
     VOX_CL_APPLY_OFFSETS(VOX_QUERY_SELECT_BUFS)
     VOX_CL_ARGS(query_select, VOX_QUERY_SELECT_ARGS)
     const long NB = args.NB, NBv = args.NBv, total = args.BH * NB;
     const int V = args.V, D = args.D;
     long S = NB * V;
+    /* staged row stride: D elements plus padding to an odd word count */
+    const int rs = D + (int)(sizeof(rawel) == 4 ? 1 : 2);
+    const int staged = !QS_GLOBAL && (long)V * rs * (long)sizeof(rawel) <= QS_STAGE_BYTES;
+    __local const stor *sl = (__local const stor *)sq;
     for (long g = get_group_id(0); g < total; g += get_num_groups(0)) {
         long bh = g / NB, j = g - bh * NB;
         __global const stor *x = q + bh * S * D;
@@ -98,6 +123,9 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
             for (int t = LID; t < n; t += LSZ)
                 kept[t] = 1;
         } else {
+            if (staged) /* the block's rows, coalesced */
+                for (int y = LID; y < V * D; y += LSZ)
+                    sq[(y / D) * rs + y % D] = ((__global const rawel *)x)[j * V * D + y];
             int w0 = win_ptr[j], w1 = win_ptr[j + 1];
             for (int t = LID; t < V; t += LSZ) {
                 int a = (int)(j * V) + t;
@@ -111,7 +139,8 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
             for (int t = LID; t < V; t += LSZ) {
                 int w = widx[t], a = (int)(j * V) + t;
                 if (w >= 0 && a != windows[4 * w + 2])
-                    cs[t] = vox_cosine(x, a, windows[4 * w + 2], D);
+                    cs[t] = staged ? vox_cosine_l(sl, t, windows[4 * w + 2] - j * V, D, rs)
+                                   : vox_cosine(x, a, windows[4 * w + 2], D, D);
             }
             barrier(CLK_LOCAL_MEM_FENCE);
             for (int t = LID; t < V; t += LSZ) {
@@ -147,7 +176,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
                 for (int u = first; u < first + m; u++) {
                     if (!kept[u - j * V])
                         continue;
-                    real c = vox_cosine(x, a, u, D);
+                    real c = staged ? vox_cosine_l(sl, t, u - j * V, D, rs) : vox_cosine(x, a, u, D, D);
                     if (!isnan(c) && (!found || c > best)) {
                         best = c;
                         src = u;

@@ -42,6 +42,17 @@ int vox_allows(__global const int *coord, long ib, long jb, int temporal, int fb
     return abs(coord[3 * jb + 1] - coord[3 * ib + 1]) <= sbk && abs(coord[3 * jb + 2] - coord[3 * ib + 2]) <= sbk;
 }
 
+/* -DSR_UNROLLED=1 (VOXATTN_OPENCL_SR_UNROLL): the loops over each item's
+ * private arrays (rows, dims, patterns, V values) fully unrolled, so that
+ * the arrays live in registers rather than in the stack (a clang nvptx
+ * build of this kernel keeps 416 bytes of them in local memory, where every
+ * product of P V would load and store its accumulator). */
+#if SR_UNROLLED
+#define SR_UNROLL _Pragma("unroll")
+#else
+#define SR_UNROLL
+#endif
+
 #define SR_LS 256
 #define SR_ROWS 32 /* sampled rows per work-group: 4 per 32 items */
 #define SR_KT 64   /* keys per tile: 2 per item of 32 */
@@ -66,7 +77,7 @@ int vox_allows(__global const int *coord, long ib, long jb, int temporal, int fb
  * 0), read ahead into registers while the work-group computes. */
 void vox_sr_load_v(float *vr, __global const stor *v, long row0, int v0, int nk, long d0, long D)
 {
-    for (int x = 0; x < SR_VPI; x++) {
+    SR_UNROLL for (int x = 0; x < SR_VPI; x++) {
         int y = LID + SR_LS * x, key = y / SR_DS, d = y % SR_DS;
         vr[x] = v0 + key < nk && d0 + d < D ? LOADF(v, (row0 + v0 + key) * D + d0 + d) : 0.f;
     }
@@ -81,13 +92,13 @@ void vox_sr_merge(float *M, float *Z, float *A, float mb, float zb, const float 
     if (mb > *M) {
         float f = exp(*M - mb);
         *Z = *Z * f + zb;
-        for (int d = 0; d < 4; d++)
+        SR_UNROLL for (int d = 0; d < 4; d++)
             A[d] = A[d] * f + t[d];
         *M = mb;
     } else { /* also a NaN mb: f is NaN and poisons the sums */
         float f = exp(mb - *M);
         *Z += zb * f;
-        for (int d = 0; d < 4; d++)
+        SR_UNROLL for (int d = 0; d < 4; d++)
             A[d] += t[d] * f;
     }
 }
@@ -113,19 +124,19 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
         long ib[4];
         float M[3][4], Z[3][4], A[3][4][4];
         uint ninf = 0; /* bit 4p + i: pattern p of row i saw an all -inf tile */
-        for (int i = 0; i < 4; i++) {
+        SR_UNROLL for (int i = 0; i < 4; i++) {
             long r = r0 + 4 * rq + i;
             ib[i] = r < R ? rows[r] / V : 0;
-            for (int p = 0; p < 3; p++) {
+            SR_UNROLL for (int p = 0; p < 3; p++) {
                 M[p][i] = -INFINITY, Z[p][i] = 0.f;
-                for (int d = 0; d < 4; d++)
+                SR_UNROLL for (int d = 0; d < 4; d++)
                     A[p][i][d] = 0.f;
             }
         }
         for (long jb = jb0; jb < jb1; jb++) {
             const int nv = valid[jb];
             uint al = 0; /* bit 4(p-1) + i: pattern p allows the block for row i */
-            for (int i = 0; i < 4; i++)
+            SR_UNROLL for (int i = 0; i < 4; i++)
                 al |= (uint)vox_allows(block_coord, ib[i], jb, 0, fb, sbk, sink) << i |
                       (uint)vox_allows(block_coord, ib[i], jb, 1, fb, sbk, sink) << (4 + i);
             for (int c0 = 0; c0 < nv; c0 += SR_KT) {
@@ -148,21 +159,21 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
                     barrier(CLK_LOCAL_MEM_FENCE);
                     for (int e8 = 0; e8 < SR_DC; e8 += 8) {
                         float c[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
-                        for (int e = e8; e < e8 + 8; e++) {
+                        SR_UNROLL for (int e = e8; e < e8 + 8; e++) {
                             float4 qq = *(__local const float4 *)(qT + e * SR_QS + 4 * rq);
                             float2 kk = *(__local const float2 *)(kT + e * SR_KS + 2 * lane);
                             const float qa[4] = {qq.x, qq.y, qq.z, qq.w};
-                            for (int i = 0; i < 4; i++)
+                            SR_UNROLL for (int i = 0; i < 4; i++)
                                 c[i][0] = fma(qa[i], kk.x, c[i][0]), c[i][1] = fma(qa[i], kk.y, c[i][1]);
                         }
-                        for (int i = 0; i < 4; i++)
+                        SR_UNROLL for (int i = 0; i < 4; i++)
                             s[i][0] += c[i][0], s[i][1] += c[i][1];
                     }
                 }
                 float vr[SR_VPI]; /* V chunk 0, read while the weights are made */
                 vox_sr_load_v(vr, v, row0, 0, nk, d0, D);
                 barrier(CLK_LOCAL_MEM_FENCE); /* qT, kT read: sc takes the stage */
-                for (int i = 0; i < 4; i++)
+                SR_UNROLL for (int i = 0; i < 4; i++)
                     *(__local float2 *)(sc + (4 * rq + i) * SR_SS + 2 * lane) = (float2)(s[i][0] * scale, s[i][1] * scale);
                 barrier(CLK_LOCAL_MEM_FENCE);
                 /* row rr: the max over keys part + 8j, then over the 8 parts */
@@ -183,12 +194,12 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
                 pz[rr * 8 + part] = z;
                 /* T = P V over the slice's dims 4lane.. */
                 float tv[4][4];
-                for (int i = 0; i < 4; i++)
-                    for (int d = 0; d < 4; d++)
+                SR_UNROLL for (int i = 0; i < 4; i++)
+                    SR_UNROLL for (int d = 0; d < 4; d++)
                         tv[i][d] = 0.f;
                 for (int v0 = 0; v0 < nk; v0 += SR_VC) {
                     barrier(CLK_LOCAL_MEM_FENCE); /* sc (or the last chunk) read, wt and pz written */
-                    for (int x = 0; x < SR_VPI; x++)
+                    SR_UNROLL for (int x = 0; x < SR_VPI; x++)
                         vs[t + SR_LS * x] = vr[x];
                     barrier(CLK_LOCAL_MEM_FENCE);
                     if (v0 + SR_VC < nk) /* the next chunk, read during this one's products */
@@ -197,16 +208,16 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
                         float4 ww = *(__local const float4 *)(wt + (v0 + key) * SR_WS + 4 * rq);
                         float4 vv = *(__local const float4 *)(vs + key * SR_DS + 4 * lane);
                         const float wa[4] = {ww.x, ww.y, ww.z, ww.w}, va[4] = {vv.x, vv.y, vv.z, vv.w};
-                        for (int i = 0; i < 4; i++)
-                            for (int d = 0; d < 4; d++)
+                        SR_UNROLL for (int i = 0; i < 4; i++)
+                            SR_UNROLL for (int d = 0; d < 4; d++)
                                 tv[i][d] = fma(wa[i], va[d], tv[i][d]);
                     }
                 }
-                for (int i = 0; i < 4; i++) {
+                SR_UNROLL for (int i = 0; i < 4; i++) {
                     float mb = -INFINITY, zb = 0.f;
                     for (int j = 0; j < 8; j++)
                         mb = vox_sr_nmax(mb, pm[(4 * rq + i) * 8 + j]), zb += pz[(4 * rq + i) * 8 + j];
-                    for (int p = 0; p < 3; p++) {
+                    SR_UNROLL for (int p = 0; p < 3; p++) {
                         if (p && !((al >> (4 * (p - 1) + i)) & 1))
                             continue;
                         if (mb == -INFINITY)
@@ -217,17 +228,17 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
                 }
             }
         }
-        for (int i = 0; i < 4; i++) {
+        SR_UNROLL for (int i = 0; i < 4; i++) {
             long r = r0 + 4 * rq + i;
             if (r >= R)
                 continue;
-            for (int p = 0; p < 3; p++) {
+            SR_UNROLL for (int p = 0; p < 3; p++) {
                 __global float *o = work + (((bh * R + r) * nsplit + sp) * 3 + p) * (D + 2);
                 if (ds == 0 && lane == 0)
                     o[0] = M[p][i], o[1] = M[p][i] == -INFINITY && Z[p][i] == 0.f && (ninf >> (4 * p + i) & 1)
                                                ? -1.f
                                                : Z[p][i];
-                for (int d = 0; d < 4; d++)
+                SR_UNROLL for (int d = 0; d < 4; d++)
                     if (d0 + 4 * lane + d < D)
                         o[2 + d0 + 4 * lane + d] = A[p][i][d];
             }
