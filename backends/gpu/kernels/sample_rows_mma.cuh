@@ -226,7 +226,7 @@ __device__ __forceinline__ void vox_srm_pv(float (*T)[4], const uint4 *fr, const
     }
 }
 
-template <int DP, bool BF, int WG>
+template <int DP, bool BF, int WG, bool LATE, bool ATAB>
 __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, const u16 *v, const int *rows, i64 R,
                                                 const int *coord, const int *valid, i64 NB, int V, int D, int fb,
                                                 int sb, int sink, float scale, float *part, int nsplit, i64 BH,
@@ -236,6 +236,7 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     constexpr int KW = VOX_SRM_KT / WG, NN = KW / 8, KL = KW / 16; /* a warp's keys, n-tiles, k-steps */
     constexpr float WSCALE = BF ? 1.f : 16384.f; /* f16: pieces of w * 2^14 */
     __shared__ int sC[VOX_SRM_ROWS][3]; /* block coordinates of the unit's rows */
+    __shared__ unsigned char sAl[NS][VOX_SRM_ROWS]; /* ATAB: per stage, bit p-1: pattern p allows the row */
     u16 *sQ = (u16 *)vox_dyn_smem;
     u16 *sK = sQ + VOX_SRM_ROWS * DP;                 /* [NS][KT][DP] */
     u16 *sV = sK + NS * VOX_SRM_KT * DP;              /* [NS][KT][DP] */
@@ -243,7 +244,7 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     float *sM = (float *)(sP + 4 * 4 * 3 * 32);       /* [NW warps][16 rows]: the warps' maxima */
     float *sZ = sM + NW * 16;                         /* [NW warps][16 rows]: the warps' sums */
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, rg = warp / WG, kw = warp % WG;
-    const bool late = WG == 2 && rg >= 2; /* merges each tile at the start of the next */
+    const bool late = (WG == 2 || LATE) && rg >= 2; /* merges each tile at the start of the next */
     const int mat = lane >> 3, g = lane >> 2, t4 = lane & 3;
     const i64 groups = (R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS;
     /* Inf or NaN halves: (h & EXP) + EXP_LSB carries into bit 15 only when the
@@ -303,6 +304,22 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             while (jb < jb1 && c0 >= valid[jb])
                 jb++, c0 = 0;
         };
+        /* the block coordinates of the unit's rows (read by others after the
+         * first tile's barrier; ATAB: by the same thread in note_allow) */
+        if (tid < VOX_SRM_ROWS) {
+            const int ib = r0 + tid < R ? rows[r0 + tid] / V : 0; /* block of the row (slots are int32) */
+            sC[tid][0] = coord[3 * ib], sC[tid][1] = coord[3 * ib + 1], sC[tid][2] = coord[3 * ib + 2];
+        }
+        /* ATAB: which patterns allow key block jb for each row of the unit,
+         * into sAl[st] when the tile of block jb is loaded into stage st (read
+         * after the barrier of the tile, NS - 1 tiles later) */
+        auto note_allow = [&](int st, int jb) {
+            if (ATAB && tid < VOX_SRM_ROWS) {
+                const int cb[3] = {coord[3 * jb], coord[3 * jb + 1], coord[3 * jb + 2]};
+                sAl[st][tid] = (unsigned char)((vox_allows_tyx(sC[tid], cb, 0, fb, sb, sink) != 0) |
+                                                          (vox_allows_tyx(sC[tid], cb, 1, fb, sb, sink) != 0) << 1);
+            }
+        };
         /* (jb, c0): the tile computed; (ljb, lc0): the next tile to load, NS - 1
          * ahead; the first group also carries Q. One group per tile slot, empty
          * past the split's end, so that wait_group<NS - 2> means "this tile is in" */
@@ -312,17 +329,11 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
 #pragma unroll
         for (int st = 0; st < NS - 1; st++) {
             if (ljb < jb1)
-                fetch_rows(ljb, lc0), load_kv(st), next_tile(ljb, lc0);
+                fetch_rows(ljb, lc0), load_kv(st), note_allow(st, ljb), next_tile(ljb, lc0);
             vox_cp_commit();
         }
         if (ljb < jb1)
             fetch_rows(ljb, lc0);
-
-        /* the block coordinates of the unit's rows (read after the first tile's barrier) */
-        if (tid < VOX_SRM_ROWS) {
-            const int ib = r0 + tid < R ? rows[r0 + tid] / V : 0; /* block of the row (slots are int32) */
-            sC[tid][0] = coord[3 * ib], sC[tid][1] = coord[3 * ib + 1], sC[tid][2] = coord[3 * ib + 2];
-        }
         /* per thread: rows g and g+8 of the warp's 16 (h = 0, 1) */
         float M[3][2], Z[3][2], A[3][NT][4];
         unsigned ninf = 0; /* bit 2p+h: pattern p of row h saw an all -inf tile */
@@ -340,14 +351,20 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
         /* merge a tile (m, z, T) of key block with coordinates cj into every
          * pattern that allows it */
         float T[NT][4], m[2], z[2];
-        int cj[3];
+        int cj[3]; /* !ATAB: the tile's block coordinates */
+        unsigned alw = 0; /* ATAB: the tile's sAl bits of rows g (bits 0-1) and g + 8 (bits 2-3) */
         bool pending = false; /* late warps: a tile waits in (m, z, T, cj) */
         auto merge_tile = [&]() {
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                const int *ci = sC[16 * rg + g + 8 * h];
-                const bool al[3] = {true, vox_allows_tyx(ci, cj, 0, fb, sb, sink) != 0,
-                                    vox_allows_tyx(ci, cj, 1, fb, sb, sink) != 0};
+                bool al[3];
+                if (ATAB) {
+                    al[0] = true, al[1] = (alw >> (2 * h) & 1) != 0, al[2] = (alw >> (2 * h + 1) & 1) != 0;
+                } else {
+                    const int *ci = sC[16 * rg + g + 8 * h];
+                    al[0] = true, al[1] = vox_allows_tyx(ci, cj, 0, fb, sb, sink) != 0,
+                    al[2] = vox_allows_tyx(ci, cj, 1, fb, sb, sink) != 0;
+                }
 #pragma unroll
                 for (int p = 0; p < 3; p++) {
                     if (!al[p])
@@ -365,7 +382,7 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             /* every copy of this tile has landed; the stage loaded next is free */
             const bool bad = __syncthreads_or(v_bad(st)) != 0;
             if (ljb < jb1) {
-                load_kv(st == 0 ? NS - 1 : st - 1), next_tile(ljb, lc0);
+                load_kv(st == 0 ? NS - 1 : st - 1), note_allow(st == 0 ? NS - 1 : st - 1, ljb), next_tile(ljb, lc0);
                 if (ljb < jb1)
                     fetch_rows(ljb, lc0); /* used at the next tile */
             }
@@ -373,7 +390,10 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             if (live) {
                 if (pending)
                     merge_tile();
-                cj[0] = coord[3 * jb], cj[1] = coord[3 * jb + 1], cj[2] = coord[3 * jb + 2];
+                if (ATAB)
+                    alw = sAl[st][16 * rg + g] | (unsigned)sAl[st][16 * rg + g + 8] << 2;
+                else
+                    cj[0] = coord[3 * jb], cj[1] = coord[3 * jb + 1], cj[2] = coord[3 * jb + 2];
                 const u16 *cK = sK + st * VOX_SRM_KT * DP, *cV = sV + st * VOX_SRM_KT * DP;
                 int x7 = lane & 7; /* vox_srm_swz */
                 asm volatile("" : "+r"(x7));
@@ -489,22 +509,34 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     }
 }
 
-#define VOX_SAMPLE_ROWS_MMA_KERNEL(NAME, DP, BF, WG)                                                         \
+#define VOX_SAMPLE_ROWS_MMA_KERNEL(NAME, DP, BF, WG, LATE, ATAB)                                             \
     VOX_KERNEL void __launch_bounds__(VOX_SRM_THREADS(WG), 1)                                                \
         vox_sample_rows_##NAME##_d##DP(vox_sample_rows_bufs b, vox_sample_rows_args a)                       \
     {                                                                                                        \
-        sample_rows_mma<DP, BF, WG>(vox_ptr<const u16>(b.q), vox_ptr<const u16>(b.k), vox_ptr<const u16>(b.v),  \
+        sample_rows_mma<DP, BF, WG, LATE, ATAB>(vox_ptr<const u16>(b.q), vox_ptr<const u16>(b.k), vox_ptr<const u16>(b.v),  \
                                 vox_ptr<const int>(b.rows), a.R, vox_ptr<const int>(b.block_coord),          \
                                 vox_ptr<const int>(b.valid), a.NB, a.V, a.D, a.frame_blocks, a.space_blocks, \
                                 a.sink, a.scale, vox_ptr<float>(b.work), a.nsplit, a.BH, a);                  \
     }
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma_f16, 64, false, 2)
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma_f16, 128, false, 2)
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma_bf16, 64, true, 2)
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma_bf16, 128, true, 2)
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_f16, 64, false, 4)
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_f16, 128, false, 4)
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_bf16, 64, true, 4)
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_bf16, 128, true, 4)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma_f16, 64, false, 2, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma_f16, 128, false, 2, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma_bf16, 64, true, 2, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma_bf16, 128, true, 2, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_f16, 64, false, 4, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16l_f16, 64, false, 4, true, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16a_f16, 64, false, 4, false, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16la_f16, 64, false, 4, true, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_f16, 128, false, 4, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16l_f16, 128, false, 4, true, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16a_f16, 128, false, 4, false, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16la_f16, 128, false, 4, true, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_bf16, 64, true, 4, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16l_bf16, 64, true, 4, true, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16a_bf16, 64, true, 4, false, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16la_bf16, 64, true, 4, true, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_bf16, 128, true, 4, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16l_bf16, 128, true, 4, true, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16a_bf16, 128, true, 4, false, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16la_bf16, 128, true, 4, true, true)
 
 #endif
