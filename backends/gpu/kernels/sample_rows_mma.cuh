@@ -237,6 +237,9 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     constexpr float WSCALE = BF ? 1.f : 16384.f; /* f16: pieces of w * 2^14 */
     __shared__ int sC[VOX_SRM_ROWS][3]; /* block coordinates of the unit's rows */
     __shared__ unsigned char sAl[NS][VOX_SRM_ROWS]; /* ATAB: per stage, bit p-1: pattern p allows the row */
+    __shared__ const u16 *sKV[2];                  /* ATAB: the unit's k and v rows (kv.x, v's) */
+    __shared__ const int *sTok;                    /* ATAB: kv.tok */
+    __shared__ i64 sSt;                            /* ATAB: kv.st */
     u16 *sQ = (u16 *)vox_dyn_smem;
     u16 *sK = sQ + VOX_SRM_ROWS * DP;                 /* [NS][KT][DP] */
     u16 *sV = sK + NS * VOX_SRM_KT * DP;              /* [NS][KT][DP] */
@@ -260,6 +263,11 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
         const u16 *const kh = kv.x, *const vh = vox_rows_of(v, bh, args).x; /* k's and v's rows: kv.slot * st */
         const bool live = r0 + 16 * rg < R; /* the row group holds a sampled row (both warps alike) */
         __syncthreads(); /* the previous unit is done with sQ, sK, sV */
+        if (ATAB) { /* the loader's pointers in shared memory, read per tile (not held in registers) */
+            if (tid == 0)
+                sKV[0] = kh, sKV[1] = vh, sTok = kv.tok, sSt = kv.st;
+            __syncthreads();
+        }
 #pragma unroll
         for (int i = 0; i < VOX_SRM_ROWS / RPP; i++) {
             const int r = cu + i * RPP;
@@ -276,16 +284,16 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             const i64 s0 = (i64)jb * V + c0 + cu;                /* the slot of row cu */
 #pragma unroll
             for (int i = 0; i < VOX_SRM_KT / RPP; i++)
-                tk[i] = i * RPP < nv ? (int)kv.slot(s0 + i * RPP) : -1;
+                tk[i] = i * RPP < nv ? (int)(ATAB ? (sTok ? (i64)sTok[s0 + i * RPP] : s0 + i * RPP) : kv.slot(s0 + i * RPP)) : -1;
         };
         auto load_kv = [&](int st) {
             u16 *dk = sK + st * VOX_SRM_KT * DP, *dv = sV + st * VOX_SRM_KT * DP;
 #pragma unroll
             for (int i = 0; i < VOX_SRM_KT / RPP; i++) {
                 const bool ok = tk[i] >= 0 && cc * 8 < D;
-                const i64 go = ok ? tk[i] * kv.st + cc * 8 : 0;
-                vox_cp_async16(dk + vox_swz<DP>(cu + i * RPP, cc), kh + go, ok ? 16 : 0);
-                vox_cp_async16(dv + vox_swz<DP>(cu + i * RPP, cc), vh + go, ok ? 16 : 0);
+                const i64 go = ok ? tk[i] * (ATAB ? sSt : kv.st) + cc * 8 : 0;
+                vox_cp_async16(dk + vox_swz<DP>(cu + i * RPP, cc), (ATAB ? sKV[0] : kh) + go, ok ? 16 : 0);
+                vox_cp_async16(dv + vox_swz<DP>(cu + i * RPP, cc), (ATAB ? sKV[1] : vh) + go, ok ? 16 : 0);
             }
         };
         /* whether a V chunk this thread copied into stage st holds an Inf or NaN */
