@@ -7,13 +7,25 @@
  * vox_sample_rows_merge merges the splits unchanged.
  *
  * CTA: 4 row groups of WG warps (WG = 2: 8 warps, vox_sample_rows_mma_*;
- * WG = 4: 16 warps at most 128 registers each, vox_sample_rows_mma16_*);
+ * WG = 4: 16 warps at most 128 registers each, vox_sample_rows_mma16{,l,a,la}_*);
  * warp w owns rows 16*(w/WG).. +15 of the group (its row group) and, with
  * kw = w%WG, keys KW*kw.. +KW-1 (KW = 64/WG) of each tile for the scores and
  * head dims kw*DH .. +DH-1 (DH = DP/WG) for P V. With WG = 2, row groups 2
  * and 3 merge a tile at the start of the next one, so that the two warps of
  * a multiprocessor quarter (w, w+4) overlap one's merge with the other's
- * mma (with WG = 4 each quarter has four warps to overlap). K and V tiles stream through a
+ * mma. With WG = 4 the LATE kernels (vox_sample_rows_mma16l*, the default
+ * mma16la) do the same: each multiprocessor quarter holds one warp of each
+ * row group (warps q, q+4, q+8, q+12), all in the same phase after the
+ * tile's barrier, so that without it a quarter's tensor cores idle while its
+ * four warps take exponentials and merges together; session 9's mma16 merges
+ * at the end of the tile in every row group. ATAB kernels (mma16a*,
+ * mma16la): the pattern allowances of the unit's rows for a key block are
+ * computed once, by 64 threads when the block's tile is loaded, into a byte
+ * per row and stage (sAl), instead of by every warp from the block's
+ * coordinates at every tile; the loader's k/v pointers, slot map and row
+ * stride are kept in shared memory (fewer registers held across the tile
+ * loop). All variants compute the same sums bit for bit (the same operations
+ * in the same order; a late merge only happens later). K and V tiles stream through a
  * VOX_SRM_STAGES-deep cp.async ring in shared memory (rows past the block's
  * valid count and dims past D zero-filled: padding is never read). Per tile:
  *  - S = Q K^T over all D for the warp's 16 rows x KW keys, one fresh
