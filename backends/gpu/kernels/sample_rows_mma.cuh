@@ -325,20 +325,23 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
                 jb++, c0 = 0;
         };
         /* the block coordinates of the unit's rows (read by others after the
-         * first tile's barrier; ATAB: by the same thread in note_allow) */
+         * first tile's barrier; ATAB: by the same thread in load_note) */
         if (tid < VOX_SRM_ROWS) {
             const int ib = r0 + tid < R ? rows[r0 + tid] / V : 0; /* block of the row (slots are int32) */
             sC[tid][0] = coord[3 * ib], sC[tid][1] = coord[3 * ib + 1], sC[tid][2] = coord[3 * ib + 2];
         }
-        /* ATAB: which patterns allow key block jb for each row of the unit,
-         * into sAl[st] when the tile of block jb is loaded into stage st (read
-         * after the barrier of the tile, NS - 1 tiles later) */
-        auto note_allow = [&](int st, int jb) {
-            if (ATAB && tid < VOX_SRM_ROWS) {
-                const int cb[3] = {coord[3 * jb], coord[3 * jb + 1], coord[3 * jb + 2]};
+        /* load_kv(st) of the tile of block jb; ATAB: with which patterns allow
+         * the block for each row of the unit, into sAl[st] (read after the
+         * barrier of the tile, NS - 1 tiles later; the block's coordinates
+         * are loaded before the copies are issued) */
+        auto load_note = [&](int st, int jb) {
+            int cb[3] = {0, 0, 0};
+            if (ATAB && tid < VOX_SRM_ROWS)
+                cb[0] = coord[3 * jb], cb[1] = coord[3 * jb + 1], cb[2] = coord[3 * jb + 2];
+            load_kv(st);
+            if (ATAB && tid < VOX_SRM_ROWS)
                 sAl[st][tid] = (unsigned char)((vox_allows_tyx(sC[tid], cb, 0, fb, sb, sink) != 0) |
-                                                          (vox_allows_tyx(sC[tid], cb, 1, fb, sb, sink) != 0) << 1);
-            }
+                                               (vox_allows_tyx(sC[tid], cb, 1, fb, sb, sink) != 0) << 1);
         };
         /* (jb, c0): the tile computed; (ljb, lc0): the next tile to load, NS - 1
          * ahead; the first group also carries Q. One group per tile slot, empty
@@ -349,7 +352,7 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
 #pragma unroll
         for (int st = 0; st < NS - 1; st++) {
             if (ljb < jb1)
-                fetch_rows(ljb, lc0), load_kv(st), note_allow(st, ljb), next_tile(ljb, lc0);
+                fetch_rows(ljb, lc0), load_note(st, ljb), next_tile(ljb, lc0);
             vox_cp_commit();
         }
         if (ljb < jb1)
@@ -402,7 +405,7 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             /* every copy of this tile has landed; the stage loaded next is free */
             const bool bad = __syncthreads_or(v_bad(st)) != 0;
             if (ljb < jb1) {
-                load_kv(st == 0 ? NS - 1 : st - 1), note_allow(st == 0 ? NS - 1 : st - 1, ljb), next_tile(ljb, lc0);
+                load_note(st == 0 ? NS - 1 : st - 1, ljb), next_tile(ljb, lc0);
                 if (ljb < jb1)
                     fetch_rows(ljb, lc0); /* used at the next tile */
             }
