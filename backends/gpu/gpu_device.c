@@ -60,6 +60,9 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->kv_cum_f32 = vox_env_flag("VOXATTN_KV_SELECT_CUMULATIVE_F32");
     g->kv_mma_inline = vox_env_flag("VOXATTN_KV_SELECT_MMA_INLINE");
     g->srm_w8 = vox_env_flag("VOXATTN_SAMPLE_ROWS_W8");
+    g->srm16 = vox_env_flag("VOXATTN_SAMPLE_ROWS_OLD")
+                   ? 0
+                   : (vox_env_flag("VOXATTN_SAMPLE_ROWS_NO_LATE") ? 0 : 1) | (vox_env_flag("VOXATTN_SAMPLE_ROWS_NO_ATAB") ? 0 : 2);
     g->block_copies = vox_env_flag("VOXATTN_GPU_BLOCK_COPIES");
     g->qs_chunk128 = vox_env_flag("VOXATTN_QUERY_SELECT_CHUNK128");
     g->bm_nopipe = vox_env_flag("VOXATTN_BLOCK_MEANS_NOPIPE");

@@ -48,6 +48,7 @@ typedef struct gpu_dev {
     int kv_cum_f32; /* VOXATTN_KV_SELECT_CUMULATIVE_F32: the CUMULATIVE rule on the f32 kv_select kernel */
     int kv_mma_inline; /* VOXATTN_KV_SELECT_MMA_INLINE: kv_select's tensor-core kernel splits the keys itself */
     int srm_w8;     /* VOXATTN_SAMPLE_ROWS_W8: sample_rows on the 8-warp tensor-core kernel */
+    int srm16;      /* the 16-warp sample_rows kernel: bit 0 late merges, bit 1 allowance table (VOXATTN_SAMPLE_ROWS_OLD, _NO_LATE, _NO_ATAB clear them) */
     int block_copies; /* VOXATTN_GPU_BLOCK_COPIES: sample_rows, query_select on block copies (caller_layout_ops 0) */
     int qs_chunk128;  /* VOXATTN_QUERY_SELECT_CHUNK128: query_select's exact kernel in turns of 128 block rows */
     int bm_nopipe;    /* VOXATTN_BLOCK_MEANS_NOPIPE: block_means without its next rows' loads in flight */

@@ -22,11 +22,13 @@
  * w[KT][ROWS] (gpu_sample_rows sizes it).
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
+#define VOX_SRM16_KERNELS(M, V)                                                                               \
+    M(sample_rows_mma16##V##_f16_d64) M(sample_rows_mma16##V##_f16_d128) M(sample_rows_mma16##V##_bf16_d64)  \
+    M(sample_rows_mma16##V##_bf16_d128)
 #define VOX_GPU_KERNELS_sample_rows(R, O, M)                                                                  \
     R(sample_rows_f32) R(sample_rows_f16) R(sample_rows_bf16) R(sample_rows_merge) M(sample_rows_mma_f16_d64) \
     M(sample_rows_mma_f16_d128) M(sample_rows_mma_bf16_d64) M(sample_rows_mma_bf16_d128)                    \
-    M(sample_rows_mma16_f16_d64) M(sample_rows_mma16_f16_d128) M(sample_rows_mma16_bf16_d64)                \
-    M(sample_rows_mma16_bf16_d128)
+    VOX_SRM16_KERNELS(M, ) VOX_SRM16_KERNELS(M, l) VOX_SRM16_KERNELS(M, a) VOX_SRM16_KERNELS(M, la)
 
 /* Key splits vox_sample_rows_merge takes (sample_rows_splits never asks more). */
 #define VOX_SR_MAX_SPLITS 64
@@ -361,8 +363,10 @@ static vox_status sample_rows_launch(gpu_dev *g, const vox_sample_rows_bufs *b, 
 }
 
 /* sample_rows_mma.cuh (f16/bf16, tensor cores): one CTA per (bh, key split,
- * 64 rows), one per multiprocessor, of 16 warps (vox_sample_rows_mma16_*,
- * 4 per row group, at most 128 registers) or, with VOXATTN_SAMPLE_ROWS_W8=1
+ * 64 rows), one per multiprocessor, of 16 warps (vox_sample_rows_mma16la_*,
+ * 4 per row group, at most 128 registers; g->srm16 picks the variant:
+ * mma16la late merges and the allowance table, mma16l, mma16a one of them,
+ * mma16 neither: the session 9 kernel) or, with VOXATTN_SAMPLE_ROWS_W8=1
  * (g->srm_w8), 8 warps (vox_sample_rows_mma_*, 2 per row group, 255
  * registers); where the module has the kernel, head_dim <= 128 is a multiple
  * of 8, the rows of q, k, v are 16-byte aligned and the shared memory fits;
@@ -370,13 +374,15 @@ static vox_status sample_rows_launch(gpu_dev *g, const vox_sample_rows_bufs *b, 
 static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_rows_bufs *b,
                            vox_sample_rows_args a, vox_status *st)
 {
-    static const int fns[2][2][2] = {
-        {{GPU_FN_sample_rows_mma_f16_d64, GPU_FN_sample_rows_mma_f16_d128},
-         {GPU_FN_sample_rows_mma_bf16_d64, GPU_FN_sample_rows_mma_bf16_d128}},
-        {{GPU_FN_sample_rows_mma16_f16_d64, GPU_FN_sample_rows_mma16_f16_d128},
-         {GPU_FN_sample_rows_mma16_bf16_d64, GPU_FN_sample_rows_mma16_bf16_d128}}};
+#define SRM16_FNS(V)                                                                               \
+    {{GPU_FN_sample_rows_mma16##V##_f16_d64, GPU_FN_sample_rows_mma16##V##_f16_d128},             \
+     {GPU_FN_sample_rows_mma16##V##_bf16_d64, GPU_FN_sample_rows_mma16##V##_bf16_d128}}
+    static const int fns[5][2][2] = {{{GPU_FN_sample_rows_mma_f16_d64, GPU_FN_sample_rows_mma_f16_d128},
+                                      {GPU_FN_sample_rows_mma_bf16_d64, GPU_FN_sample_rows_mma_bf16_d128}},
+                                     SRM16_FNS(), SRM16_FNS(l), SRM16_FNS(a), SRM16_FNS(la)};
+#undef SRM16_FNS
     int dp = a.D <= 64 ? 64 : 128, wg = g->srm_w8 ? 2 : 4;
-    int fn = fns[wg == 4][d->dtype == VOX_BF16][dp == 128];
+    int fn = fns[wg == 4 ? 1 + (g->srm16 & 3) : 0][d->dtype == VOX_BF16][dp == 128];
     size_t smem = (size_t)VOX_SRM_SMEM(dp, wg);
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
     if (d->dtype == VOX_F32 || a.D > 128 || a.D % 8 || (b->q | b->k | b->v) % 16 || (a.sb | a.sh | a.st) % 8 ||

@@ -7,13 +7,25 @@
  * vox_sample_rows_merge merges the splits unchanged.
  *
  * CTA: 4 row groups of WG warps (WG = 2: 8 warps, vox_sample_rows_mma_*;
- * WG = 4: 16 warps at most 128 registers each, vox_sample_rows_mma16_*);
+ * WG = 4: 16 warps at most 128 registers each, vox_sample_rows_mma16{,l,a,la}_*);
  * warp w owns rows 16*(w/WG).. +15 of the group (its row group) and, with
  * kw = w%WG, keys KW*kw.. +KW-1 (KW = 64/WG) of each tile for the scores and
  * head dims kw*DH .. +DH-1 (DH = DP/WG) for P V. With WG = 2, row groups 2
  * and 3 merge a tile at the start of the next one, so that the two warps of
  * a multiprocessor quarter (w, w+4) overlap one's merge with the other's
- * mma (with WG = 4 each quarter has four warps to overlap). K and V tiles stream through a
+ * mma. With WG = 4 the LATE kernels (vox_sample_rows_mma16l*, the default
+ * mma16la) do the same: each multiprocessor quarter holds one warp of each
+ * row group (warps q, q+4, q+8, q+12), all in the same phase after the
+ * tile's barrier, so that without it a quarter's tensor cores idle while its
+ * four warps take exponentials and merges together; session 9's mma16 merges
+ * at the end of the tile in every row group. ATAB kernels (mma16a*,
+ * mma16la): the pattern allowances of the unit's rows for a key block are
+ * computed once, by 64 threads when the block's tile is loaded, into a byte
+ * per row and stage (sAl), instead of by every warp from the block's
+ * coordinates at every tile; the loader's k/v pointers, slot map and row
+ * stride are kept in shared memory (fewer registers held across the tile
+ * loop). All variants compute the same sums bit for bit (the same operations
+ * in the same order; a late merge only happens later). K and V tiles stream through a
  * VOX_SRM_STAGES-deep cp.async ring in shared memory (rows past the block's
  * valid count and dims past D zero-filled: padding is never read). Per tile:
  *  - S = Q K^T over all D for the warp's 16 rows x KW keys, one fresh
@@ -226,7 +238,7 @@ __device__ __forceinline__ void vox_srm_pv(float (*T)[4], const uint4 *fr, const
     }
 }
 
-template <int DP, bool BF, int WG>
+template <int DP, bool BF, int WG, bool LATE, bool ATAB>
 __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, const u16 *v, const int *rows, i64 R,
                                                 const int *coord, const int *valid, i64 NB, int V, int D, int fb,
                                                 int sb, int sink, float scale, float *part, int nsplit, i64 BH,
@@ -236,6 +248,10 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     constexpr int KW = VOX_SRM_KT / WG, NN = KW / 8, KL = KW / 16; /* a warp's keys, n-tiles, k-steps */
     constexpr float WSCALE = BF ? 1.f : 16384.f; /* f16: pieces of w * 2^14 */
     __shared__ int sC[VOX_SRM_ROWS][3]; /* block coordinates of the unit's rows */
+    __shared__ unsigned char sAl[NS][VOX_SRM_ROWS]; /* ATAB: per stage, bit p-1: pattern p allows the row */
+    __shared__ const u16 *sKV[2];                  /* ATAB: the unit's k and v rows (kv.x, v's) */
+    __shared__ const int *sTok;                    /* ATAB: kv.tok */
+    __shared__ i64 sSt;                            /* ATAB: kv.st */
     u16 *sQ = (u16 *)vox_dyn_smem;
     u16 *sK = sQ + VOX_SRM_ROWS * DP;                 /* [NS][KT][DP] */
     u16 *sV = sK + NS * VOX_SRM_KT * DP;              /* [NS][KT][DP] */
@@ -243,7 +259,7 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     float *sM = (float *)(sP + 4 * 4 * 3 * 32);       /* [NW warps][16 rows]: the warps' maxima */
     float *sZ = sM + NW * 16;                         /* [NW warps][16 rows]: the warps' sums */
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, rg = warp / WG, kw = warp % WG;
-    const bool late = WG == 2 && rg >= 2; /* merges each tile at the start of the next */
+    const bool late = (WG == 2 || LATE) && rg >= 2; /* merges each tile at the start of the next */
     const int mat = lane >> 3, g = lane >> 2, t4 = lane & 3;
     const i64 groups = (R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS;
     /* Inf or NaN halves: (h & EXP) + EXP_LSB carries into bit 15 only when the
@@ -259,6 +275,11 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
         const u16 *const kh = kv.x, *const vh = vox_rows_of(v, bh, args).x; /* k's and v's rows: kv.slot * st */
         const bool live = r0 + 16 * rg < R; /* the row group holds a sampled row (both warps alike) */
         __syncthreads(); /* the previous unit is done with sQ, sK, sV */
+        if (ATAB) { /* the loader's pointers in shared memory, read per tile (not held in registers) */
+            if (tid == 0)
+                sKV[0] = kh, sKV[1] = vh, sTok = kv.tok, sSt = kv.st;
+            __syncthreads();
+        }
 #pragma unroll
         for (int i = 0; i < VOX_SRM_ROWS / RPP; i++) {
             const int r = cu + i * RPP;
@@ -275,16 +296,16 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             const i64 s0 = (i64)jb * V + c0 + cu;                /* the slot of row cu */
 #pragma unroll
             for (int i = 0; i < VOX_SRM_KT / RPP; i++)
-                tk[i] = i * RPP < nv ? (int)kv.slot(s0 + i * RPP) : -1;
+                tk[i] = i * RPP < nv ? (int)(ATAB ? (sTok ? (i64)sTok[s0 + i * RPP] : s0 + i * RPP) : kv.slot(s0 + i * RPP)) : -1;
         };
         auto load_kv = [&](int st) {
             u16 *dk = sK + st * VOX_SRM_KT * DP, *dv = sV + st * VOX_SRM_KT * DP;
 #pragma unroll
             for (int i = 0; i < VOX_SRM_KT / RPP; i++) {
                 const bool ok = tk[i] >= 0 && cc * 8 < D;
-                const i64 go = ok ? tk[i] * kv.st + cc * 8 : 0;
-                vox_cp_async16(dk + vox_swz<DP>(cu + i * RPP, cc), kh + go, ok ? 16 : 0);
-                vox_cp_async16(dv + vox_swz<DP>(cu + i * RPP, cc), vh + go, ok ? 16 : 0);
+                const i64 go = ok ? tk[i] * (ATAB ? sSt : kv.st) + cc * 8 : 0;
+                vox_cp_async16(dk + vox_swz<DP>(cu + i * RPP, cc), (ATAB ? sKV[0] : kh) + go, ok ? 16 : 0);
+                vox_cp_async16(dv + vox_swz<DP>(cu + i * RPP, cc), (ATAB ? sKV[1] : vh) + go, ok ? 16 : 0);
             }
         };
         /* whether a V chunk this thread copied into stage st holds an Inf or NaN */
@@ -303,6 +324,25 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             while (jb < jb1 && c0 >= valid[jb])
                 jb++, c0 = 0;
         };
+        /* the block coordinates of the unit's rows (read by others after the
+         * first tile's barrier; ATAB: by the same thread in load_note) */
+        if (tid < VOX_SRM_ROWS) {
+            const int ib = r0 + tid < R ? rows[r0 + tid] / V : 0; /* block of the row (slots are int32) */
+            sC[tid][0] = coord[3 * ib], sC[tid][1] = coord[3 * ib + 1], sC[tid][2] = coord[3 * ib + 2];
+        }
+        /* load_kv(st) of the tile of block jb; ATAB: with which patterns allow
+         * the block for each row of the unit, into sAl[st] (read after the
+         * barrier of the tile, NS - 1 tiles later; the block's coordinates
+         * are loaded before the copies are issued) */
+        auto load_note = [&](int st, int jb) {
+            int cb[3] = {0, 0, 0};
+            if (ATAB && tid < VOX_SRM_ROWS)
+                cb[0] = coord[3 * jb], cb[1] = coord[3 * jb + 1], cb[2] = coord[3 * jb + 2];
+            load_kv(st);
+            if (ATAB && tid < VOX_SRM_ROWS)
+                sAl[st][tid] = (unsigned char)((vox_allows_tyx(sC[tid], cb, 0, fb, sb, sink) != 0) |
+                                               (vox_allows_tyx(sC[tid], cb, 1, fb, sb, sink) != 0) << 1);
+        };
         /* (jb, c0): the tile computed; (ljb, lc0): the next tile to load, NS - 1
          * ahead; the first group also carries Q. One group per tile slot, empty
          * past the split's end, so that wait_group<NS - 2> means "this tile is in" */
@@ -312,17 +352,11 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
 #pragma unroll
         for (int st = 0; st < NS - 1; st++) {
             if (ljb < jb1)
-                fetch_rows(ljb, lc0), load_kv(st), next_tile(ljb, lc0);
+                fetch_rows(ljb, lc0), load_note(st, ljb), next_tile(ljb, lc0);
             vox_cp_commit();
         }
         if (ljb < jb1)
             fetch_rows(ljb, lc0);
-
-        /* the block coordinates of the unit's rows (read after the first tile's barrier) */
-        if (tid < VOX_SRM_ROWS) {
-            const int ib = r0 + tid < R ? rows[r0 + tid] / V : 0; /* block of the row (slots are int32) */
-            sC[tid][0] = coord[3 * ib], sC[tid][1] = coord[3 * ib + 1], sC[tid][2] = coord[3 * ib + 2];
-        }
         /* per thread: rows g and g+8 of the warp's 16 (h = 0, 1) */
         float M[3][2], Z[3][2], A[3][NT][4];
         unsigned ninf = 0; /* bit 2p+h: pattern p of row h saw an all -inf tile */
@@ -340,14 +374,20 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
         /* merge a tile (m, z, T) of key block with coordinates cj into every
          * pattern that allows it */
         float T[NT][4], m[2], z[2];
-        int cj[3];
+        int cj[3]; /* !ATAB: the tile's block coordinates */
+        unsigned alw = 0; /* ATAB: the tile's sAl bits of rows g (bits 0-1) and g + 8 (bits 2-3) */
         bool pending = false; /* late warps: a tile waits in (m, z, T, cj) */
         auto merge_tile = [&]() {
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                const int *ci = sC[16 * rg + g + 8 * h];
-                const bool al[3] = {true, vox_allows_tyx(ci, cj, 0, fb, sb, sink) != 0,
-                                    vox_allows_tyx(ci, cj, 1, fb, sb, sink) != 0};
+                bool al[3];
+                if (ATAB) {
+                    al[0] = true, al[1] = (alw >> (2 * h) & 1) != 0, al[2] = (alw >> (2 * h + 1) & 1) != 0;
+                } else {
+                    const int *ci = sC[16 * rg + g + 8 * h];
+                    al[0] = true, al[1] = vox_allows_tyx(ci, cj, 0, fb, sb, sink) != 0,
+                    al[2] = vox_allows_tyx(ci, cj, 1, fb, sb, sink) != 0;
+                }
 #pragma unroll
                 for (int p = 0; p < 3; p++) {
                     if (!al[p])
@@ -365,7 +405,7 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             /* every copy of this tile has landed; the stage loaded next is free */
             const bool bad = __syncthreads_or(v_bad(st)) != 0;
             if (ljb < jb1) {
-                load_kv(st == 0 ? NS - 1 : st - 1), next_tile(ljb, lc0);
+                load_note(st == 0 ? NS - 1 : st - 1, ljb), next_tile(ljb, lc0);
                 if (ljb < jb1)
                     fetch_rows(ljb, lc0); /* used at the next tile */
             }
@@ -373,7 +413,10 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
             if (live) {
                 if (pending)
                     merge_tile();
-                cj[0] = coord[3 * jb], cj[1] = coord[3 * jb + 1], cj[2] = coord[3 * jb + 2];
+                if (ATAB)
+                    alw = sAl[st][16 * rg + g] | (unsigned)sAl[st][16 * rg + g + 8] << 2;
+                else
+                    cj[0] = coord[3 * jb], cj[1] = coord[3 * jb + 1], cj[2] = coord[3 * jb + 2];
                 const u16 *cK = sK + st * VOX_SRM_KT * DP, *cV = sV + st * VOX_SRM_KT * DP;
                 int x7 = lane & 7; /* vox_srm_swz */
                 asm volatile("" : "+r"(x7));
@@ -489,22 +532,34 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     }
 }
 
-#define VOX_SAMPLE_ROWS_MMA_KERNEL(NAME, DP, BF, WG)                                                         \
+#define VOX_SAMPLE_ROWS_MMA_KERNEL(NAME, DP, BF, WG, LATE, ATAB)                                             \
     VOX_KERNEL void __launch_bounds__(VOX_SRM_THREADS(WG), 1)                                                \
         vox_sample_rows_##NAME##_d##DP(vox_sample_rows_bufs b, vox_sample_rows_args a)                       \
     {                                                                                                        \
-        sample_rows_mma<DP, BF, WG>(vox_ptr<const u16>(b.q), vox_ptr<const u16>(b.k), vox_ptr<const u16>(b.v),  \
+        sample_rows_mma<DP, BF, WG, LATE, ATAB>(vox_ptr<const u16>(b.q), vox_ptr<const u16>(b.k), vox_ptr<const u16>(b.v),  \
                                 vox_ptr<const int>(b.rows), a.R, vox_ptr<const int>(b.block_coord),          \
                                 vox_ptr<const int>(b.valid), a.NB, a.V, a.D, a.frame_blocks, a.space_blocks, \
                                 a.sink, a.scale, vox_ptr<float>(b.work), a.nsplit, a.BH, a);                  \
     }
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma_f16, 64, false, 2)
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma_f16, 128, false, 2)
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma_bf16, 64, true, 2)
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma_bf16, 128, true, 2)
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_f16, 64, false, 4)
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_f16, 128, false, 4)
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_bf16, 64, true, 4)
-VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_bf16, 128, true, 4)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma_f16, 64, false, 2, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma_f16, 128, false, 2, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma_bf16, 64, true, 2, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma_bf16, 128, true, 2, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_f16, 64, false, 4, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16l_f16, 64, false, 4, true, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16a_f16, 64, false, 4, false, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16la_f16, 64, false, 4, true, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_f16, 128, false, 4, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16l_f16, 128, false, 4, true, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16a_f16, 128, false, 4, false, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16la_f16, 128, false, 4, true, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_bf16, 64, true, 4, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16l_bf16, 64, true, 4, true, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16a_bf16, 64, true, 4, false, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16la_bf16, 64, true, 4, true, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_bf16, 128, true, 4, false, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16l_bf16, 128, true, 4, true, false)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16a_bf16, 128, true, 4, false, true)
+VOX_SAMPLE_ROWS_MMA_KERNEL(mma16la_bf16, 128, true, 4, true, true)
 
 #endif
