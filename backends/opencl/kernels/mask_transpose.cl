@@ -15,9 +15,9 @@
  * join blocks and PoCL 3.1 (LLVM 15, Debian 12; every work-group method)
  * then took the divergent branch for a barrier branch, i.e. uniform: it
  * evaluated it for work-item 0 only (llvm.assume for the rest), so items
- * with j >= NB also stored col_start, past their head's columns and, in
- * the last head, past the buffer (host heap corruption). Keep barriers
- * unconditional here. (One file per op: device and host sections,
+ * with j >= NB also stored col_start, over the next head's counts, and the
+ * groups reading those wrote lists past the buffer (host heap corruption).
+ * Keep barriers unconditional here. (One file per op: device and host sections,
  * cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 /* no contraction (explicit: the op programs concatenate files) */
