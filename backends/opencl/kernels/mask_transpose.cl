@@ -9,7 +9,16 @@
  * pass 1 computes the column's start (the head's counts before the tile,
  * reduced, plus a scan over the tile) and writes its rows in bit order, i.e.
  * ascending. No global atomics: each column is one item's; deterministic.
- * (One file per op: device and host sections, cl_internal.h.) */
+ * Every barrier is outside any branch (pass 0 runs pass 1's reduce and scan
+ * on zeros): with the scan inside `if (pass == 1)` and the divergent
+ * `if (j < NB) col_start = at` at its end, LLVM merged the two branches'
+ * join blocks and PoCL 3.1 (LLVM 15, Debian 12; every work-group method)
+ * then took the divergent branch for a barrier branch, i.e. uniform: it
+ * evaluated it for work-item 0 only (llvm.assume for the rest), so items
+ * with j >= NB also stored col_start, over the next head's counts, and the
+ * groups reading those wrote lists past the buffer (host heap corruption).
+ * Keep barriers unconditional here. (One file per op: device and host sections,
+ * cl_internal.h.) */
 #ifdef __OPENCL_VERSION__
 /* no contraction (explicit: the op programs concatenate files) */
 #pragma OPENCL FP_CONTRACT OFF
@@ -29,33 +38,33 @@ vox_mask_transpose(VOX_CL_BUF_PARAMS(VOX_MASK_TRANSPOSE_BUFS) VOX_CL_ARG_PARAMS(
     const int t = LID;
     for (long wg = get_group_id(0); wg < args.BH * tiles; wg += get_num_groups(0)) {
         const long bh = wg / tiles, j0 = (wg % tiles) * MT_LS, j = j0 + t;
-        int at = 0; /* pass 1: where column j's list goes */
-        if (args.pass == 1) {
-            int s = 0;
+        /* Pass 1: where column j's list goes, the head's counts before the
+         * tile (reduced) plus a scan over the tile. Pass 0 runs the same
+         * barriers on zeros: no barrier sits inside a branch (see above). */
+        const int valid = j < NB, lists = args.pass == 1;
+        int prior = 0;
+        if (lists)
             for (long c = t; c < j0; c += MT_LS)
-                s += mask[3 * R + bh * NB + c];
-            sum[t] = s;
+                prior += mask[3 * R + bh * NB + c];
+        sum[t] = prior;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int w = MT_LS / 2; w > 0; w >>= 1) {
+            if (t < w)
+                sum[t] += sum[t + w];
             barrier(CLK_LOCAL_MEM_FENCE);
-            for (int w = MT_LS / 2; w > 0; w >>= 1) {
-                if (t < w)
-                    sum[t] += sum[t + w];
-                barrier(CLK_LOCAL_MEM_FENCE);
-            }
-            const int before = sum[0];
-            barrier(CLK_LOCAL_MEM_FENCE);
-            const int own = j < NB ? mask[3 * R + bh * NB + j] : 0;
-            sum[t] = own;
-            barrier(CLK_LOCAL_MEM_FENCE);
-            for (int off = 1; off < MT_LS; off <<= 1) { /* inclusive scan */
-                const int v = t >= off ? sum[t - off] : 0;
-                barrier(CLK_LOCAL_MEM_FENCE);
-                sum[t] += v;
-                barrier(CLK_LOCAL_MEM_FENCE);
-            }
-            at = (int)(args.t0 + bh * args.head_room) + before + sum[t] - own;
-            if (j < NB)
-                mask[2 * R + bh * NB + j] = at;
         }
+        const int before = sum[0];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const int own = lists && valid ? mask[3 * R + bh * NB + j] : 0;
+        sum[t] = own;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int off = 1; off < MT_LS; off <<= 1) { /* inclusive scan */
+            const int v = t >= off ? sum[t - off] : 0;
+            barrier(CLK_LOCAL_MEM_FENCE);
+            sum[t] += v;
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        const int at = (int)(args.t0 + bh * args.head_room) + before + sum[t] - own;
         for (int w = 0; w < MT_W; w++)
             bits[w * MT_LS + t] = 0;
         barrier(CLK_LOCAL_MEM_FENCE);
@@ -98,8 +107,8 @@ vox_mask_transpose(VOX_CL_BUF_PARAMS(VOX_MASK_TRANSPOSE_BUFS) VOX_CL_ARG_PARAMS(
             }
             barrier(CLK_LOCAL_MEM_FENCE);
         }
-        if (args.pass == 0 && j < NB)
-            mask[3 * R + bh * NB + j] = n;
+        if (valid) /* the column's count (pass 0) or start (pass 1) */
+            mask[(lists ? 2 : 3) * R + bh * NB + j] = lists ? at : n;
     }
 }
 
