@@ -12,7 +12,7 @@
  * Every barrier is outside any branch (pass 0 runs pass 1's reduce and scan
  * on zeros): with the scan inside `if (pass == 1)` and the divergent
  * `if (j < NB) col_start = at` at its end, LLVM merged the two branches'
- * join blocks and PoCL 3.1 (LLVM 15, Debian 12; every work-group method)
+ * join blocks and PoCL 3.1 (LLVM 15, Debian 12; loopvec and workitemrepl)
  * then took the divergent branch for a barrier branch, i.e. uniform: it
  * evaluated it for work-item 0 only (llvm.assume for the rest), so items
  * with j >= NB also stored col_start, over the next head's counts, and the
