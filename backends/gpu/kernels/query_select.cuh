@@ -13,9 +13,12 @@
  * thread per row), ranks (a thread per row), the pruned rows' nearest kept
  * rows (a group of G lanes per pruned row, each scanning every G-th row of
  * the window, then a shuffle reduction), an ordered compaction by warp 0.
- * The fast kernels (query_select_fast.cuh) take a certified f32 path first
- * and mark the blocks they cannot certify (kept_count = -1); the exact
- * kernels, vox_query_select_exact_<dtype> (below), redo those.
+ * The first kernel takes a certified f32 path: by default the warp kernel
+ * (query_select_warp.cuh), which redoes a window it cannot certify in place
+ * on an exact f64 path and marks (kept_count = -1) only blocks with a
+ * window of more than 8 rows; or the CTA kernel (query_select_fast.cuh),
+ * which marks every block it cannot certify. The exact kernels,
+ * vox_query_select_exact_<dtype> (below), redo the marked blocks.
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
 #define VOX_GPU_KERNELS_query_select(R, O, M)                                                       \
@@ -274,7 +277,8 @@ VOX_EACH_DTYPE(VOX_QUERY_SELECT_EXACT_KERNEL)
  * (VOXATTN_QUERY_SELECT_CHUNK128=1: 128 rows per turn, 4 per
  * multiprocessor, as before). VOXATTN_QUERY_SELECT_EXACT_ALL=1 (a test
  * switch) makes the warp kernel take its exact path for every window with
- * a pruned row (a.chunk = 1 for that launch). */
+ * a pruned row (a.chunk bit 0 for that launch), VOXATTN_QUERY_SELECT_NO_PREFETCH=1
+ * drops its L2 prefetch of each warp's next block (bit 1). */
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
 {
     gpu_dev *g = dev;
@@ -288,7 +292,8 @@ vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_
     const int aligned = b.q % 16 == 0 && a.D % vec == 0 && a.st % vec == 0 && a.sh % vec == 0 && a.sb % vec == 0;
     const int warps = g->warp > 0 && g->warp <= VOX_QS_THREADS ? VOX_QS_THREADS / g->warp : 1;
     vox_status st;
-    a.chunk = g->qs_exact_all ? 1 : 0; /* the warp kernel: 1 = every window with a pruned row exactly */
+    /* the warp kernel's flags: 1 every window with a pruned row exactly, 2 no L2 prefetch */
+    a.chunk = (g->qs_exact_all ? 1 : 0) | (g->qs_no_prefetch ? 2 : 0);
     if (aligned && !g->qs_cta)
         st = gpu_launch_op(g, VOX_OP_query_select,
                            by_dtype(d->dtype, GPU_FN_query_select_warp_f32, GPU_FN_query_select_warp_f16,

@@ -126,7 +126,7 @@ __device__ __forceinline__ void vox_qw_exact(bool act, bool row, const typename 
         if (u4[0] >= 0)
 #pragma unroll 1
             for (i64 c = 0; c < chunks; c++) {
-                unsigned w[4], v[4][4];
+                unsigned w[4], v[4][4] = {};
                 vox_qf_load<DT, ALIGNED>(mine, c * C::VEC, D, w);
 #pragma unroll
                 for (int j = 0; j < 4; j++)
@@ -153,6 +153,31 @@ __device__ __forceinline__ void vox_qw_exact(bool act, bool row, const typename 
         fill[base + first + l] = first + (k ? l : src);
 }
 
+/* Hint: the valid rows of block row mn (the warp's next one, when there is
+ * one and it is a video block) into L2, a 128-byte line per prefetch, so
+ * that its loads wait for L2 rather than DRAM. */
+template <class T>
+__device__ __forceinline__ void vox_qw_prefetch(const T *q, i64 mn, i64 items, i64 NB, i64 NBv, i64 V, i64 D,
+                                                const int *valid, const vox_query_select_args &a)
+{
+#if VOX_GPU_CUDA
+    if (mn >= items)
+        return;
+    const i64 bh = mn / NB, j = mn - bh * NB;
+    if (j >= NBv)
+        return;
+    const vox_rows_view<T> v = vox_rows_of(q, bh, a);
+    const i64 bytes = D * (i64)sizeof(T), nv = valid[j];
+    for (i64 r = threadIdx.x % VOX_WARP_SIZE; r < nv; r += VOX_WARP_SIZE) {
+        const char *p = (const char *)v.row(j * V + r);
+        for (i64 o = 0; o < bytes; o += 128)
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
+    }
+#else
+    (void)q, (void)mn, (void)items, (void)NB, (void)NBv, (void)V, (void)D, (void)valid, (void)a;
+#endif
+}
+
 template <class DT, bool ALIGNED>
 __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
                                   int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D,
@@ -168,10 +193,10 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
     /* eps (header): n = L + 3 roundings per product */
     const double n = (double)((chunks + VOX_QW_M - 1) / VOX_QW_M * C::VEC + 3);
     const double gn = n * 0x1p-24 < 0.5 ? n * 0x1p-24 / (1.0 - n * 0x1p-24) : INFINITY;
-    /* 2 eps; a.chunk == 1 (VOXATTN_QUERY_SELECT_EXACT_ALL, a test switch): infinite, so every window
+    /* 2 eps; a.chunk bit 0 (VOXATTN_QUERY_SELECT_EXACT_ALL, a test switch): infinite, so every window
      * with a pruned row and a kept row besides the centre takes the exact path */
     const double eps2 =
-        a.chunk == 1 ? INFINITY
+        a.chunk & 1 ? INFINITY
                      : 2.0 * (2.1 * gn + 3.0 * (D + 64) * 0x1p-36 + (D + 8) * 0x1p-52 + 6.02 * 0x1p-24 + 0x1p-48) *
                            (1.0 + 0x1p-20);
     for (i64 mi = (i64)blockIdx.x * VOX_QW_WARPS + wid; mi < items; mi += (i64)gridDim.x * VOX_QW_WARPS) {
@@ -187,6 +212,8 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
                 kept_count[mi] = nv;
             continue;
         }
+        if (!(a.chunk & 2))
+            vox_qw_prefetch<T>(q, mi + (i64)gridDim.x * VOX_QW_WARPS, items, NB, NBv, V, D, valid, a);
         for (i64 r = lane; r < V; r += VOX_WARP_SIZE) {
             sh.kept[r] = 0;
             if (r >= nv) /* padding maps to itself */
