@@ -278,7 +278,8 @@ VOX_EACH_DTYPE(VOX_QUERY_SELECT_EXACT_KERNEL)
  * multiprocessor, as before). VOXATTN_QUERY_SELECT_EXACT_ALL=1 (a test
  * switch) makes the warp kernel take its exact path for every window with
  * a pruned row (a.chunk bit 0 for that launch), VOXATTN_QUERY_SELECT_NO_PREFETCH=1
- * drops its L2 prefetch of each warp's next block (bit 1). */
+ * drops its prefetches: each warp's next block into L2 (bit 1), a window's
+ * next 16-byte chunks into L1 (bit 2). */
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
 {
     gpu_dev *g = dev;
@@ -292,8 +293,8 @@ vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_
     const int aligned = b.q % 16 == 0 && a.D % vec == 0 && a.st % vec == 0 && a.sh % vec == 0 && a.sb % vec == 0;
     const int warps = g->warp > 0 && g->warp <= VOX_QS_THREADS ? VOX_QS_THREADS / g->warp : 1;
     vox_status st;
-    /* the warp kernel's flags: 1 every window with a pruned row exactly, 2 no L2 prefetch */
-    a.chunk = (g->qs_exact_all ? 1 : 0) | (g->qs_no_prefetch ? 2 : 0);
+    /* the warp kernel's flags: 1 every window with a pruned row exactly, 2 no L2 prefetch, 4 no L1 prefetch */
+    a.chunk = (g->qs_exact_all ? 1 : 0) | (g->qs_no_prefetch ? 2 | 4 : 0);
     if (aligned && !g->qs_cta)
         st = gpu_launch_op(g, VOX_OP_query_select,
                            by_dtype(d->dtype, GPU_FN_query_select_warp_f32, GPU_FN_query_select_warp_f16,

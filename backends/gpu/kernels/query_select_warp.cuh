@@ -40,6 +40,9 @@
 #define VOX_QW_NG 40                              /* the 36 Gram entries a <= b, padded to 5 per lane */
 #define VOX_QW_GROUPS (VOX_WARP_SIZE / VOX_QW_M)  /* windows per warp turn */
 #define VOX_QW_WARPS (VOX_QS_THREADS / VOX_WARP_SIZE) /* warps (block rows in flight) per CTA */
+#ifndef VOX_QW_ROUNDS
+#define VOX_QW_ROUNDS 1 /* 16-byte chunks of each row a lane loads at once (2 spills at 128 registers) */
+#endif
 #if VOX_GPU_HIP
 #define VOX_QW_BOUNDS __launch_bounds__(VOX_QS_THREADS)
 #else
@@ -199,6 +202,7 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
         a.chunk & 1 ? INFINITY
                      : 2.0 * (2.1 * gn + 3.0 * (D + 64) * 0x1p-36 + (D + 8) * 0x1p-52 + 6.02 * 0x1p-24 + 0x1p-48) *
                            (1.0 + 0x1p-20);
+    const int flags = a.chunk; /* 1 exact path everywhere, 2 no L2 prefetch, 4 no L1 prefetch */
     for (i64 mi = (i64)blockIdx.x * VOX_QW_WARPS + wid; mi < items; mi += (i64)gridDim.x * VOX_QW_WARPS) {
         const i64 bh = mi / NB, j = mi - bh * NB, base = bh * NB * V, s0 = j * V;
         const int nv = valid[j];
@@ -212,7 +216,7 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
                 kept_count[mi] = nv;
             continue;
         }
-        if (!(a.chunk & 2))
+        if (!(flags & 2))
             vox_qw_prefetch<T>(q, mi + (i64)gridDim.x * VOX_QW_WARPS, items, NB, NBv, V, D, valid, a);
         for (i64 r = lane; r < V; r += VOX_WARP_SIZE) {
             sh.kept[r] = 0;
@@ -232,34 +236,48 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
             if (m > VOX_QW_M)
                 m = 0; /* the exact kernel redoes the block */
             const bool row = l < m;
-            const T *mine = qv.x + (row ? qv.slot(first + l) * qv.st : 0);
+            const i64 roff = row ? qv.slot(first + l) * qv.st : 0; /* 16-byte aligned (ALIGNED) */
+            const T *mine = qv.x + roff;
+            const unsigned moff = (unsigned)(roff * (i64)sizeof(T) / 16); /* in 16 bytes: < 2^32 up to 64 GiB */
             /* the Gram matrix of the window's rows */
             float g[VOX_QW_NG];
 #pragma unroll
             for (int k = 0; k < VOX_QW_NG; k++)
                 g[k] = 0.f;
-            for (i64 c0 = 0; c0 < chunks; c0 += VOX_QW_M) { /* warp-uniform trips: shuffles inside */
-                const i64 c = c0 + l;
-                unsigned x4[VOX_QW_M][4];
+            /* VOX_QW_ROUNDS chunks of each row per lane in flight at once; warp-uniform trips (shuffles inside) */
+            for (i64 c0 = 0; c0 < chunks; c0 += VOX_QW_ROUNDS * VOX_QW_M) {
+                unsigned x4[VOX_QW_ROUNDS][VOX_QW_M][4];
 #pragma unroll
                 for (int r = 0; r < VOX_QW_M; r++) {
-                    const T *p = vox_qw_row_of<T>(mine, r);
-                    x4[r][0] = x4[r][1] = x4[r][2] = x4[r][3] = 0;
-                    if (r < m && c < chunks)
-                        vox_qf_load<DT, ALIGNED>(p, c * C::VEC, D, x4[r]);
+                    const T *p = (const T *)((const char *)qv.x + 16 * (i64)(unsigned)VOX_SHFL(moff, gb + r));
+#pragma unroll
+                    for (int h = 0; h < VOX_QW_ROUNDS; h++) {
+                        const i64 c = c0 + h * VOX_QW_M + l;
+                        x4[h][r][0] = x4[h][r][1] = x4[h][r][2] = x4[h][r][3] = 0;
+                        if (r < m && c < chunks)
+                            vox_qf_load<DT, ALIGNED>(p, c * C::VEC, D, x4[h][r]);
+                    }
+#if VOX_GPU_CUDA
+                    /* the next trip's chunk into L1 while this one's products are summed */
+                    const i64 cn = c0 + VOX_QW_ROUNDS * VOX_QW_M + l;
+                    if (!(flags & 4) && r < m && cn < chunks)
+                        asm volatile("prefetch.global.L1 [%0];" ::"l"(p + cn * C::VEC));
+#endif
                 }
 #pragma unroll
-                for (int e = 0; e < C::VEC; e++) {
-                    float x[VOX_QW_M];
+                for (int h = 0; h < VOX_QW_ROUNDS; h++)
 #pragma unroll
-                    for (int r = 0; r < VOX_QW_M; r++)
-                        x[r] = C::at(x4[r], e);
+                    for (int e = 0; e < C::VEC; e++) {
+                        float x[VOX_QW_M];
 #pragma unroll
-                    for (int r = 0; r < VOX_QW_M; r++)
+                        for (int r = 0; r < VOX_QW_M; r++)
+                            x[r] = C::at(x4[h][r], e);
 #pragma unroll
-                        for (int s = r; s < VOX_QW_M; s++)
-                            g[vox_qf_tri(r, s)] = fmaf(x[r], x[s], g[vox_qf_tri(r, s)]);
-                }
+                        for (int r = 0; r < VOX_QW_M; r++)
+#pragma unroll
+                            for (int s = r; s < VOX_QW_M; s++)
+                                g[vox_qf_tri(r, s)] = fmaf(x[r], x[s], g[vox_qf_tri(r, s)]);
+                    }
             }
             vox_qf_reduce<VOX_QW_M / 2, VOX_QW_NG>(g); /* lane l: entries 5l .. 5l+4 */
 #pragma unroll
