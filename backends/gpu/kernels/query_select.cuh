@@ -279,7 +279,7 @@ VOX_EACH_DTYPE(VOX_QUERY_SELECT_EXACT_KERNEL)
  * switch) makes the warp kernel take its exact path for every window with
  * a pruned row (a.chunk bit 0 for that launch), VOXATTN_QUERY_SELECT_NO_PREFETCH=1
  * drops its prefetches: each warp's next block into L2 (bit 1), a window's
- * next 16-byte chunks into L1 (bit 2). */
+ * next 16-byte chunks and a block's slot map and window list into L1 (bit 2). */
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
 {
     gpu_dev *g = dev;

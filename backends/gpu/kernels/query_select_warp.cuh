@@ -32,7 +32,15 @@
  * sums, each lane its own sequential f64 sums over e = 0..D-1 (products of
  * f32 values are exact in f64, so every norm, dot and cosine is bitwise the
  * reference's), its comparisons (NaN least similar, ties by slot) and its
- * fill rule (NaN cosines skipped, strict >, else the centre). Only a block
+ * fill rule (NaN cosines skipped, strict >, else the centre).
+ *
+ * Latency: each warp prefetches its next block's rows into L2, a block's
+ * slot-map and window-list lines into L1 when it starts it, each window's
+ * next chunk round into L1 while it sums the current one, and loads the
+ * next block's valid count and window range one block ahead (128
+ * registers: the chunk loop's indices are 32-bit to stay there).
+ *
+ * Only a block
  * with a window of more than 8 rows is left to the exact kernel
  * (kept_count = -1). */
 
@@ -181,6 +189,20 @@ __device__ __forceinline__ void vox_qw_prefetch(const T *q, i64 mn, i64 items, i
 #endif
 }
 
+/* Block row mi's valid rows and window range (0 past the end; no windows
+ * for a global block). */
+__device__ __forceinline__ void vox_qw_meta(i64 mi, i64 items, i64 NB, i64 NBv, const int *valid, const int *win_ptr,
+                                            int *nv, int *w0, int *w1)
+{
+    *nv = 0, *w0 = 0, *w1 = 0;
+    if (mi < items) {
+        const i64 j = mi % NB;
+        *nv = valid[j];
+        if (j < NBv)
+            *w0 = win_ptr[j], *w1 = win_ptr[j + 1];
+    }
+}
+
 template <class DT, bool ALIGNED>
 __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
                                   int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D,
@@ -192,7 +214,8 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
     const int lane = threadIdx.x % VOX_WARP_SIZE, wid = threadIdx.x / VOX_WARP_SIZE;
     const int l = lane % VOX_QW_M, grp = lane / VOX_QW_M, gb = lane - l;
     vox_qw_warp &sh = shw[wid];
-    const i64 items = BH * NB, chunks = (D + C::VEC - 1) / C::VEC;
+    const i64 items = BH * NB;
+    const int chunks = (int)((D + C::VEC - 1) / C::VEC);
     /* eps (header): n = L + 3 roundings per product */
     const double n = (double)((chunks + VOX_QW_M - 1) / VOX_QW_M * C::VEC + 3);
     const double gn = n * 0x1p-24 < 0.5 ? n * 0x1p-24 / (1.0 - n * 0x1p-24) : INFINITY;
@@ -203,9 +226,14 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
                      : 2.0 * (2.1 * gn + 3.0 * (D + 64) * 0x1p-36 + (D + 8) * 0x1p-52 + 6.02 * 0x1p-24 + 0x1p-48) *
                            (1.0 + 0x1p-20);
     const int flags = a.chunk; /* 1 exact path everywhere, 2 no L2 prefetch, 4 no L1 prefetch */
-    for (i64 mi = (i64)blockIdx.x * VOX_QW_WARPS + wid; mi < items; mi += (i64)gridDim.x * VOX_QW_WARPS) {
+    const i64 stride = (i64)gridDim.x * VOX_QW_WARPS;
+    /* the next block's valid rows and window range, loaded one block ahead */
+    int nv_n = 0, w0_n = 0, w1_n = 0;
+    vox_qw_meta(blockIdx.x * VOX_QW_WARPS + wid, items, NB, NBv, valid, win_ptr, &nv_n, &w0_n, &w1_n);
+    for (i64 mi = (i64)blockIdx.x * VOX_QW_WARPS + wid; mi < items; mi += stride) {
         const i64 bh = mi / NB, j = mi - bh * NB, base = bh * NB * V, s0 = j * V;
-        const int nv = valid[j];
+        const int nv = nv_n, w0s = w0_n, w1 = w1_n;
+        vox_qw_meta(mi + stride, items, NB, NBv, valid, win_ptr, &nv_n, &w0_n, &w1_n);
         if (j >= NBv) { /* a global block keeps its valid rows */
             for (i64 r = lane; r < V; r += VOX_WARP_SIZE) {
                 fill[base + s0 + r] = (int)(s0 + r);
@@ -217,7 +245,18 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
             continue;
         }
         if (!(flags & 2))
-            vox_qw_prefetch<T>(q, mi + (i64)gridDim.x * VOX_QW_WARPS, items, NB, NBv, V, D, valid, a);
+            vox_qw_prefetch<T>(q, mi + stride, items, NB, NBv, V, D, valid, a);
+#if VOX_GPU_CUDA
+        /* this block's slot map and window list into L1: the later turns' loads of them hit there */
+        if (!(flags & 4)) {
+            const i64 tb = a.tok ? V * 4 : 0, wb = (i64)(w1 - w0s) * 16;
+            if (lane * 128 < tb)
+                asm volatile("prefetch.global.L1 [%0];" ::"l"((const char *)(uintptr_t)a.tok + s0 * 4 + lane * 128));
+            else if ((lane - (tb + 127) / 128) * 128 < wb)
+                asm volatile("prefetch.global.L1 [%0];" ::"l"((const char *)(windows + 4 * (i64)w0s) +
+                                                             (lane - (tb + 127) / 128) * 128));
+        }
+#endif
         for (i64 r = lane; r < V; r += VOX_WARP_SIZE) {
             sh.kept[r] = 0;
             if (r >= nv) /* padding maps to itself */
@@ -225,8 +264,7 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
         }
         const vox_rows_view<T> qv = vox_rows_of(q, bh, a);
         bool big = false;
-        const int w1 = win_ptr[j + 1];
-        for (int w0 = win_ptr[j]; w0 < w1; w0 += VOX_QW_GROUPS) {
+        for (int w0 = w0s; w0 < w1; w0 += VOX_QW_GROUPS) {
             const int w = w0 + grp;
             int first = 0, m = 0, cl = 0, keep = 0;
             if (w < w1)
@@ -245,21 +283,21 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
             for (int k = 0; k < VOX_QW_NG; k++)
                 g[k] = 0.f;
             /* VOX_QW_ROUNDS chunks of each row per lane in flight at once; warp-uniform trips (shuffles inside) */
-            for (i64 c0 = 0; c0 < chunks; c0 += VOX_QW_ROUNDS * VOX_QW_M) {
+            for (int c0 = 0; c0 < chunks; c0 += VOX_QW_ROUNDS * VOX_QW_M) {
                 unsigned x4[VOX_QW_ROUNDS][VOX_QW_M][4];
 #pragma unroll
                 for (int r = 0; r < VOX_QW_M; r++) {
                     const T *p = (const T *)((const char *)qv.x + 16 * (i64)(unsigned)VOX_SHFL(moff, gb + r));
 #pragma unroll
                     for (int h = 0; h < VOX_QW_ROUNDS; h++) {
-                        const i64 c = c0 + h * VOX_QW_M + l;
+                        const int c = c0 + h * VOX_QW_M + l;
                         x4[h][r][0] = x4[h][r][1] = x4[h][r][2] = x4[h][r][3] = 0;
                         if (r < m && c < chunks)
                             vox_qf_load<DT, ALIGNED>(p, c * C::VEC, D, x4[h][r]);
                     }
 #if VOX_GPU_CUDA
                     /* the next trip's chunk into L1 while this one's products are summed */
-                    const i64 cn = c0 + VOX_QW_ROUNDS * VOX_QW_M + l;
+                    const int cn = c0 + VOX_QW_ROUNDS * VOX_QW_M + l;
                     if (!(flags & 4) && r < m && cn < chunks)
                         asm volatile("prefetch.global.L1 [%0];" ::"l"(p + cn * C::VEC));
 #endif
