@@ -40,9 +40,8 @@
  * next block's valid count and window range one block ahead (128
  * registers: the chunk loop's indices are 32-bit to stay there).
  *
- * Only a block
- * with a window of more than 8 rows is left to the exact kernel
- * (kept_count = -1). */
+ * Only a block with a window of more than 8 rows is left to the exact
+ * kernel (kept_count = -1). */
 
 #define VOX_QW_M 8                                /* lanes per window: rows of the largest window taken */
 #define VOX_QW_NG 40                              /* the 36 Gram entries a <= b, padded to 5 per lane */
