@@ -181,8 +181,10 @@
     S(i32, heads)
 
 /* query_select: keep flags, compaction and the pruned rows' sources. q is
- * read as in sample_rows (sb, sh, st, heads, tok). chunk: block rows a CTA
- * of CUDA/HIP's exact kernel scans per turn (launch-specific). */
+ * read as in sample_rows (sb, sh, st, heads, tok). chunk (launch-specific):
+ * block rows a CTA of CUDA/HIP's exact kernel scans per turn; for their
+ * warp kernel, flags: 1 every window to its exact path (a test switch), 2
+ * no L2 prefetch. */
 #define VOX_QUERY_SELECT_BUFS(B) \
     B(e, q)                      \
     B(i32, win_ptr)              \

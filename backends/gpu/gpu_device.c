@@ -65,6 +65,9 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
                    : (vox_env_flag("VOXATTN_SAMPLE_ROWS_NO_LATE") ? 0 : 1) | (vox_env_flag("VOXATTN_SAMPLE_ROWS_NO_ATAB") ? 0 : 2);
     g->block_copies = vox_env_flag("VOXATTN_GPU_BLOCK_COPIES");
     g->qs_chunk128 = vox_env_flag("VOXATTN_QUERY_SELECT_CHUNK128");
+    g->qs_cta = vox_env_flag("VOXATTN_QUERY_SELECT_CTA");
+    g->qs_exact_all = vox_env_flag("VOXATTN_QUERY_SELECT_EXACT_ALL");
+    g->qs_no_prefetch = vox_env_flag("VOXATTN_QUERY_SELECT_NO_PREFETCH");
     g->bm_nopipe = vox_env_flag("VOXATTN_BLOCK_MEANS_NOPIPE");
     g->profile = vox_env_flag("VOXATTN_GPU_PROFILE");
     if (G->push(g) != 0) {

@@ -51,6 +51,9 @@ typedef struct gpu_dev {
     int srm16;      /* the 16-warp sample_rows kernel: bit 0 late merges, bit 1 allowance table (VOXATTN_SAMPLE_ROWS_OLD, _NO_LATE, _NO_ATAB clear them) */
     int block_copies; /* VOXATTN_GPU_BLOCK_COPIES: sample_rows, query_select on block copies (caller_layout_ops 0) */
     int qs_chunk128;  /* VOXATTN_QUERY_SELECT_CHUNK128: query_select's exact kernel in turns of 128 block rows */
+    int qs_cta;       /* VOXATTN_QUERY_SELECT_CTA: query_select's CTA kernel (one CTA per block) instead of the warp kernel */
+    int qs_exact_all; /* VOXATTN_QUERY_SELECT_EXACT_ALL: the warp kernel's exact path for every window (tests) */
+    int qs_no_prefetch; /* VOXATTN_QUERY_SELECT_NO_PREFETCH: the warp kernel without its L2 prefetch */
     int bm_nopipe;    /* VOXATTN_BLOCK_MEANS_NOPIPE: block_means without its next rows' loads in flight */
     int profile; /* VOXATTN_GPU_PROFILE: every launch run alone, its time logged (INFO); blocks */
     void *vendor;                 /* the backend's own state (CUDA: the sm_90a path), or NULL */

@@ -13,18 +13,23 @@
  * thread per row), ranks (a thread per row), the pruned rows' nearest kept
  * rows (a group of G lanes per pruned row, each scanning every G-th row of
  * the window, then a shuffle reduction), an ordered compaction by warp 0.
- * The fast kernels (query_select_fast.cuh) take a certified f32 path first
- * and mark the blocks they cannot certify (kept_count = -1); the exact
- * kernels, vox_query_select_exact_<dtype> (below), redo those.
+ * The first kernel takes a certified f32 path: by default the warp kernel
+ * (query_select_warp.cuh), which redoes a window it cannot certify in place
+ * on an exact f64 path and marks (kept_count = -1) only blocks with a
+ * window of more than 8 rows; or the CTA kernel (query_select_fast.cuh),
+ * which marks every block it cannot certify. The exact kernels,
+ * vox_query_select_exact_<dtype> (below), redo the marked blocks.
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
 #define VOX_GPU_KERNELS_query_select(R, O, M)                                                       \
     R(query_select_f32) R(query_select_f16) R(query_select_bf16) R(query_select_exact_f32) \
-        R(query_select_exact_f16) R(query_select_exact_bf16)
+        R(query_select_exact_f16) R(query_select_exact_bf16) R(query_select_warp_f32) R(query_select_warp_f16) \
+            R(query_select_warp_bf16)
 
 /* Launch geometry the kernels and the launcher share. */
 #define VOX_QS_THREADS 128 /* threads per CTA of both kernels */
-#define VOX_QS_CTAS 4      /* CTAs per multiprocessor of the fast kernel (its launch bounds) */
+#define VOX_QS_CTAS 4      /* CTAs per multiprocessor of the CTA kernel (its launch bounds) */
+#define VOX_QW_CTAS 4      /* CTAs per multiprocessor of the warp kernel (its launch bounds, the grid cap) */
 
 #ifdef VOX_GPU_DEVICE
 
@@ -253,19 +258,27 @@ __device__ void query_select_exact(const typename DT::T *q, const int *win_ptr, 
 VOX_EACH_DTYPE(VOX_QUERY_SELECT_EXACT_KERNEL)
 
 #include "query_select_fast.cuh"
+#include "query_select_warp.cuh"
 
 #endif
 
 #ifdef VOX_GPU_HOST
 
-/* Two launches, both enqueued: the fast kernel (query_select_fast.cuh), one
- * CTA of VOX_QS_THREADS per (bh, block), VOX_QS_CTAS per multiprocessor,
- * grid-stride, no dynamic shared memory; then the exact kernel over the
- * blocks it marked, with a block's rows as f32 in dynamic shared memory when
- * V*(D+1) floats fit in 96 KiB (the kernels' VOX_QS_SMEM; else it reads
- * them from global memory), its CTAs taking 32 block rows per turn, up to 8
- * per multiprocessor (VOXATTN_QUERY_SELECT_CHUNK128=1: 128 rows per turn, 4
- * per multiprocessor, as before). */
+/* Two launches, both enqueued. First the warp kernel (query_select_warp.cuh),
+ * one warp per (bh, block), VOX_QS_THREADS per CTA, VOX_QW_CTAS CTAs per
+ * multiprocessor, grid-stride, where q, D and the strides allow aligned
+ * 16-byte loads; else (or with VOXATTN_QUERY_SELECT_CTA=1) the CTA kernel
+ * (query_select_fast.cuh), one CTA of VOX_QS_THREADS per (bh, block),
+ * VOX_QS_CTAS per multiprocessor, grid-stride, no dynamic shared memory.
+ * Then the exact kernel over the blocks the first marked, with a block's
+ * rows as f32 in dynamic shared memory when V*(D+1) floats fit in 96 KiB
+ * (the kernels' VOX_QS_SMEM; else it reads them from global memory), its
+ * CTAs taking 32 block rows per turn, up to 8 per multiprocessor
+ * (VOXATTN_QUERY_SELECT_CHUNK128=1: 128 rows per turn, 4 per
+ * multiprocessor, as before). VOXATTN_QUERY_SELECT_EXACT_ALL=1 (a test
+ * switch) makes the warp kernel take its exact path for every window with
+ * a pruned row (a.chunk bit 0 for that launch), VOXATTN_QUERY_SELECT_NO_PREFETCH=1
+ * drops its L2 prefetch of each warp's next block (bit 1). */
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
 {
     gpu_dev *g = dev;
@@ -275,8 +288,20 @@ vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_
     GPU_OP_ARGS(query_select);
     a.tok = (int64_t)gpu_dptr(p->slot_token); /* 0: q is a block copy */
     const int64_t items = a.BH * a.NB, rows = (int64_t)a.V * (a.D + 1) * 4;
-    vox_status st = gpu_launch_op(g, VOX_OP_query_select, BY_DTYPE(query_select), gpu_cap_grid(g, items, VOX_QS_CTAS),
-                                  VOX_QS_THREADS, 1, 0, &b, &a);
+    const int vec = d->dtype == VOX_F32 ? 4 : 8; /* elements per 16 bytes */
+    const int aligned = b.q % 16 == 0 && a.D % vec == 0 && a.st % vec == 0 && a.sh % vec == 0 && a.sb % vec == 0;
+    const int warps = g->warp > 0 && g->warp <= VOX_QS_THREADS ? VOX_QS_THREADS / g->warp : 1;
+    vox_status st;
+    /* the warp kernel's flags: 1 every window with a pruned row exactly, 2 no L2 prefetch */
+    a.chunk = (g->qs_exact_all ? 1 : 0) | (g->qs_no_prefetch ? 2 : 0);
+    if (aligned && !g->qs_cta)
+        st = gpu_launch_op(g, VOX_OP_query_select,
+                           by_dtype(d->dtype, GPU_FN_query_select_warp_f32, GPU_FN_query_select_warp_f16,
+                                    GPU_FN_query_select_warp_bf16),
+                           gpu_cap_grid(g, (items + warps - 1) / warps, VOX_QW_CTAS), VOX_QS_THREADS, 1, 0, &b, &a);
+    else
+        st = gpu_launch_op(g, VOX_OP_query_select, BY_DTYPE(query_select), gpu_cap_grid(g, items, VOX_QS_CTAS),
+                           VOX_QS_THREADS, 1, 0, &b, &a);
     if (st)
         return st;
     int fn = by_dtype(d->dtype, GPU_FN_query_select_exact_f32, GPU_FN_query_select_exact_f16,

@@ -19,6 +19,8 @@
 #define VOX_SHFL_UP(v, d) __shfl_up((v), (d))
 #define VOX_SHFL(v, l) __shfl((v), (l))
 #define VOX_SYNCWARP() __builtin_amdgcn_wave_barrier()
+#define VOX_BALLOT(p) ((unsigned long long)__ballot(p))
+#define VOX_ANY(p) __any(p)
 #define VOX_HAVE_MMA_SYNC 0
 #else
 #define VOX_GPU_CUDA 1
@@ -27,6 +29,8 @@
 #define VOX_SHFL_UP(v, d) __shfl_up_sync(0xffffffffu, (v), (d))
 #define VOX_SHFL(v, l) __shfl_sync(0xffffffffu, (v), (l))
 #define VOX_SYNCWARP() __syncwarp()
+#define VOX_BALLOT(p) ((unsigned long long)__ballot_sync(0xffffffffu, (p)))
+#define VOX_ANY(p) __any_sync(0xffffffffu, (p))
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #define VOX_HAVE_MMA_SYNC 1
 #else
