@@ -56,7 +56,8 @@ typedef struct op_case {
     int with_lse, with_fill; /* permute_from */
     int kept;             /* block_means / attention_forward: kept rows given */
     vox_kv_rule rule;     /* kv_select */
-    double param;         /* kv_select: tau, topk or z; query_select: query_keep */
+    double param;         /* kv_select: tau, topk or z; query_select: query_keep; attention_forward:
+                             the op's query_keep hint (kept cases; 0: unknown) */
     int min_blocks;       /* kv_select */
     int wt, wh, ww;       /* query_select window (0: min(2, block)) */
     int mask;             /* attention_forward: MASK_* */
