@@ -278,6 +278,10 @@ static const op_case cases[] = {
      .mask = MASK_RANDOM, .kept = 1, .param = 0.5},
     {"random_kept_d128_nohint_f16", SHAPE(1, 2, 128, 4, 12, 12, 8, 0, 4, 4, 4), VOX_F16, .drop_block = -1,
      .mask = MASK_RANDOM, .kept = 1},
+    /* ~4 kept rows per block: more than 8 blocks would fit one warpgroup's 64 rows; the planner
+     * keeps each warpgroup's blocks within 8 positions (its 8-bit chunk masks) */
+    {"random_fewkept_d128_keep50_bf16", SHAPE(1, 2, 128, 8, 16, 16, 8, 0, 4, 4, 4), VOX_BF16, FILL_FEW_KEPT,
+     .drop_block = -1, .mask = MASK_RANDOM, .kept = 1, .param = 0.5},
     {"pattern_sink_f32", SHAPE(1, 4, 64, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .mask = MASK_PATTERN,
      .sink = 1},
     {"pattern_bf16", SHAPE(1, 2, 64, 4, 8, 8, 8, 0, 1, 4, 4), VOX_BF16, .drop_block = -1, .mask = MASK_PATTERN},

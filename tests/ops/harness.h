@@ -32,6 +32,7 @@ enum {
     FILL_SHIFT = 1 << 6,    /* values offset by +100 (accumulation precision) */
     FILL_NEAR = 1 << 7,     /* near-ties below f32's resolution (query_select) */
     FILL_NEAR_FILL = 1 << 8, /* near-ties in the pruned rows' sources only (query_select) */
+    FILL_FEW_KEPT = 1 << 9, /* kept rows: each valid video row kept with probability 1/16 */
 };
 
 /* Caller-tensor layouts (permute ops). */
@@ -212,7 +213,8 @@ void oh_add_qkv(op_inputs *in, uint64_t seed);
 int oh_add_caller_copy(op_inputs *in, const char *name, int from);
 
 /* Random kept rows: per (bh, block) a random non-empty subset of the valid
- * rows (all of a global block), ascending; with FILL_TIES block 0 keeps none. */
+ * rows (all of a global block), ascending, each row kept with probability 1/2
+ * (1/16 with FILL_FEW_KEPT); with FILL_TIES block 0 keeps none. */
 void oh_random_kept(const op_inputs *in, uint64_t seed, int32_t *count, int32_t *rows);
 
 /* Whether slot s of the layout is a valid token. */
