@@ -229,6 +229,9 @@ typedef struct vox_op_attention_forward {
     vox_bref kept_rows;  /* int32 [BH*NB*V] */
     double scale;
     int64_t max_kv_count; /* upper bound of kv_count (for launch sizing) */
+    double query_keep;    /* the plan's query_keep when kept_count is present (a scheduling hint
+                             only: roughly that fraction of a block's valid rows is kept; no
+                             result depends on it); 0: unknown */
     /* Caller layout (only for a backend that lists attention_forward in
      * caller_layout_ops; present when slot_token is): q, k, v, o, lse above
      * then hold nothing on entry and are the backend's scratch of their

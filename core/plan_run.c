@@ -207,7 +207,8 @@ vox_status vox_attention_forward(vox_plan *plan, const vox_tensor *q, const vox_
                                        .o = ref(&plan->ob), .lse = ref(&plan->lseb), .kv_start = ref(&plan->kv_start),
                                        .kv_count = ref(&plan->kv_count), .kv_cols = ref(&plan->kv_cols),
                                        .kept_count = kept_count_ref(plan), .kept_rows = ref(&plan->kept_rows),
-                                       .scale = plan->scale, .max_kv_count = plan->L.n_blocks};
+                                       .scale = plan->scale, .max_kv_count = plan->L.n_blocks,
+                                       .query_keep = p->query_keep};
         at.cq = strided(q), at.ck = strided(k), at.cv = strided(v), at.co = strided(out);
         if (lse)
             at.clse = strided(lse);
@@ -224,7 +225,8 @@ vox_status vox_attention_forward(vox_plan *plan, const vox_tensor *q, const vox_
                                        .o = ref(&plan->ob), .lse = ref(&plan->lseb), .kv_start = ref(&plan->kv_start),
                                        .kv_count = ref(&plan->kv_count), .kv_cols = ref(&plan->kv_cols),
                                        .kept_count = kept_count_ref(plan), .kept_rows = ref(&plan->kept_rows),
-                                       .scale = plan->scale, .max_kv_count = plan->L.n_blocks};
+                                       .scale = plan->scale, .max_kv_count = plan->L.n_blocks,
+                                       .query_keep = p->query_keep};
         st = be->attention_forward(dev, &plan->dims, &at);
     }
     if (!st) {

@@ -145,6 +145,8 @@ typedef struct cu_sm90 {
     int nwg128; /* VOXATTN_SM90_NWG (read at open): 2 or 3 forces the D = 128 forward's consumer
                    warpgroups; 0: the rule VOX_SM90_NWG_D128 */
     int bwd_dq;              /* VOXATTN_SM90_BWD_DQ: 0 the launcher's rule, 1 ordered, 2 atomic */
+    int pack_strip; /* VOXATTN_SM90_PACK=strip: 2 consumer warpgroups whenever forward rows are pruned
+                       (session 10's choice) */
     int fwd_copies; /* VOXATTN_SM90_FWD_COPIES: the forward as in session 9 (block copies of q, k, v, o
                        made by the core, V scanned by the plan launch, one CTA per item) */
 } cu_sm90;
@@ -201,6 +203,13 @@ void cu_sm90_open(gpu_dev *g)
                 g->ordinal, s->nwg128, s->nwg128);
     const char *dq = getenv("VOXATTN_SM90_BWD_DQ");
     s->bwd_dq = dq && !strcmp(dq, "ordered") ? 1 : dq && !strcmp(dq, "atomic") ? 2 : 0;
+    const char *pack = getenv("VOXATTN_SM90_PACK");
+    s->pack_strip = pack && !strcmp(pack, "strip");
+    if (s->pack_strip)
+        vox_log(&g->log, VOX_LOG_INFO,
+                "cuda: device %d: VOXATTN_SM90_PACK=strip: the attention forward packs pruned query blocks "
+                "for 2 consumer warpgroups whatever query_keep is",
+                g->ordinal);
     s->fwd_copies = vox_env_flag("VOXATTN_SM90_FWD_COPIES");
     if (s->fwd_copies)
         vox_log(&g->log, VOX_LOG_INFO,
@@ -275,12 +284,17 @@ static int shape_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, int max
  * the 2-warpgroup kernel where the 3-warpgroup one does not take the shape (its Q leaves room for
  * a byte map of about 6000 blocks, against about 14000). */
 static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_t BH, size_t max_smem_optin,
-                       int pruned)
+                       int pruned, double keep)
 {
-    /* the rule's 3 only without query pruning: with kept rows packed from several blocks the third
-     * warpgroup's union of lists costs more than it gains (H200 harness, 0.10 keep.25: 44.3 ms with 3
-     * against 42.0 with 2; dense 322 against 355, 0.10 51.3 against 52.3) */
-    const int nwg = s->nwg128 ? s->nwg128 : pruned ? 2 : VOX_SM90_NWG_D128(V);
+    /* Without pruning the rule VOX_SM90_NWG_D128. With pruning, 3 when the kept rows of at most
+     * VOX_SM90_GMAX (16) blocks, about keep * V each, fill 192 rows (BSA at V = 64: keep 0.5 six
+     * blocks of 32 rows, keep 0.25 twelve of 16: one K/V stream for the lists of 6 or 12 blocks
+     * instead of 4 or 8, and a third warpgroup to overlap the softmax chains; NOTES.md, session
+     * 11), else 2 (with 8 blocks per CTA at most, session 9's harness measured keep.25 at 44.3 ms
+     * with 3, whose third warpgroup then idled, against 42.0 with 2). VOXATTN_SM90_PACK=strip: 2
+     * whenever pruned (session 10's choice); keep unknown (0): 2. */
+    const int fill3 = !s->pack_strip && keep > 0.0 && keep * (double)V * VOX_SM90_GMAX >= 192.0;
+    const int nwg = s->nwg128 ? s->nwg128 : pruned ? (fill3 ? 3 : 2) : VOX_SM90_NWG_D128(V);
     const int k3 = bf16 ? SM90W3_BF16_D128 : SM90W3_F16_D128;
     if (nwg == 3 && shape_supported(128, V, NB, BH, sm90_kernels[k3].maxrows, max_smem_optin))
         return k3;
@@ -379,7 +393,8 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     }
     int64_t D = d->head_dim, V = d->block_volume, NB = d->n_blocks, BH = d->batch * d->heads;
     int bf16 = d->dtype == VOX_BF16;
-    int k = D == 128 ? d128_kernel(s, bf16, V, NB, BH, (size_t)g->max_smem_optin, gpu_dptr(p->kept_count) != 0)
+    int k = D == 128 ? d128_kernel(s, bf16, V, NB, BH, (size_t)g->max_smem_optin, gpu_dptr(p->kept_count) != 0,
+                                   p->query_keep)
                      : (bf16 ? SM90_BF16_D64 : SM90_F16_D64);
     int maxrows = sm90_kernels[k].maxrows;
     cu_sm90_params a = {.q = gpu_dptr(p->q), .o = gpu_dptr(p->o), .lse = gpu_dptr(p->lse),
