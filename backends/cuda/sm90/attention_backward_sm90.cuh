@@ -324,6 +324,60 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
     fence_regs<D / 2>(acc);
 }
 
+/* VOX_SM90_BWD_DQ_DEFER (compile time, 0 unless defined; an experiment measured through the harness,
+ * bench_sm90_bwd.cu built with -DVOX_SM90_BWD_DQ_DEFER=1): the alternating dq (DIRECT) leaves each
+ * stage's dQ += dS K in flight while it waits for and issues its next stage's S and dP, and releases
+ * a stage once its dQ product is done (wgmma.wait_group 1 after the next S/dP commit). Same
+ * arithmetic, same order (bitwise the same dq); a consumer holds its previous stage one stage longer. */
+#ifndef VOX_SM90_BWD_DQ_DEFER
+#define VOX_SM90_BWD_DQ_DEFER 0
+#endif
+
+/* bwd_dq_stage with the dQ product left in flight (VOX_SM90_BWD_DQ_DEFER): prev_empty, when not 0,
+ * is the empty barrier of the consumer's previous stage, whose dQ product is waited for (and the stage
+ * released) after this stage's S/dP products are issued. The caller waits for the last one. */
+template <int D, bool BF>
+__device__ __forceinline__ void bwd_dq_stage_defer(float *acc, float *sacc, float *dpacc, unsigned *df, uint32_t rq,
+                                                   uint32_t kb, unsigned cn, float L0, float L1, float D0, float D1,
+                                                   float sl2, int cq, uint32_t prev_empty)
+{
+    const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
+    wg_fence();
+    bwd_mma_ss<D, BF>(sacc, rq, kb);
+    bwd_mma_ss<D, BF>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
+    wg_commit();
+    if (prev_empty) {
+        wg_wait<1>(); /* the previous stage's dQ product (committed first) is done */
+        fence_regs<D / 2>(acc);
+        fence_regs_u<16>(df);
+        mbar_arrive(prev_empty);
+    }
+    wg_wait<0>();
+    fence_regs<32>(sacc);
+    fence_regs<32>(dpacc);
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        float p0 = ex2(fmaf(sacc[4 * j + 0], sl2, -L0)), p1 = ex2(fmaf(sacc[4 * j + 1], sl2, -L0));
+        float p2 = ex2(fmaf(sacc[4 * j + 2], sl2, -L1)), p3 = ex2(fmaf(sacc[4 * j + 3], sl2, -L1));
+        if (part) {
+            const int c0 = j * 8 + cq * 2;
+            const bool ok0 = bwd_col_ok(cn, c0), ok1 = bwd_col_ok(cn, c0 + 1);
+            p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f;
+            p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
+        }
+        sacc[4 * j + 0] = p0 * (dpacc[4 * j + 0] - D0);
+        sacc[4 * j + 1] = p1 * (dpacc[4 * j + 1] - D0);
+        sacc[4 * j + 2] = p2 * (dpacc[4 * j + 2] - D1);
+        sacc[4 * j + 3] = p3 * (dpacc[4 * j + 3] - D1);
+    }
+    bwd_pack_a<BF>(df, sacc);
+    fence_regs_u<16>(df);
+    fence_regs<D / 2>(acc);
+    wg_fence();
+    bwd_mma_rs<D, BF>(acc, df, kb);
+    wg_commit();
+}
+
 /* ------------------------------------------------------------------ dq */
 template <int D, bool BF, int PACK>
 __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUtensorMap *tmQ, const CUtensorMap *tmK,
@@ -383,7 +437,28 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     unsigned df[16];
     bool given = false; /* some stage of the CTA went to the other unit's partner (same in both) */
     mbar_wait(sm.resbar, 0);
-    if (DIRECT) {
+    if (DIRECT && VOX_SM90_BWD_DQ_DEFER) {
+        uint32_t prev_empty = 0; /* the previous stage, released once its dQ product is done */
+        for (int it = cw;; it += 2) {
+            const int s = it % SM::STAGES;
+            mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
+            const int info = sm.info[s];
+            if (info < 0)
+                break;
+            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
+            const uint32_t kb = sm.ring + s * 2 * SM::TILE;
+            if (cn != (unsigned)VOX_SM90_BWD_FULL) /* keys past their chunk's count: zero their K, V rows */
+                bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, bwd_dead(cn), bwd_dead(cn >> 16), ctw, cw);
+            bwd_dq_stage_defer<D, BF>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq, prev_empty);
+            prev_empty = sm.empty0 + 8 * s;
+        }
+        if (prev_empty) {
+            wg_wait<0>();
+            fence_regs<D / 2>(acc);
+            fence_regs_u<16>(df);
+            mbar_arrive(prev_empty);
+        }
+    } else if (DIRECT) {
         for (int it = cw;; it += 2) { /* DIRECT: consumer cw's stages cw, cw + 2, ... */
             const int s = it % SM::STAGES;
             mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
