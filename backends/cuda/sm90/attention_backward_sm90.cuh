@@ -346,12 +346,12 @@ __device__ __forceinline__ void bwd_dq_stage_defer(float *acc, float *sacc, floa
     bwd_mma_ss<D, BF>(sacc, rq, kb);
     bwd_mma_ss<D, BF>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
     wg_commit();
-    if (prev_empty) {
-        wg_wait<1>(); /* the previous stage's dQ product (committed first) is done */
-        fence_regs<D / 2>(acc);
-        fence_regs_u<16>(df);
+    wg_wait<1>(); /* the previous stage's dQ product (committed first; none on the first stage) is done:
+                   * unconditional, a wait in a branch makes ptxas serialize the wgmmas (C7518) */
+    fence_regs<D / 2>(acc);
+    fence_regs_u<16>(df);
+    if (prev_empty)
         mbar_arrive(prev_empty);
-    }
     wg_wait<0>();
     fence_regs<32>(sacc);
     fence_regs<32>(dpacc);
@@ -452,12 +452,11 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
             bwd_dq_stage_defer<D, BF>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq, prev_empty);
             prev_empty = sm.empty0 + 8 * s;
         }
-        if (prev_empty) {
-            wg_wait<0>();
-            fence_regs<D / 2>(acc);
-            fence_regs_u<16>(df);
+        wg_wait<0>();
+        fence_regs<D / 2>(acc);
+        fence_regs_u<16>(df);
+        if (prev_empty)
             mbar_arrive(prev_empty);
-        }
     } else if (DIRECT) {
         for (int it = cw;; it += 2) { /* DIRECT: consumer cw's stages cw, cw + 2, ... */
             const int s = it % SM::STAGES;
