@@ -284,64 +284,18 @@ template <int D, bool BF> __device__ __forceinline__ void bwd_mma_ss(float *acc,
         vox_wgmma_m64n64k16_ss<BF, 0, 0>(acc, desc_kmaj(a, kk), desc_kmaj(b, kk), kk > 0);
 }
 
-/* VOX_SM90_BWD_DQ_QREG (compile time, 0 unless defined; an experiment measured through the harness):
- * the alternating dq (DIRECT) keeps its resident Q (1) or Q and dO_eff (2) in registers as wgmma A
- * fragments (D/16 k-steps x 4 b32 each: 32 registers per tile at D = 128), so S = Q K^T (and dP =
- * dO V^T) read only K (V) from shared memory: 16 (32) of the stage's 80 KB of operand reads less.
- * Same products, same order. */
-#ifndef VOX_SM90_BWD_DQ_QREG
-#define VOX_SM90_BWD_DQ_QREG 0
-#endif
-
-/* Consumer: the A fragments (the wgmma / mma.m16n8k16 A layout of warp w's 16 rows) of a resident
- * [64][D] K-major tile (128B swizzle, 64-column boxes 8 KB apart), every k-step, by ldmatrix.x4:
- * lanes 8m..8m+7 address matrix m = rows +8(m & 1), columns +8(m >> 1) of the k-step. */
-template <int D> __device__ __forceinline__ void bwd_load_afrag(unsigned *f, uint32_t tile, int w, int lane)
-{
-    const int m = lane >> 3, r = 16 * w + (m & 1) * 8 + (lane & 7);
-#pragma unroll
-    for (int kk = 0; kk < D / 16; kk++) {
-        const int ch = (kk & 3) * 2 + (m >> 1);
-        const uint32_t a = tile + (kk >> 2) * 8192 + r * 128 + ((ch ^ (r & 7)) << 4);
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                     : "=r"(f[4 * kk]), "=r"(f[4 * kk + 1]), "=r"(f[4 * kk + 2]), "=r"(f[4 * kk + 3])
-                     : "r"(a));
-    }
-}
-/* acc[64 x 64] = A (register fragments, D/16 k-steps) x B tile^T ([64][D] K-major in shared memory). */
-template <int D, bool BF> __device__ __forceinline__ void bwd_mma_rk(float *acc, const unsigned *f, uint32_t b)
-{
-#pragma unroll
-    for (int kk = 0; kk < D / 16; kk++)
-        vox_wgmma_m64n64k16_rs<BF, 0>(acc, f + 4 * kk, desc_kmaj(b, kk), kk > 0);
-}
-/* S (QR >= 1: from qf) and dP (QR >= 2: from gf) of a dq stage, else both operands from shared memory. */
-template <int D, bool BF, int QR>
-__device__ __forceinline__ void bwd_dq_sdp(float *sacc, float *dpacc, const unsigned *qf, const unsigned *gf,
-                                           uint32_t rq, uint32_t kb)
-{
-    if (QR >= 1)
-        bwd_mma_rk<D, BF>(sacc, qf, kb);
-    else
-        bwd_mma_ss<D, BF>(sacc, rq, kb);
-    if (QR >= 2)
-        bwd_mma_rk<D, BF>(dpacc, gf, kb + 64 * D * 2);
-    else
-        bwd_mma_ss<D, BF>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
-}
-
 /* dq, one stage of consumer rows (resident Q, dO_eff at rq, rq + TILE; row stats L0, L1 = l2 and
  * D0, D1 = delta of rows R0, R0 + 8) against the staged K, V at kb: acc += dS K. */
-template <int D, bool BF, int QR = 0>
+template <int D, bool BF>
 __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpacc, unsigned *df, uint32_t rq,
                                              uint32_t kb, unsigned cn, float L0, float L1, float D0, float D1,
-                                             float sl2, int cq, const unsigned *qf = nullptr,
-                                             const unsigned *gf = nullptr)
+                                             float sl2, int cq)
 {
     const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
     fence_regs<D / 2>(acc);
     wg_fence();
-    bwd_dq_sdp<D, BF, QR>(sacc, dpacc, qf, gf, rq, kb);
+    bwd_mma_ss<D, BF>(sacc, rq, kb);
+    bwd_mma_ss<D, BF>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
     wg_commit();
     wg_wait<0>();
     fence_regs<32>(sacc);
@@ -368,60 +322,6 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
     wg_commit();
     wg_wait<0>();
     fence_regs<D / 2>(acc);
-}
-
-/* VOX_SM90_BWD_DQ_DEFER (compile time, 0 unless defined; an experiment measured through the harness,
- * bench_sm90_bwd.cu built with -DVOX_SM90_BWD_DQ_DEFER=1): the alternating dq (DIRECT) leaves each
- * stage's dQ += dS K in flight while it waits for and issues its next stage's S and dP, and releases
- * a stage once its dQ product is done (wgmma.wait_group 1 after the next S/dP commit). Same
- * arithmetic, same order (bitwise the same dq); a consumer holds its previous stage one stage longer. */
-#ifndef VOX_SM90_BWD_DQ_DEFER
-#define VOX_SM90_BWD_DQ_DEFER 0
-#endif
-
-/* bwd_dq_stage with the dQ product left in flight (VOX_SM90_BWD_DQ_DEFER): prev_empty, when not 0,
- * is the empty barrier of the consumer's previous stage, whose dQ product is waited for (and the stage
- * released) after this stage's S/dP products are issued. The caller waits for the last one. */
-template <int D, bool BF, int QR = 0>
-__device__ __forceinline__ void bwd_dq_stage_defer(float *acc, float *sacc, float *dpacc, unsigned *df, uint32_t rq,
-                                                   uint32_t kb, unsigned cn, float L0, float L1, float D0, float D1,
-                                                   float sl2, int cq, uint32_t prev_empty, const unsigned *qf = nullptr,
-                                                   const unsigned *gf = nullptr)
-{
-    const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
-    wg_fence();
-    bwd_dq_sdp<D, BF, QR>(sacc, dpacc, qf, gf, rq, kb);
-    wg_commit();
-    wg_wait<1>(); /* the previous stage's dQ product (committed first; none on the first stage) is done:
-                   * unconditional, a wait in a branch makes ptxas serialize the wgmmas (C7518) */
-    fence_regs<D / 2>(acc);
-    fence_regs_u<16>(df);
-    if (prev_empty)
-        mbar_arrive(prev_empty);
-    wg_wait<0>();
-    fence_regs<32>(sacc);
-    fence_regs<32>(dpacc);
-#pragma unroll
-    for (int j = 0; j < 8; j++) {
-        float p0 = ex2(fmaf(sacc[4 * j + 0], sl2, -L0)), p1 = ex2(fmaf(sacc[4 * j + 1], sl2, -L0));
-        float p2 = ex2(fmaf(sacc[4 * j + 2], sl2, -L1)), p3 = ex2(fmaf(sacc[4 * j + 3], sl2, -L1));
-        if (part) {
-            const int c0 = j * 8 + cq * 2;
-            const bool ok0 = bwd_col_ok(cn, c0), ok1 = bwd_col_ok(cn, c0 + 1);
-            p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f;
-            p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
-        }
-        sacc[4 * j + 0] = p0 * (dpacc[4 * j + 0] - D0);
-        sacc[4 * j + 1] = p1 * (dpacc[4 * j + 1] - D0);
-        sacc[4 * j + 2] = p2 * (dpacc[4 * j + 2] - D1);
-        sacc[4 * j + 3] = p3 * (dpacc[4 * j + 3] - D1);
-    }
-    bwd_pack_a<BF>(df, sacc);
-    fence_regs_u<16>(df);
-    fence_regs<D / 2>(acc);
-    wg_fence();
-    bwd_mma_rs<D, BF>(acc, df, kb);
-    wg_commit();
 }
 
 /* ------------------------------------------------------------------ dq */
@@ -483,34 +383,7 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     unsigned df[16];
     bool given = false; /* some stage of the CTA went to the other unit's partner (same in both) */
     mbar_wait(sm.resbar, 0);
-    constexpr int QR = DIRECT ? VOX_SM90_BWD_DQ_QREG : 0;
-    unsigned qf[QR >= 1 ? D / 4 : 1], gf[QR >= 2 ? D / 4 : 1]; /* resident Q, dO_eff as A fragments */
-    if (QR >= 1)
-        bwd_load_afrag<D>(qf, rq, w, lane);
-    if (QR >= 2)
-        bwd_load_afrag<D>(gf, rq + 64 * D * 2, w, lane);
-    if (DIRECT && VOX_SM90_BWD_DQ_DEFER) {
-        uint32_t prev_empty = 0; /* the previous stage, released once its dQ product is done */
-        for (int it = cw;; it += 2) {
-            const int s = it % SM::STAGES;
-            mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
-            const int info = sm.info[s];
-            if (info < 0)
-                break;
-            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
-            const uint32_t kb = sm.ring + s * 2 * SM::TILE;
-            if (cn != (unsigned)VOX_SM90_BWD_FULL) /* keys past their chunk's count: zero their K, V rows */
-                bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, bwd_dead(cn), bwd_dead(cn >> 16), ctw, cw);
-            bwd_dq_stage_defer<D, BF, QR>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq, prev_empty, qf,
-                                          gf);
-            prev_empty = sm.empty0 + 8 * s;
-        }
-        wg_wait<0>();
-        fence_regs<D / 2>(acc);
-        fence_regs_u<16>(df);
-        if (prev_empty)
-            mbar_arrive(prev_empty);
-    } else if (DIRECT) {
+    if (DIRECT) {
         for (int it = cw;; it += 2) { /* DIRECT: consumer cw's stages cw, cw + 2, ... */
             const int s = it % SM::STAGES;
             mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
@@ -521,7 +394,7 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
             const uint32_t kb = sm.ring + s * 2 * SM::TILE;
             if (cn != (unsigned)VOX_SM90_BWD_FULL) /* keys past their chunk's count: zero their K, V rows */
                 bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, bwd_dead(cn), bwd_dead(cn >> 16), ctw, cw);
-            bwd_dq_stage<D, BF, QR>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq, qf, gf);
+            bwd_dq_stage<D, BF>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq);
             mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
         }
     } else {
