@@ -115,7 +115,9 @@ enum {
     X(SM90_BWD_DQCONV_BF16_D128, "vox_attn_bwd_sm90_dqconv_bf16_d128", 256, 0) \
     X(SM90_BWD_DQCONV_F16_D128, "vox_attn_bwd_sm90_dqconv_f16_d128", 256, 0)   \
     X(SM90_BWD_DQCONV_BF16_D64, "vox_attn_bwd_sm90_dqconv_bf16_d64", 256, 0)   \
-    X(SM90_BWD_DQCONV_F16_D64, "vox_attn_bwd_sm90_dqconv_f16_d64", 256, 0)
+    X(SM90_BWD_DQCONV_F16_D64, "vox_attn_bwd_sm90_dqconv_f16_d64", 256, 0)     \
+    X(SM90_BWD_PREP_BF16, "vox_attn_bwd_sm90_prep_bf16", 256, 0)               \
+    X(SM90_BWD_PREP_F16, "vox_attn_bwd_sm90_prep_f16", 256, 0)
 
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
@@ -149,6 +151,8 @@ typedef struct cu_sm90 {
                        (session 10's choice) */
     int fwd_copies; /* VOXATTN_SM90_FWD_COPIES: the forward as in session 9 (block copies of q, k, v, o
                        made by the core, V scanned by the plan launch, one CTA per item) */
+    int bwd_copies; /* VOXATTN_SM90_BWD_COPIES: the backward as in session 10 (the core's block copies of
+                       q, k, v, o, dout, lse and of dq, dk, dv, the shared preprocess) */
 } cu_sm90;
 
 /* Why the path is off for this device, or NULL when it can run. */
@@ -217,6 +221,13 @@ void cu_sm90_open(gpu_dev *g)
                 "through block copies, one CTA per item",
                 g->ordinal);
     g->vendor_fwd_direct = !s->fwd_copies;
+    s->bwd_copies = vox_env_flag("VOXATTN_SM90_BWD_COPIES");
+    if (s->bwd_copies)
+        vox_log(&g->log, VOX_LOG_INFO,
+                "cuda: device %d: VOXATTN_SM90_BWD_COPIES: the attention backward permutes q, k, v, o, dout, "
+                "lse and dq, dk, dv through block copies",
+                g->ordinal);
+    g->vendor_bwd_direct = !s->bwd_copies;
     g->vendor = s;
     g->vendor_attention =
         "sm_90a wgmma/TMA kernels (vox_attn_sm90_*, vox_attn_bwd_sm90_*; VOXATTN_CUDA_NO_SM90=1 turns them off)";
@@ -535,12 +546,18 @@ typedef struct cu_sm90_bwd_params {
     float scale_log2; /* and scale * log2(e) */
     uint64_t dqacc;   /* atomic dQ: the f32 accumulator, else 0 */
     int D;
+    int heads;          /* with tok: H of the caller's tensors */
+    uint64_t tok;       /* slot_token: dq, dk, dv are the caller's tensors; 0: block layout */
+    long long ostr[9];  /* with tok: element strides (batch, head, token) of dq, dk, dv */
 } cu_sm90_bwd_params;
 _Static_assert(offsetof(cu_sm90_bwd_params, BH) == 64, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, V) == 80, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, scale_log2) == 88, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, dqacc) == 96, "VoxSm90BwdParams layout");
-_Static_assert(sizeof(cu_sm90_bwd_params) == 112, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, heads) == 108, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, tok) == 112, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, ostr) == 120, "VoxSm90BwdParams layout");
+_Static_assert(sizeof(cu_sm90_bwd_params) == 192, "VoxSm90BwdParams layout");
 
 /* Dynamic shared memory of a dq / dkdv CTA of the scheme `pack` (VOX_SM90_BWD_{DQ,DKDV}_PACK). */
 static size_t bwd_smem_bytes(int64_t D, int pack) { return VOX_SM90_BWD_SMEM_BYTES(D, pack); }
@@ -570,11 +587,21 @@ static int bwd_atomic(const cu_sm90 *s, const vox_op_attention_backward *p)
  * rows kernel (l2 in the device's scratch), dq and dkdv; in the atomic-dQ mode
  * (bwd_atomic) rows (also zeroing the f32 dQ accumulator after l2 in the
  * scratch), dkdv_q and dqconv; 1 with the status in *st. Called after the
- * shared preprocess, on the same stream. */
+ * shared preprocess, on the same stream; or, for a call in the caller's
+ * layout (p->slot_token), first: declined where a pruned row's dO must be
+ * folded (fill_src) or a gradient's rows are not 4-byte aligned; else
+ * permute_to of q, k, v into their block scratch, the prep kernel (dout's
+ * block copy, the LSE and delta from the caller's dout, o and lse: no copy of
+ * o, no separate preprocess pass) and the kernels above writing dq, dk, dv
+ * into the caller's tensors through slot_token (no permute_from). */
 int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_backward *p, vox_status *st)
 {
     cu_sm90 *s = g->vendor;
     if (!s || (d->dtype != VOX_F16 && d->dtype != VOX_BF16))
+        return 0;
+    const int direct = gpu_dptr(p->slot_token) != 0;
+    if (direct && (s->bwd_copies || gpu_dptr(p->fill_src) || !gpu_dptr(p->clse.ref) || !rows_aligned(&p->cdq, 2, 4) ||
+                   !rows_aligned(&p->cdk, 2, 4) || !rows_aligned(&p->cdv, 2, 4)))
         return 0;
     int64_t D = d->head_dim, V = d->block_volume, NB = d->n_blocks, BH = d->batch * d->heads;
     if ((D != 64 && D != 128) || V < 64 || (V & (V - 1)) || BH * NB * V >= ((int64_t)1 << 31) ||
@@ -626,6 +653,37 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     if (bad) {
         vox_log(&g->log, VOX_LOG_DEBUG, "cuda: tensor map encoding failed; attention_backward takes mma.sync");
         return 0;
+    }
+    if (direct) {
+        const vox_strided *in[3] = {&p->cq, &p->ck, &p->cv};
+        const vox_bref blk[3] = {p->q, p->k, p->v};
+        for (int i = 0; i < 3; i++) {
+            vox_op_permute_to op = {*in[i], blk[i], p->slot_token};
+            if ((*st = gpu_permute_to(g, d, &op)))
+                return 1;
+        }
+        uint64_t cg = gpu_dptr(p->cdout.ref), co = gpu_dptr(p->co.ref), cl = gpu_dptr(p->clse.ref),
+                 tok = gpu_dptr(p->slot_token), valid = gpu_dptr(d->block_valid), lseb = a.lse;
+        long long gsb = p->cdout.stride_batch, gsh = p->cdout.stride_head, gst = p->cdout.stride_token;
+        long long osb = p->co.stride_batch, osh = p->co.stride_head, ost = p->co.stride_token;
+        long long lsb = p->clse.stride_batch, lsh = p->clse.stride_head, lst = p->clse.stride_token;
+        int heads = (int)d->heads, v_i = (int)V, d_i = (int)D;
+        long long bh_ll = BH, nb_ll = NB;
+        void *pargs[] = {&cg, &gsb, &gsh, &gst, &co, &osb, &osh, &ost, &cl, &lsb, &lsh, &lst, &tok, &valid,
+                         &heads, &bh_ll, &nb_ll, &v_i, &d_i, &g_, &lseb};
+        const int kp = bf16 ? SM90_BWD_PREP_BF16 : SM90_BWD_PREP_F16;
+        *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kp], sm90_kernels[kp].name, &s->fn_smem[kp],
+                            gpu_cap_grid(g, (rows + 7) / 8, 8), (unsigned)sm90_kernels[kp].threads, 1, 0, pargs);
+        if (*st)
+            return 1;
+        a.heads = heads, a.tok = tok;
+        a.dq = gpu_dptr(p->cdq.ref), a.dk = gpu_dptr(p->cdk.ref), a.dv = gpu_dptr(p->cdv.ref);
+        const vox_strided *out[3] = {&p->cdq, &p->cdk, &p->cdv};
+        for (int i = 0; i < 3; i++) {
+            a.ostr[3 * i] = out[i]->stride_batch;
+            a.ostr[3 * i + 1] = out[i]->stride_head;
+            a.ostr[3 * i + 2] = out[i]->stride_token;
+        }
     }
     void *rargs[] = {&a};
     *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_ROWS], sm90_kernels[SM90_BWD_ROWS].name,
