@@ -300,10 +300,11 @@ static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_
     /* Without pruning the rule VOX_SM90_NWG_D128. With pruning, 3 when the kept rows of at most
      * VOX_SM90_GMAX (16) blocks, about keep * V each, fill 192 rows (BSA at V = 64: keep 0.5 six
      * blocks of 32 rows, keep 0.25 twelve of 16: one K/V stream for the lists of 6 or 12 blocks
-     * instead of 4 or 8, and a third warpgroup to overlap the softmax chains; NOTES.md, session
-     * 11), else 2 (with 8 blocks per CTA at most, session 9's harness measured keep.25 at 44.3 ms
-     * with 3, whose third warpgroup then idled, against 42.0 with 2). VOXATTN_SM90_PACK=strip: 2
-     * whenever pruned (session 10's choice); keep unknown (0): 2. */
+     * instead of 4 or 8; H200, hunyuan-720p BSA 10%: keep 0.5 29.32 ms against 30.49 with 2,
+     * keep 0.25 22.92 against 24.18; NOTES.md, session 11), else 2 (with 8 blocks per CTA at
+     * most, session 9's harness measured keep.25 at 44.3 ms with 3, whose third warpgroup then
+     * idled, against 42.0 with 2). VOXATTN_SM90_PACK=strip: 2 whenever pruned (session 10's
+     * choice); keep unknown (0): 2. */
     const int fill3 = !s->pack_strip && keep > 0.0 && keep * (double)V * VOX_SM90_GMAX >= 192.0;
     const int nwg = s->nwg128 ? s->nwg128 : pruned ? (fill3 ? 3 : 2) : VOX_SM90_NWG_D128(V);
     const int k3 = bf16 ? SM90W3_BF16_D128 : SM90W3_F16_D128;

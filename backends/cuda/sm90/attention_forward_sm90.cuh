@@ -988,8 +988,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
  * 2. Thread 0 packs consecutive positions greedily (processed rows <= maxrows,
  *    at most VOX_SM90_GMAX blocks, at most VOX_SM90_WGMAX positions per
  *    consumer warpgroup: VOX_SM90_PACK_CLOSE in sm90_smem.h) from the rows
- *    staged in shared memory and writes {m0 = bh*NB + x0, G} items at an atomically reserved offset (a head's
- *    items contiguous). *counter must be 0 before the launch; the attention
+ *    staged in shared memory and writes {m0 = bh*NB + x0, G} items at an
+ *    atomically reserved offset (a head's items contiguous). *counter must be 0 before the launch; the attention
  *    kernel reads the count through params.n_items_dev on a grid of BH*NB CTAs
  *    (the upper bound), those past the count exiting at once.
  * Results do not depend on the order: every row still walks its own list in
