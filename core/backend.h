@@ -229,6 +229,9 @@ typedef struct vox_op_attention_forward {
     vox_bref kept_rows;  /* int32 [BH*NB*V] */
     double scale;
     int64_t max_kv_count; /* upper bound of kv_count (for launch sizing) */
+    double query_keep;    /* the plan's query_keep when kept_count is present (a scheduling hint
+                             only: roughly that fraction of a block's valid rows is kept; no
+                             result depends on it); 0: unknown */
     /* Caller layout (only for a backend that lists attention_forward in
      * caller_layout_ops; present when slot_token is): q, k, v, o, lse above
      * then hold nothing on entry and are the backend's scratch of their
@@ -282,6 +285,19 @@ typedef struct vox_op_attention_backward {
     int64_t max_q_count;  /* upper bound of col_count */
     int deterministic;    /* nonzero: results bitwise reproducible run to run (the plan's
                            * deterministic_backward); 0 lets a backend add dq by atomics */
+    /* Caller layout (only for a backend that lists attention_backward in
+     * caller_layout_ops; present when slot_token is): q, k, v, o, dout, lse,
+     * dq, dk, dv above then hold nothing on entry and are the backend's
+     * scratch of their sizes, and the op leaves in cdq, cdk, cdv exactly what
+     * permute_to of cq, ck, cv, co, cdout (and of clse into lse's first half,
+     * f32 rows of one element), the op above and permute_from of dq, dk, dv
+     * (token_slot, no fill) would: the backend may read the caller's tensors
+     * and write the caller's gradients directly where that gives the same
+     * values. Each tensor has its own strides (head_dim contiguous). */
+    vox_strided cq, ck, cv, co, cdout, clse; /* clse: f32 [B,H,N,1] */
+    vox_strided cdq, cdk, cdv;
+    vox_bref slot_token; /* int32 [S]; absent: block layout only */
+    vox_bref token_slot; /* int32 [N] */
 } vox_op_attention_backward;
 
 /* Merge of attention over two disjoint key sets through their LSEs (the

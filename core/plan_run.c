@@ -207,7 +207,8 @@ vox_status vox_attention_forward(vox_plan *plan, const vox_tensor *q, const vox_
                                        .o = ref(&plan->ob), .lse = ref(&plan->lseb), .kv_start = ref(&plan->kv_start),
                                        .kv_count = ref(&plan->kv_count), .kv_cols = ref(&plan->kv_cols),
                                        .kept_count = kept_count_ref(plan), .kept_rows = ref(&plan->kept_rows),
-                                       .scale = plan->scale, .max_kv_count = plan->L.n_blocks};
+                                       .scale = plan->scale, .max_kv_count = plan->L.n_blocks,
+                                       .query_keep = p->query_keep};
         at.cq = strided(q), at.ck = strided(k), at.cv = strided(v), at.co = strided(out);
         if (lse)
             at.clse = strided(lse);
@@ -224,7 +225,8 @@ vox_status vox_attention_forward(vox_plan *plan, const vox_tensor *q, const vox_
                                        .o = ref(&plan->ob), .lse = ref(&plan->lseb), .kv_start = ref(&plan->kv_start),
                                        .kv_count = ref(&plan->kv_count), .kv_cols = ref(&plan->kv_cols),
                                        .kept_count = kept_count_ref(plan), .kept_rows = ref(&plan->kept_rows),
-                                       .scale = plan->scale, .max_kv_count = plan->L.n_blocks};
+                                       .scale = plan->scale, .max_kv_count = plan->L.n_blocks,
+                                       .query_keep = p->query_keep};
         st = be->attention_forward(dev, &plan->dims, &at);
     }
     if (!st) {
@@ -242,7 +244,9 @@ vox_status vox_attention_forward(vox_plan *plan, const vox_tensor *q, const vox_
 /* Backward: permute q, k, v, out, dout and the LSE to block layout, the
  * attention_backward op (pruned rows' dO into their sources, dQ, dK, dV over
  * the packed mask), permute dq, dk, dv back without fill (a pruned row's dQ
- * stays 0). The backward's buffers and mask are prepared on first use. */
+ * stays 0); or, for a backend that lists attention_backward in
+ * caller_layout_ops, the op alone over the caller's tensors. The backward's
+ * buffers and mask are prepared on first use. */
 vox_status vox_attention_backward(vox_plan *plan, const vox_tensor *q, const vox_tensor *k, const vox_tensor *v,
                                   const vox_tensor *out, const vox_tensor *lse, const vox_tensor *dout,
                                   const vox_tensor *dq, const vox_tensor *dk, const vox_tensor *dv)
@@ -272,7 +276,25 @@ vox_status vox_attention_backward(vox_plan *plan, const vox_tensor *q, const vox
     if (st)
         return st;
     st = vox_plan_backward_prepare(plan);
-    if (!st) st = permute_in(plan, q, &plan->qb);
+    if (st)
+        return st;
+    vox_op_attention_backward ab = {
+        .q = ref(&plan->qb), .k = ref(&plan->kb), .v = ref(&plan->vb), .o = ref(&plan->ob),
+        .dout = ref(&plan->dob), .lse = ref(&plan->bwd_lse),
+        .dq = ref(&plan->dqb), .dk = ref(&plan->dkb), .dv = ref(&plan->dvb), .mask = ref(&plan->bwd_mask),
+        .fill_src = plan->p.query_keep < 1.0 ? ref(&plan->fill_src) : (vox_bref){NULL, 0},
+        .scale = plan->scale, .max_kv_count = plan->bwd_max_kv_count, .max_q_count = plan->bwd_max_q_count,
+        .deterministic = plan->p.deterministic_backward != 0};
+    if (be->caller_layout_ops && (be->caller_layout_ops(dev) >> VOX_OP_attention_backward & 1u)) {
+        /* the backend reads the inputs and writes the gradients in the caller's layout itself (the
+         * block buffers are its scratch) */
+        ab.cq = strided(q), ab.ck = strided(k), ab.cv = strided(v), ab.co = strided(out);
+        ab.cdout = strided(dout), ab.clse = strided(lse);
+        ab.cdq = strided(dq), ab.cdk = strided(dk), ab.cdv = strided(dv);
+        ab.slot_token = ref(&plan->slot_token), ab.token_slot = ref(&plan->token_slot);
+        return be->attention_backward(dev, &plan->dims, &ab);
+    }
+    st = permute_in(plan, q, &plan->qb);
     if (!st) st = permute_in(plan, k, &plan->kb);
     if (!st) st = permute_in(plan, v, &plan->vb);
     if (!st) st = permute_in(plan, out, &plan->ob);
@@ -281,16 +303,8 @@ vox_status vox_attention_backward(vox_plan *plan, const vox_tensor *q, const vox
         vox_op_permute_to pl = {strided(lse), ref(&plan->bwd_lse), ref(&plan->slot_token)};
         st = be->permute_to(dev, &lse_dims, &pl);
     }
-    if (!st) {
-        vox_op_attention_backward ab = {ref(&plan->qb),  ref(&plan->kb),  ref(&plan->vb),
-                                        ref(&plan->ob),  ref(&plan->dob), ref(&plan->bwd_lse),
-                                        ref(&plan->dqb), ref(&plan->dkb), ref(&plan->dvb),
-                                        ref(&plan->bwd_mask),
-                                        plan->p.query_keep < 1.0 ? ref(&plan->fill_src) : (vox_bref){NULL, 0},
-                                        plan->scale, plan->bwd_max_kv_count, plan->bwd_max_q_count,
-                                        plan->p.deterministic_backward != 0};
+    if (!st)
         st = be->attention_backward(dev, &plan->dims, &ab);
-    }
     const vox_dbuf *grads[3] = {&plan->dqb, &plan->dkb, &plan->dvb};
     for (int i = 0; !st && i < 3; i++) {
         vox_op_permute_from pf = {ref(grads[i]), {NULL, 0}, strided(outs[i]), {{NULL, 0}, VOX_F32, 0, 0, 0},

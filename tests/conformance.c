@@ -152,6 +152,7 @@ static const conf_case cases[] = {
     /* shapes the Hopper kernel takes (V >= 64, D 64/128): kept rows packed
      * several blocks per CTA, V = 128, text, ragged KV lists (cumulative) */
     {"bsa_keep25_d128_v64",     1, 3, 128, 8, 8,  8, 40, 0, 4, 4, 4, BF16, BSA, CUM, 0.7, 0.25, 0, 0, 0, 0},
+    {"bsa_keep50_d128_v64",     1, 2, 128, 7, 10, 12, 40, 0, 4, 4, 4, BF16, BSA, CUM, 0.7, 0.5, 1, 0, 0, 0},
     {"bsa_keep50_d64_v64_f16",  2, 2, 64,  6, 9, 10, 17, 1, 4, 4, 4, F16, BSA, CUM, 0.8, 0.5, 1, 0, 0, 0},
     {"bsa_topk_v128_text",      1, 2, 128, 4, 12, 16, 70, 0, 2, 8, 8, BF16, BSA, TOPK, 3, 1.0, 1, 0, 0, 0},
     {"dense_keep50_f32",        1, 2, 32,  4, 8,  8,  0, 0, 2, 4, 4, F32, DENSE, CUM, 0.9, 0.5, 0, 0, 0, 0},

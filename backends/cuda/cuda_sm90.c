@@ -115,7 +115,9 @@ enum {
     X(SM90_BWD_DQCONV_BF16_D128, "vox_attn_bwd_sm90_dqconv_bf16_d128", 256, 0) \
     X(SM90_BWD_DQCONV_F16_D128, "vox_attn_bwd_sm90_dqconv_f16_d128", 256, 0)   \
     X(SM90_BWD_DQCONV_BF16_D64, "vox_attn_bwd_sm90_dqconv_bf16_d64", 256, 0)   \
-    X(SM90_BWD_DQCONV_F16_D64, "vox_attn_bwd_sm90_dqconv_f16_d64", 256, 0)
+    X(SM90_BWD_DQCONV_F16_D64, "vox_attn_bwd_sm90_dqconv_f16_d64", 256, 0)     \
+    X(SM90_BWD_PREP_BF16, "vox_attn_bwd_sm90_prep_bf16", 256, 0)               \
+    X(SM90_BWD_PREP_F16, "vox_attn_bwd_sm90_prep_f16", 256, 0)
 
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
@@ -145,8 +147,12 @@ typedef struct cu_sm90 {
     int nwg128; /* VOXATTN_SM90_NWG (read at open): 2 or 3 forces the D = 128 forward's consumer
                    warpgroups; 0: the rule VOX_SM90_NWG_D128 */
     int bwd_dq;              /* VOXATTN_SM90_BWD_DQ: 0 the launcher's rule, 1 ordered, 2 atomic */
+    int pack_strip; /* VOXATTN_SM90_PACK=strip: 2 consumer warpgroups whenever forward rows are pruned
+                       (session 10's choice) */
     int fwd_copies; /* VOXATTN_SM90_FWD_COPIES: the forward as in session 9 (block copies of q, k, v, o
                        made by the core, V scanned by the plan launch, one CTA per item) */
+    int bwd_copies; /* VOXATTN_SM90_BWD_COPIES: the backward as in session 10 (the core's block copies of
+                       q, k, v, o, dout, lse and of dq, dk, dv, the shared preprocess) */
 } cu_sm90;
 
 /* Why the path is off for this device, or NULL when it can run. */
@@ -201,6 +207,13 @@ void cu_sm90_open(gpu_dev *g)
                 g->ordinal, s->nwg128, s->nwg128);
     const char *dq = getenv("VOXATTN_SM90_BWD_DQ");
     s->bwd_dq = dq && !strcmp(dq, "ordered") ? 1 : dq && !strcmp(dq, "atomic") ? 2 : 0;
+    const char *pack = getenv("VOXATTN_SM90_PACK");
+    s->pack_strip = pack && !strcmp(pack, "strip");
+    if (s->pack_strip)
+        vox_log(&g->log, VOX_LOG_INFO,
+                "cuda: device %d: VOXATTN_SM90_PACK=strip: the attention forward packs pruned query blocks "
+                "for 2 consumer warpgroups whatever query_keep is",
+                g->ordinal);
     s->fwd_copies = vox_env_flag("VOXATTN_SM90_FWD_COPIES");
     if (s->fwd_copies)
         vox_log(&g->log, VOX_LOG_INFO,
@@ -208,6 +221,13 @@ void cu_sm90_open(gpu_dev *g)
                 "through block copies, one CTA per item",
                 g->ordinal);
     g->vendor_fwd_direct = !s->fwd_copies;
+    s->bwd_copies = vox_env_flag("VOXATTN_SM90_BWD_COPIES");
+    if (s->bwd_copies)
+        vox_log(&g->log, VOX_LOG_INFO,
+                "cuda: device %d: VOXATTN_SM90_BWD_COPIES: the attention backward permutes q, k, v, o, dout, "
+                "lse and dq, dk, dv through block copies",
+                g->ordinal);
+    g->vendor_bwd_direct = !s->bwd_copies;
     g->vendor = s;
     g->vendor_attention =
         "sm_90a wgmma/TMA kernels (vox_attn_sm90_*, vox_attn_bwd_sm90_*; VOXATTN_CUDA_NO_SM90=1 turns them off)";
@@ -275,12 +295,18 @@ static int shape_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, int max
  * the 2-warpgroup kernel where the 3-warpgroup one does not take the shape (its Q leaves room for
  * a byte map of about 6000 blocks, against about 14000). */
 static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_t BH, size_t max_smem_optin,
-                       int pruned)
+                       int pruned, double keep)
 {
-    /* the rule's 3 only without query pruning: with kept rows packed from several blocks the third
-     * warpgroup's union of lists costs more than it gains (H200 harness, 0.10 keep.25: 44.3 ms with 3
-     * against 42.0 with 2; dense 322 against 355, 0.10 51.3 against 52.3) */
-    const int nwg = s->nwg128 ? s->nwg128 : pruned ? 2 : VOX_SM90_NWG_D128(V);
+    /* Without pruning the rule VOX_SM90_NWG_D128. With pruning, 3 when the kept rows of at most
+     * VOX_SM90_GMAX (16) blocks, about keep * V each, fill 192 rows (BSA at V = 64: keep 0.5 six
+     * blocks of 32 rows, keep 0.25 twelve of 16: one K/V stream for the lists of 6 or 12 blocks
+     * instead of 4 or 8; H200, hunyuan-720p BSA 10%: keep 0.5 29.32 ms against 30.49 with 2,
+     * keep 0.25 22.92 against 24.18; NOTES.md, session 11), else 2 (with 8 blocks per CTA at
+     * most, session 9's harness measured keep.25 at 44.3 ms with 3, whose third warpgroup then
+     * idled, against 42.0 with 2). VOXATTN_SM90_PACK=strip: 2 whenever pruned (session 10's
+     * choice); keep unknown (0): 2. */
+    const int fill3 = !s->pack_strip && keep > 0.0 && keep * (double)V * VOX_SM90_GMAX >= 192.0;
+    const int nwg = s->nwg128 ? s->nwg128 : pruned ? (fill3 ? 3 : 2) : VOX_SM90_NWG_D128(V);
     const int k3 = bf16 ? SM90W3_BF16_D128 : SM90W3_F16_D128;
     if (nwg == 3 && shape_supported(128, V, NB, BH, sm90_kernels[k3].maxrows, max_smem_optin))
         return k3;
@@ -379,7 +405,8 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     }
     int64_t D = d->head_dim, V = d->block_volume, NB = d->n_blocks, BH = d->batch * d->heads;
     int bf16 = d->dtype == VOX_BF16;
-    int k = D == 128 ? d128_kernel(s, bf16, V, NB, BH, (size_t)g->max_smem_optin, gpu_dptr(p->kept_count) != 0)
+    int k = D == 128 ? d128_kernel(s, bf16, V, NB, BH, (size_t)g->max_smem_optin, gpu_dptr(p->kept_count) != 0,
+                                   p->query_keep)
                      : (bf16 ? SM90_BF16_D64 : SM90_F16_D64);
     int maxrows = sm90_kernels[k].maxrows;
     cu_sm90_params a = {.q = gpu_dptr(p->q), .o = gpu_dptr(p->o), .lse = gpu_dptr(p->lse),
@@ -520,12 +547,18 @@ typedef struct cu_sm90_bwd_params {
     float scale_log2; /* and scale * log2(e) */
     uint64_t dqacc;   /* atomic dQ: the f32 accumulator, else 0 */
     int D;
+    int heads;          /* with tok: H of the caller's tensors */
+    uint64_t tok;       /* slot_token: dq, dk, dv are the caller's tensors; 0: block layout */
+    long long ostr[9];  /* with tok: element strides (batch, head, token) of dq, dk, dv */
 } cu_sm90_bwd_params;
 _Static_assert(offsetof(cu_sm90_bwd_params, BH) == 64, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, V) == 80, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, scale_log2) == 88, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, dqacc) == 96, "VoxSm90BwdParams layout");
-_Static_assert(sizeof(cu_sm90_bwd_params) == 112, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, heads) == 108, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, tok) == 112, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, ostr) == 120, "VoxSm90BwdParams layout");
+_Static_assert(sizeof(cu_sm90_bwd_params) == 192, "VoxSm90BwdParams layout");
 
 /* Dynamic shared memory of a dq / dkdv CTA of the scheme `pack` (VOX_SM90_BWD_{DQ,DKDV}_PACK). */
 static size_t bwd_smem_bytes(int64_t D, int pack) { return VOX_SM90_BWD_SMEM_BYTES(D, pack); }
@@ -555,11 +588,21 @@ static int bwd_atomic(const cu_sm90 *s, const vox_op_attention_backward *p)
  * rows kernel (l2 in the device's scratch), dq and dkdv; in the atomic-dQ mode
  * (bwd_atomic) rows (also zeroing the f32 dQ accumulator after l2 in the
  * scratch), dkdv_q and dqconv; 1 with the status in *st. Called after the
- * shared preprocess, on the same stream. */
+ * shared preprocess, on the same stream; or, for a call in the caller's
+ * layout (p->slot_token), first: declined where a pruned row's dO must be
+ * folded (fill_src) or a gradient's rows are not 4-byte aligned; else
+ * permute_to of q, k, v into their block scratch, the prep kernel (dout's
+ * block copy, the LSE and delta from the caller's dout, o and lse: no copy of
+ * o, no separate preprocess pass) and the kernels above writing dq, dk, dv
+ * into the caller's tensors through slot_token (no permute_from). */
 int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_backward *p, vox_status *st)
 {
     cu_sm90 *s = g->vendor;
     if (!s || (d->dtype != VOX_F16 && d->dtype != VOX_BF16))
+        return 0;
+    const int direct = gpu_dptr(p->slot_token) != 0;
+    if (direct && (s->bwd_copies || gpu_dptr(p->fill_src) || !gpu_dptr(p->clse.ref) || !rows_aligned(&p->cdq, 2, 4) ||
+                   !rows_aligned(&p->cdk, 2, 4) || !rows_aligned(&p->cdv, 2, 4)))
         return 0;
     int64_t D = d->head_dim, V = d->block_volume, NB = d->n_blocks, BH = d->batch * d->heads;
     if ((D != 64 && D != 128) || V < 64 || (V & (V - 1)) || BH * NB * V >= ((int64_t)1 << 31) ||
@@ -611,6 +654,37 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     if (bad) {
         vox_log(&g->log, VOX_LOG_DEBUG, "cuda: tensor map encoding failed; attention_backward takes mma.sync");
         return 0;
+    }
+    if (direct) {
+        const vox_strided *in[3] = {&p->cq, &p->ck, &p->cv};
+        const vox_bref blk[3] = {p->q, p->k, p->v};
+        for (int i = 0; i < 3; i++) {
+            vox_op_permute_to op = {*in[i], blk[i], p->slot_token};
+            if ((*st = gpu_permute_to(g, d, &op)))
+                return 1;
+        }
+        uint64_t cg = gpu_dptr(p->cdout.ref), co = gpu_dptr(p->co.ref), cl = gpu_dptr(p->clse.ref),
+                 tok = gpu_dptr(p->slot_token), valid = gpu_dptr(d->block_valid), lseb = a.lse;
+        long long gsb = p->cdout.stride_batch, gsh = p->cdout.stride_head, gst = p->cdout.stride_token;
+        long long osb = p->co.stride_batch, osh = p->co.stride_head, ost = p->co.stride_token;
+        long long lsb = p->clse.stride_batch, lsh = p->clse.stride_head, lst = p->clse.stride_token;
+        int heads = (int)d->heads, v_i = (int)V, d_i = (int)D;
+        long long bh_ll = BH, nb_ll = NB;
+        void *pargs[] = {&cg, &gsb, &gsh, &gst, &co, &osb, &osh, &ost, &cl, &lsb, &lsh, &lst, &tok, &valid,
+                         &heads, &bh_ll, &nb_ll, &v_i, &d_i, &g_, &lseb};
+        const int kp = bf16 ? SM90_BWD_PREP_BF16 : SM90_BWD_PREP_F16;
+        *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kp], sm90_kernels[kp].name, &s->fn_smem[kp],
+                            gpu_cap_grid(g, (rows + 7) / 8, 8), (unsigned)sm90_kernels[kp].threads, 1, 0, pargs);
+        if (*st)
+            return 1;
+        a.heads = heads, a.tok = tok;
+        a.dq = gpu_dptr(p->cdq.ref), a.dk = gpu_dptr(p->cdk.ref), a.dv = gpu_dptr(p->cdv.ref);
+        const vox_strided *out[3] = {&p->cdq, &p->cdk, &p->cdv};
+        for (int i = 0; i < 3; i++) {
+            a.ostr[3 * i] = out[i]->stride_batch;
+            a.ostr[3 * i + 1] = out[i]->stride_head;
+            a.ostr[3 * i + 2] = out[i]->stride_token;
+        }
     }
     void *rargs[] = {&a};
     *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_ROWS], sm90_kernels[SM90_BWD_ROWS].name,

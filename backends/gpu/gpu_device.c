@@ -203,14 +203,61 @@ uint64_t gpu_host_waits(void *dev) { return ((const gpu_dev *)dev)->host_waits; 
 /* sample_rows and query_select read the caller's tensors (rows_view.cuh)
  * unless VOXATTN_GPU_BLOCK_COPIES is set; attention_forward where the vendor
  * path takes it in the caller's layout (vendor_fwd_direct: CUDA's sm_90a path
- * unless VOXATTN_SM90_FWD_COPIES is set) and VOXATTN_GPU_SCALAR is not. */
+ * unless VOXATTN_SM90_FWD_COPIES is set) and VOXATTN_GPU_SCALAR is not;
+ * attention_backward likewise (vendor_bwd_direct: unless
+ * VOXATTN_SM90_BWD_COPIES is set). */
 uint32_t gpu_caller_layout_ops(void *dev)
 {
     const gpu_dev *g = dev;
     uint32_t ops = g->block_copies ? 0 : 1u << VOX_OP_sample_rows | 1u << VOX_OP_query_select;
     if (g->vendor_fwd_direct && g->api->attention_forward && !g->force_scalar)
         ops |= 1u << VOX_OP_attention_forward;
+    if (g->vendor_bwd_direct && g->api->attention_backward && !g->force_scalar)
+        ops |= 1u << VOX_OP_attention_backward;
     return ops;
+}
+
+/* The block-layout op of a backward call in the caller's layout (its caller fields cleared). */
+static vox_op_attention_backward backward_block_op(const vox_op_attention_backward *p)
+{
+    vox_op_attention_backward b = *p;
+    const vox_strided none = {{NULL, 0}, VOX_F32, 0, 0, 0};
+    b.cq = b.ck = b.cv = b.co = b.cdout = b.clse = b.cdq = b.cdk = b.cdv = none;
+    b.slot_token = b.token_slot = (vox_bref){NULL, 0};
+    return b;
+}
+
+vox_status gpu_attention_backward_caller(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_backward *p)
+{
+    vox_status st = VOX_OK;
+    if (!g->force_scalar && g->api->attention_backward && g->api->attention_backward(g, d, p, &st))
+        return st;
+    /* the core's sequence: permute q, k, v, out, dout and the LSE in, the op, dq, dk, dv out */
+    const vox_strided *in[5] = {&p->cq, &p->ck, &p->cv, &p->co, &p->cdout};
+    const vox_bref blk[5] = {p->q, p->k, p->v, p->o, p->dout};
+    for (int i = 0; !st && i < 5; i++) {
+        vox_op_permute_to op = {*in[i], blk[i], p->slot_token};
+        st = gpu_permute_to(g, d, &op);
+    }
+    if (!st) {
+        vox_op_dims ld = *d; /* the LSE moves as f32 rows of one element */
+        ld.dtype = VOX_F32;
+        ld.head_dim = 1;
+        vox_op_permute_to op = {p->clse, p->lse, p->slot_token};
+        st = gpu_permute_to(g, &ld, &op);
+    }
+    if (!st) {
+        vox_op_attention_backward b = backward_block_op(p);
+        st = gpu_attention_backward(g, d, &b);
+    }
+    const vox_strided *out[3] = {&p->cdq, &p->cdk, &p->cdv};
+    const vox_bref grad[3] = {p->dq, p->dk, p->dv};
+    for (int i = 0; !st && i < 3; i++) {
+        vox_op_permute_from pf = {grad[i], {NULL, 0}, *out[i], {{NULL, 0}, VOX_F32, 0, 0, 0}, p->token_slot,
+                                  {NULL, 0}};
+        st = gpu_permute_from(g, d, &pf);
+    }
+    return st;
 }
 
 vox_status gpu_timer_begin(void *dev)

@@ -60,6 +60,8 @@ typedef struct gpu_dev {
     const char *vendor_attention; /* the vendor attention path's name for the open log, or NULL */
     int vendor_fwd_direct; /* the vendor attention_forward takes every call in the caller's layout (its
                               caller layout fields, any shape and dtype): caller_layout_ops lists it */
+    int vendor_bwd_direct; /* the vendor attention_backward may take calls in the caller's layout
+                              (declining sends them through block copies): caller_layout_ops lists it */
     const char *last_kernel[VOX_OP_COUNT]; /* per op, the kernel its last call launched */
     void *fn[GPU_FN_COUNT];
     int fn_smem[GPU_FN_COUNT]; /* dynamic shared memory limit already raised to */
@@ -111,7 +113,11 @@ struct gpu_api {
                              vox_status *st);
     /* The same for attention_backward's main kernels, tried after the shared
      * preprocess (dO_eff over dout, delta in the LSE work half) has been
-     * launched and before the mma.sync / scalar kernels (NULL: none). */
+     * launched and before the mma.sync / scalar kernels (NULL: none). A call
+     * in the caller's layout (p->slot_token present: only when
+     * vendor_bwd_direct is set) comes first, before any preprocess: the
+     * vendor does the whole op (1) or declines (0: block copies, then the
+     * block-layout op). */
     int (*attention_backward)(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_backward *p,
                               vox_status *st);
 };
@@ -155,6 +161,10 @@ const char *gpu_last_kernel(void *dev, vox_op op);
 uint64_t gpu_host_waits(void *dev);
 /* vox_backend.caller_layout_ops. */
 uint32_t gpu_caller_layout_ops(void *dev);
+/* attention_backward in the caller's layout (p->slot_token present): the
+ * vendor path where it takes the call, else block copies of the inputs, the
+ * block-layout op and permute_from of the gradients. */
+vox_status gpu_attention_backward_caller(gpu_dev *g, const vox_op_dims *d, const vox_op_attention_backward *p);
 /* min(work, blocks per_sm on each multiprocessor) */
 int64_t gpu_cap_grid(const gpu_dev *g, int64_t work, int per_sm);
 

@@ -155,6 +155,7 @@ static vox_status attention_run(const op_inputs *in, const op_side *s)
         ATTENTION_FORWARD_BUFS(OH_BUF_REF)
         .scale = in->scale,
         .max_kv_count = in->aux,
+        .query_keep = c->param,
     };
     if (!c->caller)
         return be->attention_forward(dev, &in->dims, &op);
@@ -271,6 +272,16 @@ static const op_case cases[] = {
     {"random_kept_ragged_f16", SHAPE(1, 2, 32, 3, 9, 10, 12, 1, 2, 4, 4), VOX_F16, .drop_block = -1,
      .mask = MASK_RANDOM, .kept = 1},
     {"dense_kept_f32", SHAPE(1, 2, 32, 4, 8, 8, 0, 0, 2, 4, 4), VOX_F32, .drop_block = -1, .kept = 1},
+    /* kept rows at D = 128 (random counts 1..V): with the hint 0.5 the Hopper path packs them for
+     * 3 consumer warpgroups (192 rows), without a hint for 2 */
+    {"random_kept_d128_keep50_bf16", SHAPE(1, 2, 128, 4, 12, 12, 8, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .mask = MASK_RANDOM, .kept = 1, .param = 0.5},
+    {"random_kept_d128_nohint_f16", SHAPE(1, 2, 128, 4, 12, 12, 8, 0, 4, 4, 4), VOX_F16, .drop_block = -1,
+     .mask = MASK_RANDOM, .kept = 1},
+    /* ~4 kept rows per block: more than 8 blocks would fit one warpgroup's 64 rows; the planner
+     * keeps each warpgroup's blocks within 8 positions (its 8-bit chunk masks) */
+    {"random_fewkept_d128_keep50_bf16", SHAPE(1, 2, 128, 8, 16, 16, 8, 0, 4, 4, 4), VOX_BF16, FILL_FEW_KEPT,
+     .drop_block = -1, .mask = MASK_RANDOM, .kept = 1, .param = 0.5},
     {"pattern_sink_f32", SHAPE(1, 4, 64, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .mask = MASK_PATTERN,
      .sink = 1},
     {"pattern_bf16", SHAPE(1, 2, 64, 4, 8, 8, 8, 0, 1, 4, 4), VOX_BF16, .drop_block = -1, .mask = MASK_PATTERN},
@@ -303,6 +314,9 @@ static const op_case cases[] = {
      .mask = MASK_PATTERN, .layout = LAYOUT_BHND, .caller = 1},
     {"caller_packed_kept_ragged_lse_bf16", SHAPE(1, 2, 64, 3, 9, 10, 12, 1, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .mask = MASK_RANDOM, .kept = 1, .layout = LAYOUT_PACKED_QKV, .with_lse = 1, .caller = 1},
+    {"caller_kept_d128_keep50_ragged_lse_bf16", SHAPE(1, 2, 128, 3, 9, 10, 12, 1, 4, 4, 4), VOX_BF16,
+     .drop_block = -1, .mask = MASK_RANDOM, .kept = 1, .param = 0.5, .layout = LAYOUT_BNHD, .with_lse = 1,
+     .caller = 1},
     {"caller_bnhd_offset_unaligned_lse_bf16", SHAPE(1, 2, 64, 4, 8, 8, 8, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .layout = LAYOUT_BNHD, .layout_offset = 3, .with_lse = 1, .caller = 1},
     {"caller_inf_value_d128_v128_lse_bf16", SHAPE(1, 2, 128, 4, 8, 16, 0, 0, 2, 8, 8), VOX_BF16, FILL_INF,

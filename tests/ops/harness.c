@@ -217,7 +217,8 @@ void oh_random_kept(const op_inputs *in, uint64_t seed, int32_t *count, int32_t 
     for (int64_t m = 0; m < BH * NB; m++) {
         int64_t j = m % NB, nv = L->block_valid[j], c = 0;
         for (int64_t s = 0; s < nv; s++)
-            if (j >= L->n_video_blocks || oh_u64(&r) % 2 || (c == 0 && s == nv - 1))
+            if (j >= L->n_video_blocks || ((in->c->fill & FILL_FEW_KEPT) ? oh_u64(&r) % 16 == 0 : oh_u64(&r) % 2 != 0) ||
+                (c == 0 && s == nv - 1))
                 rows[m * V + c++] = (int32_t)s;
         if ((in->c->fill & FILL_TIES) && j == 0)
             c = 0;

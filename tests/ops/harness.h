@@ -32,6 +32,7 @@ enum {
     FILL_SHIFT = 1 << 6,    /* values offset by +100 (accumulation precision) */
     FILL_NEAR = 1 << 7,     /* near-ties below f32's resolution (query_select) */
     FILL_NEAR_FILL = 1 << 8, /* near-ties in the pruned rows' sources only (query_select) */
+    FILL_FEW_KEPT = 1 << 9, /* kept rows: each valid video row kept with probability 1/16 */
 };
 
 /* Caller-tensor layouts (permute ops). */
@@ -56,7 +57,8 @@ typedef struct op_case {
     int with_lse, with_fill; /* permute_from */
     int kept;             /* block_means / attention_forward: kept rows given */
     vox_kv_rule rule;     /* kv_select */
-    double param;         /* kv_select: tau, topk or z; query_select: query_keep */
+    double param;         /* kv_select: tau, topk or z; query_select: query_keep; attention_forward:
+                             the op's query_keep hint (kept cases; 0: unknown) */
     int min_blocks;       /* kv_select */
     int wt, wh, ww;       /* query_select window (0: min(2, block)) */
     int mask;             /* attention_forward: MASK_* */
@@ -211,7 +213,8 @@ void oh_add_qkv(op_inputs *in, uint64_t seed);
 int oh_add_caller_copy(op_inputs *in, const char *name, int from);
 
 /* Random kept rows: per (bh, block) a random non-empty subset of the valid
- * rows (all of a global block), ascending; with FILL_TIES block 0 keeps none. */
+ * rows (all of a global block), ascending, each row kept with probability 1/2
+ * (1/16 with FILL_FEW_KEPT); with FILL_TIES block 0 keeps none. */
 void oh_random_kept(const op_inputs *in, uint64_t seed, int32_t *count, int32_t *rows);
 
 /* Whether slot s of the layout is a valid token. */

@@ -111,6 +111,13 @@ static const op_case cases[] = {
      .space_blocks = 1, .sink = 1},
     {"d256_widths1_bf16", SHAPE(1, 2, 256, 4, 8, 8, 4, 0, 1, 4, 4), VOX_BF16, .drop_block = -1, .frame_blocks = 1,
      .space_blocks = 1},
+    /* 128 blocks of 64 slots: more blocks than key splits (at most 64), so
+     * that a split merges several tiles per pattern online (the cases above
+     * have as many splits as blocks: one tile each, but for v128) */
+    {"many_tiles_per_split_d128_bf16", SHAPE(1, 2, 128, 8, 32, 32, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .space_blocks = 1},
+    {"many_tiles_per_split_d64_f16", SHAPE(1, 2, 64, 8, 32, 32, 0, 0, 4, 4, 4), VOX_F16, FILL_WORKLOAD,
+     .drop_block = -1, .frame_blocks = 1, .space_blocks = 1, .sink = 1},
     /* the caller's layouts: the tensor-core kernel (16-byte aligned rows,
      * D 128 and 64, ragged blocks, a NaN key, NaN between rows) and the f32
      * kernels (f32; rows off 16 bytes) */

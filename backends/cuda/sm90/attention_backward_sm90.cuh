@@ -133,7 +133,13 @@ typedef struct VoxSm90BwdParams {
     float scale_log2;      /* scale * log2(e) */
     float *dqacc;          /* atomic dQ: f32 [BH][S][D], zeroed by rows, added to by dkdvq, read by dqconv; else NULL */
     int D;                 /* head dim (rows zeroes dqacc) */
+    int heads;             /* with tok: H of the caller's [B,H,N,D] */
+    const int *tok;        /* slot_token [S]: dq, dk, dv are the caller's tensors, slot s of bh written to
+                            * row (b, h, tok[s]) (padding slots: nothing); NULL: block layout [BH][S][D] */
+    long long ostr[9];     /* with tok: element strides (batch, head, token) of dq, dk, dv */
 } VoxSm90BwdParams;
+static_assert(sizeof(VoxSm90BwdParams) == 192 && offsetof(VoxSm90BwdParams, tok) == 112,
+              "VoxSm90BwdParams: the host mirror (cuda_sm90.c) has these offsets");
 
 #define VOX_SM90_BWD_FULL 0x10101010 /* stage counts: 4 chunks of 16 valid rows */
 /* stage info tags (bits 5-7 of the first count byte): consumer c computes the stage; both (a stage
@@ -213,16 +219,34 @@ template <int N> __device__ __forceinline__ void bwd_reduce_add(const float *red
         a[e] += red[e * 128 + ctw];
 }
 
+/* The row of slot x (absolute, bh*S + slot) of output `o` (0 dq, 1 dk, 2 dv) at out: x of the block
+ * layout, or with p.tok the caller's row of the slot's token (NULL for a padding slot, which has
+ * none: permute_from writes tokens only). */
+template <int D>
+__device__ __forceinline__ unsigned short *bwd_out_row(const VoxSm90BwdParams &p, void *out, int o, long long x)
+{
+    if (!p.tok)
+        return (unsigned short *)out + x * D;
+    const long long S = p.NB * p.V, bh = x / S, slot = x - bh * S;
+    const int t = p.tok[slot];
+    if (t < 0)
+        return nullptr;
+    const long long b = bh / p.heads, h = bh - b * p.heads;
+    return (unsigned short *)out + b * p.ostr[3 * o] + h * p.ostr[3 * o + 1] + (long long)t * p.ostr[3 * o + 2];
+}
+
 /* Consumer: rows R0 = 16w + lane/4 and R0 + 8 of a [64][D] accumulator (wgmma C layout) scaled
- * into row `row0 + R` of out ([..][D] f16/bf16), zeros where !on. */
+ * into the rows of slots `row0 + R` of output o at out (bwd_out_row), zeros where !on. */
 template <int D, bool BF>
-__device__ __forceinline__ void bwd_store_rows(void *out, long long row0, const float *acc, float sc, int R0, int cq,
-                                               bool on0, bool on1)
+__device__ __forceinline__ void bwd_store_rows(const VoxSm90BwdParams &p, void *out, int o, long long row0,
+                                               const float *acc, float sc, int R0, int cq, bool on0, bool on1)
 {
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         const bool on = h ? on1 : on0;
-        unsigned *orow = (unsigned *)((unsigned short *)out + (row0 + R0 + 8 * h) * D);
+        unsigned *orow = (unsigned *)bwd_out_row<D>(p, out, o, row0 + R0 + 8 * h);
+        if (!orow)
+            continue;
 #pragma unroll
         for (int j = 0; j < D / 8; j++)
             orow[j * 4 + cq] = on ? vox_pack2<BF>(acc[4 * j + 2 * h] * sc, acc[4 * j + 2 * h + 1] * sc) : 0u;
@@ -408,7 +432,7 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
             bwd_reduce_add<D / 2>(red + (cw ^ 1) * 128 * (D / 2), acc, ctw);
         }
         if (un.has)
-            bwd_store_rows<D, BF>(p.dq, row0, acc, p.scale, R0, cq, L0 != VOX_SM90_INF, L1 != VOX_SM90_INF);
+            bwd_store_rows<D, BF>(p, p.dq, 0, row0, acc, p.scale, R0, cq, L0 != VOX_SM90_INF, L1 != VOX_SM90_INF);
         return;
     }
     /* alternating: consumer 1's partial dQ into consumer 0's, through the resident Q, dO_eff pair
@@ -425,7 +449,7 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     bwd_exchange(sm.redbar, 1);
     if (cw == 0) {
         bwd_reduce_add<D / 2>(red, acc, ctw);
-        bwd_store_rows<D, BF>(p.dq, row0, acc, p.scale, R0, cq, L0 != VOX_SM90_INF, L1 != VOX_SM90_INF);
+        bwd_store_rows<D, BF>(p, p.dq, 0, row0, acc, p.scale, R0, cq, L0 != VOX_SM90_INF, L1 != VOX_SM90_INF);
     }
 #endif
 }
@@ -690,8 +714,8 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         bulk_wait_all();
     if (PACK) {
         if (un.has) {
-            bwd_store_rows<D, BF>(p.dv, row0, gv, 1.f, R0, cq, R0 < nk, R0 + 8 < nk);
-            bwd_store_rows<D, BF>(p.dk, row0, gk, p.scale, R0, cq, R0 < nk, R0 + 8 < nk);
+            bwd_store_rows<D, BF>(p, p.dv, 2, row0, gv, 1.f, R0, cq, R0 < nk, R0 + 8 < nk);
+            bwd_store_rows<D, BF>(p, p.dk, 1, row0, gk, p.scale, R0, cq, R0 < nk, R0 + 8 < nk);
         }
         return;
     }
@@ -709,10 +733,10 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     bwd_exchange(sm.redbar, 0);
     if (cw == 0) {
         bwd_reduce_add<D / 2>(red + 128 * (D / 2), gv, ctw);
-        bwd_store_rows<D, BF>(p.dv, row0, gv, 1.f, R0, cq, R0 < nk, R0 + 8 < nk);
+        bwd_store_rows<D, BF>(p, p.dv, 2, row0, gv, 1.f, R0, cq, R0 < nk, R0 + 8 < nk);
     } else {
         bwd_reduce_add<D / 2>(red, gk, ctw);
-        bwd_store_rows<D, BF>(p.dk, row0, gk, p.scale, R0, cq, R0 < nk, R0 + 8 < nk);
+        bwd_store_rows<D, BF>(p, p.dk, 1, row0, gk, p.scale, R0, cq, R0 < nk, R0 + 8 < nk);
     }
 #endif
 }
@@ -726,7 +750,10 @@ template <int D, bool BF> __device__ __forceinline__ void attn_bwd_dqconv(const 
         const float4 a = ((const float4 *)p.dqacc)[2 * x], b = ((const float4 *)p.dqacc)[2 * x + 1];
         const bool live = p.l2[x / (D / 8)] != VOX_SM90_INF;
         const float sc = p.scale;
-        unsigned *o = (unsigned *)p.dq + 4 * x; /* dq rows are 4-byte aligned */
+        unsigned short *row = bwd_out_row<D>(p, p.dq, 0, x / (D / 8));
+        if (!row)
+            continue;
+        unsigned *o = (unsigned *)(row + 8 * (x % (D / 8))); /* dq rows are 4-byte aligned */
         o[0] = live ? vox_pack2<BF>(a.x * sc, a.y * sc) : 0u, o[1] = live ? vox_pack2<BF>(a.z * sc, a.w * sc) : 0u;
         o[2] = live ? vox_pack2<BF>(b.x * sc, b.y * sc) : 0u, o[3] = live ? vox_pack2<BF>(b.z * sc, b.w * sc) : 0u;
     }
@@ -749,6 +776,79 @@ extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm9
              x += (long long)gridDim.x * blockDim.x)
             ((float4 *)p.dqacc)[x] = make_float4(0.f, 0.f, 0.f, 0.f);
 }
+
+/* prep (the caller's layout, no pruned rows; one warp per slot, grid-stride): what permute_to of
+ * dout and lse into dob and lse[0, BH*S) followed by the shared preprocess gives
+ * (backends/gpu/kernels/attention_backward.cuh, attention_backward_prep without fill_src, the same
+ * arithmetic): dob[x] = dout[b, h, tok[slot]] (zeros for padding slots), lse[x] = the caller's
+ * lse there (0 for padding), lse[BH*S + x] = delta = dout . o (f32 fmas over e = lane + 32c in c
+ * order, then the xor butterfly; 0 for padding). o is read only here: no block copy of it.
+ * D <= 128. */
+template <bool BF> __device__ __forceinline__ float bwd_ld(const unsigned short *p, int e)
+{
+    const unsigned short u = p[e];
+    if (BF)
+        return __uint_as_float((unsigned)u << 16);
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(u));
+    return f;
+}
+template <bool BF>
+__device__ __forceinline__ void attn_bwd_prep(const unsigned short *dout, long long d_sb, long long d_sh,
+                                              long long d_st, const unsigned short *o, long long o_sb,
+                                              long long o_sh, long long o_st, const float *lse, long long l_sb,
+                                              long long l_sh, long long l_st, const int *tok, const int *valid,
+                                              int heads, long long BH, long long NB, int V, int D,
+                                              unsigned short *dob, float *lseb)
+{
+    const long long S = NB * V, n = BH * S;
+    const int lane = threadIdx.x & 31;
+    const long long warps = (long long)gridDim.x * (blockDim.x >> 5);
+    for (long long x = blockIdx.x * (long long)(blockDim.x >> 5) + (threadIdx.x >> 5); x < n; x += warps) {
+        const long long bh = x / S, slot = x - bh * S, i = slot / V;
+        const int r = (int)(slot - i * V), t = tok[slot];
+        unsigned short *drow = dob + x * D;
+        if (r >= valid[i] || t < 0) {
+            for (int e = lane; e < D; e += 32)
+                drow[e] = 0;
+            if (lane == 0)
+                lseb[x] = 0.f, lseb[n + x] = 0.f;
+            continue;
+        }
+        const long long b = bh / heads, h = bh - b * heads;
+        const unsigned short *grow = dout + b * d_sb + h * d_sh + (long long)t * d_st;
+        const unsigned short *orow = o + b * o_sb + h * o_sh + (long long)t * o_st;
+        unsigned short g[4], ov[4]; /* D <= 128: every load in flight at once */
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+            if (lane + 32 * c < D)
+                g[c] = grow[lane + 32 * c], ov[c] = orow[lane + 32 * c];
+        float dl = 0.f;
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+            if (lane + 32 * c < D) {
+                drow[lane + 32 * c] = g[c];
+                dl = fmaf(bwd_ld<BF>(g, c), bwd_ld<BF>(ov, c), dl);
+            }
+        for (int m = 16; m > 0; m >>= 1)
+            dl += __shfl_xor_sync(0xffffffffu, dl, m);
+        if (lane == 0)
+            lseb[x] = lse[b * l_sb + h * l_sh + (long long)t * l_st], lseb[n + x] = dl;
+    }
+}
+
+#define VOX_SM90_BWD_PREP_KERNEL(NAME, BF)                                                                    \
+    extern "C" __global__ void vox_attn_bwd_sm90_prep_##NAME(                                                 \
+        const unsigned short *dout, long long d_sb, long long d_sh, long long d_st, const unsigned short *o,  \
+        long long o_sb, long long o_sh, long long o_st, const float *lse, long long l_sb, long long l_sh,     \
+        long long l_st, const int *tok, const int *valid, int heads, long long BH, long long NB, int V, int D, \
+        unsigned short *dob, float *lseb)                                                                     \
+    {                                                                                                         \
+        attn_bwd_prep<BF>(dout, d_sb, d_sh, d_st, o, o_sb, o_sh, o_st, lse, l_sb, l_sh, l_st, tok, valid,     \
+                          heads, BH, NB, V, D, dob, lseb);                                                    \
+    }
+VOX_SM90_BWD_PREP_KERNEL(bf16, true)
+VOX_SM90_BWD_PREP_KERNEL(f16, false)
 
 /* The dq and dkdv entry points: NAME suffix, D, BF (bf16 else f16), PACK (the scheme: 1 two units
  * per CTA, grid VOX_SM90_BWD_CTAS(BH, NB, V, 1); 0 the alternating scheme, one unit per CTA; dkdv

@@ -29,10 +29,13 @@
  *        intra-warpgroup overlap). A consumer skips tiles none of its rows'
  *        blocks list (flushing its pending P V first, so no stage is held).
  * The rows of a CTA (at most 64*NWG) are the processed rows (valid rows, or
- * kept rows) of G <= 8 consecutive query blocks of one head, concatenated;
- * rows 64w..64w+63 go to consumer w. A plan (the `items` array, {m0, G} per
- * CTA) packs blocks greedily; without pruning that is 2 blocks of V=64 or one
- * block of V=128 per CTA, with keep 0.5 four blocks of V=64, etc. Packing
+ * kept rows) of G <= VOX_SM90_GMAX (16) consecutive query blocks of one head,
+ * concatenated; rows 64w..64w+63 go to consumer w, whose blocks lie within 8
+ * consecutive positions (VOX_SM90_WGMAX; the stage info's 16-bit chunk masks
+ * become 8-bit masks relative to the warpgroup's first block, stage_mask). A
+ * plan (the `items` array, {m0, G} per CTA) packs blocks greedily; without
+ * pruning that is 3 blocks of V=64 (NWG = 3) or one block of V=128 per CTA,
+ * with keep 0.5 six blocks of V=64 (NWG = 3), with keep 0.25 twelve, etc. Packing
  * saves work when the packed blocks' KV lists overlap (neighbouring query
  * blocks of real video masks do); for unrelated lists the union costs as
  * much as separate CTAs.
@@ -116,7 +119,7 @@ typedef struct VoxSm90AttnParams {
 } VoxSm90AttnParams;
 
 #define VOX_SM90_THREADS 384 /* 2 consumer warpgroups; (NWG + 1) * 128 in general */
-#define VOX_SM90_GMAX 8
+/* VOX_SM90_GMAX (sm90_smem.h): query blocks per CTA at most */
 /* Stage info, second word: per 16-key chunk c one byte, the valid key count (0..16) in its
  * low 5 bits and VOX_SM90_CBAD when the chunk's KV block has a non-finite V (params.vbad). */
 #define VOX_SM90_CBAD 0x80u
@@ -312,9 +315,10 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     const uint32_t zrows = ring + ZOFF;
     unsigned char *meta = gb + ZOFF + VOX_SM90_ZROWS_BYTES(D);
     const uint32_t full0 = smem_u32(meta), empty0 = full0 + 8 * STAGES;
-    /* per stage: the 4 chunk masks (8 bits each) and the 4 chunk key counts (8 bits each) */
+    /* per stage 4 words: the 4 chunk masks (16 bits each: chunks 0, 1 in word 0, 2, 3 in word 1),
+     * the 4 chunk key counts (8 bits each), one unused */
     volatile unsigned *info = (volatile unsigned *)(meta + 16 * STAGES);
-    int *rslot = (int *)(meta + 24 * STAGES + 12);
+    int *rslot = (int *)(meta + 32 * STAGES + 12);
     rslot = (int *)(((uintptr_t)rslot + 15) & ~(uintptr_t)15);
     int *rsrc = rslot + 64 * NWG;
     unsigned char *bm = (unsigned char *)(rslot + 256 * 2);
@@ -384,21 +388,22 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
              * 64 columns), or four 16-key chunks (partial blocks: a chunk holds up to 16
              * valid keys of one block; 16-row boxes placed at 2 KB steps give the same
              * 128B-swizzled layout as one 64-row box, the swizzle repeating every 8 rows).
-             * A stage's info: per chunk c (16 columns) the membership mask (bits 8c..8c+7)
-             * and the valid key count + VOX_SM90_CBAD (byte c of the second word; counts
-             * 16 for a whole tile); 0xffffffff ends the stream. Unused chunk slots load a
+             * A stage's info: per chunk c (16 columns) the membership mask (a bit per query
+             * block of the item, VOX_SM90_GMAX <= 16: bits 16(c&1).. of word c>>1) and the
+             * valid key count + VOX_SM90_CBAD (byte c of the third word; counts 16 for a
+             * whole tile); a count word 0xffffffff ends the stream. Unused chunk slots load a
              * box wholly before row 0 (TMA fills zeros; mask 0, count 0). Whole tiles go
              * out as they come, chunks when four are pending: a row's keys are visited in
              * an order fixed by the masks (whole tiles ascending, chunks ascending), so
              * results stay deterministic. */
             int pend = 0, prow[4] = {0, 0, 0, 0};
-            unsigned pmask = 0u, pcnt = 0u;
-            auto emit = [&](int row, unsigned m4, unsigned c4, bool whole) {
+            unsigned pmlo = 0u, pmhi = 0u, pcnt = 0u;
+            auto emit = [&](int row, unsigned mlo, unsigned mhi, unsigned c4, bool whole) {
                 if (lane == 0) {
                     const int s = it % STAGES, k = it / STAGES;
                     mbar_wait(empty0 + 8 * s, (k & 1) ^ 1);
                     const uint32_t fb = full0 + 8 * s, dk = ring + s * STAGE_BYTES, dv = dk + TILE_BYTES;
-                    info[2 * s] = m4, info[2 * s + 1] = c4; /* published by the arrival below */
+                    info[4 * s] = mlo, info[4 * s + 1] = mhi, info[4 * s + 2] = c4; /* published by the arrival below */
                     /* fast variant: main's order (arrive.expect_tx, then the copies); safe: the
                      * arrival after the copies (pv_fix reads stage V with plain loads) */
                     if (!SAFE)
@@ -430,7 +435,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 }
                 it++;
                 if (!whole)
-                    pend = 0, pmask = 0u, pcnt = 0u;
+                    pend = 0, pmlo = 0u, pmhi = 0u, pcnt = 0u;
             };
             const int nch = (int)((NB + 31) >> 5);
             for (int chx = 0; chx < nch; chx++) {
@@ -450,26 +455,30 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     const unsigned bad = (unsigned)nvb >> 16; /* VOX_SM90_CBAD or 0 */
                     for (int off = 0; off < nvj;) {
                         if (nvj - off >= 64) { /* a whole 64-key tile of one block (pending chunks wait) */
-                            emit(row0 + off, (unsigned)mj * 0x01010101u, (16u | bad) * 0x01010101u, true);
+                            emit(row0 + off, (unsigned)mj * 0x00010001u, (unsigned)mj * 0x00010001u,
+                                 (16u | bad) * 0x01010101u, true);
                             off += 64;
                             continue;
                         }
                         const int nt = nvj - off < 16 ? nvj - off : 16; /* a 16-key chunk */
                         prow[pend] = row0 + off;
-                        pmask |= (unsigned)mj << (8 * pend);
+                        if (pend < 2)
+                            pmlo |= (unsigned)mj << (16 * pend);
+                        else
+                            pmhi |= (unsigned)mj << (16 * (pend - 2));
                         pcnt |= ((unsigned)nt | bad) << (8 * pend);
                         off += 16;
                         if (++pend == 4)
-                            emit(0, pmask, pcnt, false);
+                            emit(0, pmlo, pmhi, pcnt, false);
                     }
                 }
             }
             if (pend > 0)
-                emit(0, pmask, pcnt, false);
+                emit(0, pmlo, pmhi, pcnt, false);
             /* persist: the next item (-1: none) rides on the end marker; the ring is STAGES
              * stages ahead of the consumers, so the fetch's latency is hidden */
             const int nxt = p.persist && lane == 0 ? next_item<SAFE>(p) : -1;
-            emit(-1, (unsigned)nxt, 0xffffffffu, false); /* end of the stream */
+            emit(-1, (unsigned)nxt, 0u, 0xffffffffu, false); /* end of the stream */
             if (lane == 0)
                 st_shared_s32(snext, nxt);
         }
@@ -528,6 +537,17 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             if (pre[g + 1] > pre[g] && pre[g] < 64 * cw + 64 && pre[g + 1] > 64 * cw)
                 wmask |= 1u << g;
         }
+        /* This warpgroup's query blocks are glo..glo+7 at most (the planners keep the blocks with
+         * rows in one 64-row window within 8 consecutive positions of the item): the consumer
+         * works on 8-bit chunk masks relative to glo (stage_mask), wmask and the rows' src too */
+        const int glo = wmask ? __ffs((int)wmask) - 1 : 0;
+        wmask >>= glo;
+        /* the 16-bit chunk masks of info words a (chunks 0, 1) and b (2, 3) as 8-bit masks
+         * relative to glo, chunk c in byte c (bits of blocks past glo + 7 may remain: no row
+         * or wmask bit of this warpgroup reads them) */
+        auto stage_mask = [glo](unsigned a, unsigned b) {
+            return __byte_perm((a >> glo) & 0x00ff00ffu, (b >> glo) & 0x00ff00ffu, 0x6420);
+        };
         const bool pp = NWG == 2 && p.pingpong != 0;
         /* release a stage: every consumer thread arrives. An arrival releases the arriving
          * thread's own prior accesses (PTX memory model; compute-sanitizer racecheck checks
@@ -538,9 +558,11 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         /* the blocks that list some chunk of a stage */
         auto anyof = [](unsigned m4) { return (m4 | (m4 >> 8) | (m4 >> 16) | (m4 >> 24)) & 0xffu; };
         int nshared = 0;
-        /* turn-taking on tiles both warpgroups use: WG1 issues first, then WG2 */
-        auto turn_begin = [&](unsigned m4) {
-            if (pp && (anyof(m4) & wm0) && (anyof(m4) & wm1)) {
+        /* turn-taking on tiles both warpgroups use: WG1 issues first, then WG2 (mg: the OR of the
+         * stage's two mask words, blocks of the item as bits 0..15) */
+        auto turn_begin = [&](unsigned mg) {
+            const unsigned any16 = (mg | (mg >> 16)) & 0xffffu;
+            if (pp && (any16 & wm0) && (any16 & wm1)) {
                 if (cw == 1)
                     named_bar<4, 256>();
                 else if (nshared > 0)
@@ -566,7 +588,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         named_bar<2, 128 * NWG>();
 
         const int R0 = cw * 64 + w * 16 + gq, R1 = R0 + 8;
-        const int sl0 = rslot[R0], sl1 = rslot[R1], src0 = rsrc[R0], src1 = rsrc[R1];
+        const int sl0 = rslot[R0], sl1 = rslot[R1];
+        const int src0 = max(rsrc[R0] - glo, 0), src1 = max(rsrc[R1] - glo, 0); /* rows not processed: 0 */
         const long long hb = (long long)bh * S;
         /* the q row of slot sl (sl < 0: a row never read): the block copy, or (qtok) the caller's */
         auto qrow = [&](int sl) -> const unsigned short * {
@@ -807,11 +830,15 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         while (!done) {
             /* phase A: no P V pending; find this warpgroup's next tile */
             int s;
-            unsigned m4, c4;
+            unsigned m4, c4, mg;
             while (true) {
                 s = it % STAGES;
                 mbar_wait(full0 + 8 * s, (it / STAGES) & 1);
-                m4 = info[2 * s], c4 = info[2 * s + 1];
+                {
+                    const unsigned ma = info[4 * s], mb = info[4 * s + 1];
+                    c4 = info[4 * s + 2];
+                    m4 = c4 == 0xffffffffu ? ma : stage_mask(ma, mb), mg = ma | mb;
+                }
                 it++;
                 if (c4 == 0xffffffffu || (anyof(m4) & wmask))
                     break;
@@ -823,7 +850,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             }
             {
                 fence_all();
-                const bool sh = turn_begin(m4);
+                const bool sh = turn_begin(mg);
                 wg_fence();
                 issue_s(s);
                 turn_end(sh);
@@ -842,7 +869,11 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 while (true) {
                     s = it % STAGES;
                     mbar_wait(full0 + 8 * s, (it / STAGES) & 1);
-                    m4 = info[2 * s], c4 = info[2 * s + 1];
+                    {
+                        const unsigned ma = info[4 * s], mb = info[4 * s + 1];
+                        c4 = info[4 * s + 2];
+                        m4 = c4 == 0xffffffffu ? ma : stage_mask(ma, mb), mg = ma | mb;
+                    }
                     it++;
                     if (c4 == 0xffffffffu) {
                         nxt = (int)m4;
@@ -855,7 +886,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                         break;
                     }
                     fence_all();
-                    const bool sh = turn_begin(m4);
+                    const bool sh = turn_begin(mg);
                     wg_fence();
                     issue_s(s);
                     issue_pv(prev_s, prev_pz);
@@ -955,9 +986,10 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
  *    order[bh*NB + x] = the block at position x; global blocks keep their
  *    places after the video blocks.
  * 2. Thread 0 packs consecutive positions greedily (processed rows <= maxrows,
- *    at most GMAX blocks) from the rows staged in shared memory and writes
- *    {m0 = bh*NB + x0, G} items at an atomically reserved offset (a head's
- *    items contiguous). *counter must be 0 before the launch; the attention
+ *    at most VOX_SM90_GMAX blocks, at most VOX_SM90_WGMAX positions per
+ *    consumer warpgroup: VOX_SM90_PACK_CLOSE in sm90_smem.h) from the rows
+ *    staged in shared memory and writes {m0 = bh*NB + x0, G} items at an
+ *    atomically reserved offset (a head's items contiguous). *counter must be 0 before the launch; the attention
  *    kernel reads the count through params.n_items_dev on a grid of BH*NB CTAs
  *    (the upper bound), those past the count exiting at once.
  * Results do not depend on the order: every row still walks its own list in
@@ -1130,17 +1162,18 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_THREADS)
         return;
     int base = 0;
     for (int write = 0; write < 2; write++) {
-        int n = 0, tot = 0, g = 0;
+        int n = 0, tot = 0, g = 0, gfirst = 0;
         long long start = 0;
         for (long long x = 0; x < NB; x++) {
             const int r = vox_sm90_plan_rows[x];
-            if (g > 0 && (tot + r > maxrows || g == VOX_SM90_GMAX)) {
+            if (g > 0 && VOX_SM90_PACK_CLOSE(g, tot, r, gfirst, maxrows)) {
                 if (write)
                     items[2 * (base + n)] = (int)(bh * NB + start), items[2 * (base + n) + 1] = g;
                 n++, g = 0, tot = 0;
             }
             if (g == 0)
                 start = x;
+            gfirst = VOX_SM90_PACK_FIRST(g, tot, r, gfirst);
             g++, tot += r;
         }
         if (g > 0) {

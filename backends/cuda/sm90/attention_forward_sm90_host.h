@@ -100,17 +100,18 @@ static inline int vox_sm90_plan_host(const int *rows, int64_t BH, int64_t NB, in
 {
     int n = 0;
     for (int64_t bh = 0; bh < BH; bh++) {
-        int tot = 0, g = 0;
+        int tot = 0, g = 0, gfirst = 0;
         int64_t start = 0;
         for (int64_t i = 0; i < NB; i++) {
             int64_t m = bh * NB + i;
             int r = rows[m] < 0 ? 0 : rows[m];
-            if (g > 0 && (tot + r > maxrows || g == 8)) {
+            if (g > 0 && VOX_SM90_PACK_CLOSE(g, tot, r, gfirst, maxrows)) {
                 items[2 * n] = (int)start, items[2 * n + 1] = g, n++;
                 g = 0, tot = 0;
             }
             if (g == 0)
                 start = m;
+            gfirst = VOX_SM90_PACK_FIRST(g, tot, r, gfirst);
             g++, tot += r;
         }
         if (g > 0)

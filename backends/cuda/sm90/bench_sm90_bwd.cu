@@ -741,6 +741,22 @@ static int run_mode(const Cfg &c, const Host &h, const Dev &d, Ref &ref, bool ti
     return fails;
 }
 
+/* VOX_BWD_TOK=1 (check): the kernels write dq, dk, dv in a "caller" layout through p.tok (the
+ * library's direct backward): token tok[slot] of batch entry bh (heads = 1) at row
+ * bh * sb + tok * st, sb = D, st = BH * D (tokens outermost, batch entries interleaved), the valid
+ * slots' tokens in reverse slot order. tok_back copies every valid slot's row back into the block
+ * buffer and zeros the padding slots' rows (which no caller row holds), so the usual compare
+ * sees what the caller got; the caller buffers are poisoned (0xffff: NaN) before every run. */
+__global__ void tok_back(const u16 *src, u16 *dst, const int *tok, long long S, long long BH, int D)
+{
+    const long long n = BH * S * D;
+    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
+        const long long x = e / D, c = e - x * D, bh = x / S, slot = x - bh * S;
+        const int t = tok[slot];
+        dst[e] = t < 0 ? (u16)0 : src[bh * D + (long long)t * BH * D + c];
+    }
+}
+
 /* Runs one config; returns 0 when it passed (check) or ran (time). */
 static int run(const Cfg &c, bool timing)
 {
@@ -822,6 +838,38 @@ static int run(const Cfg &c, bool timing)
     p.lse = lse, p.l2 = l2, p.dq = gq, p.dk = gk, p.dv = gv, p.mask = mask, p.fill_src = fill, p.block_valid = valid;
     p.BH = c.BH, p.NB = NB, p.V = c.V, p.scale = d.scale, p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D));
     p.D = D;
+    const char *tokenv = getenv("VOX_BWD_TOK");
+    const bool tokm = !timing && tokenv && !strcmp(tokenv, "1");
+    u16 *cbuf = NULL; /* VOX_BWD_TOK: the caller layout's dq, dk, dv (3 x nel) */
+    int *tokd = NULL;
+    if (tokm) {
+        std::vector<int> tk(S, -1);
+        long long nv = 0;
+        for (long long sl = 0; sl < S; sl++)
+            nv += (sl % c.V) < h.valid[sl / c.V];
+        for (long long sl = 0, r = 0; sl < S; sl++)
+            if ((sl % c.V) < h.valid[sl / c.V])
+                tk[sl] = (int)(nv - 1 - r++);
+        CK(cudaMalloc(&cbuf, nel * 2 * 3));
+        CK(cudaMalloc(&tokd, S * 4));
+        CK(cudaMemcpy(tokd, tk.data(), S * 4, cudaMemcpyHostToDevice));
+        p.heads = 1, p.tok = tokd;
+        p.dq = cbuf, p.dk = cbuf + nel, p.dv = cbuf + 2 * nel;
+        for (int o = 0; o < 3; o++)
+            p.ostr[3 * o] = D, p.ostr[3 * o + 1] = 0, p.ostr[3 * o + 2] = (long long)c.BH * D;
+        printf("  dq, dk, dv written through tok (caller layout, VOX_BWD_TOK=1)\n");
+    }
+    auto tok_poison = [&]() {
+        if (tokm)
+            CK(cudaMemsetAsync(cbuf, 0xff, nel * 2 * 3));
+    };
+    auto tok_copy = [&]() {
+        if (tokm) {
+            tok_back<<<1024, 256>>>(cbuf, gq, tokd, S, c.BH, D);
+            tok_back<<<1024, 256>>>(cbuf + nel, gk, tokd, S, c.BH, D);
+            tok_back<<<1024, 256>>>(cbuf + 2 * nel, gv, tokd, S, c.BH, D);
+        }
+    };
     VoxSm90BwdParams pa = p; /* atomic dQ: rows zeroes the accumulator */
     pa.dqacc = dqacc;
     const bool pq = bench_pack_dq(), pkv = bench_pack_dkdv();
@@ -857,18 +905,19 @@ static int run(const Cfg &c, bool timing)
     const unsigned grid_kvq = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, 1);
     BwdKernel kkvq = kkvqs[0][vi];
     size_t smem_kvq = 0;
-    auto l_rows = [&]() { vox_attn_bwd_sm90_rows<<<1024, 256>>>(p); };
+    auto l_rows = [&]() { tok_poison(); vox_attn_bwd_sm90_rows<<<1024, 256>>>(p); };
     auto l_dq = [&]() {
         kq<<<grid_q, VOX_SM90_BWD_THREADS, smem_q>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc, tmDq);
     };
     auto l_dkdv = [&]() {
         kkv<<<grid_kv, VOX_SM90_BWD_THREADS, smem_kv>>>(p, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc, tmDq);
+        tok_copy();
     };
-    auto l_rows_at = [&]() { vox_attn_bwd_sm90_rows<<<1024, 256>>>(pa); };
+    auto l_rows_at = [&]() { tok_poison(); vox_attn_bwd_sm90_rows<<<1024, 256>>>(pa); };
     auto l_dkdvq = [&]() {
         kkvq<<<grid_kvq, VOX_SM90_BWD_THREADS, smem_kvq>>>(pa, tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc, tmDq);
     };
-    auto l_conv = [&]() { kconv<<<1024, 256>>>(pa); };
+    auto l_conv = [&]() { kconv<<<1024, 256>>>(pa); tok_copy(); };
 
     int fails = 0;
     Ref ref = {};
@@ -892,6 +941,8 @@ static int run(const Cfg &c, bool timing)
     }
     cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(g), cudaFree(gq), cudaFree(gk), cudaFree(gv), cudaFree(lse),
         cudaFree(l2), cudaFree(mask), cudaFree(valid), cudaFree(dqacc);
+    if (tokm)
+        cudaFree(cbuf), cudaFree(tokd);
     if (ref.rq)
         cudaFree(ref.rq), cudaFree(ref.rk), cudaFree(ref.rv), cudaFree(ref.zq), cudaFree(ref.zkv);
     if (fill)

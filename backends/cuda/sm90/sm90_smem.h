@@ -15,15 +15,31 @@
 #define VOX_SM90_NB_PAD(NB) (((NB) + 15) / 16 * 16)
 /* 16 zero V rows (the P V operand of a stage whose V holds Inf/NaN where some rows do not attend) */
 #define VOX_SM90_ZROWS_BYTES(D) (16 * (D) * 2)
-/* 1 KB alignment slack, the ring, Q (QSMEM), zero rows, per stage barriers + info (24 B), row
- * tables (2 KB), byte map, slack */
+/* 1 KB alignment slack, the ring, Q (QSMEM), zero rows, per stage barriers + info (16 + 16 B),
+ * row tables (2 KB), byte map, slack */
 #define VOX_SM90_SMEM_BYTES(D, NWG, nb_pad)                                                                \
     (1024 + (size_t)VOX_SM90_STAGES(D, NWG) * 2 * 64 * (D) * 2 + VOX_SM90_QS_BYTES(D, NWG) +             \
-     VOX_SM90_ZROWS_BYTES(D) + (size_t)VOX_SM90_STAGES(D, NWG) * 24 + 2048 + (size_t)(nb_pad) * 2 + 64)
+     VOX_SM90_ZROWS_BYTES(D) + (size_t)VOX_SM90_STAGES(D, NWG) * 32 + 2048 + (size_t)(nb_pad) * 2 + 64)
 /* Consumer warpgroups of the D = 128 forward when no switch says otherwise (VOXATTN_SM90_NWG=2|3
  * in the library and bench_sm90): 3 (192 rows per CTA) for V = 64 blocks, 2 for larger blocks
  * (a V = 128 block fills 128 of the 192 rows; the third warpgroup would idle without pruning) */
 #define VOX_SM90_NWG_D128(V) ((V) == 64 ? 3 : 2)
+/* Packing of the forward's items (the device planner vox_attn_sm90_plan and the host planner
+ * vox_sm90_plan_host): at most VOX_SM90_GMAX query blocks per CTA (the stage info's 16-bit
+ * membership per chunk), and the blocks with rows in one 64-row window (one consumer
+ * warpgroup) within VOX_SM90_WGMAX consecutive positions of the item (the consumer's 8-bit chunk
+ * masks). The greedy rule, given the item's g blocks so far (g > 0), their rows tot and gfirst
+ * (the position of the first block with rows in the window of row tot - 1): a block of r rows
+ * starts a new item when VOX_SM90_PACK_CLOSE(g, tot, r, gfirst, maxrows) is true; after
+ * adding it at position g (tot not yet increased), VOX_SM90_PACK_FIRST(g, tot, r, gfirst) is the
+ * new gfirst. With 16-row blocks (BSA keep 0.25 at V = 64) 12 blocks fill 192 rows. */
+#define VOX_SM90_GMAX 16
+#define VOX_SM90_WGMAX 8
+#define VOX_SM90_PACK_CLOSE(g, tot, r, gfirst, maxrows)                                                    \
+    ((tot) + (r) > (maxrows) || (g) == VOX_SM90_GMAX ||                                                    \
+     ((r) > 0 && (tot) % 64 != 0 && (g) - (gfirst) >= VOX_SM90_WGMAX))
+#define VOX_SM90_PACK_FIRST(g, tot, r, gfirst)                                                             \
+    ((r) > 0 && ((tot) % 64 == 0 || ((tot) + (r) - 1) / 64 > (tot) / 64) ? (g) : (gfirst))
 
 /* Backward (dq and dkdv kernels), per scheme PACK: 0 alternating (one 64-row unit per CTA, one
  * resident pair), 1 packed (two units per CTA, one resident pair per consumer), and for dkdv only

@@ -357,7 +357,8 @@ static int attention_backward_mma(gpu_dev *g, const vox_op_dims *d, const vox_at
     return 1;
 }
 
-/* The preprocess (dO_eff over dout, delta into the LSE work half), then the
+/* A call in the caller's layout goes to gpu_attention_backward_caller. Else
+ * the preprocess (dO_eff over dout, delta into the LSE work half), then the
  * vendor path (gpu_api.attention_backward), tensor cores or the portable
  * kernels (16 rows / keys per block, tiles of 32 in shared memory, 16 where
  * that does not fit); VOXATTN_GPU_SCALAR=1 forces the portable kernels. Every
@@ -365,6 +366,8 @@ static int attention_backward_mma(gpu_dev *g, const vox_op_dims *d, const vox_at
 vox_status gpu_attention_backward(void *dev, const vox_op_dims *d, const vox_op_attention_backward *p)
 {
     gpu_dev *g = dev;
+    if (gpu_dptr(p->slot_token)) /* the caller's layout (gpu_device.c) */
+        return gpu_attention_backward_caller(g, d, p);
     vox_attention_backward_bufs b = {.q = gpu_dptr(p->q), .k = gpu_dptr(p->k), .v = gpu_dptr(p->v),
                                      .o = gpu_dptr(p->o), .dout = gpu_dptr(p->dout), .lse = gpu_dptr(p->lse),
                                      .dq = gpu_dptr(p->dq), .dk = gpu_dptr(p->dk), .dv = gpu_dptr(p->dv),
