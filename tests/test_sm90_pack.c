@@ -1,7 +1,7 @@
 /* The sm_90a forward's packing rule (VOX_SM90_PACK_CLOSE / _FIRST in
  * backends/cuda/sm90/sm90_smem.h, used by the device planner vox_attn_sm90_plan
  * and the host planner vox_sm90_plan_host) and the consumer's use of it, on the
- * host: items are packed from random processed-row counts as the planners do,
+ * host: items are packed from random processed-row counts by the host planner,
  * then for every consumer warpgroup (64-row window) the 16-bit chunk masks of
  * random stages are turned into 8-bit masks relative to the warpgroup's first
  * block as `stage_mask` in attention_forward_sm90.cuh does (two shifts, two ands,
@@ -95,21 +95,12 @@ int main(void)
                       : mode == 3 ? 32
                       : mode == 4 ? (next() % 3 ? (int)(next() % 5) : 0)
                                   : 64;
-        int tot = 0, g = 0, gfirst = 0, start = 0;
-        for (int x = 0; x < NB; x++) {
-            const int r = rows[x];
-            if (g > 0 && VOX_SM90_PACK_CLOSE(g, tot, r, gfirst, maxrows)) {
-                bad += check_item(rows + start, g, nwg, maxrows), items++;
-                maxg = g > maxg ? g : maxg;
-                g = 0, tot = 0;
-            }
-            if (g == 0)
-                start = x;
-            gfirst = VOX_SM90_PACK_FIRST(g, tot, r, gfirst);
-            g++, tot += r;
+        static int it[2 * NB];
+        const int n = vox_sm90_plan_host(rows, 1, NB, it, maxrows);
+        for (int i = 0; i < n; i++) {
+            bad += check_item(rows + it[2 * i], it[2 * i + 1], nwg, maxrows), items++;
+            maxg = it[2 * i + 1] > maxg ? it[2 * i + 1] : maxg;
         }
-        if (g > 0)
-            bad += check_item(rows + start, g, nwg, maxrows), items++;
     }
     printf("test_sm90_pack: %ld items, largest %d blocks, %ld violations\n", items, maxg, bad);
     /* the packing must use more than 8 blocks somewhere (else the 16-bit masks go untested) */

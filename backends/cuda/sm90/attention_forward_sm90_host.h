@@ -93,30 +93,5 @@ static inline int vox_sm90_supported(int64_t D, int64_t V, int64_t NB, int64_t B
     return vox_sm90_smem_bytes((int)D, nwg, NB) <= max_smem_optin;
 }
 
-/* Host plan (same packing as the device plan kernel): rows[m] = processed rows
- * of row block m; writes {m0, G} pairs into items (room for BH*NB pairs);
- * returns the item count. */
-static inline int vox_sm90_plan_host(const int *rows, int64_t BH, int64_t NB, int *items, int maxrows)
-{
-    int n = 0;
-    for (int64_t bh = 0; bh < BH; bh++) {
-        int tot = 0, g = 0, gfirst = 0;
-        int64_t start = 0;
-        for (int64_t i = 0; i < NB; i++) {
-            int64_t m = bh * NB + i;
-            int r = rows[m] < 0 ? 0 : rows[m];
-            if (g > 0 && VOX_SM90_PACK_CLOSE(g, tot, r, gfirst, maxrows)) {
-                items[2 * n] = (int)start, items[2 * n + 1] = g, n++;
-                g = 0, tot = 0;
-            }
-            if (g == 0)
-                start = m;
-            gfirst = VOX_SM90_PACK_FIRST(g, tot, r, gfirst);
-            g++, tot += r;
-        }
-        if (g > 0)
-            items[2 * n] = (int)start, items[2 * n + 1] = g, n++;
-    }
-    return n;
-}
+/* vox_sm90_plan_host (the host plan, same packing as the device plan kernel) is in sm90_smem.h. */
 #endif

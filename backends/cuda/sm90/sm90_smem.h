@@ -4,6 +4,7 @@
  * macros, no vendor header. */
 #pragma once
 #include <stddef.h>
+#include <stdint.h>
 
 /* Forward, per kernel (D, NWG = consumer warpgroups). QSMEM: Q lives in shared memory (192 rows
  * x 128 columns, 48 KB, S = Q K^T as an SS wgmma) in the 3-warpgroup D = 128 kernel, which has
@@ -73,3 +74,31 @@
 #define VOX_SM90_BWD_DQ_PACK 0
 #define VOX_SM90_BWD_DKDV_PACK 1
 #define VOX_SM90_BWD_DKDVQ_PACK VOX_SM90_BWD_ATOMIC_DB
+
+/* Host plan (same packing as the device plan kernel; plain C, also
+ * called by tests/test_sm90_pack.c): rows[m] = processed rows
+ * of row block m; writes {m0, G} pairs into items (room for BH*NB pairs);
+ * returns the item count. */
+static inline int vox_sm90_plan_host(const int *rows, int64_t BH, int64_t NB, int *items, int maxrows)
+{
+    int n = 0;
+    for (int64_t bh = 0; bh < BH; bh++) {
+        int tot = 0, g = 0, gfirst = 0;
+        int64_t start = 0;
+        for (int64_t i = 0; i < NB; i++) {
+            int64_t m = bh * NB + i;
+            int r = rows[m] < 0 ? 0 : rows[m];
+            if (g > 0 && VOX_SM90_PACK_CLOSE(g, tot, r, gfirst, maxrows)) {
+                items[2 * n] = (int)start, items[2 * n + 1] = g, n++;
+                g = 0, tot = 0;
+            }
+            if (g == 0)
+                start = m;
+            gfirst = VOX_SM90_PACK_FIRST(g, tot, r, gfirst);
+            g++, tot += r;
+        }
+        if (g > 0)
+            items[2 * n] = (int)start, items[2 * n + 1] = g, n++;
+    }
+    return n;
+}
