@@ -155,6 +155,15 @@ typedef struct cu_sm90 {
                        q, k, v, o, dout, lse and of dq, dk, dv, the shared preprocess) */
 } cu_sm90;
 
+/* An on/off switch read at open (vox_env_flag); when on, logged with what it changes. */
+static int sm90_switch(gpu_dev *g, const char *name, const char *what)
+{
+    const int on = vox_env_flag(name);
+    if (on)
+        vox_log(&g->log, VOX_LOG_INFO, "cuda: device %d: %s: %s", g->ordinal, name, what);
+    return on;
+}
+
 /* Why the path is off for this device, or NULL when it can run. */
 static const char *sm90_unavailable(const gpu_dev *g)
 {
@@ -214,19 +223,12 @@ void cu_sm90_open(gpu_dev *g)
                 "cuda: device %d: VOXATTN_SM90_PACK=strip: the attention forward packs pruned query blocks "
                 "for 2 consumer warpgroups whatever query_keep is",
                 g->ordinal);
-    s->fwd_copies = vox_env_flag("VOXATTN_SM90_FWD_COPIES");
-    if (s->fwd_copies)
-        vox_log(&g->log, VOX_LOG_INFO,
-                "cuda: device %d: VOXATTN_SM90_FWD_COPIES: the attention forward permutes q, k, v and o "
-                "through block copies, one CTA per item",
-                g->ordinal);
+    s->fwd_copies = sm90_switch(g, "VOXATTN_SM90_FWD_COPIES",
+                                "the attention forward permutes q, k, v and o through block copies, one CTA per item");
     g->vendor_fwd_direct = !s->fwd_copies;
-    s->bwd_copies = vox_env_flag("VOXATTN_SM90_BWD_COPIES");
-    if (s->bwd_copies)
-        vox_log(&g->log, VOX_LOG_INFO,
-                "cuda: device %d: VOXATTN_SM90_BWD_COPIES: the attention backward permutes q, k, v, o, dout, "
-                "lse and dq, dk, dv through block copies",
-                g->ordinal);
+    s->bwd_copies = sm90_switch(g, "VOXATTN_SM90_BWD_COPIES",
+                                "the attention backward permutes q, k, v, o, dout, lse and dq, dk, dv through "
+                                "block copies");
     g->vendor_bwd_direct = !s->bwd_copies;
     g->vendor = s;
     g->vendor_attention =
