@@ -373,6 +373,20 @@ template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90Bwd
     return r;
 }
 
+/* VOX_SM90_BWD_RUN (compile time; 0 unless defined): the PACK schemes' merge order. 0: ascending
+ * block order (the union of the sorted lists). 1: where the two lists' next blocks differ, the
+ * next stage's parity picks the unit (even: unit 0's next block, odd: unit 1's), so one-unit
+ * stages alternate between the consumers (no state: the producer has no register to spare; a
+ * block both lists hold is still streamed once with both members when the two heads
+ * meet; one that the order passes by is streamed once per unit). Each unit still receives its own list in its order, so
+ * dk, dv are bitwise the same (the packed dq's balancing may give other stages away: rounding of
+ * dq can differ there); the order only spreads the one-unit stages of the two
+ * consumers over the ring (ascending order gives runs of one consumer's stages that leave the
+ * other without work once the run exceeds the ring's STAGES). */
+#ifndef VOX_SM90_BWD_RUN
+#define VOX_SM90_BWD_RUN 0
+#endif
+
 /* The producer warp of both kernels: the resident tiles of the CTA's nres (1, 2) units (64-row
  * boxes of ra and rb at rows row_a, row_b) into res_of(c), then the union of the block lists
  * p.mask[la ..+ ca) and p.mask[lb ..+ cb) (head offset hb) streamed by st, merged: a block both
@@ -398,7 +412,9 @@ __device__ __forceinline__ void bwd_produce(const BwdSmem<D, PACK> &sm, const Vo
     while (ia < ca || ib < cb) {
         const int a = ia < ca ? __ldg(p.mask + la + ia) : 0x7fffffff;
         const int b = ib < cb ? __ldg(p.mask + lb + ib) : 0x7fffffff;
-        const int x = a < b ? a : b;
+        int x = a < b ? a : b;
+        if (PACK && VOX_SM90_BWD_RUN && a != b && ia < ca && ib < cb) /* one-unit blocks by stage parity */
+            x = st.it & 1 ? b : a;
         const unsigned mb = (a == x ? VOX_SM90_BWD_MEMBER(0) : 0u) | (b == x ? VOX_SM90_BWD_MEMBER(1) : 0u);
         ia += a == x, ib += b == x;
         st.block((int)(hb + (long long)x * p.V), __ldg(p.block_valid + x), mb);
