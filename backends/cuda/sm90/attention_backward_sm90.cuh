@@ -162,7 +162,10 @@ namespace vox_sm90 {
  * products: S (S^T) and dP (dP^T) committed apart, P computed while dP runs (wait_group 1); bit 2
  * (dkdv, implies bit 0) also dV += P^T dO issued as soon as P is packed, dS^T computed while it
  * runs, then dK += dS^T Q. Same arithmetic and accumulation order as the unsplit stage (bitwise
- * the same results). */
+ * the same results). Bit 2 does not fit the registers (ptxas C7512: wgmmas serialized, 16 B
+ * spilled); bit 3 (dkdv, implies bit 0) is bit 2 with dS^T = P (dP - delta) taken from P as
+ * rounded to f16/bf16 for the dV product (the f32 P need not stay live: not bitwise the unsplit
+ * stage's dk, within the tolerances). */
 #ifndef VOX_SM90_BWD_SPLIT
 #define VOX_SM90_BWD_SPLIT 0
 #endif
@@ -665,7 +668,16 @@ __device__ __forceinline__ void bwd_reduce_dq(const CUtensorMap *tmDq, uint32_t 
  * with the staged rows' l2 / delta at L, Dl (VOX_SM90_BWD_SPLIT bit 0 or 2; the unsplit stage's
  * math). EARLY (bit 2): dV += P^T dO issued before dS^T is computed (P kept in f32 for dS^T while
  * the product reads its packed copy: 16 more live registers); else both products after dS^T. */
-template <int D, bool BF, bool EARLY>
+template <bool BF> __device__ __forceinline__ float bwd_unpack(unsigned u, int hi)
+{
+    if (BF)
+        return __uint_as_float(hi ? u & 0xffff0000u : u << 16);
+    float f;
+    const unsigned short h = (unsigned short)(hi ? u >> 16 : u & 0xffffu);
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+template <int D, bool BF, int EARLY>
 __device__ __forceinline__ void bwd_dkdv_stage_split(float *gk, float *gv, float *st, float *dt, unsigned *pf,
                                                      unsigned *df, uint32_t rk, uint32_t rv, uint32_t qb, uint32_t gb,
                                                      const float *L, const float *Dl, unsigned cn, float sl2, int cq)
@@ -708,11 +720,17 @@ __device__ __forceinline__ void bwd_dkdv_stage_split(float *gk, float *gv, float
     for (int x = 0; x < 8; x++) {
         const int c = x * 8 + cq * 2;
         const float2 dc = *(const float2 *)(Dl + c);
-        /* st holds the (masked) P: p * (dP - delta) as the unsplit stage, the same masks after */
-        dt[4 * x + 0] = st[4 * x + 0] * (dt[4 * x + 0] - dc.x);
-        dt[4 * x + 1] = st[4 * x + 1] * (dt[4 * x + 1] - dc.y);
-        dt[4 * x + 2] = st[4 * x + 2] * (dt[4 * x + 2] - dc.x);
-        dt[4 * x + 3] = st[4 * x + 3] * (dt[4 * x + 3] - dc.y);
+        if (EARLY == 2) { /* P as rounded for the dV product (pf): st is dead, 32 registers less */
+            dt[4 * x + 0] = bwd_unpack<BF>(pf[2 * x], 0) * (dt[4 * x + 0] - dc.x);
+            dt[4 * x + 1] = bwd_unpack<BF>(pf[2 * x], 1) * (dt[4 * x + 1] - dc.y);
+            dt[4 * x + 2] = bwd_unpack<BF>(pf[2 * x + 1], 0) * (dt[4 * x + 2] - dc.x);
+            dt[4 * x + 3] = bwd_unpack<BF>(pf[2 * x + 1], 1) * (dt[4 * x + 3] - dc.y);
+        } else { /* st holds the (masked) P: p * (dP - delta) as the unsplit stage, the same masks after */
+            dt[4 * x + 0] = st[4 * x + 0] * (dt[4 * x + 0] - dc.x);
+            dt[4 * x + 1] = st[4 * x + 1] * (dt[4 * x + 1] - dc.y);
+            dt[4 * x + 2] = st[4 * x + 2] * (dt[4 * x + 2] - dc.x);
+            dt[4 * x + 3] = st[4 * x + 3] * (dt[4 * x + 3] - dc.y);
+        }
         if (part) {
             const bool ok0 = bwd_col_ok(cn, c), ok1 = bwd_col_ok(cn, c + 1);
             dt[4 * x + 0] = ok0 ? dt[4 * x + 0] : 0.f, dt[4 * x + 2] = ok0 ? dt[4 * x + 2] : 0.f;
@@ -811,10 +829,10 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             for (int c = 0; c < 4; c++)
                 sl[c] = s0 < 0 ? ~s0 + 16 * c : c ? (int)ld_shared(sm.slot_at(s, c)) : s0;
         }
-        if (!AT && (VOX_SM90_BWD_SPLIT & 5) && bwd_mine<PACK>(info, it, cw)) {
+        if (!AT && (VOX_SM90_BWD_SPLIT & 13) && bwd_mine<PACK>(info, it, cw)) {
             const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
             const uint32_t qb = sm.ring + s * 2 * SM::TILE, gb = qb + SM::TILE;
-            bwd_dkdv_stage_split<D, BF, (VOX_SM90_BWD_SPLIT & 4) != 0>(gk, gv, st, dt, pf, df, rk, rv, qb, gb,
+            bwd_dkdv_stage_split<D, BF, VOX_SM90_BWD_SPLIT & 8 ? 2 : VOX_SM90_BWD_SPLIT & 4 ? 1 : 0>(gk, gv, st, dt, pf, df, rk, rv, qb, gb,
                                                                        sm.rowl2 + 64 * s, sm.rowdl + 64 * s, cn, sl2, cq);
         } else if (bwd_mine<PACK>(info, it, cw)) {
             const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
