@@ -165,7 +165,9 @@ namespace vox_sm90 {
  * the same results). Bit 2 does not fit the registers (ptxas C7512: wgmmas serialized, 16 B
  * spilled); bit 3 (dkdv, implies bit 0) is bit 2 with dS^T = P (dP - delta) taken from P as
  * rounded to f16/bf16 for the dV product (the f32 P need not stay live: not bitwise the unsplit
- * stage's dk, within the tolerances). */
+ * stage's dk, within the tolerances). Bit 3 reads those packed P registers while the dV wgmma that
+ * takes them as A fragments is in flight, which the PTX ISA leaves undefined before its
+ * wait_group: a timing probe only. */
 #ifndef VOX_SM90_BWD_SPLIT
 #define VOX_SM90_BWD_SPLIT 0
 #endif
