@@ -64,7 +64,8 @@
  *     V = 64, the two tiles of one block at V = 128), consumer c owns unit c
  *     (its resident tiles, its f32 accumulators, its own stores). The
  *     producer streams the UNION of the two lists (a merge: a block both list
- *     is streamed once), each stage tagged with the consumers that compute it
+ *     is streamed once where the two lists meet; one-unit blocks alternate between the units,
+ *     VOX_SM90_BWD_RUN), each stage tagged with the consumers that compute it
  *     (bits 5-7 of info's first count byte); every consumer waits for every
  *     stage and computes those tagged for it, so a tile both list feeds 128
  *     rows / keys. An odd
@@ -157,19 +158,13 @@ namespace vox_sm90 {
 
 #define VOX_SM90_LOG2E 1.4426950408889634f
 
-/* VOX_SM90_BWD_SPLIT (compile time, bits; 0 unless defined): bit 0 the ordered dkdv, bit 1 the dq
- * stage, split into separately committed wgmma groups so that one warpgroup's math overlaps its own
- * products: S (S^T) and dP (dP^T) committed apart, P computed while dP runs (wait_group 1); bit 2
- * (dkdv, implies bit 0) also dV += P^T dO issued as soon as P is packed, dS^T computed while it
- * runs, then dK += dS^T Q. Same arithmetic and accumulation order as the unsplit stage (bitwise
- * the same results). Bit 2 does not fit the registers (ptxas C7512: wgmmas serialized, 16 B
- * spilled); bit 3 (dkdv, implies bit 0) is bit 2 with dS^T = P (dP - delta) taken from P as
- * rounded to f16/bf16 for the dV product (the f32 P need not stay live: not bitwise the unsplit
- * stage's dk, within the tolerances). Bit 3 reads those packed P registers while the dV wgmma that
- * takes them as A fragments is in flight, which the PTX ISA leaves undefined before its
- * wait_group: a timing probe only. */
-#ifndef VOX_SM90_BWD_SPLIT
-#define VOX_SM90_BWD_SPLIT 0
+/* VOX_SM90_BWD_DQ_SPLIT (compile time, default 1; 0: session 11's stage): the dq stage commits S and
+ * dP as two wgmma groups and computes P = exp2(..) after `wait_group 1`, while dP still runs (dS
+ * once dP is done); same arithmetic and order (bitwise the same dq). H200 harness (session 12,
+ * NOTES.md): dense dq -1.7%, BSA 10% -0.5%, ragged BSA 10% equal. The same split of the dkdv stage
+ * (and issuing dV before dS^T) measured slower and is kept on branch bwd8-exp. */
+#ifndef VOX_SM90_BWD_DQ_SPLIT
+#define VOX_SM90_BWD_DQ_SPLIT 1
 #endif
 
 /* K-major operand (64 rows x D, 128B swizzle, 64-column boxes 8 KB apart), k-step kk of 16 columns */
@@ -310,7 +305,7 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
     fence_regs<D / 2>(acc);
     wg_fence();
     bwd_mma_ss<D, BF>(sacc, rq, kb);
-    if (VOX_SM90_BWD_SPLIT & 2) { /* P computed while dP runs (the same values) */
+    if (VOX_SM90_BWD_DQ_SPLIT) { /* P computed while dP runs (the same values) */
         wg_commit();
         bwd_mma_ss<D, BF>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
         wg_commit();
@@ -367,60 +362,6 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
     wg_commit();
     wg_wait<0>();
     fence_regs<D / 2>(acc);
-}
-
-/* VOX_SM90_BWD_DQ_DEFER (compile time, 0 unless defined; session 11's experiment, bwd7-exp 47cd166):
- * the alternating dq (DIRECT) leaves each stage's dQ += dS K in flight while it waits for and issues
- * its next stage's S and dP, and releases a stage once its dQ product is done (wgmma.wait_group 1
- * after the next S/dP commit). Same arithmetic, same order (bitwise the same dq); a consumer holds
- * its previous stage one stage longer. */
-#ifndef VOX_SM90_BWD_DQ_DEFER
-#define VOX_SM90_BWD_DQ_DEFER 0
-#endif
-
-/* bwd_dq_stage with the dQ product left in flight (VOX_SM90_BWD_DQ_DEFER): prev_empty, when not 0,
- * is the empty barrier of the consumer's previous stage, whose dQ product is waited for (and the stage
- * released) after this stage's S/dP products are issued. The caller waits for the last one. */
-template <int D, bool BF>
-__device__ __forceinline__ void bwd_dq_stage_defer(float *acc, float *sacc, float *dpacc, unsigned *df, uint32_t rq,
-                                                   uint32_t kb, unsigned cn, float L0, float L1, float D0, float D1,
-                                                   float sl2, int cq, uint32_t prev_empty)
-{
-    const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
-    wg_fence();
-    bwd_mma_ss<D, BF>(sacc, rq, kb);
-    bwd_mma_ss<D, BF>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
-    wg_commit();
-    wg_wait<1>(); /* the previous stage's dQ product (committed first; none on the first stage) is done:
-                   * unconditional, a wait in a branch makes ptxas serialize the wgmmas (C7518) */
-    fence_regs<D / 2>(acc);
-    fence_regs_u<16>(df);
-    if (prev_empty)
-        mbar_arrive(prev_empty);
-    wg_wait<0>();
-    fence_regs<32>(sacc);
-    fence_regs<32>(dpacc);
-#pragma unroll
-    for (int j = 0; j < 8; j++) {
-        float p0 = ex2(fmaf(sacc[4 * j + 0], sl2, -L0)), p1 = ex2(fmaf(sacc[4 * j + 1], sl2, -L0));
-        float p2 = ex2(fmaf(sacc[4 * j + 2], sl2, -L1)), p3 = ex2(fmaf(sacc[4 * j + 3], sl2, -L1));
-        if (part) {
-            const int c0 = j * 8 + cq * 2;
-            const bool ok0 = bwd_col_ok(cn, c0), ok1 = bwd_col_ok(cn, c0 + 1);
-            p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f;
-            p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
-        }
-        sacc[4 * j + 0] = p0 * (dpacc[4 * j + 0] - D0);
-        sacc[4 * j + 1] = p1 * (dpacc[4 * j + 1] - D0);
-        sacc[4 * j + 2] = p2 * (dpacc[4 * j + 2] - D1);
-        sacc[4 * j + 3] = p3 * (dpacc[4 * j + 3] - D1);
-    }
-    bwd_pack_a<BF>(df, sacc);
-    fence_regs_u<16>(df);
-    fence_regs<D / 2>(acc);
-    wg_fence();
-    bwd_mma_rs<D, BF>(acc, df, kb);
-    wg_commit();
 }
 
 /* ------------------------------------------------------------------ dq */
@@ -482,27 +423,7 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     unsigned df[16];
     bool given = false; /* some stage of the CTA went to the other unit's partner (same in both) */
     mbar_wait(sm.resbar, 0);
-    if (DIRECT && VOX_SM90_BWD_DQ_DEFER) {
-        uint32_t prev_empty = 0; /* the previous stage, released once its dQ product is done */
-        for (int it = cw;; it += 2) {
-            const int s = it % SM::STAGES;
-            mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
-            const int info = sm.info[s];
-            if (info < 0)
-                break;
-            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
-            const uint32_t kb = sm.ring + s * 2 * SM::TILE;
-            if (cn != (unsigned)VOX_SM90_BWD_FULL) /* keys past their chunk's count: zero their K, V rows */
-                bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, bwd_dead(cn), bwd_dead(cn >> 16), ctw, cw);
-            bwd_dq_stage_defer<D, BF>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq, prev_empty);
-            prev_empty = sm.empty0 + 8 * s;
-        }
-        wg_wait<0>();
-        fence_regs<D / 2>(acc);
-        fence_regs_u<16>(df);
-        if (prev_empty)
-            mbar_arrive(prev_empty);
-    } else if (DIRECT) {
+    if (DIRECT) {
         for (int it = cw;; it += 2) { /* DIRECT: consumer cw's stages cw, cw + 2, ... */
             const int s = it % SM::STAGES;
             mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
@@ -666,94 +587,6 @@ __device__ __forceinline__ void bwd_reduce_dq(const CUtensorMap *tmDq, uint32_t 
 }
 
 /* ------------------------------------------------------------------ dk, dv */
-/* dkdv, one stage of consumer keys (resident K, V at rk, rv) against the staged Q, dO_eff at qb, gb
- * with the staged rows' l2 / delta at L, Dl (VOX_SM90_BWD_SPLIT bit 0 or 2; the unsplit stage's
- * math). EARLY (bit 2): dV += P^T dO issued before dS^T is computed (P kept in f32 for dS^T while
- * the product reads its packed copy: 16 more live registers); else both products after dS^T. */
-template <bool BF> __device__ __forceinline__ float bwd_unpack(unsigned u, int hi)
-{
-    if (BF)
-        return __uint_as_float(hi ? u & 0xffff0000u : u << 16);
-    float f;
-    const unsigned short h = (unsigned short)(hi ? u >> 16 : u & 0xffffu);
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
-    return f;
-}
-template <int D, bool BF, int EARLY>
-__device__ __forceinline__ void bwd_dkdv_stage_split(float *gk, float *gv, float *st, float *dt, unsigned *pf,
-                                                     unsigned *df, uint32_t rk, uint32_t rv, uint32_t qb, uint32_t gb,
-                                                     const float *L, const float *Dl, unsigned cn, float sl2, int cq)
-{
-    const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
-    fence_regs<D / 2>(gk);
-    fence_regs<D / 2>(gv);
-    wg_fence();
-    bwd_mma_ss<D, BF>(st, rk, qb); /* S^T = K Q^T */
-    wg_commit();
-    bwd_mma_ss<D, BF>(dt, rv, gb); /* dP^T = V dO^T */
-    wg_commit();
-    wg_wait<1>(); /* S^T done, dP^T may still run */
-    fence_regs<32>(st);
-#pragma unroll
-    for (int x = 0; x < 8; x++) {
-        const int c = x * 8 + cq * 2; /* columns c, c+1 = staged rows */
-        const float2 lc = *(const float2 *)(L + c);
-        float p0 = ex2(fmaf(st[4 * x + 0], sl2, -lc.x)), p1 = ex2(fmaf(st[4 * x + 1], sl2, -lc.y));
-        float p2 = ex2(fmaf(st[4 * x + 2], sl2, -lc.x)), p3 = ex2(fmaf(st[4 * x + 3], sl2, -lc.y));
-        if (part) { /* columns past their chunk's count: l2 and delta there are not this stage's */
-            const bool ok0 = bwd_col_ok(cn, c), ok1 = bwd_col_ok(cn, c + 1);
-            p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f, p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
-        }
-        st[4 * x + 0] = p0, st[4 * x + 1] = p1, st[4 * x + 2] = p2, st[4 * x + 3] = p3;
-    }
-    bwd_pack_a<BF>(pf, st);
-    if (EARLY) {
-        fence_regs_u<16>(pf);
-        fence_regs<D / 2>(gv);
-        wg_fence();
-        bwd_mma_rs<D, BF>(gv, pf, gb); /* dV += P^T dO, in flight while dS^T is computed */
-        wg_commit();
-        wg_wait<1>(); /* dP^T done */
-    } else {
-        wg_wait<0>();
-    }
-    fence_regs<32>(dt);
-#pragma unroll
-    for (int x = 0; x < 8; x++) {
-        const int c = x * 8 + cq * 2;
-        const float2 dc = *(const float2 *)(Dl + c);
-        if (EARLY == 2) { /* P as rounded for the dV product (pf): st is dead, 32 registers less */
-            dt[4 * x + 0] = bwd_unpack<BF>(pf[2 * x], 0) * (dt[4 * x + 0] - dc.x);
-            dt[4 * x + 1] = bwd_unpack<BF>(pf[2 * x], 1) * (dt[4 * x + 1] - dc.y);
-            dt[4 * x + 2] = bwd_unpack<BF>(pf[2 * x + 1], 0) * (dt[4 * x + 2] - dc.x);
-            dt[4 * x + 3] = bwd_unpack<BF>(pf[2 * x + 1], 1) * (dt[4 * x + 3] - dc.y);
-        } else { /* st holds the (masked) P: p * (dP - delta) as the unsplit stage, the same masks after */
-            dt[4 * x + 0] = st[4 * x + 0] * (dt[4 * x + 0] - dc.x);
-            dt[4 * x + 1] = st[4 * x + 1] * (dt[4 * x + 1] - dc.y);
-            dt[4 * x + 2] = st[4 * x + 2] * (dt[4 * x + 2] - dc.x);
-            dt[4 * x + 3] = st[4 * x + 3] * (dt[4 * x + 3] - dc.y);
-        }
-        if (part) {
-            const bool ok0 = bwd_col_ok(cn, c), ok1 = bwd_col_ok(cn, c + 1);
-            dt[4 * x + 0] = ok0 ? dt[4 * x + 0] : 0.f, dt[4 * x + 2] = ok0 ? dt[4 * x + 2] : 0.f;
-            dt[4 * x + 1] = ok1 ? dt[4 * x + 1] : 0.f, dt[4 * x + 3] = ok1 ? dt[4 * x + 3] : 0.f;
-        }
-    }
-    bwd_pack_a<BF>(df, dt);
-    fence_regs_u<16>(df);
-    fence_regs_u<16>(pf);
-    fence_regs<D / 2>(gk);
-    fence_regs<D / 2>(gv);
-    wg_fence();
-    if (!EARLY)
-        bwd_mma_rs<D, BF>(gv, pf, gb); /* dV += P^T dO */
-    bwd_mma_rs<D, BF>(gk, df, qb); /* dK += dS^T Q */
-    wg_commit();
-    wg_wait<0>();
-    fence_regs<D / 2>(gk);
-    fence_regs<D / 2>(gv);
-}
-
 template <int D, bool BF, int PACK>
 __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const CUtensorMap *tmQ,
                                               const CUtensorMap *tmK, const CUtensorMap *tmV, const CUtensorMap *tmG,
@@ -831,12 +664,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             for (int c = 0; c < 4; c++)
                 sl[c] = s0 < 0 ? ~s0 + 16 * c : c ? (int)ld_shared(sm.slot_at(s, c)) : s0;
         }
-        if (!AT && (VOX_SM90_BWD_SPLIT & 13) && bwd_mine<PACK>(info, it, cw)) {
-            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
-            const uint32_t qb = sm.ring + s * 2 * SM::TILE, gb = qb + SM::TILE;
-            bwd_dkdv_stage_split<D, BF, VOX_SM90_BWD_SPLIT & 8 ? 2 : VOX_SM90_BWD_SPLIT & 4 ? 1 : 0>(gk, gv, st, dt, pf, df, rk, rv, qb, gb,
-                                                                       sm.rowl2 + 64 * s, sm.rowdl + 64 * s, cn, sl2, cq);
-        } else if (bwd_mine<PACK>(info, it, cw)) {
+        if (bwd_mine<PACK>(info, it, cw)) {
             const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
             const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
             const uint32_t qb = sm.ring + s * 2 * SM::TILE, gb = qb + SM::TILE;
