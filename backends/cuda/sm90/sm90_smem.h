@@ -42,6 +42,16 @@
 #define VOX_SM90_PACK_FIRST(g, tot, r, gfirst)                                                             \
     ((r) > 0 && ((tot) % 64 == 0 || ((tot) + (r) - 1) / 64 > (tot) / 64) ? (g) : (gfirst))
 
+/* The device planner vox_attn_sm90_plan: VOX_SM90_PLAN_WARPS warps per planning CTA (one CTA per
+ * head) and its dynamic shared memory for NB blocks: the pair tests' bitmaps (one per warp,
+ * ceil(NB/32) words each), the jump tables (2 x (NB + 1) u16), the rows (NB u16), the start marks
+ * (2 x NB bytes). NB < 65535 (u16 positions; the forward kernel's byte map allows ~14000).
+ * VOX_SM90_PLAN_OLD_SMEM: session 11's planner (vox_attn_sm90_plan_old, VOXATTN_SM90_PLAN_OLD). */
+#define VOX_SM90_PLAN_WARPS 32
+#define VOX_SM90_PLAN_SMEM(NB)                                                                             \
+    ((size_t)VOX_SM90_PLAN_WARPS * 4 * (((size_t)(NB) + 31) / 32) + 4 * ((size_t)(NB) + 1) + 4 * (size_t)(NB) + 16)
+#define VOX_SM90_PLAN_OLD_SMEM(NB) ((size_t)(NB) * 2)
+
 /* Backward (dq and dkdv kernels), per scheme PACK: 0 alternating (one 64-row unit per CTA, one
  * resident pair), 1 packed (two units per CTA, one resident pair per consumer), and for dkdv only
  * the atomic-dQ schemes (packed, and dQ = dS K of every streamed tile added into an f32
