@@ -1213,15 +1213,7 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     __syncthreads();
     /* 1. next[x] into jmp[0]; the marks: {0} in both buffers */
     for (int x = tid; x < nbi; x += T) {
-        int y = x, g = 0, tot = 0, gfirst = 0;
-        for (; y < nbi; y++) {
-            const int r = rows[y];
-            if (g > 0 && VOX_SM90_PACK_CLOSE(g, tot, r, gfirst, maxrows))
-                break;
-            gfirst = VOX_SM90_PACK_FIRST(g, tot, r, gfirst);
-            g++, tot += r;
-        }
-        jmp[x] = (unsigned short)y;
+        jmp[x] = (unsigned short)vox_sm90_plan_next(rows, x, nbi, maxrows);
         mark[x] = mark[nbi + x] = x == 0;
     }
     if (tid == 0)

@@ -85,6 +85,30 @@
 #define VOX_SM90_BWD_DKDV_PACK 1
 #define VOX_SM90_BWD_DKDVQ_PACK VOX_SM90_BWD_ATOMIC_DB
 
+#ifdef __CUDACC__
+#define VOX_SM90_HD __host__ __device__
+#else
+#define VOX_SM90_HD
+#endif
+/* The greedy rule's state at an item's start is (g, tot) = (0, 0), and gfirst is set by the item's
+ * first block with rows before it is read (VOX_SM90_PACK_CLOSE reads it only when tot % 64 != 0):
+ * an item that starts at position x ends at the same position whatever came before x. This is
+ * that position (the start of the next item) for rows[0..nb) of one head (each >= 0): at most
+ * x + VOX_SM90_GMAX. The device planner computes it for every x at once and follows the chain
+ * from 0; the host planner's items are that chain (tests/test_sm90_pack.c). */
+static inline VOX_SM90_HD int vox_sm90_plan_next(const unsigned short *rows, int x, int nb, int maxrows)
+{
+    int y = x, g = 0, tot = 0, gfirst = 0;
+    for (; y < nb; y++) {
+        const int r = rows[y];
+        if (g > 0 && VOX_SM90_PACK_CLOSE(g, tot, r, gfirst, maxrows))
+            break;
+        gfirst = VOX_SM90_PACK_FIRST(g, tot, r, gfirst);
+        g++, tot += r;
+    }
+    return y;
+}
+
 /* Host plan (same packing as the device plan kernel; plain C, also
  * called by tests/test_sm90_pack.c): rows[m] = processed rows
  * of row block m; writes {m0, G} pairs into items (room for BH*NB pairs);
