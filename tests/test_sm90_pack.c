@@ -104,16 +104,13 @@ int main(void)
         static unsigned short r16[NB];
         for (int i = 0; i < NB; i++)
             r16[i] = (unsigned short)rows[i];
-        int e = 0;
-        for (int x = 0; x < NB; e++) {
+        int e = 0, differs = 0;
+        for (int x = 0; x < NB && !differs; e++) {
             const int y = vox_sm90_plan_next(r16, x, NB, maxrows);
-            if (e >= n || it[2 * e] != x || it[2 * e + 1] != y - x || y - x > VOX_SM90_GMAX) {
-                chain_bad++;
-                break;
-            }
+            differs = e >= n || it[2 * e] != x || it[2 * e + 1] != y - x || y - x > VOX_SM90_GMAX;
             x = y;
         }
-        chain_bad += e != n;
+        chain_bad += differs || e != n;
         for (int i = 0; i < n; i++) {
             bad += check_item(rows + it[2 * i], it[2 * i + 1], nwg, maxrows), items++;
             maxg = it[2 * i + 1] > maxg ? it[2 * i + 1] : maxg;
