@@ -683,7 +683,7 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         long long bh_ll = BH, nb_ll = NB;
         void *pargs[] = {&cg, &gsb, &gsh, &gst, &co, &osb, &osh, &ost, &cl, &lsb, &lsh, &lst, &tok, &valid,
                          &heads, &bh_ll, &nb_ll, &v_i, &d_i, &g_, &lseb};
-        const int kp = bf16 ? SM90_BWD_PREP_BF16 : SM90_BWD_PREP_F16;
+        const int kp = bf16 ? SM90_BWD_PREP_BF16 : SM90_BWD_PREP_F16; /* 8 rows per warp and step */
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kp], sm90_kernels[kp].name, &s->fn_smem[kp],
                             gpu_cap_grid(g, (rows + 63) / 64, 8), (unsigned)sm90_kernels[kp].threads, 1, 0, pargs);
         if (*st)
