@@ -202,7 +202,7 @@ static void plan_case(const PCfg &c)
     if (hs != s[0])
         printf("    host planner differs (%d items, device %d)\n", hn, r[0].n), bad++;
     int axes[3] = {0, 0, 0};
-    for (int bh = 0; bh < BH; bh++) {
+    for (int bh = 0; bh < BH && NB > 1; bh++) {
         const int o1 = r[0].order[(long long)bh * NB + 1];
         axes[o1 == 1 ? 0 : o1 == c.gw ? 1 : 2]++;
     }
