@@ -985,15 +985,17 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
  *    with the most shared columns wins (ties: raster order, w fastest).
  *    order[bh*NB + x] = the block at position x; global blocks keep their
  *    places after the video blocks.
- * 2. Thread 0 packs consecutive positions greedily (processed rows <= maxrows,
+ * 2. The CTA packs consecutive positions greedily (processed rows <= maxrows,
  *    at most VOX_SM90_GMAX blocks, at most VOX_SM90_WGMAX positions per
  *    consumer warpgroup: VOX_SM90_PACK_CLOSE in sm90_smem.h) from the rows
- *    staged in shared memory and writes {m0 = bh*NB + x0, G} items at an
- *    atomically reserved offset (a head's items contiguous). *counter must be 0 before the launch; the attention
+ *    staged in shared memory, in parallel (every position's next item start,
+ *    the chain from 0 by pointer jumping: see vox_attn_sm90_plan), and writes
+ *    {m0 = bh*NB + x0, G} items at an atomically reserved offset (a head's
+ *    items contiguous, ascending). *counter must be 0 before the launch; the attention
  *    kernel reads the count through params.n_items_dev on a grid of BH*NB CTAs
  *    (the upper bound), those past the count exiting at once.
  * Results do not depend on the order: every row still walks its own list in
- * ascending block order. Dynamic shared memory: NB 16-bit row counts.
+ * ascending block order. Dynamic shared memory: VOX_SM90_PLAN_SMEM(NB) (sm90_smem.h).
  * 3. The same launch computes the attention kernel's non-finite V flags
  *    (params.vbad): CTAs BH.. of the grid (BH + BH * ceil(NB/32) CTAs) run
  *    vflags, overlapping the BH planning CTAs. */
