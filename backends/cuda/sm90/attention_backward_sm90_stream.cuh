@@ -70,6 +70,8 @@ template <int D, int PACK> struct BwdSmem {
     {
         const uint32_t raw = smem_u32(raw_ptr);
         const uint32_t base = (raw + 1023u) & ~1023u;
+        if (VOX_SM90_BWD_SLACK(D, PACK) == 0 && base != raw) /* no slack allocated (VOX_SM90_BWD_PK5) */
+            __trap();
         unsigned char *gb = raw_ptr + (base - raw);
         res = base, ring = base + RES * TILE;
         gring = gb + RES * TILE;

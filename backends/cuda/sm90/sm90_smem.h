@@ -67,13 +67,22 @@
 #define VOX_SM90_BWD_IS_ATOMIC(PACK) ((PACK) >= VOX_SM90_BWD_ATOMIC)
 #define VOX_SM90_BWD_DS_TILES(PACK) ((PACK) == VOX_SM90_BWD_ATOMIC_DB ? 4 : 2)
 #define VOX_SM90_BWD_RES(PACK) ((PACK) ? 4 : 2)
-#define VOX_SM90_BWD_STAGES(D, PACK) ((D) == 128 ? (VOX_SM90_BWD_IS_ATOMIC(PACK) ? 3 : (PACK) ? 4 : 5) : 8)
+/* VOX_SM90_BWD_PK5 (compile time, 0 unless defined; an experiment): the packed scheme at D = 128
+ * with 5 stages instead of 4, which fits only without the 1 KB alignment slack (232,112 bytes of
+ * the 232,448 opt-in): the kernel then requires the dynamic shared memory to start 1024-aligned
+ * (it traps otherwise; on sm_90 it starts after the driver's 1 KB) */
+#ifndef VOX_SM90_BWD_PK5
+#define VOX_SM90_BWD_PK5 0
+#endif
+#define VOX_SM90_BWD_STAGES(D, PACK)                                                                       \
+    ((D) == 128 ? (VOX_SM90_BWD_IS_ATOMIC(PACK) ? 3 : (PACK) ? (VOX_SM90_BWD_PK5 ? 5 : 4) : 5) : 8)
+#define VOX_SM90_BWD_SLACK(D, PACK) ((VOX_SM90_BWD_PK5 && (D) == 128 && (PACK) == 1) ? 0 : 1024)
 #define VOX_SM90_BWD_DQ_AREA(D, PACK)                                                                        \
     (VOX_SM90_BWD_IS_ATOMIC(PACK) ? VOX_SM90_BWD_DS_TILES(PACK) * (size_t)8192 + 64 * (size_t)(D) * 4 +  \
                                         16 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16                   \
                                   : 0)
 #define VOX_SM90_BWD_SMEM_BYTES(D, PACK)                                                               \
-    (1024 + (size_t)(VOX_SM90_BWD_RES(PACK) + 2 * VOX_SM90_BWD_STAGES(D, PACK)) * 64 * (D) * 2 +      \
+    (VOX_SM90_BWD_SLACK(D, PACK) + (size_t)(VOX_SM90_BWD_RES(PACK) + 2 * VOX_SM90_BWD_STAGES(D, PACK)) * 64 * (D) * 2 + \
      VOX_SM90_BWD_DQ_AREA(D, PACK) + 544 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16)
 /* Backward grid of dq and dkdv: PACK, two 64-row units (tiles of blocks) of one head per CTA
  * (ceil(units/2) per head); else one unit per CTA */
