@@ -156,6 +156,8 @@ typedef struct cu_sm90 {
                        q, k, v, o, dout, lse and of dq, dk, dv, the shared preprocess) */
     int plan_old;   /* VOXATTN_SM90_PLAN_OLD: the forward's device plan by session 11's kernel (serial
                        packing loop; same items) */
+    int bwd_asc;    /* VOXATTN_SM90_BWD_ASCENDING: the packed dkdv (and dkdv_q) stream their two units'
+                       block lists in ascending order (session 8) instead of alternating one-unit blocks */
 } cu_sm90;
 
 /* An on/off switch read at open (vox_env_flag); when on, logged with what it changes. */
@@ -235,6 +237,9 @@ void cu_sm90_open(gpu_dev *g)
     g->vendor_bwd_direct = !s->bwd_copies;
     s->plan_old = sm90_switch(g, "VOXATTN_SM90_PLAN_OLD",
                               "the attention forward's device plan runs session 11's kernel (serial packing)");
+    s->bwd_asc = sm90_switch(g, "VOXATTN_SM90_BWD_ASCENDING",
+                             "the packed attention backward kernels stream their two units' block lists in "
+                             "ascending block order (session 8's merge)");
     g->vendor = s;
     g->vendor_attention =
         "sm_90a wgmma/TMA kernels (vox_attn_sm90_*, vox_attn_bwd_sm90_*; VOXATTN_CUDA_NO_SM90=1 turns them off)";
@@ -556,6 +561,7 @@ typedef struct cu_sm90_bwd_params {
     int V;
     float scale;      /* the mma.sync kernels' f32 scale */
     float scale_log2; /* and scale * log2(e) */
+    int asc;          /* VOXATTN_SM90_BWD_ASCENDING: the packed merge in ascending block order */
     uint64_t dqacc;   /* atomic dQ: the f32 accumulator, else 0 */
     int D;
     int heads;          /* with tok: H of the caller's tensors */
@@ -565,6 +571,7 @@ typedef struct cu_sm90_bwd_params {
 _Static_assert(offsetof(cu_sm90_bwd_params, BH) == 64, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, V) == 80, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, scale_log2) == 88, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, asc) == 92, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, dqacc) == 96, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, heads) == 108, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, tok) == 112, "VoxSm90BwdParams layout");
@@ -636,6 +643,7 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     vox_attention_backward_args ba;
     vox_attention_backward_args_init(&ba, d, p);
     a.scale = ba.scale, a.scale_log2 = ba.scale_log2;
+    a.asc = s->bwd_asc;
     int64_t rows = BH * NB * V;
     /* scratch: l2 (one float per slot), then (atomic dQ) the accumulator, 256-byte aligned (rows is a
      * multiple of 64); an atomic call that cannot get it runs ordered */

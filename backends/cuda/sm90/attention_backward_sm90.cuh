@@ -65,7 +65,7 @@
  *     (its resident tiles, its f32 accumulators, its own stores). The
  *     producer streams the UNION of the two lists (a merge: a block both list
  *     is streamed once where the two lists meet; one-unit blocks alternate between the units,
- *     VOX_SM90_BWD_RUN), each stage tagged with the consumers that compute it
+ *     unless params.asc), each stage tagged with the consumers that compute it
  *     (bits 5-7 of info's first count byte); every consumer waits for every
  *     stage and computes those tagged for it, so a tile both list feeds 128
  *     rows / keys. An odd
@@ -132,6 +132,8 @@ typedef struct VoxSm90BwdParams {
     int V;
     float scale;           /* softmax scale (dq, dk) */
     float scale_log2;      /* scale * log2(e) */
+    int asc;               /* 1: the packed schemes stream the two units' lists in ascending block order
+                            * (session 8); 0: one-unit blocks alternate between the units (bwd_produce) */
     float *dqacc;          /* atomic dQ: f32 [BH][S][D], zeroed by rows, added to by dkdvq, read by dqconv; else NULL */
     int D;                 /* head dim (rows zeroes dqacc) */
     int heads;             /* with tok: H of the caller's [B,H,N,D] */
@@ -139,7 +141,8 @@ typedef struct VoxSm90BwdParams {
                             * row (b, h, tok[s]) (padding slots: nothing); NULL: block layout [BH][S][D] */
     long long ostr[9];     /* with tok: element strides (batch, head, token) of dq, dk, dv */
 } VoxSm90BwdParams;
-static_assert(sizeof(VoxSm90BwdParams) == 192 && offsetof(VoxSm90BwdParams, tok) == 112,
+static_assert(sizeof(VoxSm90BwdParams) == 192 && offsetof(VoxSm90BwdParams, tok) == 112 &&
+                  offsetof(VoxSm90BwdParams, asc) == 92,
               "VoxSm90BwdParams: the host mirror (cuda_sm90.c) has these offsets");
 
 #define VOX_SM90_BWD_FULL 0x10101010 /* stage counts: 4 chunks of 16 valid rows */

@@ -12,7 +12,9 @@
  *   dqconv) with dkdvq in scheme VOX_SM90_BWD_ATOMIC or VOX_SM90_BWD_ATOMIC_DB (the library's is
  *   VOX_SM90_BWD_DKDVQ_PACK), each checked against the same reference and limits, or timed;
  *   VOX_ONLY may list several names separated by commas;
- *   VOX_TIME_REPS=n timed runs per measurement (default 20 after 3 warm-ups; fewer: 1 warm-up).
+ *   VOX_TIME_REPS=n timed runs per measurement (default 20 after 3 warm-ups; fewer: 1 warm-up);
+ *   VOX_BWD_ASC=1: the packed schemes merge the two units' lists in ascending block order
+ *   (params.asc; the library's VOXATTN_SM90_BWD_ASCENDING) instead of alternating one-unit blocks.
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
  * padded blocks, or block_valid of a video grid cut into blocks as
  * core/layout.c does: the grid's last blocks partial; pruned rows through
@@ -863,6 +865,9 @@ static int run(const Cfg &c, bool timing)
     p.lse = lse, p.l2 = l2, p.dq = gq, p.dk = gk, p.dv = gv, p.mask = mask, p.fill_src = fill, p.block_valid = valid;
     p.BH = c.BH, p.NB = NB, p.V = c.V, p.scale = d.scale, p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D));
     p.D = D;
+    p.asc = getenv("VOX_BWD_ASC") && atoi(getenv("VOX_BWD_ASC")) != 0; /* the packed merge's order */
+    if (p.asc)
+        printf("  packed schemes: ascending merge order (VOX_BWD_ASC=1)\n");
     const char *tokenv = getenv("VOX_BWD_TOK");
     const bool tokm = !timing && tokenv && !strcmp(tokenv, "1");
     u16 *cbuf = NULL; /* VOX_BWD_TOK: the caller layout's dq, dk, dv (3 x nel) */
