@@ -281,10 +281,35 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
     }
 }
 
+/* Harness-only variants (VAR bits; the library's kernels are VAR = 0; bench_sm90 instantiates the
+ * others to A/B them at keep < 1, NOTES.md session 12):
+ *   HOLD: a consumer whose next stage is not its own keeps its P V pending (the stage held) while
+ *         the stages it skips stay within the ring (it waits for stage X while holding stage P
+ *         only if X < P + STAGES, so the producer never needs the held slot first: no deadlock),
+ *         instead of flushing at the first skipped stage (which ends the intra-warpgroup overlap);
+ *   SKIPDEAD: a warp none of whose rows' blocks list the tile skips the masking and exp2 of its
+ *         softmax (its P is 0, its rescale 1: the same values the full path computes);
+ *   STREAM: ablation, the consumers skip every stage (wrong output: the producer's stream alone);
+ *   NOSOFTMAX: ablation, S and P V run but softmax does nothing (wrong output);
+ *   TS: the CTA's first and last globaltimer go to ((unsigned long long *)params.sweep_pos)[2 CTA],
+ *       [2 CTA + 1] (the persistent grid's tail). */
+#define VOX_SM90_VAR_HOLD 1
+#define VOX_SM90_VAR_SKIPDEAD 2
+#define VOX_SM90_VAR_STREAM 4
+#define VOX_SM90_VAR_NOSOFTMAX 8
+#define VOX_SM90_VAR_TS 16
+#define VOX_SM90_VAR_BREAK 32 /* with SKIPDEAD: the dead path leaves P = the raw scores (the check must fail) */
+__device__ __forceinline__ unsigned long long gtimer()
+{
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
+    return t;
+}
+
 /* SAFE = false: the fast variant, for heads whose V is finite (no poisoned / pv_fix code at
  * all); SAFE = true: the safe variant, for heads with a flagged block. Each CTA runs in exactly
  * one of the two launches (head_flagged), decided on the device. */
-template <int D, bool BF, int NWG, bool SAFE>
+template <int D, bool BF, int NWG, bool SAFE, int VAR = 0>
 __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUtensorMap *tmK, const CUtensorMap *tmV,
                                          const CUtensorMap *tmK16, const CUtensorMap *tmV16)
 {
@@ -301,6 +326,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     extern __shared__ unsigned char vox_sm90_smem[];
 
     const int n_items = p.n_items_dev ? *p.n_items_dev : p.n_items;
+    const unsigned long long t_start = (VAR & VOX_SM90_VAR_TS) ? gtimer() : 0ull;
 
     const uint32_t raw = smem_u32(vox_sm90_smem);
     const uint32_t base = (raw + 1023u) & ~1023u;
@@ -542,6 +568,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
          * works on 8-bit chunk masks relative to glo (stage_mask), wmask and the rows' src too */
         const int glo = wmask ? __ffs((int)wmask) - 1 : 0;
         wmask >>= glo;
+        if constexpr ((VAR & VOX_SM90_VAR_STREAM) != 0)
+            wmask = 0u; /* ablation: every stage skipped */
         /* the 16-bit chunk masks of info words a (chunks 0, 1) and b (2, 3) as 8-bit masks
          * relative to glo, chunk c in byte c (bits of blocks past glo + 7 may remain: no row
          * or wmask bit of this warpgroup reads them) */
@@ -635,7 +663,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         unsigned pf[16];
         float mr0 = -VOX_SM90_INF, mr1 = -VOX_SM90_INF, lr0 = 0.f, lr1 = 0.f;
         const uint32_t vlbo = p.vt_swap ? 1024u : (uint32_t)(64 * 128), vsbo = p.vt_swap ? (uint32_t)(64 * 128) : 1024u;
-        int prev_s = -1;
+        int prev_s = -1, prev_it = 0; /* prev_it: the ring index (it) of the pending stage (HOLD) */
         bool prev_pz = false;      /* the pending P V's stage is poisoned (pv_fix) */
         unsigned prev_m4 = 0u, prev_c4 = 0u;
 
@@ -737,7 +765,26 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             al0 = al1 = 1.f;
             return;
 #endif
+            if constexpr ((VAR & VOX_SM90_VAR_NOSOFTMAX) != 0) {
+                al0 = al1 = 1.f;
+                return;
+            }
             const unsigned o0 = (m4 >> src0) & 0x01010101u, o1 = (m4 >> src1) & 0x01010101u;
+            if constexpr ((VAR & VOX_SM90_VAR_SKIPDEAD) != 0) {
+                /* no row of this warp listed in any chunk: every score is masked to -inf, so P = 0,
+                 * the running max, sum and O stay (al = 1; with mr = -inf, l and O are 0 anyway) */
+                if (!__any_sync(0xffffffffu, (o0 | o1) != 0u)) {
+                    /* VOX_SM90_VAR_BREAK (a deliberate break for the harness check): P keeps the
+                     * raw scores of keys these rows do not attend */
+                    if constexpr ((VAR & VOX_SM90_VAR_BREAK) == 0) {
+#pragma unroll
+                        for (int j = 0; j < 32; j++)
+                            sacc[j] = 0.f;
+                    }
+                    al0 = al1 = 1.f;
+                    return;
+                }
+            }
             if (c4 != 0x10101010u || o0 != 0x01010101u || o1 != 0x01010101u) {
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
@@ -860,7 +907,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 float al0, al1;
                 softmax(m4, c4, al0, al1);
                 rescale_pack(al0, al1);
-                prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4;
+                prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4, prev_it = it - 1;
             }
             if constexpr (!OVERLAP) {
                 flush_pv(); /* this tile's P V now; the next tile from phase A */
@@ -881,6 +928,14 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                         break;
                     }
                     if (!(anyof(m4) & wmask)) {
+                        if constexpr ((VAR & VOX_SM90_VAR_HOLD) != 0) {
+                            /* the next wait is for ring index it: fine while the held stage's slot
+                             * is not the one it needs (it < prev_it + STAGES) */
+                            if (it - prev_it < STAGES) {
+                                release(s);
+                                continue;
+                            }
+                        }
                         flush_pv(); /* so its stage is released (the producer may need it) */
                         release(s);
                         break;
@@ -902,7 +957,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                         pv_fix(prev_s, prev_m4, prev_c4);
                     release(prev_s);
                     rescale_pack(al0, al1);
-                    prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4;
+                    prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4, prev_it = it - 1;
                 }
             }
         }
@@ -948,6 +1003,13 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             break;
         }
     }
+    if constexpr ((VAR & VOX_SM90_VAR_TS) != 0) {
+        __syncthreads();
+        if (tid == 0 && p.sweep_pos) {
+            unsigned long long *ts = (unsigned long long *)p.sweep_pos;
+            ts[2 * blockIdx.x] = t_start, ts[2 * blockIdx.x + 1] = gtimer();
+        }
+    }
 #endif
 }
 
@@ -965,6 +1027,15 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     }
 /* Each kernel comes twice: NAME (fast variant, heads with finite V) and NAME_nf (safe variant,
  * heads with a non-finite V flag); launch both on the same grid, NAME first (host.h). */
+/* A harness variant (VAR bits above) of the fast kernel */
+#define VOX_SM90_KERNEL_VAR(NAME, D, BF, NWG, THREADS, VAR)                                                 \
+    extern "C" __global__ void __launch_bounds__(THREADS, 1)                                                 \
+        NAME(const __grid_constant__ VoxSm90AttnParams p, const __grid_constant__ CUtensorMap tmK,         \
+             const __grid_constant__ CUtensorMap tmV, const __grid_constant__ CUtensorMap tmK16,           \
+             const __grid_constant__ CUtensorMap tmV16)                                                    \
+    {                                                                                                      \
+        vox_sm90::attn_fwd<D, BF, NWG, false, VAR>(p, &tmK, &tmV, &tmK16, &tmV16);                          \
+    }
 #define VOX_SM90_KERNEL_PAIR(NAME, D, BF, NWG, THREADS)                                                     \
     VOX_SM90_KERNEL_T(NAME, D, BF, NWG, THREADS, false)                                                    \
     VOX_SM90_KERNEL_T(NAME##_nf, D, BF, NWG, THREADS, true)
