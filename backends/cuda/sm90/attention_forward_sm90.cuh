@@ -250,6 +250,12 @@ __device__ __forceinline__ float ex2(float x)
 #endif
 }
 
+/* y = 2^x where p != 0, y unchanged elsewhere: a predicated MUFU op, no branch */
+__device__ __forceinline__ void ex2p(float &y, float x, unsigned p)
+{
+    asm("{\n.reg .pred q;\nsetp.ne.u32 q, %2, 0;\n@q ex2.approx.ftz.f32 %0, %1;\n}\n" : "+f"(y) : "f"(x), "r"(p));
+}
+
 /* Whether some KV block of head bh has a non-finite V (params.vbad; NULL: yes). Every thread
  * of the CTA calls it (one barrier); a head's nw = ceil(NB/32) words are read once. */
 __device__ __forceinline__ bool head_flagged(const VoxSm90AttnParams &p, long long bh)
@@ -287,8 +293,9 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
  *         the stages it skips stay within the ring (it waits for stage X while holding stage P
  *         only if X < P + STAGES, so the producer never needs the held slot first: no deadlock),
  *         instead of flushing at the first skipped stage (which ends the intra-warpgroup overlap);
- *   SKIPDEAD: a warp none of whose rows' blocks list the tile skips the masking and exp2 of its
- *         softmax (its P is 0, its rescale 1: the same values the full path computes);
+ *   SKIPDEAD: the exp2 of a row none of whose blocks lists any chunk of the tile is predicated off
+ *         (P = 0 there, as exp2(-inf); a warp whose rows all are such issues no MUFU work);
+ *   SKIPBR: the same as a warp-uniform branch around masking, max and exp2 (spills);
  *   STREAM: ablation, the consumers skip every stage (wrong output: the producer's stream alone);
  *   NOSOFTMAX: ablation, S and P V run but softmax does nothing (wrong output);
  *   TS: the CTA's first and last globaltimer go to ((unsigned long long *)params.sweep_pos)[2 CTA],
@@ -298,6 +305,7 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
 #define VOX_SM90_VAR_STREAM 4
 #define VOX_SM90_VAR_NOSOFTMAX 8
 #define VOX_SM90_VAR_TS 16
+#define VOX_SM90_VAR_SKIPBR 64 /* SKIPDEAD as a warp-uniform branch (ptxas: ~130 B of spills) */
 #define VOX_SM90_VAR_BREAK 32 /* with SKIPDEAD: the dead path leaves P = the raw scores (the check must fail) */
 __device__ __forceinline__ unsigned long long gtimer()
 {
@@ -326,7 +334,9 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     extern __shared__ unsigned char vox_sm90_smem[];
 
     const int n_items = p.n_items_dev ? *p.n_items_dev : p.n_items;
-    const unsigned long long t_start = (VAR & VOX_SM90_VAR_TS) ? gtimer() : 0ull;
+    if constexpr ((VAR & VOX_SM90_VAR_TS) != 0) /* stored at once: no register lives through the kernel */
+        if (threadIdx.x == 0 && p.sweep_pos)
+            ((unsigned long long *)p.sweep_pos)[2 * blockIdx.x] = gtimer();
 
     const uint32_t raw = smem_u32(vox_sm90_smem);
     const uint32_t base = (raw + 1023u) & ~1023u;
@@ -770,21 +780,11 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 return;
             }
             const unsigned o0 = (m4 >> src0) & 0x01010101u, o1 = (m4 >> src1) & 0x01010101u;
-            if constexpr ((VAR & VOX_SM90_VAR_SKIPDEAD) != 0) {
-                /* no row of this warp listed in any chunk: every score is masked to -inf, so P = 0,
-                 * the running max, sum and O stay (al = 1; with mr = -inf, l and O are 0 anyway) */
-                if (!__any_sync(0xffffffffu, (o0 | o1) != 0u)) {
-                    /* VOX_SM90_VAR_BREAK (a deliberate break for the harness check): P keeps the
-                     * raw scores of keys these rows do not attend */
-                    if constexpr ((VAR & VOX_SM90_VAR_BREAK) == 0) {
-#pragma unroll
-                        for (int j = 0; j < 32; j++)
-                            sacc[j] = 0.f;
-                    }
-                    al0 = al1 = 1.f;
-                    return;
-                }
-            }
+            /* SKIPBR: a warp none of whose rows is listed in any chunk (every score masked) branches
+             * around the masking, max and exp2: its max stays -inf and P = 0, what they give */
+            const bool live = (VAR & VOX_SM90_VAR_SKIPBR) == 0 || __any_sync(0xffffffffu, (o0 | o1) != 0u);
+            float mx0 = -VOX_SM90_INF, mx1 = -VOX_SM90_INF;
+            if (live) {
             if (c4 != 0x10101010u || o0 != 0x01010101u || o1 != 0x01010101u) {
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
@@ -797,7 +797,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     sacc[4 * j + 3] = (v1 && ok1) ? sacc[4 * j + 3] : -VOX_SM90_INF;
                 }
             }
-            float mx0 = -VOX_SM90_INF, mx1 = -VOX_SM90_INF;
 #pragma unroll
             for (int j = 0; j < 8; j++) {
                 mx0 = fmaxf(mx0, fmaxf(sacc[4 * j + 0], sacc[4 * j + 1]));
@@ -807,13 +806,35 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
             mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
             mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+            }
             const float mn0 = fmaxf(mr0, mx0), mn1 = fmaxf(mr1, mx1);
             const float b0 = mn0 == -VOX_SM90_INF ? 0.f : mn0, b1 = mn1 == -VOX_SM90_INF ? 0.f : mn1;
             al0 = ex2((mr0 - b0) * sl2), al1 = ex2((mr1 - b1) * sl2);
             mr0 = mn0, mr1 = mn1;
             float ps0 = 0.f, ps1 = 0.f;
             const float cc0 = b0 * sl2, cc1 = b1 * sl2;
-            if (fabsf(cc0) < 1e30f && fabsf(cc1) < 1e30f) {
+            if (!live) {
+#pragma unroll
+                for (int j = 0; j < 32; j++)
+                    sacc[j] = 0.f;
+            } else if ((VAR & VOX_SM90_VAR_SKIPDEAD) != 0 && fabsf(cc0) < 1e30f && fabsf(cc1) < 1e30f) {
+                /* a row none of whose chunks is listed has every score at -inf: its exp2s (0) are
+                 * predicated off (a warp whose rows are all such issues no MUFU work); BREAK (a
+                 * deliberate break for the harness check) keeps the raw scores there */
+                const unsigned l0 = o0 != 0u, l1 = o1 != 0u;
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    float y0 = (VAR & VOX_SM90_VAR_BREAK) ? sacc[4 * j + 0] : 0.f, y1 = (VAR & VOX_SM90_VAR_BREAK) ? sacc[4 * j + 1] : 0.f;
+                    float y2 = (VAR & VOX_SM90_VAR_BREAK) ? sacc[4 * j + 2] : 0.f, y3 = (VAR & VOX_SM90_VAR_BREAK) ? sacc[4 * j + 3] : 0.f;
+                    ex2p(y0, fmaf(sacc[4 * j + 0], sl2, -cc0), l0);
+                    ex2p(y1, fmaf(sacc[4 * j + 1], sl2, -cc0), l0);
+                    ex2p(y2, fmaf(sacc[4 * j + 2], sl2, -cc1), l1);
+                    ex2p(y3, fmaf(sacc[4 * j + 3], sl2, -cc1), l1);
+                    sacc[4 * j + 0] = y0, sacc[4 * j + 1] = y1, sacc[4 * j + 2] = y2, sacc[4 * j + 3] = y3;
+                    ps0 += sacc[4 * j + 0] + sacc[4 * j + 1];
+                    ps1 += sacc[4 * j + 2] + sacc[4 * j + 3];
+                }
+            } else if (fabsf(cc0) < 1e30f && fabsf(cc1) < 1e30f) {
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
                     sacc[4 * j + 0] = ex2(fmaf(sacc[4 * j + 0], sl2, -cc0));
@@ -1007,7 +1028,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         __syncthreads();
         if (tid == 0 && p.sweep_pos) {
             unsigned long long *ts = (unsigned long long *)p.sweep_pos;
-            ts[2 * blockIdx.x] = t_start, ts[2 * blockIdx.x + 1] = gtimer();
+            ts[2 * blockIdx.x + 1] = gtimer();
         }
     }
 #endif

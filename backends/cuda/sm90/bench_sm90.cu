@@ -10,6 +10,11 @@
  *   even when the check fails, for the VOX_DIAG_* ablation builds of the kernel),
  *   VOX_HANG_S=seconds (hang watchdog, default 20; raise it under compute-sanitizer),
  *   VOX_NO_TIME=1 (check only, no timing: for compute-sanitizer runs).
+ *   VOX_MASKS=FILE: instead of the configs below, "real keep1", "real keep.5", "real keep.25" on
+ *   the library's BSA masks in FILE (perf/masks_compact.py of a pack_stats --save file; its heads
+ *   cycled over VOX_REAL_BH heads, default 24), planned and launched as the library does (device
+ *   planner with the grid's axis choice, persistent grid), the kernel variants of VOX_VARS
+ *   (run_real below) interleaved launch by launch, VOX_TIME_REPS rounds (default 15).
  * For each shape: random inputs (generated on the device), random ragged CSR
  * masks, optional ragged block_valid and kept rows; output and lse poisoned
  * first; every processed row of a sample of row blocks compared against an
@@ -40,6 +45,7 @@ VOX_SM90_KERNEL_VAR(vox_k6var_skip, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM9
 VOX_SM90_KERNEL_VAR(vox_k6var_holdskip, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_HOLD | VOX_SM90_VAR_SKIPDEAD)
 VOX_SM90_KERNEL_VAR(vox_k6var_stream, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_STREAM)
 VOX_SM90_KERNEL_VAR(vox_k6var_skipbrk, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_SKIPDEAD | VOX_SM90_VAR_BREAK)
+VOX_SM90_KERNEL_VAR(vox_k6var_skipbr, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_SKIPBR)
 VOX_SM90_KERNEL_VAR(vox_k6var_nosm, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_NOSOFTMAX)
 
 __global__ void fill_rand(unsigned short *p, long long n, unsigned seed, float amp, bool bf)
@@ -582,7 +588,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
  * library's masks of the bench's hunyuan-720p workload, a few heads, cycled over BH = 24 heads)
  * for "real keep1", "real keep.5", "real keep.25": the library's launch (device planner with
  * the grid's axis choice, persistent grid of one CTA per SM), the kernel variants of VOX_VARS
- * (comma list of base, ts, hold, skip, holdskip, stream, nosm; default base) timed interleaved
+ * (comma list of base, ts, hold, skip, skipbr, holdskip, stream, nosm, skipbrk; default base) timed interleaved
  * launch by launch; ablations (stream, nosm) are not checked. Variants with timestamps print
  * the persistent grid's tail: the mean time a CTA sits idle before the last one ends. */
 struct RealMasks {
@@ -785,6 +791,8 @@ static bool run_real(const char *name, double keep, int BH)
                 x.kern = vox_k6var_stream, x.check = false;
             else if (x.name == "skipbrk") /* deliberate break: its check must FAIL */
                 x.kern = vox_k6var_skipbrk;
+            else if (x.name == "skipbr")
+                x.kern = vox_k6var_skipbr;
             else if (x.name == "nosm")
                 x.kern = vox_k6var_nosm, x.check = false;
             else {
@@ -980,7 +988,9 @@ int main(int argc, char **argv)
                 if (!hit)
                     continue;
             }
-            fails += !run_real(names[i], keeps[i], 24);
+            /* VOX_REAL_BH: heads (default 24, hunyuan-720p's; fewer for profiling) */
+            const int rbh = getenv("VOX_REAL_BH") ? atoi(getenv("VOX_REAL_BH")) : 24;
+            fails += !run_real(names[i], keeps[i], rbh > 0 ? rbh : 24);
         }
         printf("%d configs failed\n", fails);
         return fails ? 1 : 0;
