@@ -296,6 +296,7 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
  *   SKIPDEAD: the exp2 of a row none of whose blocks lists any chunk of the tile is predicated off
  *         (P = 0 there, as exp2(-inf); a warp whose rows all are such issues no MUFU work);
  *   SKIPBR: the same as a warp-uniform branch around masking, max and exp2 (spills);
+ *   RING4: ablation, one ring stage fewer (how much the ring's depth couples the consumers);
  *   STREAM: ablation, the consumers skip every stage (wrong output: the producer's stream alone);
  *   NOSOFTMAX: ablation, S and P V run but softmax does nothing (wrong output);
  *   TS: the CTA's first and last globaltimer go to ((unsigned long long *)params.sweep_pos)[2 CTA],
@@ -306,6 +307,7 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
 #define VOX_SM90_VAR_NOSOFTMAX 8
 #define VOX_SM90_VAR_TS 16
 #define VOX_SM90_VAR_SKIPBR 64 /* SKIPDEAD as a warp-uniform branch (ptxas: ~130 B of spills) */
+#define VOX_SM90_VAR_RING4 128 /* ablation: one ring stage fewer (the coupling of the consumers) */
 #define VOX_SM90_VAR_BREAK 32 /* with SKIPDEAD: the dead path leaves P = the raw scores (the check must fail) */
 __device__ __forceinline__ unsigned long long gtimer()
 {
@@ -322,7 +324,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                                          const CUtensorMap *tmK16, const CUtensorMap *tmV16)
 {
 #if VOX_SM90_ENABLED
-    constexpr int STAGES = VOX_SM90_STAGES(D, NWG);
+    /* RING4 (harness ablation): one ring stage fewer than the shared memory holds */
+    constexpr int STAGES = VOX_SM90_STAGES(D, NWG) - ((VAR & VOX_SM90_VAR_RING4) ? 1 : 0);
     constexpr bool QSM = VOX_SM90_QSMEM(D, NWG); /* Q in shared memory, S as an SS wgmma */
     /* the P V of tile t overlaps tile t+1's S and softmax, except in the safe variant of the QSM
      * kernel (with pv_fix that spills at 160 registers; it only runs heads with Inf/NaN in V) */
@@ -1044,10 +1047,14 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
              const __grid_constant__ CUtensorMap tmV, const __grid_constant__ CUtensorMap tmK16,           \
              const __grid_constant__ CUtensorMap tmV16)                                                    \
     {                                                                                                      \
-        vox_sm90::attn_fwd<D, BF, NWG, SAFE>(p, &tmK, &tmV, &tmK16, &tmV16);                                \
+        vox_sm90::attn_fwd<D, BF, NWG, SAFE, VOX_SM90_LIB_VAR>(p, &tmK, &tmV, &tmK16, &tmV16);              \
     }
 /* Each kernel comes twice: NAME (fast variant, heads with finite V) and NAME_nf (safe variant,
  * heads with a non-finite V flag); launch both on the same grid, NAME first (host.h). */
+/* The VAR bits of the library's kernels (both variants) */
+#ifndef VOX_SM90_LIB_VAR
+#define VOX_SM90_LIB_VAR 0
+#endif
 /* A harness variant (VAR bits above) of the fast kernel */
 #define VOX_SM90_KERNEL_VAR(NAME, D, BF, NWG, THREADS, VAR)                                                 \
     extern "C" __global__ void __launch_bounds__(THREADS, 1)                                                 \

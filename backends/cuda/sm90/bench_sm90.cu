@@ -46,6 +46,7 @@ VOX_SM90_KERNEL_VAR(vox_k6var_holdskip, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX
 VOX_SM90_KERNEL_VAR(vox_k6var_stream, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_STREAM)
 VOX_SM90_KERNEL_VAR(vox_k6var_skipbrk, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_SKIPDEAD | VOX_SM90_VAR_BREAK)
 VOX_SM90_KERNEL_VAR(vox_k6var_skipbr, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_SKIPBR)
+VOX_SM90_KERNEL_VAR(vox_k6var_ring4, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_RING4)
 VOX_SM90_KERNEL_VAR(vox_k6var_nosm, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_NOSOFTMAX)
 
 __global__ void fill_rand(unsigned short *p, long long n, unsigned seed, float amp, bool bf)
@@ -588,7 +589,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
  * library's masks of the bench's hunyuan-720p workload, a few heads, cycled over BH = 24 heads)
  * for "real keep1", "real keep.5", "real keep.25": the library's launch (device planner with
  * the grid's axis choice, persistent grid of one CTA per SM), the kernel variants of VOX_VARS
- * (comma list of base, ts, hold, skip, skipbr, holdskip, stream, nosm, skipbrk; default base) timed interleaved
+ * (comma list of base, ts, hold, skip, skipbr, holdskip, ring4, stream, nosm, skipbrk; default base) timed interleaved
  * launch by launch; ablations (stream, nosm) are not checked. Variants with timestamps print
  * the persistent grid's tail: the mean time a CTA sits idle before the last one ends. */
 struct RealMasks {
@@ -793,6 +794,8 @@ static bool run_real(const char *name, double keep, int BH)
                 x.kern = vox_k6var_skipbrk;
             else if (x.name == "skipbr")
                 x.kern = vox_k6var_skipbr;
+            else if (x.name == "ring4")
+                x.kern = vox_k6var_ring4;
             else if (x.name == "nosm")
                 x.kern = vox_k6var_nosm, x.check = false;
             else {
