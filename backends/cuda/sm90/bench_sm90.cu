@@ -589,7 +589,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
  * library's masks of the bench's hunyuan-720p workload, a few heads, cycled over BH = 24 heads)
  * for "real keep1", "real keep.5", "real keep.25": the library's launch (device planner with
  * the grid's axis choice, persistent grid of one CTA per SM), the kernel variants of VOX_VARS
- * (comma list of base, ts, hold, skip, skipbr, holdskip, ring4, stream, nosm, skipbrk; default base) timed interleaved
+ * (comma list of base, ts, hold, skip, skipbr, holdskip, ring4, stream, nosm, skipbrk, textfirst, lpt; default base) timed interleaved
  * launch by launch; ablations (stream, nosm) are not checked. Variants with timestamps print
  * the persistent grid's tail: the mean time a CTA sits idle before the last one ends. */
 struct RealMasks {
@@ -763,6 +763,8 @@ static bool run_real(const char *name, double keep, int BH)
         std::string name;
         kern_t kern, kern_nf;
         bool check, ts;
+        int reorder; /* 0: the planner's item order; 1: items with a global (text) block first; 2: by
+                        stream length, longest first (both stable; host-side, after the device plan) */
         int *items, *order, *cnt; /* cnt: [0] the plan's item count, [1..3] params.work */
         int n_items;
         size_t smem;
@@ -776,7 +778,7 @@ static bool run_real(const char *name, double keep, int BH)
         for (char *tok = strtok(buf, ","); tok; tok = strtok(0, ",")) {
             RVar x;
             x.name = tok;
-            x.check = true, x.ts = true;
+            x.check = true, x.ts = true, x.reorder = 0;
             x.kern_nf = vox_attn_sm90w3_bf16_d128_nf;
             if (x.name == "base")
                 x.kern = vox_attn_sm90w3_bf16_d128, x.ts = false;
@@ -792,6 +794,10 @@ static bool run_real(const char *name, double keep, int BH)
                 x.kern = vox_k6var_stream, x.check = false;
             else if (x.name == "skipbrk") /* deliberate break: its check must FAIL */
                 x.kern = vox_k6var_skipbrk;
+            else if (x.name == "textfirst")
+                x.kern = vox_k6var_ts, x.reorder = 1;
+            else if (x.name == "lpt")
+                x.kern = vox_k6var_ts, x.reorder = 2;
             else if (x.name == "skipbr")
                 x.kern = vox_k6var_skipbr;
             else if (x.name == "ring4")
@@ -816,6 +822,38 @@ static bool run_real(const char *name, double keep, int BH)
             (const uint4 *)dv, V, D, bf, d_vbad, d_hflag, x.cnt + 3);
         CK(cudaGetLastError());
         CK(cudaMemcpy(&x.n_items, x.cnt, 4, cudaMemcpyDeviceToHost));
+        if (x.reorder) { /* the persistent grid claims items in array order: put the long ones first */
+            std::vector<int> it((size_t)x.n_items * 2), ord((size_t)M), stamp((size_t)NB, -1);
+            CK(cudaMemcpy(it.data(), x.items, it.size() * 4, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(ord.data(), x.order, ord.size() * 4, cudaMemcpyDeviceToHost));
+            std::vector<std::pair<long long, int>> key((size_t)x.n_items);
+            for (int i = 0; i < x.n_items; i++) {
+                const long long m0 = it[2 * i], bh = m0 / NB;
+                long long cost = 0;
+                bool text = false;
+                for (int g = 0; g < it[2 * i + 1]; g++) {
+                    const long long blk = ord[m0 + g], m = bh * NB + blk;
+                    text = text || blk >= R.NBv;
+                    if (rows[m] <= 0)
+                        continue;
+                    for (int t = 0; t < kv_count[m]; t++) {
+                        const int j = cols[kv_start[m] + t];
+                        if (stamp[j] != i)
+                            stamp[j] = i, cost += (R.valid[j] + 15) / 16; /* 16-key chunks */
+                    }
+                }
+                key[i] = {x.reorder == 1 ? (text ? 1 : 0) : cost, i};
+            }
+            std::stable_sort(key.begin(), key.end(),
+                             [](const std::pair<long long, int> &a, const std::pair<long long, int> &b) { return a.first > b.first; });
+            std::vector<int> it2(it.size());
+            for (int i = 0; i < x.n_items; i++)
+                it2[2 * i] = it[2 * key[i].second], it2[2 * i + 1] = it[2 * key[i].second + 1];
+            CK(cudaMemcpy(x.items, it2.data(), it2.size() * 4, cudaMemcpyHostToDevice));
+            printf("%-22s %-9s items reordered: first cost %lld, median %lld, last %lld (16-key chunks)\n", name,
+                   x.name.c_str(), x.reorder == 2 ? key[0].first : -1, key[x.n_items / 2].first,
+                   key[x.n_items - 1].first);
+        }
         VoxSm90AttnParams &p = x.p;
         memset(&p, 0, sizeof p);
         p.q = dq, p.o = dO, p.lse = dl, p.kv_start = d_ks, p.kv_count = d_kn, p.kv_cols = d_kc, p.kept_count = d_kept,
