@@ -8,7 +8,10 @@
  * byte_perm 0x6420, emulated here), and every row's membership bit and the
  * warpgroup's "some block lists a chunk" test are compared with the 16-bit
  * masks. Checks: G <= VOX_SM90_GMAX, rows <= maxrows, each window's blocks within
- * VOX_SM90_WGMAX positions, every bit equal. Plain C, no device. */
+ * VOX_SM90_WGMAX positions, every bit equal. And the device planner's decomposition: the chain
+ * 0, next(0), next(next(0)), ... of vox_sm90_plan_next (which the device planner computes for
+ * every position and follows by pointer jumping) gives the host planner's items exactly. Plain C,
+ * no device. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +87,7 @@ int main(void)
 {
     enum { NB = 3000 };
     static int rows[NB];
-    long bad = 0, items = 0;
+    long bad = 0, items = 0, chain_bad = 0;
     int maxg = 0;
     for (int trial = 0; trial < 60; trial++) {
         const int nwg = 2 + trial % 2, maxrows = 64 * nwg, mode = trial % 6;
@@ -97,12 +100,25 @@ int main(void)
                                   : 64;
         static int it[2 * NB];
         const int n = vox_sm90_plan_host(rows, 1, NB, it, maxrows);
+        /* the chain of next item starts (the device planner's) = the host planner's items */
+        static unsigned short r16[NB];
+        for (int i = 0; i < NB; i++)
+            r16[i] = (unsigned short)rows[i];
+        int e = 0, differs = 0;
+        for (int x = 0; x < NB && !differs; e++) {
+            const int y = vox_sm90_plan_next(r16, x, NB, maxrows);
+            differs = e >= n || it[2 * e] != x || it[2 * e + 1] != y - x || y - x > VOX_SM90_GMAX;
+            x = y;
+        }
+        chain_bad += differs || e != n;
         for (int i = 0; i < n; i++) {
             bad += check_item(rows + it[2 * i], it[2 * i + 1], nwg, maxrows), items++;
             maxg = it[2 * i + 1] > maxg ? it[2 * i + 1] : maxg;
         }
     }
-    printf("test_sm90_pack: %ld items, largest %d blocks, %ld violations\n", items, maxg, bad);
+    printf("test_sm90_pack: %ld items, largest %d blocks, %ld violations, %ld trials whose chain of next "
+           "item starts differs from the host planner\n",
+           items, maxg, bad, chain_bad);
     /* the packing must use more than 8 blocks somewhere (else the 16-bit masks go untested) */
-    return bad == 0 && maxg > 8 ? 0 : 1;
+    return bad == 0 && chain_bad == 0 && maxg > 8 ? 0 : 1;
 }

@@ -97,7 +97,8 @@ enum {
     X(SM90_BF16_D64_NF, "vox_attn_sm90w3_bf16_d64_nf", 512, 192)             \
     X(SM90_F16_D64, "vox_attn_sm90w3_f16_d64", 512, 192)                     \
     X(SM90_F16_D64_NF, "vox_attn_sm90w3_f16_d64_nf", 512, 192)               \
-    X(SM90_PLAN, "vox_attn_sm90_plan", 256, 0)                               \
+    X(SM90_PLAN, "vox_attn_sm90_plan", VOX_SM90_PLAN_WARPS * 32, 0)          \
+    X(SM90_PLAN_OLD, "vox_attn_sm90_plan_old", 256, 0)                       \
     X(SM90_PERMUTE_V, "vox_attn_sm90_permute_v", 256, 0)                     \
     X(SM90_BWD_ROWS, "vox_attn_bwd_sm90_rows", 256, 0)                       \
     X(SM90_BWD_DQ_BF16_D128, "vox_attn_bwd_sm90_dq_bf16_d128", 384, 0)       \
@@ -153,6 +154,8 @@ typedef struct cu_sm90 {
                        made by the core, V scanned by the plan launch, one CTA per item) */
     int bwd_copies; /* VOXATTN_SM90_BWD_COPIES: the backward as in session 10 (the core's block copies of
                        q, k, v, o, dout, lse and of dq, dk, dv, the shared preprocess) */
+    int plan_old;   /* VOXATTN_SM90_PLAN_OLD: the forward's device plan by session 11's kernel (serial
+                       packing loop; same items) */
 } cu_sm90;
 
 /* An on/off switch read at open (vox_env_flag); when on, logged with what it changes. */
@@ -230,6 +233,8 @@ void cu_sm90_open(gpu_dev *g)
                                 "the attention backward permutes q, k, v, o, dout, lse and dq, dk, dv through "
                                 "block copies");
     g->vendor_bwd_direct = !s->bwd_copies;
+    s->plan_old = sm90_switch(g, "VOXATTN_SM90_PLAN_OLD",
+                              "the attention forward's device plan runs session 11's kernel (serial packing)");
     g->vendor = s;
     g->vendor_attention =
         "sm_90a wgmma/TMA kernels (vox_attn_sm90_*, vox_attn_bwd_sm90_*; VOXATTN_CUDA_NO_SM90=1 turns them off)";
@@ -516,13 +521,17 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
         }
     }
     int gt = (int)d->grid_blocks[0], gh = (int)d->grid_blocks[1], gw = (int)d->grid_blocks[2];
-    /* grid: BH planning CTAs, then (vscan) one V-flag CTA per vbad word (the same launch: they overlap) */
+    /* grid: BH planning CTAs, then (vscan) one V-flag CTA per vbad word (the same launch: they overlap).
+     * The planner's positions are 16-bit: session 11's kernel past that (and where its shared memory
+     * does not fit; the forward's byte map keeps NB below ~14000 anyway) or by VOXATTN_SM90_PLAN_OLD */
+    const int old_plan = s->plan_old || NB >= 65535 || VOX_SM90_PLAN_SMEM(NB) + 256 > (size_t)g->max_smem_optin;
+    const int kpl = old_plan ? SM90_PLAN_OLD : SM90_PLAN;
+    const size_t plan_smem = old_plan ? VOX_SM90_PLAN_OLD_SMEM(NB) : VOX_SM90_PLAN_SMEM(NB);
     void *plan_args[] = {&a.kept_count, &a.block_valid, &a.kv_start, &a.kv_count, &a.kv_cols, &nb_ll, &items,
                          &counter, &maxrows, &order, &gt, &gh, &gw, &bh_ll, &vv, &v_i, &d_i, &bf16, &vbad,
                          &hflag_arg, &anyflag_arg};
-    *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[SM90_PLAN], sm90_kernels[SM90_PLAN].name,
-                        &s->fn_smem[SM90_PLAN], BH + (vscan ? BH * nw : 0), (unsigned)sm90_kernels[SM90_PLAN].threads,
-                        1, (size_t)NB * 2, plan_args);
+    *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[kpl], sm90_kernels[kpl].name, &s->fn_smem[kpl],
+                        BH + (vscan ? BH * nw : 0), (unsigned)sm90_kernels[kpl].threads, 1, plan_smem, plan_args);
     if (*st)
         return 1;
     /* The fast kernel k takes the heads whose V is finite, k + 1 (its _nf variant) the others
@@ -674,9 +683,9 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         long long bh_ll = BH, nb_ll = NB;
         void *pargs[] = {&cg, &gsb, &gsh, &gst, &co, &osb, &osh, &ost, &cl, &lsb, &lsh, &lst, &tok, &valid,
                          &heads, &bh_ll, &nb_ll, &v_i, &d_i, &g_, &lseb};
-        const int kp = bf16 ? SM90_BWD_PREP_BF16 : SM90_BWD_PREP_F16;
+        const int kp = bf16 ? SM90_BWD_PREP_BF16 : SM90_BWD_PREP_F16; /* 8 rows per warp and step */
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kp], sm90_kernels[kp].name, &s->fn_smem[kp],
-                            gpu_cap_grid(g, (rows + 7) / 8, 8), (unsigned)sm90_kernels[kp].threads, 1, 0, pargs);
+                            gpu_cap_grid(g, (rows + 63) / 64, 8), (unsigned)sm90_kernels[kp].threads, 1, 0, pargs);
         if (*st)
             return 1;
         a.heads = heads, a.tok = tok;

@@ -777,21 +777,33 @@ extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm9
             ((float4 *)p.dqacc)[x] = make_float4(0.f, 0.f, 0.f, 0.f);
 }
 
-/* prep (the caller's layout, no pruned rows; one warp per slot, grid-stride): what permute_to of
- * dout and lse into dob and lse[0, BH*S) followed by the shared preprocess gives
- * (backends/gpu/kernels/attention_backward.cuh, attention_backward_prep without fill_src, the same
- * arithmetic): dob[x] = dout[b, h, tok[slot]] (zeros for padding slots), lse[x] = the caller's
- * lse there (0 for padding), lse[BH*S + x] = delta = dout . o (f32 fmas over e = lane + 32c in c
- * order, then the xor butterfly; 0 for padding). o is read only here: no block copy of it.
- * D <= 128. */
-template <bool BF> __device__ __forceinline__ float bwd_ld(const unsigned short *p, int e)
+/* prep (the caller's layout, no pruned rows): what permute_to of dout and lse into dob and
+ * lse[0, BH*S) followed by the shared preprocess gives (backends/gpu/kernels/attention_backward.cuh,
+ * attention_backward_prep without fill_src, the same arithmetic): dob[x] = dout[b, h, tok[slot]]
+ * (zeros for padding slots), lse[x] = the caller's lse there (0 for padding), lse[BH*S + x] = delta
+ * = dout . o, 0 for padding. o is read only here: no block copy of it. D a multiple of 32, <= 128;
+ * BH*S < 2^31 (the backward's support check).
+ * delta's arithmetic is fixed (session 10's one warp per row; bitwise the same here): 32 partial
+ * sums ("leaves") L = 0..31, leaf L the f32 fma chain over e = L + 32c in c order, then the xor
+ * butterfly over L (16, 8, 4, 2, 1). Layout: 8 lanes per row, lane i of the row holds leaves
+ * 4i..4i+3, i.e. elements 32c + 4i .. +3 of every c: one 8-byte load of dout and of o per c (16-bit
+ * loads where a row is not 8-byte aligned); its four chains run in registers; the butterfly's
+ * steps 16, 8, 4 are xor shuffles over lanes 4, 2, 1 of the row's eight, steps 2 and 1 adds of its
+ * own leaves. A warp takes 8 rows per step (x = 8w + lane/8 and + 4): every load of the step in
+ * flight at once after the slot lookups. */
+template <bool BF> __device__ __forceinline__ float bwd_h2f(unsigned u)
 {
-    const unsigned short u = p[e];
     if (BF)
-        return __uint_as_float((unsigned)u << 16);
+        return __uint_as_float(u << 16);
     float f;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(u));
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"((unsigned short)u));
     return f;
+}
+__device__ __forceinline__ uint2 bwd_ld4(const unsigned short *p, bool vec)
+{
+    if (vec)
+        return *(const uint2 *)p;
+    return make_uint2((unsigned)p[0] | (unsigned)p[1] << 16, (unsigned)p[2] | (unsigned)p[3] << 16);
 }
 template <bool BF>
 __device__ __forceinline__ void attn_bwd_prep(const unsigned short *dout, long long d_sb, long long d_sh,
@@ -801,39 +813,65 @@ __device__ __forceinline__ void attn_bwd_prep(const unsigned short *dout, long l
                                               int heads, long long BH, long long NB, int V, int D,
                                               unsigned short *dob, float *lseb)
 {
-    const long long S = NB * V, n = BH * S;
-    const int lane = threadIdx.x & 31;
-    const long long warps = (long long)gridDim.x * (blockDim.x >> 5);
-    for (long long x = blockIdx.x * (long long)(blockDim.x >> 5) + (threadIdx.x >> 5); x < n; x += warps) {
-        const long long bh = x / S, slot = x - bh * S, i = slot / V;
-        const int r = (int)(slot - i * V), t = tok[slot];
-        unsigned short *drow = dob + x * D;
-        if (r >= valid[i] || t < 0) {
-            for (int e = lane; e < D; e += 32)
-                drow[e] = 0;
-            if (lane == 0)
-                lseb[x] = 0.f, lseb[n + x] = 0.f;
-            continue;
-        }
-        const long long b = bh / heads, h = bh - b * heads;
-        const unsigned short *grow = dout + b * d_sb + h * d_sh + (long long)t * d_st;
-        const unsigned short *orow = o + b * o_sb + h * o_sh + (long long)t * o_st;
-        unsigned short g[4], ov[4]; /* D <= 128: every load in flight at once */
+    const unsigned S = (unsigned)(NB * V), n = (unsigned)(BH * S);
+    const int lane = threadIdx.x & 31, sub = lane >> 3, i = lane & 7, C = D >> 5;
+    const bool vec = (((unsigned long long)dout | (unsigned long long)o) & 7) == 0 &&
+                     ((d_sb | d_sh | d_st | o_sb | o_sh | o_st) & 3) == 0;
+    const long long steps = ((long long)n + 7) >> 3, warps = (long long)gridDim.x * (blockDim.x >> 5);
+    for (long long w = blockIdx.x * (long long)(blockDim.x >> 5) + (threadIdx.x >> 5); w < steps; w += warps) {
+        uint2 g[2][4], ov[2][4];
+        float lv[2];
+        bool live[2];
 #pragma unroll
-        for (int c = 0; c < 4; c++)
-            if (lane + 32 * c < D)
-                g[c] = grow[lane + 32 * c], ov[c] = orow[lane + 32 * c];
-        float dl = 0.f;
+        for (int u = 0; u < 2; u++) {
+            const unsigned x = (unsigned)(w * 8) + sub + 4 * u;
+            live[u] = false, lv[u] = 0.f;
 #pragma unroll
-        for (int c = 0; c < 4; c++)
-            if (lane + 32 * c < D) {
-                drow[lane + 32 * c] = g[c];
-                dl = fmaf(bwd_ld<BF>(g, c), bwd_ld<BF>(ov, c), dl);
+            for (int c = 0; c < 4; c++)
+                g[u][c] = ov[u][c] = make_uint2(0u, 0u);
+            if (x < n) {
+                const unsigned bh = x / S, slot = x - bh * S, blk = slot / (unsigned)V;
+                const int t = tok[slot];
+                live[u] = (int)(slot - blk * (unsigned)V) < valid[blk] && t >= 0;
+                if (live[u]) {
+                    const long long b = bh / (unsigned)heads, h = bh - b * heads;
+                    const unsigned short *grow = dout + b * d_sb + h * d_sh + (long long)t * d_st + 4 * i;
+                    const unsigned short *orow = o + b * o_sb + h * o_sh + (long long)t * o_st + 4 * i;
+#pragma unroll
+                    for (int c = 0; c < 4; c++)
+                        if (c < C)
+                            g[u][c] = bwd_ld4(grow + 32 * c, vec), ov[u][c] = bwd_ld4(orow + 32 * c, vec);
+                    if (i == 0)
+                        lv[u] = lse[b * l_sb + h * l_sh + (long long)t * l_st];
+                }
             }
-        for (int m = 16; m > 0; m >>= 1)
-            dl += __shfl_xor_sync(0xffffffffu, dl, m);
-        if (lane == 0)
-            lseb[x] = lse[b * l_sb + h * l_sh + (long long)t * l_st], lseb[n + x] = dl;
+        }
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const unsigned x = (unsigned)(w * 8) + sub + 4 * u;
+            float dl[4] = {0.f, 0.f, 0.f, 0.f}; /* leaves 4i + k */
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+                if (c < C) {
+                    const unsigned ga[4] = {g[u][c].x & 0xffffu, g[u][c].x >> 16, g[u][c].y & 0xffffu, g[u][c].y >> 16};
+                    const unsigned oa[4] = {ov[u][c].x & 0xffffu, ov[u][c].x >> 16, ov[u][c].y & 0xffffu,
+                                            ov[u][c].y >> 16};
+#pragma unroll
+                    for (int k = 0; k < 4; k++)
+                        dl[k] = fmaf(bwd_h2f<BF>(ga[k]), bwd_h2f<BF>(oa[k]), dl[k]);
+                    if (x < n)
+                        *(uint2 *)(dob + (long long)x * D + 32 * c + 4 * i) = g[u][c];
+                }
+#pragma unroll
+            for (int m = 4; m > 0; m >>= 1) /* leaf bits 16, 8, 4 = lane bits 4, 2, 1 */
+#pragma unroll
+                for (int k = 0; k < 4; k++)
+                    dl[k] += __shfl_xor_sync(0xffffffffu, dl[k], m);
+            dl[0] += dl[2], dl[1] += dl[3]; /* leaf bit 2 */
+            dl[0] += dl[1];                 /* leaf bit 1 */
+            if (i == 0 && x < n)
+                lseb[x] = lv[u], lseb[n + x] = live[u] ? dl[0] : 0.f;
+        }
     }
 }
 

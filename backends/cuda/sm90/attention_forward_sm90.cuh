@@ -1084,15 +1084,17 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
  *    with the most shared columns wins (ties: raster order, w fastest).
  *    order[bh*NB + x] = the block at position x; global blocks keep their
  *    places after the video blocks.
- * 2. Thread 0 packs consecutive positions greedily (processed rows <= maxrows,
+ * 2. The CTA packs consecutive positions greedily (processed rows <= maxrows,
  *    at most VOX_SM90_GMAX blocks, at most VOX_SM90_WGMAX positions per
  *    consumer warpgroup: VOX_SM90_PACK_CLOSE in sm90_smem.h) from the rows
- *    staged in shared memory and writes {m0 = bh*NB + x0, G} items at an
- *    atomically reserved offset (a head's items contiguous). *counter must be 0 before the launch; the attention
+ *    staged in shared memory, in parallel (every position's next item start,
+ *    the chain from 0 by pointer jumping: see vox_attn_sm90_plan), and writes
+ *    {m0 = bh*NB + x0, G} items at an atomically reserved offset (a head's
+ *    items contiguous, ascending). *counter must be 0 before the launch; the attention
  *    kernel reads the count through params.n_items_dev on a grid of BH*NB CTAs
  *    (the upper bound), those past the count exiting at once.
  * Results do not depend on the order: every row still walks its own list in
- * ascending block order. Dynamic shared memory: NB 16-bit row counts.
+ * ascending block order. Dynamic shared memory: VOX_SM90_PLAN_SMEM(NB) (sm90_smem.h).
  * 3. The same launch computes the attention kernel's non-finite V flags
  *    (params.vbad): CTAs BH.. of the grid (BH + BH * ceil(NB/32) CTAs) run
  *    vflags, overlapping the BH planning CTAs. */
@@ -1117,7 +1119,7 @@ __device__ __forceinline__ int plan_order(int a, int x, int gt, int gh, int gw)
 
 /* Non-finite V flags: word u = bh * nw + j0 / 32 of vbad (nw = ceil(NB/32)), bit j - j0 = some
  * V value of block j of head bh is Inf or NaN, over all V slots of the block (valid and
- * padding: every row a forward stage can load). One 256-thread CTA per word; its 32 blocks
+ * padding: every row a forward stage can load). One CTA per word (any multiple of 32 threads); its 32 blocks
  * are contiguous in v ([BH][S][D]). Reads V once: BH*S*D*2 bytes. */
 __device__ __forceinline__ void vflags(const uint4 *v, long long NB, int V, int D, unsigned E, unsigned *vbad,
                                        long long u, unsigned *hflag, int *anyflag)
@@ -1132,7 +1134,7 @@ __device__ __forceinline__ void vflags(const uint4 *v, long long NB, int V, int 
     __syncthreads();
     unsigned bits = 0u;
 #pragma unroll 8
-    for (int e = threadIdx.x; e < n; e += VOX_SM90_PLAN_THREADS)
+    for (int e = threadIdx.x; e < n; e += blockDim.x)
         bits |= (unsigned)any_nonfinite8(__ldcs(b + e), E) << (e >> sh);
     bits = __reduce_or_sync(0xffffffffu, bits);
     if ((threadIdx.x & 31) == 0 && bits)
@@ -1188,7 +1190,104 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_THREADS)
     }
 }
 
-extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_THREADS)
+namespace vox_sm90 {
+/* The packing axis of head bh (0: w fastest, 1: h, 2: t; 0 without a usable grid): warps [0, nwarps)
+ * test up to VOX_SM90_PLAN_PAIRS sampled pairs of neighbours per axis (bitmap of a's KV blocks,
+ * count of b's first VOX_SM90_PLAN_TEST blocks in it; bits: one bitmap of `stride` >= ceil(NB/32)
+ * words per warp) and the axis with the most shared blocks wins (the first on ties). Integer
+ * sums: the same axis whatever the warp count. Called by every thread; ends with a barrier. */
+__device__ __forceinline__ int plan_axis(const int *kv_start, const int *kv_count, const int *kv_cols, long long NB,
+                                         long long bh, int gt, int gh, int gw, bool grid_ok, int nwarps,
+                                         unsigned *bits, int stride, int *sums)
+{
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const long long NBv = (long long)gt * gh * gw;
+    if (tid < 3)
+        sums[tid] = 0;
+    __syncthreads();
+    if (grid_ok && NBv >= 4) {
+        const int ext[3] = {gw, gh, gt};
+        const int npair = (int)(NBv / 2) < VOX_SM90_PLAN_PAIRS ? (int)(NBv / 2) : VOX_SM90_PLAN_PAIRS;
+        const int nw = (int)((NB + 31) >> 5);
+        unsigned *wb = bits + (long long)warp * stride;
+        for (int job = warp; job < 3 * npair; job += nwarps) {
+            const int a = job / npair, k = job % npair;
+            if (ext[a] < 2)
+                continue;
+            const int x = 2 * (int)(((long long)k * (NBv / 2)) / npair);
+            const long long ma = bh * NB + plan_order(a, x, gt, gh, gw);
+            const long long mb = bh * NB + plan_order(a, x + 1, gt, gh, gw);
+            const int sa = kv_start[ma], ca = kv_count[ma], sb = kv_start[mb];
+            const int cb = kv_count[mb] < VOX_SM90_PLAN_TEST ? kv_count[mb] : VOX_SM90_PLAN_TEST;
+            for (int w = lane; w < nw; w += 32)
+                wb[w] = 0u;
+            __syncwarp();
+            for (int c = lane; c < ca; c += 32) {
+                const int col = kv_cols[sa + c];
+                if (col >= 0 && col < NB)
+                    atomicOr(&wb[col >> 5], 1u << (col & 31));
+            }
+            __syncwarp();
+            int hit = 0;
+            for (int c = lane; c < cb; c += 32) {
+                const int col = kv_cols[sb + c];
+                hit += (col >= 0 && col < NB) ? (int)((wb[col >> 5] >> (col & 31)) & 1u) : 0;
+            }
+            for (int o = 16; o > 0; o >>= 1)
+                hit += __shfl_xor_sync(0xffffffffu, hit, o);
+            if (lane == 0)
+                atomicAdd(&sums[a], hit);
+            __syncwarp();
+        }
+    }
+    __syncthreads();
+    int axis = 0;
+    if (grid_ok) {
+        if (sums[1] > sums[axis])
+            axis = 1;
+        if (sums[2] > sums[axis])
+            axis = 2;
+    }
+    return axis;
+}
+
+/* order[bh*NB + x] = the block at position x of the packing order (axis; raster past the grid's
+ * NBv blocks or without a usable grid) and rows[x] its processed rows (kept_count, else
+ * block_valid; < 0 read as 0). Grid-stride over the CTA's threads. */
+__device__ __forceinline__ void plan_rows(const int *kept_count, const int *block_valid, long long NB, long long bh,
+                                          int axis, bool grid_ok, int gt, int gh, int gw, int *order,
+                                          unsigned short *rows)
+{
+    const long long NBv = (long long)gt * gh * gw;
+    for (long long x = threadIdx.x; x < NB; x += blockDim.x) {
+        const int blk = (grid_ok && x < NBv) ? plan_order(axis, (int)x, gt, gh, gw) : (int)x;
+        order[bh * NB + x] = blk;
+        const int r = kept_count ? kept_count[bh * NB + blk] : block_valid[blk];
+        rows[x] = (unsigned short)(r < 0 ? 0 : r);
+    }
+}
+} // namespace vox_sm90
+
+/* The device planner: one CTA of VOX_SM90_PLAN_WARPS warps per head bh < BH (the packing axis,
+ * vox_sm90::plan_axis; the order and rows, plan_rows), then CTAs BH.. the non-finite V flags
+ * (vflags; grid BH + BH*ceil(NB/32) when V is not scanned elsewhere). Dynamic shared memory
+ * VOX_SM90_PLAN_SMEM(NB). The packing is the greedy rule of vox_sm90_plan_host
+ * (VOX_SM90_PACK_CLOSE/_FIRST), whose state at an item's start is always (g, tot) = (0, 0) and
+ * whose gfirst is set by the item's first block with rows before it is read: the item that starts
+ * at position x ends where it would end wherever x was reached from, so
+ *   1. next[x] = the start of the item after one that starts at x (each thread its positions,
+ *      at most VOX_SM90_GMAX steps each);
+ *   2. the items are the chain 0, next[0], next[next[0]], ... < NB: pointer jumping marks it in
+ *      about log2(items) rounds (round k: the chain nodes of steps [0, 2^k) in one mark buffer,
+ *      those of [0, 2^(k+1)) written into the other, next^(2^(k+1)) = next^(2^k) composed with
+ *      itself; ends when next^(2^k)[0] = NB);
+ *   3. a block-wide exclusive scan of the marks gives each start its index; one atomicAdd of
+ *      the head's item count on counter; item {bh*NB + x, next[x] - x} (next start = the next
+ *      mark, at most GMAX positions on) written by the thread that holds x.
+ * Items, order and count are those of vox_attn_sm90_plan_old (the serial loop it replaces, kept
+ * for comparison: VOXATTN_SM90_PLAN_OLD) and of vox_sm90_plan_host on the same order: the same
+ * items per head in the same order, at a base from the counter. */
+extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     vox_attn_sm90_plan(const int *kept_count, const int *block_valid, const int *kv_start, const int *kv_count,
                        const int *kv_cols, long long NB, int *items, int *counter, int maxrows, int *order, int gt,
                        int gh, int gw, long long BH, const uint4 *v, int V, int D, int bf16, unsigned *vbad,
@@ -1198,66 +1297,113 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_THREADS)
         vox_sm90::vflags(v, NB, V, D, VOX_SM90_EXP2(bf16), vbad, blockIdx.x - BH, hflag, anyflag);
         return;
     }
-    extern __shared__ unsigned short vox_sm90_plan_rows[];
-    __shared__ unsigned bits[VOX_SM90_PLAN_THREADS / 32][VOX_SM90_PLAN_MAXNB / 32];
-    __shared__ int shared_cols[3];
+    const int T = blockDim.x; /* VOX_SM90_PLAN_WARPS * 32 (the shared memory has bitmaps for as many warps) */
+    extern __shared__ __align__(16) unsigned char vox_sm90_plan_smem[];
+    __shared__ int sums[3], wsum[VOX_SM90_PLAN_WARPS], base_s;
+    const int nbi = (int)NB, nw = (nbi + 31) >> 5;
+    unsigned *bits = (unsigned *)vox_sm90_plan_smem;                          /* [WARPS][nw] */
+    unsigned short *jmp = (unsigned short *)(bits + VOX_SM90_PLAN_WARPS * nw); /* [2][NB + 1] */
+    unsigned short *rows = jmp + 2 * (nbi + 1);                                /* [NB] */
+    unsigned char *mark = (unsigned char *)(rows + nbi);                       /* [2][NB] */
     const long long bh = blockIdx.x;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const long long NBv = (long long)gt * gh * gw;
-    const bool grid_ok = gt > 0 && gh > 0 && gw > 0 && NBv <= NB && NB <= VOX_SM90_PLAN_MAXNB;
-    if (tid < 3)
-        shared_cols[tid] = 0;
+    const bool grid_ok = gt > 0 && gh > 0 && gw > 0 && (long long)gt * gh * gw <= NB && NB <= VOX_SM90_PLAN_MAXNB;
+    const int axis =
+        vox_sm90::plan_axis(kv_start, kv_count, kv_cols, NB, bh, gt, gh, gw, grid_ok, T >> 5, bits, nw, sums);
+    vox_sm90::plan_rows(kept_count, block_valid, NB, bh, axis, grid_ok, gt, gh, gw, order, rows);
     __syncthreads();
-    if (grid_ok && NBv >= 4) {
-        const int ext[3] = {gw, gh, gt};
-        const int npair = (int)(NBv / 2) < VOX_SM90_PLAN_PAIRS ? (int)(NBv / 2) : VOX_SM90_PLAN_PAIRS;
-        const int nw = (int)((NB + 31) >> 5);
-        for (int job = warp; job < 3 * npair; job += VOX_SM90_PLAN_THREADS / 32) {
-            const int a = job / npair, k = job % npair;
-            if (ext[a] < 2)
-                continue;
-            const int x = 2 * (int)(((long long)k * (NBv / 2)) / npair);
-            const long long ma = bh * NB + vox_sm90::plan_order(a, x, gt, gh, gw);
-            const long long mb = bh * NB + vox_sm90::plan_order(a, x + 1, gt, gh, gw);
-            for (int w = lane; w < nw; w += 32)
-                bits[warp][w] = 0u;
-            __syncwarp();
-            const int sa = kv_start[ma], ca = kv_count[ma];
-            for (int c = lane; c < ca; c += 32) {
-                const int col = kv_cols[sa + c];
-                if (col >= 0 && col < NB)
-                    atomicOr(&bits[warp][col >> 5], 1u << (col & 31));
+    /* 1. next[x] into jmp[0]; the marks: {0} in both buffers */
+    for (int x = tid; x < nbi; x += T) {
+        jmp[x] = (unsigned short)vox_sm90_plan_next(rows, x, nbi, maxrows);
+        mark[x] = mark[nbi + x] = x == 0;
+    }
+    if (tid == 0)
+        jmp[nbi] = jmp[2 * nbi + 1] = (unsigned short)nbi;
+    /* 2. pointer jumping */
+    int cur = 0;
+    for (;;) {
+        __syncthreads();
+        const unsigned short *jc = jmp + cur * (nbi + 1);
+        if (nbi == 0 || jc[0] == nbi)
+            break;
+        unsigned short *jn = jmp + (cur ^ 1) * (nbi + 1);
+        const unsigned char *mc = mark + cur * nbi;
+        unsigned char *mn = mark + (cur ^ 1) * nbi;
+        for (int x = tid; x < nbi; x += T) {
+            const int j = jc[x];
+            if (mc[x]) {
+                mn[x] = 1;
+                if (j < nbi)
+                    mn[j] = 1;
             }
-            __syncwarp();
-            const int sb = kv_start[mb], cb = kv_count[mb] < VOX_SM90_PLAN_TEST ? kv_count[mb] : VOX_SM90_PLAN_TEST;
-            int hit = 0;
-            for (int c = lane; c < cb; c += 32) {
-                const int col = kv_cols[sb + c];
-                hit += (col >= 0 && col < NB) ? (int)((bits[warp][col >> 5] >> (col & 31)) & 1u) : 0;
-            }
-            for (int o = 16; o > 0; o >>= 1)
-                hit += __shfl_xor_sync(0xffffffffu, hit, o);
-            if (lane == 0)
-                atomicAdd(&shared_cols[a], hit);
-            __syncwarp();
+            jn[x] = jc[j];
         }
+        cur ^= 1;
+    }
+    /* 3. scan of the marks over contiguous spans of E positions per thread, then the items */
+    const unsigned char *m = mark + cur * nbi;
+    const int E = (nbi + T - 1) / T, x0 = tid * E < nbi ? tid * E : nbi, x1 = x0 + E < nbi ? x0 + E : nbi;
+    int cnt = 0;
+    for (int x = x0; x < x1; x++)
+        cnt += m[x];
+    int incl = cnt;
+    for (int o = 1; o < 32; o <<= 1) {
+        const int y = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o)
+            incl += y;
+    }
+    if (lane == 31)
+        wsum[warp] = incl;
+    __syncthreads();
+    if (warp == 0) {
+        const int w = lane < (T >> 5) ? wsum[lane] : 0;
+        int wi = w;
+        for (int o = 1; o < 32; o <<= 1) {
+            const int y = __shfl_up_sync(0xffffffffu, wi, o);
+            if (lane >= o)
+                wi += y;
+        }
+        if (lane < (T >> 5))
+            wsum[lane] = wi - w; /* exclusive */
+        if (lane == 31)
+            base_s = atomicAdd(counter, wi);
     }
     __syncthreads();
-    int axis = 0;
-    if (grid_ok) {
-        if (shared_cols[1] > shared_cols[axis])
-            axis = 1;
-        if (shared_cols[2] > shared_cols[axis])
-            axis = 2;
+    int idx = base_s + wsum[warp] + incl - cnt;
+    for (int x = x0; x < x1; x++)
+        if (m[x]) {
+            int e = x + 1;
+            while (e < nbi && !m[e])
+                e++;
+            *(int2 *)(items + 2 * (long long)idx) = make_int2((int)(bh * NB + x), e - x);
+            idx++;
+        }
+}
+
+/* Session 11's planner (VOXATTN_SM90_PLAN_OLD; kept for comparison): VOX_SM90_PLAN_THREADS threads,
+ * VOX_SM90_PLAN_OLD_SMEM(NB) bytes of dynamic shared memory, the same arguments, grid and results
+ * as vox_attn_sm90_plan; thread 0 packs in a serial loop over the NB positions, twice (count, then
+ * write). */
+extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_THREADS)
+    vox_attn_sm90_plan_old(const int *kept_count, const int *block_valid, const int *kv_start, const int *kv_count,
+                           const int *kv_cols, long long NB, int *items, int *counter, int maxrows, int *order,
+                           int gt, int gh, int gw, long long BH, const uint4 *v, int V, int D, int bf16,
+                           unsigned *vbad, unsigned *hflag, int *anyflag)
+{
+    if (blockIdx.x >= BH) {
+        vox_sm90::vflags(v, NB, V, D, VOX_SM90_EXP2(bf16), vbad, blockIdx.x - BH, hflag, anyflag);
+        return;
     }
-    for (long long x = tid; x < NB; x += VOX_SM90_PLAN_THREADS) {
-        const int blk = (grid_ok && x < NBv) ? vox_sm90::plan_order(axis, (int)x, gt, gh, gw) : (int)x;
-        order[bh * NB + x] = blk;
-        const int r = kept_count ? kept_count[bh * NB + blk] : block_valid[blk];
-        vox_sm90_plan_rows[x] = (unsigned short)(r < 0 ? 0 : r);
-    }
+    extern __shared__ unsigned short vox_sm90_plan_rows[];
+    __shared__ unsigned bits[VOX_SM90_PLAN_THREADS / 32][VOX_SM90_PLAN_MAXNB / 32];
+    __shared__ int sums[3];
+    const long long bh = blockIdx.x;
+    const bool grid_ok = gt > 0 && gh > 0 && gw > 0 && (long long)gt * gh * gw <= NB && NB <= VOX_SM90_PLAN_MAXNB;
+    const int axis = vox_sm90::plan_axis(kv_start, kv_count, kv_cols, NB, bh, gt, gh, gw, grid_ok,
+                                         VOX_SM90_PLAN_THREADS / 32, &bits[0][0], VOX_SM90_PLAN_MAXNB / 32, sums);
+    vox_sm90::plan_rows(kept_count, block_valid, NB, bh, axis, grid_ok, gt, gh, gw, order, vox_sm90_plan_rows);
     __syncthreads();
-    if (tid != 0)
+    if (threadIdx.x != 0)
         return;
     int base = 0;
     for (int write = 0; write < 2; write++) {

@@ -11,9 +11,12 @@
  *   vox_attn_sm90_{bf16,f16}_d64     2 consumer warpgroups: 384 threads, maxrows 128
  *   each of the above also as NAME_nf: the safe variant for heads whose V holds Inf/NaN
  *   vox_attn_sm90_plan               device planner + the non-finite V flags
+ *   vox_attn_sm90_plan_old           session 11's planner (same args and results; VOX_SM90_PLAN_THREADS
+ *                                    threads, VOX_SM90_PLAN_OLD_SMEM(NB) bytes), for comparison
  * Launch (driver API):
  *   1. vox_attn_sm90_plan, grid BH + BH*nw (nw = ceil(NB/32)) x
- *      VOX_SM90_PLAN_THREADS, NB*2 bytes of dynamic shared memory, args
+ *      VOX_SM90_PLAN_WARPS*32 threads, VOX_SM90_PLAN_SMEM(NB) bytes of dynamic shared memory
+ *      (the attribute raised where that is above 48 KB; NB < 65535), args
  *      (kept_count|NULL, block_valid, kv_start, kv_count, kv_cols, (long long)NB,
  *      items, counter, maxrows, order, gt, gh, gw, (long long)BH, v, V, D, bf16,
  *      vbad, hflag|NULL, anyflag|NULL); *counter zeroed first (and hflag[BH], *anyflag,

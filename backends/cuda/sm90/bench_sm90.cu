@@ -383,10 +383,12 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     unsigned *d_vbad;
     CK(cudaMalloc(&d_vbad, (size_t)BH * nw * 4));
     auto plan = [&](int maxrows) {
-        vox_attn_sm90_plan<<<BH + BH * nw, VOX_SM90_PLAN_THREADS, NB * 2>>>(
+        vox_attn_sm90_plan<<<BH + BH * nw, VOX_SM90_PLAN_WARPS * 32, VOX_SM90_PLAN_SMEM(NB)>>>(
             d_kept, d_valid, d_ks, d_kn, d_kc, NB, d_items, d_cnt, maxrows, d_order, 0, 0, 0, (long long)BH,
             (const uint4 *)dv, V, D, c.bf, d_vbad, nullptr, nullptr);
     };
+    CK(cudaFuncSetAttribute(vox_attn_sm90_plan, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                            (int)VOX_SM90_PLAN_SMEM(NB)));
     CK(cudaMemset(d_cnt, 0, 4));
     plan(128);
     CK(cudaGetLastError());

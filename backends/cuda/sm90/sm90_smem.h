@@ -42,6 +42,16 @@
 #define VOX_SM90_PACK_FIRST(g, tot, r, gfirst)                                                             \
     ((r) > 0 && ((tot) % 64 == 0 || ((tot) + (r) - 1) / 64 > (tot) / 64) ? (g) : (gfirst))
 
+/* The device planner vox_attn_sm90_plan: VOX_SM90_PLAN_WARPS warps per planning CTA (one CTA per
+ * head) and its dynamic shared memory for NB blocks: the pair tests' bitmaps (one per warp,
+ * ceil(NB/32) words each), the jump tables (2 x (NB + 1) u16), the rows (NB u16), the start marks
+ * (2 x NB bytes). NB < 65535 (u16 positions; the forward kernel's byte map allows ~14000).
+ * VOX_SM90_PLAN_OLD_SMEM: session 11's planner (vox_attn_sm90_plan_old, VOXATTN_SM90_PLAN_OLD). */
+#define VOX_SM90_PLAN_WARPS 32
+#define VOX_SM90_PLAN_SMEM(NB)                                                                             \
+    ((size_t)VOX_SM90_PLAN_WARPS * 4 * (((size_t)(NB) + 31) / 32) + 4 * ((size_t)(NB) + 1) + 4 * (size_t)(NB) + 16)
+#define VOX_SM90_PLAN_OLD_SMEM(NB) ((size_t)(NB) * 2)
+
 /* Backward (dq and dkdv kernels), per scheme PACK: 0 alternating (one 64-row unit per CTA, one
  * resident pair), 1 packed (two units per CTA, one resident pair per consumer), and for dkdv only
  * the atomic-dQ schemes (packed, and dQ = dS K of every streamed tile added into an f32
@@ -74,6 +84,30 @@
 #define VOX_SM90_BWD_DQ_PACK 0
 #define VOX_SM90_BWD_DKDV_PACK 1
 #define VOX_SM90_BWD_DKDVQ_PACK VOX_SM90_BWD_ATOMIC_DB
+
+#ifdef __CUDACC__
+#define VOX_SM90_HD __host__ __device__
+#else
+#define VOX_SM90_HD
+#endif
+/* The greedy rule's state at an item's start is (g, tot) = (0, 0), and gfirst is set by the item's
+ * first block with rows before it is read (VOX_SM90_PACK_CLOSE reads it only when tot % 64 != 0):
+ * an item that starts at position x ends at the same position whatever came before x. This is
+ * that position (the start of the next item) for rows[0..nb) of one head (each >= 0): at most
+ * x + VOX_SM90_GMAX. The device planner computes it for every x at once and follows the chain
+ * from 0; the host planner's items are that chain (tests/test_sm90_pack.c). */
+static inline VOX_SM90_HD int vox_sm90_plan_next(const unsigned short *rows, int x, int nb, int maxrows)
+{
+    int y = x, g = 0, tot = 0, gfirst = 0;
+    for (; y < nb; y++) {
+        const int r = rows[y];
+        if (g > 0 && VOX_SM90_PACK_CLOSE(g, tot, r, gfirst, maxrows))
+            break;
+        gfirst = VOX_SM90_PACK_FIRST(g, tot, r, gfirst);
+        g++, tot += r;
+    }
+    return y;
+}
 
 /* Host plan (same packing as the device plan kernel; plain C, also
  * called by tests/test_sm90_pack.c): rows[m] = processed rows
