@@ -29,7 +29,7 @@ typedef struct cu_sm90_params {
     uint64_t q, o, lse, kv_start, kv_count, kv_cols, kept_count, kept_rows, block_valid, items, n_items_dev;
     long long NB;
     int V;
-    int n_items;      /* host plan's count; unused (device plan: n_items_dev) */
+    int n_items;      /* host plan's count; device plan: its front region (VOX_SM90_PLAN_FRONT) */
     int nb_pad;       /* NB rounded up to 16 */
     float scale_log2; /* scale * log2(e) */
     int vt_swap;      /* debug switch: 0 */
@@ -527,6 +527,9 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     const int old_plan = s->plan_old || NB >= 65535 || VOX_SM90_PLAN_SMEM(NB) + 256 > (size_t)g->max_smem_optin;
     const int kpl = old_plan ? SM90_PLAN_OLD : SM90_PLAN;
     const size_t plan_smem = old_plan ? VOX_SM90_PLAN_OLD_SMEM(NB) : VOX_SM90_PLAN_SMEM(NB);
+    /* the new planner puts the items holding global (text) blocks into a front region, claimed first
+     * (sm90_smem.h); the kernel counts *counter + n_items */
+    a.n_items = old_plan ? 0 : (int)VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw);
     void *plan_args[] = {&a.kept_count, &a.block_valid, &a.kv_start, &a.kv_count, &a.kv_cols, &nb_ll, &items,
                          &counter, &maxrows, &order, &gt, &gh, &gw, &bh_ll, &vv, &v_i, &d_i, &bf16, &vbad,
                          &hflag_arg, &anyflag_arg};

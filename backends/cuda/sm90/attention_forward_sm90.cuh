@@ -90,10 +90,12 @@ typedef struct VoxSm90AttnParams {
     const int *kept_rows;  /* [BH*NB*V] */
     const int *block_valid;/* [NB] */
     const int *items;      /* [n_items][2]: {m0 = bh*NB + i0, G}; G = 0: nothing */
-    const int *n_items_dev;/* if non-NULL, the item count is read here (grid may be larger) */
+    const int *n_items_dev;/* if non-NULL, the item count is *n_items_dev + n_items (grid may be larger) */
     long long NB;
     int V;
-    int n_items;           /* used when n_items_dev == NULL */
+    int n_items;           /* the item count when n_items_dev == NULL; else the device planner's front
+                              region (VOX_SM90_PLAN_FRONT, sm90_smem.h: items [0, n_items) before the
+                              counted ones; 0 for session 11's planner) */
     int nb_pad;            /* byte-map size in shared memory, >= NB, multiple of 16 */
     float scale_log2;      /* scale * log2(e) */
     int vt_swap;           /* debug: swap LBO/SBO of the V (MN-major) descriptor */
@@ -274,7 +276,7 @@ __device__ __forceinline__ bool head_flagged(const VoxSm90AttnParams &p, long lo
  * items of flagged heads, the safe one the others and returns at once when no head is flagged. */
 template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnParams &p)
 {
-    const int n_items = *(volatile const int *)p.n_items_dev;
+    const int n_items = *(volatile const int *)p.n_items_dev + p.n_items; /* + the planner's front region */
     if (SAFE && !*(volatile int *)(p.work + 2))
         return -1;
     while (true) {
@@ -336,7 +338,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     constexpr int KSTEPS = D / 16;
     extern __shared__ unsigned char vox_sm90_smem[];
 
-    const int n_items = p.n_items_dev ? *p.n_items_dev : p.n_items;
+    const int n_items = p.n_items_dev ? *p.n_items_dev + p.n_items : p.n_items;
     if constexpr ((VAR & VOX_SM90_VAR_TS) != 0) /* stored at once: no register lives through the kernel */
         if (threadIdx.x == 0 && p.sweep_pos)
             ((unsigned long long *)p.sweep_pos)[2 * blockIdx.x] = gtimer();
@@ -1101,7 +1103,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 #define VOX_SM90_PLAN_THREADS 256
 #define VOX_SM90_PLAN_PAIRS 16
 #define VOX_SM90_PLAN_TEST 128
-#define VOX_SM90_PLAN_MAXNB 8192 /* the sampling's bitmaps; larger NB: raster order */
+/* VOX_SM90_PLAN_MAXNB (sm90_smem.h): the sampling's bitmaps; larger NB: raster order */
 namespace vox_sm90 {
 /* Block at position x of the order with axis a fastest (0: w, 1: h, 2: t). */
 __device__ __forceinline__ int plan_order(int a, int x, int gt, int gh, int gw)
@@ -1281,12 +1283,20 @@ __device__ __forceinline__ void plan_rows(const int *kept_count, const int *bloc
  *      about log2(items) rounds (round k: the chain nodes of steps [0, 2^k) in one mark buffer,
  *      those of [0, 2^(k+1)) written into the other, next^(2^(k+1)) = next^(2^k) composed with
  *      itself; ends when next^(2^k)[0] = NB);
- *   3. a block-wide exclusive scan of the marks gives each start its index; one atomicAdd of
- *      the head's item count on counter; item {bh*NB + x, next[x] - x} (next start = the next
- *      mark, at most GMAX positions on) written by the thread that holds x.
- * Items, order and count are those of vox_attn_sm90_plan_old (the serial loop it replaces, kept
- * for comparison: VOXATTN_SM90_PLAN_OLD) and of vox_sm90_plan_host on the same order: the same
- * items per head in the same order, at a base from the counter. */
+ *   3. a block-wide exclusive scan of the marks gives each start its index; item {bh*NB + x,
+ *      next[x] - x} (next start = the next mark, at most GMAX positions on) written by the thread
+ *      that holds x;
+ *   4. with a grid (VOX_SM90_PLAN_GRID_OK), the items that hold a global block (the head's last
+ *      ones, from the item that holds position NBv on) go to the front region, slots
+ *      [bh*(NB-NBv), (bh+1)*(NB-NBv)) (unused ones {0, 0}), the others at VOX_SM90_PLAN_FRONT +
+ *      base, base = one atomicAdd of their count on counter. The persistent forward grid claims
+ *      items in index order, so the text items (every KV block listed: ~2.6 ms each at hunyuan-720p
+ *      keep 0.25, against a CTA's ~21 ms) now start first instead of last (session 12: the CTAs sat
+ *      idle 2.4-2.8 ms on average at the end). The kernel's count: *counter + params.n_items
+ *      (= VOX_SM90_PLAN_FRONT).
+ * Items (as a set), order and the items per head in order are those of vox_attn_sm90_plan_old (the
+ * serial loop it replaces, kept for comparison: VOXATTN_SM90_PLAN_OLD, no front region) and of
+ * vox_sm90_plan_host on the same order. */
 extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     vox_attn_sm90_plan(const int *kept_count, const int *block_valid, const int *kv_start, const int *kv_count,
                        const int *kv_cols, long long NB, int *items, int *counter, int maxrows, int *order, int gt,
@@ -1299,7 +1309,7 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     }
     const int T = blockDim.x; /* VOX_SM90_PLAN_WARPS * 32 (the shared memory has bitmaps for as many warps) */
     extern __shared__ __align__(16) unsigned char vox_sm90_plan_smem[];
-    __shared__ int sums[3], wsum[VOX_SM90_PLAN_WARPS], base_s;
+    __shared__ int sums[3], wsum[VOX_SM90_PLAN_WARPS], base_s, nh_s, first_long_s;
     const int nbi = (int)NB, nw = (nbi + 31) >> 5;
     unsigned *bits = (unsigned *)vox_sm90_plan_smem;                          /* [WARPS][nw] */
     unsigned short *jmp = (unsigned short *)(bits + VOX_SM90_PLAN_WARPS * nw); /* [2][NB + 1] */
@@ -1307,7 +1317,7 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     unsigned char *mark = (unsigned char *)(rows + nbi);                       /* [2][NB] */
     const long long bh = blockIdx.x;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const bool grid_ok = gt > 0 && gh > 0 && gw > 0 && (long long)gt * gh * gw <= NB && NB <= VOX_SM90_PLAN_MAXNB;
+    const bool grid_ok = VOX_SM90_PLAN_GRID_OK(NB, gt, gh, gw);
     const int axis =
         vox_sm90::plan_axis(kv_start, kv_count, kv_cols, NB, bh, gt, gh, gw, grid_ok, T >> 5, bits, nw, sums);
     vox_sm90::plan_rows(kept_count, block_valid, NB, bh, axis, grid_ok, gt, gh, gw, order, rows);
@@ -1366,17 +1376,44 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
         if (lane < (T >> 5))
             wsum[lane] = wi - w; /* exclusive */
         if (lane == 31)
-            base_s = atomicAdd(counter, wi);
+            nh_s = wi, first_long_s = wi; /* the head's items; the first one with a global block: none yet */
     }
     __syncthreads();
-    int idx = base_s + wsum[warp] + incl - cnt;
+    /* 4. the front region (VOX_SM90_PLAN_FRONT, sm90_smem.h): with a grid, the items holding a global
+     * position (>= NBv; the last ones of the chain, from the one that holds position NBv on) go to
+     * the head's ngf = NB - NBv slots at bh * ngf, the others (nh - n_long, counted) at front +
+     * base, base from the counter; unused front slots get {0, 0} */
+    const int nbv = grid_ok ? gt * gh * gw : nbi, ngf = nbi - nbv;
+    const long long front = BH * (long long)ngf; /* VOX_SM90_PLAN_FRONT */
+    const int hidx0 = wsum[warp] + incl - cnt; /* the head index of this thread's first start */
+    if (ngf > 0) {
+        int hidx = hidx0;
+        for (int x = x0; x < x1; x++)
+            if (m[x]) {
+                int e = x + 1;
+                while (e < nbi && !m[e])
+                    e++;
+                if (x <= nbv && nbv < e)
+                    first_long_s = hidx; /* one item holds position nbv (< NB) */
+                hidx++;
+            }
+    }
+    __syncthreads();
+    const int first_long = first_long_s;
+    if (tid == 0)
+        base_s = atomicAdd(counter, first_long);
+    for (int k = nh_s - first_long + tid; k < ngf; k += T)
+        *(int2 *)(items + 2 * (bh * ngf + k)) = make_int2(0, 0);
+    __syncthreads();
+    int hidx = hidx0;
     for (int x = x0; x < x1; x++)
         if (m[x]) {
             int e = x + 1;
             while (e < nbi && !m[e])
                 e++;
-            *(int2 *)(items + 2 * (long long)idx) = make_int2((int)(bh * NB + x), e - x);
-            idx++;
+            const long long idx = hidx < first_long ? front + base_s + hidx : bh * ngf + (hidx - first_long);
+            *(int2 *)(items + 2 * idx) = make_int2((int)(bh * NB + x), e - x);
+            hidx++;
         }
 }
 

@@ -591,7 +591,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
  * library's masks of the bench's hunyuan-720p workload, a few heads, cycled over BH = 24 heads)
  * for "real keep1", "real keep.5", "real keep.25": the library's launch (device planner with
  * the grid's axis choice, persistent grid of one CTA per SM), the kernel variants of VOX_VARS
- * (comma list of base, ts, hold, skip, skipbr, holdskip, ring4, stream, nosm, skipbrk, textfirst, lpt; default base) timed interleaved
+ * (comma list of base, ts, hold, skip, skipbr, holdskip, ring4, stream, nosm, skipbrk, textfirst, lpt, headorder; default base) timed interleaved
  * launch by launch; ablations (stream, nosm) are not checked. Variants with timestamps print
  * the persistent grid's tail: the mean time a CTA sits idle before the last one ends. */
 struct RealMasks {
@@ -766,7 +766,9 @@ static bool run_real(const char *name, double keep, int BH)
         kern_t kern, kern_nf;
         bool check, ts;
         int reorder; /* 0: the planner's item order; 1: items with a global (text) block first; 2: by
-                        stream length, longest first (both stable; host-side, after the device plan) */
+                        stream length, longest first; 3: by m0 (heads in turn, each head's items in
+                        position order: the text items of a head last, as before the front region)
+                        (all stable; host-side, after the device plan) */
         int *items, *order, *cnt; /* cnt: [0] the plan's item count, [1..3] params.work */
         int n_items;
         size_t smem;
@@ -800,6 +802,8 @@ static bool run_real(const char *name, double keep, int BH)
                 x.kern = vox_k6var_ts, x.reorder = 1;
             else if (x.name == "lpt")
                 x.kern = vox_k6var_ts, x.reorder = 2;
+            else if (x.name == "headorder") /* session 11's layout: heads in turn, each head's text items last */
+                x.kern = vox_k6var_ts, x.reorder = 3;
             else if (x.name == "skipbr")
                 x.kern = vox_k6var_skipbr;
             else if (x.name == "ring4")
@@ -819,11 +823,16 @@ static bool run_real(const char *name, double keep, int BH)
         CK(cudaMalloc(&x.cnt, 16));
         CK(cudaMemset(x.cnt, 0, 16));
         CK(cudaMemset(d_hflag, 0, BH * 4));
-        vox_attn_sm90_plan<<<BH + BH * nw, VOX_SM90_PLAN_THREADS, NB * 2>>>(
+        CK(cudaFuncSetAttribute(vox_attn_sm90_plan, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                (int)VOX_SM90_PLAN_SMEM(NB)));
+        vox_attn_sm90_plan<<<BH + BH * nw, VOX_SM90_PLAN_WARPS * 32, VOX_SM90_PLAN_SMEM(NB)>>>(
             d_kept, d_valid, d_ks, d_kn, d_kc, NB, x.items, x.cnt, 192, x.order, R.gt, R.gh, R.gw, (long long)BH,
             (const uint4 *)dv, V, D, bf, d_vbad, d_hflag, x.cnt + 3);
         CK(cudaGetLastError());
         CK(cudaMemcpy(&x.n_items, x.cnt, 4, cudaMemcpyDeviceToHost));
+        /* the planner's front region (the items with a text block, claimed first) */
+        const int front = (int)VOX_SM90_PLAN_FRONT(BH, NB, R.gt, R.gh, R.gw);
+        x.n_items += front;
         if (x.reorder) { /* the persistent grid claims items in array order: put the long ones first */
             std::vector<int> it((size_t)x.n_items * 2), ord((size_t)M), stamp((size_t)NB, -1);
             CK(cudaMemcpy(it.data(), x.items, it.size() * 4, cudaMemcpyDeviceToHost));
@@ -844,7 +853,7 @@ static bool run_real(const char *name, double keep, int BH)
                             stamp[j] = i, cost += (R.valid[j] + 15) / 16; /* 16-key chunks */
                     }
                 }
-                key[i] = {x.reorder == 1 ? (text ? 1 : 0) : cost, i};
+                key[i] = {x.reorder == 1 ? (text ? 1 : 0) : x.reorder == 2 ? cost : -m0, i};
             }
             std::stable_sort(key.begin(), key.end(),
                              [](const std::pair<long long, int> &a, const std::pair<long long, int> &b) { return a.first > b.first; });
@@ -860,7 +869,7 @@ static bool run_real(const char *name, double keep, int BH)
         memset(&p, 0, sizeof p);
         p.q = dq, p.o = dO, p.lse = dl, p.kv_start = d_ks, p.kv_count = d_kn, p.kv_cols = d_kc, p.kept_count = d_kept,
         p.kept_rows = d_kr, p.block_valid = d_valid, p.items = x.items, p.n_items_dev = x.cnt, p.NB = NB, p.V = V,
-        p.n_items = 0, p.nb_pad = vox_sm90_nb_pad(NB), p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D));
+        p.n_items = front, p.nb_pad = vox_sm90_nb_pad(NB), p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D));
         p.order = x.order, p.vbad = d_vbad, p.persist = 1, p.work = x.cnt + 1, p.hflag = d_hflag, p.heads = 1;
         p.sweep_pos = x.ts ? (int *)d_ts : nullptr;
         x.smem = vox_sm90_smem_bytes(D, 3, NB);
