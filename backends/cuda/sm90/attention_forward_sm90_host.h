@@ -30,7 +30,9 @@
  *   3. params (VoxSm90AttnParams, by value): q, o, lse, kv_start, kv_count,
  *      kv_cols, kept_count|NULL, kept_rows, block_valid, items,
  *      n_items_dev = counter (device plan) or NULL (host plan), NB, V,
- *      n_items (host plan count; ignored when n_items_dev is set),
+ *      n_items (host plan count; with n_items_dev: vox_attn_sm90_plan's front region,
+ *      VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw) in sm90_smem.h, 0 for vox_attn_sm90_plan_old;
+ *      the kernel's count is *n_items_dev + n_items),
  *      nb_pad = vox_sm90_nb_pad(NB), scale_log2 = scale*log2(e), vt_swap = 0,
  *      pingpong = 0 (1 was measured 1-2% slower), sweep_pos = NULL, vbad
  *      (NULL: every block counts as holding Inf/NaN: correct, slower).
