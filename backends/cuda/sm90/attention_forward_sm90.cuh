@@ -1411,7 +1411,7 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
             int e = x + 1;
             while (e < nbi && !m[e])
                 e++;
-            const long long idx = hidx < first_long ? front + base_s + hidx : bh * ngf + (hidx - first_long);
+            const long long idx = VOX_SM90_PLAN_SLOT(bh, hidx, first_long, ngf, front, base_s);
             *(int2 *)(items + 2 * idx) = make_int2((int)(bh * NB + x), e - x);
             hidx++;
         }

@@ -68,6 +68,14 @@
      (int64_t)(NB) <= VOX_SM90_PLAN_MAXNB)
 #define VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw)                                                            \
     (VOX_SM90_PLAN_GRID_OK(NB, gt, gh, gw) ? (int64_t)(BH) * ((int64_t)(NB) - (int64_t)(gt) * (gh) * (gw)) : (int64_t)0)
+/* The slot vox_attn_sm90_plan writes item hidx (0-based in head bh's chain) to: the head's first
+ * first_long items (no global block; first_long = the index of the item that holds position NBv,
+ * or the head's item count) at front + base + hidx (base: the head's offset from the counter), the
+ * others at bh * ngf + hidx - first_long (ngf = NB - NBv front slots per head; front = BH * ngf).
+ * tests/test_sm90_pack.c checks the layout on the host with this macro. */
+#define VOX_SM90_PLAN_SLOT(bh, hidx, first_long, ngf, front, base)                                         \
+    ((hidx) < (first_long) ? (int64_t)(front) + (int64_t)(base) + (hidx)                                   \
+                           : (int64_t)(bh) * (ngf) + ((hidx) - (first_long)))
 
 /* Backward (dq and dkdv kernels), per scheme PACK: 0 alternating (one 64-row unit per CTA, one
  * resident pair), 1 packed (two units per CTA, one resident pair per consumer), and for dkdv only
