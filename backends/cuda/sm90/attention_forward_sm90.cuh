@@ -1293,7 +1293,8 @@ __device__ __forceinline__ void plan_rows(const int *kept_count, const int *bloc
  *      items in index order, so the text items (every KV block listed: ~2.6 ms each at hunyuan-720p
  *      keep 0.25, against a CTA's ~21 ms) now start first instead of last (session 12: the CTAs sat
  *      idle 2.4-2.8 ms on average at the end). The kernel's count: *counter + params.n_items
- *      (= VOX_SM90_PLAN_FRONT).
+ *      (= VOX_SM90_PLAN_FRONT). front_on = 0 (the library's VOXATTN_SM90_ORDER=plain): no front
+ *      region, every item counted, each head's items contiguous (session 11's and plan6's layout).
  * Items (as a set), order and the items per head in order are those of vox_attn_sm90_plan_old (the
  * serial loop it replaces, kept for comparison: VOXATTN_SM90_PLAN_OLD, no front region) and of
  * vox_sm90_plan_host on the same order. */
@@ -1301,7 +1302,7 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     vox_attn_sm90_plan(const int *kept_count, const int *block_valid, const int *kv_start, const int *kv_count,
                        const int *kv_cols, long long NB, int *items, int *counter, int maxrows, int *order, int gt,
                        int gh, int gw, long long BH, const uint4 *v, int V, int D, int bf16, unsigned *vbad,
-                       unsigned *hflag, int *anyflag)
+                       unsigned *hflag, int *anyflag, int front_on)
 {
     if (blockIdx.x >= BH) {
         vox_sm90::vflags(v, NB, V, D, VOX_SM90_EXP2(bf16), vbad, blockIdx.x - BH, hflag, anyflag);
@@ -1383,7 +1384,7 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
      * position (>= NBv; the last ones of the chain, from the one that holds position NBv on) go to
      * the head's ngf = NB - NBv slots at bh * ngf, the others (nh - n_long, counted) at front +
      * base, base from the counter; unused front slots get {0, 0} */
-    const int nbv = grid_ok ? gt * gh * gw : nbi, ngf = nbi - nbv;
+    const int nbv = grid_ok && front_on ? gt * gh * gw : nbi, ngf = nbi - nbv;
     const long long front = BH * (long long)ngf; /* VOX_SM90_PLAN_FRONT */
     const int hidx0 = wsum[warp] + incl - cnt; /* the head index of this thread's first start */
     if (ngf > 0) {

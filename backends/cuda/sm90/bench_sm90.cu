@@ -385,7 +385,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     auto plan = [&](int maxrows) {
         vox_attn_sm90_plan<<<BH + BH * nw, VOX_SM90_PLAN_WARPS * 32, VOX_SM90_PLAN_SMEM(NB)>>>(
             d_kept, d_valid, d_ks, d_kn, d_kc, NB, d_items, d_cnt, maxrows, d_order, 0, 0, 0, (long long)BH,
-            (const uint4 *)dv, V, D, c.bf, d_vbad, nullptr, nullptr);
+            (const uint4 *)dv, V, D, c.bf, d_vbad, nullptr, nullptr, 1);
     };
     CK(cudaFuncSetAttribute(vox_attn_sm90_plan, cudaFuncAttributeMaxDynamicSharedMemorySize,
                             (int)VOX_SM90_PLAN_SMEM(NB)));
@@ -827,7 +827,7 @@ static bool run_real(const char *name, double keep, int BH)
                                 (int)VOX_SM90_PLAN_SMEM(NB)));
         vox_attn_sm90_plan<<<BH + BH * nw, VOX_SM90_PLAN_WARPS * 32, VOX_SM90_PLAN_SMEM(NB)>>>(
             d_kept, d_valid, d_ks, d_kn, d_kc, NB, x.items, x.cnt, 192, x.order, R.gt, R.gh, R.gw, (long long)BH,
-            (const uint4 *)dv, V, D, bf, d_vbad, d_hflag, x.cnt + 3);
+            (const uint4 *)dv, V, D, bf, d_vbad, d_hflag, x.cnt + 3, 1);
         CK(cudaGetLastError());
         CK(cudaMemcpy(&x.n_items, x.cnt, 4, cudaMemcpyDeviceToHost));
         /* the planner's front region (the items with a text block, claimed first) */
