@@ -706,8 +706,27 @@ void select_row(uint bh, uint i, uint NB)
  * e0 + e (< D, else 0), for the WG keys from j0 (`at`: the first one's
  * kbar) and KV_KD dims from e0, read coalesced. Uniform control flow. */
 #if KV_ROWREAD /* each invocation reads its own key's row (uncoalesced) */
+#if KV_VEC /* the _v4 variants: 16 bytes per load where D and kbar's offset allow (4 times fewer
+              * load instructions, each touching as many lines) into kreg */
+layout(std430, set = 0, binding = 1) readonly buffer Kbar4 { vec4 kbar4[]; };
+bool kv_vec;
+float kreg[KV_KD];
+#define KST(e) (kv_vec ? kreg[e] : j0 + tid < NBv ? kbar[at + tid * D + e0 + (e)] : 0.0)
+void stage_k(uint at, uint j0, uint e0, uint D)
+{
+    if (!kv_vec)
+        return;
+    bool ok = j0 + tid < NBv;
+    uint b = (at + tid * D + e0) / 4u;
+    for (uint c = 0u; c < KV_KD / 4u; c++) {
+        vec4 x = ok && e0 + 4u * c < D ? kbar4[b + c] : vec4(0.0);
+        kreg[4u * c] = x.x, kreg[4u * c + 1u] = x.y, kreg[4u * c + 2u] = x.z, kreg[4u * c + 3u] = x.w;
+    }
+}
+#else
 #define KST(e) (j0 + tid < NBv ? kbar[at + tid * D + e0 + (e)] : 0.0)
 void stage_k(uint at, uint j0, uint e0, uint D) {}
+#endif
 #else
 #define KST(e) kst[(e) * KV_KS + tid]
 void stage_k(uint at, uint j0, uint e0, uint D)
@@ -837,6 +856,9 @@ void main()
     uint tiles = vox_u64lo(pc.BH) * ((NB + R - 1u) / R);
     NBv = vox_u64lo(pc.NBv);
     scale = pc.scale_f;
+#if KV_ROWREAD && KV_VEC
+    kv_vec = D % 4u == 0u && pc.off[1] % 4u == 0u;
+#endif
     uint g = group_linear_id();
     if (g >= pc.wg_count)
         return;
@@ -858,7 +880,9 @@ void main()
     X("kv_select_f64", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0 -DKV_FP64=1") \
     X("kv_select_rowread_f64", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1") \
     X("kv_select_f64t", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0 -DKV_FP64=2") \
-    X("kv_select_rowread_f64t", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2")
+    X("kv_select_rowread_f64t", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2") \
+    X("kv_select_rowread_v4", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0 -DKV_VEC=1") \
+    X("kv_select_rowread_f64t_v4", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_kv_select(X) X(kv_select)
 
@@ -887,9 +911,12 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     vox_kv_select_args_init(&a, d, p);
     int64_t BH = a.BH, NB = a.NB, D = a.D, rows = BH * NB, R = kv_rows(D);
     int64_t tiles = BH * ((NB + R - 1) / R);
-    /* f64: the exact CUMULATIVE counts (cumulative_f64); 2: the _f64t
-     * variants, whose tile pass also forms the rows' f64 scores */
-    const int f64 = v->fp64 && !v->kv_f32 ? (v->kv_f64_row ? 1 : 2) : 0;
+    /* f64: the exact CUMULATIVE counts (cumulative_f64; top-k and STAT
+     * rows do no f64 work, so they take the f32 variants, with fewer
+     * registers and scratch); 2: the _f64t variants, whose tile pass also
+     * forms the rows' f64 scores */
+    const int cum = p->rule == VOX_KV_CUMULATIVE && a.tau_f > 0.0f; /* else no f64 work: the f32 variants */
+    const int f64 = v->fp64 && !v->kv_f32 && cum ? (v->kv_f64_row ? 1 : 2) : 0;
     /* f64 1: a row's f64 p and its ranks; 2: the tile's f64 scores (then
      * exp and p) and a row's p in the reference's order */
     a.per_block = a.NBv > 0 ? (R + 1 + (f64 == 1 ? 3 : f64 == 2 ? 2 * R + 2 : 0)) * a.NBv : 1;
@@ -909,6 +936,8 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     static const char *const names[2][3] = {{"kv_select", "kv_select_f64", "kv_select_f64t"},
                                             {"kv_select_rowread", "kv_select_rowread_f64", "kv_select_rowread_f64t"}};
     const char *name = names[v->kv_rowread ? 1 : 0][f64];
+    if (v->kv_rowread && !v->kv_scalar && f64 != 1) /* 16-byte row reads where aligned (checked in the shader) */
+        name = f64 ? "kv_select_rowread_f64t_v4" : "kv_select_rowread_v4";
     return VK_DISPATCH(v, kv_select, name, b, a, (uint64_t)groups);
 }
 #endif /* !VOX_GLSL */
