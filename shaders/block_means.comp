@@ -12,6 +12,7 @@
  */
 #ifdef VOX_GLSL
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : enable
 layout(local_size_x = 128) in;
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_BLOCK_MEANS_BUFS) VOX_GLSL_FIELDS(VOX_BLOCK_MEANS_ARGS) } pc;
 layout(std430, set = 0, binding = 0) readonly buffer X { ELEM x[]; };
@@ -77,9 +78,9 @@ void main()
                 uint r = 0u;
                 for (; r + BM_UNROLL <= cn; r += BM_UNROLL) {
                     float x8[BM_UNROLL];
-                    for (uint k = 0u; k < BM_UNROLL; k++)
+                    [[unroll]] for (uint k = 0u; k < BM_UNROLL; k++)
                         x8[k] = LD(x[base + rowat[r + k] + e]);
-                    for (uint k = 0u; k < BM_UNROLL; k++)
+                    [[unroll]] for (uint k = 0u; k < BM_UNROLL; k++)
                         acc += x8[k];
                 }
                 for (; r < cn; r++)

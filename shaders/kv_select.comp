@@ -45,6 +45,7 @@
 
 #ifdef VOX_GLSL
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : enable
 #define WG 256u
 layout(local_size_x = 256) in;
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_KV_SELECT_BUFS) VOX_GLSL_FIELDS(VOX_KV_SELECT_ARGS) } pc;
@@ -65,6 +66,13 @@ shared float qs[KV_QS];
 #define KV_KS (WG + 1u)
 shared float kst[KV_KD * KV_KS];
 shared int eqs[KV_ROWS];
+#if KV_FP64 == 2 && KV_ROWREAD /* the tile's raw qbar for the f64 sums (the staged variants keep
+                                 * within 32 KiB of shared memory by reading it from global memory) */
+shared float qraw[KV_QS];
+#define QRAW(x) qraw[x]
+#else
+#define QRAW(x) qbar[qat + (x)]
+#endif
 
 uint tid;
 
@@ -718,7 +726,7 @@ void stage_k(uint at, uint j0, uint e0, uint D)
         return;
     bool ok = j0 + tid < NBv;
     uint b = (at + tid * D + e0) / 4u;
-    for (uint c = 0u; c < KV_KD / 4u; c++) {
+    [[unroll]] for (uint c = 0u; c < KV_KD / 4u; c++) {
         vec4 x = ok && e0 + 4u * c < D ? kbar4[b + c] : vec4(0.0);
         kreg[4u * c] = x.x, kreg[4u * c + 1u] = x.y, kreg[4u * c + 2u] = x.z, kreg[4u * c + 3u] = x.w;
     }
@@ -762,6 +770,9 @@ void select_tile(uint t, uint NB, uint D, uint R)
     for (uint x = tid; x < nv * D; x += WG) {
         int eq = eqs[x / D];
         qs[x] = qbar[qat + x] * ldexp(1.0, -(eq / 2)) * ldexp(1.0, eq / 2 - eq); /* q1 * q2 = 2^-eq */
+#if KV_FP64 == 2 && KV_ROWREAD
+        qraw[x] = qbar[qat + x];
+#endif
     }
     barrier();
     /* each kbar_j first by its own power of two 2^-ej, ej kept in the key
@@ -779,7 +790,7 @@ void select_tile(uint t, uint NB, uint D, uint R)
         uint kb = 0u;
         for (uint e0 = 0u; e0 < D; e0 += KV_KD) {
             stage_k(at, j0, e0, D);
-            for (uint e = 0u; e < KV_KD && e0 + e < D; e++)
+            [[unroll]] for (uint e = 0u; e < KV_KD && e0 + e < D; e++)
                 kb = max(kb, floatBitsToUint(KST(e)) & 0x7fffffffu);
         }
         int ej = exponent_of(kb);
@@ -794,13 +805,13 @@ void select_tile(uint t, uint NB, uint D, uint R)
                 acc64[r] = 0.0LF;
             for (uint e0 = 0u; e0 < D; e0 += KV_KD) {
                 stage_k(at, j0, e0, D);
-                for (uint e = 0u; e < KV_KD && e0 + e < D; e++) {
+                [[unroll]] for (uint e = 0u; e < KV_KD && e0 + e < D; e++) {
                     float kr = KST(e), k = kr * k1 * k2;
                     double kd = double(kr);
                     for (uint r = 0u; r < KV_ROWS; r++)
                         if (r < nv) {
                             acc[r] += qs[r * D + e0 + e] * k;
-                            acc64[r] += double(qbar[qat + r * D + e0 + e]) * kd;
+                            acc64[r] += double(QRAW(r * D + e0 + e)) * kd;
                         }
                 }
             }
@@ -815,7 +826,7 @@ void select_tile(uint t, uint NB, uint D, uint R)
 #endif
         for (uint e0 = 0u; e0 < D; e0 += KV_KD) {
             stage_k(at, j0, e0, D);
-            for (uint e = 0u; e < KV_KD && e0 + e < D; e++) {
+            [[unroll]] for (uint e = 0u; e < KV_KD && e0 + e < D; e++) {
                 float k = KST(e) * k1 * k2;
                 for (uint r = 0u; r < KV_ROWS; r++)
                     if (r < nv)
