@@ -949,6 +949,11 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     const char *name = names[v->kv_rowread ? 1 : 0][f64];
     if (v->kv_rowread && !v->kv_scalar && f64 != 1) /* 16-byte row reads where aligned (checked in the shader) */
         name = f64 ? "kv_select_rowread_f64t_v4" : "kv_select_rowread_v4";
+    if (v->kv_flush) { /* diagnosis of the unprofiled tau build (backends/vulkan/NOTES.md) */
+        st = vk_flush(v);
+        if (st)
+            return st;
+    }
     return VK_DISPATCH(v, kv_select, name, b, a, (uint64_t)groups);
 }
 #endif /* !VOX_GLSL */
