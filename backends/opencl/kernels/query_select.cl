@@ -78,6 +78,72 @@
 QS_COSINE(vox_cosine, __global)
 QS_COSINE(vox_cosine_l, __local)
 
+/* -DQS_NORMS=0 (VOXATTN_OPENCL_QS_INLINE_NORMS): every cosine sums both
+ * rows' squares again, as above. Else each row's norm (its sum of squares in
+ * the reference's order: the same bits whatever its partner; in f32 of the
+ * row scaled by 2^-ex, ex its exponent) is computed once per block into
+ * local memory, NaN where the row holds a NaN or an Inf, 0 where it is 0,
+ * and a cosine sums only the products: the same value as vox_cosine. */
+#ifndef QS_NORMS
+#define QS_NORMS 1
+#endif
+#if VOX_USE_FP64
+#define QS_NORM(NAME, AS)                                   \
+    real NAME(AS const stor *x, long a, int D, int rs, int *ex) \
+    {                                                       \
+        real n = 0;                                         \
+        for (int e = 0; e < D; e++) {                       \
+            real u = (real)LOADF(x, a * rs + e);            \
+            n += u * u;                                     \
+        }                                                   \
+        *ex = 0;                                            \
+        return n;                                           \
+    }
+#define QS_SCALED(v, ex) ((real)(v))
+#else
+#define QS_NORM(NAME, AS)                                                 \
+    real NAME(AS const stor *x, long a, int D, int rs, int *ex)           \
+    {                                                                     \
+        float ma = 0;                                                     \
+        int has_nan = 0;                                                  \
+        *ex = 0;                                                          \
+        for (int e = 0; e < D; e++) {                                     \
+            float u = LOADF(x, a * rs + e);                               \
+            has_nan |= isnan(u);                                          \
+            ma = fmax(ma, fabs(u));                                       \
+        }                                                                 \
+        if (has_nan || isinf(ma))                                         \
+            return NAN;                                                   \
+        if (ma == 0)                                                      \
+            return 0;                                                     \
+        *ex = vox_exponent(as_uint(ma));                                  \
+        float n = 0;                                                      \
+        for (int e = 0; e < D; e++) {                                     \
+            float u = vox_pow2_scaled(LOADF(x, a * rs + e), *ex);         \
+            n += u * u;                                                   \
+        }                                                                 \
+        return n;                                                         \
+    }
+#define QS_SCALED(v, ex) vox_pow2_scaled((v), (ex))
+#endif
+/* the cosine of rows a, b from their norms na, nb (exponents ea, eb) */
+#define QS_COSINE_N(NAME, AS)                                                                  \
+    real NAME(AS const stor *x, long a, long b, int D, int rs, real na, real nb, int ea, int eb) \
+    {                                                                                          \
+        if (!isfinite(na) || !isfinite(nb))                                                    \
+            return NAN;                                                                        \
+        if (!(na > 0 && nb > 0))                                                               \
+            return 0;                                                                          \
+        real dot = 0;                                                                          \
+        for (int e = 0; e < D; e++)                                                            \
+            dot += QS_SCALED(LOADF(x, a * rs + e), ea) * QS_SCALED(LOADF(x, b * rs + e), eb);  \
+        return dot / sqrt(na * nb);                                                            \
+    }
+QS_NORM(vox_qs_norm, __global)
+QS_NORM(vox_qs_norm_l, __local)
+QS_COSINE_N(vox_cosine_n, __global)
+QS_COSINE_N(vox_cosine_nl, __local)
+
 /* Does token u (cosine cu) come before token a (cosine c) in the order of
  * the kept choice: ascending cosine, NaN first, ties lower slot? */
 int vox_less_similar(real cu, int u, real c, int a)
@@ -96,6 +162,10 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
     __local real cs[QS_MAXV];
     __local uchar kept[QS_MAXV];
     __local int widx[QS_MAXV];
+#if QS_NORMS
+    __local real nrm[QS_MAXV];
+    __local int nex[QS_MAXV];
+#endif
     __local rawel sq[QS_STAGE_BYTES / sizeof(rawel)];
     VOX_CL_APPLY_OFFSETS(VOX_QUERY_SELECT_BUFS)
     VOX_CL_ARGS(query_select, VOX_QUERY_SELECT_ARGS)
@@ -136,11 +206,23 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
                     }
             }
             barrier(CLK_LOCAL_MEM_FENCE);
+#if QS_NORMS
+            for (int t = LID; t < V; t += LSZ) {
+                int ex;
+                nrm[t] = staged ? vox_qs_norm_l(sl, t, D, rs, &ex) : vox_qs_norm(x, j * V + t, D, D, &ex);
+                nex[t] = ex;
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+#define QS_COS(t, b) \
+    (staged ? vox_cosine_nl(sl, (t), (b), D, rs, nrm[t], nrm[b], nex[t], nex[b]) \
+            : vox_cosine_n(x, j * V + (t), j * V + (b), D, D, nrm[t], nrm[b], nex[t], nex[b]))
+#else
+#define QS_COS(t, b) (staged ? vox_cosine_l(sl, (t), (b), D, rs) : vox_cosine(x, j * V + (t), j * V + (b), D, D))
+#endif
             for (int t = LID; t < V; t += LSZ) {
                 int w = widx[t], a = (int)(j * V) + t;
                 if (w >= 0 && a != windows[4 * w + 2])
-                    cs[t] = staged ? vox_cosine_l(sl, t, windows[4 * w + 2] - j * V, D, rs)
-                                   : vox_cosine(x, a, windows[4 * w + 2], D, D);
+                    cs[t] = QS_COS(t, (int)(windows[4 * w + 2] - j * V));
             }
             barrier(CLK_LOCAL_MEM_FENCE);
             for (int t = LID; t < V; t += LSZ) {
@@ -176,7 +258,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
                 for (int u = first; u < first + m; u++) {
                     if (!kept[u - j * V])
                         continue;
-                    real c = staged ? vox_cosine_l(sl, t, u - j * V, D, rs) : vox_cosine(x, a, u, D, D);
+                    real c = QS_COS(t, (int)(u - j * V));
                     if (!isnan(c) && (!found || c > best)) {
                         best = c;
                         src = u;
@@ -186,6 +268,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
                 fl[a] = src;
             }
         }
+#undef QS_COS
         barrier(CLK_LOCAL_MEM_FENCE);
         if (LID == 0) {
             int c = 0;
