@@ -316,7 +316,7 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
         type = 0;
     d->kv_rowread = rr && *rr ? atoi(rr) != 0 : (type & CL_DEVICE_TYPE_CPU) != 0;
     d->qs_global = vox_env_flag("VOXATTN_OPENCL_QS_GLOBAL");
-    d->qs_inline_norms = vox_env_flag("VOXATTN_OPENCL_QS_INLINE_NORMS");
+    d->qs_old = vox_env_flag("VOXATTN_OPENCL_QS_OLD");
     d->sr_unroll = vox_env_flag("VOXATTN_OPENCL_SR_UNROLL");
     d->permute_narrow = vox_env_flag("VOXATTN_OPENCL_PERMUTE_NARROW");
     d->nv_verbose = d->nv_opts && vox_env_flag("VOXATTN_OPENCL_NV_VERBOSE");

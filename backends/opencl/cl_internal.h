@@ -135,7 +135,7 @@ typedef struct cl_dev {
     int sr_slots; /* VOXATTN_OPENCL_SR_SLOTS: sample_rows' resident work-groups (0: two per compute unit) */
     int kv_rowread; /* kv_select built with -DKV_ROWREAD=1 (CPU devices; VOXATTN_OPENCL_KV_ROWREAD) */
     int qs_global; /* query_select built with -DQS_GLOBAL=1 (VOXATTN_OPENCL_QS_GLOBAL) */
-    int qs_inline_norms; /* query_select built with -DQS_NORMS=0 (VOXATTN_OPENCL_QS_INLINE_NORMS) */
+    int qs_old; /* query_select built with -DQS_NORMS=0: as session 11 (VOXATTN_OPENCL_QS_OLD) */
     int permute_narrow; /* permutes copy element by element, never 16-byte words (VOXATTN_OPENCL_PERMUTE_NARROW) */
     int sr_unroll;  /* sample_rows built with -DSR_UNROLLED=1 (VOXATTN_OPENCL_SR_UNROLL) */
     int ops_maxrreg; /* VOXATTN_OPENCL_OPS_MAXRREG: -cl-nv-maxrregcount of PROG_OPS (0: none) */

@@ -114,7 +114,7 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
                  dtype, ops ? d->fp64 : 0, hd, bm, bn, ls, g_prog_options[kind],
                  kind == PROG_KV && d->kv_rowread ? " -DKV_ROWREAD=1" : "", shfl,
                  kind == PROG_OPS && d->qs_global ? " -DQS_GLOBAL=1" : "",
-                 kind == PROG_OPS && d->qs_inline_norms ? " -DQS_NORMS=0" : "",
+                 kind == PROG_OPS && d->qs_old ? " -DQS_NORMS=0" : "",
                  kind == PROG_OPS && d->sr_unroll ? " -DSR_UNROLLED=1" : "", d->nv_verbose ? " -cl-nv-verbose" : "", rr);
     }
     cl_int e;

@@ -78,8 +78,9 @@
 QS_COSINE(vox_cosine, __global)
 QS_COSINE(vox_cosine_l, __local)
 
-/* -DQS_NORMS=0 (VOXATTN_OPENCL_QS_INLINE_NORMS): every cosine sums both
- * rows' squares again, as above. Else each row's norm (its sum of squares in
+/* -DQS_NORMS=0 (VOXATTN_OPENCL_QS_OLD, as session 11): every cosine sums
+ * both rows' squares again, as above, and the block is staged element by
+ * element. Else 16-bit blocks are staged in 32-bit words and each row's norm (its sum of squares in
  * the reference's order: the same bits whatever its partner; in f32 of the
  * row scaled by 2^-ex, ex its exponent) is computed once per block into
  * local memory, NaN where the row holds a NaN or an Inf, 0 where it is 0,
@@ -166,7 +167,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
     __local real nrm[QS_MAXV];
     __local int nex[QS_MAXV];
 #endif
-    __local rawel sq[QS_STAGE_BYTES / sizeof(rawel)];
+    __local rawel sq[QS_STAGE_BYTES / sizeof(rawel)] __attribute__((aligned(16)));
     VOX_CL_APPLY_OFFSETS(VOX_QUERY_SELECT_BUFS)
     VOX_CL_ARGS(query_select, VOX_QUERY_SELECT_ARGS)
     const long NB = args.NB, NBv = args.NBv, total = args.BH * NB;
@@ -193,9 +194,29 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
             for (int t = LID; t < n; t += LSZ)
                 kept[t] = 1;
         } else {
+            __global const rawel *src = (__global const rawel *)x + j * V * D;
+#if QS_NORMS && VOX_DTYPE != 0 /* 16-bit storage */
+            if (staged && D % 2 == 0 && ((size_t)src & 3) == 0) {
+                /* 16-bit rows of even D from a 4-byte aligned block: 32-bit
+                 * words, four loads in flight per item (row stride rs / 2 words) */
+                const int Dw = D / 2, rsw = rs / 2, n = V * Dw;
+                __global const uint *s32 = (__global const uint *)src;
+                __local uint *d32 = (__local uint *)sq;
+                for (int y0 = LID; y0 < n; y0 += 4 * LSZ) {
+                    uint wv[4];
+                    for (int k = 0; k < 4; k++)
+                        wv[k] = y0 + k * LSZ < n ? s32[y0 + k * LSZ] : 0u;
+                    for (int k = 0; k < 4; k++) {
+                        const int y = y0 + k * LSZ, r = y / Dw;
+                        if (y < n)
+                            d32[r * rsw + (y - r * Dw)] = wv[k];
+                    }
+                }
+            } else
+#endif
             if (staged) /* the block's rows, coalesced */
                 for (int y = LID; y < V * D; y += LSZ)
-                    sq[(y / D) * rs + y % D] = ((__global const rawel *)x)[j * V * D + y];
+                    sq[(y / D) * rs + y % D] = src[y];
             int w0 = win_ptr[j], w1 = win_ptr[j + 1];
             for (int t = LID; t < V; t += LSZ) {
                 int a = (int)(j * V) + t;
