@@ -89,16 +89,22 @@ QS_COSINE(vox_cosine_l, __local)
 #define QS_NORMS 1
 #endif
 #if VOX_USE_FP64
-#define QS_NORM(NAME, AS)                                   \
-    real NAME(AS const stor *x, long a, int D, int rs, int *ex) \
-    {                                                       \
-        real n = 0;                                         \
-        for (int e = 0; e < D; e++) {                       \
-            real u = (real)LOADF(x, a * rs + e);            \
-            n += u * u;                                     \
-        }                                                   \
-        *ex = 0;                                            \
-        return n;                                           \
+/* *ex: 1 where the row's f32 products with another such row are exact (16-bit
+ * storage: significands of at most 11 bits; every element 0 or of magnitude
+ * in [2^-63, 2^63), so products are normal f32), else 0 */
+#define QS_NORM(NAME, AS)                                               \
+    real NAME(AS const stor *x, long a, int D, int rs, int *ex)         \
+    {                                                                   \
+        real n = 0;                                                     \
+        int ok = VOX_DTYPE != 0;                                        \
+        for (int e = 0; e < D; e++) {                                   \
+            const float f = LOADF(x, a * rs + e), m = fabs(f);          \
+            real u = (real)f;                                           \
+            n += u * u;                                                 \
+            ok &= m == 0 || (m >= 0x1p-63f && m < 0x1p63f);             \
+        }                                                               \
+        *ex = ok;                                                       \
+        return n;                                                       \
     }
 #define QS_SCALED(v, ex) ((real)(v))
 #else
@@ -127,7 +133,23 @@ QS_COSINE(vox_cosine_l, __local)
     }
 #define QS_SCALED(v, ex) vox_pow2_scaled((v), (ex))
 #endif
-/* the cosine of rows a, b from their norms na, nb (exponents ea, eb) */
+/* the cosine of rows a, b from their norms na, nb (f32 devices: exponents
+ * ea, eb; f64: whether the rows' f32 products are exact, and then each
+ * product is formed in f32, one conversion instead of two: the same f64
+ * value, added in the same order) */
+#if VOX_USE_FP64
+#define QS_DOT(a, b, ea, eb)                                                     \
+    if ((ea) & (eb))                                                             \
+        for (int e = 0; e < D; e++)                                              \
+            dot += (real)(LOADF(x, (a) * rs + e) * LOADF(x, (b) * rs + e));      \
+    else                                                                         \
+        for (int e = 0; e < D; e++)                                              \
+            dot += (real)LOADF(x, (a) * rs + e) * (real)LOADF(x, (b) * rs + e);
+#else
+#define QS_DOT(a, b, ea, eb)                                                     \
+    for (int e = 0; e < D; e++)                                                  \
+        dot += QS_SCALED(LOADF(x, (a) * rs + e), ea) * QS_SCALED(LOADF(x, (b) * rs + e), eb);
+#endif
 #define QS_COSINE_N(NAME, AS)                                                                  \
     real NAME(AS const stor *x, long a, long b, int D, int rs, real na, real nb, int ea, int eb) \
     {                                                                                          \
@@ -136,8 +158,7 @@ QS_COSINE(vox_cosine_l, __local)
         if (!(na > 0 && nb > 0))                                                               \
             return 0;                                                                          \
         real dot = 0;                                                                          \
-        for (int e = 0; e < D; e++)                                                            \
-            dot += QS_SCALED(LOADF(x, a * rs + e), ea) * QS_SCALED(LOADF(x, b * rs + e), eb);  \
+        QS_DOT(a, b, ea, eb)                                                                   \
         return dot / sqrt(na * nb);                                                            \
     }
 QS_NORM(vox_qs_norm, __global)
