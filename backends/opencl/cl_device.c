@@ -324,7 +324,10 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     d->ops_maxrreg = orr && d->nv_opts ? atoi(orr) : 0;
     if (d->ops_maxrreg < 0 || d->ops_maxrreg > 255)
         d->ops_maxrreg = 0;
-    d->kv_maxrreg = krr && d->nv_opts ? atoi(krr) : 0;
+    /* unset on NVIDIA: 80 registers, three work-groups of 256 per multiprocessor
+     * (H200, session 12, wan-1.3b: kv_select 0.595 ms against 0.698 at the
+     * compiler's 126 registers, 56 bytes spilled); "0": the compiler's choice */
+    d->kv_maxrreg = !d->nv_opts ? 0 : krr && *krr ? atoi(krr) : CL_NV_KV_MAXRREG;
     if (d->kv_maxrreg < 0 || d->kv_maxrreg > 255)
         d->kv_maxrreg = 0;
     const char *sr = getenv("VOXATTN_OPENCL_SR_SLOTS");

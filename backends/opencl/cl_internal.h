@@ -124,6 +124,8 @@ typedef struct cl_prog {
 } cl_prog;
 
 #define CL_MAX_PROGS 32
+/* kv_select's -cl-nv-maxrregcount on NVIDIA when VOXATTN_OPENCL_KV_MAXRREG is unset */
+#define CL_NV_KV_MAXRREG 80
 
 typedef struct cl_dev {
     const vox_logger *log;

@@ -198,119 +198,120 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
     const int rs = D + (int)(sizeof(rawel) == 4 ? 1 : 2);
     const int staged = !QS_GLOBAL && (long)V * rs * (long)sizeof(rawel) <= QS_STAGE_BYTES;
     __local const stor *sl = (__local const stor *)sq;
-    for (long g = get_group_id(0); g < total; g += get_num_groups(0)) {
-        long bh = g / NB, j = g - bh * NB;
-        __global const stor *x = q + bh * S * D;
-        __global int *fl = fill_src + bh * S;
-        barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-        for (int t = LID; t < V; t += LSZ) {
-            fl[j * V + t] = (int)(j * V + t);
-            kept[t] = 0;
-            widx[t] = -1;
-            cs[t] = 0;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (j >= NBv) {
-            int n = valid[j];
-            for (int t = LID; t < n; t += LSZ)
-                kept[t] = 1;
-        } else {
-            __global const rawel *src = (__global const rawel *)x + j * V * D;
-#if QS_NORMS && VOX_DTYPE != 0 /* 16-bit storage */
-            if (staged && D % 2 == 0 && ((size_t)src & 3) == 0) {
-                /* 16-bit rows of even D from a 4-byte aligned block: 32-bit
-                 * words, four loads in flight per item (row stride rs / 2 words) */
-                const int Dw = D / 2, rsw = rs / 2, n = V * Dw;
-                __global const uint *s32 = (__global const uint *)src;
-                __local uint *d32 = (__local uint *)sq;
-                for (int y0 = LID; y0 < n; y0 += 4 * LSZ) {
-                    uint wv[4];
-                    for (int k = 0; k < 4; k++)
-                        wv[k] = y0 + k * LSZ < n ? s32[y0 + k * LSZ] : 0u;
-                    for (int k = 0; k < 4; k++) {
-                        const int y = y0 + k * LSZ, r = y / Dw;
-                        if (y < n)
-                            d32[r * rsw + (y - r * Dw)] = wv[k];
-                    }
-                }
-            } else
-#endif
-            if (staged) /* the block's rows, coalesced */
-                for (int y = LID; y < V * D; y += LSZ)
-                    sq[(y / D) * rs + y % D] = src[y];
-            int w0 = win_ptr[j], w1 = win_ptr[j + 1];
-            for (int t = LID; t < V; t += LSZ) {
-                int a = (int)(j * V) + t;
-                for (int w = w0; w < w1; w++)
-                    if (a >= windows[4 * w] && a < windows[4 * w] + windows[4 * w + 1]) {
-                        widx[t] = w;
-                        break;
-                    }
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
 #if QS_NORMS
-            for (int t = LID; t < V; t += LSZ) {
-                int ex;
-                nrm[t] = staged ? vox_qs_norm_l(sl, t, D, rs, &ex) : vox_qs_norm(x, j * V + t, D, D, &ex);
-                nex[t] = ex;
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
 #define QS_COS(t, b) \
     (staged ? vox_cosine_nl(sl, (t), (b), D, rs, nrm[t], nrm[b], nex[t], nex[b]) \
             : vox_cosine_n(x, j * V + (t), j * V + (b), D, D, nrm[t], nrm[b], nex[t], nex[b]))
 #else
 #define QS_COS(t, b) (staged ? vox_cosine_l(sl, (t), (b), D, rs) : vox_cosine(x, j * V + (t), j * V + (b), D, D))
 #endif
-            for (int t = LID; t < V; t += LSZ) {
-                int w = widx[t], a = (int)(j * V) + t;
-                if (w >= 0 && a != windows[4 * w + 2])
-                    cs[t] = QS_COS(t, (int)(windows[4 * w + 2] - j * V));
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-            for (int t = LID; t < V; t += LSZ) {
-                int w = widx[t], a = (int)(j * V) + t;
-                if (w < 0)
-                    continue;
-                int first = windows[4 * w], m = windows[4 * w + 1], centre = windows[4 * w + 2];
-                int keep = windows[4 * w + 3];
-                if (a == centre) {
-                    kept[t] = 1;
-                    continue;
-                }
-                int rank = 0;
-                real c = cs[t];
-                for (int u = first; u < first + m; u++) {
-                    if (u == centre)
-                        continue;
-                    if (vox_less_similar(cs[u - j * V], u, c, a))
-                        rank++;
-                }
-                kept[t] = rank < keep - 1;
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-            for (int t = LID; t < V; t += LSZ) {
-                int w = widx[t], a = (int)(j * V) + t;
-                if (w < 0 || kept[t])
-                    continue;
-                int first = windows[4 * w], m = windows[4 * w + 1];
-                /* the most similar kept row with a comparable cosine (strict:
-                 * ties keep the lower slot), else the window centre */
-                real best = 0;
-                int src = windows[4 * w + 2], found = 0;
-                for (int u = first; u < first + m; u++) {
-                    if (!kept[u - j * V])
-                        continue;
-                    real c = QS_COS(t, (int)(u - j * V));
-                    if (!isnan(c) && (!found || c > best)) {
-                        best = c;
-                        src = u;
-                        found = 1;
-                    }
-                }
-                fl[a] = src;
+    /* Every barrier sits at the top level of the block loop, the code between
+     * two of them flat loops over the items' rows (PoCL 5.0's work-group
+     * compiler aborted on this kernel's barriers inside `if (video) ... else`,
+     * pocl#1435): a text block (j >= NBv) runs the window sections over no
+     * rows (nv = 0). */
+    for (long g = get_group_id(0); g < total; g += get_num_groups(0)) {
+        const long bh = g / NB, j = g - bh * NB;
+        __global const stor *x = q + bh * S * D;
+        __global int *fl = fill_src + bh * S;
+        __global const rawel *src = (__global const rawel *)x + j * V * D;
+        const int video = j < NBv, nv = video ? V : 0, ntext = video ? 0 : valid[j];
+        const int w0 = video ? win_ptr[j] : 0, w1 = video ? win_ptr[j + 1] : 0;
+        barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+        for (int t = LID; t < V; t += LSZ) { /* a text block keeps its valid rows */
+            fl[j * V + t] = (int)(j * V + t);
+            kept[t] = t < ntext;
+            widx[t] = -1;
+            cs[t] = 0;
+        }
+#if QS_NORMS && VOX_DTYPE != 0 /* 16-bit storage */
+        /* 16-bit rows of even D from a 4-byte aligned block: 32-bit words,
+         * four loads in flight per item (row stride rs / 2 words) */
+        const int wide = staged & (D % 2 == 0) & (((size_t)src & 3) == 0);
+        const int Dw = D / 2, rsw = rs / 2, nw = (video & wide) ? V * Dw : 0;
+        __global const uint *s32 = (__global const uint *)src;
+        __local uint *d32 = (__local uint *)sq;
+        for (int y0 = LID; y0 < nw; y0 += 4 * LSZ) {
+            uint wv[4];
+            for (int k = 0; k < 4; k++)
+                wv[k] = y0 + k * LSZ < nw ? s32[y0 + k * LSZ] : 0u;
+            for (int k = 0; k < 4; k++) {
+                const int y = y0 + k * LSZ, r = y / Dw;
+                if (y < nw)
+                    d32[r * rsw + (y - r * Dw)] = wv[k];
             }
         }
-#undef QS_COS
+#else
+        const int wide = 0;
+#endif
+        const int ne = (video & staged & !wide) ? V * D : 0;
+        for (int y = LID; y < ne; y += LSZ) /* the block's rows, coalesced */
+            sq[(y / D) * rs + y % D] = src[y];
+        for (int t = LID; t < nv; t += LSZ) {
+            int a = (int)(j * V) + t;
+            for (int w = w0; w < w1; w++)
+                if (a >= windows[4 * w] && a < windows[4 * w] + windows[4 * w + 1]) {
+                    widx[t] = w;
+                    break;
+                }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+#if QS_NORMS
+        for (int t = LID; t < nv; t += LSZ) {
+            int ex;
+            nrm[t] = staged ? vox_qs_norm_l(sl, t, D, rs, &ex) : vox_qs_norm(x, j * V + t, D, D, &ex);
+            nex[t] = ex;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+#endif
+        for (int t = LID; t < nv; t += LSZ) {
+            int w = widx[t], a = (int)(j * V) + t;
+            if (w >= 0 && a != windows[4 * w + 2])
+                cs[t] = QS_COS(t, (int)(windows[4 * w + 2] - j * V));
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int t = LID; t < nv; t += LSZ) {
+            int w = widx[t], a = (int)(j * V) + t;
+            if (w < 0)
+                continue;
+            int first = windows[4 * w], m = windows[4 * w + 1], centre = windows[4 * w + 2];
+            int keep = windows[4 * w + 3];
+            if (a == centre) {
+                kept[t] = 1;
+                continue;
+            }
+            int rank = 0;
+            real c = cs[t];
+            for (int u = first; u < first + m; u++) {
+                if (u == centre)
+                    continue;
+                if (vox_less_similar(cs[u - j * V], u, c, a))
+                    rank++;
+            }
+            kept[t] = rank < keep - 1;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int t = LID; t < nv; t += LSZ) {
+            int w = widx[t], a = (int)(j * V) + t;
+            if (w < 0 || kept[t])
+                continue;
+            int first = windows[4 * w], m = windows[4 * w + 1];
+            /* the most similar kept row with a comparable cosine (strict:
+             * ties keep the lower slot), else the window centre */
+            real best = 0;
+            int from = windows[4 * w + 2], found = 0;
+            for (int u = first; u < first + m; u++) {
+                if (!kept[u - j * V])
+                    continue;
+                real c = QS_COS(t, (int)(u - j * V));
+                if (!isnan(c) && (!found || c > best)) {
+                    best = c;
+                    from = u;
+                    found = 1;
+                }
+            }
+            fl[a] = from;
+        }
         barrier(CLK_LOCAL_MEM_FENCE);
         if (LID == 0) {
             int c = 0;
@@ -320,6 +321,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
             kept_count[g] = c;
         }
     }
+#undef QS_COS
 }
 
 #endif /* __OPENCL_VERSION__ */
