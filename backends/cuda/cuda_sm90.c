@@ -29,7 +29,7 @@ typedef struct cu_sm90_params {
     uint64_t q, o, lse, kv_start, kv_count, kv_cols, kept_count, kept_rows, block_valid, items, n_items_dev;
     long long NB;
     int V;
-    int n_items;      /* host plan's count; unused (device plan: n_items_dev) */
+    int n_items;      /* host plan's count; device plan: its front region (VOX_SM90_PLAN_FRONT) */
     int nb_pad;       /* NB rounded up to 16 */
     float scale_log2; /* scale * log2(e) */
     int vt_swap;      /* debug switch: 0 */
@@ -156,6 +156,8 @@ typedef struct cu_sm90 {
                        q, k, v, o, dout, lse and of dq, dk, dv, the shared preprocess) */
     int plan_old;   /* VOXATTN_SM90_PLAN_OLD: the forward's device plan by session 11's kernel (serial
                        packing loop; same items) */
+    int order_plain; /* VOXATTN_SM90_ORDER=plain: no front region (the items holding a text block are
+                        claimed with their head, last, as before session 12) */
     int bwd_asc;    /* VOXATTN_SM90_BWD_ASCENDING: the packed dkdv (and dkdv_q) stream their two units'
                        block lists in ascending order (session 8) instead of alternating one-unit blocks */
 } cu_sm90;
@@ -221,6 +223,13 @@ void cu_sm90_open(gpu_dev *g)
                 g->ordinal, s->nwg128, s->nwg128);
     const char *dq = getenv("VOXATTN_SM90_BWD_DQ");
     s->bwd_dq = dq && !strcmp(dq, "ordered") ? 1 : dq && !strcmp(dq, "atomic") ? 2 : 0;
+    const char *ord = getenv("VOXATTN_SM90_ORDER");
+    s->order_plain = ord && !strcmp(ord, "plain");
+    if (s->order_plain)
+        vox_log(&g->log, VOX_LOG_INFO,
+                "cuda: device %d: VOXATTN_SM90_ORDER=plain: the attention forward's items holding a global "
+                "(text) block are claimed with their head's (no front region)",
+                g->ordinal);
     const char *pack = getenv("VOXATTN_SM90_PACK");
     s->pack_strip = pack && !strcmp(pack, "strip");
     if (s->pack_strip)
@@ -532,9 +541,13 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     const int old_plan = s->plan_old || NB >= 65535 || VOX_SM90_PLAN_SMEM(NB) + 256 > (size_t)g->max_smem_optin;
     const int kpl = old_plan ? SM90_PLAN_OLD : SM90_PLAN;
     const size_t plan_smem = old_plan ? VOX_SM90_PLAN_OLD_SMEM(NB) : VOX_SM90_PLAN_SMEM(NB);
+    /* the new planner puts the items holding global (text) blocks into a front region, claimed first
+     * (sm90_smem.h); the kernel counts *counter + n_items */
+    int front_on = !old_plan && !s->order_plain;
+    a.n_items = front_on ? (int)VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw) : 0;
     void *plan_args[] = {&a.kept_count, &a.block_valid, &a.kv_start, &a.kv_count, &a.kv_cols, &nb_ll, &items,
                          &counter, &maxrows, &order, &gt, &gh, &gw, &bh_ll, &vv, &v_i, &d_i, &bf16, &vbad,
-                         &hflag_arg, &anyflag_arg};
+                         &hflag_arg, &anyflag_arg, &front_on}; /* (the old kernel has no front_on) */
     *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[kpl], sm90_kernels[kpl].name, &s->fn_smem[kpl],
                         BH + (vscan ? BH * nw : 0), (unsigned)sm90_kernels[kpl].threads, 1, plan_smem, plan_args);
     if (*st)

@@ -51,6 +51,31 @@
 #define VOX_SM90_PLAN_SMEM(NB)                                                                             \
     ((size_t)VOX_SM90_PLAN_WARPS * 4 * (((size_t)(NB) + 31) / 32) + 4 * ((size_t)(NB) + 1) + 4 * (size_t)(NB) + 16)
 #define VOX_SM90_PLAN_OLD_SMEM(NB) ((size_t)(NB) * 2)
+/* The planner's sampled axis choice needs NB <= VOX_SM90_PLAN_MAXNB (its bitmaps) and a video grid
+ * (gt, gh, gw blocks) within NB; VOX_SM90_PLAN_GRID_OK says whether it has both. Then the global
+ * blocks (text tokens) take positions NBv = gt*gh*gw .. NB - 1 of each head's order, and
+ * vox_attn_sm90_plan puts the items holding one of them (they list every KV block: several times
+ * a video item's K/V stream) into a front region of VOX_SM90_PLAN_FRONT item slots, NB - NBv per
+ * head (an item holding a global block holds at least one, so a head has at most that many; unused
+ * slots are {0, 0}, G = 0: skipped), ahead of the counted items, so that the persistent forward
+ * grid claims them first instead of last (the tail: NOTES.md, session 12). The attention kernel's
+ * item count is then *n_items_dev + params.n_items with params.n_items = VOX_SM90_PLAN_FRONT;
+ * the front region and the counted items together fit the BH*NB item slots (a counted item holds
+ * at least one video block). session 11's planner (vox_attn_sm90_plan_old) has no front region. */
+#define VOX_SM90_PLAN_MAXNB 8192
+#define VOX_SM90_PLAN_GRID_OK(NB, gt, gh, gw)                                                              \
+    ((gt) > 0 && (gh) > 0 && (gw) > 0 && (int64_t)(gt) * (gh) * (gw) <= (int64_t)(NB) &&                  \
+     (int64_t)(NB) <= VOX_SM90_PLAN_MAXNB)
+#define VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw)                                                            \
+    (VOX_SM90_PLAN_GRID_OK(NB, gt, gh, gw) ? (int64_t)(BH) * ((int64_t)(NB) - (int64_t)(gt) * (gh) * (gw)) : (int64_t)0)
+/* The slot vox_attn_sm90_plan writes item hidx (0-based in head bh's chain) to: the head's first
+ * first_long items (no global block; first_long = the index of the item that holds position NBv,
+ * or the head's item count) at front + base + hidx (base: the head's offset from the counter), the
+ * others at bh * ngf + hidx - first_long (ngf = NB - NBv front slots per head; front = BH * ngf).
+ * tests/test_sm90_pack.c checks the layout on the host with this macro. */
+#define VOX_SM90_PLAN_SLOT(bh, hidx, first_long, ngf, front, base)                                         \
+    ((hidx) < (first_long) ? (int64_t)(front) + (int64_t)(base) + (hidx)                                   \
+                           : (int64_t)(bh) * (ngf) + ((hidx) - (first_long)))
 
 /* Backward (dq and dkdv kernels), per scheme PACK: 0 alternating (one 64-row unit per CTA, one
  * resident pair), 1 packed (two units per CTA, one resident pair per consumer), and for dkdv only
