@@ -228,6 +228,102 @@ static void pick_kernels(int D, bool bf, int nwg, kern_t *k, kern_t *k_nf)
         *k_nf = bf ? vox_attn_sm90_bf16_d64_nf : vox_attn_sm90_f16_d64_nf;
 }
 
+/* kc of a block's nv valid rows drawn at random (xr), ascending, into out[0..kc) */
+static void draw_kept(int nv, int kc, std::vector<int> &perm, int *out)
+{
+    for (int r = 0; r < nv; r++)
+        perm[r] = r;
+    for (int r = 0; r < kc; r++) {
+        int x = r + (int)(xr() % (nv - r));
+        std::swap(perm[r], perm[x]);
+    }
+    std::sort(perm.begin(), perm.begin() + kc);
+    for (int r = 0; r < kc; r++)
+        out[r] = perm[r];
+}
+
+/* The rows a plan processes: flag[bh*S + slot] = 1, every sample-th block's rows into checkrows;
+ * returns the computed key pairs (rows x valid keys of the listed blocks). */
+static double row_flags(long long BH, long long NB, int V, const std::vector<int> &valid,
+                        const std::vector<int> &kv_start, const std::vector<int> &kv_count,
+                        const std::vector<int> &cols, const std::vector<int> &rows, const std::vector<int> &kept_rows,
+                        bool pruned, long long sample, std::vector<unsigned char> &flag,
+                        std::vector<long long> &checkrows)
+{
+    const long long S = NB * V, M = BH * NB;
+    double keypairs = 0;
+    flag.assign((size_t)BH * S, 0);
+    checkrows.clear();
+    for (long long m = 0; m < M; m++) {
+        long long keys = 0;
+        for (int t = 0; t < kv_count[m]; t++)
+            keys += valid[cols[kv_start[m] + t]];
+        keypairs += (double)rows[m] * keys;
+        const long long bh = m / NB, i = m % NB;
+        for (int r = 0; r < rows[m]; r++) {
+            const long long slot = i * V + (pruned ? kept_rows[m * V + r] : r);
+            flag[bh * S + slot] = 1;
+            if (m % sample == 0)
+                checkrows.push_back(bh * S + slot);
+        }
+    }
+    return keypairs;
+}
+
+/* q, k, v (random), o, lse; the masks, kept rows and row flags on the device */
+struct DevBufs {
+    unsigned short *q, *k, *v, *o;
+    float *lse;
+    int *ks, *kn, *kc, *valid, *kept, *kr;
+    unsigned char *flag;
+};
+static void dev_bufs(DevBufs &b, long long BH, long long NB, int V, int D, bool bf, const std::vector<int> &valid,
+                     const std::vector<int> &kv_start, const std::vector<int> &kv_count, const std::vector<int> &cols,
+                     const std::vector<int> &kept_count, const std::vector<int> &kept_rows, bool pruned,
+                     const std::vector<unsigned char> &flag)
+{
+    const long long S = NB * V, M = BH * NB;
+    const size_t nel = (size_t)BH * S * D;
+    CK(cudaMalloc(&b.q, nel * 2));
+    CK(cudaMalloc(&b.k, nel * 2));
+    CK(cudaMalloc(&b.v, nel * 2));
+    CK(cudaMalloc(&b.o, nel * 2));
+    CK(cudaMalloc(&b.lse, (size_t)BH * S * 4));
+    fill_rand<<<2048, 256>>>(b.q, nel, 1, 1.0f, bf);
+    fill_rand<<<2048, 256>>>(b.k, nel, 2, 1.0f, bf);
+    fill_rand<<<2048, 256>>>(b.v, nel, 3, 1.0f, bf);
+    CK(cudaMalloc(&b.ks, M * 4));
+    CK(cudaMalloc(&b.kn, M * 4));
+    CK(cudaMalloc(&b.kc, std::max<size_t>(cols.size(), 1) * 4));
+    CK(cudaMalloc(&b.valid, NB * 4));
+    CK(cudaMemcpy(b.ks, kv_start.data(), M * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(b.kn, kv_count.data(), M * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(b.kc, cols.data(), cols.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(b.valid, valid.data(), NB * 4, cudaMemcpyHostToDevice));
+    b.kept = b.kr = 0;
+    if (pruned) {
+        CK(cudaMalloc(&b.kept, M * 4));
+        CK(cudaMalloc(&b.kr, (size_t)M * V * 4));
+        CK(cudaMemcpy(b.kept, kept_count.data(), M * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(b.kr, kept_rows.data(), (size_t)M * V * 4, cudaMemcpyHostToDevice));
+    }
+    CK(cudaMalloc(&b.flag, flag.size()));
+    CK(cudaMemcpy(b.flag, flag.data(), flag.size(), cudaMemcpyHostToDevice));
+}
+
+/* the K/V tensor maps of 64- and 16-row boxes (exits on failure) */
+static void kv_maps(CUtensorMap *tmK, CUtensorMap *tmV, CUtensorMap *tmK16, CUtensorMap *tmV16,
+                    unsigned short *k, unsigned short *v, long long rows, int D, bool bf)
+{
+    if (vox_sm90_encode_kv(cuTensorMapEncodeTiled, tmK, k, (int64_t)rows, D, bf, 64) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, tmV, v, (int64_t)rows, D, bf, 64) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, tmK16, k, (int64_t)rows, D, bf, 16) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, tmV16, v, (int64_t)rows, D, bf, 16)) {
+        printf("tensor map encode failed\n");
+        exit(1);
+    }
+}
+
 static bool run_cfg(const Cfg &c, bool *ok_out)
 {
     const int BH = c.BH, D = c.D, V = c.V;
@@ -280,15 +376,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
             if (c.ragged && m % 7 == 1)
                 kc = (int)(xr() % (nv + 1));
             kc = std::min(kc, nv);
-            for (int r = 0; r < nv; r++)
-                perm[r] = r;
-            for (int r = 0; r < kc; r++) {
-                int x = r + (int)(xr() % (nv - r));
-                std::swap(perm[r], perm[x]);
-            }
-            std::sort(perm.begin(), perm.begin() + kc);
-            for (int r = 0; r < kc; r++)
-                kept_rows[m * V + r] = perm[r];
+            draw_kept(nv, kc, perm, &kept_rows[m * V]);
             kept_count[m] = kc;
             rows[m] = kc;
         }
@@ -297,36 +385,17 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
             rows[m] = valid[m % NB];
     }
     /* flops and processed-row flags */
-    double keypairs = 0;
-    std::vector<unsigned char> flag((size_t)BH * S, 0);
+    std::vector<unsigned char> flag;
     std::vector<long long> checkrows;
-    for (long long m = 0; m < M; m++) {
-        long long keys = 0;
-        for (int t = 0; t < kv_count[m]; t++)
-            keys += valid[cols[kv_start[m] + t]];
-        keypairs += (double)rows[m] * keys;
-        long long bh = m / NB, i = m % NB;
-        for (int r = 0; r < rows[m]; r++) {
-            long long slot = i * V + (c.keep < 1.0 ? kept_rows[m * V + r] : r);
-            flag[bh * S + slot] = 1;
-            if (m % c.sample == 0)
-                checkrows.push_back(bh * S + slot);
-        }
-    }
-    const double flops = 4.0 * D * keypairs;
+    const double flops = 4.0 * D * row_flags(BH, NB, V, valid, kv_start, kv_count, cols, rows, kept_rows, c.keep < 1.0,
+                                             c.sample, flag, checkrows);
 
     /* device buffers */
     size_t nel = (size_t)BH * S * D;
-    unsigned short *dq, *dk, *dv, *dO;
-    float *dl;
-    CK(cudaMalloc(&dq, nel * 2));
-    CK(cudaMalloc(&dk, nel * 2));
-    CK(cudaMalloc(&dv, nel * 2));
-    CK(cudaMalloc(&dO, nel * 2));
-    CK(cudaMalloc(&dl, (size_t)BH * S * 4));
-    fill_rand<<<2048, 256>>>(dq, nel, 1, 1.0f, c.bf);
-    fill_rand<<<2048, 256>>>(dk, nel, 2, 1.0f, c.bf);
-    fill_rand<<<2048, 256>>>(dv, nel, 3, 1.0f, c.bf);
+    DevBufs B;
+    dev_bufs(B, BH, NB, V, D, c.bf, valid, kv_start, kv_count, cols, kept_count, kept_rows, c.keep < 1.0, flag);
+    unsigned short *dq = B.q, *dk = B.k, *dv = B.v, *dO = B.o;
+    float *dl = B.lse;
     std::vector<unsigned short> hv; /* V on the host (small configs: the flag check) */
     if (c.vinf || !c.timeit) {
         hv.resize(nel);
@@ -355,28 +424,12 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
         CK(cudaDeviceSynchronize());
         CK(cudaMemcpy(dq + nan_row * D + 3, &nanv, 2, cudaMemcpyHostToDevice));
     }
-    int *d_ks, *d_kn, *d_kc, *d_valid, *d_kept = 0, *d_kr = 0, *d_items, *d_cnt;
-    CK(cudaMalloc(&d_ks, M * 4));
-    CK(cudaMalloc(&d_kn, M * 4));
-    CK(cudaMalloc(&d_kc, std::max<size_t>(cols.size(), 1) * 4));
-    CK(cudaMalloc(&d_valid, NB * 4));
-    CK(cudaMemcpy(d_ks, kv_start.data(), M * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d_kn, kv_count.data(), M * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d_kc, cols.data(), cols.size() * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d_valid, valid.data(), NB * 4, cudaMemcpyHostToDevice));
-    if (c.keep < 1.0) {
-        CK(cudaMalloc(&d_kept, M * 4));
-        CK(cudaMalloc(&d_kr, (size_t)M * V * 4));
-        CK(cudaMemcpy(d_kept, kept_count.data(), M * 4, cudaMemcpyHostToDevice));
-        CK(cudaMemcpy(d_kr, kept_rows.data(), (size_t)M * V * 4, cudaMemcpyHostToDevice));
-    }
+    int *d_ks = B.ks, *d_kn = B.kn, *d_kc = B.kc, *d_valid = B.valid, *d_kept = B.kept, *d_kr = B.kr, *d_items, *d_cnt;
     CK(cudaMalloc(&d_items, (size_t)M * 2 * 4));
     CK(cudaMalloc(&d_cnt, 4));
     int *d_order; /* the device plan's order (identity without a grid: the host plan's order) */
     CK(cudaMalloc(&d_order, (size_t)M * 4));
-    unsigned char *d_flag;
-    CK(cudaMalloc(&d_flag, flag.size()));
-    CK(cudaMemcpy(d_flag, flag.data(), flag.size(), cudaMemcpyHostToDevice));
+    unsigned char *d_flag = B.flag;
 
     /* the non-finite V flags (checked against the host) */
     const long long nw = (NB + 31) / 32;
@@ -407,13 +460,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     }
 
     CUtensorMap tmK, tmV, tmK16, tmV16;
-    if (vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK, dk, (int64_t)BH * S, D, c.bf, 64) ||
-        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV, dv, (int64_t)BH * S, D, c.bf, 64) ||
-        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK16, dk, (int64_t)BH * S, D, c.bf, 16) ||
-        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV16, dv, (int64_t)BH * S, D, c.bf, 16)) {
-        printf("tensor map encode failed\n");
-        exit(1);
-    }
+    kv_maps(&tmK, &tmV, &tmK16, &tmV16, dk, dv, BH * S, D, c.bf);
     /* the kernel variants (consumer warpgroups) to check and time, interleaved: D=64 VOX_NWG64,
      * D=128 VOXATTN_SM90_NWG (a list: A/B in one run) or the library's rule */
     std::vector<int> nwgs;
@@ -679,15 +726,7 @@ static bool run_real(const char *name, double keep, int BH)
         cols.resize(cols.size() + kv_count[m]); /* filled below */
         if (pruned) {
             const int nv = R.valid[i], kc = std::min(R.kept[ki][hh][i], nv);
-            for (int r = 0; r < nv; r++)
-                perm[r] = r;
-            for (int r = 0; r < kc; r++) {
-                int x = r + (int)(xr() % (nv - r));
-                std::swap(perm[r], perm[x]);
-            }
-            std::sort(perm.begin(), perm.begin() + kc);
-            for (int r = 0; r < kc; r++)
-                kept_rows[m * V + r] = perm[r];
+            draw_kept(nv, kc, perm, &kept_rows[m * V]);
             kept_count[m] = kc;
             rows[m] = kc;
         } else
@@ -698,54 +737,19 @@ static bool run_real(const char *name, double keep, int BH)
         const std::vector<int> &cc = R.cols[ki][hh];
         std::copy(cc.begin(), cc.end(), cols.begin() + kv_start[bh * NB]);
     }
-    double keypairs = 0;
-    std::vector<unsigned char> flag((size_t)BH * S, 0);
+    std::vector<unsigned char> flag;
     std::vector<long long> checkrows;
-    for (long long m = 0; m < M; m++) {
-        long long keys = 0;
-        for (int t = 0; t < kv_count[m]; t++)
-            keys += R.valid[cols[kv_start[m] + t]];
-        keypairs += (double)rows[m] * keys;
-        const long long bh = m / NB, i = m % NB;
-        for (int r = 0; r < rows[m]; r++) {
-            const long long slot = i * V + (pruned ? kept_rows[m * V + r] : r);
-            flag[bh * S + slot] = 1;
-            if (m % 397 == 0)
-                checkrows.push_back(bh * S + slot);
-        }
-    }
-    const double flops = 4.0 * D * keypairs;
+    const double flops = 4.0 * D * row_flags(BH, NB, V, R.valid, kv_start, kv_count, cols, rows, kept_rows, pruned,
+                                             397, flag, checkrows);
     size_t nel = (size_t)BH * S * D;
-    unsigned short *dq, *dk, *dv, *dO;
-    float *dl;
-    CK(cudaMalloc(&dq, nel * 2));
-    CK(cudaMalloc(&dk, nel * 2));
-    CK(cudaMalloc(&dv, nel * 2));
-    CK(cudaMalloc(&dO, nel * 2));
-    CK(cudaMalloc(&dl, (size_t)BH * S * 4));
-    fill_rand<<<2048, 256>>>(dq, nel, 1, 1.0f, bf);
-    fill_rand<<<2048, 256>>>(dk, nel, 2, 1.0f, bf);
-    fill_rand<<<2048, 256>>>(dv, nel, 3, 1.0f, bf);
-    int *d_ks, *d_kn, *d_kc, *d_valid, *d_kept = 0, *d_kr = 0;
+    DevBufs B;
+    dev_bufs(B, BH, NB, V, D, bf, R.valid, kv_start, kv_count, cols, kept_count, kept_rows, pruned, flag);
+    unsigned short *dq = B.q, *dk = B.k, *dv = B.v, *dO = B.o;
+    float *dl = B.lse;
+    int *d_ks = B.ks, *d_kn = B.kn, *d_kc = B.kc, *d_valid = B.valid, *d_kept = B.kept, *d_kr = B.kr;
     unsigned *d_hflag;
-    CK(cudaMalloc(&d_ks, M * 4));
-    CK(cudaMalloc(&d_kn, M * 4));
-    CK(cudaMalloc(&d_kc, std::max<size_t>(cols.size(), 1) * 4));
-    CK(cudaMalloc(&d_valid, NB * 4));
     CK(cudaMalloc(&d_hflag, BH * 4));
-    CK(cudaMemcpy(d_ks, kv_start.data(), M * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d_kn, kv_count.data(), M * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d_kc, cols.data(), cols.size() * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(d_valid, R.valid.data(), NB * 4, cudaMemcpyHostToDevice));
-    if (pruned) {
-        CK(cudaMalloc(&d_kept, M * 4));
-        CK(cudaMalloc(&d_kr, (size_t)M * V * 4));
-        CK(cudaMemcpy(d_kept, kept_count.data(), M * 4, cudaMemcpyHostToDevice));
-        CK(cudaMemcpy(d_kr, kept_rows.data(), (size_t)M * V * 4, cudaMemcpyHostToDevice));
-    }
-    unsigned char *d_flag;
-    CK(cudaMalloc(&d_flag, flag.size()));
-    CK(cudaMemcpy(d_flag, flag.data(), flag.size(), cudaMemcpyHostToDevice));
+    unsigned char *d_flag = B.flag;
     const long long nw = (NB + 31) / 32;
     unsigned *d_vbad;
     CK(cudaMalloc(&d_vbad, (size_t)BH * nw * 4));
@@ -754,13 +758,7 @@ static bool run_real(const char *name, double keep, int BH)
     unsigned long long *d_ts;
     CK(cudaMalloc(&d_ts, (size_t)sms * 16));
     CUtensorMap tmK, tmV, tmK16, tmV16;
-    if (vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK, dk, (int64_t)BH * S, D, bf, 64) ||
-        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV, dv, (int64_t)BH * S, D, bf, 64) ||
-        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK16, dk, (int64_t)BH * S, D, bf, 16) ||
-        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV16, dv, (int64_t)BH * S, D, bf, 16)) {
-        printf("tensor map encode failed\n");
-        exit(1);
-    }
+    kv_maps(&tmK, &tmV, &tmK16, &tmV16, dk, dv, BH * S, D, bf);
     struct RVar {
         std::string name;
         kern_t kern, kern_nf;
