@@ -495,13 +495,14 @@ void reduce_rank(inout double p, inout uint j, bool first)
     }
 }
 
-/* The reference's CUMULATIVE count of row m = bh*NB + i (tau > 0, p not
- * NaN) from the f32 count c (keys >= T when rem is ~0u); on a replay the
+/* The reference's CUMULATIVE count (cum) or its order of the c first
+ * blocks (TOPK, a top-up) of row m = bh*NB + i (p not NaN) from the f32
+ * count c (keys >= T when rem is ~0u); on a replay the
  * keys become ~rank and T, rem, c those of the new count. Uniform control
  * flow. */
-void cumulative_f64(uint bh, uint i, uint NB, inout uint c, inout uint T, inout uint rem)
+void exact_f64(uint bh, uint i, uint NB, bool cum, inout uint c, inout uint T, inout uint rem)
 {
-    double tau64 = packDouble2x32(pc.tau);
+    double tau64 = cum ? packDouble2x32(pc.tau) : 0.0LF;
     double lmx = double(NEG_INF);
 #if KV_FP64 == 2 /* s_j from select_tile's f64 sums */
     for (uint j = tid; j < NBv; j += WG) {
@@ -549,7 +550,7 @@ void cumulative_f64(uint bh, uint i, uint NB, inout uint c, inout uint T, inout 
     reduce_rank(po, jo, true);
     double mg = (4.0LF * double(NBv) + 512.0LF) * 2.220446049250313e-16LF; /* 2^-52 */
     if (rem == 0xffffffffu && jb != 0xffffffffu && (jo == 0xffffffffu || ranks_before(pb, jb, po, jo)) &&
-        (sc - pb) + mg < tau64 && (c >= NBv || sc - mg >= tau64))
+        (!cum || ((sc - pb) + mg < tau64 && (c >= NBv || sc - mg >= tau64))))
         return; /* certified */
     /* replay: ranks, the sequential sum, the keys */
     memoryBarrierBuffer();
@@ -582,7 +583,9 @@ void cumulative_f64(uint bh, uint i, uint NB, inout uint c, inout uint T, inout 
     /* the reference's sequential sum, WG terms at a time from shared memory */
     precise double before = 0.0LF;
     uint n = 0u;
-    for (uint n0 = 0u; n0 < NBv; n0 += WG) {
+    if (tid == 0u)
+        bc[7] = c; /* a count given (not cum): the reference's c first blocks */
+    for (uint n0 = 0u; cum && n0 < NBv; n0 += WG) {
         barrier();
         if (n0 + tid < NBv) {
             uvec2 u = unpackDouble2x32(ld_d(obase + 2u * (n0 + tid)));
@@ -614,9 +617,9 @@ void cumulative_f64(uint bh, uint i, uint NB, inout uint c, inout uint T, inout 
     if (tid == 0u) {
         precise double before = 0.0LF;
         uint n = 0u;
-        for (; n < NBv && before < tau64; n++)
+        for (; cum && n < NBv && before < tau64; n++)
             before += ld_d(wbase + 2u * scratch[obase + n]);
-        bc[7] = n;
+        bc[7] = cum ? n : c;
     }
     for (uint r = tid; r < NBv; r += WG)
         scratch[kbase + scratch[obase + r]] = ~r;
@@ -691,7 +694,7 @@ void select_row(uint bh, uint i, uint NB)
         if (tf != uvec2(0u)) {
             if (n >= NBv) /* every block: keys >= 0 */
                 c = NBv, T = 0u, rem = 0xffffffffu;
-            cumulative_f64(bh, i, NB, c, T, rem);
+            exact_f64(bh, i, NB, true, c, T, rem);
             n = c;
         }
 #endif
@@ -703,8 +706,19 @@ void select_row(uint bh, uint i, uint NB)
         T = 0u, rem = 0xffffffffu;
     else if (n > 0u && by_index)
         T = 0u, rem = n;
-    else if (n > 0u && !(rule == 0u && n == c)) /* else the cumulative descent's T, rem */
+    else if (n > 0u && !(rule == 0u && n == c)) { /* else the cumulative descent's T, rem */
         descend(false, uvec2(n, 0u), T, rem, c);
+#if KV_FP64
+        /* TOPK's n (and a min_blocks top-up) by the f32 keys, certified against the reference's
+         * f64 order of p (the last taken block ranks before every other), else replayed */
+        if (rule != 2u && n < NBv) {
+            c = n;
+            memoryBarrierBuffer();
+            barrier();
+            exact_f64(bh, i, NB, false, c, T, rem);
+        }
+#endif
+    }
     memoryBarrierBuffer();
     barrier(); /* compact() reads every invocation's keys */
     compact(i, NB, n, T, rem, rule == 2u, dst, m);
@@ -782,7 +796,7 @@ void select_tile(uint t, uint NB, uint D, uint R)
      * e = 0..D-1 as before. */
     int ek = -1000;
 #if KV_FP64 == 2
-    bool cum = uint(pc.rule) == 0u && pc.tau_f > 0.0; /* uniform */
+    bool cum = uint(pc.rule) != 2u; /* uniform: the rows exact_f64 may replay (CUMULATIVE, TOPK, top-ups) */
 #endif
     for (uint j0 = 0u; nv > 0u && j0 < NBv; j0 += WG) {
         uint j = j0 + tid, at = pc.off[1] + (bh * NB + j0) * D;
@@ -799,7 +813,7 @@ void select_tile(uint t, uint NB, uint D, uint R)
         for (uint r = 0u; r < KV_ROWS; r++)
             acc[r] = 0.0;
 #if KV_FP64 == 2
-        if (cum) { /* with the f64 sums of cumulative_f64 (unscaled, exact products, in order e) */
+        if (cum) { /* with the f64 sums of exact_f64 (unscaled, exact products, in order e) */
             precise double acc64[KV_ROWS];
             for (uint r = 0u; r < KV_ROWS; r++)
                 acc64[r] = 0.0LF;
@@ -910,7 +924,7 @@ static vox_status vk_kv_select_supports(const vk_dev *v, const vox_op_dims *d, c
 /* Workgroups of kv_select (grid-stride over tiles of kv_rows(D) query rows
  * of one head), each with (kv_rows(D) + 1) * NBv words of scratch for its
  * tile's scores and the current row's keys (with shaderFloat64, 3 * NBv
- * more: the row's f64 p and ranks, cumulative_f64): at most 4096 and
+ * more: the row's f64 p and ranks, exact_f64): at most 4096 and
  * 128 MiB of scratch. */
 #define KV_MAX_GROUPS 4096
 #define KV_SCRATCH_MAX ((int64_t)128 << 20)
@@ -922,11 +936,11 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     vox_kv_select_args_init(&a, d, p);
     int64_t BH = a.BH, NB = a.NB, D = a.D, rows = BH * NB, R = kv_rows(D);
     int64_t tiles = BH * ((NB + R - 1) / R);
-    /* f64: the exact CUMULATIVE counts (cumulative_f64; top-k and STAT
+    /* f64: the exact CUMULATIVE counts and TOPK orders (exact_f64; STAT
      * rows do no f64 work, so they take the f32 variants, with fewer
      * registers and scratch); 2: the _f64t variants, whose tile pass also
      * forms the rows' f64 scores */
-    const int cum = p->rule == VOX_KV_CUMULATIVE && a.tau_f > 0.0f; /* else no f64 work: the f32 variants */
+    const int cum = p->rule != VOX_KV_STAT; /* CUMULATIVE and TOPK rows are certified in f64 (exact_f64) */
     const int f64 = v->fp64 && !v->kv_f32 && cum ? (v->kv_f64_row ? 1 : 2) : 0;
     /* f64 1: a row's f64 p and its ranks; 2: the tile's f64 scores (then
      * exp and p) and a row's p in the reference's order */
