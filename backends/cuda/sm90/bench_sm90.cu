@@ -324,6 +324,41 @@ static void kv_maps(CUtensorMap *tmK, CUtensorMap *tmV, CUtensorMap *tmK16, CUte
     }
 }
 
+/* The launch's outputs against the reference on the sampled rows (normalized error, LSE) and the
+ * poison check of every row (u[2]: rows not processed but written, u[3]: processed but not
+ * written; u[1]: non-finite outputs) */
+struct CheckRes {
+    double nerr;
+    float lse_err;
+    unsigned u[4];
+};
+static CheckRes check_outputs(const DevBufs &B, const long long *d_rows, int nr, long long BH, long long NB, int V,
+                              int D, bool bf, double *d_acc, unsigned *d_u, const char *name)
+{
+    const long long S = NB * V;
+    CK(cudaMemset(d_acc, 0, 16));
+    CK(cudaMemset(d_u, 0, 16));
+    long long chunk = std::max(1LL, (256LL << 20) / S);
+    float *d_scr;
+    CK(cudaMalloc(&d_scr, (size_t)std::min<long long>(chunk, nr) * S * 4 + 16));
+    for (long long r0 = 0; r0 < nr; r0 += chunk) {
+        int n = (int)std::min<long long>(chunk, nr - r0);
+        ref_check<<<n, 128>>>(B.q, B.k, B.v, B.o, B.lse, d_rows + r0, n, B.ks, B.kn, B.kc, B.valid, NB, V, D,
+                              (float)(1.0 / sqrt((double)D)), bf, d_scr, d_acc, d_u, d_u + 1);
+    }
+    bench_sync("reference", name);
+    cudaFree(d_scr);
+    poison_check<<<4096, 256>>>(B.o, B.lse, B.flag, BH * S, D, d_u + 2, d_u + 3);
+    bench_sync("check", name);
+    double acc[2];
+    CheckRes r;
+    CK(cudaMemcpy(acc, d_acc, 16, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(r.u, d_u, 16, cudaMemcpyDeviceToHost));
+    memcpy(&r.lse_err, &r.u[0], 4);
+    r.nerr = acc[1] > 0 ? acc[0] / acc[1] : acc[0];
+    return r;
+}
+
 static bool run_cfg(const Cfg &c, bool *ok_out)
 {
     const int BH = c.BH, D = c.D, V = c.V;
@@ -532,29 +567,10 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
         launch(x);
         CK(cudaGetLastError());
         sync_watchdog("first launch");
-        CK(cudaMemset(d_acc, 0, 16));
-        CK(cudaMemset(d_u, 0, 16));
-        {
-            long long chunk = std::max(1LL, (256LL << 20) / S);
-            float *d_scr;
-            CK(cudaMalloc(&d_scr, (size_t)std::min<long long>(chunk, nr) * S * 4 + 16));
-            for (long long r0 = 0; r0 < nr; r0 += chunk) {
-                int n = (int)std::min<long long>(chunk, nr - r0);
-                ref_check<<<n, 128>>>(dq, dk, dv, dO, dl, d_rows + r0, n, d_ks, d_kn, d_kc, d_valid, NB, V, D,
-                                      (float)(1.0 / sqrt((double)D)), c.bf, d_scr, d_acc, d_u, d_u + 1);
-            }
-            sync_watchdog("reference");
-            cudaFree(d_scr);
-        }
-        poison_check<<<4096, 256>>>(dO, dl, d_flag, (long long)BH * S, D, d_u + 2, d_u + 3);
-        sync_watchdog("check");
-        double acc[2];
-        unsigned u[4];
-        CK(cudaMemcpy(acc, d_acc, 16, cudaMemcpyDeviceToHost));
-        CK(cudaMemcpy(u, d_u, 16, cudaMemcpyDeviceToHost));
-        float lse_err;
-        memcpy(&lse_err, &u[0], 4);
-        double nerr = acc[1] > 0 ? acc[0] / acc[1] : acc[0];
+        CheckRes cr = check_outputs(B, d_rows, nr, BH, NB, V, D, c.bf, d_acc, d_u, c.name);
+        unsigned *u = cr.u;
+        const float lse_err = cr.lse_err;
+        const double nerr = cr.nerr;
         if (nan_row >= 0) {
             std::vector<unsigned short> orow(D);
             float l;
@@ -898,27 +914,10 @@ static bool run_real(const char *name, double keep, int BH)
             printf("%-22s %-9s items=%d | ablation, not checked\n", name, x.name.c_str(), x.n_items);
             continue;
         }
-        CK(cudaMemset(d_acc, 0, 16));
-        CK(cudaMemset(d_u, 0, 16));
-        long long chunk = std::max(1LL, (256LL << 20) / S);
-        float *d_scr;
-        CK(cudaMalloc(&d_scr, (size_t)std::min<long long>(chunk, nr) * S * 4 + 16));
-        for (long long r0 = 0; r0 < nr; r0 += chunk) {
-            int n = (int)std::min<long long>(chunk, nr - r0);
-            ref_check<<<n, 128>>>(dq, dk, dv, dO, dl, d_rows + r0, n, d_ks, d_kn, d_kc, d_valid, NB, V, D,
-                                  (float)(1.0 / sqrt((double)D)), bf, d_scr, d_acc, d_u, d_u + 1);
-        }
-        bench_sync("reference", name);
-        cudaFree(d_scr);
-        poison_check<<<4096, 256>>>(dO, dl, d_flag, (long long)BH * S, D, d_u + 2, d_u + 3);
-        bench_sync("check", name);
-        double acc[2];
-        unsigned u[4];
-        CK(cudaMemcpy(acc, d_acc, 16, cudaMemcpyDeviceToHost));
-        CK(cudaMemcpy(u, d_u, 16, cudaMemcpyDeviceToHost));
-        float lse_err;
-        memcpy(&lse_err, &u[0], 4);
-        const double nerr = acc[1] > 0 ? acc[0] / acc[1] : acc[0];
+        const CheckRes cr = check_outputs(B, d_rows, nr, BH, NB, V, D, bf, d_acc, d_u, name);
+        const unsigned *u = cr.u;
+        const float lse_err = cr.lse_err;
+        const double nerr = cr.nerr;
         const bool ok = nerr < 2e-5 && lse_err < 1e-2 && u[1] == 0 && u[2] == 0 && u[3] == 0;
         all_ok = all_ok && ok;
         printf("%-22s %-9s items=%d | checked %d rows: nerr %.2e lse_maxabs %.2e nan %u unwritten-touched %u "
