@@ -297,6 +297,24 @@ template <int D, bool BF> __device__ __forceinline__ void bwd_mma_ss(float *acc,
         vox_wgmma_m64n64k16_ss<BF, 0, 0>(acc, desc_kmaj(a, kk), desc_kmaj(b, kk), kk > 0);
 }
 
+/* P = exp2(S sl2 - L) of a 64 x 64 S tile in the wgmma accumulator layout, in place, 0 at the
+ * columns past a partial block's cn keys */
+__device__ __forceinline__ void bwd_p_tile(float *sacc, bool part, unsigned cn, int cq, float sl2, float L0, float L1)
+{
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        float p0 = ex2(fmaf(sacc[4 * j + 0], sl2, -L0)), p1 = ex2(fmaf(sacc[4 * j + 1], sl2, -L0));
+        float p2 = ex2(fmaf(sacc[4 * j + 2], sl2, -L1)), p3 = ex2(fmaf(sacc[4 * j + 3], sl2, -L1));
+        if (part) {
+            const int c0 = j * 8 + cq * 2;
+            const bool ok0 = bwd_col_ok(cn, c0), ok1 = bwd_col_ok(cn, c0 + 1);
+            p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f;
+            p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
+        }
+        sacc[4 * j + 0] = p0, sacc[4 * j + 1] = p1, sacc[4 * j + 2] = p2, sacc[4 * j + 3] = p3;
+    }
+}
+
 /* dq, one stage of consumer rows (resident Q, dO_eff at rq, rq + TILE; row stats L0, L1 = l2 and
  * D0, D1 = delta of rows R0, R0 + 8) against the staged K, V at kb: acc += dS K. */
 template <int D, bool BF>
@@ -314,49 +332,24 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
         wg_commit();
         wg_wait<1>();
         fence_regs<32>(sacc);
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            float p0 = ex2(fmaf(sacc[4 * j + 0], sl2, -L0)), p1 = ex2(fmaf(sacc[4 * j + 1], sl2, -L0));
-            float p2 = ex2(fmaf(sacc[4 * j + 2], sl2, -L1)), p3 = ex2(fmaf(sacc[4 * j + 3], sl2, -L1));
-            if (part) {
-                const int c0 = j * 8 + cq * 2;
-                const bool ok0 = bwd_col_ok(cn, c0), ok1 = bwd_col_ok(cn, c0 + 1);
-                p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f;
-                p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
-            }
-            sacc[4 * j + 0] = p0, sacc[4 * j + 1] = p1, sacc[4 * j + 2] = p2, sacc[4 * j + 3] = p3;
-        }
+        bwd_p_tile(sacc, part, cn, cq, sl2, L0, L1);
         wg_wait<0>();
         fence_regs<32>(sacc);
         fence_regs<32>(dpacc);
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            sacc[4 * j + 0] *= dpacc[4 * j + 0] - D0;
-            sacc[4 * j + 1] *= dpacc[4 * j + 1] - D0;
-            sacc[4 * j + 2] *= dpacc[4 * j + 2] - D1;
-            sacc[4 * j + 3] *= dpacc[4 * j + 3] - D1;
-        }
     } else {
-    bwd_mma_ss<D, BF>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
-    wg_commit();
-    wg_wait<0>();
-    fence_regs<32>(sacc);
-    fence_regs<32>(dpacc);
-#pragma unroll
-    for (int j = 0; j < 8; j++) {
-        float p0 = ex2(fmaf(sacc[4 * j + 0], sl2, -L0)), p1 = ex2(fmaf(sacc[4 * j + 1], sl2, -L0));
-        float p2 = ex2(fmaf(sacc[4 * j + 2], sl2, -L1)), p3 = ex2(fmaf(sacc[4 * j + 3], sl2, -L1));
-        if (part) {
-            const int c0 = j * 8 + cq * 2;
-            const bool ok0 = bwd_col_ok(cn, c0), ok1 = bwd_col_ok(cn, c0 + 1);
-            p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f;
-            p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
-        }
-        sacc[4 * j + 0] = p0 * (dpacc[4 * j + 0] - D0);
-        sacc[4 * j + 1] = p1 * (dpacc[4 * j + 1] - D0);
-        sacc[4 * j + 2] = p2 * (dpacc[4 * j + 2] - D1);
-        sacc[4 * j + 3] = p3 * (dpacc[4 * j + 3] - D1);
+        bwd_mma_ss<D, BF>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
+        wg_commit();
+        wg_wait<0>();
+        fence_regs<32>(sacc);
+        fence_regs<32>(dpacc);
+        bwd_p_tile(sacc, part, cn, cq, sl2, L0, L1);
     }
+#pragma unroll
+    for (int j = 0; j < 8; j++) { /* dS = P (dP - delta) */
+        sacc[4 * j + 0] *= dpacc[4 * j + 0] - D0;
+        sacc[4 * j + 1] *= dpacc[4 * j + 1] - D0;
+        sacc[4 * j + 2] *= dpacc[4 * j + 2] - D1;
+        sacc[4 * j + 3] *= dpacc[4 * j + 3] - D1;
     }
     bwd_pack_a<BF>(df, sacc);
     fence_regs_u<16>(df);

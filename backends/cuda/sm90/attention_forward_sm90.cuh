@@ -1043,14 +1043,16 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 
 /* Kernel parameters: the params, then the K and V tensor maps with 64-row boxes
  * (whole tiles) and with 16-row boxes (chunks of partial blocks). */
-#define VOX_SM90_KERNEL_T(NAME, D, BF, NWG, THREADS, SAFE)                                                   \
+#define VOX_SM90_KERNEL_TV(NAME, D, BF, NWG, THREADS, SAFE, VAR)                                             \
     extern "C" __global__ void __launch_bounds__(THREADS, 1)                                                 \
         NAME(const __grid_constant__ VoxSm90AttnParams p, const __grid_constant__ CUtensorMap tmK,         \
              const __grid_constant__ CUtensorMap tmV, const __grid_constant__ CUtensorMap tmK16,           \
              const __grid_constant__ CUtensorMap tmV16)                                                    \
     {                                                                                                      \
-        vox_sm90::attn_fwd<D, BF, NWG, SAFE, VOX_SM90_LIB_VAR>(p, &tmK, &tmV, &tmK16, &tmV16);              \
+        vox_sm90::attn_fwd<D, BF, NWG, SAFE, VAR>(p, &tmK, &tmV, &tmK16, &tmV16);                           \
     }
+#define VOX_SM90_KERNEL_T(NAME, D, BF, NWG, THREADS, SAFE)                                                   \
+    VOX_SM90_KERNEL_TV(NAME, D, BF, NWG, THREADS, SAFE, VOX_SM90_LIB_VAR)
 /* Each kernel comes twice: NAME (fast variant, heads with finite V) and NAME_nf (safe variant,
  * heads with a non-finite V flag); launch both on the same grid, NAME first (host.h). */
 /* The VAR bits of the library's kernels (both variants) */
@@ -1058,14 +1060,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 #define VOX_SM90_LIB_VAR 0
 #endif
 /* A harness variant (VAR bits above) of the fast kernel */
-#define VOX_SM90_KERNEL_VAR(NAME, D, BF, NWG, THREADS, VAR)                                                 \
-    extern "C" __global__ void __launch_bounds__(THREADS, 1)                                                 \
-        NAME(const __grid_constant__ VoxSm90AttnParams p, const __grid_constant__ CUtensorMap tmK,         \
-             const __grid_constant__ CUtensorMap tmV, const __grid_constant__ CUtensorMap tmK16,           \
-             const __grid_constant__ CUtensorMap tmV16)                                                    \
-    {                                                                                                      \
-        vox_sm90::attn_fwd<D, BF, NWG, false, VAR>(p, &tmK, &tmV, &tmK16, &tmV16);                          \
-    }
+#define VOX_SM90_KERNEL_VAR(NAME, D, BF, NWG, THREADS, VAR) VOX_SM90_KERNEL_TV(NAME, D, BF, NWG, THREADS, false, VAR)
 #define VOX_SM90_KERNEL_PAIR(NAME, D, BF, NWG, THREADS)                                                     \
     VOX_SM90_KERNEL_T(NAME, D, BF, NWG, THREADS, false)                                                    \
     VOX_SM90_KERNEL_T(NAME##_nf, D, BF, NWG, THREADS, true)
