@@ -171,6 +171,16 @@ static int sm90_switch(gpu_dev *g, const char *name, const char *what)
     return on;
 }
 
+/* A switch set by one value of its variable (name=value), logged as sm90_switch does. */
+static int sm90_switch_is(gpu_dev *g, const char *name, const char *value, const char *what)
+{
+    const char *e = getenv(name);
+    const int on = e && !strcmp(e, value);
+    if (on)
+        vox_log(&g->log, VOX_LOG_INFO, "cuda: device %d: %s=%s: %s", g->ordinal, name, value, what);
+    return on;
+}
+
 /* Why the path is off for this device, or NULL when it can run. */
 static const char *sm90_unavailable(const gpu_dev *g)
 {
@@ -223,20 +233,12 @@ void cu_sm90_open(gpu_dev *g)
                 g->ordinal, s->nwg128, s->nwg128);
     const char *dq = getenv("VOXATTN_SM90_BWD_DQ");
     s->bwd_dq = dq && !strcmp(dq, "ordered") ? 1 : dq && !strcmp(dq, "atomic") ? 2 : 0;
-    const char *ord = getenv("VOXATTN_SM90_ORDER");
-    s->order_plain = ord && !strcmp(ord, "plain");
-    if (s->order_plain)
-        vox_log(&g->log, VOX_LOG_INFO,
-                "cuda: device %d: VOXATTN_SM90_ORDER=plain: the attention forward's items holding a global "
-                "(text) block are claimed with their head's (no front region)",
-                g->ordinal);
-    const char *pack = getenv("VOXATTN_SM90_PACK");
-    s->pack_strip = pack && !strcmp(pack, "strip");
-    if (s->pack_strip)
-        vox_log(&g->log, VOX_LOG_INFO,
-                "cuda: device %d: VOXATTN_SM90_PACK=strip: the attention forward packs pruned query blocks "
-                "for 2 consumer warpgroups whatever query_keep is",
-                g->ordinal);
+    s->order_plain = sm90_switch_is(g, "VOXATTN_SM90_ORDER", "plain",
+                                    "the attention forward's items holding a global (text) block are claimed "
+                                    "with their head's (no front region)");
+    s->pack_strip = sm90_switch_is(g, "VOXATTN_SM90_PACK", "strip",
+                                   "the attention forward packs pruned query blocks for 2 consumer warpgroups "
+                                   "whatever query_keep is");
     s->fwd_copies = sm90_switch(g, "VOXATTN_SM90_FWD_COPIES",
                                 "the attention forward permutes q, k, v and o through block copies, one CTA per item");
     g->vendor_fwd_direct = !s->fwd_copies;
