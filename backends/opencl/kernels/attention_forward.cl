@@ -50,6 +50,20 @@
         (dst)[r_ * QP + e_] = s_ >= 0 ? x_ : 0.0f;                                                                 \
     } while (0)
 
+/* the whole BN-row K or V tile into KV (rows kslot): KL rounds of the work-group, then the KT
+ * elements left over (none when KT is 0) */
+#if KT
+#define VOX_KV_TILE_REST(src) if (lid < KT) VOX_TILE_LOAD(KV, src, kslot, lid + KL * LS)
+#else
+#define VOX_KV_TILE_REST(src)
+#endif
+#define VOX_KV_TILE_LOAD(src)                                                                                     \
+    {                                                                                                              \
+        for (int u_ = 0; u_ < KL; u_++)                                                                            \
+            VOX_TILE_LOAD(KV, src, kslot, lid + u_ * LS);                                                          \
+        VOX_KV_TILE_REST(src);                                                                                     \
+    }
+
 __kernel __attribute__((reqd_work_group_size(LS, 1, 1))) void
 vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_PARAMS(VOX_ATTENTION_FORWARD_ARGS))
 {
@@ -114,12 +128,7 @@ vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_P
             if (lid < BN)
                 kslot[lid] = mykey;
             barrier(CLK_LOCAL_MEM_FENCE);
-            for (int u = 0; u < KL; u++)
-                VOX_TILE_LOAD(KV, k, kslot, lid + u * LS);
-#if KT
-            if (lid < KT)
-                VOX_TILE_LOAD(KV, k, kslot, lid + KL * LS);
-#endif
+            VOX_KV_TILE_LOAD(k);
             barrier(CLK_LOCAL_MEM_FENCE);
             float sreg[NC];
             for (int x = 0; x < NC; x++)
@@ -154,12 +163,7 @@ vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_P
             }
             barrier(CLK_LOCAL_MEM_FENCE);
             red[lid] = ps;
-            for (int u = 0; u < KL; u++)
-                VOX_TILE_LOAD(KV, v, kslot, lid + u * LS);
-#if KT
-            if (lid < KT)
-                VOX_TILE_LOAD(KV, v, kslot, lid + KL * LS);
-#endif
+            VOX_KV_TILE_LOAD(v);
             barrier(CLK_LOCAL_MEM_FENCE);
             float tsum = 0.0f;
             for (int u = 0; u < TPR; u++)
