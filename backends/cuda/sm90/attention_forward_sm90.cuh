@@ -1265,6 +1265,16 @@ __device__ __forceinline__ void plan_rows(const int *kept_count, const int *bloc
 }
 } // namespace vox_sm90
 
+/* The planner's next item start after start x (the marks m of the chain; nbi when none): where
+ * the item starting at x ends. */
+static __device__ __forceinline__ int vox_sm90_plan_chain_next(const unsigned char *m, int x, int nbi)
+{
+    int e = x + 1;
+    while (e < nbi && !m[e])
+        e++;
+    return e;
+}
+
 /* The device planner: one CTA of VOX_SM90_PLAN_WARPS warps per head bh < BH (the packing axis,
  * vox_sm90::plan_axis; the order and rows, plan_rows), then CTAs BH.. the non-finite V flags
  * (vflags; grid BH + BH*ceil(NB/32) when V is not scanned elsewhere). Dynamic shared memory
@@ -1386,9 +1396,7 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
         int hidx = hidx0;
         for (int x = x0; x < x1; x++)
             if (m[x]) {
-                int e = x + 1;
-                while (e < nbi && !m[e])
-                    e++;
+                const int e = vox_sm90_plan_chain_next(m, x, nbi);
                 if (x <= nbv && nbv < e)
                     first_long_s = hidx; /* one item holds position nbv (< NB) */
                 hidx++;
@@ -1404,9 +1412,7 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     int hidx = hidx0;
     for (int x = x0; x < x1; x++)
         if (m[x]) {
-            int e = x + 1;
-            while (e < nbi && !m[e])
-                e++;
+            const int e = vox_sm90_plan_chain_next(m, x, nbi);
             const long long idx = VOX_SM90_PLAN_SLOT(bh, hidx, first_long, ngf, front, base_s);
             *(int2 *)(items + 2 * idx) = make_int2((int)(bh * NB + x), e - x);
             hidx++;
