@@ -73,9 +73,11 @@
  *   VOX_SM90_PLAN_M_EDGE   the position order puts a head's partial video blocks (block_valid < V: the
  *                          grid's ragged edges) first, then its full ones, each in the axis order; taken
  *                          only where VOX_SM90_PLAN_EDGE_OK: no pruning and one full block fills an item
- *                          (2 V > maxrows, e.g. V = 128 on 2 warpgroups), so the full blocks' items stay
+ *                          (V = maxrows, e.g. V = 128 on 2 warpgroups), so the full blocks' items stay
  *                          one block each and the partial ones pack up to maxrows rows of neighbours
- *                          instead of one 32-row item per column (hunyuan 4,4,8);
+ *                          instead of one 32-row item per column (hunyuan 4,4,8). Not where a full block
+ *                          leaves room (V = 128 on 3 warpgroups: the old order packs F + P + P, the edge
+ *                          order F alone: the H200 check counted 2573 items against 2517);
  *   VOX_SM90_PLAN_M_RAGGED the head's counted items that hold a partial block (the longest K/V streams:
  *                          the union of several lists) are claimed before its others (each class in chain
  *                          order), so the persistent grid ends on full-block items (the tail).
@@ -84,7 +86,7 @@
 #define VOX_SM90_PLAN_M_FRONT 1
 #define VOX_SM90_PLAN_M_EDGE 2
 #define VOX_SM90_PLAN_M_RAGGED 4
-#define VOX_SM90_PLAN_EDGE_OK(V, maxrows, pruned) (!(pruned) && 2 * (V) > (maxrows))
+#define VOX_SM90_PLAN_EDGE_OK(V, maxrows, pruned) (!(pruned) && (V) >= (maxrows))
 /* The slot vox_attn_sm90_plan writes item hidx (0-based in head bh's chain) to: the head's first
  * first_long items (no global block; first_long = the index of the item that holds position NBv,
  * or the head's item count) at front + base + hidx (base: the head's offset from the counter), the
