@@ -66,6 +66,18 @@ static int kv_select_inputs(const op_case *c, op_inputs *in)
             qb[m * D] = (m % 3) ? 1000.0f : -1000.0f;
             kb[m * D] = (float)((m % NB) % 5);
         }
+    } else if (c->fill & FILL_NEAR) {
+        /* key blocks in pairs (2t, 2t + 1) whose means differ by about 1e-6 relative: their scores
+         * differ by far less than the f32 or tensor-core scores' error, yet well beyond the f64
+         * roundings, so a TOPK boundary inside a pair is decided by the exact re-scoring (an f32
+         * order would pick the wrong block of the pair in many rows) */
+        oh_rng r = {44};
+        for (int64_t i = 0; i < n; i++)
+            qb[i] = (float)(2.0 * oh_normal(&r));
+        for (int64_t m = 0; m < BH * NB; m++)
+            for (int64_t e = 0; e < D; e++)
+                kb[m * D + e] = (m % NB) % 2 ? kb[(m - 1) * D + e] * (float)(1.0 + 1e-6 * oh_normal(&r))
+                                             : (float)oh_normal(&r);
     } else {
         oh_rng r = {43};
         for (int64_t i = 0; i < n; i++)
@@ -210,6 +222,25 @@ static const op_case cases[] = {
      * lavapipe admitted 93 blocks where the reference admits 92) */
     {"cumulative_tau09_near_tau", SHAPE(2, 24, 16, 5, 28, 48, 0, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
      .param = 0.9, .min_blocks = 4},
+    /* TOPK's phase 2 on the f32 scores (CUDA, kv_select_fast.cuh vox_kf_topk): near-ties at the k-th
+     * block (the band's exact re-scoring decides; VOXATTN_KV_SELECT_FAST_BREAK must fail these), k = 1
+     * without min_blocks, k near NBv, huge logits (p underflows to 0: ties by index, the exact path) */
+    {"topk_near_ties_mma", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_NEAR, .drop_block = -1,
+     .rule = TOPK, .param = 35, .min_blocks = 2},
+    {"topk_near_ties_k1", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_NEAR, .drop_block = -1,
+     .rule = TOPK, .param = 1, .min_blocks = 0},
+    {"topk_near_ties_k300", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_NEAR, .drop_block = -1,
+     .rule = TOPK, .param = 300, .min_blocks = 4},
+    {"topk_near_ties_d128", SHAPE(1, 2, 128, 8, 24, 40, 0, 0, 1, 4, 4), VOX_F32, FILL_NEAR, .drop_block = -1,
+     .rule = TOPK, .param = 48, .min_blocks = 4},
+    {"topk1_mma", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = TOPK,
+     .param = 1, .min_blocks = 0},
+    {"topk_huge_logits_mma", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_HUGE, .drop_block = -1,
+     .scale = 1.0, .rule = TOPK, .param = 35, .min_blocks = 2},
+    {"topk_huge_logits_scale001", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_HUGE,
+     .drop_block = -1, .scale = 0.01, .rule = TOPK, .param = 100, .min_blocks = 2},
+    {"topk_large_logits_mma", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, .drop_block = -1,
+     .scale = 4.0, .rule = TOPK, .param = 35, .min_blocks = 2},
     {"perf_wan_like", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
      .param = 0.9, .min_blocks = 4, .perf_only = 1},
 };

@@ -510,7 +510,7 @@ __device__ __forceinline__ void vox_km_prefetch_row(const float *row, i64 S)
 /* The kernel (top of this file); KB: phase 1 from the prepared keys
  * (vox_kv_select_fast_kb, after vox_kv_select_kb), else from kbar
  * (vox_kv_select_fast_mma). */
-template <bool KB>
+template <bool KB, int MODE>
 __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     __shared__ double red[VOX_MAX_WARPS];
@@ -568,7 +568,7 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
                     ext = make_float2(fmaxf(ext.x, rext[16 * MT * k + r].x), fminf(ext.y, rext[16 * MT * k + r].y));
                 vox_cp_wait<0>();
                 VOX_SYNCWARP();
-                if ((bad || !vox_kf_row(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r),
+                if ((bad || !vox_kf_row<MODE>(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r),
                                         cols + start[m], count + m, a, nk2, eb, &ext, work + warp)) &&
                     lane == 0)
                     list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
@@ -584,12 +584,24 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
 VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
     vox_kv_select_fast_mma(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
-    vox_km_select<false>(b, a);
+    vox_km_select<false, VOX_KF_NEW>(b, a);
 }
 VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
     vox_kv_select_fast_kb(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
-    vox_km_select<true>(b, a);
+    vox_km_select<true, VOX_KF_NEW>(b, a);
+}
+/* vox_kv_select_fast_kb with the old TOPK phase 2 (VOXATTN_KV_SELECT_FAST_OLD) and with vox_kf_topk's
+ * deliberate break (VOXATTN_KV_SELECT_FAST_BREAK, tests only): the launcher's switches */
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_kb_old(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<true, VOX_KF_OLD>(b, a);
+}
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_kb_brk(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<true, VOX_KF_BRK>(b, a);
 }
 
 #endif
