@@ -67,17 +67,22 @@ static int kv_select_inputs(const op_case *c, op_inputs *in)
             kb[m * D] = (float)((m % NB) % 5);
         }
     } else if (c->fill & FILL_NEAR) {
-        /* key blocks in pairs (2t, 2t + 1) whose means differ by about 1e-7 relative (a few ulps): their scores
-         * differ by far less than the f32 or tensor-core scores' error, yet well beyond the f64
-         * roundings, so a TOPK boundary inside a pair is decided by the exact re-scoring (an f32
-         * order would pick the wrong block of the pair in many rows) */
+        /* key blocks in pairs (2t, 2t + 1) whose means differ by a relative 1e-8 .. 1e-5 (log-uniform per
+         * pair, so that some pairs fall between what any f32 or tensor-core score path resolves and its
+         * error bound): their scores differ by less than the scores' error window, yet well beyond the f64
+         * roundings, so a TOPK boundary inside a pair is decided by the exact re-scoring (an f32 order
+         * picks the wrong block of the pair in some rows) */
         oh_rng r = {44};
         for (int64_t i = 0; i < n; i++)
             qb[i] = (float)(2.0 * oh_normal(&r));
-        for (int64_t m = 0; m < BH * NB; m++)
+        double eps = 0;
+        for (int64_t m = 0; m < BH * NB; m++) {
+            if ((m % NB) % 2)
+                eps = pow(10.0, -8.0 + 3.0 * oh_uniform(&r));
             for (int64_t e = 0; e < D; e++)
-                kb[m * D + e] = (m % NB) % 2 ? kb[(m - 1) * D + e] * (float)(1.0 + 1e-7 * oh_normal(&r))
+                kb[m * D + e] = (m % NB) % 2 ? kb[(m - 1) * D + e] * (float)(1.0 + eps * oh_normal(&r))
                                              : (float)oh_normal(&r);
+        }
     } else {
         oh_rng r = {43};
         for (int64_t i = 0; i < n; i++)

@@ -75,14 +75,19 @@ int main(int argc, char **argv)
     std::mt19937_64 rng(1234 + fill * 7 + NBv + D);
     std::normal_distribution<double> nd;
     std::vector<float> q((size_t)rows * D), k((size_t)NB * D);
-    for (int j = 0; j < NB; j++)
+    std::uniform_real_distribution<double> ud;
+    const double eps0 = getenv("EPS") ? atof(getenv("EPS")) : 0.0; /* 0: log-uniform 1e-8 .. 1e-5 per pair */
+    double eps = eps0;
+    for (int j = 0; j < NB; j++) {
+        if (j % 2) eps = eps0 > 0 ? eps0 : pow(10.0, -8.0 + 3.0 * ud(rng));
         for (int e = 0; e < D; e++) {
             float &x = k[(size_t)j * D + e];
-            if (fill == 1 && j % 2) x = k[(size_t)(j - 1) * D + e] * (float)(1.0 + (getenv("EPS") ? atof(getenv("EPS")) : 1e-7) * nd(rng));
+            if (fill == 1 && j % 2) x = k[(size_t)(j - 1) * D + e] * (float)(1.0 + eps * nd(rng));
             else if (fill == 2) x = (float)(j % 3 == e % 3);
             else if (fill == 3) x = e == 0 ? (float)(j % 5) : 0.f;
             else x = (float)nd(rng);
         }
+    }
     for (int r = 0; r < rows; r++)
         for (int e = 0; e < D; e++)
             q[(size_t)r * D + e] = fill == 2 ? (float)(rng() % 3) - 1.f : fill == 3 ? (e == 0 ? (r % 3 ? 1000.f : -1000.f) : 0.f)
