@@ -4,7 +4,9 @@
  * compares each row it lists with a copy of the CPU reference (backends/cpu/kv_select.c). Rows the fast
  * path declines (the exact path on the GPU) are counted, not compared.
  * usage: kv_emu MODE(0 new, 1 old, 2 break) FILL(0 random, 1 near-tie pairs, 2 small-integer ties, 3 huge
- *        logits) NBV D TOPK MIN_BLOCKS SCALE(0: 1/sqrt(D)) [ROWS]
+ *        logits, 4 hunyuan-720p's structured workload (perf/workload.c), head NBV % 24: block means of
+ *        its bf16 q and k over 4x4x4 blocks, NBv 2160, D 128; NBV and D are then ignored) NBV D TOPK
+ *        MIN_BLOCKS SCALE(0: 1/sqrt(D)) [ROWS (spread over the row range)]
  * Exit status 1 when a listed row differs from the reference. Meant for checking kernel changes on a
  * machine without a GPU; the GPU tests (test_ops) stay the reference. */
 #include <algorithm>
@@ -14,9 +16,16 @@
 #include <random>
 #include <thread>
 #include <vector>
+extern "C" {
+#include "../../perf/workload.h"
+/* workload.c's plan translation (unused here) calls the library's defaults */
+vox_status vox_plan_defaults(vox_plan_params *) { return VOX_OK; }
+}
 thread_local dim3e threadIdx;
 dim3e blockIdx_g, gridDim_g;
 warp_x g_warps[4];
+static int g_bin_max, g_bin_rows;
+static double g_bin_sum;
 static int g_topk[3]; /* vox_kf_topk's outcomes on its own (stats): -1 (old path), 0 (exact path), 1 (listed) */
 #define VOX_GPU_HIP 0
 #define VOX_PARAM const
@@ -69,16 +78,59 @@ struct rk { double p; int j; };
 int main(int argc, char **argv)
 {
     if (argc < 8) { fprintf(stderr, "usage: kv_emu MODE FILL NBV D TOPK MIN SCALE [ROWS]\n"); return 2; }
-    const int mode = atoi(argv[1]), fill = atoi(argv[2]), NBv = atoi(argv[3]), D = atoi(argv[4]);
-    const int topk = atoi(argv[5]), minb = atoi(argv[6]), rows = argc > 8 ? atoi(argv[8]) : 64, NB = NBv + 2;
+    const int mode = atoi(argv[1]), fill = atoi(argv[2]), NBv0 = atoi(argv[3]);
+    int NBv = NBv0, D = fill == 4 ? 128 : atoi(argv[4]);
+    const int topk = atoi(argv[5]), minb = atoi(argv[6]), rows = argc > 8 ? atoi(argv[8]) : 64;
+    if (fill == 4)
+        NBv = 2160;
+    const int NB = NBv + 2;
     const double scale = atof(argv[7]) > 0 ? atof(argv[7]) : 1.0 / sqrt((double)D);
     std::mt19937_64 rng(1234 + fill * 7 + NBv + D);
     std::normal_distribution<double> nd;
     std::vector<float> q((size_t)rows * D), k((size_t)NB * D);
+    std::vector<float> wq, wk; /* fill 4: the head's block means, every video block */
+    if (fill == 4) {
+        const vox_workload *wl = vox_workload_find("hunyuan-720p");
+        const int64_t N = vox_workload_tokens(wl), Dw = wl->head_dim, h = NBv0 % wl->heads;
+        std::vector<float> hq((size_t)(N * Dw)), hk((size_t)(N * Dw)), hv((size_t)(N * Dw));
+        /* the head's slices: the generator writes [B,H,N,D] at head h's offset only */
+        if (vox_workload_generate_heads(wl, 1, 1.0, h, h + 1, hq.data() - h * N * Dw, hk.data() - h * N * Dw,
+                                        hv.data() - h * N * Dw)) {
+            fprintf(stderr, "workload generation failed\n");
+            return 2;
+        }
+        const int64_t F = wl->frames, Hh = wl->height, Ww = wl->width, bf = (F + 3) / 4, by = (Hh + 3) / 4, bx = (Ww + 3) / 4;
+        const int nbv = (int)(bf * by * bx);
+        wq.assign((size_t)nbv * Dw, 0.f), wk.assign((size_t)nbv * Dw, 0.f);
+        std::vector<double> aq((size_t)nbv * Dw, 0.0), ak((size_t)nbv * Dw, 0.0);
+        std::vector<int> cnt(nbv, 0);
+        for (int64_t t = 0; t < F; t++)
+            for (int64_t y = 0; y < Hh; y++)
+                for (int64_t x = 0; x < Ww; x++) {
+                    const int64_t tok = (t * Hh + y) * Ww + x, b = ((t / 4) * by + y / 4) * bx + x / 4;
+                    cnt[b]++;
+                    for (int64_t e = 0; e < Dw; e++) {
+                        aq[b * Dw + e] += vox_bf16_to_f32(vox_f32_to_bf16(hq[tok * Dw + e]));
+                        ak[b * Dw + e] += vox_bf16_to_f32(vox_f32_to_bf16(hk[tok * Dw + e]));
+                    }
+                }
+        for (int b = 0; b < nbv; b++)
+            for (int64_t e = 0; e < Dw; e++)
+                wq[b * Dw + e] = (float)(aq[b * Dw + e] / cnt[b]), wk[b * Dw + e] = (float)(ak[b * Dw + e] / cnt[b]);
+        if (nbv != NBv || Dw != D) {
+            fprintf(stderr, "hunyuan-720p: %d blocks of D %lld\n", nbv, (long long)Dw);
+            return 2;
+        }
+        for (int r = 0; r < rows; r++) /* query rows spread over the blocks */
+            memcpy(&q[(size_t)r * D], &wq[(size_t)((long long)r * NBv / rows) * D], sizeof(float) * D);
+        memcpy(k.data(), wk.data(), sizeof(float) * (size_t)NBv * D);
+        for (size_t x = (size_t)NBv * D; x < k.size(); x++) /* the 2 global blocks: not scored */
+            k[x] = 0.f;
+    }
     std::uniform_real_distribution<double> ud;
     const double eps0 = getenv("EPS") ? atof(getenv("EPS")) : 0.0; /* 0: log-uniform 1e-8 .. 1e-5 per pair */
     double eps = eps0;
-    for (int j = 0; j < NB; j++) {
+    for (int j = 0; fill != 4 && j < NB; j++) {
         if (j % 2) eps = eps0 > 0 ? eps0 : pow(10.0, -8.0 + 3.0 * ud(rng));
         for (int e = 0; e < D; e++) {
             float &x = k[(size_t)j * D + e];
@@ -88,6 +140,7 @@ int main(int argc, char **argv)
             else x = (float)nd(rng);
         }
     }
+    if (fill != 4)
     for (int r = 0; r < rows; r++)
         for (int e = 0; e < D; e++)
             q[(size_t)r * D + e] = fill == 2 ? (float)(rng() % 3) - 1.f : fill == 3 ? (e == 0 ? (r % 3 ? 1000.f : -1000.f) : 0.f)
@@ -105,7 +158,7 @@ int main(int argc, char **argv)
     const i64 S = vox_ks_stride(NBv);
     int bad = 0, listed = 0, declined = 0;
     for (int r = 0; r < rows; r++) {
-        const int i = r % NBv;
+        const int i = fill == 4 ? (int)((long long)r * NBv / rows) : r % NBv;
         std::vector<float> sc((size_t)S + 4, 0.f);
         for (int j = 0; j < NBv; j++) {
             float run = 0.f;
@@ -169,6 +222,14 @@ int main(int argc, char **argv)
             for (int j = 0; j < NBv; j++) amax = std::max(amax, sc0[j]), amin = std::min(amin, sc0[j]);
             int n = std::min(topk, NBv), cnt2 = 0, res = 9;
             if (n < minb) n = std::min(minb, NBv);
+            { /* the boundary bin's size, as vox_kf_topk bins */
+                const float span = amax - amin, inv = (float)(VOX_KF_NBIN - 1) / span, nb0 = -amin * inv;
+                std::vector<int> hist(VOX_KF_NBIN, 0);
+                for (int j = 0; j < NBv; j++) hist[vox_kf_bin(sc0[j], inv, nb0)]++;
+                int acc = 0, b = VOX_KF_NBIN - 1;
+                for (; b > 0 && acc + hist[b] < n; b--) acc += hist[b];
+                g_bin_sum += hist[b], g_bin_max = std::max(g_bin_max, hist[b]), g_bin_rows++;
+            }
             std::vector<int> crow2(NB + 8);
             std::vector<std::thread> t2;
             if (n > 0 && n < NBv) {
@@ -200,5 +261,7 @@ int main(int argc, char **argv)
     printf("kv_emu mode %d fill %d NBv %d D %d topk %d min %d scale %g: %d rows listed (%d wrong), %d to the exact path; "
            "vox_kf_topk: %d listed, %d exact, %d old path\n",
            mode, fill, NBv, D, topk, minb, scale, listed, bad, declined, g_topk[2], g_topk[1], g_topk[0]);
+    if (g_bin_rows)
+        printf("   boundary bin: mean %.1f blocks, max %d (of %d rows)\n", g_bin_sum / g_bin_rows, g_bin_max, g_bin_rows);
     return bad ? 1 : 0;
 }
