@@ -560,6 +560,8 @@ __device__ __forceinline__ double vox_kf_dot64(const float *q, const float *k, i
 #define VOX_KF_NEW 0 /* vox_kf_row's modes */
 #define VOX_KF_OLD 1
 #define VOX_KF_BRK 2
+#define VOX_KF_P1 3 /* timing ablations of the tensor-core kernel (kv_select_mma.cuh): phase 1 alone */
+#define VOX_KF_P2 4 /* phase 2 alone (vox_kf_row as VOX_KF_NEW) */
 #define VOX_KF_NBIN 256 /* vox_kf_topk's histogram bins (vox_kf_work.hist) */
 #define VOX_KF_CAND 256 /* its boundary bin's blocks, at most (vox_kf_work.msum: value bits, index) */
 
