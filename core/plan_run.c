@@ -200,15 +200,16 @@ vox_status vox_attention_forward(vox_plan *plan, const vox_tensor *q, const vox_
                         "forward: this plan's masks are not built (call vox_plan_build first)");
     const vox_backend *be = plan->ctx->be;
     void *dev = plan->ctx->dev;
+    /* the block-layout op; a backend that takes the caller's layout gets the caller's tensors too */
+    vox_op_attention_forward at = {.q = ref(&plan->qb), .k = ref(&plan->kb), .v = ref(&plan->vb),
+                                   .o = ref(&plan->ob), .lse = ref(&plan->lseb), .kv_start = ref(&plan->kv_start),
+                                   .kv_count = ref(&plan->kv_count), .kv_cols = ref(&plan->kv_cols),
+                                   .kept_count = kept_count_ref(plan), .kept_rows = ref(&plan->kept_rows),
+                                   .scale = plan->scale, .max_kv_count = plan->L.n_blocks,
+                                   .query_keep = p->query_keep};
     if (be->caller_layout_ops && (be->caller_layout_ops(dev) >> VOX_OP_attention_forward & 1u)) {
         /* the backend reads q, k, v and writes out, lse in the caller's layout itself (the block
          * buffers are its scratch) */
-        vox_op_attention_forward at = {.q = ref(&plan->qb), .k = ref(&plan->kb), .v = ref(&plan->vb),
-                                       .o = ref(&plan->ob), .lse = ref(&plan->lseb), .kv_start = ref(&plan->kv_start),
-                                       .kv_count = ref(&plan->kv_count), .kv_cols = ref(&plan->kv_cols),
-                                       .kept_count = kept_count_ref(plan), .kept_rows = ref(&plan->kept_rows),
-                                       .scale = plan->scale, .max_kv_count = plan->L.n_blocks,
-                                       .query_keep = p->query_keep};
         at.cq = strided(q), at.ck = strided(k), at.cv = strided(v), at.co = strided(out);
         if (lse)
             at.clse = strided(lse);
@@ -220,15 +221,8 @@ vox_status vox_attention_forward(vox_plan *plan, const vox_tensor *q, const vox_
     st = permute_in(plan, q, &plan->qb);
     if (!st) st = permute_in(plan, k, &plan->kb);
     if (!st) st = permute_in(plan, v, &plan->vb);
-    if (!st) {
-        vox_op_attention_forward at = {.q = ref(&plan->qb), .k = ref(&plan->kb), .v = ref(&plan->vb),
-                                       .o = ref(&plan->ob), .lse = ref(&plan->lseb), .kv_start = ref(&plan->kv_start),
-                                       .kv_count = ref(&plan->kv_count), .kv_cols = ref(&plan->kv_cols),
-                                       .kept_count = kept_count_ref(plan), .kept_rows = ref(&plan->kept_rows),
-                                       .scale = plan->scale, .max_kv_count = plan->L.n_blocks,
-                                       .query_keep = p->query_keep};
+    if (!st)
         st = be->attention_forward(dev, &plan->dims, &at);
-    }
     if (!st) {
         vox_op_permute_from pf = {ref(&plan->ob), ref(&plan->lseb), strided(out),
                                   lse ? strided(lse) : (vox_strided){{NULL, 0}, VOX_F32, 0, 0, 0},

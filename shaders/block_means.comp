@@ -12,6 +12,7 @@
  */
 #ifdef VOX_GLSL
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : enable
 layout(local_size_x = 128) in;
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_BLOCK_MEANS_BUFS) VOX_GLSL_FIELDS(VOX_BLOCK_MEANS_ARGS) } pc;
 layout(std430, set = 0, binding = 0) readonly buffer X { ELEM x[]; };
@@ -21,6 +22,7 @@ layout(std430, set = 0, binding = 3) readonly buffer KeptRows { int kept_rows[];
 layout(std430, set = 0, binding = 4) readonly buffer BlockValid { int block_valid[]; };
 layout(std430, set = 0, binding = 5) writeonly buffer Out { float outv[]; };
 
+#if BM_SERIAL /* before session 12 (VOXATTN_VULKAN_BM_SERIAL=1): one row's load at a time */
 void main()
 {
     uint m = group_linear_id();
@@ -40,12 +42,65 @@ void main()
         outv[pc.off[5] + m * D + e] = n > 0u ? acc / float(n) : 0.0;
     }
 }
+#else
+/* the block's rows' token offsets (times st), BM_CHUNK at a time */
+#define BM_CHUNK 128u
+#define BM_UNROLL 8u
+shared uint rowat[BM_CHUNK];
+
+void main()
+{
+    uint m = group_linear_id();
+    if (m >= pc.wg_count)
+        return;
+    uint tid = gl_LocalInvocationID.x;
+    uint D = uint(pc.D), NB = vox_u64lo(pc.NB), V = uint(pc.V), H = vox_u64lo(pc.heads);
+    bool kept = pc.has_kept != 0;
+    uint j = m % NB, bh = m / NB;
+    uint base = pc.off[0] + (bh / H) * vox_u64lo(pc.sb) + (bh % H) * vox_u64lo(pc.sh), st = vox_u64lo(pc.st);
+    uint n = uint(kept ? kept_count[pc.off[2] + m] : block_valid[pc.off[4] + j]);
+    /* Each invocation sums its elements over the rows in order r = 0..n-1
+     * (as before); the row offsets come from shared memory and BM_UNROLL
+     * rows' loads are issued before their additions. */
+    uint ne = (D + 127u) / 128u; /* elements per invocation (uniform loop) */
+    for (uint q = 0u; q < ne; q++) {
+        uint e = q * 128u + tid;
+        float acc = 0.0;
+        for (uint r0 = 0u; r0 < n; r0 += BM_CHUNK) {
+            uint cn = min(BM_CHUNK, n - r0);
+            barrier();
+            if (tid < cn) {
+                uint slot = j * V + (kept ? uint(kept_rows[pc.off[3] + m * V + r0 + tid]) : r0 + tid);
+                rowat[tid] = uint(slot_token[pc.off[1] + slot]) * st;
+            }
+            barrier();
+            if (e < D) {
+                uint r = 0u;
+                for (; r + BM_UNROLL <= cn; r += BM_UNROLL) {
+                    float x8[BM_UNROLL];
+                    [[unroll]] for (uint k = 0u; k < BM_UNROLL; k++)
+                        x8[k] = LD(x[base + rowat[r + k] + e]);
+                    [[unroll]] for (uint k = 0u; k < BM_UNROLL; k++)
+                        acc += x8[k];
+                }
+                for (; r < cn; r++)
+                    acc += LD(x[base + rowat[r] + e]);
+            }
+        }
+        if (e < D)
+            outv[pc.off[5] + m * D + e] = n > 0u ? acc / float(n) : 0.0;
+    }
+}
+#endif /* BM_SERIAL */
 #endif /* VOX_GLSL */
 #ifndef VOX_GLSL
 #define VK_VARIANTS_block_means(X) \
     X("block_means_f32", "block_means.comp", "-DDT_F32=1") \
     X("block_means_f16", "block_means.comp", "-DDT_F16=1") \
-    X("block_means_bf16", "block_means.comp", "-DDT_BF16=1")
+    X("block_means_bf16", "block_means.comp", "-DDT_BF16=1") \
+    X("block_means_serial_f32", "block_means.comp", "-DDT_F32=1 -DBM_SERIAL=1") \
+    X("block_means_serial_f16", "block_means.comp", "-DDT_F16=1 -DBM_SERIAL=1") \
+    X("block_means_serial_bf16", "block_means.comp", "-DDT_BF16=1 -DBM_SERIAL=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_block_means(X)
 
@@ -65,7 +120,7 @@ vox_status vk_block_means(void *dev, const vox_op_dims *d, const vox_op_block_me
                               .valid = bind(d->block_valid, (size_t)NB * 4, 4),
                               .out = bind(p->out, (size_t)(BH * NB * D) * 4, 4)};
     char name[48];
-    return VK_DISPATCH(v, block_means, pipe_name(name, sizeof name, "block_means", d->dtype), b, a,
+    return VK_DISPATCH(v, block_means, pipe_name(name, sizeof name, v->bm_serial ? "block_means_serial" : "block_means", d->dtype), b, a,
                        (uint64_t)(BH * NB));
 }
 #endif /* !VOX_GLSL */

@@ -45,6 +45,7 @@
 
 #ifdef VOX_GLSL
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : enable
 #define WG 256u
 layout(local_size_x = 256) in;
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_KV_SELECT_BUFS) VOX_GLSL_FIELDS(VOX_KV_SELECT_ARGS) } pc;
@@ -65,6 +66,13 @@ shared float qs[KV_QS];
 #define KV_KS (WG + 1u)
 shared float kst[KV_KD * KV_KS];
 shared int eqs[KV_ROWS];
+#if KV_FP64 == 2 && KV_ROWREAD /* the tile's raw qbar for the f64 sums (the staged variants keep
+                                 * within 32 KiB of shared memory by reading it from global memory) */
+shared float qraw[KV_QS];
+#define QRAW(x) qraw[x]
+#else
+#define QRAW(x) qbar[qat + (x)]
+#endif
 
 uint tid;
 
@@ -395,6 +403,9 @@ void compact(uint i, uint NB, uint n, uint T, uint rem, bool stat_rule, uint dst
  * replaced by ~rank so that the selection (and the min_blocks top-up) takes
  * the reference's order. */
 uint wbase, obase;
+#if KV_FP64 == 2
+uint fbase; /* the tile's f64 scores: row r's s_j at fbase + 2 (r NBv + j), then its exp and p */
+#endif
 
 double ld_d(uint at) { return packDouble2x32(uvec2(scratch[at], scratch[at + 1u])); }
 void st_d(uint at, double x)
@@ -490,9 +501,16 @@ void reduce_rank(inout double p, inout uint j, bool first)
  * flow. */
 void cumulative_f64(uint bh, uint i, uint NB, inout uint c, inout uint T, inout uint rem)
 {
-    uint D = vox_u64lo(pc.D), qat = pc.off[0] + (bh * NB + i) * D;
-    double scale64 = packDouble2x32(pc.scale), tau64 = packDouble2x32(pc.tau);
+    double tau64 = packDouble2x32(pc.tau);
     double lmx = double(NEG_INF);
+#if KV_FP64 == 2 /* s_j from select_tile's f64 sums */
+    for (uint j = tid; j < NBv; j += WG) {
+        double sj = ld_d(wbase + 2u * j);
+        lmx = sj > lmx ? sj : lmx;
+    }
+#else
+    uint D = vox_u64lo(pc.D), qat = pc.off[0] + (bh * NB + i) * D;
+    double scale64 = packDouble2x32(pc.scale);
     for (uint j = tid; j < NBv; j += WG) {
         uint kat = pc.off[1] + (bh * NB + j) * D;
         precise double acc = 0.0LF;
@@ -502,6 +520,7 @@ void cumulative_f64(uint bh, uint i, uint NB, inout uint c, inout uint T, inout 
         st_d(wbase + 2u * j, sj);
         lmx = sj > lmx ? sj : lmx;
     }
+#endif
     double mx64 = reduce_d(lmx, true);
     double lz = 0.0LF;
     for (uint j = tid; j < NBv; j += WG) {
@@ -535,6 +554,54 @@ void cumulative_f64(uint bh, uint i, uint NB, inout uint c, inout uint T, inout 
     /* replay: ranks, the sequential sum, the keys */
     memoryBarrierBuffer();
     barrier();
+#if KV_FP64 == 2
+    /* ranks by counting against WG p at a time staged in the scan arrays'
+     * words (broadcast reads); p goes to obase in the reference's order and
+     * the key becomes ~rank */
+    for (uint j0 = 0u; j0 < NBv; j0 += WG) {
+        uint j = j0 + tid, rank = 0u;
+        double pj = j < NBv ? ld_d(wbase + 2u * j) : 0.0LF;
+        for (uint k0 = 0u; k0 < NBv; k0 += WG) {
+            barrier();
+            if (k0 + tid < NBv) {
+                uvec2 u = unpackDouble2x32(ld_d(wbase + 2u * (k0 + tid)));
+                scan_lo[tid] = u.x, scan_hi[tid] = u.y;
+            }
+            barrier();
+            uint kn = min(WG, NBv - k0);
+            for (uint k = 0u; k < kn; k++)
+                rank += ranks_before(packDouble2x32(uvec2(scan_lo[k], scan_hi[k])), k0 + k, pj, j) ? 1u : 0u;
+        }
+        if (j < NBv) {
+            st_d(obase + 2u * rank, pj);
+            scratch[kbase + j] = ~rank;
+        }
+    }
+    memoryBarrierBuffer();
+    barrier();
+    /* the reference's sequential sum, WG terms at a time from shared memory */
+    precise double before = 0.0LF;
+    uint n = 0u;
+    for (uint n0 = 0u; n0 < NBv; n0 += WG) {
+        barrier();
+        if (n0 + tid < NBv) {
+            uvec2 u = unpackDouble2x32(ld_d(obase + 2u * (n0 + tid)));
+            scan_lo[tid] = u.x, scan_hi[tid] = u.y;
+        }
+        barrier();
+        if (tid == 0u) {
+            uint kn = min(WG, NBv - n0);
+            for (uint k = 0u; k < kn && before < tau64; k++, n++)
+                before += packDouble2x32(uvec2(scan_lo[k], scan_hi[k]));
+            bc[7] = n, bc[8] = before < tau64 ? 0u : 1u;
+        }
+        barrier();
+        if (bc[8] != 0u)
+            break;
+    }
+    barrier();
+    c = bc[7], T = ~(c - 1u), rem = 0xffffffffu;
+#else
     for (uint j = tid; j < NBv; j += WG) {
         double pj = ld_d(wbase + 2u * j);
         uint rank = 0u;
@@ -556,6 +623,7 @@ void cumulative_f64(uint bh, uint i, uint NB, inout uint c, inout uint T, inout 
     memoryBarrierBuffer();
     barrier();
     c = bc[7], T = ~(c - 1u), rem = 0xffffffffu;
+#endif
 }
 #endif
 
@@ -646,8 +714,27 @@ void select_row(uint bh, uint i, uint NB)
  * e0 + e (< D, else 0), for the WG keys from j0 (`at`: the first one's
  * kbar) and KV_KD dims from e0, read coalesced. Uniform control flow. */
 #if KV_ROWREAD /* each invocation reads its own key's row (uncoalesced) */
+#if KV_VEC /* the _v4 variants: 16 bytes per load where D and kbar's offset allow (4 times fewer
+              * load instructions, each touching as many lines) into kreg */
+layout(std430, set = 0, binding = 1) readonly buffer Kbar4 { vec4 kbar4[]; };
+bool kv_vec;
+float kreg[KV_KD];
+#define KST(e) (kv_vec ? kreg[e] : j0 + tid < NBv ? kbar[at + tid * D + e0 + (e)] : 0.0)
+void stage_k(uint at, uint j0, uint e0, uint D)
+{
+    if (!kv_vec)
+        return;
+    bool ok = j0 + tid < NBv;
+    uint b = (at + tid * D + e0) / 4u;
+    [[unroll]] for (uint c = 0u; c < KV_KD / 4u; c++) {
+        vec4 x = ok && e0 + 4u * c < D ? kbar4[b + c] : vec4(0.0);
+        kreg[4u * c] = x.x, kreg[4u * c + 1u] = x.y, kreg[4u * c + 2u] = x.z, kreg[4u * c + 3u] = x.w;
+    }
+}
+#else
 #define KST(e) (j0 + tid < NBv ? kbar[at + tid * D + e0 + (e)] : 0.0)
 void stage_k(uint at, uint j0, uint e0, uint D) {}
+#endif
 #else
 #define KST(e) kst[(e) * KV_KS + tid]
 void stage_k(uint at, uint j0, uint e0, uint D)
@@ -683,6 +770,9 @@ void select_tile(uint t, uint NB, uint D, uint R)
     for (uint x = tid; x < nv * D; x += WG) {
         int eq = eqs[x / D];
         qs[x] = qbar[qat + x] * ldexp(1.0, -(eq / 2)) * ldexp(1.0, eq / 2 - eq); /* q1 * q2 = 2^-eq */
+#if KV_FP64 == 2 && KV_ROWREAD
+        qraw[x] = qbar[qat + x];
+#endif
     }
     barrier();
     /* each kbar_j first by its own power of two 2^-ej, ej kept in the key
@@ -691,13 +781,16 @@ void select_tile(uint t, uint NB, uint D, uint R)
      * through kst, KV_KD dims at a time, read coalesced and summed in order
      * e = 0..D-1 as before. */
     int ek = -1000;
+#if KV_FP64 == 2
+    bool cum = uint(pc.rule) == 0u && pc.tau_f > 0.0; /* uniform */
+#endif
     for (uint j0 = 0u; nv > 0u && j0 < NBv; j0 += WG) {
         uint j = j0 + tid, at = pc.off[1] + (bh * NB + j0) * D;
         bool own = j < NBv;
         uint kb = 0u;
         for (uint e0 = 0u; e0 < D; e0 += KV_KD) {
             stage_k(at, j0, e0, D);
-            for (uint e = 0u; e < KV_KD && e0 + e < D; e++)
+            [[unroll]] for (uint e = 0u; e < KV_KD && e0 + e < D; e++)
                 kb = max(kb, floatBitsToUint(KST(e)) & 0x7fffffffu);
         }
         int ej = exponent_of(kb);
@@ -705,9 +798,35 @@ void select_tile(uint t, uint NB, uint D, uint R)
         float acc[KV_ROWS];
         for (uint r = 0u; r < KV_ROWS; r++)
             acc[r] = 0.0;
+#if KV_FP64 == 2
+        if (cum) { /* with the f64 sums of cumulative_f64 (unscaled, exact products, in order e) */
+            precise double acc64[KV_ROWS];
+            for (uint r = 0u; r < KV_ROWS; r++)
+                acc64[r] = 0.0LF;
+            for (uint e0 = 0u; e0 < D; e0 += KV_KD) {
+                stage_k(at, j0, e0, D);
+                [[unroll]] for (uint e = 0u; e < KV_KD && e0 + e < D; e++) {
+                    float kr = KST(e), k = kr * k1 * k2;
+                    double kd = double(kr);
+                    for (uint r = 0u; r < KV_ROWS; r++)
+                        if (r < nv) {
+                            acc[r] += qs[r * D + e0 + e] * k;
+                            acc64[r] += double(QRAW(r * D + e0 + e)) * kd;
+                        }
+                }
+            }
+            if (own) {
+                double scale64 = packDouble2x32(pc.scale);
+                for (uint r = 0u; r < nv; r++) {
+                    precise double sj = acc64[r] * scale64;
+                    st_d(fbase + 2u * (r * NBv + j), sj);
+                }
+            }
+        } else
+#endif
         for (uint e0 = 0u; e0 < D; e0 += KV_KD) {
             stage_k(at, j0, e0, D);
-            for (uint e = 0u; e < KV_KD && e0 + e < D; e++) {
+            [[unroll]] for (uint e = 0u; e < KV_KD && e0 + e < D; e++) {
                 float k = KST(e) * k1 * k2;
                 for (uint r = 0u; r < KV_ROWS; r++)
                     if (r < nv)
@@ -732,6 +851,9 @@ void select_tile(uint t, uint NB, uint D, uint R)
     }
     for (uint r = 0u; r < nr; r++) {
         rbase = sbase + r * NBv;
+#if KV_FP64 == 2
+        wbase = fbase + 2u * r * NBv;
+#endif
         esc = r < nv ? eqs[r] + ek : 0;
         select_row(bh, i0 + r, NB);
         barrier(); /* the next row reuses the shared arrays */
@@ -745,12 +867,17 @@ void main()
     uint tiles = vox_u64lo(pc.BH) * ((NB + R - 1u) / R);
     NBv = vox_u64lo(pc.NBv);
     scale = pc.scale_f;
+#if KV_ROWREAD && KV_VEC
+    kv_vec = D % 4u == 0u && pc.off[1] % 4u == 0u;
+#endif
     uint g = group_linear_id();
     if (g >= pc.wg_count)
         return;
     sbase = pc.off[5] + g * vox_u64lo(pc.per_block);
     kbase = sbase + R * NBv;
-#if KV_FP64
+#if KV_FP64 == 2
+    fbase = kbase + NBv, obase = fbase + 2u * R * NBv;
+#elif KV_FP64
     wbase = kbase + NBv, obase = wbase + 2u * NBv;
 #endif
     for (uint t = g; t < tiles; t += pc.wg_count)
@@ -762,7 +889,11 @@ void main()
     X("kv_select", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0 -DKV_FP64=0") \
     X("kv_select_rowread", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0") \
     X("kv_select_f64", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0 -DKV_FP64=1") \
-    X("kv_select_rowread_f64", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1")
+    X("kv_select_rowread_f64", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1") \
+    X("kv_select_f64t", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0 -DKV_FP64=2") \
+    X("kv_select_rowread_f64t", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2") \
+    X("kv_select_rowread_v4", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0 -DKV_VEC=1") \
+    X("kv_select_rowread_f64t_v4", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_kv_select(X) X(kv_select)
 
@@ -791,8 +922,15 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     vox_kv_select_args_init(&a, d, p);
     int64_t BH = a.BH, NB = a.NB, D = a.D, rows = BH * NB, R = kv_rows(D);
     int64_t tiles = BH * ((NB + R - 1) / R);
-    const int f64 = v->fp64 && !v->kv_f32; /* the exact CUMULATIVE counts (cumulative_f64) */
-    a.per_block = a.NBv > 0 ? (R + 1 + (f64 ? 3 : 0)) * a.NBv : 1; /* f64: p and the ranks of a row */
+    /* f64: the exact CUMULATIVE counts (cumulative_f64; top-k and STAT
+     * rows do no f64 work, so they take the f32 variants, with fewer
+     * registers and scratch); 2: the _f64t variants, whose tile pass also
+     * forms the rows' f64 scores */
+    const int cum = p->rule == VOX_KV_CUMULATIVE && a.tau_f > 0.0f; /* else no f64 work: the f32 variants */
+    const int f64 = v->fp64 && !v->kv_f32 && cum ? (v->kv_f64_row ? 1 : 2) : 0;
+    /* f64 1: a row's f64 p and its ranks; 2: the tile's f64 scores (then
+     * exp and p) and a row's p in the reference's order */
+    a.per_block = a.NBv > 0 ? (R + 1 + (f64 == 1 ? 3 : f64 == 2 ? 2 * R + 2 : 0)) * a.NBv : 1;
     int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
@@ -806,8 +944,16 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
                             .kv_count = bind(p->kv_count, (size_t)rows * 4, 4),
                             .kv_cols = bind(p->kv_cols, 0, 4),
                             .scratch = {&v->scratch, 0, (size_t)(groups * a.per_block) * 4, 4, 0}};
-    const char *name = v->kv_rowread ? (f64 ? "kv_select_rowread_f64" : "kv_select_rowread")
-                                     : (f64 ? "kv_select_f64" : "kv_select");
+    static const char *const names[2][3] = {{"kv_select", "kv_select_f64", "kv_select_f64t"},
+                                            {"kv_select_rowread", "kv_select_rowread_f64", "kv_select_rowread_f64t"}};
+    const char *name = names[v->kv_rowread ? 1 : 0][f64];
+    if (v->kv_rowread && !v->kv_scalar && f64 != 1) /* 16-byte row reads where aligned (checked in the shader) */
+        name = f64 ? "kv_select_rowread_f64t_v4" : "kv_select_rowread_v4";
+    if (v->kv_flush) { /* diagnosis of the unprofiled tau build (backends/vulkan/NOTES.md) */
+        st = vk_flush(v);
+        if (st)
+            return st;
+    }
     return VK_DISPATCH(v, kv_select, name, b, a, (uint64_t)groups);
 }
 #endif /* !VOX_GLSL */

@@ -8,7 +8,10 @@
  * byte_perm 0x6420, emulated here), and every row's membership bit and the
  * warpgroup's "some block lists a chunk" test are compared with the 16-bit
  * masks. Checks: G <= VOX_SM90_GMAX, rows <= maxrows, each window's blocks within
- * VOX_SM90_WGMAX positions, every bit equal. Plain C, no device. */
+ * VOX_SM90_WGMAX positions, every bit equal. And the device planner's decomposition: the chain
+ * 0, next(0), next(next(0)), ... of vox_sm90_plan_next (which the device planner computes for
+ * every position and follows by pointer jumping) gives the host planner's items exactly. Plain C,
+ * no device. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,11 +83,77 @@ static long check_item(const int *rows, int G, int nwg, int maxrows)
     return bad;
 }
 
+/* The device planner's front region (VOX_SM90_PLAN_FRONT / _SLOT, sm90_smem.h): heads of random
+ * rows (the last ngf positions global, as the grid order puts them) packed by the host planner,
+ * the heads' counter reservations in a random order, every item placed by VOX_SM90_PLAN_SLOT with
+ * first_long found as vox_attn_sm90_plan does (the item holding position NBv). The slots must be
+ * distinct, fill [0, front + count) with the unused front slots (the planner's {0, 0}), stay within
+ * BH * NB, and an item must sit in the front region exactly when it holds a global block, in its
+ * own head's slots. Returns the violations. */
+static long check_front(void)
+{
+    enum { NBMAX = 700, BHMAX = 8 };
+    static int rows[BHMAX * NBMAX], it[2 * BHMAX * NBMAX], owner[BHMAX * NBMAX];
+    long bad = 0, placed = 0;
+    for (int trial = 0; trial < 400; trial++) {
+        const int BH = 1 + (int)(next() % BHMAX), nbv = 1 + (int)(next() % 600), ngf = (int)(next() % 9);
+        const int NB = nbv + ngf, maxrows = 64 * (2 + trial % 2);
+        for (int i = 0; i < BH * NB; i++) {
+            const int k = (int)(next() % 6);
+            rows[i] = k == 0 ? 0 : k == 1 ? 1 + (int)(next() % 64) : k == 2 ? 16 : k == 3 ? 32 : 64;
+        }
+        const int n = vox_sm90_plan_host(rows, BH, NB, it, maxrows);
+        const int64_t front = (int64_t)BH * ngf;
+        for (int64_t s = 0; s < (int64_t)BH * NB; s++)
+            owner[s] = -1;
+        int order[BHMAX], counter = 0;
+        for (int h = 0; h < BH; h++)
+            order[h] = h;
+        for (int h = BH - 1; h > 0; h--) { /* the atomicAdd order */
+            const int j = (int)(next() % (uint64_t)(h + 1)), t = order[h];
+            order[h] = order[j], order[j] = t;
+        }
+        for (int k = 0; k < BH; k++) {
+            const int bh = order[k];
+            int e0 = -1, nh = 0;
+            for (int e = 0; e < n; e++)
+                if (it[2 * e] / NB == bh)
+                    e0 = e0 < 0 ? e : e0, nh++;
+            int first_long = nh;
+            for (int h = 0; h < nh && ngf > 0; h++) {
+                const int x = it[2 * (e0 + h)] % NB, G = it[2 * (e0 + h) + 1];
+                if (x <= nbv && nbv < x + G)
+                    first_long = h;
+            }
+            const int base = counter;
+            counter += first_long;
+            bad += nh - first_long > ngf;
+            for (int h = 0; h < nh; h++) {
+                const int x = it[2 * (e0 + h)] % NB, G = it[2 * (e0 + h) + 1];
+                const int64_t slot = VOX_SM90_PLAN_SLOT(bh, h, first_long, ngf, front, base);
+                const int glob = ngf > 0 && x + G > nbv, in_front = slot < front;
+                bad += slot < 0 || slot >= (int64_t)BH * NB || (slot >= 0 && slot < (int64_t)BH * NB && owner[slot] >= 0);
+                bad += glob != in_front || (in_front && slot / ngf != bh);
+                if (slot >= 0 && slot < (int64_t)BH * NB)
+                    owner[slot] = e0 + h;
+                placed++;
+            }
+            for (int h = nh - first_long; h < ngf; h++) /* the {0, 0} slots */
+                bad += owner[(int64_t)bh * ngf + h] >= 0, owner[(int64_t)bh * ngf + h] = 1 << 30;
+        }
+        for (int64_t s = 0; s < front + counter; s++)
+            bad += owner[s] < 0;
+        bad += front + counter > (int64_t)BH * NB;
+    }
+    printf("test_sm90_pack: front region: %ld items placed, %ld violations\n", placed, bad);
+    return bad;
+}
+
 int main(void)
 {
     enum { NB = 3000 };
     static int rows[NB];
-    long bad = 0, items = 0;
+    long bad = 0, items = 0, chain_bad = 0;
     int maxg = 0;
     for (int trial = 0; trial < 60; trial++) {
         const int nwg = 2 + trial % 2, maxrows = 64 * nwg, mode = trial % 6;
@@ -97,12 +166,26 @@ int main(void)
                                   : 64;
         static int it[2 * NB];
         const int n = vox_sm90_plan_host(rows, 1, NB, it, maxrows);
+        /* the chain of next item starts (the device planner's) = the host planner's items */
+        static unsigned short r16[NB];
+        for (int i = 0; i < NB; i++)
+            r16[i] = (unsigned short)rows[i];
+        int e = 0, differs = 0;
+        for (int x = 0; x < NB && !differs; e++) {
+            const int y = vox_sm90_plan_next(r16, x, NB, maxrows);
+            differs = e >= n || it[2 * e] != x || it[2 * e + 1] != y - x || y - x > VOX_SM90_GMAX;
+            x = y;
+        }
+        chain_bad += differs || e != n;
         for (int i = 0; i < n; i++) {
             bad += check_item(rows + it[2 * i], it[2 * i + 1], nwg, maxrows), items++;
             maxg = it[2 * i + 1] > maxg ? it[2 * i + 1] : maxg;
         }
     }
-    printf("test_sm90_pack: %ld items, largest %d blocks, %ld violations\n", items, maxg, bad);
+    printf("test_sm90_pack: %ld items, largest %d blocks, %ld violations, %ld trials whose chain of next "
+           "item starts differs from the host planner\n",
+           items, maxg, bad, chain_bad);
+    const long front_bad = check_front();
     /* the packing must use more than 8 blocks somewhere (else the 16-bit masks go untested) */
-    return bad == 0 && maxg > 8 ? 0 : 1;
+    return bad == 0 && chain_bad == 0 && maxg > 8 && front_bad == 0 ? 0 : 1;
 }

@@ -29,7 +29,7 @@ typedef struct cu_sm90_params {
     uint64_t q, o, lse, kv_start, kv_count, kv_cols, kept_count, kept_rows, block_valid, items, n_items_dev;
     long long NB;
     int V;
-    int n_items;      /* host plan's count; unused (device plan: n_items_dev) */
+    int n_items;      /* host plan's count; device plan: its front region (VOX_SM90_PLAN_FRONT) */
     int nb_pad;       /* NB rounded up to 16 */
     float scale_log2; /* scale * log2(e) */
     int vt_swap;      /* debug switch: 0 */
@@ -97,7 +97,8 @@ enum {
     X(SM90_BF16_D64_NF, "vox_attn_sm90w3_bf16_d64_nf", 512, 192)             \
     X(SM90_F16_D64, "vox_attn_sm90w3_f16_d64", 512, 192)                     \
     X(SM90_F16_D64_NF, "vox_attn_sm90w3_f16_d64_nf", 512, 192)               \
-    X(SM90_PLAN, "vox_attn_sm90_plan", 256, 0)                               \
+    X(SM90_PLAN, "vox_attn_sm90_plan", VOX_SM90_PLAN_WARPS * 32, 0)          \
+    X(SM90_PLAN_OLD, "vox_attn_sm90_plan_old", 256, 0)                       \
     X(SM90_PERMUTE_V, "vox_attn_sm90_permute_v", 256, 0)                     \
     X(SM90_BWD_ROWS, "vox_attn_bwd_sm90_rows", 256, 0)                       \
     X(SM90_BWD_DQ_BF16_D128, "vox_attn_bwd_sm90_dq_bf16_d128", 384, 0)       \
@@ -153,6 +154,12 @@ typedef struct cu_sm90 {
                        made by the core, V scanned by the plan launch, one CTA per item) */
     int bwd_copies; /* VOXATTN_SM90_BWD_COPIES: the backward as in session 10 (the core's block copies of
                        q, k, v, o, dout, lse and of dq, dk, dv, the shared preprocess) */
+    int plan_old;   /* VOXATTN_SM90_PLAN_OLD: the forward's device plan by session 11's kernel (serial
+                       packing loop; same items) */
+    int order_plain; /* VOXATTN_SM90_ORDER=plain: no front region (the items holding a text block are
+                        claimed with their head, last, as before session 12) */
+    int bwd_asc;    /* VOXATTN_SM90_BWD_ASCENDING: the packed dkdv (and dkdv_q) stream their two units'
+                       block lists in ascending order (session 8) instead of alternating one-unit blocks */
 } cu_sm90;
 
 /* An on/off switch read at open (vox_env_flag); when on, logged with what it changes. */
@@ -216,6 +223,13 @@ void cu_sm90_open(gpu_dev *g)
                 g->ordinal, s->nwg128, s->nwg128);
     const char *dq = getenv("VOXATTN_SM90_BWD_DQ");
     s->bwd_dq = dq && !strcmp(dq, "ordered") ? 1 : dq && !strcmp(dq, "atomic") ? 2 : 0;
+    const char *ord = getenv("VOXATTN_SM90_ORDER");
+    s->order_plain = ord && !strcmp(ord, "plain");
+    if (s->order_plain)
+        vox_log(&g->log, VOX_LOG_INFO,
+                "cuda: device %d: VOXATTN_SM90_ORDER=plain: the attention forward's items holding a global "
+                "(text) block are claimed with their head's (no front region)",
+                g->ordinal);
     const char *pack = getenv("VOXATTN_SM90_PACK");
     s->pack_strip = pack && !strcmp(pack, "strip");
     if (s->pack_strip)
@@ -230,6 +244,11 @@ void cu_sm90_open(gpu_dev *g)
                                 "the attention backward permutes q, k, v, o, dout, lse and dq, dk, dv through "
                                 "block copies");
     g->vendor_bwd_direct = !s->bwd_copies;
+    s->plan_old = sm90_switch(g, "VOXATTN_SM90_PLAN_OLD",
+                              "the attention forward's device plan runs session 11's kernel (serial packing)");
+    s->bwd_asc = sm90_switch(g, "VOXATTN_SM90_BWD_ASCENDING",
+                             "the packed attention backward kernels stream their two units' block lists in "
+                             "ascending block order (session 8's merge)");
     g->vendor = s;
     g->vendor_attention =
         "sm_90a wgmma/TMA kernels (vox_attn_sm90_*, vox_attn_bwd_sm90_*; VOXATTN_CUDA_NO_SM90=1 turns them off)";
@@ -516,13 +535,21 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
         }
     }
     int gt = (int)d->grid_blocks[0], gh = (int)d->grid_blocks[1], gw = (int)d->grid_blocks[2];
-    /* grid: BH planning CTAs, then (vscan) one V-flag CTA per vbad word (the same launch: they overlap) */
+    /* grid: BH planning CTAs, then (vscan) one V-flag CTA per vbad word (the same launch: they overlap).
+     * The planner's positions are 16-bit: session 11's kernel past that (and where its shared memory
+     * does not fit; the forward's byte map keeps NB below ~14000 anyway) or by VOXATTN_SM90_PLAN_OLD */
+    const int old_plan = s->plan_old || NB >= 65535 || VOX_SM90_PLAN_SMEM(NB) + 256 > (size_t)g->max_smem_optin;
+    const int kpl = old_plan ? SM90_PLAN_OLD : SM90_PLAN;
+    const size_t plan_smem = old_plan ? VOX_SM90_PLAN_OLD_SMEM(NB) : VOX_SM90_PLAN_SMEM(NB);
+    /* the new planner puts the items holding global (text) blocks into a front region, claimed first
+     * (sm90_smem.h); the kernel counts *counter + n_items */
+    int front_on = !old_plan && !s->order_plain;
+    a.n_items = front_on ? (int)VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw) : 0;
     void *plan_args[] = {&a.kept_count, &a.block_valid, &a.kv_start, &a.kv_count, &a.kv_cols, &nb_ll, &items,
                          &counter, &maxrows, &order, &gt, &gh, &gw, &bh_ll, &vv, &v_i, &d_i, &bf16, &vbad,
-                         &hflag_arg, &anyflag_arg};
-    *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[SM90_PLAN], sm90_kernels[SM90_PLAN].name,
-                        &s->fn_smem[SM90_PLAN], BH + (vscan ? BH * nw : 0), (unsigned)sm90_kernels[SM90_PLAN].threads,
-                        1, (size_t)NB * 2, plan_args);
+                         &hflag_arg, &anyflag_arg, &front_on}; /* (the old kernel has no front_on) */
+    *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[kpl], sm90_kernels[kpl].name, &s->fn_smem[kpl],
+                        BH + (vscan ? BH * nw : 0), (unsigned)sm90_kernels[kpl].threads, 1, plan_smem, plan_args);
     if (*st)
         return 1;
     /* The fast kernel k takes the heads whose V is finite, k + 1 (its _nf variant) the others
@@ -547,6 +574,7 @@ typedef struct cu_sm90_bwd_params {
     int V;
     float scale;      /* the mma.sync kernels' f32 scale */
     float scale_log2; /* and scale * log2(e) */
+    int asc;          /* VOXATTN_SM90_BWD_ASCENDING: the packed merge in ascending block order */
     uint64_t dqacc;   /* atomic dQ: the f32 accumulator, else 0 */
     int D;
     int heads;          /* with tok: H of the caller's tensors */
@@ -556,6 +584,7 @@ typedef struct cu_sm90_bwd_params {
 _Static_assert(offsetof(cu_sm90_bwd_params, BH) == 64, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, V) == 80, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, scale_log2) == 88, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, asc) == 92, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, dqacc) == 96, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, heads) == 108, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, tok) == 112, "VoxSm90BwdParams layout");
@@ -627,6 +656,7 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     vox_attention_backward_args ba;
     vox_attention_backward_args_init(&ba, d, p);
     a.scale = ba.scale, a.scale_log2 = ba.scale_log2;
+    a.asc = s->bwd_asc;
     int64_t rows = BH * NB * V;
     /* scratch: l2 (one float per slot), then (atomic dQ) the accumulator, 256-byte aligned (rows is a
      * multiple of 64); an atomic call that cannot get it runs ordered */
@@ -674,9 +704,9 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         long long bh_ll = BH, nb_ll = NB;
         void *pargs[] = {&cg, &gsb, &gsh, &gst, &co, &osb, &osh, &ost, &cl, &lsb, &lsh, &lst, &tok, &valid,
                          &heads, &bh_ll, &nb_ll, &v_i, &d_i, &g_, &lseb};
-        const int kp = bf16 ? SM90_BWD_PREP_BF16 : SM90_BWD_PREP_F16;
+        const int kp = bf16 ? SM90_BWD_PREP_BF16 : SM90_BWD_PREP_F16; /* 8 rows per warp and step */
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kp], sm90_kernels[kp].name, &s->fn_smem[kp],
-                            gpu_cap_grid(g, (rows + 7) / 8, 8), (unsigned)sm90_kernels[kp].threads, 1, 0, pargs);
+                            gpu_cap_grid(g, (rows + 63) / 64, 8), (unsigned)sm90_kernels[kp].threads, 1, 0, pargs);
         if (*st)
             return 1;
         a.heads = heads, a.tok = tok;

@@ -201,6 +201,17 @@ static void mma_detect(cl_dev *d)
         d->mma = MMA_PTX;
     else
         d->mma = MMA_OFF, why = nv ? "NVIDIA below sm_80" : "not an NVIDIA device";
+    /* kv_select's scans by warp shuffles (shfl.sync: sm_70+); "0" off, "emu"
+     * emulated on any device (tests) */
+    const char *ks = getenv("VOXATTN_OPENCL_KV_SHFL");
+    if (ks && !strcmp(ks, "emu"))
+        d->kv_shfl = 2;
+    else
+        d->kv_shfl = (ks && *ks && !strcmp(ks, "0")) || !nv || major < 7 ? 0 : 1;
+    vox_log(d->log, VOX_LOG_DEBUG, "opencl: kv_select scans %s",
+            d->kv_shfl == 1 ? "by warp shuffles (inline PTX shfl.sync)"
+            : d->kv_shfl == 2 ? "by warp shuffles emulated (VOXATTN_OPENCL_KV_SHFL=emu)"
+                              : "in local memory (portable)");
     if (d->mma == MMA_PTX)
         vox_log(d->log, VOX_LOG_DEBUG, "opencl: f16/bf16 attention on tensor cores (inline PTX mma.sync, sm_%u%u)",
                 major, minor);
@@ -305,6 +316,7 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
         type = 0;
     d->kv_rowread = rr && *rr ? atoi(rr) != 0 : (type & CL_DEVICE_TYPE_CPU) != 0;
     d->qs_global = vox_env_flag("VOXATTN_OPENCL_QS_GLOBAL");
+    d->qs_old = vox_env_flag("VOXATTN_OPENCL_QS_OLD");
     d->sr_unroll = vox_env_flag("VOXATTN_OPENCL_SR_UNROLL");
     d->permute_narrow = vox_env_flag("VOXATTN_OPENCL_PERMUTE_NARROW");
     d->nv_verbose = d->nv_opts && vox_env_flag("VOXATTN_OPENCL_NV_VERBOSE");
@@ -312,7 +324,10 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     d->ops_maxrreg = orr && d->nv_opts ? atoi(orr) : 0;
     if (d->ops_maxrreg < 0 || d->ops_maxrreg > 255)
         d->ops_maxrreg = 0;
-    d->kv_maxrreg = krr && d->nv_opts ? atoi(krr) : 0;
+    /* unset on NVIDIA: 80 registers, three work-groups of 256 per multiprocessor
+     * (H200, session 12, wan-1.3b: kv_select 0.595 ms against 0.698 at the
+     * compiler's 126 registers, 56 bytes spilled); "0": the compiler's choice */
+    d->kv_maxrreg = !d->nv_opts ? 0 : krr && *krr ? atoi(krr) : CL_NV_KV_MAXRREG;
     if (d->kv_maxrreg < 0 || d->kv_maxrreg > 255)
         d->kv_maxrreg = 0;
     const char *sr = getenv("VOXATTN_OPENCL_SR_SLOTS");

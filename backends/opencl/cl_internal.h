@@ -124,6 +124,8 @@ typedef struct cl_prog {
 } cl_prog;
 
 #define CL_MAX_PROGS 32
+/* kv_select's -cl-nv-maxrregcount on NVIDIA when VOXATTN_OPENCL_KV_MAXRREG is unset */
+#define CL_NV_KV_MAXRREG 80
 
 typedef struct cl_dev {
     const vox_logger *log;
@@ -135,10 +137,12 @@ typedef struct cl_dev {
     int sr_slots; /* VOXATTN_OPENCL_SR_SLOTS: sample_rows' resident work-groups (0: two per compute unit) */
     int kv_rowread; /* kv_select built with -DKV_ROWREAD=1 (CPU devices; VOXATTN_OPENCL_KV_ROWREAD) */
     int qs_global; /* query_select built with -DQS_GLOBAL=1 (VOXATTN_OPENCL_QS_GLOBAL) */
+    int qs_old; /* query_select built with -DQS_NORMS=0: as session 11 (VOXATTN_OPENCL_QS_OLD) */
     int permute_narrow; /* permutes copy element by element, never 16-byte words (VOXATTN_OPENCL_PERMUTE_NARROW) */
     int sr_unroll;  /* sample_rows built with -DSR_UNROLLED=1 (VOXATTN_OPENCL_SR_UNROLL) */
     int ops_maxrreg; /* VOXATTN_OPENCL_OPS_MAXRREG: -cl-nv-maxrregcount of PROG_OPS (0: none) */
     int kv_maxrreg;  /* VOXATTN_OPENCL_KV_MAXRREG: -cl-nv-maxrregcount of kv_select's PROG_KV (0: none) */
+    int kv_shfl;     /* kv_select's scans by warp shuffles: 0 off, 1 inline PTX (NVIDIA sm_70+), 2 emulated (VOXATTN_OPENCL_KV_SHFL) */
     int nv_verbose; /* every program built with -cl-nv-verbose (VOXATTN_OPENCL_NV_VERBOSE, NVIDIA) */
     int profile; /* VOXATTN_OPENCL_PROFILE: every kernel run alone, its device time logged (INFO); blocks */
     int out_of_order;

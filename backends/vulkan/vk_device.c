@@ -355,6 +355,10 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->profile = vox_env_flag("VOXATTN_VULKAN_PROFILE");
     d->kv_rowread = !vox_env_flag("VOXATTN_VULKAN_KV_STAGED"); /* staged: slower on NVIDIA (H200, session 9) */
     d->kv_f32 = vox_env_flag("VOXATTN_VULKAN_KV_F32"); /* A/B: kv_select without the f64 CUMULATIVE check */
+    d->bm_serial = vox_env_flag("VOXATTN_VULKAN_BM_SERIAL");
+    d->kv_flush = vox_env_flag("VOXATTN_VULKAN_KV_FLUSH");
+    d->kv_scalar = vox_env_flag("VOXATTN_VULKAN_KV_SCALAR");
+    d->kv_f64_row = vox_env_flag("VOXATTN_VULKAN_KV_F64_ROW"); /* A/B: session 10's f64 re-scoring per row */
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
     d->qs_global = !vox_env_flag("VOXATTN_VULKAN_QS_STAGED"); /* staged: 4.80 against 2.84 ms (wan keep 0.5 build, H200) */
     d->qs_element = vox_env_flag("VOXATTN_VULKAN_QS_ELEMENT");

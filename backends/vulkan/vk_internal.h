@@ -231,6 +231,10 @@ typedef struct vk_dev {
     int profile; /* VOXATTN_VULKAN_PROFILE */
     int kv_rowread; /* kv_select reads kbar row by row (default; VOXATTN_VULKAN_KV_STAGED=1 stages it) */
     int kv_f32;     /* VOXATTN_VULKAN_KV_F32: kv_select's f32-only variants even with fp64 */
+    int bm_serial;  /* VOXATTN_VULKAN_BM_SERIAL: block_means loads one row at a time (before session 12) */
+    int kv_flush;   /* VOXATTN_VULKAN_KV_FLUSH: run the recorded work before kv_select's dispatch (diagnosis) */
+    int kv_scalar;  /* VOXATTN_VULKAN_KV_SCALAR: kv_select's row reads one float at a time (no _v4) */
+    int kv_f64_row; /* VOXATTN_VULKAN_KV_F64_ROW: kv_select's f64 re-scoring row by row (the _f64 variants) */
     int sr_slots;  /* VOXATTN_VULKAN_SR_SLOTS: sample_rows' resident workgroups (0: VK_SR_SLOTS) */
     int permute_narrow; /* permutes copy element by element (VOXATTN_VULKAN_PERMUTE_NARROW), never 16-byte words */
     int qs_element; /* query_select's global path reads element by element (VOXATTN_VULKAN_QS_ELEMENT), not 16 bytes */

@@ -64,7 +64,8 @@
  *     V = 64, the two tiles of one block at V = 128), consumer c owns unit c
  *     (its resident tiles, its f32 accumulators, its own stores). The
  *     producer streams the UNION of the two lists (a merge: a block both list
- *     is streamed once), each stage tagged with the consumers that compute it
+ *     is streamed once where the two lists meet; one-unit blocks alternate between the units,
+ *     unless params.asc), each stage tagged with the consumers that compute it
  *     (bits 5-7 of info's first count byte); every consumer waits for every
  *     stage and computes those tagged for it, so a tile both list feeds 128
  *     rows / keys. An odd
@@ -131,6 +132,8 @@ typedef struct VoxSm90BwdParams {
     int V;
     float scale;           /* softmax scale (dq, dk) */
     float scale_log2;      /* scale * log2(e) */
+    int asc;               /* 1: the packed schemes stream the two units' lists in ascending block order
+                            * (session 8); 0: one-unit blocks alternate between the units (bwd_produce) */
     float *dqacc;          /* atomic dQ: f32 [BH][S][D], zeroed by rows, added to by dkdvq, read by dqconv; else NULL */
     int D;                 /* head dim (rows zeroes dqacc) */
     int heads;             /* with tok: H of the caller's [B,H,N,D] */
@@ -138,7 +141,8 @@ typedef struct VoxSm90BwdParams {
                             * row (b, h, tok[s]) (padding slots: nothing); NULL: block layout [BH][S][D] */
     long long ostr[9];     /* with tok: element strides (batch, head, token) of dq, dk, dv */
 } VoxSm90BwdParams;
-static_assert(sizeof(VoxSm90BwdParams) == 192 && offsetof(VoxSm90BwdParams, tok) == 112,
+static_assert(sizeof(VoxSm90BwdParams) == 192 && offsetof(VoxSm90BwdParams, tok) == 112 &&
+                  offsetof(VoxSm90BwdParams, asc) == 92,
               "VoxSm90BwdParams: the host mirror (cuda_sm90.c) has these offsets");
 
 #define VOX_SM90_BWD_FULL 0x10101010 /* stage counts: 4 chunks of 16 valid rows */
@@ -156,6 +160,15 @@ static_assert(sizeof(VoxSm90BwdParams) == 192 && offsetof(VoxSm90BwdParams, tok)
 namespace vox_sm90 {
 
 #define VOX_SM90_LOG2E 1.4426950408889634f
+
+/* VOX_SM90_BWD_DQ_SPLIT (compile time, default 1; 0: session 11's stage): the dq stage commits S and
+ * dP as two wgmma groups and computes P = exp2(..) after `wait_group 1`, while dP still runs (dS
+ * once dP is done); same arithmetic and order (bitwise the same dq). H200 harness (session 12,
+ * NOTES.md): dense dq -1.7%, BSA 10% -0.5%, ragged BSA 10% equal. The same split of the dkdv stage
+ * (and issuing dV before dS^T) measured slower and is kept on branch bwd8-exp. */
+#ifndef VOX_SM90_BWD_DQ_SPLIT
+#define VOX_SM90_BWD_DQ_SPLIT 1
+#endif
 
 /* K-major operand (64 rows x D, 128B swizzle, 64-column boxes 8 KB apart), k-step kk of 16 columns */
 __device__ __forceinline__ unsigned long long desc_kmaj(uint32_t tile, int kk)
@@ -295,6 +308,35 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
     fence_regs<D / 2>(acc);
     wg_fence();
     bwd_mma_ss<D, BF>(sacc, rq, kb);
+    if (VOX_SM90_BWD_DQ_SPLIT) { /* P computed while dP runs (the same values) */
+        wg_commit();
+        bwd_mma_ss<D, BF>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
+        wg_commit();
+        wg_wait<1>();
+        fence_regs<32>(sacc);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            float p0 = ex2(fmaf(sacc[4 * j + 0], sl2, -L0)), p1 = ex2(fmaf(sacc[4 * j + 1], sl2, -L0));
+            float p2 = ex2(fmaf(sacc[4 * j + 2], sl2, -L1)), p3 = ex2(fmaf(sacc[4 * j + 3], sl2, -L1));
+            if (part) {
+                const int c0 = j * 8 + cq * 2;
+                const bool ok0 = bwd_col_ok(cn, c0), ok1 = bwd_col_ok(cn, c0 + 1);
+                p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f;
+                p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
+            }
+            sacc[4 * j + 0] = p0, sacc[4 * j + 1] = p1, sacc[4 * j + 2] = p2, sacc[4 * j + 3] = p3;
+        }
+        wg_wait<0>();
+        fence_regs<32>(sacc);
+        fence_regs<32>(dpacc);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            sacc[4 * j + 0] *= dpacc[4 * j + 0] - D0;
+            sacc[4 * j + 1] *= dpacc[4 * j + 1] - D0;
+            sacc[4 * j + 2] *= dpacc[4 * j + 2] - D1;
+            sacc[4 * j + 3] *= dpacc[4 * j + 3] - D1;
+        }
+    } else {
     bwd_mma_ss<D, BF>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
     wg_commit();
     wg_wait<0>();
@@ -314,6 +356,7 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
         sacc[4 * j + 1] = p1 * (dpacc[4 * j + 1] - D0);
         sacc[4 * j + 2] = p2 * (dpacc[4 * j + 2] - D1);
         sacc[4 * j + 3] = p3 * (dpacc[4 * j + 3] - D1);
+    }
     }
     bwd_pack_a<BF>(df, sacc);
     fence_regs_u<16>(df);
@@ -777,21 +820,33 @@ extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm9
             ((float4 *)p.dqacc)[x] = make_float4(0.f, 0.f, 0.f, 0.f);
 }
 
-/* prep (the caller's layout, no pruned rows; one warp per slot, grid-stride): what permute_to of
- * dout and lse into dob and lse[0, BH*S) followed by the shared preprocess gives
- * (backends/gpu/kernels/attention_backward.cuh, attention_backward_prep without fill_src, the same
- * arithmetic): dob[x] = dout[b, h, tok[slot]] (zeros for padding slots), lse[x] = the caller's
- * lse there (0 for padding), lse[BH*S + x] = delta = dout . o (f32 fmas over e = lane + 32c in c
- * order, then the xor butterfly; 0 for padding). o is read only here: no block copy of it.
- * D <= 128. */
-template <bool BF> __device__ __forceinline__ float bwd_ld(const unsigned short *p, int e)
+/* prep (the caller's layout, no pruned rows): what permute_to of dout and lse into dob and
+ * lse[0, BH*S) followed by the shared preprocess gives (backends/gpu/kernels/attention_backward.cuh,
+ * attention_backward_prep without fill_src, the same arithmetic): dob[x] = dout[b, h, tok[slot]]
+ * (zeros for padding slots), lse[x] = the caller's lse there (0 for padding), lse[BH*S + x] = delta
+ * = dout . o, 0 for padding. o is read only here: no block copy of it. D a multiple of 32, <= 128;
+ * BH*S < 2^31 (the backward's support check).
+ * delta's arithmetic is fixed (session 10's one warp per row; bitwise the same here): 32 partial
+ * sums ("leaves") L = 0..31, leaf L the f32 fma chain over e = L + 32c in c order, then the xor
+ * butterfly over L (16, 8, 4, 2, 1). Layout: 8 lanes per row, lane i of the row holds leaves
+ * 4i..4i+3, i.e. elements 32c + 4i .. +3 of every c: one 8-byte load of dout and of o per c (16-bit
+ * loads where a row is not 8-byte aligned); its four chains run in registers; the butterfly's
+ * steps 16, 8, 4 are xor shuffles over lanes 4, 2, 1 of the row's eight, steps 2 and 1 adds of its
+ * own leaves. A warp takes 8 rows per step (x = 8w + lane/8 and + 4): every load of the step in
+ * flight at once after the slot lookups. */
+template <bool BF> __device__ __forceinline__ float bwd_h2f(unsigned u)
 {
-    const unsigned short u = p[e];
     if (BF)
-        return __uint_as_float((unsigned)u << 16);
+        return __uint_as_float(u << 16);
     float f;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(u));
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"((unsigned short)u));
     return f;
+}
+__device__ __forceinline__ uint2 bwd_ld4(const unsigned short *p, bool vec)
+{
+    if (vec)
+        return *(const uint2 *)p;
+    return make_uint2((unsigned)p[0] | (unsigned)p[1] << 16, (unsigned)p[2] | (unsigned)p[3] << 16);
 }
 template <bool BF>
 __device__ __forceinline__ void attn_bwd_prep(const unsigned short *dout, long long d_sb, long long d_sh,
@@ -801,39 +856,65 @@ __device__ __forceinline__ void attn_bwd_prep(const unsigned short *dout, long l
                                               int heads, long long BH, long long NB, int V, int D,
                                               unsigned short *dob, float *lseb)
 {
-    const long long S = NB * V, n = BH * S;
-    const int lane = threadIdx.x & 31;
-    const long long warps = (long long)gridDim.x * (blockDim.x >> 5);
-    for (long long x = blockIdx.x * (long long)(blockDim.x >> 5) + (threadIdx.x >> 5); x < n; x += warps) {
-        const long long bh = x / S, slot = x - bh * S, i = slot / V;
-        const int r = (int)(slot - i * V), t = tok[slot];
-        unsigned short *drow = dob + x * D;
-        if (r >= valid[i] || t < 0) {
-            for (int e = lane; e < D; e += 32)
-                drow[e] = 0;
-            if (lane == 0)
-                lseb[x] = 0.f, lseb[n + x] = 0.f;
-            continue;
-        }
-        const long long b = bh / heads, h = bh - b * heads;
-        const unsigned short *grow = dout + b * d_sb + h * d_sh + (long long)t * d_st;
-        const unsigned short *orow = o + b * o_sb + h * o_sh + (long long)t * o_st;
-        unsigned short g[4], ov[4]; /* D <= 128: every load in flight at once */
+    const unsigned S = (unsigned)(NB * V), n = (unsigned)(BH * S);
+    const int lane = threadIdx.x & 31, sub = lane >> 3, i = lane & 7, C = D >> 5;
+    const bool vec = (((unsigned long long)dout | (unsigned long long)o) & 7) == 0 &&
+                     ((d_sb | d_sh | d_st | o_sb | o_sh | o_st) & 3) == 0;
+    const long long steps = ((long long)n + 7) >> 3, warps = (long long)gridDim.x * (blockDim.x >> 5);
+    for (long long w = blockIdx.x * (long long)(blockDim.x >> 5) + (threadIdx.x >> 5); w < steps; w += warps) {
+        uint2 g[2][4], ov[2][4];
+        float lv[2];
+        bool live[2];
 #pragma unroll
-        for (int c = 0; c < 4; c++)
-            if (lane + 32 * c < D)
-                g[c] = grow[lane + 32 * c], ov[c] = orow[lane + 32 * c];
-        float dl = 0.f;
+        for (int u = 0; u < 2; u++) {
+            const unsigned x = (unsigned)(w * 8) + sub + 4 * u;
+            live[u] = false, lv[u] = 0.f;
 #pragma unroll
-        for (int c = 0; c < 4; c++)
-            if (lane + 32 * c < D) {
-                drow[lane + 32 * c] = g[c];
-                dl = fmaf(bwd_ld<BF>(g, c), bwd_ld<BF>(ov, c), dl);
+            for (int c = 0; c < 4; c++)
+                g[u][c] = ov[u][c] = make_uint2(0u, 0u);
+            if (x < n) {
+                const unsigned bh = x / S, slot = x - bh * S, blk = slot / (unsigned)V;
+                const int t = tok[slot];
+                live[u] = (int)(slot - blk * (unsigned)V) < valid[blk] && t >= 0;
+                if (live[u]) {
+                    const long long b = bh / (unsigned)heads, h = bh - b * heads;
+                    const unsigned short *grow = dout + b * d_sb + h * d_sh + (long long)t * d_st + 4 * i;
+                    const unsigned short *orow = o + b * o_sb + h * o_sh + (long long)t * o_st + 4 * i;
+#pragma unroll
+                    for (int c = 0; c < 4; c++)
+                        if (c < C)
+                            g[u][c] = bwd_ld4(grow + 32 * c, vec), ov[u][c] = bwd_ld4(orow + 32 * c, vec);
+                    if (i == 0)
+                        lv[u] = lse[b * l_sb + h * l_sh + (long long)t * l_st];
+                }
             }
-        for (int m = 16; m > 0; m >>= 1)
-            dl += __shfl_xor_sync(0xffffffffu, dl, m);
-        if (lane == 0)
-            lseb[x] = lse[b * l_sb + h * l_sh + (long long)t * l_st], lseb[n + x] = dl;
+        }
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const unsigned x = (unsigned)(w * 8) + sub + 4 * u;
+            float dl[4] = {0.f, 0.f, 0.f, 0.f}; /* leaves 4i + k */
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+                if (c < C) {
+                    const unsigned ga[4] = {g[u][c].x & 0xffffu, g[u][c].x >> 16, g[u][c].y & 0xffffu, g[u][c].y >> 16};
+                    const unsigned oa[4] = {ov[u][c].x & 0xffffu, ov[u][c].x >> 16, ov[u][c].y & 0xffffu,
+                                            ov[u][c].y >> 16};
+#pragma unroll
+                    for (int k = 0; k < 4; k++)
+                        dl[k] = fmaf(bwd_h2f<BF>(ga[k]), bwd_h2f<BF>(oa[k]), dl[k]);
+                    if (x < n)
+                        *(uint2 *)(dob + (long long)x * D + 32 * c + 4 * i) = g[u][c];
+                }
+#pragma unroll
+            for (int m = 4; m > 0; m >>= 1) /* leaf bits 16, 8, 4 = lane bits 4, 2, 1 */
+#pragma unroll
+                for (int k = 0; k < 4; k++)
+                    dl[k] += __shfl_xor_sync(0xffffffffu, dl[k], m);
+            dl[0] += dl[2], dl[1] += dl[3]; /* leaf bit 2 */
+            dl[0] += dl[1];                 /* leaf bit 1 */
+            if (i == 0 && x < n)
+                lseb[x] = lv[u], lseb[n + x] = live[u] ? dl[0] : 0.f;
+        }
     }
 }
 

@@ -70,6 +70,8 @@ template <int D, int PACK> struct BwdSmem {
     {
         const uint32_t raw = smem_u32(raw_ptr);
         const uint32_t base = (raw + 1023u) & ~1023u;
+        if (VOX_SM90_BWD_SLACK(D, PACK) == 0 && base != raw) /* no slack allocated (VOX_SM90_BWD_PK5) */
+            __trap();
         unsigned char *gb = raw_ptr + (base - raw);
         res = base, ring = base + RES * TILE;
         gring = gb + RES * TILE;
@@ -373,12 +375,27 @@ template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90Bwd
     return r;
 }
 
+/* The packed schemes' merge order (params.asc; the library's VOXATTN_SM90_BWD_ASCENDING, the
+ * harness's VOX_BWD_ASC). asc = 1: ascending block order (the union of the sorted lists, session
+ * 8). asc = 0 (default): where the two lists' next blocks differ, the next stage's parity picks the
+ * unit (even: unit 0's next block, odd: unit 1's), so one-unit stages alternate between the
+ * consumers (stateless: a bool spilled the 40-register producer). In ascending order, random lists
+ * (union/sum ~0.94) give runs of one consumer's blocks; a run longer than the ring (4 stages at
+ * D = 128) leaves the other consumer nothing to compute. A block both lists hold is still streamed
+ * once with both members when the two heads meet; one that the order passes by is streamed once
+ * per unit (more L2 reads, no more math; identical lists never split). Each unit still receives
+ * its own list in its order, so dk and dv are bitwise the same in both orders (the packed dq's
+ * balancing may give other stages away: rounding of its dq can differ; the library's dq is
+ * alternating, PACK = 0, which this does not touch). H200 harness (session 12, NOTES.md): dkdv
+ * -2.8% at ragged hunyuan BSA 10% in one sitting, within noise in another. */
 /* The producer warp of both kernels: the resident tiles of the CTA's nres (1, 2) units (64-row
  * boxes of ra and rb at rows row_a, row_b) into res_of(c), then the union of the block lists
  * p.mask[la ..+ ca) and p.mask[lb ..+ cb) (head offset hb) streamed by st, merged: a block both
- * list is streamed once with both members, every other one with its list's. The alternating
+ * list is streamed once with both members (asc = 0: where the two heads meet),
+ * every other one with its list's. The alternating
  * scheme passes one list twice (both members everywhere). Each element of each list is streamed
- * exactly once whatever their order; sorted lists give their union in ascending block order. */
+ * exactly once whatever their order; sorted lists give their union in ascending block order
+ * (p.asc) or with the one-unit blocks alternating between the units (default). */
 template <int D, bool DKDV, int PACK>
 __device__ __forceinline__ void bwd_produce(const BwdSmem<D, PACK> &sm, const VoxSm90BwdParams &p,
                                             BwdStream<D, DKDV, PACK> &st,
@@ -398,7 +415,9 @@ __device__ __forceinline__ void bwd_produce(const BwdSmem<D, PACK> &sm, const Vo
     while (ia < ca || ib < cb) {
         const int a = ia < ca ? __ldg(p.mask + la + ia) : 0x7fffffff;
         const int b = ib < cb ? __ldg(p.mask + lb + ib) : 0x7fffffff;
-        const int x = a < b ? a : b;
+        int x = a < b ? a : b;
+        if (PACK && !p.asc && a != b && ia < ca && ib < cb) /* one-unit blocks by stage parity */
+            x = st.it & 1 ? b : a;
         const unsigned mb = (a == x ? VOX_SM90_BWD_MEMBER(0) : 0u) | (b == x ? VOX_SM90_BWD_MEMBER(1) : 0u);
         ia += a == x, ib += b == x;
         st.block((int)(hb + (long long)x * p.V), __ldg(p.block_valid + x), mb);

@@ -90,10 +90,12 @@ typedef struct VoxSm90AttnParams {
     const int *kept_rows;  /* [BH*NB*V] */
     const int *block_valid;/* [NB] */
     const int *items;      /* [n_items][2]: {m0 = bh*NB + i0, G}; G = 0: nothing */
-    const int *n_items_dev;/* if non-NULL, the item count is read here (grid may be larger) */
+    const int *n_items_dev;/* if non-NULL, the item count is *n_items_dev + n_items (grid may be larger) */
     long long NB;
     int V;
-    int n_items;           /* used when n_items_dev == NULL */
+    int n_items;           /* the item count when n_items_dev == NULL; else the device planner's front
+                              region (VOX_SM90_PLAN_FRONT, sm90_smem.h: items [0, n_items) before the
+                              counted ones; 0 for session 11's planner) */
     int nb_pad;            /* byte-map size in shared memory, >= NB, multiple of 16 */
     float scale_log2;      /* scale * log2(e) */
     int vt_swap;           /* debug: swap LBO/SBO of the V (MN-major) descriptor */
@@ -250,6 +252,12 @@ __device__ __forceinline__ float ex2(float x)
 #endif
 }
 
+/* y = 2^x where p != 0, y unchanged elsewhere: a predicated MUFU op, no branch */
+__device__ __forceinline__ void ex2p(float &y, float x, unsigned p)
+{
+    asm("{\n.reg .pred q;\nsetp.ne.u32 q, %2, 0;\n@q ex2.approx.ftz.f32 %0, %1;\n}\n" : "+f"(y) : "f"(x), "r"(p));
+}
+
 /* Whether some KV block of head bh has a non-finite V (params.vbad; NULL: yes). Every thread
  * of the CTA calls it (one barrier); a head's nw = ceil(NB/32) words are read once. */
 __device__ __forceinline__ bool head_flagged(const VoxSm90AttnParams &p, long long bh)
@@ -268,7 +276,7 @@ __device__ __forceinline__ bool head_flagged(const VoxSm90AttnParams &p, long lo
  * items of flagged heads, the safe one the others and returns at once when no head is flagged. */
 template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnParams &p)
 {
-    const int n_items = *(volatile const int *)p.n_items_dev;
+    const int n_items = *(volatile const int *)p.n_items_dev + p.n_items; /* + the planner's front region */
     if (SAFE && !*(volatile int *)(p.work + 2))
         return -1;
     while (true) {
@@ -281,15 +289,45 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
     }
 }
 
+/* Harness-only variants (VAR bits; the library's kernels are VAR = 0; bench_sm90 instantiates the
+ * others to A/B them at keep < 1, NOTES.md session 12):
+ *   HOLD: a consumer whose next stage is not its own keeps its P V pending (the stage held) while
+ *         the stages it skips stay within the ring (it waits for stage X while holding stage P
+ *         only if X < P + STAGES, so the producer never needs the held slot first: no deadlock),
+ *         instead of flushing at the first skipped stage (which ends the intra-warpgroup overlap);
+ *   SKIPDEAD: the exp2 of a row none of whose blocks lists any chunk of the tile is predicated off
+ *         (P = 0 there, as exp2(-inf); a warp whose rows all are such issues no MUFU work);
+ *   SKIPBR: the same as a warp-uniform branch around masking, max and exp2 (spills);
+ *   RING4: ablation, one ring stage fewer (how much the ring's depth couples the consumers);
+ *   STREAM: ablation, the consumers skip every stage (wrong output: the producer's stream alone);
+ *   NOSOFTMAX: ablation, S and P V run but softmax does nothing (wrong output);
+ *   TS: the CTA's first and last globaltimer go to ((unsigned long long *)params.sweep_pos)[2 CTA],
+ *       [2 CTA + 1] (the persistent grid's tail). */
+#define VOX_SM90_VAR_HOLD 1
+#define VOX_SM90_VAR_SKIPDEAD 2
+#define VOX_SM90_VAR_STREAM 4
+#define VOX_SM90_VAR_NOSOFTMAX 8
+#define VOX_SM90_VAR_TS 16
+#define VOX_SM90_VAR_SKIPBR 64 /* SKIPDEAD as a warp-uniform branch (ptxas: ~130 B of spills) */
+#define VOX_SM90_VAR_RING4 128 /* ablation: one ring stage fewer (the coupling of the consumers) */
+#define VOX_SM90_VAR_BREAK 32 /* with SKIPDEAD: the dead path leaves P = the raw scores (the check must fail) */
+__device__ __forceinline__ unsigned long long gtimer()
+{
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
+    return t;
+}
+
 /* SAFE = false: the fast variant, for heads whose V is finite (no poisoned / pv_fix code at
  * all); SAFE = true: the safe variant, for heads with a flagged block. Each CTA runs in exactly
  * one of the two launches (head_flagged), decided on the device. */
-template <int D, bool BF, int NWG, bool SAFE>
+template <int D, bool BF, int NWG, bool SAFE, int VAR = 0>
 __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUtensorMap *tmK, const CUtensorMap *tmV,
                                          const CUtensorMap *tmK16, const CUtensorMap *tmV16)
 {
 #if VOX_SM90_ENABLED
-    constexpr int STAGES = VOX_SM90_STAGES(D, NWG);
+    /* RING4 (harness ablation): one ring stage fewer than the shared memory holds */
+    constexpr int STAGES = VOX_SM90_STAGES(D, NWG) - ((VAR & VOX_SM90_VAR_RING4) ? 1 : 0);
     constexpr bool QSM = VOX_SM90_QSMEM(D, NWG); /* Q in shared memory, S as an SS wgmma */
     /* the P V of tile t overlaps tile t+1's S and softmax, except in the safe variant of the QSM
      * kernel (with pv_fix that spills at 160 registers; it only runs heads with Inf/NaN in V) */
@@ -300,7 +338,10 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     constexpr int KSTEPS = D / 16;
     extern __shared__ unsigned char vox_sm90_smem[];
 
-    const int n_items = p.n_items_dev ? *p.n_items_dev : p.n_items;
+    const int n_items = p.n_items_dev ? *p.n_items_dev + p.n_items : p.n_items;
+    if constexpr ((VAR & VOX_SM90_VAR_TS) != 0) /* stored at once: no register lives through the kernel */
+        if (threadIdx.x == 0 && p.sweep_pos)
+            ((unsigned long long *)p.sweep_pos)[2 * blockIdx.x] = gtimer();
 
     const uint32_t raw = smem_u32(vox_sm90_smem);
     const uint32_t base = (raw + 1023u) & ~1023u;
@@ -542,6 +583,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
          * works on 8-bit chunk masks relative to glo (stage_mask), wmask and the rows' src too */
         const int glo = wmask ? __ffs((int)wmask) - 1 : 0;
         wmask >>= glo;
+        if constexpr ((VAR & VOX_SM90_VAR_STREAM) != 0)
+            wmask = 0u; /* ablation: every stage skipped */
         /* the 16-bit chunk masks of info words a (chunks 0, 1) and b (2, 3) as 8-bit masks
          * relative to glo, chunk c in byte c (bits of blocks past glo + 7 may remain: no row
          * or wmask bit of this warpgroup reads them) */
@@ -635,7 +678,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         unsigned pf[16];
         float mr0 = -VOX_SM90_INF, mr1 = -VOX_SM90_INF, lr0 = 0.f, lr1 = 0.f;
         const uint32_t vlbo = p.vt_swap ? 1024u : (uint32_t)(64 * 128), vsbo = p.vt_swap ? (uint32_t)(64 * 128) : 1024u;
-        int prev_s = -1;
+        int prev_s = -1, prev_it = 0; /* prev_it: the ring index (it) of the pending stage (HOLD) */
         bool prev_pz = false;      /* the pending P V's stage is poisoned (pv_fix) */
         unsigned prev_m4 = 0u, prev_c4 = 0u;
 
@@ -737,7 +780,16 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             al0 = al1 = 1.f;
             return;
 #endif
+            if constexpr ((VAR & VOX_SM90_VAR_NOSOFTMAX) != 0) {
+                al0 = al1 = 1.f;
+                return;
+            }
             const unsigned o0 = (m4 >> src0) & 0x01010101u, o1 = (m4 >> src1) & 0x01010101u;
+            /* SKIPBR: a warp none of whose rows is listed in any chunk (every score masked) branches
+             * around the masking, max and exp2: its max stays -inf and P = 0, what they give */
+            const bool live = (VAR & VOX_SM90_VAR_SKIPBR) == 0 || __any_sync(0xffffffffu, (o0 | o1) != 0u);
+            float mx0 = -VOX_SM90_INF, mx1 = -VOX_SM90_INF;
+            if (live) {
             if (c4 != 0x10101010u || o0 != 0x01010101u || o1 != 0x01010101u) {
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
@@ -750,7 +802,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     sacc[4 * j + 3] = (v1 && ok1) ? sacc[4 * j + 3] : -VOX_SM90_INF;
                 }
             }
-            float mx0 = -VOX_SM90_INF, mx1 = -VOX_SM90_INF;
 #pragma unroll
             for (int j = 0; j < 8; j++) {
                 mx0 = fmaxf(mx0, fmaxf(sacc[4 * j + 0], sacc[4 * j + 1]));
@@ -760,13 +811,35 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
             mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
             mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+            }
             const float mn0 = fmaxf(mr0, mx0), mn1 = fmaxf(mr1, mx1);
             const float b0 = mn0 == -VOX_SM90_INF ? 0.f : mn0, b1 = mn1 == -VOX_SM90_INF ? 0.f : mn1;
             al0 = ex2((mr0 - b0) * sl2), al1 = ex2((mr1 - b1) * sl2);
             mr0 = mn0, mr1 = mn1;
             float ps0 = 0.f, ps1 = 0.f;
             const float cc0 = b0 * sl2, cc1 = b1 * sl2;
-            if (fabsf(cc0) < 1e30f && fabsf(cc1) < 1e30f) {
+            if (!live) {
+#pragma unroll
+                for (int j = 0; j < 32; j++)
+                    sacc[j] = 0.f;
+            } else if ((VAR & VOX_SM90_VAR_SKIPDEAD) != 0 && fabsf(cc0) < 1e30f && fabsf(cc1) < 1e30f) {
+                /* a row none of whose chunks is listed has every score at -inf: its exp2s (0) are
+                 * predicated off (a warp whose rows are all such issues no MUFU work); BREAK (a
+                 * deliberate break for the harness check) keeps the raw scores there */
+                const unsigned l0 = o0 != 0u, l1 = o1 != 0u;
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    float y0 = (VAR & VOX_SM90_VAR_BREAK) ? sacc[4 * j + 0] : 0.f, y1 = (VAR & VOX_SM90_VAR_BREAK) ? sacc[4 * j + 1] : 0.f;
+                    float y2 = (VAR & VOX_SM90_VAR_BREAK) ? sacc[4 * j + 2] : 0.f, y3 = (VAR & VOX_SM90_VAR_BREAK) ? sacc[4 * j + 3] : 0.f;
+                    ex2p(y0, fmaf(sacc[4 * j + 0], sl2, -cc0), l0);
+                    ex2p(y1, fmaf(sacc[4 * j + 1], sl2, -cc0), l0);
+                    ex2p(y2, fmaf(sacc[4 * j + 2], sl2, -cc1), l1);
+                    ex2p(y3, fmaf(sacc[4 * j + 3], sl2, -cc1), l1);
+                    sacc[4 * j + 0] = y0, sacc[4 * j + 1] = y1, sacc[4 * j + 2] = y2, sacc[4 * j + 3] = y3;
+                    ps0 += sacc[4 * j + 0] + sacc[4 * j + 1];
+                    ps1 += sacc[4 * j + 2] + sacc[4 * j + 3];
+                }
+            } else if (fabsf(cc0) < 1e30f && fabsf(cc1) < 1e30f) {
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
                     sacc[4 * j + 0] = ex2(fmaf(sacc[4 * j + 0], sl2, -cc0));
@@ -860,7 +933,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 float al0, al1;
                 softmax(m4, c4, al0, al1);
                 rescale_pack(al0, al1);
-                prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4;
+                prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4, prev_it = it - 1;
             }
             if constexpr (!OVERLAP) {
                 flush_pv(); /* this tile's P V now; the next tile from phase A */
@@ -881,6 +954,14 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                         break;
                     }
                     if (!(anyof(m4) & wmask)) {
+                        if constexpr ((VAR & VOX_SM90_VAR_HOLD) != 0) {
+                            /* the next wait is for ring index it: fine while the held stage's slot
+                             * is not the one it needs (it < prev_it + STAGES) */
+                            if (it - prev_it < STAGES) {
+                                release(s);
+                                continue;
+                            }
+                        }
                         flush_pv(); /* so its stage is released (the producer may need it) */
                         release(s);
                         break;
@@ -902,7 +983,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                         pv_fix(prev_s, prev_m4, prev_c4);
                     release(prev_s);
                     rescale_pack(al0, al1);
-                    prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4;
+                    prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4, prev_it = it - 1;
                 }
             }
         }
@@ -948,6 +1029,13 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             break;
         }
     }
+    if constexpr ((VAR & VOX_SM90_VAR_TS) != 0) {
+        __syncthreads();
+        if (tid == 0 && p.sweep_pos) {
+            unsigned long long *ts = (unsigned long long *)p.sweep_pos;
+            ts[2 * blockIdx.x + 1] = gtimer();
+        }
+    }
 #endif
 }
 
@@ -961,10 +1049,23 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
              const __grid_constant__ CUtensorMap tmV, const __grid_constant__ CUtensorMap tmK16,           \
              const __grid_constant__ CUtensorMap tmV16)                                                    \
     {                                                                                                      \
-        vox_sm90::attn_fwd<D, BF, NWG, SAFE>(p, &tmK, &tmV, &tmK16, &tmV16);                                \
+        vox_sm90::attn_fwd<D, BF, NWG, SAFE, VOX_SM90_LIB_VAR>(p, &tmK, &tmV, &tmK16, &tmV16);              \
     }
 /* Each kernel comes twice: NAME (fast variant, heads with finite V) and NAME_nf (safe variant,
  * heads with a non-finite V flag); launch both on the same grid, NAME first (host.h). */
+/* The VAR bits of the library's kernels (both variants) */
+#ifndef VOX_SM90_LIB_VAR
+#define VOX_SM90_LIB_VAR 0
+#endif
+/* A harness variant (VAR bits above) of the fast kernel */
+#define VOX_SM90_KERNEL_VAR(NAME, D, BF, NWG, THREADS, VAR)                                                 \
+    extern "C" __global__ void __launch_bounds__(THREADS, 1)                                                 \
+        NAME(const __grid_constant__ VoxSm90AttnParams p, const __grid_constant__ CUtensorMap tmK,         \
+             const __grid_constant__ CUtensorMap tmV, const __grid_constant__ CUtensorMap tmK16,           \
+             const __grid_constant__ CUtensorMap tmV16)                                                    \
+    {                                                                                                      \
+        vox_sm90::attn_fwd<D, BF, NWG, false, VAR>(p, &tmK, &tmV, &tmK16, &tmV16);                          \
+    }
 #define VOX_SM90_KERNEL_PAIR(NAME, D, BF, NWG, THREADS)                                                     \
     VOX_SM90_KERNEL_T(NAME, D, BF, NWG, THREADS, false)                                                    \
     VOX_SM90_KERNEL_T(NAME##_nf, D, BF, NWG, THREADS, true)
@@ -985,22 +1086,24 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
  *    with the most shared columns wins (ties: raster order, w fastest).
  *    order[bh*NB + x] = the block at position x; global blocks keep their
  *    places after the video blocks.
- * 2. Thread 0 packs consecutive positions greedily (processed rows <= maxrows,
+ * 2. The CTA packs consecutive positions greedily (processed rows <= maxrows,
  *    at most VOX_SM90_GMAX blocks, at most VOX_SM90_WGMAX positions per
  *    consumer warpgroup: VOX_SM90_PACK_CLOSE in sm90_smem.h) from the rows
- *    staged in shared memory and writes {m0 = bh*NB + x0, G} items at an
- *    atomically reserved offset (a head's items contiguous). *counter must be 0 before the launch; the attention
+ *    staged in shared memory, in parallel (every position's next item start,
+ *    the chain from 0 by pointer jumping: see vox_attn_sm90_plan), and writes
+ *    {m0 = bh*NB + x0, G} items at an atomically reserved offset (a head's
+ *    items contiguous, ascending). *counter must be 0 before the launch; the attention
  *    kernel reads the count through params.n_items_dev on a grid of BH*NB CTAs
  *    (the upper bound), those past the count exiting at once.
  * Results do not depend on the order: every row still walks its own list in
- * ascending block order. Dynamic shared memory: NB 16-bit row counts.
+ * ascending block order. Dynamic shared memory: VOX_SM90_PLAN_SMEM(NB) (sm90_smem.h).
  * 3. The same launch computes the attention kernel's non-finite V flags
  *    (params.vbad): CTAs BH.. of the grid (BH + BH * ceil(NB/32) CTAs) run
  *    vflags, overlapping the BH planning CTAs. */
 #define VOX_SM90_PLAN_THREADS 256
 #define VOX_SM90_PLAN_PAIRS 16
 #define VOX_SM90_PLAN_TEST 128
-#define VOX_SM90_PLAN_MAXNB 8192 /* the sampling's bitmaps; larger NB: raster order */
+/* VOX_SM90_PLAN_MAXNB (sm90_smem.h): the sampling's bitmaps; larger NB: raster order */
 namespace vox_sm90 {
 /* Block at position x of the order with axis a fastest (0: w, 1: h, 2: t). */
 __device__ __forceinline__ int plan_order(int a, int x, int gt, int gh, int gw)
@@ -1018,7 +1121,7 @@ __device__ __forceinline__ int plan_order(int a, int x, int gt, int gh, int gw)
 
 /* Non-finite V flags: word u = bh * nw + j0 / 32 of vbad (nw = ceil(NB/32)), bit j - j0 = some
  * V value of block j of head bh is Inf or NaN, over all V slots of the block (valid and
- * padding: every row a forward stage can load). One 256-thread CTA per word; its 32 blocks
+ * padding: every row a forward stage can load). One CTA per word (any multiple of 32 threads); its 32 blocks
  * are contiguous in v ([BH][S][D]). Reads V once: BH*S*D*2 bytes. */
 __device__ __forceinline__ void vflags(const uint4 *v, long long NB, int V, int D, unsigned E, unsigned *vbad,
                                        long long u, unsigned *hflag, int *anyflag)
@@ -1033,7 +1136,7 @@ __device__ __forceinline__ void vflags(const uint4 *v, long long NB, int V, int 
     __syncthreads();
     unsigned bits = 0u;
 #pragma unroll 8
-    for (int e = threadIdx.x; e < n; e += VOX_SM90_PLAN_THREADS)
+    for (int e = threadIdx.x; e < n; e += blockDim.x)
         bits |= (unsigned)any_nonfinite8(__ldcs(b + e), E) << (e >> sh);
     bits = __reduce_or_sync(0xffffffffu, bits);
     if ((threadIdx.x & 31) == 0 && bits)
@@ -1089,11 +1192,241 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_THREADS)
     }
 }
 
-extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_THREADS)
+namespace vox_sm90 {
+/* The packing axis of head bh (0: w fastest, 1: h, 2: t; 0 without a usable grid): warps [0, nwarps)
+ * test up to VOX_SM90_PLAN_PAIRS sampled pairs of neighbours per axis (bitmap of a's KV blocks,
+ * count of b's first VOX_SM90_PLAN_TEST blocks in it; bits: one bitmap of `stride` >= ceil(NB/32)
+ * words per warp) and the axis with the most shared blocks wins (the first on ties). Integer
+ * sums: the same axis whatever the warp count. Called by every thread; ends with a barrier. */
+__device__ __forceinline__ int plan_axis(const int *kv_start, const int *kv_count, const int *kv_cols, long long NB,
+                                         long long bh, int gt, int gh, int gw, bool grid_ok, int nwarps,
+                                         unsigned *bits, int stride, int *sums)
+{
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const long long NBv = (long long)gt * gh * gw;
+    if (tid < 3)
+        sums[tid] = 0;
+    __syncthreads();
+    if (grid_ok && NBv >= 4) {
+        const int ext[3] = {gw, gh, gt};
+        const int npair = (int)(NBv / 2) < VOX_SM90_PLAN_PAIRS ? (int)(NBv / 2) : VOX_SM90_PLAN_PAIRS;
+        const int nw = (int)((NB + 31) >> 5);
+        unsigned *wb = bits + (long long)warp * stride;
+        for (int job = warp; job < 3 * npair; job += nwarps) {
+            const int a = job / npair, k = job % npair;
+            if (ext[a] < 2)
+                continue;
+            const int x = 2 * (int)(((long long)k * (NBv / 2)) / npair);
+            const long long ma = bh * NB + plan_order(a, x, gt, gh, gw);
+            const long long mb = bh * NB + plan_order(a, x + 1, gt, gh, gw);
+            const int sa = kv_start[ma], ca = kv_count[ma], sb = kv_start[mb];
+            const int cb = kv_count[mb] < VOX_SM90_PLAN_TEST ? kv_count[mb] : VOX_SM90_PLAN_TEST;
+            for (int w = lane; w < nw; w += 32)
+                wb[w] = 0u;
+            __syncwarp();
+            for (int c = lane; c < ca; c += 32) {
+                const int col = kv_cols[sa + c];
+                if (col >= 0 && col < NB)
+                    atomicOr(&wb[col >> 5], 1u << (col & 31));
+            }
+            __syncwarp();
+            int hit = 0;
+            for (int c = lane; c < cb; c += 32) {
+                const int col = kv_cols[sb + c];
+                hit += (col >= 0 && col < NB) ? (int)((wb[col >> 5] >> (col & 31)) & 1u) : 0;
+            }
+            for (int o = 16; o > 0; o >>= 1)
+                hit += __shfl_xor_sync(0xffffffffu, hit, o);
+            if (lane == 0)
+                atomicAdd(&sums[a], hit);
+            __syncwarp();
+        }
+    }
+    __syncthreads();
+    int axis = 0;
+    if (grid_ok) {
+        if (sums[1] > sums[axis])
+            axis = 1;
+        if (sums[2] > sums[axis])
+            axis = 2;
+    }
+    return axis;
+}
+
+/* order[bh*NB + x] = the block at position x of the packing order (axis; raster past the grid's
+ * NBv blocks or without a usable grid) and rows[x] its processed rows (kept_count, else
+ * block_valid; < 0 read as 0). Grid-stride over the CTA's threads. */
+__device__ __forceinline__ void plan_rows(const int *kept_count, const int *block_valid, long long NB, long long bh,
+                                          int axis, bool grid_ok, int gt, int gh, int gw, int *order,
+                                          unsigned short *rows)
+{
+    const long long NBv = (long long)gt * gh * gw;
+    for (long long x = threadIdx.x; x < NB; x += blockDim.x) {
+        const int blk = (grid_ok && x < NBv) ? plan_order(axis, (int)x, gt, gh, gw) : (int)x;
+        order[bh * NB + x] = blk;
+        const int r = kept_count ? kept_count[bh * NB + blk] : block_valid[blk];
+        rows[x] = (unsigned short)(r < 0 ? 0 : r);
+    }
+}
+} // namespace vox_sm90
+
+/* The device planner: one CTA of VOX_SM90_PLAN_WARPS warps per head bh < BH (the packing axis,
+ * vox_sm90::plan_axis; the order and rows, plan_rows), then CTAs BH.. the non-finite V flags
+ * (vflags; grid BH + BH*ceil(NB/32) when V is not scanned elsewhere). Dynamic shared memory
+ * VOX_SM90_PLAN_SMEM(NB). The packing is the greedy rule of vox_sm90_plan_host
+ * (VOX_SM90_PACK_CLOSE/_FIRST), whose state at an item's start is always (g, tot) = (0, 0) and
+ * whose gfirst is set by the item's first block with rows before it is read: the item that starts
+ * at position x ends where it would end wherever x was reached from, so
+ *   1. next[x] = the start of the item after one that starts at x (each thread its positions,
+ *      at most VOX_SM90_GMAX steps each);
+ *   2. the items are the chain 0, next[0], next[next[0]], ... < NB: pointer jumping marks it in
+ *      about log2(items) rounds (round k: the chain nodes of steps [0, 2^k) in one mark buffer,
+ *      those of [0, 2^(k+1)) written into the other, next^(2^(k+1)) = next^(2^k) composed with
+ *      itself; ends when next^(2^k)[0] = NB);
+ *   3. a block-wide exclusive scan of the marks gives each start its index; item {bh*NB + x,
+ *      next[x] - x} (next start = the next mark, at most GMAX positions on) written by the thread
+ *      that holds x;
+ *   4. with a grid (VOX_SM90_PLAN_GRID_OK), the items that hold a global block (the head's last
+ *      ones, from the item that holds position NBv on) go to the front region, slots
+ *      [bh*(NB-NBv), (bh+1)*(NB-NBv)) (unused ones {0, 0}), the others at VOX_SM90_PLAN_FRONT +
+ *      base, base = one atomicAdd of their count on counter. The persistent forward grid claims
+ *      items in index order, so the text items (every KV block listed: ~2.6 ms each at hunyuan-720p
+ *      keep 0.25, against a CTA's ~21 ms) now start first instead of last (session 12: the CTAs sat
+ *      idle 2.4-2.8 ms on average at the end). The kernel's count: *counter + params.n_items
+ *      (= VOX_SM90_PLAN_FRONT). front_on = 0 (the library's VOXATTN_SM90_ORDER=plain): no front
+ *      region, every item counted, each head's items contiguous (session 11's and plan6's layout).
+ * Items (as a set), order and the items per head in order are those of vox_attn_sm90_plan_old (the
+ * serial loop it replaces, kept for comparison: VOXATTN_SM90_PLAN_OLD, no front region) and of
+ * vox_sm90_plan_host on the same order. */
+extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     vox_attn_sm90_plan(const int *kept_count, const int *block_valid, const int *kv_start, const int *kv_count,
                        const int *kv_cols, long long NB, int *items, int *counter, int maxrows, int *order, int gt,
                        int gh, int gw, long long BH, const uint4 *v, int V, int D, int bf16, unsigned *vbad,
-                       unsigned *hflag, int *anyflag)
+                       unsigned *hflag, int *anyflag, int front_on)
+{
+    if (blockIdx.x >= BH) {
+        vox_sm90::vflags(v, NB, V, D, VOX_SM90_EXP2(bf16), vbad, blockIdx.x - BH, hflag, anyflag);
+        return;
+    }
+    const int T = blockDim.x; /* VOX_SM90_PLAN_WARPS * 32 (the shared memory has bitmaps for as many warps) */
+    extern __shared__ __align__(16) unsigned char vox_sm90_plan_smem[];
+    __shared__ int sums[3], wsum[VOX_SM90_PLAN_WARPS], base_s, nh_s, first_long_s;
+    const int nbi = (int)NB, nw = (nbi + 31) >> 5;
+    unsigned *bits = (unsigned *)vox_sm90_plan_smem;                          /* [WARPS][nw] */
+    unsigned short *jmp = (unsigned short *)(bits + VOX_SM90_PLAN_WARPS * nw); /* [2][NB + 1] */
+    unsigned short *rows = jmp + 2 * (nbi + 1);                                /* [NB] */
+    unsigned char *mark = (unsigned char *)(rows + nbi);                       /* [2][NB] */
+    const long long bh = blockIdx.x;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const bool grid_ok = VOX_SM90_PLAN_GRID_OK(NB, gt, gh, gw);
+    const int axis =
+        vox_sm90::plan_axis(kv_start, kv_count, kv_cols, NB, bh, gt, gh, gw, grid_ok, T >> 5, bits, nw, sums);
+    vox_sm90::plan_rows(kept_count, block_valid, NB, bh, axis, grid_ok, gt, gh, gw, order, rows);
+    __syncthreads();
+    /* 1. next[x] into jmp[0]; the marks: {0} in both buffers */
+    for (int x = tid; x < nbi; x += T) {
+        jmp[x] = (unsigned short)vox_sm90_plan_next(rows, x, nbi, maxrows);
+        mark[x] = mark[nbi + x] = x == 0;
+    }
+    if (tid == 0)
+        jmp[nbi] = jmp[2 * nbi + 1] = (unsigned short)nbi;
+    /* 2. pointer jumping */
+    int cur = 0;
+    for (;;) {
+        __syncthreads();
+        const unsigned short *jc = jmp + cur * (nbi + 1);
+        if (nbi == 0 || jc[0] == nbi)
+            break;
+        unsigned short *jn = jmp + (cur ^ 1) * (nbi + 1);
+        const unsigned char *mc = mark + cur * nbi;
+        unsigned char *mn = mark + (cur ^ 1) * nbi;
+        for (int x = tid; x < nbi; x += T) {
+            const int j = jc[x];
+            if (mc[x]) {
+                mn[x] = 1;
+                if (j < nbi)
+                    mn[j] = 1;
+            }
+            jn[x] = jc[j];
+        }
+        cur ^= 1;
+    }
+    /* 3. scan of the marks over contiguous spans of E positions per thread, then the items */
+    const unsigned char *m = mark + cur * nbi;
+    const int E = (nbi + T - 1) / T, x0 = tid * E < nbi ? tid * E : nbi, x1 = x0 + E < nbi ? x0 + E : nbi;
+    int cnt = 0;
+    for (int x = x0; x < x1; x++)
+        cnt += m[x];
+    int incl = cnt;
+    for (int o = 1; o < 32; o <<= 1) {
+        const int y = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o)
+            incl += y;
+    }
+    if (lane == 31)
+        wsum[warp] = incl;
+    __syncthreads();
+    if (warp == 0) {
+        const int w = lane < (T >> 5) ? wsum[lane] : 0;
+        int wi = w;
+        for (int o = 1; o < 32; o <<= 1) {
+            const int y = __shfl_up_sync(0xffffffffu, wi, o);
+            if (lane >= o)
+                wi += y;
+        }
+        if (lane < (T >> 5))
+            wsum[lane] = wi - w; /* exclusive */
+        if (lane == 31)
+            nh_s = wi, first_long_s = wi; /* the head's items; the first one with a global block: none yet */
+    }
+    __syncthreads();
+    /* 4. the front region (VOX_SM90_PLAN_FRONT, sm90_smem.h): with a grid, the items holding a global
+     * position (>= NBv; the last ones of the chain, from the one that holds position NBv on) go to
+     * the head's ngf = NB - NBv slots at bh * ngf, the others (nh - n_long, counted) at front +
+     * base, base from the counter; unused front slots get {0, 0} */
+    const int nbv = grid_ok && front_on ? gt * gh * gw : nbi, ngf = nbi - nbv;
+    const long long front = BH * (long long)ngf; /* VOX_SM90_PLAN_FRONT */
+    const int hidx0 = wsum[warp] + incl - cnt; /* the head index of this thread's first start */
+    if (ngf > 0) {
+        int hidx = hidx0;
+        for (int x = x0; x < x1; x++)
+            if (m[x]) {
+                int e = x + 1;
+                while (e < nbi && !m[e])
+                    e++;
+                if (x <= nbv && nbv < e)
+                    first_long_s = hidx; /* one item holds position nbv (< NB) */
+                hidx++;
+            }
+    }
+    __syncthreads();
+    const int first_long = first_long_s;
+    if (tid == 0)
+        base_s = atomicAdd(counter, first_long);
+    for (int k = nh_s - first_long + tid; k < ngf; k += T)
+        *(int2 *)(items + 2 * (bh * ngf + k)) = make_int2(0, 0);
+    __syncthreads();
+    int hidx = hidx0;
+    for (int x = x0; x < x1; x++)
+        if (m[x]) {
+            int e = x + 1;
+            while (e < nbi && !m[e])
+                e++;
+            const long long idx = VOX_SM90_PLAN_SLOT(bh, hidx, first_long, ngf, front, base_s);
+            *(int2 *)(items + 2 * idx) = make_int2((int)(bh * NB + x), e - x);
+            hidx++;
+        }
+}
+
+/* Session 11's planner (VOXATTN_SM90_PLAN_OLD; kept for comparison): VOX_SM90_PLAN_THREADS threads,
+ * VOX_SM90_PLAN_OLD_SMEM(NB) bytes of dynamic shared memory, the same arguments, grid and results
+ * as vox_attn_sm90_plan; thread 0 packs in a serial loop over the NB positions, twice (count, then
+ * write). */
+extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_THREADS)
+    vox_attn_sm90_plan_old(const int *kept_count, const int *block_valid, const int *kv_start, const int *kv_count,
+                           const int *kv_cols, long long NB, int *items, int *counter, int maxrows, int *order,
+                           int gt, int gh, int gw, long long BH, const uint4 *v, int V, int D, int bf16,
+                           unsigned *vbad, unsigned *hflag, int *anyflag)
 {
     if (blockIdx.x >= BH) {
         vox_sm90::vflags(v, NB, V, D, VOX_SM90_EXP2(bf16), vbad, blockIdx.x - BH, hflag, anyflag);
@@ -1101,64 +1434,14 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_THREADS)
     }
     extern __shared__ unsigned short vox_sm90_plan_rows[];
     __shared__ unsigned bits[VOX_SM90_PLAN_THREADS / 32][VOX_SM90_PLAN_MAXNB / 32];
-    __shared__ int shared_cols[3];
+    __shared__ int sums[3];
     const long long bh = blockIdx.x;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const long long NBv = (long long)gt * gh * gw;
-    const bool grid_ok = gt > 0 && gh > 0 && gw > 0 && NBv <= NB && NB <= VOX_SM90_PLAN_MAXNB;
-    if (tid < 3)
-        shared_cols[tid] = 0;
+    const bool grid_ok = gt > 0 && gh > 0 && gw > 0 && (long long)gt * gh * gw <= NB && NB <= VOX_SM90_PLAN_MAXNB;
+    const int axis = vox_sm90::plan_axis(kv_start, kv_count, kv_cols, NB, bh, gt, gh, gw, grid_ok,
+                                         VOX_SM90_PLAN_THREADS / 32, &bits[0][0], VOX_SM90_PLAN_MAXNB / 32, sums);
+    vox_sm90::plan_rows(kept_count, block_valid, NB, bh, axis, grid_ok, gt, gh, gw, order, vox_sm90_plan_rows);
     __syncthreads();
-    if (grid_ok && NBv >= 4) {
-        const int ext[3] = {gw, gh, gt};
-        const int npair = (int)(NBv / 2) < VOX_SM90_PLAN_PAIRS ? (int)(NBv / 2) : VOX_SM90_PLAN_PAIRS;
-        const int nw = (int)((NB + 31) >> 5);
-        for (int job = warp; job < 3 * npair; job += VOX_SM90_PLAN_THREADS / 32) {
-            const int a = job / npair, k = job % npair;
-            if (ext[a] < 2)
-                continue;
-            const int x = 2 * (int)(((long long)k * (NBv / 2)) / npair);
-            const long long ma = bh * NB + vox_sm90::plan_order(a, x, gt, gh, gw);
-            const long long mb = bh * NB + vox_sm90::plan_order(a, x + 1, gt, gh, gw);
-            for (int w = lane; w < nw; w += 32)
-                bits[warp][w] = 0u;
-            __syncwarp();
-            const int sa = kv_start[ma], ca = kv_count[ma];
-            for (int c = lane; c < ca; c += 32) {
-                const int col = kv_cols[sa + c];
-                if (col >= 0 && col < NB)
-                    atomicOr(&bits[warp][col >> 5], 1u << (col & 31));
-            }
-            __syncwarp();
-            const int sb = kv_start[mb], cb = kv_count[mb] < VOX_SM90_PLAN_TEST ? kv_count[mb] : VOX_SM90_PLAN_TEST;
-            int hit = 0;
-            for (int c = lane; c < cb; c += 32) {
-                const int col = kv_cols[sb + c];
-                hit += (col >= 0 && col < NB) ? (int)((bits[warp][col >> 5] >> (col & 31)) & 1u) : 0;
-            }
-            for (int o = 16; o > 0; o >>= 1)
-                hit += __shfl_xor_sync(0xffffffffu, hit, o);
-            if (lane == 0)
-                atomicAdd(&shared_cols[a], hit);
-            __syncwarp();
-        }
-    }
-    __syncthreads();
-    int axis = 0;
-    if (grid_ok) {
-        if (shared_cols[1] > shared_cols[axis])
-            axis = 1;
-        if (shared_cols[2] > shared_cols[axis])
-            axis = 2;
-    }
-    for (long long x = tid; x < NB; x += VOX_SM90_PLAN_THREADS) {
-        const int blk = (grid_ok && x < NBv) ? vox_sm90::plan_order(axis, (int)x, gt, gh, gw) : (int)x;
-        order[bh * NB + x] = blk;
-        const int r = kept_count ? kept_count[bh * NB + blk] : block_valid[blk];
-        vox_sm90_plan_rows[x] = (unsigned short)(r < 0 ? 0 : r);
-    }
-    __syncthreads();
-    if (tid != 0)
+    if (threadIdx.x != 0)
         return;
     int base = 0;
     for (int write = 0; write < 2; write++) {

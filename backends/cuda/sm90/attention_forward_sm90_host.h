@@ -11,12 +11,16 @@
  *   vox_attn_sm90_{bf16,f16}_d64     2 consumer warpgroups: 384 threads, maxrows 128
  *   each of the above also as NAME_nf: the safe variant for heads whose V holds Inf/NaN
  *   vox_attn_sm90_plan               device planner + the non-finite V flags
+ *   vox_attn_sm90_plan_old           session 11's planner (same args and results; VOX_SM90_PLAN_THREADS
+ *                                    threads, VOX_SM90_PLAN_OLD_SMEM(NB) bytes), for comparison
  * Launch (driver API):
  *   1. vox_attn_sm90_plan, grid BH + BH*nw (nw = ceil(NB/32)) x
- *      VOX_SM90_PLAN_THREADS, NB*2 bytes of dynamic shared memory, args
+ *      VOX_SM90_PLAN_WARPS*32 threads, VOX_SM90_PLAN_SMEM(NB) bytes of dynamic shared memory
+ *      (the attribute raised where that is above 48 KB; NB < 65535), args
  *      (kept_count|NULL, block_valid, kv_start, kv_count, kv_cols, (long long)NB,
  *      items, counter, maxrows, order, gt, gh, gw, (long long)BH, v, V, D, bf16,
- *      vbad, hflag|NULL, anyflag|NULL); *counter zeroed first (and hflag[BH], *anyflag,
+ *      vbad, hflag|NULL, anyflag|NULL, front_on (1: the front region, sm90_smem.h; not an
+ *      argument of vox_attn_sm90_plan_old)); *counter zeroed first (and hflag[BH], *anyflag,
  *      set where a head has a flagged block, for persistent launches). Writes the device plan (items: room for
  *      BH*NB entries of 2 ints, order: BH*NB ints) and the non-finite V flags
  *      (vbad: BH*nw words), after V is final. Items may instead come from the
@@ -27,7 +31,9 @@
  *   3. params (VoxSm90AttnParams, by value): q, o, lse, kv_start, kv_count,
  *      kv_cols, kept_count|NULL, kept_rows, block_valid, items,
  *      n_items_dev = counter (device plan) or NULL (host plan), NB, V,
- *      n_items (host plan count; ignored when n_items_dev is set),
+ *      n_items (host plan count; with n_items_dev: vox_attn_sm90_plan's front region,
+ *      VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw) in sm90_smem.h, 0 for vox_attn_sm90_plan_old;
+ *      the kernel's count is *n_items_dev + n_items),
  *      nb_pad = vox_sm90_nb_pad(NB), scale_log2 = scale*log2(e), vt_swap = 0,
  *      pingpong = 0 (1 was measured 1-2% slower), sweep_pos = NULL, vbad
  *      (NULL: every block counts as holding Inf/NaN: correct, slower).

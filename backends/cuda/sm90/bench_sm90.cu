@@ -10,6 +10,11 @@
  *   even when the check fails, for the VOX_DIAG_* ablation builds of the kernel),
  *   VOX_HANG_S=seconds (hang watchdog, default 20; raise it under compute-sanitizer),
  *   VOX_NO_TIME=1 (check only, no timing: for compute-sanitizer runs).
+ *   VOX_MASKS=FILE: instead of the configs below, "real keep1", "real keep.5", "real keep.25" on
+ *   the library's BSA masks in FILE (perf/masks_compact.py of a pack_stats --save file; its heads
+ *   cycled over VOX_REAL_BH heads, default 24), planned and launched as the library does (device
+ *   planner with the grid's axis choice, persistent grid), the kernel variants of VOX_VARS
+ *   (run_real below) interleaved launch by launch, VOX_TIME_REPS rounds (default 15).
  * For each shape: random inputs (generated on the device), random ragged CSR
  * masks, optional ragged block_valid and kept rows; output and lse poisoned
  * first; every processed row of a sample of row blocks compared against an
@@ -28,9 +33,21 @@
 #include <math.h>
 #include <vector>
 #include <algorithm>
+#include <string>
 #include "attention_forward_sm90.cu"
 #include "attention_forward_sm90_host.h"
 #include "bench_util.cuh"
+
+/* Harness variants of the 3-warpgroup bf16 D=128 kernel (VAR bits: attention_forward_sm90.cuh) */
+VOX_SM90_KERNEL_VAR(vox_k6var_ts, 128, true, 3, 512, VOX_SM90_VAR_TS)
+VOX_SM90_KERNEL_VAR(vox_k6var_hold, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_HOLD)
+VOX_SM90_KERNEL_VAR(vox_k6var_skip, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_SKIPDEAD)
+VOX_SM90_KERNEL_VAR(vox_k6var_holdskip, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_HOLD | VOX_SM90_VAR_SKIPDEAD)
+VOX_SM90_KERNEL_VAR(vox_k6var_stream, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_STREAM)
+VOX_SM90_KERNEL_VAR(vox_k6var_skipbrk, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_SKIPDEAD | VOX_SM90_VAR_BREAK)
+VOX_SM90_KERNEL_VAR(vox_k6var_skipbr, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_SKIPBR)
+VOX_SM90_KERNEL_VAR(vox_k6var_ring4, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_RING4)
+VOX_SM90_KERNEL_VAR(vox_k6var_nosm, 128, true, 3, 512, VOX_SM90_VAR_TS | VOX_SM90_VAR_NOSOFTMAX)
 
 __global__ void fill_rand(unsigned short *p, long long n, unsigned seed, float amp, bool bf)
 {
@@ -366,10 +383,12 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     unsigned *d_vbad;
     CK(cudaMalloc(&d_vbad, (size_t)BH * nw * 4));
     auto plan = [&](int maxrows) {
-        vox_attn_sm90_plan<<<BH + BH * nw, VOX_SM90_PLAN_THREADS, NB * 2>>>(
+        vox_attn_sm90_plan<<<BH + BH * nw, VOX_SM90_PLAN_WARPS * 32, VOX_SM90_PLAN_SMEM(NB)>>>(
             d_kept, d_valid, d_ks, d_kn, d_kc, NB, d_items, d_cnt, maxrows, d_order, 0, 0, 0, (long long)BH,
-            (const uint4 *)dv, V, D, c.bf, d_vbad, nullptr, nullptr);
+            (const uint4 *)dv, V, D, c.bf, d_vbad, nullptr, nullptr, 1);
     };
+    CK(cudaFuncSetAttribute(vox_attn_sm90_plan, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                            (int)VOX_SM90_PLAN_SMEM(NB)));
     CK(cudaMemset(d_cnt, 0, 4));
     plan(128);
     CK(cudaGetLastError());
@@ -567,6 +586,415 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     return all_ok;
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Real BSA masks (VOX_MASKS=FILE, written by perf/masks_compact.py from pack_stats --save: the
+ * library's masks of the bench's hunyuan-720p workload, a few heads, cycled over BH = 24 heads)
+ * for "real keep1", "real keep.5", "real keep.25": the library's launch (device planner with
+ * the grid's axis choice, persistent grid of one CTA per SM), the kernel variants of VOX_VARS
+ * (comma list of base, ts, hold, skip, skipbr, holdskip, ring4, stream, nosm, skipbrk, textfirst, lpt, headorder; default base) timed interleaved
+ * launch by launch; ablations (stream, nosm) are not checked. Variants with timestamps print
+ * the persistent grid's tail: the mean time a CTA sits idle before the last one ends. */
+struct RealMasks {
+    int NB = 0, NBv, gt, gh, gw, V, H, nk;
+    std::vector<int> valid;
+    std::vector<double> keep;
+    /* [keep][head] */
+    std::vector<std::vector<std::vector<int>>> cnt, kept, cols;
+};
+static RealMasks g_real;
+
+static bool load_real(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    char mg[4];
+    int h[8];
+    bool ok = fread(mg, 1, 4, f) == 4 && !memcmp(mg, "VXM1", 4) && fread(h, 4, 8, f) == 8;
+    RealMasks &r = g_real;
+    if (ok) {
+        r.NB = h[0], r.NBv = h[1], r.gt = h[2], r.gh = h[3], r.gw = h[4], r.V = h[5], r.H = h[6], r.nk = h[7];
+        r.valid.resize(r.NB);
+        ok = fread(r.valid.data(), 4, r.NB, f) == (size_t)r.NB;
+        r.cnt.resize(r.nk), r.kept.resize(r.nk), r.cols.resize(r.nk);
+    }
+    for (int k = 0; ok && k < r.nk; k++) {
+        double kp;
+        ok = fread(&kp, 8, 1, f) == 1;
+        r.keep.push_back(kp);
+        r.cnt[k].resize(r.H), r.kept[k].resize(r.H), r.cols[k].resize(r.H);
+        for (int hh = 0; ok && hh < r.H; hh++) {
+            std::vector<unsigned short> c16(r.NB);
+            std::vector<unsigned char> k8(r.NB);
+            ok = fread(c16.data(), 2, r.NB, f) == (size_t)r.NB && fread(k8.data(), 1, r.NB, f) == (size_t)r.NB;
+            long long tot = 0;
+            for (int j = 0; j < r.NB; j++)
+                tot += c16[j];
+            std::vector<unsigned short> cl((size_t)tot);
+            ok = ok && fread(cl.data(), 2, (size_t)tot, f) == (size_t)tot;
+            r.cnt[k][hh].assign(c16.begin(), c16.end());
+            r.kept[k][hh].assign(k8.begin(), k8.end());
+            r.cols[k][hh].assign(cl.begin(), cl.end());
+        }
+    }
+    fclose(f);
+    if (ok)
+        printf("real masks %s: NB %d (video %d, grid %dx%dx%d), V %d, %d heads, %d keeps\n", path, r.NB, r.NBv, r.gt,
+               r.gh, r.gw, r.V, r.H, r.nk);
+    else
+        r.NB = 0;
+    return ok;
+}
+
+static const char *g_vars = "base";
+
+static bool run_real(const char *name, double keep, int BH)
+{
+    const RealMasks &R = g_real;
+    int ki = -1;
+    for (int k = 0; k < R.nk; k++)
+        if (fabs(R.keep[k] - keep) < 1e-6)
+            ki = k;
+    if (ki < 0) {
+        printf("%s: keep %g not in the mask file\n", name, keep);
+        return false;
+    }
+    const int D = 128, V = R.V;
+    const bool bf = true;
+    const long long NB = R.NB, S = NB * V, M = BH * NB;
+    rng_state = 88172645463325252ull ^ (unsigned long long)(keep * 1000);
+    std::vector<int> kv_start(M), kv_count(M), cols;
+    std::vector<int> kept_count, kept_rows, rows(M);
+    const bool pruned = keep < 1.0;
+    if (pruned)
+        kept_count.resize(M), kept_rows.assign((size_t)M * V, 0);
+    std::vector<int> perm(V);
+    for (long long m = 0; m < M; m++) {
+        const int hh = (int)((m / NB) % R.H), i = (int)(m % NB);
+        kv_start[m] = (int)cols.size();
+        const std::vector<int> &cc = R.cols[ki][hh];
+        /* the head's CSR start of block i: prefix of counts (computed once per head below) */
+        (void)cc;
+        kv_count[m] = R.cnt[ki][hh][i];
+        cols.resize(cols.size() + kv_count[m]); /* filled below */
+        if (pruned) {
+            const int nv = R.valid[i], kc = std::min(R.kept[ki][hh][i], nv);
+            for (int r = 0; r < nv; r++)
+                perm[r] = r;
+            for (int r = 0; r < kc; r++) {
+                int x = r + (int)(xr() % (nv - r));
+                std::swap(perm[r], perm[x]);
+            }
+            std::sort(perm.begin(), perm.begin() + kc);
+            for (int r = 0; r < kc; r++)
+                kept_rows[m * V + r] = perm[r];
+            kept_count[m] = kc;
+            rows[m] = kc;
+        } else
+            rows[m] = R.valid[i];
+    }
+    for (long long bh = 0; bh < BH; bh++) {
+        const int hh = (int)(bh % R.H);
+        const std::vector<int> &cc = R.cols[ki][hh];
+        std::copy(cc.begin(), cc.end(), cols.begin() + kv_start[bh * NB]);
+    }
+    double keypairs = 0;
+    std::vector<unsigned char> flag((size_t)BH * S, 0);
+    std::vector<long long> checkrows;
+    for (long long m = 0; m < M; m++) {
+        long long keys = 0;
+        for (int t = 0; t < kv_count[m]; t++)
+            keys += R.valid[cols[kv_start[m] + t]];
+        keypairs += (double)rows[m] * keys;
+        const long long bh = m / NB, i = m % NB;
+        for (int r = 0; r < rows[m]; r++) {
+            const long long slot = i * V + (pruned ? kept_rows[m * V + r] : r);
+            flag[bh * S + slot] = 1;
+            if (m % 397 == 0)
+                checkrows.push_back(bh * S + slot);
+        }
+    }
+    const double flops = 4.0 * D * keypairs;
+    size_t nel = (size_t)BH * S * D;
+    unsigned short *dq, *dk, *dv, *dO;
+    float *dl;
+    CK(cudaMalloc(&dq, nel * 2));
+    CK(cudaMalloc(&dk, nel * 2));
+    CK(cudaMalloc(&dv, nel * 2));
+    CK(cudaMalloc(&dO, nel * 2));
+    CK(cudaMalloc(&dl, (size_t)BH * S * 4));
+    fill_rand<<<2048, 256>>>(dq, nel, 1, 1.0f, bf);
+    fill_rand<<<2048, 256>>>(dk, nel, 2, 1.0f, bf);
+    fill_rand<<<2048, 256>>>(dv, nel, 3, 1.0f, bf);
+    int *d_ks, *d_kn, *d_kc, *d_valid, *d_kept = 0, *d_kr = 0;
+    unsigned *d_hflag;
+    CK(cudaMalloc(&d_ks, M * 4));
+    CK(cudaMalloc(&d_kn, M * 4));
+    CK(cudaMalloc(&d_kc, std::max<size_t>(cols.size(), 1) * 4));
+    CK(cudaMalloc(&d_valid, NB * 4));
+    CK(cudaMalloc(&d_hflag, BH * 4));
+    CK(cudaMemcpy(d_ks, kv_start.data(), M * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d_kn, kv_count.data(), M * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d_kc, cols.data(), cols.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d_valid, R.valid.data(), NB * 4, cudaMemcpyHostToDevice));
+    if (pruned) {
+        CK(cudaMalloc(&d_kept, M * 4));
+        CK(cudaMalloc(&d_kr, (size_t)M * V * 4));
+        CK(cudaMemcpy(d_kept, kept_count.data(), M * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(d_kr, kept_rows.data(), (size_t)M * V * 4, cudaMemcpyHostToDevice));
+    }
+    unsigned char *d_flag;
+    CK(cudaMalloc(&d_flag, flag.size()));
+    CK(cudaMemcpy(d_flag, flag.data(), flag.size(), cudaMemcpyHostToDevice));
+    const long long nw = (NB + 31) / 32;
+    unsigned *d_vbad;
+    CK(cudaMalloc(&d_vbad, (size_t)BH * nw * 4));
+    int sms = 0;
+    CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    unsigned long long *d_ts;
+    CK(cudaMalloc(&d_ts, (size_t)sms * 16));
+    CUtensorMap tmK, tmV, tmK16, tmV16;
+    if (vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK, dk, (int64_t)BH * S, D, bf, 64) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV, dv, (int64_t)BH * S, D, bf, 64) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmK16, dk, (int64_t)BH * S, D, bf, 16) ||
+        vox_sm90_encode_kv(cuTensorMapEncodeTiled, &tmV16, dv, (int64_t)BH * S, D, bf, 16)) {
+        printf("tensor map encode failed\n");
+        exit(1);
+    }
+    struct RVar {
+        std::string name;
+        kern_t kern, kern_nf;
+        bool check, ts;
+        int reorder; /* 0: the planner's item order; 1: items with a global (text) block first; 2: by
+                        stream length, longest first; 3: by m0 (heads in turn, each head's items in
+                        position order: the text items of a head last, as before the front region)
+                        (all stable; host-side, after the device plan) */
+        int *items, *order, *cnt; /* cnt: [0] the plan's item count, [1..3] params.work */
+        int n_items;
+        size_t smem;
+        VoxSm90AttnParams p;
+        std::vector<float> t, tail, span;
+    };
+    std::vector<RVar> vars;
+    {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", g_vars);
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(0, ",")) {
+            RVar x;
+            x.name = tok;
+            x.check = true, x.ts = true, x.reorder = 0;
+            x.kern_nf = vox_attn_sm90w3_bf16_d128_nf;
+            if (x.name == "base")
+                x.kern = vox_attn_sm90w3_bf16_d128, x.ts = false;
+            else if (x.name == "ts")
+                x.kern = vox_k6var_ts;
+            else if (x.name == "hold")
+                x.kern = vox_k6var_hold;
+            else if (x.name == "skip")
+                x.kern = vox_k6var_skip;
+            else if (x.name == "holdskip")
+                x.kern = vox_k6var_holdskip;
+            else if (x.name == "stream")
+                x.kern = vox_k6var_stream, x.check = false;
+            else if (x.name == "skipbrk") /* deliberate break: its check must FAIL */
+                x.kern = vox_k6var_skipbrk;
+            else if (x.name == "textfirst")
+                x.kern = vox_k6var_ts, x.reorder = 1;
+            else if (x.name == "lpt")
+                x.kern = vox_k6var_ts, x.reorder = 2;
+            else if (x.name == "headorder") /* session 11's layout: heads in turn, each head's text items last */
+                x.kern = vox_k6var_ts, x.reorder = 3;
+            else if (x.name == "skipbr")
+                x.kern = vox_k6var_skipbr;
+            else if (x.name == "ring4")
+                x.kern = vox_k6var_ring4;
+            else if (x.name == "nosm")
+                x.kern = vox_k6var_nosm, x.check = false;
+            else {
+                printf("unknown variant %s\n", tok);
+                continue;
+            }
+            vars.push_back(x);
+        }
+    }
+    for (RVar &x : vars) {
+        CK(cudaMalloc(&x.items, (size_t)M * 8));
+        CK(cudaMalloc(&x.order, (size_t)M * 4));
+        CK(cudaMalloc(&x.cnt, 16));
+        CK(cudaMemset(x.cnt, 0, 16));
+        CK(cudaMemset(d_hflag, 0, BH * 4));
+        CK(cudaFuncSetAttribute(vox_attn_sm90_plan, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                (int)VOX_SM90_PLAN_SMEM(NB)));
+        vox_attn_sm90_plan<<<BH + BH * nw, VOX_SM90_PLAN_WARPS * 32, VOX_SM90_PLAN_SMEM(NB)>>>(
+            d_kept, d_valid, d_ks, d_kn, d_kc, NB, x.items, x.cnt, 192, x.order, R.gt, R.gh, R.gw, (long long)BH,
+            (const uint4 *)dv, V, D, bf, d_vbad, d_hflag, x.cnt + 3, 1);
+        CK(cudaGetLastError());
+        CK(cudaMemcpy(&x.n_items, x.cnt, 4, cudaMemcpyDeviceToHost));
+        /* the planner's front region (the items with a text block, claimed first) */
+        const int front = (int)VOX_SM90_PLAN_FRONT(BH, NB, R.gt, R.gh, R.gw);
+        x.n_items += front;
+        if (x.reorder) { /* the persistent grid claims items in array order: put the long ones first */
+            std::vector<int> it((size_t)x.n_items * 2), ord((size_t)M), stamp((size_t)NB, -1);
+            CK(cudaMemcpy(it.data(), x.items, it.size() * 4, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(ord.data(), x.order, ord.size() * 4, cudaMemcpyDeviceToHost));
+            std::vector<std::pair<long long, int>> key((size_t)x.n_items);
+            for (int i = 0; i < x.n_items; i++) {
+                const long long m0 = it[2 * i], bh = m0 / NB;
+                long long cost = 0;
+                bool text = false;
+                for (int g = 0; g < it[2 * i + 1]; g++) {
+                    const long long blk = ord[m0 + g], m = bh * NB + blk;
+                    text = text || blk >= R.NBv;
+                    if (rows[m] <= 0)
+                        continue;
+                    for (int t = 0; t < kv_count[m]; t++) {
+                        const int j = cols[kv_start[m] + t];
+                        if (stamp[j] != i)
+                            stamp[j] = i, cost += (R.valid[j] + 15) / 16; /* 16-key chunks */
+                    }
+                }
+                key[i] = {x.reorder == 1 ? (text ? 1 : 0) : x.reorder == 2 ? cost : -m0, i};
+            }
+            std::stable_sort(key.begin(), key.end(),
+                             [](const std::pair<long long, int> &a, const std::pair<long long, int> &b) { return a.first > b.first; });
+            std::vector<int> it2(it.size());
+            for (int i = 0; i < x.n_items; i++)
+                it2[2 * i] = it[2 * key[i].second], it2[2 * i + 1] = it[2 * key[i].second + 1];
+            CK(cudaMemcpy(x.items, it2.data(), it2.size() * 4, cudaMemcpyHostToDevice));
+            printf("%-22s %-9s items reordered: first cost %lld, median %lld, last %lld (16-key chunks)\n", name,
+                   x.name.c_str(), x.reorder == 2 ? key[0].first : -1, key[x.n_items / 2].first,
+                   key[x.n_items - 1].first);
+        }
+        VoxSm90AttnParams &p = x.p;
+        memset(&p, 0, sizeof p);
+        p.q = dq, p.o = dO, p.lse = dl, p.kv_start = d_ks, p.kv_count = d_kn, p.kv_cols = d_kc, p.kept_count = d_kept,
+        p.kept_rows = d_kr, p.block_valid = d_valid, p.items = x.items, p.n_items_dev = x.cnt, p.NB = NB, p.V = V,
+        p.n_items = front, p.nb_pad = vox_sm90_nb_pad(NB), p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D));
+        p.order = x.order, p.vbad = d_vbad, p.persist = 1, p.work = x.cnt + 1, p.hflag = d_hflag, p.heads = 1;
+        p.sweep_pos = x.ts ? (int *)d_ts : nullptr;
+        x.smem = vox_sm90_smem_bytes(D, 3, NB);
+        CK(cudaFuncSetAttribute(x.kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)x.smem));
+        CK(cudaFuncSetAttribute(x.kern_nf, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)x.smem));
+    }
+    auto launch = [&](const RVar &x) {
+        CK(cudaMemsetAsync(x.cnt + 1, 0, 8)); /* work[0], work[1]: the item counters; work[2] from the plan */
+        x.kern<<<sms, 512, x.smem>>>(x.p, tmK, tmV, tmK16, tmV16);
+        x.kern_nf<<<sms, 512, x.smem>>>(x.p, tmK, tmV, tmK16, tmV16);
+    };
+    double *d_acc;
+    unsigned *d_u;
+    long long *d_rows;
+    CK(cudaMalloc(&d_acc, 16));
+    CK(cudaMalloc(&d_u, 16));
+    CK(cudaMalloc(&d_rows, checkrows.size() * 8 + 8));
+    CK(cudaMemcpy(d_rows, checkrows.data(), checkrows.size() * 8, cudaMemcpyHostToDevice));
+    const int nr = (int)checkrows.size();
+    bool all_ok = true;
+    for (RVar &x : vars) {
+        CK(cudaMemset(dO, 0xff, nel * 2));
+        CK(cudaMemset(dl, 0xff, (size_t)BH * S * 4));
+        launch(x);
+        CK(cudaGetLastError());
+        bench_sync("first launch", name);
+        if (!x.check) {
+            printf("%-22s %-9s items=%d | ablation, not checked\n", name, x.name.c_str(), x.n_items);
+            continue;
+        }
+        CK(cudaMemset(d_acc, 0, 16));
+        CK(cudaMemset(d_u, 0, 16));
+        long long chunk = std::max(1LL, (256LL << 20) / S);
+        float *d_scr;
+        CK(cudaMalloc(&d_scr, (size_t)std::min<long long>(chunk, nr) * S * 4 + 16));
+        for (long long r0 = 0; r0 < nr; r0 += chunk) {
+            int n = (int)std::min<long long>(chunk, nr - r0);
+            ref_check<<<n, 128>>>(dq, dk, dv, dO, dl, d_rows + r0, n, d_ks, d_kn, d_kc, d_valid, NB, V, D,
+                                  (float)(1.0 / sqrt((double)D)), bf, d_scr, d_acc, d_u, d_u + 1);
+        }
+        bench_sync("reference", name);
+        cudaFree(d_scr);
+        poison_check<<<4096, 256>>>(dO, dl, d_flag, (long long)BH * S, D, d_u + 2, d_u + 3);
+        bench_sync("check", name);
+        double acc[2];
+        unsigned u[4];
+        CK(cudaMemcpy(acc, d_acc, 16, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(u, d_u, 16, cudaMemcpyDeviceToHost));
+        float lse_err;
+        memcpy(&lse_err, &u[0], 4);
+        const double nerr = acc[1] > 0 ? acc[0] / acc[1] : acc[0];
+        const bool ok = nerr < 2e-5 && lse_err < 1e-2 && u[1] == 0 && u[2] == 0 && u[3] == 0;
+        all_ok = all_ok && ok;
+        printf("%-22s %-9s items=%d | checked %d rows: nerr %.2e lse_maxabs %.2e nan %u unwritten-touched %u "
+               "written-missing %u %s\n",
+               name, x.name.c_str(), x.n_items, nr, nerr, lse_err, u[1], u[2], u[3], ok ? "OK" : "FAIL");
+    }
+    if (!g_no_time) {
+        cudaEvent_t e0, e1;
+        CK(cudaEventCreate(&e0));
+        CK(cudaEventCreate(&e1));
+        for (int w = 0; w < 2; w++)
+            for (const RVar &x : vars)
+                launch(x);
+        bench_sync("warmup", name);
+        const int reps = getenv("VOX_TIME_REPS") ? atoi(getenv("VOX_TIME_REPS")) : 15;
+        std::vector<unsigned long long> ts((size_t)sms * 2);
+        for (int r = 0; r < reps; r++)
+            for (RVar &x : vars) {
+                if (x.ts)
+                    CK(cudaMemsetAsync(d_ts, 0, (size_t)sms * 16));
+                CK(cudaMemsetAsync(x.cnt + 1, 0, 8));
+                CK(cudaEventRecord(e0));
+                x.kern<<<sms, 512, x.smem>>>(x.p, tmK, tmV, tmK16, tmV16);
+                x.kern_nf<<<sms, 512, x.smem>>>(x.p, tmK, tmV, tmK16, tmV16);
+                CK(cudaEventRecord(e1));
+                bench_sync("timing", name);
+                float ms;
+                CK(cudaEventElapsedTime(&ms, e0, e1));
+                x.t.push_back(ms);
+                if (x.ts) {
+                    CK(cudaMemcpy(ts.data(), d_ts, (size_t)sms * 16, cudaMemcpyDeviceToHost));
+                    unsigned long long s0 = ~0ull, e_max = 0;
+                    for (int b = 0; b < sms; b++)
+                        if (ts[2 * b + 1])
+                            s0 = std::min(s0, ts[2 * b]), e_max = std::max(e_max, ts[2 * b + 1]);
+                    double idle = 0;
+                    int n = 0;
+                    for (int b = 0; b < sms; b++)
+                        if (ts[2 * b + 1])
+                            idle += (double)(e_max - ts[2 * b + 1]), n++;
+                    x.tail.push_back((float)(n ? idle / n * 1e-6 : 0));
+                    x.span.push_back((float)((e_max - s0) * 1e-6));
+                }
+            }
+        auto med = [](std::vector<float> v) {
+            if (v.empty())
+                return 0.f;
+            std::sort(v.begin(), v.end());
+            return v[v.size() / 2];
+        };
+        for (RVar &x : vars) {
+            const float m = med(x.t);
+            std::vector<float> s = x.t;
+            std::sort(s.begin(), s.end());
+            printf("    TIME %-14s %-9s %9.3f ms  (min %.3f max %.3f)  eff %.1f TFLOP/s", name, x.name.c_str(), m, s[0],
+                   s.back(), flops / (m * 1e-3) / 1e12);
+            if (x.ts)
+                printf("  span %.3f ms  mean CTA idle at end %.3f ms", med(x.span), med(x.tail));
+            printf("\n");
+        }
+        CK(cudaEventDestroy(e0));
+        CK(cudaEventDestroy(e1));
+    }
+    for (RVar &x : vars)
+        cudaFree(x.items), cudaFree(x.order), cudaFree(x.cnt);
+    fflush(stdout);
+    cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dO), cudaFree(dl), cudaFree(d_ks), cudaFree(d_kn),
+        cudaFree(d_kc), cudaFree(d_valid), cudaFree(d_flag), cudaFree(d_acc), cudaFree(d_u), cudaFree(d_rows),
+        cudaFree(d_vbad), cudaFree(d_hflag), cudaFree(d_ts);
+    if (d_kept)
+        cudaFree(d_kept), cudaFree(d_kr);
+    return all_ok;
+}
+
 int main(int argc, char **argv)
 {
     /* usage: bench_sm90 [quick]; env VOX_ONLY="name1|name2" (substrings of timed shapes),
@@ -592,6 +1020,33 @@ int main(int argc, char **argv)
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     printf("device: %s, %d SMs, smem optin %zu\n", prop.name, prop.multiProcessorCount, prop.sharedMemPerBlockOptin);
+    if (getenv("VOX_VARS"))
+        g_vars = getenv("VOX_VARS");
+    if (getenv("VOX_MASKS")) { /* the real masks' configs only (VOX_ONLY still filters them) */
+        if (!load_real(getenv("VOX_MASKS"))) {
+            printf("cannot read the mask file %s\n", getenv("VOX_MASKS"));
+            return 1;
+        }
+        const char *names[3] = {"real keep1", "real keep.5", "real keep.25"};
+        const double keeps[3] = {1.0, 0.5, 0.25};
+        int fails = 0;
+        for (int i = 0; i < 3; i++) {
+            if (only) {
+                bool hit = false;
+                char buf[512];
+                snprintf(buf, sizeof buf, "%s", only);
+                for (char *tok = strtok(buf, "|"); tok; tok = strtok(0, "|"))
+                    hit = hit || !strcmp(names[i], tok);
+                if (!hit)
+                    continue;
+            }
+            /* VOX_REAL_BH: heads (default 24, hunyuan-720p's; fewer for profiling) */
+            const int rbh = getenv("VOX_REAL_BH") ? atoi(getenv("VOX_REAL_BH")) : 24;
+            fails += !run_real(names[i], keeps[i], rbh > 0 ? rbh : 24);
+        }
+        printf("%d configs failed\n", fails);
+        return fails ? 1 : 0;
+    }
     const long long S = 122880;
     std::vector<Cfg> cfgs = {
         /* correctness-only, ragged everything */

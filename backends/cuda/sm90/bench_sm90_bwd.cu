@@ -12,7 +12,9 @@
  *   dqconv) with dkdvq in scheme VOX_SM90_BWD_ATOMIC or VOX_SM90_BWD_ATOMIC_DB (the library's is
  *   VOX_SM90_BWD_DKDVQ_PACK), each checked against the same reference and limits, or timed;
  *   VOX_ONLY may list several names separated by commas;
- *   VOX_TIME_REPS=n timed runs per measurement (default 20 after 3 warm-ups; fewer: 1 warm-up).
+ *   VOX_TIME_REPS=n timed runs per measurement (default 20 after 3 warm-ups; fewer: 1 warm-up);
+ *   VOX_BWD_ASC=1: the packed schemes merge the two units' lists in ascending block order
+ *   (params.asc; the library's VOXATTN_SM90_BWD_ASCENDING) instead of alternating one-unit blocks.
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
  * padded blocks, or block_valid of a video grid cut into blocks as
  * core/layout.c does: the grid's last blocks partial; pruned rows through
@@ -41,7 +43,17 @@
 #include <vector>
 #include <algorithm>
 #include <chrono>
+/* -DBENCH_BWD_BF16_D128_ONLY=1: only the bf16 D = 128 kernels are built (about a fifth of the
+ * compile time, for A/B builds of compile-time variants); configs of other dtypes / D are skipped */
+#ifndef BENCH_BWD_BF16_D128_ONLY
+#define BENCH_BWD_BF16_D128_ONLY 0
+#endif
+#if BENCH_BWD_BF16_D128_ONLY
+#include "attention_backward_sm90.cuh"
+VOX_SM90_BWD_DQCONV_KERNEL(bf16_d128, 128, true)
+#else
 #include "attention_backward_sm90.cu"
+#endif
 #include "attention_forward_sm90_host.h"
 #include "attention_backward_sm90_host.h"
 #include "bench_util.cuh"
@@ -56,9 +68,20 @@
     VOX_SM90_BWD_DKDV_KERNEL(a1_##NAME, D, BF, VOX_SM90_BWD_ATOMIC)                                           \
     VOX_SM90_BWD_DKDV_KERNEL(a2_##NAME, D, BF, VOX_SM90_BWD_ATOMIC_DB)
 BENCH_BWD_VARIANTS(bf16_d128, 128, true)
+#if BENCH_BWD_BF16_D128_ONLY /* the other table entries name the bf16 D = 128 kernels (never launched) */
+#define BENCH_ALIAS(K) static const auto K##_f16_d128 = K##_bf16_d128, K##_bf16_d64 = K##_bf16_d128, K##_f16_d64 = K##_bf16_d128;
+BENCH_ALIAS(vox_attn_bwd_sm90_dq_alt)
+BENCH_ALIAS(vox_attn_bwd_sm90_dq_pk)
+BENCH_ALIAS(vox_attn_bwd_sm90_dkdv_alt)
+BENCH_ALIAS(vox_attn_bwd_sm90_dkdv_pk)
+BENCH_ALIAS(vox_attn_bwd_sm90_dkdv_a1)
+BENCH_ALIAS(vox_attn_bwd_sm90_dkdv_a2)
+BENCH_ALIAS(vox_attn_bwd_sm90_dqconv)
+#else
 BENCH_BWD_VARIANTS(f16_d128, 128, false)
 BENCH_BWD_VARIANTS(bf16_d64, 64, true)
 BENCH_BWD_VARIANTS(f16_d64, 64, false)
+#endif
 
 typedef unsigned short u16;
 
@@ -760,6 +783,10 @@ __global__ void tok_back(const u16 *src, u16 *dst, const int *tok, long long S, 
 /* Runs one config; returns 0 when it passed (check) or ran (time). */
 static int run(const Cfg &c, bool timing)
 {
+    if (BENCH_BWD_BF16_D128_ONLY && (c.D != 128 || !c.bf)) {
+        printf("[%s] skipped (built with BENCH_BWD_BF16_D128_ONLY)\n", c.name);
+        return 0;
+    }
     Host h;
     auto t0 = std::chrono::steady_clock::now();
     build(c, h);
@@ -838,6 +865,9 @@ static int run(const Cfg &c, bool timing)
     p.lse = lse, p.l2 = l2, p.dq = gq, p.dk = gk, p.dv = gv, p.mask = mask, p.fill_src = fill, p.block_valid = valid;
     p.BH = c.BH, p.NB = NB, p.V = c.V, p.scale = d.scale, p.scale_log2 = (float)(1.4426950408889634 / sqrt((double)D));
     p.D = D;
+    p.asc = getenv("VOX_BWD_ASC") && atoi(getenv("VOX_BWD_ASC")) != 0; /* the packed merge's order */
+    if (p.asc)
+        printf("  packed schemes: ascending merge order (VOX_BWD_ASC=1)\n");
     const char *tokenv = getenv("VOX_BWD_TOK");
     const bool tokm = !timing && tokenv && !strcmp(tokenv, "1");
     u16 *cbuf = NULL; /* VOX_BWD_TOK: the caller layout's dq, dk, dv (3 x nel) */

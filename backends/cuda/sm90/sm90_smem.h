@@ -42,6 +42,41 @@
 #define VOX_SM90_PACK_FIRST(g, tot, r, gfirst)                                                             \
     ((r) > 0 && ((tot) % 64 == 0 || ((tot) + (r) - 1) / 64 > (tot) / 64) ? (g) : (gfirst))
 
+/* The device planner vox_attn_sm90_plan: VOX_SM90_PLAN_WARPS warps per planning CTA (one CTA per
+ * head) and its dynamic shared memory for NB blocks: the pair tests' bitmaps (one per warp,
+ * ceil(NB/32) words each), the jump tables (2 x (NB + 1) u16), the rows (NB u16), the start marks
+ * (2 x NB bytes). NB < 65535 (u16 positions; the forward kernel's byte map allows ~14000).
+ * VOX_SM90_PLAN_OLD_SMEM: session 11's planner (vox_attn_sm90_plan_old, VOXATTN_SM90_PLAN_OLD). */
+#define VOX_SM90_PLAN_WARPS 32
+#define VOX_SM90_PLAN_SMEM(NB)                                                                             \
+    ((size_t)VOX_SM90_PLAN_WARPS * 4 * (((size_t)(NB) + 31) / 32) + 4 * ((size_t)(NB) + 1) + 4 * (size_t)(NB) + 16)
+#define VOX_SM90_PLAN_OLD_SMEM(NB) ((size_t)(NB) * 2)
+/* The planner's sampled axis choice needs NB <= VOX_SM90_PLAN_MAXNB (its bitmaps) and a video grid
+ * (gt, gh, gw blocks) within NB; VOX_SM90_PLAN_GRID_OK says whether it has both. Then the global
+ * blocks (text tokens) take positions NBv = gt*gh*gw .. NB - 1 of each head's order, and
+ * vox_attn_sm90_plan puts the items holding one of them (they list every KV block: several times
+ * a video item's K/V stream) into a front region of VOX_SM90_PLAN_FRONT item slots, NB - NBv per
+ * head (an item holding a global block holds at least one, so a head has at most that many; unused
+ * slots are {0, 0}, G = 0: skipped), ahead of the counted items, so that the persistent forward
+ * grid claims them first instead of last (the tail: NOTES.md, session 12). The attention kernel's
+ * item count is then *n_items_dev + params.n_items with params.n_items = VOX_SM90_PLAN_FRONT;
+ * the front region and the counted items together fit the BH*NB item slots (a counted item holds
+ * at least one video block). session 11's planner (vox_attn_sm90_plan_old) has no front region. */
+#define VOX_SM90_PLAN_MAXNB 8192
+#define VOX_SM90_PLAN_GRID_OK(NB, gt, gh, gw)                                                              \
+    ((gt) > 0 && (gh) > 0 && (gw) > 0 && (int64_t)(gt) * (gh) * (gw) <= (int64_t)(NB) &&                  \
+     (int64_t)(NB) <= VOX_SM90_PLAN_MAXNB)
+#define VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw)                                                            \
+    (VOX_SM90_PLAN_GRID_OK(NB, gt, gh, gw) ? (int64_t)(BH) * ((int64_t)(NB) - (int64_t)(gt) * (gh) * (gw)) : (int64_t)0)
+/* The slot vox_attn_sm90_plan writes item hidx (0-based in head bh's chain) to: the head's first
+ * first_long items (no global block; first_long = the index of the item that holds position NBv,
+ * or the head's item count) at front + base + hidx (base: the head's offset from the counter), the
+ * others at bh * ngf + hidx - first_long (ngf = NB - NBv front slots per head; front = BH * ngf).
+ * tests/test_sm90_pack.c checks the layout on the host with this macro. */
+#define VOX_SM90_PLAN_SLOT(bh, hidx, first_long, ngf, front, base)                                         \
+    ((hidx) < (first_long) ? (int64_t)(front) + (int64_t)(base) + (hidx)                                   \
+                           : (int64_t)(bh) * (ngf) + ((hidx) - (first_long)))
+
 /* Backward (dq and dkdv kernels), per scheme PACK: 0 alternating (one 64-row unit per CTA, one
  * resident pair), 1 packed (two units per CTA, one resident pair per consumer), and for dkdv only
  * the atomic-dQ schemes (packed, and dQ = dS K of every streamed tile added into an f32
@@ -57,13 +92,22 @@
 #define VOX_SM90_BWD_IS_ATOMIC(PACK) ((PACK) >= VOX_SM90_BWD_ATOMIC)
 #define VOX_SM90_BWD_DS_TILES(PACK) ((PACK) == VOX_SM90_BWD_ATOMIC_DB ? 4 : 2)
 #define VOX_SM90_BWD_RES(PACK) ((PACK) ? 4 : 2)
-#define VOX_SM90_BWD_STAGES(D, PACK) ((D) == 128 ? (VOX_SM90_BWD_IS_ATOMIC(PACK) ? 3 : (PACK) ? 4 : 5) : 8)
+/* VOX_SM90_BWD_PK5 (compile time, 0 unless defined; an experiment): the packed scheme at D = 128
+ * with 5 stages instead of 4, which fits only without the 1 KB alignment slack (232,112 bytes of
+ * the 232,448 opt-in): the kernel then requires the dynamic shared memory to start 1024-aligned
+ * (it traps otherwise; on sm_90 it starts after the driver's 1 KB) */
+#ifndef VOX_SM90_BWD_PK5
+#define VOX_SM90_BWD_PK5 0
+#endif
+#define VOX_SM90_BWD_STAGES(D, PACK)                                                                       \
+    ((D) == 128 ? (VOX_SM90_BWD_IS_ATOMIC(PACK) ? 3 : (PACK) ? (VOX_SM90_BWD_PK5 ? 5 : 4) : 5) : 8)
+#define VOX_SM90_BWD_SLACK(D, PACK) ((VOX_SM90_BWD_PK5 && (D) == 128 && (PACK) == 1) ? 0 : 1024)
 #define VOX_SM90_BWD_DQ_AREA(D, PACK)                                                                        \
     (VOX_SM90_BWD_IS_ATOMIC(PACK) ? VOX_SM90_BWD_DS_TILES(PACK) * (size_t)8192 + 64 * (size_t)(D) * 4 +  \
                                         16 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16                   \
                                   : 0)
 #define VOX_SM90_BWD_SMEM_BYTES(D, PACK)                                                               \
-    (1024 + (size_t)(VOX_SM90_BWD_RES(PACK) + 2 * VOX_SM90_BWD_STAGES(D, PACK)) * 64 * (D) * 2 +      \
+    (VOX_SM90_BWD_SLACK(D, PACK) + (size_t)(VOX_SM90_BWD_RES(PACK) + 2 * VOX_SM90_BWD_STAGES(D, PACK)) * 64 * (D) * 2 + \
      VOX_SM90_BWD_DQ_AREA(D, PACK) + 544 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16)
 /* Backward grid of dq and dkdv: PACK, two 64-row units (tiles of blocks) of one head per CTA
  * (ceil(units/2) per head); else one unit per CTA */
@@ -74,6 +118,30 @@
 #define VOX_SM90_BWD_DQ_PACK 0
 #define VOX_SM90_BWD_DKDV_PACK 1
 #define VOX_SM90_BWD_DKDVQ_PACK VOX_SM90_BWD_ATOMIC_DB
+
+#ifdef __CUDACC__
+#define VOX_SM90_HD __host__ __device__
+#else
+#define VOX_SM90_HD
+#endif
+/* The greedy rule's state at an item's start is (g, tot) = (0, 0), and gfirst is set by the item's
+ * first block with rows before it is read (VOX_SM90_PACK_CLOSE reads it only when tot % 64 != 0):
+ * an item that starts at position x ends at the same position whatever came before x. This is
+ * that position (the start of the next item) for rows[0..nb) of one head (each >= 0): at most
+ * x + VOX_SM90_GMAX. The device planner computes it for every x at once and follows the chain
+ * from 0; the host planner's items are that chain (tests/test_sm90_pack.c). */
+static inline VOX_SM90_HD int vox_sm90_plan_next(const unsigned short *rows, int x, int nb, int maxrows)
+{
+    int y = x, g = 0, tot = 0, gfirst = 0;
+    for (; y < nb; y++) {
+        const int r = rows[y];
+        if (g > 0 && VOX_SM90_PACK_CLOSE(g, tot, r, gfirst, maxrows))
+            break;
+        gfirst = VOX_SM90_PACK_FIRST(g, tot, r, gfirst);
+        g++, tot += r;
+    }
+    return y;
+}
 
 /* Host plan (same packing as the device plan kernel; plain C, also
  * called by tests/test_sm90_pack.c): rows[m] = processed rows

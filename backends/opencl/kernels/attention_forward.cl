@@ -18,9 +18,37 @@
 #define ND (HD / TPR)
 #define QP (HD + 1)
 #define PP (BN + 1)
+/* tile loads: LS work-items copy BM or BN rows of HD floats, QL or KL
+ * rounds each (BM * HD = LS * ND is a multiple of LS; BN * HD may leave a
+ * tail of KT elements) */
+#define QL (BM * HD / LS)
+#define KL (BN * HD / LS)
+#define KT (BN * HD - KL * LS)
 
-/* fmax drops NaN; NaN scores must propagate to the row's output and LSE */
-#define NAN_MAX(a, b) ((isnan(a) || isnan(b)) ? NAN : fmax((a), (b)))
+/* fmax drops NaN; NaN scores must propagate to the row's output and LSE.
+ * `|`, not `||`: a select, no branch (see PoCL below). */
+#define NAN_MAX(a, b) ((isnan(a) | isnan(b)) ? NAN : fmax((a), (b)))
+
+/* PoCL: every barrier sits at the top level of the tile loops, and the code
+ * between two barriers is kept flat: the tile loads run a fixed number of
+ * rounds (no trip-count guard branching around a loop right after a
+ * barrier), the slot fills are one `if` each around straight-line code (no
+ * nested conditionals ending at a barrier), and the per-score loops before
+ * the barriers are selects only (no branches inside a loop that exits into
+ * a barrier block). PoCL 5.0 built against LLVM 16+ (the new pass manager)
+ * aborted in its work-group formation on the BM = 32 build, where those
+ * NC = 8 loops were left as loops with branches (backends/opencl/NOTES.md). */
+
+/* one round of a tile load: element idx of a BM- or BN-row tile, row slots
+ * sl; padding rows (slot -1) read row 0 of the head and store 0 (a select,
+ * no branch) */
+#define VOX_TILE_LOAD(dst, src, sl, idx)                                                                          \
+    do {                                                                                                           \
+        int r_ = (idx) / HD, e_ = (idx) - r_ * HD;                                                                 \
+        int s_ = (sl)[r_];                                                                                         \
+        float x_ = LOADF(src, (base + max(s_, 0)) * HD + e_);                                                      \
+        (dst)[r_ * QP + e_] = s_ >= 0 ? x_ : 0.0f;                                                                 \
+    } while (0)
 
 __kernel __attribute__((reqd_work_group_size(LS, 1, 1))) void
 vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_PARAMS(VOX_ATTENTION_FORWARD_ARGS))
@@ -51,17 +79,20 @@ vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_P
          * barrier (no early exit: PoCL needs barriers reached uniformly) */
         const int active = r0 < nrows;
         const long base = bh * S;
+        /* this item's row slot (items lid < BM): the kept row's token, or
+         * -1 past the row count */
+        const int rr = r0 + lid;
+        const int rok = (lid < BM) & (rr < nrows);
+        int rsrc = rr;
+        if (rok & has_kept)
+            rsrc = kept_rows[m * V + rr];
+        const int myrow = rok ? i * V + rsrc : -1;
         barrier(CLK_LOCAL_MEM_FENCE);
-        if (lid < BM) {
-            int rr = r0 + lid;
-            rslot[lid] = rr < nrows ? i * V + (has_kept ? kept_rows[m * V + rr] : rr) : -1;
-        }
+        if (lid < BM)
+            rslot[lid] = myrow;
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (int idx = lid; idx < BM * HD; idx += LS) {
-            int r = idx / HD, e = idx - r * HD;
-            int s = rslot[r];
-            Qs[r * QP + e] = s >= 0 ? LOADF(q, (base + s) * HD + e) : 0.0f;
-        }
+        for (int u = 0; u < QL; u++)
+            VOX_TILE_LOAD(Qs, q, rslot, lid + u * LS);
         float mrow = -INFINITY, lrow = 0.0f;
         float acc[ND];
         for (int x = 0; x < ND; x++)
@@ -69,15 +100,26 @@ vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_P
         const int start = active ? kv_start[m] : 0;
         const long nkeys = active ? (long)kv_count[m] * V : 0;
         for (long kt = 0; kt < nkeys; kt += BN) {
+            /* this item's key slot (items lid < BN): vox_key_slot flattened */
+            const long kp = kt + lid;
+            const int kin = (lid < BN) & (kp < nkeys);
+            const int koff = (int)kp & (V - 1);
+            int kblk = 0, kval = 0;
+            if (kin) {
+                kblk = kv_cols[start + (int)(kp >> logV)];
+                kval = valid[kblk];
+            }
+            const int mykey = (kin & (koff < kval)) ? kblk * V + koff : -1;
             barrier(CLK_LOCAL_MEM_FENCE);
             if (lid < BN)
-                kslot[lid] = vox_key_slot(kt + lid, nkeys, logV, V, start, kv_cols, valid);
+                kslot[lid] = mykey;
             barrier(CLK_LOCAL_MEM_FENCE);
-            for (int idx = lid; idx < BN * HD; idx += LS) {
-                int c = idx / HD, e = idx - c * HD;
-                int ks = kslot[c];
-                KV[c * QP + e] = ks >= 0 ? LOADF(k, (base + ks) * HD + e) : 0.0f;
-            }
+            for (int u = 0; u < KL; u++)
+                VOX_TILE_LOAD(KV, k, kslot, lid + u * LS);
+#if KT
+            if (lid < KT)
+                VOX_TILE_LOAD(KV, k, kslot, lid + KL * LS);
+#endif
             barrier(CLK_LOCAL_MEM_FENCE);
             float sreg[NC];
             for (int x = 0; x < NC; x++)
@@ -89,9 +131,9 @@ vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_P
             }
             float pm = -INFINITY;
             for (int x = 0; x < NC; x++) {
-                if (kslot[sub + TPR * x] < 0)
-                    sreg[x] = -INFINITY;
-                pm = NAN_MAX(pm, sreg[x]);
+                float sv = kslot[sub + TPR * x] < 0 ? -INFINITY : sreg[x];
+                sreg[x] = sv;
+                pm = NAN_MAX(pm, sv);
             }
             red[lid] = pm;
             barrier(CLK_LOCAL_MEM_FENCE);
@@ -99,20 +141,25 @@ vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_P
             for (int u = 0; u < TPR; u++)
                 tmax = NAN_MAX(tmax, red[row * TPR + u]);
             float mnew = NAN_MAX(mrow, tmax);
-            float alpha = mnew == -INFINITY ? 1.0f : exp((mrow - mnew) * scale);
+            /* exp first, then the select (no branch around the call) */
+            const int none_yet = mnew == -INFINITY;
+            float alpha = exp((mrow - mnew) * scale);
+            alpha = none_yet ? 1.0f : alpha;
             float ps = 0.0f;
             for (int x = 0; x < NC; x++) {
-                float pv = mnew == -INFINITY ? 0.0f : exp((sreg[x] - mnew) * scale);
+                float pv = exp((sreg[x] - mnew) * scale);
+                pv = none_yet ? 0.0f : pv;
                 Ps[row * PP + sub + TPR * x] = pv;
                 ps += pv;
             }
             barrier(CLK_LOCAL_MEM_FENCE);
             red[lid] = ps;
-            for (int idx = lid; idx < BN * HD; idx += LS) {
-                int c = idx / HD, e = idx - c * HD;
-                int ks = kslot[c];
-                KV[c * QP + e] = ks >= 0 ? LOADF(v, (base + ks) * HD + e) : 0.0f;
-            }
+            for (int u = 0; u < KL; u++)
+                VOX_TILE_LOAD(KV, v, kslot, lid + u * LS);
+#if KT
+            if (lid < KT)
+                VOX_TILE_LOAD(KV, v, kslot, lid + KL * LS);
+#endif
             barrier(CLK_LOCAL_MEM_FENCE);
             float tsum = 0.0f;
             for (int u = 0; u < TPR; u++)
@@ -127,14 +174,14 @@ vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_P
                 acc[x] = a;
             }
         }
-        int s = rslot[row];
-        if (s >= 0) {
-            float inv = (lrow > 0.0f || isnan(lrow)) ? 1.0f / lrow : 0.0f;
+        const int s = rslot[row];
+        const int has_l = (lrow > 0.0f) | isnan(lrow);
+        const float inv = has_l ? 1.0f / lrow : 0.0f;
+        if (s >= 0)
             for (int x = 0; x < ND; x++)
                 STOREF(o, (base + s) * HD + sub + TPR * x, acc[x] * inv);
-            if (sub == 0)
-                lse[base + s] = (lrow > 0.0f || isnan(lrow)) ? mrow * scale + log(lrow) : -INFINITY;
-        }
+        if ((s >= 0) & (sub == 0))
+            lse[base + s] = has_l ? mrow * scale + log(lrow) : -INFINITY;
     }
 }
 

@@ -123,6 +123,59 @@ kv_real2 kv_reduce2(real a, real b, int max_a, __local real *ra, __local real *r
     return (kv_real2)(x, y);
 }
 
+#ifndef KV_SHFL
+#define KV_SHFL 0 /* 1: warp shuffles by inline PTX (NVIDIA); 2: the same, emulated */
+#endif
+
+#if KV_SHFL
+/* Exclusive prefix sums over the work-items of (c, m) in *xc, *xm; the
+ * totals in *tc, *tm. Warps of 32 consecutive items (NVIDIA's layout of a
+ * 1-D work-group): an inclusive scan per warp by shfl.sync.up, the warps'
+ * totals through local memory, each item adding those of the warps before
+ * its own. Integer sums: the same results as the portable scan in any
+ * order. KV_SHFL 2 emulates the shuffle through local memory (tests of the
+ * index math on any device). Uniform control flow. */
+uint kv_shfl_up(uint x, int d, __local uint *buf)
+{
+#if KV_SHFL == 1
+    (void)buf;
+    uint y;
+    asm volatile("shfl.sync.up.b32 %0, %1, %2, 0, 0xffffffff;" : "=r"(y) : "r"(x), "r"(d));
+    return y;
+#else
+    barrier(CLK_LOCAL_MEM_FENCE);
+    buf[LID] = x;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return (LID & 31) >= d ? buf[LID - d] : x;
+#endif
+}
+
+void kv_scan(uint c, ulong m, __local uint *sc, __local ulong *sm, uint *xc, ulong *xm, uint *tc, ulong *tm)
+{
+    const int lane = LID & 31, w = LID >> 5;
+    uint ic = c;
+    ulong im = m;
+    for (int d = 1; d < 32; d <<= 1) {
+        const uint yc = kv_shfl_up(ic, d, sc), ylo = kv_shfl_up((uint)im, d, sc),
+                   yhi = kv_shfl_up((uint)(im >> 32), d, sc);
+        if (lane >= d)
+            ic += yc, im += upsample(yhi, ylo);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lane == 31)
+        sc[w] = ic, sm[w] = im;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    uint oc = 0, ac = 0;
+    ulong om = 0, am = 0;
+    for (int k = 0; k < KV_LSZ / 32; k++) {
+        const uint lc = sc[k];
+        const ulong lm = sm[k];
+        oc += k < w ? lc : 0u, om += k < w ? lm : 0ul;
+        ac += lc, am += lm;
+    }
+    *xc = oc + ic - c, *xm = om + im - m, *tc = ac, *tm = am;
+}
+#else
 /* Exclusive prefix sums over the work-items of (c, m) in *xc, *xm; the
  * totals in *tc, *tm. Uniform control flow. */
 void kv_scan(uint c, ulong m, __local uint *sc, __local ulong *sm, uint *xc, ulong *xm, uint *tc, ulong *tm)
@@ -146,6 +199,8 @@ void kv_scan(uint c, ulong m, __local uint *sc, __local ulong *sm, uint *xc, ulo
     }
     *xc = oc + sc[LID] - c, *xm = om + sm[LID] - m, *tc = ac, *tm = am;
 }
+
+#endif
 
 /* Adds a run of cnt keys of bin b and their mass to the histogram. */
 void kv_flush(int b, uint cnt, ulong mass, int with_mass, __local uint *hist, __local uint *limb)

@@ -78,6 +78,94 @@
 QS_COSINE(vox_cosine, __global)
 QS_COSINE(vox_cosine_l, __local)
 
+/* -DQS_NORMS=0 (VOXATTN_OPENCL_QS_OLD, as session 11): every cosine sums
+ * both rows' squares again, as above, and the block is staged element by
+ * element. Else 16-bit blocks are staged in 32-bit words and each row's norm (its sum of squares in
+ * the reference's order: the same bits whatever its partner; in f32 of the
+ * row scaled by 2^-ex, ex its exponent) is computed once per block into
+ * local memory, NaN where the row holds a NaN or an Inf, 0 where it is 0,
+ * and a cosine sums only the products: the same value as vox_cosine. */
+#ifndef QS_NORMS
+#define QS_NORMS 1
+#endif
+#if VOX_USE_FP64
+/* *ex: 1 where the row's f32 products with another such row are exact (16-bit
+ * storage: significands of at most 11 bits; every element 0 or of magnitude
+ * in [2^-63, 2^63), so products are normal f32), else 0 */
+#define QS_NORM(NAME, AS)                                               \
+    real NAME(AS const stor *x, long a, int D, int rs, int *ex)         \
+    {                                                                   \
+        real n = 0;                                                     \
+        int ok = VOX_DTYPE != 0;                                        \
+        for (int e = 0; e < D; e++) {                                   \
+            const float f = LOADF(x, a * rs + e), m = fabs(f);          \
+            real u = (real)f;                                           \
+            n += u * u;                                                 \
+            ok &= m == 0 || (m >= 0x1p-63f && m < 0x1p63f);             \
+        }                                                               \
+        *ex = ok;                                                       \
+        return n;                                                       \
+    }
+#define QS_SCALED(v, ex) ((real)(v))
+#else
+#define QS_NORM(NAME, AS)                                                 \
+    real NAME(AS const stor *x, long a, int D, int rs, int *ex)           \
+    {                                                                     \
+        float ma = 0;                                                     \
+        int has_nan = 0;                                                  \
+        *ex = 0;                                                          \
+        for (int e = 0; e < D; e++) {                                     \
+            float u = LOADF(x, a * rs + e);                               \
+            has_nan |= isnan(u);                                          \
+            ma = fmax(ma, fabs(u));                                       \
+        }                                                                 \
+        if (has_nan || isinf(ma))                                         \
+            return NAN;                                                   \
+        if (ma == 0)                                                      \
+            return 0;                                                     \
+        *ex = vox_exponent(as_uint(ma));                                  \
+        float n = 0;                                                      \
+        for (int e = 0; e < D; e++) {                                     \
+            float u = vox_pow2_scaled(LOADF(x, a * rs + e), *ex);         \
+            n += u * u;                                                   \
+        }                                                                 \
+        return n;                                                         \
+    }
+#define QS_SCALED(v, ex) vox_pow2_scaled((v), (ex))
+#endif
+/* the cosine of rows a, b from their norms na, nb (f32 devices: exponents
+ * ea, eb; f64: whether the rows' f32 products are exact, and then each
+ * product is formed in f32, one conversion instead of two: the same f64
+ * value, added in the same order) */
+#if VOX_USE_FP64
+#define QS_DOT(a, b, ea, eb)                                                     \
+    if ((ea) & (eb))                                                             \
+        for (int e = 0; e < D; e++)                                              \
+            dot += (real)(LOADF(x, (a) * rs + e) * LOADF(x, (b) * rs + e));      \
+    else                                                                         \
+        for (int e = 0; e < D; e++)                                              \
+            dot += (real)LOADF(x, (a) * rs + e) * (real)LOADF(x, (b) * rs + e);
+#else
+#define QS_DOT(a, b, ea, eb)                                                     \
+    for (int e = 0; e < D; e++)                                                  \
+        dot += QS_SCALED(LOADF(x, (a) * rs + e), ea) * QS_SCALED(LOADF(x, (b) * rs + e), eb);
+#endif
+#define QS_COSINE_N(NAME, AS)                                                                  \
+    real NAME(AS const stor *x, long a, long b, int D, int rs, real na, real nb, int ea, int eb) \
+    {                                                                                          \
+        if (!isfinite(na) || !isfinite(nb))                                                    \
+            return NAN;                                                                        \
+        if (!(na > 0 && nb > 0))                                                               \
+            return 0;                                                                          \
+        real dot = 0;                                                                          \
+        QS_DOT(a, b, ea, eb)                                                                   \
+        return dot / sqrt(na * nb);                                                            \
+    }
+QS_NORM(vox_qs_norm, __global)
+QS_NORM(vox_qs_norm_l, __local)
+QS_COSINE_N(vox_cosine_n, __global)
+QS_COSINE_N(vox_cosine_nl, __local)
+
 /* Does token u (cosine cu) come before token a (cosine c) in the order of
  * the kept choice: ascending cosine, NaN first, ties lower slot? */
 int vox_less_similar(real cu, int u, real c, int a)
@@ -96,7 +184,11 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
     __local real cs[QS_MAXV];
     __local uchar kept[QS_MAXV];
     __local int widx[QS_MAXV];
-    __local rawel sq[QS_STAGE_BYTES / sizeof(rawel)];
+#if QS_NORMS
+    __local real nrm[QS_MAXV];
+    __local int nex[QS_MAXV];
+#endif
+    __local rawel sq[QS_STAGE_BYTES / sizeof(rawel)] __attribute__((aligned(16)));
     VOX_CL_APPLY_OFFSETS(VOX_QUERY_SELECT_BUFS)
     VOX_CL_ARGS(query_select, VOX_QUERY_SELECT_ARGS)
     const long NB = args.NB, NBv = args.NBv, total = args.BH * NB;
@@ -106,85 +198,119 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
     const int rs = D + (int)(sizeof(rawel) == 4 ? 1 : 2);
     const int staged = !QS_GLOBAL && (long)V * rs * (long)sizeof(rawel) <= QS_STAGE_BYTES;
     __local const stor *sl = (__local const stor *)sq;
+#if QS_NORMS
+#define QS_COS(t, b) \
+    (staged ? vox_cosine_nl(sl, (t), (b), D, rs, nrm[t], nrm[b], nex[t], nex[b]) \
+            : vox_cosine_n(x, j * V + (t), j * V + (b), D, D, nrm[t], nrm[b], nex[t], nex[b]))
+#else
+#define QS_COS(t, b) (staged ? vox_cosine_l(sl, (t), (b), D, rs) : vox_cosine(x, j * V + (t), j * V + (b), D, D))
+#endif
+    /* Every barrier sits at the top level of the block loop, the code between
+     * two of them flat loops over the items' rows (PoCL 5.0's work-group
+     * compiler aborted on this kernel's barriers inside `if (video) ... else`,
+     * pocl#1435): a text block (j >= NBv) runs the window sections over no
+     * rows (nv = 0). */
     for (long g = get_group_id(0); g < total; g += get_num_groups(0)) {
-        long bh = g / NB, j = g - bh * NB;
+        const long bh = g / NB, j = g - bh * NB;
         __global const stor *x = q + bh * S * D;
         __global int *fl = fill_src + bh * S;
+        __global const rawel *src = (__global const rawel *)x + j * V * D;
+        const int video = j < NBv, nv = video ? V : 0, ntext = video ? 0 : valid[j];
+        const int w0 = video ? win_ptr[j] : 0, w1 = video ? win_ptr[j + 1] : 0;
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-        for (int t = LID; t < V; t += LSZ) {
+        for (int t = LID; t < V; t += LSZ) { /* a text block keeps its valid rows */
             fl[j * V + t] = (int)(j * V + t);
-            kept[t] = 0;
+            kept[t] = t < ntext;
             widx[t] = -1;
             cs[t] = 0;
         }
+#if QS_NORMS && VOX_DTYPE != 0 /* 16-bit storage */
+        /* 16-bit rows of even D from a 4-byte aligned block: 32-bit words,
+         * four loads in flight per item (row stride rs / 2 words) */
+        const int wide = staged & (D % 2 == 0) & (((size_t)src & 3) == 0);
+        const int Dw = D / 2, rsw = rs / 2, nw = (video & wide) ? V * Dw : 0;
+        __global const uint *s32 = (__global const uint *)src;
+        __local uint *d32 = (__local uint *)sq;
+        for (int y0 = LID; y0 < nw; y0 += 4 * LSZ) {
+            uint wv[4];
+            for (int k = 0; k < 4; k++)
+                wv[k] = y0 + k * LSZ < nw ? s32[y0 + k * LSZ] : 0u;
+            for (int k = 0; k < 4; k++) {
+                const int y = y0 + k * LSZ, r = y / Dw;
+                if (y < nw)
+                    d32[r * rsw + (y - r * Dw)] = wv[k];
+            }
+        }
+#else
+        const int wide = 0;
+#endif
+        const int ne = (video & staged & !wide) ? V * D : 0;
+        for (int y = LID; y < ne; y += LSZ) /* the block's rows, coalesced */
+            sq[(y / D) * rs + y % D] = src[y];
+        for (int t = LID; t < nv; t += LSZ) {
+            int a = (int)(j * V) + t;
+            for (int w = w0; w < w1; w++)
+                if (a >= windows[4 * w] && a < windows[4 * w] + windows[4 * w + 1]) {
+                    widx[t] = w;
+                    break;
+                }
+        }
         barrier(CLK_LOCAL_MEM_FENCE);
-        if (j >= NBv) {
-            int n = valid[j];
-            for (int t = LID; t < n; t += LSZ)
+#if QS_NORMS
+        for (int t = LID; t < nv; t += LSZ) {
+            int ex;
+            nrm[t] = staged ? vox_qs_norm_l(sl, t, D, rs, &ex) : vox_qs_norm(x, j * V + t, D, D, &ex);
+            nex[t] = ex;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+#endif
+        for (int t = LID; t < nv; t += LSZ) {
+            int w = widx[t], a = (int)(j * V) + t;
+            if (w >= 0 && a != windows[4 * w + 2])
+                cs[t] = QS_COS(t, (int)(windows[4 * w + 2] - j * V));
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int t = LID; t < nv; t += LSZ) {
+            int w = widx[t], a = (int)(j * V) + t;
+            if (w < 0)
+                continue;
+            int first = windows[4 * w], m = windows[4 * w + 1], centre = windows[4 * w + 2];
+            int keep = windows[4 * w + 3];
+            if (a == centre) {
                 kept[t] = 1;
-        } else {
-            if (staged) /* the block's rows, coalesced */
-                for (int y = LID; y < V * D; y += LSZ)
-                    sq[(y / D) * rs + y % D] = ((__global const rawel *)x)[j * V * D + y];
-            int w0 = win_ptr[j], w1 = win_ptr[j + 1];
-            for (int t = LID; t < V; t += LSZ) {
-                int a = (int)(j * V) + t;
-                for (int w = w0; w < w1; w++)
-                    if (a >= windows[4 * w] && a < windows[4 * w] + windows[4 * w + 1]) {
-                        widx[t] = w;
-                        break;
-                    }
+                continue;
             }
-            barrier(CLK_LOCAL_MEM_FENCE);
-            for (int t = LID; t < V; t += LSZ) {
-                int w = widx[t], a = (int)(j * V) + t;
-                if (w >= 0 && a != windows[4 * w + 2])
-                    cs[t] = staged ? vox_cosine_l(sl, t, windows[4 * w + 2] - j * V, D, rs)
-                                   : vox_cosine(x, a, windows[4 * w + 2], D, D);
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-            for (int t = LID; t < V; t += LSZ) {
-                int w = widx[t], a = (int)(j * V) + t;
-                if (w < 0)
+            int rank = 0;
+            real c = cs[t];
+            for (int u = first; u < first + m; u++) {
+                if (u == centre)
                     continue;
-                int first = windows[4 * w], m = windows[4 * w + 1], centre = windows[4 * w + 2];
-                int keep = windows[4 * w + 3];
-                if (a == centre) {
-                    kept[t] = 1;
-                    continue;
-                }
-                int rank = 0;
-                real c = cs[t];
-                for (int u = first; u < first + m; u++) {
-                    if (u == centre)
-                        continue;
-                    if (vox_less_similar(cs[u - j * V], u, c, a))
-                        rank++;
-                }
-                kept[t] = rank < keep - 1;
+                if (vox_less_similar(cs[u - j * V], u, c, a))
+                    rank++;
             }
-            barrier(CLK_LOCAL_MEM_FENCE);
-            for (int t = LID; t < V; t += LSZ) {
-                int w = widx[t], a = (int)(j * V) + t;
-                if (w < 0 || kept[t])
+            kept[t] = rank < keep - 1;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int t = LID; t < nv; t += LSZ) {
+            int w = widx[t], a = (int)(j * V) + t;
+            if (w < 0 || kept[t])
+                continue;
+            int first = windows[4 * w], m = windows[4 * w + 1];
+            /* the most similar kept row with a comparable cosine (strict:
+             * ties keep the lower slot), else the window centre */
+            real best = 0;
+            int from = windows[4 * w + 2], found = 0;
+            for (int u = first; u < first + m; u++) {
+                if (!kept[u - j * V])
                     continue;
-                int first = windows[4 * w], m = windows[4 * w + 1];
-                /* the most similar kept row with a comparable cosine (strict:
-                 * ties keep the lower slot), else the window centre */
-                real best = 0;
-                int src = windows[4 * w + 2], found = 0;
-                for (int u = first; u < first + m; u++) {
-                    if (!kept[u - j * V])
-                        continue;
-                    real c = staged ? vox_cosine_l(sl, t, u - j * V, D, rs) : vox_cosine(x, a, u, D, D);
-                    if (!isnan(c) && (!found || c > best)) {
-                        best = c;
-                        src = u;
-                        found = 1;
-                    }
+                real c = QS_COS(t, (int)(u - j * V));
+                if (!isnan(c) && (!found || c > best)) {
+                    best = c;
+                    from = u;
+                    found = 1;
                 }
-                fl[a] = src;
             }
+            fl[a] = from;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         if (LID == 0) {
@@ -195,6 +321,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
             kept_count[g] = c;
         }
     }
+#undef QS_COS
 }
 
 #endif /* __OPENCL_VERSION__ */
