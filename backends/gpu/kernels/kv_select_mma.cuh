@@ -510,7 +510,7 @@ __device__ __forceinline__ void vox_km_prefetch_row(const float *row, i64 S)
 /* The kernel (top of this file); KB: phase 1 from the prepared keys
  * (vox_kv_select_fast_kb, after vox_kv_select_kb), else from kbar
  * (vox_kv_select_fast_mma). */
-template <bool KB>
+template <bool KB, int MODE>
 __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     __shared__ double red[VOX_MAX_WARPS];
@@ -545,14 +545,18 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
         if (threadIdx.x == 0)
             rowctr = nw; /* rows 0 .. nw - 1: the warps' first (phase 1's barriers publish it) */
         if (nrows > 0) {
-            int bad;
-            const float nk2 = KB ? vox_km_scores_kb(b, a, bh, i0, nrows, (uint4 *)un, sc, rext, red, &bad)
-                                 : vox_km_scores(qbar, kbar, bh, i0, nrows, NB, NBv, D, un, sc, rext, red, &bad);
+            int bad = 0;
+            float nk2 = 0.f;
+            if (MODE != VOX_KF_P2)
+                nk2 = KB ? vox_km_scores_kb(b, a, bh, i0, nrows, (uint4 *)un, sc, rext, red, &bad)
+                         : vox_km_scores(qbar, kbar, bh, i0, nrows, NB, NBv, D, un, sc, rext, red, &bad);
+            else
+                __syncthreads(); /* timing ablation: the slice's stale scores of an earlier launch */
             /* the slice written (block_reduce's barriers), the union free for the row buffers */
             /* the rows go to the warps as they come free (rows differ in cost: the band's exact
              * scores, radix passes), each warp taking its next one while it starts the current */
             int nx = lane == 0 ? atomicAdd(&rowctr, 1) : 0;
-            for (int r = warp; r < nrows;) {
+            for (int r = warp; MODE != VOX_KF_P1 && r < nrows;) {
                 nx = VOX_SHFL(nx, 0);
                 const i64 m = bh * NB + i0 + r;
                 /* the row into the buffer (cp.async: every load of the lane in flight at once); its
@@ -568,8 +572,9 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
                     ext = make_float2(fmaxf(ext.x, rext[16 * MT * k + r].x), fminf(ext.y, rext[16 * MT * k + r].y));
                 vox_cp_wait<0>();
                 VOX_SYNCWARP();
-                if ((bad || !vox_kf_row(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r),
-                                        cols + start[m], count + m, a, nk2, eb, &ext, work + warp)) &&
+                if ((bad || !vox_kf_row<MODE>(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r),
+                                        cols + start[m], count + m, a, nk2, eb, MODE == VOX_KF_P2 ? nullptr : &ext,
+                                        work + warp)) &&
                     lane == 0)
                     list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
                 VOX_SYNCWARP(); /* the row buffer read before the next row overwrites it */
@@ -584,12 +589,36 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
 VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
     vox_kv_select_fast_mma(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
-    vox_km_select<false>(b, a);
+    vox_km_select<false, VOX_KF_NEW>(b, a);
 }
 VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
     vox_kv_select_fast_kb(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
-    vox_km_select<true>(b, a);
+    vox_km_select<true, VOX_KF_NEW>(b, a);
+}
+/* vox_kv_select_fast_kb with the old TOPK phase 2 (VOXATTN_KV_SELECT_FAST_OLD) and with vox_kf_topk's
+ * deliberate break (VOXATTN_KV_SELECT_FAST_BREAK, tests only): the launcher's switches */
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_kb_old(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<true, VOX_KF_OLD>(b, a);
+}
+/* Timing ablations (VOXATTN_KV_SELECT_FAST_ABL, tests only: wrong lists): phase 1 alone, and phase 2
+ * alone on the slice's stale scores (an earlier launch's), its own extremes, nk2 = 0. */
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_kb_p1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<true, VOX_KF_P1>(b, a);
+}
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_kb_p2(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<true, VOX_KF_P2>(b, a);
+}
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_kb_brk(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<true, VOX_KF_BRK>(b, a);
 }
 
 #endif
