@@ -69,6 +69,9 @@
 
 #define VOX_KM_THREADS 256
 #define VOX_KM_KAPPA 64.0
+#define VOX_KM_P1_PAIR 0   /* phase 1's key-tile loops (vox_km_scores_kb): two tiles at a time at D 128 */
+#define VOX_KM_P1_SERIAL 1 /* one at a time (before session 13) */
+#define VOX_KM_P1_BREAK 2  /* the pairs' deliberate break (tests only) */
 
 __device__ __forceinline__ vox_kf_bound vox_km_bound(double D)
 {
@@ -446,9 +449,69 @@ __device__ __forceinline__ void vox_km_stage_kb(const uint4 *frags, i64 bh, i64 
     vox_cp_commit();
 }
 
+/* Two key tiles n0, n1 of a staged chunk (kc; their meta: km) against the
+ * warp's rows at D = 128 (8 steps, no per-step bound check): each tile's
+ * arithmetic as vox_km_step and vox_km_store (per step the three products
+ * into a fresh accumulator, small ones first, then onto the running sum in
+ * step order), so its scores are bitwise those of the one-tile loop; the two
+ * tiles' chains are independent, so that their mma overlap (the one-tile
+ * loop issues each step's three dependent mma back to back, and a warp waits
+ * out every one: session 13's source profile of vox_kv_select_fast_kb, phase
+ * 1 about half of the kernel's stall samples). j0: the chunk's first key; o0,
+ * o1: rows r0 and r0 + 8 of the slice at this lane's key offset 2 (lane &
+ * 3); w0, w1: whether those rows are the tile's. BRK (tests only,
+ * VOXATTN_KV_SELECT_P1_BREAK): the second tile's scores go to the first's
+ * columns, its own keep a stale slice's; test_ops must fail. */
+template <bool BRK>
+__device__ __forceinline__ void vox_km_pair(const uint4 *kc, const float4 *km, int n0, int n1, const unsigned (*ah)[4],
+                                            const unsigned (*al)[4], int j0, float *o0, float *o1, bool w0, bool w1,
+                                            i64 S, int NBv, float iq0, float iq1, vox_km_ext *e)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE;
+    const uint4 *k0 = kc + n0 * 8 * VOX_WARP_SIZE + lane, *k1 = kc + n1 * 8 * VOX_WARP_SIZE + lane;
+    const float ik0 = km[n0].x, ik1 = km[n1].x;
+    float r0[4], r1[4];
+#pragma unroll
+    for (int s = 0; s < 8; s++) {
+        const uint4 f = k0[s * VOX_WARP_SIZE], g = k1[s * VOX_WARP_SIZE];
+        float x[4] = {0.f, 0.f, 0.f, 0.f}, y[4] = {0.f, 0.f, 0.f, 0.f};
+        vox_mma16816<false>(x, al[s], f.x, f.y);
+        vox_mma16816<false>(y, al[s], g.x, g.y);
+        vox_mma16816<false>(x, ah[s], f.z, f.w);
+        vox_mma16816<false>(y, ah[s], g.z, g.w);
+        vox_mma16816<false>(x, ah[s], f.x, f.y);
+        vox_mma16816<false>(y, ah[s], g.x, g.y);
+#pragma unroll
+        for (int q = 0; q < 4; q++)
+            r0[q] = s ? r0[q] + x[q] : x[q], r1[q] = s ? r1[q] + y[q] : y[q];
+    }
+    /* vox_km_store of each tile (the same products, the same extremes) */
+#pragma unroll
+    for (int t = 0; t < 2; t++) {
+        const float *run = t ? r1 : r0, ik = t ? ik1 : ik0;
+        const int j = j0 + 8 * (t && !BRK ? n1 : n0) + 2 * (lane & 3);
+        if (j < S) { /* S is a multiple of 4 and j even: j + 1 < S too */
+            const float2 v0 = make_float2(run[0] * iq0 * ik, run[1] * iq0 * ik);
+            const float2 v1 = make_float2(run[2] * iq1 * ik, run[3] * iq1 * ik);
+            const i64 off = j - 2 * (lane & 3);
+            if (w0)
+                *(float2 *)(o0 + off) = v0;
+            if (w1)
+                *(float2 *)(o1 + off) = v1;
+            if (j < NBv)
+                e->x0 = fmaxf(e->x0, v0.x), e->n0 = fminf(e->n0, v0.x), e->x1 = fmaxf(e->x1, v1.x),
+                e->n1 = fminf(e->n1, v1.x);
+            if (j + 1 < NBv)
+                e->x0 = fmaxf(e->x0, v0.y), e->n0 = fminf(e->n0, v0.y), e->x1 = fmaxf(e->x1, v1.y),
+                e->n1 = fminf(e->n1, v1.y);
+        }
+    }
+}
+
 /* vox_km_scores with the keys prepared by vox_kv_select_kb: the same scores
  * bitwise, the same flags, the same largest sum of squares; ks: 2 staged
  * chunks of B fragments. */
+template <int P1>
 __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
                                   int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
 {
@@ -470,6 +533,9 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
     unsigned ah[8][4], al[8][4];
     float iq0, iq1;
     vox_km_load_a(vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, D, mt, ah, al, &iq0, &iq1, &nonfinite);
+    /* the warp's two rows in the slice (vox_km_pair's stores) */
+    float *o0 = sc + (i64)r0 * S + 2 * (lane & 3), *o1 = o0 + 8 * S;
+    const bool w0 = r0 < nrows, w1 = r0 + 8 < nrows;
     for (int c = 0; c < nch; c++) {
         if (c + 1 < nch) {
             vox_km_stage_kb(frags, bh, nch, c + 1, KS, ks + ((c + 1) & 1) * CH);
@@ -479,6 +545,15 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
         }
         __syncthreads(); /* chunk c staged */
         const uint4 *kc = ks + (c & 1) * CH;
+        if (P1 != VOX_KM_P1_SERIAL && KS == 8 && MT == 4) { /* D 128, full row groups: two key tiles at a time */
+            if (16 * mt < nrows)
+#pragma unroll 1
+                for (int h = 0; h < 4; h += 2)
+                    vox_km_pair<P1 == VOX_KM_P1_BREAK>(kc, meta + c * 8, kg + 2 * h, kg + 2 * h + 2, ah, al, c * VOX_KM_KEYS, o0, o1, w0, w1,
+                                S, (int)a.NBv, iq0, iq1, &ext);
+            __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
+            continue;
+        }
 #pragma unroll 1
         for (int h = 0; 16 * mt < nrows && h < MT; h++) { /* rows in the warp's group: its MT key tiles */
             const int n = kg + KG * h; /* the key tile in the chunk */
@@ -509,8 +584,11 @@ __device__ __forceinline__ void vox_km_prefetch_row(const float *row, i64 S)
 
 /* The kernel (top of this file); KB: phase 1 from the prepared keys
  * (vox_kv_select_fast_kb, after vox_kv_select_kb), else from kbar
- * (vox_kv_select_fast_mma). */
-template <bool KB, int MODE>
+ * (vox_kv_select_fast_mma); P1: phase 1 two key tiles at a time where it can
+ * (vox_km_pair: VOX_KM_P1_PAIR), one at a time as before session 13
+ * (VOX_KM_P1_SERIAL: VOXATTN_KV_SELECT_P1_SERIAL) or the pairs' deliberate
+ * break (VOX_KM_P1_BREAK: VOXATTN_KV_SELECT_P1_BREAK, tests only). */
+template <bool KB, int MODE, int P1 = VOX_KM_P1_PAIR>
 __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     __shared__ double red[VOX_MAX_WARPS];
@@ -548,7 +626,7 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
             int bad = 0;
             float nk2 = 0.f;
             if (MODE != VOX_KF_P2)
-                nk2 = KB ? vox_km_scores_kb(b, a, bh, i0, nrows, (uint4 *)un, sc, rext, red, &bad)
+                nk2 = KB ? vox_km_scores_kb<P1>(b, a, bh, i0, nrows, (uint4 *)un, sc, rext, red, &bad)
                          : vox_km_scores(qbar, kbar, bh, i0, nrows, NB, NBv, D, un, sc, rext, red, &bad);
             else
                 __syncthreads(); /* timing ablation: the slice's stale scores of an earlier launch */
@@ -619,6 +697,29 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
     vox_kv_select_fast_kb_brk(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
     vox_km_select<true, VOX_KF_BRK>(b, a);
+}
+/* Phase 1 one key tile at a time (before session 13; VOXATTN_KV_SELECT_P1_SERIAL): with the new TOPK
+ * phase 2 (_s1, session 12's kvsel6 kernel), with the old one (_s1_old: session 12's main kernel), and
+ * alone (_s1_p1, timing ablation) */
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_kb_s1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<true, VOX_KF_NEW, VOX_KM_P1_SERIAL>(b, a);
+}
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_kb_s1_old(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<true, VOX_KF_OLD, VOX_KM_P1_SERIAL>(b, a);
+}
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_kb_s1_p1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<true, VOX_KF_P1, VOX_KM_P1_SERIAL>(b, a);
+}
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_kb_p1brk(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<true, VOX_KF_NEW, VOX_KM_P1_BREAK>(b, a);
 }
 
 #endif
