@@ -52,6 +52,7 @@ typedef struct gpu_dev {
     int kv_fast_abl;   /* VOXATTN_KV_SELECT_FAST_ABL: kv_select's timing ablations in turn (tests only) */
     int kv_p1_serial;  /* VOXATTN_KV_SELECT_P1_SERIAL: the tensor-core phase 1 one key tile at a time (before session 13) */
     int kv_p1_break;   /* VOXATTN_KV_SELECT_P1_BREAK: that phase 1's two-tile stores broken (tests only) */
+    int kv_topk_scalar; /* VOXATTN_KV_SELECT_TOPK_SCALAR: vox_kf_topk's compactions one value per lane */
     int kv_abl_n;      /* their turn */
     int srm_w8;     /* VOXATTN_SAMPLE_ROWS_W8: sample_rows on the 8-warp tensor-core kernel */
     int srm16;      /* the 16-warp sample_rows kernel: bit 0 late merges, bit 1 allowance table (VOXATTN_SAMPLE_ROWS_OLD, _NO_LATE, _NO_ATAB clear them) */

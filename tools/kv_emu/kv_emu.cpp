@@ -3,7 +3,7 @@
  * (tools/qs_emu/emu_port.h), on f32 scores computed as the f32 kernel (vox_kf_scores) computes them, and
  * compares each row it lists with a copy of the CPU reference (backends/cpu/kv_select.c). Rows the fast
  * path declines (the exact path on the GPU) are counted, not compared.
- * usage: kv_emu MODE(0 new, 1 old, 2 break) FILL(0 random, 1 near-tie pairs, 2 small-integer ties, 3 huge
+ * usage: kv_emu MODE(0 new, 1 old, 2 break, 3 new with one-value-per-lane compactions) FILL(0 random, 1 near-tie pairs, 2 small-integer ties, 3 huge
  *        logits, 4 hunyuan-720p's structured workload (perf/workload.c), head NBV % 24: block means of
  *        its bf16 q and k over 4x4x4 blocks, NBv 2160, D 128; NBV and D are then ignored) NBV D TOPK
  *        MIN_BLOCKS SCALE(0: 1/sqrt(D)) [ROWS (spread over the row range)]
@@ -203,6 +203,7 @@ int main(int argc, char **argv)
                 threadIdx = {(unsigned)t, 0, 0};
                 const bool res = mode == 0   ? vox_kf_row<VOX_KF_NEW>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work)
                                  : mode == 1 ? vox_kf_row<VOX_KF_OLD>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work)
+                                 : mode == 3 ? vox_kf_row<VOX_KF_N1>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work)
                                              : vox_kf_row<VOX_KF_BRK>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work);
                 ok[t] = res;
             });
@@ -237,6 +238,7 @@ int main(int argc, char **argv)
                     t2.emplace_back([&, t] {
                         threadIdx = {(unsigned)t, 0, 0};
                         const int v = mode == 2 ? vox_kf_topk<true>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work)
+                                    : mode == 3 ? vox_kf_topk<false, true>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work)
                                                 : vox_kf_topk<false>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work);
                         if (t == 0) res = v;
                     });

@@ -39,7 +39,7 @@
     R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows) M(kv_select_fast_mma) M(kv_select_kb) \
     M(kv_select_fast_kb) M(kv_select_fast_kb_old) M(kv_select_fast_kb_brk) M(kv_select_fast_kb_p1) \
     M(kv_select_fast_kb_p2) M(kv_select_fast_kb_s1) M(kv_select_fast_kb_s1_old) M(kv_select_fast_kb_s1_p1) \
-    M(kv_select_fast_kb_p1brk)
+    M(kv_select_fast_kb_p1brk) M(kv_select_fast_kb_n1)
 
 /* Tile geometry the kernels and the launcher share. */
 #define VOX_KS_ROWS 16 /* query rows per CTA tile of the exact path */
@@ -676,7 +676,8 @@ static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_s
           g->fn[GPU_FN_kv_select_fast_kb_old] && g->fn[GPU_FN_kv_select_fast_kb_brk] &&
           g->fn[GPU_FN_kv_select_fast_kb_p1] && g->fn[GPU_FN_kv_select_fast_kb_p2] &&
           g->fn[GPU_FN_kv_select_fast_kb_s1] && g->fn[GPU_FN_kv_select_fast_kb_s1_old] &&
-          g->fn[GPU_FN_kv_select_fast_kb_s1_p1] && g->fn[GPU_FN_kv_select_fast_kb_p1brk];
+          g->fn[GPU_FN_kv_select_fast_kb_s1_p1] && g->fn[GPU_FN_kv_select_fast_kb_p1brk] &&
+          g->fn[GPU_FN_kv_select_fast_kb_n1];
     int64_t S = (af->NBv + 3) / 4 * 4, r = 8 * S * 4;
     int64_t k = *kb ? 2 * 8 * (af->D / 16) * 32 * 16 : 2 * VOX_KM_KEYS * (af->D + 16) * 4;
     int64_t un = ((k > r ? k : r) + 15) / 16 * 16, need = un + 8 * 3872;
@@ -760,12 +761,14 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
               : g->kv_p1_break   ? GPU_FN_kv_select_fast_kb_p1brk
               : g->kv_p1_serial  ? (g->kv_fast_old ? GPU_FN_kv_select_fast_kb_s1_old : GPU_FN_kv_select_fast_kb_s1)
               : g->kv_fast_old   ? GPU_FN_kv_select_fast_kb_old
+              : g->kv_topk_scalar ? GPU_FN_kv_select_fast_kb_n1
                                  : GPU_FN_kv_select_fast_kb;
         if (kb && g->kv_fast_abl) { /* timing ablations in turn (docs/environment.md) */
-            static const int fns[6] = {GPU_FN_kv_select_fast_kb,    GPU_FN_kv_select_fast_kb_s1_old,
-                                       GPU_FN_kv_select_fast_kb_s1, GPU_FN_kv_select_fast_kb_p1,
-                                       GPU_FN_kv_select_fast_kb_s1_p1, GPU_FN_kv_select_fast_kb_p2};
-            fnf = fns[g->kv_abl_n++ % 6];
+            static const int fns[7] = {GPU_FN_kv_select_fast_kb,       GPU_FN_kv_select_fast_kb_s1_old,
+                                       GPU_FN_kv_select_fast_kb_s1,    GPU_FN_kv_select_fast_kb_p1,
+                                       GPU_FN_kv_select_fast_kb_s1_p1, GPU_FN_kv_select_fast_kb_p2,
+                                       GPU_FN_kv_select_fast_kb_n1};
+            fnf = fns[g->kv_abl_n++ % 7];
         }
         if (kb)
             kbytes = (a.BH * ((a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS) * 8 * ((a.D / 16) * 32 + 1) * 16 + 255) /

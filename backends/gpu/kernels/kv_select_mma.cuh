@@ -716,6 +716,12 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
 {
     vox_km_select<true, VOX_KF_P1, VOX_KM_P1_SERIAL>(b, a);
 }
+/* vox_kv_select_fast_kb with vox_kf_topk's compactions one value per lane (VOXATTN_KV_SELECT_TOPK_SCALAR) */
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_kb_n1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<true, VOX_KF_N1>(b, a);
+}
 VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
     vox_kv_select_fast_kb_p1brk(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
