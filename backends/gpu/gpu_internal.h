@@ -50,8 +50,7 @@ typedef struct gpu_dev {
     int kv_fast_old;   /* VOXATTN_KV_SELECT_FAST_OLD: TOPK's old phase 2 (exp sweep, radix passes over w) */
     int kv_fast_break; /* VOXATTN_KV_SELECT_FAST_BREAK: TOPK's phase 2 without its certificate (tests only) */
     int kv_fast_abl;   /* VOXATTN_KV_SELECT_FAST_ABL: kv_select's timing ablations in turn (tests only) */
-    int kv_p1_serial;  /* VOXATTN_KV_SELECT_P1_SERIAL: the tensor-core phase 1 one key tile at a time (before session 13) */
-    int kv_p1_break;   /* VOXATTN_KV_SELECT_P1_BREAK: that phase 1's two-tile stores broken (tests only) */
+    int kv_p1_pair;    /* VOXATTN_KV_SELECT_P1_PAIR: the tensor-core phase 1 two key tiles at a time (vox_km_pair) */
     int kv_topk_scalar; /* VOXATTN_KV_SELECT_TOPK_SCALAR: vox_kf_topk's compactions one value per lane */
     int kv_abl_n;      /* their turn */
     int srm_w8;     /* VOXATTN_SAMPLE_ROWS_W8: sample_rows on the 8-warp tensor-core kernel */

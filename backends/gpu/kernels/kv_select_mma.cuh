@@ -69,9 +69,12 @@
 
 #define VOX_KM_THREADS 256
 #define VOX_KM_KAPPA 64.0
-#define VOX_KM_P1_PAIR 0   /* phase 1's key-tile loops (vox_km_scores_kb): two tiles at a time at D 128 */
-#define VOX_KM_P1_SERIAL 1 /* one at a time (before session 13) */
-#define VOX_KM_P1_BREAK 2  /* the pairs' deliberate break (tests only) */
+#define VOX_KM_P1_SERIAL 0 /* phase 1's key-tile loop (vox_km_scores_kb): one tile at a time (the default) */
+#define VOX_KM_P1_PAIR 1   /* two tiles at a time at D 128 (vox_km_pair: measured no faster, session 13) */
+#define VOX_KM_X_NONE 0    /* phase 1 timing ablations (tests only, VOXATTN_KV_SELECT_FAST_ABL): none */
+#define VOX_KM_X_NOSTORE 1 /* no score stores to the slice (the extremes still taken) */
+#define VOX_KM_X_NOMMA 2   /* the fragment loads and plain adds instead of the mma */
+#define VOX_KM_X_STAGE1 3  /* chunk 0 staged once, every chunk multiplied from it (no per-chunk cp.async) */
 
 __device__ __forceinline__ vox_kf_bound vox_km_bound(double D)
 {
@@ -263,7 +266,9 @@ struct vox_km_ext {
 
 /* C of key tile n0 (its first key; keys n0 + 2t, +1), rows r0 and r0 + 8,
  * unscaled (powers of two: exact but for results below the normal range)
- * into the slice; the video keys' values into *e. */
+ * into the slice; the video keys' values into *e. ST = false (timing
+ * ablation VOX_KM_X_NOSTORE): the extremes only. */
+template <bool ST = true>
 __device__ __forceinline__ void vox_km_store(float *sc, i64 S, int NBv, int nrows, int r0, i64 n0, const float *run,
                                              float iq0, float iq1, float ik, vox_km_ext *e)
 {
@@ -271,9 +276,9 @@ __device__ __forceinline__ void vox_km_store(float *sc, i64 S, int NBv, int nrow
     if (j < S) { /* S is a multiple of 4 and j even: j + 1 < S too */
         const float2 v0 = make_float2(run[0] * iq0 * ik, run[1] * iq0 * ik);
         const float2 v1 = make_float2(run[2] * iq1 * ik, run[3] * iq1 * ik);
-        if (r0 < nrows)
+        if (ST && r0 < nrows)
             *(float2 *)(sc + r0 * S + j) = v0;
-        if (r0 + 8 < nrows)
+        if (ST && r0 + 8 < nrows)
             *(float2 *)(sc + (r0 + 8) * S + j) = v1;
         if (j < NBv)
             e->x0 = fmaxf(e->x0, v0.x), e->n0 = fminf(e->n0, v0.x), e->x1 = fmaxf(e->x1, v1.x),
@@ -459,10 +464,10 @@ __device__ __forceinline__ void vox_km_stage_kb(const uint4 *frags, i64 bh, i64 
  * out every one: session 13's source profile of vox_kv_select_fast_kb, phase
  * 1 about half of the kernel's stall samples). j0: the chunk's first key; o0,
  * o1: rows r0 and r0 + 8 of the slice at this lane's key offset 2 (lane &
- * 3); w0, w1: whether those rows are the tile's. BRK (tests only,
- * VOXATTN_KV_SELECT_P1_BREAK): the second tile's scores go to the first's
- * columns, its own keep a stale slice's; test_ops must fail. */
-template <bool BRK>
+ * 3); w0, w1: whether those rows are the tile's. Opt-in
+ * (VOXATTN_KV_SELECT_P1_PAIR): session 13's mid call measured phase 1 alone
+ * at 0.615 ms with it against 0.580 with the one-tile loop (hunyuan-720p): the
+ * mma dependency chains are not what phase 1 waits on. */
 __device__ __forceinline__ void vox_km_pair(const uint4 *kc, const float4 *km, int n0, int n1, const unsigned (*ah)[4],
                                             const unsigned (*al)[4], int j0, float *o0, float *o1, bool w0, bool w1,
                                             i64 S, int NBv, float iq0, float iq1, vox_km_ext *e)
@@ -489,7 +494,7 @@ __device__ __forceinline__ void vox_km_pair(const uint4 *kc, const float4 *km, i
 #pragma unroll
     for (int t = 0; t < 2; t++) {
         const float *run = t ? r1 : r0, ik = t ? ik1 : ik0;
-        const int j = j0 + 8 * (t && !BRK ? n1 : n0) + 2 * (lane & 3);
+        const int j = j0 + 8 * (t ? n1 : n0) + 2 * (lane & 3);
         if (j < S) { /* S is a multiple of 4 and j even: j + 1 < S too */
             const float2 v0 = make_float2(run[0] * iq0 * ik, run[1] * iq0 * ik);
             const float2 v1 = make_float2(run[2] * iq1 * ik, run[3] * iq1 * ik);
@@ -511,7 +516,7 @@ __device__ __forceinline__ void vox_km_pair(const uint4 *kc, const float4 *km, i
 /* vox_km_scores with the keys prepared by vox_kv_select_kb: the same scores
  * bitwise, the same flags, the same largest sum of squares; ks: 2 staged
  * chunks of B fragments. */
-template <int P1>
+template <int P1, int X>
 __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
                                   int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
 {
@@ -537,20 +542,23 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
     float *o0 = sc + (i64)r0 * S + 2 * (lane & 3), *o1 = o0 + 8 * S;
     const bool w0 = r0 < nrows, w1 = r0 + 8 < nrows;
     for (int c = 0; c < nch; c++) {
-        if (c + 1 < nch) {
+        if (X == VOX_KM_X_STAGE1) { /* timing ablation: chunk 0 staged once, every chunk multiplied from it */
+            if (c == 0)
+                vox_cp_wait<0>();
+        } else if (c + 1 < nch) {
             vox_km_stage_kb(frags, bh, nch, c + 1, KS, ks + ((c + 1) & 1) * CH);
             vox_cp_wait<1>();
         } else {
             vox_cp_wait<0>();
         }
         __syncthreads(); /* chunk c staged */
-        const uint4 *kc = ks + (c & 1) * CH;
-        if (P1 != VOX_KM_P1_SERIAL && KS == 8 && MT == 4) { /* D 128, full row groups: two key tiles at a time */
+        const uint4 *kc = ks + (X == VOX_KM_X_STAGE1 ? 0 : (c & 1) * CH);
+        if (P1 == VOX_KM_P1_PAIR && KS == 8 && MT == 4) { /* D 128, full row groups: two key tiles at a time */
             if (16 * mt < nrows)
 #pragma unroll 1
                 for (int h = 0; h < 4; h += 2)
-                    vox_km_pair<P1 == VOX_KM_P1_BREAK>(kc, meta + c * 8, kg + 2 * h, kg + 2 * h + 2, ah, al, c * VOX_KM_KEYS, o0, o1, w0, w1,
-                                S, (int)a.NBv, iq0, iq1, &ext);
+                    vox_km_pair(kc, meta + c * 8, kg + 2 * h, kg + 2 * h + 2, ah, al, c * VOX_KM_KEYS, o0, o1,
+                                       w0, w1, S, (int)a.NBv, iq0, iq1, &ext);
             __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
             continue;
         }
@@ -562,9 +570,17 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
             float run[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
             for (int s = 0; s < 8; s++)
-                if (s < KS)
-                    vox_km_step(run, s, ah[s], al[s], kp[s * VOX_WARP_SIZE]);
-            vox_km_store(sc, S, (int)a.NBv, nrows, r0, (i64)c * VOX_KM_KEYS + 8 * n, run, iq0, iq1, ik, &ext);
+                if (s < KS) {
+                    if (X == VOX_KM_X_NOMMA) { /* timing ablation: the fragment loads and adds, no mma */
+                        const uint4 f = kp[s * VOX_WARP_SIZE];
+                        run[0] += __uint_as_float(f.x & ah[s][0]), run[1] += __uint_as_float(f.y & al[s][1]);
+                        run[2] += __uint_as_float(f.z & ah[s][2]), run[3] += __uint_as_float(f.w & al[s][3]);
+                    } else {
+                        vox_km_step(run, s, ah[s], al[s], kp[s * VOX_WARP_SIZE]);
+                    }
+                }
+            vox_km_store<X != VOX_KM_X_NOSTORE>(sc, S, (int)a.NBv, nrows, r0, (i64)c * VOX_KM_KEYS + 8 * n, run, iq0,
+                                                 iq1, ik, &ext);
         }
         __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
     }
@@ -584,11 +600,9 @@ __device__ __forceinline__ void vox_km_prefetch_row(const float *row, i64 S)
 
 /* The kernel (top of this file); KB: phase 1 from the prepared keys
  * (vox_kv_select_fast_kb, after vox_kv_select_kb), else from kbar
- * (vox_kv_select_fast_mma); P1: phase 1 two key tiles at a time where it can
- * (vox_km_pair: VOX_KM_P1_PAIR), one at a time as before session 13
- * (VOX_KM_P1_SERIAL: VOXATTN_KV_SELECT_P1_SERIAL) or the pairs' deliberate
- * break (VOX_KM_P1_BREAK: VOXATTN_KV_SELECT_P1_BREAK, tests only). */
-template <bool KB, int MODE, int P1 = VOX_KM_P1_PAIR>
+ * (vox_kv_select_fast_mma); P1: phase 1's key-tile loop (VOX_KM_P1_SERIAL,
+ * or VOX_KM_P1_PAIR: vox_km_pair); X: a phase-1 timing ablation (VOX_KM_X_*). */
+template <bool KB, int MODE, int P1 = VOX_KM_P1_SERIAL, int X = VOX_KM_X_NONE>
 __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     __shared__ double red[VOX_MAX_WARPS];
@@ -626,7 +640,7 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
             int bad = 0;
             float nk2 = 0.f;
             if (MODE != VOX_KF_P2)
-                nk2 = KB ? vox_km_scores_kb<P1>(b, a, bh, i0, nrows, (uint4 *)un, sc, rext, red, &bad)
+                nk2 = KB ? vox_km_scores_kb<P1, X>(b, a, bh, i0, nrows, (uint4 *)un, sc, rext, red, &bad)
                          : vox_km_scores(qbar, kbar, bh, i0, nrows, NB, NBv, D, un, sc, rext, red, &bad);
             else
                 __syncthreads(); /* timing ablation: the slice's stale scores of an earlier launch */
@@ -698,34 +712,39 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
 {
     vox_km_select<true, VOX_KF_BRK>(b, a);
 }
-/* Phase 1 one key tile at a time (before session 13; VOXATTN_KV_SELECT_P1_SERIAL): with the new TOPK
- * phase 2 (_s1, session 12's kvsel6 kernel), with the old one (_s1_old: session 12's main kernel), and
- * alone (_s1_p1, timing ablation) */
+/* Session 13: phase 1 two key tiles at a time (VOXATTN_KV_SELECT_P1_PAIR, opt-in), alone (_pair_p1), and
+ * phase 1's timing ablations (VOXATTN_KV_SELECT_FAST_ABL, tests only: no lists): without the slice stores,
+ * without the mma, with one staged chunk */
 VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb_s1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+    vox_kv_select_fast_kb_pair(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
-    vox_km_select<true, VOX_KF_NEW, VOX_KM_P1_SERIAL>(b, a);
+    vox_km_select<true, VOX_KF_NEW, VOX_KM_P1_PAIR>(b, a);
 }
 VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb_s1_old(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+    vox_kv_select_fast_kb_pair_p1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
-    vox_km_select<true, VOX_KF_OLD, VOX_KM_P1_SERIAL>(b, a);
+    vox_km_select<true, VOX_KF_P1, VOX_KM_P1_PAIR>(b, a);
 }
 VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb_s1_p1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+    vox_kv_select_fast_kb_p1_nost(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
-    vox_km_select<true, VOX_KF_P1, VOX_KM_P1_SERIAL>(b, a);
+    vox_km_select<true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_NOSTORE>(b, a);
+}
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_kb_p1_nomma(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_NOMMA>(b, a);
+}
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
+    vox_kv_select_fast_kb_p1_stage1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select<true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_STAGE1>(b, a);
 }
 /* vox_kv_select_fast_kb with vox_kf_topk's compactions one value per lane (VOXATTN_KV_SELECT_TOPK_SCALAR) */
 VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
     vox_kv_select_fast_kb_n1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
     vox_km_select<true, VOX_KF_N1>(b, a);
-}
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb_p1brk(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select<true, VOX_KF_NEW, VOX_KM_P1_BREAK>(b, a);
 }
 
 #endif
