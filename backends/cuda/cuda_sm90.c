@@ -164,6 +164,7 @@ typedef struct cu_sm90 {
                        block lists in ascending order (session 8) instead of alternating one-unit blocks */
 } cu_sm90;
 
+#if VOX_CUDA_SM90
 /* An on/off switch read at open (vox_env_flag); when on, logged with what it changes. */
 static int sm90_switch(gpu_dev *g, const char *name, const char *what)
 {
@@ -182,6 +183,8 @@ static int sm90_switch_is(gpu_dev *g, const char *name, const char *value, const
         vox_log(&g->log, VOX_LOG_INFO, "cuda: device %d: %s=%s: %s", g->ordinal, name, value, what);
     return on;
 }
+
+#endif
 
 /* Why the path is off for this device, or NULL when it can run. */
 static const char *sm90_unavailable(const gpu_dev *g)
