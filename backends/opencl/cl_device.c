@@ -221,6 +221,13 @@ static void mma_detect(cl_dev *d)
                 "(VOXATTN_OPENCL_MMA_EMULATE; slow, for tests)");
     else
         vox_log(d->log, VOX_LOG_DEBUG, "opencl: attention uses the portable kernel only (%s)", why);
+    /* sample_rows on tensor cores wherever the attention kernel may run
+     * (also emulated); VOXATTN_OPENCL_SR_MMA=0: the portable kernel */
+    const char *sm = getenv("VOXATTN_OPENCL_SR_MMA"), *srr = getenv("VOXATTN_OPENCL_SRM_MAXRREG");
+    d->srm = sm && *sm && !strcmp(sm, "0") ? MMA_OFF : d->mma;
+    d->srm_maxrreg = srr && d->nv_opts ? atoi(srr) : 0;
+    if (d->srm_maxrreg < 0 || d->srm_maxrreg > 255)
+        d->srm_maxrreg = 0;
 }
 
 vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *log, void **out)
