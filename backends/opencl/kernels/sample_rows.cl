@@ -349,7 +349,7 @@ static vox_status sr_mma(cl_dev *d, const vox_op_dims *dm, const vox_op_sample_r
     cl_prog *pr = NULL;
     vox_status st = cl_get_prog(d, PROG_SR_MMA, (int)dm->dtype, (int)a->D, 0, 0, 256, &pr);
     if (!st) {
-        st = sr_launch(d, dm, p, *a, pr, K_SAMPLE_ROWS_MMA, a->BH * ((a->R + 31) / 32), "sample_rows (tensor cores)",
+        st = sr_launch(d, dm, p, *a, pr, K_SAMPLE_ROWS_MMA, a->BH * ((a->R + 31) / 32), NULL,
                        VOX_LOG_WARN);
         if (!st)
             return VOX_OK;
