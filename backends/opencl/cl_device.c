@@ -325,6 +325,9 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     d->qs_global = vox_env_flag("VOXATTN_OPENCL_QS_GLOBAL");
     d->qs_old = vox_env_flag("VOXATTN_OPENCL_QS_OLD");
     d->sr_unroll = vox_env_flag("VOXATTN_OPENCL_SR_UNROLL");
+    const char *bmu = getenv("VOXATTN_OPENCL_BM_UNROLL");
+    d->bm_unroll = bmu ? atoi(bmu) : 0;
+    d->bm_unroll = d->bm_unroll >= 1 && d->bm_unroll <= 32 ? d->bm_unroll : 0;
     d->permute_narrow = vox_env_flag("VOXATTN_OPENCL_PERMUTE_NARROW");
     d->nv_verbose = d->nv_opts && vox_env_flag("VOXATTN_OPENCL_NV_VERBOSE");
     const char *orr = getenv("VOXATTN_OPENCL_OPS_MAXRREG"), *krr = getenv("VOXATTN_OPENCL_KV_MAXRREG");

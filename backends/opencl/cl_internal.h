@@ -140,6 +140,7 @@ typedef struct cl_dev {
     int qs_old; /* query_select built with -DQS_NORMS=0: as session 11 (VOXATTN_OPENCL_QS_OLD) */
     int permute_narrow; /* permutes copy element by element, never 16-byte words (VOXATTN_OPENCL_PERMUTE_NARROW) */
     int sr_unroll;  /* sample_rows built with -DSR_UNROLLED=1 (VOXATTN_OPENCL_SR_UNROLL) */
+    int bm_unroll;  /* block_means' rows per batch of loads, -DBM_UNROLL (VOXATTN_OPENCL_BM_UNROLL; 0: the default, 8) */
     int ops_maxrreg; /* VOXATTN_OPENCL_OPS_MAXRREG: -cl-nv-maxrregcount of PROG_OPS (0: none) */
     int kv_maxrreg;  /* VOXATTN_OPENCL_KV_MAXRREG: -cl-nv-maxrregcount of kv_select's PROG_KV (0: none) */
     int kv_shfl;     /* kv_select's scans by warp shuffles: 0 off, 1 inline PTX (NVIDIA sm_70+), 2 emulated (VOXATTN_OPENCL_KV_SHFL) */

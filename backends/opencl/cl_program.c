@@ -108,13 +108,15 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
         /* the op programs (PROG_OPS, kv_select's PROG_KV) use fp64 where the device has it */
         const int ops = kind == PROG_OPS || kind == PROG_KV;
         const int maxrreg = kind == PROG_OPS ? d->ops_maxrreg : kind == PROG_KV ? d->kv_maxrreg : 0;
-        char rr[40] = "", shfl[16] = "";
+        char rr[40] = "", shfl[16] = "", bmu[24] = "";
         if (maxrreg > 0)
             snprintf(rr, sizeof rr, " -cl-nv-maxrregcount=%d", maxrreg);
         if (kind == PROG_KV && d->kv_shfl)
             snprintf(shfl, sizeof shfl, " -DKV_SHFL=%d", d->kv_shfl);
-        snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s%s%s%s%s%s%s%s",
-                 dtype, ops ? d->fp64 : 0, hd, bm, bn, ls, g_prog_options[kind],
+        if (kind == PROG_OPS && d->bm_unroll)
+            snprintf(bmu, sizeof bmu, " -DBM_UNROLL=%d", d->bm_unroll);
+        snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s%s%s%s%s%s%s%s%s",
+                 dtype, ops ? d->fp64 : 0, hd, bm, bn, ls, g_prog_options[kind], bmu,
                  kind == PROG_KV && d->kv_rowread ? " -DKV_ROWREAD=1" : "", shfl,
                  kind == PROG_OPS && d->qs_global ? " -DQS_GLOBAL=1" : "",
                  kind == PROG_OPS && d->qs_old ? " -DQS_NORMS=0" : "",
