@@ -226,6 +226,7 @@ static void mma_detect(cl_dev *d)
     const char *sm = getenv("VOXATTN_OPENCL_SR_MMA"), *srr = getenv("VOXATTN_OPENCL_SRM_MAXRREG");
     d->srm = sm && *sm && !strcmp(sm, "0") ? MMA_OFF : d->mma;
     d->srm_maxrreg = srr && d->nv_opts ? atoi(srr) : 0;
+    d->srm_prefetch = vox_env_flag("VOXATTN_OPENCL_SRM_PREFETCH");
     if (d->srm_maxrreg < 0 || d->srm_maxrreg > 255)
         d->srm_maxrreg = 0;
 }

@@ -60,6 +60,9 @@
 #define SVIT ((SCH + 2 * SRM_NW - 1) / (2 * SRM_NW)) /* V copy passes (2 chunks per warp) */
 #define SPF (SRM_RG * 4 * 3 * 32)         /* P fragments (uint4): [row group][k-step][piece][lane] */
 #define SKP4 (SRM_KT * SKST / 8 > SPF ? SRM_KT * SKST / 8 : SPF) /* the K/P region (uint4) */
+#ifndef SRM_PREFETCH
+#define SRM_PREFETCH 0 /* 1: a tile's loads issued during the previous tile's products (VOXATTN_OPENCL_SRM_PREFETCH) */
+#endif
 #if VOX_DTYPE == 2
 #define SRM_WSCALE 1.f
 #else
@@ -163,6 +166,29 @@ void vox_srm_pv(float (*T)[4], __local const uint4 *fr, __local const uint *vb, 
     }
 }
 
+/* The item's 16-byte words of a tile of nk keys from row row0: K rows
+ * cr + it * SRPI (chunk cc8), V keys 2 lane, 2 lane + 1 (the warp's chunks);
+ * zero past nk and HD. */
+void vox_srm_load(uint4 *kx, uint4 (*vx)[2][2], __global const ushort *ku, __global const ushort *vu, long row0,
+                  int nk, int cr, int cc8, int cin, int warp, int lane)
+{
+#pragma unroll
+    for (int it = 0; it < SRM_KT / SRPI; it++) {
+        const int key = cr + it * SRPI, ok = key < nk;
+        kx[it] = vox_ld16(ku + (row0 + (ok ? key : 0)) * HD + cc8, ok && cin);
+    }
+    const int k0 = 2 * lane, k1 = 2 * lane + 1;
+    __global const ushort *v0 = vu + (row0 + (k0 < nk ? k0 : 0)) * HD, *v1 = vu + (row0 + (k1 < nk ? k1 : 0)) * HD;
+#pragma unroll
+    for (int it = 0; it < SVIT; it++)
+#pragma unroll
+        for (int c = 0; c < 2; c++) {
+            const int ch = 2 * (warp + SRM_NW * it) + c, vin = ch < SCH && ch * 8 < HD, c8 = min(ch * 8, HD - 8);
+            vx[it][c][0] = vox_ld16(v0 + c8, vin && k0 < nk);
+            vx[it][c][1] = vox_ld16(v1 + c8, vin && k1 < nk);
+        }
+}
+
 __kernel __attribute__((reqd_work_group_size(SRM_LS, 1, 1))) void
 vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SAMPLE_ROWS_ARGS))
 {
@@ -228,43 +254,39 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
             for (int n = 0; n < SNT; n++)
                 A[p][n][0] = A[p][n][1] = A[p][n][2] = A[p][n][3] = 0.f;
         }
-        for (long jb = jb0; jb < jb1; jb++) {
-            const int nv = valid[jb];
+        /* tiles (jb, c0): the split's blocks, 64 valid keys at a time */
+        long jb = jb0;
+        int c0 = 0;
+        while (jb < jb1 && valid[jb] == 0)
+            jb++;
+        uint4 kx[SRM_KT / SRPI], vx[SVIT][2][2];
+#if SRM_PREFETCH
+        if (jb < jb1) /* the first tile's loads; each next one's are issued before a tile's products */
+            vox_srm_load(kx, vx, ku, vu, hb + jb * V + c0, min(valid[jb] - c0, SRM_KT), cr, cc8, cin, warp, lane);
+#endif
+        while (jb < jb1) {
+            const int nk = min(valid[jb] - c0, SRM_KT);
             int al[2][3]; /* pattern p allows the block for row h */
 #pragma unroll
             for (int h = 0; h < 2; h++)
                 al[h][0] = 1, al[h][1] = vox_allows(block_coord, ib[h], jb, 0, fb, sbk, sink),
                 al[h][2] = vox_allows(block_coord, ib[h], jb, 1, fb, sbk, sink);
-            for (int c0 = 0; c0 < nv; c0 += SRM_KT) {
-                const int nk = min(nv - c0, SRM_KT);
-                const long row0 = hb + jb * V + c0;
+            {
                 barrier(CLK_LOCAL_MEM_FENCE); /* K/P and Vt are free */
-                uint4 kx[SRM_KT / SRPI], vx[SVIT][2][2];
-#pragma unroll
-                for (int it = 0; it < SRM_KT / SRPI; it++) {
-                    const int key = cr + it * SRPI, ok = key < nk;
-                    kx[it] = vox_ld16(ku + (row0 + (ok ? key : 0)) * HD + cc8, ok && cin);
-                }
-                /* V: lane = key pair, a warp two adjacent 16-byte chunks of the dims */
-                const int k0 = 2 * lane, k1 = 2 * lane + 1;
-                __global const ushort *v0 = vu + (row0 + (k0 < nk ? k0 : 0)) * HD,
-                                      *v1 = vu + (row0 + (k1 < nk ? k1 : 0)) * HD;
+#if !SRM_PREFETCH
+                vox_srm_load(kx, vx, ku, vu, hb + jb * V + c0, nk, cr, cc8, cin, warp, lane);
+#endif
                 uint bad = 0;
 #pragma unroll
                 for (int it = 0; it < SVIT; it++)
 #pragma unroll
-                    for (int c = 0; c < 2; c++) {
-                        const int ch = 2 * (warp + SRM_NW * it) + c, vin = ch < SCH && ch * 8 < HD,
-                                  c8 = min(ch * 8, HD - 8);
-                        vx[it][c][0] = vox_ld16(v0 + c8, vin && k0 < nk);
-                        vx[it][c][1] = vox_ld16(v1 + c8, vin && k1 < nk);
+                    for (int c = 0; c < 2; c++)
 #pragma unroll
                         for (int y = 0; y < 2; y++) {
                             const uint4 w = vx[it][c][y];
                             bad |= ((w.x & vexp) + vlsb) | ((w.y & vexp) + vlsb) | ((w.z & vexp) + vlsb) |
                                    ((w.w & vexp) + vlsb);
                         }
-                    }
                 if (bad & 0x80008000u)
                     vbad[kt & 1] = 1;
 #pragma unroll
@@ -294,6 +316,18 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
                 if (lid == 0)
                     vbad[(kt + 1) & 1] = 0; /* read last in the previous tile, written next in the next */
                 kt++;
+                /* the next tile; SRM_PREFETCH: its loads issued now, in flight during the products */
+                c0 += SRM_KT;
+                if (c0 >= valid[jb]) {
+                    c0 = 0, jb++;
+                    while (jb < jb1 && valid[jb] == 0)
+                        jb++;
+                }
+#if SRM_PREFETCH
+                if (jb < jb1)
+                    vox_srm_load(kx, vx, ku, vu, hb + jb * V + c0, min(valid[jb] - c0, SRM_KT), cr, cc8, cin, warp,
+                                 lane);
+#endif
                 /* S for the warp's 16 rows x SKW keys over all dims */
                 float s[SNN][4];
 #pragma unroll
