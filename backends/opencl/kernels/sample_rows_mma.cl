@@ -61,8 +61,8 @@
 #define SPF (SRM_RG * 4 * 3 * 32)         /* P fragments (uint4): [row group][k-step][piece][lane] */
 #define SKP4 (SRM_KT * SKST / 8 > SPF ? SRM_KT * SKST / 8 : SPF) /* the K/P region (uint4) */
 #ifndef SRM_PREFETCH
-#define SRM_PREFETCH 0 /* 1: a tile's loads issued during the previous tile's products (VOXATTN_OPENCL_SRM_PREFETCH) */
-#endif
+#define SRM_PREFETCH 0 /* 1: a tile's loads issued during the previous tile's products (the host's default; */
+#endif                 /* VOXATTN_OPENCL_SRM_PREFETCH=0 builds without) */
 #if VOX_DTYPE == 2
 #define SRM_WSCALE 1.f
 #else
