@@ -221,6 +221,17 @@ static void mma_detect(cl_dev *d)
                 "(VOXATTN_OPENCL_MMA_EMULATE; slow, for tests)");
     else
         vox_log(d->log, VOX_LOG_DEBUG, "opencl: attention uses the portable kernel only (%s)", why);
+    /* sample_rows on tensor cores wherever the attention kernel may run
+     * (also emulated); VOXATTN_OPENCL_SR_MMA=0: the portable kernel */
+    const char *sm = getenv("VOXATTN_OPENCL_SR_MMA"), *srr = getenv("VOXATTN_OPENCL_SRM_MAXRREG");
+    d->srm = sm && *sm && !strcmp(sm, "0") ? MMA_OFF : d->mma;
+    d->srm_maxrreg = srr && d->nv_opts ? atoi(srr) : 0;
+    /* unset: a tile's loads issued during the previous tile's products (H200, wan-1.3b, profiled:
+     * 0.518 ms against 0.569); "0": after the tile's first barrier */
+    const char *spf = getenv("VOXATTN_OPENCL_SRM_PREFETCH");
+    d->srm_prefetch = !(spf && *spf && !strcmp(spf, "0"));
+    if (d->srm_maxrreg < 0 || d->srm_maxrreg > 255)
+        d->srm_maxrreg = 0;
 }
 
 vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *log, void **out)
@@ -318,6 +329,9 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     d->qs_global = vox_env_flag("VOXATTN_OPENCL_QS_GLOBAL");
     d->qs_old = vox_env_flag("VOXATTN_OPENCL_QS_OLD");
     d->sr_unroll = vox_env_flag("VOXATTN_OPENCL_SR_UNROLL");
+    const char *bmu = getenv("VOXATTN_OPENCL_BM_UNROLL");
+    d->bm_unroll = bmu ? atoi(bmu) : 0;
+    d->bm_unroll = d->bm_unroll >= 1 && d->bm_unroll <= 32 ? d->bm_unroll : 0;
     d->permute_narrow = vox_env_flag("VOXATTN_OPENCL_PERMUTE_NARROW");
     d->nv_verbose = d->nv_opts && vox_env_flag("VOXATTN_OPENCL_NV_VERBOSE");
     const char *orr = getenv("VOXATTN_OPENCL_OPS_MAXRREG"), *krr = getenv("VOXATTN_OPENCL_KV_MAXRREG");

@@ -140,6 +140,7 @@ typedef struct cl_dev {
     int qs_old; /* query_select built with -DQS_NORMS=0: as session 11 (VOXATTN_OPENCL_QS_OLD) */
     int permute_narrow; /* permutes copy element by element, never 16-byte words (VOXATTN_OPENCL_PERMUTE_NARROW) */
     int sr_unroll;  /* sample_rows built with -DSR_UNROLLED=1 (VOXATTN_OPENCL_SR_UNROLL) */
+    int bm_unroll;  /* block_means' rows per batch of loads, -DBM_UNROLL (VOXATTN_OPENCL_BM_UNROLL; 0: the default, 8) */
     int ops_maxrreg; /* VOXATTN_OPENCL_OPS_MAXRREG: -cl-nv-maxrregcount of PROG_OPS (0: none) */
     int kv_maxrreg;  /* VOXATTN_OPENCL_KV_MAXRREG: -cl-nv-maxrregcount of kv_select's PROG_KV (0: none) */
     int kv_shfl;     /* kv_select's scans by warp shuffles: 0 off, 1 inline PTX (NVIDIA sm_70+), 2 emulated (VOXATTN_OPENCL_KV_SHFL) */
@@ -159,6 +160,9 @@ typedef struct cl_dev {
     int mma;         /* MMA_*: f16/bf16 attention on tensor cores; off for good after a failure */
     int nv_opts;     /* cl_nv_compiler_options */
     int mma_maxrreg; /* VOXATTN_OPENCL_MMA_MAXRREG (0: the compiler's choice) */
+    int srm;         /* MMA_*: f16/bf16 sample_rows on tensor cores (VOXATTN_OPENCL_SR_MMA); off for good after a failure */
+    int srm_maxrreg; /* VOXATTN_OPENCL_SRM_MAXRREG: -cl-nv-maxrregcount of PROG_SR_MMA (0: the compiler's choice) */
+    int srm_prefetch; /* PROG_SR_MMA built with -DSRM_PREFETCH=1 (default; VOXATTN_OPENCL_SRM_PREFETCH=0: off) */
     const char *last_kernel[VOX_OP_COUNT]; /* per op, the kernel its last launch ran (static names) */
     uint64_t host_waits; /* blocking transfers and finishes (vox_backend.host_waits) */
 } cl_dev;
@@ -183,9 +187,10 @@ vox_status cl_timer_end(void *devp, double *ms);
 
 /* Builds (or finds in the cache) a program. PROG_OPS: dtype; PROG_KV: none
  * (kv_select reads f32 only; callers pass VOX_F32); PROG_ATTN,
- * PROG_BWD_Q, PROG_BWD_KV: dtype, hd, bm, bn, ls; PROG_ATTN_MMA: dtype, hd.
- * A failed PROG_ATTN_MMA build is logged as a warning only: the caller
- * falls back to PROG_ATTN. Building a program may evict the oldest cached
+ * PROG_BWD_Q, PROG_BWD_KV: dtype, hd, bm, bn, ls; PROG_ATTN_MMA,
+ * PROG_SR_MMA: dtype, hd (and ls, the work-group it needs). A failed
+ * tensor-core build is logged as a warning only: the caller falls back to
+ * the portable kernel. Building a program may evict the oldest cached
  * one and move the others: a cl_prog pointer is good until the next call. */
 vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, int ls, cl_prog **out);
 void cl_prog_release(cl_prog *p);

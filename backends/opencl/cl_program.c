@@ -73,7 +73,8 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
         memset(&d->progs[CL_MAX_PROGS - 1], 0, sizeof(cl_prog));
         d->n_progs--;
     }
-    const vox_log_level fail_level = kind == PROG_ATTN_MMA ? VOX_LOG_WARN : VOX_LOG_ERROR;
+    const int tc = kind == PROG_ATTN_MMA || kind == PROG_SR_MMA; /* a tensor-core program */
+    const vox_log_level fail_level = tc ? VOX_LOG_WARN : VOX_LOG_ERROR;
     const char *src[CL_MAX_SOURCES];
     size_t len[CL_MAX_SOURCES];
     const char *files[CL_MAX_SOURCES] = {g_prelude, "kernel_args.h", "common.cl"};
@@ -94,24 +95,29 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
         len[i] = b ? b->size : strlen(files[i]);
     }
     char opts[320];
-    if (kind == PROG_ATTN_MMA) {
+    if (tc) {
         /* -cl-nv-verbose: the build log then reports registers and spills */
         char rr[40] = "";
-        if (d->mma_maxrreg > 0)
-            snprintf(rr, sizeof rr, " -cl-nv-maxrregcount=%d", d->mma_maxrreg);
-        snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=0 -DHD=%d -DVOX_MMA_EMU=%d%s%s",
-                 dtype, hd, d->mma == MMA_EMULATED, d->nv_opts ? " -cl-nv-verbose" : "", rr);
+        const int maxrreg = kind == PROG_ATTN_MMA ? d->mma_maxrreg : d->srm_maxrreg;
+        const int emu = (kind == PROG_ATTN_MMA ? d->mma : d->srm) == MMA_EMULATED;
+        if (maxrreg > 0)
+            snprintf(rr, sizeof rr, " -cl-nv-maxrregcount=%d", maxrreg);
+        snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=0 -DHD=%d -DVOX_MMA_EMU=%d%s%s%s",
+                 dtype, hd, emu, kind == PROG_SR_MMA && d->srm_prefetch ? " -DSRM_PREFETCH=1" : "",
+                 d->nv_opts ? " -cl-nv-verbose" : "", rr);
     } else {
         /* the op programs (PROG_OPS, kv_select's PROG_KV) use fp64 where the device has it */
         const int ops = kind == PROG_OPS || kind == PROG_KV;
         const int maxrreg = kind == PROG_OPS ? d->ops_maxrreg : kind == PROG_KV ? d->kv_maxrreg : 0;
-        char rr[40] = "", shfl[16] = "";
+        char rr[40] = "", shfl[16] = "", bmu[24] = "";
         if (maxrreg > 0)
             snprintf(rr, sizeof rr, " -cl-nv-maxrregcount=%d", maxrreg);
         if (kind == PROG_KV && d->kv_shfl)
             snprintf(shfl, sizeof shfl, " -DKV_SHFL=%d", d->kv_shfl);
-        snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s%s%s%s%s%s%s%s",
-                 dtype, ops ? d->fp64 : 0, hd, bm, bn, ls, g_prog_options[kind],
+        if (kind == PROG_OPS && d->bm_unroll)
+            snprintf(bmu, sizeof bmu, " -DBM_UNROLL=%d", d->bm_unroll);
+        snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s%s%s%s%s%s%s%s%s",
+                 dtype, ops ? d->fp64 : 0, hd, bm, bn, ls, g_prog_options[kind], bmu,
                  kind == PROG_KV && d->kv_rowread ? " -DKV_ROWREAD=1" : "", shfl,
                  kind == PROG_OPS && d->qs_global ? " -DQS_GLOBAL=1" : "",
                  kind == PROG_OPS && d->qs_old ? " -DQS_NORMS=0" : "",
@@ -125,7 +131,7 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
     e = g_cl.clBuildProgram(prog, 1, &d->device, opts, NULL, NULL);
     /* the build log on failure, and of the tensor-core program always (debug) */
     char *blog = NULL;
-    if (e != CL_SUCCESS || kind == PROG_ATTN_MMA || d->nv_verbose) {
+    if (e != CL_SUCCESS || tc || d->nv_verbose) {
         size_t ln = 0;
         if (g_cl.clGetProgramBuildInfo(prog, d->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &ln) != CL_SUCCESS)
             ln = 0;
@@ -166,26 +172,27 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
             return VOX_ERR_COMPILE;
         }
     }
-    if (kind == PROG_ATTN_MMA) {
-        /* the kernel needs exactly 128 work-items (reqd_work_group_size) */
+    if (tc) {
+        /* the kernel needs exactly its work-group (reqd_work_group_size) */
+        const int k = kind == PROG_ATTN_MMA ? K_ATTENTION_FORWARD_MMA : K_SAMPLE_ROWS_MMA;
+        const size_t need = kind == PROG_ATTN_MMA ? 128 : 256;
         size_t wg = 0;
         cl_ulong lm = 0, pm = 0;
-        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[K_ATTENTION_FORWARD_MMA], d->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg,
-                                          NULL) != CL_SUCCESS)
+        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[k], d->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL) !=
+            CL_SUCCESS)
             wg = 0;
-        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[K_ATTENTION_FORWARD_MMA], d->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof lm, &lm,
-                                          NULL) != CL_SUCCESS)
+        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[k], d->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof lm, &lm, NULL) !=
+            CL_SUCCESS)
             lm = 0;
-        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[K_ATTENTION_FORWARD_MMA], d->device, CL_KERNEL_PRIVATE_MEM_SIZE, sizeof pm, &pm,
-                                          NULL) != CL_SUCCESS)
+        if (g_cl.clGetKernelWorkGroupInfo(p->kernels[k], d->device, CL_KERNEL_PRIVATE_MEM_SIZE, sizeof pm, &pm, NULL) !=
+            CL_SUCCESS)
             pm = 0;
-        vox_log(d->log, VOX_LOG_DEBUG,
-                "opencl: vox_attention_forward_mma hd %d: max work-group %zu, local %llu bytes, private %llu bytes",
-                hd, wg, (unsigned long long)lm, (unsigned long long)pm);
-        if (wg < 128) {
+        vox_log(d->log, VOX_LOG_DEBUG, "opencl: %s hd %d: max work-group %zu, local %llu bytes, private %llu bytes",
+                g_kernels[k].name, hd, wg, (unsigned long long)lm, (unsigned long long)pm);
+        if (wg < need) {
             cl_prog_release(p);
-            vox_log(d->log, fail_level,
-                    "opencl: vox_attention_forward_mma allows work-groups of %zu only (128 needed)", wg);
+            vox_log(d->log, fail_level, "opencl: %s allows work-groups of %zu only (%zu needed)", g_kernels[k].name,
+                    wg, need);
             return VOX_ERR_COMPILE;
         }
     }

@@ -107,6 +107,10 @@ static const op_case cases[] = {
      * tensor-core kernel's whole, part-masked and empty 32-key halves), D 128 */
     {"ragged_d128_v64_bf16", SHAPE(1, 2, 128, 6, 7, 9, 5, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .space_blocks = 1, .sink = 1},
+    /* the same at D 32, small enough to run with the OpenCL tensor-core kernel
+     * emulated on PoCL: tiles whose valid keys reach every warp's 16 keys */
+    {"ragged_v64_d32_bf16", SHAPE(1, 1, 32, 7, 7, 5, 3, 0, 4, 4, 4), VOX_BF16, FILL_WORKLOAD, .drop_block = -1,
+     .space_blocks = 1},
     {"inf_value_bf16", SHAPE(1, 2, 128, 6, 7, 9, 5, 0, 4, 4, 4), VOX_BF16, FILL_INF, .drop_block = -1,
      .space_blocks = 1, .sink = 1},
     {"d256_widths1_bf16", SHAPE(1, 2, 256, 4, 8, 8, 4, 0, 1, 4, 4), VOX_BF16, .drop_block = -1, .frame_blocks = 1,

@@ -197,6 +197,7 @@ vox_attention_forward(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS) VOX_CL_ARG_P
     K(PROG_ATTN, K_ATTENTION_FORWARD, "vox_attention_forward") \
     K(PROG_ATTN_MMA, K_ATTENTION_FORWARD_MMA, "vox_attention_forward_mma") \
     S(PROG_ATTN, "attention_forward.cl") \
+    S(PROG_ATTN_MMA, "mma_common.cl") \
     S(PROG_ATTN_MMA, "attention_forward_mma.cl")
 #ifdef CL_OP_LAUNCHERS
 

@@ -7,6 +7,11 @@
 
 #pragma OPENCL FP_CONTRACT OFF
 
+/* -DBM_UNROLL=n (VOXATTN_OPENCL_BM_UNROLL; 1: one row at a time, as session 12) */
+#ifndef BM_UNROLL
+#define BM_UNROLL 8
+#endif
+
 /* out[m][:] = mean of the valid (or kept) rows of block j = m % NB, one
  * work-group per m = bh*NB + j (grid-stride) */
 __kernel void vox_block_means(VOX_CL_BUF_PARAMS(VOX_BLOCK_MEANS_BUFS) VOX_CL_ARG_PARAMS(VOX_BLOCK_MEANS_ARGS))
@@ -21,7 +26,22 @@ __kernel void vox_block_means(VOX_CL_BUF_PARAMS(VOX_BLOCK_MEANS_BUFS) VOX_CL_ARG
         int n = has_kept ? kept_count[m] : valid[j];
         for (int e = LID; e < D; e += LSZ) {
             real acc = 0;
-            for (int r = 0; r < n; r++) {
+            int r = 0;
+#if BM_UNROLL > 1
+            /* BM_UNROLL rows' loads issued before their adds (the same sums in row order) */
+            for (; r + BM_UNROLL <= n; r += BM_UNROLL) {
+                float xv[BM_UNROLL];
+#pragma unroll
+                for (int u = 0; u < BM_UNROLL; u++) {
+                    long slot = j * V + (has_kept ? kept_rows[m * V + r + u] : r + u);
+                    xv[u] = LOADF(x, base + (long)slot_token[slot] * args.st + e);
+                }
+#pragma unroll
+                for (int u = 0; u < BM_UNROLL; u++)
+                    acc += (real)xv[u];
+            }
+#endif
+            for (; r < n; r++) {
                 long slot = j * V + (has_kept ? kept_rows[m * V + r] : r);
                 acc += (real)LOADF(x, base + (long)slot_token[slot] * args.st + e);
             }

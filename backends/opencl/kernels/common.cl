@@ -71,3 +71,17 @@ int vox_key_slot(long p, long nkeys, int logV, int V, int start, __global const 
     int blk = cols[start + c];
     return off < valid[blk] ? blk * V + off : -1;
 }
+
+/* Block pattern test of the reference (sample_rows_attention); used by
+ * sample_rows.cl and sample_rows_mma.cl. */
+int vox_allows(__global const int *coord, long ib, long jb, int temporal, int fb, int sbk, int sink)
+{
+    int ti = coord[3 * ib], tj = coord[3 * jb];
+    if (tj < 0 || ti < 0)
+        return 1;
+    if (sink && tj == 0)
+        return 1;
+    if (!temporal)
+        return abs(tj - ti) <= fb;
+    return abs(coord[3 * jb + 1] - coord[3 * ib + 1]) <= sbk && abs(coord[3 * jb + 2] - coord[3 * ib + 2]) <= sbk;
+}

@@ -29,19 +29,6 @@
 
 #pragma OPENCL FP_CONTRACT OFF
 
-/* Block pattern test of the reference (sample_rows_attention). */
-int vox_allows(__global const int *coord, long ib, long jb, int temporal, int fb, int sbk, int sink)
-{
-    int ti = coord[3 * ib], tj = coord[3 * jb];
-    if (tj < 0 || ti < 0)
-        return 1;
-    if (sink && tj == 0)
-        return 1;
-    if (!temporal)
-        return abs(tj - ti) <= fb;
-    return abs(coord[3 * jb + 1] - coord[3 * ib + 1]) <= sbk && abs(coord[3 * jb + 2] - coord[3 * ib + 2]) <= sbk;
-}
-
 /* -DSR_UNROLLED=1 (VOXATTN_OPENCL_SR_UNROLL): the loops over each item's
  * private arrays (rows, dims, patterns, V values) fully unrolled, so that
  * the arrays live in registers rather than in the stack (a clang nvptx
@@ -305,25 +292,25 @@ vox_sample_rows_merge(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
 #define CL_OP_sample_rows(P, K, S, SUP)                  \
+    P(PROG_SR_MMA, "tensor-core sample_rows", "")        \
     K(PROG_OPS, K_SAMPLE_ROWS, "vox_sample_rows")        \
     K(PROG_OPS, K_SAMPLE_ROWS_MERGE, "vox_sample_rows_merge") \
-    S(PROG_OPS, "sample_rows.cl")
+    K(PROG_SR_MMA, K_SAMPLE_ROWS_MMA, "vox_sample_rows_mma") \
+    S(PROG_OPS, "sample_rows.cl")                        \
+    S(PROG_SR_MMA, "mma_common.cl")                      \
+    S(PROG_SR_MMA, "sample_rows_mma.cl")
 #ifdef CL_OP_LAUNCHERS
-/* The tile kernel, one work-group of 256 items per (bh, key split, 32 rows,
- * 128 dims), then the merge, one work-group of 64 items per (bh, row). The
- * key splits (vox_sample_rows_splits) for two work-groups per compute unit,
- * at least 64 slots (a small device splits too, so its tests cover the
- * merge; VOXATTN_OPENCL_SR_SLOTS overrides the slots). Their states go to the device's scratch. */
-vox_status cl_sample_rows(void *devp, const vox_op_dims *dm, const vox_op_sample_rows *p)
+/* The splits' states of `units` work-groups per key split (the splits
+ * for two work-groups per compute unit, at least 64 slots: a small device
+ * splits too, so its tests cover the merge; VOXATTN_OPENCL_SR_SLOTS
+ * overrides the slots) in the device's scratch, the tile kernel `k` of
+ * program `pr` (NULL: PROG_OPS), then the merge, one work-group of 64 items
+ * per (bh, row). */
+static vox_status sr_launch(cl_dev *d, const vox_op_dims *dm, const vox_op_sample_rows *p, vox_sample_rows_args a,
+                            const cl_prog *pr, int k, int64_t units, const char *name, vox_log_level level)
 {
-    cl_dev *d = devp;
-    vox_sample_rows_args a;
-    vox_sample_rows_args_init(&a, dm, p);
-    if (a.R <= 0)
-        return VOX_OK;
     cl_uint cu = 0;
     g_cl.clGetDeviceInfo(d->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
-    int64_t units = a.BH * ((a.R + 31) / 32) * ((a.D + 127) / 128);
     int64_t slots = d->sr_slots ? d->sr_slots : 2 * (int64_t)cu > 64 ? 2 * (int64_t)cu : 64;
     int64_t nsplit = vox_sample_rows_splits(units, slots, a.NB);
     a.nsplit = (int32_t)nsplit;
@@ -333,10 +320,59 @@ vox_status cl_sample_rows(void *devp, const vox_op_dims *dm, const vox_op_sample
     cl_buf work = {.mem = d->scratch};
     const cl_sample_rows_bufs b = {.q = p->q, .k = p->k, .v = p->v, .rows = p->rows, .block_coord = p->block_coord,
                                    .valid = dm->block_valid, .out = p->out, .work = {&work, 0}};
-    const cl_grid tiles = {.k = K_SAMPLE_ROWS, .groups = groups_for(units * nsplit), .ls = 256};
+    const cl_grid tiles = {.prog = pr, .k = k, .groups = groups_for(units * nsplit), .ls = 256, .name = name,
+                           .level = level};
     const cl_grid merge = {.k = K_SAMPLE_ROWS_MERGE, .groups = groups_for(a.BH * a.R), .ls = 64};
     st = cl_sample_rows_launch(d, dm->dtype, &b, &a, &tiles);
     return st ? st : cl_sample_rows_launch(d, dm->dtype, &b, &a, &merge);
+}
+
+/* Tensor cores (kernels/sample_rows_mma.cl, PROG_SR_MMA): f16/bf16, head
+ * dim <= 128 a multiple of 8, q/k/v 16-byte aligned (16-byte copies), the
+ * local memory and work-groups of 256 available; one work-group per (bh,
+ * key split, 32 rows). VOX_ERR_UNSUPPORTED where the portable kernel has to
+ * run: not applicable, or the path failed (then it stays off for this
+ * device). */
+static size_t srm_local_bytes(size_t dp)
+{
+    size_t kp = 2 * 64 * (dp + 8); /* K tile, then the P fragments (12288 bytes) */
+    return (kp > 12288 ? kp : 12288) + 2 * dp * 72 + 2 * 32 * (dp + 8) + 2 * 4 * 128 + 8;
+}
+static vox_status sr_mma(cl_dev *d, const vox_op_dims *dm, const vox_op_sample_rows *p, const vox_sample_rows_args *a)
+{
+    if (!d->srm || dm->dtype == VOX_F32 || a->D > 128 || a->D % 8 || d->max_wg < 256 || p->q.offset % 16 ||
+        p->k.offset % 16 || p->v.offset % 16)
+        return VOX_ERR_UNSUPPORTED;
+    size_t dp = a->D <= 64 ? 64 : 128, bytes = srm_local_bytes(dp) + (d->srm == MMA_EMULATED ? 6144 : 0);
+    if (bytes > d->local_mem)
+        return VOX_ERR_UNSUPPORTED;
+    cl_prog *pr = NULL;
+    vox_status st = cl_get_prog(d, PROG_SR_MMA, (int)dm->dtype, (int)a->D, 0, 0, 256, &pr);
+    if (!st) {
+        st = sr_launch(d, dm, p, *a, pr, K_SAMPLE_ROWS_MMA, a->BH * ((a->R + 31) / 32), NULL,
+                       VOX_LOG_WARN);
+        if (!st)
+            return VOX_OK;
+    }
+    vox_log(d->log, VOX_LOG_WARN, "opencl: tensor-core sample_rows failed (%s); the portable kernel runs from now on",
+            vox_status_string(st));
+    d->srm = MMA_OFF;
+    return VOX_ERR_UNSUPPORTED;
+}
+
+/* The tensor-core kernel where it applies (sr_mma), else the portable one:
+ * a work-group of 256 items per (bh, key split, 32 rows, 128 dims). */
+vox_status cl_sample_rows(void *devp, const vox_op_dims *dm, const vox_op_sample_rows *p)
+{
+    cl_dev *d = devp;
+    vox_sample_rows_args a;
+    vox_sample_rows_args_init(&a, dm, p);
+    if (a.R <= 0)
+        return VOX_OK;
+    if (sr_mma(d, dm, p, &a) == VOX_OK)
+        return VOX_OK;
+    return sr_launch(d, dm, p, a, NULL, K_SAMPLE_ROWS, a.BH * ((a.R + 31) / 32) * ((a.D + 127) / 128), NULL,
+                     VOX_LOG_ERROR);
 }
 #endif /* CL_OP_LAUNCHERS */
 #endif /* !__OPENCL_VERSION__ */
