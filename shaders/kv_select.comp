@@ -649,9 +649,10 @@ void exact_f64(uint bh, uint i, uint NB, bool cum, inout uint c, inout uint T, i
  * errs by at most E_j = g (||q|| ||k_j|| 1.01 + 2^-60) + 2^-100, g = (D + 4)
  * 2^-23 (twice the sequential sum's (D u)/(1 - D u); Cauchy-Schwarz for
  * sum |q_e k_je|; the floors cover underflow in the scaled products and the
- * squares); the scores come back from the keys (okey is invertible), so a
- * boundary at key 0 (p = 0) or ~0 (exp 1) is never certified. Uniform
- * control flow. */
+ * squares); the scores come back from the keys (okey is invertible); a key
+ * ~0 (exp rounds to 1: the top blocks) stands for mx less a bound, a key 0
+ * (p = 0) taken is never certified and not taken is below the lowest taken
+ * p (a normal double, checked). Uniform control flow. */
 bool certified_f32(uint T, uint rem)
 {
 #if KV_CERT
@@ -659,16 +660,18 @@ bool certified_f32(uint T, uint rem)
         return false;
     float g = float(vox_u64lo(pc.D) + 4u) * ldexp(1.0, -23), nq = nqs[cur_r] * 1.01;
     float lo = uintBitsToFloat(0x7f800000u), hi = NEG_INF; /* min over taken of s - 2E, max over the others of s + 2E */
+    /* key ~0 (exp rounds to 1: the row's top blocks, s within 2^-54 of the max in the exponent): s >= mx - dtop */
+    float dtop = abs(mx) * ldexp(1.0, -20) + pow2_scaled(ldexp(1.0, -50) / scale, esc) + ldexp(1.0, -100);
     for (uint j = tid; j < NBv; j += WG) {
         uint u = kv(j);
-        if (u == 0u || u == 0xffffffffu) {
+        if (u == 0u) { /* p underflows: taken, not certified; else below any p > e^-700 (checked below) */
             if (u >= T)
-                lo = NEG_INF; /* a taken block without its score: not certified */
-            else
-                hi = uintBitsToFloat(0x7f800000u);
+                lo = NEG_INF;
             continue;
         }
-        float sj = uintBitsToFloat((u & 0x80000000u) != 0u ? u & 0x7fffffffu : ~u);
+        if (u == 0xffffffffu && u < T)
+            hi = uintBitsToFloat(0x7f800000u);
+        float sj = u == 0xffffffffu ? mx - dtop : uintBitsToFloat((u & 0x80000000u) != 0u ? u & 0x7fffffffu : ~u);
         float e2 = 2.0 * (g * (nq * uintBitsToFloat(scratch[nbase + j]) + ldexp(1.0, -60)) + ldexp(1.0, -100));
         if (u >= T)
             lo = min(lo, sj - e2);
