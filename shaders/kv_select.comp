@@ -882,7 +882,11 @@ void select_tile(uint t, uint NB, uint D, uint R)
             acc[r] = 0.0;
 #if KV_FP64 == 2
         if (cum) { /* with the f64 sums of exact_f64 (unscaled, exact products, in order e) */
+#if KV_QD /* products of two floats are exact in f64: contracting into fma rounds the same */
+            double acc64[KV_ROWS];
+#else
             precise double acc64[KV_ROWS];
+#endif
             for (uint r = 0u; r < KV_ROWS; r++)
                 acc64[r] = 0.0LF;
             for (uint e0 = 0u; e0 < D; e0 += KV_KD) {
