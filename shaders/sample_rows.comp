@@ -349,8 +349,9 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     if (R <= 0)
         return VOX_OK;
     /* matrix units (sample_rows_cm.comp: 32 rows, every dim per workgroup) for f16/bf16 with D <= 128 where
-     * the device has them (VOXATTN_VULKAN_SR_SCALAR=1: the scalar pass); else 32 rows x 128 dims */
-    const int cm = v->coopmat && !v->sr_scalar && d->dtype != VOX_F32 && a.D <= 128;
+     * the device has them, opt-in (VOXATTN_VULKAN_SR_CM=1: its first run missed the test limits,
+     * backends/vulkan/NOTES.md); else the scalar pass, 32 rows x 128 dims */
+    const int cm = v->coopmat && v->sr_cm && d->dtype != VOX_F32 && a.D <= 128;
     int64_t units = BH * ((R + 31) / 32) * (cm ? 1 : (a.D + 127) / 128),
             nsplit = vox_sample_rows_splits(units, v->sr_slots ? v->sr_slots : VK_SR_SLOTS, NB);
     a.nsplit = (int32_t)nsplit;

@@ -17,9 +17,10 @@
  *  - per row (8 invocations, keys part + 8j): s = S * scale, the tile max m
  *    (NaN wins), w = exp(s - m) (keys past the tile's valid count 0), the sum
  *    z, as the scalar pass;
- *  - w split exactly into three f16 pieces of w * 2^14, hi + mid + lo (each
- *    the rounding of what the previous ones left: |w - sum| <= 2^-33 |w| for
- *    normal pieces), as sample_rows_mma.cuh does for the CUDA backend; a tile
+ *  - w split into three f16 pieces of w * 2^14, hi + mid + lo (hi and mid
+ *    the significand truncated to 11 bits by a mask, lo the rounding of the
+ *    rest: |w - sum| <= 2^-33 |w| for normal pieces), as sample_rows_mma.cuh
+ *    does for the CUDA backend; a tile
  *    whose V holds an Inf or NaN uses hi alone (a zero piece times Inf would
  *    make a NaN where the reference has Inf);
  *  - T = P V: subgroup sg takes rows 16 (sg & 1).. +15 and dims 32 (sg >> 1)
@@ -355,11 +356,13 @@ void main()
             uint key = part + 8u * j;
             float w = key < nk && m != NEG_INF ? exp(s[j] - m) : 0.0;
             z += w;
+            /* the pieces by truncating the significand to f16's 11 bits (bit masks: no f16 round trip that a
+             * compiler could take for the identity; the mid 1.2e-9 run on the H200 looked like P = hi) */
             float w14 = w * 16384.0;
-            float16_t hi = float16_t(w14);
-            float r1 = w14 - float(hi);
-            float16_t mid = float16_t(vnf ? 0.0 : r1);
-            float16_t lo = float16_t(vnf ? 0.0 : r1 - float(mid));
+            float h32 = uintBitsToFloat(floatBitsToUint(w14) & 0xffffe000u);
+            float r1 = w14 - h32; /* exact */
+            float m32 = uintBitsToFloat(floatBitsToUint(r1) & 0xffffe000u);
+            float16_t hi = float16_t(h32), mid = float16_t(vnf ? 0.0 : m32), lo = float16_t(vnf ? 0.0 : r1 - m32);
             uint at = srow * PS + key;
             sp[at] = hi;
             sp[SR_RW * PS + at] = mid;
