@@ -662,17 +662,19 @@ bool certified_f32(uint T, uint rem)
     float lo = uintBitsToFloat(0x7f800000u), hi = NEG_INF; /* min over taken of s - 2E, max over the others of s + 2E */
     /* key ~0 (exp rounds to 1: the row's top blocks, s within 2^-54 of the max in the exponent): s >= mx - dtop */
     float dtop = abs(mx) * ldexp(1.0, -20) + pow2_scaled(ldexp(1.0, -50) / scale, esc) + ldexp(1.0, -100);
+    float ez = 0.0; /* the largest 2E of the untaken blocks with key 0 */
     for (uint j = tid; j < NBv; j += WG) {
         uint u = kv(j);
-        if (u == 0u) { /* p underflows: taken, not certified; else below any p > e^-700 (checked below) */
+        float e2 = 2.0 * (g * (nq * uintBitsToFloat(scratch[nbase + j]) + ldexp(1.0, -60)) + ldexp(1.0, -100));
+        if (u == 0u) { /* p underflows (f32 estimate): taken, not certified; else below the lowest taken p
+                        * (> e^-700, checked below) while its score's error is below 16 in the exponent */
             if (u >= T)
                 lo = NEG_INF;
+            else
+                ez = max(ez, e2);
             continue;
         }
-        if (u == 0xffffffffu && u < T)
-            hi = uintBitsToFloat(0x7f800000u);
         float sj = u == 0xffffffffu ? mx - dtop : uintBitsToFloat((u & 0x80000000u) != 0u ? u & 0x7fffffffu : ~u);
-        float e2 = 2.0 * (g * (nq * uintBitsToFloat(scratch[nbase + j]) + ldexp(1.0, -60)) + ldexp(1.0, -100));
         if (u >= T)
             lo = min(lo, sj - e2);
         else
@@ -680,9 +682,11 @@ bool certified_f32(uint T, uint rem)
     }
     lo = -reduce_max(-lo);
     hi = reduce_max(hi);
+    ez = reduce_max(ez);
     float gap = lo - hi;
     return gap > ldexp(1.0, -100) + ldexp(1.0, -22) * (abs(lo) + abs(hi)) &&
-           pow2_scaled(gap * scale, -esc) > ldexp(1.0, -45) && expo(lo) - logz > -700.0;
+           pow2_scaled(gap * scale, -esc) > ldexp(1.0, -45) && expo(lo) - logz > -700.0 &&
+           pow2_scaled(ez * scale, -esc) < 16.0;
 #else
     return false;
 #endif
