@@ -15,7 +15,7 @@
  * device planner's greedy packing, and prints both figures relative to
  * keep 1 with the current order. See backends/cuda/sm90/NOTES.md (session 11).
  *
- * usage: pack_stats [--device ID] [--preset NAME] [--density D] [--keep LIST]
+ * usage: pack_stats [--device ID] [--preset NAME] [--block T,H,W] [--density D] [--keep LIST]
  *                   [--heads N] [--seed S] [--sharpness X] [--nwg-pruned 2|3]
  *                   [--nwg-dense 2|3] [--gmax G] [--save FILE | --load FILE] [-v]
  * --save writes the built masks to FILE, --load reads them instead of building (the model's
@@ -372,6 +372,7 @@ int main(int argc, char **argv)
     int nk = 3, heads = 0, nwg_list[2] = {2, 3}, n_nwg = 2, nwg_dense = 3;
     uint64_t seed = 1;
     double sharp = 1.0;
+    int block[3] = {0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-v")) {
@@ -388,6 +389,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--density")) density = atof(v);
         else if (!strcmp(a, "--heads")) heads = atoi(v);
         else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--block")) {
+            if (sscanf(v, "%d,%d,%d", &block[0], &block[1], &block[2]) != 3 || block[0] < 1 || block[1] < 1 ||
+                block[2] < 1)
+                goto usage;
+        }
         else if (!strcmp(a, "--sharpness")) sharp = atof(v);
         else if (!strcmp(a, "--nwg-pruned")) {
             n_nwg = sscanf(v, "%d,%d", &nwg_list[0], &nwg_list[1]);
@@ -456,7 +462,7 @@ int main(int argc, char **argv)
 
         for (int ki = 0; ki < nk; ki++) {
             vox_plan_params pp;
-            vox_workload_plan_params(&w, VOX_BF16, VOX_MASK_BSA, NULL, &pp);
+            vox_workload_plan_params(&w, VOX_BF16, VOX_MASK_BSA, block[0] ? block : NULL, &pp);
             vox_plan *plan = NULL;
             vox_plan_stats st;
             /* the bench's density rule: top-k with k = round(density * video blocks) */
@@ -631,7 +637,7 @@ int main(int argc, char **argv)
     }
     return 0;
 usage:
-    fprintf(stderr, "usage: pack_stats [--device ID] [--preset NAME] [--density D] [--keep LIST] [--heads N] "
+    fprintf(stderr, "usage: pack_stats [--device ID] [--preset NAME] [--block T,H,W] [--density D] [--keep LIST] [--heads N] "
                     "[--seed S] [--sharpness X] [--nwg-pruned 2[,3]] [--nwg-dense 2|3] [--gmax G] [--save F | --load F] "
                     "[-v]\n");
     return 2;

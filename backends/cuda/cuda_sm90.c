@@ -156,8 +156,10 @@ typedef struct cu_sm90 {
                        q, k, v, o, dout, lse and of dq, dk, dv, the shared preprocess) */
     int plan_old;   /* VOXATTN_SM90_PLAN_OLD: the forward's device plan by session 11's kernel (serial
                        packing loop; same items) */
-    int order_plain; /* VOXATTN_SM90_ORDER=plain: no front region (the items holding a text block are
-                        claimed with their head, last, as before session 12) */
+    int plan_mode; /* the device planner's VOX_SM90_PLAN_M_* bits (sm90_smem.h), VOXATTN_SM90_ORDER: unset
+                      all three; plain 0 (the items holding a text block claimed with their head, last, as
+                      before session 12); front: the front region only (session 12); edge / ragged: the
+                      front region and that one */
     int bwd_asc;    /* not VOXATTN_SM90_BWD_ALTERNATE: the packed dkdv (and dkdv_q) stream their two units'
                        block lists in ascending order (session 8) instead of alternating one-unit blocks */
 } cu_sm90;
@@ -233,9 +235,23 @@ void cu_sm90_open(gpu_dev *g)
                 g->ordinal, s->nwg128, s->nwg128);
     const char *dq = getenv("VOXATTN_SM90_BWD_DQ");
     s->bwd_dq = dq && !strcmp(dq, "ordered") ? 1 : dq && !strcmp(dq, "atomic") ? 2 : 0;
-    s->order_plain = sm90_switch_is(g, "VOXATTN_SM90_ORDER", "plain",
-                                    "the attention forward's items holding a global (text) block are claimed "
-                                    "with their head's (no front region)");
+    s->plan_mode = VOX_SM90_PLAN_M_FRONT | VOX_SM90_PLAN_M_EDGE | VOX_SM90_PLAN_M_RAGGED;
+    if (sm90_switch_is(g, "VOXATTN_SM90_ORDER", "plain",
+                       "the attention forward's items holding a global (text) block are claimed with their "
+                       "head's (no front region), each head's items in position order"))
+        s->plan_mode = 0;
+    else if (sm90_switch_is(g, "VOXATTN_SM90_ORDER", "front",
+                            "the attention forward's device plan as in session 12 (front region only: no edge "
+                            "order, no ragged items first)"))
+        s->plan_mode = VOX_SM90_PLAN_M_FRONT;
+    else if (sm90_switch_is(g, "VOXATTN_SM90_ORDER", "edge",
+                            "the attention forward's device plan: front region and edge order, no ragged items "
+                            "first"))
+        s->plan_mode = VOX_SM90_PLAN_M_FRONT | VOX_SM90_PLAN_M_EDGE;
+    else if (sm90_switch_is(g, "VOXATTN_SM90_ORDER", "ragged",
+                            "the attention forward's device plan: front region and ragged items first, no edge "
+                            "order"))
+        s->plan_mode = VOX_SM90_PLAN_M_FRONT | VOX_SM90_PLAN_M_RAGGED;
     s->pack_strip = sm90_switch_is(g, "VOXATTN_SM90_PACK", "strip",
                                    "the attention forward packs pruned query blocks for 2 consumer warpgroups "
                                    "whatever query_keep is");
@@ -545,12 +561,13 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     const int kpl = old_plan ? SM90_PLAN_OLD : SM90_PLAN;
     const size_t plan_smem = old_plan ? VOX_SM90_PLAN_OLD_SMEM(NB) : VOX_SM90_PLAN_SMEM(NB);
     /* the new planner puts the items holding global (text) blocks into a front region, claimed first
-     * (sm90_smem.h); the kernel counts *counter + n_items */
-    int front_on = !old_plan && !s->order_plain;
-    a.n_items = front_on ? (int)VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw) : 0;
+     * (sm90_smem.h); the kernel counts *counter + n_items. Its other mode bits (VOX_SM90_PLAN_M_EDGE,
+     * _RAGGED) move items and partial blocks only */
+    int mode = old_plan ? 0 : s->plan_mode;
+    a.n_items = (mode & VOX_SM90_PLAN_M_FRONT) ? (int)VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw) : 0;
     void *plan_args[] = {&a.kept_count, &a.block_valid, &a.kv_start, &a.kv_count, &a.kv_cols, &nb_ll, &items,
                          &counter, &maxrows, &order, &gt, &gh, &gw, &bh_ll, &vv, &v_i, &d_i, &bf16, &vbad,
-                         &hflag_arg, &anyflag_arg, &front_on}; /* (the old kernel has no front_on) */
+                         &hflag_arg, &anyflag_arg, &mode}; /* (the old kernel has no mode) */
     *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[kpl], sm90_kernels[kpl].name, &s->fn_smem[kpl],
                         BH + (vscan ? BH * nw : 0), (unsigned)sm90_kernels[kpl].threads, 1, plan_smem, plan_args);
     if (*st)

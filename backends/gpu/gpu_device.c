@@ -59,6 +59,11 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->force_scalar = vox_env_flag("VOXATTN_GPU_SCALAR");
     g->kv_cum_f32 = vox_env_flag("VOXATTN_KV_SELECT_CUMULATIVE_F32");
     g->kv_mma_inline = vox_env_flag("VOXATTN_KV_SELECT_MMA_INLINE");
+    g->kv_fast_old = vox_env_flag("VOXATTN_KV_SELECT_FAST_OLD");
+    g->kv_fast_break = vox_env_flag("VOXATTN_KV_SELECT_FAST_BREAK");
+    g->kv_fast_abl = vox_env_flag("VOXATTN_KV_SELECT_FAST_ABL");
+    g->kv_p1_pair = vox_env_flag("VOXATTN_KV_SELECT_P1_PAIR");
+    g->kv_topk_scalar = vox_env_flag("VOXATTN_KV_SELECT_TOPK_SCALAR");
     g->srm_w8 = vox_env_flag("VOXATTN_SAMPLE_ROWS_W8");
     g->srm16 = vox_env_flag("VOXATTN_SAMPLE_ROWS_OLD")
                    ? 0

@@ -47,6 +47,12 @@ typedef struct gpu_dev {
     int force_scalar;
     int kv_cum_f32; /* VOXATTN_KV_SELECT_CUMULATIVE_F32: the CUMULATIVE rule on the f32 kv_select kernel */
     int kv_mma_inline; /* VOXATTN_KV_SELECT_MMA_INLINE: kv_select's tensor-core kernel splits the keys itself */
+    int kv_fast_old;   /* VOXATTN_KV_SELECT_FAST_OLD: TOPK's old phase 2 (exp sweep, radix passes over w) */
+    int kv_fast_break; /* VOXATTN_KV_SELECT_FAST_BREAK: TOPK's phase 2 without its certificate (tests only) */
+    int kv_fast_abl;   /* VOXATTN_KV_SELECT_FAST_ABL: kv_select's timing ablations in turn (tests only) */
+    int kv_p1_pair;    /* VOXATTN_KV_SELECT_P1_PAIR: the tensor-core phase 1 two key tiles at a time (vox_km_pair) */
+    int kv_topk_scalar; /* VOXATTN_KV_SELECT_TOPK_SCALAR: vox_kf_topk's compactions one value per lane */
+    int kv_abl_n;      /* their turn */
     int srm_w8;     /* VOXATTN_SAMPLE_ROWS_W8: sample_rows on the 8-warp tensor-core kernel */
     int srm16;      /* the 16-warp sample_rows kernel: bit 0 late merges, bit 1 allowance table (VOXATTN_SAMPLE_ROWS_OLD, _NO_LATE, _NO_ATAB clear them) */
     int block_copies; /* VOXATTN_GPU_BLOCK_COPIES: sample_rows, query_select on block copies (caller_layout_ops 0) */

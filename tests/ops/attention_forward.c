@@ -321,6 +321,13 @@ static const op_case cases[] = {
      .layout = LAYOUT_BNHD, .layout_offset = 3, .with_lse = 1, .caller = 1},
     {"caller_inf_value_d128_v128_lse_bf16", SHAPE(1, 2, 128, 4, 8, 16, 0, 0, 2, 8, 8), VOX_BF16, FILL_INF,
      .drop_block = -1, .layout = LAYOUT_BNHD, .with_lse = 1, .caller = 1},
+    /* V = 128 with ragged t- and h-edge blocks (64 and 32 valid rows) and a partial text block: the
+     * Hopper planner's edge order packs the partial blocks together (2 consumer warpgroups, one full
+     * block per item) and claims the items holding them first */
+    {"random_ragged_d128_v128_text_bf16", SHAPE(1, 2, 128, 3, 12, 16, 8, 0, 2, 8, 8), VOX_BF16, .drop_block = -1,
+     .mask = MASK_RANDOM},
+    {"caller_random_ragged_d128_v128_lse_bf16", SHAPE(1, 2, 128, 5, 20, 16, 8, 0, 2, 8, 8), VOX_BF16,
+     .drop_block = -1, .mask = MASK_RANDOM, .layout = LAYOUT_BNHD, .with_lse = 1, .caller = 1},
     {"caller_dense_lse_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 4, 4, 4), VOX_F32, .drop_block = -1,
      .layout = LAYOUT_BNHD, .with_lse = 1, .caller = 1},
     {"perf_wan_like_dense_bf16", SHAPE(1, 12, 128, 4, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,

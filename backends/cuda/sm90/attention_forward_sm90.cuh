@@ -1275,6 +1275,48 @@ static __device__ __forceinline__ int vox_sm90_plan_chain_next(const unsigned ch
     return e;
 }
 
+/* Exclusive prefix sum of v over the CTA's threads in thread order (every thread calls it: barriers);
+ * *total = the sum. wsum: VOX_SM90_PLAN_WARPS ints of shared memory, tot_s one more. */
+static __device__ __forceinline__ int vox_sm90_plan_scan(int v, int *wsum, int *tot_s, int *total)
+{
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    int incl = v;
+    for (int o = 1; o < 32; o <<= 1) {
+        const int y = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o)
+            incl += y;
+    }
+    __syncthreads(); /* earlier readers of wsum done */
+    if (lane == 31)
+        wsum[warp] = incl;
+    __syncthreads();
+    if (warp == 0) {
+        const int w = lane < nwarps ? wsum[lane] : 0;
+        int wi = w;
+        for (int o = 1; o < 32; o <<= 1) {
+            const int y = __shfl_up_sync(0xffffffffu, wi, o);
+            if (lane >= o)
+                wi += y;
+        }
+        if (lane < nwarps)
+            wsum[lane] = wi - w;
+        if (lane == 31)
+            *tot_s = wi;
+    }
+    __syncthreads();
+    *total = *tot_s;
+    return wsum[warp] + incl - v;
+}
+
+/* Whether the item that starts at position x (ending at e) holds a partial block (pf: a byte per position). */
+static __device__ __forceinline__ bool vox_sm90_plan_item_partial(const unsigned char *pf, int x, int e)
+{
+    bool r = false;
+    for (int y = x; y < e; y++)
+        r |= pf[y] != 0;
+    return r;
+}
+
 /* The device planner: one CTA of VOX_SM90_PLAN_WARPS warps per head bh < BH (the packing axis,
  * vox_sm90::plan_axis; the order and rows, plan_rows), then CTAs BH.. the non-finite V flags
  * (vflags; grid BH + BH*ceil(NB/32) when V is not scanned elsewhere). Dynamic shared memory
@@ -1298,16 +1340,22 @@ static __device__ __forceinline__ int vox_sm90_plan_chain_next(const unsigned ch
  *      items in index order, so the text items (every KV block listed: ~2.6 ms each at hunyuan-720p
  *      keep 0.25, against a CTA's ~21 ms) now start first instead of last (session 12: the CTAs sat
  *      idle 2.4-2.8 ms on average at the end). The kernel's count: *counter + params.n_items
- *      (= VOX_SM90_PLAN_FRONT). front_on = 0 (the library's VOXATTN_SM90_ORDER=plain): no front
- *      region, every item counted, each head's items contiguous (session 11's and plan6's layout).
- * Items (as a set), order and the items per head in order are those of vox_attn_sm90_plan_old (the
- * serial loop it replaces, kept for comparison: VOXATTN_SM90_PLAN_OLD, no front region) and of
- * vox_sm90_plan_host on the same order. */
+ *      (= VOX_SM90_PLAN_FRONT). Without VOX_SM90_PLAN_M_FRONT in mode (the library's
+ *      VOXATTN_SM90_ORDER=plain): no front region, every item counted, each head's items
+ *      contiguous (session 11's and plan6's layout);
+ *   5. VOX_SM90_PLAN_M_RAGGED (sm90_smem.h): among a head's counted items, those holding a partial
+ *      block first (a second scan), each class in chain order;
+ *   and before 1., VOX_SM90_PLAN_M_EDGE (where VOX_SM90_PLAN_EDGE_OK): the positions put the
+ *   partial video blocks first, then the full ones (a scan: a stable partition of the axis order).
+ * With mode = VOX_SM90_PLAN_M_FRONT or 0: items (as a set), order and the items per head in order
+ * are those of vox_attn_sm90_plan_old (the serial loop it replaces, kept for comparison:
+ * VOXATTN_SM90_PLAN_OLD, no front region); in every mode the items are those of
+ * vox_sm90_plan_host on the order written. */
 extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     vox_attn_sm90_plan(const int *kept_count, const int *block_valid, const int *kv_start, const int *kv_count,
                        const int *kv_cols, long long NB, int *items, int *counter, int maxrows, int *order, int gt,
                        int gh, int gw, long long BH, const uint4 *v, int V, int D, int bf16, unsigned *vbad,
-                       unsigned *hflag, int *anyflag, int front_on)
+                       unsigned *hflag, int *anyflag, int mode)
 {
     if (blockIdx.x >= BH) {
         vox_sm90::vflags(v, NB, V, D, VOX_SM90_EXP2(bf16), vbad, blockIdx.x - BH, hflag, anyflag);
@@ -1315,7 +1363,7 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     }
     const int T = blockDim.x; /* VOX_SM90_PLAN_WARPS * 32 (the shared memory has bitmaps for as many warps) */
     extern __shared__ __align__(16) unsigned char vox_sm90_plan_smem[];
-    __shared__ int sums[3], wsum[VOX_SM90_PLAN_WARPS], base_s, nh_s, first_long_s;
+    __shared__ int sums[3], wsum[VOX_SM90_PLAN_WARPS], base_s, nh_s, first_long_s, tot_s;
     const int nbi = (int)NB, nw = (nbi + 31) >> 5;
     unsigned *bits = (unsigned *)vox_sm90_plan_smem;                          /* [WARPS][nw] */
     unsigned short *jmp = (unsigned short *)(bits + VOX_SM90_PLAN_WARPS * nw); /* [2][NB + 1] */
@@ -1326,7 +1374,35 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     const bool grid_ok = VOX_SM90_PLAN_GRID_OK(NB, gt, gh, gw);
     const int axis =
         vox_sm90::plan_axis(kv_start, kv_count, kv_cols, NB, bh, gt, gh, gw, grid_ok, T >> 5, bits, nw, sums);
-    vox_sm90::plan_rows(kept_count, block_valid, NB, bh, axis, grid_ok, gt, gh, gw, order, rows);
+    /* 0. order and rows (vox_sm90::plan_rows' positions; VOX_SM90_PLAN_M_EDGE: a stable partition,
+     * the partial video blocks first, sm90_smem.h), over contiguous spans of E positions per thread;
+     * pf[x] = the block at position x is partial (block_valid < V), in the pair tests' bitmaps (dead) */
+    const int E = (nbi + T - 1) / T, x0 = tid * E < nbi ? tid * E : nbi, x1 = x0 + E < nbi ? x0 + E : nbi;
+    const int nbv_grid = grid_ok ? gt * gh * gw : nbi;
+    const bool edge = (mode & VOX_SM90_PLAN_M_EDGE) && grid_ok && VOX_SM90_PLAN_EDGE_OK(V, maxrows, kept_count != nullptr);
+    const bool ragged = (mode & VOX_SM90_PLAN_M_RAGGED) != 0;
+    unsigned char *pf = (unsigned char *)bits;
+    {
+        int np_tot = 0, np = 0;
+        if (edge) {
+            for (int x = x0; x < x1 && x < nbv_grid; x++)
+                np += block_valid[vox_sm90::plan_order(axis, x, gt, gh, gw)] < V;
+            np = vox_sm90_plan_scan(np, wsum, &tot_s, &np_tot);
+        }
+        for (int x = x0; x < x1; x++) {
+            const int blk = (grid_ok && x < nbv_grid) ? vox_sm90::plan_order(axis, x, gt, gh, gw) : x;
+            const bool part = block_valid[blk] < V;
+            int pos = x;
+            if (edge && x < nbv_grid) {
+                pos = part ? np : np_tot + (x - np);
+                np += part;
+            }
+            order[bh * NB + pos] = blk;
+            const int r = kept_count ? kept_count[bh * NB + blk] : block_valid[blk];
+            rows[pos] = (unsigned short)(r < 0 ? 0 : r);
+            pf[pos] = part;
+        }
+    }
     __syncthreads();
     /* 1. next[x] into jmp[0]; the marks: {0} in both buffers */
     for (int x = tid; x < nbi; x += T) {
@@ -1358,7 +1434,6 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     }
     /* 3. scan of the marks over contiguous spans of E positions per thread, then the items */
     const unsigned char *m = mark + cur * nbi;
-    const int E = (nbi + T - 1) / T, x0 = tid * E < nbi ? tid * E : nbi, x1 = x0 + E < nbi ? x0 + E : nbi;
     int cnt = 0;
     for (int x = x0; x < x1; x++)
         cnt += m[x];
@@ -1389,7 +1464,7 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
      * position (>= NBv; the last ones of the chain, from the one that holds position NBv on) go to
      * the head's ngf = NB - NBv slots at bh * ngf, the others (nh - n_long, counted) at front +
      * base, base from the counter; unused front slots get {0, 0} */
-    const int nbv = grid_ok && front_on ? gt * gh * gw : nbi, ngf = nbi - nbv;
+    const int nbv = grid_ok && (mode & VOX_SM90_PLAN_M_FRONT) ? gt * gh * gw : nbi, ngf = nbi - nbv;
     const long long front = BH * (long long)ngf; /* VOX_SM90_PLAN_FRONT */
     const int hidx0 = wsum[warp] + incl - cnt; /* the head index of this thread's first start */
     if (ngf > 0) {
@@ -1404,6 +1479,18 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     }
     __syncthreads();
     const int first_long = first_long_s;
+    /* 5. VOX_SM90_PLAN_M_RAGGED: the counted items (index < first_long) that hold a partial block
+     * first (nr of them, rr before this thread's first start), the others after them */
+    int nr = 0, rr = 0;
+    if (ragged) {
+        int hidx = hidx0;
+        for (int x = x0; x < x1; x++)
+            if (m[x]) {
+                rr += hidx < first_long && vox_sm90_plan_item_partial(pf, x, vox_sm90_plan_chain_next(m, x, nbi));
+                hidx++;
+            }
+        rr = vox_sm90_plan_scan(rr, wsum, &tot_s, &nr);
+    }
     if (tid == 0)
         base_s = atomicAdd(counter, first_long);
     for (int k = nh_s - first_long + tid; k < ngf; k += T)
@@ -1413,7 +1500,13 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     for (int x = x0; x < x1; x++)
         if (m[x]) {
             const int e = vox_sm90_plan_chain_next(m, x, nbi);
-            const long long idx = VOX_SM90_PLAN_SLOT(bh, hidx, first_long, ngf, front, base_s);
+            int h2 = hidx;
+            if (ragged && hidx < first_long) {
+                const bool part = vox_sm90_plan_item_partial(pf, x, e);
+                h2 = part ? rr : nr + (hidx - rr);
+                rr += part;
+            }
+            const long long idx = VOX_SM90_PLAN_SLOT(bh, h2, first_long, ngf, front, base_s);
             *(int2 *)(items + 2 * idx) = make_int2((int)(bh * NB + x), e - x);
             hidx++;
         }

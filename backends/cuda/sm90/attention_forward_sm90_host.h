@@ -19,8 +19,8 @@
  *      (the attribute raised where that is above 48 KB; NB < 65535), args
  *      (kept_count|NULL, block_valid, kv_start, kv_count, kv_cols, (long long)NB,
  *      items, counter, maxrows, order, gt, gh, gw, (long long)BH, v, V, D, bf16,
- *      vbad, hflag|NULL, anyflag|NULL, front_on (1: the front region, sm90_smem.h; not an
- *      argument of vox_attn_sm90_plan_old)); *counter zeroed first (and hflag[BH], *anyflag,
+ *      vbad, hflag|NULL, anyflag|NULL, mode (VOX_SM90_PLAN_M_* bits, sm90_smem.h: the front
+ *      region, the edge order, ragged items first; not an argument of vox_attn_sm90_plan_old)); *counter zeroed first (and hflag[BH], *anyflag,
  *      set where a head has a flagged block, for persistent launches). Writes the device plan (items: room for
  *      BH*NB entries of 2 ints, order: BH*NB ints) and the non-finite V flags
  *      (vbad: BH*nw words), after V is final. Items may instead come from the

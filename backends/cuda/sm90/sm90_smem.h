@@ -68,6 +68,25 @@
      (int64_t)(NB) <= VOX_SM90_PLAN_MAXNB)
 #define VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw)                                                            \
     (VOX_SM90_PLAN_GRID_OK(NB, gt, gh, gw) ? (int64_t)(BH) * ((int64_t)(NB) - (int64_t)(gt) * (gh) * (gw)) : (int64_t)0)
+/* The device planner's mode bits (its last argument; the library: VOXATTN_SM90_ORDER):
+ *   VOX_SM90_PLAN_M_FRONT  the front region above (session 12);
+ *   VOX_SM90_PLAN_M_EDGE   the position order puts a head's partial video blocks (block_valid < V: the
+ *                          grid's ragged edges) first, then its full ones, each in the axis order; taken
+ *                          only where VOX_SM90_PLAN_EDGE_OK: no pruning and one full block fills an item
+ *                          (V = maxrows, e.g. V = 128 on 2 warpgroups), so the full blocks' items stay
+ *                          one block each and the partial ones pack up to maxrows rows of neighbours
+ *                          instead of one 32-row item per column (hunyuan 4,4,8). Not where a full block
+ *                          leaves room (V = 128 on 3 warpgroups: the old order packs F + P + P, the edge
+ *                          order F alone: the H200 check counted 2573 items against 2517);
+ *   VOX_SM90_PLAN_M_RAGGED the head's counted items that hold a partial block (the longest K/V streams:
+ *                          the union of several lists) are claimed before its others (each class in chain
+ *                          order), so the persistent grid ends on full-block items (the tail).
+ * EDGE changes the items of partial blocks (results change by rounding only: a row's key order follows
+ * its item's masks); FRONT and RAGGED move items only (bitwise the same results). */
+#define VOX_SM90_PLAN_M_FRONT 1
+#define VOX_SM90_PLAN_M_EDGE 2
+#define VOX_SM90_PLAN_M_RAGGED 4
+#define VOX_SM90_PLAN_EDGE_OK(V, maxrows, pruned) (!(pruned) && (V) >= (maxrows))
 /* The slot vox_attn_sm90_plan writes item hidx (0-based in head bh's chain) to: the head's first
  * first_long items (no global block; first_long = the index of the item that holds position NBv,
  * or the head's item count) at front + base + hidx (base: the head's offset from the counter), the

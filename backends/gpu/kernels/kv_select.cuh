@@ -37,7 +37,9 @@
 
 #define VOX_GPU_KERNELS_kv_select(R, O, M) \
     R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows) M(kv_select_fast_mma) M(kv_select_kb) \
-    M(kv_select_fast_kb)
+    M(kv_select_fast_kb) M(kv_select_fast_kb_old) M(kv_select_fast_kb_brk) M(kv_select_fast_kb_p1) \
+    M(kv_select_fast_kb_p2) M(kv_select_fast_kb_pair) M(kv_select_fast_kb_pair_p1) M(kv_select_fast_kb_p1_nost) \
+    M(kv_select_fast_kb_p1_nomma) M(kv_select_fast_kb_p1_stage1) M(kv_select_fast_kb_n1)
 
 /* Tile geometry the kernels and the launcher share. */
 #define VOX_KS_ROWS 16 /* query rows per CTA tile of the exact path */
@@ -670,7 +672,12 @@ static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_s
                          size_t *smem, int *kb)
 {
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
-    *kb = !g->kv_mma_inline && g->fn[GPU_FN_kv_select_kb] && g->fn[GPU_FN_kv_select_fast_kb];
+    *kb = !g->kv_mma_inline && g->fn[GPU_FN_kv_select_kb] && g->fn[GPU_FN_kv_select_fast_kb] &&
+          g->fn[GPU_FN_kv_select_fast_kb_old] && g->fn[GPU_FN_kv_select_fast_kb_brk] &&
+          g->fn[GPU_FN_kv_select_fast_kb_p1] && g->fn[GPU_FN_kv_select_fast_kb_p2] &&
+          g->fn[GPU_FN_kv_select_fast_kb_pair] && g->fn[GPU_FN_kv_select_fast_kb_pair_p1] &&
+          g->fn[GPU_FN_kv_select_fast_kb_p1_nost] && g->fn[GPU_FN_kv_select_fast_kb_p1_nomma] &&
+          g->fn[GPU_FN_kv_select_fast_kb_p1_stage1] && g->fn[GPU_FN_kv_select_fast_kb_n1];
     int64_t S = (af->NBv + 3) / 4 * 4, r = 8 * S * 4;
     int64_t k = *kb ? 2 * 8 * (af->D / 16) * 32 * 16 : 2 * VOX_KM_KEYS * (af->D + 16) * 4;
     int64_t un = ((k > r ? k : r) + 15) / 16 * 16, need = un + 8 * 3872;
@@ -749,7 +756,20 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     int fnf = GPU_FN_kv_select_fast, kb = 0;
     int64_t kbytes = 0; /* the prepared keys of vox_kv_select_kb (vox_km_kb_bytes), before the slices */
     if (fast && kv_select_mma(g, &b, &af, &gridf, &smemf, &kb)) {
-        fnf = kb ? GPU_FN_kv_select_fast_kb : GPU_FN_kv_select_fast_mma;
+        fnf = !kb                ? GPU_FN_kv_select_fast_mma
+              : g->kv_fast_break ? GPU_FN_kv_select_fast_kb_brk
+              : g->kv_fast_old   ? GPU_FN_kv_select_fast_kb_old
+              : g->kv_topk_scalar ? GPU_FN_kv_select_fast_kb_n1
+              : g->kv_p1_pair    ? GPU_FN_kv_select_fast_kb_pair
+                                 : GPU_FN_kv_select_fast_kb;
+        if (kb && g->kv_fast_abl) { /* timing ablations in turn (docs/environment.md) */
+            static const int fns[9] = {GPU_FN_kv_select_fast_kb,          GPU_FN_kv_select_fast_kb_old,
+                                       GPU_FN_kv_select_fast_kb_n1,       GPU_FN_kv_select_fast_kb_p1,
+                                       GPU_FN_kv_select_fast_kb_pair_p1,  GPU_FN_kv_select_fast_kb_p1_nost,
+                                       GPU_FN_kv_select_fast_kb_p1_nomma, GPU_FN_kv_select_fast_kb_p1_stage1,
+                                       GPU_FN_kv_select_fast_kb_p2};
+            fnf = fns[g->kv_abl_n++ % 9];
+        }
         if (kb)
             kbytes = (a.BH * ((a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS) * 8 * ((a.D / 16) * 32 + 1) * 16 + 255) /
                      256 * 256;

@@ -528,6 +528,260 @@ __device__ __forceinline__ double vox_kf_dot64(const float *q, const float *k, i
     return acc;
 }
 
+/* TOPK's phase 2 on the scores themselves (the default; vox_kf_row's exp
+ * sweep and radix passes over w below are the old path, kept for the A/B:
+ * VOXATTN_KV_SELECT_FAST_OLD). The TOPK set depends only on the order of p,
+ * which follows the exact scores s_j except within delta (the reference's
+ * own roundings) or where p is not normal; the f32 scores a_j obey
+ * |s_j - scale a_j| <= Es (the bound at the top of this file without the
+ * exponent's roundings and expf: Es = scale (err + D 2^-53 1.01 A) + 2^-52 Bs).
+ * So, with W >= (2 Es + delta) / scale and T the n-th largest a:
+ *   a_j > T + W  => block j ranks before every block with a <= T (at least
+ *                   NBv - n + 1 of them): certainly in;
+ *   a_j < T - W  => the n blocks with a >= T rank before it: certainly out;
+ * the rest, the band (at most VOX_KF_BAND blocks, else the exact path), is
+ * re-scored exactly and its r = n - #in best by (s desc, index asc) taken, as
+ * in vox_kf_row (which also states when that is the reference's order). The
+ * bounds of the window are f32 values thi >= T + W, tlo <= T - W, and every
+ * block involved must have a normal p: scale (amax - tlo) + 2 Es <= 60.
+ * T without exp or a radix pass over the whole row: one sweep makes a
+ * histogram of NBIN bins linear in a over [amin, amax] (vox_kf_bin: monotone
+ * non-decreasing in a, so a higher bin holds only larger values), the bin B
+ * where the count from the top reaches n is found by one scan, a second sweep
+ * compacts B's blocks (at most VOX_KF_CAND, else the old path) into the work
+ * space, and T is the rem-th largest of them by counting. When bin(tlo) ==
+ * bin(thi) == B the band lies inside B (else the old path), every block of a
+ * higher bin is in, of a lower one out. The band's taken blocks get a = +inf,
+ * the others -inf, and one ordered sweep writes the list: a > thi, the own
+ * block and the global blocks. Returns 1 (listed, count written), 0 (the
+ * exact path: nothing written) or -1 (the old path: the row untouched).
+ * BRK (VOXATTN_KV_SELECT_FAST_BREAK, tests only): W = 0 and no check of the
+ * band's exact scores, i.e. the f32 order decides; test_ops must fail. */
+#define VOX_KF_NEW 0 /* vox_kf_row's modes */
+#define VOX_KF_OLD 1
+#define VOX_KF_BRK 2
+#define VOX_KF_P1 3 /* timing ablations of the tensor-core kernel (kv_select_mma.cuh): phase 1 alone */
+#define VOX_KF_P2 4 /* phase 2 alone (vox_kf_row as VOX_KF_NEW) */
+#define VOX_KF_N1 5 /* VOX_KF_NEW with vox_kf_topk's compactions one value per lane (SCALAR) */
+#define VOX_KF_NBIN 256 /* vox_kf_topk's histogram bins (vox_kf_work.hist) */
+#define VOX_KF_CAND 256 /* its boundary bin's blocks, at most (vox_kf_work.msum: value bits, index) */
+
+/* The bin of a score: round(clamp(a inv + nb, 0, NBIN - 1)), by adding 2^23
+ * (one rounding): a composition of monotone roundings, so a > b whenever
+ * bin(a) > bin(b). The same instructions everywhere (explicit fmaf). */
+__device__ __forceinline__ int vox_kf_bin(float x, float inv, float nb)
+{
+    const float t = fminf(fmaxf(fmaf(x, inv, nb), 0.f), (float)(VOX_KF_NBIN - 1));
+    return (int)(__float_as_uint(t + 0x1p23f) - 0x4b000000u);
+}
+
+/* SCALAR (VOX_KF_N1, VOXATTN_KV_SELECT_TOPK_SCALAR): the boundary bin's
+ * compaction and the final ordered compaction read one value per lane (j =
+ * 32 t + lane) instead of 4 consecutive ones: one ballot is then the
+ * membership of 32 consecutive blocks, a lane's position one popcount (the
+ * quad sweeps take 4 ballots and 8 popcounts per 128 blocks, ~80 warp
+ * instructions per step in session 13's source profile). Same blocks, same
+ * list (B's compacted blocks in another order: T and the band's ranks do
+ * not depend on it). */
+template <bool BRK, bool SCALAR = false>
+__device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow, int *count,
+                           const vox_kv_select_args &a, int n, float amax, float amin, double Es, double delta,
+                           vox_kf_work *w)
+{
+    constexpr int BPL = VOX_KF_NBIN / VOX_WARP_SIZE; /* bins per lane, descending */
+    const int lane = threadIdx.x % VOX_WARP_SIZE;
+    const double scale = a.scale;
+    const float span = amax - amin, inv = (float)(VOX_KF_NBIN - 1) / span, nb0 = -amin * inv;
+    if (!(span > 0.f && span < INFINITY && inv > 0.f && inv < INFINITY && nb0 > -INFINITY && nb0 < INFINITY))
+        return -1; /* every score equal, or a range f32 cannot scale */
+    for (int b = lane; b < VOX_KF_NBIN; b += VOX_WARP_SIZE)
+        w->hist[b] = 0;
+    VOX_SYNCWARP();
+    const float4 *row4 = (const float4 *)srow;
+    for (int x = lane; 4 * x + 4 <= NBv; x += VOX_WARP_SIZE) {
+        const float4 v = row4[x];
+        atomicAdd(&w->hist[vox_kf_bin(v.x, inv, nb0)], 1);
+        atomicAdd(&w->hist[vox_kf_bin(v.y, inv, nb0)], 1);
+        atomicAdd(&w->hist[vox_kf_bin(v.z, inv, nb0)], 1);
+        atomicAdd(&w->hist[vox_kf_bin(v.w, inv, nb0)], 1);
+    }
+    if (NBv % 4 && lane == NBv / 4 % VOX_WARP_SIZE)
+        for (int j = NBv / 4 * 4; j < NBv; j++)
+            atomicAdd(&w->hist[vox_kf_bin(srow[j], inv, nb0)], 1);
+    VOX_SYNCWARP();
+    /* the bin B where the count from the top reaches n: above = #{bins > B}, rem = n - above */
+    {
+        int c[BPL], tot = 0;
+#pragma unroll
+        for (int k = 0; k < BPL; k++)
+            c[k] = w->hist[VOX_KF_NBIN - 1 - BPL * lane - k], tot += c[k];
+        int all, acc = vox_ks_scan(tot, &all);
+        if (acc < n && n <= acc + tot) {
+            bool done = false;
+#pragma unroll
+            for (int k = 0; k < BPL; k++) {
+                if (!done && acc + c[k] >= n) {
+                    w->bin = VOX_KF_NBIN - 1 - BPL * lane - k, w->rem = n - acc, w->cnt = c[k];
+                    done = true;
+                }
+                acc += c[k];
+            }
+        }
+    }
+    VOX_SYNCWARP();
+    const int B = w->bin, rem = w->rem, cnt = w->cnt, above = n - rem;
+    VOX_SYNCWARP();
+    if (cnt > VOX_KF_CAND)
+        return -1;
+    /* B's blocks (value bits, index) into msum, in any order (ballots: positions) */
+    unsigned *cv = w->msum[0], *cj = w->msum[1];
+    if (SCALAR) {
+        int base = 0;
+        for (int j0 = 0; j0 < NBv; j0 += VOX_WARP_SIZE) {
+            const int j = j0 + lane;
+            const float v = j < NBv ? srow[j] : 0.f;
+            const bool in = j < NBv && vox_kf_bin(v, inv, nb0) == B;
+            int t, p = vox_kf_count_before(in, &t);
+            if (in)
+                cv[base + p] = __float_as_uint(v), cj[base + p] = (unsigned)j;
+            base += t;
+        }
+    } else {
+        int base = 0;
+        for (int x0 = 0; 4 * x0 < NBv; x0 += VOX_WARP_SIZE) {
+            const int x = x0 + lane;
+            float v[4] = {0.f, 0.f, 0.f, 0.f};
+            if (4 * x < NBv) {
+                const float4 t = row4[x];
+                v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+            }
+            bool in[4];
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+                in[c] = 4 * x + c < NBv && vox_kf_bin(v[c], inv, nb0) == B;
+            if (vox_ks_any(in[0] || in[1] || in[2] || in[3])) {
+                int pos[4], t;
+                vox_kf_count_before4(in, pos, &t);
+#pragma unroll
+                for (int c = 0; c < 4; c++)
+                    if (in[c])
+                        cv[base + pos[c]] = __float_as_uint(v[c]), cj[base + pos[c]] = (unsigned)(4 * x + c);
+                base += t;
+            }
+        }
+    }
+    VOX_SYNCWARP();
+    /* T: the rem-th largest value of B's blocks (by value, with multiplicity) */
+    for (int k = lane; k < cnt; k += VOX_WARP_SIZE) {
+        const float vk = __uint_as_float(cv[k]);
+        int gt = 0, ge = 0;
+        for (int c = 0; c < cnt; c++) {
+            const float vc = __uint_as_float(cv[c]);
+            gt += vc > vk, ge += vc >= vk;
+        }
+        if (gt < rem && rem <= ge)
+            w->sum = (double)vk; /* every lane that writes writes the same value */
+    }
+    VOX_SYNCWARP();
+    const double Tp = w->sum;
+    VOX_SYNCWARP();
+    /* the window */
+    const double W = BRK ? 0.0 : (2.0 * Es + delta) / scale * (1.0 + 0x1p-20);
+    float thi = (float)(Tp + W), tlo = (float)(Tp - W);
+    if ((double)thi < Tp + W)
+        thi = nextafterf(thi, INFINITY);
+    if ((double)tlo > Tp - W)
+        tlo = nextafterf(tlo, -INFINITY);
+    if (vox_kf_bin(thi, inv, nb0) != B || vox_kf_bin(tlo, inv, nb0) != B)
+        return -1; /* the band may reach into the next bins */
+    if (!(scale * ((double)amax - (double)tlo) + 2.0 * Es <= 60.0))
+        return 0; /* p of a band block may not be normal */
+    /* in: B's blocks above thi; the band: those in [tlo, thi] into bj */
+    int nin = 0, nb = 0;
+    for (int k0 = 0; k0 < cnt; k0 += VOX_WARP_SIZE) {
+        const int k = k0 + lane;
+        const float v = k < cnt ? __uint_as_float(cv[k]) : 0.f;
+        const bool bd = k < cnt && v >= tlo && v <= thi;
+        nin += k < cnt && v > thi;
+        int t, p = vox_kf_count_before(bd, &t);
+        if (bd && nb + p < VOX_KF_BAND)
+            w->bj[nb + p] = (int)cj[k];
+        nb += t;
+    }
+    nin = above + vox_warp_sum(nin);
+    const int r = n - nin;
+    if (nb > VOX_KF_BAND || r < 0 || r > nb)
+        return 0;
+    VOX_SYNCWARP();
+    if (r > 0 && r < nb) {
+        /* the band's exact scores: the reference's f64 sequential sums */
+        for (int b = lane; b < nb; b += VOX_WARP_SIZE)
+            w->bs[b] = vox_kf_dot64(q, kh + (i64)w->bj[b] * a.D, a.D) * scale;
+        VOX_SYNCWARP();
+        bool take[VOX_KF_BAND / VOX_WARP_SIZE + 1];
+        for (int x = 0, b = lane; b < nb; x++, b += VOX_WARP_SIZE) {
+            const double sb = w->bs[b];
+            const int jb = w->bj[b];
+            int rank = 0;
+            for (int c = 0; c < nb; c++)
+                rank += w->bs[c] > sb || (w->bs[c] == sb && w->bj[c] < jb);
+            take[x] = rank < r;
+            if (rank == r - 1)
+                w->before = sb;
+        }
+        VOX_SYNCWARP();
+        const double ss = w->before;
+        int close = 0;
+        if (!BRK)
+            for (int b = lane; b < nb; b += VOX_WARP_SIZE) {
+                const double sb = w->bs[b];
+                close |= !(sb == ss || fabs(sb - ss) > delta); /* also a NaN */
+            }
+        if (vox_warp_max(close))
+            return 0;
+        for (int x = 0, b = lane; b < nb; x++, b += VOX_WARP_SIZE)
+            srow[w->bj[b]] = take[x] ? INFINITY : -INFINITY;
+    } else {
+        for (int b = lane; b < nb; b += VOX_WARP_SIZE)
+            srow[w->bj[b]] = r > 0 ? INFINITY : -INFINITY;
+    }
+    VOX_SYNCWARP();
+    /* ordered compaction: own block, global blocks, a > thi */
+    int base = 0;
+    for (int j0 = 0; SCALAR && j0 < NB; j0 += VOX_WARP_SIZE) {
+        const int j = j0 + lane;
+        const bool pick = j < NB && (j >= NBv || j == i || srow[j] > thi);
+        int t, p = vox_kf_count_before(pick, &t);
+        if (pick)
+            crow[base + p] = j;
+        base += t;
+    }
+    for (int x0 = 0; !SCALAR && 4 * x0 < NB; x0 += VOX_WARP_SIZE) {
+        const int x = x0 + lane;
+        float v[4] = {0.f, 0.f, 0.f, 0.f};
+        if (4 * x < NBv) {
+            const float4 t = row4[x];
+            v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+        }
+        bool pick[4];
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            const int j = 4 * x + c;
+            pick[c] = j < NB && (j >= NBv || j == i || v[c] > thi);
+        }
+        int pos[4], pt;
+        vox_kf_count_before4(pick, pos, &pt);
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+            if (pick[c])
+                crow[base + pos[c]] = 4 * x + c;
+        base += pt;
+    }
+    if (lane == 0)
+        *count = base;
+    return 1;
+}
+
 /* Phase 2 for video row i (one warp): srow holds its NBv values a_j, within
  * eb of the dot products; q, kh: its qbar row and the head's kbar rows; nk2:
  * the largest f32 key sum of squares (summed in any order); ext: NULL, or
@@ -536,6 +790,9 @@ __device__ __forceinline__ double vox_kf_dot64(const float *q, const float *k, i
  * row needs the exact path (having written no count; list entries of the
  * band sweep may be there, within the row's room). srow is reused: w, then
  * pick marks. */
+/* MODE: VOX_KF_NEW (TOPK by vox_kf_topk first; VOX_KF_N1 its one-value-per-lane compactions), VOX_KF_OLD (the old phase 2 only), VOX_KF_BRK (vox_kf_topk's
+ * deliberate break, tests only). */
+template <int MODE>
 __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow,
                            int *count, const vox_kv_select_args &a, float nk2, vox_kf_bound eb, const float2 *ext,
                            vox_kf_work *w)
@@ -581,6 +838,13 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         n = a.topk < NBv ? a.topk : NBv;
         if (n < a.min_blocks)
             n = a.min_blocks < NBv ? a.min_blocks : NBv;
+    }
+    if (MODE != VOX_KF_OLD && a.rule == 1 && n > 0 && n < NBv) {
+        /* the scores' own error (E' without the exponent's roundings and expf's) */
+        const double Es = (scale * (err + D * 0x1p-53 * 1.01 * A) + 0x1p-52 * Bs) * (1.0 + 0x1p-30);
+        const int t = vox_kf_topk<MODE == VOX_KF_BRK, MODE == VOX_KF_N1>(srow, q, kh, NB, NBv, i, crow, count, a, n, amax, amin, Es, delta, w);
+        if (t >= 0)
+            return t > 0;
     }
     /* The exp sweep also builds the first radix pass's histogram (the first
      * radix routine's: vox_kf_cum, or vox_kf_top_value for TOPK) over the
@@ -769,7 +1033,7 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, VOX_KF_MIN_BLOCKS)
             __syncthreads(); /* scores written, the union free for the warps */
             for (int r = warp; r < nrows; r += nw) {
                 const i64 m = bh * NB + i0 + r;
-                if ((bad || !vox_kf_row(sc + (i64)r * vox_ks_stride(NBv), qbar + m * a.D, kbar + bh * NB * a.D, NB, NBv,
+                if ((bad || !vox_kf_row<VOX_KF_NEW>(sc + (i64)r * vox_ks_stride(NBv), qbar + m * a.D, kbar + bh * NB * a.D, NB, NBv,
                                         (int)(i0 + r), cols + start[m], count + m, a, nk2, vox_kf_bound_ffma((double)a.D),
                                         nullptr, (vox_kf_work *)un + warp)) &&
                     lane == 0)

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Builds tools/kv_emu and runs its matrix (hunyuan-720p's workload heads 0 and 1 at top-k 10%; fills x
+# shapes x k x scale, the new TOPK phase 2; then the
+# deliberate break, which must get rows wrong on the near-tie pairs); one line per failing run and a count.
+# usage: sh tools/kv_emu/run.sh [KERNEL_DIR (default backends/gpu/kernels)]
+set -u
+R=$(cd "$(dirname "$0")/../.." && pwd); K=${1:-$R/backends/gpu/kernels}; T=$(mktemp -d)
+cc -O2 -c -I"$R/include" "$R/perf/workload.c" -o "$T/workload.o" || exit 2
+g++ -std=c++20 -O1 -pthread -include "$R/tools/qs_emu/emu_port.h" -I"$R/core" -I"$K" "$R/tools/kv_emu/kv_emu.cpp" "$T/workload.o" -lm -o "$T/kv_emu" || exit 2
+n=0; f=0
+for m in 0 3; do # 3: vox_kf_topk's one-value-per-lane compactions (VOXATTN_KV_SELECT_TOPK_SCALAR)
+for h in 0 1; do
+  n=$((n + 1))
+  if ! "$T/kv_emu" $m 4 $h 128 216 4 0 96 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: kv_emu $m 4 $h 128 216 4 0 96: $(tail -2 "$T/o")"; fi
+done
+for fill in 0 1 2 3; do for cfg in "350 64 35 2" "350 64 1 0" "350 64 300 4" "349 128 48 4" "2160 128 216 4"; do for sc in 0 4 0.01; do
+  n=$((n + 1))
+  if ! "$T/kv_emu" $m $fill $cfg $sc 24 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: kv_emu $m $fill $cfg $sc 24: $(tail -1 "$T/o")"; fi
+done; done; done
+done
+b=0
+"$T/kv_emu" 2 1 350 64 35 2 0 64 > "$T/o" 2>&1 || b=1
+echo "kv_emu: $n runs, $f failed; the break (mode 2, near ties) $( [ $b = 1 ] && echo failed as it must || echo PASSED: the test does not see it)"
+rm -rf "$T"; [ $f = 0 ] && [ $b = 1 ]
