@@ -839,15 +839,33 @@ static int run_config(const bench_opts *o, device_run *dr, const bench_shape *s,
         free(bms), free(ms), vox_plan_destroy(plan);
         return 1;
     }
-    /* builds: o->warmup untimed (like the forward: the first builds of a
-     * process pay for pipeline/module loading and first-touch allocations),
-     * then NBT = max(S, BUILD_RUNS) timed, each rotating the input sets; the
-     * last timed build is set 0's, so the mask used for timing (and
-     * exported) is set 0's */
-    int nb = 0;
+    /* builds: o->warmup untimed (at least one: the forward needs the mask;
+     * like the forward's, the first builds of a process pay for
+     * pipeline/module loading and first-touch allocations), the last set 0's;
+     * then the forward's warm-up and timed runs; then NBT = max(S,
+     * BUILD_RUNS) timed builds, each rotating the input sets, the last set
+     * 0's, so the mask used for timing (and exported) is set 0's. The builds
+     * are timed after the forwards so that the GPU runs at its working
+     * clock: an H200 drops to 345 MHz while the host generates the inputs,
+     * and a configuration's builds alone, short bursts between host waits,
+     * did not bring it up (NVIDIA Vulkan's first tau build read 10.9 ms for
+     * 2.5: backends/vulkan/NOTES.md, session 13) */
+    int nb = 0, nwb = o->warmup > 0 ? o->warmup : 1;
     st = VOX_OK;
-    for (int i = 0; !st && i < o->warmup; i++)
-        st = vox_plan_build(plan, &dr->q[i % S], &dr->k[i % S], &dr->v[i % S]);
+    for (int i = 0; !st && i < nwb; i++) {
+        int si = ((i - (nwb - 1)) % S + S) % S;
+        st = vox_plan_build(plan, &dr->q[si], &dr->k[si], &dr->v[si]);
+    }
+    if (st) {
+        set_status(r, st, "plan build");
+        goto done;
+    }
+    /* warm-up and timed runs, rotating the input sets */
+    st = timed_runs(o, dr, plan, step_forward, ms);
+    if (st) {
+        set_status(r, st, "forward");
+        goto done;
+    }
     for (int i = 0; !st && i < NBT; i++) {
         int si = ((i - (NBT - 1)) % S + S) % S;
         st = vox_plan_build(plan, &dr->q[si], &dr->k[si], &dr->v[si]);
@@ -871,12 +889,6 @@ static int run_config(const bench_opts *o, device_run *dr, const bench_shape *s,
     r->flops = ps.flops;
     r->flops_dense = ps.flops_dense;
     r->n_spatial = ps.n_spatial, r->n_temporal = ps.n_temporal, r->n_dense_heads = ps.n_dense;
-    /* warm-up and timed runs, rotating the input sets */
-    st = timed_runs(o, dr, plan, step_forward, ms);
-    if (st) {
-        set_status(r, st, "forward");
-        goto done;
-    }
     qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
     r->runs = runs;
     r->ms_min = ms[0];

@@ -66,12 +66,19 @@ shared float qs[KV_QS];
 #define KV_KS (WG + 1u)
 shared float kst[KV_KD * KV_KS];
 shared int eqs[KV_ROWS];
-#if KV_FP64 == 2 && KV_ROWREAD /* the tile's raw qbar for the f64 sums (the staged variants keep
-                                 * within 32 KiB of shared memory by reading it from global memory) */
+#if KV_CERT
+shared float nqs[KV_ROWS]; /* the tile rows' ||qbar_i 2^-eq|| (f32) */
+#endif
+#if KV_FP64 == 2 && KV_ROWREAD && KV_QD /* the tile's raw qbar for the f64 sums, converted to f64 once (the
+                                            * conversions per key and dim bounded the tile pass) */
+shared double qd[KV_QS];
+#define QRAWD(x) qd[x]
+#elif KV_FP64 == 2 && KV_ROWREAD /* as floats (the staged variants keep within 32 KiB of shared memory by
+                                   * reading it from global memory) */
 shared float qraw[KV_QS];
-#define QRAW(x) qraw[x]
+#define QRAWD(x) double(qraw[x])
 #else
-#define QRAW(x) qbar[qat + (x)]
+#define QRAWD(x) double(qbar[qat + (x)])
 #endif
 
 uint tid;
@@ -149,6 +156,9 @@ uint okey(float s)
  * p; kbase: the keys (first the kbar exponents) */
 uint sbase, rbase, kbase, NBv;
 int esc;         /* the scores are the reference's qbar.kbar times 2^-esc */
+#if KV_CERT
+uint nbase, cur_r; /* the head's ||kbar_j 2^-ek|| at nbase + j; the current row of the tile */
+#endif
 float mx, zsum, logz, scale;
 
 float score(uint j) { return uintBitsToFloat(scratch[rbase + j]); }
@@ -630,6 +640,58 @@ void exact_f64(uint bh, uint i, uint NB, bool cum, inout uint c, inout uint T, i
 }
 #endif
 
+/* Whether the f32 selection of a count (the blocks with keys >= T, rem ~0u) is
+ * certified to be the reference's first blocks without f64 work (KV_CERT,
+ * TOPK rows): every taken block's exact score exceeds every other one's by
+ * more than the f32 error bounds, far enough that the reference's f64 p
+ * cannot tie (2^-45 in the exponent), and the lowest taken p is a normal
+ * double. The f32 score of block j (s_j = qbar.kbar 2^-esc, in order e)
+ * errs by at most E_j = g (||q|| ||k_j|| 1.01 + 2^-60) + 2^-100, g = (D + 4)
+ * 2^-23 (twice the sequential sum's (D u)/(1 - D u); Cauchy-Schwarz for
+ * sum |q_e k_je|; the floors cover underflow in the scaled products and the
+ * squares); the scores come back from the keys (okey is invertible); a key
+ * ~0 (exp rounds to 1: the top blocks) stands for mx less a bound, a key 0
+ * (p = 0) taken is never certified and not taken is below the lowest taken
+ * p (a normal double, checked). Uniform control flow. */
+bool certified_f32(uint T, uint rem)
+{
+#if KV_CERT
+    if (rem != 0xffffffffu || T == 0u || T == 0xffffffffu)
+        return false;
+    float g = float(vox_u64lo(pc.D) + 4u) * ldexp(1.0, -23), nq = nqs[cur_r] * 1.01;
+    float lo = uintBitsToFloat(0x7f800000u), hi = NEG_INF; /* min over taken of s - 2E, max over the others of s + 2E */
+    /* key ~0 (exp rounds to 1: the row's top blocks, s within 2^-54 of the max in the exponent): s >= mx - dtop */
+    float dtop = abs(mx) * ldexp(1.0, -20) + pow2_scaled(ldexp(1.0, -50) / scale, esc) + ldexp(1.0, -100);
+    float ez = 0.0; /* the largest 2E of the untaken blocks with key 0 */
+    for (uint j = tid; j < NBv; j += WG) {
+        uint u = kv(j);
+        float e2 = 2.0 * (g * (nq * uintBitsToFloat(scratch[nbase + j]) + ldexp(1.0, -60)) + ldexp(1.0, -100));
+        if (u == 0u) { /* p underflows (f32 estimate): taken, not certified; else below the lowest taken p
+                        * (> e^-700, checked below) while its score's error is below 16 in the exponent */
+            if (u >= T)
+                lo = NEG_INF;
+            else
+                ez = max(ez, e2);
+            continue;
+        }
+        float sj = u == 0xffffffffu ? mx - dtop : uintBitsToFloat((u & 0x80000000u) != 0u ? u & 0x7fffffffu : ~u);
+        if (u >= T)
+            lo = min(lo, sj - e2);
+        else
+            hi = max(hi, sj + e2);
+    }
+    lo = -reduce_max(-lo);
+    hi = reduce_max(hi);
+    ez = reduce_max(ez);
+    float gap = lo - hi;
+    return gap > ldexp(1.0, -100) + ldexp(1.0, -22) * (abs(lo) + abs(hi)) &&
+           pow2_scaled(gap * scale, -esc) > ldexp(1.0, -45) && expo(lo) - logz > -700.0 &&
+           pow2_scaled(ez * scale, -esc) < 16.0;
+#else
+    return false;
+#endif
+}
+
 /* Selects the columns of row m = bh*NB + i, whose scores are at rbase
  * (uniform control flow: m is the workgroup's). */
 void select_row(uint bh, uint i, uint NB)
@@ -711,7 +773,7 @@ void select_row(uint bh, uint i, uint NB)
 #if KV_FP64
         /* TOPK's n (and a min_blocks top-up) by the f32 keys, certified against the reference's
          * f64 order of p (the last taken block ranks before every other), else replayed */
-        if (rule != 2u && n < NBv) {
+        if (rule != 2u && n < NBv && !certified_f32(T, rem)) {
             c = n;
             memoryBarrierBuffer();
             barrier();
@@ -784,11 +846,21 @@ void select_tile(uint t, uint NB, uint D, uint R)
     for (uint x = tid; x < nv * D; x += WG) {
         int eq = eqs[x / D];
         qs[x] = qbar[qat + x] * ldexp(1.0, -(eq / 2)) * ldexp(1.0, eq / 2 - eq); /* q1 * q2 = 2^-eq */
-#if KV_FP64 == 2 && KV_ROWREAD
+#if KV_FP64 == 2 && KV_ROWREAD && KV_QD
+        qd[x] = double(qbar[qat + x]);
+#elif KV_FP64 == 2 && KV_ROWREAD
         qraw[x] = qbar[qat + x];
 #endif
     }
     barrier();
+#if KV_CERT
+    if (tid < nv) {
+        float nq2 = 0.0;
+        for (uint e = 0u; e < D; e++)
+            nq2 += qs[tid * D + e] * qs[tid * D + e];
+        nqs[tid] = sqrt(nq2);
+    }
+#endif
     /* each kbar_j first by its own power of two 2^-ej, ej kept in the key
      * area ... The keys go in chunks of WG, invocation tid owning key
      * j0 + tid; each chunk is read twice (max |kbar_j|, then the products)
@@ -814,7 +886,11 @@ void select_tile(uint t, uint NB, uint D, uint R)
             acc[r] = 0.0;
 #if KV_FP64 == 2
         if (cum) { /* with the f64 sums of exact_f64 (unscaled, exact products, in order e) */
+#if KV_QD /* products of two floats are exact in f64: contracting into fma rounds the same */
+            double acc64[KV_ROWS];
+#else
             precise double acc64[KV_ROWS];
+#endif
             for (uint r = 0u; r < KV_ROWS; r++)
                 acc64[r] = 0.0LF;
             for (uint e0 = 0u; e0 < D; e0 += KV_KD) {
@@ -825,7 +901,7 @@ void select_tile(uint t, uint NB, uint D, uint R)
                     for (uint r = 0u; r < KV_ROWS; r++)
                         if (r < nv) {
                             acc[r] += qs[r * D + e0 + e] * k;
-                            acc64[r] += double(QRAW(r * D + e0 + e)) * kd;
+                            acc64[r] += QRAWD(r * D + e0 + e) * kd;
                         }
                 }
             }
@@ -838,14 +914,26 @@ void select_tile(uint t, uint NB, uint D, uint R)
             }
         } else
 #endif
+        {
+#if KV_CERT
+        float nk2 = 0.0;
+#endif
         for (uint e0 = 0u; e0 < D; e0 += KV_KD) {
             stage_k(at, j0, e0, D);
             [[unroll]] for (uint e = 0u; e < KV_KD && e0 + e < D; e++) {
                 float k = KST(e) * k1 * k2;
+#if KV_CERT
+                nk2 += k * k;
+#endif
                 for (uint r = 0u; r < KV_ROWS; r++)
                     if (r < nv)
                         acc[r] += qs[r * D + e0 + e] * k;
             }
+        }
+#if KV_CERT
+        if (own)
+            scratch[nbase + j] = floatBitsToUint(sqrt(nk2)); /* ||kbar_j 2^-ej||, to 2^-ek below */
+#endif
         }
         if (own) {
             for (uint r = 0u; r < nv; r++)
@@ -858,6 +946,9 @@ void select_tile(uint t, uint NB, uint D, uint R)
     ek = int(reduce_max_bits(uint(ek + 1000))) - 1000;
     for (uint j = tid; nv > 0u && j < NBv; j += WG) {
         int sh = ek - int(scratch[kbase + j]);
+#if KV_CERT
+        scratch[nbase + j] = floatBitsToUint(pow2_scaled(uintBitsToFloat(scratch[nbase + j]), sh));
+#endif
         for (uint r = 0u; r < nv; r++) {
             uint at = sbase + r * NBv + j;
             scratch[at] = floatBitsToUint(pow2_scaled(uintBitsToFloat(scratch[at]), sh) + 0.0); /* -0 -> +0 */
@@ -869,6 +960,9 @@ void select_tile(uint t, uint NB, uint D, uint R)
         wbase = fbase + 2u * r * NBv;
 #endif
         esc = r < nv ? eqs[r] + ek : 0;
+#if KV_CERT
+        cur_r = r;
+#endif
         select_row(bh, i0 + r, NB);
         barrier(); /* the next row reuses the shared arrays */
     }
@@ -894,6 +988,9 @@ void main()
 #elif KV_FP64
     wbase = kbase + NBv, obase = wbase + 2u * NBv;
 #endif
+#if KV_CERT
+    nbase = obase + NBv;
+#endif
     for (uint t = g; t < tiles; t += pc.wg_count)
         select_tile(t, NB, D, R);
 }
@@ -907,7 +1004,9 @@ void main()
     X("kv_select_f64t", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0 -DKV_FP64=2") \
     X("kv_select_rowread_f64t", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2") \
     X("kv_select_rowread_v4", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0 -DKV_VEC=1") \
-    X("kv_select_rowread_f64t_v4", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1")
+    X("kv_select_rowread_f64t_v4", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1") \
+    X("kv_select_rowread_f64d_v4", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1") \
+    X("kv_select_rowread_c64_v4", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_kv_select(X) X(kv_select)
 
@@ -942,9 +1041,13 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
      * forms the rows' f64 scores */
     const int cum = p->rule != VOX_KV_STAT; /* CUMULATIVE and TOPK rows are certified in f64 (exact_f64) */
     const int f64 = v->fp64 && !v->kv_f32 && cum ? (v->kv_f64_row ? 1 : 2) : 0;
+    /* TOPK rows: certified in f32 by error bounds, only the others re-scored in f64 row by row (the
+     * _c64 variant; VOXATTN_VULKAN_KV_TOPK_F64T=1: every row's f64 scores in the tile pass, _f64t) */
+    const int cert = f64 == 2 && p->rule == VOX_KV_TOPK && !v->kv_topk_f64t && v->kv_rowread && !v->kv_scalar;
     /* f64 1: a row's f64 p and its ranks; 2: the tile's f64 scores (then
-     * exp and p) and a row's p in the reference's order */
-    a.per_block = a.NBv > 0 ? (R + 1 + (f64 == 1 ? 3 : f64 == 2 ? 2 * R + 2 : 0)) * a.NBv : 1;
+     * exp and p) and a row's p in the reference's order; cert: 1's and the
+     * head's kbar norms */
+    a.per_block = a.NBv > 0 ? (R + 1 + (cert ? 4 : f64 == 1 ? 3 : f64 == 2 ? 2 * R + 2 : 0)) * a.NBv : 1;
     int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
@@ -962,7 +1065,9 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
                                             {"kv_select_rowread", "kv_select_rowread_f64", "kv_select_rowread_f64t"}};
     const char *name = names[v->kv_rowread ? 1 : 0][f64];
     if (v->kv_rowread && !v->kv_scalar && f64 != 1) /* 16-byte row reads where aligned (checked in the shader) */
-        name = f64 ? "kv_select_rowread_f64t_v4" : "kv_select_rowread_v4";
+        name = cert ? "kv_select_rowread_c64_v4"
+               : f64 ? (v->kv_qfloat ? "kv_select_rowread_f64t_v4" : "kv_select_rowread_f64d_v4")
+                     : "kv_select_rowread_v4";
     if (v->kv_flush) { /* diagnosis of the unprofiled tau build (backends/vulkan/NOTES.md) */
         st = vk_flush(v);
         if (st)

@@ -326,7 +326,9 @@ void main()
     X("sample_rows_f32", "sample_rows.comp", "-DDT_F32=1") \
     X("sample_rows_f16", "sample_rows.comp", "-DDT_F16=1") \
     X("sample_rows_bf16", "sample_rows.comp", "-DDT_BF16=1") \
-    X("sample_rows_merge", "sample_rows.comp", "-DDT_F32=1 -DSR_MERGE=1")
+    X("sample_rows_merge", "sample_rows.comp", "-DDT_F32=1 -DSR_MERGE=1") \
+    X("sample_rows_cm_f16", "sample_rows_cm.comp", "-DDT_F16=1") \
+    X("sample_rows_cm_bf16", "sample_rows_cm.comp", "-DDT_BF16=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_sample_rows(X)
 
@@ -334,9 +336,9 @@ void main()
  * large GPU's multiprocessors twice (VOXATTN_VULKAN_SR_SLOTS overrides). */
 #define VK_SR_SLOTS 264
 
-/* The tile pass, one workgroup per (bh, key split, 32 rows, 128 dims), the
- * splits' states in the device's scratch; then the merge pass, one
- * workgroup per (bh, row). */
+/* The tile pass, one workgroup per (bh, key split, 32 rows, 128 dims; on
+ * matrix units all dims), the splits' states in the device's scratch; then
+ * the merge pass, one workgroup per (bh, row). */
 vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_rows *p)
 {
     VK_OP_ARGS(sample_rows);
@@ -346,7 +348,12 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     int64_t BH = a.BH, NB = a.NB, R = a.R;
     if (R <= 0)
         return VOX_OK;
-    int64_t units = BH * ((R + 31) / 32) * ((a.D + 127) / 128), nsplit = vox_sample_rows_splits(units, v->sr_slots ? v->sr_slots : VK_SR_SLOTS, NB);
+    /* matrix units (sample_rows_cm.comp: 32 rows, every dim per workgroup) for f16/bf16 with D <= 128 where
+     * the device has them, opt-in (VOXATTN_VULKAN_SR_CM=1: its first run missed the test limits,
+     * backends/vulkan/NOTES.md); else the scalar pass, 32 rows x 128 dims */
+    const int cm = v->coopmat && v->sr_cm && d->dtype != VOX_F32 && a.D <= 128;
+    int64_t units = BH * ((R + 31) / 32) * (cm ? 1 : (a.D + 127) / 128),
+            nsplit = vox_sample_rows_splits(units, v->sr_slots ? v->sr_slots : VK_SR_SLOTS, NB);
     a.nsplit = (int32_t)nsplit;
     size_t work = (size_t)(BH * R * nsplit * 3 * (a.D + 2)) * 4;
     st = check_u32(v, "sample_rows", BH * R * nsplit * 3 * (a.D + 2), units * nsplit);
@@ -364,7 +371,7 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
                               .out = bind(p->out, (size_t)(BH * R * 3) * 4, 4),
                               .work = {&v->scratch, 0, work, 4, 0}};
     char name[48];
-    st = VK_DISPATCH(v, sample_rows, pipe_name(name, sizeof name, "sample_rows", d->dtype), b, a,
+    st = VK_DISPATCH(v, sample_rows, pipe_name(name, sizeof name, cm ? "sample_rows_cm" : "sample_rows", d->dtype), b, a,
                      (uint64_t)(units * nsplit));
     return st ? st : VK_DISPATCH(v, sample_rows, "sample_rows_merge", b, a, (uint64_t)(BH * R));
 }

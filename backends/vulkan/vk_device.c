@@ -359,9 +359,12 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_flush = vox_env_flag("VOXATTN_VULKAN_KV_FLUSH");
     d->kv_scalar = vox_env_flag("VOXATTN_VULKAN_KV_SCALAR");
     d->kv_f64_row = vox_env_flag("VOXATTN_VULKAN_KV_F64_ROW"); /* A/B: session 10's f64 re-scoring per row */
+    d->kv_qfloat = vox_env_flag("VOXATTN_VULKAN_KV_QFLOAT"); /* A/B: the _f64t tile pass before _f64d */
+    d->kv_topk_f64t = vox_env_flag("VOXATTN_VULKAN_KV_TOPK_F64T"); /* A/B: TOPK without the f32 certification */
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
     d->qs_global = !vox_env_flag("VOXATTN_VULKAN_QS_STAGED"); /* staged: 4.80 against 2.84 ms (wan keep 0.5 build, H200) */
     d->qs_element = vox_env_flag("VOXATTN_VULKAN_QS_ELEMENT");
+    d->sr_cm = vox_env_flag("VOXATTN_VULKAN_SR_CM");
     const char *sr = getenv("VOXATTN_VULKAN_SR_SLOTS");
     d->sr_slots = sr ? atoi(sr) : 0;
     d->sr_slots = d->sr_slots > 0 && d->sr_slots <= 65536 ? d->sr_slots : 0;

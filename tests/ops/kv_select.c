@@ -83,6 +83,20 @@ static int kv_select_inputs(const op_case *c, op_inputs *in)
                 kb[m * D + e] = (m % NB) % 2 ? kb[(m - 1) * D + e] * (float)(1.0 + eps * oh_normal(&r))
                                              : (float)oh_normal(&r);
         }
+    } else if (c->fill & FILL_SHIFT) {
+        /* cancellation (q = 1): key block j's mean is B_j in [2^12, 2^13) at dim 0, D - 3 terms in
+         * (0, ulp(B_j)) = (0, 2^-11), -B_j, then g_j in (0, 20 ulp): an f32 score summed in dim order rounds
+         * each small term to 0 or 1 ulp at B's magnitude (errors of several ulp) while the blocks' exact
+         * scores lie ~0.03 ulp apart, so the f32 order of distinct scores is far from the exact one: a TOPK
+         * certification must bound the scores' errors (a break without the bounds fails these) */
+        oh_rng r = {45};
+        for (int64_t i = 0; i < n; i++)
+            qb[i] = 1.0f;
+        for (int64_t m = 0; m < BH * NB; m++) {
+            float B = (float)(4096.0 * (1.0 + oh_uniform(&r)));
+            for (int64_t e = 0; e < D; e++)
+                kb[m * D + e] = e == 0 ? B : e == D - 2 ? -B : (float)ldexp(e == D - 1 ? 20.0 * oh_uniform(&r) : oh_uniform(&r), -11);
+        }
     } else {
         oh_rng r = {43};
         for (int64_t i = 0; i < n; i++)
@@ -238,6 +252,12 @@ static const op_case cases[] = {
      .rule = TOPK, .param = 300, .min_blocks = 4},
     {"topk_near_ties_d128", SHAPE(1, 2, 128, 8, 24, 40, 0, 0, 1, 4, 4), VOX_F32, FILL_NEAR, .drop_block = -1,
      .rule = TOPK, .param = 48, .min_blocks = 4},
+    /* f32 scores whose rounding (cancellation, FILL_SHIFT) misorders distinct values: a TOPK
+     * certification must bound the scores' errors (Vulkan's _c64; a break without the bounds fails these) */
+    {"topk_cancel_pairs", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_SHIFT, .drop_block = -1,
+     .rule = TOPK, .param = 35, .min_blocks = 2},
+    {"topk_cancel_pairs_d128_k1", SHAPE(1, 2, 128, 8, 24, 40, 0, 0, 1, 4, 4), VOX_F32, FILL_SHIFT, .drop_block = -1,
+     .rule = TOPK, .param = 1, .min_blocks = 0},
     {"topk1_mma", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = TOPK,
      .param = 1, .min_blocks = 0},
     {"topk_huge_logits_mma", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_HUGE, .drop_block = -1,

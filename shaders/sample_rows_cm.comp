@@ -1,0 +1,457 @@
+#version 450
+/* sample_rows' tile pass on matrix units (VK_NV_cooperative_matrix, 16x16x16
+ * f16 x f16 -> f32, subgroup scope, subgroups of 32): the f16/bf16, D <= 128
+ * variant of sample_rows.comp's tile pass (same bindings, push constants and
+ * work buffer, merged by sample_rows_merge unchanged). Only created on
+ * devices with the feature (the host checks subgroup size 32: 256
+ * invocations = 8 subgroups).
+ *
+ * One workgroup per (bh, key split, group of SR_RW = 32 sampled rows), all
+ * head dims; it streams its split's key blocks once, in tiles of up to
+ * SR_KT = 32 keys of one block (the next tile's global loads issued before
+ * this tile's math), for its rows and the three patterns together:
+ *  - S = Q K^T: subgroup sg takes rows 16 (sg & 1).. +15, keys 16 ((sg >> 1)
+ *    & 1).. +15 over dims 64 (sg >> 2).. +63 (its Q fragments kept in
+ *    registers), a fresh accumulator per subgroup: the two halves of D land
+ *    in two f32 S arrays that the softmax adds;
+ *  - per row (8 invocations, keys part + 8j): s = S * scale, the tile max m
+ *    (NaN wins), w = exp(s - m) (keys past the tile's valid count 0), the sum
+ *    z, as the scalar pass;
+ *  - w split into three f16 pieces of w * 2^14, hi + mid + lo (hi and mid
+ *    the significand truncated to 11 bits by a mask, lo the rounding of the
+ *    rest: |w - sum| <= 2^-33 |w| for normal pieces), as sample_rows_mma.cuh
+ *    does for the CUDA backend; a tile
+ *    whose V holds an Inf or NaN uses hi alone (a zero piece times Inf would
+ *    make a NaN where the reference has Inf);
+ *  - T = P V: subgroup sg takes rows 16 (sg & 1).. +15 and dims 32 (sg >> 1)
+ *    .. +31 (two 16-dim blocks), per block the six products (2 key steps x
+ *    3 pieces, lo first) into one accumulator, stored to shared memory and
+ *    merged online into every pattern that allows the block by the
+ *    subgroup's lanes: lane l owns row 16 (sg & 1) + l / 2 and dims 8 (l & 1)
+ *    .. +7 of each of its two blocks (A[3][16] in registers).
+ * bf16 has no NV matrix type: it is staged as f16 scaled by an exact power of
+ * two (Q once, each K and each V tile) that brings the largest finite |x| to
+ * [2^14, 2^15) (attention_forward_cm.comp's scheme); S and T are scaled back
+ * in f32 by exact powers of two.
+ * Shared memory: 17408 (K, V; Q at the start) + 10240 (S, then T blocks) +
+ * 7680 (P pieces) + 64 bytes. */
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_EXT_control_flow_attributes : require
+#extension GL_NV_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#include "common.glsl"
+#define WG 256u
+#define NSG 8u
+#define SR_RW 32u             /* sampled rows per workgroup */
+#define SR_KT 32u             /* keys per tile */
+#define DMAX 128u
+#define C8 (DMAX / 8u)        /* 16-byte chunks (8 halves) per staged row */
+#define RS4 (C8 + 1u)         /* staged row stride in uvec4 */
+#define SS 40u                /* S row stride (floats) */
+#define PS (SR_KT + 8u)       /* P row stride (halves) */
+#define TS 16u                /* T block row stride (floats) */
+#define CH (SR_KT * C8 / WG)  /* staged chunks per invocation of a K or V tile (2) */
+#define QCH (SR_RW * C8 / WG) /* of the Q tile (2) */
+#define EXP_LIM 120
+layout(local_size_x = 256) in;
+layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_SAMPLE_ROWS_BUFS) VOX_GLSL_FIELDS(VOX_SAMPLE_ROWS_ARGS) } pc;
+layout(std430, set = 0, binding = 0) readonly buffer Q { ELEM q[]; };
+layout(std430, set = 0, binding = 0) readonly buffer Q4 { uvec4 q4[]; };
+layout(std430, set = 0, binding = 1) readonly buffer K { ELEM k[]; };
+layout(std430, set = 0, binding = 1) readonly buffer K4 { uvec4 k4[]; };
+layout(std430, set = 0, binding = 2) readonly buffer Vv { ELEM v[]; };
+layout(std430, set = 0, binding = 2) readonly buffer V4 { uvec4 v4[]; };
+layout(std430, set = 0, binding = 3) readonly buffer Rows { int rows[]; };
+layout(std430, set = 0, binding = 4) readonly buffer Coord { int coord[]; };
+layout(std430, set = 0, binding = 5) readonly buffer BlockValid { int block_valid[]; };
+layout(std430, set = 0, binding = 7) writeonly buffer Work { float work[]; };
+
+/* Q tile (rows 0..31) at the start; then the K tile (rows 0..31) and the V
+ * tile (rows 32..63); f16 bits, row stride RS4 */
+shared uvec4 skv[2u * SR_KT * RS4];
+/* S: two halves of D, [half][row][key] (stride SS); then 8 T blocks of 16x16 (one per subgroup) */
+shared float sf[2u * SR_RW * SS];
+shared float16_t sp[3u * SR_RW * PS]; /* P pieces hi, mid, lo: [piece][row][key] */
+shared uint sred[16];                 /* per subgroup: K max bits, V max bits | non-finite flag */
+shared float srm[SR_RW], srz[SR_RW];  /* per row: the tile max and sum */
+
+#define CM16 fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
+#define CM32 fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
+#define NAN_F uintBitsToFloat(0x7fc00000u)
+
+#if defined(DT_F16)
+#define BITS(x) packFloat2x16(f16vec2(x, float16_t(0.0)))
+#else
+#define BITS(x) uint(x)
+#endif
+
+/* 8 elements [e0, e0 + 8) of the row starting at element `row` as 16-bit
+ * bits; elements >= D are 0. The caller ensures e0 < D. */
+#define LOAD_CHUNK(NAME, BUF, BUF4)                                                    \
+    uvec4 NAME(uint row, uint e0, uint D, bool vec)                                    \
+    {                                                                                  \
+        if (vec)                                                                       \
+            return BUF4[(row + e0) >> 3];                                              \
+        uint w[8];                                                                     \
+        [[unroll]] for (uint j = 0u; j < 8u; j++)                                      \
+            w[j] = e0 + j < D ? BITS(BUF[row + e0 + j]) : 0u;                          \
+        return uvec4(w[0] | w[1] << 16, w[2] | w[3] << 16, w[4] | w[5] << 16, w[6] | w[7] << 16); \
+    }
+LOAD_CHUNK(load_q, q, q4)
+LOAD_CHUNK(load_k, k, k4)
+LOAD_CHUNK(load_v, v, v4)
+
+float nmax(float a, float b) { return isnan(a) || isnan(b) ? NAN_F : max(a, b); }
+
+float pow2(int e) { return uintBitsToFloat(uint(e + 127) << 23); } /* e in [-126, 127] */
+
+/* Whether a chunk holds an Inf or NaN. */
+bool chunk_nonfinite(uvec4 c)
+{
+    bool bad = false;
+    [[unroll]] for (uint j = 0u; j < 4u; j++) {
+#if defined(DT_F16)
+        bad = bad || (c[j] & 0x7c00u) == 0x7c00u || (c[j] & 0x7c000000u) == 0x7c000000u;
+#else
+        bad = bad || (c[j] & 0x7f80u) == 0x7f80u || (c[j] & 0x7f800000u) == 0x7f800000u;
+#endif
+    }
+    return bad;
+}
+
+#if defined(DT_BF16)
+/* Bits of the largest finite |x| of a chunk (|x| orders like its bits). */
+uint chunk_maxbits(uvec4 c)
+{
+    uint m = 0u;
+    [[unroll]] for (uint j = 0u; j < 4u; j++) {
+        uint lo = c[j] & 0x7fffu, hi = (c[j] >> 16) & 0x7fffu;
+        m = max(m, lo < 0x7f80u ? lo : 0u);
+        m = max(m, hi < 0x7f80u ? hi : 0u);
+    }
+    return m;
+}
+
+/* Exponent e with max * 2^e in [2^14, 2^15) (0 when there is no finite nonzero value). */
+int tile_exp(uint mb)
+{
+    if (mb == 0u)
+        return 0;
+    int em = mb >= 0x80u ? int(mb >> 7) - 127 : findMSB(mb) - 133;
+    return clamp(14 - em, -EXP_LIM, EXP_LIM);
+}
+
+/* bf16 chunk -> f16 chunk times s (a power of two: exact for the kept range) */
+uvec4 to_f16(uvec4 c, float s)
+{
+    uvec4 r;
+    [[unroll]] for (uint j = 0u; j < 4u; j++) {
+        vec2 f = vec2(uintBitsToFloat(c[j] << 16), uintBitsToFloat(c[j] & 0xffff0000u)) * s;
+        r[j] = packFloat2x16(f16vec2(f));
+    }
+    return r;
+}
+#endif
+
+bool allows(uint ib, uint jb, bool temporal)
+{
+    uint c0 = pc.off[4];
+    int ti = coord[c0 + 3u * ib], tj = coord[c0 + 3u * jb];
+    if (ti < 0 || tj < 0)
+        return true;
+    if (pc.sink != 0 && tj == 0)
+        return true;
+    if (!temporal)
+        return abs(tj - ti) <= pc.frame_blocks;
+    return abs(coord[c0 + 3u * jb + 1u] - coord[c0 + 3u * ib + 1u]) <= pc.space_blocks &&
+           abs(coord[c0 + 3u * jb + 2u] - coord[c0 + 3u * ib + 2u]) <= pc.space_blocks;
+}
+
+/* tile cursor: block jb, first key c0 of the tile, the block's valid keys nv */
+uint cur_jb, cur_c0, cur_nv, cur_end;
+uvec4 kraw[CH], vraw[CH];
+
+/* Moves to the next tile (skipping empty blocks); false at the end. Uniform. */
+bool next_tile()
+{
+    cur_c0 += SR_KT;
+    while (cur_c0 >= cur_nv) {
+        cur_jb++;
+        if (cur_jb >= cur_end)
+            return false;
+        cur_nv = uint(block_valid[pc.off[5] + cur_jb]);
+        cur_c0 = 0u;
+    }
+    return true;
+}
+
+/* Global loads of the current tile into kraw / vraw (keys past the valid count and dims past D 0). */
+void load_kv(uint tid, uint hb, uint V, uint D, bool vec)
+{
+    [[unroll]] for (uint t = 0u; t < CH; t++) {
+        uint idx = tid + t * WG, kk = idx / C8, c = idx - kk * C8;
+        kraw[t] = uvec4(0u);
+        vraw[t] = uvec4(0u);
+        if (cur_c0 + kk < cur_nv && c * 8u < D) {
+            uint row = (hb + cur_jb * V + cur_c0 + kk) * D;
+            kraw[t] = load_k(pc.off[1] + row, c * 8u, D, vec);
+            vraw[t] = load_v(pc.off[2] + row, c * 8u, D, vec);
+        }
+    }
+}
+
+void main()
+{
+    uint x = group_linear_id();
+    if (x >= pc.wg_count)
+        return;
+    const uint tid = gl_LocalInvocationID.x, sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
+    const uint R = vox_u64lo(pc.R), NB = vox_u64lo(pc.NB), V = uint(pc.V), D = uint(pc.D), S = NB * V;
+    const uint nsplit = uint(pc.nsplit), groups = (R + SR_RW - 1u) / SR_RW;
+    const uint g = x % groups, u = x / groups, sp_ = u % nsplit, bh = u / nsplit;
+    const uint r0 = g * SR_RW, hb = bh * S;
+    const uint jb0 = NB * sp_ / nsplit, jb1 = NB * (sp_ + 1u) / nsplit; /* NB * 64 fits 32 bits */
+    const bool vec = (D & 7u) == 0u && ((pc.off[0] | pc.off[1] | pc.off[2]) & 7u) == 0u;
+    const uint rt = sg & 1u;                   /* the subgroup's row tile (S and T) */
+    const uint kt = (sg >> 1u) & 1u, dh = sg >> 2u; /* S: its key tile and half of D */
+    const uint dq = sg >> 1u;                  /* T: its 32 dims */
+
+    /* ---- Q tile -> f16 in shared -> fragments in registers */
+    uvec4 qraw[QCH];
+    [[unroll]] for (uint t = 0u; t < QCH; t++) {
+        uint idx = tid + t * WG, rr = idx / C8, c = idx - rr * C8, r = r0 + rr;
+        qraw[t] = uvec4(0u);
+        if (r < R && c * 8u < D)
+            qraw[t] = load_q(pc.off[0] + (hb + uint(rows[pc.off[3] + r])) * D, c * 8u, D, vec);
+    }
+#if defined(DT_BF16)
+    uint mb = 0u;
+    [[unroll]] for (uint t = 0u; t < QCH; t++)
+        mb = max(mb, chunk_maxbits(qraw[t]));
+    mb = subgroupMax(mb);
+    if (subgroupElect())
+        sred[sg] = mb;
+    barrier();
+    mb = 0u;
+    for (uint j = 0u; j < NSG; j++)
+        mb = max(mb, sred[j]);
+    int eq = tile_exp(mb);
+    float qsc = pow2(eq);
+#endif
+    [[unroll]] for (uint t = 0u; t < QCH; t++) {
+        uint idx = tid + t * WG, rr = idx / C8, c = idx - rr * C8;
+#if defined(DT_BF16)
+        skv[rr * RS4 + c] = to_f16(qraw[t], qsc);
+#else
+        skv[rr * RS4 + c] = qraw[t];
+#endif
+    }
+    barrier();
+    CM16 qf[4];
+    [[unroll]] for (uint t = 0u; t < 4u; t++)
+        coopMatLoadNV(qf[t], skv, rt * 16u * RS4 + (dh * 4u + t) * 2u, RS4, false);
+
+    /* the merging lane's row and its block (pattern allowances per block) */
+    const uint mrow = rt * 16u + (lane >> 1u), mr = r0 + mrow;
+    const uint mib = mr < R ? uint(rows[pc.off[3] + mr]) / V : 0u;
+    float M[3], Z[3], A[3][16];
+    [[unroll]] for (uint p = 0u; p < 3u; p++) {
+        M[p] = NEG_INF;
+        Z[p] = 0.0;
+        [[unroll]] for (uint d = 0u; d < 16u; d++)
+            A[p][d] = 0.0;
+    }
+    uint ninf = 0u; /* bit p: pattern p saw an all -inf tile */
+    /* softmax: invocation (srow, part) */
+    const uint srow = tid >> 3u, part = tid & 7u;
+
+    cur_jb = jb0 - 1u, cur_c0 = 0u, cur_nv = 0u, cur_end = jb1;
+    bool have = jb0 < jb1 && next_tile();
+    if (have)
+        load_kv(tid, hb, V, D, vec);
+    while (have) {
+        const uint jb = cur_jb, nk = min(cur_nv - cur_c0, SR_KT);
+        bool vbad = false;
+        [[unroll]] for (uint t = 0u; t < CH; t++)
+            vbad = vbad || chunk_nonfinite(vraw[t]);
+        vbad = subgroupMax(vbad ? 1u : 0u) != 0u;
+#if defined(DT_BF16)
+        uint kmb = 0u, vmb = 0u;
+        [[unroll]] for (uint t = 0u; t < CH; t++) {
+            kmb = max(kmb, chunk_maxbits(kraw[t]));
+            vmb = max(vmb, chunk_maxbits(vraw[t]));
+        }
+        kmb = subgroupMax(kmb);
+        vmb = subgroupMax(vmb);
+#else
+        uint kmb = 0u, vmb = 0u;
+#endif
+        barrier(); /* the previous tile is consumed (Q fragments loaded) */
+        if (subgroupElect()) {
+            sred[sg] = kmb;
+            sred[NSG + sg] = vmb | (vbad ? 0x80000000u : 0u);
+        }
+        barrier();
+        uint km = 0u, vm = 0u;
+        for (uint j = 0u; j < NSG; j++)
+            km = max(km, sred[j]), vm = max(vm, sred[NSG + j]);
+        const bool vnf = (vm & 0x80000000u) != 0u;
+#if defined(DT_BF16)
+        int ek = tile_exp(km), ev = tile_exp(vm & 0x7fffffffu);
+        float ksc = pow2(ek), vsc = pow2(ev);
+        int es = -(eq + ek), es1 = es >> 1; /* S / (sq * sk) in two exact steps */
+        float fs1 = pow2(es1), fs2 = pow2(es - es1);
+        float fv1 = pow2(-14), fv2 = pow2(-ev); /* T / (2^14 sv) */
+#else
+        float fv1 = pow2(-14), fv2 = 1.0;
+#endif
+        [[unroll]] for (uint t = 0u; t < CH; t++) {
+            uint idx = tid + t * WG, kk = idx / C8, c = idx - kk * C8;
+#if defined(DT_BF16)
+            skv[kk * RS4 + c] = to_f16(kraw[t], ksc);
+            skv[(SR_KT + kk) * RS4 + c] = to_f16(vraw[t], vsc);
+#else
+            skv[kk * RS4 + c] = kraw[t];
+            skv[(SR_KT + kk) * RS4 + c] = vraw[t];
+#endif
+        }
+        barrier(); /* K and V staged */
+        have = next_tile();
+        if (have)
+            load_kv(tid, hb, V, D, vec); /* in flight during this tile's math */
+
+        /* S half dh of rows rt, keys kt: K tile [key][d] row-major = column-major B (d x key) */
+        {
+            CM32 sacc = CM32(0.0);
+            [[unroll]] for (uint t = 0u; t < 4u; t++) {
+                CM16 kf;
+                coopMatLoadNV(kf, skv, kt * 16u * RS4 + (dh * 4u + t) * 2u, RS4, true);
+                sacc = coopMatMulAddNV(qf[t], kf, sacc);
+            }
+            coopMatStoreNV(sacc, sf, dh * SR_RW * SS + rt * 16u * SS + kt * 16u, SS, false);
+        }
+        barrier(); /* S complete */
+
+        /* softmax of row srow over keys part + 8j */
+        float s[SR_KT / 8u];
+        float m = NEG_INF;
+        [[unroll]] for (uint j = 0u; j < SR_KT / 8u; j++) {
+            uint key = part + 8u * j, at = srow * SS + key;
+            float x2 = sf[at] + sf[SR_RW * SS + at];
+#if defined(DT_BF16)
+            x2 = x2 * fs1 * fs2;
+#endif
+            s[j] = x2 * pc.scale;
+            if (key < nk)
+                m = nmax(m, s[j]);
+        }
+        m = nmax(m, subgroupShuffleXor(m, 1u));
+        m = nmax(m, subgroupShuffleXor(m, 2u));
+        m = nmax(m, subgroupShuffleXor(m, 4u));
+        float z = 0.0;
+        [[unroll]] for (uint j = 0u; j < SR_KT / 8u; j++) {
+            uint key = part + 8u * j;
+            float w = key < nk && m != NEG_INF ? exp(s[j] - m) : 0.0;
+            z += w;
+            /* the pieces by truncating the significand to f16's 11 bits (bit masks: no f16 round trip that a
+             * compiler could take for the identity; the mid 1.2e-9 run on the H200 looked like P = hi) */
+            float w14 = w * 16384.0;
+            float h32 = uintBitsToFloat(floatBitsToUint(w14) & 0xffffe000u);
+            float r1 = w14 - h32; /* exact */
+            float m32 = uintBitsToFloat(floatBitsToUint(r1) & 0xffffe000u);
+            float16_t hi = float16_t(h32), mid = float16_t(vnf ? 0.0 : m32), lo = float16_t(vnf ? 0.0 : r1 - m32);
+            uint at = srow * PS + key;
+            sp[at] = hi;
+            sp[SR_RW * PS + at] = mid;
+            sp[2u * SR_RW * PS + at] = lo;
+        }
+        /* the row's z: the parts' sums in part order */
+        float zp[8];
+        [[unroll]] for (uint j = 0u; j < 8u; j++)
+            zp[j] = subgroupShuffle(z, (lane & ~7u) | j);
+        z = 0.0;
+        [[unroll]] for (uint j = 0u; j < 8u; j++)
+            z += zp[j];
+        if (part == 0u)
+            srm[srow] = m, srz[srow] = z;
+        barrier(); /* P, m and z written, S read: sf takes the T blocks */
+
+        /* the merge factors of the lane's row per pattern (as merge_tile of the scalar pass: a NaN tile
+         * max makes them NaN and poisons the sums); bit p of use: pattern p takes the tile */
+        float mbr = srm[mrow], zbr = srz[mrow], fa[3], ft[3];
+        uint use = 0u;
+        [[unroll]] for (uint p = 0u; p < 3u; p++) {
+            fa[p] = 1.0, ft[p] = 1.0;
+            if (p != 0u && !allows(mib, jb, p == 2u))
+                continue;
+            if (mbr == NEG_INF) {
+                ninf |= 1u << p;
+                continue;
+            }
+            use |= 1u << p;
+            if (mbr > M[p])
+                fa[p] = exp(M[p] - mbr);
+            else
+                ft[p] = exp(mbr - M[p]);
+        }
+        /* T = P V, two 16-dim blocks; each stored to the subgroup's 16x16 area and merged */
+        [[unroll]] for (uint b2 = 0u; b2 < 2u; b2++) {
+            uint dt = dq * 2u + b2;
+            CM32 oc = CM32(0.0);
+            if (dt * 16u < D) {
+                [[unroll]] for (uint kb = 0u; kb < 2u; kb++) {
+                    if (kb * 16u < nk) {
+                        CM16 vf, pf;
+                        coopMatLoadNV(vf, skv, (SR_KT + kb * 16u) * RS4 + dt * 2u, RS4, false);
+                        if (!vnf) { /* lo, mid, then hi (a tile with Inf/NaN in V: hi alone) */
+                            coopMatLoadNV(pf, sp, 2u * SR_RW * PS + rt * 16u * PS + kb * 16u, PS, false);
+                            oc = coopMatMulAddNV(pf, vf, oc);
+                            coopMatLoadNV(pf, sp, SR_RW * PS + rt * 16u * PS + kb * 16u, PS, false);
+                            oc = coopMatMulAddNV(pf, vf, oc);
+                        }
+                        coopMatLoadNV(pf, sp, rt * 16u * PS + kb * 16u, PS, false);
+                        oc = coopMatMulAddNV(pf, vf, oc);
+                    }
+                }
+            }
+            coopMatStoreNV(oc, sf, sg * 256u, TS, false);
+            subgroupMemoryBarrierShared();
+            subgroupBarrier();
+            [[unroll]] for (uint e = 0u; e < 8u; e++) {
+                float t = sf[sg * 256u + (lane >> 1u) * TS + (lane & 1u) * 8u + e] * fv1 * fv2;
+                uint d = b2 * 8u + e;
+                [[unroll]] for (uint p = 0u; p < 3u; p++)
+                    if ((use >> p & 1u) != 0u)
+                        A[p][d] = A[p][d] * fa[p] + t * ft[p];
+            }
+            subgroupMemoryBarrierShared();
+            subgroupBarrier(); /* read before the next block's store */
+        }
+        [[unroll]] for (uint p = 0u; p < 3u; p++) {
+            if ((use >> p & 1u) != 0u) {
+                Z[p] = Z[p] * fa[p] + zbr * ft[p];
+                if (mbr > M[p])
+                    M[p] = mbr;
+            }
+        }
+    }
+    /* {max, sum (0: no key; -1: only -inf tiles), acc[D]} per (bh, row, split, pattern) */
+    if (mr < R) {
+        [[unroll]] for (uint p = 0u; p < 3u; p++) {
+            uint o = pc.off[7] + (((bh * R + mr) * nsplit + sp_) * 3u + p) * (D + 2u);
+            if (dq == 0u && (lane & 1u) == 0u) {
+                work[o] = M[p];
+                work[o + 1u] = M[p] == NEG_INF && Z[p] == 0.0 && (ninf >> p & 1u) != 0u ? -1.0 : Z[p];
+            }
+            [[unroll]] for (uint b2 = 0u; b2 < 2u; b2++)
+                [[unroll]] for (uint e = 0u; e < 8u; e++) {
+                    uint d = (dq * 2u + b2) * 16u + (lane & 1u) * 8u + e;
+                    if (d < D)
+                        work[o + 2u + d] = A[p][b2 * 8u + e];
+                }
+        }
+    }
+}
