@@ -678,73 +678,33 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
     }
 }
 
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_mma(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select<false, VOX_KF_NEW>(b, a);
-}
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select<true, VOX_KF_NEW>(b, a);
-}
+/* One kernel per instantiation of vox_km_select: NAME, then the template arguments */
+#define VOX_KM_KERNEL(name, ...)                                                                            \
+    VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)                                                   \
+        name(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)                                \
+    {                                                                                                      \
+        vox_km_select<__VA_ARGS__>(b, a);                                                                  \
+    }
+
+VOX_KM_KERNEL(vox_kv_select_fast_mma, false, VOX_KF_NEW)
+VOX_KM_KERNEL(vox_kv_select_fast_kb, true, VOX_KF_NEW)
 /* vox_kv_select_fast_kb with the old TOPK phase 2 (VOXATTN_KV_SELECT_FAST_OLD) and with vox_kf_topk's
  * deliberate break (VOXATTN_KV_SELECT_FAST_BREAK, tests only): the launcher's switches */
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb_old(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select<true, VOX_KF_OLD>(b, a);
-}
+VOX_KM_KERNEL(vox_kv_select_fast_kb_old, true, VOX_KF_OLD)
 /* Timing ablations (VOXATTN_KV_SELECT_FAST_ABL, tests only: wrong lists): phase 1 alone, and phase 2
  * alone on the slice's stale scores (an earlier launch's), its own extremes, nk2 = 0. */
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb_p1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select<true, VOX_KF_P1>(b, a);
-}
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb_p2(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select<true, VOX_KF_P2>(b, a);
-}
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb_brk(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select<true, VOX_KF_BRK>(b, a);
-}
+VOX_KM_KERNEL(vox_kv_select_fast_kb_p1, true, VOX_KF_P1)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_p2, true, VOX_KF_P2)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_brk, true, VOX_KF_BRK)
 /* Session 13: phase 1 two key tiles at a time (VOXATTN_KV_SELECT_P1_PAIR, opt-in), alone (_pair_p1), and
  * phase 1's timing ablations (VOXATTN_KV_SELECT_FAST_ABL, tests only: no lists): without the slice stores,
  * without the mma, with one staged chunk */
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb_pair(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select<true, VOX_KF_NEW, VOX_KM_P1_PAIR>(b, a);
-}
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb_pair_p1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select<true, VOX_KF_P1, VOX_KM_P1_PAIR>(b, a);
-}
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb_p1_nost(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select<true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_NOSTORE>(b, a);
-}
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb_p1_nomma(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select<true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_NOMMA>(b, a);
-}
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb_p1_stage1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select<true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_STAGE1>(b, a);
-}
+VOX_KM_KERNEL(vox_kv_select_fast_kb_pair, true, VOX_KF_NEW, VOX_KM_P1_PAIR)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_pair_p1, true, VOX_KF_P1, VOX_KM_P1_PAIR)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_p1_nost, true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_NOSTORE)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_p1_nomma, true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_NOMMA)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_p1_stage1, true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_STAGE1)
 /* vox_kv_select_fast_kb with vox_kf_topk's compactions one value per lane (VOXATTN_KV_SELECT_TOPK_SCALAR) */
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS, 2)
-    vox_kv_select_fast_kb_n1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select<true, VOX_KF_N1>(b, a);
-}
+VOX_KM_KERNEL(vox_kv_select_fast_kb_n1, true, VOX_KF_N1)
 
 #endif
