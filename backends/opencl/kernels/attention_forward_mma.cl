@@ -158,14 +158,7 @@ vox_attention_forward_mma(VOX_CL_BUF_PARAMS(VOX_ATTENTION_FORWARD_BUFS)
                     /* Vt[d][2*lane..2*lane+1] = (V[2*lane][d], V[2*lane+1][d]) */
                     __local uint *dst = vt + warp * 16 * VSTW + lane + (it * 64 + c * 8) * VSTW;
                     uint4 x = vx[it][c][0], y = vx[it][c][1];
-                    dst[0 * VSTW] = (x.s0 & 0xffffu) | (y.s0 << 16);
-                    dst[1 * VSTW] = (x.s0 >> 16) | (y.s0 & 0xffff0000u);
-                    dst[2 * VSTW] = (x.s1 & 0xffffu) | (y.s1 << 16);
-                    dst[3 * VSTW] = (x.s1 >> 16) | (y.s1 & 0xffff0000u);
-                    dst[4 * VSTW] = (x.s2 & 0xffffu) | (y.s2 << 16);
-                    dst[5 * VSTW] = (x.s2 >> 16) | (y.s2 & 0xffff0000u);
-                    dst[6 * VSTW] = (x.s3 & 0xffffu) | (y.s3 << 16);
-                    dst[7 * VSTW] = (x.s3 >> 16) | (y.s3 & 0xffff0000u);
+                    vox_vt_store8(dst, VSTW, x, y);
                 }
             }
             if (lid < BK)

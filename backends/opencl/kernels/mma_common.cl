@@ -130,3 +130,18 @@ uint4 vox_ld16(__global const ushort *p, int ok)
     uint4 x = *(__global const uint4 *)p;
     return ok ? x : (uint4)(0u);
 }
+
+/* Eight transposed words of a V tile: x and y hold 8 dims of keys 2 lane and
+ * 2 lane + 1; word i of dst (stride words apart) is (V[2 lane][d_i],
+ * V[2 lane + 1][d_i]), the k-pair layout of the P V products' B fragments */
+void vox_vt_store8(__local uint *dst, int stride, uint4 x, uint4 y)
+{
+    dst[0 * stride] = (x.s0 & 0xffffu) | (y.s0 << 16);
+    dst[1 * stride] = (x.s0 >> 16) | (y.s0 & 0xffff0000u);
+    dst[2 * stride] = (x.s1 & 0xffffu) | (y.s1 << 16);
+    dst[3 * stride] = (x.s1 >> 16) | (y.s1 & 0xffff0000u);
+    dst[4 * stride] = (x.s2 & 0xffffu) | (y.s2 << 16);
+    dst[5 * stride] = (x.s2 >> 16) | (y.s2 & 0xffff0000u);
+    dst[6 * stride] = (x.s3 & 0xffffu) | (y.s3 << 16);
+    dst[7 * stride] = (x.s3 >> 16) | (y.s3 & 0xffff0000u);
+}

@@ -302,14 +302,7 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
                         /* Vt[d][2*lane..2*lane+1] = (V[2*lane][d], V[2*lane+1][d]) */
                         __local uint *dst = vt + ch * 8 * SVSTW + lane;
                         const uint4 x0 = vx[it][c][0], y0 = vx[it][c][1];
-                        dst[0 * SVSTW] = (x0.s0 & 0xffffu) | (y0.s0 << 16);
-                        dst[1 * SVSTW] = (x0.s0 >> 16) | (y0.s0 & 0xffff0000u);
-                        dst[2 * SVSTW] = (x0.s1 & 0xffffu) | (y0.s1 << 16);
-                        dst[3 * SVSTW] = (x0.s1 >> 16) | (y0.s1 & 0xffff0000u);
-                        dst[4 * SVSTW] = (x0.s2 & 0xffffu) | (y0.s2 << 16);
-                        dst[5 * SVSTW] = (x0.s2 >> 16) | (y0.s2 & 0xffff0000u);
-                        dst[6 * SVSTW] = (x0.s3 & 0xffffu) | (y0.s3 << 16);
-                        dst[7 * SVSTW] = (x0.s3 >> 16) | (y0.s3 & 0xffff0000u);
+                        vox_vt_store8(dst, SVSTW, x0, y0);
                     }
                 barrier(CLK_LOCAL_MEM_FENCE);
                 const int vinf = vbad[kt & 1];
