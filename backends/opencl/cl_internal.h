@@ -221,6 +221,11 @@ void cl_karg_local(cl_kargs *ka, size_t bytes);
  * quietly) and returned. */
 vox_status cl_launch(cl_dev *d, const cl_kargs *ka, const char *name, size_t groups, size_t ls, vox_log_level level);
 
+/* A tensor-core kernel (attention, sample_rows) that could not build or
+ * launch: logs why and sets its mode (d->mma, d->srm) to MMA_OFF for good,
+ * so the portable kernel runs from now on; returns VOX_ERR_UNSUPPORTED. */
+vox_status cl_mma_give_up(cl_dev *d, int *mode, const char *what, vox_status why);
+
 /* ------------------------------------------------------------ ops (cl_ops.c) */
 
 VOX_BACKEND_DECLARE_ALL_OPS(cl_) /* core/backend.h */

@@ -58,6 +58,14 @@ void cl_prog_release(cl_prog *p)
 
 const char *cl_kernel_name(int k) { return g_kernels[k].name; }
 
+vox_status cl_mma_give_up(cl_dev *d, int *mode, const char *what, vox_status why)
+{
+    vox_log(d->log, VOX_LOG_WARN, "opencl: tensor-core %s failed (%s); the portable kernel runs from now on", what,
+            vox_status_string(why));
+    *mode = MMA_OFF;
+    return VOX_ERR_UNSUPPORTED;
+}
+
 vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, int ls, cl_prog **out)
 {
     for (int i = 0; i < d->n_progs; i++) {

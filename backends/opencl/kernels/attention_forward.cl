@@ -276,10 +276,7 @@ static vox_status attn_mma(cl_dev *d, const vox_op_dims *dm, const vox_op_attent
         if (!st)
             return VOX_OK;
     }
-    vox_log(d->log, VOX_LOG_WARN, "opencl: tensor-core attention failed (%s); the portable kernel runs from now on",
-            vox_status_string(st));
-    d->mma = MMA_OFF;
-    return VOX_ERR_UNSUPPORTED;
+    return cl_mma_give_up(d, &d->mma, "attention", st);
 }
 
 vox_status cl_attention_forward(void *devp, const vox_op_dims *dm, const vox_op_attention_forward *p)

@@ -354,10 +354,7 @@ static vox_status sr_mma(cl_dev *d, const vox_op_dims *dm, const vox_op_sample_r
         if (!st)
             return VOX_OK;
     }
-    vox_log(d->log, VOX_LOG_WARN, "opencl: tensor-core sample_rows failed (%s); the portable kernel runs from now on",
-            vox_status_string(st));
-    d->srm = MMA_OFF;
-    return VOX_ERR_UNSUPPORTED;
+    return cl_mma_give_up(d, &d->srm, "sample_rows", st);
 }
 
 /* The tensor-core kernel where it applies (sr_mma), else the portable one:
