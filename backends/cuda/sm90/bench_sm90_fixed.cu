@@ -43,6 +43,35 @@ static bool g_no_time = false;
  * unset all bits; plain 0; front the front region only (session 12); edge / ragged the front region and that */
 static int g_mode = VOX_SM90_PLAN_M_FRONT | VOX_SM90_PLAN_M_EDGE | VOX_SM90_PLAN_M_RAGGED;
 
+/* The new (0) and old (1) variant timed alternately, AB_ROUNDS rounds, the first AB_WARM dropped: median ms of each.
+ * prep(old) runs before the start event (untimed), launch(old) between the events. */
+static const int AB_ROUNDS = 33, AB_WARM = 3;
+template <class Prep, class Launch> static void time_ab(Prep prep, Launch launch, float med_ms[2])
+{
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    std::vector<float> t[2];
+    for (int it = 0; it < AB_ROUNDS; it++)
+        for (int old = 0; old < 2; old++) {
+            prep(old);
+            CK(cudaEventRecord(e0));
+            launch(old);
+            CK(cudaEventRecord(e1));
+            CK(cudaEventSynchronize(e1));
+            float ms;
+            CK(cudaEventElapsedTime(&ms, e0, e1));
+            if (it >= AB_WARM)
+                t[old].push_back(ms);
+        }
+    for (int k = 0; k < 2; k++) {
+        std::sort(t[k].begin(), t[k].end());
+        med_ms[k] = t[k][t[k].size() / 2];
+    }
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+}
+
 /* ---------------------------------------------------------------- plan */
 struct PCfg {
     const char *name;
@@ -284,28 +313,10 @@ static void plan_case(const PCfg &c)
            r[1].n, nragged, edge ? ", edge order" : "", axes[0], axes[1], axes[2], bad ? "FAIL" : "ok");
     g_fail += bad != 0;
     if (c.timeit && !g_no_time) {
-        cudaEvent_t e0, e1;
-        CK(cudaEventCreate(&e0));
-        CK(cudaEventCreate(&e1));
-        std::vector<float> t[2];
-        for (int it = 0; it < 33; it++)
-            for (int old = 0; old < 2; old++) {
-                CK(cudaMemsetAsync(d_cnt, 0, 4));
-                CK(cudaEventRecord(e0));
-                launch(old, BH);
-                CK(cudaEventRecord(e1));
-                CK(cudaEventSynchronize(e1));
-                float ms;
-                CK(cudaEventElapsedTime(&ms, e0, e1));
-                if (it >= 3)
-                    t[old].push_back(ms * 1000.f);
-            }
-        for (int k = 0; k < 2; k++)
-            std::sort(t[k].begin(), t[k].end());
-        printf("    TIME plan %-28s new %8.1f us  old %8.1f us  (medians of %zu, grid BH = %d)\n", c.name,
-               t[0][t[0].size() / 2], t[1][t[1].size() / 2], t[0].size(), BH);
-        CK(cudaEventDestroy(e0));
-        CK(cudaEventDestroy(e1));
+        float m[2];
+        time_ab([&](int) { CK(cudaMemsetAsync(d_cnt, 0, 4)); }, [&](int old) { launch(old, BH); }, m);
+        printf("    TIME plan %-28s new %8.1f us  old %8.1f us  (medians of %d, grid BH = %d)\n", c.name,
+               m[0] * 1000.f, m[1] * 1000.f, AB_ROUNDS - AB_WARM, BH);
     }
     cudaFree(d_ks), cudaFree(d_kn), cudaFree(d_kc), cudaFree(d_valid), cudaFree(d_items), cudaFree(d_cnt),
         cudaFree(d_order), cudaFree(d_vbad), cudaFree(d_v);
@@ -445,29 +456,12 @@ static void prep_case(const char *name, bool bf, int D, bool misalign, bool time
            dlse, ddelta, nz, bad ? "FAIL" : "ok");
     g_fail += bad;
     if (timeit && !g_no_time) {
-        cudaEvent_t e0, e1;
-        CK(cudaEventCreate(&e0));
-        CK(cudaEventCreate(&e1));
-        std::vector<float> t[2];
-        for (int it = 0; it < 33; it++)
-            for (int old = 0; old < 2; old++) {
-                CK(cudaEventRecord(e0));
-                launch(old);
-                CK(cudaEventRecord(e1));
-                CK(cudaEventSynchronize(e1));
-                float ms;
-                CK(cudaEventElapsedTime(&ms, e0, e1));
-                if (it >= 3)
-                    t[old].push_back(ms);
-            }
-        for (int k = 0; k < 2; k++)
-            std::sort(t[k].begin(), t[k].end());
+        float m[2];
+        time_ab([](int) {}, [&](int old) { launch(old); }, m);
         const double bytes = (double)n * D * 2 * 2 + (double)N * heads * D * 2 + n * 8.0; /* dout + dob + o + lse */
-        const float mn = t[0][t[0].size() / 2], mo = t[1][t[1].size() / 2];
+        const float mn = m[0], mo = m[1];
         printf("    TIME prep %-27s new %7.3f ms (%.2f TB/s)  old %7.3f ms (%.2f TB/s)\n", name, mn,
                bytes / (mn * 1e-3) / 1e12, mo, bytes / (mo * 1e-3) / 1e12);
-        CK(cudaEventDestroy(e0));
-        CK(cudaEventDestroy(e1));
     }
     cudaFree(dout), cudaFree(o), cudaFree(lse), cudaFree(dob[0]), cudaFree(dob[1]), cudaFree(lseb[0]),
         cudaFree(lseb[1]), cudaFree(d_tok), cudaFree(d_valid);
