@@ -332,10 +332,33 @@ struct CheckRes {
     float lse_err;
     unsigned u[4];
 };
-static CheckRes check_outputs(const DevBufs &B, const long long *d_rows, int nr, long long BH, long long NB, int V,
-                              int D, bool bf, double *d_acc, unsigned *d_u, const char *name)
+/* The checked rows on the device and check_outputs' accumulators (two doubles, four words) */
+struct CheckBufs {
+    long long *rows;
+    int nr;
+    double *acc;
+    unsigned *u;
+};
+static CheckBufs check_bufs_new(const std::vector<long long> &checkrows)
+{
+    CheckBufs c;
+    c.nr = (int)checkrows.size();
+    CK(cudaMalloc(&c.acc, 16));
+    CK(cudaMalloc(&c.u, 16));
+    CK(cudaMalloc(&c.rows, checkrows.size() * 8 + 8));
+    CK(cudaMemcpy(c.rows, checkrows.data(), checkrows.size() * 8, cudaMemcpyHostToDevice));
+    return c;
+}
+static void check_bufs_free(const CheckBufs &c) { cudaFree(c.acc), cudaFree(c.u), cudaFree(c.rows); }
+
+static CheckRes check_outputs(const DevBufs &B, const CheckBufs &cb, long long BH, long long NB, int V, int D, bool bf,
+                              const char *name)
 {
     const long long S = NB * V;
+    const long long *d_rows = cb.rows;
+    const int nr = cb.nr;
+    double *d_acc = cb.acc;
+    unsigned *d_u = cb.u;
     CK(cudaMemset(d_acc, 0, 16));
     CK(cudaMemset(d_u, 0, 16));
     long long chunk = std::max(1LL, (256LL << 20) / S);
@@ -551,14 +574,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
     };
     auto sync_watchdog = [&](const char *what) { bench_sync(what, c.name); };
 
-    double *d_acc;
-    unsigned *d_u;
-    long long *d_rows;
-    CK(cudaMalloc(&d_acc, 16));
-    CK(cudaMalloc(&d_u, 16));
-    CK(cudaMalloc(&d_rows, checkrows.size() * 8 + 8));
-    CK(cudaMemcpy(d_rows, checkrows.data(), checkrows.size() * 8, cudaMemcpyHostToDevice));
-    const int nr = (int)checkrows.size();
+    const CheckBufs cb = check_bufs_new(checkrows);
     bool all_ok = true;
     for (const Variant &x : vars) {
         /* correctness: poison, run once, check */
@@ -567,7 +583,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
         launch(x);
         CK(cudaGetLastError());
         sync_watchdog("first launch");
-        CheckRes cr = check_outputs(B, d_rows, nr, BH, NB, V, D, c.bf, d_acc, d_u, c.name);
+        CheckRes cr = check_outputs(B, cb, BH, NB, V, D, c.bf, c.name);
         unsigned *u = cr.u;
         const float lse_err = cr.lse_err;
         const double nerr = cr.nerr;
@@ -593,7 +609,7 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
         printf("%-34s nwg=%d pp=%d sweep=%d D=%d V=%d BH=%d S=%lld dens=%.3f keep=%.2f items=%d | checked %d rows: nerr "
                "%.2e lse_maxabs %.2e nan %u unwritten-touched %u written-missing %u vflag-words-wrong %u %s\n",
                c.name, x.nwg, g_pp, g_sweep != 0, D, V, BH, S, (double)cols.size() / (double)(M * NB), c.keep,
-               x.n_items, nr, nerr, lse_err, u[1], u[2], u[3], vbad_bad, ok ? "OK" : "FAIL");
+               x.n_items, cb.nr, nerr, lse_err, u[1], u[2], u[3], vbad_bad, ok ? "OK" : "FAIL");
     }
     *ok_out = all_ok;
     if (c.timeit && !g_no_time && (all_ok || getenv("VOX_FORCE_TIME"))) {
@@ -642,8 +658,8 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
         cudaFree(x.items);
     fflush(stdout);
     cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dO), cudaFree(dl), cudaFree(d_ks), cudaFree(d_kn),
-        cudaFree(d_kc), cudaFree(d_valid), cudaFree(d_items), cudaFree(d_cnt), cudaFree(d_flag), cudaFree(d_acc),
-        cudaFree(d_u), cudaFree(d_rows), cudaFree(d_vbad);
+        cudaFree(d_kc), cudaFree(d_valid), cudaFree(d_items), cudaFree(d_cnt), cudaFree(d_flag), cudaFree(d_vbad);
+    check_bufs_free(cb);
     if (d_kept)
         cudaFree(d_kept), cudaFree(d_kr);
     return all_ok;
@@ -895,14 +911,7 @@ static bool run_real(const char *name, double keep, int BH)
         x.kern<<<sms, 512, x.smem>>>(x.p, tmK, tmV, tmK16, tmV16);
         x.kern_nf<<<sms, 512, x.smem>>>(x.p, tmK, tmV, tmK16, tmV16);
     };
-    double *d_acc;
-    unsigned *d_u;
-    long long *d_rows;
-    CK(cudaMalloc(&d_acc, 16));
-    CK(cudaMalloc(&d_u, 16));
-    CK(cudaMalloc(&d_rows, checkrows.size() * 8 + 8));
-    CK(cudaMemcpy(d_rows, checkrows.data(), checkrows.size() * 8, cudaMemcpyHostToDevice));
-    const int nr = (int)checkrows.size();
+    const CheckBufs cb = check_bufs_new(checkrows);
     bool all_ok = true;
     for (RVar &x : vars) {
         CK(cudaMemset(dO, 0xff, nel * 2));
@@ -914,7 +923,7 @@ static bool run_real(const char *name, double keep, int BH)
             printf("%-22s %-9s items=%d | ablation, not checked\n", name, x.name.c_str(), x.n_items);
             continue;
         }
-        const CheckRes cr = check_outputs(B, d_rows, nr, BH, NB, V, D, bf, d_acc, d_u, name);
+        const CheckRes cr = check_outputs(B, cb, BH, NB, V, D, bf, name);
         const unsigned *u = cr.u;
         const float lse_err = cr.lse_err;
         const double nerr = cr.nerr;
@@ -922,7 +931,7 @@ static bool run_real(const char *name, double keep, int BH)
         all_ok = all_ok && ok;
         printf("%-22s %-9s items=%d | checked %d rows: nerr %.2e lse_maxabs %.2e nan %u unwritten-touched %u "
                "written-missing %u %s\n",
-               name, x.name.c_str(), x.n_items, nr, nerr, lse_err, u[1], u[2], u[3], ok ? "OK" : "FAIL");
+               name, x.name.c_str(), x.n_items, cb.nr, nerr, lse_err, u[1], u[2], u[3], ok ? "OK" : "FAIL");
     }
     if (!g_no_time) {
         cudaEvent_t e0, e1;
@@ -985,8 +994,9 @@ static bool run_real(const char *name, double keep, int BH)
         cudaFree(x.items), cudaFree(x.order), cudaFree(x.cnt);
     fflush(stdout);
     cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(dO), cudaFree(dl), cudaFree(d_ks), cudaFree(d_kn),
-        cudaFree(d_kc), cudaFree(d_valid), cudaFree(d_flag), cudaFree(d_acc), cudaFree(d_u), cudaFree(d_rows),
-        cudaFree(d_vbad), cudaFree(d_hflag), cudaFree(d_ts);
+        cudaFree(d_kc), cudaFree(d_valid), cudaFree(d_flag), cudaFree(d_vbad), cudaFree(d_hflag),
+        cudaFree(d_ts);
+    check_bufs_free(cb);
     if (d_kept)
         cudaFree(d_kept), cudaFree(d_kr);
     return all_ok;
