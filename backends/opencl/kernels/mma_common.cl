@@ -104,23 +104,20 @@ float vox_shfl_emu(float x, int mask, __local uint *sc, int lane)
     } while (0)
 #endif
 
+/* x combined with the x of the other 3 lanes that hold its row (a quad),
+ * by COMBINE(a, b): a butterfly over lane ^ 1 and lane ^ 2 */
+#define QUAD_REDUCE(x, COMBINE)                                                                           \
+    do {                                                                                                  \
+        float vox_o_;                                                                                     \
+        SHFL_XOR(vox_o_, x, 1);                                                                           \
+        (x) = COMBINE((x), vox_o_);                                                                       \
+        SHFL_XOR(vox_o_, x, 2);                                                                           \
+        (x) = COMBINE((x), vox_o_);                                                                       \
+    } while (0)
+#define VOX_QUAD_ADD(a, b) ((a) + (b))
 /* max and sum over the 4 lanes that hold one row */
-#define ROW_MAX(x)                                                                                        \
-    do {                                                                                                  \
-        float vox_o_;                                                                                     \
-        SHFL_XOR(vox_o_, x, 1);                                                                           \
-        (x) = fmax((x), vox_o_);                                                                          \
-        SHFL_XOR(vox_o_, x, 2);                                                                           \
-        (x) = fmax((x), vox_o_);                                                                          \
-    } while (0)
-#define ROW_SUM(x)                                                                                        \
-    do {                                                                                                  \
-        float vox_o_;                                                                                     \
-        SHFL_XOR(vox_o_, x, 1);                                                                           \
-        (x) += vox_o_;                                                                                    \
-        SHFL_XOR(vox_o_, x, 2);                                                                           \
-        (x) += vox_o_;                                                                                    \
-    } while (0)
+#define ROW_MAX(x) QUAD_REDUCE(x, fmax)
+#define ROW_SUM(x) QUAD_REDUCE(x, VOX_QUAD_ADD)
 
 /* 16 bytes at p, or zero where !ok. The load is unconditional (callers pass
  * an address inside the buffer either way), so that the compiler can issue

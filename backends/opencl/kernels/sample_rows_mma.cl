@@ -95,14 +95,7 @@ void vox_srm_split3(float x, float y, uint *p)
 float vox_srm_nmax(float a, float b) { return isnan(a) || isnan(b) ? NAN : fmax(a, b); }
 
 /* NaN-wins max over the quad holding a row */
-#define QUAD_NMAX(x)                                                                                      \
-    do {                                                                                                  \
-        float vox_o_;                                                                                     \
-        SHFL_XOR(vox_o_, x, 1);                                                                           \
-        (x) = vox_srm_nmax((x), vox_o_);                                                                  \
-        SHFL_XOR(vox_o_, x, 2);                                                                           \
-        (x) = vox_srm_nmax((x), vox_o_);                                                                  \
-    } while (0)
+#define QUAD_NMAX(x) QUAD_REDUCE(x, vox_srm_nmax)
 
 /* online-softmax merge of a tile (mb, zb, T) into one row's pattern state */
 void vox_srm_merge(float *M, float *Z, float (*A)[4], float mb, float zb, const float (*T)[4], int h)
