@@ -389,6 +389,9 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
         d->kv_sg = !vox_env_flag("VOXATTN_VULKAN_KV_NO_SG") && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                    (sub.supportedOperations & ops) == ops && sub.subgroupSize >= 4 && sub.subgroupSize <= 256 &&
                    256 % sub.subgroupSize == 0;
+        vox_log(d->log, VOX_LOG_DEBUG, "vulkan: kv_select subgroups of %u (ops 0x%x): %s", sub.subgroupSize,
+                (unsigned)sub.supportedOperations,
+                d->kv_sg ? (d->kv_no_shrow ? "_sg variants" : "_sgs variants") : "no _sg variants");
     }
     VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
