@@ -1198,14 +1198,20 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     const char *name = names[v->kv_rowread ? 1 : 0][f64];
     if (v->kv_rowread && !v->kv_scalar && f64 != 1) { /* 16-byte row reads where aligned (checked in the shader) */
         /* _sg: the workgroup collectives through subgroup operations (VOXATTN_VULKAN_KV_NO_SG=1: without);
-         * _sgs: and the current row's p and keys in shared memory (up to KV_NMAX video blocks;
-         * VOXATTN_VULKAN_KV_NO_SHROW=1: in the scratch) */
-        const int sg = v->kv_sg && !(f64 && !cert && v->kv_qfloat) ? (!v->kv_no_shrow && a.NBv <= KV_NMAX ? 2 : 1) : 0;
+         * _sgs: and the current row's p and keys in shared memory (up to KV_NMAX video blocks). Defaults by
+         * the H200 (session 14, wan-1.3b's 624 blocks): TOPK's _c64 takes _sgs (1.05 ms against 5.43 _sg,
+         * 5.52 without), CUMULATIVE's _f64d _sg (1.91 against 2.69 _sgs, 2.16 without), the f32 variant
+         * (STAT, VOXATTN_VULKAN_KV_F32) neither (unmeasured); VOXATTN_VULKAN_KV_SHROW=0 / 1: every
+         * variant _sg / _sgs */
+        const int col = cert ? 2 : f64 ? 1 : 0, fits = a.NBv <= KV_NMAX;
+        int sg = 0;
+        if (v->kv_sg && !(f64 && !cert && v->kv_qfloat))
+            sg = v->kv_shrow == 0 ? 1 : v->kv_shrow == 1 ? (fits ? 2 : 1) : col == 2 ? (fits ? 2 : 1) : col;
         static const char *const sgn[3][3] = {
             {"kv_select_rowread_v4", "kv_select_rowread_f64d_v4", "kv_select_rowread_c64_v4"},
             {"kv_select_rowread_v4_sg", "kv_select_rowread_f64d_v4_sg", "kv_select_rowread_c64_v4_sg"},
             {"kv_select_rowread_v4_sgs", "kv_select_rowread_f64d_v4_sgs", "kv_select_rowread_c64_v4_sgs"}};
-        name = f64 && !cert && v->kv_qfloat ? "kv_select_rowread_f64t_v4" : sgn[sg][cert ? 2 : f64 ? 1 : 0];
+        name = f64 && !cert && v->kv_qfloat ? "kv_select_rowread_f64t_v4" : sgn[sg][col];
     }
     if (v->kv_flush) { /* diagnosis of the unprofiled tau build (backends/vulkan/NOTES.md) */
         st = vk_flush(v);

@@ -361,7 +361,8 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_f64_row = vox_env_flag("VOXATTN_VULKAN_KV_F64_ROW"); /* A/B: session 10's f64 re-scoring per row */
     d->kv_qfloat = vox_env_flag("VOXATTN_VULKAN_KV_QFLOAT"); /* A/B: the _f64t tile pass before _f64d */
     d->kv_topk_f64t = vox_env_flag("VOXATTN_VULKAN_KV_TOPK_F64T"); /* A/B: TOPK without the f32 certification */
-    d->kv_no_shrow = vox_env_flag("VOXATTN_VULKAN_KV_NO_SHROW"); /* A/B: the _sg variants without the row in shared memory */
+    const char *shrow = getenv("VOXATTN_VULKAN_KV_SHROW"); /* A/B: kv_select's row in shared memory (_sgs) */
+    d->kv_shrow = shrow && *shrow ? (atoi(shrow) != 0) : -1;
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
     d->qs_global = !vox_env_flag("VOXATTN_VULKAN_QS_STAGED"); /* staged: 4.80 against 2.84 ms (wan keep 0.5 build, H200) */
     d->qs_element = vox_env_flag("VOXATTN_VULKAN_QS_ELEMENT");
@@ -391,7 +392,10 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
                    256 % sub.subgroupSize == 0;
         vox_log(d->log, VOX_LOG_DEBUG, "vulkan: kv_select subgroups of %u (ops 0x%x): %s", sub.subgroupSize,
                 (unsigned)sub.supportedOperations,
-                d->kv_sg ? (d->kv_no_shrow ? "_sg variants" : "_sgs variants") : "no _sg variants");
+                !d->kv_sg            ? "no _sg variants"
+                : d->kv_shrow == 0   ? "_sg variants"
+                : d->kv_shrow == 1   ? "_sgs variants"
+                                     : "_sgs for TOPK (c64), _sg for CUMULATIVE (f64d), none for f32");
     }
     VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
