@@ -40,6 +40,8 @@
 /* Query rows per workgroup tile: up to KV_ROWS, their qbar (KV_QS floats
  * in all) in shared memory. */
 #define KV_ROWS 8u
+/* The most video blocks whose row (p and keys) the _sgs variants keep in shared memory (8 KiB) */
+#define KV_NMAX 1024u
 #define KV_QS 1024u
 #define kv_rows(D) ((D) > KV_QS / KV_ROWS ? ((D) > KV_QS ? 1u : KV_QS / (D)) : KV_ROWS)
 
@@ -56,6 +58,13 @@ layout(std430, set = 0, binding = 3) writeonly buffer KvCount { int kv_count[]; 
 layout(std430, set = 0, binding = 4) writeonly buffer KvCols { int kv_cols[]; };
 layout(std430, set = 0, binding = 5) buffer Scratch { uint scratch[]; };
 
+#if KV_SG /* the _sg variants: the collectives through subgroup operations (any subgroup size from 4
+            * dividing WG, checked by the host) */
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+shared uvec4 sgt[WG / 4u]; /* per subgroup: its totals (scan2) or its maxima */
+#endif
 shared float red_a[WG];
 shared float red_b[WG];
 shared uint scan[WG];
@@ -64,7 +73,13 @@ shared float qs[KV_QS];
 /* a chunk of kbar, transposed: KV_KD dims of WG keys (select_tile) */
 #define KV_KD 16u
 #define KV_KS (WG + 1u)
+#if !KV_ROWREAD
 shared float kst[KV_KD * KV_KS];
+#endif
+#if KV_SHROW /* the current row's scores, then p (rowp), and keys (rowk) in shared memory instead of the
+              * scratch (NBv <= KV_NMAX, checked by the host) */
+shared uint rowp[KV_NMAX], rowk[KV_NMAX];
+#endif
 shared int eqs[KV_ROWS];
 #if KV_CERT
 shared float nqs[KV_ROWS]; /* the tile rows' ||qbar_i 2^-eq|| (f32) */
@@ -108,6 +123,38 @@ vec2 reduce_sum2(float a, float b)
     return vec2(x, y);
 }
 
+#if KV_SG
+/* The collectives below through subgroups: each subgroup's result in sgt,
+ * then every invocation combines those in subgroup order. Max of integers
+ * and of floats (NaN or not: a row with a NaN or +Inf score is ordered by
+ * index whatever its max) and integer sums are exact in any order; the f32
+ * sums (reduce_sum2) keep their order. Two barriers instead of four. */
+vec3 reduce_max3(vec3 a)
+{
+    vec3 x = subgroupMax(a);
+    barrier();
+    if (subgroupElect())
+        sgt[gl_SubgroupID] = uvec4(floatBitsToUint(x), 0u);
+    barrier();
+    x = uintBitsToFloat(sgt[0].xyz);
+    for (uint k = 1u; k < gl_NumSubgroups; k++)
+        x = max(x, uintBitsToFloat(sgt[k].xyz));
+    return x;
+}
+float reduce_max(float a) { return reduce_max3(vec3(a, 0.0, 0.0)).x; }
+uint reduce_max_bits(uint a)
+{
+    uint x = subgroupMax(a);
+    barrier();
+    if (subgroupElect())
+        sgt[gl_SubgroupID].x = x;
+    barrier();
+    x = sgt[0].x;
+    for (uint k = 1u; k < gl_NumSubgroups; k++)
+        x = max(x, sgt[k].x);
+    return x;
+}
+#else
 float reduce_max(float a)
 {
     barrier();
@@ -145,6 +192,8 @@ uint reduce_max_bits(uint a)
         x = max(x, scan[k]);
     return x;
 }
+vec3 reduce_max3(vec3 a) { return vec3(reduce_max(a.x), reduce_max(a.y), reduce_max(a.z)); }
+#endif
 
 uint okey(float s)
 {
@@ -161,7 +210,14 @@ uint nbase, cur_r; /* the head's ||kbar_j 2^-ek|| at nbase + j; the current row 
 #endif
 float mx, zsum, logz, scale;
 
-float score(uint j) { return uintBitsToFloat(scratch[rbase + j]); }
+#if KV_SHROW
+#define ROWP(j) rowp[j]
+#define ROWK(j) rowk[j]
+#else
+#define ROWP(j) scratch[rbase + (j)]
+#define ROWK(j) scratch[kbase + (j)]
+#endif
+float score(uint j) { return uintBitsToFloat(ROWP(j)); }
 
 /* (s_j - max s) * scale of the reference from the scaled score s (<= 0);
  * -1024 where it is below that (exp is 0 there in f32 and f64 alike) */
@@ -220,11 +276,33 @@ uvec2 limbs64(uvec4 l)
 
 /* The row's work space after the scores: p with the STAT flag in its sign
  * bit at j, the key at NBv + j. */
-float pv(uint j) { return uintBitsToFloat(scratch[rbase + j]); }
-uint kv(uint j) { return scratch[kbase + j]; }
+float pv(uint j) { return uintBitsToFloat(ROWP(j)); }
+uint kv(uint j) { return ROWK(j); }
 
 /* Exclusive prefix sums over the workgroup of (c, m); totals in tc, tm.
  * Uniform control flow. */
+#if KV_SG
+/* m in three 21-bit limbs (a sum of WG of them fits 32 bits), and back
+ * (modulo 2^64, as add64) */
+uvec3 limbs21(uvec2 m) { return uvec3(m.x & 0x1fffffu, ((m.x >> 21u) | (m.y << 11u)) & 0x1fffffu, m.y >> 10u); }
+uvec2 join21(uvec3 l) { return add64(add64(uvec2(l.x, 0u), uvec2(l.y << 21u, l.y >> 11u)), uvec2(0u, l.z << 10u)); }
+void scan2(uint c, uvec2 m, out uint xc, out uvec2 xm, out uint tc, out uvec2 tm)
+{
+    uvec4 v = uvec4(c, limbs21(m)), inc = subgroupInclusiveAdd(v);
+    barrier();
+    if (gl_SubgroupInvocationID == gl_SubgroupSize - 1u)
+        sgt[gl_SubgroupID] = inc;
+    barrier();
+    uvec4 before = uvec4(0u), tot = uvec4(0u);
+    for (uint k = 0u; k < gl_NumSubgroups; k++) {
+        uvec4 t = sgt[k];
+        before += k < gl_SubgroupID ? t : uvec4(0u);
+        tot += t;
+    }
+    uvec4 ex = before + inc - v;
+    xc = ex.x, xm = join21(ex.yzw), tc = tot.x, tm = join21(tot.yzw);
+}
+#else
 void scan2(uint c, uvec2 m, out uint xc, out uvec2 xm, out uint tc, out uvec2 tm)
 {
     barrier();
@@ -249,6 +327,7 @@ void scan2(uint c, uvec2 m, out uint xc, out uvec2 xm, out uint tc, out uvec2 tm
     }
     xc = oc + scan[tid] - c, xm = sub64(add64(om, uvec2(scan_lo[tid], scan_hi[tid])), m);
 }
+#endif
 
 void flush(int b, uint cnt, uvec4 l, bool with_mass)
 {
@@ -296,6 +375,15 @@ void descend(bool with_mass, uvec2 target, out uint T, out uint rem_out, out uin
             if (with_mass)
                 rl += limbs_of(pv(j));
         }
+#if KV_SG /* a subgroup whose last runs share one bin (the top passes: most keys) adds once */
+        int bmax = subgroupMax(rb), bmin = subgroupMin(rb < 0 ? 0x7fffffff : rb);
+        if (bmax < 0 || bmin == bmax) {
+            uint sc = subgroupAdd(rc);
+            uvec4 sl = with_mass ? subgroupAdd(rl) : uvec4(0u);
+            if (subgroupElect())
+                flush(bmax, sc, sl, with_mass);
+        } else
+#endif
         flush(rb, rc, rl, with_mass);
         barrier();
         uint b = 255u - tid, c = hist[b], xc, tc;
@@ -380,7 +468,7 @@ void compact(uint i, uint NB, uint n, uint T, uint rem, bool stat_rule, uint dst
             if (!pick) {
                 uint k = kv(j);
                 pick = (some && (k > T || (k == T && (rem == 0xffffffffu || eq < rem)))) || j == i ||
-                       (stat_rule && (scratch[rbase + j] >> 31u) != 0u);
+                       (stat_rule && (ROWP(j) >> 31u) != 0u);
                 eq += k == T ? 1u : 0u;
             }
             if (pick && write == 1)
@@ -455,6 +543,21 @@ double exp_d(double x)
  * scan arrays' words. Uniform control flow. */
 double reduce_d(double a, bool is_max)
 {
+#if KV_SG
+    if (is_max) { /* NaN ignored: as -Inf (the loop's start) */
+        double x = subgroupMax(a != a ? double(NEG_INF) : a);
+        barrier();
+        if (subgroupElect())
+            sgt[gl_SubgroupID].xy = unpackDouble2x32(x);
+        barrier();
+        x = packDouble2x32(sgt[0].xy);
+        for (uint k = 1u; k < gl_NumSubgroups; k++) {
+            double y = packDouble2x32(sgt[k].xy);
+            x = y > x ? y : x;
+        }
+        return x;
+    }
+#endif
     barrier();
     uvec2 u = unpackDouble2x32(a);
     scan_lo[tid] = u.x, scan_hi[tid] = u.y;
@@ -485,6 +588,26 @@ bool ranks_before(double p, uint j, double q, uint k) { return p > q || (p == q 
  * (first true) or the last. Uniform control flow. */
 void reduce_rank(inout double p, inout uint j, bool first)
 {
+#if KV_SG /* a total order on the (p, j) with distinct j: the same one whatever the combining order */
+    for (uint o = 1u; o < gl_SubgroupSize; o *= 2u) {
+        double kp = subgroupShuffleXor(p, o);
+        uint kj = subgroupShuffleXor(j, o);
+        if (kj != 0xffffffffu && (j == 0xffffffffu || (first ? ranks_before(kp, kj, p, j) : ranks_before(p, j, kp, kj))))
+            p = kp, j = kj;
+    }
+    barrier();
+    if (subgroupElect())
+        sgt[gl_SubgroupID] = uvec4(unpackDouble2x32(p), j, 0u);
+    barrier();
+    p = 0.0LF, j = 0xffffffffu;
+    for (uint k = 0u; k < gl_NumSubgroups; k++) {
+        double kp = packDouble2x32(sgt[k].xy);
+        uint kj = sgt[k].z;
+        if (kj != 0xffffffffu && (j == 0xffffffffu || (first ? ranks_before(kp, kj, p, j) : ranks_before(p, j, kp, kj))))
+            p = kp, j = kj;
+    }
+    return;
+#endif
     for (int pass = 0; pass < 2; pass++) { /* the first SEG combine SEG each, then everyone those SEG */
         barrier();
         if (pass == 0 || tid < SEG) {
@@ -585,7 +708,7 @@ void exact_f64(uint bh, uint i, uint NB, bool cum, inout uint c, inout uint T, i
         }
         if (j < NBv) {
             st_d(obase + 2u * rank, pj);
-            scratch[kbase + j] = ~rank;
+            ROWK(j) = ~rank;
         }
     }
     memoryBarrierBuffer();
@@ -632,7 +755,7 @@ void exact_f64(uint bh, uint i, uint NB, bool cum, inout uint c, inout uint T, i
         bc[7] = cum ? n : c;
     }
     for (uint r = tid; r < NBv; r += WG)
-        scratch[kbase + scratch[obase + r]] = ~r;
+        ROWK(scratch[obase + r]) = ~r;
     memoryBarrierBuffer();
     barrier();
     c = bc[7], T = ~(c - 1u), rem = 0xffffffffu;
@@ -680,9 +803,8 @@ bool certified_f32(uint T, uint rem)
         else
             hi = max(hi, sj + e2);
     }
-    lo = -reduce_max(-lo);
-    hi = reduce_max(hi);
-    ez = reduce_max(ez);
+    vec3 r3 = reduce_max3(vec3(-lo, hi, ez));
+    lo = -r3.x, hi = r3.y, ez = r3.z;
     float gap = lo - hi;
     return gap > ldexp(1.0, -100) + ldexp(1.0, -22) * (abs(lo) + abs(hi)) &&
            pow2_scaled(gap * scale, -esc) > ldexp(1.0, -45) && expo(lo) - logz > -700.0 &&
@@ -708,6 +830,10 @@ void select_row(uint bh, uint i, uint NB)
         return;
     }
     float lmax = NEG_INF, lsum = 0.0;
+#if KV_SHROW /* each invocation its own j, as below (the previous row's readers are past a barrier) */
+    for (uint j = tid; j < NBv; j += WG)
+        rowp[j] = scratch[rbase + j];
+#endif
     for (uint j = tid; j < NBv; j += WG) {
         float s = score(j);
         lmax = max(lmax, s);
@@ -733,8 +859,8 @@ void select_row(uint bh, uint i, uint NB)
     uvec4 ll = uvec4(0u);
     for (uint j = tid; j < NBv; j += WG) {
         float s = score(j), p = by_index ? 0.0 : exp(expo(s)) / zsum;
-        scratch[kbase + j] = by_index ? 0u : key(s);
-        scratch[rbase + j] = floatBitsToUint(p) | (s >= thr ? 0x80000000u : 0u);
+        ROWK(j) = by_index ? 0u : key(s);
+        ROWP(j) = floatBitsToUint(p) | (s >= thr ? 0x80000000u : 0u);
         ll += limbs_of(p);
     }
     uint u0, u1;
@@ -1006,7 +1132,13 @@ void main()
     X("kv_select_rowread_v4", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0 -DKV_VEC=1") \
     X("kv_select_rowread_f64t_v4", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1") \
     X("kv_select_rowread_f64d_v4", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1") \
-    X("kv_select_rowread_c64_v4", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1")
+    X("kv_select_rowread_c64_v4", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1") \
+    X("kv_select_rowread_v4_sg", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0 -DKV_VEC=1 -DKV_SG=1") \
+    X("kv_select_rowread_f64d_v4_sg", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1") \
+    X("kv_select_rowread_c64_v4_sg", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1") \
+    X("kv_select_rowread_v4_sgs", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0 -DKV_VEC=1 -DKV_SG=1 -DKV_SHROW=1") \
+    X("kv_select_rowread_f64d_v4_sgs", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_SHROW=1") \
+    X("kv_select_rowread_c64_v4_sgs", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_kv_select(X) X(kv_select)
 
@@ -1064,10 +1196,23 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     static const char *const names[2][3] = {{"kv_select", "kv_select_f64", "kv_select_f64t"},
                                             {"kv_select_rowread", "kv_select_rowread_f64", "kv_select_rowread_f64t"}};
     const char *name = names[v->kv_rowread ? 1 : 0][f64];
-    if (v->kv_rowread && !v->kv_scalar && f64 != 1) /* 16-byte row reads where aligned (checked in the shader) */
-        name = cert ? "kv_select_rowread_c64_v4"
-               : f64 ? (v->kv_qfloat ? "kv_select_rowread_f64t_v4" : "kv_select_rowread_f64d_v4")
-                     : "kv_select_rowread_v4";
+    if (v->kv_rowread && !v->kv_scalar && f64 != 1) { /* 16-byte row reads where aligned (checked in the shader) */
+        /* _sg: the workgroup collectives through subgroup operations (VOXATTN_VULKAN_KV_NO_SG=1: without);
+         * _sgs: and the current row's p and keys in shared memory (up to KV_NMAX video blocks). Defaults by
+         * the H200 (session 14, wan-1.3b's 624 blocks): TOPK's _c64 takes _sgs (1.05 ms against 5.43 _sg,
+         * 5.52 without), CUMULATIVE's _f64d _sg (1.91 against 2.69 _sgs, 2.16 without), the f32 variant
+         * (STAT, VOXATTN_VULKAN_KV_F32) neither (unmeasured); VOXATTN_VULKAN_KV_SHROW=0 / 1: every
+         * variant _sg / _sgs */
+        const int col = cert ? 2 : f64 ? 1 : 0, fits = a.NBv <= KV_NMAX;
+        int sg = 0;
+        if (v->kv_sg && !(f64 && !cert && v->kv_qfloat))
+            sg = v->kv_shrow == 0 ? 1 : v->kv_shrow == 1 ? (fits ? 2 : 1) : col == 2 ? (fits ? 2 : 1) : col;
+        static const char *const sgn[3][3] = {
+            {"kv_select_rowread_v4", "kv_select_rowread_f64d_v4", "kv_select_rowread_c64_v4"},
+            {"kv_select_rowread_v4_sg", "kv_select_rowread_f64d_v4_sg", "kv_select_rowread_c64_v4_sg"},
+            {"kv_select_rowread_v4_sgs", "kv_select_rowread_f64d_v4_sgs", "kv_select_rowread_c64_v4_sgs"}};
+        name = f64 && !cert && v->kv_qfloat ? "kv_select_rowread_f64t_v4" : sgn[sg][col];
+    }
     if (v->kv_flush) { /* diagnosis of the unprofiled tau build (backends/vulkan/NOTES.md) */
         st = vk_flush(v);
         if (st)

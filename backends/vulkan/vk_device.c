@@ -361,6 +361,8 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_f64_row = vox_env_flag("VOXATTN_VULKAN_KV_F64_ROW"); /* A/B: session 10's f64 re-scoring per row */
     d->kv_qfloat = vox_env_flag("VOXATTN_VULKAN_KV_QFLOAT"); /* A/B: the _f64t tile pass before _f64d */
     d->kv_topk_f64t = vox_env_flag("VOXATTN_VULKAN_KV_TOPK_F64T"); /* A/B: TOPK without the f32 certification */
+    const char *shrow = getenv("VOXATTN_VULKAN_KV_SHROW"); /* A/B: kv_select's row in shared memory (_sgs) */
+    d->kv_shrow = shrow && *shrow ? (atoi(shrow) != 0) : -1;
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
     d->qs_global = !vox_env_flag("VOXATTN_VULKAN_QS_STAGED"); /* staged: 4.80 against 2.84 ms (wan keep 0.5 build, H200) */
     d->qs_element = vox_env_flag("VOXATTN_VULKAN_QS_ELEMENT");
@@ -378,6 +380,23 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     if (d->limits.timestampPeriod <= 0)
         d->ts_valid_bits = 0;
     d->fi.vkGetPhysicalDeviceMemoryProperties(d->pd, &d->memprops);
+    { /* kv_select's _sg variants: subgroups of 4..256 dividing its workgroup of 256, with arithmetic and
+       * shuffle in compute */
+        VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+        VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sub};
+        d->fi.vkGetPhysicalDeviceProperties2(d->pd, &p2);
+        VkSubgroupFeatureFlags ops =
+            VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+        d->kv_sg = !vox_env_flag("VOXATTN_VULKAN_KV_NO_SG") && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                   (sub.supportedOperations & ops) == ops && sub.subgroupSize >= 4 && sub.subgroupSize <= 256 &&
+                   256 % sub.subgroupSize == 0;
+        vox_log(d->log, VOX_LOG_DEBUG, "vulkan: kv_select subgroups of %u (ops 0x%x): %s", sub.subgroupSize,
+                (unsigned)sub.supportedOperations,
+                !d->kv_sg            ? "no _sg variants"
+                : d->kv_shrow == 0   ? "_sg variants"
+                : d->kv_shrow == 1   ? "_sgs variants"
+                                     : "_sgs for TOPK (c64), _sg for CUMULATIVE (f64d), none for f32");
+    }
     VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
     d->fi.vkGetPhysicalDeviceProperties2(d->pd, &p2);

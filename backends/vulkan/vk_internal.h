@@ -237,6 +237,8 @@ typedef struct vk_dev {
     int kv_f64_row; /* VOXATTN_VULKAN_KV_F64_ROW: kv_select's f64 re-scoring row by row (the _f64 variants) */
     int kv_qfloat;  /* VOXATTN_VULKAN_KV_QFLOAT: the _f64t tile pass converts qbar to f64 per key (no _f64d) */
     int kv_topk_f64t; /* VOXATTN_VULKAN_KV_TOPK_F64T: TOPK rows take the _f64t variants (no f32 certification) */
+    int kv_sg; /* kv_select's collectives through subgroup operations (_sg; off: VOXATTN_VULKAN_KV_NO_SG) */
+    int kv_shrow; /* VOXATTN_VULKAN_KV_SHROW: -1 unset (per-variant defaults), 0 every kv_select variant _sg, 1 _sgs */
     int sr_cm;     /* sample_rows' coop-matrix tile pass where the device has it (off: VOXATTN_VULKAN_SR_SCALAR) */
     int sr_slots;  /* VOXATTN_VULKAN_SR_SLOTS: sample_rows' resident workgroups (0: VK_SR_SLOTS) */
     int permute_narrow; /* permutes copy element by element (VOXATTN_VULKAN_PERMUTE_NARROW), never 16-byte words */

@@ -268,6 +268,12 @@ static const op_case cases[] = {
      .scale = 4.0, .rule = TOPK, .param = 35, .min_blocks = 2},
     {"perf_wan_like", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
      .param = 0.9, .min_blocks = 4, .perf_only = 1},
+    /* wan-1.3b-480p's full size (21 x 30 x 52 tokens: 624 video blocks per head), CUMULATIVE 0.9 and
+     * top-k 10% as the bench's builds (random data) */
+    {"perf_wan624_cum", SHAPE(1, 12, 128, 21, 30, 52, 0, 0, 4, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
+     .param = 0.9, .min_blocks = 4, .perf_only = 1},
+    {"perf_wan624_topk", SHAPE(1, 12, 128, 21, 30, 52, 0, 0, 4, 4, 4), VOX_F32, .drop_block = -1, .rule = TOPK,
+     .param = 63, .min_blocks = 4, .perf_only = 1},
 };
 
 const op_entry op_kv_select = {
