@@ -120,6 +120,14 @@ __device__ __forceinline__ unsigned long long vox_km_desc(unsigned addr)
     return (unsigned long long)((addr & 0x3FFFF) >> 4) | ((unsigned long long)(16 >> 4) << 16) |
            ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
 }
+/* Pins registers in place between wgmma's issue and wait (the sm90 forward's fence_regs): the
+ * compiler may not move their reads or writes across it. */
+template <int N> __device__ __forceinline__ void vox_km_wg_pin(float *r)
+{
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        asm volatile("" : "+f"(r[i])::"memory");
+}
 /* d (+)= a b: wgmma m64n32k16 f16 x f16 -> f32, A from registers, B (K-major) from desc;
  * scale_d 0: d = a b. */
 __device__ __forceinline__ void vox_km_wgmma(float *d, const unsigned *a, unsigned long long desc, int scale_d)
@@ -241,7 +249,10 @@ __device__ __forceinline__ int vox_km_groups(bool kb, int nrows)
  * (a0, a2) and r0 + 8 (a1, a3) of the tile, each scaled by its 2^eq, as f16
  * hi/lo pairs over every 16-dim step; *iq0, *iq1: the rows' 2^-eq; ORs into
  * *nonfinite a value not finite or past 2^60, or a row's largest magnitude
- * below 2^-60. */
+ * below 2^-60. CL (the wgmma path, D 128): every load done (rows past nrows
+ * read row nrows - 1), then the rows past nrows zeroed by selects: no
+ * divergent loads before the wgmma that read these registers. */
+template <bool CL = false>
 __device__ __forceinline__ void vox_km_load_a(const float *qbar, i64 bh, i64 i0, int nrows, int NB, int D, int mt,
                                               unsigned (*ah)[4], unsigned (*al)[4], float *iq0, float *iq1,
                                               int *nonfinite)
@@ -249,12 +260,19 @@ __device__ __forceinline__ void vox_km_load_a(const float *qbar, i64 bh, i64 i0,
     const int lane = threadIdx.x % VOX_WARP_SIZE, g = lane >> 2, t = lane & 3, KS = D / 16;
     const int r0 = 16 * mt + g;
     const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
-    const float *q0 = qbar + (bh * NB + i0 + r0) * D + 4 * t, *q1 = q0 + 8 * (i64)D;
+    const float *q0 = qbar + (bh * NB + i0 + (CL ? min(r0, nrows - 1) : r0)) * D + 4 * t;
+    const float *q1 = CL ? qbar + (bh * NB + i0 + min(r0 + 8, nrows - 1)) * D + 4 * t : q0 + 8 * (i64)D;
     float m0 = 0.f, m1 = 0.f;
 #pragma unroll
     for (int s = 0; s < 8; s++) {
-        const float4 x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
-        const float4 y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
+        float4 x, y;
+        if (CL) {
+            x = *(const float4 *)(q0 + 16 * s), y = *(const float4 *)(q1 + 16 * s);
+            x = r0 < nrows ? x : zero, y = r0 + 8 < nrows ? y : zero;
+        } else {
+            x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
+            y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
+        }
         *nonfinite |= vox_km_big(x) | vox_km_big(y);
         m0 = fmaxf(m0, vox_km_amax(x)), m1 = fmaxf(m1, vox_km_amax(y));
     }
@@ -265,8 +283,14 @@ __device__ __forceinline__ void vox_km_load_a(const float *qbar, i64 bh, i64 i0,
     *iq0 = vox_km_pow2(-e0), *iq1 = vox_km_pow2(-e1);
 #pragma unroll
     for (int s = 0; s < 8; s++) {
-        const float4 x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
-        const float4 y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
+        float4 x, y;
+        if (CL) {
+            x = *(const float4 *)(q0 + 16 * s), y = *(const float4 *)(q1 + 16 * s);
+            x = r0 < nrows ? x : zero, y = r0 + 8 < nrows ? y : zero;
+        } else {
+            x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
+            y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
+        }
         vox_km_split(x.x * f0, x.y * f0, &ah[s][0], &al[s][0]);
         vox_km_split(y.x * f1, y.y * f1, &ah[s][1], &al[s][1]);
         vox_km_split(x.z * f0, x.w * f0, &ah[s][2], &al[s][2]);
@@ -605,7 +629,7 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
                                   int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE, warp = threadIdx.x / VOX_WARP_SIZE, g = lane >> 2;
-    const int mt = warp & 3, wg = warp >> 2, D = (int)a.D, r0 = 16 * mt + g, CH = 8 * 8 * VOX_WARP_SIZE;
+    const int mt = warp & 3, wg = warp >> 2, r0 = 16 * mt + g, CH = 8 * 8 * VOX_WARP_SIZE;
     const i64 S = vox_ks_stride(a.NBv), nch = (a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
     const uint4 *frags = vox_km_frags(b, a);
     const float4 *meta = vox_km_meta(b, a) + bh * nch * 8;
@@ -622,7 +646,8 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
     }
     unsigned ah[8][4], al[8][4];
     float iq0, iq1;
-    vox_km_load_a(vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, D, mt, ah, al, &iq0, &iq1, &nonfinite);
+    vox_km_load_a<true>(vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, 128, mt, ah, al, &iq0, &iq1,
+                        &nonfinite);
     for (int c = 0; c < nch; c++) {
         if (X == VOX_KM_X_STAGE1) {
             if (c == 0)
@@ -641,12 +666,14 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
         for (int s = 0; s < 8; s++) {
             float acc[16];
             const unsigned hi = kc + (s >> 2) * 8192 + (s & 3) * 32;
+            vox_km_wg_pin<16>(acc);
             vox_km_wg_fence();
             vox_km_wgmma(acc, al[s], vox_km_desc(hi), 0);
             vox_km_wgmma(acc, ah[s], vox_km_desc(hi + 16384), 1);
             vox_km_wgmma(acc, ah[s], vox_km_desc(hi), 1);
             vox_km_wg_commit();
             vox_km_wg_wait<0>();
+            vox_km_wg_pin<16>(acc);
 #pragma unroll
             for (int e = 0; e < 16; e++)
                 run[e] = s ? run[e] + acc[e] : acc[e];
