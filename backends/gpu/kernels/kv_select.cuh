@@ -680,7 +680,7 @@ static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_s
           g->fn[GPU_FN_kv_select_fast_kb_p1_nost] && g->fn[GPU_FN_kv_select_fast_kb_p1_nomma] &&
           g->fn[GPU_FN_kv_select_fast_kb_p1_stage1] && g->fn[GPU_FN_kv_select_fast_kb_n1];
     int64_t S = (af->NBv + 3) / 4 * 4, r = 8 * S * 4;
-    int64_t k = *kb ? 2 * 8 * (af->D / 16) * 32 * 16 + (af->D == 128 ? 1024 : 0) : 2 * VOX_KM_KEYS * (af->D + 16) * 4;
+    int64_t k = *kb ? 2 * 8 * (af->D / 16) * 32 * 16 + 1024 : 2 * VOX_KM_KEYS * (af->D + 16) * 4;
     int64_t un = ((k > r ? k : r) + 15) / 16 * 16, need = un + 8 * 3872;
     int64_t tiles = af->BH * ((af->NBv + VOX_KM_ROWS - 1) / VOX_KM_ROWS), slots = 2 * (int64_t)g->sm_count;
     int64_t tiles8 = af->BH * ((af->NBv + VOX_KF_ROWS - 1) / VOX_KF_ROWS);

@@ -161,11 +161,8 @@ __device__ __forceinline__ int vox_km_kstride(int D)
  * vox_kf_work (gpu_kv_select computes the same). */
 __device__ __forceinline__ i64 vox_km_union(int D, i64 S, bool kb)
 {
-    /* with kb at D 128 1 KB more: the wgmma kernels align the staged chunks to 1024 bytes (128-byte
-     * swizzle); not below D 128, where it would push a launch over the 48 KB that needs no opt-in (the
-     * launcher counts dynamic shared memory only: session 14's first call, D 32, "backend error") */
-    const i64 k = kb ? 2 * 8 * (i64)(D / 16) * VOX_WARP_SIZE * 16 + (D == 128 ? 1024 : 0)
-                     : 2 * VOX_KM_KEYS * (i64)vox_km_kstride(D) * 4;
+    /* with kb 1 KB more: the wgmma kernels align the staged chunks to 1024 bytes (128-byte swizzle) */
+    const i64 k = kb ? 2 * 8 * (i64)(D / 16) * VOX_WARP_SIZE * 16 + 1024 : 2 * VOX_KM_KEYS * (i64)vox_km_kstride(D) * 4;
     const i64 r = 8 * S * 4;
     return ((k > r ? k : r) + 15) / 16 * 16;
 }
