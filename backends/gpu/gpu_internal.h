@@ -51,6 +51,9 @@ typedef struct gpu_dev {
     int kv_fast_break; /* VOXATTN_KV_SELECT_FAST_BREAK: TOPK's phase 2 without its certificate (tests only) */
     int kv_fast_abl;   /* VOXATTN_KV_SELECT_FAST_ABL: kv_select's timing ablations in turn (tests only) */
     int kv_p1_pair;    /* VOXATTN_KV_SELECT_P1_PAIR: the tensor-core phase 1 two key tiles at a time (vox_km_pair) */
+    int kv_p1_old;     /* VOXATTN_KV_SELECT_P1_OLD: phase 1 by mma.sync at D 128 on sm_90 too (not by wgmma) */
+    int kv_wg_abl;     /* VOXATTN_KV_SELECT_WG_ABL: wgmma vs mma.sync phase 1 in turn (timing, tests only) */
+    int kv_wg_break;   /* VOXATTN_KV_SELECT_WG_BREAK: the wgmma kernel after the mma.sync key layout (tests only) */
     int kv_topk_scalar; /* VOXATTN_KV_SELECT_TOPK_SCALAR: vox_kf_topk's compactions one value per lane */
     int kv_abl_n;      /* their turn */
     int srm_w8;     /* VOXATTN_SAMPLE_ROWS_W8: sample_rows on the 8-warp tensor-core kernel */

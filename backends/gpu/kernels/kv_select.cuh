@@ -39,7 +39,8 @@
     R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows) M(kv_select_fast_mma) M(kv_select_kb) \
     M(kv_select_fast_kb) M(kv_select_fast_kb_old) M(kv_select_fast_kb_brk) M(kv_select_fast_kb_p1) \
     M(kv_select_fast_kb_p2) M(kv_select_fast_kb_pair) M(kv_select_fast_kb_pair_p1) M(kv_select_fast_kb_p1_nost) \
-    M(kv_select_fast_kb_p1_nomma) M(kv_select_fast_kb_p1_stage1) M(kv_select_fast_kb_n1)
+    M(kv_select_fast_kb_p1_nomma) M(kv_select_fast_kb_p1_stage1) M(kv_select_fast_kb_n1) M(kv_select_kb_wg) \
+    M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1)
 
 /* Tile geometry the kernels and the launcher share. */
 #define VOX_KS_ROWS 16 /* query rows per CTA tile of the exact path */
@@ -679,7 +680,7 @@ static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_s
           g->fn[GPU_FN_kv_select_fast_kb_p1_nost] && g->fn[GPU_FN_kv_select_fast_kb_p1_nomma] &&
           g->fn[GPU_FN_kv_select_fast_kb_p1_stage1] && g->fn[GPU_FN_kv_select_fast_kb_n1];
     int64_t S = (af->NBv + 3) / 4 * 4, r = 8 * S * 4;
-    int64_t k = *kb ? 2 * 8 * (af->D / 16) * 32 * 16 : 2 * VOX_KM_KEYS * (af->D + 16) * 4;
+    int64_t k = *kb ? 2 * 8 * (af->D / 16) * 32 * 16 + 1024 : 2 * VOX_KM_KEYS * (af->D + 16) * 4;
     int64_t un = ((k > r ? k : r) + 15) / 16 * 16, need = un + 8 * 3872;
     int64_t tiles = af->BH * ((af->NBv + VOX_KM_ROWS - 1) / VOX_KM_ROWS), slots = 2 * (int64_t)g->sm_count;
     int64_t tiles8 = af->BH * ((af->NBv + VOX_KF_ROWS - 1) / VOX_KF_ROWS);
@@ -753,7 +754,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             smemr = (size_t)head;
         }
     }
-    int fnf = GPU_FN_kv_select_fast, kb = 0;
+    int fnf = GPU_FN_kv_select_fast, kb = 0, fnk = GPU_FN_kv_select_kb;
     int64_t kbytes = 0; /* the prepared keys of vox_kv_select_kb (vox_km_kb_bytes), before the slices */
     if (fast && kv_select_mma(g, &b, &af, &gridf, &smemf, &kb)) {
         fnf = !kb                ? GPU_FN_kv_select_fast_mma
@@ -770,6 +771,18 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
                                        GPU_FN_kv_select_fast_kb_p2};
             fnf = fns[g->kv_abl_n++ % 9];
         }
+        /* Session 14: phase 1 by wgmma (sm_90a code, D 128), the keys prepared for it */
+        int wg = kb && g->arch == 90 && a.D == 128 && g->fn[GPU_FN_kv_select_kb_wg] &&
+                 g->fn[GPU_FN_kv_select_fast_kb_wg] && g->fn[GPU_FN_kv_select_fast_kb_wg_p1];
+        if (wg && g->kv_wg_abl) { /* timing A/B in turn (docs/environment.md) */
+            static const int fw[4] = {GPU_FN_kv_select_fast_kb_wg, GPU_FN_kv_select_fast_kb,
+                                      GPU_FN_kv_select_fast_kb_wg_p1, GPU_FN_kv_select_fast_kb_p1};
+            fnf = fw[g->kv_abl_n++ % 4];
+        } else if (wg && fnf == GPU_FN_kv_select_fast_kb && !g->kv_p1_old) {
+            fnf = GPU_FN_kv_select_fast_kb_wg;
+        }
+        if ((fnf == GPU_FN_kv_select_fast_kb_wg || fnf == GPU_FN_kv_select_fast_kb_wg_p1) && !g->kv_wg_break)
+            fnk = GPU_FN_kv_select_kb_wg;
         if (kb)
             kbytes = (a.BH * ((a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS) * 8 * ((a.D / 16) * 32 + 1) * 16 + 255) /
                      256 * 256;
@@ -793,7 +806,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
         return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 128, 1, smem, &b, &a);
     if (kb) {
         int64_t t = a.BH * ((a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS);
-        st = gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_kb, gpu_cap_grid(g, t, 8), 256, 1, 0, &b, &af);
+        st = gpu_launch_op(g, VOX_OP_kv_select, fnk, gpu_cap_grid(g, t, 8), 256, 1, 0, &b, &af);
         if (st)
             return st;
     }

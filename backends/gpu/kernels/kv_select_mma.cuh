@@ -75,6 +75,71 @@
 #define VOX_KM_X_NOSTORE 1 /* no score stores to the slice (the extremes still taken) */
 #define VOX_KM_X_NOMMA 2   /* the fragment loads and plain adds instead of the mma */
 #define VOX_KM_X_STAGE1 3  /* chunk 0 staged once, every chunk multiplied from it (no per-chunk cp.async) */
+#define VOX_KM_P1_WG 2     /* session 14: at D 128 on sm_90a, each warpgroup's 32 keys of a chunk by wgmma (vox_km_scores_wg) */
+
+/* Session 14 (branch kvsel8): phase 1 by sm_90a wgmma. Only in the sm_90a
+ * code (VOX_HAVE_WGMMA); elsewhere the WG kernels are the mma.sync ones
+ * (their prepared keys too), so a module without sm_90a code stays correct.
+ * The prepared keys of a chunk (64 keys) are then laid out as wgmma's B
+ * operand wants them (vox_km_wg_off): hi parts then lo parts, 16 KB each,
+ * each as two 64-dim halves of 64 key rows of 128 bytes (f16), 128-byte
+ * swizzled (the 16-byte unit u of row n at u ^ (n & 7)), the sm90 forward's
+ * K layout; a key's k slots in each 16-dim step as the mma.sync fragments
+ * map them (dim 16s + 4t + {0,1,2,3} -> slots {2t, 2t+1, 2t+8, 2t+9}).
+ * Warpgroup w of the CTA multiplies keys 32 w .. 32 w + 31 of each chunk by
+ * the tile's 64 rows (A from the same registers as the mma.sync loop: a
+ * warp's A fragment of m64nNk16 is that of m16n8k16); per 16-dim step the
+ * three products go into a fresh accumulator (scale-d 0), the small ones
+ * first, then onto the running sums in f32: the arithmetic of vox_km_step,
+ * so the bound (vox_km_bound) is unchanged: it assumes of wgmma's
+ * summation what it assumes of mma.sync's. */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define VOX_HAVE_WGMMA 1
+#else
+#define VOX_HAVE_WGMMA 0
+#endif
+
+/* Byte offset in a prepared chunk (wgmma layout) of the 4 bytes holding k
+ * slots 2t, 2t + 1 (u = 0) or 2t + 8, 2t + 9 (u = 1) of 16-dim step s of
+ * key n (< 64), hi parts (lo: + 16384). */
+__device__ __forceinline__ int vox_km_wg_off(int n, int s, int t, int u)
+{
+    return (s >> 2) * 8192 + n * 128 + ((((s & 3) * 2 + u) ^ (n & 7)) << 4) + 4 * t;
+}
+
+#if VOX_HAVE_WGMMA
+__device__ __forceinline__ void vox_km_wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void vox_km_wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void vox_km_wg_wait()
+{
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+/* Shared-memory matrix descriptor, 128-byte swizzle (the sm90 forward's desc_sw128). */
+__device__ __forceinline__ unsigned long long vox_km_desc(unsigned addr)
+{
+    return (unsigned long long)((addr & 0x3FFFF) >> 4) | ((unsigned long long)(16 >> 4) << 16) |
+           ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
+}
+/* Pins registers in place between wgmma's issue and wait (the sm90 forward's fence_regs): the
+ * compiler may not move their reads or writes across it. */
+template <int N> __device__ __forceinline__ void vox_km_wg_pin(float *r)
+{
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        asm volatile("" : "+f"(r[i])::"memory");
+}
+/* d (+)= a b: wgmma m64n32k16 f16 x f16 -> f32, A from registers, B (K-major) from desc;
+ * scale_d 0: d = a b. */
+__device__ __forceinline__ void vox_km_wgmma(float *d, const unsigned *a, unsigned long long desc, int scale_d)
+{
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, "
+                 "{%16,%17,%18,%19}, %20, p, 1, 1, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scale_d));
+}
+#endif
 
 __device__ __forceinline__ vox_kf_bound vox_km_bound(double D)
 {
@@ -96,7 +161,8 @@ __device__ __forceinline__ int vox_km_kstride(int D)
  * vox_kf_work (gpu_kv_select computes the same). */
 __device__ __forceinline__ i64 vox_km_union(int D, i64 S, bool kb)
 {
-    const i64 k = kb ? 2 * 8 * (i64)(D / 16) * VOX_WARP_SIZE * 16 : 2 * VOX_KM_KEYS * (i64)vox_km_kstride(D) * 4;
+    /* with kb 1 KB more: the wgmma kernels align the staged chunks to 1024 bytes (128-byte swizzle) */
+    const i64 k = kb ? 2 * 8 * (i64)(D / 16) * VOX_WARP_SIZE * 16 + 1024 : 2 * VOX_KM_KEYS * (i64)vox_km_kstride(D) * 4;
     const i64 r = 8 * S * 4;
     return ((k > r ? k : r) + 15) / 16 * 16;
 }
@@ -183,7 +249,10 @@ __device__ __forceinline__ int vox_km_groups(bool kb, int nrows)
  * (a0, a2) and r0 + 8 (a1, a3) of the tile, each scaled by its 2^eq, as f16
  * hi/lo pairs over every 16-dim step; *iq0, *iq1: the rows' 2^-eq; ORs into
  * *nonfinite a value not finite or past 2^60, or a row's largest magnitude
- * below 2^-60. */
+ * below 2^-60. CL (the wgmma path, D 128): every load done (rows past nrows
+ * read row nrows - 1), then the rows past nrows zeroed by selects: no
+ * divergent loads before the wgmma that read these registers. */
+template <bool CL = false>
 __device__ __forceinline__ void vox_km_load_a(const float *qbar, i64 bh, i64 i0, int nrows, int NB, int D, int mt,
                                               unsigned (*ah)[4], unsigned (*al)[4], float *iq0, float *iq1,
                                               int *nonfinite)
@@ -191,12 +260,19 @@ __device__ __forceinline__ void vox_km_load_a(const float *qbar, i64 bh, i64 i0,
     const int lane = threadIdx.x % VOX_WARP_SIZE, g = lane >> 2, t = lane & 3, KS = D / 16;
     const int r0 = 16 * mt + g;
     const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
-    const float *q0 = qbar + (bh * NB + i0 + r0) * D + 4 * t, *q1 = q0 + 8 * (i64)D;
+    const float *q0 = qbar + (bh * NB + i0 + (CL ? min(r0, nrows - 1) : r0)) * D + 4 * t;
+    const float *q1 = CL ? qbar + (bh * NB + i0 + min(r0 + 8, nrows - 1)) * D + 4 * t : q0 + 8 * (i64)D;
     float m0 = 0.f, m1 = 0.f;
 #pragma unroll
     for (int s = 0; s < 8; s++) {
-        const float4 x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
-        const float4 y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
+        float4 x, y;
+        if (CL) {
+            x = *(const float4 *)(q0 + 16 * s), y = *(const float4 *)(q1 + 16 * s);
+            x = r0 < nrows ? x : zero, y = r0 + 8 < nrows ? y : zero;
+        } else {
+            x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
+            y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
+        }
         *nonfinite |= vox_km_big(x) | vox_km_big(y);
         m0 = fmaxf(m0, vox_km_amax(x)), m1 = fmaxf(m1, vox_km_amax(y));
     }
@@ -207,8 +283,14 @@ __device__ __forceinline__ void vox_km_load_a(const float *qbar, i64 bh, i64 i0,
     *iq0 = vox_km_pow2(-e0), *iq1 = vox_km_pow2(-e1);
 #pragma unroll
     for (int s = 0; s < 8; s++) {
-        const float4 x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
-        const float4 y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
+        float4 x, y;
+        if (CL) {
+            x = *(const float4 *)(q0 + 16 * s), y = *(const float4 *)(q1 + 16 * s);
+            x = r0 < nrows ? x : zero, y = r0 + 8 < nrows ? y : zero;
+        } else {
+            x = s < KS && r0 < nrows ? *(const float4 *)(q0 + 16 * s) : zero;
+            y = s < KS && r0 + 8 < nrows ? *(const float4 *)(q1 + 16 * s) : zero;
+        }
         vox_km_split(x.x * f0, x.y * f0, &ah[s][0], &al[s][0]);
         vox_km_split(y.x * f1, y.y * f1, &ah[s][1], &al[s][1]);
         vox_km_split(x.z * f0, x.w * f0, &ah[s][2], &al[s][2]);
@@ -404,8 +486,7 @@ __device__ __forceinline__ i64 vox_km_kb_bytes(const vox_kv_select_args &a)
  * g, dims 16 s + 4 t), grid-stride; the same scaling, split and sums of
  * squares as vox_km_scores, so that vox_km_scores_kb's scores are bitwise
  * that function's. */
-VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS)
-    vox_kv_select_kb(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+template <bool WG> __device__ __forceinline__ void vox_km_prep(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     const float *kbar = vox_ptr<const float>(b.kbar);
     uint4 *frags = vox_km_frags(b, a);
@@ -428,7 +509,17 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS)
                 const float4 x = ok ? *(const float4 *)(kp + 16 * s) : zero;
                 nk = fmaf(x.x, x.x, nk), nk = fmaf(x.y, x.y, nk);
                 nk = fmaf(x.z, x.z, nk), nk = fmaf(x.w, x.w, nk);
-                frags[(kt * KS + s) * VOX_WARP_SIZE + lane] = vox_km_key_frag(x, fk);
+                const uint4 f = vox_km_key_frag(x, fk);
+                if (VOX_HAVE_WGMMA && WG && KS == 8) { /* the wgmma layout (vox_km_wg_off) */
+                    unsigned char *c = (unsigned char *)(frags + kt / 8 * 8 * KS * VOX_WARP_SIZE);
+                    const int n = (int)(kt % 8) * 8 + g;
+                    *(unsigned *)(c + vox_km_wg_off(n, s, t, 0)) = f.x;
+                    *(unsigned *)(c + vox_km_wg_off(n, s, t, 1)) = f.y;
+                    *(unsigned *)(c + 16384 + vox_km_wg_off(n, s, t, 0)) = f.z;
+                    *(unsigned *)(c + 16384 + vox_km_wg_off(n, s, t, 1)) = f.w;
+                } else {
+                    frags[(kt * KS + s) * VOX_WARP_SIZE + lane] = f;
+                }
             }
         nk += VOX_SHFL_XOR(nk, 1);
         nk += VOX_SHFL_XOR(nk, 2);
@@ -442,6 +533,19 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS)
         if (lane == 0)
             meta[kt] = make_float4(vox_km_pow2(-ek), nkm, nonfinite ? 1.f : 0.f, 0.f);
     }
+}
+
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS)
+    vox_kv_select_kb(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_prep<false>(b, a);
+}
+/* The keys prepared for vox_kv_select_fast_kb_wg: the wgmma layout at D 128 where VOX_HAVE_WGMMA, else
+ * vox_kv_select_kb's */
+VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS)
+    vox_kv_select_kb_wg(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_prep<true>(b, a);
 }
 
 /* Copies the prepared chunk c (8 key tiles) of head bh into ks. */
@@ -513,6 +617,81 @@ __device__ __forceinline__ void vox_km_pair(const uint4 *kc, const float4 *km, i
     }
 }
 
+#if VOX_HAVE_WGMMA
+/* Phase 1 of vox_km_scores_kb by wgmma (VOX_KM_P1_WG, D 128, the keys prepared by
+ * vox_kv_select_kb_wg; top of this file): warp w holds the A fragments of rows 16 (w & 3) ..
+ * +15 (vox_km_load_a), warpgroup w >> 2 multiplies keys 32 (w >> 2) .. +31 of each staged
+ * chunk by the tile's 64 rows, per step into a fresh accumulator, then onto run in f32; the
+ * scores, extremes and flags as the mma.sync loop stores them (rows past nrows: zero A, not
+ * stored). ks: the union, the two chunks at its first 1024-byte boundary. */
+template <int X>
+__device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
+                                  int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE, warp = threadIdx.x / VOX_WARP_SIZE, g = lane >> 2;
+    const int mt = warp & 3, wg = warp >> 2, r0 = 16 * mt + g, CH = 8 * 8 * VOX_WARP_SIZE;
+    const i64 S = vox_ks_stride(a.NBv), nch = (a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
+    const uint4 *frags = vox_km_frags(b, a);
+    const float4 *meta = vox_km_meta(b, a) + bh * nch * 8;
+    const unsigned s0 = vox_smem_addr(ks), sa = (s0 + 1023u) & ~1023u;
+    ks = (uint4 *)((unsigned char *)ks + (sa - s0));
+    vox_km_stage_kb(frags, bh, nch, 0, 8, ks); /* the first chunk, while A loads */
+    int nonfinite = 0;
+    float nkmax = 0.f;
+    vox_km_ext ext = {-INFINITY, INFINITY, -INFINITY, INFINITY};
+    for (i64 x = threadIdx.x; x < nch * 8; x += VOX_KM_THREADS) {
+        const float4 m = meta[x];
+        nonfinite |= m.z != 0.f;
+        nkmax = fmaxf(nkmax, m.y);
+    }
+    unsigned ah[8][4], al[8][4];
+    float iq0, iq1;
+    vox_km_load_a<true>(vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, 128, mt, ah, al, &iq0, &iq1,
+                        &nonfinite);
+    for (int c = 0; c < nch; c++) {
+        if (X == VOX_KM_X_STAGE1) {
+            if (c == 0)
+                vox_cp_wait<0>();
+        } else if (c + 1 < nch) {
+            vox_km_stage_kb(frags, bh, nch, c + 1, 8, ks + ((c + 1) & 1) * CH);
+            vox_cp_wait<1>();
+        } else {
+            vox_cp_wait<0>();
+        }
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* the copies, seen by wgmma */
+        __syncthreads(); /* chunk c staged */
+        const unsigned kc = sa + (X == VOX_KM_X_STAGE1 ? 0u : (unsigned)((c & 1) * CH * 16)) + wg * 32 * 128;
+        float run[16];
+#pragma unroll
+        for (int s = 0; s < 8; s++) {
+            float acc[16];
+            const unsigned hi = kc + (s >> 2) * 8192 + (s & 3) * 32;
+            vox_km_wg_pin<16>(acc);
+            vox_km_wg_fence();
+            vox_km_wgmma(acc, al[s], vox_km_desc(hi), 0);
+            vox_km_wgmma(acc, ah[s], vox_km_desc(hi + 16384), 1);
+            vox_km_wgmma(acc, ah[s], vox_km_desc(hi), 1);
+            vox_km_wg_commit();
+            vox_km_wg_wait<0>();
+            vox_km_wg_pin<16>(acc);
+#pragma unroll
+            for (int e = 0; e < 16; e++)
+                run[e] = s ? run[e] + acc[e] : acc[e];
+        }
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int n = 4 * wg + j; /* the key tile in the chunk */
+            vox_km_store<X != VOX_KM_X_NOSTORE>(sc, S, (int)a.NBv, nrows, r0, (i64)c * VOX_KM_KEYS + 8 * n,
+                                                 run + 4 * j, iq0, iq1, meta[c * 8 + n].x, &ext);
+        }
+        __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
+    }
+    vox_km_ext_put(ext, rext, 4);
+    *bad = __syncthreads_or(nonfinite);
+    return (float)block_reduce<true>((double)nkmax, red);
+}
+#endif
+
 /* vox_km_scores with the keys prepared by vox_kv_select_kb: the same scores
  * bitwise, the same flags, the same largest sum of squares; ks: 2 staged
  * chunks of B fragments. */
@@ -524,6 +703,10 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
     const int MT = vox_km_groups(true, nrows), mt = warp % MT, kg = warp / MT, KG = 8 / MT;
     const int D = (int)a.D, KS = D / 16, r0 = 16 * mt + g, CH = 8 * KS * VOX_WARP_SIZE;
     const i64 S = vox_ks_stride(a.NBv), nch = (a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
+#if VOX_HAVE_WGMMA
+    if (P1 == VOX_KM_P1_WG && KS == 8)
+        return vox_km_scores_wg<X>(b, a, bh, i0, nrows, ks, sc, rext, red, bad);
+#endif
     const uint4 *frags = vox_km_frags(b, a);
     const float4 *meta = vox_km_meta(b, a) + bh * nch * 8;
     vox_km_stage_kb(frags, bh, nch, 0, KS, ks); /* the first chunk, while A loads */
@@ -660,7 +843,8 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
                     vox_cp_async16(rowbuf + 4 * x, src + 4 * x, 16);
                 vox_cp_commit();
                 float2 ext = rext[r];
-                for (int k = 1, MT = vox_km_groups(KB, nrows); k < 8 / MT; k++)
+                for (int k = 1, MT = P1 == VOX_KM_P1_WG && VOX_HAVE_WGMMA && D == 128 ? 4 : vox_km_groups(KB, nrows);
+                     k < 8 / MT; k++)
                     ext = make_float2(fmaxf(ext.x, rext[16 * MT * k + r].x), fminf(ext.y, rext[16 * MT * k + r].y));
                 vox_cp_wait<0>();
                 VOX_SYNCWARP();
@@ -706,5 +890,9 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_p1_nomma, true, VOX_KF_P1, VOX_KM_P1_SERIAL,
 VOX_KM_KERNEL(vox_kv_select_fast_kb_p1_stage1, true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_STAGE1)
 /* vox_kv_select_fast_kb with vox_kf_topk's compactions one value per lane (VOXATTN_KV_SELECT_TOPK_SCALAR) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_n1, true, VOX_KF_N1)
+/* Session 14: phase 1 by wgmma at D 128 on sm_90a (after vox_kv_select_kb_wg; the default there,
+ * VOXATTN_KV_SELECT_P1_OLD for vox_kv_select_fast_kb), and its phase 1 alone (timing only) */
+VOX_KM_KERNEL(vox_kv_select_fast_kb_wg, true, VOX_KF_NEW, VOX_KM_P1_WG)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_wg_p1, true, VOX_KF_P1, VOX_KM_P1_WG)
 
 #endif
