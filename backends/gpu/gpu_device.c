@@ -73,6 +73,9 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->qs_cta = vox_env_flag("VOXATTN_QUERY_SELECT_CTA");
     g->qs_exact_all = vox_env_flag("VOXATTN_QUERY_SELECT_EXACT_ALL");
     g->qs_no_prefetch = vox_env_flag("VOXATTN_QUERY_SELECT_NO_PREFETCH");
+    g->qs_warp = vox_env_flag("VOXATTN_QUERY_SELECT_WARP");
+    g->qs_stage_bufs2 = vox_env_flag("VOXATTN_QUERY_SELECT_STAGE_BUFS2");
+    g->qs_heads_together = vox_env_flag("VOXATTN_QUERY_SELECT_HEADS_TOGETHER");
     g->bm_nopipe = vox_env_flag("VOXATTN_BLOCK_MEANS_NOPIPE");
     g->profile = vox_env_flag("VOXATTN_GPU_PROFILE");
     if (G->push(g) != 0) {
