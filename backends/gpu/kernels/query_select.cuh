@@ -306,14 +306,22 @@ vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_
     vox_status st;
     /* the warp kernel's flags: 1 every window with a pruned row exactly, 2 no L2 prefetch, 4 no L1 prefetch */
     a.chunk = (g->qs_exact_all ? 1 : 0) | (g->qs_no_prefetch ? 2 | 4 : 0);
+    /* VOXATTN_QUERY_SELECT_ROTATE=K (an A/B in one process; the per-launch profile lists the calls in
+     * order): call n takes variant n % K: 0 the warp kernel, 1 the staged kernel, 2 staged j-major, 3 staged
+     * with two buffers, 4 staged with two buffers j-major */
+    int use_warp = g->qs_warp, bufs2 = g->qs_stage_bufs2, heads = g->qs_heads_together;
+    if (g->qs_rotate > 0) {
+        const int v = g->qs_calls++ % g->qs_rotate;
+        use_warp = v == 0, bufs2 = v >= 3, heads = v == 2 || v == 4;
+    }
     /* the staged kernel (query_select_stage.cuh): NVIDIA sm_80+ (cp.async), aligned, its buffers in shared memory */
-    const int nbuf = g->qs_stage_bufs2 ? 2 : 1, wpc = g->qs_stage_bufs2 ? 1 : warps;
+    const int nbuf = bufs2 ? 2 : 1, wpc = bufs2 ? 1 : warps;
     const long long wbytes = VOX_QSS_WARP_BYTES((long long)a.V, (long long)(a.D / vec), nbuf, a.tok != 0);
     const long long cta_bytes = wbytes * wpc;
     /* per multiprocessor: its shared memory (the opt-in limit + 1 KiB) over each CTA's dynamic + static (vox_qw_warp x 4 < 4 KiB) + 1 KiB reserved */
     const int per_sm = g->max_smem_optin > 0 ? (int)((g->max_smem_optin + 1024) / (cta_bytes + 5120)) : 0;
-    if (aligned && !g->qs_cta && !g->qs_warp && g->arch >= 80 && g->warp == 32 && per_sm >= 1) {
-        a.chunk = (g->qs_exact_all ? 1 : 0) | (g->qs_heads_together ? 8 : 0) | (nbuf == 2 ? 16 : 0);
+    if (aligned && !g->qs_cta && !use_warp && g->arch >= 80 && g->warp == 32 && per_sm >= 1) {
+        a.chunk = (g->qs_exact_all ? 1 : 0) | (heads ? 8 : 0) | (nbuf == 2 ? 16 : 0) | (g->qs_stage_break ? 32 : 0);
         st = gpu_launch_op(g, VOX_OP_query_select,
                            by_dtype(d->dtype, GPU_FN_query_select_stage_f32, GPU_FN_query_select_stage_f16,
                                     GPU_FN_query_select_stage_bf16),

@@ -25,6 +25,8 @@
  *   rows (right after that turn's Gram loop); with two (bit 4) it comes at the
  *   block's start, a whole block ahead;
  * - the exact path, the rare windows it redoes, reads global memory as before.
+ * a.chunk bit 5 (VOXATTN_QUERY_SELECT_STAGE_BREAK, a deliberate break for the tests) stores
+ * rows 2i and 2i+1 of each block in each other's place.
  * Item order: t itself (bh-major, as the warp kernel), or with a.chunk bit 3
  * j-major (t = j * BH + bh: the warps in flight read the heads of the same tokens,
  * whole [H, D] token rows of the caller's layout, instead of one head's 256 bytes
@@ -124,7 +126,9 @@ __device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, 
                 for (int x = lane; x < total; x += VOX_WARP_SIZE) {
                     const int r = lg >= 0 ? x >> lg : x / chunks, c = x - r * chunks;
                     const i64 slot = tokg ? (i64)tk[r] : j * V + r;
-                    vox_qss_cp16(dst + x, qx + slot * a.st + (i64)c * C::VEC);
+                    /* a.chunk bit 5 (VOXATTN_QUERY_SELECT_STAGE_BREAK, tests only): rows 2i and 2i+1 swapped */
+                    const int rd = (flags & 32) && (r ^ 1) < nv ? r ^ 1 : r;
+                    vox_qss_cp16(dst + rd * chunks + c, qx + slot * a.st + (i64)c * C::VEC);
                 }
             }
         }
