@@ -81,6 +81,8 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
         const char *r = getenv("VOXATTN_QUERY_SELECT_ROTATE");
         g->qs_rotate = r ? atoi(r) : 0;
         g->qs_rotate = g->qs_rotate < 0 ? 0 : g->qs_rotate > 5 ? 5 : g->qs_rotate;
+        r = getenv("VOXATTN_QUERY_SELECT_ROTATE_RUN");
+        g->qs_rotate_run = r && atoi(r) > 0 ? atoi(r) : 1;
     }
     g->bm_nopipe = vox_env_flag("VOXATTN_BLOCK_MEANS_NOPIPE");
     g->profile = vox_env_flag("VOXATTN_GPU_PROFILE");

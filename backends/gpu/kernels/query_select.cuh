@@ -306,12 +306,12 @@ vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_
     vox_status st;
     /* the warp kernel's flags: 1 every window with a pruned row exactly, 2 no L2 prefetch, 4 no L1 prefetch */
     a.chunk = (g->qs_exact_all ? 1 : 0) | (g->qs_no_prefetch ? 2 | 4 : 0);
-    /* VOXATTN_QUERY_SELECT_ROTATE=K (an A/B in one process; the per-launch profile lists the calls in
-     * order): call n takes variant n % K: 0 the warp kernel, 1 the staged kernel, 2 staged j-major, 3 staged
-     * with two buffers, 4 staged with two buffers j-major */
+    /* VOXATTN_QUERY_SELECT_ROTATE=K (an A/B in one process), _ROTATE_RUN=R (1): call n takes variant
+     * (n / R) % K: 0 the warp kernel, 1 the staged kernel, 2 staged j-major, 3 staged with two buffers, 4
+     * staged with two buffers j-major (R = a bench configuration's builds: one variant per configuration) */
     int use_warp = g->qs_warp, bufs2 = g->qs_stage_bufs2, heads = g->qs_heads_together;
     if (g->qs_rotate > 0) {
-        const int v = g->qs_calls++ % g->qs_rotate;
+        const int v = g->qs_calls++ / g->qs_rotate_run % g->qs_rotate;
         use_warp = v == 0, bufs2 = v >= 3, heads = v == 2 || v == 4;
     }
     /* the staged kernel (query_select_stage.cuh): NVIDIA sm_80+ (cp.async), aligned, its buffers in shared memory */
