@@ -5,6 +5,8 @@
  * ties), very near ties, exact duplicates (ties), NaN/Inf/zero/tiny rows; block copies or the
  * caller's layout through a slot map (CALLER=1); windows 2x2x2, 1x2x2 or over 8 rows.
  * usage: qs_emu MODE(0-4) FLAGS(a.chunk: 1 exact path everywhere) DTYPE(0 f32, 1 f16, 2 bf16) D KEEP [x|b|m]
+ * STAGE=1 runs the staged kernel (query_select_stage.cuh) instead of the warp kernel, its copies plain
+ * loads and stores (STAGE=9: block-major walk, 17: two row buffers and one warp per CTA, 25: both).
  * Build and run the matrix: sh tools/qs_emu/run.sh. Meant for checking kernel changes on a machine
  * without a GPU; the GPU tests (test_ops, conformance) stay the reference. */
 #include "emu_port.h"
