@@ -13,8 +13,10 @@
  * thread per row), ranks (a thread per row), the pruned rows' nearest kept
  * rows (a group of G lanes per pruned row, each scanning every G-th row of
  * the window, then a shuffle reduction), an ordered compaction by warp 0.
- * The first kernel takes a certified f32 path: by default the warp kernel
- * (query_select_warp.cuh), which redoes a window it cannot certify in place
+ * The first kernel takes a certified f32 path: by default the staged warp
+ * kernel (query_select_stage.cuh: the warp kernel's arithmetic on rows each
+ * warp copies into shared memory one block ahead; NVIDIA sm_80+) or the warp
+ * kernel (query_select_warp.cuh), which redo a window they cannot certify in place
  * on an exact f64 path and marks (kept_count = -1) only blocks with a
  * window of more than 8 rows; or the CTA kernel (query_select_fast.cuh),
  * which marks every block it cannot certify. The exact kernels,
