@@ -116,8 +116,11 @@ int main(int argc, char **argv)
     int sms = 0, optin = 0;
     CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     CK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
+    cudaFuncAttributes fa;
+    CK(cudaFuncGetAttributes(&fa, (const void *)vox_query_select_stage_bf16));
+    /* the dynamic limit: the opt-in less the kernel's static shared memory (optin itself is refused: mid call 2) */
     CK(cudaFuncSetAttribute((const void *)vox_query_select_stage_bf16, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                            optin));
+                            optin - (int)fa.sharedSizeBytes));
     CK(cudaFuncSetAttribute((const void *)vox_query_select_exact_bf16, cudaFuncAttributeMaxDynamicSharedMemorySize,
                             96 * 1024));
     const char *names[5] = {"warp (old)", "stage 1 buf", "stage 1 buf j-major", "stage 2 bufs", "stage 2 bufs j-major"};
