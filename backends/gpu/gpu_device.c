@@ -76,6 +76,17 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->qs_cta = vox_env_flag("VOXATTN_QUERY_SELECT_CTA");
     g->qs_exact_all = vox_env_flag("VOXATTN_QUERY_SELECT_EXACT_ALL");
     g->qs_no_prefetch = vox_env_flag("VOXATTN_QUERY_SELECT_NO_PREFETCH");
+    g->qs_warp = vox_env_flag("VOXATTN_QUERY_SELECT_WARP");
+    g->qs_stage_bufs2 = vox_env_flag("VOXATTN_QUERY_SELECT_STAGE_BUFS2");
+    g->qs_heads_together = vox_env_flag("VOXATTN_QUERY_SELECT_HEADS_TOGETHER");
+    g->qs_stage_break = vox_env_flag("VOXATTN_QUERY_SELECT_STAGE_BREAK");
+    {
+        const char *r = getenv("VOXATTN_QUERY_SELECT_ROTATE");
+        g->qs_rotate = r ? atoi(r) : 0;
+        g->qs_rotate = g->qs_rotate < 0 ? 0 : g->qs_rotate > 5 ? 5 : g->qs_rotate;
+        r = getenv("VOXATTN_QUERY_SELECT_ROTATE_RUN");
+        g->qs_rotate_run = r && atoi(r) > 0 ? atoi(r) : 1;
+    }
     g->bm_nopipe = vox_env_flag("VOXATTN_BLOCK_MEANS_NOPIPE");
     g->profile = vox_env_flag("VOXATTN_GPU_PROFILE");
     if (G->push(g) != 0) {

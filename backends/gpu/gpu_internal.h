@@ -63,6 +63,12 @@ typedef struct gpu_dev {
     int qs_cta;       /* VOXATTN_QUERY_SELECT_CTA: query_select's CTA kernel (one CTA per block) instead of the warp kernel */
     int qs_exact_all; /* VOXATTN_QUERY_SELECT_EXACT_ALL: the warp kernel's exact path for every window (tests) */
     int qs_no_prefetch; /* VOXATTN_QUERY_SELECT_NO_PREFETCH: the warp kernel without its L2 and L1 prefetches */
+    int qs_warp;        /* VOXATTN_QUERY_SELECT_WARP: the warp kernel instead of the staged one (A/B) */
+    int qs_stage_bufs2; /* VOXATTN_QUERY_SELECT_STAGE_BUFS2: the staged kernel with two row buffers per warp */
+    int qs_heads_together; /* VOXATTN_QUERY_SELECT_HEADS_TOGETHER: the staged kernel's walk j-major (heads of a block together) */
+    int qs_stage_break; /* VOXATTN_QUERY_SELECT_STAGE_BREAK: the staged kernel's deliberate break (tests only) */
+    int qs_rotate, qs_rotate_run, qs_calls; /* VOXATTN_QUERY_SELECT_ROTATE=K, _ROTATE_RUN=R (A/B in one process):
+                                             * call n takes variant (n / R) % K (gpu_query_select); the calls so far */
     int bm_nopipe;    /* VOXATTN_BLOCK_MEANS_NOPIPE: block_means without its next rows' loads in flight */
     int profile; /* VOXATTN_GPU_PROFILE: every launch run alone, its time logged (INFO); blocks */
     void *vendor;                 /* the backend's own state (CUDA: the sm_90a path), or NULL */

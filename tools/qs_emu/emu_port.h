@@ -20,9 +20,10 @@
 #define VOX_HAVE_MMA_SYNC 0
 struct dim3e { unsigned x, y, z; };
 extern thread_local dim3e threadIdx;
-extern dim3e blockIdx_g, gridDim_g;
+extern dim3e blockIdx_g, gridDim_g, blockDim_g;
 #define blockIdx blockIdx_g
 #define gridDim gridDim_g
+#define blockDim blockDim_g
 struct uint4 { unsigned x, y, z, w; };
 typedef long long i64;
 typedef unsigned short u16;

@@ -5,6 +5,8 @@
  * ties), very near ties, exact duplicates (ties), NaN/Inf/zero/tiny rows; block copies or the
  * caller's layout through a slot map (CALLER=1); windows 2x2x2, 1x2x2 or over 8 rows.
  * usage: qs_emu MODE(0-4) FLAGS(a.chunk: 1 exact path everywhere) DTYPE(0 f32, 1 f16, 2 bf16) D KEEP [x|b|m]
+ * STAGE=1 runs the staged kernel (query_select_stage.cuh) instead of the warp kernel, its copies plain
+ * loads and stores (STAGE=9: block-major walk, 17: two row buffers and one warp per CTA, 25: both).
  * Build and run the matrix: sh tools/qs_emu/run.sh. Meant for checking kernel changes on a machine
  * without a GPU; the GPU tests (test_ops, conformance) stay the reference. */
 #include "emu_port.h"
@@ -15,28 +17,28 @@
 #include <random>
 #include <algorithm>
 thread_local dim3e threadIdx;
-dim3e blockIdx_g, gridDim_g;
+dim3e blockIdx_g, gridDim_g, blockDim_g = {128, 1, 1};
 warp_x g_warps[4];
 static std::barrier<> *g_cta;
 #define __syncthreads() g_cta->arrive_and_wait()
 static bool __syncthreads_or(bool p) { static std::atomic<int> a; a = 0; g_cta->arrive_and_wait(); if (p) a = 1; g_cta->arrive_and_wait(); bool r = a; g_cta->arrive_and_wait(); return r; }
 template <class T> static T atomicAdd(T *p, T v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
-static unsigned char vox_dyn_smem[96 * 1024];
+alignas(16) static unsigned char vox_dyn_smem[1024 * 1024];
 #define VOX_SHFL_UP(v, d) emu_shfl((v), (int)(threadIdx.x % 32) - (d) < 0 ? (threadIdx.x % 32) : (threadIdx.x % 32) - (d))
 #include "kernel_args.h"
 #define VOX_GPU_DEVICE
 #include "query_select.cuh"
 
 typedef void (*kern)(vox_query_select_bufs, vox_query_select_args);
-static void launch(kern k, int grid, vox_query_select_bufs b, vox_query_select_args a) {
-    gridDim_g = {(unsigned)grid, 1, 1};
+static void launch(kern k, int grid, vox_query_select_bufs b, vox_query_select_args a, int threads = 128) {
+    gridDim_g = {(unsigned)grid, 1, 1}; blockDim_g = {(unsigned)threads, 1, 1};
     for (int c = 0; c < grid; c++) {
         blockIdx_g = {(unsigned)c, 0, 0};
-        std::barrier<> cta(128); g_cta = &cta;
+        std::barrier<> cta(threads); g_cta = &cta;
         std::barrier<> wb[4] = {std::barrier<>(32), std::barrier<>(32), std::barrier<>(32), std::barrier<>(32)};
         for (int w = 0; w < 4; w++) g_warps[w].b = &wb[w];
         std::vector<std::thread> th;
-        for (int t = 0; t < 128; t++) th.emplace_back([=] { threadIdx = {(unsigned)t, 0, 0}; k(b, a); });
+        for (int t = 0; t < threads; t++) th.emplace_back([=] { threadIdx = {(unsigned)t, 0, 0}; k(b, a); });
         for (auto &t : th) t.join();
     }
 }
@@ -143,7 +145,16 @@ int main(int argc, char **argv) {
     if (caller) { bu.q = dt == 0 ? (uintptr_t)(c32.data() + 8) : (uintptr_t)(c16.data() + 8); a.st = BH * D; a.sh = D; a.sb = N * BH * D;
         a.tok = (long long)(uintptr_t)slot_token.data(); }
     kern k = dt == 0 ? vox_query_select_warp_f32 : dt == 1 ? vox_query_select_warp_f16 : vox_query_select_warp_bf16;
-    launch(k, 2, bu, a);
+    /* STAGE=1: the staged kernel (query_select_stage.cuh); STAGE=8 | 16 | 1: its walk j-major (8), two row
+     * buffers with one warp per CTA (16) */
+    const int stage = getenv("STAGE") ? atoi(getenv("STAGE")) : 0;
+    if (stage) {
+        k = dt == 0 ? vox_query_select_stage_f32 : dt == 1 ? vox_query_select_stage_f16 : vox_query_select_stage_bf16;
+        a.chunk = flags | (stage & 24);
+        launch(k, 3, bu, a, stage & 16 ? 32 : 128);
+        a.chunk = flags;
+    } else
+        launch(k, 2, bu, a);
     int marked = 0; for (int i = 0; i < BH * NB; i++) marked += kc[i] < 0;
     if (marked) { a.chunk = 32; kern ke = dt == 0 ? vox_query_select_exact_f32 : dt == 1 ? vox_query_select_exact_f16 : vox_query_select_exact_bf16;
         launch(ke, 3, bu, a); }

@@ -13,8 +13,10 @@
  * thread per row), ranks (a thread per row), the pruned rows' nearest kept
  * rows (a group of G lanes per pruned row, each scanning every G-th row of
  * the window, then a shuffle reduction), an ordered compaction by warp 0.
- * The first kernel takes a certified f32 path: by default the warp kernel
- * (query_select_warp.cuh), which redoes a window it cannot certify in place
+ * The first kernel takes a certified f32 path: by default the staged warp
+ * kernel (query_select_stage.cuh: the warp kernel's arithmetic on rows each
+ * warp copies into shared memory one block ahead; NVIDIA sm_80+) or the warp
+ * kernel (query_select_warp.cuh), which redo a window they cannot certify in place
  * on an exact f64 path and marks (kept_count = -1) only blocks with a
  * window of more than 8 rows; or the CTA kernel (query_select_fast.cuh),
  * which marks every block it cannot certify. The exact kernels,
@@ -24,12 +26,16 @@
 #define VOX_GPU_KERNELS_query_select(R, O, M)                                                       \
     R(query_select_f32) R(query_select_f16) R(query_select_bf16) R(query_select_exact_f32) \
         R(query_select_exact_f16) R(query_select_exact_bf16) R(query_select_warp_f32) R(query_select_warp_f16) \
-            R(query_select_warp_bf16)
+            R(query_select_warp_bf16) R(query_select_stage_f32) R(query_select_stage_f16) R(query_select_stage_bf16)
 
 /* Launch geometry the kernels and the launcher share. */
 #define VOX_QS_THREADS 128 /* threads per CTA of both kernels */
 #define VOX_QS_CTAS 4      /* CTAs per multiprocessor of the CTA kernel (its launch bounds) */
 #define VOX_QW_CTAS 4      /* CTAs per multiprocessor of the warp kernel (its launch bounds, the grid cap) */
+#define VOX_QSS_CTAS 3     /* CTAs per multiprocessor of the staged kernel (its launch bounds: 168 registers) */
+/* Dynamic shared memory per warp of the staged kernel: nbuf row buffers of V rows of `chunks` 16-byte
+ * chunks, then (tok: the caller's layout) two token stages of V ints, in 16-byte units. */
+#define VOX_QSS_WARP_BYTES(V, chunks, nbuf, tok) (16 * ((nbuf) * (V) * (chunks) + ((tok) ? (2 * (V) + 3) / 4 : 0)))
 
 #ifdef VOX_GPU_DEVICE
 
@@ -259,12 +265,19 @@ VOX_EACH_DTYPE(VOX_QUERY_SELECT_EXACT_KERNEL)
 
 #include "query_select_fast.cuh"
 #include "query_select_warp.cuh"
+#include "query_select_stage.cuh"
 
 #endif
 
 #ifdef VOX_GPU_HOST
 
-/* Two launches, both enqueued. First the warp kernel (query_select_warp.cuh),
+/* Two launches, both enqueued. First, on NVIDIA sm_80+ where q, D and the
+ * strides allow aligned 16-byte loads and its buffers fit in shared memory,
+ * the staged warp kernel (query_select_stage.cuh; VOX_QS_THREADS per CTA with
+ * one row buffer per warp, up to VOX_QSS_CTAS CTAs per multiprocessor as the
+ * shared memory allows; VOXATTN_QUERY_SELECT_STAGE_BUFS2=1: two row buffers
+ * per warp, one warp per CTA; VOXATTN_QUERY_SELECT_HEADS_TOGETHER=1: the walk
+ * j-major, a.chunk bit 3). Else (or with VOXATTN_QUERY_SELECT_WARP=1) the warp kernel (query_select_warp.cuh),
  * one warp per (bh, block), VOX_QS_THREADS per CTA, VOX_QW_CTAS CTAs per
  * multiprocessor, grid-stride, where q, D and the strides allow aligned
  * 16-byte loads; else (or with VOXATTN_QUERY_SELECT_CTA=1) the CTA kernel
@@ -295,7 +308,29 @@ vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_
     vox_status st;
     /* the warp kernel's flags: 1 every window with a pruned row exactly, 2 no L2 prefetch, 4 no L1 prefetch */
     a.chunk = (g->qs_exact_all ? 1 : 0) | (g->qs_no_prefetch ? 2 | 4 : 0);
-    if (aligned && !g->qs_cta)
+    /* VOXATTN_QUERY_SELECT_ROTATE=K (an A/B in one process), _ROTATE_RUN=R (1): call n takes variant
+     * (n / R) % K: 0 the warp kernel, 1 the staged kernel, 2 staged j-major, 3 staged with two buffers, 4
+     * staged with two buffers j-major (R = a bench configuration's builds: one variant per configuration) */
+    int use_warp = g->qs_warp, bufs2 = g->qs_stage_bufs2, heads = g->qs_heads_together;
+    if (g->qs_rotate > 0) {
+        const int v = g->qs_calls++ / g->qs_rotate_run % g->qs_rotate;
+        use_warp = v == 0, bufs2 = v >= 3, heads = v == 2 || v == 4;
+    }
+    /* the staged kernel (query_select_stage.cuh): NVIDIA sm_80+ (cp.async), aligned, its buffers in shared memory */
+    const int nbuf = bufs2 ? 2 : 1, wpc = bufs2 ? 1 : warps;
+    const long long wbytes = VOX_QSS_WARP_BYTES((long long)a.V, (long long)(a.D / vec), nbuf, a.tok != 0);
+    const long long cta_bytes = wbytes * wpc;
+    /* per multiprocessor: its shared memory (the opt-in limit + 1 KiB) over each CTA's dynamic + static (vox_qw_warp x 4 < 4 KiB) + 1 KiB reserved */
+    const int per_sm = g->max_smem_optin > 0 ? (int)((g->max_smem_optin + 1024) / (cta_bytes + 5120)) : 0;
+    if (aligned && !g->qs_cta && !use_warp && g->arch >= 80 && g->warp == 32 && per_sm >= 1) {
+        a.chunk = (g->qs_exact_all ? 1 : 0) | (heads ? 8 : 0) | (nbuf == 2 ? 16 : 0) | (g->qs_stage_break ? 32 : 0);
+        st = gpu_launch_op(g, VOX_OP_query_select,
+                           by_dtype(d->dtype, GPU_FN_query_select_stage_f32, GPU_FN_query_select_stage_f16,
+                                    GPU_FN_query_select_stage_bf16),
+                           gpu_cap_grid(g, (items + wpc - 1) / wpc,
+                                        per_sm < VOX_QSS_CTAS * warps / wpc ? per_sm : VOX_QSS_CTAS * warps / wpc),
+                           (unsigned)(32 * wpc), 1, (size_t)cta_bytes, &b, &a);
+    } else if (aligned && !g->qs_cta)
         st = gpu_launch_op(g, VOX_OP_query_select,
                            by_dtype(d->dtype, GPU_FN_query_select_warp_f32, GPU_FN_query_select_warp_f16,
                                     GPU_FN_query_select_warp_bf16),

@@ -1,0 +1,321 @@
+/* query_select's staged warp kernel (CUDA and HIP), vox_query_select_stage_<dtype>,
+ * the default on NVIDIA sm_80+: the warp kernel's arithmetic (query_select_warp.cuh:
+ * one warp per (bh, block), VOX_QW_GROUPS windows per turn, 8 lanes per window, the
+ * same f32 Gram sums in the same order, the same certificates, the same in-place
+ * exact path vox_qw_exact, the same compaction: the same decisions bit for bit)
+ * with the block's rows read from shared memory instead of global memory.
+ *
+ * Why: the warp kernel reads each turn's rows with plain loads (8 x 16 bytes per
+ * lane in flight, then none while it sums them) and sits at ~1.5 TB/s on the H200
+ * with 16 warps per multiprocessor. Here each warp copies its next block's valid
+ * rows (16-byte cp.async, .cg: L2 only, no registers held) into its row buffer
+ * while it works on the current block, so a block's 16 KB (hunyuan: 64 rows x 256
+ * bytes) is in flight per warp with no register cost, and the Gram loop reads
+ * shared memory (a group's 8 lanes read 128 consecutive bytes of one row: no bank
+ * conflict).
+ *
+ * Pipeline per warp (items t, t + stride, ... of the grid-stride walk):
+ * - the caller's tokens of a block (slot_token, V ints) come one block ahead by
+ *   4-byte cp.async into one of two token stages (none for a block copy: slot =
+ *   token);
+ * - at block t: wait for the copies issued so far (rows of t, tokens of t +
+ *   stride), then issue the rows of t + stride (read through its token stage) and
+ *   the tokens of t + 2 stride, one commit group. With one row buffer (default,
+ *   a.chunk bit 4 clear) the issue waits until the block's last turn has read its
+ *   rows (right after that turn's Gram loop); with two (bit 4) it comes at the
+ *   block's start, a whole block ahead;
+ * - the exact path, the rare windows it redoes, reads global memory as before.
+ * a.chunk bit 5 (VOXATTN_QUERY_SELECT_STAGE_BREAK, a deliberate break for the tests) stores
+ * rows 2i and 2i+1 of each block in each other's place.
+ * Item order: t itself (bh-major, as the warp kernel), or with a.chunk bit 3
+ * j-major (t = j * BH + bh: the warps in flight read the heads of the same tokens,
+ * whole [H, D] token rows of the caller's layout, instead of one head's 256 bytes
+ * of every token).
+ *
+ * Dynamic shared memory per warp: nbuf * V * chunks 16-byte chunks, then (caller's
+ * layout) 2 * V ints, rounded up to 16 bytes (VOX_QSS_WARP_BYTES, query_select.cuh; the launcher
+ * uses the same). Warps per CTA: blockDim.x / 32 (<= VOX_QW_WARPS). Without
+ * cp.async (HIP, sm < 80, the host emulator tools/qs_emu) the copies are plain
+ * 16- and 4-byte loads and stores, the same pipeline. */
+
+#if VOX_GPU_HIP
+#define VOX_QSS_BOUNDS __launch_bounds__(VOX_QS_THREADS)
+#else
+#define VOX_QSS_BOUNDS __launch_bounds__(VOX_QS_THREADS, VOX_QSS_CTAS)
+#endif
+
+#if VOX_HAVE_MMA_SYNC
+__device__ __forceinline__ void vox_qss_cp16(void *dst, const void *src)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"((unsigned)__cvta_generic_to_shared(dst)),
+                 "l"(src));
+}
+__device__ __forceinline__ void vox_qss_cp4(void *dst, const void *src)
+{
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"((unsigned)__cvta_generic_to_shared(dst)),
+                 "l"(src));
+}
+__device__ __forceinline__ void vox_qss_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void vox_qss_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+#else
+__device__ __forceinline__ void vox_qss_cp16(void *dst, const void *src) { *(uint4 *)dst = *(const uint4 *)src; }
+__device__ __forceinline__ void vox_qss_cp4(void *dst, const void *src) { *(int *)dst = *(const int *)src; }
+__device__ __forceinline__ void vox_qss_commit() {}
+__device__ __forceinline__ void vox_qss_wait_all() {}
+#endif
+
+/* The output index bh * NB + j of the warp walk's item t. */
+__device__ __forceinline__ i64 vox_qss_item(i64 t, i64 BH, i64 NB, bool jmajor)
+{
+    if (!jmajor)
+        return t;
+    const i64 j = t / BH;
+    return (t - j * BH) * NB + j;
+}
+
+template <class DT>
+__device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
+                                   int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D,
+                                   const vox_query_select_args &a)
+{
+    typedef vox_qf_chunk<DT> C;
+    typedef typename DT::T T;
+    __shared__ vox_qw_warp shw[VOX_QW_WARPS];
+    const int lane = threadIdx.x % VOX_WARP_SIZE, wid = threadIdx.x / VOX_WARP_SIZE;
+    const int nw = (int)(blockDim.x / VOX_WARP_SIZE);
+    const int l = lane % VOX_QW_M, grp = lane / VOX_QW_M, gb = lane - l;
+    vox_qw_warp &sh = shw[wid];
+    const i64 items = BH * NB;
+    const int chunks = (int)(D / C::VEC); /* aligned: D % VEC == 0 */
+    const int flags = a.chunk, nbuf = flags & 16 ? 2 : 1;
+    const bool jmajor = (flags & 8) != 0;
+    const int *tokg = vox_ptr<const int>((unsigned long long)a.tok); /* NULL: a block copy */
+    /* this warp's buffers: nbuf row buffers of V rows, then 2 token stages of V ints */
+    const i64 per = (i64)nbuf * V * chunks;
+    uint4 *rbuf = (uint4 *)vox_dyn_smem + (i64)wid * (VOX_QSS_WARP_BYTES(V, (i64)chunks, nbuf, tokg != nullptr) / 16);
+    int *tstage = (int *)(rbuf + per);
+    const int lg = (chunks & (chunks - 1)) == 0 ? __ffs(chunks) - 1 : -1; /* log2(chunks) when a power of two */
+    /* eps (query_select_warp.cuh) */
+    const double n = (double)((chunks + VOX_QW_M - 1) / VOX_QW_M * C::VEC + 3);
+    const double gn = n * 0x1p-24 < 0.5 ? n * 0x1p-24 / (1.0 - n * 0x1p-24) : INFINITY;
+    const double eps2 =
+        flags & 1 ? INFINITY
+                  : 2.0 * (2.1 * gn + 3.0 * (D + 64) * 0x1p-36 + (D + 8) * 0x1p-52 + 6.02 * 0x1p-24 + 0x1p-48) *
+                        (1.0 + 0x1p-20);
+    const i64 stride = (i64)gridDim.x * nw;
+
+    /* the tokens of item t (a video block's V slots) into token stage s */
+    auto copy_tokens = [&](i64 t, int s) {
+        if (tokg && t < items) {
+            const i64 j = vox_qss_item(t, BH, NB, jmajor) % NB;
+            if (j < NBv)
+                for (i64 r = lane; r < V; r += VOX_WARP_SIZE)
+                    vox_qss_cp4(tstage + s * V + r, tokg + j * V + r);
+        }
+    };
+    /* the nv valid rows of item t into row buffer b (its tokens in stage s), the
+     * tokens of t + stride into stage s ^ 1; one commit group */
+    auto issue = [&](i64 t, int nv, int s, int b) {
+        if (t < items) {
+            const i64 mi = vox_qss_item(t, BH, NB, jmajor), bh = mi / NB, j = mi - bh * NB;
+            if (j < NBv) {
+                const T *qx = vox_rows_of(q, bh, a).x;
+                const int *tk = tstage + s * V;
+                uint4 *dst = rbuf + (i64)b * V * chunks;
+                const int total = nv * chunks;
+                for (int x = lane; x < total; x += VOX_WARP_SIZE) {
+                    const int r = lg >= 0 ? x >> lg : x / chunks, c = x - r * chunks;
+                    const i64 slot = tokg ? (i64)tk[r] : j * V + r;
+                    /* a.chunk bit 5 (VOXATTN_QUERY_SELECT_STAGE_BREAK, tests only): rows 2i and 2i+1 swapped */
+                    const int rd = (flags & 32) && (r ^ 1) < nv ? r ^ 1 : r;
+                    vox_qss_cp16(dst + rd * chunks + c, qx + slot * a.st + (i64)c * C::VEC);
+                }
+            }
+        }
+        copy_tokens(t + stride, s ^ 1);
+        vox_qss_commit();
+    };
+    auto meta = [&](i64 t, int *nv, int *w0, int *w1) {
+        *nv = 0, *w0 = 0, *w1 = 0;
+        if (t < items) {
+            const i64 j = vox_qss_item(t, BH, NB, jmajor) % NB;
+            *nv = valid[j];
+            if (j < NBv)
+                *w0 = win_ptr[j], *w1 = win_ptr[j + 1];
+        }
+    };
+
+    /* prologue: the first item's tokens (waited for), its rows, the second's tokens */
+    const i64 t0 = (i64)blockIdx.x * nw + wid;
+    int nv_n = 0, w0_n = 0, w1_n = 0;
+    meta(t0, &nv_n, &w0_n, &w1_n);
+    copy_tokens(t0, 1);
+    vox_qss_commit();
+    vox_qss_wait_all();
+    VOX_SYNCWARP();
+    issue(t0, nv_n, 1, 0);
+    int ts = 1, bt = 0; /* token stage of the current item; row buffer of the current item */
+    for (i64 t = t0; t < items; t += stride, ts ^= 1, bt ^= nbuf - 1) {
+        const i64 mi = vox_qss_item(t, BH, NB, jmajor), bh = mi / NB, j = mi - bh * NB, base = bh * NB * V,
+                  s0 = j * V;
+        const int nv = nv_n, w0s = w0_n, w1 = w1_n;
+        meta(t + stride, &nv_n, &w0_n, &w1_n);
+        vox_qss_wait_all(); /* this item's rows and the next one's tokens */
+        VOX_SYNCWARP();
+        bool issued = false;
+        if (nbuf == 2 || j >= NBv || w0s == w1) {
+            issue(t + stride, nv_n, ts ^ 1, bt ^ (nbuf - 1));
+            issued = true;
+        }
+        if (j >= NBv) { /* a global block keeps its valid rows */
+            for (i64 r = lane; r < V; r += VOX_WARP_SIZE) {
+                fill[base + s0 + r] = (int)(s0 + r);
+                if (r < nv)
+                    kept_rows[mi * V + r] = (int)r;
+            }
+            if (lane == 0)
+                kept_count[mi] = nv;
+            continue;
+        }
+        for (i64 r = lane; r < V; r += VOX_WARP_SIZE) {
+            sh.kept[r] = 0;
+            if (r >= nv) /* padding maps to itself */
+                fill[base + s0 + r] = (int)(s0 + r);
+        }
+        const uint4 *rows = rbuf + (i64)bt * V * chunks;
+        bool big = false;
+        for (int w0 = w0s; w0 < w1; w0 += VOX_QW_GROUPS) {
+            const int w = w0 + grp;
+            int first = 0, m = 0, cl = 0, keep = 0;
+            if (w < w1)
+                first = windows[4 * w], m = windows[4 * w + 1], cl = windows[4 * w + 2] - first,
+                keep = windows[4 * w + 3];
+            big |= m > VOX_QW_M;
+            if (m > VOX_QW_M)
+                m = 0; /* the exact kernel redoes the block */
+            const bool row = l < m;
+            const uint4 *wrows = rows + (i64)(m > 0 ? first - s0 : 0) * chunks; /* the window's first row */
+            /* the Gram matrix of the window's rows (the warp kernel's sums, in its order) */
+            float g[VOX_QW_NG];
+#pragma unroll
+            for (int k = 0; k < VOX_QW_NG; k++)
+                g[k] = 0.f;
+            for (int c0 = 0; c0 < chunks; c0 += VOX_QW_M) {
+                unsigned x4[VOX_QW_M][4];
+                const int c = c0 + l;
+#pragma unroll
+                for (int r = 0; r < VOX_QW_M; r++) {
+                    x4[r][0] = x4[r][1] = x4[r][2] = x4[r][3] = 0;
+                    if (r < m && c < chunks) {
+                        const uint4 v = wrows[r * chunks + c];
+                        x4[r][0] = v.x, x4[r][1] = v.y, x4[r][2] = v.z, x4[r][3] = v.w;
+                    }
+                }
+#pragma unroll
+                for (int e = 0; e < C::VEC; e++) {
+                    float x[VOX_QW_M];
+#pragma unroll
+                    for (int r = 0; r < VOX_QW_M; r++)
+                        x[r] = C::at(x4[r], e);
+#pragma unroll
+                    for (int r = 0; r < VOX_QW_M; r++)
+#pragma unroll
+                        for (int s = r; s < VOX_QW_M; s++)
+                            g[vox_qf_tri(r, s)] = fmaf(x[r], x[s], g[vox_qf_tri(r, s)]);
+                }
+            }
+            if (!issued && w0 + VOX_QW_GROUPS >= w1) { /* the block's rows are read: the next block's in flight */
+                VOX_SYNCWARP();
+                issue(t + stride, nv_n, ts ^ 1, bt);
+                issued = true;
+            }
+            vox_qf_reduce<VOX_QW_M / 2, VOX_QW_NG>(g); /* lane l: entries 5l .. 5l+4 */
+#pragma unroll
+            for (int k = 0; k < 5; k++)
+                sh.g[grp][5 * l + k] = g[k];
+            VOX_SYNCWARP();
+            /* r_l = 1/|x_l|, c~(l, u) for every row u, c = c~(l, centre) */
+            const int lr = row ? l : 0;
+            const float nl = sh.g[grp][vox_qf_tri(lr, lr)];
+            const bool bad = row && !(nl >= 0x1p-40f && nl <= 0x1p100f);
+            const float rl = row && !bad ? 1.0f / sqrtf(nl) : 0.f;
+            float cr[VOX_QW_M], c = 0.f;
+#pragma unroll
+            for (int u = 0; u < VOX_QW_M; u++) {
+                const float ru = VOX_SHFL(rl, gb + u);
+                const float gu = sh.g[grp][lr < u ? vox_qf_tri(lr, u) : vox_qf_tri(u, lr)];
+                cr[u] = gu * rl * ru;
+                c = u == cl ? cr[u] : c;
+            }
+            /* keep the centre and the keep-1 least similar to it (ties: lower slot) */
+            float cc[VOX_QW_M];
+            int rank = 0;
+#pragma unroll
+            for (int u = 0; u < VOX_QW_M; u++) {
+                cc[u] = VOX_SHFL(c, gb + u);
+                rank += (u < m) & (u != cl) & (u != l) & ((cc[u] < c) | ((cc[u] == c) & (u < l)));
+            }
+            const bool k = row && (l == cl || rank < keep - 1);
+            const unsigned km = (unsigned)(VOX_BALLOT(k) >> gb) & 0xffu;
+            bool unsure = bad;
+            int src = l;
+            if (row && !k) {
+                float best = -INFINITY;
+                src = cl;
+#pragma unroll
+                for (int u = 0; u < VOX_QW_M; u++)
+                    if ((km >> u & 1u) && cr[u] > best)
+                        best = cr[u], src = u;
+#pragma unroll
+                for (int u = 0; u < VOX_QW_M; u++)
+                    if (km >> u & 1u)
+                        unsure |= ((u != cl) & !((double)c - (double)cc[u] > eps2)) |
+                                  ((u != src) & !((double)best - (double)cr[u] > eps2));
+            }
+            const bool redo = (VOX_BALLOT(unsure) >> gb & 0xffu) != 0; /* the group's window */
+            if (row && !redo) {
+                sh.kept[first - s0 + l] = (unsigned char)k;
+                fill[base + first + l] = first + src;
+            }
+            if (VOX_ANY(redo)) { /* rare: the exact path reads the rows from global memory */
+                const vox_rows_view<T> qv = vox_rows_of(q, bh, a);
+                const T *mine = qv.x + (row ? qv.slot(first + l) * qv.st : 0);
+                vox_qw_exact<DT, true>(redo, row, mine, m, cl, keep, first, s0, base, D, sh.kept, fill);
+            }
+            VOX_SYNCWARP(); /* sh.g read before the next turn rewrites it */
+        }
+        if (!issued)
+            issue(t + stride, nv_n, ts ^ 1, bt);
+        if (VOX_ANY(big)) { /* the exact kernel redoes the block */
+            if (lane == 0)
+                kept_count[mi] = -1;
+            continue;
+        }
+        /* ordered compaction of the kept local slots */
+        int cnt = 0;
+        for (i64 r0 = 0; r0 < V; r0 += VOX_WARP_SIZE) {
+            const i64 r = r0 + lane;
+            const bool kr = r < V && sh.kept[r];
+            const unsigned long long bal = VOX_BALLOT(kr);
+            if (kr)
+                kept_rows[mi * V + cnt + __popcll(bal & ((1ull << lane) - 1))] = (int)r;
+            cnt += __popcll(bal);
+        }
+        if (lane == 0)
+            kept_count[mi] = cnt;
+        VOX_SYNCWARP(); /* sh.kept read before the next block clears it */
+    }
+    vox_qss_wait_all(); /* no copy outlives the CTA */
+}
+
+/* Taken by the launcher only where 16-byte loads are aligned (q, D and the
+ * strides multiples of 16 bytes) and the buffers fit (gpu_query_select). */
+#define VOX_QUERY_SELECT_STAGE_KERNEL(NAME, DT)                                                                \
+    VOX_KERNEL void VOX_QSS_BOUNDS vox_query_select_stage_##NAME(vox_query_select_bufs b, vox_query_select_args a) \
+    {                                                                                                          \
+        query_select_stage<DT>(vox_ptr<const DT::T>(b.q), vox_ptr<const int>(b.win_ptr),                       \
+                               vox_ptr<const int>(b.windows), vox_ptr<const int>(b.valid),                     \
+                               vox_ptr<int>(b.kept_count), vox_ptr<int>(b.kept_rows),                          \
+                               vox_ptr<int>(b.fill_src), a.BH, a.NB, a.NBv, vox_i64(a.V), vox_i64(a.D), a);    \
+    }
+VOX_EACH_DTYPE(VOX_QUERY_SELECT_STAGE_KERNEL)
