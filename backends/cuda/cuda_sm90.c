@@ -160,6 +160,10 @@ typedef struct cu_sm90 {
                       all three; plain 0 (the items holding a text block claimed with their head, last, as
                       before session 12); front: the front region only (session 12); edge / ragged: the
                       front region and that one */
+    int split;      /* VOXATTN_SM90_SPLIT (session 14): unpruned V = 128 on 3 consumer warpgroups, items that
+                       split a full block's rows (VOX_SM90_PLAN_M_SPLIT, sm90_smem.h) */
+    int pingpong;   /* VOXATTN_SM90_PINGPONG (session 14): params.pingpong = 1 (the 2-warpgroup kernels take
+                       turns issuing on stages both use) */
     int bwd_asc;    /* not VOXATTN_SM90_BWD_ALTERNATE: the packed dkdv (and dkdv_q) stream their two units'
                        block lists in ascending order (session 8) instead of alternating one-unit blocks */
 } cu_sm90;
@@ -267,6 +271,11 @@ void cu_sm90_open(gpu_dev *g)
     g->vendor_bwd_direct = !s->bwd_copies;
     s->plan_old = sm90_switch(g, "VOXATTN_SM90_PLAN_OLD",
                               "the attention forward's device plan runs session 11's kernel (serial packing)");
+    s->split = sm90_switch(g, "VOXATTN_SM90_SPLIT",
+                           "the attention forward runs unpruned 128-slot blocks on 3 consumer warpgroups, "
+                           "192-row items splitting a block's rows");
+    s->pingpong = sm90_switch(g, "VOXATTN_SM90_PINGPONG",
+                              "the 2-warpgroup attention forward's consumers take turns issuing on shared stages");
     /* ascending is the default: the alternating order measured ~3.7% slower in the library (session 12) */
     s->bwd_asc = !sm90_switch(g, "VOXATTN_SM90_BWD_ALTERNATE",
                               "the packed attention backward kernels alternate the blocks only one unit lists "
@@ -349,7 +358,9 @@ static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_
      * idled, against 42.0 with 2). VOXATTN_SM90_PACK=strip: 2 whenever pruned (session 10's
      * choice); keep unknown (0): 2. */
     const int fill3 = !s->pack_strip && keep > 0.0 && keep * (double)V * VOX_SM90_GMAX >= 192.0;
-    const int nwg = s->nwg128 ? s->nwg128 : pruned ? (fill3 ? 3 : 2) : VOX_SM90_NWG_D128(V);
+    /* VOXATTN_SM90_SPLIT: unpruned V = 128 on 3 (split items, VOX_SM90_PLAN_M_SPLIT) */
+    const int split3 = s->split && !pruned && VOX_SM90_PLAN_SPLIT_OK(V, 192, 0);
+    const int nwg = s->nwg128 ? s->nwg128 : pruned ? (fill3 ? 3 : 2) : split3 ? 3 : VOX_SM90_NWG_D128(V);
     const int k3 = bf16 ? SM90W3_BF16_D128 : SM90W3_F16_D128;
     if (nwg == 3 && shape_supported(128, V, NB, BH, sm90_kernels[k3].maxrows, max_smem_optin))
         return k3;
@@ -456,7 +467,8 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
                         .kv_start = gpu_dptr(p->kv_start), .kv_count = gpu_dptr(p->kv_count),
                         .kv_cols = gpu_dptr(p->kv_cols), .kept_count = gpu_dptr(p->kept_count),
                         .kept_rows = gpu_dptr(p->kept_rows), .block_valid = gpu_dptr(d->block_valid),
-                        .NB = NB, .V = (int)V, .nb_pad = (int)nb_pad(NB), .heads = (int)d->heads};
+                        .NB = NB, .V = (int)V, .nb_pad = (int)nb_pad(NB), .heads = (int)d->heads,
+                        .pingpong = s->pingpong};
     uint64_t kk = gpu_dptr(p->k), vv = gpu_dptr(p->v);
     /* TMA needs 16-byte aligned bases; q and o rows are read and written 16 bytes at a time */
     if (!shape_supported(D, V, NB, BH, maxrows, (size_t)g->max_smem_optin) || !a.q || !a.o || !a.lse || !kk ||
@@ -566,7 +578,7 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     /* the new planner puts the items holding global (text) blocks into a front region, claimed first
      * (sm90_smem.h); the kernel counts *counter + n_items. Its other mode bits (VOX_SM90_PLAN_M_EDGE,
      * _RAGGED) move items and partial blocks only */
-    int mode = old_plan ? 0 : s->plan_mode;
+    int mode = old_plan ? 0 : s->plan_mode | (s->split ? VOX_SM90_PLAN_M_SPLIT : 0);
     a.n_items = (mode & VOX_SM90_PLAN_M_FRONT) ? (int)VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw) : 0;
     void *plan_args[] = {&a.kept_count, &a.block_valid, &a.kv_start, &a.kv_count, &a.kv_cols, &nb_ll, &items,
                          &counter, &maxrows, &order, &gt, &gh, &gw, &bh_ll, &vv, &v_i, &d_i, &bf16, &vbad,
