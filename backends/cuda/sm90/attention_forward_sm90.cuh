@@ -34,7 +34,8 @@
  * consecutive positions (VOX_SM90_WGMAX; the stage info's 16-bit chunk masks
  * become 8-bit masks relative to the warpgroup's first block, stage_mask). A
  * plan (the `items` array, {m0, G} per CTA) packs blocks greedily; without
- * pruning that is 3 blocks of V=64 (NWG = 3) or one block of V=128 per CTA,
+ * pruning that is 3 blocks of V=64 (NWG = 3) or one block of V=128 per CTA (NWG = 2; the library's
+ * default since session 14: 1.5 blocks of V=128 on NWG = 3, VOX_SM90_PLAN_M_SPLIT, items G | skip << 16),
  * with keep 0.5 six blocks of V=64 (NWG = 3), with keep 0.25 twelve, etc. Packing
  * saves work when the packed blocks' KV lists overlap (neighbouring query
  * blocks of real video masks do); for unrelated lists the union costs as

@@ -87,7 +87,7 @@
 #define VOX_SM90_PLAN_M_EDGE 2
 #define VOX_SM90_PLAN_M_RAGGED 4
 #define VOX_SM90_PLAN_EDGE_OK(V, maxrows, pruned) (!(pruned) && (V) >= (maxrows))
-/*   VOX_SM90_PLAN_M_SPLIT  (session 14, off by default: VOXATTN_SM90_SPLIT=1) where VOX_SM90_PLAN_SPLIT_OK:
+/*   VOX_SM90_PLAN_M_SPLIT  (session 14; the library's default, VOXATTN_SM90_SPLIT=0 off) where VOX_SM90_PLAN_SPLIT_OK:
  *                          no pruning and 2 maxrows = 3 V (V = 128 on the 3-warpgroup kernel, 192 rows).
  *                          The edge order as above (partial video blocks first, packed greedily up to
  *                          maxrows, not past the first full block); then the full video blocks f, f+1,
