@@ -33,7 +33,7 @@ typedef struct cu_sm90_params {
     int nb_pad;       /* NB rounded up to 16 */
     float scale_log2; /* scale * log2(e) */
     int vt_swap;      /* debug switch: 0 */
-    int pingpong;     /* 0 (1 measured 1-2% slower) */
+    int pingpong;     /* 0 (1 measured 1-2% slower; at V = 128 +1.5..2.5%, session 14) */
     uint64_t sweep_pos; /* 0: keys in ascending block order (deterministic) */
     uint64_t order;     /* the device plan's packing order [BH*NB] */
     uint64_t vbad;      /* the plan launch's non-finite V flags [BH][ceil(NB/32)] */
@@ -160,6 +160,8 @@ typedef struct cu_sm90 {
                       all three; plain 0 (the items holding a text block claimed with their head, last, as
                       before session 12); front: the front region only (session 12); edge / ragged: the
                       front region and that one */
+    int split;      /* not VOXATTN_SM90_SPLIT=0 (session 14): unpruned V = 128 on 3 consumer warpgroups, items
+                       that split a full block's rows (VOX_SM90_PLAN_M_SPLIT, sm90_smem.h) */
     int bwd_asc;    /* not VOXATTN_SM90_BWD_ALTERNATE: the packed dkdv (and dkdv_q) stream their two units'
                        block lists in ascending order (session 8) instead of alternating one-unit blocks */
 } cu_sm90;
@@ -267,6 +269,11 @@ void cu_sm90_open(gpu_dev *g)
     g->vendor_bwd_direct = !s->bwd_copies;
     s->plan_old = sm90_switch(g, "VOXATTN_SM90_PLAN_OLD",
                               "the attention forward's device plan runs session 11's kernel (serial packing)");
+    /* the split items are the default: H200, hunyuan grid blocks 4,4,8 BSA 10% (6 heads), 9.201 / 9.207 ms
+     * against 9.448 / 9.491 with one block per item on 2 warpgroups (NOTES.md, session 14) */
+    s->split = !sm90_switch_is(g, "VOXATTN_SM90_SPLIT", "0",
+                               "the attention forward runs unpruned 128-slot blocks one per item on 2 consumer "
+                               "warpgroups (no split items)");
     /* ascending is the default: the alternating order measured ~3.7% slower in the library (session 12) */
     s->bwd_asc = !sm90_switch(g, "VOXATTN_SM90_BWD_ALTERNATE",
                               "the packed attention backward kernels alternate the blocks only one unit lists "
@@ -338,7 +345,7 @@ static int shape_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, int max
  * the 2-warpgroup kernel where the 3-warpgroup one does not take the shape (its Q leaves room for
  * a byte map of about 6000 blocks, against about 14000). */
 static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_t BH, size_t max_smem_optin,
-                       int pruned, double keep)
+                       int pruned, double keep, int split_ok)
 {
     /* Without pruning the rule VOX_SM90_NWG_D128. With pruning, 3 when the kept rows of at most
      * VOX_SM90_GMAX (16) blocks, about keep * V each, fill 192 rows (BSA at V = 64: keep 0.5 six
@@ -349,7 +356,10 @@ static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_
      * idled, against 42.0 with 2). VOXATTN_SM90_PACK=strip: 2 whenever pruned (session 10's
      * choice); keep unknown (0): 2. */
     const int fill3 = !s->pack_strip && keep > 0.0 && keep * (double)V * VOX_SM90_GMAX >= 192.0;
-    const int nwg = s->nwg128 ? s->nwg128 : pruned ? (fill3 ? 3 : 2) : VOX_SM90_NWG_D128(V);
+    /* VOXATTN_SM90_SPLIT: unpruned V = 128 on 3 (split items, VOX_SM90_PLAN_M_SPLIT) where the device
+     * planner will split (split_ok: a video grid, the new planner) */
+    const int split3 = split_ok && !pruned && VOX_SM90_PLAN_SPLIT_OK(V, 192, 0);
+    const int nwg = s->nwg128 ? s->nwg128 : pruned ? (fill3 ? 3 : 2) : split3 ? 3 : VOX_SM90_NWG_D128(V);
     const int k3 = bf16 ? SM90W3_BF16_D128 : SM90W3_F16_D128;
     if (nwg == 3 && shape_supported(128, V, NB, BH, sm90_kernels[k3].maxrows, max_smem_optin))
         return k3;
@@ -448,8 +458,12 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     }
     int64_t D = d->head_dim, V = d->block_volume, NB = d->n_blocks, BH = d->batch * d->heads;
     int bf16 = d->dtype == VOX_BF16;
+    /* VOXATTN_SM90_SPLIT applies where the new device planner runs with a video grid (see below) */
+    const int split_ok = s && s->split && !s->plan_old && NB < 65535 &&
+                         VOX_SM90_PLAN_SMEM(NB) + 256 <= (size_t)g->max_smem_optin &&
+                         VOX_SM90_PLAN_GRID_OK(NB, d->grid_blocks[0], d->grid_blocks[1], d->grid_blocks[2]);
     int k = D == 128 ? d128_kernel(s, bf16, V, NB, BH, (size_t)g->max_smem_optin, gpu_dptr(p->kept_count) != 0,
-                                   p->query_keep)
+                                   p->query_keep, split_ok)
                      : (bf16 ? SM90_BF16_D64 : SM90_F16_D64);
     int maxrows = sm90_kernels[k].maxrows;
     cu_sm90_params a = {.q = gpu_dptr(p->q), .o = gpu_dptr(p->o), .lse = gpu_dptr(p->lse),
@@ -566,7 +580,7 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     /* the new planner puts the items holding global (text) blocks into a front region, claimed first
      * (sm90_smem.h); the kernel counts *counter + n_items. Its other mode bits (VOX_SM90_PLAN_M_EDGE,
      * _RAGGED) move items and partial blocks only */
-    int mode = old_plan ? 0 : s->plan_mode;
+    int mode = old_plan ? 0 : s->plan_mode | (s->split ? VOX_SM90_PLAN_M_SPLIT : 0);
     a.n_items = (mode & VOX_SM90_PLAN_M_FRONT) ? (int)VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw) : 0;
     void *plan_args[] = {&a.kept_count, &a.block_valid, &a.kv_start, &a.kv_count, &a.kv_cols, &nb_ll, &items,
                          &counter, &maxrows, &order, &gt, &gh, &gw, &bh_ll, &vv, &v_i, &d_i, &bf16, &vbad,

@@ -34,7 +34,8 @@
  * consecutive positions (VOX_SM90_WGMAX; the stage info's 16-bit chunk masks
  * become 8-bit masks relative to the warpgroup's first block, stage_mask). A
  * plan (the `items` array, {m0, G} per CTA) packs blocks greedily; without
- * pruning that is 3 blocks of V=64 (NWG = 3) or one block of V=128 per CTA,
+ * pruning that is 3 blocks of V=64 (NWG = 3) or one block of V=128 per CTA (NWG = 2; the library's
+ * default since session 14: 1.5 blocks of V=128 on NWG = 3, VOX_SM90_PLAN_M_SPLIT, items G | skip << 16),
  * with keep 0.5 six blocks of V=64 (NWG = 3), with keep 0.25 twelve, etc. Packing
  * saves work when the packed blocks' KV lists overlap (neighbouring query
  * blocks of real video masks do); for unrelated lists the union costs as
@@ -405,7 +406,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         else
             asm volatile("setmaxnreg.dec.sync.aligned.u32 32;\n"); /* 128*32 + 384*160 = 64K (24 spills) */
         for (int item = item0;;) {
-        const int m0 = p.items[2 * item], G = p.items[2 * item + 1];
+        const int m0 = p.items[2 * item], G = VOX_SM90_ITEM_G(p.items[2 * item + 1]);
         const long long bh = m0 / NB;
         for (int x = tid * 16; x < 2 * p.nb_pad; x += 128 * 16)
             *(uint4 *)(bm + x) = make_uint4(0, 0, 0, 0);
@@ -538,7 +539,10 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         else
             asm volatile("setmaxnreg.inc.sync.aligned.u32 160;\n");
         for (int item = item0;;) {
-        const int m0 = p.items[2 * item], G = p.items[2 * item + 1];
+        const int m0 = p.items[2 * item], G = VOX_SM90_ITEM_G(p.items[2 * item + 1]);
+        /* split items (VOX_SM90_PLAN_M_SPLIT): the rows start skip rows into block 0; rows past
+         * 64 * NWG (the rest of the last block) belong to the next item */
+        const int skip = VOX_SM90_ITEM_SKIP(p.items[2 * item + 1]);
         const int bh = m0 / (int)NB;
         const int ctid = tid - 128, cw = wg - 1, w = (tid >> 5) & 3, lane = tid & 31;
         const int gq = lane >> 2, cq = lane & 3;
@@ -550,6 +554,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             if (g < G) {
                 const long long blk = item_block(p, m0, bh, g);
                 r = p.kept_count ? p.kept_count[bh * NB + blk] : p.block_valid[blk];
+                r = g == 0 ? r - skip : r;
                 r = r < 0 ? 0 : r;
             }
             pre[g + 1] = pre[g] + r;
@@ -559,7 +564,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 #pragma unroll
             for (int g = 0; g < VOX_SM90_GMAX; g++) {
                 if (R >= pre[g] && R < pre[g + 1]) {
-                    int loc = R - pre[g];
+                    int loc = R - pre[g] + (g == 0 ? skip : 0);
                     const long long blk = item_block(p, m0, bh, g);
                     src = g;
                     slot = (int)(blk * V + (p.kept_count ? p.kept_rows[(bh * NB + blk) * V + loc] : loc));
@@ -1379,9 +1384,13 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
      * pf[x] = the block at position x is partial (block_valid < V), in the pair tests' bitmaps (dead) */
     const int E = (nbi + T - 1) / T, x0 = tid * E < nbi ? tid * E : nbi, x1 = x0 + E < nbi ? x0 + E : nbi;
     const int nbv_grid = grid_ok ? gt * gh * gw : nbi;
-    const bool edge = (mode & VOX_SM90_PLAN_M_EDGE) && grid_ok && VOX_SM90_PLAN_EDGE_OK(V, maxrows, kept_count != nullptr);
+    /* VOX_SM90_PLAN_M_SPLIT (sm90_smem.h): the edge partition, then split items over the full blocks */
+    const bool split = (mode & VOX_SM90_PLAN_M_SPLIT) && grid_ok && VOX_SM90_PLAN_SPLIT_OK(V, maxrows, kept_count != nullptr);
+    const bool edge =
+        split || ((mode & VOX_SM90_PLAN_M_EDGE) && grid_ok && VOX_SM90_PLAN_EDGE_OK(V, maxrows, kept_count != nullptr));
     const bool ragged = (mode & VOX_SM90_PLAN_M_RAGGED) != 0;
     unsigned char *pf = (unsigned char *)bits;
+    int np_full = 0; /* split: the first full video block's position */
     {
         int np_tot = 0, np = 0;
         if (edge) {
@@ -1389,6 +1398,7 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
                 np += block_valid[vox_sm90::plan_order(axis, x, gt, gh, gw)] < V;
             np = vox_sm90_plan_scan(np, wsum, &tot_s, &np_tot);
         }
+        np_full = np_tot;
         for (int x = x0; x < x1; x++) {
             const int blk = (grid_ok && x < nbv_grid) ? vox_sm90::plan_order(axis, x, gt, gh, gw) : x;
             const bool part = block_valid[blk] < V;
@@ -1406,7 +1416,17 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     __syncthreads();
     /* 1. next[x] into jmp[0]; the marks: {0} in both buffers */
     for (int x = tid; x < nbi; x += T) {
-        jmp[x] = (unsigned short)vox_sm90_plan_next(rows, x, nbi, maxrows);
+        int nx;
+        if (!split || x >= nbv_grid)
+            nx = vox_sm90_plan_next(rows, x, nbi, maxrows);
+        else if (x < np_full) /* partial blocks: greedy, not past the first full block */
+            nx = vox_sm90_plan_next(rows, x, np_full, maxrows);
+        else { /* full blocks: items start at f + 3j (skip 0) and f + 3j + 1 (skip V/2) */
+            const int d = (x - np_full) % 3;
+            nx = x + (d == 1 ? 2 : 1);
+            nx = nx < nbv_grid ? nx : nbv_grid;
+        }
+        jmp[x] = (unsigned short)nx;
         mark[x] = mark[nbi + x] = x == 0;
     }
     if (tid == 0)
@@ -1507,7 +1527,15 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
                 rr += part;
             }
             const long long idx = VOX_SM90_PLAN_SLOT(bh, h2, first_long, ngf, front, base_s);
-            *(int2 *)(items + 2 * idx) = make_int2((int)(bh * NB + x), e - x);
+            int gw2 = e - x;
+            if (split && x >= np_full && x < nbv_grid) { /* a split item (VOX_SM90_ITEM_G / _SKIP) */
+                const int d = (x - np_full) % 3;
+                if (d == 0 && e < nbv_grid)
+                    gw2 += 1; /* and the first V/2 rows of block e */
+                else if (d == 1)
+                    gw2 |= (V / 2) << 16; /* from row V/2 of its first block */
+            }
+            *(int2 *)(items + 2 * idx) = make_int2((int)(bh * NB + x), gw2);
             hidx++;
         }
 }

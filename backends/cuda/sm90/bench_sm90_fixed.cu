@@ -5,7 +5,11 @@
  * Build: nvcc -gencode=arch=compute_90a,code=sm_90a -O3 -std=c++17 bench_sm90_fixed.cu -o bench_sm90_fixed
  * Run:   ./bench_sm90_fixed [plan|prep|all] (default all); env VOX_NO_TIME=1: checks only; VOX_QUICK=1:
  *        the first prep case only; VOX_ORDER=plain|front|edge|ragged: the new planner's mode
- *        (VOX_SM90_PLAN_M_*, as the library's VOXATTN_SM90_ORDER; unset: all three bits).
+ *        (VOX_SM90_PLAN_M_*, as the library's VOXATTN_SM90_ORDER; unset: all three bits); VOX_ORDER=split:
+ *        all three and VOX_SM90_PLAN_M_SPLIT (the library's VOXATTN_SM90_SPLIT): where it applies (V 128,
+ *        maxrows 192, no kept rows) the items are checked by coverage instead of against the old/host
+ *        planners: the consumers' row mapping (G | skip << 16) gives every valid row of every block of
+ *        every head exactly once, no item over maxrows rows, and the edge order as above.
  * The new planner's front region (sm90_smem.h, VOX_SM90_PLAN_FRONT): each slot {0, 0} or an item of
  * its head that holds a global block, and no item after it holds one; then the checks below on the
  * items without the empty slots.
@@ -188,7 +192,9 @@ static void plan_case(const PCfg &c)
     const int front = (g_mode & VOX_SM90_PLAN_M_FRONT) ? (int)VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw) : 0;
     /* the edge order (partial video blocks first) where the planner takes it; ragged items first */
     const bool grid_ok = VOX_SM90_PLAN_GRID_OK(NB, gt, gh, gw);
-    const bool edge = (g_mode & VOX_SM90_PLAN_M_EDGE) && grid_ok && VOX_SM90_PLAN_EDGE_OK(V, c.maxrows, c.rowmode != 0);
+    const bool split = (g_mode & VOX_SM90_PLAN_M_SPLIT) && grid_ok && VOX_SM90_PLAN_SPLIT_OK(V, c.maxrows, c.rowmode != 0);
+    const bool edge =
+        split || ((g_mode & VOX_SM90_PLAN_M_EDGE) && grid_ok && VOX_SM90_PLAN_EDGE_OK(V, c.maxrows, c.rowmode != 0));
     const bool ragged = (g_mode & VOX_SM90_PLAN_M_RAGGED) != 0;
     const int nbv = front ? gt * gh * gw : (int)NB;
     for (int old = 0; old < 2; old++) {
@@ -214,7 +220,7 @@ static void plan_case(const PCfg &c)
      * then {0, 0}; after it none does */
     int nfront = 0;
     for (int e = 0; e < r[0].n; e++) {
-        const int m0 = r[0].items[2 * e], G = r[0].items[2 * e + 1], x = (int)(m0 % NB);
+        const int m0 = r[0].items[2 * e], G = VOX_SM90_ITEM_G(r[0].items[2 * e + 1]), x = (int)(m0 % NB);
         const bool glob = G > 0 && x + G > nbv;
         if (e < front && (G > 0 ? !glob || m0 / NB != e / (front / BH) : m0 != 0 || G != 0))
             printf("    front slot %d holds {%d, %d} (not {0, 0}, no global block, or another head's)\n", e, m0, G),
@@ -264,7 +270,7 @@ static void plan_case(const PCfg &c)
      * each apart: nfront items first) */
     /* ragged: a head's counted items holding a partial block (valid < V) first, each class ascending */
     auto part_item = [&](int e) {
-        const int m0 = r[0].items[2 * e], G = r[0].items[2 * e + 1];
+        const int m0 = r[0].items[2 * e], G = VOX_SM90_ITEM_G(r[0].items[2 * e + 1]);
         const long long bh = m0 / NB;
         bool p = false;
         for (int g = 0; g < G; g++)
@@ -290,6 +296,43 @@ static void plan_case(const PCfg &c)
     }
     if (!edge && s[0] != s[1])
         printf("    items (sorted) differ\n"), bad++;
+    /* split: the consumers' row mapping (attn_fwd: pre[] with block 0's rows less skip, rows past
+     * maxrows not assigned) covers every valid row of every block exactly once */
+    if (split) {
+        std::vector<unsigned char> seen((size_t)M * V, 0);
+        int over = 0, dup = 0, miss = 0, nsplit = 0;
+        for (int e = 0; e < r[0].n; e++) {
+            const int m0 = r[0].items[2 * e], G = VOX_SM90_ITEM_G(r[0].items[2 * e + 1]);
+            const int skip = VOX_SM90_ITEM_SKIP(r[0].items[2 * e + 1]);
+            const long long bh = m0 / NB;
+            nsplit += skip > 0;
+            int pre[VOX_SM90_GMAX + 1];
+            pre[0] = 0;
+            for (int g = 0; g < VOX_SM90_GMAX; g++) {
+                int rr = 0;
+                if (g < G) {
+                    rr = valid[r[0].order[bh * NB + m0 % NB + g]] - (g == 0 ? skip : 0);
+                    rr = rr < 0 ? 0 : rr;
+                }
+                pre[g + 1] = pre[g] + rr;
+            }
+            over += G > VOX_SM90_GMAX || (pre[G] > c.maxrows && (G < 2 || pre[G - 1] >= c.maxrows));
+            for (int R = 0; R < c.maxrows; R++)
+                for (int g = 0; g < G && g < VOX_SM90_GMAX; g++)
+                    if (R >= pre[g] && R < pre[g + 1]) {
+                        const int blk = r[0].order[bh * NB + m0 % NB + g], loc = R - pre[g] + (g == 0 ? skip : 0);
+                        unsigned char &sv = seen[((size_t)bh * NB + blk) * V + loc];
+                        dup += sv != 0;
+                        sv = 1;
+                    }
+        }
+        for (long long m = 0; m < M; m++)
+            for (int l = 0; l < valid[m % NB]; l++)
+                miss += !seen[(size_t)m * V + l];
+        if (over || dup || miss || !nsplit)
+            printf("    split items: %d over maxrows/GMAX, %d rows twice, %d rows missing, %d split items\n", over, dup,
+                   miss, nsplit), bad++;
+    }
     /* host planner on the device's order */
     std::vector<int> rows(M);
     for (long long m = 0; m < M; m++) {
@@ -302,7 +345,7 @@ static void plan_case(const PCfg &c)
     std::vector<std::pair<int, int>> hs;
     for (int e = 0; e < hn; e++)
         hs.push_back({hitems[2 * e], hitems[2 * e + 1]});
-    if (hs != s[0])
+    if (!split && hs != s[0])
         printf("    host planner differs (%d items, device %d)\n", hn, r[0].n), bad++;
     int axes[3] = {0, 0, 0};
     for (int bh = 0; bh < BH && NB > 1; bh++) {
@@ -310,7 +353,8 @@ static void plan_case(const PCfg &c)
         axes[o1 == 1 ? 0 : o1 == c.gw ? 1 : 2]++;
     }
     printf("  plan %-34s NB %5d items %6d (old %6d, ragged %5d%s) axes w/h/t %d/%d/%d: %s\n", c.name, NB, r[0].n,
-           r[1].n, nragged, edge ? ", edge order" : "", axes[0], axes[1], axes[2], bad ? "FAIL" : "ok");
+           r[1].n, nragged, split ? ", split items" : edge ? ", edge order" : "", axes[0], axes[1], axes[2],
+           bad ? "FAIL" : "ok");
     g_fail += bad != 0;
     if (c.timeit && !g_no_time) {
         float m[2];
@@ -477,6 +521,7 @@ int main(int argc, char **argv)
                  : !strcmp(o, "front")  ? VOX_SM90_PLAN_M_FRONT
                  : !strcmp(o, "edge")   ? VOX_SM90_PLAN_M_FRONT | VOX_SM90_PLAN_M_EDGE
                  : !strcmp(o, "ragged") ? VOX_SM90_PLAN_M_FRONT | VOX_SM90_PLAN_M_RAGGED
+                 : !strcmp(o, "split")  ? g_mode | VOX_SM90_PLAN_M_SPLIT
                                         : g_mode;
     printf("planner mode %d (VOX_ORDER)\n", g_mode);
     cudaDeviceProp prop;
@@ -498,6 +543,8 @@ int main(int argc, char **argv)
             /* hunyuan-720p at blocks 4,4,8 (9x12x10 + 2 text blocks): the edge order */
             {"hunyuan 4,4,8 valid 128", 24, 9, 12, 10, 2, 128, 0, 128, false, false},
             {"v128 7x6x10 valid 192", 8, 7, 6, 10, 2, 128, 0, 192, false, false},
+            {"hunyuan 4,4,8 valid 192", 24, 9, 12, 10, 2, 128, 0, 192, false, false},
+            {"v128 8x8x9 valid 192", 5, 8, 8, 9, 1, 128, 0, 192, false, false},
             {"v128 raster valid 128", 4, 7, 6, 10, 2, 128, 0, 128, false, true},
             {"tiny 1x1x3 random 192", 3, 1, 1, 3, 1, 64, 4, 192, false, false},
             {"one block 192", 2, 1, 1, 1, 0, 64, 4, 192, false, false},

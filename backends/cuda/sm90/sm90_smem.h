@@ -87,6 +87,22 @@
 #define VOX_SM90_PLAN_M_EDGE 2
 #define VOX_SM90_PLAN_M_RAGGED 4
 #define VOX_SM90_PLAN_EDGE_OK(V, maxrows, pruned) (!(pruned) && (V) >= (maxrows))
+/*   VOX_SM90_PLAN_M_SPLIT  (session 14; the library's default, VOXATTN_SM90_SPLIT=0 off) where VOX_SM90_PLAN_SPLIT_OK:
+ *                          no pruning and 2 maxrows = 3 V (V = 128 on the 3-warpgroup kernel, 192 rows).
+ *                          The edge order as above (partial video blocks first, packed greedily up to
+ *                          maxrows, not past the first full block); then the full video blocks f, f+1,
+ *                          ... in items that split a block's rows: positions f + 3j (the block, then the
+ *                          first V/2 rows of f + 3j + 1) and f + 3j + 1 (its last V/2 rows, then block
+ *                          f + 3j + 2), so three full blocks fill two 192-row items (an item streams the
+ *                          union of two neighbours' lists); the global (text) blocks after them greedily.
+ *                          The item's second word is then G | skip << 16 (VOX_SM90_ITEM_G / _SKIP):
+ *                          its rows start skip rows into its first block, and rows past maxrows
+ *                          (the second half of its last block) are the next item's. */
+#define VOX_SM90_PLAN_M_SPLIT 8
+#define VOX_SM90_PLAN_SPLIT_OK(V, maxrows, pruned) (!(pruned) && 2 * (maxrows) == 3 * (V))
+/* An item's second word: the block count G and the rows skipped in its first block (split items) */
+#define VOX_SM90_ITEM_G(w) ((int)((unsigned)(w) & 0xffffu))
+#define VOX_SM90_ITEM_SKIP(w) ((int)((unsigned)(w) >> 16))
 /* The slot vox_attn_sm90_plan writes item hidx (0-based in head bh's chain) to: the head's first
  * first_long items (no global block; first_long = the index of the item that holds position NBv,
  * or the head's item count) at front + base + hidx (base: the head's offset from the counter), the
