@@ -208,6 +208,13 @@ static void mma_detect(cl_dev *d)
         d->kv_shfl = 2;
     else
         d->kv_shfl = (ks && *ks && !strcmp(ks, "0")) || !nv || major < 7 ? 0 : 1;
+    /* kv_select's TOPK by a warp per row (f64 devices; warp ops by inline
+     * PTX, sm_70+); "0" off, "emu" emulated on any device (tests) */
+    const char *kw = getenv("VOXATTN_OPENCL_KV_WARP");
+    if (kw && !strcmp(kw, "emu"))
+        d->kv_warp = 2;
+    else
+        d->kv_warp = (kw && *kw && !strcmp(kw, "0")) || !nv || major < 7 ? 0 : 1;
     vox_log(d->log, VOX_LOG_DEBUG, "opencl: kv_select scans %s",
             d->kv_shfl == 1 ? "by warp shuffles (inline PTX shfl.sync)"
             : d->kv_shfl == 2 ? "by warp shuffles emulated (VOXATTN_OPENCL_KV_SHFL=emu)"
@@ -344,6 +351,13 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     d->kv_maxrreg = !d->nv_opts ? 0 : krr && *krr ? atoi(krr) : CL_NV_KV_MAXRREG;
     if (d->kv_maxrreg < 0 || d->kv_maxrreg > 255)
         d->kv_maxrreg = 0;
+    const char *wrr = getenv("VOXATTN_OPENCL_KVW_MAXRREG"), *fma = getenv("VOXATTN_OPENCL_KV_FMA");
+    d->kvw_maxrreg = !d->nv_opts ? 0 : wrr && *wrr ? atoi(wrr) : CL_NV_KV_MAXRREG;
+    if (d->kvw_maxrreg < 0 || d->kvw_maxrreg > 255)
+        d->kvw_maxrreg = 0;
+    /* phase 1's f64 products are exact (two floats), so fma gives the same
+     * sums with half the f64 operations; "0": a product and a sum */
+    d->kv_fma = !(fma && *fma && !strcmp(fma, "0"));
     const char *sr = getenv("VOXATTN_OPENCL_SR_SLOTS");
     d->sr_slots = sr ? atoi(sr) : 0;
     d->sr_slots = d->sr_slots > 0 && d->sr_slots <= 65536 ? d->sr_slots : 0;
