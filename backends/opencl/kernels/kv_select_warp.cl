@@ -6,7 +6,8 @@
  * reference's sums) into the work-group's scratch slice. Phase 2 runs the
  * tile's rows in parallel, row r on warp r (vox_kv_select's phase 2 runs
  * them one after another, each step through work-group barriers): max and
- * sum of exp by warp butterflies, p_j = exp(s_j - max) / z written over s_j
+ * sum of exp by warp butterflies (each exp(s_j - max) kept over s_j), p_j =
+ * exp(s_j - max) / z written over it
  * (the key: p's bits, as vox_kv_select's), the n-th largest key T and how
  * many keys equal to T go in (rem) by a radix descent of 8 bits per pass
  * over a warp-private histogram in local memory, and the ordered compaction
@@ -189,13 +190,16 @@ void kw_row(__global real *P, long NB, long NBv, long i, int video, long n, __gl
     }
     const real mx = kw_max(lmx, wb, lane);
     real lz = 0;
-    for (long j = lane; j < na; j += 32)
-        lz += exp(P[j] - mx);
+    for (long j = lane; j < na; j += 32) { /* exp(s - max) kept in place for p */
+        const real e = exp(P[j] - mx);
+        P[j] = e;
+        lz += e;
+    }
     const real z = kw_sum(lz, wb, lane);
     const int by_index = act && isnan(z); /* every p NaN: the index order (keys 0) */
     const long np = act && !by_index ? NBv : 0;
     for (long j = lane; j < np; j += 32)
-        P[j] = exp(P[j] - mx) / z;
+        P[j] = P[j] / z;
     KW_SYNC();
     ulong T = 0, rem = KV_ALL;
     kw_descend(P, np, np > 0 ? (ulong)n : 0, h, wb, bc, lane, &T, &rem);
