@@ -39,6 +39,9 @@
 #ifndef KV_ROWREAD
 #define KV_ROWREAD 0 /* VOXATTN_OPENCL_KV_ROWREAD: phase 1 reads kbar row by row */
 #endif
+#ifndef KV_PREFETCH
+#define KV_PREFETCH 0 /* staged phase 1: the next kbar chunk's loads ahead of this one's products (VOXATTN_OPENCL_KV_PREFETCH) */
+#endif
 #ifndef KV_FMA
 #define KV_FMA 0 /* f64 devices: phase 1's products and sums by fma (the same values; VOXATTN_OPENCL_KV_FMA) */
 #endif
@@ -281,15 +284,37 @@ void kv_scores_staged(__global const float *kh, long NBv, int D, int nv, real sc
     const int nE = (D + KV_KD - 1) / KV_KD;
     const long nC = nv > 0 ? (NBv + KV_LSZ - 1) / KV_LSZ * nE : 0;
     real acc[KV_ROWS];
+#if KV_PREFETCH
+    /* the next chunk's loads issued before this chunk's products, held in pf */
+    float pf[KV_KD];
+    for (int y = LID, x = 0; x < KV_KD; y += KV_LSZ, x++) {
+        const int key = y / KV_KD, e = y % KV_KD;
+        pf[x] = nC > 0 && key < NBv && e < D ? kh[key * D + e] : 0.0f;
+    }
+#endif
     for (long c = 0; c < nC; c++) {
         const long j0 = c / nE * KV_LSZ, j = j0 + LID;
         const int e0 = (int)(c % nE) * KV_KD;
         barrier(CLK_LOCAL_MEM_FENCE); /* the last chunk read */
+#if KV_PREFETCH
+        for (int y = LID, x = 0; x < KV_KD; y += KV_LSZ, x++)
+            kst[(y % KV_KD) * KV_KS + y / KV_KD] = pf[x];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        {
+            const long jn = (c + 1) / nE * KV_LSZ;
+            const int en = (int)((c + 1) % nE) * KV_KD;
+            for (int y = LID, x = 0; x < KV_KD; y += KV_LSZ, x++) {
+                const int key = y / KV_KD, e = y % KV_KD;
+                pf[x] = c + 1 < nC && jn + key < NBv && en + e < D ? kh[(jn + key) * D + en + e] : 0.0f;
+            }
+        }
+#else
         for (int y = LID; y < KV_LSZ * KV_KD; y += KV_LSZ) {
             const int key = y / KV_KD, e = y % KV_KD;
             kst[e * KV_KS + key] = j0 + key < NBv && e0 + e < D ? kh[(j0 + key) * D + e0 + e] : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
+#endif
         if (e0 == 0)
             for (int r = 0; r < KV_ROWS; r++)
                 acc[r] = 0;
