@@ -362,9 +362,9 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     /* phase 1's f64 products are exact (two floats), so fma gives the same
      * sums with half the f64 operations; "0": a product and a sum */
     d->kv_fma = !(fma && *fma && !strcmp(fma, "0"));
-    /* the staged phase 1's next kbar chunk loaded during this chunk's products; "0": after the barrier */
-    const char *kpf = getenv("VOXATTN_OPENCL_KV_PREFETCH");
-    d->kv_prefetch = !(kpf && *kpf && !strcmp(kpf, "0"));
+    /* "1": the staged phase 1's next kbar chunk loaded during this chunk's products (not yet measured,
+     * not run on PoCL to the end: off by default); unset: after the barrier */
+    d->kv_prefetch = vox_env_flag("VOXATTN_OPENCL_KV_PREFETCH");
     const char *sr = getenv("VOXATTN_OPENCL_SR_SLOTS");
     d->sr_slots = sr ? atoi(sr) : 0;
     d->sr_slots = d->sr_slots > 0 && d->sr_slots <= 65536 ? d->sr_slots : 0;
