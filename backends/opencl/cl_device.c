@@ -335,10 +335,12 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     d->kv_rowread = rr && *rr ? atoi(rr) != 0 : (type & CL_DEVICE_TYPE_CPU) != 0;
     d->qs_global = vox_env_flag("VOXATTN_OPENCL_QS_GLOBAL");
     d->qs_old = vox_env_flag("VOXATTN_OPENCL_QS_OLD");
-    /* unset: 8 (the loads of later elements ahead of the sequential f64 sums); "0": the compiler's choice */
+    /* "N": query_select's norm and dot loops unrolled N times (the loads of later elements ahead of the
+     * sequential f64 sums); unset or 0: the compiler's choice (H200, session 14: 8 made no measurable
+     * difference to the keep .5 build) */
     const char *qsu = getenv("VOXATTN_OPENCL_QS_UNROLL");
-    d->qs_unroll = qsu && *qsu ? atoi(qsu) : 8;
-    d->qs_unroll = d->qs_unroll >= 0 && d->qs_unroll <= 32 ? d->qs_unroll : 8;
+    d->qs_unroll = qsu && *qsu ? atoi(qsu) : 0;
+    d->qs_unroll = d->qs_unroll >= 0 && d->qs_unroll <= 32 ? d->qs_unroll : 0;
     d->sr_unroll = vox_env_flag("VOXATTN_OPENCL_SR_UNROLL");
     const char *bmu = getenv("VOXATTN_OPENCL_BM_UNROLL");
     d->bm_unroll = bmu ? atoi(bmu) : 0;
