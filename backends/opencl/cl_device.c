@@ -362,11 +362,15 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     if (d->kvw_maxrreg < 0 || d->kvw_maxrreg > 255)
         d->kvw_maxrreg = 0;
     /* phase 1's f64 products are exact (two floats), so fma gives the same
-     * sums with half the f64 operations; "0": a product and a sum */
-    d->kv_fma = !(fma && *fma && !strcmp(fma, "0"));
-    /* "1": the staged phase 1's next kbar chunk loaded during this chunk's products (not yet measured,
-     * not run on PoCL to the end: off by default); unset: after the barrier */
-    d->kv_prefetch = vox_env_flag("VOXATTN_OPENCL_KV_PREFETCH");
+     * sums with half the f64 operations ("1"; "0": a product and a sum), and
+     * the staged phase 1 may load the next kbar chunk during this chunk's
+     * products (VOXATTN_OPENCL_KV_PREFETCH "1"; "0": after the barrier).
+     * Unset (-1): each program as measured on an H200 in session 14: both in
+     * vox_kv_select_warp (top-k build 0.578 ms), neither in vox_kv_select
+     * (both there: tau build 0.835 ms against 0.780) */
+    const char *kpf = getenv("VOXATTN_OPENCL_KV_PREFETCH");
+    d->kv_fma = fma && *fma ? strcmp(fma, "0") != 0 : -1;
+    d->kv_prefetch = kpf && *kpf ? strcmp(kpf, "0") != 0 : -1;
     const char *sr = getenv("VOXATTN_OPENCL_SR_SLOTS");
     d->sr_slots = sr ? atoi(sr) : 0;
     d->sr_slots = d->sr_slots > 0 && d->sr_slots <= 65536 ? d->sr_slots : 0;

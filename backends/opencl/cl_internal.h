@@ -146,8 +146,8 @@ typedef struct cl_dev {
     int kv_maxrreg;  /* VOXATTN_OPENCL_KV_MAXRREG: -cl-nv-maxrregcount of kv_select's PROG_KV (0: none) */
     int kv_shfl;     /* kv_select's scans by warp shuffles: 0 off, 1 inline PTX (NVIDIA sm_70+), 2 emulated (VOXATTN_OPENCL_KV_SHFL) */
     int kv_warp;     /* kv_select's TOPK by a warp per row (f64 devices): 0 off, 1 inline PTX (NVIDIA sm_70+), 2 emulated (VOXATTN_OPENCL_KV_WARP); off for good after a failure */
-    int kv_fma;      /* kv_select's phase 1 by fma on f64 devices (the same sums; VOXATTN_OPENCL_KV_FMA) */
-    int kv_prefetch; /* kv_select's staged phase 1 loads the next kbar chunk ahead (VOXATTN_OPENCL_KV_PREFETCH) */
+    int kv_fma;      /* kv_select's phase 1 by fma on f64 devices (the same sums; VOXATTN_OPENCL_KV_FMA; -1 unset: PROG_KVW only) */
+    int kv_prefetch; /* kv_select's staged phase 1 loads the next kbar chunk ahead (VOXATTN_OPENCL_KV_PREFETCH; -1 unset: PROG_KVW only) */
     int kvw_maxrreg; /* VOXATTN_OPENCL_KVW_MAXRREG: -cl-nv-maxrregcount of PROG_KVW (0: none) */
     int nv_verbose; /* every program built with -cl-nv-verbose (VOXATTN_OPENCL_NV_VERBOSE, NVIDIA) */
     int profile; /* VOXATTN_OPENCL_PROFILE: every kernel run alone, its device time logged (INFO); blocks */

@@ -126,7 +126,8 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
             snprintf(rr, sizeof rr, " -cl-nv-maxrregcount=%d", maxrreg);
         if (kv)
             snprintf(shfl, sizeof shfl, "%s%s%s%s%s", d->kv_shfl == 1 ? " -DKV_SHFL=1" : d->kv_shfl == 2 ? " -DKV_SHFL=2" : "",
-                     d->kv_fma ? " -DKV_FMA=1" : "", d->kv_prefetch ? " -DKV_PREFETCH=1" : "",
+                     (d->kv_fma < 0 ? kind == PROG_KVW : d->kv_fma) ? " -DKV_FMA=1" : "",
+                     (d->kv_prefetch < 0 ? kind == PROG_KVW : d->kv_prefetch) ? " -DKV_PREFETCH=1" : "",
                      kind == PROG_KVW && d->kv_warp == 1 ? " -DKV_WARP=1" : "",
                      kind == PROG_KVW && d->kv_warp == 2 ? " -DKV_WARP=2" : "");
         if (kind == PROG_OPS && d->bm_unroll)
