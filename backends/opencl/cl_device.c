@@ -208,6 +208,13 @@ static void mma_detect(cl_dev *d)
         d->kv_shfl = 2;
     else
         d->kv_shfl = (ks && *ks && !strcmp(ks, "0")) || !nv || major < 7 ? 0 : 1;
+    /* kv_select's TOPK by a warp per row (f64 devices; warp ops by inline
+     * PTX, sm_70+); "0" off, "emu" emulated on any device (tests) */
+    const char *kw = getenv("VOXATTN_OPENCL_KV_WARP");
+    if (kw && !strcmp(kw, "emu"))
+        d->kv_warp = 2;
+    else
+        d->kv_warp = (kw && *kw && !strcmp(kw, "0")) || !nv || major < 7 ? 0 : 1;
     vox_log(d->log, VOX_LOG_DEBUG, "opencl: kv_select scans %s",
             d->kv_shfl == 1 ? "by warp shuffles (inline PTX shfl.sync)"
             : d->kv_shfl == 2 ? "by warp shuffles emulated (VOXATTN_OPENCL_KV_SHFL=emu)"
@@ -328,6 +335,12 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     d->kv_rowread = rr && *rr ? atoi(rr) != 0 : (type & CL_DEVICE_TYPE_CPU) != 0;
     d->qs_global = vox_env_flag("VOXATTN_OPENCL_QS_GLOBAL");
     d->qs_old = vox_env_flag("VOXATTN_OPENCL_QS_OLD");
+    /* "N": query_select's norm and dot loops unrolled N times (the loads of later elements ahead of the
+     * sequential f64 sums); unset or 0: the compiler's choice (H200, session 14: 8 made no measurable
+     * difference to the keep .5 build) */
+    const char *qsu = getenv("VOXATTN_OPENCL_QS_UNROLL");
+    d->qs_unroll = qsu && *qsu ? atoi(qsu) : 0;
+    d->qs_unroll = d->qs_unroll >= 0 && d->qs_unroll <= 32 ? d->qs_unroll : 0;
     d->sr_unroll = vox_env_flag("VOXATTN_OPENCL_SR_UNROLL");
     const char *bmu = getenv("VOXATTN_OPENCL_BM_UNROLL");
     d->bm_unroll = bmu ? atoi(bmu) : 0;
@@ -344,6 +357,20 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     d->kv_maxrreg = !d->nv_opts ? 0 : krr && *krr ? atoi(krr) : CL_NV_KV_MAXRREG;
     if (d->kv_maxrreg < 0 || d->kv_maxrreg > 255)
         d->kv_maxrreg = 0;
+    const char *wrr = getenv("VOXATTN_OPENCL_KVW_MAXRREG"), *fma = getenv("VOXATTN_OPENCL_KV_FMA");
+    d->kvw_maxrreg = !d->nv_opts ? 0 : wrr && *wrr ? atoi(wrr) : CL_NV_KV_MAXRREG;
+    if (d->kvw_maxrreg < 0 || d->kvw_maxrreg > 255)
+        d->kvw_maxrreg = 0;
+    /* phase 1's f64 products are exact (two floats), so fma gives the same
+     * sums with half the f64 operations ("1"; "0": a product and a sum), and
+     * the staged phase 1 may load the next kbar chunk during this chunk's
+     * products (VOXATTN_OPENCL_KV_PREFETCH "1"; "0": after the barrier).
+     * Unset (-1): each program as measured on an H200 in session 14: both in
+     * vox_kv_select_warp (top-k build 0.578 ms), neither in vox_kv_select
+     * (both there: tau build 0.835 ms against 0.780) */
+    const char *kpf = getenv("VOXATTN_OPENCL_KV_PREFETCH");
+    d->kv_fma = fma && *fma ? strcmp(fma, "0") != 0 : -1;
+    d->kv_prefetch = kpf && *kpf ? strcmp(kpf, "0") != 0 : -1;
     const char *sr = getenv("VOXATTN_OPENCL_SR_SLOTS");
     d->sr_slots = sr ? atoi(sr) : 0;
     d->sr_slots = d->sr_slots > 0 && d->sr_slots <= 65536 ? d->sr_slots : 0;

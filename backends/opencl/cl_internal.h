@@ -138,12 +138,17 @@ typedef struct cl_dev {
     int kv_rowread; /* kv_select built with -DKV_ROWREAD=1 (CPU devices; VOXATTN_OPENCL_KV_ROWREAD) */
     int qs_global; /* query_select built with -DQS_GLOBAL=1 (VOXATTN_OPENCL_QS_GLOBAL) */
     int qs_old; /* query_select built with -DQS_NORMS=0: as session 11 (VOXATTN_OPENCL_QS_OLD) */
+    int qs_unroll; /* query_select's norm and dot loops unrolled this many times, -DQS_UNROLL (VOXATTN_OPENCL_QS_UNROLL; 0: the compiler's choice) */
     int permute_narrow; /* permutes copy element by element, never 16-byte words (VOXATTN_OPENCL_PERMUTE_NARROW) */
     int sr_unroll;  /* sample_rows built with -DSR_UNROLLED=1 (VOXATTN_OPENCL_SR_UNROLL) */
     int bm_unroll;  /* block_means' rows per batch of loads, -DBM_UNROLL (VOXATTN_OPENCL_BM_UNROLL; 0: the default, 8) */
     int ops_maxrreg; /* VOXATTN_OPENCL_OPS_MAXRREG: -cl-nv-maxrregcount of PROG_OPS (0: none) */
     int kv_maxrreg;  /* VOXATTN_OPENCL_KV_MAXRREG: -cl-nv-maxrregcount of kv_select's PROG_KV (0: none) */
     int kv_shfl;     /* kv_select's scans by warp shuffles: 0 off, 1 inline PTX (NVIDIA sm_70+), 2 emulated (VOXATTN_OPENCL_KV_SHFL) */
+    int kv_warp;     /* kv_select's TOPK by a warp per row (f64 devices): 0 off, 1 inline PTX (NVIDIA sm_70+), 2 emulated (VOXATTN_OPENCL_KV_WARP); off for good after a failure */
+    int kv_fma;      /* kv_select's phase 1 by fma on f64 devices (the same sums; VOXATTN_OPENCL_KV_FMA; -1 unset: PROG_KVW only) */
+    int kv_prefetch; /* kv_select's staged phase 1 loads the next kbar chunk ahead (VOXATTN_OPENCL_KV_PREFETCH; -1 unset: PROG_KVW only) */
+    int kvw_maxrreg; /* VOXATTN_OPENCL_KVW_MAXRREG: -cl-nv-maxrregcount of PROG_KVW (0: none) */
     int nv_verbose; /* every program built with -cl-nv-verbose (VOXATTN_OPENCL_NV_VERBOSE, NVIDIA) */
     int profile; /* VOXATTN_OPENCL_PROFILE: every kernel run alone, its device time logged (INFO); blocks */
     int out_of_order;

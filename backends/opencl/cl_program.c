@@ -82,7 +82,8 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
         d->n_progs--;
     }
     const int tc = kind == PROG_ATTN_MMA || kind == PROG_SR_MMA; /* a tensor-core program */
-    const vox_log_level fail_level = tc ? VOX_LOG_WARN : VOX_LOG_ERROR;
+    /* those with a fallback: the tensor-core programs, kv_select's warp-per-row one */
+    const vox_log_level fail_level = tc || kind == PROG_KVW ? VOX_LOG_WARN : VOX_LOG_ERROR;
     const char *src[CL_MAX_SOURCES];
     size_t len[CL_MAX_SOURCES];
     const char *files[CL_MAX_SOURCES] = {g_prelude, "kernel_args.h", "common.cl"};
@@ -102,7 +103,7 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
         src[i] = b ? (const char *)b->data : files[i];
         len[i] = b ? b->size : strlen(files[i]);
     }
-    char opts[320];
+    char opts[384];
     if (tc) {
         /* -cl-nv-verbose: the build log then reports registers and spills */
         char rr[40] = "";
@@ -115,18 +116,27 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
                  d->nv_opts ? " -cl-nv-verbose" : "", rr);
     } else {
         /* the op programs (PROG_OPS, kv_select's PROG_KV) use fp64 where the device has it */
-        const int ops = kind == PROG_OPS || kind == PROG_KV;
-        const int maxrreg = kind == PROG_OPS ? d->ops_maxrreg : kind == PROG_KV ? d->kv_maxrreg : 0;
-        char rr[40] = "", shfl[16] = "", bmu[24] = "";
+        const int kv = kind == PROG_KV || kind == PROG_KVW, ops = kind == PROG_OPS || kv;
+        const int maxrreg = kind == PROG_OPS ? d->ops_maxrreg
+                            : kind == PROG_KV ? d->kv_maxrreg
+                            : kind == PROG_KVW ? d->kvw_maxrreg
+                                               : 0;
+        char rr[40] = "", shfl[80] = "", bmu[48] = "";
         if (maxrreg > 0)
             snprintf(rr, sizeof rr, " -cl-nv-maxrregcount=%d", maxrreg);
-        if (kind == PROG_KV && d->kv_shfl)
-            snprintf(shfl, sizeof shfl, " -DKV_SHFL=%d", d->kv_shfl);
+        if (kv)
+            snprintf(shfl, sizeof shfl, "%s%s%s%s%s", d->kv_shfl == 1 ? " -DKV_SHFL=1" : d->kv_shfl == 2 ? " -DKV_SHFL=2" : "",
+                     (d->kv_fma < 0 ? kind == PROG_KVW : d->kv_fma) ? " -DKV_FMA=1" : "",
+                     (d->kv_prefetch < 0 ? kind == PROG_KVW : d->kv_prefetch) ? " -DKV_PREFETCH=1" : "",
+                     kind == PROG_KVW && d->kv_warp == 1 ? " -DKV_WARP=1" : "",
+                     kind == PROG_KVW && d->kv_warp == 2 ? " -DKV_WARP=2" : "");
         if (kind == PROG_OPS && d->bm_unroll)
-            snprintf(bmu, sizeof bmu, " -DBM_UNROLL=%d", d->bm_unroll);
+            snprintf(bmu, sizeof bmu, " -DBM_UNROLL=%d -DQS_UNROLL=%d", d->bm_unroll, d->qs_unroll);
+        else if (kind == PROG_OPS)
+            snprintf(bmu, sizeof bmu, " -DQS_UNROLL=%d", d->qs_unroll);
         snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s%s%s%s%s%s%s%s%s",
                  dtype, ops ? d->fp64 : 0, hd, bm, bn, ls, g_prog_options[kind], bmu,
-                 kind == PROG_KV && d->kv_rowread ? " -DKV_ROWREAD=1" : "", shfl,
+                 kv && d->kv_rowread ? " -DKV_ROWREAD=1" : "", shfl,
                  kind == PROG_OPS && d->qs_global ? " -DQS_GLOBAL=1" : "",
                  kind == PROG_OPS && d->qs_old ? " -DQS_NORMS=0" : "",
                  kind == PROG_OPS && d->sr_unroll ? " -DSR_UNROLLED=1" : "", d->nv_verbose ? " -cl-nv-verbose" : "", rr);

@@ -39,6 +39,12 @@
 #ifndef KV_ROWREAD
 #define KV_ROWREAD 0 /* VOXATTN_OPENCL_KV_ROWREAD: phase 1 reads kbar row by row */
 #endif
+#ifndef KV_PREFETCH
+#define KV_PREFETCH 0 /* staged phase 1: the next kbar chunk's loads ahead of this one's products (VOXATTN_OPENCL_KV_PREFETCH) */
+#endif
+#ifndef KV_FMA
+#define KV_FMA 0 /* f64 devices: phase 1's products and sums by fma (the same values; VOXATTN_OPENCL_KV_FMA) */
+#endif
 
 #ifdef __OPENCL_VERSION__
 
@@ -229,7 +235,101 @@ real kv_kdim(float x, int ek)
 void kv_acc(real *acc, __local const real *qt, int D, int e, real k)
 {
     for (int r = 0; r < KV_ROWS; r++)
+#if KV_FMA && VOX_USE_FP64
+        acc[r] = fma(qt[r * D + e], k, acc[r]); /* q k exact in f64: the same sum */
+#else
         acc[r] += qt[r * D + e] * k;
+#endif
+}
+
+/* Phase 1, each item (lid of lsz) reading its own keys' rows (uncoalesced):
+ * S[r * NBv + j] for the tile's nv video rows, qbar in qt. */
+void kv_scores_rowread(__global const float *kh, long NBv, int D, int nv, real scale, int ek, __local const real *qt,
+                       __global real *S, int lid, int lsz)
+{
+    for (long j = lid; nv > 0 && j < NBv; j += lsz) {
+        real acc[KV_ROWS];
+        for (int r = 0; r < KV_ROWS; r++)
+            acc[r] = 0;
+        __global const float *kj = kh + j * D;
+        int e = 0; /* the dims in order, four at a time where they can be */
+        for (; e + 4 <= D; e += 4) {
+            const float4 k4 = vload4(0, kj + e);
+            kv_acc(acc, qt, D, e, kv_kdim(k4.x, ek));
+            kv_acc(acc, qt, D, e + 1, kv_kdim(k4.y, ek));
+            kv_acc(acc, qt, D, e + 2, kv_kdim(k4.z, ek));
+            kv_acc(acc, qt, D, e + 3, kv_kdim(k4.w, ek));
+        }
+        for (; e < D; e++)
+            kv_acc(acc, qt, D, e, kv_kdim(kj[e], ek));
+        for (int r = 0; r < nv; r++)
+#if VOX_USE_FP64
+            S[r * NBv + j] = acc[r] * scale;
+#else
+            S[r * NBv + j] = acc[r] + 0.0f; /* -0 -> +0 */
+#endif
+    }
+#if !VOX_USE_FP64
+    (void)scale;
+#endif
+}
+
+/* Phase 1 by the work-group's KV_LSZ items: the keys in chunks of KV_LSZ,
+ * item LID owning key j0 + LID, their kbar staged transposed through kst
+ * KV_KD dims at a time (read coalesced), the dims summed in order; one flat
+ * loop over (key chunk, dim chunk). Uniform control flow. */
+void kv_scores_staged(__global const float *kh, long NBv, int D, int nv, real scale, int ek, __local const real *qt,
+                      __local float *kst, __global real *S)
+{
+    const int nE = (D + KV_KD - 1) / KV_KD;
+    const long nC = nv > 0 ? (NBv + KV_LSZ - 1) / KV_LSZ * nE : 0;
+    real acc[KV_ROWS];
+#if KV_PREFETCH
+    /* the next chunk's loads issued before this chunk's products, held in pf */
+    float pf[KV_KD];
+    for (int y = LID, x = 0; x < KV_KD; y += KV_LSZ, x++) {
+        const int key = y / KV_KD, e = y % KV_KD;
+        pf[x] = nC > 0 && key < NBv && e < D ? kh[key * D + e] : 0.0f;
+    }
+#endif
+    for (long c = 0; c < nC; c++) {
+        const long j0 = c / nE * KV_LSZ, j = j0 + LID;
+        const int e0 = (int)(c % nE) * KV_KD;
+        barrier(CLK_LOCAL_MEM_FENCE); /* the last chunk read */
+#if KV_PREFETCH
+        for (int y = LID, x = 0; x < KV_KD; y += KV_LSZ, x++)
+            kst[(y % KV_KD) * KV_KS + y / KV_KD] = pf[x];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        {
+            const long jn = (c + 1) / nE * KV_LSZ;
+            const int en = (int)((c + 1) % nE) * KV_KD;
+            for (int y = LID, x = 0; x < KV_KD; y += KV_LSZ, x++) {
+                const int key = y / KV_KD, e = y % KV_KD;
+                pf[x] = c + 1 < nC && jn + key < NBv && en + e < D ? kh[(jn + key) * D + en + e] : 0.0f;
+            }
+        }
+#else
+        for (int y = LID; y < KV_LSZ * KV_KD; y += KV_LSZ) {
+            const int key = y / KV_KD, e = y % KV_KD;
+            kst[e * KV_KS + key] = j0 + key < NBv && e0 + e < D ? kh[(j0 + key) * D + e0 + e] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+#endif
+        if (e0 == 0)
+            for (int r = 0; r < KV_ROWS; r++)
+                acc[r] = 0;
+        for (int e = 0; e < KV_KD && e0 + e < D; e++)
+            kv_acc(acc, qt, D, e0 + e, kv_kdim(kst[e * KV_KS + LID], ek));
+        for (int r = 0; e0 + KV_KD >= D && j < NBv && r < nv; r++)
+#if VOX_USE_FP64
+            S[r * NBv + j] = acc[r] * scale;
+#else
+            S[r * NBv + j] = acc[r] + 0.0f; /* -0 -> +0 */
+#endif
+    }
+#if !VOX_USE_FP64
+    (void)scale;
+#endif
 }
 
 /* What a radix descent found: the key T and how many of the keys equal to
@@ -474,57 +574,10 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
             qt[x] = x < nv * D ? vox_pow2_scaled(qrow[x], escq[x / D]) : 0.0f;
 #endif
         barrier(CLK_LOCAL_MEM_FENCE);
-#if KV_ROWREAD /* each item reads its own key's row (uncoalesced) */
-        for (long j = LID; nv > 0 && j < NBv; j += KV_LSZ) {
-            real acc[KV_ROWS];
-            for (int r = 0; r < KV_ROWS; r++)
-                acc[r] = 0;
-            __global const float *kj = kh + j * D;
-            int e = 0; /* the dims in order, four at a time where they can be */
-            for (; e + 4 <= D; e += 4) {
-                const float4 k4 = vload4(0, kj + e);
-                kv_acc(acc, qt, D, e, kv_kdim(k4.x, ek));
-                kv_acc(acc, qt, D, e + 1, kv_kdim(k4.y, ek));
-                kv_acc(acc, qt, D, e + 2, kv_kdim(k4.z, ek));
-                kv_acc(acc, qt, D, e + 3, kv_kdim(k4.w, ek));
-            }
-            for (; e < D; e++)
-                kv_acc(acc, qt, D, e, kv_kdim(kj[e], ek));
-            for (int r = 0; r < nv; r++)
-#if VOX_USE_FP64
-                S[r * NBv + j] = acc[r] * scale;
+#if KV_ROWREAD
+        kv_scores_rowread(kh, NBv, D, nv, scale, ek, qt, S, LID, KV_LSZ);
 #else
-                S[r * NBv + j] = acc[r] + 0.0f; /* -0 -> +0 */
-#endif
-        }
-#else /* the keys in chunks of KV_LSZ, item LID owning key j0 + LID, their
-       * kbar staged transposed through kst KV_KD dims at a time (read
-       * coalesced), the dims summed in order; one flat loop over (key chunk,
-       * dim chunk) */
-        const int nE = (D + KV_KD - 1) / KV_KD;
-        const long nC = nv > 0 ? (NBv + KV_LSZ - 1) / KV_LSZ * nE : 0;
-        real acc[KV_ROWS];
-        for (long c = 0; c < nC; c++) {
-            const long j0 = c / nE * KV_LSZ, j = j0 + LID;
-            const int e0 = (int)(c % nE) * KV_KD;
-            barrier(CLK_LOCAL_MEM_FENCE); /* the last chunk read */
-            for (int y = LID; y < KV_LSZ * KV_KD; y += KV_LSZ) {
-                const int key = y / KV_KD, e = y % KV_KD;
-                kst[e * KV_KS + key] = j0 + key < NBv && e0 + e < D ? kh[(j0 + key) * D + e0 + e] : 0.0f;
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-            if (e0 == 0)
-                for (int r = 0; r < KV_ROWS; r++)
-                    acc[r] = 0;
-            for (int e = 0; e < KV_KD && e0 + e < D; e++)
-                kv_acc(acc, qt, D, e0 + e, kv_kdim(kst[e * KV_KS + LID], ek));
-            for (int r = 0; e0 + KV_KD >= D && j < NBv && r < nv; r++)
-#if VOX_USE_FP64
-                S[r * NBv + j] = acc[r] * scale;
-#else
-                S[r * NBv + j] = acc[r] + 0.0f; /* -0 -> +0 */
-#endif
-        }
+        kv_scores_staged(kh, NBv, D, nv, scale, ek, qt, kst, S);
 #endif
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
         /* phase 2, row by row (uniform: r is the work-group's) */
@@ -621,6 +674,8 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
 #define KV_AS_GLOBAL                                                                              \
     "\n#undef KVS\n#undef KV_SFX\n#undef KV_NAME\n#undef KV_GLOBAL\n#define KVS __global\n"         \
     "#define KV_SFX _g\n#define KV_NAME vox_kv_select_global\n#define KV_GLOBAL 1\n"
+/* PROG_KVW (kv_select_warp.cl, TOPK on f64 devices): kv_select.cl's helpers
+ * and phase 1, once (its global-work-space kernel comes along unused) */
 /* a program of its own, for every dtype (the op reads f32 means only), so
  * that its build options (VOXATTN_OPENCL_KV_MAXRREG) leave the other ops alone */
 #define CL_OP_kv_select(P, K, S, SUP) \
@@ -631,6 +686,11 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
     S(PROG_KV, "kv_select.cl") \
     S(PROG_KV, KV_AS_GLOBAL) \
     S(PROG_KV, "kv_select.cl") \
+    P(PROG_KVW, "kv_select warp", "") \
+    K(PROG_KVW, K_KV_SELECT_WARP, "vox_kv_select_warp") \
+    S(PROG_KVW, KV_AS_GLOBAL) \
+    S(PROG_KVW, "kv_select.cl") \
+    S(PROG_KVW, "kv_select_warp.cl") \
     SUP(kv_select)
 #ifdef CL_OP_LAUNCHERS
 
@@ -639,6 +699,45 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
 #define KV_STATIC_LOCAL 10240
 /* The most scratch the work-groups' slices take together. */
 #define KV_SCRATCH_MAX ((size_t)128 << 20)
+
+/* vox_kv_select_warp: each work-group's slice of the scratch (256-byte
+ * aligned) holds its tile's KV_ROWS x NBv scores, then p in place; local
+ * memory the tile's qbar and, staged, a kbar chunk. Returns
+ * VOX_ERR_UNSUPPORTED (d->kv_warp then off for good) when the program does
+ * not build or the kernel does not launch: the caller runs vox_kv_select. */
+static vox_status cl_kv_select_warp(cl_dev *d, const vox_op_dims *dm, const vox_op_kv_select *p,
+                                    vox_kv_select_args *a)
+{
+    const size_t ls = d->kv_warp == 2 ? 32 : KV_LSZ;
+    const size_t qt = 8 * KV_ROWS * (size_t)a->D + (d->kv_rowread || ls != KV_LSZ ? 0 : 4 * KV_KD * KV_KS);
+    const size_t stride = (8 * KV_ROWS * (size_t)a->NBv + 255) / 256 * 256;
+    const int64_t tiles = a->BH * ((a->NB + KV_ROWS - 1) / KV_ROWS);
+    size_t groups = KV_SCRATCH_MAX / stride;
+    groups = groups < 1 ? 1 : groups > 4096 ? 4096 : groups;
+    groups = (int64_t)groups < tiles ? groups : (size_t)tiles;
+    a->per_block = (int64_t)(stride / 4);
+    if (qt + KV_STATIC_LOCAL > d->local_mem || ls > d->max_wg)
+        return VOX_ERR_UNSUPPORTED;
+    cl_prog *pr = NULL;
+    vox_status st = cl_get_prog(d, PROG_KVW, VOX_F32, 0, 0, 0, 0, &pr);
+    if (st == VOX_ERR_COMPILE)
+        return cl_mma_give_up(d, &d->kv_warp, "kv_select (a warp per row)", st);
+    if (!st)
+        st = cl_scratch(d, groups * stride, "kv_select");
+    if (st)
+        return st;
+    cl_buf scratch = {.mem = d->scratch};
+    cl_kv_select_bufs b = {.qbar = p->qbar,
+                           .kbar = p->kbar,
+                           .kv_start = p->kv_start,
+                           .kv_count = p->kv_count,
+                           .kv_cols = p->kv_cols,
+                           .scratch = {&scratch, 0}};
+    cl_grid g = {.prog = pr, .k = K_KV_SELECT_WARP, .groups = groups, .ls = ls, .local = qt,
+                 .level = VOX_LOG_WARN};
+    st = cl_kv_select_launch(d, dm->dtype, &b, a, &g);
+    return st == VOX_ERR_BACKEND ? cl_mma_give_up(d, &d->kv_warp, "kv_select (a warp per row)", st) : st;
+}
 
 /* Each work-group's slice of the scratch (256-byte aligned): its tile's
  * scores, KV_ROWS x NBv reals, and when the row work space (NBv x 8 bytes)
@@ -649,6 +748,12 @@ vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_selec
     cl_dev *d = devp;
     vox_kv_select_args a;
     vox_kv_select_args_init(&a, dm, p);
+    /* TOPK on f64 devices: a warp per row (kv_select_warp.cl), unless it failed to build */
+    if (d->kv_warp && d->fp64 && a.rule == 1) {
+        vox_status ws = cl_kv_select_warp(d, dm, p, &a);
+        if (ws != VOX_ERR_UNSUPPORTED)
+            return ws;
+    }
     const size_t rsz = d->fp64 ? 8 : 4, work = 8 * (size_t)a.NBv;
     /* qbar, then the staged kbar */
     const size_t qt = rsz * KV_ROWS * (size_t)a.D + (d->kv_rowread ? 0 : 4 * KV_KD * KV_KS);

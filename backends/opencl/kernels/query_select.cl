@@ -88,6 +88,20 @@ QS_COSINE(vox_cosine_l, __local)
 #ifndef QS_NORMS
 #define QS_NORMS 1
 #endif
+/* -DQS_UNROLL=n (VOXATTN_OPENCL_QS_UNROLL; 0: the compiler's choice): the
+ * norm and dot loops over e unrolled n times, so that the loads of later
+ * elements issue ahead of the sequential f64 sum (a chain of D dependent
+ * adds; the order and the values are unchanged). */
+#ifndef QS_UNROLL
+#define QS_UNROLL 0
+#endif
+#if QS_UNROLL > 0
+#define QS_STR2(x) #x
+#define QS_STR(x) QS_STR2(x)
+#define QS_UNROLL_LOOP _Pragma(QS_STR(unroll QS_UNROLL))
+#else
+#define QS_UNROLL_LOOP
+#endif
 #if VOX_USE_FP64
 /* *ex: 1 where the row's f32 products with another such row are exact (16-bit
  * storage: significands of at most 11 bits; every element 0 or of magnitude
@@ -97,6 +111,7 @@ QS_COSINE(vox_cosine_l, __local)
     {                                                                   \
         real n = 0;                                                     \
         int ok = VOX_DTYPE != 0;                                        \
+        QS_UNROLL_LOOP                                                  \
         for (int e = 0; e < D; e++) {                                   \
             const float f = LOADF(x, a * rs + e), m = fabs(f);          \
             real u = (real)f;                                           \
@@ -139,10 +154,11 @@ QS_COSINE(vox_cosine_l, __local)
  * value, added in the same order) */
 #if VOX_USE_FP64
 #define QS_DOT(a, b, ea, eb)                                                     \
-    if ((ea) & (eb))                                                             \
+    if ((ea) & (eb)) {                                                           \
+        QS_UNROLL_LOOP                                                           \
         for (int e = 0; e < D; e++)                                              \
             dot += (real)(LOADF(x, (a) * rs + e) * LOADF(x, (b) * rs + e));      \
-    else                                                                         \
+    } else                                                                       \
         for (int e = 0; e < D; e++)                                              \
             dot += (real)LOADF(x, (a) * rs + e) * (real)LOADF(x, (b) * rs + e);
 #else
