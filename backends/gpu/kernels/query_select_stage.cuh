@@ -229,54 +229,7 @@ __device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, 
                 issue(t + stride, nv_n, ts ^ 1, bt);
                 issued = true;
             }
-            vox_qf_reduce<VOX_QW_M / 2, VOX_QW_NG>(g); /* lane l: entries 5l .. 5l+4 */
-#pragma unroll
-            for (int k = 0; k < 5; k++)
-                sh.g[grp][5 * l + k] = g[k];
-            VOX_SYNCWARP();
-            /* r_l = 1/|x_l|, c~(l, u) for every row u, c = c~(l, centre) */
-            const int lr = row ? l : 0;
-            const float nl = sh.g[grp][vox_qf_tri(lr, lr)];
-            const bool bad = row && !(nl >= 0x1p-40f && nl <= 0x1p100f);
-            const float rl = row && !bad ? 1.0f / sqrtf(nl) : 0.f;
-            float cr[VOX_QW_M], c = 0.f;
-#pragma unroll
-            for (int u = 0; u < VOX_QW_M; u++) {
-                const float ru = VOX_SHFL(rl, gb + u);
-                const float gu = sh.g[grp][lr < u ? vox_qf_tri(lr, u) : vox_qf_tri(u, lr)];
-                cr[u] = gu * rl * ru;
-                c = u == cl ? cr[u] : c;
-            }
-            /* keep the centre and the keep-1 least similar to it (ties: lower slot) */
-            float cc[VOX_QW_M];
-            int rank = 0;
-#pragma unroll
-            for (int u = 0; u < VOX_QW_M; u++) {
-                cc[u] = VOX_SHFL(c, gb + u);
-                rank += (u < m) & (u != cl) & (u != l) & ((cc[u] < c) | ((cc[u] == c) & (u < l)));
-            }
-            const bool k = row && (l == cl || rank < keep - 1);
-            const unsigned km = (unsigned)(VOX_BALLOT(k) >> gb) & 0xffu;
-            bool unsure = bad;
-            int src = l;
-            if (row && !k) {
-                float best = -INFINITY;
-                src = cl;
-#pragma unroll
-                for (int u = 0; u < VOX_QW_M; u++)
-                    if ((km >> u & 1u) && cr[u] > best)
-                        best = cr[u], src = u;
-#pragma unroll
-                for (int u = 0; u < VOX_QW_M; u++)
-                    if (km >> u & 1u)
-                        unsure |= ((u != cl) & !((double)c - (double)cc[u] > eps2)) |
-                                  ((u != src) & !((double)best - (double)cr[u] > eps2));
-            }
-            const bool redo = (VOX_BALLOT(unsure) >> gb & 0xffu) != 0; /* the group's window */
-            if (row && !redo) {
-                sh.kept[first - s0 + l] = (unsigned char)k;
-                fill[base + first + l] = first + src;
-            }
+            const bool redo = vox_qw_decide(g, sh.g[grp], row, l, gb, m, cl, keep, first, s0, base, eps2, sh.kept, fill);
             if (VOX_ANY(redo)) { /* rare: the exact path reads the rows from global memory */
                 const vox_rows_view<T> qv = vox_rows_of(q, bh, a);
                 const T *mine = qv.x + (row ? qv.slot(first + l) * qv.st : 0);

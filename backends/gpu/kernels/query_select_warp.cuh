@@ -166,6 +166,67 @@ __device__ __forceinline__ void vox_qw_exact(bool act, bool row, const typename 
 /* Hint: the valid rows of block row mn (the warp's next one, when there is
  * one and it is a video block) into L2, a 128-byte line per prefetch, so
  * that its loads wait for L2 rather than DRAM. */
+/* One turn's decision for a group of VOX_QW_M lanes (one window), shared by the warp kernel and the
+ * staged kernel (query_select_stage.cuh): the group's Gram entries g reduced into gs (the group's
+ * shared entries), then the cosines, the keep flags (the centre and the keep-1 least similar rows),
+ * each pruned row's fill source and the f32 certificate (eps2). A certain window's flags and fill go
+ * to kept (local slots from s0) and fill here; the result says whether the window must take the
+ * exact path, which the caller runs (it knows where its rows are). */
+__device__ __forceinline__ bool vox_qw_decide(float (&g)[VOX_QW_NG], float *gs, bool row, int l, int gb, int m, int cl,
+                                              int keep, int first, i64 s0, i64 base, double eps2,
+                                              unsigned char *kept, int *fill)
+{
+    vox_qf_reduce<VOX_QW_M / 2, VOX_QW_NG>(g); /* lane l: entries 5l .. 5l+4 */
+#pragma unroll
+    for (int k = 0; k < 5; k++)
+        gs[5 * l + k] = g[k];
+    VOX_SYNCWARP();
+    /* r_l = 1/|x_l|, c~(l, u) for every row u, c = c~(l, centre) */
+    const int lr = row ? l : 0;
+    const float nl = gs[vox_qf_tri(lr, lr)];
+    const bool bad = row && !(nl >= 0x1p-40f && nl <= 0x1p100f);
+    const float rl = row && !bad ? 1.0f / sqrtf(nl) : 0.f;
+    float cr[VOX_QW_M], c = 0.f;
+#pragma unroll
+    for (int u = 0; u < VOX_QW_M; u++) {
+        const float ru = VOX_SHFL(rl, gb + u);
+        const float gu = gs[lr < u ? vox_qf_tri(lr, u) : vox_qf_tri(u, lr)];
+        cr[u] = gu * rl * ru;
+        c = u == cl ? cr[u] : c;
+    }
+    /* keep the centre and the keep-1 least similar to it (ties: lower slot) */
+    float cc[VOX_QW_M];
+    int rank = 0;
+#pragma unroll
+    for (int u = 0; u < VOX_QW_M; u++) {
+        cc[u] = VOX_SHFL(c, gb + u);
+        rank += (u < m) & (u != cl) & (u != l) & ((cc[u] < c) | ((cc[u] == c) & (u < l)));
+    }
+    const bool k = row && (l == cl || rank < keep - 1);
+    const unsigned km = (unsigned)(VOX_BALLOT(k) >> gb) & 0xffu;
+    bool unsure = bad;
+    int src = l;
+    if (row && !k) {
+        float best = -INFINITY;
+        src = cl;
+#pragma unroll
+        for (int u = 0; u < VOX_QW_M; u++)
+            if ((km >> u & 1u) && cr[u] > best)
+                best = cr[u], src = u;
+#pragma unroll
+        for (int u = 0; u < VOX_QW_M; u++)
+            if (km >> u & 1u)
+                unsure |= ((u != cl) & !((double)c - (double)cc[u] > eps2)) |
+                          ((u != src) & !((double)best - (double)cr[u] > eps2));
+    }
+    const bool redo = (VOX_BALLOT(unsure) >> gb & 0xffu) != 0; /* the group's window */
+    if (row && !redo) {
+        kept[first - s0 + l] = (unsigned char)k;
+        fill[base + first + l] = first + src;
+    }
+    return redo;
+}
+
 template <class T>
 __device__ __forceinline__ void vox_qw_prefetch(const T *q, i64 mn, i64 items, i64 NB, i64 NBv, i64 V, i64 D,
                                                 const int *valid, const vox_query_select_args &a)
@@ -316,54 +377,7 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
                                 g[vox_qf_tri(r, s)] = fmaf(x[r], x[s], g[vox_qf_tri(r, s)]);
                     }
             }
-            vox_qf_reduce<VOX_QW_M / 2, VOX_QW_NG>(g); /* lane l: entries 5l .. 5l+4 */
-#pragma unroll
-            for (int k = 0; k < 5; k++)
-                sh.g[grp][5 * l + k] = g[k];
-            VOX_SYNCWARP();
-            /* r_l = 1/|x_l|, c~(l, u) for every row u, c = c~(l, centre) */
-            const int lr = row ? l : 0;
-            const float nl = sh.g[grp][vox_qf_tri(lr, lr)];
-            const bool bad = row && !(nl >= 0x1p-40f && nl <= 0x1p100f);
-            const float rl = row && !bad ? 1.0f / sqrtf(nl) : 0.f;
-            float cr[VOX_QW_M], c = 0.f;
-#pragma unroll
-            for (int u = 0; u < VOX_QW_M; u++) {
-                const float ru = VOX_SHFL(rl, gb + u);
-                const float gu = sh.g[grp][lr < u ? vox_qf_tri(lr, u) : vox_qf_tri(u, lr)];
-                cr[u] = gu * rl * ru;
-                c = u == cl ? cr[u] : c;
-            }
-            /* keep the centre and the keep-1 least similar to it (ties: lower slot) */
-            float cc[VOX_QW_M];
-            int rank = 0;
-#pragma unroll
-            for (int u = 0; u < VOX_QW_M; u++) {
-                cc[u] = VOX_SHFL(c, gb + u);
-                rank += (u < m) & (u != cl) & (u != l) & ((cc[u] < c) | ((cc[u] == c) & (u < l)));
-            }
-            const bool k = row && (l == cl || rank < keep - 1);
-            const unsigned km = (unsigned)(VOX_BALLOT(k) >> gb) & 0xffu;
-            bool unsure = bad;
-            int src = l;
-            if (row && !k) {
-                float best = -INFINITY;
-                src = cl;
-#pragma unroll
-                for (int u = 0; u < VOX_QW_M; u++)
-                    if ((km >> u & 1u) && cr[u] > best)
-                        best = cr[u], src = u;
-#pragma unroll
-                for (int u = 0; u < VOX_QW_M; u++)
-                    if (km >> u & 1u)
-                        unsure |= ((u != cl) & !((double)c - (double)cc[u] > eps2)) |
-                                  ((u != src) & !((double)best - (double)cr[u] > eps2));
-            }
-            const bool redo = (VOX_BALLOT(unsure) >> gb & 0xffu) != 0; /* the group's window */
-            if (row && !redo) {
-                sh.kept[first - s0 + l] = (unsigned char)k;
-                fill[base + first + l] = first + src;
-            }
+            const bool redo = vox_qw_decide(g, sh.g[grp], row, l, gb, m, cl, keep, first, s0, base, eps2, sh.kept, fill);
             if (VOX_ANY(redo))
                 vox_qw_exact<DT, ALIGNED>(redo, row, mine, m, cl, keep, first, s0, base, D, sh.kept, fill);
             VOX_SYNCWARP(); /* sh.g read before the next turn rewrites it */
