@@ -700,6 +700,30 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
 /* The most scratch the work-groups' slices take together. */
 #define KV_SCRATCH_MAX ((size_t)128 << 20)
 
+/* How many work-groups, each with `stride` bytes of scratch: one per tile of
+ * KV_ROWS query rows, at most 4096 and at most what KV_SCRATCH_MAX holds (at
+ * least 1); a->per_block = a slice in 4-byte words. */
+static size_t cl_kv_groups(vox_kv_select_args *a, size_t stride)
+{
+    const int64_t tiles = a->BH * ((a->NB + KV_ROWS - 1) / KV_ROWS);
+    size_t groups = KV_SCRATCH_MAX / stride;
+    groups = groups < 1 ? 1 : groups > 4096 ? 4096 : groups;
+    groups = (int64_t)groups < tiles ? groups : (size_t)tiles;
+    a->per_block = (int64_t)(stride / 4);
+    return groups;
+}
+
+/* The op's buffers and the device scratch, as both kernels take them. */
+static cl_kv_select_bufs cl_kv_bufs(const vox_op_kv_select *p, cl_buf *scratch)
+{
+    return (cl_kv_select_bufs){.qbar = p->qbar,
+                               .kbar = p->kbar,
+                               .kv_start = p->kv_start,
+                               .kv_count = p->kv_count,
+                               .kv_cols = p->kv_cols,
+                               .scratch = {scratch, 0}};
+}
+
 /* vox_kv_select_warp: each work-group's slice of the scratch (256-byte
  * aligned) holds its tile's KV_ROWS x NBv scores, then p in place; local
  * memory the tile's qbar and, staged, a kbar chunk. Returns
@@ -711,11 +735,7 @@ static vox_status cl_kv_select_warp(cl_dev *d, const vox_op_dims *dm, const vox_
     const size_t ls = d->kv_warp == 2 ? 32 : KV_LSZ;
     const size_t qt = 8 * KV_ROWS * (size_t)a->D + (d->kv_rowread || ls != KV_LSZ ? 0 : 4 * KV_KD * KV_KS);
     const size_t stride = (8 * KV_ROWS * (size_t)a->NBv + 255) / 256 * 256;
-    const int64_t tiles = a->BH * ((a->NB + KV_ROWS - 1) / KV_ROWS);
-    size_t groups = KV_SCRATCH_MAX / stride;
-    groups = groups < 1 ? 1 : groups > 4096 ? 4096 : groups;
-    groups = (int64_t)groups < tiles ? groups : (size_t)tiles;
-    a->per_block = (int64_t)(stride / 4);
+    const size_t groups = cl_kv_groups(a, stride);
     if (qt + KV_STATIC_LOCAL > d->local_mem || ls > d->max_wg)
         return VOX_ERR_UNSUPPORTED;
     cl_prog *pr = NULL;
@@ -727,12 +747,7 @@ static vox_status cl_kv_select_warp(cl_dev *d, const vox_op_dims *dm, const vox_
     if (st)
         return st;
     cl_buf scratch = {.mem = d->scratch};
-    cl_kv_select_bufs b = {.qbar = p->qbar,
-                           .kbar = p->kbar,
-                           .kv_start = p->kv_start,
-                           .kv_count = p->kv_count,
-                           .kv_cols = p->kv_cols,
-                           .scratch = {&scratch, 0}};
+    cl_kv_select_bufs b = cl_kv_bufs(p, &scratch);
     cl_grid g = {.prog = pr, .k = K_KV_SELECT_WARP, .groups = groups, .ls = ls, .local = qt,
                  .level = VOX_LOG_WARN};
     st = cl_kv_select_launch(d, dm->dtype, &b, a, &g);
@@ -759,11 +774,7 @@ vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_selec
     const size_t qt = rsz * KV_ROWS * (size_t)a.D + (d->kv_rowread ? 0 : 4 * KV_KD * KV_KS);
     const int local = work + qt + KV_STATIC_LOCAL <= d->local_mem;
     const size_t stride = (rsz * KV_ROWS * (size_t)a.NBv + (local ? 0 : work) + 255) / 256 * 256;
-    const int64_t tiles = a.BH * ((a.NB + KV_ROWS - 1) / KV_ROWS);
-    size_t groups = KV_SCRATCH_MAX / stride;
-    groups = groups < 1 ? 1 : groups > 4096 ? 4096 : groups;
-    groups = (int64_t)groups < tiles ? groups : (size_t)tiles;
-    a.per_block = (int64_t)(stride / 4);
+    const size_t groups = cl_kv_groups(&a, stride);
     cl_prog *pr = NULL;
     vox_status st = cl_get_prog(d, PROG_KV, VOX_F32, 0, 0, 0, 0, &pr);
     if (!st)
@@ -771,12 +782,7 @@ vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_selec
     if (st)
         return st;
     cl_buf scratch = {.mem = d->scratch};
-    cl_kv_select_bufs b = {.qbar = p->qbar,
-                           .kbar = p->kbar,
-                           .kv_start = p->kv_start,
-                           .kv_count = p->kv_count,
-                           .kv_cols = p->kv_cols,
-                           .scratch = {&scratch, 0}};
+    cl_kv_select_bufs b = cl_kv_bufs(p, &scratch);
     cl_grid g = {.prog = pr, .k = local ? K_KV_SELECT : K_KV_SELECT_GLOBAL, .groups = groups, .ls = KV_LSZ,
                  .local = local ? work + qt : qt};
     return cl_kv_select_launch(d, dm->dtype, &b, &a, &g);
