@@ -239,23 +239,7 @@ __device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, 
         }
         if (!issued)
             issue(t + stride, nv_n, ts ^ 1, bt);
-        if (VOX_ANY(big)) { /* the exact kernel redoes the block */
-            if (lane == 0)
-                kept_count[mi] = -1;
-            continue;
-        }
-        /* ordered compaction of the kept local slots */
-        int cnt = 0;
-        for (i64 r0 = 0; r0 < V; r0 += VOX_WARP_SIZE) {
-            const i64 r = r0 + lane;
-            const bool kr = r < V && sh.kept[r];
-            const unsigned long long bal = VOX_BALLOT(kr);
-            if (kr)
-                kept_rows[mi * V + cnt + __popcll(bal & ((1ull << lane) - 1))] = (int)r;
-            cnt += __popcll(bal);
-        }
-        if (lane == 0)
-            kept_count[mi] = cnt;
+        vox_qw_compact(VOX_ANY(big), sh.kept, V, mi, lane, kept_count, kept_rows);
         VOX_SYNCWARP(); /* sh.kept read before the next block clears it */
     }
     vox_qss_wait_all(); /* no copy outlives the CTA */

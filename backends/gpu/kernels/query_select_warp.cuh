@@ -227,6 +227,30 @@ __device__ __forceinline__ bool vox_qw_decide(float (&g)[VOX_QW_NG], float *gs, 
     return redo;
 }
 
+/* A block's result, shared by the warp and staged kernels: -1 when a window was too big (the exact
+ * kernel redoes the block), else the ordered compaction of its kept local slots (kept, V of them)
+ * into kept_rows and their count. */
+__device__ __forceinline__ void vox_qw_compact(bool big, const unsigned char *kept, i64 V, i64 mi, int lane,
+                                               int *kept_count, int *kept_rows)
+{
+    if (big) {
+        if (lane == 0)
+            kept_count[mi] = -1;
+        return;
+    }
+    int cnt = 0;
+    for (i64 r0 = 0; r0 < V; r0 += VOX_WARP_SIZE) {
+        const i64 r = r0 + lane;
+        const bool kr = r < V && kept[r];
+        const unsigned long long bal = VOX_BALLOT(kr);
+        if (kr)
+            kept_rows[mi * V + cnt + __popcll(bal & ((1ull << lane) - 1))] = (int)r;
+        cnt += __popcll(bal);
+    }
+    if (lane == 0)
+        kept_count[mi] = cnt;
+}
+
 template <class T>
 __device__ __forceinline__ void vox_qw_prefetch(const T *q, i64 mn, i64 items, i64 NB, i64 NBv, i64 V, i64 D,
                                                 const int *valid, const vox_query_select_args &a)
@@ -382,23 +406,7 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
                 vox_qw_exact<DT, ALIGNED>(redo, row, mine, m, cl, keep, first, s0, base, D, sh.kept, fill);
             VOX_SYNCWARP(); /* sh.g read before the next turn rewrites it */
         }
-        if (VOX_ANY(big)) { /* the exact kernel redoes the block */
-            if (lane == 0)
-                kept_count[mi] = -1;
-            continue;
-        }
-        /* ordered compaction of the kept local slots */
-        int cnt = 0;
-        for (i64 r0 = 0; r0 < V; r0 += VOX_WARP_SIZE) {
-            const i64 r = r0 + lane;
-            const bool kr = r < V && sh.kept[r];
-            const unsigned long long bal = VOX_BALLOT(kr);
-            if (kr)
-                kept_rows[mi * V + cnt + __popcll(bal & ((1ull << lane) - 1))] = (int)r;
-            cnt += __popcll(bal);
-        }
-        if (lane == 0)
-            kept_count[mi] = cnt;
+        vox_qw_compact(VOX_ANY(big), sh.kept, V, mi, lane, kept_count, kept_rows);
         VOX_SYNCWARP(); /* sh.kept read before the next block clears it */
     }
 }
