@@ -177,22 +177,13 @@ __device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, 
                 kept_count[mi] = nv;
             continue;
         }
-        for (i64 r = lane; r < V; r += VOX_WARP_SIZE) {
-            sh.kept[r] = 0;
-            if (r >= nv) /* padding maps to itself */
-                fill[base + s0 + r] = (int)(s0 + r);
-        }
+        vox_qw_block_start(sh.kept, fill, base, s0, V, nv, lane);
         const uint4 *rows = rbuf + (i64)bt * V * chunks;
         bool big = false;
         for (int w0 = w0s; w0 < w1; w0 += VOX_QW_GROUPS) {
             const int w = w0 + grp;
-            int first = 0, m = 0, cl = 0, keep = 0;
-            if (w < w1)
-                first = windows[4 * w], m = windows[4 * w + 1], cl = windows[4 * w + 2] - first,
-                keep = windows[4 * w + 3];
-            big |= m > VOX_QW_M;
-            if (m > VOX_QW_M)
-                m = 0; /* the exact kernel redoes the block */
+            int first, m, cl, keep;
+            vox_qw_window(windows, w, w1, &first, &m, &cl, &keep, &big);
             const bool row = l < m;
             const uint4 *wrows = rows + (i64)(m > 0 ? first - s0 : 0) * chunks; /* the window's first row */
             /* the Gram matrix of the window's rows (the warp kernel's sums, in its order) */

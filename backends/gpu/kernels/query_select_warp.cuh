@@ -227,6 +227,33 @@ __device__ __forceinline__ bool vox_qw_decide(float (&g)[VOX_QW_NG], float *gs, 
     return redo;
 }
 
+/* The start of a video block, shared by the warp and staged kernels: no slot kept yet, padding
+ * slots (nv and past) map to themselves. */
+__device__ __forceinline__ void vox_qw_block_start(unsigned char *kept, int *fill, i64 base, i64 s0, i64 V, int nv,
+                                                   int lane)
+{
+    for (i64 r = lane; r < V; r += VOX_WARP_SIZE) {
+        kept[r] = 0;
+        if (r >= nv) /* padding maps to itself */
+            fill[base + s0 + r] = (int)(s0 + r);
+    }
+}
+
+/* Window w of a block (w < w1, else an empty one) as this lane group reads it: its first row, its row
+ * count m (0 when it is too big for VOX_QW_M rows; big records that, and the exact kernel redoes the
+ * block), its cluster length and keep count. */
+__device__ __forceinline__ void vox_qw_window(const int *windows, int w, int w1, int *first, int *m, int *cl,
+                                              int *keep, bool *big)
+{
+    *first = 0, *m = 0, *cl = 0, *keep = 0;
+    if (w < w1)
+        *first = windows[4 * w], *m = windows[4 * w + 1], *cl = windows[4 * w + 2] - *first,
+        *keep = windows[4 * w + 3];
+    *big |= *m > VOX_QW_M;
+    if (*m > VOX_QW_M)
+        *m = 0;
+}
+
 /* A block's result, shared by the warp and staged kernels: -1 when a window was too big (the exact
  * kernel redoes the block), else the ordered compaction of its kept local slots (kept, V of them)
  * into kept_rows and their count. */
@@ -341,22 +368,13 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
                                                              (lane - (tb + 127) / 128) * 128));
         }
 #endif
-        for (i64 r = lane; r < V; r += VOX_WARP_SIZE) {
-            sh.kept[r] = 0;
-            if (r >= nv) /* padding maps to itself */
-                fill[base + s0 + r] = (int)(s0 + r);
-        }
+        vox_qw_block_start(sh.kept, fill, base, s0, V, nv, lane);
         const vox_rows_view<T> qv = vox_rows_of(q, bh, a);
         bool big = false;
         for (int w0 = w0s; w0 < w1; w0 += VOX_QW_GROUPS) {
             const int w = w0 + grp;
-            int first = 0, m = 0, cl = 0, keep = 0;
-            if (w < w1)
-                first = windows[4 * w], m = windows[4 * w + 1], cl = windows[4 * w + 2] - first,
-                keep = windows[4 * w + 3];
-            big |= m > VOX_QW_M;
-            if (m > VOX_QW_M)
-                m = 0; /* the exact kernel redoes the block */
+            int first, m, cl, keep;
+            vox_qw_window(windows, w, w1, &first, &m, &cl, &keep, &big);
             const bool row = l < m;
             const i64 roff = row ? qv.slot(first + l) * qv.st : 0; /* 16-byte aligned (ALIGNED) */
             const T *mine = qv.x + roff;

@@ -136,6 +136,18 @@ void vox_bwd_dots(__local const lel *A, __local const lel *C, int a, __local con
     }
 }
 
+/* What the dq and dkdv kernels share at their start: the row/key tile's scalars in local memory,
+ * the buffers' offsets and the arguments, unpacked. */
+#define VOX_BWD_TILE_PRELUDE                                                                              \
+    __local float rlse[BM], rdelta[BM];                                                                   \
+    __local int rslot[BM], kslot[BN];                                                                     \
+    __local int cf[VMAX], rows[VMAX], nrows;                                                              \
+    VOX_CL_APPLY_OFFSETS(VOX_ATTENTION_BACKWARD_BUFS)                                                     \
+    VOX_CL_ARGS(attention_backward, VOX_ATTENTION_BACKWARD_ARGS)                                          \
+    const long NB = args.NB, total = args.total, R = args.BH * NB, S = NB * args.V, work = args.BH * S;  \
+    const int V = args.V, tiles = args.tiles, has_fill = args.has_fill;                                   \
+    const float scale = args.scale;
+
 #if !VOX_BWD_KV
 /* ------------------------------------------------------------------ prep */
 
@@ -212,14 +224,7 @@ vox_attention_backward_dq(VOX_CL_BUF_PARAMS(VOX_ATTENTION_BACKWARD_BUFS)
 {
     __local lel Qs[BM * TP], Gs[BM * TP], Ks[BN * TP], Vs[BN * TP];
     __local float dS[BM * (BN + 1)];
-    __local float rlse[BM], rdelta[BM];
-    __local int rslot[BM], kslot[BN];
-    __local int cf[VMAX], rows[VMAX], nrows;
-    VOX_CL_APPLY_OFFSETS(VOX_ATTENTION_BACKWARD_BUFS)
-    VOX_CL_ARGS(attention_backward, VOX_ATTENTION_BACKWARD_ARGS)
-    const long NB = args.NB, total = args.total, R = args.BH * NB, S = NB * args.V, work = args.BH * S;
-    const int V = args.V, tiles = args.tiles, has_fill = args.has_fill;
-    const float scale = args.scale;
+    VOX_BWD_TILE_PRELUDE
     const int lid = LID, row = lid / TPR, sub = lid - row * TPR, logV = 31 - clz(V);
     for (long g = get_group_id(0); g < total; g += get_num_groups(0)) {
         const long m = g / tiles, bh = m / NB;
@@ -287,14 +292,7 @@ vox_attention_backward_dkdv(VOX_CL_BUF_PARAMS(VOX_ATTENTION_BACKWARD_BUFS)
 {
     __local lel Qs[BM * TP], Gs[BM * TP], Ks[BN * TP], Vs[BN * TP];
     __local float Ps[BN * (BM + 1)], dSs[BN * (BM + 1)];
-    __local float rlse[BM], rdelta[BM];
-    __local int rslot[BM], kslot[BN];
-    __local int cf[VMAX], rows[VMAX], nrows;
-    VOX_CL_APPLY_OFFSETS(VOX_ATTENTION_BACKWARD_BUFS)
-    VOX_CL_ARGS(attention_backward, VOX_ATTENTION_BACKWARD_ARGS)
-    const long NB = args.NB, total = args.total, R = args.BH * NB, S = NB * args.V, work = args.BH * S;
-    const int V = args.V, tiles = args.tiles, has_fill = args.has_fill;
-    const float scale = args.scale;
+    VOX_BWD_TILE_PRELUDE
     const int lid = LID, key = lid / TPK, sub = lid - key * TPK;
     for (long g = get_group_id(0); g < total; g += get_num_groups(0)) {
         const long mt = g / tiles, bh = mt / NB;
