@@ -1370,7 +1370,9 @@ static __device__ __forceinline__ bool vox_sm90_plan_item_partial(const unsigned
  *   5. VOX_SM90_PLAN_M_RAGGED (sm90_smem.h): among a head's counted items, those holding a partial
  *      block first (a second scan), each class in chain order;
  *   and before 1., VOX_SM90_PLAN_M_EDGE (where VOX_SM90_PLAN_EDGE_OK): the positions put the
- *   partial video blocks first, then the full ones (a scan: a stable partition of the axis order).
+ *   partial video blocks first, then the full ones (a scan: a stable partition of the axis order);
+ *   VOX_SM90_PLAN_M_SPLIT / _COLS: split items (G | skip << 16), next[] of 1. from the fixed pattern or
+ *   the column cuts (vox_sm90_plan_cut) instead of the greedy rule.
  * With mode = VOX_SM90_PLAN_M_FRONT or 0: items (as a set), order and the items per head in order
  * are those of vox_attn_sm90_plan_old (the serial loop it replaces, kept for comparison:
  * VOXATTN_SM90_PLAN_OLD, no front region); in every mode the items are those of
