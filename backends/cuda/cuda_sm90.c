@@ -161,8 +161,8 @@ typedef struct cu_sm90 {
                       before session 12); front: the front region only (session 12); edge / ragged: the
                       front region and that one */
     int split;      /* not VOXATTN_SM90_SPLIT=0 (session 14): unpruned V = 128 on 3 consumer warpgroups, items
-                       that split a full block's rows (VOX_SM90_PLAN_M_SPLIT, sm90_smem.h); 2 with
-                       VOXATTN_SM90_SPLIT=cols (session 15): and VOX_SM90_PLAN_M_COLS (column cuts) */
+                       that split a full block's rows (VOX_SM90_PLAN_M_SPLIT, sm90_smem.h); 2 (the default
+                       since session 15; 1 with VOXATTN_SM90_SPLIT=edge): and VOX_SM90_PLAN_M_COLS (column cuts) */
     int bwd_asc;    /* not VOXATTN_SM90_BWD_ALTERNATE: the packed dkdv (and dkdv_q) stream their two units'
                        block lists in ascending order (session 8) instead of alternating one-unit blocks */
 } cu_sm90;
@@ -271,14 +271,18 @@ void cu_sm90_open(gpu_dev *g)
     s->plan_old = sm90_switch(g, "VOXATTN_SM90_PLAN_OLD",
                               "the attention forward's device plan runs session 11's kernel (serial packing)");
     /* the split items are the default: H200, hunyuan grid blocks 4,4,8 BSA 10% (6 heads), 9.201 / 9.207 ms
-     * against 9.448 / 9.491 with one block per item on 2 warpgroups (NOTES.md, session 14) */
-    s->split = !sm90_switch_is(g, "VOXATTN_SM90_SPLIT", "0",
-                               "the attention forward runs unpruned 128-slot blocks one per item on 2 consumer "
-                               "warpgroups (no split items)");
-    if (s->split && sm90_switch_is(g, "VOXATTN_SM90_SPLIT", "cols",
-                                   "the attention forward's split items cut each uniform column of the packing "
-                                   "axis at every 192 rows (no edge partition)"))
-        s->split = 2;
+     * against 9.448 / 9.491 with one block per item on 2 warpgroups (NOTES.md, session 14); with the column
+     * cuts (2): 8.943 / 8.869 / 8.914 ms against 9.108 / 9.085 / 9.058 with the edge partition (1), -1.9%
+     * (session 15) */
+    s->split = sm90_switch_is(g, "VOXATTN_SM90_SPLIT", "0",
+                              "the attention forward runs unpruned 128-slot blocks one per item on 2 consumer "
+                              "warpgroups (no split items)")
+                   ? 0
+               : sm90_switch_is(g, "VOXATTN_SM90_SPLIT", "edge",
+                                "the attention forward's split items take session 14's edge partition (no column "
+                                "cuts)")
+                   ? 1
+                   : 2;
     /* ascending is the default: the alternating order measured ~3.7% slower in the library (session 12) */
     s->bwd_asc = !sm90_switch(g, "VOXATTN_SM90_BWD_ALTERNATE",
                               "the packed attention backward kernels alternate the blocks only one unit lists "

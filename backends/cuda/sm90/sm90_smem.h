@@ -100,7 +100,8 @@
  *                          (the second half of its last block) are the next item's. */
 #define VOX_SM90_PLAN_M_SPLIT 8
 #define VOX_SM90_PLAN_SPLIT_OK(V, maxrows, pruned) (!(pruned) && 2 * (maxrows) == 3 * (V))
-/*   VOX_SM90_PLAN_M_COLS   (session 15, with _SPLIT where it applies; the library's VOXATTN_SM90_SPLIT=cols) a
+/*   VOX_SM90_PLAN_M_COLS   (session 15, with _SPLIT where it applies; the library's default, VOXATTN_SM90_SPLIT=edge
+ *                          off) a
  *                          head whose columns (ext = the packing axis' block count consecutive positions of
  *                          the axis order) are uniform (every block but a column's last has the rows of the
  *                          column's first, at least VOX_SM90_PLAN_COLS_MINROWS; a one-block column's block has rows) keeps the axis order (no edge
