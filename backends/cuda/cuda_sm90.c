@@ -161,7 +161,8 @@ typedef struct cu_sm90 {
                       before session 12); front: the front region only (session 12); edge / ragged: the
                       front region and that one */
     int split;      /* not VOXATTN_SM90_SPLIT=0 (session 14): unpruned V = 128 on 3 consumer warpgroups, items
-                       that split a full block's rows (VOX_SM90_PLAN_M_SPLIT, sm90_smem.h) */
+                       that split a full block's rows (VOX_SM90_PLAN_M_SPLIT, sm90_smem.h); 2 (the default
+                       since session 15; 1 with VOXATTN_SM90_SPLIT=edge): and VOX_SM90_PLAN_M_COLS (column cuts) */
     int bwd_asc;    /* not VOXATTN_SM90_BWD_ALTERNATE: the packed dkdv (and dkdv_q) stream their two units'
                        block lists in ascending order (session 8) instead of alternating one-unit blocks */
 } cu_sm90;
@@ -270,10 +271,18 @@ void cu_sm90_open(gpu_dev *g)
     s->plan_old = sm90_switch(g, "VOXATTN_SM90_PLAN_OLD",
                               "the attention forward's device plan runs session 11's kernel (serial packing)");
     /* the split items are the default: H200, hunyuan grid blocks 4,4,8 BSA 10% (6 heads), 9.201 / 9.207 ms
-     * against 9.448 / 9.491 with one block per item on 2 warpgroups (NOTES.md, session 14) */
-    s->split = !sm90_switch_is(g, "VOXATTN_SM90_SPLIT", "0",
-                               "the attention forward runs unpruned 128-slot blocks one per item on 2 consumer "
-                               "warpgroups (no split items)");
+     * against 9.448 / 9.491 with one block per item on 2 warpgroups (NOTES.md, session 14); with the column
+     * cuts (2): 8.943 / 8.869 / 8.914 ms against 9.108 / 9.085 / 9.058 with the edge partition (1), -1.9%
+     * (session 15) */
+    s->split = sm90_switch_is(g, "VOXATTN_SM90_SPLIT", "0",
+                              "the attention forward runs unpruned 128-slot blocks one per item on 2 consumer "
+                              "warpgroups (no split items)")
+                   ? 0
+               : sm90_switch_is(g, "VOXATTN_SM90_SPLIT", "edge",
+                                "the attention forward's split items take session 14's edge partition (no column "
+                                "cuts)")
+                   ? 1
+                   : 2;
     /* ascending is the default: the alternating order measured ~3.7% slower in the library (session 12) */
     s->bwd_asc = !sm90_switch(g, "VOXATTN_SM90_BWD_ALTERNATE",
                               "the packed attention backward kernels alternate the blocks only one unit lists "
@@ -580,7 +589,9 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     /* the new planner puts the items holding global (text) blocks into a front region, claimed first
      * (sm90_smem.h); the kernel counts *counter + n_items. Its other mode bits (VOX_SM90_PLAN_M_EDGE,
      * _RAGGED) move items and partial blocks only */
-    int mode = old_plan ? 0 : s->plan_mode | (s->split ? VOX_SM90_PLAN_M_SPLIT : 0);
+    int mode = old_plan ? 0
+                        : s->plan_mode | (s->split ? VOX_SM90_PLAN_M_SPLIT : 0) |
+                              (s->split == 2 ? VOX_SM90_PLAN_M_COLS : 0);
     a.n_items = (mode & VOX_SM90_PLAN_M_FRONT) ? (int)VOX_SM90_PLAN_FRONT(BH, NB, gt, gh, gw) : 0;
     void *plan_args[] = {&a.kept_count, &a.block_valid, &a.kv_start, &a.kv_count, &a.kv_cols, &nb_ll, &items,
                          &counter, &maxrows, &order, &gt, &gh, &gw, &bh_ll, &vv, &v_i, &d_i, &bf16, &vbad,

@@ -1313,6 +1313,25 @@ static __device__ __forceinline__ int vox_sm90_plan_scan(int v, int *wsum, int *
     return wsum[warp] + incl - v;
 }
 
+/* VOX_SM90_PLAN_M_COLS (sm90_smem.h): the cut of a uniform column (ext positions, rc rows each but the
+ * last, rlast) at its position j (r rows): start = a cut (a multiple of maxrows of the column's rows)
+ * falls in j's rows; then skip = the cut's row in block j, next = the column position of the next
+ * item's start (ext: the column's end), G = the item's blocks (to the one holding its last row). */
+struct vox_sm90_cut {
+    bool start;
+    int skip, next, G;
+};
+static __device__ __forceinline__ vox_sm90_cut vox_sm90_plan_cut(int j, int ext, int rc, int r, int rlast, int maxrows)
+{
+    const int P = j * rc, tot = (ext - 1) * rc + rlast, k = (P + maxrows - 1) / maxrows, e = maxrows * (k + 1);
+    vox_sm90_cut c;
+    c.start = maxrows * k < P + r;
+    c.skip = maxrows * k - P;
+    c.next = e >= tot ? ext : min(e / rc, ext - 1);
+    c.G = (e >= tot ? ext - 1 : min((e - 1) / rc, ext - 1)) - j + 1;
+    return c;
+}
+
 /* Whether the item that starts at position x (ending at e) holds a partial block (pf: a byte per position). */
 static __device__ __forceinline__ bool vox_sm90_plan_item_partial(const unsigned char *pf, int x, int e)
 {
@@ -1351,7 +1370,9 @@ static __device__ __forceinline__ bool vox_sm90_plan_item_partial(const unsigned
  *   5. VOX_SM90_PLAN_M_RAGGED (sm90_smem.h): among a head's counted items, those holding a partial
  *      block first (a second scan), each class in chain order;
  *   and before 1., VOX_SM90_PLAN_M_EDGE (where VOX_SM90_PLAN_EDGE_OK): the positions put the
- *   partial video blocks first, then the full ones (a scan: a stable partition of the axis order).
+ *   partial video blocks first, then the full ones (a scan: a stable partition of the axis order);
+ *   VOX_SM90_PLAN_M_SPLIT / _COLS: split items (G | skip << 16), next[] of 1. from the fixed pattern or
+ *   the column cuts (vox_sm90_plan_cut) instead of the greedy rule.
  * With mode = VOX_SM90_PLAN_M_FRONT or 0: items (as a set), order and the items per head in order
  * are those of vox_attn_sm90_plan_old (the serial loop it replaces, kept for comparison:
  * VOXATTN_SM90_PLAN_OLD, no front region); in every mode the items are those of
@@ -1384,8 +1405,25 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
      * pf[x] = the block at position x is partial (block_valid < V), in the pair tests' bitmaps (dead) */
     const int E = (nbi + T - 1) / T, x0 = tid * E < nbi ? tid * E : nbi, x1 = x0 + E < nbi ? x0 + E : nbi;
     const int nbv_grid = grid_ok ? gt * gh * gw : nbi;
-    /* VOX_SM90_PLAN_M_SPLIT (sm90_smem.h): the edge partition, then split items over the full blocks */
-    const bool split = (mode & VOX_SM90_PLAN_M_SPLIT) && grid_ok && VOX_SM90_PLAN_SPLIT_OK(V, maxrows, kept_count != nullptr);
+    /* VOX_SM90_PLAN_M_SPLIT (sm90_smem.h): the edge partition, then split items over the full blocks;
+     * with VOX_SM90_PLAN_M_COLS, a head of uniform columns instead cuts each column at every maxrows rows
+     * (cols; the axis order, no edge partition; split3: the other heads) */
+    const bool split_any = (mode & VOX_SM90_PLAN_M_SPLIT) && grid_ok && VOX_SM90_PLAN_SPLIT_OK(V, maxrows, kept_count != nullptr);
+    const int ext = axis == 0 ? gw : axis == 1 ? gh : gt;
+    bool cols = false;
+    if (split_any && (mode & VOX_SM90_PLAN_M_COLS)) { /* uniform: whole CTA, barrier */
+        bool ok = true;
+        for (int x = x0; x < x1 && x < nbv_grid; x++) {
+            const int j = x % ext, r = block_valid[vox_sm90::plan_order(axis, x, gt, gh, gw)];
+            if (j < ext - 1) {
+                const int rc = block_valid[vox_sm90::plan_order(axis, x - j, gt, gh, gw)];
+                ok = ok && r == rc && rc >= VOX_SM90_PLAN_COLS_MINROWS;
+            } else if (j == 0) /* a one-block column: rows (it starts an item) */
+                ok = ok && r > 0;
+        }
+        cols = __syncthreads_and(ok) != 0;
+    }
+    const bool split = split_any && !cols;
     const bool edge =
         split || ((mode & VOX_SM90_PLAN_M_EDGE) && grid_ok && VOX_SM90_PLAN_EDGE_OK(V, maxrows, kept_count != nullptr));
     const bool ragged = (mode & VOX_SM90_PLAN_M_RAGGED) != 0;
@@ -1417,7 +1455,11 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
     /* 1. next[x] into jmp[0]; the marks: {0} in both buffers */
     for (int x = tid; x < nbi; x += T) {
         int nx;
-        if (!split || x >= nbv_grid)
+        if (cols && x < nbv_grid) { /* a uniform column's cuts (non-starts: never on the chain) */
+            const int j = x % ext, c0 = x - j;
+            const vox_sm90_cut ct = vox_sm90_plan_cut(j, ext, rows[c0], rows[x], rows[c0 + ext - 1], maxrows);
+            nx = ct.start ? c0 + ct.next : x + 1;
+        } else if (!split || x >= nbv_grid)
             nx = vox_sm90_plan_next(rows, x, nbi, maxrows);
         else if (x < np_full) /* partial blocks: greedy, not past the first full block */
             nx = vox_sm90_plan_next(rows, x, np_full, maxrows);
@@ -1528,7 +1570,11 @@ extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_WARPS * 32)
             }
             const long long idx = VOX_SM90_PLAN_SLOT(bh, h2, first_long, ngf, front, base_s);
             int gw2 = e - x;
-            if (split && x >= np_full && x < nbv_grid) { /* a split item (VOX_SM90_ITEM_G / _SKIP) */
+            if (cols && x < nbv_grid) { /* a column cut: G blocks from skip (the last may go past maxrows rows) */
+                const int j = x % ext, c0 = x - j;
+                const vox_sm90_cut ct = vox_sm90_plan_cut(j, ext, rows[c0], rows[x], rows[c0 + ext - 1], maxrows);
+                gw2 = ct.G | ct.skip << 16;
+            } else if (split && x >= np_full && x < nbv_grid) { /* a split item (VOX_SM90_ITEM_G / _SKIP) */
                 const int d = (x - np_full) % 3;
                 if (d == 0 && e < nbv_grid)
                     gw2 += 1; /* and the first V/2 rows of block e */

@@ -9,7 +9,10 @@
  *        all three and VOX_SM90_PLAN_M_SPLIT (the library's VOXATTN_SM90_SPLIT): where it applies (V 128,
  *        maxrows 192, no kept rows) the items are checked by coverage instead of against the old/host
  *        planners: the consumers' row mapping (G | skip << 16) gives every valid row of every block of
- *        every head exactly once, no item over maxrows rows, and the edge order as above.
+ *        every head exactly once, no item over maxrows rows, and the edge order as above. VOX_ORDER=cols:
+ *        and VOX_SM90_PLAN_M_COLS: a head whose columns are uniform (its axis read off the old planner's
+ *        order) keeps the old order and its video items are the column cuts of a serial model here
+ *        (every 192 rows of a column: {position, G | skip << 16}); the other heads as with split.
  * The new planner's front region (sm90_smem.h, VOX_SM90_PLAN_FRONT): each slot {0, 0} or an item of
  * its head that holds a global block, and no item after it holds one; then the checks below on the
  * items without the empty slots.
@@ -242,11 +245,46 @@ static void plan_case(const PCfg &c)
     }
     /* edge: the old planner's order with each head's partial video blocks moved first (stable); the
      * items then differ from the old planner's (checked against the host planner below) */
+    /* cols: per head, the axis of the old planner's order and whether its columns are uniform
+     * (VOX_SM90_PLAN_M_COLS, sm90_smem.h); such a head keeps the old order */
+    std::vector<int> hcols(BH, 0), hext(BH, 0);
+    int ncolheads = 0;
+    if (split && (g_mode & VOX_SM90_PLAN_M_COLS)) {
+        const int nbvg = gt * gh * gw;
+        for (int bh = 0; bh < BH; bh++) {
+            for (int a = 0; a < 3 && !hext[bh]; a++) {
+                bool same = true;
+                for (int x = 0; x < nbvg && same; x++) {
+                    int b = x;
+                    if (a == 1)
+                        b = ((x / gh / gw) * gh + x % gh) * gw + (x / gh) % gw;
+                    else if (a == 2)
+                        b = ((x % gt) * gh + x / gt / gw) * gw + (x / gt) % gw;
+                    same = r[1].order[(long long)bh * NB + x] == b;
+                }
+                if (same)
+                    hext[bh] = a == 0 ? gw : a == 1 ? gh : gt;
+            }
+            bool ok = hext[bh] > 0;
+            for (int x = 0; x < nbvg && ok; x++) {
+                const int j = x % hext[bh];
+                const int rx = valid[r[1].order[(long long)bh * NB + x]], rc = valid[r[1].order[(long long)bh * NB + x - j]];
+                ok = j == hext[bh] - 1 ? (j > 0 || rx > 0) : (rx == rc && rc >= VOX_SM90_PLAN_COLS_MINROWS);
+            }
+            hcols[bh] = ok;
+            ncolheads += ok;
+        }
+    }
     if (edge) {
         const int nbvg = gt * gh * gw;
         std::vector<int> eo(M);
         for (int bh = 0; bh < BH; bh++) {
             int k = 0;
+            if (hcols[bh]) { /* column cuts: the old order */
+                for (int x = 0; x < NB; x++)
+                    eo[(long long)bh * NB + x] = r[1].order[(long long)bh * NB + x];
+                continue;
+            }
             for (int pass = 0; pass < 2; pass++)
                 for (int x = 0; x < nbvg; x++) {
                     const int b = r[1].order[(long long)bh * NB + x];
@@ -332,6 +370,45 @@ static void plan_case(const PCfg &c)
         if (over || dup || miss || !nsplit)
             printf("    split items: %d over maxrows/GMAX, %d rows twice, %d rows missing, %d split items\n", over, dup,
                    miss, nsplit), bad++;
+        /* cols: a uniform head's video items are its columns' cuts (a serial model: each column's rows
+         * in order, an item per maxrows rows, from the block holding the cut) */
+        int ncut = 0, cutbad = 0;
+        const int nbvg = gt * gh * gw;
+        for (int bh = 0; bh < BH; bh++) {
+            if (!hcols[bh])
+                continue;
+            std::vector<std::pair<int, int>> want, got;
+            const int ext = hext[bh];
+            for (int c0 = 0; c0 < nbvg; c0 += ext) {
+                int tot = 0, open = -1, skip = 0;
+                for (int x = c0; x < c0 + ext; x++) {
+                    const int rr = valid[r[0].order[(long long)bh * NB + x]];
+                    for (int l = 0; l < rr; l++, tot++)
+                        if (tot % c.maxrows == 0) { /* a cut at row l of block x: the item before ends at its row l - 1 */
+                            if (open >= 0)
+                                want.push_back({(int)(bh * NB) + open, (x - open + (l > 0)) | skip << 16});
+                            open = x, skip = l;
+                        }
+                }
+                if (open >= 0) /* to the column's end */
+                    want.push_back({(int)(bh * NB) + open, (c0 + ext - open) | skip << 16});
+            }
+            for (int e = 0; e < r[0].n; e++) {
+                const int m0 = r[0].items[2 * e];
+                if (m0 / NB == bh && m0 % NB < nbvg)
+                    got.push_back({m0, r[0].items[2 * e + 1]});
+            }
+            std::sort(want.begin(), want.end());
+            std::sort(got.begin(), got.end());
+            ncut += (int)want.size();
+            if (want != got && cutbad++ < 3)
+                printf("    cols: head %d: %zu video items, the column cuts %zu (or they differ)\n", bh, got.size(),
+                       want.size());
+        }
+        if (cutbad)
+            bad++;
+        if (g_mode & VOX_SM90_PLAN_M_COLS)
+            printf("    cols: %d of %d heads uniform, %d column-cut items\n", ncolheads, BH, ncut);
     }
     /* host planner on the device's order */
     std::vector<int> rows(M);
@@ -522,6 +599,7 @@ int main(int argc, char **argv)
                  : !strcmp(o, "edge")   ? VOX_SM90_PLAN_M_FRONT | VOX_SM90_PLAN_M_EDGE
                  : !strcmp(o, "ragged") ? VOX_SM90_PLAN_M_FRONT | VOX_SM90_PLAN_M_RAGGED
                  : !strcmp(o, "split")  ? g_mode | VOX_SM90_PLAN_M_SPLIT
+                 : !strcmp(o, "cols")   ? g_mode | VOX_SM90_PLAN_M_SPLIT | VOX_SM90_PLAN_M_COLS
                                         : g_mode;
     printf("planner mode %d (VOX_ORDER)\n", g_mode);
     cudaDeviceProp prop;

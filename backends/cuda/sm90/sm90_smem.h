@@ -100,6 +100,19 @@
  *                          (the second half of its last block) are the next item's. */
 #define VOX_SM90_PLAN_M_SPLIT 8
 #define VOX_SM90_PLAN_SPLIT_OK(V, maxrows, pruned) (!(pruned) && 2 * (maxrows) == 3 * (V))
+/*   VOX_SM90_PLAN_M_COLS   (session 15, with _SPLIT where it applies; the library's default, VOXATTN_SM90_SPLIT=edge
+ *                          off) a
+ *                          head whose columns (ext = the packing axis' block count consecutive positions of
+ *                          the axis order) are uniform (every block but a column's last has the rows of the
+ *                          column's first, at least VOX_SM90_PLAN_COLS_MINROWS; a one-block column's block has rows) keeps the axis order (no edge
+ *                          partition) and cuts each column's rows at every multiple of maxrows: an item starts
+ *                          in the block that holds the cut (skip = the cut's row in it) and ends at the next
+ *                          cut or the column's end, so a column's partial last block rides with its own
+ *                          column's last rows (one list's neighbour) instead of with other columns' partial
+ *                          blocks. Other heads take _SPLIT's items. MINROWS bounds an item's blocks (at most
+ *                          192/16 + 2 <= VOX_SM90_GMAX) and those in a 64-row window (<= VOX_SM90_WGMAX). */
+#define VOX_SM90_PLAN_M_COLS 16
+#define VOX_SM90_PLAN_COLS_MINROWS 16
 /* An item's second word: the block count G and the rows skipped in its first block (split items) */
 #define VOX_SM90_ITEM_G(w) ((int)((unsigned)(w) & 0xffffu))
 #define VOX_SM90_ITEM_SKIP(w) ((int)((unsigned)(w) >> 16))
