@@ -56,6 +56,11 @@ typedef struct gpu_dev {
     int kv_wg_break;   /* VOXATTN_KV_SELECT_WG_BREAK: the wgmma kernel after the mma.sync key layout (tests only) */
     int kv_topk_scalar; /* VOXATTN_KV_SELECT_TOPK_SCALAR: vox_kf_topk's compactions one value per lane */
     int kv_abl_n;      /* their turn */
+    int sm90a;      /* CUDA: the module holds sm_90a code (nvcc_archs has 90a) and the device is sm_90 */
+    int srm_wg_off; /* VOXATTN_SAMPLE_ROWS_WG_OFF: sample_rows not on the sm_90a wgmma kernel (sample_rows_wg.cuh) */
+    int srm_wg1;    /* VOXATTN_SAMPLE_ROWS_WG1: the wgmma kernel's P V with one fresh accumulator (vox_sample_rows_wg1_*) */
+    int srm_wg_break; /* VOXATTN_SAMPLE_ROWS_WG_BREAK: the wgmma kernel given a wider spatial pattern (tests only) */
+    int srm_rotate, srm_calls; /* VOXATTN_SAMPLE_ROWS_ROTATE: call n takes wg, wg1, mma16la as n % 3 (A/B) */
     int srm_w8;     /* VOXATTN_SAMPLE_ROWS_W8: sample_rows on the 8-warp tensor-core kernel */
     int srm16;      /* the 16-warp sample_rows kernel: bit 0 late merges, bit 1 allowance table (VOXATTN_SAMPLE_ROWS_OLD, _NO_LATE, _NO_ATAB clear them) */
     int block_copies; /* VOXATTN_GPU_BLOCK_COPIES: sample_rows, query_select on block copies (caller_layout_ops 0) */

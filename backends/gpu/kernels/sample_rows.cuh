@@ -28,7 +28,8 @@
 #define VOX_GPU_KERNELS_sample_rows(R, O, M)                                                                  \
     R(sample_rows_f32) R(sample_rows_f16) R(sample_rows_bf16) R(sample_rows_merge) M(sample_rows_mma_f16_d64) \
     M(sample_rows_mma_f16_d128) M(sample_rows_mma_bf16_d64) M(sample_rows_mma_bf16_d128)                    \
-    VOX_SRM16_KERNELS(M, ) VOX_SRM16_KERNELS(M, l) VOX_SRM16_KERNELS(M, a) VOX_SRM16_KERNELS(M, la)
+    VOX_SRM16_KERNELS(M, ) VOX_SRM16_KERNELS(M, l) VOX_SRM16_KERNELS(M, a) VOX_SRM16_KERNELS(M, la)         \
+    M(sample_rows_wg_f16_d128) M(sample_rows_wg_bf16_d128) M(sample_rows_wg1_f16_d128) M(sample_rows_wg1_bf16_d128)
 
 /* Key splits vox_sample_rows_merge takes (sample_rows_splits never asks more). */
 #define VOX_SR_MAX_SPLITS 64
@@ -45,6 +46,11 @@
 #define VOX_SRM_STAGES 3
 #define VOX_SRM_SMEM(DP, WG) \
     ((VOX_SRM_ROWS + 2 * VOX_SRM_STAGES * VOX_SRM_KT) * (DP) * 2 + 4 * 4 * 3 * 32 * 16 + 2 * 4 * (WG) * 16 * 4)
+
+/* sample_rows_wg.cuh's K/V stages and dynamic shared memory in bytes (the
+ * 1024-byte alignment of the 128-byte swizzle, Q, NS stages of K and V at D 128). */
+#define VOX_SRW_STAGES 2
+#define VOX_SRW_SMEM (1024 + 16384 + VOX_SRW_STAGES * 32768)
 
 #ifdef VOX_GPU_DEVICE
 
@@ -335,6 +341,9 @@ VOX_KERNEL void vox_sample_rows_merge(vox_sample_rows_bufs b, vox_sample_rows_ar
 }
 
 #include "sample_rows_mma.cuh"
+#if VOX_HAVE_MMA_SYNC
+#include "sample_rows_wg.cuh"
+#endif
 
 #endif
 
@@ -381,6 +390,25 @@ static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_ro
                                       {GPU_FN_sample_rows_mma_bf16_d64, GPU_FN_sample_rows_mma_bf16_d128}},
                                      SRM16_FNS(), SRM16_FNS(l), SRM16_FNS(a), SRM16_FNS(la)};
 #undef SRM16_FNS
+    /* sample_rows_wg.cuh: sm_90a wgmma, one warpgroup per CTA, two CTAs per multiprocessor;
+     * variant v: 0 wg (default), 1 wg1 (VOXATTN_SAMPLE_ROWS_WG1), 2 the kernels below
+     * (VOXATTN_SAMPLE_ROWS_WG_OFF); VOXATTN_SAMPLE_ROWS_ROTATE: call n takes n % 3 */
+    int v = g->srm_rotate ? g->srm_calls++ % 3 : g->srm_wg_off ? 2 : g->srm_wg1 ? 1 : 0;
+    if (v < 2 && g->sm90a && a.D == 128 && d->dtype != VOX_F32 && !((b->q | b->k | b->v) % 16) &&
+        !((a.sb | a.sh | a.st) % 8)) {
+        static const int fws[2][2] = {{GPU_FN_sample_rows_wg_f16_d128, GPU_FN_sample_rows_wg_bf16_d128},
+                                      {GPU_FN_sample_rows_wg1_f16_d128, GPU_FN_sample_rows_wg1_bf16_d128}};
+        int fw = fws[v][d->dtype == VOX_BF16];
+        int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
+        if (g->fn[fw] && VOX_SRW_SMEM <= room) {
+            int64_t units = a.BH * ((a.R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS);
+            if (g->srm_wg_break) /* tests only: the spatial pattern one frame wider */
+                a.frame_blocks += 1;
+            *st = sample_rows_launch(g, b, a, fw, units, 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16), 128,
+                                     (size_t)VOX_SRW_SMEM);
+            return 1;
+        }
+    }
     int dp = a.D <= 64 ? 64 : 128, wg = g->srm_w8 ? 2 : 4;
     int fn = fns[wg == 4 ? 1 + (g->srm16 & 3) : 0][d->dtype == VOX_BF16][dp == 128];
     size_t smem = (size_t)VOX_SRM_SMEM(dp, wg);
