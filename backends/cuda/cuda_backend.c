@@ -125,7 +125,6 @@ static vox_status cu_open_dev(gpu_dev *g, int ordinal, const vox_native_queue *n
     vox_cu.DeviceGetAttribute(&major, CU_ATTR_CC_MAJOR, dev);
     vox_cu.DeviceGetAttribute(&minor, CU_ATTR_CC_MINOR, dev);
     g->arch = major * 10 + minor;
-    g->sm90a = VOX_CUDA_SM90 && g->arch == 90;
     if (g->max_smem_optin < g->max_smem)
         g->max_smem_optin = g->max_smem;
     rc = vox_cu.CtxPush(g->ctx);

@@ -34,6 +34,13 @@ extern const char *const gpu_fn_names[GPU_FN_COUNT]; /* "vox_<name>" */
 
 typedef struct gpu_api gpu_api;
 
+/* A kernel of a module other than g->module (launched by gpu_launch_fn). */
+typedef struct gpu_srw_fn {
+    void *f;          /* NULL: absent */
+    const char *name;
+    int smem_raised;  /* its dynamic shared memory limit, raised to */
+} gpu_srw_fn;
+
 typedef struct gpu_dev {
     const gpu_api *api;
     vox_logger log;
@@ -56,7 +63,9 @@ typedef struct gpu_dev {
     int kv_wg_break;   /* VOXATTN_KV_SELECT_WG_BREAK: the wgmma kernel after the mma.sync key layout (tests only) */
     int kv_topk_scalar; /* VOXATTN_KV_SELECT_TOPK_SCALAR: vox_kf_topk's compactions one value per lane */
     int kv_abl_n;      /* their turn */
-    int sm90a;      /* CUDA: the module holds sm_90a code (nvcc_archs has 90a) and the device is sm_90 */
+    gpu_srw_fn srw[2][2]; /* CUDA on sm_90 with sm_90a code (cuda_sm90.c): sample_rows' wgmma kernels
+                             [wg, wg1][f16, bf16] at D 128 (backends/cuda/sm90/sample_rows_sm90.cuh) */
+    void *srw_module;     /* their module */
     int srm_wg_off; /* VOXATTN_SAMPLE_ROWS_WG_OFF: sample_rows not on the sm_90a wgmma kernel (sample_rows_wg.cuh) */
     int srm_wg1;    /* VOXATTN_SAMPLE_ROWS_WG1: the wgmma kernel's P V with one fresh accumulator (vox_sample_rows_wg1_*) */
     int srm_wg_break; /* VOXATTN_SAMPLE_ROWS_WG_BREAK: the wgmma kernel given a wider spatial pattern (tests only) */

@@ -1,5 +1,6 @@
 /* sample_rows (core/backend.h) for f16/bf16 at head_dim 128 on sm_90a by
- * wgmma (session 15, branch svg9). Same work split, output and arithmetic
+ * wgmma (session 15, branch svg9; built by sample_rows_sm90.cu into its own
+ * module). Same work split, output and arithmetic
  * shape as vox_sample_rows_mma16la_* (sample_rows_mma.cuh): per (bh, key split,
  * group of 64 sampled rows) one unit streams its split's key blocks in tiles
  * of up to 64 keys of one block and writes per (bh, row, split, pattern)
@@ -33,9 +34,8 @@
  * (each lane's 16 keys, then the quad, against 4 warps' partial sums) and
  * the tensor core's internal summation (wgmma's instead of mma.sync's): not
  * bitwise mma16la's, within the same bounds (docs/numerics.md).
- * Only in sm_90a code (VOX_SRW_HAVE_WGMMA); elsewhere the kernel is empty and
- * the host never launches it (g->sm90a: the module holds sm_90a code and the
- * device is sm_90). Switches (docs/environment.md): VOXATTN_SAMPLE_ROWS_WG_OFF (mma16la),
+ * sm_90a code only (VOX_SRW_HAVE_WGMMA; the module is built for sm_90a alone
+ * and loaded on sm_90 devices). Switches (docs/environment.md): VOXATTN_SAMPLE_ROWS_WG_OFF (mma16la),
  * _WG1 (vox_sample_rows_wg1_*: P V with one fresh accumulator), _ROTATE (A/B in one process),
  * _WG_BREAK (tests only). */
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
