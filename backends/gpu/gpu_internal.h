@@ -66,7 +66,7 @@ typedef struct gpu_dev {
     gpu_srw_fn srw[2][2]; /* CUDA on sm_90 with sm_90a code (cuda_sm90.c): sample_rows' wgmma kernels
                              [wg, wg1][f16, bf16] at D 128 (backends/cuda/sm90/sample_rows_sm90.cuh) */
     void *srw_module;     /* their module */
-    int srm_wg_off; /* VOXATTN_SAMPLE_ROWS_WG_OFF: sample_rows not on the sm_90a wgmma kernel (sample_rows_wg.cuh) */
+    int srm_wg_off; /* VOXATTN_SAMPLE_ROWS_WG_OFF: sample_rows not on the sm_90a wgmma kernel (backends/cuda/sm90/sample_rows_sm90.cuh) */
     int srm_wg1;    /* VOXATTN_SAMPLE_ROWS_WG1: the wgmma kernel's P V with one fresh accumulator (vox_sample_rows_wg1_*) */
     int srm_wg_break; /* VOXATTN_SAMPLE_ROWS_WG_BREAK: the wgmma kernel given a wider spatial pattern (tests only) */
     int srm_rotate, srm_calls; /* VOXATTN_SAMPLE_ROWS_ROTATE: call n takes wg, wg1, mma16la as n % 3 (A/B) */

@@ -395,7 +395,7 @@ static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_ro
                                       {GPU_FN_sample_rows_mma_bf16_d64, GPU_FN_sample_rows_mma_bf16_d128}},
                                      SRM16_FNS(), SRM16_FNS(l), SRM16_FNS(a), SRM16_FNS(la)};
 #undef SRM16_FNS
-    /* sample_rows_wg.cuh: sm_90a wgmma, one warpgroup per CTA, two CTAs per multiprocessor;
+    /* backends/cuda/sm90/sample_rows_sm90.cuh (g->srw): sm_90a wgmma, one warpgroup per CTA, two CTAs per multiprocessor;
      * variant v: 0 wg (default), 1 wg1 (VOXATTN_SAMPLE_ROWS_WG1), 2 the kernels below
      * (VOXATTN_SAMPLE_ROWS_WG_OFF); VOXATTN_SAMPLE_ROWS_ROTATE: call n takes n % 3 */
     int v = g->srm_rotate ? g->srm_calls++ % 3 : g->srm_wg_off ? 2 : g->srm_wg1 ? 1 : 0;
