@@ -67,7 +67,8 @@ typedef struct gpu_dev {
                              [wg, wg1][f16, bf16] at D 128 (backends/cuda/sm90/sample_rows_sm90.cuh) */
     void *srw_module;     /* their module */
     int srm_wg_off; /* VOXATTN_SAMPLE_ROWS_WG_OFF: sample_rows not on the sm_90a wgmma kernel (backends/cuda/sm90/sample_rows_sm90.cuh) */
-    int srm_wg1;    /* VOXATTN_SAMPLE_ROWS_WG1: the wgmma kernel's P V with one fresh accumulator (vox_sample_rows_wg1_*) */
+    int srm_wg_pv2; /* VOXATTN_SAMPLE_ROWS_WG_PV2: the wgmma kernel's P V with two fresh accumulators in turn (vox_sample_rows_wg_*)
+                       instead of one (vox_sample_rows_wg1_*, the default) */
     int srm_wg_break; /* VOXATTN_SAMPLE_ROWS_WG_BREAK: the wgmma kernel given a wider spatial pattern (tests only) */
     int srm_rotate, srm_calls; /* VOXATTN_SAMPLE_ROWS_ROTATE: call n takes wg, wg1, mma16la as n % 3 (A/B) */
     int srm_w8;     /* VOXATTN_SAMPLE_ROWS_W8: sample_rows on the 8-warp tensor-core kernel */

@@ -35,9 +35,13 @@
  * the tensor core's internal summation (wgmma's instead of mma.sync's): not
  * bitwise mma16la's, within the same bounds (docs/numerics.md).
  * sm_90a code only (VOX_SRW_HAVE_WGMMA; the module is built for sm_90a alone
- * and loaded on sm_90 devices). Switches (docs/environment.md): VOXATTN_SAMPLE_ROWS_WG_OFF (mma16la),
- * _WG1 (vox_sample_rows_wg1_*: P V with one fresh accumulator), _ROTATE (A/B in one process),
- * _WG_BREAK (tests only). */
+ * and loaded on sm_90 devices). Kernels: vox_sample_rows_wg1_* (the default: P V
+ * with one fresh accumulator, each step waited for; ~250 registers, no spills)
+ * and vox_sample_rows_wg_* (two in turn; 255 registers, ~230 B of spills);
+ * measured on the H200 at hunyuan-720p (session 15, one process, launches
+ * interleaved): wg1 1.255 ms, wg 1.316, mma16la 1.698. Switches
+ * (docs/environment.md): VOXATTN_SAMPLE_ROWS_WG_OFF (mma16la), _WG_PV2 (wg),
+ * _ROTATE (A/B in one process), _WG_BREAK (tests only). */
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define VOX_SRW_HAVE_WGMMA 1
 #else

@@ -396,9 +396,10 @@ static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_ro
                                      SRM16_FNS(), SRM16_FNS(l), SRM16_FNS(a), SRM16_FNS(la)};
 #undef SRM16_FNS
     /* backends/cuda/sm90/sample_rows_sm90.cuh (g->srw): sm_90a wgmma, one warpgroup per CTA, two CTAs per multiprocessor;
-     * variant v: 0 wg (default), 1 wg1 (VOXATTN_SAMPLE_ROWS_WG1), 2 the kernels below
+     * variant v: 0 wg (VOXATTN_SAMPLE_ROWS_WG_PV2), 1 wg1 (the default: measured 1.255 ms against
+     * wg's 1.316 and mma16la's 1.698 at hunyuan-720p, session 15), 2 the kernels below
      * (VOXATTN_SAMPLE_ROWS_WG_OFF); VOXATTN_SAMPLE_ROWS_ROTATE: call n takes n % 3 */
-    int v = g->srm_rotate ? g->srm_calls++ % 3 : g->srm_wg_off ? 2 : g->srm_wg1 ? 1 : 0;
+    int v = g->srm_rotate ? g->srm_calls++ % 3 : g->srm_wg_off ? 2 : g->srm_wg_pv2 ? 0 : 1;
     if (v < 2 && a.D == 128 && d->dtype != VOX_F32 && !((b->q | b->k | b->v) % 16) && !((a.sb | a.sh | a.st) % 8)) {
         gpu_srw_fn *fw = &g->srw[v][d->dtype == VOX_BF16];
         int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
