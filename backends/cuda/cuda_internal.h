@@ -88,7 +88,9 @@ const char *cu_error_string(int rc);
  * module where it applies (sm_90 device, built with 90a, the driver's tensor
  * map encoder, VOXATTN_CUDA_NO_SM90 unset) into g->vendor and names it in
  * g->vendor_attention; never fails the open (logs why the path is off).
- * cu_sm90_close: frees it (context current). cu_sm90_attention_forward,
+ * Also loads sample_rows' sm_90a wgmma kernels (sm90/sample_rows_sm90.cu) into
+ * g->srw on sm_90 devices of a 90a build.
+ * cu_sm90_close: frees both (context current). cu_sm90_attention_forward,
  * cu_sm90_attention_backward: gpu_api.attention_forward, attention_backward. */
 void cu_sm90_open(gpu_dev *g);
 void cu_sm90_close(gpu_dev *g);

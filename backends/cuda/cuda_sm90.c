@@ -21,6 +21,7 @@
 #include "vox_cuda_config.h"
 #if VOX_CUDA_SM90
 #include "vox_cuda_sm90.h"
+#include "vox_cuda_srw.h"
 #endif
 
 /* VoxSm90AttnParams (sm90/attention_forward_sm90.cuh), field for field:
@@ -203,8 +204,40 @@ static const char *sm90_unavailable(const gpu_dev *g)
     return NULL;
 }
 
+/* sample_rows' sm_90a wgmma kernels (sm90/sample_rows_sm90.cu: their own fatbin, no tensor maps) into
+ * g->srw, on sm_90 devices of a library built with 90a; where absent the shared mma.sync kernels run
+ * (VOXATTN_SAMPLE_ROWS_WG_OFF: those, the module loaded all the same). */
+static void srw_open(gpu_dev *g)
+{
+#if VOX_CUDA_SM90
+    static const char *const names[2][2] = {{"vox_sample_rows_wg_f16_d128", "vox_sample_rows_wg_bf16_d128"},
+                                            {"vox_sample_rows_wg1_f16_d128", "vox_sample_rows_wg1_bf16_d128"}};
+    if (g->arch != 90)
+        return;
+    CUmodule m = NULL;
+    int rc = vox_cu.ModuleLoadData(&m, vox_cuda_srw_sample_rows_sm90);
+    for (int v = 0; v < 2 && !rc; v++)
+        for (int t = 0; t < 2 && !rc; t++) {
+            g->srw[v][t].name = names[v][t];
+            rc = vox_cu.ModuleGetFunction((CUfunction *)&g->srw[v][t].f, m, names[v][t]);
+        }
+    if (rc) {
+        vox_log(&g->log, VOX_LOG_WARN, "cuda: device %d: sample_rows' sm_90a kernels off: %s (%d)", g->ordinal,
+                cu_error_string(rc), rc);
+        memset(g->srw, 0, sizeof g->srw);
+        if (m)
+            vox_cu.ModuleUnload(m);
+        return;
+    }
+    g->srw_module = m;
+#else
+    (void)g;
+#endif
+}
+
 void cu_sm90_open(gpu_dev *g)
 {
+    srw_open(g);
     const char *why = sm90_unavailable(g);
     if (why) {
         vox_log(&g->log, g->arch == 90 ? VOX_LOG_INFO : VOX_LOG_DEBUG, "cuda: device %d: sm_90a attention off: %s",
@@ -295,6 +328,10 @@ void cu_sm90_open(gpu_dev *g)
 
 void cu_sm90_close(gpu_dev *g)
 {
+    if (g->srw_module)
+        vox_cu.ModuleUnload(g->srw_module);
+    g->srw_module = NULL;
+    memset(g->srw, 0, sizeof g->srw);
     cu_sm90 *s = g->vendor;
     if (!s)
         return;

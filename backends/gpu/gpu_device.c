@@ -68,6 +68,10 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->kv_wg_break = vox_env_flag("VOXATTN_KV_SELECT_WG_BREAK");
     g->kv_topk_scalar = vox_env_flag("VOXATTN_KV_SELECT_TOPK_SCALAR");
     g->srm_w8 = vox_env_flag("VOXATTN_SAMPLE_ROWS_W8");
+    g->srm_wg_off = vox_env_flag("VOXATTN_SAMPLE_ROWS_WG_OFF");
+    g->srm_wg_pv2 = vox_env_flag("VOXATTN_SAMPLE_ROWS_WG_PV2");
+    g->srm_wg_break = vox_env_flag("VOXATTN_SAMPLE_ROWS_WG_BREAK");
+    g->srm_rotate = vox_env_flag("VOXATTN_SAMPLE_ROWS_ROTATE");
     g->srm16 = vox_env_flag("VOXATTN_SAMPLE_ROWS_OLD")
                    ? 0
                    : (vox_env_flag("VOXATTN_SAMPLE_ROWS_NO_LATE") ? 0 : 1) | (vox_env_flag("VOXATTN_SAMPLE_ROWS_NO_ATAB") ? 0 : 2);

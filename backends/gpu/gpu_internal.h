@@ -34,6 +34,13 @@ extern const char *const gpu_fn_names[GPU_FN_COUNT]; /* "vox_<name>" */
 
 typedef struct gpu_api gpu_api;
 
+/* A kernel of a module other than g->module (launched by gpu_launch_fn). */
+typedef struct gpu_srw_fn {
+    void *f;          /* NULL: absent */
+    const char *name;
+    int smem_raised;  /* its dynamic shared memory limit, raised to */
+} gpu_srw_fn;
+
 typedef struct gpu_dev {
     const gpu_api *api;
     vox_logger log;
@@ -56,6 +63,14 @@ typedef struct gpu_dev {
     int kv_wg_break;   /* VOXATTN_KV_SELECT_WG_BREAK: the wgmma kernel after the mma.sync key layout (tests only) */
     int kv_topk_scalar; /* VOXATTN_KV_SELECT_TOPK_SCALAR: vox_kf_topk's compactions one value per lane */
     int kv_abl_n;      /* their turn */
+    gpu_srw_fn srw[2][2]; /* CUDA on sm_90 with sm_90a code (cuda_sm90.c): sample_rows' wgmma kernels
+                             [wg, wg1][f16, bf16] at D 128 (backends/cuda/sm90/sample_rows_sm90.cuh) */
+    void *srw_module;     /* their module */
+    int srm_wg_off; /* VOXATTN_SAMPLE_ROWS_WG_OFF: sample_rows not on the sm_90a wgmma kernel (backends/cuda/sm90/sample_rows_sm90.cuh) */
+    int srm_wg_pv2; /* VOXATTN_SAMPLE_ROWS_WG_PV2: the wgmma kernel's P V with two fresh accumulators in turn (vox_sample_rows_wg_*)
+                       instead of one (vox_sample_rows_wg1_*, the default) */
+    int srm_wg_break; /* VOXATTN_SAMPLE_ROWS_WG_BREAK: the wgmma kernel given a wider spatial pattern (tests only) */
+    int srm_rotate, srm_calls; /* VOXATTN_SAMPLE_ROWS_ROTATE: call n takes wg, wg1, mma16la as n % 3 (A/B) */
     int srm_w8;     /* VOXATTN_SAMPLE_ROWS_W8: sample_rows on the 8-warp tensor-core kernel */
     int srm16;      /* the 16-warp sample_rows kernel: bit 0 late merges, bit 1 allowance table (VOXATTN_SAMPLE_ROWS_OLD, _NO_LATE, _NO_ATAB clear them) */
     int block_copies; /* VOXATTN_GPU_BLOCK_COPIES: sample_rows, query_select on block copies (caller_layout_ops 0) */

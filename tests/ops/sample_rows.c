@@ -122,6 +122,16 @@ static const op_case cases[] = {
      .space_blocks = 1},
     {"many_tiles_per_split_d64_f16", SHAPE(1, 2, 64, 8, 32, 32, 0, 0, 4, 4, 4), VOX_F16, FILL_WORKLOAD,
      .drop_block = -1, .frame_blocks = 1, .space_blocks = 1, .sink = 1},
+    /* D 128 f16/bf16 edge cases for the sm_90a wgmma kernel (backends/cuda/sm90/sample_rows_sm90.cuh,
+     * D 128 only): a NaN key, huge logits, an empty (padding-only) block, widths 1 with the sink, and
+     * f16 with several tiles per split merged into spatial/temporal (its accumulators in the work rows) */
+    {"nan_key_d128_bf16", SHAPE(1, 2, 128, 4, 8, 8, 8, 0, 1, 4, 4), VOX_BF16, FILL_NAN, .drop_block = -1},
+    {"huge_logits_d128_f16", SHAPE(1, 2, 128, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F16, FILL_HUGE, .drop_block = -1},
+    {"padding_only_block_d128_bf16", SHAPE(1, 2, 128, 2, 4, 8, 9, 0, 1, 4, 4), VOX_BF16, .drop_block = 2},
+    {"widths1_sink_d128_f16", SHAPE(1, 4, 128, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F16, .drop_block = -1,
+     .frame_blocks = 1, .space_blocks = 1, .sink = 1},
+    {"many_tiles_per_split_d128_f16", SHAPE(1, 2, 128, 8, 32, 32, 0, 0, 4, 4, 4), VOX_F16, FILL_WORKLOAD,
+     .drop_block = -1, .frame_blocks = 1, .space_blocks = 1, .sink = 1},
     /* the caller's layouts: the tensor-core kernel (16-byte aligned rows,
      * D 128 and 64, ragged blocks, a NaN key, NaN between rows) and the f32
      * kernels (f32; rows off 16 bytes) */

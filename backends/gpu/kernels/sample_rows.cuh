@@ -46,6 +46,12 @@
 #define VOX_SRM_SMEM(DP, WG) \
     ((VOX_SRM_ROWS + 2 * VOX_SRM_STAGES * VOX_SRM_KT) * (DP) * 2 + 4 * 4 * 3 * 32 * 16 + 2 * 4 * (WG) * 16 * 4)
 
+/* The sm_90a wgmma kernels' (backends/cuda/sm90/sample_rows_sm90.cuh, their own module, loaded
+ * by cuda_sm90.c into g->srw) K/V stages and dynamic shared memory in bytes (the 1024-byte
+ * alignment of the 128-byte swizzle, Q, NS stages of K and V at D 128). */
+#define VOX_SRW_STAGES 2
+#define VOX_SRW_SMEM (1024 + 16384 + VOX_SRW_STAGES * 32768)
+
 #ifdef VOX_GPU_DEVICE
 
 #include "rows_view.cuh"
@@ -327,12 +333,14 @@ __device__ void sample_rows_merge(const float *part, i64 nsplit, i64 BH, i64 R, 
                         vox_ptr<const int>(b.valid), a.NB, vox_i64(a.V), vox_i64(a.D), a.frame_blocks,   \
                         a.space_blocks, a.sink, a.scale, vox_ptr<float>(b.work), vox_i64(a.nsplit), a.BH, a); \
     }
+#ifndef VOX_SRM_HELPERS_ONLY /* the sm_90a module (backends/cuda/sm90/sample_rows_sm90.cu) takes the helpers only */
 VOX_EACH_DTYPE(VOX_SAMPLE_ROWS_KERNEL)
 
 VOX_KERNEL void vox_sample_rows_merge(vox_sample_rows_bufs b, vox_sample_rows_args a)
 {
     sample_rows_merge(vox_ptr<const float>(b.work), vox_i64(a.nsplit), a.BH, a.R, vox_i64(a.D), vox_ptr<float>(b.out));
 }
+#endif
 
 #include "sample_rows_mma.cuh"
 
@@ -346,7 +354,7 @@ VOX_KERNEL void vox_sample_rows_merge(vox_sample_rows_bufs b, vox_sample_rows_ar
  * tile kernel `fn`, then vox_sample_rows_merge, one CTA of 128 threads per
  * (bh, row). */
 static vox_status sample_rows_launch(gpu_dev *g, const vox_sample_rows_bufs *b, vox_sample_rows_args a, int fn,
-                                     int64_t units, int64_t slots, int threads, size_t smem)
+                                     gpu_srw_fn *raw, int64_t units, int64_t slots, int threads, size_t smem)
 {
     int64_t nsplit = vox_sample_rows_splits(units, slots, a.NB);
     vox_status st = gpu_ensure_scratch(g, (size_t)(a.BH * a.R * nsplit * 3 * (a.D + 2)) * 4);
@@ -355,7 +363,13 @@ static vox_status sample_rows_launch(gpu_dev *g, const vox_sample_rows_bufs *b, 
     vox_sample_rows_bufs bw = *b;
     bw.work = (uint64_t)g->scratch;
     a.nsplit = (int32_t)nsplit;
-    st = gpu_launch_op(g, VOX_OP_sample_rows, fn, units * nsplit, threads, 1, smem, &bw, &a);
+    if (raw) { /* a kernel of another module (g->srw) */
+        void *params[] = {&bw, &a};
+        st = gpu_launch_fn(g, VOX_OP_sample_rows, raw->f, raw->name, &raw->smem_raised, units * nsplit, threads, 1,
+                           smem, params);
+    } else {
+        st = gpu_launch_op(g, VOX_OP_sample_rows, fn, units * nsplit, threads, 1, smem, &bw, &a);
+    }
     if (st)
         return st;
     return gpu_launch_op(g, VOX_OP_sample_rows, GPU_FN_sample_rows_merge, gpu_cap_grid(g, a.BH * a.R, 16), 128, 1,
@@ -381,6 +395,23 @@ static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_ro
                                       {GPU_FN_sample_rows_mma_bf16_d64, GPU_FN_sample_rows_mma_bf16_d128}},
                                      SRM16_FNS(), SRM16_FNS(l), SRM16_FNS(a), SRM16_FNS(la)};
 #undef SRM16_FNS
+    /* backends/cuda/sm90/sample_rows_sm90.cuh (g->srw): sm_90a wgmma, one warpgroup per CTA, two CTAs per multiprocessor;
+     * variant v: 0 wg (VOXATTN_SAMPLE_ROWS_WG_PV2), 1 wg1 (the default: measured 1.255 ms against
+     * wg's 1.316 and mma16la's 1.698 at hunyuan-720p, session 15), 2 the kernels below
+     * (VOXATTN_SAMPLE_ROWS_WG_OFF); VOXATTN_SAMPLE_ROWS_ROTATE: call n takes n % 3 */
+    int v = g->srm_rotate ? g->srm_calls++ % 3 : g->srm_wg_off ? 2 : g->srm_wg_pv2 ? 0 : 1;
+    if (v < 2 && a.D == 128 && d->dtype != VOX_F32 && !((b->q | b->k | b->v) % 16) && !((a.sb | a.sh | a.st) % 8)) {
+        gpu_srw_fn *fw = &g->srw[v][d->dtype == VOX_BF16];
+        int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
+        if (fw->f && VOX_SRW_SMEM <= room) {
+            int64_t units = a.BH * ((a.R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS);
+            if (g->srm_wg_break) /* tests only: the spatial pattern one frame wider */
+                a.frame_blocks += 1;
+            *st = sample_rows_launch(g, b, a, 0, fw, units, 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16), 128,
+                                     (size_t)VOX_SRW_SMEM);
+            return 1;
+        }
+    }
     int dp = a.D <= 64 ? 64 : 128, wg = g->srm_w8 ? 2 : 4;
     int fn = fns[wg == 4 ? 1 + (g->srm16 & 3) : 0][d->dtype == VOX_BF16][dp == 128];
     size_t smem = (size_t)VOX_SRM_SMEM(dp, wg);
@@ -389,7 +420,7 @@ static int sample_rows_mma(gpu_dev *g, const vox_op_dims *d, const vox_sample_ro
         !g->fn[fn] || smem > (size_t)room)
         return 0;
     int64_t units = a.BH * ((a.R + VOX_SRM_ROWS - 1) / VOX_SRM_ROWS);
-    *st = sample_rows_launch(g, b, a, fn, units, g->sm_count > 0 ? g->sm_count : 16, VOX_SRM_THREADS(wg), smem);
+    *st = sample_rows_launch(g, b, a, fn, NULL, units, g->sm_count > 0 ? g->sm_count : 16, VOX_SRM_THREADS(wg), smem);
     return 1;
 }
 
@@ -415,7 +446,7 @@ vox_status gpu_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_
     int64_t W = g->warp > 0 ? g->warp : 32, rows = 4 * (256 / W), kt = 2 * W, ds = 4 * W, D = a.D;
     size_t smem = (size_t)(4 * (D * rows + D * kt + kt * ds + kt * rows));
     int64_t units = a.BH * ((a.R + rows - 1) / rows) * ((D + ds - 1) / ds);
-    return sample_rows_launch(g, &b, a, BY_DTYPE(sample_rows), units, 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16),
+    return sample_rows_launch(g, &b, a, BY_DTYPE(sample_rows), NULL, units, 2 * (int64_t)(g->sm_count > 0 ? g->sm_count : 16),
                               256, smem);
 }
 

@@ -532,6 +532,7 @@ __device__ __forceinline__ void sample_rows_mma(const u16 *q, const u16 *k, cons
     }
 }
 
+#ifndef VOX_SRM_HELPERS_ONLY /* backends/cuda/sm90/sample_rows_sm90.cu takes the helpers only */
 #define VOX_SAMPLE_ROWS_MMA_KERNEL(NAME, DP, BF, WG, LATE, ATAB)                                             \
     VOX_KERNEL void __launch_bounds__(VOX_SRM_THREADS(WG), 1)                                                \
         vox_sample_rows_##NAME##_d##DP(vox_sample_rows_bufs b, vox_sample_rows_args a)                       \
@@ -561,5 +562,6 @@ VOX_SAMPLE_ROWS_MMA_KERNEL(mma16_bf16, 128, true, 4, false, false)
 VOX_SAMPLE_ROWS_MMA_KERNEL(mma16l_bf16, 128, true, 4, true, false)
 VOX_SAMPLE_ROWS_MMA_KERNEL(mma16a_bf16, 128, true, 4, false, true)
 VOX_SAMPLE_ROWS_MMA_KERNEL(mma16la_bf16, 128, true, 4, true, true)
+#endif
 
 #endif
