@@ -354,11 +354,19 @@ __device__ void vox_ks_row(double *srow, int NB, int NBv, int i, int *crow, int 
         mx = srow[j] > mx ? srow[j] : mx;
     mx = vox_warp_max(mx);
     double zs = 0;
-    for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
+    auto ez = [&](int j) {
         double e = exp(srow[j] - mx);
         zs += e;
         if (a.rule != 2)
             srow[j] = e;
+    };
+    if (OLD) {
+        for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
+            ez(j);
+    } else { /* 4 exp chains in flight (the lane's sum still in j order) */
+#pragma unroll 4
+        for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
+            ez(j);
     }
     zs = vox_warp_sum(zs);
     /* zs finite: every s finite or -inf, mx finite, every p finite in [0, 1];
@@ -382,12 +390,20 @@ __device__ void vox_ks_row(double *srow, int NB, int NBv, int i, int *crow, int 
         thr = VOX_SHFL(thr, 0);
     }
     /* keys: the bits of p (0 for a non-finite row), bit 63 = STAT pick */
-    for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
+    auto key = [&](int j) {
         double x = srow[j], p = a.rule == 2 ? exp(x - mx) / zs : x / zs;
         unsigned long long u = finite ? vox_ks_bits(p) : 0ull;
         if (a.rule == 2 && x >= thr)
             u |= 1ull << 63;
         srow[j] = __longlong_as_double((long long)u);
+    };
+    if (OLD) {
+        for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
+            key(j);
+    } else { /* 4 divisions in flight */
+#pragma unroll 4
+        for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
+            key(j);
     }
     VOX_SYNCWARP();
     int n = 0, nc = -1; /* nc: a count vox_ks_cum_fast certified, with its T and rem */
