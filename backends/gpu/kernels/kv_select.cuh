@@ -23,7 +23,7 @@
  * shared loads and one 16-byte global load (VOX_KS_EC dims ahead). Each score is the reference's
  * sequential f64 sum over e = 0..D-1 (the f32 x f32 products are exact in
  * f64, so fma == the reference's multiply-add), i.e. bitwise the reference's
- * s_j. Phase 2, one warp per row: max and softmax normaliser, probabilities
+ * s_j. Phase 2 (vox_ks_row, kv_select_row.cuh), one warp per row: max and softmax normaliser, probabilities
  * in place, the rule's count (cumulative: a radix descent with a proven error
  * margin, else an exact replay of the reference's sorted sequential sum), a
  * radix select of the n most probable blocks (ties by index) and one ordered
