@@ -67,6 +67,10 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->kv_wg_abl = vox_env_flag("VOXATTN_KV_SELECT_WG_ABL");
     g->kv_wg_break = vox_env_flag("VOXATTN_KV_SELECT_WG_BREAK");
     g->kv_topk_scalar = vox_env_flag("VOXATTN_KV_SELECT_TOPK_SCALAR");
+    g->kv_rows_old = vox_env_flag("VOXATTN_KV_SELECT_ROWS_OLD");
+    g->kv_rows_abl = vox_env_flag("VOXATTN_KV_SELECT_ROWS_ABL");
+    g->kv_exact_all = vox_env_flag("VOXATTN_KV_SELECT_EXACT_ALL");
+    g->kv_rows_break = vox_env_flag("VOXATTN_KV_SELECT_ROWS_BREAK");
     g->srm_w8 = vox_env_flag("VOXATTN_SAMPLE_ROWS_W8");
     g->srm_wg_off = vox_env_flag("VOXATTN_SAMPLE_ROWS_WG_OFF");
     g->srm_wg_pv2 = vox_env_flag("VOXATTN_SAMPLE_ROWS_WG_PV2");

@@ -3,7 +3,8 @@
  * (tools/qs_emu/emu_port.h), on f32 scores computed as the f32 kernel (vox_kf_scores) computes them, and
  * compares each row it lists with a copy of the CPU reference (backends/cpu/kv_select.c). Rows the fast
  * path declines (the exact path on the GPU) are counted, not compared.
- * usage: kv_emu MODE(0 new, 1 old, 2 break, 3 new with one-value-per-lane compactions) FILL(0 random, 1 near-tie pairs, 2 small-integer ties, 3 huge
+ * usage: kv_emu MODE(0 new, 1 old, 2 break, 3 new with one-value-per-lane compactions; 5, 6, 7: the exact
+ *        path's vox_ks_row new / old / break, rule from env KS_RULE, TAU, Z: ks_row_run) FILL(0 random, 1 near-tie pairs, 2 small-integer ties, 3 huge
  *        logits, 4 hunyuan-720p's structured workload (perf/workload.c), head NBV % 24: block means of
  *        its bf16 q and k over 4x4x4 blocks, NBv 2160, D 128; NBV and D are then ignored) NBV D TOPK
  *        MIN_BLOCKS SCALE(0: 1/sqrt(D)) [ROWS (spread over the row range)]
@@ -38,6 +39,7 @@ static inline unsigned __ballot_sync(unsigned, bool p) { return (unsigned)emu_ba
 static inline int __popc(unsigned x) { return __builtin_popcount(x); }
 static inline int __clz(int x) { return x ? __builtin_clz((unsigned)x) : 32; }
 static inline long long __double_as_longlong(double d) { long long u; memcpy(&u, &d, 8); return u; }
+#include "kernel_args.h"
 static inline unsigned long long __float2ull_rz(float x) { return (unsigned long long)x; }
 template <class T> static T atomicAdd(T *p, T v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
 #define __syncthreads() VOX_SYNCWARP()
@@ -52,7 +54,6 @@ template <typename F> F vox_warp_max(F v)
 #define VOX_MAX_WARPS 32
 template <bool MAX> double block_reduce(double v, double *) { return MAX ? vox_warp_max(v) : vox_warp_sum(v); }
 static unsigned char vox_dyn_smem[64];
-#include "kernel_args.h"
 #define VOX_GPU_DEVICE
 /* kv_select.cuh's helpers that kv_select_fast.cuh uses (copies; kv_select.cuh itself needs the whole device) */
 #define VOX_KS_ROWS 16
@@ -60,21 +61,91 @@ static unsigned char vox_dyn_smem[64];
 #define VOX_KF_ROWS 8
 #define VOX_KS_KPT 4
 static inline i64 vox_ks_stride(i64 NBv) { return (NBv + VOX_KS_KPT - 1) / VOX_KS_KPT * VOX_KS_KPT; }
-static inline bool vox_ks_any(bool p) { return emu_ballot(p) != 0; }
-static inline int vox_ks_scan(int v, int *total)
-{
-    const int lane = threadIdx.x % 32;
-    int incl = v;
-    for (int o = 1; o < 32; o <<= 1) { int t = VOX_SHFL_UP(incl, o); if (lane >= o) incl += t; }
-    *total = VOX_SHFL(incl, 31);
-    return incl - v;
-}
+#define VOX_KS_KEY 0x7fffffffffffffffull
+static inline double __longlong_as_double(long long u) { double d; memcpy(&d, &u, 8); return d; }
+static inline unsigned long long __double2ull_rz(double x) { return (unsigned long long)x; }
+static inline double __dadd_rn(double a, double b) { return a + b; }
+static inline double __dsub_rn(double a, double b) { return a - b; }
+static inline double __dmul_rn(double a, double b) { return a * b; }
+static inline double __ddiv_rn(double a, double b) { return a / b; }
+static inline double __dsqrt_rn(double a) { return sqrt(a); }
+#include "kv_select_row.cuh" /* vox_ks_any, vox_ks_scan, vox_kf_count_before; vox_ks_row (modes 5-7) */
 static int *vox_ks_list(const vox_kv_select_bufs &, const vox_kv_select_args &) { return nullptr; }
 static unsigned char *vox_ks_slices(const vox_kv_select_bufs &, const vox_kv_select_args &) { return nullptr; }
 static void vox_ks_dense_globals(const int *, int *, int *, i64, int, int, int) {}
 #include "kv_select_fast.cuh"
 
 struct rk { double p; int j; };
+/* Modes 5 (vox_ks_row, the default), 6 (VOX_KS_V_OLD), 7 (VOX_KS_V_BRK): the exact path's per-row selection
+ * (kv_select_row.cuh) on the reference's f64 scores, rule KS_RULE (env: 0 cumulative with TAU, 1 top-k, 2 STAT
+ * with Z), every row compared with the reference. */
+static int ks_row_run(int mode, int NBv, int NB, int D, int topk, int minb, double scale, int rows,
+                      const std::vector<float> &q, const std::vector<float> &k, int fill)
+{
+    const int rule = getenv("KS_RULE") ? atoi(getenv("KS_RULE")) : 0;
+    const double tau = getenv("TAU") ? atof(getenv("TAU")) : 0.9, zz = getenv("Z") ? atof(getenv("Z")) : 1.0;
+    vox_kv_select_args a{};
+    a.scale = scale, a.NB = NB, a.NBv = NBv, a.D = D, a.BH = 1, a.rule = rule, a.topk = topk, a.min_blocks = minb;
+    a.tau = tau, a.z = zz;
+    int bad = 0;
+    for (int r = 0; r < rows; r++) {
+        const int i = fill == 4 ? (int)((long long)r * NBv / rows) : r % NBv;
+        std::vector<double> s(NBv);
+        double mx = -INFINITY, z = 0, mean = 0, var = 0;
+        for (int j = 0; j < NBv; j++) {
+            double acc = 0;
+            for (int e = 0; e < D; e++) acc += (double)q[(size_t)r * D + e] * (double)k[(size_t)j * D + e];
+            s[j] = acc * scale, mx = std::max(mx, s[j]), mean += s[j];
+        }
+        mean /= (double)NBv;
+        for (int j = 0; j < NBv; j++) z += exp(s[j] - mx), var += (s[j] - mean) * (s[j] - mean);
+        const double sd = sqrt(var / (double)NBv);
+        std::vector<rk> o(NBv);
+        for (int j = 0; j < NBv; j++) o[j] = {exp(s[j] - mx) / z, j};
+        std::sort(o.begin(), o.end(), [](const rk &x, const rk &y) { return x.p != y.p ? x.p > y.p : x.j < y.j; });
+        std::vector<char> pick(NB, 0);
+        int n = 0;
+        if (rule == 0) { double before = 0; for (; n < NBv && before < tau; n++) before += o[n].p; }
+        else if (rule == 1) n = std::min(topk, NBv);
+        else for (int j = 0; j < NBv; j++) if (s[j] >= mean + zz * sd) pick[j] = 1;
+        if (n < minb) n = std::min(minb, NBv);
+        for (int t = 0; t < n; t++) pick[o[t].j] = 1;
+        pick[i] = 1;
+        for (int j = NBv; j < NB; j++) pick[j] = 1;
+        std::vector<int> want;
+        for (int j = 0; j < NB; j++) if (pick[j]) want.push_back(j);
+        std::vector<double> srow(s);
+        std::vector<int> crow(NB + 8, -7);
+        int count = -1;
+        static vox_ks_work work;
+        std::barrier<> wb(32);
+        g_warps[0].b = &wb;
+        std::vector<std::thread> th;
+        for (int t = 0; t < 32; t++)
+            th.emplace_back([&, t] {
+                threadIdx = {(unsigned)t, 0, 0};
+                if (mode == 5) vox_ks_row<VOX_KS_V_NEW>(srow.data(), NB, NBv, i, crow.data(), &count, a, &work);
+                else if (mode == 6) vox_ks_row<VOX_KS_V_OLD>(srow.data(), NB, NBv, i, crow.data(), &count, a, &work);
+                else vox_ks_row<VOX_KS_V_BRK>(srow.data(), NB, NBv, i, crow.data(), &count, a, &work);
+            });
+        for (auto &t : th) t.join();
+        bool same = count == (int)want.size();
+        for (int c = 0; same && c < count; c++) same = crow[c] == want[c];
+        if (!same) {
+            if (bad < 3) {
+                fprintf(stderr, "row %d: count %d, reference %zu;", r, count, want.size());
+                for (int c = 0; c < count && c < (int)want.size(); c++)
+                    if (crow[c] != want[c]) { fprintf(stderr, " first difference at %d: %d, reference %d", c, crow[c], want[c]); break; }
+                fprintf(stderr, "\n");
+            }
+            bad++;
+        }
+    }
+    printf("kv_emu mode %d (vox_ks_row) rule %d tau %g z %g fill %d NBv %d D %d topk %d min %d scale %g: %d rows, %d wrong\n",
+           mode, rule, tau, zz, fill, NBv, D, topk, minb, scale, rows, bad);
+    return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 8) { fprintf(stderr, "usage: kv_emu MODE FILL NBV D TOPK MIN SCALE [ROWS]\n"); return 2; }
@@ -145,6 +216,8 @@ int main(int argc, char **argv)
         for (int e = 0; e < D; e++)
             q[(size_t)r * D + e] = fill == 2 ? (float)(rng() % 3) - 1.f : fill == 3 ? (e == 0 ? (r % 3 ? 1000.f : -1000.f) : 0.f)
                                                                     : (float)(2.0 * nd(rng));
+    if (mode >= 5)
+        return ks_row_run(mode, NBv, NB, D, topk, minb, scale, rows, q, k, fill);
     vox_kv_select_args a{};
     a.scale = scale, a.scale_f = (float)scale, a.NB = NB, a.NBv = NBv, a.D = D, a.BH = 1, a.rule = 1;
     a.topk = topk, a.min_blocks = minb;

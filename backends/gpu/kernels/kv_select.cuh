@@ -23,7 +23,7 @@
  * shared loads and one 16-byte global load (VOX_KS_EC dims ahead). Each score is the reference's
  * sequential f64 sum over e = 0..D-1 (the f32 x f32 products are exact in
  * f64, so fma == the reference's multiply-add), i.e. bitwise the reference's
- * s_j. Phase 2, one warp per row: max and softmax normaliser, probabilities
+ * s_j. Phase 2 (vox_ks_row, kv_select_row.cuh), one warp per row: max and softmax normaliser, probabilities
  * in place, the rule's count (cumulative: a radix descent with a proven error
  * margin, else an exact replay of the reference's sorted sequential sum), a
  * radix select of the n most probable blocks (ties by index) and one ordered
@@ -36,7 +36,7 @@
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
 #define VOX_GPU_KERNELS_kv_select(R, O, M) \
-    R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows) M(kv_select_fast_mma) M(kv_select_kb) \
+    R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows) O(kv_select_rows_old) O(kv_select_brk) M(kv_select_fast_mma) M(kv_select_kb) \
     M(kv_select_fast_kb) M(kv_select_fast_kb_old) M(kv_select_fast_kb_brk) M(kv_select_fast_kb_p1) \
     M(kv_select_fast_kb_p2) M(kv_select_fast_kb_pair) M(kv_select_fast_kb_pair_p1) M(kv_select_fast_kb_p1_nost) \
     M(kv_select_fast_kb_p1_nomma) M(kv_select_fast_kb_p1_stage1) M(kv_select_fast_kb_n1) M(kv_select_kb_wg) \
@@ -60,14 +60,7 @@
 #define VOX_KS_MIN_BLOCKS 2 /* two CTAs per SM: 255 registers each */
 #endif
 
-/* A warp's phase-2 work space. */
-struct vox_ks_work {
-    int hist[256];
-    unsigned limb[4][256]; /* the cumulative rule's bin sums: see vox_ks_cum_fast */
-    int bin, rem, cnt, pad;
-    double before, sum;
-};
-static_assert(sizeof(vox_ks_work) == 5152, "gpu_kv_select sizes the warps' work space as 5152 B each");
+#include "kv_select_row.cuh"
 
 /* kt's row stride (elements): NBv rounded up to VOX_KS_KPT. */
 __device__ __forceinline__ i64 vox_ks_stride(i64 NBv)
@@ -122,35 +115,6 @@ __device__ __forceinline__ i64 vox_ks_union(i64 D, i64 nw)
     i64 q = (i64)VOX_KS_ROWS * ((D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC) * 8;
     i64 w = nw * (i64)sizeof(vox_ks_work);
     return ((q > w ? q : w) + 15) / 16 * 16;
-}
-
-__device__ __forceinline__ unsigned long long vox_ks_bits(double x)
-{
-    return (unsigned long long)__double_as_longlong(x);
-}
-
-/* Whether p holds in any lane of the warp (one ballot). */
-__device__ __forceinline__ bool vox_ks_any(bool p)
-{
-#if VOX_GPU_HIP
-    return __ballot(p) != 0ull;
-#else
-    return __ballot_sync(0xffffffffu, p) != 0u;
-#endif
-}
-
-/* Exclusive prefix sum of v over the warp; *total: the warp's sum. */
-__device__ __forceinline__ int vox_ks_scan(int v, int *total)
-{
-    const int lane = threadIdx.x % VOX_WARP_SIZE;
-    int incl = v;
-    for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
-        int t = VOX_SHFL_UP(incl, o);
-        if (lane >= o)
-            incl += t;
-    }
-    *total = VOX_SHFL(incl, VOX_WARP_SIZE - 1);
-    return incl - v;
 }
 
 /* Phase 1: sc[r*NBv + j] = s_j of row i0 + r (r < nrows), j < NBv. qs:
@@ -212,300 +176,6 @@ __device__ void vox_ks_scores(const float *qbar, const float *kt, i64 bh, i64 i0
     }
 }
 
-/* Radix select of the n (0 < n < NBv) largest keys (probability bits, which
- * order as the values for p >= 0) of a finite row: the n-th largest key
- * value is *T; the row takes every key > *T and the *rem lowest-index keys
- * == *T (INT_MAX: every one). 8 bits per pass from the top; stops as soon as
- * the bucket holding the n-th key is taken whole. */
-__device__ void vox_ks_top_n(const double *srow, int NBv, int n, vox_ks_work *w, unsigned long long *T, int *rem_out)
-{
-    constexpr int BPL = 256 / VOX_WARP_SIZE; /* bins per lane, descending */
-    const int lane = threadIdx.x % VOX_WARP_SIZE;
-    unsigned long long prefix = 0, hmask = 0;
-    int rem = n;
-    for (int shift = 56; shift >= 0; shift -= 8) {
-        for (int b = lane; b < 256; b += VOX_WARP_SIZE)
-            w->hist[b] = 0;
-        VOX_SYNCWARP();
-        for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
-            unsigned long long u = vox_ks_bits(srow[j]) & VOX_KS_KEY;
-            if ((u & hmask) == prefix)
-                atomicAdd(&w->hist[(int)((u >> shift) & 255u)], 1);
-        }
-        VOX_SYNCWARP();
-        int c[BPL], tot = 0;
-#pragma unroll
-        for (int q = 0; q < BPL; q++)
-            c[q] = w->hist[255 - BPL * lane - q], tot += c[q];
-        int all, acc = vox_ks_scan(tot, &all);
-        if (acc < rem && rem <= acc + tot) {
-            bool done = false;
-#pragma unroll
-            for (int q = 0; q < BPL; q++) {
-                if (!done && acc + c[q] >= rem) {
-                    w->bin = 255 - BPL * lane - q, w->rem = rem - acc, w->cnt = c[q];
-                    done = true;
-                }
-                acc += c[q];
-            }
-        }
-        VOX_SYNCWARP();
-        int bin = w->bin, cnt = w->cnt;
-        rem = w->rem;
-        VOX_SYNCWARP(); /* read before the next pass rewrites them */
-        prefix |= (unsigned long long)bin << shift;
-        hmask |= 255ull << shift;
-        if (cnt == rem) { /* the whole bucket goes in: every key >= its lowest value */
-            *T = prefix, *rem_out = 0x7fffffff;
-            return;
-        }
-    }
-    *T = prefix, *rem_out = rem;
-}
-
-/* The cumulative rule's count for a finite row (0 < tau): the reference
- * admits, in (p desc, index) order, every block whose preceding sequential
- * sum is < tau. A radix descent finds c, the first position where an f64
- * estimate E of those prefix sums reaches tau; E and the reference's sums
- * both lie within (NBv + 256) * 2^-52 of the exact sums (values <= 1 + NBv
- * 2^-53), so when E(c-1) < tau - margin and E(c) >= tau + margin the
- * reference's count is c (its sums are non-decreasing). Returns -1 when that
- * cannot be shown (a sum within the margin of tau). The bins' sums are exact
- * integer sums of v = floor(p * 2^55) (each below p by < 2^-55), kept in four
- * 14-bit limbs of 32-bit counters (each < 2^32 while NBv < 2^18, else -1):
- * integer atomics in any order give the same sums, and a batch whose blocks
- * fall in one bin (most of them in the first passes) adds its warp sums once
- * instead of 32 same-address atomics; the rest of E is as many roundings as
- * before, each below 2^-53 of a value <= 1 + NBv 2^-53. With the count, *T
- * and *rem as vox_ks_top_n gives them for n = c (the low end of the bucket
- * the descent ends in, taken whole, or c - above of its equal keys). */
-__device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_work *w, unsigned long long *T,
-                               int *rem)
-{
-    constexpr int BPL = 256 / VOX_WARP_SIZE;
-    const int lane = threadIdx.x % VOX_WARP_SIZE;
-    const double margin = (2.0 * NBv + 512.0) * 0x1p-52;
-    if (NBv >= (1 << 18))
-        return -1;
-    unsigned long long prefix = 0, hmask = 0;
-    double before = 0; /* E of the blocks ranked above the current bucket */
-    int above = 0, cnt = 0;
-    for (int shift = 56; shift >= 0; shift -= 8) {
-        for (int b = lane; b < 256; b += VOX_WARP_SIZE)
-            w->hist[b] = 0, w->limb[0][b] = w->limb[1][b] = w->limb[2][b] = w->limb[3][b] = 0u;
-        VOX_SYNCWARP();
-        for (int j0 = 0; j0 < NBv; j0 += VOX_WARP_SIZE) {
-            const int j = j0 + lane;
-            const unsigned long long u = j < NBv ? vox_ks_bits(srow[j]) & VOX_KS_KEY : 0ull;
-            const bool in = j < NBv && (u & hmask) == prefix;
-            if (!vox_ks_any(in))
-                continue; /* no block of this batch is in the bucket (most batches after the first pass) */
-            const int b = in ? (int)((u >> shift) & 255u) : -1;
-            const unsigned long long v = in ? __double2ull_rz(__longlong_as_double((long long)u) * 0x1p55) : 0ull;
-            const int hi = vox_warp_max(b), lo = -vox_warp_max(in ? -b : -256);
-            if (hi == lo) { /* one bin: its count and sum added once */
-                const int c = vox_warp_sum((int)in);
-                const unsigned long long t = vox_warp_sum(v);
-                if (lane == 0) {
-                    atomicAdd(&w->hist[hi], c);
-                    for (int l = 0; l < 4; l++)
-                        atomicAdd(&w->limb[l][hi], (unsigned)(l < 3 ? (t >> (14 * l)) & 0x3fffu : t >> 42));
-                }
-            } else if (in) {
-                atomicAdd(&w->hist[b], 1);
-                for (int l = 0; l < 4; l++)
-                    atomicAdd(&w->limb[l][b], (unsigned)(v >> (14 * l)) & 0x3fffu);
-            }
-        }
-        VOX_SYNCWARP();
-        int c[BPL], ct = 0;
-        double s[BPL], st = 0;
-#pragma unroll
-        for (int q = 0; q < BPL; q++) {
-            const int bq = 255 - BPL * lane - q;
-            const unsigned long long t = (unsigned long long)w->limb[0][bq] +
-                                         ((unsigned long long)w->limb[1][bq] << 14) +
-                                         ((unsigned long long)w->limb[2][bq] << 28) +
-                                         ((unsigned long long)w->limb[3][bq] << 42);
-            c[q] = w->hist[bq], s[q] = (double)t * 0x1p-55;
-            ct += c[q], st += s[q];
-        }
-        int call, cx = vox_ks_scan(ct, &call);
-        double si = st;
-        for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
-            double t = VOX_SHFL_UP(si, o);
-            if (lane >= o)
-                si += t;
-        }
-        double sx = VOX_SHFL_UP(si, 1);
-        double run = before + (lane ? sx : 0.0);
-        int cab = above + cx, hit = 256;
-        double hrun = 0, hs = 0;
-        int hab = 0, hc = 0;
-#pragma unroll
-        for (int q = 0; q < BPL; q++) {
-            if (hit == 256 && c[q] > 0 && run + s[q] >= tau)
-                hit = BPL * lane + q, hrun = run, hab = cab, hc = c[q], hs = s[q];
-            run += s[q], cab += c[q];
-        }
-        int first = hit;
-        for (int o = VOX_WARP_SIZE / 2; o > 0; o >>= 1) {
-            int t = VOX_SHFL_XOR(first, o);
-            first = t < first ? t : first;
-        }
-        if (first == 256) { /* the bucket's mass does not reach tau */
-            double total = VOX_SHFL(si, VOX_WARP_SIZE - 1);
-            if (shift != 56)
-                return -1; /* inconsistent roundings: decide exactly */
-            return total < tau - margin ? NBv : -1;
-        }
-        if (hit == first)
-            w->bin = 255 - first, w->cnt = hc, w->rem = hab, w->before = hrun, w->sum = hs;
-        VOX_SYNCWARP();
-        int bin = w->bin;
-        cnt = w->cnt, above = w->rem, before = w->before;
-        double sb = w->sum;
-        VOX_SYNCWARP();
-        prefix |= (unsigned long long)bin << shift;
-        hmask |= 255ull << shift;
-        if (cnt == 1) { /* E(c) = before + (the block's p, within the bound) */
-            *T = prefix, *rem = 0x7fffffff;
-            return before < tau - margin && before + sb >= tau + margin ? above + 1 : -1;
-        }
-    }
-    /* cnt blocks of the same p: the crossing is the t-th of them */
-    double P = __longlong_as_double((long long)prefix);
-    if (!(P > 0))
-        return -1;
-    double need = ceil((tau - before) / P);
-    int t = need < 1.0 ? 1 : need > (double)cnt ? cnt : (int)need;
-    double lo = before + (double)(t - 1) * P, hi = before + (double)t * P;
-    *T = prefix, *rem = t;
-    return lo < tau - margin && hi >= tau + margin ? above + t : -1;
-}
-
-/* The cumulative count exactly as the reference sums (sequentially, in
- * descending p, each block's p added while the sum is < tau): the distinct
- * values from the top, one pass over the row each. Rare: only rows with a
- * prefix sum within the margin of tau come here. */
-__device__ int vox_ks_cum_exact(const double *srow, int NBv, double tau)
-{
-    const int lane = threadIdx.x % VOX_WARP_SIZE;
-    unsigned long long prev = ~0ull;
-    double before = 0;
-    int c = 0;
-    for (;;) {
-        long long best = -1;
-        for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
-            unsigned long long u = vox_ks_bits(srow[j]) & VOX_KS_KEY;
-            if (u < prev && (long long)u > best)
-                best = (long long)u;
-        }
-        for (int o = VOX_WARP_SIZE / 2; o > 0; o >>= 1) {
-            long long t = VOX_SHFL_XOR(best, o);
-            best = t > best ? t : best;
-        }
-        if (best < 0)
-            return c; /* every block admitted */
-        int mult = 0;
-        for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
-            mult += (long long)(vox_ks_bits(srow[j]) & VOX_KS_KEY) == best;
-        mult = vox_warp_sum(mult);
-        const double P = __longlong_as_double(best);
-        for (int r = 0; r < mult; r++) {
-            if (!(before < tau))
-                return c;
-            before += P, c++;
-        }
-        prev = (unsigned long long)best;
-    }
-}
-
-/* Phase 2 for video row i (one warp): srow holds its NBv scores. */
-__device__ void vox_ks_row(double *srow, int NB, int NBv, int i, int *crow, int *count, const vox_kv_select_args &a,
-                           vox_ks_work *w)
-{
-    const int lane = threadIdx.x % VOX_WARP_SIZE;
-    double mx = -INFINITY; /* NaN scores are skipped, as in the reference */
-    for (int j = lane; j < NBv; j += VOX_WARP_SIZE)
-        mx = srow[j] > mx ? srow[j] : mx;
-    mx = vox_warp_max(mx);
-    double zs = 0;
-    for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
-        double e = exp(srow[j] - mx);
-        zs += e;
-        if (a.rule != 2)
-            srow[j] = e;
-    }
-    zs = vox_warp_sum(zs);
-    /* zs finite: every s finite or -inf, mx finite, every p finite in [0, 1];
-     * else every p is NaN and the order is the index order */
-    const bool finite = zs == zs && zs < INFINITY;
-    double thr = 0;
-    if (a.rule == 2) {
-        /* the reference's mean, variance and threshold, same operations in
-         * the same order (uncontracted): s_j >= thr is decided exactly */
-        if (lane == 0) {
-            double mean = 0, var = 0;
-            for (int j = 0; j < NBv; j++)
-                mean = __dadd_rn(mean, srow[j]);
-            mean = __ddiv_rn(mean, (double)NBv);
-            for (int j = 0; j < NBv; j++) {
-                double d = __dsub_rn(srow[j], mean);
-                var = __dadd_rn(var, __dmul_rn(d, d));
-            }
-            thr = __dadd_rn(mean, __dmul_rn(a.z, __dsqrt_rn(__ddiv_rn(var, (double)NBv))));
-        }
-        thr = VOX_SHFL(thr, 0);
-    }
-    /* keys: the bits of p (0 for a non-finite row), bit 63 = STAT pick */
-    for (int j = lane; j < NBv; j += VOX_WARP_SIZE) {
-        double x = srow[j], p = a.rule == 2 ? exp(x - mx) / zs : x / zs;
-        unsigned long long u = finite ? vox_ks_bits(p) : 0ull;
-        if (a.rule == 2 && x >= thr)
-            u |= 1ull << 63;
-        srow[j] = __longlong_as_double((long long)u);
-    }
-    VOX_SYNCWARP();
-    int n = 0, nc = -1; /* nc: a count vox_ks_cum_fast certified, with its T and rem */
-    unsigned long long T, Tc = 0;
-    int rem, remc = 0;
-    if (a.rule == 1)
-        n = a.topk < NBv ? a.topk : NBv;
-    else if (a.rule == 0 && 0.0 < a.tau) {
-        if (!finite)
-            n = 1; /* the first block's preceding sum is 0, the next one's NaN */
-        else if ((nc = n = vox_ks_cum_fast(srow, NBv, a.tau, w, &Tc, &remc)) < 0)
-            n = vox_ks_cum_exact(srow, NBv, a.tau);
-    }
-    if (n < a.min_blocks)
-        n = a.min_blocks < NBv ? a.min_blocks : NBv;
-    if (n <= 0)
-        T = ~0ull, rem = 0; /* none */
-    else if (n >= NBv || !finite)
-        T = 0, rem = n; /* the first n in index order (all keys 0 when not finite) */
-    else if (n == nc)
-        T = Tc, rem = remc; /* the descent's bucket: no second radix select */
-    else
-        vox_ks_top_n(srow, NBv, n, w, &T, &rem);
-    /* ordered compaction: own block, global blocks, STAT picks, top n */
-    int base = 0, ties = 0;
-    for (int j0 = 0; j0 < NB; j0 += VOX_WARP_SIZE) {
-        int j = j0 + lane;
-        bool video = j < NBv;
-        unsigned long long u = video ? vox_ks_bits(srow[j]) : 0ull, key = u & VOX_KS_KEY;
-        int tt, tr = ties + vox_ks_scan(video && key == T, &tt);
-        ties += tt;
-        bool pick = j < NB && (!video || j == i || (u >> 63) || key > T || (key == T && tr < rem));
-        int pt, pos = base + vox_ks_scan(pick, &pt);
-        base += pt;
-        if (pick)
-            crow[pos] = j;
-    }
-    if (lane == 0)
-        *count = base;
-}
-
 /* kt (see the top of this file): one CTA of 256 threads per (bh, 32 keys,
  * 32 dims), a transpose through shared memory, grid-stride. */
 VOX_KERNEL void __launch_bounds__(256) vox_kv_select_kt(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
@@ -533,8 +203,9 @@ VOX_KERNEL void __launch_bounds__(256) vox_kv_select_kt(VOX_PARAM vox_kv_select_
     }
 }
 
-VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KS_MIN_BLOCKS)
-    vox_kv_select(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+/* The exact path over every tile (top of this file); V: vox_ks_row's variant (VOX_KS_V_*) */
+template <int V>
+__device__ __forceinline__ void vox_ks_tiles_all(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     const float *qbar = vox_ptr<const float>(b.qbar), *kt = vox_ptr<const float>(b.scratch);
     const int *start = vox_ptr<const int>(b.kv_start);
@@ -555,12 +226,24 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KS_MIN_BLOCKS)
             __syncthreads(); /* scores written, the union free for the warps */
             for (int r = warp; r < nrows; r += nw) {
                 i64 m = bh * NB + i0 + r;
-                vox_ks_row(sc + (i64)r * NBv, NB, NBv, (int)(i0 + r), cols + start[m], count + m, a,
+                vox_ks_row<V>(sc + (i64)r * NBv, NB, NBv, (int)(i0 + r), cols + start[m], count + m, a,
                            (vox_ks_work *)un + warp);
             }
         }
         __syncthreads(); /* before the next tile rewrites the union and the scores */
     }
+}
+
+VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KS_MIN_BLOCKS)
+    vox_kv_select(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_ks_tiles_all<VOX_KS_V_NEW>(b, a);
+}
+/* with vox_ks_row's deliberate break (VOXATTN_KV_SELECT_ROWS_BREAK, tests only) */
+VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KS_MIN_BLOCKS)
+    vox_kv_select_brk(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_ks_tiles_all<VOX_KS_V_BRK>(b, a);
 }
 
 /* Bytes of vox_kv_select_rows' shared memory before its scores: the rows'
@@ -579,9 +262,10 @@ __device__ __forceinline__ i64 vox_kr_head(i64 D, i64 nw)
  * vox_ks_scores: bitwise the reference's s_j), then each warp runs
  * vox_ks_row on its row. Dynamic
  * shared memory: vox_kr_head() bytes, then nw x NBv f64 scores (or those in a
- * per-CTA slice of the scratch, a.per_block bytes). */
-VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
-    vox_kv_select_rows(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+ * per-CTA slice of the scratch, a.per_block bytes). V: vox_ks_row's variant
+ * (kv_select_row.cuh; VOX_KS_V_OLD: vox_kv_select_rows_old, VOXATTN_KV_SELECT_ROWS_OLD). */
+template <int V>
+__device__ __forceinline__ void vox_kr_rows(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     const float *qbar = vox_ptr<const float>(b.qbar), *kt = vox_ptr<const float>(b.scratch);
     const int *start = vox_ptr<const int>(b.kv_start), *list = vox_ks_list(b, a);
@@ -638,10 +322,20 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
         __syncthreads(); /* scores written */
         if (warp < rows) {
             const i64 m = list[1 + g + warp];
-            vox_ks_row(sc + (i64)warp * NBv, NB, NBv, (int)(m % NB), cols + start[m], count + m, a, wk + warp);
+            vox_ks_row<V>(sc + (i64)warp * NBv, NB, NBv, (int)(m % NB), cols + start[m], count + m, a, wk + warp);
         }
         __syncthreads(); /* before the next rows rewrite qs and the scores */
     }
+}
+VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
+    vox_kv_select_rows(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_kr_rows<VOX_KS_V_NEW>(b, a);
+}
+VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
+    vox_kv_select_rows_old(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_kr_rows<VOX_KS_V_OLD>(b, a);
 }
 
 #include "kv_select_fast.cuh"
@@ -723,7 +417,10 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     int64_t Dp = (a.D + EC - 1) / EC * EC, tiles = a.NBv > 0 ? (a.NBv + ROWS - 1) / ROWS : 1;
     int64_t S = (a.NBv + 3) / 4 * 4, kt = (a.BH * a.D * S * 4 + 255) / 256 * 256;
     int64_t list = (a.BH * tiles + 1) * ROWS * 4;
-    int fast = a.rule != 2;
+    /* VOXATTN_KV_SELECT_EXACT_ALL (tests): every rule on the exact path over every tile (vox_kv_select);
+     * VOXATTN_KV_SELECT_ROWS_BREAK: the same with vox_ks_row's deliberate break (vox_kv_select_brk) */
+    int brk = g->kv_rows_break && g->fn[GPU_FN_kv_select_brk];
+    int fast = a.rule != 2 && !g->kv_exact_all && !brk;
     vox_kv_select_args af = a, ar = a;
     int64_t grid = 0, gridf = 0, gridr = 0;
     size_t smem = 0, smemf = 0, smemr = 0;
@@ -803,7 +500,8 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             return st;
     }
     if (!fast)
-        return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select, grid, 128, 1, smem, &b, &a);
+        return gpu_launch_op(g, VOX_OP_kv_select, brk ? GPU_FN_kv_select_brk : GPU_FN_kv_select, grid, 128, 1, smem,
+                             &b, &a);
     if (kb) {
         int64_t t = a.BH * ((a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS);
         st = gpu_launch_op(g, VOX_OP_kv_select, fnk, gpu_cap_grid(g, t, 8), 256, 1, 0, &b, &af);
@@ -813,7 +511,12 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     st = gpu_launch_op(g, VOX_OP_kv_select, fnf, gridf, 256, 1, smemf, &b, &af);
     if (st || kt == 0 || a.NBv == 0)
         return st; /* no video row: no list */
-    return gpu_launch_op(g, VOX_OP_kv_select, GPU_FN_kv_select_rows, gridr, 128, 1, smemr, &b, &ar);
+    /* the exact rows: session 15's vox_ks_row, or session 14's (VOXATTN_KV_SELECT_ROWS_OLD; where the
+     * module has it), or the two in turn (VOXATTN_KV_SELECT_ROWS_ABL: timing) */
+    int fnr = GPU_FN_kv_select_rows;
+    if (g->fn[GPU_FN_kv_select_rows_old] && (g->kv_rows_old || (g->kv_rows_abl && g->kv_rows_n++ % 2)))
+        fnr = GPU_FN_kv_select_rows_old;
+    return gpu_launch_op(g, VOX_OP_kv_select, fnr, gridr, 128, 1, smemr, &b, &ar);
 }
 
 #endif

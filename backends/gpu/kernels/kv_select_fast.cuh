@@ -217,21 +217,7 @@ __device__ float vox_kf_scores(const float *qbar, const float *kt, i64 bh, i64 i
     return (float)block_reduce<true>((double)nkmax, red);
 }
 
-/* Exclusive count of the lanes below this one whose p holds; *total: the
- * warp's count (a ballot: no shuffle chain). */
-__device__ __forceinline__ int vox_kf_count_before(bool p, int *total)
-{
-    const int lane = threadIdx.x % VOX_WARP_SIZE;
-#if VOX_GPU_HIP
-    const unsigned long long m = __ballot(p);
-    *total = __popcll(m);
-    return __popcll(m & ((1ull << lane) - 1ull));
-#else
-    const unsigned m = __ballot_sync(0xffffffffu, p);
-    *total = __popc(m);
-    return __popc(m & ((1u << lane) - 1u));
-#endif
-}
+/* vox_kf_count_before: kv_select_row.cuh */
 
 /* The 4 values of a row's lane-th quadruple x (j = 4x .. 4x+3; rows are
  * 16-byte aligned, their stride a multiple of 4): the sweeps below read
