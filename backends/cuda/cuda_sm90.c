@@ -642,9 +642,11 @@ static int encode_dqacc(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t
  * reproducible) instead of the ordered one (rows, dq, dkdv: 7): never for a plan that asked for a
  * deterministic backward; VOXATTN_SM90_BWD_DQ=atomic|ordered forces one; else atomic where the
  * host's density figure (p->density: exact for DENSE/CUSTOM, the top-k bound for BSA top-k, -1
- * unknown) is at least VOX_SM90_BWD_ATOMIC_DENSITY. H200: atomic wins dense (session 9 harness
- * 1051 vs 1119 ms, library 1159 vs ~1215) and loses at BSA 10% (library 164 vs 147: ~283 GB of
- * reduce-adds); an unknown density (BSA tau/stat, SVG: the lists are on the device) stays ordered. */
+ * unknown) is at least VOX_SM90_BWD_ATOMIC_DENSITY. H200 harness, session 15 (ms, ordered vs
+ * atomic in the VOX_SM90_BWD_ATOMIC scheme): dense 1105 vs 1057, ragged hunyuan 50% (correlated
+ * lists) 584 vs 561, 25% 324 vs 315; at BSA 10% atomic loses (session 9, library: 164 vs 147,
+ * ~283 GB of reduce-adds). 0.5: the lowest density measured as a win with random-list data missing
+ * between 10% and 50%; an unknown density (BSA tau/stat, SVG: lists on the device) stays ordered. */
 #define VOX_SM90_BWD_ATOMIC_DENSITY 0.5
 static int bwd_atomic(const cu_sm90 *s, const vox_op_attention_backward *p)
 {
