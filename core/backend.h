@@ -285,6 +285,11 @@ typedef struct vox_op_attention_backward {
     int64_t max_q_count;  /* upper bound of col_count */
     int deterministic;    /* nonzero: results bitwise reproducible run to run (the plan's
                            * deterministic_backward); 0 lets a backend add dq by atomics */
+    double density;       /* listed (query block, KV block) pairs / (BH * NB * NB) as the host
+                           * knows it without reading the device: exact for host-built masks
+                           * (DENSE, CUSTOM), the top-k rule's bound for BSA top-k (picks + own
+                           * block + global blocks per row); -1 where unknown (BSA tau/stat, SVG).
+                           * Only a choice of kernels may depend on it, never a result's meaning. */
     /* Caller layout (only for a backend that lists attention_backward in
      * caller_layout_ops; present when slot_token is): q, k, v, o, dout, lse,
      * dq, dk, dv above then hold nothing on entry and are the backend's

@@ -134,7 +134,7 @@ static vox_status host_mask(vox_plan *plan)
         free(owner), free(tstart);
         return VOX_ERR_OUT_OF_MEMORY;
     }
-    int64_t total = 4 * R + ncols, max_kv = 0;
+    int64_t total = 4 * R + ncols, max_kv = 0, allowed = 0;
     int64_t recent[8], n_recent = 0; /* the last distinct heads */
     for (int64_t bh = 0; bh < BH; bh++) {
         owner[bh] = bh;
@@ -149,6 +149,7 @@ static vox_status host_mask(vox_plan *plan)
             nnz += c;
             max_kv = c > max_kv ? c : max_kv;
         }
+        allowed += nnz;
         if (owner[bh] == bh)
             tstart[bh] = total, total += nnz;
         else
@@ -206,6 +207,7 @@ static vox_status host_mask(vox_plan *plan)
     if (!st) {
         plan->bwd_max_kv_count = max_kv;
         plan->bwd_max_q_count = max_q;
+        plan->bwd_density = (double)allowed / ((double)BH * (double)NB * (double)NB);
         plan->bwd_mask_fresh = 1;
     }
     free(m), free(owner), free(tstart);
@@ -237,6 +239,9 @@ static vox_status device_mask(vox_plan *plan)
     if (!st) {
         plan->bwd_max_kv_count = NB;
         plan->bwd_max_q_count = NB;
+        /* top-k rows list at most room entries per head (bsa_room() in core/plan.c); the other rules'
+         * lists are known on the device only */
+        plan->bwd_density = bsa && plan->p.kv_rule == VOX_KV_TOPK ? (double)room / ((double)NB * (double)NB) : -1.0;
         plan->bwd_mask_fresh = 1;
     }
     return st;

@@ -41,6 +41,7 @@ struct vox_plan {
     vox_dbuf dob, dqb, dkb, dvb, bwd_lse, bwd_mask;
     int bwd_mask_fresh;
     int64_t bwd_max_kv_count, bwd_max_q_count;
+    double bwd_density; /* vox_op_attention_backward.density: the host's figure, -1 unknown */
 
     /* host mirrors */
     int32_t *h_kv_start, *h_kv_count; /* [BH*NB] */

@@ -544,6 +544,62 @@ static void test_backend_without_mask_transpose(void **state)
     bad_close(&s);
 }
 
+/* The density figure the op carries (vox_op_attention_backward.density: a backend may pick its
+ * kernels by it): exact for a host-built mask, the top-k bound for BSA top-k, -1 for a rule whose
+ * lists only the device knows. A cpu backend whose attention_backward records it. */
+static double g_density;
+static vox_status (*g_cpu_backward)(void *, const vox_op_dims *, const vox_op_attention_backward *);
+static vox_status recording_backward(void *dev, const vox_op_dims *d, const vox_op_attention_backward *op)
+{
+    g_density = op->density;
+    return g_cpu_backward(dev, d, op);
+}
+static double backward_density(vox_mask_mode mode, vox_kv_rule rule)
+{
+    static vox_backend rec;
+    vox_context *ctx = cpu();
+    assert_non_null(ctx);
+    const vox_backend *orig = ctx->be;
+    rec = *orig;
+    g_cpu_backward = orig->attention_backward;
+    rec.attention_backward = recording_backward;
+    ctx->be = &rec;
+    vox_plan_params p;
+    vox_plan_defaults(&p);
+    /* 8 video blocks of 1 x 4 x 4 and one text block: NB = 9 */
+    p.heads = 2, p.head_dim = 8, p.frames = 8, p.height = 4, p.width = 4, p.text_tokens = 3;
+    p.block_t = 1, p.block_h = 4, p.block_w = 4, p.mask_mode = mode;
+    p.kv_rule = rule, p.kv_topk = 2, p.kv_min_blocks = 1;
+    vox_plan *plan = NULL;
+    assert_int_equal(vox_plan_create(ctx, &p, &plan), VOX_OK);
+    const int64_t N = 8 * 16 + 3;
+    float *x = malloc(sizeof(float) * (size_t)(2 * N * 8));
+    tu_fill_normal(11, 1.0, x, (size_t)(2 * N * 8));
+    vox_tensor t[9];
+    for (int i = 0; i < 9; i++)
+        t[i] = upload(ctx, i < 6 && i != 4 ? x : NULL, VOX_F32, 1, 2, N, i == 4 ? 1 : 8);
+    free(x);
+    assert_int_equal(vox_plan_build(plan, &t[0], &t[1], &t[2]), VOX_OK);
+    assert_int_equal(vox_attention_forward(plan, &t[0], &t[1], &t[2], &t[3], &t[4]), VOX_OK);
+    g_density = -2;
+    assert_int_equal(vox_attention_backward(plan, &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8]),
+                     VOX_OK);
+    for (int i = 0; i < 9; i++)
+        vox_buffer_destroy(t[i].buffer);
+    vox_plan_destroy(plan);
+    ctx->be = orig;
+    vox_context_destroy(ctx);
+    return g_density;
+}
+static void test_density_figure(void **state)
+{
+    (void)state;
+    assert_true(backward_density(VOX_MASK_DENSE, VOX_KV_CUMULATIVE) == 1.0);
+    /* top-k 2: a video row lists at most 2 picks + its own block + the text block (4), a text row all 9 */
+    assert_true(backward_density(VOX_MASK_BSA, VOX_KV_TOPK) == (8.0 * 4 + 9) / 81.0);
+    assert_true(backward_density(VOX_MASK_BSA, VOX_KV_CUMULATIVE) == -1.0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -552,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_packed_outputs),
         cmocka_unit_test(test_backend_without_backward),
         cmocka_unit_test(test_backend_without_mask_transpose),
+        cmocka_unit_test(test_density_figure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,7 @@
  * sm90/attention_{forward,backward}_sm90_host.h lives here, over this
  * backend's own driver types (no <cuda.h>): the params structs, the tensor
  * maps, the device plan, the launches. VOXATTN_CUDA_NO_SM90=1 turns the path
- * off; VOXATTN_SM90_BWD_DQ=ordered|atomic picks the backward's dq mode. */
+ * off; VOXATTN_SM90_BWD_DQ=ordered|atomic forces the backward's dq mode (else bwd_atomic's rule). */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -688,15 +688,19 @@ static int encode_dqacc(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t
 
 /* Whether a call takes the atomic-dQ mode (rows, dkdv_q, dqconv: FA3's 5 GEMMs, dq not bitwise
  * reproducible) instead of the ordered one (rows, dq, dkdv: 7): never for a plan that asked for a
- * deterministic backward; VOXATTN_SM90_BWD_DQ=atomic selects it; else ordered. H200 (session 9):
- * atomic 1159 ms against ordered ~1215 on hunyuan dense, but 164 against 147 at BSA 10%; a rule on
- * max_kv_count picked atomic for BSA too (the text rows list every block, so the bound is NB), and
- * the mask's real density is on the device only: no rule until the choice can be made there. */
+ * deterministic backward; VOXATTN_SM90_BWD_DQ=atomic|ordered forces one; else atomic where the
+ * host's density figure (p->density: exact for DENSE/CUSTOM, the top-k bound for BSA top-k, -1
+ * unknown) is at least VOX_SM90_BWD_ATOMIC_DENSITY. H200 harness, session 15 (ms, ordered vs
+ * atomic in the VOX_SM90_BWD_ATOMIC scheme): dense 1105 vs 1057, ragged hunyuan 50% (correlated
+ * lists) 584 vs 561, 25% 324 vs 315; at BSA 10% atomic loses (session 9, library: 164 vs 147,
+ * ~283 GB of reduce-adds). 0.5: the lowest density measured as a win with random-list data missing
+ * between 10% and 50%; an unknown density (BSA tau/stat, SVG: lists on the device) stays ordered. */
+#define VOX_SM90_BWD_ATOMIC_DENSITY 0.5
 static int bwd_atomic(const cu_sm90 *s, const vox_op_attention_backward *p)
 {
-    if (p->deterministic)
+    if (p->deterministic || s->bwd_dq == 1)
         return 0;
-    return s->bwd_dq == 2;
+    return s->bwd_dq == 2 || p->density >= VOX_SM90_BWD_ATOMIC_DENSITY;
 }
 
 /* gpu_api.attention_backward: 0 (declined) unless the sm_90a path is loaded

@@ -648,7 +648,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         bwd_exchange(sm.redbar, 0);
     }
     for (int it = 0;; it++) {
-        const int info = bwd_ready(sm, it);
+        const int info = VOX_SM90_BWD_FASTREADY ? bwd_ready_fast<SM, true>(sm, it, lane) : bwd_ready(sm, it);
         if (info < 0)
             break;
         const int s = it % SM::STAGES;

@@ -349,6 +349,34 @@ template <class SM> __device__ __forceinline__ int bwd_ready(const SM &sm, int i
     return sm.info[s];
 }
 
+/* VOX_SM90_BWD_FASTREADY (compile time, default 0; the dkdv consumers): a stage the fixer leaves as
+ * it is (no chunk count short of 16 and, in dkdv, every row live) is taken straight after its full
+ * barrier instead of after the fixer's ready arrival (one warp wake-up less per stage on the
+ * consumers' path); a stage with rows to zero still waits for ready[s]. Each consumer warp makes
+ * the fixer's test itself (the info word, and a ballot over the 64 rows' l2 == +inf), so both
+ * decide the same. Parities stay right: a consumer waits full[s] of fill k + 1 only after empty[s]
+ * of fill k completed, which needs the fixer's arrival on empty[s], made after its ready[s]
+ * arrival of fill k; so ready[s] is never a whole phase behind the consumer's wait. Same
+ * arithmetic (bitwise the same dk, dv). */
+#ifndef VOX_SM90_BWD_FASTREADY
+#define VOX_SM90_BWD_FASTREADY 0
+#endif
+template <class SM, bool DKDV> __device__ __forceinline__ int bwd_ready_fast(const SM &sm, int it, int lane)
+{
+    const int s = it % SM::STAGES, ph = (it / SM::STAGES) & 1;
+    mbar_wait(sm.full0 + 8 * s, ph);
+    const int info = sm.info[s];
+    bool clean = info < 0 || ((unsigned)info & ~VOX_SM90_BWD_TAGS) == (unsigned)VOX_SM90_BWD_FULL;
+    if (DKDV && info >= 0) {
+        const float l0 = sm.rowl2[64 * s + lane], l1 = sm.rowl2[64 * s + lane + 32];
+        clean = clean && !__any_sync(0xffffffffu, __float_as_uint(l0) == 0x7f800000u ||
+                                                      __float_as_uint(l1) == 0x7f800000u);
+    }
+    if (!clean)
+        mbar_wait(sm.ready0 + 8 * s, ph);
+    return info;
+}
+
 /* The unit (a 64-row tile of a block: dq query rows, dkdv keys) of consumer c. PACK: with U =
  * NB * V/64 units per head (unit u = tile u % (V/64) of block u / (V/64)), CTA x of head bh =
  * x / ceil(U/2) takes units 2x' and 2x' + 1 (x' = x mod ceil(U/2)); consumer 1 of a head's last

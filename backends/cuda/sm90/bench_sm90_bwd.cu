@@ -1022,6 +1022,13 @@ int main(int argc, char **argv)
         {"hunyuan_bsa10_corr_bf16", 24, 1920, 64, 128, true, 0.10, 0.0, 0.0, false, 16, {0}, {0}, true},
         {"hunyuan_ragged_bsa10_corr_bf16", 24, 2160, 64, 128, true, 0.10, 0.0, 0.0, false, 17, {33, 45, 80}, {4, 4, 4},
          true},
+        /* the ordered/atomic crossover (VOX_BWD_MODE=both): densities between BSA 10% and dense */
+        {"hunyuan_ragged_bsa25_corr_bf16", 24, 2160, 64, 128, true, 0.25, 0.0, 0.0, false, 18, {33, 45, 80}, {4, 4, 4},
+         true},
+        {"hunyuan_ragged_bsa25_bf16", 24, 2160, 64, 128, true, 0.25, 0.0, 0.0, false, 19, {33, 45, 80}, {4, 4, 4}},
+        {"hunyuan_ragged_bsa50_corr_bf16", 24, 2160, 64, 128, true, 0.50, 0.0, 0.0, false, 20, {33, 45, 80}, {4, 4, 4},
+         true},
+        {"hunyuan_ragged_dense_bf16", 24, 2160, 64, 128, true, 1.0, 0.0, 0.0, false, 21, {33, 45, 80}, {4, 4, 4}},
     };
     int fails = 0, ran = 0;
     const Cfg *list = timing ? times : checks;
