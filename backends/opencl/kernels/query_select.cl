@@ -326,8 +326,10 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
         __local uint *d32 = (__local uint *)sq;
         for (int y0 = LID; y0 < nq; y0 += QS_LDQ * LSZ) {
             uint4 v[QS_LDQ];
+#pragma unroll
             for (int k = 0; k < QS_LDQ; k++)
                 v[k] = y0 + k * LSZ < nq ? s128[y0 + k * LSZ] : (uint4)(0u);
+#pragma unroll
             for (int k = 0; k < QS_LDQ; k++) {
                 const int y = y0 + k * LSZ, r = y / Dq;
                 __local uint *d = d32 + r * rsw + 4 * (y - r * Dq);
