@@ -155,6 +155,233 @@ bool less_similar(REAL cu, uint u, REAL c, uint t)
     return un ? u < t : (cu < c || (cu == c && u < t));
 }
 
+#if defined(QS_CERT)
+/* The certified variants (_cert: -DQS_F64 -DQS_VEC -DQS_CERT, on shaderFloat64
+ * devices with VOXATTN_VULKAN_QS_CERT=1; off by default until measured in a
+ * bench build). As the
+ * OpenCL backend's certified kernel (backends/opencl/kernels/query_select.cl):
+ * each row's f32 Gram entries (its squared norm once, its dot with the centre,
+ * a pruned row's dots with the kept rows), cosines c~ in double from them,
+ * within eps of the reference's f64 cosines for squared norms in
+ * [2^-40, 2^100]:
+ *   eps = (2.1 gamma_n + 3 (D + 64) 2^-36 + (D + 8) 2^-52 + 6.02 u + 2^-48)(1 + 2^-20)
+ * with n = D roundings per sum (16-bit data: exact f32 products), 2 D for f32
+ * data (product and sum each rounded). A row's keep flag is certain when its
+ * rank's bounds [lo, hi] (rows more than 2 eps below it, rows not more than
+ * 2 eps above it) fall on the same side of keep - 1, a pruned row's source when
+ * every other kept row's c~ is more than 2 eps below the best; a window with an
+ * uncertain row (or a norm out of range) is redone by the exact f64 phases
+ * (cosine(): the reference's sums and order). -DQS_EXACT_ALL (the _certx
+ * variants, VOXATTN_VULKAN_QS_CERT=exact, tests): 2 eps infinite. */
+shared float sgn[256];   /* f32 squared norms */
+shared uint sunsure[256]; /* by the window's first local slot */
+shared int ssrc[256];    /* fill sources */
+float dot32(uint a, uint b)
+{
+    precise float s = 0.0;
+    QS_FOR_ELEMS(a, b, uf, wf, { s += uf * wf; })
+    return s;
+}
+double ccos(float g, float na, float nb) { return double(g) / sqrt(double(na) * double(nb)); }
+bool norm_ok(float n) { return n >= uintBitsToFloat(0x2b800000u) && n <= uintBitsToFloat(0x71800000u); }
+
+void main()
+{
+    uint m = group_linear_id();
+    if (m >= pc.wg_count)
+        return;
+    uint tid = gl_LocalInvocationID.x;
+    D = uint(pc.D);
+    uint NB = vox_u64lo(pc.NB), NBv = vox_u64lo(pc.NBv), V = uint(pc.V);
+    uint S = NB * V;
+    uint bh = m / NB, j = m - bh * NB;
+    base = bh * S;
+    uint j0 = j * V;
+    bool video = j < NBv;
+    j0g = j0;
+    qs_vec = D % QS_EPC == 0u && pc.off[0] % QS_EPC == 0u;
+#if defined(DT_F32)
+    const double n = 2.0LF * double(D);
+#else
+    const double n = double(D);
+#endif
+    const double u = ldexp(1.0LF, -24), gm = n * u;
+    const double gam = gm < 0.5LF ? gm / (1.0LF - gm) : 1.0e300LF;
+#if defined(QS_EXACT_ALL)
+    const double eps2 = 1.0e300LF;
+#else
+    const double eps2 = 2.0LF * (2.1LF * gam + 3.0LF * double(D + 64u) * ldexp(1.0LF, -36) +
+                                 double(D + 8u) * ldexp(1.0LF, -52) + 6.02LF * u + ldexp(1.0LF, -48)) *
+                        (1.0LF + ldexp(1.0LF, -20));
+#endif
+    for (uint l = tid; l < V; l += WG) {
+        swin[l] = -1;
+        skept[l] = (!video && l < uint(block_valid[pc.off[3] + j])) ? 1u : 0u;
+        sunsure[l] = 0u;
+        ssrc[l] = int(j0 + l);
+        scos[l] = 0.0LF;
+    }
+    barrier();
+    if (video) {
+        int w1 = win_ptr[pc.off[1] + j + 1u];
+        for (int w = win_ptr[pc.off[1] + j] + int(tid); w < w1; w += int(WG)) {
+            int first = windows[pc.off[2] + 4u * uint(w)], len = windows[pc.off[2] + 4u * uint(w) + 1u];
+            for (int t = first; t < first + len; t++)
+                swin[uint(t) - j0] = w;
+        }
+    }
+    barrier();
+    if (video)
+        for (uint l = tid; l < V; l += WG)
+            if (swin[l] >= 0)
+                sgn[l] = dot32(j0 + l, j0 + l);
+    barrier();
+    if (video) /* c~ with the centre; a norm out of range: the exact path */
+        for (uint l = tid; l < V; l += WG) {
+            int w = swin[l];
+            if (w < 0)
+                continue;
+            uint wb = pc.off[2] + 4u * uint(w);
+            uint first = uint(windows[wb]), c = uint(windows[wb + 2u]) - j0;
+            if (c == l)
+                continue;
+            if (norm_ok(sgn[l]) && norm_ok(sgn[c]))
+                scos[l] = ccos(dot32(j0 + l, j0 + c), sgn[l], sgn[c]);
+            else
+                sunsure[first - j0] = 1u;
+        }
+    barrier();
+    if (video) /* keep flags where certain */
+        for (uint l = tid; l < V; l += WG) {
+            int w = swin[l];
+            if (w < 0)
+                continue;
+            uint wb = pc.off[2] + 4u * uint(w);
+            uint first = uint(windows[wb]), len = uint(windows[wb + 1u]), centre = uint(windows[wb + 2u]);
+            int keep = windows[wb + 3u];
+            uint t = j0 + l;
+            if (sunsure[first - j0] != 0u)
+                continue;
+            if (t == centre) {
+                skept[l] = 1u;
+                continue;
+            }
+            double c = scos[l];
+            int lo = 0, hi = 0;
+            for (uint v = first; v < first + len; v++) {
+                if (v == centre || v == t)
+                    continue;
+                double cv = scos[v - j0];
+                lo += c - cv > eps2 ? 1 : 0;
+                hi += !(cv - c > eps2) ? 1 : 0;
+            }
+            if ((lo < keep - 1) != (hi < keep - 1))
+                sunsure[first - j0] = 1u;
+            skept[l] = hi < keep - 1 ? 1u : 0u;
+        }
+    barrier();
+    if (video) /* a pruned row's source where certain */
+        for (uint l = tid; l < V; l += WG) {
+            int w = swin[l];
+            if (w < 0 || skept[l] != 0u)
+                continue;
+            uint wb = pc.off[2] + 4u * uint(w);
+            uint first = uint(windows[wb]), len = uint(windows[wb + 1u]), centre = uint(windows[wb + 2u]);
+            if (sunsure[first - j0] != 0u)
+                continue;
+            double best = -1.0e300LF, second = -1.0e300LF;
+            int src = int(centre);
+            for (uint v = first; v < first + len; v++) {
+                if (skept[v - j0] == 0u)
+                    continue;
+                double c = v == centre ? scos[l] : ccos(dot32(j0 + l, v), sgn[l], sgn[v - j0]);
+                if (c > best) {
+                    second = best;
+                    best = c;
+                    src = int(v);
+                } else
+                    second = max(second, c);
+            }
+            if (!(best - second > eps2))
+                sunsure[first - j0] = 1u;
+            ssrc[l] = src;
+        }
+    barrier();
+    /* the exact path (the f64 variants' phases) for the uncertain windows' rows */
+    if (video)
+        for (uint l = tid; l < V; l += WG) {
+            int w = swin[l];
+            if (w < 0)
+                continue;
+            uint wb = pc.off[2] + 4u * uint(w);
+            uint centre = uint(windows[wb + 2u]);
+            if (sunsure[uint(windows[wb]) - j0] != 0u && j0 + l != centre)
+                scos[l] = cosine(j0 + l, centre);
+        }
+    barrier();
+    if (video)
+        for (uint l = tid; l < V; l += WG) {
+            int w = swin[l];
+            if (w < 0)
+                continue;
+            uint wb = pc.off[2] + 4u * uint(w);
+            uint first = uint(windows[wb]), len = uint(windows[wb + 1u]);
+            uint centre = uint(windows[wb + 2u]);
+            int keep = windows[wb + 3u];
+            uint t = j0 + l;
+            if (sunsure[first - j0] == 0u)
+                continue;
+            if (t == centre) {
+                skept[l] = 1u;
+                continue;
+            }
+            int rank = 0;
+            for (uint v = first; v < first + len; v++) {
+                if (v == centre || v == t)
+                    continue;
+                if (less_similar(scos[v - j0], v, scos[l], t))
+                    rank++;
+            }
+            skept[l] = rank < keep - 1 ? 1u : 0u;
+        }
+    barrier();
+    for (uint l = tid; l < V; l += WG) {
+        int w = video ? swin[l] : -1;
+        int src = ssrc[l];
+        if (w >= 0 && sunsure[uint(windows[pc.off[2] + 4u * uint(w)]) - j0] != 0u) {
+            src = int(j0 + l);
+            if (skept[l] == 0u) {
+                uint wb = pc.off[2] + 4u * uint(w);
+                uint first = uint(windows[wb]), len = uint(windows[wb + 1u]);
+                double best = 0.0LF;
+                bool found = false;
+                src = windows[wb + 2u];
+                for (uint v = first; v < first + len; v++) {
+                    if (skept[v - j0] == 0u)
+                        continue;
+                    double c = cosine(j0 + l, v);
+                    if (!isnan(c) && (!found || c > best)) { /* strict: ties keep the lower slot */
+                        best = c;
+                        found = true;
+                        src = int(v);
+                    }
+                }
+            }
+        }
+        fill_src[pc.off[6] + base + j0 + l] = src;
+    }
+    /* the ordered compaction: each kept row's position from the flags before it */
+    for (uint l = tid; l < V; l += WG) {
+        int c = 0;
+        for (uint r = 0u; r < l; r++)
+            c += int(skept[r]);
+        if (skept[l] != 0u)
+            kept_rows[pc.off[5] + m * V + uint(c)] = int(l);
+        if (l == V - 1u)
+            kept_count[pc.off[4] + m] = c + int(skept[l]);
+    }
+}
+#else /* !QS_CERT */
 void main()
 {
     uint m = group_linear_id();
@@ -257,6 +484,7 @@ void main()
         kept_count[pc.off[4] + m] = c;
     }
 }
+#endif /* QS_CERT */
 #endif /* VOX_GLSL */
 #ifndef VOX_GLSL
 #define VK_VARIANTS_query_select(X) \
@@ -272,6 +500,12 @@ void main()
     X("query_select_f32_f64_vec", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1") \
     X("query_select_f16_f64_vec", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1") \
     X("query_select_bf16_f64_vec", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1") \
+    X("query_select_f32_f64_cert", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1") \
+    X("query_select_f16_f64_cert", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1") \
+    X("query_select_bf16_f64_cert", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1") \
+    X("query_select_f32_f64_certx", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
+    X("query_select_f16_f64_certx", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
+    X("query_select_bf16_f64_certx", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
     X("query_select_f32_st", "query_select.comp", "-DDT_F32=1 -DQS_STAGE=1") \
     X("query_select_f16_st", "query_select.comp", "-DDT_F16=1 -DQS_STAGE=1") \
     X("query_select_bf16_st", "query_select.comp", "-DDT_BF16=1 -DQS_STAGE=1") \
@@ -299,7 +533,9 @@ vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_s
     pipe_name(name, sizeof name, "query_select", d->dtype);
     if (v->fp64) /* the cosines in double: near-ties resolve as on the cpu */
         strncat(name, "_f64", sizeof name - strlen(name) - 1);
-    if (!v->qs_global && V * (a.D + 1) <= QS_SQ) /* the block's rows staged in shared memory */
+    if (v->fp64 && v->qs_cert) /* certified f32 decisions, the exact f64 path where uncertain */
+        strncat(name, v->qs_cert == 2 ? "_certx" : "_cert", sizeof name - strlen(name) - 1);
+    else if (!v->qs_global && V * (a.D + 1) <= QS_SQ) /* the block's rows staged in shared memory */
         strncat(name, "_st", sizeof name - strlen(name) - 1);
     else if (!v->qs_element) /* rows read 16 bytes at a time where aligned */
         strncat(name, "_vec", sizeof name - strlen(name) - 1);

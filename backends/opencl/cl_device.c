@@ -335,6 +335,10 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     d->kv_rowread = rr && *rr ? atoi(rr) != 0 : (type & CL_DEVICE_TYPE_CPU) != 0;
     d->qs_global = vox_env_flag("VOXATTN_OPENCL_QS_GLOBAL");
     d->qs_old = vox_env_flag("VOXATTN_OPENCL_QS_OLD");
+    /* query_select's kernel on f64 devices: unset or 1 the certified f32 one, 0 the exact f64 one
+     * (session 14's), 2 (or "exact") the certified one with every decision on its exact path (tests) */
+    const char *qsc = getenv("VOXATTN_OPENCL_QS_CERT");
+    d->qs_cert = !qsc || !*qsc ? 1 : strcmp(qsc, "exact") == 0 ? 2 : atoi(qsc) == 0 ? 0 : atoi(qsc) == 2 ? 2 : 1;
     /* "N": query_select's norm and dot loops unrolled N times (the loads of later elements ahead of the
      * sequential f64 sums); unset or 0: the compiler's choice (H200, session 14: 8 made no measurable
      * difference to the keep .5 build) */

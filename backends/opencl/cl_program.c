@@ -121,7 +121,7 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
                             : kind == PROG_KV ? d->kv_maxrreg
                             : kind == PROG_KVW ? d->kvw_maxrreg
                                                : 0;
-        char rr[40] = "", shfl[80] = "", bmu[48] = "";
+        char rr[40] = "", shfl[80] = "", bmu[64] = "";
         if (maxrreg > 0)
             snprintf(rr, sizeof rr, " -cl-nv-maxrregcount=%d", maxrreg);
         if (kv)
@@ -131,9 +131,10 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
                      kind == PROG_KVW && d->kv_warp == 1 ? " -DKV_WARP=1" : "",
                      kind == PROG_KVW && d->kv_warp == 2 ? " -DKV_WARP=2" : "");
         if (kind == PROG_OPS && d->bm_unroll)
-            snprintf(bmu, sizeof bmu, " -DBM_UNROLL=%d -DQS_UNROLL=%d", d->bm_unroll, d->qs_unroll);
+            snprintf(bmu, sizeof bmu, " -DBM_UNROLL=%d -DQS_UNROLL=%d -DQS_CERT=%d", d->bm_unroll, d->qs_unroll,
+                     d->qs_cert);
         else if (kind == PROG_OPS)
-            snprintf(bmu, sizeof bmu, " -DQS_UNROLL=%d", d->qs_unroll);
+            snprintf(bmu, sizeof bmu, " -DQS_UNROLL=%d -DQS_CERT=%d", d->qs_unroll, d->qs_cert);
         snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s%s%s%s%s%s%s%s%s",
                  dtype, ops ? d->fp64 : 0, hd, bm, bn, ls, g_prog_options[kind], bmu,
                  kv && d->kv_rowread ? " -DKV_ROWREAD=1" : "", shfl,

@@ -242,6 +242,21 @@ void kv_acc(real *acc, __local const real *qt, int D, int e, real k)
 #endif
 }
 
+/* Key j's scores of the tile's nv rows into S (row r at r * NBv + j): the
+ * reference's scaled f64 score, or with f32 the scaled-domain sum (-0 -> +0). */
+void kv_store_scores(__global real *S, long NBv, long j, int nv, const real *acc, real scale)
+{
+    for (int r = 0; r < nv; r++)
+#if VOX_USE_FP64
+        S[r * NBv + j] = acc[r] * scale;
+#else
+        S[r * NBv + j] = acc[r] + 0.0f;
+#endif
+#if !VOX_USE_FP64
+    (void)scale;
+#endif
+}
+
 /* Phase 1, each item (lid of lsz) reading its own keys' rows (uncoalesced):
  * S[r * NBv + j] for the tile's nv video rows, qbar in qt. */
 void kv_scores_rowread(__global const float *kh, long NBv, int D, int nv, real scale, int ek, __local const real *qt,
@@ -262,16 +277,8 @@ void kv_scores_rowread(__global const float *kh, long NBv, int D, int nv, real s
         }
         for (; e < D; e++)
             kv_acc(acc, qt, D, e, kv_kdim(kj[e], ek));
-        for (int r = 0; r < nv; r++)
-#if VOX_USE_FP64
-            S[r * NBv + j] = acc[r] * scale;
-#else
-            S[r * NBv + j] = acc[r] + 0.0f; /* -0 -> +0 */
-#endif
+        kv_store_scores(S, NBv, j, nv, acc, scale);
     }
-#if !VOX_USE_FP64
-    (void)scale;
-#endif
 }
 
 /* Phase 1 by the work-group's KV_LSZ items: the keys in chunks of KV_LSZ,
@@ -320,16 +327,9 @@ void kv_scores_staged(__global const float *kh, long NBv, int D, int nv, real sc
                 acc[r] = 0;
         for (int e = 0; e < KV_KD && e0 + e < D; e++)
             kv_acc(acc, qt, D, e0 + e, kv_kdim(kst[e * KV_KS + LID], ek));
-        for (int r = 0; e0 + KV_KD >= D && j < NBv && r < nv; r++)
-#if VOX_USE_FP64
-            S[r * NBv + j] = acc[r] * scale;
-#else
-            S[r * NBv + j] = acc[r] + 0.0f; /* -0 -> +0 */
-#endif
+        if (e0 + KV_KD >= D && j < NBv)
+            kv_store_scores(S, NBv, j, nv, acc, scale);
     }
-#if !VOX_USE_FP64
-    (void)scale;
-#endif
 }
 
 /* What a radix descent found: the key T and how many of the keys equal to

@@ -192,9 +192,316 @@ int vox_less_similar(real cu, int u, real c, int a)
     return un ? u < a : (cu < c || (cu == c && u < a));
 }
 
+/* -DQS_CERT (VOXATTN_OPENCL_QS_CERT; f64 devices with the norms and the staged rows): 1 (default) the
+ * certified kernel below, 2 the same with every window that has a decision to make sent to its exact
+ * path (tests), 0 the exact kernel after it (session 14's). */
+#ifndef QS_CERT
+#define QS_CERT 1
+#endif
+#if QS_CERT && VOX_USE_FP64 && QS_NORMS && !QS_GLOBAL
+#define QS_CERT_ON 1
+#else
+#define QS_CERT_ON 0
+#endif
+
 #define QS_MAXV 256
 
-/* One work-group per (bh, block), grid-stride. */
+#if QS_CERT_ON
+/* The f32 Gram entry of rows a and b (row stride rs elements): fma sums in two
+ * chains (any order: the bound below holds for every order of D terms, each
+ * product exact inside fma). 16-bit bf16 rows staged from an even word read two
+ * elements per 32-bit local load. */
+#define QS_DOT32(NAME, AS)                                                             \
+    float NAME(AS const stor *x, long a, long b, int D, int rs)                        \
+    {                                                                                  \
+        float s0 = 0, s1 = 0;                                                          \
+        int e = 0;                                                                     \
+        QS_DOT32_WORDS(AS)                                                             \
+        for (; e + 1 < D; e += 2) {                                                    \
+            s0 = fma(LOADF(x, a * rs + e), LOADF(x, b * rs + e), s0);                  \
+            s1 = fma(LOADF(x, a * rs + e + 1), LOADF(x, b * rs + e + 1), s1);          \
+        }                                                                              \
+        if (e < D)                                                                     \
+            s0 = fma(LOADF(x, a * rs + e), LOADF(x, b * rs + e), s0);                  \
+        return s0 + s1;                                                                \
+    }
+#if VOX_DTYPE == 2
+#define QS_DOT32_WORDS(AS)                                                             \
+    if ((D & 1) == 0 && (rs & 1) == 0 && ((size_t)x & 3) == 0) {                       \
+        AS const uint *xa = (AS const uint *)(x + a * rs), *xb = (AS const uint *)(x + b * rs); \
+        for (int k = 0; k < D / 2; k++) {                                              \
+            const uint u = xa[k], w = xb[k];                                           \
+            s0 = fma(as_float(u << 16), as_float(w << 16), s0);                        \
+            s1 = fma(as_float(u & 0xffff0000u), as_float(w & 0xffff0000u), s1);        \
+        }                                                                              \
+        e = D;                                                                         \
+    }
+#else
+#define QS_DOT32_WORDS(AS)
+#endif
+QS_DOT32(vox_qs_dot32, __global)
+QS_DOT32(vox_qs_dot32_l, __local)
+
+/* the certified cosine from f32 Gram entries (f64 division and square root,
+ * correctly rounded), for norms in [2^-40, 2^100] */
+double vox_qs_ccos(float g, float na, float nb) { return (double)g / sqrt((double)na * (double)nb); }
+int vox_qs_norm_ok(float n) { return n >= 0x1p-40f && n <= 0x1p100f; }
+
+/* 16-byte loads in flight per work-item while staging a block */
+#define QS_LDQ 8
+
+/* One work-group per (bh, block), grid-stride: the certified kernel.
+ * Decisions as the reference's (f64, core/backend.h) exactly, from f32 sums:
+ * with n = D terms per sum (f32 fma: exact products, one rounding each), the
+ * f32 Gram entries give cosines c~ = g~_ab / sqrt(g~_aa g~_bb) (f64) within
+ *   eps = (2.1 gamma_n + 3 (D + 64) 2^-36 + (D + 8) 2^-52 + 6.02 u + 2^-48)(1 + 2^-20)
+ * of the reference's (the bound of CUDA's warp kernel, query_select_warp.cuh,
+ * whose final f32 division this f64 one only improves), when both squared norms
+ * lie in [2^-40, 2^100] (else the window goes to the exact path). Keep: row t's
+ * rank among its window's non-centre rows lies in [lo, hi], lo the rows whose c~
+ * is more than 2 eps below t's, hi those not more than 2 eps above; t's flag is
+ * certain when lo and hi fall on the same side of keep - 1. Fill: a pruned row's
+ * best kept row by c~ is certain when every other kept row's c~ is more than
+ * 2 eps below it. A window with an uncertain row is redone by its items with the
+ * exact kernel's f64 phases (the reference's sums and order), its flags and all
+ * its rows' fill sources rewritten. Staging: 16-byte loads, QS_LDQ in flight per
+ * item, where the block's rows are 16-byte aligned; the block's windows copied to
+ * local memory. */
+__kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_ARG_PARAMS(VOX_QUERY_SELECT_ARGS))
+{
+    __local real cs[QS_MAXV];
+    __local float gn[QS_MAXV];
+    __local uchar kept[QS_MAXV];
+    __local uchar unsure[QS_MAXV]; /* by the window's first local slot */
+    __local int widx[QS_MAXV];
+    __local real nrm[QS_MAXV];
+    __local int nex[QS_MAXV];
+    __local int wl[4 * QS_MAXV];
+    __local rawel sq[QS_STAGE_BYTES / sizeof(rawel)] __attribute__((aligned(16)));
+    VOX_CL_APPLY_OFFSETS(VOX_QUERY_SELECT_BUFS)
+    VOX_CL_ARGS(query_select, VOX_QUERY_SELECT_ARGS)
+    const long NB = args.NB, NBv = args.NBv, total = args.BH * NB;
+    const int V = args.V, D = args.D;
+    long S = NB * V;
+    const int rs = D + (int)(sizeof(rawel) == 4 ? 1 : 2);
+    const int staged = (long)V * rs * (long)sizeof(rawel) <= QS_STAGE_BYTES;
+    __local const stor *sl = (__local const stor *)sq;
+    const double gm = (double)D * 0x1p-24, gam = gm < 0.5 ? gm / (1.0 - gm) : (double)INFINITY;
+    const double eps2 = QS_CERT == 2 ? (double)INFINITY
+                                     : 2.0 * (2.1 * gam + 3.0 * (D + 64) * 0x1p-36 + (D + 8) * 0x1p-52 +
+                                              6.02 * 0x1p-24 + 0x1p-48) * (1.0 + 0x1p-20);
+#define QS_COS(t, b) \
+    (staged ? vox_cosine_nl(sl, (t), (b), D, rs, nrm[t], nrm[b], nex[t], nex[b]) \
+            : vox_cosine_n(x, j * V + (t), j * V + (b), D, D, nrm[t], nrm[b], nex[t], nex[b]))
+#define QS_G32(t, b) (staged ? vox_qs_dot32_l(sl, (t), (b), D, rs) : vox_qs_dot32(x, j * V + (t), j * V + (b), D, D))
+#define QW(w, k) (wloc ? wl[4 * ((w) - w0) + (k)] : windows[4 * (w) + (k)])
+    /* Every barrier at the top level of the block loop, flat loops between them
+     * (PoCL, see the exact kernel below); text blocks run the window sections
+     * over no rows. */
+    for (long g = get_group_id(0); g < total; g += get_num_groups(0)) {
+        const long bh = g / NB, j = g - bh * NB;
+        __global const stor *x = q + bh * S * D;
+        __global int *fl = fill_src + bh * S;
+        __global const rawel *src = (__global const rawel *)x + j * V * D;
+        const int video = j < NBv, nv = video ? V : 0, ntext = video ? 0 : valid[j];
+        const int w0 = video ? win_ptr[j] : 0, w1 = video ? win_ptr[j + 1] : 0;
+        const int wloc = w1 - w0 <= QS_MAXV;
+        const int jv = (int)(j * V);
+        barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+        for (int t = LID; t < V; t += LSZ) {
+            fl[jv + t] = jv + t;
+            kept[t] = t < ntext;
+            unsure[t] = 0;
+            widx[t] = -1;
+            cs[t] = 0;
+        }
+        const int nwl = wloc ? 4 * (w1 - w0) : 0;
+        for (int i = LID; i < nwl; i += LSZ)
+            wl[i] = windows[4 * w0 + i];
+        /* the block's rows: 16-byte loads where aligned, else as the exact kernel */
+        const int q16 = staged & ((D * (int)sizeof(rawel)) % 16 == 0) & (((size_t)src & 15) == 0);
+        const int Dq = D * (int)sizeof(rawel) / 16, rsw = rs * (int)sizeof(rawel) / 4;
+        const int nq = (video & q16) ? V * Dq : 0;
+        __global const uint4 *s128 = (__global const uint4 *)src;
+        __local uint *d32 = (__local uint *)sq;
+        for (int y0 = LID; y0 < nq; y0 += QS_LDQ * LSZ) {
+            uint4 v[QS_LDQ];
+#pragma unroll
+            for (int k = 0; k < QS_LDQ; k++)
+                v[k] = y0 + k * LSZ < nq ? s128[y0 + k * LSZ] : (uint4)(0u);
+#pragma unroll
+            for (int k = 0; k < QS_LDQ; k++) {
+                const int y = y0 + k * LSZ, r = y / Dq;
+                __local uint *d = d32 + r * rsw + 4 * (y - r * Dq);
+                if (y < nq) {
+                    d[0] = v[k].x;
+                    d[1] = v[k].y;
+                    d[2] = v[k].z;
+                    d[3] = v[k].w;
+                }
+            }
+        }
+        const int ne = (video & staged & !q16) ? V * D : 0;
+        for (int y = LID; y < ne; y += LSZ)
+            sq[(y / D) * rs + y % D] = src[y];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        /* each row's window and f32 squared norm */
+        for (int t = LID; t < nv; t += LSZ) {
+            for (int w = w0; w < w1; w++)
+                if (jv + t >= QW(w, 0) && jv + t < QW(w, 0) + QW(w, 1)) {
+                    widx[t] = w;
+                    break;
+                }
+            gn[t] = QS_G32(t, t);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        /* c~ with the centre; a norm outside [2^-40, 2^100]: the exact path */
+        for (int t = LID; t < nv; t += LSZ) {
+            const int w = widx[t];
+            if (w < 0)
+                continue;
+            const int c = QW(w, 2) - jv;
+            if (c == t)
+                continue;
+            if (vox_qs_norm_ok(gn[t]) & vox_qs_norm_ok(gn[c]))
+                cs[t] = vox_qs_ccos(QS_G32(t, c), gn[t], gn[c]);
+            else
+                unsure[QW(w, 0) - jv] = 1;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        /* keep flags: the centre and the keep-1 least similar, where certain */
+        for (int t = LID; t < nv; t += LSZ) {
+            const int w = widx[t];
+            if (w < 0)
+                continue;
+            const int first = QW(w, 0), m = QW(w, 1), centre = QW(w, 2), keep = QW(w, 3), a = jv + t;
+            if (unsure[first - jv])
+                continue;
+            if (a == centre) {
+                kept[t] = 1;
+                continue;
+            }
+            const real c = cs[t];
+            int lo = 0, hi = 0;
+            for (int u = first; u < first + m; u++) {
+                if (u == centre || u == a)
+                    continue;
+                const real cu = cs[u - jv];
+                lo += c - cu > eps2;
+                hi += !(cu - c > eps2);
+            }
+            if ((lo < keep - 1) != (hi < keep - 1))
+                unsure[first - jv] = 1;
+            kept[t] = hi < keep - 1;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        /* a pruned row's source: its best kept row by c~, where certain */
+        for (int t = LID; t < nv; t += LSZ) {
+            const int w = widx[t];
+            if (w < 0 || kept[t])
+                continue;
+            const int first = QW(w, 0), m = QW(w, 1), centre = QW(w, 2);
+            if (unsure[first - jv])
+                continue;
+            real best = -(real)INFINITY, second = -(real)INFINITY;
+            int from = centre;
+            for (int u = first; u < first + m; u++) {
+                if (!kept[u - jv])
+                    continue;
+                const real c = u == centre ? cs[t] : vox_qs_ccos(QS_G32(t, u - jv), gn[t], gn[u - jv]);
+                if (c > best) {
+                    second = best;
+                    best = c;
+                    from = u;
+                } else
+                    second = fmax(second, c);
+            }
+            if (!(best - second > eps2))
+                unsure[first - jv] = 1;
+            fl[jv + t] = from;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        /* the exact path (the exact kernel's phases) for the uncertain windows' rows */
+#define QS_EXACT_ROW(t) (widx[t] >= 0 && unsure[QW(widx[t], 0) - jv])
+        for (int t = LID; t < nv; t += LSZ) {
+            if (!QS_EXACT_ROW(t))
+                continue;
+            int ex;
+            nrm[t] = staged ? vox_qs_norm_l(sl, t, D, rs, &ex) : vox_qs_norm(x, jv + t, D, D, &ex);
+            nex[t] = ex;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int t = LID; t < nv; t += LSZ) {
+            if (!QS_EXACT_ROW(t))
+                continue;
+            const int w = widx[t], a = jv + t;
+            if (a != QW(w, 2))
+                cs[t] = QS_COS(t, QW(w, 2) - jv);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int t = LID; t < nv; t += LSZ) {
+            if (!QS_EXACT_ROW(t))
+                continue;
+            const int w = widx[t], a = jv + t;
+            const int first = QW(w, 0), m = QW(w, 1), centre = QW(w, 2), keep = QW(w, 3);
+            if (a == centre) {
+                kept[t] = 1;
+                continue;
+            }
+            int rank = 0;
+            const real c = cs[t];
+            for (int u = first; u < first + m; u++) {
+                if (u == centre)
+                    continue;
+                if (vox_less_similar(cs[u - jv], u, c, a))
+                    rank++;
+            }
+            kept[t] = rank < keep - 1;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int t = LID; t < nv; t += LSZ) {
+            if (!QS_EXACT_ROW(t))
+                continue;
+            const int w = widx[t], a = jv + t;
+            if (kept[t]) {
+                fl[a] = a;
+                continue;
+            }
+            const int first = QW(w, 0), m = QW(w, 1);
+            real best = 0;
+            int from = QW(w, 2), found = 0;
+            for (int u = first; u < first + m; u++) {
+                if (!kept[u - jv])
+                    continue;
+                real c = QS_COS(t, u - jv);
+                if (!isnan(c) && (!found || c > best)) {
+                    best = c;
+                    from = u;
+                    found = 1;
+                }
+            }
+            fl[a] = from;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        /* the ordered compaction: each kept row's position from the flags before it */
+        for (int t = LID; t < V; t += LSZ) {
+            int c = 0;
+            for (int r = 0; r < t; r++)
+                c += kept[r];
+            if (kept[t])
+                kept_rows[g * V + c] = t;
+            if (t == V - 1)
+                kept_count[g] = c + kept[t];
+        }
+#undef QS_EXACT_ROW
+    }
+#undef QS_COS
+#undef QS_G32
+#undef QW
+}
+#else /* !QS_CERT_ON */
+
+/* One work-group per (bh, block), grid-stride: the exact kernel. */
 __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_ARG_PARAMS(VOX_QUERY_SELECT_ARGS))
 {
     __local real cs[QS_MAXV];
@@ -339,6 +646,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
     }
 #undef QS_COS
 }
+#endif /* QS_CERT_ON */
 
 #endif /* __OPENCL_VERSION__ */
 #ifndef __OPENCL_VERSION__
