@@ -366,11 +366,11 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
     d->qs_global = !vox_env_flag("VOXATTN_VULKAN_QS_STAGED"); /* staged: 4.80 against 2.84 ms (wan keep 0.5 build, H200) */
     d->qs_element = vox_env_flag("VOXATTN_VULKAN_QS_ELEMENT");
-    /* query_select on shaderFloat64 devices: 1 the certified variants, unset or 0 the exact f64 ones
-     * (the certified ones are not yet measured in a bench build on NVIDIA: session 15's call timed out),
-     * 2 (or "exact") the certified ones with every decision on the exact path (tests) */
+    /* query_select on shaderFloat64 devices: unset or 1 the certified variants (H200, wan-1.3b-480p keep 0.5
+     * builds: top-k 1.361 against 1.416 ms, tau 2.250 against 2.294), 0 the exact f64 ones, 2 (or "exact")
+     * the certified ones with every decision on the exact path (tests) */
     const char *qsc = getenv("VOXATTN_VULKAN_QS_CERT");
-    d->qs_cert = !qsc || !*qsc ? 0 : strcmp(qsc, "exact") == 0 ? 2 : atoi(qsc) == 0 ? 0 : atoi(qsc) == 2 ? 2 : 1;
+    d->qs_cert = !qsc || !*qsc ? 1 : strcmp(qsc, "exact") == 0 ? 2 : atoi(qsc) == 0 ? 0 : atoi(qsc) == 2 ? 2 : 1;
     d->sr_cm = !vox_env_flag("VOXATTN_VULKAN_SR_SCALAR"); /* A/B: the scalar f32 tile pass */
     const char *sr = getenv("VOXATTN_VULKAN_SR_SLOTS");
     d->sr_slots = sr ? atoi(sr) : 0;
