@@ -195,6 +195,26 @@ int vox_less_similar(real cu, int u, real c, int a)
 /* -DQS_CERT (VOXATTN_OPENCL_QS_CERT; f64 devices with the norms and the staged rows): 1 (default) the
  * certified kernel below, 2 the same with every window that has a decision to make sent to its exact
  * path (tests), 0 the exact kernel after it (session 14's). */
+/* The source of pruned row t on the exact path, shared by both kernels: the kept row of its window
+ * [first, first + m) with the largest comparable cosine (strict: ties keep the lower slot), else the
+ * window's centre; off is the block's first slot, QS_COS the kernel's own cosine of two local slots. */
+#define QS_FILL_SOURCE(t, first, m, off, centre, from)                                                      \
+    do {                                                                                                    \
+        real best_ = 0;                                                                                     \
+        int found_ = 0;                                                                                     \
+        (from) = (centre);                                                                                  \
+        for (int u_ = (first); u_ < (first) + (m); u_++) {                                                  \
+            if (!kept[u_ - (off)])                                                                          \
+                continue;                                                                                   \
+            const real c_ = QS_COS(t, (int)(u_ - (off)));                                                   \
+            if (!isnan(c_) && (!found_ || c_ > best_)) {                                                    \
+                best_ = c_;                                                                                 \
+                (from) = u_;                                                                                \
+                found_ = 1;                                                                                 \
+            }                                                                                               \
+        }                                                                                                   \
+    } while (0)
+
 #ifndef QS_CERT
 #define QS_CERT 1
 #endif
@@ -468,18 +488,8 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
                 continue;
             }
             const int first = QW(w, 0), m = QW(w, 1);
-            real best = 0;
-            int from = QW(w, 2), found = 0;
-            for (int u = first; u < first + m; u++) {
-                if (!kept[u - jv])
-                    continue;
-                real c = QS_COS(t, u - jv);
-                if (!isnan(c) && (!found || c > best)) {
-                    best = c;
-                    from = u;
-                    found = 1;
-                }
-            }
+            int from;
+            QS_FILL_SOURCE(t, first, m, jv, QW(w, 2), from);
             fl[a] = from;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
@@ -619,20 +629,8 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
             if (w < 0 || kept[t])
                 continue;
             int first = windows[4 * w], m = windows[4 * w + 1];
-            /* the most similar kept row with a comparable cosine (strict:
-             * ties keep the lower slot), else the window centre */
-            real best = 0;
-            int from = windows[4 * w + 2], found = 0;
-            for (int u = first; u < first + m; u++) {
-                if (!kept[u - j * V])
-                    continue;
-                real c = QS_COS(t, (int)(u - j * V));
-                if (!isnan(c) && (!found || c > best)) {
-                    best = c;
-                    from = u;
-                    found = 1;
-                }
-            }
+            int from;
+            QS_FILL_SOURCE(t, first, m, j * V, windows[4 * w + 2], from);
             fl[a] = from;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
