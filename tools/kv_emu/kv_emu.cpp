@@ -79,6 +79,20 @@ struct rk { double p; int j; };
 /* Modes 5 (vox_ks_row, the default), 6 (VOX_KS_V_OLD), 7 (VOX_KS_V_BRK): the exact path's per-row selection
  * (kv_select_row.cuh) on the reference's f64 scores, rule KS_RULE (env: 0 cumulative with TAU, 1 top-k, 2 STAT
  * with Z), every row compared with the reference. */
+/* Whether row r's list (count blocks) equals the reference's; the first 3 differing rows are printed. */
+static bool same_list(int r, const int *crow, int count, const std::vector<int> &want, int bad)
+{
+    bool same = count == (int)want.size();
+    for (int c = 0; same && c < count; c++) same = crow[c] == want[c];
+    if (!same && bad < 3) {
+        fprintf(stderr, "row %d: count %d, reference %zu;", r, count, want.size());
+        for (int c = 0; c < count && c < (int)want.size(); c++)
+            if (crow[c] != want[c]) { fprintf(stderr, " first difference at %d: %d, reference %d", c, crow[c], want[c]); break; }
+        fprintf(stderr, "\n");
+    }
+    return same;
+}
+
 static int ks_row_run(int mode, int NBv, int NB, int D, int topk, int minb, double scale, int rows,
                       const std::vector<float> &q, const std::vector<float> &k, int fill)
 {
@@ -129,17 +143,7 @@ static int ks_row_run(int mode, int NBv, int NB, int D, int topk, int minb, doub
                 else vox_ks_row<VOX_KS_V_BRK>(srow.data(), NB, NBv, i, crow.data(), &count, a, &work);
             });
         for (auto &t : th) t.join();
-        bool same = count == (int)want.size();
-        for (int c = 0; same && c < count; c++) same = crow[c] == want[c];
-        if (!same) {
-            if (bad < 3) {
-                fprintf(stderr, "row %d: count %d, reference %zu;", r, count, want.size());
-                for (int c = 0; c < count && c < (int)want.size(); c++)
-                    if (crow[c] != want[c]) { fprintf(stderr, " first difference at %d: %d, reference %d", c, crow[c], want[c]); break; }
-                fprintf(stderr, "\n");
-            }
-            bad++;
-        }
+        bad += !same_list(r, crow.data(), count, want, bad);
     }
     printf("kv_emu mode %d (vox_ks_row) rule %d tau %g z %g fill %d NBv %d D %d topk %d min %d scale %g: %d rows, %d wrong\n",
            mode, rule, tau, zz, fill, NBv, D, topk, minb, scale, rows, bad);
@@ -321,17 +325,7 @@ int main(int argc, char **argv)
         }
         if (!ok[0]) { declined++; continue; }
         listed++;
-        bool same = count == (int)want.size();
-        for (int c = 0; same && c < count; c++) same = crow[c] == want[c];
-        if (!same) {
-            if (bad < 3) {
-                fprintf(stderr, "row %d: count %d, reference %zu;", r, count, want.size());
-                for (int c = 0; c < count && c < (int)want.size(); c++)
-                    if (crow[c] != want[c]) { fprintf(stderr, " first difference at %d: %d, reference %d", c, crow[c], want[c]); break; }
-                fprintf(stderr, "\n");
-            }
-            bad++;
-        }
+        bad += !same_list(r, crow.data(), count, want, bad);
     }
     printf("kv_emu mode %d fill %d NBv %d D %d topk %d min %d scale %g: %d rows listed (%d wrong), %d to the exact path; "
            "vox_kf_topk: %d listed, %d exact, %d old path\n",
