@@ -195,6 +195,20 @@ int vox_less_similar(real cu, int u, real c, int a)
 /* -DQS_CERT (VOXATTN_OPENCL_QS_CERT; f64 devices with the norms and the staged rows): 1 (default) the
  * certified kernel below, 2 the same with every window that has a decision to make sent to its exact
  * path (tests), 0 the exact kernel after it (session 14's). */
+/* What both query_select kernels do first: the staging area, the buffers' offsets and arguments, and
+ * the staged row stride (D elements plus padding to an odd word count); a block is staged when its rows
+ * fit (never with QS_GLOBAL). */
+#define VOX_QS_PRELUDE                                                                                      \
+    __local rawel sq[QS_STAGE_BYTES / sizeof(rawel)] __attribute__((aligned(16)));                          \
+    VOX_CL_APPLY_OFFSETS(VOX_QUERY_SELECT_BUFS)                                                             \
+    VOX_CL_ARGS(query_select, VOX_QUERY_SELECT_ARGS)                                                        \
+    const long NB = args.NB, NBv = args.NBv, total = args.BH * NB;                                          \
+    const int V = args.V, D = args.D;                                                                       \
+    long S = NB * V;                                                                                        \
+    const int rs = D + (int)(sizeof(rawel) == 4 ? 1 : 2);                                                   \
+    const int staged = !QS_GLOBAL && (long)V * rs * (long)sizeof(rawel) <= QS_STAGE_BYTES;                  \
+    __local const stor *sl = (__local const stor *)sq;
+
 /* The source of pruned row t on the exact path, shared by both kernels: the kept row of its window
  * [first, first + m) with the largest comparable cosine (strict: ties keep the lower slot), else the
  * window's centre; off is the block's first slot, QS_COS the kernel's own cosine of two local slots. */
@@ -297,15 +311,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
     __local real nrm[QS_MAXV];
     __local int nex[QS_MAXV];
     __local int wl[4 * QS_MAXV];
-    __local rawel sq[QS_STAGE_BYTES / sizeof(rawel)] __attribute__((aligned(16)));
-    VOX_CL_APPLY_OFFSETS(VOX_QUERY_SELECT_BUFS)
-    VOX_CL_ARGS(query_select, VOX_QUERY_SELECT_ARGS)
-    const long NB = args.NB, NBv = args.NBv, total = args.BH * NB;
-    const int V = args.V, D = args.D;
-    long S = NB * V;
-    const int rs = D + (int)(sizeof(rawel) == 4 ? 1 : 2);
-    const int staged = (long)V * rs * (long)sizeof(rawel) <= QS_STAGE_BYTES;
-    __local const stor *sl = (__local const stor *)sq;
+    VOX_QS_PRELUDE
     const double gm = (double)D * 0x1p-24, gam = gm < 0.5 ? gm / (1.0 - gm) : (double)INFINITY;
     const double eps2 = QS_CERT == 2 ? (double)INFINITY
                                      : 2.0 * (2.1 * gam + 3.0 * (D + 64) * 0x1p-36 + (D + 8) * 0x1p-52 +
@@ -521,16 +527,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
     __local real nrm[QS_MAXV];
     __local int nex[QS_MAXV];
 #endif
-    __local rawel sq[QS_STAGE_BYTES / sizeof(rawel)] __attribute__((aligned(16)));
-    VOX_CL_APPLY_OFFSETS(VOX_QUERY_SELECT_BUFS)
-    VOX_CL_ARGS(query_select, VOX_QUERY_SELECT_ARGS)
-    const long NB = args.NB, NBv = args.NBv, total = args.BH * NB;
-    const int V = args.V, D = args.D;
-    long S = NB * V;
-    /* staged row stride: D elements plus padding to an odd word count */
-    const int rs = D + (int)(sizeof(rawel) == 4 ? 1 : 2);
-    const int staged = !QS_GLOBAL && (long)V * rs * (long)sizeof(rawel) <= QS_STAGE_BYTES;
-    __local const stor *sl = (__local const stor *)sq;
+    VOX_QS_PRELUDE
 #if QS_NORMS
 #define QS_COS(t, b) \
     (staged ? vox_cosine_nl(sl, (t), (b), D, rs, nrm[t], nrm[b], nex[t], nex[b]) \
