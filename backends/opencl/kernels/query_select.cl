@@ -209,6 +209,17 @@ int vox_less_similar(real cu, int u, real c, int a)
     const int staged = !QS_GLOBAL && (long)V * rs * (long)sizeof(rawel) <= QS_STAGE_BYTES;                  \
     __local const stor *sl = (__local const stor *)sq;
 
+/* Block g of the grid-stride loop, in both kernels: its head bh and index j, the head's rows x and fill
+ * sources fl, the block's raw rows src, whether it is a video block (nv rows to decide; a text block
+ * keeps its ntext valid rows) and its windows [w0, w1). */
+#define VOX_QS_BLOCK_START                                                                                  \
+    const long bh = g / NB, j = g - bh * NB;                                                                \
+    __global const stor *x = q + bh * S * D;                                                                \
+    __global int *fl = fill_src + bh * S;                                                                   \
+    __global const rawel *src = (__global const rawel *)x + j * V * D;                                      \
+    const int video = j < NBv, nv = video ? V : 0, ntext = video ? 0 : valid[j];                            \
+    const int w0 = video ? win_ptr[j] : 0, w1 = video ? win_ptr[j + 1] : 0;
+
 /* The source of pruned row t on the exact path, shared by both kernels: the kept row of its window
  * [first, first + m) with the largest comparable cosine (strict: ties keep the lower slot), else the
  * window's centre; off is the block's first slot, QS_COS the kernel's own cosine of two local slots. */
@@ -325,12 +336,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
      * (PoCL, see the exact kernel below); text blocks run the window sections
      * over no rows. */
     for (long g = get_group_id(0); g < total; g += get_num_groups(0)) {
-        const long bh = g / NB, j = g - bh * NB;
-        __global const stor *x = q + bh * S * D;
-        __global int *fl = fill_src + bh * S;
-        __global const rawel *src = (__global const rawel *)x + j * V * D;
-        const int video = j < NBv, nv = video ? V : 0, ntext = video ? 0 : valid[j];
-        const int w0 = video ? win_ptr[j] : 0, w1 = video ? win_ptr[j + 1] : 0;
+        VOX_QS_BLOCK_START
         const int wloc = w1 - w0 <= QS_MAXV;
         const int jv = (int)(j * V);
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
@@ -541,12 +547,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
      * pocl#1435): a text block (j >= NBv) runs the window sections over no
      * rows (nv = 0). */
     for (long g = get_group_id(0); g < total; g += get_num_groups(0)) {
-        const long bh = g / NB, j = g - bh * NB;
-        __global const stor *x = q + bh * S * D;
-        __global int *fl = fill_src + bh * S;
-        __global const rawel *src = (__global const rawel *)x + j * V * D;
-        const int video = j < NBv, nv = video ? V : 0, ntext = video ? 0 : valid[j];
-        const int w0 = video ? win_ptr[j] : 0, w1 = video ? win_ptr[j + 1] : 0;
+        VOX_QS_BLOCK_START
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
         for (int t = LID; t < V; t += LSZ) { /* a text block keeps its valid rows */
             fl[j * V + t] = (int)(j * V + t);
