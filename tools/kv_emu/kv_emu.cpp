@@ -79,6 +79,20 @@ struct rk { double p; int j; };
 /* Modes 5 (vox_ks_row, the default), 6 (VOX_KS_V_OLD), 7 (VOX_KS_V_BRK): the exact path's per-row selection
  * (kv_select_row.cuh) on the reference's f64 scores, rule KS_RULE (env: 0 cumulative with TAU, 1 top-k, 2 STAT
  * with Z), every row compared with the reference. */
+/* Runs f(lane) on 32 threads as one emulated warp (its own barrier for the warp's syncs). */
+template <class F> static void run_warp(F f)
+{
+    std::barrier<> wb(32);
+    g_warps[0].b = &wb;
+    std::vector<std::thread> th;
+    for (int t = 0; t < 32; t++)
+        th.emplace_back([&f, t] {
+            threadIdx = {(unsigned)t, 0, 0};
+            f(t);
+        });
+    for (auto &t : th) t.join();
+}
+
 /* Whether row r's list (count blocks) equals the reference's; the first 3 differing rows are printed. */
 static bool same_list(int r, const int *crow, int count, const std::vector<int> &want, int bad)
 {
@@ -132,17 +146,11 @@ static int ks_row_run(int mode, int NBv, int NB, int D, int topk, int minb, doub
         std::vector<int> crow(NB + 8, -7);
         int count = -1;
         static vox_ks_work work;
-        std::barrier<> wb(32);
-        g_warps[0].b = &wb;
-        std::vector<std::thread> th;
-        for (int t = 0; t < 32; t++)
-            th.emplace_back([&, t] {
-                threadIdx = {(unsigned)t, 0, 0};
+        run_warp([&](int) {
                 if (mode == 5) vox_ks_row<VOX_KS_V_NEW>(srow.data(), NB, NBv, i, crow.data(), &count, a, &work);
                 else if (mode == 6) vox_ks_row<VOX_KS_V_OLD>(srow.data(), NB, NBv, i, crow.data(), &count, a, &work);
                 else vox_ks_row<VOX_KS_V_BRK>(srow.data(), NB, NBv, i, crow.data(), &count, a, &work);
             });
-        for (auto &t : th) t.join();
         bad += !same_list(r, crow.data(), count, want, bad);
     }
     printf("kv_emu mode %d (vox_ks_row) rule %d tau %g z %g fill %d NBv %d D %d topk %d min %d scale %g: %d rows, %d wrong\n",
@@ -272,19 +280,13 @@ int main(int argc, char **argv)
         int count = -1;
         static vox_kf_work work;
         bool ok[32];
-        std::barrier<> wb(32);
-        g_warps[0].b = &wb;
-        std::vector<std::thread> th;
-        for (int t = 0; t < 32; t++)
-            th.emplace_back([&, t] {
-                threadIdx = {(unsigned)t, 0, 0};
+        run_warp([&](int t) {
                 const bool res = mode == 0   ? vox_kf_row<VOX_KF_NEW>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work)
                                  : mode == 1 ? vox_kf_row<VOX_KF_OLD>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work)
                                  : mode == 3 ? vox_kf_row<VOX_KF_N1>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work)
                                              : vox_kf_row<VOX_KF_BRK>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work);
                 ok[t] = res;
             });
-        for (auto &t : th) t.join();
         if (mode != 1) { /* vox_kf_topk alone on the same values, its bound as vox_kf_row computes it */
             std::vector<float> sc2(sc0);
             double nq2 = 0;
@@ -309,17 +311,13 @@ int main(int argc, char **argv)
                 g_bin_sum += hist[b], g_bin_max = std::max(g_bin_max, hist[b]), g_bin_rows++;
             }
             std::vector<int> crow2(NB + 8);
-            std::vector<std::thread> t2;
             if (n > 0 && n < NBv) {
-                for (int t = 0; t < 32; t++)
-                    t2.emplace_back([&, t] {
-                        threadIdx = {(unsigned)t, 0, 0};
+                run_warp([&](int t) {
                         const int v = mode == 2 ? vox_kf_topk<true>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work)
                                     : mode == 3 ? vox_kf_topk<false, true>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work)
                                                 : vox_kf_topk<false>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work);
                         if (t == 0) res = v;
                     });
-                for (auto &t : t2) t.join();
                 if (res >= -1 && res <= 1) g_topk[res + 1]++;
             }
         }
