@@ -239,23 +239,66 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
 }
 
 #define SR_MLS 64
+#ifndef SR_MERGE_OLD
+#define SR_MERGE_OLD 0 /* 1: the factors per element, as before session 16 (VOXATTN_OPENCL_SR_MERGE_OLD) */
+#endif
+#define SR_MAXSPLIT 64 /* vox_sample_rows_splits' cap */
 
 /* One work-group per (bh, row), grid-stride: the splits' states merged in
  * `real` (sum 0: no key; -1: only -inf scores; else >= 1 or NaN), then the
- * three sums. */
+ * three sums. Per pattern p the max over the splits, its flags and the
+ * splits' factors exp(max_x - max) and sum z are formed once per work-group
+ * (local memory, the same expressions in the same split order as the
+ * per-element form that SR_MERGE_OLD keeps: the same values), then every
+ * element sums f_x acc_x[e] over the splits in order. */
 __kernel __attribute__((reqd_work_group_size(SR_MLS, 1, 1))) void
 vox_sample_rows_merge(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SAMPLE_ROWS_ARGS))
 {
     __local real red[3 * SR_MLS];
+#if !SR_MERGE_OLD
+    __local real fs[3 * SR_MAXSPLIT], zs[3], mms[3];
+    __local int fok[3 * SR_MAXSPLIT], anys[3], ninfs[3];
+#endif
     VOX_CL_APPLY_OFFSETS(VOX_SAMPLE_ROWS_BUFS)
     VOX_CL_ARGS(sample_rows, VOX_SAMPLE_ROWS_ARGS)
     const long D = args.D, nsplit = args.nsplit;
     for (long pr = get_group_id(0); pr < args.BH * args.R; pr += get_num_groups(0)) {
         __global const float *base = work + pr * nsplit * 3 * (D + 2);
+#if !SR_MERGE_OLD
+        if (LID < 3) { /* pattern LID: the max and flags over the splits */
+            real mm = -INFINITY;
+            int any = 0, ninf = 0;
+            for (long x = 0; x < nsplit; x++) {
+                __global const float *st = base + (x * 3 + LID) * (D + 2);
+                if (st[1] == -1.f)
+                    ninf = 1;
+                else if (st[1] != 0.f)
+                    any = 1, mm = st[0] > mm ? st[0] : mm;
+            }
+            mms[LID] = mm, anys[LID] = any, ninfs[LID] = ninf;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int i = LID; i < 3 * nsplit; i += SR_MLS) { /* split i / 3's factor for pattern i % 3 */
+            __global const float *st = base + i * (D + 2);
+            const int ok = anys[i % 3] && st[1] != -1.f && st[1] != 0.f;
+            fs[i] = ok ? exp((real)st[0] - mms[i % 3]) : 0;
+            fok[i] = ok;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (LID < 3) {
+            real z = 0;
+            for (long x = 0; x < nsplit; x++)
+                if (fok[x * 3 + LID])
+                    z += fs[x * 3 + LID] * base[(x * 3 + LID) * (D + 2) + 1];
+            zs[LID] = z;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+#endif
         real es = 0, et = 0, nd = 0;
         for (long e = LID; e < D; e += SR_MLS) {
             real o[3];
             for (int p = 0; p < 3; p++) {
+#if SR_MERGE_OLD
                 real mm = -INFINITY;
                 int any = 0, ninf = 0;
                 for (long x = 0; x < nsplit; x++) {
@@ -274,6 +317,14 @@ vox_sample_rows_merge(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(
                     z += f * st[1];
                     a += f * st[2 + e];
                 }
+#else
+                const int any = anys[p], ninf = ninfs[p];
+                const real z = zs[p];
+                real a = 0;
+                for (long x = 0; x < nsplit; x++)
+                    if (fok[x * 3 + p])
+                        a += fs[x * 3 + p] * base[(x * 3 + p) * (D + 2) + 2 + e];
+#endif
                 o[p] = any ? a / z : ninf ? (real)NAN : 0;
             }
             es += (o[1] - o[0]) * (o[1] - o[0]);
