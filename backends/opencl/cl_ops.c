@@ -137,11 +137,13 @@ static vox_status cl_scratch(cl_dev *d, size_t bytes, const char *op)
 
 /* sample_rows reads the caller's q, k, v through slot_token (no block
  * copies: three permutes fewer per SVG build) unless
- * VOXATTN_OPENCL_SR_COPIES=1. */
+ * VOXATTN_OPENCL_SR_COPIES=1; query_select the caller's q (one permute fewer
+ * per query_keep < 1 build where its blocks stage in local memory) unless
+ * VOXATTN_OPENCL_QS_COPIES=1. */
 uint32_t cl_caller_layout_ops(void *devp)
 {
     const cl_dev *d = devp;
-    return d->sr_copies ? 0 : 1u << VOX_OP_sample_rows;
+    return (d->sr_copies ? 0 : 1u << VOX_OP_sample_rows) | (d->qs_copies ? 0 : 1u << VOX_OP_query_select);
 }
 
 /* Whether the device runs `op` on these sizes: the limits of the op files
