@@ -425,7 +425,7 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     st = VK_DISPATCH(v, sample_rows, pipe_name(name, sizeof name, cm ? "sample_rows_cm" : "sample_rows", d->dtype), b, a,
                      (uint64_t)(units * nsplit));
     return st ? st
-              : VK_DISPATCH(v, sample_rows, v->sr_merge_old ? "sample_rows_merge_old" : "sample_rows_merge", b, a,
+              : VK_DISPATCH(v, sample_rows, v->sr_merge_wg ? "sample_rows_merge" : "sample_rows_merge_old", b, a,
                             (uint64_t)(BH * R));
 }
 #endif /* !VOX_GLSL */
