@@ -140,9 +140,17 @@ typedef struct VoxSm90BwdParams {
     const int *tok;        /* slot_token [S]: dq, dk, dv are the caller's tensors, slot s of bh written to
                             * row (b, h, tok[s]) (padding slots: nothing); NULL: block layout [BH][S][D] */
     long long ostr[9];     /* with tok: element strides (batch, head, token) of dq, dk, dv */
+    const int *runit;      /* packed dkdv / dkdv_q only, NULL: off. The key units of a head (the same for every
+                            * head), 4 ints each (vox_sm90_bwd_runits): {i, part, -1, -1} a 64-key tile of
+                            * block i, or {~i0, i1, i2, i3} a unit of up to 4 blocks of <= 16 valid keys as
+                            * 16-row chunks (i_k = -1: empty chunk); the blocks of one unit must have the same
+                            * transposed list in every head (e.g. a dense mask). Grid
+                            * VOX_SM90_BWD_CTAS_U(BH, nunit). */
+    int nunit;             /* with runit: units per head */
+    int pad_;
 } VoxSm90BwdParams;
-static_assert(sizeof(VoxSm90BwdParams) == 192 && offsetof(VoxSm90BwdParams, tok) == 112 &&
-                  offsetof(VoxSm90BwdParams, asc) == 92,
+static_assert(sizeof(VoxSm90BwdParams) == 208 && offsetof(VoxSm90BwdParams, tok) == 112 &&
+                  offsetof(VoxSm90BwdParams, asc) == 92 && offsetof(VoxSm90BwdParams, runit) == 192,
               "VoxSm90BwdParams: the host mirror (cuda_sm90.c) has these offsets");
 
 #define VOX_SM90_BWD_FULL 0x10101010 /* stage counts: 4 chunks of 16 valid rows */
@@ -587,7 +595,8 @@ template <int D, bool BF, int PACK>
 __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const CUtensorMap *tmQ,
                                               const CUtensorMap *tmK, const CUtensorMap *tmV, const CUtensorMap *tmG,
                                               const CUtensorMap *tmQc, const CUtensorMap *tmGc,
-                                              const CUtensorMap *tmDq)
+                                              const CUtensorMap *tmDq, const CUtensorMap *tmKc,
+                                              const CUtensorMap *tmVc)
 {
 #if VOX_SM90_ENABLED
     using SM = BwdSmem<D, PACK>;
@@ -607,23 +616,29 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             bwd_fix<D, true, PACK>(sm, lane);
             return;
         }
-        const BwdUnit u0 = bwd_unit<PACK>(p, 0), u1 = bwd_unit<PACK>(p, 1);
+        const BwdUnit u0 = bwd_unit_kv<PACK>(p, 0), u1 = bwd_unit_kv<PACK>(p, 1);
         const bool two = PACK && u1.has;
-        /* a unit without a valid key streams nothing (its dk, dv are 0) */
+        /* a unit without a valid key streams nothing (its dk, dv are 0); a chunk unit streams its
+         * first block's list (runit: its blocks' lists are the same) */
         const int c0 = u0.nv > 0 ? p.mask[3 * R + u0.m] : 0, c1 = two && u1.nv > 0 ? p.mask[3 * R + u1.m] : 0;
         BwdStream<D, true, PACK> st(sm, p, tmQ, tmG, tmQc, tmGc, lane);
         bwd_produce<D, true, PACK>(sm, p, st, tmK, tmV, (int)u0.row0, (int)u1.row0, two ? 2 : 1,
                                    p.mask[2 * R + u0.m], c0, PACK ? p.mask[2 * R + u1.m] : p.mask[2 * R + u0.m],
-                                   PACK ? c1 : c0, u0.m / p.NB * S, lane);
+                                   PACK ? c1 : c0, u0.m / p.NB * S, lane, tmKc, tmVc, u0.ch, two ? u1.ch : -1);
         return;
     }
     /* ---------------- consumers ---------------- */
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     const int cw = wg - 1, w = (tid >> 5) & 3, ctw = tid & 127, cq = lane & 3;
     const int R0 = w * 16 + (lane >> 2);
-    const BwdUnit un = bwd_unit<PACK>(p, cw);
-    const long long row0 = un.row0;
-    const int nk = un.nv;
+    const BwdUnit un = bwd_unit_kv<PACK>(p, cw);
+    /* a chunk unit (p.runit): warp w's rows 16w.. (wgmma C layout) are chunk w, the first kb's valid
+     * keys of block kb: its rows are slots row0 + R0 with row0 = that block's first row - 16w, its
+     * keys those with R0 < nk = 16w + valid (kb = -1: none, nothing stored) */
+    const int kb = un.ch >= 0 ? bwd_chunk_block(p, un.ch, w) : 0;
+    const long long row0 = un.ch >= 0 ? un.m / p.NB * S + (long long)(kb < 0 ? 0 : kb) * p.V - 16 * w : un.row0;
+    const int nk = un.ch >= 0 ? 16 * w + (kb < 0 ? 0 : __ldg(p.block_valid + kb)) : un.nv;
+    const bool sto = un.has && kb >= 0;
     const float sl2 = p.scale_log2;
     const uint32_t rk = sm.res_of(PACK ? cw : 0), rv = rk + SM::TILE; /* resident K, V */
     float gk[D / 2], gv[D / 2];
@@ -640,9 +655,17 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     const int qh = D == 128 ? cw : 0;
     if (AT) {
         constexpr int H = D / 64;
-        for (int e = ctw; e < (64 - nk) * H * 8; e += 128) {
-            const int r = nk + e / (H * 8), h = (e >> 3) % H, c = e & 7;
-            st_shared_zero16(rk + h * 8192 + r * 128 + c * 16);
+        if (un.ch < 0) {
+            for (int e = ctw; e < (64 - nk) * H * 8; e += 128) {
+                const int r = nk + e / (H * 8), h = (e >> 3) % H, c = e & 7;
+                st_shared_zero16(rk + h * 8192 + r * 128 + c * 16);
+            }
+        } else { /* a chunk unit: rows 16k + y with y past chunk k's count (an empty chunk: all 16) */
+            for (int e = ctw; e < 64 * H * 8; e += 128) {
+                const int r = e / (H * 8), h = (e >> 3) % H, c = e & 7, b = bwd_chunk_block(p, un.ch, r >> 4);
+                if (b < 0 || (r & 15) >= __ldg(p.block_valid + b))
+                    st_shared_zero16(rk + h * 8192 + r * 128 + c * 16);
+            }
         }
         fence_proxy_async();
         bwd_exchange(sm.redbar, 0);
@@ -749,7 +772,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     if (iss) /* the last reduce-adds complete before the CTA exits */
         bulk_wait_all();
     if (PACK) {
-        if (un.has) {
+        if (sto) {
             bwd_store_rows<D, BF>(p, p.dv, 2, row0, gv, 1.f, R0, cq, R0 < nk, R0 + 8 < nk);
             bwd_store_rows<D, BF>(p, p.dk, 1, row0, gk, p.scale, R0, cq, R0 < nk, R0 + 8 < nk);
         }
@@ -945,7 +968,7 @@ VOX_SM90_BWD_PREP_KERNEL(f16, false)
     extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
         vox_attn_bwd_sm90_dkdv_##NAME(VOX_SM90_BWD_ARGS)                                                      \
     {                                                                                                         \
-        vox_sm90::attn_bwd_dkdv<D, BF, PACK>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc, &tmDq);                 \
+        vox_sm90::attn_bwd_dkdv<D, BF, PACK>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc, &tmDq, &tmKc, &tmVc);  \
     }
 #define VOX_SM90_BWD_DQCONV_KERNEL(NAME, D, BF)                                                               \
     extern "C" __global__ void vox_attn_bwd_sm90_dqconv_##NAME(const __grid_constant__ VoxSm90BwdParams p)    \

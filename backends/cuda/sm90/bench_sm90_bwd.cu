@@ -900,6 +900,42 @@ static int run(const Cfg &c, bool timing)
             tok_back<<<1024, 256>>>(cbuf + 2 * nel, gv, tokd, S, c.BH, D);
         }
     };
+    /* VOX_BWD_RCHUNK=1: the packed dkdv / dkdvq take the key-unit table (partial blocks' keys as
+     * 16-row chunks, vox_sm90_bwd_runits), where every group's blocks have the same transposed list
+     * in every head (dense configs) */
+    int *runit_d = NULL;
+    if (getenv("VOX_BWD_RCHUNK") && atoi(getenv("VOX_BWD_RCHUNK")) != 0) {
+        std::vector<int> ru((size_t)NB * 4);
+        const long long nu = vox_sm90_bwd_runits(h.valid.data(), NB, c.V, ru.data());
+        bool same = nu > 0;
+        long long nch = 0;
+        for (long long u = 0; u < nu && same; u++) {
+            if (ru[4 * u] >= 0)
+                continue;
+            nch++;
+            for (int k = 1; k < 4 && same; k++) {
+                const int b = ru[4 * u + k], b0 = ~ru[4 * u];
+                if (b < 0)
+                    continue;
+                for (long long bh = 0; bh < c.BH && same; bh++) {
+                    const long long m0 = bh * NB + b0, m1 = bh * NB + b;
+                    const int n0 = h.mask[3 * R + m0], n1 = h.mask[3 * R + m1];
+                    same = n0 == n1;
+                    for (int j = 0; j < n0 && same; j++)
+                        same = h.mask[h.mask[2 * R + m0] + j] == h.mask[h.mask[2 * R + m1] + j];
+                }
+            }
+        }
+        if (same) {
+            CK(cudaMalloc(&runit_d, nu * 16));
+            CK(cudaMemcpy(runit_d, ru.data(), nu * 16, cudaMemcpyHostToDevice));
+            p.runit = runit_d, p.nunit = (int)nu;
+            printf("  key units (VOX_BWD_RCHUNK=1): %lld per head instead of %lld, %lld of them chunk units\n", nu,
+                   NB * (c.V / 64), nch);
+        } else {
+            printf("  key units (VOX_BWD_RCHUNK=1): off here (%s)\n", nu > 0 ? "lists differ" : "nothing to pack");
+        }
+    }
     VoxSm90BwdParams pa = p; /* atomic dQ: rows zeroes the accumulator */
     pa.dqacc = dqacc;
     const bool pq = bench_pack_dq(), pkv = bench_pack_dkdv();
@@ -931,8 +967,10 @@ static int run(const Cfg &c, bool timing)
     CK(cudaFuncSetAttribute(kq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_q));
     CK(cudaFuncSetAttribute(kkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
     const unsigned grid_q = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pq);
-    const unsigned grid_kv = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv);
-    const unsigned grid_kvq = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, 1);
+    const unsigned grid_kv = (unsigned)(pkv && p.runit ? VOX_SM90_BWD_CTAS_U((long long)c.BH, (long long)p.nunit)
+                                                       : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv));
+    const unsigned grid_kvq = (unsigned)(p.runit ? VOX_SM90_BWD_CTAS_U((long long)c.BH, (long long)p.nunit)
+                                                 : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, 1));
     BwdKernel kkvq = kkvqs[0][vi];
     size_t smem_kvq = 0;
     auto l_rows = [&]() { tok_poison(); vox_attn_bwd_sm90_rows<<<1024, 256>>>(p); };
@@ -971,6 +1009,8 @@ static int run(const Cfg &c, bool timing)
     }
     cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(g), cudaFree(gq), cudaFree(gk), cudaFree(gv), cudaFree(lse),
         cudaFree(l2), cudaFree(mask), cudaFree(valid), cudaFree(dqacc);
+    if (runit_d)
+        cudaFree(runit_d);
     if (tokm)
         cudaFree(cbuf), cudaFree(tokd);
     if (ref.rq)
@@ -1011,6 +1051,11 @@ int main(int argc, char **argv)
         /* neighbour-correlated lists: stages shared by both consumers mixed with single-member ones */
         {"bf16_d128_v64_corr", 2, 37, 64, 128, true, 0.3, 0.05, 0.1, true, 22, {0}, {0}, true},
         {"f16_d64_grid_v64_corr", 2, 36, 64, 64, false, 0.3, 0.0, 0.1, false, 23, {9, 10, 13}, {4, 4, 4}, true},
+        /* dense with partial blocks (VOX_BWD_RCHUNK=1 packs their keys: 16, 4, 8, 12, 2 .. valid; random
+         * block_valid incl. 0) */
+        {"bf16_d128_grid_dense", 2, 36, 64, 128, true, 1.0, 0.0, 0.0, false, 24, {9, 10, 13}, {4, 4, 4}},
+        {"bf16_d128_ragged_dense", 3, 41, 64, 128, true, 1.0, 0.0, 0.0, true, 25},
+        {"f16_d64_grid_dense", 3, 36, 64, 64, false, 1.0, 0.0, 0.0, false, 26, {9, 10, 13}, {4, 4, 4}},
     };
     static const Cfg times[] = {
         {"hunyuan_bsa10_bf16", 24, 1920, 64, 128, true, 0.10, 0.0, 0.0, false, 11},

@@ -161,6 +161,8 @@
  * (ceil(units/2) per head); else one unit per CTA */
 #define VOX_SM90_BWD_CTAS(BH, NB, V, PACK) \
     ((PACK) ? (BH) * (((NB) * ((V) / 64) + 1) / 2) : (BH) * (NB) * ((V) / 64))
+/* The packed dkdv / dkdv_q grid with a key-unit table (VoxSm90BwdParams.runit: U units per head) */
+#define VOX_SM90_BWD_CTAS_U(BH, U) ((BH) * (((U) + 1) / 2))
 /* The library's scheme per kernel (H200 timings, NOTES.md session 8): dq alternating with 5
  * stages, dkdv packed; the atomic-dQ mode runs dkdv as VOX_SM90_BWD_DKDVQ_PACK and no dq:
  * VOX_SM90_BWD_ATOMIC (one dS^T tile per consumer), faster than _DB in every harness config
