@@ -610,8 +610,28 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     if (wg == 0) {
         /* ---------------- producer, fixer ---------------- */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-        if (tid >= 64)
+        if (tid >= 64) {
+            /* warps 2, 3, idle otherwise: block layout, a chunk unit's (p.runit) blocks' slots 16.. are
+             * padding: 0, as a 64-key unit's store writes them (the consumers store slots 0..15) */
+            if (PACK && p.runit && !p.tok)
+#pragma unroll 1
+                for (int c = 0; c < 2; c++) {
+                    const BwdUnit u = bwd_unit_kv<PACK>(p, c);
+                    if (u.ch < 0 || !u.has)
+                        continue;
+#pragma unroll 1
+                    for (int k = 0; k < 4; k++) {
+                        const int b = bwd_chunk_block(p, u.ch, k);
+                        if (b < 0)
+                            continue;
+                        uint4 *zk = (uint4 *)((unsigned short *)p.dk + (u.m / p.NB * S + (long long)b * p.V + 16) * D);
+                        uint4 *zv = (uint4 *)((unsigned short *)p.dv + (u.m / p.NB * S + (long long)b * p.V + 16) * D);
+                        for (int e = tid - 64; e < (p.V - 16) * (D / 8); e += 64)
+                            zk[e] = zv[e] = make_uint4(0u, 0u, 0u, 0u);
+                    }
+                }
             return;
+        }
         if (tid >= 32) {
             bwd_fix<D, true, PACK>(sm, lane);
             return;

@@ -15,6 +15,9 @@
  *   VOX_TIME_REPS=n timed runs per measurement (default 20 after 3 warm-ups; fewer: 1 warm-up);
  *   VOX_BWD_ASC=1: the packed schemes merge the two units' lists in ascending block order
  *   (params.asc; the library's VOXATTN_SM90_BWD_ASCENDING) instead of alternating one-unit blocks.
+ *   VOX_BWD_RCHUNK=1: the packed dkdv / dkdvq with the key-unit table (params.runit: blocks with
+ *   1..16 valid keys packed 4 per unit, vox_sm90_bwd_runits) where every group's blocks have equal
+ *   lists in every head (dense configs; else it says "off here"); =2: each mode runs off, on, off, on.
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
  * padded blocks, or block_valid of a video grid cut into blocks as
  * core/layout.c does: the grid's last blocks partial; pruned rows through
@@ -904,9 +907,11 @@ static int run(const Cfg &c, bool timing)
      * 16-row chunks, vox_sm90_bwd_runits), where every group's blocks have the same transposed list
      * in every head (dense configs) */
     int *runit_d = NULL;
-    if (getenv("VOX_BWD_RCHUNK") && atoi(getenv("VOX_BWD_RCHUNK")) != 0) {
+    long long nu = 0;
+    const int rchunk = getenv("VOX_BWD_RCHUNK") ? atoi(getenv("VOX_BWD_RCHUNK")) : 0;
+    if (rchunk != 0) {
         std::vector<int> ru((size_t)NB * 4);
-        const long long nu = vox_sm90_bwd_runits(h.valid.data(), NB, c.V, ru.data());
+        nu = vox_sm90_bwd_runits(h.valid.data(), NB, c.V, ru.data());
         bool same = nu > 0;
         long long nch = 0;
         for (long long u = 0; u < nu && same; u++) {
@@ -930,8 +935,8 @@ static int run(const Cfg &c, bool timing)
             CK(cudaMalloc(&runit_d, nu * 16));
             CK(cudaMemcpy(runit_d, ru.data(), nu * 16, cudaMemcpyHostToDevice));
             p.runit = runit_d, p.nunit = (int)nu;
-            printf("  key units (VOX_BWD_RCHUNK=1): %lld per head instead of %lld, %lld of them chunk units\n", nu,
-                   NB * (c.V / 64), nch);
+            printf("  key units (VOX_BWD_RCHUNK=%d): %lld per head instead of %lld, %lld of them chunk units%s\n",
+                   rchunk, nu, NB * (c.V / 64), nch, rchunk == 2 ? "; each mode runs off, on, off, on" : "");
         } else {
             printf("  key units (VOX_BWD_RCHUNK=1): off here (%s)\n", nu > 0 ? "lists differ" : "nothing to pack");
         }
@@ -967,9 +972,9 @@ static int run(const Cfg &c, bool timing)
     CK(cudaFuncSetAttribute(kq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_q));
     CK(cudaFuncSetAttribute(kkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
     const unsigned grid_q = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pq);
-    const unsigned grid_kv = (unsigned)(pkv && p.runit ? VOX_SM90_BWD_CTAS_U((long long)c.BH, (long long)p.nunit)
+    unsigned grid_kv = (unsigned)(pkv && p.runit ? VOX_SM90_BWD_CTAS_U((long long)c.BH, (long long)p.nunit)
                                                        : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv));
-    const unsigned grid_kvq = (unsigned)(p.runit ? VOX_SM90_BWD_CTAS_U((long long)c.BH, (long long)p.nunit)
+    unsigned grid_kvq = (unsigned)(p.runit ? VOX_SM90_BWD_CTAS_U((long long)c.BH, (long long)p.nunit)
                                                  : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, 1));
     BwdKernel kkvq = kkvqs[0][vi];
     size_t smem_kvq = 0;
@@ -1000,12 +1005,26 @@ static int run(const Cfg &c, bool timing)
             kkvq = kkvqs[mode - 1][vi], smem_kvq = vox_sm90_bwd_smem_bytes(D, sch);
             CK(cudaFuncSetAttribute(kkvq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kvq));
         }
-        if (at)
-            fails += run_mode(c, h, d, ref, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows_at, l_dkdvq, l_conv,
-                              "dkdvq", "dqconv");
-        else
-            fails += run_mode(c, h, d, ref, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows, l_dq, l_dkdv, "dq",
-                              "dkdv");
+        /* VOX_BWD_RCHUNK=2: the key-unit table off, on, off, on (an A/B in one process) */
+        const int nvar = rchunk == 2 && runit_d ? 4 : 1;
+        for (int vv = 0; vv < nvar; vv++) {
+            if (nvar > 1) {
+                const bool on = vv & 1;
+                p.runit = pa.runit = on ? runit_d : NULL;
+                p.nunit = pa.nunit = on ? (int)nu : 0;
+                grid_kv = (unsigned)(pkv && on ? VOX_SM90_BWD_CTAS_U((long long)c.BH, nu)
+                                               : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv));
+                grid_kvq = (unsigned)(on ? VOX_SM90_BWD_CTAS_U((long long)c.BH, nu)
+                                         : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, 1));
+                printf("  key units %s\n", on ? "on (rchunk)" : "off (rchunk)");
+            }
+            if (at)
+                fails += run_mode(c, h, d, ref, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows_at, l_dkdvq, l_conv,
+                                  "dkdvq", "dqconv");
+            else
+                fails += run_mode(c, h, d, ref, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows, l_dq, l_dkdv, "dq",
+                                  "dkdv");
+        }
     }
     cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(g), cudaFree(gq), cudaFree(gk), cudaFree(gv), cudaFree(lse),
         cudaFree(l2), cudaFree(mask), cudaFree(valid), cudaFree(dqacc);
