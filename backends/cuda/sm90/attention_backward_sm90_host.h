@@ -71,40 +71,6 @@ static inline int vox_sm90_bwd_encode_dqacc(vox_sm90_encode_fn enc, CUtensorMap 
     return r == CUDA_SUCCESS ? 0 : -1;
 }
 
-/* Key units of the packed dkdv / dkdv_q with the partial blocks' keys packed (VoxSm90BwdParams.runit,
- * NOTES.md session 16): a block with more than 16 valid keys (or none) keeps its unit (one 64-key
- * tile), blocks with 1..16 are taken 4 at a time in block order as the 16-row chunks of one unit
- * (emitted where the group fills; the last, possibly short, group at the end). V = 64 only. Only
- * for masks where the blocks of a group have the same transposed list in every head (a dense mask:
- * every list is all blocks): the unit streams its first block's list. Writes up to NB units of 4
- * ints into out; returns their count, 0 when nothing packs (V != 64, fewer than 2 such blocks:
- * leave runit NULL). */
-static inline int64_t vox_sm90_bwd_runits(const int *block_valid, int64_t NB, int64_t V, int *out)
-{
-    int64_t n = 0, np = 0;
-    int g[4] = {-1, -1, -1, -1}, ng = 0;
-    if (V != 64)
-        return 0;
-    for (int64_t i = 0; i < NB; i++) {
-        const int nv = block_valid[i];
-        if (nv > 0 && nv <= 16) {
-            g[ng++] = (int)i, np++;
-            if (ng == 4) {
-                out[4 * n] = ~g[0], out[4 * n + 1] = g[1], out[4 * n + 2] = g[2], out[4 * n + 3] = g[3];
-                n++, ng = 0, g[1] = g[2] = g[3] = -1;
-            }
-        } else {
-            out[4 * n] = (int)i, out[4 * n + 1] = 0, out[4 * n + 2] = -1, out[4 * n + 3] = -1;
-            n++;
-        }
-    }
-    if (ng > 0) {
-        out[4 * n] = ~g[0], out[4 * n + 1] = g[1], out[4 * n + 2] = g[2], out[4 * n + 3] = g[3];
-        n++;
-    }
-    return np < 2 ? 0 : n;
-}
-
 /* Dynamic shared memory of one dq/dkdv CTA of the scheme `pack` (VOX_SM90_BWD_{DQ,DKDV}_PACK). */
 static inline size_t vox_sm90_bwd_smem_bytes(int D, int pack) { return VOX_SM90_BWD_SMEM_BYTES(D, pack); }
 
