@@ -18,6 +18,8 @@
  *   VOX_BWD_RCHUNK=1: the packed dkdv / dkdvq with the key-unit table (params.runit: blocks with
  *   1..16 valid keys packed 4 per unit, vox_sm90_bwd_runits) where every group's blocks have equal
  *   lists in every head (dense configs; else it says "off here"); =2: each mode runs off, on, off, on.
+ *   =3: as 2 but the table also where lists differ (a chunk unit then streams only its first block's
+ *   list: WRONG dk/dv/dq, a timing probe of the upper bound of packing with union lists; time only).
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
  * padded blocks, or block_valid of a video grid cut into blocks as
  * core/layout.c does: the grid's last blocks partial; pruned rows through
@@ -931,12 +933,14 @@ static int run(const Cfg &c, bool timing)
                 }
             }
         }
-        if (same) {
+        if (same || rchunk == 3) {
             CK(cudaMalloc(&runit_d, nu * 16));
             CK(cudaMemcpy(runit_d, ru.data(), nu * 16, cudaMemcpyHostToDevice));
             p.runit = runit_d, p.nunit = (int)nu;
             printf("  key units (VOX_BWD_RCHUNK=%d): %lld per head instead of %lld, %lld of them chunk units%s\n",
-                   rchunk, nu, NB * (c.V / 64), nch, rchunk == 2 ? "; each mode runs off, on, off, on" : "");
+                   rchunk, nu, NB * (c.V / 64), nch,
+                   rchunk == 3 ? (same ? "; each mode runs off, on, off, on" : "; PROBE (lists differ: results wrong)")
+                   : rchunk == 2 ? "; each mode runs off, on, off, on" : "");
         } else {
             printf("  key units (VOX_BWD_RCHUNK=1): off here (%s)\n", nu > 0 ? "lists differ" : "nothing to pack");
         }
@@ -1006,7 +1010,7 @@ static int run(const Cfg &c, bool timing)
             CK(cudaFuncSetAttribute(kkvq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kvq));
         }
         /* VOX_BWD_RCHUNK=2: the key-unit table off, on, off, on (an A/B in one process) */
-        const int nvar = rchunk == 2 && runit_d ? 4 : 1;
+        const int nvar = (rchunk == 2 || rchunk == 3) && runit_d ? 4 : 1;
         for (int vv = 0; vv < nvar; vv++) {
             if (nvar > 1) {
                 const bool on = vv & 1;
