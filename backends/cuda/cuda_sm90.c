@@ -688,7 +688,7 @@ _Static_assert(offsetof(cu_sm90_bwd_params, ostr) == 120, "VoxSm90BwdParams layo
 _Static_assert(offsetof(cu_sm90_bwd_params, runit) == 192, "VoxSm90BwdParams layout");
 _Static_assert(sizeof(cu_sm90_bwd_params) == 208, "VoxSm90BwdParams layout");
 
-/* VOXATTN_SM90_BWD_RCHUNK: the key-unit table (vox_sm90_bwd_runits) of a dense-mask call (density 1:
+/* VOXATTN_SM90_BWD_RCHUNK: the key-unit table (vox_sm90_bwd_runits) of a dense-mask call (full_lists:
  * every transposed list is all blocks, so the blocks of a unit share theirs) with V = 64, at `dst`
  * (4 NB ints of device memory); block_valid is downloaded (a host wait). Returns the units per head,
  * 0 when the table does not apply or nothing packs (the kernels then take their usual grid), -1 on a
@@ -697,7 +697,7 @@ static int64_t bwd_runits(gpu_dev *g, cu_sm90 *s, const vox_op_dims *d, const vo
                           uint64_t dst, vox_status *st)
 {
     const int64_t NB = d->n_blocks;
-    if (!s->bwd_rchunk || p->density < 1.0 || d->block_volume != 64)
+    if (!s->bwd_rchunk || !p->full_lists || d->block_volume != 64)
         return 0;
     if (s->ru_cap < 5 * NB) {
         int *h = realloc(s->ru_host, (size_t)(5 * NB) * sizeof(int));
