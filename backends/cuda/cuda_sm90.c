@@ -119,7 +119,8 @@ enum {
     X(SM90_BWD_DQCONV_BF16_D64, "vox_attn_bwd_sm90_dqconv_bf16_d64", 256, 0)   \
     X(SM90_BWD_DQCONV_F16_D64, "vox_attn_bwd_sm90_dqconv_f16_d64", 256, 0)     \
     X(SM90_BWD_PREP_BF16, "vox_attn_bwd_sm90_prep_bf16", 256, 0)               \
-    X(SM90_BWD_PREP_F16, "vox_attn_bwd_sm90_prep_f16", 256, 0)
+    X(SM90_BWD_PREP_F16, "vox_attn_bwd_sm90_prep_f16", 256, 0)                 \
+    X(SM90_BWD_RUNITS, "vox_attn_bwd_sm90_runits", 1024, 0)
 
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
@@ -166,10 +167,9 @@ typedef struct cu_sm90 {
                        since session 15; 1 with VOXATTN_SM90_SPLIT=edge): and VOX_SM90_PLAN_M_COLS (column cuts) */
     int bwd_asc;    /* not VOXATTN_SM90_BWD_ALTERNATE: the packed dkdv (and dkdv_q) stream their two units'
                        block lists in ascending order (session 8) instead of alternating one-unit blocks */
-    int bwd_rchunk; /* VOXATTN_SM90_BWD_RCHUNK: dense-mask backwards (density 1, V = 64) run the packed dkdv /
-                       dkdv_q over the key-unit table (blocks with <= 16 valid keys 4 per unit, session 16) */
-    int *ru_host;   /* its host staging: block_valid, then the table (NB ints + 4 NB ints), ru_cap ints */
-    int64_t ru_cap;
+    int bwd_rchunk; /* not VOXATTN_SM90_BWD_RCHUNK=0: dense-mask backwards (full_lists, V = 64) run the packed
+                       dkdv / dkdv_q over the key-unit table (blocks with <= 16 valid keys 4 per unit, built on
+                       the device by vox_attn_bwd_sm90_runits; session 16) */
 } cu_sm90;
 
 #if VOX_CUDA_SM90
@@ -321,9 +321,11 @@ void cu_sm90_open(gpu_dev *g)
                    ? 1
                    : 2;
     /* ascending is the default: the alternating order measured ~3.7% slower in the library (session 12) */
-    s->bwd_rchunk = sm90_switch(g, "VOXATTN_SM90_BWD_RCHUNK",
-                                "dense-mask attention backwards pack the keys of blocks with at most 16 valid "
-                                "tokens 4 per dkdv unit (a block_valid download per call)");
+    /* the key units are the default: H200 harness, hunyuan ragged dense atomic, dkdvq 1041.8 / 1044.4 ms
+     * against 1179.2 / 1186.6 (off, on, off, on in one process; session 16) */
+    s->bwd_rchunk = !sm90_switch_is(g, "VOXATTN_SM90_BWD_RCHUNK", "0",
+                                    "dense-mask attention backwards give every block its own 64-key dK/dV unit "
+                                    "(no key units)");
     s->bwd_asc = !sm90_switch(g, "VOXATTN_SM90_BWD_ALTERNATE",
                               "the packed attention backward kernels alternate the blocks only one unit lists "
                               "between the two consumers (session 12's order)");
@@ -344,7 +346,6 @@ void cu_sm90_close(gpu_dev *g)
         return;
     if (s->module)
         vox_cu.ModuleUnload(s->module);
-    free(s->ru_host);
     free(s);
     g->vendor = NULL;
 }
@@ -688,38 +689,6 @@ _Static_assert(offsetof(cu_sm90_bwd_params, ostr) == 120, "VoxSm90BwdParams layo
 _Static_assert(offsetof(cu_sm90_bwd_params, runit) == 192, "VoxSm90BwdParams layout");
 _Static_assert(sizeof(cu_sm90_bwd_params) == 208, "VoxSm90BwdParams layout");
 
-/* VOXATTN_SM90_BWD_RCHUNK: the key-unit table (vox_sm90_bwd_runits) of a dense-mask call (full_lists:
- * every transposed list is all blocks, so the blocks of a unit share theirs) with V = 64, at `dst`
- * (4 NB ints of device memory); block_valid is downloaded (a host wait). Returns the units per head,
- * 0 when the table does not apply or nothing packs (the kernels then take their usual grid), -1 on a
- * runtime error (status in *st). */
-static int64_t bwd_runits(gpu_dev *g, cu_sm90 *s, const vox_op_dims *d, const vox_op_attention_backward *p,
-                          uint64_t dst, vox_status *st)
-{
-    const int64_t NB = d->n_blocks;
-    if (!s->bwd_rchunk || !p->full_lists || d->block_volume != 64)
-        return 0;
-    if (s->ru_cap < 5 * NB) {
-        int *h = realloc(s->ru_host, (size_t)(5 * NB) * sizeof(int));
-        if (!h)
-            return 0;
-        s->ru_host = h, s->ru_cap = 5 * NB;
-    }
-    int rc = g->api->dtoh(s->ru_host, gpu_dptr(d->block_valid), (size_t)NB * sizeof(int), g->stream);
-    if (!rc)
-        rc = g->api->sync(g->stream);
-    g->host_waits++;
-    if (rc) {
-        *st = gpu_err(g, rc, "block_valid download (VOXATTN_SM90_BWD_RCHUNK)");
-        return -1;
-    }
-    const int64_t n = vox_sm90_bwd_runits(s->ru_host, NB, 64, s->ru_host + NB);
-    if (n > 0 && (rc = g->api->htod(dst, s->ru_host + NB, (size_t)n * 4 * sizeof(int), g->stream))) {
-        *st = gpu_err(g, rc, "key-unit table upload (VOXATTN_SM90_BWD_RCHUNK)");
-        return -1;
-    }
-    return n;
-}
 
 /* Dynamic shared memory of a dq / dkdv CTA of the scheme `pack` (VOX_SM90_BWD_{DQ,DKDV}_PACK). */
 static size_t bwd_smem_bytes(int64_t D, int pack) { return VOX_SM90_BWD_SMEM_BYTES(D, pack); }
@@ -796,8 +765,9 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
      * multiple of 64); an atomic call that cannot get it runs ordered */
     int atomic = bwd_atomic(s, p) &&
                  bwd_smem_bytes(D, VOX_SM90_BWD_DKDVQ_PACK) <= (size_t)g->max_smem_optin;
-    /* VOXATTN_SM90_BWD_RCHUNK: the key-unit table after them (4 NB ints) */
-    const size_t ru_bytes = s->bwd_rchunk ? (size_t)NB * 4 * sizeof(int) : 0;
+    /* the key-unit table after them (a count and 4 NB ints): a host-built mask listing every pair (so the
+     * blocks of a unit share their lists), V = 64, not VOXATTN_SM90_BWD_RCHUNK=0 */
+    const size_t ru_bytes = s->bwd_rchunk && p->full_lists && V == 64 ? (size_t)(4 + NB * 4) * sizeof(int) : 0;
     if (atomic && gpu_ensure_scratch(g, (size_t)rows * sizeof(float) * (size_t)(1 + D) + ru_bytes)) {
         vox_log(&g->log, VOX_LOG_INFO, "cuda: no scratch for the atomic-dQ backward; attention_backward runs ordered");
         atomic = 0;
@@ -809,12 +779,10 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     }
     a.l2 = g->scratch;
     a.dqacc = atomic ? g->scratch + (uint64_t)rows * sizeof(float) : 0;
+    uint64_t ru = 0; /* the key-unit table (count, then units): vox_attn_bwd_sm90_runits after rows */
     if (ru_bytes) {
-        const uint64_t ru = g->scratch + (uint64_t)rows * sizeof(float) * (uint64_t)(atomic ? 1 + D : 1);
-        const int64_t nu = bwd_runits(g, s, d, p, ru, st);
-        if (nu < 0)
-            return 1;
-        a.runit = nu > 0 ? ru : 0, a.nunit = (int)nu;
+        ru = g->scratch + (uint64_t)rows * sizeof(float) * (uint64_t)(atomic ? 1 + D : 1);
+        a.runit = ru + 4 * sizeof(int), a.nunit = -1; /* the count on the device; the usual grid */
     }
     cu_tensor_map tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc; /* 64-row boxes; 16-row boxes (chunks) */
     cu_tensor_map tmDq = {{0}};                                /* atomic dQ: the accumulator */
@@ -865,14 +833,21 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_ROWS], sm90_kernels[SM90_BWD_ROWS].name,
                         &s->fn_smem[SM90_BWD_ROWS], gpu_cap_grid(g, (rows + 255) / 256, 8),
                         (unsigned)sm90_kernels[SM90_BWD_ROWS].threads, 1, 0, rargs);
+    if (!*st && ru) {
+        uint64_t bv = gpu_dptr(d->block_valid);
+        long long nb_ll = NB;
+        void *uargs[] = {&bv, &nb_ll, &ru};
+        *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_RUNITS], sm90_kernels[SM90_BWD_RUNITS].name,
+                            &s->fn_smem[SM90_BWD_RUNITS], 1, (unsigned)sm90_kernels[SM90_BWD_RUNITS].threads, 1, 0,
+                            uargs);
+    }
     void *args[] = {&a, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmKc, &tmVc, &tmGc, &tmDq};
     if (atomic) {
         int kkq = kkv - SM90_BWD_DKDV_BF16_D128 + SM90_BWD_DKDVQ_BF16_D128;
         int kc = kkv - SM90_BWD_DKDV_BF16_D128 + SM90_BWD_DQCONV_BF16_D128;
         if (!*st)
             *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kkq], sm90_kernels[kkq].name, &s->fn_smem[kkq],
-                                a.runit ? VOX_SM90_BWD_CTAS_U(BH, (int64_t)a.nunit)
-                                        : VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DKDVQ_PACK),
+                                VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DKDVQ_PACK),
                                 (unsigned)sm90_kernels[kkq].threads, 1,
                                 bwd_smem_bytes(D, VOX_SM90_BWD_DKDVQ_PACK), args);
         if (!*st)
@@ -888,8 +863,7 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
                             1, bwd_smem_bytes(D, VOX_SM90_BWD_DQ_PACK), args);
     if (!*st)
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kkv], sm90_kernels[kkv].name, &s->fn_smem[kkv],
-                            a.runit && VOX_SM90_BWD_DKDV_PACK ? VOX_SM90_BWD_CTAS_U(BH, (int64_t)a.nunit)
-                                                              : VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DKDV_PACK),
+                            VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DKDV_PACK),
                             (unsigned)sm90_kernels[kkv].threads, 1, bwd_smem_bytes(D, VOX_SM90_BWD_DKDV_PACK), args);
     return 1;
 }

@@ -605,6 +605,8 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     const SM sm(vox_sm90_smem);
     const long long R = p.BH * p.NB, S = p.NB * (long long)p.V;
     const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31;
+    if (PACK && p.runit && p.nunit < 0 && !bwd_unit_kv<PACK>(p, 0).has)
+        return; /* a device-built key-unit table: the grid's CTAs past the head's units (all threads) */
     bwd_init_barriers(sm, false);
 
     if (wg == 0) {
@@ -854,6 +856,63 @@ extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm9
         for (long long x = blockIdx.x * (long long)blockDim.x + threadIdx.x; x < n * (p.D / 4);
              x += (long long)gridDim.x * blockDim.x)
             ((float4 *)p.dqacc)[x] = make_float4(0.f, 0.f, 0.f, 0.f);
+}
+
+/* runits (VoxSm90BwdParams.runit built on the device, the library's key units: no host wait): one CTA of
+ * 1024 threads writes out[0] = the units per head and from out + 4 the table vox_sm90_bwd_runits
+ * (sm90_smem.h) gives for block_valid[0, NB) (V = 64): normal block i (0 or > 16 valid) is unit N_i (the
+ * normal blocks before it), small block i (1..16) is slot A_i % 4 of unit Ntot + A_i / 4 (A_i the small
+ * blocks before it, Ntot all normal ones); the last group's empty slots -1. The dkdv kernels then take
+ * runit = out + 4, nunit = -1 (read out[0]) and the usual grid, CTAs past the units exiting. */
+extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_runits(const int *block_valid, long long NB,
+                                                                           int *out)
+{
+    __shared__ int ws[2][32], tot;
+    const int t = threadIdx.x, lane = t & 31, wid = t >> 5;
+    int n = 0;
+    for (long long i = t; i < NB; i += 1024) {
+        const int v = block_valid[i];
+        n += !(v > 0 && v <= 16);
+    }
+    if (t == 0)
+        tot = 0;
+    __syncthreads();
+    atomicAdd(&tot, n);
+    __syncthreads();
+    const long long Ntot = tot, Atot = NB - Ntot;
+    long long As = 0, Ns = 0; /* small / normal blocks before the chunk of 1024 */
+    for (long long base = 0; base < NB; base += 1024) {
+        const long long i = base + t;
+        const int v = i < NB ? block_valid[i] : 0;
+        const bool sm = i < NB && v > 0 && v <= 16, nm = i < NB && !sm;
+        const unsigned bs = __ballot_sync(0xffffffffu, sm), bn = __ballot_sync(0xffffffffu, nm);
+        const unsigned lt = (1u << lane) - 1u;
+        if (lane == 0)
+            ws[0][wid] = __popc(bs), ws[1][wid] = __popc(bn);
+        __syncthreads();
+        long long ps = 0, pn = 0, cs = 0, cn = 0;
+        for (int w = 0; w < 32; w++) {
+            ps += w < wid ? ws[0][w] : 0, pn += w < wid ? ws[1][w] : 0;
+            cs += ws[0][w], cn += ws[1][w];
+        }
+        const long long A = As + ps + __popc(bs & lt), N = Ns + pn + __popc(bn & lt);
+        if (nm) {
+            int *e = out + 4 + 4 * N;
+            e[0] = (int)i, e[1] = 0, e[2] = -1, e[3] = -1;
+        }
+        if (sm) {
+            const int sl = (int)(A & 3);
+            int *e = out + 4 + 4 * (Ntot + (A >> 2));
+            e[sl] = sl ? (int)i : ~(int)i;
+            if (A == Atot - 1)
+                for (int k = sl + 1; k < 4; k++)
+                    e[k] = -1;
+        }
+        As += cs, Ns += cn;
+        __syncthreads(); /* ws is rewritten */
+    }
+    if (t == 0)
+        out[0] = (int)(Ntot + (Atot + 3) / 4);
 }
 
 /* prep (the caller's layout, no pruned rows): what permute_to of dout and lse into dob and

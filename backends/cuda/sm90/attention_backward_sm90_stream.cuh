@@ -413,7 +413,9 @@ template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit_kv(const VoxSm90
 {
     if (!PACK || !p.runit)
         return bwd_unit<PACK>(p, c);
-    const long long U = p.nunit, P = (U + 1) / 2, bh = blockIdx.x / P;
+    /* nunit < 0: a device-built table (vox_attn_bwd_sm90_runits), its count at runit[-4], the usual grid */
+    const long long U = p.nunit >= 0 ? p.nunit : __ldg(p.runit - 4);
+    const long long P = p.nunit >= 0 ? (U + 1) / 2 : (p.NB * (p.V >> 6) + 1) / 2, bh = blockIdx.x / P;
     long long u = 2 * (blockIdx.x - bh * P) + c;
     BwdUnit r;
     r.has = u < U;

@@ -18,6 +18,8 @@
  *   VOX_BWD_RCHUNK=1: the packed dkdv / dkdvq with the key-unit table (params.runit: blocks with
  *   1..16 valid keys packed 4 per unit, vox_sm90_bwd_runits) where every group's blocks have equal
  *   lists in every head (dense configs; else it says "off here"); =2: each mode runs off, on, off, on.
+ *   VOX_BWD_RCHUNK_DEV=1: the table the device builds (vox_attn_bwd_sm90_runits, the library's; always
+ *   compared with the host's), nunit -1 and the usual grid;
  *   =3: as 2 but the table also where lists differ (a chunk unit then streams only its first block's
  *   list: WRONG dk/dv/dq, a timing probe of the upper bound of packing with union lists; time only).
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
@@ -908,8 +910,9 @@ static int run(const Cfg &c, bool timing)
     /* VOX_BWD_RCHUNK=1: the packed dkdv / dkdvq take the key-unit table (partial blocks' keys as
      * 16-row chunks, vox_sm90_bwd_runits), where every group's blocks have the same transposed list
      * in every head (dense configs) */
-    int *runit_d = NULL;
+    int *runit_d = NULL, fails = 0;
     long long nu = 0;
+    bool rdev = false;
     const int rchunk = getenv("VOX_BWD_RCHUNK") ? atoi(getenv("VOX_BWD_RCHUNK")) : 0;
     if (rchunk != 0) {
         std::vector<int> ru((size_t)NB * 4);
@@ -934,9 +937,21 @@ static int run(const Cfg &c, bool timing)
             }
         }
         if (same || rchunk == 3) {
-            CK(cudaMalloc(&runit_d, nu * 16));
-            CK(cudaMemcpy(runit_d, ru.data(), nu * 16, cudaMemcpyHostToDevice));
-            p.runit = runit_d, p.nunit = (int)nu;
+            /* the library's table: vox_attn_bwd_sm90_runits on the device (count, then units), compared with
+             * the host's; VOX_BWD_RCHUNK_DEV=1 runs it (nunit -1: the count read on the device, the usual grid) */
+            CK(cudaMalloc(&runit_d, (4 + NB * 4) * 4));
+            vox_attn_bwd_sm90_runits<<<1, 1024>>>(valid, NB, runit_d);
+            CK(cudaGetLastError());
+            std::vector<int> dv((size_t)(4 + NB * 4));
+            CK(cudaMemcpy(dv.data(), runit_d, dv.size() * 4, cudaMemcpyDeviceToHost));
+            const bool deq = dv[0] == nu && !memcmp(dv.data() + 4, ru.data(), (size_t)nu * 16);
+            printf("  key units: the device-built table %s the host's (%d units)\n", deq ? "equals" : "DIFFERS FROM",
+                   dv[0]);
+            fails += !deq;
+            rdev = getenv("VOX_BWD_RCHUNK_DEV") && atoi(getenv("VOX_BWD_RCHUNK_DEV")) != 0;
+            if (!rdev)
+                CK(cudaMemcpy(runit_d + 4, ru.data(), nu * 16, cudaMemcpyHostToDevice));
+            p.runit = runit_d + 4, p.nunit = rdev ? -1 : (int)nu;
             printf("  key units (VOX_BWD_RCHUNK=%d): %lld per head instead of %lld, %lld of them chunk units%s\n",
                    rchunk, nu, NB * (c.V / 64), nch,
                    rchunk == 3 ? (same ? "; each mode runs off, on, off, on" : "; PROBE (lists differ: results wrong)")
@@ -976,9 +991,9 @@ static int run(const Cfg &c, bool timing)
     CK(cudaFuncSetAttribute(kq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_q));
     CK(cudaFuncSetAttribute(kkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
     const unsigned grid_q = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pq);
-    unsigned grid_kv = (unsigned)(pkv && p.runit ? VOX_SM90_BWD_CTAS_U((long long)c.BH, (long long)p.nunit)
+    unsigned grid_kv = (unsigned)(pkv && p.runit && !rdev ? VOX_SM90_BWD_CTAS_U((long long)c.BH, (long long)p.nunit)
                                                        : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv));
-    unsigned grid_kvq = (unsigned)(p.runit ? VOX_SM90_BWD_CTAS_U((long long)c.BH, (long long)p.nunit)
+    unsigned grid_kvq = (unsigned)(p.runit && !rdev ? VOX_SM90_BWD_CTAS_U((long long)c.BH, (long long)p.nunit)
                                                  : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, 1));
     BwdKernel kkvq = kkvqs[0][vi];
     size_t smem_kvq = 0;
@@ -996,7 +1011,6 @@ static int run(const Cfg &c, bool timing)
     };
     auto l_conv = [&]() { kconv<<<1024, 256>>>(pa); tok_copy(); };
 
-    int fails = 0;
     Ref ref = {};
     static const char *const modes[3] = {"ordered", "atomic", "atomic_db"};
     for (int mode = 0; mode < 3; mode++) {
@@ -1014,12 +1028,12 @@ static int run(const Cfg &c, bool timing)
         for (int vv = 0; vv < nvar; vv++) {
             if (nvar > 1) {
                 const bool on = vv & 1;
-                p.runit = pa.runit = on ? runit_d : NULL;
-                p.nunit = pa.nunit = on ? (int)nu : 0;
-                grid_kv = (unsigned)(pkv && on ? VOX_SM90_BWD_CTAS_U((long long)c.BH, nu)
-                                               : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv));
-                grid_kvq = (unsigned)(on ? VOX_SM90_BWD_CTAS_U((long long)c.BH, nu)
-                                         : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, 1));
+                p.runit = pa.runit = on ? runit_d + 4 : NULL;
+                p.nunit = pa.nunit = on ? (rdev ? -1 : (int)nu) : 0;
+                grid_kv = (unsigned)(pkv && on && !rdev ? VOX_SM90_BWD_CTAS_U((long long)c.BH, nu)
+                                                        : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv));
+                grid_kvq = (unsigned)(on && !rdev ? VOX_SM90_BWD_CTAS_U((long long)c.BH, nu)
+                                                  : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, 1));
                 printf("  key units %s\n", on ? "on (rchunk)" : "off (rchunk)");
             }
             if (at)
