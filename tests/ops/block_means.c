@@ -104,6 +104,9 @@ static const op_case cases[] = {
     {"workload_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1},
     {"workload_kept_bf16", SHAPE(1, 2, 64, 4, 8, 8, 8, 0, 2, 4, 4), VOX_BF16, FILL_WORKLOAD, .drop_block = -1,
      .kept = 1},
+    /* session 16: more items than the H200's resident grid (4 CTAs x 132 SMs x 8 items): CTAs take a second
+     * item, so the pf kernels' next-item prefetch runs (ragged edge blocks: 30 = 7 x 4 + 2 rows) */
+    {"many_items_bf16_d128", SHAPE(2, 18, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1},
     {"perf_wan_like_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .kept = 1, .perf_only = 1},
 };
