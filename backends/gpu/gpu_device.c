@@ -100,7 +100,7 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
         g->qs_rotate_run = r && atoi(r) > 0 ? atoi(r) : 1;
     }
     g->bm_nopipe = vox_env_flag("VOXATTN_BLOCK_MEANS_NOPIPE");
-    g->bm_pf_off = vox_env_flag("VOXATTN_BLOCK_MEANS_PF_OFF");
+    g->bm_pf = vox_env_flag("VOXATTN_BLOCK_MEANS_PF");
     g->bm_abl = vox_env_flag("VOXATTN_BLOCK_MEANS_ABL");
     g->bm_pf_break = vox_env_flag("VOXATTN_BLOCK_MEANS_PF_BREAK");
     g->profile = vox_env_flag("VOXATTN_GPU_PROFILE");

@@ -93,7 +93,7 @@ typedef struct gpu_dev {
     int qs_rotate, qs_rotate_run, qs_calls; /* VOXATTN_QUERY_SELECT_ROTATE=K, _ROTATE_RUN=R (A/B in one process):
                                              * call n takes variant (n / R) % K (gpu_query_select); the calls so far */
     int bm_nopipe;    /* VOXATTN_BLOCK_MEANS_NOPIPE: block_means without its next rows' loads in flight */
-    int bm_pf_off;    /* VOXATTN_BLOCK_MEANS_PF_OFF: not the next item's tokens in flight (vox_block_means_pf_*) */
+    int bm_pf;        /* VOXATTN_BLOCK_MEANS_PF: the next item's tokens in flight (vox_block_means_pf_*; opt-in) */
     int bm_abl;       /* VOXATTN_BLOCK_MEANS_ABL: vox_block_means_pf_* and _pipe_* in turn, two calls each (timing) */
     int bm_abl_n;     /* its call counter */
     int bm_pf_break;  /* VOXATTN_BLOCK_MEANS_PF_BREAK: vox_block_means_pf_bf16's deliberate break (tests only) */

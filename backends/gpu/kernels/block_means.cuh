@@ -374,10 +374,11 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
     if (!b.kept_count)
         b.kept_rows = 0;
     GPU_OP_ARGS(block_means);
-    /* session 16: the next item's tokens in flight (vox_block_means_pf_*, the default where the module has
-     * them); VOXATTN_BLOCK_MEANS_PF_OFF=1: the pipelined kernels; VOXATTN_BLOCK_MEANS_ABL=1: the two in
-     * turn, two calls each (a build's q and k) */
-    int pf = g->fn[BY_DTYPE(block_means_pf)] && !g->bm_pf_off && !(g->bm_abl && g->bm_abl_n++ / 2 % 2);
+    /* session 16: the next item's tokens in flight (vox_block_means_pf_*; opt-in, VOXATTN_BLOCK_MEANS_PF=1: not
+     * measured as a win, NOTES.md), else the pipelined kernels; VOXATTN_BLOCK_MEANS_ABL=1: the two in turn, two
+     * calls each (a build's q and k); VOXATTN_BLOCK_MEANS_PF_BREAK=1 (tests) implies PF */
+    int pf = g->fn[BY_DTYPE(block_means_pf)] &&
+             (g->bm_abl ? !(g->bm_abl_n++ / 2 % 2) : g->bm_pf || g->bm_pf_break);
     int fn = g->bm_nopipe ? BY_DTYPE(block_means) : pf ? BY_DTYPE(block_means_pf) : BY_DTYPE(block_means_pipe);
     if (pf && !g->bm_nopipe && g->bm_pf_break && d->dtype == VOX_BF16 && g->fn[GPU_FN_block_means_pf_brk_bf16])
         fn = GPU_FN_block_means_pf_brk_bf16;
