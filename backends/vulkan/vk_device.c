@@ -363,6 +363,10 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_topk_f64t = vox_env_flag("VOXATTN_VULKAN_KV_TOPK_F64T"); /* A/B: TOPK without the f32 certification */
     const char *shrow = getenv("VOXATTN_VULKAN_KV_SHROW"); /* A/B: kv_select's row in shared memory (_sgs) */
     d->kv_shrow = shrow && *shrow ? (atoi(shrow) != 0) : -1;
+    const char *tq = getenv("VOXATTN_VULKAN_KV_TQ"); /* A/B: kv_select's tile pass before session 16 */
+    d->kv_tq = !(tq && *tq && atoi(tq) == 0);
+    const char *stop = getenv("VOXATTN_VULKAN_KV_STOP"); /* timing only: wrong lists */
+    d->kv_stop = !stop ? 0 : !strcmp(stop, "tile") ? 1 : !strcmp(stop, "row1") ? 2 : 0;
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
     d->qs_global = !vox_env_flag("VOXATTN_VULKAN_QS_STAGED"); /* staged: 4.80 against 2.84 ms (wan keep 0.5 build, H200) */
     d->qs_element = vox_env_flag("VOXATTN_VULKAN_QS_ELEMENT");
