@@ -1233,8 +1233,10 @@ void select_tile(uint t, uint NB, uint D, uint R)
             scratch[at] = floatBitsToUint(pow2_scaled(uintBitsToFloat(scratch[at]), sh) + 0.0); /* -0 -> +0 */
         }
     }
-#if KV_STOP == 1 /* timing only (the _t1 variants): the tile pass alone, no lists written */
-    return;
+#if KV_STOP == 1 /* timing only (the _t1 variants): the tile pass alone, no lists written; on a condition the
+                  * compiler cannot decide, so that the rows' code (and its registers) stays in the shader */
+    if (pc.wg_count != 0u)
+        return;
 #endif
     for (uint r = 0u; r < (KV_STOP == 2 ? min(nr, 1u) : nr); r++) { /* _r1 (timing only): the first row */
         rbase = sbase + r * NBv;

@@ -208,6 +208,11 @@ typedef struct vk_dev {
     int has16;
     int coopmat; /* VK_NV_cooperative_matrix enabled: attention_forward_cm_* pipelines (f16/bf16, D <= 128) */
     int fp64;    /* shaderFloat64 enabled: svg_classify_f64 */
+    /* VOXATTN_VULKAN_PIPELINE_STATS: VK_KHR_pipeline_executable_properties enabled, each pipeline's
+     * statistics (registers, shared memory, spills where the driver reports them) logged at creation */
+    int pstats;
+    PFN_vkGetPipelineExecutablePropertiesKHR get_pexec;
+    PFN_vkGetPipelineExecutableStatisticsKHR get_pstats;
 
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
