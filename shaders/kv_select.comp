@@ -986,6 +986,9 @@ void scores_tq(uint bh, uint NB, uint D, uint nv, inout int ek)
         bool own = j < NBv;
         uint b = (pc.off[1] + (bh * NB + j) * D) / 4u;
         uint kb = 0u;
+#if KV_TQ == 2 /* one read of the row: raw products (k1 = k2 = 1) and max |kbar_j| together, scaled after */
+        float k1 = 1.0, k2 = 1.0;
+#else
         for (uint c0 = 0u; c0 < D4; c0 += 8u) {
             vec4 v[8];
             [[unroll]] for (uint u = 0u; u < 8u; u++)
@@ -997,6 +1000,7 @@ void scores_tq(uint bh, uint NB, uint D, uint nv, inout int ek)
         }
         int ej = exponent_of(kb);
         float k1 = ldexp(1.0, -(ej / 2)), k2 = ldexp(1.0, ej / 2 - ej);
+#endif
         float acc[KV_ROWS];
         [[unroll]] for (uint r = 0u; r < KV_ROWS; r++)
             acc[r] = 0.0;
@@ -1019,6 +1023,10 @@ void scores_tq(uint bh, uint NB, uint D, uint nv, inout int ek)
                 if (c0 + u >= D4) /* uniform */
                     break;
                 vec4 k = kc[u] * k1 * k2;
+#if KV_TQ == 2
+                uvec4 w = floatBitsToUint(kc[u]) & 0x7fffffffu;
+                kb = max(kb, max(max(w.x, w.y), max(w.z, w.w)));
+#endif
 #if KV_CERT
                 nk2 += k.x * k.x;
                 nk2 += k.y * k.y;
@@ -1051,6 +1059,52 @@ void scores_tq(uint bh, uint NB, uint D, uint nv, inout int ek)
             [[unroll]] for (uint u = 0u; u < 4u; u++)
                 kc[u] = kn[u];
         }
+#if KV_TQ == 2
+        /* The f32 scores and the norm by 2^-ej after the sums: where every product, partial sum and square
+         * is a normal float (or 0) in both the raw and the scaled sums, the same values (a power of two
+         * commutes with rounding); elsewhere (subnormal, in the raw or the scaled sums) within the error
+         * bounds' floors when -40 <= ej <= 56 (raw rounding errors of 2^-150 scaled by 2^-ej <= 2^40: D of
+         * them below the certificate's 2^-100 floor; raw sums below 2^63, squares below 2^119: finite).
+         * Outside that range, main's scaled products (a second read of the row). The f64 sums are raw
+         * either way. Only for the certified variants (TOPK _c64, CUMULATIVE _f64d), whose decisions
+         * follow the reference through the error bounds, never the f32 scores' last bits. */
+        int ej = exponent_of(kb);
+        if (ej >= -40 && ej <= 56) {
+            [[unroll]] for (uint r = 0u; r < KV_ROWS; r++)
+                acc[r] = pow2_scaled(acc[r], ej);
+#if KV_CERT
+            nk2 = pow2_scaled(sqrt(nk2), ej); /* ||kbar_j 2^-ej|| */
+#endif
+        } else { /* divergent, rare */
+            float s1 = ldexp(1.0, -(ej / 2)), s2 = ldexp(1.0, ej / 2 - ej);
+            [[unroll]] for (uint r = 0u; r < KV_ROWS; r++)
+                acc[r] = 0.0;
+#if KV_CERT
+            nk2 = 0.0;
+#endif
+            for (uint c = 0u; c < D4; c++) {
+                vec4 k = (own ? kbar4[b + c] : vec4(0.0)) * s1 * s2;
+#if KV_CERT
+                nk2 += k.x * k.x;
+                nk2 += k.y * k.y;
+                nk2 += k.z * k.z;
+                nk2 += k.w * k.w;
+#endif
+                [[unroll]] for (uint r = 0u; r < KV_ROWS; r++) {
+                    if (r >= nv)
+                        break;
+                    vec4 q = qs4[r * D4 + c];
+                    acc[r] += q.x * k.x;
+                    acc[r] += q.y * k.y;
+                    acc[r] += q.z * k.z;
+                    acc[r] += q.w * k.w;
+                }
+            }
+#if KV_CERT
+            nk2 = sqrt(nk2);
+#endif
+        }
+#endif
         if (own) {
 #if KV_FP64 == 2
             if (cum)
@@ -1061,7 +1115,9 @@ void scores_tq(uint bh, uint NB, uint D, uint nv, inout int ek)
                     st_d(fbase + 2u * (r * NBv + j), sj);
                 }
 #endif
-#if KV_CERT
+#if KV_CERT && KV_TQ == 2
+            scratch[nbase + j] = floatBitsToUint(nk2); /* ||kbar_j 2^-ej|| (above), to 2^-ek below */
+#elif KV_CERT
             scratch[nbase + j] = floatBitsToUint(sqrt(nk2)); /* ||kbar_j 2^-ej||, to 2^-ek below */
 #endif
             [[unroll]] for (uint r = 0u; r < KV_ROWS; r++) {
@@ -1303,6 +1359,10 @@ void main()
     X("kv_select_rowread_v4_sgs_tq", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0 -DKV_VEC=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1") \
     X("kv_select_rowread_f64d_v4_sgs_tq", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1") \
     X("kv_select_rowread_c64_v4_sgs_tq", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1") \
+    X("kv_select_rowread_c64_v4_sgs_tq2", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=2") \
+    X("kv_select_rowread_f64d_v4_sg_tq2", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_TQ=2") \
+    X("kv_select_rowread_c64_v4_sgs_tq2_t1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=2 -DKV_STOP=1") \
+    X("kv_select_rowread_f64d_v4_sg_tq2_t1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_TQ=2 -DKV_STOP=1") \
     X("kv_select_rowread_c64_v4_sgs_t1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_STOP=1") \
     X("kv_select_rowread_c64_v4_sgs_r1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_STOP=2") \
     X("kv_select_rowread_c64_v4_sgs_tq_t1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1 -DKV_STOP=1") \
@@ -1391,12 +1451,16 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
 #define VK_KV_NAME(n, src, defs) n,
             static const char *const all[] = {VK_VARIANTS_kv_select(VK_KV_NAME)};
 #undef VK_KV_NAME
-            char want[80];
-            snprintf(want, sizeof want, "%s%s%s", name, v->kv_tq ? "_tq" : "",
-                     v->kv_stop == 1 ? "_t1" : v->kv_stop == 2 ? "_r1" : "");
-            for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
-                if (!strcmp(all[k], want))
-                    name = all[k];
+            /* VOXATTN_VULKAN_KV_TQ=2: _tq2 (TOPK's and CUMULATIVE's defaults), else _tq */
+            const char *const tqs[3] = {"", "_tq", "_tq2"};
+            const char *base = name;
+            for (int t = v->kv_tq, found = 0; t >= 0 && !found; t = t == 2 ? 1 : -1) {
+                char want[80];
+                snprintf(want, sizeof want, "%s%s%s", base, tqs[t], v->kv_stop == 1 ? "_t1" : v->kv_stop == 2 ? "_r1" : "");
+                for (size_t k = 0; k < sizeof all / sizeof all[0] && !found; k++)
+                    if (!strcmp(all[k], want))
+                        name = all[k], found = 1;
+            }
         }
     }
     if (v->kv_flush) { /* diagnosis of the unprofiled tau build (backends/vulkan/NOTES.md) */

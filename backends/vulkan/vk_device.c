@@ -393,7 +393,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     const char *shrow = getenv("VOXATTN_VULKAN_KV_SHROW"); /* A/B: kv_select's row in shared memory (_sgs) */
     d->kv_shrow = shrow && *shrow ? (atoi(shrow) != 0) : -1;
     const char *tq = getenv("VOXATTN_VULKAN_KV_TQ"); /* A/B: kv_select's tile pass before session 16 */
-    d->kv_tq = !(tq && *tq && atoi(tq) == 0);
+    d->kv_tq = !tq || !*tq ? 1 : atoi(tq) == 0 ? 0 : atoi(tq) == 2 ? 2 : 1; /* 2: _tq2 where it exists */
     const char *stop = getenv("VOXATTN_VULKAN_KV_STOP"); /* timing only: wrong lists */
     d->kv_stop = !stop ? 0 : !strcmp(stop, "tile") ? 1 : !strcmp(stop, "row1") ? 2 : 0;
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
