@@ -290,6 +290,10 @@ typedef struct vox_op_attention_backward {
                            * (DENSE, CUSTOM), the top-k rule's bound for BSA top-k (picks + own
                            * block + global blocks per row); -1 where unknown (BSA tau/stat, SVG).
                            * Only a choice of kernels may depend on it, never a result's meaning. */
+    int full_lists;       /* nonzero: the host built the mask and every (query block, KV block) pair
+                           * is listed (every transposed list is all NB blocks, ascending); 0 where
+                           * not or unknown (density 1 as a top-k bound is not enough). A choice of
+                           * kernels only (the sm90 backward's key units, VOXATTN_SM90_BWD_RCHUNK). */
     /* Caller layout (only for a backend that lists attention_backward in
      * caller_layout_ops; present when slot_token is): q, k, v, o, dout, lse,
      * dq, dk, dv above then hold nothing on entry and are the backend's

@@ -208,6 +208,7 @@ static vox_status host_mask(vox_plan *plan)
         plan->bwd_max_kv_count = max_kv;
         plan->bwd_max_q_count = max_q;
         plan->bwd_density = (double)allowed / ((double)BH * (double)NB * (double)NB);
+        plan->bwd_full = allowed == BH * NB * NB;
         plan->bwd_mask_fresh = 1;
     }
     free(m), free(owner), free(tstart);
@@ -242,6 +243,7 @@ static vox_status device_mask(vox_plan *plan)
         /* top-k rows list at most room entries per head (bsa_room() in core/plan.c); the other rules'
          * lists are known on the device only */
         plan->bwd_density = bsa && plan->p.kv_rule == VOX_KV_TOPK ? (double)room / ((double)NB * (double)NB) : -1.0;
+        plan->bwd_full = 0;
         plan->bwd_mask_fresh = 1;
     }
     return st;

@@ -42,6 +42,7 @@ struct vox_plan {
     int bwd_mask_fresh;
     int64_t bwd_max_kv_count, bwd_max_q_count;
     double bwd_density; /* vox_op_attention_backward.density: the host's figure, -1 unknown */
+    int bwd_full;       /* vox_op_attention_backward.full_lists: a host-built mask listing every pair */
 
     /* host mirrors */
     int32_t *h_kv_start, *h_kv_count; /* [BH*NB] */

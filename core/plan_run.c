@@ -278,7 +278,8 @@ vox_status vox_attention_backward(vox_plan *plan, const vox_tensor *q, const vox
         .dq = ref(&plan->dqb), .dk = ref(&plan->dkb), .dv = ref(&plan->dvb), .mask = ref(&plan->bwd_mask),
         .fill_src = plan->p.query_keep < 1.0 ? ref(&plan->fill_src) : (vox_bref){NULL, 0},
         .scale = plan->scale, .max_kv_count = plan->bwd_max_kv_count, .max_q_count = plan->bwd_max_q_count,
-        .deterministic = plan->p.deterministic_backward != 0, .density = plan->bwd_density};
+        .deterministic = plan->p.deterministic_backward != 0, .density = plan->bwd_density,
+        .full_lists = plan->bwd_full};
     if (be->caller_layout_ops && (be->caller_layout_ops(dev) >> VOX_OP_attention_backward & 1u)) {
         /* the backend reads the inputs and writes the gradients in the caller's layout itself (the
          * block buffers are its scratch) */

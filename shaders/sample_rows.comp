@@ -41,8 +41,14 @@ layout(std430, set = 0, binding = 6) writeonly buffer Out { float outv[]; };
 #if defined(SR_MERGE)
 layout(std430, set = 0, binding = 7) readonly buffer Work { float work[]; };
 #define MLS 64u
+#define MAXSPLIT 64u /* vox_sample_rows_splits' cap */
 layout(local_size_x = 64) in;
 shared float red[3][MLS];
+#ifndef SR_MERGE_OLD
+/* per pattern: the max over the splits, the flags, z; per (split, pattern): the factor (0: skipped) */
+shared float fs[3u * MAXSPLIT], zs[3], mms[3];
+shared bool fok[3u * MAXSPLIT], anys[3], ninfs[3];
+#endif
 
 void main()
 {
@@ -51,10 +57,53 @@ void main()
         return;
     uint tid = gl_LocalInvocationID.x, D = uint(pc.D), nsplit = uint(pc.nsplit);
     uint base = pc.off[7] + pr * nsplit * 3u * (D + 2u);
+#ifndef SR_MERGE_OLD
+    /* the splits' max, flags, factors exp(m_x - m) and z once per workgroup (the per-element form's
+     * expressions in the same split order: the same values), then each element's sum over the splits */
+    if (tid < 3u) {
+        float mm = NEG_INF;
+        bool any = false, ninf = false;
+        for (uint x = 0u; x < nsplit; x++) {
+            uint st = base + (x * 3u + tid) * (D + 2u);
+            if (work[st + 1u] == -1.0)
+                ninf = true;
+            else if (work[st + 1u] != 0.0) {
+                any = true;
+                mm = work[st] > mm ? work[st] : mm;
+            }
+        }
+        mms[tid] = mm;
+        anys[tid] = any;
+        ninfs[tid] = ninf;
+    }
+    barrier();
+    for (uint i = tid; i < 3u * nsplit; i += MLS) {
+        uint st = base + i * (D + 2u);
+        bool ok = anys[i % 3u] && work[st + 1u] != -1.0 && work[st + 1u] != 0.0;
+        fs[i] = ok ? exp(work[st] - mms[i % 3u]) : 0.0;
+        fok[i] = ok;
+    }
+    barrier();
+    if (tid < 3u) {
+        float z = 0.0;
+        for (uint x = 0u; x < nsplit; x++)
+            if (fok[x * 3u + tid])
+                z += fs[x * 3u + tid] * work[base + (x * 3u + tid) * (D + 2u) + 1u];
+        zs[tid] = z;
+    }
+    barrier();
+#endif
     float es = 0.0, et = 0.0, nd = 0.0;
     for (uint e = tid; e < D; e += MLS) {
         float o[3];
         for (uint p = 0u; p < 3u; p++) {
+#ifndef SR_MERGE_OLD
+            bool any = anys[p], ninf = ninfs[p];
+            float z = zs[p], a = 0.0;
+            for (uint x = 0u; x < nsplit; x++)
+                if (fok[x * 3u + p])
+                    a += fs[x * 3u + p] * work[base + (x * 3u + p) * (D + 2u) + 2u + e];
+#else
             float mm = NEG_INF;
             bool any = false, ninf = false;
             for (uint x = 0u; x < nsplit; x++) {
@@ -75,6 +124,7 @@ void main()
                 z += f * work[st + 1u];
                 a += f * work[st + 2u + e];
             }
+#endif
             o[p] = any ? a / z : ninf ? NAN_F : 0.0;
         }
         es += (o[1] - o[0]) * (o[1] - o[0]);
@@ -327,6 +377,7 @@ void main()
     X("sample_rows_f16", "sample_rows.comp", "-DDT_F16=1") \
     X("sample_rows_bf16", "sample_rows.comp", "-DDT_BF16=1") \
     X("sample_rows_merge", "sample_rows.comp", "-DDT_F32=1 -DSR_MERGE=1") \
+    X("sample_rows_merge_old", "sample_rows.comp", "-DDT_F32=1 -DSR_MERGE=1 -DSR_MERGE_OLD=1") \
     X("sample_rows_cm_f16", "sample_rows_cm.comp", "-DDT_F16=1") \
     X("sample_rows_cm_bf16", "sample_rows_cm.comp", "-DDT_BF16=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
@@ -373,6 +424,8 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     char name[48];
     st = VK_DISPATCH(v, sample_rows, pipe_name(name, sizeof name, cm ? "sample_rows_cm" : "sample_rows", d->dtype), b, a,
                      (uint64_t)(units * nsplit));
-    return st ? st : VK_DISPATCH(v, sample_rows, "sample_rows_merge", b, a, (uint64_t)(BH * R));
+    return st ? st
+              : VK_DISPATCH(v, sample_rows, v->sr_merge_wg ? "sample_rows_merge" : "sample_rows_merge_old", b, a,
+                            (uint64_t)(BH * R));
 }
 #endif /* !VOX_GLSL */

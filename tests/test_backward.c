@@ -548,10 +548,12 @@ static void test_backend_without_mask_transpose(void **state)
  * kernels by it): exact for a host-built mask, the top-k bound for BSA top-k, -1 for a rule whose
  * lists only the device knows. A cpu backend whose attention_backward records it. */
 static double g_density;
+static int g_full;
 static vox_status (*g_cpu_backward)(void *, const vox_op_dims *, const vox_op_attention_backward *);
 static vox_status recording_backward(void *dev, const vox_op_dims *d, const vox_op_attention_backward *op)
 {
     g_density = op->density;
+    g_full = op->full_lists;
     return g_cpu_backward(dev, d, op);
 }
 static double backward_density(vox_mask_mode mode, vox_kv_rule rule)
@@ -595,8 +597,10 @@ static void test_density_figure(void **state)
 {
     (void)state;
     assert_true(backward_density(VOX_MASK_DENSE, VOX_KV_CUMULATIVE) == 1.0);
+    assert_int_equal(g_full, 1); /* full_lists: a host-built mask listing every pair */
     /* top-k 2: a video row lists at most 2 picks + its own block + the text block (4), a text row all 9 */
     assert_true(backward_density(VOX_MASK_BSA, VOX_KV_TOPK) == (8.0 * 4 + 9) / 81.0);
+    assert_int_equal(g_full, 0);
     assert_true(backward_density(VOX_MASK_BSA, VOX_KV_CUMULATIVE) == -1.0);
 }
 

@@ -149,6 +149,58 @@ static long check_front(void)
     return bad;
 }
 
+/* The backward's key-unit table (vox_sm90_bwd_runits, session 16): over random block_valid (0..64,
+ * many 1..16) every key slot of every block is covered exactly once, by a {i, 0} unit (blocks with
+ * 0 or > 16 valid keys) or as chunk k of a chunk unit (blocks with 1..16, at most 4 per unit, in
+ * block order), at most NB units; V != 64 and fewer than 2 small blocks give 0. Returns violations. */
+static long check_runits(void)
+{
+    enum { NB = 2500 };
+    static int valid[NB], out[4 * NB], seen[NB];
+    long bad = 0, units = 0, chunked = 0;
+    for (int trial = 0; trial < 40; trial++) {
+        for (int i = 0; i < NB; i++) {
+            const unsigned r = (unsigned)(next() % 8);
+            valid[i] = r < 4 ? 64 : r < 6 ? 1 + (int)(next() % 16) : (int)(next() % 65);
+            seen[i] = 0;
+        }
+        const long long n = vox_sm90_bwd_runits(valid, NB, 64, out);
+        bad += n <= 0 || n > NB;
+        int last = -1;
+        for (long long u = 0; u < n; u++) {
+            if (out[4 * u] >= 0) {
+                const int i = out[4 * u];
+                bad += i >= NB || (valid[i] >= 1 && valid[i] <= 16) || out[4 * u + 1] != 0;
+                seen[i < NB ? i : 0]++;
+                continue;
+            }
+            chunked++;
+            for (int k = 0; k < 4; k++) {
+                const int i = k ? out[4 * u + k] : ~out[4 * u];
+                if (i < 0) { /* empty chunks only at the end of the last group */
+                    bad += k == 0 || (k < 3 && out[4 * u + k + 1] >= 0);
+                    continue;
+                }
+                bad += i >= NB || valid[i] < 1 || valid[i] > 16 || i <= last;
+                last = i < NB ? i : last;
+                seen[i < NB ? i : 0]++;
+            }
+        }
+        units += n;
+        for (int i = 0; i < NB; i++)
+            bad += seen[i] != 1;
+    }
+    valid[0] = valid[1] = 8; /* V = 128, or one small block: nothing packs */
+    for (int i = 2; i < NB; i++)
+        valid[i] = 64;
+    bad += vox_sm90_bwd_runits(valid, NB, 128, out) != 0;
+    valid[1] = 64;
+    bad += vox_sm90_bwd_runits(valid, NB, 64, out) != 0;
+    printf("test_sm90_pack: backward key units: %ld units (%ld chunk units) over 40 trials, %ld violations\n",
+           units, chunked, bad);
+    return bad;
+}
+
 int main(void)
 {
     enum { NB = 3000 };
@@ -185,7 +237,7 @@ int main(void)
     printf("test_sm90_pack: %ld items, largest %d blocks, %ld violations, %ld trials whose chain of next "
            "item starts differs from the host planner\n",
            items, maxg, bad, chain_bad);
-    const long front_bad = check_front();
+    const long front_bad = check_front() + check_runits();
     /* the packing must use more than 8 blocks somewhere (else the 16-bit masks go untested) */
     return bad == 0 && chain_bad == 0 && maxg > 8 && front_bad == 0 ? 0 : 1;
 }

@@ -119,7 +119,8 @@ enum {
     X(SM90_BWD_DQCONV_BF16_D64, "vox_attn_bwd_sm90_dqconv_bf16_d64", 256, 0)   \
     X(SM90_BWD_DQCONV_F16_D64, "vox_attn_bwd_sm90_dqconv_f16_d64", 256, 0)     \
     X(SM90_BWD_PREP_BF16, "vox_attn_bwd_sm90_prep_bf16", 256, 0)               \
-    X(SM90_BWD_PREP_F16, "vox_attn_bwd_sm90_prep_f16", 256, 0)
+    X(SM90_BWD_PREP_F16, "vox_attn_bwd_sm90_prep_f16", 256, 0)                 \
+    X(SM90_BWD_RUNITS, "vox_attn_bwd_sm90_runits", 1024, 0)
 
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
@@ -166,6 +167,9 @@ typedef struct cu_sm90 {
                        since session 15; 1 with VOXATTN_SM90_SPLIT=edge): and VOX_SM90_PLAN_M_COLS (column cuts) */
     int bwd_asc;    /* not VOXATTN_SM90_BWD_ALTERNATE: the packed dkdv (and dkdv_q) stream their two units'
                        block lists in ascending order (session 8) instead of alternating one-unit blocks */
+    int bwd_rchunk; /* not VOXATTN_SM90_BWD_RCHUNK=0: dense-mask backwards (full_lists, V = 64) run the packed
+                       dkdv / dkdv_q over the key-unit table (blocks with <= 16 valid keys 4 per unit, built on
+                       the device by vox_attn_bwd_sm90_runits; session 16) */
 } cu_sm90;
 
 #if VOX_CUDA_SM90
@@ -317,6 +321,11 @@ void cu_sm90_open(gpu_dev *g)
                    ? 1
                    : 2;
     /* ascending is the default: the alternating order measured ~3.7% slower in the library (session 12) */
+    /* the key units are the default: H200 harness, hunyuan ragged dense atomic, dkdvq 1041.8 / 1044.4 ms
+     * against 1179.2 / 1186.6 (off, on, off, on in one process; session 16) */
+    s->bwd_rchunk = !sm90_switch_is(g, "VOXATTN_SM90_BWD_RCHUNK", "0",
+                                    "dense-mask attention backwards give every block its own 64-key dK/dV unit "
+                                    "(no key units)");
     s->bwd_asc = !sm90_switch(g, "VOXATTN_SM90_BWD_ALTERNATE",
                               "the packed attention backward kernels alternate the blocks only one unit lists "
                               "between the two consumers (session 12's order)");
@@ -665,6 +674,9 @@ typedef struct cu_sm90_bwd_params {
     int heads;          /* with tok: H of the caller's tensors */
     uint64_t tok;       /* slot_token: dq, dk, dv are the caller's tensors; 0: block layout */
     long long ostr[9];  /* with tok: element strides (batch, head, token) of dq, dk, dv */
+    uint64_t runit;     /* VOXATTN_SM90_BWD_RCHUNK: the packed dkdv's key-unit table, else 0 */
+    int nunit;          /* its units per head */
+    int pad_;
 } cu_sm90_bwd_params;
 _Static_assert(offsetof(cu_sm90_bwd_params, BH) == 64, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, V) == 80, "VoxSm90BwdParams layout");
@@ -674,7 +686,9 @@ _Static_assert(offsetof(cu_sm90_bwd_params, dqacc) == 96, "VoxSm90BwdParams layo
 _Static_assert(offsetof(cu_sm90_bwd_params, heads) == 108, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, tok) == 112, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, ostr) == 120, "VoxSm90BwdParams layout");
-_Static_assert(sizeof(cu_sm90_bwd_params) == 192, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, runit) == 192, "VoxSm90BwdParams layout");
+_Static_assert(sizeof(cu_sm90_bwd_params) == 208, "VoxSm90BwdParams layout");
+
 
 /* Dynamic shared memory of a dq / dkdv CTA of the scheme `pack` (VOX_SM90_BWD_{DQ,DKDV}_PACK). */
 static size_t bwd_smem_bytes(int64_t D, int pack) { return VOX_SM90_BWD_SMEM_BYTES(D, pack); }
@@ -751,17 +765,25 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
      * multiple of 64); an atomic call that cannot get it runs ordered */
     int atomic = bwd_atomic(s, p) &&
                  bwd_smem_bytes(D, VOX_SM90_BWD_DKDVQ_PACK) <= (size_t)g->max_smem_optin;
-    if (atomic && gpu_ensure_scratch(g, (size_t)rows * sizeof(float) * (size_t)(1 + D))) {
+    /* the key-unit table after them (a count and 4 NB ints): a host-built mask listing every pair (so the
+     * blocks of a unit share their lists), V = 64, not VOXATTN_SM90_BWD_RCHUNK=0 */
+    const size_t ru_bytes = s->bwd_rchunk && p->full_lists && V == 64 ? (size_t)(4 + NB * 4) * sizeof(int) : 0;
+    if (atomic && gpu_ensure_scratch(g, (size_t)rows * sizeof(float) * (size_t)(1 + D) + ru_bytes)) {
         vox_log(&g->log, VOX_LOG_INFO, "cuda: no scratch for the atomic-dQ backward; attention_backward runs ordered");
         atomic = 0;
     }
     if (!atomic) {
-        *st = gpu_ensure_scratch(g, (size_t)rows * sizeof(float));
+        *st = gpu_ensure_scratch(g, (size_t)rows * sizeof(float) + ru_bytes);
         if (*st)
             return 1;
     }
     a.l2 = g->scratch;
     a.dqacc = atomic ? g->scratch + (uint64_t)rows * sizeof(float) : 0;
+    uint64_t ru = 0; /* the key-unit table (count, then units): vox_attn_bwd_sm90_runits after rows */
+    if (ru_bytes) {
+        ru = g->scratch + (uint64_t)rows * sizeof(float) * (uint64_t)(atomic ? 1 + D : 1);
+        a.runit = ru + 4 * sizeof(int), a.nunit = -1; /* the count on the device; the usual grid */
+    }
     cu_tensor_map tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc; /* 64-row boxes; 16-row boxes (chunks) */
     cu_tensor_map tmDq = {{0}};                                /* atomic dQ: the accumulator */
     if (gpu_push(g)) /* the encoder wants the context current */
@@ -811,6 +833,14 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_ROWS], sm90_kernels[SM90_BWD_ROWS].name,
                         &s->fn_smem[SM90_BWD_ROWS], gpu_cap_grid(g, (rows + 255) / 256, 8),
                         (unsigned)sm90_kernels[SM90_BWD_ROWS].threads, 1, 0, rargs);
+    if (!*st && ru) {
+        uint64_t bv = gpu_dptr(d->block_valid);
+        long long nb_ll = NB;
+        void *uargs[] = {&bv, &nb_ll, &ru};
+        *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_RUNITS], sm90_kernels[SM90_BWD_RUNITS].name,
+                            &s->fn_smem[SM90_BWD_RUNITS], 1, (unsigned)sm90_kernels[SM90_BWD_RUNITS].threads, 1, 0,
+                            uargs);
+    }
     void *args[] = {&a, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmKc, &tmVc, &tmGc, &tmDq};
     if (atomic) {
         int kkq = kkv - SM90_BWD_DKDV_BF16_D128 + SM90_BWD_DKDVQ_BF16_D128;

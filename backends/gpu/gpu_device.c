@@ -66,6 +66,10 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->kv_p1_old = vox_env_flag("VOXATTN_KV_SELECT_P1_OLD");
     g->kv_wg_abl = vox_env_flag("VOXATTN_KV_SELECT_WG_ABL");
     g->kv_wg_break = vox_env_flag("VOXATTN_KV_SELECT_WG_BREAK");
+    g->kv_wg_areg = vox_env_flag("VOXATTN_KV_SELECT_WG_AREG");
+    g->kv_wg_serial = vox_env_flag("VOXATTN_KV_SELECT_WG_SERIAL");
+    g->kv_wgs_abl = vox_env_flag("VOXATTN_KV_SELECT_WGS_ABL");
+    g->kv_wgs_p1 = vox_env_flag("VOXATTN_KV_SELECT_WGS_P1");
     g->kv_topk_scalar = vox_env_flag("VOXATTN_KV_SELECT_TOPK_SCALAR");
     g->kv_rows_old = vox_env_flag("VOXATTN_KV_SELECT_ROWS_OLD");
     g->kv_rows_abl = vox_env_flag("VOXATTN_KV_SELECT_ROWS_ABL");
@@ -96,6 +100,9 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
         g->qs_rotate_run = r && atoi(r) > 0 ? atoi(r) : 1;
     }
     g->bm_nopipe = vox_env_flag("VOXATTN_BLOCK_MEANS_NOPIPE");
+    g->bm_pf = vox_env_flag("VOXATTN_BLOCK_MEANS_PF");
+    g->bm_abl = vox_env_flag("VOXATTN_BLOCK_MEANS_ABL");
+    g->bm_pf_break = vox_env_flag("VOXATTN_BLOCK_MEANS_PF_BREAK");
     g->profile = vox_env_flag("VOXATTN_GPU_PROFILE");
     if (G->push(g) != 0) {
         G->close_dev(g);

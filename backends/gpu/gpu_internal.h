@@ -61,6 +61,10 @@ typedef struct gpu_dev {
     int kv_p1_old;     /* VOXATTN_KV_SELECT_P1_OLD: phase 1 by mma.sync at D 128 on sm_90 too (not by wgmma) */
     int kv_wg_abl;     /* VOXATTN_KV_SELECT_WG_ABL: wgmma vs mma.sync phase 1 in turn (timing, tests only) */
     int kv_wg_break;   /* VOXATTN_KV_SELECT_WG_BREAK: the wgmma kernel after the mma.sync key layout (tests only) */
+    int kv_wg_areg;    /* VOXATTN_KV_SELECT_WG_AREG: the wgmma phase 1 with its A fragments in registers (session 14's) */
+    int kv_wg_serial;  /* VOXATTN_KV_SELECT_WG_SERIAL: A in shared memory, one wgmma step in flight (not two) */
+    int kv_wgs_abl;    /* VOXATTN_KV_SELECT_WGS_ABL: session 16's wgmma kernels and session 14's in turn (timing) */
+    int kv_wgs_p1;     /* VOXATTN_KV_SELECT_WGS_P1: vox_kv_select_fast_kb_wgs2's phase 1 alone (timing, no lists) */
     int kv_topk_scalar; /* VOXATTN_KV_SELECT_TOPK_SCALAR: vox_kf_topk's compactions one value per lane */
     int kv_abl_n;      /* their turn */
     gpu_srw_fn srw[2][2]; /* CUDA on sm_90 with sm_90a code (cuda_sm90.c): sample_rows' wgmma kernels
@@ -89,6 +93,10 @@ typedef struct gpu_dev {
     int qs_rotate, qs_rotate_run, qs_calls; /* VOXATTN_QUERY_SELECT_ROTATE=K, _ROTATE_RUN=R (A/B in one process):
                                              * call n takes variant (n / R) % K (gpu_query_select); the calls so far */
     int bm_nopipe;    /* VOXATTN_BLOCK_MEANS_NOPIPE: block_means without its next rows' loads in flight */
+    int bm_pf;        /* VOXATTN_BLOCK_MEANS_PF: the next item's tokens in flight (vox_block_means_pf_*; opt-in) */
+    int bm_abl;       /* VOXATTN_BLOCK_MEANS_ABL: vox_block_means_pf_* and _pipe_* in turn, two calls each (timing) */
+    int bm_abl_n;     /* its call counter */
+    int bm_pf_break;  /* VOXATTN_BLOCK_MEANS_PF_BREAK: vox_block_means_pf_bf16's deliberate break (tests only) */
     int profile; /* VOXATTN_GPU_PROFILE: every launch run alone, its time logged (INFO); blocks */
     void *vendor;                 /* the backend's own state (CUDA: the sm_90a path), or NULL */
     const char *vendor_attention; /* the vendor attention path's name for the open log, or NULL */

@@ -7,7 +7,8 @@
 
 static const vox_backend cl_backend = {
     .kind = VOX_BACKEND_OPENCL, .name = "opencl", .probe = cl_probe, .open = cl_open,
-    .supports = cl_supports, VOX_BACKEND_DEVICE(cl_), .host_waits = cl_host_waits, VOX_BACKEND_TIMERS(cl_),
+    .supports = cl_supports, VOX_BACKEND_DEVICE(cl_), .host_waits = cl_host_waits,
+    .caller_layout_ops = cl_caller_layout_ops, VOX_BACKEND_TIMERS(cl_),
     VOX_BACKEND_ALL_OPS(cl_)
 };
 

@@ -346,6 +346,9 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     d->qs_unroll = qsu && *qsu ? atoi(qsu) : 0;
     d->qs_unroll = d->qs_unroll >= 0 && d->qs_unroll <= 32 ? d->qs_unroll : 0;
     d->sr_unroll = vox_env_flag("VOXATTN_OPENCL_SR_UNROLL");
+    d->sr_copies = vox_env_flag("VOXATTN_OPENCL_SR_COPIES");
+    d->qs_copies = vox_env_flag("VOXATTN_OPENCL_QS_COPIES");
+    d->sr_merge_old = vox_env_flag("VOXATTN_OPENCL_SR_MERGE_OLD");
     const char *bmu = getenv("VOXATTN_OPENCL_BM_UNROLL");
     d->bm_unroll = bmu ? atoi(bmu) : 0;
     d->bm_unroll = d->bm_unroll >= 1 && d->bm_unroll <= 32 ? d->bm_unroll : 0;

@@ -141,6 +141,9 @@ typedef struct cl_dev {
     int qs_old; /* query_select built with -DQS_NORMS=0: as session 11 (VOXATTN_OPENCL_QS_OLD) */
     int qs_unroll; /* query_select's norm and dot loops unrolled this many times, -DQS_UNROLL (VOXATTN_OPENCL_QS_UNROLL; 0: the compiler's choice) */
     int permute_narrow; /* permutes copy element by element, never 16-byte words (VOXATTN_OPENCL_PERMUTE_NARROW) */
+    int sr_merge_old; /* sample_rows' merge built with -DSR_MERGE_OLD=1: factors per element (VOXATTN_OPENCL_SR_MERGE_OLD) */
+    int qs_copies;  /* query_select reads a block copy of q, not the caller's tensor (VOXATTN_OPENCL_QS_COPIES) */
+    int sr_copies;  /* sample_rows reads block copies, not the caller's tensors (VOXATTN_OPENCL_SR_COPIES) */
     int sr_unroll;  /* sample_rows built with -DSR_UNROLLED=1 (VOXATTN_OPENCL_SR_UNROLL) */
     int bm_unroll;  /* block_means' rows per batch of loads, -DBM_UNROLL (VOXATTN_OPENCL_BM_UNROLL; 0: the default, 8) */
     int ops_maxrreg; /* VOXATTN_OPENCL_OPS_MAXRREG: -cl-nv-maxrregcount of PROG_OPS (0: none) */
@@ -240,5 +243,8 @@ const char *cl_last_kernel(void *devp, vox_op op);
 uint64_t cl_host_waits(void *devp);
 /* Whether the device can run `op` on these sizes (the backward's tiles). */
 vox_status cl_supports(void *devp, const vox_op_dims *d, vox_op op, char *reason, size_t n);
+/* vox_backend.caller_layout_ops: sample_rows and query_select unless VOXATTN_OPENCL_SR_COPIES /
+ * VOXATTN_OPENCL_QS_COPIES (cl_ops.c) */
+uint32_t cl_caller_layout_ops(void *devp);
 
 #endif

@@ -12,12 +12,15 @@
 #include "kernel_args.h"
 
 /* One launch: kernel K_* `k` of program `prog` (NULL: the dtype's PROG_OPS
- * program), the grid, an optional __local work space of `local` bytes after
- * the scalars, and the name and level that failures are logged with (NULL:
- * the op's name; VOX_LOG_ERROR). */
+ * program), the grid, an optional int32 buffer `tail` after the scalars (a
+ * kernel's own trailing `__global const int *, ulong` parameters: sample_rows'
+ * slot_token), an optional __local work space of `local` bytes after those,
+ * and the name and level that failures are logged with (NULL: the op's
+ * name; VOX_LOG_ERROR). */
 typedef struct cl_grid {
     const cl_prog *prog;
     int k;
+    const vox_bref *tail;
     size_t groups, ls, local;
     const char *name;
     vox_log_level level;
@@ -71,6 +74,8 @@ const char *cl_last_kernel(void *devp, vox_op op)
         BUFS(CL_SET_BUF)                                                                                     \
         ARGS(CL_SET_ARG)                                                                                     \
         cl_karg_val(&ka, &(const cl_uint){0}, sizeof(cl_uint)); /* vox_args_end */                           \
+        if (g->tail)                                                                                         \
+            cl_karg_buf(&ka, *g->tail, 4);                                                                   \
         if (g->local)                                                                                        \
             cl_karg_local(&ka, g->local);                                                                    \
         st = cl_launch(d, &ka, g->name ? g->name : #op, g->groups, g->ls, g->level);                         \
@@ -129,6 +134,17 @@ static vox_status cl_scratch(cl_dev *d, size_t bytes, const char *op)
 
 #define CL_OP_LAUNCHERS
 #include "cl_op_files.h"
+
+/* sample_rows reads the caller's q, k, v through slot_token (no block
+ * copies: three permutes fewer per SVG build) unless
+ * VOXATTN_OPENCL_SR_COPIES=1; query_select the caller's q (one permute fewer
+ * per query_keep < 1 build where its blocks stage in local memory) unless
+ * VOXATTN_OPENCL_QS_COPIES=1. */
+uint32_t cl_caller_layout_ops(void *devp)
+{
+    const cl_dev *d = devp;
+    return (d->sr_copies ? 0 : 1u << VOX_OP_sample_rows) | (d->qs_copies ? 0 : 1u << VOX_OP_query_select);
+}
 
 /* Whether the device runs `op` on these sizes: the limits of the op files
  * that have any (SUP entries of CL_OP_<op>, cl_<op>_supports). */

@@ -135,12 +135,13 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
                      d->qs_cert);
         else if (kind == PROG_OPS)
             snprintf(bmu, sizeof bmu, " -DQS_UNROLL=%d -DQS_CERT=%d", d->qs_unroll, d->qs_cert);
-        snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s%s%s%s%s%s%s%s%s",
+        snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s%s%s%s%s%s%s%s%s%s",
                  dtype, ops ? d->fp64 : 0, hd, bm, bn, ls, g_prog_options[kind], bmu,
                  kv && d->kv_rowread ? " -DKV_ROWREAD=1" : "", shfl,
                  kind == PROG_OPS && d->qs_global ? " -DQS_GLOBAL=1" : "",
                  kind == PROG_OPS && d->qs_old ? " -DQS_NORMS=0" : "",
-                 kind == PROG_OPS && d->sr_unroll ? " -DSR_UNROLLED=1" : "", d->nv_verbose ? " -cl-nv-verbose" : "", rr);
+                 kind == PROG_OPS && d->sr_unroll ? " -DSR_UNROLLED=1" : "",
+                 kind == PROG_OPS && d->sr_merge_old ? " -DSR_MERGE_OLD=1" : "", d->nv_verbose ? " -cl-nv-verbose" : "", rr);
     }
     cl_int e;
     cl_program prog = g_cl.clCreateProgramWithSource(d->ctx, n, src, len, &e);

@@ -406,6 +406,8 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->qs_cert = !qsc || !*qsc ? 1 : strcmp(qsc, "exact") == 0 ? 2 : atoi(qsc) == 0 ? 0 : atoi(qsc) == 2 ? 2 : 1;
     d->sr_cm = !vox_env_flag("VOXATTN_VULKAN_SR_SCALAR"); /* A/B: the scalar f32 tile pass */
     const char *sr = getenv("VOXATTN_VULKAN_SR_SLOTS");
+    /* opt-in: H200 mid call of session 16, SVG build 1.167 against 1.179 ms, within noise */
+    d->sr_merge_wg = vox_env_flag("VOXATTN_VULKAN_SR_MERGE_WG");
     d->sr_slots = sr ? atoi(sr) : 0;
     d->sr_slots = d->sr_slots > 0 && d->sr_slots <= 65536 ? d->sr_slots : 0;
     int no16 = vox_env_flag("VOXATTN_VULKAN_NO_16BIT");

@@ -247,6 +247,7 @@ typedef struct vk_dev {
     int kv_tq;    /* kv_select's _tq tile pass (loads ahead, 16-byte qbar reads; off: VOXATTN_VULKAN_KV_TQ=0) */
     int kv_stop;  /* VOXATTN_VULKAN_KV_STOP (timing only): 1 `tile` the tile pass alone, 2 `row1` and its first row */
     int sr_cm;     /* sample_rows' coop-matrix tile pass where the device has it (off: VOXATTN_VULKAN_SR_SCALAR) */
+    int sr_merge_wg; /* sample_rows' merge with the factors once per workgroup (VOXATTN_VULKAN_SR_MERGE_WG; off: per element) */
     int sr_slots;  /* VOXATTN_VULKAN_SR_SLOTS: sample_rows' resident workgroups (0: VK_SR_SLOTS) */
     int permute_narrow; /* permutes copy element by element (VOXATTN_VULKAN_PERMUTE_NARROW), never 16-byte words */
     int qs_cert; /* query_select: 1 the certified variants (f64 devices), 0 (default) the exact ones, 2 certified with every decision exact (VOXATTN_VULKAN_QS_CERT) */

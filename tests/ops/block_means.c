@@ -104,6 +104,10 @@ static const op_case cases[] = {
     {"workload_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1},
     {"workload_kept_bf16", SHAPE(1, 2, 64, 4, 8, 8, 8, 0, 2, 4, 4), VOX_BF16, FILL_WORKLOAD, .drop_block = -1,
      .kept = 1},
+    /* session 16: more items (24 x 208 = 4,992) than the H200's resident grid of the pf kernels (4 CTAs x 132
+     * SMs x 8 items): 96 CTAs take a second item, so the next-item prefetch runs (head_dim 72: 9 chunks, a group
+     * of 16 threads as at 128, 4 tokens a thread; ragged edge blocks: 30 = 7 x 4 + 2 rows) */
+    {"many_items_bf16_d72", SHAPE(2, 12, 72, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1},
     {"perf_wan_like_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .kept = 1, .perf_only = 1},
 };

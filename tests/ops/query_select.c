@@ -254,6 +254,10 @@ static const op_case cases[] = {
      .drop_block = -1, .param = 0.5, .layout = LAYOUT_BHND, .caller = 1},
     {"caller_bnhd_many_blocks_nan_bf16", SHAPE(1, 6, 32, 16, 32, 32, 100, 0, 4, 4, 4), VOX_BF16, FILL_NAN,
      .drop_block = -1, .param = 0.5, .layout = LAYOUT_BNHD, .caller = 1},
+    /* f32 D 128 blocks of 64: too large for OpenCL's local staging, so its
+     * backend copies the block layout itself before reading (query_select.cl) */
+    {"caller_bnhd_unstaged_d128_f32", SHAPE(1, 2, 128, 4, 8, 8, 8, 0, 4, 4, 4), VOX_F32, FILL_PAD_NAN,
+     .drop_block = -1, .param = 0.5, .layout = LAYOUT_BNHD, .caller = 1},
     {"perf_wan_like_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .param = 0.5, .perf_only = 1},
     {"perf_wan_like_caller_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,

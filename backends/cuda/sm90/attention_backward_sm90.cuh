@@ -140,9 +140,17 @@ typedef struct VoxSm90BwdParams {
     const int *tok;        /* slot_token [S]: dq, dk, dv are the caller's tensors, slot s of bh written to
                             * row (b, h, tok[s]) (padding slots: nothing); NULL: block layout [BH][S][D] */
     long long ostr[9];     /* with tok: element strides (batch, head, token) of dq, dk, dv */
+    const int *runit;      /* packed dkdv / dkdv_q only, NULL: off. The key units of a head (the same for every
+                            * head), 4 ints each (vox_sm90_bwd_runits): {i, part, -1, -1} a 64-key tile of
+                            * block i, or {~i0, i1, i2, i3} a unit of up to 4 blocks of <= 16 valid keys as
+                            * 16-row chunks (i_k = -1: empty chunk); the blocks of one unit must have the same
+                            * transposed list in every head (e.g. a dense mask). Grid
+                            * VOX_SM90_BWD_CTAS_U(BH, nunit). */
+    int nunit;             /* with runit: units per head */
+    int pad_;
 } VoxSm90BwdParams;
-static_assert(sizeof(VoxSm90BwdParams) == 192 && offsetof(VoxSm90BwdParams, tok) == 112 &&
-                  offsetof(VoxSm90BwdParams, asc) == 92,
+static_assert(sizeof(VoxSm90BwdParams) == 208 && offsetof(VoxSm90BwdParams, tok) == 112 &&
+                  offsetof(VoxSm90BwdParams, asc) == 92 && offsetof(VoxSm90BwdParams, runit) == 192,
               "VoxSm90BwdParams: the host mirror (cuda_sm90.c) has these offsets");
 
 #define VOX_SM90_BWD_FULL 0x10101010 /* stage counts: 4 chunks of 16 valid rows */
@@ -587,7 +595,8 @@ template <int D, bool BF, int PACK>
 __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const CUtensorMap *tmQ,
                                               const CUtensorMap *tmK, const CUtensorMap *tmV, const CUtensorMap *tmG,
                                               const CUtensorMap *tmQc, const CUtensorMap *tmGc,
-                                              const CUtensorMap *tmDq)
+                                              const CUtensorMap *tmDq, const CUtensorMap *tmKc,
+                                              const CUtensorMap *tmVc)
 {
 #if VOX_SM90_ENABLED
     using SM = BwdSmem<D, PACK>;
@@ -596,34 +605,62 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     const SM sm(vox_sm90_smem);
     const long long R = p.BH * p.NB, S = p.NB * (long long)p.V;
     const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31;
+    if (PACK && p.runit && p.nunit < 0 && !bwd_unit_kv<PACK>(p, 0).has)
+        return; /* a device-built key-unit table: the grid's CTAs past the head's units (all threads) */
     bwd_init_barriers(sm, false);
 
     if (wg == 0) {
         /* ---------------- producer, fixer ---------------- */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-        if (tid >= 64)
+        if (tid >= 64) {
+            /* warps 2, 3, idle otherwise: block layout, a chunk unit's (p.runit) blocks' slots 16.. are
+             * padding: 0, as a 64-key unit's store writes them (the consumers store slots 0..15) */
+            if (PACK && p.runit && !p.tok)
+#pragma unroll 1
+                for (int c = 0; c < 2; c++) {
+                    const BwdUnit u = bwd_unit_kv<PACK>(p, c);
+                    if (u.ch < 0 || !u.has)
+                        continue;
+#pragma unroll 1
+                    for (int k = 0; k < 4; k++) {
+                        const int b = bwd_chunk_block(p, u.ch, k);
+                        if (b < 0)
+                            continue;
+                        uint4 *zk = (uint4 *)((unsigned short *)p.dk + (u.m / p.NB * S + (long long)b * p.V + 16) * D);
+                        uint4 *zv = (uint4 *)((unsigned short *)p.dv + (u.m / p.NB * S + (long long)b * p.V + 16) * D);
+                        for (int e = tid - 64; e < (p.V - 16) * (D / 8); e += 64)
+                            zk[e] = zv[e] = make_uint4(0u, 0u, 0u, 0u);
+                    }
+                }
             return;
+        }
         if (tid >= 32) {
             bwd_fix<D, true, PACK>(sm, lane);
             return;
         }
-        const BwdUnit u0 = bwd_unit<PACK>(p, 0), u1 = bwd_unit<PACK>(p, 1);
+        const BwdUnit u0 = bwd_unit_kv<PACK>(p, 0), u1 = bwd_unit_kv<PACK>(p, 1);
         const bool two = PACK && u1.has;
-        /* a unit without a valid key streams nothing (its dk, dv are 0) */
+        /* a unit without a valid key streams nothing (its dk, dv are 0); a chunk unit streams its
+         * first block's list (runit: its blocks' lists are the same) */
         const int c0 = u0.nv > 0 ? p.mask[3 * R + u0.m] : 0, c1 = two && u1.nv > 0 ? p.mask[3 * R + u1.m] : 0;
         BwdStream<D, true, PACK> st(sm, p, tmQ, tmG, tmQc, tmGc, lane);
         bwd_produce<D, true, PACK>(sm, p, st, tmK, tmV, (int)u0.row0, (int)u1.row0, two ? 2 : 1,
                                    p.mask[2 * R + u0.m], c0, PACK ? p.mask[2 * R + u1.m] : p.mask[2 * R + u0.m],
-                                   PACK ? c1 : c0, u0.m / p.NB * S, lane);
+                                   PACK ? c1 : c0, u0.m / p.NB * S, lane, tmKc, tmVc, u0.ch, two ? u1.ch : -1);
         return;
     }
     /* ---------------- consumers ---------------- */
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
     const int cw = wg - 1, w = (tid >> 5) & 3, ctw = tid & 127, cq = lane & 3;
     const int R0 = w * 16 + (lane >> 2);
-    const BwdUnit un = bwd_unit<PACK>(p, cw);
-    const long long row0 = un.row0;
-    const int nk = un.nv;
+    const BwdUnit un = bwd_unit_kv<PACK>(p, cw);
+    /* a chunk unit (p.runit): warp w's rows 16w.. (wgmma C layout) are chunk w, the first kb's valid
+     * keys of block kb: its rows are slots row0 + R0 with row0 = that block's first row - 16w, its
+     * keys those with R0 < nk = 16w + valid (kb = -1: none, nothing stored) */
+    const int kb = un.ch >= 0 ? bwd_chunk_block(p, un.ch, w) : 0;
+    const long long row0 = un.ch >= 0 ? un.m / p.NB * S + (long long)(kb < 0 ? 0 : kb) * p.V - 16 * w : un.row0;
+    const int nk = un.ch >= 0 ? 16 * w + (kb < 0 ? 0 : __ldg(p.block_valid + kb)) : un.nv;
+    const bool sto = un.has && kb >= 0;
     const float sl2 = p.scale_log2;
     const uint32_t rk = sm.res_of(PACK ? cw : 0), rv = rk + SM::TILE; /* resident K, V */
     float gk[D / 2], gv[D / 2];
@@ -640,9 +677,17 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     const int qh = D == 128 ? cw : 0;
     if (AT) {
         constexpr int H = D / 64;
-        for (int e = ctw; e < (64 - nk) * H * 8; e += 128) {
-            const int r = nk + e / (H * 8), h = (e >> 3) % H, c = e & 7;
-            st_shared_zero16(rk + h * 8192 + r * 128 + c * 16);
+        if (un.ch < 0) {
+            for (int e = ctw; e < (64 - nk) * H * 8; e += 128) {
+                const int r = nk + e / (H * 8), h = (e >> 3) % H, c = e & 7;
+                st_shared_zero16(rk + h * 8192 + r * 128 + c * 16);
+            }
+        } else { /* a chunk unit: rows 16k + y with y past chunk k's count (an empty chunk: all 16) */
+            for (int e = ctw; e < 64 * H * 8; e += 128) {
+                const int r = e / (H * 8), h = (e >> 3) % H, c = e & 7, b = bwd_chunk_block(p, un.ch, r >> 4);
+                if (b < 0 || (r & 15) >= __ldg(p.block_valid + b))
+                    st_shared_zero16(rk + h * 8192 + r * 128 + c * 16);
+            }
         }
         fence_proxy_async();
         bwd_exchange(sm.redbar, 0);
@@ -749,7 +794,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     if (iss) /* the last reduce-adds complete before the CTA exits */
         bulk_wait_all();
     if (PACK) {
-        if (un.has) {
+        if (sto) {
             bwd_store_rows<D, BF>(p, p.dv, 2, row0, gv, 1.f, R0, cq, R0 < nk, R0 + 8 < nk);
             bwd_store_rows<D, BF>(p, p.dk, 1, row0, gk, p.scale, R0, cq, R0 < nk, R0 + 8 < nk);
         }
@@ -811,6 +856,63 @@ extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm9
         for (long long x = blockIdx.x * (long long)blockDim.x + threadIdx.x; x < n * (p.D / 4);
              x += (long long)gridDim.x * blockDim.x)
             ((float4 *)p.dqacc)[x] = make_float4(0.f, 0.f, 0.f, 0.f);
+}
+
+/* runits (VoxSm90BwdParams.runit built on the device, the library's key units: no host wait): one CTA of
+ * 1024 threads writes out[0] = the units per head and from out + 4 the table vox_sm90_bwd_runits
+ * (sm90_smem.h) gives for block_valid[0, NB) (V = 64): normal block i (0 or > 16 valid) is unit N_i (the
+ * normal blocks before it), small block i (1..16) is slot A_i % 4 of unit Ntot + A_i / 4 (A_i the small
+ * blocks before it, Ntot all normal ones); the last group's empty slots -1. The dkdv kernels then take
+ * runit = out + 4, nunit = -1 (read out[0]) and the usual grid, CTAs past the units exiting. */
+extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_runits(const int *block_valid, long long NB,
+                                                                           int *out)
+{
+    __shared__ int ws[2][32], tot;
+    const int t = threadIdx.x, lane = t & 31, wid = t >> 5;
+    int n = 0;
+    for (long long i = t; i < NB; i += 1024) {
+        const int v = block_valid[i];
+        n += !(v > 0 && v <= 16);
+    }
+    if (t == 0)
+        tot = 0;
+    __syncthreads();
+    atomicAdd(&tot, n);
+    __syncthreads();
+    const long long Ntot = tot, Atot = NB - Ntot;
+    long long As = 0, Ns = 0; /* small / normal blocks before the chunk of 1024 */
+    for (long long base = 0; base < NB; base += 1024) {
+        const long long i = base + t;
+        const int v = i < NB ? block_valid[i] : 0;
+        const bool sm = i < NB && v > 0 && v <= 16, nm = i < NB && !sm;
+        const unsigned bs = __ballot_sync(0xffffffffu, sm), bn = __ballot_sync(0xffffffffu, nm);
+        const unsigned lt = (1u << lane) - 1u;
+        if (lane == 0)
+            ws[0][wid] = __popc(bs), ws[1][wid] = __popc(bn);
+        __syncthreads();
+        long long ps = 0, pn = 0, cs = 0, cn = 0;
+        for (int w = 0; w < 32; w++) {
+            ps += w < wid ? ws[0][w] : 0, pn += w < wid ? ws[1][w] : 0;
+            cs += ws[0][w], cn += ws[1][w];
+        }
+        const long long A = As + ps + __popc(bs & lt), N = Ns + pn + __popc(bn & lt);
+        if (nm) {
+            int *e = out + 4 + 4 * N;
+            e[0] = (int)i, e[1] = 0, e[2] = -1, e[3] = -1;
+        }
+        if (sm) {
+            const int sl = (int)(A & 3);
+            int *e = out + 4 + 4 * (Ntot + (A >> 2));
+            e[sl] = sl ? (int)i : ~(int)i;
+            if (A == Atot - 1)
+                for (int k = sl + 1; k < 4; k++)
+                    e[k] = -1;
+        }
+        As += cs, Ns += cn;
+        __syncthreads(); /* ws is rewritten */
+    }
+    if (t == 0)
+        out[0] = (int)(Ntot + (Atot + 3) / 4);
 }
 
 /* prep (the caller's layout, no pruned rows): what permute_to of dout and lse into dob and
@@ -945,7 +1047,7 @@ VOX_SM90_BWD_PREP_KERNEL(f16, false)
     extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
         vox_attn_bwd_sm90_dkdv_##NAME(VOX_SM90_BWD_ARGS)                                                      \
     {                                                                                                         \
-        vox_sm90::attn_bwd_dkdv<D, BF, PACK>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc, &tmDq);                 \
+        vox_sm90::attn_bwd_dkdv<D, BF, PACK>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc, &tmDq, &tmKc, &tmVc);  \
     }
 #define VOX_SM90_BWD_DQCONV_KERNEL(NAME, D, BF)                                                               \
     extern "C" __global__ void vox_attn_bwd_sm90_dqconv_##NAME(const __grid_constant__ VoxSm90BwdParams p)    \

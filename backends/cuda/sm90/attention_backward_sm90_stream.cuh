@@ -386,6 +386,8 @@ struct BwdUnit {
     long long m, row0; /* block bh*NB + i; absolute first row of the tile */
     int nv;            /* valid rows of the tile (block_valid[i] - 64 part, clamped to 0..64) */
     bool has;
+    int ch;            /* runit: >= 0 a chunk unit (its index in the head's table: blocks p.runit[4 ch ..]; m,
+                        * row0 name its first block), else -1 */
 };
 template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90BwdParams &p, int c)
 {
@@ -400,7 +402,38 @@ template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90Bwd
     r.m = bh * p.NB + i;
     r.row0 = r.m * p.V + part * 64;
     r.nv = nv < 0 ? 0 : nv > 64 ? 64 : nv;
+    r.ch = -1;
     return r;
+}
+
+/* The packed dkdv's unit of consumer c: as bwd_unit, or with p.runit (PACK only) unit u of the
+ * head's table (VoxSm90BwdParams.runit): a tile {i, part} as bwd_unit's, or a chunk unit {~i0, ..}
+ * (ch = u; nv = 64: its chunks' counts are per warp, bwd_chunk_block). */
+template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit_kv(const VoxSm90BwdParams &p, int c)
+{
+    if (!PACK || !p.runit)
+        return bwd_unit<PACK>(p, c);
+    /* nunit < 0: a device-built table (vox_attn_bwd_sm90_runits), its count at runit[-4], the usual grid */
+    const long long U = p.nunit >= 0 ? p.nunit : __ldg(p.runit - 4);
+    const long long P = p.nunit >= 0 ? (U + 1) / 2 : (p.NB * (p.V >> 6) + 1) / 2, bh = blockIdx.x / P;
+    long long u = 2 * (blockIdx.x - bh * P) + c;
+    BwdUnit r;
+    r.has = u < U;
+    u = r.has ? u : U - 1;
+    const int e0 = __ldg(p.runit + 4 * u), part = __ldg(p.runit + 4 * u + 1);
+    const long long i = e0 < 0 ? ~e0 : e0;
+    const int nv = e0 < 0 ? 64 : __ldg(p.block_valid + i) - part * 64;
+    r.m = bh * p.NB + i;
+    r.row0 = r.m * p.V + (e0 < 0 ? 0 : part * 64);
+    r.nv = nv < 0 ? 0 : nv > 64 ? 64 : nv;
+    r.ch = e0 < 0 ? (int)u : -1;
+    return r;
+}
+/* Block of chunk k (0..3) of chunk unit ch, -1 if that chunk is empty */
+__device__ __forceinline__ int bwd_chunk_block(const VoxSm90BwdParams &p, int ch, int k)
+{
+    const int e = __ldg(p.runit + 4 * ch + k);
+    return k ? e : ~e;
 }
 
 /* The packed schemes' merge order (params.asc; the library's VOXATTN_SM90_BWD_ASCENDING, the
@@ -428,13 +461,35 @@ template <int D, bool DKDV, int PACK>
 __device__ __forceinline__ void bwd_produce(const BwdSmem<D, PACK> &sm, const VoxSm90BwdParams &p,
                                             BwdStream<D, DKDV, PACK> &st,
                                             const CUtensorMap *ra, const CUtensorMap *rb, int row_a, int row_b,
-                                            int nres, int la, int ca, int lb, int cb, long long hb, int lane)
+                                            int nres, int la, int ca, int lb, int cb, long long hb, int lane,
+                                            const CUtensorMap *rac = nullptr, const CUtensorMap *rbc = nullptr,
+                                            int ch_a = -1, int ch_b = -1)
 {
     if (lane == 0) {
         mbar_tx(sm.resbar, nres * 2 * BwdSmem<D, PACK>::TILE);
+#pragma unroll 1
         for (int c = 0; c < nres; c++) {
-            bwd_tile<D>(sm.res_of(c), ra, c ? row_b : row_a, sm.resbar);
-            bwd_tile<D>(sm.res_of(c) + BwdSmem<D, PACK>::TILE, rb, c ? row_b : row_a, sm.resbar);
+            const int ch = c ? ch_b : ch_a;
+            if (ch < 0) {
+                bwd_tile<D>(sm.res_of(c), ra, c ? row_b : row_a, sm.resbar);
+                bwd_tile<D>(sm.res_of(c) + BwdSmem<D, PACK>::TILE, rb, c ? row_b : row_a, sm.resbar);
+                continue;
+            }
+            /* a chunk unit (dkdv, p.runit): chunk k = 16 rows of its block into rows 16k.. (the
+             * swizzle is the address's: chunk k lands as rows 16k.. of a 64-row box); an empty
+             * chunk loads its unit's first block again (no keys of it are used: count 0) */
+#pragma unroll 1
+            for (int k = 0; k < 4; k++) {
+                int b = bwd_chunk_block(p, ch, k);
+                b = b < 0 ? bwd_chunk_block(p, ch, 0) : b;
+                const int row = (int)(hb + (long long)b * p.V);
+#pragma unroll
+                for (int h = 0; h < D / 64; h++) {
+                    tma_load_2d(sm.res_of(c) + h * 8192 + k * 2048, rac, h * 64, row, sm.resbar);
+                    tma_load_2d(sm.res_of(c) + BwdSmem<D, PACK>::TILE + h * 8192 + k * 2048, rbc, h * 64, row,
+                                sm.resbar);
+                }
+            }
         }
         mbar_arrive(sm.resbar);
     }

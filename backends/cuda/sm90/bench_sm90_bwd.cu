@@ -15,6 +15,13 @@
  *   VOX_TIME_REPS=n timed runs per measurement (default 20 after 3 warm-ups; fewer: 1 warm-up);
  *   VOX_BWD_ASC=1: the packed schemes merge the two units' lists in ascending block order
  *   (params.asc; the library's VOXATTN_SM90_BWD_ASCENDING) instead of alternating one-unit blocks.
+ *   VOX_BWD_RCHUNK=1: the packed dkdv / dkdvq with the key-unit table (params.runit: blocks with
+ *   1..16 valid keys packed 4 per unit, vox_sm90_bwd_runits) where every group's blocks have equal
+ *   lists in every head (dense configs; else it says "off here"); =2: each mode runs off, on, off, on.
+ *   VOX_BWD_RCHUNK_DEV=1: the table the device builds (vox_attn_bwd_sm90_runits, the library's; always
+ *   compared with the host's), nunit -1 and the usual grid;
+ *   =3: as 2 but the table also where lists differ (a chunk unit then streams only its first block's
+ *   list: WRONG dk/dv/dq, a timing probe of the upper bound of packing with union lists; time only).
  * check: random ragged CSR masks (empty lists, random block_valid incl. fully
  * padded blocks, or block_valid of a video grid cut into blocks as
  * core/layout.c does: the grid's last blocks partial; pruned rows through
@@ -900,6 +907,59 @@ static int run(const Cfg &c, bool timing)
             tok_back<<<1024, 256>>>(cbuf + 2 * nel, gv, tokd, S, c.BH, D);
         }
     };
+    /* VOX_BWD_RCHUNK=1: the packed dkdv / dkdvq take the key-unit table (partial blocks' keys as
+     * 16-row chunks, vox_sm90_bwd_runits), where every group's blocks have the same transposed list
+     * in every head (dense configs) */
+    int *runit_d = NULL, fails = 0;
+    long long nu = 0;
+    bool rdev = false;
+    const int rchunk = getenv("VOX_BWD_RCHUNK") ? atoi(getenv("VOX_BWD_RCHUNK")) : 0;
+    if (rchunk != 0) {
+        std::vector<int> ru((size_t)NB * 4);
+        nu = vox_sm90_bwd_runits(h.valid.data(), NB, c.V, ru.data());
+        bool same = nu > 0;
+        long long nch = 0;
+        for (long long u = 0; u < nu && same; u++) {
+            if (ru[4 * u] >= 0)
+                continue;
+            nch++;
+            for (int k = 1; k < 4 && same; k++) {
+                const int b = ru[4 * u + k], b0 = ~ru[4 * u];
+                if (b < 0)
+                    continue;
+                for (long long bh = 0; bh < c.BH && same; bh++) {
+                    const long long m0 = bh * NB + b0, m1 = bh * NB + b;
+                    const int n0 = h.mask[3 * R + m0], n1 = h.mask[3 * R + m1];
+                    same = n0 == n1;
+                    for (int j = 0; j < n0 && same; j++)
+                        same = h.mask[h.mask[2 * R + m0] + j] == h.mask[h.mask[2 * R + m1] + j];
+                }
+            }
+        }
+        if (same || rchunk == 3) {
+            /* the library's table: vox_attn_bwd_sm90_runits on the device (count, then units), compared with
+             * the host's; VOX_BWD_RCHUNK_DEV=1 runs it (nunit -1: the count read on the device, the usual grid) */
+            CK(cudaMalloc(&runit_d, (4 + NB * 4) * 4));
+            vox_attn_bwd_sm90_runits<<<1, 1024>>>(valid, NB, runit_d);
+            CK(cudaGetLastError());
+            std::vector<int> dv((size_t)(4 + NB * 4));
+            CK(cudaMemcpy(dv.data(), runit_d, dv.size() * 4, cudaMemcpyDeviceToHost));
+            const bool deq = dv[0] == nu && !memcmp(dv.data() + 4, ru.data(), (size_t)nu * 16);
+            printf("  key units: the device-built table %s the host's (%d units)\n", deq ? "equals" : "DIFFERS FROM",
+                   dv[0]);
+            fails += !deq;
+            rdev = getenv("VOX_BWD_RCHUNK_DEV") && atoi(getenv("VOX_BWD_RCHUNK_DEV")) != 0;
+            if (!rdev)
+                CK(cudaMemcpy(runit_d + 4, ru.data(), nu * 16, cudaMemcpyHostToDevice));
+            p.runit = runit_d + 4, p.nunit = rdev ? -1 : (int)nu;
+            printf("  key units (VOX_BWD_RCHUNK=%d): %lld per head instead of %lld, %lld of them chunk units%s\n",
+                   rchunk, nu, NB * (c.V / 64), nch,
+                   rchunk == 3 ? (same ? "; each mode runs off, on, off, on" : "; PROBE (lists differ: results wrong)")
+                   : rchunk == 2 ? "; each mode runs off, on, off, on" : "");
+        } else {
+            printf("  key units (VOX_BWD_RCHUNK=1): off here (%s)\n", nu > 0 ? "lists differ" : "nothing to pack");
+        }
+    }
     VoxSm90BwdParams pa = p; /* atomic dQ: rows zeroes the accumulator */
     pa.dqacc = dqacc;
     const bool pq = bench_pack_dq(), pkv = bench_pack_dkdv();
@@ -931,8 +991,10 @@ static int run(const Cfg &c, bool timing)
     CK(cudaFuncSetAttribute(kq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_q));
     CK(cudaFuncSetAttribute(kkv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kv));
     const unsigned grid_q = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pq);
-    const unsigned grid_kv = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv);
-    const unsigned grid_kvq = (unsigned)VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, 1);
+    unsigned grid_kv = (unsigned)(pkv && p.runit && !rdev ? VOX_SM90_BWD_CTAS_U((long long)c.BH, (long long)p.nunit)
+                                                       : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv));
+    unsigned grid_kvq = (unsigned)(p.runit && !rdev ? VOX_SM90_BWD_CTAS_U((long long)c.BH, (long long)p.nunit)
+                                                 : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, 1));
     BwdKernel kkvq = kkvqs[0][vi];
     size_t smem_kvq = 0;
     auto l_rows = [&]() { tok_poison(); vox_attn_bwd_sm90_rows<<<1024, 256>>>(p); };
@@ -949,7 +1011,6 @@ static int run(const Cfg &c, bool timing)
     };
     auto l_conv = [&]() { kconv<<<1024, 256>>>(pa); tok_copy(); };
 
-    int fails = 0;
     Ref ref = {};
     static const char *const modes[3] = {"ordered", "atomic", "atomic_db"};
     for (int mode = 0; mode < 3; mode++) {
@@ -962,15 +1023,31 @@ static int run(const Cfg &c, bool timing)
             kkvq = kkvqs[mode - 1][vi], smem_kvq = vox_sm90_bwd_smem_bytes(D, sch);
             CK(cudaFuncSetAttribute(kkvq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kvq));
         }
-        if (at)
-            fails += run_mode(c, h, d, ref, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows_at, l_dkdvq, l_conv,
-                              "dkdvq", "dqconv");
-        else
-            fails += run_mode(c, h, d, ref, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows, l_dq, l_dkdv, "dq",
-                              "dkdv");
+        /* VOX_BWD_RCHUNK=2: the key-unit table off, on, off, on (an A/B in one process) */
+        const int nvar = (rchunk == 2 || rchunk == 3) && runit_d ? 4 : 1;
+        for (int vv = 0; vv < nvar; vv++) {
+            if (nvar > 1) {
+                const bool on = vv & 1;
+                p.runit = pa.runit = on ? runit_d + 4 : NULL;
+                p.nunit = pa.nunit = on ? (rdev ? -1 : (int)nu) : 0;
+                grid_kv = (unsigned)(pkv && on && !rdev ? VOX_SM90_BWD_CTAS_U((long long)c.BH, nu)
+                                                        : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, pkv));
+                grid_kvq = (unsigned)(on && !rdev ? VOX_SM90_BWD_CTAS_U((long long)c.BH, nu)
+                                                  : VOX_SM90_BWD_CTAS((long long)c.BH, NB, (long long)c.V, 1));
+                printf("  key units %s\n", on ? "on (rchunk)" : "off (rchunk)");
+            }
+            if (at)
+                fails += run_mode(c, h, d, ref, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows_at, l_dkdvq, l_conv,
+                                  "dkdvq", "dqconv");
+            else
+                fails += run_mode(c, h, d, ref, timing, at, gq, gk, gv, q, k, v, g, lse, l_rows, l_dq, l_dkdv, "dq",
+                                  "dkdv");
+        }
     }
     cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(g), cudaFree(gq), cudaFree(gk), cudaFree(gv), cudaFree(lse),
         cudaFree(l2), cudaFree(mask), cudaFree(valid), cudaFree(dqacc);
+    if (runit_d)
+        cudaFree(runit_d);
     if (tokm)
         cudaFree(cbuf), cudaFree(tokd);
     if (ref.rq)
@@ -1011,6 +1088,11 @@ int main(int argc, char **argv)
         /* neighbour-correlated lists: stages shared by both consumers mixed with single-member ones */
         {"bf16_d128_v64_corr", 2, 37, 64, 128, true, 0.3, 0.05, 0.1, true, 22, {0}, {0}, true},
         {"f16_d64_grid_v64_corr", 2, 36, 64, 64, false, 0.3, 0.0, 0.1, false, 23, {9, 10, 13}, {4, 4, 4}, true},
+        /* dense with partial blocks (VOX_BWD_RCHUNK=1 packs their keys: 16, 4, 8, 12, 2 .. valid; random
+         * block_valid incl. 0) */
+        {"bf16_d128_grid_dense", 2, 36, 64, 128, true, 1.0, 0.0, 0.0, false, 24, {9, 10, 13}, {4, 4, 4}},
+        {"bf16_d128_ragged_dense", 3, 41, 64, 128, true, 1.0, 0.0, 0.0, true, 25},
+        {"f16_d64_grid_dense", 3, 36, 64, 64, false, 1.0, 0.0, 0.0, false, 26, {9, 10, 13}, {4, 4, 4}},
     };
     static const Cfg times[] = {
         {"hunyuan_bsa10_bf16", 24, 1920, 64, 128, true, 0.10, 0.0, 0.0, false, 11},

@@ -161,6 +161,47 @@
  * (ceil(units/2) per head); else one unit per CTA */
 #define VOX_SM90_BWD_CTAS(BH, NB, V, PACK) \
     ((PACK) ? (BH) * (((NB) * ((V) / 64) + 1) / 2) : (BH) * (NB) * ((V) / 64))
+/* The packed dkdv / dkdv_q grid with a key-unit table (VoxSm90BwdParams.runit: U units per head) */
+#define VOX_SM90_BWD_CTAS_U(BH, U) ((BH) * (((U) + 1) / 2))
+/* Key units of the packed dkdv / dkdv_q with the partial blocks' keys packed (VoxSm90BwdParams.runit,
+ * NOTES.md session 16): a block with more than 16 valid keys (or none) keeps its unit (one 64-key
+ * tile), blocks with 1..16 are taken 4 at a time in block order as the 16-row chunks of one unit
+ * (first all 64-key units in block order, then the chunk units; the last group may be short: slots
+ * -1). V = 64 only. vox_attn_bwd_sm90_runits builds the same table on the device. Only
+ * for masks where the blocks of a group have the same transposed list in every head (a dense mask:
+ * every list is all blocks): the unit streams its first block's list. Writes up to NB units of 4
+ * ints into out; returns their count, 0 when nothing packs (V != 64, fewer than 2 such blocks:
+ * leave runit NULL). */
+static inline long long vox_sm90_bwd_runits(const int *block_valid, long long NB, long long V, int *out)
+{
+    long long n = 0, np = 0;
+    int g[4] = {-1, -1, -1, -1}, ng = 0;
+    if (V != 64)
+        return 0;
+    for (long long i = 0; i < NB; i++) { /* the normal blocks' units first */
+        const int nv = block_valid[i];
+        if (!(nv > 0 && nv <= 16)) {
+            out[4 * n] = (int)i, out[4 * n + 1] = 0, out[4 * n + 2] = -1, out[4 * n + 3] = -1;
+            n++;
+        }
+    }
+    for (long long i = 0; i < NB; i++) { /* then the small blocks, 4 per unit */
+        const int nv = block_valid[i];
+        if (nv > 0 && nv <= 16) {
+            g[ng++] = (int)i, np++;
+            if (ng == 4) {
+                out[4 * n] = ~g[0], out[4 * n + 1] = g[1], out[4 * n + 2] = g[2], out[4 * n + 3] = g[3];
+                n++, ng = 0, g[1] = g[2] = g[3] = -1;
+            }
+        }
+    }
+    if (ng > 0) {
+        out[4 * n] = ~g[0], out[4 * n + 1] = g[1], out[4 * n + 2] = g[2], out[4 * n + 3] = g[3];
+        n++;
+    }
+    return np < 2 ? 0 : n;
+}
+
 /* The library's scheme per kernel (H200 timings, NOTES.md session 8): dq alternating with 5
  * stages, dkdv packed; the atomic-dQ mode runs dkdv as VOX_SM90_BWD_DKDVQ_PACK and no dq:
  * VOX_SM90_BWD_ATOMIC (one dS^T tile per consumer), faster than _DB in every harness config

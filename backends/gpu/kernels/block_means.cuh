@@ -37,7 +37,8 @@
 
 #define VOX_GPU_KERNELS_block_means(R, O, M)                                                      \
     R(block_means_f32) R(block_means_f16) R(block_means_bf16) R(block_means_pipe_f32) R(block_means_pipe_f16) \
-        R(block_means_pipe_bf16)
+        R(block_means_pipe_bf16) O(block_means_pf_f32) O(block_means_pf_f16) O(block_means_pf_bf16) \
+        O(block_means_pf_brk_bf16)
 
 /* Launch geometry the kernels and the launcher share. */
 #define VOX_BM_THREADS 128  /* threads per CTA */
@@ -211,12 +212,82 @@ __device__ __forceinline__ unsigned vox_bm_stage(double *acc, const typename C::
     return any;
 }
 
-template <class DT, bool ALIGNED, bool PIPE>
+/* Session 16 (PF, vox_block_means_pf_*): where an item is one token stage and one chunk group (V <=
+ * VOX_BM_TB, chunks <= G, G >= 16: at most 4 tokens a thread) and the rows are the valid ones (no kept
+ * rows: their tokens would need a dependent load), the next item's caller tokens and valid count are
+ * loaded into registers while the current item's rows are summed, so a stage no longer starts with
+ * their round trip (e16's ncu of the pipelined kernel: ~10% of its stall samples on the token stores'
+ * wait, ~7% on the two barriers around them). The same rows summed in the same order: the same means
+ * bit for bit. Returns false (nothing done) where it does not apply. */
+template <class DT, bool ALIGNED, bool PIPE, bool BRK = false>
+__device__ bool block_means_pf(const typename DT::T *x, const int *slot_token, const int *valid, float *out,
+                               int (*tok)[VOX_BM_TB], const vox_block_means_args &a)
+{
+    typedef typename vox_bm_of<DT>::C C;
+    enum { ROWS = ALIGNED ? (PIPE ? 2 * VOX_BM_ROWS : VOX_BM_ROWS) : 2 };
+    const i64 NB = a.NB, V = a.V, D = a.D, items = a.BH * NB;
+    const int chunks = (int)((D + C::VEC - 1) / C::VEC), G = VOX_BM_GROUP(chunks), per_cta = VOX_BM_THREADS / G;
+    if (!(V <= VOX_BM_TB && chunks <= G && G >= 16))
+        return false;
+    const int g = threadIdx.x / G, lane = threadIdx.x % G, tpt = VOX_BM_TB / G; /* tokens a thread: <= 4 */
+    const i64 step = (i64)gridDim.x * per_cta;
+    int pt[4], pn = 0;
+    i64 m0 = (i64)blockIdx.x * per_cta;
+    { /* the first item's tokens and count */
+        const i64 m = m0 + g, j = m % (NB > 0 ? NB : 1);
+        pn = m < items ? valid[j] : 0;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int t = lane + i * G;
+            pt[i] = i < tpt && t < V && m < items ? slot_token[j * V + t] : -1;
+        }
+    }
+    for (; m0 < items; m0 += step) {
+        const i64 m = m0 + g, bh = m / NB, j = m - bh * NB;
+        const int n = BRK && m0 > (i64)blockIdx.x * per_cta && pn > 1 ? pn - 1 : pn; /* BRK: a prefetched count one short */
+        __syncthreads(); /* the previous item's tokens read */
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+            if (i < tpt)
+                tok[g][lane + i * G] = lane + i * G < n ? pt[i] : -1;
+        __syncthreads();
+        if (m0 + step < items) { /* the next item's, in flight while this one is summed */
+            const i64 mn = m0 + step + g, jn = mn % NB;
+            pn = mn < items ? valid[jn] : 0;
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int t = lane + i * G;
+                pt[i] = i < tpt && t < V && mn < items ? slot_token[jn * V + t] : -1;
+            }
+        }
+        const i64 e0 = (i64)lane * C::VEC;
+        const int nv = D - e0 < C::VEC ? (int)(D - e0) : C::VEC; /* <= 0: no chunk */
+        const typename C::T *xe = x + (bh / a.heads) * a.sb + (bh % a.heads) * a.sh + e0;
+        double acc[C::VEC];
+#pragma unroll
+        for (int e = 0; e < C::VEC; e++)
+            acc[e] = 0;
+        vox_bm_specials sp = {0, 0, 0};
+        const int rn = nv > 0 && n > 0 ? (n < VOX_BM_TB ? n : VOX_BM_TB) : 0;
+        const unsigned any = vox_bm_stage<C, ALIGNED, ROWS, PIPE>(acc, xe, tok[g], rn, nv, a.st);
+        for (int r = 0; any && r < rn; r++) /* rare: the rows again, to note their Inf/NaN elements */
+            sp = vox_bm_note<C>(vox_bm_load<C, ALIGNED>(xe + tok[g][r] * a.st, nv), sp);
+#pragma unroll
+        for (int e = 0; e < C::VEC; e++)
+            if (e < nv && m < items)
+                out[m * D + e0 + e] = (float)(n ? vox_bm_sum(acc[e] * C::scale(), e, sp) / (double)n : 0.0);
+    }
+    return true;
+}
+
+template <class DT, bool ALIGNED, bool PIPE, bool PF = false, bool BRK = false>
 __device__ void block_means(const typename DT::T *x, const int *slot_token, const int *kc, const int *kr,
                             const int *valid, float *out, int (*tok)[VOX_BM_TB], const vox_block_means_args &a)
 {
     typedef typename vox_bm_of<DT>::C C;
     enum { ROWS = ALIGNED ? (PIPE ? 2 * VOX_BM_ROWS : VOX_BM_ROWS) : 2 }; /* VOX_BM_TB: a multiple of 2 ROWS */
+    if (PF && !kc && block_means_pf<DT, ALIGNED, PIPE, BRK>(x, slot_token, valid, out, tok, a))
+        return;
     const i64 NB = a.NB, V = a.V, D = a.D, items = a.BH * NB;
     const int chunks = (int)((D + C::VEC - 1) / C::VEC), G = VOX_BM_GROUP(chunks), per_cta = VOX_BM_THREADS / G;
     const int g = threadIdx.x / G, lane = threadIdx.x % G;
@@ -253,7 +324,7 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
     }
 }
 
-#define VOX_BLOCK_MEANS_KERNEL(NAME, DT, PIPE, CTAS)                                                       \
+#define VOX_BLOCK_MEANS_KERNEL(NAME, DT, PIPE, CTAS, PF, BRK)                                              \
     VOX_KERNEL void VOX_BM_BOUNDS(CTAS)                                                                    \
         vox_block_means_##NAME(vox_block_means_bufs b, vox_block_means_args a)                            \
     {                                                                                                      \
@@ -264,18 +335,24 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
         const int *slot_token = vox_ptr<const int>(b.slot_token), *kc = vox_ptr<const int>(b.kept_count), \
                   *kr = vox_ptr<const int>(b.kept_rows), *valid = vox_ptr<const int>(b.valid);             \
         if (aligned)                                                                                       \
-            block_means<DT, true, PIPE>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,             \
+            block_means<DT, true, PIPE, PF, BRK>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid, \
                                         vox_ptr<float>(b.out), tok, a);                                   \
         else                                                                                               \
-            block_means<DT, false, PIPE>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,            \
+            block_means<DT, false, PIPE, PF, BRK>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid, \
                                          vox_ptr<float>(b.out), tok, a);                                  \
     }
-VOX_BLOCK_MEANS_KERNEL(f32, vox_t_f32, false, VOX_BM_CTAS)
-VOX_BLOCK_MEANS_KERNEL(f16, vox_t_f16, false, VOX_BM_CTAS)
-VOX_BLOCK_MEANS_KERNEL(bf16, vox_t_bf16, false, VOX_BM_CTAS)
-VOX_BLOCK_MEANS_KERNEL(pipe_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS)
-VOX_BLOCK_MEANS_KERNEL(pipe_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS)
-VOX_BLOCK_MEANS_KERNEL(pipe_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS)
+VOX_BLOCK_MEANS_KERNEL(f32, vox_t_f32, false, VOX_BM_CTAS, false, false)
+VOX_BLOCK_MEANS_KERNEL(f16, vox_t_f16, false, VOX_BM_CTAS, false, false)
+VOX_BLOCK_MEANS_KERNEL(bf16, vox_t_bf16, false, VOX_BM_CTAS, false, false)
+VOX_BLOCK_MEANS_KERNEL(pipe_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS, false, false)
+VOX_BLOCK_MEANS_KERNEL(pipe_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, false, false)
+VOX_BLOCK_MEANS_KERNEL(pipe_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false)
+/* session 16: the next item's tokens in flight (block_means_pf), where it applies */
+VOX_BLOCK_MEANS_KERNEL(pf_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS, true, false)
+VOX_BLOCK_MEANS_KERNEL(pf_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, true, false)
+VOX_BLOCK_MEANS_KERNEL(pf_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, false)
+/* its deliberate break (tests only, VOXATTN_BLOCK_MEANS_PF_BREAK): a CTA's later items one row short */
+VOX_BLOCK_MEANS_KERNEL(pf_brk_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, true)
 
 #endif
 
@@ -297,7 +374,14 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
     if (!b.kept_count)
         b.kept_rows = 0;
     GPU_OP_ARGS(block_means);
-    int fn = g->bm_nopipe ? BY_DTYPE(block_means) : BY_DTYPE(block_means_pipe);
+    /* session 16: the next item's tokens in flight (vox_block_means_pf_*; opt-in, VOXATTN_BLOCK_MEANS_PF=1: not
+     * measured as a win, NOTES.md), else the pipelined kernels; VOXATTN_BLOCK_MEANS_ABL=1: the two in turn, two
+     * calls each (a build's q and k); VOXATTN_BLOCK_MEANS_PF_BREAK=1 (tests) implies PF */
+    int pf = g->fn[BY_DTYPE(block_means_pf)] &&
+             (g->bm_abl ? !(g->bm_abl_n++ / 2 % 2) : g->bm_pf || g->bm_pf_break);
+    int fn = g->bm_nopipe ? BY_DTYPE(block_means) : pf ? BY_DTYPE(block_means_pf) : BY_DTYPE(block_means_pipe);
+    if (pf && !g->bm_nopipe && g->bm_pf_break && d->dtype == VOX_BF16 && g->fn[GPU_FN_block_means_pf_brk_bf16])
+        fn = GPU_FN_block_means_pf_brk_bf16;
     int64_t vec = d->dtype == VOX_F32 ? 4 : 8, chunks = (a.D + vec - 1) / vec;
     int64_t per_cta = VOX_BM_THREADS / VOX_BM_GROUP(chunks);
     int64_t ctas = (a.BH * a.NB + per_cta - 1) / per_cta;

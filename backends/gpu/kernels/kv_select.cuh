@@ -40,7 +40,8 @@
     M(kv_select_fast_kb) M(kv_select_fast_kb_old) M(kv_select_fast_kb_brk) M(kv_select_fast_kb_p1) \
     M(kv_select_fast_kb_p2) M(kv_select_fast_kb_pair) M(kv_select_fast_kb_pair_p1) M(kv_select_fast_kb_p1_nost) \
     M(kv_select_fast_kb_p1_nomma) M(kv_select_fast_kb_p1_stage1) M(kv_select_fast_kb_n1) M(kv_select_kb_wg) \
-    M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1)
+    M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
+    M(kv_select_fast_kb_wgs2_p1)
 
 /* Tile geometry the kernels and the launcher share. */
 #define VOX_KS_ROWS 16 /* query rows per CTA tile of the exact path */
@@ -471,14 +472,35 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
         /* Session 14: phase 1 by wgmma (sm_90a code, D 128), the keys prepared for it */
         int wg = kb && g->arch == 90 && a.D == 128 && g->fn[GPU_FN_kv_select_kb_wg] &&
                  g->fn[GPU_FN_kv_select_fast_kb_wg] && g->fn[GPU_FN_kv_select_fast_kb_wg_p1];
+        /* Session 16: the A fragments in shared memory (kv_select_mma.cuh, vox_km_scores_wg's AM): 32 KB
+         * after the two staged chunks, within the union and the warps' work spaces where those are as
+         * large, else the launch asks for more (WGS_SMEM bytes: the 1 KB alignment, 2 chunks, A) */
+        enum { WGS_SMEM = 1024 + 2 * 32768 + 32768 };
+        int wgs = wg && g->fn[GPU_FN_kv_select_fast_kb_wgs] && g->fn[GPU_FN_kv_select_fast_kb_wgs2] &&
+                  g->fn[GPU_FN_kv_select_fast_kb_wgs2_p1] && WGS_SMEM <= room;
         if (wg && g->kv_wg_abl) { /* timing A/B in turn (docs/environment.md) */
             static const int fw[4] = {GPU_FN_kv_select_fast_kb_wg, GPU_FN_kv_select_fast_kb,
                                       GPU_FN_kv_select_fast_kb_wg_p1, GPU_FN_kv_select_fast_kb_p1};
             fnf = fw[g->kv_abl_n++ % 4];
+        } else if (wgs && g->kv_wgs_abl) { /* session 16's timing A/B in turn (docs/environment.md): the
+                                                * three full kernels (every build's lists valid) */
+            static const int fw[3] = {GPU_FN_kv_select_fast_kb_wgs2, GPU_FN_kv_select_fast_kb_wg,
+                                      GPU_FN_kv_select_fast_kb_wgs};
+            fnf = fw[g->kv_abl_n++ % 3];
+        } else if (wgs && g->kv_wgs_p1) { /* timing only: phase 1 alone, no lists */
+            fnf = GPU_FN_kv_select_fast_kb_wgs2_p1;
         } else if (wg && fnf == GPU_FN_kv_select_fast_kb && !g->kv_p1_old) {
-            fnf = GPU_FN_kv_select_fast_kb_wg;
+            fnf = !wgs || g->kv_wg_areg ? GPU_FN_kv_select_fast_kb_wg
+                  : g->kv_wg_serial     ? GPU_FN_kv_select_fast_kb_wgs
+                                        : GPU_FN_kv_select_fast_kb_wgs2;
         }
-        if ((fnf == GPU_FN_kv_select_fast_kb_wg || fnf == GPU_FN_kv_select_fast_kb_wg_p1) && !g->kv_wg_break)
+        if (fnf == GPU_FN_kv_select_fast_kb_wgs || fnf == GPU_FN_kv_select_fast_kb_wgs2 ||
+            fnf == GPU_FN_kv_select_fast_kb_wgs2_p1)
+            smemf = smemf > WGS_SMEM ? smemf : WGS_SMEM;
+        if ((fnf == GPU_FN_kv_select_fast_kb_wg || fnf == GPU_FN_kv_select_fast_kb_wg_p1 ||
+             fnf == GPU_FN_kv_select_fast_kb_wgs || fnf == GPU_FN_kv_select_fast_kb_wgs2 ||
+             fnf == GPU_FN_kv_select_fast_kb_wgs2_p1) &&
+            !g->kv_wg_break)
             fnk = GPU_FN_kv_select_kb_wg;
         if (kb)
             kbytes = (a.BH * ((a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS) * 8 * ((a.D / 16) * 32 + 1) * 16 + 255) /

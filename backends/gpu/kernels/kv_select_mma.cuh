@@ -76,6 +76,11 @@
 #define VOX_KM_X_NOMMA 2   /* the fragment loads and plain adds instead of the mma */
 #define VOX_KM_X_STAGE1 3  /* chunk 0 staged once, every chunk multiplied from it (no per-chunk cp.async) */
 #define VOX_KM_P1_WG 2     /* session 14: at D 128 on sm_90a, each warpgroup's 32 keys of a chunk by wgmma (vox_km_scores_wg) */
+#define VOX_KM_P1_WGS 3    /* session 16: VOX_KM_P1_WG with the A fragments in shared memory (VOX_KM_AM_SMEM) */
+#define VOX_KM_P1_WGS2 4   /* session 16: the same, two wgmma steps in flight (VOX_KM_AM_SMEM2) */
+#define VOX_KM_AM_REG 0    /* vox_km_scores_wg's A fragments: registers (VOX_KM_P1_WG) */
+#define VOX_KM_AM_SMEM 1   /* shared memory (VOX_KM_P1_WGS) */
+#define VOX_KM_AM_SMEM2 2  /* shared memory, next step's wgmma in flight (VOX_KM_P1_WGS2) */
 
 /* Session 14 (branch kvsel8): phase 1 by sm_90a wgmma. Only in the sm_90a
  * code (VOX_HAVE_WGMMA); elsewhere the WG kernels are the mma.sync ones
@@ -624,7 +629,17 @@ __device__ __forceinline__ void vox_km_pair(const uint4 *kc, const float4 *km, i
  * chunk by the tile's 64 rows, per step into a fresh accumulator, then onto run in f32; the
  * scores, extremes and flags as the mma.sync loop stores them (rows past nrows: zero A, not
  * stored). ks: the union, the two chunks at its first 1024-byte boundary. */
-template <int X>
+/* AM (session 16): where the A fragments live during the chunk loop. VOX_KM_AM_REG: in registers
+ * (64 per thread: with run and acc the kernel spilled ~200 B at its 128-register cap, and the chunk
+ * loop waited on those spill reloads from L2: e16's ncu). VOX_KM_AM_SMEM: warps 0-3 (warpgroup 0)
+ * store them once per tile into 32 KB of shared memory after the two staged chunks (the warps'
+ * phase-2 work spaces, free in phase 1; the launcher sizes the union for it: vox_km_wgs_bytes),
+ * [s][row group][hi, lo][lane] uint4 (conflict-free), and every warp loads step s's 8 words just
+ * before its wgmma. VOX_KM_AM_SMEM2: the same, and step s + 1's wgmma issued (into a second
+ * accumulator) before step s's result is added: one wgmma in flight while the adds run. The same
+ * wgmma instructions on the same values, the same adds in the same order: the scores are bitwise
+ * those of VOX_KM_AM_REG. */
+template <int X, int AM>
 __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
                                   int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
 {
@@ -648,6 +663,14 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
     float iq0, iq1;
     vox_km_load_a<true>(vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, 128, mt, ah, al, &iq0, &iq1,
                         &nonfinite);
+    uint4 *as = ks + 2 * CH; /* AM != VOX_KM_AM_REG: the A fragments (32 KB) after the two chunks */
+    if (AM != VOX_KM_AM_REG && wg == 0) { /* published by the loop's first barrier */
+#pragma unroll
+        for (int s = 0; s < 8; s++) {
+            as[((s * 4 + mt) * 2 + 0) * VOX_WARP_SIZE + lane] = make_uint4(ah[s][0], ah[s][1], ah[s][2], ah[s][3]);
+            as[((s * 4 + mt) * 2 + 1) * VOX_WARP_SIZE + lane] = make_uint4(al[s][0], al[s][1], al[s][2], al[s][3]);
+        }
+    }
     for (int c = 0; c < nch; c++) {
         if (X == VOX_KM_X_STAGE1) {
             if (c == 0)
@@ -662,21 +685,70 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
         __syncthreads(); /* chunk c staged */
         const unsigned kc = sa + (X == VOX_KM_X_STAGE1 ? 0u : (unsigned)((c & 1) * CH * 16)) + wg * 32 * 128;
         float run[16];
+        if (AM == VOX_KM_AM_REG) {
 #pragma unroll
-        for (int s = 0; s < 8; s++) {
-            float acc[16];
-            const unsigned hi = kc + (s >> 2) * 8192 + (s & 3) * 32;
-            vox_km_wg_pin<16>(acc);
-            vox_km_wg_fence();
-            vox_km_wgmma(acc, al[s], vox_km_desc(hi), 0);
-            vox_km_wgmma(acc, ah[s], vox_km_desc(hi + 16384), 1);
-            vox_km_wgmma(acc, ah[s], vox_km_desc(hi), 1);
-            vox_km_wg_commit();
-            vox_km_wg_wait<0>();
-            vox_km_wg_pin<16>(acc);
+            for (int s = 0; s < 8; s++) {
+                float acc[16];
+                const unsigned hi = kc + (s >> 2) * 8192 + (s & 3) * 32;
+                vox_km_wg_pin<16>(acc);
+                vox_km_wg_fence();
+                vox_km_wgmma(acc, al[s], vox_km_desc(hi), 0);
+                vox_km_wgmma(acc, ah[s], vox_km_desc(hi + 16384), 1);
+                vox_km_wgmma(acc, ah[s], vox_km_desc(hi), 1);
+                vox_km_wg_commit();
+                vox_km_wg_wait<0>();
+                vox_km_wg_pin<16>(acc);
 #pragma unroll
-            for (int e = 0; e < 16; e++)
-                run[e] = s ? run[e] + acc[e] : acc[e];
+                for (int e = 0; e < 16; e++)
+                    run[e] = s ? run[e] + acc[e] : acc[e];
+            }
+        } else if (AM == VOX_KM_AM_SMEM) {
+#pragma unroll
+            for (int s = 0; s < 8; s++) {
+                float acc[16];
+                const unsigned hi = kc + (s >> 2) * 8192 + (s & 3) * 32;
+                const uint4 h4 = as[((s * 4 + mt) * 2 + 0) * VOX_WARP_SIZE + lane];
+                const uint4 l4 = as[((s * 4 + mt) * 2 + 1) * VOX_WARP_SIZE + lane];
+                const unsigned fh[4] = {h4.x, h4.y, h4.z, h4.w}, fl[4] = {l4.x, l4.y, l4.z, l4.w};
+                vox_km_wg_pin<16>(acc);
+                vox_km_wg_fence();
+                vox_km_wgmma(acc, fl, vox_km_desc(hi), 0);
+                vox_km_wgmma(acc, fh, vox_km_desc(hi + 16384), 1);
+                vox_km_wgmma(acc, fh, vox_km_desc(hi), 1);
+                vox_km_wg_commit();
+                vox_km_wg_wait<0>();
+                vox_km_wg_pin<16>(acc);
+#pragma unroll
+                for (int e = 0; e < 16; e++)
+                    run[e] = s ? run[e] + acc[e] : acc[e];
+            }
+        } else { /* VOX_KM_AM_SMEM2: step s + 1 in flight while step s is added */
+            float acc[2][16];
+#pragma unroll
+            for (int s = 0; s < 9; s++) {
+                if (s < 8) { /* issue step s into acc[s & 1] (its last reader, step s - 2's add, is done) */
+                    const unsigned hi = kc + (s >> 2) * 8192 + (s & 3) * 32;
+                    const uint4 h4 = as[((s * 4 + mt) * 2 + 0) * VOX_WARP_SIZE + lane];
+                    const uint4 l4 = as[((s * 4 + mt) * 2 + 1) * VOX_WARP_SIZE + lane];
+                    const unsigned fh[4] = {h4.x, h4.y, h4.z, h4.w}, fl[4] = {l4.x, l4.y, l4.z, l4.w};
+                    vox_km_wg_pin<16>(acc[s & 1]);
+                    vox_km_wg_fence();
+                    vox_km_wgmma(acc[s & 1], fl, vox_km_desc(hi), 0);
+                    vox_km_wgmma(acc[s & 1], fh, vox_km_desc(hi + 16384), 1);
+                    vox_km_wgmma(acc[s & 1], fh, vox_km_desc(hi), 1);
+                    vox_km_wg_commit();
+                }
+                if (s > 0) { /* step s - 1 done (step s may still run), then onto run */
+                    if (s < 8)
+                        vox_km_wg_wait<1>();
+                    else
+                        vox_km_wg_wait<0>();
+                    vox_km_wg_pin<16>(acc[(s - 1) & 1]);
+#pragma unroll
+                    for (int e = 0; e < 16; e++)
+                        run[e] = s > 1 ? run[e] + acc[(s - 1) & 1][e] : acc[(s - 1) & 1][e];
+                }
+            }
         }
 #pragma unroll
         for (int j = 0; j < 4; j++) {
@@ -704,8 +776,8 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
     const int D = (int)a.D, KS = D / 16, r0 = 16 * mt + g, CH = 8 * KS * VOX_WARP_SIZE;
     const i64 S = vox_ks_stride(a.NBv), nch = (a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
 #if VOX_HAVE_WGMMA
-    if (P1 == VOX_KM_P1_WG && KS == 8)
-        return vox_km_scores_wg<X>(b, a, bh, i0, nrows, ks, sc, rext, red, bad);
+    if (P1 >= VOX_KM_P1_WG && KS == 8)
+        return vox_km_scores_wg<X, P1 - VOX_KM_P1_WG>(b, a, bh, i0, nrows, ks, sc, rext, red, bad);
 #endif
     const uint4 *frags = vox_km_frags(b, a);
     const float4 *meta = vox_km_meta(b, a) + bh * nch * 8;
@@ -843,7 +915,7 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
                     vox_cp_async16(rowbuf + 4 * x, src + 4 * x, 16);
                 vox_cp_commit();
                 float2 ext = rext[r];
-                for (int k = 1, MT = P1 == VOX_KM_P1_WG && VOX_HAVE_WGMMA && D == 128 ? 4 : vox_km_groups(KB, nrows);
+                for (int k = 1, MT = P1 >= VOX_KM_P1_WG && VOX_HAVE_WGMMA && D == 128 ? 4 : vox_km_groups(KB, nrows);
                      k < 8 / MT; k++)
                     ext = make_float2(fmaxf(ext.x, rext[16 * MT * k + r].x), fminf(ext.y, rext[16 * MT * k + r].y));
                 vox_cp_wait<0>();
@@ -894,5 +966,11 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_n1, true, VOX_KF_N1)
  * VOXATTN_KV_SELECT_P1_OLD for vox_kv_select_fast_kb), and its phase 1 alone (timing only) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wg, true, VOX_KF_NEW, VOX_KM_P1_WG)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wg_p1, true, VOX_KF_P1, VOX_KM_P1_WG)
+/* Session 16: the A fragments in shared memory during phase 1 (vox_km_scores_wg's AM; the default at D 128 on
+ * sm_90a: vox_kv_select_fast_kb_wgs2; VOXATTN_KV_SELECT_WG_AREG for vox_kv_select_fast_kb_wg,
+ * VOXATTN_KV_SELECT_WG_SERIAL for _wgs), and their phase 1 alone (timing only) */
+VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs, true, VOX_KF_NEW, VOX_KM_P1_WGS)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2, true, VOX_KF_NEW, VOX_KM_P1_WGS2)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2_p1, true, VOX_KF_P1, VOX_KM_P1_WGS2)
 
 #endif

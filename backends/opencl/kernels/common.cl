@@ -72,6 +72,18 @@ int vox_key_slot(long p, long nkeys, int logV, int V, int start, __global const 
     return off < valid[blk] ? blk * V + off : -1;
 }
 
+/* Element offset of slot s's row in a tensor read as sample_rows reads q, k,
+ * v (core/kernel_args.h: heads, sb, sh, st, tok): xo, the (b, h) origin
+ * (vox_rows_origin), plus slot * st, where slot = slot_token[s] when tok is
+ * set (the caller's tensor; OpenCL passes the table as the kernel's last
+ * buffer parameter), s itself for a block copy. Padding slots are never
+ * read. */
+long vox_rows_origin(long bh, int heads, long sb, long sh) { return bh / heads * sb + bh % heads * sh; }
+long vox_rows_at(__global const int *slot_token, long tok, long xo, long st, long s)
+{
+    return xo + (tok ? (long)slot_token[s] : s) * st;
+}
+
 /* Block pattern test of the reference (sample_rows_attention); used by
  * sample_rows.cl and sample_rows_mma.cl. */
 int vox_allows(__global const int *coord, long ib, long jb, int temporal, int fb, int sbk, int sink)

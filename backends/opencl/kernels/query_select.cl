@@ -195,6 +195,13 @@ int vox_less_similar(real cu, int u, real c, int a)
 /* -DQS_CERT (VOXATTN_OPENCL_QS_CERT; f64 devices with the norms and the staged rows): 1 (default) the
  * certified kernel below, 2 the same with every window that has a decision to make sent to its exact
  * path (tests), 0 the exact kernel after it (session 14's). */
+/* Element e of slot s's row of the caller's q (0 for a padding slot). */
+rawel vox_qs_raw(__global const stor *q, __global const int *tokp, long xo, long st, long s, int e)
+{
+    const int tk = tokp[s];
+    return tk >= 0 ? ((__global const rawel *)q)[xo + (long)tk * st + e] : (rawel)0;
+}
+
 /* What both query_select kernels do first: the staging area, the buffers' offsets and arguments, and
  * the staged row stride (D elements plus padding to an odd word count); a block is staged when its rows
  * fit (never with QS_GLOBAL). */
@@ -202,6 +209,8 @@ int vox_less_similar(real cu, int u, real c, int a)
     __local rawel sq[QS_STAGE_BYTES / sizeof(rawel)] __attribute__((aligned(16)));                          \
     VOX_CL_APPLY_OFFSETS(VOX_QUERY_SELECT_BUFS)                                                             \
     VOX_CL_ARGS(query_select, VOX_QUERY_SELECT_ARGS)                                                        \
+    tokp += tokp_off;                                                                                       \
+    const long tok = args.tok;                                                                              \
     const long NB = args.NB, NBv = args.NBv, total = args.BH * NB;                                          \
     const int V = args.V, D = args.D;                                                                       \
     long S = NB * V;                                                                                        \
@@ -211,9 +220,12 @@ int vox_less_similar(real cu, int u, real c, int a)
 
 /* Block g of the grid-stride loop, in both kernels: its head bh and index j, the head's rows x and fill
  * sources fl, the block's raw rows src, whether it is a video block (nv rows to decide; a text block
- * keeps its ntext valid rows) and its windows [w0, w1). */
+ * keeps its ntext valid rows) and its windows [w0, w1). With tok (the caller's q through slot_token,
+ * staged blocks only: the host copies the block layout where a block does not stage) x and src are
+ * unused and the staging reads row t of the block at xo + slot_token[j V + t] st (vox_qs_raw). */
 #define VOX_QS_BLOCK_START                                                                                  \
     const long bh = g / NB, j = g - bh * NB;                                                                \
+    const long xo = vox_rows_origin(bh, args.heads, args.sb, args.sh);                                      \
     __global const stor *x = q + bh * S * D;                                                                \
     __global int *fl = fill_src + bh * S;                                                                   \
     __global const rawel *src = (__global const rawel *)x + j * V * D;                                      \
@@ -312,7 +324,8 @@ int vox_qs_norm_ok(float n) { return n >= 0x1p-40f && n <= 0x1p100f; }
  * its rows' fill sources rewritten. Staging: 16-byte loads, QS_LDQ in flight per
  * item, where the block's rows are 16-byte aligned; the block's windows copied to
  * local memory. */
-__kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_ARG_PARAMS(VOX_QUERY_SELECT_ARGS))
+__kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_ARG_PARAMS(VOX_QUERY_SELECT_ARGS),
+                               __global const int *tokp, ulong tokp_off)
 {
     __local real cs[QS_MAXV];
     __local float gn[QS_MAXV];
@@ -351,7 +364,9 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
         for (int i = LID; i < nwl; i += LSZ)
             wl[i] = windows[4 * w0 + i];
         /* the block's rows: 16-byte loads where aligned, else as the exact kernel */
-        const int q16 = staged & ((D * (int)sizeof(rawel)) % 16 == 0) & (((size_t)src & 15) == 0);
+        const int q16 = staged & ((D * (int)sizeof(rawel)) % 16 == 0) &
+                        (tok ? (((size_t)(q + xo) & 15) == 0) & ((args.st * (long)sizeof(rawel)) % 16 == 0)
+                             : (((size_t)src & 15) == 0));
         const int Dq = D * (int)sizeof(rawel) / 16, rsw = rs * (int)sizeof(rawel) / 4;
         const int nq = (video & q16) ? V * Dq : 0;
         __global const uint4 *s128 = (__global const uint4 *)src;
@@ -359,8 +374,12 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
         for (int y0 = LID; y0 < nq; y0 += QS_LDQ * LSZ) {
             uint4 v[QS_LDQ];
 #pragma unroll
-            for (int k = 0; k < QS_LDQ; k++)
-                v[k] = y0 + k * LSZ < nq ? s128[y0 + k * LSZ] : (uint4)(0u);
+            for (int k = 0; k < QS_LDQ; k++) { /* tok: the row of slot jv + rk through the table */
+                const int yk = y0 + k * LSZ, rk = yk / Dq, tk = tok && yk < nq ? tokp[jv + rk] : 0;
+                v[k] = yk >= nq || tk < 0 ? (uint4)(0u)
+                       : tok ? ((__global const uint4 *)(q + xo + (long)tk * args.st))[yk - rk * Dq]
+                             : s128[yk];
+            }
 #pragma unroll
             for (int k = 0; k < QS_LDQ; k++) {
                 const int y = y0 + k * LSZ, r = y / Dq;
@@ -375,7 +394,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
         }
         const int ne = (video & staged & !q16) ? V * D : 0;
         for (int y = LID; y < ne; y += LSZ)
-            sq[(y / D) * rs + y % D] = src[y];
+            sq[(y / D) * rs + y % D] = tok ? vox_qs_raw(q, tokp, xo, args.st, jv + y / D, y % D) : src[y];
         barrier(CLK_LOCAL_MEM_FENCE);
         /* each row's window and f32 squared norm */
         for (int t = LID; t < nv; t += LSZ) {
@@ -524,7 +543,8 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
 #else /* !QS_CERT_ON */
 
 /* One work-group per (bh, block), grid-stride: the exact kernel. */
-__kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_ARG_PARAMS(VOX_QUERY_SELECT_ARGS))
+__kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_ARG_PARAMS(VOX_QUERY_SELECT_ARGS),
+                               __global const int *tokp, ulong tokp_off)
 {
     __local real cs[QS_MAXV];
     __local uchar kept[QS_MAXV];
@@ -558,7 +578,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
 #if QS_NORMS && VOX_DTYPE != 0 /* 16-bit storage */
         /* 16-bit rows of even D from a 4-byte aligned block: 32-bit words,
          * four loads in flight per item (row stride rs / 2 words) */
-        const int wide = staged & (D % 2 == 0) & (((size_t)src & 3) == 0);
+        const int wide = staged & !tok & (D % 2 == 0) & (((size_t)src & 3) == 0);
         const int Dw = D / 2, rsw = rs / 2, nw = (video & wide) ? V * Dw : 0;
         __global const uint *s32 = (__global const uint *)src;
         __local uint *d32 = (__local uint *)sq;
@@ -577,7 +597,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
 #endif
         const int ne = (video & staged & !wide) ? V * D : 0;
         for (int y = LID; y < ne; y += LSZ) /* the block's rows, coalesced */
-            sq[(y / D) * rs + y % D] = src[y];
+            sq[(y / D) * rs + y % D] = tok ? vox_qs_raw(q, tokp, xo, args.st, j * V + y / D, y % D) : src[y];
         for (int t = LID; t < nv; t += LSZ) {
             int a = (int)(j * V) + t;
             for (int w = w0; w < w1; w++)
@@ -650,10 +670,46 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
     K(PROG_OPS, K_QUERY_SELECT, "vox_query_select") \
     S(PROG_OPS, "query_select.cl")
 #ifdef CL_OP_LAUNCHERS
-/* a work-group per (bh, block) of min(V, 64) items, at least 32 */
-CL_SIMPLE_LAUNCHER(query_select, K_QUERY_SELECT, groups_for(a.BH * a.NB),
-                   dm->block_volume < 32 ? 32 : dm->block_volume < 64 ? (size_t)dm->block_volume : 64, .q = p->q,
-                   .win_ptr = p->win_ptr, .windows = p->windows, .valid = dm->block_valid,
-                   .kept_count = p->kept_count, .kept_rows = p->kept_rows, .fill_src = p->fill_src)
+/* Whether the kernel stages a block's rows in local memory (its `staged`). */
+static int qs_stages(const cl_dev *d, const vox_op_dims *dm)
+{
+    const int64_t es = (int64_t)vox_dtype_size(dm->dtype), rs = dm->head_dim + (es == 4 ? 1 : 2);
+    return !d->qs_global && dm->block_volume * rs * es <= 16640; /* QS_STAGE_BYTES */
+}
+
+/* A work-group per (bh, block) of min(V, 64) items, at least 32. The caller's
+ * q (slot_token given) is read through the table (a.tok 1, the table as the
+ * kernel's trailing buffer) where the blocks stage; else the block layout is
+ * copied into the device's scratch first (permute_to) and read from there. */
+vox_status cl_query_select(void *devp, const vox_op_dims *dm, const vox_op_query_select *p)
+{
+    cl_dev *d = devp;
+    vox_op_query_select op = *p;
+    cl_buf sc = {0};
+    if (p->slot_token.buf && !qs_stages(d, dm)) {
+        const size_t bytes = (size_t)(dm->batch * dm->heads * dm->n_blocks * dm->block_volume * dm->head_dim) *
+                             vox_dtype_size(dm->dtype);
+        vox_status st = cl_scratch(d, bytes, "query_select");
+        if (st)
+            return st;
+        sc.mem = d->scratch;
+        const vox_op_permute_to pt = {p->cq, {&sc, 0}, p->slot_token};
+        st = cl_permute_to(d, dm, &pt);
+        if (st)
+            return st;
+        op.q = (vox_bref){&sc, 0}, op.slot_token = (vox_bref){NULL, 0};
+    }
+    const int direct = op.slot_token.buf != NULL;
+    vox_query_select_args a;
+    vox_query_select_args_init(&a, dm, &op);
+    a.tok = direct;
+    const cl_query_select_bufs b = {.q = direct ? op.cq.ref : op.q, .win_ptr = op.win_ptr, .windows = op.windows,
+                                    .valid = dm->block_valid, .kept_count = op.kept_count,
+                                    .kept_rows = op.kept_rows, .fill_src = op.fill_src};
+    const cl_grid g = {.k = K_QUERY_SELECT, .tail = direct ? &op.slot_token : &op.win_ptr,
+                       .groups = groups_for(a.BH * a.NB),
+                       .ls = dm->block_volume < 32 ? 32 : dm->block_volume < 64 ? (size_t)dm->block_volume : 64};
+    return cl_query_select_launch(d, dm->dtype, &b, &a, &g);
+}
 #endif /* CL_OP_LAUNCHERS */
 #endif /* !__OPENCL_VERSION__ */

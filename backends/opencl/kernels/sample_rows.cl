@@ -62,11 +62,12 @@
 
 /* The item's values of V chunk v0 of a tile (keys past nk and dims past D
  * 0), read ahead into registers while the work-group computes. */
-void vox_sr_load_v(float *vr, __global const stor *v, long row0, int v0, int nk, long d0, long D)
+void vox_sr_load_v(float *vr, __global const stor *v, __global const int *tokp, long tok, long xo, long st, long s0,
+                   int v0, int nk, long d0, long D)
 {
     SR_UNROLL for (int x = 0; x < SR_VPI; x++) {
         int y = LID + SR_LS * x, key = y / SR_DS, d = y % SR_DS;
-        vr[x] = v0 + key < nk && d0 + d < D ? LOADF(v, (row0 + v0 + key) * D + d0 + d) : 0.f;
+        vr[x] = v0 + key < nk && d0 + d < D ? LOADF(v, vox_rows_at(tokp, tok, xo, st, s0 + v0 + key) + d0 + d) : 0.f;
     }
 }
 
@@ -91,22 +92,26 @@ void vox_sr_merge(float *M, float *Z, float *A, float mb, float zb, const float 
 }
 
 __kernel __attribute__((reqd_work_group_size(SR_LS, 1, 1))) void
-vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SAMPLE_ROWS_ARGS))
+vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SAMPLE_ROWS_ARGS),
+                __global const int *tokp, ulong tokp_off)
 {
     __local float stage[SR_STAGE] __attribute__((aligned(16))); /* every vector below is aligned */
     __local float pm[SR_ROWS * 8], pz[SR_ROWS * 8];
     __local float *qT = stage, *kT = stage + SR_DC * SR_QS, *sc = stage, *vs = stage, *wt = stage + SR_WT0;
     VOX_CL_APPLY_OFFSETS(VOX_SAMPLE_ROWS_BUFS)
     VOX_CL_ARGS(sample_rows, VOX_SAMPLE_ROWS_ARGS)
+    tokp += tokp_off;
+    const long tok = args.tok, st = args.st;
     const int t = LID, lane = t % 32, rq = t / 32, rr = t / 8, part = t % 8;
-    const long R = args.R, NB = args.NB, V = args.V, D = args.D, S = NB * V, nsplit = args.nsplit;
+    const long R = args.R, NB = args.NB, V = args.V, D = args.D, nsplit = args.nsplit;
     const long groups = (R + SR_ROWS - 1) / SR_ROWS, dsl = (D + SR_DS - 1) / SR_DS;
     const int fb = args.frame_blocks, sbk = args.space_blocks, sink = args.sink;
     const float scale = args.scale;
     for (long x = get_group_id(0); x < args.BH * nsplit * groups * dsl; x += get_num_groups(0)) {
         long u = x / dsl, ds = x - u * dsl, g = u % groups;
         u /= groups;
-        const long sp = u % nsplit, bh = u / nsplit, r0 = g * SR_ROWS, d0 = ds * SR_DS, hb = bh * S;
+        const long sp = u % nsplit, bh = u / nsplit, r0 = g * SR_ROWS, d0 = ds * SR_DS;
+        const long xo = vox_rows_origin(bh, args.heads, args.sb, args.sh); /* q, k, v share strides */
         const long jb0 = NB * sp / nsplit, jb1 = NB * (sp + 1) / nsplit;
         long ib[4];
         float M[3][4], Z[3][4], A[3][4][4];
@@ -128,7 +133,7 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
                       (uint)vox_allows(block_coord, ib[i], jb, 1, fb, sbk, sink) << (4 + i);
             for (int c0 = 0; c0 < nv; c0 += SR_KT) {
                 const int nk = min(nv - c0, SR_KT);
-                const long row0 = hb + jb * V + c0;
+                const long s0 = jb * V + c0; /* the tile's first slot */
                 /* scores of rows 4rq+i, keys 2lane+c */
                 float s[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
                 for (long e0 = 0; e0 < D; e0 += SR_DC) {
@@ -137,11 +142,11 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
                         /* 8 dims x 4 rows per 32 items: coalesced reads, no bank conflicts */
                         int w = y / 32, l = y % 32, e = l % 8 + 8 * (w % (SR_DC / 8)), r = l / 8 + 4 * (w / (SR_DC / 8));
                         qT[e * SR_QS + r] =
-                            r0 + r < R && e0 + e < D ? LOADF(q, (hb + rows[r0 + r]) * D + e0 + e) : 0.f;
+                            r0 + r < R && e0 + e < D ? LOADF(q, vox_rows_at(tokp, tok, xo, st, rows[r0 + r]) + e0 + e) : 0.f;
                     }
                     for (int y = t; y < SR_DC * SR_KT; y += SR_LS) {
                         int e = y % SR_DC, key = y / SR_DC;
-                        kT[e * SR_KS + key] = key < nk && e0 + e < D ? LOADF(k, (row0 + key) * D + e0 + e) : 0.f;
+                        kT[e * SR_KS + key] = key < nk && e0 + e < D ? LOADF(k, vox_rows_at(tokp, tok, xo, st, s0 + key) + e0 + e) : 0.f;
                     }
                     barrier(CLK_LOCAL_MEM_FENCE);
                     for (int e8 = 0; e8 < SR_DC; e8 += 8) {
@@ -158,7 +163,7 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
                     }
                 }
                 float vr[SR_VPI]; /* V chunk 0, read while the weights are made */
-                vox_sr_load_v(vr, v, row0, 0, nk, d0, D);
+                vox_sr_load_v(vr, v, tokp, tok, xo, st, s0, 0, nk, d0, D);
                 barrier(CLK_LOCAL_MEM_FENCE); /* qT, kT read: sc takes the stage */
                 SR_UNROLL for (int i = 0; i < 4; i++)
                     *(__local float2 *)(sc + (4 * rq + i) * SR_SS + 2 * lane) = (float2)(s[i][0] * scale, s[i][1] * scale);
@@ -190,7 +195,7 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
                         vs[t + SR_LS * x] = vr[x];
                     barrier(CLK_LOCAL_MEM_FENCE);
                     if (v0 + SR_VC < nk) /* the next chunk, read during this one's products */
-                        vox_sr_load_v(vr, v, row0, v0 + SR_VC, nk, d0, D);
+                        vox_sr_load_v(vr, v, tokp, tok, xo, st, s0, v0 + SR_VC, nk, d0, D);
                     for (int key = 0; key < min(SR_VC, nk - v0); key++) {
                         float4 ww = *(__local const float4 *)(wt + (v0 + key) * SR_WS + 4 * rq);
                         float4 vv = *(__local const float4 *)(vs + key * SR_DS + 4 * lane);
@@ -234,23 +239,66 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
 }
 
 #define SR_MLS 64
+#ifndef SR_MERGE_OLD
+#define SR_MERGE_OLD 0 /* 1: the factors per element, as before session 16 (VOXATTN_OPENCL_SR_MERGE_OLD) */
+#endif
+#define SR_MAXSPLIT 64 /* vox_sample_rows_splits' cap */
 
 /* One work-group per (bh, row), grid-stride: the splits' states merged in
  * `real` (sum 0: no key; -1: only -inf scores; else >= 1 or NaN), then the
- * three sums. */
+ * three sums. Per pattern p the max over the splits, its flags and the
+ * splits' factors exp(max_x - max) and sum z are formed once per work-group
+ * (local memory, the same expressions in the same split order as the
+ * per-element form that SR_MERGE_OLD keeps: the same values), then every
+ * element sums f_x acc_x[e] over the splits in order. */
 __kernel __attribute__((reqd_work_group_size(SR_MLS, 1, 1))) void
 vox_sample_rows_merge(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SAMPLE_ROWS_ARGS))
 {
     __local real red[3 * SR_MLS];
+#if !SR_MERGE_OLD
+    __local real fs[3 * SR_MAXSPLIT], zs[3], mms[3];
+    __local int fok[3 * SR_MAXSPLIT], anys[3], ninfs[3];
+#endif
     VOX_CL_APPLY_OFFSETS(VOX_SAMPLE_ROWS_BUFS)
     VOX_CL_ARGS(sample_rows, VOX_SAMPLE_ROWS_ARGS)
     const long D = args.D, nsplit = args.nsplit;
     for (long pr = get_group_id(0); pr < args.BH * args.R; pr += get_num_groups(0)) {
         __global const float *base = work + pr * nsplit * 3 * (D + 2);
+#if !SR_MERGE_OLD
+        if (LID < 3) { /* pattern LID: the max and flags over the splits */
+            real mm = -INFINITY;
+            int any = 0, ninf = 0;
+            for (long x = 0; x < nsplit; x++) {
+                __global const float *st = base + (x * 3 + LID) * (D + 2);
+                if (st[1] == -1.f)
+                    ninf = 1;
+                else if (st[1] != 0.f)
+                    any = 1, mm = st[0] > mm ? st[0] : mm;
+            }
+            mms[LID] = mm, anys[LID] = any, ninfs[LID] = ninf;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int i = LID; i < 3 * nsplit; i += SR_MLS) { /* split i / 3's factor for pattern i % 3 */
+            __global const float *st = base + i * (D + 2);
+            const int ok = anys[i % 3] && st[1] != -1.f && st[1] != 0.f;
+            fs[i] = ok ? exp((real)st[0] - mms[i % 3]) : 0;
+            fok[i] = ok;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (LID < 3) {
+            real z = 0;
+            for (long x = 0; x < nsplit; x++)
+                if (fok[x * 3 + LID])
+                    z += fs[x * 3 + LID] * base[(x * 3 + LID) * (D + 2) + 1];
+            zs[LID] = z;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+#endif
         real es = 0, et = 0, nd = 0;
         for (long e = LID; e < D; e += SR_MLS) {
             real o[3];
             for (int p = 0; p < 3; p++) {
+#if SR_MERGE_OLD
                 real mm = -INFINITY;
                 int any = 0, ninf = 0;
                 for (long x = 0; x < nsplit; x++) {
@@ -269,6 +317,14 @@ vox_sample_rows_merge(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(
                     z += f * st[1];
                     a += f * st[2 + e];
                 }
+#else
+                const int any = anys[p], ninf = ninfs[p];
+                const real z = zs[p];
+                real a = 0;
+                for (long x = 0; x < nsplit; x++)
+                    if (fok[x * 3 + p])
+                        a += fs[x * 3 + p] * base[(x * 3 + p) * (D + 2) + 2 + e];
+#endif
                 o[p] = any ? a / z : ninf ? (real)NAN : 0;
             }
             es += (o[1] - o[0]) * (o[1] - o[0]);
@@ -305,7 +361,9 @@ vox_sample_rows_merge(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(
  * splits too, so its tests cover the merge; VOXATTN_OPENCL_SR_SLOTS
  * overrides the slots) in the device's scratch, the tile kernel `k` of
  * program `pr` (NULL: PROG_OPS), then the merge, one work-group of 64 items
- * per (bh, row). */
+ * per (bh, row). q, k, v: the caller's tensors with slot_token (a.tok 1,
+ * the table as the tile kernels' trailing buffer), else the block copies
+ * (a.tok 0; rows stands in for the table, never read). */
 static vox_status sr_launch(cl_dev *d, const vox_op_dims *dm, const vox_op_sample_rows *p, vox_sample_rows_args a,
                             const cl_prog *pr, int k, int64_t units, const char *name, vox_log_level level)
 {
@@ -318,17 +376,22 @@ static vox_status sr_launch(cl_dev *d, const vox_op_dims *dm, const vox_op_sampl
     if (st)
         return st;
     cl_buf work = {.mem = d->scratch};
-    const cl_sample_rows_bufs b = {.q = p->q, .k = p->k, .v = p->v, .rows = p->rows, .block_coord = p->block_coord,
+    const int direct = p->slot_token.buf != NULL;
+    const cl_sample_rows_bufs b = {.q = direct ? p->cq.ref : p->q, .k = direct ? p->ck.ref : p->k,
+                                   .v = direct ? p->cv.ref : p->v, .rows = p->rows, .block_coord = p->block_coord,
                                    .valid = dm->block_valid, .out = p->out, .work = {&work, 0}};
-    const cl_grid tiles = {.prog = pr, .k = k, .groups = groups_for(units * nsplit), .ls = 256, .name = name,
-                           .level = level};
+    const vox_bref *tok = direct ? &p->slot_token : &p->rows;
+    a.tok = direct;
+    const cl_grid tiles = {.prog = pr, .k = k, .tail = tok, .groups = groups_for(units * nsplit), .ls = 256,
+                           .name = name, .level = level};
     const cl_grid merge = {.k = K_SAMPLE_ROWS_MERGE, .groups = groups_for(a.BH * a.R), .ls = 64};
     st = cl_sample_rows_launch(d, dm->dtype, &b, &a, &tiles);
     return st ? st : cl_sample_rows_launch(d, dm->dtype, &b, &a, &merge);
 }
 
 /* Tensor cores (kernels/sample_rows_mma.cl, PROG_SR_MMA): f16/bf16, head
- * dim <= 128 a multiple of 8, q/k/v 16-byte aligned (16-byte copies), the
+ * dim <= 128 a multiple of 8, q/k/v rows 16-byte aligned (16-byte copies:
+ * offsets, and the caller's strides, in 16-byte multiples), the
  * local memory and work-groups of 256 available; one work-group per (bh,
  * key split, 32 rows). VOX_ERR_UNSUPPORTED where the portable kernel has to
  * run: not applicable, or the path failed (then it stays off for this
@@ -340,8 +403,10 @@ static size_t srm_local_bytes(size_t dp)
 }
 static vox_status sr_mma(cl_dev *d, const vox_op_dims *dm, const vox_op_sample_rows *p, const vox_sample_rows_args *a)
 {
-    if (!d->srm || dm->dtype == VOX_F32 || a->D > 128 || a->D % 8 || d->max_wg < 256 || p->q.offset % 16 ||
-        p->k.offset % 16 || p->v.offset % 16)
+    const int direct = p->slot_token.buf != NULL;
+    const vox_bref q = direct ? p->cq.ref : p->q, k = direct ? p->ck.ref : p->k, v = direct ? p->cv.ref : p->v;
+    if (!d->srm || dm->dtype == VOX_F32 || a->D > 128 || a->D % 8 || d->max_wg < 256 || q.offset % 16 ||
+        k.offset % 16 || v.offset % 16 || a->sb % 8 || a->sh % 8 || a->st % 8)
         return VOX_ERR_UNSUPPORTED;
     size_t dp = a->D <= 64 ? 64 : 128, bytes = srm_local_bytes(dp) + (d->srm == MMA_EMULATED ? 6144 : 0);
     if (bytes > d->local_mem)

@@ -159,19 +159,21 @@ void vox_srm_pv(float (*T)[4], __local const uint4 *fr, __local const uint *vb, 
     }
 }
 
-/* The item's 16-byte words of a tile of nk keys from row row0: K rows
- * cr + it * SRPI (chunk cc8), V keys 2 lane, 2 lane + 1 (the warp's chunks);
- * zero past nk and HD. */
-void vox_srm_load(uint4 *kx, uint4 (*vx)[2][2], __global const ushort *ku, __global const ushort *vu, long row0,
-                  int nk, int cr, int cc8, int cin, int warp, int lane)
+/* The item's 16-byte words of a tile of nk keys from slot s0 (rows at
+ * vox_rows_at(tokp, tok, xo, st, slot)): K rows cr + it * SRPI (chunk cc8),
+ * V keys 2 lane, 2 lane + 1 (the warp's chunks); zero past nk and HD. */
+void vox_srm_load(uint4 *kx, uint4 (*vx)[2][2], __global const ushort *ku, __global const ushort *vu,
+                  __global const int *tokp, long tok, long xo, long st, long s0, int nk, int cr, int cc8, int cin,
+                  int warp, int lane)
 {
 #pragma unroll
     for (int it = 0; it < SRM_KT / SRPI; it++) {
         const int key = cr + it * SRPI, ok = key < nk;
-        kx[it] = vox_ld16(ku + (row0 + (ok ? key : 0)) * HD + cc8, ok && cin);
+        kx[it] = vox_ld16(ku + vox_rows_at(tokp, tok, xo, st, s0 + (ok ? key : 0)) + cc8, ok && cin);
     }
     const int k0 = 2 * lane, k1 = 2 * lane + 1;
-    __global const ushort *v0 = vu + (row0 + (k0 < nk ? k0 : 0)) * HD, *v1 = vu + (row0 + (k1 < nk ? k1 : 0)) * HD;
+    __global const ushort *v0 = vu + vox_rows_at(tokp, tok, xo, st, s0 + (k0 < nk ? k0 : 0)),
+                          *v1 = vu + vox_rows_at(tokp, tok, xo, st, s0 + (k1 < nk ? k1 : 0));
 #pragma unroll
     for (int it = 0; it < SVIT; it++)
 #pragma unroll
@@ -183,7 +185,8 @@ void vox_srm_load(uint4 *kx, uint4 (*vx)[2][2], __global const ushort *ku, __glo
 }
 
 __kernel __attribute__((reqd_work_group_size(SRM_LS, 1, 1))) void
-vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SAMPLE_ROWS_ARGS))
+vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SAMPLE_ROWS_ARGS),
+                    __global const int *tokp, ulong tokp_off)
 {
     __local uint4 kp4[SKP4];                /* the K tile [64][SKST], then the P fragments */
     __local uint4 vt4[SDP * SVST / 8];      /* the V tile transposed [SDP][SVST] */
@@ -196,6 +199,8 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
     __local uint *kp = (__local uint *)kp4, *vt = (__local uint *)vt4, *qs = (__local uint *)qs4;
     VOX_CL_APPLY_OFFSETS(VOX_SAMPLE_ROWS_BUFS)
     VOX_CL_ARGS(sample_rows, VOX_SAMPLE_ROWS_ARGS)
+    tokp += tokp_off;
+    const long tok = args.tok, st = args.st; /* q, k, v share strides */
     __global const ushort *qu = (__global const ushort *)q, *ku = (__global const ushort *)k,
                           *vu = (__global const ushort *)v;
     const int lid = LID, lane = lid & 31, warp = lid >> 5, rg = warp / SRM_WG, kw = warp % SRM_WG;
@@ -203,7 +208,7 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
 #if VOX_MMA_EMU
     __local uint *emu = emu_all + warp * 32 * 6;
 #endif
-    const long R = args.R, NB = args.NB, S = NB * args.V, nsplit = args.nsplit;
+    const long R = args.R, NB = args.NB, nsplit = args.nsplit;
     const int V = args.V, fb = args.frame_blocks, sbk = args.space_blocks, sink = args.sink;
     const float scale = args.scale;
     const long groups = (R + SRM_ROWS - 1) / SRM_ROWS;
@@ -223,13 +228,14 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
     int kt = 0; /* tiles so far (vbad parity) */
     for (long x = get_group_id(0); x < args.BH * nsplit * groups; x += get_num_groups(0)) {
         const long gi = x % groups, tt = x / groups, sp = tt % nsplit, bh = tt / nsplit, r0 = gi * SRM_ROWS;
-        const long jb0 = NB * sp / nsplit, jb1 = NB * (sp + 1) / nsplit, hb = bh * S;
+        const long jb0 = NB * sp / nsplit, jb1 = NB * (sp + 1) / nsplit;
+        const long xo = vox_rows_origin(bh, args.heads, args.sb, args.sh);
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous unit is done with qs (and vbad's reset is seen) */
 #pragma unroll
         for (int it = 0; it < SRM_ROWS / SRPI; it++) {
             const long r = r0 + cr + it * SRPI;
             const int ok = r < R;
-            qs4[(cr + it * SRPI) * (SKST / 8) + cc] = vox_ld16(qu + (hb + rows[ok ? r : 0]) * HD + cc8, ok && cin);
+            qs4[(cr + it * SRPI) * (SKST / 8) + cc] = vox_ld16(qu + vox_rows_at(tokp, tok, xo, st, rows[ok ? r : 0]) + cc8, ok && cin);
         }
         /* the block of the item's rows g, g + 8 of its row group */
         long ib[2];
@@ -255,7 +261,8 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
         uint4 kx[SRM_KT / SRPI], vx[SVIT][2][2];
 #if SRM_PREFETCH
         if (jb < jb1) /* the first tile's loads; each next one's are issued before a tile's products */
-            vox_srm_load(kx, vx, ku, vu, hb + jb * V + c0, min(valid[jb] - c0, SRM_KT), cr, cc8, cin, warp, lane);
+            vox_srm_load(kx, vx, ku, vu, tokp, tok, xo, st, jb * V + c0, min(valid[jb] - c0, SRM_KT), cr, cc8, cin, warp,
+                         lane);
 #endif
         while (jb < jb1) {
             const int nk = min(valid[jb] - c0, SRM_KT);
@@ -267,7 +274,7 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
             {
                 barrier(CLK_LOCAL_MEM_FENCE); /* K/P and Vt are free */
 #if !SRM_PREFETCH
-                vox_srm_load(kx, vx, ku, vu, hb + jb * V + c0, nk, cr, cc8, cin, warp, lane);
+                vox_srm_load(kx, vx, ku, vu, tokp, tok, xo, st, jb * V + c0, nk, cr, cc8, cin, warp, lane);
 #endif
                 uint bad = 0;
 #pragma unroll
@@ -311,8 +318,8 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
                 }
 #if SRM_PREFETCH
                 if (jb < jb1)
-                    vox_srm_load(kx, vx, ku, vu, hb + jb * V + c0, min(valid[jb] - c0, SRM_KT), cr, cc8, cin, warp,
-                                 lane);
+                    vox_srm_load(kx, vx, ku, vu, tokp, tok, xo, st, jb * V + c0, min(valid[jb] - c0, SRM_KT), cr, cc8,
+                                 cin, warp, lane);
 #endif
                 /* S for the warp's 16 rows x SKW keys over all dims */
                 float s[SNN][4];
