@@ -47,6 +47,9 @@
 
 #ifdef VOX_GLSL
 #include "common.glsl"
+#ifndef KV_STOP
+#define KV_STOP 0
+#endif
 #extension GL_EXT_control_flow_attributes : enable
 #define WG 256u
 layout(local_size_x = 256) in;
@@ -69,7 +72,14 @@ shared float red_a[WG];
 shared float red_b[WG];
 shared uint scan[WG];
 shared uint hist[256], limb[4][256], scan_lo[WG], scan_hi[WG], bc[10];
+#if KV_TQ /* the _tq tile pass reads the tile's qbar 16 bytes at a time */
+shared vec4 qs4[KV_QS / 4u];
+#define QS(x) qs4[(x) >> 2u][(x) & 3u]
+shared uint qmx[KV_ROWS]; /* the tile rows' max |qbar| bits (atomicMax) */
+#else
 shared float qs[KV_QS];
+#define QS(x) qs[x]
+#endif
 /* a chunk of kbar, transposed: KV_KD dims of WG keys (select_tile) */
 #define KV_KD 16u
 #define KV_KS (WG + 1u)
@@ -86,8 +96,13 @@ shared float nqs[KV_ROWS]; /* the tile rows' ||qbar_i 2^-eq|| (f32) */
 #endif
 #if KV_FP64 == 2 && KV_ROWREAD && KV_QD /* the tile's raw qbar for the f64 sums, converted to f64 once (the
                                             * conversions per key and dim bounded the tile pass) */
+#if KV_TQ
+shared dvec2 qd2[KV_QS / 2u];
+#define QRAWD(x) qd2[(x) >> 1u][(x) & 1u]
+#else
 shared double qd[KV_QS];
 #define QRAWD(x) qd[x]
+#endif
 #elif KV_FP64 == 2 && KV_ROWREAD /* as floats (the staged variants keep within 32 KiB of shared memory by
                                    * reading it from global memory) */
 shared float qraw[KV_QS];
@@ -950,6 +965,173 @@ void stage_k(uint at, uint j0, uint e0, uint D)
 }
 #endif
 
+#if KV_TQ /* the _tq tile pass (D and kbar's offset multiples of 4: kv_vec) */
+#if !KV_ROWREAD || !KV_VEC || (KV_FP64 == 2 && !KV_QD)
+#error "_tq: row reads, 16-byte loads, the f64 sums from qd"
+#endif
+/* The tile's scores as select_tile's loop below (the same values: the same products and sums in the same
+ * order e per accumulator), with the kbar row's loads ahead of their use: the max pass issues eight
+ * 16-byte loads before reducing them, the products pass loads the next 16 dims while it multiplies this
+ * 16; the tile's qbar (f32 and f64 copies) read from shared memory 16 bytes at a time (one load per four
+ * dims and row, f64 per two). Uniform control flow. */
+void scores_tq(uint bh, uint NB, uint D, uint nv, inout int ek)
+{
+#if KV_FP64 == 2
+    bool cum = uint(pc.rule) != 2u; /* uniform (as select_tile's) */
+    double scale64 = packDouble2x32(pc.scale);
+#endif
+    uint D4 = D / 4u;
+    for (uint j0 = 0u; j0 < NBv; j0 += WG) {
+        uint j = j0 + tid;
+        bool own = j < NBv;
+        uint b = (pc.off[1] + (bh * NB + j) * D) / 4u;
+        uint kb = 0u;
+#if KV_TQ == 2 /* one read of the row: raw products (k1 = k2 = 1) and max |kbar_j| together, scaled after */
+        float k1 = 1.0, k2 = 1.0;
+#else
+        for (uint c0 = 0u; c0 < D4; c0 += 8u) {
+            vec4 v[8];
+            [[unroll]] for (uint u = 0u; u < 8u; u++)
+                v[u] = own && c0 + u < D4 ? kbar4[b + c0 + u] : vec4(0.0);
+            [[unroll]] for (uint u = 0u; u < 8u; u++) {
+                uvec4 w = floatBitsToUint(v[u]) & 0x7fffffffu;
+                kb = max(kb, max(max(w.x, w.y), max(w.z, w.w)));
+            }
+        }
+        int ej = exponent_of(kb);
+        float k1 = ldexp(1.0, -(ej / 2)), k2 = ldexp(1.0, ej / 2 - ej);
+#endif
+        float acc[KV_ROWS];
+        [[unroll]] for (uint r = 0u; r < KV_ROWS; r++)
+            acc[r] = 0.0;
+#if KV_FP64 == 2
+        double acc64[KV_ROWS]; /* products of two floats are exact in f64: fma rounds as the sum */
+        [[unroll]] for (uint r = 0u; r < KV_ROWS; r++)
+            acc64[r] = 0.0LF;
+#endif
+#if KV_CERT
+        float nk2 = 0.0;
+#endif
+        vec4 kc[4];
+        [[unroll]] for (uint u = 0u; u < 4u; u++)
+            kc[u] = own && u < D4 ? kbar4[b + u] : vec4(0.0);
+        for (uint c0 = 0u; c0 < D4; c0 += 4u) {
+            vec4 kn[4];
+            [[unroll]] for (uint u = 0u; u < 4u; u++)
+                kn[u] = own && c0 + 4u + u < D4 ? kbar4[b + c0 + 4u + u] : vec4(0.0);
+            [[unroll]] for (uint u = 0u; u < 4u; u++) {
+                if (c0 + u >= D4) /* uniform */
+                    break;
+                vec4 k = kc[u] * k1 * k2;
+#if KV_TQ == 2
+                uvec4 w = floatBitsToUint(kc[u]) & 0x7fffffffu;
+                kb = max(kb, max(max(w.x, w.y), max(w.z, w.w)));
+#endif
+#if KV_CERT
+                nk2 += k.x * k.x;
+                nk2 += k.y * k.y;
+                nk2 += k.z * k.z;
+                nk2 += k.w * k.w;
+#endif
+#if KV_FP64 == 2
+                dvec4 kd = dvec4(kc[u]);
+#endif
+                [[unroll]] for (uint r = 0u; r < KV_ROWS; r++) {
+                    if (r >= nv)
+                        break;
+                    vec4 q = qs4[r * D4 + c0 + u];
+                    acc[r] += q.x * k.x;
+                    acc[r] += q.y * k.y;
+                    acc[r] += q.z * k.z;
+                    acc[r] += q.w * k.w;
+#if KV_FP64 == 2
+                    if (cum) {
+                        uint h = r * (D / 2u) + 2u * (c0 + u);
+                        dvec2 qa = qd2[h], qb = qd2[h + 1u];
+                        acc64[r] += qa.x * kd.x;
+                        acc64[r] += qa.y * kd.y;
+                        acc64[r] += qb.x * kd.z;
+                        acc64[r] += qb.y * kd.w;
+                    }
+#endif
+                }
+            }
+            [[unroll]] for (uint u = 0u; u < 4u; u++)
+                kc[u] = kn[u];
+        }
+#if KV_TQ == 2
+        /* The f32 scores and the norm by 2^-ej after the sums: where every product, partial sum and square
+         * is a normal float (or 0) in both the raw and the scaled sums, the same values (a power of two
+         * commutes with rounding); elsewhere (subnormal, in the raw or the scaled sums) within the error
+         * bounds' floors when -40 <= ej <= 56 (raw rounding errors of 2^-150 scaled by 2^-ej <= 2^40: D of
+         * them below the certificate's 2^-100 floor; raw sums below 2^63, squares below 2^119: finite).
+         * Outside that range, main's scaled products (a second read of the row). The f64 sums are raw
+         * either way. Only for the certified variants (TOPK _c64, CUMULATIVE _f64d), whose decisions
+         * follow the reference through the error bounds, never the f32 scores' last bits. */
+        int ej = exponent_of(kb);
+        if (ej >= -40 && ej <= 56) {
+            [[unroll]] for (uint r = 0u; r < KV_ROWS; r++)
+                acc[r] = pow2_scaled(acc[r], ej);
+#if KV_CERT
+            nk2 = pow2_scaled(sqrt(nk2), ej); /* ||kbar_j 2^-ej|| */
+#endif
+        } else { /* divergent, rare */
+            float s1 = ldexp(1.0, -(ej / 2)), s2 = ldexp(1.0, ej / 2 - ej);
+            [[unroll]] for (uint r = 0u; r < KV_ROWS; r++)
+                acc[r] = 0.0;
+#if KV_CERT
+            nk2 = 0.0;
+#endif
+            for (uint c = 0u; c < D4; c++) {
+                vec4 k = (own ? kbar4[b + c] : vec4(0.0)) * s1 * s2;
+#if KV_CERT
+                nk2 += k.x * k.x;
+                nk2 += k.y * k.y;
+                nk2 += k.z * k.z;
+                nk2 += k.w * k.w;
+#endif
+                [[unroll]] for (uint r = 0u; r < KV_ROWS; r++) {
+                    if (r >= nv)
+                        break;
+                    vec4 q = qs4[r * D4 + c];
+                    acc[r] += q.x * k.x;
+                    acc[r] += q.y * k.y;
+                    acc[r] += q.z * k.z;
+                    acc[r] += q.w * k.w;
+                }
+            }
+#if KV_CERT
+            nk2 = sqrt(nk2);
+#endif
+        }
+#endif
+        if (own) {
+#if KV_FP64 == 2
+            if (cum)
+                [[unroll]] for (uint r = 0u; r < KV_ROWS; r++) {
+                    if (r >= nv)
+                        break;
+                    precise double sj = acc64[r] * scale64;
+                    st_d(fbase + 2u * (r * NBv + j), sj);
+                }
+#endif
+#if KV_CERT && KV_TQ == 2
+            scratch[nbase + j] = floatBitsToUint(nk2); /* ||kbar_j 2^-ej|| (above), to 2^-ek below */
+#elif KV_CERT
+            scratch[nbase + j] = floatBitsToUint(sqrt(nk2)); /* ||kbar_j 2^-ej||, to 2^-ek below */
+#endif
+            [[unroll]] for (uint r = 0u; r < KV_ROWS; r++) {
+                if (r >= nv)
+                    break;
+                scratch[sbase + r * NBv + j] = floatBitsToUint(acc[r]);
+            }
+            scratch[kbase + j] = uint(ej);
+            ek = max(ek, ej);
+        }
+    }
+}
+#endif
+
 /* Tile t: query rows i0.. i0 + R - 1 of head bh (R = kv_rows(D)). Their
  * scores (the video rows', nv of them) go to the slice's first R x NBv
  * words, with qbar_i and the head's kbar scaled by powers of two near their
@@ -962,18 +1144,40 @@ void select_tile(uint t, uint NB, uint D, uint R)
     uint nv = NBv > i0 ? min(NBv - i0, R) : 0u, nr = min(NB - i0, R);
     uint qat = pc.off[0] + (bh * NB + i0) * D;
     barrier();
+#if KV_TQ /* every invocation reads the tile's qbar (coalesced), the max by atomicMax of the bits (any
+           * order: the same max), a subgroup whose elements lie in one row once */
+    if (tid < KV_ROWS)
+        qmx[tid] = 0u;
+    barrier();
+    for (uint x0 = 0u; x0 < nv * D; x0 += WG) { /* uniform */
+        uint x = x0 + tid, r = min(x / D, nv - 1u);
+        uint bits = x < nv * D ? floatBitsToUint(qbar[qat + x]) & 0x7fffffffu : 0u;
+#if KV_SG
+        if (subgroupMin(r) == subgroupMax(r)) {
+            bits = subgroupMax(bits);
+            if (subgroupElect())
+                atomicMax(qmx[r], bits);
+        } else
+#endif
+            atomicMax(qmx[r], bits);
+    }
+    barrier();
+    if (tid < nv)
+        eqs[tid] = exponent_of(qmx[tid]);
+#else
     if (tid < nv) {
         uint qbits = 0u;
         for (uint e = 0u; e < D; e++)
             qbits = max(qbits, floatBitsToUint(qbar[qat + tid * D + e]) & 0x7fffffffu);
         eqs[tid] = exponent_of(qbits);
     }
+#endif
     barrier();
     for (uint x = tid; x < nv * D; x += WG) {
         int eq = eqs[x / D];
-        qs[x] = qbar[qat + x] * ldexp(1.0, -(eq / 2)) * ldexp(1.0, eq / 2 - eq); /* q1 * q2 = 2^-eq */
+        QS(x) = qbar[qat + x] * ldexp(1.0, -(eq / 2)) * ldexp(1.0, eq / 2 - eq); /* q1 * q2 = 2^-eq */
 #if KV_FP64 == 2 && KV_ROWREAD && KV_QD
-        qd[x] = double(qbar[qat + x]);
+        QRAWD(x) = double(qbar[qat + x]);
 #elif KV_FP64 == 2 && KV_ROWREAD
         qraw[x] = qbar[qat + x];
 #endif
@@ -983,7 +1187,7 @@ void select_tile(uint t, uint NB, uint D, uint R)
     if (tid < nv) {
         float nq2 = 0.0;
         for (uint e = 0u; e < D; e++)
-            nq2 += qs[tid * D + e] * qs[tid * D + e];
+            nq2 += QS(tid * D + e) * QS(tid * D + e);
         nqs[tid] = sqrt(nq2);
     }
 #endif
@@ -995,6 +1199,11 @@ void select_tile(uint t, uint NB, uint D, uint R)
     int ek = -1000;
 #if KV_FP64 == 2
     bool cum = uint(pc.rule) != 2u; /* uniform: the rows exact_f64 may replay (CUMULATIVE, TOPK, top-ups) */
+#endif
+#if KV_TQ
+    if (kv_vec && nv > 0u)
+        scores_tq(bh, NB, D, nv, ek);
+    else
 #endif
     for (uint j0 = 0u; nv > 0u && j0 < NBv; j0 += WG) {
         uint j = j0 + tid, at = pc.off[1] + (bh * NB + j0) * D;
@@ -1026,7 +1235,7 @@ void select_tile(uint t, uint NB, uint D, uint R)
                     double kd = double(kr);
                     for (uint r = 0u; r < KV_ROWS; r++)
                         if (r < nv) {
-                            acc[r] += qs[r * D + e0 + e] * k;
+                            acc[r] += QS(r * D + e0 + e) * k;
                             acc64[r] += QRAWD(r * D + e0 + e) * kd;
                         }
                 }
@@ -1053,7 +1262,7 @@ void select_tile(uint t, uint NB, uint D, uint R)
 #endif
                 for (uint r = 0u; r < KV_ROWS; r++)
                     if (r < nv)
-                        acc[r] += qs[r * D + e0 + e] * k;
+                        acc[r] += QS(r * D + e0 + e) * k;
             }
         }
 #if KV_CERT
@@ -1080,7 +1289,12 @@ void select_tile(uint t, uint NB, uint D, uint R)
             scratch[at] = floatBitsToUint(pow2_scaled(uintBitsToFloat(scratch[at]), sh) + 0.0); /* -0 -> +0 */
         }
     }
-    for (uint r = 0u; r < nr; r++) {
+#if KV_STOP == 1 /* timing only (the _t1 variants): the tile pass alone, no lists written; on a condition the
+                  * compiler cannot decide, so that the rows' code (and its registers) stays in the shader */
+    if (pc.wg_count != 0u)
+        return;
+#endif
+    for (uint r = 0u; r < (KV_STOP == 2 ? min(nr, 1u) : nr); r++) { /* _r1 (timing only): the first row */
         rbase = sbase + r * NBv;
 #if KV_FP64 == 2
         wbase = fbase + 2u * r * NBv;
@@ -1138,7 +1352,25 @@ void main()
     X("kv_select_rowread_c64_v4_sg", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1") \
     X("kv_select_rowread_v4_sgs", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0 -DKV_VEC=1 -DKV_SG=1 -DKV_SHROW=1") \
     X("kv_select_rowread_f64d_v4_sgs", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_SHROW=1") \
-    X("kv_select_rowread_c64_v4_sgs", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1")
+    X("kv_select_rowread_c64_v4_sgs", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1") \
+    X("kv_select_rowread_v4_sg_tq", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0 -DKV_VEC=1 -DKV_SG=1 -DKV_TQ=1") \
+    X("kv_select_rowread_f64d_v4_sg_tq", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_TQ=1") \
+    X("kv_select_rowread_c64_v4_sg_tq", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_TQ=1") \
+    X("kv_select_rowread_v4_sgs_tq", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0 -DKV_VEC=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1") \
+    X("kv_select_rowread_f64d_v4_sgs_tq", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1") \
+    X("kv_select_rowread_c64_v4_sgs_tq", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1") \
+    X("kv_select_rowread_c64_v4_sgs_tq2", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=2") \
+    X("kv_select_rowread_f64d_v4_sg_tq2", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_TQ=2") \
+    X("kv_select_rowread_c64_v4_sgs_tq2_t1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=2 -DKV_STOP=1") \
+    X("kv_select_rowread_f64d_v4_sg_tq2_t1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_TQ=2 -DKV_STOP=1") \
+    X("kv_select_rowread_c64_v4_sgs_t1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_STOP=1") \
+    X("kv_select_rowread_c64_v4_sgs_r1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_STOP=2") \
+    X("kv_select_rowread_c64_v4_sgs_tq_t1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1 -DKV_STOP=1") \
+    X("kv_select_rowread_c64_v4_sgs_tq_r1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1 -DKV_STOP=2") \
+    X("kv_select_rowread_f64d_v4_sg_t1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_STOP=1") \
+    X("kv_select_rowread_f64d_v4_sg_r1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_STOP=2") \
+    X("kv_select_rowread_f64d_v4_sg_tq_t1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_TQ=1 -DKV_STOP=1") \
+    X("kv_select_rowread_f64d_v4_sg_tq_r1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_TQ=1 -DKV_STOP=2")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_kv_select(X) X(kv_select)
 
@@ -1212,6 +1444,24 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             {"kv_select_rowread_v4_sg", "kv_select_rowread_f64d_v4_sg", "kv_select_rowread_c64_v4_sg"},
             {"kv_select_rowread_v4_sgs", "kv_select_rowread_f64d_v4_sgs", "kv_select_rowread_c64_v4_sgs"}};
         name = f64 && !cert && v->kv_qfloat ? "kv_select_rowread_f64t_v4" : sgn[sg][col];
+        /* _tq: the tile pass with its loads ahead and 16-byte qbar reads (VOXATTN_VULKAN_KV_TQ=0: without);
+         * _t1 / _r1 (VOXATTN_VULKAN_KV_STOP=tile / row1, timing only: no or partial lists) for TOPK's and
+         * CUMULATIVE's defaults */
+        if (sg && (v->kv_tq || v->kv_stop)) { /* the variant table's name, where it has one */
+#define VK_KV_NAME(n, src, defs) n,
+            static const char *const all[] = {VK_VARIANTS_kv_select(VK_KV_NAME)};
+#undef VK_KV_NAME
+            /* VOXATTN_VULKAN_KV_TQ=2: _tq2 (TOPK's and CUMULATIVE's defaults), else _tq */
+            const char *const tqs[3] = {"", "_tq", "_tq2"};
+            const char *base = name;
+            for (int t = v->kv_tq, found = 0; t >= 0 && !found; t = t == 2 ? 1 : -1) {
+                char want[80];
+                snprintf(want, sizeof want, "%s%s%s", base, tqs[t], v->kv_stop == 1 ? "_t1" : v->kv_stop == 2 ? "_r1" : "");
+                for (size_t k = 0; k < sizeof all / sizeof all[0] && !found; k++)
+                    if (!strcmp(all[k], want))
+                        name = all[k], found = 1;
+            }
+        }
     }
     if (v->kv_flush) { /* diagnosis of the unprofiled tau build (backends/vulkan/NOTES.md) */
         st = vk_flush(v);

@@ -264,13 +264,31 @@ static vox_status create_device(vk_dev *d, const char *no_cm)
         .cooperativeMatrix = VK_TRUE};
     VkPhysicalDevice16BitStorageFeatures s16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
     s16.storageBuffer16BitAccess = d->has16 ? VK_TRUE : VK_FALSE;
-    const char *cm_ext[1] = {VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME};
     VkDeviceCreateInfo dci = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, &s16, 0, 1, &qci, 0, NULL, 0, NULL, &enable};
+    /* VOXATTN_VULKAN_PIPELINE_STATS (diagnosis): the pipelines' statistics where the device has
+     * VK_KHR_pipeline_executable_properties with pipelineExecutableInfo */
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pef = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+    int ps = 0;
+    if (vox_env_flag("VOXATTN_VULKAN_PIPELINE_STATS") &&
+        vk_has_device_ext(&d->fi, d->pd, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME)) {
+        VkPhysicalDeviceFeatures2 pf = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &pef};
+        d->fi.vkGetPhysicalDeviceFeatures2(d->pd, &pf);
+        ps = pef.pipelineExecutableInfo == VK_TRUE;
+        pef.pNext = &s16;
+    }
+    const char *exts[2];
+    uint32_t next = 0;
     if (d->coopmat) {
         s16.pNext = &cmf;
-        dci.enabledExtensionCount = 1;
-        dci.ppEnabledExtensionNames = cm_ext;
+        exts[next++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
     }
+    if (ps) {
+        dci.pNext = &pef;
+        exts[next++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+    }
+    dci.enabledExtensionCount = next;
+    dci.ppEnabledExtensionNames = next ? exts : NULL;
     VkResult r = d->fi.vkCreateDevice(d->pd, &dci, NULL, &d->device);
     if (r != VK_SUCCESS && d->coopmat) {
         /* keep the device usable through the scalar shaders */
@@ -279,12 +297,23 @@ static vox_status create_device(vk_dev *d, const char *no_cm)
         no_cm = "device creation with it failed";
         d->coopmat = 0;
         s16.pNext = NULL;
-        dci.enabledExtensionCount = 0;
-        dci.ppEnabledExtensionNames = NULL;
+        next = 0;
+        if (ps)
+            exts[next++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+        dci.enabledExtensionCount = next;
+        dci.ppEnabledExtensionNames = next ? exts : NULL;
         r = d->fi.vkCreateDevice(d->pd, &dci, NULL, &d->device);
     }
     if (r != VK_SUCCESS)
         return vk_status(d, r, "vkCreateDevice");
+    if (ps) {
+        d->get_pexec = (PFN_vkGetPipelineExecutablePropertiesKHR)d->fi.vkGetDeviceProcAddr(
+            d->device, "vkGetPipelineExecutablePropertiesKHR");
+        d->get_pstats = (PFN_vkGetPipelineExecutableStatisticsKHR)d->fi.vkGetDeviceProcAddr(
+            d->device, "vkGetPipelineExecutableStatisticsKHR");
+        d->pstats = d->get_pexec && d->get_pstats;
+        vox_log(d->log, VOX_LOG_INFO, "vulkan: pipeline statistics %s", d->pstats ? "on" : "unavailable");
+    }
     if (d->coopmat)
         vox_log(d->log, VOX_LOG_DEBUG, "vulkan: %s enabled: f16/bf16 attention with D <= 128 on matrix units",
                 VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
@@ -363,6 +392,10 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_topk_f64t = vox_env_flag("VOXATTN_VULKAN_KV_TOPK_F64T"); /* A/B: TOPK without the f32 certification */
     const char *shrow = getenv("VOXATTN_VULKAN_KV_SHROW"); /* A/B: kv_select's row in shared memory (_sgs) */
     d->kv_shrow = shrow && *shrow ? (atoi(shrow) != 0) : -1;
+    const char *tq = getenv("VOXATTN_VULKAN_KV_TQ"); /* A/B: kv_select's tile pass before session 16 */
+    d->kv_tq = !tq || !*tq ? 1 : atoi(tq) == 0 ? 0 : atoi(tq) == 2 ? 2 : 1; /* 2: _tq2 where it exists */
+    const char *stop = getenv("VOXATTN_VULKAN_KV_STOP"); /* timing only: wrong lists */
+    d->kv_stop = !stop ? 0 : !strcmp(stop, "tile") ? 1 : !strcmp(stop, "row1") ? 2 : 0;
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
     d->qs_global = !vox_env_flag("VOXATTN_VULKAN_QS_STAGED"); /* staged: 4.80 against 2.84 ms (wan keep 0.5 build, H200) */
     d->qs_element = vox_env_flag("VOXATTN_VULKAN_QS_ELEMENT");

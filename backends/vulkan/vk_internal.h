@@ -208,6 +208,11 @@ typedef struct vk_dev {
     int has16;
     int coopmat; /* VK_NV_cooperative_matrix enabled: attention_forward_cm_* pipelines (f16/bf16, D <= 128) */
     int fp64;    /* shaderFloat64 enabled: svg_classify_f64 */
+    /* VOXATTN_VULKAN_PIPELINE_STATS: VK_KHR_pipeline_executable_properties enabled, each pipeline's
+     * statistics (registers, shared memory, spills where the driver reports them) logged at creation */
+    int pstats;
+    PFN_vkGetPipelineExecutablePropertiesKHR get_pexec;
+    PFN_vkGetPipelineExecutableStatisticsKHR get_pstats;
 
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
@@ -239,6 +244,8 @@ typedef struct vk_dev {
     int kv_topk_f64t; /* VOXATTN_VULKAN_KV_TOPK_F64T: TOPK rows take the _f64t variants (no f32 certification) */
     int kv_sg; /* kv_select's collectives through subgroup operations (_sg; off: VOXATTN_VULKAN_KV_NO_SG) */
     int kv_shrow; /* VOXATTN_VULKAN_KV_SHROW: -1 unset (per-variant defaults), 0 every kv_select variant _sg, 1 _sgs */
+    int kv_tq;    /* kv_select's _tq tile pass (loads ahead, 16-byte qbar reads; off: VOXATTN_VULKAN_KV_TQ=0) */
+    int kv_stop;  /* VOXATTN_VULKAN_KV_STOP (timing only): 1 `tile` the tile pass alone, 2 `row1` and its first row */
     int sr_cm;     /* sample_rows' coop-matrix tile pass where the device has it (off: VOXATTN_VULKAN_SR_SCALAR) */
     int sr_merge_wg; /* sample_rows' merge with the factors once per workgroup (VOXATTN_VULKAN_SR_MERGE_WG; off: per element) */
     int sr_slots;  /* VOXATTN_VULKAN_SR_SLOTS: sample_rows' resident workgroups (0: VK_SR_SLOTS) */

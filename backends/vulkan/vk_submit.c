@@ -162,6 +162,50 @@ uint64_t vk_host_waits(void *dev) { return ((const vk_dev *)dev)->host_waits; }
 
 /* ------------------------------------------------------------ pipelines */
 
+/* VOXATTN_VULKAN_PIPELINE_STATS: the driver's statistics of each of the
+ * pipeline's executables, one log line each (diagnosis; nothing fails) */
+static void log_pipeline_stats(vk_dev *d, const char *name, VkPipeline pipe)
+{
+    VkPipelineInfoKHR pi = {VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR, NULL, pipe};
+    VkPipelineExecutablePropertiesKHR props[4];
+    for (int i = 0; i < 4; i++)
+        props[i] = (VkPipelineExecutablePropertiesKHR){.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_PROPERTIES_KHR};
+    uint32_t ne = 4;
+    VkResult r = d->get_pexec(d->device, &pi, &ne, props);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) {
+        vox_log(d->log, VOX_LOG_INFO, "vulkan: pipeline %s: no executable properties (%s)", name, vk_result_string(r));
+        return;
+    }
+    for (uint32_t e = 0; e < ne && e < 4; e++) {
+        VkPipelineExecutableInfoKHR ei = {VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR, NULL, pipe, e};
+        VkPipelineExecutableStatisticKHR st[32];
+        for (int i = 0; i < 32; i++)
+            st[i] = (VkPipelineExecutableStatisticKHR){.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR};
+        uint32_t ns = 32;
+        r = d->get_pstats(d->device, &ei, &ns, st);
+        if (r != VK_SUCCESS && r != VK_INCOMPLETE)
+            continue;
+        char line[1536];
+        size_t len = 0;
+        line[0] = 0;
+        for (uint32_t k = 0; k < ns && k < 32 && len < sizeof line; k++) {
+            const VkPipelineExecutableStatisticKHR *s = &st[k];
+            int n = s->format == VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR
+                        ? snprintf(line + len, sizeof line - len, "%s%s=%u", k ? "; " : "", s->name, (unsigned)s->value.b32)
+                    : s->format == VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR
+                        ? snprintf(line + len, sizeof line - len, "%s%s=%lld", k ? "; " : "", s->name, (long long)s->value.i64)
+                    : s->format == VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR
+                        ? snprintf(line + len, sizeof line - len, "%s%s=%llu", k ? "; " : "", s->name,
+                                   (unsigned long long)s->value.u64)
+                        : snprintf(line + len, sizeof line - len, "%s%s=%g", k ? "; " : "", s->name, s->value.f64);
+            if (n < 0)
+                break;
+            len += (size_t)n;
+        }
+        vox_log(d->log, VOX_LOG_INFO, "vulkan: pipeline %s [%s]: %s", name, props[e].name, line);
+    }
+}
+
 /* The pipeline of an embedded shader variant, created on first use. */
 static vox_status get_pipeline(vk_dev *d, const char *name, const vk_pipe **out)
 {
@@ -192,11 +236,15 @@ static vox_status get_pipeline(vk_dev *d, const char *name, const vk_pipe **out)
         VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO, NULL, 0,
         {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, NULL, 0, VK_SHADER_STAGE_COMPUTE_BIT, mod, "main", NULL},
         d->layout, VK_NULL_HANDLE, -1};
+    if (d->pstats)
+        ci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
     VkPipeline pipe;
     r = d->fd.vkCreateComputePipelines(d->device, VK_NULL_HANDLE, 1, &ci, NULL, &pipe);
     d->fd.vkDestroyShaderModule(d->device, mod, NULL);
     if (r != VK_SUCCESS)
         return vk_status(d, r, "vkCreateComputePipelines");
+    if (d->pstats)
+        log_pipeline_stats(d, name, pipe);
     vk_pipe *p = &d->pipes[d->npipes++];
     snprintf(p->name, sizeof p->name, "%s", name);
     p->pipe = pipe;
