@@ -244,6 +244,24 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
 #endif
 #define SR_MAXSPLIT 64 /* vox_sample_rows_splits' cap */
 
+/* Pattern p's merge inputs over the splits of one row (a split's record: m, then z or the flag -1
+ * for "all -inf" / 0 for "nothing allowed", then the D sums): the largest m of the splits that saw
+ * keys, whether any did, whether any saw only -inf. Both merge forms use it. */
+void vox_sr_split_max(__global const float *base, long nsplit, long D, int p, real *mm_out, int *any_out,
+                      int *ninf_out)
+{
+    real mm = -INFINITY;
+    int any = 0, ninf = 0;
+    for (long x = 0; x < nsplit; x++) {
+        __global const float *st = base + (x * 3 + p) * (D + 2);
+        if (st[1] == -1.f)
+            ninf = 1;
+        else if (st[1] != 0.f)
+            any = 1, mm = st[0] > mm ? st[0] : mm;
+    }
+    *mm_out = mm, *any_out = any, *ninf_out = ninf;
+}
+
 /* One work-group per (bh, row), grid-stride: the splits' states merged in
  * `real` (sum 0: no key; -1: only -inf scores; else >= 1 or NaN), then the
  * three sums. Per pattern p the max over the splits, its flags and the
@@ -266,15 +284,9 @@ vox_sample_rows_merge(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(
         __global const float *base = work + pr * nsplit * 3 * (D + 2);
 #if !SR_MERGE_OLD
         if (LID < 3) { /* pattern LID: the max and flags over the splits */
-            real mm = -INFINITY;
-            int any = 0, ninf = 0;
-            for (long x = 0; x < nsplit; x++) {
-                __global const float *st = base + (x * 3 + LID) * (D + 2);
-                if (st[1] == -1.f)
-                    ninf = 1;
-                else if (st[1] != 0.f)
-                    any = 1, mm = st[0] > mm ? st[0] : mm;
-            }
+            real mm;
+            int any, ninf;
+            vox_sr_split_max(base, nsplit, D, LID, &mm, &any, &ninf);
             mms[LID] = mm, anys[LID] = any, ninfs[LID] = ninf;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
@@ -299,15 +311,9 @@ vox_sample_rows_merge(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(
             real o[3];
             for (int p = 0; p < 3; p++) {
 #if SR_MERGE_OLD
-                real mm = -INFINITY;
-                int any = 0, ninf = 0;
-                for (long x = 0; x < nsplit; x++) {
-                    __global const float *st = base + (x * 3 + p) * (D + 2);
-                    if (st[1] == -1.f)
-                        ninf = 1;
-                    else if (st[1] != 0.f)
-                        any = 1, mm = st[0] > mm ? st[0] : mm;
-                }
+                real mm;
+                int any, ninf;
+                vox_sr_split_max(base, nsplit, D, p, &mm, &any, &ninf);
                 real z = 0, a = 0;
                 for (long x = 0; x < nsplit && any; x++) {
                     __global const float *st = base + (x * 3 + p) * (D + 2);
