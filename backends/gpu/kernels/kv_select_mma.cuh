@@ -629,6 +629,34 @@ __device__ __forceinline__ void vox_km_pair(const uint4 *kc, const float4 *km, i
  * chunk by the tile's 64 rows, per step into a fresh accumulator, then onto run in f32; the
  * scores, extremes and flags as the mma.sync loop stores them (rows past nrows: zero A, not
  * stored). ks: the union, the two chunks at its first 1024-byte boundary. */
+/* One wgmma step of vox_km_scores_wg: the 16-key step's A fragments (hi, lo words) times the chunk's
+ * two kbar halves at shared-memory address hi, as one committed group (lo x hi half, hi x lo half,
+ * hi x hi half: the order every AM keeps, so the sums are bitwise the same). */
+__device__ __forceinline__ void vox_km_step_issue(float *acc, const unsigned *fl, const unsigned *fh, unsigned hi)
+{
+    vox_km_wg_pin<16>(acc);
+    vox_km_wg_fence();
+    vox_km_wgmma(acc, fl, vox_km_desc(hi), 0);
+    vox_km_wgmma(acc, fh, vox_km_desc(hi + 16384), 1);
+    vox_km_wgmma(acc, fh, vox_km_desc(hi), 1);
+    vox_km_wg_commit();
+}
+/* Step s's A fragments: from registers (VOX_KM_AM_REG) or from the shared-memory copy warpgroup 0
+ * wrote (as: [step][row tile][hi, lo][lane] uint4s). */
+__device__ __forceinline__ void vox_km_a_regs(const unsigned *h, const unsigned *l, unsigned *fh, unsigned *fl)
+{
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+        fh[i] = h[i], fl[i] = l[i];
+}
+__device__ __forceinline__ void vox_km_a_smem(const uint4 *as, int s, int mt, int lane, unsigned *fh, unsigned *fl)
+{
+    const uint4 h4 = as[((s * 4 + mt) * 2 + 0) * VOX_WARP_SIZE + lane];
+    const uint4 l4 = as[((s * 4 + mt) * 2 + 1) * VOX_WARP_SIZE + lane];
+    fh[0] = h4.x, fh[1] = h4.y, fh[2] = h4.z, fh[3] = h4.w;
+    fl[0] = l4.x, fl[1] = l4.y, fl[2] = l4.z, fl[3] = l4.w;
+}
+
 /* AM (session 16): where the A fragments live during the chunk loop. VOX_KM_AM_REG: in registers
  * (64 per thread: with run and acc the kernel spilled ~200 B at its 128-register cap, and the chunk
  * loop waited on those spill reloads from L2: e16's ncu). VOX_KM_AM_SMEM: warps 0-3 (warpgroup 0)
@@ -685,37 +713,16 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
         __syncthreads(); /* chunk c staged */
         const unsigned kc = sa + (X == VOX_KM_X_STAGE1 ? 0u : (unsigned)((c & 1) * CH * 16)) + wg * 32 * 128;
         float run[16];
-        if (AM == VOX_KM_AM_REG) {
+        if (AM != VOX_KM_AM_SMEM2) { /* one step at a time */
 #pragma unroll
             for (int s = 0; s < 8; s++) {
                 float acc[16];
-                const unsigned hi = kc + (s >> 2) * 8192 + (s & 3) * 32;
-                vox_km_wg_pin<16>(acc);
-                vox_km_wg_fence();
-                vox_km_wgmma(acc, al[s], vox_km_desc(hi), 0);
-                vox_km_wgmma(acc, ah[s], vox_km_desc(hi + 16384), 1);
-                vox_km_wgmma(acc, ah[s], vox_km_desc(hi), 1);
-                vox_km_wg_commit();
-                vox_km_wg_wait<0>();
-                vox_km_wg_pin<16>(acc);
-#pragma unroll
-                for (int e = 0; e < 16; e++)
-                    run[e] = s ? run[e] + acc[e] : acc[e];
-            }
-        } else if (AM == VOX_KM_AM_SMEM) {
-#pragma unroll
-            for (int s = 0; s < 8; s++) {
-                float acc[16];
-                const unsigned hi = kc + (s >> 2) * 8192 + (s & 3) * 32;
-                const uint4 h4 = as[((s * 4 + mt) * 2 + 0) * VOX_WARP_SIZE + lane];
-                const uint4 l4 = as[((s * 4 + mt) * 2 + 1) * VOX_WARP_SIZE + lane];
-                const unsigned fh[4] = {h4.x, h4.y, h4.z, h4.w}, fl[4] = {l4.x, l4.y, l4.z, l4.w};
-                vox_km_wg_pin<16>(acc);
-                vox_km_wg_fence();
-                vox_km_wgmma(acc, fl, vox_km_desc(hi), 0);
-                vox_km_wgmma(acc, fh, vox_km_desc(hi + 16384), 1);
-                vox_km_wgmma(acc, fh, vox_km_desc(hi), 1);
-                vox_km_wg_commit();
+                unsigned fh[4], fl[4];
+                if (AM == VOX_KM_AM_REG)
+                    vox_km_a_regs(ah[s], al[s], fh, fl);
+                else
+                    vox_km_a_smem(as, s, mt, lane, fh, fl);
+                vox_km_step_issue(acc, fl, fh, kc + (s >> 2) * 8192 + (s & 3) * 32);
                 vox_km_wg_wait<0>();
                 vox_km_wg_pin<16>(acc);
 #pragma unroll
@@ -727,16 +734,9 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
 #pragma unroll
             for (int s = 0; s < 9; s++) {
                 if (s < 8) { /* issue step s into acc[s & 1] (its last reader, step s - 2's add, is done) */
-                    const unsigned hi = kc + (s >> 2) * 8192 + (s & 3) * 32;
-                    const uint4 h4 = as[((s * 4 + mt) * 2 + 0) * VOX_WARP_SIZE + lane];
-                    const uint4 l4 = as[((s * 4 + mt) * 2 + 1) * VOX_WARP_SIZE + lane];
-                    const unsigned fh[4] = {h4.x, h4.y, h4.z, h4.w}, fl[4] = {l4.x, l4.y, l4.z, l4.w};
-                    vox_km_wg_pin<16>(acc[s & 1]);
-                    vox_km_wg_fence();
-                    vox_km_wgmma(acc[s & 1], fl, vox_km_desc(hi), 0);
-                    vox_km_wgmma(acc[s & 1], fh, vox_km_desc(hi + 16384), 1);
-                    vox_km_wgmma(acc[s & 1], fh, vox_km_desc(hi), 1);
-                    vox_km_wg_commit();
+                    unsigned fh[4], fl[4];
+                    vox_km_a_smem(as, s, mt, lane, fh, fl);
+                    vox_km_step_issue(acc[s & 1], fl, fh, kc + (s >> 2) * 8192 + (s & 3) * 32);
                 }
                 if (s > 0) { /* step s - 1 done (step s may still run), then onto run */
                     if (s < 8)
