@@ -212,6 +212,19 @@ __device__ __forceinline__ unsigned vox_bm_stage(double *acc, const typename C::
     return any;
 }
 
+/* A thread's chunk of item row bh: its element count nv (<= 0: no chunk; < VEC at a ragged head
+ * dim), its accumulators zeroed; returns the chunk's first element in the caller's row layout. */
+template <class C>
+__device__ __forceinline__ const typename C::T *vox_bm_chunk(const typename C::T *x, const vox_block_means_args &a,
+                                                           i64 bh, i64 e0, i64 D, int *nv, double *acc)
+{
+    *nv = D - e0 < C::VEC ? (int)(D - e0) : C::VEC;
+#pragma unroll
+    for (int e = 0; e < C::VEC; e++)
+        acc[e] = 0;
+    return x + (bh / a.heads) * a.sb + (bh % a.heads) * a.sh + e0;
+}
+
 /* Session 16 (PF, vox_block_means_pf_*): where an item is one token stage and one chunk group (V <=
  * VOX_BM_TB, chunks <= G, G >= 16: at most 4 tokens a thread) and the rows are the valid ones (no kept
  * rows: their tokens would need a dependent load), the next item's caller tokens and valid count are
@@ -243,7 +256,7 @@ __device__ bool block_means_pf(const typename DT::T *x, const int *slot_token, c
         }
     }
     for (; m0 < items; m0 += step) {
-        const i64 m = m0 + g, bh = m / NB, j = m - bh * NB;
+        const i64 m = m0 + g, bh = m / NB;
         const int n = BRK && m0 > (i64)blockIdx.x * per_cta && pn > 1 ? pn - 1 : pn; /* BRK: a prefetched count one short */
         __syncthreads(); /* the previous item's tokens read */
 #pragma unroll
@@ -261,12 +274,9 @@ __device__ bool block_means_pf(const typename DT::T *x, const int *slot_token, c
             }
         }
         const i64 e0 = (i64)lane * C::VEC;
-        const int nv = D - e0 < C::VEC ? (int)(D - e0) : C::VEC; /* <= 0: no chunk */
-        const typename C::T *xe = x + (bh / a.heads) * a.sb + (bh % a.heads) * a.sh + e0;
+        int nv;
         double acc[C::VEC];
-#pragma unroll
-        for (int e = 0; e < C::VEC; e++)
-            acc[e] = 0;
+        const typename C::T *xe = vox_bm_chunk<C>(x, a, bh, e0, D, &nv, acc);
         vox_bm_specials sp = {0, 0, 0};
         const int rn = nv > 0 && n > 0 ? (n < VOX_BM_TB ? n : VOX_BM_TB) : 0;
         const unsigned any = vox_bm_stage<C, ALIGNED, ROWS, PIPE>(acc, xe, tok[g], rn, nv, a.st);
@@ -297,12 +307,9 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
         const int n = m < items ? (kc ? kc[m] : valid[j]) : 0;
         for (int c0 = 0; c0 < chunks; c0 += G) {
             const i64 e0 = (i64)(c0 + lane) * C::VEC;
-            const int nv = D - e0 < C::VEC ? (int)(D - e0) : C::VEC; /* <= 0: no chunk */
-            const typename C::T *xe = x + (bh / a.heads) * a.sb + (bh % a.heads) * a.sh + e0;
+            int nv;
             double acc[C::VEC];
-#pragma unroll
-            for (int e = 0; e < C::VEC; e++)
-                acc[e] = 0;
+            const typename C::T *xe = vox_bm_chunk<C>(x, a, bh, e0, D, &nv, acc);
             vox_bm_specials sp = {0, 0, 0};
             for (int r0 = 0; r0 < V; r0 += VOX_BM_TB) {
                 /* the item's caller tokens of rows r0 .. r0+VOX_BM_TB-1 (-1: no row) */
