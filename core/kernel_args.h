@@ -152,7 +152,8 @@
  * partial softmax states, merged after).
  * sb, sh, st, heads: how q, k, v are read: slot s of bh = b*heads + h at
  * x[b*sb + h*sh + slot*st] with slot = tok[s] (tok: the slot_token device
- * address, for the backends that read the caller's tensors: CUDA/HIP), or s
+ * address, for the backends that read the caller's tensors: CUDA/HIP; on
+ * OpenCL tok is a flag and the table is the kernels' last buffer), or s
  * itself (tok 0: block copies). Vulkan's 128 push-constant bytes are full. */
 #define VOX_SAMPLE_ROWS_BUFS(B) \
     B(e, q)                     \
@@ -179,6 +180,9 @@
     S(f32, scale)               \
     S(i32, nsplit)              \
     S(i32, heads)
+/* nsplit's upper bound (vox_sample_rows_splits, core/svg_classify.c): the
+ * merge kernels that stage per-split factors size their local arrays by it */
+#define VOX_SAMPLE_ROWS_MAX_SPLITS 64
 
 /* query_select: keep flags, compaction and the pruned rows' sources. q is
  * read as in sample_rows (sb, sh, st, heads, tok). chunk (launch-specific):

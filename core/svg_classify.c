@@ -42,9 +42,10 @@ void vox_svg_classify_host(const vox_op_dims *d, const float *out, int64_t R, do
 int64_t vox_sample_rows_splits(int64_t units, int64_t slots, int64_t NB)
 {
     int64_t n0 = (slots + units - 1) / units, best = 1;
-    n0 = n0 < 1 ? 1 : n0 > 64 ? 64 : n0;
+    const int64_t cap = VOX_SAMPLE_ROWS_MAX_SPLITS;
+    n0 = n0 < 1 ? 1 : n0 > cap ? cap : n0;
     double best_t = 0;
-    for (int64_t n = n0; n <= 4 * n0 && n <= 64; n++) {
+    for (int64_t n = n0; n <= 4 * n0 && n <= cap; n++) {
         double t = (double)((units * n + slots - 1) / slots) / (double)n;
         if (n == n0 || t < best_t * 0.98)
             best = n, best_t = t;

@@ -41,7 +41,7 @@ layout(std430, set = 0, binding = 6) writeonly buffer Out { float outv[]; };
 #if defined(SR_MERGE)
 layout(std430, set = 0, binding = 7) readonly buffer Work { float work[]; };
 #define MLS 64u
-#define MAXSPLIT 64u /* vox_sample_rows_splits' cap */
+#define MAXSPLIT uint(VOX_SAMPLE_ROWS_MAX_SPLITS) /* vox_sample_rows_splits' cap (core/kernel_args.h) */
 layout(local_size_x = 64) in;
 shared float red[3][MLS];
 #ifndef SR_MERGE_OLD

@@ -14,6 +14,10 @@
  * keep 0.5 on an H200). -DQS_GLOBAL=1 (VOXATTN_OPENCL_QS_GLOBAL) keeps the
  * global reads; same sums in the same order either way.
  * (One file per op: device and host sections, cl_internal.h.) */
+/* The block's staged rows: at most this many bytes of local memory (the
+ * kernels' `staged`, and the host's qs_stages below, which must agree). */
+#define QS_STAGE_BYTES 16640
+
 #ifdef __OPENCL_VERSION__
 
 #pragma OPENCL FP_CONTRACT OFF
@@ -28,8 +32,6 @@
 #ifndef QS_GLOBAL
 #define QS_GLOBAL 0 /* VOXATTN_OPENCL_QS_GLOBAL: every cosine reads the global rows */
 #endif
-/* The block's staged rows: at most this many bytes of local memory. */
-#define QS_STAGE_BYTES 16640
 
 /* vox_cosine (rows a, b of x, row stride rs elements) on the global rows
  * and vox_cosine_l on the staged rows: one text for both address spaces. */
@@ -674,7 +676,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
 static int qs_stages(const cl_dev *d, const vox_op_dims *dm)
 {
     const int64_t es = (int64_t)vox_dtype_size(dm->dtype), rs = dm->head_dim + (es == 4 ? 1 : 2);
-    return !d->qs_global && dm->block_volume * rs * es <= 16640; /* QS_STAGE_BYTES */
+    return !d->qs_global && dm->block_volume * rs * es <= QS_STAGE_BYTES;
 }
 
 /* A work-group per (bh, block) of min(V, 64) items, at least 32. The caller's

@@ -242,7 +242,7 @@ vox_sample_rows(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SA
 #ifndef SR_MERGE_OLD
 #define SR_MERGE_OLD 0 /* 1: the factors per element, as before session 16 (VOXATTN_OPENCL_SR_MERGE_OLD) */
 #endif
-#define SR_MAXSPLIT 64 /* vox_sample_rows_splits' cap */
+#define SR_MAXSPLIT VOX_SAMPLE_ROWS_MAX_SPLITS /* vox_sample_rows_splits' cap (core/kernel_args.h) */
 
 /* Pattern p's merge inputs over the splits of one row (a split's record: m, then z or the flag -1
  * for "all -inf" / 0 for "nothing allowed", then the D sums): the largest m of the splits that saw
