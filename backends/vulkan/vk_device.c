@@ -279,13 +279,13 @@ static vox_status create_device(vk_dev *d, const char *no_cm)
     }
     const char *exts[2];
     uint32_t next = 0;
-    if (d->coopmat) {
-        s16.pNext = &cmf;
-        exts[next++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
-    }
     if (ps) {
         dci.pNext = &pef;
         exts[next++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+    }
+    if (d->coopmat) { /* last: the retry below drops it */
+        s16.pNext = &cmf;
+        exts[next++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
     }
     dci.enabledExtensionCount = next;
     dci.ppEnabledExtensionNames = next ? exts : NULL;
@@ -297,10 +297,7 @@ static vox_status create_device(vk_dev *d, const char *no_cm)
         no_cm = "device creation with it failed";
         d->coopmat = 0;
         s16.pNext = NULL;
-        next = 0;
-        if (ps)
-            exts[next++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
-        dci.enabledExtensionCount = next;
+        dci.enabledExtensionCount = --next;
         dci.ppEnabledExtensionNames = next ? exts : NULL;
         r = d->fi.vkCreateDevice(d->pd, &dci, NULL, &d->device);
     }

@@ -494,13 +494,11 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
                   : g->kv_wg_serial     ? GPU_FN_kv_select_fast_kb_wgs
                                         : GPU_FN_kv_select_fast_kb_wgs2;
         }
-        if (fnf == GPU_FN_kv_select_fast_kb_wgs || fnf == GPU_FN_kv_select_fast_kb_wgs2 ||
-            fnf == GPU_FN_kv_select_fast_kb_wgs2_p1)
+        const int fwgs = fnf == GPU_FN_kv_select_fast_kb_wgs || fnf == GPU_FN_kv_select_fast_kb_wgs2 ||
+                         fnf == GPU_FN_kv_select_fast_kb_wgs2_p1; /* A fragments in shared memory */
+        if (fwgs)
             smemf = smemf > WGS_SMEM ? smemf : WGS_SMEM;
-        if ((fnf == GPU_FN_kv_select_fast_kb_wg || fnf == GPU_FN_kv_select_fast_kb_wg_p1 ||
-             fnf == GPU_FN_kv_select_fast_kb_wgs || fnf == GPU_FN_kv_select_fast_kb_wgs2 ||
-             fnf == GPU_FN_kv_select_fast_kb_wgs2_p1) &&
-            !g->kv_wg_break)
+        if ((fwgs || fnf == GPU_FN_kv_select_fast_kb_wg || fnf == GPU_FN_kv_select_fast_kb_wg_p1) && !g->kv_wg_break)
             fnk = GPU_FN_kv_select_kb_wg;
         if (kb)
             kbytes = (a.BH * ((a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS) * 8 * ((a.D / 16) * 32 + 1) * 16 + 255) /
