@@ -95,13 +95,7 @@ __device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, 
     uint4 *rbuf = (uint4 *)vox_dyn_smem + (i64)wid * (VOX_QSS_WARP_BYTES(V, (i64)chunks, nbuf, tokg != nullptr) / 16);
     int *tstage = (int *)(rbuf + per);
     const int lg = (chunks & (chunks - 1)) == 0 ? __ffs(chunks) - 1 : -1; /* log2(chunks) when a power of two */
-    /* eps (query_select_warp.cuh) */
-    const double n = (double)((chunks + VOX_QW_M - 1) / VOX_QW_M * C::VEC + 3);
-    const double gn = n * 0x1p-24 < 0.5 ? n * 0x1p-24 / (1.0 - n * 0x1p-24) : INFINITY;
-    const double eps2 =
-        flags & 1 ? INFINITY
-                  : 2.0 * (2.1 * gn + 3.0 * (D + 64) * 0x1p-36 + (D + 8) * 0x1p-52 + 6.02 * 0x1p-24 + 0x1p-48) *
-                        (1.0 + 0x1p-20);
+    const double eps2 = vox_qw_eps2(chunks, C::VEC, D, flags);
     const i64 stride = (i64)gridDim.x * nw;
 
     /* the tokens of item t (a video block's V slots) into token stage s */
@@ -167,14 +161,8 @@ __device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, 
             issue(t + stride, nv_n, ts ^ 1, bt ^ (nbuf - 1));
             issued = true;
         }
-        if (j >= NBv) { /* a global block keeps its valid rows */
-            for (i64 r = lane; r < V; r += VOX_WARP_SIZE) {
-                fill[base + s0 + r] = (int)(s0 + r);
-                if (r < nv)
-                    kept_rows[mi * V + r] = (int)r;
-            }
-            if (lane == 0)
-                kept_count[mi] = nv;
+        if (j >= NBv) {
+            vox_qw_global_block(fill, kept_rows, kept_count, base, s0, V, nv, mi, lane);
             continue;
         }
         vox_qw_block_start(sh.kept, fill, base, s0, V, nv, lane);

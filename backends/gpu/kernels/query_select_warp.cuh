@@ -163,9 +163,6 @@ __device__ __forceinline__ void vox_qw_exact(bool act, bool row, const typename 
         fill[base + first + l] = first + (k ? l : src);
 }
 
-/* Hint: the valid rows of block row mn (the warp's next one, when there is
- * one and it is a video block) into L2, a 128-byte line per prefetch, so
- * that its loads wait for L2 rather than DRAM. */
 /* One turn's decision for a group of VOX_QW_M lanes (one window), shared by the warp kernel and the
  * staged kernel (query_select_stage.cuh): the group's Gram entries g reduced into gs (the group's
  * shared entries), then the cosines, the keep flags (the centre and the keep-1 least similar rows),
@@ -278,6 +275,9 @@ __device__ __forceinline__ void vox_qw_compact(bool big, const unsigned char *ke
         kept_count[mi] = cnt;
 }
 
+/* Hint: the valid rows of block row mn (the warp's next one, when there is
+ * one and it is a video block) into L2, a 128-byte line per prefetch, so
+ * that its loads wait for L2 rather than DRAM. */
 template <class T>
 __device__ __forceinline__ void vox_qw_prefetch(const T *q, i64 mn, i64 items, i64 NB, i64 NBv, i64 V, i64 D,
                                                 const int *valid, const vox_query_select_args &a)
@@ -314,6 +314,32 @@ __device__ __forceinline__ void vox_qw_meta(i64 mi, i64 items, i64 NB, i64 NBv, 
     }
 }
 
+/* The f32 Gram sums' certificate, 2 eps (header: n = L + 3 roundings per product, L the products a
+ * lane's group sums per entry), for the warp and the staged kernels; a.chunk bit 0
+ * (VOXATTN_QUERY_SELECT_EXACT_ALL, a test switch) makes it infinite, so every window with a pruned
+ * row and a kept row besides the centre takes the exact path. */
+__device__ __forceinline__ double vox_qw_eps2(int chunks, int vec, i64 D, int flags)
+{
+    const double n = (double)((chunks + VOX_QW_M - 1) / VOX_QW_M * vec + 3);
+    const double gn = n * 0x1p-24 < 0.5 ? n * 0x1p-24 / (1.0 - n * 0x1p-24) : INFINITY;
+    return flags & 1 ? INFINITY
+                     : 2.0 * (2.1 * gn + 3.0 * (D + 64) * 0x1p-36 + (D + 8) * 0x1p-52 + 6.02 * 0x1p-24 + 0x1p-48) *
+                           (1.0 + 0x1p-20);
+}
+
+/* A global (text) block keeps its nv valid rows: each slot its own fill source. */
+__device__ __forceinline__ void vox_qw_global_block(int *fill, int *kept_rows, int *kept_count, i64 base, i64 s0,
+                                                    i64 V, int nv, i64 mi, int lane)
+{
+    for (i64 r = lane; r < V; r += VOX_WARP_SIZE) {
+        fill[base + s0 + r] = (int)(s0 + r);
+        if (r < nv)
+            kept_rows[mi * V + r] = (int)r;
+    }
+    if (lane == 0)
+        kept_count[mi] = nv;
+}
+
 template <class DT, bool ALIGNED>
 __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
                                   int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D,
@@ -327,15 +353,7 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
     vox_qw_warp &sh = shw[wid];
     const i64 items = BH * NB;
     const int chunks = (int)((D + C::VEC - 1) / C::VEC);
-    /* eps (header): n = L + 3 roundings per product */
-    const double n = (double)((chunks + VOX_QW_M - 1) / VOX_QW_M * C::VEC + 3);
-    const double gn = n * 0x1p-24 < 0.5 ? n * 0x1p-24 / (1.0 - n * 0x1p-24) : INFINITY;
-    /* 2 eps; a.chunk bit 0 (VOXATTN_QUERY_SELECT_EXACT_ALL, a test switch): infinite, so every window
-     * with a pruned row and a kept row besides the centre takes the exact path */
-    const double eps2 =
-        a.chunk & 1 ? INFINITY
-                     : 2.0 * (2.1 * gn + 3.0 * (D + 64) * 0x1p-36 + (D + 8) * 0x1p-52 + 6.02 * 0x1p-24 + 0x1p-48) *
-                           (1.0 + 0x1p-20);
+    const double eps2 = vox_qw_eps2(chunks, C::VEC, D, a.chunk);
     const int flags = a.chunk; /* 1 exact path everywhere, 2 no L2 prefetch, 4 no L1 prefetch */
     const i64 stride = (i64)gridDim.x * VOX_QW_WARPS;
     /* the next block's valid rows and window range, loaded one block ahead */
@@ -345,14 +363,8 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
         const i64 bh = mi / NB, j = mi - bh * NB, base = bh * NB * V, s0 = j * V;
         const int nv = nv_n, w0s = w0_n, w1 = w1_n;
         vox_qw_meta(mi + stride, items, NB, NBv, valid, win_ptr, &nv_n, &w0_n, &w1_n);
-        if (j >= NBv) { /* a global block keeps its valid rows */
-            for (i64 r = lane; r < V; r += VOX_WARP_SIZE) {
-                fill[base + s0 + r] = (int)(s0 + r);
-                if (r < nv)
-                    kept_rows[mi * V + r] = (int)r;
-            }
-            if (lane == 0)
-                kept_count[mi] = nv;
+        if (j >= NBv) {
+            vox_qw_global_block(fill, kept_rows, kept_count, base, s0, V, nv, mi, lane);
             continue;
         }
         if (!(flags & 2))
