@@ -792,6 +792,7 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     if (ru_bytes) {
         ru = g->scratch + (uint64_t)rows * sizeof(float) * (uint64_t)(atomic ? 1 + D : 1);
         a.runit = ru + 4 * sizeof(int), a.nunit = -1; /* the count on the device; the usual grid */
+        a.front = 0; /* the key units keep their order (every list is all blocks: no long units) */
     }
     cu_tensor_map tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc; /* 64-row boxes; 16-row boxes (chunks) */
     cu_tensor_map tmDq = {{0}};                                /* atomic dQ: the accumulator */
