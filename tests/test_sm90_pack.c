@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../backends/cuda/sm90/sm90_smem.h"
 
@@ -201,6 +202,48 @@ static long check_runits(void)
     return bad;
 }
 
+/* The backward's grid order (vox_sm90_bwd_cta, session 17): for every shape (heads, blocks, V = 64 or
+ * 128, one or two units per CTA, front 0.. past NB) each (head, CTA of the head) comes from exactly one
+ * grid CTA; with front > 0 the first BH F grid CTAs hold every unit of every head's last `front` blocks;
+ * with front 0 the order is head after head (x = b mod P). Returns violations. */
+static long check_bwd_cta(void)
+{
+    static const long long bhs[] = {1, 2, 3, 24}, nbs[] = {1, 2, 3, 5, 9, 14, 25, 39, 2164};
+    static const int fronts[] = {0, 1, 2, 3, 4, 7};
+    static unsigned char seen[24 * 4328];
+    long bad = 0, shapes = 0;
+    for (int a = 0; a < 4; a++)
+        for (int n = 0; n < 9; n++)
+            for (int v = 64; v <= 128; v += 64)
+                for (int pk = 0; pk < 2; pk++)
+                    for (int f = 0; f < 8; f++) {
+                        const long long BH = bhs[a], NB = nbs[n], U = NB * (v / 64), P = pk ? (U + 1) / 2 : U;
+                        const int front = f < 6 ? fronts[f] : (int)NB + (f - 6) * 3;
+                        const long long fu = front * (v / 64) < U ? front * (v / 64) : U;
+                        long long nfront = 0; /* grid CTAs before the first that holds no trailing unit */
+                        memset(seen, 0, (size_t)(BH * P));
+                        for (long long b = 0; b < BH * P; b++) {
+                            long long bh = -1, x = -1;
+                            vox_sm90_bwd_cta(b, BH, P, U, pk, front, v, &bh, &x);
+                            if (bh < 0 || bh >= BH || x < 0 || x >= P) {
+                                bad++;
+                                continue;
+                            }
+                            bad += seen[bh * P + x]++ != 0;
+                            bad += front == 0 && (bh != b / P || x != b % P);
+                            const long long last = pk ? 2 * x + 1 : x; /* the CTA's last unit */
+                            if (front > 0 && last >= U - fu && nfront == b)
+                                nfront++;
+                        }
+                        /* the F CTAs per head holding trailing units (vox_sm90_bwd_cta's F) are the first BH F */
+                        const long long need = pk ? P - (U - fu) / 2 : fu;
+                        bad += front > 0 && nfront < BH * need;
+                        shapes++;
+                    }
+    printf("test_sm90_pack: backward grid order: %ld shapes, %ld violations\n", shapes, bad);
+    return bad;
+}
+
 int main(void)
 {
     enum { NB = 3000 };
@@ -237,7 +280,7 @@ int main(void)
     printf("test_sm90_pack: %ld items, largest %d blocks, %ld violations, %ld trials whose chain of next "
            "item starts differs from the host planner\n",
            items, maxg, bad, chain_bad);
-    const long front_bad = check_front() + check_runits();
+    const long front_bad = check_front() + check_runits() + check_bwd_cta();
     /* the packing must use more than 8 blocks somewhere (else the 16-bit masks go untested) */
     return bad == 0 && chain_bad == 0 && maxg > 8 && front_bad == 0 ? 0 : 1;
 }

@@ -147,10 +147,15 @@ typedef struct VoxSm90BwdParams {
                             * transposed list in every head (e.g. a dense mask). Grid
                             * VOX_SM90_BWD_CTAS_U(BH, nunit). */
     int nunit;             /* with runit: units per head */
-    int pad_;
+    int front;             /* > 0 (not with runit): the CTAs of every head's last `front` blocks (the global /
+                            * text blocks, whose lists are the longest: every row lists them, their rows list
+                            * every block) are launched first, all heads, then the others head after head
+                            * (vox_sm90_bwd_cta, sm90_smem.h); 0: head after head only (the last head's long
+                            * units then start in the last wave and run alone at the end) */
 } VoxSm90BwdParams;
 static_assert(sizeof(VoxSm90BwdParams) == 208 && offsetof(VoxSm90BwdParams, tok) == 112 &&
-                  offsetof(VoxSm90BwdParams, asc) == 92 && offsetof(VoxSm90BwdParams, runit) == 192,
+                  offsetof(VoxSm90BwdParams, asc) == 92 && offsetof(VoxSm90BwdParams, runit) == 192 &&
+                  offsetof(VoxSm90BwdParams, front) == 204,
               "VoxSm90BwdParams: the host mirror (cuda_sm90.c) has these offsets");
 
 #define VOX_SM90_BWD_FULL 0x10101010 /* stage counts: 4 chunks of 16 valid rows */

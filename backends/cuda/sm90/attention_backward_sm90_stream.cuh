@@ -378,10 +378,11 @@ template <class SM, bool DKDV> __device__ __forceinline__ int bwd_ready_fast(con
 }
 
 /* The unit (a 64-row tile of a block: dq query rows, dkdv keys) of consumer c. PACK: with U =
- * NB * V/64 units per head (unit u = tile u % (V/64) of block u / (V/64)), CTA x of head bh =
- * x / ceil(U/2) takes units 2x' and 2x' + 1 (x' = x mod ceil(U/2)); consumer 1 of a head's last
- * CTA has none when U is odd (has = false; the fields then name unit U-1: in range, never
- * stored). Alternating: unit x of the grid, for both consumers. */
+ * NB * V/64 units per head (unit u = tile u % (V/64) of block u / (V/64)), CTA x of head bh
+ * (vox_sm90_bwd_cta: grid CTA b is x = b mod ceil(U/2) of head b / ceil(U/2), unless p.front puts the
+ * global blocks' CTAs first) takes units 2x and 2x + 1; consumer 1 of a head's last CTA has none
+ * when U is odd (has = false; the fields then name unit U-1: in range, never stored). Alternating:
+ * unit x, for both consumers. */
 struct BwdUnit {
     long long m, row0; /* block bh*NB + i; absolute first row of the tile */
     int nv;            /* valid rows of the tile (block_valid[i] - 64 part, clamped to 0..64) */
@@ -392,8 +393,10 @@ struct BwdUnit {
 template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90BwdParams &p, int c)
 {
     const int parts = p.V >> 6;
-    const long long U = p.NB * parts, P = PACK ? (U + 1) / 2 : U, bh = blockIdx.x / P;
-    long long u = PACK ? 2 * (blockIdx.x - bh * P) + c : blockIdx.x - bh * P;
+    const long long U = p.NB * parts, P = PACK ? (U + 1) / 2 : U;
+    long long bh, x;
+    vox_sm90_bwd_cta(blockIdx.x, p.BH, P, U, PACK != 0, p.front, p.V, &bh, &x);
+    long long u = PACK ? 2 * x + c : x;
     BwdUnit r;
     r.has = u < U;
     u = r.has ? u : U - 1;

@@ -390,6 +390,8 @@ struct Cfg {
     unsigned seed;
     int grid[3], blk[3]; /* grid[0] > 0: block_valid of a frames x height x width grid in blk-sized blocks */
     bool corr;           /* neighbour-correlated lists (see build), else independent rows */
+    int text;            /* the last `text` blocks are global (the library's text blocks: all slots valid, their
+                          * rows list every block, every row lists them: the longest lists, as BSA top-k) */
 };
 
 struct Rng {
@@ -444,19 +446,19 @@ static void pair_stats(const std::vector<int> &mask, long long BH, long long NB,
 static void build(const Cfg &c, Host &h)
 {
     Rng rng{0x9E3779B97F4A7C15ull ^ ((unsigned long long)c.seed << 1)};
-    const long long NB = c.NB, R = (long long)c.BH * NB, V = c.V, S = NB * V;
+    const long long NB = c.NB, R = (long long)c.BH * NB, V = c.V, S = NB * V, NV = NB - c.text;
     h.valid.assign(NB, c.V);
     if (c.grid[0] > 0) { /* block b = (tb, yb, xb) row-major, valid = its clipped extent (core/layout.c) */
         long long nb = 1;
         for (int a = 0; a < 3; a++)
             nb *= (c.grid[a] + c.blk[a] - 1) / c.blk[a];
-        if (nb != NB || c.blk[0] * c.blk[1] * c.blk[2] != c.V) {
-            printf("[%s] grid gives NB %lld (config %lld) or V %d (config %d)\n", c.name, nb, NB,
+        if (nb != NV || c.blk[0] * c.blk[1] * c.blk[2] != c.V) {
+            printf("[%s] grid gives NB %lld (config %lld) or V %d (config %d)\n", c.name, nb, NV,
                    c.blk[0] * c.blk[1] * c.blk[2], c.V);
             exit(1);
         }
         const int gh = (c.grid[1] + c.blk[1] - 1) / c.blk[1], gw = (c.grid[2] + c.blk[2] - 1) / c.blk[2];
-        for (long long b = 0; b < NB; b++) {
+        for (long long b = 0; b < NV; b++) {
             const int e[3] = {(int)(b / (gh * gw)), (int)(b / gw % gh), (int)(b % gw)};
             int n = 1;
             for (int a = 0; a < 3; a++)
@@ -465,7 +467,7 @@ static void build(const Cfg &c, Host &h)
         }
     }
     if (c.ragged)
-        for (long long j = 0; j < NB; j++)
+        for (long long j = 0; j < NV; j++)
             if (urand(rng) < 0.2) {
                 const int x = (int)(urand(rng) * (V + 1));
                 h.valid[j] = x > c.V ? c.V : x;
@@ -485,7 +487,7 @@ static void build(const Cfg &c, Host &h)
         for (long long j = 0; j < NB; j++) {
             const bool pick = c.corr ? hrand(grp, 1 + j / 4, c.seed) < 0.7 * pr || urand(rng) < 0.3 * pr
                                      : urand(rng) < pr;
-            if (pr >= 1.0 || pick)
+            if (pr >= 1.0 || pick || m % NB >= NV || j >= NV) /* text: global rows and columns */
                 cols.push_back((int)j), n++;
         }
         cnt[m] = n;
@@ -799,8 +801,8 @@ static int run(const Cfg &c, bool timing)
     build(c, h);
     const long long NB = c.NB, R = (long long)c.BH * NB, S = NB * c.V, rows = c.BH * S, nel = rows * c.D;
     const int D = c.D;
-    printf("[%s] BH=%d NB=%lld V=%d D=%d %s density=%.2f empty=%.2f prune=%.2f ragged=%d (host build %.1f s)\n",
-           c.name, c.BH, NB, c.V, D, c.bf ? "bf16" : "f16", c.density, c.empty_frac, c.prune, (int)c.ragged,
+    printf("[%s] BH=%d NB=%lld V=%d D=%d %s density=%.2f empty=%.2f prune=%.2f ragged=%d text=%d (host build %.1f s)\n",
+           c.name, c.BH, NB, c.V, D, c.bf ? "bf16" : "f16", c.density, c.empty_frac, c.prune, (int)c.ragged, c.text,
            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     printf("  dq %s, dkdv %s; unit pairs: dq lists union/sum %.3f, max/mean %.3f; dkdv %.3f, %.3f\n",
            bench_pack_dq() ? "packed" : "alternating", bench_pack_dkdv() ? "packed" : "alternating", h.share[0],
@@ -960,6 +962,14 @@ static int run(const Cfg &c, bool timing)
             printf("  key units (VOX_BWD_RCHUNK=1): off here (%s)\n", nu > 0 ? "lists differ" : "nothing to pack");
         }
     }
+    /* VOX_BWD_FRONT=1: p.front = the config's text blocks (3 where it has none: the mapping is checked on
+     * every config), their CTAs launched first; =2: off, on, off, on in one process (an A/B) */
+    const int front_mode = getenv("VOX_BWD_FRONT") ? atoi(getenv("VOX_BWD_FRONT")) : 0;
+    const int front_n = c.text > 0 ? c.text : 3;
+    if (front_mode == 1) {
+        p.front = front_n;
+        printf("  the last %d blocks' CTAs first (VOX_BWD_FRONT=1)\n", front_n);
+    }
     VoxSm90BwdParams pa = p; /* atomic dQ: rows zeroes the accumulator */
     pa.dqacc = dqacc;
     const bool pq = bench_pack_dq(), pkv = bench_pack_dkdv();
@@ -1024,9 +1034,15 @@ static int run(const Cfg &c, bool timing)
             CK(cudaFuncSetAttribute(kkvq, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_kvq));
         }
         /* VOX_BWD_RCHUNK=2: the key-unit table off, on, off, on (an A/B in one process) */
-        const int nvar = (rchunk == 2 || rchunk == 3) && runit_d ? 4 : 1;
+        const bool rab = (rchunk == 2 || rchunk == 3) && runit_d;
+        const int nvar = rab || front_mode == 2 ? 4 : 1;
         for (int vv = 0; vv < nvar; vv++) {
-            if (nvar > 1) {
+            if (front_mode == 2) {
+                p.front = pa.front = (vv & 1) ? front_n : 0;
+                printf("  front %s (VOX_BWD_FRONT=2: the last %d blocks' CTAs first)\n", (vv & 1) ? "on" : "off",
+                       front_n);
+            }
+            if (rab) {
                 const bool on = vv & 1;
                 p.runit = pa.runit = on ? runit_d + 4 : NULL;
                 p.nunit = pa.nunit = on ? (rdev ? -1 : (int)nu) : 0;
@@ -1093,6 +1109,9 @@ int main(int argc, char **argv)
         {"bf16_d128_grid_dense", 2, 36, 64, 128, true, 1.0, 0.0, 0.0, false, 24, {9, 10, 13}, {4, 4, 4}},
         {"bf16_d128_ragged_dense", 3, 41, 64, 128, true, 1.0, 0.0, 0.0, true, 25},
         {"f16_d64_grid_dense", 3, 36, 64, 64, false, 1.0, 0.0, 0.0, false, 26, {9, 10, 13}, {4, 4, 4}},
+        /* global (text) blocks at the end, as the library's layout (VOX_BWD_FRONT launches their CTAs first) */
+        {"bf16_d128_grid_text", 2, 39, 64, 128, true, 0.3, 0.0, 0.1, false, 27, {9, 10, 13}, {4, 4, 4}, false, 3},
+        {"bf16_d128_v128_text", 3, 14, 128, 128, true, 0.3, 0.05, 0.1, true, 28, {0}, {0}, false, 2},
     };
     static const Cfg times[] = {
         {"hunyuan_bsa10_bf16", 24, 1920, 64, 128, true, 0.10, 0.0, 0.0, false, 11},
@@ -1111,6 +1130,11 @@ int main(int argc, char **argv)
         {"hunyuan_ragged_bsa50_corr_bf16", 24, 2160, 64, 128, true, 0.50, 0.0, 0.0, false, 20, {33, 45, 80}, {4, 4, 4},
          true},
         {"hunyuan_ragged_dense_bf16", 24, 2160, 64, 128, true, 1.0, 0.0, 0.0, false, 21, {33, 45, 80}, {4, 4, 4}},
+        /* the library's hunyuan-720p layout: 2160 video blocks + 4 text blocks (256 tokens) at the end */
+        {"hunyuan_ragged_bsa10_text_bf16", 24, 2164, 64, 128, true, 0.10, 0.0, 0.0, false, 15, {33, 45, 80},
+         {4, 4, 4}, false, 4},
+        {"hunyuan_ragged_bsa10_corr_text_bf16", 24, 2164, 64, 128, true, 0.10, 0.0, 0.0, false, 17, {33, 45, 80},
+         {4, 4, 4}, true, 4},
     };
     int fails = 0, ran = 0;
     const Cfg *list = timing ? times : checks;

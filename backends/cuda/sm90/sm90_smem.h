@@ -215,6 +215,28 @@ static inline long long vox_sm90_bwd_runits(const int *block_valid, long long NB
 #else
 #define VOX_SM90_HD
 #endif
+/* The backward's grid order (dq, dkdv, dkdv_q; VoxSm90BwdParams.front, session 17): grid CTA b of BH * P
+ * (P CTAs per head over its U units of V/64 tiles per block; pk: 2 units per CTA, CTA x holding units 2x,
+ * 2x + 1) is CTA *x of head *bh. front <= 0: head after head (x = b mod P). front > 0: the F CTAs of each
+ * head that hold units of its last `front` blocks (the global / text blocks: the longest lists) come
+ * first, all heads (b < BH F), then the other P - F of every head in head order, so the long units
+ * start at once instead of in the last wave. A bijection for any front (tests/test_sm90_pack.c). */
+static inline VOX_SM90_HD void vox_sm90_bwd_cta(long long b, long long BH, long long P, long long U, int pk, int front,
+                                                int V, long long *bh, long long *x)
+{
+    long long F = 0;
+    if (front > 0) {
+        const long long fu = (long long)front * (V / 64) < U ? (long long)front * (V / 64) : U;
+        F = pk ? P - (U - fu) / 2 : fu;
+    }
+    if (b < BH * F) {
+        *bh = b / F, *x = P - F + (b - *bh * F);
+    } else {
+        const long long r = b - BH * F, Q = P - F;
+        *bh = r / Q, *x = r - *bh * Q;
+    }
+}
+
 /* The greedy rule's state at an item's start is (g, tot) = (0, 0), and gfirst is set by the item's
  * first block with rows before it is read (VOX_SM90_PACK_CLOSE reads it only when tot % 64 != 0):
  * an item that starts at position x ends at the same position whatever came before x. This is
