@@ -549,6 +549,8 @@ __device__ __forceinline__ double vox_kf_dot64(const float *q, const float *k, i
 #define VOX_KF_P1 3 /* timing ablations of the tensor-core kernel (kv_select_mma.cuh): phase 1 alone */
 #define VOX_KF_P2 4 /* phase 2 alone (vox_kf_row as VOX_KF_NEW) */
 #define VOX_KF_N1 5 /* VOX_KF_NEW with vox_kf_topk's compactions one value per lane (SCALAR) */
+#define VOX_KF_SH 6  /* VOX_KF_NEW with vox_kf_topk's short list (SHORT 1: VOXATTN_KV_SELECT_TOPK_SHORT) */
+#define VOX_KF_SHB 7 /* its deliberate break (SHORT 2: VOXATTN_KV_SELECT_TOPK_SHORT_BREAK, tests only) */
 #define VOX_KF_NBIN 256 /* vox_kf_topk's histogram bins (vox_kf_work.hist) */
 #define VOX_KF_CAND 256 /* its boundary bin's blocks, at most (vox_kf_work.msum: value bits, index) */
 
@@ -569,7 +571,19 @@ __device__ __forceinline__ int vox_kf_bin(float x, float inv, float nb)
  * instructions per step in session 13's source profile). Same blocks, same
  * list (B's compacted blocks in another order: T and the band's ranks do
  * not depend on it). */
-template <bool BRK, bool SCALAR = false>
+/* SHORT (session 17, VOX_KF_SH, VOXATTN_KV_SELECT_TOPK_SHORT; 2: VOX_KF_SHB, its
+ * deliberate break): the boundary bin's compaction also writes, in place over
+ * the row buffer (as unsigned: a position never passes the index being read),
+ * the ordered short list of the blocks that can be in the list: j for those
+ * above B and the own block, 0x80000000 | k for B's k-th compacted block; the
+ * final list is then one ordered pass over that short list (about n + cnt
+ * entries) instead of a third sweep over the whole row, the band's marks
+ * (+-inf) going to the candidates' values cv (bj holds the candidate's k,
+ * whose order is j's). The row buffer no longer holds the scores after that
+ * sweep, so where the old code returns -1 later (the old path over the
+ * scores) this returns 0 (the exact path: the same lists). The break keeps
+ * no block of B but the own one (rows short of n). */
+template <bool BRK, bool SCALAR = false, int SHORT = 0>
 __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow, int *count,
                            const vox_kv_select_args &a, int n, float amax, float amin, double Es, double delta,
                            vox_kf_work *w)
@@ -621,7 +635,38 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
         return -1;
     /* B's blocks (value bits, index) into msum, in any order (ballots: positions) */
     unsigned *cv = w->msum[0], *cj = w->msum[1];
-    if (SCALAR) {
+    unsigned *urow = (unsigned *)srow;
+    int slen = 0; /* SHORT: the short list's length */
+    if (SHORT) {
+        int base = 0;
+        for (int x0 = 0; 4 * x0 < NBv; x0 += VOX_WARP_SIZE) {
+            const int x = x0 + lane;
+            unsigned v[4] = {0u, 0u, 0u, 0u};
+            if (4 * x < NBv) {
+                const uint4 t = ((const uint4 *)urow)[x];
+                v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+            }
+            bool in[4], pick[4];
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                const int j = 4 * x + c, bn = j < NBv ? vox_kf_bin(__uint_as_float(v[c]), inv, nb0) : -1;
+                in[c] = bn == B;
+                pick[c] = bn > B || (j == i && bn >= 0) || in[c];
+            }
+            int cpos[4] = {0, 0, 0, 0}, ct = 0, spos[4], st;
+            if (vox_ks_any(in[0] || in[1] || in[2] || in[3]))
+                vox_kf_count_before4(in, cpos, &ct);
+            vox_kf_count_before4(pick, spos, &st);
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                if (in[c])
+                    cv[base + cpos[c]] = v[c], cj[base + cpos[c]] = (unsigned)(4 * x + c);
+                if (pick[c]) /* in place: slen + spos[c] <= 4 x + c, read by every lane above */
+                    urow[slen + spos[c]] = in[c] ? 0x80000000u | (unsigned)(base + cpos[c]) : (unsigned)(4 * x + c);
+            }
+            base += ct, slen += st;
+        }
+    } else if (SCALAR) {
         int base = 0;
         for (int j0 = 0; j0 < NBv; j0 += VOX_WARP_SIZE) {
             const int j = j0 + lane;
@@ -679,7 +724,7 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
     if ((double)tlo > Tp - W)
         tlo = nextafterf(tlo, -INFINITY);
     if (vox_kf_bin(thi, inv, nb0) != B || vox_kf_bin(tlo, inv, nb0) != B)
-        return -1; /* the band may reach into the next bins */
+        return SHORT ? 0 : -1; /* the band may reach into the next bins (SHORT: the scores are gone) */
     if (!(scale * ((double)amax - (double)tlo) + 2.0 * Es <= 60.0))
         return 0; /* p of a band block may not be normal */
     /* in: B's blocks above thi; the band: those in [tlo, thi] into bj */
@@ -691,7 +736,7 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
         nin += k < cnt && v > thi;
         int t, p = vox_kf_count_before(bd, &t);
         if (bd && nb + p < VOX_KF_BAND)
-            w->bj[nb + p] = (int)cj[k];
+            w->bj[nb + p] = SHORT ? k : (int)cj[k];
         nb += t;
     }
     nin = above + vox_warp_sum(nin);
@@ -702,7 +747,7 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
     if (r > 0 && r < nb) {
         /* the band's exact scores: the reference's f64 sequential sums */
         for (int b = lane; b < nb; b += VOX_WARP_SIZE)
-            w->bs[b] = vox_kf_dot64(q, kh + (i64)w->bj[b] * a.D, a.D) * scale;
+            w->bs[b] = vox_kf_dot64(q, kh + (i64)(SHORT ? (int)cj[w->bj[b]] : w->bj[b]) * a.D, a.D) * scale;
         VOX_SYNCWARP();
         bool take[VOX_KF_BAND / VOX_WARP_SIZE + 1];
         for (int x = 0, b = lane; b < nb; x++, b += VOX_WARP_SIZE) {
@@ -726,12 +771,35 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
         if (vox_warp_max(close))
             return 0;
         for (int x = 0, b = lane; b < nb; x++, b += VOX_WARP_SIZE)
-            srow[w->bj[b]] = take[x] ? INFINITY : -INFINITY;
+            (SHORT ? (float *)cv : srow)[w->bj[b]] = take[x] ? INFINITY : -INFINITY;
     } else {
         for (int b = lane; b < nb; b += VOX_WARP_SIZE)
-            srow[w->bj[b]] = r > 0 ? INFINITY : -INFINITY;
+            (SHORT ? (float *)cv : srow)[w->bj[b]] = r > 0 ? INFINITY : -INFINITY;
     }
     VOX_SYNCWARP();
+    if (SHORT) { /* the short list, in order, then the global blocks */
+        int base = 0;
+        for (int e0 = 0; e0 < slen; e0 += VOX_WARP_SIZE) {
+            const int e = e0 + lane;
+            const unsigned u = e < slen ? urow[e] : 0u;
+            int j = (int)u;
+            bool pick = e < slen;
+            if (u & 0x80000000u) {
+                const int k = (int)(u & 0x7fffffffu);
+                j = (int)cj[k];
+                pick = pick && (j == i || (SHORT == 1 && __uint_as_float(cv[k]) > thi));
+            }
+            int t, p = vox_kf_count_before(pick, &t);
+            if (pick)
+                crow[base + p] = j;
+            base += t;
+        }
+        for (int j = NBv + lane; j < NB; j += VOX_WARP_SIZE)
+            crow[base + j - NBv] = j;
+        if (lane == 0)
+            *count = base + (NB > NBv ? NB - NBv : 0);
+        return 1;
+    }
     /* ordered compaction: own block, global blocks, a > thi */
     int base = 0;
     for (int j0 = 0; SCALAR && j0 < NB; j0 += VOX_WARP_SIZE) {
@@ -828,7 +896,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     if (MODE != VOX_KF_OLD && a.rule == 1 && n > 0 && n < NBv) {
         /* the scores' own error (E' without the exponent's roundings and expf's) */
         const double Es = (scale * (err + D * 0x1p-53 * 1.01 * A) + 0x1p-52 * Bs) * (1.0 + 0x1p-30);
-        const int t = vox_kf_topk<MODE == VOX_KF_BRK, MODE == VOX_KF_N1>(srow, q, kh, NB, NBv, i, crow, count, a, n, amax, amin, Es, delta, w);
+        const int t = vox_kf_topk<MODE == VOX_KF_BRK, MODE == VOX_KF_N1, MODE == VOX_KF_SH ? 1 : MODE == VOX_KF_SHB ? 2 : 0>(srow, q, kh, NB, NBv, i, crow, count, a, n, amax, amin, Es, delta, w);
         if (t >= 0)
             return t > 0;
     }

@@ -972,5 +972,11 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_wg_p1, true, VOX_KF_P1, VOX_KM_P1_WG)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs, true, VOX_KF_NEW, VOX_KM_P1_WGS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2, true, VOX_KF_NEW, VOX_KM_P1_WGS2)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2_p1, true, VOX_KF_P1, VOX_KM_P1_WGS2)
+/* Session 17: vox_kf_topk's short list (VOXATTN_KV_SELECT_TOPK_SHORT: the final list from the boundary
+ * bin's sweep, no third sweep over the row) on the mma.sync kernel and the default sm_90a one, and its
+ * deliberate break (VOXATTN_KV_SELECT_TOPK_SHORT_BREAK, tests only) */
+VOX_KM_KERNEL(vox_kv_select_fast_kb_sh, true, VOX_KF_SH)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2_sh, true, VOX_KF_SH, VOX_KM_P1_WGS2)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2_shb, true, VOX_KF_SHB, VOX_KM_P1_WGS2)
 
 #endif
