@@ -66,9 +66,6 @@ typedef struct gpu_dev {
     int kv_wgs_abl;    /* VOXATTN_KV_SELECT_WGS_ABL: session 16's wgmma kernels and session 14's in turn (timing) */
     int kv_wgs_p1;     /* VOXATTN_KV_SELECT_WGS_P1: vox_kv_select_fast_kb_wgs2's phase 1 alone (timing, no lists) */
     int kv_topk_scalar; /* VOXATTN_KV_SELECT_TOPK_SCALAR: vox_kf_topk's compactions one value per lane */
-    int kv_topk_bytes; /* VOXATTN_KV_SELECT_TOPK_BYTES: vox_kf_topk's bins as bytes (session 17) */
-    int kv_topk_bytes_abl; /* VOXATTN_KV_SELECT_TOPK_BYTES_ABL: that and the default in turn (timing) */
-    int kv_topk_bytes_brk; /* VOXATTN_KV_SELECT_TOPK_BYTES_BREAK: its deliberate break (tests only) */
     int kv_abl_n;      /* their turn */
     gpu_srw_fn srw[2][2]; /* CUDA on sm_90 with sm_90a code (cuda_sm90.c): sample_rows' wgmma kernels
                              [wg, wg1][f16, bf16] at D 128 (backends/cuda/sm90/sample_rows_sm90.cuh) */

@@ -3,8 +3,7 @@
  * (tools/qs_emu/emu_port.h), on f32 scores computed as the f32 kernel (vox_kf_scores) computes them, and
  * compares each row it lists with a copy of the CPU reference (backends/cpu/kv_select.c). Rows the fast
  * path declines (the exact path on the GPU) are counted, not compared.
- * usage: kv_emu MODE(0 new, 1 old, 2 break, 3 new with one-value-per-lane compactions; 8 new with the
- *        bins as bytes (VOXATTN_KV_SELECT_TOPK_BYTES), 9 its break; 5, 6, 7: the exact
+ * usage: kv_emu MODE(0 new, 1 old, 2 break, 3 new with one-value-per-lane compactions; 5, 6, 7: the exact
  *        path's vox_ks_row new / old / break, rule from env KS_RULE, TAU, Z: ks_row_run) FILL(0 random, 1 near-tie pairs, 2 small-integer ties, 3 huge
  *        logits, 4 hunyuan-720p's structured workload (perf/workload.c), head NBV % 24: block means of
  *        its bf16 q and k over 4x4x4 blocks, NBv 2160, D 128; NBV and D are then ignored) NBV D TOPK
@@ -229,7 +228,7 @@ int main(int argc, char **argv)
         for (int e = 0; e < D; e++)
             q[(size_t)r * D + e] = fill == 2 ? (float)(rng() % 3) - 1.f : fill == 3 ? (e == 0 ? (r % 3 ? 1000.f : -1000.f) : 0.f)
                                                                     : (float)(2.0 * nd(rng));
-    if (mode >= 5 && mode <= 7)
+    if (mode >= 5)
         return ks_row_run(mode, NBv, NB, D, topk, minb, scale, rows, q, k, fill);
     vox_kv_select_args a{};
     a.scale = scale, a.scale_f = (float)scale, a.NB = NB, a.NBv = NBv, a.D = D, a.BH = 1, a.rule = 1;
@@ -285,8 +284,6 @@ int main(int argc, char **argv)
                 const bool res = mode == 0   ? vox_kf_row<VOX_KF_NEW>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work)
                                  : mode == 1 ? vox_kf_row<VOX_KF_OLD>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work)
                                  : mode == 3 ? vox_kf_row<VOX_KF_N1>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work)
-                                 : mode == 8 ? vox_kf_row<VOX_KF_BY>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work, sc0.data())
-                                 : mode == 9 ? vox_kf_row<VOX_KF_BYB>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work, sc0.data())
                                              : vox_kf_row<VOX_KF_BRK>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work);
                 ok[t] = res;
             });
@@ -318,8 +315,6 @@ int main(int argc, char **argv)
                 run_warp([&](int t) {
                         const int v = mode == 2 ? vox_kf_topk<true>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work)
                                     : mode == 3 ? vox_kf_topk<false, true>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work)
-                                    : mode == 8 ? vox_kf_topk<false, false, 1>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work, sc0.data())
-                                    : mode == 9 ? vox_kf_topk<false, false, 2>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work, sc0.data())
                                                 : vox_kf_topk<false>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work);
                         if (t == 0) res = v;
                     });

@@ -9,7 +9,7 @@ R=$(cd "$(dirname "$0")/../.." && pwd); K=${1:-$R/backends/gpu/kernels}; T=$(mkt
 cc -O2 -c -I"$R/include" "$R/perf/workload.c" -o "$T/workload.o" || exit 2
 g++ -std=c++20 -O1 -pthread -include "$R/tools/qs_emu/emu_port.h" -I"$R/core" -I"$K" "$R/tools/kv_emu/kv_emu.cpp" "$T/workload.o" -lm -o "$T/kv_emu" || exit 2
 n=0; f=0
-for m in 0 3 8; do # 3: vox_kf_topk's one-value-per-lane compactions (VOXATTN_KV_SELECT_TOPK_SCALAR); 8: its bins as bytes (_TOPK_BYTES)
+for m in 0 3; do # 3: vox_kf_topk's one-value-per-lane compactions (VOXATTN_KV_SELECT_TOPK_SCALAR)
 for h in 0 1; do
   n=$((n + 1))
   if ! "$T/kv_emu" $m 4 $h 128 216 4 0 96 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: kv_emu $m 4 $h 128 216 4 0 96: $(tail -2 "$T/o")"; fi
@@ -30,10 +30,7 @@ done
 b7=0
 KS_RULE=0 "$T/kv_emu" 7 0 350 64 35 2 0 8 > "$T/o" 2>&1 || b7=1
 echo "kv_emu vox_ks_row break (mode 7, cumulative) $( [ $b7 = 1 ] && echo failed as it must || echo PASSED: the test does not see it)"
-b9=0
-"$T/kv_emu" 9 0 350 64 35 2 0 24 > "$T/o" 2>&1 || b9=1
-echo "kv_emu bytes break (mode 9) $( [ $b9 = 1 ] && echo failed as it must || echo PASSED: the test does not see it)"
 b=0
 "$T/kv_emu" 2 1 350 64 35 2 0 64 > "$T/o" 2>&1 || b=1
 echo "kv_emu: $n runs, $f failed; the break (mode 2, near ties) $( [ $b = 1 ] && echo failed as it must || echo PASSED: the test does not see it)"
-rm -rf "$T"; [ $f = 0 ] && [ $b = 1 ] && [ $b7 = 1 ] && [ $b9 = 1 ]
+rm -rf "$T"; [ $f = 0 ] && [ $b = 1 ] && [ $b7 = 1 ]

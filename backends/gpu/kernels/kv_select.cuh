@@ -41,7 +41,7 @@
     M(kv_select_fast_kb_p2) M(kv_select_fast_kb_pair) M(kv_select_fast_kb_pair_p1) M(kv_select_fast_kb_p1_nost) \
     M(kv_select_fast_kb_p1_nomma) M(kv_select_fast_kb_p1_stage1) M(kv_select_fast_kb_n1) M(kv_select_kb_wg) \
     M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
-    M(kv_select_fast_kb_wgs2_p1) M(kv_select_fast_kb_by) M(kv_select_fast_kb_wgs2_by) M(kv_select_fast_kb_wgs2_byb)
+    M(kv_select_fast_kb_wgs2_p1)
 
 /* Tile geometry the kernels and the launcher share. */
 #define VOX_KS_ROWS 16 /* query rows per CTA tile of the exact path */
@@ -494,19 +494,8 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
                   : g->kv_wg_serial     ? GPU_FN_kv_select_fast_kb_wgs
                                         : GPU_FN_kv_select_fast_kb_wgs2;
         }
-        /* Session 17: TOPK's bins as bytes (vox_kf_topk's SHORT) where the default kernels would run, or its
-         * break (tests), or the two in turn (timing); the kernels of the other switches stay as they are */
-        if ((g->kv_topk_bytes || g->kv_topk_bytes_abl || g->kv_topk_bytes_brk) && g->fn[GPU_FN_kv_select_fast_kb_by] &&
-            g->fn[GPU_FN_kv_select_fast_kb_wgs2_by] && g->fn[GPU_FN_kv_select_fast_kb_wgs2_byb] &&
-            (fnf == GPU_FN_kv_select_fast_kb || fnf == GPU_FN_kv_select_fast_kb_wgs2) &&
-            (!g->kv_topk_bytes_abl || g->kv_abl_n++ % 2 == 0)) {
-            fnf = fnf == GPU_FN_kv_select_fast_kb ? GPU_FN_kv_select_fast_kb_by
-                  : g->kv_topk_bytes_brk          ? GPU_FN_kv_select_fast_kb_wgs2_byb
-                                                  : GPU_FN_kv_select_fast_kb_wgs2_by;
-        }
         const int fwgs = fnf == GPU_FN_kv_select_fast_kb_wgs || fnf == GPU_FN_kv_select_fast_kb_wgs2 ||
-                         fnf == GPU_FN_kv_select_fast_kb_wgs2_p1 || fnf == GPU_FN_kv_select_fast_kb_wgs2_by ||
-                         fnf == GPU_FN_kv_select_fast_kb_wgs2_byb; /* A fragments in shared memory */
+                         fnf == GPU_FN_kv_select_fast_kb_wgs2_p1; /* A fragments in shared memory */
         if (fwgs)
             smemf = smemf > WGS_SMEM ? smemf : WGS_SMEM;
         if ((fwgs || fnf == GPU_FN_kv_select_fast_kb_wg || fnf == GPU_FN_kv_select_fast_kb_wg_p1) && !g->kv_wg_break)

@@ -549,8 +549,6 @@ __device__ __forceinline__ double vox_kf_dot64(const float *q, const float *k, i
 #define VOX_KF_P1 3 /* timing ablations of the tensor-core kernel (kv_select_mma.cuh): phase 1 alone */
 #define VOX_KF_P2 4 /* phase 2 alone (vox_kf_row as VOX_KF_NEW) */
 #define VOX_KF_N1 5 /* VOX_KF_NEW with vox_kf_topk's compactions one value per lane (SCALAR) */
-#define VOX_KF_BY 6  /* VOX_KF_NEW with vox_kf_topk's bins as bytes (BY 1: VOXATTN_KV_SELECT_TOPK_BYTES) */
-#define VOX_KF_BYB 7 /* its deliberate break (BY 2: VOXATTN_KV_SELECT_TOPK_BYTES_BREAK, tests only) */
 #define VOX_KF_NBIN 256 /* vox_kf_topk's histogram bins (vox_kf_work.hist) */
 #define VOX_KF_CAND 256 /* its boundary bin's blocks, at most (vox_kf_work.msum: value bits, index) */
 
@@ -571,24 +569,10 @@ __device__ __forceinline__ int vox_kf_bin(float x, float inv, float nb)
  * instructions per step in session 13's source profile). Same blocks, same
  * list (B's compacted blocks in another order: T and the band's ranks do
  * not depend on it). */
-/* BY (session 17, VOX_KF_BY, VOXATTN_KV_SELECT_TOPK_BYTES; 2: VOX_KF_BYB, its
- * deliberate break): the histogram sweep also writes each block's bin as a
- * byte, in place over the front of the row buffer (byte j: block j; every
- * lane's values are read before a word is written, and a word x never lies
- * past the values still to be read), so the boundary bin's compaction and the
- * final ordered list read 16 blocks a lane (one uint4 of bins) per step
- * instead of 4 scores: masks, a popcount and a scan per step, each lane then
- * writing its few set bits in order. The boundary bin's scores come from the
- * row in the CTA's slice (gsrc), which the buffer copied; where the old code
- * returns -1 after the histogram (the old path over the scores) the buffer
- * gets the row back from gsrc first. The band keeps candidate indices k
- * (their order is j's) and marks the candidates' values. Same T, window,
- * band, ranks and fallbacks, so the same lists and the same rows to each
- * path. The break leaves B's blocks out of the list, the own one excepted. */
-template <bool BRK, bool SCALAR = false, int BY = 0>
+template <bool BRK, bool SCALAR = false>
 __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow, int *count,
                            const vox_kv_select_args &a, int n, float amax, float amin, double Es, double delta,
-                           vox_kf_work *w, const float *gsrc = nullptr)
+                           vox_kf_work *w)
 {
     constexpr int BPL = VOX_KF_NBIN / VOX_WARP_SIZE; /* bins per lane, descending */
     const int lane = threadIdx.x % VOX_WARP_SIZE;
@@ -600,33 +584,14 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
         w->hist[b] = 0;
     VOX_SYNCWARP();
     const float4 *row4 = (const float4 *)srow;
-    unsigned *urow = (unsigned *)srow;
-    for (int x0 = 0; BY && 4 * x0 < NBv; x0 += VOX_WARP_SIZE) { /* the bins as bytes, in place */
-        const int x = x0 + lane;
-        unsigned word = 0u;
-        if (4 * x < NBv) {
-            const float4 t = row4[x];
-            const float v[4] = {t.x, t.y, t.z, t.w};
-#pragma unroll
-            for (int c = 0; c < 4; c++)
-                if (4 * x + c < NBv) {
-                    const int b = vox_kf_bin(v[c], inv, nb0);
-                    atomicAdd(&w->hist[b], 1);
-                    word |= (unsigned)b << (8 * c);
-                }
-        }
-        VOX_SYNCWARP(); /* the step's values read before its words overwrite them */
-        if (4 * x < NBv)
-            urow[x] = word;
-    }
-    for (int x = lane; !BY && 4 * x + 4 <= NBv; x += VOX_WARP_SIZE) {
+    for (int x = lane; 4 * x + 4 <= NBv; x += VOX_WARP_SIZE) {
         const float4 v = row4[x];
         atomicAdd(&w->hist[vox_kf_bin(v.x, inv, nb0)], 1);
         atomicAdd(&w->hist[vox_kf_bin(v.y, inv, nb0)], 1);
         atomicAdd(&w->hist[vox_kf_bin(v.z, inv, nb0)], 1);
         atomicAdd(&w->hist[vox_kf_bin(v.w, inv, nb0)], 1);
     }
-    if (!BY && NBv % 4 && lane == NBv / 4 % VOX_WARP_SIZE)
+    if (NBv % 4 && lane == NBv / 4 % VOX_WARP_SIZE)
         for (int j = NBv / 4 * 4; j < NBv; j++)
             atomicAdd(&w->hist[vox_kf_bin(srow[j], inv, nb0)], 1);
     VOX_SYNCWARP();
@@ -652,40 +617,11 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
     VOX_SYNCWARP();
     const int B = w->bin, rem = w->rem, cnt = w->cnt, above = n - rem;
     VOX_SYNCWARP();
-    /* BY: the row's scores back into the buffer (over the bins) before the old path */
-    auto restore = [&]() {
-        for (int x = lane; 4 * x < NBv; x += VOX_WARP_SIZE)
-            ((float4 *)srow)[x] = ((const float4 *)gsrc)[x];
-        VOX_SYNCWARP();
-    };
-    if (cnt > VOX_KF_CAND) {
-        if (BY)
-            restore();
+    if (cnt > VOX_KF_CAND)
         return -1;
-    }
     /* B's blocks (value bits, index) into msum, in any order (ballots: positions) */
     unsigned *cv = w->msum[0], *cj = w->msum[1];
-    if (BY) { /* B's blocks from the bins, 16 a lane per step; their scores from the slice's row */
-        const uint4 *w4 = (const uint4 *)urow;
-        int base = 0;
-        for (int x0 = 0; 16 * x0 < NBv; x0 += VOX_WARP_SIZE) {
-            const int x = x0 + lane;
-            unsigned m = 0u;
-            if (16 * x < NBv) {
-                const uint4 q = w4[x];
-                const unsigned ws[4] = {q.x, q.y, q.z, q.w};
-#pragma unroll
-                for (int k = 0; k < 16; k++)
-                    m |= (unsigned)(16 * x + k < NBv && (int)((ws[k >> 2] >> (8 * (k & 3))) & 255u) == B) << k;
-            }
-            int all, p = vox_ks_scan((int)__popcll(m), &all);
-            for (unsigned mm = m; mm; mm &= mm - 1u, p++) {
-                const int j = 16 * x + __ffs((int)mm) - 1;
-                cv[base + p] = __float_as_uint(gsrc[j]), cj[base + p] = (unsigned)j;
-            }
-            base += all;
-        }
-    } else if (SCALAR) {
+    if (SCALAR) {
         int base = 0;
         for (int j0 = 0; j0 < NBv; j0 += VOX_WARP_SIZE) {
             const int j = j0 + lane;
@@ -743,11 +679,7 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
     if ((double)tlo > Tp - W)
         tlo = nextafterf(tlo, -INFINITY);
     if (vox_kf_bin(thi, inv, nb0) != B || vox_kf_bin(tlo, inv, nb0) != B)
-    { /* the band may reach into the next bins */
-        if (BY)
-            restore();
-        return -1;
-    }
+        return -1; /* the band may reach into the next bins */
     if (!(scale * ((double)amax - (double)tlo) + 2.0 * Es <= 60.0))
         return 0; /* p of a band block may not be normal */
     /* in: B's blocks above thi; the band: those in [tlo, thi] into bj */
@@ -759,7 +691,7 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
         nin += k < cnt && v > thi;
         int t, p = vox_kf_count_before(bd, &t);
         if (bd && nb + p < VOX_KF_BAND)
-            w->bj[nb + p] = BY ? k : (int)cj[k];
+            w->bj[nb + p] = (int)cj[k];
         nb += t;
     }
     nin = above + vox_warp_sum(nin);
@@ -770,7 +702,7 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
     if (r > 0 && r < nb) {
         /* the band's exact scores: the reference's f64 sequential sums */
         for (int b = lane; b < nb; b += VOX_WARP_SIZE)
-            w->bs[b] = vox_kf_dot64(q, kh + (i64)(BY ? (int)cj[w->bj[b]] : w->bj[b]) * a.D, a.D) * scale;
+            w->bs[b] = vox_kf_dot64(q, kh + (i64)w->bj[b] * a.D, a.D) * scale;
         VOX_SYNCWARP();
         bool take[VOX_KF_BAND / VOX_WARP_SIZE + 1];
         for (int x = 0, b = lane; b < nb; x++, b += VOX_WARP_SIZE) {
@@ -794,43 +726,12 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
         if (vox_warp_max(close))
             return 0;
         for (int x = 0, b = lane; b < nb; x++, b += VOX_WARP_SIZE)
-            (BY ? (float *)cv : srow)[w->bj[b]] = take[x] ? INFINITY : -INFINITY;
+            srow[w->bj[b]] = take[x] ? INFINITY : -INFINITY;
     } else {
         for (int b = lane; b < nb; b += VOX_WARP_SIZE)
-            (BY ? (float *)cv : srow)[w->bj[b]] = r > 0 ? INFINITY : -INFINITY;
+            srow[w->bj[b]] = r > 0 ? INFINITY : -INFINITY;
     }
     VOX_SYNCWARP();
-    if (BY) { /* the list from the bins, 16 blocks a lane per step, then the global blocks */
-        const uint4 *w4 = (const uint4 *)urow;
-        int base = 0, kb = 0;
-        for (int x0 = 0; 16 * x0 < NBv; x0 += VOX_WARP_SIZE) {
-            const int x = x0 + lane;
-            unsigned m = 0u, mi = 0u;
-            if (16 * x < NBv) {
-                const uint4 q = w4[x];
-                const unsigned ws[4] = {q.x, q.y, q.z, q.w};
-#pragma unroll
-                for (int k = 0; k < 16; k++) {
-                    const int j = 16 * x + k, b = (int)((ws[k >> 2] >> (8 * (k & 3))) & 255u);
-                    mi |= (unsigned)(j < NBv && b == B) << k;
-                    m |= (unsigned)(j < NBv && (b > B || j == i)) << k;
-                }
-            }
-            int call, c = vox_ks_scan((int)__popcll(mi), &call); /* B's blocks: the candidates kb + c .. */
-            for (unsigned mm = mi; mm; mm &= mm - 1u, c++)
-                if (BY == 1 && __uint_as_float(cv[kb + c]) > thi) /* above thi, or a taken band block */
-                    m |= 1u << (__ffs((int)mm) - 1);
-            int all, p = vox_ks_scan((int)__popcll(m), &all);
-            for (unsigned mm = m; mm; mm &= mm - 1u, p++)
-                crow[base + p] = 16 * x + __ffs((int)mm) - 1;
-            base += all, kb += call;
-        }
-        for (int j = NBv + lane; j < NB; j += VOX_WARP_SIZE)
-            crow[base + j - NBv] = j;
-        if (lane == 0)
-            *count = base + (NB > NBv ? NB - NBv : 0);
-        return 1;
-    }
     /* ordered compaction: own block, global blocks, a > thi */
     int base = 0;
     for (int j0 = 0; SCALAR && j0 < NB; j0 += VOX_WARP_SIZE) {
@@ -880,7 +781,7 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
 template <int MODE>
 __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow,
                            int *count, const vox_kv_select_args &a, float nk2, vox_kf_bound eb, const float2 *ext,
-                           vox_kf_work *w, const float *gsrc = nullptr)
+                           vox_kf_work *w)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE;
     unsigned *urow = (unsigned *)srow;
@@ -927,7 +828,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     if (MODE != VOX_KF_OLD && a.rule == 1 && n > 0 && n < NBv) {
         /* the scores' own error (E' without the exponent's roundings and expf's) */
         const double Es = (scale * (err + D * 0x1p-53 * 1.01 * A) + 0x1p-52 * Bs) * (1.0 + 0x1p-30);
-        const int t = vox_kf_topk<MODE == VOX_KF_BRK, MODE == VOX_KF_N1, MODE == VOX_KF_BY ? 1 : MODE == VOX_KF_BYB ? 2 : 0>(srow, q, kh, NB, NBv, i, crow, count, a, n, amax, amin, Es, delta, w, gsrc);
+        const int t = vox_kf_topk<MODE == VOX_KF_BRK, MODE == VOX_KF_N1>(srow, q, kh, NB, NBv, i, crow, count, a, n, amax, amin, Es, delta, w);
         if (t >= 0)
             return t > 0;
     }

@@ -922,7 +922,7 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
                 VOX_SYNCWARP();
                 if ((bad || !vox_kf_row<MODE>(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r),
                                         cols + start[m], count + m, a, nk2, eb, MODE == VOX_KF_P2 ? nullptr : &ext,
-                                        work + warp, src)) &&
+                                        work + warp)) &&
                     lane == 0)
                     list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
                 VOX_SYNCWARP(); /* the row buffer read before the next row overwrites it */
@@ -972,11 +972,5 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_wg_p1, true, VOX_KF_P1, VOX_KM_P1_WG)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs, true, VOX_KF_NEW, VOX_KM_P1_WGS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2, true, VOX_KF_NEW, VOX_KM_P1_WGS2)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2_p1, true, VOX_KF_P1, VOX_KM_P1_WGS2)
-/* Session 17: vox_kf_topk's bins as bytes (VOXATTN_KV_SELECT_TOPK_BYTES: the boundary bin's compaction and the
- * final list over one byte per block) on the mma.sync kernel and the default sm_90a one, and its deliberate
- * break (VOXATTN_KV_SELECT_TOPK_BYTES_BREAK, tests only) */
-VOX_KM_KERNEL(vox_kv_select_fast_kb_by, true, VOX_KF_BY)
-VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2_by, true, VOX_KF_BY, VOX_KM_P1_WGS2)
-VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2_byb, true, VOX_KF_BYB, VOX_KM_P1_WGS2)
 
 #endif
