@@ -294,6 +294,11 @@ static const op_case cases[] = {
      .mask = MASK_RANDOM},
     {"huge_logits_f16", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F16, FILL_HUGE, .drop_block = -1},
     {"huge_scale_f32", SHAPE(1, 2, 32, 4, 8, 8, 0, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .scale = 40.0},
+    /* the Hopper D = 128 kernels (V = 128: split items; V = 64: 3 warpgroups; the D = 32 cases above never
+     * reach them): a row's max moves by far more than 2^8 after its first tile, so the O rescale runs (a
+     * rescale threshold of 8, session 17's lazy max, fails here when the max is never moved) */
+    {"huge_logits_d128_v128_bf16", SHAPE(1, 2, 128, 4, 8, 16, 0, 0, 2, 8, 8), VOX_BF16, FILL_HUGE, .drop_block = -1},
+    {"huge_scale_d128_v64_bf16", SHAPE(1, 2, 128, 4, 8, 8, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1, .scale = 40.0},
     {"huge_scale_bf16", SHAPE(1, 2, 32, 4, 8, 8, 0, 0, 1, 4, 4), VOX_BF16, .drop_block = -1, .scale = 40.0,
      .kept = 1},
     {"nan_q_row_and_key_f32", SHAPE(1, 2, 32, 3, 5, 7, 5, 0, 2, 2, 2), VOX_F32, FILL_NAN, .drop_block = -1,
@@ -330,6 +335,15 @@ static const op_case cases[] = {
      .drop_block = -1, .mask = MASK_RANDOM, .layout = LAYOUT_BNHD, .with_lse = 1, .caller = 1},
     {"caller_dense_lse_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 4, 4, 4), VOX_F32, .drop_block = -1,
      .layout = LAYOUT_BNHD, .with_lse = 1, .caller = 1},
+    /* bf16 D = 128 in the caller's layout without an LSE (V = 64: 3 warpgroups; V = 128: split items): the
+     * Hopper path's direct o with no LSE written (where an LSE-free kernel variant could run, e.g. session
+     * 17's row sums by the tensor core); huge logits move a row's max after its first tile */
+    {"caller_nolse_random_d128_v64_bf16", SHAPE(1, 2, 128, 4, 8, 8, 8, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .mask = MASK_RANDOM, .layout = LAYOUT_BNHD, .caller = 1},
+    {"caller_nolse_ragged_d128_v128_bf16", SHAPE(1, 2, 128, 5, 20, 16, 8, 0, 2, 8, 8), VOX_BF16, .drop_block = -1,
+     .mask = MASK_RANDOM, .layout = LAYOUT_BNHD, .caller = 1},
+    {"caller_nolse_huge_logits_d128_v128_bf16", SHAPE(1, 2, 128, 4, 8, 16, 0, 0, 2, 8, 8), VOX_BF16, FILL_HUGE,
+     .drop_block = -1, .layout = LAYOUT_BNHD, .caller = 1},
     {"perf_wan_like_dense_bf16", SHAPE(1, 12, 128, 4, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .perf_only = 1},
 };
