@@ -63,6 +63,13 @@ layout(std430, set = 0, binding = 2) readonly buffer KvStart { int kv_start[]; }
 layout(std430, set = 0, binding = 3) writeonly buffer KvCount { int kv_count[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer KvCols { int kv_cols[]; };
 layout(std430, set = 0, binding = 5) buffer Scratch { uint scratch[]; };
+#if KV_ROWREAD && KV_VEC
+layout(std430, set = 0, binding = 1) readonly buffer Kbar4 { vec4 kbar4[]; }; /* kbar 16 bytes at a time */
+bool kv_vec; /* D and kbar's offset multiples of 4 (uniform) */
+#endif
+#ifndef KV_X64
+#define KV_X64 0
+#endif
 
 #if KV_SG /* the _sg variants: the collectives through subgroup operations (any subgroup size from 4
             * dividing WG, checked by the host) */
@@ -679,6 +686,26 @@ void exact_f64(uint bh, uint i, uint NB, bool cum, inout uint c, inout uint T, i
     for (uint j = tid; j < NBv; j += WG) {
         uint kat = pc.off[1] + (bh * NB + j) * D;
         precise double acc = 0.0LF;
+#if KV_X64 /* _lx: the key's row 16 bytes at a time, four loads ahead (each lane reads its own row: a quarter of
+            * the load instructions); the same products summed in the same order e */
+        if (kv_vec) { /* uniform */
+            uint D4 = D / 4u, k4 = kat / 4u;
+            for (uint c0 = 0u; c0 < D4; c0 += 4u) {
+                vec4 kk[4];
+                [[unroll]] for (uint u = 0u; u < 4u; u++)
+                    kk[u] = c0 + u < D4 ? kbar4[k4 + c0 + u] : vec4(0.0);
+                [[unroll]] for (uint u = 0u; u < 4u; u++) {
+                    if (c0 + u >= D4)
+                        break;
+                    uint e = 4u * (c0 + u);
+                    acc += double(qbar[qat + e]) * double(kk[u].x);
+                    acc += double(qbar[qat + e + 1u]) * double(kk[u].y);
+                    acc += double(qbar[qat + e + 2u]) * double(kk[u].z);
+                    acc += double(qbar[qat + e + 3u]) * double(kk[u].w);
+                }
+            }
+        } else
+#endif
         for (uint e = 0u; e < D; e++)
             acc += double(qbar[qat + e]) * double(kbar[kat + e]);
         precise double sj = acc * scale64;
@@ -769,6 +796,26 @@ void exact_f64(uint bh, uint i, uint NB, bool cum, inout uint c, inout uint T, i
     barrier();
     c = bc[7], T = ~(c - 1u), rem = 0xffffffffu;
 #else
+#if KV_X64 /* _lx: the ranks against WG p at a time staged in shared memory (broadcast reads), as the
+            * _f64t replay, instead of every invocation reading every p from the scratch */
+    for (uint j0 = 0u; j0 < NBv; j0 += WG) { /* uniform */
+        uint j = j0 + tid, rank = 0u;
+        double pj = j < NBv ? ld_d(wbase + 2u * j) : 0.0LF;
+        for (uint k0 = 0u; k0 < NBv; k0 += WG) {
+            barrier();
+            if (k0 + tid < NBv) {
+                uvec2 u = unpackDouble2x32(ld_d(wbase + 2u * (k0 + tid)));
+                scan_lo[tid] = u.x, scan_hi[tid] = u.y;
+            }
+            barrier();
+            uint kn = min(WG, NBv - k0);
+            for (uint k = 0u; k < kn; k++)
+                rank += ranks_before(packDouble2x32(uvec2(scan_lo[k], scan_hi[k])), k0 + k, pj, j) ? 1u : 0u;
+        }
+        if (j < NBv)
+            scratch[obase + rank] = j;
+    }
+#else
     for (uint j = tid; j < NBv; j += WG) {
         double pj = ld_d(wbase + 2u * j);
         uint rank = 0u;
@@ -776,6 +823,7 @@ void exact_f64(uint bh, uint i, uint NB, bool cum, inout uint c, inout uint T, i
             rank += ranks_before(ld_d(wbase + 2u * k), k, pj, j) ? 1u : 0u;
         scratch[obase + rank] = j;
     }
+#endif
     memoryBarrierBuffer();
     barrier();
     if (tid == 0u) {
@@ -962,8 +1010,6 @@ void select_row(uint bh, uint i, uint NB)
 #if KV_ROWREAD /* each invocation reads its own key's row (uncoalesced) */
 #if KV_VEC /* the _v4 variants: 16 bytes per load where D and kbar's offset allow (4 times fewer
               * load instructions, each touching as many lines) into kreg */
-layout(std430, set = 0, binding = 1) readonly buffer Kbar4 { vec4 kbar4[]; };
-bool kv_vec;
 float kreg[KV_KD];
 #define KST(e) (kv_vec ? kreg[e] : j0 + tid < NBv ? kbar[at + tid * D + e0 + (e)] : 0.0)
 void stage_k(uint at, uint j0, uint e0, uint D)
@@ -1393,6 +1439,7 @@ void main()
     X("kv_select_rowread_f64d_v4_sgs_tq", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1") \
     X("kv_select_rowread_c64_v4_sgs_tq", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1") \
     X("kv_select_rowread_c64_v4_sgs_tq_ln", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1 -DKV_LEAN=1") \
+    X("kv_select_rowread_c64_v4_sgs_tq_lx", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1 -DKV_LEAN=1 -DKV_X64=1") \
     X("kv_select_rowread_f64d_v4_sg_tq_ln", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_TQ=1 -DKV_LEAN=1") \
     X("kv_select_rowread_c64_v4_sgs_tq2", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=2") \
     X("kv_select_rowread_f64d_v4_sg_tq2", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_TQ=2") \
@@ -1495,10 +1542,10 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
              * pass); TOPK's and CUMULATIVE's _tq variants have one */
             int found = 0;
             for (int t = v->kv_tq; t >= 0 && !found; t = t == 2 ? 1 : -1)
-                for (int ln = v->kv_lean && !v->kv_stop; ln >= 0 && !found; ln--) {
+                for (int ln = v->kv_stop ? 0 : v->kv_lean; ln >= 0 && !found; ln--) {
                     char want[80];
                     snprintf(want, sizeof want, "%s%s%s%s", base, tqs[t],
-                             v->kv_stop == 1 ? "_t1" : v->kv_stop == 2 ? "_r1" : "", ln ? "_ln" : "");
+                             v->kv_stop == 1 ? "_t1" : v->kv_stop == 2 ? "_r1" : "", ln == 2 ? "_lx" : ln ? "_ln" : "");
                     for (size_t k = 0; k < sizeof all / sizeof all[0] && !found; k++)
                         if (!strcmp(all[k], want))
                             name = all[k], found = 1;

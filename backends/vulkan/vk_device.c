@@ -394,7 +394,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     const char *tq = getenv("VOXATTN_VULKAN_KV_TQ"); /* A/B: kv_select's tile pass before session 16 */
     d->kv_tq = !tq || !*tq ? 1 : atoi(tq) == 0 ? 0 : atoi(tq) == 2 ? 2 : 1; /* 2: _tq2 where it exists */
     const char *lean = getenv("VOXATTN_VULKAN_KV_LEAN"); /* A/B: kv_select's rows before session 17 */
-    d->kv_lean = !lean || !*lean || atoi(lean) != 0;
+    d->kv_lean = !lean || !*lean ? 1 : atoi(lean) == 0 ? 0 : atoi(lean) == 2 ? 2 : 1; /* 2: _lx where it exists */
     const char *stop = getenv("VOXATTN_VULKAN_KV_STOP"); /* timing only: wrong lists */
     d->kv_stop = !stop ? 0 : !strcmp(stop, "tile") ? 1 : !strcmp(stop, "row1") ? 2 : 0;
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
