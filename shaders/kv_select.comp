@@ -1536,10 +1536,12 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             /* VOXATTN_VULKAN_KV_TQ=2: _tq2 (TOPK's and CUMULATIVE's defaults), else _tq */
             const char *const tqs[3] = {"", "_tq", "_tq2"};
             const char *base = name;
-            /* _ln (VOXATTN_VULKAN_KV_LEAN=0: without): the rows' collectives that a rule does not read
+            /* _ln (TOPK's and CUMULATIVE's _tq variants): the rows' collectives that a rule does not read
              * skipped (STAT's mean and variance, CUMULATIVE's total mass, the compaction's run scan
              * without a partial run), the radix bins zeroed by their readers (two barriers fewer per
-             * pass); TOPK's and CUMULATIVE's _tq variants have one */
+             * pass); _lx (TOPK): and the uncertified rows' f64 fallback with 16-byte loads and staged
+             * ranks. Default _lx, else _ln (H200, session 17: perf_wan624_topk 0.71 / 0.87 / 0.91 ms
+             * _lx / _ln / neither); VOXATTN_VULKAN_KV_LEAN=1: _ln for TOPK too, 0: neither */
             int found = 0;
             for (int t = v->kv_tq; t >= 0 && !found; t = t == 2 ? 1 : -1)
                 for (int ln = v->kv_stop ? 0 : v->kv_lean; ln >= 0 && !found; ln--) {
