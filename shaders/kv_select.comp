@@ -50,6 +50,9 @@
 #ifndef KV_STOP
 #define KV_STOP 0
 #endif
+#ifndef KV_LEAN
+#define KV_LEAN 0
+#endif
 #extension GL_EXT_control_flow_attributes : enable
 #define WG 256u
 layout(local_size_x = 256) in;
@@ -60,6 +63,13 @@ layout(std430, set = 0, binding = 2) readonly buffer KvStart { int kv_start[]; }
 layout(std430, set = 0, binding = 3) writeonly buffer KvCount { int kv_count[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer KvCols { int kv_cols[]; };
 layout(std430, set = 0, binding = 5) buffer Scratch { uint scratch[]; };
+#if KV_ROWREAD && KV_VEC
+layout(std430, set = 0, binding = 1) readonly buffer Kbar4 { vec4 kbar4[]; }; /* kbar 16 bytes at a time */
+bool kv_vec; /* D and kbar's offset multiples of 4 (uniform) */
+#endif
+#ifndef KV_X64
+#define KV_X64 0
+#endif
 
 #if KV_SG /* the _sg variants: the collectives through subgroup operations (any subgroup size from 4
             * dividing WG, checked by the host) */
@@ -370,10 +380,12 @@ void descend(bool with_mass, uvec2 target, out uint T, out uint rem_out, out uin
     uvec2 rem = target;
     T = 0u, rem_out = 0u, c_out = 0u;
     for (int shift = 24; shift >= 0; shift -= 8) {
+#if !KV_LEAN /* _ln: the bins are zero here already (zeroed at the start, and by their readers below) */
         barrier();
         hist[tid] = 0u;
         limb[0][tid] = 0u, limb[1][tid] = 0u, limb[2][tid] = 0u, limb[3][tid] = 0u;
         barrier();
+#endif
         int rb = -1;
         uint rc = 0u;
         uvec4 rl = uvec4(0u);
@@ -403,6 +415,12 @@ void descend(bool with_mass, uvec2 target, out uint T, out uint rem_out, out uin
         barrier();
         uint b = 255u - tid, c = hist[b], xc, tc;
         uvec2 m = with_mass ? limbs64(uvec4(limb[0][b], limb[1][b], limb[2][b], limb[3][b])) : uvec2(0u), xm, tm;
+#if KV_LEAN /* bin b is read by this invocation alone: zero it for the next pass (or descent), whose flushes
+             * come after scan2's and the bc barrier (two barriers fewer per pass) */
+        hist[b] = 0u;
+        if (with_mass)
+            limb[0][b] = 0u, limb[1][b] = 0u, limb[2][b] = 0u, limb[3][b] = 0u;
+#endif
         scan2(c, m, xc, xm, tc, tm);
         bool hit = with_mass ? lt64(xm, rem) && !lt64(add64(xm, m), rem) : xc < rem.x && rem.x <= xc + c;
         if (hit) {
@@ -475,6 +493,11 @@ void compact(uint i, uint NB, uint n, uint T, uint rem, bool stat_rule, uint dst
     bool some = n > 0u;
     for (uint j = j0; some && rem != 0xffffffffu && j < min(j1, NBv); j++)
         ne += kv(j) == T ? 1u : 0u;
+#if KV_LEAN /* uniform: without a partial run of keys == T, eq is not read (xe 0) */
+    if (!some || rem == 0xffffffffu)
+        xe = 0u;
+    else
+#endif
     scan2(ne, uvec2(0u), xe, u0, te, u1);
     for (int write = 0; write < 2; write++) {
         uint eq = xe, at = dst + xp;
@@ -663,6 +686,26 @@ void exact_f64(uint bh, uint i, uint NB, bool cum, inout uint c, inout uint T, i
     for (uint j = tid; j < NBv; j += WG) {
         uint kat = pc.off[1] + (bh * NB + j) * D;
         precise double acc = 0.0LF;
+#if KV_X64 /* _lx: the key's row 16 bytes at a time, four loads ahead (each lane reads its own row: a quarter of
+            * the load instructions); the same products summed in the same order e */
+        if (kv_vec) { /* uniform */
+            uint D4 = D / 4u, k4 = kat / 4u;
+            for (uint c0 = 0u; c0 < D4; c0 += 4u) {
+                vec4 kk[4];
+                [[unroll]] for (uint u = 0u; u < 4u; u++)
+                    kk[u] = c0 + u < D4 ? kbar4[k4 + c0 + u] : vec4(0.0);
+                [[unroll]] for (uint u = 0u; u < 4u; u++) {
+                    if (c0 + u >= D4)
+                        break;
+                    uint e = 4u * (c0 + u);
+                    acc += double(qbar[qat + e]) * double(kk[u].x);
+                    acc += double(qbar[qat + e + 1u]) * double(kk[u].y);
+                    acc += double(qbar[qat + e + 2u]) * double(kk[u].z);
+                    acc += double(qbar[qat + e + 3u]) * double(kk[u].w);
+                }
+            }
+        } else
+#endif
         for (uint e = 0u; e < D; e++)
             acc += double(qbar[qat + e]) * double(kbar[kat + e]);
         precise double sj = acc * scale64;
@@ -753,6 +796,26 @@ void exact_f64(uint bh, uint i, uint NB, bool cum, inout uint c, inout uint T, i
     barrier();
     c = bc[7], T = ~(c - 1u), rem = 0xffffffffu;
 #else
+#if KV_X64 /* _lx: the ranks against WG p at a time staged in shared memory (broadcast reads), as the
+            * _f64t replay, instead of every invocation reading every p from the scratch */
+    for (uint j0 = 0u; j0 < NBv; j0 += WG) { /* uniform */
+        uint j = j0 + tid, rank = 0u;
+        double pj = j < NBv ? ld_d(wbase + 2u * j) : 0.0LF;
+        for (uint k0 = 0u; k0 < NBv; k0 += WG) {
+            barrier();
+            if (k0 + tid < NBv) {
+                uvec2 u = unpackDouble2x32(ld_d(wbase + 2u * (k0 + tid)));
+                scan_lo[tid] = u.x, scan_hi[tid] = u.y;
+            }
+            barrier();
+            uint kn = min(WG, NBv - k0);
+            for (uint k = 0u; k < kn; k++)
+                rank += ranks_before(packDouble2x32(uvec2(scan_lo[k], scan_hi[k])), k0 + k, pj, j) ? 1u : 0u;
+        }
+        if (j < NBv)
+            scratch[obase + rank] = j;
+    }
+#else
     for (uint j = tid; j < NBv; j += WG) {
         double pj = ld_d(wbase + 2u * j);
         uint rank = 0u;
@@ -760,6 +823,7 @@ void exact_f64(uint bh, uint i, uint NB, bool cum, inout uint c, inout uint T, i
             rank += ranks_before(ld_d(wbase + 2u * k), k, pj, j) ? 1u : 0u;
         scratch[obase + rank] = j;
     }
+#endif
     memoryBarrierBuffer();
     barrier();
     if (tid == 0u) {
@@ -855,7 +919,12 @@ void select_row(uint bh, uint i, uint NB)
         lsum += s;
     }
     mx = reduce_max(lmax);
+#if KV_LEAN /* _ln: the mean and variance only for STAT (its threshold; the flag is read for STAT alone) */
+    bool stat = rule == 2u; /* uniform */
+    float mean = stat ? reduce_sum2(lsum, 0.0).x / float(NBv) : 0.0;
+#else
     float mean = reduce_sum2(lsum, 0.0).x / float(NBv);
+#endif
     float lz = 0.0, lvar = 0.0;
     for (uint j = tid; j < NBv; j += WG) {
         float s = score(j);
@@ -866,6 +935,11 @@ void select_row(uint bh, uint i, uint NB)
     zsum = zv.x;
     logz = log(zsum);
     float thr = mean + zz * sqrt(zv.y / float(NBv));
+#if KV_LEAN
+#define KV_FLAG(s) (stat && (s) >= thr)
+#else
+#define KV_FLAG(s) ((s) >= thr)
+#endif
     /* every p NaN: the order is the index order */
     bool by_index = (floatBitsToUint(zsum) & 0x7fffffffu) > 0x7f800000u;
 
@@ -875,11 +949,14 @@ void select_row(uint bh, uint i, uint NB)
     for (uint j = tid; j < NBv; j += WG) {
         float s = score(j), p = by_index ? 0.0 : exp(expo(s)) / zsum;
         ROWK(j) = by_index ? 0u : key(s);
-        ROWP(j) = floatBitsToUint(p) | (s >= thr ? 0x80000000u : 0u);
+        ROWP(j) = floatBitsToUint(p) | (KV_FLAG(s) ? 0x80000000u : 0u);
         ll += limbs_of(p);
     }
     uint u0, u1;
-    uvec2 u2, total;
+    uvec2 u2, total = uvec2(0u);
+#if KV_LEAN /* uniform: the row's total mass is read by CUMULATIVE alone */
+    if (rule == 0u)
+#endif
     scan2(0u, limbs64(ll), u0, u2, u1, total);
 
     /* n = length of the admitted prefix of the order */
@@ -933,8 +1010,6 @@ void select_row(uint bh, uint i, uint NB)
 #if KV_ROWREAD /* each invocation reads its own key's row (uncoalesced) */
 #if KV_VEC /* the _v4 variants: 16 bytes per load where D and kbar's offset allow (4 times fewer
               * load instructions, each touching as many lines) into kreg */
-layout(std430, set = 0, binding = 1) readonly buffer Kbar4 { vec4 kbar4[]; };
-bool kv_vec;
 float kreg[KV_KD];
 #define KST(e) (kv_vec ? kreg[e] : j0 + tid < NBv ? kbar[at + tid * D + e0 + (e)] : 0.0)
 void stage_k(uint at, uint j0, uint e0, uint D)
@@ -1331,6 +1406,10 @@ void main()
 #if KV_CERT
     nbase = obase + NBv;
 #endif
+#if KV_LEAN /* the radix bins start at zero; each descent leaves them so (select_tile's first barrier) */
+    hist[tid] = 0u;
+    limb[0][tid] = 0u, limb[1][tid] = 0u, limb[2][tid] = 0u, limb[3][tid] = 0u;
+#endif
     for (uint t = g; t < tiles; t += pc.wg_count)
         select_tile(t, NB, D, R);
 }
@@ -1359,6 +1438,9 @@ void main()
     X("kv_select_rowread_v4_sgs_tq", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0 -DKV_VEC=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1") \
     X("kv_select_rowread_f64d_v4_sgs_tq", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1") \
     X("kv_select_rowread_c64_v4_sgs_tq", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1") \
+    X("kv_select_rowread_c64_v4_sgs_tq_ln", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1 -DKV_LEAN=1") \
+    X("kv_select_rowread_c64_v4_sgs_tq_lx", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=1 -DKV_LEAN=1 -DKV_X64=1") \
+    X("kv_select_rowread_f64d_v4_sg_tq_ln", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_TQ=1 -DKV_LEAN=1") \
     X("kv_select_rowread_c64_v4_sgs_tq2", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=2") \
     X("kv_select_rowread_f64d_v4_sg_tq2", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=2 -DKV_VEC=1 -DKV_QD=1 -DKV_SG=1 -DKV_TQ=2") \
     X("kv_select_rowread_c64_v4_sgs_tq2_t1", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1 -DKV_VEC=1 -DKV_CERT=1 -DKV_SG=1 -DKV_SHROW=1 -DKV_TQ=2 -DKV_STOP=1") \
@@ -1454,13 +1536,22 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             /* VOXATTN_VULKAN_KV_TQ=2: _tq2 (TOPK's and CUMULATIVE's defaults), else _tq */
             const char *const tqs[3] = {"", "_tq", "_tq2"};
             const char *base = name;
-            for (int t = v->kv_tq, found = 0; t >= 0 && !found; t = t == 2 ? 1 : -1) {
-                char want[80];
-                snprintf(want, sizeof want, "%s%s%s", base, tqs[t], v->kv_stop == 1 ? "_t1" : v->kv_stop == 2 ? "_r1" : "");
-                for (size_t k = 0; k < sizeof all / sizeof all[0] && !found; k++)
-                    if (!strcmp(all[k], want))
-                        name = all[k], found = 1;
-            }
+            /* _ln (TOPK's and CUMULATIVE's _tq variants): the rows' collectives that a rule does not read
+             * skipped (STAT's mean and variance, CUMULATIVE's total mass, the compaction's run scan
+             * without a partial run), the radix bins zeroed by their readers (two barriers fewer per
+             * pass); _lx (TOPK): and the uncertified rows' f64 fallback with 16-byte loads and staged
+             * ranks. Default _lx, else _ln (H200, session 17: perf_wan624_topk 0.71 / 0.87 / 0.91 ms
+             * _lx / _ln / neither); VOXATTN_VULKAN_KV_LEAN=1: _ln for TOPK too, 0: neither */
+            int found = 0;
+            for (int t = v->kv_tq; t >= 0 && !found; t = t == 2 ? 1 : -1)
+                for (int ln = v->kv_stop ? 0 : v->kv_lean; ln >= 0 && !found; ln--) {
+                    char want[80];
+                    snprintf(want, sizeof want, "%s%s%s%s", base, tqs[t],
+                             v->kv_stop == 1 ? "_t1" : v->kv_stop == 2 ? "_r1" : "", ln == 2 ? "_lx" : ln ? "_ln" : "");
+                    for (size_t k = 0; k < sizeof all / sizeof all[0] && !found; k++)
+                        if (!strcmp(all[k], want))
+                            name = all[k], found = 1;
+                }
         }
     }
     if (v->kv_flush) { /* diagnosis of the unprofiled tau build (backends/vulkan/NOTES.md) */

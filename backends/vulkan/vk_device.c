@@ -382,6 +382,8 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_rowread = !vox_env_flag("VOXATTN_VULKAN_KV_STAGED"); /* staged: slower on NVIDIA (H200, session 9) */
     d->kv_f32 = vox_env_flag("VOXATTN_VULKAN_KV_F32"); /* A/B: kv_select without the f64 CUMULATIVE check */
     d->bm_serial = vox_env_flag("VOXATTN_VULKAN_BM_SERIAL");
+    const char *bmw = getenv("VOXATTN_VULKAN_BM_W2"); /* A/B: block_means' 16-bit loads before session 17 */
+    d->bm_w2 = !bmw || !*bmw || atoi(bmw) != 0;
     d->kv_flush = vox_env_flag("VOXATTN_VULKAN_KV_FLUSH");
     d->kv_scalar = vox_env_flag("VOXATTN_VULKAN_KV_SCALAR");
     d->kv_f64_row = vox_env_flag("VOXATTN_VULKAN_KV_F64_ROW"); /* A/B: session 10's f64 re-scoring per row */
@@ -391,6 +393,10 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_shrow = shrow && *shrow ? (atoi(shrow) != 0) : -1;
     const char *tq = getenv("VOXATTN_VULKAN_KV_TQ"); /* A/B: kv_select's tile pass before session 16 */
     d->kv_tq = !tq || !*tq ? 1 : atoi(tq) == 0 ? 0 : atoi(tq) == 2 ? 2 : 1; /* 2: _tq2 where it exists */
+    /* kv_select's rows: unset or 2 TOPK _lx / CUMULATIVE _ln (H200, session 17: wan-1.3b-480p top-k build 0.774
+     * against 0.956 ms), 1 _ln for both, 0 session 16's */
+    const char *lean = getenv("VOXATTN_VULKAN_KV_LEAN");
+    d->kv_lean = !lean || !*lean ? 2 : atoi(lean) == 0 ? 0 : atoi(lean) == 1 ? 1 : 2;
     const char *stop = getenv("VOXATTN_VULKAN_KV_STOP"); /* timing only: wrong lists */
     d->kv_stop = !stop ? 0 : !strcmp(stop, "tile") ? 1 : !strcmp(stop, "row1") ? 2 : 0;
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");

@@ -245,6 +245,8 @@ typedef struct vk_dev {
     int kv_sg; /* kv_select's collectives through subgroup operations (_sg; off: VOXATTN_VULKAN_KV_NO_SG) */
     int kv_shrow; /* VOXATTN_VULKAN_KV_SHROW: -1 unset (per-variant defaults), 0 every kv_select variant _sg, 1 _sgs */
     int kv_tq;    /* kv_select's _tq tile pass (loads ahead, 16-byte qbar reads; off: VOXATTN_VULKAN_KV_TQ=0) */
+    int bm_w2;    /* block_means' _w2 variants for 16-bit types (off: VOXATTN_VULKAN_BM_W2=0) */
+    int kv_lean;  /* kv_select's rows: 2 _lx where it exists, else _ln (default); 1 _ln; 0 session 16's (VOXATTN_VULKAN_KV_LEAN) */
     int kv_stop;  /* VOXATTN_VULKAN_KV_STOP (timing only): 1 `tile` the tile pass alone, 2 `row1` and its first row */
     int sr_cm;     /* sample_rows' coop-matrix tile pass where the device has it (off: VOXATTN_VULKAN_SR_SCALAR) */
     int sr_merge_wg; /* sample_rows' merge with the factors once per workgroup (VOXATTN_VULKAN_SR_MERGE_WG; off: per element) */
