@@ -263,6 +263,20 @@ __device__ void query_select_exact(const typename DT::T *q, const int *win_ptr, 
     }
 VOX_EACH_DTYPE(VOX_QUERY_SELECT_EXACT_KERNEL)
 
+/* A global (text) block keeps its nv valid rows, each slot its own fill source: threads t of nt
+ * (a CTA's or a warp's) of the kernels below. */
+__device__ __forceinline__ void vox_qs_global_block(int *fill, int *kept_rows, int *kept_count, i64 base, i64 s0,
+                                                    i64 V, int nv, i64 mi, int t, int nt)
+{
+    for (i64 r = t; r < V; r += nt) {
+        fill[base + s0 + r] = (int)(s0 + r);
+        if (r < nv)
+            kept_rows[mi * V + r] = (int)r;
+    }
+    if (t == 0)
+        kept_count[mi] = nv;
+}
+
 #include "query_select_fast.cuh"
 #include "query_select_warp.cuh"
 #include "query_select_stage.cuh"

@@ -319,15 +319,8 @@ __device__ void query_select(const typename DT::T *q, const int *win_ptr, const 
         const i64 base = (m - j) * V, s0 = j * V; /* base: bh*S */
         const i64 j2 = vox_qf_step(vox_qf_step(j, dj, NB), dj, NB);
         vox_qf_prefetch<DT>(q, m + 2 * step, j2, m + 3 * step, vox_qf_step(j2, dj, NB), items, NB, NBv, V, D, a, &ptok);
-        if (j >= NBv) { /* a global block keeps its valid rows */
-            const int nv = valid[j];
-            for (i64 r = tid; r < V; r += VOX_QS_THREADS) {
-                fill[base + s0 + r] = (int)(s0 + r);
-                if (r < nv)
-                    kept_rows[m * V + r] = (int)r;
-            }
-            if (tid == 0)
-                kept_count[m] = nv;
+        if (j >= NBv) {
+            vox_qs_global_block(fill, kept_rows, kept_count, base, s0, V, valid[j], m, tid, VOX_QS_THREADS);
             continue;
         }
         unsigned char *kp = kept[par ^= 1];

@@ -162,7 +162,7 @@ __device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, 
             issued = true;
         }
         if (j >= NBv) {
-            vox_qw_global_block(fill, kept_rows, kept_count, base, s0, V, nv, mi, lane);
+            vox_qs_global_block(fill, kept_rows, kept_count, base, s0, V, nv, mi, lane, VOX_WARP_SIZE);
             continue;
         }
         vox_qw_block_start(sh.kept, fill, base, s0, V, nv, lane);

@@ -327,19 +327,6 @@ __device__ __forceinline__ double vox_qw_eps2(int chunks, int vec, i64 D, int fl
                            (1.0 + 0x1p-20);
 }
 
-/* A global (text) block keeps its nv valid rows: each slot its own fill source. */
-__device__ __forceinline__ void vox_qw_global_block(int *fill, int *kept_rows, int *kept_count, i64 base, i64 s0,
-                                                    i64 V, int nv, i64 mi, int lane)
-{
-    for (i64 r = lane; r < V; r += VOX_WARP_SIZE) {
-        fill[base + s0 + r] = (int)(s0 + r);
-        if (r < nv)
-            kept_rows[mi * V + r] = (int)r;
-    }
-    if (lane == 0)
-        kept_count[mi] = nv;
-}
-
 template <class DT, bool ALIGNED>
 __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
                                   int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D,
@@ -364,7 +351,7 @@ __device__ void query_select_warp(const typename DT::T *q, const int *win_ptr, c
         const int nv = nv_n, w0s = w0_n, w1 = w1_n;
         vox_qw_meta(mi + stride, items, NB, NBv, valid, win_ptr, &nv_n, &w0_n, &w1_n);
         if (j >= NBv) {
-            vox_qw_global_block(fill, kept_rows, kept_count, base, s0, V, nv, mi, lane);
+            vox_qs_global_block(fill, kept_rows, kept_count, base, s0, V, nv, mi, lane, VOX_WARP_SIZE);
             continue;
         }
         if (!(flags & 2))
