@@ -3,7 +3,8 @@
  * text blocks, a padding-only block (zero means), constructed ties (equal
  * scores -> lower block index, a cumulative boundary hit exactly) and huge
  * logits (one group of blocks takes all the mass, the rest p = 0 in f32 and
- * f64 alike, so ties again go by index). kv_count and the first kv_count
+ * f64 alike, so ties again go by index) and NaN block means (every p of a
+ * NaN row NaN: the index order decides). kv_count and the first kv_count
  * entries of each kv_cols row must equal the reference exactly; the device's
  * rows must also be ascending and hold the own block and every global block. */
 #include <math.h>
@@ -96,6 +97,23 @@ static int kv_select_inputs(const op_case *c, op_inputs *in)
             float B = (float)(4096.0 * (1.0 + oh_uniform(&r)));
             for (int64_t e = 0; e < D; e++)
                 kb[m * D + e] = e == 0 ? B : e == D - 2 ? -B : (float)ldexp(e == D - 1 ? 20.0 * oh_uniform(&r) : oh_uniform(&r), -11);
+        }
+    } else if (c->fill & FILL_NAN) {
+        /* random means, then NaN (docs/numerics.md: a NaN in a row's score makes every p of that query
+         * block NaN, and its order the block index order): in head 0 one element of key block 1's mean,
+         * so every row of that head is NaN; in the other heads one element (dim m % D) of every third
+         * query block's mean, so NaN rows lie among finite ones. A NaN row admits the rule's count
+         * (TOPK k; CUMULATIVE 1 for tau > 0), or min_blocks where above, as the lowest-index blocks: a
+         * partial run of equal keys (Vulkan's by-index rows, whose compaction needs the scan of the
+         * keys equal to T before each invocation's segment) */
+        oh_rng r = {46};
+        for (int64_t i = 0; i < n; i++)
+            qb[i] = (float)(2.0 * oh_normal(&r)), kb[i] = (float)oh_normal(&r);
+        for (int64_t m = 0; m < BH * NB; m++) {
+            if (m / NB == 0 && m % NB == 1)
+                kb[m * D + D / 2] = NAN;
+            else if (m / NB > 0 && m % 3 == 1)
+                qb[m * D + m % D] = NAN;
         }
     } else {
         oh_rng r = {43};
@@ -266,6 +284,20 @@ static const op_case cases[] = {
      .drop_block = -1, .scale = 0.01, .rule = TOPK, .param = 100, .min_blocks = 2},
     {"topk_large_logits_mma", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, .drop_block = -1,
      .scale = 4.0, .rule = TOPK, .param = 35, .min_blocks = 2},
+    /* NaN in block means (FILL_NAN): whole NaN heads and NaN query rows among finite ones, decided in
+     * the index order; small rows (one block per invocation) and rows of more blocks than a workgroup */
+    {"nan_rows_topk", SHAPE(1, 3, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_NAN, .drop_block = -1, .rule = TOPK,
+     .param = 3, .min_blocks = 2},
+    {"nan_rows_topk_min_above_k", SHAPE(1, 3, 32, 4, 8, 8, 0, 0, 1, 4, 4), VOX_F32, FILL_NAN, .drop_block = -1,
+     .rule = TOPK, .param = 2, .min_blocks = 5},
+    {"nan_rows_cumulative", SHAPE(1, 3, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_NAN, .drop_block = -1,
+     .rule = CUM, .param = 0.9, .min_blocks = 0},
+    {"nan_rows_cumulative_min3", SHAPE(1, 3, 32, 4, 8, 8, 0, 0, 1, 4, 4), VOX_F32, FILL_NAN, .drop_block = -1,
+     .rule = CUM, .param = 0.5, .min_blocks = 3},
+    {"nan_rows_topk_mma_tiles", SHAPE(1, 3, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_NAN, .drop_block = -1,
+     .rule = TOPK, .param = 35, .min_blocks = 2},
+    {"nan_rows_cumulative_tiles", SHAPE(1, 3, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_NAN, .drop_block = -1,
+     .rule = CUM, .param = 0.9, .min_blocks = 4},
     {"perf_wan_like", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
      .param = 0.9, .min_blocks = 4, .perf_only = 1},
     /* wan-1.3b-480p's full size (21 x 30 x 52 tokens: 624 video blocks per head), CUMULATIVE 0.9 and
