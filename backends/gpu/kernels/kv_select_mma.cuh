@@ -563,6 +563,23 @@ __device__ __forceinline__ void vox_km_stage_kb(const uint4 *frags, i64 bh, i64 
     vox_cp_commit();
 }
 
+/* Before chunk c of a head's chunk loop (vox_km_scores_kb, vox_km_scores_wg; ks: two staged chunks
+ * of 8 KS x 32 uint4s): chunk c + 1 staged into the other one, and chunk c waited for. X ==
+ * VOX_KM_X_STAGE1 (timing ablation): chunk 0 staged once, every chunk multiplied from it. */
+template <int X>
+__device__ __forceinline__ void vox_km_stage_next(const uint4 *frags, i64 bh, i64 nch, int c, int KS, uint4 *ks)
+{
+    if (X == VOX_KM_X_STAGE1) {
+        if (c == 0)
+            vox_cp_wait<0>();
+    } else if (c + 1 < nch) {
+        vox_km_stage_kb(frags, bh, nch, c + 1, KS, ks + ((c + 1) & 1) * (8 * KS * VOX_WARP_SIZE));
+        vox_cp_wait<1>();
+    } else {
+        vox_cp_wait<0>();
+    }
+}
+
 /* Two key tiles n0, n1 of a staged chunk (kc; their meta: km) against the
  * warp's rows at D = 128 (8 steps, no per-step bound check): each tile's
  * arithmetic as vox_km_step and vox_km_store (per step the three products
@@ -700,15 +717,7 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
         }
     }
     for (int c = 0; c < nch; c++) {
-        if (X == VOX_KM_X_STAGE1) {
-            if (c == 0)
-                vox_cp_wait<0>();
-        } else if (c + 1 < nch) {
-            vox_km_stage_kb(frags, bh, nch, c + 1, 8, ks + ((c + 1) & 1) * CH);
-            vox_cp_wait<1>();
-        } else {
-            vox_cp_wait<0>();
-        }
+        vox_km_stage_next<X>(frags, bh, nch, c, 8, ks);
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* the copies, seen by wgmma */
         __syncthreads(); /* chunk c staged */
         const unsigned kc = sa + (X == VOX_KM_X_STAGE1 ? 0u : (unsigned)((c & 1) * CH * 16)) + wg * 32 * 128;
@@ -797,15 +806,7 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
     float *o0 = sc + (i64)r0 * S + 2 * (lane & 3), *o1 = o0 + 8 * S;
     const bool w0 = r0 < nrows, w1 = r0 + 8 < nrows;
     for (int c = 0; c < nch; c++) {
-        if (X == VOX_KM_X_STAGE1) { /* timing ablation: chunk 0 staged once, every chunk multiplied from it */
-            if (c == 0)
-                vox_cp_wait<0>();
-        } else if (c + 1 < nch) {
-            vox_km_stage_kb(frags, bh, nch, c + 1, KS, ks + ((c + 1) & 1) * CH);
-            vox_cp_wait<1>();
-        } else {
-            vox_cp_wait<0>();
-        }
+        vox_km_stage_next<X>(frags, bh, nch, c, KS, ks);
         __syncthreads(); /* chunk c staged */
         const uint4 *kc = ks + (X == VOX_KM_X_STAGE1 ? 0 : (c & 1) * CH);
         if (P1 == VOX_KM_P1_PAIR && KS == 8 && MT == 4) { /* D 128, full row groups: two key tiles at a time */
