@@ -767,8 +767,6 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     vox_attention_backward_args_init(&ba, d, p);
     a.scale = ba.scale, a.scale_log2 = ba.scale_log2;
     a.asc = s->bwd_asc;
-    /* the global blocks (the last NB - NBv: every row lists them, their rows list every block) first */
-    a.front = s->bwd_front && d->n_video_blocks > 0 && d->n_video_blocks < NB ? (int)(NB - d->n_video_blocks) : 0;
     int64_t rows = BH * NB * V;
     /* scratch: l2 (one float per slot), then (atomic dQ) the accumulator, 256-byte aligned (rows is a
      * multiple of 64); an atomic call that cannot get it runs ordered */
@@ -777,6 +775,11 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     /* the key-unit table after them (a count and 4 NB ints): a host-built mask listing every pair (so the
      * blocks of a unit share their lists), V = 64, not VOXATTN_SM90_BWD_RCHUNK=0 */
     const size_t ru_bytes = s->bwd_rchunk && p->full_lists && V == 64 ? (size_t)(4 + NB * 4) * sizeof(int) : 0;
+    /* the global blocks (the last NB - NBv: every row lists them, their rows list every block) first; the key
+     * units keep their order (every list is all blocks: no long units) */
+    a.front = s->bwd_front && !ru_bytes && d->n_video_blocks > 0 && d->n_video_blocks < NB
+                  ? (int)(NB - d->n_video_blocks)
+                  : 0;
     if (atomic && gpu_ensure_scratch(g, (size_t)rows * sizeof(float) * (size_t)(1 + D) + ru_bytes)) {
         vox_log(&g->log, VOX_LOG_INFO, "cuda: no scratch for the atomic-dQ backward; attention_backward runs ordered");
         atomic = 0;
@@ -792,7 +795,6 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     if (ru_bytes) {
         ru = g->scratch + (uint64_t)rows * sizeof(float) * (uint64_t)(atomic ? 1 + D : 1);
         a.runit = ru + 4 * sizeof(int), a.nunit = -1; /* the count on the device; the usual grid */
-        a.front = 0; /* the key units keep their order (every list is all blocks: no long units) */
     }
     cu_tensor_map tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc; /* 64-row boxes; 16-row boxes (chunks) */
     cu_tensor_map tmDq = {{0}};                                /* atomic dQ: the accumulator */

@@ -371,6 +371,17 @@ static vox_status open_own(vk_dev *d, int index, int no16)
     return VOX_OK;
 }
 
+/* A numbered switch: unset or empty gives dflt, a number 0..max itself, anything else dflt (text reads as
+ * 0, as atoi does). */
+static int env_choice(const char *name, int dflt, int max)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return dflt;
+    const int n = atoi(v);
+    return n >= 0 && n <= max ? n : dflt;
+}
+
 static vox_status vk_open(int index, const vox_native_queue *native, const vox_logger *log, void **out)
 {
     *out = NULL;
@@ -382,8 +393,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_rowread = !vox_env_flag("VOXATTN_VULKAN_KV_STAGED"); /* staged: slower on NVIDIA (H200, session 9) */
     d->kv_f32 = vox_env_flag("VOXATTN_VULKAN_KV_F32"); /* A/B: kv_select without the f64 CUMULATIVE check */
     d->bm_serial = vox_env_flag("VOXATTN_VULKAN_BM_SERIAL");
-    const char *bmw = getenv("VOXATTN_VULKAN_BM_W2"); /* A/B: block_means' 16-bit loads before session 17 */
-    d->bm_w2 = !bmw || !*bmw || atoi(bmw) != 0;
+    d->bm_w2 = env_choice("VOXATTN_VULKAN_BM_W2", 1, 1); /* A/B: 0 block_means' 16-bit loads before session 17 */
     d->kv_flush = vox_env_flag("VOXATTN_VULKAN_KV_FLUSH");
     d->kv_scalar = vox_env_flag("VOXATTN_VULKAN_KV_SCALAR");
     d->kv_f64_row = vox_env_flag("VOXATTN_VULKAN_KV_F64_ROW"); /* A/B: session 10's f64 re-scoring per row */
@@ -391,12 +401,11 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_topk_f64t = vox_env_flag("VOXATTN_VULKAN_KV_TOPK_F64T"); /* A/B: TOPK without the f32 certification */
     const char *shrow = getenv("VOXATTN_VULKAN_KV_SHROW"); /* A/B: kv_select's row in shared memory (_sgs) */
     d->kv_shrow = shrow && *shrow ? (atoi(shrow) != 0) : -1;
-    const char *tq = getenv("VOXATTN_VULKAN_KV_TQ"); /* A/B: kv_select's tile pass before session 16 */
-    d->kv_tq = !tq || !*tq ? 1 : atoi(tq) == 0 ? 0 : atoi(tq) == 2 ? 2 : 1; /* 2: _tq2 where it exists */
+    /* A/B: 0 kv_select's tile pass before session 16; 2 _tq2 where it exists */
+    d->kv_tq = env_choice("VOXATTN_VULKAN_KV_TQ", 1, 2);
     /* kv_select's rows: unset or 2 TOPK _lx / CUMULATIVE _ln (H200, session 17: wan-1.3b-480p top-k build 0.774
      * against 0.956 ms), 1 _ln for both, 0 session 16's */
-    const char *lean = getenv("VOXATTN_VULKAN_KV_LEAN");
-    d->kv_lean = !lean || !*lean ? 2 : atoi(lean) == 0 ? 0 : atoi(lean) == 1 ? 1 : 2;
+    d->kv_lean = env_choice("VOXATTN_VULKAN_KV_LEAN", 2, 2);
     const char *stop = getenv("VOXATTN_VULKAN_KV_STOP"); /* timing only: wrong lists */
     d->kv_stop = !stop ? 0 : !strcmp(stop, "tile") ? 1 : !strcmp(stop, "row1") ? 2 : 0;
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
@@ -406,7 +415,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
      * builds: top-k 1.361 against 1.416 ms, tau 2.250 against 2.294), 0 the exact f64 ones, 2 (or "exact")
      * the certified ones with every decision on the exact path (tests) */
     const char *qsc = getenv("VOXATTN_VULKAN_QS_CERT");
-    d->qs_cert = !qsc || !*qsc ? 1 : strcmp(qsc, "exact") == 0 ? 2 : atoi(qsc) == 0 ? 0 : atoi(qsc) == 2 ? 2 : 1;
+    d->qs_cert = qsc && !strcmp(qsc, "exact") ? 2 : env_choice("VOXATTN_VULKAN_QS_CERT", 1, 2);
     d->sr_cm = !vox_env_flag("VOXATTN_VULKAN_SR_SCALAR"); /* A/B: the scalar f32 tile pass */
     const char *sr = getenv("VOXATTN_VULKAN_SR_SLOTS");
     /* opt-in: H200 mid call of session 16, SVG build 1.167 against 1.179 ms, within noise */
