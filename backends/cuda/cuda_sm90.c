@@ -120,11 +120,9 @@ enum {
     X(SM90_BWD_DQCONV_F16_D64, "vox_attn_bwd_sm90_dqconv_f16_d64", 256, 0)     \
     X(SM90_BWD_PREP_BF16, "vox_attn_bwd_sm90_prep_bf16", 256, 0)               \
     X(SM90_BWD_PREP_F16, "vox_attn_bwd_sm90_prep_f16", 256, 0)                 \
-    X(SM90_BWD_RUNITS, "vox_attn_bwd_sm90_runits", 1024, 0)                       \
-    X(SM90_BWD_DQ_BF16_D128_IS0, "vox_attn_bwd_sm90_dq_bf16_d128_is0", 384, 0)     \
-    X(SM90_BWD_DKDV_BF16_D128_IS0, "vox_attn_bwd_sm90_dkdv_bf16_d128_is0", 384, 0) \
-    X(SM90_BWD_DQ_BF16_D128_ISBRK, "vox_attn_bwd_sm90_dq_bf16_d128_isbrk", 384, 0) \
-    X(SM90_BWD_DKDV_BF16_D128_ISBRK, "vox_attn_bwd_sm90_dkdv_bf16_d128_isbrk", 384, 0)
+    X(SM90_BWD_RUNITS, "vox_attn_bwd_sm90_runits", 1024, 0)                    \
+    X(SM90_BWD_DQ_BF16_D128_IS0, "vox_attn_bwd_sm90_dq_bf16_d128_is0", 384, 0) \
+    X(SM90_BWD_DKDV_BF16_D128_IS0, "vox_attn_bwd_sm90_dkdv_bf16_d128_is0", 384, 0)
 
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
@@ -342,8 +340,6 @@ void cu_sm90_open(gpu_dev *g)
     s->bwd_is0 = sm90_switch_is(g, "VOXATTN_SM90_BWD_ISSUE", "0",
                                 "the bf16 D=128 attention backward's dq and dkdv kernels rebuild every wgmma's "
                                 "descriptors (session 17's stage code)");
-    if (sm90_switch_is(g, "VOXATTN_SM90_BWD_ISSUE", "brk", "TEST-ONLY BREAK of the bf16 D=128 backward kernels"))
-        s->bwd_is0 = 2;
     s->bwd_asc = !sm90_switch(g, "VOXATTN_SM90_BWD_ALTERNATE",
                               "the packed attention backward kernels alternate the blocks only one unit lists "
                               "between the two consumers (session 12's order)");
@@ -880,10 +876,8 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         return 1;
     }
     /* each kernel its scheme's grid and shared memory: dq one unit per CTA, dkdv two */
-    if (s->bwd_is0 == 1 && kq == SM90_BWD_DQ_BF16_D128)
+    if (s->bwd_is0 && kq == SM90_BWD_DQ_BF16_D128) /* session 17's stage code (A/B) */
         kq = SM90_BWD_DQ_BF16_D128_IS0, kkv = SM90_BWD_DKDV_BF16_D128_IS0;
-    if (s->bwd_is0 == 2 && kq == SM90_BWD_DQ_BF16_D128)
-        kq = SM90_BWD_DQ_BF16_D128_ISBRK, kkv = SM90_BWD_DKDV_BF16_D128_ISBRK;
     if (!*st)
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kq], sm90_kernels[kq].name, &s->fn_smem[kq],
                             VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DQ_PACK), (unsigned)sm90_kernels[kq].threads,
