@@ -43,6 +43,12 @@
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "common.glsl"
+#if defined(SR_CM3) /* cm2, and the spatial and temporal patterns' accumulators in the work space */
+#define SR_CM2 1
+#define NPA 1u /* patterns whose accumulators live in registers (the dense one) */
+#else
+#define NPA 3u
+#endif
 #define WG 256u
 #define NSG 8u
 #define SR_RW 32u             /* sampled rows per workgroup */
@@ -67,7 +73,27 @@ layout(std430, set = 0, binding = 2) readonly buffer V4 { uvec4 v4[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Rows { int rows[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Coord { int coord[]; };
 layout(std430, set = 0, binding = 5) readonly buffer BlockValid { int block_valid[]; };
+#if defined(SR_CM3)
+layout(std430, set = 0, binding = 7) buffer Work { float work[]; };
+#else
 layout(std430, set = 0, binding = 7) writeonly buffer Work { float work[]; };
+#endif
+layout(std430, set = 0, binding = 8) readonly buffer SlotTok { int slot_tok[]; };
+
+/* Where head bh's rows start in q, k, v (they share strides) and the element
+ * index of slot s's row from there: the caller's tensors through slot_token
+ * (pc.tok = 1 + the table's element offset at binding 8) or the block copies
+ * (tok 0; sb, sh, st then describe [BH][S][D]); as in sample_rows.comp. */
+uint sr_row_origin(uint bh)
+{
+    uint hd = uint(pc.heads), b = bh / hd;
+    return b * vox_u64lo(pc.sb) + (bh - b * hd) * vox_u64lo(pc.sh);
+}
+uint sr_row_at(uint xo, uint s)
+{
+    uint tk = vox_u64lo(pc.tok);
+    return xo + (tk != 0u ? uint(slot_tok[tk - 1u + s]) : s) * vox_u64lo(pc.st);
+}
 
 /* Q tile (rows 0..31) at the start; then the K tile (rows 0..31) and the V
  * tile (rows 32..63); f16 bits, row stride RS4 */
@@ -172,6 +198,21 @@ bool allows(uint ib, uint jb, bool temporal)
 
 /* tile cursor: block jb, first key c0 of the tile, the block's valid keys nv */
 uint cur_jb, cur_c0, cur_nv, cur_end;
+#if defined(SR_CM2)
+ivec3 cur_c; /* the block's (t, y, x), read with its valid count */
+
+/* allows() from the blocks' coordinates */
+bool allows_c(ivec3 ci, ivec3 cj, bool temporal)
+{
+    if (ci.x < 0 || cj.x < 0)
+        return true;
+    if (pc.sink != 0 && cj.x == 0)
+        return true;
+    if (!temporal)
+        return abs(cj.x - ci.x) <= pc.frame_blocks;
+    return abs(cj.y - ci.y) <= pc.space_blocks && abs(cj.z - ci.z) <= pc.space_blocks;
+}
+#endif
 uvec4 kraw[CH], vraw[CH];
 
 /* Moves to the next tile (skipping empty blocks); false at the end. Uniform. */
@@ -183,20 +224,24 @@ bool next_tile()
         if (cur_jb >= cur_end)
             return false;
         cur_nv = uint(block_valid[pc.off[5] + cur_jb]);
+#if defined(SR_CM2)
+        uint c3 = pc.off[4] + 3u * cur_jb;
+        cur_c = ivec3(coord[c3], coord[c3 + 1u], coord[c3 + 2u]);
+#endif
         cur_c0 = 0u;
     }
     return true;
 }
 
 /* Global loads of the current tile into kraw / vraw (keys past the valid count and dims past D 0). */
-void load_kv(uint tid, uint hb, uint V, uint D, bool vec)
+void load_kv(uint tid, uint xo, uint V, uint D, bool vec)
 {
     [[unroll]] for (uint t = 0u; t < CH; t++) {
         uint idx = tid + t * WG, kk = idx / C8, c = idx - kk * C8;
         kraw[t] = uvec4(0u);
         vraw[t] = uvec4(0u);
         if (cur_c0 + kk < cur_nv && c * 8u < D) {
-            uint row = (hb + cur_jb * V + cur_c0 + kk) * D;
+            uint row = sr_row_at(xo, cur_jb * V + cur_c0 + kk);
             kraw[t] = load_k(pc.off[1] + row, c * 8u, D, vec);
             vraw[t] = load_v(pc.off[2] + row, c * 8u, D, vec);
         }
@@ -209,12 +254,13 @@ void main()
     if (x >= pc.wg_count)
         return;
     const uint tid = gl_LocalInvocationID.x, sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
-    const uint R = vox_u64lo(pc.R), NB = vox_u64lo(pc.NB), V = uint(pc.V), D = uint(pc.D), S = NB * V;
+    const uint R = vox_u64lo(pc.R), NB = vox_u64lo(pc.NB), V = uint(pc.V), D = uint(pc.D);
     const uint nsplit = uint(pc.nsplit), groups = (R + SR_RW - 1u) / SR_RW;
     const uint g = x % groups, u = x / groups, sp_ = u % nsplit, bh = u / nsplit;
-    const uint r0 = g * SR_RW, hb = bh * S;
+    const uint r0 = g * SR_RW, xo = sr_row_origin(bh);
     const uint jb0 = NB * sp_ / nsplit, jb1 = NB * (sp_ + 1u) / nsplit; /* NB * 64 fits 32 bits */
-    const bool vec = (D & 7u) == 0u && ((pc.off[0] | pc.off[1] | pc.off[2]) & 7u) == 0u;
+    const bool vec = (D & 7u) == 0u && ((pc.off[0] | pc.off[1] | pc.off[2] | vox_u64lo(pc.sb) | vox_u64lo(pc.sh) |
+                                         vox_u64lo(pc.st)) & 7u) == 0u;
     const uint rt = sg & 1u;                   /* the subgroup's row tile (S and T) */
     const uint kt = (sg >> 1u) & 1u, dh = sg >> 2u; /* S: its key tile and half of D */
     const uint dq = sg >> 1u;                  /* T: its 32 dims */
@@ -225,7 +271,7 @@ void main()
         uint idx = tid + t * WG, rr = idx / C8, c = idx - rr * C8, r = r0 + rr;
         qraw[t] = uvec4(0u);
         if (r < R && c * 8u < D)
-            qraw[t] = load_q(pc.off[0] + (hb + uint(rows[pc.off[3] + r])) * D, c * 8u, D, vec);
+            qraw[t] = load_q(pc.off[0] + sr_row_at(xo, uint(rows[pc.off[3] + r])), c * 8u, D, vec);
     }
 #if defined(DT_BF16)
     uint mb = 0u;
@@ -257,13 +303,33 @@ void main()
     /* the merging lane's row and its block (pattern allowances per block) */
     const uint mrow = rt * 16u + (lane >> 1u), mr = r0 + mrow;
     const uint mib = mr < R ? uint(rows[pc.off[3] + mr]) / V : 0u;
-    float M[3], Z[3], A[3][16];
+#if defined(SR_CM2)
+    const ivec3 ci = ivec3(coord[pc.off[4] + 3u * mib], coord[pc.off[4] + 3u * mib + 1u], coord[pc.off[4] + 3u * mib + 2u]);
+#endif
+    float M[3], Z[3], A[NPA][16];
     [[unroll]] for (uint p = 0u; p < 3u; p++) {
         M[p] = NEG_INF;
         Z[p] = 0.0;
+    }
+    [[unroll]] for (uint p = 0u; p < NPA; p++)
         [[unroll]] for (uint d = 0u; d < 16u; d++)
             A[p][d] = 0.0;
-    }
+    /* the lane's record of pattern p: {max, sum, acc[D]} at wbase + p (D + 2) */
+    const uint wbase = pc.off[7] + ((bh * R + mr) * nsplit + sp_) * 3u * (D + 2u);
+    /* the lane's dims: (dq * 2 + b2) * 16 + ldim + e, e < 8 */
+    const uint ldim = (lane & 1u) * 8u;
+#if defined(SR_CM3)
+    /* patterns 1 and 2 accumulate in their records, each element read and written by its owning lane only
+     * (a pattern allows the tile's block for few tiles): 32 registers fewer */
+    if (mr < R)
+        [[unroll]] for (uint p = 1u; p < 3u; p++)
+            [[unroll]] for (uint b2 = 0u; b2 < 2u; b2++)
+                [[unroll]] for (uint e = 0u; e < 8u; e++) {
+                    uint d = (dq * 2u + b2) * 16u + ldim + e;
+                    if (d < D)
+                        work[wbase + p * (D + 2u) + 2u + d] = 0.0;
+                }
+#endif
     uint ninf = 0u; /* bit p: pattern p saw an all -inf tile */
     /* softmax: invocation (srow, part) */
     const uint srow = tid >> 3u, part = tid & 7u;
@@ -271,9 +337,12 @@ void main()
     cur_jb = jb0 - 1u, cur_c0 = 0u, cur_nv = 0u, cur_end = jb1;
     bool have = jb0 < jb1 && next_tile();
     if (have)
-        load_kv(tid, hb, V, D, vec);
+        load_kv(tid, xo, V, D, vec);
     while (have) {
         const uint jb = cur_jb, nk = min(cur_nv - cur_c0, SR_KT);
+#if defined(SR_CM2)
+        const ivec3 cj = cur_c;
+#endif
         bool vbad = false;
         [[unroll]] for (uint t = 0u; t < CH; t++)
             vbad = vbad || chunk_nonfinite(vraw[t]);
@@ -289,12 +358,22 @@ void main()
 #else
         uint kmb = 0u, vmb = 0u;
 #endif
+#if defined(SR_CM2)
+        /* sred's last reads (the previous tile's, or Q's) are three barriers back: written before the barrier
+         * that frees the K/V stage, one barrier fewer per tile */
+        if (subgroupElect()) {
+            sred[sg] = kmb;
+            sred[NSG + sg] = vmb | (vbad ? 0x80000000u : 0u);
+        }
+        barrier(); /* the previous tile is consumed (Q fragments loaded); sred written */
+#else
         barrier(); /* the previous tile is consumed (Q fragments loaded) */
         if (subgroupElect()) {
             sred[sg] = kmb;
             sred[NSG + sg] = vmb | (vbad ? 0x80000000u : 0u);
         }
         barrier();
+#endif
         uint km = 0u, vm = 0u;
         for (uint j = 0u; j < NSG; j++)
             km = max(km, sred[j]), vm = max(vm, sred[NSG + j]);
@@ -321,7 +400,7 @@ void main()
         barrier(); /* K and V staged */
         have = next_tile();
         if (have)
-            load_kv(tid, hb, V, D, vec); /* in flight during this tile's math */
+            load_kv(tid, xo, V, D, vec); /* in flight during this tile's math */
 
         /* S half dh of rows rt, keys kt: K tile [key][d] row-major = column-major B (d x key) */
         {
@@ -385,7 +464,11 @@ void main()
         uint use = 0u;
         [[unroll]] for (uint p = 0u; p < 3u; p++) {
             fa[p] = 1.0, ft[p] = 1.0;
+#if defined(SR_CM2)
+            if (p != 0u && !allows_c(ci, cj, p == 2u))
+#else
             if (p != 0u && !allows(mib, jb, p == 2u))
+#endif
                 continue;
             if (mbr == NEG_INF) {
                 ninf |= 1u << p;
@@ -420,6 +503,27 @@ void main()
             coopMatStoreNV(oc, sf, sg * 256u, TS, false);
             subgroupMemoryBarrierShared();
             subgroupBarrier();
+#if defined(SR_CM3)
+            float tt[8];
+            [[unroll]] for (uint e = 0u; e < 8u; e++)
+                tt[e] = sf[sg * 256u + (lane >> 1u) * TS + ldim + e] * fv1 * fv2;
+            if ((use & 1u) != 0u)
+                [[unroll]] for (uint e = 0u; e < 8u; e++)
+                    A[0][b2 * 8u + e] = A[0][b2 * 8u + e] * fa[0] + tt[e] * ft[0];
+            const uint d0 = (dq * 2u + b2) * 16u + ldim;
+            if (mr < R && d0 < D)
+                [[unroll]] for (uint p = 1u; p < 3u; p++) {
+                    if ((use >> p & 1u) == 0u)
+                        continue;
+                    const uint at = wbase + p * (D + 2u) + 2u + d0;
+                    float g[8];
+                    [[unroll]] for (uint e = 0u; e < 8u; e++)
+                        g[e] = d0 + e < D ? work[at + e] : 0.0;
+                    [[unroll]] for (uint e = 0u; e < 8u; e++)
+                        if (d0 + e < D)
+                            work[at + e] = g[e] * fa[p] + tt[e] * ft[p];
+                }
+#else
             [[unroll]] for (uint e = 0u; e < 8u; e++) {
                 float t = sf[sg * 256u + (lane >> 1u) * TS + (lane & 1u) * 8u + e] * fv1 * fv2;
                 uint d = b2 * 8u + e;
@@ -427,6 +531,7 @@ void main()
                     if ((use >> p & 1u) != 0u)
                         A[p][d] = A[p][d] * fa[p] + t * ft[p];
             }
+#endif
             subgroupMemoryBarrierShared();
             subgroupBarrier(); /* read before the next block's store */
         }
@@ -441,16 +546,18 @@ void main()
     /* {max, sum (0: no key; -1: only -inf tiles), acc[D]} per (bh, row, split, pattern) */
     if (mr < R) {
         [[unroll]] for (uint p = 0u; p < 3u; p++) {
-            uint o = pc.off[7] + (((bh * R + mr) * nsplit + sp_) * 3u + p) * (D + 2u);
+            uint o = wbase + p * (D + 2u);
             if (dq == 0u && (lane & 1u) == 0u) {
                 work[o] = M[p];
                 work[o + 1u] = M[p] == NEG_INF && Z[p] == 0.0 && (ninf >> p & 1u) != 0u ? -1.0 : Z[p];
             }
+            if (p >= NPA)
+                continue; /* accumulated in place */
             [[unroll]] for (uint b2 = 0u; b2 < 2u; b2++)
                 [[unroll]] for (uint e = 0u; e < 8u; e++) {
                     uint d = (dq * 2u + b2) * 16u + (lane & 1u) * 8u + e;
                     if (d < D)
-                        work[o + 2u + d] = A[p][b2 * 8u + e];
+                        work[o + 2u + d] = A[min(p, NPA - 1u)][b2 * 8u + e];
                 }
         }
     }
