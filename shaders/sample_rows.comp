@@ -399,7 +399,10 @@ void main()
     X("sample_rows_cm2_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM2=1") \
     X("sample_rows_cm2_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM2=1") \
     X("sample_rows_cm3_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM3=1") \
-    X("sample_rows_cm3_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM3=1")
+    X("sample_rows_cm3_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM3=1") \
+    X("sample_rows_cmstop1_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=1") \
+    X("sample_rows_cmstop2_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=2") \
+    X("sample_rows_cmstop3_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=3")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_sample_rows(X)
 
@@ -449,11 +452,14 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     memcpy(tb, b.at, sizeof b.at);
     tb[NB_SR] = bind(direct ? p->slot_token : (vox_bref){0}, (size_t)(NB * a.V) * 4, 4);
     a.tok = direct ? 1 + (int64_t)vk_bind_rem(v, &tb[NB_SR]) : 0;
-    char name[48];
-    st = vk_dispatch_ex(v, VOX_OP_sample_rows,
-                        pipe_name(name, sizeof name, cm ? (v->sr_cm2 == 2 ? "sample_rows_cm3" : v->sr_cm2 ? "sample_rows_cm2" : "sample_rows_cm")
-                                           : "sample_rows",
-                                 d->dtype), tb, NB_SR + 1,
+    char name[48], stop[32];
+    snprintf(stop, sizeof stop, "sample_rows_cmstop%d", v->sr_stop);
+    /* the timing ablations (VOXATTN_VULKAN_SR_STOP, tests only: wrong sums) exist for bf16 only */
+    const char *cmv = v->sr_stop && d->dtype == VOX_BF16 ? stop
+                      : v->sr_cm2 == 2                   ? "sample_rows_cm3"
+                      : v->sr_cm2                        ? "sample_rows_cm2"
+                                                         : "sample_rows_cm";
+    st = vk_dispatch_ex(v, VOX_OP_sample_rows, pipe_name(name, sizeof name, cm ? cmv : "sample_rows", d->dtype), tb, NB_SR + 1,
                         NB_SR, &a, sizeof a, (uint64_t)(units * nsplit));
     return st ? st
               : VK_DISPATCH(v, sample_rows, v->sr_merge_wg ? "sample_rows_merge" : "sample_rows_merge_old", b, a,

@@ -401,6 +401,9 @@ void main()
         have = next_tile();
         if (have)
             load_kv(tid, xo, V, D, vec); /* in flight during this tile's math */
+#if defined(SR_STOP) && SR_STOP >= 3
+        continue; /* timing ablation (wrong sums): the stage only */
+#endif
 
         /* S half dh of rows rt, keys kt: K tile [key][d] row-major = column-major B (d x key) */
         {
@@ -413,6 +416,9 @@ void main()
             coopMatStoreNV(sacc, sf, dh * SR_RW * SS + rt * 16u * SS + kt * 16u, SS, false);
         }
         barrier(); /* S complete */
+#if defined(SR_STOP) && SR_STOP >= 2
+        continue; /* timing ablation (wrong sums): stage and S */
+#endif
 
         /* softmax of row srow over keys part + 8j */
         float s[SR_KT / 8u];
@@ -457,6 +463,9 @@ void main()
         if (part == 0u)
             srm[srow] = m, srz[srow] = z;
         barrier(); /* P, m and z written, S read: sf takes the T blocks */
+#if defined(SR_STOP) && SR_STOP >= 1
+        continue; /* timing ablation (wrong sums): stage, S and softmax */
+#endif
 
         /* the merge factors of the lane's row per pattern (as merge_tile of the scalar pass: a NaN tile
          * max makes them NaN and poisons the sums); bit p of use: pattern p takes the tile */
