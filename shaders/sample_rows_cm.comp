@@ -43,6 +43,9 @@
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "common.glsl"
+#if defined(SR_K64) /* cm3 with tiles of 64 keys */
+#define SR_CM3 1
+#endif
 #if defined(SR_CM3) /* cm2, and the spatial and temporal patterns' accumulators in the work space */
 #define SR_CM2 1
 #define NPA 1u /* patterns whose accumulators live in registers (the dense one) */
@@ -52,12 +55,21 @@
 #define WG 256u
 #define NSG 8u
 #define SR_RW 32u             /* sampled rows per workgroup */
+#if defined(SR_K64)
+#define SR_KT 64u             /* keys per tile */
+#else
 #define SR_KT 32u             /* keys per tile */
+#endif
 #define DMAX 128u
 #define C8 (DMAX / 8u)        /* 16-byte chunks (8 halves) per staged row */
 #define RS4 (C8 + 1u)         /* staged row stride in uvec4 */
-#define SS 40u                /* S row stride (floats) */
 #define PS (SR_KT + 8u)       /* P row stride (halves) */
+#if defined(SR_K64)
+#define SS 72u                /* S row stride (floats): one S over all of D */
+#define PS4 (PS / 8u)         /* P row stride in uvec4 (P lives in the K rows of skv) */
+#else
+#define SS 40u                /* S row stride (floats) */
+#endif
 #define TS 16u                /* T block row stride (floats) */
 #define CH (SR_KT * C8 / WG)  /* staged chunks per invocation of a K or V tile (2) */
 #define QCH (SR_RW * C8 / WG) /* of the Q tile (2) */
@@ -98,9 +110,16 @@ uint sr_row_at(uint xo, uint s)
 /* Q tile (rows 0..31) at the start; then the K tile (rows 0..31) and the V
  * tile (rows 32..63); f16 bits, row stride RS4 */
 shared uvec4 skv[2u * SR_KT * RS4];
+#if defined(SR_K64)
+/* S over all of D, [row][key] (stride SS); then 8 T blocks of 16x16 (one per subgroup). The P pieces hi, mid,
+ * lo ([piece][row][key], PS4 uvec4 a row) take the K rows of skv once S is formed (13824 of 17408 bytes):
+ * 34816 + 9216 + 320 bytes in all */
+shared float sf[SR_RW * SS];
+#else
 /* S: two halves of D, [half][row][key] (stride SS); then 8 T blocks of 16x16 (one per subgroup) */
 shared float sf[2u * SR_RW * SS];
 shared float16_t sp[3u * SR_RW * PS]; /* P pieces hi, mid, lo: [piece][row][key] */
+#endif
 shared uint sred[16];                 /* per subgroup: K max bits, V max bits | non-finite flag */
 shared float srm[SR_RW], srz[SR_RW];  /* per row: the tile max and sum */
 
@@ -296,9 +315,15 @@ void main()
 #endif
     }
     barrier();
+#if defined(SR_K64)
+    CM16 qf[8]; /* S: the subgroup's 16 rows x 16 keys (key tile sg >> 1) over all of D */
+    [[unroll]] for (uint t = 0u; t < 8u; t++)
+        coopMatLoadNV(qf[t], skv, rt * 16u * RS4 + t * 2u, RS4, false);
+#else
     CM16 qf[4];
     [[unroll]] for (uint t = 0u; t < 4u; t++)
         coopMatLoadNV(qf[t], skv, rt * 16u * RS4 + (dh * 4u + t) * 2u, RS4, false);
+#endif
 
     /* the merging lane's row and its block (pattern allowances per block) */
     const uint mrow = rt * 16u + (lane >> 1u), mr = r0 + mrow;
@@ -405,6 +430,19 @@ void main()
         continue; /* timing ablation (wrong sums): the stage only */
 #endif
 
+#if defined(SR_K64)
+        /* S of rows rt, keys sg >> 1 over all of D: K tile [key][d] row-major = column-major B (d x key) */
+        {
+            const uint kt4 = sg >> 1u;
+            CM32 sacc = CM32(0.0);
+            [[unroll]] for (uint t = 0u; t < 8u; t++) {
+                CM16 kf;
+                coopMatLoadNV(kf, skv, kt4 * 16u * RS4 + t * 2u, RS4, true);
+                sacc = coopMatMulAddNV(qf[t], kf, sacc);
+            }
+            coopMatStoreNV(sacc, sf, rt * 16u * SS + kt4 * 16u, SS, false);
+        }
+#else
         /* S half dh of rows rt, keys kt: K tile [key][d] row-major = column-major B (d x key) */
         {
             CM32 sacc = CM32(0.0);
@@ -415,11 +453,50 @@ void main()
             }
             coopMatStoreNV(sacc, sf, dh * SR_RW * SS + rt * 16u * SS + kt * 16u, SS, false);
         }
+#endif
         barrier(); /* S complete */
 #if defined(SR_STOP) && SR_STOP >= 2
         continue; /* timing ablation (wrong sums): stage and S */
 #endif
 
+#if defined(SR_K64)
+        /* softmax of row srow over keys 8 part + j (consecutive: one uvec4 per piece) */
+        float s[8];
+        float m = NEG_INF;
+        [[unroll]] for (uint j = 0u; j < 8u; j++) {
+            uint key = part * 8u + j;
+            float x2 = sf[srow * SS + key];
+#if defined(DT_BF16)
+            x2 = x2 * fs1 * fs2;
+#endif
+            s[j] = x2 * pc.scale;
+            if (key < nk)
+                m = nmax(m, s[j]);
+        }
+        m = nmax(m, subgroupShuffleXor(m, 1u));
+        m = nmax(m, subgroupShuffleXor(m, 2u));
+        m = nmax(m, subgroupShuffleXor(m, 4u));
+        float z = 0.0;
+        uint ph[8], pm[8], pl[8];
+        [[unroll]] for (uint j = 0u; j < 8u; j++) {
+            uint key = part * 8u + j;
+            float w = key < nk && m != NEG_INF ? exp(s[j] - m) : 0.0;
+            z += w;
+            float w14 = w * 16384.0;
+            float h32 = uintBitsToFloat(floatBitsToUint(w14) & 0xffffe000u);
+            float r1 = w14 - h32; /* exact */
+            float m32 = uintBitsToFloat(floatBitsToUint(r1) & 0xffffe000u);
+            ph[j] = packFloat2x16(f16vec2(float16_t(h32), float16_t(0.0)));
+            pm[j] = packFloat2x16(f16vec2(float16_t(vnf ? 0.0 : m32), float16_t(0.0)));
+            pl[j] = packFloat2x16(f16vec2(float16_t(vnf ? 0.0 : r1 - m32), float16_t(0.0)));
+        }
+        {
+            uint at = srow * PS4 + part;
+            skv[at] = uvec4(ph[0] | ph[1] << 16, ph[2] | ph[3] << 16, ph[4] | ph[5] << 16, ph[6] | ph[7] << 16);
+            skv[SR_RW * PS4 + at] = uvec4(pm[0] | pm[1] << 16, pm[2] | pm[3] << 16, pm[4] | pm[5] << 16, pm[6] | pm[7] << 16);
+            skv[2u * SR_RW * PS4 + at] = uvec4(pl[0] | pl[1] << 16, pl[2] | pl[3] << 16, pl[4] | pl[5] << 16, pl[6] | pl[7] << 16);
+        }
+#else
         /* softmax of row srow over keys part + 8j */
         float s[SR_KT / 8u];
         float m = NEG_INF;
@@ -453,6 +530,7 @@ void main()
             sp[SR_RW * PS + at] = mid;
             sp[2u * SR_RW * PS + at] = lo;
         }
+#endif
         /* the row's z: the parts' sums in part order */
         float zp[8];
         [[unroll]] for (uint j = 0u; j < 8u; j++)
@@ -494,10 +572,20 @@ void main()
             uint dt = dq * 2u + b2;
             CM32 oc = CM32(0.0);
             if (dt * 16u < D) {
-                [[unroll]] for (uint kb = 0u; kb < 2u; kb++) {
+                [[unroll]] for (uint kb = 0u; kb < SR_KT / 16u; kb++) {
                     if (kb * 16u < nk) {
                         CM16 vf, pf;
                         coopMatLoadNV(vf, skv, (SR_KT + kb * 16u) * RS4 + dt * 2u, RS4, false);
+#if defined(SR_K64)
+                        if (!vnf) { /* lo, mid, then hi (a tile with Inf/NaN in V: hi alone) */
+                            coopMatLoadNV(pf, skv, 2u * SR_RW * PS4 + rt * 16u * PS4 + kb * 2u, PS4, false);
+                            oc = coopMatMulAddNV(pf, vf, oc);
+                            coopMatLoadNV(pf, skv, SR_RW * PS4 + rt * 16u * PS4 + kb * 2u, PS4, false);
+                            oc = coopMatMulAddNV(pf, vf, oc);
+                        }
+                        coopMatLoadNV(pf, skv, rt * 16u * PS4 + kb * 2u, PS4, false);
+                        oc = coopMatMulAddNV(pf, vf, oc);
+#else
                         if (!vnf) { /* lo, mid, then hi (a tile with Inf/NaN in V: hi alone) */
                             coopMatLoadNV(pf, sp, 2u * SR_RW * PS + rt * 16u * PS + kb * 16u, PS, false);
                             oc = coopMatMulAddNV(pf, vf, oc);
@@ -506,6 +594,7 @@ void main()
                         }
                         coopMatLoadNV(pf, sp, rt * 16u * PS + kb * 16u, PS, false);
                         oc = coopMatMulAddNV(pf, vf, oc);
+#endif
                     }
                 }
             }
