@@ -402,6 +402,10 @@ void main()
     X("sample_rows_cm3_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM3=1") \
     X("sample_rows_cm64_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_K64=1") \
     X("sample_rows_cm64_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_K64=1") \
+    X("sample_rows_cm5_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM5=1") \
+    X("sample_rows_cm5_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM5=1") \
+    X("sample_rows_cm6_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM6=1") \
+    X("sample_rows_cm6_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM6=1") \
     X("sample_rows_cmstop1_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=1") \
     X("sample_rows_cmstop2_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=2") \
     X("sample_rows_cmstop3_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=3")
@@ -458,6 +462,8 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     snprintf(stop, sizeof stop, "sample_rows_cmstop%d", v->sr_stop);
     /* the timing ablations (VOXATTN_VULKAN_SR_STOP, tests only: wrong sums) exist for bf16 only */
     const char *cmv = v->sr_stop && d->dtype == VOX_BF16 ? stop
+                      : v->sr_cm2 == 5                   ? "sample_rows_cm6"
+                      : v->sr_cm2 == 4                   ? "sample_rows_cm5"
                       : v->sr_cm2 == 3                   ? "sample_rows_cm64"
                       : v->sr_cm2 == 2                   ? "sample_rows_cm3"
                       : v->sr_cm2                        ? "sample_rows_cm2"

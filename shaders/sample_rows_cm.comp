@@ -46,7 +46,17 @@
 #if defined(SR_K64) /* cm3 with tiles of 64 keys */
 #define SR_CM3 1
 #endif
-#if defined(SR_CM3) /* cm2, and the spatial and temporal patterns' accumulators in the work space */
+#if defined(SR_CM6) /* cm5 with the dense pattern's accumulators in the work space too */
+#define SR_CM5 1
+#endif
+#if defined(SR_CM5) /* cm3 with fewer live registers: Q fragments from shared memory at each tile's S, the next
+                       tile's K/V loads issued after this tile's merge, the merge one element at a time */
+#define SR_CM3 1
+#endif
+#if defined(SR_CM6)
+#define SR_CM2 1
+#define NPA 0u /* every pattern accumulates in the work space */
+#elif defined(SR_CM3) /* cm2, and the spatial and temporal patterns' accumulators in the work space */
 #define SR_CM2 1
 #define NPA 1u /* patterns whose accumulators live in registers (the dense one) */
 #else
@@ -116,6 +126,9 @@ shared uvec4 skv[2u * SR_KT * RS4];
  * 34816 + 9216 + 320 bytes in all */
 shared float sf[SR_RW * SS];
 #else
+#if defined(SR_CM5)
+shared uvec4 sq[SR_RW * RS4]; /* the Q tile (f16 bits), read at every tile's S */
+#endif
 /* S: two halves of D, [half][row][key] (stride SS); then 8 T blocks of 16x16 (one per subgroup) */
 shared float sf[2u * SR_RW * SS];
 shared float16_t sp[3u * SR_RW * PS]; /* P pieces hi, mid, lo: [piece][row][key] */
@@ -308,14 +321,21 @@ void main()
 #endif
     [[unroll]] for (uint t = 0u; t < QCH; t++) {
         uint idx = tid + t * WG, rr = idx / C8, c = idx - rr * C8;
-#if defined(DT_BF16)
-        skv[rr * RS4 + c] = to_f16(qraw[t], qsc);
+#if defined(SR_CM5)
+#define QST sq
 #else
-        skv[rr * RS4 + c] = qraw[t];
+#define QST skv
+#endif
+#if defined(DT_BF16)
+        QST[rr * RS4 + c] = to_f16(qraw[t], qsc);
+#else
+        QST[rr * RS4 + c] = qraw[t];
 #endif
     }
     barrier();
-#if defined(SR_K64)
+#if defined(SR_CM5)
+    /* the Q fragments are loaded from sq at each tile's S */
+#elif defined(SR_K64)
     CM16 qf[8]; /* S: the subgroup's 16 rows x 16 keys (key tile sg >> 1) over all of D */
     [[unroll]] for (uint t = 0u; t < 8u; t++)
         coopMatLoadNV(qf[t], skv, rt * 16u * RS4 + t * 2u, RS4, false);
@@ -331,7 +351,7 @@ void main()
 #if defined(SR_CM2)
     const ivec3 ci = ivec3(coord[pc.off[4] + 3u * mib], coord[pc.off[4] + 3u * mib + 1u], coord[pc.off[4] + 3u * mib + 2u]);
 #endif
-    float M[3], Z[3], A[NPA][16];
+    float M[3], Z[3], A[NPA > 0u ? NPA : 1u][16];
     [[unroll]] for (uint p = 0u; p < 3u; p++) {
         M[p] = NEG_INF;
         Z[p] = 0.0;
@@ -347,7 +367,7 @@ void main()
     /* patterns 1 and 2 accumulate in their records, each element read and written by its owning lane only
      * (a pattern allows the tile's block for few tiles): 32 registers fewer */
     if (mr < R)
-        [[unroll]] for (uint p = 1u; p < 3u; p++)
+        [[unroll]] for (uint p = NPA; p < 3u; p++)
             [[unroll]] for (uint b2 = 0u; b2 < 2u; b2++)
                 [[unroll]] for (uint e = 0u; e < 8u; e++) {
                     uint d = (dq * 2u + b2) * 16u + ldim + e;
@@ -423,9 +443,11 @@ void main()
 #endif
         }
         barrier(); /* K and V staged */
+#if !defined(SR_CM5)
         have = next_tile();
         if (have)
             load_kv(tid, xo, V, D, vec); /* in flight during this tile's math */
+#endif
 #if defined(SR_STOP) && SR_STOP >= 3
         continue; /* timing ablation (wrong sums): the stage only */
 #endif
@@ -449,7 +471,13 @@ void main()
             [[unroll]] for (uint t = 0u; t < 4u; t++) {
                 CM16 kf;
                 coopMatLoadNV(kf, skv, kt * 16u * RS4 + (dh * 4u + t) * 2u, RS4, true);
+#if defined(SR_CM5)
+                CM16 qft;
+                coopMatLoadNV(qft, sq, rt * 16u * RS4 + (dh * 4u + t) * 2u, RS4, false);
+                sacc = coopMatMulAddNV(qft, kf, sacc);
+#else
                 sacc = coopMatMulAddNV(qf[t], kf, sacc);
+#endif
             }
             coopMatStoreNV(sacc, sf, dh * SR_RW * SS + rt * 16u * SS + kt * 16u, SS, false);
         }
@@ -601,7 +629,24 @@ void main()
             coopMatStoreNV(oc, sf, sg * 256u, TS, false);
             subgroupMemoryBarrierShared();
             subgroupBarrier();
-#if defined(SR_CM3)
+#if defined(SR_CM5)
+            {
+                const uint d0 = (dq * 2u + b2) * 16u + ldim;
+                [[unroll]] for (uint e = 0u; e < 8u; e++) {
+                    float t = sf[sg * 256u + (lane >> 1u) * TS + ldim + e] * fv1 * fv2;
+#if !defined(SR_CM6)
+                    if ((use & 1u) != 0u)
+                        A[0][b2 * 8u + e] = A[0][b2 * 8u + e] * fa[0] + t * ft[0];
+#endif
+                    if (mr < R && d0 + e < D)
+                        [[unroll]] for (uint p = NPA; p < 3u; p++)
+                            if ((use >> p & 1u) != 0u) {
+                                const uint at = wbase + p * (D + 2u) + 2u + d0 + e;
+                                work[at] = work[at] * fa[p] + t * ft[p];
+                            }
+                }
+            }
+#elif defined(SR_CM3)
             float tt[8];
             [[unroll]] for (uint e = 0u; e < 8u; e++)
                 tt[e] = sf[sg * 256u + (lane >> 1u) * TS + ldim + e] * fv1 * fv2;
@@ -640,6 +685,11 @@ void main()
                     M[p] = mbr;
             }
         }
+#if defined(SR_CM5)
+        have = next_tile();
+        if (have)
+            load_kv(tid, xo, V, D, vec); /* in flight across the next tile's first barrier */
+#endif
     }
     /* {max, sum (0: no key; -1: only -inf tiles), acc[D]} per (bh, row, split, pattern) */
     if (mr < R) {
