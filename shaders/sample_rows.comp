@@ -406,6 +406,8 @@ void main()
     X("sample_rows_cm5_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM5=1") \
     X("sample_rows_cm6_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM6=1") \
     X("sample_rows_cm6_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM6=1") \
+    X("sample_rows_cm7_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_W128=1") \
+    X("sample_rows_cm7_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_W128=1") \
     X("sample_rows_cmstop1_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=1") \
     X("sample_rows_cmstop2_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=2") \
     X("sample_rows_cmstop3_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=3")
@@ -432,7 +434,20 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
      * the device has them, opt-in (VOXATTN_VULKAN_SR_CM=1: its first run missed the test limits,
      * backends/vulkan/NOTES.md); else the scalar pass, 32 rows x 128 dims */
     const int cm = v->coopmat && v->sr_cm && d->dtype != VOX_F32 && a.D <= 128;
-    int64_t units = BH * ((R + 31) / 32) * (cm ? 1 : (a.D + 127) / 128),
+    char name[48], stop[32];
+    snprintf(stop, sizeof stop, "sample_rows_cmstop%d", v->sr_stop);
+    /* the coop-matrix variant: the timing ablations (VOXATTN_VULKAN_SR_STOP, tests only: wrong sums) exist
+     * for bf16 only; VOXATTN_VULKAN_SR_CM2 picks the others */
+    const char *cmv = v->sr_stop && d->dtype == VOX_BF16 ? stop
+                      : v->sr_cm2 == 6                   ? "sample_rows_cm7"
+                      : v->sr_cm2 == 5                   ? "sample_rows_cm6"
+                      : v->sr_cm2 == 4                   ? "sample_rows_cm5"
+                      : v->sr_cm2 == 3                   ? "sample_rows_cm64"
+                      : v->sr_cm2 == 2                   ? "sample_rows_cm3"
+                      : v->sr_cm2                        ? "sample_rows_cm2"
+                                                         : "sample_rows_cm";
+    const int64_t rw = cm && !strcmp(cmv, "sample_rows_cm7") ? 16 : 32; /* sampled rows per workgroup */
+    int64_t units = BH * ((R + rw - 1) / rw) * (cm ? 1 : (a.D + 127) / 128),
             nsplit = vox_sample_rows_splits(units, v->sr_slots ? v->sr_slots : VK_SR_SLOTS, NB);
     a.nsplit = (int32_t)nsplit;
     size_t work = (size_t)(BH * R * nsplit * 3 * (a.D + 2)) * 4;
@@ -458,16 +473,6 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     memcpy(tb, b.at, sizeof b.at);
     tb[NB_SR] = bind(direct ? p->slot_token : (vox_bref){0}, (size_t)(NB * a.V) * 4, 4);
     a.tok = direct ? 1 + (int64_t)vk_bind_rem(v, &tb[NB_SR]) : 0;
-    char name[48], stop[32];
-    snprintf(stop, sizeof stop, "sample_rows_cmstop%d", v->sr_stop);
-    /* the timing ablations (VOXATTN_VULKAN_SR_STOP, tests only: wrong sums) exist for bf16 only */
-    const char *cmv = v->sr_stop && d->dtype == VOX_BF16 ? stop
-                      : v->sr_cm2 == 5                   ? "sample_rows_cm6"
-                      : v->sr_cm2 == 4                   ? "sample_rows_cm5"
-                      : v->sr_cm2 == 3                   ? "sample_rows_cm64"
-                      : v->sr_cm2 == 2                   ? "sample_rows_cm3"
-                      : v->sr_cm2                        ? "sample_rows_cm2"
-                                                         : "sample_rows_cm";
     st = vk_dispatch_ex(v, VOX_OP_sample_rows, pipe_name(name, sizeof name, cm ? cmv : "sample_rows", d->dtype), tb, NB_SR + 1,
                         NB_SR, &a, sizeof a, (uint64_t)(units * nsplit));
     return st ? st

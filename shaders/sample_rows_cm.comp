@@ -46,6 +46,9 @@
 #if defined(SR_K64) /* cm3 with tiles of 64 keys */
 #define SR_CM3 1
 #endif
+#if defined(SR_W128) /* cm5 in workgroups of 128 (4 subgroups) for 16 sampled rows: two or more per SM */
+#define SR_CM5 1
+#endif
 #if defined(SR_CM6) /* cm5 with the dense pattern's accumulators in the work space too */
 #define SR_CM5 1
 #endif
@@ -62,9 +65,17 @@
 #else
 #define NPA 3u
 #endif
+#if defined(SR_W128)
+#define WG 128u
+#define WGI 128
+#define NSG 4u
+#define SR_RW 16u             /* sampled rows per workgroup */
+#else
 #define WG 256u
+#define WGI 256
 #define NSG 8u
 #define SR_RW 32u             /* sampled rows per workgroup */
+#endif
 #if defined(SR_K64)
 #define SR_KT 64u             /* keys per tile */
 #else
@@ -84,7 +95,7 @@
 #define CH (SR_KT * C8 / WG)  /* staged chunks per invocation of a K or V tile (2) */
 #define QCH (SR_RW * C8 / WG) /* of the Q tile (2) */
 #define EXP_LIM 120
-layout(local_size_x = 256) in;
+layout(local_size_x = WGI) in;
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_SAMPLE_ROWS_BUFS) VOX_GLSL_FIELDS(VOX_SAMPLE_ROWS_ARGS) } pc;
 layout(std430, set = 0, binding = 0) readonly buffer Q { ELEM q[]; };
 layout(std430, set = 0, binding = 0) readonly buffer Q4 { uvec4 q4[]; };
@@ -293,9 +304,15 @@ void main()
     const uint jb0 = NB * sp_ / nsplit, jb1 = NB * (sp_ + 1u) / nsplit; /* NB * 64 fits 32 bits */
     const bool vec = (D & 7u) == 0u && ((pc.off[0] | pc.off[1] | pc.off[2] | vox_u64lo(pc.sb) | vox_u64lo(pc.sh) |
                                          vox_u64lo(pc.st)) & 7u) == 0u;
+#if defined(SR_W128)
+    const uint rt = 0u;                        /* one row tile */
+    const uint kt = sg & 1u, dh = sg >> 1u;    /* S: its key tile and half of D */
+    const uint dq = sg;                        /* T: its 32 dims */
+#else
     const uint rt = sg & 1u;                   /* the subgroup's row tile (S and T) */
     const uint kt = (sg >> 1u) & 1u, dh = sg >> 2u; /* S: its key tile and half of D */
     const uint dq = sg >> 1u;                  /* T: its 32 dims */
+#endif
 
     /* ---- Q tile -> f16 in shared -> fragments in registers */
     uvec4 qraw[QCH];
