@@ -430,9 +430,9 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     int64_t BH = a.BH, NB = a.NB, R = a.R;
     if (R <= 0)
         return VOX_OK;
-    /* matrix units (sample_rows_cm.comp: 32 rows, every dim per workgroup) for f16/bf16 with D <= 128 where
-     * the device has them, opt-in (VOXATTN_VULKAN_SR_CM=1: its first run missed the test limits,
-     * backends/vulkan/NOTES.md); else the scalar pass, 32 rows x 128 dims */
+    /* matrix units (sample_rows_cm.comp: 32 rows, every dim per workgroup; _cm7 16 rows) for f16/bf16 with
+     * D <= 128 where the device has them (VOXATTN_VULKAN_SR_SCALAR=1: off); else the scalar pass, 32 rows x 128
+     * dims */
     const int cm = v->coopmat && v->sr_cm && d->dtype != VOX_F32 && a.D <= 128;
     char name[48], stop[32];
     snprintf(stop, sizeof stop, "sample_rows_cmstop%d", v->sr_stop);

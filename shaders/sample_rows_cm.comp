@@ -34,7 +34,14 @@
  * [2^14, 2^15) (attention_forward_cm.comp's scheme); S and T are scaled back
  * in f32 by exact powers of two.
  * Shared memory: 17408 (K, V; Q at the start) + 10240 (S, then T blocks) +
- * 7680 (P pieces) + 64 bytes. */
+ * 7680 (P pieces) + 64 bytes.
+ * q, k, v rows are read through sr_row_at: the caller's tensors through
+ * slot_token (binding 8) or the block copies.
+ * Variants (VOXATTN_VULKAN_SR_CM2, backends/vulkan/NOTES.md session 18):
+ * SR_CM2 (one barrier fewer per tile), SR_CM3 (spatial/temporal accumulators
+ * in the work space), SR_K64 (64-key tiles), SR_CM5 (Q from shared memory,
+ * late K/V loads), SR_CM6 (every accumulator in the work space), SR_W128
+ * (workgroups of 128 for 16 rows); SR_STOP: timing ablations (wrong sums). */
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_NV_cooperative_matrix : require
