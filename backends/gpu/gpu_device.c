@@ -92,6 +92,7 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->qs_stage_bufs2 = vox_env_flag("VOXATTN_QUERY_SELECT_STAGE_BUFS2");
     g->qs_heads_together = vox_env_flag("VOXATTN_QUERY_SELECT_HEADS_TOGETHER");
     g->qs_stage_break = vox_env_flag("VOXATTN_QUERY_SELECT_STAGE_BREAK");
+    g->qs_means = vox_env_flag("VOXATTN_QUERY_SELECT_MEANS");
     {
         const char *r = getenv("VOXATTN_QUERY_SELECT_ROTATE");
         g->qs_rotate = r ? atoi(r) : 0;

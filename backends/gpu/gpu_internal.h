@@ -90,6 +90,8 @@ typedef struct gpu_dev {
     int qs_stage_bufs2; /* VOXATTN_QUERY_SELECT_STAGE_BUFS2: the staged kernel with two row buffers per warp */
     int qs_heads_together; /* VOXATTN_QUERY_SELECT_HEADS_TOGETHER: the staged kernel's walk j-major (heads of a block together) */
     int qs_stage_break; /* VOXATTN_QUERY_SELECT_STAGE_BREAK: the staged kernel's deliberate break (tests only) */
+    int qs_means;       /* VOXATTN_QUERY_SELECT_MEANS: the staged kernel writes the q means of the kept rows, the core
+                           skips block_means(q) (off by default: unmeasured, backends/cuda/NOTES.md session 17) */
     int qs_rotate, qs_rotate_run, qs_calls; /* VOXATTN_QUERY_SELECT_ROTATE=K, _ROTATE_RUN=R (A/B in one process):
                                              * call n takes variant (n / R) % K (gpu_query_select); the calls so far */
     int bm_nopipe;    /* VOXATTN_BLOCK_MEANS_NOPIPE: block_means without its next rows' loads in flight */
