@@ -104,6 +104,9 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->bm_pf = vox_env_flag("VOXATTN_BLOCK_MEANS_PF");
     g->bm_abl = vox_env_flag("VOXATTN_BLOCK_MEANS_ABL");
     g->bm_pf_break = vox_env_flag("VOXATTN_BLOCK_MEANS_PF_BREAK");
+    g->bm_lean = vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN");
+    g->bm_lean_abl = vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN_ABL");
+    g->bm_lean_break = vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN_BREAK");
     g->profile = vox_env_flag("VOXATTN_GPU_PROFILE");
     if (G->push(g) != 0) {
         G->close_dev(g);

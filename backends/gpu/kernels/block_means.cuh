@@ -38,17 +38,25 @@
 #define VOX_GPU_KERNELS_block_means(R, O, M)                                                      \
     R(block_means_f32) R(block_means_f16) R(block_means_bf16) R(block_means_pipe_f32) R(block_means_pipe_f16) \
         R(block_means_pipe_bf16) O(block_means_pf_f32) O(block_means_pf_f16) O(block_means_pf_bf16) \
-        O(block_means_pf_brk_bf16)
+        O(block_means_pf_brk_bf16) O(block_means_lean_f16) O(block_means_lean_bf16) O(block_means_lean_brk_bf16) \
+            M(block_means_ring_f16) M(block_means_ring_bf16)
 
 /* Launch geometry the kernels and the launcher share. */
 #define VOX_BM_THREADS 128  /* threads per CTA */
 #define VOX_BM_CTAS 8       /* CTAs per multiprocessor (the kernels' launch bounds) */
 #define VOX_BM_PIPE_CTAS 4  /* the same for the pipelined kernels (vox_block_means_pipe_*) */
+/* The ring kernels (vox_block_means_ring_*): rows per batch, batches in the ring, CTAs per multiprocessor,
+ * dynamic shared memory (the ring, then the token stage of VOX_BM_THREADS / 4 groups x VOX_BM_TB rows) */
+#define VOX_BM_RING_ROWS 8
+#define VOX_BM_RING_STAGES 3
+#define VOX_BM_RING_CTAS 4
+#define VOX_BM_RING_SMEM (VOX_BM_RING_STAGES * VOX_BM_RING_ROWS * VOX_BM_THREADS * 16 + VOX_BM_THREADS / 4 * 64 * 4)
 /* Threads per item for a row of `chunks` chunks: a power of two from 4 to the CTA. */
 #define VOX_BM_GROUP(chunks) \
     ((chunks) > 64 ? 128 : (chunks) > 32 ? 64 : (chunks) > 16 ? 32 : (chunks) > 8 ? 16 : (chunks) > 4 ? 8 : 4)
 
 #ifdef VOX_GPU_DEVICE
+#include "mma_sync.cuh" /* cp.async (the ring kernels), where VOX_HAVE_MMA_SYNC */
 
 #define VOX_BM_ROWS 4 /* rows in flight per thread with 16-byte loads (scalar loads: 2) */
 #define VOX_BM_TB 64  /* rows per token stage */
@@ -82,6 +90,32 @@ template <unsigned EXP, unsigned MANT, int S> struct vox_bm_half {
     }
     static __device__ __forceinline__ bool is_nan(unsigned h) { return (h & MANT) != 0; }
     static __device__ __forceinline__ bool is_special(unsigned h) { return (h & EXP) == EXP; }
+    /* Session 18 (LEAN): widen's two values with fewer integer operations: an element's 16 bits at the
+     * word's top, shifted arithmetically by 16 - SHIFT (the sign fills the bits above the exponent field's
+     * used part), masked to the sign and the moved bits: per word 5 operations instead of 7. */
+    static __device__ __forceinline__ void widen_lean(unsigned w, double *d)
+    {
+        const unsigned M = 0x80000000u | (0x7fffu << SHIFT);
+        d[0] = hi((unsigned)((int)(w << 16) >> (16 - SHIFT)) & M);
+        d[1] = hi((unsigned)((int)w >> (16 - SHIFT)) & M);
+    }
+    /* LEAN's Inf/NaN test: t = w * 0 + t on the word's two elements (0 * Inf and 0 * NaN are NaN, a NaN
+     * stays, every other product and sum is +-0): one instruction per word instead of ~2.3; a half of t
+     * is NaN iff one of the words it took held an Inf or NaN element (nan_any). HIP: special(). */
+    static __device__ __forceinline__ unsigned zfma(unsigned w, unsigned t)
+    {
+#if VOX_GPU_HIP
+        return t | special(w);
+#else
+        unsigned r;
+        if (MANT == 0x7fu)
+            asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(w), "r"(0u), "r"(t));
+        else
+            asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(w), "r"(0u), "r"(t));
+        return r;
+#endif
+    }
+    static __device__ __forceinline__ unsigned nan_any(unsigned t) { return t & 0x7fff7fffu; }
 };
 typedef vox_bm_half<0x7f80u, 0x7fu, 896> vox_bm_bf16;
 typedef vox_bm_half<0x7c00u, 0x3ffu, 1008> vox_bm_f16;
@@ -94,6 +128,9 @@ struct vox_bm_f32 {
     static __device__ __forceinline__ unsigned special(unsigned) { return 0; }
     static __device__ __forceinline__ bool is_nan(unsigned) { return false; }
     static __device__ __forceinline__ bool is_special(unsigned) { return false; }
+    static __device__ __forceinline__ void widen_lean(unsigned w, double *d) { widen(w, d); }
+    static __device__ __forceinline__ unsigned zfma(unsigned, unsigned t) { return t; }
+    static __device__ __forceinline__ unsigned nan_any(unsigned t) { return t; }
 };
 template <class DT> struct vox_bm_of;
 template <> struct vox_bm_of<vox_t_f32> { typedef vox_bm_f32 C; };
@@ -159,20 +196,31 @@ __device__ __forceinline__ void vox_bm_fetch(uint4 *w, const typename C::T *xe, 
 
 /* acc[0..VEC) += the ROWS chunks w (a missing row's zeros add +0, a no-op as
  * the sum is never -0), in row order; returns nonzero when one of the
- * elements is Inf or NaN (then moved wrongly). */
-template <class C, int ROWS> __device__ __forceinline__ unsigned vox_bm_add(double *acc, const uint4 *w)
+ * elements is Inf or NaN (then moved wrongly). LEAN (session 18): widen_lean,
+ * and the Inf/NaN test accumulated in t[4] (zfma; the caller tests nan_any
+ * once per stage; LEAN 2: the tests' deliberate break, no test). */
+template <class C, int ROWS, int LEAN = 0>
+__device__ __forceinline__ unsigned vox_bm_add(double *acc, const uint4 *w, unsigned *t = 0)
 {
     unsigned any = 0;
 #pragma unroll
-    for (int i = 0; i < ROWS; i++)
-        any |= C::special(w[i].x) | C::special(w[i].y) | C::special(w[i].z) | C::special(w[i].w);
+    for (int i = 0; i < ROWS; i++) {
+        if (LEAN == 1) {
+            t[0] = C::zfma(w[i].x, t[0]), t[1] = C::zfma(w[i].y, t[1]);
+            t[2] = C::zfma(w[i].z, t[2]), t[3] = C::zfma(w[i].w, t[3]);
+        } else if (!LEAN)
+            any |= C::special(w[i].x) | C::special(w[i].y) | C::special(w[i].z) | C::special(w[i].w);
+    }
 #pragma unroll
     for (int i = 0; i < ROWS; i++) {
         const unsigned words[4] = {w[i].x, w[i].y, w[i].z, w[i].w};
 #pragma unroll
         for (int k = 0; k < 4; k++) {
             double d[C::PER_WORD];
-            C::widen(words[k], d);
+            if (LEAN)
+                C::widen_lean(words[k], d);
+            else
+                C::widen(words[k], d);
 #pragma unroll
             for (int e = 0; e < C::PER_WORD; e++)
                 acc[k * C::PER_WORD + e] += d[e];
@@ -185,11 +233,11 @@ template <class C, int ROWS> __device__ __forceinline__ unsigned vox_bm_add(doub
  * within the token stage have token -1). PIPE: the next ROWS rows' loads are
  * issued before the current ones are added (2 ROWS in flight, twice the
  * registers); else load ROWS, add them. */
-template <class C, bool ALIGNED, int ROWS, bool PIPE>
+template <class C, bool ALIGNED, int ROWS, bool PIPE, int LEAN = 0>
 __device__ __forceinline__ unsigned vox_bm_stage(double *acc, const typename C::T *xe, const int *tok, int rn, int nv,
                                                  i64 st)
 {
-    unsigned any = 0;
+    unsigned any = 0, t[4] = {0, 0, 0, 0};
     uint4 w[ROWS], wn[ROWS];
     if (!PIPE) {
         for (int r = 0; r < rn; r += ROWS) { /* VOX_BM_TB is a multiple of ROWS */
@@ -203,13 +251,13 @@ __device__ __forceinline__ unsigned vox_bm_stage(double *acc, const typename C::
     for (int r = 0; r < rn; r += 2 * ROWS) { /* VOX_BM_TB is a multiple of 2 ROWS */
         if (r + ROWS < rn)
             vox_bm_fetch<C, ALIGNED, ROWS>(wn, xe, tok + r + ROWS, nv, st);
-        any |= vox_bm_add<C, ROWS>(acc, w);
+        any |= vox_bm_add<C, ROWS, LEAN>(acc, w, t);
         if (r + 2 * ROWS < rn)
             vox_bm_fetch<C, ALIGNED, ROWS>(w, xe, tok + r + 2 * ROWS, nv, st);
         if (r + ROWS < rn)
-            any |= vox_bm_add<C, ROWS>(acc, wn);
+            any |= vox_bm_add<C, ROWS, LEAN>(acc, wn, t);
     }
-    return any;
+    return LEAN ? C::nan_any(t[0] | t[1] | t[2] | t[3]) : any;
 }
 
 /* A thread's chunk of item row bh: its element count nv (<= 0: no chunk; < VEC at a ragged head
@@ -290,7 +338,7 @@ __device__ bool block_means_pf(const typename DT::T *x, const int *slot_token, c
     return true;
 }
 
-template <class DT, bool ALIGNED, bool PIPE, bool PF = false, bool BRK = false>
+template <class DT, bool ALIGNED, bool PIPE, bool PF = false, bool BRK = false, int LEAN = 0>
 __device__ void block_means(const typename DT::T *x, const int *slot_token, const int *kc, const int *kr,
                             const int *valid, float *out, int (*tok)[VOX_BM_TB], const vox_block_means_args &a)
 {
@@ -318,7 +366,7 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
                     tok[g][t] = r0 + t < n ? slot_token[j * V + (kc ? kr[m * V + r0 + t] : r0 + t)] : -1;
                 __syncthreads();
                 const int rn = nv > 0 && n > r0 ? (n - r0 < VOX_BM_TB ? n - r0 : VOX_BM_TB) : 0;
-                const unsigned any = vox_bm_stage<C, ALIGNED, ROWS, PIPE>(acc, xe, tok[g], rn, nv, a.st);
+                const unsigned any = vox_bm_stage<C, ALIGNED, ROWS, PIPE, LEAN>(acc, xe, tok[g], rn, nv, a.st);
                 /* rare: the stage's rows again, to note their Inf/NaN elements */
                 for (int r = 0; any && r < rn; r++)
                     sp = vox_bm_note<C>(vox_bm_load<C, ALIGNED>(xe + tok[g][r] * a.st, nv), sp);
@@ -331,7 +379,7 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
     }
 }
 
-#define VOX_BLOCK_MEANS_KERNEL(NAME, DT, PIPE, CTAS, PF, BRK)                                              \
+#define VOX_BLOCK_MEANS_KERNEL(NAME, DT, PIPE, CTAS, PF, BRK, LEAN)                                        \
     VOX_KERNEL void VOX_BM_BOUNDS(CTAS)                                                                    \
         vox_block_means_##NAME(vox_block_means_bufs b, vox_block_means_args a)                            \
     {                                                                                                      \
@@ -342,24 +390,147 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
         const int *slot_token = vox_ptr<const int>(b.slot_token), *kc = vox_ptr<const int>(b.kept_count), \
                   *kr = vox_ptr<const int>(b.kept_rows), *valid = vox_ptr<const int>(b.valid);             \
         if (aligned)                                                                                       \
-            block_means<DT, true, PIPE, PF, BRK>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid, \
+            block_means<DT, true, PIPE, PF, BRK, LEAN>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid, \
                                         vox_ptr<float>(b.out), tok, a);                                   \
         else                                                                                               \
-            block_means<DT, false, PIPE, PF, BRK>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid, \
+            block_means<DT, false, PIPE, PF, BRK, LEAN>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid, \
                                          vox_ptr<float>(b.out), tok, a);                                  \
     }
-VOX_BLOCK_MEANS_KERNEL(f32, vox_t_f32, false, VOX_BM_CTAS, false, false)
-VOX_BLOCK_MEANS_KERNEL(f16, vox_t_f16, false, VOX_BM_CTAS, false, false)
-VOX_BLOCK_MEANS_KERNEL(bf16, vox_t_bf16, false, VOX_BM_CTAS, false, false)
-VOX_BLOCK_MEANS_KERNEL(pipe_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS, false, false)
-VOX_BLOCK_MEANS_KERNEL(pipe_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, false, false)
-VOX_BLOCK_MEANS_KERNEL(pipe_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false)
+VOX_BLOCK_MEANS_KERNEL(f32, vox_t_f32, false, VOX_BM_CTAS, false, false, 0)
+VOX_BLOCK_MEANS_KERNEL(f16, vox_t_f16, false, VOX_BM_CTAS, false, false, 0)
+VOX_BLOCK_MEANS_KERNEL(bf16, vox_t_bf16, false, VOX_BM_CTAS, false, false, 0)
+VOX_BLOCK_MEANS_KERNEL(pipe_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS, false, false, 0)
+VOX_BLOCK_MEANS_KERNEL(pipe_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, false, false, 0)
+VOX_BLOCK_MEANS_KERNEL(pipe_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 0)
 /* session 16: the next item's tokens in flight (block_means_pf), where it applies */
-VOX_BLOCK_MEANS_KERNEL(pf_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS, true, false)
-VOX_BLOCK_MEANS_KERNEL(pf_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, true, false)
-VOX_BLOCK_MEANS_KERNEL(pf_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, false)
+VOX_BLOCK_MEANS_KERNEL(pf_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS, true, false, 0)
+VOX_BLOCK_MEANS_KERNEL(pf_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, true, false, 0)
+VOX_BLOCK_MEANS_KERNEL(pf_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, false, 0)
 /* its deliberate break (tests only, VOXATTN_BLOCK_MEANS_PF_BREAK): a CTA's later items one row short */
-VOX_BLOCK_MEANS_KERNEL(pf_brk_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, true)
+VOX_BLOCK_MEANS_KERNEL(pf_brk_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, true, 0)
+/* session 18: the pipelined kernels with widen_lean and the one-instruction Inf/NaN test (LEAN; 16-bit
+ * elements only: f32's conversion is already one instruction), and its deliberate break (tests only,
+ * VOXATTN_BLOCK_MEANS_LEAN_BREAK): no Inf/NaN test, so an Inf or NaN element's sum is a finite value */
+VOX_BLOCK_MEANS_KERNEL(lean_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, false, false, 1)
+VOX_BLOCK_MEANS_KERNEL(lean_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 1)
+VOX_BLOCK_MEANS_KERNEL(lean_brk_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 2)
+
+/* Session 18 (RING, vox_block_means_ring_{f16,bf16}; NVIDIA sm_80+, aligned 16-byte chunks): a thread's
+ * row chunks go by cp.async into its own column of a shared ring of VOX_BM_RING_STAGES batches of
+ * VOX_BM_RING_ROWS rows (stages - 1 batches in flight while one is added; no registers held by the copies,
+ * no barrier: each thread reads back only what it copied), then LDS.128 and the same adds in row order
+ * (lean widening and Inf/NaN test): the same means bit for bit. Rows past the stage's count are copied as
+ * zeros (cp.async's zero fill: +0, a no-op). Per multiprocessor 4 CTAs x 128 threads x 2 batches x 8 rows x
+ * 16 B = 128 KB in flight, against the pipelined kernel's 64-128 KB held in registers. */
+#if VOX_HAVE_MMA_SYNC
+static_assert(VOX_BM_TB == 64, "VOX_BM_RING_SMEM counts 64-row token stages");
+
+/* batch b's rows (those below rn) into ring slot s (zeros past rn) */
+template <class C>
+__device__ __forceinline__ void vox_bm_ring_issue(uint4 *slot, const typename C::T *xe, const int *tok, int b, int rn,
+                                                  i64 st)
+{
+#pragma unroll
+    for (int i = 0; i < VOX_BM_RING_ROWS; i++) {
+        const int r = b * VOX_BM_RING_ROWS + i;
+        const bool ok = r < rn;
+        vox_cp_async16(slot + i * VOX_BM_THREADS, ok ? (const void *)(xe + tok[ok ? r : 0] * st) : (const void *)xe,
+                       ok ? 16 : 0);
+    }
+}
+
+template <class C, int LEAN>
+__device__ __forceinline__ unsigned vox_bm_ring_stage(double *acc, const typename C::T *xe, const int *tok, int rn,
+                                                      i64 st, uint4 *mine)
+{
+    enum { RB = VOX_BM_RING_ROWS, S = VOX_BM_RING_STAGES };
+    unsigned any = 0, t[4] = {0, 0, 0, 0};
+    const int nb = (rn + RB - 1) / RB;
+#pragma unroll
+    for (int b = 0; b < S - 1; b++) {
+        if (b < nb)
+            vox_bm_ring_issue<C>(mine + b * RB * VOX_BM_THREADS, xe, tok, b, rn, st);
+        vox_cp_commit();
+    }
+    for (int b = 0; b < nb; b++) {
+        /* (the empty asm statements with a memory clobber keep the compiler from moving the ring's reads
+         * across the copies and the wait, which it does not see as memory operations) */
+        asm volatile("" ::: "memory");
+        if (b + S - 1 < nb) /* into the slot read by the previous batch (its values already added) */
+            vox_bm_ring_issue<C>(mine + (b + S - 1) % S * RB * VOX_BM_THREADS, xe, tok, b + S - 1, rn, st);
+        vox_cp_commit();
+        vox_cp_wait<S - 1>(); /* batch b's copies landed */
+        asm volatile("" ::: "memory");
+        uint4 w[RB];
+        const uint4 *slot = mine + b % S * RB * VOX_BM_THREADS;
+#pragma unroll
+        for (int i = 0; i < RB; i++)
+            w[i] = slot[i * VOX_BM_THREADS];
+        any |= vox_bm_add<C, RB, LEAN>(acc, w, t);
+    }
+    return LEAN ? C::nan_any(t[0] | t[1] | t[2] | t[3]) : any;
+}
+
+template <class DT, int LEAN>
+__device__ void block_means_ring(const typename DT::T *x, const int *slot_token, const int *kc, const int *kr,
+                                 const int *valid, float *out, int (*tok)[VOX_BM_TB], uint4 *ring,
+                                 const vox_block_means_args &a)
+{
+    typedef typename vox_bm_of<DT>::C C;
+    const i64 NB = a.NB, V = a.V, D = a.D, items = a.BH * NB;
+    const int chunks = (int)((D + C::VEC - 1) / C::VEC), G = VOX_BM_GROUP(chunks), per_cta = VOX_BM_THREADS / G;
+    const int g = threadIdx.x / G, lane = threadIdx.x % G;
+    uint4 *mine = ring + threadIdx.x;
+    for (i64 m0 = (i64)blockIdx.x * per_cta; m0 < items; m0 += (i64)gridDim.x * per_cta) {
+        const i64 m = m0 + g, bh = m / NB, j = m - bh * NB;
+        const int n = m < items ? (kc ? kc[m] : valid[j]) : 0;
+        for (int c0 = 0; c0 < chunks; c0 += G) {
+            const i64 e0 = (i64)(c0 + lane) * C::VEC;
+            int nv;
+            double acc[C::VEC];
+            const typename C::T *xe = vox_bm_chunk<C>(x, a, bh, e0, D, &nv, acc);
+            vox_bm_specials sp = {0, 0, 0};
+            for (int r0 = 0; r0 < V; r0 += VOX_BM_TB) {
+                __syncthreads();
+                for (int t = lane; t < VOX_BM_TB; t += G)
+                    tok[g][t] = r0 + t < n ? slot_token[j * V + (kc ? kr[m * V + r0 + t] : r0 + t)] : -1;
+                __syncthreads();
+                const int rn = nv > 0 && n > r0 ? (n - r0 < VOX_BM_TB ? n - r0 : VOX_BM_TB) : 0;
+                const unsigned any = vox_bm_ring_stage<C, LEAN>(acc, xe, tok[g], rn, a.st, mine);
+                for (int r = 0; any && r < rn; r++)
+                    sp = vox_bm_note<C>(vox_bm_load<C, true>(xe + tok[g][r] * a.st, nv), sp);
+            }
+#pragma unroll
+            for (int e = 0; e < C::VEC; e++)
+                if (e < nv && m < items)
+                    out[m * D + e0 + e] = (float)(n ? vox_bm_sum(acc[e] * C::scale(), e, sp) / (double)n : 0.0);
+        }
+    }
+}
+
+/* unaligned inputs take the pipelined code (static token stage) */
+#define VOX_BLOCK_MEANS_RING_KERNEL(NAME, DT, LEAN)                                                          \
+    VOX_KERNEL void __launch_bounds__(VOX_BM_THREADS, VOX_BM_RING_CTAS)                                    \
+        vox_block_means_##NAME(vox_block_means_bufs b, vox_block_means_args a)                            \
+    {                                                                                                      \
+        typedef vox_bm_of<DT>::C C;                                                                        \
+        const bool aligned = b.x % 16 == 0 && a.D % C::VEC == 0 && a.st % C::VEC == 0 &&                   \
+                             a.sh % C::VEC == 0 && a.sb % C::VEC == 0;                                     \
+        const int *slot_token = vox_ptr<const int>(b.slot_token), *kc = vox_ptr<const int>(b.kept_count), \
+                  *kr = vox_ptr<const int>(b.kept_rows), *valid = vox_ptr<const int>(b.valid);             \
+        uint4 *ring = (uint4 *)vox_dyn_smem;                                                               \
+        int(*tok)[VOX_BM_TB] = (int(*)[VOX_BM_TB])(vox_dyn_smem + VOX_BM_RING_STAGES * VOX_BM_RING_ROWS *   \
+                                                                      VOX_BM_THREADS * 16);                \
+        if (aligned)                                                                                       \
+            block_means_ring<DT, LEAN>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,              \
+                                       vox_ptr<float>(b.out), tok, ring, a);                              \
+        else                                                                                               \
+            block_means<DT, false, true, false, false, LEAN>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, \
+                                                             valid, vox_ptr<float>(b.out), tok, a);        \
+    }
+VOX_BLOCK_MEANS_RING_KERNEL(ring_f16, vox_t_f16, 1)
+VOX_BLOCK_MEANS_RING_KERNEL(ring_bf16, vox_t_bf16, 1)
+#endif
 
 #endif
 
@@ -389,9 +560,26 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
     int fn = g->bm_nopipe ? BY_DTYPE(block_means) : pf ? BY_DTYPE(block_means_pf) : BY_DTYPE(block_means_pipe);
     if (pf && !g->bm_nopipe && g->bm_pf_break && d->dtype == VOX_BF16 && g->fn[GPU_FN_block_means_pf_brk_bf16])
         fn = GPU_FN_block_means_pf_brk_bf16;
+    /* session 18 (f16/bf16): VOXATTN_BLOCK_MEANS_LEAN=1: the pipelined kernels with fewer integer operations per
+     * element (vox_block_means_lean_*); 2: the same sums from a cp.async ring in shared memory
+     * (vox_block_means_ring_*, sm_80+; else lean); opt-in. _LEAN_ABL=1: pipe, lean, ring in turn, two calls
+     * each; _LEAN_BREAK=1 (tests): bf16 takes lean's break (no Inf/NaN test) */
+    int lean = pf || g->bm_nopipe || d->dtype == VOX_F32 ? 0
+               : g->bm_lean_abl                          ? g->bm_lean_n++ / 2 % 3
+               : g->bm_lean_break                        ? 1
+                                                         : g->bm_lean;
+    int lean_fn = d->dtype == VOX_F16 ? GPU_FN_block_means_lean_f16
+                  : g->bm_lean_break  ? GPU_FN_block_means_lean_brk_bf16
+                                      : GPU_FN_block_means_lean_bf16;
+    int ring_fn = d->dtype == VOX_F16 ? GPU_FN_block_means_ring_f16 : GPU_FN_block_means_ring_bf16;
     int64_t vec = d->dtype == VOX_F32 ? 4 : 8, chunks = (a.D + vec - 1) / vec;
     int64_t per_cta = VOX_BM_THREADS / VOX_BM_GROUP(chunks);
     int64_t ctas = (a.BH * a.NB + per_cta - 1) / per_cta;
+    if (lean == 2 && g->fn[ring_fn])
+        return gpu_launch_op(g, VOX_OP_block_means, ring_fn, gpu_cap_grid(g, ctas, VOX_BM_RING_CTAS), VOX_BM_THREADS,
+                             1, VOX_BM_RING_SMEM, &b, &a);
+    if (lean && g->fn[lean_fn])
+        fn = lean_fn;
     return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, ctas, g->bm_nopipe ? VOX_BM_CTAS : VOX_BM_PIPE_CTAS),
                          VOX_BM_THREADS, 1, 0, &b, &a);
 }
