@@ -105,7 +105,7 @@ template <unsigned EXP, unsigned MANT, int S> struct vox_bm_half {
     static __device__ __forceinline__ unsigned zfma(unsigned w, unsigned t)
     {
 #if VOX_GPU_HIP
-        return t | special(w);
+        return t | special(w) >> 1; /* a bit nan_any sees */
 #else
         unsigned r;
         if (MANT == 0x7fu)
