@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gpu_internal.h"
 #include "loader.h"
@@ -104,8 +105,16 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->bm_pf = vox_env_flag("VOXATTN_BLOCK_MEANS_PF");
     g->bm_abl = vox_env_flag("VOXATTN_BLOCK_MEANS_ABL");
     g->bm_pf_break = vox_env_flag("VOXATTN_BLOCK_MEANS_PF_BREAK");
-    g->bm_lean = vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN");
-    g->bm_lean_abl = vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN_ABL");
+    { /* a variant number 0-4 (other text that is on: 1); the ABL list: its digits 0-4 in turn, 1 = "012" */
+        const char *l = getenv("VOXATTN_BLOCK_MEANS_LEAN"), *ab = getenv("VOXATTN_BLOCK_MEANS_LEAN_ABL");
+        g->bm_lean = l && l[0] >= '0' && l[0] <= '4' && !l[1] ? l[0] - '0' : vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN");
+        size_t n = 0;
+        if (vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN_ABL"))
+            for (const char *c = strcmp(ab, "1") ? ab : "012"; *c && n + 1 < sizeof g->bm_lean_abl; c++)
+                if (*c >= '0' && *c <= '4')
+                    g->bm_lean_abl[n++] = *c;
+        g->bm_lean_abl[n] = 0;
+    }
     g->bm_lean_break = vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN_BREAK");
     g->profile = vox_env_flag("VOXATTN_GPU_PROFILE");
     if (G->push(g) != 0) {

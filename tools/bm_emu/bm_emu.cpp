@@ -5,7 +5,7 @@
  * random f16/bf16 values in the [B,H,N,D] layout through a shuffled slot map: valid rows (ragged counts,
  * empty blocks) or kept rows; a sprinkle of Inf/NaN elements with SPECIALS=1. The Inf/NaN test runs the
  * HIP form of zfma (the PTX packed FMA has no host equivalent): the GPU tests stay the reference.
- * usage: bm_emu KERNEL(pipe|lean|lean_brk|ring) DTYPE(1 f16, 2 bf16) D V KEPT(0|1) [SPECIALS]
+ * usage: bm_emu KERNEL(pipe|lean|lean_brk|ring|ring_s4|ring_r4: bf16 only) DTYPE(1 f16, 2 bf16) D V KEPT(0|1) [SPECIALS]
  * exit 0 when every mean matches. Build: sh tools/bm_emu/run.sh */
 #include <algorithm>
 #include <barrier>
@@ -45,7 +45,7 @@ struct vox_t_bf16 { typedef u16 T; };
 template <typename T> T *vox_ptr(unsigned long long a) { return (T *)(uintptr_t)a; }
 static std::barrier<> *g_cta;
 #define __syncthreads() g_cta->arrive_and_wait()
-alignas(16) static unsigned char vox_dyn_smem[64 * 1024];
+alignas(16) static unsigned char vox_dyn_smem[232 * 1024];
 /* cp.async as an immediate copy (mma_sync.cuh's names; the stub below stands in for that file) */
 static inline void vox_cp_async16(void *dst, const void *src, int bytes)
 {
@@ -89,7 +89,13 @@ int main(int argc, char **argv)
 #define PICK(name) if (!strcmp(kn, #name)) k = dt == 2 ? vox_block_means_##name##_bf16 : vox_block_means_##name##_f16;
     PICK(pipe) PICK(lean) PICK(ring)
     if (!strcmp(kn, "lean_brk")) k = vox_block_means_lean_brk_bf16;
+    if (!strcmp(kn, "ring_s4")) k = vox_block_means_ring_s4_bf16;
+    if (!strcmp(kn, "ring_r4")) k = vox_block_means_ring_r4_bf16;
     if (!k) return 2;
+    if (dt != 2 && (!strcmp(kn, "lean_brk") || !strcmp(kn, "ring_s4") || !strcmp(kn, "ring_r4"))) {
+        printf("bm_emu %s: bf16 only, skipped\n", kn);
+        return 0;
+    }
     const int B = 1, H = 3, NB = 37, BH = B * H, N = NB * V + 5; /* tokens beyond the slots: never read */
     std::mt19937_64 r(1234 + D * 7 + V + kept + specials * 3);
     std::vector<int> slot(NB * V), valid(NB), perm(N);

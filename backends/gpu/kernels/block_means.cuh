@@ -39,18 +39,16 @@
     R(block_means_f32) R(block_means_f16) R(block_means_bf16) R(block_means_pipe_f32) R(block_means_pipe_f16) \
         R(block_means_pipe_bf16) O(block_means_pf_f32) O(block_means_pf_f16) O(block_means_pf_bf16) \
         O(block_means_pf_brk_bf16) O(block_means_lean_f16) O(block_means_lean_bf16) O(block_means_lean_brk_bf16) \
-            M(block_means_ring_f16) M(block_means_ring_bf16)
+            M(block_means_ring_f16) M(block_means_ring_bf16) M(block_means_ring_s4_bf16) M(block_means_ring_r4_bf16)
 
 /* Launch geometry the kernels and the launcher share. */
 #define VOX_BM_THREADS 128  /* threads per CTA */
 #define VOX_BM_CTAS 8       /* CTAs per multiprocessor (the kernels' launch bounds) */
 #define VOX_BM_PIPE_CTAS 4  /* the same for the pipelined kernels (vox_block_means_pipe_*) */
-/* The ring kernels (vox_block_means_ring_*): rows per batch, batches in the ring, CTAs per multiprocessor,
- * dynamic shared memory (the ring, then the token stage of VOX_BM_THREADS / 4 groups x VOX_BM_TB rows) */
-#define VOX_BM_RING_ROWS 8
-#define VOX_BM_RING_STAGES 3
-#define VOX_BM_RING_CTAS 4
-#define VOX_BM_RING_SMEM (VOX_BM_RING_STAGES * VOX_BM_RING_ROWS * VOX_BM_THREADS * 16 + VOX_BM_THREADS / 4 * 64 * 4)
+/* The ring kernels (vox_block_means_ring*): rows per batch, batches in the ring, CTAs per multiprocessor
+ * (_ring: 8, 3, 4; _ring_s4: 8, 4, 3; _ring_r4: 4, 6, 4), dynamic shared memory (the ring, then the token
+ * stage of VOX_BM_THREADS / 4 groups x VOX_BM_TB rows) */
+#define VOX_BM_RING_SMEM(RB, S) ((S) * (RB) * VOX_BM_THREADS * 16 + VOX_BM_THREADS / 4 * 64 * 4)
 /* Threads per item for a row of `chunks` chunks: a power of two from 4 to the CTA. */
 #define VOX_BM_GROUP(chunks) \
     ((chunks) > 64 ? 128 : (chunks) > 32 ? 64 : (chunks) > 16 ? 32 : (chunks) > 8 ? 16 : (chunks) > 4 ? 8 : 4)
@@ -415,41 +413,42 @@ VOX_BLOCK_MEANS_KERNEL(lean_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, false, false
 VOX_BLOCK_MEANS_KERNEL(lean_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 1)
 VOX_BLOCK_MEANS_KERNEL(lean_brk_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 2)
 
-/* Session 18 (RING, vox_block_means_ring_{f16,bf16}; NVIDIA sm_80+, aligned 16-byte chunks): a thread's
- * row chunks go by cp.async into its own column of a shared ring of VOX_BM_RING_STAGES batches of
- * VOX_BM_RING_ROWS rows (stages - 1 batches in flight while one is added; no registers held by the copies,
- * no barrier: each thread reads back only what it copied), then LDS.128 and the same adds in row order
- * (lean widening and Inf/NaN test): the same means bit for bit. Rows past the stage's count are copied as
- * zeros (cp.async's zero fill: +0, a no-op). Per multiprocessor 4 CTAs x 128 threads x 2 batches x 8 rows x
- * 16 B = 128 KB in flight, against the pipelined kernel's 64-128 KB held in registers. */
+/* Session 18 (RING, vox_block_means_ring*; NVIDIA sm_80+, aligned 16-byte chunks): a thread's row
+ * chunks go by cp.async into its own column of a shared ring of S batches of RB rows (S - 1 batches in
+ * flight while one is added; no registers held by the copies, no barrier: each thread reads back only
+ * what it copied), then LDS.128 and the same adds in row order (lean widening and Inf/NaN test): the
+ * same means bit for bit. Rows past the stage's count are copied as
+ * zeros (cp.async's zero fill: +0, a no-op). _ring (RB 8, S 3, 4 CTAs per multiprocessor): 4 x 128 threads x
+ * 2 batches x 8 rows x 16 B = 128 KB in flight per multiprocessor, against the pipelined kernel's 64-128 KB
+ * held in registers; _ring_s4 (8, 4, 3 CTAs) 144 KB, _ring_r4 (4, 6, 4 CTAs) 160 KB. */
 #if VOX_HAVE_MMA_SYNC
 static_assert(VOX_BM_TB == 64, "VOX_BM_RING_SMEM counts 64-row token stages");
+/* (the ring's geometry: S batches of RB rows, S - 1 of them in flight; RB divides VOX_BM_TB) */
 
 /* batch b's rows (those below rn) into ring slot s (zeros past rn) */
-template <class C>
+template <class C, int RB>
 __device__ __forceinline__ void vox_bm_ring_issue(uint4 *slot, const typename C::T *xe, const int *tok, int b, int rn,
                                                   i64 st)
 {
 #pragma unroll
-    for (int i = 0; i < VOX_BM_RING_ROWS; i++) {
-        const int r = b * VOX_BM_RING_ROWS + i;
+    for (int i = 0; i < RB; i++) {
+        const int r = b * RB + i;
         const bool ok = r < rn;
         vox_cp_async16(slot + i * VOX_BM_THREADS, ok ? (const void *)(xe + tok[ok ? r : 0] * st) : (const void *)xe,
                        ok ? 16 : 0);
     }
 }
 
-template <class C, int LEAN>
+template <class C, int LEAN, int RB, int S>
 __device__ __forceinline__ unsigned vox_bm_ring_stage(double *acc, const typename C::T *xe, const int *tok, int rn,
                                                       i64 st, uint4 *mine)
 {
-    enum { RB = VOX_BM_RING_ROWS, S = VOX_BM_RING_STAGES };
     unsigned any = 0, t[4] = {0, 0, 0, 0};
     const int nb = (rn + RB - 1) / RB;
 #pragma unroll
     for (int b = 0; b < S - 1; b++) {
         if (b < nb)
-            vox_bm_ring_issue<C>(mine + b * RB * VOX_BM_THREADS, xe, tok, b, rn, st);
+            vox_bm_ring_issue<C, RB>(mine + b * RB * VOX_BM_THREADS, xe, tok, b, rn, st);
         vox_cp_commit();
     }
     for (int b = 0; b < nb; b++) {
@@ -457,7 +456,7 @@ __device__ __forceinline__ unsigned vox_bm_ring_stage(double *acc, const typenam
          * across the copies and the wait, which it does not see as memory operations) */
         asm volatile("" ::: "memory");
         if (b + S - 1 < nb) /* into the slot read by the previous batch (its values already added) */
-            vox_bm_ring_issue<C>(mine + (b + S - 1) % S * RB * VOX_BM_THREADS, xe, tok, b + S - 1, rn, st);
+            vox_bm_ring_issue<C, RB>(mine + (b + S - 1) % S * RB * VOX_BM_THREADS, xe, tok, b + S - 1, rn, st);
         vox_cp_commit();
         vox_cp_wait<S - 1>(); /* batch b's copies landed */
         asm volatile("" ::: "memory");
@@ -471,7 +470,7 @@ __device__ __forceinline__ unsigned vox_bm_ring_stage(double *acc, const typenam
     return LEAN ? C::nan_any(t[0] | t[1] | t[2] | t[3]) : any;
 }
 
-template <class DT, int LEAN>
+template <class DT, int LEAN, int RB, int S>
 __device__ void block_means_ring(const typename DT::T *x, const int *slot_token, const int *kc, const int *kr,
                                  const int *valid, float *out, int (*tok)[VOX_BM_TB], uint4 *ring,
                                  const vox_block_means_args &a)
@@ -496,7 +495,7 @@ __device__ void block_means_ring(const typename DT::T *x, const int *slot_token,
                     tok[g][t] = r0 + t < n ? slot_token[j * V + (kc ? kr[m * V + r0 + t] : r0 + t)] : -1;
                 __syncthreads();
                 const int rn = nv > 0 && n > r0 ? (n - r0 < VOX_BM_TB ? n - r0 : VOX_BM_TB) : 0;
-                const unsigned any = vox_bm_ring_stage<C, LEAN>(acc, xe, tok[g], rn, a.st, mine);
+                const unsigned any = vox_bm_ring_stage<C, LEAN, RB, S>(acc, xe, tok[g], rn, a.st, mine);
                 for (int r = 0; any && r < rn; r++)
                     sp = vox_bm_note<C>(vox_bm_load<C, true>(xe + tok[g][r] * a.st, nv), sp);
             }
@@ -509,8 +508,8 @@ __device__ void block_means_ring(const typename DT::T *x, const int *slot_token,
 }
 
 /* unaligned inputs take the pipelined code (static token stage) */
-#define VOX_BLOCK_MEANS_RING_KERNEL(NAME, DT, LEAN)                                                          \
-    VOX_KERNEL void __launch_bounds__(VOX_BM_THREADS, VOX_BM_RING_CTAS)                                    \
+#define VOX_BLOCK_MEANS_RING_KERNEL(NAME, DT, LEAN, RB, S, CTAS)                                             \
+    VOX_KERNEL void __launch_bounds__(VOX_BM_THREADS, CTAS)                                                \
         vox_block_means_##NAME(vox_block_means_bufs b, vox_block_means_args a)                            \
     {                                                                                                      \
         typedef vox_bm_of<DT>::C C;                                                                        \
@@ -519,17 +518,18 @@ __device__ void block_means_ring(const typename DT::T *x, const int *slot_token,
         const int *slot_token = vox_ptr<const int>(b.slot_token), *kc = vox_ptr<const int>(b.kept_count), \
                   *kr = vox_ptr<const int>(b.kept_rows), *valid = vox_ptr<const int>(b.valid);             \
         uint4 *ring = (uint4 *)vox_dyn_smem;                                                               \
-        int(*tok)[VOX_BM_TB] = (int(*)[VOX_BM_TB])(vox_dyn_smem + VOX_BM_RING_STAGES * VOX_BM_RING_ROWS *   \
-                                                                      VOX_BM_THREADS * 16);                \
+        int(*tok)[VOX_BM_TB] = (int(*)[VOX_BM_TB])(vox_dyn_smem + (S) * (RB) * VOX_BM_THREADS * 16);       \
         if (aligned)                                                                                       \
-            block_means_ring<DT, LEAN>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,              \
+            block_means_ring<DT, LEAN, RB, S>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,              \
                                        vox_ptr<float>(b.out), tok, ring, a);                              \
         else                                                                                               \
             block_means<DT, false, true, false, false, LEAN>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, \
                                                              valid, vox_ptr<float>(b.out), tok, a);        \
     }
-VOX_BLOCK_MEANS_RING_KERNEL(ring_f16, vox_t_f16, 1)
-VOX_BLOCK_MEANS_RING_KERNEL(ring_bf16, vox_t_bf16, 1)
+VOX_BLOCK_MEANS_RING_KERNEL(ring_f16, vox_t_f16, 1, 8, 3, 4)
+VOX_BLOCK_MEANS_RING_KERNEL(ring_bf16, vox_t_bf16, 1, 8, 3, 4)
+VOX_BLOCK_MEANS_RING_KERNEL(ring_s4_bf16, vox_t_bf16, 1, 8, 4, 3)
+VOX_BLOCK_MEANS_RING_KERNEL(ring_r4_bf16, vox_t_bf16, 1, 4, 6, 4)
 #endif
 
 #endif
@@ -560,24 +560,32 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
     int fn = g->bm_nopipe ? BY_DTYPE(block_means) : pf ? BY_DTYPE(block_means_pf) : BY_DTYPE(block_means_pipe);
     if (pf && !g->bm_nopipe && g->bm_pf_break && d->dtype == VOX_BF16 && g->fn[GPU_FN_block_means_pf_brk_bf16])
         fn = GPU_FN_block_means_pf_brk_bf16;
-    /* session 18 (f16/bf16): VOXATTN_BLOCK_MEANS_LEAN=1: the pipelined kernels with fewer integer operations per
-     * element (vox_block_means_lean_*); 2: the same sums from a cp.async ring in shared memory
-     * (vox_block_means_ring_*, sm_80+; else lean); opt-in. _LEAN_ABL=1: pipe, lean, ring in turn, two calls
-     * each; _LEAN_BREAK=1 (tests): bf16 takes lean's break (no Inf/NaN test) */
+    /* session 18 (f16/bf16, opt-in): VOXATTN_BLOCK_MEANS_LEAN=1: the pipelined kernels with fewer integer
+     * operations per element (vox_block_means_lean_*); 2, 3, 4: the same sums from a cp.async ring in shared
+     * memory (vox_block_means_ring_* 8 rows x 3, _ring_s4_bf16 8 x 4, _ring_r4_bf16 4 x 6; sm_80+, else lean;
+     * f16: 3 and 4 take 2). _LEAN_ABL: the listed variants in turn, two calls each; _LEAN_BREAK=1 (tests): bf16
+     * takes lean's break (no Inf/NaN test) */
+    const char *abl = g->bm_lean_abl;
     int lean = pf || g->bm_nopipe || d->dtype == VOX_F32 ? 0
-               : g->bm_lean_abl                          ? g->bm_lean_n++ / 2 % 3
+               : abl[0]                                  ? abl[g->bm_lean_n++ / 2 % (int)strlen(abl)] - '0'
                : g->bm_lean_break                        ? 1
                                                          : g->bm_lean;
     int lean_fn = d->dtype == VOX_F16 ? GPU_FN_block_means_lean_f16
                   : g->bm_lean_break  ? GPU_FN_block_means_lean_brk_bf16
                                       : GPU_FN_block_means_lean_bf16;
-    int ring_fn = d->dtype == VOX_F16 ? GPU_FN_block_means_ring_f16 : GPU_FN_block_means_ring_bf16;
     int64_t vec = d->dtype == VOX_F32 ? 4 : 8, chunks = (a.D + vec - 1) / vec;
     int64_t per_cta = VOX_BM_THREADS / VOX_BM_GROUP(chunks);
     int64_t ctas = (a.BH * a.NB + per_cta - 1) / per_cta;
-    if (lean == 2 && g->fn[ring_fn])
-        return gpu_launch_op(g, VOX_OP_block_means, ring_fn, gpu_cap_grid(g, ctas, VOX_BM_RING_CTAS), VOX_BM_THREADS,
-                             1, VOX_BM_RING_SMEM, &b, &a);
+    if (lean >= 2) {
+        static const struct { int rb, s, ctas; } geo[3] = {{8, 3, 4}, {8, 4, 3}, {4, 6, 4}};
+        int v = d->dtype == VOX_F16 ? 0 : lean - 2;
+        int rfn = v == 0 ? (d->dtype == VOX_F16 ? GPU_FN_block_means_ring_f16 : GPU_FN_block_means_ring_bf16)
+                  : v == 1 ? GPU_FN_block_means_ring_s4_bf16
+                           : GPU_FN_block_means_ring_r4_bf16;
+        if (g->fn[rfn])
+            return gpu_launch_op(g, VOX_OP_block_means, rfn, gpu_cap_grid(g, ctas, geo[v].ctas), VOX_BM_THREADS, 1,
+                                 VOX_BM_RING_SMEM(geo[v].rb, geo[v].s), &b, &a);
+    }
     if (lean && g->fn[lean_fn])
         fn = lean_fn;
     return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, ctas, g->bm_nopipe ? VOX_BM_CTAS : VOX_BM_PIPE_CTAS),
