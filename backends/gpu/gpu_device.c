@@ -105,13 +105,13 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->bm_pf = vox_env_flag("VOXATTN_BLOCK_MEANS_PF");
     g->bm_abl = vox_env_flag("VOXATTN_BLOCK_MEANS_ABL");
     g->bm_pf_break = vox_env_flag("VOXATTN_BLOCK_MEANS_PF_BREAK");
-    { /* a variant number 0-4 (other text that is on: 1); the ABL list: its digits 0-4 in turn, 1 = "012" */
+    { /* a variant number 0-6 (other text that is on: 1); the ABL list: its digits 0-6 in turn, 1 = "012" */
         const char *l = getenv("VOXATTN_BLOCK_MEANS_LEAN"), *ab = getenv("VOXATTN_BLOCK_MEANS_LEAN_ABL");
-        g->bm_lean = l && l[0] >= '0' && l[0] <= '4' && !l[1] ? l[0] - '0' : vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN");
+        g->bm_lean = l && l[0] >= '0' && l[0] <= '6' && !l[1] ? l[0] - '0' : vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN");
         size_t n = 0;
         if (vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN_ABL"))
             for (const char *c = strcmp(ab, "1") ? ab : "012"; *c && n + 1 < sizeof g->bm_lean_abl; c++)
-                if (*c >= '0' && *c <= '4')
+                if (*c >= '0' && *c <= '6')
                     g->bm_lean_abl[n++] = *c;
         g->bm_lean_abl[n] = 0;
     }

@@ -99,7 +99,7 @@ typedef struct gpu_dev {
     int bm_abl;       /* VOXATTN_BLOCK_MEANS_ABL: vox_block_means_pf_* and _pipe_* in turn, two calls each (timing) */
     int bm_abl_n;     /* its call counter */
     int bm_pf_break;  /* VOXATTN_BLOCK_MEANS_PF_BREAK: vox_block_means_pf_bf16's deliberate break (tests only) */
-    int bm_lean;      /* VOXATTN_BLOCK_MEANS_LEAN: 0 _pipe, 1 _lean, 2 _ring, 3 _ring_s4, 4 _ring_r4 (f16/bf16; opt-in) */
+    int bm_lean;      /* VOXATTN_BLOCK_MEANS_LEAN: 0 _pipe, 1 _lean, 2 _ring, 3 _ring_s4, 4 _ring_r4, 5 _lean_v4, 6 _ring_wc */
     char bm_lean_abl[12]; /* VOXATTN_BLOCK_MEANS_LEAN_ABL: those variants in turn, two calls each (timing; "" off) */
     int bm_lean_n;    /* its call counter */
     int bm_lean_break; /* VOXATTN_BLOCK_MEANS_LEAN_BREAK: vox_block_means_lean_brk_bf16 (tests only) */

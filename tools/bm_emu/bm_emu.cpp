@@ -5,7 +5,7 @@
  * random f16/bf16 values in the [B,H,N,D] layout through a shuffled slot map: valid rows (ragged counts,
  * empty blocks) or kept rows; a sprinkle of Inf/NaN elements with SPECIALS=1. The Inf/NaN test runs the
  * HIP form of zfma (the PTX packed FMA has no host equivalent): the GPU tests stay the reference.
- * usage: bm_emu KERNEL(pipe|lean|lean_brk|ring|ring_s4|ring_r4: bf16 only) DTYPE(1 f16, 2 bf16) D V KEPT(0|1) [SPECIALS]
+ * usage: bm_emu KERNEL(pipe|lean|ring; bf16 only: lean_brk|ring_s4|ring_r4|lean_v4|ring_wc) DTYPE(1 f16, 2 bf16) D V KEPT(0|1) [SPECIALS]
  * exit 0 when every mean matches. Build: sh tools/bm_emu/run.sh */
 #include <algorithm>
 #include <barrier>
@@ -25,12 +25,15 @@
 #define __align__(x)
 #define VOX_KERNEL extern "C"
 #define VOX_GPU_HIP 1 /* zfma's integer form */
+#define VOX_BM_THREADS_EMU 128
 #define VOX_HAVE_MMA_SYNC 1
 struct dim3e { unsigned x, y, z; };
 thread_local dim3e threadIdx;
 dim3e blockIdx, gridDim;
 struct uint4 { unsigned x, y, z, w; };
 static inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
+struct float4 { float x, y, z, w; };
+static inline float4 make_float4(float a, float b, float c, float d) { return {a, b, c, d}; }
 typedef long long i64;
 typedef unsigned short u16;
 static inline float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
@@ -43,8 +46,9 @@ struct vox_t_f32 { typedef float T; };
 struct vox_t_f16 { typedef u16 T; };
 struct vox_t_bf16 { typedef u16 T; };
 template <typename T> T *vox_ptr(unsigned long long a) { return (T *)(uintptr_t)a; }
-static std::barrier<> *g_cta;
+static std::barrier<> *g_cta, *g_warp[VOX_BM_THREADS_EMU / 32];
 #define __syncthreads() g_cta->arrive_and_wait()
+#define VOX_SYNCWARP() g_warp[threadIdx.x / 32]->arrive_and_wait()
 alignas(16) static unsigned char vox_dyn_smem[232 * 1024];
 /* cp.async as an immediate copy (mma_sync.cuh's names; the stub below stands in for that file) */
 static inline void vox_cp_async16(void *dst, const void *src, int bytes)
@@ -63,8 +67,8 @@ static void launch(kern k, int grid, vox_block_means_bufs b, vox_block_means_arg
     gridDim = {(unsigned)grid, 1, 1};
     for (int c = 0; c < grid; c++) {
         blockIdx = {(unsigned)c, 0, 0};
-        std::barrier<> cta(VOX_BM_THREADS);
-        g_cta = &cta;
+        std::barrier<> cta(VOX_BM_THREADS), w0(32), w1(32), w2(32), w3(32);
+        g_cta = &cta, g_warp[0] = &w0, g_warp[1] = &w1, g_warp[2] = &w2, g_warp[3] = &w3;
         std::vector<std::thread> th;
         for (int t = 0; t < VOX_BM_THREADS; t++)
             th.emplace_back([=] { threadIdx = {(unsigned)t, 0, 0}; k(b, a); });
@@ -91,8 +95,10 @@ int main(int argc, char **argv)
     if (!strcmp(kn, "lean_brk")) k = vox_block_means_lean_brk_bf16;
     if (!strcmp(kn, "ring_s4")) k = vox_block_means_ring_s4_bf16;
     if (!strcmp(kn, "ring_r4")) k = vox_block_means_ring_r4_bf16;
+    if (!strcmp(kn, "lean_v4")) k = vox_block_means_lean_v4_bf16;
+    if (!strcmp(kn, "ring_wc")) k = vox_block_means_ring_wc_bf16;
     if (!k) return 2;
-    if (dt != 2 && (!strcmp(kn, "lean_brk") || !strcmp(kn, "ring_s4") || !strcmp(kn, "ring_r4"))) {
+    if (dt != 2 && strncmp(kn, "pipe", 4) && strcmp(kn, "lean") && strcmp(kn, "ring")) {
         printf("bm_emu %s: bf16 only, skipped\n", kn);
         return 0;
     }

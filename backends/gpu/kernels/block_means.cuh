@@ -39,7 +39,8 @@
     R(block_means_f32) R(block_means_f16) R(block_means_bf16) R(block_means_pipe_f32) R(block_means_pipe_f16) \
         R(block_means_pipe_bf16) O(block_means_pf_f32) O(block_means_pf_f16) O(block_means_pf_bf16) \
         O(block_means_pf_brk_bf16) O(block_means_lean_f16) O(block_means_lean_bf16) O(block_means_lean_brk_bf16) \
-            M(block_means_ring_f16) M(block_means_ring_bf16) M(block_means_ring_s4_bf16) M(block_means_ring_r4_bf16)
+            M(block_means_ring_f16) M(block_means_ring_bf16) M(block_means_ring_s4_bf16) M(block_means_ring_r4_bf16) \
+            O(block_means_lean_v4_bf16) M(block_means_ring_wc_bf16)
 
 /* Launch geometry the kernels and the launcher share. */
 #define VOX_BM_THREADS 128  /* threads per CTA */
@@ -271,6 +272,27 @@ __device__ __forceinline__ const typename C::T *vox_bm_chunk(const typename C::T
     return x + (bh / a.heads) * a.sb + (bh % a.heads) * a.sh + e0;
 }
 
+/* Item m's means of the thread's chunk (nv elements at e0; v: their values) into out: one float a store,
+ * or (ST >= 1, a whole 8-element chunk, out 16-byte aligned, D a multiple of 4) two 16-byte stores (session 18:
+ * e18's ncu of the pipelined kernel: its 8 scalar stores, lanes 32 bytes apart, are 6.6 M L2 sector writes of
+ * its 29.9 M sectors, 5.8 M of them partial). */
+template <int VEC, int ST>
+__device__ __forceinline__ void vox_bm_store(float *out, i64 m, i64 items, i64 D, i64 e0, int nv, const float *v)
+{
+    if (m >= items)
+        return;
+    if (ST >= 1 && VEC == 8 && nv == 8 && D % 4 == 0 && (unsigned long long)out % 16 == 0) {
+        float4 *o = (float4 *)(out + m * D + e0);
+        o[0] = make_float4(v[0], v[1], v[2], v[3]);
+        o[1] = make_float4(v[4 % VEC], v[5 % VEC], v[6 % VEC], v[7 % VEC]);
+        return;
+    }
+#pragma unroll
+    for (int e = 0; e < VEC; e++)
+        if (e < nv)
+            out[m * D + e0 + e] = v[e];
+}
+
 /* Session 16 (PF, vox_block_means_pf_*): where an item is one token stage and one chunk group (V <=
  * VOX_BM_TB, chunks <= G, G >= 16: at most 4 tokens a thread) and the rows are the valid ones (no kept
  * rows: their tokens would need a dependent load), the next item's caller tokens and valid count are
@@ -336,7 +358,7 @@ __device__ bool block_means_pf(const typename DT::T *x, const int *slot_token, c
     return true;
 }
 
-template <class DT, bool ALIGNED, bool PIPE, bool PF = false, bool BRK = false, int LEAN = 0>
+template <class DT, bool ALIGNED, bool PIPE, bool PF = false, bool BRK = false, int LEAN = 0, int ST = 0>
 __device__ void block_means(const typename DT::T *x, const int *slot_token, const int *kc, const int *kr,
                             const int *valid, float *out, int (*tok)[VOX_BM_TB], const vox_block_means_args &a)
 {
@@ -369,6 +391,14 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
                 for (int r = 0; any && r < rn; r++)
                     sp = vox_bm_note<C>(vox_bm_load<C, ALIGNED>(xe + tok[g][r] * a.st, nv), sp);
             }
+            if (ST) {
+                float v[C::VEC];
+#pragma unroll
+                for (int e = 0; e < C::VEC; e++)
+                    v[e] = (float)(n ? vox_bm_sum(acc[e] * C::scale(), e, sp) / (double)n : 0.0);
+                vox_bm_store<C::VEC, ST>(out, m, items, D, e0, nv, v);
+                continue;
+            }
 #pragma unroll
             for (int e = 0; e < C::VEC; e++)
                 if (e < nv && m < items)
@@ -377,7 +407,7 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
     }
 }
 
-#define VOX_BLOCK_MEANS_KERNEL(NAME, DT, PIPE, CTAS, PF, BRK, LEAN)                                        \
+#define VOX_BLOCK_MEANS_KERNEL(NAME, DT, PIPE, CTAS, PF, BRK, LEAN, ST)                                    \
     VOX_KERNEL void VOX_BM_BOUNDS(CTAS)                                                                    \
         vox_block_means_##NAME(vox_block_means_bufs b, vox_block_means_args a)                            \
     {                                                                                                      \
@@ -388,30 +418,32 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
         const int *slot_token = vox_ptr<const int>(b.slot_token), *kc = vox_ptr<const int>(b.kept_count), \
                   *kr = vox_ptr<const int>(b.kept_rows), *valid = vox_ptr<const int>(b.valid);             \
         if (aligned)                                                                                       \
-            block_means<DT, true, PIPE, PF, BRK, LEAN>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid, \
+            block_means<DT, true, PIPE, PF, BRK, LEAN, ST>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid, \
                                         vox_ptr<float>(b.out), tok, a);                                   \
         else                                                                                               \
-            block_means<DT, false, PIPE, PF, BRK, LEAN>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid, \
+            block_means<DT, false, PIPE, PF, BRK, LEAN, ST>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid, \
                                          vox_ptr<float>(b.out), tok, a);                                  \
     }
-VOX_BLOCK_MEANS_KERNEL(f32, vox_t_f32, false, VOX_BM_CTAS, false, false, 0)
-VOX_BLOCK_MEANS_KERNEL(f16, vox_t_f16, false, VOX_BM_CTAS, false, false, 0)
-VOX_BLOCK_MEANS_KERNEL(bf16, vox_t_bf16, false, VOX_BM_CTAS, false, false, 0)
-VOX_BLOCK_MEANS_KERNEL(pipe_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS, false, false, 0)
-VOX_BLOCK_MEANS_KERNEL(pipe_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, false, false, 0)
-VOX_BLOCK_MEANS_KERNEL(pipe_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 0)
+VOX_BLOCK_MEANS_KERNEL(f32, vox_t_f32, false, VOX_BM_CTAS, false, false, 0, 0)
+VOX_BLOCK_MEANS_KERNEL(f16, vox_t_f16, false, VOX_BM_CTAS, false, false, 0, 0)
+VOX_BLOCK_MEANS_KERNEL(bf16, vox_t_bf16, false, VOX_BM_CTAS, false, false, 0, 0)
+VOX_BLOCK_MEANS_KERNEL(pipe_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS, false, false, 0, 0)
+VOX_BLOCK_MEANS_KERNEL(pipe_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, false, false, 0, 0)
+VOX_BLOCK_MEANS_KERNEL(pipe_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 0, 0)
 /* session 16: the next item's tokens in flight (block_means_pf), where it applies */
-VOX_BLOCK_MEANS_KERNEL(pf_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS, true, false, 0)
-VOX_BLOCK_MEANS_KERNEL(pf_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, true, false, 0)
-VOX_BLOCK_MEANS_KERNEL(pf_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, false, 0)
+VOX_BLOCK_MEANS_KERNEL(pf_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS, true, false, 0, 0)
+VOX_BLOCK_MEANS_KERNEL(pf_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, true, false, 0, 0)
+VOX_BLOCK_MEANS_KERNEL(pf_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, false, 0, 0)
 /* its deliberate break (tests only, VOXATTN_BLOCK_MEANS_PF_BREAK): a CTA's later items one row short */
-VOX_BLOCK_MEANS_KERNEL(pf_brk_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, true, 0)
+VOX_BLOCK_MEANS_KERNEL(pf_brk_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, true, 0, 0)
 /* session 18: the pipelined kernels with widen_lean and the one-instruction Inf/NaN test (LEAN; 16-bit
  * elements only: f32's conversion is already one instruction), and its deliberate break (tests only,
  * VOXATTN_BLOCK_MEANS_LEAN_BREAK): no Inf/NaN test, so an Inf or NaN element's sum is a finite value */
-VOX_BLOCK_MEANS_KERNEL(lean_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, false, false, 1)
-VOX_BLOCK_MEANS_KERNEL(lean_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 1)
-VOX_BLOCK_MEANS_KERNEL(lean_brk_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 2)
+VOX_BLOCK_MEANS_KERNEL(lean_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, false, false, 1, 0)
+VOX_BLOCK_MEANS_KERNEL(lean_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 1, 0)
+VOX_BLOCK_MEANS_KERNEL(lean_brk_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 2, 0)
+/* lean with 16-byte stores of the means (vox_bm_store's ST 1) */
+VOX_BLOCK_MEANS_KERNEL(lean_v4_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 1, 1)
 
 /* Session 18 (RING, vox_block_means_ring*; NVIDIA sm_80+, aligned 16-byte chunks): a thread's row
  * chunks go by cp.async into its own column of a shared ring of S batches of RB rows (S - 1 batches in
@@ -470,7 +502,7 @@ __device__ __forceinline__ unsigned vox_bm_ring_stage(double *acc, const typenam
     return LEAN ? C::nan_any(t[0] | t[1] | t[2] | t[3]) : any;
 }
 
-template <class DT, int LEAN, int RB, int S>
+template <class DT, int LEAN, int RB, int S, int ST>
 __device__ void block_means_ring(const typename DT::T *x, const int *slot_token, const int *kc, const int *kr,
                                  const int *valid, float *out, int (*tok)[VOX_BM_TB], uint4 *ring,
                                  const vox_block_means_args &a)
@@ -499,16 +531,37 @@ __device__ void block_means_ring(const typename DT::T *x, const int *slot_token,
                 for (int r = 0; any && r < rn; r++)
                     sp = vox_bm_note<C>(vox_bm_load<C, true>(xe + tok[g][r] * a.st, nv), sp);
             }
+            float v[C::VEC];
 #pragma unroll
             for (int e = 0; e < C::VEC; e++)
-                if (e < nv && m < items)
-                    out[m * D + e0 + e] = (float)(n ? vox_bm_sum(acc[e] * C::scale(), e, sp) / (double)n : 0.0);
+                v[e] = (float)(n ? vox_bm_sum(acc[e] * C::scale(), e, sp) / (double)n : 0.0);
+            if (ST == 2 && C::VEC == 8 && D == (i64)G * 8 && G <= 32 && (unsigned long long)out % 16 == 0) {
+                /* the warp's means are one span of 32 x 8 floats (its items' rows of out, one after the other;
+                 * lane l's chunk at 8 l): through the lanes' first two ring slots (free: every copy landed),
+                 * then each 16-byte store of the warp writes 512 contiguous bytes */
+                const int wl = threadIdx.x & 31, wb = threadIdx.x & ~31;
+                mine[0] = make_uint4(__float_as_uint(v[0]), __float_as_uint(v[1 % C::VEC]),
+                                     __float_as_uint(v[2 % C::VEC]), __float_as_uint(v[3 % C::VEC]));
+                mine[VOX_BM_THREADS] = make_uint4(__float_as_uint(v[4 % C::VEC]), __float_as_uint(v[5 % C::VEC]),
+                                                  __float_as_uint(v[6 % C::VEC]), __float_as_uint(v[7 % C::VEC]));
+                VOX_SYNCWARP();
+                const i64 mw = m0 + wb / G; /* the warp's first item */
+#pragma unroll
+                for (int k = 0; k < 2; k++) {
+                    const int f4 = 32 * k + wl; /* float4 f4 of the span: lane f4 / 2's half f4 % 2 */
+                    const uint4 q = ring[(f4 % 2) * VOX_BM_THREADS + wb + f4 / 2];
+                    if (mw + f4 * 4 / D < items)
+                        ((uint4 *)(out + mw * D))[f4] = q;
+                }
+                VOX_SYNCWARP();
+            } else
+                vox_bm_store<C::VEC, ST>(out, m, items, D, e0, nv, v);
         }
     }
 }
 
 /* unaligned inputs take the pipelined code (static token stage) */
-#define VOX_BLOCK_MEANS_RING_KERNEL(NAME, DT, LEAN, RB, S, CTAS)                                             \
+#define VOX_BLOCK_MEANS_RING_KERNEL(NAME, DT, LEAN, RB, S, CTAS, ST)                                         \
     VOX_KERNEL void __launch_bounds__(VOX_BM_THREADS, CTAS)                                                \
         vox_block_means_##NAME(vox_block_means_bufs b, vox_block_means_args a)                            \
     {                                                                                                      \
@@ -520,16 +573,18 @@ __device__ void block_means_ring(const typename DT::T *x, const int *slot_token,
         uint4 *ring = (uint4 *)vox_dyn_smem;                                                               \
         int(*tok)[VOX_BM_TB] = (int(*)[VOX_BM_TB])(vox_dyn_smem + (S) * (RB) * VOX_BM_THREADS * 16);       \
         if (aligned)                                                                                       \
-            block_means_ring<DT, LEAN, RB, S>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,              \
+            block_means_ring<DT, LEAN, RB, S, ST>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,              \
                                        vox_ptr<float>(b.out), tok, ring, a);                              \
         else                                                                                               \
-            block_means<DT, false, true, false, false, LEAN>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, \
+            block_means<DT, false, true, false, false, LEAN, ST>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, \
                                                              valid, vox_ptr<float>(b.out), tok, a);        \
     }
-VOX_BLOCK_MEANS_RING_KERNEL(ring_f16, vox_t_f16, 1, 8, 3, 4)
-VOX_BLOCK_MEANS_RING_KERNEL(ring_bf16, vox_t_bf16, 1, 8, 3, 4)
-VOX_BLOCK_MEANS_RING_KERNEL(ring_s4_bf16, vox_t_bf16, 1, 8, 4, 3)
-VOX_BLOCK_MEANS_RING_KERNEL(ring_r4_bf16, vox_t_bf16, 1, 4, 6, 4)
+VOX_BLOCK_MEANS_RING_KERNEL(ring_f16, vox_t_f16, 1, 8, 3, 4, 0)
+VOX_BLOCK_MEANS_RING_KERNEL(ring_bf16, vox_t_bf16, 1, 8, 3, 4, 0)
+VOX_BLOCK_MEANS_RING_KERNEL(ring_s4_bf16, vox_t_bf16, 1, 8, 4, 3, 0)
+VOX_BLOCK_MEANS_RING_KERNEL(ring_r4_bf16, vox_t_bf16, 1, 4, 6, 4, 0)
+/* _ring with the warp's means stored as one contiguous span (ST 2) */
+VOX_BLOCK_MEANS_RING_KERNEL(ring_wc_bf16, vox_t_bf16, 1, 8, 3, 4, 2)
 #endif
 
 #endif
@@ -560,28 +615,31 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
     int fn = g->bm_nopipe ? BY_DTYPE(block_means) : pf ? BY_DTYPE(block_means_pf) : BY_DTYPE(block_means_pipe);
     if (pf && !g->bm_nopipe && g->bm_pf_break && d->dtype == VOX_BF16 && g->fn[GPU_FN_block_means_pf_brk_bf16])
         fn = GPU_FN_block_means_pf_brk_bf16;
-    /* session 18 (f16/bf16, opt-in): VOXATTN_BLOCK_MEANS_LEAN=1: the pipelined kernels with fewer integer
-     * operations per element (vox_block_means_lean_*); 2, 3, 4: the same sums from a cp.async ring in shared
-     * memory (vox_block_means_ring_* 8 rows x 3, _ring_s4_bf16 8 x 4, _ring_r4_bf16 4 x 6; sm_80+, else lean;
-     * f16: 3 and 4 take 2). _LEAN_ABL: the listed variants in turn, two calls each; _LEAN_BREAK=1 (tests): bf16
-     * takes lean's break (no Inf/NaN test) */
+    /* session 18 (f16/bf16, opt-in), VOXATTN_BLOCK_MEANS_LEAN: 1: the pipelined kernels with fewer integer
+     * operations per element (vox_block_means_lean_*); 5: bf16 with 16-byte stores of the means (_lean_v4_bf16);
+     * 2, 3, 4, 6: the same sums from a cp.async ring in shared memory (vox_block_means_ring_*: 8 rows x 3 batches,
+     * _ring_s4_bf16: 8 x 4, _ring_r4_bf16: 4 x 6, _ring_wc_bf16: 8 x 3 and each warp's means stored as one span;
+     * sm_80+, else lean; f16: 2). _LEAN_ABL: the listed variants in turn, two calls each; _LEAN_BREAK=1 (tests):
+     * bf16 takes lean's break (no Inf/NaN test) */
     const char *abl = g->bm_lean_abl;
     int lean = pf || g->bm_nopipe || d->dtype == VOX_F32 ? 0
                : abl[0]                                  ? abl[g->bm_lean_n++ / 2 % (int)strlen(abl)] - '0'
                : g->bm_lean_break                        ? 1
                                                          : g->bm_lean;
-    int lean_fn = d->dtype == VOX_F16 ? GPU_FN_block_means_lean_f16
-                  : g->bm_lean_break  ? GPU_FN_block_means_lean_brk_bf16
-                                      : GPU_FN_block_means_lean_bf16;
+    int bf = d->dtype == VOX_BF16;
+    int lean_fn = !bf                ? GPU_FN_block_means_lean_f16
+                  : g->bm_lean_break ? GPU_FN_block_means_lean_brk_bf16
+                  : lean == 5        ? GPU_FN_block_means_lean_v4_bf16
+                                     : GPU_FN_block_means_lean_bf16;
     int64_t vec = d->dtype == VOX_F32 ? 4 : 8, chunks = (a.D + vec - 1) / vec;
     int64_t per_cta = VOX_BM_THREADS / VOX_BM_GROUP(chunks);
     int64_t ctas = (a.BH * a.NB + per_cta - 1) / per_cta;
-    if (lean >= 2) {
-        static const struct { int rb, s, ctas; } geo[3] = {{8, 3, 4}, {8, 4, 3}, {4, 6, 4}};
-        int v = d->dtype == VOX_F16 ? 0 : lean - 2;
-        int rfn = v == 0 ? (d->dtype == VOX_F16 ? GPU_FN_block_means_ring_f16 : GPU_FN_block_means_ring_bf16)
-                  : v == 1 ? GPU_FN_block_means_ring_s4_bf16
-                           : GPU_FN_block_means_ring_r4_bf16;
+    if (lean >= 2 && lean != 5) {
+        static const struct { int fn, rb, s, ctas; } geo[4] = {
+            {GPU_FN_block_means_ring_bf16, 8, 3, 4}, {GPU_FN_block_means_ring_s4_bf16, 8, 4, 3},
+            {GPU_FN_block_means_ring_r4_bf16, 4, 6, 4}, {GPU_FN_block_means_ring_wc_bf16, 8, 3, 4}};
+        const int v = !bf ? 0 : lean == 6 ? 3 : lean - 2;
+        const int rfn = bf ? geo[v].fn : GPU_FN_block_means_ring_f16;
         if (g->fn[rfn])
             return gpu_launch_op(g, VOX_OP_block_means, rfn, gpu_cap_grid(g, ctas, geo[v].ctas), VOX_BM_THREADS, 1,
                                  VOX_BM_RING_SMEM(geo[v].rb, geo[v].s), &b, &a);
