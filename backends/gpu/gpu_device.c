@@ -94,6 +94,7 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->qs_heads_together = vox_env_flag("VOXATTN_QUERY_SELECT_HEADS_TOGETHER");
     g->qs_stage_break = vox_env_flag("VOXATTN_QUERY_SELECT_STAGE_BREAK");
     g->qs_means = vox_env_flag("VOXATTN_QUERY_SELECT_MEANS");
+    g->qs_means_abl = vox_env_flag("VOXATTN_QUERY_SELECT_MEANS_ABL");
     {
         const char *r = getenv("VOXATTN_QUERY_SELECT_ROTATE");
         g->qs_rotate = r ? atoi(r) : 0;
@@ -115,7 +116,6 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
                     g->bm_lean_abl[n++] = *c;
         g->bm_lean_abl[n] = 0;
     }
-    g->bm_lean_break = vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN_BREAK");
     g->profile = vox_env_flag("VOXATTN_GPU_PROFILE");
     if (G->push(g) != 0) {
         G->close_dev(g);

@@ -92,6 +92,7 @@ typedef struct gpu_dev {
     int qs_stage_break; /* VOXATTN_QUERY_SELECT_STAGE_BREAK: the staged kernel's deliberate break (tests only) */
     int qs_means;       /* VOXATTN_QUERY_SELECT_MEANS: the staged kernel writes the q means of the kept rows, the core
                            skips block_means(q) (off by default: unmeasured, backends/cuda/NOTES.md session 17) */
+    int qs_means_abl, qs_means_n; /* VOXATTN_QUERY_SELECT_MEANS_ABL: every other staged call with the means (timing) */
     int qs_rotate, qs_rotate_run, qs_calls; /* VOXATTN_QUERY_SELECT_ROTATE=K, _ROTATE_RUN=R (A/B in one process):
                                              * call n takes variant (n / R) % K (gpu_query_select); the calls so far */
     int bm_nopipe;    /* VOXATTN_BLOCK_MEANS_NOPIPE: block_means without its next rows' loads in flight */
@@ -102,7 +103,6 @@ typedef struct gpu_dev {
     int bm_lean;      /* VOXATTN_BLOCK_MEANS_LEAN: 0 _pipe, 1 _lean, 2 _ring, 3 _ring_s4, 4 _ring_r4, 5 _lean_v4, 6 _ring_wc */
     char bm_lean_abl[12]; /* VOXATTN_BLOCK_MEANS_LEAN_ABL: those variants in turn, two calls each (timing; "" off) */
     int bm_lean_n;    /* its call counter */
-    int bm_lean_break; /* VOXATTN_BLOCK_MEANS_LEAN_BREAK: vox_block_means_lean_brk_bf16 (tests only) */
     int profile; /* VOXATTN_GPU_PROFILE: every launch run alone, its time logged (INFO); blocks */
     void *vendor;                 /* the backend's own state (CUDA: the sm_90a path), or NULL */
     const char *vendor_attention; /* the vendor attention path's name for the open log, or NULL */

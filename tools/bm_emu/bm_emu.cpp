@@ -5,7 +5,7 @@
  * random f16/bf16 values in the [B,H,N,D] layout through a shuffled slot map: valid rows (ragged counts,
  * empty blocks) or kept rows; a sprinkle of Inf/NaN elements with SPECIALS=1. The Inf/NaN test runs the
  * HIP form of zfma (the PTX packed FMA has no host equivalent): the GPU tests stay the reference.
- * usage: bm_emu KERNEL(pipe|lean|ring; bf16 only: lean_brk|ring_s4|ring_r4|lean_v4|ring_wc) DTYPE(1 f16, 2 bf16) D V KEPT(0|1) [SPECIALS]
+ * usage: bm_emu KERNEL(pipe|lean|ring; bf16 only: lean_brk|ring_s4|ring_r4|lean_v4|ring_wc|ring_brk) DTYPE(1 f16, 2 bf16) D V KEPT(0|1) [SPECIALS]
  * exit 0 when every mean matches. Build: sh tools/bm_emu/run.sh */
 #include <algorithm>
 #include <barrier>
@@ -60,6 +60,9 @@ template <int N> static inline void vox_cp_wait() {}
 #include "kernel_args.h"
 #define VOX_GPU_DEVICE
 #include "block_means.cuh"
+/* the deliberate breaks (LEAN 2: no Inf/NaN test), not in the library */
+VOX_BLOCK_MEANS_KERNEL(lean_brk_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 2, 0)
+VOX_BLOCK_MEANS_RING_KERNEL(ring_brk_bf16, vox_t_bf16, 2, 8, 3, 4, 2)
 
 typedef void (*kern)(vox_block_means_bufs, vox_block_means_args);
 static void launch(kern k, int grid, vox_block_means_bufs b, vox_block_means_args a)
@@ -97,6 +100,7 @@ int main(int argc, char **argv)
     if (!strcmp(kn, "ring_r4")) k = vox_block_means_ring_r4_bf16;
     if (!strcmp(kn, "lean_v4")) k = vox_block_means_lean_v4_bf16;
     if (!strcmp(kn, "ring_wc")) k = vox_block_means_ring_wc_bf16;
+    if (!strcmp(kn, "ring_brk")) k = vox_block_means_ring_brk_bf16;
     if (!k) return 2;
     if (dt != 2 && strncmp(kn, "pipe", 4) && strcmp(kn, "lean") && strcmp(kn, "ring")) {
         printf("bm_emu %s: bf16 only, skipped\n", kn);

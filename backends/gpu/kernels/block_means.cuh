@@ -38,7 +38,7 @@
 #define VOX_GPU_KERNELS_block_means(R, O, M)                                                      \
     R(block_means_f32) R(block_means_f16) R(block_means_bf16) R(block_means_pipe_f32) R(block_means_pipe_f16) \
         R(block_means_pipe_bf16) O(block_means_pf_f32) O(block_means_pf_f16) O(block_means_pf_bf16) \
-        O(block_means_pf_brk_bf16) O(block_means_lean_f16) O(block_means_lean_bf16) O(block_means_lean_brk_bf16) \
+        O(block_means_pf_brk_bf16) O(block_means_lean_f16) O(block_means_lean_bf16) \
             M(block_means_ring_f16) M(block_means_ring_bf16) M(block_means_ring_s4_bf16) M(block_means_ring_r4_bf16) \
             O(block_means_lean_v4_bf16) M(block_means_ring_wc_bf16)
 
@@ -397,12 +397,12 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
                 for (int e = 0; e < C::VEC; e++)
                     v[e] = (float)(n ? vox_bm_sum(acc[e] * C::scale(), e, sp) / (double)n : 0.0);
                 vox_bm_store<C::VEC, ST>(out, m, items, D, e0, nv, v);
-                continue;
-            }
+            } else {
 #pragma unroll
-            for (int e = 0; e < C::VEC; e++)
-                if (e < nv && m < items)
-                    out[m * D + e0 + e] = (float)(n ? vox_bm_sum(acc[e] * C::scale(), e, sp) / (double)n : 0.0);
+                for (int e = 0; e < C::VEC; e++)
+                    if (e < nv && m < items)
+                        out[m * D + e0 + e] = (float)(n ? vox_bm_sum(acc[e] * C::scale(), e, sp) / (double)n : 0.0);
+            }
         }
     }
 }
@@ -437,11 +437,11 @@ VOX_BLOCK_MEANS_KERNEL(pf_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, false,
 /* its deliberate break (tests only, VOXATTN_BLOCK_MEANS_PF_BREAK): a CTA's later items one row short */
 VOX_BLOCK_MEANS_KERNEL(pf_brk_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, true, 0, 0)
 /* session 18: the pipelined kernels with widen_lean and the one-instruction Inf/NaN test (LEAN; 16-bit
- * elements only: f32's conversion is already one instruction), and its deliberate break (tests only,
- * VOXATTN_BLOCK_MEANS_LEAN_BREAK): no Inf/NaN test, so an Inf or NaN element's sum is a finite value */
+ * elements only: f32's conversion is already one instruction). Their deliberate break (LEAN 2: no Inf/NaN
+ * test, so an Inf or NaN element's sum is a finite value) is instantiated by tools/bm_emu only (no library
+ * build time) */
 VOX_BLOCK_MEANS_KERNEL(lean_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, false, false, 1, 0)
 VOX_BLOCK_MEANS_KERNEL(lean_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 1, 0)
-VOX_BLOCK_MEANS_KERNEL(lean_brk_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 2, 0)
 /* lean with 16-byte stores of the means (vox_bm_store's ST 1) */
 VOX_BLOCK_MEANS_KERNEL(lean_v4_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 1, 1)
 
@@ -619,18 +619,14 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
      * operations per element (vox_block_means_lean_*); 5: bf16 with 16-byte stores of the means (_lean_v4_bf16);
      * 2, 3, 4, 6: the same sums from a cp.async ring in shared memory (vox_block_means_ring_*: 8 rows x 3 batches,
      * _ring_s4_bf16: 8 x 4, _ring_r4_bf16: 4 x 6, _ring_wc_bf16: 8 x 3 and each warp's means stored as one span;
-     * sm_80+, else lean; f16: 2). _LEAN_ABL: the listed variants in turn, two calls each; _LEAN_BREAK=1 (tests):
-     * bf16 takes lean's break (no Inf/NaN test) */
+     * sm_80+, else lean; f16: 2). _LEAN_ABL: the listed variants in turn, two calls each */
     const char *abl = g->bm_lean_abl;
     int lean = pf || g->bm_nopipe || d->dtype == VOX_F32 ? 0
                : abl[0]                                  ? abl[g->bm_lean_n++ / 2 % (int)strlen(abl)] - '0'
-               : g->bm_lean_break                        ? 1
                                                          : g->bm_lean;
     int bf = d->dtype == VOX_BF16;
-    int lean_fn = !bf                ? GPU_FN_block_means_lean_f16
-                  : g->bm_lean_break ? GPU_FN_block_means_lean_brk_bf16
-                  : lean == 5        ? GPU_FN_block_means_lean_v4_bf16
-                                     : GPU_FN_block_means_lean_bf16;
+    int lean_fn = !bf ? GPU_FN_block_means_lean_f16 : lean == 5 ? GPU_FN_block_means_lean_v4_bf16
+                                                          : GPU_FN_block_means_lean_bf16;
     int64_t vec = d->dtype == VOX_F32 ? 4 : 8, chunks = (a.D + vec - 1) / vec;
     int64_t per_cta = VOX_BM_THREADS / VOX_BM_GROUP(chunks);
     int64_t ctas = (a.BH * a.NB + per_cta - 1) / per_cta;

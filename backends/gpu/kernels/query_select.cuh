@@ -389,7 +389,8 @@ vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_
     void *params[] = {&b, &a, &qbar};
     if (aligned && !g->qs_cta && !use_warp && g->arch >= 80 && g->warp == 32 && per_sm >= 1) {
         a.chunk = (g->qs_exact_all ? 1 : 0) | (heads ? 8 : 0) | (nbuf == 2 ? 16 : 0) | (g->qs_stage_break ? 32 : 0);
-        if (g->qs_means && p->qbar.buf)
+        /* session 18: VOXATTN_QUERY_SELECT_MEANS_ABL=1 (timing): every other call with the means, from the second */
+        if (p->qbar.buf && (g->qs_means_abl ? g->qs_means_n++ % 2 : g->qs_means))
             qbar = gpu_dptr(p->qbar);
         st = gpu_launch(g, VOX_OP_query_select,
                         by_dtype(d->dtype, GPU_FN_query_select_stage_f32, GPU_FN_query_select_stage_f16,
