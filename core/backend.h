@@ -180,6 +180,13 @@ typedef struct vox_op_query_select {
     vox_bref fill_src;   /* int32 [BH*S] */
     vox_strided cq;      /* with slot_token: the caller's [B,H,N,D] q */
     vox_bref slot_token; /* int32 [S], -1 for padding; absent: block copy */
+    /* Optional (BSA builds pass them; a backend may ignore them): qbar, block_means' output for q over
+     * the kept rows (f32 [BH][NB][D], bitwise block_means' contract: the f64 sum over kept_rows in
+     * order, then (float)(sum / n), 0 without a kept row); a backend that wrote it sets *wrote_qbar = 1
+     * and the core then skips block_means(q). CUDA/HIP's staged kernel only, with
+     * VOXATTN_QUERY_SELECT_MEANS=1 (docs/environment.md). */
+    vox_bref qbar;
+    int *wrote_qbar;
 } vox_op_query_select;
 
 /* SVG head classification from sample_rows' output (R rows per head): per

@@ -94,7 +94,8 @@ static vox_status classify_heads(vox_plan *plan, int direct, const vox_tensor *q
     return st;
 }
 
-static vox_status select_kv(vox_plan *plan, const vox_tensor *q, const vox_tensor *k)
+/* qbar_done: query_select wrote qbar (the q means of the kept rows, vox_op_query_select's wrote_qbar) */
+static vox_status select_kv(vox_plan *plan, const vox_tensor *q, const vox_tensor *k, int qbar_done)
 {
     const vox_backend *be = plan->ctx->be;
     void *dev = plan->ctx->dev;
@@ -105,7 +106,7 @@ static vox_status select_kv(vox_plan *plan, const vox_tensor *q, const vox_tenso
     vox_op_kv_select ks = {ref(&plan->qbar), ref(&plan->kbar), plan->scale, plan->p.kv_rule,
                            plan->p.kv_tau, plan->p.kv_topk, plan->p.kv_z, plan->p.kv_min_blocks,
                            ref(&plan->kv_start), ref(&plan->kv_count), ref(&plan->kv_cols)};
-    vox_status st = be->block_means(dev, &plan->dims, &qm);
+    vox_status st = qbar_done ? VOX_OK : be->block_means(dev, &plan->dims, &qm);
     if (!st)
         st = be->block_means(dev, &plan->dims, &km);
     if (!st)
@@ -150,6 +151,7 @@ vox_status vox_plan_build(vox_plan *plan, const vox_tensor *q, const vox_tensor 
         st = permute_in(plan, k, &plan->kb);
     if (!st && svg && !sr_direct)
         st = permute_in(plan, v, &plan->vb);
+    int qbar_done = 0; /* query_select wrote BSA's q means (a backend's option) */
     if (!st && needs_select) {
         vox_op_query_select qs = {.win_ptr = ref(&plan->win_ptr), .windows = ref(&plan->windows),
                                   .kept_count = ref(&plan->kept_count), .kept_rows = ref(&plan->kept_rows),
@@ -158,12 +160,14 @@ vox_status vox_plan_build(vox_plan *plan, const vox_tensor *q, const vox_tensor 
             qs.cq = strided(q), qs.slot_token = ref(&plan->slot_token);
         else
             qs.q = ref(&plan->qb);
+        if (p->mask_mode == VOX_MASK_BSA)
+            qs.qbar = ref(&plan->qbar), qs.wrote_qbar = &qbar_done;
         st = be->query_select(dev, &plan->dims, &qs);
     }
     if (!st && svg)
         st = classify_heads(plan, sr_direct, q, k, v);
     if (!st && p->mask_mode == VOX_MASK_BSA)
-        st = select_kv(plan, q, k);
+        st = select_kv(plan, q, k, qbar_done);
     double ms = -1;
     if (timed) {
         vox_status st2 = vox_timer_end(plan->ctx, &ms);

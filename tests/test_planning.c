@@ -551,7 +551,7 @@ static void qs_case(vox_context *ctx, uint64_t seed, int kind)
     vox_op_dims d = {1, QS_BH, QS_D, 0, QS_NB, QS_NBV, QS_V, VOX_F32, wr(&w, valid, sizeof valid), {0, 0, 0}};
     vox_op_query_select op = {wr(&w, q, sizeof q), wr(&w, win_ptr, sizeof win_ptr), wr(&w, win4, sizeof win4),
                               wr(&w, kept_count, sizeof kept_count), wr(&w, kept_rows, sizeof kept_rows),
-                              wr(&w, fill, sizeof fill), {{NULL, 0}, VOX_F32, 0, 0, 0}, {NULL, 0}};
+                              wr(&w, fill, sizeof fill), {{NULL, 0}, VOX_F32, 0, 0, 0}, {NULL, 0}, {NULL, 0}, NULL};
     assert_int_equal(ctx->be->query_select(ctx->dev, &d, &op), VOX_OK);
     wraps_free(&w);
     naive_dims nd = {QS_BH, QS_NB, QS_NBV, QS_V, QS_D, valid};

@@ -3,9 +3,16 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gpu_internal.h"
 #include "loader.h"
+
+/* Session 18's opt-in paths, their defaults in one place (A/B: the variables name every value): block_means'
+ * kernel variant (VOXATTN_BLOCK_MEANS_LEAN: 0 vox_block_means_pipe_*) and query_select's fused q means
+ * (VOXATTN_QUERY_SELECT_MEANS: 0 off) */
+#define VOX_BM_LEAN_DEFAULT 0
+#define VOX_QS_MEANS_DEFAULT 0
 
 vox_status gpu_err(gpu_dev *g, int rc, const char *what)
 {
@@ -92,6 +99,11 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->qs_stage_bufs2 = vox_env_flag("VOXATTN_QUERY_SELECT_STAGE_BUFS2");
     g->qs_heads_together = vox_env_flag("VOXATTN_QUERY_SELECT_HEADS_TOGETHER");
     g->qs_stage_break = vox_env_flag("VOXATTN_QUERY_SELECT_STAGE_BREAK");
+    { /* unset or empty: VOX_QS_MEANS_DEFAULT */
+        const char *m = getenv("VOXATTN_QUERY_SELECT_MEANS");
+        g->qs_means = m && *m ? vox_env_flag("VOXATTN_QUERY_SELECT_MEANS") : VOX_QS_MEANS_DEFAULT;
+    }
+    g->qs_means_abl = vox_env_flag("VOXATTN_QUERY_SELECT_MEANS_ABL");
     {
         const char *r = getenv("VOXATTN_QUERY_SELECT_ROTATE");
         g->qs_rotate = r ? atoi(r) : 0;
@@ -103,6 +115,18 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->bm_pf = vox_env_flag("VOXATTN_BLOCK_MEANS_PF");
     g->bm_abl = vox_env_flag("VOXATTN_BLOCK_MEANS_ABL");
     g->bm_pf_break = vox_env_flag("VOXATTN_BLOCK_MEANS_PF_BREAK");
+    { /* a variant number 0-6 (other text that is on: 1); the ABL list: its digits 0-6 in turn, 1 = "012" */
+        const char *l = getenv("VOXATTN_BLOCK_MEANS_LEAN"), *ab = getenv("VOXATTN_BLOCK_MEANS_LEAN_ABL");
+        g->bm_lean = !l || !*l                                 ? VOX_BM_LEAN_DEFAULT
+                     : l[0] >= '0' && l[0] <= '6' && !l[1] ? l[0] - '0'
+                                                           : vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN");
+        size_t n = 0;
+        if (vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN_ABL"))
+            for (const char *c = strcmp(ab, "1") ? ab : "012"; *c && n + 1 < sizeof g->bm_lean_abl; c++)
+                if (*c >= '0' && *c <= '6')
+                    g->bm_lean_abl[n++] = *c;
+        g->bm_lean_abl[n] = 0;
+    }
     g->profile = vox_env_flag("VOXATTN_GPU_PROFILE");
     if (G->push(g) != 0) {
         G->close_dev(g);

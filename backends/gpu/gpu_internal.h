@@ -90,6 +90,9 @@ typedef struct gpu_dev {
     int qs_stage_bufs2; /* VOXATTN_QUERY_SELECT_STAGE_BUFS2: the staged kernel with two row buffers per warp */
     int qs_heads_together; /* VOXATTN_QUERY_SELECT_HEADS_TOGETHER: the staged kernel's walk j-major (heads of a block together) */
     int qs_stage_break; /* VOXATTN_QUERY_SELECT_STAGE_BREAK: the staged kernel's deliberate break (tests only) */
+    int qs_means;       /* VOXATTN_QUERY_SELECT_MEANS: the staged kernel writes the q means of the kept rows, the core
+                           skips block_means(q) (off by default: unmeasured, backends/cuda/NOTES.md session 17) */
+    int qs_means_abl, qs_means_n; /* VOXATTN_QUERY_SELECT_MEANS_ABL: every other staged call with the means (timing) */
     int qs_rotate, qs_rotate_run, qs_calls; /* VOXATTN_QUERY_SELECT_ROTATE=K, _ROTATE_RUN=R (A/B in one process):
                                              * call n takes variant (n / R) % K (gpu_query_select); the calls so far */
     int bm_nopipe;    /* VOXATTN_BLOCK_MEANS_NOPIPE: block_means without its next rows' loads in flight */
@@ -97,6 +100,9 @@ typedef struct gpu_dev {
     int bm_abl;       /* VOXATTN_BLOCK_MEANS_ABL: vox_block_means_pf_* and _pipe_* in turn, two calls each (timing) */
     int bm_abl_n;     /* its call counter */
     int bm_pf_break;  /* VOXATTN_BLOCK_MEANS_PF_BREAK: vox_block_means_pf_bf16's deliberate break (tests only) */
+    int bm_lean;      /* VOXATTN_BLOCK_MEANS_LEAN: 0 _pipe, 1 _lean, 2 _ring, 3 _ring_s4, 4 _ring_r4, 5 _lean_v4, 6 _ring_wc */
+    char bm_lean_abl[12]; /* VOXATTN_BLOCK_MEANS_LEAN_ABL: those variants in turn, two calls each (timing; "" off) */
+    int bm_lean_n;    /* its call counter */
     int profile; /* VOXATTN_GPU_PROFILE: every launch run alone, its time logged (INFO); blocks */
     void *vendor;                 /* the backend's own state (CUDA: the sm_90a path), or NULL */
     const char *vendor_attention; /* the vendor attention path's name for the open log, or NULL */

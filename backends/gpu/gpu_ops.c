@@ -5,6 +5,8 @@
  * launch-specific fields (copy word units, tiles, work space), the buffers
  * with their device addresses, picks the kernel variant and the launch
  * geometry, and launches the op's kernels. */
+#include <string.h>
+
 #include "gpu_internal.h"
 
 /* The kernel of an op for the plan dtype, given its f32, f16, bf16 variants. */

@@ -57,6 +57,8 @@ static int block_means_inputs(const op_case *c, op_inputs *in)
         row[3] = (c->fill & FILL_NAN) ? NAN : INFINITY;
         row[5] = INFINITY;
         row2[5] = -INFINITY;
+        /* session 18: an element in the low half of a 16-bit pair too (column 6: -Inf) */
+        row[6] = -INFINITY;
         /* with kept rows, a valid row of head 0's block 0 that is not kept: NaN */
         if (c->kept) {
             const int32_t *kc = in->buf[BM_KEPT_COUNT].i32, *kr = in->buf[BM_KEPT_ROWS].i32;
@@ -100,6 +102,9 @@ static const op_case cases[] = {
      .drop_block = -1, .layout = LAYOUT_BNHD, .layout_offset = 1},
     {"inf_rows_kept_f16", SHAPE(1, 2, 32, 3, 6, 7, 5, 0, 2, 2, 2), VOX_F16, FILL_INF, .drop_block = -1,
      .kept = 1},
+    /* session 18: bf16 at head_dim 128 (the aligned 16-byte path of the lean kernels; Inf/NaN in both halves
+     * of a 32-bit pair) */
+    {"nan_inf_rows_bf16_d128", SHAPE(1, 2, 128, 3, 5, 7, 5, 0, 2, 2, 2), VOX_BF16, FILL_NAN, .drop_block = -1},
     {"shift100_f32_v256", SHAPE(1, 2, 64, 4, 8, 16, 0, 0, 4, 8, 8), VOX_F32, FILL_SHIFT, .drop_block = -1},
     {"workload_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1},
     {"workload_kept_bf16", SHAPE(1, 2, 64, 4, 8, 8, 8, 0, 2, 4, 4), VOX_BF16, FILL_WORKLOAD, .drop_block = -1,
@@ -110,6 +115,9 @@ static const op_case cases[] = {
     {"many_items_bf16_d72", SHAPE(2, 12, 72, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1},
     {"perf_wan_like_bf16", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
      .kept = 1, .perf_only = 1},
+    /* session 18: hunyuan-720p's grid and text at half its 24 heads (k's valid rows; inputs made in seconds) */
+    {"perf_hunyuan_half_bf16", SHAPE(1, 12, 128, 33, 45, 80, 256, 0, 4, 4, 4), VOX_BF16, .drop_block = -1,
+     .perf_only = 1},
 };
 
 const op_entry op_block_means = {

@@ -9,18 +9,25 @@
  * caller's layouts with slot_token (read by a backend listing query_select
  * in caller_layout_ops; NaN between rows). kept_count,
  * the kept rows and fill_src must equal the reference exactly; on the device
- * a pruned slot's source must be a kept slot of its block. */
+ * a pruned slot's source must be a kept slot of its block. Every case also
+ * passes qbar and wrote_qbar (BSA's q means, optional): a backend that says
+ * it wrote them (CUDA/HIP's staged kernel with VOXATTN_QUERY_SELECT_MEANS=1)
+ * must match, bitwise, the f64 sequential mean of the reference's kept rows
+ * (block_means' contract; NaN where the reference's is NaN). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
+#include "half_bits.h"
+
+static int qs_means_written; /* the device's query_select said it wrote qbar (this case) */
 
 /* The buffers after block_valid, in the order make_inputs adds them, each
  * with the vox_op_query_select field it fills (harness.h). */
 #define QUERY_SELECT_BUFS(B) B(QS_Q, q) B(QS_WIN_PTR, win_ptr) B(QS_WINDOWS, windows) B(QS_KEPT_COUNT, kept_count) \
-    B(QS_KEPT_ROWS, kept_rows) B(QS_FILL, fill_src)
+    B(QS_KEPT_ROWS, kept_rows) B(QS_FILL, fill_src) B(QS_QBAR, qbar)
 /* then, for c->caller, the caller's q and slot_token */
 enum { QS_BLOCK_VALID, QUERY_SELECT_BUFS(OH_BUF_INDEX) QS_CQ, QS_SLOT_TOKEN };
 
@@ -135,6 +142,8 @@ static int query_select_inputs(const op_case *c, op_inputs *in)
     oh_add(in, "kept_count", OB_I32, (size_t)(BH * NB), 1);
     oh_add(in, "kept_rows", OB_I32, (size_t)(BH * NB * V), 1);
     oh_add(in, "fill_src", OB_I32, (size_t)(BH * S), 1);
+    oh_add(in, "qbar", OB_F32, (size_t)(BH * NB * D), 1);
+    qs_means_written = 0;
     if (c->caller) {
         oh_add_caller_copy(in, "cq", QS_Q);
         i = oh_add(in, "slot_token", OB_I32, (size_t)S, 0);
@@ -150,7 +159,12 @@ static vox_status query_select_run(const op_inputs *in, const op_side *s)
         op.cq = (vox_strided){oh_ref(s, in, QS_CQ), in->c->dtype, in->strides[0], in->strides[1], in->strides[2]};
         op.slot_token = oh_ref(s, in, QS_SLOT_TOKEN);
     }
-    return s->ctx->be->query_select(s->ctx->dev, &in->dims, &op);
+    int wrote = 0;
+    op.wrote_qbar = &wrote;
+    vox_status st = s->ctx->be->query_select(s->ctx->dev, &in->dims, &op);
+    if (!st && wrote)
+        qs_means_written = 1;
+    return st;
 }
 
 static int query_select_compare(const op_inputs *in, const op_outputs *dev, const op_outputs *ref, op_errors *e,
@@ -193,6 +207,27 @@ static int query_select_compare(const op_inputs *in, const op_outputs *dev, cons
                 return 0;
             }
         }
+    if (qs_means_written) { /* the q means of the kept rows: block_means' contract, bitwise */
+        const int64_t D = in->c->D;
+        const float *q = in->buf[QS_Q].f32, *dq = (const float *)dev->raw[QS_QBAR];
+        for (int64_t m = 0; m < BH * NB; m++)
+            for (int64_t el = 0; el < D; el++) {
+                double acc = 0;
+                for (int32_t r = 0; r < rc[m]; r++) {
+                    float x = q[((m / NB) * S + (m % NB) * V + rr[m * V + r]) * D + el];
+                    x = in->c->dtype == VOX_F16    ? vox_f16_to_f32(vox_f32_to_f16(x))
+                        : in->c->dtype == VOX_BF16 ? vox_bf16_to_f32(vox_f32_to_bf16(x))
+                                                   : x;
+                    acc += x;
+                }
+                const float want = (float)(rc[m] ? acc / (double)rc[m] : 0.0), got = dq[m * D + el];
+                if (!(want != want && got != got) && memcmp(&want, &got, sizeof want) != 0) {
+                    snprintf(why, n, "qbar[%lld][%lld] (query_select's q means) = %a, reference %a", (long long)m,
+                             (long long)el, got, want);
+                    return 0;
+                }
+            }
+    }
     return 1;
 }
 

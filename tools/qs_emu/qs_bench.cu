@@ -139,11 +139,11 @@ int main(int argc, char **argv)
             per_sm = std::min(per_sm, VOX_QSS_CTAS * 4 / wpc);
             x.chunk = (v == 2 || v == 4 ? 8 : 0) | (nbuf == 2 ? 16 : 0);
             cudaEventRecord(e0);
-            vox_query_select_stage_bf16<<<(unsigned)cap((items + wpc - 1) / wpc, per_sm), 32 * wpc, (size_t)cta>>>(bu, x);
+            vox_query_select_stage_bf16<<<(unsigned)cap((items + wpc - 1) / wpc, per_sm), 32 * wpc, (size_t)cta>>>(bu, x, 0ull);
             cudaEventRecord(e1);
         }
         x.chunk = 32;
-        vox_query_select_exact_bf16<<<(unsigned)cap((items + 31) / 32, 8), VOX_QS_THREADS, V * (D + 1) * 4>>>(bu, x);
+        vox_query_select_exact_bf16<<<(unsigned)cap((items + 31) / 32, 8), VOX_QS_THREADS, V * (D + 1) * 4>>>(bu, x, 0ull);
     };
     /* outputs of each variant (poisoned before) */
     std::vector<std::vector<int>> okc(5), okr(5), ofl(5);

@@ -7,6 +7,10 @@
  * usage: qs_emu MODE(0-4) FLAGS(a.chunk: 1 exact path everywhere) DTYPE(0 f32, 1 f16, 2 bf16) D KEEP [x|b|m]
  * STAGE=1 runs the staged kernel (query_select_stage.cuh) instead of the warp kernel, its copies plain
  * loads and stores (STAGE=9: block-major walk, 17: two row buffers and one warp per CTA, 25: both).
+ * MEANS=1 (with STAGE): the staged and exact kernels also write the q means of the kept rows
+ * (VOXATTN_QUERY_SELECT_MEANS), checked bitwise against the f64 sequential mean of the reference's kept
+ * rows (NaN where it is NaN). Built with -DVOX_QSM_BREAK=1 (rows summed descending) or 2 (a block's last
+ * kept row left out): deliberate breaks (run.sh BREAK=1|2).
  * Build and run the matrix: sh tools/qs_emu/run.sh. Meant for checking kernel changes on a machine
  * without a GPU; the GPU tests (test_ops, conformance) stay the reference. */
 #include "emu_port.h"
@@ -30,7 +34,9 @@ alignas(16) static unsigned char vox_dyn_smem[1024 * 1024];
 #include "query_select.cuh"
 
 typedef void (*kern)(vox_query_select_bufs, vox_query_select_args);
-static void launch(kern k, int grid, vox_query_select_bufs b, vox_query_select_args a, int threads = 128) {
+typedef void (*kern3)(vox_query_select_bufs, vox_query_select_args, unsigned long long); /* staged, exact: + qbar */
+static void launch(kern3 k, int grid, vox_query_select_bufs b, vox_query_select_args a, int threads = 128,
+                   unsigned long long qbar = 0) {
     gridDim_g = {(unsigned)grid, 1, 1}; blockDim_g = {(unsigned)threads, 1, 1};
     for (int c = 0; c < grid; c++) {
         blockIdx_g = {(unsigned)c, 0, 0};
@@ -38,7 +44,7 @@ static void launch(kern k, int grid, vox_query_select_bufs b, vox_query_select_a
         std::barrier<> wb[4] = {std::barrier<>(32), std::barrier<>(32), std::barrier<>(32), std::barrier<>(32)};
         for (int w = 0; w < 4; w++) g_warps[w].b = &wb[w];
         std::vector<std::thread> th;
-        for (int t = 0; t < threads; t++) th.emplace_back([=] { threadIdx = {(unsigned)t, 0, 0}; k(b, a); });
+        for (int t = 0; t < threads; t++) th.emplace_back([=] { threadIdx = {(unsigned)t, 0, 0}; k(b, a, qbar); });
         for (auto &t : th) t.join();
     }
 }
@@ -119,6 +125,7 @@ int main(int argc, char **argv) {
             if (mode == 4 && s % 11 == 3) row[s % D] = NAN;
             if (mode == 4 && s % 13 == 5) for (int e = 0; e < D; e++) row[e] = 0.f;
             if (mode == 4 && s % 17 == 6) row[1] = INFINITY;
+            if (mode == 4 && s % 23 == 8) row[1] = -INFINITY; /* with the +Inf rows: NaN means */
             if (mode == 4 && s % 19 == 7) for (int e = 0; e < D; e++) row[e] *= 1e-30f;
         }
     }
@@ -144,25 +151,44 @@ int main(int argc, char **argv) {
     vox_query_select_args a{}; a.BH = BH; a.NB = NB; a.NBv = NBv; a.st = D; a.sh = S * D; a.sb = BH * S * D; a.tok = 0; a.V = V; a.D = D; a.heads = BH; a.chunk = flags;
     if (caller) { bu.q = dt == 0 ? (uintptr_t)(c32.data() + 8) : (uintptr_t)(c16.data() + 8); a.st = BH * D; a.sh = D; a.sb = N * BH * D;
         a.tok = (long long)(uintptr_t)slot_token.data(); }
-    kern k = dt == 0 ? vox_query_select_warp_f32 : dt == 1 ? vox_query_select_warp_f16 : vox_query_select_warp_bf16;
+    static kern kw_s; /* the warp kernel through the 3-parameter launch */
+    kw_s = dt == 0 ? vox_query_select_warp_f32 : dt == 1 ? vox_query_select_warp_f16 : vox_query_select_warp_bf16;
+    kern3 k = nullptr;
+    const int means = getenv("MEANS") && atoi(getenv("MEANS")) && getenv("STAGE") && atoi(getenv("STAGE"));
+    std::vector<float> qbar((size_t)BH * NB * D, -12345.f);
+    const unsigned long long qb = means ? (unsigned long long)(uintptr_t)qbar.data() : 0;
     /* STAGE=1: the staged kernel (query_select_stage.cuh); STAGE=8 | 16 | 1: its walk j-major (8), two row
      * buffers with one warp per CTA (16) */
     const int stage = getenv("STAGE") ? atoi(getenv("STAGE")) : 0;
     if (stage) {
         k = dt == 0 ? vox_query_select_stage_f32 : dt == 1 ? vox_query_select_stage_f16 : vox_query_select_stage_bf16;
         a.chunk = flags | (stage & 24);
-        launch(k, 3, bu, a, stage & 16 ? 32 : 128);
+        launch(k, 3, bu, a, stage & 16 ? 32 : 128, qb);
         a.chunk = flags;
     } else
-        launch(k, 2, bu, a);
+        launch([](vox_query_select_bufs b2, vox_query_select_args a2, unsigned long long) { kw_s(b2, a2); }, 2, bu, a);
     int marked = 0; for (int i = 0; i < BH * NB; i++) marked += kc[i] < 0;
-    if (marked) { a.chunk = 32; kern ke = dt == 0 ? vox_query_select_exact_f32 : dt == 1 ? vox_query_select_exact_f16 : vox_query_select_exact_bf16;
-        launch(ke, 3, bu, a); }
+    if (marked) { a.chunk = 32; kern3 ke = dt == 0 ? vox_query_select_exact_f32 : dt == 1 ? vox_query_select_exact_f16 : vox_query_select_exact_bf16;
+        launch(ke, 3, bu, a, 128, qb); }
     reference(q32.data(), win_ptr.data(), windows.data(), valid.data(), BH, NB, NBv, V, D, rkc.data(), rkr.data(), rfl.data());
     long bad = 0;
     for (int i = 0; i < BH * NB; i++) { if (kc[i] != rkc[i]) { if (bad++ < 5) printf("kept_count[%d] %d ref %d\n", i, kc[i], rkc[i]); continue; }
         for (int r = 0; r < rkc[i]; r++) if (kr[(size_t)i * V + r] != rkr[(size_t)i * V + r]) { if (bad++ < 5) printf("kept_rows[%d][%d] %d ref %d\n", i, r, kr[(size_t)i * V + r], rkr[(size_t)i * V + r]); } }
     for (size_t i = 0; i < fl.size(); i++) if (fl[i] != rfl[i]) { if (bad++ < 5) printf("fill[%zu] %d ref %d\n", i, fl[i], rfl[i]); }
-    printf("mode %d flags %d dt %d D %d keep %.2f: NB %d V %d windows %zu marked %d mismatches %ld\n", mode, flags, dt, D, qk, NB, V, windows.size() / 4, marked, bad);
+    long mbad = 0, mnan = 0, minf = 0;
+    if (means) /* the q means of the kept rows: the reference's kept rows, f64 in order, (float)(sum / n) */
+        for (int i = 0; i < BH * NB; i++) {
+            const int bh = i / NB, j = i % NB;
+            for (int e = 0; e < D; e++) {
+                double acc = 0;
+                for (int r = 0; r < rkc[i]; r++) acc += (double)q32[((size_t)bh * S + (size_t)j * V + rkr[(size_t)i * V + r]) * D + e];
+                const float want = (float)(rkc[i] ? acc / (double)rkc[i] : 0.0), got = qbar[(size_t)i * D + e];
+                mnan += want != want, minf += std::isinf(want);
+                if (!(want != want && got != got) && memcmp(&want, &got, 4) != 0) {
+                    if (mbad++ < 5) printf("qbar[%d][%d] %a ref %a (kept %d)\n", i, e, got, want, rkc[i]); }
+            }
+        }
+    bad += mbad;
+    printf("mode %d flags %d dt %d D %d keep %.2f: NB %d V %d windows %zu marked %d mismatches %ld (means %ld%s, %ld NaN %ld Inf)\n", mode, flags, dt, D, qk, NB, V, windows.size() / 4, marked, bad, mbad, means ? "" : ": off", mnan, minf);
     return bad != 0;
 }

@@ -38,17 +38,24 @@
 #define VOX_GPU_KERNELS_block_means(R, O, M)                                                      \
     R(block_means_f32) R(block_means_f16) R(block_means_bf16) R(block_means_pipe_f32) R(block_means_pipe_f16) \
         R(block_means_pipe_bf16) O(block_means_pf_f32) O(block_means_pf_f16) O(block_means_pf_bf16) \
-        O(block_means_pf_brk_bf16)
+        O(block_means_pf_brk_bf16) O(block_means_lean_f16) O(block_means_lean_bf16) \
+            M(block_means_ring_f16) M(block_means_ring_bf16) M(block_means_ring_s4_bf16) M(block_means_ring_r4_bf16) \
+            O(block_means_lean_v4_bf16) M(block_means_ring_wc_bf16)
 
 /* Launch geometry the kernels and the launcher share. */
 #define VOX_BM_THREADS 128  /* threads per CTA */
 #define VOX_BM_CTAS 8       /* CTAs per multiprocessor (the kernels' launch bounds) */
 #define VOX_BM_PIPE_CTAS 4  /* the same for the pipelined kernels (vox_block_means_pipe_*) */
+/* The ring kernels (vox_block_means_ring*): rows per batch, batches in the ring, CTAs per multiprocessor
+ * (_ring: 8, 3, 4; _ring_s4: 8, 4, 3; _ring_r4: 4, 6, 4), dynamic shared memory (the ring, then the token
+ * stage of VOX_BM_THREADS / 4 groups x VOX_BM_TB rows) */
+#define VOX_BM_RING_SMEM(RB, S) ((S) * (RB) * VOX_BM_THREADS * 16 + VOX_BM_THREADS / 4 * 64 * 4)
 /* Threads per item for a row of `chunks` chunks: a power of two from 4 to the CTA. */
 #define VOX_BM_GROUP(chunks) \
     ((chunks) > 64 ? 128 : (chunks) > 32 ? 64 : (chunks) > 16 ? 32 : (chunks) > 8 ? 16 : (chunks) > 4 ? 8 : 4)
 
 #ifdef VOX_GPU_DEVICE
+#include "mma_sync.cuh" /* cp.async (the ring kernels), where VOX_HAVE_MMA_SYNC */
 
 #define VOX_BM_ROWS 4 /* rows in flight per thread with 16-byte loads (scalar loads: 2) */
 #define VOX_BM_TB 64  /* rows per token stage */
@@ -82,6 +89,32 @@ template <unsigned EXP, unsigned MANT, int S> struct vox_bm_half {
     }
     static __device__ __forceinline__ bool is_nan(unsigned h) { return (h & MANT) != 0; }
     static __device__ __forceinline__ bool is_special(unsigned h) { return (h & EXP) == EXP; }
+    /* Session 18 (LEAN): widen's two values with fewer integer operations: an element's 16 bits at the
+     * word's top, shifted arithmetically by 16 - SHIFT (the sign fills the bits above the exponent field's
+     * used part), masked to the sign and the moved bits: per word 5 operations instead of 7. */
+    static __device__ __forceinline__ void widen_lean(unsigned w, double *d)
+    {
+        const unsigned M = 0x80000000u | (0x7fffu << SHIFT);
+        d[0] = hi((unsigned)((int)(w << 16) >> (16 - SHIFT)) & M);
+        d[1] = hi((unsigned)((int)w >> (16 - SHIFT)) & M);
+    }
+    /* LEAN's Inf/NaN test: t = w * 0 + t on the word's two elements (0 * Inf and 0 * NaN are NaN, a NaN
+     * stays, every other product and sum is +-0): one instruction per word instead of ~2.3; a half of t
+     * is NaN iff one of the words it took held an Inf or NaN element (nan_any). HIP: special(). */
+    static __device__ __forceinline__ unsigned zfma(unsigned w, unsigned t)
+    {
+#if VOX_GPU_HIP
+        return t | special(w) >> 1; /* a bit nan_any sees */
+#else
+        unsigned r;
+        if (MANT == 0x7fu)
+            asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(w), "r"(0u), "r"(t));
+        else
+            asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(w), "r"(0u), "r"(t));
+        return r;
+#endif
+    }
+    static __device__ __forceinline__ unsigned nan_any(unsigned t) { return t & 0x7fff7fffu; }
 };
 typedef vox_bm_half<0x7f80u, 0x7fu, 896> vox_bm_bf16;
 typedef vox_bm_half<0x7c00u, 0x3ffu, 1008> vox_bm_f16;
@@ -94,6 +127,9 @@ struct vox_bm_f32 {
     static __device__ __forceinline__ unsigned special(unsigned) { return 0; }
     static __device__ __forceinline__ bool is_nan(unsigned) { return false; }
     static __device__ __forceinline__ bool is_special(unsigned) { return false; }
+    static __device__ __forceinline__ void widen_lean(unsigned w, double *d) { widen(w, d); }
+    static __device__ __forceinline__ unsigned zfma(unsigned, unsigned t) { return t; }
+    static __device__ __forceinline__ unsigned nan_any(unsigned t) { return t; }
 };
 template <class DT> struct vox_bm_of;
 template <> struct vox_bm_of<vox_t_f32> { typedef vox_bm_f32 C; };
@@ -159,20 +195,31 @@ __device__ __forceinline__ void vox_bm_fetch(uint4 *w, const typename C::T *xe, 
 
 /* acc[0..VEC) += the ROWS chunks w (a missing row's zeros add +0, a no-op as
  * the sum is never -0), in row order; returns nonzero when one of the
- * elements is Inf or NaN (then moved wrongly). */
-template <class C, int ROWS> __device__ __forceinline__ unsigned vox_bm_add(double *acc, const uint4 *w)
+ * elements is Inf or NaN (then moved wrongly). LEAN (session 18): widen_lean,
+ * and the Inf/NaN test accumulated in t[4] (zfma; the caller tests nan_any
+ * once per stage; LEAN 2: the tests' deliberate break, no test). */
+template <class C, int ROWS, int LEAN = 0>
+__device__ __forceinline__ unsigned vox_bm_add(double *acc, const uint4 *w, unsigned *t = 0)
 {
     unsigned any = 0;
 #pragma unroll
-    for (int i = 0; i < ROWS; i++)
-        any |= C::special(w[i].x) | C::special(w[i].y) | C::special(w[i].z) | C::special(w[i].w);
+    for (int i = 0; i < ROWS; i++) {
+        if (LEAN == 1) {
+            t[0] = C::zfma(w[i].x, t[0]), t[1] = C::zfma(w[i].y, t[1]);
+            t[2] = C::zfma(w[i].z, t[2]), t[3] = C::zfma(w[i].w, t[3]);
+        } else if (!LEAN)
+            any |= C::special(w[i].x) | C::special(w[i].y) | C::special(w[i].z) | C::special(w[i].w);
+    }
 #pragma unroll
     for (int i = 0; i < ROWS; i++) {
         const unsigned words[4] = {w[i].x, w[i].y, w[i].z, w[i].w};
 #pragma unroll
         for (int k = 0; k < 4; k++) {
             double d[C::PER_WORD];
-            C::widen(words[k], d);
+            if (LEAN)
+                C::widen_lean(words[k], d);
+            else
+                C::widen(words[k], d);
 #pragma unroll
             for (int e = 0; e < C::PER_WORD; e++)
                 acc[k * C::PER_WORD + e] += d[e];
@@ -185,11 +232,11 @@ template <class C, int ROWS> __device__ __forceinline__ unsigned vox_bm_add(doub
  * within the token stage have token -1). PIPE: the next ROWS rows' loads are
  * issued before the current ones are added (2 ROWS in flight, twice the
  * registers); else load ROWS, add them. */
-template <class C, bool ALIGNED, int ROWS, bool PIPE>
+template <class C, bool ALIGNED, int ROWS, bool PIPE, int LEAN = 0>
 __device__ __forceinline__ unsigned vox_bm_stage(double *acc, const typename C::T *xe, const int *tok, int rn, int nv,
                                                  i64 st)
 {
-    unsigned any = 0;
+    unsigned any = 0, t[4] = {0, 0, 0, 0};
     uint4 w[ROWS], wn[ROWS];
     if (!PIPE) {
         for (int r = 0; r < rn; r += ROWS) { /* VOX_BM_TB is a multiple of ROWS */
@@ -203,13 +250,13 @@ __device__ __forceinline__ unsigned vox_bm_stage(double *acc, const typename C::
     for (int r = 0; r < rn; r += 2 * ROWS) { /* VOX_BM_TB is a multiple of 2 ROWS */
         if (r + ROWS < rn)
             vox_bm_fetch<C, ALIGNED, ROWS>(wn, xe, tok + r + ROWS, nv, st);
-        any |= vox_bm_add<C, ROWS>(acc, w);
+        any |= vox_bm_add<C, ROWS, LEAN>(acc, w, t);
         if (r + 2 * ROWS < rn)
             vox_bm_fetch<C, ALIGNED, ROWS>(w, xe, tok + r + 2 * ROWS, nv, st);
         if (r + ROWS < rn)
-            any |= vox_bm_add<C, ROWS>(acc, wn);
+            any |= vox_bm_add<C, ROWS, LEAN>(acc, wn, t);
     }
-    return any;
+    return LEAN ? C::nan_any(t[0] | t[1] | t[2] | t[3]) : any;
 }
 
 /* A thread's chunk of item row bh: its element count nv (<= 0: no chunk; < VEC at a ragged head
@@ -223,6 +270,27 @@ __device__ __forceinline__ const typename C::T *vox_bm_chunk(const typename C::T
     for (int e = 0; e < C::VEC; e++)
         acc[e] = 0;
     return x + (bh / a.heads) * a.sb + (bh % a.heads) * a.sh + e0;
+}
+
+/* Item m's means of the thread's chunk (nv elements at e0; v: their values) into out: one float a store,
+ * or (ST >= 1, a whole 8-element chunk, out 16-byte aligned, D a multiple of 4) two 16-byte stores (session 18:
+ * e18's ncu of the pipelined kernel: its 8 scalar stores, lanes 32 bytes apart, are 6.6 M L2 sector writes of
+ * its 29.9 M sectors, 5.8 M of them partial). */
+template <int VEC, int ST>
+__device__ __forceinline__ void vox_bm_store(float *out, i64 m, i64 items, i64 D, i64 e0, int nv, const float *v)
+{
+    if (m >= items)
+        return;
+    if (ST >= 1 && VEC == 8 && nv == 8 && D % 4 == 0 && (unsigned long long)out % 16 == 0) {
+        float4 *o = (float4 *)(out + m * D + e0);
+        o[0] = make_float4(v[0], v[1], v[2], v[3]);
+        o[1] = make_float4(v[4 % VEC], v[5 % VEC], v[6 % VEC], v[7 % VEC]);
+        return;
+    }
+#pragma unroll
+    for (int e = 0; e < VEC; e++)
+        if (e < nv)
+            out[m * D + e0 + e] = v[e];
 }
 
 /* Session 16 (PF, vox_block_means_pf_*): where an item is one token stage and one chunk group (V <=
@@ -290,7 +358,7 @@ __device__ bool block_means_pf(const typename DT::T *x, const int *slot_token, c
     return true;
 }
 
-template <class DT, bool ALIGNED, bool PIPE, bool PF = false, bool BRK = false>
+template <class DT, bool ALIGNED, bool PIPE, bool PF = false, bool BRK = false, int LEAN = 0, int ST = 0>
 __device__ void block_means(const typename DT::T *x, const int *slot_token, const int *kc, const int *kr,
                             const int *valid, float *out, int (*tok)[VOX_BM_TB], const vox_block_means_args &a)
 {
@@ -318,20 +386,28 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
                     tok[g][t] = r0 + t < n ? slot_token[j * V + (kc ? kr[m * V + r0 + t] : r0 + t)] : -1;
                 __syncthreads();
                 const int rn = nv > 0 && n > r0 ? (n - r0 < VOX_BM_TB ? n - r0 : VOX_BM_TB) : 0;
-                const unsigned any = vox_bm_stage<C, ALIGNED, ROWS, PIPE>(acc, xe, tok[g], rn, nv, a.st);
+                const unsigned any = vox_bm_stage<C, ALIGNED, ROWS, PIPE, LEAN>(acc, xe, tok[g], rn, nv, a.st);
                 /* rare: the stage's rows again, to note their Inf/NaN elements */
                 for (int r = 0; any && r < rn; r++)
                     sp = vox_bm_note<C>(vox_bm_load<C, ALIGNED>(xe + tok[g][r] * a.st, nv), sp);
             }
+            if (ST) {
+                float v[C::VEC];
 #pragma unroll
-            for (int e = 0; e < C::VEC; e++)
-                if (e < nv && m < items)
-                    out[m * D + e0 + e] = (float)(n ? vox_bm_sum(acc[e] * C::scale(), e, sp) / (double)n : 0.0);
+                for (int e = 0; e < C::VEC; e++)
+                    v[e] = (float)(n ? vox_bm_sum(acc[e] * C::scale(), e, sp) / (double)n : 0.0);
+                vox_bm_store<C::VEC, ST>(out, m, items, D, e0, nv, v);
+            } else {
+#pragma unroll
+                for (int e = 0; e < C::VEC; e++)
+                    if (e < nv && m < items)
+                        out[m * D + e0 + e] = (float)(n ? vox_bm_sum(acc[e] * C::scale(), e, sp) / (double)n : 0.0);
+            }
         }
     }
 }
 
-#define VOX_BLOCK_MEANS_KERNEL(NAME, DT, PIPE, CTAS, PF, BRK)                                              \
+#define VOX_BLOCK_MEANS_KERNEL(NAME, DT, PIPE, CTAS, PF, BRK, LEAN, ST)                                    \
     VOX_KERNEL void VOX_BM_BOUNDS(CTAS)                                                                    \
         vox_block_means_##NAME(vox_block_means_bufs b, vox_block_means_args a)                            \
     {                                                                                                      \
@@ -342,24 +418,174 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
         const int *slot_token = vox_ptr<const int>(b.slot_token), *kc = vox_ptr<const int>(b.kept_count), \
                   *kr = vox_ptr<const int>(b.kept_rows), *valid = vox_ptr<const int>(b.valid);             \
         if (aligned)                                                                                       \
-            block_means<DT, true, PIPE, PF, BRK>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid, \
+            block_means<DT, true, PIPE, PF, BRK, LEAN, ST>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid, \
                                         vox_ptr<float>(b.out), tok, a);                                   \
         else                                                                                               \
-            block_means<DT, false, PIPE, PF, BRK>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid, \
+            block_means<DT, false, PIPE, PF, BRK, LEAN, ST>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid, \
                                          vox_ptr<float>(b.out), tok, a);                                  \
     }
-VOX_BLOCK_MEANS_KERNEL(f32, vox_t_f32, false, VOX_BM_CTAS, false, false)
-VOX_BLOCK_MEANS_KERNEL(f16, vox_t_f16, false, VOX_BM_CTAS, false, false)
-VOX_BLOCK_MEANS_KERNEL(bf16, vox_t_bf16, false, VOX_BM_CTAS, false, false)
-VOX_BLOCK_MEANS_KERNEL(pipe_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS, false, false)
-VOX_BLOCK_MEANS_KERNEL(pipe_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, false, false)
-VOX_BLOCK_MEANS_KERNEL(pipe_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false)
+VOX_BLOCK_MEANS_KERNEL(f32, vox_t_f32, false, VOX_BM_CTAS, false, false, 0, 0)
+VOX_BLOCK_MEANS_KERNEL(f16, vox_t_f16, false, VOX_BM_CTAS, false, false, 0, 0)
+VOX_BLOCK_MEANS_KERNEL(bf16, vox_t_bf16, false, VOX_BM_CTAS, false, false, 0, 0)
+VOX_BLOCK_MEANS_KERNEL(pipe_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS, false, false, 0, 0)
+VOX_BLOCK_MEANS_KERNEL(pipe_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, false, false, 0, 0)
+VOX_BLOCK_MEANS_KERNEL(pipe_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 0, 0)
 /* session 16: the next item's tokens in flight (block_means_pf), where it applies */
-VOX_BLOCK_MEANS_KERNEL(pf_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS, true, false)
-VOX_BLOCK_MEANS_KERNEL(pf_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, true, false)
-VOX_BLOCK_MEANS_KERNEL(pf_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, false)
+VOX_BLOCK_MEANS_KERNEL(pf_f32, vox_t_f32, true, VOX_BM_PIPE_CTAS, true, false, 0, 0)
+VOX_BLOCK_MEANS_KERNEL(pf_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, true, false, 0, 0)
+VOX_BLOCK_MEANS_KERNEL(pf_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, false, 0, 0)
 /* its deliberate break (tests only, VOXATTN_BLOCK_MEANS_PF_BREAK): a CTA's later items one row short */
-VOX_BLOCK_MEANS_KERNEL(pf_brk_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, true)
+VOX_BLOCK_MEANS_KERNEL(pf_brk_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, true, true, 0, 0)
+/* session 18: the pipelined kernels with widen_lean and the one-instruction Inf/NaN test (LEAN; 16-bit
+ * elements only: f32's conversion is already one instruction). Their deliberate break (LEAN 2: no Inf/NaN
+ * test, so an Inf or NaN element's sum is a finite value) is instantiated by tools/bm_emu only (no library
+ * build time) */
+VOX_BLOCK_MEANS_KERNEL(lean_f16, vox_t_f16, true, VOX_BM_PIPE_CTAS, false, false, 1, 0)
+VOX_BLOCK_MEANS_KERNEL(lean_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 1, 0)
+/* lean with 16-byte stores of the means (vox_bm_store's ST 1) */
+VOX_BLOCK_MEANS_KERNEL(lean_v4_bf16, vox_t_bf16, true, VOX_BM_PIPE_CTAS, false, false, 1, 1)
+
+/* Session 18 (RING, vox_block_means_ring*; NVIDIA sm_80+, aligned 16-byte chunks): a thread's row
+ * chunks go by cp.async into its own column of a shared ring of S batches of RB rows (S - 1 batches in
+ * flight while one is added; no registers held by the copies, no barrier: each thread reads back only
+ * what it copied), then LDS.128 and the same adds in row order (lean widening and Inf/NaN test): the
+ * same means bit for bit. Rows past the stage's count are copied as
+ * zeros (cp.async's zero fill: +0, a no-op). _ring (RB 8, S 3, 4 CTAs per multiprocessor): 4 x 128 threads x
+ * 2 batches x 8 rows x 16 B = 128 KB in flight per multiprocessor, against the pipelined kernel's 64-128 KB
+ * held in registers; _ring_s4 (8, 4, 3 CTAs) 144 KB, _ring_r4 (4, 6, 4 CTAs) 160 KB. */
+#if VOX_HAVE_MMA_SYNC
+static_assert(VOX_BM_TB == 64, "VOX_BM_RING_SMEM counts 64-row token stages");
+/* (the ring's geometry: S batches of RB rows, S - 1 of them in flight; RB divides VOX_BM_TB) */
+
+/* batch b's rows (those below rn) into ring slot s (zeros past rn) */
+template <class C, int RB>
+__device__ __forceinline__ void vox_bm_ring_issue(uint4 *slot, const typename C::T *xe, const int *tok, int b, int rn,
+                                                  i64 st)
+{
+#pragma unroll
+    for (int i = 0; i < RB; i++) {
+        const int r = b * RB + i;
+        const bool ok = r < rn;
+        vox_cp_async16(slot + i * VOX_BM_THREADS, ok ? (const void *)(xe + tok[ok ? r : 0] * st) : (const void *)xe,
+                       ok ? 16 : 0);
+    }
+}
+
+template <class C, int LEAN, int RB, int S>
+__device__ __forceinline__ unsigned vox_bm_ring_stage(double *acc, const typename C::T *xe, const int *tok, int rn,
+                                                      i64 st, uint4 *mine)
+{
+    unsigned any = 0, t[4] = {0, 0, 0, 0};
+    const int nb = (rn + RB - 1) / RB;
+#pragma unroll
+    for (int b = 0; b < S - 1; b++) {
+        if (b < nb)
+            vox_bm_ring_issue<C, RB>(mine + b * RB * VOX_BM_THREADS, xe, tok, b, rn, st);
+        vox_cp_commit();
+    }
+    for (int b = 0; b < nb; b++) {
+        /* (the empty asm statements with a memory clobber keep the compiler from moving the ring's reads
+         * across the copies and the wait, which it does not see as memory operations) */
+        asm volatile("" ::: "memory");
+        if (b + S - 1 < nb) /* into the slot read by the previous batch (its values already added) */
+            vox_bm_ring_issue<C, RB>(mine + (b + S - 1) % S * RB * VOX_BM_THREADS, xe, tok, b + S - 1, rn, st);
+        vox_cp_commit();
+        vox_cp_wait<S - 1>(); /* batch b's copies landed */
+        asm volatile("" ::: "memory");
+        uint4 w[RB];
+        const uint4 *slot = mine + b % S * RB * VOX_BM_THREADS;
+#pragma unroll
+        for (int i = 0; i < RB; i++)
+            w[i] = slot[i * VOX_BM_THREADS];
+        any |= vox_bm_add<C, RB, LEAN>(acc, w, t);
+    }
+    return LEAN ? C::nan_any(t[0] | t[1] | t[2] | t[3]) : any;
+}
+
+template <class DT, int LEAN, int RB, int S, int ST>
+__device__ void block_means_ring(const typename DT::T *x, const int *slot_token, const int *kc, const int *kr,
+                                 const int *valid, float *out, int (*tok)[VOX_BM_TB], uint4 *ring,
+                                 const vox_block_means_args &a)
+{
+    typedef typename vox_bm_of<DT>::C C;
+    const i64 NB = a.NB, V = a.V, D = a.D, items = a.BH * NB;
+    const int chunks = (int)((D + C::VEC - 1) / C::VEC), G = VOX_BM_GROUP(chunks), per_cta = VOX_BM_THREADS / G;
+    const int g = threadIdx.x / G, lane = threadIdx.x % G;
+    uint4 *mine = ring + threadIdx.x;
+    for (i64 m0 = (i64)blockIdx.x * per_cta; m0 < items; m0 += (i64)gridDim.x * per_cta) {
+        const i64 m = m0 + g, bh = m / NB, j = m - bh * NB;
+        const int n = m < items ? (kc ? kc[m] : valid[j]) : 0;
+        for (int c0 = 0; c0 < chunks; c0 += G) {
+            const i64 e0 = (i64)(c0 + lane) * C::VEC;
+            int nv;
+            double acc[C::VEC];
+            const typename C::T *xe = vox_bm_chunk<C>(x, a, bh, e0, D, &nv, acc);
+            vox_bm_specials sp = {0, 0, 0};
+            for (int r0 = 0; r0 < V; r0 += VOX_BM_TB) {
+                __syncthreads();
+                for (int t = lane; t < VOX_BM_TB; t += G)
+                    tok[g][t] = r0 + t < n ? slot_token[j * V + (kc ? kr[m * V + r0 + t] : r0 + t)] : -1;
+                __syncthreads();
+                const int rn = nv > 0 && n > r0 ? (n - r0 < VOX_BM_TB ? n - r0 : VOX_BM_TB) : 0;
+                const unsigned any = vox_bm_ring_stage<C, LEAN, RB, S>(acc, xe, tok[g], rn, a.st, mine);
+                for (int r = 0; any && r < rn; r++)
+                    sp = vox_bm_note<C>(vox_bm_load<C, true>(xe + tok[g][r] * a.st, nv), sp);
+            }
+            float v[C::VEC];
+#pragma unroll
+            for (int e = 0; e < C::VEC; e++)
+                v[e] = (float)(n ? vox_bm_sum(acc[e] * C::scale(), e, sp) / (double)n : 0.0);
+            if (ST == 2 && C::VEC == 8 && D == (i64)G * 8 && G <= 32 && (unsigned long long)out % 16 == 0) {
+                /* the warp's means are one span of 32 x 8 floats (its items' rows of out, one after the other;
+                 * lane l's chunk at 8 l): through the lanes' first two ring slots (free: every copy landed),
+                 * then each 16-byte store of the warp writes 512 contiguous bytes */
+                const int wl = threadIdx.x & 31, wb = threadIdx.x & ~31;
+                mine[0] = make_uint4(__float_as_uint(v[0]), __float_as_uint(v[1 % C::VEC]),
+                                     __float_as_uint(v[2 % C::VEC]), __float_as_uint(v[3 % C::VEC]));
+                mine[VOX_BM_THREADS] = make_uint4(__float_as_uint(v[4 % C::VEC]), __float_as_uint(v[5 % C::VEC]),
+                                                  __float_as_uint(v[6 % C::VEC]), __float_as_uint(v[7 % C::VEC]));
+                VOX_SYNCWARP();
+                const i64 mw = m0 + wb / G; /* the warp's first item */
+#pragma unroll
+                for (int k = 0; k < 2; k++) {
+                    const int f4 = 32 * k + wl; /* float4 f4 of the span: lane f4 / 2's half f4 % 2 */
+                    const uint4 q = ring[(f4 % 2) * VOX_BM_THREADS + wb + f4 / 2];
+                    if (mw + f4 * 4 / D < items)
+                        ((uint4 *)(out + mw * D))[f4] = q;
+                }
+                VOX_SYNCWARP();
+            } else
+                vox_bm_store<C::VEC, ST>(out, m, items, D, e0, nv, v);
+        }
+    }
+}
+
+/* unaligned inputs take the pipelined code (static token stage) */
+#define VOX_BLOCK_MEANS_RING_KERNEL(NAME, DT, LEAN, RB, S, CTAS, ST)                                         \
+    VOX_KERNEL void __launch_bounds__(VOX_BM_THREADS, CTAS)                                                \
+        vox_block_means_##NAME(vox_block_means_bufs b, vox_block_means_args a)                            \
+    {                                                                                                      \
+        typedef vox_bm_of<DT>::C C;                                                                        \
+        const bool aligned = b.x % 16 == 0 && a.D % C::VEC == 0 && a.st % C::VEC == 0 &&                   \
+                             a.sh % C::VEC == 0 && a.sb % C::VEC == 0;                                     \
+        const int *slot_token = vox_ptr<const int>(b.slot_token), *kc = vox_ptr<const int>(b.kept_count), \
+                  *kr = vox_ptr<const int>(b.kept_rows), *valid = vox_ptr<const int>(b.valid);             \
+        uint4 *ring = (uint4 *)vox_dyn_smem;                                                               \
+        int(*tok)[VOX_BM_TB] = (int(*)[VOX_BM_TB])(vox_dyn_smem + (S) * (RB) * VOX_BM_THREADS * 16);       \
+        if (aligned)                                                                                       \
+            block_means_ring<DT, LEAN, RB, S, ST>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,              \
+                                       vox_ptr<float>(b.out), tok, ring, a);                              \
+        else                                                                                               \
+            block_means<DT, false, true, false, false, LEAN, ST>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, \
+                                                             valid, vox_ptr<float>(b.out), tok, a);        \
+    }
+VOX_BLOCK_MEANS_RING_KERNEL(ring_f16, vox_t_f16, 1, 8, 3, 4, 0)
+VOX_BLOCK_MEANS_RING_KERNEL(ring_bf16, vox_t_bf16, 1, 8, 3, 4, 0)
+VOX_BLOCK_MEANS_RING_KERNEL(ring_s4_bf16, vox_t_bf16, 1, 8, 4, 3, 0)
+VOX_BLOCK_MEANS_RING_KERNEL(ring_r4_bf16, vox_t_bf16, 1, 4, 6, 4, 0)
+/* _ring with the warp's means stored as one contiguous span (ST 2) */
+VOX_BLOCK_MEANS_RING_KERNEL(ring_wc_bf16, vox_t_bf16, 1, 8, 3, 4, 2)
+#endif
 
 #endif
 
@@ -389,9 +615,33 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
     int fn = g->bm_nopipe ? BY_DTYPE(block_means) : pf ? BY_DTYPE(block_means_pf) : BY_DTYPE(block_means_pipe);
     if (pf && !g->bm_nopipe && g->bm_pf_break && d->dtype == VOX_BF16 && g->fn[GPU_FN_block_means_pf_brk_bf16])
         fn = GPU_FN_block_means_pf_brk_bf16;
+    /* session 18 (f16/bf16, opt-in), VOXATTN_BLOCK_MEANS_LEAN: 1: the pipelined kernels with fewer integer
+     * operations per element (vox_block_means_lean_*); 5: bf16 with 16-byte stores of the means (_lean_v4_bf16);
+     * 2, 3, 4, 6: the same sums from a cp.async ring in shared memory (vox_block_means_ring_*: 8 rows x 3 batches,
+     * _ring_s4_bf16: 8 x 4, _ring_r4_bf16: 4 x 6, _ring_wc_bf16: 8 x 3 and each warp's means stored as one span;
+     * sm_80+, else lean; f16: 2). _LEAN_ABL: the listed variants in turn, two calls each */
+    const char *abl = g->bm_lean_abl;
+    int lean = pf || g->bm_nopipe || d->dtype == VOX_F32 ? 0
+               : abl[0]                                  ? abl[g->bm_lean_n++ / 2 % (int)strlen(abl)] - '0'
+                                                         : g->bm_lean;
+    int bf = d->dtype == VOX_BF16;
+    int lean_fn = !bf ? GPU_FN_block_means_lean_f16 : lean == 5 ? GPU_FN_block_means_lean_v4_bf16
+                                                          : GPU_FN_block_means_lean_bf16;
     int64_t vec = d->dtype == VOX_F32 ? 4 : 8, chunks = (a.D + vec - 1) / vec;
     int64_t per_cta = VOX_BM_THREADS / VOX_BM_GROUP(chunks);
     int64_t ctas = (a.BH * a.NB + per_cta - 1) / per_cta;
+    if (lean >= 2 && lean != 5) {
+        static const struct { int fn, rb, s, ctas; } geo[4] = {
+            {GPU_FN_block_means_ring_bf16, 8, 3, 4}, {GPU_FN_block_means_ring_s4_bf16, 8, 4, 3},
+            {GPU_FN_block_means_ring_r4_bf16, 4, 6, 4}, {GPU_FN_block_means_ring_wc_bf16, 8, 3, 4}};
+        const int v = !bf ? 0 : lean == 6 ? 3 : lean - 2;
+        const int rfn = bf ? geo[v].fn : GPU_FN_block_means_ring_f16;
+        if (g->fn[rfn])
+            return gpu_launch_op(g, VOX_OP_block_means, rfn, gpu_cap_grid(g, ctas, geo[v].ctas), VOX_BM_THREADS, 1,
+                                 VOX_BM_RING_SMEM(geo[v].rb, geo[v].s), &b, &a);
+    }
+    if (lean && g->fn[lean_fn])
+        fn = lean_fn;
     return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, ctas, g->bm_nopipe ? VOX_BM_CTAS : VOX_BM_PIPE_CTAS),
                          VOX_BM_THREADS, 1, 0, &b, &a);
 }

@@ -20,7 +20,10 @@
  * on an exact f64 path and marks (kept_count = -1) only blocks with a
  * window of more than 8 rows; or the CTA kernel (query_select_fast.cuh),
  * which marks every block it cannot certify. The exact kernels,
- * vox_query_select_exact_<dtype> (below), redo the marked blocks.
+ * vox_query_select_exact_<dtype> (below), redo the marked blocks. The staged
+ * and exact kernels take a third parameter, qbar: nonzero (VOXATTN_QUERY_SELECT_MEANS,
+ * the staged path only) they also write block_means' q means of the kept rows
+ * (vox_qs_block_mean) and the core skips block_means(q).
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
 #define VOX_GPU_KERNELS_query_select(R, O, M)                                                       \
@@ -102,6 +105,43 @@ __device__ void vox_qs_compact(const unsigned char *kept, i64 m, i64 V, int *kep
         kept_count[m] = c;
 }
 
+/* VOXATTN_QUERY_SELECT_MEANS (the staged kernel's path, gpu_query_select): block_means' output for q
+ * (block_means.cuh, core/backend.h) written by query_select itself. Threads t of nt (a CTA's or a warp's)
+ * take elements e = t, t + nt, ...: element e's sum over the block's kept local slots r ascending
+ * (kept_rows' order) of at(r, e) (an element widened to f64: exact), plain f64 adds in that order, then
+ * (float)(sum / n), 0 without a kept row: bitwise the reference (backends/cpu/block_means.c), NaN and
+ * infinities included. nv: the rows to scan (kept flags of slots >= nv are 0). The compile-time
+ * VOX_QSM_BREAK (tools/qs_emu only) is a deliberate break: 1 sums the rows in descending order, 2 leaves
+ * out the block's last kept row. */
+template <class AT>
+__device__ __forceinline__ void vox_qs_block_mean(float *qbar, i64 m, const unsigned char *kept, i64 nv, i64 D, int t,
+                                                  int nt, const AT &at)
+{
+    int n = 0;
+    for (i64 r = 0; r < nv; r++)
+        n += kept[r] != 0;
+    for (i64 e = t; e < D; e += nt) {
+        double s = 0;
+#if defined(VOX_QSM_BREAK) && VOX_QSM_BREAK == 1
+        for (i64 r = nv - 1; r >= 0; r--)
+#else
+        for (i64 r = 0; r < nv; r++)
+#endif
+        {
+#if defined(VOX_QSM_BREAK) && VOX_QSM_BREAK == 2
+            i64 last = nv - 1;
+            while (last >= 0 && !kept[last])
+                last--;
+            if (r == last)
+                continue;
+#endif
+            if (kept[r])
+                s += at(r, e);
+        }
+        qbar[m * D + e] = (float)(n ? s / (double)n : 0.0);
+    }
+}
+
 /* The exact path for block row m = bh*NB + j (every thread of the CTA;
  * ends with a barrier). in_smem: the CTA's dynamic shared memory holds
  * V*(D+1) floats for the block's rows (else they are read from global
@@ -109,7 +149,7 @@ __device__ void vox_qs_compact(const unsigned char *kept, i64 m, i64 V, int *kep
 template <class DT>
 __device__ void vox_qs_block(i64 m, const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
                              int *kept_count, int *kept_rows, int *fill, i64 NB, i64 NBv, i64 V, i64 D, bool in_smem,
-                             const vox_query_select_args &a)
+                             const vox_query_select_args &a, float *qbar = nullptr)
 {
     __shared__ double nrm[256], cc[256];
     __shared__ int win_of[256], plist[256], np;
@@ -220,6 +260,9 @@ __device__ void vox_qs_block(i64 m, const typename DT::T *q, const int *win_ptr,
     __syncthreads();
     if (tid < VOX_WARP_SIZE)
         vox_qs_compact(kept, m, V, kept_count, kept_rows);
+    if (qbar) /* VOXATTN_QUERY_SELECT_MEANS: the block's mean of its kept rows, as block_means */
+        vox_qs_block_mean(qbar, m, kept, V, D, tid, VOX_QS_THREADS,
+                          [&](i64 r, i64 e) { return x.at(r, e); });
     __syncthreads();
 }
 
@@ -231,7 +274,7 @@ __device__ void vox_qs_block(i64 m, const typename DT::T *q, const int *win_ptr,
 template <class DT>
 __device__ void query_select_exact(const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
                                    int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D,
-                                   const vox_query_select_args &a)
+                                   const vox_query_select_args &a, float *qbar)
 {
     __shared__ int todo[VOX_QS_THREADS], nt;
     const int tid = threadIdx.x, C = a.chunk;
@@ -247,19 +290,19 @@ __device__ void query_select_exact(const typename DT::T *q, const int *win_ptr, 
         const int n = nt;
         for (int i = 0; i < n; i++) /* each ends with a barrier */
             vox_qs_block<DT>(m0 + todo[i], q, win_ptr, windows, valid, kept_count, kept_rows, fill, NB, NBv, V, D,
-                             in_smem, a);
+                             in_smem, a, qbar);
         __syncthreads(); /* nt read before the next turn resets it */
     }
 }
 
 #define VOX_QUERY_SELECT_EXACT_KERNEL(NAME, DT)                                                               \
     VOX_KERNEL void __launch_bounds__(VOX_QS_THREADS)                                                         \
-        vox_query_select_exact_##NAME(vox_query_select_bufs b, vox_query_select_args a)                       \
+        vox_query_select_exact_##NAME(vox_query_select_bufs b, vox_query_select_args a, unsigned long long qbar) \
     {                                                                                                         \
         query_select_exact<DT>(vox_ptr<const DT::T>(b.q), vox_ptr<const int>(b.win_ptr),                      \
                                vox_ptr<const int>(b.windows), vox_ptr<const int>(b.valid),                    \
                                vox_ptr<int>(b.kept_count), vox_ptr<int>(b.kept_rows), vox_ptr<int>(b.fill_src), \
-                               a.BH, a.NB, a.NBv, vox_i64(a.V), vox_i64(a.D), a);                             \
+                               a.BH, a.NB, a.NBv, vox_i64(a.V), vox_i64(a.D), a, vox_ptr<float>(qbar));       \
     }
 VOX_EACH_DTYPE(VOX_QUERY_SELECT_EXACT_KERNEL)
 
@@ -306,7 +349,10 @@ __device__ __forceinline__ void vox_qs_global_block(int *fill, int *kept_rows, i
  * switch) makes the warp kernel take its exact path for every window with
  * a pruned row (a.chunk bit 0 for that launch), VOXATTN_QUERY_SELECT_NO_PREFETCH=1
  * drops its prefetches: each warp's next block into L2 (bit 1), a window's
- * next 16-byte chunks and a block's slot map and window list into L1 (bit 2). */
+ * next 16-byte chunks and a block's slot map and window list into L1 (bit 2).
+ * VOXATTN_QUERY_SELECT_MEANS=1 (off by default, unmeasured: backends/cuda/NOTES.md, session 17): on the
+ * staged kernel's path, with p->qbar, the two kernels also write the q means of the kept rows (bitwise
+ * block_means') and set *p->wrote_qbar. */
 vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
 {
     gpu_dev *g = dev;
@@ -336,14 +382,22 @@ vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_
     const long long cta_bytes = wbytes * wpc;
     /* per multiprocessor: its shared memory (the opt-in limit + 1 KiB) over each CTA's dynamic + static (vox_qw_warp x 4 < 4 KiB) + 1 KiB reserved */
     const int per_sm = g->max_smem_optin > 0 ? (int)((g->max_smem_optin + 1024) / (cta_bytes + 5120)) : 0;
+    /* VOXATTN_QUERY_SELECT_MEANS=1 and a qbar to fill (BSA): the staged kernel and the exact kernel write
+     * block_means' q means of the kept rows (qbar: their third parameter, 0: not) and the core skips
+     * block_means(q) (p->wrote_qbar); every other path leaves them to block_means */
+    unsigned long long qbar = 0;
+    void *params[] = {&b, &a, &qbar};
     if (aligned && !g->qs_cta && !use_warp && g->arch >= 80 && g->warp == 32 && per_sm >= 1) {
         a.chunk = (g->qs_exact_all ? 1 : 0) | (heads ? 8 : 0) | (nbuf == 2 ? 16 : 0) | (g->qs_stage_break ? 32 : 0);
-        st = gpu_launch_op(g, VOX_OP_query_select,
-                           by_dtype(d->dtype, GPU_FN_query_select_stage_f32, GPU_FN_query_select_stage_f16,
-                                    GPU_FN_query_select_stage_bf16),
-                           gpu_cap_grid(g, (items + wpc - 1) / wpc,
-                                        per_sm < VOX_QSS_CTAS * warps / wpc ? per_sm : VOX_QSS_CTAS * warps / wpc),
-                           (unsigned)(32 * wpc), 1, (size_t)cta_bytes, &b, &a);
+        /* session 18: VOXATTN_QUERY_SELECT_MEANS_ABL=1 (timing): every other call with the means, from the second */
+        if (p->qbar.buf && (g->qs_means_abl ? g->qs_means_n++ % 2 : g->qs_means))
+            qbar = gpu_dptr(p->qbar);
+        st = gpu_launch(g, VOX_OP_query_select,
+                        by_dtype(d->dtype, GPU_FN_query_select_stage_f32, GPU_FN_query_select_stage_f16,
+                                 GPU_FN_query_select_stage_bf16),
+                        gpu_cap_grid(g, (items + wpc - 1) / wpc,
+                                     per_sm < VOX_QSS_CTAS * warps / wpc ? per_sm : VOX_QSS_CTAS * warps / wpc),
+                        (unsigned)(32 * wpc), 1, (size_t)cta_bytes, params);
     } else if (aligned && !g->qs_cta)
         st = gpu_launch_op(g, VOX_OP_query_select,
                            by_dtype(d->dtype, GPU_FN_query_select_warp_f32, GPU_FN_query_select_warp_f16,
@@ -357,9 +411,12 @@ vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_
     int fn = by_dtype(d->dtype, GPU_FN_query_select_exact_f32, GPU_FN_query_select_exact_f16,
                       GPU_FN_query_select_exact_bf16);
     a.chunk = g->qs_chunk128 ? VOX_QS_THREADS : 32;
-    return gpu_launch_op(g, VOX_OP_query_select, fn,
-                         gpu_cap_grid(g, (items + a.chunk - 1) / a.chunk, g->qs_chunk128 ? 4 : 8), VOX_QS_THREADS, 1,
-                         rows <= 96 * 1024 ? (size_t)rows : 0, &b, &a);
+    st = gpu_launch(g, VOX_OP_query_select, fn,
+                    gpu_cap_grid(g, (items + a.chunk - 1) / a.chunk, g->qs_chunk128 ? 4 : 8), VOX_QS_THREADS, 1,
+                    rows <= 96 * 1024 ? (size_t)rows : 0, params);
+    if (!st && qbar && p->wrote_qbar)
+        *p->wrote_qbar = 1;
+    return st;
 }
 
 #endif

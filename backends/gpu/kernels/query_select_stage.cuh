@@ -32,6 +32,15 @@
  * whole [H, D] token rows of the caller's layout, instead of one head's 256 bytes
  * of every token).
  *
+ * With qbar (third parameter, nonzero only with VOXATTN_QUERY_SELECT_MEANS=1, gpu_query_select) the warp
+ * also writes block_means' q output for the block: after the block's last turn (every keep flag final) the
+ * mean of its kept rows from the row buffer (vox_qs_block_mean: lane e takes elements e, e + 32, ...; f64
+ * sums over the kept local slots ascending = kept_rows' order; bitwise block_means'), a global block's valid
+ * rows from global memory, nothing for a marked block (a window over 8 rows: the exact kernel writes its
+ * mean). With one row buffer the next block's issue then waits for that pass (it would overwrite the rows):
+ * it moves from right after the last turn's Gram loop to after the means, i.e. behind the last turn's
+ * decision and the mean pass (backends/cuda/NOTES.md, session 17). Two buffers: unchanged (issued at the
+ * block's start into the other buffer).
  * Dynamic shared memory per warp: nbuf * V * chunks 16-byte chunks, then (caller's
  * layout) 2 * V ints, rounded up to 16 bytes (VOX_QSS_WARP_BYTES, query_select.cuh; the launcher
  * uses the same). Warps per CTA: blockDim.x / 32 (<= VOX_QW_WARPS). Without
@@ -73,10 +82,95 @@ __device__ __forceinline__ i64 vox_qss_item(i64 t, i64 BH, i64 NB, bool jmajor)
     return (t - j * BH) * NB + j;
 }
 
+/* The staged block's q mean of its kept rows (VOXATTN_QUERY_SELECT_MEANS) from the row buffer `rows`
+ * (local slot r at rows + r * D elements): block_means' result bitwise (vox_qs_block_mean's contract).
+ * f32 elements: vox_qs_block_mean. f16/bf16: lane l takes the 32-bit words l, l + 32, ... of a row (two
+ * elements each: conflict-free shared loads), walks only the kept rows (ballot masks, ascending), and widens
+ * each element to f64 without a conversion instruction as block_means.cuh does (the element's bits moved
+ * into an f64's exponent and fraction fields: the element times 2^-S, S = 896 bf16, 1008 f16, exact for
+ * subnormals too; the sums of those are the unscaled sums times 2^-S bitwise, see block_means.cuh's header),
+ * scaled back by 2^S at the end. An Inf/NaN element (exponent all ones) is noted per element: the result is
+ * then the reference's (NaN after a NaN or both infinities, else that infinity). */
+template <class DT> struct vox_qsm_half { /* f32: not used (vox_qs_block_mean) */
+    enum { HALF = 0, SHIFT = 0, EXPM = 0 };
+    static __device__ __forceinline__ double scale() { return 1.0; }
+};
+template <> struct vox_qsm_half<vox_t_bf16> {
+    enum { HALF = 1, SHIFT = 13, EXPM = 0x7f80 };
+    static __device__ __forceinline__ double scale() { return 0x1p896; }
+};
+template <> struct vox_qsm_half<vox_t_f16> {
+    enum { HALF = 1, SHIFT = 10, EXPM = 0x7c00 };
+    static __device__ __forceinline__ double scale() { return 0x1p1008; }
+};
+/* element h (16 bits) times 2^-S; wrong (finite) for Inf/NaN, which vox_qsm_special notes */
+template <int SHIFT> __device__ __forceinline__ double vox_qsm_widen(unsigned h)
+{
+    return __longlong_as_double((long long)((unsigned long long)(((h & 0x7fffu) << SHIFT) | ((h & 0x8000u) << 16)) << 32));
+}
+/* 0 finite, 1 NaN, 2 +Inf, 4 -Inf */
+template <int EXPM> __device__ __forceinline__ int vox_qsm_special(unsigned h)
+{
+    if ((h & EXPM) != EXPM)
+        return 0;
+    return (h & (0x7fffu & ~(unsigned)EXPM)) ? 1 : (h & 0x8000u) ? 4 : 2;
+}
+__device__ __forceinline__ float vox_qsm_result(double s, int sp, double scale, int n)
+{
+    if (sp) /* the reference's sum met an Inf or a NaN */
+        return (sp & 1) || (sp & 6) == 6 ? __int_as_float(0x7fc00000) : sp & 2 ? VOX_INF : -VOX_INF;
+    return (float)(n ? s * scale / (double)n : 0.0);
+}
+template <class DT>
+__device__ __forceinline__ void vox_qss_block_mean(float *qbar, i64 mi, const unsigned char *kept, int nv, i64 D,
+                                                   int lane, const void *rows)
+{
+    typedef vox_qsm_half<DT> H;
+    if (!H::HALF) {
+        const typename DT::T *rt = (const typename DT::T *)rows;
+        vox_qs_block_mean(qbar, mi, kept, (i64)nv, D, lane, VOX_WARP_SIZE,
+                          [&](i64 r, i64 e) { return (double)DT::ld(rt + r * D, e); });
+        return;
+    }
+    int n = 0;
+    for (int r0 = 0; r0 < nv; r0 += VOX_WARP_SIZE)
+        n += __popcll(VOX_BALLOT(r0 + lane < nv && kept[r0 + lane]));
+    const int words = (int)(D / 2); /* D % 8 == 0 on the staged path */
+    const unsigned *rw = (const unsigned *)rows;
+    for (int w0 = 0; w0 < words; w0 += VOX_WARP_SIZE) { /* warp-uniform trips: the ballots below */
+        const int w = w0 + lane;
+        const bool on = w < words;
+        double s0 = 0, s1 = 0;
+        int sp0 = 0, sp1 = 0;
+        for (int r0 = 0; r0 < nv; r0 += VOX_WARP_SIZE) {
+            unsigned long long mk = VOX_BALLOT(r0 + lane < nv && kept[r0 + lane]);
+#if defined(VOX_QSM_BREAK) && VOX_QSM_BREAK == 2
+            if (r0 + VOX_WARP_SIZE >= nv && mk) /* the block's last kept row left out */
+                mk &= ~(1ull << (63 - __clzll((long long)mk)));
+#endif
+            while (mk) {
+                const int r = r0 + __ffsll((long long)mk) - 1;
+                mk &= mk - 1;
+                if (on) {
+                    const unsigned x = rw[(i64)r * words + w];
+                    s0 += vox_qsm_widen<H::SHIFT>(x & 0xffffu);
+                    s1 += vox_qsm_widen<H::SHIFT>(x >> 16);
+                    sp0 |= vox_qsm_special<H::EXPM>(x & 0xffffu);
+                    sp1 |= vox_qsm_special<H::EXPM>(x >> 16);
+                }
+            }
+        }
+        if (on) {
+            qbar[mi * D + 2 * w] = vox_qsm_result(s0, sp0, H::scale(), n);
+            qbar[mi * D + 2 * w + 1] = vox_qsm_result(s1, sp1, H::scale(), n);
+        }
+    }
+}
+
 template <class DT>
 __device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, const int *windows, const int *valid,
                                    int *kept_count, int *kept_rows, int *fill, i64 BH, i64 NB, i64 NBv, i64 V, i64 D,
-                                   const vox_query_select_args &a)
+                                   const vox_query_select_args &a, float *qbar)
 {
     typedef vox_qf_chunk<DT> C;
     typedef typename DT::T T;
@@ -97,6 +191,7 @@ __device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, 
     const int lg = (chunks & (chunks - 1)) == 0 ? __ffs(chunks) - 1 : -1; /* log2(chunks) when a power of two */
     const double eps2 = vox_qw_eps2(chunks, C::VEC, D, flags);
     const i64 stride = (i64)gridDim.x * nw;
+    const bool means = qbar != nullptr; /* VOXATTN_QUERY_SELECT_MEANS: the blocks' means of their kept rows */
 
     /* the tokens of item t (a video block's V slots) into token stage s */
     auto copy_tokens = [&](i64 t, int s) {
@@ -163,6 +258,16 @@ __device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, 
         }
         if (j >= NBv) {
             vox_qs_global_block(fill, kept_rows, kept_count, base, s0, V, nv, mi, lane, VOX_WARP_SIZE);
+            if (means) { /* every valid row, from global memory (not staged: a global block's rows are few) */
+                const vox_rows_view<T> qv = vox_rows_of(q, bh, a);
+                VOX_SYNCWARP(); /* sh.kept of the previous block read */
+                for (int r = lane; r < V; r += VOX_WARP_SIZE)
+                    sh.kept[r] = (unsigned char)(r < nv);
+                VOX_SYNCWARP();
+                vox_qs_block_mean(qbar, mi, sh.kept, (i64)nv, D, lane, VOX_WARP_SIZE,
+                                  [&](i64 r, i64 e) { return (double)DT::ld(qv.x + qv.slot(s0 + r) * qv.st, e); });
+                VOX_SYNCWARP(); /* sh.kept read before the next block rewrites it */
+            }
             continue;
         }
         vox_qw_block_start(sh.kept, fill, base, s0, V, nv, lane);
@@ -203,7 +308,8 @@ __device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, 
                             g[vox_qf_tri(r, s)] = fmaf(x[r], x[s], g[vox_qf_tri(r, s)]);
                 }
             }
-            if (!issued && w0 + VOX_QW_GROUPS >= w1) { /* the block's rows are read: the next block's in flight */
+            /* the block's rows are read: the next block's in flight (with the means, one row buffer: after them) */
+            if (!issued && !means && w0 + VOX_QW_GROUPS >= w1) {
                 VOX_SYNCWARP();
                 issue(t + stride, nv_n, ts ^ 1, bt);
                 issued = true;
@@ -216,9 +322,14 @@ __device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, 
             }
             VOX_SYNCWARP(); /* sh.g read before the next turn rewrites it */
         }
+        const bool anybig = VOX_ANY(big);
+        if (means && !anybig) { /* (a marked block's mean: the exact kernel's) the kept rows, staged */
+            vox_qss_block_mean<DT>(qbar, mi, sh.kept, nv, D, lane, rows);
+            VOX_SYNCWARP(); /* the rows read before the issue below overwrites them (one row buffer) */
+        }
         if (!issued)
             issue(t + stride, nv_n, ts ^ 1, bt);
-        vox_qw_compact(VOX_ANY(big), sh.kept, V, mi, lane, kept_count, kept_rows);
+        vox_qw_compact(anybig, sh.kept, V, mi, lane, kept_count, kept_rows);
         VOX_SYNCWARP(); /* sh.kept read before the next block clears it */
     }
     vox_qss_wait_all(); /* no copy outlives the CTA */
@@ -227,11 +338,13 @@ __device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, 
 /* Taken by the launcher only where 16-byte loads are aligned (q, D and the
  * strides multiples of 16 bytes) and the buffers fit (gpu_query_select). */
 #define VOX_QUERY_SELECT_STAGE_KERNEL(NAME, DT)                                                                \
-    VOX_KERNEL void VOX_QSS_BOUNDS vox_query_select_stage_##NAME(vox_query_select_bufs b, vox_query_select_args a) \
+    VOX_KERNEL void VOX_QSS_BOUNDS vox_query_select_stage_##NAME(vox_query_select_bufs b, vox_query_select_args a, \
+                                                                 unsigned long long qbar)                     \
     {                                                                                                          \
         query_select_stage<DT>(vox_ptr<const DT::T>(b.q), vox_ptr<const int>(b.win_ptr),                       \
                                vox_ptr<const int>(b.windows), vox_ptr<const int>(b.valid),                     \
                                vox_ptr<int>(b.kept_count), vox_ptr<int>(b.kept_rows),                          \
-                               vox_ptr<int>(b.fill_src), a.BH, a.NB, a.NBv, vox_i64(a.V), vox_i64(a.D), a);    \
+                               vox_ptr<int>(b.fill_src), a.BH, a.NB, a.NBv, vox_i64(a.V), vox_i64(a.D), a,     \
+                               vox_ptr<float>(qbar));                                                          \
     }
 VOX_EACH_DTYPE(VOX_QUERY_SELECT_STAGE_KERNEL)
