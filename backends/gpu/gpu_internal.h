@@ -69,6 +69,7 @@ typedef struct gpu_dev {
     int kv_nq_abl;     /* VOXATTN_KV_SELECT_NQ_ABL: _wgs2 and _wgs2q in turn, per call (timing) */
     int kv_nq_break;   /* VOXATTN_KV_SELECT_NQ_BREAK: _wgs2q's deliberate break (tests only) */
     int kv_ws;         /* VOXATTN_KV_SELECT_WS: the warp-specialised kernel vox_kv_select_fast_kb_ws */
+    int kv_ws1;        /* VOXATTN_KV_SELECT_WS1: _ws with one producer warpgroup (vox_kv_select_fast_kb_ws1) */
     int kv_ws_break;   /* VOXATTN_KV_SELECT_WS_BREAK: _ws's deliberate break (tests only) */
     int kv_ws_ab;      /* VOXATTN_KV_SELECT_WS_AB: _wgs2 and _ws in turn, per call (timing) */
     int kv_ws_abl;     /* VOXATTN_KV_SELECT_WS_ABL: phase 1 / phase 2 / whole at 2 and 1 CTA per SM in turn (timing) */

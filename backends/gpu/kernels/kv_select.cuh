@@ -42,7 +42,7 @@
     M(kv_select_fast_kb_p1_nomma) M(kv_select_fast_kb_p1_stage1) M(kv_select_fast_kb_n1) M(kv_select_kb_wg) \
     M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
     M(kv_select_fast_kb_wgs2_p1) M(kv_select_fast_kb_wgs2q) M(kv_select_fast_kb_wgs2qb) \
-    M(kv_select_fast_kb_ws) M(kv_select_fast_kb_wsb)
+    M(kv_select_fast_kb_ws) M(kv_select_fast_kb_wsb) M(kv_select_fast_kb_ws1)
 
 /* Tile geometry the kernels and the launcher share. */
 #define VOX_KS_ROWS 16 /* query rows per CTA tile of the exact path */
@@ -453,7 +453,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             smemr = (size_t)head;
         }
     }
-    int fnf = GPU_FN_kv_select_fast, kb = 0, fnk = GPU_FN_kv_select_kb, one = 0, ws = 0;
+    int fnf = GPU_FN_kv_select_fast, kb = 0, fnk = GPU_FN_kv_select_kb, one = 0, ws = 0, wsn = 0;
     int64_t kbytes = 0; /* the prepared keys of vox_kv_select_kb (vox_km_kb_bytes), before the slices */
     if (fast && kv_select_mma(g, &b, &af, &gridf, &smemf, &kb)) {
         fnf = !kb                ? GPU_FN_kv_select_fast_mma
@@ -499,13 +499,16 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             fnf = fw[n / 2];
             one = n % 2;
         } else if (wgs && g->fn[GPU_FN_kv_select_fast_kb_ws] && g->fn[GPU_FN_kv_select_fast_kb_wsb] &&
-                   (g->kv_ws || g->kv_ws_break || (g->kv_ws_ab && g->kv_abl_n++ % 2)) &&
+                   g->fn[GPU_FN_kv_select_fast_kb_ws1] &&
+                   (g->kv_ws || g->kv_ws1 || g->kv_ws_break || (g->kv_ws_ab && (wsn = g->kv_abl_n++ % 3))) &&
                    fnf == GPU_FN_kv_select_fast_kb && !g->kv_p1_old &&
                    WS_P1 + WS_CW * (S * 4 + FAST_WORK) + 4096 <= room) {
             /* Session 18: the warp-specialised kernel (VOXATTN_KV_SELECT_WS; _WS_AB: in turn with _wgs2, per
              * call): one CTA of 256 + 32 WS_CW threads per multiprocessor, two score slices each */
-            fnf = g->kv_ws_break ? GPU_FN_kv_select_fast_kb_wsb : GPU_FN_kv_select_fast_kb_ws;
-            ws = 1;
+            ws = g->kv_ws1 || wsn == 2 ? 2 : 1; /* 2: one producer warpgroup (_ws1) */
+            fnf = g->kv_ws_break ? GPU_FN_kv_select_fast_kb_wsb
+                  : ws == 2      ? GPU_FN_kv_select_fast_kb_ws1
+                                 : GPU_FN_kv_select_fast_kb_ws;
         } else if (wg && fnf == GPU_FN_kv_select_fast_kb && !g->kv_p1_old) {
             /* Session 18: the rows' bound while their copy is in flight (VOXATTN_KV_SELECT_NQ; _NQ_ABL: in turn
              * with the default, per call; _NQ_BREAK: its deliberate break, tests only) */
@@ -561,7 +564,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
         if (st)
             return st;
     }
-    st = gpu_launch_op(g, VOX_OP_kv_select, fnf, gridf, ws ? 256 + 32 * WS_CW : 256, 1, smemf, &b, &af);
+    st = gpu_launch_op(g, VOX_OP_kv_select, fnf, gridf, ws ? (ws == 2 ? 128 : 256) + 32 * WS_CW : 256, 1, smemf, &b, &af);
     if (st || kt == 0 || a.NBv == 0)
         return st; /* no video row: no list */
     /* the exact rows: session 15's vox_ks_row, or session 14's (VOXATTN_KV_SELECT_ROWS_OLD; where the

@@ -556,12 +556,13 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS)
     vox_km_prep<true>(b, a);
 }
 
-/* Copies the prepared chunk c (8 key tiles) of head bh into ks. */
+/* Copies the prepared chunk c (8 key tiles) of head bh into ks (NT: the threads that copy, 0 .. NT - 1). */
+template <int NT = VOX_KM_THREADS>
 __device__ __forceinline__ void vox_km_stage_kb(const uint4 *frags, i64 bh, i64 nch, int c, int KS, uint4 *ks)
 {
     const int n = 8 * KS * VOX_WARP_SIZE;
     const uint4 *src = frags + (bh * nch + c) * n;
-    for (int p = threadIdx.x; p < n; p += VOX_KM_THREADS)
+    for (int p = threadIdx.x; p < n; p += NT)
         vox_cp_async16(ks + p, src + p, 16);
     vox_cp_commit();
 }
@@ -569,14 +570,14 @@ __device__ __forceinline__ void vox_km_stage_kb(const uint4 *frags, i64 bh, i64 
 /* Before chunk c of a head's chunk loop (vox_km_scores_kb, vox_km_scores_wg; ks: two staged chunks
  * of 8 KS x 32 uint4s): chunk c + 1 staged into the other one, and chunk c waited for. X ==
  * VOX_KM_X_STAGE1 (timing ablation): chunk 0 staged once, every chunk multiplied from it. */
-template <int X>
+template <int X, int NT = VOX_KM_THREADS>
 __device__ __forceinline__ void vox_km_stage_next(const uint4 *frags, i64 bh, i64 nch, int c, int KS, uint4 *ks)
 {
     if (X == VOX_KM_X_STAGE1) {
         if (c == 0)
             vox_cp_wait<0>();
     } else if (c + 1 < nch) {
-        vox_km_stage_kb(frags, bh, nch, c + 1, KS, ks + ((c + 1) & 1) * (8 * KS * VOX_WARP_SIZE));
+        vox_km_stage_kb<NT>(frags, bh, nch, c + 1, KS, ks + ((c + 1) & 1) * (8 * KS * VOX_WARP_SIZE));
         vox_cp_wait<1>();
     } else {
         vox_cp_wait<0>();
@@ -689,14 +690,16 @@ __device__ __forceinline__ void vox_km_a_smem(const uint4 *as, int s, int mt, in
  * those of VOX_KM_AM_REG. */
 /* PB (session 18, vox_kv_select_fast_kb_ws): the CTA's barriers are those of its 256 producer threads
  * (named barrier 1), not the whole CTA's: __syncthreads otherwise. */
-template <bool PB> __device__ __forceinline__ void vox_km_sync()
+template <bool PB, int PT = VOX_KM_THREADS> __device__ __forceinline__ void vox_km_sync()
 {
     if (PB)
-        asm volatile("bar.sync 1, 256;\n" ::: "memory");
+        asm volatile("bar.sync 1, %0;\n" ::"n"(PT) : "memory");
     else
         __syncthreads();
 }
-template <int X, int AM, bool PB = false>
+/* PT (with PB): the producer threads, 256 (two warpgroups, each its 32 keys of a chunk) or 128 (one
+ * warpgroup, both halves of each chunk in turn: vox_kv_select_fast_kb_ws1) */
+template <int X, int AM, bool PB = false, int PT = VOX_KM_THREADS>
 __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
                                   int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
 {
@@ -707,11 +710,11 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
     const float4 *meta = vox_km_meta(b, a) + bh * nch * 8;
     const unsigned s0 = vox_smem_addr(ks), sa = (s0 + 1023u) & ~1023u;
     ks = (uint4 *)((unsigned char *)ks + (sa - s0));
-    vox_km_stage_kb(frags, bh, nch, 0, 8, ks); /* the first chunk, while A loads */
+    vox_km_stage_kb<PT>(frags, bh, nch, 0, 8, ks); /* the first chunk, while A loads */
     int nonfinite = 0;
     float nkmax = 0.f;
     vox_km_ext ext = {-INFINITY, INFINITY, -INFINITY, INFINITY};
-    for (i64 x = threadIdx.x; x < nch * 8; x += VOX_KM_THREADS) {
+    for (i64 x = threadIdx.x; x < nch * 8; x += PT) {
         const float4 m = meta[x];
         nonfinite |= m.z != 0.f;
         nkmax = fmaxf(nkmax, m.y);
@@ -729,10 +732,11 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
         }
     }
     for (int c = 0; c < nch; c++) {
-        vox_km_stage_next<X>(frags, bh, nch, c, 8, ks);
+        vox_km_stage_next<X, PT>(frags, bh, nch, c, 8, ks);
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* the copies, seen by wgmma */
-        vox_km_sync<PB>(); /* chunk c staged */
-        const unsigned kc = sa + (X == VOX_KM_X_STAGE1 ? 0u : (unsigned)((c & 1) * CH * 16)) + wg * 32 * 128;
+        vox_km_sync<PB, PT>(); /* chunk c staged */
+        for (int hw = PT == 128 ? 0 : wg; hw < (PT == 128 ? 2 : wg + 1); hw++) { /* the warpgroup's key halves */
+        const unsigned kc = sa + (X == VOX_KM_X_STAGE1 ? 0u : (unsigned)((c & 1) * CH * 16)) + hw * 32 * 128;
         float run[16];
         if (AM != VOX_KM_AM_SMEM2) { /* one step at a time */
 #pragma unroll
@@ -773,11 +777,12 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
         }
 #pragma unroll
         for (int j = 0; j < 4; j++) {
-            const int n = 4 * wg + j; /* the key tile in the chunk */
+            const int n = 4 * hw + j; /* the key tile in the chunk */
             vox_km_store<X != VOX_KM_X_NOSTORE>(sc, S, (int)a.NBv, nrows, r0, (i64)c * VOX_KM_KEYS + 8 * n,
                                                  run + 4 * j, iq0, iq1, meta[c * 8 + n].x, &ext);
         }
-        vox_km_sync<PB>(); /* chunk c read before chunk c + 2 overwrites it */
+        }
+        vox_km_sync<PB, PT>(); /* chunk c read before chunk c + 2 overwrites it */
     }
     vox_km_ext_put(ext, rext, 4);
     if (!PB) {
@@ -786,15 +791,15 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
     }
     /* the producers' OR and max (block_reduce's over their 8 warps) */
     int any;
-    asm volatile("{\n .reg .pred p, q;\n setp.ne.s32 q, %1, 0;\n bar.red.or.pred p, 1, 256, q;\n selp.s32 %0, 1, 0, p;\n}\n"
-                 : "=r"(any) : "r"(nonfinite) : "memory");
+    asm volatile("{\n .reg .pred p, q;\n setp.ne.s32 q, %1, 0;\n bar.red.or.pred p, 1, %2, q;\n selp.s32 %0, 1, 0, p;\n}\n"
+                 : "=r"(any) : "r"(nonfinite), "n"(PT) : "memory");
     *bad = any;
     const double v = vox_warp_max((double)nkmax);
     if (threadIdx.x % VOX_WARP_SIZE == 0)
         red[threadIdx.x / VOX_WARP_SIZE] = v;
-    vox_km_sync<true>();
+    vox_km_sync<true, PT>();
     double r = red[0];
-    for (int i = 1; i < VOX_KM_THREADS / VOX_WARP_SIZE; i++)
+    for (int i = 1; i < PT / VOX_WARP_SIZE; i++)
         r = red[i] > r ? red[i] : r;
     return (float)r;
 }
@@ -982,9 +987,9 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
  * (a row buffer of S floats and 3872 B of work each: 10 at NBv 2160 beside phase 1's 97 KB). The same
  * scores (the same phase 1 code) and the same vox_kf_row on the same values: the same lists. */
 #define VOX_KW_CW 10 /* consumer warps */
-#define VOX_KW_THREADS (VOX_KM_THREADS + VOX_KW_CW * VOX_WARP_SIZE)
+#define VOX_KW_THREADS (VOX_KM_THREADS + VOX_KW_CW * VOX_WARP_SIZE) /* _ws; _ws1: 128 fewer */
 #define VOX_KW_P1 (1024 + 3 * 32768) /* phase 1's shared memory (two chunks, A; the 1 KB alignment) */
-template <int NQ, bool BRK = false>
+template <int NQ, bool BRK = false, int PT = VOX_KM_THREADS>
 __device__ __forceinline__ void vox_km_select_ws(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
 #if VOX_HAVE_WGMMA
@@ -1006,8 +1011,8 @@ __device__ __forceinline__ void vox_km_select_ws(const vox_kv_select_bufs &b, co
     const int rest = NBv - (int)full * VOX_KM_ROWS, split = (rest + 15) / 16;
     const int h = rest > 0 && F % gridDim.x + a.BH * split <= gridDim.x ? 16 : VOX_KM_ROWS;
     const i64 per = rest > 0 ? (rest + h - 1) / h : full == 0;
-    const unsigned NBAR = VOX_KW_THREADS; /* FULL(s) = 2 + s, EMPTY(s) = 4 + s: every thread of the CTA */
-    if (warp < VOX_KM_THREADS / VOX_WARP_SIZE) { /* producers */
+    const unsigned NBAR = PT + VOX_KW_CW * VOX_WARP_SIZE; /* FULL(s) = 2 + s, EMPTY(s) = 4 + s: the whole CTA */
+    if (warp < PT / VOX_WARP_SIZE) { /* producers */
         int it = 0;
         for (i64 t = blockIdx.x; t < F + a.BH * per; t += gridDim.x, it++) {
             const int slot = it & 1;
@@ -1017,10 +1022,10 @@ __device__ __forceinline__ void vox_km_select_ws(const vox_kv_select_bufs &b, co
             if (it >= 2) /* the consumers are done with the slot's tile it - 2 */
                 asm volatile("bar.sync %0, %1;\n" ::"r"(4 + slot), "r"(NBAR) : "memory");
             if (i0 == 0)
-                vox_ks_dense_globals(start, count, cols, bh, NB, NBv, VOX_KM_THREADS);
+                vox_ks_dense_globals(start, count, cols, bh, NB, NBv, PT);
             if (nrows > 0) {
                 int bad = 0;
-                const float nk2 = vox_km_scores_wg<VOX_KM_X_NONE, VOX_KM_AM_SMEM2, true>(
+                const float nk2 = vox_km_scores_wg<VOX_KM_X_NONE, VOX_KM_AM_SMEM2, true, PT>(
                     b, a, bh, i0, nrows, (uint4 *)vox_dyn_smem, sc0 + slot * (a.per_block / 4), rext[slot], red,
                     &bad);
                 if (threadIdx.x == 0)
@@ -1036,7 +1041,7 @@ __device__ __forceinline__ void vox_km_select_ws(const vox_kv_select_bufs &b, co
         return;
     }
     /* consumers */
-    const int cw = warp - VOX_KM_THREADS / VOX_WARP_SIZE;
+    const int cw = warp - PT / VOX_WARP_SIZE;
     float *rowbuf = (float *)(vox_dyn_smem + VOX_KW_P1) + cw * S;
     vox_kf_work *work = (vox_kf_work *)(vox_dyn_smem + VOX_KW_P1 + VOX_KW_CW * S * 4) + cw;
     int it = 0;
@@ -1068,7 +1073,8 @@ __device__ __forceinline__ void vox_km_select_ws(const vox_kv_select_bufs &b, co
             if (NQ != VOX_KM_NQ_ROW)
                 rb = vox_kf_rb_get<NQ == VOX_KM_NQ_BRK>(qbar + m * D, a, nk2, eb);
             float2 ext = rext[slot][r];
-            ext = make_float2(fmaxf(ext.x, rext[slot][64 + r].x), fminf(ext.y, rext[slot][64 + r].y));
+            if (PT == VOX_KM_THREADS) /* the second warpgroup's keys (PT 128: one warpgroup took both halves) */
+                ext = make_float2(fmaxf(ext.x, rext[slot][64 + r].x), fminf(ext.y, rext[slot][64 + r].y));
             vox_cp_wait<0>();
             VOX_SYNCWARP();
             if ((bad || !vox_kf_row<VOX_KF_NEW>(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r),
@@ -1099,6 +1105,13 @@ VOX_KERNEL void __launch_bounds__(VOX_KW_THREADS, 1)
     vox_kv_select_fast_kb_wsb(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
     vox_km_select_ws<VOX_KM_NQ_ROW, true>(b, a);
+}
+/* _ws with one producer warpgroup (both key halves of each chunk in turn): 448 threads, 128 registers
+ * (VOXATTN_KV_SELECT_WS1) */
+VOX_KERNEL void __launch_bounds__(VOX_KW_THREADS - 128, 1)
+    vox_kv_select_fast_kb_ws1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
+{
+    vox_km_select_ws<VOX_KM_NQ_ROW, false, 128>(b, a);
 }
 
 /* One kernel per instantiation of vox_km_select: NAME, then the template arguments */
