@@ -71,14 +71,6 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->kv_wgs_abl = vox_env_flag("VOXATTN_KV_SELECT_WGS_ABL");
     g->kv_wgs_p1 = vox_env_flag("VOXATTN_KV_SELECT_WGS_P1");
     g->kv_topk_scalar = vox_env_flag("VOXATTN_KV_SELECT_TOPK_SCALAR");
-    g->kv_nq = vox_env_flag("VOXATTN_KV_SELECT_NQ");
-    g->kv_nq_abl = vox_env_flag("VOXATTN_KV_SELECT_NQ_ABL");
-    g->kv_nq_break = vox_env_flag("VOXATTN_KV_SELECT_NQ_BREAK");
-    g->kv_ws_abl = vox_env_flag("VOXATTN_KV_SELECT_WS_ABL");
-    g->kv_ws = vox_env_flag("VOXATTN_KV_SELECT_WS");
-    g->kv_ws_ab = vox_env_flag("VOXATTN_KV_SELECT_WS_AB");
-    g->kv_ws_break = vox_env_flag("VOXATTN_KV_SELECT_WS_BREAK");
-    g->kv_ws1 = vox_env_flag("VOXATTN_KV_SELECT_WS1");
     g->kv_rows_old = vox_env_flag("VOXATTN_KV_SELECT_ROWS_OLD");
     g->kv_rows_abl = vox_env_flag("VOXATTN_KV_SELECT_ROWS_ABL");
     g->kv_exact_all = vox_env_flag("VOXATTN_KV_SELECT_EXACT_ALL");

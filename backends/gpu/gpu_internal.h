@@ -65,14 +65,6 @@ typedef struct gpu_dev {
     int kv_wg_serial;  /* VOXATTN_KV_SELECT_WG_SERIAL: A in shared memory, one wgmma step in flight (not two) */
     int kv_wgs_abl;    /* VOXATTN_KV_SELECT_WGS_ABL: session 16's wgmma kernels and session 14's in turn (timing) */
     int kv_wgs_p1;     /* VOXATTN_KV_SELECT_WGS_P1: vox_kv_select_fast_kb_wgs2's phase 1 alone (timing, no lists) */
-    int kv_nq;         /* VOXATTN_KV_SELECT_NQ: vox_kv_select_fast_kb_wgs2q (the rows' bound while their copy is in flight) */
-    int kv_nq_abl;     /* VOXATTN_KV_SELECT_NQ_ABL: _wgs2 and _wgs2q in turn, per call (timing) */
-    int kv_nq_break;   /* VOXATTN_KV_SELECT_NQ_BREAK: _wgs2q's deliberate break (tests only) */
-    int kv_ws;         /* VOXATTN_KV_SELECT_WS: the warp-specialised kernel vox_kv_select_fast_kb_ws */
-    int kv_ws1;        /* VOXATTN_KV_SELECT_WS1: _ws with one producer warpgroup (vox_kv_select_fast_kb_ws1) */
-    int kv_ws_break;   /* VOXATTN_KV_SELECT_WS_BREAK: _ws's deliberate break (tests only) */
-    int kv_ws_ab;      /* VOXATTN_KV_SELECT_WS_AB: _wgs2 and _ws in turn, per call (timing) */
-    int kv_ws_abl;     /* VOXATTN_KV_SELECT_WS_ABL: phase 1 / phase 2 / whole at 2 and 1 CTA per SM in turn (timing) */
     int kv_topk_scalar; /* VOXATTN_KV_SELECT_TOPK_SCALAR: vox_kf_topk's compactions one value per lane */
     int kv_abl_n;      /* their turn */
     gpu_srw_fn srw[2][2]; /* CUDA on sm_90 with sm_90a code (cuda_sm90.c): sample_rows' wgmma kernels

@@ -41,8 +41,7 @@
     M(kv_select_fast_kb_p2) M(kv_select_fast_kb_pair) M(kv_select_fast_kb_pair_p1) M(kv_select_fast_kb_p1_nost) \
     M(kv_select_fast_kb_p1_nomma) M(kv_select_fast_kb_p1_stage1) M(kv_select_fast_kb_n1) M(kv_select_kb_wg) \
     M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
-    M(kv_select_fast_kb_wgs2_p1) M(kv_select_fast_kb_wgs2q) M(kv_select_fast_kb_wgs2qb) \
-    M(kv_select_fast_kb_ws) M(kv_select_fast_kb_wsb) M(kv_select_fast_kb_ws1)
+    M(kv_select_fast_kb_wgs2_p1)
 
 /* Tile geometry the kernels and the launcher share. */
 #define VOX_KS_ROWS 16 /* query rows per CTA tile of the exact path */
@@ -413,7 +412,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     vox_kv_select_bufs b = {.qbar = gpu_dptr(p->qbar), .kbar = gpu_dptr(p->kbar), .kv_start = gpu_dptr(p->kv_start),
                             .kv_count = gpu_dptr(p->kv_count), .kv_cols = gpu_dptr(p->kv_cols), .scratch = 0};
     GPU_OP_ARGS(kv_select);
-    enum { WS_CW = 10 /* kv_select_mma.cuh: VOX_KW_CW */, ROWS = VOX_KS_ROWS, EC = VOX_KS_EC, WARPS = 4, WORK = 5152, FAST_ROWS = VOX_KF_ROWS, FAST_WARPS = 8,
+    enum { ROWS = VOX_KS_ROWS, EC = VOX_KS_EC, WARPS = 4, WORK = 5152, FAST_ROWS = VOX_KF_ROWS, FAST_WARPS = 8,
            FAST_WORK = 3872 };
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
     int64_t Dp = (a.D + EC - 1) / EC * EC, tiles = a.NBv > 0 ? (a.NBv + ROWS - 1) / ROWS : 1;
@@ -453,7 +452,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             smemr = (size_t)head;
         }
     }
-    int fnf = GPU_FN_kv_select_fast, kb = 0, fnk = GPU_FN_kv_select_kb, one = 0, ws = 0, wsn = 0;
+    int fnf = GPU_FN_kv_select_fast, kb = 0, fnk = GPU_FN_kv_select_kb;
     int64_t kbytes = 0; /* the prepared keys of vox_kv_select_kb (vox_km_kb_bytes), before the slices */
     if (fast && kv_select_mma(g, &b, &af, &gridf, &smemf, &kb)) {
         fnf = !kb                ? GPU_FN_kv_select_fast_mma
@@ -476,7 +475,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
         /* Session 16: the A fragments in shared memory (kv_select_mma.cuh, vox_km_scores_wg's AM): 32 KB
          * after the two staged chunks, within the union and the warps' work spaces where those are as
          * large, else the launch asks for more (WGS_SMEM bytes: the 1 KB alignment, 2 chunks, A) */
-        enum { WGS_SMEM = 1024 + 2 * 32768 + 32768, WS_P1 = WGS_SMEM /* kv_select_mma.cuh: VOX_KW_P1 */ };
+        enum { WGS_SMEM = 1024 + 2 * 32768 + 32768 };
         int wgs = wg && g->fn[GPU_FN_kv_select_fast_kb_wgs] && g->fn[GPU_FN_kv_select_fast_kb_wgs2] &&
                   g->fn[GPU_FN_kv_select_fast_kb_wgs2_p1] && WGS_SMEM <= room;
         if (wg && g->kv_wg_abl) { /* timing A/B in turn (docs/environment.md) */
@@ -490,49 +489,15 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             fnf = fw[g->kv_abl_n++ % 3];
         } else if (wgs && g->kv_wgs_p1) { /* timing only: phase 1 alone, no lists */
             fnf = GPU_FN_kv_select_fast_kb_wgs2_p1;
-        } else if (wgs && g->kv_ws_abl) { /* session 18's timing ablation in turn (docs/environment.md): phase 1
-                                           * alone, phase 2 alone and the whole kernel, each at 2 CTAs and at 1 CTA
-                                           * per multiprocessor (8 warps: a warp-specialised CTA's share) */
-            static const int fw[3] = {GPU_FN_kv_select_fast_kb_wgs2_p1, GPU_FN_kv_select_fast_kb_p2,
-                                      GPU_FN_kv_select_fast_kb_wgs2};
-            const int n = g->kv_abl_n++ % 6;
-            fnf = fw[n / 2];
-            one = n % 2;
-        } else if (wgs && g->fn[GPU_FN_kv_select_fast_kb_ws] && g->fn[GPU_FN_kv_select_fast_kb_wsb] &&
-                   g->fn[GPU_FN_kv_select_fast_kb_ws1] &&
-                   (g->kv_ws || g->kv_ws1 || g->kv_ws_break || (g->kv_ws_ab && (wsn = g->kv_abl_n++ % 3))) &&
-                   fnf == GPU_FN_kv_select_fast_kb && !g->kv_p1_old &&
-                   WS_P1 + WS_CW * (S * 4 + FAST_WORK) + 4096 <= room) {
-            /* Session 18: the warp-specialised kernel (VOXATTN_KV_SELECT_WS; _WS_AB: in turn with _wgs2, per
-             * call): one CTA of 256 + 32 WS_CW threads per multiprocessor, two score slices each */
-            ws = g->kv_ws1 || wsn == 2 ? 2 : 1; /* 2: one producer warpgroup (_ws1) */
-            fnf = g->kv_ws_break ? GPU_FN_kv_select_fast_kb_wsb
-                  : ws == 2      ? GPU_FN_kv_select_fast_kb_ws1
-                                 : GPU_FN_kv_select_fast_kb_ws;
         } else if (wg && fnf == GPU_FN_kv_select_fast_kb && !g->kv_p1_old) {
-            /* Session 18: the rows' bound while their copy is in flight (VOXATTN_KV_SELECT_NQ; _NQ_ABL: in turn
-             * with the default, per call; _NQ_BREAK: its deliberate break, tests only) */
-            const int nq = g->fn[GPU_FN_kv_select_fast_kb_wgs2q] && g->fn[GPU_FN_kv_select_fast_kb_wgs2qb] &&
-                           (g->kv_nq || (g->kv_nq_abl && g->kv_abl_n++ % 2));
             fnf = !wgs || g->kv_wg_areg ? GPU_FN_kv_select_fast_kb_wg
                   : g->kv_wg_serial     ? GPU_FN_kv_select_fast_kb_wgs
-                  : !nq && !g->kv_nq_break ? GPU_FN_kv_select_fast_kb_wgs2
-                  : g->kv_nq_break      ? GPU_FN_kv_select_fast_kb_wgs2qb
-                                        : GPU_FN_kv_select_fast_kb_wgs2q;
+                                        : GPU_FN_kv_select_fast_kb_wgs2;
         }
         const int fwgs = fnf == GPU_FN_kv_select_fast_kb_wgs || fnf == GPU_FN_kv_select_fast_kb_wgs2 ||
-                         fnf == GPU_FN_kv_select_fast_kb_wgs2_p1 || fnf == GPU_FN_kv_select_fast_kb_wgs2q ||
-                         fnf == GPU_FN_kv_select_fast_kb_wgs2qb || ws; /* A fragments in shared memory */
+                         fnf == GPU_FN_kv_select_fast_kb_wgs2_p1; /* A fragments in shared memory */
         if (fwgs)
             smemf = smemf > WGS_SMEM ? smemf : WGS_SMEM;
-        if (ws) { /* phase 1's, then the consumers' row buffers and work spaces; one CTA per SM, two slices */
-            smemf = (size_t)(WS_P1 + WS_CW * (S * 4 + FAST_WORK));
-            gridf = gridf < g->sm_count ? gridf : g->sm_count;
-        }
-        if (one) { /* one CTA per multiprocessor: more than half of the room, a grid of one wave */
-            smemf = smemf > (size_t)room / 2 + 1024 ? smemf : (size_t)room / 2 + 1024;
-            gridf = gridf < g->sm_count ? gridf : g->sm_count;
-        }
         if ((fwgs || fnf == GPU_FN_kv_select_fast_kb_wg || fnf == GPU_FN_kv_select_fast_kb_wg_p1) && !g->kv_wg_break)
             fnk = GPU_FN_kv_select_kb_wg;
         if (kb)
@@ -541,8 +506,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     } else {
         kb = 0; /* the f32 kernel (kv_select_mma declined after setting *kb): no prepared keys, no kb launch */
     }
-    int64_t slices = grid * a.per_block, slicesf = kbytes + (ws ? 2 : 1) * gridf * af.per_block,
-            slicesr = gridr * ar.per_block;
+    int64_t slices = grid * a.per_block, slicesf = kbytes + gridf * af.per_block, slicesr = gridr * ar.per_block;
     slices = slices > slicesf ? slices : slicesf;
     slices = slices > slicesr ? slices : slicesr;
     vox_status st = gpu_ensure_scratch(g, (size_t)(kt + list + slices));
@@ -564,7 +528,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
         if (st)
             return st;
     }
-    st = gpu_launch_op(g, VOX_OP_kv_select, fnf, gridf, ws ? (ws == 2 ? 128 : 256) + 32 * WS_CW : 256, 1, smemf, &b, &af);
+    st = gpu_launch_op(g, VOX_OP_kv_select, fnf, gridf, 256, 1, smemf, &b, &af);
     if (st || kt == 0 || a.NBv == 0)
         return st; /* no video row: no list */
     /* the exact rows: session 15's vox_ks_row, or session 14's (VOXATTN_KV_SELECT_ROWS_OLD; where the

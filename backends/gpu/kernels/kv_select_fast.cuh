@@ -778,60 +778,32 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
  * pick marks. */
 /* MODE: VOX_KF_NEW (TOPK by vox_kf_topk first; VOX_KF_N1 its one-value-per-lane compactions), VOX_KF_OLD (the old phase 2 only), VOX_KF_BRK (vox_kf_topk's
  * deliberate break, tests only). */
-/* A row's bound (top of this file) from its query block mean q and the head's largest key sum of squares nk2:
- * what vox_kf_row needs of it. vox_kf_rb_get computes it (nq2 in f64, lane-strided, then the warp's sum);
- * session 18 (kvsel12): the tensor-core kernel's phase 2 can compute it while the row's copy is in flight
- * (vox_km_select's NQ) and hand it over, the same values bitwise. */
-struct vox_kf_rb {
-    double A, Bs, Ep, Es, delta;
-    float Gf;
-    bool ok;
-};
-template <bool BRK = false>
-__device__ __forceinline__ vox_kf_rb vox_kf_rb_get(const float *q, const vox_kv_select_args &a, float nk2,
-                                                   vox_kf_bound eb)
+template <int MODE>
+__device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow,
+                           int *count, const vox_kv_select_args &a, float nk2, vox_kf_bound eb, const float2 *ext,
+                           vox_kf_work *w)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE;
+    unsigned *urow = (unsigned *)srow;
     const double D = (double)a.D, scale = a.scale;
     double nq2 = 0;
     for (i64 e = lane; e < a.D; e += VOX_WARP_SIZE)
         nq2 += (double)q[e] * (double)q[e];
     nq2 = vox_warp_sum(nq2);
-    if (BRK) /* the deliberate break (tests only): |q| taken as 0, so no window: the f32 order decides */
-        nq2 = 0.0;
     /* the bound (top of this file) */
     const double g32 = D * 0x1p-24 / (1.0 - D * 0x1p-24);
     const double nkb = sqrt(((double)nk2 + D * 0x1p-125) / (1.0 - g32) * (1.0 + 0x1p-40));
     const double nqb = sqrt(nq2 * (1.0 + 0x1p-40));
-    vox_kf_rb r;
     const double A = nqb * nkb * (1.0 + 0x1p-40);
     const double err = eb.rel * A + eb.abs * D * 0x1p-125 * (1.0 + nqb + nkb);
     const double Bs = scale * (A + err) * (1.0 + 0x1p-40);
-    r.A = A, r.Bs = Bs;
-    r.Ep = (scale * (err + D * 0x1p-53 * 1.01 * A) + (0x1p-52 + 0x1p-21) * Bs + 0x1p-100 + 0x1p-20) * (1.0 + 0x1p-30);
-    r.delta = 0x1p-47 + 0x1p-49 * Bs;
-    /* the scores' own error (E' without the exponent's roundings and expf's): vox_kf_topk's window */
-    r.Es = (scale * (err + D * 0x1p-53 * 1.01 * A) + 0x1p-52 * Bs) * (1.0 + 0x1p-30);
-    const double G = exp(2.0 * r.Ep + r.delta) * (1.0 + 0x1p-20);
-    r.ok = a.D <= 4096 && scale >= 0x1p-100 && scale < INFINITY && A < 0x1p100 && G <= 1.5;
-    r.Gf = (float)(G * (1.0 + 0x1p-22)); /* >= G, and the f32 products' rounding */
-    return r;
-}
-
-/* rb: the row's bound from the caller (vox_kf_rb_get), or nullptr: computed here */
-template <int MODE>
-__device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow,
-                           int *count, const vox_kv_select_args &a, float nk2, vox_kf_bound eb, const float2 *ext,
-                           vox_kf_work *w, const vox_kf_rb *rb = nullptr)
-{
-    const int lane = threadIdx.x % VOX_WARP_SIZE;
-    unsigned *urow = (unsigned *)srow;
-    const double scale = a.scale;
-    const vox_kf_rb rbv = rb ? *rb : vox_kf_rb_get(q, a, nk2, eb);
-    const double Ep = rbv.Ep, delta = rbv.delta;
-    if (!rbv.ok)
+    const double Ep = (scale * (err + D * 0x1p-53 * 1.01 * A) + (0x1p-52 + 0x1p-21) * Bs + 0x1p-100 + 0x1p-20) *
+                      (1.0 + 0x1p-30);
+    const double delta = 0x1p-47 + 0x1p-49 * Bs;
+    const double G = exp(2.0 * Ep + delta) * (1.0 + 0x1p-20);
+    if (!(a.D <= 4096 && scale >= 0x1p-100 && scale < INFINITY && A < 0x1p100 && G <= 1.5))
         return false;
-    const float Gf = rbv.Gf;
+    const float Gf = (float)(G * (1.0 + 0x1p-22)); /* >= G, and the f32 products' rounding */
     /* w_j = expf((a_j - amax) * scale_f), W = sum of w */
     float amax = -INFINITY, amin = INFINITY;
     if (ext) { /* the caller's, over the same values (max and min: in any order) */
@@ -854,7 +826,8 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
             n = a.min_blocks < NBv ? a.min_blocks : NBv;
     }
     if (MODE != VOX_KF_OLD && a.rule == 1 && n > 0 && n < NBv) {
-        const double Es = rbv.Es; /* the scores' own error (vox_kf_rb_get) */
+        /* the scores' own error (E' without the exponent's roundings and expf's) */
+        const double Es = (scale * (err + D * 0x1p-53 * 1.01 * A) + 0x1p-52 * Bs) * (1.0 + 0x1p-30);
         const int t = vox_kf_topk<MODE == VOX_KF_BRK, MODE == VOX_KF_N1>(srow, q, kh, NB, NBv, i, crow, count, a, n, amax, amin, Es, delta, w);
         if (t >= 0)
             return t > 0;

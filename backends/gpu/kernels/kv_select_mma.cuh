@@ -78,9 +78,6 @@
 #define VOX_KM_P1_WG 2     /* session 14: at D 128 on sm_90a, each warpgroup's 32 keys of a chunk by wgmma (vox_km_scores_wg) */
 #define VOX_KM_P1_WGS 3    /* session 16: VOX_KM_P1_WG with the A fragments in shared memory (VOX_KM_AM_SMEM) */
 #define VOX_KM_P1_WGS2 4   /* session 16: the same, two wgmma steps in flight (VOX_KM_AM_SMEM2) */
-#define VOX_KM_NQ_ROW 0     /* vox_km_select's NQ: phase 2's row bound computed by vox_kf_row (the default) */
-#define VOX_KM_NQ_EARLY 1   /* session 18: computed while the row's copy is in flight (vox_kf_rb_get) */
-#define VOX_KM_NQ_BRK 2     /* the same with its deliberate break (tests only) */
 #define VOX_KM_AM_REG 0    /* vox_km_scores_wg's A fragments: registers (VOX_KM_P1_WG) */
 #define VOX_KM_AM_SMEM 1   /* shared memory (VOX_KM_P1_WGS) */
 #define VOX_KM_AM_SMEM2 2  /* shared memory, next step's wgmma in flight (VOX_KM_P1_WGS2) */
@@ -556,13 +553,12 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS)
     vox_km_prep<true>(b, a);
 }
 
-/* Copies the prepared chunk c (8 key tiles) of head bh into ks (NT: the threads that copy, 0 .. NT - 1). */
-template <int NT = VOX_KM_THREADS>
+/* Copies the prepared chunk c (8 key tiles) of head bh into ks. */
 __device__ __forceinline__ void vox_km_stage_kb(const uint4 *frags, i64 bh, i64 nch, int c, int KS, uint4 *ks)
 {
     const int n = 8 * KS * VOX_WARP_SIZE;
     const uint4 *src = frags + (bh * nch + c) * n;
-    for (int p = threadIdx.x; p < n; p += NT)
+    for (int p = threadIdx.x; p < n; p += VOX_KM_THREADS)
         vox_cp_async16(ks + p, src + p, 16);
     vox_cp_commit();
 }
@@ -570,14 +566,14 @@ __device__ __forceinline__ void vox_km_stage_kb(const uint4 *frags, i64 bh, i64 
 /* Before chunk c of a head's chunk loop (vox_km_scores_kb, vox_km_scores_wg; ks: two staged chunks
  * of 8 KS x 32 uint4s): chunk c + 1 staged into the other one, and chunk c waited for. X ==
  * VOX_KM_X_STAGE1 (timing ablation): chunk 0 staged once, every chunk multiplied from it. */
-template <int X, int NT = VOX_KM_THREADS>
+template <int X>
 __device__ __forceinline__ void vox_km_stage_next(const uint4 *frags, i64 bh, i64 nch, int c, int KS, uint4 *ks)
 {
     if (X == VOX_KM_X_STAGE1) {
         if (c == 0)
             vox_cp_wait<0>();
     } else if (c + 1 < nch) {
-        vox_km_stage_kb<NT>(frags, bh, nch, c + 1, KS, ks + ((c + 1) & 1) * (8 * KS * VOX_WARP_SIZE));
+        vox_km_stage_kb(frags, bh, nch, c + 1, KS, ks + ((c + 1) & 1) * (8 * KS * VOX_WARP_SIZE));
         vox_cp_wait<1>();
     } else {
         vox_cp_wait<0>();
@@ -688,18 +684,7 @@ __device__ __forceinline__ void vox_km_a_smem(const uint4 *as, int s, int mt, in
  * accumulator) before step s's result is added: one wgmma in flight while the adds run. The same
  * wgmma instructions on the same values, the same adds in the same order: the scores are bitwise
  * those of VOX_KM_AM_REG. */
-/* PB (session 18, vox_kv_select_fast_kb_ws): the CTA's barriers are those of its 256 producer threads
- * (named barrier 1), not the whole CTA's: __syncthreads otherwise. */
-template <bool PB, int PT = VOX_KM_THREADS> __device__ __forceinline__ void vox_km_sync()
-{
-    if (PB)
-        asm volatile("bar.sync 1, %0;\n" ::"n"(PT) : "memory");
-    else
-        __syncthreads();
-}
-/* PT (with PB): the producer threads, 256 (two warpgroups, each its 32 keys of a chunk) or 128 (one
- * warpgroup, both halves of each chunk in turn: vox_kv_select_fast_kb_ws1) */
-template <int X, int AM, bool PB = false, int PT = VOX_KM_THREADS>
+template <int X, int AM>
 __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
                                   int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
 {
@@ -710,11 +695,11 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
     const float4 *meta = vox_km_meta(b, a) + bh * nch * 8;
     const unsigned s0 = vox_smem_addr(ks), sa = (s0 + 1023u) & ~1023u;
     ks = (uint4 *)((unsigned char *)ks + (sa - s0));
-    vox_km_stage_kb<PT>(frags, bh, nch, 0, 8, ks); /* the first chunk, while A loads */
+    vox_km_stage_kb(frags, bh, nch, 0, 8, ks); /* the first chunk, while A loads */
     int nonfinite = 0;
     float nkmax = 0.f;
     vox_km_ext ext = {-INFINITY, INFINITY, -INFINITY, INFINITY};
-    for (i64 x = threadIdx.x; x < nch * 8; x += PT) {
+    for (i64 x = threadIdx.x; x < nch * 8; x += VOX_KM_THREADS) {
         const float4 m = meta[x];
         nonfinite |= m.z != 0.f;
         nkmax = fmaxf(nkmax, m.y);
@@ -732,11 +717,10 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
         }
     }
     for (int c = 0; c < nch; c++) {
-        vox_km_stage_next<X, PT>(frags, bh, nch, c, 8, ks);
+        vox_km_stage_next<X>(frags, bh, nch, c, 8, ks);
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* the copies, seen by wgmma */
-        vox_km_sync<PB, PT>(); /* chunk c staged */
-        for (int hw = PT == 128 ? 0 : wg; hw < (PT == 128 ? 2 : wg + 1); hw++) { /* the warpgroup's key halves */
-        const unsigned kc = sa + (X == VOX_KM_X_STAGE1 ? 0u : (unsigned)((c & 1) * CH * 16)) + hw * 32 * 128;
+        __syncthreads(); /* chunk c staged */
+        const unsigned kc = sa + (X == VOX_KM_X_STAGE1 ? 0u : (unsigned)((c & 1) * CH * 16)) + wg * 32 * 128;
         float run[16];
         if (AM != VOX_KM_AM_SMEM2) { /* one step at a time */
 #pragma unroll
@@ -777,31 +761,15 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
         }
 #pragma unroll
         for (int j = 0; j < 4; j++) {
-            const int n = 4 * hw + j; /* the key tile in the chunk */
+            const int n = 4 * wg + j; /* the key tile in the chunk */
             vox_km_store<X != VOX_KM_X_NOSTORE>(sc, S, (int)a.NBv, nrows, r0, (i64)c * VOX_KM_KEYS + 8 * n,
                                                  run + 4 * j, iq0, iq1, meta[c * 8 + n].x, &ext);
         }
-        }
-        vox_km_sync<PB, PT>(); /* chunk c read before chunk c + 2 overwrites it */
+        __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
     }
     vox_km_ext_put(ext, rext, 4);
-    if (!PB) {
-        *bad = __syncthreads_or(nonfinite);
-        return (float)block_reduce<true>((double)nkmax, red);
-    }
-    /* the producers' OR and max (block_reduce's over their 8 warps) */
-    int any;
-    asm volatile("{\n .reg .pred p, q;\n setp.ne.s32 q, %1, 0;\n bar.red.or.pred p, 1, %2, q;\n selp.s32 %0, 1, 0, p;\n}\n"
-                 : "=r"(any) : "r"(nonfinite), "n"(PT) : "memory");
-    *bad = any;
-    const double v = vox_warp_max((double)nkmax);
-    if (threadIdx.x % VOX_WARP_SIZE == 0)
-        red[threadIdx.x / VOX_WARP_SIZE] = v;
-    vox_km_sync<true, PT>();
-    double r = red[0];
-    for (int i = 1; i < PT / VOX_WARP_SIZE; i++)
-        r = red[i] > r ? red[i] : r;
-    return (float)r;
+    *bad = __syncthreads_or(nonfinite);
+    return (float)block_reduce<true>((double)nkmax, red);
 }
 #endif
 
@@ -890,7 +858,7 @@ __device__ __forceinline__ void vox_km_prefetch_row(const float *row, i64 S)
  * (vox_kv_select_fast_kb, after vox_kv_select_kb), else from kbar
  * (vox_kv_select_fast_mma); P1: phase 1's key-tile loop (VOX_KM_P1_SERIAL,
  * or VOX_KM_P1_PAIR: vox_km_pair); X: a phase-1 timing ablation (VOX_KM_X_*). */
-template <bool KB, int MODE, int P1 = VOX_KM_P1_SERIAL, int X = VOX_KM_X_NONE, int NQ = VOX_KM_NQ_ROW>
+template <bool KB, int MODE, int P1 = VOX_KM_P1_SERIAL, int X = VOX_KM_X_NONE>
 __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     __shared__ double red[VOX_MAX_WARPS];
@@ -947,11 +915,6 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
                 for (i64 x = lane; x < S / 4; x += VOX_WARP_SIZE)
                     vox_cp_async16(rowbuf + 4 * x, src + 4 * x, 16);
                 vox_cp_commit();
-                /* NQ (session 18): the row's bound (|q| from global q, sqrt, exp) while the copy is in
-                 * flight, not after it (vox_kf_row's first steps otherwise; the same values) */
-                vox_kf_rb rb = {};
-                if (NQ != VOX_KM_NQ_ROW)
-                    rb = vox_kf_rb_get<NQ == VOX_KM_NQ_BRK>(qbar + m * D, a, nk2, eb);
                 float2 ext = rext[r];
                 for (int k = 1, MT = P1 >= VOX_KM_P1_WG && VOX_HAVE_WGMMA && D == 128 ? 4 : vox_km_groups(KB, nrows);
                      k < 8 / MT; k++)
@@ -960,7 +923,7 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
                 VOX_SYNCWARP();
                 if ((bad || !vox_kf_row<MODE>(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r),
                                         cols + start[m], count + m, a, nk2, eb, MODE == VOX_KF_P2 ? nullptr : &ext,
-                                        work + warp, NQ != VOX_KM_NQ_ROW ? &rb : nullptr)) &&
+                                        work + warp)) &&
                     lane == 0)
                     list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
                 VOX_SYNCWARP(); /* the row buffer read before the next row overwrites it */
@@ -970,148 +933,6 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
         }
         __syncthreads(); /* before the next tile rewrites the union, the slice and the row counter */
     }
-}
-
-/* Session 18 (kvsel12): the warp-specialised kernel vox_kv_select_fast_kb_ws (sm_90a, D 128; the host's
- * VOXATTN_KV_SELECT_WS, opt-in). One persistent CTA per multiprocessor of VOX_KW_THREADS threads: warps 0-7
- * (the producers) run phase 1 of each tile (vox_km_scores_wg, _wgs2's loop, on their own named barrier)
- * into one of two score slices of the CTA (the ring: slot it & 1 of the CTA's it-th tile, each slot a
- * slice of the scratch, its rows' extremes, nk2 and flag in shared memory), while warps 8 .. 8 + VOX_KW_CW
- * - 1 (the consumers) run phase 2 on the previous tile's rows, one row per warp as vox_km_select does,
- * each with its own row buffer and work space after phase 1's shared memory. Hand-off by named
- * barriers: FULL(slot) (producers arrive, consumers wait), EMPTY(slot) (consumers arrive after their
- * last row of the slot, producers wait before they rewrite it). Why: e18-kvsel12's ablation (one
- * process, hunyuan-720p top-k 10%) took phase 1 alone 0.53 ms at 2 CTAs and 0.62 at 1 CTA per
- * multiprocessor, phase 2 alone 0.51 and 0.92: phase 2 scales with its warps, phase 1 hardly, and the
- * default kernel runs them one after the other (1.06-1.14 ms). Shared memory bounds the consumers
- * (a row buffer of S floats and 3872 B of work each: 10 at NBv 2160 beside phase 1's 97 KB). The same
- * scores (the same phase 1 code) and the same vox_kf_row on the same values: the same lists. */
-#define VOX_KW_CW 10 /* consumer warps */
-#define VOX_KW_THREADS (VOX_KM_THREADS + VOX_KW_CW * VOX_WARP_SIZE) /* _ws; _ws1: 128 fewer */
-#define VOX_KW_P1 (1024 + 3 * 32768) /* phase 1's shared memory (two chunks, A; the 1 KB alignment) */
-template <int NQ, bool BRK = false, int PT = VOX_KM_THREADS>
-__device__ __forceinline__ void vox_km_select_ws(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
-{
-#if VOX_HAVE_WGMMA
-    __shared__ double red[VOX_MAX_WARPS];
-    __shared__ float2 rext[2][2 * VOX_KM_ROWS]; /* per slot: the rows' extremes (vox_km_ext_put) */
-    __shared__ float snk2[2];
-    __shared__ int sbad[2], rowctr[2];
-    const float *qbar = vox_ptr<const float>(b.qbar), *kbar = vox_ptr<const float>(b.kbar);
-    int *list = vox_ks_list(b, a);
-    const int *start = vox_ptr<const int>(b.kv_start);
-    int *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
-    const int NB = (int)a.NB, NBv = (int)a.NBv, D = (int)a.D, lane = threadIdx.x % VOX_WARP_SIZE;
-    const int warp = threadIdx.x / VOX_WARP_SIZE;
-    const i64 S = vox_ks_stride(NBv);
-    float *sc0 = (float *)(vox_ks_slices(b, a) + vox_km_kb_bytes(a) + (i64)(2 * blockIdx.x) * a.per_block);
-    const vox_kf_bound eb = vox_km_bound((double)D);
-    /* the tiling of vox_km_select (the same formula, this grid) */
-    const i64 full = NBv / VOX_KM_ROWS, F = a.BH * full;
-    const int rest = NBv - (int)full * VOX_KM_ROWS, split = (rest + 15) / 16;
-    const int h = rest > 0 && F % gridDim.x + a.BH * split <= gridDim.x ? 16 : VOX_KM_ROWS;
-    const i64 per = rest > 0 ? (rest + h - 1) / h : full == 0;
-    const unsigned NBAR = PT + VOX_KW_CW * VOX_WARP_SIZE; /* FULL(s) = 2 + s, EMPTY(s) = 4 + s: the whole CTA */
-    if (warp < PT / VOX_WARP_SIZE) { /* producers */
-        int it = 0;
-        for (i64 t = blockIdx.x; t < F + a.BH * per; t += gridDim.x, it++) {
-            const int slot = it & 1;
-            const i64 bh = t < F ? t / full : (t - F) / per;
-            const i64 i0 = t < F ? (t - bh * full) * VOX_KM_ROWS : full * VOX_KM_ROWS + (t - F - bh * per) * h;
-            const int cap = t < F ? VOX_KM_ROWS : h, nrows = NBv - i0 < cap ? (int)(NBv - i0) : cap;
-            if (it >= 2) /* the consumers are done with the slot's tile it - 2 */
-                asm volatile("bar.sync %0, %1;\n" ::"r"(4 + slot), "r"(NBAR) : "memory");
-            if (i0 == 0)
-                vox_ks_dense_globals(start, count, cols, bh, NB, NBv, PT);
-            if (nrows > 0) {
-                int bad = 0;
-                const float nk2 = vox_km_scores_wg<VOX_KM_X_NONE, VOX_KM_AM_SMEM2, true, PT>(
-                    b, a, bh, i0, nrows, (uint4 *)vox_dyn_smem, sc0 + slot * (a.per_block / 4), rext[slot], red,
-                    &bad);
-                if (threadIdx.x == 0)
-                    snk2[slot] = nk2, sbad[slot] = bad;
-            }
-            if (threadIdx.x == 0)
-                rowctr[slot] = 0;
-            __threadfence_block();
-            asm volatile("bar.arrive %0, %1;\n" ::"r"(2 + slot), "r"(NBAR) : "memory");
-        }
-        for (int k = it >= 2 ? it - 2 : 0; k < it; k++) /* the last two tiles' EMPTY, so that no barrier is left open */
-            asm volatile("bar.sync %0, %1;\n" ::"r"(4 + (k & 1)), "r"(NBAR) : "memory");
-        return;
-    }
-    /* consumers */
-    const int cw = warp - PT / VOX_WARP_SIZE;
-    float *rowbuf = (float *)(vox_dyn_smem + VOX_KW_P1) + cw * S;
-    vox_kf_work *work = (vox_kf_work *)(vox_dyn_smem + VOX_KW_P1 + VOX_KW_CW * S * 4) + cw;
-    int it = 0;
-    for (i64 t = blockIdx.x; t < F + a.BH * per; t += gridDim.x, it++) {
-        const int slot = it & 1;
-        const i64 bh = t < F ? t / full : (t - F) / per;
-        const i64 i0 = t < F ? (t - bh * full) * VOX_KM_ROWS : full * VOX_KM_ROWS + (t - F - bh * per) * h;
-        const int cap = t < F ? VOX_KM_ROWS : h, nrows = NBv - i0 < cap ? (int)(NBv - i0) : cap;
-        const float *sc = sc0 + slot * (a.per_block / 4);
-        asm volatile("bar.sync %0, %1;\n" ::"r"(2 + slot), "r"(NBAR) : "memory"); /* the slot's tile scored */
-        const float nk2 = snk2[slot];
-        const int bad = sbad[slot];
-        int r = 0;
-        if (lane == 0)
-            r = atomicAdd(&rowctr[slot], 1);
-        r = VOX_SHFL(r, 0);
-        while (r < nrows) {
-            int nx = lane == 0 ? atomicAdd(&rowctr[slot], 1) : 0;
-            nx = VOX_SHFL(nx, 0);
-            /* BRK (tests only): row r's list written as row r ^ 1's (where that row is the tile's) */
-            const i64 m = bh * NB + i0 + (BRK && (r ^ 1) < nrows ? r ^ 1 : r);
-            const float *src = sc + r * S;
-            if (nx < nrows)
-                vox_km_prefetch_row(sc + nx * S, S);
-            for (i64 x = lane; x < S / 4; x += VOX_WARP_SIZE)
-                vox_cp_async16(rowbuf + 4 * x, src + 4 * x, 16);
-            vox_cp_commit();
-            vox_kf_rb rb = {};
-            if (NQ != VOX_KM_NQ_ROW)
-                rb = vox_kf_rb_get<NQ == VOX_KM_NQ_BRK>(qbar + m * D, a, nk2, eb);
-            float2 ext = rext[slot][r];
-            if (PT == VOX_KM_THREADS) /* the second warpgroup's keys (PT 128: one warpgroup took both halves) */
-                ext = make_float2(fmaxf(ext.x, rext[slot][64 + r].x), fminf(ext.y, rext[slot][64 + r].y));
-            vox_cp_wait<0>();
-            VOX_SYNCWARP();
-            if ((bad || !vox_kf_row<VOX_KF_NEW>(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r),
-                                                cols + start[m], count + m, a, nk2, eb, &ext, work,
-                                                NQ != VOX_KM_NQ_ROW ? &rb : nullptr)) &&
-                lane == 0)
-                list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
-            VOX_SYNCWARP(); /* the row buffer read before the next row overwrites it */
-            r = nx;
-        }
-        asm volatile("bar.arrive %0, %1;\n" ::"r"(4 + slot), "r"(NBAR) : "memory"); /* the slot free */
-    }
-#else /* no wgmma (a module without sm_90a code): the default kernel's work on the first 256 threads */
-    if (threadIdx.x < VOX_KM_THREADS)
-        vox_km_select<true, VOX_KF_NEW, VOX_KM_P1_WGS2>(b, a);
-#endif
-}
-
-/* 96 registers a thread: the launch counts the CTA's registers in units of 4 warps (640 threads x 112 > 64K:
- * __maxnreg__(112) failed to launch, "too many resources requested", e18 kvsel12) */
-VOX_KERNEL void __launch_bounds__(VOX_KW_THREADS, 1)
-    vox_kv_select_fast_kb_ws(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select_ws<VOX_KM_NQ_ROW>(b, a);
-}
-/* its deliberate break (VOXATTN_KV_SELECT_WS_BREAK, tests only): each row's list goes to its neighbour's row */
-VOX_KERNEL void __launch_bounds__(VOX_KW_THREADS, 1)
-    vox_kv_select_fast_kb_wsb(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select_ws<VOX_KM_NQ_ROW, true>(b, a);
-}
-/* _ws with one producer warpgroup (both key halves of each chunk in turn): 448 threads, 128 registers
- * (VOXATTN_KV_SELECT_WS1) */
-VOX_KERNEL void __launch_bounds__(VOX_KW_THREADS - 128, 1)
-    vox_kv_select_fast_kb_ws1(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_km_select_ws<VOX_KM_NQ_ROW, false, 128>(b, a);
 }
 
 /* One kernel per instantiation of vox_km_select: NAME, then the template arguments */
@@ -1152,9 +973,5 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_wg_p1, true, VOX_KF_P1, VOX_KM_P1_WG)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs, true, VOX_KF_NEW, VOX_KM_P1_WGS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2, true, VOX_KF_NEW, VOX_KM_P1_WGS2)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2_p1, true, VOX_KF_P1, VOX_KM_P1_WGS2)
-/* Session 18: _wgs2 with each row's bound computed while its copy is in flight (VOXATTN_KV_SELECT_NQ, opt-in),
- * and that with its deliberate break (VOXATTN_KV_SELECT_NQ_BREAK, tests only) */
-VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2q, true, VOX_KF_NEW, VOX_KM_P1_WGS2, VOX_KM_X_NONE, VOX_KM_NQ_EARLY)
-VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2qb, true, VOX_KF_NEW, VOX_KM_P1_WGS2, VOX_KM_X_NONE, VOX_KM_NQ_BRK)
 
 #endif
