@@ -371,6 +371,18 @@ __device__ __forceinline__ void bwd_p_tile(float *sacc, bool part, unsigned cn, 
     }
 }
 
+/* bwd_p_tile with the stage's mask decided once (IS: the default kernels) or per column group (session 17's) */
+template <int IS>
+__device__ __forceinline__ void bwd_p_tile_is(float *sacc, bool part, unsigned cn, int cq, float sl2, float L0, float L1)
+{
+    if (!IS)
+        bwd_p_tile<0>(sacc, part, cn, cq, sl2, L0, L1);
+    else if (part)
+        bwd_p_tile<1>(sacc, true, cn, cq, sl2, L0, L1);
+    else
+        bwd_p_tile<2>(sacc, false, cn, cq, sl2, L0, L1);
+}
+
 /* dq, one stage of consumer rows (resident Q, dO_eff at rq, rq + TILE; row stats L0, L1 = l2 and
  * D0, D1 = delta of rows R0, R0 + 8) against the staged K, V at kb: acc += dS K. */
 template <int D, bool BF, int IS>
@@ -388,12 +400,7 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
         wg_commit();
         wg_wait<1>();
         fence_regs<32>(sacc);
-        if (!IS)
-            bwd_p_tile<0>(sacc, part, cn, cq, sl2, L0, L1);
-        else if (part)
-            bwd_p_tile<1>(sacc, true, cn, cq, sl2, L0, L1);
-        else
-            bwd_p_tile<2>(sacc, false, cn, cq, sl2, L0, L1);
+        bwd_p_tile_is<IS>(sacc, part, cn, cq, sl2, L0, L1);
         wg_wait<0>();
         fence_regs<32>(sacc);
         fence_regs<32>(dpacc);
@@ -403,12 +410,7 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
         wg_wait<0>();
         fence_regs<32>(sacc);
         fence_regs<32>(dpacc);
-        if (!IS)
-            bwd_p_tile<0>(sacc, part, cn, cq, sl2, L0, L1);
-        else if (part)
-            bwd_p_tile<1>(sacc, true, cn, cq, sl2, L0, L1);
-        else
-            bwd_p_tile<2>(sacc, false, cn, cq, sl2, L0, L1);
+        bwd_p_tile_is<IS>(sacc, part, cn, cq, sl2, L0, L1);
     }
 #pragma unroll
     for (int j = 0; j < 8; j++) { /* dS = P (dP - delta) */

@@ -167,6 +167,20 @@ __device__ __forceinline__ double vox_bm_sum(double s, int e, const vox_bm_speci
     return s;
 }
 
+/* One token stage of item m (block j, n rows): the caller tokens of its rows r0 .. r0 + VOX_BM_TB - 1 into
+ * tok (-1: no row), written by the item's G threads between two CTA barriers (the CTA's items run in step);
+ * returns the stage's row count for a thread whose chunk holds nv > 0 elements, else 0. */
+__device__ __forceinline__ int vox_bm_stage_tokens(int *tok, const int *slot_token, const int *kc, const int *kr,
+                                                   i64 m, i64 j, i64 V, int r0, int n, int nv,
+                                                   int lane, int G)
+{
+    __syncthreads();
+    for (int t = lane; t < VOX_BM_TB; t += G)
+        tok[t] = r0 + t < n ? slot_token[j * V + (kc ? kr[m * V + r0 + t] : r0 + t)] : -1;
+    __syncthreads();
+    return nv > 0 && n > r0 ? (n - r0 < VOX_BM_TB ? n - r0 : VOX_BM_TB) : 0;
+}
+
 __device__ __forceinline__ unsigned vox_bm_bits(float v) { return __float_as_uint(v); }
 __device__ __forceinline__ unsigned vox_bm_bits(u16 v) { return v; }
 
@@ -380,12 +394,7 @@ __device__ void block_means(const typename DT::T *x, const int *slot_token, cons
             const typename C::T *xe = vox_bm_chunk<C>(x, a, bh, e0, D, &nv, acc);
             vox_bm_specials sp = {0, 0, 0};
             for (int r0 = 0; r0 < V; r0 += VOX_BM_TB) {
-                /* the item's caller tokens of rows r0 .. r0+VOX_BM_TB-1 (-1: no row) */
-                __syncthreads();
-                for (int t = lane; t < VOX_BM_TB; t += G)
-                    tok[g][t] = r0 + t < n ? slot_token[j * V + (kc ? kr[m * V + r0 + t] : r0 + t)] : -1;
-                __syncthreads();
-                const int rn = nv > 0 && n > r0 ? (n - r0 < VOX_BM_TB ? n - r0 : VOX_BM_TB) : 0;
+                const int rn = vox_bm_stage_tokens(tok[g], slot_token, kc, kr, m, j, V, r0, n, nv, lane, G);
                 const unsigned any = vox_bm_stage<C, ALIGNED, ROWS, PIPE, LEAN>(acc, xe, tok[g], rn, nv, a.st);
                 /* rare: the stage's rows again, to note their Inf/NaN elements */
                 for (int r = 0; any && r < rn; r++)
@@ -522,11 +531,7 @@ __device__ void block_means_ring(const typename DT::T *x, const int *slot_token,
             const typename C::T *xe = vox_bm_chunk<C>(x, a, bh, e0, D, &nv, acc);
             vox_bm_specials sp = {0, 0, 0};
             for (int r0 = 0; r0 < V; r0 += VOX_BM_TB) {
-                __syncthreads();
-                for (int t = lane; t < VOX_BM_TB; t += G)
-                    tok[g][t] = r0 + t < n ? slot_token[j * V + (kc ? kr[m * V + r0 + t] : r0 + t)] : -1;
-                __syncthreads();
-                const int rn = nv > 0 && n > r0 ? (n - r0 < VOX_BM_TB ? n - r0 : VOX_BM_TB) : 0;
+                const int rn = vox_bm_stage_tokens(tok[g], slot_token, kc, kr, m, j, V, r0, n, nv, lane, G);
                 const unsigned any = vox_bm_ring_stage<C, LEAN, RB, S>(acc, xe, tok[g], rn, a.st, mine);
                 for (int r = 0; any && r < rn; r++)
                     sp = vox_bm_note<C>(vox_bm_load<C, true>(xe + tok[g][r] * a.st, nv), sp);
