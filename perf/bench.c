@@ -56,6 +56,8 @@ typedef struct bench_opts {
     const char *json, *csv, *export_dir;
     int verbose;
     int backward; /* --backward */
+    int quick;    /* --quick: --runs and --sets as given (no raise to 20 runs on GPUs and 3 sets) */
+    int grad_hash; /* --grad-hash: after the backward's runs, a hash of dq, dk, dv's bytes on stderr */
 } bench_opts;
 
 static void bench_usage(FILE *f)
@@ -83,6 +85,9 @@ static void bench_usage(FILE *f)
             "  --keep LIST          BSA query_keep values (default 1)\n"
             "timing:\n"
             "  --warmup N (3)  --runs N (20; at least 20 on GPUs)  --sets N (3, at least 3 input sets)\n"
+            "  --quick              take --runs and --sets as given (short A/B runs; fewer samples per median)\n"
+            "  --grad-hash          after --backward's runs, print a hash of dq, dk, dv's bytes (bitwise A/B of\n"
+            "                       backward variants: same inputs, same hash)\n"
             "  --seed S (1)  --sharpness X (1.0, logit scale of the synthetic workload)\n"
             "  --backward           also time vox_attention_backward alone and forward (with LSE)\n"
             "                       + backward (effective FLOPs: 2.5x and 3.5x the forward's)\n"
@@ -247,6 +252,8 @@ static const field_opt k_field_opts[] = {
     {"-v", O_FLAG, AT(verbose), 0, 0, 0},
     {"--text-before", O_FLAG, AT(cw.text_before), 0, 0, 0},
     {"--backward", O_FLAG, AT(backward), 0, 0, 0},
+    {"--quick", O_FLAG, AT(quick), 0, 0, 0},
+    {"--grad-hash", O_FLAG, AT(grad_hash), 0, 0, 0},
     {"--heads", O_I64, AT(cw.heads), 0, 1, 4096},
     {"--text", O_I64, AT(cw.text), 0, 0, 1 << 20},
     {"--batch", O_I64, AT(batch), 0, 1, 4096},
@@ -362,7 +369,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
 #undef NEED
 #undef BAD
     }
-    if (o->sets < 3) {
+    if (o->sets < 3 && !o->quick) {
         fprintf(stderr, "bench: --sets %d raised to 3 (inputs rotate among at least 3 sets)\n", o->sets);
         o->sets = 3;
     }
@@ -808,6 +815,19 @@ static vox_status time_backward(const bench_opts *o, device_run *dr, vox_plan *p
                 r->bwd_ms = med, r->bwd_tflops = tf;
         }
     }
+    for (int g = 0; !st && o->grad_hash && g < 3; g++) { /* FNV-1a 64 of the last run's gradient bytes */
+        size_t n = vox_buffer_size(dr->bg[g]);
+        unsigned char *h = malloc(n ? n : 1);
+        uint64_t x = 14695981039346656037ull;
+        vox_status rs = h ? vox_buffer_read(dr->bg[g], 0, h, n) : VOX_ERR_OUT_OF_MEMORY;
+        for (size_t i = 0; !rs && i < n; i++)
+            x = (x ^ h[i]) * 1099511628211ull;
+        free(h);
+        if (rs)
+            fprintf(stderr, "bench: %s: d%c hash: %s\n", r->device, "qkv"[g], vox_status_string(rs));
+        else
+            fprintf(stderr, "bench: %s: d%c hash %016llx (%zu bytes)\n", r->device, "qkv"[g], (unsigned long long)x, n);
+    }
     if (st == VOX_ERR_UNSUPPORTED) { /* an optional op: the forward's figures stand */
         fprintf(stderr, "bench: %s: no backward on this device (%s)\n", r->device, vox_status_string(st));
         return VOX_OK;
@@ -1150,7 +1170,7 @@ int cmd_bench(int argc, char **argv)
     int any_gpu = 0;
     for (int i = 0; i < n_devs; i++) {
         any_gpu |= devs[i].d.type == VOX_DEVICE_GPU;
-        if (devs[i].d.type == VOX_DEVICE_GPU && o.runs < 20)
+        if (devs[i].d.type == VOX_DEVICE_GPU && o.runs < 20 && !o.quick)
             fprintf(stderr, "bench: %s is a GPU: timed runs raised from %d to 20\n", devs[i].d.id, o.runs);
     }
     /* shapes */
@@ -1185,7 +1205,7 @@ int cmd_bench(int argc, char **argv)
         }
         for (int di = 0; di < n_devs; di++) {
             bench_opts od = o;
-            if (devs[di].d.type == VOX_DEVICE_GPU && od.runs < 20) {
+            if (devs[di].d.type == VOX_DEVICE_GPU && od.runs < 20 && !od.quick) {
                 od.runs = 20;
             }
             err |= bench_device_shape(&od, &devs[di], &shapes[si], &ic, cfg, n_cfg, &rs);

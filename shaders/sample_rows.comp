@@ -154,6 +154,22 @@ layout(std430, set = 0, binding = 3) readonly buffer Rows { int rows[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Coord { int coord[]; };
 layout(std430, set = 0, binding = 5) readonly buffer BlockValid { int block_valid[]; };
 layout(std430, set = 0, binding = 7) writeonly buffer Work { float work[]; };
+layout(std430, set = 0, binding = 8) readonly buffer SlotTok { int slot_tok[]; };
+/* Where head bh's rows start in q, k, v (they share strides) and the element
+ * index of slot s's row from there: the caller's tensors through slot_token
+ * (pc.tok = 1 + the table's element offset at binding 8, past the op's
+ * offset table) or the block copies (tok 0; sb, sh, st then describe
+ * [BH][S][D]). sample_rows_cm.comp has the same two functions. */
+uint sr_row_origin(uint bh)
+{
+    uint hd = uint(pc.heads), b = bh / hd;
+    return b * vox_u64lo(pc.sb) + (bh - b * hd) * vox_u64lo(pc.sh);
+}
+uint sr_row_at(uint xo, uint s)
+{
+    uint tk = vox_u64lo(pc.tok);
+    return xo + (tk != 0u ? uint(slot_tok[tk - 1u + s]) : s) * vox_u64lo(pc.st);
+}
 
 #define LS 256u
 #define SR_ROWS 32u /* sampled rows per workgroup: 4 per 32 invocations */
@@ -179,11 +195,11 @@ float vr[SR_VPI]; /* a V chunk read ahead (load_v) */
 
 /* The invocation's values of V chunk v0 of a tile (keys past nk and dims
  * past D 0), read ahead into registers while the workgroup computes. */
-void load_v(uint row0, uint v0, uint nk, uint d0, uint D)
+void load_v(uint xo, uint s0, uint v0, uint nk, uint d0, uint D)
 {
     for (uint x = 0u; x < SR_VPI; x++) {
         uint y = gl_LocalInvocationID.x + LS * x, key = y / SR_DS, d = y % SR_DS;
-        vr[x] = v0 + key < nk && d0 + d < D ? LD(v[pc.off[2] + (row0 + v0 + key) * D + d0 + d]) : 0.0;
+        vr[x] = v0 + key < nk && d0 + d < D ? LD(v[pc.off[2] + sr_row_at(xo, s0 + v0 + key) + d0 + d]) : 0.0;
     }
 }
 
@@ -229,11 +245,11 @@ void main()
     if (x >= pc.wg_count)
         return;
     const uint t = gl_LocalInvocationID.x, lane = t % 32u, rq = t / 32u, rr = t / 8u, part = t % 8u;
-    const uint R = vox_u64lo(pc.R), NB = vox_u64lo(pc.NB), V = uint(pc.V), D = uint(pc.D), S = NB * V;
+    const uint R = vox_u64lo(pc.R), NB = vox_u64lo(pc.NB), V = uint(pc.V), D = uint(pc.D);
     const uint nsplit = uint(pc.nsplit), groups = (R + SR_ROWS - 1u) / SR_ROWS, dsl = (D + SR_DS - 1u) / SR_DS;
     uint u = x / dsl, ds = x - u * dsl, g = u % groups;
     u /= groups;
-    const uint sp = u % nsplit, bh = u / nsplit, r0 = g * SR_ROWS, d0 = ds * SR_DS, hb = bh * S;
+    const uint sp = u % nsplit, bh = u / nsplit, r0 = g * SR_ROWS, d0 = ds * SR_DS, xo = sr_row_origin(bh);
     const uint jb0 = NB * sp / nsplit, jb1 = NB * (sp + 1u) / nsplit; /* NB * 64 fits 32 bits */
     const uint qo = pc.off[0], ko = pc.off[1], ro = pc.off[3];
     uint ib[4];
@@ -254,7 +270,7 @@ void main()
         for (uint i = 0u; i < 4u; i++)
             al |= (allows(ib[i], jb, false) ? 1u : 0u) << i | (allows(ib[i], jb, true) ? 1u : 0u) << (4u + i);
         for (uint c0 = 0u; c0 < nv; c0 += SR_KT) {
-            const uint nk = min(nv - c0, SR_KT), row0 = hb + jb * V + c0;
+            const uint nk = min(nv - c0, SR_KT), s0 = jb * V + c0;
             /* scores of rows 4rq+i, keys 2lane+c */
             float s[4][2];
             for (uint i = 0u; i < 4u; i++)
@@ -265,12 +281,12 @@ void main()
                     /* 8 dims x 4 rows per 32 invocations: coalesced reads, no bank conflicts */
                     uint w = y / 32u, l = y % 32u, e = l % 8u + 8u * (w % (SR_DC / 8u)), r = l / 8u + 4u * (w / (SR_DC / 8u));
                     stage[e * SR_QS + r] =
-                        r0 + r < R && e0 + e < D ? LD(q[qo + (hb + uint(rows[ro + r0 + r])) * D + e0 + e]) : 0.0;
+                        r0 + r < R && e0 + e < D ? LD(q[qo + sr_row_at(xo, uint(rows[ro + r0 + r])) + e0 + e]) : 0.0;
                 }
                 for (uint y = t; y < SR_DC * SR_KT; y += LS) {
                     uint e = y % SR_DC, key = y / SR_DC;
                     stage[SR_DC * SR_QS + e * SR_KS + key] =
-                        key < nk && e0 + e < D ? LD(k[ko + (row0 + key) * D + e0 + e]) : 0.0;
+                        key < nk && e0 + e < D ? LD(k[ko + sr_row_at(xo, s0 + key) + e0 + e]) : 0.0;
                 }
                 barrier();
                 for (uint e8 = 0u; e8 < SR_DC; e8 += 8u) {
@@ -292,7 +308,7 @@ void main()
                     }
                 }
             }
-            load_v(row0, 0u, nk, d0, D); /* V chunk 0, read while the weights are made */
+            load_v(xo, s0, 0u, nk, d0, D); /* V chunk 0, read while the weights are made */
             barrier(); /* qT, kT read: sc takes the stage */
             for (uint i = 0u; i < 4u; i++) {
                 stage[(4u * rq + i) * SR_SS + 2u * lane] = s[i][0] * pc.scale;
@@ -326,7 +342,7 @@ void main()
                     stage[t + LS * x] = vr[x];
                 barrier();
                 if (v0 + SR_VC < nk) /* the next chunk, read during this one's products */
-                    load_v(row0, v0 + SR_VC, nk, d0, D);
+                    load_v(xo, s0, v0 + SR_VC, nk, d0, D);
                 for (uint key = 0u; key < min(SR_VC, nk - v0); key++) {
                     uint wb = SR_WT0 + (v0 + key) * SR_WS + 4u * rq, vb = key * SR_DS + 4u * lane;
                     for (uint i = 0u; i < 4u; i++)
@@ -379,7 +395,22 @@ void main()
     X("sample_rows_merge", "sample_rows.comp", "-DDT_F32=1 -DSR_MERGE=1") \
     X("sample_rows_merge_old", "sample_rows.comp", "-DDT_F32=1 -DSR_MERGE=1 -DSR_MERGE_OLD=1") \
     X("sample_rows_cm_f16", "sample_rows_cm.comp", "-DDT_F16=1") \
-    X("sample_rows_cm_bf16", "sample_rows_cm.comp", "-DDT_BF16=1")
+    X("sample_rows_cm_bf16", "sample_rows_cm.comp", "-DDT_BF16=1") \
+    X("sample_rows_cm2_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM2=1") \
+    X("sample_rows_cm2_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM2=1") \
+    X("sample_rows_cm3_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM3=1") \
+    X("sample_rows_cm3_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM3=1") \
+    X("sample_rows_cm64_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_K64=1") \
+    X("sample_rows_cm64_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_K64=1") \
+    X("sample_rows_cm5_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM5=1") \
+    X("sample_rows_cm5_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM5=1") \
+    X("sample_rows_cm6_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM6=1") \
+    X("sample_rows_cm6_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM6=1") \
+    X("sample_rows_cm7_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_W128=1") \
+    X("sample_rows_cm7_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_W128=1") \
+    X("sample_rows_cmstop1_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=1") \
+    X("sample_rows_cmstop2_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=2") \
+    X("sample_rows_cmstop3_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=3")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_sample_rows(X)
 
@@ -399,31 +430,51 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     int64_t BH = a.BH, NB = a.NB, R = a.R;
     if (R <= 0)
         return VOX_OK;
-    /* matrix units (sample_rows_cm.comp: 32 rows, every dim per workgroup) for f16/bf16 with D <= 128 where
-     * the device has them, opt-in (VOXATTN_VULKAN_SR_CM=1: its first run missed the test limits,
-     * backends/vulkan/NOTES.md); else the scalar pass, 32 rows x 128 dims */
+    /* matrix units (sample_rows_cm.comp: 32 rows, every dim per workgroup; _cm7 16 rows) for f16/bf16 with
+     * D <= 128 where the device has them (VOXATTN_VULKAN_SR_SCALAR=1: off); else the scalar pass, 32 rows x 128
+     * dims */
     const int cm = v->coopmat && v->sr_cm && d->dtype != VOX_F32 && a.D <= 128;
-    int64_t units = BH * ((R + 31) / 32) * (cm ? 1 : (a.D + 127) / 128),
+    char name[48], stop[32];
+    snprintf(stop, sizeof stop, "sample_rows_cmstop%d", v->sr_stop);
+    /* the coop-matrix variant: the timing ablations (VOXATTN_VULKAN_SR_STOP, tests only: wrong sums) exist
+     * for bf16 only; VOXATTN_VULKAN_SR_CM2 picks the others */
+    const char *cmv = v->sr_stop && d->dtype == VOX_BF16 ? stop
+                      : v->sr_cm2 == 6                   ? "sample_rows_cm7"
+                      : v->sr_cm2 == 5                   ? "sample_rows_cm6"
+                      : v->sr_cm2 == 4                   ? "sample_rows_cm5"
+                      : v->sr_cm2 == 3                   ? "sample_rows_cm64"
+                      : v->sr_cm2 == 2                   ? "sample_rows_cm3"
+                      : v->sr_cm2                        ? "sample_rows_cm2"
+                                                         : "sample_rows_cm";
+    const int64_t rw = cm && !strcmp(cmv, "sample_rows_cm7") ? 16 : 32; /* sampled rows per workgroup */
+    int64_t units = BH * ((R + rw - 1) / rw) * (cm ? 1 : (a.D + 127) / 128),
             nsplit = vox_sample_rows_splits(units, v->sr_slots ? v->sr_slots : VK_SR_SLOTS, NB);
     a.nsplit = (int32_t)nsplit;
     size_t work = (size_t)(BH * R * nsplit * 3 * (a.D + 2)) * 4;
-    st = check_u32(v, "sample_rows", BH * R * nsplit * 3 * (a.D + 2), units * nsplit);
+    /* the caller's q, k, v (one set of strides) through slot_token, at binding 8 past the op's offset table
+     * (a.tok = 1 + its element offset below the offset alignment), or the block copies (a.tok 0) */
+    const int direct = p->slot_token.buf != NULL;
+    size_t qkv = direct ? strided_bytes(d, &p->cq, a.D, es) : (size_t)(BH * NB * a.V * a.D) * es;
+    st = check_u32(v, "sample_rows", BH * R * nsplit * 3 * (a.D + 2), units * nsplit, (int64_t)(qkv / es));
     if (!st)
         st = vk_scratch(v, work);
     if (st)
         return st;
-    size_t qkv = (size_t)(BH * NB * a.V * a.D) * es;
-    vk_sample_rows_binds b = {.q = bind(p->q, qkv, es),
-                              .k = bind(p->k, qkv, es),
-                              .v = bind(p->v, qkv, es),
+    vk_sample_rows_binds b = {.q = bind(direct ? p->cq.ref : p->q, qkv, es),
+                              .k = bind(direct ? p->ck.ref : p->k, qkv, es),
+                              .v = bind(direct ? p->cv.ref : p->v, qkv, es),
                               .rows = bind(p->rows, (size_t)R * 4, 4),
                               .block_coord = bind(p->block_coord, (size_t)NB * 12, 4),
                               .valid = bind(d->block_valid, (size_t)NB * 4, 4),
                               .out = bind(p->out, (size_t)(BH * R * 3) * 4, 4),
                               .work = {&v->scratch, 0, work, 4, 0}};
-    char name[48];
-    st = VK_DISPATCH(v, sample_rows, pipe_name(name, sizeof name, cm ? "sample_rows_cm" : "sample_rows", d->dtype), b, a,
-                     (uint64_t)(units * nsplit));
+    enum { NB_SR = sizeof b.at / sizeof b.at[0] };
+    vk_bind tb[NB_SR + 1];
+    memcpy(tb, b.at, sizeof b.at);
+    tb[NB_SR] = bind(direct ? p->slot_token : (vox_bref){0}, (size_t)(NB * a.V) * 4, 4);
+    a.tok = direct ? 1 + (int64_t)vk_bind_rem(v, &tb[NB_SR]) : 0;
+    st = vk_dispatch_ex(v, VOX_OP_sample_rows, pipe_name(name, sizeof name, cm ? cmv : "sample_rows", d->dtype), tb, NB_SR + 1,
+                        NB_SR, &a, sizeof a, (uint64_t)(units * nsplit));
     return st ? st
               : VK_DISPATCH(v, sample_rows, v->sr_merge_wg ? "sample_rows_merge" : "sample_rows_merge_old", b, a,
                             (uint64_t)(BH * R));

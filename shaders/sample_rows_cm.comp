@@ -34,7 +34,14 @@
  * [2^14, 2^15) (attention_forward_cm.comp's scheme); S and T are scaled back
  * in f32 by exact powers of two.
  * Shared memory: 17408 (K, V; Q at the start) + 10240 (S, then T blocks) +
- * 7680 (P pieces) + 64 bytes. */
+ * 7680 (P pieces) + 64 bytes.
+ * q, k, v rows are read through sr_row_at: the caller's tensors through
+ * slot_token (binding 8) or the block copies.
+ * Variants (VOXATTN_VULKAN_SR_CM2, backends/vulkan/NOTES.md session 18):
+ * SR_CM2 (one barrier fewer per tile), SR_CM3 (spatial/temporal accumulators
+ * in the work space), SR_K64 (64-key tiles), SR_CM5 (Q from shared memory,
+ * late K/V loads), SR_CM6 (every accumulator in the work space), SR_W128
+ * (workgroups of 128 for 16 rows); SR_STOP: timing ablations (wrong sums). */
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_NV_cooperative_matrix : require
@@ -43,20 +50,59 @@
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "common.glsl"
+#if defined(SR_K64) /* cm3 with tiles of 64 keys */
+#define SR_CM3 1
+#endif
+#if defined(SR_W128) /* cm5 in workgroups of 128 (4 subgroups) for 16 sampled rows: two or more per SM */
+#define SR_CM5 1
+#endif
+#if defined(SR_CM6) /* cm5 with the dense pattern's accumulators in the work space too */
+#define SR_CM5 1
+#endif
+#if defined(SR_CM5) /* cm3 with fewer live registers: Q fragments from shared memory at each tile's S, the next
+                       tile's K/V loads issued after this tile's merge, the merge one element at a time */
+#define SR_CM3 1
+#endif
+#if defined(SR_CM6)
+#define SR_CM2 1
+#define NPA 0u /* every pattern accumulates in the work space */
+#elif defined(SR_CM3) /* cm2, and the spatial and temporal patterns' accumulators in the work space */
+#define SR_CM2 1
+#define NPA 1u /* patterns whose accumulators live in registers (the dense one) */
+#else
+#define NPA 3u
+#endif
+#if defined(SR_W128)
+#define WG 128u
+#define WGI 128
+#define NSG 4u
+#define SR_RW 16u             /* sampled rows per workgroup */
+#else
 #define WG 256u
+#define WGI 256
 #define NSG 8u
 #define SR_RW 32u             /* sampled rows per workgroup */
+#endif
+#if defined(SR_K64)
+#define SR_KT 64u             /* keys per tile */
+#else
 #define SR_KT 32u             /* keys per tile */
+#endif
 #define DMAX 128u
 #define C8 (DMAX / 8u)        /* 16-byte chunks (8 halves) per staged row */
 #define RS4 (C8 + 1u)         /* staged row stride in uvec4 */
-#define SS 40u                /* S row stride (floats) */
 #define PS (SR_KT + 8u)       /* P row stride (halves) */
+#if defined(SR_K64)
+#define SS 72u                /* S row stride (floats): one S over all of D */
+#define PS4 (PS / 8u)         /* P row stride in uvec4 (P lives in the K rows of skv) */
+#else
+#define SS 40u                /* S row stride (floats) */
+#endif
 #define TS 16u                /* T block row stride (floats) */
 #define CH (SR_KT * C8 / WG)  /* staged chunks per invocation of a K or V tile (2) */
 #define QCH (SR_RW * C8 / WG) /* of the Q tile (2) */
 #define EXP_LIM 120
-layout(local_size_x = 256) in;
+layout(local_size_x = WGI) in;
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_SAMPLE_ROWS_BUFS) VOX_GLSL_FIELDS(VOX_SAMPLE_ROWS_ARGS) } pc;
 layout(std430, set = 0, binding = 0) readonly buffer Q { ELEM q[]; };
 layout(std430, set = 0, binding = 0) readonly buffer Q4 { uvec4 q4[]; };
@@ -67,14 +113,44 @@ layout(std430, set = 0, binding = 2) readonly buffer V4 { uvec4 v4[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Rows { int rows[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Coord { int coord[]; };
 layout(std430, set = 0, binding = 5) readonly buffer BlockValid { int block_valid[]; };
+#if defined(SR_CM3)
+layout(std430, set = 0, binding = 7) buffer Work { float work[]; };
+#else
 layout(std430, set = 0, binding = 7) writeonly buffer Work { float work[]; };
+#endif
+layout(std430, set = 0, binding = 8) readonly buffer SlotTok { int slot_tok[]; };
+
+/* Where head bh's rows start in q, k, v (they share strides) and the element
+ * index of slot s's row from there: the caller's tensors through slot_token
+ * (pc.tok = 1 + the table's element offset at binding 8) or the block copies
+ * (tok 0; sb, sh, st then describe [BH][S][D]); as in sample_rows.comp. */
+uint sr_row_origin(uint bh)
+{
+    uint hd = uint(pc.heads), b = bh / hd;
+    return b * vox_u64lo(pc.sb) + (bh - b * hd) * vox_u64lo(pc.sh);
+}
+uint sr_row_at(uint xo, uint s)
+{
+    uint tk = vox_u64lo(pc.tok);
+    return xo + (tk != 0u ? uint(slot_tok[tk - 1u + s]) : s) * vox_u64lo(pc.st);
+}
 
 /* Q tile (rows 0..31) at the start; then the K tile (rows 0..31) and the V
  * tile (rows 32..63); f16 bits, row stride RS4 */
 shared uvec4 skv[2u * SR_KT * RS4];
+#if defined(SR_K64)
+/* S over all of D, [row][key] (stride SS); then 8 T blocks of 16x16 (one per subgroup). The P pieces hi, mid,
+ * lo ([piece][row][key], PS4 uvec4 a row) take the K rows of skv once S is formed (13824 of 17408 bytes):
+ * 34816 + 9216 + 320 bytes in all */
+shared float sf[SR_RW * SS];
+#else
+#if defined(SR_CM5)
+shared uvec4 sq[SR_RW * RS4]; /* the Q tile (f16 bits), read at every tile's S */
+#endif
 /* S: two halves of D, [half][row][key] (stride SS); then 8 T blocks of 16x16 (one per subgroup) */
 shared float sf[2u * SR_RW * SS];
 shared float16_t sp[3u * SR_RW * PS]; /* P pieces hi, mid, lo: [piece][row][key] */
+#endif
 shared uint sred[16];                 /* per subgroup: K max bits, V max bits | non-finite flag */
 shared float srm[SR_RW], srz[SR_RW];  /* per row: the tile max and sum */
 
@@ -172,6 +248,21 @@ bool allows(uint ib, uint jb, bool temporal)
 
 /* tile cursor: block jb, first key c0 of the tile, the block's valid keys nv */
 uint cur_jb, cur_c0, cur_nv, cur_end;
+#if defined(SR_CM2)
+ivec3 cur_c; /* the block's (t, y, x), read with its valid count */
+
+/* allows() from the blocks' coordinates */
+bool allows_c(ivec3 ci, ivec3 cj, bool temporal)
+{
+    if (ci.x < 0 || cj.x < 0)
+        return true;
+    if (pc.sink != 0 && cj.x == 0)
+        return true;
+    if (!temporal)
+        return abs(cj.x - ci.x) <= pc.frame_blocks;
+    return abs(cj.y - ci.y) <= pc.space_blocks && abs(cj.z - ci.z) <= pc.space_blocks;
+}
+#endif
 uvec4 kraw[CH], vraw[CH];
 
 /* Moves to the next tile (skipping empty blocks); false at the end. Uniform. */
@@ -183,20 +274,24 @@ bool next_tile()
         if (cur_jb >= cur_end)
             return false;
         cur_nv = uint(block_valid[pc.off[5] + cur_jb]);
+#if defined(SR_CM2)
+        uint c3 = pc.off[4] + 3u * cur_jb;
+        cur_c = ivec3(coord[c3], coord[c3 + 1u], coord[c3 + 2u]);
+#endif
         cur_c0 = 0u;
     }
     return true;
 }
 
 /* Global loads of the current tile into kraw / vraw (keys past the valid count and dims past D 0). */
-void load_kv(uint tid, uint hb, uint V, uint D, bool vec)
+void load_kv(uint tid, uint xo, uint V, uint D, bool vec)
 {
     [[unroll]] for (uint t = 0u; t < CH; t++) {
         uint idx = tid + t * WG, kk = idx / C8, c = idx - kk * C8;
         kraw[t] = uvec4(0u);
         vraw[t] = uvec4(0u);
         if (cur_c0 + kk < cur_nv && c * 8u < D) {
-            uint row = (hb + cur_jb * V + cur_c0 + kk) * D;
+            uint row = sr_row_at(xo, cur_jb * V + cur_c0 + kk);
             kraw[t] = load_k(pc.off[1] + row, c * 8u, D, vec);
             vraw[t] = load_v(pc.off[2] + row, c * 8u, D, vec);
         }
@@ -209,15 +304,22 @@ void main()
     if (x >= pc.wg_count)
         return;
     const uint tid = gl_LocalInvocationID.x, sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
-    const uint R = vox_u64lo(pc.R), NB = vox_u64lo(pc.NB), V = uint(pc.V), D = uint(pc.D), S = NB * V;
+    const uint R = vox_u64lo(pc.R), NB = vox_u64lo(pc.NB), V = uint(pc.V), D = uint(pc.D);
     const uint nsplit = uint(pc.nsplit), groups = (R + SR_RW - 1u) / SR_RW;
     const uint g = x % groups, u = x / groups, sp_ = u % nsplit, bh = u / nsplit;
-    const uint r0 = g * SR_RW, hb = bh * S;
+    const uint r0 = g * SR_RW, xo = sr_row_origin(bh);
     const uint jb0 = NB * sp_ / nsplit, jb1 = NB * (sp_ + 1u) / nsplit; /* NB * 64 fits 32 bits */
-    const bool vec = (D & 7u) == 0u && ((pc.off[0] | pc.off[1] | pc.off[2]) & 7u) == 0u;
+    const bool vec = (D & 7u) == 0u && ((pc.off[0] | pc.off[1] | pc.off[2] | vox_u64lo(pc.sb) | vox_u64lo(pc.sh) |
+                                         vox_u64lo(pc.st)) & 7u) == 0u;
+#if defined(SR_W128)
+    const uint rt = 0u;                        /* one row tile */
+    const uint kt = sg & 1u, dh = sg >> 1u;    /* S: its key tile and half of D */
+    const uint dq = sg;                        /* T: its 32 dims */
+#else
     const uint rt = sg & 1u;                   /* the subgroup's row tile (S and T) */
     const uint kt = (sg >> 1u) & 1u, dh = sg >> 2u; /* S: its key tile and half of D */
     const uint dq = sg >> 1u;                  /* T: its 32 dims */
+#endif
 
     /* ---- Q tile -> f16 in shared -> fragments in registers */
     uvec4 qraw[QCH];
@@ -225,7 +327,7 @@ void main()
         uint idx = tid + t * WG, rr = idx / C8, c = idx - rr * C8, r = r0 + rr;
         qraw[t] = uvec4(0u);
         if (r < R && c * 8u < D)
-            qraw[t] = load_q(pc.off[0] + (hb + uint(rows[pc.off[3] + r])) * D, c * 8u, D, vec);
+            qraw[t] = load_q(pc.off[0] + sr_row_at(xo, uint(rows[pc.off[3] + r])), c * 8u, D, vec);
     }
 #if defined(DT_BF16)
     uint mb = 0u;
@@ -243,27 +345,60 @@ void main()
 #endif
     [[unroll]] for (uint t = 0u; t < QCH; t++) {
         uint idx = tid + t * WG, rr = idx / C8, c = idx - rr * C8;
-#if defined(DT_BF16)
-        skv[rr * RS4 + c] = to_f16(qraw[t], qsc);
+#if defined(SR_CM5)
+#define QST sq
 #else
-        skv[rr * RS4 + c] = qraw[t];
+#define QST skv
+#endif
+#if defined(DT_BF16)
+        QST[rr * RS4 + c] = to_f16(qraw[t], qsc);
+#else
+        QST[rr * RS4 + c] = qraw[t];
 #endif
     }
     barrier();
+#if defined(SR_CM5)
+    /* the Q fragments are loaded from sq at each tile's S */
+#elif defined(SR_K64)
+    CM16 qf[8]; /* S: the subgroup's 16 rows x 16 keys (key tile sg >> 1) over all of D */
+    [[unroll]] for (uint t = 0u; t < 8u; t++)
+        coopMatLoadNV(qf[t], skv, rt * 16u * RS4 + t * 2u, RS4, false);
+#else
     CM16 qf[4];
     [[unroll]] for (uint t = 0u; t < 4u; t++)
         coopMatLoadNV(qf[t], skv, rt * 16u * RS4 + (dh * 4u + t) * 2u, RS4, false);
+#endif
 
     /* the merging lane's row and its block (pattern allowances per block) */
     const uint mrow = rt * 16u + (lane >> 1u), mr = r0 + mrow;
     const uint mib = mr < R ? uint(rows[pc.off[3] + mr]) / V : 0u;
-    float M[3], Z[3], A[3][16];
+#if defined(SR_CM2)
+    const ivec3 ci = ivec3(coord[pc.off[4] + 3u * mib], coord[pc.off[4] + 3u * mib + 1u], coord[pc.off[4] + 3u * mib + 2u]);
+#endif
+    float M[3], Z[3], A[NPA > 0u ? NPA : 1u][16];
     [[unroll]] for (uint p = 0u; p < 3u; p++) {
         M[p] = NEG_INF;
         Z[p] = 0.0;
+    }
+    [[unroll]] for (uint p = 0u; p < NPA; p++)
         [[unroll]] for (uint d = 0u; d < 16u; d++)
             A[p][d] = 0.0;
-    }
+    /* the lane's record of pattern p: {max, sum, acc[D]} at wbase + p (D + 2) */
+    const uint wbase = pc.off[7] + ((bh * R + mr) * nsplit + sp_) * 3u * (D + 2u);
+    /* the lane's dims: (dq * 2 + b2) * 16 + ldim + e, e < 8 */
+    const uint ldim = (lane & 1u) * 8u;
+#if defined(SR_CM3)
+    /* patterns 1 and 2 accumulate in their records, each element read and written by its owning lane only
+     * (a pattern allows the tile's block for few tiles): 32 registers fewer */
+    if (mr < R)
+        [[unroll]] for (uint p = NPA; p < 3u; p++)
+            [[unroll]] for (uint b2 = 0u; b2 < 2u; b2++)
+                [[unroll]] for (uint e = 0u; e < 8u; e++) {
+                    uint d = (dq * 2u + b2) * 16u + ldim + e;
+                    if (d < D)
+                        work[wbase + p * (D + 2u) + 2u + d] = 0.0;
+                }
+#endif
     uint ninf = 0u; /* bit p: pattern p saw an all -inf tile */
     /* softmax: invocation (srow, part) */
     const uint srow = tid >> 3u, part = tid & 7u;
@@ -271,9 +406,12 @@ void main()
     cur_jb = jb0 - 1u, cur_c0 = 0u, cur_nv = 0u, cur_end = jb1;
     bool have = jb0 < jb1 && next_tile();
     if (have)
-        load_kv(tid, hb, V, D, vec);
+        load_kv(tid, xo, V, D, vec);
     while (have) {
         const uint jb = cur_jb, nk = min(cur_nv - cur_c0, SR_KT);
+#if defined(SR_CM2)
+        const ivec3 cj = cur_c;
+#endif
         bool vbad = false;
         [[unroll]] for (uint t = 0u; t < CH; t++)
             vbad = vbad || chunk_nonfinite(vraw[t]);
@@ -289,12 +427,22 @@ void main()
 #else
         uint kmb = 0u, vmb = 0u;
 #endif
+#if defined(SR_CM2)
+        /* sred's last reads (the previous tile's, or Q's) are three barriers back: written before the barrier
+         * that frees the K/V stage, one barrier fewer per tile */
+        if (subgroupElect()) {
+            sred[sg] = kmb;
+            sred[NSG + sg] = vmb | (vbad ? 0x80000000u : 0u);
+        }
+        barrier(); /* the previous tile is consumed (Q fragments loaded); sred written */
+#else
         barrier(); /* the previous tile is consumed (Q fragments loaded) */
         if (subgroupElect()) {
             sred[sg] = kmb;
             sred[NSG + sg] = vmb | (vbad ? 0x80000000u : 0u);
         }
         barrier();
+#endif
         uint km = 0u, vm = 0u;
         for (uint j = 0u; j < NSG; j++)
             km = max(km, sred[j]), vm = max(vm, sred[NSG + j]);
@@ -319,22 +467,88 @@ void main()
 #endif
         }
         barrier(); /* K and V staged */
+#if !defined(SR_CM5)
         have = next_tile();
         if (have)
-            load_kv(tid, hb, V, D, vec); /* in flight during this tile's math */
+            load_kv(tid, xo, V, D, vec); /* in flight during this tile's math */
+#endif
+#if defined(SR_STOP) && SR_STOP >= 3
+        continue; /* timing ablation (wrong sums): the stage only */
+#endif
 
+#if defined(SR_K64)
+        /* S of rows rt, keys sg >> 1 over all of D: K tile [key][d] row-major = column-major B (d x key) */
+        {
+            const uint kt4 = sg >> 1u;
+            CM32 sacc = CM32(0.0);
+            [[unroll]] for (uint t = 0u; t < 8u; t++) {
+                CM16 kf;
+                coopMatLoadNV(kf, skv, kt4 * 16u * RS4 + t * 2u, RS4, true);
+                sacc = coopMatMulAddNV(qf[t], kf, sacc);
+            }
+            coopMatStoreNV(sacc, sf, rt * 16u * SS + kt4 * 16u, SS, false);
+        }
+#else
         /* S half dh of rows rt, keys kt: K tile [key][d] row-major = column-major B (d x key) */
         {
             CM32 sacc = CM32(0.0);
             [[unroll]] for (uint t = 0u; t < 4u; t++) {
                 CM16 kf;
                 coopMatLoadNV(kf, skv, kt * 16u * RS4 + (dh * 4u + t) * 2u, RS4, true);
+#if defined(SR_CM5)
+                CM16 qft;
+                coopMatLoadNV(qft, sq, rt * 16u * RS4 + (dh * 4u + t) * 2u, RS4, false);
+                sacc = coopMatMulAddNV(qft, kf, sacc);
+#else
                 sacc = coopMatMulAddNV(qf[t], kf, sacc);
+#endif
             }
             coopMatStoreNV(sacc, sf, dh * SR_RW * SS + rt * 16u * SS + kt * 16u, SS, false);
         }
+#endif
         barrier(); /* S complete */
+#if defined(SR_STOP) && SR_STOP >= 2
+        continue; /* timing ablation (wrong sums): stage and S */
+#endif
 
+#if defined(SR_K64)
+        /* softmax of row srow over keys 8 part + j (consecutive: one uvec4 per piece) */
+        float s[8];
+        float m = NEG_INF;
+        [[unroll]] for (uint j = 0u; j < 8u; j++) {
+            uint key = part * 8u + j;
+            float x2 = sf[srow * SS + key];
+#if defined(DT_BF16)
+            x2 = x2 * fs1 * fs2;
+#endif
+            s[j] = x2 * pc.scale;
+            if (key < nk)
+                m = nmax(m, s[j]);
+        }
+        m = nmax(m, subgroupShuffleXor(m, 1u));
+        m = nmax(m, subgroupShuffleXor(m, 2u));
+        m = nmax(m, subgroupShuffleXor(m, 4u));
+        float z = 0.0;
+        uint ph[8], pm[8], pl[8];
+        [[unroll]] for (uint j = 0u; j < 8u; j++) {
+            uint key = part * 8u + j;
+            float w = key < nk && m != NEG_INF ? exp(s[j] - m) : 0.0;
+            z += w;
+            float w14 = w * 16384.0;
+            float h32 = uintBitsToFloat(floatBitsToUint(w14) & 0xffffe000u);
+            float r1 = w14 - h32; /* exact */
+            float m32 = uintBitsToFloat(floatBitsToUint(r1) & 0xffffe000u);
+            ph[j] = packFloat2x16(f16vec2(float16_t(h32), float16_t(0.0)));
+            pm[j] = packFloat2x16(f16vec2(float16_t(vnf ? 0.0 : m32), float16_t(0.0)));
+            pl[j] = packFloat2x16(f16vec2(float16_t(vnf ? 0.0 : r1 - m32), float16_t(0.0)));
+        }
+        {
+            uint at = srow * PS4 + part;
+            skv[at] = uvec4(ph[0] | ph[1] << 16, ph[2] | ph[3] << 16, ph[4] | ph[5] << 16, ph[6] | ph[7] << 16);
+            skv[SR_RW * PS4 + at] = uvec4(pm[0] | pm[1] << 16, pm[2] | pm[3] << 16, pm[4] | pm[5] << 16, pm[6] | pm[7] << 16);
+            skv[2u * SR_RW * PS4 + at] = uvec4(pl[0] | pl[1] << 16, pl[2] | pl[3] << 16, pl[4] | pl[5] << 16, pl[6] | pl[7] << 16);
+        }
+#else
         /* softmax of row srow over keys part + 8j */
         float s[SR_KT / 8u];
         float m = NEG_INF;
@@ -368,6 +582,7 @@ void main()
             sp[SR_RW * PS + at] = mid;
             sp[2u * SR_RW * PS + at] = lo;
         }
+#endif
         /* the row's z: the parts' sums in part order */
         float zp[8];
         [[unroll]] for (uint j = 0u; j < 8u; j++)
@@ -378,6 +593,9 @@ void main()
         if (part == 0u)
             srm[srow] = m, srz[srow] = z;
         barrier(); /* P, m and z written, S read: sf takes the T blocks */
+#if defined(SR_STOP) && SR_STOP >= 1
+        continue; /* timing ablation (wrong sums): stage, S and softmax */
+#endif
 
         /* the merge factors of the lane's row per pattern (as merge_tile of the scalar pass: a NaN tile
          * max makes them NaN and poisons the sums); bit p of use: pattern p takes the tile */
@@ -385,7 +603,11 @@ void main()
         uint use = 0u;
         [[unroll]] for (uint p = 0u; p < 3u; p++) {
             fa[p] = 1.0, ft[p] = 1.0;
+#if defined(SR_CM2)
+            if (p != 0u && !allows_c(ci, cj, p == 2u))
+#else
             if (p != 0u && !allows(mib, jb, p == 2u))
+#endif
                 continue;
             if (mbr == NEG_INF) {
                 ninf |= 1u << p;
@@ -402,10 +624,20 @@ void main()
             uint dt = dq * 2u + b2;
             CM32 oc = CM32(0.0);
             if (dt * 16u < D) {
-                [[unroll]] for (uint kb = 0u; kb < 2u; kb++) {
+                [[unroll]] for (uint kb = 0u; kb < SR_KT / 16u; kb++) {
                     if (kb * 16u < nk) {
                         CM16 vf, pf;
                         coopMatLoadNV(vf, skv, (SR_KT + kb * 16u) * RS4 + dt * 2u, RS4, false);
+#if defined(SR_K64)
+                        if (!vnf) { /* lo, mid, then hi (a tile with Inf/NaN in V: hi alone) */
+                            coopMatLoadNV(pf, skv, 2u * SR_RW * PS4 + rt * 16u * PS4 + kb * 2u, PS4, false);
+                            oc = coopMatMulAddNV(pf, vf, oc);
+                            coopMatLoadNV(pf, skv, SR_RW * PS4 + rt * 16u * PS4 + kb * 2u, PS4, false);
+                            oc = coopMatMulAddNV(pf, vf, oc);
+                        }
+                        coopMatLoadNV(pf, skv, rt * 16u * PS4 + kb * 2u, PS4, false);
+                        oc = coopMatMulAddNV(pf, vf, oc);
+#else
                         if (!vnf) { /* lo, mid, then hi (a tile with Inf/NaN in V: hi alone) */
                             coopMatLoadNV(pf, sp, 2u * SR_RW * PS + rt * 16u * PS + kb * 16u, PS, false);
                             oc = coopMatMulAddNV(pf, vf, oc);
@@ -414,12 +646,51 @@ void main()
                         }
                         coopMatLoadNV(pf, sp, rt * 16u * PS + kb * 16u, PS, false);
                         oc = coopMatMulAddNV(pf, vf, oc);
+#endif
                     }
                 }
             }
             coopMatStoreNV(oc, sf, sg * 256u, TS, false);
             subgroupMemoryBarrierShared();
             subgroupBarrier();
+#if defined(SR_CM5)
+            {
+                const uint d0 = (dq * 2u + b2) * 16u + ldim;
+                [[unroll]] for (uint e = 0u; e < 8u; e++) {
+                    float t = sf[sg * 256u + (lane >> 1u) * TS + ldim + e] * fv1 * fv2;
+#if !defined(SR_CM6)
+                    if ((use & 1u) != 0u)
+                        A[0][b2 * 8u + e] = A[0][b2 * 8u + e] * fa[0] + t * ft[0];
+#endif
+                    if (mr < R && d0 + e < D)
+                        [[unroll]] for (uint p = NPA; p < 3u; p++)
+                            if ((use >> p & 1u) != 0u) {
+                                const uint at = wbase + p * (D + 2u) + 2u + d0 + e;
+                                work[at] = work[at] * fa[p] + t * ft[p];
+                            }
+                }
+            }
+#elif defined(SR_CM3)
+            float tt[8];
+            [[unroll]] for (uint e = 0u; e < 8u; e++)
+                tt[e] = sf[sg * 256u + (lane >> 1u) * TS + ldim + e] * fv1 * fv2;
+            if ((use & 1u) != 0u)
+                [[unroll]] for (uint e = 0u; e < 8u; e++)
+                    A[0][b2 * 8u + e] = A[0][b2 * 8u + e] * fa[0] + tt[e] * ft[0];
+            const uint d0 = (dq * 2u + b2) * 16u + ldim;
+            if (mr < R && d0 < D)
+                [[unroll]] for (uint p = 1u; p < 3u; p++) {
+                    if ((use >> p & 1u) == 0u)
+                        continue;
+                    const uint at = wbase + p * (D + 2u) + 2u + d0;
+                    float g[8];
+                    [[unroll]] for (uint e = 0u; e < 8u; e++)
+                        g[e] = d0 + e < D ? work[at + e] : 0.0;
+                    [[unroll]] for (uint e = 0u; e < 8u; e++)
+                        if (d0 + e < D)
+                            work[at + e] = g[e] * fa[p] + tt[e] * ft[p];
+                }
+#else
             [[unroll]] for (uint e = 0u; e < 8u; e++) {
                 float t = sf[sg * 256u + (lane >> 1u) * TS + (lane & 1u) * 8u + e] * fv1 * fv2;
                 uint d = b2 * 8u + e;
@@ -427,6 +698,7 @@ void main()
                     if ((use >> p & 1u) != 0u)
                         A[p][d] = A[p][d] * fa[p] + t * ft[p];
             }
+#endif
             subgroupMemoryBarrierShared();
             subgroupBarrier(); /* read before the next block's store */
         }
@@ -437,20 +709,27 @@ void main()
                     M[p] = mbr;
             }
         }
+#if defined(SR_CM5)
+        have = next_tile();
+        if (have)
+            load_kv(tid, xo, V, D, vec); /* in flight across the next tile's first barrier */
+#endif
     }
     /* {max, sum (0: no key; -1: only -inf tiles), acc[D]} per (bh, row, split, pattern) */
     if (mr < R) {
         [[unroll]] for (uint p = 0u; p < 3u; p++) {
-            uint o = pc.off[7] + (((bh * R + mr) * nsplit + sp_) * 3u + p) * (D + 2u);
+            uint o = wbase + p * (D + 2u);
             if (dq == 0u && (lane & 1u) == 0u) {
                 work[o] = M[p];
                 work[o + 1u] = M[p] == NEG_INF && Z[p] == 0.0 && (ninf >> p & 1u) != 0u ? -1.0 : Z[p];
             }
+            if (p >= NPA)
+                continue; /* accumulated in place */
             [[unroll]] for (uint b2 = 0u; b2 < 2u; b2++)
                 [[unroll]] for (uint e = 0u; e < 8u; e++) {
                     uint d = (dq * 2u + b2) * 16u + (lane & 1u) * 8u + e;
                     if (d < D)
-                        work[o + 2u + d] = A[p][b2 * 8u + e];
+                        work[o + 2u + d] = A[min(p, NPA - 1u)][b2 * 8u + e];
                 }
         }
     }

@@ -420,6 +420,9 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     const char *sr = getenv("VOXATTN_VULKAN_SR_SLOTS");
     /* opt-in: H200 mid call of session 16, SVG build 1.167 against 1.179 ms, within noise */
     d->sr_merge_wg = vox_env_flag("VOXATTN_VULKAN_SR_MERGE_WG");
+    d->sr_cm2 = env_choice("VOXATTN_VULKAN_SR_CM2", 0, 6); /* 1 sample_rows_cm2, 2 _cm3, 3 _cm64, 4 _cm5, 5 _cm6, 6 _cm7 */
+    d->sr_stop = env_choice("VOXATTN_VULKAN_SR_STOP", 0, 3);
+    d->sr_copies = vox_env_flag("VOXATTN_VULKAN_SR_COPIES"); /* A/B: SVG's three permutes before sample_rows */
     d->sr_slots = sr ? atoi(sr) : 0;
     d->sr_slots = d->sr_slots > 0 && d->sr_slots <= 65536 ? d->sr_slots : 0;
     int no16 = vox_env_flag("VOXATTN_VULKAN_NO_16BIT");
@@ -495,7 +498,8 @@ static void vk_close(void *dev)
 
 static const vox_backend vulkan_backend = {
     .kind = VOX_BACKEND_VULKAN, .name = "vulkan", .probe = vk_probe, .open = vk_open, .supports = vk_supports,
-    VOX_BACKEND_DEVICE(vk_), .host_waits = vk_host_waits, VOX_BACKEND_TIMERS(vk_), VOX_BACKEND_ALL_OPS(vk_)
+    VOX_BACKEND_DEVICE(vk_), .host_waits = vk_host_waits,
+    .caller_layout_ops = vk_caller_layout_ops, VOX_BACKEND_TIMERS(vk_), VOX_BACKEND_ALL_OPS(vk_)
 };
 
 const vox_backend *vox_backend_vulkan(void) { return &vulkan_backend; }

@@ -249,6 +249,12 @@ typedef struct vk_dev {
     int kv_lean;  /* kv_select's rows: 2 _lx where it exists, else _ln (default); 1 _ln; 0 session 16's (VOXATTN_VULKAN_KV_LEAN) */
     int kv_stop;  /* VOXATTN_VULKAN_KV_STOP (timing only): 1 `tile` the tile pass alone, 2 `row1` and its first row */
     int sr_cm;     /* sample_rows' coop-matrix tile pass where the device has it (off: VOXATTN_VULKAN_SR_SCALAR) */
+    int sr_cm2;    /* VOXATTN_VULKAN_SR_CM2: 1 sample_rows_cm2 (one barrier fewer per tile, block coordinates read
+                      ahead), 2 _cm3 (and the spatial/temporal accumulators in the work space), 3 _cm64 (cm3
+                      with tiles of 64 keys); 0 sample_rows_cm */
+    int sr_stop;   /* VOXATTN_VULKAN_SR_STOP (tests only, wrong sums): bf16 coop-matrix tile pass stopped after
+                      the softmax (1), S (2), the K/V stage (3): timing ablations */
+    int sr_copies; /* VOXATTN_VULKAN_SR_COPIES: sample_rows on block copies (off: the caller's q, k, v through slot_token) */
     int sr_merge_wg; /* sample_rows' merge with the factors once per workgroup (VOXATTN_VULKAN_SR_MERGE_WG; off: per element) */
     int sr_slots;  /* VOXATTN_VULKAN_SR_SLOTS: sample_rows' resident workgroups (0: VK_SR_SLOTS) */
     int permute_narrow; /* permutes copy element by element (VOXATTN_VULKAN_PERMUTE_NARROW), never 16-byte words */
@@ -298,6 +304,13 @@ void vk_barrier(vk_dev *d, VkPipelineStageFlags src, VkAccessFlags src_access, V
  * (base, total, binding offsets) and then `args`. */
 vox_status vk_dispatch(vk_dev *d, vox_op op, const char *pipe_name, const vk_bind *binds, int nbinds,
                        const void *args, size_t args_bytes, uint64_t groups);
+/* vk_dispatch with bindings [nhead, nbinds) beyond the op's offset table:
+ * bound like the others, but their element offset below the device's
+ * offset alignment (vk_bind_rem) is not in the push-constant head; the
+ * caller passes it to the shader in its args. */
+vox_status vk_dispatch_ex(vk_dev *d, vox_op op, const char *pipe_name, const vk_bind *binds, int nbinds, int nhead,
+                          const void *args, size_t args_bytes, uint64_t groups);
+uint32_t vk_bind_rem(const vk_dev *d, const vk_bind *b);
 /* vk_dispatch of op's vk_<op>_binds and vox_<op>_args */
 #define VK_DISPATCH(d, op, pipe_name, binds, args, groups)                                          \
     vk_dispatch(d, VOX_OP_##op, pipe_name, (binds).at,                                              \
@@ -312,5 +325,6 @@ uint64_t vk_host_waits(void *dev);
 /* vk_ops.c */
 VOX_BACKEND_DECLARE_ALL_OPS(vk_) /* core/backend.h: every op */
 vox_status vk_supports(void *dev, const vox_op_dims *d, vox_op op, char *reason, size_t reason_size);
+uint32_t vk_caller_layout_ops(void *dev);
 
 #endif

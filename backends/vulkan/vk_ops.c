@@ -141,6 +141,15 @@ static int variant_define(const char *variant, const char *define)
 
 /* Limits of the ops beyond the launchers' own checks: vk_<op>_supports() of
  * the op files that have one (VK_SUPPORTS_<op>). */
+/* sample_rows reads the caller's q, k, v through slot_token (no block
+ * copies: three permutes fewer per SVG build) unless
+ * VOXATTN_VULKAN_SR_COPIES=1. */
+uint32_t vk_caller_layout_ops(void *dev)
+{
+    const vk_dev *v = dev;
+    return v->sr_copies ? 0 : 1u << VOX_OP_sample_rows;
+}
+
 vox_status vk_supports(void *dev, const vox_op_dims *d, vox_op op, char *reason, size_t reason_size)
 {
     switch (op) {

@@ -257,7 +257,7 @@ static vox_status get_pipeline(vk_dev *d, const char *name, const vk_pipe **out)
 /* The descriptor of each binding (the dummy buffer where unused) and the
  * element offset that remains below the device's offset alignment, written
  * into the push-constant head (off[i] = pcw[2 + i]). */
-static vox_status bind_buffers(vk_dev *d, const char *pipe_name, const vk_bind *binds, int nbinds,
+static vox_status bind_buffers(vk_dev *d, const char *pipe_name, const vk_bind *binds, int nbinds, int nhead,
                                VkDescriptorBufferInfo *infos, uint32_t *pcw)
 {
     VkDeviceSize align = d->limits.minStorageBufferOffsetAlignment ? d->limits.minStorageBufferOffsetAlignment : 1;
@@ -283,7 +283,8 @@ static vox_status bind_buffers(vk_dev *d, const char *pipe_name, const vk_bind *
             return vox_fail(d->log, VOX_ERR_UNSUPPORTED, "vulkan: %s: offset %zu not aligned to %u bytes", pipe_name,
                             b->off, b->es);
         infos[i] = (VkDescriptorBufferInfo){b->b->buf, start, range};
-        pcw[2 + i] = (uint32_t)(rem / b->es);
+        if (i < nhead)
+            pcw[2 + i] = (uint32_t)(rem / b->es);
     }
     return VOX_OK;
 }
@@ -294,15 +295,30 @@ const char *vk_last_kernel(void *dev, vox_op op)
     return op >= 0 && op < VOX_OP_COUNT ? d->last_kernel[op] : NULL;
 }
 
+uint32_t vk_bind_rem(const vk_dev *d, const vk_bind *b)
+{
+    VkDeviceSize align = d->limits.minStorageBufferOffsetAlignment ? d->limits.minStorageBufferOffsetAlignment : 1;
+    return (uint32_t)(((VkDeviceSize)b->off % align) / b->es);
+}
+
 vox_status vk_dispatch(vk_dev *d, vox_op op, const char *pipe_name, const vk_bind *binds, int nbinds,
                        const void *args, size_t args_bytes, uint64_t groups)
 {
+    return vk_dispatch_ex(d, op, pipe_name, binds, nbinds, nbinds, args, args_bytes, groups);
+}
+
+vox_status vk_dispatch_ex(vk_dev *d, vox_op op, const char *pipe_name, const vk_bind *binds, int nbinds, int nhead,
+                          const void *args, size_t args_bytes, uint64_t groups)
+{
     if (!groups)
         return VOX_OK;
+    if (nbinds > VK_NBIND || nhead > nbinds)
+        return vox_fail(d->log, VOX_ERR_INVALID_ARGUMENT, "vulkan: %s: %d bindings (%d with offsets)", pipe_name,
+                        nbinds, nhead);
     if (groups > UINT32_MAX)
         return vox_fail(d->log, VOX_ERR_UNSUPPORTED, "vulkan: %s: launch of %llu workgroups is too large", pipe_name,
                         (unsigned long long)groups);
-    size_t head = VK_PC_HEAD_BYTES((size_t)nbinds), pc_bytes = head + args_bytes;
+    size_t head = VK_PC_HEAD_BYTES((size_t)nhead), pc_bytes = head + args_bytes;
     if (pc_bytes > d->pc_bytes)
         return vox_fail(d->log, VOX_ERR_UNSUPPORTED,
                         "vulkan: %s: needs %zu bytes of push constants, the device allows %u "
@@ -310,7 +326,7 @@ vox_status vk_dispatch(vk_dev *d, vox_op op, const char *pipe_name, const vk_bin
                         pipe_name, pc_bytes, d->limits.maxPushConstantsSize);
     uint32_t pcw[VK_PC_MAX / 4] = {0};
     VkDescriptorBufferInfo infos[VK_NBIND];
-    vox_status st = bind_buffers(d, pipe_name, binds, nbinds, infos, pcw);
+    vox_status st = bind_buffers(d, pipe_name, binds, nbinds, nhead, infos, pcw);
     if (st)
         return st;
     memcpy((unsigned char *)pcw + head, args, args_bytes);

@@ -270,6 +270,11 @@ static const op_case cases[] = {
      .rule = TOPK, .param = 300, .min_blocks = 4},
     {"topk_near_ties_d128", SHAPE(1, 2, 128, 8, 24, 40, 0, 0, 1, 4, 4), VOX_F32, FILL_NEAR, .drop_block = -1,
      .rule = TOPK, .param = 48, .min_blocks = 4},
+    /* k = 1 at head_dim 128 (sm_90: the wgmma kernel): every row's boundary inside its top pair, a third of
+     * those pairs closer than the scores resolve (session 18, branch kvsel12: a certificate without its
+     * window, VOXATTN_KV_SELECT_NQ_BREAK of commit 16653b6, fails it and topk_cancel_pairs_d128_k1) */
+    {"topk_near_ties_d128_k1", SHAPE(1, 2, 128, 8, 24, 40, 0, 0, 1, 4, 4), VOX_F32, FILL_NEAR, .drop_block = -1,
+     .rule = TOPK, .param = 1, .min_blocks = 0},
     /* f32 scores whose rounding (cancellation, FILL_SHIFT) misorders distinct values: a TOPK
      * certification must bound the scores' errors (Vulkan's _c64; a break without the bounds fails these) */
     {"topk_cancel_pairs", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_SHIFT, .drop_block = -1,

@@ -7,3 +7,7 @@ VOX_SM90_BWD_KERNELS(bf16_d128, 128, true)
 VOX_SM90_BWD_KERNELS(f16_d128, 128, false)
 VOX_SM90_BWD_KERNELS(bf16_d64, 64, true)
 VOX_SM90_BWD_KERNELS(f16_d64, 64, false)
+/* session 17's stage code (VOX_SM90_BWD_IS 0: descriptors rebuilt per wgmma, dkdv's mask test per column
+ * group) for the bf16 D = 128 pair: the library's VOXATTN_SM90_BWD_ISSUE=0 (A/B against IS 1) */
+VOX_SM90_BWD_DQ_KERNEL_IS(bf16_d128_is0, 128, true, VOX_SM90_BWD_DQ_PACK, 0)
+VOX_SM90_BWD_DKDV_KERNEL_IS(bf16_d128_is0, 128, true, VOX_SM90_BWD_DKDV_PACK, 0)

@@ -194,6 +194,36 @@ __device__ __forceinline__ unsigned long long desc_mnmaj(uint32_t tile, int kk)
     return desc_sw128(tile + kk * 2048, 64 * 128, 1024);
 }
 
+/* VOX_SM90_BWD_ISSUE (template IS of the stage code; the library's kernels take
+ * VOX_SM90_BWD_IS, the bf16 D = 128 pair also the other one for A/B: VOXATTN_SM90_BWD_ISSUE).
+ * IS = 0 (session 17): every wgmma's two descriptors rebuilt from their byte addresses
+ * (desc_kmaj / desc_mnmaj: add, mask, shift, or, then both halves into uniform registers: ~14
+ * instructions per wgmma on the issuing warp's dependent chain; e17 ncu of dkdv: the S^T / dP^T
+ * issue phase 22% of the consumers' samples, longer than the 16 wgmmas it feeds). IS = 1: one
+ * descriptor per tile and stage (desc_sw128 once), each k-step's the same plus a constant in the
+ * start-address field (desc_adv), and dkdv's partial-stage masks decided once per stage instead of
+ * once per 8-column group. Same wgmmas on the same addresses, same arithmetic: bitwise the same
+ * dq, dk, dv. H200 (session 18, NOTES.md): the library's backward at hunyuan's grid with 4 heads, BSA 10%,
+ * 22.07 / 22.20 / 22.41 ms against 23.61 / 23.89 / 24.03 with IS 0 (-6.8%, interleaved; medians of 20 launches
+ * each: dq 9.35 against 9.97 ms, dkdv 12.53 against 13.42), the same gradient hashes. */
+#ifndef VOX_SM90_BWD_IS
+#define VOX_SM90_BWD_IS 1
+#endif
+/* Descriptor d advanced by `bytes` (a multiple of 16) along its tile: the start-address field (bits
+ * 0-13, address >> 4) plus bytes >> 4; the field cannot carry into the leading-offset bits (16..)
+ * while the address stays below 256 KB, which a CTA's shared window does (227 KB + 1 KB). */
+__device__ __forceinline__ unsigned long long desc_adv(unsigned long long d, uint32_t bytes)
+{
+    return (d & 0xffffffff00000000ull) | (uint32_t)((uint32_t)d + (bytes >> 4));
+}
+/* A warp-uniform shared address as lane 0's: the compiler cannot prove the stage and tile addresses
+ * uniform (they follow the stage loop, whose exit reads shared memory), and builds every descriptor
+ * in vector registers then moves both halves to uniform registers (R2UR) per wgmma; from a shuffle
+ * of lane 0 it keeps the descriptor in uniform registers, a uniform add and move per k-step. */
+__device__ __forceinline__ uint32_t bwd_uniform(uint32_t a) { return __shfl_sync(0xffffffffu, a, 0); }
+/* k-step kk's byte offset in a K-major [64][D] tile (desc_kmaj's) */
+__host__ __device__ constexpr uint32_t bwd_koff(int kk) { return (uint32_t)((kk >> 2) * 8192 + (kk & 3) * 32); }
+
 /* Consumer: whether column c (0..63) of a stage is within its chunk's count */
 __device__ __forceinline__ bool bwd_col_ok(unsigned cn, int c)
 {
@@ -292,33 +322,46 @@ template <bool BF> __device__ __forceinline__ void bwd_pack_a(unsigned *f, const
 }
 
 /* acc[64 x D] += A (4 k-steps of register fragments) x B (a staged [64][D] tile, read MN-major). */
-template <int D, bool BF> __device__ __forceinline__ void bwd_mma_rs(float *acc, const unsigned *f, uint32_t tile)
+template <int D, bool BF, int IS>
+__device__ __forceinline__ void bwd_mma_rs(float *acc, const unsigned *f, uint32_t tile)
 {
+    if (IS)
+        tile = bwd_uniform(tile);
+    const unsigned long long d0 = desc_mnmaj(tile, 0);
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
+        const unsigned long long d = IS ? desc_adv(d0, kk * 2048) : desc_mnmaj(tile, kk);
         if (D == 128)
-            vox_wgmma_m64n128k16_rs<BF, 1>(acc, f + 4 * kk, desc_mnmaj(tile, kk), 1);
+            vox_wgmma_m64n128k16_rs<BF, 1>(acc, f + 4 * kk, d, 1);
         else
-            vox_wgmma_m64n64k16_rs<BF, 1>(acc, f + 4 * kk, desc_mnmaj(tile, kk), 1);
+            vox_wgmma_m64n64k16_rs<BF, 1>(acc, f + 4 * kk, d, 1);
     }
 }
 /* acc[64 x 64] = A tile x B tile^T, both [64][D] K-major in shared memory. */
-template <int D, bool BF> __device__ __forceinline__ void bwd_mma_ss(float *acc, uint32_t a, uint32_t b)
+template <int D, bool BF, int IS> __device__ __forceinline__ void bwd_mma_ss(float *acc, uint32_t a, uint32_t b)
 {
+    if (IS) /* the same address in every lane: ptxas keeps the descriptors in uniform registers */
+        a = bwd_uniform(a), b = bwd_uniform(b);
+    const unsigned long long da = desc_kmaj(a, 0), db = desc_kmaj(b, 0);
 #pragma unroll
-    for (int kk = 0; kk < D / 16; kk++)
-        vox_wgmma_m64n64k16_ss<BF, 0, 0>(acc, desc_kmaj(a, kk), desc_kmaj(b, kk), kk > 0);
+    for (int kk = 0; kk < D / 16; kk++) {
+        if (IS)
+            vox_wgmma_m64n64k16_ss<BF, 0, 0>(acc, desc_adv(da, bwd_koff(kk)), desc_adv(db, bwd_koff(kk)), kk > 0);
+        else
+            vox_wgmma_m64n64k16_ss<BF, 0, 0>(acc, desc_kmaj(a, kk), desc_kmaj(b, kk), kk > 0);
+    }
 }
 
 /* P = exp2(S sl2 - L) of a 64 x 64 S tile in the wgmma accumulator layout, in place, 0 at the
  * columns past a partial block's cn keys */
+template <int MASK> /* as bwd_dkdv_pds: 0 test `part` per column group, 1 masks (part), 2 none */
 __device__ __forceinline__ void bwd_p_tile(float *sacc, bool part, unsigned cn, int cq, float sl2, float L0, float L1)
 {
 #pragma unroll
     for (int j = 0; j < 8; j++) {
         float p0 = ex2(fmaf(sacc[4 * j + 0], sl2, -L0)), p1 = ex2(fmaf(sacc[4 * j + 1], sl2, -L0));
         float p2 = ex2(fmaf(sacc[4 * j + 2], sl2, -L1)), p3 = ex2(fmaf(sacc[4 * j + 3], sl2, -L1));
-        if (part) {
+        if (MASK == 1 || (MASK == 0 && part)) {
             const int c0 = j * 8 + cq * 2;
             const bool ok0 = bwd_col_ok(cn, c0), ok1 = bwd_col_ok(cn, c0 + 1);
             p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f;
@@ -330,7 +373,7 @@ __device__ __forceinline__ void bwd_p_tile(float *sacc, bool part, unsigned cn, 
 
 /* dq, one stage of consumer rows (resident Q, dO_eff at rq, rq + TILE; row stats L0, L1 = l2 and
  * D0, D1 = delta of rows R0, R0 + 8) against the staged K, V at kb: acc += dS K. */
-template <int D, bool BF>
+template <int D, bool BF, int IS>
 __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpacc, unsigned *df, uint32_t rq,
                                              uint32_t kb, unsigned cn, float L0, float L1, float D0, float D1,
                                              float sl2, int cq)
@@ -338,24 +381,34 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
     const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
     fence_regs<D / 2>(acc);
     wg_fence();
-    bwd_mma_ss<D, BF>(sacc, rq, kb);
+    bwd_mma_ss<D, BF, IS>(sacc, rq, kb);
     if (VOX_SM90_BWD_DQ_SPLIT) { /* P computed while dP runs (the same values) */
         wg_commit();
-        bwd_mma_ss<D, BF>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
+        bwd_mma_ss<D, BF, IS>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
         wg_commit();
         wg_wait<1>();
         fence_regs<32>(sacc);
-        bwd_p_tile(sacc, part, cn, cq, sl2, L0, L1);
+        if (!IS)
+            bwd_p_tile<0>(sacc, part, cn, cq, sl2, L0, L1);
+        else if (part)
+            bwd_p_tile<1>(sacc, true, cn, cq, sl2, L0, L1);
+        else
+            bwd_p_tile<2>(sacc, false, cn, cq, sl2, L0, L1);
         wg_wait<0>();
         fence_regs<32>(sacc);
         fence_regs<32>(dpacc);
     } else {
-        bwd_mma_ss<D, BF>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
+        bwd_mma_ss<D, BF, IS>(dpacc, rq + 64 * D * 2, kb + 64 * D * 2);
         wg_commit();
         wg_wait<0>();
         fence_regs<32>(sacc);
         fence_regs<32>(dpacc);
-        bwd_p_tile(sacc, part, cn, cq, sl2, L0, L1);
+        if (!IS)
+            bwd_p_tile<0>(sacc, part, cn, cq, sl2, L0, L1);
+        else if (part)
+            bwd_p_tile<1>(sacc, true, cn, cq, sl2, L0, L1);
+        else
+            bwd_p_tile<2>(sacc, false, cn, cq, sl2, L0, L1);
     }
 #pragma unroll
     for (int j = 0; j < 8; j++) { /* dS = P (dP - delta) */
@@ -367,14 +420,14 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
     bwd_pack_a<BF>(df, sacc);
     fence_regs_u<16>(df);
     wg_fence();
-    bwd_mma_rs<D, BF>(acc, df, kb);
+    bwd_mma_rs<D, BF, IS>(acc, df, kb);
     wg_commit();
     wg_wait<0>();
     fence_regs<D / 2>(acc);
 }
 
 /* ------------------------------------------------------------------ dq */
-template <int D, bool BF, int PACK>
+template <int D, bool BF, int PACK, int IS>
 __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUtensorMap *tmQ, const CUtensorMap *tmK,
                                             const CUtensorMap *tmV, const CUtensorMap *tmG, const CUtensorMap *tmKc,
                                             const CUtensorMap *tmVc)
@@ -443,7 +496,7 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
             const uint32_t kb = sm.ring + s * 2 * SM::TILE;
             if (cn != (unsigned)VOX_SM90_BWD_FULL) /* keys past their chunk's count: zero their K, V rows */
                 bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, bwd_dead(cn), bwd_dead(cn >> 16), ctw, cw);
-            bwd_dq_stage<D, BF>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq);
+            bwd_dq_stage<D, BF, IS>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq);
             mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
         }
     } else {
@@ -461,9 +514,9 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
                 const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
                 const uint32_t kb = sm.ring + s * 2 * SM::TILE;
                 if (gv)
-                    bwd_dq_stage<D, BF>(acc2, sacc, dpacc, df, sm.res_of(cw ^ 1), kb, cn, M0, M1, E0, E1, sl2, cq);
+                    bwd_dq_stage<D, BF, IS>(acc2, sacc, dpacc, df, sm.res_of(cw ^ 1), kb, cn, M0, M1, E0, E1, sl2, cq);
                 else
-                    bwd_dq_stage<D, BF>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq);
+                    bwd_dq_stage<D, BF, IS>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq);
             }
             mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
         }
@@ -595,8 +648,42 @@ __device__ __forceinline__ void bwd_reduce_dq(const CUtensorMap *tmDq, uint32_t 
     bulk_commit();
 }
 
+/* dkdv, one stage of a consumer: P^T (in st, from S^T) and dS^T = P^T (dP^T - delta) (in dt, from dP^T)
+ * with the staged rows' l2 (L) and delta (Dl); MASK 0: columns past their chunk's count zeroed when
+ * `part` (tested per 8-column group, session 17's code), 1: zeroed (part known true), 2: none (part
+ * known false); AT: padding keys' dS^T rows zeroed (atomic dQ). */
+template <bool AT, int MASK>
+__device__ __forceinline__ void bwd_dkdv_pds(float *st, float *dt, const float *L, const float *Dl, unsigned cn, int cq,
+                                             float sl2, int R0, int nk, bool part)
+{
+#pragma unroll
+    for (int x = 0; x < 8; x++) {
+        const int c = x * 8 + cq * 2; /* columns c, c+1 = staged rows */
+        const float2 lc = *(const float2 *)(L + c), dc = *(const float2 *)(Dl + c);
+        float p0 = ex2(fmaf(st[4 * x + 0], sl2, -lc.x)), p1 = ex2(fmaf(st[4 * x + 1], sl2, -lc.y));
+        float p2 = ex2(fmaf(st[4 * x + 2], sl2, -lc.x)), p3 = ex2(fmaf(st[4 * x + 3], sl2, -lc.y));
+        dt[4 * x + 0] = p0 * (dt[4 * x + 0] - dc.x);
+        dt[4 * x + 1] = p1 * (dt[4 * x + 1] - dc.y);
+        dt[4 * x + 2] = p2 * (dt[4 * x + 2] - dc.x);
+        dt[4 * x + 3] = p3 * (dt[4 * x + 3] - dc.y);
+        /* columns past their chunk's count: l2 and delta there are not this stage's */
+        if (MASK == 1 || (MASK == 0 && part)) {
+            const bool ok0 = bwd_col_ok(cn, c), ok1 = bwd_col_ok(cn, c + 1);
+            p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f, p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
+            dt[4 * x + 0] = ok0 ? dt[4 * x + 0] : 0.f, dt[4 * x + 2] = ok0 ? dt[4 * x + 2] : 0.f;
+            dt[4 * x + 1] = ok1 ? dt[4 * x + 1] : 0.f, dt[4 * x + 3] = ok1 ? dt[4 * x + 3] : 0.f;
+        }
+        if (AT) { /* padding keys (rows of dS^T): nothing into dQ */
+            dt[4 * x + 0] = R0 < nk ? dt[4 * x + 0] : 0.f, dt[4 * x + 1] = R0 < nk ? dt[4 * x + 1] : 0.f;
+            dt[4 * x + 2] = R0 + 8 < nk ? dt[4 * x + 2] : 0.f;
+            dt[4 * x + 3] = R0 + 8 < nk ? dt[4 * x + 3] : 0.f;
+        }
+        st[4 * x + 0] = p0, st[4 * x + 1] = p1, st[4 * x + 2] = p2, st[4 * x + 3] = p3;
+    }
+}
+
 /* ------------------------------------------------------------------ dk, dv */
-template <int D, bool BF, int PACK>
+template <int D, bool BF, int PACK, int IS>
 __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const CUtensorMap *tmQ,
                                               const CUtensorMap *tmK, const CUtensorMap *tmV, const CUtensorMap *tmG,
                                               const CUtensorMap *tmQc, const CUtensorMap *tmGc,
@@ -718,35 +805,18 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             fence_regs<D / 2>(gk);
             fence_regs<D / 2>(gv);
             wg_fence();
-            bwd_mma_ss<D, BF>(st, rk, qb); /* S^T = K Q^T */
-            bwd_mma_ss<D, BF>(dt, rv, gb); /* dP^T = V dO^T */
+            bwd_mma_ss<D, BF, IS>(st, rk, qb); /* S^T = K Q^T */
+            bwd_mma_ss<D, BF, IS>(dt, rv, gb); /* dP^T = V dO^T */
             wg_commit();
             wg_wait<0>();
             fence_regs<32>(st);
             fence_regs<32>(dt);
-#pragma unroll
-            for (int x = 0; x < 8; x++) {
-                const int c = x * 8 + cq * 2; /* columns c, c+1 = staged rows */
-                const float2 lc = *(const float2 *)(L + c), dc = *(const float2 *)(Dl + c);
-                float p0 = ex2(fmaf(st[4 * x + 0], sl2, -lc.x)), p1 = ex2(fmaf(st[4 * x + 1], sl2, -lc.y));
-                float p2 = ex2(fmaf(st[4 * x + 2], sl2, -lc.x)), p3 = ex2(fmaf(st[4 * x + 3], sl2, -lc.y));
-                dt[4 * x + 0] = p0 * (dt[4 * x + 0] - dc.x);
-                dt[4 * x + 1] = p1 * (dt[4 * x + 1] - dc.y);
-                dt[4 * x + 2] = p2 * (dt[4 * x + 2] - dc.x);
-                dt[4 * x + 3] = p3 * (dt[4 * x + 3] - dc.y);
-                if (part) { /* columns past their chunk's count: l2 and delta there are not this stage's */
-                    const bool ok0 = bwd_col_ok(cn, c), ok1 = bwd_col_ok(cn, c + 1);
-                    p0 = ok0 ? p0 : 0.f, p2 = ok0 ? p2 : 0.f, p1 = ok1 ? p1 : 0.f, p3 = ok1 ? p3 : 0.f;
-                    dt[4 * x + 0] = ok0 ? dt[4 * x + 0] : 0.f, dt[4 * x + 2] = ok0 ? dt[4 * x + 2] : 0.f;
-                    dt[4 * x + 1] = ok1 ? dt[4 * x + 1] : 0.f, dt[4 * x + 3] = ok1 ? dt[4 * x + 3] : 0.f;
-                }
-                if (AT) { /* padding keys (rows of dS^T): nothing into dQ */
-                    dt[4 * x + 0] = R0 < nk ? dt[4 * x + 0] : 0.f, dt[4 * x + 1] = R0 < nk ? dt[4 * x + 1] : 0.f;
-                    dt[4 * x + 2] = R0 + 8 < nk ? dt[4 * x + 2] : 0.f;
-                    dt[4 * x + 3] = R0 + 8 < nk ? dt[4 * x + 3] : 0.f;
-                }
-                st[4 * x + 0] = p0, st[4 * x + 1] = p1, st[4 * x + 2] = p2, st[4 * x + 3] = p3;
-            }
+            if (!IS)
+                bwd_dkdv_pds<AT, 0>(st, dt, L, Dl, cn, cq, sl2, R0, nk, part);
+            else if (part)
+                bwd_dkdv_pds<AT, 1>(st, dt, L, Dl, cn, cq, sl2, R0, nk, true);
+            else
+                bwd_dkdv_pds<AT, 2>(st, dt, L, Dl, cn, cq, sl2, R0, nk, false);
             bwd_pack_a<BF>(pf, st);
             bwd_pack_a<BF>(df, dt);
             if (AT) { /* both consumers' dQ products that read this dS^T tile are done: ATOMIC, those of
@@ -758,8 +828,8 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             fence_regs_u<16>(pf);
             fence_regs_u<16>(df);
             wg_fence();
-            bwd_mma_rs<D, BF>(gv, pf, gb); /* dV += P^T dO */
-            bwd_mma_rs<D, BF>(gk, df, qb); /* dK += dS^T Q */
+            bwd_mma_rs<D, BF, IS>(gv, pf, gb); /* dV += P^T dO */
+            bwd_mma_rs<D, BF, IS>(gk, df, qb); /* dK += dS^T Q */
             wg_commit();
             wg_wait<0>();
             fence_regs<D / 2>(gk);
@@ -1042,18 +1112,21 @@ VOX_SM90_BWD_PREP_KERNEL(f16, false)
         const __grid_constant__ CUtensorMap tmG, const __grid_constant__ CUtensorMap tmQc,                    \
         const __grid_constant__ CUtensorMap tmKc, const __grid_constant__ CUtensorMap tmVc,                   \
         const __grid_constant__ CUtensorMap tmGc, const __grid_constant__ CUtensorMap tmDq
-#define VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, PACK)                                                             \
+#define VOX_SM90_BWD_DQ_KERNEL_IS(NAME, D, BF, PACK, IS)                                                      \
     extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
         vox_attn_bwd_sm90_dq_##NAME(VOX_SM90_BWD_ARGS)                                                        \
     {                                                                                                         \
-        vox_sm90::attn_bwd_dq<D, BF, PACK>(p, &tmQ, &tmK, &tmV, &tmG, &tmKc, &tmVc);                          \
+        vox_sm90::attn_bwd_dq<D, BF, PACK, IS>(p, &tmQ, &tmK, &tmV, &tmG, &tmKc, &tmVc);                      \
     }
-#define VOX_SM90_BWD_DKDV_KERNEL(NAME, D, BF, PACK)                                                           \
+#define VOX_SM90_BWD_DKDV_KERNEL_IS(NAME, D, BF, PACK, IS)                                                    \
     extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
         vox_attn_bwd_sm90_dkdv_##NAME(VOX_SM90_BWD_ARGS)                                                      \
     {                                                                                                         \
-        vox_sm90::attn_bwd_dkdv<D, BF, PACK>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc, &tmDq, &tmKc, &tmVc);  \
+        vox_sm90::attn_bwd_dkdv<D, BF, PACK, IS>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc, &tmDq, &tmKc,      \
+                                                 &tmVc);                                                      \
     }
+#define VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, PACK) VOX_SM90_BWD_DQ_KERNEL_IS(NAME, D, BF, PACK, VOX_SM90_BWD_IS)
+#define VOX_SM90_BWD_DKDV_KERNEL(NAME, D, BF, PACK) VOX_SM90_BWD_DKDV_KERNEL_IS(NAME, D, BF, PACK, VOX_SM90_BWD_IS)
 #define VOX_SM90_BWD_DQCONV_KERNEL(NAME, D, BF)                                                               \
     extern "C" __global__ void vox_attn_bwd_sm90_dqconv_##NAME(const __grid_constant__ VoxSm90BwdParams p)    \
     {                                                                                                         \
