@@ -307,7 +307,12 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
  *   S2 (session 18, VOXATTN_SM90_OVERLAP): two S accumulators: tile t+1's S = Q K^T is issued before
  *       tile t's softmax, so the S wait leaves each consumer's serial chain (fast variant with the
  *       overlap only; phase B below); with BREAK (tests only) S of tile t+1 goes into tile t's
- *       accumulator, so tile t's softmax reads the wrong tile's scores (the check must fail). */
+ *       accumulator, so tile t's softmax reads the wrong tile's scores (the check must fail);
+ *   LA (session 18, VOXATTN_SM90_OVERLAP=ahead): one S accumulator as before, but the wait for the next
+ *       stage's full barrier runs while tile t's S and tile t-1's P V are on the tensor cores (before
+ *       the S wait) instead of after tile t's rescale, so the data wait leaves the chain (fast
+ *       variant with the overlap only); with BREAK (tests only) tile t-1's P V reads tile t's V (the
+ *       check must fail). */
 #define VOX_SM90_VAR_HOLD 1
 #define VOX_SM90_VAR_SKIPDEAD 2
 #define VOX_SM90_VAR_STREAM 4
@@ -317,6 +322,7 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
 #define VOX_SM90_VAR_RING4 128 /* ablation: one ring stage fewer (the coupling of the consumers) */
 #define VOX_SM90_VAR_BREAK 32 /* with SKIPDEAD: the dead path leaves P = the raw scores (the check must fail) */
 #define VOX_SM90_VAR_S2 256    /* S of tile t+1 in flight during tile t's softmax (a second S accumulator) */
+#define VOX_SM90_VAR_LA 512    /* the next stage's full barrier and info read while tile t's S runs */
 __device__ __forceinline__ unsigned long long gtimer()
 {
     unsigned long long t;
@@ -341,6 +347,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     /* S2: a second S accumulator, tile t+1's S issued before tile t's softmax (fast variant only) */
     constexpr bool S2 = (VAR & VOX_SM90_VAR_S2) != 0 && OVERLAP && !SAFE;
     constexpr bool S2BRK = S2 && (VAR & VOX_SM90_VAR_BREAK) != 0;
+    constexpr bool LA = !S2 && (VAR & VOX_SM90_VAR_LA) != 0 && OVERLAP && !SAFE;
+    constexpr bool LABRK = LA && (VAR & VOX_SM90_VAR_BREAK) != 0;
     constexpr int HALVES = D / 64;             /* 64-column boxes per tile */
     constexpr int TILE_BYTES = 64 * D * 2;     /* K or V tile of 64 keys */
     constexpr int STAGE_BYTES = 2 * TILE_BYTES;
@@ -1064,9 +1072,12 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     const bool sh = turn_begin(mg);
                     wg_fence();
                     issue_s(sacc, s);
-                    issue_pv(prev_s, prev_pz);
+                    issue_pv(LABRK ? s : prev_s, prev_pz); /* LABRK: P of prev times V of cur */
                     turn_end(sh);
                     const bool pz = poisoned(m4, c4);
+                    if constexpr (LA) /* the next stage's data now, while S and P V run (the wait at the
+                                         top of the loop then finds its barrier complete) */
+                        mbar_wait(full0 + 8 * (it % STAGES), (it / STAGES) & 1);
                     wg_wait<1>();
                     fence_regs<32>(sacc);
                     float al0, al1;
