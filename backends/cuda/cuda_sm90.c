@@ -98,14 +98,6 @@ enum {
     X(SM90_BF16_D64_NF, "vox_attn_sm90w3_bf16_d64_nf", 512, 192)             \
     X(SM90_F16_D64, "vox_attn_sm90w3_f16_d64", 512, 192)                     \
     X(SM90_F16_D64_NF, "vox_attn_sm90w3_f16_d64_nf", 512, 192)               \
-    X(SM90_BF16_D128_S2, "vox_attn_sm90_bf16_d128_s2", 384, 128)             \
-    X(SM90_BF16_D128_S2_NF, "vox_attn_sm90_bf16_d128_s2_nf", 384, 128)       \
-    X(SM90_BF16_D128_S2BRK, "vox_attn_sm90_bf16_d128_s2brk", 384, 128)       \
-    X(SM90_BF16_D128_S2BRK_NF, "vox_attn_sm90_bf16_d128_s2_nf", 384, 128)    \
-    X(SM90W3_BF16_D128_LA, "vox_attn_sm90w3_bf16_d128_la", 512, 192)         \
-    X(SM90W3_BF16_D128_LA_NF, "vox_attn_sm90w3_bf16_d128_la_nf", 512, 192)   \
-    X(SM90W3_BF16_D128_LABRK, "vox_attn_sm90w3_bf16_d128_labrk", 512, 192)   \
-    X(SM90W3_BF16_D128_LABRK_NF, "vox_attn_sm90w3_bf16_d128_la_nf", 512, 192) \
     X(SM90_PLAN, "vox_attn_sm90_plan", VOX_SM90_PLAN_WARPS * 32, 0)          \
     X(SM90_PLAN_OLD, "vox_attn_sm90_plan_old", 256, 0)                       \
     X(SM90_PERMUTE_V, "vox_attn_sm90_permute_v", 256, 0)                     \
@@ -136,10 +128,7 @@ enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
 /* a forward kernel's _nf variant follows it (cu_sm90_attention_forward launches k, k + 1) */
 _Static_assert(SM90_BF16_D128_NF == SM90_BF16_D128 + 1 && SM90_F16_D128_NF == SM90_F16_D128 + 1 &&
                    SM90W3_BF16_D128_NF == SM90W3_BF16_D128 + 1 && SM90W3_F16_D128_NF == SM90W3_F16_D128 + 1 &&
-                   SM90_BF16_D64_NF == SM90_BF16_D64 + 1 && SM90_F16_D64_NF == SM90_F16_D64 + 1 &&
-                   SM90_BF16_D128_S2_NF == SM90_BF16_D128_S2 + 1 && SM90_BF16_D128_S2BRK_NF == SM90_BF16_D128_S2BRK + 1 &&
-                   SM90W3_BF16_D128_LA_NF == SM90W3_BF16_D128_LA + 1 &&
-                   SM90W3_BF16_D128_LABRK_NF == SM90W3_BF16_D128_LABRK + 1,
+                   SM90_BF16_D64_NF == SM90_BF16_D64 + 1 && SM90_F16_D64_NF == SM90_F16_D64 + 1,
                "sm90 kernel table order");
 /* the backward's dkdv, dkdv_q and dqconv kernels in the same type order (cu_sm90_attention_backward
  * maps one to the others by offset) */
@@ -181,11 +170,6 @@ typedef struct cu_sm90 {
     int bwd_rchunk; /* not VOXATTN_SM90_BWD_RCHUNK=0: dense-mask backwards (full_lists, V = 64) run the packed
                        dkdv / dkdv_q over the key-unit table (blocks with <= 16 valid keys 4 per unit, built on
                        the device by vox_attn_bwd_sm90_runits; session 16) */
-    int overlap;    /* VOXATTN_SM90_OVERLAP (session 18): 1 the bf16 D = 128 forward on the 2-warpgroup kernel
-                       with two S accumulators (tile t+1's S in flight during tile t's softmax: _s2), 2
-                       the same with a deliberate break (tests only: _s2brk); 3 (ahead) the 3-warpgroup
-                       kernel waits for the next stage's data while tile t's S runs (_la), 4 that with a
-                       deliberate break (tests only: _labrk); 0 the kernels as before */
     int bwd_front;  /* not VOXATTN_SM90_BWD_FRONT=0: the backward kernels launch the CTAs of every head's global
                        (text) blocks first (VoxSm90BwdParams.front; session 17) */
 } cu_sm90;
@@ -349,23 +333,6 @@ void cu_sm90_open(gpu_dev *g)
     s->bwd_front = !sm90_switch_is(g, "VOXATTN_SM90_BWD_FRONT", "0",
                                    "the attention backward kernels launch their CTAs head after head (the global "
                                    "blocks' long lists last, as before session 17)");
-    s->overlap = sm90_switch_is(g, "VOXATTN_SM90_OVERLAP", "1",
-                                "the bf16 D=128 attention forward runs on 2 consumer warpgroups with two S "
-                                "accumulators (tile t+1's S during tile t's softmax): vox_attn_sm90_bf16_d128_s2")
-                     ? 1
-                 : sm90_switch_is(g, "VOXATTN_SM90_OVERLAP", "break",
-                                  "tests only, a deliberate break: the _s2 kernel with tile t+1's S written over "
-                                  "tile t's before its softmax (vox_attn_sm90_bf16_d128_s2brk)")
-                     ? 2
-                 : sm90_switch_is(g, "VOXATTN_SM90_OVERLAP", "ahead",
-                                  "the bf16 D=128 3-warpgroup attention forward waits for the next K/V stage "
-                                  "while tile t's S runs: vox_attn_sm90w3_bf16_d128_la")
-                     ? 3
-                 : sm90_switch_is(g, "VOXATTN_SM90_OVERLAP", "ahead_break",
-                                  "tests only, a deliberate break: the _la kernel with tile t-1's P V on tile "
-                                  "t's V (vox_attn_sm90w3_bf16_d128_labrk)")
-                     ? 4
-                     : 0;
     s->bwd_asc = !sm90_switch(g, "VOXATTN_SM90_BWD_ALTERNATE",
                               "the packed attention backward kernels alternate the blocks only one unit lists "
                               "between the two consumers (session 12's order)");
@@ -442,10 +409,6 @@ static int shape_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, int max
 static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_t BH, size_t max_smem_optin,
                        int pruned, double keep, int split_ok)
 {
-    /* VOXATTN_SM90_OVERLAP (session 18): bf16 on the 2-warpgroup kernel with two S accumulators
-     * (the 3-warpgroup kernel's 160 registers cannot hold the second: NOTES.md) */
-    if (bf16 && (s->overlap == 1 || s->overlap == 2))
-        return s->overlap == 1 ? SM90_BF16_D128_S2 : SM90_BF16_D128_S2BRK;
     /* Without pruning the rule VOX_SM90_NWG_D128. With pruning, 3 when the kept rows of at most
      * VOX_SM90_GMAX (16) blocks, about keep * V each, fill 192 rows (BSA at V = 64: keep 0.5 six
      * blocks of 32 rows, keep 0.25 twelve of 16: one K/V stream for the lists of 6 or 12 blocks
@@ -461,7 +424,7 @@ static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_
     const int nwg = s->nwg128 ? s->nwg128 : pruned ? (fill3 ? 3 : 2) : split3 ? 3 : VOX_SM90_NWG_D128(V);
     const int k3 = bf16 ? SM90W3_BF16_D128 : SM90W3_F16_D128;
     if (nwg == 3 && shape_supported(128, V, NB, BH, sm90_kernels[k3].maxrows, max_smem_optin))
-        return !bf16 || s->overlap < 3 ? k3 : s->overlap == 3 ? SM90W3_BF16_D128_LA : SM90W3_BF16_D128_LABRK;
+        return k3;
     return bf16 ? SM90_BF16_D128 : SM90_F16_D128;
 }
 

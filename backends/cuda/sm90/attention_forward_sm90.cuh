@@ -303,16 +303,7 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
  *   STREAM: ablation, the consumers skip every stage (wrong output: the producer's stream alone);
  *   NOSOFTMAX: ablation, S and P V run but softmax does nothing (wrong output);
  *   TS: the CTA's first and last globaltimer go to ((unsigned long long *)params.sweep_pos)[2 CTA],
- *       [2 CTA + 1] (the persistent grid's tail);
- *   S2 (session 18, VOXATTN_SM90_OVERLAP): two S accumulators: tile t+1's S = Q K^T is issued before
- *       tile t's softmax, so the S wait leaves each consumer's serial chain (fast variant with the
- *       overlap only; phase B below); with BREAK (tests only) S of tile t+1 goes into tile t's
- *       accumulator, so tile t's softmax reads the wrong tile's scores (the check must fail);
- *   LA (session 18, VOXATTN_SM90_OVERLAP=ahead): one S accumulator as before, but the wait for the next
- *       stage's full barrier runs while tile t's S and tile t-1's P V are on the tensor cores (before
- *       the S wait) instead of after tile t's rescale, so the data wait leaves the chain (fast
- *       variant with the overlap only); with BREAK (tests only) tile t-1's P V reads tile t's V (the
- *       check must fail). */
+ *       [2 CTA + 1] (the persistent grid's tail). */
 #define VOX_SM90_VAR_HOLD 1
 #define VOX_SM90_VAR_SKIPDEAD 2
 #define VOX_SM90_VAR_STREAM 4
@@ -321,8 +312,6 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
 #define VOX_SM90_VAR_SKIPBR 64 /* SKIPDEAD as a warp-uniform branch (ptxas: ~130 B of spills) */
 #define VOX_SM90_VAR_RING4 128 /* ablation: one ring stage fewer (the coupling of the consumers) */
 #define VOX_SM90_VAR_BREAK 32 /* with SKIPDEAD: the dead path leaves P = the raw scores (the check must fail) */
-#define VOX_SM90_VAR_S2 256    /* S of tile t+1 in flight during tile t's softmax (a second S accumulator) */
-#define VOX_SM90_VAR_LA 512    /* the next stage's full barrier and info read while tile t's S runs */
 __device__ __forceinline__ unsigned long long gtimer()
 {
     unsigned long long t;
@@ -344,11 +333,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     /* the P V of tile t overlaps tile t+1's S and softmax, except in the safe variant of the QSM
      * kernel (with pv_fix that spills at 160 registers; it only runs heads with Inf/NaN in V) */
     constexpr bool OVERLAP = !(SAFE && QSM);
-    /* S2: a second S accumulator, tile t+1's S issued before tile t's softmax (fast variant only) */
-    constexpr bool S2 = (VAR & VOX_SM90_VAR_S2) != 0 && OVERLAP && !SAFE;
-    constexpr bool S2BRK = S2 && (VAR & VOX_SM90_VAR_BREAK) != 0;
-    constexpr bool LA = !S2 && (VAR & VOX_SM90_VAR_LA) != 0 && OVERLAP && !SAFE;
-    constexpr bool LABRK = LA && (VAR & VOX_SM90_VAR_BREAK) != 0;
     constexpr int HALVES = D / 64;             /* 64-column boxes per tile */
     constexpr int TILE_BYTES = 64 * D * 2;     /* K or V tile of 64 keys */
     constexpr int STAGE_BYTES = 2 * TILE_BYTES;
@@ -781,22 +765,22 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             }
         };
 
-        auto issue_s = [&](float *sc, int s) {
+        auto issue_s = [&](int s) {
             const uint32_t kb = ring + s * STAGE_BYTES, qb = qs + cw * TILE_BYTES;
 #pragma unroll
             for (int kk = 0; kk < KSTEPS; kk++) {
                 const uint32_t off = (kk >> 2) * 8192 + (kk & 3) * 32;
                 const unsigned long long dsc = desc_sw128(kb + off, 16, 1024);
                 if constexpr (QSM)
-                    vox_wgmma_m64n64k16_ss<BF, 0, 0>(sc, desc_sw128(qb + off, 16, 1024), dsc, kk > 0);
+                    vox_wgmma_m64n64k16_ss<BF, 0, 0>(sacc, desc_sw128(qb + off, 16, 1024), dsc, kk > 0);
                 else
-                    vox_wgmma_m64n64k16_rs<BF, 0>(sc, qf[kk], dsc, kk > 0);
+                    vox_wgmma_m64n64k16_rs<BF, 0>(sacc, qf[kk], dsc, kk > 0);
             }
             wg_commit();
         };
         /* mask (per 16-key chunk: does the row's block list it, which keys are valid)
          * + online softmax on sacc (scores unscaled until exp2); returns the rescale factors */
-        auto softmax = [&](float *sc, unsigned m4, unsigned c4, float &al0, float &al1) {
+        auto softmax = [&](unsigned m4, unsigned c4, float &al0, float &al1) {
 #ifdef VOX_DIAG_NOSOFTMAX
             al0 = al1 = 1.f;
             return;
@@ -817,16 +801,16 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     const int g = j >> 1, l = (j & 1) * 8 + cq * 2, cnt = (int)VOX_SM90_CCNT(c4, g);
                     const bool ok0 = (o0 >> (8 * g)) & 1u, ok1 = (o1 >> (8 * g)) & 1u;
                     const bool v0 = l < cnt, v1 = l + 1 < cnt;
-                    sc[4 * j + 0] = (v0 && ok0) ? sc[4 * j + 0] : -VOX_SM90_INF;
-                    sc[4 * j + 1] = (v1 && ok0) ? sc[4 * j + 1] : -VOX_SM90_INF;
-                    sc[4 * j + 2] = (v0 && ok1) ? sc[4 * j + 2] : -VOX_SM90_INF;
-                    sc[4 * j + 3] = (v1 && ok1) ? sc[4 * j + 3] : -VOX_SM90_INF;
+                    sacc[4 * j + 0] = (v0 && ok0) ? sacc[4 * j + 0] : -VOX_SM90_INF;
+                    sacc[4 * j + 1] = (v1 && ok0) ? sacc[4 * j + 1] : -VOX_SM90_INF;
+                    sacc[4 * j + 2] = (v0 && ok1) ? sacc[4 * j + 2] : -VOX_SM90_INF;
+                    sacc[4 * j + 3] = (v1 && ok1) ? sacc[4 * j + 3] : -VOX_SM90_INF;
                 }
             }
 #pragma unroll
             for (int j = 0; j < 8; j++) {
-                mx0 = fmaxf(mx0, fmaxf(sc[4 * j + 0], sc[4 * j + 1]));
-                mx1 = fmaxf(mx1, fmaxf(sc[4 * j + 2], sc[4 * j + 3]));
+                mx0 = fmaxf(mx0, fmaxf(sacc[4 * j + 0], sacc[4 * j + 1]));
+                mx1 = fmaxf(mx1, fmaxf(sacc[4 * j + 2], sacc[4 * j + 3]));
             }
             mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
             mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
@@ -842,7 +826,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             if (!live) {
 #pragma unroll
                 for (int j = 0; j < 32; j++)
-                    sc[j] = 0.f;
+                    sacc[j] = 0.f;
             } else if ((VAR & VOX_SM90_VAR_SKIPDEAD) != 0 && fabsf(cc0) < 1e30f && fabsf(cc1) < 1e30f) {
                 /* a row none of whose chunks is listed has every score at -inf: its exp2s (0) are
                  * predicated off (a warp whose rows are all such issues no MUFU work); BREAK (a
@@ -850,41 +834,41 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 const unsigned l0 = o0 != 0u, l1 = o1 != 0u;
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
-                    float y0 = (VAR & VOX_SM90_VAR_BREAK) ? sc[4 * j + 0] : 0.f, y1 = (VAR & VOX_SM90_VAR_BREAK) ? sc[4 * j + 1] : 0.f;
-                    float y2 = (VAR & VOX_SM90_VAR_BREAK) ? sc[4 * j + 2] : 0.f, y3 = (VAR & VOX_SM90_VAR_BREAK) ? sc[4 * j + 3] : 0.f;
-                    ex2p(y0, fmaf(sc[4 * j + 0], sl2, -cc0), l0);
-                    ex2p(y1, fmaf(sc[4 * j + 1], sl2, -cc0), l0);
-                    ex2p(y2, fmaf(sc[4 * j + 2], sl2, -cc1), l1);
-                    ex2p(y3, fmaf(sc[4 * j + 3], sl2, -cc1), l1);
-                    sc[4 * j + 0] = y0, sc[4 * j + 1] = y1, sc[4 * j + 2] = y2, sc[4 * j + 3] = y3;
-                    ps0 += sc[4 * j + 0] + sc[4 * j + 1];
-                    ps1 += sc[4 * j + 2] + sc[4 * j + 3];
+                    float y0 = (VAR & VOX_SM90_VAR_BREAK) ? sacc[4 * j + 0] : 0.f, y1 = (VAR & VOX_SM90_VAR_BREAK) ? sacc[4 * j + 1] : 0.f;
+                    float y2 = (VAR & VOX_SM90_VAR_BREAK) ? sacc[4 * j + 2] : 0.f, y3 = (VAR & VOX_SM90_VAR_BREAK) ? sacc[4 * j + 3] : 0.f;
+                    ex2p(y0, fmaf(sacc[4 * j + 0], sl2, -cc0), l0);
+                    ex2p(y1, fmaf(sacc[4 * j + 1], sl2, -cc0), l0);
+                    ex2p(y2, fmaf(sacc[4 * j + 2], sl2, -cc1), l1);
+                    ex2p(y3, fmaf(sacc[4 * j + 3], sl2, -cc1), l1);
+                    sacc[4 * j + 0] = y0, sacc[4 * j + 1] = y1, sacc[4 * j + 2] = y2, sacc[4 * j + 3] = y3;
+                    ps0 += sacc[4 * j + 0] + sacc[4 * j + 1];
+                    ps1 += sacc[4 * j + 2] + sacc[4 * j + 3];
                 }
             } else if (fabsf(cc0) < 1e30f && fabsf(cc1) < 1e30f) {
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
-                    sc[4 * j + 0] = ex2(fmaf(sc[4 * j + 0], sl2, -cc0));
-                    sc[4 * j + 1] = ex2(fmaf(sc[4 * j + 1], sl2, -cc0));
-                    sc[4 * j + 2] = ex2(fmaf(sc[4 * j + 2], sl2, -cc1));
-                    sc[4 * j + 3] = ex2(fmaf(sc[4 * j + 3], sl2, -cc1));
-                    ps0 += sc[4 * j + 0] + sc[4 * j + 1];
-                    ps1 += sc[4 * j + 2] + sc[4 * j + 3];
+                    sacc[4 * j + 0] = ex2(fmaf(sacc[4 * j + 0], sl2, -cc0));
+                    sacc[4 * j + 1] = ex2(fmaf(sacc[4 * j + 1], sl2, -cc0));
+                    sacc[4 * j + 2] = ex2(fmaf(sacc[4 * j + 2], sl2, -cc1));
+                    sacc[4 * j + 3] = ex2(fmaf(sacc[4 * j + 3], sl2, -cc1));
+                    ps0 += sacc[4 * j + 0] + sacc[4 * j + 1];
+                    ps1 += sacc[4 * j + 2] + sacc[4 * j + 3];
                 }
             } else {
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
-                    sc[4 * j + 0] = ex2((sc[4 * j + 0] - b0) * sl2);
-                    sc[4 * j + 1] = ex2((sc[4 * j + 1] - b0) * sl2);
-                    sc[4 * j + 2] = ex2((sc[4 * j + 2] - b1) * sl2);
-                    sc[4 * j + 3] = ex2((sc[4 * j + 3] - b1) * sl2);
-                    ps0 += sc[4 * j + 0] + sc[4 * j + 1];
-                    ps1 += sc[4 * j + 2] + sc[4 * j + 3];
+                    sacc[4 * j + 0] = ex2((sacc[4 * j + 0] - b0) * sl2);
+                    sacc[4 * j + 1] = ex2((sacc[4 * j + 1] - b0) * sl2);
+                    sacc[4 * j + 2] = ex2((sacc[4 * j + 2] - b1) * sl2);
+                    sacc[4 * j + 3] = ex2((sacc[4 * j + 3] - b1) * sl2);
+                    ps0 += sacc[4 * j + 0] + sacc[4 * j + 1];
+                    ps1 += sacc[4 * j + 2] + sacc[4 * j + 3];
                 }
             }
             lr0 = lr0 * al0 + ps0;
             lr1 = lr1 * al1 + ps1;
         };
-        auto rescale_pack = [&](float *sc, float al0, float al1) {
+        auto rescale_pack = [&](float al0, float al1) {
             if (__any_sync(0xffffffffu, al0 != 1.f || al1 != 1.f)) {
 #pragma unroll
                 for (int j = 0; j < D / 8; j++) {
@@ -894,10 +878,10 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             }
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
-                pf[4 * kk + 0] = vox_pack2<BF>(sc[8 * kk + 0], sc[8 * kk + 1]);
-                pf[4 * kk + 1] = vox_pack2<BF>(sc[8 * kk + 2], sc[8 * kk + 3]);
-                pf[4 * kk + 2] = vox_pack2<BF>(sc[8 * kk + 4], sc[8 * kk + 5]);
-                pf[4 * kk + 3] = vox_pack2<BF>(sc[8 * kk + 6], sc[8 * kk + 7]);
+                pf[4 * kk + 0] = vox_pack2<BF>(sacc[8 * kk + 0], sacc[8 * kk + 1]);
+                pf[4 * kk + 1] = vox_pack2<BF>(sacc[8 * kk + 2], sacc[8 * kk + 3]);
+                pf[4 * kk + 2] = vox_pack2<BF>(sacc[8 * kk + 4], sacc[8 * kk + 5]);
+                pf[4 * kk + 3] = vox_pack2<BF>(sacc[8 * kk + 6], sacc[8 * kk + 7]);
             }
         };
         auto fence_all = [&]() {
@@ -946,99 +930,18 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 fence_all();
                 const bool sh = turn_begin(mg);
                 wg_fence();
-                issue_s(sacc, s);
+                issue_s(s);
                 turn_end(sh);
                 const bool pz = poisoned(m4, c4);
                 wg_wait<0>();
                 fence_all();
                 float al0, al1;
-                softmax(sacc, m4, c4, al0, al1);
-                rescale_pack(sacc, al0, al1);
+                softmax(m4, c4, al0, al1);
+                rescale_pack(al0, al1);
                 prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4, prev_it = it - 1;
             }
             if constexpr (!OVERLAP) {
                 flush_pv(); /* this tile's P V now; the next tile from phase A */
-            } else if constexpr (S2) {
-                /* phase B with two S accumulators (VOX_SM90_VAR_S2; NOTES.md, session 18): a step
-                 * takes tile cur (its S in flight in X, since the step before) with tile prev's P V
-                 * pending (pf, stage prev_s): it issues P V of prev, then S of the next tile into Y,
-                 * waits for S of cur, runs cur's softmax while both run on the tensor cores, waits
-                 * for P V of prev, releases prev's stage and rescales O / packs P of cur. So a
-                 * warpgroup holds up to three stages (prev, cur, next: the ring's 5 leave room).
-                 * The next stage's S is issued whether or not it is this warpgroup's (a conditional
-                 * wgmma there makes ptxas serialize every wgmma, C7520): where it is not (a skipped
-                 * stage, or the end marker's stage: stale shared memory, held by this warpgroup) the
-                 * product is dropped. So the commit groups are always S cur, P V prev, S next, and
-                 * the waits constants: <2> for S of cur, <1> for P V of prev. Results are bitwise
-                 * those of the other phase B (the same products, the same softmax, the same order).
-                 * Ping-pong (pp) is not used. At D = 128 the 3-warpgroup kernel (160 registers)
-                 * cannot hold it: ptxas spills 136 bytes and serializes the wgmmas (C7512); the
-                 * library builds it for the 2-warpgroup kernel (232 registers). */
-                float sacc2[32];
-                /* the next stage: 1 a tile of this warpgroup, 0 a stage it skips (taken, not yet
-                 * released), -1 the end marker (m4 = the next item) */
-                auto next_tile = [&](int &ts, unsigned &tm4, unsigned &tc4) -> int {
-                    ts = it % STAGES;
-                    mbar_wait(full0 + 8 * ts, (it / STAGES) & 1);
-                    const unsigned ma = info[4 * ts], mb = info[4 * ts + 1];
-                    tc4 = info[4 * ts + 2];
-                    tm4 = tc4 == 0xffffffffu ? ma : stage_mask(ma, mb);
-                    it++;
-                    return tc4 == 0xffffffffu ? -1 : (anyof(tm4) & wmask) ? 1 : 0;
-                };
-                int cs;
-                unsigned cm4, cc4;
-                const int r0 = next_tile(cs, cm4, cc4);
-                if (r0 <= 0) {
-                    flush_pv();
-                    if (r0 < 0)
-                        nxt = (int)cm4, done = true;
-                    else
-                        release(cs);
-                } else {
-                    fence_regs<32>(sacc2);
-                    wg_fence();
-                    issue_s(sacc2, cs);
-                    auto step = [&](float *X, float *Y) -> bool {
-                        float *Yb = S2BRK ? X : Y; /* the test-only break: S of next over S of cur */
-                        fence_regs<D / 2>(oacc);
-                        fence_regs_u<16>(pf);
-                        wg_fence();
-                        issue_pv(prev_s, false);
-                        int ns;
-                        unsigned nm4, nc4;
-                        const int nr = next_tile(ns, nm4, nc4);
-                        if constexpr (!S2BRK)
-                            fence_regs<32>(Yb);
-                        wg_fence();
-                        issue_s(Yb, ns);
-                        if constexpr (S2BRK)
-                            wg_wait<0>();
-                        else
-                            wg_wait<2>(); /* S of cur */
-                        fence_regs<32>(X);
-                        float al0, al1;
-                        softmax(X, cm4, cc4, al0, al1);
-                        wg_wait<1>(); /* P V of prev */
-                        fence_regs<D / 2>(oacc);
-                        fence_regs_u<16>(pf);
-                        release(prev_s);
-                        rescale_pack(X, al0, al1);
-                        prev_s = cs, prev_pz = false;
-                        if (nr > 0) {
-                            cs = ns, cm4 = nm4, cc4 = nc4;
-                            return true;
-                        }
-                        flush_pv(); /* P V of cur (the dropped S drains with it) */
-                        if (nr < 0)
-                            nxt = (int)nm4, done = true;
-                        else
-                            release(ns);
-                        return false;
-                    };
-                    while (step(sacc2, sacc) && step(sacc, sacc2)) {
-                    }
-                }
             } else {
                 /* phase B: the previous tile's P V is pending */
                 while (true) {
@@ -1071,23 +974,20 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     fence_all();
                     const bool sh = turn_begin(mg);
                     wg_fence();
-                    issue_s(sacc, s);
-                    issue_pv(LABRK ? s : prev_s, prev_pz); /* LABRK: P of prev times V of cur */
+                    issue_s(s);
+                    issue_pv(prev_s, prev_pz);
                     turn_end(sh);
                     const bool pz = poisoned(m4, c4);
-                    if constexpr (LA) /* the next stage's data now, while S and P V run (the wait at the
-                                         top of the loop then finds its barrier complete) */
-                        mbar_wait(full0 + 8 * (it % STAGES), (it / STAGES) & 1);
                     wg_wait<1>();
                     fence_regs<32>(sacc);
                     float al0, al1;
-                    softmax(sacc, m4, c4, al0, al1);
+                    softmax(m4, c4, al0, al1);
                     wg_wait<0>();
                     fence_all();
                     if (prev_pz)
                         pv_fix(prev_s, prev_m4, prev_c4);
                     release(prev_s);
-                    rescale_pack(sacc, al0, al1);
+                    rescale_pack(al0, al1);
                     prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4, prev_it = it - 1;
                 }
             }
