@@ -46,10 +46,16 @@
 #define VOX_BM_THREADS 128  /* threads per CTA */
 #define VOX_BM_CTAS 8       /* CTAs per multiprocessor (the kernels' launch bounds) */
 #define VOX_BM_PIPE_CTAS 4  /* the same for the pipelined kernels (vox_block_means_pipe_*) */
-/* The ring kernels (vox_block_means_ring*): rows per batch, batches in the ring, CTAs per multiprocessor
- * (_ring: 8, 3, 4; _ring_s4: 8, 4, 3; _ring_r4: 4, 6, 4), dynamic shared memory (the ring, then the token
- * stage of VOX_BM_THREADS / 4 groups x VOX_BM_TB rows) */
-#define VOX_BM_RING_SMEM(RB, S) ((S) * (RB) * VOX_BM_THREADS * 16 + VOX_BM_THREADS / 4 * 64 * 4)
+/* The ring kernels (vox_block_means_ring*), once for the kernels and the launcher: X(NAME, DT, RB, S, CTAS,
+ * ST) per kernel, RB rows per batch, S batches in the ring, CTAS CTAs per multiprocessor, ST the means'
+ * store (vox_bm_store; 2: a warp's means as one span). Dynamic shared memory: the ring (VOX_BM_RING_BYTES),
+ * then the token stage of VOX_BM_THREADS / 4 groups x VOX_BM_TB (64) rows. */
+#define VOX_BM_RING_KERNELS(X)                                                                               \
+    X(ring_f16, vox_t_f16, 8, 3, 4, 0) X(ring_bf16, vox_t_bf16, 8, 3, 4, 0)                                   \
+        X(ring_s4_bf16, vox_t_bf16, 8, 4, 3, 0) X(ring_r4_bf16, vox_t_bf16, 4, 6, 4, 0)                       \
+            X(ring_wc_bf16, vox_t_bf16, 8, 3, 4, 2)
+#define VOX_BM_RING_BYTES(RB, S) ((S) * (RB) * VOX_BM_THREADS * 16)
+#define VOX_BM_RING_SMEM(RB, S) (VOX_BM_RING_BYTES(RB, S) + VOX_BM_THREADS / 4 * 64 * 4)
 /* Threads per item for a row of `chunks` chunks: a power of two from 4 to the CTA. */
 #define VOX_BM_GROUP(chunks) \
     ((chunks) > 64 ? 128 : (chunks) > 32 ? 64 : (chunks) > 16 ? 32 : (chunks) > 8 ? 16 : (chunks) > 4 ? 8 : 4)
@@ -576,7 +582,7 @@ __device__ void block_means_ring(const typename DT::T *x, const int *slot_token,
         const int *slot_token = vox_ptr<const int>(b.slot_token), *kc = vox_ptr<const int>(b.kept_count), \
                   *kr = vox_ptr<const int>(b.kept_rows), *valid = vox_ptr<const int>(b.valid);             \
         uint4 *ring = (uint4 *)vox_dyn_smem;                                                               \
-        int(*tok)[VOX_BM_TB] = (int(*)[VOX_BM_TB])(vox_dyn_smem + (S) * (RB) * VOX_BM_THREADS * 16);       \
+        int(*tok)[VOX_BM_TB] = (int(*)[VOX_BM_TB])(vox_dyn_smem + VOX_BM_RING_BYTES(RB, S));                \
         if (aligned)                                                                                       \
             block_means_ring<DT, LEAN, RB, S, ST>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, valid,              \
                                        vox_ptr<float>(b.out), tok, ring, a);                              \
@@ -584,12 +590,9 @@ __device__ void block_means_ring(const typename DT::T *x, const int *slot_token,
             block_means<DT, false, true, false, false, LEAN, ST>(vox_ptr<const DT::T>(b.x), slot_token, kc, kr, \
                                                              valid, vox_ptr<float>(b.out), tok, a);        \
     }
-VOX_BLOCK_MEANS_RING_KERNEL(ring_f16, vox_t_f16, 1, 8, 3, 4, 0)
-VOX_BLOCK_MEANS_RING_KERNEL(ring_bf16, vox_t_bf16, 1, 8, 3, 4, 0)
-VOX_BLOCK_MEANS_RING_KERNEL(ring_s4_bf16, vox_t_bf16, 1, 8, 4, 3, 0)
-VOX_BLOCK_MEANS_RING_KERNEL(ring_r4_bf16, vox_t_bf16, 1, 4, 6, 4, 0)
-/* _ring with the warp's means stored as one contiguous span (ST 2) */
-VOX_BLOCK_MEANS_RING_KERNEL(ring_wc_bf16, vox_t_bf16, 1, 8, 3, 4, 2)
+/* every ring kernel with the lean adds (LEAN 1) */
+#define VOX_BM_RING_LEAN(NAME, DT, RB, S, CTAS, ST) VOX_BLOCK_MEANS_RING_KERNEL(NAME, DT, 1, RB, S, CTAS, ST)
+VOX_BM_RING_KERNELS(VOX_BM_RING_LEAN)
 #endif
 
 #endif
@@ -636,14 +639,14 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
     int64_t per_cta = VOX_BM_THREADS / VOX_BM_GROUP(chunks);
     int64_t ctas = (a.BH * a.NB + per_cta - 1) / per_cta;
     if (lean >= 2 && lean != 5) {
-        static const struct { int fn, rb, s, ctas; } geo[4] = {
-            {GPU_FN_block_means_ring_bf16, 8, 3, 4}, {GPU_FN_block_means_ring_s4_bf16, 8, 4, 3},
-            {GPU_FN_block_means_ring_r4_bf16, 4, 6, 4}, {GPU_FN_block_means_ring_wc_bf16, 8, 3, 4}};
-        const int v = !bf ? 0 : lean == 6 ? 3 : lean - 2;
-        const int rfn = bf ? geo[v].fn : GPU_FN_block_means_ring_f16;
-        if (g->fn[rfn])
-            return gpu_launch_op(g, VOX_OP_block_means, rfn, gpu_cap_grid(g, ctas, geo[v].ctas), VOX_BM_THREADS, 1,
-                                 VOX_BM_RING_SMEM(geo[v].rb, geo[v].s), &b, &a);
+#define VOX_BM_RING_GEO(NAME, DT, RB, S, CTAS, ST) {GPU_FN_block_means_##NAME, CTAS, VOX_BM_RING_SMEM(RB, S)},
+        static const struct { int fn, ctas, smem; } geo[] = {VOX_BM_RING_KERNELS(VOX_BM_RING_GEO)};
+#undef VOX_BM_RING_GEO
+        /* VOX_BM_RING_KERNELS' order: f16 _ring, then bf16's _ring (2), _ring_s4 (3), _ring_r4 (4), _ring_wc (6) */
+        const int v = !bf ? 0 : lean == 6 ? 4 : lean - 1;
+        if (g->fn[geo[v].fn])
+            return gpu_launch_op(g, VOX_OP_block_means, geo[v].fn, gpu_cap_grid(g, ctas, geo[v].ctas), VOX_BM_THREADS,
+                                 1, (size_t)geo[v].smem, &b, &a);
     }
     if (lean && g->fn[lean_fn])
         fn = lean_fn;
