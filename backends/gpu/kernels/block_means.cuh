@@ -62,6 +62,7 @@
 
 #ifdef VOX_GPU_DEVICE
 #include "mma_sync.cuh" /* cp.async (the ring kernels), where VOX_HAVE_MMA_SYNC */
+#include "half_bits.cuh"
 
 #define VOX_BM_ROWS 4 /* rows in flight per thread with 16-byte loads (scalar loads: 2) */
 #define VOX_BM_TB 64  /* rows per token stage */
@@ -72,20 +73,18 @@
 #endif
 
 /* The 16-bit element types (EXP: the exponent field's mask, MANT: the
- * fraction's, S: the scale exponent): widen(w, d) sets d[0], d[1] to the
- * word's two elements (the low one first) times 2^-S by moving bits (wrong
- * for Inf/NaN); special(w) is nonzero when one of the two is Inf or NaN. */
-template <unsigned EXP, unsigned MANT, int S> struct vox_bm_half {
+ * fraction's, S: the scale exponent; half_bits.cuh: scale, is_nan,
+ * is_special): widen(w, d) sets d[0], d[1] to the word's two elements (the
+ * low one first) times 2^-S by moving bits (wrong for Inf/NaN); special(w)
+ * is nonzero when one of the two is Inf or NaN. */
+template <unsigned EXP, unsigned MANT, int S> struct vox_bm_half : vox_half_bits<EXP, MANT, S> {
+    typedef vox_half_bits<EXP, MANT, S> B;
     typedef u16 T;
-    enum { VEC = 8, PER_WORD = 2, SHIFT = 20 - (MANT == 0x7fu ? 7 : 10) };
-    static __device__ __forceinline__ double scale() { return S == 896 ? 0x1p896 : 0x1p1008; }
-    static __device__ __forceinline__ double hi(unsigned h)
-    {
-        return __longlong_as_double((long long)((unsigned long long)h << 32));
-    }
+    enum { VEC = 8, PER_WORD = 2, SHIFT = B::SHIFT };
+    using B::hi;
     static __device__ __forceinline__ void widen(unsigned w, double *d)
     {
-        d[0] = hi(((w & 0x7fffu) << SHIFT) | ((w & 0x8000u) << 16));
+        d[0] = B::widen1(w);
         d[1] = hi(((w >> (16 - SHIFT)) & (0x7fffu << SHIFT)) | (w & 0x80000000u));
     }
     static __device__ __forceinline__ unsigned special(unsigned w)
@@ -93,8 +92,6 @@ template <unsigned EXP, unsigned MANT, int S> struct vox_bm_half {
         /* adding the exponent's lowest bit carries into bit 15 only from all ones */
         return ((w & (EXP * 0x10001u)) + (EXP & ~(EXP << 1)) * 0x10001u) & 0x80008000u;
     }
-    static __device__ __forceinline__ bool is_nan(unsigned h) { return (h & MANT) != 0; }
-    static __device__ __forceinline__ bool is_special(unsigned h) { return (h & EXP) == EXP; }
     /* Session 18 (LEAN): widen's two values with fewer integer operations: an element's 16 bits at the
      * word's top, shifted arithmetically by 16 - SHIFT (the sign fills the bits above the exponent field's
      * used part), masked to the sign and the moved bits: per word 5 operations instead of 7. */

@@ -43,6 +43,7 @@
 #ifdef VOX_GPU_DEVICE
 
 #include "rows_view.cuh"
+#include "half_bits.cuh" /* the staged kernel's q means (query_select_stage.cuh) */
 
 #define VOX_QS_SMEM (96 * 1024) /* gpu_query_select uses the same bound */
 

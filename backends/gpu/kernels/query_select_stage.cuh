@@ -86,34 +86,25 @@ __device__ __forceinline__ i64 vox_qss_item(i64 t, i64 BH, i64 NB, bool jmajor)
  * (local slot r at rows + r * D elements): block_means' result bitwise (vox_qs_block_mean's contract).
  * f32 elements: vox_qs_block_mean. f16/bf16: lane l takes the 32-bit words l, l + 32, ... of a row (two
  * elements each: conflict-free shared loads), walks only the kept rows (ballot masks, ascending), and widens
- * each element to f64 without a conversion instruction as block_means.cuh does (the element's bits moved
- * into an f64's exponent and fraction fields: the element times 2^-S, S = 896 bf16, 1008 f16, exact for
- * subnormals too; the sums of those are the unscaled sums times 2^-S bitwise, see block_means.cuh's header),
- * scaled back by 2^S at the end. An Inf/NaN element (exponent all ones) is noted per element: the result is
+ * each element to f64 without a conversion instruction with block_means' code (half_bits.cuh: the element
+ * times 2^-S by moving bits, S = 896 bf16, 1008 f16, exact for subnormals too; the sums of those are the
+ * unscaled sums times 2^-S bitwise, see block_means.cuh's header), scaled back by 2^S at the end. An Inf/NaN element (exponent all ones) is noted per element: the result is
  * then the reference's (NaN after a NaN or both infinities, else that infinity). */
-template <class DT> struct vox_qsm_half { /* f32: not used (vox_qs_block_mean) */
-    enum { HALF = 0, SHIFT = 0, EXPM = 0 };
-    static __device__ __forceinline__ double scale() { return 1.0; }
+template <class DT> struct vox_qsm_half : vox_half_bf16 { /* f32: not used (vox_qs_block_mean) */
+    enum { HALF = 0 };
 };
-template <> struct vox_qsm_half<vox_t_bf16> {
-    enum { HALF = 1, SHIFT = 13, EXPM = 0x7f80 };
-    static __device__ __forceinline__ double scale() { return 0x1p896; }
+template <> struct vox_qsm_half<vox_t_bf16> : vox_half_bf16 {
+    enum { HALF = 1 };
 };
-template <> struct vox_qsm_half<vox_t_f16> {
-    enum { HALF = 1, SHIFT = 10, EXPM = 0x7c00 };
-    static __device__ __forceinline__ double scale() { return 0x1p1008; }
+template <> struct vox_qsm_half<vox_t_f16> : vox_half_f16 {
+    enum { HALF = 1 };
 };
-/* element h (16 bits) times 2^-S; wrong (finite) for Inf/NaN, which vox_qsm_special notes */
-template <int SHIFT> __device__ __forceinline__ double vox_qsm_widen(unsigned h)
+/* 0 finite, 1 NaN, 2 +Inf, 4 -Inf (H: half_bits.cuh's format) */
+template <class H> __device__ __forceinline__ int vox_qsm_special(unsigned h)
 {
-    return __longlong_as_double((long long)((unsigned long long)(((h & 0x7fffu) << SHIFT) | ((h & 0x8000u) << 16)) << 32));
-}
-/* 0 finite, 1 NaN, 2 +Inf, 4 -Inf */
-template <int EXPM> __device__ __forceinline__ int vox_qsm_special(unsigned h)
-{
-    if ((h & EXPM) != EXPM)
+    if (!H::is_special(h))
         return 0;
-    return (h & (0x7fffu & ~(unsigned)EXPM)) ? 1 : (h & 0x8000u) ? 4 : 2;
+    return H::is_nan(h) ? 1 : (h & 0x8000u) ? 4 : 2;
 }
 __device__ __forceinline__ float vox_qsm_result(double s, int sp, double scale, int n)
 {
@@ -153,10 +144,10 @@ __device__ __forceinline__ void vox_qss_block_mean(float *qbar, i64 mi, const un
                 mk &= mk - 1;
                 if (on) {
                     const unsigned x = rw[(i64)r * words + w];
-                    s0 += vox_qsm_widen<H::SHIFT>(x & 0xffffu);
-                    s1 += vox_qsm_widen<H::SHIFT>(x >> 16);
-                    sp0 |= vox_qsm_special<H::EXPM>(x & 0xffffu);
-                    sp1 |= vox_qsm_special<H::EXPM>(x >> 16);
+                    s0 += H::widen1(x & 0xffffu);
+                    s1 += H::widen1(x >> 16);
+                    sp0 |= vox_qsm_special<H>(x & 0xffffu);
+                    sp1 |= vox_qsm_special<H>(x >> 16);
                 }
             }
         }
