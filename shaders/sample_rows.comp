@@ -154,22 +154,7 @@ layout(std430, set = 0, binding = 3) readonly buffer Rows { int rows[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Coord { int coord[]; };
 layout(std430, set = 0, binding = 5) readonly buffer BlockValid { int block_valid[]; };
 layout(std430, set = 0, binding = 7) writeonly buffer Work { float work[]; };
-layout(std430, set = 0, binding = 8) readonly buffer SlotTok { int slot_tok[]; };
-/* Where head bh's rows start in q, k, v (they share strides) and the element
- * index of slot s's row from there: the caller's tensors through slot_token
- * (pc.tok = 1 + the table's element offset at binding 8, past the op's
- * offset table) or the block copies (tok 0; sb, sh, st then describe
- * [BH][S][D]). sample_rows_cm.comp has the same two functions. */
-uint sr_row_origin(uint bh)
-{
-    uint hd = uint(pc.heads), b = bh / hd;
-    return b * vox_u64lo(pc.sb) + (bh - b * hd) * vox_u64lo(pc.sh);
-}
-uint sr_row_at(uint xo, uint s)
-{
-    uint tk = vox_u64lo(pc.tok);
-    return xo + (tk != 0u ? uint(slot_tok[tk - 1u + s]) : s) * vox_u64lo(pc.st);
-}
+#include "sample_rows.glsl" /* binding 8 (the slot table), sr_row_origin, sr_row_at */
 
 #define LS 256u
 #define SR_ROWS 32u /* sampled rows per workgroup: 4 per 32 invocations */

@@ -118,22 +118,7 @@ layout(std430, set = 0, binding = 7) buffer Work { float work[]; };
 #else
 layout(std430, set = 0, binding = 7) writeonly buffer Work { float work[]; };
 #endif
-layout(std430, set = 0, binding = 8) readonly buffer SlotTok { int slot_tok[]; };
-
-/* Where head bh's rows start in q, k, v (they share strides) and the element
- * index of slot s's row from there: the caller's tensors through slot_token
- * (pc.tok = 1 + the table's element offset at binding 8) or the block copies
- * (tok 0; sb, sh, st then describe [BH][S][D]); as in sample_rows.comp. */
-uint sr_row_origin(uint bh)
-{
-    uint hd = uint(pc.heads), b = bh / hd;
-    return b * vox_u64lo(pc.sb) + (bh - b * hd) * vox_u64lo(pc.sh);
-}
-uint sr_row_at(uint xo, uint s)
-{
-    uint tk = vox_u64lo(pc.tok);
-    return xo + (tk != 0u ? uint(slot_tok[tk - 1u + s]) : s) * vox_u64lo(pc.st);
-}
+#include "sample_rows.glsl" /* binding 8 (the slot table), sr_row_origin, sr_row_at */
 
 /* Q tile (rows 0..31) at the start; then the K tile (rows 0..31) and the V
  * tile (rows 32..63); f16 bits, row stride RS4 */

@@ -254,13 +254,19 @@ static vox_status get_pipeline(vk_dev *d, const char *name, const vk_pipe **out)
 
 /* ------------------------------------------------------------ dispatch */
 
+/* The alignment a storage buffer binding's offset must have (1 where the device says 0). */
+static VkDeviceSize offset_align(const vk_dev *d)
+{
+    return d->limits.minStorageBufferOffsetAlignment ? d->limits.minStorageBufferOffsetAlignment : 1;
+}
+
 /* The descriptor of each binding (the dummy buffer where unused) and the
  * element offset that remains below the device's offset alignment, written
  * into the push-constant head (off[i] = pcw[2 + i]). */
 static vox_status bind_buffers(vk_dev *d, const char *pipe_name, const vk_bind *binds, int nbinds, int nhead,
                                VkDescriptorBufferInfo *infos, uint32_t *pcw)
 {
-    VkDeviceSize align = d->limits.minStorageBufferOffsetAlignment ? d->limits.minStorageBufferOffsetAlignment : 1;
+    const VkDeviceSize align = offset_align(d);
     for (int i = 0; i < VK_NBIND; i++) {
         const vk_bind *b = i < nbinds ? &binds[i] : NULL;
         if (!b || !b->b) {
@@ -297,8 +303,7 @@ const char *vk_last_kernel(void *dev, vox_op op)
 
 uint32_t vk_bind_rem(const vk_dev *d, const vk_bind *b)
 {
-    VkDeviceSize align = d->limits.minStorageBufferOffsetAlignment ? d->limits.minStorageBufferOffsetAlignment : 1;
-    return (uint32_t)(((VkDeviceSize)b->off % align) / b->es);
+    return (uint32_t)(((VkDeviceSize)b->off % offset_align(d)) / b->es);
 }
 
 vox_status vk_dispatch(vk_dev *d, vox_op op, const char *pipe_name, const vk_bind *binds, int nbinds,
