@@ -124,7 +124,8 @@ enum {
     X(SM90_BWD_DQ_BF16_D128_IS0, "vox_attn_bwd_sm90_dq_bf16_d128_is0", 384, 0) \
     X(SM90_BWD_DKDV_BF16_D128_IS0, "vox_attn_bwd_sm90_dkdv_bf16_d128_is0", 384, 0) \
     X(SM90_BWD_DKDV_BF16_D128_P2, "vox_attn_bwd_sm90_dkdv_bf16_d128_p2", 384, 0)   \
-    X(SM90_BWD_DKDV_BF16_D128_P2BRK, "vox_attn_bwd_sm90_dkdv_bf16_d128_p2brk", 384, 0)
+    X(SM90_BWD_DKDV_BF16_D128_P2BRK, "vox_attn_bwd_sm90_dkdv_bf16_d128_p2brk", 384, 0) \
+    X(SM90_BWD_DKDV_BF16_D128_SG, "vox_attn_bwd_sm90_dkdv_bf16_d128_sg", 384, 0)
 
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
@@ -179,6 +180,8 @@ typedef struct cu_sm90 {
     int bwd_p2;     /* 1 with VOXATTN_SM90_BWD_PRODUCER=2: the bf16 D = 128 packed dkdv with its producer on two warps
                        (the merge and the rows' l2 / delta in one, the TMA copies in the other;
                        VOX_SM90_BWD_DKDV_KERNEL_SP); 2 with =brk: its test-only break */
+    int bwd_sg;     /* VOXATTN_SM90_BWD_STAGGER=1: the bf16 D = 128 packed dkdv whose consumers do not issue S^T / dP^T
+                       while the other consumer's are in flight (SG of VOX_SM90_BWD_DKDV_KERNEL_SP) */
     int bwd_front;  /* not VOXATTN_SM90_BWD_FRONT=0: the backward kernels launch the CTAs of every head's global
                        (text) blocks first (VoxSm90BwdParams.front; session 17) */
 } cu_sm90;
@@ -354,6 +357,9 @@ void cu_sm90_open(gpu_dev *g)
                                  "16 rows from the wrong rows): dk and dv must come out wrong")
                     ? 2
                     : 0;
+    s->bwd_sg = sm90_switch(g, "VOXATTN_SM90_BWD_STAGGER",
+                            "the bf16 D=128 attention backward's dkdv consumers stagger their S/dP products (one "
+                            "warpgroup's in flight at a time)");
     s->bwd_asc = !sm90_switch(g, "VOXATTN_SM90_BWD_ALTERNATE",
                               "the packed attention backward kernels alternate the blocks only one unit lists "
                               "between the two consumers (session 12's order)");
@@ -894,6 +900,8 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         kq = SM90_BWD_DQ_BF16_D128_IS0, kkv = SM90_BWD_DKDV_BF16_D128_IS0;
     if (s->bwd_p2 && kkv == SM90_BWD_DKDV_BF16_D128) /* the two-warp producer (A/B) */
         kkv = s->bwd_p2 == 2 ? SM90_BWD_DKDV_BF16_D128_P2BRK : SM90_BWD_DKDV_BF16_D128_P2;
+    else if (s->bwd_sg && kkv == SM90_BWD_DKDV_BF16_D128) /* the staggered S^T / dP^T issue (A/B) */
+        kkv = SM90_BWD_DKDV_BF16_D128_SG;
     if (!*st)
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kq], sm90_kernels[kq].name, &s->fn_smem[kq],
                             VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DQ_PACK), (unsigned)sm90_kernels[kq].threads,

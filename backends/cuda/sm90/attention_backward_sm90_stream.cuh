@@ -563,19 +563,18 @@ __device__ __forceinline__ void bwd_merge(const VoxSm90BwdParams &p, BwdStream<D
                 b = ib < cb ? __ldg(p.mask + lb + ib) : 0x7fffffff;
             st.block((int)(hb + (long long)x * p.V), n, mb);
         }
-        st.finish();
-        return;
-    }
+    } else {
 #pragma unroll 1
-    while (ia < ca || ib < cb) {
-        const int a = ia < ca ? __ldg(p.mask + la + ia) : 0x7fffffff;
-        const int b = ib < cb ? __ldg(p.mask + lb + ib) : 0x7fffffff;
-        int x = a < b ? a : b;
-        if (PACK && !p.asc && a != b && ia < ca && ib < cb) /* one-unit blocks by stage parity */
-            x = st.it & 1 ? b : a;
-        const unsigned mb = (a == x ? VOX_SM90_BWD_MEMBER(0) : 0u) | (b == x ? VOX_SM90_BWD_MEMBER(1) : 0u);
-        ia += a == x, ib += b == x;
-        st.block((int)(hb + (long long)x * p.V), __ldg(p.block_valid + x), mb);
+        while (ia < ca || ib < cb) {
+            const int a = ia < ca ? __ldg(p.mask + la + ia) : 0x7fffffff;
+            const int b = ib < cb ? __ldg(p.mask + lb + ib) : 0x7fffffff;
+            int x = a < b ? a : b;
+            if (PACK && !p.asc && a != b && ia < ca && ib < cb) /* one-unit blocks by stage parity */
+                x = st.it & 1 ? b : a;
+            const unsigned mb = (a == x ? VOX_SM90_BWD_MEMBER(0) : 0u) | (b == x ? VOX_SM90_BWD_MEMBER(1) : 0u);
+            ia += a == x, ib += b == x;
+            st.block((int)(hb + (long long)x * p.V), __ldg(p.block_valid + x), mb);
+        }
     }
     st.finish();
 }
