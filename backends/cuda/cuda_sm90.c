@@ -123,6 +123,7 @@ enum {
     X(SM90_BWD_RUNITS, "vox_attn_bwd_sm90_runits", 1024, 0)                    \
     X(SM90_BWD_DQ_BF16_D128_IS0, "vox_attn_bwd_sm90_dq_bf16_d128_is0", 384, 0) \
     X(SM90_BWD_DKDV_BF16_D128_IS0, "vox_attn_bwd_sm90_dkdv_bf16_d128_is0", 384, 0) \
+    X(SM90_BWD_DQ_BF16_D128_PF0, "vox_attn_bwd_sm90_dq_bf16_d128_pf0", 384, 0) \
     X(SM90_BWD_DKDV_BF16_D128_P2, "vox_attn_bwd_sm90_dkdv_bf16_d128_p2", 384, 0)   \
     X(SM90_BWD_DKDV_BF16_D128_P2BRK, "vox_attn_bwd_sm90_dkdv_bf16_d128_p2brk", 384, 0) \
     X(SM90_BWD_DKDV_BF16_D128_SG, "vox_attn_bwd_sm90_dkdv_bf16_d128_sg", 384, 0)
@@ -177,6 +178,8 @@ typedef struct cu_sm90 {
                        the device by vox_attn_bwd_sm90_runits; session 16) */
     int bwd_is0;    /* VOXATTN_SM90_BWD_ISSUE=0: the bf16 D = 128 dq and dkdv kernels with session 17's stage
                        code (VOX_SM90_BWD_IS 0: every wgmma's descriptors rebuilt in vector registers) */
+    int bwd_pf0;    /* VOXATTN_SM90_BWD_DQ_PREFETCH=0: the bf16 D = 128 dq kernel whose producer reads one list
+                       entry and one valid count per stage (session 18) instead of 32-entry windows */
     int bwd_p2;     /* 1 with VOXATTN_SM90_BWD_PRODUCER=2: the bf16 D = 128 packed dkdv with its producer on two warps
                        (the merge and the rows' l2 / delta in one, the TMA copies in the other;
                        VOX_SM90_BWD_DKDV_KERNEL_SP); 2 with =brk: its test-only break */
@@ -348,6 +351,9 @@ void cu_sm90_open(gpu_dev *g)
     s->bwd_is0 = sm90_switch_is(g, "VOXATTN_SM90_BWD_ISSUE", "0",
                                 "the bf16 D=128 attention backward's dq and dkdv kernels rebuild every wgmma's "
                                 "descriptors (session 17's stage code)");
+    s->bwd_pf0 = sm90_switch_is(g, "VOXATTN_SM90_BWD_DQ_PREFETCH", "0",
+                                "the bf16 D=128 attention backward's dq producer reads its list one entry per stage "
+                                "(session 18)");
     s->bwd_p2 = sm90_switch_is(g, "VOXATTN_SM90_BWD_PRODUCER", "2",
                                "the bf16 D=128 attention backward's dkdv kernel runs its producer on two warps "
                                "(list merge and row stats in one, TMA copies in the other)")
@@ -898,6 +904,8 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     /* each kernel its scheme's grid and shared memory: dq one unit per CTA, dkdv two */
     if (s->bwd_is0 && kq == SM90_BWD_DQ_BF16_D128) /* session 17's stage code (A/B) */
         kq = SM90_BWD_DQ_BF16_D128_IS0, kkv = SM90_BWD_DKDV_BF16_D128_IS0;
+    else if (s->bwd_pf0 && kq == SM90_BWD_DQ_BF16_D128) /* session 18's producer (A/B) */
+        kq = SM90_BWD_DQ_BF16_D128_PF0;
     if (s->bwd_p2 && kkv == SM90_BWD_DKDV_BF16_D128) /* the two-warp producer (A/B) */
         kkv = s->bwd_p2 == 2 ? SM90_BWD_DKDV_BF16_D128_P2BRK : SM90_BWD_DKDV_BF16_D128_P2;
     else if (s->bwd_sg && kkv == SM90_BWD_DKDV_BF16_D128) /* the staggered S^T / dP^T issue (A/B) */
