@@ -702,8 +702,8 @@ __device__ __forceinline__ void st_shared_relaxed(uint32_t a, unsigned v)
 {
     asm volatile("st.relaxed.cta.shared.b32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory");
 }
-/* SP (the packed dkdv only; the library's VOXATTN_SM90_BWD_PRODUCER=2, kernel _p2): the producer's work on two
- * warps of the producer warpgroup. Session 19's ncu of dkdv (H100, hunyuan's grid, 8 heads, after bwd12): the
+/* SP (the packed dkdv only; the library's bf16 D = 128 kernel _p2, VOXATTN_SM90_BWD_PRODUCER=1 the SP 0 one): the
+ * producer's work on two warps of the producer warpgroup. Session 19's ncu of dkdv (H100, hunyuan's grid, 8 heads, after bwd12): the
  * consumers waited for their next stage (ready[s]) 19% of their time while the one producer warp was busy 78% of
  * its own (per stage: the lists' next entries, block_valid, the rows' l2 / delta as three dependent global loads,
  * and 4 TMA issues each behind an ELECT / R2UR chain: ~1.6k cycles of a ~2.1k-cycle stage), and a 5-stage ring
@@ -714,8 +714,9 @@ __device__ __forceinline__ void st_shared_relaxed(uint32_t a, unsigned v)
  * delta copied by cp.async, tracked by full[s] (no register waits); warp 0's lane 0 is the TMA warp
  * (bwd_tma_stream): the resident tiles, then per stage, after cmd[s], the copies (64-row boxes where the rows are
  * contiguous) and its arrival on full[s] (33 arrivals). The fixer and the consumers are unchanged; the same bytes
- * reach the same stages: dk, dv bitwise as with SP 0. SP 2: a test-only break (a tile stage's last chunk row
- * 16 early: its rows 48..63 hold rows 32..47). */
+ * reach the same stages: dk, dv bitwise as with SP 0. H200 (session 19, NOTES.md): backward at hunyuan's grid with 4
+ * heads 21.22 / 21.27 ms against 21.48 / 21.50 (-1.1%), dkdv per launch 11.87 against 12.02 ms; the bf16 D = 128
+ * kernel of the library (VOXATTN_SM90_BWD_PRODUCER=1: SP 0). */
 template <int D, bool BF, int PACK, int IS, int SP = 0, int SG = 0>
 __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const CUtensorMap *tmQ,
                                               const CUtensorMap *tmK, const CUtensorMap *tmV, const CUtensorMap *tmG,
@@ -1191,8 +1192,8 @@ VOX_SM90_BWD_PREP_KERNEL(f16, false)
         vox_sm90::attn_bwd_dkdv<D, BF, PACK, IS>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc, &tmDq, &tmKc,      \
                                                  &tmVc);                                                      \
     }
-/* the packed dkdv with the split producer (SP 1; 2 a test-only break): VOX_SM90_BWD_PRODUCER; SG 1: the
- * staggered S^T / dP^T issue (VOXATTN_SM90_BWD_STAGGER) */
+/* the packed dkdv with the split producer (SP 1): the library's bf16 D = 128 kernel; SG 1: the staggered S^T / dP^T
+ * issue (VOXATTN_SM90_BWD_STAGGER) */
 #define VOX_SM90_BWD_DKDV_KERNEL_SP(NAME, D, BF, SP, SG)                                                      \
     extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
         vox_attn_bwd_sm90_dkdv_##NAME(VOX_SM90_BWD_ARGS)                                                      \

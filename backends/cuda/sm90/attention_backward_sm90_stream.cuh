@@ -66,7 +66,7 @@ template <int D, int PACK> struct BwdSmem {
      * area 16 bytes before meta: an offset from full0); a 64-row tile stage stores only ~row in
      * slot 0 (negative; a chunk stage's slot 0 is never empty) */
     __device__ __forceinline__ uint32_t slot_at(int s, int c) const { return full0 - 16 - 16 * (STAGES - s) + 4 * c; }
-    /* the split producer (VOX_SM90_BWD_PRODUCER, PACK 1; VOX_SM90_BWD_CMD_AREA after meta): mbarrier cmd[s]
+    /* the split producer (VOXATTN_SM90_BWD_PRODUCER, PACK 1; VOX_SM90_BWD_CMD_AREA after meta): mbarrier cmd[s]
      * (the meta warp's stage s written: info and the 4 chunk rows) and the chunk rows [STAGES][4] */
     __device__ __forceinline__ uint32_t cmdbar_at(int s) const { return full0 + 544 * STAGES + 16 + 8 * s; }
     __device__ __forceinline__ uint32_t cmd_at(int s, int c) const
@@ -233,7 +233,7 @@ template <int D, bool DKDV, int PACK, int SP = 0> struct BwdStream {
             st_shared(sm.info_at(s), (int)counts);
 #pragma unroll
             for (int c = 0; c < 4; c++)
-                st_shared(sm.cmd_at(s, c), row + 16 * c + (SP == 2 && c == 3 ? -16 : 0)); /* SP 2: test-only break */
+                st_shared(sm.cmd_at(s, c), row + 16 * c);
             mbar_arrive(sm.cmdbar_at(s));
         } else if (lane == 0) {
             const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
@@ -622,7 +622,7 @@ __device__ __forceinline__ void bwd_produce(const BwdSmem<D, PACK> &sm, const Vo
     bwd_merge<D, DKDV, PACK, 0>(p, st, la, ca, lb, cb, hb);
 }
 
-/* The split producer's TMA warp (VOX_SM90_BWD_PRODUCER; one lane): for every stage, once the meta warp's
+/* The split producer's TMA warp (template SP of attn_bwd_dkdv; one lane): for every stage, once the meta warp's
  * command is there (cmd[s]: BwdStream<.., SP> claimed the stage and wrote its info word and 4 chunk
  * rows), the copies of both tensors into it: 64-row boxes where the 4 rows are contiguous (a tile
  * stage: the same bytes as 4 chunk boxes, the 128B swizzle being the address's), else a 16-row box per
