@@ -80,8 +80,9 @@ def run(P, L, MATH, TENS=512, PBOTH=0.36, RUN=0.5, RING=4, STAGGER=0, N=10000, s
 
 if __name__ == '__main__':
     print('variant                     P   ring stagger  period  cons-wait  prod-wait')
-    for name, P, ring, st in (('e19 calibration', 1600, 4, 0), ('producer 2x faster', 800, 4, 0),
-                              ('ring 5 (PK5)', 1600, 5, 0), ('ring 8', 1600, 8, 0), ('stagger', 1600, 4, 1),
-                              ('stagger + producer 2x', 800, 4, 1)):
-        per, cw, pw = run(P, 1200, 1200, RING=ring, STAGGER=st)
+    for name, P, ring, st, rn in (('e19 calibration', 1600, 4, 0, 0.5), ('producer 2x faster', 800, 4, 0, 0.5),
+                                  ('ring 5 (PK5)', 1600, 5, 0, 0.5), ('ring 8', 1600, 8, 0, 0.5),
+                                  ('stagger', 1600, 4, 1, 0.5), ('stagger + producer 2x', 800, 4, 1, 0.5),
+                                  ('no runs of one owner', 1600, 4, 0, 0.0)):
+        per, cw, pw = run(P, 1200, 1200, RING=ring, STAGGER=st, RUN=rn)
         print('%-24s %5d %5d %5d %9.0f %9.2f %10.2f' % (name, P, ring, st, per, cw, pw))
