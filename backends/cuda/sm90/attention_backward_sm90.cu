@@ -19,3 +19,5 @@ VOX_SM90_BWD_DQ_KERNEL_ISPF(bf16_d128_pf0, 128, true, VOX_SM90_BWD_DQ_PACK, VOX_
  * staggered S^T / dP^T issue (VOXATTN_SM90_BWD_STAGGER=1) */
 VOX_SM90_BWD_DKDV_KERNEL_SP(bf16_d128_p2, 128, true, 1, 0)
 VOX_SM90_BWD_DKDV_KERNEL_SP(bf16_d128_p2sg, 128, true, 1, 1)
+/* with the one-unit blocks alternated where no shared block splits (SP 3): VOXATTN_SM90_BWD_SAFEALT=1 */
+VOX_SM90_BWD_DKDV_KERNEL_SP(bf16_d128_p2sa, 128, true, 3, 0)

@@ -785,7 +785,12 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         const int c0 = u0.nv > 0 ? p.mask[3 * R + u0.m] : 0, c1 = two && u1.nv > 0 ? p.mask[3 * R + u1.m] : 0;
         if (SP) { /* the split producer's meta warp (warp 2): the merge, the rows' l2 / delta, the commands */
             BwdStream<D, true, PACK, SP> st(sm, p, nullptr, nullptr, nullptr, nullptr, lane);
-            bwd_merge<D, true, PACK, SP>(p, st, p.mask[2 * R + u0.m], c0, p.mask[2 * R + u1.m], c1, u0.m / p.NB * S);
+            if (SP & 2)
+                bwd_merge_sa<D, true, PACK, SP>(p, st, p.mask[2 * R + u0.m], c0, p.mask[2 * R + u1.m], c1,
+                                                u0.m / p.NB * S);
+            else
+                bwd_merge<D, true, PACK, SP>(p, st, p.mask[2 * R + u0.m], c0, p.mask[2 * R + u1.m], c1,
+                                             u0.m / p.NB * S);
             return;
         }
         BwdStream<D, true, PACK> st(sm, p, tmQ, tmG, tmQc, tmGc, lane);
