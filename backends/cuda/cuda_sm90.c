@@ -98,6 +98,10 @@ enum {
     X(SM90_BF16_D64_NF, "vox_attn_sm90w3_bf16_d64_nf", 512, 192)             \
     X(SM90_F16_D64, "vox_attn_sm90w3_f16_d64", 512, 192)                     \
     X(SM90_F16_D64_NF, "vox_attn_sm90w3_f16_d64_nf", 512, 192)               \
+    X(SM90W3_BF16_D128_KV, "vox_attn_sm90w3_bf16_d128_kv", 512, 192)         \
+    X(SM90W3_BF16_D128_KV_NF, "vox_attn_sm90w3_bf16_d128_kv_nf", 512, 192)   \
+    X(SM90W3_BF16_D128_KVBRK, "vox_attn_sm90w3_bf16_d128_kvbrk", 512, 192)   \
+    X(SM90W3_BF16_D128_KVBRK_NF, "vox_attn_sm90w3_bf16_d128_kv_nf", 512, 192) \
     X(SM90_PLAN, "vox_attn_sm90_plan", VOX_SM90_PLAN_WARPS * 32, 0)          \
     X(SM90_PLAN_OLD, "vox_attn_sm90_plan_old", 256, 0)                       \
     X(SM90_PERMUTE_V, "vox_attn_sm90_permute_v", 256, 0)                     \
@@ -130,7 +134,9 @@ enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
 /* a forward kernel's _nf variant follows it (cu_sm90_attention_forward launches k, k + 1) */
 _Static_assert(SM90_BF16_D128_NF == SM90_BF16_D128 + 1 && SM90_F16_D128_NF == SM90_F16_D128 + 1 &&
                    SM90W3_BF16_D128_NF == SM90W3_BF16_D128 + 1 && SM90W3_F16_D128_NF == SM90W3_F16_D128 + 1 &&
-                   SM90_BF16_D64_NF == SM90_BF16_D64 + 1 && SM90_F16_D64_NF == SM90_F16_D64 + 1,
+                   SM90_BF16_D64_NF == SM90_BF16_D64 + 1 && SM90_F16_D64_NF == SM90_F16_D64 + 1 &&
+                   SM90W3_BF16_D128_KV_NF == SM90W3_BF16_D128_KV + 1 &&
+                   SM90W3_BF16_D128_KVBRK_NF == SM90W3_BF16_D128_KVBRK + 1,
                "sm90 kernel table order");
 /* the backward's dkdv, dkdv_q and dqconv kernels in the same type order (cu_sm90_attention_backward
  * maps one to the others by offset) */
@@ -176,6 +182,9 @@ typedef struct cu_sm90 {
                        code (VOX_SM90_BWD_IS 0: every wgmma's descriptors rebuilt in vector registers) */
     int bwd_front;  /* not VOXATTN_SM90_BWD_FRONT=0: the backward kernels launch the CTAs of every head's global
                        (text) blocks first (VoxSm90BwdParams.front; session 17) */
+    int kvbar;      /* VOXATTN_SM90_KVBAR (session 19): 1 the bf16 D = 128 3-warpgroup forward with separate K
+                       and V barriers per ring stage (_kv), 2 that with a deliberate break (tests only: _kvbrk);
+                       0 the kernels as before */
 } cu_sm90;
 
 #if VOX_CUDA_SM90
@@ -337,6 +346,15 @@ void cu_sm90_open(gpu_dev *g)
     s->bwd_front = !sm90_switch_is(g, "VOXATTN_SM90_BWD_FRONT", "0",
                                    "the attention backward kernels launch their CTAs head after head (the global "
                                    "blocks' long lists last, as before session 17)");
+    s->kvbar = sm90_switch_is(g, "VOXATTN_SM90_KVBAR", "1",
+                              "the bf16 D=128 3-warpgroup attention forward has separate K and V barriers per "
+                              "ring stage (K released after S): vox_attn_sm90w3_bf16_d128_kv")
+                   ? 1
+               : sm90_switch_is(g, "VOXATTN_SM90_KVBAR", "break",
+                                "tests only, a deliberate break: the _kv kernel with tile t-1's P V on tile t's V "
+                                "(vox_attn_sm90w3_bf16_d128_kvbrk)")
+                   ? 2
+                   : 0;
     s->bwd_is0 = sm90_switch_is(g, "VOXATTN_SM90_BWD_ISSUE", "0",
                                 "the bf16 D=128 attention backward's dq and dkdv kernels rebuild every wgmma's "
                                 "descriptors (session 17's stage code)");
@@ -431,7 +449,7 @@ static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_
     const int nwg = s->nwg128 ? s->nwg128 : pruned ? (fill3 ? 3 : 2) : split3 ? 3 : VOX_SM90_NWG_D128(V);
     const int k3 = bf16 ? SM90W3_BF16_D128 : SM90W3_F16_D128;
     if (nwg == 3 && shape_supported(128, V, NB, BH, sm90_kernels[k3].maxrows, max_smem_optin))
-        return k3;
+        return !bf16 || !s->kvbar ? k3 : s->kvbar == 1 ? SM90W3_BF16_D128_KV : SM90W3_BF16_D128_KVBRK;
     return bf16 ? SM90_BF16_D128 : SM90_F16_D128;
 }
 

@@ -311,7 +311,19 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
 #define VOX_SM90_VAR_TS 16
 #define VOX_SM90_VAR_SKIPBR 64 /* SKIPDEAD as a warp-uniform branch (ptxas: ~130 B of spills) */
 #define VOX_SM90_VAR_RING4 128 /* ablation: one ring stage fewer (the coupling of the consumers) */
-#define VOX_SM90_VAR_BREAK 32 /* with SKIPDEAD: the dead path leaves P = the raw scores (the check must fail) */
+#define VOX_SM90_VAR_BREAK 32 /* with SKIPDEAD: the dead path leaves P = the raw scores (the check must fail);
+                                with KVBAR: tile t-1's P V runs on tile t's V (the tests must fail) */
+/* KVBAR (session 19, the library's VOXATTN_SM90_KVBAR): separate K and V barriers per ring stage. The
+ * stage's K half has the full / empty pair above and its V half a second pair (fullv / emptyv, in the
+ * unused part of the row-table area). The producer lane fills K (info words, arrival, K copies), then
+ * waits for the V half's free slot and fills V; a consumer waits only for K (and the info words) before
+ * S = Q K^T, releases K as soon as S has completed (wg_wait), and waits for the V half only before
+ * that stage's P V, which it issues one step later (with the next tile's S). So K of stage t + STAGES
+ * is loaded once every warpgroup's S of stage t is done instead of after every P V of t, and V has a
+ * step more to land. A warpgroup that skips a stage, and the end marker's stage, wait for its V half
+ * before releasing it (an arrival on emptyv of a phase whose V copies are still in flight would count
+ * towards the previous phase). Same arithmetic in the same order: results bitwise those of VAR 0. */
+#define VOX_SM90_VAR_KVBAR 256
 __device__ __forceinline__ unsigned long long gtimer()
 {
     unsigned long long t;
@@ -364,6 +376,14 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     rslot = (int *)(((uintptr_t)rslot + 15) & ~(uintptr_t)15);
     int *rsrc = rslot + 64 * NWG;
     unsigned char *bm = (unsigned char *)(rslot + 256 * 2);
+    /* KVBAR: the V halves' full / empty barriers at rslot + 400 ints, after rsrc and before snext
+     * (rslot + 504); meta is 16-byte aligned (base 1 KB, ZOFF and the zero rows multiples of 16), so
+     * rslot = meta + 32 STAGES + 16 and the offset from full0 is a constant (no register) */
+    constexpr bool KVB = (VAR & VOX_SM90_VAR_KVBAR) != 0;
+    static_assert(!KVB || (128 * NWG <= 400 && 400 + 4 * STAGES <= 504), "KVBAR barriers in the row-table area");
+    static_assert(ZOFF % 16 == 0 && VOX_SM90_ZROWS_BYTES(D) % 16 == 0, "meta 16-byte aligned");
+    constexpr uint32_t FULLV = 32 * STAGES + 16 + 4 * 400, EMPTYV = FULLV + 8 * STAGES; /* from full0 */
+    const uint32_t fullv0 = full0 + FULLV, emptyv0 = full0 + EMPTYV;
 
     const int tid = threadIdx.x, wg = tid >> 7;
     const long long NB = p.NB;
@@ -393,6 +413,10 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         for (int s = 0; s < STAGES; s++) {
             mbar_init(full0 + 8 * s, 1);
             mbar_init(empty0 + 8 * s, 128 * NWG); /* every consumer thread arrives (see release) */
+            if (KVB) {
+                mbar_init(fullv0 + 8 * s, 1);
+                mbar_init(emptyv0 + 8 * s, 128 * NWG);
+            }
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -446,6 +470,36 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     mbar_wait(empty0 + 8 * s, (k & 1) ^ 1);
                     const uint32_t fb = full0 + 8 * s, dk = ring + s * STAGE_BYTES, dv = dk + TILE_BYTES;
                     info[4 * s] = mlo, info[4 * s + 1] = mhi, info[4 * s + 2] = c4; /* published by the arrival below */
+                    if constexpr (KVB) {
+                        /* K (with the info words) on full, then V on fullv once its half is free; each
+                         * half: the fast variant arrives before its copies, the safe one after them */
+                        auto half = [&](uint32_t hb, const CUtensorMap *tm, const CUtensorMap *tm16, uint32_t dst) {
+                            if (!SAFE)
+                                row >= 0 ? mbar_arrive_tx(hb, TILE_BYTES) : mbar_arrive(hb);
+                            if (row >= 0) {
+                                if (SAFE)
+                                    mbar_tx(hb, TILE_BYTES);
+                                if (whole) {
+#pragma unroll
+                                    for (int h = 0; h < HALVES; h++)
+                                        tma_load_2d(dst + h * 8192, tm, h * 64, row, hb);
+                                } else {
+#pragma unroll
+                                    for (int c = 0; c < 4; c++) {
+                                        const int r = c < pend ? prow[c] : -16;
+#pragma unroll
+                                        for (int h = 0; h < HALVES; h++)
+                                            tma_load_2d(dst + h * 8192 + c * 2048, tm16, h * 64, r, hb);
+                                    }
+                                }
+                            }
+                            if (SAFE)
+                                mbar_arrive(hb);
+                        };
+                        half(fb, tmK, tmK16, dk);
+                        mbar_wait(emptyv0 + 8 * s, (k & 1) ^ 1);
+                        half(fullv0 + 8 * s, tmV, tmV16, dv);
+                    } else {
                     /* fast variant: main's order (arrive.expect_tx, then the copies); safe: the
                      * arrival after the copies (pv_fix reads stage V with plain loads) */
                     if (!SAFE)
@@ -474,6 +528,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     }
                     if (SAFE)
                         mbar_arrive(fb); /* after the info words and the copies it publishes */
+                    }
                 }
                 it++;
                 if (!whole)
@@ -603,6 +658,26 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
          * rewrites after the empty barrier, so each thread must arrive itself (one arrival
          * per warp after __syncwarp is flagged by racecheck as a WAR hazard on info). */
         auto release = [&](int st) { mbar_arrive(empty0 + 8 * st); };
+        /* KVBAR: the V half of stage st (ring index sit) has landed; its release */
+        auto wait_v = [&](int st, int sit) {
+            if constexpr (KVB)
+                mbar_wait(fullv0 + 8 * st, (sit / STAGES) & 1);
+        };
+        auto release_v = [&](int st) {
+            if constexpr (KVB)
+                mbar_arrive(emptyv0 + 8 * st);
+            else
+                release(st);
+        };
+        /* a stage this warpgroup does not use (ring index sit), or the end marker's: both halves
+         * (KVBAR: once its V half has landed, see VOX_SM90_VAR_KVBAR) */
+        auto release_both = [&](int st, int sit) {
+            release(st);
+            if constexpr (KVB) {
+                wait_v(st, sit);
+                mbar_arrive(emptyv0 + 8 * st);
+            }
+        };
         /* the blocks that list some chunk of a stage */
         auto anyof = [](unsigned m4) { return (m4 | (m4 >> 8) | (m4 >> 16) | (m4 >> 24)) & 0xffu; };
         int nshared = 0;
@@ -892,6 +967,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 
         /* the pending P V (of stage prev_s) now, its pv_fix, the stage released */
         auto flush_pv = [&]() {
+            wait_v(prev_s, prev_it);
             fence_all();
             wg_fence();
             issue_pv(prev_s, prev_pz);
@@ -899,7 +975,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             fence_all();
             if (prev_pz)
                 pv_fix(prev_s, prev_m4, prev_c4);
-            release(prev_s);
+            release_v(prev_s); /* KVBAR: its K half went after S */
             prev_s = -1;
         };
 
@@ -920,7 +996,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 it++;
                 if (c4 == 0xffffffffu || (anyof(m4) & wmask))
                     break;
-                release(s);
+                release_both(s, it - 1);
             }
             if (c4 == 0xffffffffu) {
                 nxt = (int)m4;
@@ -935,6 +1011,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 const bool pz = poisoned(m4, c4);
                 wg_wait<0>();
                 fence_all();
+                if constexpr (KVB)
+                    release(s); /* K: S has completed */
                 float al0, al1;
                 softmax(m4, c4, al0, al1);
                 rescale_pack(al0, al1);
@@ -963,30 +1041,39 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                             /* the next wait is for ring index it: fine while the held stage's slot
                              * is not the one it needs (it < prev_it + STAGES) */
                             if (it - prev_it < STAGES) {
-                                release(s);
+                                release_both(s, it - 1);
                                 continue;
                             }
                         }
                         flush_pv(); /* so its stage is released (the producer may need it) */
-                        release(s);
+                        release_both(s, it - 1);
                         break;
                     }
+                    /* KVBAR: V of the pending stage (it had a step to land); BREAK (tests): this
+                     * stage's V instead */
+                    const bool kvbrk = KVB && (VAR & VOX_SM90_VAR_BREAK) != 0;
+                    const int pvs = kvbrk ? s : prev_s;
+                    wait_v(prev_s, prev_it);
+                    if (kvbrk)
+                        wait_v(s, it - 1);
                     fence_all();
                     const bool sh = turn_begin(mg);
                     wg_fence();
                     issue_s(s);
-                    issue_pv(prev_s, prev_pz);
+                    issue_pv(pvs, prev_pz);
                     turn_end(sh);
                     const bool pz = poisoned(m4, c4);
                     wg_wait<1>();
                     fence_regs<32>(sacc);
+                    if constexpr (KVB)
+                        release(s); /* K: S has completed */
                     float al0, al1;
                     softmax(m4, c4, al0, al1);
                     wg_wait<0>();
                     fence_all();
                     if (prev_pz)
                         pv_fix(prev_s, prev_m4, prev_c4);
-                    release(prev_s);
+                    release_v(prev_s);
                     rescale_pack(al0, al1);
                     prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4, prev_it = it - 1;
                 }
@@ -994,7 +1081,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         }
         if (prev_s >= 0)
             flush_pv();
-        release((it - 1) % STAGES); /* the end marker's stage (the next item's producer reuses it) */
+        release_both((it - 1) % STAGES, it - 1); /* the end marker's stage (the next item's producer reuses it) */
         if (cw == 0 && nshared > 0)
             named_bar<3, 256>(); /* the other warpgroup's last turn signal */
         /* epilogue */
