@@ -204,6 +204,16 @@ __device__ __forceinline__ unsigned long long desc_sw128(uint32_t addr, uint32_t
            ((unsigned long long)((sbo >> 4) & 0x3FFF) << 32) | (1ull << 62);
 }
 
+/* Descriptor d advanced by `bytes` (a multiple of 16) along its tile: the start-address field (bits
+ * 0-13, address >> 4) plus bytes >> 4; no carry into the leading-offset bits (16..) while the address
+ * stays below 256 KB, which a CTA's shared window does. (The backward's desc_adv, same arithmetic.) */
+__device__ __forceinline__ unsigned long long fwd_desc_adv(unsigned long long d, uint32_t bytes)
+{
+    return (d & 0xffffffff00000000ull) | (uint32_t)((uint32_t)d + (bytes >> 4));
+}
+/* A warp-uniform shared address as lane 0's (ptxas then keeps descriptors built from it uniform) */
+__device__ __forceinline__ uint32_t fwd_uniform(uint32_t a) { return __shfl_sync(0xffffffffu, a, 0); }
+
 #include "../../gpu/kernels/pack2.cuh"
 
 #define VOX_SM90_INF __int_as_float(0x7f800000)
@@ -312,7 +322,8 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
 #define VOX_SM90_VAR_SKIPBR 64 /* SKIPDEAD as a warp-uniform branch (ptxas: ~130 B of spills) */
 #define VOX_SM90_VAR_RING4 128 /* ablation: one ring stage fewer (the coupling of the consumers) */
 #define VOX_SM90_VAR_BREAK 32 /* with SKIPDEAD: the dead path leaves P = the raw scores (the check must fail);
-                                with KVBAR: tile t-1's P V runs on tile t's V (the tests must fail) */
+                                with KVBAR: tile t-1's P V runs on tile t's V; with UDESC: S reads K's first
+                                64 columns twice (the tests must fail) */
 /* KVBAR (session 19, the library's VOXATTN_SM90_KVBAR): separate K and V barriers per ring stage. The
  * stage's K half has the full / empty pair above and its V half a second pair (fullv / emptyv, in the
  * unused part of the row-table area). The producer lane fills K (info words, arrival, K copies), then
@@ -324,6 +335,12 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
  * before releasing it (an arrival on emptyv of a phase whose V copies are still in flight would count
  * towards the previous phase). Same arithmetic in the same order: results bitwise those of VAR 0. */
 #define VOX_SM90_VAR_KVBAR 256
+/* UDESC (session 19, VOXATTN_SM90_UDESC): the consumers' wgmma descriptors built once per stage from
+ * warp-uniform addresses (a shuffle of lane 0: ptxas then keeps them in uniform registers) and
+ * advanced per k-step by a constant in the start-address field (fwd_desc_adv), as the backward's
+ * VOX_SM90_BWD_IS 1 (session 18: -6.5% per backward kernel); Q's descriptor once per item. Same wgmmas
+ * on the same addresses: results bitwise those of VAR 0. */
+#define VOX_SM90_VAR_UDESC 512
 __device__ __forceinline__ unsigned long long gtimer()
 {
     unsigned long long t;
@@ -758,6 +775,9 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         unsigned pf[16];
         float mr0 = -VOX_SM90_INF, mr1 = -VOX_SM90_INF, lr0 = 0.f, lr1 = 0.f;
         const uint32_t vlbo = p.vt_swap ? 1024u : (uint32_t)(64 * 128), vsbo = p.vt_swap ? (uint32_t)(64 * 128) : 1024u;
+        constexpr bool UD = (VAR & VOX_SM90_VAR_UDESC) != 0;
+        /* UDESC: Q's descriptor (QSM) once per item, from a warp-uniform address */
+        const unsigned long long dq0 = UD && QSM ? desc_sw128(fwd_uniform(qs + cw * TILE_BYTES), 16, 1024) : 0ull;
         int prev_s = -1, prev_it = 0; /* prev_it: the ring index (it) of the pending stage (HOLD) */
         bool prev_pz = false;      /* the pending P V's stage is poisoned (pv_fix) */
         unsigned prev_m4 = 0u, prev_c4 = 0u;
@@ -770,10 +790,12 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             return;
 #endif
             const uint32_t vb = ring + s * STAGE_BYTES + TILE_BYTES;
+            const unsigned long long dv0 = UD ? desc_sw128(fwd_uniform(vb), vlbo, vsbo) : 0ull;
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
-                const unsigned long long dsc =
-                    pz ? desc_sw128(zrows, 2048u, 1024u) : desc_sw128(vb + kk * 2048, vlbo, vsbo);
+                const unsigned long long dsc = pz   ? desc_sw128(zrows, 2048u, 1024u)
+                                               : UD ? fwd_desc_adv(dv0, kk * 2048)
+                                                    : desc_sw128(vb + kk * 2048, vlbo, vsbo);
                 if (D == 128)
                     vox_wgmma_m64n128k16_rs<BF, 1>(oacc, pf + 4 * kk, dsc, 1);
                 else
@@ -842,11 +864,17 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 
         auto issue_s = [&](int s) {
             const uint32_t kb = ring + s * STAGE_BYTES, qb = qs + cw * TILE_BYTES;
+            const unsigned long long dk0 = UD ? desc_sw128(fwd_uniform(kb), 16, 1024) : 0ull;
 #pragma unroll
             for (int kk = 0; kk < KSTEPS; kk++) {
                 const uint32_t off = (kk >> 2) * 8192 + (kk & 3) * 32;
-                const unsigned long long dsc = desc_sw128(kb + off, 16, 1024);
-                if constexpr (QSM)
+                /* BREAK (tests, with UDESC): K's second 64-column box never read */
+                constexpr bool udbrk = UD && (VAR & VOX_SM90_VAR_BREAK) != 0;
+                const uint32_t koff = udbrk ? (uint32_t)((kk & 3) * 32) : off;
+                const unsigned long long dsc = UD ? fwd_desc_adv(dk0, koff) : desc_sw128(kb + off, 16, 1024);
+                if constexpr (QSM && UD)
+                    vox_wgmma_m64n64k16_ss<BF, 0, 0>(sacc, fwd_desc_adv(dq0, off), dsc, kk > 0);
+                else if constexpr (QSM)
                     vox_wgmma_m64n64k16_ss<BF, 0, 0>(sacc, desc_sw128(qb + off, 16, 1024), dsc, kk > 0);
                 else
                     vox_wgmma_m64n64k16_rs<BF, 0>(sacc, qf[kk], dsc, kk > 0);
@@ -1051,7 +1079,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     }
                     /* KVBAR: V of the pending stage (it had a step to land); BREAK (tests): this
                      * stage's V instead */
-                    const bool kvbrk = KVB && (VAR & VOX_SM90_VAR_BREAK) != 0;
+                    const bool kvbrk = KVB && !UD && (VAR & VOX_SM90_VAR_BREAK) != 0;
                     const int pvs = kvbrk ? s : prev_s;
                     wait_v(prev_s, prev_it);
                     if (kvbrk)
