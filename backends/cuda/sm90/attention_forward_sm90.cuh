@@ -995,7 +995,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 
         /* the pending P V (of stage prev_s) now, its pv_fix, the stage released */
         auto flush_pv = [&]() {
-            wait_v(prev_s, prev_it);
+            if constexpr (KVB)
+                wait_v(prev_s, prev_it);
             fence_all();
             wg_fence();
             issue_pv(prev_s, prev_pz);
@@ -1079,11 +1080,15 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     }
                     /* KVBAR: V of the pending stage (it had a step to land); BREAK (tests): this
                      * stage's V instead */
-                    const bool kvbrk = KVB && !UD && (VAR & VOX_SM90_VAR_BREAK) != 0;
-                    const int pvs = kvbrk ? s : prev_s;
-                    wait_v(prev_s, prev_it);
-                    if (kvbrk)
-                        wait_v(s, it - 1);
+                    constexpr bool kvbrk = KVB && !UD && (VAR & VOX_SM90_VAR_BREAK) != 0;
+                    int pvs = prev_s;
+                    if constexpr (KVB) {
+                        wait_v(prev_s, prev_it);
+                        if constexpr (kvbrk) {
+                            wait_v(s, it - 1);
+                            pvs = s;
+                        }
+                    }
                     fence_all();
                     const bool sh = turn_begin(mg);
                     wg_fence();
