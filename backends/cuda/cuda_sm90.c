@@ -132,7 +132,8 @@ enum {
     X(SM90_BWD_PREP_F16, "vox_attn_bwd_sm90_prep_f16", 256, 0)                 \
     X(SM90_BWD_RUNITS, "vox_attn_bwd_sm90_runits", 1024, 0)                    \
     X(SM90_BWD_DQ_BF16_D128_IS0, "vox_attn_bwd_sm90_dq_bf16_d128_is0", 384, 0) \
-    X(SM90_BWD_DKDV_BF16_D128_IS0, "vox_attn_bwd_sm90_dkdv_bf16_d128_is0", 384, 0)
+    X(SM90_BWD_DKDV_BF16_D128_IS0, "vox_attn_bwd_sm90_dkdv_bf16_d128_is0", 384, 0) \
+    X(SM90_BWD_DQ_BF16_D128_PF0, "vox_attn_bwd_sm90_dq_bf16_d128_pf0", 384, 0)
 
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
@@ -189,6 +190,8 @@ typedef struct cu_sm90 {
                        the device by vox_attn_bwd_sm90_runits; session 16) */
     int bwd_is0;    /* VOXATTN_SM90_BWD_ISSUE=0: the bf16 D = 128 dq and dkdv kernels with session 17's stage
                        code (VOX_SM90_BWD_IS 0: every wgmma's descriptors rebuilt in vector registers) */
+    int bwd_pf0;    /* VOXATTN_SM90_BWD_DQ_PREFETCH=0: the bf16 D = 128 dq kernel whose producer reads one list
+                       entry and one valid count per stage (session 18) instead of 32-entry windows */
     int bwd_front;  /* not VOXATTN_SM90_BWD_FRONT=0: the backward kernels launch the CTAs of every head's global
                        (text) blocks first (VoxSm90BwdParams.front; session 17) */
     int kvbar;      /* VOXATTN_SM90_KVBAR (session 19): 1 the bf16 D = 128 3-warpgroup forward with separate K
@@ -379,6 +382,9 @@ void cu_sm90_open(gpu_dev *g)
     s->bwd_is0 = sm90_switch_is(g, "VOXATTN_SM90_BWD_ISSUE", "0",
                                 "the bf16 D=128 attention backward's dq and dkdv kernels rebuild every wgmma's "
                                 "descriptors (session 17's stage code)");
+    s->bwd_pf0 = sm90_switch_is(g, "VOXATTN_SM90_BWD_DQ_PREFETCH", "0",
+                                "the bf16 D=128 attention backward's dq producer reads its list one entry per stage "
+                                "(session 18)");
     s->bwd_asc = !sm90_switch(g, "VOXATTN_SM90_BWD_ALTERNATE",
                               "the packed attention backward kernels alternate the blocks only one unit lists "
                               "between the two consumers (session 12's order)");
@@ -932,6 +938,8 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     /* each kernel its scheme's grid and shared memory: dq one unit per CTA, dkdv two */
     if (s->bwd_is0 && kq == SM90_BWD_DQ_BF16_D128) /* session 17's stage code (A/B) */
         kq = SM90_BWD_DQ_BF16_D128_IS0, kkv = SM90_BWD_DKDV_BF16_D128_IS0;
+    else if (s->bwd_pf0 && kq == SM90_BWD_DQ_BF16_D128) /* session 18's producer (A/B) */
+        kq = SM90_BWD_DQ_BF16_D128_PF0;
     if (!*st)
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kq], sm90_kernels[kq].name, &s->fn_smem[kq],
                             VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DQ_PACK), (unsigned)sm90_kernels[kq].threads,

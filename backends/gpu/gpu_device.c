@@ -9,9 +9,9 @@
 #include "loader.h"
 
 /* Session 18's opt-in paths, their defaults in one place (A/B: the variables name every value): block_means'
- * kernel variant (VOXATTN_BLOCK_MEANS_LEAN: 0 vox_block_means_pipe_*) and query_select's fused q means
+ * kernel variant (VOXATTN_BLOCK_MEANS_LEAN: 0 vox_block_means_pipe_*, 2 _ring: session 19 measured it ~7% faster per launch) and query_select's fused q means
  * (VOXATTN_QUERY_SELECT_MEANS: 0 off) */
-#define VOX_BM_LEAN_DEFAULT 0
+#define VOX_BM_LEAN_DEFAULT 2 /* cuda only: _ring (session 19, backends/cuda/NOTES.md); hip keeps _pipe */
 #define VOX_QS_MEANS_DEFAULT 0
 
 vox_status gpu_err(gpu_dev *g, int rc, const char *what)
@@ -117,7 +117,7 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->bm_pf_break = vox_env_flag("VOXATTN_BLOCK_MEANS_PF_BREAK");
     { /* a variant number 0-6 (other text that is on: 1); the ABL list: its digits 0-6 in turn, 1 = "012" */
         const char *l = getenv("VOXATTN_BLOCK_MEANS_LEAN"), *ab = getenv("VOXATTN_BLOCK_MEANS_LEAN_ABL");
-        g->bm_lean = !l || !*l                                 ? VOX_BM_LEAN_DEFAULT
+        g->bm_lean = !l || !*l                                 ? (strcmp(G->name, "cuda") ? 0 : VOX_BM_LEAN_DEFAULT)
                      : l[0] >= '0' && l[0] <= '6' && !l[1] ? l[0] - '0'
                                                            : vox_env_flag("VOXATTN_BLOCK_MEANS_LEAN");
         size_t n = 0;

@@ -11,3 +11,6 @@ VOX_SM90_BWD_KERNELS(f16_d64, 64, false)
  * group) for the bf16 D = 128 pair: the library's VOXATTN_SM90_BWD_ISSUE=0 (A/B against IS 1) */
 VOX_SM90_BWD_DQ_KERNEL_IS(bf16_d128_is0, 128, true, VOX_SM90_BWD_DQ_PACK, 0)
 VOX_SM90_BWD_DKDV_KERNEL_IS(bf16_d128_is0, 128, true, VOX_SM90_BWD_DKDV_PACK, 0)
+/* session 18's dq producer (one list entry and one valid count per stage, VOX_SM90_BWD_DQ_PF 0) with the current stage
+ * code: the library's VOXATTN_SM90_BWD_DQ_PREFETCH=0 (A/B against the windowed list reads) */
+VOX_SM90_BWD_DQ_KERNEL_ISPF(bf16_d128_pf0, 128, true, VOX_SM90_BWD_DQ_PACK, VOX_SM90_BWD_IS, 0)

@@ -209,6 +209,12 @@ __device__ __forceinline__ unsigned long long desc_mnmaj(uint32_t tile, int kk)
 #ifndef VOX_SM90_BWD_IS
 #define VOX_SM90_BWD_IS 1
 #endif
+/* VOX_SM90_BWD_DQ_PF (template PF of the dq kernel; the library's dq kernels take it, the bf16 D = 128
+ * one also PF 0 for A/B: VOXATTN_SM90_BWD_DQ_PREFETCH=0): 1 = the producer reads its list a window of 32
+ * entries at a time (bwd_produce); 0 = one entry and one valid count per stage (session 18). */
+#ifndef VOX_SM90_BWD_DQ_PF
+#define VOX_SM90_BWD_DQ_PF 1
+#endif
 /* Descriptor d advanced by `bytes` (a multiple of 16) along its tile: the start-address field (bits
  * 0-13, address >> 4) plus bytes >> 4; the field cannot carry into the leading-offset bits (16..)
  * while the address stays below 256 KB, which a CTA's shared window does (227 KB + 1 KB). */
@@ -429,7 +435,7 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
 }
 
 /* ------------------------------------------------------------------ dq */
-template <int D, bool BF, int PACK, int IS>
+template <int D, bool BF, int PACK, int IS, int PF>
 __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUtensorMap *tmQ, const CUtensorMap *tmK,
                                             const CUtensorMap *tmV, const CUtensorMap *tmG, const CUtensorMap *tmKc,
                                             const CUtensorMap *tmVc)
@@ -462,7 +468,7 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
                                                           p.l2[u1.row0 + 32 + lane] != VOX_SM90_INF) != 0;
         const int c0 = live0 ? p.mask[R + u0.m] : 0, c1 = two && live1 ? p.mask[R + u1.m] : 0;
         BwdStream<D, false, PACK> st(sm, p, tmK, tmV, tmKc, tmVc, lane);
-        bwd_produce<D, false, PACK>(sm, p, st, tmQ, tmG, (int)u0.row0, (int)u1.row0, two ? 2 : 1, p.mask[u0.m], c0,
+        bwd_produce<D, false, PACK, PF>(sm, p, st, tmQ, tmG, (int)u0.row0, (int)u1.row0, two ? 2 : 1, p.mask[u0.m], c0,
                               PACK ? p.mask[u1.m] : p.mask[u0.m], PACK ? c1 : c0, u0.m / p.NB * S, lane);
         return;
     }
@@ -1114,12 +1120,13 @@ VOX_SM90_BWD_PREP_KERNEL(f16, false)
         const __grid_constant__ CUtensorMap tmG, const __grid_constant__ CUtensorMap tmQc,                    \
         const __grid_constant__ CUtensorMap tmKc, const __grid_constant__ CUtensorMap tmVc,                   \
         const __grid_constant__ CUtensorMap tmGc, const __grid_constant__ CUtensorMap tmDq
-#define VOX_SM90_BWD_DQ_KERNEL_IS(NAME, D, BF, PACK, IS)                                                      \
+#define VOX_SM90_BWD_DQ_KERNEL_ISPF(NAME, D, BF, PACK, IS, PF)                                                \
     extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
         vox_attn_bwd_sm90_dq_##NAME(VOX_SM90_BWD_ARGS)                                                        \
     {                                                                                                         \
-        vox_sm90::attn_bwd_dq<D, BF, PACK, IS>(p, &tmQ, &tmK, &tmV, &tmG, &tmKc, &tmVc);                      \
+        vox_sm90::attn_bwd_dq<D, BF, PACK, IS, PF>(p, &tmQ, &tmK, &tmV, &tmG, &tmKc, &tmVc);                  \
     }
+#define VOX_SM90_BWD_DQ_KERNEL_IS(NAME, D, BF, PACK, IS) VOX_SM90_BWD_DQ_KERNEL_ISPF(NAME, D, BF, PACK, IS, 0)
 #define VOX_SM90_BWD_DKDV_KERNEL_IS(NAME, D, BF, PACK, IS)                                                    \
     extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
         vox_attn_bwd_sm90_dkdv_##NAME(VOX_SM90_BWD_ARGS)                                                      \
@@ -1127,7 +1134,8 @@ VOX_SM90_BWD_PREP_KERNEL(f16, false)
         vox_sm90::attn_bwd_dkdv<D, BF, PACK, IS>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc, &tmDq, &tmKc,      \
                                                  &tmVc);                                                      \
     }
-#define VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, PACK) VOX_SM90_BWD_DQ_KERNEL_IS(NAME, D, BF, PACK, VOX_SM90_BWD_IS)
+#define VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, PACK)                                                             \
+    VOX_SM90_BWD_DQ_KERNEL_ISPF(NAME, D, BF, PACK, VOX_SM90_BWD_IS, VOX_SM90_BWD_DQ_PF)
 #define VOX_SM90_BWD_DKDV_KERNEL(NAME, D, BF, PACK) VOX_SM90_BWD_DKDV_KERNEL_IS(NAME, D, BF, PACK, VOX_SM90_BWD_IS)
 #define VOX_SM90_BWD_DQCONV_KERNEL(NAME, D, BF)                                                               \
     extern "C" __global__ void vox_attn_bwd_sm90_dqconv_##NAME(const __grid_constant__ VoxSm90BwdParams p)    \
