@@ -98,16 +98,8 @@ enum {
     X(SM90_BF16_D64_NF, "vox_attn_sm90w3_bf16_d64_nf", 512, 192)             \
     X(SM90_F16_D64, "vox_attn_sm90w3_f16_d64", 512, 192)                     \
     X(SM90_F16_D64_NF, "vox_attn_sm90w3_f16_d64_nf", 512, 192)               \
-    X(SM90W3_BF16_D128_KV, "vox_attn_sm90w3_bf16_d128_kv", 512, 192)         \
-    X(SM90W3_BF16_D128_KV_NF, "vox_attn_sm90w3_bf16_d128_kv_nf", 512, 192)   \
-    X(SM90W3_BF16_D128_UD, "vox_attn_sm90w3_bf16_d128_ud", 512, 192)         \
-    X(SM90W3_BF16_D128_UD_NF, "vox_attn_sm90w3_bf16_d128_ud_nf", 512, 192)   \
-    X(SM90W3_BF16_D128_KVUD, "vox_attn_sm90w3_bf16_d128_kvud", 512, 192)     \
-    X(SM90W3_BF16_D128_KVUD_NF, "vox_attn_sm90w3_bf16_d128_kvud_nf", 512, 192) \
-    X(SM90W3_BF16_D128_KVBRK, "vox_attn_sm90w3_bf16_d128_kvbrk", 512, 192)   \
-    X(SM90W3_BF16_D128_KVBRK_NF, "vox_attn_sm90w3_bf16_d128_kv_nf", 512, 192) \
-    X(SM90W3_BF16_D128_UDBRK, "vox_attn_sm90w3_bf16_d128_udbrk", 512, 192)   \
-    X(SM90W3_BF16_D128_UDBRK_NF, "vox_attn_sm90w3_bf16_d128_ud_nf", 512, 192) \
+    X(SM90W3_BF16_D128_UD0, "vox_attn_sm90w3_bf16_d128_ud0", 512, 192)       \
+    X(SM90W3_BF16_D128_UD0_NF, "vox_attn_sm90w3_bf16_d128_ud0_nf", 512, 192) \
     X(SM90_PLAN, "vox_attn_sm90_plan", VOX_SM90_PLAN_WARPS * 32, 0)          \
     X(SM90_PLAN_OLD, "vox_attn_sm90_plan_old", 256, 0)                       \
     X(SM90_PERMUTE_V, "vox_attn_sm90_permute_v", 256, 0)                     \
@@ -142,11 +134,7 @@ enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
 _Static_assert(SM90_BF16_D128_NF == SM90_BF16_D128 + 1 && SM90_F16_D128_NF == SM90_F16_D128 + 1 &&
                    SM90W3_BF16_D128_NF == SM90W3_BF16_D128 + 1 && SM90W3_F16_D128_NF == SM90W3_F16_D128 + 1 &&
                    SM90_BF16_D64_NF == SM90_BF16_D64 + 1 && SM90_F16_D64_NF == SM90_F16_D64 + 1 &&
-                   SM90W3_BF16_D128_KV_NF == SM90W3_BF16_D128_KV + 1 &&
-                   SM90W3_BF16_D128_KVBRK_NF == SM90W3_BF16_D128_KVBRK + 1 &&
-                   SM90W3_BF16_D128_UD_NF == SM90W3_BF16_D128_UD + 1 &&
-                   SM90W3_BF16_D128_KVUD_NF == SM90W3_BF16_D128_KVUD + 1 &&
-                   SM90W3_BF16_D128_UDBRK_NF == SM90W3_BF16_D128_UDBRK + 1,
+                   SM90W3_BF16_D128_UD0_NF == SM90W3_BF16_D128_UD0 + 1,
                "sm90 kernel table order");
 /* the backward's dkdv, dkdv_q and dqconv kernels in the same type order (cu_sm90_attention_backward
  * maps one to the others by offset) */
@@ -194,12 +182,9 @@ typedef struct cu_sm90 {
                        entry and one valid count per stage (session 18) instead of 32-entry windows */
     int bwd_front;  /* not VOXATTN_SM90_BWD_FRONT=0: the backward kernels launch the CTAs of every head's global
                        (text) blocks first (VoxSm90BwdParams.front; session 17) */
-    int kvbar;      /* VOXATTN_SM90_KVBAR (session 19): 1 the bf16 D = 128 3-warpgroup forward with separate K
-                       and V barriers per ring stage (_kv), 2 that with a deliberate break (tests only: _kvbrk);
-                       0 the kernels as before */
-    int udesc;      /* VOXATTN_SM90_UDESC (session 19): 1 that kernel with its consumers' wgmma descriptors from
-                       warp-uniform addresses (_ud; with kvbar 1: _kvud), 2 a deliberate break (tests only:
-                       _udbrk); 0 as before */
+    int udesc0;     /* VOXATTN_SM90_UDESC=0: the bf16 D = 128 3-warpgroup forward runs session 18's kernels (_ud0,
+                       every wgmma's descriptors rebuilt from byte addresses) instead of session 19's uniform
+                       descriptors */
 } cu_sm90;
 
 #if VOX_CUDA_SM90
@@ -361,24 +346,11 @@ void cu_sm90_open(gpu_dev *g)
     s->bwd_front = !sm90_switch_is(g, "VOXATTN_SM90_BWD_FRONT", "0",
                                    "the attention backward kernels launch their CTAs head after head (the global "
                                    "blocks' long lists last, as before session 17)");
-    s->kvbar = sm90_switch_is(g, "VOXATTN_SM90_KVBAR", "1",
-                              "the bf16 D=128 3-warpgroup attention forward has separate K and V barriers per "
-                              "ring stage (K released after S): vox_attn_sm90w3_bf16_d128_kv")
-                   ? 1
-               : sm90_switch_is(g, "VOXATTN_SM90_KVBAR", "break",
-                                "tests only, a deliberate break: the _kv kernel with tile t-1's P V on tile t's V "
-                                "(vox_attn_sm90w3_bf16_d128_kvbrk)")
-                   ? 2
-                   : 0;
-    s->udesc = sm90_switch_is(g, "VOXATTN_SM90_UDESC", "1",
-                              "the bf16 D=128 3-warpgroup attention forward builds its wgmma descriptors from "
-                              "warp-uniform addresses: vox_attn_sm90w3_bf16_d128_ud (with VOXATTN_SM90_KVBAR=1: _kvud)")
-                   ? 1
-               : sm90_switch_is(g, "VOXATTN_SM90_UDESC", "break",
-                                "tests only, a deliberate break: the _ud kernel's S reads K's first 64 columns twice "
-                                "(vox_attn_sm90w3_bf16_d128_udbrk)")
-                   ? 2
-                   : 0;
+    /* the uniform descriptors are the default: H200, wan-14b grid 8 heads BSA 10% 5.039 / 5.021 ms against 5.165 /
+     * 5.285, hunyuan grid blocks 4,4,8 6 heads 8.560 / 8.663 against 8.962 / 8.968 (NOTES.md, session 19) */
+    s->udesc0 = sm90_switch_is(g, "VOXATTN_SM90_UDESC", "0",
+                               "the bf16 D=128 3-warpgroup attention forward rebuilds every wgmma's descriptors "
+                               "(session 18's kernel, vox_attn_sm90w3_bf16_d128_ud0)");
     s->bwd_is0 = sm90_switch_is(g, "VOXATTN_SM90_BWD_ISSUE", "0",
                                 "the bf16 D=128 attention backward's dq and dkdv kernels rebuild every wgmma's "
                                 "descriptors (session 17's stage code)");
@@ -458,21 +430,6 @@ static int shape_supported(int64_t D, int64_t V, int64_t NB, int64_t BH, int max
  * shared memory, 192 rows per CTA) or 2, by VOXATTN_SM90_NWG or else the rule VOX_SM90_NWG_D128;
  * the 2-warpgroup kernel where the 3-warpgroup one does not take the shape (its Q leaves room for
  * a byte map of about 6000 blocks, against about 14000). */
-/* The 3-warpgroup D = 128 kernel k3, or for bf16 its session-19 variant (VOXATTN_SM90_KVBAR, _UDESC; a
- * break first) */
-static int w3_variant(const cu_sm90 *s, int bf16, int k3)
-{
-    if (!bf16)
-        return k3;
-    if (s->udesc == 2)
-        return SM90W3_BF16_D128_UDBRK;
-    if (s->kvbar == 2)
-        return SM90W3_BF16_D128_KVBRK;
-    if (s->kvbar && s->udesc)
-        return SM90W3_BF16_D128_KVUD;
-    return s->kvbar ? SM90W3_BF16_D128_KV : s->udesc ? SM90W3_BF16_D128_UD : k3;
-}
-
 static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_t BH, size_t max_smem_optin,
                        int pruned, double keep, int split_ok)
 {
@@ -491,7 +448,7 @@ static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_
     const int nwg = s->nwg128 ? s->nwg128 : pruned ? (fill3 ? 3 : 2) : split3 ? 3 : VOX_SM90_NWG_D128(V);
     const int k3 = bf16 ? SM90W3_BF16_D128 : SM90W3_F16_D128;
     if (nwg == 3 && shape_supported(128, V, NB, BH, sm90_kernels[k3].maxrows, max_smem_optin))
-        return w3_variant(s, bf16, k3);
+        return bf16 && s->udesc0 ? SM90W3_BF16_D128_UD0 : k3;
     return bf16 ? SM90_BF16_D128 : SM90_F16_D128;
 }
 

@@ -206,7 +206,7 @@ __device__ __forceinline__ unsigned long long desc_sw128(uint32_t addr, uint32_t
 
 /* Descriptor d advanced by `bytes` (a multiple of 16) along its tile: the start-address field (bits
  * 0-13, address >> 4) plus bytes >> 4; no carry into the leading-offset bits (16..) while the address
- * stays below 256 KB, which a CTA's shared window does. (The backward's desc_adv, same arithmetic.) */
+ * stays below 256 KB, which a CTA's shared window does (the backward's desc_adv, same arithmetic). */
 __device__ __forceinline__ unsigned long long fwd_desc_adv(unsigned long long d, uint32_t bytes)
 {
     return (d & 0xffffffff00000000ull) | (uint32_t)((uint32_t)d + (bytes >> 4));
@@ -321,25 +321,14 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
 #define VOX_SM90_VAR_TS 16
 #define VOX_SM90_VAR_SKIPBR 64 /* SKIPDEAD as a warp-uniform branch (ptxas: ~130 B of spills) */
 #define VOX_SM90_VAR_RING4 128 /* ablation: one ring stage fewer (the coupling of the consumers) */
-#define VOX_SM90_VAR_BREAK 32 /* with SKIPDEAD: the dead path leaves P = the raw scores (the check must fail);
-                                with KVBAR: tile t-1's P V runs on tile t's V; with UDESC: S reads K's first
-                                64 columns twice (the tests must fail) */
-/* KVBAR (session 19, the library's VOXATTN_SM90_KVBAR): separate K and V barriers per ring stage. The
- * stage's K half has the full / empty pair above and its V half a second pair (fullv / emptyv, in the
- * unused part of the row-table area). The producer lane fills K (info words, arrival, K copies), then
- * waits for the V half's free slot and fills V; a consumer waits only for K (and the info words) before
- * S = Q K^T, releases K as soon as S has completed (wg_wait), and waits for the V half only before
- * that stage's P V, which it issues one step later (with the next tile's S). So K of stage t + STAGES
- * is loaded once every warpgroup's S of stage t is done instead of after every P V of t, and V has a
- * step more to land. A warpgroup that skips a stage, and the end marker's stage, wait for its V half
- * before releasing it (an arrival on emptyv of a phase whose V copies are still in flight would count
- * towards the previous phase). Same arithmetic in the same order: results bitwise those of VAR 0. */
-#define VOX_SM90_VAR_KVBAR 256
-/* UDESC (session 19, VOXATTN_SM90_UDESC): the consumers' wgmma descriptors built once per stage from
- * warp-uniform addresses (a shuffle of lane 0: ptxas then keeps them in uniform registers) and
- * advanced per k-step by a constant in the start-address field (fwd_desc_adv), as the backward's
- * VOX_SM90_BWD_IS 1 (session 18: -6.5% per backward kernel); Q's descriptor once per item. Same wgmmas
- * on the same addresses: results bitwise those of VAR 0. */
+#define VOX_SM90_VAR_BREAK 32 /* with SKIPDEAD: the dead path leaves P = the raw scores (the check must fail) */
+/* UDESC (session 19; the library's bf16 D = 128 3-warpgroup kernels, VOXATTN_SM90_UDESC=0 the others): the
+ * consumers build a stage's wgmma descriptors once from warp-uniform addresses (fwd_uniform: ptxas then
+ * keeps them in uniform registers) and advance them per k-step by a constant in the start-address field
+ * (fwd_desc_adv), Q's once per item, instead of rebuilding both descriptors of every wgmma from byte
+ * addresses (add, mask, shift, or, two R2UR each: the phase-B path from the full barrier to the S wait
+ * 146 -> 85 SASS instructions); as the backward's VOX_SM90_BWD_IS 1. Same wgmmas on the same addresses:
+ * results bitwise those of VAR 0. H200 (NOTES.md, session 19): -3.7% (wan-14b grid), -3.9% (4,4,8). */
 #define VOX_SM90_VAR_UDESC 512
 __device__ __forceinline__ unsigned long long gtimer()
 {
@@ -393,14 +382,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
     rslot = (int *)(((uintptr_t)rslot + 15) & ~(uintptr_t)15);
     int *rsrc = rslot + 64 * NWG;
     unsigned char *bm = (unsigned char *)(rslot + 256 * 2);
-    /* KVBAR: the V halves' full / empty barriers at rslot + 400 ints, after rsrc and before snext
-     * (rslot + 504); meta is 16-byte aligned (base 1 KB, ZOFF and the zero rows multiples of 16), so
-     * rslot = meta + 32 STAGES + 16 and the offset from full0 is a constant (no register) */
-    constexpr bool KVB = (VAR & VOX_SM90_VAR_KVBAR) != 0;
-    static_assert(!KVB || (128 * NWG <= 400 && 400 + 4 * STAGES <= 504), "KVBAR barriers in the row-table area");
-    static_assert(ZOFF % 16 == 0 && VOX_SM90_ZROWS_BYTES(D) % 16 == 0, "meta 16-byte aligned");
-    constexpr uint32_t FULLV = 32 * STAGES + 16 + 4 * 400, EMPTYV = FULLV + 8 * STAGES; /* from full0 */
-    const uint32_t fullv0 = full0 + FULLV, emptyv0 = full0 + EMPTYV;
 
     const int tid = threadIdx.x, wg = tid >> 7;
     const long long NB = p.NB;
@@ -430,10 +411,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         for (int s = 0; s < STAGES; s++) {
             mbar_init(full0 + 8 * s, 1);
             mbar_init(empty0 + 8 * s, 128 * NWG); /* every consumer thread arrives (see release) */
-            if (KVB) {
-                mbar_init(fullv0 + 8 * s, 1);
-                mbar_init(emptyv0 + 8 * s, 128 * NWG);
-            }
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -487,36 +464,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     mbar_wait(empty0 + 8 * s, (k & 1) ^ 1);
                     const uint32_t fb = full0 + 8 * s, dk = ring + s * STAGE_BYTES, dv = dk + TILE_BYTES;
                     info[4 * s] = mlo, info[4 * s + 1] = mhi, info[4 * s + 2] = c4; /* published by the arrival below */
-                    if constexpr (KVB) {
-                        /* K (with the info words) on full, then V on fullv once its half is free; each
-                         * half: the fast variant arrives before its copies, the safe one after them */
-                        auto half = [&](uint32_t hb, const CUtensorMap *tm, const CUtensorMap *tm16, uint32_t dst) {
-                            if (!SAFE)
-                                row >= 0 ? mbar_arrive_tx(hb, TILE_BYTES) : mbar_arrive(hb);
-                            if (row >= 0) {
-                                if (SAFE)
-                                    mbar_tx(hb, TILE_BYTES);
-                                if (whole) {
-#pragma unroll
-                                    for (int h = 0; h < HALVES; h++)
-                                        tma_load_2d(dst + h * 8192, tm, h * 64, row, hb);
-                                } else {
-#pragma unroll
-                                    for (int c = 0; c < 4; c++) {
-                                        const int r = c < pend ? prow[c] : -16;
-#pragma unroll
-                                        for (int h = 0; h < HALVES; h++)
-                                            tma_load_2d(dst + h * 8192 + c * 2048, tm16, h * 64, r, hb);
-                                    }
-                                }
-                            }
-                            if (SAFE)
-                                mbar_arrive(hb);
-                        };
-                        half(fb, tmK, tmK16, dk);
-                        mbar_wait(emptyv0 + 8 * s, (k & 1) ^ 1);
-                        half(fullv0 + 8 * s, tmV, tmV16, dv);
-                    } else {
                     /* fast variant: main's order (arrive.expect_tx, then the copies); safe: the
                      * arrival after the copies (pv_fix reads stage V with plain loads) */
                     if (!SAFE)
@@ -545,7 +492,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     }
                     if (SAFE)
                         mbar_arrive(fb); /* after the info words and the copies it publishes */
-                    }
                 }
                 it++;
                 if (!whole)
@@ -675,26 +621,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
          * rewrites after the empty barrier, so each thread must arrive itself (one arrival
          * per warp after __syncwarp is flagged by racecheck as a WAR hazard on info). */
         auto release = [&](int st) { mbar_arrive(empty0 + 8 * st); };
-        /* KVBAR: the V half of stage st (ring index sit) has landed; its release */
-        auto wait_v = [&](int st, int sit) {
-            if constexpr (KVB)
-                mbar_wait(fullv0 + 8 * st, (sit / STAGES) & 1);
-        };
-        auto release_v = [&](int st) {
-            if constexpr (KVB)
-                mbar_arrive(emptyv0 + 8 * st);
-            else
-                release(st);
-        };
-        /* a stage this warpgroup does not use (ring index sit), or the end marker's: both halves
-         * (KVBAR: once its V half has landed, see VOX_SM90_VAR_KVBAR) */
-        auto release_both = [&](int st, int sit) {
-            release(st);
-            if constexpr (KVB) {
-                wait_v(st, sit);
-                mbar_arrive(emptyv0 + 8 * st);
-            }
-        };
         /* the blocks that list some chunk of a stage */
         auto anyof = [](unsigned m4) { return (m4 | (m4 >> 8) | (m4 >> 16) | (m4 >> 24)) & 0xffu; };
         int nshared = 0;
@@ -777,7 +703,9 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         const uint32_t vlbo = p.vt_swap ? 1024u : (uint32_t)(64 * 128), vsbo = p.vt_swap ? (uint32_t)(64 * 128) : 1024u;
         constexpr bool UD = (VAR & VOX_SM90_VAR_UDESC) != 0;
         /* UDESC: Q's descriptor (QSM) once per item, from a warp-uniform address */
-        const unsigned long long dq0 = UD && QSM ? desc_sw128(fwd_uniform(qs + cw * TILE_BYTES), 16, 1024) : 0ull;
+        unsigned long long dq0 = 0ull;
+        if constexpr (UD && QSM)
+            dq0 = desc_sw128(fwd_uniform(qs + cw * TILE_BYTES), 16, 1024);
         int prev_s = -1, prev_it = 0; /* prev_it: the ring index (it) of the pending stage (HOLD) */
         bool prev_pz = false;      /* the pending P V's stage is poisoned (pv_fix) */
         unsigned prev_m4 = 0u, prev_c4 = 0u;
@@ -790,12 +718,16 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             return;
 #endif
             const uint32_t vb = ring + s * STAGE_BYTES + TILE_BYTES;
-            const unsigned long long dv0 = UD ? desc_sw128(fwd_uniform(vb), vlbo, vsbo) : 0ull;
+            unsigned long long dv0 = 0ull; /* UDESC: one descriptor per stage */
+            if constexpr (UD)
+                dv0 = desc_sw128(fwd_uniform(vb), vlbo, vsbo);
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
-                const unsigned long long dsc = pz   ? desc_sw128(zrows, 2048u, 1024u)
-                                               : UD ? fwd_desc_adv(dv0, kk * 2048)
-                                                    : desc_sw128(vb + kk * 2048, vlbo, vsbo);
+                unsigned long long dsc;
+                if constexpr (UD)
+                    dsc = pz ? desc_sw128(zrows, 2048u, 1024u) : fwd_desc_adv(dv0, kk * 2048);
+                else
+                    dsc = pz ? desc_sw128(zrows, 2048u, 1024u) : desc_sw128(vb + kk * 2048, vlbo, vsbo);
                 if (D == 128)
                     vox_wgmma_m64n128k16_rs<BF, 1>(oacc, pf + 4 * kk, dsc, 1);
                 else
@@ -864,14 +796,17 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 
         auto issue_s = [&](int s) {
             const uint32_t kb = ring + s * STAGE_BYTES, qb = qs + cw * TILE_BYTES;
-            const unsigned long long dk0 = UD ? desc_sw128(fwd_uniform(kb), 16, 1024) : 0ull;
+            unsigned long long dk0 = 0ull; /* UDESC: one descriptor per stage */
+            if constexpr (UD)
+                dk0 = desc_sw128(fwd_uniform(kb), 16, 1024);
 #pragma unroll
             for (int kk = 0; kk < KSTEPS; kk++) {
                 const uint32_t off = (kk >> 2) * 8192 + (kk & 3) * 32;
-                /* BREAK (tests, with UDESC): K's second 64-column box never read */
-                constexpr bool udbrk = UD && (VAR & VOX_SM90_VAR_BREAK) != 0;
-                const uint32_t koff = udbrk ? (uint32_t)((kk & 3) * 32) : off;
-                const unsigned long long dsc = UD ? fwd_desc_adv(dk0, koff) : desc_sw128(kb + off, 16, 1024);
+                unsigned long long dsc;
+                if constexpr (UD)
+                    dsc = fwd_desc_adv(dk0, off);
+                else
+                    dsc = desc_sw128(kb + off, 16, 1024);
                 if constexpr (QSM && UD)
                     vox_wgmma_m64n64k16_ss<BF, 0, 0>(sacc, fwd_desc_adv(dq0, off), dsc, kk > 0);
                 else if constexpr (QSM)
@@ -995,8 +930,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 
         /* the pending P V (of stage prev_s) now, its pv_fix, the stage released */
         auto flush_pv = [&]() {
-            if constexpr (KVB)
-                wait_v(prev_s, prev_it);
             fence_all();
             wg_fence();
             issue_pv(prev_s, prev_pz);
@@ -1004,7 +937,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             fence_all();
             if (prev_pz)
                 pv_fix(prev_s, prev_m4, prev_c4);
-            release_v(prev_s); /* KVBAR: its K half went after S */
+            release(prev_s);
             prev_s = -1;
         };
 
@@ -1025,7 +958,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 it++;
                 if (c4 == 0xffffffffu || (anyof(m4) & wmask))
                     break;
-                release_both(s, it - 1);
+                release(s);
             }
             if (c4 == 0xffffffffu) {
                 nxt = (int)m4;
@@ -1040,8 +973,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                 const bool pz = poisoned(m4, c4);
                 wg_wait<0>();
                 fence_all();
-                if constexpr (KVB)
-                    release(s); /* K: S has completed */
                 float al0, al1;
                 softmax(m4, c4, al0, al1);
                 rescale_pack(al0, al1);
@@ -1070,43 +1001,30 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                             /* the next wait is for ring index it: fine while the held stage's slot
                              * is not the one it needs (it < prev_it + STAGES) */
                             if (it - prev_it < STAGES) {
-                                release_both(s, it - 1);
+                                release(s);
                                 continue;
                             }
                         }
                         flush_pv(); /* so its stage is released (the producer may need it) */
-                        release_both(s, it - 1);
+                        release(s);
                         break;
-                    }
-                    /* KVBAR: V of the pending stage (it had a step to land); BREAK (tests): this
-                     * stage's V instead */
-                    constexpr bool kvbrk = KVB && !UD && (VAR & VOX_SM90_VAR_BREAK) != 0;
-                    int pvs = prev_s;
-                    if constexpr (KVB) {
-                        wait_v(prev_s, prev_it);
-                        if constexpr (kvbrk) {
-                            wait_v(s, it - 1);
-                            pvs = s;
-                        }
                     }
                     fence_all();
                     const bool sh = turn_begin(mg);
                     wg_fence();
                     issue_s(s);
-                    issue_pv(pvs, prev_pz);
+                    issue_pv(prev_s, prev_pz);
                     turn_end(sh);
                     const bool pz = poisoned(m4, c4);
                     wg_wait<1>();
                     fence_regs<32>(sacc);
-                    if constexpr (KVB)
-                        release(s); /* K: S has completed */
                     float al0, al1;
                     softmax(m4, c4, al0, al1);
                     wg_wait<0>();
                     fence_all();
                     if (prev_pz)
                         pv_fix(prev_s, prev_m4, prev_c4);
-                    release_v(prev_s);
+                    release(prev_s);
                     rescale_pack(al0, al1);
                     prev_s = s, prev_pz = pz, prev_m4 = m4, prev_c4 = c4, prev_it = it - 1;
                 }
@@ -1114,7 +1032,7 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         }
         if (prev_s >= 0)
             flush_pv();
-        release_both((it - 1) % STAGES, it - 1); /* the end marker's stage (the next item's producer reuses it) */
+        release((it - 1) % STAGES); /* the end marker's stage (the next item's producer reuses it) */
         if (cw == 0 && nshared > 0)
             named_bar<3, 256>(); /* the other warpgroup's last turn signal */
         /* epilogue */
