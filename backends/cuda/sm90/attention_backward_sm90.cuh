@@ -691,7 +691,33 @@ __device__ __forceinline__ void bwd_dkdv_pds(float *st, float *dt, const float *
 }
 
 /* ------------------------------------------------------------------ dk, dv */
-template <int D, bool BF, int PACK, int IS>
+/* SG's flags: strong (relaxed, CTA scope) shared-memory accesses, so the poll is a load per iteration */
+__device__ __forceinline__ unsigned ld_shared_relaxed(uint32_t a)
+{
+    unsigned v;
+    asm volatile("ld.relaxed.cta.shared.b32 %0, [%1];\n" : "=r"(v) : "r"(a) : "memory");
+    return v;
+}
+__device__ __forceinline__ void st_shared_relaxed(uint32_t a, unsigned v)
+{
+    asm volatile("st.relaxed.cta.shared.b32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory");
+}
+/* SP (the packed dkdv only; the library's bf16 D = 128 kernel _p2, VOXATTN_SM90_BWD_PRODUCER=1 the SP 0 one): the
+ * producer's work on two warps of the producer warpgroup. Session 19's ncu of dkdv (H100, hunyuan's grid, 8 heads, after bwd12): the
+ * consumers waited for their next stage (ready[s]) 19% of their time while the one producer warp was busy 78% of
+ * its own (per stage: the lists' next entries, block_valid, the rows' l2 / delta as three dependent global loads,
+ * and 4 TMA issues each behind an ELECT / R2UR chain: ~1.6k cycles of a ~2.1k-cycle stage), and a 5-stage ring
+ * (PK5) gained nothing: the producer's throughput, not the ring's depth, bounds the stages the consumers get in a
+ * burst. With SP, warp 2 (idle before; the key-unit padding zeroing moves to warp 3 alone) is the META warp: the
+ * merge (bwd_merge: the lists' next heads loaded one block ahead), the chunk queues, the stage claim (empty[s]),
+ * the info word and the stage's 4 chunk rows as a command (cmd_at; lane 0 arrives on cmd[s]), and the rows' l2 /
+ * delta copied by cp.async, tracked by full[s] (no register waits); warp 0's lane 0 is the TMA warp
+ * (bwd_tma_stream): the resident tiles, then per stage, after cmd[s], the copies (64-row boxes where the rows are
+ * contiguous) and its arrival on full[s] (33 arrivals). The fixer and the consumers are unchanged; the same bytes
+ * reach the same stages: dk, dv bitwise as with SP 0. H200 (session 19, NOTES.md): backward at hunyuan's grid with 4
+ * heads 21.22 / 21.27 ms against 21.48 / 21.50 (-1.1%), dkdv per launch 11.87 against 12.02 ms; the bf16 D = 128
+ * kernel of the library (VOXATTN_SM90_BWD_PRODUCER=1: SP 0). */
+template <int D, bool BF, int PACK, int IS, int SP = 0, int SG = 0>
 __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const CUtensorMap *tmQ,
                                               const CUtensorMap *tmK, const CUtensorMap *tmV, const CUtensorMap *tmG,
                                               const CUtensorMap *tmQc, const CUtensorMap *tmGc,
@@ -707,14 +733,20 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31;
     if (PACK && p.runit && p.nunit < 0 && !bwd_unit_kv<PACK>(p, 0).has)
         return; /* a device-built key-unit table: the grid's CTAs past the head's units (all threads) */
-    bwd_init_barriers(sm, false);
+    static_assert(!SP || PACK == 1, "the split producer: the packed dkdv only");
+    static_assert(!SG || PACK == 1, "the staggered S^T / dP^T issue: the packed dkdv only");
+    const uint32_t sgf = sm.cmd_at(SM::STAGES, 0); /* SG: consumer c's flag at sgf + 4c (1: its S^T / dP^T in flight) */
+    if (SG && threadIdx.x == 0)
+        st_shared(sgf, 0), st_shared(sgf + 4, 0);
+    bwd_init_barriers(sm, false, SP != 0);
 
     if (wg == 0) {
         /* ---------------- producer, fixer ---------------- */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-        if (tid >= 64) {
-            /* warps 2, 3, idle otherwise: block layout, a chunk unit's (p.runit) blocks' slots 16.. are
-             * padding: 0, as a 64-key unit's store writes them (the consumers store slots 0..15) */
+        if (tid >= (SP ? 96 : 64)) {
+            /* warps 2, 3 (SP: warp 3), idle otherwise: block layout, a chunk unit's (p.runit) blocks' slots 16..
+             * are padding: 0, as a 64-key unit's store writes them (the consumers store slots 0..15) */
+            constexpr int ZT = SP ? 96 : 64;
             if (PACK && p.runit && !p.tok)
 #pragma unroll 1
                 for (int c = 0; c < 2; c++) {
@@ -728,21 +760,34 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
                             continue;
                         uint4 *zk = (uint4 *)((unsigned short *)p.dk + (u.m / p.NB * S + (long long)b * p.V + 16) * D);
                         uint4 *zv = (uint4 *)((unsigned short *)p.dv + (u.m / p.NB * S + (long long)b * p.V + 16) * D);
-                        for (int e = tid - 64; e < (p.V - 16) * (D / 8); e += 64)
+                        for (int e = tid - ZT; e < (p.V - 16) * (D / 8); e += 128 - ZT)
                             zk[e] = zv[e] = make_uint4(0u, 0u, 0u, 0u);
                     }
                 }
             return;
         }
-        if (tid >= 32) {
+        if (tid >= 32 && tid < 64) {
             bwd_fix<D, true, PACK>(sm, lane);
             return;
         }
         const BwdUnit u0 = bwd_unit_kv<PACK>(p, 0), u1 = bwd_unit_kv<PACK>(p, 1);
         const bool two = PACK && u1.has;
+        if (SP && tid < 32) { /* the split producer's TMA warp (one lane): resident tiles, then the stages */
+            if (lane == 0) {
+                bwd_resident<D, PACK>(sm, p, tmK, tmV, (int)u0.row0, (int)u1.row0, two ? 2 : 1, u0.m / p.NB * S, tmKc,
+                                      tmVc, u0.ch, two ? u1.ch : -1);
+                bwd_tma_stream<D, PACK>(sm, tmQ, tmG, tmQc, tmGc);
+            }
+            return;
+        }
         /* a unit without a valid key streams nothing (its dk, dv are 0); a chunk unit streams its
          * first block's list (runit: its blocks' lists are the same) */
         const int c0 = u0.nv > 0 ? p.mask[3 * R + u0.m] : 0, c1 = two && u1.nv > 0 ? p.mask[3 * R + u1.m] : 0;
+        if (SP) { /* the split producer's meta warp (warp 2): the merge, the rows' l2 / delta, the commands */
+            BwdStream<D, true, PACK, SP> st(sm, p, nullptr, nullptr, nullptr, nullptr, lane);
+            bwd_merge<D, true, PACK, SP>(p, st, p.mask[2 * R + u0.m], c0, p.mask[2 * R + u1.m], c1, u0.m / p.NB * S);
+            return;
+        }
         BwdStream<D, true, PACK> st(sm, p, tmQ, tmG, tmQc, tmGc, lane);
         bwd_produce<D, true, PACK>(sm, p, st, tmK, tmV, (int)u0.row0, (int)u1.row0, two ? 2 : 1,
                                    p.mask[2 * R + u0.m], c0, PACK ? p.mask[2 * R + u1.m] : p.mask[2 * R + u0.m],
@@ -810,6 +855,17 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
             const uint32_t qb = sm.ring + s * 2 * SM::TILE, gb = qb + SM::TILE;
             const float *L = sm.rowl2 + 64 * s, *Dl = sm.rowdl + 64 * s;
+            if (SG) { /* staggered: S^T / dP^T not issued while the other consumer's are in flight (timing only) */
+                if (ctw == 0) {
+                    while (ld_shared_relaxed(sgf + 4 * (cw ^ 1)) != 0u) {
+                    }
+                    st_shared_relaxed(sgf + 4 * cw, 1u);
+                }
+                if (cw == 0) /* the warpgroup goes on together (named barriers 2, 3 are free in dkdv) */
+                    named_bar<2, 128>();
+                else
+                    named_bar<3, 128>();
+            }
             fence_regs<D / 2>(gk);
             fence_regs<D / 2>(gv);
             wg_fence();
@@ -817,6 +873,8 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             bwd_mma_ss<D, BF, IS>(dt, rv, gb); /* dP^T = V dO^T */
             wg_commit();
             wg_wait<0>();
+            if (SG && ctw == 0)
+                st_shared_relaxed(sgf + 4 * cw, 0u);
             fence_regs<32>(st);
             fence_regs<32>(dt);
             if (!IS)
@@ -1133,6 +1191,15 @@ VOX_SM90_BWD_PREP_KERNEL(f16, false)
     {                                                                                                         \
         vox_sm90::attn_bwd_dkdv<D, BF, PACK, IS>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc, &tmDq, &tmKc,      \
                                                  &tmVc);                                                      \
+    }
+/* the packed dkdv with the split producer (SP 1): the library's bf16 D = 128 kernel; SG 1: the staggered S^T / dP^T
+ * issue (VOXATTN_SM90_BWD_STAGGER) */
+#define VOX_SM90_BWD_DKDV_KERNEL_SP(NAME, D, BF, SP, SG)                                                      \
+    extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
+        vox_attn_bwd_sm90_dkdv_##NAME(VOX_SM90_BWD_ARGS)                                                      \
+    {                                                                                                         \
+        vox_sm90::attn_bwd_dkdv<D, BF, 1, VOX_SM90_BWD_IS, SP, SG>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc,   \
+                                                                   &tmDq, &tmKc, &tmVc);                      \
     }
 #define VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, PACK)                                                             \
     VOX_SM90_BWD_DQ_KERNEL_ISPF(NAME, D, BF, PACK, VOX_SM90_BWD_IS, VOX_SM90_BWD_DQ_PF)

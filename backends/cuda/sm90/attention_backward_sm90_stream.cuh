@@ -66,6 +66,13 @@ template <int D, int PACK> struct BwdSmem {
      * area 16 bytes before meta: an offset from full0); a 64-row tile stage stores only ~row in
      * slot 0 (negative; a chunk stage's slot 0 is never empty) */
     __device__ __forceinline__ uint32_t slot_at(int s, int c) const { return full0 - 16 - 16 * (STAGES - s) + 4 * c; }
+    /* the split producer (VOXATTN_SM90_BWD_PRODUCER, PACK 1; VOX_SM90_BWD_CMD_AREA after meta): mbarrier cmd[s]
+     * (the meta warp's stage s written: info and the 4 chunk rows) and the chunk rows [STAGES][4] */
+    __device__ __forceinline__ uint32_t cmdbar_at(int s) const { return full0 + 544 * STAGES + 16 + 8 * s; }
+    __device__ __forceinline__ uint32_t cmd_at(int s, int c) const
+    {
+        return full0 + 552 * STAGES + 16 + 16 * s + 4 * c;
+    }
     __device__ __forceinline__ BwdSmem(unsigned char *raw_ptr)
     {
         const uint32_t raw = smem_u32(raw_ptr);
@@ -94,15 +101,18 @@ template <int D, int PACK> struct BwdSmem {
  * through the fixer (ready[s], every stage for both consumers). */
 #define VOX_SM90_BWD_DIRECT(DKDV, PACK) (!(DKDV) && !(PACK))
 
-/* Barrier setup shared by dq and dkdv: full[s] gets one arrival per producer lane (+ tx bytes),
- * ready[s] one per fixer lane, empty[s] one per consumer thread (both warpgroups) and fixer lane,
- * DIRECT one per thread of the computing warpgroup; redbar (the end-of-CTA exchanges,
- * bwd_exchange) and the atomic-dQ scheme's dsbar, stbar one per consumer thread. */
-template <class SM> __device__ __forceinline__ void bwd_init_barriers(const SM &sm, bool direct)
+/* Barrier setup shared by dq and dkdv: full[s] gets one arrival per producer lane (+ tx bytes; split:
+ * the meta warp's 32 lanes and the TMA warp's one), ready[s] one per fixer lane, empty[s] one per
+ * consumer thread (both warpgroups) and fixer lane, DIRECT one per thread of the computing warpgroup;
+ * split: cmd[s] the meta warp's lane 0; redbar (the end-of-CTA exchanges, bwd_exchange) and the
+ * atomic-dQ scheme's dsbar, stbar one per consumer thread. */
+template <class SM> __device__ __forceinline__ void bwd_init_barriers(const SM &sm, bool direct, bool split = false)
 {
     if (threadIdx.x == 0) {
         for (int s = 0; s < SM::STAGES; s++) {
-            mbar_init(sm.full0 + 8 * s, 32);
+            mbar_init(sm.full0 + 8 * s, split ? 33 : 32);
+            if (split)
+                mbar_init(sm.cmdbar_at(s), 1);
             mbar_init(sm.ready0 + 8 * s, 32);
             mbar_init(sm.empty0 + 8 * s, direct ? 128 : 256 + 32);
         }
@@ -134,8 +144,10 @@ template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CU
 
 /* Producer warp, all 32 lanes in step: the streamed side as ring stages (two tensors A, B per
  * stage: dq K, V; dkdv Q, dO_eff plus the rows' l2 and delta). Lane 0 writes the stage's info
- * (atomic dQ: and its chunks' first rows, slot_at) and issues the TMA copies; in dkdv lane L
- * stages the l2 and delta of the stage's rows 2L, 2L+1
+ * (atomic dQ: and its chunks' first rows, slot_at) and issues the TMA copies (SP, the split
+ * producer's meta warp: writes the stage's 4 chunk rows, cmd_at, and arrives on cmd[s] instead;
+ * the TMA warp, bwd_tma_stream, issues the copies); in dkdv lane L
+ * stages the l2 and delta of the stage's rows 2L, 2L+1 (SP: by cp.async, rows_async)
  * (global loads issued before the stage is claimed, so their latency hides behind the wait;
  * shared stores after it); then every lane arrives on the full barrier. So every value the
  * fixer and the consumers read with plain loads reaches them through a plain store that its own
@@ -145,7 +157,7 @@ template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CU
  * One chunk queue per membership Q + 1 (consumer 0, 1, both): np[Q] chunks, their counts in
  * pc[Q]; lane 4Q + c holds the first row of chunk c of queue Q (crows). Queue Q is only ever
  * indexed with a constant (template), so it stays in registers. */
-template <int D, bool DKDV, int PACK> struct BwdStream {
+template <int D, bool DKDV, int PACK, int SP = 0> struct BwdStream {
     using SM = BwdSmem<D, PACK>;
     const SM &sm;
     const VoxSm90BwdParams &p;              /* dkdv: l2 and delta (lse[BH*S + row]) of the rows */
@@ -170,6 +182,24 @@ template <int D, bool DKDV, int PACK> struct BwdStream {
             l = __ldg((const float2 *)(p.l2 + src));
             d = __ldg((const float2 *)(p.lse + p.BH * p.NB * p.V + src));
         }
+    }
+    /* the split producer's meta warp (SP; dkdv): this lane's rows src, src+1 of stage s, l2 and delta copied
+     * by cp.async (8 bytes each) when live, tracked by full[s] (cp.async.mbarrier.arrive: the pending count
+     * raised now, lowered when they complete), so no register waits for them; rows not live get l2 = +inf,
+     * delta 0 by plain stores; then the lane's own arrival (it orders lane 0's info and command stores) */
+    __device__ __forceinline__ void rows_async(int s, int src, bool live) const
+    {
+        const uint32_t dl = sm.rowl2_at(s, 2 * lane), dd = sm.rowdl_at(s, 2 * lane), full = sm.full0 + 8 * s;
+        if (live) {
+            asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(dl), "l"(p.l2 + src) : "memory");
+            asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(dd), "l"(p.lse + p.BH * p.NB * p.V + src)
+                         : "memory");
+            asm volatile("cp.async.mbarrier.arrive.shared::cta.b64 [%0];\n" ::"r"(full) : "memory");
+        } else {
+            st_shared2(dl, make_float2(VOX_SM90_INF, VOX_SM90_INF));
+            st_shared2(dd, make_float2(0.f, 0.f));
+        }
+        mbar_arrive(full);
     }
     /* after lane 0's copies of stage s: this lane's l2/delta rows (dkdv), then its arrival */
     __device__ __forceinline__ void publish(int s, float2 l, float2 d) const
@@ -196,9 +226,16 @@ template <int D, bool DKDV, int PACK> struct BwdStream {
     __device__ __forceinline__ void tile(int row, unsigned counts)
     {
         float2 l, d;
-        load_rows(row + 2 * lane, true, l, d);
+        if (!SP)
+            load_rows(row + 2 * lane, true, l, d);
         const int s = bwd_claim(sm, it++);
-        if (lane == 0) {
+        if (SP && lane == 0) { /* the split producer: the stage's command for the TMA warp */
+            st_shared(sm.info_at(s), (int)counts);
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+                st_shared(sm.cmd_at(s, c), row + 16 * c);
+            mbar_arrive(sm.cmdbar_at(s));
+        } else if (lane == 0) {
             const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
             st_shared(sm.info_at(s), (int)counts);
             mbar_tx(full, 2 * SM::TILE);
@@ -207,20 +244,25 @@ template <int D, bool DKDV, int PACK> struct BwdStream {
         }
         if (SM::ATOMIC && lane == 1) /* the chunks' first rows: row + 16c, marked by ~row in slot 0 */
             st_shared(sm.slot_at(s, 0), ~row);
-        publish(s, l, d);
+        if (SP)
+            rows_async(s, row + 2 * lane, true);
+        else
+            publish(s, l, d);
     }
     /* one stage: the np[Q] (1..4) chunks of queue Q, empty slots zero-filled; empties the queue */
     template <int Q> __device__ __forceinline__ void chunks()
     {
         float2 l, d;
         const int crow = __shfl_sync(0xffffffffu, crows, 4 * Q + (lane >> 3)); /* this lane's chunk */
-        load_rows(crow + 2 * (lane & 7), (lane >> 3) < np[Q], l, d);
+        if (!SP)
+            load_rows(crow + 2 * (lane & 7), (lane >> 3) < np[Q], l, d);
         const int s = bwd_claim(sm, it++);
         const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
         const unsigned tg = tag((unsigned)(Q + 1) << 5); /* every lane: bal stays warp-uniform */
         if (lane == 0) {
             st_shared(sm.info_at(s), (int)(pc[Q] | tg));
-            mbar_tx(full, 2 * SM::TILE);
+            if (!SP)
+                mbar_tx(full, 2 * SM::TILE);
         }
 #pragma unroll
         for (int c = 0; c < 4; c++) {
@@ -229,14 +271,22 @@ template <int D, bool DKDV, int PACK> struct BwdStream {
                 const int row = c < np[Q] ? r : -16; /* an empty slot: a box wholly before row 0 */
                 if (SM::ATOMIC)
                     st_shared(sm.slot_at(s, c), row);
+                if (SP) /* the split producer: chunk rows for the TMA warp */
+                    st_shared(sm.cmd_at(s, c), row);
+                else
 #pragma unroll
-                for (int h = 0; h < D / 64; h++) {
-                    tma_load_2d(buf + h * 8192 + c * 2048, tac, h * 64, row, full);
-                    tma_load_2d(buf + SM::TILE + h * 8192 + c * 2048, tbc, h * 64, row, full);
-                }
+                    for (int h = 0; h < D / 64; h++) {
+                        tma_load_2d(buf + h * 8192 + c * 2048, tac, h * 64, row, full);
+                        tma_load_2d(buf + SM::TILE + h * 8192 + c * 2048, tbc, h * 64, row, full);
+                    }
             }
         }
-        publish(s, l, d);
+        if (SP && lane == 0)
+            mbar_arrive(sm.cmdbar_at(s));
+        if (SP)
+            rows_async(s, crow + 2 * (lane & 7), (lane >> 3) < np[Q]);
+        else
+            publish(s, l, d);
         np[Q] = 0, pc[Q] = 0;
     }
     /* chunk rows row..row+n-1 (n <= 16) into queue Q; a full queue is issued */
@@ -277,10 +327,15 @@ template <int D, bool DKDV, int PACK> struct BwdStream {
 #pragma unroll
         for (int e = 0; e < (VOX_SM90_BWD_DIRECT(DKDV, PACK) ? 2 : 1); e++) {
             const int s = bwd_claim(sm, it++);
-            if (lane == 0)
+            if (lane == 0) {
                 st_shared(sm.info_at(s), -1);
+                if (SP) /* the TMA warp reads the end, arrives on full[s] and returns */
+                    mbar_arrive(sm.cmdbar_at(s));
+            }
             mbar_arrive(sm.full0 + 8 * s);
         }
+        if (SP) /* the meta warp's row copies done before it exits */
+            asm volatile("cp.async.wait_all;\n" ::: "memory");
     }
 };
 
@@ -452,6 +507,77 @@ __device__ __forceinline__ int bwd_chunk_block(const VoxSm90BwdParams &p, int ch
  * balancing may give other stages away: rounding of its dq can differ; the library's dq is
  * alternating, PACK = 0, which this does not touch). H200 harness (session 12, NOTES.md): dkdv
  * -2.8% at ragged hunyuan BSA 10% in one sitting, within noise in another. */
+/* Producer, one lane: the resident tiles of bwd_produce (and of the split producer's TMA warp) */
+template <int D, int PACK>
+__device__ __forceinline__ void bwd_resident(const BwdSmem<D, PACK> &sm, const VoxSm90BwdParams &p,
+                                             const CUtensorMap *ra, const CUtensorMap *rb, int row_a, int row_b,
+                                             int nres, long long hb, const CUtensorMap *rac, const CUtensorMap *rbc,
+                                             int ch_a, int ch_b)
+{
+    mbar_tx(sm.resbar, nres * 2 * BwdSmem<D, PACK>::TILE);
+#pragma unroll 1
+    for (int c = 0; c < nres; c++) {
+        const int ch = c ? ch_b : ch_a;
+        if (ch < 0) {
+            bwd_tile<D>(sm.res_of(c), ra, c ? row_b : row_a, sm.resbar);
+            bwd_tile<D>(sm.res_of(c) + BwdSmem<D, PACK>::TILE, rb, c ? row_b : row_a, sm.resbar);
+            continue;
+        }
+        /* a chunk unit (dkdv, p.runit): chunk k = 16 rows of its block into rows 16k.. (the
+         * swizzle is the address's: chunk k lands as rows 16k.. of a 64-row box); an empty
+         * chunk loads its unit's first block again (no keys of it are used: count 0) */
+#pragma unroll 1
+        for (int k = 0; k < 4; k++) {
+            int b = bwd_chunk_block(p, ch, k);
+            b = b < 0 ? bwd_chunk_block(p, ch, 0) : b;
+            const int row = (int)(hb + (long long)b * p.V);
+#pragma unroll
+            for (int h = 0; h < D / 64; h++) {
+                tma_load_2d(sm.res_of(c) + h * 8192 + k * 2048, rac, h * 64, row, sm.resbar);
+                tma_load_2d(sm.res_of(c) + BwdSmem<D, PACK>::TILE + h * 8192 + k * 2048, rbc, h * 64, row,
+                            sm.resbar);
+            }
+        }
+    }
+    mbar_arrive(sm.resbar);
+}
+/* bwd_produce's stream: the merged union of the two lists, then the end (st.finish) */
+template <int D, bool DKDV, int PACK, int SP>
+__device__ __forceinline__ void bwd_merge(const VoxSm90BwdParams &p, BwdStream<D, DKDV, PACK, SP> &st, int la, int ca,
+                                          int lb, int cb, long long hb)
+{
+    int ia = 0, ib = 0;
+    if (SP) { /* the split producer's meta warp: the lists' next heads loaded before the block's stages */
+        int a = ca > 0 ? __ldg(p.mask + la) : 0x7fffffff, b = cb > 0 ? __ldg(p.mask + lb) : 0x7fffffff;
+#pragma unroll 1
+        while (ia < ca || ib < cb) {
+            int x = a < b ? a : b;
+            if (!p.asc && a != b && ia < ca && ib < cb) /* one-unit blocks by stage parity */
+                x = st.it & 1 ? b : a;
+            const unsigned mb = (a == x ? VOX_SM90_BWD_MEMBER(0) : 0u) | (b == x ? VOX_SM90_BWD_MEMBER(1) : 0u);
+            ia += a == x, ib += b == x;
+            const int n = __ldg(p.block_valid + x);
+            if (a == x)
+                a = ia < ca ? __ldg(p.mask + la + ia) : 0x7fffffff;
+            if (b == x)
+                b = ib < cb ? __ldg(p.mask + lb + ib) : 0x7fffffff;
+            st.block((int)(hb + (long long)x * p.V), n, mb);
+        }
+    } else {
+#pragma unroll 1
+        while (ia < ca || ib < cb) {
+            const int a = ia < ca ? __ldg(p.mask + la + ia) : 0x7fffffff;
+            const int b = ib < cb ? __ldg(p.mask + lb + ib) : 0x7fffffff;
+            int x = a < b ? a : b;
+            if (PACK && !p.asc && a != b && ia < ca && ib < cb) /* one-unit blocks by stage parity */
+                x = st.it & 1 ? b : a;
+            const unsigned mb = (a == x ? VOX_SM90_BWD_MEMBER(0) : 0u) | (b == x ? VOX_SM90_BWD_MEMBER(1) : 0u);
+            ia += a == x, ib += b == x;
+            st.block((int)(hb + (long long)x * p.V), __ldg(p.block_valid + x), mb);
+        }
+    }
+    st.finish();
+}
 /* The producer warp of both kernels: the resident tiles of the CTA's nres (1, 2) units (64-row
  * boxes of ra and rb at rows row_a, row_b) into res_of(c), then the union of the block lists
  * p.mask[la ..+ ca) and p.mask[lb ..+ cb) (head offset hb) streamed by st, merged: a block both
@@ -468,34 +594,8 @@ __device__ __forceinline__ void bwd_produce(const BwdSmem<D, PACK> &sm, const Vo
                                             const CUtensorMap *rac = nullptr, const CUtensorMap *rbc = nullptr,
                                             int ch_a = -1, int ch_b = -1)
 {
-    if (lane == 0) {
-        mbar_tx(sm.resbar, nres * 2 * BwdSmem<D, PACK>::TILE);
-#pragma unroll 1
-        for (int c = 0; c < nres; c++) {
-            const int ch = c ? ch_b : ch_a;
-            if (ch < 0) {
-                bwd_tile<D>(sm.res_of(c), ra, c ? row_b : row_a, sm.resbar);
-                bwd_tile<D>(sm.res_of(c) + BwdSmem<D, PACK>::TILE, rb, c ? row_b : row_a, sm.resbar);
-                continue;
-            }
-            /* a chunk unit (dkdv, p.runit): chunk k = 16 rows of its block into rows 16k.. (the
-             * swizzle is the address's: chunk k lands as rows 16k.. of a 64-row box); an empty
-             * chunk loads its unit's first block again (no keys of it are used: count 0) */
-#pragma unroll 1
-            for (int k = 0; k < 4; k++) {
-                int b = bwd_chunk_block(p, ch, k);
-                b = b < 0 ? bwd_chunk_block(p, ch, 0) : b;
-                const int row = (int)(hb + (long long)b * p.V);
-#pragma unroll
-                for (int h = 0; h < D / 64; h++) {
-                    tma_load_2d(sm.res_of(c) + h * 8192 + k * 2048, rac, h * 64, row, sm.resbar);
-                    tma_load_2d(sm.res_of(c) + BwdSmem<D, PACK>::TILE + h * 8192 + k * 2048, rbc, h * 64, row,
-                                sm.resbar);
-                }
-            }
-        }
-        mbar_arrive(sm.resbar);
-    }
+    if (lane == 0)
+        bwd_resident<D, PACK>(sm, p, ra, rb, row_a, row_b, nres, hb, rac, rbc, ch_a, ch_b);
     if (PF && !PACK) {
         /* VOX_SM90_BWD_DQ_PF (the alternating scheme: both "lists" are the unit's one list, every block
          * streamed with both members): the list read by the lanes a window of 32 entries at a time, the
@@ -519,19 +619,48 @@ __device__ __forceinline__ void bwd_produce(const BwdSmem<D, PACK> &sm, const Vo
         st.finish();
         return;
     }
-    int ia = 0, ib = 0;
+    bwd_merge<D, DKDV, PACK, 0>(p, st, la, ca, lb, cb, hb);
+}
+
+/* The split producer's TMA warp (template SP of attn_bwd_dkdv; one lane): for every stage, once the meta warp's
+ * command is there (cmd[s]: BwdStream<.., SP> claimed the stage and wrote its info word and 4 chunk
+ * rows), the copies of both tensors into it: 64-row boxes where the 4 rows are contiguous (a tile
+ * stage: the same bytes as 4 chunk boxes, the 128B swizzle being the address's), else a 16-row box per
+ * chunk (an empty slot's row -16: a box wholly before row 0, zero-filled); then its arrival on full[s]
+ * (count 33: the meta warp's 32 lanes and this one), also on the end marker, after which it returns. */
+template <int D, int PACK>
+__device__ __forceinline__ void bwd_tma_stream(const BwdSmem<D, PACK> &sm, const CUtensorMap *ta,
+                                               const CUtensorMap *tb, const CUtensorMap *tac, const CUtensorMap *tbc)
+{
+    using SM = BwdSmem<D, PACK>;
 #pragma unroll 1
-    while (ia < ca || ib < cb) {
-        const int a = ia < ca ? __ldg(p.mask + la + ia) : 0x7fffffff;
-        const int b = ib < cb ? __ldg(p.mask + lb + ib) : 0x7fffffff;
-        int x = a < b ? a : b;
-        if (PACK && !p.asc && a != b && ia < ca && ib < cb) /* one-unit blocks by stage parity */
-            x = st.it & 1 ? b : a;
-        const unsigned mb = (a == x ? VOX_SM90_BWD_MEMBER(0) : 0u) | (b == x ? VOX_SM90_BWD_MEMBER(1) : 0u);
-        ia += a == x, ib += b == x;
-        st.block((int)(hb + (long long)x * p.V), __ldg(p.block_valid + x), mb);
+    for (int it = 0;; it++) {
+        const int s = it % SM::STAGES;
+        mbar_wait(sm.cmdbar_at(s), (it / SM::STAGES) & 1);
+        const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
+        if ((int)ld_shared(sm.info_at(s)) < 0) {
+            mbar_arrive(full);
+            return;
+        }
+        const int r0 = (int)ld_shared(sm.cmd_at(s, 0)), r1 = (int)ld_shared(sm.cmd_at(s, 1));
+        const int r2 = (int)ld_shared(sm.cmd_at(s, 2)), r3 = (int)ld_shared(sm.cmd_at(s, 3));
+        mbar_tx(full, 2 * SM::TILE);
+        if (r1 == r0 + 16 && r2 == r0 + 32 && r3 == r0 + 48) {
+            bwd_tile<D>(buf, ta, r0, full);
+            bwd_tile<D>(buf + SM::TILE, tb, r0, full);
+        } else {
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                const int row = c == 0 ? r0 : c == 1 ? r1 : c == 2 ? r2 : r3;
+#pragma unroll
+                for (int h = 0; h < D / 64; h++) {
+                    tma_load_2d(buf + h * 8192 + c * 2048, tac, h * 64, row, full);
+                    tma_load_2d(buf + SM::TILE + h * 8192 + c * 2048, tbc, h * 64, row, full);
+                }
+            }
+        }
+        mbar_arrive(full);
     }
-    st.finish();
 }
 
 /* Consumer: whether stage `it` with info word `info` is consumer cw's to compute */
