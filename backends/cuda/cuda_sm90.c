@@ -98,6 +98,8 @@ enum {
     X(SM90_BF16_D64_NF, "vox_attn_sm90w3_bf16_d64_nf", 512, 192)             \
     X(SM90_F16_D64, "vox_attn_sm90w3_f16_d64", 512, 192)                     \
     X(SM90_F16_D64_NF, "vox_attn_sm90w3_f16_d64_nf", 512, 192)               \
+    X(SM90W3_BF16_D128_UD0, "vox_attn_sm90w3_bf16_d128_ud0", 512, 192)       \
+    X(SM90W3_BF16_D128_UD0_NF, "vox_attn_sm90w3_bf16_d128_ud0_nf", 512, 192) \
     X(SM90_PLAN, "vox_attn_sm90_plan", VOX_SM90_PLAN_WARPS * 32, 0)          \
     X(SM90_PLAN_OLD, "vox_attn_sm90_plan_old", 256, 0)                       \
     X(SM90_PERMUTE_V, "vox_attn_sm90_permute_v", 256, 0)                     \
@@ -134,7 +136,8 @@ enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
 /* a forward kernel's _nf variant follows it (cu_sm90_attention_forward launches k, k + 1) */
 _Static_assert(SM90_BF16_D128_NF == SM90_BF16_D128 + 1 && SM90_F16_D128_NF == SM90_F16_D128 + 1 &&
                    SM90W3_BF16_D128_NF == SM90W3_BF16_D128 + 1 && SM90W3_F16_D128_NF == SM90W3_F16_D128 + 1 &&
-                   SM90_BF16_D64_NF == SM90_BF16_D64 + 1 && SM90_F16_D64_NF == SM90_F16_D64 + 1,
+                   SM90_BF16_D64_NF == SM90_BF16_D64 + 1 && SM90_F16_D64_NF == SM90_F16_D64 + 1 &&
+                   SM90W3_BF16_D128_UD0_NF == SM90W3_BF16_D128_UD0 + 1,
                "sm90 kernel table order");
 /* the backward's dkdv, dkdv_q and dqconv kernels in the same type order (cu_sm90_attention_backward
  * maps one to the others by offset) */
@@ -189,6 +192,9 @@ typedef struct cu_sm90 {
                        units where no shared block is split (SP 3) */
     int bwd_front;  /* not VOXATTN_SM90_BWD_FRONT=0: the backward kernels launch the CTAs of every head's global
                        (text) blocks first (VoxSm90BwdParams.front; session 17) */
+    int udesc0;     /* VOXATTN_SM90_UDESC=0: the bf16 D = 128 3-warpgroup forward runs session 18's kernels (_ud0,
+                       every wgmma's descriptors rebuilt from byte addresses) instead of session 19's uniform
+                       descriptors */
 } cu_sm90;
 
 #if VOX_CUDA_SM90
@@ -350,6 +356,11 @@ void cu_sm90_open(gpu_dev *g)
     s->bwd_front = !sm90_switch_is(g, "VOXATTN_SM90_BWD_FRONT", "0",
                                    "the attention backward kernels launch their CTAs head after head (the global "
                                    "blocks' long lists last, as before session 17)");
+    /* the uniform descriptors are the default: H200, wan-14b grid 8 heads BSA 10% 5.039 / 5.021 ms against 5.165 /
+     * 5.285, hunyuan grid blocks 4,4,8 6 heads 8.560 / 8.663 against 8.962 / 8.968 (NOTES.md, session 19) */
+    s->udesc0 = sm90_switch_is(g, "VOXATTN_SM90_UDESC", "0",
+                               "the bf16 D=128 3-warpgroup attention forward rebuilds every wgmma's descriptors "
+                               "(session 18's kernel, vox_attn_sm90w3_bf16_d128_ud0)");
     s->bwd_is0 = sm90_switch_is(g, "VOXATTN_SM90_BWD_ISSUE", "0",
                                 "the bf16 D=128 attention backward's dq and dkdv kernels rebuild every wgmma's "
                                 "descriptors (session 17's stage code)");
@@ -458,7 +469,7 @@ static int d128_kernel(const cu_sm90 *s, int bf16, int64_t V, int64_t NB, int64_
     const int nwg = s->nwg128 ? s->nwg128 : pruned ? (fill3 ? 3 : 2) : split3 ? 3 : VOX_SM90_NWG_D128(V);
     const int k3 = bf16 ? SM90W3_BF16_D128 : SM90W3_F16_D128;
     if (nwg == 3 && shape_supported(128, V, NB, BH, sm90_kernels[k3].maxrows, max_smem_optin))
-        return k3;
+        return bf16 && s->udesc0 ? SM90W3_BF16_D128_UD0 : k3;
     return bf16 ? SM90_BF16_D128 : SM90_F16_D128;
 }
 

@@ -215,18 +215,7 @@ __device__ __forceinline__ unsigned long long desc_mnmaj(uint32_t tile, int kk)
 #ifndef VOX_SM90_BWD_DQ_PF
 #define VOX_SM90_BWD_DQ_PF 1
 #endif
-/* Descriptor d advanced by `bytes` (a multiple of 16) along its tile: the start-address field (bits
- * 0-13, address >> 4) plus bytes >> 4; the field cannot carry into the leading-offset bits (16..)
- * while the address stays below 256 KB, which a CTA's shared window does (227 KB + 1 KB). */
-__device__ __forceinline__ unsigned long long desc_adv(unsigned long long d, uint32_t bytes)
-{
-    return (d & 0xffffffff00000000ull) | (uint32_t)((uint32_t)d + (bytes >> 4));
-}
-/* A warp-uniform shared address as lane 0's: the compiler cannot prove the stage and tile addresses
- * uniform (they follow the stage loop, whose exit reads shared memory), and builds every descriptor
- * in vector registers then moves both halves to uniform registers (R2UR) per wgmma; from a shuffle
- * of lane 0 it keeps the descriptor in uniform registers, a uniform add and move per k-step. */
-__device__ __forceinline__ uint32_t bwd_uniform(uint32_t a) { return __shfl_sync(0xffffffffu, a, 0); }
+/* desc_adv and sm90_uniform (attention_forward_sm90.cuh, beside desc_sw128) step a stage's descriptors. */
 /* k-step kk's byte offset in a K-major [64][D] tile (desc_kmaj's) */
 __host__ __device__ constexpr uint32_t bwd_koff(int kk) { return (uint32_t)((kk >> 2) * 8192 + (kk & 3) * 32); }
 
@@ -332,7 +321,7 @@ template <int D, bool BF, int IS>
 __device__ __forceinline__ void bwd_mma_rs(float *acc, const unsigned *f, uint32_t tile)
 {
     if (IS)
-        tile = bwd_uniform(tile);
+        tile = sm90_uniform(tile);
     const unsigned long long d0 = desc_mnmaj(tile, 0);
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
@@ -347,7 +336,7 @@ __device__ __forceinline__ void bwd_mma_rs(float *acc, const unsigned *f, uint32
 template <int D, bool BF, int IS> __device__ __forceinline__ void bwd_mma_ss(float *acc, uint32_t a, uint32_t b)
 {
     if (IS) /* the same address in every lane: ptxas keeps the descriptors in uniform registers */
-        a = bwd_uniform(a), b = bwd_uniform(b);
+        a = sm90_uniform(a), b = sm90_uniform(b);
     const unsigned long long da = desc_kmaj(a, 0), db = desc_kmaj(b, 0);
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++) {

@@ -204,6 +204,19 @@ __device__ __forceinline__ unsigned long long desc_sw128(uint32_t addr, uint32_t
            ((unsigned long long)((sbo >> 4) & 0x3FFF) << 32) | (1ull << 62);
 }
 
+/* Descriptor d advanced by `bytes` (a multiple of 16) along its tile: the start-address field (bits
+ * 0-13, address >> 4) plus bytes >> 4; no carry into the leading-offset bits (16..) while the address
+ * stays below 256 KB, which a CTA's shared window does (227 KB + 1 KB). Forward and backward. */
+__device__ __forceinline__ unsigned long long desc_adv(unsigned long long d, uint32_t bytes)
+{
+    return (d & 0xffffffff00000000ull) | (uint32_t)((uint32_t)d + (bytes >> 4));
+}
+/* A warp-uniform shared address as lane 0's: the compiler cannot prove a stage's tile addresses uniform
+ * (they follow the stage loop, whose exit reads shared memory), so it builds every descriptor in vector
+ * registers and moves both halves to uniform registers (R2UR) per wgmma; from a shuffle of lane 0 it
+ * keeps the descriptor in uniform registers, a uniform add and move per k-step. Forward and backward. */
+__device__ __forceinline__ uint32_t sm90_uniform(uint32_t a) { return __shfl_sync(0xffffffffu, a, 0); }
+
 #include "../../gpu/kernels/pack2.cuh"
 
 #define VOX_SM90_INF __int_as_float(0x7f800000)
@@ -312,6 +325,14 @@ template <bool SAFE> __device__ __forceinline__ int next_item(const VoxSm90AttnP
 #define VOX_SM90_VAR_SKIPBR 64 /* SKIPDEAD as a warp-uniform branch (ptxas: ~130 B of spills) */
 #define VOX_SM90_VAR_RING4 128 /* ablation: one ring stage fewer (the coupling of the consumers) */
 #define VOX_SM90_VAR_BREAK 32 /* with SKIPDEAD: the dead path leaves P = the raw scores (the check must fail) */
+/* UDESC (session 19; the library's bf16 D = 128 3-warpgroup kernels, VOXATTN_SM90_UDESC=0 the others): the
+ * consumers build a stage's wgmma descriptors once from warp-uniform addresses (sm90_uniform: ptxas then
+ * keeps them in uniform registers) and advance them per k-step by a constant in the start-address field
+ * (desc_adv), Q's once per item, instead of rebuilding both descriptors of every wgmma from byte
+ * addresses (add, mask, shift, or, two R2UR each: the phase-B path from the full barrier to the S wait
+ * 146 -> 85 SASS instructions); as the backward's VOX_SM90_BWD_IS 1. Same wgmmas on the same addresses:
+ * results bitwise those of VAR 0. H200 (NOTES.md, session 19): -3.7% (wan-14b grid), -3.9% (4,4,8). */
+#define VOX_SM90_VAR_UDESC 512
 __device__ __forceinline__ unsigned long long gtimer()
 {
     unsigned long long t;
@@ -683,6 +704,11 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
         unsigned pf[16];
         float mr0 = -VOX_SM90_INF, mr1 = -VOX_SM90_INF, lr0 = 0.f, lr1 = 0.f;
         const uint32_t vlbo = p.vt_swap ? 1024u : (uint32_t)(64 * 128), vsbo = p.vt_swap ? (uint32_t)(64 * 128) : 1024u;
+        constexpr bool UD = (VAR & VOX_SM90_VAR_UDESC) != 0;
+        /* UDESC: Q's descriptor (QSM) once per item, from a warp-uniform address */
+        unsigned long long dq0 = 0ull;
+        if constexpr (UD && QSM)
+            dq0 = desc_sw128(sm90_uniform(qs + cw * TILE_BYTES), 16, 1024);
         int prev_s = -1, prev_it = 0; /* prev_it: the ring index (it) of the pending stage (HOLD) */
         bool prev_pz = false;      /* the pending P V's stage is poisoned (pv_fix) */
         unsigned prev_m4 = 0u, prev_c4 = 0u;
@@ -695,10 +721,16 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
             return;
 #endif
             const uint32_t vb = ring + s * STAGE_BYTES + TILE_BYTES;
+            unsigned long long dv0 = 0ull; /* UDESC: one descriptor per stage */
+            if constexpr (UD)
+                dv0 = desc_sw128(sm90_uniform(vb), vlbo, vsbo);
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
-                const unsigned long long dsc =
-                    pz ? desc_sw128(zrows, 2048u, 1024u) : desc_sw128(vb + kk * 2048, vlbo, vsbo);
+                unsigned long long dsc;
+                if constexpr (UD)
+                    dsc = pz ? desc_sw128(zrows, 2048u, 1024u) : desc_adv(dv0, kk * 2048);
+                else
+                    dsc = pz ? desc_sw128(zrows, 2048u, 1024u) : desc_sw128(vb + kk * 2048, vlbo, vsbo);
                 if (D == 128)
                     vox_wgmma_m64n128k16_rs<BF, 1>(oacc, pf + 4 * kk, dsc, 1);
                 else
@@ -767,11 +799,20 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 
         auto issue_s = [&](int s) {
             const uint32_t kb = ring + s * STAGE_BYTES, qb = qs + cw * TILE_BYTES;
+            unsigned long long dk0 = 0ull; /* UDESC: one descriptor per stage */
+            if constexpr (UD)
+                dk0 = desc_sw128(sm90_uniform(kb), 16, 1024);
 #pragma unroll
             for (int kk = 0; kk < KSTEPS; kk++) {
                 const uint32_t off = (kk >> 2) * 8192 + (kk & 3) * 32;
-                const unsigned long long dsc = desc_sw128(kb + off, 16, 1024);
-                if constexpr (QSM)
+                unsigned long long dsc;
+                if constexpr (UD)
+                    dsc = desc_adv(dk0, off);
+                else
+                    dsc = desc_sw128(kb + off, 16, 1024);
+                if constexpr (QSM && UD)
+                    vox_wgmma_m64n64k16_ss<BF, 0, 0>(sacc, desc_adv(dq0, off), dsc, kk > 0);
+                else if constexpr (QSM)
                     vox_wgmma_m64n64k16_ss<BF, 0, 0>(sacc, desc_sw128(qb + off, 16, 1024), dsc, kk > 0);
                 else
                     vox_wgmma_m64n64k16_rs<BF, 0>(sacc, qf[kk], dsc, kk > 0);
