@@ -127,7 +127,6 @@ enum {
     X(SM90_BWD_DKDV_BF16_D128_IS0, "vox_attn_bwd_sm90_dkdv_bf16_d128_is0", 384, 0) \
     X(SM90_BWD_DQ_BF16_D128_PF0, "vox_attn_bwd_sm90_dq_bf16_d128_pf0", 384, 0) \
     X(SM90_BWD_DKDV_BF16_D128_P2, "vox_attn_bwd_sm90_dkdv_bf16_d128_p2", 384, 0)   \
-    X(SM90_BWD_DKDV_BF16_D128_P2SG, "vox_attn_bwd_sm90_dkdv_bf16_d128_p2sg", 384, 0) \
     X(SM90_BWD_DKDV_BF16_D128_P2SA, "vox_attn_bwd_sm90_dkdv_bf16_d128_p2sa", 384, 0)
 
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
@@ -186,8 +185,6 @@ typedef struct cu_sm90 {
     int bwd_p2;     /* not VOXATTN_SM90_BWD_PRODUCER=1: the bf16 D = 128 packed dkdv with its producer on two warps
                        (the merge and the rows' l2 / delta in one, the TMA copies in the other;
                        VOX_SM90_BWD_DKDV_KERNEL_SP; session 19) */
-    int bwd_sg;     /* VOXATTN_SM90_BWD_STAGGER=1: that kernel's consumers do not issue S^T / dP^T while the other
-                       consumer's are in flight (SG of VOX_SM90_BWD_DKDV_KERNEL_SP) */
     int bwd_sa;     /* VOXATTN_SM90_BWD_SAFEALT=1: that kernel's meta warp alternates the one-unit blocks between the
                        units where no shared block is split (SP 3) */
     int bwd_front;  /* not VOXATTN_SM90_BWD_FRONT=0: the backward kernels launch the CTAs of every head's global
@@ -372,9 +369,6 @@ void cu_sm90_open(gpu_dev *g)
     s->bwd_p2 = !sm90_switch_is(g, "VOXATTN_SM90_BWD_PRODUCER", "1",
                                 "the bf16 D=128 attention backward's dkdv kernel runs its producer on one warp "
                                 "(list merge, row stats and TMA copies; session 18's)");
-    s->bwd_sg = s->bwd_p2 && sm90_switch(g, "VOXATTN_SM90_BWD_STAGGER",
-                                         "the bf16 D=128 attention backward's dkdv consumers stagger their S/dP "
-                                         "products (one warpgroup's in flight at a time)");
     s->bwd_sa = s->bwd_p2 && sm90_switch(g, "VOXATTN_SM90_BWD_SAFEALT",
                                          "the bf16 D=128 attention backward's dkdv producer alternates the blocks one "
                                          "unit lists between the consumers where no shared block splits");
@@ -918,10 +912,8 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         kq = SM90_BWD_DQ_BF16_D128_IS0, kkv = SM90_BWD_DKDV_BF16_D128_IS0;
     else if (s->bwd_pf0 && kq == SM90_BWD_DQ_BF16_D128) /* session 18's producer (A/B) */
         kq = SM90_BWD_DQ_BF16_D128_PF0;
-    if (s->bwd_p2 && kkv == SM90_BWD_DKDV_BF16_D128) /* the two-warp producer (the default; _sg: A/B) */
-        kkv = s->bwd_sg ? SM90_BWD_DKDV_BF16_D128_P2SG
-              : s->bwd_sa ? SM90_BWD_DKDV_BF16_D128_P2SA
-                          : SM90_BWD_DKDV_BF16_D128_P2;
+    if (s->bwd_p2 && kkv == SM90_BWD_DKDV_BF16_D128) /* the two-warp producer (the default; _p2sa: A/B) */
+        kkv = s->bwd_sa ? SM90_BWD_DKDV_BF16_D128_P2SA : SM90_BWD_DKDV_BF16_D128_P2;
     if (!*st)
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kq], sm90_kernels[kq].name, &s->fn_smem[kq],
                             VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DQ_PACK), (unsigned)sm90_kernels[kq].threads,

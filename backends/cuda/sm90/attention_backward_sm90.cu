@@ -15,9 +15,7 @@ VOX_SM90_BWD_DKDV_KERNEL_IS(bf16_d128_is0, 128, true, VOX_SM90_BWD_DKDV_PACK, 0)
  * code: the library's VOXATTN_SM90_BWD_DQ_PREFETCH=0 (A/B against the windowed list reads) */
 VOX_SM90_BWD_DQ_KERNEL_ISPF(bf16_d128_pf0, 128, true, VOX_SM90_BWD_DQ_PACK, VOX_SM90_BWD_IS, 0)
 /* the packed bf16 D = 128 dkdv with its producer on two warps (VOX_SM90_BWD_DKDV_KERNEL_SP): the library's
- * default (VOXATTN_SM90_BWD_PRODUCER=1: the one-warp producer, vox_attn_bwd_sm90_dkdv_bf16_d128); _p2sg with the
- * staggered S^T / dP^T issue (VOXATTN_SM90_BWD_STAGGER=1) */
-VOX_SM90_BWD_DKDV_KERNEL_SP(bf16_d128_p2, 128, true, 1, 0)
-VOX_SM90_BWD_DKDV_KERNEL_SP(bf16_d128_p2sg, 128, true, 1, 1)
-/* with the one-unit blocks alternated where no shared block splits (SP 3): VOXATTN_SM90_BWD_SAFEALT=1 */
-VOX_SM90_BWD_DKDV_KERNEL_SP(bf16_d128_p2sa, 128, true, 3, 0)
+ * default (VOXATTN_SM90_BWD_PRODUCER=1: the one-warp producer, vox_attn_bwd_sm90_dkdv_bf16_d128); _p2sa with the
+ * one-unit blocks alternated where no shared block splits (SP 3): VOXATTN_SM90_BWD_SAFEALT=1 */
+VOX_SM90_BWD_DKDV_KERNEL_SP(bf16_d128_p2, 128, true, 1)
+VOX_SM90_BWD_DKDV_KERNEL_SP(bf16_d128_p2sa, 128, true, 3)

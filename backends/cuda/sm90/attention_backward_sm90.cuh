@@ -680,17 +680,6 @@ __device__ __forceinline__ void bwd_dkdv_pds(float *st, float *dt, const float *
 }
 
 /* ------------------------------------------------------------------ dk, dv */
-/* SG's flags: strong (relaxed, CTA scope) shared-memory accesses, so the poll is a load per iteration */
-__device__ __forceinline__ unsigned ld_shared_relaxed(uint32_t a)
-{
-    unsigned v;
-    asm volatile("ld.relaxed.cta.shared.b32 %0, [%1];\n" : "=r"(v) : "r"(a) : "memory");
-    return v;
-}
-__device__ __forceinline__ void st_shared_relaxed(uint32_t a, unsigned v)
-{
-    asm volatile("st.relaxed.cta.shared.b32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory");
-}
 /* SP (the packed dkdv only; the library's bf16 D = 128 kernel _p2, VOXATTN_SM90_BWD_PRODUCER=1 the SP 0 one): the
  * producer's work on two warps of the producer warpgroup. Session 19's ncu of dkdv (H100, hunyuan's grid, 8 heads, after bwd12): the
  * consumers waited for their next stage (ready[s]) 19% of their time while the one producer warp was busy 78% of
@@ -706,7 +695,7 @@ __device__ __forceinline__ void st_shared_relaxed(uint32_t a, unsigned v)
  * reach the same stages: dk, dv bitwise as with SP 0. H200 (session 19, NOTES.md): backward at hunyuan's grid with 4
  * heads 21.22 / 21.27 ms against 21.48 / 21.50 (-1.1%), dkdv per launch 11.87 against 12.02 ms; the bf16 D = 128
  * kernel of the library (VOXATTN_SM90_BWD_PRODUCER=1: SP 0). */
-template <int D, bool BF, int PACK, int IS, int SP = 0, int SG = 0>
+template <int D, bool BF, int PACK, int IS, int SP = 0>
 __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const CUtensorMap *tmQ,
                                               const CUtensorMap *tmK, const CUtensorMap *tmV, const CUtensorMap *tmG,
                                               const CUtensorMap *tmQc, const CUtensorMap *tmGc,
@@ -723,10 +712,6 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     if (PACK && p.runit && p.nunit < 0 && !bwd_unit_kv<PACK>(p, 0).has)
         return; /* a device-built key-unit table: the grid's CTAs past the head's units (all threads) */
     static_assert(!SP || PACK == 1, "the split producer: the packed dkdv only");
-    static_assert(!SG || PACK == 1, "the staggered S^T / dP^T issue: the packed dkdv only");
-    const uint32_t sgf = sm.cmd_at(SM::STAGES, 0); /* SG: consumer c's flag at sgf + 4c (1: its S^T / dP^T in flight) */
-    if (SG && threadIdx.x == 0)
-        st_shared(sgf, 0), st_shared(sgf + 4, 0);
     bwd_init_barriers(sm, false, SP != 0);
 
     if (wg == 0) {
@@ -849,17 +834,6 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
             const uint32_t qb = sm.ring + s * 2 * SM::TILE, gb = qb + SM::TILE;
             const float *L = sm.rowl2 + 64 * s, *Dl = sm.rowdl + 64 * s;
-            if (SG) { /* staggered: S^T / dP^T not issued while the other consumer's are in flight (timing only) */
-                if (ctw == 0) {
-                    while (ld_shared_relaxed(sgf + 4 * (cw ^ 1)) != 0u) {
-                    }
-                    st_shared_relaxed(sgf + 4 * cw, 1u);
-                }
-                if (cw == 0) /* the warpgroup goes on together (named barriers 2, 3 are free in dkdv) */
-                    named_bar<2, 128>();
-                else
-                    named_bar<3, 128>();
-            }
             fence_regs<D / 2>(gk);
             fence_regs<D / 2>(gv);
             wg_fence();
@@ -867,8 +841,6 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             bwd_mma_ss<D, BF, IS>(dt, rv, gb); /* dP^T = V dO^T */
             wg_commit();
             wg_wait<0>();
-            if (SG && ctw == 0)
-                st_shared_relaxed(sgf + 4 * cw, 0u);
             fence_regs<32>(st);
             fence_regs<32>(dt);
             if (!IS)
@@ -1186,14 +1158,14 @@ VOX_SM90_BWD_PREP_KERNEL(f16, false)
         vox_sm90::attn_bwd_dkdv<D, BF, PACK, IS>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc, &tmDq, &tmKc,      \
                                                  &tmVc);                                                      \
     }
-/* the packed dkdv with the split producer (SP 1): the library's bf16 D = 128 kernel; SG 1: the staggered S^T / dP^T
- * issue (VOXATTN_SM90_BWD_STAGGER) */
-#define VOX_SM90_BWD_DKDV_KERNEL_SP(NAME, D, BF, SP, SG)                                                      \
+/* the packed dkdv with the split producer (SP 1): the library's bf16 D = 128 kernel; SP 3: with the safe alternating
+ * merge (VOXATTN_SM90_BWD_SAFEALT) */
+#define VOX_SM90_BWD_DKDV_KERNEL_SP(NAME, D, BF, SP)                                                      \
     extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
         vox_attn_bwd_sm90_dkdv_##NAME(VOX_SM90_BWD_ARGS)                                                      \
     {                                                                                                         \
-        vox_sm90::attn_bwd_dkdv<D, BF, 1, VOX_SM90_BWD_IS, SP, SG>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc,   \
-                                                                   &tmDq, &tmKc, &tmVc);                      \
+        vox_sm90::attn_bwd_dkdv<D, BF, 1, VOX_SM90_BWD_IS, SP>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc, &tmDq, \
+                                                               &tmKc, &tmVc);                                 \
     }
 #define VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, PACK)                                                             \
     VOX_SM90_BWD_DQ_KERNEL_ISPF(NAME, D, BF, PACK, VOX_SM90_BWD_IS, VOX_SM90_BWD_DQ_PF)

@@ -154,9 +154,9 @@
     (VOX_SM90_BWD_IS_ATOMIC(PACK) ? VOX_SM90_BWD_DS_TILES(PACK) * (size_t)8192 + 64 * (size_t)(D) * 4 +  \
                                         16 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16                   \
                                   : 0)
-/* the packed scheme's split producer (SP of attn_bwd_dkdv, VOXATTN_SM90_BWD_PRODUCER): per stage an mbarrier and 4 chunk rows
- * after meta (BwdSmem::cmdbar_at, cmd_at), then the staggered issue's two flags (16 bytes) */
-#define VOX_SM90_BWD_CMD_AREA(D, PACK) ((PACK) == 1 ? 24 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16 : 0)
+/* the packed scheme's split producer (SP of attn_bwd_dkdv, VOXATTN_SM90_BWD_PRODUCER): per stage an mbarrier and 4
+ * chunk rows after meta (BwdSmem::cmdbar_at, cmd_at) */
+#define VOX_SM90_BWD_CMD_AREA(D, PACK) ((PACK) == 1 ? 24 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) : 0)
 #define VOX_SM90_BWD_SMEM_BYTES(D, PACK)                                                               \
     (VOX_SM90_BWD_SLACK(D, PACK) + (size_t)(VOX_SM90_BWD_RES(PACK) + 2 * VOX_SM90_BWD_STAGES(D, PACK)) * 64 * (D) * 2 + \
      VOX_SM90_BWD_DQ_AREA(D, PACK) + 544 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16 + VOX_SM90_BWD_CMD_AREA(D, PACK))
