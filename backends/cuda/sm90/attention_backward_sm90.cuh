@@ -681,20 +681,20 @@ __device__ __forceinline__ void bwd_dkdv_pds(float *st, float *dt, const float *
 
 /* ------------------------------------------------------------------ dk, dv */
 /* SP (the packed dkdv only; the library's bf16 D = 128 kernel _p2, VOXATTN_SM90_BWD_PRODUCER=1 the SP 0 one): the
- * producer's work on two warps of the producer warpgroup. Session 19's ncu of dkdv (H100, hunyuan's grid, 8 heads, after bwd12): the
- * consumers waited for their next stage (ready[s]) 19% of their time while the one producer warp was busy 78% of
- * its own (per stage: the lists' next entries, block_valid, the rows' l2 / delta as three dependent global loads,
- * and 4 TMA issues each behind an ELECT / R2UR chain: ~1.6k cycles of a ~2.1k-cycle stage), and a 5-stage ring
+ * producer's work on two warps of the producer warpgroup. Session 19's ncu of dkdv (H100, hunyuan's grid, 8 heads,
+ * after bwd12): the consumers waited for their next stage (ready[s]) 19% of their time while the one producer warp was
+ * busy 78% of its own (per stage: the lists' next entries, block_valid, the rows' l2 / delta as three dependent global
+ * loads, and 4 TMA issues each behind an ELECT / R2UR chain: ~1.6k cycles of a ~2.1k-cycle stage), and a 5-stage ring
  * (PK5) gained nothing: the producer's throughput, not the ring's depth, bounds the stages the consumers get in a
- * burst. With SP, warp 2 (idle before; the key-unit padding zeroing moves to warp 3 alone) is the META warp: the
- * merge (bwd_merge: the lists' next heads loaded one block ahead), the chunk queues, the stage claim (empty[s]),
- * the info word and the stage's 4 chunk rows as a command (cmd_at; lane 0 arrives on cmd[s]), and the rows' l2 /
- * delta copied by cp.async, tracked by full[s] (no register waits); warp 0's lane 0 is the TMA warp
- * (bwd_tma_stream): the resident tiles, then per stage, after cmd[s], the copies (64-row boxes where the rows are
- * contiguous) and its arrival on full[s] (33 arrivals). The fixer and the consumers are unchanged; the same bytes
- * reach the same stages: dk, dv bitwise as with SP 0. H200 (session 19, NOTES.md): backward at hunyuan's grid with 4
- * heads 21.22 / 21.27 ms against 21.48 / 21.50 (-1.1%), dkdv per launch 11.87 against 12.02 ms; the bf16 D = 128
- * kernel of the library (VOXATTN_SM90_BWD_PRODUCER=1: SP 0). */
+ * burst. With SP, warp 2 (idle before; the key-unit padding zeroing moves to warp 3 alone) is the META warp: the merge
+ * (bwd_merge: the lists' next heads loaded one block ahead), the chunk queues, the stage claim (empty[s]), the info
+ * word and the stage's 4 chunk rows as a command (cmd_at; lane 0 arrives on cmd[s]), and the rows' l2 / delta copied by
+ * cp.async, tracked by full[s] (no register waits); warp 0's lane 0 is the TMA warp (bwd_tma_stream): the resident
+ * tiles, then per stage, after cmd[s], the copies (64-row boxes where the rows are contiguous) and its arrival on
+ * full[s] (33 arrivals). The fixer and the consumers are unchanged; the same bytes reach the same stages: dk, dv
+ * bitwise as with SP 0. H200 (session 19, NOTES.md): backward at hunyuan's grid with 4 heads 21.22 / 21.27 ms against
+ * 21.48 / 21.50 (-1.1%), dkdv per launch 11.87 against 12.02 ms; the bf16 D = 128 kernel of the library
+ * (VOXATTN_SM90_BWD_PRODUCER=1: SP 0). */
 template <int D, bool BF, int PACK, int IS, int SP = 0>
 __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const CUtensorMap *tmQ,
                                               const CUtensorMap *tmK, const CUtensorMap *tmV, const CUtensorMap *tmG,

@@ -591,8 +591,8 @@ __device__ __forceinline__ void bwd_merge(const VoxSm90BwdParams &p, BwdStream<D
  * only if the other list's next entry is beyond it, i.e. it is in one list only (the lists are sorted). Each list
  * keeps its order and no shared block is split (session 12's parity alternation split them: 3.7% slower). */
 template <int D, bool DKDV, int PACK, int SP>
-__device__ __forceinline__ void bwd_merge_sa(const VoxSm90BwdParams &p, BwdStream<D, DKDV, PACK, SP> &st, int la, int ca,
-                                             int lb, int cb, long long hb)
+__device__ __forceinline__ void bwd_merge_sa(const VoxSm90BwdParams &p, BwdStream<D, DKDV, PACK, SP> &st, int la,
+                                             int ca, int lb, int cb, long long hb)
 {
     int ia = 0, ib = 0;
 #pragma unroll 1
