@@ -203,12 +203,13 @@ typedef struct cu_sm90 {
                        VOX_SM90_BWD_DKDV_KERNEL_SP; session 19) */
     int bwd_sa;     /* VOXATTN_SM90_BWD_SAFEALT=1: that kernel's meta warp alternates the one-unit blocks between the
                        units where no shared block is split (SP 3) */
-    int bwd_qvar;   /* VOXATTN_SM90_BWD_DKDVQ_VAR (session 20), the atomic-dQ mode's dkdv_q kernels: 0 (unset) dkdv_q;
-                       1 (=rw) _q_rw_, the dQ reduce-adds issued by a producer-warpgroup warp (VOX_SM90_BWD_ATOMIC_RW:
-                       the consumers meet once per stage, dsbar, instead of twice); 2 (=rwu) _q_rwu_, and the dQ
-                       product's descriptors advanced per k-step (VOX_SM90_BWD_XV_UQ); 3 (=rwl) _q_rwl_, rwu with the
-                       staging's fence and stbar arrival made at the next stage (VOX_SM90_BWD_XV_LATE); 4 (=brk, tests
-                       only) rwu with a break in the bf16 D = 128 kernel (chunk 3 of every dQ tile dropped) */
+    int bwd_qvar;   /* VOXATTN_SM90_BWD_DKDVQ_VAR (session 20), the atomic-dQ mode's dkdv_q kernels: 2 (the default)
+                       _q_rwu_: the dQ reduce-adds issued by a producer-warpgroup warp (VOX_SM90_BWD_ATOMIC_RW: the
+                       consumers meet once per stage, dsbar, instead of twice) and the dQ product's descriptors
+                       advanced per k-step (VOX_SM90_BWD_XV_UQ); 0 (=0) dkdv_q, session 15's VOX_SM90_BWD_ATOMIC;
+                       1 (=rw) _q_rw_ (no descriptor advance); 3 (=rwl) _q_rwl_, rwu with the staging's fence and stbar
+                       arrival made at the next stage (VOX_SM90_BWD_XV_LATE); 4 (=brk, tests only) rwu with a break in
+                       the bf16 D = 128 kernel (chunk 3 of every dQ tile dropped) */
     int bwd_front;  /* not VOXATTN_SM90_BWD_FRONT=0: the backward kernels launch the CTAs of every head's global
                        (text) blocks first (VoxSm90BwdParams.front; session 17) */
     int udesc0;     /* VOXATTN_SM90_UDESC=0: the bf16 D = 128 3-warpgroup forward runs session 18's kernels (_ud0,
@@ -394,23 +395,25 @@ void cu_sm90_open(gpu_dev *g)
     s->bwd_sa = s->bwd_p2 && sm90_switch(g, "VOXATTN_SM90_BWD_SAFEALT",
                                          "the bf16 D=128 attention backward's dkdv producer alternates the blocks one "
                                          "unit lists between the consumers where no shared block splits");
-    s->bwd_qvar = sm90_switch_is(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", "rw",
-                                 "the atomic-dQ attention backward's dkdv_q issues its dQ reduce-adds from a "
-                                 "producer-warpgroup warp (the consumers no longer wait for the staged dQ tile)")
+    /* the reducer warp with the dQ descriptors advanced per k-step (rwu) is the default: H200, the dense hunyuan grid
+     * with 4 heads + text 256, backward 143.013 / 143.843 ms against 158.109 / 157.963 (-9.2%; rwl 144.353 / 144.174;
+     * interleaved, one process each; the same dk / dv hashes; session 20) */
+    s->bwd_qvar = sm90_switch_is(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", "0",
+                                 "the atomic-dQ attention backward's dkdv_q issues its dQ reduce-adds from its first "
+                                 "consumer thread, both consumers waiting for the staged dQ tile (session 15's kernel)")
+                      ? 0
+                  : sm90_switch_is(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", "rw",
+                                   "the atomic-dQ attention backward's dkdv_q rebuilds the dQ product's descriptors "
+                                   "per wgmma (the reducer warp without rwu's descriptor advance)")
                       ? 1
-                  : sm90_switch_is(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", "rwu",
-                                   "the atomic-dQ attention backward's dkdv_q issues its dQ reduce-adds from a "
-                                   "producer-warpgroup warp and advances the dQ product's descriptors per k-step")
-                      ? 2
                   : sm90_switch_is(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", "rwl",
-                                   "the atomic-dQ attention backward's dkdv_q issues its dQ reduce-adds from a "
-                                   "producer-warpgroup warp, advances the dQ product's descriptors per k-step and "
-                                   "publishes each staged dQ tile at the next stage")
+                                   "the atomic-dQ attention backward's dkdv_q publishes each staged dQ tile at the "
+                                   "next stage (after the S^T / dP^T issue)")
                       ? 3
                   : sm90_switch_is(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", "brk",
                                    "TEST ONLY: the bf16 D=128 dkdv_q (rwu) drops chunk 3 of every dQ tile")
                       ? 4
-                      : 0;
+                      : 2;
     s->bwd_asc = !sm90_switch(g, "VOXATTN_SM90_BWD_ALTERNATE",
                               "the packed attention backward kernels alternate the blocks only one unit lists "
                               "between the two consumers (session 12's order)");

@@ -28,8 +28,8 @@
  *         dk = scale * dK, dv = dV, 0 for padding keys.
  * Atomic dQ (params.dqacc set: rows also zeroes the f32 accumulator dqacc
  * [BH*S][D]; tmDq its tensor map, 16-row x 32-column boxes, 128B swizzle):
- *   dkdv_q: the packed dkdv (scheme VOX_SM90_BWD_ATOMIC or _ATOMIC_DB, the
- *         library's VOX_SM90_BWD_DKDVQ_PACK) also computes, per
+ *   dkdv_q: the packed dkdv (scheme VOX_SM90_BWD_ATOMIC, _ATOMIC_DB or
+ *         _ATOMIC_RW, the library's default since session 20) also computes, per
  *         streamed tile, dQ = dS K over the CTA's 128 keys: each computing
  *         consumer stores its dS^T ([64 key][64 row], 128B-swizzled, 8 KB)
  *         in shared memory; once both are there (mbarrier dsbar), consumer c

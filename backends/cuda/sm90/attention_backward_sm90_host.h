@@ -18,6 +18,8 @@
  *                                               VOX_SM90_BWD_CTAS(BH, NB, V, 1), 384
  *                                               threads, smem vox_sm90_bwd_smem_bytes(D,
  *                                               VOX_SM90_BWD_DKDVQ_PACK)
+ *   vox_attn_bwd_sm90_dkdv_q_{rw,rwu,rwl}_{bf16,f16}_d{128,64} the same with scheme
+ *                                               VOX_SM90_BWD_ATOMIC_RW (the library's default: rwu)
  *   vox_attn_bwd_sm90_dqconv_{bf16,f16}_d{128,64} any grid (grid-stride), e.g. 1024 x 256
  * Launch (after the shared preprocess, attention_backward_prep_*, has written
  * dO_eff over dout and delta into lse[BH*S ...]):

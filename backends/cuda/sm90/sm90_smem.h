@@ -214,7 +214,9 @@ static inline long long vox_sm90_bwd_runits(const int *block_valid, long long NB
 /* The library's scheme per kernel (H200 timings, NOTES.md session 8): dq alternating with 5
  * stages, dkdv packed; the atomic-dQ mode runs dkdv as VOX_SM90_BWD_DKDVQ_PACK and no dq:
  * VOX_SM90_BWD_ATOMIC (one dS^T tile per consumer), faster than _DB in every harness config
- * measured (session 9; session 15: dense 1057 vs 1090 ms, ragged 50% 561 vs 589, 25% 315 vs 323) */
+ * measured (session 9; session 15: dense 1057 vs 1090 ms, ragged 50% 561 vs 589, 25% 315 vs 323); since session 20
+ * the library's default dkdv_q kernels are _q_rwu_ (VOX_SM90_BWD_ATOMIC_RW, the reduce-adds on a producer-warpgroup
+ * warp; VOXATTN_SM90_BWD_DKDVQ_VAR=0: these) */
 #define VOX_SM90_BWD_DQ_PACK 0
 #define VOX_SM90_BWD_DKDV_PACK 1
 #define VOX_SM90_BWD_DKDVQ_PACK VOX_SM90_BWD_ATOMIC
