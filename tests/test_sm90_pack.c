@@ -244,6 +244,36 @@ static long check_bwd_cta(void)
     return bad;
 }
 
+/* The atomic-dQ dK/dV kernels' shared memory (VOX_SM90_BWD_SMEM_BYTES, BwdSmem in
+ * attention_backward_sm90_stream.cuh): every atomic scheme fits the sm_90 opt-in maximum (232,448 bytes), and the
+ * reducer-warp scheme's area (VOX_SM90_BWD_ATOMIC_RW, session 20) holds, between the staging tile and the chunk slots,
+ * its two mbarriers (sfbar, qdbar: 8-byte aligned after the 1 KB-aligned staging tile) and rslot (the staged tile's
+ * counts and 4 chunk rows: 20 bytes), i.e. 36 bytes, with the slots and dsbar / stbar where ATOMIC has them relative to
+ * meta. Returns violations. */
+static long check_bwd_smem(void)
+{
+    long bad = 0;
+    static const int packs[] = {VOX_SM90_BWD_ATOMIC, VOX_SM90_BWD_ATOMIC_DB, VOX_SM90_BWD_ATOMIC_RW};
+    for (int d = 64; d <= 128; d += 64)
+        for (int i = 0; i < 3; i++) {
+            const int pk = packs[i];
+            bad += VOX_SM90_BWD_SMEM_BYTES(d, pk) > 232448u;
+            bad += !VOX_SM90_BWD_IS_ATOMIC(pk) ||
+                   VOX_SM90_BWD_STAGES(d, pk) != VOX_SM90_BWD_STAGES(d, VOX_SM90_BWD_ATOMIC);
+        }
+    for (int d = 64; d <= 128; d += 64) {
+        const size_t stg_end = VOX_SM90_BWD_DS_TILES(VOX_SM90_BWD_ATOMIC_RW) * (size_t)8192 + 64 * (size_t)d * 4;
+        const size_t slots = VOX_SM90_BWD_DQ_AREA(d, VOX_SM90_BWD_ATOMIC_RW) - 16 -
+                             16 * (size_t)VOX_SM90_BWD_STAGES(d, VOX_SM90_BWD_ATOMIC_RW); /* slot_at(0, 0) */
+        bad += slots < stg_end + 16 + 20; /* sfbar, qdbar, rslot[5] */
+        bad += VOX_SM90_BWD_DQ_AREA(d, VOX_SM90_BWD_ATOMIC_RW) - VOX_SM90_BWD_DQ_AREA(d, VOX_SM90_BWD_ATOMIC) !=
+               (size_t)VOX_SM90_BWD_RW_BYTES(VOX_SM90_BWD_ATOMIC_RW);
+        bad += VOX_SM90_BWD_RW_BYTES(VOX_SM90_BWD_ATOMIC_RW) % 16 != 0; /* the slots stay 16-byte aligned */
+    }
+    printf("test_sm90_pack: atomic-dQ shared memory (ATOMIC, _DB, _RW at D = 64, 128): %ld violations\n", bad);
+    return bad;
+}
+
 int main(void)
 {
     enum { NB = 3000 };
@@ -280,7 +310,7 @@ int main(void)
     printf("test_sm90_pack: %ld items, largest %d blocks, %ld violations, %ld trials whose chain of next "
            "item starts differs from the host planner\n",
            items, maxg, bad, chain_bad);
-    const long front_bad = check_front() + check_runits() + check_bwd_cta();
+    const long front_bad = check_front() + check_runits() + check_bwd_cta() + check_bwd_smem();
     /* the packing must use more than 8 blocks somewhere (else the 16-bit masks go untested) */
     return bad == 0 && chain_bad == 0 && maxg > 8 && front_bad == 0 ? 0 : 1;
 }

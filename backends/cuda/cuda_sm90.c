@@ -132,7 +132,20 @@ enum {
     X(SM90_BWD_DKDV_BF16_D128_IS0, "vox_attn_bwd_sm90_dkdv_bf16_d128_is0", 384, 0) \
     X(SM90_BWD_DQ_BF16_D128_PF0, "vox_attn_bwd_sm90_dq_bf16_d128_pf0", 384, 0) \
     X(SM90_BWD_DKDV_BF16_D128_P2, "vox_attn_bwd_sm90_dkdv_bf16_d128_p2", 384, 0)   \
-    X(SM90_BWD_DKDV_BF16_D128_P2SA, "vox_attn_bwd_sm90_dkdv_bf16_d128_p2sa", 384, 0)
+    X(SM90_BWD_DKDV_BF16_D128_P2SA, "vox_attn_bwd_sm90_dkdv_bf16_d128_p2sa", 384, 0) \
+    X(SM90_BWD_DKDVQ_RW_BF16_D128, "vox_attn_bwd_sm90_dkdv_q_rw_bf16_d128", 384, 0)   \
+    X(SM90_BWD_DKDVQ_RW_F16_D128, "vox_attn_bwd_sm90_dkdv_q_rw_f16_d128", 384, 0)     \
+    X(SM90_BWD_DKDVQ_RW_BF16_D64, "vox_attn_bwd_sm90_dkdv_q_rw_bf16_d64", 384, 0)     \
+    X(SM90_BWD_DKDVQ_RW_F16_D64, "vox_attn_bwd_sm90_dkdv_q_rw_f16_d64", 384, 0)       \
+    X(SM90_BWD_DKDVQ_RWU_BF16_D128, "vox_attn_bwd_sm90_dkdv_q_rwu_bf16_d128", 384, 0) \
+    X(SM90_BWD_DKDVQ_RWU_F16_D128, "vox_attn_bwd_sm90_dkdv_q_rwu_f16_d128", 384, 0)   \
+    X(SM90_BWD_DKDVQ_RWU_BF16_D64, "vox_attn_bwd_sm90_dkdv_q_rwu_bf16_d64", 384, 0)   \
+    X(SM90_BWD_DKDVQ_RWU_F16_D64, "vox_attn_bwd_sm90_dkdv_q_rwu_f16_d64", 384, 0)     \
+    X(SM90_BWD_DKDVQ_RWL_BF16_D128, "vox_attn_bwd_sm90_dkdv_q_rwl_bf16_d128", 384, 0) \
+    X(SM90_BWD_DKDVQ_RWL_F16_D128, "vox_attn_bwd_sm90_dkdv_q_rwl_f16_d128", 384, 0)   \
+    X(SM90_BWD_DKDVQ_RWL_BF16_D64, "vox_attn_bwd_sm90_dkdv_q_rwl_bf16_d64", 384, 0)   \
+    X(SM90_BWD_DKDVQ_RWL_F16_D64, "vox_attn_bwd_sm90_dkdv_q_rwl_f16_d64", 384, 0)     \
+    X(SM90_BWD_DKDVQ_RWBRK_BF16_D128, "vox_attn_bwd_sm90_dkdv_q_rwbrk_bf16_d128", 384, 0)
 
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
@@ -147,6 +160,9 @@ _Static_assert(SM90_BF16_D128_NF == SM90_BF16_D128 + 1 && SM90_F16_D128_NF == SM
  * maps one to the others by offset) */
 _Static_assert(SM90_BWD_DKDV_F16_D64 - SM90_BWD_DKDV_BF16_D128 == 3 &&
                    SM90_BWD_DKDVQ_F16_D64 - SM90_BWD_DKDVQ_BF16_D128 == 3 &&
+                   SM90_BWD_DKDVQ_RW_F16_D64 - SM90_BWD_DKDVQ_RW_BF16_D128 == 3 &&
+                   SM90_BWD_DKDVQ_RWU_F16_D64 - SM90_BWD_DKDVQ_RWU_BF16_D128 == 3 &&
+                   SM90_BWD_DKDVQ_RWL_F16_D64 - SM90_BWD_DKDVQ_RWL_BF16_D128 == 3 &&
                    SM90_BWD_DQCONV_F16_D64 - SM90_BWD_DQCONV_BF16_D128 == 3,
                "sm90 kernel table order");
 #define CU_SM90_ROW(idx, name, threads, maxrows) {name, threads, maxrows},
@@ -192,6 +208,12 @@ typedef struct cu_sm90 {
                        VOX_SM90_BWD_DKDV_KERNEL_SP; session 19) */
     int bwd_sa;     /* VOXATTN_SM90_BWD_SAFEALT=1: that kernel's meta warp alternates the one-unit blocks between the
                        units where no shared block is split (SP 3) */
+    int bwd_qvar;   /* VOXATTN_SM90_BWD_DKDVQ_VAR (session 20), the atomic-dQ mode's dkdv_q kernels: 0 (unset) dkdv_q;
+                       1 (=rw) _q_rw_, the dQ reduce-adds issued by a producer-warpgroup warp (VOX_SM90_BWD_ATOMIC_RW:
+                       the consumers meet once per stage, dsbar, instead of twice); 2 (=rwu) _q_rwu_, and the dQ
+                       product's descriptors advanced per k-step (VOX_SM90_BWD_XV_UQ); 3 (=rwl) _q_rwl_, rwu with the
+                       staging's fence and stbar arrival made at the next stage (VOX_SM90_BWD_XV_LATE); 4 (=brk, tests
+                       only) rwu with a break in the bf16 D = 128 kernel (chunk 3 of every dQ tile dropped) */
     int bwd_front;  /* not VOXATTN_SM90_BWD_FRONT=0: the backward kernels launch the CTAs of every head's global
                        (text) blocks first (VoxSm90BwdParams.front; session 17) */
     int kv_direct;  /* not VOXATTN_SM90_KV_DIRECT=0: the forward in the caller's layout loads the K and V tiles of full
@@ -387,6 +409,23 @@ void cu_sm90_open(gpu_dev *g)
     s->bwd_sa = s->bwd_p2 && sm90_switch(g, "VOXATTN_SM90_BWD_SAFEALT",
                                          "the bf16 D=128 attention backward's dkdv producer alternates the blocks one "
                                          "unit lists between the consumers where no shared block splits");
+    s->bwd_qvar = sm90_switch_is(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", "rw",
+                                 "the atomic-dQ attention backward's dkdv_q issues its dQ reduce-adds from a "
+                                 "producer-warpgroup warp (the consumers no longer wait for the staged dQ tile)")
+                      ? 1
+                  : sm90_switch_is(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", "rwu",
+                                   "the atomic-dQ attention backward's dkdv_q issues its dQ reduce-adds from a "
+                                   "producer-warpgroup warp and advances the dQ product's descriptors per k-step")
+                      ? 2
+                  : sm90_switch_is(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", "rwl",
+                                   "the atomic-dQ attention backward's dkdv_q issues its dQ reduce-adds from a "
+                                   "producer-warpgroup warp, advances the dQ product's descriptors per k-step and "
+                                   "publishes each staged dQ tile at the next stage")
+                      ? 3
+                  : sm90_switch_is(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", "brk",
+                                   "TEST ONLY: the bf16 D=128 dkdv_q (rwu) drops chunk 3 of every dQ tile")
+                      ? 4
+                      : 0;
     s->bwd_asc = !sm90_switch(g, "VOXATTN_SM90_BWD_ALTERNATE",
                               "the packed attention backward kernels alternate the blocks only one unit lists "
                               "between the two consumers (session 12's order)");
@@ -918,8 +957,8 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     int64_t rows = BH * NB * V;
     /* scratch: l2 (one float per slot), then (atomic dQ) the accumulator, 256-byte aligned (rows is a
      * multiple of 64); an atomic call that cannot get it runs ordered */
-    int atomic = bwd_atomic(s, p) &&
-                 bwd_smem_bytes(D, VOX_SM90_BWD_DKDVQ_PACK) <= (size_t)g->max_smem_optin;
+    const int pq = s->bwd_qvar ? VOX_SM90_BWD_ATOMIC_RW : VOX_SM90_BWD_DKDVQ_PACK; /* dkdv_q's scheme */
+    int atomic = bwd_atomic(s, p) && bwd_smem_bytes(D, pq) <= (size_t)g->max_smem_optin;
     /* the key-unit table after them (a count and 4 NB ints): a host-built mask listing every pair (so the
      * blocks of a unit share their lists), V = 64, not VOXATTN_SM90_BWD_RCHUNK=0 */
     const size_t ru_bytes = s->bwd_rchunk && p->full_lists && V == 64 ? (size_t)(4 + NB * 4) * sizeof(int) : 0;
@@ -1003,13 +1042,18 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     }
     void *args[] = {&a, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmKc, &tmVc, &tmGc, &tmDq};
     if (atomic) {
-        int kkq = kkv - SM90_BWD_DKDV_BF16_D128 + SM90_BWD_DKDVQ_BF16_D128;
+        int kkq = kkv - SM90_BWD_DKDV_BF16_D128 +
+                  (s->bwd_qvar == 1   ? SM90_BWD_DKDVQ_RW_BF16_D128
+                   : s->bwd_qvar == 3 ? SM90_BWD_DKDVQ_RWL_BF16_D128
+                   : s->bwd_qvar >= 2 ? SM90_BWD_DKDVQ_RWU_BF16_D128
+                                      : SM90_BWD_DKDVQ_BF16_D128);
+        if (s->bwd_qvar == 4 && kkq == SM90_BWD_DKDVQ_RWU_BF16_D128) /* the tests' break */
+            kkq = SM90_BWD_DKDVQ_RWBRK_BF16_D128;
         int kc = kkv - SM90_BWD_DKDV_BF16_D128 + SM90_BWD_DQCONV_BF16_D128;
         if (!*st)
             *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kkq], sm90_kernels[kkq].name, &s->fn_smem[kkq],
-                                VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DKDVQ_PACK),
-                                (unsigned)sm90_kernels[kkq].threads, 1,
-                                bwd_smem_bytes(D, VOX_SM90_BWD_DKDVQ_PACK), args);
+                                VOX_SM90_BWD_CTAS(BH, NB, V, pq), (unsigned)sm90_kernels[kkq].threads, 1,
+                                bwd_smem_bytes(D, pq), args);
         if (!*st)
             *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kc], sm90_kernels[kc].name, &s->fn_smem[kc],
                                 gpu_cap_grid(g, (rows * (D / 8) + 255) / 256, 8), (unsigned)sm90_kernels[kc].threads,

@@ -19,3 +19,20 @@ VOX_SM90_BWD_DQ_KERNEL_ISPF(bf16_d128_pf0, 128, true, VOX_SM90_BWD_DQ_PACK, VOX_
  * one-unit blocks alternated where no shared block splits (SP 3): VOXATTN_SM90_BWD_SAFEALT=1 */
 VOX_SM90_BWD_DKDV_KERNEL_SP(bf16_d128_p2, 128, true, 1)
 VOX_SM90_BWD_DKDV_KERNEL_SP(bf16_d128_p2sa, 128, true, 3)
+/* the atomic-dQ dkdv with the dQ reduce-adds issued by a producer-warpgroup warp (VOX_SM90_BWD_ATOMIC_RW, session 20):
+ * the library's VOXATTN_SM90_BWD_DKDVQ_VAR=rw (_q_rw_), =rwu (_q_rwu_: and the dQ product's descriptors advanced per
+ * k-step), =rwl (_q_rwl_: rwu with the staging's fence and stbar arrival made at the next stage), =brk (_q_rwbrk_,
+ * tests only: a break they must fail); A/B against dkdv_q */
+VOX_SM90_BWD_DKDV_KERNEL(q_rw_bf16_d128, 128, true, VOX_SM90_BWD_ATOMIC_RW)
+VOX_SM90_BWD_DKDV_KERNEL(q_rw_f16_d128, 128, false, VOX_SM90_BWD_ATOMIC_RW)
+VOX_SM90_BWD_DKDV_KERNEL(q_rw_bf16_d64, 64, true, VOX_SM90_BWD_ATOMIC_RW)
+VOX_SM90_BWD_DKDV_KERNEL(q_rw_f16_d64, 64, false, VOX_SM90_BWD_ATOMIC_RW)
+VOX_SM90_BWD_DKDVQ_RW_KERNEL(q_rwu_bf16_d128, 128, true, VOX_SM90_BWD_XV_UQ)
+VOX_SM90_BWD_DKDVQ_RW_KERNEL(q_rwu_f16_d128, 128, false, VOX_SM90_BWD_XV_UQ)
+VOX_SM90_BWD_DKDVQ_RW_KERNEL(q_rwu_bf16_d64, 64, true, VOX_SM90_BWD_XV_UQ)
+VOX_SM90_BWD_DKDVQ_RW_KERNEL(q_rwu_f16_d64, 64, false, VOX_SM90_BWD_XV_UQ)
+VOX_SM90_BWD_DKDVQ_RW_KERNEL(q_rwl_bf16_d128, 128, true, VOX_SM90_BWD_XV_UQ | VOX_SM90_BWD_XV_LATE)
+VOX_SM90_BWD_DKDVQ_RW_KERNEL(q_rwl_f16_d128, 128, false, VOX_SM90_BWD_XV_UQ | VOX_SM90_BWD_XV_LATE)
+VOX_SM90_BWD_DKDVQ_RW_KERNEL(q_rwl_bf16_d64, 64, true, VOX_SM90_BWD_XV_UQ | VOX_SM90_BWD_XV_LATE)
+VOX_SM90_BWD_DKDVQ_RW_KERNEL(q_rwl_f16_d64, 64, false, VOX_SM90_BWD_XV_UQ | VOX_SM90_BWD_XV_LATE)
+VOX_SM90_BWD_DKDVQ_RW_KERNEL(q_rwbrk_bf16_d128, 128, true, VOX_SM90_BWD_XV_BRK | VOX_SM90_BWD_XV_UQ)

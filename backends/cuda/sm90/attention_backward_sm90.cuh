@@ -48,6 +48,12 @@
  *         waits on stbar, the others go on to the next stage. Padding keys'
  *         K rows are zeroed in the resident tiles and their dS^T rows masked,
  *         rows that are not live have dS = 0 (as for dK), so they add 0.
+ *         ATOMIC_RW (session 20, VOXATTN_SM90_BWD_DKDVQ_VAR): the reduce-adds
+ *         are issued by the REDUCER (lane 0 of warp 3, idle before) after
+ *         stbar; the consumers arrive on stbar and go on, waiting only on
+ *         qdbar (every consumer's dQ product of the last stage done) before
+ *         they rewrite their dS^T tile and on sfbar (the reducer's bulk reads
+ *         of the last tile done) before they restage dQ (bwd_reducer).
  *         Shared memory: the dS^T tiles and the staging tile cost 48 KB at
  *         D = 128 (ATOMIC_DB 64 KB), hence 3 stages instead of 4.
  *   dqconv: dq = scale * dqacc on live rows, 0 elsewhere (the dq kernel's
@@ -581,14 +587,48 @@ __device__ __forceinline__ void bwd_store_ds(unsigned char *buf, const unsigned 
             *(unsigned *)(buf + r * 128 + ((x ^ (r & 7)) << 4) + 4 * cq) = df[2 * x + h];
         }
 }
+/* XV (template of attn_bwd_dkdv: dkdv_q variant bits, session 20): VOX_SM90_BWD_XV_UQ bwd_mma_dq's descriptors advanced
+ * per k-step; VOX_SM90_BWD_XV_BRK (with VOX_SM90_BWD_ATOMIC_RW, tests only) the reducer drops chunk 3 of every dQ
+ * tile */
+#define VOX_SM90_BWD_XV_BRK 1
+#define VOX_SM90_BWD_XV_UQ 2
+/* VOX_SM90_BWD_XV_LATE (with ATOMIC_RW): a consumer's fence.proxy.async after its dQ staging stores and its stbar
+ * arrival are made at the next stage, after its S^T / dP^T wgmmas are issued (the end: after the loop), so the fence's
+ * wait for the stores (e20 ncu: the fence and the arrival ~330 cycles a stage) runs under the tensor work; the reducer
+ * starts that much later, with most of a stage to spare before the consumers need the staging again (sfbar) */
+#define VOX_SM90_BWD_XV_LATE 4
 /* acc[64 rows x 64] = sum over the stage's members m of dS_m (the dS^T tile at ds + 8192m, MN-major)
  * x columns 64h.. of K_m (the resident [64][D] tile of unit m at k0 + m * kstep, MN-major). */
-template <bool BF>
+/* UQ (the dkdv_q variant bit VOX_SM90_BWD_XV_UQ, session 20): both descriptors built once per product and advanced
+ * per k-step by a constant in the start-address field (desc_adv), as VOX_SM90_BWD_IS 1 does for the other products,
+ * instead of rebuilt from byte addresses per wgmma (e20 ncu: the dQ issue ~390 cycles a stage for 8 wgmmas, the
+ * S^T / dP^T issue ~300 for 16; SASS of the 8-step path 87 -> 66 instructions). Not from sm90_uniform addresses:
+ * with that shuffle ptxas spilled 4 bytes in the 40-register producer. Same wgmmas on the same addresses. */
+template <bool BF, int UQ = 0>
 __device__ __forceinline__ void bwd_mma_dq(float *acc, uint32_t ds, uint32_t k0, uint32_t kstep, unsigned mem, int h)
 {
     const bool both = (mem & VOX_SM90_BWD_MEMBERS) == VOX_SM90_BWD_MEMBERS;
     const int m = (mem & VOX_SM90_BWD_MEMBER(0)) ? 0 : 1;
-    if (both) {
+    if (UQ && both) {
+        const uint32_t a = ds, b = k0 + h * 8192;
+        const unsigned long long da = desc_mnmaj(a, 0), db = desc_mnmaj(b, 0);
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < 8; kk++)
+            vox_wgmma_m64n64k16_ss<BF, 1, 1>(acc, desc_adv(da, (kk >> 2) * 8192 + (kk & 3) * 2048),
+                                             desc_adv(db, (kk >> 2) * kstep + (kk & 3) * 2048), kk > 0);
+        wg_commit();
+        wg_wait<0>();
+    } else if (UQ) {
+        const uint32_t a = ds + m * 8192, b = k0 + m * kstep + h * 8192;
+        const unsigned long long da = desc_mnmaj(a, 0), db = desc_mnmaj(b, 0);
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++)
+            vox_wgmma_m64n64k16_ss<BF, 1, 1>(acc, desc_adv(da, kk * 2048), desc_adv(db, kk * 2048), kk > 0);
+        wg_commit();
+        wg_wait<0>();
+    } else if (both) {
         wg_fence();
 #pragma unroll
         for (int kk = 0; kk < 8; kk++)
@@ -644,6 +684,31 @@ __device__ __forceinline__ void bwd_reduce_dq(const CUtensorMap *tmDq, uint32_t 
                 tma_reduce_add_2d(tmDq, stg + b * 8192 + c * 2048, 32 * b, sl[c]);
     bulk_commit();
 }
+/* VOX_SM90_BWD_ATOMIC_RW: the reducer (lane 0 of warp 3, in the producer warpgroup: idle in dkdv_q otherwise).
+ * Per stage: waits until both consumers have staged their dQ block (stbar: every consumer thread's arrival after
+ * its staging stores and fence.proxy.async), reads the tile's chunk counts and rows (rslot; counts -1: the end),
+ * issues the reduce-adds, waits until they have read the staging tile and releases it (sfbar), which the
+ * consumers wait for before they stage the next stage's block. Before it returns, the last reduce-adds
+ * complete. The consumers never wait on stbar: their only per-stage rendezvous is dsbar. */
+template <int D, int XV, class SM> __device__ __forceinline__ void bwd_reducer(const SM &sm, const CUtensorMap *tmDq)
+{
+#pragma unroll 1
+    for (int it = 0;; it++) {
+        mbar_wait(sm.stbar, it & 1);
+        const int cn = (int)ld_shared(sm.rslot);
+        if (cn < 0)
+            break;
+        int sl[4];
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+            sl[c] = (int)ld_shared(sm.rslot + 4 + 4 * c);
+        /* VOX_SM90_BWD_XV_BRK (a test's break, VOXATTN_SM90_BWD_DKDVQ_VAR=brk): chunk 3's rows never added */
+        bwd_reduce_dq<D>(tmDq, sm.stg, (XV & VOX_SM90_BWD_XV_BRK) ? (unsigned)cn & 0xffffffu : (unsigned)cn, sl);
+        bulk_wait_read();
+        mbar_arrive(sm.sfbar);
+    }
+    bulk_wait_all();
+}
 
 /* dkdv, one stage of a consumer: P^T (in st, from S^T) and dS^T = P^T (dP^T - delta) (in dt, from dP^T)
  * with the staged rows' l2 (L) and delta (Dl); MASK 0: columns past their chunk's count zeroed when
@@ -695,7 +760,7 @@ __device__ __forceinline__ void bwd_dkdv_pds(float *st, float *dt, const float *
  * bitwise as with SP 0. H200 (session 19, NOTES.md): backward at hunyuan's grid with 4 heads 21.22 / 21.27 ms against
  * 21.48 / 21.50 (-1.1%), dkdv per launch 11.87 against 12.02 ms; the bf16 D = 128 kernel of the library
  * (VOXATTN_SM90_BWD_PRODUCER=1: SP 0). */
-template <int D, bool BF, int PACK, int IS, int SP = 0>
+template <int D, bool BF, int PACK, int IS, int SP = 0, int XV = 0>
 __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const CUtensorMap *tmQ,
                                               const CUtensorMap *tmK, const CUtensorMap *tmV, const CUtensorMap *tmG,
                                               const CUtensorMap *tmQc, const CUtensorMap *tmGc,
@@ -718,9 +783,14 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         /* ---------------- producer, fixer ---------------- */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
         if (tid >= (SP ? 96 : 64)) {
-            /* warps 2, 3 (SP: warp 3), idle otherwise: block layout, a chunk unit's (p.runit) blocks' slots 16..
-             * are padding: 0, as a 64-key unit's store writes them (the consumers store slots 0..15) */
-            constexpr int ZT = SP ? 96 : 64;
+            if (SM::RW && tid >= 96) { /* warp 3: the reducer (one lane) */
+                if (lane == 0)
+                    bwd_reducer<D, XV>(sm, tmDq);
+                return;
+            }
+            /* warps 2, 3 (SP: warp 3; RW: warp 2), idle otherwise: block layout, a chunk unit's (p.runit) blocks'
+             * slots 16.. are padding: 0, as a 64-key unit's store writes them (the consumers store slots 0..15) */
+            constexpr int ZT = SP ? 96 : 64, ZE = SM::RW ? 96 : 128;
             if (PACK && p.runit && !p.tok)
 #pragma unroll 1
                 for (int c = 0; c < 2; c++) {
@@ -734,7 +804,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
                             continue;
                         uint4 *zk = (uint4 *)((unsigned short *)p.dk + (u.m / p.NB * S + (long long)b * p.V + 16) * D);
                         uint4 *zv = (uint4 *)((unsigned short *)p.dv + (u.m / p.NB * S + (long long)b * p.V + 16) * D);
-                        for (int e = tid - ZT; e < (p.V - 16) * (D / 8); e += 128 - ZT)
+                        for (int e = tid - ZT; e < (p.V - 16) * (D / 8); e += ZE - ZT)
                             zk[e] = zv[e] = make_uint4(0u, 0u, 0u, 0u);
                     }
                 }
@@ -816,7 +886,10 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         fence_proxy_async();
         bwd_exchange(sm.redbar, 0);
     }
-    for (int it = 0;; it++) {
+    constexpr bool RW = SM::RW, LATE = RW && (XV & VOX_SM90_BWD_XV_LATE) != 0;
+    bool pend = false; /* LATE: this thread's fence and stbar arrival for the last staged tile still to make */
+    int it = 0;
+    for (;; it++) {
         const int info = VOX_SM90_BWD_FASTREADY ? bwd_ready_fast<SM, true>(sm, it, lane) : bwd_ready(sm, it);
         if (info < 0)
             break;
@@ -840,6 +913,11 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             bwd_mma_ss<D, BF, IS>(st, rk, qb); /* S^T = K Q^T */
             bwd_mma_ss<D, BF, IS>(dt, rv, gb); /* dP^T = V dO^T */
             wg_commit();
+            if (LATE && pend) { /* the last stage's staging published while S^T / dP^T run */
+                fence_proxy_async();
+                mbar_arrive(sm.stbar);
+                pend = false;
+            }
             wg_wait<0>();
             fence_regs<32>(st);
             fence_regs<32>(dt);
@@ -852,10 +930,13 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             bwd_pack_a<BF>(pf, st);
             bwd_pack_a<BF>(df, dt);
             if (AT) { /* both consumers' dQ products that read this dS^T tile are done: ATOMIC, those of
-                       * the last stage (stbar); ATOMIC_DB, of the stage before (dsbar of the last) */
+                       * the last stage (stbar); ATOMIC_DB, of the stage before (dsbar of the last); RW, those
+                       * of the last stage (qdbar) */
+                if (RW && it > 0)
+                    mbar_wait(sm.qdbar, (it - 1) & 1);
                 fence_proxy_async();
                 bwd_store_ds(sm.gdsb + db + cw * 8192, df, R0, cq);
-                bwd_ds_arrive(sm, iss);
+                bwd_ds_arrive(sm, iss && !RW);
             }
             fence_regs_u<16>(pf);
             fence_regs_u<16>(df);
@@ -871,19 +952,44 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
          * dQ columns 64c.. (D = 128; D = 64: consumer it % 2 all of them) over both members' keys
          * (after its dV, dK products: all three in flight serialize them for want of registers) */
         const bool qon = D == 128 || (it & 1) == cw;
+        if (LATE && pend) { /* a stage this consumer does not compute */
+            fence_proxy_async();
+            mbar_arrive(sm.stbar);
+            pend = false;
+        }
         if (AT) {
             if (!bwd_mine<PACK>(info, it, cw))
-                bwd_ds_arrive(sm, iss);
+                bwd_ds_arrive(sm, iss && !RW);
             mbar_wait(sm.dsbar, it & 1);
             if (qon)
-                bwd_mma_dq<BF>(qa, sm.dsb + db, sm.res_of(0), sm.res_of(1) - sm.res_of(0),
-                               (unsigned)info & VOX_SM90_BWD_MEMBERS, qh);
+                bwd_mma_dq<BF, (XV & VOX_SM90_BWD_XV_UQ) != 0>(qa, sm.dsb + db, sm.res_of(0),
+                                                               sm.res_of(1) - sm.res_of(0),
+                                                               (unsigned)info & VOX_SM90_BWD_MEMBERS, qh);
             fence_regs<D / 2>(gk);
             fence_regs<D / 2>(gv);
             fence_regs<32>(qa);
+            if (RW) /* this thread's dQ product (waited) no longer reads the dS^T tiles */
+                mbar_arrive(sm.qdbar);
         }
         mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
-        if (AT) { /* the dQ block staged, then one thread adds the tile into dqacc (stbar) */
+        if (RW) { /* once the reducer has read the last tile (sfbar), the dQ block staged; no wait after */
+            if (it > 0)
+                mbar_wait(sm.sfbar, (it - 1) & 1);
+            if (qon)
+                bwd_stage_dq(sm.gstg, qa, qh, R0, cq);
+            if (iss) {
+                st_shared(sm.rslot, (int)((unsigned)info & ~VOX_SM90_BWD_TAGS));
+#pragma unroll
+                for (int c = 0; c < 4; c++)
+                    st_shared(sm.rslot + 4 + 4 * c, sl[c]);
+            }
+            if (LATE) {
+                pend = true;
+            } else {
+                fence_proxy_async();
+                mbar_arrive(sm.stbar);
+            }
+        } else if (AT) { /* the dQ block staged, then one thread adds the tile into dqacc (stbar) */
             if (qon)
                 bwd_stage_dq(sm.gstg, qa, qh, R0, cq);
             fence_proxy_async();
@@ -898,7 +1004,17 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
                 bwd_reduce_dq<D>(tmDq, sm.stg, (unsigned)info & ~VOX_SM90_BWD_TAGS, sl);
         }
     }
-    if (iss) /* the last reduce-adds complete before the CTA exits */
+    if (RW) { /* the end for the reducer: after its last release (every thread: stbar's phases stay whole) */
+        if (LATE && pend) {
+            fence_proxy_async();
+            mbar_arrive(sm.stbar);
+        }
+        if (it > 0)
+            mbar_wait(sm.sfbar, (it - 1) & 1);
+        if (iss)
+            st_shared(sm.rslot, -1);
+        mbar_arrive(sm.stbar);
+    } else if (iss) /* the last reduce-adds complete before the CTA exits */
         bulk_wait_all();
     if (PACK) {
         if (sto) {
@@ -1166,6 +1282,15 @@ VOX_SM90_BWD_PREP_KERNEL(f16, false)
     {                                                                                                         \
         vox_sm90::attn_bwd_dkdv<D, BF, 1, VOX_SM90_BWD_IS, SP>(p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc, &tmDq, \
                                                                &tmKc, &tmVc);                                 \
+    }
+/* the atomic-dQ dkdv with the reducer warp (VOX_SM90_BWD_ATOMIC_RW) and variant bits XV (VOX_SM90_BWD_XV_*: uniform dQ
+ * descriptors; a test's break): the library's VOXATTN_SM90_BWD_DKDVQ_VAR=rwu, =brk */
+#define VOX_SM90_BWD_DKDVQ_RW_KERNEL(NAME, D, BF, XV)                                                         \
+    extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
+        vox_attn_bwd_sm90_dkdv_##NAME(VOX_SM90_BWD_ARGS)                                                      \
+    {                                                                                                         \
+        vox_sm90::attn_bwd_dkdv<D, BF, VOX_SM90_BWD_ATOMIC_RW, VOX_SM90_BWD_IS, 0, XV>(                       \
+            p, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmGc, &tmDq, &tmKc, &tmVc);                                    \
     }
 #define VOX_SM90_BWD_DQ_KERNEL(NAME, D, BF, PACK)                                                             \
     VOX_SM90_BWD_DQ_KERNEL_ISPF(NAME, D, BF, PACK, VOX_SM90_BWD_IS, VOX_SM90_BWD_DQ_PF)

@@ -41,6 +41,7 @@ template <int D, int PACK> struct BwdSmem {
     static constexpr int RES = VOX_SM90_BWD_RES(PACK);
     static constexpr int TILE = 64 * D * 2;          /* one [64][D] f16/bf16 tile */
     static constexpr bool ATOMIC = VOX_SM90_BWD_IS_ATOMIC(PACK);
+    static constexpr bool RW = PACK == VOX_SM90_BWD_ATOMIC_RW; /* the reduce-adds issued by the reducer warp */
     uint32_t res, ring;                              /* resident pairs (res_of); stage s at ring + s*2*TILE */
     uint32_t full0, empty0, ready0, resbar, redbar;  /* mbarriers: full[s] = full0 + 8s, ... */
     volatile int *info;                              /* [STAGES]: -1 = end, else 4 chunk counts (bytes) + members */
@@ -51,6 +52,11 @@ template <int D, int PACK> struct BwdSmem {
      * stages' chunk slots (slot_at), mbarriers dsbar (dS^T tiles written, staging free) and
      * stbar (staging written; ATOMIC: and dS^T tiles read) */
     uint32_t dsb, stg, dsbar, stbar;
+    /* RW (VOX_SM90_BWD_ATOMIC_RW): mbarriers sfbar (the reducer's bulk reads of the staging tile done: it may
+     * be rewritten; 1 arrival) and qdbar (every consumer thread's dQ product of the stage done: the dS^T tiles
+     * may be rewritten; 256), and rslot: the staged tile's chunk counts (-1: the end) and 4 chunk rows,
+     * written by the first consumer thread before its stbar arrival, read by the reducer after stbar */
+    uint32_t sfbar, qdbar, rslot;
     unsigned char *gdsb, *gstg;
     /* consumer c's resident tiles (Q, dO_eff or K, V): the second at + TILE */
     __device__ __forceinline__ uint32_t res_of(int c) const { return res + 2 * c * TILE; }
@@ -85,7 +91,8 @@ template <int D, int PACK> struct BwdSmem {
         unsigned char *area = gb + (RES + 2 * STAGES) * TILE;
         dsb = base + (RES + 2 * STAGES) * TILE, stg = dsb + VOX_SM90_BWD_DS_TILES(PACK) * 8192;
         gdsb = area, gstg = area + VOX_SM90_BWD_DS_TILES(PACK) * 8192;
-        dsbar = stg + 64 * D * 4 + 16 * STAGES, stbar = dsbar + 8;
+        sfbar = stg + 64 * D * 4, qdbar = sfbar + 8, rslot = sfbar + 16; /* RW only: VOX_SM90_BWD_RW_BYTES */
+        dsbar = stg + 64 * D * 4 + VOX_SM90_BWD_RW_BYTES(PACK) + 16 * STAGES, stbar = dsbar + 8;
         unsigned char *meta = area + VOX_SM90_BWD_DQ_AREA(D, PACK);
         full0 = smem_u32(meta), empty0 = full0 + 8 * STAGES, ready0 = empty0 + 8 * STAGES;
         resbar = ready0 + 8 * STAGES, redbar = resbar + 8;
@@ -121,6 +128,10 @@ template <class SM> __device__ __forceinline__ void bwd_init_barriers(const SM &
         if (SM::ATOMIC) {
             mbar_init(sm.dsbar, 256);
             mbar_init(sm.stbar, 256);
+        }
+        if (SM::RW) {
+            mbar_init(sm.sfbar, 1);
+            mbar_init(sm.qdbar, 256);
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }

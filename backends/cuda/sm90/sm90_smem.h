@@ -137,6 +137,11 @@
  * alignment slack, the resident tiles, STAGES x 2 streamed tiles, the atomic area, meta */
 #define VOX_SM90_BWD_ATOMIC 2
 #define VOX_SM90_BWD_ATOMIC_DB 3
+/* VOX_SM90_BWD_ATOMIC_RW (session 20, VOXATTN_SM90_BWD_DKDVQ_RW): ATOMIC with the reduce-adds issued by
+ * a producer-warpgroup warp (the REDUCER) instead of a consumer thread: 48 more bytes in the atomic area
+ * (after the staging tile: mbarriers sfbar, qdbar, the staged tile's counts and chunk rows) */
+#define VOX_SM90_BWD_ATOMIC_RW 4
+#define VOX_SM90_BWD_RW_BYTES(PACK) ((PACK) == VOX_SM90_BWD_ATOMIC_RW ? 48 : 0)
 #define VOX_SM90_BWD_IS_ATOMIC(PACK) ((PACK) >= VOX_SM90_BWD_ATOMIC)
 #define VOX_SM90_BWD_DS_TILES(PACK) ((PACK) == VOX_SM90_BWD_ATOMIC_DB ? 4 : 2)
 #define VOX_SM90_BWD_RES(PACK) ((PACK) ? 4 : 2)
@@ -152,7 +157,8 @@
 #define VOX_SM90_BWD_SLACK(D, PACK) ((VOX_SM90_BWD_PK5 && (D) == 128 && (PACK) == 1) ? 0 : 1024)
 #define VOX_SM90_BWD_DQ_AREA(D, PACK)                                                                        \
     (VOX_SM90_BWD_IS_ATOMIC(PACK) ? VOX_SM90_BWD_DS_TILES(PACK) * (size_t)8192 + 64 * (size_t)(D) * 4 +  \
-                                        16 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16                   \
+                                        VOX_SM90_BWD_RW_BYTES(PACK) + 16 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + \
+                                        16                                                                   \
                                   : 0)
 /* the packed scheme's split producer (SP of attn_bwd_dkdv, VOXATTN_SM90_BWD_PRODUCER): per stage an mbarrier and 4
  * chunk rows after meta (BwdSmem::cmdbar_at, cmd_at) */
