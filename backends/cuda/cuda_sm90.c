@@ -963,7 +963,7 @@ static int bwd_atomic(const cu_sm90 *s, const vox_op_attention_backward *p)
  * in one launch after the join. The copies are memory-bound and dq compute-bound: B's copies on a few SMs cost
  * fewer SM-seconds than on all of them. Every launch computes what it did unchunked (same products, same order):
  * the gradients are bitwise the same. Returns A's heads, 0 for no chunks. */
-#define VOX_SM90_BWD_CHUNKS 8
+#define VOX_SM90_BWD_CHUNKS 1
 static int64_t bwd_chunk0(const gpu_dev *g, int64_t BH)
 {
     const cu_sm90 *s = g->vendor;
