@@ -58,14 +58,6 @@ typedef struct vox_op_dims {
     int64_t grid_blocks[3]; /* video blocks along t, h, w (block i = (t*gh + h)*gw + w);
                                0 when unknown. A scheduling hint only (e.g. which
                                query blocks a kernel groups); no op's result depends on it */
-    /* The caller's token geometry, exact where set (all 0: unknown; a backend may then not
-     * use it): video tokens along t, h, w, the block shape (t, h, w), and the caller index of
-     * the first video token. Video token (t, y, x) is caller token
-     * video0 + (t*grid[1] + y)*grid[2] + x; a video block whose block_valid is the volume holds
-     * the tokens of its whole box (a backend may load it as a box of the caller's tensor). */
-    int64_t grid[3];
-    int32_t block[3];
-    int64_t video0;
 } vox_op_dims;
 
 /* dst[bh][s][:] = slot_token[s] >= 0 ? src[b,h,slot_token[s],:] : 0

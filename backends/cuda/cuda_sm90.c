@@ -44,9 +44,6 @@ typedef struct cu_sm90_params {
     int persist;    /* 1: about one CTA per SM, looping over the items (work counters, hflag) */
     uint64_t work;  /* [0] fast kernel's item counter, [1] _nf's, [2] any head flagged */
     uint64_t hflag; /* [BH]: some V block of the head flagged */
-    int kvd, kvd_hd; /* full video blocks' K, V from the caller's tensors (5-D maps, kvd_maps) */
-    int kvd_gw, kvd_gh, kvd_bt, kvd_bh, kvd_bw, kvd_tt;
-    int NBv, kvd_pad;
 } cu_sm90_params;
 _Static_assert(offsetof(cu_sm90_params, n_items_dev) == 80, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, NB) == 88, "VoxSm90AttnParams layout");
@@ -64,9 +61,7 @@ _Static_assert(offsetof(cu_sm90_params, q_sb) == 160, "VoxSm90AttnParams layout"
 _Static_assert(offsetof(cu_sm90_params, heads) == 232, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, persist) == 236, "VoxSm90AttnParams layout");
 _Static_assert(offsetof(cu_sm90_params, work) == 240, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, kvd) == 256, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, kvd_tt) == 284, "VoxSm90AttnParams layout");
-_Static_assert(sizeof(cu_sm90_params) == 296, "VoxSm90AttnParams layout");
+_Static_assert(sizeof(cu_sm90_params) == 256, "VoxSm90AttnParams layout");
 
 /* CUtensorMap: 128 opaque bytes (cuTensorMapEncodeTiled wants 64-byte
  * alignment; CUDA 13's cuda.h aligns it to 128). */
@@ -216,9 +211,6 @@ typedef struct cu_sm90 {
                        only) rwu with a break in the bf16 D = 128 kernel (chunk 3 of every dQ tile dropped) */
     int bwd_front;  /* not VOXATTN_SM90_BWD_FRONT=0: the backward kernels launch the CTAs of every head's global
                        (text) blocks first (VoxSm90BwdParams.front; session 17) */
-    int kv_direct;  /* not VOXATTN_SM90_KV_DIRECT=0: the forward in the caller's layout loads the K and V tiles of full
-                       video blocks straight from the caller's tensors (VoxSm90AttnParams.kvd; session 20); 2 with
-                       VOXATTN_SM90_KV_DIRECT=break: the tests' deliberate break */
     int udesc0;     /* VOXATTN_SM90_UDESC=0: the bf16 D = 128 3-warpgroup forward runs session 18's kernels (_ud0,
                        every wgmma's descriptors rebuilt from byte addresses) instead of session 19's uniform
                        descriptors */
@@ -425,13 +417,6 @@ void cu_sm90_open(gpu_dev *g)
                                    "blocks' long lists last, as before session 17)");
     /* the uniform descriptors are the default: H200, wan-14b grid 8 heads BSA 10% 5.039 / 5.021 ms against 5.165 /
      * 5.285, hunyuan grid blocks 4,4,8 6 heads 8.560 / 8.663 against 8.962 / 8.968 (NOTES.md, session 19) */
-    s->kv_direct = sm90_switch_is(g, "VOXATTN_SM90_KV_DIRECT", "0",
-                                  "the attention forward permutes all of K and V into block buffers (session 19)")
-                       ? 0
-                   : sm90_switch_is(g, "VOXATTN_SM90_KV_DIRECT", "break",
-                                    "TESTS ONLY: the attention forward loads the wrong blocks' K and V")
-                       ? 2
-                       : 1;
     s->udesc0 = sm90_switch_is(g, "VOXATTN_SM90_UDESC", "0",
                                "the bf16 D=128 3-warpgroup attention forward rebuilds every wgmma's descriptors "
                                "(session 18's kernel, vox_attn_sm90w3_bf16_d128_ud0)");
@@ -591,82 +576,6 @@ static int spans_meet(const vox_op_dims *d, const vox_strided *a, int ea, int64_
     return pa < pb + lb && pb < pa + la;
 }
 
-/* Whether caller tensors a and b (f16/bf16 rows of d->head_dim, or b the f32 lse) share any byte, the
- * same tensor included (the kernel reads K and V rows of every CTA while it writes o rows). */
-static int spans_share(const vox_op_dims *d, const vox_strided *a, const vox_strided *b, int eb, int64_t rowb)
-{
-    if (gpu_dptr(a->ref) && gpu_dptr(a->ref) == gpu_dptr(b->ref))
-        return 1;
-    return spans_meet(d, a, 2, d->head_dim, b, eb, rowb);
-}
-
-/* One 5-D map over a caller tensor t for kvd (VoxSm90AttnParams.kvd): dims (columns, w, h, t, batch), box
- * {64, bw, bh, tt, 1}, 128B swizzle. hd: columns = heads*D (the heads adjacent to D), else D with batch =
- * b*heads + h. 0 on success. */
-static int encode_kvd(cu_tensor_map *map, const vox_op_dims *d, const vox_strided *t, int hd, int bf16, unsigned tt)
-{
-    const int64_t T = d->grid[0], Hh = d->grid[1], W = d->grid[2], D = d->head_dim, st = t->stride_token * 2;
-    const int64_t whole = T * Hh * W * st; /* a stride for a dimension of extent 1 */
-    uint64_t dims[5] = {(uint64_t)(hd ? d->heads * D : D), (uint64_t)W, (uint64_t)Hh, (uint64_t)T,
-                        (uint64_t)(hd ? d->batch : d->batch * d->heads)};
-    const int64_t last = hd ? (d->batch > 1 ? t->stride_batch * 2 : whole)
-                            : (d->batch * d->heads > 1 ? t->stride_head * 2 : whole);
-    uint64_t strides[4] = {(uint64_t)st, (uint64_t)(W * st), (uint64_t)(Hh * W * st), (uint64_t)last};
-    unsigned box[5] = {64u, (unsigned)d->block[2], (unsigned)d->block[1], tt, 1u};
-    unsigned es[5] = {1, 1, 1, 1, 1};
-    uint64_t base = gpu_dptr(t->ref) + (uint64_t)(d->video0 * st);
-    return vox_cu.TensorMapEncodeTiled(map, bf16 ? CU_TMAP_DATA_BF16 : CU_TMAP_DATA_F16, 5, (void *)(uintptr_t)base,
-                                       dims, strides, box, es, CU_TMAP_INTERLEAVE_NONE, CU_TMAP_SWIZZLE_128B,
-                                       CU_TMAP_L2_PROMOTION_256B, CU_TMAP_OOB_FILL_NONE);
-}
-
-/* kvd's layout rule for a caller tensor: 1 heads adjacent to D (hd), 2 batch and heads one dimension, 0 neither
- * (then no kvd). */
-static int kvd_mode(const vox_op_dims *d, const vox_strided *t)
-{
-    if (t->stride_head == d->head_dim)
-        return 1;
-    if (d->batch == 1 || t->stride_batch == d->heads * t->stride_head)
-        return 2;
-    return 0;
-}
-
-/* Whether the forward in the caller's layout can take K and V of full video blocks from the caller's tensors
- * (kvd): the geometry known and consistent, a 64-key tile whole t layers of a block, rows 16-byte aligned, both
- * tensors with one layout rule, positive strides, no output sharing their memory. Fills a's kvd fields and
- * encodes the maps (context current); 0 where not. */
-static int kvd_maps(const cu_sm90 *s, const vox_op_dims *d, const vox_op_attention_forward *p, int bf16,
-                    cu_sm90_params *a, cu_tensor_map *mk, cu_tensor_map *mv)
-{
-    const int64_t T = d->grid[0], Hh = d->grid[1], W = d->grid[2];
-    const int bt = d->block[0], bh = d->block[1], bw = d->block[2];
-    if (!s->kv_direct || T <= 0 || Hh <= 0 || W <= 0 || bt <= 0 || bh <= 0 || bw <= 0 ||
-        (int64_t)bt * bh * bw != d->block_volume || d->block_volume < 64 || 64 % (bh * bw) != 0 ||
-        d->grid_blocks[0] != (T + bt - 1) / bt || d->grid_blocks[1] != (Hh + bh - 1) / bh ||
-        d->grid_blocks[2] != (W + bw - 1) / bw ||
-        d->n_video_blocks != d->grid_blocks[0] * d->grid_blocks[1] * d->grid_blocks[2] ||
-        d->video0 < 0 || d->video0 + T * Hh * W > d->tokens || T * Hh * W > INT32_MAX)
-        return 0;
-    const vox_strided *ck = &p->ck, *cv = &p->cv;
-    const int mode = kvd_mode(d, ck);
-    if (!mode || kvd_mode(d, cv) != mode || !rows_aligned(ck, 2, 16) || !rows_aligned(cv, 2, 16) ||
-        ck->stride_token <= 0 || cv->stride_token <= 0 || ck->stride_head < 0 || cv->stride_head < 0 ||
-        ck->stride_batch < 0 || cv->stride_batch < 0)
-        return 0;
-    const int has_lse = gpu_dptr(p->clse.ref) != 0;
-    if (spans_share(d, ck, &p->co, 2, d->head_dim) || spans_share(d, cv, &p->co, 2, d->head_dim) ||
-        (has_lse && (spans_share(d, ck, &p->clse, 4, 1) || spans_share(d, cv, &p->clse, 4, 1))))
-        return 0;
-    const unsigned tt = 64u / (unsigned)(bh * bw);
-    if (encode_kvd(mk, d, ck, mode == 1, bf16, tt) || encode_kvd(mv, d, cv, mode == 1, bf16, tt))
-        return 0;
-    a->kvd = s->kv_direct, a->kvd_hd = mode == 1;
-    a->kvd_gw = (int)d->grid_blocks[2], a->kvd_gh = (int)d->grid_blocks[1];
-    a->kvd_bt = bt, a->kvd_bh = bh, a->kvd_bw = bw, a->kvd_tt = (int)tt;
-    a->NBv = (int)d->n_video_blocks;
-    return 1;
-}
-
 /* The block-layout op of a call in the caller's layout (its caller fields cleared). */
 static vox_op_attention_forward block_op(const vox_op_attention_forward *p)
 {
@@ -759,7 +668,6 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     vox_attention_forward_args_init(&fa, d, p);
     a.scale_log2 = fa.scale_log2; /* the mma.sync kernel's rounding of scale * log2(e) */
     cu_tensor_map tmK, tmV, tmK16, tmV16; /* whole 64-key tiles; 16-key chunks of partial blocks */
-    cu_tensor_map tmKd, tmVd;             /* kvd: the caller's K and V as 5-D maps (else copies of tmK, tmV) */
     vox_status ps = gpu_push(g); /* the encoder wants the context current */
     if (ps) {
         if (!direct)
@@ -769,9 +677,6 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     }
     int bad = encode_kv(&tmK, kk, BH * NB * V, D, bf16) || encode_kv(&tmV, vv, BH * NB * V, D, bf16) ||
               encode_rows(&tmK16, kk, BH * NB * V, D, bf16, 16) || encode_rows(&tmV16, vv, BH * NB * V, D, bf16, 16);
-    const int kvd = !bad && direct && kvd_maps(s, d, p, bf16, &a, &tmKd, &tmVd);
-    if (!kvd)
-        tmKd = tmK, tmVd = tmV;
     g->api->pop(g);
     if (bad) {
         vox_log(&g->log, VOX_LOG_DEBUG, "cuda: tensor map encoding failed; attention takes mma.sync");
@@ -810,28 +715,14 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     int v_i = (int)V, d_i = (int)D;
     int vscan = 1; /* the plan launch scans V (block layout) for Inf/NaN */
     if (direct) {
-        /* K: permute_to; V: permuted and scanned in one pass where its rows are 16-byte aligned. kvd: only the
-         * rows of blocks the maps do not take (partial video blocks, global blocks) are copied, both by
-         * vox_attn_sm90_permute_v (K without the scan) */
-        uint64_t tok = gpu_dptr(p->slot_token), bvalid = gpu_dptr(d->block_valid), none = 0;
-        long long nbv_ll = d->n_video_blocks;
-        int heads = (int)d->heads, skip = kvd, scan0 = 0, scan1 = 1;
-        if (kvd) {
-            uint64_t ck = gpu_dptr(p->ck.ref);
-            long long sb = p->ck.stride_batch, sh = p->ck.stride_head, stt = p->ck.stride_token;
-            void *kargs[] = {&ck, &sb, &sh, &stt, &heads, &tok, &kk, &nb_ll, &v_i, &d_i, &bf16, &none,
-                             &none, &none, &bvalid, &nbv_ll, &skip, &scan0};
-            *st = gpu_launch_fn(g, VOX_OP_permute_to, s->fn[SM90_PERMUTE_V], sm90_kernels[SM90_PERMUTE_V].name,
-                                &s->fn_smem[SM90_PERMUTE_V], BH * nw, (unsigned)sm90_kernels[SM90_PERMUTE_V].threads,
-                                1, 0, kargs);
-        } else {
-            *st = permute_in(g, d, p, &p->ck, p->k);
-        }
+        /* K: permute_to; V: permuted and scanned in one pass where its rows are 16-byte aligned */
+        *st = permute_in(g, d, p, &p->ck, p->k);
         if (!*st && rows_aligned(&p->cv, 2, 16)) {
-            uint64_t cv = gpu_dptr(p->cv.ref);
+            uint64_t cv = gpu_dptr(p->cv.ref), tok = gpu_dptr(p->slot_token);
             long long sb = p->cv.stride_batch, sh = p->cv.stride_head, stt = p->cv.stride_token;
+            int heads = (int)d->heads;
             void *vargs[] = {&cv, &sb, &sh, &stt, &heads, &tok, &vv, &nb_ll, &v_i, &d_i, &bf16, &vbad,
-                             &hflag, &anyflag, &bvalid, &nbv_ll, &skip, &scan1};
+                             &hflag, &anyflag};
             *st = gpu_launch_fn(g, VOX_OP_permute_to, s->fn[SM90_PERMUTE_V], sm90_kernels[SM90_PERMUTE_V].name,
                                 &s->fn_smem[SM90_PERMUTE_V], BH * nw, (unsigned)sm90_kernels[SM90_PERMUTE_V].threads,
                                 1, 0, vargs);
@@ -887,7 +778,7 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
      * shared memory allows one), looping over the items; the _nf grid returns at once when no head
      * is flagged. Else the upper bound of the item count, CTAs past the count exiting at once, and
      * the same grid for _nf, whose CTAs read their head's flag words and return */
-    void *args[] = {&a, &tmK, &tmV, &tmK16, &tmV16, &tmKd, &tmVd};
+    void *args[] = {&a, &tmK, &tmV, &tmK16, &tmV16};
     const int64_t grid = persist ? gpu_cap_grid(g, BH * NB, 1) : BH * NB;
     for (int f = k; f <= k + 1 && !*st; f++)
         *st = gpu_launch_fn(g, VOX_OP_attention_forward, s->fn[f], sm90_kernels[f].name, &s->fn_smem[f], grid,

@@ -98,10 +98,7 @@ int oh_layout(const op_case *c, double keep, op_inputs *in)
         drop_block(&in->L, c->drop_block);
     const vox_layout *L = &in->L;
     vox_op_dims d = {c->B, c->H, c->D, L->n_tokens, L->n_blocks, L->n_video_blocks, L->V, c->dtype, {NULL, 0},
-                     {L->gbt, L->gbh, L->gbw}, {L->frames, L->height, L->width}, {L->bt, L->bh, L->bw},
-                     L->text_before ? L->text : 0};
-    if (c->drop_block >= 0) /* the caller's tokens no longer follow the grid: geometry unknown */
-        memset(d.grid, 0, sizeof d.grid), memset(d.block, 0, sizeof d.block), d.video0 = 0;
+                     {L->gbt, L->gbh, L->gbw}};
     in->dims = d;
     in->scale = c->scale > 0 ? c->scale : 1.0 / sqrt((double)c->D);
     int v = oh_add(in, "block_valid", OB_I32, (size_t)L->n_blocks, 0);

@@ -119,21 +119,6 @@ typedef struct VoxSm90AttnParams {
     int *work;             /* persist: [0] the fast kernel's item counter, [1] the _nf kernel's, zeroed
                               before the launches; [2] != 0: some head has a flagged V block */
     const unsigned *hflag; /* persist: [BH], != 0: some V block of head bh is flagged in vbad */
-    /* kvd (the library's default since session 20, VOXATTN_SM90_KV_DIRECT): the K and V tiles of
-     * full video blocks (j < NBv, block_valid[j] == V) come straight from the caller's tensors
-     * through tmKd / tmVd, 5-D maps with box {64 columns, bw, bh, tt, 1} over (columns, w, h, t,
-     * batch): columns = heads*D at coordinate h*D + 64c with kvd_hd (the caller's heads adjacent
-     * to D, e.g. [B,N,H,D]), else D with the last dimension b*heads + h ([B,H,N,D]). The box lands
-     * as 64 rows of 128 bytes in (t, h, w) raster order with the 128B swizzle, exactly as a
-     * 64-row box of the block buffer would; a block's keys are all valid, so their order inside
-     * the tile changes the rounding only. Partial and global blocks come from the block buffers
-     * (tmK, tmV, tmK16, tmV16) as before, the only rows the launcher then permutes. 0: every tile
-     * from the block buffers; 2: a deliberate break for the tests (block j loads block j ^ 1's
-     * box along w). */
-    int kvd, kvd_hd;
-    int kvd_gw, kvd_gh;                 /* video blocks along w, h */
-    int kvd_bt, kvd_bh, kvd_bw, kvd_tt; /* the block shape; t layers per 64-key tile (64 / (bh*bw)) */
-    int NBv, kvd_pad;                   /* video blocks (the first NBv of NB) */
 } VoxSm90AttnParams;
 
 #define VOX_SM90_THREADS 384 /* 2 consumer warpgroups; (NWG + 1) * 128 in general */
@@ -186,14 +171,6 @@ __device__ __forceinline__ void mbar_tx(uint32_t bar, int bytes)
 __device__ __forceinline__ void mbar_arrive_tx(uint32_t bar, int bytes)
 {
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void tma_load_5d(uint32_t dst, const CUtensorMap *map, int c0, int c1, int c2, int c3,
-                                            int c4, uint32_t bar)
-{
-    asm volatile("cp.async.bulk.tensor.5d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, "
-                 "%5, %6}], [%7];\n" ::"r"(dst),
-                 "l"((unsigned long long)map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(c4), "r"(bar)
-                 : "memory");
 }
 __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap *map, int c0, int c1, uint32_t bar)
 {
@@ -368,8 +345,7 @@ __device__ __forceinline__ unsigned long long gtimer()
  * one of the two launches (head_flagged), decided on the device. */
 template <int D, bool BF, int NWG, bool SAFE, int VAR = 0>
 __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUtensorMap *tmK, const CUtensorMap *tmV,
-                                         const CUtensorMap *tmK16, const CUtensorMap *tmV16, const CUtensorMap *tmKd,
-                                         const CUtensorMap *tmVd)
+                                         const CUtensorMap *tmK16, const CUtensorMap *tmV16)
 {
 #if VOX_SM90_ENABLED
     /* RING4 (harness ablation): one ring stage fewer than the shared memory holds */
@@ -485,8 +461,6 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
              * results stay deterministic. */
             int pend = 0, prow[4] = {0, 0, 0, 0};
             unsigned pmlo = 0u, pmhi = 0u, pcnt = 0u;
-            /* emit's row: >= 0 a block-buffer row (whole tile) or unused (chunks); -1 the end marker; <= -2
-             * (kvd) a whole tile from the caller's tensors: -2 - (4 j + the tile's index in block j) */
             auto emit = [&](int row, unsigned mlo, unsigned mhi, unsigned c4, bool whole) {
                 if (lane == 0) {
                     const int s = it % STAGES, k = it / STAGES;
@@ -496,24 +470,11 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     /* fast variant: main's order (arrive.expect_tx, then the copies); safe: the
                      * arrival after the copies (pv_fix reads stage V with plain loads) */
                     if (!SAFE)
-                        row != -1 ? mbar_arrive_tx(fb, STAGE_BYTES) : mbar_arrive(fb);
-                    if (row != -1) { /* else the end marker: no data */
+                        row >= 0 ? mbar_arrive_tx(fb, STAGE_BYTES) : mbar_arrive(fb);
+                    if (row >= 0) { /* else the end marker: no data */
                         if (SAFE)
                             mbar_tx(fb, STAGE_BYTES);
-                        if (whole && row < -1) { /* tile x & 3 of full video block dj, from the caller's tensors */
-                            const unsigned x = (unsigned)(-2 - row), dj = x >> 2, gw = (unsigned)p.kvd_gw;
-                            const unsigned yt = dj / gw, xb = dj - yt * gw, tb = yt / (unsigned)p.kvd_gh;
-                            const unsigned yb = yt - tb * (unsigned)p.kvd_gh;
-                            const int x0 = (int)(p.kvd == 2 ? xb ^ 1u : xb) * p.kvd_bw, y0 = (int)yb * p.kvd_bh;
-                            const int t0 = (int)tb * p.kvd_bt + (int)(x & 3u) * p.kvd_tt;
-                            const int bb = (int)bh / p.heads, hh = (int)bh - bb * p.heads;
-                            const int c0 = p.kvd_hd ? hh * D : 0, c4 = p.kvd_hd ? bb : (int)bh;
-#pragma unroll
-                            for (int h = 0; h < HALVES; h++) {
-                                tma_load_5d(dk + h * 8192, tmKd, c0 + h * 64, x0, y0, t0, c4, fb);
-                                tma_load_5d(dv + h * 8192, tmVd, c0 + h * 64, x0, y0, t0, c4, fb);
-                            }
-                        } else if (whole) {
+                        if (whole) {
 #pragma unroll
                             for (int h = 0; h < HALVES; h++) {
                                 tma_load_2d(dk + h * 8192, tmK, h * 64, row, fb);
@@ -557,9 +518,8 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
                     const unsigned bad = (unsigned)nvb >> 16; /* VOX_SM90_CBAD or 0 */
                     for (int off = 0; off < nvj;) {
                         if (nvj - off >= 64) { /* a whole 64-key tile of one block (pending chunks wait) */
-                            const bool kd = p.kvd && nvj == V && j0 + b < p.NBv; /* kvd: see emit */
-                            emit(kd ? -2 - (4 * (j0 + b) + (off >> 6)) : row0 + off, (unsigned)mj * 0x00010001u,
-                                 (unsigned)mj * 0x00010001u, (16u | bad) * 0x01010101u, true);
+                            emit(row0 + off, (unsigned)mj * 0x00010001u, (unsigned)mj * 0x00010001u,
+                                 (16u | bad) * 0x01010101u, true);
                             off += 64;
                             continue;
                         }
@@ -1128,16 +1088,14 @@ __device__ __forceinline__ void attn_fwd(const VoxSm90AttnParams &p, const CUten
 } // namespace vox_sm90
 
 /* Kernel parameters: the params, then the K and V tensor maps with 64-row boxes
- * (whole tiles) and with 16-row boxes (chunks of partial blocks) over the block buffers, then the
- * 5-D maps over the caller's K and V (params.kvd; else any valid map, unread). */
+ * (whole tiles) and with 16-row boxes (chunks of partial blocks). */
 #define VOX_SM90_KERNEL_TV(NAME, D, BF, NWG, THREADS, SAFE, VAR)                                             \
     extern "C" __global__ void __launch_bounds__(THREADS, 1)                                                 \
         NAME(const __grid_constant__ VoxSm90AttnParams p, const __grid_constant__ CUtensorMap tmK,         \
              const __grid_constant__ CUtensorMap tmV, const __grid_constant__ CUtensorMap tmK16,           \
-             const __grid_constant__ CUtensorMap tmV16, const __grid_constant__ CUtensorMap tmKd,          \
-             const __grid_constant__ CUtensorMap tmVd)                                                     \
+             const __grid_constant__ CUtensorMap tmV16)                                                    \
     {                                                                                                      \
-        vox_sm90::attn_fwd<D, BF, NWG, SAFE, VAR>(p, &tmK, &tmV, &tmK16, &tmV16, &tmKd, &tmVd);             \
+        vox_sm90::attn_fwd<D, BF, NWG, SAFE, VAR>(p, &tmK, &tmV, &tmK16, &tmV16);                           \
     }
 #define VOX_SM90_KERNEL_T(NAME, D, BF, NWG, THREADS, SAFE)                                                   \
     VOX_SM90_KERNEL_TV(NAME, D, BF, NWG, THREADS, SAFE, VOX_SM90_LIB_VAR)
@@ -1233,53 +1191,37 @@ __device__ __forceinline__ void vflags(const uint4 *v, long long NB, int V, int 
 }
 } // namespace vox_sm90
 
-/* K or V from the caller's tensor into the block layout (as permute_to: dst[bh][s] = the row of
- * token tok[s] of (b, h) at v + b*sb + h*sh + tok[s]*st, zeros for padding slots) and, with scan,
- * in the same pass its non-finite flags as vflags (vbad words; hflag[bh] and *anyflag set where a
- * word is not 0; both zeroed before). skip (the forward's kvd, params.kvd): the rows of full video
- * blocks (j < NBv, bvalid[j] == V), which the attention kernel loads from the caller's tensor, are
- * not written (nor read without scan). One CTA of VOX_SM90_PLAN_THREADS per vbad word u = bh*nw +
- * j0/32 (32 blocks); 16-byte units (rows 16-byte aligned: v, sb, sh, st multiples of 8 elements). */
+/* V from the caller's tensor into the block layout (as permute_to: dst[bh][s] = the row of token
+ * tok[s] of (b, h) at v + b*sb + h*sh + tok[s]*st, zeros for padding slots) and, in the same pass,
+ * its non-finite flags as vflags (vbad words; hflag[bh] and *anyflag set where a word is not 0;
+ * both zeroed before). One CTA of VOX_SM90_PLAN_THREADS per vbad word u = bh*nw + j0/32 (32
+ * blocks); 16-byte units (rows 16-byte aligned: v, sb, sh, st multiples of 8 elements). */
 extern "C" __global__ void __launch_bounds__(VOX_SM90_PLAN_THREADS)
     vox_attn_sm90_permute_v(const unsigned short *v, long long sb, long long sh, long long st, int heads,
                             const int *tok, uint4 *dst, long long NB, int V, int D, int bf16, unsigned *vbad,
-                            unsigned *hflag, int *anyflag, const int *bvalid, long long NBv, int skip, int scan)
+                            unsigned *hflag, int *anyflag)
 {
-    __shared__ unsigned word, full;
+    __shared__ unsigned word;
     const long long u = blockIdx.x, nw = (NB + 31) >> 5, bh = u / nw, j0 = (u - bh * nw) << 5;
     const int row = D / 8, rsh = __ffs(row) - 1;   /* 16-byte units per row (a power of two) */
     const int per = V * row, bsh = __ffs(per) - 1; /* per block */
-    const int nb = (int)(NB - j0 < 32 ? NB - j0 : 32), n = nb * per;
+    const int n = (int)(NB - j0 < 32 ? NB - j0 : 32) * per;
     const long long b = bh / heads, h = bh - b * heads;
     const unsigned short *src = v + b * sb + h * sh;
     uint4 *out = dst + (bh * NB + j0) * per;
     const int *tk = tok + j0 * V;
     const unsigned E = VOX_SM90_EXP2(bf16);
-    if (threadIdx.x < 32) { /* bit i: block j0 + i is skipped */
-        const long long j = j0 + threadIdx.x;
-        const unsigned f = __ballot_sync(0xffffffffu, skip && j < NBv && (int)threadIdx.x < nb && bvalid[j] == V);
-        if (threadIdx.x == 0)
-            word = 0u, full = f;
-    }
+    if (threadIdx.x == 0)
+        word = 0u;
     __syncthreads();
-    const unsigned fm = full;
-    if (!scan && fm == (nb == 32 ? 0xffffffffu : (1u << nb) - 1u))
-        return; /* every block of the word loaded by the kernel: nothing to copy */
     unsigned bits = 0u;
 #pragma unroll 4
     for (int e = threadIdx.x; e < n; e += VOX_SM90_PLAN_THREADS) {
-        const bool skipped = (fm >> (e >> bsh)) & 1u;
-        if (skipped && !scan)
-            continue;
         const int t = tk[e >> rsh];
         const uint4 x = t >= 0 ? __ldcs((const uint4 *)(src + (long long)t * st) + (e & (row - 1))) : make_uint4(0, 0, 0, 0);
-        if (!skipped)
-            out[e] = x;
-        if (scan)
-            bits |= (unsigned)vox_sm90::any_nonfinite8(x, E) << (e >> bsh);
+        out[e] = x;
+        bits |= (unsigned)vox_sm90::any_nonfinite8(x, E) << (e >> bsh);
     }
-    if (!scan)
-        return;
     bits = __reduce_or_sync(0xffffffffu, bits);
     if ((threadIdx.x & 31) == 0 && bits)
         atomicOr(&word, bits);

@@ -210,7 +210,7 @@ static int *g_sweep = 0;
 static bool g_no_time = false; /* VOX_NO_TIME */
 
 typedef void (*kern_t)(const VoxSm90AttnParams, const CUtensorMap, const CUtensorMap, const CUtensorMap,
-                       const CUtensorMap, const CUtensorMap, const CUtensorMap); /* kvd's maps: tmK, tmV (kvd 0) */
+                       const CUtensorMap);
 /* The kernel pair (fast, _nf) for D, dtype and consumer warpgroups. */
 static void pick_kernels(int D, bool bf, int nwg, kern_t *k, kern_t *k_nf)
 {
@@ -569,8 +569,8 @@ static bool run_cfg(const Cfg &c, bool *ok_out)
         vars.push_back(x);
     }
     auto launch = [&](const Variant &x) {
-        x.kern<<<x.n_items, 128 * (x.nwg + 1), x.smem>>>(x.p, tmK, tmV, tmK16, tmV16, tmK, tmV);
-        x.kern_nf<<<x.n_items, 128 * (x.nwg + 1), x.smem>>>(x.p, tmK, tmV, tmK16, tmV16, tmK, tmV);
+        x.kern<<<x.n_items, 128 * (x.nwg + 1), x.smem>>>(x.p, tmK, tmV, tmK16, tmV16);
+        x.kern_nf<<<x.n_items, 128 * (x.nwg + 1), x.smem>>>(x.p, tmK, tmV, tmK16, tmV16);
     };
     auto sync_watchdog = [&](const char *what) { bench_sync(what, c.name); };
 
@@ -908,8 +908,8 @@ static bool run_real(const char *name, double keep, int BH)
     }
     auto launch = [&](const RVar &x) {
         CK(cudaMemsetAsync(x.cnt + 1, 0, 8)); /* work[0], work[1]: the item counters; work[2] from the plan */
-        x.kern<<<sms, 512, x.smem>>>(x.p, tmK, tmV, tmK16, tmV16, tmK, tmV);
-        x.kern_nf<<<sms, 512, x.smem>>>(x.p, tmK, tmV, tmK16, tmV16, tmK, tmV);
+        x.kern<<<sms, 512, x.smem>>>(x.p, tmK, tmV, tmK16, tmV16);
+        x.kern_nf<<<sms, 512, x.smem>>>(x.p, tmK, tmV, tmK16, tmV16);
     };
     const CheckBufs cb = check_bufs_new(checkrows);
     bool all_ok = true;
@@ -949,8 +949,8 @@ static bool run_real(const char *name, double keep, int BH)
                     CK(cudaMemsetAsync(d_ts, 0, (size_t)sms * 16));
                 CK(cudaMemsetAsync(x.cnt + 1, 0, 8));
                 CK(cudaEventRecord(e0));
-                x.kern<<<sms, 512, x.smem>>>(x.p, tmK, tmV, tmK16, tmV16, tmK, tmV);
-                x.kern_nf<<<sms, 512, x.smem>>>(x.p, tmK, tmV, tmK16, tmV16, tmK, tmV);
+                x.kern<<<sms, 512, x.smem>>>(x.p, tmK, tmV, tmK16, tmV16);
+                x.kern_nf<<<sms, 512, x.smem>>>(x.p, tmK, tmV, tmK16, tmV16);
                 CK(cudaEventRecord(e1));
                 bench_sync("timing", name);
                 float ms;
