@@ -58,6 +58,7 @@ typedef struct bench_opts {
     int backward; /* --backward */
     int quick;    /* --quick: --runs and --sets as given (no raise to 20 runs on GPUs and 3 sets) */
     int grad_hash; /* --grad-hash: after the backward's runs, a hash of dq, dk, dv's bytes on stderr */
+    const char *ab; /* --ab: environment variants interleaved run by run in the backward's timing (ab_apply) */
 } bench_opts;
 
 static void bench_usage(FILE *f)
@@ -88,6 +89,11 @@ static void bench_usage(FILE *f)
             "  --quick              take --runs and --sets as given (short A/B runs; fewer samples per median)\n"
             "  --grad-hash          after --backward's runs, print a hash of dq, dk, dv's bytes (bitwise A/B of\n"
             "                       backward variants: same inputs, same hash)\n"
+            "  --ab SPEC            with --backward: variants V0/V1/... (each a comma list of NAME=VALUE, '-'\n"
+            "                       none) set in the environment before each timed backward, run i taking\n"
+            "                       variant i mod n; a median per variant (and hashes per variant with\n"
+            "                       --grad-hash); forward + backward not timed. Only for switches the\n"
+            "                       library reads at each call (docs/environment.md)\n"
             "  --seed S (1)  --sharpness X (1.0, logit scale of the synthetic workload)\n"
             "  --backward           also time vox_attention_backward alone and forward (with LSE)\n"
             "                       + backward (effective FLOPs: 2.5x and 3.5x the forward's)\n"
@@ -268,6 +274,7 @@ static const field_opt k_field_opts[] = {
     {"--json", O_TEXT, AT(json), 0, 0, 0},
     {"--csv", O_TEXT, AT(csv), 0, 0, 0},
     {"--export-mask", O_TEXT, AT(export_dir), 0, 0, 0},
+    {"--ab", O_TEXT, AT(ab), 0, 0, 0},
 };
 #undef AT
 
@@ -798,13 +805,140 @@ static vox_status step_forward_backward(device_run *dr, vox_plan *plan, int i)
     return st ? st : step_backward(dr, plan, i);
 }
 
+/* --ab: the number of variants of spec (separated by '/'). */
+static int ab_count(const char *spec)
+{
+    int n = 1;
+    for (const char *c = spec; *c; c++)
+        n += *c == '/';
+    return n;
+}
+
+/* --ab: unsets every variable any variant of spec names, then sets variant k's (k < 0: none); its text into
+ * name (n bytes). Variants: '/'-separated comma lists of NAME=VALUE; "-" or "" is no assignment. */
+static void ab_apply(const char *spec, int k, char *name, size_t n)
+{
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s", spec);
+    if (name && n)
+        name[0] = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        int v = 0;
+        for (char *a = buf; a; v++) {
+            char *end = strchr(a, '/');
+            if (end)
+                *end = 0;
+            if (pass && v == k && name && n) {
+                const size_t l = strlen(a) < n - 1 ? strlen(a) : n - 1;
+                memcpy(name, a, l);
+                name[l] = 0;
+            }
+            char tmp[sizeof buf];
+            memcpy(tmp, a, strlen(a) + 1);
+            for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                char *eq = strchr(t, '=');
+                if (!eq)
+                    continue;
+                *eq = 0;
+                if (!pass)
+                    unsetenv(t);
+                else if (v == k)
+                    setenv(t, eq + 1, 1);
+            }
+            if (end)
+                *end = '/';
+            a = end ? end + 1 : NULL;
+        }
+    }
+}
+
+/* FNV-1a 64 of the last run's gradient bytes, on stderr (label: the --ab variant or ""); words: over 8-byte
+ * words instead (then bytes of a tail), ~8x faster for --ab's several hashes of full-size gradients (other values
+ * than the byte hash's: compare like with like). */
+static vox_status grad_hashes(device_run *dr, const bench_result *r, const char *label, int words)
+{
+    vox_status st = VOX_OK;
+    for (int g = 0; !st && g < 3; g++) {
+        size_t n = vox_buffer_size(dr->bg[g]);
+        unsigned char *h = malloc(n ? n : 1);
+        uint64_t x = 14695981039346656037ull;
+        vox_status rs = h ? vox_buffer_read(dr->bg[g], 0, h, n) : VOX_ERR_OUT_OF_MEMORY;
+        size_t i = 0;
+        for (; !rs && words && i + 8 <= n; i += 8) {
+            uint64_t w;
+            memcpy(&w, h + i, 8);
+            x = (x ^ w) * 1099511628211ull;
+        }
+        for (; !rs && i < n; i++)
+            x = (x ^ h[i]) * 1099511628211ull;
+        free(h);
+        if (rs)
+            fprintf(stderr, "bench: %s: %sd%c hash: %s\n", r->device, label, "qkv"[g], vox_status_string(rs));
+        else
+            fprintf(stderr, "bench: %s: %sd%c hash%s %016llx (%zu bytes)\n", r->device, label, "qkv"[g],
+                    words ? "64" : "", (unsigned long long)x, n);
+    }
+    return st;
+}
+
+/* --ab: the backward alone, run i with variant i mod n (warmup likewise, o->warmup per variant); a line per
+ * variant on stderr (median, mean, min); r gets variant 0's median. */
+static vox_status time_backward_ab(const bench_opts *o, device_run *dr, vox_plan *plan, double *ms, bench_result *r)
+{
+    const int nv = ab_count(o->ab);
+    vox_status st = VOX_OK;
+    for (int i = 0; !st && i < o->warmup * nv; i++) {
+        ab_apply(o->ab, i % nv, NULL, 0);
+        st = step_backward(dr, plan, i);
+    }
+    if (!st)
+        st = vox_context_finish(dr->ctx);
+    for (int i = 0; !st && i < o->runs; i++) {
+        ab_apply(o->ab, i % nv, NULL, 0);
+        st = vox_timer_begin(dr->ctx);
+        if (!st)
+            st = step_backward(dr, plan, i);
+        double t = 0;
+        vox_status st2 = vox_timer_end(dr->ctx, &t);
+        if (!st)
+            st = st2;
+        ms[i] = t;
+    }
+    for (int k = 0; !st && k < nv; k++) {
+        double v[1024], sum = 0, mn = 0;
+        int n = 0;
+        for (int i = k; i < o->runs && n < 1024; i += nv, n++)
+            v[n] = ms[i], sum += ms[i], mn = n == 0 || ms[i] < mn ? ms[i] : mn;
+        char name[256];
+        ab_apply(o->ab, k, name, sizeof name);
+        if (!n)
+            continue;
+        const double med = median_of(v, n), tf = med > 0 ? 2.5 * r->flops / (med * 1e-3) * 1e-12 : NAN;
+        fprintf(stderr, "bench: %s: ab %d [%s]: backward median %.3f ms (%.1f TF/s) mean %.3f min %.3f over %d runs\n",
+                r->device, k, name, med, tf, sum / n, mn, n);
+        if (k == 0)
+            r->bwd_ms = med, r->bwd_tflops = tf;
+        if (o->grad_hash) { /* that variant's own backward, then its hashes */
+            st = step_backward(dr, plan, 0);
+            char label[300];
+            snprintf(label, sizeof label, "ab %d [%s] ", k, name);
+            if (!st)
+                st = grad_hashes(dr, r, label, 1);
+        }
+    }
+    ab_apply(o->ab, -1, NULL, 0);
+    return st;
+}
+
 /* Medians of the backward alone (after one forward with LSE) and of forward
  * + backward, with effective TFLOP/s counting 2.5x and 3.5x the forward's
  * FLOPs. */
 static vox_status time_backward(const bench_opts *o, device_run *dr, vox_plan *plan, double *ms, bench_result *r)
 {
     vox_status st = vox_attention_forward(plan, &dr->q[0], &dr->k[0], &dr->v[0], &dr->out, &dr->lse);
-    for (int pass = 0; pass < 2 && !st; pass++) { /* 0: backward alone, 1: forward + backward */
+    if (!st && o->ab)
+        st = time_backward_ab(o, dr, plan, ms, r);
+    for (int pass = 0; pass < 2 && !st && !o->ab; pass++) { /* 0: backward alone, 1: forward + backward */
         st = timed_runs(o, dr, plan, pass ? step_forward_backward : step_backward, ms);
         if (!st) {
             double med = median_of(ms, o->runs), mult = pass ? 3.5 : 2.5;
@@ -815,19 +949,8 @@ static vox_status time_backward(const bench_opts *o, device_run *dr, vox_plan *p
                 r->bwd_ms = med, r->bwd_tflops = tf;
         }
     }
-    for (int g = 0; !st && o->grad_hash && g < 3; g++) { /* FNV-1a 64 of the last run's gradient bytes */
-        size_t n = vox_buffer_size(dr->bg[g]);
-        unsigned char *h = malloc(n ? n : 1);
-        uint64_t x = 14695981039346656037ull;
-        vox_status rs = h ? vox_buffer_read(dr->bg[g], 0, h, n) : VOX_ERR_OUT_OF_MEMORY;
-        for (size_t i = 0; !rs && i < n; i++)
-            x = (x ^ h[i]) * 1099511628211ull;
-        free(h);
-        if (rs)
-            fprintf(stderr, "bench: %s: d%c hash: %s\n", r->device, "qkv"[g], vox_status_string(rs));
-        else
-            fprintf(stderr, "bench: %s: d%c hash %016llx (%zu bytes)\n", r->device, "qkv"[g], (unsigned long long)x, n);
-    }
+    if (!st && o->grad_hash && !o->ab)
+        st = grad_hashes(dr, r, "", 0);
     if (st == VOX_ERR_UNSUPPORTED) { /* an optional op: the forward's figures stand */
         fprintf(stderr, "bench: %s: no backward on this device (%s)\n", r->device, vox_status_string(st));
         return VOX_OK;
