@@ -494,8 +494,16 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     mbar_wait(sm.resbar, 0);
     if (DIRECT) {
         for (int it = cw;; it += 2) { /* DIRECT: consumer cw's stages cw, cw + 2, ... */
-            const int s = it % SM::STAGES;
-            mbar_wait(sm.full0 + 8 * s, (it / SM::STAGES) & 1);
+            const int s = it % SM::STAGES, k = it / SM::STAGES;
+            /* An odd ring (5 stages at D = 128) gives slot s's uses to the two consumers in turn: use k - 1 was
+             * the other consumer's. If that use's TMA fill were still landing (fills can complete out of
+             * order under memory pressure), full[s]'s parity for use k would read as already complete (phase
+             * k - 1 pending has the other parity) and this consumer would take the older stage's data and info.
+             * Waiting first for the release of use k - 1 (empty[s], the producer's own wait) rules that out:
+             * the other consumer released it only after its fill landed. Session 20. */
+            if ((SM::STAGES & 1) && k > 0)
+                mbar_wait(sm.empty0 + 8 * s, (k & 1) ^ 1);
+            mbar_wait(sm.full0 + 8 * s, k & 1);
             const int info = sm.info[s];
             if (info < 0)
                 break;
