@@ -149,10 +149,6 @@ static const conf_case cases[] = {
     {"bsa_keep25_bf16",         1, 2, 64,  4, 8,  8,  8, 0, 2, 4, 4, BF16, BSA, CUM, 0.8, 0.25, 1, 0, 0, 0},
     {"bsa_keep50_f16_ragged",   1, 2, 32,  3, 9, 10, 12, 1, 2, 4, 4, F16, BSA, CUM, 0.9, 0.5, 0, 0, 0, 0},
     {"bsa_d128_bf16",           1, 2, 128, 4, 8, 16,  0, 0, 1, 8, 8, BF16, BSA, CUM, 0.9, 1.0, 0, 0, 0, 0},
-    /* the sm_90a backward's head chunks (VOXATTN_SM90_BWD_CHUNKS): 6 heads split 1 | 5 inside batch 0
-     * ([B,N,H,D] strides), 3 batches of one head split 1 | 2 at a batch edge */
-    {"bsa_chunks_b2h3_bnhd",    2, 3, 128, 4, 8,  8,  0, 0, 4, 4, 4, BF16, BSA, CUM, 0.9, 1.0, 1, 0, 0, 0},
-    {"bsa_chunks_b3h1_f16",     3, 1, 64,  4, 8,  8, 16, 0, 4, 4, 4, F16, BSA, CUM, 0.9, 1.0, 0, 0, 0, 0},
     /* shapes the Hopper kernel takes (V >= 64, D 64/128): kept rows packed
      * several blocks per CTA, V = 128, text, ragged KV lists (cumulative) */
     {"bsa_keep25_d128_v64",     1, 3, 128, 8, 8,  8, 40, 0, 4, 4, 4, BF16, BSA, CUM, 0.7, 0.25, 0, 0, 0, 0},

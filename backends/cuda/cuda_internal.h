@@ -24,7 +24,6 @@ enum {
     CU_FUNC_MAX_DYNAMIC_SHARED = 8,
     CU_OOM = 2,
     CU_STREAM_NON_BLOCKING = 1,
-    CU_EVENT_DISABLE_TIMING = 2,
 };
 
 /* Driver entry points: X(member, return type, parameters, symbol). */
@@ -65,18 +64,14 @@ enum {
 /* Entry points a driver may lack (NULL then), same columns. The event timer
  * takes cuEventElapsedTime_v2 (CUDA 12.8+) or else cuEventElapsedTime (one of
  * them is required); cuTensorMapEncodeTiled (CUDA 12+) is for TMA kernels
- * (sm_90a): CUtensorMap is 128 opaque bytes, its enums are ints; the stream priority and
- * cuStreamWaitEvent entries give the sm_90a backward its second stream (cuda_sm90.c; chunks off without). */
+ * (sm_90a): CUtensorMap is 128 opaque bytes, its enums are ints. */
 #define VOX_CU_OPTIONAL_FUNCS(X)                                                            \
     X(EventElapsedTime_v2, CUresult, (float *, CUevent, CUevent), "cuEventElapsedTime_v2")  \
     X(EventElapsedTime, CUresult, (float *, CUevent, CUevent), "cuEventElapsedTime")        \
     X(TensorMapEncodeTiled, CUresult,                                                       \
       (void *, int, unsigned, void *, const uint64_t *, const uint64_t *, const unsigned *, \
        const unsigned *, int, int, int, int),                                               \
-      "cuTensorMapEncodeTiled")                                                            \
-    X(StreamCreateWithPriority, CUresult, (CUstream *, unsigned, int), "cuStreamCreateWithPriority") \
-    X(CtxGetStreamPriorityRange, CUresult, (int *, int *), "cuCtxGetStreamPriorityRange")  \
-    X(StreamWaitEvent, CUresult, (CUstream, CUevent, unsigned), "cuStreamWaitEvent")
+      "cuTensorMapEncodeTiled")
 
 #define CU_MEMBER(member, ret, params, symbol) ret(*member) params;
 typedef struct cu_driver {

@@ -215,10 +215,6 @@ typedef struct cu_sm90 {
     int udesc0;     /* VOXATTN_SM90_UDESC=0: the bf16 D = 128 3-warpgroup forward runs session 18's kernels (_ud0,
                        every wgmma's descriptors rebuilt from byte addresses) instead of session 19's uniform
                        descriptors */
-    CUstream side;  /* the ordered backward's second stream (the greatest priority; created at open, NULL where the
-                       driver lacks an entry or a call failed: no head chunks), forked from and joined into the
-                       caller's stream by the two events (bwd_chunked) */
-    CUevent ev_fork, ev_join;
 } cu_sm90;
 
 #if VOX_CUDA_SM90
@@ -287,42 +283,6 @@ static void srw_open(gpu_dev *g)
     (void)g;
 #endif
 }
-
-/* Destroys what bwd_side_open made (with the context current). */
-static void bwd_side_close(cu_sm90 *s)
-{
-    if (s->ev_join)
-        vox_cu.EventDestroy(s->ev_join);
-    if (s->ev_fork)
-        vox_cu.EventDestroy(s->ev_fork);
-    if (s->side)
-        vox_cu.StreamDestroy(s->side);
-    s->side = NULL, s->ev_fork = s->ev_join = NULL;
-}
-
-#if VOX_CUDA_SM90
-/* The backward's second stream and its two events (timing off), with the context current; left NULL (head
- * chunks off, logged) where the driver lacks an entry point or a call fails. The greatest priority: the chunks'
- * copies there take SMs as the caller's stream's dq CTAs retire (bwd_chunked). */
-static void bwd_side_open(gpu_dev *g, cu_sm90 *s)
-{
-    int least = 0, greatest = 0, rc = -1;
-    if (vox_cu.StreamCreateWithPriority && vox_cu.CtxGetStreamPriorityRange && vox_cu.StreamWaitEvent) {
-        rc = vox_cu.CtxGetStreamPriorityRange(&least, &greatest);
-        if (!rc)
-            rc = vox_cu.StreamCreateWithPriority(&s->side, CU_STREAM_NON_BLOCKING, greatest);
-        if (!rc)
-            rc = vox_cu.EventCreate(&s->ev_fork, CU_EVENT_DISABLE_TIMING);
-        if (!rc)
-            rc = vox_cu.EventCreate(&s->ev_join, CU_EVENT_DISABLE_TIMING);
-    }
-    if (rc) {
-        vox_log(&g->log, VOX_LOG_INFO, "cuda: device %d: the sm_90a backward runs without head chunks (%s)",
-                g->ordinal, rc < 0 ? "the driver lacks stream priorities or cuStreamWaitEvent" : cu_error_string(rc));
-        bwd_side_close(s);
-    }
-}
-#endif
 
 void cu_sm90_open(gpu_dev *g)
 {
@@ -457,7 +417,6 @@ void cu_sm90_open(gpu_dev *g)
     s->bwd_asc = !sm90_switch(g, "VOXATTN_SM90_BWD_ALTERNATE",
                               "the packed attention backward kernels alternate the blocks only one unit lists "
                               "between the two consumers (session 12's order)");
-    bwd_side_open(g, s);
     g->vendor = s;
     g->vendor_attention =
         "sm_90a wgmma/TMA kernels (vox_attn_sm90_*, vox_attn_bwd_sm90_*; VOXATTN_CUDA_NO_SM90=1 turns them off)";
@@ -473,7 +432,6 @@ void cu_sm90_close(gpu_dev *g)
     cu_sm90 *s = g->vendor;
     if (!s)
         return;
-    bwd_side_close(s); /* cu_close_dev: the context is current */
     if (s->module)
         vox_cu.ModuleUnload(s->module);
     free(s);
@@ -807,7 +765,6 @@ typedef struct cu_sm90_bwd_params {
     uint64_t runit;     /* VOXATTN_SM90_BWD_RCHUNK: the packed dkdv's key-unit table, else 0 */
     int nunit;          /* its units per head */
     int front;          /* the global blocks' CTAs launched first: NB - NBv; 0 with VOXATTN_SM90_BWD_FRONT=0 */
-    int bh0, nbh;       /* a head chunk's launch: heads [bh0, bh0 + nbh); 0, 0: all BH (bwd_chunked) */
 } cu_sm90_bwd_params;
 _Static_assert(offsetof(cu_sm90_bwd_params, BH) == 64, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, V) == 80, "VoxSm90BwdParams layout");
@@ -819,8 +776,7 @@ _Static_assert(offsetof(cu_sm90_bwd_params, tok) == 112, "VoxSm90BwdParams layou
 _Static_assert(offsetof(cu_sm90_bwd_params, ostr) == 120, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, runit) == 192, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, front) == 204, "VoxSm90BwdParams layout");
-_Static_assert(offsetof(cu_sm90_bwd_params, bh0) == 208, "VoxSm90BwdParams layout");
-_Static_assert(sizeof(cu_sm90_bwd_params) == 216, "VoxSm90BwdParams layout");
+_Static_assert(sizeof(cu_sm90_bwd_params) == 208, "VoxSm90BwdParams layout");
 
 /* Dynamic shared memory of a dq / dkdv CTA of the scheme `pack` (VOX_SM90_BWD_{DQ,DKDV}_PACK). */
 static size_t bwd_smem_bytes(int64_t D, int pack) { return VOX_SM90_BWD_SMEM_BYTES(D, pack); }
@@ -847,102 +803,6 @@ static int bwd_atomic(const cu_sm90 *s, const vox_op_attention_backward *p)
     if (p->deterministic || s->bwd_dq == 1)
         return 0;
     return s->bwd_dq == 2 || p->density >= VOX_SM90_BWD_ATOMIC_DENSITY;
-}
-
-/* Head chunks of the ordered backward in the caller's layout (VOXATTN_SM90_BWD_CHUNKS=N, read at each call; 1
- * or s->side NULL: one sequence). The first BH / N heads (at least one) are chunk A, the others chunk B: A's
- * permutes, prep and rows run on the caller's stream; B's on the second stream (s->side, the greatest priority)
- * after them, in CTAs of 1024 threads, VOXATTN_SM90_BWD_SIDE_SMS of them (one per SM), while dq runs A's heads on
- * the other SMs; then B's dq (there: bwd_side_dq; or on the caller's stream after the join), and dkdv of all heads
- * in one launch after the join. The copies are memory-bound and dq compute-bound: B's copies on a few SMs cost
- * fewer SM-seconds than on all of them. Every launch computes what it did unchunked (same products, same order):
- * the gradients are bitwise the same. Returns A's heads, 0 for no chunks. */
-#define VOX_SM90_BWD_CHUNKS 1
-static int64_t bwd_chunk0(const gpu_dev *g, int64_t BH)
-{
-    const cu_sm90 *s = g->vendor;
-    const char *e = getenv("VOXATTN_SM90_BWD_CHUNKS");
-    const long n = e && *e ? strtol(e, NULL, 10) : VOX_SM90_BWD_CHUNKS;
-    if (!s->side || n <= 1 || BH < 2)
-        return 0;
-    const int64_t c0 = BH / n;
-    return c0 < 1 ? 1 : c0;
-}
-
-/* The side copies' CTA count: VOXATTN_SM90_BWD_SIDE_SMS (read at each call; 1 .. the SM count), else a
- * quarter of the SMs. */
-static int bwd_side_ctas(const gpu_dev *g)
-{
-    const int sms = g->sm_count > 0 ? g->sm_count : 16;
-    const char *e = getenv("VOXATTN_SM90_BWD_SIDE_SMS");
-    const long n = e && *e ? strtol(e, NULL, 10) : (sms + 3) / 4;
-    return n < 1 ? 1 : n > sms ? sms : (int)n;
-}
-
-/* Chunk B's dq on the second stream after its copies (not VOXATTN_SM90_BWD_SIDE_DQ=0, read at each call): its
- * CTAs and dq A's share the SMs as they free, with no launch boundary between them; 0: on the caller's stream
- * after the join, behind dq A. */
-static int bwd_side_dq(void)
-{
-    const char *e = getenv("VOXATTN_SM90_BWD_SIDE_DQ");
-    return !(e && !strcmp(e, "0"));
-}
-
-/* permute_to in 1024-thread CTAs, `ctas` of them (vox_copy_rows is grid-stride and takes any blockDim.y; the
- * b16 kernel's 62 registers fill an SM), where every address and stride is a multiple of 16 bytes; else
- * gpu_permute_to's launch. */
-static vox_status bwd_permute_ctas(gpu_dev *g, const vox_op_dims *d, const vox_op_permute_to *p, int ctas)
-{
-    vox_permute_to_bufs b = {.src = gpu_dptr(p->src.ref), .dst = gpu_dptr(p->dst),
-                             .slot_token = gpu_dptr(p->slot_token)};
-    vox_permute_to_args a;
-    vox_permute_to_args_init(&a, d, p);
-    const int64_t es = (int64_t)vox_dtype_size(d->dtype);
-    if ((b.src | b.dst) % 16 || (es * a.row) % 16 || (es * a.sb) % 16 || (es * a.sh) % 16 || (es * a.st) % 16)
-        return gpu_permute_to(g, d, p);
-    a.row = es * a.row / 16, a.sb = es * a.sb / 16, a.sh = es * a.sh / 16, a.st = es * a.st / 16;
-    return gpu_launch_op(g, VOX_OP_permute_to, GPU_FN_permute_to_b16, ctas, 32, 32, 0, &b, &a);
-}
-
-/* permute_to of the caller's src into the block buffer dst for heads [bh0, bh1): in pieces within one batch
- * (dims batch 1, heads n) or of whole batches, src and dst offset to the piece's first head; ctas > 0:
- * bwd_permute_ctas, else gpu_permute_to. */
-static vox_status bwd_permute_heads(gpu_dev *g, const vox_op_dims *d, const vox_strided *src, vox_bref dst,
-                                    vox_bref tok, int64_t bh0, int64_t bh1, int ctas)
-{
-    const int64_t H = d->heads, S = d->n_blocks * d->block_volume, es = (int64_t)vox_dtype_size(d->dtype);
-    vox_status st = VOX_OK;
-    while (!st && bh0 < bh1) {
-        const int64_t b = bh0 / H, h = bh0 - b * H;
-        vox_op_dims pd = *d;
-        int64_t n;
-        if (h == 0 && bh1 - bh0 >= H)
-            pd.batch = (bh1 - bh0) / H, n = pd.batch * H;
-        else
-            pd.batch = 1, pd.heads = n = H - h < bh1 - bh0 ? H - h : bh1 - bh0;
-        vox_op_permute_to op = {*src, dst, tok};
-        op.src.ref.offset += (size_t)((b * src->stride_batch + h * src->stride_head) * es);
-        if (ctas > 0 && getenv("VOXATTN_SM90_BWD_CHUNKS_BREAK")) /* TEST ONLY (mid call 20): removed after */
-            op.src.ref.offset -= (size_t)(h * src->stride_head * es);
-        op.dst.offset += (size_t)(bh0 * S * d->head_dim * es);
-        st = ctas > 0 ? bwd_permute_ctas(g, &pd, &op, ctas) : gpu_permute_to(g, &pd, &op);
-        bh0 += n;
-    }
-    return st;
-}
-
-/* cuEventRecord(ev, rec) (rec non-NULL), then cuStreamWaitEvent(wait, ev) (wait non-NULL), with the context
- * current. */
-static vox_status bwd_event(gpu_dev *g, CUevent ev, CUstream rec, CUstream wait)
-{
-    vox_status st = gpu_push(g);
-    if (st)
-        return st;
-    int rc = rec ? vox_cu.EventRecord(ev, rec) : 0;
-    if (!rc && wait)
-        rc = vox_cu.StreamWaitEvent(wait, ev, 0);
-    g->api->pop(g);
-    return rc ? gpu_err(g, rc, "the backward's stream fork / join") : VOX_OK;
 }
 
 /* gpu_api.attention_backward: 0 (declined) unless the sm_90a path is loaded
@@ -1031,38 +891,26 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         vox_log(&g->log, VOX_LOG_DEBUG, "cuda: tensor map encoding failed; attention_backward takes mma.sync");
         return 0;
     }
-    /* the ordered mode's kernels (dq one unit per CTA, dkdv two: each its scheme's grid and shared memory) */
-    if (!atomic && s->bwd_is0 && kq == SM90_BWD_DQ_BF16_D128) /* session 17's stage code (A/B) */
-        kq = SM90_BWD_DQ_BF16_D128_IS0, kkv = SM90_BWD_DKDV_BF16_D128_IS0;
-    else if (!atomic && s->bwd_pf0 && kq == SM90_BWD_DQ_BF16_D128) /* session 18's producer (A/B) */
-        kq = SM90_BWD_DQ_BF16_D128_PF0;
-    if (!atomic && s->bwd_p2 && kkv == SM90_BWD_DKDV_BF16_D128) /* the two-warp producer (the default; _p2sa: A/B) */
-        kkv = s->bwd_sa ? SM90_BWD_DKDV_BF16_D128_P2SA : SM90_BWD_DKDV_BF16_D128_P2;
-    /* head chunks (bwd_chunk0): c0 > 0 the heads of chunk A, the rest's copies (and dq: bwd_side_dq) on the
-     * second stream */
-    const int64_t c0 = direct && !atomic ? bwd_chunk0(g, BH) : 0;
-    const int side_ctas = c0 ? bwd_side_ctas(g) : 0, side_dq = c0 && bwd_side_dq();
-    const int kp = bf16 ? SM90_BWD_PREP_BF16 : SM90_BWD_PREP_F16; /* 8 rows per warp and step */
-    uint64_t cg = 0, co = 0, cl = 0, tok = 0, valid = 0, lseb = a.lse;
-    long long gsb = 0, gsh = 0, gst = 0, osb = 0, osh = 0, ost = 0, lsb = 0, lsh = 0, lst = 0, pb0 = 0, pnb = c0;
-    int heads = (int)d->heads, v_i = (int)V, d_i = (int)D;
-    long long bh_ll = BH, nb_ll = NB;
-    void *pargs[] = {&cg, &gsb, &gsh, &gst, &co, &osb, &osh, &ost, &cl, &lsb, &lsh, &lst, &tok, &valid,
-                     &heads, &bh_ll, &nb_ll, &v_i, &d_i, &g_, &lseb, &pb0, &pnb};
-    const vox_strided *in[3] = {&p->cq, &p->ck, &p->cv};
-    const vox_bref blk[3] = {p->q, p->k, p->v};
     if (direct) {
-        for (int i = 0; i < 3; i++)
-            if ((*st = bwd_permute_heads(g, d, in[i], blk[i], p->slot_token, 0, c0 ? c0 : BH, 0)))
+        const vox_strided *in[3] = {&p->cq, &p->ck, &p->cv};
+        const vox_bref blk[3] = {p->q, p->k, p->v};
+        for (int i = 0; i < 3; i++) {
+            vox_op_permute_to op = {*in[i], blk[i], p->slot_token};
+            if ((*st = gpu_permute_to(g, d, &op)))
                 return 1;
-        cg = gpu_dptr(p->cdout.ref), co = gpu_dptr(p->co.ref), cl = gpu_dptr(p->clse.ref),
-        tok = gpu_dptr(p->slot_token), valid = gpu_dptr(d->block_valid);
-        gsb = p->cdout.stride_batch, gsh = p->cdout.stride_head, gst = p->cdout.stride_token;
-        osb = p->co.stride_batch, osh = p->co.stride_head, ost = p->co.stride_token;
-        lsb = p->clse.stride_batch, lsh = p->clse.stride_head, lst = p->clse.stride_token;
+        }
+        uint64_t cg = gpu_dptr(p->cdout.ref), co = gpu_dptr(p->co.ref), cl = gpu_dptr(p->clse.ref),
+                 tok = gpu_dptr(p->slot_token), valid = gpu_dptr(d->block_valid), lseb = a.lse;
+        long long gsb = p->cdout.stride_batch, gsh = p->cdout.stride_head, gst = p->cdout.stride_token;
+        long long osb = p->co.stride_batch, osh = p->co.stride_head, ost = p->co.stride_token;
+        long long lsb = p->clse.stride_batch, lsh = p->clse.stride_head, lst = p->clse.stride_token;
+        int heads = (int)d->heads, v_i = (int)V, d_i = (int)D;
+        long long bh_ll = BH, nb_ll = NB;
+        void *pargs[] = {&cg, &gsb, &gsh, &gst, &co, &osb, &osh, &ost, &cl, &lsb, &lsh, &lst, &tok, &valid,
+                         &heads, &bh_ll, &nb_ll, &v_i, &d_i, &g_, &lseb};
+        const int kp = bf16 ? SM90_BWD_PREP_BF16 : SM90_BWD_PREP_F16; /* 8 rows per warp and step */
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kp], sm90_kernels[kp].name, &s->fn_smem[kp],
-                            gpu_cap_grid(g, ((c0 ? c0 * NB * V : rows) + 63) / 64, 8),
-                            (unsigned)sm90_kernels[kp].threads, 1, 0, pargs);
+                            gpu_cap_grid(g, (rows + 63) / 64, 8), (unsigned)sm90_kernels[kp].threads, 1, 0, pargs);
         if (*st)
             return 1;
         a.heads = heads, a.tok = tok;
@@ -1075,48 +923,18 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         }
     }
     void *rargs[] = {&a};
-    void *args[] = {&a, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmKc, &tmVc, &tmGc, &tmDq};
-    a.bh0 = 0, a.nbh = (int)c0; /* rows of chunk A (c0 0: all) */
     *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_ROWS], sm90_kernels[SM90_BWD_ROWS].name,
-                        &s->fn_smem[SM90_BWD_ROWS], gpu_cap_grid(g, ((c0 ? c0 * NB * V : rows) + 255) / 256, 8),
+                        &s->fn_smem[SM90_BWD_ROWS], gpu_cap_grid(g, (rows + 255) / 256, 8),
                         (unsigned)sm90_kernels[SM90_BWD_ROWS].threads, 1, 0, rargs);
-    if (!*st && c0) { /* chunk B's copies, prep, rows (and dq) on the second stream, forked after chunk A's */
-        *st = bwd_event(g, s->ev_fork, g->stream, s->side);
-        if (*st)
-            return 1;
-        void *caller = g->stream;
-        g->stream = s->side;
-        for (int i = 0; i < 3 && !*st; i++)
-            *st = bwd_permute_heads(g, d, in[i], blk[i], p->slot_token, c0, BH, side_ctas);
-        pb0 = c0, pnb = BH - c0;
-        if (!*st)
-            *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kp], sm90_kernels[kp].name, &s->fn_smem[kp],
-                                side_ctas, 1024, 1, 0, pargs);
-        a.bh0 = (int)c0, a.nbh = (int)(BH - c0);
-        if (!*st)
-            *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_ROWS], sm90_kernels[SM90_BWD_ROWS].name,
-                                &s->fn_smem[SM90_BWD_ROWS], side_ctas, 1024, 1, 0, rargs);
-        if (!*st && side_dq) /* dq of chunk B there too: its CTAs fill dq A's tail (no launch boundary between) */
-            *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kq], sm90_kernels[kq].name, &s->fn_smem[kq],
-                                VOX_SM90_BWD_CTAS(BH - c0, NB, V, VOX_SM90_BWD_DQ_PACK),
-                                (unsigned)sm90_kernels[kq].threads, 1, bwd_smem_bytes(D, VOX_SM90_BWD_DQ_PACK), args);
-        g->stream = caller;
-        /* the join: recorded now, waited for by the caller's stream after dq A (below); after a failed launch at
-         * once (nothing of the second stream outlives the call) */
-        const vox_status js = bwd_event(g, s->ev_join, s->side, *st ? g->stream : NULL);
-        if (!*st)
-            *st = js;
-        a.bh0 = 0, a.nbh = (int)c0;
-        if (*st)
-            return 1;
-    }
     if (!*st && ru) {
         uint64_t bv = gpu_dptr(d->block_valid);
+        long long nb_ll = NB;
         void *uargs[] = {&bv, &nb_ll, &ru};
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_RUNITS], sm90_kernels[SM90_BWD_RUNITS].name,
                             &s->fn_smem[SM90_BWD_RUNITS], 1, (unsigned)sm90_kernels[SM90_BWD_RUNITS].threads, 1, 0,
                             uargs);
     }
+    void *args[] = {&a, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmKc, &tmVc, &tmGc, &tmDq};
     if (atomic) {
         int kkq = kkv - SM90_BWD_DKDV_BF16_D128 +
                   (s->bwd_qvar == 1   ? SM90_BWD_DKDVQ_RW_BF16_D128
@@ -1136,20 +954,17 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
                                 1, 0, rargs);
         return 1;
     }
-    /* dq: chunk A's heads (c0 0: all); with chunks the join, then B's dq unless the second stream ran it */
-    for (int c = 0; c < (c0 && !side_dq ? 2 : 1); c++) {
-        a.bh0 = c ? (int)c0 : 0, a.nbh = c0 ? (int)(c ? BH - c0 : c0) : 0;
-        if (!*st)
-            *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kq], sm90_kernels[kq].name, &s->fn_smem[kq],
-                                VOX_SM90_BWD_CTAS(c0 ? a.nbh : BH, NB, V, VOX_SM90_BWD_DQ_PACK),
-                                (unsigned)sm90_kernels[kq].threads, 1, bwd_smem_bytes(D, VOX_SM90_BWD_DQ_PACK), args);
-        if (c0 && c == 0) { /* even after a failed launch: the caller's stream joins the second */
-            const vox_status js = bwd_event(g, s->ev_join, NULL, g->stream);
-            if (!*st)
-                *st = js;
-        }
-    }
-    a.bh0 = 0, a.nbh = 0;
+    /* each kernel its scheme's grid and shared memory: dq one unit per CTA, dkdv two */
+    if (s->bwd_is0 && kq == SM90_BWD_DQ_BF16_D128) /* session 17's stage code (A/B) */
+        kq = SM90_BWD_DQ_BF16_D128_IS0, kkv = SM90_BWD_DKDV_BF16_D128_IS0;
+    else if (s->bwd_pf0 && kq == SM90_BWD_DQ_BF16_D128) /* session 18's producer (A/B) */
+        kq = SM90_BWD_DQ_BF16_D128_PF0;
+    if (s->bwd_p2 && kkv == SM90_BWD_DKDV_BF16_D128) /* the two-warp producer (the default; _p2sa: A/B) */
+        kkv = s->bwd_sa ? SM90_BWD_DKDV_BF16_D128_P2SA : SM90_BWD_DKDV_BF16_D128_P2;
+    if (!*st)
+        *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kq], sm90_kernels[kq].name, &s->fn_smem[kq],
+                            VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DQ_PACK), (unsigned)sm90_kernels[kq].threads,
+                            1, bwd_smem_bytes(D, VOX_SM90_BWD_DQ_PACK), args);
     if (!*st)
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kkv], sm90_kernels[kkv].name, &s->fn_smem[kkv],
                             VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DKDV_PACK),

@@ -158,14 +158,10 @@ typedef struct VoxSm90BwdParams {
                             * every block) are launched first, all heads, then the others head after head
                             * (vox_sm90_bwd_cta, sm90_smem.h); 0: head after head only (the last head's long
                             * units then start in the last wave and run alone at the end) */
-    int bh0, nbh;          /* nbh > 0: this launch covers heads [bh0, bh0 + nbh) only (the library's head chunks,
-                            * VOXATTN_SM90_BWD_CHUNKS): the grid is that of nbh heads (VOX_SM90_BWD_CTAS(nbh, ..)),
-                            * rows takes their slots; pointers, tensor maps and the mask stay the whole call's
-                            * (BH). 0, 0: all BH heads */
 } VoxSm90BwdParams;
-static_assert(sizeof(VoxSm90BwdParams) == 216 && offsetof(VoxSm90BwdParams, tok) == 112 &&
+static_assert(sizeof(VoxSm90BwdParams) == 208 && offsetof(VoxSm90BwdParams, tok) == 112 &&
                   offsetof(VoxSm90BwdParams, asc) == 92 && offsetof(VoxSm90BwdParams, runit) == 192 &&
-                  offsetof(VoxSm90BwdParams, front) == 204 && offsetof(VoxSm90BwdParams, bh0) == 208,
+                  offsetof(VoxSm90BwdParams, front) == 204,
               "VoxSm90BwdParams: the host mirror (cuda_sm90.c) has these offsets");
 
 #define VOX_SM90_BWD_FULL 0x10101010 /* stage counts: 4 chunks of 16 valid rows */
@@ -1077,21 +1073,19 @@ template <int D, bool BF> __device__ __forceinline__ void attn_bwd_dqconv(const 
 
 } // namespace vox_sm90
 
-/* rows: l2 of every slot (grid-stride over BH*S; with nbh > 0 the slots of heads [bh0, bh0 + nbh)); atomic dQ
- * (dqacc set): the accumulator zeroed (the same rows). */
+/* rows: l2 of every slot (grid-stride over BH*S); atomic dQ (dqacc set): the accumulator zeroed. */
 extern "C" __global__ void vox_attn_bwd_sm90_rows(const __grid_constant__ VoxSm90BwdParams p)
 {
-    const long long S = p.NB * p.V, x0 = p.nbh > 0 ? p.bh0 * S : 0, n = (p.nbh > 0 ? p.nbh : p.BH) * S;
-    for (long long x = x0 + blockIdx.x * (long long)blockDim.x + threadIdx.x; x < x0 + n;
-         x += (long long)gridDim.x * blockDim.x) {
+    const long long S = p.NB * p.V, n = p.BH * S;
+    for (long long x = blockIdx.x * (long long)blockDim.x + threadIdx.x; x < n; x += (long long)gridDim.x * blockDim.x) {
         const long long slot = x % S, i = slot / p.V, r = slot - i * p.V;
         const float l = p.lse[x];
         const bool live = r < p.block_valid[i] && (!p.fill_src || p.fill_src[x] == slot) && l != -VOX_SM90_INF;
         p.l2[x] = live ? l * VOX_SM90_LOG2E : VOX_SM90_INF;
     }
     if (p.dqacc) /* D = 64 or 128: whole float4s per row */
-        for (long long x = x0 * (p.D / 4) + blockIdx.x * (long long)blockDim.x + threadIdx.x;
-             x < (x0 + n) * (p.D / 4); x += (long long)gridDim.x * blockDim.x)
+        for (long long x = blockIdx.x * (long long)blockDim.x + threadIdx.x; x < n * (p.D / 4);
+             x += (long long)gridDim.x * blockDim.x)
             ((float4 *)p.dqacc)[x] = make_float4(0.f, 0.f, 0.f, 0.f);
 }
 
@@ -1157,8 +1151,7 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_runits(cons
  * attention_backward_prep without fill_src, the same arithmetic): dob[x] = dout[b, h, tok[slot]]
  * (zeros for padding slots), lse[x] = the caller's lse there (0 for padding), lse[BH*S + x] = delta
  * = dout . o, 0 for padding. o is read only here: no block copy of it. D a multiple of 32, <= 128;
- * BH*S < 2^31 (the backward's support check). nbh > 0: only the slots of heads [bh0, bh0 + nbh) (the
- * library's head chunks, VOXATTN_SM90_BWD_CHUNKS; delta still at lse[BH*S + x]); 0: all of them.
+ * BH*S < 2^31 (the backward's support check).
  * delta's arithmetic is fixed (session 10's one warp per row; bitwise the same here): 32 partial
  * sums ("leaves") L = 0..31, leaf L the f32 fma chain over e = L + 32c in c order, then the xor
  * butterfly over L (16, 8, 4, 2, 1). Layout: 8 lanes per row, lane i of the row holds leaves
@@ -1187,26 +1180,25 @@ __device__ __forceinline__ void attn_bwd_prep(const unsigned short *dout, long l
                                               long long o_sh, long long o_st, const float *lse, long long l_sb,
                                               long long l_sh, long long l_st, const int *tok, const int *valid,
                                               int heads, long long BH, long long NB, int V, int D,
-                                              unsigned short *dob, float *lseb, long long bh0, long long nbh)
+                                              unsigned short *dob, float *lseb)
 {
-    const unsigned S = (unsigned)(NB * V), n = (unsigned)(BH * S), x0 = (unsigned)(bh0 * S),
-                   x1 = nbh > 0 ? (unsigned)((bh0 + nbh) * S) : n; /* a head chunk: slots [x0, x1) */
+    const unsigned S = (unsigned)(NB * V), n = (unsigned)(BH * S);
     const int lane = threadIdx.x & 31, sub = lane >> 3, i = lane & 7, C = D >> 5;
     const bool vec = (((unsigned long long)dout | (unsigned long long)o) & 7) == 0 &&
                      ((d_sb | d_sh | d_st | o_sb | o_sh | o_st) & 3) == 0;
-    const long long steps = ((long long)(x1 - x0) + 7) >> 3, warps = (long long)gridDim.x * (blockDim.x >> 5);
+    const long long steps = ((long long)n + 7) >> 3, warps = (long long)gridDim.x * (blockDim.x >> 5);
     for (long long w = blockIdx.x * (long long)(blockDim.x >> 5) + (threadIdx.x >> 5); w < steps; w += warps) {
         uint2 g[2][4], ov[2][4];
         float lv[2];
         bool live[2];
 #pragma unroll
         for (int u = 0; u < 2; u++) {
-            const unsigned x = x0 + (unsigned)(w * 8) + sub + 4 * u;
+            const unsigned x = (unsigned)(w * 8) + sub + 4 * u;
             live[u] = false, lv[u] = 0.f;
 #pragma unroll
             for (int c = 0; c < 4; c++)
                 g[u][c] = ov[u][c] = make_uint2(0u, 0u);
-            if (x < x1) {
+            if (x < n) {
                 const unsigned bh = x / S, slot = x - bh * S, blk = slot / (unsigned)V;
                 const int t = tok[slot];
                 live[u] = (int)(slot - blk * (unsigned)V) < valid[blk] && t >= 0;
@@ -1225,7 +1217,7 @@ __device__ __forceinline__ void attn_bwd_prep(const unsigned short *dout, long l
         }
 #pragma unroll
         for (int u = 0; u < 2; u++) {
-            const unsigned x = x0 + (unsigned)(w * 8) + sub + 4 * u;
+            const unsigned x = (unsigned)(w * 8) + sub + 4 * u;
             float dl[4] = {0.f, 0.f, 0.f, 0.f}; /* leaves 4i + k */
 #pragma unroll
             for (int c = 0; c < 4; c++)
@@ -1236,7 +1228,7 @@ __device__ __forceinline__ void attn_bwd_prep(const unsigned short *dout, long l
 #pragma unroll
                     for (int k = 0; k < 4; k++)
                         dl[k] = fmaf(bwd_h2f<BF>(ga[k]), bwd_h2f<BF>(oa[k]), dl[k]);
-                    if (x < x1)
+                    if (x < n)
                         *(uint2 *)(dob + (long long)x * D + 32 * c + 4 * i) = g[u][c];
                 }
 #pragma unroll
@@ -1246,7 +1238,7 @@ __device__ __forceinline__ void attn_bwd_prep(const unsigned short *dout, long l
                     dl[k] += __shfl_xor_sync(0xffffffffu, dl[k], m);
             dl[0] += dl[2], dl[1] += dl[3]; /* leaf bit 2 */
             dl[0] += dl[1];                 /* leaf bit 1 */
-            if (i == 0 && x < x1)
+            if (i == 0 && x < n)
                 lseb[x] = lv[u], lseb[n + x] = live[u] ? dl[0] : 0.f;
         }
     }
@@ -1257,10 +1249,10 @@ __device__ __forceinline__ void attn_bwd_prep(const unsigned short *dout, long l
         const unsigned short *dout, long long d_sb, long long d_sh, long long d_st, const unsigned short *o,  \
         long long o_sb, long long o_sh, long long o_st, const float *lse, long long l_sb, long long l_sh,     \
         long long l_st, const int *tok, const int *valid, int heads, long long BH, long long NB, int V, int D, \
-        unsigned short *dob, float *lseb, long long bh0, long long nbh)                                       \
+        unsigned short *dob, float *lseb)                                                                     \
     {                                                                                                         \
         attn_bwd_prep<BF>(dout, d_sb, d_sh, d_st, o, o_sb, o_sh, o_st, lse, l_sb, l_sh, l_st, tok, valid,     \
-                          heads, BH, NB, V, D, dob, lseb, bh0, nbh);                                          \
+                          heads, BH, NB, V, D, dob, lseb);                                                    \
     }
 VOX_SM90_BWD_PREP_KERNEL(bf16, true)
 VOX_SM90_BWD_PREP_KERNEL(f16, false)

@@ -461,8 +461,7 @@ template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90Bwd
     const int parts = p.V >> 6;
     const long long U = p.NB * parts, P = PACK ? (U + 1) / 2 : U;
     long long bh, x;
-    vox_sm90_bwd_cta(blockIdx.x, p.nbh > 0 ? p.nbh : p.BH, P, U, PACK != 0, p.front, p.V, &bh, &x);
-    bh += p.bh0; /* a head chunk's launch (VoxSm90BwdParams.nbh) */
+    vox_sm90_bwd_cta(blockIdx.x, p.BH, P, U, PACK != 0, p.front, p.V, &bh, &x);
     long long u = PACK ? 2 * x + c : x;
     BwdUnit r;
     r.has = u < U;
@@ -485,9 +484,8 @@ template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit_kv(const VoxSm90
         return bwd_unit<PACK>(p, c);
     /* nunit < 0: a device-built table (vox_attn_bwd_sm90_runits), its count at runit[-4], the usual grid */
     const long long U = p.nunit >= 0 ? p.nunit : __ldg(p.runit - 4);
-    const long long P = p.nunit >= 0 ? (U + 1) / 2 : (p.NB * (p.V >> 6) + 1) / 2, bl = blockIdx.x / P;
-    long long u = 2 * (blockIdx.x - bl * P) + c;
-    const long long bh = bl + p.bh0; /* a head chunk's launch (VoxSm90BwdParams.nbh) */
+    const long long P = p.nunit >= 0 ? (U + 1) / 2 : (p.NB * (p.V >> 6) + 1) / 2, bh = blockIdx.x / P;
+    long long u = 2 * (blockIdx.x - bh * P) + c;
     BwdUnit r;
     r.has = u < U;
     u = r.has ? u : U - 1;

@@ -552,8 +552,7 @@ static void prep_case(const char *name, bool bf, int D, bool misalign, bool time
                                                                      lst, d_tok, d_valid, heads, BH, NB, V, D, db, lb);
         else
             (bf ? vox_attn_bwd_sm90_prep_bf16 : vox_attn_bwd_sm90_prep_f16)<<<grid_new, 256>>>(
-                g0, sb, sh, st, o0, sb, sh, st, lse, lsb, lsh, lst, d_tok, d_valid, heads, BH, NB, V, D, db, lb, 0LL,
-                0LL);
+                g0, sb, sh, st, o0, sb, sh, st, lse, lsb, lsh, lst, d_tok, d_valid, heads, BH, NB, V, D, db, lb);
     };
     for (int k = 0; k < 2; k++) {
         CK(cudaMemset(dob[k], 0xff, n * D * 2));
