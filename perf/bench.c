@@ -760,51 +760,6 @@ static void sanitize(char *s)
 /* One timed step of a configuration (repetition i). */
 typedef vox_status (*bench_step)(device_run *dr, vox_plan *plan, int i);
 
-/* o->warmup untimed steps, a finish, then o->runs steps each between device
- * timestamps; ms[i] gets repetition i's time. */
-static vox_status timed_runs(const bench_opts *o, device_run *dr, vox_plan *plan, bench_step step, double *ms)
-{
-    vox_status st = VOX_OK;
-    for (int i = 0; !st && i < o->warmup; i++)
-        st = step(dr, plan, i);
-    if (!st)
-        st = vox_context_finish(dr->ctx);
-    for (int i = 0; !st && i < o->runs; i++) {
-        st = vox_timer_begin(dr->ctx);
-        if (!st)
-            st = step(dr, plan, i);
-        double t = 0;
-        vox_status st2 = vox_timer_end(dr->ctx, &t);
-        if (!st)
-            st = st2;
-        ms[i] = t;
-    }
-    return st;
-}
-
-/* The forward, rotating the input sets. */
-static vox_status step_forward(device_run *dr, vox_plan *plan, int i)
-{
-    int si = i % dr->sets;
-    return vox_attention_forward(plan, &dr->q[si], &dr->k[si], &dr->v[si], &dr->out, NULL);
-}
-
-/* The backward of set 0's forward; dout is set 1's v (any tensor of the
- * shape; set 0's own v would alias an input). */
-static vox_status step_backward(device_run *dr, vox_plan *plan, int i)
-{
-    (void)i;
-    return vox_attention_backward(plan, &dr->q[0], &dr->k[0], &dr->v[0], &dr->out, &dr->lse, &dr->v[1 % dr->sets],
-                                  &dr->grad[0], &dr->grad[1], &dr->grad[2]);
-}
-
-/* Set 0's forward with LSE, then its backward. */
-static vox_status step_forward_backward(device_run *dr, vox_plan *plan, int i)
-{
-    vox_status st = vox_attention_forward(plan, &dr->q[0], &dr->k[0], &dr->v[0], &dr->out, &dr->lse);
-    return st ? st : step_backward(dr, plan, i);
-}
-
 /* --ab: the number of variants of spec (separated by '/'). */
 static int ab_count(const char *spec)
 {
@@ -852,6 +807,60 @@ static void ab_apply(const char *spec, int k, char *name, size_t n)
     }
 }
 
+/* o->warmup untimed steps, a finish, then o->runs steps each between device
+ * timestamps; ms[i] gets repetition i's time. ab (--ab, else NULL): step i runs
+ * with variant i mod ab_count(ab) applied, the warmup o->warmup per variant. */
+static vox_status timed_runs(const bench_opts *o, device_run *dr, vox_plan *plan, bench_step step, double *ms,
+                             const char *ab)
+{
+    vox_status st = VOX_OK;
+    const int nv = ab ? ab_count(ab) : 1;
+    for (int i = 0; !st && i < o->warmup * nv; i++) {
+        if (ab)
+            ab_apply(ab, i % nv, NULL, 0);
+        st = step(dr, plan, i);
+    }
+    if (!st)
+        st = vox_context_finish(dr->ctx);
+    for (int i = 0; !st && i < o->runs; i++) {
+        if (ab)
+            ab_apply(ab, i % nv, NULL, 0);
+        st = vox_timer_begin(dr->ctx);
+        if (!st)
+            st = step(dr, plan, i);
+        double t = 0;
+        vox_status st2 = vox_timer_end(dr->ctx, &t);
+        if (!st)
+            st = st2;
+        ms[i] = t;
+    }
+    return st;
+}
+
+/* The forward, rotating the input sets. */
+static vox_status step_forward(device_run *dr, vox_plan *plan, int i)
+{
+    int si = i % dr->sets;
+    return vox_attention_forward(plan, &dr->q[si], &dr->k[si], &dr->v[si], &dr->out, NULL);
+}
+
+/* The backward of set 0's forward; dout is set 1's v (any tensor of the
+ * shape; set 0's own v would alias an input). */
+static vox_status step_backward(device_run *dr, vox_plan *plan, int i)
+{
+    (void)i;
+    return vox_attention_backward(plan, &dr->q[0], &dr->k[0], &dr->v[0], &dr->out, &dr->lse, &dr->v[1 % dr->sets],
+                                  &dr->grad[0], &dr->grad[1], &dr->grad[2]);
+}
+
+/* Set 0's forward with LSE, then its backward. */
+static vox_status step_forward_backward(device_run *dr, vox_plan *plan, int i)
+{
+    vox_status st = vox_attention_forward(plan, &dr->q[0], &dr->k[0], &dr->v[0], &dr->out, &dr->lse);
+    return st ? st : step_backward(dr, plan, i);
+}
+
+
 /* FNV-1a 64 of the last run's gradient bytes, on stderr (label: the --ab variant or ""); words: over 8-byte
  * words instead (then bytes of a tail), ~8x faster for --ab's several hashes of full-size gradients (other values
  * than the byte hash's: compare like with like). */
@@ -886,24 +895,7 @@ static vox_status grad_hashes(device_run *dr, const bench_result *r, const char 
 static vox_status time_backward_ab(const bench_opts *o, device_run *dr, vox_plan *plan, double *ms, bench_result *r)
 {
     const int nv = ab_count(o->ab);
-    vox_status st = VOX_OK;
-    for (int i = 0; !st && i < o->warmup * nv; i++) {
-        ab_apply(o->ab, i % nv, NULL, 0);
-        st = step_backward(dr, plan, i);
-    }
-    if (!st)
-        st = vox_context_finish(dr->ctx);
-    for (int i = 0; !st && i < o->runs; i++) {
-        ab_apply(o->ab, i % nv, NULL, 0);
-        st = vox_timer_begin(dr->ctx);
-        if (!st)
-            st = step_backward(dr, plan, i);
-        double t = 0;
-        vox_status st2 = vox_timer_end(dr->ctx, &t);
-        if (!st)
-            st = st2;
-        ms[i] = t;
-    }
+    vox_status st = timed_runs(o, dr, plan, step_backward, ms, o->ab);
     for (int k = 0; !st && k < nv; k++) {
         double v[1024], sum = 0, mn = 0;
         int n = 0;
@@ -939,7 +931,7 @@ static vox_status time_backward(const bench_opts *o, device_run *dr, vox_plan *p
     if (!st && o->ab)
         st = time_backward_ab(o, dr, plan, ms, r);
     for (int pass = 0; pass < 2 && !st && !o->ab; pass++) { /* 0: backward alone, 1: forward + backward */
-        st = timed_runs(o, dr, plan, pass ? step_forward_backward : step_backward, ms);
+        st = timed_runs(o, dr, plan, pass ? step_forward_backward : step_backward, ms, NULL);
         if (!st) {
             double med = median_of(ms, o->runs), mult = pass ? 3.5 : 2.5;
             double tf = med > 0 ? mult * r->flops / (med * 1e-3) * 1e-12 : NAN;
@@ -1004,7 +996,7 @@ static int run_config(const bench_opts *o, device_run *dr, const bench_shape *s,
         goto done;
     }
     /* warm-up and timed runs, rotating the input sets */
-    st = timed_runs(o, dr, plan, step_forward, ms);
+    st = timed_runs(o, dr, plan, step_forward, ms, NULL);
     if (st) {
         set_status(r, st, "forward");
         goto done;

@@ -237,6 +237,17 @@ static int sm90_switch_is(gpu_dev *g, const char *name, const char *value, const
     return on;
 }
 
+/* A switch of several values: codes[i] where the variable is vals[i] (logged with whats[i], as sm90_switch_is
+ * does), dflt otherwise. */
+static int sm90_switch_pick(gpu_dev *g, const char *name, int n, const char *const vals[], const char *const whats[],
+                            const int codes[], int dflt)
+{
+    for (int i = 0; i < n; i++)
+        if (sm90_switch_is(g, name, vals[i], whats[i]))
+            return codes[i];
+    return dflt;
+}
+
 #endif
 
 /* Why the path is off for this device, or NULL when it can run. */
@@ -356,15 +367,12 @@ void cu_sm90_open(gpu_dev *g)
      * against 9.448 / 9.491 with one block per item on 2 warpgroups (NOTES.md, session 14); with the column
      * cuts (2): 8.943 / 8.869 / 8.914 ms against 9.108 / 9.085 / 9.058 with the edge partition (1), -1.9%
      * (session 15) */
-    s->split = sm90_switch_is(g, "VOXATTN_SM90_SPLIT", "0",
-                              "the attention forward runs unpruned 128-slot blocks one per item on 2 consumer "
-                              "warpgroups (no split items)")
-                   ? 0
-               : sm90_switch_is(g, "VOXATTN_SM90_SPLIT", "edge",
-                                "the attention forward's split items take session 14's edge partition (no column "
-                                "cuts)")
-                   ? 1
-                   : 2;
+    static const char *const split_vals[] = {"0", "edge"};
+    static const char *const split_whats[] = {
+        "the attention forward runs unpruned 128-slot blocks one per item on 2 consumer warpgroups (no split items)",
+        "the attention forward's split items take session 14's edge partition (no column cuts)"};
+    static const int split_codes[] = {0, 1};
+    s->split = sm90_switch_pick(g, "VOXATTN_SM90_SPLIT", 2, split_vals, split_whats, split_codes, 2);
     /* ascending is the default: the alternating order measured ~3.7% slower in the library (session 12) */
     /* the key units are the default: H200 harness, hunyuan ragged dense atomic, dkdvq 1041.8 / 1044.4 ms
      * against 1179.2 / 1186.6 (off, on, off, on in one process; session 16) */
@@ -398,22 +406,17 @@ void cu_sm90_open(gpu_dev *g)
     /* the reducer warp with the dQ descriptors advanced per k-step (rwu) is the default: H200, the dense hunyuan grid
      * with 4 heads + text 256, backward 143.013 / 143.843 ms against 158.109 / 157.963 (-9.2%; rwl 144.353 / 144.174;
      * interleaved, one process each; the same dk / dv hashes; session 20) */
-    s->bwd_qvar = sm90_switch_is(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", "0",
-                                 "the atomic-dQ attention backward's dkdv_q issues its dQ reduce-adds from its first "
-                                 "consumer thread, both consumers waiting for the staged dQ tile (session 15's kernel)")
-                      ? 0
-                  : sm90_switch_is(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", "rw",
-                                   "the atomic-dQ attention backward's dkdv_q rebuilds the dQ product's descriptors "
-                                   "per wgmma (the reducer warp without rwu's descriptor advance)")
-                      ? 1
-                  : sm90_switch_is(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", "rwl",
-                                   "the atomic-dQ attention backward's dkdv_q publishes each staged dQ tile at the "
-                                   "next stage (after the S^T / dP^T issue)")
-                      ? 3
-                  : sm90_switch_is(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", "brk",
-                                   "TEST ONLY: the bf16 D=128 dkdv_q (rwu) drops chunk 3 of every dQ tile")
-                      ? 4
-                      : 2;
+    static const char *const qvar_vals[] = {"0", "rw", "rwl", "brk"};
+    static const char *const qvar_whats[] = {
+        "the atomic-dQ attention backward's dkdv_q issues its dQ reduce-adds from its first consumer thread, both "
+        "consumers waiting for the staged dQ tile (session 15's kernel)",
+        "the atomic-dQ attention backward's dkdv_q rebuilds the dQ product's descriptors per wgmma (the reducer warp "
+        "without rwu's descriptor advance)",
+        "the atomic-dQ attention backward's dkdv_q publishes each staged dQ tile at the next stage (after the S^T / "
+        "dP^T issue)",
+        "TEST ONLY: the bf16 D=128 dkdv_q (rwu) drops chunk 3 of every dQ tile"};
+    static const int qvar_codes[] = {0, 1, 3, 4};
+    s->bwd_qvar = sm90_switch_pick(g, "VOXATTN_SM90_BWD_DKDVQ_VAR", 4, qvar_vals, qvar_whats, qvar_codes, 2);
     s->bwd_asc = !sm90_switch(g, "VOXATTN_SM90_BWD_ALTERNATE",
                               "the packed attention backward kernels alternate the blocks only one unit lists "
                               "between the two consumers (session 12's order)");
