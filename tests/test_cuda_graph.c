@@ -16,52 +16,12 @@
  * graph) fails step 4, since A and B select differently (checked).
  *
  * exit: 0 passed, 1 failed, 77 no CUDA device. */
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
-
-typedef int CUresult;
-typedef void *CUstream;
-typedef void *CUgraph;
-typedef void *CUgraphExec;
-typedef void *CUcontext;
-typedef int CUdevice;
-
-static struct {
-    CUresult (*Init)(unsigned);
-    CUresult (*DeviceGet)(CUdevice *, int);
-    CUresult (*PrimaryCtxRetain)(CUcontext *, CUdevice);
-    CUresult (*CtxPushCurrent)(CUcontext);
-    CUresult (*StreamCreate)(CUstream *, unsigned);
-    CUresult (*StreamDestroy)(CUstream);
-    CUresult (*StreamSynchronize)(CUstream);
-    CUresult (*StreamBeginCapture)(CUstream, int);
-    CUresult (*StreamEndCapture)(CUstream, CUgraph *);
-    CUresult (*GraphInstantiate)(CUgraphExec *, CUgraph, unsigned long long);
-    CUresult (*GraphLaunch)(CUgraphExec, CUstream);
-    CUresult (*GraphExecDestroy)(CUgraphExec);
-    CUresult (*GraphDestroy)(CUgraph);
-    CUresult (*GraphGetNodes)(CUgraph, void **, size_t *);
-} cu;
-
-static int load_cuda(void)
-{
-    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!lib)
-        return 0;
-#define SYM(field, name) (*(void **)&cu.field = dlsym(lib, name)) != NULL
-    return SYM(Init, "cuInit") && SYM(DeviceGet, "cuDeviceGet") &&
-           SYM(PrimaryCtxRetain, "cuDevicePrimaryCtxRetain") && SYM(CtxPushCurrent, "cuCtxPushCurrent_v2") &&
-           SYM(StreamCreate, "cuStreamCreate") && SYM(StreamDestroy, "cuStreamDestroy_v2") &&
-           SYM(StreamSynchronize, "cuStreamSynchronize") && SYM(StreamBeginCapture, "cuStreamBeginCapture_v2") &&
-           SYM(StreamEndCapture, "cuStreamEndCapture") && SYM(GraphInstantiate, "cuGraphInstantiateWithFlags") &&
-           SYM(GraphLaunch, "cuGraphLaunch") && SYM(GraphExecDestroy, "cuGraphExecDestroy") &&
-           SYM(GraphDestroy, "cuGraphDestroy") && SYM(GraphGetNodes, "cuGraphGetNodes");
-#undef SYM
-}
+#include "tu_cuda.h"
 
 static const tu_mask_case cases[] = {
     {"bsa_topk", VOX_MASK_BSA, VOX_KV_TOPK, 6, 1.0, 0},
@@ -210,21 +170,15 @@ out:
 
 int main(void)
 {
-    CUdevice dev;
     CUcontext cctx;
     CUstream stream;
-    if (!load_cuda() || cu.Init(0) || cu.DeviceGet(&dev, 0) || cu.PrimaryCtxRetain(&cctx, dev) ||
-        cu.CtxPushCurrent(cctx) || cu.StreamCreate(&stream, 1 /* non-blocking */)) {
+    if (!tu_cuda_open(&cctx, &stream, 1)) {
         printf("test_cuda_graph: no CUDA device: skipped\n");
         return 77;
     }
-    vox_native_queue nq = {VOX_BACKEND_CUDA, stream, cctx, NULL, NULL, NULL, 0};
-    vox_context_params cp;
     int errs = 0;
-    tu_context_params(&cp, "cuda:0", &errs);
-    cp.native = &nq;
-    vox_context *ctx = NULL;
-    if (vox_context_create(&cp, &ctx)) {
+    vox_context *ctx = tu_cuda_context(cctx, stream, &errs);
+    if (!ctx) {
         printf("test_cuda_graph: cannot open cuda:0 on the test's stream: FAIL\n");
         return 1;
     }

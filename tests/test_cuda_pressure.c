@@ -18,46 +18,13 @@
  * The test owns both CUDA streams in the primary context (libcuda loaded at
  * run time, no CUDA header). exit: 0 passed, 1 failed, 77 no CUDA device.
  * VOXATTN_PRESSURE_RUNS sets the loaded runs (default 12). */
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
-
-typedef int CUresult;
-typedef void *CUstream;
-typedef void *CUcontext;
-typedef int CUdevice;
-typedef unsigned long long CUdeviceptr;
-
-static struct {
-    CUresult (*Init)(unsigned);
-    CUresult (*DeviceGet)(CUdevice *, int);
-    CUresult (*PrimaryCtxRetain)(CUcontext *, CUdevice);
-    CUresult (*CtxPushCurrent)(CUcontext);
-    CUresult (*StreamCreate)(CUstream *, unsigned);
-    CUresult (*StreamDestroy)(CUstream);
-    CUresult (*StreamSynchronize)(CUstream);
-    CUresult (*MemAlloc)(CUdeviceptr *, size_t);
-    CUresult (*MemFree)(CUdeviceptr);
-    CUresult (*MemcpyDtoDAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
-} cu;
-
-static int load_cuda(void)
-{
-    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!lib)
-        return 0;
-#define SYM(field, name) (*(void **)&cu.field = dlsym(lib, name)) != NULL
-    return SYM(Init, "cuInit") && SYM(DeviceGet, "cuDeviceGet") &&
-           SYM(PrimaryCtxRetain, "cuDevicePrimaryCtxRetain") && SYM(CtxPushCurrent, "cuCtxPushCurrent_v2") &&
-           SYM(StreamCreate, "cuStreamCreate") && SYM(StreamDestroy, "cuStreamDestroy_v2") &&
-           SYM(StreamSynchronize, "cuStreamSynchronize") && SYM(MemAlloc, "cuMemAlloc_v2") &&
-           SYM(MemFree, "cuMemFree_v2") && SYM(MemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2");
-#undef SYM
-}
+#include "tu_cuda.h"
 
 /* FNV-1a over a tensor's values as read back (doubles: the stored values, exactly). */
 static uint64_t hash_tensor(const vox_tensor *t)
@@ -80,23 +47,18 @@ static uint64_t hash_tensor(const vox_tensor *t)
 
 int main(void)
 {
-    CUdevice dev;
     CUcontext cctx;
-    CUstream stream, hog;
-    if (!load_cuda() || cu.Init(0) || cu.DeviceGet(&dev, 0) || cu.PrimaryCtxRetain(&cctx, dev) ||
-        cu.CtxPushCurrent(cctx) || cu.StreamCreate(&stream, 1 /* non-blocking */) || cu.StreamCreate(&hog, 1)) {
+    CUstream streams[2]; /* the context's (the native queue), the hog's */
+    if (!tu_cuda_open(&cctx, streams, 2)) {
         printf("test_cuda_pressure: no CUDA device: skipped\n");
         return 77;
     }
+    const CUstream stream = streams[0], hog = streams[1];
     const char *re = getenv("VOXATTN_PRESSURE_RUNS");
     const int runs = re && atoi(re) > 0 ? atoi(re) : 12;
-    vox_native_queue nq = {VOX_BACKEND_CUDA, stream, cctx, NULL, NULL, NULL, 0};
-    vox_context_params cp;
     int errs = 0;
-    tu_context_params(&cp, "cuda:0", &errs);
-    cp.native = &nq;
-    vox_context *ctx = NULL;
-    if (vox_context_create(&cp, &ctx)) {
+    vox_context *ctx = tu_cuda_context(cctx, stream, &errs);
+    if (!ctx) {
         printf("test_cuda_pressure: cannot open cuda:0 on the test's stream: FAIL\n");
         return 1;
     }

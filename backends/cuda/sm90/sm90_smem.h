@@ -137,7 +137,7 @@
  * alignment slack, the resident tiles, STAGES x 2 streamed tiles, the atomic area, meta */
 #define VOX_SM90_BWD_ATOMIC 2
 #define VOX_SM90_BWD_ATOMIC_DB 3
-/* VOX_SM90_BWD_ATOMIC_RW (session 20, VOXATTN_SM90_BWD_DKDVQ_RW): ATOMIC with the reduce-adds issued by
+/* VOX_SM90_BWD_ATOMIC_RW (session 20, VOXATTN_SM90_BWD_DKDVQ_VAR): ATOMIC with the reduce-adds issued by
  * a producer-warpgroup warp (the REDUCER) instead of a consumer thread: 48 more bytes in the atomic area
  * (after the staging tile: mbarriers sfbar, qdbar, the staged tile's counts and chunk rows) */
 #define VOX_SM90_BWD_ATOMIC_RW 4
