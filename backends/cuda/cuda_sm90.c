@@ -123,6 +123,7 @@ enum {
     X(SM90_BWD_PREP_BF16, "vox_attn_bwd_sm90_prep_bf16", 256, 0)               \
     X(SM90_BWD_PREP_F16, "vox_attn_bwd_sm90_prep_f16", 256, 0)                 \
     X(SM90_BWD_RUNITS, "vox_attn_bwd_sm90_runits", 1024, 0)                    \
+    X(SM90_BWD_ORDER, "vox_attn_bwd_sm90_order", 1024, 0)                      \
     X(SM90_BWD_DQ_BF16_D128_IS0, "vox_attn_bwd_sm90_dq_bf16_d128_is0", 384, 0) \
     X(SM90_BWD_DKDV_BF16_D128_IS0, "vox_attn_bwd_sm90_dkdv_bf16_d128_is0", 384, 0) \
     X(SM90_BWD_DQ_BF16_D128_PF0, "vox_attn_bwd_sm90_dq_bf16_d128_pf0", 384, 0) \
@@ -216,6 +217,22 @@ typedef struct cu_sm90 {
                        every wgmma's descriptors rebuilt from byte addresses) instead of session 19's uniform
                        descriptors */
 } cu_sm90;
+
+/* VOXATTN_SM90_BWD_ORDER (session 21), the ordered backward's CTA order within a head: 1 (default) by the middle
+ * block of each unit's list, tiled (vox_attn_bwd_sm90_order: CTAs that stream the same blocks run side by side),
+ * 3 (=raster) by the middle block's index, 0 (=0) the grid order (block order), 2 (=brk, tests only) not a
+ * permutation. Logged at open, read at each call (sm90_bwd_order) so that `voxattn bench --ab` can interleave the
+ * values in one process. */
+static const char *const order_vals[] = {"0", "brk", "raster"};
+static const int order_codes[] = {0, 2, 3};
+static int sm90_bwd_order(void)
+{
+    const char *e = getenv("VOXATTN_SM90_BWD_ORDER");
+    for (int i = 0; e && i < 3; i++)
+        if (!strcmp(e, order_vals[i]))
+            return order_codes[i];
+    return 1;
+}
 
 #if VOX_CUDA_SM90
 /* An on/off switch read at open (vox_env_flag); when on, logged with what it changes. */
@@ -384,6 +401,13 @@ void cu_sm90_open(gpu_dev *g)
     s->bwd_front = !sm90_switch_is(g, "VOXATTN_SM90_BWD_FRONT", "0",
                                    "the attention backward kernels launch their CTAs head after head (the global "
                                    "blocks' long lists last, as before session 17)");
+    /* the list order is the default: H200, hunyuan-720p BSA 10% backward, bench --ab in one process (12 runs each,
+     * twice): 126.663 / 126.493 ms against 127.780 / 127.558 in block order, gradients bitwise equal (session 21) */
+    static const char *const order_whats[] = {
+        "the attention backward's dq and dkdv CTAs run in block order within a head (before session 21)",
+        "TESTS ONLY: the attention backward's CTA order is not a permutation (wrong gradients)",
+        "the attention backward's CTAs run in the order of their lists' middle blocks' indices (untiled)"};
+    (void)sm90_switch_pick(g, "VOXATTN_SM90_BWD_ORDER", 3, order_vals, order_whats, order_codes, 1); /* the log */
     /* the uniform descriptors are the default: H200, wan-14b grid 8 heads BSA 10% 5.039 / 5.021 ms against 5.165 /
      * 5.285, hunyuan grid blocks 4,4,8 6 heads 8.560 / 8.663 against 8.962 / 8.968 (NOTES.md, session 19) */
     s->udesc0 = sm90_switch_is(g, "VOXATTN_SM90_UDESC", "0",
@@ -768,6 +792,7 @@ typedef struct cu_sm90_bwd_params {
     uint64_t runit;     /* VOXATTN_SM90_BWD_RCHUNK: the packed dkdv's key-unit table, else 0 */
     int nunit;          /* its units per head */
     int front;          /* the global blocks' CTAs launched first: NB - NBv; 0 with VOXATTN_SM90_BWD_FRONT=0 */
+    uint64_t ordq, ordkv; /* the CTA orders of dq and dkdv (vox_attn_bwd_sm90_order), else 0 */
 } cu_sm90_bwd_params;
 _Static_assert(offsetof(cu_sm90_bwd_params, BH) == 64, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, V) == 80, "VoxSm90BwdParams layout");
@@ -779,7 +804,17 @@ _Static_assert(offsetof(cu_sm90_bwd_params, tok) == 112, "VoxSm90BwdParams layou
 _Static_assert(offsetof(cu_sm90_bwd_params, ostr) == 120, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, runit) == 192, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, front) == 204, "VoxSm90BwdParams layout");
-_Static_assert(sizeof(cu_sm90_bwd_params) == 208, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, ordq) == 208, "VoxSm90BwdParams layout");
+_Static_assert(sizeof(cu_sm90_bwd_params) == 224, "VoxSm90BwdParams layout");
+
+/* The grid of a backward kernel of scheme pk (0 dq, 1 the packed dkdv) per head: P CTA positions, the last F of
+ * them the front CTAs (vox_sm90_bwd_cta's arithmetic). */
+static void bwd_grid_pf(int64_t NB, int64_t V, int pk, int front, int64_t *P, int64_t *F)
+{
+    const int64_t U = NB * (V / 64), fu = (int64_t)front * (V / 64) < U ? (int64_t)front * (V / 64) : U;
+    *P = pk ? (U + 1) / 2 : U;
+    *F = front > 0 ? (pk ? *P - (U - fu) / 2 : fu) : 0;
+}
 
 /* Dynamic shared memory of a dq / dkdv CTA of the scheme `pack` (VOX_SM90_BWD_{DQ,DKDV}_PACK). */
 static size_t bwd_smem_bytes(int64_t D, int pack) { return VOX_SM90_BWD_SMEM_BYTES(D, pack); }
@@ -868,8 +903,16 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         vox_log(&g->log, VOX_LOG_INFO, "cuda: no scratch for the atomic-dQ backward; attention_backward runs ordered");
         atomic = 0;
     }
+    /* the CTA orders (ordered mode, no key units; sm90_bwd_order) after l2 and the key-unit table */
+    int64_t Pq = 0, Fq = 0, Pk = 0, Fk = 0;
+    bwd_grid_pf(NB, V, VOX_SM90_BWD_DQ_PACK, a.front, &Pq, &Fq);
+    bwd_grid_pf(NB, V, VOX_SM90_BWD_DKDV_PACK, a.front, &Pk, &Fk);
+    const int order = sm90_bwd_order();
+    const size_t ord_bytes = !atomic && !ru_bytes && order
+                                 ? ((size_t)(BH * (Pq + Pk)) * sizeof(int) + 255) / 256 * 256
+                                 : 0;
     if (!atomic) {
-        *st = gpu_ensure_scratch(g, (size_t)rows * sizeof(float) + ru_bytes);
+        *st = gpu_ensure_scratch(g, (size_t)rows * sizeof(float) + ru_bytes + ord_bytes);
         if (*st)
             return 1;
     }
@@ -879,6 +922,10 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     if (ru_bytes) {
         ru = g->scratch + (uint64_t)rows * sizeof(float) * (uint64_t)(atomic ? 1 + D : 1);
         a.runit = ru + 4 * sizeof(int), a.nunit = -1; /* the count on the device; the usual grid */
+    }
+    if (ord_bytes) {
+        a.ordq = g->scratch + (uint64_t)rows * sizeof(float);
+        a.ordkv = a.ordq + (uint64_t)(BH * Pq) * sizeof(int);
     }
     cu_tensor_map tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc; /* 64-row boxes; 16-row boxes (chunks) */
     cu_tensor_map tmDq = {{0}};                                /* atomic dQ: the accumulator */
@@ -936,6 +983,15 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_RUNITS], sm90_kernels[SM90_BWD_RUNITS].name,
                             &s->fn_smem[SM90_BWD_RUNITS], 1, (unsigned)sm90_kernels[SM90_BWD_RUNITS].threads, 1, 0,
                             uargs);
+    }
+    if (!*st && ord_bytes) {
+        long long pq_ll = Pq, fq_ll = Fq, pk_ll = Pk, fk_ll = Fk;
+        int brk = order == 2, tiled = order != 3 && d->grid_blocks[0] > 0;
+        int gt = tiled ? (int)d->grid_blocks[0] : 0, gh = (int)d->grid_blocks[1], gw = (int)d->grid_blocks[2];
+        void *oargs[] = {&a, &pq_ll, &fq_ll, &pk_ll, &fk_ll, &brk, &gt, &gh, &gw};
+        *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_ORDER], sm90_kernels[SM90_BWD_ORDER].name,
+                            &s->fn_smem[SM90_BWD_ORDER], 2 * BH, (unsigned)sm90_kernels[SM90_BWD_ORDER].threads, 1, 0,
+                            oargs);
     }
     void *args[] = {&a, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmKc, &tmVc, &tmGc, &tmDq};
     if (atomic) {

@@ -158,10 +158,14 @@ typedef struct VoxSm90BwdParams {
                             * every block) are launched first, all heads, then the others head after head
                             * (vox_sm90_bwd_cta, sm90_smem.h); 0: head after head only (the last head's long
                             * units then start in the last wave and run alone at the end) */
+    int *ordq, *ordkv;     /* NULL: off. The CTA order of dq (PACK 0) and of the packed dkdv (PACK 1): the x of
+                            * vox_sm90_bwd_cta (the grid position within its head) becomes ord[bh * P + x], a
+                            * permutation of each head's [0, P) written by vox_attn_bwd_sm90_order (CTAs whose
+                            * lists overlap run side by side: the L2 keeps what they stream; session 21) */
 } VoxSm90BwdParams;
-static_assert(sizeof(VoxSm90BwdParams) == 208 && offsetof(VoxSm90BwdParams, tok) == 112 &&
+static_assert(sizeof(VoxSm90BwdParams) == 224 && offsetof(VoxSm90BwdParams, tok) == 112 &&
                   offsetof(VoxSm90BwdParams, asc) == 92 && offsetof(VoxSm90BwdParams, runit) == 192 &&
-                  offsetof(VoxSm90BwdParams, front) == 204,
+                  offsetof(VoxSm90BwdParams, front) == 204 && offsetof(VoxSm90BwdParams, ordq) == 208,
               "VoxSm90BwdParams: the host mirror (cuda_sm90.c) has these offsets");
 
 #define VOX_SM90_BWD_FULL 0x10101010 /* stage counts: 4 chunks of 16 valid rows */
@@ -1144,6 +1148,73 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_runits(cons
     }
     if (t == 0)
         out[0] = (int)(Ntot + (Atot + 3) / 4);
+}
+
+/* order (VoxSm90BwdParams.ordq / ordkv; session 21): CTA 2 bh + kv of 1024 threads for head bh and kernel kv
+ * (0 dq, 1 the packed dkdv). Grid position x < P - F of head bh (F: the front CTAs, vox_sm90_bwd_cta, left in
+ * place) gets the unit whose list's middle entry is the x-th smallest, ties in unit order: key = the middle
+ * block of the unit's list (dq: its KV list, row_start / row_count; dkdv: the transposed list of the pair's
+ * first unit, col_start / col_count; an empty list keys by the block itself). With the video grid (gt x gh x gw
+ * blocks, block (t*gh + h)*gw + w; gt = 0: unknown) the key of a video block is tiled: frame t first, then the
+ * 4 x 4 spatial tile, then the place in it, so a temporal head's units (middles in one frame) run a tile of
+ * places at a time instead of a strip of rows; global blocks after. Units with nearby middles
+ * stream nearby blocks, so the CTAs resident together share what they read in L2: in raster order a
+ * temporal head's (lists spanning every frame at one place) ~132 resident CTAs of one frame row stream
+ * nearly the whole head. Any permutation gives the same gradients (each unit's sums are its own; the
+ * packed pairs are unchanged). P - F <= 4096 (the shared array); larger: the identity. brk (tests only,
+ * VOXATTN_SM90_BWD_ORDER=brk): not a permutation (one unit twice, one never), which the tests must catch. */
+extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const __grid_constant__ VoxSm90BwdParams p,
+                                                                          long long Pq, long long Fq, long long Pk,
+                                                                          long long Fk, int brk, int gt, int gh,
+                                                                          int gw)
+{
+    __shared__ unsigned long long e[4096];
+    const int t = threadIdx.x, kv = blockIdx.x & 1;
+    const long long bh = blockIdx.x >> 1, P = kv ? Pk : Pq, Q = P - (kv ? Fk : Fq), R = p.BH * p.NB;
+    const int parts = p.V >> 6;
+    int *ord = (kv ? p.ordkv : p.ordq) + bh * P;
+    for (long long x = Q + t; x < P; x += 1024)
+        ord[x] = (int)x;
+    if (Q > 4096) {
+        for (long long x = t; x < Q; x += 1024)
+            ord[x] = (int)x;
+        return;
+    }
+    int n = 1;
+    while (n < Q)
+        n <<= 1;
+    for (int x = t; x < n; x += 1024) {
+        unsigned long long key = ~0ull;
+        if (x < Q) {
+            const long long u = kv ? 2 * (long long)x : x, i = u / parts, m = bh * p.NB + i;
+            const int c = __ldg(p.mask + (kv ? 3 : 1) * R + m);
+            const int mid = c > 0 ? __ldg(p.mask + __ldg(p.mask + (kv ? 2 : 0) * R + m) + c / 2) : (int)i;
+            unsigned k32 = (unsigned)mid;
+            const int plane = gh * gw, ntw = (gw + 3) >> 2, tplane = ((gh + 3) >> 2) * ntw * 16;
+            if (gt > 0 && mid < gt * plane) {
+                const int tt = mid / plane, r = mid - tt * plane, y = r / gw, w = r - y * gw;
+                k32 = (unsigned)(tt * tplane + (((y >> 2) * ntw + (w >> 2)) << 4) + ((y & 3) << 2) + (w & 3));
+            } else if (gt > 0)
+                k32 = (unsigned)(gt * tplane + (mid - gt * plane));
+            key = ((unsigned long long)k32 << 32) | (unsigned)x;
+        }
+        e[x] = key;
+    }
+    __syncthreads();
+    for (int k = 2; k <= n; k <<= 1)
+        for (int j = k >> 1; j > 0; j >>= 1) {
+            for (int x = t; x < n; x += 1024) {
+                const int y = x ^ j;
+                if (y > x) {
+                    const unsigned long long a = e[x], b = e[y];
+                    if ((a > b) == ((x & k) == 0))
+                        e[x] = b, e[y] = a;
+                }
+            }
+            __syncthreads();
+        }
+    for (long long x = t; x < Q; x += 1024) /* brk (tests only): the first two positions run one unit twice */
+        ord[x] = (int)(unsigned)e[brk && x == 1 ? 0 : x];
 }
 
 /* prep (the caller's layout, no pruned rows): what permute_to of dout and lse into dob and

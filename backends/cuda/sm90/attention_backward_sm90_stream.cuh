@@ -462,6 +462,9 @@ template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90Bwd
     const long long U = p.NB * parts, P = PACK ? (U + 1) / 2 : U;
     long long bh, x;
     vox_sm90_bwd_cta(blockIdx.x, p.BH, P, U, PACK != 0, p.front, p.V, &bh, &x);
+    const int *ord = PACK ? p.ordkv : p.ordq;
+    if (ord)
+        x = __ldg(ord + bh * P + x);
     long long u = PACK ? 2 * x + c : x;
     BwdUnit r;
     r.has = u < U;
