@@ -218,11 +218,11 @@ typedef struct cu_sm90 {
                        descriptors */
 } cu_sm90;
 
-/* VOXATTN_SM90_BWD_ORDER (session 21), the ordered backward's CTA order within a head: 1 (default) by the middle
- * block of each unit's list, tiled (vox_attn_bwd_sm90_order: CTAs that stream the same blocks run side by side),
- * 3 (=raster) by the middle block's index, 0 (=0) the grid order (block order), 2 (=brk, tests only) not a
- * permutation. Logged at open, read at each call (sm90_bwd_order) so that `voxattn bench --ab` can interleave the
- * values in one process. */
+/* VOXATTN_SM90_BWD_ORDER (session 21), the ordered backward's CTA order within a head (vox_attn_bwd_sm90_order):
+ * 1 (default) by the middle block of each unit's list (dkdv: of its pair's first unit), tiled (the CTAs that stream
+ * the same blocks run side by side), 3 (=raster) the same by the middle block's index (untiled), 0 (=0) block order,
+ * 2 (=brk, tests only) not a permutation. Logged at open, read at each call (sm90_bwd_order) so that
+ * `voxattn bench --ab` can interleave the values in one process. */
 static const char *const order_vals[] = {"0", "brk", "raster"};
 static const int order_codes[] = {0, 2, 3};
 static int sm90_bwd_order(void)
@@ -402,7 +402,8 @@ void cu_sm90_open(gpu_dev *g)
                                    "the attention backward kernels launch their CTAs head after head (the global "
                                    "blocks' long lists last, as before session 17)");
     /* the list order is the default: H200, hunyuan-720p BSA 10% backward, bench --ab in one process (12 runs each,
-     * twice): 126.663 / 126.493 ms against 127.780 / 127.558 in block order, gradients bitwise equal (session 21) */
+     * twice): raster keys 126.663 / 126.493 ms against 127.780 / 127.558 in block order; on another H200 tiled keys
+     * 129.831 / 130.406 against 132.204 / 132.383; gradients bitwise equal (session 21, NOTES.md) */
     static const char *const order_whats[] = {
         "the attention backward's dq and dkdv CTAs run in block order within a head (before session 21)",
         "TESTS ONLY: the attention backward's CTA order is not a permutation (wrong gradients)",
@@ -909,7 +910,7 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     bwd_grid_pf(NB, V, VOX_SM90_BWD_DKDV_PACK, a.front, &Pk, &Fk);
     const int order = sm90_bwd_order();
     const size_t ord_bytes = !atomic && !ru_bytes && order
-                                 ? ((size_t)(BH * (Pq + Pk)) * sizeof(int) + 255) / 256 * 256
+                                 ? ((size_t)(BH * (Pq + 2 * Pk)) * sizeof(int) + 255) / 256 * 256
                                  : 0;
     if (!atomic) {
         *st = gpu_ensure_scratch(g, (size_t)rows * sizeof(float) + ru_bytes + ord_bytes);

@@ -158,10 +158,11 @@ typedef struct VoxSm90BwdParams {
                             * every block) are launched first, all heads, then the others head after head
                             * (vox_sm90_bwd_cta, sm90_smem.h); 0: head after head only (the last head's long
                             * units then start in the last wave and run alone at the end) */
-    int *ordq, *ordkv;     /* NULL: off. The CTA order of dq (PACK 0) and of the packed dkdv (PACK 1): the x of
-                            * vox_sm90_bwd_cta (the grid position within its head) becomes ord[bh * P + x], a
-                            * permutation of each head's [0, P) written by vox_attn_bwd_sm90_order (CTAs whose
-                            * lists overlap run side by side: the L2 keeps what they stream; session 21) */
+    int *ordq, *ordkv;     /* NULL: off. The unit order of dq (PACK 0) and of the packed dkdv (PACK 1): the unit
+                            * position of vox_sm90_bwd_cta's grid position x (dq: x; dkdv: 2x + c) runs unit
+                            * ord[bh * T + position], T = P (dq) or 2P (dkdv), a permutation of each head's [0, T)
+                            * written by vox_attn_bwd_sm90_order (units whose lists overlap run side by side, and
+                            * dkdv pairs them: the L2 keeps what they stream; session 21) */
 } VoxSm90BwdParams;
 static_assert(sizeof(VoxSm90BwdParams) == 224 && offsetof(VoxSm90BwdParams, tok) == 112 &&
                   offsetof(VoxSm90BwdParams, asc) == 92 && offsetof(VoxSm90BwdParams, runit) == 192 &&
@@ -1151,42 +1152,46 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_runits(cons
 }
 
 /* order (VoxSm90BwdParams.ordq / ordkv; session 21): CTA 2 bh + kv of 1024 threads for head bh and kernel kv
- * (0 dq, 1 the packed dkdv). Grid position x < P - F of head bh (F: the front CTAs, vox_sm90_bwd_cta, left in
- * place) gets the unit whose list's middle entry is the x-th smallest, ties in unit order: key = the middle
- * block of the unit's list (dq: its KV list, row_start / row_count; dkdv: the transposed list of the pair's
- * first unit, col_start / col_count; an empty list keys by the block itself). With the video grid (gt x gh x gw
- * blocks, block (t*gh + h)*gw + w; gt = 0: unknown) the key of a video block is tiled: frame t first, then the
- * 4 x 4 spatial tile, then the place in it, so a temporal head's units (middles in one frame) run a tile of
- * places at a time instead of a strip of rows; global blocks after. Units with nearby middles
- * stream nearby blocks, so the CTAs resident together share what they read in L2: in raster order a
- * temporal head's (lists spanning every frame at one place) ~132 resident CTAs of one frame row stream
- * nearly the whole head. Any permutation gives the same gradients (each unit's sums are its own; the
- * packed pairs are unchanged). P - F <= 4096 (the shared array); larger: the identity. brk (tests only,
- * VOXATTN_SM90_BWD_ORDER=brk): not a permutation (one unit twice, one never), which the tests must catch. */
+ * (0 dq, 1 the packed dkdv). The table maps a unit position of head bh (dq: grid position x; dkdv: 2x + c,
+ * consumer c of grid position x; vox_sm90_bwd_cta gives x) to the unit that runs there. dq: the units of the
+ * positions before the front CTAs (x < P - F) are sorted by a key, ties in unit order; dkdv: its pairs of
+ * adjacent key units (2x, 2x + 1), x < P - F, by the key of the first; the front CTAs keep their place. Key: the
+ * middle block of the unit's list (dq: the query block's KV list, row_start / row_count; dkdv: the key block's
+ * transposed list, col_start / col_count; an empty list keys by the block itself), tiled when the video grid
+ * is known (gt x gh x gw blocks, block (t*gh + h)*gw + w; gt = 0: unknown): frame t first, then the 4 x 4
+ * spatial tile, then the place in it; global blocks after. So the CTAs resident together stream nearby blocks,
+ * which the L2 keeps (in block order a temporal head's ~132 resident CTAs of one frame's rows, lists spanning
+ * every frame at their place, stream nearly the whole head). The gradients are bitwise the same in any order
+ * (each unit's sums are its own, in its list's order, beside the same partner). Pairing the dkdv units by
+ * their keys instead (a temporal head's same place in two frames) measured ~3% SLOWER than block order and
+ * changes dk's bits (session 21's mid call, NOTES.md): not done. P - F <= 4096 (the shared array); larger: the
+ * identity. brk (tests only, VOXATTN_SM90_BWD_ORDER=brk): not a permutation (one unit twice, one never), which
+ * the tests must catch. */
 extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const __grid_constant__ VoxSm90BwdParams p,
                                                                           long long Pq, long long Fq, long long Pk,
                                                                           long long Fk, int brk, int gt, int gh,
                                                                           int gw)
 {
     __shared__ unsigned long long e[4096];
-    const int t = threadIdx.x, kv = blockIdx.x & 1;
-    const long long bh = blockIdx.x >> 1, P = kv ? Pk : Pq, Q = P - (kv ? Fk : Fq), R = p.BH * p.NB;
-    const int parts = p.V >> 6;
-    int *ord = (kv ? p.ordkv : p.ordq) + bh * P;
-    for (long long x = Q + t; x < P; x += 1024)
+    const int t = threadIdx.x, kv = blockIdx.x & 1, parts = p.V >> 6;
+    const long long bh = blockIdx.x >> 1, R = p.BH * p.NB, U = p.NB * parts;
+    const long long P = kv ? Pk : Pq, n0 = P - (kv ? Fk : Fq), T = kv ? 2 * P : P; /* positions of the head */
+    int *ord = (kv ? p.ordkv : p.ordq) + bh * T;
+    const long long done = kv ? 2 * n0 : n0; /* positions the sort writes (dkdv: n0 pairs) */
+    for (long long x = done + t; x < T; x += 1024)
         ord[x] = (int)x;
-    if (Q > 4096) {
-        for (long long x = t; x < Q; x += 1024)
+    if (n0 > 4096) {
+        for (long long x = t; x < done; x += 1024)
             ord[x] = (int)x;
         return;
     }
     int n = 1;
-    while (n < Q)
+    while (n < n0)
         n <<= 1;
     for (int x = t; x < n; x += 1024) {
         unsigned long long key = ~0ull;
-        if (x < Q) {
-            const long long u = kv ? 2 * (long long)x : x, i = u / parts, m = bh * p.NB + i;
+        if (x < n0) {
+            const long long u = kv ? 2 * (long long)x : x, i = (u < U ? u : U - 1) / parts, m = bh * p.NB + i;
             const int c = __ldg(p.mask + (kv ? 3 : 1) * R + m);
             const int mid = c > 0 ? __ldg(p.mask + __ldg(p.mask + (kv ? 2 : 0) * R + m) + c / 2) : (int)i;
             unsigned k32 = (unsigned)mid;
@@ -1213,8 +1218,13 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const
             }
             __syncthreads();
         }
-    for (long long x = t; x < Q; x += 1024) /* brk (tests only): the first two positions run one unit twice */
-        ord[x] = (int)(unsigned)e[brk && x == 1 ? 0 : x];
+    for (long long x = t; x < n0; x += 1024) { /* brk (tests only): the first two positions run one unit twice */
+        const int s = (int)(unsigned)e[brk && x == 1 ? 0 : x];
+        if (kv)
+            ord[2 * x] = 2 * s, ord[2 * x + 1] = 2 * s + 1;
+        else
+            ord[x] = s;
+    }
 }
 
 /* prep (the caller's layout, no pruned rows): what permute_to of dout and lse into dob and

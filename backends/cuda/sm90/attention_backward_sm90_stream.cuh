@@ -462,10 +462,10 @@ template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90Bwd
     const long long U = p.NB * parts, P = PACK ? (U + 1) / 2 : U;
     long long bh, x;
     vox_sm90_bwd_cta(blockIdx.x, p.BH, P, U, PACK != 0, p.front, p.V, &bh, &x);
-    const int *ord = PACK ? p.ordkv : p.ordq;
-    if (ord)
-        x = __ldg(ord + bh * P + x);
     long long u = PACK ? 2 * x + c : x;
+    const int *ord = PACK ? p.ordkv : p.ordq;
+    if (ord) /* the unit order (vox_attn_bwd_sm90_order) */
+        u = __ldg(ord + bh * (PACK ? 2 * P : P) + u);
     BwdUnit r;
     r.has = u < U;
     u = r.has ? u : U - 1;
