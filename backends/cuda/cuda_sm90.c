@@ -219,16 +219,17 @@ typedef struct cu_sm90 {
 } cu_sm90;
 
 /* VOXATTN_SM90_BWD_ORDER (session 21), the ordered backward's CTA order within a head (vox_attn_bwd_sm90_order):
- * 1 (default) by the middle block of each unit's list (dkdv: of its pair's first unit), tiled (the CTAs that stream
- * the same blocks run side by side), 3 (=raster) the same by the middle block's index (untiled), 0 (=0) block order,
- * 2 (=brk, tests only) not a permutation. Logged at open, read at each call (sm90_bwd_order) so that
- * `voxattn bench --ab` can interleave the values in one process. */
-static const char *const order_vals[] = {"0", "brk", "raster"};
-static const int order_codes[] = {0, 2, 3};
+ * 1 (default) by the middle block of each unit's list (dkdv: of its pair's first unit), tiled 4 x 4 (the CTAs that
+ * stream the same blocks run side by side), 3 (=raster) the same by the middle block's index (untiled), 4 / 5
+ * (=tile2 / =tile8) tiles of 2 x 2 / 8 x 8 places, 0 (=0) block order, 2 (=brk, tests only) not a permutation.
+ * Logged at open, read at each call (sm90_bwd_order) so that `voxattn bench --ab` can interleave the values in one
+ * process. */
+static const char *const order_vals[] = {"0", "brk", "raster", "tile2", "tile8"};
+static const int order_codes[] = {0, 2, 3, 4, 5};
 static int sm90_bwd_order(void)
 {
     const char *e = getenv("VOXATTN_SM90_BWD_ORDER");
-    for (int i = 0; e && i < 3; i++)
+    for (int i = 0; e && i < 5; i++)
         if (!strcmp(e, order_vals[i]))
             return order_codes[i];
     return 1;
@@ -407,8 +408,10 @@ void cu_sm90_open(gpu_dev *g)
     static const char *const order_whats[] = {
         "the attention backward's dq and dkdv CTAs run in block order within a head (before session 21)",
         "TESTS ONLY: the attention backward's CTA order is not a permutation (wrong gradients)",
-        "the attention backward's CTAs run in the order of their lists' middle blocks' indices (untiled)"};
-    (void)sm90_switch_pick(g, "VOXATTN_SM90_BWD_ORDER", 3, order_vals, order_whats, order_codes, 1); /* the log */
+        "the attention backward's CTAs run in the order of their lists' middle blocks' indices (untiled)",
+        "the attention backward's CTA order tiles the places 2 x 2",
+        "the attention backward's CTA order tiles the places 8 x 8"};
+    (void)sm90_switch_pick(g, "VOXATTN_SM90_BWD_ORDER", 5, order_vals, order_whats, order_codes, 1); /* the log */
     /* the uniform descriptors are the default: H200, wan-14b grid 8 heads BSA 10% 5.039 / 5.021 ms against 5.165 /
      * 5.285, hunyuan grid blocks 4,4,8 6 heads 8.560 / 8.663 against 8.962 / 8.968 (NOTES.md, session 19) */
     s->udesc0 = sm90_switch_is(g, "VOXATTN_SM90_UDESC", "0",
@@ -989,7 +992,8 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         long long pq_ll = Pq, fq_ll = Fq, pk_ll = Pk, fk_ll = Fk;
         int brk = order == 2, tiled = order != 3 && d->grid_blocks[0] > 0;
         int gt = tiled ? (int)d->grid_blocks[0] : 0, gh = (int)d->grid_blocks[1], gw = (int)d->grid_blocks[2];
-        void *oargs[] = {&a, &pq_ll, &fq_ll, &pk_ll, &fk_ll, &brk, &gt, &gh, &gw};
+        int tsh = order == 4 ? 1 : order == 5 ? 3 : 2;
+        void *oargs[] = {&a, &pq_ll, &fq_ll, &pk_ll, &fk_ll, &brk, &gt, &gh, &gw, &tsh};
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_ORDER], sm90_kernels[SM90_BWD_ORDER].name,
                             &s->fn_smem[SM90_BWD_ORDER], 2 * BH, (unsigned)sm90_kernels[SM90_BWD_ORDER].threads, 1, 0,
                             oargs);

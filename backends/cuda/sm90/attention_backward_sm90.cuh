@@ -1157,20 +1157,20 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_runits(cons
  * positions before the front CTAs (x < P - F) are sorted by a key, ties in unit order; dkdv: its pairs of
  * adjacent key units (2x, 2x + 1), x < P - F, by the key of the first; the front CTAs keep their place. Key: the
  * middle block of the unit's list (dq: the query block's KV list, row_start / row_count; dkdv: the key block's
- * transposed list, col_start / col_count; an empty list keys by the block itself), tiled when the video grid
- * is known (gt x gh x gw blocks, block (t*gh + h)*gw + w; gt = 0: unknown): frame t first, then the 4 x 4
- * spatial tile, then the place in it; global blocks after. So the CTAs resident together stream nearby blocks,
- * which the L2 keeps (in block order a temporal head's ~132 resident CTAs of one frame's rows, lists spanning
- * every frame at their place, stream nearly the whole head). The gradients are bitwise the same in any order
- * (each unit's sums are its own, in its list's order, beside the same partner). Pairing the dkdv units by
- * their keys instead (a temporal head's same place in two frames) measured ~3% SLOWER than block order and
- * changes dk's bits (session 21's mid call, NOTES.md): not done. P - F <= 4096 (the shared array); larger: the
- * identity. brk (tests only, VOXATTN_SM90_BWD_ORDER=brk): not a permutation (one unit twice, one never), which
- * the tests must catch. */
+ * transposed list, col_start / col_count; an empty list keys by the block itself), tiled when the video grid is
+ * known (gt x gh x gw blocks, block (t*gh + h)*gw + w; gt = 0: unknown): frame t first, then the spatial tile
+ * (2^tsh x 2^tsh places: 4 x 4 by default), then the place in it; global blocks after. So the CTAs resident
+ * together stream nearby blocks, which the L2 keeps (in block order a temporal head's ~132 resident CTAs of one
+ * frame's rows, lists spanning every frame at their place, stream nearly the whole head). The gradients are
+ * bitwise the same in any order (each unit's sums are its own, in its list's order, beside the same partner).
+ * Pairing the dkdv units by their keys instead (a temporal head's same place in two frames) measured ~3% SLOWER
+ * than block order and changed dk's bits (session 21's mid call, NOTES.md): not done. P - F <= 4096 (the shared
+ * array); larger: the identity. brk (tests only, VOXATTN_SM90_BWD_ORDER=brk): not a permutation (one unit twice,
+ * one never), which the tests must catch. */
 extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const __grid_constant__ VoxSm90BwdParams p,
                                                                           long long Pq, long long Fq, long long Pk,
                                                                           long long Fk, int brk, int gt, int gh,
-                                                                          int gw)
+                                                                          int gw, int tsh)
 {
     __shared__ unsigned long long e[4096];
     const int t = threadIdx.x, kv = blockIdx.x & 1, parts = p.V >> 6;
@@ -1195,10 +1195,12 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const
             const int c = __ldg(p.mask + (kv ? 3 : 1) * R + m);
             const int mid = c > 0 ? __ldg(p.mask + __ldg(p.mask + (kv ? 2 : 0) * R + m) + c / 2) : (int)i;
             unsigned k32 = (unsigned)mid;
-            const int plane = gh * gw, ntw = (gw + 3) >> 2, tplane = ((gh + 3) >> 2) * ntw * 16;
+            const int ts = tsh, tm = (1 << ts) - 1, plane = gh * gw, ntw = (gw + tm) >> ts;
+            const int tplane = ((gh + tm) >> ts) * ntw << (2 * ts);
             if (gt > 0 && mid < gt * plane) {
                 const int tt = mid / plane, r = mid - tt * plane, y = r / gw, w = r - y * gw;
-                k32 = (unsigned)(tt * tplane + (((y >> 2) * ntw + (w >> 2)) << 4) + ((y & 3) << 2) + (w & 3));
+                k32 = (unsigned)(tt * tplane + (((y >> ts) * ntw + (w >> ts)) << (2 * ts)) + ((y & tm) << ts) +
+                                 (w & tm));
             } else if (gt > 0)
                 k32 = (unsigned)(gt * tplane + (mid - gt * plane));
             key = ((unsigned long long)k32 << 32) | (unsigned)x;
