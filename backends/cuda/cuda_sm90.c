@@ -812,12 +812,12 @@ _Static_assert(offsetof(cu_sm90_bwd_params, ordq) == 208, "VoxSm90BwdParams layo
 _Static_assert(sizeof(cu_sm90_bwd_params) == 224, "VoxSm90BwdParams layout");
 
 /* The grid of a backward kernel of scheme pk (0 dq, 1 the packed dkdv) per head: P CTA positions, the last F of
- * them the front CTAs (vox_sm90_bwd_cta's arithmetic). */
+ * them the front CTAs (vox_sm90_bwd_front, the kernels' own rule). */
 static void bwd_grid_pf(int64_t NB, int64_t V, int pk, int front, int64_t *P, int64_t *F)
 {
-    const int64_t U = NB * (V / 64), fu = (int64_t)front * (V / 64) < U ? (int64_t)front * (V / 64) : U;
+    const int64_t U = NB * (V / 64);
     *P = pk ? (U + 1) / 2 : U;
-    *F = front > 0 ? (pk ? *P - (U - fu) / 2 : fu) : 0;
+    *F = vox_sm90_bwd_front(*P, U, pk, front, (int)V);
 }
 
 /* Dynamic shared memory of a dq / dkdv CTA of the scheme `pack` (VOX_SM90_BWD_{DQ,DKDV}_PACK). */

@@ -232,14 +232,19 @@ static inline long long vox_sm90_bwd_runits(const int *block_valid, long long NB
  * head that hold units of its last `front` blocks (the global / text blocks: the longest lists) come
  * first, all heads (b < BH F), then the other P - F of every head in head order, so the long units
  * start at once instead of in the last wave. A bijection for any front (tests/test_sm90_pack.c). */
+/* F, the front CTAs per head of that order (0 for front <= 0); also the host's, for the CTA-order tables
+ * (cuda_sm90.c, vox_attn_bwd_sm90_order). */
+static inline VOX_SM90_HD long long vox_sm90_bwd_front(long long P, long long U, int pk, int front, int V)
+{
+    if (front <= 0)
+        return 0;
+    const long long fu = (long long)front * (V / 64) < U ? (long long)front * (V / 64) : U;
+    return pk ? P - (U - fu) / 2 : fu;
+}
 static inline VOX_SM90_HD void vox_sm90_bwd_cta(long long b, long long BH, long long P, long long U, int pk, int front,
                                                 int V, long long *bh, long long *x)
 {
-    long long F = 0;
-    if (front > 0) {
-        const long long fu = (long long)front * (V / 64) < U ? (long long)front * (V / 64) : U;
-        F = pk ? P - (U - fu) / 2 : fu;
-    }
+    const long long F = vox_sm90_bwd_front(P, U, pk, front, V);
     if (b < BH * F) {
         *bh = b / F, *x = P - F + (b - *bh * F);
     } else {
