@@ -58,6 +58,8 @@ typedef struct vox_op_dims {
     int64_t grid_blocks[3]; /* video blocks along t, h, w (block i = (t*gh + h)*gw + w);
                                0 when unknown. A scheduling hint only (e.g. which
                                query blocks a kernel groups); no op's result depends on it */
+    const int32_t *block_valid_host; /* the same [NB] counts in host memory (the plan's layout), or NULL:
+                                        lets a backend size grids that depend on them without a read */
 } vox_op_dims;
 
 /* dst[bh][s][:] = slot_token[s] >= 0 ? src[b,h,slot_token[s],:] : 0

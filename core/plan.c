@@ -371,7 +371,7 @@ vox_status vox_plan_create(vox_context *ctx, const vox_plan_params *params, vox_
     }
     /* every op the plan will run, asked of the device before any device work */
     vox_op_dims d = {p->batch, p->heads, p->head_dim, L->n_tokens, L->n_blocks, L->n_video_blocks, L->V,
-                     p->dtype, {NULL, 0}, {L->gbt, L->gbh, L->gbw}};
+                     p->dtype, {NULL, 0}, {L->gbt, L->gbh, L->gbw}, L->block_valid};
     plan->dims = d;
     st = check_ops(plan, log);
     if (st) {

@@ -158,6 +158,10 @@ static const conf_case cases[] = {
     {"dense_keep50_f32",        1, 2, 32,  4, 8,  8,  0, 0, 2, 4, 4, F32, DENSE, CUM, 0.9, 0.5, 0, 0, 0, 0},
     {"bsa_keep50_ties_f32",     1, 2, 32,  4, 8,  8,  8, 0, 2, 4, 4, F32, BSA, CUM, 0.9, 0.5, 0, 0, 0, 1},
     {"bsa_keep25_ties_bf16",    1, 2, 64,  4, 8,  8,  0, 0, 2, 4, 4, BF16, BSA, CUM, 0.9, 0.25, 1, 0, 0, 1},
+    /* ragged grids whose edge blocks hold 1..16 tokens (the Hopper backward groups those query blocks 4 to a
+     * dq unit over the union of their KV lists): 18 and 8 such blocks, text after, both layouts */
+    {"bsa_edge_d128_bf16",      1, 2, 128, 5, 9, 13, 20, 0, 4, 4, 4, BF16, BSA, CUM, 0.8, 1.0, 1, 0, 0, 0},
+    {"bsa_edge_d64_f16_topk",   1, 3, 64,  6, 5,  9,  0, 0, 4, 4, 4, F16, BSA, TOPK, 4, 1.0, 0, 0, 0, 0},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 

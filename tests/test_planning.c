@@ -58,7 +58,7 @@ static void run_kv_select(vox_context *ctx, const naive_dims *nd, const float *q
     const size_t rows = (size_t)(nd->BH * nd->NB), means = sizeof(float) * rows * (size_t)nd->D;
     wraps w = {.ctx = ctx};
     vox_op_dims d = {1, nd->BH, nd->D, nd->V * nd->NB, nd->NB, nd->NBv, nd->V, VOX_F32,
-                     wr(&w, nd->valid, sizeof(int32_t) * (size_t)nd->NB), {0, 0, 0}};
+                     wr(&w, nd->valid, sizeof(int32_t) * (size_t)nd->NB), {0, 0, 0}, nd->valid};
     vox_op_kv_select op = *rule;
     op.qbar = wr(&w, qbar, means), op.kbar = wr(&w, kbar, means);
     op.kv_start = wr(&w, start, sizeof(int32_t) * rows), op.kv_count = wr(&w, count, sizeof(int32_t) * rows);
@@ -548,7 +548,7 @@ static void qs_case(vox_context *ctx, uint64_t seed, int kind)
     memset(kept_count, 0xff, sizeof kept_count), memset(kept_rows, 0xff, sizeof kept_rows);
     memset(fill, 0xff, sizeof fill);
     wraps w = {.ctx = ctx};
-    vox_op_dims d = {1, QS_BH, QS_D, 0, QS_NB, QS_NBV, QS_V, VOX_F32, wr(&w, valid, sizeof valid), {0, 0, 0}};
+    vox_op_dims d = {1, QS_BH, QS_D, 0, QS_NB, QS_NBV, QS_V, VOX_F32, wr(&w, valid, sizeof valid), {0, 0, 0}, valid};
     vox_op_query_select op = {wr(&w, q, sizeof q), wr(&w, win_ptr, sizeof win_ptr), wr(&w, win4, sizeof win4),
                               wr(&w, kept_count, sizeof kept_count), wr(&w, kept_rows, sizeof kept_rows),
                               wr(&w, fill, sizeof fill), {{NULL, 0}, VOX_F32, 0, 0, 0}, {NULL, 0}, {NULL, 0}, NULL};

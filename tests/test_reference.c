@@ -333,7 +333,7 @@ static void block_means_case(vox_context *ctx, uint64_t seed, int64_t BH, int64_
         slot_token[t] = (int32_t)t;
     vox_buffer *b[6];
     vox_op_dims d = {1, BH, D, 0, NB, NB, V, VOX_F32, wrap_host(ctx, valid, sizeof(int32_t) * (size_t)NB, &b[0]),
-                     {0, 0, 0}};
+                     {0, 0, 0}, valid};
     vox_op_block_means op = {{wrap_host(ctx, x, sizeof(float) * (size_t)(BH * S * D), &b[1]), VOX_F32, BH * S * D,
                               S * D, D},
                              wrap_host(ctx, slot_token, sizeof(int32_t) * (size_t)S, &b[5]),

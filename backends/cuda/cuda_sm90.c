@@ -174,7 +174,6 @@ typedef struct cu_sm90 {
     int fn_smem[SM90_COUNT]; /* dynamic shared memory limit raised to */
     int nwg128; /* VOXATTN_SM90_NWG (read at open): 2 or 3 forces the D = 128 forward's consumer
                    warpgroups; 0: the rule VOX_SM90_NWG_D128 */
-    int bwd_dq;              /* VOXATTN_SM90_BWD_DQ: 0 the launcher's rule, 1 ordered, 2 atomic */
     int pack_strip; /* VOXATTN_SM90_PACK=strip: 2 consumer warpgroups whenever forward rows are pruned
                        (session 10's choice) */
     int fwd_copies; /* VOXATTN_SM90_FWD_COPIES: the forward as in session 9 (block copies of q, k, v, o
@@ -233,6 +232,13 @@ static int sm90_bwd_order(void)
         if (!strcmp(e, order_vals[i]))
             return order_codes[i];
     return 1;
+}
+/* VOXATTN_SM90_BWD_QGROUP (session 22), dq's grouped units (VoxSm90BwdParams.qgrp): 1 (default) on, 0 (=0) off,
+ * 2 (=brk, tests only) every chunk of a group takes every stage (wrong dq). Read at each call (bench --ab). */
+static int sm90_bwd_qgroup(void)
+{
+    const char *e = getenv("VOXATTN_SM90_BWD_QGROUP");
+    return !e ? 1 : !strcmp(e, "0") ? 0 : !strcmp(e, "brk") ? 2 : 1;
 }
 
 #if VOX_CUDA_SM90
@@ -350,8 +356,6 @@ void cu_sm90_open(gpu_dev *g)
                 "cuda: device %d: VOXATTN_SM90_NWG=%d: the D=128 attention forward uses %d consumer "
                 "warpgroups where the shape fits",
                 g->ordinal, s->nwg128, s->nwg128);
-    const char *dq = getenv("VOXATTN_SM90_BWD_DQ");
-    s->bwd_dq = dq && !strcmp(dq, "ordered") ? 1 : dq && !strcmp(dq, "atomic") ? 2 : 0;
     s->plan_mode = VOX_SM90_PLAN_M_FRONT | VOX_SM90_PLAN_M_EDGE | VOX_SM90_PLAN_M_RAGGED;
     if (sm90_switch_is(g, "VOXATTN_SM90_ORDER", "plain",
                        "the attention forward's items holding a global (text) block are claimed with their "
@@ -797,6 +801,9 @@ typedef struct cu_sm90_bwd_params {
     int nunit;          /* its units per head */
     int front;          /* the global blocks' CTAs launched first: NB - NBv; 0 with VOXATTN_SM90_BWD_FRONT=0 */
     uint64_t ordq, ordkv; /* the CTA orders of dq and dkdv (vox_attn_bwd_sm90_order), else 0 */
+    uint64_t qgrp;        /* dq's grouped units (the order kernel writes them), else 0 */
+    int nqu;              /* with qgrp: dq's grid positions per head */
+    int qbrk;             /* with qgrp, tests only: every chunk takes every stage */
 } cu_sm90_bwd_params;
 _Static_assert(offsetof(cu_sm90_bwd_params, BH) == 64, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, V) == 80, "VoxSm90BwdParams layout");
@@ -809,7 +816,8 @@ _Static_assert(offsetof(cu_sm90_bwd_params, ostr) == 120, "VoxSm90BwdParams layo
 _Static_assert(offsetof(cu_sm90_bwd_params, runit) == 192, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, front) == 204, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, ordq) == 208, "VoxSm90BwdParams layout");
-_Static_assert(sizeof(cu_sm90_bwd_params) == 224, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, qgrp) == 224, "VoxSm90BwdParams layout");
+_Static_assert(sizeof(cu_sm90_bwd_params) == 240, "VoxSm90BwdParams layout");
 
 /* The grid of a backward kernel of scheme pk (0 dq, 1 the packed dkdv) per head: P CTA positions, the last F of
  * them the front CTAs (vox_sm90_bwd_front, the kernels' own rule). */
@@ -830,6 +838,25 @@ static int encode_dqacc(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t
     return encode_2d(map, CU_TMAP_DATA_F32, 4, dptr, rows, D, 16);
 }
 
+/* dq's grouped units for a call: the small video blocks (VOX_SM90_BWD_QGRP_SMALL) among the n0u units before the
+ * front ones, from the host copy of block_valid; 0 when the call cannot take them (V != 64, no host copy, fewer than
+ * 2 such blocks, more than 4096 units for the order kernel's sort, or the membership bytes do not fit); else their
+ * count, and *P the dq grid's positions per head (the other units, the groups, the front units). */
+static int64_t bwd_qgroups(const gpu_dev *g, const vox_op_dims *d, int64_t n0u, int64_t F, int64_t *P)
+{
+    const int64_t V = d->block_volume, NB = d->n_blocks;
+    if (V != 64 || !d->block_valid_host || n0u > 4096 ||
+        bwd_smem_bytes(d->head_dim, VOX_SM90_BWD_DQ_PACK) + VOX_SM90_BWD_QGRP_BYTES(NB) > (size_t)g->max_smem_optin)
+        return 0;
+    int64_t ns = 0;
+    for (int64_t i = 0; i < n0u && i < d->n_video_blocks; i++)
+        ns += VOX_SM90_BWD_QGRP_SMALL(d->block_valid_host[i]);
+    if (ns < 2)
+        return 0;
+    *P = n0u - ns + (ns + 3) / 4 + F;
+    return ns;
+}
+
 /* Whether a call takes the atomic-dQ mode (rows, dkdv_q, dqconv: FA3's 5 GEMMs, dq not bitwise
  * reproducible) instead of the ordered one (rows, dq, dkdv: 7): never for a plan that asked for a
  * deterministic backward; VOXATTN_SM90_BWD_DQ=atomic|ordered forces one; else atomic where the
@@ -840,11 +867,13 @@ static int encode_dqacc(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t
  * ~283 GB of reduce-adds). 0.5: the lowest density measured as a win with random-list data missing
  * between 10% and 50%; an unknown density (BSA tau/stat, SVG: lists on the device) stays ordered. */
 #define VOX_SM90_BWD_ATOMIC_DENSITY 0.5
-static int bwd_atomic(const cu_sm90 *s, const vox_op_attention_backward *p)
+static int bwd_atomic(const vox_op_attention_backward *p)
 {
-    if (p->deterministic || s->bwd_dq == 1)
+    const char *e = getenv("VOXATTN_SM90_BWD_DQ"); /* read at each call: `voxattn bench --ab` */
+    const int dq = e && !strcmp(e, "ordered") ? 1 : e && !strcmp(e, "atomic") ? 2 : 0;
+    if (p->deterministic || dq == 1)
         return 0;
-    return s->bwd_dq == 2 || p->density >= VOX_SM90_BWD_ATOMIC_DENSITY;
+    return dq == 2 || p->density >= VOX_SM90_BWD_ATOMIC_DENSITY;
 }
 
 /* gpu_api.attention_backward: 0 (declined) unless the sm_90a path is loaded
@@ -894,7 +923,7 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     /* scratch: l2 (one float per slot), then (atomic dQ) the accumulator, 256-byte aligned (rows is a
      * multiple of 64); an atomic call that cannot get it runs ordered */
     const int pq = s->bwd_qvar ? VOX_SM90_BWD_ATOMIC_RW : VOX_SM90_BWD_DKDVQ_PACK; /* dkdv_q's scheme */
-    int atomic = bwd_atomic(s, p) && bwd_smem_bytes(D, pq) <= (size_t)g->max_smem_optin;
+    int atomic = bwd_atomic(p) && bwd_smem_bytes(D, pq) <= (size_t)g->max_smem_optin;
     /* the key-unit table after them (a count and 4 NB ints): a host-built mask listing every pair (so the
      * blocks of a unit share their lists), V = 64, not VOXATTN_SM90_BWD_RCHUNK=0 */
     const size_t ru_bytes = s->bwd_rchunk && p->full_lists && V == 64 ? (size_t)(4 + NB * 4) * sizeof(int) : 0;
@@ -903,18 +932,27 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     a.front = s->bwd_front && !ru_bytes && d->n_video_blocks > 0 && d->n_video_blocks < NB
                   ? (int)(NB - d->n_video_blocks)
                   : 0;
-    if (atomic && gpu_ensure_scratch(g, (size_t)rows * sizeof(float) * (size_t)(1 + D) + ru_bytes)) {
-        vox_log(&g->log, VOX_LOG_INFO, "cuda: no scratch for the atomic-dQ backward; attention_backward runs ordered");
-        atomic = 0;
-    }
-    /* the CTA orders (ordered mode, no key units; sm90_bwd_order) after l2 and the key-unit table */
+    /* the CTA orders (no key units; sm90_bwd_order) after l2, the accumulator and the key-unit table: dq's (ordered
+     * mode) and the packed dkdv's, which dkdv_q's grid shares */
     int64_t Pq = 0, Fq = 0, Pk = 0, Fk = 0;
     bwd_grid_pf(NB, V, VOX_SM90_BWD_DQ_PACK, a.front, &Pq, &Fq);
     bwd_grid_pf(NB, V, VOX_SM90_BWD_DKDV_PACK, a.front, &Pk, &Fk);
-    const int order = sm90_bwd_order();
-    const size_t ord_bytes = !atomic && !ru_bytes && order
-                                 ? ((size_t)(BH * (Pq + 2 * Pk)) * sizeof(int) + 255) / 256 * 256
+    const int order = sm90_bwd_order(), qgm = sm90_bwd_qgroup();
+    /* dq's grouped units (ordered mode): Pq becomes their grid; the order kernel runs for them in any order */
+    int64_t Pg = 0;
+    const int64_t nsm = !atomic && !ru_bytes && qgm && VOX_SM90_BWD_DQ_PACK == 0
+                            ? bwd_qgroups(g, d, NB * (V / 64) - Fq, Fq, &Pg)
+                            : 0;
+    if (nsm)
+        Pq = Pg;
+    const size_t grp_bytes = nsm ? (size_t)((nsm + 3) / 4 * 4) * sizeof(int) : 0;
+    const size_t ord_bytes = !ru_bytes && (order || nsm)
+                                 ? ((size_t)(BH * (Pq + 2 * Pk)) * sizeof(int) + grp_bytes + 255) / 256 * 256
                                  : 0;
+    if (atomic && gpu_ensure_scratch(g, (size_t)rows * sizeof(float) * (size_t)(1 + D) + ru_bytes + ord_bytes)) {
+        vox_log(&g->log, VOX_LOG_INFO, "cuda: no scratch for the atomic-dQ backward; attention_backward runs ordered");
+        atomic = 0;
+    }
     if (!atomic) {
         *st = gpu_ensure_scratch(g, (size_t)rows * sizeof(float) + ru_bytes + ord_bytes);
         if (*st)
@@ -928,8 +966,12 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         a.runit = ru + 4 * sizeof(int), a.nunit = -1; /* the count on the device; the usual grid */
     }
     if (ord_bytes) {
-        a.ordq = g->scratch + (uint64_t)rows * sizeof(float);
+        a.ordq = g->scratch + (uint64_t)rows * sizeof(float) * (uint64_t)(atomic ? 1 + D : 1);
         a.ordkv = a.ordq + (uint64_t)(BH * Pq) * sizeof(int);
+        if (nsm) {
+            a.qgrp = a.ordkv + (uint64_t)(2 * BH * Pk) * sizeof(int);
+            a.nqu = (int)Pq, a.qbrk = qgm == 2;
+        }
     }
     cu_tensor_map tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc; /* 64-row boxes; 16-row boxes (chunks) */
     cu_tensor_map tmDq = {{0}};                                /* atomic dQ: the accumulator */
@@ -992,8 +1034,8 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         long long pq_ll = Pq, fq_ll = Fq, pk_ll = Pk, fk_ll = Fk;
         int brk = order == 2, tiled = order != 3 && d->grid_blocks[0] > 0;
         int gt = tiled ? (int)d->grid_blocks[0] : 0, gh = (int)d->grid_blocks[1], gw = (int)d->grid_blocks[2];
-        int tsh = order == 4 ? 1 : order == 5 ? 3 : 2;
-        void *oargs[] = {&a, &pq_ll, &fq_ll, &pk_ll, &fk_ll, &brk, &gt, &gh, &gw, &tsh};
+        int tsh = order == 4 ? 1 : order == 5 ? 3 : 2, nbv = (int)d->n_video_blocks, keyed = order != 0;
+        void *oargs[] = {&a, &pq_ll, &fq_ll, &pk_ll, &fk_ll, &brk, &gt, &gh, &gw, &tsh, &nbv, &keyed};
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[SM90_BWD_ORDER], sm90_kernels[SM90_BWD_ORDER].name,
                             &s->fn_smem[SM90_BWD_ORDER], 2 * BH, (unsigned)sm90_kernels[SM90_BWD_ORDER].threads, 1, 0,
                             oargs);
@@ -1027,8 +1069,9 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         kkv = s->bwd_sa ? SM90_BWD_DKDV_BF16_D128_P2SA : SM90_BWD_DKDV_BF16_D128_P2;
     if (!*st)
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kq], sm90_kernels[kq].name, &s->fn_smem[kq],
-                            VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DQ_PACK), (unsigned)sm90_kernels[kq].threads,
-                            1, bwd_smem_bytes(D, VOX_SM90_BWD_DQ_PACK), args);
+                            nsm ? BH * Pq : VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DQ_PACK),
+                            (unsigned)sm90_kernels[kq].threads, 1,
+                            bwd_smem_bytes(D, VOX_SM90_BWD_DQ_PACK) + (nsm ? VOX_SM90_BWD_QGRP_BYTES(NB) : 0), args);
     if (!*st)
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kkv], sm90_kernels[kkv].name, &s->fn_smem[kkv],
                             VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DKDV_PACK),

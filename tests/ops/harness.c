@@ -98,7 +98,7 @@ int oh_layout(const op_case *c, double keep, op_inputs *in)
         drop_block(&in->L, c->drop_block);
     const vox_layout *L = &in->L;
     vox_op_dims d = {c->B, c->H, c->D, L->n_tokens, L->n_blocks, L->n_video_blocks, L->V, c->dtype, {NULL, 0},
-                     {L->gbt, L->gbh, L->gbw}};
+                     {L->gbt, L->gbh, L->gbw}, L->block_valid};
     in->dims = d;
     in->scale = c->scale > 0 ? c->scale : 1.0 / sqrt((double)c->D);
     int v = oh_add(in, "block_valid", OB_I32, (size_t)L->n_blocks, 0);

@@ -163,8 +163,16 @@ typedef struct VoxSm90BwdParams {
                             * ord[bh * T + position], T = P (dq) or 2P (dkdv), a permutation of each head's [0, T)
                             * written by vox_attn_bwd_sm90_order (units whose lists overlap run side by side, and
                             * dkdv pairs them: the L2 keeps what they stream; session 21) */
+    const int *qgrp;       /* dq's grouped units (session 22), NULL: off. With V = 64, the video blocks of 1..16
+                            * valid rows are taken 4 at a time (block order) as the 16-row chunks of one dq unit,
+                            * which streams the union of their KV lists (each stage with its chunks' memberships):
+                            * group g = blocks qgrp[4g..4g+3] (-1: an empty chunk), the same in every head. Then
+                            * ordq is required and holds unit codes: u >= 0 the tile u as before, u < 0 group
+                            * -1 - u; nqu positions per head (vox_attn_bwd_sm90_order writes both tables) */
+    int nqu;               /* with qgrp: dq's units (grid positions) per head */
+    int qbrk;              /* with qgrp, tests only (VOXATTN_SM90_BWD_QGROUP=brk): every chunk takes every stage */
 } VoxSm90BwdParams;
-static_assert(sizeof(VoxSm90BwdParams) == 224 && offsetof(VoxSm90BwdParams, tok) == 112 &&
+static_assert(sizeof(VoxSm90BwdParams) == 240 && offsetof(VoxSm90BwdParams, qgrp) == 224 && offsetof(VoxSm90BwdParams, tok) == 112 &&
                   offsetof(VoxSm90BwdParams, asc) == 92 && offsetof(VoxSm90BwdParams, runit) == 192 &&
                   offsetof(VoxSm90BwdParams, front) == 204 && offsetof(VoxSm90BwdParams, ordq) == 208,
               "VoxSm90BwdParams: the host mirror (cuda_sm90.c) has these offsets");
@@ -391,10 +399,12 @@ __device__ __forceinline__ void bwd_p_tile_is(float *sacc, bool part, unsigned c
 
 /* dq, one stage of consumer rows (resident Q, dO_eff at rq, rq + TILE; row stats L0, L1 = l2 and
  * D0, D1 = delta of rows R0, R0 + 8) against the staged K, V at kb: acc += dS K. */
+/* msel (dq's grouped units: the counts cn of this warp's chunk, zero for the key chunks its query block does not
+ * list): dS selected to 0 past the counts too, since those keys' V rows are real data, possibly not finite (0 x Inf). */
 template <int D, bool BF, int IS>
 __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpacc, unsigned *df, uint32_t rq,
                                              uint32_t kb, unsigned cn, float L0, float L1, float D0, float D1,
-                                             float sl2, int cq)
+                                             float sl2, int cq, bool msel = false)
 {
     const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
     fence_regs<D / 2>(acc);
@@ -425,6 +435,14 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
         sacc[4 * j + 2] *= dpacc[4 * j + 2] - D1;
         sacc[4 * j + 3] *= dpacc[4 * j + 3] - D1;
     }
+    if (msel)
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            const int c0 = j * 8 + cq * 2;
+            const bool ok0 = bwd_col_ok(cn, c0), ok1 = bwd_col_ok(cn, c0 + 1);
+            sacc[4 * j + 0] = ok0 ? sacc[4 * j + 0] : 0.f, sacc[4 * j + 2] = ok0 ? sacc[4 * j + 2] : 0.f;
+            sacc[4 * j + 1] = ok1 ? sacc[4 * j + 1] : 0.f, sacc[4 * j + 3] = ok1 ? sacc[4 * j + 3] : 0.f;
+        }
     bwd_pack_a<BF>(df, sacc);
     fence_regs_u<16>(df);
     wg_fence();
@@ -438,7 +456,7 @@ __device__ __forceinline__ void bwd_dq_stage(float *acc, float *sacc, float *dpa
 template <int D, bool BF, int PACK, int IS, int PF>
 __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUtensorMap *tmQ, const CUtensorMap *tmK,
                                             const CUtensorMap *tmV, const CUtensorMap *tmG, const CUtensorMap *tmKc,
-                                            const CUtensorMap *tmVc)
+                                            const CUtensorMap *tmVc, const CUtensorMap *tmQc, const CUtensorMap *tmGc)
 {
 #if VOX_SM90_ENABLED
     using SM = BwdSmem<D, PACK>;
@@ -452,6 +470,24 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     if (wg == 0) {
         /* ---------------- producer, fixer ---------------- */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+        if (DIRECT && p.qgrp) { /* dq's grouped units */
+            const BwdUnit ug = bwd_unit<PACK>(p, 0);
+            if (ug.ch >= 0) {
+                if (tid < 32)
+                    bwd_produce_qgrp<D>(sm, p, tmK, tmV, tmKc, tmVc, tmQc, tmGc, ug.ch, ug.m / p.NB, lane);
+                else if (tid >= 64 && !p.tok) /* block layout: the chunks' blocks' slots 16.. are padding: 0 */
+#pragma unroll 1
+                    for (int k = 0; k < 4; k++) {
+                        const int b = bwd_qgrp_block(p, ug.ch, k);
+                        if (b < 0)
+                            continue;
+                        uint4 *z = (uint4 *)((unsigned short *)p.dq + (ug.m / p.NB * S + (long long)b * p.V + 16) * D);
+                        for (int e = tid - 64; e < (p.V - 16) * (D / 8); e += 64)
+                            z[e] = make_uint4(0u, 0u, 0u, 0u);
+                    }
+                return;
+            }
+        }
         if (tid >= 64)
             return;
         if (tid >= 32) {
@@ -477,9 +513,15 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     const int cw = wg - 1, w = (tid >> 5) & 3, ctw = tid & 127, cq = lane & 3;
     const int R0 = w * 16 + (lane >> 2);
     const BwdUnit un = bwd_unit<PACK>(p, cw), uo = bwd_unit<PACK>(p, cw ^ 1); /* own, partner's */
-    const long long row0 = un.row0, dl = p.BH * S;
-    const float L0 = p.l2[row0 + R0], L1 = p.l2[row0 + R0 + 8];
-    const float D0 = p.lse[dl + row0 + R0], D1 = p.lse[dl + row0 + R0 + 8];
+    /* dq's grouped units (p.qgrp, DIRECT): warp w's rows R0, R0 + 8 are rows lane/4, 8 + lane/4 of chunk w's block qb
+     * (row0 = its first row - 16w); an empty chunk (qb < 0) has no live row and stores nothing */
+    const bool grp = DIRECT && un.ch >= 0;
+    const int qb = grp ? bwd_qgrp_block(p, un.ch, w) : 0;
+    const long long row0 = grp ? un.m / p.NB * S + (long long)(qb < 0 ? 0 : qb) * p.V - 16 * w : un.row0;
+    const long long dl = p.BH * S;
+    const bool qlive = !grp || qb >= 0;
+    const float L0 = qlive ? p.l2[row0 + R0] : VOX_SM90_INF, L1 = qlive ? p.l2[row0 + R0 + 8] : VOX_SM90_INF;
+    const float D0 = qlive ? p.lse[dl + row0 + R0] : 0.f, D1 = qlive ? p.lse[dl + row0 + R0 + 8] : 0.f;
     /* the partner's rows, for the stages of its unit given to this consumer (PACK) */
     const float M0 = PACK ? p.l2[uo.row0 + R0] : 0.f, M1 = PACK ? p.l2[uo.row0 + R0 + 8] : 0.f;
     const float E0 = PACK ? p.lse[dl + uo.row0 + R0] : 0.f, E1 = PACK ? p.lse[dl + uo.row0 + R0 + 8] : 0.f;
@@ -512,7 +554,17 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
             const uint32_t kb = sm.ring + s * 2 * SM::TILE;
             if (cn != (unsigned)VOX_SM90_BWD_FULL) /* keys past their chunk's count: zero their K, V rows */
                 bwd_zero_rows<D>(sm.gring + s * 2 * SM::TILE, bwd_dead(cn), bwd_dead(cn >> 16), ctw, cw);
-            bwd_dq_stage<D, BF, IS>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq);
+            if (grp) { /* the key chunks whose block this warp's query block does not list count 0 for it */
+                const unsigned cm16 = ld_shared(sm.rowl2_at(s, 0));
+                unsigned keep = 0u;
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                    keep |= ((cm16 >> (4 * j + w)) & 1u) ? 0xffu << (8 * j) : 0u;
+                const unsigned cnw = cn & (p.qbrk ? ~0u : keep);
+                bwd_dq_stage<D, BF, IS>(acc, sacc, dpacc, df, rq, kb, cnw, L0, L1, D0, D1, sl2, cq, cnw != cn);
+            } else {
+                bwd_dq_stage<D, BF, IS>(acc, sacc, dpacc, df, rq, kb, cn, L0, L1, D0, D1, sl2, cq);
+            }
             mbar_arrive(sm.empty0 + 8 * s); /* every thread: an arrival orders only its own accesses */
         }
     } else {
@@ -567,7 +619,8 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     bwd_exchange(sm.redbar, 1);
     if (cw == 0) {
         bwd_reduce_add<D / 2>(red, acc, ctw);
-        bwd_store_rows<D, BF>(p, p.dq, 0, row0, acc, p.scale, R0, cq, L0 != VOX_SM90_INF, L1 != VOX_SM90_INF);
+        if (qlive)
+            bwd_store_rows<D, BF>(p, p.dq, 0, row0, acc, p.scale, R0, cq, L0 != VOX_SM90_INF, L1 != VOX_SM90_INF);
     }
 #endif
 }
@@ -1170,40 +1223,104 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_runits(cons
 extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const __grid_constant__ VoxSm90BwdParams p,
                                                                           long long Pq, long long Fq, long long Pk,
                                                                           long long Fk, int brk, int gt, int gh,
-                                                                          int gw, int tsh)
+                                                                          int gw, int tsh, int nbv, int keyed)
 {
     __shared__ unsigned long long e[4096];
+    __shared__ int wsum[33];
     const int t = threadIdx.x, kv = blockIdx.x & 1, parts = p.V >> 6;
     const long long bh = blockIdx.x >> 1, R = p.BH * p.NB, U = p.NB * parts;
     const long long P = kv ? Pk : Pq, n0 = P - (kv ? Fk : Fq), T = kv ? 2 * P : P; /* positions of the head */
+    const bool grp = !kv && p.qgrp; /* dq's grouped units: P = n' + F positions of unit codes */
+    /* grp: the sort runs over the n0u = U - F units of block order (the small video blocks' ranks first), n' of them
+     * stay (the others are absorbed into groups), the front positions n'.. keep the front units n0u.. */
+    const long long n0u = grp ? U - Fq : n0;
     int *ord = (kv ? p.ordkv : p.ordq) + bh * T;
     const long long done = kv ? 2 * n0 : n0; /* positions the sort writes (dkdv: n0 pairs) */
     for (long long x = done + t; x < T; x += 1024)
-        ord[x] = (int)x;
-    if (n0 > 4096) {
+        ord[x] = (int)(grp ? n0u + (x - done) : x);
+    if (n0u > 4096) { /* grp: the host never asks for more */
         for (long long x = t; x < done; x += 1024)
             ord[x] = (int)x;
         return;
     }
     int n = 1;
-    while (n < n0)
+    while (n < n0u)
         n <<= 1;
-    for (int x = t; x < n; x += 1024) {
+    /* grp: the rank of every small video block (1..16 valid rows, V = 64) among those before it: thread t counts
+     * units 4t..4t+3, a scan over the CTA */
+    int rk[4] = {0, 0, 0, 0}, nsm = 0;
+    if (grp) {
+        int c = 0;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int x = 4 * t + j;
+            const int v = x < n0u && x < nbv ? __ldg(p.block_valid + x) : 0;
+            rk[j] = VOX_SM90_BWD_QGRP_SMALL(v) ? c++ : -1;
+        }
+        int incl = c;
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            const int y = __shfl_up_sync(0xffffffffu, incl, o);
+            incl += (t & 31) >= o ? y : 0;
+        }
+        if ((t & 31) == 31)
+            wsum[t >> 5] = incl;
+        __syncthreads();
+        if (t < 32) {
+            int ws = wsum[t], wi = ws;
+#pragma unroll
+            for (int o = 1; o < 32; o <<= 1) {
+                const int y = __shfl_up_sync(0xffffffffu, wi, o);
+                wi += t >= o ? y : 0;
+            }
+            wsum[t] = wi - ws; /* exclusive */
+            if (t == 31)
+                wsum[32] = wi;
+        }
+        __syncthreads();
+        const int base = wsum[t >> 5] + incl - c;
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            rk[j] = rk[j] >= 0 ? base + rk[j] : -1;
+        nsm = wsum[32];
+        if (bh == 0) { /* the group table (the same for every head): rank r is chunk r % 4 of group r / 4 */
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+                if (rk[j] >= 0)
+                    ((int *)p.qgrp)[rk[j]] = 4 * t + j;
+            for (int r = nsm + t; r < (nsm + 3) / 4 * 4; r += 1024)
+                ((int *)p.qgrp)[r] = -1;
+        }
+    }
+    /* thread t keys units 4t..4t+3 (n <= 4096); payload: the unit code. grp: a small block of rank r % 4 != 0 is
+     * absorbed into group r / 4 (key ~0: sorted past the n' that stay), rank r % 4 == 0 carries it (code -1 - r / 4,
+     * keyed by its own list); keyed == 0 (VOXATTN_SM90_BWD_ORDER=0): keys in unit order */
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const int x = 4 * t + j;
+        if (x >= n)
+            continue;
         unsigned long long key = ~0ull;
-        if (x < n0) {
+        int code = x;
+        const bool absorbed = grp && rk[j] >= 0 && (rk[j] & 3) != 0;
+        if (grp && rk[j] >= 0)
+            code = -1 - (rk[j] >> 2);
+        if (x < n0u && !absorbed) {
             const long long u = kv ? 2 * (long long)x : x, i = (u < U ? u : U - 1) / parts, m = bh * p.NB + i;
             const int c = __ldg(p.mask + (kv ? 3 : 1) * R + m);
             const int mid = c > 0 ? __ldg(p.mask + __ldg(p.mask + (kv ? 2 : 0) * R + m) + c / 2) : (int)i;
             unsigned k32 = (unsigned)mid;
             const int ts = tsh, tm = (1 << ts) - 1, plane = gh * gw, ntw = (gw + tm) >> ts;
             const int tplane = ((gh + tm) >> ts) * ntw << (2 * ts);
-            if (gt > 0 && mid < gt * plane) {
+            if (!keyed)
+                k32 = (unsigned)x;
+            else if (gt > 0 && mid < gt * plane) {
                 const int tt = mid / plane, r = mid - tt * plane, y = r / gw, w = r - y * gw;
                 k32 = (unsigned)(tt * tplane + (((y >> ts) * ntw + (w >> ts)) << (2 * ts)) + ((y & tm) << ts) +
                                  (w & tm));
             } else if (gt > 0)
                 k32 = (unsigned)(gt * tplane + (mid - gt * plane));
-            key = ((unsigned long long)k32 << 32) | (unsigned)x;
+            key = ((unsigned long long)k32 << 32) | (unsigned)code;
         }
         e[x] = key;
     }
@@ -1220,6 +1337,7 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const
             }
             __syncthreads();
         }
+    (void)nsm;
     for (long long x = t; x < n0; x += 1024) { /* brk (tests only): the first two positions run one unit twice */
         const int s = (int)(unsigned)e[brk && x == 1 ? 0 : x];
         if (kv)
@@ -1355,7 +1473,7 @@ VOX_SM90_BWD_PREP_KERNEL(f16, false)
     extern "C" __global__ void __launch_bounds__(VOX_SM90_BWD_THREADS, 1)                                     \
         vox_attn_bwd_sm90_dq_##NAME(VOX_SM90_BWD_ARGS)                                                        \
     {                                                                                                         \
-        vox_sm90::attn_bwd_dq<D, BF, PACK, IS, PF>(p, &tmQ, &tmK, &tmV, &tmG, &tmKc, &tmVc);                  \
+        vox_sm90::attn_bwd_dq<D, BF, PACK, IS, PF>(p, &tmQ, &tmK, &tmV, &tmG, &tmKc, &tmVc, &tmQc, &tmGc);    \
     }
 #define VOX_SM90_BWD_DQ_KERNEL_IS(NAME, D, BF, PACK, IS) VOX_SM90_BWD_DQ_KERNEL_ISPF(NAME, D, BF, PACK, IS, 0)
 #define VOX_SM90_BWD_DKDV_KERNEL_IS(NAME, D, BF, PACK, IS)                                                    \

@@ -58,6 +58,9 @@ template <int D, int PACK> struct BwdSmem {
      * written by the first consumer thread before its stbar arrival, read by the reducer after stbar */
     uint32_t sfbar, qdbar, rslot;
     unsigned char *gdsb, *gstg;
+    /* dq's grouped units (VoxSm90BwdParams.qgrp, PACK 0): the membership bytes of the NB blocks (bit k: chunk k's
+     * query block lists the block), VOX_SM90_BWD_QGRP_BYTES(NB) after meta */
+    uint32_t memb;
     /* consumer c's resident tiles (Q, dO_eff or K, V): the second at + TILE */
     __device__ __forceinline__ uint32_t res_of(int c) const { return res + 2 * c * TILE; }
     /* producer side, as 32-bit shared addresses (keeps the 40-register producer free of 64-bit
@@ -99,6 +102,7 @@ template <int D, int PACK> struct BwdSmem {
         info = (volatile int *)(meta + 24 * STAGES + 16);
         rowl2 = (float *)(meta + 32 * STAGES + 16);
         rowdl = rowl2 + 64 * STAGES;
+        memb = full0 + 544 * STAGES + 16;
     }
 };
 
@@ -168,7 +172,11 @@ template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CU
  * One chunk queue per membership Q + 1 (consumer 0, 1, both): np[Q] chunks, their counts in
  * pc[Q]; lane 4Q + c holds the first row of chunk c of queue Q (crows). Queue Q is only ever
  * indexed with a constant (template), so it stays in registers. */
-template <int D, bool DKDV, int PACK, int SP = 0> struct BwdStream {
+/* CM (dq's grouped units, VoxSm90BwdParams.qgrp): each streamed block comes with the 4-bit mask of the unit's
+ * chunks (query blocks) that list it; a stage's 16-bit membership word (bits 4j..4j+3: the mask of the block of its
+ * chunk j) is stored at rowl2_at(s, 0), unused by dq, before the stage's arrival (bwd_qmember). A chunk stage's
+ * masks ride in lanes 12..15 of crows (the queues use lanes 0..11). */
+template <int D, bool DKDV, int PACK, int SP = 0, bool CM = false> struct BwdStream {
     using SM = BwdSmem<D, PACK>;
     const SM &sm;
     const VoxSm90BwdParams &p;              /* dkdv: l2 and delta (lse[BH*S + row]) of the rows */
@@ -233,8 +241,8 @@ template <int D, bool DKDV, int PACK, int SP = 0> struct BwdStream {
         bal += k ? -1 : 1;
         return VOX_SM90_BWD_MEMBER(k) | (x ? VOX_SM90_BWD_UNIT1 : 0u);
     }
-    /* one stage: 64-row boxes from row.., chunk counts and tags `counts` */
-    __device__ __forceinline__ void tile(int row, unsigned counts)
+    /* one stage: 64-row boxes from row.., chunk counts and tags `counts` (CM: one block, members cmk) */
+    __device__ __forceinline__ void tile(int row, unsigned counts, unsigned cmk = 0xfu)
     {
         float2 l, d;
         if (!SP)
@@ -249,6 +257,8 @@ template <int D, bool DKDV, int PACK, int SP = 0> struct BwdStream {
         } else if (lane == 0) {
             const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
             st_shared(sm.info_at(s), (int)counts);
+            if (CM)
+                st_shared(sm.rowl2_at(s, 0), (int)(cmk * 0x1111u));
             mbar_tx(full, 2 * SM::TILE);
             bwd_tile<D>(buf, ta, row, full);
             bwd_tile<D>(buf + SM::TILE, tb, row, full);
@@ -270,8 +280,17 @@ template <int D, bool DKDV, int PACK, int SP = 0> struct BwdStream {
         const int s = bwd_claim(sm, it++);
         const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
         const unsigned tg = tag((unsigned)(Q + 1) << 5); /* every lane: bal stays warp-uniform */
+        unsigned cm16 = 0u;
+        if (CM)
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                const unsigned m = (unsigned)__shfl_sync(0xffffffffu, crows, 12 + c);
+                cm16 |= c < np[Q] ? (m & 0xfu) << (4 * c) : 0u;
+            }
         if (lane == 0) {
             st_shared(sm.info_at(s), (int)(pc[Q] | tg));
+            if (CM)
+                st_shared(sm.rowl2_at(s, 0), (int)cm16);
             if (!SP)
                 mbar_tx(full, 2 * SM::TILE);
         }
@@ -301,28 +320,32 @@ template <int D, bool DKDV, int PACK, int SP = 0> struct BwdStream {
         np[Q] = 0, pc[Q] = 0;
     }
     /* chunk rows row..row+n-1 (n <= 16) into queue Q; a full queue is issued */
-    template <int Q> __device__ __forceinline__ void push(int row, int n)
+    template <int Q> __device__ __forceinline__ void push(int row, int n, unsigned cmk = 0xfu)
     {
         pc[Q] |= (unsigned)n << (8 * np[Q]);
         crows = lane == 4 * Q + np[Q] ? row : crows;
+        if (CM)
+            crows = lane == 12 + np[Q] ? (int)cmk : crows;
         if (++np[Q] == 4)
             chunks<Q>();
     }
-    /* a streamed block: first slot `row` (absolute), n valid rows (its first n slots), members mb */
-    __device__ __forceinline__ void block(int row, int n, unsigned mb)
+    /* a streamed block: first slot `row` (absolute), n valid rows (its first n slots), members mb (CM: and the
+     * mask cmk of the unit's chunks that list it) */
+    __device__ __forceinline__ void block(int row, int n, unsigned mb, unsigned cmk = 0xfu)
     {
 #pragma unroll 1
         for (; n > 48; row += 64, n -= 64)
-            tile(row, (n >= 64 ? (unsigned)VOX_SM90_BWD_FULL : 0x00101010u | (unsigned)(n - 48) << 24) | tag(mb));
+            tile(row, (n >= 64 ? (unsigned)VOX_SM90_BWD_FULL : 0x00101010u | (unsigned)(n - 48) << 24) | tag(mb),
+                 cmk);
 #pragma unroll 1
         for (; n > 0; row += 16, n -= 16) {
             const int c = n < 16 ? n : 16;
             if (mb == VOX_SM90_BWD_MEMBER(0))
-                push<0>(row, c);
+                push<0>(row, c, cmk);
             else if (mb == VOX_SM90_BWD_MEMBER(1))
-                push<1>(row, c);
+                push<1>(row, c, cmk);
             else
-                push<2>(row, c);
+                push<2>(row, c, cmk);
         }
     }
     /* the queued chunks, then the end marker (the fixer and both consumers read it; DIRECT: two,
@@ -459,7 +482,8 @@ struct BwdUnit {
 template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90BwdParams &p, int c)
 {
     const int parts = p.V >> 6;
-    const long long U = p.NB * parts, P = PACK ? (U + 1) / 2 : U;
+    const bool grp = !PACK && p.qgrp; /* dq's grouped units: P positions of unit codes (ordq) */
+    const long long U = p.NB * parts, P = PACK ? (U + 1) / 2 : grp ? p.nqu : U;
     long long bh, x;
     vox_sm90_bwd_cta(blockIdx.x, p.BH, P, U, PACK != 0, p.front, p.V, &bh, &x);
     long long u = PACK ? 2 * x + c : x;
@@ -467,6 +491,13 @@ template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90Bwd
     if (ord) /* the unit order (vox_attn_bwd_sm90_order) */
         u = __ldg(ord + bh * (PACK ? 2 * P : P) + u);
     BwdUnit r;
+    if (grp && u < 0) { /* group -1 - u: m, row0 name its first block (V = 64) */
+        r.ch = (int)(-1 - u);
+        r.m = bh * p.NB + __ldg(p.qgrp + 4 * r.ch);
+        r.row0 = r.m * p.V;
+        r.nv = 64, r.has = true;
+        return r;
+    }
     r.has = u < U;
     u = r.has ? u : U - 1;
     const long long i = u / parts;
@@ -500,6 +531,88 @@ template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit_kv(const VoxSm90
     r.nv = nv < 0 ? 0 : nv > 64 ? 64 : nv;
     r.ch = e0 < 0 ? (int)u : -1;
     return r;
+}
+/* dq's grouped units: block of chunk k (0..3) of group g, -1 if that chunk is empty */
+__device__ __forceinline__ int bwd_qgrp_block(const VoxSm90BwdParams &p, int g, int k)
+{
+    return __ldg(p.qgrp + 4 * g + k);
+}
+__device__ __forceinline__ void atom_or_shared(uint32_t a, unsigned v)
+{
+    asm volatile("red.shared.or.b32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory");
+}
+/* dq's producer warp for grouped unit g of head bh (VoxSm90BwdParams.qgrp; the alternating scheme, DIRECT): lane 0
+ * loads the resident Q and dO_eff as 4 chunks of 16 rows (16-row maps qc, gc; an empty chunk loads chunk 0's block
+ * again: its rows are never live); the warp builds the membership bytes of the 4 KV lists in shared memory
+ * (sm.memb: zeroed, then one shared OR per list entry), walks them in ascending block order (32 words = 128 blocks
+ * at a time, the valid counts of a word's listed blocks loaded by its lane) and streams every listed block once with
+ * its chunk mask (BwdStream CM), then the end markers. Each chunk's rows meet the blocks of its own list in
+ * ascending order, as a unit of its own would (the stage split between the consumers differs). */
+template <int D>
+__device__ __forceinline__ void bwd_produce_qgrp(const BwdSmem<D, 0> &sm, const VoxSm90BwdParams &p,
+                                                 const CUtensorMap *tk, const CUtensorMap *tv, const CUtensorMap *tkc,
+                                                 const CUtensorMap *tvc, const CUtensorMap *qc, const CUtensorMap *gc,
+                                                 int g, long long bh, int lane)
+{
+    using SM = BwdSmem<D, 0>;
+    const long long R = p.BH * p.NB, hb = bh * p.NB * p.V;
+    if (lane == 0) {
+        const int b0 = bwd_qgrp_block(p, g, 0);
+        mbar_tx(sm.resbar, 2 * SM::TILE);
+#pragma unroll 1
+        for (int k = 0; k < 4; k++) {
+            int b = bwd_qgrp_block(p, g, k);
+            b = b < 0 ? b0 : b;
+            const int row = (int)(hb + (long long)b * p.V);
+#pragma unroll
+            for (int h = 0; h < D / 64; h++) {
+                tma_load_2d(sm.res_of(0) + h * 8192 + k * 2048, qc, h * 64, row, sm.resbar);
+                tma_load_2d(sm.res_of(0) + SM::TILE + h * 8192 + k * 2048, gc, h * 64, row, sm.resbar);
+            }
+        }
+        mbar_arrive(sm.resbar);
+    }
+    const int nw = (int)((p.NB + 3) >> 2);
+    for (int x = lane; x < nw; x += 32)
+        st_shared(sm.memb + 4 * x, 0);
+    __syncwarp();
+#pragma unroll 1
+    for (int k = 0; k < 4; k++) {
+        const int b = bwd_qgrp_block(p, g, k);
+        if (b < 0)
+            continue;
+        const long long m = bh * p.NB + b;
+        const int la = __ldg(p.mask + m), c = __ldg(p.mask + R + m);
+        for (int e = lane; e < c; e += 32) {
+            const int x = __ldg(p.mask + la + e);
+            atom_or_shared(sm.memb + 4 * (x >> 2), (1u << k) << (8 * (x & 3)));
+        }
+    }
+    __syncwarp();
+    BwdStream<D, false, 0, 0, true> st(sm, p, tk, tv, tkc, tvc, lane);
+#pragma unroll 1
+    for (int w0 = 0; w0 < nw; w0 += 32) {
+        const unsigned wv = w0 + lane < nw ? ld_shared(sm.memb + 4 * (w0 + lane)) : 0u;
+        unsigned nv = 0u; /* the valid counts of the word's listed blocks (V = 64: a byte each) */
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            if ((wv >> (8 * j)) & 0xffu)
+                nv |= (unsigned)__ldg(p.block_valid + 4 * (w0 + lane) + j) << (8 * j);
+        unsigned bal = __ballot_sync(0xffffffffu, wv != 0u);
+        while (bal) {
+            const int l = __ffs(bal) - 1;
+            bal &= bal - 1;
+            const unsigned v = __shfl_sync(0xffffffffu, wv, l), n4 = __shfl_sync(0xffffffffu, nv, l);
+#pragma unroll 1
+            for (int j = 0; j < 4; j++) {
+                const unsigned cm = (v >> (8 * j)) & 0xfu;
+                if (cm)
+                    st.block((int)(hb + (long long)(4 * (w0 + l) + j) * p.V), (int)((n4 >> (8 * j)) & 0xffu),
+                             VOX_SM90_BWD_MEMBERS, cm);
+            }
+        }
+    }
+    st.finish();
 }
 /* Block of chunk k (0..3) of chunk unit ch, -1 if that chunk is empty */
 __device__ __forceinline__ int bwd_chunk_block(const VoxSm90BwdParams &p, int ch, int k)

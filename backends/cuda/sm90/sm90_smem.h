@@ -166,6 +166,11 @@
 #define VOX_SM90_BWD_SMEM_BYTES(D, PACK)                                                               \
     (VOX_SM90_BWD_SLACK(D, PACK) + (size_t)(VOX_SM90_BWD_RES(PACK) + 2 * VOX_SM90_BWD_STAGES(D, PACK)) * 64 * (D) * 2 + \
      VOX_SM90_BWD_DQ_AREA(D, PACK) + 544 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16 + VOX_SM90_BWD_CMD_AREA(D, PACK))
+/* dq's grouped units (VoxSm90BwdParams.qgrp, session 22): the membership bytes of NB blocks after the alternating
+ * scheme's meta (BwdSmem::memb), added to its dynamic shared memory */
+#define VOX_SM90_BWD_QGRP_BYTES(NB) ((((size_t)(NB) + 3) / 4 * 4 + 15) / 16 * 16)
+/* the small blocks that dq's grouped units take: 1..16 valid rows */
+#define VOX_SM90_BWD_QGRP_SMALL(v) ((v) >= 1 && (v) <= 16)
 /* Backward grid of dq and dkdv: PACK, two 64-row units (tiles of blocks) of one head per CTA
  * (ceil(units/2) per head); else one unit per CTA */
 #define VOX_SM90_BWD_CTAS(BH, NB, V, PACK) \
