@@ -323,6 +323,15 @@ __device__ __forceinline__ void bwd_store_rows(const VoxSm90BwdParams &p, void *
     }
 }
 
+/* Block layout: slots 16.. of the block whose first row is `row` (a block of a chunk unit or group: its valid slots
+ * are its first <= 16, which the unit's stores write) are padding, zeroed in out by thread t of n */
+template <int D> __device__ __forceinline__ void bwd_zero_tail16(void *out, long long row, int V, int t, int n)
+{
+    uint4 *z = (uint4 *)((unsigned short *)out + (row + 16) * D);
+    for (int e = t; e < (V - 16) * (D / 8); e += n)
+        z[e] = make_uint4(0u, 0u, 0u, 0u);
+}
+
 /* Consumer: pack a 64x64 f32 accumulator into 4 k-steps of A fragments (f16/bf16). */
 template <bool BF> __device__ __forceinline__ void bwd_pack_a(unsigned *f, const float *x)
 {
@@ -481,9 +490,7 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
                         const int b = bwd_qgrp_block(p, ug.ch, k);
                         if (b < 0)
                             continue;
-                        uint4 *z = (uint4 *)((unsigned short *)p.dq + (ug.m / p.NB * S + (long long)b * p.V + 16) * D);
-                        for (int e = tid - 64; e < (p.V - 16) * (D / 8); e += 64)
-                            z[e] = make_uint4(0u, 0u, 0u, 0u);
+                        bwd_zero_tail16<D>(p.dq, ug.m / p.NB * S + (long long)b * p.V, p.V, tid - 64, 64);
                     }
                 return;
             }
@@ -868,10 +875,9 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
                         const int b = bwd_chunk_block(p, u.ch, k);
                         if (b < 0)
                             continue;
-                        uint4 *zk = (uint4 *)((unsigned short *)p.dk + (u.m / p.NB * S + (long long)b * p.V + 16) * D);
-                        uint4 *zv = (uint4 *)((unsigned short *)p.dv + (u.m / p.NB * S + (long long)b * p.V + 16) * D);
-                        for (int e = tid - ZT; e < (p.V - 16) * (D / 8); e += ZE - ZT)
-                            zk[e] = zv[e] = make_uint4(0u, 0u, 0u, 0u);
+                        const long long row = u.m / p.NB * S + (long long)b * p.V;
+                        bwd_zero_tail16<D>(p.dk, row, p.V, tid - ZT, ZE - ZT);
+                        bwd_zero_tail16<D>(p.dv, row, p.V, tid - ZT, ZE - ZT);
                     }
                 }
             return;
