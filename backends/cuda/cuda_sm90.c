@@ -141,8 +141,7 @@ enum {
     X(SM90_BWD_DKDVQ_RWL_F16_D128, "vox_attn_bwd_sm90_dkdv_q_rwl_f16_d128", 384, 0)   \
     X(SM90_BWD_DKDVQ_RWL_BF16_D64, "vox_attn_bwd_sm90_dkdv_q_rwl_bf16_d64", 384, 0)   \
     X(SM90_BWD_DKDVQ_RWL_F16_D64, "vox_attn_bwd_sm90_dkdv_q_rwl_f16_d64", 384, 0)     \
-    X(SM90_BWD_DKDVQ_RWBRK_BF16_D128, "vox_attn_bwd_sm90_dkdv_q_rwbrk_bf16_d128", 384, 0) \
-    X(SM90_BWD_DKDV_BF16_D128_ALT, "vox_attn_bwd_sm90_dkdv_bf16_d128_alt", 384, 0)
+    X(SM90_BWD_DKDVQ_RWBRK_BF16_D128, "vox_attn_bwd_sm90_dkdv_q_rwbrk_bf16_d128", 384, 0)
 
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
@@ -1073,17 +1072,6 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
                             nsm ? BH * Pq : VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DQ_PACK),
                             (unsigned)sm90_kernels[kq].threads, 1,
                             bwd_smem_bytes(D, VOX_SM90_BWD_DQ_PACK) + (nsm ? VOX_SM90_BWD_QGRP_BYTES(NB) : 0), args);
-    const char *alt = getenv("VOXATTN_SM90_BWD_DKDV_ALT"); /* session 22's A/B: the alternating dK/dV, no order */
-    if (!*st && alt && !strcmp(alt, "1") && kkv == SM90_BWD_DKDV_BF16_D128_P2 && !a.runit) {
-        cu_sm90_bwd_params b = a;
-        b.ordq = b.ordkv = b.qgrp = 0, b.nqu = 0;
-        void *bargs[] = {&b, &tmQ, &tmK, &tmV, &tmG, &tmQc, &tmKc, &tmVc, &tmGc, &tmDq};
-        const int ka = SM90_BWD_DKDV_BF16_D128_ALT;
-        *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[ka], sm90_kernels[ka].name, &s->fn_smem[ka],
-                            VOX_SM90_BWD_CTAS(BH, NB, V, 0), (unsigned)sm90_kernels[ka].threads, 1,
-                            bwd_smem_bytes(D, 0), bargs);
-        return 1;
-    }
     if (!*st)
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kkv], sm90_kernels[kkv].name, &s->fn_smem[kkv],
                             VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DKDV_PACK),

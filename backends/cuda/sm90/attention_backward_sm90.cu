@@ -36,6 +36,3 @@ VOX_SM90_BWD_DKDVQ_RW_KERNEL(q_rwl_f16_d128, 128, false, VOX_SM90_BWD_XV_UQ | VO
 VOX_SM90_BWD_DKDVQ_RW_KERNEL(q_rwl_bf16_d64, 64, true, VOX_SM90_BWD_XV_UQ | VOX_SM90_BWD_XV_LATE)
 VOX_SM90_BWD_DKDVQ_RW_KERNEL(q_rwl_f16_d64, 64, false, VOX_SM90_BWD_XV_UQ | VOX_SM90_BWD_XV_LATE)
 VOX_SM90_BWD_DKDVQ_RW_KERNEL(q_rwbrk_bf16_d128, 128, true, VOX_SM90_BWD_XV_BRK | VOX_SM90_BWD_XV_UQ)
-/* the alternating scheme for dK/dV (one key unit per CTA, the two consumers on alternate stages, partial sums added at
- * the end; PACK 0): session 22's A/B against the packed dkdv (VOXATTN_SM90_BWD_DKDV_ALT=1) */
-VOX_SM90_BWD_DKDV_KERNEL_IS(bf16_d128_alt, 128, true, 0, VOX_SM90_BWD_IS)
