@@ -693,11 +693,8 @@ __device__ __forceinline__ void mbar_arrive_n(uint32_t bar, int n)
 {
     asm volatile("mbarrier.arrive.release.cta.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(n) : "memory");
 }
-/* XV_ASYM: the staging tile's stage counter (after rslot in the RW area), and consumer c's own warpgroup barrier
- * (128 arrivals: its dS^T stores before its own dQ product reads them on a one-unit stage): consumer 0 takes sfbar
- * (unused by XV_ASYM), consumer 1 the 8 bytes at the RW area's end */
-#define VOX_SM90_BWD_RDONE(sm) ((sm).sfbar + 36)
-#define VOX_SM90_BWD_WGBAR(sm, c) ((sm).sfbar + 40 * (c))
+/* XV_ASYM: the staging tile's stage counter (after rslot in the RW area) */
+#define VOX_SM90_BWD_RDONE(sm) ((sm).sfbar + 40)
 /* acc[64 rows x 64] = sum over the stage's members m of dS_m (the dS^T tile at ds + 8192m, MN-major)
  * x columns 64h.. of K_m (the resident [64][D] tile of unit m at k0 + m * kstep, MN-major). */
 /* UQ (the dkdv_q variant bit VOX_SM90_BWD_XV_UQ, session 20): both descriptors built once per product and advanced
@@ -883,7 +880,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     static_assert(!SP || PACK == 1, "the split producer: the packed dkdv only");
     if (SM::RW && (XV & VOX_SM90_BWD_XV_ASYM) && tid == 0)
         st_shared(VOX_SM90_BWD_RDONE(sm), 0); /* ordered before every use by the barrier setup's __syncthreads */
-    bwd_init_barriers(sm, false, SP != 0, SM::RW && (XV & VOX_SM90_BWD_XV_ASYM) != 0);
+    bwd_init_barriers(sm, false, SP != 0);
 
     if (wg == 0) {
         /* ---------------- producer, fixer ---------------- */
@@ -997,7 +994,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     int it = 0;
     if constexpr (AS) { /* VOX_SM90_BWD_XV_ASYM: one-unit stages are their member's alone */
         const uint32_t rdone = VOX_SM90_BWD_RDONE(sm);
-        int n2 = 0, n1 = 0; /* stages both units list, passed; this unit's own stages, passed */
+        int n2 = 0; /* stages both units list, passed */
 #pragma unroll 1
         for (;; it++) {
             const int info = bwd_ready(sm, it);
@@ -1044,12 +1041,8 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             fence_proxy_async();
             bwd_store_ds(sm.gdsb + cw * 8192, df, R0, cq);
             fence_proxy_async();
-            if (both) {
+            if (both)
                 mbar_arrive(sm.dsbar);
-            } else { /* the warpgroup's dS^T stores before its own dQ product (no dsbar on this stage) */
-                bwd_exchange(VOX_SM90_BWD_WGBAR(sm, cw), n1 & 1);
-                n1++;
-            }
             fence_regs_u<16>(pf);
             fence_regs_u<16>(df);
             wg_fence();

@@ -117,8 +117,7 @@ template <int D, int PACK> struct BwdSmem {
  * consumer thread (both warpgroups) and fixer lane, DIRECT one per thread of the computing warpgroup;
  * split: cmd[s] the meta warp's lane 0; redbar (the end-of-CTA exchanges, bwd_exchange) and the
  * atomic-dQ scheme's dsbar, stbar one per consumer thread. */
-template <class SM>
-__device__ __forceinline__ void bwd_init_barriers(const SM &sm, bool direct, bool split = false, bool asym = false)
+template <class SM> __device__ __forceinline__ void bwd_init_barriers(const SM &sm, bool direct, bool split = false)
 {
     if (threadIdx.x == 0) {
         for (int s = 0; s < SM::STAGES; s++) {
@@ -135,10 +134,8 @@ __device__ __forceinline__ void bwd_init_barriers(const SM &sm, bool direct, boo
             mbar_init(sm.stbar, 256);
         }
         if (SM::RW) {
-            mbar_init(sm.sfbar, asym ? 128 : 1); /* asym (VOX_SM90_BWD_XV_ASYM): consumer 0's warpgroup barrier */
+            mbar_init(sm.sfbar, 1);
             mbar_init(sm.qdbar, 256);
-            if (asym)
-                mbar_init(sm.sfbar + 40, 128); /* consumer 1's */
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
