@@ -141,9 +141,7 @@ enum {
     X(SM90_BWD_DKDVQ_RWL_F16_D128, "vox_attn_bwd_sm90_dkdv_q_rwl_f16_d128", 384, 0)   \
     X(SM90_BWD_DKDVQ_RWL_BF16_D64, "vox_attn_bwd_sm90_dkdv_q_rwl_bf16_d64", 384, 0)   \
     X(SM90_BWD_DKDVQ_RWL_F16_D64, "vox_attn_bwd_sm90_dkdv_q_rwl_f16_d64", 384, 0)     \
-    X(SM90_BWD_DKDVQ_RWBRK_BF16_D128, "vox_attn_bwd_sm90_dkdv_q_rwbrk_bf16_d128", 384, 0) \
-    X(SM90_BWD_DKDVQ_RWA_BF16_D128, "vox_attn_bwd_sm90_dkdv_q_rwa_bf16_d128", 384, 0)   \
-    X(SM90_BWD_DKDVQ_RWA_F16_D128, "vox_attn_bwd_sm90_dkdv_q_rwa_f16_d128", 384, 0)
+    X(SM90_BWD_DKDVQ_RWBRK_BF16_D128, "vox_attn_bwd_sm90_dkdv_q_rwbrk_bf16_d128", 384, 0)
 
 #define CU_SM90_ENUM(idx, name, threads, maxrows) idx,
 enum { CU_SM90_KERNELS(CU_SM90_ENUM) SM90_COUNT };
@@ -1051,10 +1049,6 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
                                       : SM90_BWD_DKDVQ_BF16_D128);
         if (s->bwd_qvar == 4 && kkq == SM90_BWD_DKDVQ_RWU_BF16_D128) /* the tests' break */
             kkq = SM90_BWD_DKDVQ_RWBRK_BF16_D128;
-        /* VOXATTN_SM90_BWD_ASYM=1 (read at each call; session 22): the asymmetric rwu kernel at D = 128 */
-        const char *asym = getenv("VOXATTN_SM90_BWD_ASYM");
-        if (asym && !strcmp(asym, "1") && (kkq == SM90_BWD_DKDVQ_RWU_BF16_D128 || kkq == SM90_BWD_DKDVQ_RWU_F16_D128))
-            kkq = kkq == SM90_BWD_DKDVQ_RWU_BF16_D128 ? SM90_BWD_DKDVQ_RWA_BF16_D128 : SM90_BWD_DKDVQ_RWA_F16_D128;
         int kc = kkv - SM90_BWD_DKDV_BF16_D128 + SM90_BWD_DQCONV_BF16_D128;
         if (!*st)
             *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kkq], sm90_kernels[kkq].name, &s->fn_smem[kkq],

@@ -670,31 +670,6 @@ __device__ __forceinline__ void bwd_store_ds(unsigned char *buf, const unsigned 
  * wait for the stores (e20 ncu: the fence and the arrival ~330 cycles a stage) runs under the tensor work; the reducer
  * starts that much later, with most of a stage to spare before the consumers need the staging again (sfbar) */
 #define VOX_SM90_BWD_XV_LATE 4
-/* VOX_SM90_BWD_XV_ASYM (with ATOMIC_RW, D = 128; session 22, VOXATTN_SM90_BWD_ASYM=1): a stage only one unit of the pair
- * lists (most of a BSA pair's union) is the member's alone: it computes both dQ halves over its own keys (4 k-steps
- * each, one half's registers at a time) and stages the whole tile, while the other consumer only releases the stage
- * and goes on to its next one. Only stages both units list meet at dsbar (both dS^T tiles) and qdbar, whose phases
- * then count those stages only (a consumer is never a whole such phase ahead of the other, so parity waits stay
- * exact). The staging tile is taken in stage order: the reducer publishes the count of stages whose tile it has read
- * (rdone, a release store after its bulk reads) and the writer(s) of stage k wait until it reaches k; stbar's 256
- * arrivals per stage come from both consumers' threads, or twice from the member's (arrive with count 2). */
-#define VOX_SM90_BWD_XV_ASYM 8
-__device__ __forceinline__ void st_release_shared(uint32_t a, int v)
-{
-    asm volatile("st.release.cta.shared::cta.b32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory");
-}
-__device__ __forceinline__ int ld_acquire_shared(uint32_t a)
-{
-    int v;
-    asm volatile("ld.acquire.cta.shared::cta.b32 %0, [%1];\n" : "=r"(v) : "r"(a) : "memory");
-    return v;
-}
-__device__ __forceinline__ void mbar_arrive_n(uint32_t bar, int n)
-{
-    asm volatile("mbarrier.arrive.release.cta.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(n) : "memory");
-}
-/* XV_ASYM: the staging tile's stage counter (after rslot in the RW area) */
-#define VOX_SM90_BWD_RDONE(sm) ((sm).sfbar + 40)
 /* acc[64 rows x 64] = sum over the stage's members m of dS_m (the dS^T tile at ds + 8192m, MN-major)
  * x columns 64h.. of K_m (the resident [64][D] tile of unit m at k0 + m * kstep, MN-major). */
 /* UQ (the dkdv_q variant bit VOX_SM90_BWD_XV_UQ, session 20): both descriptors built once per product and advanced
@@ -803,10 +778,7 @@ template <int D, int XV, class SM> __device__ __forceinline__ void bwd_reducer(c
         /* VOX_SM90_BWD_XV_BRK (a test's break, VOXATTN_SM90_BWD_DKDVQ_VAR=brk): chunk 3's rows never added */
         bwd_reduce_dq<D>(tmDq, sm.stg, (XV & VOX_SM90_BWD_XV_BRK) ? (unsigned)cn & 0xffffffu : (unsigned)cn, sl);
         bulk_wait_read();
-        if (XV & VOX_SM90_BWD_XV_ASYM)
-            st_release_shared(VOX_SM90_BWD_RDONE(sm), it + 1);
-        else
-            mbar_arrive(sm.sfbar);
+        mbar_arrive(sm.sfbar);
     }
     bulk_wait_all();
 }
@@ -878,8 +850,6 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     if (PACK && p.runit && p.nunit < 0 && !bwd_unit_kv<PACK>(p, 0).has)
         return; /* a device-built key-unit table: the grid's CTAs past the head's units (all threads) */
     static_assert(!SP || PACK == 1, "the split producer: the packed dkdv only");
-    if (SM::RW && (XV & VOX_SM90_BWD_XV_ASYM) && tid == 0)
-        st_shared(VOX_SM90_BWD_RDONE(sm), 0); /* ordered before every use by the barrier setup's __syncthreads */
     bwd_init_barriers(sm, false, SP != 0);
 
     if (wg == 0) {
@@ -989,111 +959,8 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         bwd_exchange(sm.redbar, 0);
     }
     constexpr bool RW = SM::RW, LATE = RW && (XV & VOX_SM90_BWD_XV_LATE) != 0;
-    constexpr bool AS = RW && D == 128 && (XV & VOX_SM90_BWD_XV_ASYM) != 0;
     bool pend = false; /* LATE: this thread's fence and stbar arrival for the last staged tile still to make */
     int it = 0;
-    if constexpr (AS) { /* VOX_SM90_BWD_XV_ASYM: one-unit stages are their member's alone */
-        const uint32_t rdone = VOX_SM90_BWD_RDONE(sm);
-        int n2 = 0; /* stages both units list, passed */
-#pragma unroll 1
-        for (;; it++) {
-            const int info = bwd_ready(sm, it);
-            if (info < 0)
-                break;
-            const int s = it % SM::STAGES;
-            const unsigned mem = (unsigned)info & VOX_SM90_BWD_MEMBERS;
-            const bool both = mem == VOX_SM90_BWD_MEMBERS;
-            if ((mem & VOX_SM90_BWD_MEMBER(cw)) == 0u) { /* the other unit's stage: release it, go on */
-                mbar_arrive(sm.empty0 + 8 * s);
-                continue;
-            }
-            const bool wr = ctw == 0 && (!both || cw == 0); /* writes the staged tile's rows for the reducer */
-            int sl[4] = {0, 0, 0, 0};
-            if (wr) {
-                const int s0 = (int)ld_shared(sm.slot_at(s, 0)); /* ~row: a 64-row tile from row */
-#pragma unroll
-                for (int c = 0; c < 4; c++)
-                    sl[c] = s0 < 0 ? ~s0 + 16 * c : c ? (int)ld_shared(sm.slot_at(s, c)) : s0;
-            }
-            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
-            const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
-            const uint32_t qb = sm.ring + s * 2 * SM::TILE, gb = qb + SM::TILE;
-            const float *L = sm.rowl2 + 64 * s, *Dl = sm.rowdl + 64 * s;
-            fence_regs<D / 2>(gk);
-            fence_regs<D / 2>(gv);
-            wg_fence();
-            bwd_mma_ss<D, BF, IS>(st, rk, qb); /* S^T = K Q^T */
-            bwd_mma_ss<D, BF, IS>(dt, rv, gb); /* dP^T = V dO^T */
-            wg_commit();
-            wg_wait<0>();
-            fence_regs<32>(st);
-            fence_regs<32>(dt);
-            if (!IS)
-                bwd_dkdv_pds<AT, 0>(st, dt, L, Dl, cn, cq, sl2, R0, nk, part);
-            else if (part)
-                bwd_dkdv_pds<AT, 1>(st, dt, L, Dl, cn, cq, sl2, R0, nk, true);
-            else
-                bwd_dkdv_pds<AT, 2>(st, dt, L, Dl, cn, cq, sl2, R0, nk, false);
-            bwd_pack_a<BF>(pf, st);
-            bwd_pack_a<BF>(df, dt);
-            if (n2 > 0) /* the last shared stage's dQ products (the partner's read this tile) are done */
-                mbar_wait(sm.qdbar, (n2 - 1) & 1);
-            fence_proxy_async();
-            bwd_store_ds(sm.gdsb + cw * 8192, df, R0, cq);
-            fence_proxy_async();
-            if (both)
-                mbar_arrive(sm.dsbar);
-            fence_regs_u<16>(pf);
-            fence_regs_u<16>(df);
-            wg_fence();
-            bwd_mma_rs<D, BF, IS>(gv, pf, gb); /* dV += P^T dO */
-            bwd_mma_rs<D, BF, IS>(gk, df, qb); /* dK += dS^T Q */
-            wg_commit();
-            wg_wait<0>();
-            fence_regs<D / 2>(gk);
-            fence_regs<D / 2>(gv);
-            mbar_arrive(sm.empty0 + 8 * s); /* the ring stage is read by nothing after dV, dK */
-            if (both) { /* both dS^T tiles: dQ columns 64 cw.. over both members' keys */
-                mbar_wait(sm.dsbar, n2 & 1);
-                bwd_mma_dq<BF, (XV & VOX_SM90_BWD_XV_UQ) != 0>(qa, sm.dsb, sm.res_of(0), sm.res_of(1) - sm.res_of(0),
-                                                               VOX_SM90_BWD_MEMBERS, cw);
-                fence_regs<32>(qa);
-                mbar_arrive(sm.qdbar);
-                while (ld_acquire_shared(rdone) < it) /* the staging tile: stage it - 1 read by the reducer */
-                    ;
-                bwd_stage_dq(sm.gstg, qa, cw, R0, cq);
-            } else { /* this unit's stage alone: both halves over its keys, one half's registers at a time */
-#pragma unroll 1
-                for (int h = 0; h < 2; h++) {
-                    bwd_mma_dq<BF, (XV & VOX_SM90_BWD_XV_UQ) != 0>(qa, sm.dsb, sm.res_of(0),
-                                                                   sm.res_of(1) - sm.res_of(0), mem, h);
-                    fence_regs<32>(qa);
-                    if (h == 0)
-                        while (ld_acquire_shared(rdone) < it)
-                            ;
-                    bwd_stage_dq(sm.gstg, qa, h, R0, cq);
-                }
-            }
-            if (wr) {
-                st_shared(sm.rslot, (int)cn);
-#pragma unroll
-                for (int c = 0; c < 4; c++)
-                    st_shared(sm.rslot + 4 + 4 * c, sl[c]);
-            }
-            fence_proxy_async();
-            if (both)
-                mbar_arrive(sm.stbar);
-            else
-                mbar_arrive_n(sm.stbar, 2); /* stbar counts 256 per stage: the member's threads twice */
-            n2 += both;
-        }
-        /* the end for the reducer (both consumers, once every staged tile is read) */
-        while (ld_acquire_shared(rdone) < it)
-            ;
-        if (cw == 0 && ctw == 0)
-            st_shared(sm.rslot, -1);
-        mbar_arrive(sm.stbar);
-    } else {
     for (;; it++) {
         const int info = VOX_SM90_BWD_FASTREADY ? bwd_ready_fast<SM, true>(sm, it, lane) : bwd_ready(sm, it);
         if (info < 0)
@@ -1221,7 +1088,6 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         mbar_arrive(sm.stbar);
     } else if (iss) /* the last reduce-adds complete before the CTA exits */
         bulk_wait_all();
-    }
     if (PACK) {
         if (sto) {
             bwd_store_rows<D, BF>(p, p.dv, 2, row0, gv, 1.f, R0, cq, R0 < nk, R0 + 8 < nk);
