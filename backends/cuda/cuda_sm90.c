@@ -225,20 +225,29 @@ typedef struct cu_sm90 {
  * process. */
 static const char *const order_vals[] = {"0", "brk", "raster", "tile2", "tile8"};
 static const int order_codes[] = {0, 2, 3, 4, 5};
-static int sm90_bwd_order(void)
+/* The index of the value of variable `name` among vals[0..n), -1 when unset or another value. */
+static int sm90_env_index(const char *name, int n, const char *const vals[])
 {
-    const char *e = getenv("VOXATTN_SM90_BWD_ORDER");
-    for (int i = 0; e && i < 5; i++)
-        if (!strcmp(e, order_vals[i]))
-            return order_codes[i];
-    return 1;
+    const char *e = getenv(name);
+    for (int i = 0; e && i < n; i++)
+        if (!strcmp(e, vals[i]))
+            return i;
+    return -1;
 }
+/* A switch of several values read at each call (no log): codes[i] where the variable is vals[i], else dflt. */
+static int sm90_env_code(const char *name, int n, const char *const vals[], const int codes[], int dflt)
+{
+    const int i = sm90_env_index(name, n, vals);
+    return i < 0 ? dflt : codes[i];
+}
+static int sm90_bwd_order(void) { return sm90_env_code("VOXATTN_SM90_BWD_ORDER", 5, order_vals, order_codes, 1); }
 /* VOXATTN_SM90_BWD_QGROUP (session 22), dq's grouped units (VoxSm90BwdParams.qgrp): 1 (default) on, 0 (=0) off,
  * 2 (=brk, tests only) every chunk of a group takes every stage (wrong dq). Read at each call (bench --ab). */
 static int sm90_bwd_qgroup(void)
 {
-    const char *e = getenv("VOXATTN_SM90_BWD_QGROUP");
-    return !e ? 1 : !strcmp(e, "0") ? 0 : !strcmp(e, "brk") ? 2 : 1;
+    static const char *const vals[] = {"0", "brk"};
+    static const int codes[] = {0, 2};
+    return sm90_env_code("VOXATTN_SM90_BWD_QGROUP", 2, vals, codes, 1);
 }
 
 #if VOX_CUDA_SM90
@@ -266,10 +275,11 @@ static int sm90_switch_is(gpu_dev *g, const char *name, const char *value, const
 static int sm90_switch_pick(gpu_dev *g, const char *name, int n, const char *const vals[], const char *const whats[],
                             const int codes[], int dflt)
 {
-    for (int i = 0; i < n; i++)
-        if (sm90_switch_is(g, name, vals[i], whats[i]))
-            return codes[i];
-    return dflt;
+    const int i = sm90_env_index(name, n, vals);
+    if (i < 0)
+        return dflt;
+    vox_log(&g->log, VOX_LOG_INFO, "cuda: device %d: %s=%s: %s", g->ordinal, name, vals[i], whats[i]);
+    return codes[i];
 }
 
 #endif
@@ -869,8 +879,9 @@ static int64_t bwd_qgroups(const gpu_dev *g, const vox_op_dims *d, int64_t n0u, 
 #define VOX_SM90_BWD_ATOMIC_DENSITY 0.5
 static int bwd_atomic(const vox_op_attention_backward *p)
 {
-    const char *e = getenv("VOXATTN_SM90_BWD_DQ"); /* read at each call: `voxattn bench --ab` */
-    const int dq = e && !strcmp(e, "ordered") ? 1 : e && !strcmp(e, "atomic") ? 2 : 0;
+    static const char *const vals[] = {"ordered", "atomic"};
+    static const int codes[] = {1, 2};
+    const int dq = sm90_env_code("VOXATTN_SM90_BWD_DQ", 2, vals, codes, 0); /* at each call: `voxattn bench --ab` */
     if (p->deterministic || dq == 1)
         return 0;
     return dq == 2 || p->density >= VOX_SM90_BWD_ATOMIC_DENSITY;
