@@ -1254,7 +1254,7 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const
         n <<= 1;
     /* grp: the rank of every small video block (1..16 valid rows, V = 64) among those before it: thread t counts
      * units 4t..4t+3, a scan over the CTA */
-    int rk[4] = {0, 0, 0, 0}, nsm = 0;
+    int rk[4] = {0, 0, 0, 0};
     if (grp) {
         int c = 0;
 #pragma unroll
@@ -1288,7 +1288,7 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const
 #pragma unroll
         for (int j = 0; j < 4; j++)
             rk[j] = rk[j] >= 0 ? base + rk[j] : -1;
-        nsm = wsum[32];
+        const int nsm = wsum[32];
         if (bh == 0) { /* the group table (the same for every head): rank r is chunk r % 4 of group r / 4 */
 #pragma unroll
             for (int j = 0; j < 4; j++)
@@ -1343,7 +1343,6 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const
             }
             __syncthreads();
         }
-    (void)nsm;
     for (long long x = t; x < n0; x += 1024) { /* brk (tests only): the first two positions run one unit twice */
         const int s = (int)(unsigned)e[brk && x == 1 ? 0 : x];
         if (kv)

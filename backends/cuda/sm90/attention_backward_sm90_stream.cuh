@@ -174,8 +174,8 @@ template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CU
  * indexed with a constant (template), so it stays in registers. */
 /* CM (dq's grouped units, VoxSm90BwdParams.qgrp): each streamed block comes with the 4-bit mask of the unit's
  * chunks (query blocks) that list it; a stage's 16-bit membership word (bits 4j..4j+3: the mask of the block of its
- * chunk j) is stored at rowl2_at(s, 0), unused by dq, before the stage's arrival (bwd_qmember). A chunk stage's
- * masks ride in lanes 12..15 of crows (the queues use lanes 0..11). */
+ * chunk j) is stored at rowl2_at(s, 0), unused by dq, before the stage's arrival (attn_bwd_dq reads it there).
+ * A chunk stage's masks ride in lanes 12..15 of crows (the queues use lanes 0..11). */
 template <int D, bool DKDV, int PACK, int SP = 0, bool CM = false> struct BwdStream {
     using SM = BwdSmem<D, PACK>;
     const SM &sm;
