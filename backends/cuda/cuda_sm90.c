@@ -249,6 +249,14 @@ static int sm90_bwd_qgroup(void)
     static const int codes[] = {0, 2};
     return sm90_env_code("VOXATTN_SM90_BWD_QGROUP", 2, vals, codes, 1);
 }
+/* VOXATTN_SM90_BWD_KGROUP (session 23), the packed dkdv's grouped key units (VoxSm90BwdParams.kgrp): 1 on, 0 off,
+ * 2 (=brk, tests only) every chunk of a group takes every stage (wrong dk, dv). Read at each call (bench --ab). */
+static int sm90_bwd_kgroup(void)
+{
+    static const char *const vals[] = {"0", "1", "brk"};
+    static const int codes[] = {0, 1, 2};
+    return sm90_env_code("VOXATTN_SM90_BWD_KGROUP", 3, vals, codes, VOX_SM90_BWD_KGROUP_DEFAULT);
+}
 
 #if VOX_CUDA_SM90
 /* An on/off switch read at open (vox_env_flag); when on, logged with what it changes. */
@@ -814,6 +822,9 @@ typedef struct cu_sm90_bwd_params {
     uint64_t qgrp;        /* dq's grouped units (the order kernel writes them), else 0 */
     int nqu;              /* with qgrp: dq's grid positions per head */
     int qbrk;             /* with qgrp, tests only: every chunk takes every stage */
+    uint64_t kgrp;        /* the packed dkdv's grouped key units (the order kernel writes them), else 0 */
+    int nku;              /* with kgrp: dkdv's grid positions per head */
+    int kbrk;             /* with kgrp, tests only: every chunk takes every stage */
 } cu_sm90_bwd_params;
 _Static_assert(offsetof(cu_sm90_bwd_params, BH) == 64, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, V) == 80, "VoxSm90BwdParams layout");
@@ -827,7 +838,8 @@ _Static_assert(offsetof(cu_sm90_bwd_params, runit) == 192, "VoxSm90BwdParams lay
 _Static_assert(offsetof(cu_sm90_bwd_params, front) == 204, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, ordq) == 208, "VoxSm90BwdParams layout");
 _Static_assert(offsetof(cu_sm90_bwd_params, qgrp) == 224, "VoxSm90BwdParams layout");
-_Static_assert(sizeof(cu_sm90_bwd_params) == 240, "VoxSm90BwdParams layout");
+_Static_assert(offsetof(cu_sm90_bwd_params, kgrp) == 240, "VoxSm90BwdParams layout");
+_Static_assert(sizeof(cu_sm90_bwd_params) == 256, "VoxSm90BwdParams layout");
 
 /* The grid of a backward kernel of scheme pk (0 dq, 1 the packed dkdv) per head: P CTA positions, the last F of
  * them the front CTAs (vox_sm90_bwd_front, the kernels' own rule). */
@@ -864,6 +876,26 @@ static int64_t bwd_qgroups(const gpu_dev *g, const vox_op_dims *d, int64_t n0u, 
     if (ns < 2)
         return 0;
     *P = n0u - ns + (ns + 3) / 4 + F;
+    return ns;
+}
+
+/* The packed dkdv's grouped key units for a call (ordered mode): the small video blocks among the units of the
+ * n0o = P0 - F pairs before the front ones (P0 = ceil(NB / 2)); 0 when the call cannot take them (V != 64, no host
+ * copy of the counts, fewer than 2 such blocks, more than 4096 such units for the order kernel, or the membership
+ * bytes do not fit); else their count, and *P the dkdv grid's positions per head (the other units and the groups
+ * paired anew, then the F front positions). */
+static int64_t bwd_kgroups(const gpu_dev *g, const vox_op_dims *d, int64_t F, int64_t *P)
+{
+    const int64_t V = d->block_volume, NB = d->n_blocks, n0o = (NB + 1) / 2 - F, nu = 2 * n0o < NB ? 2 * n0o : NB;
+    if (V != 64 || !d->block_valid_host || nu > 4096 ||
+        bwd_smem_bytes(d->head_dim, VOX_SM90_BWD_DKDV_PACK) + VOX_SM90_BWD_QGRP_BYTES(NB) > (size_t)g->max_smem_optin)
+        return 0;
+    int64_t ns = 0;
+    for (int64_t i = 0; i < nu && i < d->n_video_blocks; i++)
+        ns += VOX_SM90_BWD_QGRP_SMALL(d->block_valid_host[i]);
+    if (ns < 2)
+        return 0;
+    *P = (nu - ns + (ns + 3) / 4 + 1) / 2 + F;
     return ns;
 }
 
@@ -948,7 +980,7 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     int64_t Pq = 0, Fq = 0, Pk = 0, Fk = 0;
     bwd_grid_pf(NB, V, VOX_SM90_BWD_DQ_PACK, a.front, &Pq, &Fq);
     bwd_grid_pf(NB, V, VOX_SM90_BWD_DKDV_PACK, a.front, &Pk, &Fk);
-    const int order = sm90_bwd_order(), qgm = sm90_bwd_qgroup();
+    const int order = sm90_bwd_order(), qgm = sm90_bwd_qgroup(), kgm = sm90_bwd_kgroup();
     /* dq's grouped units (ordered mode): Pq becomes their grid; the order kernel runs for them in any order */
     int64_t Pg = 0;
     const int64_t nsm = !atomic && !ru_bytes && qgm && VOX_SM90_BWD_DQ_PACK == 0
@@ -956,8 +988,12 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
                             : 0;
     if (nsm)
         Pq = Pg;
-    const size_t grp_bytes = nsm ? (size_t)((nsm + 3) / 4 * 4) * sizeof(int) : 0;
-    const size_t ord_bytes = !ru_bytes && (order || nsm)
+    /* the packed dkdv's grouped key units (ordered mode): Pk becomes their grid, likewise */
+    const int64_t ksm = !atomic && !ru_bytes && kgm && VOX_SM90_BWD_DKDV_PACK == 1 ? bwd_kgroups(g, d, Fk, &Pg) : 0;
+    if (ksm)
+        Pk = Pg;
+    const size_t grp_bytes = (size_t)((nsm + 3) / 4 * 4 + (ksm + 3) / 4 * 4) * sizeof(int);
+    const size_t ord_bytes = !ru_bytes && (order || nsm || ksm)
                                  ? ((size_t)(BH * (Pq + 2 * Pk)) * sizeof(int) + grp_bytes + 255) / 256 * 256
                                  : 0;
     if (atomic && gpu_ensure_scratch(g, (size_t)rows * sizeof(float) * (size_t)(1 + D) + ru_bytes + ord_bytes)) {
@@ -982,6 +1018,10 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
         if (nsm) {
             a.qgrp = a.ordkv + (uint64_t)(2 * BH * Pk) * sizeof(int);
             a.nqu = (int)Pq, a.qbrk = qgm == 2;
+        }
+        if (ksm) {
+            a.kgrp = a.ordkv + (uint64_t)(2 * BH * Pk + (nsm + 3) / 4 * 4) * sizeof(int);
+            a.nku = (int)Pk, a.kbrk = kgm == 2;
         }
     }
     cu_tensor_map tmQ, tmK, tmV, tmG, tmQc, tmKc, tmVc, tmGc; /* 64-row boxes; 16-row boxes (chunks) */
@@ -1085,7 +1125,8 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
                             bwd_smem_bytes(D, VOX_SM90_BWD_DQ_PACK) + (nsm ? VOX_SM90_BWD_QGRP_BYTES(NB) : 0), args);
     if (!*st)
         *st = gpu_launch_fn(g, VOX_OP_attention_backward, s->fn[kkv], sm90_kernels[kkv].name, &s->fn_smem[kkv],
-                            VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DKDV_PACK),
-                            (unsigned)sm90_kernels[kkv].threads, 1, bwd_smem_bytes(D, VOX_SM90_BWD_DKDV_PACK), args);
+                            ksm ? BH * Pk : VOX_SM90_BWD_CTAS(BH, NB, V, VOX_SM90_BWD_DKDV_PACK),
+                            (unsigned)sm90_kernels[kkv].threads, 1,
+                            bwd_smem_bytes(D, VOX_SM90_BWD_DKDV_PACK) + (ksm ? VOX_SM90_BWD_QGRP_BYTES(NB) : 0), args);
     return 1;
 }

@@ -171,8 +171,17 @@ typedef struct VoxSm90BwdParams {
                             * -1 - u; nqu positions per head (vox_attn_bwd_sm90_order writes both tables) */
     int nqu;               /* with qgrp: dq's units (grid positions) per head */
     int qbrk;              /* with qgrp, tests only (VOXATTN_SM90_BWD_QGROUP=brk): every chunk takes every stage */
+    const int *kgrp;       /* the packed dkdv's grouped key units (session 23), NULL: off (ordered mode, not with
+                            * runit). With V = 64, the video blocks of 1..16 valid keys are taken 4 at a time (block
+                            * order) as the 16-key chunks of one key unit (group g = blocks kgrp[4g..4g+3], -1: an
+                            * empty chunk, the same in every head), which streams the union of their transposed
+                            * lists, each stage with the memberships of its chunks. Then ordkv is required and holds
+                            * unit codes: u >= 0 the tile u as before (u >= U: none), u < 0 group -1 - u; nku
+                            * positions (CTAs) per head (vox_attn_bwd_sm90_order writes both tables) */
+    int nku;               /* with kgrp: the packed dkdv's positions per head */
+    int kbrk;              /* with kgrp, tests only (VOXATTN_SM90_BWD_KGROUP=brk): every chunk takes every stage */
 } VoxSm90BwdParams;
-static_assert(sizeof(VoxSm90BwdParams) == 240 && offsetof(VoxSm90BwdParams, qgrp) == 224 && offsetof(VoxSm90BwdParams, tok) == 112 &&
+static_assert(sizeof(VoxSm90BwdParams) == 256 && offsetof(VoxSm90BwdParams, kgrp) == 240 && offsetof(VoxSm90BwdParams, qgrp) == 224 && offsetof(VoxSm90BwdParams, tok) == 112 &&
                   offsetof(VoxSm90BwdParams, asc) == 92 && offsetof(VoxSm90BwdParams, runit) == 192 &&
                   offsetof(VoxSm90BwdParams, front) == 204 && offsetof(VoxSm90BwdParams, ordq) == 208,
               "VoxSm90BwdParams: the host mirror (cuda_sm90.c) has these offsets");
@@ -864,7 +873,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
             /* warps 2, 3 (SP: warp 3; RW: warp 2), idle otherwise: block layout, a chunk unit's (p.runit) blocks'
              * slots 16.. are padding: 0, as a 64-key unit's store writes them (the consumers store slots 0..15) */
             constexpr int ZT = SP ? 96 : 64, ZE = SM::RW ? 96 : 128;
-            if (PACK && p.runit && !p.tok)
+            if (PACK && (p.runit || p.kgrp) && !p.tok)
 #pragma unroll 1
                 for (int c = 0; c < 2; c++) {
                     const BwdUnit u = bwd_unit_kv<PACK>(p, c);
@@ -888,6 +897,12 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         }
         const BwdUnit u0 = bwd_unit_kv<PACK>(p, 0), u1 = bwd_unit_kv<PACK>(p, 1);
         const bool two = PACK && u1.has;
+        /* a pair with a grouped key unit (p.kgrp): the union of the lists by membership bytes (bwd_merge_grp) */
+        const bool grp = PACK == 1 && p.kgrp && (u0.ch >= 0 || (two && u1.ch >= 0));
+        /* bwd_merge_grp's units: a group, or a 64-key unit's block (-1: none or no valid key) */
+        const long long gh0 = u0.m / p.NB * p.NB;
+        const int gb0 = u0.ch < 0 && u0.nv > 0 ? (int)(u0.m - gh0) : -1;
+        const int gb1 = two && u1.ch < 0 && u1.nv > 0 ? (int)(u1.m - gh0) : -1, gc1 = two ? u1.ch : -1;
         if (SP && tid < 32) { /* the split producer's TMA warp (one lane): resident tiles, then the stages */
             if (lane == 0) {
                 bwd_resident<D, PACK>(sm, p, tmK, tmV, (int)u0.row0, (int)u1.row0, two ? 2 : 1, u0.m / p.NB * S, tmKc,
@@ -899,6 +914,19 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         /* a unit without a valid key streams nothing (its dk, dv are 0); a chunk unit streams its
          * first block's list (runit: its blocks' lists are the same) */
         const int c0 = u0.nv > 0 ? p.mask[3 * R + u0.m] : 0, c1 = two && u1.nv > 0 ? p.mask[3 * R + u1.m] : 0;
+        if (SP && grp) {
+            BwdStream<D, true, PACK, SP, 2> st(sm, p, nullptr, nullptr, nullptr, nullptr, lane);
+            bwd_merge_grp<D, PACK, SP>(sm, p, st, gh0, gb0, u0.ch, gb1, gc1, u0.m / p.NB * S, lane);
+            return;
+        }
+        if (grp) {
+            if (lane == 0)
+                bwd_resident<D, PACK>(sm, p, tmK, tmV, (int)u0.row0, (int)u1.row0, two ? 2 : 1, u0.m / p.NB * S, tmKc,
+                                      tmVc, u0.ch, two ? u1.ch : -1);
+            BwdStream<D, true, PACK, 0, 2> st(sm, p, tmQ, tmG, tmQc, tmGc, lane);
+            bwd_merge_grp<D, PACK, 0>(sm, p, st, gh0, gb0, u0.ch, gb1, gc1, u0.m / p.NB * S, lane);
+            return;
+        }
         if (SP) { /* the split producer's meta warp (warp 2): the merge, the rows' l2 / delta, the commands */
             BwdStream<D, true, PACK, SP> st(sm, p, nullptr, nullptr, nullptr, nullptr, lane);
             if (SP & 2)
@@ -927,6 +955,10 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
     const long long row0 = un.ch >= 0 ? un.m / p.NB * S + (long long)(kb < 0 ? 0 : kb) * p.V - 16 * w : un.row0;
     const int nk = un.ch >= 0 ? 16 * w + (kb < 0 ? 0 : __ldg(p.block_valid + kb)) : un.nv;
     const bool sto = un.has && kb >= 0;
+    /* a grouped key unit (p.kgrp): per stage, the streamed chunks whose query block this warp's block does not list
+     * count 0 for it (P^T and dS^T selected to 0 there: those rows are real data) */
+    const bool cg = PACK == 1 && p.kgrp && un.ch >= 0;
+    const int cms = 4 * cw + w; /* this warp's bit in each 8-bit chunk mask of the stage's word */
     const float sl2 = p.scale_log2;
     const uint32_t rk = sm.res_of(PACK ? cw : 0), rv = rk + SM::TILE; /* resident K, V */
     float gk[D / 2], gv[D / 2];
@@ -975,7 +1007,15 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
                 sl[c] = s0 < 0 ? ~s0 + 16 * c : c ? (int)ld_shared(sm.slot_at(s, c)) : s0;
         }
         if (bwd_mine<PACK>(info, it, cw)) {
-            const unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
+            unsigned cn = (unsigned)info & ~VOX_SM90_BWD_TAGS;
+            if (cg && !p.kbrk) {
+                const unsigned cmw = ld_shared(sm.cmw_at(s)) >> cms;
+                unsigned keep = 0u;
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                    keep |= ((cmw >> (8 * j)) & 1u) ? 0xffu << (8 * j) : 0u;
+                cn &= keep;
+            }
             const bool part = cn != (unsigned)VOX_SM90_BWD_FULL;
             const uint32_t qb = sm.ring + s * 2 * SM::TILE, gb = qb + SM::TILE;
             const float *L = sm.rowl2 + 64 * s, *Dl = sm.rowdl + 64 * s;
@@ -1226,15 +1266,183 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_runits(cons
  * than block order and changed dk's bits (session 21's mid call, NOTES.md): not done. P - F <= 4096 (the shared
  * array); larger: the identity. brk (tests only, VOXATTN_SM90_BWD_ORDER=brk): not a permutation (one unit twice,
  * one never), which the tests must catch. */
+namespace vox_sm90 {
+/* The order kernel's helpers (one CTA of 1024 threads, every thread calls them). The ranks of the small video blocks
+ * (1..16 valid rows, V = 64) among units [0, nu): thread t takes units 4t..4t+3 (nu <= 4096); rk[j] the rank of unit
+ * 4t + j (-1: not small), sb[j] the small units before it; a scan over the CTA (wsum: 33 ints); returns their count. */
+__device__ __forceinline__ int bwd_order_ranks(const VoxSm90BwdParams &p, int t, long long nu, int nbv, int *rk,
+                                               int *sb, int *wsum)
+{
+    int c = 0;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const int x = 4 * t + j;
+        const int v = x < nu && x < nbv ? __ldg(p.block_valid + x) : 0;
+        sb[j] = c;
+        rk[j] = VOX_SM90_BWD_QGRP_SMALL(v) ? c++ : -1;
+    }
+    int incl = c;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+        const int y = __shfl_up_sync(0xffffffffu, incl, o);
+        incl += (t & 31) >= o ? y : 0;
+    }
+    if ((t & 31) == 31)
+        wsum[t >> 5] = incl;
+    __syncthreads();
+    if (t < 32) {
+        int ws = wsum[t], wi = ws;
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            const int y = __shfl_up_sync(0xffffffffu, wi, o);
+            wi += t >= o ? y : 0;
+        }
+        wsum[t] = wi - ws; /* exclusive */
+        if (t == 31)
+            wsum[32] = wi;
+    }
+    __syncthreads();
+    const int base = wsum[t >> 5] + incl - c;
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+        sb[j] += base, rk[j] = rk[j] >= 0 ? base + rk[j] : -1;
+    return wsum[32];
+}
+/* the group table of those ranks (the same for every head; head 0's CTA writes it): rank r is chunk r % 4 of group
+ * r / 4, the last group's empty chunks -1 */
+__device__ __forceinline__ void bwd_order_groups(int *grp, int t, const int *rk, int nsm)
+{
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+        if (rk[j] >= 0)
+            grp[rk[j]] = 4 * t + j;
+    for (int r = nsm + t; r < (nsm + 3) / 4 * 4; r += 1024)
+        grp[r] = -1;
+}
+/* The key of a unit whose list's middle block is mid: tiled when the video grid is known (gt > 0): frame, spatial
+ * tile of 2^tsh x 2^tsh places, place in it; global blocks after */
+__device__ __forceinline__ unsigned bwd_order_k32(int mid, int gt, int gh, int gw, int tsh)
+{
+    const int tm = (1 << tsh) - 1, plane = gh * gw, ntw = (gw + tm) >> tsh;
+    const int tplane = ((gh + tm) >> tsh) * ntw << (2 * tsh);
+    if (gt > 0 && mid < gt * plane) {
+        const int tt = mid / plane, r = mid - tt * plane, y = r / gw, w = r - y * gw;
+        return (unsigned)(tt * tplane + (((y >> tsh) * ntw + (w >> tsh)) << (2 * tsh)) + ((y & tm) << tsh) + (w & tm));
+    }
+    return gt > 0 ? (unsigned)(gt * tplane + (mid - gt * plane)) : (unsigned)mid;
+}
+/* the middle block of block i's list (kv: the transposed one), i itself for an empty list */
+__device__ __forceinline__ int bwd_order_mid(const VoxSm90BwdParams &p, long long bh, int i, int kv)
+{
+    const long long R = p.BH * p.NB, m = bh * p.NB + i;
+    const int c = __ldg(p.mask + (kv ? 3 : 1) * R + m);
+    return c > 0 ? __ldg(p.mask + __ldg(p.mask + (kv ? 2 : 0) * R + m) + c / 2) : i;
+}
+/* ascending bitonic sort of e[0, n), n a power of two <= 4096 */
+__device__ __forceinline__ void bwd_order_sort(unsigned long long *e, int n, int t)
+{
+    for (int k = 2; k <= n; k <<= 1)
+        for (int j = k >> 1; j > 0; j >>= 1) {
+            for (int x = t; x < n; x += 1024) {
+                const int y = x ^ j;
+                if (y > x) {
+                    const unsigned long long a = e[x], b = e[y];
+                    if ((a > b) == ((x & k) == 0))
+                        e[x] = b, e[y] = a;
+                }
+            }
+            __syncthreads();
+        }
+}
+/* a pair's unit code in 16 bits (the sort's payload): a tile u < 0x7fff, group g 0x8000 | g, none (u >= U) 0x7fff */
+__device__ __forceinline__ unsigned bwd_order_p16(int code, long long U)
+{
+    return code < 0 ? 0x8000u | (unsigned)(-1 - code) : code >= U ? 0x7fffu : (unsigned)code;
+}
+__device__ __forceinline__ int bwd_order_d16(unsigned v, long long U)
+{
+    return v == 0x7fffu ? (int)U : (v & 0x8000u) ? -1 - (int)(v & 0x7fffu) : (int)v;
+}
+/* The packed dkdv's order with grouped key units (p.kgrp, V = 64): the n0o pairs of block order before the front
+ * ones hold units [0, nu); the small video blocks among them are ranked (the group table: head 0), the others keep
+ * block order, then the groups; that sequence is paired anew (an odd count: the last pair's second unit none), the
+ * pairs sorted by their first unit's key (a group's: its first block's list), ties by their codes; the front pairs
+ * follow at positions n0 = Pk - Fk.. with their units (2 n0o..) as without groups. A table of unit codes. */
+__device__ __forceinline__ void bwd_order_kgrp(const VoxSm90BwdParams &p, long long bh, long long Pk, long long Fk,
+                                               int brk, int gt, int gh, int gw, int tsh, int nbv, int keyed,
+                                               unsigned long long *e, int *wsum)
+{
+    const int t = threadIdx.x;
+    const long long U = p.NB, P0 = (U + 1) / 2, n0o = P0 - Fk, nu = 2 * n0o < U ? 2 * n0o : U;
+    const long long n0 = Pk - Fk, T = 2 * Pk;
+    int *ord = p.ordkv + bh * T;
+    for (long long x = 2 * n0 + t; x < T; x += 1024)
+        ord[x] = (int)(2 * n0o + (x - 2 * n0));
+    int rk[4], sb[4];
+    const int nsm = bwd_order_ranks(p, t, nu, nbv, rk, sb, wsum);
+    if (bh == 0)
+        bwd_order_groups((int *)p.kgrp, t, rk, nsm);
+    const long long nn = nu - nsm, Uc = nn + (nsm + 3) / 4;
+    /* the sequence: entry = block << 32 | code (a group's first block) */
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const long long x = 4 * t + j;
+        if (x >= nu)
+            continue;
+        if (rk[j] < 0)
+            e[x - sb[j]] = (unsigned long long)x << 32 | (unsigned)x;
+        else if ((rk[j] & 3) == 0)
+            e[nn + (rk[j] >> 2)] = (unsigned long long)x << 32 | (unsigned)(-1 - (rk[j] >> 2));
+    }
+    __syncthreads();
+    unsigned long long a[4], b[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const long long x = 4 * t + j;
+        a[j] = x < n0 ? e[2 * x] : 0ull;
+        b[j] = x < n0 && 2 * x + 1 < Uc ? e[2 * x + 1] : (unsigned)U;
+    }
+    __syncthreads();
+    int n = 1;
+    while (n < n0)
+        n <<= 1;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const int x = 4 * t + j;
+        if (x >= n)
+            continue;
+        unsigned long long key = ~0ull;
+        if (x < n0) {
+            const int blk = (int)(a[j] >> 32);
+            const unsigned k32 = keyed ? bwd_order_k32(bwd_order_mid(p, bh, blk, 1), gt, gh, gw, tsh) : (unsigned)x;
+            key = (unsigned long long)k32 << 32 | bwd_order_p16((int)(unsigned)a[j], U) << 16 |
+                  bwd_order_p16((int)(unsigned)b[j], U);
+        }
+        e[x] = key;
+    }
+    __syncthreads();
+    bwd_order_sort(e, n, t);
+    for (long long x = t; x < n0; x += 1024) { /* brk (tests only): the first two positions run one pair twice */
+        const unsigned v = (unsigned)e[brk && x == 1 ? 0 : x];
+        ord[2 * x] = bwd_order_d16(v >> 16, U), ord[2 * x + 1] = bwd_order_d16(v & 0xffffu, U);
+    }
+}
+} // namespace vox_sm90
+
 extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const __grid_constant__ VoxSm90BwdParams p,
                                                                           long long Pq, long long Fq, long long Pk,
                                                                           long long Fk, int brk, int gt, int gh,
                                                                           int gw, int tsh, int nbv, int keyed)
 {
+    using namespace vox_sm90;
     __shared__ unsigned long long e[4096];
     __shared__ int wsum[33];
     const int t = threadIdx.x, kv = blockIdx.x & 1, parts = p.V >> 6;
-    const long long bh = blockIdx.x >> 1, R = p.BH * p.NB, U = p.NB * parts;
+    const long long bh = blockIdx.x >> 1, U = p.NB * parts;
+    if (kv && p.kgrp) { /* the packed dkdv's grouped key units */
+        bwd_order_kgrp(p, bh, Pk, Fk, brk, gt, gh, gw, tsh, nbv, keyed, e, wsum);
+        return;
+    }
     const long long P = kv ? Pk : Pq, n0 = P - (kv ? Fk : Fq), T = kv ? 2 * P : P; /* positions of the head */
     const bool grp = !kv && p.qgrp; /* dq's grouped units: P = n' + F positions of unit codes */
     /* grp: the sort runs over the n0u = U - F units of block order (the small video blocks' ranks first), n' of them
@@ -1252,51 +1460,12 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const
     int n = 1;
     while (n < n0u)
         n <<= 1;
-    /* grp: the rank of every small video block (1..16 valid rows, V = 64) among those before it: thread t counts
-     * units 4t..4t+3, a scan over the CTA */
-    int rk[4] = {0, 0, 0, 0};
+    /* grp: the rank of every small video block among those before it */
+    int rk[4] = {-1, -1, -1, -1}, sb[4];
     if (grp) {
-        int c = 0;
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const int x = 4 * t + j;
-            const int v = x < n0u && x < nbv ? __ldg(p.block_valid + x) : 0;
-            rk[j] = VOX_SM90_BWD_QGRP_SMALL(v) ? c++ : -1;
-        }
-        int incl = c;
-#pragma unroll
-        for (int o = 1; o < 32; o <<= 1) {
-            const int y = __shfl_up_sync(0xffffffffu, incl, o);
-            incl += (t & 31) >= o ? y : 0;
-        }
-        if ((t & 31) == 31)
-            wsum[t >> 5] = incl;
-        __syncthreads();
-        if (t < 32) {
-            int ws = wsum[t], wi = ws;
-#pragma unroll
-            for (int o = 1; o < 32; o <<= 1) {
-                const int y = __shfl_up_sync(0xffffffffu, wi, o);
-                wi += t >= o ? y : 0;
-            }
-            wsum[t] = wi - ws; /* exclusive */
-            if (t == 31)
-                wsum[32] = wi;
-        }
-        __syncthreads();
-        const int base = wsum[t >> 5] + incl - c;
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-            rk[j] = rk[j] >= 0 ? base + rk[j] : -1;
-        const int nsm = wsum[32];
-        if (bh == 0) { /* the group table (the same for every head): rank r is chunk r % 4 of group r / 4 */
-#pragma unroll
-            for (int j = 0; j < 4; j++)
-                if (rk[j] >= 0)
-                    ((int *)p.qgrp)[rk[j]] = 4 * t + j;
-            for (int r = nsm + t; r < (nsm + 3) / 4 * 4; r += 1024)
-                ((int *)p.qgrp)[r] = -1;
-        }
+        const int nsm = bwd_order_ranks(p, t, n0u, nbv, rk, sb, wsum);
+        if (bh == 0)
+            bwd_order_groups((int *)p.qgrp, t, rk, nsm);
     }
     /* thread t keys units 4t..4t+3 (n <= 4096); payload: the unit code. grp: a small block of rank r % 4 != 0 is
      * absorbed into group r / 4 (key ~0: sorted past the n' that stay), rank r % 4 == 0 carries it (code -1 - r / 4,
@@ -1312,37 +1481,14 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const
         if (grp && rk[j] >= 0)
             code = -1 - (rk[j] >> 2);
         if (x < n0u && !absorbed) {
-            const long long u = kv ? 2 * (long long)x : x, i = (u < U ? u : U - 1) / parts, m = bh * p.NB + i;
-            const int c = __ldg(p.mask + (kv ? 3 : 1) * R + m);
-            const int mid = c > 0 ? __ldg(p.mask + __ldg(p.mask + (kv ? 2 : 0) * R + m) + c / 2) : (int)i;
-            unsigned k32 = (unsigned)mid;
-            const int ts = tsh, tm = (1 << ts) - 1, plane = gh * gw, ntw = (gw + tm) >> ts;
-            const int tplane = ((gh + tm) >> ts) * ntw << (2 * ts);
-            if (!keyed)
-                k32 = (unsigned)x;
-            else if (gt > 0 && mid < gt * plane) {
-                const int tt = mid / plane, r = mid - tt * plane, y = r / gw, w = r - y * gw;
-                k32 = (unsigned)(tt * tplane + (((y >> ts) * ntw + (w >> ts)) << (2 * ts)) + ((y & tm) << ts) +
-                                 (w & tm));
-            } else if (gt > 0)
-                k32 = (unsigned)(gt * tplane + (mid - gt * plane));
+            const long long u = kv ? 2 * (long long)x : x, i = (u < U ? u : U - 1) / parts;
+            const unsigned k32 = keyed ? bwd_order_k32(bwd_order_mid(p, bh, (int)i, kv), gt, gh, gw, tsh) : (unsigned)x;
             key = ((unsigned long long)k32 << 32) | (unsigned)code;
         }
         e[x] = key;
     }
     __syncthreads();
-    for (int k = 2; k <= n; k <<= 1)
-        for (int j = k >> 1; j > 0; j >>= 1) {
-            for (int x = t; x < n; x += 1024) {
-                const int y = x ^ j;
-                if (y > x) {
-                    const unsigned long long a = e[x], b = e[y];
-                    if ((a > b) == ((x & k) == 0))
-                        e[x] = b, e[y] = a;
-                }
-            }
-            __syncthreads();
-        }
+    bwd_order_sort(e, n, t);
     for (long long x = t; x < n0; x += 1024) { /* brk (tests only): the first two positions run one unit twice */
         const int s = (int)(unsigned)e[brk && x == 1 ? 0 : x];
         if (kv)

@@ -58,8 +58,9 @@ template <int D, int PACK> struct BwdSmem {
      * written by the first consumer thread before its stbar arrival, read by the reducer after stbar */
     uint32_t sfbar, qdbar, rslot;
     unsigned char *gdsb, *gstg;
-    /* dq's grouped units (VoxSm90BwdParams.qgrp, PACK 0): the membership bytes of the NB blocks (bit k: chunk k's
-     * query block lists the block), VOX_SM90_BWD_QGRP_BYTES(NB) after meta */
+    /* grouped units (VoxSm90BwdParams.qgrp: dq, PACK 0; kgrp: the packed dkdv): the membership bytes of the NB
+     * blocks (dq: bit k, chunk k's query block lists the block; dkdv: bit 4c + k, chunk k of consumer c's unit, a
+     * 64-key unit all 4 bits), VOX_SM90_BWD_QGRP_BYTES(NB) after meta and the split producer's area */
     uint32_t memb;
     /* consumer c's resident tiles (Q, dO_eff or K, V): the second at + TILE */
     __device__ __forceinline__ uint32_t res_of(int c) const { return res + 2 * c * TILE; }
@@ -82,6 +83,9 @@ template <int D, int PACK> struct BwdSmem {
     {
         return full0 + 552 * STAGES + 16 + 16 * s + 4 * c;
     }
+    /* the packed dkdv's grouped key units (PACK 1): stage s's membership word (8 bits per streamed chunk j: bits
+     * 8j + 4c + k, chunk k of consumer c's unit lists chunk j's block) */
+    __device__ __forceinline__ uint32_t cmw_at(int s) const { return full0 + 568 * STAGES + 16 + 4 * s; }
     __device__ __forceinline__ BwdSmem(unsigned char *raw_ptr)
     {
         const uint32_t raw = smem_u32(raw_ptr);
@@ -102,7 +106,7 @@ template <int D, int PACK> struct BwdSmem {
         info = (volatile int *)(meta + 24 * STAGES + 16);
         rowl2 = (float *)(meta + 32 * STAGES + 16);
         rowdl = rowl2 + 64 * STAGES;
-        memb = full0 + 544 * STAGES + 16;
+        memb = full0 + 544 * STAGES + 16 + (uint32_t)VOX_SM90_BWD_CMD_AREA(D, PACK);
     }
 };
 
@@ -172,11 +176,13 @@ template <int D> __device__ __forceinline__ void bwd_tile(uint32_t dst, const CU
  * One chunk queue per membership Q + 1 (consumer 0, 1, both): np[Q] chunks, their counts in
  * pc[Q]; lane 4Q + c holds the first row of chunk c of queue Q (crows). Queue Q is only ever
  * indexed with a constant (template), so it stays in registers. */
-/* CM (dq's grouped units, VoxSm90BwdParams.qgrp): each streamed block comes with the 4-bit mask of the unit's
- * chunks (query blocks) that list it; a stage's 16-bit membership word (bits 4j..4j+3: the mask of the block of its
- * chunk j) is stored at rowl2_at(s, 0), unused by dq, before the stage's arrival (attn_bwd_dq reads it there).
- * A chunk stage's masks ride in lanes 12..15 of crows (the queues use lanes 0..11). */
-template <int D, bool DKDV, int PACK, int SP = 0, bool CM = false> struct BwdStream {
+/* CM (grouped units): each streamed block comes with the mask of the chunks that list it. CM 1 (dq's,
+ * VoxSm90BwdParams.qgrp): 4 bits, the unit's chunks (query blocks); a stage's 16-bit membership word (bits
+ * 4j..4j+3: the mask of the block of its streamed chunk j) is stored at rowl2_at(s, 0), unused by dq. CM 2 (the
+ * packed dkdv's, kgrp): 8 bits, 4 per consumer's unit; the stage's 32-bit word (bits 8j..8j+7) at cmw_at(s). Both
+ * before the stage's arrival. A queued chunk's mask rides in lane 12 + 4Q + c of crows (the rows use lanes 0..11). */
+template <int D, bool DKDV, int PACK, int SP = 0, int CM = 0> struct BwdStream {
+    static constexpr int CMW = CM == 2 ? 8 : 4; /* mask bits per streamed chunk */
     using SM = BwdSmem<D, PACK>;
     const SM &sm;
     const VoxSm90BwdParams &p;              /* dkdv: l2 and delta (lse[BH*S + row]) of the rows */
@@ -241,13 +247,20 @@ template <int D, bool DKDV, int PACK, int SP = 0, bool CM = false> struct BwdStr
         bal += k ? -1 : 1;
         return VOX_SM90_BWD_MEMBER(k) | (x ? VOX_SM90_BWD_UNIT1 : 0u);
     }
+    /* CM: the stage's membership word, by lane 0 before its arrivals */
+    __device__ __forceinline__ void cm_word(int s, unsigned v) const
+    {
+        st_shared(CM == 2 ? sm.cmw_at(s) : sm.rowl2_at(s, 0), (int)v);
+    }
     /* one stage: 64-row boxes from row.., chunk counts and tags `counts` (CM: one block, members cmk) */
-    __device__ __forceinline__ void tile(int row, unsigned counts, unsigned cmk = 0xfu)
+    __device__ __forceinline__ void tile(int row, unsigned counts, unsigned cmk = 0xffu)
     {
         float2 l, d;
         if (!SP)
             load_rows(row + 2 * lane, true, l, d);
         const int s = bwd_claim(sm, it++);
+        if (CM && lane == 0) /* every chunk of the tile is the one block's */
+            cm_word(s, CM == 2 ? (cmk & 0xffu) * 0x01010101u : (cmk & 0xfu) * 0x1111u);
         if (SP && lane == 0) { /* the split producer: the stage's command for the TMA warp */
             st_shared(sm.info_at(s), (int)counts);
 #pragma unroll
@@ -257,8 +270,6 @@ template <int D, bool DKDV, int PACK, int SP = 0, bool CM = false> struct BwdStr
         } else if (lane == 0) {
             const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
             st_shared(sm.info_at(s), (int)counts);
-            if (CM)
-                st_shared(sm.rowl2_at(s, 0), (int)(cmk * 0x1111u));
             mbar_tx(full, 2 * SM::TILE);
             bwd_tile<D>(buf, ta, row, full);
             bwd_tile<D>(buf + SM::TILE, tb, row, full);
@@ -280,17 +291,17 @@ template <int D, bool DKDV, int PACK, int SP = 0, bool CM = false> struct BwdStr
         const int s = bwd_claim(sm, it++);
         const uint32_t full = sm.full0 + 8 * s, buf = sm.ring + s * 2 * SM::TILE;
         const unsigned tg = tag((unsigned)(Q + 1) << 5); /* every lane: bal stays warp-uniform */
-        unsigned cm16 = 0u;
+        unsigned cmv = 0u;
         if (CM)
 #pragma unroll
             for (int c = 0; c < 4; c++) {
-                const unsigned m = (unsigned)__shfl_sync(0xffffffffu, crows, 12 + c);
-                cm16 |= c < np[Q] ? (m & 0xfu) << (4 * c) : 0u;
+                const unsigned m = (unsigned)__shfl_sync(0xffffffffu, crows, 12 + 4 * Q + c);
+                cmv |= c < np[Q] ? (m & ((1u << CMW) - 1u)) << (CMW * c) : 0u;
             }
         if (lane == 0) {
             st_shared(sm.info_at(s), (int)(pc[Q] | tg));
             if (CM)
-                st_shared(sm.rowl2_at(s, 0), (int)cm16);
+                cm_word(s, cmv);
             if (!SP)
                 mbar_tx(full, 2 * SM::TILE);
         }
@@ -320,18 +331,18 @@ template <int D, bool DKDV, int PACK, int SP = 0, bool CM = false> struct BwdStr
         np[Q] = 0, pc[Q] = 0;
     }
     /* chunk rows row..row+n-1 (n <= 16) into queue Q; a full queue is issued */
-    template <int Q> __device__ __forceinline__ void push(int row, int n, unsigned cmk = 0xfu)
+    template <int Q> __device__ __forceinline__ void push(int row, int n, unsigned cmk = 0xffu)
     {
         pc[Q] |= (unsigned)n << (8 * np[Q]);
         crows = lane == 4 * Q + np[Q] ? row : crows;
         if (CM)
-            crows = lane == 12 + np[Q] ? (int)cmk : crows;
+            crows = lane == 12 + 4 * Q + np[Q] ? (int)cmk : crows;
         if (++np[Q] == 4)
             chunks<Q>();
     }
     /* a streamed block: first slot `row` (absolute), n valid rows (its first n slots), members mb (CM: and the
      * mask cmk of the unit's chunks that list it) */
-    __device__ __forceinline__ void block(int row, int n, unsigned mb, unsigned cmk = 0xfu)
+    __device__ __forceinline__ void block(int row, int n, unsigned mb, unsigned cmk = 0xffu)
     {
 #pragma unroll 1
         for (; n > 48; row += 64, n -= 64)
@@ -482,10 +493,12 @@ struct BwdUnit {
 template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90BwdParams &p, int c)
 {
     const int parts = p.V >> 6;
-    const bool grp = !PACK && p.qgrp; /* dq's grouped units: P positions of unit codes (ordq) */
-    const long long U = p.NB * parts, P = PACK ? (U + 1) / 2 : grp ? p.nqu : U;
+    /* grouped units: P positions of unit codes (dq: ordq, PACK 0; the packed dkdv: ordkv, its front positions as
+     * many as without groups) */
+    const bool grp = PACK ? PACK == 1 && p.kgrp != nullptr : p.qgrp != nullptr;
+    const long long U = p.NB * parts, P0 = PACK ? (U + 1) / 2 : U, P = grp ? (PACK ? p.nku : p.nqu) : P0;
     long long bh, x;
-    vox_sm90_bwd_cta(blockIdx.x, p.BH, P, U, PACK != 0, p.front, p.V, &bh, &x);
+    vox_sm90_bwd_cta_f(blockIdx.x, p.BH, P, vox_sm90_bwd_front(P0, U, PACK != 0, p.front, p.V), &bh, &x);
     long long u = PACK ? 2 * x + c : x;
     const int *ord = PACK ? p.ordkv : p.ordq;
     if (ord) /* the unit order (vox_attn_bwd_sm90_order) */
@@ -493,7 +506,7 @@ template <int PACK> __device__ __forceinline__ BwdUnit bwd_unit(const VoxSm90Bwd
     BwdUnit r;
     if (grp && u < 0) { /* group -1 - u: m, row0 name its first block (V = 64) */
         r.ch = (int)(-1 - u);
-        r.m = bh * p.NB + __ldg(p.qgrp + 4 * r.ch);
+        r.m = bh * p.NB + __ldg((PACK ? p.kgrp : p.qgrp) + 4 * r.ch);
         r.row0 = r.m * p.V;
         r.nv = 64, r.has = true;
         return r;
@@ -589,7 +602,7 @@ __device__ __forceinline__ void bwd_produce_qgrp(const BwdSmem<D, 0> &sm, const 
         }
     }
     __syncwarp();
-    BwdStream<D, false, 0, 0, true> st(sm, p, tk, tv, tkc, tvc, lane);
+    BwdStream<D, false, 0, 0, 1> st(sm, p, tk, tv, tkc, tvc, lane);
 #pragma unroll 1
     for (int w0 = 0; w0 < nw; w0 += 32) {
         const unsigned wv = w0 + lane < nw ? ld_shared(sm.memb + 4 * (w0 + lane)) : 0u;
@@ -614,11 +627,75 @@ __device__ __forceinline__ void bwd_produce_qgrp(const BwdSmem<D, 0> &sm, const 
     }
     st.finish();
 }
-/* Block of chunk k (0..3) of chunk unit ch, -1 if that chunk is empty */
+/* Block of chunk k (0..3) of chunk unit ch (the packed dkdv: a key-unit table's unit, p.runit, or a group,
+ * p.kgrp), -1 if that chunk is empty */
 __device__ __forceinline__ int bwd_chunk_block(const VoxSm90BwdParams &p, int ch, int k)
 {
+    if (p.kgrp)
+        return __ldg(p.kgrp + 4 * ch + k);
     const int e = __ldg(p.runit + 4 * ch + k);
     return k ? e : ~e;
+}
+
+/* The packed dkdv's stream for a pair with a grouped key unit (VoxSm90BwdParams.kgrp; the producer warp, SP: the
+ * meta warp): the membership bytes of the blocks in shared memory (sm.memb: zeroed, then one shared OR per entry of
+ * each list: bit 4c + k for chunk k of consumer c's group, bits 4c..4c+3 for a 64-key unit), walked in ascending
+ * block order (32 words = 128 blocks at a time, the valid counts of a word's listed blocks loaded by its lane): every
+ * listed block streamed once, members by the nibbles, its 8-bit mask with it (BwdStream CM 2), then the end. Each
+ * chunk meets the blocks of its own list in ascending order, as the ascending merge gives a unit of its own. */
+template <int D, int PACK, int SP>
+__device__ __forceinline__ void bwd_merge_grp(const BwdSmem<D, PACK> &sm, const VoxSm90BwdParams &p,
+                                              BwdStream<D, true, PACK, SP, 2> &st, long long bh0, int b0, int ch0,
+                                              int b1, int ch1, long long hb, int lane)
+{
+    /* unit c: group ch_c >= 0, else the 64-key unit of block b_c (b_c < 0: none, or no valid key) */
+    const long long R = p.BH * p.NB;
+    const int nw = (int)((p.NB + 3) >> 2);
+    for (int x = lane; x < nw; x += 32)
+        st_shared(sm.memb + 4 * x, 0);
+    __syncwarp();
+#pragma unroll 1
+    for (int c = 0; c < 2; c++) {
+        const int ch = c ? ch1 : ch0, bu = c ? b1 : b0;
+#pragma unroll 1
+        for (int k = 0; k < (ch >= 0 ? 4 : 1); k++) {
+            const int b = ch >= 0 ? bwd_chunk_block(p, ch, k) : bu;
+            if (b < 0) /* an empty chunk; no unit */
+                continue;
+            const long long m = bh0 + b;
+            const int la = __ldg(p.mask + 2 * R + m), n = __ldg(p.mask + 3 * R + m);
+            const unsigned bits = (ch >= 0 ? 1u << k : 0xfu) << (4 * c);
+            for (int e = lane; e < n; e += 32) {
+                const int x = __ldg(p.mask + la + e);
+                atom_or_shared(sm.memb + 4 * (x >> 2), bits << (8 * (x & 3)));
+            }
+        }
+    }
+    __syncwarp();
+#pragma unroll 1
+    for (int w0 = 0; w0 < nw; w0 += 32) {
+        const unsigned wv = w0 + lane < nw ? ld_shared(sm.memb + 4 * (w0 + lane)) : 0u;
+        unsigned nv = 0u; /* the valid counts of the word's listed blocks (V = 64: a byte each) */
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            if ((wv >> (8 * j)) & 0xffu)
+                nv |= (unsigned)__ldg(p.block_valid + 4 * (w0 + lane) + j) << (8 * j);
+        unsigned bal = __ballot_sync(0xffffffffu, wv != 0u);
+        while (bal) {
+            const int l = __ffs(bal) - 1;
+            bal &= bal - 1;
+            const unsigned v = __shfl_sync(0xffffffffu, wv, l), n4 = __shfl_sync(0xffffffffu, nv, l);
+#pragma unroll 1
+            for (int j = 0; j < 4; j++) {
+                const unsigned cm = (v >> (8 * j)) & 0xffu;
+                if (cm)
+                    st.block((int)(hb + (long long)(4 * (w0 + l) + j) * p.V), (int)((n4 >> (8 * j)) & 0xffu),
+                             ((cm & 0xfu) ? VOX_SM90_BWD_MEMBER(0) : 0u) | ((cm & 0xf0u) ? VOX_SM90_BWD_MEMBER(1) : 0u),
+                             cm);
+            }
+        }
+    }
+    st.finish();
 }
 
 /* The packed schemes' merge order (params.asc; the library's VOXATTN_SM90_BWD_ASCENDING, the

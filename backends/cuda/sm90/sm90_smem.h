@@ -161,14 +161,19 @@
                                         16                                                                   \
                                   : 0)
 /* the packed scheme's split producer (SP of attn_bwd_dkdv, VOXATTN_SM90_BWD_PRODUCER): per stage an mbarrier and 4
- * chunk rows after meta (BwdSmem::cmdbar_at, cmd_at) */
-#define VOX_SM90_BWD_CMD_AREA(D, PACK) ((PACK) == 1 ? 24 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) : 0)
+ * chunk rows after meta (BwdSmem::cmdbar_at, cmd_at), then the grouped key units' membership word per stage
+ * (BwdSmem::cmw_at; VoxSm90BwdParams.kgrp) */
+#define VOX_SM90_BWD_CMD_AREA(D, PACK) ((PACK) == 1 ? 28 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) : 0)
 #define VOX_SM90_BWD_SMEM_BYTES(D, PACK)                                                               \
     (VOX_SM90_BWD_SLACK(D, PACK) + (size_t)(VOX_SM90_BWD_RES(PACK) + 2 * VOX_SM90_BWD_STAGES(D, PACK)) * 64 * (D) * 2 + \
      VOX_SM90_BWD_DQ_AREA(D, PACK) + 544 * (size_t)VOX_SM90_BWD_STAGES(D, PACK) + 16 + VOX_SM90_BWD_CMD_AREA(D, PACK))
-/* dq's grouped units (VoxSm90BwdParams.qgrp, session 22): the membership bytes of NB blocks after the alternating
- * scheme's meta (BwdSmem::memb), added to its dynamic shared memory */
+/* dq's grouped units (VoxSm90BwdParams.qgrp, session 22) and the packed dkdv's (kgrp, session 23): the membership
+ * bytes of NB blocks after meta (BwdSmem::memb), added to the kernel's dynamic shared memory */
 #define VOX_SM90_BWD_QGRP_BYTES(NB) ((((size_t)(NB) + 3) / 4 * 4 + 15) / 16 * 16)
+/* VOXATTN_SM90_BWD_KGROUP's default (the packed dkdv's grouped key units; cuda_sm90.c) */
+#ifndef VOX_SM90_BWD_KGROUP_DEFAULT
+#define VOX_SM90_BWD_KGROUP_DEFAULT 1
+#endif
 /* the small blocks that dq's grouped units take: 1..16 valid rows */
 #define VOX_SM90_BWD_QGRP_SMALL(v) ((v) >= 1 && (v) <= 16)
 /* Backward grid of dq and dkdv: PACK, two 64-row units (tiles of blocks) of one head per CTA
@@ -246,16 +251,22 @@ static inline VOX_SM90_HD long long vox_sm90_bwd_front(long long P, long long U,
     const long long fu = (long long)front * (V / 64) < U ? (long long)front * (V / 64) : U;
     return pk ? P - (U - fu) / 2 : fu;
 }
-static inline VOX_SM90_HD void vox_sm90_bwd_cta(long long b, long long BH, long long P, long long U, int pk, int front,
-                                                int V, long long *bh, long long *x)
+/* the same order for a grid of P positions per head, the last F of them first (the packed dkdv's grouped key units:
+ * fewer positions, the front ones as without groups) */
+static inline VOX_SM90_HD void vox_sm90_bwd_cta_f(long long b, long long BH, long long P, long long F, long long *bh,
+                                                  long long *x)
 {
-    const long long F = vox_sm90_bwd_front(P, U, pk, front, V);
     if (b < BH * F) {
         *bh = b / F, *x = P - F + (b - *bh * F);
     } else {
         const long long r = b - BH * F, Q = P - F;
         *bh = r / Q, *x = r - *bh * Q;
     }
+}
+static inline VOX_SM90_HD void vox_sm90_bwd_cta(long long b, long long BH, long long P, long long U, int pk, int front,
+                                                int V, long long *bh, long long *x)
+{
+    vox_sm90_bwd_cta_f(b, BH, P, vox_sm90_bwd_front(P, U, pk, front, V), bh, x);
 }
 
 /* The greedy rule's state at an item's start is (g, tot) = (0, 0), and gfirst is set by the item's
