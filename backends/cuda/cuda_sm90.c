@@ -860,42 +860,25 @@ static int encode_dqacc(cu_tensor_map *map, uint64_t dptr, int64_t rows, int64_t
     return encode_2d(map, CU_TMAP_DATA_F32, 4, dptr, rows, D, 16);
 }
 
-/* dq's grouped units for a call: the small video blocks (VOX_SM90_BWD_QGRP_SMALL) among the n0u units before the
- * front ones, from the host copy of block_valid; 0 when the call cannot take them (V != 64, no host copy, fewer than
- * 2 such blocks, more than 4096 units for the order kernel's sort, or the membership bytes do not fit); else their
- * count, and *P the dq grid's positions per head (the other units, the groups, the front units). */
-static int64_t bwd_qgroups(const gpu_dev *g, const vox_op_dims *d, int64_t n0u, int64_t F, int64_t *P)
+/* Grouped units for a call (ordered mode; dq's, pack 0, and the packed dkdv's, pack 1): the small video blocks
+ * (VOX_SM90_BWD_QGRP_SMALL) among the nu units before the front ones, from the host copy of block_valid; 0 when the
+ * call cannot take them (V != 64, no host copy, fewer than 2 such blocks, more than 4096 units for the order
+ * kernel, or the membership bytes do not fit); else their count, and *P the kernel's grid positions per head: dq the
+ * other units, the groups and the F front units; dkdv the other units and the groups paired anew, then the F front
+ * pairs. */
+static int64_t bwd_groups(const gpu_dev *g, const vox_op_dims *d, int pack, int64_t nu, int64_t F, int64_t *P)
 {
     const int64_t V = d->block_volume, NB = d->n_blocks;
-    if (V != 64 || !d->block_valid_host || n0u > 4096 ||
-        bwd_smem_bytes(d->head_dim, VOX_SM90_BWD_DQ_PACK) + VOX_SM90_BWD_QGRP_BYTES(NB) > (size_t)g->max_smem_optin)
-        return 0;
-    int64_t ns = 0;
-    for (int64_t i = 0; i < n0u && i < d->n_video_blocks; i++)
-        ns += VOX_SM90_BWD_QGRP_SMALL(d->block_valid_host[i]);
-    if (ns < 2)
-        return 0;
-    *P = n0u - ns + (ns + 3) / 4 + F;
-    return ns;
-}
-
-/* The packed dkdv's grouped key units for a call (ordered mode): the small video blocks among the units of the
- * n0o = P0 - F pairs before the front ones (P0 = ceil(NB / 2)); 0 when the call cannot take them (V != 64, no host
- * copy of the counts, fewer than 2 such blocks, more than 4096 such units for the order kernel, or the membership
- * bytes do not fit); else their count, and *P the dkdv grid's positions per head (the other units and the groups
- * paired anew, then the F front positions). */
-static int64_t bwd_kgroups(const gpu_dev *g, const vox_op_dims *d, int64_t F, int64_t *P)
-{
-    const int64_t V = d->block_volume, NB = d->n_blocks, n0o = (NB + 1) / 2 - F, nu = 2 * n0o < NB ? 2 * n0o : NB;
     if (V != 64 || !d->block_valid_host || nu > 4096 ||
-        bwd_smem_bytes(d->head_dim, VOX_SM90_BWD_DKDV_PACK) + VOX_SM90_BWD_QGRP_BYTES(NB) > (size_t)g->max_smem_optin)
+        bwd_smem_bytes(d->head_dim, pack) + VOX_SM90_BWD_QGRP_BYTES(NB) > (size_t)g->max_smem_optin)
         return 0;
     int64_t ns = 0;
     for (int64_t i = 0; i < nu && i < d->n_video_blocks; i++)
         ns += VOX_SM90_BWD_QGRP_SMALL(d->block_valid_host[i]);
     if (ns < 2)
         return 0;
-    *P = (nu - ns + (ns + 3) / 4 + 1) / 2 + F;
+    const int64_t n = nu - ns + (ns + 3) / 4;
+    *P = (pack ? (n + 1) / 2 : n) + F;
     return ns;
 }
 
@@ -984,12 +967,15 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     /* dq's grouped units (ordered mode): Pq becomes their grid; the order kernel runs for them in any order */
     int64_t Pg = 0;
     const int64_t nsm = !atomic && !ru_bytes && qgm && VOX_SM90_BWD_DQ_PACK == 0
-                            ? bwd_qgroups(g, d, NB * (V / 64) - Fq, Fq, &Pg)
+                            ? bwd_groups(g, d, 0, NB * (V / 64) - Fq, Fq, &Pg)
                             : 0;
     if (nsm)
         Pq = Pg;
-    /* the packed dkdv's grouped key units (ordered mode): Pk becomes their grid, likewise */
-    const int64_t ksm = !atomic && !ru_bytes && kgm && VOX_SM90_BWD_DKDV_PACK == 1 ? bwd_kgroups(g, d, Fk, &Pg) : 0;
+    /* the packed dkdv's grouped key units (ordered mode): Pk becomes their grid, likewise; its units before the
+     * front pairs: those of the n0 = ceil(NB / 2) - Fk pairs of block order (V = 64) */
+    const int64_t nku = 2 * (Pk - Fk) < NB ? 2 * (Pk - Fk) : NB;
+    const int64_t ksm =
+        !atomic && !ru_bytes && kgm && VOX_SM90_BWD_DKDV_PACK == 1 ? bwd_groups(g, d, 1, nku, Fk, &Pg) : 0;
     if (ksm)
         Pk = Pg;
     const size_t grp_bytes = (size_t)((nsm + 3) / 4 * 4 + (ksm + 3) / 4 * 4) * sizeof(int);

@@ -1338,6 +1338,14 @@ __device__ __forceinline__ int bwd_order_mid(const VoxSm90BwdParams &p, long lon
     const int c = __ldg(p.mask + (kv ? 3 : 1) * R + m);
     return c > 0 ? __ldg(p.mask + __ldg(p.mask + (kv ? 2 : 0) * R + m) + c / 2) : i;
 }
+/* the sort's size: the least power of two >= n0 */
+__device__ __forceinline__ int bwd_order_pow2(long long n0)
+{
+    int n = 1;
+    while (n < n0)
+        n <<= 1;
+    return n;
+}
 /* ascending bitonic sort of e[0, n), n a power of two <= 4096 */
 __device__ __forceinline__ void bwd_order_sort(unsigned long long *e, int n, int t)
 {
@@ -1403,9 +1411,7 @@ __device__ __forceinline__ void bwd_order_kgrp(const VoxSm90BwdParams &p, long l
         b[j] = x < n0 && 2 * x + 1 < Uc ? e[2 * x + 1] : (unsigned)U;
     }
     __syncthreads();
-    int n = 1;
-    while (n < n0)
-        n <<= 1;
+    const int n = bwd_order_pow2(n0);
 #pragma unroll
     for (int j = 0; j < 4; j++) {
         const int x = 4 * t + j;
@@ -1457,9 +1463,7 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const
             ord[x] = (int)x;
         return;
     }
-    int n = 1;
-    while (n < n0u)
-        n <<= 1;
+    const int n = bwd_order_pow2(n0u);
     /* grp: the rank of every small video block among those before it */
     int rk[4] = {-1, -1, -1, -1}, sb[4];
     if (grp) {

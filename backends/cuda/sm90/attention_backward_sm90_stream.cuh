@@ -554,6 +554,58 @@ __device__ __forceinline__ void atom_or_shared(uint32_t a, unsigned v)
 {
     asm volatile("red.shared.or.b32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory");
 }
+/* Grouped units' membership bytes (sm.memb, one per block; the producer warp, all lanes): cleared; the entries of a
+ * list OR-ed in (`bits` into each listed block's byte); walked in ascending block order, 32 words = 128 blocks at a
+ * time (the valid counts of a word's listed blocks loaded by its lane), every listed block streamed once by st (CM 1,
+ * dq: both members, the byte's low 4 bits as the mask; CM 2, the packed dkdv: members by the nibbles, the byte as
+ * the mask), then the end. */
+__device__ __forceinline__ void bwd_memb_clear(uint32_t memb, long long NB, int lane)
+{
+    for (int x = lane; x < (int)((NB + 3) >> 2); x += 32)
+        st_shared(memb + 4 * x, 0);
+    __syncwarp();
+}
+__device__ __forceinline__ void bwd_memb_or(uint32_t memb, const int *list, int n, unsigned bits, int lane)
+{
+    for (int e = lane; e < n; e += 32) {
+        const int x = __ldg(list + e);
+        atom_or_shared(memb + 4 * (x >> 2), bits << (8 * (x & 3)));
+    }
+}
+template <int D, bool DKDV, int PACK, int SP, int CM>
+__device__ __forceinline__ void bwd_memb_walk(uint32_t memb, const VoxSm90BwdParams &p,
+                                              BwdStream<D, DKDV, PACK, SP, CM> &st, long long hb, int lane)
+{
+    static_assert(CM == 1 || CM == 2, "a grouped stream");
+    __syncwarp();
+    const int nw = (int)((p.NB + 3) >> 2);
+#pragma unroll 1
+    for (int w0 = 0; w0 < nw; w0 += 32) {
+        const unsigned wv = w0 + lane < nw ? ld_shared(memb + 4 * (w0 + lane)) : 0u;
+        unsigned nv = 0u; /* the valid counts of the word's listed blocks (V = 64: a byte each) */
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            if ((wv >> (8 * j)) & 0xffu)
+                nv |= (unsigned)__ldg(p.block_valid + 4 * (w0 + lane) + j) << (8 * j);
+        unsigned bal = __ballot_sync(0xffffffffu, wv != 0u);
+        while (bal) {
+            const int l = __ffs(bal) - 1;
+            bal &= bal - 1;
+            const unsigned v = __shfl_sync(0xffffffffu, wv, l), n4 = __shfl_sync(0xffffffffu, nv, l);
+#pragma unroll 1
+            for (int j = 0; j < 4; j++) {
+                const unsigned cm = (v >> (8 * j)) & (CM == 1 ? 0xfu : 0xffu);
+                if (cm)
+                    st.block((int)(hb + (long long)(4 * (w0 + l) + j) * p.V), (int)((n4 >> (8 * j)) & 0xffu),
+                             CM == 1 ? VOX_SM90_BWD_MEMBERS
+                                     : ((cm & 0xfu) ? VOX_SM90_BWD_MEMBER(0) : 0u) |
+                                           ((cm & 0xf0u) ? VOX_SM90_BWD_MEMBER(1) : 0u),
+                             cm);
+            }
+        }
+    }
+    st.finish();
+}
 /* dq's producer warp for grouped unit g of head bh (VoxSm90BwdParams.qgrp; the alternating scheme, DIRECT): lane 0
  * loads the resident Q and dO_eff as 4 chunks of 16 rows (16-row maps qc, gc; an empty chunk loads chunk 0's block
  * again: its rows are never live); the warp builds the membership bytes of the 4 KV lists in shared memory
@@ -585,47 +637,17 @@ __device__ __forceinline__ void bwd_produce_qgrp(const BwdSmem<D, 0> &sm, const 
         }
         mbar_arrive(sm.resbar);
     }
-    const int nw = (int)((p.NB + 3) >> 2);
-    for (int x = lane; x < nw; x += 32)
-        st_shared(sm.memb + 4 * x, 0);
-    __syncwarp();
+    bwd_memb_clear(sm.memb, p.NB, lane);
 #pragma unroll 1
     for (int k = 0; k < 4; k++) {
         const int b = bwd_qgrp_block(p, g, k);
         if (b < 0)
             continue;
         const long long m = bh * p.NB + b;
-        const int la = __ldg(p.mask + m), c = __ldg(p.mask + R + m);
-        for (int e = lane; e < c; e += 32) {
-            const int x = __ldg(p.mask + la + e);
-            atom_or_shared(sm.memb + 4 * (x >> 2), (1u << k) << (8 * (x & 3)));
-        }
+        bwd_memb_or(sm.memb, p.mask + __ldg(p.mask + m), __ldg(p.mask + R + m), 1u << k, lane);
     }
-    __syncwarp();
     BwdStream<D, false, 0, 0, 1> st(sm, p, tk, tv, tkc, tvc, lane);
-#pragma unroll 1
-    for (int w0 = 0; w0 < nw; w0 += 32) {
-        const unsigned wv = w0 + lane < nw ? ld_shared(sm.memb + 4 * (w0 + lane)) : 0u;
-        unsigned nv = 0u; /* the valid counts of the word's listed blocks (V = 64: a byte each) */
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-            if ((wv >> (8 * j)) & 0xffu)
-                nv |= (unsigned)__ldg(p.block_valid + 4 * (w0 + lane) + j) << (8 * j);
-        unsigned bal = __ballot_sync(0xffffffffu, wv != 0u);
-        while (bal) {
-            const int l = __ffs(bal) - 1;
-            bal &= bal - 1;
-            const unsigned v = __shfl_sync(0xffffffffu, wv, l), n4 = __shfl_sync(0xffffffffu, nv, l);
-#pragma unroll 1
-            for (int j = 0; j < 4; j++) {
-                const unsigned cm = (v >> (8 * j)) & 0xfu;
-                if (cm)
-                    st.block((int)(hb + (long long)(4 * (w0 + l) + j) * p.V), (int)((n4 >> (8 * j)) & 0xffu),
-                             VOX_SM90_BWD_MEMBERS, cm);
-            }
-        }
-    }
-    st.finish();
+    bwd_memb_walk(sm.memb, p, st, hb, lane);
 }
 /* Block of chunk k (0..3) of chunk unit ch (the packed dkdv: a key-unit table's unit, p.runit, or a group,
  * p.kgrp), -1 if that chunk is empty */
@@ -650,10 +672,7 @@ __device__ __forceinline__ void bwd_merge_grp(const BwdSmem<D, PACK> &sm, const 
 {
     /* unit c: group ch_c >= 0, else the 64-key unit of block b_c (b_c < 0: none, or no valid key) */
     const long long R = p.BH * p.NB;
-    const int nw = (int)((p.NB + 3) >> 2);
-    for (int x = lane; x < nw; x += 32)
-        st_shared(sm.memb + 4 * x, 0);
-    __syncwarp();
+    bwd_memb_clear(sm.memb, p.NB, lane);
 #pragma unroll 1
     for (int c = 0; c < 2; c++) {
         const int ch = c ? ch1 : ch0, bu = c ? b1 : b0;
@@ -663,39 +682,11 @@ __device__ __forceinline__ void bwd_merge_grp(const BwdSmem<D, PACK> &sm, const 
             if (b < 0) /* an empty chunk; no unit */
                 continue;
             const long long m = bh0 + b;
-            const int la = __ldg(p.mask + 2 * R + m), n = __ldg(p.mask + 3 * R + m);
-            const unsigned bits = (ch >= 0 ? 1u << k : 0xfu) << (4 * c);
-            for (int e = lane; e < n; e += 32) {
-                const int x = __ldg(p.mask + la + e);
-                atom_or_shared(sm.memb + 4 * (x >> 2), bits << (8 * (x & 3)));
-            }
+            bwd_memb_or(sm.memb, p.mask + __ldg(p.mask + 2 * R + m), __ldg(p.mask + 3 * R + m),
+                        (ch >= 0 ? 1u << k : 0xfu) << (4 * c), lane);
         }
     }
-    __syncwarp();
-#pragma unroll 1
-    for (int w0 = 0; w0 < nw; w0 += 32) {
-        const unsigned wv = w0 + lane < nw ? ld_shared(sm.memb + 4 * (w0 + lane)) : 0u;
-        unsigned nv = 0u; /* the valid counts of the word's listed blocks (V = 64: a byte each) */
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-            if ((wv >> (8 * j)) & 0xffu)
-                nv |= (unsigned)__ldg(p.block_valid + 4 * (w0 + lane) + j) << (8 * j);
-        unsigned bal = __ballot_sync(0xffffffffu, wv != 0u);
-        while (bal) {
-            const int l = __ffs(bal) - 1;
-            bal &= bal - 1;
-            const unsigned v = __shfl_sync(0xffffffffu, wv, l), n4 = __shfl_sync(0xffffffffu, nv, l);
-#pragma unroll 1
-            for (int j = 0; j < 4; j++) {
-                const unsigned cm = (v >> (8 * j)) & 0xffu;
-                if (cm)
-                    st.block((int)(hb + (long long)(4 * (w0 + l) + j) * p.V), (int)((n4 >> (8 * j)) & 0xffu),
-                             ((cm & 0xfu) ? VOX_SM90_BWD_MEMBER(0) : 0u) | ((cm & 0xf0u) ? VOX_SM90_BWD_MEMBER(1) : 0u),
-                             cm);
-            }
-        }
-    }
-    st.finish();
+    bwd_memb_walk(sm.memb, p, st, hb, lane);
 }
 
 /* The packed schemes' merge order (params.asc; the library's VOXATTN_SM90_BWD_ASCENDING, the
