@@ -1362,6 +1362,24 @@ __device__ __forceinline__ void bwd_order_sort(unsigned long long *e, int n, int
             __syncthreads();
         }
 }
+/* The 32-bit key of a unit whose list is block blk's (x: its position, the key when not keyed) */
+__device__ __forceinline__ unsigned bwd_order_key32(const VoxSm90BwdParams &p, long long bh, int blk, int kv, int x,
+                                                    int keyed, int gt, int gh, int gw, int tsh)
+{
+    return keyed ? bwd_order_k32(bwd_order_mid(p, bh, blk, kv), gt, gh, gw, tsh) : (unsigned)x;
+}
+/* e[x] = key(j, x) for the thread's entries x = 4t + j < n, then the sort */
+template <class F> __device__ __forceinline__ void bwd_order_keysort(unsigned long long *e, int n, int t, F key)
+{
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const int x = 4 * t + j;
+        if (x < n)
+            e[x] = key(j, x);
+    }
+    __syncthreads();
+    bwd_order_sort(e, n, t);
+}
 /* a pair's unit code in 16 bits (the sort's payload): a tile u < 0x7fff, group g 0x8000 | g, none (u >= U) 0x7fff */
 __device__ __forceinline__ unsigned bwd_order_p16(int code, long long U)
 {
@@ -1411,23 +1429,13 @@ __device__ __forceinline__ void bwd_order_kgrp(const VoxSm90BwdParams &p, long l
         b[j] = x < n0 && 2 * x + 1 < Uc ? e[2 * x + 1] : (unsigned)U;
     }
     __syncthreads();
-    const int n = bwd_order_pow2(n0);
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-        const int x = 4 * t + j;
-        if (x >= n)
-            continue;
-        unsigned long long key = ~0ull;
-        if (x < n0) {
-            const int blk = (int)(a[j] >> 32);
-            const unsigned k32 = keyed ? bwd_order_k32(bwd_order_mid(p, bh, blk, 1), gt, gh, gw, tsh) : (unsigned)x;
-            key = (unsigned long long)k32 << 32 | bwd_order_p16((int)(unsigned)a[j], U) << 16 |
-                  bwd_order_p16((int)(unsigned)b[j], U);
-        }
-        e[x] = key;
-    }
-    __syncthreads();
-    bwd_order_sort(e, n, t);
+    bwd_order_keysort(e, bwd_order_pow2(n0), t, [=](int j, int x) {
+        if (x >= n0)
+            return ~0ull;
+        const unsigned k32 = bwd_order_key32(p, bh, (int)(a[j] >> 32), 1, x, keyed, gt, gh, gw, tsh);
+        return (unsigned long long)k32 << 32 | bwd_order_p16((int)(unsigned)a[j], U) << 16 |
+               bwd_order_p16((int)(unsigned)b[j], U);
+    });
     for (long long x = t; x < n0; x += 1024) { /* brk (tests only): the first two positions run one pair twice */
         const unsigned v = (unsigned)e[brk && x == 1 ? 0 : x];
         ord[2 * x] = bwd_order_d16(v >> 16, U), ord[2 * x + 1] = bwd_order_d16(v & 0xffffu, U);
@@ -1474,25 +1482,15 @@ extern "C" __global__ void __launch_bounds__(1024) vox_attn_bwd_sm90_order(const
     /* thread t keys units 4t..4t+3 (n <= 4096); payload: the unit code. grp: a small block of rank r % 4 != 0 is
      * absorbed into group r / 4 (key ~0: sorted past the n' that stay), rank r % 4 == 0 carries it (code -1 - r / 4,
      * keyed by its own list); keyed == 0 (VOXATTN_SM90_BWD_ORDER=0): keys in unit order */
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-        const int x = 4 * t + j;
-        if (x >= n)
-            continue;
-        unsigned long long key = ~0ull;
-        int code = x;
+    bwd_order_keysort(e, n, t, [=](int j, int x) {
         const bool absorbed = grp && rk[j] >= 0 && (rk[j] & 3) != 0;
-        if (grp && rk[j] >= 0)
-            code = -1 - (rk[j] >> 2);
-        if (x < n0u && !absorbed) {
-            const long long u = kv ? 2 * (long long)x : x, i = (u < U ? u : U - 1) / parts;
-            const unsigned k32 = keyed ? bwd_order_k32(bwd_order_mid(p, bh, (int)i, kv), gt, gh, gw, tsh) : (unsigned)x;
-            key = ((unsigned long long)k32 << 32) | (unsigned)code;
-        }
-        e[x] = key;
-    }
-    __syncthreads();
-    bwd_order_sort(e, n, t);
+        if (x >= n0u || absorbed)
+            return ~0ull;
+        const int code = grp && rk[j] >= 0 ? -1 - (rk[j] >> 2) : x;
+        const long long u = kv ? 2 * (long long)x : x, i = (u < U ? u : U - 1) / parts;
+        return (unsigned long long)bwd_order_key32(p, bh, (int)i, kv, x, keyed, gt, gh, gw, tsh) << 32 |
+               (unsigned)code;
+    });
     for (long long x = t; x < n0; x += 1024) { /* brk (tests only): the first two positions run one unit twice */
         const int s = (int)(unsigned)e[brk && x == 1 ? 0 : x];
         if (kv)
