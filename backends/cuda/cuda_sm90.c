@@ -17,6 +17,7 @@
 
 #include "cuda_internal.h"
 #include "loader.h"
+#include "sm90/sm90_args.h"
 #include "sm90/sm90_smem.h"
 #include "vox_cuda_config.h"
 #if VOX_CUDA_SM90
@@ -24,44 +25,6 @@
 #include "vox_cuda_srw.h"
 #endif
 
-/* VoxSm90AttnParams (sm90/attention_forward_sm90.cuh), field for field:
- * pointers as 64-bit device addresses. Passed by value. */
-typedef struct cu_sm90_params {
-    uint64_t q, o, lse, kv_start, kv_count, kv_cols, kept_count, kept_rows, block_valid, items, n_items_dev;
-    long long NB;
-    int V;
-    int n_items;      /* host plan's count; device plan: its front region (VOX_SM90_PLAN_FRONT) */
-    int nb_pad;       /* NB rounded up to 16 */
-    float scale_log2; /* scale * log2(e) */
-    int vt_swap;      /* debug switch: 0 */
-    int pingpong;     /* 0 (1 measured 1-2% slower; at V = 128 +1.5..2.5%, session 14) */
-    uint64_t sweep_pos; /* 0: keys in ascending block order (deterministic) */
-    uint64_t order;     /* the device plan's packing order [BH*NB] */
-    uint64_t vbad;      /* the plan launch's non-finite V flags [BH][ceil(NB/32)] */
-    uint64_t qtok, otok; /* slot_token: q, o (and lse) in the caller's layout; 0: block layout */
-    long long q_sb, q_sh, q_st, o_sb, o_sh, o_st, l_sb, l_sh, l_st; /* their element strides */
-    int heads;
-    int persist;    /* 1: about one CTA per SM, looping over the items (work counters, hflag) */
-    uint64_t work;  /* [0] fast kernel's item counter, [1] _nf's, [2] any head flagged */
-    uint64_t hflag; /* [BH]: some V block of the head flagged */
-} cu_sm90_params;
-_Static_assert(offsetof(cu_sm90_params, n_items_dev) == 80, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, NB) == 88, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, V) == 96, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, n_items) == 100, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, nb_pad) == 104, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, scale_log2) == 108, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, vt_swap) == 112, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, pingpong) == 116, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, sweep_pos) == 120, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, order) == 128, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, vbad) == 136, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, qtok) == 144, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, q_sb) == 160, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, heads) == 232, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, persist) == 236, "VoxSm90AttnParams layout");
-_Static_assert(offsetof(cu_sm90_params, work) == 240, "VoxSm90AttnParams layout");
-_Static_assert(sizeof(cu_sm90_params) == 256, "VoxSm90AttnParams layout");
 
 /* CUtensorMap: 128 opaque bytes (cuTensorMapEncodeTiled wants 64-byte
  * alignment; CUDA 13's cuda.h aligns it to 128). */
@@ -662,7 +625,7 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
                                    p->query_keep, split_ok)
                      : (bf16 ? SM90_BF16_D64 : SM90_F16_D64);
     int maxrows = sm90_kernels[k].maxrows;
-    cu_sm90_params a = {.q = gpu_dptr(p->q), .o = gpu_dptr(p->o), .lse = gpu_dptr(p->lse),
+    VoxSm90AttnParams a = {.q = gpu_dptr(p->q), .o = gpu_dptr(p->o), .lse = gpu_dptr(p->lse),
                         .kv_start = gpu_dptr(p->kv_start), .kv_count = gpu_dptr(p->kv_count),
                         .kv_cols = gpu_dptr(p->kv_cols), .kept_count = gpu_dptr(p->kept_count),
                         .kept_rows = gpu_dptr(p->kept_rows), .block_valid = gpu_dptr(d->block_valid),
@@ -802,44 +765,6 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
     return 1;
 }
 
-/* VoxSm90BwdParams (sm90/attention_backward_sm90.cuh), field for field. */
-typedef struct cu_sm90_bwd_params {
-    uint64_t lse, l2, dq, dk, dv, mask, fill_src, block_valid;
-    long long BH, NB;
-    int V;
-    float scale;      /* the mma.sync kernels' f32 scale */
-    float scale_log2; /* and scale * log2(e) */
-    int asc;          /* not VOXATTN_SM90_BWD_ALTERNATE: the packed merge in ascending block order */
-    uint64_t dqacc;   /* atomic dQ: the f32 accumulator, else 0 */
-    int D;
-    int heads;          /* with tok: H of the caller's tensors */
-    uint64_t tok;       /* slot_token: dq, dk, dv are the caller's tensors; 0: block layout */
-    long long ostr[9];  /* with tok: element strides (batch, head, token) of dq, dk, dv */
-    uint64_t runit;     /* VOXATTN_SM90_BWD_RCHUNK: the packed dkdv's key-unit table, else 0 */
-    int nunit;          /* its units per head */
-    int front;          /* the global blocks' CTAs launched first: NB - NBv; 0 with VOXATTN_SM90_BWD_FRONT=0 */
-    uint64_t ordq, ordkv; /* the CTA orders of dq and dkdv (vox_attn_bwd_sm90_order), else 0 */
-    uint64_t qgrp;        /* dq's grouped units (the order kernel writes them), else 0 */
-    int nqu;              /* with qgrp: dq's grid positions per head */
-    int qbrk;             /* with qgrp, tests only: every chunk takes every stage */
-    uint64_t kgrp;        /* the packed dkdv's grouped key units (the order kernel writes them), else 0 */
-    int nku;              /* with kgrp: dkdv's grid positions per head */
-    int kbrk;             /* with kgrp, tests only: every chunk takes every stage */
-} cu_sm90_bwd_params;
-_Static_assert(offsetof(cu_sm90_bwd_params, BH) == 64, "VoxSm90BwdParams layout");
-_Static_assert(offsetof(cu_sm90_bwd_params, V) == 80, "VoxSm90BwdParams layout");
-_Static_assert(offsetof(cu_sm90_bwd_params, scale_log2) == 88, "VoxSm90BwdParams layout");
-_Static_assert(offsetof(cu_sm90_bwd_params, asc) == 92, "VoxSm90BwdParams layout");
-_Static_assert(offsetof(cu_sm90_bwd_params, dqacc) == 96, "VoxSm90BwdParams layout");
-_Static_assert(offsetof(cu_sm90_bwd_params, heads) == 108, "VoxSm90BwdParams layout");
-_Static_assert(offsetof(cu_sm90_bwd_params, tok) == 112, "VoxSm90BwdParams layout");
-_Static_assert(offsetof(cu_sm90_bwd_params, ostr) == 120, "VoxSm90BwdParams layout");
-_Static_assert(offsetof(cu_sm90_bwd_params, runit) == 192, "VoxSm90BwdParams layout");
-_Static_assert(offsetof(cu_sm90_bwd_params, front) == 204, "VoxSm90BwdParams layout");
-_Static_assert(offsetof(cu_sm90_bwd_params, ordq) == 208, "VoxSm90BwdParams layout");
-_Static_assert(offsetof(cu_sm90_bwd_params, qgrp) == 224, "VoxSm90BwdParams layout");
-_Static_assert(offsetof(cu_sm90_bwd_params, kgrp) == 240, "VoxSm90BwdParams layout");
-_Static_assert(sizeof(cu_sm90_bwd_params) == 256, "VoxSm90BwdParams layout");
 
 /* The grid of a backward kernel of scheme pk (0 dq, 1 the packed dkdv) per head: P CTA positions, the last F of
  * them the front CTAs (vox_sm90_bwd_front, the kernels' own rule). */
@@ -934,7 +859,7 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
     int kkv = D == 128 ? (bf16 ? SM90_BWD_DKDV_BF16_D128 : SM90_BWD_DKDV_F16_D128)
                        : (bf16 ? SM90_BWD_DKDV_BF16_D64 : SM90_BWD_DKDV_F16_D64);
     uint64_t q = gpu_dptr(p->q), k = gpu_dptr(p->k), v = gpu_dptr(p->v), g_ = gpu_dptr(p->dout);
-    cu_sm90_bwd_params a = {.lse = gpu_dptr(p->lse), .dq = gpu_dptr(p->dq), .dk = gpu_dptr(p->dk),
+    VoxSm90BwdParams a = {.lse = gpu_dptr(p->lse), .dq = gpu_dptr(p->dq), .dk = gpu_dptr(p->dk),
                             .dv = gpu_dptr(p->dv), .mask = gpu_dptr(p->mask), .fill_src = gpu_dptr(p->fill_src),
                             .block_valid = gpu_dptr(d->block_valid), .BH = BH, .NB = NB, .V = (int)V, .D = (int)D};
     /* TMA and the bulk copies of lse rows want 16-byte aligned bases; dq/dk/dv take 4-byte stores */

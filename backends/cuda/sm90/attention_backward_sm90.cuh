@@ -127,64 +127,6 @@
 #pragma once
 #include "attention_forward_sm90.cuh"
 
-typedef struct VoxSm90BwdParams {
-    const float *lse;      /* [2][BH][S]: the forward's LSE (block layout), then delta */
-    float *l2;             /* [BH][S]: written by the rows kernel, read by dq and dkdv */
-    void *dq, *dk, *dv;    /* [BH][S][D] */
-    const int *mask;       /* the packed forward CSR + transpose (core/backend.h) */
-    const int *fill_src;   /* [BH][S] or NULL */
-    const int *block_valid;/* [NB] */
-    long long BH, NB;
-    int V;
-    float scale;           /* softmax scale (dq, dk) */
-    float scale_log2;      /* scale * log2(e) */
-    int asc;               /* 1: the packed schemes stream the two units' lists in ascending block order
-                            * (session 8); 0: one-unit blocks alternate between the units (bwd_produce) */
-    float *dqacc;          /* atomic dQ: f32 [BH][S][D], zeroed by rows, added to by dkdvq, read by dqconv; else NULL */
-    int D;                 /* head dim (rows zeroes dqacc) */
-    int heads;             /* with tok: H of the caller's [B,H,N,D] */
-    const int *tok;        /* slot_token [S]: dq, dk, dv are the caller's tensors, slot s of bh written to
-                            * row (b, h, tok[s]) (padding slots: nothing); NULL: block layout [BH][S][D] */
-    long long ostr[9];     /* with tok: element strides (batch, head, token) of dq, dk, dv */
-    const int *runit;      /* packed dkdv / dkdv_q only, NULL: off. The key units of a head (the same for every
-                            * head), 4 ints each (vox_sm90_bwd_runits): {i, part, -1, -1} a 64-key tile of
-                            * block i, or {~i0, i1, i2, i3} a unit of up to 4 blocks of <= 16 valid keys as
-                            * 16-row chunks (i_k = -1: empty chunk); the blocks of one unit must have the same
-                            * transposed list in every head (e.g. a dense mask). Grid
-                            * VOX_SM90_BWD_CTAS_U(BH, nunit). */
-    int nunit;             /* with runit: units per head */
-    int front;             /* > 0 (not with runit): the CTAs of every head's last `front` blocks (the global /
-                            * text blocks, whose lists are the longest: every row lists them, their rows list
-                            * every block) are launched first, all heads, then the others head after head
-                            * (vox_sm90_bwd_cta, sm90_smem.h); 0: head after head only (the last head's long
-                            * units then start in the last wave and run alone at the end) */
-    int *ordq, *ordkv;     /* NULL: off. The unit order of dq (PACK 0) and of the packed dkdv (PACK 1): the unit
-                            * position of vox_sm90_bwd_cta's grid position x (dq: x; dkdv: 2x + c) runs unit
-                            * ord[bh * T + position], T = P (dq) or 2P (dkdv), a permutation of each head's [0, T)
-                            * written by vox_attn_bwd_sm90_order (units whose lists overlap run side by side, and
-                            * dkdv pairs them: the L2 keeps what they stream; session 21) */
-    const int *qgrp;       /* dq's grouped units (session 22), NULL: off. With V = 64, the video blocks of 1..16
-                            * valid rows are taken 4 at a time (block order) as the 16-row chunks of one dq unit,
-                            * which streams the union of their KV lists (each stage with its chunks' memberships):
-                            * group g = blocks qgrp[4g..4g+3] (-1: an empty chunk), the same in every head. Then
-                            * ordq is required and holds unit codes: u >= 0 the tile u as before, u < 0 group
-                            * -1 - u; nqu positions per head (vox_attn_bwd_sm90_order writes both tables) */
-    int nqu;               /* with qgrp: dq's units (grid positions) per head */
-    int qbrk;              /* with qgrp, tests only (VOXATTN_SM90_BWD_QGROUP=brk): every chunk takes every stage */
-    const int *kgrp;       /* the packed dkdv's grouped key units (session 23), NULL: off (ordered mode, not with
-                            * runit). With V = 64, the video blocks of 1..16 valid keys are taken 4 at a time (block
-                            * order) as the 16-key chunks of one key unit (group g = blocks kgrp[4g..4g+3], -1: an
-                            * empty chunk, the same in every head), which streams the union of their transposed
-                            * lists, each stage with the memberships of its chunks. Then ordkv is required and holds
-                            * unit codes: u >= 0 the tile u as before (u >= U: none), u < 0 group -1 - u; nku
-                            * positions (CTAs) per head (vox_attn_bwd_sm90_order writes both tables) */
-    int nku;               /* with kgrp: the packed dkdv's positions per head */
-    int kbrk;              /* with kgrp, tests only (VOXATTN_SM90_BWD_KGROUP=brk): every chunk takes every stage */
-} VoxSm90BwdParams;
-static_assert(sizeof(VoxSm90BwdParams) == 256 && offsetof(VoxSm90BwdParams, kgrp) == 240 && offsetof(VoxSm90BwdParams, qgrp) == 224 && offsetof(VoxSm90BwdParams, tok) == 112 &&
-                  offsetof(VoxSm90BwdParams, asc) == 92 && offsetof(VoxSm90BwdParams, runit) == 192 &&
-                  offsetof(VoxSm90BwdParams, front) == 204 && offsetof(VoxSm90BwdParams, ordq) == 208,
-              "VoxSm90BwdParams: the host mirror (cuda_sm90.c) has these offsets");
 
 #define VOX_SM90_BWD_FULL 0x10101010 /* stage counts: 4 chunks of 16 valid rows */
 /* stage info tags (bits 5-7 of the first count byte): consumer c computes the stage; both (a stage
@@ -488,20 +430,22 @@ __device__ __forceinline__ void attn_bwd_dq(const VoxSm90BwdParams &p, const CUt
     if (wg == 0) {
         /* ---------------- producer, fixer ---------------- */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-        if (DIRECT && p.qgrp) { /* dq's grouped units */
-            const BwdUnit ug = bwd_unit<PACK>(p, 0);
-            if (ug.ch >= 0) {
-                if (tid < 32)
-                    bwd_produce_qgrp<D>(sm, p, tmK, tmV, tmKc, tmVc, tmQc, tmGc, ug.ch, ug.m / p.NB, lane);
-                else if (tid >= 64 && !p.tok) /* block layout: the chunks' blocks' slots 16.. are padding: 0 */
+        if constexpr (DIRECT) { /* the alternating scheme only (the harness also builds the packed dq) */
+            if (p.qgrp) { /* dq's grouped units */
+                const BwdUnit ug = bwd_unit<PACK>(p, 0);
+                if (ug.ch >= 0) {
+                    if (tid < 32)
+                        bwd_produce_qgrp<D>(sm, p, tmK, tmV, tmKc, tmVc, tmQc, tmGc, ug.ch, ug.m / p.NB, lane);
+                    else if (tid >= 64 && !p.tok) /* block layout: the chunks' blocks' slots 16.. are padding: 0 */
 #pragma unroll 1
-                    for (int k = 0; k < 4; k++) {
-                        const int b = bwd_qgrp_block(p, ug.ch, k);
-                        if (b < 0)
-                            continue;
-                        bwd_zero_tail16<D>(p.dq, ug.m / p.NB * S + (long long)b * p.V, p.V, tid - 64, 64);
-                    }
-                return;
+                        for (int k = 0; k < 4; k++) {
+                            const int b = bwd_qgrp_block(p, ug.ch, k);
+                            if (b < 0)
+                                continue;
+                            bwd_zero_tail16<D>(p.dq, ug.m / p.NB * S + (long long)b * p.V, p.V, tid - 64, 64);
+                        }
+                    return;
+                }
             }
         }
         if (tid >= 64)

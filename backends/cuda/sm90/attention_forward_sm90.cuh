@@ -77,49 +77,10 @@
 #pragma once
 #include <cuda.h>
 #include <stdint.h>
+#include "sm90_args.h"
 #include "sm90_smem.h"
 #include "sm90_wgmma.cuh"
 
-typedef struct VoxSm90AttnParams {
-    const void *q;         /* [BH][S][D] */
-    void *o;               /* [BH][S][D] */
-    float *lse;            /* [BH][S] */
-    const int *kv_start;   /* [BH*NB] */
-    const int *kv_count;   /* [BH*NB] */
-    const int *kv_cols;    /* */
-    const int *kept_count; /* [BH*NB] or NULL */
-    const int *kept_rows;  /* [BH*NB*V] */
-    const int *block_valid;/* [NB] */
-    const int *items;      /* [n_items][2]: {m0 = bh*NB + i0, G}; G = 0: nothing */
-    const int *n_items_dev;/* if non-NULL, the item count is *n_items_dev + n_items (grid may be larger) */
-    long long NB;
-    int V;
-    int n_items;           /* the item count when n_items_dev == NULL; else the device planner's front
-                              region (VOX_SM90_PLAN_FRONT, sm90_smem.h: items [0, n_items) before the
-                              counted ones; 0 for session 11's planner) */
-    int nb_pad;            /* byte-map size in shared memory, >= NB, multiple of 16 */
-    float scale_log2;      /* scale * log2(e) */
-    int vt_swap;           /* debug: swap LBO/SBO of the V (MN-major) descriptor */
-    int pingpong;          /* 1: the two consumer warpgroups take turns issuing on tiles both use */
-    int *sweep_pos;        /* no longer read (session 10: the producer's registers went to the
-                              persistent item loop); was: CTAs start their KV sweep where the others are */
-    const int *order;      /* [BH*NB] or NULL: the query blocks of head bh in packing order
-                              (vox_attn_sm90_plan); an item's block g is order[m0 + g], else m0 + g - bh*NB */
-    const unsigned *vbad;  /* [BH][(NB+31)/32] or NULL: bit j%32 of word j/32 = V of block j holds an
-                              Inf/NaN (vox_attn_sm90_plan writes it); NULL: every block counts as flagged */
-    /* The caller's layout (the library's forward without block copies). qtok: slot_token [S]; the
-     * q row of slot s of bh = b*heads + h is q + b*q_sb + h*q_sh + qtok[s]*q_st (elements); NULL:
-     * q[bh][s]. otok: the same for the o rows (o_*) and the lse (l_*; lse NULL: not written);
-     * NULL: o[bh][s], lse[bh*S + s]. */
-    const int *qtok, *otok;
-    long long q_sb, q_sh, q_st, o_sb, o_sh, o_st, l_sb, l_sh, l_st;
-    int heads;
-    int persist;           /* 1: a grid of about one CTA per SM loops over the items, taking them from
-                              work (next_item); 0: item blockIdx.x, CTAs past the count exit */
-    int *work;             /* persist: [0] the fast kernel's item counter, [1] the _nf kernel's, zeroed
-                              before the launches; [2] != 0: some head has a flagged V block */
-    const unsigned *hflag; /* persist: [BH], != 0: some V block of head bh is flagged in vbad */
-} VoxSm90AttnParams;
 
 #define VOX_SM90_THREADS 384 /* 2 consumer warpgroups; (NWG + 1) * 128 in general */
 /* VOX_SM90_GMAX (sm90_smem.h): query blocks per CTA at most */
