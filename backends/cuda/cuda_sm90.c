@@ -218,7 +218,7 @@ static int sm90_bwd_kgroup(void)
 {
     static const char *const vals[] = {"0", "1", "brk"};
     static const int codes[] = {0, 1, 2};
-    return sm90_env_code("VOXATTN_SM90_BWD_KGROUP", 3, vals, codes, VOX_SM90_BWD_KGROUP_DEFAULT);
+    return sm90_env_code("VOXATTN_SM90_BWD_KGROUP", 3, vals, codes, 1);
 }
 
 #if VOX_CUDA_SM90
@@ -626,10 +626,10 @@ int cu_sm90_attention_forward(gpu_dev *g, const vox_op_dims *d, const vox_op_att
                      : (bf16 ? SM90_BF16_D64 : SM90_F16_D64);
     int maxrows = sm90_kernels[k].maxrows;
     VoxSm90AttnParams a = {.q = gpu_dptr(p->q), .o = gpu_dptr(p->o), .lse = gpu_dptr(p->lse),
-                        .kv_start = gpu_dptr(p->kv_start), .kv_count = gpu_dptr(p->kv_count),
-                        .kv_cols = gpu_dptr(p->kv_cols), .kept_count = gpu_dptr(p->kept_count),
-                        .kept_rows = gpu_dptr(p->kept_rows), .block_valid = gpu_dptr(d->block_valid),
-                        .NB = NB, .V = (int)V, .nb_pad = (int)nb_pad(NB), .heads = (int)d->heads};
+                           .kv_start = gpu_dptr(p->kv_start), .kv_count = gpu_dptr(p->kv_count),
+                           .kv_cols = gpu_dptr(p->kv_cols), .kept_count = gpu_dptr(p->kept_count),
+                           .kept_rows = gpu_dptr(p->kept_rows), .block_valid = gpu_dptr(d->block_valid),
+                           .NB = NB, .V = (int)V, .nb_pad = (int)nb_pad(NB), .heads = (int)d->heads};
     uint64_t kk = gpu_dptr(p->k), vv = gpu_dptr(p->v);
     /* TMA needs 16-byte aligned bases; q and o rows are read and written 16 bytes at a time */
     if (!shape_supported(D, V, NB, BH, maxrows, (size_t)g->max_smem_optin) || !a.q || !a.o || !a.lse || !kk ||
@@ -860,8 +860,8 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
                        : (bf16 ? SM90_BWD_DKDV_BF16_D64 : SM90_BWD_DKDV_F16_D64);
     uint64_t q = gpu_dptr(p->q), k = gpu_dptr(p->k), v = gpu_dptr(p->v), g_ = gpu_dptr(p->dout);
     VoxSm90BwdParams a = {.lse = gpu_dptr(p->lse), .dq = gpu_dptr(p->dq), .dk = gpu_dptr(p->dk),
-                            .dv = gpu_dptr(p->dv), .mask = gpu_dptr(p->mask), .fill_src = gpu_dptr(p->fill_src),
-                            .block_valid = gpu_dptr(d->block_valid), .BH = BH, .NB = NB, .V = (int)V, .D = (int)D};
+                          .dv = gpu_dptr(p->dv), .mask = gpu_dptr(p->mask), .fill_src = gpu_dptr(p->fill_src),
+                          .block_valid = gpu_dptr(d->block_valid), .BH = BH, .NB = NB, .V = (int)V, .D = (int)D};
     /* TMA and the bulk copies of lse rows want 16-byte aligned bases; dq/dk/dv take 4-byte stores */
     if (!q || !k || !v || !g_ || !a.lse || !a.dq || !a.dk || !a.dv || ((q | k | v | g_ | a.lse) & 15) ||
         ((a.dq | a.dk | a.dv) & 3))
@@ -896,11 +896,10 @@ int cu_sm90_attention_backward(gpu_dev *g, const vox_op_dims *d, const vox_op_at
                             : 0;
     if (nsm)
         Pq = Pg;
-    /* the packed dkdv's grouped key units (ordered mode): Pk becomes their grid, likewise; its units before the
-     * front pairs: those of the n0 = ceil(NB / 2) - Fk pairs of block order (V = 64) */
-    const int64_t nku = 2 * (Pk - Fk) < NB ? 2 * (Pk - Fk) : NB;
-    const int64_t ksm =
-        !atomic && !ru_bytes && kgm && VOX_SM90_BWD_DKDV_PACK == 1 ? bwd_groups(g, d, 1, nku, Fk, &Pg) : 0;
+    /* the packed dkdv's grouped key units (ordered mode): Pk becomes their grid, likewise */
+    const int64_t ksm = !atomic && !ru_bytes && kgm && VOX_SM90_BWD_DKDV_PACK == 1
+                            ? bwd_groups(g, d, 1, vox_sm90_bwd_kgrp_units(NB, Fk), Fk, &Pg)
+                            : 0;
     if (ksm)
         Pk = Pg;
     const size_t grp_bytes = (size_t)((nsm + 3) / 4 * 4 + (ksm + 3) / 4 * 4) * sizeof(int);

@@ -843,10 +843,6 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         const bool two = PACK && u1.has;
         /* a pair with a grouped key unit (p.kgrp): the union of the lists by membership bytes (bwd_merge_grp) */
         const bool grp = PACK == 1 && p.kgrp && (u0.ch >= 0 || (two && u1.ch >= 0));
-        /* bwd_merge_grp's units: a group, or a 64-key unit's block (-1: none or no valid key) */
-        const long long gh0 = u0.m / p.NB * p.NB;
-        const int gb0 = u0.ch < 0 && u0.nv > 0 ? (int)(u0.m - gh0) : -1;
-        const int gb1 = two && u1.ch < 0 && u1.nv > 0 ? (int)(u1.m - gh0) : -1, gc1 = two ? u1.ch : -1;
         if (SP && tid < 32) { /* the split producer's TMA warp (one lane): resident tiles, then the stages */
             if (lane == 0) {
                 bwd_resident<D, PACK>(sm, p, tmK, tmV, (int)u0.row0, (int)u1.row0, two ? 2 : 1, u0.m / p.NB * S, tmKc,
@@ -858,17 +854,20 @@ __device__ __forceinline__ void attn_bwd_dkdv(const VoxSm90BwdParams &p, const C
         /* a unit without a valid key streams nothing (its dk, dv are 0); a chunk unit streams its
          * first block's list (runit: its blocks' lists are the same) */
         const int c0 = u0.nv > 0 ? p.mask[3 * R + u0.m] : 0, c1 = two && u1.nv > 0 ? p.mask[3 * R + u1.m] : 0;
-        if (SP && grp) {
-            BwdStream<D, true, PACK, SP, 2> st(sm, p, nullptr, nullptr, nullptr, nullptr, lane);
-            bwd_merge_grp<D, PACK, SP>(sm, p, st, gh0, gb0, u0.ch, gb1, gc1, u0.m / p.NB * S, lane);
-            return;
-        }
-        if (grp) {
-            if (lane == 0)
-                bwd_resident<D, PACK>(sm, p, tmK, tmV, (int)u0.row0, (int)u1.row0, two ? 2 : 1, u0.m / p.NB * S, tmKc,
-                                      tmVc, u0.ch, two ? u1.ch : -1);
-            BwdStream<D, true, PACK, 0, 2> st(sm, p, tmQ, tmG, tmQc, tmGc, lane);
-            bwd_merge_grp<D, PACK, 0>(sm, p, st, gh0, gb0, u0.ch, gb1, gc1, u0.m / p.NB * S, lane);
+        if (grp) { /* its units: a group, or a 64-key unit's block (-1: none or no valid key) */
+            const long long gh0 = u0.m / p.NB * p.NB;
+            const int gb0 = u0.ch < 0 && u0.nv > 0 ? (int)(u0.m - gh0) : -1;
+            const int gb1 = two && u1.ch < 0 && u1.nv > 0 ? (int)(u1.m - gh0) : -1, gc1 = two ? u1.ch : -1;
+            if (SP) { /* the meta warp (the TMA warp loads the resident tiles) */
+                BwdStream<D, true, PACK, SP, 2> st(sm, p, nullptr, nullptr, nullptr, nullptr, lane);
+                bwd_merge_grp<D, PACK, SP>(sm, p, st, gh0, gb0, u0.ch, gb1, gc1, u0.m / p.NB * S, lane);
+            } else {
+                if (lane == 0)
+                    bwd_resident<D, PACK>(sm, p, tmK, tmV, (int)u0.row0, (int)u1.row0, two ? 2 : 1, u0.m / p.NB * S,
+                                          tmKc, tmVc, u0.ch, two ? u1.ch : -1);
+                BwdStream<D, true, PACK, 0, 2> st(sm, p, tmQ, tmG, tmQc, tmGc, lane);
+                bwd_merge_grp<D, PACK, 0>(sm, p, st, gh0, gb0, u0.ch, gb1, gc1, u0.m / p.NB * S, lane);
+            }
             return;
         }
         if (SP) { /* the split producer's meta warp (warp 2): the merge, the rows' l2 / delta, the commands */
@@ -1343,7 +1342,7 @@ __device__ __forceinline__ void bwd_order_kgrp(const VoxSm90BwdParams &p, long l
                                                unsigned long long *e, int *wsum)
 {
     const int t = threadIdx.x;
-    const long long U = p.NB, P0 = (U + 1) / 2, n0o = P0 - Fk, nu = 2 * n0o < U ? 2 * n0o : U;
+    const long long U = p.NB, n0o = (U + 1) / 2 - Fk, nu = vox_sm90_bwd_kgrp_units(U, Fk);
     const long long n0 = Pk - Fk, T = 2 * Pk;
     int *ord = p.ordkv + bh * T;
     for (long long x = 2 * n0 + t; x < T; x += 1024)

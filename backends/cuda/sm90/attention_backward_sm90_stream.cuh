@@ -608,11 +608,9 @@ __device__ __forceinline__ void bwd_memb_walk(uint32_t memb, const VoxSm90BwdPar
 }
 /* dq's producer warp for grouped unit g of head bh (VoxSm90BwdParams.qgrp; the alternating scheme, DIRECT): lane 0
  * loads the resident Q and dO_eff as 4 chunks of 16 rows (16-row maps qc, gc; an empty chunk loads chunk 0's block
- * again: its rows are never live); the warp builds the membership bytes of the 4 KV lists in shared memory
- * (sm.memb: zeroed, then one shared OR per list entry), walks them in ascending block order (32 words = 128 blocks
- * at a time, the valid counts of a word's listed blocks loaded by its lane) and streams every listed block once with
- * its chunk mask (BwdStream CM), then the end markers. Each chunk's rows meet the blocks of its own list in
- * ascending order, as a unit of its own would (the stage split between the consumers differs). */
+ * again: its rows are never live); the warp streams the union of the 4 KV lists by membership bytes (bit k: chunk
+ * k's list; bwd_memb_walk). Each chunk's rows meet the blocks of its own list in ascending order, as a unit of its
+ * own would (the stage split between the consumers differs). */
 template <int D>
 __device__ __forceinline__ void bwd_produce_qgrp(const BwdSmem<D, 0> &sm, const VoxSm90BwdParams &p,
                                                  const CUtensorMap *tk, const CUtensorMap *tv, const CUtensorMap *tkc,
@@ -660,11 +658,9 @@ __device__ __forceinline__ int bwd_chunk_block(const VoxSm90BwdParams &p, int ch
 }
 
 /* The packed dkdv's stream for a pair with a grouped key unit (VoxSm90BwdParams.kgrp; the producer warp, SP: the
- * meta warp): the membership bytes of the blocks in shared memory (sm.memb: zeroed, then one shared OR per entry of
- * each list: bit 4c + k for chunk k of consumer c's group, bits 4c..4c+3 for a 64-key unit), walked in ascending
- * block order (32 words = 128 blocks at a time, the valid counts of a word's listed blocks loaded by its lane): every
- * listed block streamed once, members by the nibbles, its 8-bit mask with it (BwdStream CM 2), then the end. Each
- * chunk meets the blocks of its own list in ascending order, as the ascending merge gives a unit of its own. */
+ * meta warp): the union of both units' transposed lists by membership bytes (bit 4c + k: chunk k of consumer c's
+ * group; bits 4c..4c+3: a 64-key unit), streamed by bwd_memb_walk (members by the nibbles, the byte as the mask).
+ * Each chunk meets the blocks of its own list in ascending order, as the ascending merge gives a unit of its own. */
 template <int D, int PACK, int SP>
 __device__ __forceinline__ void bwd_merge_grp(const BwdSmem<D, PACK> &sm, const VoxSm90BwdParams &p,
                                               BwdStream<D, true, PACK, SP, 2> &st, long long bh0, int b0, int ch0,

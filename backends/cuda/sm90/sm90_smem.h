@@ -170,10 +170,6 @@
 /* dq's grouped units (VoxSm90BwdParams.qgrp, session 22) and the packed dkdv's (kgrp, session 23): the membership
  * bytes of NB blocks after meta (BwdSmem::memb), added to the kernel's dynamic shared memory */
 #define VOX_SM90_BWD_QGRP_BYTES(NB) ((((size_t)(NB) + 3) / 4 * 4 + 15) / 16 * 16)
-/* VOXATTN_SM90_BWD_KGROUP's default (the packed dkdv's grouped key units; cuda_sm90.c) */
-#ifndef VOX_SM90_BWD_KGROUP_DEFAULT
-#define VOX_SM90_BWD_KGROUP_DEFAULT 1
-#endif
 /* the small blocks that dq's grouped units take: 1..16 valid rows */
 #define VOX_SM90_BWD_QGRP_SMALL(v) ((v) >= 1 && (v) <= 16)
 /* Backward grid of dq and dkdv: PACK, two 64-row units (tiles of blocks) of one head per CTA
@@ -262,6 +258,14 @@ static inline VOX_SM90_HD void vox_sm90_bwd_cta_f(long long b, long long BH, lon
         const long long r = b - BH * F, Q = P - F;
         *bh = r / Q, *x = r - *bh * Q;
     }
+}
+/* The packed dkdv's grouped key units (VoxSm90BwdParams.kgrp, V = 64; the host's grid and the order kernel): the
+ * units the groups are taken from, those of the ceil(NB / 2) - F pairs of block order before the F front pairs (at
+ * most NB) */
+static inline VOX_SM90_HD long long vox_sm90_bwd_kgrp_units(long long NB, long long F)
+{
+    const long long n = 2 * ((NB + 1) / 2 - F);
+    return n < NB ? n : NB;
 }
 static inline VOX_SM90_HD void vox_sm90_bwd_cta(long long b, long long BH, long long P, long long U, int pk, int front,
                                                 int V, long long *bh, long long *x)
