@@ -28,6 +28,8 @@ layout(std430, set = 0, binding = 3) readonly buffer BlockValid { int block_vali
 layout(std430, set = 0, binding = 4) writeonly buffer KeptCount { int kept_count[]; };
 layout(std430, set = 0, binding = 5) writeonly buffer KeptRows { int kept_rows[]; };
 layout(std430, set = 0, binding = 6) writeonly buffer FillSrc { int fill_src[]; };
+#define ROWS_VIEW_BINDING 7
+#include "rows_view.glsl" /* binding 7 (the slot table): the caller's q through slot_token, or the block copy */
 
 shared int swin[256];   /* local slot -> window, -1 outside every window */
 /* cosines in double on devices with shaderFloat64 (-DQS_F64: the
@@ -40,7 +42,7 @@ shared int swin[256];   /* local slot -> window, -1 outside every window */
 shared REAL scos[256]; /* cosine to the window centre */
 shared uint skept[256];
 
-uint D, base, j0g;
+uint D, base, j0g, xo; /* xo: rv_origin of this (b,h) */
 
 /* Element e of slot s's row (s in this block): from sq, the block's rows
  * staged once in shared memory (-DQS_STAGE=1, blocks of V (D+1) <= QS_SQ
@@ -50,7 +52,7 @@ uint D, base, j0g;
 shared float sq[QS_SQ];
 #define QV(s, e) sq[((s) - j0g) * (D + 1u) + (e)]
 #else
-#define QV(s, e) LD(q[pc.off[0] + (base + (s)) * D + (e)])
+#define QV(s, e) LD(q[pc.off[0] + rv_row_at(xo, s) + (e)])
 #endif
 
 /* QS_FOR_ELEMS(a, b, u, w, BODY): BODY for e = 0 .. D-1 in order, with the
@@ -78,8 +80,8 @@ float qs_el(uvec4 c, uint k)
 bool qs_vec;
 #define QS_FOR_ELEMS(a, b, u, w, BODY)                                            \
     if (qs_vec) {                                                                 \
-        uint ia_ = (pc.off[0] + (base + (a)) * D) / QS_EPC;                       \
-        uint ib_ = (pc.off[0] + (base + (b)) * D) / QS_EPC;                       \
+        uint ia_ = (pc.off[0] + rv_row_at(xo, a)) / QS_EPC;                       \
+        uint ib_ = (pc.off[0] + rv_row_at(xo, b)) / QS_EPC;                       \
         for (uint c_ = 0u; c_ < D / QS_EPC; c_++) {                               \
             uvec4 ca_ = q4[ia_ + c_], cb_ = q4[ib_ + c_];                         \
             [[unroll]] for (uint k_ = 0u; k_ < QS_EPC; k_++) {                    \
@@ -199,7 +201,8 @@ void main()
     uint j0 = j * V;
     bool video = j < NBv;
     j0g = j0;
-    qs_vec = D % QS_EPC == 0u && pc.off[0] % QS_EPC == 0u;
+    xo = rv_origin(bh);
+    qs_vec = D % QS_EPC == 0u && (pc.off[0] + xo) % QS_EPC == 0u && vox_u64lo(pc.st) % QS_EPC == 0u;
 #if defined(DT_F32)
     const double n = 2.0LF * double(D);
 #else
@@ -396,12 +399,16 @@ void main()
     uint j0 = j * V;
     bool video = j < NBv;
     j0g = j0;
+    xo = rv_origin(bh);
 #if defined(QS_VEC)
-    qs_vec = D % QS_EPC == 0u && pc.off[0] % QS_EPC == 0u;
+    qs_vec = D % QS_EPC == 0u && (pc.off[0] + xo) % QS_EPC == 0u && vox_u64lo(pc.st) % QS_EPC == 0u;
 #endif
-#if defined(QS_STAGE)
-    for (uint x = tid; video && x < V * D; x += WG)
-        sq[(x / D) * (D + 1u) + x % D] = LD(q[pc.off[0] + (base + j0) * D + x]);
+#if defined(QS_STAGE) /* padding slots (token -1 in the caller's layout) stage as 0 */
+    for (uint x = tid; video && x < V * D; x += WG) {
+        uint r = x / D, tk = vox_u64lo(pc.tok);
+        bool pad = tk != 0u && slot_tok[tk - 1u + j0 + r] < 0;
+        sq[r * (D + 1u) + x % D] = pad ? 0.0 : LD(q[pc.off[0] + rv_row_at(xo, j0 + r) + x % D]);
+    }
 #endif
     for (uint l = tid; l < V; l += WG) {
         swin[l] = -1;
@@ -522,7 +529,14 @@ vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_s
     if (st)
         return st;
     int64_t BH = a.BH, NB = a.NB, V = a.V, S = NB * V;
-    vk_query_select_binds b = {.q = bind(p->q, (size_t)(BH * S * a.D) * es, es),
+    /* the caller's q through slot_token (vk_caller_layout_ops; the table at binding 7, rows_view.glsl), or
+     * the block copy */
+    const int direct = p->slot_token.buf != NULL;
+    size_t qbytes = direct ? strided_bytes(d, &p->cq, a.D, es) : (size_t)(BH * S * a.D) * es;
+    st = check_u32(v, "query_select", (int64_t)(qbytes / es));
+    if (st)
+        return st;
+    vk_query_select_binds b = {.q = bind(direct ? p->cq.ref : p->q, qbytes, es),
                                .win_ptr = bind(p->win_ptr, (size_t)(a.NBv + 1) * 4, 4),
                                .windows = bind(p->windows, 0, 4),
                                .valid = bind(d->block_valid, (size_t)NB * 4, 4),
@@ -539,6 +553,7 @@ vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_s
         strncat(name, "_st", sizeof name - strlen(name) - 1);
     else if (!v->qs_element) /* rows read 16 bytes at a time where aligned */
         strncat(name, "_vec", sizeof name - strlen(name) - 1);
-    return VK_DISPATCH(v, query_select, name, b, a, (uint64_t)(BH * NB));
+    return vk_dispatch_rows(v, VOX_OP_query_select, name, b.at, (int)(sizeof b.at / sizeof b.at[0]), p->slot_token,
+                            (size_t)S * 4, &a.tok, &a, sizeof a, (uint64_t)(BH * NB));
 }
 #endif /* !VOX_GLSL */

@@ -154,7 +154,7 @@ layout(std430, set = 0, binding = 3) readonly buffer Rows { int rows[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Coord { int coord[]; };
 layout(std430, set = 0, binding = 5) readonly buffer BlockValid { int block_valid[]; };
 layout(std430, set = 0, binding = 7) writeonly buffer Work { float work[]; };
-#include "sample_rows.glsl" /* binding 8 (the slot table), sr_row_origin, sr_row_at */
+#include "rows_view.glsl" /* binding 8 (the slot table), rv_origin, rv_row_at */
 
 #define LS 256u
 #define SR_ROWS 32u /* sampled rows per workgroup: 4 per 32 invocations */
@@ -184,7 +184,7 @@ void load_v(uint xo, uint s0, uint v0, uint nk, uint d0, uint D)
 {
     for (uint x = 0u; x < SR_VPI; x++) {
         uint y = gl_LocalInvocationID.x + LS * x, key = y / SR_DS, d = y % SR_DS;
-        vr[x] = v0 + key < nk && d0 + d < D ? LD(v[pc.off[2] + sr_row_at(xo, s0 + v0 + key) + d0 + d]) : 0.0;
+        vr[x] = v0 + key < nk && d0 + d < D ? LD(v[pc.off[2] + rv_row_at(xo, s0 + v0 + key) + d0 + d]) : 0.0;
     }
 }
 
@@ -234,7 +234,7 @@ void main()
     const uint nsplit = uint(pc.nsplit), groups = (R + SR_ROWS - 1u) / SR_ROWS, dsl = (D + SR_DS - 1u) / SR_DS;
     uint u = x / dsl, ds = x - u * dsl, g = u % groups;
     u /= groups;
-    const uint sp = u % nsplit, bh = u / nsplit, r0 = g * SR_ROWS, d0 = ds * SR_DS, xo = sr_row_origin(bh);
+    const uint sp = u % nsplit, bh = u / nsplit, r0 = g * SR_ROWS, d0 = ds * SR_DS, xo = rv_origin(bh);
     const uint jb0 = NB * sp / nsplit, jb1 = NB * (sp + 1u) / nsplit; /* NB * 64 fits 32 bits */
     const uint qo = pc.off[0], ko = pc.off[1], ro = pc.off[3];
     uint ib[4];
@@ -266,12 +266,12 @@ void main()
                     /* 8 dims x 4 rows per 32 invocations: coalesced reads, no bank conflicts */
                     uint w = y / 32u, l = y % 32u, e = l % 8u + 8u * (w % (SR_DC / 8u)), r = l / 8u + 4u * (w / (SR_DC / 8u));
                     stage[e * SR_QS + r] =
-                        r0 + r < R && e0 + e < D ? LD(q[qo + sr_row_at(xo, uint(rows[ro + r0 + r])) + e0 + e]) : 0.0;
+                        r0 + r < R && e0 + e < D ? LD(q[qo + rv_row_at(xo, uint(rows[ro + r0 + r])) + e0 + e]) : 0.0;
                 }
                 for (uint y = t; y < SR_DC * SR_KT; y += LS) {
                     uint e = y % SR_DC, key = y / SR_DC;
                     stage[SR_DC * SR_QS + e * SR_KS + key] =
-                        key < nk && e0 + e < D ? LD(k[ko + sr_row_at(xo, s0 + key) + e0 + e]) : 0.0;
+                        key < nk && e0 + e < D ? LD(k[ko + rv_row_at(xo, s0 + key) + e0 + e]) : 0.0;
                 }
                 barrier();
                 for (uint e8 = 0u; e8 < SR_DC; e8 += 8u) {
@@ -453,13 +453,9 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
                               .valid = bind(d->block_valid, (size_t)NB * 4, 4),
                               .out = bind(p->out, (size_t)(BH * R * 3) * 4, 4),
                               .work = {&v->scratch, 0, work, 4, 0}};
-    enum { NB_SR = sizeof b.at / sizeof b.at[0] };
-    vk_bind tb[NB_SR + 1];
-    memcpy(tb, b.at, sizeof b.at);
-    tb[NB_SR] = bind(direct ? p->slot_token : (vox_bref){0}, (size_t)(NB * a.V) * 4, 4);
-    a.tok = direct ? 1 + (int64_t)vk_bind_rem(v, &tb[NB_SR]) : 0;
-    st = vk_dispatch_ex(v, VOX_OP_sample_rows, pipe_name(name, sizeof name, cm ? cmv : "sample_rows", d->dtype), tb, NB_SR + 1,
-                        NB_SR, &a, sizeof a, (uint64_t)(units * nsplit));
+    st = vk_dispatch_rows(v, VOX_OP_sample_rows, pipe_name(name, sizeof name, cm ? cmv : "sample_rows", d->dtype), b.at,
+                          (int)(sizeof b.at / sizeof b.at[0]), direct ? p->slot_token : none, (size_t)(NB * a.V) * 4,
+                          &a.tok, &a, sizeof a, (uint64_t)(units * nsplit));
     return st ? st
               : VK_DISPATCH(v, sample_rows, v->sr_merge_wg ? "sample_rows_merge" : "sample_rows_merge_old", b, a,
                             (uint64_t)(BH * R));

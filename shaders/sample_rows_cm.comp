@@ -35,7 +35,7 @@
  * in f32 by exact powers of two.
  * Shared memory: 17408 (K, V; Q at the start) + 10240 (S, then T blocks) +
  * 7680 (P pieces) + 64 bytes.
- * q, k, v rows are read through sr_row_at: the caller's tensors through
+ * q, k, v rows are read through rv_row_at: the caller's tensors through
  * slot_token (binding 8) or the block copies.
  * Variants (VOXATTN_VULKAN_SR_CM2, backends/vulkan/NOTES.md session 18):
  * SR_CM2 (one barrier fewer per tile), SR_CM3 (spatial/temporal accumulators
@@ -118,7 +118,7 @@ layout(std430, set = 0, binding = 7) buffer Work { float work[]; };
 #else
 layout(std430, set = 0, binding = 7) writeonly buffer Work { float work[]; };
 #endif
-#include "sample_rows.glsl" /* binding 8 (the slot table), sr_row_origin, sr_row_at */
+#include "rows_view.glsl" /* binding 8 (the slot table), rv_origin, rv_row_at */
 
 /* Q tile (rows 0..31) at the start; then the K tile (rows 0..31) and the V
  * tile (rows 32..63); f16 bits, row stride RS4 */
@@ -276,7 +276,7 @@ void load_kv(uint tid, uint xo, uint V, uint D, bool vec)
         kraw[t] = uvec4(0u);
         vraw[t] = uvec4(0u);
         if (cur_c0 + kk < cur_nv && c * 8u < D) {
-            uint row = sr_row_at(xo, cur_jb * V + cur_c0 + kk);
+            uint row = rv_row_at(xo, cur_jb * V + cur_c0 + kk);
             kraw[t] = load_k(pc.off[1] + row, c * 8u, D, vec);
             vraw[t] = load_v(pc.off[2] + row, c * 8u, D, vec);
         }
@@ -292,7 +292,7 @@ void main()
     const uint R = vox_u64lo(pc.R), NB = vox_u64lo(pc.NB), V = uint(pc.V), D = uint(pc.D);
     const uint nsplit = uint(pc.nsplit), groups = (R + SR_RW - 1u) / SR_RW;
     const uint g = x % groups, u = x / groups, sp_ = u % nsplit, bh = u / nsplit;
-    const uint r0 = g * SR_RW, xo = sr_row_origin(bh);
+    const uint r0 = g * SR_RW, xo = rv_origin(bh);
     const uint jb0 = NB * sp_ / nsplit, jb1 = NB * (sp_ + 1u) / nsplit; /* NB * 64 fits 32 bits */
     const bool vec = (D & 7u) == 0u && ((pc.off[0] | pc.off[1] | pc.off[2] | vox_u64lo(pc.sb) | vox_u64lo(pc.sh) |
                                          vox_u64lo(pc.st)) & 7u) == 0u;
@@ -312,7 +312,7 @@ void main()
         uint idx = tid + t * WG, rr = idx / C8, c = idx - rr * C8, r = r0 + rr;
         qraw[t] = uvec4(0u);
         if (r < R && c * 8u < D)
-            qraw[t] = load_q(pc.off[0] + sr_row_at(xo, uint(rows[pc.off[3] + r])), c * 8u, D, vec);
+            qraw[t] = load_q(pc.off[0] + rv_row_at(xo, uint(rows[pc.off[3] + r])), c * 8u, D, vec);
     }
 #if defined(DT_BF16)
     uint mb = 0u;

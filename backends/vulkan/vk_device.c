@@ -423,6 +423,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->sr_cm2 = env_choice("VOXATTN_VULKAN_SR_CM2", 0, 6); /* 1 sample_rows_cm2, 2 _cm3, 3 _cm64, 4 _cm5, 5 _cm6, 6 _cm7 */
     d->sr_stop = env_choice("VOXATTN_VULKAN_SR_STOP", 0, 3);
     d->sr_copies = vox_env_flag("VOXATTN_VULKAN_SR_COPIES"); /* A/B: SVG's three permutes before sample_rows */
+    d->qs_copies = vox_env_flag("VOXATTN_VULKAN_QS_COPIES"); /* A/B: the permute of q before query_select */
     d->sr_slots = sr ? atoi(sr) : 0;
     d->sr_slots = d->sr_slots > 0 && d->sr_slots <= 65536 ? d->sr_slots : 0;
     int no16 = vox_env_flag("VOXATTN_VULKAN_NO_16BIT");

@@ -255,6 +255,7 @@ typedef struct vk_dev {
     int sr_stop;   /* VOXATTN_VULKAN_SR_STOP (tests only, wrong sums): bf16 coop-matrix tile pass stopped after
                       the softmax (1), S (2), the K/V stage (3): timing ablations */
     int sr_copies; /* VOXATTN_VULKAN_SR_COPIES: sample_rows on block copies (off: the caller's q, k, v through slot_token) */
+    int qs_copies; /* VOXATTN_VULKAN_QS_COPIES: query_select on a block copy of q (off: the caller's q through slot_token) */
     int sr_merge_wg; /* sample_rows' merge with the factors once per workgroup (VOXATTN_VULKAN_SR_MERGE_WG; off: per element) */
     int sr_slots;  /* VOXATTN_VULKAN_SR_SLOTS: sample_rows' resident workgroups (0: VK_SR_SLOTS) */
     int permute_narrow; /* permutes copy element by element (VOXATTN_VULKAN_PERMUTE_NARROW), never 16-byte words */

@@ -94,6 +94,22 @@ static const char *pipe_name(char *buf, size_t n, const char *op, vox_dtype t)
     vox_##op##_args a;                     \
     vox_##op##_args_init(&a, d, p)
 
+/* An op that reads rows through rows_view.glsl (sample_rows, query_select): its nb bindings, then the slot
+ * table at binding nb, past the offset table (absent: the op reads block copies); *tok (in args) is set to 1
+ * + the table's element offset below the offset alignment, or 0. */
+static vox_status vk_dispatch_rows(vk_dev *v, vox_op op, const char *name, const vk_bind *at, int nb, vox_bref table,
+                                   size_t table_bytes, int64_t *tok, const void *args, size_t args_bytes,
+                                   uint64_t groups)
+{
+    vk_bind tb[VK_NBIND];
+    if (nb + 1 > VK_NBIND)
+        return vox_fail(v->log, VOX_ERR_INVALID_ARGUMENT, "vulkan: %s: %d bindings and a slot table", name, nb);
+    memcpy(tb, at, (size_t)nb * sizeof *at);
+    tb[nb] = bind(table, table_bytes, 4);
+    *tok = table.buf ? 1 + (int64_t)vk_bind_rem(v, &tb[nb]) : 0;
+    return vk_dispatch_ex(v, op, name, tb, nb + 1, nb, args, args_bytes, groups);
+}
+
 /* The device's scratch (the work space of kv_select and sample_rows), grown
  * to `bytes`: the work recorded so far, which may use the old one, runs
  * first. */
@@ -143,11 +159,12 @@ static int variant_define(const char *variant, const char *define)
  * the op files that have one (VK_SUPPORTS_<op>). */
 /* sample_rows reads the caller's q, k, v through slot_token (no block
  * copies: three permutes fewer per SVG build) unless
- * VOXATTN_VULKAN_SR_COPIES=1. */
+ * VOXATTN_VULKAN_SR_COPIES=1; query_select the caller's q (one permute fewer
+ * per query_keep < 1 build) unless VOXATTN_VULKAN_QS_COPIES=1. */
 uint32_t vk_caller_layout_ops(void *dev)
 {
     const vk_dev *v = dev;
-    return v->sr_copies ? 0 : 1u << VOX_OP_sample_rows;
+    return (v->sr_copies ? 0 : 1u << VOX_OP_sample_rows) | (v->qs_copies ? 0 : 1u << VOX_OP_query_select);
 }
 
 vox_status vk_supports(void *dev, const vox_op_dims *d, vox_op op, char *reason, size_t reason_size)
