@@ -543,39 +543,7 @@ uint wbase, obase;
 uint fbase; /* the tile's f64 scores: row r's s_j at fbase + 2 (r NBv + j), then its exp and p */
 #endif
 
-double ld_d(uint at) { return packDouble2x32(uvec2(scratch[at], scratch[at + 1u])); }
-void st_d(uint at, double x)
-{
-    uvec2 u = unpackDouble2x32(x);
-    scratch[at] = u.x, scratch[at + 1u] = u.y;
-}
-
-/* exp(x) for x <= 0 (NaN: NaN): x = k ln2 + r (Cody-Waite, |r| <= ln2/2),
- * Taylor to degree 13 (truncation < 0.05 ulp), times 2^k; 0 below -745.2
- * (and where the device flushes subnormals) */
-double exp_d(double x)
-{
-    if (!(x >= -745.2LF))
-        return x != x ? x : 0.0LF;
-    double k = floor(x * 1.4426950408889634LF + 0.5LF);
-    double r = (x - k * 6.93147180369123816490e-01LF) - k * 1.90821492927058770002e-10LF;
-    double y = 1.6059043836821613e-10LF;
-    y = y * r + 2.08767569878681e-09LF;
-    y = y * r + 2.505210838544172e-08LF;
-    y = y * r + 2.755731922398589e-07LF;
-    y = y * r + 2.7557319223985893e-06LF;
-    y = y * r + 2.48015873015873e-05LF;
-    y = y * r + 1.984126984126984e-04LF;
-    y = y * r + 1.388888888888889e-03LF;
-    y = y * r + 8.333333333333333e-03LF;
-    y = y * r + 4.1666666666666664e-02LF;
-    y = y * r + 1.6666666666666666e-01LF;
-    y = y * r + 0.5LF;
-    y = y * r + 1.0LF;
-    y = y * r + 1.0LF;
-    int ki = int(k);
-    return ki < -1000 ? ldexp(ldexp(y, -1000), ki + 1000) : ldexp(y, ki);
-}
+#include "kv_select.glsl" /* ld_d, st_d, exp_d */
 
 /* Sum (is_max false) or max (NaN ignored) of a over the workgroup, in the
  * scan arrays' words. Uniform control flow. */
@@ -1417,6 +1385,7 @@ void main()
 #ifndef VOX_GLSL
 #define VK_VARIANTS_kv_select(X) \
     X("kv_select", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0 -DKV_FP64=0") \
+    X("kv_select_sgw", "kv_select_sgw.comp", "-DDT_F32=1") \
     X("kv_select_rowread", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0") \
     X("kv_select_f64", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0 -DKV_FP64=1") \
     X("kv_select_rowread_f64", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1") \
@@ -1490,10 +1459,14 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     /* TOPK rows: certified in f32 by error bounds, only the others re-scored in f64 row by row (the
      * _c64 variant; VOXATTN_VULKAN_KV_TOPK_F64T=1: every row's f64 scores in the tile pass, _f64t) */
     const int cert = f64 == 2 && p->rule == VOX_KV_TOPK && !v->kv_topk_f64t && v->kv_rowread && !v->kv_scalar;
+    /* TOPK and CUMULATIVE with one subgroup per row on the exact f64 scores (kv_select_sgw.comp;
+     * VOXATTN_VULKAN_KV_SGW=0: the workgroup-per-row variants below) where the device has subgroup ballots
+     * and tiles are of 8 rows; scratch: the tile's f64 scores, and CUMULATIVE's replay ranks */
+    const int sgw = v->fp64 && v->kv_sgw && cum && R == 8 && D <= 128;
     /* f64 1: a row's f64 p and its ranks; 2: the tile's f64 scores (then
      * exp and p) and a row's p in the reference's order; cert: 1's and the
      * head's kbar norms */
-    a.per_block = a.NBv > 0 ? (R + 1 + (cert ? 4 : f64 == 1 ? 3 : f64 == 2 ? 2 * R + 2 : 0)) * a.NBv : 1;
+    a.per_block = a.NBv > 0 ? (sgw ? (p->rule == VOX_KV_CUMULATIVE ? 3 : 2) * R : R + 1 + (cert ? 4 : f64 == 1 ? 3 : f64 == 2 ? 2 * R + 2 : 0)) * a.NBv : 1;
     int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
@@ -1554,6 +1527,8 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
                 }
         }
     }
+    if (sgw)
+        name = "kv_select_sgw";
     if (v->kv_flush) { /* diagnosis of the unprofiled tau build (backends/vulkan/NOTES.md) */
         st = vk_flush(v);
         if (st)

@@ -242,6 +242,7 @@ typedef struct vk_dev {
     int kv_f64_row; /* VOXATTN_VULKAN_KV_F64_ROW: kv_select's f64 re-scoring row by row (the _f64 variants) */
     int kv_qfloat;  /* VOXATTN_VULKAN_KV_QFLOAT: the _f64t tile pass converts qbar to f64 per key (no _f64d) */
     int kv_topk_f64t; /* VOXATTN_VULKAN_KV_TOPK_F64T: TOPK rows take the _f64t variants (no f32 certification) */
+    int kv_sgw; /* kv_select's TOPK with a subgroup per row (kv_select_sgw; off: VOXATTN_VULKAN_KV_SGW=0) */
     int kv_sg; /* kv_select's collectives through subgroup operations (_sg; off: VOXATTN_VULKAN_KV_NO_SG) */
     int kv_shrow; /* VOXATTN_VULKAN_KV_SHROW: -1 unset (per-variant defaults), 0 every kv_select variant _sg, 1 _sgs */
     int kv_tq;    /* kv_select's _tq tile pass (loads ahead, 16-byte qbar reads; off: VOXATTN_VULKAN_KV_TQ=0) */
