@@ -1466,7 +1466,9 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     /* f64 1: a row's f64 p and its ranks; 2: the tile's f64 scores (then
      * exp and p) and a row's p in the reference's order; cert: 1's and the
      * head's kbar norms */
-    a.per_block = a.NBv > 0 ? (sgw ? (p->rule == VOX_KV_CUMULATIVE ? 3 : 2) * R : R + 1 + (cert ? 4 : f64 == 1 ? 3 : f64 == 2 ? 2 * R + 2 : 0)) * a.NBv : 1;
+    const int64_t words = sgw ? (p->rule == VOX_KV_CUMULATIVE ? 3 : 2) * R
+                              : R + 1 + (cert ? 4 : f64 == 1 ? 3 : f64 == 2 ? 2 * R + 2 : 0);
+    a.per_block = a.NBv > 0 ? words * a.NBv : 1;
     int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
@@ -1482,8 +1484,8 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
                             .scratch = {&v->scratch, 0, (size_t)(groups * a.per_block) * 4, 4, 0}};
     static const char *const names[2][3] = {{"kv_select", "kv_select_f64", "kv_select_f64t"},
                                             {"kv_select_rowread", "kv_select_rowread_f64", "kv_select_rowread_f64t"}};
-    const char *name = names[v->kv_rowread ? 1 : 0][f64];
-    if (v->kv_rowread && !v->kv_scalar && f64 != 1) { /* 16-byte row reads where aligned (checked in the shader) */
+    const char *name = sgw ? "kv_select_sgw" : names[v->kv_rowread ? 1 : 0][f64];
+    if (!sgw && v->kv_rowread && !v->kv_scalar && f64 != 1) { /* 16-byte row reads where aligned (checked in the shader) */
         /* _sg: the workgroup collectives through subgroup operations (VOXATTN_VULKAN_KV_NO_SG=1: without);
          * _sgs: and the current row's p and keys in shared memory (up to KV_NMAX video blocks). Defaults by
          * the H200 (session 14, wan-1.3b's 624 blocks): TOPK's _c64 takes _sgs (1.05 ms against 5.43 _sg,
@@ -1527,8 +1529,6 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
                 }
         }
     }
-    if (sgw)
-        name = "kv_select_sgw";
     if (v->kv_flush) { /* diagnosis of the unprofiled tau build (backends/vulkan/NOTES.md) */
         st = vk_flush(v);
         if (st)

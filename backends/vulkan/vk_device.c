@@ -446,11 +446,10 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
         d->kv_sg = !vox_env_flag("VOXATTN_VULKAN_KV_NO_SG") && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                    (sub.supportedOperations & ops) == ops && sub.subgroupSize >= 4 && sub.subgroupSize <= 256 &&
                    256 % sub.subgroupSize == 0;
-        /* kv_select_sgw (TOPK): ballots too, the same sizes */
+        /* kv_select_sgw (TOPK and CUMULATIVE, a subgroup per row): ballots too, the same sizes */
         const VkSubgroupFeatureFlags wops =
             VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT | VK_SUBGROUP_FEATURE_BALLOT_BIT;
-        const char *sgw = getenv("VOXATTN_VULKAN_KV_SGW");
-        d->kv_sgw = !(sgw && !strcmp(sgw, "0")) && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+        d->kv_sgw = env_choice("VOXATTN_VULKAN_KV_SGW", 1, 1) && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                     (sub.supportedOperations & wops) == wops && sub.subgroupSize >= 4 && sub.subgroupSize <= 256 &&
                     256 % sub.subgroupSize == 0;
         vox_log(d->log, VOX_LOG_DEBUG, "vulkan: kv_select subgroups of %u (ops 0x%x): %s", sub.subgroupSize,
