@@ -1,7 +1,8 @@
-/* kv_select's TOPK rule with one subgroup per query row: the `kv_select_sgw` variant, named in
- * kv_select.comp's variant table and taken by its launcher for TOPK on devices with shaderFloat64 and
- * subgroup ballots (VOXATTN_VULKAN_KV_SGW=0: the workgroup-per-row variants). The OpenCL backend's
- * vox_kv_select_warp (kernels/kv_select_warp.cl) is the same algorithm.
+/* kv_select's TOPK and CUMULATIVE rules with one subgroup per query row: the `kv_select_sgw` variant,
+ * named in kv_select.comp's variant table and taken by its launcher on devices with shaderFloat64 and
+ * subgroup ballots, head_dim <= 128 (VOXATTN_VULKAN_KV_SGW=0: the workgroup-per-row variants, which also
+ * keep the STAT rule). The OpenCL backend's vox_kv_select_warp (kernels/kv_select_warp.cl) is the same
+ * algorithm for TOPK.
  *
  * A workgroup of 256 takes tiles of SGW_ROWS query rows of one head (grid-stride), each tile in two
  * phases:
@@ -16,14 +17,22 @@
  *    of s (NaN never taken, as the reference's `s > mx`), w_j = exp_d(s_j - max) in place and their sum
  *    z by subgroupAdd, then p_j = w_j / z in place (z is summed in another order than the reference's,
  *    as every GPU path does: p differ from the reference's in the last bits by a common factor, so the
- *    order is the same away from ties within an ulp). The n-th largest p (keys: p's bits, p >= 0) by a
- *    radix descent of 8 bits per pass over a histogram of 256 bins per row in shared memory (the
- *    subgroup's lanes scan it in order, 256 / S bins each), and the ordered compaction by ballots, S
- *    blocks per step: the own block, the global blocks, the keys above T and the `rem` lowest-index
- *    keys equal to T. A row whose p are NaN (z NaN) takes its n first blocks by index, as the
- *    reference's order puts NaN after every number; rows of global query blocks take every block.
- * No certificate and no fallback: the scores are the reference's bit for bit and p follows them
- * through exp_d and one division. NaN and infinities are told by their bits (nan_d, inf_d). */
+ *    order is the same away from ties within an ulp).
+ *    - TOPK: the n-th largest p (keys: p's bits, p >= 0) by a radix descent of 8 bits per pass over a
+ *      histogram of 256 bins per row in shared memory (the subgroup's lanes scan it in order, 256 / S
+ *      bins each).
+ *    - CUMULATIVE: a candidate count c by a descent of 4 bits per pass with per-bin counts and
+ *      fixed-point masses (mass_count), then the f64 sums of the c - 1 and c first p against tau with
+ *      kv_select.comp's margin; a row they do not certify replays the reference (ranks by counting,
+ *      then its sequential sum in rank order by one lane). Then the min_blocks top-up, and the c first
+ *      blocks by TOPK's descent.
+ *    The ordered compaction by ballots, S blocks per step: the own block, the global blocks, the keys
+ *    above T and the `rem` lowest-index keys equal to T. A row whose p are NaN (a NaN score, or an
+ *    infinite max) takes its n first blocks by index, as the reference's order puts NaN after every
+ *    number; rows of global query blocks take every block.
+ * No certificate for TOPK: the scores are the reference's bit for bit and p follows them through exp_d
+ * and one division. NaN and infinities are told by their bits (nan_d, inf_d): NVIDIA's compiler does
+ * not keep `x != x`. */
 #ifdef VOX_GLSL
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : enable
