@@ -31,8 +31,8 @@
  *    infinite max) takes its n first blocks by index, as the reference's order puts NaN after every
  *    number; rows of global query blocks take every block.
  * No certificate for TOPK: the scores are the reference's bit for bit and p follows them through exp_d
- * and one division. NaN and infinities are told by their bits (nan_d, inf_d): NVIDIA's compiler does
- * not keep `x != x`. */
+ * and one division. NaN and infinities are told by their bits (nan_d, inf_d): with isnan(z) (and
+ * exp_d's `x != x`) the H200 failed the NaN-row cases that lavapipe passed. */
 #ifdef VOX_GLSL
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : enable
@@ -60,7 +60,7 @@ shared uint mbin[SGW_ROWS][16][5];     /* row r's mass-descent bins: count, floo
 
 #include "kv_select.glsl" /* ld_d, st_d, exp_d */
 
-/* NaN and infinity by the bits (the NVIDIA driver does not keep `x != x` for NaN) */
+/* NaN and infinity by the bits (the NaN tests by comparison failed on NVIDIA's driver: see the header) */
 bool nan_d(double x)
 {
     uvec2 u = unpackDouble2x32(x);
