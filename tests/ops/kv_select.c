@@ -311,6 +311,13 @@ static const op_case cases[] = {
      .param = 0.9, .min_blocks = 4, .perf_only = 1},
     {"perf_wan624_topk", SHAPE(1, 12, 128, 21, 30, 52, 0, 0, 4, 4, 4), VOX_F32, .drop_block = -1, .rule = TOPK,
      .param = 63, .min_blocks = 4, .perf_only = 1},
+    /* hunyuan-720p's video size (33 x 45 x 80 tokens: 2,160 video blocks per head, 24 heads), the same rules at
+     * 10%: the op alone at the size where NVIDIA Vulkan's builds are 5-6x CUDA's (session 24), without the
+     * bench's forwards */
+    {"perf_hunyuan2160_cum", SHAPE(1, 24, 128, 33, 45, 80, 0, 0, 4, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
+     .param = 0.9, .min_blocks = 4, .perf_only = 1},
+    {"perf_hunyuan2160_topk", SHAPE(1, 24, 128, 33, 45, 80, 0, 0, 4, 4, 4), VOX_F32, .drop_block = -1, .rule = TOPK,
+     .param = 216, .min_blocks = 4, .perf_only = 1},
 };
 
 const op_entry op_kv_select = {
