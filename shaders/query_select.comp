@@ -102,6 +102,16 @@ bool qs_vec;
     }
 #endif
 
+/* Where this (b,h)'s rows start (xo) and, for the _vec variants, whether every row is read 16 bytes at a
+ * time (D, the origin and the token stride multiples of the word). */
+void rows_begin(uint bh)
+{
+    xo = rv_origin(bh);
+#if defined(QS_VEC)
+    qs_vec = D % QS_EPC == 0u && (pc.off[0] + xo) % QS_EPC == 0u && vox_u64lo(pc.st) % QS_EPC == 0u;
+#endif
+}
+
 /* cos(q_a, q_b) for absolute slots a, b of this (b,h), as the reference
  * (core/backend.h): NaN where either row holds a NaN or an Inf, else 0 where
  * a norm is 0.
@@ -201,8 +211,7 @@ void main()
     uint j0 = j * V;
     bool video = j < NBv;
     j0g = j0;
-    xo = rv_origin(bh);
-    qs_vec = D % QS_EPC == 0u && (pc.off[0] + xo) % QS_EPC == 0u && vox_u64lo(pc.st) % QS_EPC == 0u;
+    rows_begin(bh);
 #if defined(DT_F32)
     const double n = 2.0LF * double(D);
 #else
@@ -399,10 +408,7 @@ void main()
     uint j0 = j * V;
     bool video = j < NBv;
     j0g = j0;
-    xo = rv_origin(bh);
-#if defined(QS_VEC)
-    qs_vec = D % QS_EPC == 0u && (pc.off[0] + xo) % QS_EPC == 0u && vox_u64lo(pc.st) % QS_EPC == 0u;
-#endif
+    rows_begin(bh);
 #if defined(QS_STAGE) /* padding slots (token -1 in the caller's layout) stage as 0 */
     for (uint x = tid; video && x < V * D; x += WG) {
         uint r = x / D, tk = vox_u64lo(pc.tok);

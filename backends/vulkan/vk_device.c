@@ -441,17 +441,14 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
         VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
         VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sub};
         d->fi.vkGetPhysicalDeviceProperties2(d->pd, &p2);
-        VkSubgroupFeatureFlags ops =
-            VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
-        d->kv_sg = !vox_env_flag("VOXATTN_VULKAN_KV_NO_SG") && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
-                   (sub.supportedOperations & ops) == ops && sub.subgroupSize >= 4 && sub.subgroupSize <= 256 &&
-                   256 % sub.subgroupSize == 0;
-        /* kv_select_sgw (TOPK and CUMULATIVE, a subgroup per row): ballots too, the same sizes */
-        const VkSubgroupFeatureFlags wops =
-            VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT | VK_SUBGROUP_FEATURE_BALLOT_BIT;
-        d->kv_sgw = env_choice("VOXATTN_VULKAN_KV_SGW", 1, 1) && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
-                    (sub.supportedOperations & wops) == wops && sub.subgroupSize >= 4 && sub.subgroupSize <= 256 &&
-                    256 % sub.subgroupSize == 0;
+        const int sized = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && sub.subgroupSize >= 4 &&
+                          sub.subgroupSize <= 256 && 256 % sub.subgroupSize == 0;
+        const VkSubgroupFeatureFlags common = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+        const VkSubgroupFeatureFlags ops = common | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+        d->kv_sg = !vox_env_flag("VOXATTN_VULKAN_KV_NO_SG") && sized && (sub.supportedOperations & ops) == ops;
+        /* kv_select_sgw (TOPK and CUMULATIVE, a subgroup per row): ballots instead of shuffles, the same sizes */
+        const VkSubgroupFeatureFlags wops = common | VK_SUBGROUP_FEATURE_BALLOT_BIT;
+        d->kv_sgw = env_choice("VOXATTN_VULKAN_KV_SGW", 1, 1) && sized && (sub.supportedOperations & wops) == wops;
         vox_log(d->log, VOX_LOG_DEBUG, "vulkan: kv_select subgroups of %u (ops 0x%x): %s", sub.subgroupSize,
                 (unsigned)sub.supportedOperations,
                 !d->kv_sg            ? "no _sg variants"
