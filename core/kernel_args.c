@@ -88,9 +88,6 @@ void vox_kv_select_args_init(vox_kv_select_args *a, const vox_op_dims *d, const 
     a->NB = d->n_blocks;
     a->NBv = d->n_video_blocks;
     a->D = d->head_dim;
-    a->p2 = 1;
-    while (a->p2 < a->NBv)
-        a->p2 <<= 1;
     a->rule = p->rule == VOX_KV_CUMULATIVE ? 0 : p->rule == VOX_KV_TOPK ? 1 : 2;
     a->topk = p->topk > 0 ? p->topk : 0;
     a->min_blocks = p->min_blocks > 0 ? p->min_blocks : 0;

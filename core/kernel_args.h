@@ -121,8 +121,9 @@
     S(i32, pad0)
 
 /* kv_select: per row m = bh*NB+i, kv_count[m] and the ascending kv_cols.
- * rule: 0 cumulative (tau), 1 top-k, 2 statistical (z). p2: NBv rounded up
- * to a power of two; scratch/per_block: a backend's per-row work space. */
+ * rule: 0 cumulative (tau), 1 top-k, 2 statistical (z). tile0: the first
+ * row tile of this launch, for backends that launch the tiles in waves (0
+ * elsewhere); scratch/per_block: a backend's per-row work space. */
 #define VOX_KV_SELECT_BUFS(B) \
     B(f32, qbar)              \
     B(f32, kbar)              \
@@ -138,7 +139,7 @@
     S(i64, NB)                \
     S(i64, NBv)               \
     S(i64, D)                 \
-    S(i64, p2)                \
+    S(i64, tile0)             \
     S(i64, per_block)         \
     S(i32, rule)              \
     S(i32, topk)              \

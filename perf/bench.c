@@ -29,6 +29,7 @@
 #define MAX_LIST 32
 #define SMALL_FLOPS 2e9 /* dense FLOPs up to which non-GPU devices run a shape unasked */
 #define BUILD_RUNS 10 /* timed builds per configuration, at least (and at least the input sets) */
+#define BUILD_WARM_MS 1000.0 /* --build-only: untimed builds for this long before the timed ones */
 
 typedef struct bench_opts {
     const char *presets[MAX_LIST];
@@ -57,6 +58,7 @@ typedef struct bench_opts {
     int verbose;
     int backward; /* --backward */
     int quick;    /* --quick: --runs and --sets as given (no raise to 20 runs on GPUs and 3 sets) */
+    int build_only; /* --build-only: time the mask builds alone (no forward; builds to warm the clock first) */
     int grad_hash; /* --grad-hash: after the backward's runs, a hash of dq, dk, dv's bytes on stderr */
     const char *ab; /* --ab: environment variants interleaved run by run in the backward's timing (ab_apply) */
 } bench_opts;
@@ -87,6 +89,8 @@ static void bench_usage(FILE *f)
             "timing:\n"
             "  --warmup N (3)  --runs N (20; at least 20 on GPUs)  --sets N (3, at least 3 input sets)\n"
             "  --quick              take --runs and --sets as given (short A/B runs; fewer samples per median)\n"
+            "  --build-only         time the mask builds alone: no forward (its columns print nan); the\n"
+            "                       timed builds follow 1 s of untimed ones, which bring the clock up\n"
             "  --grad-hash          after --backward's runs, print a hash of dq, dk, dv's bytes (bitwise A/B of\n"
             "                       backward variants: same inputs, same hash)\n"
             "  --ab SPEC            with --backward: variants V0/V1/... (each a comma list of NAME=VALUE, '-'\n"
@@ -259,6 +263,7 @@ static const field_opt k_field_opts[] = {
     {"--text-before", O_FLAG, AT(cw.text_before), 0, 0, 0},
     {"--backward", O_FLAG, AT(backward), 0, 0, 0},
     {"--quick", O_FLAG, AT(quick), 0, 0, 0},
+    {"--build-only", O_FLAG, AT(build_only), 0, 0, 0},
     {"--grad-hash", O_FLAG, AT(grad_hash), 0, 0, 0},
     {"--heads", O_I64, AT(cw.heads), 0, 1, 4096},
     {"--text", O_I64, AT(cw.text), 0, 0, 1 << 20},
@@ -375,6 +380,10 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         }
 #undef NEED
 #undef BAD
+    }
+    if (o->build_only && (o->backward || o->ab)) {
+        fprintf(stderr, "bench: --build-only times no forward or backward (drop --backward / --ab)\n");
+        return 2;
     }
     if (o->sets < 3 && !o->quick) {
         fprintf(stderr, "bench: --sets %d raised to 3 (inputs rotate among at least 3 sets)\n", o->sets);
@@ -995,10 +1004,21 @@ static int run_config(const bench_opts *o, device_run *dr, const bench_shape *s,
         set_status(r, st, "plan build");
         goto done;
     }
-    /* warm-up and timed runs, rotating the input sets */
-    st = timed_runs(o, dr, plan, step_forward, ms, NULL);
+    /* warm-up and timed runs, rotating the input sets; --build-only: builds in their place until the
+     * device has been busy for BUILD_WARM_MS */
+    if (o->build_only) {
+        const double t0 = vox_clock_ms();
+        double spent = 0.0;
+        for (int i = 0; !st && vox_clock_ms() - t0 < BUILD_WARM_MS; i++) {
+            int si = i % S;
+            st = vox_plan_build(plan, &dr->q[si], &dr->k[si], &dr->v[si]);
+            if (!st)
+                st = vox_plan_last_build_ms(plan, &spent);
+        }
+    } else
+        st = timed_runs(o, dr, plan, step_forward, ms, NULL);
     if (st) {
-        set_status(r, st, "forward");
+        set_status(r, st, o->build_only ? "plan build" : "forward");
         goto done;
     }
     for (int i = 0; !st && i < NBT; i++) {
@@ -1024,6 +1044,10 @@ static int run_config(const bench_opts *o, device_run *dr, const bench_shape *s,
     r->flops = ps.flops;
     r->flops_dense = ps.flops_dense;
     r->n_spatial = ps.n_spatial, r->n_temporal = ps.n_temporal, r->n_dense_heads = ps.n_dense;
+    if (o->build_only) { /* no forward: its figures stay NaN */
+        snprintf(r->status, sizeof r->status, "ok");
+        goto done;
+    }
     qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
     r->runs = runs;
     r->ms_min = ms[0];

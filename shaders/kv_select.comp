@@ -1385,7 +1385,13 @@ void main()
 #ifndef VOX_GLSL
 #define VK_VARIANTS_kv_select(X) \
     X("kv_select", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0 -DKV_FP64=0") \
+    X("kv_select_sgw_s", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1") \
     X("kv_select_sgw", "kv_select_sgw.comp", "-DDT_F32=1") \
+    X("kv_select_sgw_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1") \
+    X("kv_select_sgw_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=1") \
+    X("kv_select_sgw_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=2") \
+    X("kv_select_sgw_cum_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_RSTOP=1") \
+    X("kv_select_sgw_cum_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_RSTOP=2") \
     X("kv_select_rowread", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=0") \
     X("kv_select_f64", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0 -DKV_FP64=1") \
     X("kv_select_rowread_f64", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=1 -DKV_FP64=1") \
@@ -1441,6 +1447,8 @@ static vox_status vk_kv_select_supports(const vk_dev *v, const vox_op_dims *d, c
  * more: the row's f64 p and ranks, exact_f64): at most 4096 and
  * 128 MiB of scratch. */
 #define KV_MAX_GROUPS 4096
+#define VK_SGW_ROWS 16 /* query rows per tile of kv_select_sgw (its SGW_ROWS) */
+#define VK_SGW_SLOTS 8 /* rows per workgroup of its second pass (SGW_SLOTS) */
 #define KV_SCRATCH_MAX ((int64_t)128 << 20)
 
 vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
@@ -1461,13 +1469,17 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     const int cert = f64 == 2 && p->rule == VOX_KV_TOPK && !v->kv_topk_f64t && v->kv_rowread && !v->kv_scalar;
     /* TOPK and CUMULATIVE with one subgroup per row on the exact f64 scores (kv_select_sgw.comp;
      * VOXATTN_VULKAN_KV_SGW=0: the workgroup-per-row variants below) where the device has subgroup ballots
-     * and tiles are of 8 rows; scratch: the tile's f64 scores, and CUMULATIVE's replay ranks */
-    const int sgw = v->fp64 && v->kv_sgw && cum && R == 8 && D <= 128;
+     * and head_dim <= 128, below 2^16 video blocks (kv_select_sgw_cum's mass limbs), in tiles of
+     * VK_SGW_ROWS rows; scratch: a slice per tile of a wave, with the tile's f64 scores and CUMULATIVE's
+     * replay ranks */
+    const int sgw = v->fp64 && v->kv_sgw && cum && R == 8 && D <= 128 && a.NBv < 65536;
     /* f64 1: a row's f64 p and its ranks; 2: the tile's f64 scores (then
      * exp and p) and a row's p in the reference's order; cert: 1's and the
      * head's kbar norms */
-    const int64_t words = sgw ? (p->rule == VOX_KV_CUMULATIVE ? 3 : 2) * R
+    const int64_t words = sgw ? (p->rule == VOX_KV_CUMULATIVE ? 3 : 2) * VK_SGW_ROWS
                               : R + 1 + (cert ? 4 : f64 == 1 ? 3 : f64 == 2 ? 2 * R + 2 : 0);
+    if (sgw)
+        tiles = BH * ((NB + VK_SGW_ROWS - 1) / VK_SGW_ROWS);
     a.per_block = a.NBv > 0 ? words * a.NBv : 1;
     int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
@@ -1484,8 +1496,26 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
                             .scratch = {&v->scratch, 0, (size_t)(groups * a.per_block) * 4, 4, 0}};
     static const char *const names[2][3] = {{"kv_select", "kv_select_f64", "kv_select_f64t"},
                                             {"kv_select_rowread", "kv_select_rowread_f64", "kv_select_rowread_f64t"}};
-    const char *name = sgw ? "kv_select_sgw" : names[v->kv_rowread ? 1 : 0][f64];
-    if (!sgw && v->kv_rowread && !v->kv_scalar && f64 != 1) { /* 16-byte row reads where aligned (checked in the shader) */
+    if (sgw) {
+        /* waves of `groups` tiles: their scores (kv_select_sgw_s, a workgroup per tile, into its slice),
+         * then their rows (VK_SGW_ROWS / VK_SGW_SLOTS workgroups per tile). VOXATTN_VULKAN_KV_STOP (timing
+         * only): tile the scores alone; row1, row2 the rows up to p, up to the threshold */
+        static const char *const sels[2][3] = {{"kv_select_sgw", "kv_select_sgw_r1", "kv_select_sgw_r2"},
+                                               {"kv_select_sgw_cum", "kv_select_sgw_cum_r1", "kv_select_sgw_cum_r2"}};
+        const char *sel = sels[p->rule == VOX_KV_CUMULATIVE][v->kv_stop >= 2 ? v->kv_stop - 1 : 0];
+        if (v->kv_wave > 0 && groups > v->kv_wave)
+            groups = v->kv_wave;
+        for (int64_t t0 = 0; !st && t0 < tiles; t0 += groups) {
+            const int64_t n = tiles - t0 < groups ? tiles - t0 : groups;
+            a.tile0 = t0;
+            st = VK_DISPATCH(v, kv_select, "kv_select_sgw_s", b, a, (uint64_t)n);
+            if (!st && v->kv_stop != 1)
+                st = VK_DISPATCH(v, kv_select, sel, b, a, (uint64_t)(n * (VK_SGW_ROWS / VK_SGW_SLOTS)));
+        }
+        return st;
+    }
+    const char *name = names[v->kv_rowread ? 1 : 0][f64];
+    if (v->kv_rowread && !v->kv_scalar && f64 != 1) { /* 16-byte row reads where aligned (checked in the shader) */
         /* _sg: the workgroup collectives through subgroup operations (VOXATTN_VULKAN_KV_NO_SG=1: without);
          * _sgs: and the current row's p and keys in shared memory (up to KV_NMAX video blocks). Defaults by
          * the H200 (session 14, wan-1.3b's 624 blocks): TOPK's _c64 takes _sgs (1.05 ms against 5.43 _sg,

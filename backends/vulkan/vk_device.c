@@ -407,7 +407,9 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
      * against 0.956 ms), 1 _ln for both, 0 session 16's */
     d->kv_lean = env_choice("VOXATTN_VULKAN_KV_LEAN", 2, 2);
     const char *stop = getenv("VOXATTN_VULKAN_KV_STOP"); /* timing only: wrong lists */
-    d->kv_stop = !stop ? 0 : !strcmp(stop, "tile") ? 1 : !strcmp(stop, "row1") ? 2 : 0;
+    d->kv_stop = !stop ? 0 : !strcmp(stop, "tile") ? 1 : !strcmp(stop, "row1") ? 2 : !strcmp(stop, "row2") ? 3 : 0;
+    /* tests: kv_select_sgw's tiles per wave at most (unset or 0: as many as the scratch holds) */
+    d->kv_wave = env_choice("VOXATTN_VULKAN_KV_WAVE", 0, 1 << 30);
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
     d->qs_global = !vox_env_flag("VOXATTN_VULKAN_QS_STAGED"); /* staged: 4.80 against 2.84 ms (wan keep 0.5 build, H200) */
     d->qs_element = vox_env_flag("VOXATTN_VULKAN_QS_ELEMENT");

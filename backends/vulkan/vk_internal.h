@@ -248,7 +248,8 @@ typedef struct vk_dev {
     int kv_tq;    /* kv_select's _tq tile pass (loads ahead, 16-byte qbar reads; off: VOXATTN_VULKAN_KV_TQ=0) */
     int bm_w2;    /* block_means' _w2 variants for 16-bit types (off: VOXATTN_VULKAN_BM_W2=0) */
     int kv_lean;  /* kv_select's rows: 2 _lx where it exists, else _ln (default); 1 _ln; 0 session 16's (VOXATTN_VULKAN_KV_LEAN) */
-    int kv_stop;  /* VOXATTN_VULKAN_KV_STOP (timing only): 1 `tile` the tile pass alone, 2 `row1` and its first row */
+    int kv_stop;  /* VOXATTN_VULKAN_KV_STOP (timing only): 1 `tile` the tile pass alone, 2 `row1` (kv_select_sgw: rows up to p), 3 `row2` (kv_select_sgw: up to T) */
+    int kv_wave;  /* VOXATTN_VULKAN_KV_WAVE (tests): kv_select_sgw's tiles per wave at most; 0 the scratch's */
     int sr_cm;     /* sample_rows' coop-matrix tile pass where the device has it (off: VOXATTN_VULKAN_SR_SCALAR) */
     int sr_cm2;    /* VOXATTN_VULKAN_SR_CM2: 1 sample_rows_cm2 (one barrier fewer per tile, block coordinates read
                       ahead), 2 _cm3 (and the spatial/temporal accumulators in the work space), 3 _cm64 (cm3
