@@ -1388,6 +1388,7 @@ void main()
     X("kv_select_sgw_s", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1") \
     X("kv_select_sgw", "kv_select_sgw.comp", "-DDT_F32=1") \
     X("kv_select_sgw_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1") \
+    X("kv_select_sgw_cum_nr", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_NOREPLAY=true") \
     X("kv_select_sgw_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=1") \
     X("kv_select_sgw_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=2") \
     X("kv_select_sgw_cum_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_RSTOP=1") \
@@ -1499,10 +1500,13 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     if (sgw) {
         /* waves of `groups` tiles: their scores (kv_select_sgw_s, a workgroup per tile, into its slice),
          * then their rows (VK_SGW_ROWS / VK_SGW_SLOTS workgroups per tile). VOXATTN_VULKAN_KV_STOP (timing
-         * only): tile the scores alone; row1, row2 the rows up to p, up to the threshold */
+         * only): tile the scores alone; row1, row2 the rows up to p, up to the threshold.
+         * VOXATTN_VULKAN_KV_NO_REPLAY (tests only): CUMULATIVE rows keep an uncertified candidate */
         static const char *const sels[2][3] = {{"kv_select_sgw", "kv_select_sgw_r1", "kv_select_sgw_r2"},
                                                {"kv_select_sgw_cum", "kv_select_sgw_cum_r1", "kv_select_sgw_cum_r2"}};
         const char *sel = sels[p->rule == VOX_KV_CUMULATIVE][v->kv_stop >= 2 ? v->kv_stop - 1 : 0];
+        if (v->kv_no_replay && p->rule == VOX_KV_CUMULATIVE && !v->kv_stop)
+            sel = "kv_select_sgw_cum_nr"; /* tests only: the mass descent's candidates unrepaired */
         if (v->kv_wave > 0 && groups > v->kv_wave)
             groups = v->kv_wave;
         for (int64_t t0 = 0; !st && t0 < tiles; t0 += groups) {

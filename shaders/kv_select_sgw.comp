@@ -66,6 +66,9 @@
 #else
 #define WG 256u
 #endif
+#ifndef SGW_NOREPLAY
+#define SGW_NOREPLAY false /* tests only (kv_select_sgw_cum_nr, VOXATTN_VULKAN_KV_NO_REPLAY): no replay */
+#endif
 #ifndef SGW_RSTOP
 #define SGW_RSTOP 0 /* timing only (VOXATTN_VULKAN_KV_STOP=row1 / row2): pass 2 up to p / up to T, no lists */
 #endif
@@ -463,7 +466,9 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
             }
             double sc = subgroupAdd(ls), last = subgroupMin(lmin);
             double mg = double(4u * NBv + 512u) * (1.0LF / 4503599627370496.0LF);
-            if (!(sc - last + mg < tau && (c >= NBv || sc - mg >= tau))) {
+            /* SGW_NOREPLAY (tests only): the candidate stands, so that a wrong count or threshold from the
+             * mass descent shows in the lists instead of costing a replay */
+            if (!SGW_NOREPLAY && !(sc - last + mg < tau && (c >= NBv || sc - mg >= tau))) {
                 /* replay: every block's rank (p descending, ties lower index), then the reference's
                  * sequential sum in that order by one lane */
                 for (uint j = lane; j < NBv; j += S) {

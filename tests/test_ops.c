@@ -21,7 +21,9 @@
  * --runs runs after two warm-up runs; no reference run, no comparison.
  *
  * usage: test_ops [--backend NAME] [--device ID] [--op NAME] [--case SUBSTR]
- *                 [--perf] [--runs N] [-v]
+ *                 [--skip SUBSTR] [--perf] [--runs N] [-v]
+ * (--skip: the cases whose name holds SUBSTR are not run, as those --case
+ * leaves out)
  * exit: 0 all passed, 1 failures, 77 no device of the requested backend. */
 #include <math.h>
 #include <stdio.h>
@@ -48,7 +50,7 @@ static double g_observed[N_OPS][OP_MAX_METRICS][3];
 
 /* What main asks of each device. */
 typedef struct run_opts {
-    const char *op, *filter;
+    const char *op, *filter, *skip;
     int perf, runs;
 } run_opts;
 
@@ -260,7 +262,7 @@ static verdict run_case(vox_context *ctx, vox_context *ref, int op_index, const 
 static void run_device(const vox_device_desc *dev, void *user, tu_tally *t)
 {
     const run_opts *ro = user;
-    const char *op_filter = ro->op, *case_filter = ro->filter;
+    const char *op_filter = ro->op, *case_filter = ro->filter, *case_skip = ro->skip;
     int perf = ro->perf, runs = ro->runs;
     int errs = 0, ref_errs = 0;
     vox_context *ctx = tu_context(dev->id, &errs), *ref = tu_context("cpu", &ref_errs);
@@ -282,7 +284,8 @@ static void run_device(const vox_device_desc *dev, void *user, tu_tally *t)
         }
         for (int i = 0; i < e->n_cases; i++) {
             const op_case *c = &e->cases[i];
-            if ((case_filter && !strstr(c->name, case_filter)) || (c->perf_only && !perf))
+            if ((case_filter && !strstr(c->name, case_filter)) || (case_skip && strstr(c->name, case_skip)) ||
+                (c->perf_only && !perf))
                 continue;
             char why[300] = "";
             verdict v = run_case(ctx, ref, o, c, perf, runs, why, sizeof why);
@@ -318,25 +321,26 @@ static void print_observed(void)
 
 int main(int argc, char **argv)
 {
-    const char *backend = NULL, *device = NULL, *op = NULL, *filter = NULL;
+    const char *backend = NULL, *device = NULL, *op = NULL, *filter = NULL, *skip = NULL;
     int perf = 0, runs = 20;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--backend") && i + 1 < argc) backend = argv[++i];
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else if (!strcmp(argv[i], "--op") && i + 1 < argc) op = argv[++i];
         else if (!strcmp(argv[i], "--case") && i + 1 < argc) filter = argv[++i];
+        else if (!strcmp(argv[i], "--skip") && i + 1 < argc) skip = argv[++i];
         else if (!strcmp(argv[i], "--perf")) perf = 1;
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc && atoi(argv[i + 1]) > 0) runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-v")) verbose = 1;
         else {
-            fprintf(stderr, "usage: test_ops [--backend NAME] [--device ID] [--op NAME] [--case SUBSTR] [--perf] "
-                            "[--runs N] [-v]\n");
+            fprintf(stderr, "usage: test_ops [--backend NAME] [--device ID] [--op NAME] [--case SUBSTR] "
+                            "[--skip SUBSTR] [--perf] [--runs N] [-v]\n");
             return 2;
         }
     }
     if (verbose)
         setenv("VOXATTN_TEST_VERBOSE", "1", 1);
-    run_opts o = {op, filter, perf, runs};
+    run_opts o = {op, filter, skip, perf, runs};
     int rc = tu_for_each_device("test_ops", backend, device, MAX_SKIPS, run_device, &o);
     if (!perf && rc != 77)
         print_observed();

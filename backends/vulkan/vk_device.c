@@ -410,6 +410,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_stop = !stop ? 0 : !strcmp(stop, "tile") ? 1 : !strcmp(stop, "row1") ? 2 : !strcmp(stop, "row2") ? 3 : 0;
     /* tests: kv_select_sgw's tiles per wave at most (unset or 0: as many as the scratch holds) */
     d->kv_wave = env_choice("VOXATTN_VULKAN_KV_WAVE", 0, 1 << 30);
+    d->kv_no_replay = vox_env_flag("VOXATTN_VULKAN_KV_NO_REPLAY"); /* tests: kv_select_sgw_cum's candidates bare */
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
     d->qs_global = !vox_env_flag("VOXATTN_VULKAN_QS_STAGED"); /* staged: 4.80 against 2.84 ms (wan keep 0.5 build, H200) */
     d->qs_element = vox_env_flag("VOXATTN_VULKAN_QS_ELEMENT");
