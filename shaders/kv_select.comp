@@ -1473,7 +1473,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
      * and head_dim <= 128, below 2^16 video blocks (kv_select_sgw_cum's mass limbs), in tiles of
      * VK_SGW_ROWS rows; scratch: a slice per tile of a wave, with the tile's f64 scores and CUMULATIVE's
      * replay ranks */
-    const int sgw = v->fp64 && v->kv_sgw && cum && R == 8 && D <= 128 && a.NBv < 65536;
+    const int sgw = v->fp64 && v->kv_sgw && cum && D <= 128 && a.NBv < 65536;
     /* f64 1: a row's f64 p and its ranks; 2: the tile's f64 scores (then
      * exp and p) and a row's p in the reference's order; cert: 1's and the
      * head's kbar norms */

@@ -125,6 +125,14 @@ void st_p(uint at, double x)
         st_d(at, x);
 }
 bool key_gt(uvec2 a, uvec2 b) { return a.y > b.y || (a.y == b.y && a.x > b.x); }
+/* A sweep's next SGW_U steps, loaded before the first is used: block j0 + u S + lane's bits, 0 from n on */
+void keys_ahead(uint P, uint j0, uint n, uint lane, uint S, out uvec2 kk[SGW_U])
+{
+    [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
+        uint j = j0 + u * S + lane;
+        kk[u] = j < n ? key_at(P + 2u * j) : uvec2(0u);
+    }
+}
 
 /* 64-bit unsigned arithmetic on (low, high) word pairs */
 uvec2 add64(uvec2 a, uvec2 b)
@@ -182,26 +190,34 @@ bool digit_of(uvec2 k, uvec2 kmin, uvec2 prefix, uint lo, uint hi, out uint d)
 }
 
 #if SGW_PASS == 2 /* the selection's functions */
-void bins_clear(uint r, uint words, uint lane, uint S)
+/* One radix pass's bins for slot r: the digits over [lo, hi) of the keys of row P (np of them) in the
+ * bucket prefix, counted (mass: with their limbs' sums). Subgroup-uniform. */
+void bins_fill(uint r, uint P, uint np, uvec2 kmin, uvec2 prefix, uint lo, uint hi, bool mass, uint lane, uint S)
 {
-    for (uint b = lane; b < words * 256u; b += S)
+    for (uint b = lane; b < (mass ? 4u : 1u) * 256u; b += S)
         bins[r][b >> 8][b & 255u] = 0u;
     subgroupMemoryBarrierShared();
     subgroupBarrier();
-}
-/* One step of a pass: this lane's key in bin d when v (mass: with its limbs l). Subgroup-uniform. */
-void bins_add(uint r, bool v, uint d, uvec3 l, bool mass)
-{
-    if (v) {
-        atomicAdd(bins[r][0][d], 1u);
+    for (uint j0 = 0u; j0 < np; j0 += SGW_U * S) {
+        uvec2 kk[SGW_U];
+        keys_ahead(P, j0, np, lane, S, kk);
+        [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
+            uint d = 0u;
+            if (j0 + u * S + lane < np && digit_of(kk[u], kmin, prefix, lo, hi, d)) {
+                atomicAdd(bins[r][0][d], 1u);
 #if SGW_MASS
-        if (mass) {
-            atomicAdd(bins[r][1][d], l.x);
-            atomicAdd(bins[r][2][d], l.y);
-            atomicAdd(bins[r][3][d], l.z);
-        }
+                if (mass) {
+                    uvec3 l = limbs_of(packDouble2x32(kk[u]));
+                    atomicAdd(bins[r][1][d], l.x);
+                    atomicAdd(bins[r][2][d], l.y);
+                    atomicAdd(bins[r][3][d], l.z);
+                }
 #endif
+            }
+        }
     }
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
 }
 
 /* The target-th largest key (1 <= target < np) of row r's p at P + 2j, j < np, the keys lying in [kmin,
@@ -215,21 +231,7 @@ void descend(uint r, uint P, uint np, uint target, uvec2 kmin, uint len, uint la
     uint rem = target, nb = 256u / S, hi = len, lo = len > 8u ? len - 8u : 0u;
     T = kmin, rem_out = target; /* len 0: every key equals kmin, the target lowest-index ones */
     while (hi > 0u) {
-        bins_clear(r, 1u, lane, S);
-        for (uint j0 = 0u; j0 < np; j0 += SGW_U * S) {
-            uvec2 kk[SGW_U];
-            [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
-                uint j = j0 + u * S + lane;
-                kk[u] = j < np ? key_at(P + 2u * j) : uvec2(0u);
-            }
-            [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
-                uint j = j0 + u * S + lane, d = 0u;
-                bool v = j < np && digit_of(kk[u], kmin, prefix, lo, hi, d);
-                bins_add(r, v, d, uvec3(0u), false);
-            }
-        }
-        subgroupMemoryBarrierShared();
-        subgroupBarrier();
+        bins_fill(r, P, np, kmin, prefix, lo, hi, false, lane, S);
         uint top = 255u - nb * lane, tot = 0u;
         for (uint q = 0u; q < nb; q++)
             tot += bins[r][0][top - q];
@@ -272,21 +274,7 @@ uint mass_count(uint r, uint P, uint NBv, double tau, uvec2 kmin, uint len, uint
     double need = tau;
     uint above = 0u, nb = 256u / S, hi = len, lo = len > 8u ? len - 8u : 0u, cnt = NBv;
     while (hi > 0u) {
-        bins_clear(r, 4u, lane, S);
-        for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
-            uvec2 kk[SGW_U];
-            [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
-                uint j = j0 + u * S + lane;
-                kk[u] = j < NBv ? key_at(P + 2u * j) : uvec2(0u);
-            }
-            [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
-                uint j = j0 + u * S + lane, d = 0u;
-                bool v = j < NBv && digit_of(kk[u], kmin, prefix, lo, hi, d);
-                bins_add(r, v, d, v ? limbs_of(packDouble2x32(kk[u])) : uvec3(0u), true);
-            }
-        }
-        subgroupMemoryBarrierShared();
-        subgroupBarrier();
+        bins_fill(r, P, NBv, kmin, prefix, lo, hi, true, lane, S);
         uint top = 255u - nb * lane, tot = 0u;
         uvec3 ms = uvec3(0u);
         for (uint q = 0u; q < nb; q++)
@@ -376,16 +364,14 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
     double lmx = double(NEG_INF);
     bool lnan = false;
     for (uint j0 = 0u; j0 < na; j0 += SGW_U * S) {
-        double sv[SGW_U];
-        [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
-            uint j = j0 + u * S + lane;
-            sv[u] = j < na ? ld_p(P + 2u * j) : 0.0LF;
-        }
+        uvec2 kk[SGW_U];
+        keys_ahead(P, j0, na, lane, S, kk);
         [[unroll]] for (uint u = 0u; u < SGW_U; u++)
             if (j0 + u * S + lane < na) {
-                bool sn = nan_d(sv[u]);
+                double s = packDouble2x32(kk[u]);
+                bool sn = nan_d(s);
                 lnan = lnan || sn;
-                lmx = !sn && sv[u] > lmx ? sv[u] : lmx;
+                lmx = !sn && s > lmx ? s : lmx;
             }
     }
     double mx = subgroupMax(lmx);
@@ -395,15 +381,12 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
     uint np = act && !by_index ? NBv : 0u;
     double lz = 0.0LF;
     for (uint j0 = 0u; j0 < np; j0 += SGW_U * S) {
-        double sv[SGW_U];
-        [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
-            uint j = j0 + u * S + lane;
-            sv[u] = j < np ? ld_p(P + 2u * j) : 0.0LF;
-        }
+        uvec2 kk[SGW_U];
+        keys_ahead(P, j0, np, lane, S, kk);
         [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
             uint j = j0 + u * S + lane;
             if (j < np) {
-                double w = exp_d(sv[u] - mx);
+                double w = exp_d(packDouble2x32(kk[u]) - mx);
                 st_p(P + 2u * j, w);
                 lz += w;
             }
@@ -411,15 +394,12 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
     }
     double z = subgroupAdd(lz), lpmin = 1.0LF, lpmax = 0.0LF;
     for (uint j0 = 0u; j0 < np; j0 += SGW_U * S) {
-        double sv[SGW_U];
-        [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
-            uint j = j0 + u * S + lane;
-            sv[u] = j < np ? ld_p(P + 2u * j) : 0.0LF;
-        }
+        uvec2 kk[SGW_U];
+        keys_ahead(P, j0, np, lane, S, kk);
         [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
             uint j = j0 + u * S + lane;
             if (j < np) {
-                double p = sv[u] / z;
+                double p = packDouble2x32(kk[u]) / z;
                 st_p(P + 2u * j, p);
                 lpmin = min(lpmin, p), lpmax = max(lpmax, p);
             }
@@ -453,10 +433,7 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
             uint eq = 0u;
             for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
                 uvec2 kk[SGW_U];
-                [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
-                    uint j = j0 + u * S + lane;
-                    kk[u] = j < NBv ? key_at(P + 2u * j) : uvec2(0u);
-                }
+                keys_ahead(P, j0, NBv, lane, S, kk);
                 [[unroll]] for (uint u = 0u; u < SGW_U; u++)
                     if (in_top(j0 + u * S + lane < NBv, kk[u], T, rem, eq)) {
                         double pj = packDouble2x32(kk[u]);
@@ -510,10 +487,7 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
     uint at = uint(pc.off[4]) + uint(kv_start[pc.off[2] + m]);
     for (uint j0 = 0u; j0 < NB; j0 += SGW_U * S) {
         uvec2 kk[SGW_U];
-        [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
-            uint j = j0 + u * S + lane;
-            kk[u] = some && j < NBv && np > 0u ? key_at(P + 2u * j) : uvec2(0u);
-        }
+        keys_ahead(P, j0, some && np > 0u ? NBv : 0u, lane, S, kk);
         [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
             uint j = j0 + u * S + lane;
             bool v = some && j < NBv;
