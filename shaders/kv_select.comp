@@ -1389,6 +1389,10 @@ void main()
     X("kv_select_sgw", "kv_select_sgw.comp", "-DDT_F32=1") \
     X("kv_select_sgw_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1") \
     X("kv_select_sgw_cum_nr", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_NOREPLAY=true") \
+    X("kv_select_sgw_fs", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1") \
+    X("kv_select_sgw_f", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1") \
+    X("kv_select_sgw_f_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_FALLALL=1") \
+    X("kv_select_sgw_fb", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3") \
     X("kv_select_sgw_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=1") \
     X("kv_select_sgw_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=2") \
     X("kv_select_sgw_cum_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_RSTOP=1") \
@@ -1450,6 +1454,7 @@ static vox_status vk_kv_select_supports(const vk_dev *v, const vox_op_dims *d, c
 #define KV_MAX_GROUPS 4096
 #define VK_SGW_ROWS 16 /* query rows per tile of kv_select_sgw (its SGW_ROWS) */
 #define VK_SGW_SLOTS 8 /* rows per workgroup of its second pass (SGW_SLOTS) */
+#define VK_SGW_F32_WORDS 32 /* words after a kv_select_sgw_fs slice's scores: 1 + VK_SGW_ROWS, even */
 #define KV_SCRATCH_MAX ((int64_t)128 << 20)
 
 vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
@@ -1479,9 +1484,13 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
      * head's kbar norms */
     const int64_t words = sgw ? (p->rule == VOX_KV_CUMULATIVE ? 3 : 2) * VK_SGW_ROWS
                               : R + 1 + (cert ? 4 : f64 == 1 ? 3 : f64 == 2 ? 2 * R + 2 : 0);
+    /* TOPK on f32 scores with the CUDA path's certificate, the rows it cannot certify re-scored in f64
+     * (kv_select_sgw_fs, _f, _fb; VOXATTN_VULKAN_KV_TOPK_F64=1: every row's exact f64 scores, session 25's);
+     * the slice also holds the head's largest key norm and the rows' fallback flags (VK_SGW_F32_WORDS) */
+    const int f32k = sgw && p->rule == VOX_KV_TOPK && !v->kv_topk_f64;
     if (sgw)
         tiles = BH * ((NB + VK_SGW_ROWS - 1) / VK_SGW_ROWS);
-    a.per_block = a.NBv > 0 ? words * a.NBv : 1;
+    a.per_block = a.NBv > 0 ? words * a.NBv + (f32k ? VK_SGW_F32_WORDS : 0) : 1;
     int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
@@ -1509,7 +1518,20 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             sel = "kv_select_sgw_cum_nr"; /* tests only: the mass descent's candidates unrepaired */
         if (v->kv_wave > 0 && groups > v->kv_wave)
             groups = v->kv_wave;
-        for (int64_t t0 = 0; !st && t0 < tiles; t0 += groups) {
+        for (int64_t t0 = 0; !st && f32k && t0 < tiles; t0 += groups) {
+            /* the f32 scores, the rows they certify (and the others' flags), then the flagged rows'
+             * fallback (a workgroup per row of the wave, the unflagged ones returning at once).
+             * VOXATTN_VULKAN_KV_FALLBACK (tests only): every row to the fallback */
+            const int64_t n = tiles - t0 < groups ? tiles - t0 : groups;
+            a.tile0 = t0;
+            st = VK_DISPATCH(v, kv_select, "kv_select_sgw_fs", b, a, (uint64_t)n);
+            if (!st && v->kv_stop != 1)
+                st = VK_DISPATCH(v, kv_select, v->kv_fallback ? "kv_select_sgw_f_all" : "kv_select_sgw_f", b, a,
+                                 (uint64_t)(n * (VK_SGW_ROWS / VK_SGW_SLOTS)));
+            if (!st && v->kv_stop != 1)
+                st = VK_DISPATCH(v, kv_select, "kv_select_sgw_fb", b, a, (uint64_t)(n * VK_SGW_ROWS));
+        }
+        for (int64_t t0 = 0; !st && !f32k && t0 < tiles; t0 += groups) {
             const int64_t n = tiles - t0 < groups ? tiles - t0 : groups;
             a.tile0 = t0;
             st = VK_DISPATCH(v, kv_select, "kv_select_sgw_s", b, a, (uint64_t)n);

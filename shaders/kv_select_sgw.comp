@@ -63,18 +63,26 @@
 #define SGW_WG1 128 /* pass 1's workgroup size (H200, hunyuan-720p's size: 2.53 ms against 2.71 with 256) */
 #if SGW_PASS == 1
 #define WG uint(SGW_WG1)
+#elif SGW_PASS == 3
+#define WG uint(SGW_WG1)
 #else
 #define WG 256u
 #endif
 #ifndef SGW_NOREPLAY
 #define SGW_NOREPLAY false /* tests only (kv_select_sgw_cum_nr, VOXATTN_VULKAN_KV_NO_REPLAY): no replay */
 #endif
+#ifndef SGW_F32
+#define SGW_F32 0 /* TOPK on f32 scores with a certificate (kv_select_sgw_fs, _f; the fallback: SGW_PASS 3) */
+#endif
+#ifndef SGW_FALLALL
+#define SGW_FALLALL 0 /* tests only (kv_select_sgw_f_all, VOXATTN_VULKAN_KV_FALLBACK): every row to the fallback */
+#endif
 #ifndef SGW_RSTOP
 #define SGW_RSTOP 0 /* timing only (VOXATTN_VULKAN_KV_STOP=row1 / row2): pass 2 up to p / up to T, no lists */
 #endif
 #define SGW_WORDS (SGW_MASS != 0 ? 4u : 1u)
 
-#if SGW_PASS == 1
+#if SGW_PASS == 1 || SGW_PASS == 3
 layout(local_size_x = SGW_WG1) in;
 #else
 layout(local_size_x = 256) in;
@@ -89,10 +97,25 @@ layout(std430, set = 0, binding = 4) writeonly buffer KvCols { int kv_cols[]; };
 layout(std430, set = 0, binding = 5) buffer Scratch { uint scratch[]; };
 layout(std430, set = 0, binding = 5) buffer Scratch2 { uvec2 scratch2[]; };
 
-/* the tile's qbar rows, widened: rows 2k and 2k + 1 of dim e at qd[e * SGW_ROWS / 2 + k] */
-#if SGW_PASS == 1
+/* the tile's qbar rows, widened: rows 2k and 2k + 1 of dim e at qd[e * SGW_ROWS / 2 + k]; SGW_F32: as
+ * floats, rows 4k .. 4k + 3 of dim e at qf[e * SGW_ROWS / 4 + k] */
+#if SGW_PASS == 1 && SGW_F32
+shared vec4 qf[SGW_DMAX * SGW_ROWS / 4];
+shared float nkr[SGW_WG1];
+#elif SGW_PASS == 1
 shared dvec2 qd[SGW_DMAX * SGW_ROWS / 2];
+#elif SGW_PASS == 2 && SGW_F32
+/* slot r's work: the histogram of the scores (256 bins), then the boundary bin's blocks (value bits at
+ * [k], index at [SGW_CAND + k]); the band's blocks and exact scores */
+#define SGW_CAND 256u
+#define SGW_BAND 64u
+shared uint wk[SGW_SLOTS][2u * SGW_CAND];
+shared uint bjs[SGW_SLOTS][SGW_BAND];
+shared double bss[SGW_SLOTS][SGW_BAND];
 #else
+#if SGW_PASS == 3
+shared double qrow[SGW_DMAX]; /* the fallback row's qbar, widened */
+#endif
 /* slot r's radix bins: the counts, then (SGW_MASS) the sums of floor(p 2^48) in three 16-bit limbs */
 shared uint bins[SGW_SLOTS][SGW_WORDS][256];
 #endif
@@ -189,7 +212,7 @@ bool digit_of(uvec2 k, uvec2 kmin, uvec2 prefix, uint lo, uint hi, out uint d)
     return shr64(rel ^ prefix, hi) == uvec2(0u);
 }
 
-#if SGW_PASS == 2 /* the selection's functions */
+#if SGW_PASS == 3 || (SGW_PASS == 2 && !SGW_F32) /* the exact selection's functions */
 /* One radix pass's bins for slot r: the digits over [lo, hi) of the keys of row P (np of them) in the
  * bucket prefix, counted (mass: with their limbs' sums). Subgroup-uniform. */
 void bins_fill(uint r, uint P, uint np, uvec2 kmin, uvec2 prefix, uint lo, uint hi, bool mass, uint lane, uint S)
@@ -504,6 +527,261 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
 
 #endif
 
+/* f32 and f64 values told finite by their bits (NVIDIA's compiler may drop NaN tests by comparison) */
+bool fin_f(float x) { return (floatBitsToUint(x) & 0x7f800000u) != 0x7f800000u; }
+bool fin_d(double x) { return (unpackDouble2x32(x).y & 0x7ff00000u) != 0x7ff00000u; }
+double p2(int e) { return ldexp(1.0LF, e); }
+
+#if SGW_PASS == 2 && SGW_F32 /* TOPK on the f32 scores */
+/* The bin of a score: round(clamp(x inv + nb, 0, 255)), monotone non-decreasing in x (every step is), so a
+ * higher bin holds only larger scores; one function for every caller */
+uint bin_of(float x, float inv, float nb)
+{
+    precise float t = fma(x, inv, nb);
+    return uint(roundEven(clamp(t, 0.0, 255.0)));
+}
+/* The next f32 toward +inf (up) or -inf from a finite x */
+float next_f(float x, bool up)
+{
+    uint u = floatBitsToUint(x);
+    if ((u & 0x7fffffffu) == 0u)
+        return uintBitsToFloat(up ? 1u : 0x80000001u);
+    return uintBitsToFloat((u >> 31 == 0u) == up ? u + 1u : u - 1u);
+}
+/* A sweep's next SGW_U steps of f32 scores: block j0 + u S + lane's bits, 0 from n on */
+void vals_ahead(uint P, uint j0, uint n, uint lane, uint S, out uint vv[SGW_U])
+{
+    [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
+        uint j = j0 + u * S + lane;
+        vv[u] = j < n ? scratch[P + j] : 0u;
+    }
+}
+/* The reference's score of block j for the row whose qbar starts at qat: its f64 sequential sum times
+ * scale (bitwise pass 1's of kv_select_sgw_s) */
+double dot64(uint qat, uint kat, uint D, double scale)
+{
+    double acc = 0.0LF;
+    for (uint e = 0u; e < D; e++)
+        acc = fma(double(qbar[qat + e]), double(kbar[kat + e]), acc);
+    return acc * scale;
+}
+
+/* Whether the n largest of the row's f32 scores a_j (at P + j; 0 < n < NBv) are certainly the reference's
+ * n first blocks (by p, ties by index), and then *thi: the list takes the blocks with a_j > thi, the band's
+ * taken blocks marked +inf in place (the others -inf). The bound, the window and the band are those of the
+ * CUDA path's TOPK on the scores (kv_select_fast.cuh: vox_kf_row, vox_kf_topk; the same constants):
+ *   |a_j - qbar.kbar_j| <= err = (gL + gC (1 + gL)) A + 2 D 2^-125 (1 + |q| + |k|)
+ * for pass 1's sums (chunks of 16 dims summed from 0 in order, gL = gamma_16, their C sums added in order,
+ * gamma_C; fused or not), A >= |q| max_j |k_j|; Es bounds |s_j - scale a_j| (the reference's rounding of its
+ * f64 sum and scale included) and delta the gap that orders the reference's p strictly (when p is normal).
+ * T: the n-th largest a, by a histogram of 256 bins linear in a over [amin, amax], its boundary bin's
+ * blocks (at most SGW_CAND) and counting. Blocks above T + W are in, below T - W out (W >= (2 Es +
+ * delta) / scale), the rest (the band, at most SGW_BAND) re-scored exactly and ranked by (s desc, index
+ * asc); no band score may lie within delta of the weakest taken one unless equal to it. False: the row
+ * goes to the fallback (its f64 scores and the exact selection, SGW_PASS 3). Subgroup-uniform. */
+bool topk_f32(uint bh, uint m, uint r, uint NB, uint NBv, uint n, uint P, float nk2, uint lane, uint S,
+              out float thi_out)
+{
+    thi_out = 0.0;
+    uint D = vox_u64lo(pc.D), qat = pc.off[0] + m * D;
+    double scale = packDouble2x32(pc.scale), Dd = double(D), u24 = p2(-24);
+    double lq = 0.0LF;
+    for (uint e = lane; e < D; e += S) {
+        double x = double(qbar[qat + e]);
+        lq += x * x;
+    }
+    double nq2 = subgroupAdd(lq);
+    double g32 = Dd * u24 / (1.0LF - Dd * u24);
+    double nkb = sqrt((double(nk2) + Dd * p2(-125)) / (1.0LF - g32) * (1.0LF + p2(-40)));
+    double nqb = sqrt(nq2 * (1.0LF + p2(-40)));
+    double A = nqb * nkb * (1.0LF + p2(-40));
+    double C = ceil(Dd / 16.0LF), gC = C * u24 / (1.0LF - C * u24), gL = 16.0LF * u24 / (1.0LF - 16.0LF * u24);
+    double err = (gL + gC * (1.0LF + gL)) * (1.0LF + p2(-40)) * A + 2.0LF * Dd * p2(-125) * (1.0LF + nqb + nkb);
+    double Bs = scale * (A + err) * (1.0LF + p2(-40));
+    double delta = p2(-47) + p2(-49) * Bs;
+    double Es = (scale * (err + Dd * p2(-53) * 1.01LF * A) + p2(-52) * Bs) * (1.0LF + p2(-30));
+    if (!(fin_f(nk2) && fin_d(nq2) && fin_d(scale) && D <= 4096u && scale >= p2(-100) && A < p2(100)))
+        return false;
+    /* the range */
+    float lmx = NEG_INF, lmn = uintBitsToFloat(0x7f800000u);
+    for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
+        uint vv[SGW_U];
+        vals_ahead(P, j0, NBv, lane, S, vv);
+        [[unroll]] for (uint u = 0u; u < SGW_U; u++)
+            if (j0 + u * S + lane < NBv) {
+                float a = uintBitsToFloat(vv[u]);
+                lmx = max(lmx, a), lmn = min(lmn, a);
+            }
+    }
+    float amax = subgroupMax(lmx), amin = subgroupMin(lmn);
+    float span = amax - amin, inv = 255.0 / span, nb0 = -amin * inv;
+    if (!(fin_f(amax) && fin_f(amin) && fin_f(span) && fin_f(inv) && fin_f(nb0) && span > 0.0 && inv > 0.0))
+        return false; /* every score equal, or a range f32 cannot scale */
+    /* the histogram */
+    for (uint b = lane; b < 256u; b += S)
+        wk[r][b] = 0u;
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
+        uint vv[SGW_U];
+        vals_ahead(P, j0, NBv, lane, S, vv);
+        [[unroll]] for (uint u = 0u; u < SGW_U; u++)
+            if (j0 + u * S + lane < NBv)
+                atomicAdd(wk[r][bin_of(uintBitsToFloat(vv[u]), inv, nb0)], 1u);
+    }
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    /* the bin B where the count from the top reaches n: above = #{bins > B}, rem = n - above */
+    uint nbl = 256u / S, top = 255u - nbl * lane, tot = 0u;
+    for (uint q = 0u; q < nbl; q++)
+        tot += wk[r][top - q];
+    uint xc = subgroupExclusiveAdd(tot), fb = 0u, fx = 0u, fc = 0u;
+    if (xc < n && n <= xc + tot) {
+        uint acc = xc;
+        for (uint q = 0u; q < nbl; q++) {
+            uint c = wk[r][top - q];
+            if (acc < n && n <= acc + c)
+                fb = top - q, fx = acc, fc = c;
+            acc += c;
+        }
+    }
+    uint B = subgroupMax(fb), above = subgroupMax(fx), cnt = subgroupMax(fc), rem = n - above;
+    subgroupBarrier(); /* the histogram read before the candidates overwrite it */
+    if (cnt > SGW_CAND)
+        return false;
+    /* B's blocks (value bits, index), in index order */
+    uint base = 0u;
+    for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
+        uint vv[SGW_U];
+        vals_ahead(P, j0, NBv, lane, S, vv);
+        [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
+            uint j = j0 + u * S + lane;
+            bool inb = j < NBv && bin_of(uintBitsToFloat(vv[u]), inv, nb0) == B;
+            uvec4 bm = subgroupBallot(inb);
+            if (inb) {
+                uint at = base + subgroupBallotExclusiveBitCount(bm);
+                wk[r][at] = vv[u], wk[r][SGW_CAND + at] = j;
+            }
+            base += subgroupBallotBitCount(bm);
+        }
+    }
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    /* T: the rem-th largest of B's values (with multiplicity) */
+    float tl = NEG_INF;
+    for (uint k = lane; k < cnt; k += S) {
+        float vk = uintBitsToFloat(wk[r][k]);
+        uint gt = 0u, ge = 0u;
+        for (uint c = 0u; c < cnt; c++) {
+            float vc = uintBitsToFloat(wk[r][c]);
+            gt += vc > vk ? 1u : 0u, ge += vc >= vk ? 1u : 0u;
+        }
+        if (gt < rem && rem <= ge)
+            tl = vk; /* every lane that finds it finds the same value */
+    }
+    double Tp = double(subgroupMax(tl));
+    /* the window [tlo, thi] around T, within B */
+    double W = (2.0LF * Es + delta) / scale * (1.0LF + p2(-20));
+    float thi = float(Tp + W), tlo = float(Tp - W);
+    if (fin_f(thi) && double(thi) < Tp + W)
+        thi = next_f(thi, true);
+    if (fin_f(tlo) && double(tlo) > Tp - W)
+        tlo = next_f(tlo, false);
+    if (!(fin_f(thi) && fin_f(tlo) && double(thi) >= Tp + W && double(tlo) <= Tp - W))
+        return false;
+    if (bin_of(thi, inv, nb0) != B || bin_of(tlo, inv, nb0) != B)
+        return false; /* the band may reach into the next bins */
+    if (!(scale * (double(amax) - double(tlo)) + 2.0LF * Es <= 60.0LF))
+        return false; /* p of a band block may not be normal */
+    /* in: B's blocks above thi; the band: those in [tlo, thi] */
+    uint nin = 0u, nb = 0u;
+    for (uint k0 = 0u; k0 < cnt; k0 += S) {
+        uint k = k0 + lane;
+        float v = k < cnt ? uintBitsToFloat(wk[r][k]) : 0.0;
+        bool bd = k < cnt && v >= tlo && v <= thi;
+        nin += k < cnt && v > thi ? 1u : 0u;
+        uvec4 bm = subgroupBallot(bd);
+        uint at = nb + subgroupBallotExclusiveBitCount(bm);
+        if (bd && at < SGW_BAND)
+            bjs[r][at] = wk[r][SGW_CAND + k];
+        nb += subgroupBallotBitCount(bm);
+    }
+    nin = above + subgroupAdd(nin);
+    if (nb > SGW_BAND || nin > n || n - nin > nb)
+        return false;
+    uint rr = n - nin; /* the band's blocks to take */
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    uint kb = pc.off[1] + bh * NB * D;
+    if (rr > 0u && rr < nb) {
+        /* the band's exact scores, the rr best by (s desc, index asc); ss: the weakest taken */
+        for (uint b = lane; b < nb; b += S)
+            bss[r][b] = dot64(qat, kb + bjs[r][b] * D, D, scale);
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+        double lss = double(NEG_INF);
+        for (uint b = lane; b < nb; b += S) {
+            double sb = bss[r][b];
+            uint jb = bjs[r][b], rank = 0u;
+            for (uint c = 0u; c < nb; c++)
+                rank += bss[r][c] > sb || (bss[r][c] == sb && bjs[r][c] < jb) ? 1u : 0u;
+            if (rank == rr - 1u)
+                lss = sb;
+            scratch[P + jb] = rank < rr ? 0x7f800000u : 0xff800000u;
+        }
+        double ss = subgroupMax(lss);
+        bool close = false;
+        for (uint b = lane; b < nb; b += S) {
+            double sb = bss[r][b];
+            close = close || !(sb == ss || abs(sb - ss) > delta);
+        }
+        if (subgroupBallotBitCount(subgroupBallot(close)) > 0u)
+            return false;
+    } else {
+        for (uint b = lane; b < nb; b += S)
+            scratch[P + bjs[r][b]] = rr > 0u ? 0x7f800000u : 0xff800000u;
+    }
+    subgroupMemoryBarrierBuffer();
+    subgroupBarrier();
+    thi_out = thi;
+    return true;
+}
+
+/* Row i = i0 + h of head bh (a video row when video), slot r, its f32 scores at P, the tile's flags at F:
+ * the list where TOPK needs no scores or topk_f32 certifies it, else the row's fallback flag. */
+void select_row_f32(uint bh, uint i, uint h, uint r, bool video, uint NB, uint NBv, uint P, uint F, uint lane,
+                    uint S)
+{
+    uint m = bh * NB + i;
+    uint n = min(uint(pc.topk), NBv);
+    if (n < uint(pc.min_blocks))
+        n = min(uint(pc.min_blocks), NBv);
+    bool act = video && n > 0u && n < NBv, all = video && n >= NBv;
+    float thi = 0.0;
+    if (act && (SGW_FALLALL != 0 || !topk_f32(bh, m, r, NB, NBv, n, P, uintBitsToFloat(scratch[F]), lane, S, thi))) {
+        if (subgroupElect())
+            scratch[F + 1u + h] = 1u;
+        return;
+    }
+    uint base = 0u, at = uint(pc.off[4]) + uint(kv_start[pc.off[2] + m]);
+    for (uint j0 = 0u; j0 < NB; j0 += SGW_U * S) {
+        uint vv[SGW_U];
+        vals_ahead(P, j0, act ? NBv : 0u, lane, S, vv);
+        [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
+            uint j = j0 + u * S + lane;
+            bool pick = (act && j < NBv && uintBitsToFloat(vv[u]) > thi) || (all && j < NBv) ||
+                        (j < NB && (!video || j >= NBv || j == i));
+            uvec4 pm = subgroupBallot(pick);
+            if (pick)
+                kv_cols[at + base + subgroupBallotExclusiveBitCount(pm)] = int(j);
+            base += subgroupBallotBitCount(pm);
+        }
+    }
+    if (subgroupElect())
+        kv_count[pc.off[3] + m] = int(base);
+}
+#endif
+
 void main()
 {
     uint g = group_linear_id();
@@ -513,7 +791,134 @@ void main()
     uint D = vox_u64lo(pc.D), NB = vox_u64lo(pc.NB), NBv = vox_u64lo(pc.NBv);
     uint tph = (NB + SGW_ROWS - 1u) / SGW_ROWS;
     al2 = (pc.off[5] & 1u) == 0u;
-#if SGW_PASS == 1
+#if SGW_PASS == 1 && SGW_F32
+    /* the f32 scores of tile tile0 + g into slice g (row r's at sbase + 2 r NBv + j, where the fallback puts
+     * its f64 scores), in chunks of 16 dims summed from 0 in order and added in order (topk_f32's bound);
+     * the largest f32 sum of squares of the head's video keys (+inf when one is not finite) at F, the rows'
+     * fallback flags cleared at F + 1 + r */
+    uint t = vox_u64lo(pc.tile0) + g, sbase = pc.off[5] + g * vox_u64lo(pc.per_block);
+    uint F = sbase + 2u * SGW_ROWS * NBv;
+    uint bh = t / tph, i0 = (t - bh * tph) * SGW_ROWS;
+    uint nv = NBv > i0 ? min(NBv - i0, SGW_ROWS) : 0u;
+    uint qat = pc.off[0] + (bh * NB + i0) * D;
+    bool vec = D % 4u == 0u && pc.off[1] % 4u == 0u; /* uniform */
+    for (uint x = tid; x < SGW_ROWS * D; x += WG) { /* x = e SGW_ROWS + row */
+        uint e = x / SGW_ROWS, rr = x - e * SGW_ROWS;
+        qf[x >> 2][x & 3u] = rr < nv ? qbar[qat + rr * D + e] : 0.0;
+    }
+    if (tid < SGW_ROWS)
+        scratch[F + 1u + tid] = 0u;
+    barrier();
+    float nkm = 0.0;
+    bool bad = false;
+    for (uint jb = 0u; jb < NBv; jb += WG * SGW_KPT) {
+        float run[SGW_KPT][SGW_ROWS], acc[SGW_KPT][SGW_ROWS], nk[SGW_KPT];
+        uint kat[SGW_KPT];
+        [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
+            nk[u] = 0.0;
+            kat[u] = pc.off[1] + (bh * NB + min(jb + u * WG + tid, NBv - 1u)) * D;
+        }
+        for (uint e0 = 0u; e0 < D; e0 += 16u) {
+            [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
+                [[unroll]] for (uint r = 0u; r < SGW_ROWS; r++)
+                    acc[u][r] = 0.0;
+            uint e1 = min(e0 + 16u, D);
+            if (vec) {
+                for (uint e = e0; e < e1; e += 4u) {
+                    vec4 kk[SGW_KPT];
+                    [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
+                        kk[u] = kbar4[(kat[u] + e) / 4u];
+                    [[unroll]] for (uint c = 0u; c < 4u; c++) {
+                        [[unroll]] for (uint h = 0u; h < SGW_ROWS / 4u; h++) {
+                            vec4 q = qf[(e + c) * (SGW_ROWS / 4u) + h];
+                            [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
+                                float k = kk[u][c];
+                                acc[u][4u * h] = fma(q.x, k, acc[u][4u * h]);
+                                acc[u][4u * h + 1u] = fma(q.y, k, acc[u][4u * h + 1u]);
+                                acc[u][4u * h + 2u] = fma(q.z, k, acc[u][4u * h + 2u]);
+                                acc[u][4u * h + 3u] = fma(q.w, k, acc[u][4u * h + 3u]);
+                            }
+                        }
+                        [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
+                            nk[u] = fma(kk[u][c], kk[u][c], nk[u]);
+                    }
+                }
+            } else {
+                for (uint e = e0; e < e1; e++) {
+                    float kk[SGW_KPT];
+                    [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
+                        kk[u] = kbar[kat[u] + e];
+                        nk[u] = fma(kk[u], kk[u], nk[u]);
+                    }
+                    [[unroll]] for (uint h = 0u; h < SGW_ROWS / 4u; h++) {
+                        vec4 q = qf[e * (SGW_ROWS / 4u) + h];
+                        [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
+                            acc[u][4u * h] = fma(q.x, kk[u], acc[u][4u * h]);
+                            acc[u][4u * h + 1u] = fma(q.y, kk[u], acc[u][4u * h + 1u]);
+                            acc[u][4u * h + 2u] = fma(q.z, kk[u], acc[u][4u * h + 2u]);
+                            acc[u][4u * h + 3u] = fma(q.w, kk[u], acc[u][4u * h + 3u]);
+                        }
+                    }
+                }
+            }
+            [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
+                [[unroll]] for (uint r = 0u; r < SGW_ROWS; r++)
+                    run[u][r] = e0 == 0u ? acc[u][r] : run[u][r] + acc[u][r];
+        }
+        [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
+            uint j = jb + u * WG + tid;
+            if (j < NBv) {
+                [[unroll]] for (uint r = 0u; r < SGW_ROWS; r++)
+                    if (r < nv)
+                        scratch[sbase + 2u * r * NBv + j] = floatBitsToUint(run[u][r]);
+                bad = bad || !fin_f(nk[u]);
+                nkm = max(nkm, nk[u]);
+            }
+        }
+    }
+    nkr[tid] = bad ? uintBitsToFloat(0x7f800000u) : nkm;
+    barrier();
+    if (tid == 0u) {
+        float mx = 0.0;
+        for (uint x = 0u; x < WG; x++)
+            mx = max(mx, nkr[x]);
+        scratch[F] = floatBitsToUint(mx);
+    }
+#elif SGW_PASS == 3
+    /* the fallback: row g % SGW_ROWS of tile tile0 + g / SGW_ROWS where topk_f32 flagged it: its exact
+     * scores (as kv_select_sgw_s) into its slice, then its exact selection by one subgroup */
+    uint tl = g / SGW_ROWS, h = g - tl * SGW_ROWS;
+    uint t = vox_u64lo(pc.tile0) + tl, sbase = pc.off[5] + tl * vox_u64lo(pc.per_block);
+    if (scratch[sbase + 2u * SGW_ROWS * NBv + 1u + h] == 0u)
+        return;
+    uint bh = t / tph, i = (t - bh * tph) * SGW_ROWS + h, P = sbase + 2u * h * NBv;
+    uint qat = pc.off[0] + (bh * NB + i) * D;
+    double scale64 = packDouble2x32(pc.scale);
+    for (uint e = tid; e < D; e += WG)
+        qrow[e] = double(qbar[qat + e]);
+    barrier();
+    bool vec = D % 4u == 0u && pc.off[1] % 4u == 0u;
+    for (uint j = tid; j < NBv; j += WG) {
+        uint kat = pc.off[1] + (bh * NB + j) * D;
+        double acc = 0.0LF;
+        if (vec)
+            for (uint e = 0u; e < D; e += 4u) {
+                vec4 kk = kbar4[(kat + e) / 4u];
+                acc = fma(qrow[e], double(kk.x), acc);
+                acc = fma(qrow[e + 1u], double(kk.y), acc);
+                acc = fma(qrow[e + 2u], double(kk.z), acc);
+                acc = fma(qrow[e + 3u], double(kk.w), acc);
+            }
+        else
+            for (uint e = 0u; e < D; e++)
+                acc = fma(qrow[e], double(kbar[kat + e]), acc);
+        st_p(P + 2u * j, acc * scale64);
+    }
+    memoryBarrierBuffer();
+    barrier();
+    if (gl_SubgroupID == 0u)
+        select_row(bh, i, 0u, true, NB, NBv, P, 0u, gl_SubgroupInvocationID, gl_SubgroupSize);
+#elif SGW_PASS == 1
     /* the scores of tile tile0 + g into slice g */
     uint t = vox_u64lo(pc.tile0) + g, sbase = pc.off[5] + g * vox_u64lo(pc.per_block);
     uint bh = t / tph, i0 = (t - bh * tph) * SGW_ROWS;
@@ -581,10 +986,17 @@ void main()
     uint bh = t / tph, i0 = (t - bh * tph) * SGW_ROWS;
     uint nv = NBv > i0 ? min(NBv - i0, SGW_ROWS) : 0u, nr = min(NB - i0, SGW_ROWS);
     uint S = gl_SubgroupSize, lane = gl_SubgroupInvocationID, step = min(gl_NumSubgroups, SGW_SLOTS);
+#if SGW_F32
+    uint F = sbase + 2u * SGW_ROWS * NBv;
+    if (gl_SubgroupID < step)
+        for (uint r = gl_SubgroupID; r < SGW_SLOTS && h0 + r < nr; r += step)
+            select_row_f32(bh, i0 + h0 + r, h0 + r, r, h0 + r < nv, NB, NBv, sbase + 2u * (h0 + r) * NBv, F, lane, S);
+#else
     if (gl_SubgroupID < step)
         for (uint r = gl_SubgroupID; r < SGW_SLOTS && h0 + r < nr; r += step)
             select_row(bh, i0 + h0 + r, r, h0 + r < nv, NB, NBv, sbase + 2u * (h0 + r) * NBv,
                        sbase + (2u * SGW_ROWS + h0 + r) * NBv, lane, S);
+#endif
 #endif
 }
 #endif /* VOX_GLSL */
