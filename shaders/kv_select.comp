@@ -1389,10 +1389,10 @@ void main()
     X("kv_select_sgw", "kv_select_sgw.comp", "-DDT_F32=1") \
     X("kv_select_sgw_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1") \
     X("kv_select_sgw_cum_nr", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_NOREPLAY=true") \
-    X("kv_select_sgw_fs", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1") \
-    X("kv_select_sgw_f", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1") \
-    X("kv_select_sgw_f_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_FALLALL=1") \
-    X("kv_select_sgw_fb", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3") \
+    X("kv_select_sgw_fs", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u") \
+    X("kv_select_sgw_f", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u") \
+    X("kv_select_sgw_f_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_FALLALL=1") \
+    X("kv_select_sgw_fb", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u") \
     X("kv_select_sgw_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=1") \
     X("kv_select_sgw_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=2") \
     X("kv_select_sgw_cum_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_RSTOP=1") \
@@ -1454,7 +1454,8 @@ static vox_status vk_kv_select_supports(const vk_dev *v, const vox_op_dims *d, c
 #define KV_MAX_GROUPS 4096
 #define VK_SGW_ROWS 16 /* query rows per tile of kv_select_sgw (its SGW_ROWS) */
 #define VK_SGW_SLOTS 8 /* rows per workgroup of its second pass (SGW_SLOTS) */
-#define VK_SGW_F32_WORDS 32 /* words after a kv_select_sgw_fs slice's scores: 1 + VK_SGW_ROWS, even */
+#define VK_SGW_ROWS_F32 32 /* query rows per tile of kv_select_sgw_fs, _f, _fb (their SGW_ROWS) */
+#define VK_SGW_F32_WORDS 64 /* words after a kv_select_sgw_fs slice's scores: 1 + VK_SGW_ROWS_F32, even */
 #define KV_SCRATCH_MAX ((int64_t)128 << 20)
 
 vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
@@ -1488,9 +1489,10 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
      * (kv_select_sgw_fs, _f, _fb; VOXATTN_VULKAN_KV_TOPK_F64=1: every row's exact f64 scores, session 25's);
      * the slice also holds the head's largest key norm and the rows' fallback flags (VK_SGW_F32_WORDS) */
     const int f32k = sgw && p->rule == VOX_KV_TOPK && !v->kv_topk_f64;
+    const int64_t trows = f32k ? VK_SGW_ROWS_F32 : VK_SGW_ROWS;
     if (sgw)
-        tiles = BH * ((NB + VK_SGW_ROWS - 1) / VK_SGW_ROWS);
-    a.per_block = a.NBv > 0 ? words * a.NBv + (f32k ? VK_SGW_F32_WORDS : 0) : 1;
+        tiles = BH * ((NB + trows - 1) / trows);
+    a.per_block = a.NBv > 0 ? (f32k ? 2 * trows * a.NBv + VK_SGW_F32_WORDS : words * a.NBv) : 1;
     int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
@@ -1527,9 +1529,9 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             st = VK_DISPATCH(v, kv_select, "kv_select_sgw_fs", b, a, (uint64_t)n);
             if (!st && v->kv_stop != 1)
                 st = VK_DISPATCH(v, kv_select, v->kv_fallback ? "kv_select_sgw_f_all" : "kv_select_sgw_f", b, a,
-                                 (uint64_t)(n * (VK_SGW_ROWS / VK_SGW_SLOTS)));
-            if (!st && v->kv_stop != 1)
-                st = VK_DISPATCH(v, kv_select, "kv_select_sgw_fb", b, a, (uint64_t)(n * VK_SGW_ROWS));
+                                 (uint64_t)(n * (VK_SGW_ROWS_F32 / VK_SGW_SLOTS)));
+            if (!st && v->kv_stop != 1 && v->kv_stop != 2) /* row1 (timing only): without the fallback */
+                st = VK_DISPATCH(v, kv_select, "kv_select_sgw_fb", b, a, (uint64_t)(n * VK_SGW_ROWS_F32));
         }
         for (int64_t t0 = 0; !st && !f32k && t0 < tiles; t0 += groups) {
             const int64_t n = tiles - t0 < groups ? tiles - t0 : groups;

@@ -47,10 +47,14 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_KHR_shader_subgroup_ballot : require
-#define SGW_ROWS 16u  /* query rows per tile (the launcher's VK_SGW_ROWS) */
+#ifndef SGW_ROWS
+#define SGW_ROWS 16u /* query rows per tile (the launcher's VK_SGW_ROWS; SGW_F32 and its fallback: VK_SGW_ROWS_F32) */
+#endif
 #define SGW_SLOTS 8u  /* rows selected at once, each with its bins in shared memory */
 #define SGW_U 4u      /* sweep steps whose keys are loaded before the first is used */
-#define SGW_KPT 2u    /* key blocks per invocation in pass 1 */
+#ifndef SGW_KPT
+#define SGW_KPT 2u /* key blocks per invocation in pass 1 */
+#endif
 #define SGW_DMAX 128u /* head_dim at most (the launcher checks) */
 #define SGW_ALL 0xffffffffu
 #ifndef SGW_MASS
@@ -689,24 +693,42 @@ bool topk_f32(uint bh, uint m, uint r, uint NB, uint NBv, uint n, uint P, float 
         tlo = next_f(tlo, false);
     if (!(fin_f(thi) && fin_f(tlo) && double(thi) >= Tp + W && double(tlo) <= Tp - W))
         return false;
-    if (bin_of(thi, inv, nb0) != B || bin_of(tlo, inv, nb0) != B)
-        return false; /* the band may reach into the next bins */
     if (!(scale * (double(amax) - double(tlo)) + 2.0LF * Es <= 60.0LF))
         return false; /* p of a band block may not be normal */
-    /* in: B's blocks above thi; the band: those in [tlo, thi] */
+    /* in: the blocks above thi; the band: those in [tlo, thi]. Where the window lies in B (every block of a
+     * higher bin is above thi, of a lower one below tlo), from B's blocks; else by a sweep of the row */
     uint nin = 0u, nb = 0u;
-    for (uint k0 = 0u; k0 < cnt; k0 += S) {
-        uint k = k0 + lane;
-        float v = k < cnt ? uintBitsToFloat(wk[r][k]) : 0.0;
-        bool bd = k < cnt && v >= tlo && v <= thi;
-        nin += k < cnt && v > thi ? 1u : 0u;
-        uvec4 bm = subgroupBallot(bd);
-        uint at = nb + subgroupBallotExclusiveBitCount(bm);
-        if (bd && at < SGW_BAND)
-            bjs[r][at] = wk[r][SGW_CAND + k];
-        nb += subgroupBallotBitCount(bm);
+    if (bin_of(thi, inv, nb0) == B && bin_of(tlo, inv, nb0) == B) {
+        for (uint k0 = 0u; k0 < cnt; k0 += S) {
+            uint k = k0 + lane;
+            float v = k < cnt ? uintBitsToFloat(wk[r][k]) : 0.0;
+            bool bd = k < cnt && v >= tlo && v <= thi;
+            nin += k < cnt && v > thi ? 1u : 0u;
+            uvec4 bm = subgroupBallot(bd);
+            uint at = nb + subgroupBallotExclusiveBitCount(bm);
+            if (bd && at < SGW_BAND)
+                bjs[r][at] = wk[r][SGW_CAND + k];
+            nb += subgroupBallotBitCount(bm);
+        }
+        nin = above + subgroupAdd(nin);
+    } else {
+        for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
+            uint vv[SGW_U];
+            vals_ahead(P, j0, NBv, lane, S, vv);
+            [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
+                uint j = j0 + u * S + lane;
+                float v = uintBitsToFloat(vv[u]);
+                bool bd = j < NBv && v >= tlo && v <= thi;
+                nin += j < NBv && v > thi ? 1u : 0u;
+                uvec4 bm = subgroupBallot(bd);
+                uint at = nb + subgroupBallotExclusiveBitCount(bm);
+                if (bd && at < SGW_BAND)
+                    bjs[r][at] = j;
+                nb += subgroupBallotBitCount(bm);
+            }
+        }
+        nin = subgroupAdd(nin);
     }
-    nin = above + subgroupAdd(nin);
     if (nb > SGW_BAND || nin > n || n - nin > nb)
         return false;
     uint rr = n - nin; /* the band's blocks to take */
