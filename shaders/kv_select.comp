@@ -1389,9 +1389,9 @@ void main()
     X("kv_select_sgw", "kv_select_sgw.comp", "-DDT_F32=1") \
     X("kv_select_sgw_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1") \
     X("kv_select_sgw_cum_nr", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_NOREPLAY=true") \
-    X("kv_select_sgw_fs", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u") \
-    X("kv_select_sgw_f", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u") \
-    X("kv_select_sgw_f_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_FALLALL=1") \
+    X("kv_select_sgw_fs", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=128") \
+    X("kv_select_sgw_f", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128") \
+    X("kv_select_sgw_f_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_FALLALL=1") \
     X("kv_select_sgw_fb", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u") \
     X("kv_select_sgw_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=1") \
     X("kv_select_sgw_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=2") \
@@ -1455,7 +1455,7 @@ static vox_status vk_kv_select_supports(const vk_dev *v, const vox_op_dims *d, c
 #define VK_SGW_ROWS 16 /* query rows per tile of kv_select_sgw (its SGW_ROWS) */
 #define VK_SGW_SLOTS 8 /* rows per workgroup of its second pass (SGW_SLOTS) */
 #define VK_SGW_ROWS_F32 32 /* query rows per tile of kv_select_sgw_fs, _f, _fb (their SGW_ROWS) */
-#define VK_SGW_F32_WORDS 64 /* words after a kv_select_sgw_fs slice's scores: 1 + VK_SGW_ROWS_F32, even */
+#define VK_SGW_F32_WORDS 128 /* words after a kv_select_sgw_fs slice's scores: 1 + 3 VK_SGW_ROWS_F32, even */
 #define KV_SCRATCH_MAX ((int64_t)128 << 20)
 
 vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)

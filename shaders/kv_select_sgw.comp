@@ -78,6 +78,9 @@
 #ifndef SGW_F32
 #define SGW_F32 0 /* TOPK on f32 scores with a certificate (kv_select_sgw_fs, _f; the fallback: SGW_PASS 3) */
 #endif
+#ifndef SGW_CHUNK
+#define SGW_CHUNK 16 /* kv_select_sgw_fs: dims summed apart before joining a score's running sum (topk_f32's bound) */
+#endif
 #ifndef SGW_FALLALL
 #define SGW_FALLALL 0 /* tests only (kv_select_sgw_f_all, VOXATTN_VULKAN_KV_FALLBACK): every row to the fallback */
 #endif
@@ -106,6 +109,7 @@ layout(std430, set = 0, binding = 5) buffer Scratch2 { uvec2 scratch2[]; };
 #if SGW_PASS == 1 && SGW_F32
 shared vec4 qf[SGW_DMAX * SGW_ROWS / 4];
 shared float nkr[SGW_WG1];
+shared uvec2 rext[SGW_ROWS]; /* the rows' largest and smallest scores as ordered keys (okey_f) */
 #elif SGW_PASS == 1
 shared dvec2 qd[SGW_DMAX * SGW_ROWS / 2];
 #elif SGW_PASS == 2 && SGW_F32
@@ -535,6 +539,13 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
 bool fin_f(float x) { return (floatBitsToUint(x) & 0x7f800000u) != 0x7f800000u; }
 bool fin_d(double x) { return (unpackDouble2x32(x).y & 0x7ff00000u) != 0x7ff00000u; }
 double p2(int e) { return ldexp(1.0LF, e); }
+/* f32 order as unsigned order (finite values and infinities; NaN apart) and back */
+uint okey_f(float x)
+{
+    uint u = floatBitsToUint(x);
+    return (u & 0x80000000u) != 0u ? ~u : u | 0x80000000u;
+}
+float okey_inv(uint k) { return uintBitsToFloat((k & 0x80000000u) != 0u ? k & 0x7fffffffu : ~k); }
 
 #if SGW_PASS == 2 && SGW_F32 /* TOPK on the f32 scores */
 /* The bin of a score: round(clamp(x inv + nb, 0, 255)), monotone non-decreasing in x (every step is), so a
@@ -583,7 +594,7 @@ double dot64(uint qat, uint kat, uint D, double scale)
  * delta) / scale), the rest (the band, at most SGW_BAND) re-scored exactly and ranked by (s desc, index
  * asc); no band score may lie within delta of the weakest taken one unless equal to it. False: the row
  * goes to the fallback (its f64 scores and the exact selection, SGW_PASS 3). Subgroup-uniform. */
-bool topk_f32(uint bh, uint m, uint r, uint NB, uint NBv, uint n, uint P, float nk2, uint lane, uint S,
+bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P, float nk2, uint lane, uint S,
               out float thi_out)
 {
     thi_out = 0.0;
@@ -599,25 +610,17 @@ bool topk_f32(uint bh, uint m, uint r, uint NB, uint NBv, uint n, uint P, float 
     double nkb = sqrt((double(nk2) + Dd * p2(-125)) / (1.0LF - g32) * (1.0LF + p2(-40)));
     double nqb = sqrt(nq2 * (1.0LF + p2(-40)));
     double A = nqb * nkb * (1.0LF + p2(-40));
-    double C = ceil(Dd / 16.0LF), gC = C * u24 / (1.0LF - C * u24), gL = 16.0LF * u24 / (1.0LF - 16.0LF * u24);
+    double L = double(min(uint(SGW_CHUNK), D)), C = ceil(Dd / L), gC = C * u24 / (1.0LF - C * u24),
+           gL = L * u24 / (1.0LF - L * u24);
     double err = (gL + gC * (1.0LF + gL)) * (1.0LF + p2(-40)) * A + 2.0LF * Dd * p2(-125) * (1.0LF + nqb + nkb);
     double Bs = scale * (A + err) * (1.0LF + p2(-40));
     double delta = p2(-47) + p2(-49) * Bs;
     double Es = (scale * (err + Dd * p2(-53) * 1.01LF * A) + p2(-52) * Bs) * (1.0LF + p2(-30));
     if (!(fin_f(nk2) && fin_d(nq2) && fin_d(scale) && D <= 4096u && scale >= p2(-100) && A < p2(100)))
         return false;
-    /* the range */
-    float lmx = NEG_INF, lmn = uintBitsToFloat(0x7f800000u);
-    for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
-        uint vv[SGW_U];
-        vals_ahead(P, j0, NBv, lane, S, vv);
-        [[unroll]] for (uint u = 0u; u < SGW_U; u++)
-            if (j0 + u * S + lane < NBv) {
-                float a = uintBitsToFloat(vv[u]);
-                lmx = max(lmx, a), lmn = min(lmn, a);
-            }
-    }
-    float amax = subgroupMax(lmx), amin = subgroupMin(lmn);
+    /* the range: pass 1's (the extremes of the same f32 values) */
+    uint F = P - 2u * h * NBv + 2u * SGW_ROWS * NBv;
+    float amax = okey_inv(scratch[F + 1u + SGW_ROWS + 2u * h]), amin = okey_inv(scratch[F + 2u + SGW_ROWS + 2u * h]);
     float span = amax - amin, inv = 255.0 / span, nb0 = -amin * inv;
     if (!(fin_f(amax) && fin_f(amin) && fin_f(span) && fin_f(inv) && fin_f(nb0) && span > 0.0 && inv > 0.0))
         return false; /* every score equal, or a range f32 cannot scale */
@@ -780,7 +783,7 @@ void select_row_f32(uint bh, uint i, uint h, uint r, bool video, uint NB, uint N
         n = min(uint(pc.min_blocks), NBv);
     bool act = video && n > 0u && n < NBv, all = video && n >= NBv;
     float thi = 0.0;
-    if (act && (SGW_FALLALL != 0 || !topk_f32(bh, m, r, NB, NBv, n, P, uintBitsToFloat(scratch[F]), lane, S, thi))) {
+    if (act && (SGW_FALLALL != 0 || !topk_f32(bh, m, h, r, NB, NBv, n, P, uintBitsToFloat(scratch[F]), lane, S, thi))) {
         if (subgroupElect())
             scratch[F + 1u + h] = 1u;
         return;
@@ -815,9 +818,10 @@ void main()
     al2 = (pc.off[5] & 1u) == 0u;
 #if SGW_PASS == 1 && SGW_F32
     /* the f32 scores of tile tile0 + g into slice g (row r's at sbase + 2 r NBv + j, where the fallback puts
-     * its f64 scores), in chunks of 16 dims summed from 0 in order and added in order (topk_f32's bound);
-     * the largest f32 sum of squares of the head's video keys (+inf when one is not finite) at F, the rows'
-     * fallback flags cleared at F + 1 + r */
+     * its f64 scores), in chunks of SGW_CHUNK dims each summed from 0 in order, the chunk sums added in order
+     * (topk_f32's bound); at F: the largest f32 sum of squares of the head's video keys (+inf when one is not
+     * finite), the rows' fallback flags (cleared: F + 1 + r), their largest and smallest scores (as ordered
+     * keys: F + 1 + SGW_ROWS + 2 r, + 1) */
     uint t = vox_u64lo(pc.tile0) + g, sbase = pc.off[5] + g * vox_u64lo(pc.per_block);
     uint F = sbase + 2u * SGW_ROWS * NBv;
     uint bh = t / tph, i0 = (t - bh * tph) * SGW_ROWS;
@@ -829,22 +833,25 @@ void main()
         qf[x >> 2][x & 3u] = rr < nv ? qbar[qat + rr * D + e] : 0.0;
     }
     if (tid < SGW_ROWS)
-        scratch[F + 1u + tid] = 0u;
+        rext[tid] = uvec2(0u, 0xffffffffu);
     barrier();
     float nkm = 0.0;
     bool bad = false;
     for (uint jb = 0u; jb < NBv; jb += WG * SGW_KPT) {
-        float run[SGW_KPT][SGW_ROWS], acc[SGW_KPT][SGW_ROWS], nk[SGW_KPT];
+        float acc[SGW_KPT][SGW_ROWS], nk[SGW_KPT];
+#if SGW_CHUNK < 128
+        float run[SGW_KPT][SGW_ROWS];
+#endif
         uint kat[SGW_KPT];
         [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
             nk[u] = 0.0;
             kat[u] = pc.off[1] + (bh * NB + min(jb + u * WG + tid, NBv - 1u)) * D;
         }
-        for (uint e0 = 0u; e0 < D; e0 += 16u) {
+        for (uint e0 = 0u; e0 < D; e0 += uint(SGW_CHUNK)) {
             [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
                 [[unroll]] for (uint r = 0u; r < SGW_ROWS; r++)
                     acc[u][r] = 0.0;
-            uint e1 = min(e0 + 16u, D);
+            uint e1 = min(e0 + uint(SGW_CHUNK), D);
             if (vec) {
                 for (uint e = e0; e < e1; e += 4u) {
                     vec4 kk[SGW_KPT];
@@ -883,10 +890,15 @@ void main()
                     }
                 }
             }
+#if SGW_CHUNK < 128
             [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
                 [[unroll]] for (uint r = 0u; r < SGW_ROWS; r++)
                     run[u][r] = e0 == 0u ? acc[u][r] : run[u][r] + acc[u][r];
+#endif
         }
+#if SGW_CHUNK >= 128
+#define run acc
+#endif
         [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
             uint j = jb + u * WG + tid;
             if (j < NBv) {
@@ -897,6 +909,19 @@ void main()
                 nkm = max(nkm, nk[u]);
             }
         }
+        /* the rows' extremes: a subgroup's, then the workgroup's by atomics on the ordered keys */
+        [[unroll]] for (uint r = 0u; r < SGW_ROWS; r++) {
+            uint hi = 0u, lo = 0xffffffffu;
+            [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
+                if (jb + u * WG + tid < NBv) {
+                    uint k = okey_f(run[u][r]);
+                    hi = max(hi, k), lo = min(lo, k);
+                }
+            hi = subgroupMax(hi), lo = subgroupMin(lo);
+            if (subgroupElect())
+                atomicMax(rext[r].x, hi), atomicMin(rext[r].y, lo);
+        }
+#undef run
     }
     nkr[tid] = bad ? uintBitsToFloat(0x7f800000u) : nkm;
     barrier();
@@ -905,6 +930,11 @@ void main()
         for (uint x = 0u; x < WG; x++)
             mx = max(mx, nkr[x]);
         scratch[F] = floatBitsToUint(mx);
+    }
+    if (tid < SGW_ROWS) {
+        scratch[F + 1u + tid] = 0u;
+        scratch[F + 1u + SGW_ROWS + 2u * tid] = rext[tid].x;
+        scratch[F + 2u + SGW_ROWS + 2u * tid] = rext[tid].y;
     }
 #elif SGW_PASS == 3
     /* the fallback: row g % SGW_ROWS of tile tile0 + g / SGW_ROWS where topk_f32 flagged it: its exact
