@@ -1391,6 +1391,8 @@ void main()
     X("kv_select_sgw_cum_nr", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_NOREPLAY=true") \
     X("kv_select_sgw_fs", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=128") \
     X("kv_select_sgw_f", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128") \
+    X("kv_select_sgw_fs_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=128 -DSGW_DBG=1") \
+    X("kv_select_sgw_f_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_DBG=1") \
     X("kv_select_sgw_f_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_FALLALL=1") \
     X("kv_select_sgw_fb", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u") \
     X("kv_select_sgw_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=1") \
@@ -1526,12 +1528,19 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
              * VOXATTN_VULKAN_KV_FALLBACK (tests only): every row to the fallback */
             const int64_t n = tiles - t0 < groups ? tiles - t0 : groups;
             a.tile0 = t0;
-            st = VK_DISPATCH(v, kv_select, "kv_select_sgw_fs", b, a, (uint64_t)n);
+            st = VK_DISPATCH(v, kv_select, v->kv_debug ? "kv_select_sgw_fs_dbg" : "kv_select_sgw_fs", b, a, (uint64_t)n);
             if (!st && v->kv_stop != 1)
-                st = VK_DISPATCH(v, kv_select, v->kv_fallback ? "kv_select_sgw_f_all" : "kv_select_sgw_f", b, a,
+                st = VK_DISPATCH(v, kv_select,
+                                 v->kv_fallback ? "kv_select_sgw_f_all" : v->kv_debug ? "kv_select_sgw_f_dbg" : "kv_select_sgw_f", b, a,
                                  (uint64_t)(n * (VK_SGW_ROWS_F32 / VK_SGW_SLOTS)));
             if (!st && v->kv_stop != 1 && v->kv_stop != 2) /* row1 (timing only): without the fallback */
                 st = VK_DISPATCH(v, kv_select, "kv_select_sgw_fb", b, a, (uint64_t)(n * VK_SGW_ROWS_F32));
+        }
+        if (!st && f32k && v->kv_debug) { /* diagnosis only (a blocking read): topk_f32's reasons for the fallback */
+            uint32_t c[16] = {0};
+            st = vk_read(v, &v->scratch, (size_t)(2 * trows * a.NBv + 100) * 4, c, sizeof c);
+            vox_log(v->log, VOX_LOG_INFO, "vulkan kv_select_sgw_f fallbacks by reason: %u %u %u %u %u %u %u %u %u %u",
+                    c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]);
         }
         for (int64_t t0 = 0; !st && !f32k && t0 < tiles; t0 += groups) {
             const int64_t n = tiles - t0 < groups ? tiles - t0 : groups;

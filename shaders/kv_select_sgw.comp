@@ -81,6 +81,9 @@
 #ifndef SGW_CHUNK
 #define SGW_CHUNK 16 /* kv_select_sgw_fs: dims summed apart before joining a score's running sum (topk_f32's bound) */
 #endif
+#ifndef SGW_DBG
+#define SGW_DBG 0 /* diagnosis only (kv_select_sgw_f_dbg, VOXATTN_VULKAN_KV_DEBUG): topk_f32's reasons counted */
+#endif
 #ifndef SGW_FALLALL
 #define SGW_FALLALL 0 /* tests only (kv_select_sgw_f_all, VOXATTN_VULKAN_KV_FALLBACK): every row to the fallback */
 #endif
@@ -109,7 +112,7 @@ layout(std430, set = 0, binding = 5) buffer Scratch2 { uvec2 scratch2[]; };
 #if SGW_PASS == 1 && SGW_F32
 shared vec4 qf[SGW_DMAX * SGW_ROWS / 4];
 shared float nkr[SGW_WG1];
-shared uvec2 rext[SGW_ROWS]; /* the rows' largest and smallest scores as ordered keys (okey_f) */
+shared uint rhi[SGW_ROWS], rlo[SGW_ROWS]; /* the rows' largest and smallest scores as ordered keys (okey_f) */
 #elif SGW_PASS == 1
 shared dvec2 qd[SGW_DMAX * SGW_ROWS / 2];
 #elif SGW_PASS == 2 && SGW_F32
@@ -594,6 +597,15 @@ double dot64(uint qat, uint kat, uint D, double scale)
  * delta) / scale), the rest (the band, at most SGW_BAND) re-scored exactly and ranked by (s desc, index
  * asc); no band score may lie within delta of the weakest taken one unless equal to it. False: the row
  * goes to the fallback (its f64 scores and the exact selection, SGW_PASS 3). Subgroup-uniform. */
+/* topk_f32's "no": the reason counted where SGW_DBG (slice 0's words after the flags) */
+bool fail(uint k)
+{
+#if SGW_DBG
+    if (subgroupElect())
+        atomicAdd(scratch[pc.off[5] + 2u * SGW_ROWS * vox_u64lo(pc.NBv) + 100u + k], 1u);
+#endif
+    return false;
+}
 bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P, float nk2, uint lane, uint S,
               out float thi_out)
 {
@@ -617,13 +629,13 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
     double delta = p2(-47) + p2(-49) * Bs;
     double Es = (scale * (err + Dd * p2(-53) * 1.01LF * A) + p2(-52) * Bs) * (1.0LF + p2(-30));
     if (!(fin_f(nk2) && fin_d(nq2) && fin_d(scale) && D <= 4096u && scale >= p2(-100) && A < p2(100)))
-        return false;
+        return fail(0);
     /* the range: pass 1's (the extremes of the same f32 values) */
     uint F = P - 2u * h * NBv + 2u * SGW_ROWS * NBv;
     float amax = okey_inv(scratch[F + 1u + SGW_ROWS + 2u * h]), amin = okey_inv(scratch[F + 2u + SGW_ROWS + 2u * h]);
     float span = amax - amin, inv = 255.0 / span, nb0 = -amin * inv;
     if (!(fin_f(amax) && fin_f(amin) && fin_f(span) && fin_f(inv) && fin_f(nb0) && span > 0.0 && inv > 0.0))
-        return false; /* every score equal, or a range f32 cannot scale */
+        return fail(1); /* every score equal, or a range f32 cannot scale */
     /* the histogram */
     for (uint b = lane; b < 256u; b += S)
         wk[r][b] = 0u;
@@ -655,7 +667,7 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
     uint B = subgroupMax(fb), above = subgroupMax(fx), cnt = subgroupMax(fc), rem = n - above;
     subgroupBarrier(); /* the histogram read before the candidates overwrite it */
     if (cnt > SGW_CAND)
-        return false;
+        return fail(2);
     /* B's blocks (value bits, index), in index order */
     uint base = 0u;
     for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
@@ -695,9 +707,9 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
     if (fin_f(tlo) && double(tlo) > Tp - W)
         tlo = next_f(tlo, false);
     if (!(fin_f(thi) && fin_f(tlo) && double(thi) >= Tp + W && double(tlo) <= Tp - W))
-        return false;
+        return fail(3);
     if (!(scale * (double(amax) - double(tlo)) + 2.0LF * Es <= 60.0LF))
-        return false; /* p of a band block may not be normal */
+        return fail(4); /* p of a band block may not be normal */
     /* in: the blocks above thi; the band: those in [tlo, thi]. Where the window lies in B (every block of a
      * higher bin is above thi, of a lower one below tlo), from B's blocks; else by a sweep of the row */
     uint nin = 0u, nb = 0u;
@@ -733,7 +745,7 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
         nin = subgroupAdd(nin);
     }
     if (nb > SGW_BAND || nin > n || n - nin > nb)
-        return false;
+        return fail(5);
     uint rr = n - nin; /* the band's blocks to take */
     subgroupMemoryBarrierShared();
     subgroupBarrier();
@@ -761,7 +773,7 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
             close = close || !(sb == ss || abs(sb - ss) > delta);
         }
         if (subgroupBallotBitCount(subgroupBallot(close)) > 0u)
-            return false;
+            return fail(6);
     } else {
         for (uint b = lane; b < nb; b += S)
             scratch[P + bjs[r][b]] = rr > 0u ? 0x7f800000u : 0xff800000u;
@@ -833,7 +845,7 @@ void main()
         qf[x >> 2][x & 3u] = rr < nv ? qbar[qat + rr * D + e] : 0.0;
     }
     if (tid < SGW_ROWS)
-        rext[tid] = uvec2(0u, 0xffffffffu);
+        rhi[tid] = 0u, rlo[tid] = 0xffffffffu;
     barrier();
     float nkm = 0.0;
     bool bad = false;
@@ -919,7 +931,7 @@ void main()
                 }
             hi = subgroupMax(hi), lo = subgroupMin(lo);
             if (subgroupElect())
-                atomicMax(rext[r].x, hi), atomicMin(rext[r].y, lo);
+                atomicMax(rhi[r], hi), atomicMin(rlo[r], lo);
         }
 #undef run
     }
@@ -931,10 +943,14 @@ void main()
             mx = max(mx, nkr[x]);
         scratch[F] = floatBitsToUint(mx);
     }
+#if SGW_DBG
+    if (g == 0u && vox_u64lo(pc.tile0) == 0u && tid < 16u)
+        scratch[F + 100u + tid] = 0u;
+#endif
     if (tid < SGW_ROWS) {
         scratch[F + 1u + tid] = 0u;
-        scratch[F + 1u + SGW_ROWS + 2u * tid] = rext[tid].x;
-        scratch[F + 2u + SGW_ROWS + 2u * tid] = rext[tid].y;
+        scratch[F + 1u + SGW_ROWS + 2u * tid] = rhi[tid];
+        scratch[F + 2u + SGW_ROWS + 2u * tid] = rlo[tid];
     }
 #elif SGW_PASS == 3
     /* the fallback: row g % SGW_ROWS of tile tile0 + g / SGW_ROWS where topk_f32 flagged it: its exact
