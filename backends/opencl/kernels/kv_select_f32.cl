@@ -101,6 +101,7 @@ float kf_next(float x, int up)
 /* A sweep's next KF_U steps of scores: block j0 + 32 u + lane's bits, 0 from n on */
 void kf_vals(__global const uint *P, long j0, long n, int lane, uint *vv)
 {
+    #pragma unroll
     for (int u = 0; u < KF_U; u++) {
         const long j = j0 + 32 * u + lane;
         vv[u] = j < n ? P[j] : 0u;
@@ -162,6 +163,7 @@ int kf_topk(__global uint *P, long NBv, long n, float nk2, __global const float 
     for (long j0 = 0; j0 < na; j0 += 32 * KF_U) {
         uint vv[KF_U];
         kf_vals(P, j0, na, lane, vv);
+        #pragma unroll
         for (int u = 0; u < KF_U; u++)
             if (j0 + 32 * u + lane < na) {
                 const uint k = kf_okey(as_float(vv[u]));
@@ -181,6 +183,7 @@ int kf_topk(__global uint *P, long NBv, long n, float nk2, __global const float 
     for (long j0 = 0; j0 < nh; j0 += 32 * KF_U) {
         uint vv[KF_U];
         kf_vals(P, j0, nh, lane, vv);
+        #pragma unroll
         for (int u = 0; u < KF_U; u++)
             if (j0 + 32 * u + lane < nh)
                 atomic_inc(&wk[kf_bin(as_float(vv[u]), inv, nb0)]);
@@ -190,12 +193,14 @@ int kf_topk(__global uint *P, long NBv, long n, float nk2, __global const float 
      * lane t scans bins 255 - 8t down to 248 - 8t */
     const int top = 255 - 8 * lane;
     uint c8[8], tot = 0u;
+    #pragma unroll
     for (int k = 0; k < 8; k++)
         c8[k] = wk[top - k], tot += c8[k];
     const uint xc = kw_scan_excl(tot, wb, lane);
     uint fb = 0u, fx = 0u, fc = 0u;
     if (xc < nn && nn <= xc + tot) {
         uint acc = xc;
+        #pragma unroll
         for (int k = 0; k < 8; k++) {
             if (acc < nn && nn <= acc + c8[k])
                 fb = (uint)(top - k), fx = acc, fc = c8[k];
@@ -212,6 +217,7 @@ int kf_topk(__global uint *P, long NBv, long n, float nk2, __global const float 
     for (long j0 = 0; j0 < nc; j0 += 32 * KF_U) {
         uint vv[KF_U];
         kf_vals(P, j0, nc, lane, vv);
+        #pragma unroll
         for (int u = 0; u < KF_U; u++) {
             const long j = j0 + 32 * u + lane;
             const int inb = j < nc && kf_bin(as_float(vv[u]), inv, nb0) == B;
@@ -267,6 +273,7 @@ int kf_topk(__global uint *P, long NBv, long n, float nk2, __global const float 
     for (long j0 = 0; j0 < ns; j0 += 32 * KF_U) {
         uint vv[KF_U];
         kf_vals(P, j0, ns, lane, vv);
+        #pragma unroll
         for (int u = 0; u < KF_U; u++) {
             const long j = j0 + 32 * u + lane;
             const float v = as_float(vv[u]);
@@ -340,6 +347,7 @@ void kf_row(__global uint *P, __global uint *F, int h, long NB, long NBv, long i
     for (long j0 = 0; j0 < nj; j0 += 32 * KF_U) {
         uint vv[KF_U];
         kf_vals(P, j0, nact, lane, vv);
+        #pragma unroll
         for (int u = 0; u < KF_U; u++) {
             const long j = j0 + 32 * u + lane;
             const int pick = (act && j < NBv && as_float(vv[u]) > thi) || (all && j < NBv) ||
@@ -388,23 +396,30 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
     for (long jb = 0; jb < nk; jb += KF_WG1 * KF_KPT) {
         float run[KF_KPT][KF_ROWS], acc[KF_KPT][KF_ROWS], nks[KF_KPT];
         __global const float *kp[KF_KPT];
+        #pragma unroll
         for (int u = 0; u < KF_KPT; u++) {
             nks[u] = 0.0f;
             kp[u] = kh + min(jb + u * KF_WG1 + LID, nk - 1) * D;
         }
         for (int e0 = 0; e0 < D; e0 += KF_CHUNK) {
+            #pragma unroll
             for (int u = 0; u < KF_KPT; u++)
+                #pragma unroll
                 for (int r = 0; r < KF_ROWS; r++)
                     acc[u][r] = 0.0f;
             const int e1 = min(e0 + KF_CHUNK, D);
             if (vec) {
                 for (int e = e0; e < e1; e += 4) {
                     float4 kk[KF_KPT];
+                    #pragma unroll
                     for (int u = 0; u < KF_KPT; u++)
                         kk[u] = vload4(0, kp[u] + e);
+                    #pragma unroll
                     for (int c = 0; c < 4; c++) {
+                        #pragma unroll
                         for (int hh = 0; hh < KF_ROWS / 4; hh++) {
                             const float4 qv = vload4(hh, qf + (e + c) * KF_ROWS);
+                            #pragma unroll
                             for (int u = 0; u < KF_KPT; u++) {
                                 const float k = c == 0 ? kk[u].x : c == 1 ? kk[u].y : c == 2 ? kk[u].z : kk[u].w;
                                 acc[u][4 * hh] = fma(qv.x, k, acc[u][4 * hh]);
@@ -413,6 +428,7 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
                                 acc[u][4 * hh + 3] = fma(qv.w, k, acc[u][4 * hh + 3]);
                             }
                         }
+                        #pragma unroll
                         for (int u = 0; u < KF_KPT; u++) {
                             const float k = c == 0 ? kk[u].x : c == 1 ? kk[u].y : c == 2 ? kk[u].z : kk[u].w;
                             nks[u] = fma(k, k, nks[u]);
@@ -422,12 +438,15 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
             } else {
                 for (int e = e0; e < e1; e++) {
                     float kk[KF_KPT];
+                    #pragma unroll
                     for (int u = 0; u < KF_KPT; u++) {
                         kk[u] = kp[u][e];
                         nks[u] = fma(kk[u], kk[u], nks[u]);
                     }
+                    #pragma unroll
                     for (int hh = 0; hh < KF_ROWS / 4; hh++) {
                         const float4 qv = vload4(hh, qf + e * KF_ROWS);
+                        #pragma unroll
                         for (int u = 0; u < KF_KPT; u++) {
                             acc[u][4 * hh] = fma(qv.x, kk[u], acc[u][4 * hh]);
                             acc[u][4 * hh + 1] = fma(qv.y, kk[u], acc[u][4 * hh + 1]);
@@ -437,13 +456,17 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
                     }
                 }
             }
+            #pragma unroll
             for (int u = 0; u < KF_KPT; u++)
+                #pragma unroll
                 for (int r = 0; r < KF_ROWS; r++)
                     run[u][r] = e0 == 0 ? acc[u][r] : run[u][r] + acc[u][r];
         }
+        #pragma unroll
         for (int u = 0; u < KF_KPT; u++) {
             const long j = jb + u * KF_WG1 + LID;
             if (j < nk) {
+                #pragma unroll
                 for (int r = 0; r < KF_ROWS; r++)
                     if (r < nv)
                         sl[2 * r * NBv + j] = as_uint(run[u][r]);
