@@ -220,6 +220,9 @@ static void mma_detect(cl_dev *d)
      * only): every row the certificate would take to its exact fallback */
     d->kv_f32k = !vox_env_flag("VOXATTN_OPENCL_KV_TOPK_F64");
     d->kv_fallback = vox_env_flag("VOXATTN_OPENCL_KV_FALLBACK");
+    const char *kwv = getenv("VOXATTN_OPENCL_KV_WAVE"); /* tests: several waves at the test cases' sizes */
+    d->kv_wave = kwv && *kwv ? atoi(kwv) : 0;
+    d->kv_wave = d->kv_wave > 0 ? d->kv_wave : 0;
     vox_log(d->log, VOX_LOG_DEBUG, "opencl: kv_select scans %s",
             d->kv_shfl == 1 ? "by warp shuffles (inline PTX shfl.sync)"
             : d->kv_shfl == 2 ? "by warp shuffles emulated (VOXATTN_OPENCL_KV_SHFL=emu)"

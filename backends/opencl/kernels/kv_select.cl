@@ -795,6 +795,7 @@ static vox_status cl_kv_select_f32(cl_dev *d, const vox_op_dims *dm, const vox_o
     size_t groups = KV_SCRATCH_MAX / stride;
     groups = groups < 1 ? 1 : groups > 4096 ? 4096 : groups;
     groups = (int64_t)groups < tiles ? groups : (size_t)tiles;
+    groups = d->kv_wave > 0 && groups > (size_t)d->kv_wave ? (size_t)d->kv_wave : groups; /* tests */
     a->per_block = (int64_t)(stride / 4);
     cl_prog *pr = NULL;
     vox_status st = cl_get_prog(d, PROG_KVF, VOX_F32, 0, 0, 0, 0, &pr);
