@@ -215,6 +215,14 @@ static void mma_detect(cl_dev *d)
         d->kv_warp = 2;
     else
         d->kv_warp = (kw && *kw && !strcmp(kw, "0")) || !nv || major < 7 ? 0 : 1;
+    /* where the warp per row runs, TOPK on f32 scores with a certificate (kv_select_f32.cl); "1": the
+     * exact f64 scores of every row (kv_select_warp.cl, session 14's); VOXATTN_OPENCL_KV_FALLBACK (tests
+     * only): every row the certificate would take to its exact fallback */
+    d->kv_f32k = !vox_env_flag("VOXATTN_OPENCL_KV_TOPK_F64");
+    d->kv_fallback = vox_env_flag("VOXATTN_OPENCL_KV_FALLBACK");
+    const char *kwv = getenv("VOXATTN_OPENCL_KV_WAVE"); /* tests: several waves at the test cases' sizes */
+    d->kv_wave = kwv && *kwv ? atoi(kwv) : 0;
+    d->kv_wave = d->kv_wave > 0 ? d->kv_wave : 0;
     vox_log(d->log, VOX_LOG_DEBUG, "opencl: kv_select scans %s",
             d->kv_shfl == 1 ? "by warp shuffles (inline PTX shfl.sync)"
             : d->kv_shfl == 2 ? "by warp shuffles emulated (VOXATTN_OPENCL_KV_SHFL=emu)"
@@ -364,6 +372,12 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
     d->kv_maxrreg = !d->nv_opts ? 0 : krr && *krr ? atoi(krr) : CL_NV_KV_MAXRREG;
     if (d->kv_maxrreg < 0 || d->kv_maxrreg > 255)
         d->kv_maxrreg = 0;
+    /* PROG_KVF (TOPK on f32 scores): the compiler's choice unless set (its scores pass holds 64 f32
+     * accumulators per item) */
+    const char *frr = getenv("VOXATTN_OPENCL_KVF_MAXRREG");
+    d->kvf_maxrreg = d->nv_opts && frr && *frr ? atoi(frr) : 0;
+    if (d->kvf_maxrreg < 0 || d->kvf_maxrreg > 255)
+        d->kvf_maxrreg = 0;
     const char *wrr = getenv("VOXATTN_OPENCL_KVW_MAXRREG"), *fma = getenv("VOXATTN_OPENCL_KV_FMA");
     d->kvw_maxrreg = !d->nv_opts ? 0 : wrr && *wrr ? atoi(wrr) : CL_NV_KV_MAXRREG;
     if (d->kvw_maxrreg < 0 || d->kvw_maxrreg > 255)

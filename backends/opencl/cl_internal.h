@@ -150,6 +150,10 @@ typedef struct cl_dev {
     int kv_maxrreg;  /* VOXATTN_OPENCL_KV_MAXRREG: -cl-nv-maxrregcount of kv_select's PROG_KV (0: none) */
     int kv_shfl;     /* kv_select's scans by warp shuffles: 0 off, 1 inline PTX (NVIDIA sm_70+), 2 emulated (VOXATTN_OPENCL_KV_SHFL) */
     int kv_warp;     /* kv_select's TOPK by a warp per row (f64 devices): 0 off, 1 inline PTX (NVIDIA sm_70+), 2 emulated (VOXATTN_OPENCL_KV_WARP); off for good after a failure */
+    int kv_f32k;     /* kv_select's TOPK (where kv_warp runs) on f32 scores with a certificate, kernels/kv_select_f32.cl (0: VOXATTN_OPENCL_KV_TOPK_F64, or off for good after a failure) */
+    int kv_fallback; /* tests only: kv_select_f32.cl sends every row with 0 < n < NBv to the fallback (VOXATTN_OPENCL_KV_FALLBACK) */
+    int kv_wave;     /* tests: kv_select_f32.cl's tiles per wave at most (VOXATTN_OPENCL_KV_WAVE; 0: as many as the scratch holds) */
+    int kvf_maxrreg; /* VOXATTN_OPENCL_KVF_MAXRREG: -cl-nv-maxrregcount of PROG_KVF (0: none) */
     int kv_fma;      /* kv_select's phase 1 by fma on f64 devices (the same sums; VOXATTN_OPENCL_KV_FMA; -1 unset: PROG_KVW only) */
     int kv_prefetch; /* kv_select's staged phase 1 loads the next kbar chunk ahead (VOXATTN_OPENCL_KV_PREFETCH; -1 unset: PROG_KVW only) */
     int kvw_maxrreg; /* VOXATTN_OPENCL_KVW_MAXRREG: -cl-nv-maxrregcount of PROG_KVW (0: none) */

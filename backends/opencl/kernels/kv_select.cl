@@ -675,7 +675,11 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
     "\n#undef KVS\n#undef KV_SFX\n#undef KV_NAME\n#undef KV_GLOBAL\n#define KVS __global\n"         \
     "#define KV_SFX _g\n#define KV_NAME vox_kv_select_global\n#define KV_GLOBAL 1\n"
 /* PROG_KVW (kv_select_warp.cl, TOPK on f64 devices): kv_select.cl's helpers
- * and phase 1, once (its global-work-space kernel comes along unused) */
+ * and phase 1, once (its global-work-space kernel comes along unused);
+ * PROG_KVF (kv_select_f32.cl, TOPK on f32 scores): those and the warp ops and
+ * kw_row of kv_select_warp.cl (its kernel unused), in a program of its own so
+ * that PROG_KVW's register cap (VOXATTN_OPENCL_KVW_MAXRREG) leaves its
+ * 64-accumulator scores pass alone */
 /* a program of its own, for every dtype (the op reads f32 means only), so
  * that its build options (VOXATTN_OPENCL_KV_MAXRREG) leave the other ops alone */
 #define CL_OP_kv_select(P, K, S, SUP) \
@@ -691,6 +695,14 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
     S(PROG_KVW, KV_AS_GLOBAL) \
     S(PROG_KVW, "kv_select.cl") \
     S(PROG_KVW, "kv_select_warp.cl") \
+    P(PROG_KVF, "kv_select f32", "") \
+    K(PROG_KVF, K_KV_SELECT_FS, "vox_kv_select_fs") \
+    K(PROG_KVF, K_KV_SELECT_F, "vox_kv_select_f") \
+    K(PROG_KVF, K_KV_SELECT_FB, "vox_kv_select_fb") \
+    S(PROG_KVF, KV_AS_GLOBAL) \
+    S(PROG_KVF, "kv_select.cl") \
+    S(PROG_KVF, "kv_select_warp.cl") \
+    S(PROG_KVF, "kv_select_f32.cl") \
     SUP(kv_select)
 #ifdef CL_OP_LAUNCHERS
 
@@ -754,6 +766,66 @@ static vox_status cl_kv_select_warp(cl_dev *d, const vox_op_dims *dm, const vox_
     return st == VOX_ERR_BACKEND ? cl_mma_give_up(d, &d->kv_warp, "kv_select (a warp per row)", st) : st;
 }
 
+/* kv_select_f32.cl's tiles: query rows (its KF_ROWS), the words after a
+ * slice's scores (KF_WORDS), the scores pass's work-group (KF_WG1) */
+#define CL_KF_ROWS 32
+#define CL_KF_WORDS 64
+#define CL_KF_WG1 128
+
+/* TOPK on f32 scores with a certificate (kv_select_f32.cl): waves of as many
+ * tiles of CL_KF_ROWS rows as KV_SCRATCH_MAX holds (at most 4096), each wave
+ * three launches: vox_kv_select_fs (a work-group per tile: the f32 scores,
+ * the head's largest key norm, the flags cleared), vox_kv_select_f (a warp
+ * per row: the certified lists, the other rows flagged), vox_kv_select_fb (a
+ * work-group per row of the wave: the flagged rows' exact f64 scores and
+ * selection; the others return at once). A slice per tile (256-byte
+ * aligned): 2 NBv words per row (the fallback's f64 scores fit in place),
+ * then CL_KF_WORDS. Enqueue only. Returns VOX_ERR_UNSUPPORTED (d->kv_f32k
+ * then off for good where the program does not build or a kernel does not
+ * launch) when the caller should run the exact warp kernel instead. */
+static vox_status cl_kv_select_f32(cl_dev *d, const vox_op_dims *dm, const vox_op_kv_select *p,
+                                   vox_kv_select_args *a)
+{
+    const size_t lw = d->kv_warp == 2 ? 32 : KV_LSZ, lb = d->kv_warp == 2 ? 32 : 128;
+    const size_t qf = 4 * CL_KF_ROWS * (size_t)a->D, qd = 8 * (size_t)a->D;
+    const size_t stride = (4 * (2 * CL_KF_ROWS * (size_t)a->NBv + CL_KF_WORDS) + 255) / 256 * 256;
+    const int64_t tiles = a->BH * ((a->NB + CL_KF_ROWS - 1) / CL_KF_ROWS);
+    if (qf + KV_STATIC_LOCAL > d->local_mem || lw > d->max_wg || CL_KF_WG1 > d->max_wg)
+        return VOX_ERR_UNSUPPORTED;
+    size_t groups = KV_SCRATCH_MAX / stride;
+    groups = groups < 1 ? 1 : groups > 4096 ? 4096 : groups;
+    groups = (int64_t)groups < tiles ? groups : (size_t)tiles;
+    groups = d->kv_wave > 0 && groups > (size_t)d->kv_wave ? (size_t)d->kv_wave : groups; /* tests */
+    a->per_block = (int64_t)(stride / 4);
+    cl_prog *pr = NULL;
+    vox_status st = cl_get_prog(d, PROG_KVF, VOX_F32, 0, 0, 0, 0, &pr);
+    if (st == VOX_ERR_COMPILE)
+        return cl_mma_give_up(d, &d->kv_f32k, "kv_select (TOPK on f32 scores)", st);
+    if (!st)
+        st = cl_scratch(d, groups * stride, "kv_select");
+    if (st)
+        return st;
+    cl_buf scratch = {.mem = d->scratch};
+    cl_kv_select_bufs b = cl_kv_bufs(p, &scratch);
+    for (int64_t t0 = 0; !st && t0 < tiles; t0 += (int64_t)groups) {
+        const size_t n = tiles - t0 < (int64_t)groups ? (size_t)(tiles - t0) : groups;
+        a->tile0 = t0;
+        const cl_grid gs = {.prog = pr, .k = K_KV_SELECT_FS, .groups = n, .ls = CL_KF_WG1, .local = qf,
+                            .level = VOX_LOG_WARN};
+        const cl_grid gf = {.prog = pr, .k = K_KV_SELECT_F, .groups = n * (CL_KF_ROWS / (lw / 32)), .ls = lw,
+                            .level = VOX_LOG_WARN};
+        const cl_grid gb = {.prog = pr, .k = K_KV_SELECT_FB, .groups = n * CL_KF_ROWS, .ls = lb, .local = qd,
+                            .level = VOX_LOG_WARN};
+        st = cl_kv_select_launch(d, dm->dtype, &b, a, &gs);
+        if (!st)
+            st = cl_kv_select_launch(d, dm->dtype, &b, a, &gf);
+        if (!st)
+            st = cl_kv_select_launch(d, dm->dtype, &b, a, &gb);
+    }
+    a->tile0 = 0;
+    return st == VOX_ERR_BACKEND ? cl_mma_give_up(d, &d->kv_f32k, "kv_select (TOPK on f32 scores)", st) : st;
+}
+
 /* Each work-group's slice of the scratch (256-byte aligned): its tile's
  * scores, KV_ROWS x NBv reals, and when the row work space (NBv x 8 bytes)
  * does not fit local memory beside the tile's qbar (KV_ROWS x D reals),
@@ -763,7 +835,13 @@ vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_selec
     cl_dev *d = devp;
     vox_kv_select_args a;
     vox_kv_select_args_init(&a, dm, p);
-    /* TOPK on f64 devices: a warp per row (kv_select_warp.cl), unless it failed to build */
+    /* TOPK on f64 devices: a warp per row, on f32 scores with a certificate (kv_select_f32.cl;
+     * VOXATTN_OPENCL_KV_TOPK_F64=1: on the exact f64 scores, kv_select_warp.cl), unless it failed */
+    if (d->kv_warp && d->fp64 && a.rule == 1 && d->kv_f32k) {
+        vox_status ws = cl_kv_select_f32(d, dm, p, &a);
+        if (ws != VOX_ERR_UNSUPPORTED)
+            return ws;
+    }
     if (d->kv_warp && d->fp64 && a.rule == 1) {
         vox_status ws = cl_kv_select_warp(d, dm, p, &a);
         if (ws != VOX_ERR_UNSUPPORTED)
