@@ -41,7 +41,8 @@
 #define KF_WORDS 64  /* words after a slice's scores: 1 + KF_ROWS, even (the host's CL_KF_WORDS) */
 #define KF_WG1 128   /* vox_kv_select_fs's work-group (the host's CL_KF_WG1) */
 #define KF_KPT 2     /* keys per item in vox_kv_select_fs */
-#define KF_CHUNK 16  /* dims summed apart before joining a score's running sum (the bound's L) */
+#define KF_CHUNK 128 /* dims summed apart before joining a score's running sum (the bound's L; >= D: one f32
+                      * sum per score, half the registers: H200 Vulkan 1.83 against 2.00 ms at 16) */
 #define KF_CAND 256  /* the boundary bin's blocks, at most */
 #define KF_BAND 64   /* the band's blocks re-scored exactly, at most */
 #define KF_U 4       /* sweep steps loaded before the first is used */
@@ -151,7 +152,8 @@ int kf_topk(__global uint *P, long NBv, long n, float nk2, __global const float 
     const double nkb = sqrt(((double)nk2 + Dd * 0x1p-125) / (1.0 - g32) * (1.0 + 0x1p-40));
     const double nqb = sqrt(nq2 * (1.0 + 0x1p-40));
     const double A = nqb * nkb * (1.0 + 0x1p-40);
-    const double C = ceil(Dd / 16.0), gC = C * u24 / (1.0 - C * u24), gL = 16.0 * u24 / (1.0 - 16.0 * u24);
+    const double L = (double)min(KF_CHUNK, D), C = ceil(Dd / L), gC = C * u24 / (1.0 - C * u24),
+                 gL = L * u24 / (1.0 - L * u24);
     const double err = (gL + gC * (1.0 + gL)) * (1.0 + 0x1p-40) * A + 2.0 * Dd * 0x1p-125 * (1.0 + nqb + nkb);
     const double Bs = scale * (A + err) * (1.0 + 0x1p-40);
     const double delta = 0x1p-47 + 0x1p-49 * Bs;
@@ -394,7 +396,10 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
     float nkm = 0.0f;
     int bad = 0;
     for (long jb = 0; jb < nk; jb += KF_WG1 * KF_KPT) {
-        float run[KF_KPT][KF_ROWS], acc[KF_KPT][KF_ROWS], nks[KF_KPT];
+        float acc[KF_KPT][KF_ROWS], nks[KF_KPT];
+#if KF_CHUNK < 128
+        float run[KF_KPT][KF_ROWS];
+#endif
         __global const float *kp[KF_KPT];
         #pragma unroll
         for (int u = 0; u < KF_KPT; u++) {
@@ -456,12 +461,17 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
                     }
                 }
             }
+#if KF_CHUNK < 128
             #pragma unroll
             for (int u = 0; u < KF_KPT; u++)
                 #pragma unroll
                 for (int r = 0; r < KF_ROWS; r++)
                     run[u][r] = e0 == 0 ? acc[u][r] : run[u][r] + acc[u][r];
+#endif
         }
+#if KF_CHUNK >= 128
+#define run acc
+#endif
         #pragma unroll
         for (int u = 0; u < KF_KPT; u++) {
             const long j = jb + u * KF_WG1 + LID;
@@ -474,6 +484,7 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
                 nkm = fmax(nkm, nks[u]);
             }
         }
+#undef run
     }
     nkr[LID] = bad ? INFINITY : nkm;
     barrier(CLK_LOCAL_MEM_FENCE);
