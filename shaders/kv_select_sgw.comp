@@ -2,7 +2,7 @@
  * named in kv_select.comp's variant table and taken by its launcher on devices with shaderFloat64 and
  * subgroup ballots, head_dim <= 128, fewer than 2^16 video blocks (VOXATTN_VULKAN_KV_SGW=0: the
  * workgroup-per-row variants, which also keep the STAT rule). The OpenCL backend's vox_kv_select_warp
- * (kernels/kv_select_warp.cl) is the same algorithm for TOPK.
+ * (kernels/kv_select_warp.cl) is the same exact algorithm for TOPK.
  *
  * Tiles of SGW_ROWS query rows of one head, run in waves of as many tiles as the scratch holds (a slice
  * of SGW_ROWS x NBv doubles per tile; tile0: the wave's first), each wave in two dispatches:
@@ -37,10 +37,30 @@
  *    above T and the `rem` lowest-index keys equal to T. A row whose p are NaN (a NaN score, or an
  *    infinite max) takes its n first blocks by index, as the reference's order puts NaN after every
  *    number; rows of global query blocks take every block.
- * No certificate for TOPK: the scores are the reference's bit for bit and p follows them through exp_d
- * and one division. NaN and infinities are told by their bits (nan_d, inf_d): with isnan(z) (and
- * exp_d's `x != x`) the H200 failed the NaN-row cases that lavapipe passed. Timing only
- * (VOXATTN_VULKAN_KV_STOP): `tile` pass 1 alone; `row1`, `row2` (SGW_RSTOP): pass 2 up to p, up to T. */
+ * On these exact scores there is no certificate: the scores are the reference's bit for bit and p follows
+ * them through exp_d and one division. NaN and infinities are told by their bits (nan_d, inf_d): with
+ * isnan(z) (and exp_d's `x != x`) the H200 failed the NaN-row cases that lavapipe passed. Timing only
+ * (VOXATTN_VULKAN_KV_STOP): `tile` pass 1 alone; `row1`, `row2` (SGW_RSTOP): pass 2 up to p, up to T.
+ *
+ * TOPK on f32 scores (SGW_F32, session 26; the launcher's default for TOPK, VOXATTN_VULKAN_KV_TOPK_F64=1
+ * the exact path above): the CUDA path's algorithm (backends/gpu/kernels/kv_select_fast.cuh, vox_kf_topk),
+ * so that TOPK is one design on CUDA, Vulkan and OpenCL (kernels/kv_select_f32.cl). Tiles of 32 rows, three
+ * dispatches per wave:
+ * 1. kv_select_sgw_fs: each score one f32 fma chain over the dims (SGW_CHUNK 128; a smaller SGW_CHUNK sums
+ *    chunks apart, the bound follows it), 2 keys x 32 rows an invocation; the head's largest f32 key sum of
+ *    squares and the rows' largest and smallest scores, after the scores in the slice (F).
+ * 2. kv_select_sgw_f, a subgroup per row (topk_f32): the bound on |a_j - qbar.kbar_j| from |q| and the
+ *    largest key norm; the n-th largest score T by a 256-bin histogram linear in a over the row's range,
+ *    the boundary bin's blocks and counting; the window T +- W (W from the bound and the gap delta that
+ *    orders the reference's p strictly); blocks above it are in, below it out, the band between them
+ *    (at most SGW_BAND) re-scored exactly in f64 (bitwise the reference's s) and ranked by (s desc, index
+ *    asc), refused where a band score lies within delta of the weakest taken one unless equal to it. The
+ *    list by ballots (a > thi, the band's taken blocks marked +inf). A row it cannot certify (a range f32
+ *    cannot bin, a crowded boundary bin, a wide band, p possibly subnormal, a near tie) sets its flag.
+ * 3. kv_select_sgw_fb (SGW_PASS 3), a workgroup per row of the wave, the flagged rows only: the row's
+ *    exact f64 scores into its slot (2 NBv words a row, so they fit in place), then select_row above.
+ * VOXATTN_VULKAN_KV_FALLBACK (tests, kv_select_sgw_f_all) sends every row through 3;
+ * VOXATTN_VULKAN_KV_DEBUG counts topk_f32's refusals by reason (a blocking read, diagnosis only). */
 #ifdef VOX_GLSL
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : enable
