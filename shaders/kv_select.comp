@@ -1494,7 +1494,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     const int64_t trows = f32k ? VK_SGW_ROWS_F32 : VK_SGW_ROWS;
     if (sgw)
         tiles = BH * ((NB + trows - 1) / trows);
-    a.per_block = a.NBv > 0 ? (f32k ? 2 * trows * a.NBv + VK_SGW_F32_WORDS : words * a.NBv) : 1;
+    a.per_block = a.NBv > 0 ? (f32k ? words * (trows / VK_SGW_ROWS) * a.NBv + VK_SGW_F32_WORDS : words * a.NBv) : 1;
     int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
@@ -1538,7 +1538,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
         }
         if (!st && f32k && v->kv_debug) { /* diagnosis only (a blocking read): topk_f32's reasons for the fallback */
             uint32_t c[16] = {0};
-            st = vk_read(v, &v->scratch, (size_t)(2 * trows * a.NBv + 100) * 4, c, sizeof c);
+            st = vk_read(v, &v->scratch, (size_t)(a.per_block - VK_SGW_F32_WORDS + 100) * 4, c, sizeof c);
             vox_log(v->log, VOX_LOG_INFO, "vulkan kv_select_sgw_f fallbacks by reason: %u %u %u %u %u %u %u %u %u %u",
                     c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]);
         }

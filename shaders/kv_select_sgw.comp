@@ -562,6 +562,9 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
 bool fin_f(float x) { return (floatBitsToUint(x) & 0x7f800000u) != 0x7f800000u; }
 bool fin_d(double x) { return (unpackDouble2x32(x).y & 0x7ff00000u) != 0x7ff00000u; }
 double p2(int e) { return ldexp(1.0LF, e); }
+#define SGW_FW 128u /* words at the end of an f32 path's slice (the launcher's VK_SGW_F32_WORDS) */
+/* The f32 path's words of the slice at sbase: the head's largest key norm, the rows' flags and extremes */
+uint f_area(uint sbase) { return sbase + vox_u64lo(pc.per_block) - SGW_FW; }
 /* f32 order as unsigned order (finite values and infinities; NaN apart) and back */
 uint okey_f(float x)
 {
@@ -622,12 +625,12 @@ bool fail(uint k)
 {
 #if SGW_DBG
     if (subgroupElect())
-        atomicAdd(scratch[pc.off[5] + 2u * SGW_ROWS * vox_u64lo(pc.NBv) + 100u + k], 1u);
+        atomicAdd(scratch[f_area(pc.off[5]) + 100u + k], 1u);
 #endif
     return false;
 }
-bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P, float nk2, uint lane, uint S,
-              out float thi_out)
+bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P, uint F, float nk2, uint lane,
+              uint S, out float thi_out)
 {
     thi_out = 0.0;
     uint D = vox_u64lo(pc.D), qat = pc.off[0] + m * D;
@@ -651,7 +654,6 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
     if (!(fin_f(nk2) && fin_d(nq2) && fin_d(scale) && D <= 4096u && scale >= p2(-100) && A < p2(100)))
         return fail(0);
     /* the range: pass 1's (the extremes of the same f32 values) */
-    uint F = P - 2u * h * NBv + 2u * SGW_ROWS * NBv;
     float amax = okey_inv(scratch[F + 1u + SGW_ROWS + 2u * h]), amin = okey_inv(scratch[F + 2u + SGW_ROWS + 2u * h]);
     float span = amax - amin, inv = 255.0 / span, nb0 = -amin * inv;
     if (!(fin_f(amax) && fin_f(amin) && fin_f(span) && fin_f(inv) && fin_f(nb0) && span > 0.0 && inv > 0.0))
@@ -815,7 +817,7 @@ void select_row_f32(uint bh, uint i, uint h, uint r, bool video, uint NB, uint N
         n = min(uint(pc.min_blocks), NBv);
     bool act = video && n > 0u && n < NBv, all = video && n >= NBv;
     float thi = 0.0;
-    if (act && (SGW_FALLALL != 0 || !topk_f32(bh, m, h, r, NB, NBv, n, P, uintBitsToFloat(scratch[F]), lane, S, thi))) {
+    if (act && (SGW_FALLALL != 0 || !topk_f32(bh, m, h, r, NB, NBv, n, P, F, uintBitsToFloat(scratch[F]), lane, S, thi))) {
         if (subgroupElect())
             scratch[F + 1u + h] = 1u;
         return;
@@ -855,7 +857,7 @@ void main()
      * finite), the rows' fallback flags (cleared: F + 1 + r), their largest and smallest scores (as ordered
      * keys: F + 1 + SGW_ROWS + 2 r, + 1) */
     uint t = vox_u64lo(pc.tile0) + g, sbase = pc.off[5] + g * vox_u64lo(pc.per_block);
-    uint F = sbase + 2u * SGW_ROWS * NBv;
+    uint F = f_area(sbase);
     uint bh = t / tph, i0 = (t - bh * tph) * SGW_ROWS;
     uint nv = NBv > i0 ? min(NBv - i0, SGW_ROWS) : 0u;
     uint qat = pc.off[0] + (bh * NB + i0) * D;
@@ -977,7 +979,7 @@ void main()
      * scores (as kv_select_sgw_s) into its slice, then its exact selection by one subgroup */
     uint tl = g / SGW_ROWS, h = g - tl * SGW_ROWS;
     uint t = vox_u64lo(pc.tile0) + tl, sbase = pc.off[5] + tl * vox_u64lo(pc.per_block);
-    if (scratch[sbase + 2u * SGW_ROWS * NBv + 1u + h] == 0u)
+    if (scratch[f_area(sbase) + 1u + h] == 0u)
         return;
     uint bh = t / tph, i = (t - bh * tph) * SGW_ROWS + h, P = sbase + 2u * h * NBv;
     uint qat = pc.off[0] + (bh * NB + i) * D;
@@ -1075,7 +1077,7 @@ void main()
     uint nv = NBv > i0 ? min(NBv - i0, SGW_ROWS) : 0u, nr = min(NB - i0, SGW_ROWS);
     uint S = gl_SubgroupSize, lane = gl_SubgroupInvocationID, step = min(gl_NumSubgroups, SGW_SLOTS);
 #if SGW_F32
-    uint F = sbase + 2u * SGW_ROWS * NBv;
+    uint F = f_area(sbase);
     if (gl_SubgroupID < step)
         for (uint r = gl_SubgroupID; r < SGW_SLOTS && h0 + r < nr; r += step)
             select_row_f32(bh, i0 + h0 + r, h0 + r, r, h0 + r < nv, NB, NBv, sbase + 2u * (h0 + r) * NBv, F, lane, S);
