@@ -141,6 +141,9 @@ shared dvec2 qd[SGW_DMAX * SGW_ROWS / 2];
 #define SGW_CAND 256u
 #define SGW_BAND 64u
 shared uint wk[SGW_SLOTS][2u * SGW_CAND];
+#if SGW_MASS
+shared uint msum[SGW_SLOTS][2][256]; /* CUMULATIVE: the bins' masses, floor(w 2^36) in two 18-bit limbs */
+#endif
 shared uint bjs[SGW_SLOTS][SGW_BAND];
 shared double bss[SGW_SLOTS][SGW_BAND];
 #else
@@ -562,6 +565,7 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
 bool fin_f(float x) { return (floatBitsToUint(x) & 0x7f800000u) != 0x7f800000u; }
 bool fin_d(double x) { return (unpackDouble2x32(x).y & 0x7ff00000u) != 0x7ff00000u; }
 double p2(int e) { return ldexp(1.0LF, e); }
+float p2f(int e) { return ldexp(1.0, e); }
 #define SGW_FW 128u /* words at the end of an f32 path's slice (the launcher's VK_SGW_F32_WORDS) */
 /* The f32 path's words of the slice at sbase: the head's largest key norm, the rows' flags and extremes */
 uint f_area(uint sbase) { return sbase + vox_u64lo(pc.per_block) - SGW_FW; }
@@ -806,18 +810,307 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
     return true;
 }
 
+#if SGW_MASS /* CUMULATIVE on the f32 scores: CUDA's vox_kf_cum (kv_select_fast.cuh) */
+/* floor(w 2^36) (w in [0, 1]) into two 18-bit limbs of slot r's bin b: 32-bit sums exact in any order while
+ * NBv < 2^14 (the launcher checks) */
+void mass_add(uint r, uint b, float w)
+{
+    double x = floor(double(w) * 68719476736.0LF);
+    uint hi = uint(floor(x * (1.0LF / 262144.0LF)));
+    atomicAdd(msum[r][0][b], uint(x - double(hi) * 262144.0LF));
+    atomicAdd(msum[r][1][b], hi);
+}
+double mass_at(uint r, uint b) { return double(msum[r][0][b]) + double(msum[r][1][b]) * 262144.0LF; }
+
+/* One radix pass's bins for slot r over the weights' bits (at P + j, j < NBv) in [kmin, kmin + 2^len): the
+ * digits [lo, hi) of rel = bits - kmin for the rel whose bits from hi up equal prefix's; with the masses. */
+void wbins(uint r, uint P, uint NBv, uint kmin, uint prefix, uint lo, uint hi, bool mass, uint lane, uint S)
+{
+    for (uint b = lane; b < 256u; b += S) {
+        wk[r][b] = 0u;
+        if (mass)
+            msum[r][0][b] = 0u, msum[r][1][b] = 0u;
+    }
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
+        uint vv[SGW_U];
+        vals_ahead(P, j0, NBv, lane, S, vv);
+        [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
+            uint rel = vv[u] - kmin;
+            if (j0 + u * S + lane < NBv && (hi >= 32u || ((rel ^ prefix) >> hi) == 0u)) {
+                uint b = (rel >> lo) & ((1u << (hi - lo)) - 1u);
+                atomicAdd(wk[r][b], 1u);
+                if (mass)
+                    mass_add(r, b, uintBitsToFloat(vv[u]));
+            }
+        }
+    }
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+}
+
+/* The n-th largest weight's bits (0 < n < NBv), or the low end of a bucket taken whole: #{w >= T} >= n,
+ * #{w > T} <= n (vox_kf_top_value) */
+uint top_value(uint r, uint P, uint NBv, uint n, uint kmin, uint len, uint lane, uint S)
+{
+    uint nbl = 256u / S, top = 255u - nbl * lane, prefix = 0u, rem = n, hi = len, lo = len > 8u ? len - 8u : 0u;
+    while (true) {
+        wbins(r, P, NBv, kmin, prefix, lo, hi, false, lane, S);
+        uint tot = 0u;
+        for (uint q = 0u; q < nbl; q++)
+            tot += wk[r][top - q];
+        uint xc = subgroupExclusiveAdd(tot), fb = 0u, fx = 0u, fc = 0u;
+        if (xc < rem && rem <= xc + tot) {
+            uint acc = xc;
+            for (uint q = 0u; q < nbl; q++) {
+                uint c = wk[r][top - q];
+                if (acc < rem && rem <= acc + c)
+                    fb = top - q, fx = acc, fc = c;
+                acc += c;
+            }
+        }
+        uint bin = subgroupMax(fb), cnt = subgroupMax(fc);
+        rem -= subgroupMax(fx);
+        subgroupBarrier();
+        prefix |= bin << lo;
+        if (cnt == rem || lo == 0u)
+            break;
+        hi = lo, lo = lo > 8u ? lo - 8u : 0u;
+    }
+    return kmin + prefix;
+}
+
+/* vox_kf_cum_certify: c when the exact mass of the c - 1 and c first blocks lie below and at or above tau
+ * by the bounds (bp, bc: the fixed-point masses of the c - 1 and c largest w; W: all of them), else -1 */
+int cum_certify(uint c, double bp, double bc, double W, uint NBv, double tau, double Ep)
+{
+    double mu = (2.0LF * double(NBv) + 600.0LF) * p2(-52), m = (2.0LF * double(NBv) + 512.0LF) * p2(-52) + double(NBv) * p2(-120);
+    double e2 = (1.0LF / exp_d(-2.0LF * Ep)) * (1.0LF + p2(-40));
+    double pp = min((bp + double(NBv)) / W * (1.0LF + mu), 1.0LF);
+    double pcv = bc / (W + double(NBv)) * (1.0LF - mu);
+    pcv = pcv > 0.0LF ? min(pcv, 1.0LF) : 0.0LF;
+    double hi = pp / (pp + (1.0LF - pp) / e2) * (1.0LF + p2(-40));
+    double lo = pcv > 0.0LF ? pcv / (pcv + (1.0LF - pcv) * e2) * (1.0LF - p2(-40)) : 0.0LF;
+    return hi < tau - m && lo >= tau + m ? int(c) : -1;
+}
+
+/* The cumulative count (0 < tau) from the row's weights, or -1 (vox_kf_cum): a radix descent with per-bin
+ * counts and fixed-point masses to the block where the running mass of the largest w first reaches tau W,
+ * then cum_certify; *T the low end of the bucket it ends in (top_value's T for n = c) */
+int cum_count(uint r, uint P, uint NBv, double tau, double Ep, uint kmin, uint len, uint lane, uint S, out uint T)
+{
+    uint nbl = 256u / S, prefix = 0u, hi = len, lo = len > 8u ? len - 8u : 0u, above = 0u, cnt = 0u;
+    double W = 0.0LF, tgt = 0.0LF, before = 0.0LF;
+    T = kmin;
+    while (true) {
+        wbins(r, P, NBv, kmin, prefix, lo, hi, true, lane, S);
+        uint ct = 0u;
+        double st = 0.0LF;
+        for (uint q = 0u; q < nbl; q++) { /* lane l's bins 255 - nbl l - q, descending */
+            uint b = 255u - nbl * lane - q;
+            ct += wk[r][b], st += mass_at(r, b);
+        }
+        uint cx = subgroupExclusiveAdd(ct);
+        double sx = subgroupExclusiveAdd(st);
+        if (hi == len) /* the first pass: every w */
+            W = subgroupAdd(st), tgt = tau * W;
+        double run = before + sx;
+        uint cab = above + cx, hit = 256u, hab = 0u, hc = 0u;
+        double hrun = 0.0LF, hs = 0.0LF;
+        for (uint q = 0u; q < nbl; q++) {
+            uint b = 255u - nbl * lane - q, cq = wk[r][b];
+            double sq = mass_at(r, b);
+            if (hit == 256u && cq > 0u && run + sq >= tgt)
+                hit = nbl * lane + q, hrun = run, hab = cab, hc = cq, hs = sq;
+            run += sq, cab += cq;
+        }
+        uint first = subgroupMin(hit);
+        if (first == 256u) /* the mass does not reach tau W */
+            return hi == len && tau > 1.0LF + (2.0LF * double(NBv) + 512.0LF) * p2(-52) + p2(-30) ? int(NBv) : -1;
+        bool me = hit == first;
+        uint bin = 255u - first;
+        cnt = subgroupMax(me ? hc : 0u), above = subgroupMax(me ? hab : 0u);
+        before = subgroupMax(me ? hrun : 0.0LF);
+        double sb = subgroupMax(me ? hs : 0.0LF);
+        subgroupBarrier();
+        prefix |= bin << lo;
+        if (cnt == 1u) {
+            T = kmin + prefix;
+            return cum_certify(above + 1u, before, before + sb, W, NBv, tau, Ep);
+        }
+        if (lo == 0u)
+            break;
+        hi = lo, lo = lo > 8u ? lo - 8u : 0u;
+    }
+    /* cnt blocks of the same w: the crossing is the t-th of them */
+    T = kmin + prefix;
+    double Pm = floor(double(uintBitsToFloat(T)) * 68719476736.0LF);
+    if (!(Pm > 0.0LF))
+        return -1;
+    double need = ceil((tgt - before) / Pm);
+    uint t = need < 1.0LF ? 1u : need > double(cnt) ? cnt : uint(need);
+    return cum_certify(above + t, before + double(t - 1u) * Pm, before + double(t) * Pm, W, NBv, tau, Ep);
+}
+
+/* CUMULATIVE's row on the f32 scores (vox_kf_row's path): the bound as topk_f32's with the exponent's
+ * errors (E'), w_j = exp((a_j - amax) scale_f) in place, the count by cum_count (certified), the min_blocks
+ * top-up, T (the count's, else top_value's), then in: w > T G, out: w G < T, the band between re-scored
+ * exactly as topk_f32's. True: the row's marks are in place (taken: w = +inf) and *tg the threshold
+ * (pick: w > tg); *n_out the count (0: none; NBv: every video block, no marks needed). */
+bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F, float nk2, uint lane, uint S,
+             out float tg, out uint n_out)
+{
+    tg = 0.0, n_out = 0u;
+    uint D = vox_u64lo(pc.D), qat = pc.off[0] + m * D;
+    double scale = packDouble2x32(pc.scale), Dd = double(D), u24 = p2(-24);
+    double tau = packDouble2x32(pc.tau);
+    double lq = 0.0LF;
+    for (uint e = lane; e < D; e += S) {
+        double x = double(qbar[qat + e]);
+        lq += x * x;
+    }
+    double nq2 = subgroupAdd(lq);
+    double g32 = Dd * u24 / (1.0LF - Dd * u24);
+    double nkb = sqrt((double(nk2) + Dd * p2(-125)) / (1.0LF - g32) * (1.0LF + p2(-40)));
+    double nqb = sqrt(nq2 * (1.0LF + p2(-40)));
+    double A = nqb * nkb * (1.0LF + p2(-40));
+    double L = double(min(uint(SGW_CHUNK), D)), C = ceil(Dd / L), gC = C * u24 / (1.0LF - C * u24),
+           gL = L * u24 / (1.0LF - L * u24);
+    double err = (gL + gC * (1.0LF + gL)) * (1.0LF + p2(-40)) * A + 2.0LF * Dd * p2(-125) * (1.0LF + nqb + nkb);
+    double Bs = scale * (A + err) * (1.0LF + p2(-40));
+    float amax = okey_inv(scratch[F + 1u + SGW_ROWS + 2u * h]), amin = okey_inv(scratch[F + 2u + SGW_ROWS + 2u * h]);
+    float sf = pc.scale_f;
+    /* the exponent's errors: its two f32 roundings, and GLSL's exp within (3 + 2 |x|) ulp (|x| <= X) */
+    double X = (double(amax) - double(amin)) * double(sf) * (1.0LF + p2(-20)) + 1.0LF;
+    double Ep = (scale * (err + Dd * p2(-53) * 1.01LF * A) + (p2(-52) + p2(-21)) * Bs + p2(-100) + p2(-20) +
+                 (3.0LF + 2.0LF * X) * p2(-22)) * (1.0LF + p2(-30));
+    double delta = p2(-47) + p2(-49) * Bs;
+    bool fin = fin_f(nk2) && fin_d(nq2) && fin_d(scale) && fin_f(amax) && fin_f(amin) && fin_f(sf);
+    if (!(fin && D <= 4096u && scale >= p2(-100) && A < p2(100) && sf > 0.0 && X < 1000.0LF &&
+          2.0LF * Ep + delta < 0.4LF))
+        return fail(0);
+    double G = (1.0LF / exp_d(-(2.0LF * Ep + delta))) * (1.0LF + p2(-20));
+    float Gf = float(G * (1.0LF + p2(-22)));
+    if (double(Gf) < G)
+        Gf = next_f(Gf, true);
+    /* w in place, its bits' range */
+    uint lmn = 0xffffffffu, lmx = 0u;
+    for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
+        uint vv[SGW_U];
+        vals_ahead(P, j0, NBv, lane, S, vv);
+        [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
+            uint j = j0 + u * S + lane;
+            if (j < NBv) {
+                uint wb = floatBitsToUint(exp((uintBitsToFloat(vv[u]) - amax) * sf));
+                scratch[P + j] = wb;
+                lmn = min(lmn, wb), lmx = max(lmx, wb);
+            }
+        }
+    }
+    uint kmin = subgroupMin(lmn), kmax = subgroupMax(lmx);
+    uint len = kmax > kmin ? uint(findMSB(kmax - kmin)) + 1u : 0u;
+    subgroupMemoryBarrierBuffer();
+    subgroupBarrier();
+    if (!(kmax <= 0x3f800000u)) /* every w in [0, 1] */
+        return fail(1);
+    bool go = !nan_d(tau) && tau > 0.0LF;
+    int nc = -1;
+    uint n = 0u, Tc = 0u;
+    if (go) {
+        nc = cum_count(r, P, NBv, tau, Ep, kmin, len, lane, S, Tc);
+        if (nc < 0)
+            return fail(2);
+        n = uint(nc);
+    }
+    if (n < uint(pc.min_blocks))
+        n = min(uint(pc.min_blocks), NBv);
+    n_out = n;
+    if (n == 0u || n >= NBv)
+        return true;
+    float T = uintBitsToFloat(int(n) == nc ? Tc : top_value(r, P, NBv, n, kmin, len, lane, S));
+    if (!(T >= p2f(-90)))
+        return fail(3);
+    float TG = T * Gf;
+    /* in: w > T G; the band: neither in nor w G < T */
+    uint nin = 0u, nb = 0u;
+    for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
+        uint vv[SGW_U];
+        vals_ahead(P, j0, NBv, lane, S, vv);
+        [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
+            uint j = j0 + u * S + lane;
+            float w = uintBitsToFloat(vv[u]);
+            bool inb = j < NBv && w > TG, bd = j < NBv && !inb && !(w * Gf < T);
+            nin += inb ? 1u : 0u;
+            uvec4 bm = subgroupBallot(bd);
+            uint at = nb + subgroupBallotExclusiveBitCount(bm);
+            if (bd && at < SGW_BAND)
+                bjs[r][at] = j;
+            nb += subgroupBallotBitCount(bm);
+        }
+    }
+    nin = subgroupAdd(nin);
+    if (nb > SGW_BAND || nin > n || n - nin > nb)
+        return fail(5);
+    uint rr = n - nin;
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    uint kb = pc.off[1] + bh * NB * D;
+    if (rr > 0u && rr < nb) {
+        for (uint b = lane; b < nb; b += S)
+            bss[r][b] = dot64(qat, kb + bjs[r][b] * D, D, scale);
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+        double lss = double(NEG_INF);
+        for (uint b = lane; b < nb; b += S) {
+            double sb = bss[r][b];
+            uint jb = bjs[r][b], rank = 0u;
+            for (uint c = 0u; c < nb; c++)
+                rank += bss[r][c] > sb || (bss[r][c] == sb && bjs[r][c] < jb) ? 1u : 0u;
+            if (rank == rr - 1u)
+                lss = sb;
+            scratch[P + jb] = rank < rr ? 0x7f800000u : 0u;
+        }
+        double ss = subgroupMax(lss);
+        bool close = false;
+        for (uint b = lane; b < nb; b += S) {
+            double sb = bss[r][b];
+            close = close || !(sb == ss || abs(sb - ss) > delta);
+        }
+        if (subgroupBallotBitCount(subgroupBallot(close)) > 0u)
+            return fail(6);
+    } else {
+        for (uint b = lane; b < nb; b += S)
+            scratch[P + bjs[r][b]] = rr > 0u ? 0x7f800000u : 0u;
+    }
+    subgroupMemoryBarrierBuffer();
+    subgroupBarrier();
+    tg = TG;
+    return true;
+}
+#endif
+
 /* Row i = i0 + h of head bh (a video row when video), slot r, its f32 scores at P, the tile's flags at F:
  * the list where TOPK needs no scores or topk_f32 certifies it, else the row's fallback flag. */
 void select_row_f32(uint bh, uint i, uint h, uint r, bool video, uint NB, uint NBv, uint P, uint F, uint lane,
                     uint S)
 {
     uint m = bh * NB + i;
+    float thi = 0.0;
+#if SGW_MASS
+    uint n = 0u;
+    bool ok = !video || (SGW_FALLALL == 0 && cum_f32(bh, m, h, r, NB, NBv, P, F, uintBitsToFloat(scratch[F]), lane, S,
+                                                    thi, n));
+    bool act = video && n > 0u && n < NBv, all = video && n >= NBv;
+#else
     uint n = min(uint(pc.topk), NBv);
     if (n < uint(pc.min_blocks))
         n = min(uint(pc.min_blocks), NBv);
     bool act = video && n > 0u && n < NBv, all = video && n >= NBv;
-    float thi = 0.0;
-    if (act && (SGW_FALLALL != 0 || !topk_f32(bh, m, h, r, NB, NBv, n, P, F, uintBitsToFloat(scratch[F]), lane, S, thi))) {
+    bool ok = !act || (SGW_FALLALL == 0 && topk_f32(bh, m, h, r, NB, NBv, n, P, F, uintBitsToFloat(scratch[F]), lane, S,
+                                                   thi));
+#endif
+    if (!ok) {
         if (subgroupElect())
             scratch[F + 1u + h] = 1u;
         return;
@@ -1007,7 +1300,8 @@ void main()
     memoryBarrierBuffer();
     barrier();
     if (gl_SubgroupID == 0u)
-        select_row(bh, i, 0u, true, NB, NBv, P, 0u, gl_SubgroupInvocationID, gl_SubgroupSize);
+        select_row(bh, i, 0u, true, NB, NBv, P, sbase + (2u * SGW_ROWS + h) * NBv, gl_SubgroupInvocationID,
+                   gl_SubgroupSize);
 #elif SGW_PASS == 1
     /* the scores of tile tile0 + g into slice g */
     uint t = vox_u64lo(pc.tile0) + g, sbase = pc.off[5] + g * vox_u64lo(pc.per_block);
