@@ -1393,9 +1393,11 @@ void main()
     X("kv_select_sgw_f", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128") \
     X("kv_select_sgw_fs_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=128 -DSGW_DBG=1") \
     X("kv_select_sgw_f_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_DBG=1") \
-    X("kv_select_sgw_f_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=128") \
-    X("kv_select_sgw_f_cum_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_FALLALL=1") \
-    X("kv_select_sgw_f_cum_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_DBG=1") \
+    X("kv_select_sgw_fs_c16", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u -DSGW_CHUNK=16") \
+    X("kv_select_sgw_fs_c16_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u -DSGW_CHUNK=16 -DSGW_DBG=1") \
+    X("kv_select_sgw_f_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16") \
+    X("kv_select_sgw_f_cum_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_FALLALL=1") \
+    X("kv_select_sgw_f_cum_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_DBG=1") \
     X("kv_select_sgw_fb_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u") \
     X("kv_select_sgw_f_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_FALLALL=1") \
     X("kv_select_sgw_fb", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u") \
@@ -1495,7 +1497,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
      * (kv_select_sgw_fs, _f, _fb; VOXATTN_VULKAN_KV_TOPK_F64=1: every row's exact f64 scores, session 25's);
      * the slice also holds the head's largest key norm and the rows' fallback flags (VK_SGW_F32_WORDS) */
     const int f32k = sgw && ((p->rule == VOX_KV_TOPK && !v->kv_topk_f64) ||
-                             (p->rule == VOX_KV_CUMULATIVE && !v->kv_cum_f64 && a.NBv < (1 << 14)));
+                             (p->rule == VOX_KV_CUMULATIVE && v->kv_cum_f32 && a.NBv < (1 << 14)));
     const int fcum = f32k && p->rule == VOX_KV_CUMULATIVE;
     const int64_t trows = f32k ? VK_SGW_ROWS_F32 : VK_SGW_ROWS;
     if (sgw)
@@ -1536,7 +1538,9 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             a.tile0 = t0;
             static const char *const fsel[2][3] = {{"kv_select_sgw_f", "kv_select_sgw_f_all", "kv_select_sgw_f_dbg"},
                                                    {"kv_select_sgw_f_cum", "kv_select_sgw_f_cum_all", "kv_select_sgw_f_cum_dbg"}};
-            st = VK_DISPATCH(v, kv_select, v->kv_debug ? "kv_select_sgw_fs_dbg" : "kv_select_sgw_fs", b, a, (uint64_t)n);
+            static const char *const fss[2][2] = {{"kv_select_sgw_fs", "kv_select_sgw_fs_dbg"},
+                                                  {"kv_select_sgw_fs_c16", "kv_select_sgw_fs_c16_dbg"}};
+            st = VK_DISPATCH(v, kv_select, fss[fcum][v->kv_debug ? 1 : 0], b, a, (uint64_t)n);
             if (!st && v->kv_stop != 1)
                 st = VK_DISPATCH(v, kv_select, fsel[fcum][v->kv_fallback ? 1 : v->kv_debug ? 2 : 0], b, a,
                                  (uint64_t)(n * (VK_SGW_ROWS_F32 / VK_SGW_SLOTS)));

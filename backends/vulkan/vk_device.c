@@ -412,7 +412,9 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_wave = env_choice("VOXATTN_VULKAN_KV_WAVE", 0, 1 << 30);
     d->kv_no_replay = vox_env_flag("VOXATTN_VULKAN_KV_NO_REPLAY"); /* tests: kv_select_sgw_cum's candidates bare */
     d->kv_topk_f64 = vox_env_flag("VOXATTN_VULKAN_KV_TOPK_F64"); /* A/B: kv_select_sgw's TOPK on exact f64 scores */
-    d->kv_cum_f64 = vox_env_flag("VOXATTN_VULKAN_KV_CUM_F64"); /* A/B: kv_select_sgw's CUMULATIVE on exact f64 scores */
+    /* kv_select_sgw's CUMULATIVE on f32 scores with a certificate (opt-in: H200, session 26, hunyuan-720p tau 0.9
+     * build 11.15 ms against 10.35 exact, 32% of the perf case's rows refused at one f32 chain per score) */
+    d->kv_cum_f32 = vox_env_flag("VOXATTN_VULKAN_KV_CUM_F32");
     d->kv_debug = vox_env_flag("VOXATTN_VULKAN_KV_DEBUG"); /* diagnosis: a blocking read of the fallback reasons */
     d->kv_fallback = vox_env_flag("VOXATTN_VULKAN_KV_FALLBACK"); /* tests: every f32 TOPK row to the fallback */
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
