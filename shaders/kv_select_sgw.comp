@@ -611,6 +611,70 @@ double dot64(uint qat, uint kat, uint D, double scale)
     return acc * scale;
 }
 
+/* The bound of topk_f32 and cum_f32 on pass 1's f32 sums: |a_j - qbar.kbar_j| <= err (chunks of SGW_CHUNK
+ * dims summed from 0 in order, gL = gamma_L, their C sums added in order, gamma_C; fused or not; the
+ * absolute term covers underflow), A >= |q| max_j |k_j| (f64 sum of q^2 in any order, nk2 the largest f32
+ * key sum of squares), Bs >= |s_j|. False where it does not hold (non-finite means, D > 4096, scale outside
+ * [2^-100, inf), A >= 2^100). Subgroup-uniform. */
+bool score_bound(uint qat, uint D, float nk2, double scale, uint lane, uint S, out double A, out double err,
+                 out double Bs)
+{
+    double Dd = double(D), u24 = p2(-24), lq = 0.0LF;
+    for (uint e = lane; e < D; e += S) {
+        double x = double(qbar[qat + e]);
+        lq += x * x;
+    }
+    double nq2 = subgroupAdd(lq);
+    double g32 = Dd * u24 / (1.0LF - Dd * u24);
+    double nkb = sqrt((double(nk2) + Dd * p2(-125)) / (1.0LF - g32) * (1.0LF + p2(-40)));
+    double nqb = sqrt(nq2 * (1.0LF + p2(-40)));
+    A = nqb * nkb * (1.0LF + p2(-40));
+    double L = double(min(uint(SGW_CHUNK), D)), C = ceil(Dd / L), gC = C * u24 / (1.0LF - C * u24),
+           gL = L * u24 / (1.0LF - L * u24);
+    err = (gL + gC * (1.0LF + gL)) * (1.0LF + p2(-40)) * A + 2.0LF * Dd * p2(-125) * (1.0LF + nqb + nkb);
+    Bs = scale * (A + err) * (1.0LF + p2(-40));
+    return fin_f(nk2) && fin_d(nq2) && fin_d(scale) && D <= 4096u && scale >= p2(-100) && A < p2(100);
+}
+
+/* The band's decision (nb blocks at bjs[r], rr of them to take): where 0 < rr < nb, their exact scores
+ * (bitwise the reference's s) ranked by (s desc, index asc), the rr best taken; false where a band score lies
+ * within delta of the weakest taken one without being equal to it (the reference's p may order them either
+ * way). The taken blocks' values at P become +inf, the others `other`. Subgroup-uniform. */
+bool band_take(uint r, uint P, uint nb, uint rr, uint qat, uint kb, uint D, double scale, double delta, uint other,
+               uint lane, uint S)
+{
+    if (rr > 0u && rr < nb) {
+        for (uint b = lane; b < nb; b += S)
+            bss[r][b] = dot64(qat, kb + bjs[r][b] * D, D, scale);
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+        double lss = double(NEG_INF);
+        for (uint b = lane; b < nb; b += S) {
+            double sb = bss[r][b];
+            uint jb = bjs[r][b], rank = 0u;
+            for (uint c = 0u; c < nb; c++)
+                rank += bss[r][c] > sb || (bss[r][c] == sb && bjs[r][c] < jb) ? 1u : 0u;
+            if (rank == rr - 1u)
+                lss = sb;
+            scratch[P + jb] = rank < rr ? 0x7f800000u : other;
+        }
+        double ss = subgroupMax(lss);
+        bool close = false;
+        for (uint b = lane; b < nb; b += S) {
+            double sb = bss[r][b];
+            close = close || !(sb == ss || abs(sb - ss) > delta);
+        }
+        if (subgroupBallotBitCount(subgroupBallot(close)) > 0u)
+            return false;
+    } else {
+        for (uint b = lane; b < nb; b += S)
+            scratch[P + bjs[r][b]] = rr > 0u ? 0x7f800000u : other;
+    }
+    subgroupMemoryBarrierBuffer();
+    subgroupBarrier();
+    return true;
+}
+
 /* Whether the n largest of the row's f32 scores a_j (at P + j; 0 < n < NBv) are certainly the reference's
  * n first blocks (by p, ties by index), and then *thi: the list takes the blocks with a_j > thi, the band's
  * taken blocks marked +inf in place (the others -inf). The bound, the window and the band are those of the
@@ -639,23 +703,11 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
     thi_out = 0.0;
     uint D = vox_u64lo(pc.D), qat = pc.off[0] + m * D;
     double scale = packDouble2x32(pc.scale), Dd = double(D), u24 = p2(-24);
-    double lq = 0.0LF;
-    for (uint e = lane; e < D; e += S) {
-        double x = double(qbar[qat + e]);
-        lq += x * x;
-    }
-    double nq2 = subgroupAdd(lq);
-    double g32 = Dd * u24 / (1.0LF - Dd * u24);
-    double nkb = sqrt((double(nk2) + Dd * p2(-125)) / (1.0LF - g32) * (1.0LF + p2(-40)));
-    double nqb = sqrt(nq2 * (1.0LF + p2(-40)));
-    double A = nqb * nkb * (1.0LF + p2(-40));
-    double L = double(min(uint(SGW_CHUNK), D)), C = ceil(Dd / L), gC = C * u24 / (1.0LF - C * u24),
-           gL = L * u24 / (1.0LF - L * u24);
-    double err = (gL + gC * (1.0LF + gL)) * (1.0LF + p2(-40)) * A + 2.0LF * Dd * p2(-125) * (1.0LF + nqb + nkb);
-    double Bs = scale * (A + err) * (1.0LF + p2(-40));
+    double A, err, Bs;
+    bool bounded = score_bound(qat, D, nk2, scale, lane, S, A, err, Bs);
     double delta = p2(-47) + p2(-49) * Bs;
     double Es = (scale * (err + Dd * p2(-53) * 1.01LF * A) + p2(-52) * Bs) * (1.0LF + p2(-30));
-    if (!(fin_f(nk2) && fin_d(nq2) && fin_d(scale) && D <= 4096u && scale >= p2(-100) && A < p2(100)))
+    if (!bounded)
         return fail(0);
     /* the range: pass 1's (the extremes of the same f32 values) */
     float amax = okey_inv(scratch[F + 1u + SGW_ROWS + 2u * h]), amin = okey_inv(scratch[F + 2u + SGW_ROWS + 2u * h]);
@@ -775,37 +827,8 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
     uint rr = n - nin; /* the band's blocks to take */
     subgroupMemoryBarrierShared();
     subgroupBarrier();
-    uint kb = pc.off[1] + bh * NB * D;
-    if (rr > 0u && rr < nb) {
-        /* the band's exact scores, the rr best by (s desc, index asc); ss: the weakest taken */
-        for (uint b = lane; b < nb; b += S)
-            bss[r][b] = dot64(qat, kb + bjs[r][b] * D, D, scale);
-        subgroupMemoryBarrierShared();
-        subgroupBarrier();
-        double lss = double(NEG_INF);
-        for (uint b = lane; b < nb; b += S) {
-            double sb = bss[r][b];
-            uint jb = bjs[r][b], rank = 0u;
-            for (uint c = 0u; c < nb; c++)
-                rank += bss[r][c] > sb || (bss[r][c] == sb && bjs[r][c] < jb) ? 1u : 0u;
-            if (rank == rr - 1u)
-                lss = sb;
-            scratch[P + jb] = rank < rr ? 0x7f800000u : 0xff800000u;
-        }
-        double ss = subgroupMax(lss);
-        bool close = false;
-        for (uint b = lane; b < nb; b += S) {
-            double sb = bss[r][b];
-            close = close || !(sb == ss || abs(sb - ss) > delta);
-        }
-        if (subgroupBallotBitCount(subgroupBallot(close)) > 0u)
-            return fail(6);
-    } else {
-        for (uint b = lane; b < nb; b += S)
-            scratch[P + bjs[r][b]] = rr > 0u ? 0x7f800000u : 0xff800000u;
-    }
-    subgroupMemoryBarrierBuffer();
-    subgroupBarrier();
+    if (!band_take(r, P, nb, rr, qat, pc.off[1] + bh * NB * D, D, scale, delta, 0xff800000u, lane, S))
+        return fail(6);
     thi_out = thi;
     return true;
 }
@@ -965,20 +988,8 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
     uint D = vox_u64lo(pc.D), qat = pc.off[0] + m * D;
     double scale = packDouble2x32(pc.scale), Dd = double(D), u24 = p2(-24);
     double tau = packDouble2x32(pc.tau);
-    double lq = 0.0LF;
-    for (uint e = lane; e < D; e += S) {
-        double x = double(qbar[qat + e]);
-        lq += x * x;
-    }
-    double nq2 = subgroupAdd(lq);
-    double g32 = Dd * u24 / (1.0LF - Dd * u24);
-    double nkb = sqrt((double(nk2) + Dd * p2(-125)) / (1.0LF - g32) * (1.0LF + p2(-40)));
-    double nqb = sqrt(nq2 * (1.0LF + p2(-40)));
-    double A = nqb * nkb * (1.0LF + p2(-40));
-    double L = double(min(uint(SGW_CHUNK), D)), C = ceil(Dd / L), gC = C * u24 / (1.0LF - C * u24),
-           gL = L * u24 / (1.0LF - L * u24);
-    double err = (gL + gC * (1.0LF + gL)) * (1.0LF + p2(-40)) * A + 2.0LF * Dd * p2(-125) * (1.0LF + nqb + nkb);
-    double Bs = scale * (A + err) * (1.0LF + p2(-40));
+    double A, err, Bs;
+    bool bounded = score_bound(qat, D, nk2, scale, lane, S, A, err, Bs);
     float amax = okey_inv(scratch[F + 1u + SGW_ROWS + 2u * h]), amin = okey_inv(scratch[F + 2u + SGW_ROWS + 2u * h]);
     float sf = pc.scale_f;
     /* the exponent's errors: its two f32 roundings, and GLSL's exp within (3 + 2 |x|) ulp (|x| <= X) */
@@ -986,9 +997,7 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
     double Ep = (scale * (err + Dd * p2(-53) * 1.01LF * A) + (p2(-52) + p2(-21)) * Bs + p2(-100) + p2(-20) +
                  (3.0LF + 2.0LF * X) * p2(-22)) * (1.0LF + p2(-30));
     double delta = p2(-47) + p2(-49) * Bs;
-    bool fin = fin_f(nk2) && fin_d(nq2) && fin_d(scale) && fin_f(amax) && fin_f(amin) && fin_f(sf);
-    if (!(fin && D <= 4096u && scale >= p2(-100) && A < p2(100) && sf > 0.0 && X < 1000.0LF &&
-          2.0LF * Ep + delta < 0.4LF))
+    if (!(bounded && fin_f(amax) && fin_f(amin) && fin_f(sf) && sf > 0.0 && X < 1000.0LF && 2.0LF * Ep + delta < 0.4LF))
         return fail(0);
     double G = (1.0LF / exp_d(-(2.0LF * Ep + delta))) * (1.0LF + p2(-20));
     float Gf = float(G * (1.0LF + p2(-22)));
@@ -1055,36 +1064,8 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
     uint rr = n - nin;
     subgroupMemoryBarrierShared();
     subgroupBarrier();
-    uint kb = pc.off[1] + bh * NB * D;
-    if (rr > 0u && rr < nb) {
-        for (uint b = lane; b < nb; b += S)
-            bss[r][b] = dot64(qat, kb + bjs[r][b] * D, D, scale);
-        subgroupMemoryBarrierShared();
-        subgroupBarrier();
-        double lss = double(NEG_INF);
-        for (uint b = lane; b < nb; b += S) {
-            double sb = bss[r][b];
-            uint jb = bjs[r][b], rank = 0u;
-            for (uint c = 0u; c < nb; c++)
-                rank += bss[r][c] > sb || (bss[r][c] == sb && bjs[r][c] < jb) ? 1u : 0u;
-            if (rank == rr - 1u)
-                lss = sb;
-            scratch[P + jb] = rank < rr ? 0x7f800000u : 0u;
-        }
-        double ss = subgroupMax(lss);
-        bool close = false;
-        for (uint b = lane; b < nb; b += S) {
-            double sb = bss[r][b];
-            close = close || !(sb == ss || abs(sb - ss) > delta);
-        }
-        if (subgroupBallotBitCount(subgroupBallot(close)) > 0u)
-            return fail(6);
-    } else {
-        for (uint b = lane; b < nb; b += S)
-            scratch[P + bjs[r][b]] = rr > 0u ? 0x7f800000u : 0u;
-    }
-    subgroupMemoryBarrierBuffer();
-    subgroupBarrier();
+    if (!band_take(r, P, nb, rr, qat, pc.off[1] + bh * NB * D, D, scale, delta, 0u, lane, S))
+        return fail(6);
     tg = TG;
     return true;
 }
