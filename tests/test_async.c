@@ -10,7 +10,7 @@
  * (first use compiles pipelines, grows work space and allocates the
  * backward's buffers, which may wait), then reads the backend's host-wait
  * counter (vox_backend.host_waits: blocking transfers, finishes, fence/event
- * waits), runs the cycle three more times on the same inputs and reads it
+ * waits), runs the cycle ASYNC_REPS more times on the same inputs and reads it
  * again: the two counts must be equal. A finish then must raise it (the
  * counter is live: the check can fail), and the last outputs (out, and dq,
  * dk, dv) must equal the first run's (the enqueued work ran and was right).
@@ -32,6 +32,9 @@ static const tu_mask_case cases[] = {
     {"dense_keep25", VOX_MASK_DENSE, VOX_KV_CUMULATIVE, 0.9, 0.25, 0},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
+/* Cycles enqueued between the two counts (Vulkan: VOXATTN_VULKAN_POOL_SETS=4 in CI's test_async-vulkan-batches
+ * makes these switch batches many times; before session 26 a full batch was a blocking flush) */
+#define ASYNC_REPS 3
 
 static uint64_t waits(vox_context *ctx) { return ctx->be->host_waits(ctx->dev); }
 
@@ -93,7 +96,7 @@ static int run_case(vox_context *ctx, const tu_mask_case *c, char *why, size_t n
         goto done;
     }
     uint64_t w0 = waits(ctx);
-    for (int rep = 0; rep < 3 && !st; rep++)
+    for (int rep = 0; rep < ASYNC_REPS && !st; rep++)
         st = cycle(plan, t);
     uint64_t w1 = waits(ctx);
     if (!st)
@@ -109,13 +112,14 @@ static int run_case(vox_context *ctx, const tu_mask_case *c, char *why, size_t n
     if (st)
         snprintf(why, n, "run failed: %s", vox_status_string(st));
     else if (w1 != w0)
-        snprintf(why, n, "%s made the host wait %llu time(s) in 3 repetitions", what, (unsigned long long)(w1 - w0));
+        snprintf(why, n, "%s made the host wait %llu time(s) in %d repetitions", what, (unsigned long long)(w1 - w0),
+                 ASYNC_REPS);
     else if (w2 == w1)
         snprintf(why, n, "a finish did not count as a host wait (the counter is not live)");
     else if (!same)
         snprintf(why, n, "the repeated runs' outputs differ from the first run's");
     else
-        ok = 1, snprintf(why, n, "0 host waits in 3 x (%s)", what);
+        ok = 1, snprintf(why, n, "0 host waits in %d x (%s)", ASYNC_REPS, what);
 done:
     for (int i = 0; i < N_COMPARED; i++)
         free(first[i]), free(last[i]);

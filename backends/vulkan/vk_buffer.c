@@ -122,8 +122,7 @@ void vk_free(void *dev, void *buf)
     vk_buf *b = buf;
     if (!b)
         return;
-    if (d->recording)
-        vk_flush(d); /* recorded work may still use it */
+    vk_flush(d); /* recorded or submitted work may still use it (nothing pending: no wait) */
     vk_buffer_destroy(d, b);
     free(b);
 }

@@ -415,6 +415,9 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     /* kv_select_sgw's CUMULATIVE on f32 scores with a certificate (opt-in: H200, session 26, hunyuan-720p tau 0.9
      * build 11.15 ms against 10.35 exact, 32% of the perf case's rows refused at one f32 chain per score) */
     d->kv_cum_f32 = vox_env_flag("VOXATTN_VULKAN_KV_CUM_F32");
+    /* tests: dispatches per batch of recorded work (unset: VK_POOL_SETS), so that small cases switch batches */
+    d->pool_sets = env_choice("VOXATTN_VULKAN_POOL_SETS", VK_POOL_SETS, VK_POOL_SETS);
+    d->pool_sets = d->pool_sets < 1 ? 1 : d->pool_sets;
     d->kv_debug = vox_env_flag("VOXATTN_VULKAN_KV_DEBUG"); /* diagnosis: a blocking read of the fallback reasons */
     d->kv_fallback = vox_env_flag("VOXATTN_VULKAN_KV_FALLBACK"); /* tests: every f32 TOPK row to the fallback */
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
@@ -485,8 +488,7 @@ static void vk_close(void *dev)
     if (!d)
         return;
     if (d->device) {
-        if (d->recording)
-            vk_flush(d);
+        vk_flush(d); /* every batch recorded or in flight (nothing: no wait) */
         if (d->fd.vkDeviceWaitIdle && d->own_device)
             d->fd.vkDeviceWaitIdle(d->device);
         if (d->fd.vkDestroyBuffer) {

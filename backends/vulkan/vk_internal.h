@@ -77,10 +77,14 @@
     X(vkDestroyFence)                                                                              \
     X(vkResetFences)                                                                               \
     X(vkWaitForFences)                                                                             \
+    X(vkGetFenceStatus)                                                                            \
     X(vkQueueSubmit)                                                                               \
     X(vkDeviceWaitIdle)
 
 #define VK_DECLARE_FN(name) PFN_##name name;
+#define VK_RING 4 /* batches of recorded work in flight at most (vk_dev.ring) */
+#define VK_POOL_SETS 256 /* descriptor sets (dispatches) per batch */
+
 typedef struct vk_ifn {
     VK_INSTANCE_FUNCS(VK_DECLARE_FN)
 } vk_ifn;
@@ -216,6 +220,20 @@ typedef struct vk_dev {
 
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
+    /* A ring of VK_RING batches, each a command buffer, the descriptor pool of its dispatches and a fence: a
+     * batch whose pool runs out is submitted without waiting and recording goes on in the next one (the host
+     * waits only for a batch still running when the ring comes round to it, or in vk_flush). cmd, pool,
+     * fence: the current batch's (ring[cur]). */
+    struct {
+        VkCommandBuffer cmd;
+        VkDescriptorPool pool;
+        VkFence fence;
+        int busy; /* submitted, its fence not yet waited */
+        int sets; /* descriptor sets allocated from its pool */
+    } ring[VK_RING];
+    int cur;
+    int pool_sets;    /* sets a batch takes before the next one (VK_POOL_SETS; VOXATTN_VULKAN_POOL_SETS, tests) */
+    uint64_t ring_waits; /* back-pressure: waits for the oldest batch when VK_RING are queued (not host_waits) */
     VkDescriptorPool pool;
     VkCommandPool cmdpool;
     VkCommandBuffer cmd;

@@ -117,7 +117,7 @@ static vox_status vk_scratch(vk_dev *v, size_t bytes)
 {
     if (v->scratch.buf && v->scratch.size >= bytes)
         return VOX_OK;
-    vox_status st = v->recording ? vk_flush(v) : VOX_OK;
+    vox_status st = vk_flush(v); /* the batches that may use the old one (nothing pending: no wait) */
     if (st)
         return st;
     vk_buffer_destroy(v, &v->scratch);

@@ -51,25 +51,28 @@ vox_status vk_submit_init(vk_dev *d)
     r = d->fd.vkCreatePipelineLayout(d->device, &pci, NULL, &d->layout);
     if (r != VK_SUCCESS)
         return vk_status(d, r, "vkCreatePipelineLayout");
-    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 256 * VK_NBIND};
-    VkDescriptorPoolCreateInfo poci = {VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, NULL, 0, 256, 1, &ps};
-    r = d->fd.vkCreateDescriptorPool(d->device, &poci, NULL, &d->pool);
-    if (r != VK_SUCCESS)
-        return vk_status(d, r, "vkCreateDescriptorPool");
+    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_POOL_SETS * VK_NBIND};
+    VkDescriptorPoolCreateInfo poci = {VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, NULL, 0, VK_POOL_SETS, 1, &ps};
     VkCommandPoolCreateInfo cpci = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, NULL,
                                     VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, d->qfam};
     r = d->fd.vkCreateCommandPool(d->device, &cpci, NULL, &d->cmdpool);
     if (r != VK_SUCCESS)
         return vk_status(d, r, "vkCreateCommandPool");
-    VkCommandBufferAllocateInfo cai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, NULL, d->cmdpool,
-                                       VK_COMMAND_BUFFER_LEVEL_PRIMARY, 1};
-    r = d->fd.vkAllocateCommandBuffers(d->device, &cai, &d->cmd);
-    if (r != VK_SUCCESS)
-        return vk_status(d, r, "vkAllocateCommandBuffers");
-    VkFenceCreateInfo fci = {VK_STRUCTURE_TYPE_FENCE_CREATE_INFO, NULL, 0};
-    r = d->fd.vkCreateFence(d->device, &fci, NULL, &d->fence);
-    if (r != VK_SUCCESS)
-        return vk_status(d, r, "vkCreateFence");
+    for (int i = 0; i < VK_RING; i++) {
+        r = d->fd.vkCreateDescriptorPool(d->device, &poci, NULL, &d->ring[i].pool);
+        if (r != VK_SUCCESS)
+            return vk_status(d, r, "vkCreateDescriptorPool");
+        VkCommandBufferAllocateInfo cai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, NULL, d->cmdpool,
+                                           VK_COMMAND_BUFFER_LEVEL_PRIMARY, 1};
+        r = d->fd.vkAllocateCommandBuffers(d->device, &cai, &d->ring[i].cmd);
+        if (r != VK_SUCCESS)
+            return vk_status(d, r, "vkAllocateCommandBuffers");
+        VkFenceCreateInfo fci = {VK_STRUCTURE_TYPE_FENCE_CREATE_INFO, NULL, 0};
+        r = d->fd.vkCreateFence(d->device, &fci, NULL, &d->ring[i].fence);
+        if (r != VK_SUCCESS)
+            return vk_status(d, r, "vkCreateFence");
+    }
+    d->cur = 0, d->cmd = d->ring[0].cmd, d->pool = d->ring[0].pool, d->fence = d->ring[0].fence;
     if (d->ts_valid_bits) {
         VkQueryPoolCreateInfo qci = {VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, NULL, 0, VK_QUERY_TYPE_TIMESTAMP, 2, 0};
         r = d->fd.vkCreateQueryPool(d->device, &qci, NULL, &d->qpool);
@@ -92,9 +95,11 @@ void vk_submit_destroy(vk_dev *d)
             d->fd.vkDestroy##Type(d->device, d->handle, NULL);       \
     } while (0)
     VK_DESTROY(QueryPool, qpool);
-    VK_DESTROY(Fence, fence);
+    for (int i = 0; i < VK_RING; i++) {
+        VK_DESTROY(Fence, ring[i].fence);
+        VK_DESTROY(DescriptorPool, ring[i].pool);
+    }
     VK_DESTROY(CommandPool, cmdpool);
-    VK_DESTROY(DescriptorPool, pool);
     VK_DESTROY(PipelineLayout, layout);
     VK_DESTROY(DescriptorSetLayout, dsl);
 #undef VK_DESTROY
@@ -115,31 +120,71 @@ vox_status vk_begin(vk_dev *d)
     return VOX_OK;
 }
 
-vox_status vk_flush(vk_dev *d)
+/* Ends and submits the current batch (when recording), its fence to signal: no wait. */
+static vox_status submit_current(vk_dev *d)
 {
     if (!d->recording)
         return VOX_OK;
     d->recording = 0;
     VkResult r = d->fd.vkEndCommandBuffer(d->cmd);
+    if (r != VK_SUCCESS)
+        return vk_status(d, r, "vkEndCommandBuffer");
+    VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO, NULL, 0, NULL, NULL, 1, &d->cmd, 0, NULL};
+    r = d->fd.vkQueueSubmit(d->queue, 1, &si, d->fence);
+    if (r != VK_SUCCESS)
+        return vk_status(d, r, "vkQueueSubmit");
+    d->ring[d->cur].busy = 1;
+    return VOX_OK;
+}
+
+/* Waits for batch i when it was submitted, then makes it reusable (command buffer and pool reset). */
+static vox_status reclaim(vk_dev *d, int i)
+{
     vox_status st = VOX_OK;
-    if (r != VK_SUCCESS) {
-        st = vk_status(d, r, "vkEndCommandBuffer");
-    } else {
-        VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO, NULL, 0, NULL, NULL, 1, &d->cmd, 0, NULL};
-        r = d->fd.vkQueueSubmit(d->queue, 1, &si, d->fence);
-        if (r != VK_SUCCESS) {
-            st = vk_status(d, r, "vkQueueSubmit");
-        } else {
-            d->host_waits++;
-            r = d->fd.vkWaitForFences(d->device, 1, &d->fence, VK_TRUE, UINT64_MAX);
-            if (r != VK_SUCCESS)
-                st = vk_status(d, r, "vkWaitForFences");
-            d->fd.vkResetFences(d->device, 1, &d->fence);
-        }
+    if (d->ring[i].busy) {
+        VkResult r = d->fd.vkWaitForFences(d->device, 1, &d->ring[i].fence, VK_TRUE, UINT64_MAX);
+        if (r != VK_SUCCESS)
+            st = vk_status(d, r, "vkWaitForFences");
+        d->fd.vkResetFences(d->device, 1, &d->ring[i].fence);
+        d->ring[i].busy = 0;
     }
-    d->fd.vkResetCommandBuffer(d->cmd, 0);
-    d->fd.vkResetDescriptorPool(d->device, d->pool, 0);
+    d->ring[i].sets = 0;
+    d->fd.vkResetCommandBuffer(d->ring[i].cmd, 0);
+    d->fd.vkResetDescriptorPool(d->device, d->ring[i].pool, 0);
     return st;
+}
+
+/* Runs everything recorded and waits for it (one host wait, counted). */
+vox_status vk_flush(vk_dev *d)
+{
+    int any = d->recording;
+    for (int i = 0; i < VK_RING; i++)
+        any |= d->ring[i].busy;
+    if (!any)
+        return VOX_OK;
+    vox_status st = submit_current(d);
+    d->host_waits++;
+    for (int i = 0; i < VK_RING; i++) {
+        vox_status s2 = reclaim(d, i);
+        st = st ? st : s2;
+    }
+    d->recording = 0;
+    return st;
+}
+
+/* The current batch's pool ran out: submit it without waiting and go on recording in the next batch (a host
+ * wait only when that batch is still running, i.e. VK_RING batches are queued). */
+static vox_status next_batch(vk_dev *d)
+{
+    vox_status st = submit_current(d);
+    if (st)
+        return st;
+    int n = (d->cur + 1) % VK_RING;
+    if (d->ring[n].busy && d->fd.vkGetFenceStatus(d->device, d->ring[n].fence) != VK_SUCCESS)
+        d->ring_waits++; /* VK_RING batches queued: the host waits for the oldest (back-pressure) */
+    st = reclaim(d, n);
+    d->cur = n, d->cmd = d->ring[n].cmd, d->pool = d->ring[n].pool, d->fence = d->ring[n].fence;
+    return st ? st : vk_begin(d);
 }
 
 /* Runs what is recorded and starts recording again. */
@@ -348,18 +393,24 @@ vox_status vk_dispatch_ex(vk_dev *d, vox_op op, const char *pipe_name, const vk_
             return st;
         t0 = host_ms();
     }
+    if (d->ring[d->cur].sets >= d->pool_sets) { /* the batch is full: on in the next one (no wait) */
+        st = next_batch(d);
+        if (st)
+            return st;
+    }
     VkDescriptorSetAllocateInfo ai = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, NULL, d->pool, 1, &d->dsl};
     VkDescriptorSet set;
     VkResult r = d->fd.vkAllocateDescriptorSets(d->device, &ai, &set);
     if (r == VK_ERROR_OUT_OF_POOL_MEMORY || r == VK_ERROR_FRAGMENTED_POOL) {
-        /* pool exhausted: run what is recorded (recycles the pool), go on */
-        st = restart(d);
+        /* pool exhausted: submit this batch without waiting, go on in the next one */
+        st = next_batch(d);
         if (st)
             return st;
         r = d->fd.vkAllocateDescriptorSets(d->device, &ai, &set);
     }
     if (r != VK_SUCCESS)
         return vk_status(d, r, "vkAllocateDescriptorSets");
+    d->ring[d->cur].sets++;
     VkWriteDescriptorSet w[VK_NBIND];
     for (uint32_t i = 0; i < VK_NBIND; i++)
         w[i] = (VkWriteDescriptorSet){VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, NULL, set, i, 0, 1,
