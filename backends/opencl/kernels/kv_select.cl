@@ -713,11 +713,11 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
 #define KV_SCRATCH_MAX ((size_t)128 << 20)
 
 /* How many work-groups, each with `stride` bytes of scratch: one per tile of
- * KV_ROWS query rows, at most 4096 and at most what KV_SCRATCH_MAX holds (at
+ * `rows` query rows, at most 4096 and at most what KV_SCRATCH_MAX holds (at
  * least 1); a->per_block = a slice in 4-byte words. */
-static size_t cl_kv_groups(vox_kv_select_args *a, size_t stride)
+static size_t cl_kv_groups(vox_kv_select_args *a, size_t stride, int64_t rows)
 {
-    const int64_t tiles = a->BH * ((a->NB + KV_ROWS - 1) / KV_ROWS);
+    const int64_t tiles = a->BH * ((a->NB + rows - 1) / rows);
     size_t groups = KV_SCRATCH_MAX / stride;
     groups = groups < 1 ? 1 : groups > 4096 ? 4096 : groups;
     groups = (int64_t)groups < tiles ? groups : (size_t)tiles;
@@ -736,6 +736,16 @@ static cl_kv_select_bufs cl_kv_bufs(const vox_op_kv_select *p, cl_buf *scratch)
                                .scratch = {scratch, 0}};
 }
 
+/* The warp kernels' program `prog` and `bytes` of scratch; where the program does not build, *flag (the
+ * path's switch) goes off for good and VOX_ERR_UNSUPPORTED sends the caller to the next path. */
+static vox_status cl_kv_prog_scratch(cl_dev *d, int prog, int *flag, const char *what, size_t bytes, cl_prog **pr)
+{
+    vox_status st = cl_get_prog(d, prog, VOX_F32, 0, 0, 0, 0, pr);
+    if (st == VOX_ERR_COMPILE)
+        return cl_mma_give_up(d, flag, what, st);
+    return st ? st : cl_scratch(d, bytes, "kv_select");
+}
+
 /* vox_kv_select_warp: each work-group's slice of the scratch (256-byte
  * aligned) holds its tile's KV_ROWS x NBv scores, then p in place; local
  * memory the tile's qbar and, staged, a kbar chunk. Returns
@@ -747,15 +757,11 @@ static vox_status cl_kv_select_warp(cl_dev *d, const vox_op_dims *dm, const vox_
     const size_t ls = d->kv_warp == 2 ? 32 : KV_LSZ;
     const size_t qt = 8 * KV_ROWS * (size_t)a->D + (d->kv_rowread || ls != KV_LSZ ? 0 : 4 * KV_KD * KV_KS);
     const size_t stride = (8 * KV_ROWS * (size_t)a->NBv + 255) / 256 * 256;
-    const size_t groups = cl_kv_groups(a, stride);
+    const size_t groups = cl_kv_groups(a, stride, KV_ROWS);
     if (qt + KV_STATIC_LOCAL > d->local_mem || ls > d->max_wg)
         return VOX_ERR_UNSUPPORTED;
     cl_prog *pr = NULL;
-    vox_status st = cl_get_prog(d, PROG_KVW, VOX_F32, 0, 0, 0, 0, &pr);
-    if (st == VOX_ERR_COMPILE)
-        return cl_mma_give_up(d, &d->kv_warp, "kv_select (a warp per row)", st);
-    if (!st)
-        st = cl_scratch(d, groups * stride, "kv_select");
+    vox_status st = cl_kv_prog_scratch(d, PROG_KVW, &d->kv_warp, "kv_select (a warp per row)", groups * stride, &pr);
     if (st)
         return st;
     cl_buf scratch = {.mem = d->scratch};
@@ -792,17 +798,11 @@ static vox_status cl_kv_select_f32(cl_dev *d, const vox_op_dims *dm, const vox_o
     const int64_t tiles = a->BH * ((a->NB + CL_KF_ROWS - 1) / CL_KF_ROWS);
     if (qf + KV_STATIC_LOCAL > d->local_mem || lw > d->max_wg || CL_KF_WG1 > d->max_wg)
         return VOX_ERR_UNSUPPORTED;
-    size_t groups = KV_SCRATCH_MAX / stride;
-    groups = groups < 1 ? 1 : groups > 4096 ? 4096 : groups;
-    groups = (int64_t)groups < tiles ? groups : (size_t)tiles;
+    size_t groups = cl_kv_groups(a, stride, CL_KF_ROWS);
     groups = d->kv_wave > 0 && groups > (size_t)d->kv_wave ? (size_t)d->kv_wave : groups; /* tests */
-    a->per_block = (int64_t)(stride / 4);
     cl_prog *pr = NULL;
-    vox_status st = cl_get_prog(d, PROG_KVF, VOX_F32, 0, 0, 0, 0, &pr);
-    if (st == VOX_ERR_COMPILE)
-        return cl_mma_give_up(d, &d->kv_f32k, "kv_select (TOPK on f32 scores)", st);
-    if (!st)
-        st = cl_scratch(d, groups * stride, "kv_select");
+    vox_status st = cl_kv_prog_scratch(d, PROG_KVF, &d->kv_f32k, "kv_select (TOPK on f32 scores)", groups * stride,
+                                       &pr);
     if (st)
         return st;
     cl_buf scratch = {.mem = d->scratch};
@@ -852,7 +852,7 @@ vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_selec
     const size_t qt = rsz * KV_ROWS * (size_t)a.D + (d->kv_rowread ? 0 : 4 * KV_KD * KV_KS);
     const int local = work + qt + KV_STATIC_LOCAL <= d->local_mem;
     const size_t stride = (rsz * KV_ROWS * (size_t)a.NBv + (local ? 0 : work) + 255) / 256 * 256;
-    const size_t groups = cl_kv_groups(&a, stride);
+    const size_t groups = cl_kv_groups(&a, stride, KV_ROWS);
     cl_prog *pr = NULL;
     vox_status st = cl_get_prog(d, PROG_KV, VOX_F32, 0, 0, 0, 0, &pr);
     if (!st)
