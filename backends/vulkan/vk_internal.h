@@ -77,7 +77,6 @@
     X(vkDestroyFence)                                                                              \
     X(vkResetFences)                                                                               \
     X(vkWaitForFences)                                                                             \
-    X(vkGetFenceStatus)                                                                            \
     X(vkQueueSubmit)                                                                               \
     X(vkDeviceWaitIdle)
 
@@ -233,7 +232,6 @@ typedef struct vk_dev {
     } ring[VK_RING];
     int cur;
     int pool_sets;    /* sets a batch takes before the next one (VK_POOL_SETS; VOXATTN_VULKAN_POOL_SETS, tests) */
-    uint64_t ring_waits; /* back-pressure: waits for the oldest batch when VK_RING are queued (not host_waits) */
     VkDescriptorPool pool;
     VkCommandPool cmdpool;
     VkCommandBuffer cmd;

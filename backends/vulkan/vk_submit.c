@@ -180,9 +180,7 @@ static vox_status next_batch(vk_dev *d)
     if (st)
         return st;
     int n = (d->cur + 1) % VK_RING;
-    if (d->ring[n].busy && d->fd.vkGetFenceStatus(d->device, d->ring[n].fence) != VK_SUCCESS)
-        d->ring_waits++; /* VK_RING batches queued: the host waits for the oldest (back-pressure) */
-    st = reclaim(d, n);
+    st = reclaim(d, n); /* VK_RING batches queued: the host waits for the oldest (back-pressure, not a host wait) */
     d->cur = n, d->cmd = d->ring[n].cmd, d->pool = d->ring[n].pool, d->fence = d->ring[n].fence;
     return st ? st : vk_begin(d);
 }
