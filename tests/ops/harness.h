@@ -33,6 +33,7 @@ enum {
     FILL_NEAR = 1 << 7,     /* near-ties below f32's resolution (query_select) */
     FILL_NEAR_FILL = 1 << 8, /* near-ties in the pruned rows' sources only (query_select) */
     FILL_FEW_KEPT = 1 << 9, /* kept rows: each valid video row kept with probability 1/16 */
+    FILL_PERM = 1 << 10,    /* exact ties whose sums round differently: permuted rows (query_select) */
 };
 
 /* Caller-tensor layouts (permute ops). */

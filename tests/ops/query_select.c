@@ -7,7 +7,10 @@
  * fast path (head dims, unaligned rows, many windows, many blocks; ties,
  * near ties and NaN/Inf rows send blocks to its exact kernel); q also in the
  * caller's layouts with slot_token (read by a backend listing query_select
- * in caller_layout_ops; NaN between rows). kept_count,
+ * in caller_layout_ops; NaN between rows), and exact ties from permuted rows
+ * (FILL_PERM: the fast paths' sums round them apart, so their certificates
+ * must see the ties; a certificate's window set to 0 fails these cases on
+ * Vulkan, OpenCL and CUDA). kept_count,
  * the kept rows and fill_src must equal the reference exactly; on the device
  * a pruned slot's source must be a kept slot of its block. Every case also
  * passes qbar and wrote_qbar (BSA's q means, optional): a backend that says
@@ -114,6 +117,43 @@ static int query_select_inputs(const op_case *c, op_inputs *in)
                 }
             }
         free(v);
+    } else if (c->fill & FILL_PERM) {
+        /* exact ties that a fast path's sums round apart: per window the centre is e0 and every other
+         * row (a, P b) with one a and one vector b for the window, P a fresh permutation of dims 1..D-1
+         * per row, so every cosine to the centre is a / sqrt(a^2 + |b|^2) exactly (the reference keeps
+         * the lowest slots), while |P b|^2 summed in another order (b's magnitudes spread over 2^-7 ..
+         * 2^3, 8 significant bits: exact in f16 and bf16) rounds differently; a certificate must see
+         * the ties, a path without one keeps rows by its rounding. The rows' cosines to each other (the
+         * fill sources) stay apart. */
+        oh_rng r = {66};
+        float *b = malloc(sizeof(float) * (size_t)D);
+        int64_t *perm = malloc(sizeof(int64_t) * (size_t)D);
+        for (int64_t bh = 0; bh < BH; bh++)
+            for (int64_t w = 0; w < L->n_windows; w++) {
+                const int32_t *win = L->windows + 4 * w;
+                for (int64_t e = 1; e < D; e++)
+                    b[e] = (float)ldexp((double)(128 + (int)(oh_u64(&r) % 128)) * (oh_u64(&r) % 2 ? 1 : -1),
+                                        -14 + (int)(oh_u64(&r) % 11));
+                const float a = (float)(128 + (int)(oh_u64(&r) % 128)) / 64.0f;
+                for (int32_t t = win[0]; t < win[0] + win[1]; t++) {
+                    float *row = q + (bh * S + t) * D;
+                    memset(row, 0, sizeof(float) * (size_t)D);
+                    row[0] = 1.0f;
+                    if (t == win[2])
+                        continue;
+                    row[0] = a;
+                    for (int64_t e = 1; e < D; e++)
+                        perm[e] = e;
+                    for (int64_t e = D - 1; e > 1; e--) {
+                        const int64_t x = 1 + (int64_t)(oh_u64(&r) % (uint64_t)e), y = perm[e];
+                        perm[e] = perm[x], perm[x] = y;
+                    }
+                    for (int64_t e = 1; e < D; e++)
+                        row[e] = b[perm[e]];
+                }
+            }
+        free(b);
+        free(perm);
     } else if (c->fill & FILL_TIES) {
         static const float vecs[6][2] = {{1, 0}, {0, 1}, {-1, 0}, {1, 1}, {0, 0}, {2, 0}};
         oh_rng r = {62};
@@ -252,6 +292,16 @@ static const op_case cases[] = {
      .param = 0.5},
     {"near_ties_to_centre_f32", SHAPE(1, 4, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, FILL_NEAR, .drop_block = -1,
      .param = 0.5},
+    {"perm_ties_d128_bf16", SHAPE(1, 2, 128, 4, 8, 8, 8, 0, 2, 4, 4), VOX_BF16, FILL_PERM, .drop_block = -1,
+     .param = 0.5},
+    {"perm_ties_d64_f16", SHAPE(1, 2, 64, 4, 8, 8, 0, 0, 2, 4, 4), VOX_F16, FILL_PERM, .drop_block = -1,
+     .param = 0.25},
+    {"perm_ties_d32_f32", SHAPE(1, 2, 32, 4, 8, 8, 0, 0, 2, 4, 4), VOX_F32, FILL_PERM, .drop_block = -1,
+     .param = 0.5},
+    {"keep50_ragged_text_d64_bf16", SHAPE(1, 2, 64, 3, 9, 10, 12, 1, 2, 4, 4), VOX_BF16, .drop_block = -1,
+     .param = 0.5},
+    {"nan_inf_rows_d128_bf16", SHAPE(1, 2, 128, 4, 8, 8, 8, 0, 2, 4, 4), VOX_BF16, FILL_NAN | FILL_INF,
+     .drop_block = -1, .param = 0.5},
     {"nan_row_f32", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_F32, FILL_NAN, .drop_block = -1, .param = 0.5},
     {"inf_rows_bf16", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 2, 4, 4), VOX_BF16, FILL_INF, .drop_block = -1, .param = 0.5},
     {"nan_padding_f16", SHAPE(1, 2, 32, 3, 9, 10, 0, 0, 2, 4, 4), VOX_F16, FILL_PAD_NAN, .drop_block = -1,

@@ -202,13 +202,29 @@ __device__ void query_select_stage(const typename DT::T *q, const int *win_ptr, 
                 const T *qx = vox_rows_of(q, bh, a).x;
                 const int *tk = tstage + s * V;
                 uint4 *dst = rbuf + (i64)b * V * chunks;
-                const int total = nv * chunks;
-                for (int x = lane; x < total; x += VOX_WARP_SIZE) {
-                    const int r = lg >= 0 ? x >> lg : x / chunks, c = x - r * chunks;
-                    const i64 slot = tokg ? (i64)tk[r] : j * V + r;
-                    /* a.chunk bit 5 (VOXATTN_QUERY_SELECT_STAGE_BREAK, tests only): rows 2i and 2i+1 swapped */
-                    const int rd = (flags & 32) && (r ^ 1) < nv ? r ^ 1 : r;
-                    vox_qss_cp16(dst + rd * chunks + c, qx + slot * a.st + (i64)c * C::VEC);
+                /* a.chunk bit 5 (VOXATTN_QUERY_SELECT_STAGE_BREAK, tests only): rows 2i and 2i+1 swapped */
+                const bool brk = (flags & 32) != 0;
+                if (lg >= 0 && chunks <= VOX_WARP_SIZE) {
+                    /* a lane keeps one chunk column, so per copy only its row's address is computed (session 27:
+                     * the general loop's index and 64-bit address arithmetic was ~25 instructions a copy, a
+                     * quarter of the kernel's stall samples; 0.400 -> 0.376 ms at hunyuan-720p keep 0.5) */
+                    const int c = lane & (chunks - 1), step = VOX_WARP_SIZE >> lg;
+                    const char *src = (const char *)(qx + (i64)c * C::VEC);
+                    const i64 stb = a.st * (i64)sizeof(T);
+#pragma unroll 4
+                    for (int r = lane >> lg; r < nv; r += step) {
+                        const int slot = tokg ? tk[r] : (int)(j * V) + r;
+                        const int rd = brk && (r ^ 1) < nv ? r ^ 1 : r;
+                        vox_qss_cp16(dst + rd * chunks + c, src + (i64)slot * stb);
+                    }
+                } else {
+                    const int total = nv * chunks;
+                    for (int x = lane; x < total; x += VOX_WARP_SIZE) {
+                        const int r = lg >= 0 ? x >> lg : x / chunks, c = x - r * chunks;
+                        const i64 slot = tokg ? (i64)tk[r] : j * V + r;
+                        const int rd = brk && (r ^ 1) < nv ? r ^ 1 : r;
+                        vox_qss_cp16(dst + rd * chunks + c, qx + slot * a.st + (i64)c * C::VEC);
+                    }
                 }
             }
         }

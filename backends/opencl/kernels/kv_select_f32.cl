@@ -371,7 +371,7 @@ void kf_row(__global uint *P, __global uint *F, int h, long NB, long NBv, long i
  * finite), the rows' flags cleared. lscratch: the tile's qbar, KF_ROWS x D
  * floats, dim-major (rows of one dim side by side). */
 __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VOX_KV_SELECT_ARGS),
-                               __local uint *lscratch)
+                               __local uint4 *lscratch)
 {
 #if VOX_USE_FP64
     __local float nkr[KF_WG1];
@@ -383,7 +383,10 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
     __global uint *sl = scratch + g * args.per_block, *F = sl + 2 * KF_ROWS * NBv;
     const int nv = (int)clamp(NBv - i0, 0L, (long)KF_ROWS);
     __global const float *qrow = qbar + (bh * NB + i0) * D, *kh = kbar + bh * NB * D;
+    /* 16-byte loads by type, not vload4 (which needs only 4-byte alignment: NVIDIA's compiler then
+     * issued four 4-byte loads for each; session 27) */
     __local float *qf = (__local float *)lscratch;
+    __local const float4 *qf4 = (__local const float4 *)lscratch;
     for (int x = LID; x < KF_ROWS * D; x += KF_WG1) { /* x = e KF_ROWS + row */
         const int e = x / KF_ROWS, r = x - e * KF_ROWS;
         qf[x] = r < nv ? qrow[r * D + e] : 0.0f;
@@ -392,7 +395,7 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
         F[1 + LID] = 0u;
     barrier(CLK_LOCAL_MEM_FENCE);
     const long nk = nv > 0 ? NBv : 0; /* a tile of global rows reads no keys */
-    const int vec = D % 4 == 0;
+    const int vec = D % 4 == 0 && ((ulong)kh & 15) == 0; /* the keys' rows as float4 */
     float nkm = 0.0f;
     int bad = 0;
     for (long jb = 0; jb < nk; jb += KF_WG1 * KF_KPT) {
@@ -418,12 +421,12 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
                     float4 kk[KF_KPT];
                     #pragma unroll
                     for (int u = 0; u < KF_KPT; u++)
-                        kk[u] = vload4(0, kp[u] + e);
+                        kk[u] = *(__global const float4 *)(kp[u] + e);
                     #pragma unroll
                     for (int c = 0; c < 4; c++) {
                         #pragma unroll
                         for (int hh = 0; hh < KF_ROWS / 4; hh++) {
-                            const float4 qv = vload4(hh, qf + (e + c) * KF_ROWS);
+                            const float4 qv = qf4[(e + c) * (KF_ROWS / 4) + hh];
                             #pragma unroll
                             for (int u = 0; u < KF_KPT; u++) {
                                 const float k = c == 0 ? kk[u].x : c == 1 ? kk[u].y : c == 2 ? kk[u].z : kk[u].w;
@@ -450,7 +453,7 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
                     }
                     #pragma unroll
                     for (int hh = 0; hh < KF_ROWS / 4; hh++) {
-                        const float4 qv = vload4(hh, qf + e * KF_ROWS);
+                        const float4 qv = qf4[e * (KF_ROWS / 4) + hh];
                         #pragma unroll
                         for (int u = 0; u < KF_KPT; u++) {
                             acc[u][4 * hh] = fma(qv.x, kk[u], acc[u][4 * hh]);
