@@ -34,6 +34,7 @@ enum {
     FILL_NEAR_FILL = 1 << 8, /* near-ties in the pruned rows' sources only (query_select) */
     FILL_FEW_KEPT = 1 << 9, /* kept rows: each valid video row kept with probability 1/16 */
     FILL_PERM = 1 << 10,    /* exact ties whose sums round differently: permuted rows (query_select) */
+    FILL_MASS_EDGE = 1 << 11, /* cumulative masses that reach tau below f32's resolution (kv_select) */
 };
 
 /* Caller-tensor layouts (permute ops). */

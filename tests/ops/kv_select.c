@@ -98,6 +98,38 @@ static int kv_select_inputs(const op_case *c, op_inputs *in)
             for (int64_t e = 0; e < D; e++)
                 kb[m * D + e] = e == 0 ? B : e == D - 2 ? -B : (float)ldexp(e == D - 1 ? 20.0 * oh_uniform(&r) : oh_uniform(&r), -11);
         }
+    } else if (c->fill & FILL_MASS_EDGE) {
+        /* a CUMULATIVE count decided below f32's resolution: in dot-product units block 0 scores A + d_i
+         * for query row i and block j >= 1 scores u_j = C - j / 20 (k_0 = (A, 1, 0, ..), k_j = (u_j, 0,
+         * ..), q_i = (1, d_i, 0, ..)), so block 0 alone holds tau of the mass exactly when its dot reaches
+         * u* = ln(tau / (1 - tau) sum_j exp(scale u_j)) / scale. C is stepped by ulps until u* lies
+         * within 4e-8 of an f32 value A, and d_i = (u* - A) + (i - N / 2 + 1/2) 2e-9, so the rows' exact
+         * counts are 1 (d_i above u* - A) or 2, each row's mass at least ~2e-11 from tau (far beyond the
+         * f64 roundings: no row sits on the knife edge where the order of the softmax's sum decides),
+         * while every f32 score of block 0 is A itself (|d_i| < ulp(A) / 2): an f32 path that takes its count without certifying it gives every row the same count,
+         * half of them wrong (the scores apart, so no tie or band hides it); one that certifies sends
+         * them to its exact fallback. */
+        const double tau = c->param, sc = in->scale;
+        const int64_t N = L->n_video_blocks;
+        float C = 0.75f, A = 0.0f;
+        double us = 0;
+        for (int it = 0; it < 4096; it++, C = nextafterf(C, 1.0f)) {
+            double sum = 0;
+            for (int64_t j = 1; j < N; j++)
+                sum += exp(sc * (double)(C - (float)j / 20.0f));
+            us = log(tau / (1.0 - tau) * sum) / sc, A = (float)us;
+            if (fabs(us - (double)A) < 4e-8)
+                break;
+        }
+        memset(qb, 0, sizeof(float) * (size_t)n);
+        memset(kb, 0, sizeof(float) * (size_t)n);
+        for (int64_t m = 0; m < BH * NB; m++) {
+            const int64_t i = m % NB;
+            qb[m * D] = 1.0f;
+            qb[m * D + 1] = (float)((us - (double)A) + ((double)(i - N / 2) + 0.5) * 2e-9);
+            kb[m * D] = i == 0 ? A : C - (float)i / 20.0f;
+            kb[m * D + 1] = i == 0 ? 1.0f : 0.0f;
+        }
     } else if (c->fill & FILL_NAN) {
         /* random means, then NaN (docs/numerics.md: a NaN in a row's score makes every p of that query
          * block NaN, and its order the block index order): in head 0 one element of key block 1's mean,
@@ -284,6 +316,10 @@ static const op_case cases[] = {
     /* CUMULATIVE on f32 scores (Vulkan's kv_select_sgw_f_cum, CUDA's vox_kf_cum): near-tie pairs at the count
      * (21 rows refused by the count's certificate on lavapipe), misordered f32 scores by cancellation (every row
      * refused: the fallback's exact path decides) */
+    {"cumulative_mass_edge", SHAPE(1, 2, 16, 8, 32, 32, 0, 0, 1, 4, 4), VOX_F32, FILL_MASS_EDGE, .drop_block = -1,
+     .rule = CUM, .param = 0.9},
+    {"cumulative_mass_edge_t05", SHAPE(1, 2, 16, 8, 32, 32, 0, 0, 1, 4, 4), VOX_F32, FILL_MASS_EDGE,
+     .drop_block = -1, .rule = CUM, .param = 0.5},
     {"cumulative_near_ties", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_NEAR, .drop_block = -1,
      .rule = CUM, .param = 0.95, .min_blocks = 0},
     {"cumulative_cancel_t09", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_SHIFT, .drop_block = -1,
