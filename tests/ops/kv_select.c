@@ -313,13 +313,15 @@ static const op_case cases[] = {
      .rule = TOPK, .param = 35, .min_blocks = 2},
     {"topk_cancel_pairs_d128_k1", SHAPE(1, 2, 128, 8, 24, 40, 0, 0, 1, 4, 4), VOX_F32, FILL_SHIFT, .drop_block = -1,
      .rule = TOPK, .param = 1, .min_blocks = 0},
-    /* CUMULATIVE on f32 scores (Vulkan's kv_select_sgw_f_cum, CUDA's vox_kf_cum): near-tie pairs at the count
-     * (21 rows refused by the count's certificate on lavapipe), misordered f32 scores by cancellation (every row
-     * refused: the fallback's exact path decides) */
+    /* CUMULATIVE on f32 scores: counts decided below f32's resolution (FILL_MASS_EDGE; the count's certificate
+     * dropped fails these, session 27) */
     {"cumulative_mass_edge", SHAPE(1, 2, 16, 8, 32, 32, 0, 0, 1, 4, 4), VOX_F32, FILL_MASS_EDGE, .drop_block = -1,
      .rule = CUM, .param = 0.9},
     {"cumulative_mass_edge_t05", SHAPE(1, 2, 16, 8, 32, 32, 0, 0, 1, 4, 4), VOX_F32, FILL_MASS_EDGE,
      .drop_block = -1, .rule = CUM, .param = 0.5},
+    /* CUMULATIVE on f32 scores (Vulkan's kv_select_sgw_f_cum, CUDA's vox_kf_cum): near-tie pairs at the count
+     * (21 rows refused by the count's certificate on lavapipe), misordered f32 scores by cancellation (every row
+     * refused: the fallback's exact path decides) */
     {"cumulative_near_ties", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_NEAR, .drop_block = -1,
      .rule = CUM, .param = 0.95, .min_blocks = 0},
     {"cumulative_cancel_t09", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_SHIFT, .drop_block = -1,
