@@ -221,8 +221,8 @@ typedef struct vk_dev {
     VkPipelineLayout layout;
     /* A ring of VK_RING batches, each a command buffer, the descriptor pool of its dispatches and a fence: a
      * batch whose pool runs out is submitted without waiting and recording goes on in the next one (the host
-     * waits only for a batch still running when the ring comes round to it, or in vk_flush). cmd, pool,
-     * fence: the current batch's (ring[cur]). */
+     * waits only for a batch still running when the ring comes round to it, or in vk_flush). cmd below: the
+     * current batch's (ring[cur].cmd), kept beside it for the many recording sites. */
     struct {
         VkCommandBuffer cmd;
         VkDescriptorPool pool;
@@ -232,10 +232,8 @@ typedef struct vk_dev {
     } ring[VK_RING];
     int cur;
     int pool_sets;    /* sets a batch takes before the next one (VK_POOL_SETS; VOXATTN_VULKAN_POOL_SETS, tests) */
-    VkDescriptorPool pool;
     VkCommandPool cmdpool;
     VkCommandBuffer cmd;
-    VkFence fence;
     int recording;
     vk_pipe pipes[VK_MAX_PIPES];
     int npipes;

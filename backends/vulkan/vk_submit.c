@@ -72,7 +72,7 @@ vox_status vk_submit_init(vk_dev *d)
         if (r != VK_SUCCESS)
             return vk_status(d, r, "vkCreateFence");
     }
-    d->cur = 0, d->cmd = d->ring[0].cmd, d->pool = d->ring[0].pool, d->fence = d->ring[0].fence;
+    d->cur = 0, d->cmd = d->ring[0].cmd;
     if (d->ts_valid_bits) {
         VkQueryPoolCreateInfo qci = {VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, NULL, 0, VK_QUERY_TYPE_TIMESTAMP, 2, 0};
         r = d->fd.vkCreateQueryPool(d->device, &qci, NULL, &d->qpool);
@@ -130,7 +130,7 @@ static vox_status submit_current(vk_dev *d)
     if (r != VK_SUCCESS)
         return vk_status(d, r, "vkEndCommandBuffer");
     VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO, NULL, 0, NULL, NULL, 1, &d->cmd, 0, NULL};
-    r = d->fd.vkQueueSubmit(d->queue, 1, &si, d->fence);
+    r = d->fd.vkQueueSubmit(d->queue, 1, &si, d->ring[d->cur].fence);
     if (r != VK_SUCCESS)
         return vk_status(d, r, "vkQueueSubmit");
     d->ring[d->cur].busy = 1;
@@ -181,7 +181,7 @@ static vox_status next_batch(vk_dev *d)
         return st;
     int n = (d->cur + 1) % VK_RING;
     st = reclaim(d, n); /* VK_RING batches queued: the host waits for the oldest (back-pressure, not a host wait) */
-    d->cur = n, d->cmd = d->ring[n].cmd, d->pool = d->ring[n].pool, d->fence = d->ring[n].fence;
+    d->cur = n, d->cmd = d->ring[n].cmd;
     return st ? st : vk_begin(d);
 }
 
@@ -396,7 +396,8 @@ vox_status vk_dispatch_ex(vk_dev *d, vox_op op, const char *pipe_name, const vk_
         if (st)
             return st;
     }
-    VkDescriptorSetAllocateInfo ai = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, NULL, d->pool, 1, &d->dsl};
+    VkDescriptorSetAllocateInfo ai = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, NULL, d->ring[d->cur].pool, 1,
+                                      &d->dsl};
     VkDescriptorSet set;
     VkResult r = d->fd.vkAllocateDescriptorSets(d->device, &ai, &set);
     if (r == VK_ERROR_OUT_OF_POOL_MEMORY || r == VK_ERROR_FRAGMENTED_POOL) {
@@ -404,6 +405,7 @@ vox_status vk_dispatch_ex(vk_dev *d, vox_op op, const char *pipe_name, const vk_
         st = next_batch(d);
         if (st)
             return st;
+        ai.descriptorPool = d->ring[d->cur].pool; /* the new batch's pool, not the full one */
         r = d->fd.vkAllocateDescriptorSets(d->device, &ai, &set);
     }
     if (r != VK_SUCCESS)
