@@ -504,6 +504,36 @@ static vox_status fetch_bsa_cols(vox_plan *plan)
     return fetch_i32(plan, &plan->kv_cols, (size_t)plan->bsa_cols_len, &plan->h_bsa_cols);
 }
 
+/* The masks a device wrote, checked before the host walks them (a faulty backend, or a timing-only switch
+ * that leaves lists unwritten, must not send the host past its arrays): every row's count within the room
+ * its columns have, every listed column a block, every kept count within a block. */
+static vox_status check_fetched(vox_plan *plan, int kept)
+{
+    const vox_layout *L = &plan->L;
+    int64_t NB = L->n_blocks, rows = plan->BH * NB;
+    const int bsa = plan->p.mask_mode == VOX_MASK_BSA;
+    const int64_t cols_len = bsa ? plan->bsa_cols_len : plan->h_cols_len;
+    const int32_t *cols = bsa ? plan->h_bsa_cols : plan->h_cols;
+    for (int64_t m = 0; m < rows; m++) {
+        int64_t c = plan->h_kv_count[m], at = plan->h_kv_start[m];
+        int64_t room = bsa ? (m + 1 < rows ? plan->h_kv_start[m + 1] : cols_len) - at : cols_len - at;
+        if (c < 0 || c > NB || at < 0 || c > room)
+            return vox_fail(&plan->ctx->log, VOX_ERR_BACKEND,
+                            "masks: the device wrote row %lld's list as %lld columns from %lld (room %lld): not a mask",
+                            (long long)m, (long long)c, (long long)at, (long long)room);
+        for (int64_t j = 0; cols && j < c; j++)
+            if (cols[at + j] < 0 || cols[at + j] >= NB)
+                return vox_fail(&plan->ctx->log, VOX_ERR_BACKEND,
+                                "masks: the device listed block %d in row %lld (of %lld blocks): not a mask",
+                                (int)cols[at + j], (long long)m, (long long)NB);
+        if (kept && (plan->h_kept_count[m] < 0 || plan->h_kept_count[m] > L->V))
+            return vox_fail(&plan->ctx->log, VOX_ERR_BACKEND,
+                            "masks: the device kept %d rows of block %lld (volume %d): not a mask",
+                            (int)plan->h_kept_count[m], (long long)m, (int)L->V);
+    }
+    return VOX_OK;
+}
+
 /* The SVG classification the device made: classes, errors, mask rows. */
 static vox_status fetch_classes(vox_plan *plan)
 {
@@ -523,6 +553,8 @@ static vox_status fetch_classes(vox_plan *plan)
         plan->err_t[bh] = err[2 * bh + 1];
     }
     if (!st)
+        st = check_fetched(plan, 0); /* the device's lists of the classes (fetched again next time if refused) */
+    if (!st)
         plan->classes_stale = 0;
     free(cls), free(err);
     return st;
@@ -530,6 +562,7 @@ static vox_status fetch_classes(vox_plan *plan)
 
 vox_status vox_plan_fetch_masks(vox_plan *plan)
 {
+    int fresh = 0;
     vox_status st = plan->classes_stale ? fetch_classes(plan) : VOX_OK;
     if (st)
         return st;
@@ -542,11 +575,23 @@ vox_status vox_plan_fetch_masks(vox_plan *plan)
             st = be->buffer_read(plan->ctx->dev, plan->kept_count.impl, 0, plan->h_kept_count, bytes);
         if (st)
             return st;
-        plan->counts_stale = 0;
+        fresh = 1;
     }
+    fresh |= !plan->h_bsa_cols && plan->p.mask_mode == VOX_MASK_BSA;
     st = fetch_bsa_cols(plan);
     if (!st)
         st = fetch_kept_rows(plan);
+    if (!st && fresh) {
+        st = check_fetched(plan, plan->p.query_keep < 1.0);
+        if (st) { /* fetched again (and refused again) at the next call */
+            free(plan->h_bsa_cols);
+            plan->h_bsa_cols = NULL;
+            plan->counts_stale = 1;
+            return st;
+        }
+    }
+    if (!st)
+        plan->counts_stale = 0;
     return st;
 }
 

@@ -465,9 +465,9 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
     /* the keys (p >= 0: ordered as their bits) lie in [kmin, kmin + 2^len) */
     uvec2 kmin = unpackDouble2x32(subgroupMin(lpmin));
     uint len = len64(sub64(unpackDouble2x32(subgroupMax(lpmax)), kmin));
-#if SGW_RSTOP == 1
+#if SGW_RSTOP == 1 /* timing: the work up to here kept by a store to the row's replay area; empty lists */
     if (subgroupElect())
-        kv_count[pc.off[3] + m] = int(len);
+        scratch[O] = len, kv_count[pc.off[3] + m] = 0;
     return;
 #endif
     uvec2 T;
@@ -534,9 +534,9 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
 #endif
     if (!have)
         top_n(r, P, np, n, by_index, kmin, len, lane, S, T, rem);
-#if SGW_RSTOP == 2
+#if SGW_RSTOP == 2 /* timing, as SGW_RSTOP 1 (a count from T would send the host past the lists) */
     if (subgroupElect())
-        kv_count[pc.off[3] + m] = int(T.x ^ rem);
+        scratch[O] = T.x ^ rem, kv_count[pc.off[3] + m] = 0;
     return;
 #endif
     bool some = video && n > 0u;

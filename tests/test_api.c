@@ -473,6 +473,85 @@ static void test_optional_ops(void **state)
     vox_context_destroy(ctx);
 }
 
+/* ---- masks a faulty device wrote: refused by the host, never walked past ---- */
+
+static int g_fault; /* 1: row 0's count past its room, 2: row 0's first column -7, 3: block 3's kept count past the volume */
+
+static vox_bref g_kept; /* the kept counts query_select wrote (fault 3 spoils them after the q means used them) */
+
+static vox_status faulty_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
+{
+    vox_status st = g_cpu->kv_select(dev, d, p);
+    int32_t bad = g_fault == 1 ? 1 << 20 : g_fault == 2 ? -7 : 1000;
+    vox_bref at = g_fault == 1 ? p->kv_count : g_fault == 2 ? p->kv_cols : g_kept;
+    if (!st && g_fault)
+        st = g_cpu->buffer_write(dev, at.buf, at.offset + (g_fault == 3 ? 4 * 3 : 0), &bad, sizeof bad);
+    return st;
+}
+
+static vox_status keeping_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
+{
+    g_kept = p->kept_count;
+    return g_cpu->query_select(dev, d, p);
+}
+
+static void test_faulty_masks(void **state)
+{
+    (void)state;
+    vox_context_params cp;
+    tu_context_params(&cp, "cpu", NULL);
+    cp.log = capture_log;
+    vox_context *ctx = NULL;
+    assert_int_equal(vox_context_create(&cp, &ctx), VOX_OK);
+    g_cpu = ctx->be;
+    vox_backend faulty = *g_cpu;
+    faulty.kv_select = faulty_kv_select;
+    faulty.query_select = keeping_query_select;
+    ctx->be = &faulty; /* the plan's buffers and ops through the test table */
+    vox_plan_params p;
+    small_params(&p);
+    p.mask_mode = VOX_MASK_BSA;
+    p.kv_rule = VOX_KV_TOPK;
+    p.kv_topk = 2;
+    p.window_t = 1; /* query_select's windows fit the (1,4,4) blocks */
+    const int64_t N = 2 * 4 * 4 + 3;
+    float *x = malloc(sizeof(float) * 2 * N * 16);
+    tu_fill_normal(7, 1.0, x, (size_t)(2 * N * 16));
+    vox_tensor t;
+    assert_int_equal(tu_upload_tensor(ctx, VOX_F32, x, 1, 2, N, 16, 0, &t), VOX_OK);
+    for (int fault = 0; fault <= 3; fault++) {
+        g_fault = fault;
+        p.query_keep = fault == 3 ? 0.5 : 1.0;
+        vox_plan *plan = NULL;
+        g_log[0] = 0;
+        vox_status st = vox_plan_create(ctx, &p, &plan);
+        if (st)
+            print_message("%s", g_log);
+        assert_int_equal(st, VOX_OK);
+        assert_int_equal(vox_plan_build(plan, &t, &t, &t), VOX_OK); /* nothing read back yet */
+        g_log[0] = 0;
+        vox_plan_stats s;
+        int32_t rp[8], cols[64];
+        int64_t nnz;
+        if (!fault) {
+            assert_int_equal(vox_plan_stats_get(plan, &s), VOX_OK);
+            assert_int_equal(vox_plan_export_mask(plan, 0, rp, cols, 64, &nnz, NULL), VOX_OK);
+        } else {
+            /* refused, with the row named, every time it is asked (no half-read state kept) */
+            for (int again = 0; again < 2; again++) {
+                assert_int_equal(vox_plan_stats_get(plan, &s), VOX_ERR_BACKEND);
+                assert_int_equal(vox_plan_export_mask(plan, 0, rp, cols, 64, &nnz, NULL), VOX_ERR_BACKEND);
+            }
+            assert_non_null(strstr(g_log, "not a mask"));
+        }
+        vox_plan_destroy(plan);
+    }
+    tu_free_tensor(&t);
+    free(x);
+    ctx->be = g_cpu;
+    vox_context_destroy(ctx);
+}
+
 /* vox_attention_merge: values (two batch entries, three parts, one without
  * keys in some rows), in place, and every bad input refused with nothing
  * written. */
@@ -594,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_tensors),
         cmocka_unit_test(test_dtypes_supported_on_cpu),
         cmocka_unit_test(test_optional_ops),
+        cmocka_unit_test(test_faulty_masks),
         cmocka_unit_test(test_merge),
     };
     return cmocka_run_group_tests_name("api", tests, NULL, NULL);
