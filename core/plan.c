@@ -506,7 +506,8 @@ static vox_status fetch_bsa_cols(vox_plan *plan)
 
 /* The masks a device wrote, checked before the host walks them (a faulty backend, or a timing-only switch
  * that leaves lists unwritten, must not send the host past its arrays): every row's count within the room
- * its columns have, every listed column a block, every kept count within a block. */
+ * its columns have, every listed column a block, every kept count and kept row within the block's valid
+ * tokens. */
 static vox_status check_fetched(vox_plan *plan, int kept)
 {
     const vox_layout *L = &plan->L;
@@ -526,10 +527,18 @@ static vox_status check_fetched(vox_plan *plan, int kept)
                 return vox_fail(&plan->ctx->log, VOX_ERR_BACKEND,
                                 "masks: the device listed block %d in row %lld (of %lld blocks): not a mask",
                                 (int)cols[at + j], (long long)m, (long long)NB);
-        if (kept && (plan->h_kept_count[m] < 0 || plan->h_kept_count[m] > L->V))
+        if (!kept)
+            continue;
+        const int32_t nk = plan->h_kept_count[m], nv = L->block_valid[m % NB];
+        if (nk < 0 || nk > nv)
             return vox_fail(&plan->ctx->log, VOX_ERR_BACKEND,
-                            "masks: the device kept %d rows of block %lld (volume %d): not a mask",
-                            (int)plan->h_kept_count[m], (long long)m, (int)L->V);
+                            "masks: the device kept %d rows of block %lld (%d valid): not a mask", (int)nk,
+                            (long long)m, (int)nv);
+        for (int32_t r = 0; plan->h_kept_rows && r < nk; r++)
+            if (plan->h_kept_rows[m * L->V + r] < 0 || plan->h_kept_rows[m * L->V + r] >= nv)
+                return vox_fail(&plan->ctx->log, VOX_ERR_BACKEND,
+                                "masks: the device kept row %d of block %lld (%d valid): not a mask",
+                                (int)plan->h_kept_rows[m * L->V + r], (long long)m, (int)nv);
     }
     return VOX_OK;
 }
@@ -577,7 +586,7 @@ vox_status vox_plan_fetch_masks(vox_plan *plan)
             return st;
         fresh = 1;
     }
-    fresh |= !plan->h_bsa_cols && plan->p.mask_mode == VOX_MASK_BSA;
+    fresh |= (!plan->h_bsa_cols && plan->p.mask_mode == VOX_MASK_BSA) || (!plan->h_kept_rows && plan->p.query_keep < 1.0);
     st = fetch_bsa_cols(plan);
     if (!st)
         st = fetch_kept_rows(plan);
@@ -585,7 +594,9 @@ vox_status vox_plan_fetch_masks(vox_plan *plan)
         st = check_fetched(plan, plan->p.query_keep < 1.0);
         if (st) { /* fetched again (and refused again) at the next call */
             free(plan->h_bsa_cols);
+            free(plan->h_kept_rows);
             plan->h_bsa_cols = NULL;
+            plan->h_kept_rows = NULL;
             plan->counts_stale = 1;
             return st;
         }

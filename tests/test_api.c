@@ -475,23 +475,26 @@ static void test_optional_ops(void **state)
 
 /* ---- masks a faulty device wrote: refused by the host, never walked past ---- */
 
-static int g_fault; /* 1: row 0's count past its room, 2: row 0's first column -7, 3: block 3's kept count past the volume */
+static int g_fault; /* 1: row 0's count past its room, 2: row 0's first column -7, 3: block 3's kept count past the
+                       volume, 4: block 0's first kept row 99 */
 
-static vox_bref g_kept; /* the kept counts query_select wrote (fault 3 spoils them after the q means used them) */
+/* what query_select wrote (faults 3 and 4 spoil it after the q means used it) */
+static vox_bref g_kept, g_kept_rows;
 
 static vox_status faulty_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
 {
     vox_status st = g_cpu->kv_select(dev, d, p);
-    int32_t bad = g_fault == 1 ? 1 << 20 : g_fault == 2 ? -7 : 1000;
-    vox_bref at = g_fault == 1 ? p->kv_count : g_fault == 2 ? p->kv_cols : g_kept;
+    const int32_t bads[5] = {0, 1 << 20, -7, 1000, 99};
+    const vox_bref at[5] = {{NULL, 0}, p->kv_count, p->kv_cols, g_kept, g_kept_rows};
     if (!st && g_fault)
-        st = g_cpu->buffer_write(dev, at.buf, at.offset + (g_fault == 3 ? 4 * 3 : 0), &bad, sizeof bad);
+        st = g_cpu->buffer_write(dev, at[g_fault].buf, at[g_fault].offset + (g_fault == 3 ? 4 * 3 : 0), &bads[g_fault],
+                                 sizeof bads[g_fault]);
     return st;
 }
 
 static vox_status keeping_query_select(void *dev, const vox_op_dims *d, const vox_op_query_select *p)
 {
-    g_kept = p->kept_count;
+    g_kept = p->kept_count, g_kept_rows = p->kept_rows;
     return g_cpu->query_select(dev, d, p);
 }
 
@@ -519,9 +522,9 @@ static void test_faulty_masks(void **state)
     tu_fill_normal(7, 1.0, x, (size_t)(2 * N * 16));
     vox_tensor t;
     assert_int_equal(tu_upload_tensor(ctx, VOX_F32, x, 1, 2, N, 16, 0, &t), VOX_OK);
-    for (int fault = 0; fault <= 3; fault++) {
+    for (int fault = 0; fault <= 4; fault++) {
         g_fault = fault;
-        p.query_keep = fault == 3 ? 0.5 : 1.0;
+        p.query_keep = fault >= 3 ? 0.5 : 1.0;
         vox_plan *plan = NULL;
         g_log[0] = 0;
         vox_status st = vox_plan_create(ctx, &p, &plan);
@@ -532,15 +535,16 @@ static void test_faulty_masks(void **state)
         g_log[0] = 0;
         vox_plan_stats s;
         int32_t rp[8], cols[64];
+        int8_t keep[3 * 16]; /* NB 3 blocks (two video, one text) of volume 16 */
         int64_t nnz;
         if (!fault) {
             assert_int_equal(vox_plan_stats_get(plan, &s), VOX_OK);
-            assert_int_equal(vox_plan_export_mask(plan, 0, rp, cols, 64, &nnz, NULL), VOX_OK);
+            assert_int_equal(vox_plan_export_mask(plan, 0, rp, cols, 64, &nnz, keep), VOX_OK);
         } else {
             /* refused, with the row named, every time it is asked (no half-read state kept) */
             for (int again = 0; again < 2; again++) {
                 assert_int_equal(vox_plan_stats_get(plan, &s), VOX_ERR_BACKEND);
-                assert_int_equal(vox_plan_export_mask(plan, 0, rp, cols, 64, &nnz, NULL), VOX_ERR_BACKEND);
+                assert_int_equal(vox_plan_export_mask(plan, 0, rp, cols, 64, &nnz, keep), VOX_ERR_BACKEND);
             }
             assert_non_null(strstr(g_log, "not a mask"));
         }
