@@ -388,6 +388,11 @@ typedef struct vox_plan_stats {
                                 working tensors): O(N*D + selected blocks) */
 } vox_plan_stats;
 
+/* Reads the built masks back from the device the first time after a build
+ * (a blocking read) and checks them: a row's count beyond its room, a listed
+ * block or a kept row out of range returns VOX_ERR_BACKEND (logged, the row
+ * named) and nothing is walked; so do vox_plan_export_mask,
+ * vox_plan_head_classes and vox_plan_evaluate. */
 VOX_API vox_status vox_plan_stats_get(const vox_plan *plan, vox_plan_stats *stats);
 
 /* Per (batch, head) class and errors (SVG); arrays of batch*heads entries,
