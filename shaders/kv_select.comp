@@ -1528,10 +1528,12 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
         static const char *const sels[2][3] = {{"kv_select_sgw", "kv_select_sgw_r1", "kv_select_sgw_r2"},
                                                {"kv_select_sgw_cum", "kv_select_sgw_cum_r1", "kv_select_sgw_cum_r2"}};
         const char *sel = sels[p->rule == VOX_KV_CUMULATIVE][v->kv_stop >= 2 ? v->kv_stop - 1 : 0];
-        if (v->kv_no_replay && p->rule == VOX_KV_CUMULATIVE && !v->kv_stop)
-            sel = v->kv_agg ? "kv_select_sgw_cum_agg_nr" : "kv_select_sgw_cum_nr"; /* tests only: unrepaired */
-        else if (v->kv_agg && p->rule == VOX_KV_CUMULATIVE && !v->kv_stop)
-            sel = "kv_select_sgw_cum_agg"; /* opt-in, unmeasured: mass_count's first pass aggregated */
+        /* CUMULATIVE's variants: [VOXATTN_VULKAN_KV_AGG (opt-in, unmeasured: mass_count's first pass
+         * aggregated)][VOXATTN_VULKAN_KV_NO_REPLAY (tests only: the descent's candidates unrepaired)] */
+        static const char *const cums[2][2] = {{"kv_select_sgw_cum", "kv_select_sgw_cum_nr"},
+                                               {"kv_select_sgw_cum_agg", "kv_select_sgw_cum_agg_nr"}};
+        if (p->rule == VOX_KV_CUMULATIVE && !v->kv_stop)
+            sel = cums[v->kv_agg != 0][v->kv_no_replay != 0];
         if (v->kv_wave > 0 && groups > v->kv_wave)
             groups = v->kv_wave;
         for (int64_t t0 = 0; !st && f32k && t0 < tiles; t0 += groups) {
