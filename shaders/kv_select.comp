@@ -1389,8 +1389,6 @@ void main()
     X("kv_select_sgw", "kv_select_sgw.comp", "-DDT_F32=1") \
     X("kv_select_sgw_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1") \
     X("kv_select_sgw_cum_nr", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_NOREPLAY=true") \
-    X("kv_select_sgw_cum_agg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_AGG=1") \
-    X("kv_select_sgw_cum_agg_nr", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_AGG=1 -DSGW_NOREPLAY=true") \
     X("kv_select_sgw_fs", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=128") \
     X("kv_select_sgw_f", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128") \
     X("kv_select_sgw_fs_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=128 -DSGW_DBG=1") \
@@ -1528,12 +1526,8 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
         static const char *const sels[2][3] = {{"kv_select_sgw", "kv_select_sgw_r1", "kv_select_sgw_r2"},
                                                {"kv_select_sgw_cum", "kv_select_sgw_cum_r1", "kv_select_sgw_cum_r2"}};
         const char *sel = sels[p->rule == VOX_KV_CUMULATIVE][v->kv_stop >= 2 ? v->kv_stop - 1 : 0];
-        /* CUMULATIVE's variants: [VOXATTN_VULKAN_KV_AGG (opt-in, unmeasured: mass_count's first pass
-         * aggregated)][VOXATTN_VULKAN_KV_NO_REPLAY (tests only: the descent's candidates unrepaired)] */
-        static const char *const cums[2][2] = {{"kv_select_sgw_cum", "kv_select_sgw_cum_nr"},
-                                               {"kv_select_sgw_cum_agg", "kv_select_sgw_cum_agg_nr"}};
-        if (p->rule == VOX_KV_CUMULATIVE && !v->kv_stop)
-            sel = cums[v->kv_agg != 0][v->kv_no_replay != 0];
+        if (v->kv_no_replay && p->rule == VOX_KV_CUMULATIVE && !v->kv_stop)
+            sel = "kv_select_sgw_cum_nr"; /* tests only: the mass descent's candidates unrepaired */
         if (v->kv_wave > 0 && groups > v->kv_wave)
             groups = v->kv_wave;
         for (int64_t t0 = 0; !st && f32k && t0 < tiles; t0 += groups) {

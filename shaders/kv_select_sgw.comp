@@ -95,9 +95,6 @@
 #ifndef SGW_NOREPLAY
 #define SGW_NOREPLAY false /* tests only (kv_select_sgw_cum_nr, VOXATTN_VULKAN_KV_NO_REPLAY): no replay */
 #endif
-#ifndef SGW_AGG
-#define SGW_AGG 0 /* kv_select_sgw_cum_agg (VOXATTN_VULKAN_KV_AGG, opt-in, unmeasured): mass_count's first pass aggregated */
-#endif
 #ifndef SGW_F32
 #define SGW_F32 0 /* TOPK on f32 scores with a certificate (kv_select_sgw_fs, _f; the fallback: SGW_PASS 3) */
 #endif
@@ -251,12 +248,8 @@ bool digit_of(uvec2 k, uvec2 kmin, uvec2 prefix, uint lo, uint hi, out uint d)
 
 #if SGW_PASS == 3 || (SGW_PASS == 2 && !SGW_F32) /* the exact selection's functions */
 /* One radix pass's bins for slot r: the digits over [lo, hi) of the keys of row P (np of them) in the
- * bucket prefix, counted (mass: with their limbs' sums). agg (SGW_AGG, mass passes): the subgroup's keys of
- * one digit summed by subgroup ops and added by one lane, a round per distinct digit among the pending
- * keys, instead of an atomic per key and word (a first pass's keys crowd into the few bins of their
- * exponents, and same-word shared atomics serialize). Subgroup-uniform. */
-void bins_fill(uint r, uint P, uint np, uvec2 kmin, uvec2 prefix, uint lo, uint hi, bool mass, bool agg, uint lane,
-               uint S)
+ * bucket prefix, counted (mass: with their limbs' sums). Subgroup-uniform. */
+void bins_fill(uint r, uint P, uint np, uvec2 kmin, uvec2 prefix, uint lo, uint hi, bool mass, uint lane, uint S)
 {
     for (uint b = lane; b < (mass ? 4u : 1u) * 256u; b += S)
         bins[r][b >> 8][b & 255u] = 0u;
@@ -267,29 +260,7 @@ void bins_fill(uint r, uint P, uint np, uvec2 kmin, uvec2 prefix, uint lo, uint 
         keys_ahead(P, j0, np, lane, S, kk);
         [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
             uint d = 0u;
-            bool in_b = j0 + u * S + lane < np && digit_of(kk[u], kmin, prefix, lo, hi, d);
-#if SGW_MASS && SGW_AGG
-            if (agg) { /* uniform */
-                uvec3 l = in_b ? limbs_of(packDouble2x32(kk[u])) : uvec3(0u);
-                bool pend = in_b;
-                while (subgroupBallotBitCount(subgroupBallot(pend)) > 0u) {
-                    uint dd = subgroupMin(pend ? d : 0xffffffffu);
-                    bool mine = pend && d == dd;
-                    uvec4 mb = subgroupBallot(mine);
-                    uint c = subgroupBallotBitCount(mb), first = subgroupBallotFindLSB(mb);
-                    uvec3 sm = subgroupAdd(mine ? l : uvec3(0u));
-                    if (lane == first) {
-                        atomicAdd(bins[r][0][dd], c);
-                        atomicAdd(bins[r][1][dd], sm.x);
-                        atomicAdd(bins[r][2][dd], sm.y);
-                        atomicAdd(bins[r][3][dd], sm.z);
-                    }
-                    pend = pend && !mine;
-                }
-                continue;
-            }
-#endif
-            if (in_b) {
+            if (j0 + u * S + lane < np && digit_of(kk[u], kmin, prefix, lo, hi, d)) {
                 atomicAdd(bins[r][0][d], 1u);
 #if SGW_MASS
                 if (mass) {
@@ -317,7 +288,7 @@ void descend(uint r, uint P, uint np, uint target, uvec2 kmin, uint len, uint la
     uint rem = target, nb = 256u / S, hi = len, lo = len > 8u ? len - 8u : 0u;
     T = kmin, rem_out = target; /* len 0: every key equals kmin, the target lowest-index ones */
     while (hi > 0u) {
-        bins_fill(r, P, np, kmin, prefix, lo, hi, false, false, lane, S);
+        bins_fill(r, P, np, kmin, prefix, lo, hi, false, lane, S);
         uint top = 255u - nb * lane, tot = 0u;
         for (uint q = 0u; q < nb; q++)
             tot += bins[r][0][top - q];
@@ -360,7 +331,7 @@ uint mass_count(uint r, uint P, uint NBv, double tau, uvec2 kmin, uint len, uint
     double need = tau;
     uint above = 0u, nb = 256u / S, hi = len, lo = len > 8u ? len - 8u : 0u, cnt = NBv;
     while (hi > 0u) {
-        bins_fill(r, P, NBv, kmin, prefix, lo, hi, true, SGW_AGG != 0 && hi == len, lane, S);
+        bins_fill(r, P, NBv, kmin, prefix, lo, hi, true, lane, S);
         uint top = 255u - nb * lane, tot = 0u;
         uvec3 ms = uvec3(0u);
         for (uint q = 0u; q < nb; q++)

@@ -411,8 +411,6 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     /* tests: kv_select_sgw's tiles per wave at most (unset or 0: as many as the scratch holds) */
     d->kv_wave = env_choice("VOXATTN_VULKAN_KV_WAVE", 0, 1 << 30);
     d->kv_no_replay = vox_env_flag("VOXATTN_VULKAN_KV_NO_REPLAY"); /* tests: kv_select_sgw_cum's candidates bare */
-    /* opt-in until timed: kv_select_sgw_cum's first mass pass with the keys of a digit summed by subgroup ops */
-    d->kv_agg = vox_env_flag("VOXATTN_VULKAN_KV_AGG");
     d->kv_topk_f64 = vox_env_flag("VOXATTN_VULKAN_KV_TOPK_F64"); /* A/B: kv_select_sgw's TOPK on exact f64 scores */
     /* kv_select_sgw's CUMULATIVE on f32 scores with a certificate (opt-in: H200, session 26, hunyuan-720p tau 0.9
      * build 11.15 ms against 10.35 exact, 32% of the perf case's rows refused at one f32 chain per score) */

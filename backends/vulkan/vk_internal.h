@@ -265,7 +265,6 @@ typedef struct vk_dev {
     int kv_stop;  /* VOXATTN_VULKAN_KV_STOP (timing only): 1 `tile` the tile pass alone, 2 `row1` (kv_select_sgw: rows up to p), 3 `row2` (kv_select_sgw: up to T) */
     int kv_wave;  /* VOXATTN_VULKAN_KV_WAVE (tests): kv_select_sgw's tiles per wave at most; 0 the scratch's */
     int kv_no_replay; /* VOXATTN_VULKAN_KV_NO_REPLAY (tests): kv_select_sgw_cum without the replay */
-    int kv_agg;       /* VOXATTN_VULKAN_KV_AGG (opt-in): kv_select_sgw_cum_agg, the first mass pass aggregated per digit */
     int kv_topk_f64;  /* VOXATTN_VULKAN_KV_TOPK_F64: kv_select_sgw's TOPK on exact f64 scores (session 25's) */
     int kv_cum_f32;   /* VOXATTN_VULKAN_KV_CUM_F32: kv_select_sgw's CUMULATIVE on f32 scores (opt-in) */
     int kv_debug;     /* VOXATTN_VULKAN_KV_DEBUG: kv_select_sgw_f's fallback reasons logged (a blocking read) */
