@@ -49,6 +49,11 @@
 #define VOX_KF_ROWS 8  /* query rows per CTA tile of the fast path (kv_select_fast.cuh) */
 #define VOX_KM_ROWS 64 /* query rows per CTA tile of its tensor-core phase 1 (kv_select_mma.cuh) */
 #define VOX_KM_KEYS 64 /* keys per chunk staged in shared memory by that phase 1 */
+/* vox_kv_select_rows' CTAs a multiprocessor (<= 128 registers): 16 listed rows at once, so that a
+ * hunyuan-720p tau build's ~1,700 take one round, not two (session 30: 0.31-0.34 ms against 0.43 at 2
+ * CTAs with the scores in shared memory, though at 4 its scores no longer fit there: their slices in
+ * the scratch cost a round ~0.09 ms more) */
+#define VOX_KR_MIN_BLOCKS 4
 
 #ifdef VOX_GPU_DEVICE
 
@@ -328,12 +333,12 @@ __device__ __forceinline__ void vox_kr_rows(const vox_kv_select_bufs &b, const v
         __syncthreads(); /* before the next rows rewrite qs and the scores */
     }
 }
-VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
+VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KR_MIN_BLOCKS)
     vox_kv_select_rows(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
     vox_kr_rows<VOX_KS_V_NEW>(b, a);
 }
-VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS)
+VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KR_MIN_BLOCKS)
     vox_kv_select_rows_old(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
     vox_kr_rows<VOX_KS_V_OLD>(b, a);
@@ -398,9 +403,10 @@ static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_s
  * qbar as f32 and 8 warps' work spaces of 3872 B, then the tile's 8 x S f32
  * values, or those in a scratch slice when they do not fit), which lists the
  * rows it cannot certify; then vox_kv_select_rows, the exact path on the
- * listed rows: a capped grid of 128-thread CTAs, one row per warp (the rows'
- * qbar as f64, the 4 warps' work spaces of 5152 B, then 4 x NBv f64 scores,
- * or a slice). STAT: vox_kv_select, the exact path over every tile: one CTA
+ * listed rows: a capped grid of 128-thread CTAs, VOX_KR_MIN_BLOCKS per
+ * multiprocessor, one row per warp (the rows' qbar as f64, the 4 warps' work
+ * spaces of 5152 B, then 4 x NBv f64 scores where that many CTAs' fit, else
+ * a slice). STAT: vox_kv_select, the exact path over every tile: one CTA
  * of 128 threads per tile, two per multiprocessor, a union (the rows' qbar as
  * f64, the 4 warps' work spaces), then the tile's 16 x NBv f64 scores; when
  * those would take more than half the room, each CTA of a capped grid keeps
@@ -446,8 +452,13 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             smemf = (size_t)unf;
         }
         int64_t head = (WARPS * Dp * 8 + 15) / 16 * 16 + WARPS * WORK, scr = (int64_t)WARPS * a.NBv * 8;
-        gridr = gpu_cap_grid(g, (a.BH * a.NBv + WARPS - 1) / WARPS, 2), smemr = (size_t)(head + scr);
-        if (2 * (head + scr) > room) {
+        /* VOX_KR_MIN_BLOCKS CTAs a multiprocessor, each with its scores in shared memory where all of
+         * theirs fit, else in a scratch slice; or (VOXATTN_KV_SELECT_ROWS_ABL, timing: every other call)
+         * sessions 15-29's 2, their scores in shared memory where they fit */
+        const int per_sm = g->kv_rows_abl && g->kv_rows_n++ % 2 ? 2 : VOX_KR_MIN_BLOCKS;
+        gridr = gpu_cap_grid(g, (a.BH * a.NBv + WARPS - 1) / WARPS, per_sm);
+        smemr = (size_t)(head + scr);
+        if (per_sm * (head + scr) > room) {
             ar.per_block = (scr + 255) / 256 * 256;
             smemr = (size_t)head;
         }
@@ -534,7 +545,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     /* the exact rows: session 15's vox_ks_row, or session 14's (VOXATTN_KV_SELECT_ROWS_OLD; where the
      * module has it), or the two in turn (VOXATTN_KV_SELECT_ROWS_ABL: timing) */
     int fnr = GPU_FN_kv_select_rows;
-    if (g->fn[GPU_FN_kv_select_rows_old] && (g->kv_rows_old || (g->kv_rows_abl && g->kv_rows_n++ % 2)))
+    if (g->fn[GPU_FN_kv_select_rows_old] && g->kv_rows_old)
         fnr = GPU_FN_kv_select_rows_old;
     return gpu_launch_op(g, VOX_OP_kv_select, fnr, gridr, 128, 1, smemr, &b, &ar);
 }
