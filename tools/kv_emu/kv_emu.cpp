@@ -3,7 +3,7 @@
  * (tools/qs_emu/emu_port.h), on f32 scores computed as the f32 kernel (vox_kf_scores) computes them, and
  * compares each row it lists with a copy of the CPU reference (backends/cpu/kv_select.c). Rows the fast
  * path declines (the exact path on the GPU) are counted, not compared.
- * usage: kv_emu MODE(0 new, 1 old, 2 break, 3 new with one-value-per-lane compactions; 5, 6, 7: the exact
+ * usage: kv_emu MODE(0 new, 1 old, 2 break; 5, 6, 7: the exact
  *        path's vox_ks_row new / old / break, rule from env KS_RULE, TAU, Z: ks_row_run) FILL(0 random, 1 near-tie pairs, 2 small-integer ties, 3 huge
  *        logits, 4 hunyuan-720p's structured workload (perf/workload.c), head NBV % 24: block means of
  *        its bf16 q and k over 4x4x4 blocks, NBv 2160, D 128; NBV and D are then ignored) NBV D TOPK
@@ -62,7 +62,6 @@ static unsigned char vox_dyn_smem[64];
 #define VOX_KS_KPT 4
 static inline i64 vox_ks_stride(i64 NBv) { return (NBv + VOX_KS_KPT - 1) / VOX_KS_KPT * VOX_KS_KPT; }
 #define VOX_KS_KEY 0x7fffffffffffffffull
-static inline double __longlong_as_double(long long u) { double d; memcpy(&d, &u, 8); return d; }
 static inline unsigned long long __double2ull_rz(double x) { return (unsigned long long)x; }
 static inline double __dadd_rn(double a, double b) { return a + b; }
 static inline double __dsub_rn(double a, double b) { return a - b; }
@@ -283,7 +282,6 @@ int main(int argc, char **argv)
         run_warp([&](int t) {
                 const bool res = mode == 0   ? vox_kf_row<VOX_KF_NEW>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work)
                                  : mode == 1 ? vox_kf_row<VOX_KF_OLD>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work)
-                                 : mode == 3 ? vox_kf_row<VOX_KF_N1>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work)
                                              : vox_kf_row<VOX_KF_BRK>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, vox_kf_bound_ffma(D), nullptr, &work);
                 ok[t] = res;
             });
@@ -314,7 +312,6 @@ int main(int argc, char **argv)
             if (n > 0 && n < NBv) {
                 run_warp([&](int t) {
                         const int v = mode == 2 ? vox_kf_topk<true>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work)
-                                    : mode == 3 ? vox_kf_topk<false, true>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work)
                                                 : vox_kf_topk<false>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work);
                         if (t == 0) res = v;
                     });

@@ -39,7 +39,7 @@
     R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows) O(kv_select_rows_old) O(kv_select_brk) M(kv_select_fast_mma) M(kv_select_kb) \
     M(kv_select_fast_kb) M(kv_select_fast_kb_old) M(kv_select_fast_kb_brk) M(kv_select_fast_kb_p1) \
     M(kv_select_fast_kb_p2) M(kv_select_fast_kb_pair) M(kv_select_fast_kb_pair_p1) M(kv_select_fast_kb_p1_nost) \
-    M(kv_select_fast_kb_p1_nomma) M(kv_select_fast_kb_p1_stage1) M(kv_select_fast_kb_n1) M(kv_select_kb_wg) \
+    M(kv_select_fast_kb_p1_nomma) M(kv_select_fast_kb_p1_stage1) M(kv_select_kb_wg) \
     M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
     M(kv_select_fast_kb_wgs2_p1)
 
@@ -378,7 +378,7 @@ static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_s
           g->fn[GPU_FN_kv_select_fast_kb_p1] && g->fn[GPU_FN_kv_select_fast_kb_p2] &&
           g->fn[GPU_FN_kv_select_fast_kb_pair] && g->fn[GPU_FN_kv_select_fast_kb_pair_p1] &&
           g->fn[GPU_FN_kv_select_fast_kb_p1_nost] && g->fn[GPU_FN_kv_select_fast_kb_p1_nomma] &&
-          g->fn[GPU_FN_kv_select_fast_kb_p1_stage1] && g->fn[GPU_FN_kv_select_fast_kb_n1];
+          g->fn[GPU_FN_kv_select_fast_kb_p1_stage1];
     int64_t S = (af->NBv + 3) / 4 * 4, r = 8 * S * 4;
     int64_t k = *kb ? 2 * 8 * (af->D / 16) * 32 * 16 + 1024 : 2 * VOX_KM_KEYS * (af->D + 16) * 4;
     int64_t un = ((k > r ? k : r) + 15) / 16 * 16, need = un + 8 * 3872;
@@ -469,16 +469,15 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
         fnf = !kb                ? GPU_FN_kv_select_fast_mma
               : g->kv_fast_break ? GPU_FN_kv_select_fast_kb_brk
               : g->kv_fast_old   ? GPU_FN_kv_select_fast_kb_old
-              : g->kv_topk_scalar ? GPU_FN_kv_select_fast_kb_n1
               : g->kv_p1_pair    ? GPU_FN_kv_select_fast_kb_pair
                                  : GPU_FN_kv_select_fast_kb;
         if (kb && g->kv_fast_abl) { /* timing ablations in turn (docs/environment.md) */
-            static const int fns[9] = {GPU_FN_kv_select_fast_kb,          GPU_FN_kv_select_fast_kb_old,
-                                       GPU_FN_kv_select_fast_kb_n1,       GPU_FN_kv_select_fast_kb_p1,
+            static const int fns[8] = {GPU_FN_kv_select_fast_kb,          GPU_FN_kv_select_fast_kb_old,
+                                       GPU_FN_kv_select_fast_kb_p1,
                                        GPU_FN_kv_select_fast_kb_pair_p1,  GPU_FN_kv_select_fast_kb_p1_nost,
                                        GPU_FN_kv_select_fast_kb_p1_nomma, GPU_FN_kv_select_fast_kb_p1_stage1,
                                        GPU_FN_kv_select_fast_kb_p2};
-            fnf = fns[g->kv_abl_n++ % 9];
+            fnf = fns[g->kv_abl_n++ % 8];
         }
         /* Session 14: phase 1 by wgmma (sm_90a code, D 128), the keys prepared for it */
         int wg = kb && g->arch == 90 && a.D == 128 && g->fn[GPU_FN_kv_select_kb_wg] &&

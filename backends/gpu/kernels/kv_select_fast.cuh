@@ -548,7 +548,6 @@ __device__ __forceinline__ double vox_kf_dot64(const float *q, const float *k, i
 #define VOX_KF_BRK 2
 #define VOX_KF_P1 3 /* timing ablations of the tensor-core kernel (kv_select_mma.cuh): phase 1 alone */
 #define VOX_KF_P2 4 /* phase 2 alone (vox_kf_row as VOX_KF_NEW) */
-#define VOX_KF_N1 5 /* VOX_KF_NEW with vox_kf_topk's compactions one value per lane (SCALAR) */
 #define VOX_KF_NBIN 256 /* vox_kf_topk's histogram bins (vox_kf_work.hist) */
 #define VOX_KF_CAND 256 /* its boundary bin's blocks, at most (vox_kf_work.msum: value bits, index) */
 
@@ -561,15 +560,7 @@ __device__ __forceinline__ int vox_kf_bin(float x, float inv, float nb)
     return (int)(__float_as_uint(t + 0x1p23f) - 0x4b000000u);
 }
 
-/* SCALAR (VOX_KF_N1, VOXATTN_KV_SELECT_TOPK_SCALAR): the boundary bin's
- * compaction and the final ordered compaction read one value per lane (j =
- * 32 t + lane) instead of 4 consecutive ones: one ballot is then the
- * membership of 32 consecutive blocks, a lane's position one popcount (the
- * quad sweeps take 4 ballots and 8 popcounts per 128 blocks, ~80 warp
- * instructions per step in session 13's source profile). Same blocks, same
- * list (B's compacted blocks in another order: T and the band's ranks do
- * not depend on it). */
-template <bool BRK, bool SCALAR = false>
+template <bool BRK>
 __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow, int *count,
                            const vox_kv_select_args &a, int n, float amax, float amin, double Es, double delta,
                            vox_kf_work *w)
@@ -621,18 +612,7 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
         return -1;
     /* B's blocks (value bits, index) into msum, in any order (ballots: positions) */
     unsigned *cv = w->msum[0], *cj = w->msum[1];
-    if (SCALAR) {
-        int base = 0;
-        for (int j0 = 0; j0 < NBv; j0 += VOX_WARP_SIZE) {
-            const int j = j0 + lane;
-            const float v = j < NBv ? srow[j] : 0.f;
-            const bool in = j < NBv && vox_kf_bin(v, inv, nb0) == B;
-            int t, p = vox_kf_count_before(in, &t);
-            if (in)
-                cv[base + p] = __float_as_uint(v), cj[base + p] = (unsigned)j;
-            base += t;
-        }
-    } else {
+    {
         int base = 0;
         for (int x0 = 0; 4 * x0 < NBv; x0 += VOX_WARP_SIZE) {
             const int x = x0 + lane;
@@ -734,15 +714,7 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
     VOX_SYNCWARP();
     /* ordered compaction: own block, global blocks, a > thi */
     int base = 0;
-    for (int j0 = 0; SCALAR && j0 < NB; j0 += VOX_WARP_SIZE) {
-        const int j = j0 + lane;
-        const bool pick = j < NB && (j >= NBv || j == i || srow[j] > thi);
-        int t, p = vox_kf_count_before(pick, &t);
-        if (pick)
-            crow[base + p] = j;
-        base += t;
-    }
-    for (int x0 = 0; !SCALAR && 4 * x0 < NB; x0 += VOX_WARP_SIZE) {
+    for (int x0 = 0; 4 * x0 < NB; x0 += VOX_WARP_SIZE) {
         const int x = x0 + lane;
         float v[4] = {0.f, 0.f, 0.f, 0.f};
         if (4 * x < NBv) {
@@ -776,7 +748,7 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
  * row needs the exact path (having written no count; list entries of the
  * band sweep may be there, within the row's room). srow is reused: w, then
  * pick marks. */
-/* MODE: VOX_KF_NEW (TOPK by vox_kf_topk first; VOX_KF_N1 its one-value-per-lane compactions), VOX_KF_OLD (the old phase 2 only), VOX_KF_BRK (vox_kf_topk's
+/* MODE: VOX_KF_NEW (TOPK by vox_kf_topk first), VOX_KF_OLD (the old phase 2 only), VOX_KF_BRK (vox_kf_topk's
  * deliberate break, tests only). */
 template <int MODE>
 __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow,
@@ -828,7 +800,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     if (MODE != VOX_KF_OLD && a.rule == 1 && n > 0 && n < NBv) {
         /* the scores' own error (E' without the exponent's roundings and expf's) */
         const double Es = (scale * (err + D * 0x1p-53 * 1.01 * A) + 0x1p-52 * Bs) * (1.0 + 0x1p-30);
-        const int t = vox_kf_topk<MODE == VOX_KF_BRK, MODE == VOX_KF_N1>(srow, q, kh, NB, NBv, i, crow, count, a, n, amax, amin, Es, delta, w);
+        const int t = vox_kf_topk<MODE == VOX_KF_BRK>(srow, q, kh, NB, NBv, i, crow, count, a, n, amax, amin, Es, delta, w);
         if (t >= 0)
             return t > 0;
     }

@@ -961,8 +961,6 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_pair_p1, true, VOX_KF_P1, VOX_KM_P1_PAIR)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_p1_nost, true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_NOSTORE)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_p1_nomma, true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_NOMMA)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_p1_stage1, true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_STAGE1)
-/* vox_kv_select_fast_kb with vox_kf_topk's compactions one value per lane (VOXATTN_KV_SELECT_TOPK_SCALAR) */
-VOX_KM_KERNEL(vox_kv_select_fast_kb_n1, true, VOX_KF_N1)
 /* Session 14: phase 1 by wgmma at D 128 on sm_90a (after vox_kv_select_kb_wg; the default there,
  * VOXATTN_KV_SELECT_P1_OLD for vox_kv_select_fast_kb), and its phase 1 alone (timing only) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wg, true, VOX_KF_NEW, VOX_KM_P1_WG)
