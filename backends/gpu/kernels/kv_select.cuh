@@ -38,8 +38,7 @@
 #define VOX_GPU_KERNELS_kv_select(R, O, M) \
     R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows) O(kv_select_rows_old) O(kv_select_brk) M(kv_select_fast_mma) M(kv_select_kb) \
     M(kv_select_fast_kb) M(kv_select_fast_kb_old) M(kv_select_fast_kb_brk) M(kv_select_fast_kb_p1) \
-    M(kv_select_fast_kb_p2) M(kv_select_fast_kb_pair) M(kv_select_fast_kb_pair_p1) M(kv_select_fast_kb_p1_nost) \
-    M(kv_select_fast_kb_p1_nomma) M(kv_select_fast_kb_p1_stage1) M(kv_select_kb_wg) \
+    M(kv_select_fast_kb_p2) M(kv_select_kb_wg) \
     M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
     M(kv_select_fast_kb_wgs2_p1)
 
@@ -375,10 +374,7 @@ static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_s
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
     *kb = !g->kv_mma_inline && g->fn[GPU_FN_kv_select_kb] && g->fn[GPU_FN_kv_select_fast_kb] &&
           g->fn[GPU_FN_kv_select_fast_kb_old] && g->fn[GPU_FN_kv_select_fast_kb_brk] &&
-          g->fn[GPU_FN_kv_select_fast_kb_p1] && g->fn[GPU_FN_kv_select_fast_kb_p2] &&
-          g->fn[GPU_FN_kv_select_fast_kb_pair] && g->fn[GPU_FN_kv_select_fast_kb_pair_p1] &&
-          g->fn[GPU_FN_kv_select_fast_kb_p1_nost] && g->fn[GPU_FN_kv_select_fast_kb_p1_nomma] &&
-          g->fn[GPU_FN_kv_select_fast_kb_p1_stage1];
+          g->fn[GPU_FN_kv_select_fast_kb_p1] && g->fn[GPU_FN_kv_select_fast_kb_p2];
     int64_t S = (af->NBv + 3) / 4 * 4, r = 8 * S * 4;
     int64_t k = *kb ? 2 * 8 * (af->D / 16) * 32 * 16 + 1024 : 2 * VOX_KM_KEYS * (af->D + 16) * 4;
     int64_t un = ((k > r ? k : r) + 15) / 16 * 16, need = un + 8 * 3872;
@@ -469,15 +465,11 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
         fnf = !kb                ? GPU_FN_kv_select_fast_mma
               : g->kv_fast_break ? GPU_FN_kv_select_fast_kb_brk
               : g->kv_fast_old   ? GPU_FN_kv_select_fast_kb_old
-              : g->kv_p1_pair    ? GPU_FN_kv_select_fast_kb_pair
                                  : GPU_FN_kv_select_fast_kb;
         if (kb && g->kv_fast_abl) { /* timing ablations in turn (docs/environment.md) */
-            static const int fns[8] = {GPU_FN_kv_select_fast_kb,          GPU_FN_kv_select_fast_kb_old,
-                                       GPU_FN_kv_select_fast_kb_p1,
-                                       GPU_FN_kv_select_fast_kb_pair_p1,  GPU_FN_kv_select_fast_kb_p1_nost,
-                                       GPU_FN_kv_select_fast_kb_p1_nomma, GPU_FN_kv_select_fast_kb_p1_stage1,
-                                       GPU_FN_kv_select_fast_kb_p2};
-            fnf = fns[g->kv_abl_n++ % 8];
+            static const int fns[4] = {GPU_FN_kv_select_fast_kb, GPU_FN_kv_select_fast_kb_old,
+                                       GPU_FN_kv_select_fast_kb_p1, GPU_FN_kv_select_fast_kb_p2};
+            fnf = fns[g->kv_abl_n++ % 4];
         }
         /* Session 14: phase 1 by wgmma (sm_90a code, D 128), the keys prepared for it */
         int wg = kb && g->arch == 90 && a.D == 128 && g->fn[GPU_FN_kv_select_kb_wg] &&

@@ -70,11 +70,7 @@
 #define VOX_KM_THREADS 256
 #define VOX_KM_KAPPA 64.0
 #define VOX_KM_P1_SERIAL 0 /* phase 1's key-tile loop (vox_km_scores_kb): one tile at a time (the default) */
-#define VOX_KM_P1_PAIR 1   /* two tiles at a time at D 128 (vox_km_pair: measured no faster, session 13) */
-#define VOX_KM_X_NONE 0    /* phase 1 timing ablations (tests only, VOXATTN_KV_SELECT_FAST_ABL): none */
-#define VOX_KM_X_NOSTORE 1 /* no score stores to the slice (the extremes still taken) */
-#define VOX_KM_X_NOMMA 2   /* the fragment loads and plain adds instead of the mma */
-#define VOX_KM_X_STAGE1 3  /* chunk 0 staged once, every chunk multiplied from it (no per-chunk cp.async) */
+/* (1: session 13's two key tiles at a time, measured slower and removed in session 30) */
 #define VOX_KM_P1_WG 2     /* session 14: at D 128 on sm_90a, each warpgroup's 32 keys of a chunk by wgmma (vox_km_scores_wg) */
 #define VOX_KM_P1_WGS 3    /* session 16: VOX_KM_P1_WG with the A fragments in shared memory (VOX_KM_AM_SMEM) */
 #define VOX_KM_P1_WGS2 4   /* session 16: the same, two wgmma steps in flight (VOX_KM_AM_SMEM2) */
@@ -353,9 +349,7 @@ struct vox_km_ext {
 
 /* C of key tile n0 (its first key; keys n0 + 2t, +1), rows r0 and r0 + 8,
  * unscaled (powers of two: exact but for results below the normal range)
- * into the slice; the video keys' values into *e. ST = false (timing
- * ablation VOX_KM_X_NOSTORE): the extremes only. */
-template <bool ST = true>
+ * into the slice; the video keys' values into *e. */
 __device__ __forceinline__ void vox_km_store(float *sc, i64 S, int NBv, int nrows, int r0, i64 n0, const float *run,
                                              float iq0, float iq1, float ik, vox_km_ext *e)
 {
@@ -363,9 +357,9 @@ __device__ __forceinline__ void vox_km_store(float *sc, i64 S, int NBv, int nrow
     if (j < S) { /* S is a multiple of 4 and j even: j + 1 < S too */
         const float2 v0 = make_float2(run[0] * iq0 * ik, run[1] * iq0 * ik);
         const float2 v1 = make_float2(run[2] * iq1 * ik, run[3] * iq1 * ik);
-        if (ST && r0 < nrows)
+        if (r0 < nrows)
             *(float2 *)(sc + r0 * S + j) = v0;
-        if (ST && r0 + 8 < nrows)
+        if (r0 + 8 < nrows)
             *(float2 *)(sc + (r0 + 8) * S + j) = v1;
         if (j < NBv)
             e->x0 = fmaxf(e->x0, v0.x), e->n0 = fminf(e->n0, v0.x), e->x1 = fmaxf(e->x1, v1.x),
@@ -564,78 +558,14 @@ __device__ __forceinline__ void vox_km_stage_kb(const uint4 *frags, i64 bh, i64 
 }
 
 /* Before chunk c of a head's chunk loop (vox_km_scores_kb, vox_km_scores_wg; ks: two staged chunks
- * of 8 KS x 32 uint4s): chunk c + 1 staged into the other one, and chunk c waited for. X ==
- * VOX_KM_X_STAGE1 (timing ablation): chunk 0 staged once, every chunk multiplied from it. */
-template <int X>
+ * of 8 KS x 32 uint4s): chunk c + 1 staged into the other one, and chunk c waited for. */
 __device__ __forceinline__ void vox_km_stage_next(const uint4 *frags, i64 bh, i64 nch, int c, int KS, uint4 *ks)
 {
-    if (X == VOX_KM_X_STAGE1) {
-        if (c == 0)
-            vox_cp_wait<0>();
-    } else if (c + 1 < nch) {
+    if (c + 1 < nch) {
         vox_km_stage_kb(frags, bh, nch, c + 1, KS, ks + ((c + 1) & 1) * (8 * KS * VOX_WARP_SIZE));
         vox_cp_wait<1>();
     } else {
         vox_cp_wait<0>();
-    }
-}
-
-/* Two key tiles n0, n1 of a staged chunk (kc; their meta: km) against the
- * warp's rows at D = 128 (8 steps, no per-step bound check): each tile's
- * arithmetic as vox_km_step and vox_km_store (per step the three products
- * into a fresh accumulator, small ones first, then onto the running sum in
- * step order), so its scores are bitwise those of the one-tile loop; the two
- * tiles' chains are independent, so that their mma overlap (the one-tile
- * loop issues each step's three dependent mma back to back, and a warp waits
- * out every one: session 13's source profile of vox_kv_select_fast_kb, phase
- * 1 about half of the kernel's stall samples). j0: the chunk's first key; o0,
- * o1: rows r0 and r0 + 8 of the slice at this lane's key offset 2 (lane &
- * 3); w0, w1: whether those rows are the tile's. Opt-in
- * (VOXATTN_KV_SELECT_P1_PAIR): session 13's mid call measured phase 1 alone
- * at 0.615 ms with it against 0.580 with the one-tile loop (hunyuan-720p): the
- * mma dependency chains are not what phase 1 waits on. */
-__device__ __forceinline__ void vox_km_pair(const uint4 *kc, const float4 *km, int n0, int n1, const unsigned (*ah)[4],
-                                            const unsigned (*al)[4], int j0, float *o0, float *o1, bool w0, bool w1,
-                                            i64 S, int NBv, float iq0, float iq1, vox_km_ext *e)
-{
-    const int lane = threadIdx.x % VOX_WARP_SIZE;
-    const uint4 *k0 = kc + n0 * 8 * VOX_WARP_SIZE + lane, *k1 = kc + n1 * 8 * VOX_WARP_SIZE + lane;
-    const float ik0 = km[n0].x, ik1 = km[n1].x;
-    float r0[4], r1[4];
-#pragma unroll
-    for (int s = 0; s < 8; s++) {
-        const uint4 f = k0[s * VOX_WARP_SIZE], g = k1[s * VOX_WARP_SIZE];
-        float x[4] = {0.f, 0.f, 0.f, 0.f}, y[4] = {0.f, 0.f, 0.f, 0.f};
-        vox_mma16816<false>(x, al[s], f.x, f.y);
-        vox_mma16816<false>(y, al[s], g.x, g.y);
-        vox_mma16816<false>(x, ah[s], f.z, f.w);
-        vox_mma16816<false>(y, ah[s], g.z, g.w);
-        vox_mma16816<false>(x, ah[s], f.x, f.y);
-        vox_mma16816<false>(y, ah[s], g.x, g.y);
-#pragma unroll
-        for (int q = 0; q < 4; q++)
-            r0[q] = s ? r0[q] + x[q] : x[q], r1[q] = s ? r1[q] + y[q] : y[q];
-    }
-    /* vox_km_store of each tile (the same products, the same extremes) */
-#pragma unroll
-    for (int t = 0; t < 2; t++) {
-        const float *run = t ? r1 : r0, ik = t ? ik1 : ik0;
-        const int j = j0 + 8 * (t ? n1 : n0) + 2 * (lane & 3);
-        if (j < S) { /* S is a multiple of 4 and j even: j + 1 < S too */
-            const float2 v0 = make_float2(run[0] * iq0 * ik, run[1] * iq0 * ik);
-            const float2 v1 = make_float2(run[2] * iq1 * ik, run[3] * iq1 * ik);
-            const i64 off = j - 2 * (lane & 3);
-            if (w0)
-                *(float2 *)(o0 + off) = v0;
-            if (w1)
-                *(float2 *)(o1 + off) = v1;
-            if (j < NBv)
-                e->x0 = fmaxf(e->x0, v0.x), e->n0 = fminf(e->n0, v0.x), e->x1 = fmaxf(e->x1, v1.x),
-                e->n1 = fminf(e->n1, v1.x);
-            if (j + 1 < NBv)
-                e->x0 = fmaxf(e->x0, v0.y), e->n0 = fminf(e->n0, v0.y), e->x1 = fmaxf(e->x1, v1.y),
-                e->n1 = fminf(e->n1, v1.y);
-        }
     }
 }
 
@@ -684,7 +614,7 @@ __device__ __forceinline__ void vox_km_a_smem(const uint4 *as, int s, int mt, in
  * accumulator) before step s's result is added: one wgmma in flight while the adds run. The same
  * wgmma instructions on the same values, the same adds in the same order: the scores are bitwise
  * those of VOX_KM_AM_REG. */
-template <int X, int AM>
+template <int AM>
 __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
                                   int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
 {
@@ -717,10 +647,10 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
         }
     }
     for (int c = 0; c < nch; c++) {
-        vox_km_stage_next<X>(frags, bh, nch, c, 8, ks);
+        vox_km_stage_next(frags, bh, nch, c, 8, ks);
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* the copies, seen by wgmma */
         __syncthreads(); /* chunk c staged */
-        const unsigned kc = sa + (X == VOX_KM_X_STAGE1 ? 0u : (unsigned)((c & 1) * CH * 16)) + wg * 32 * 128;
+        const unsigned kc = sa + (unsigned)((c & 1) * CH * 16) + wg * 32 * 128;
         float run[16];
         if (AM != VOX_KM_AM_SMEM2) { /* one step at a time */
 #pragma unroll
@@ -762,8 +692,8 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             const int n = 4 * wg + j; /* the key tile in the chunk */
-            vox_km_store<X != VOX_KM_X_NOSTORE>(sc, S, (int)a.NBv, nrows, r0, (i64)c * VOX_KM_KEYS + 8 * n,
-                                                 run + 4 * j, iq0, iq1, meta[c * 8 + n].x, &ext);
+            vox_km_store(sc, S, (int)a.NBv, nrows, r0, (i64)c * VOX_KM_KEYS + 8 * n, run + 4 * j, iq0, iq1,
+                         meta[c * 8 + n].x, &ext);
         }
         __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
     }
@@ -776,7 +706,7 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
 /* vox_km_scores with the keys prepared by vox_kv_select_kb: the same scores
  * bitwise, the same flags, the same largest sum of squares; ks: 2 staged
  * chunks of B fragments. */
-template <int P1, int X>
+template <int P1>
 __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
                                   int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
 {
@@ -786,7 +716,7 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
     const i64 S = vox_ks_stride(a.NBv), nch = (a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
 #if VOX_HAVE_WGMMA
     if (P1 >= VOX_KM_P1_WG && KS == 8)
-        return vox_km_scores_wg<X, P1 - VOX_KM_P1_WG>(b, a, bh, i0, nrows, ks, sc, rext, red, bad);
+        return vox_km_scores_wg<P1 - VOX_KM_P1_WG>(b, a, bh, i0, nrows, ks, sc, rext, red, bad);
 #endif
     const uint4 *frags = vox_km_frags(b, a);
     const float4 *meta = vox_km_meta(b, a) + bh * nch * 8;
@@ -802,22 +732,10 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
     unsigned ah[8][4], al[8][4];
     float iq0, iq1;
     vox_km_load_a(vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, D, mt, ah, al, &iq0, &iq1, &nonfinite);
-    /* the warp's two rows in the slice (vox_km_pair's stores) */
-    float *o0 = sc + (i64)r0 * S + 2 * (lane & 3), *o1 = o0 + 8 * S;
-    const bool w0 = r0 < nrows, w1 = r0 + 8 < nrows;
     for (int c = 0; c < nch; c++) {
-        vox_km_stage_next<X>(frags, bh, nch, c, KS, ks);
+        vox_km_stage_next(frags, bh, nch, c, KS, ks);
         __syncthreads(); /* chunk c staged */
-        const uint4 *kc = ks + (X == VOX_KM_X_STAGE1 ? 0 : (c & 1) * CH);
-        if (P1 == VOX_KM_P1_PAIR && KS == 8 && MT == 4) { /* D 128, full row groups: two key tiles at a time */
-            if (16 * mt < nrows)
-#pragma unroll 1
-                for (int h = 0; h < 4; h += 2)
-                    vox_km_pair(kc, meta + c * 8, kg + 2 * h, kg + 2 * h + 2, ah, al, c * VOX_KM_KEYS, o0, o1,
-                                       w0, w1, S, (int)a.NBv, iq0, iq1, &ext);
-            __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
-            continue;
-        }
+        const uint4 *kc = ks + (c & 1) * CH;
 #pragma unroll 1
         for (int h = 0; 16 * mt < nrows && h < MT; h++) { /* rows in the warp's group: its MT key tiles */
             const int n = kg + KG * h; /* the key tile in the chunk */
@@ -826,17 +744,9 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
             float run[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
             for (int s = 0; s < 8; s++)
-                if (s < KS) {
-                    if (X == VOX_KM_X_NOMMA) { /* timing ablation: the fragment loads and adds, no mma */
-                        const uint4 f = kp[s * VOX_WARP_SIZE];
-                        run[0] += __uint_as_float(f.x & ah[s][0]), run[1] += __uint_as_float(f.y & al[s][1]);
-                        run[2] += __uint_as_float(f.z & ah[s][2]), run[3] += __uint_as_float(f.w & al[s][3]);
-                    } else {
-                        vox_km_step(run, s, ah[s], al[s], kp[s * VOX_WARP_SIZE]);
-                    }
-                }
-            vox_km_store<X != VOX_KM_X_NOSTORE>(sc, S, (int)a.NBv, nrows, r0, (i64)c * VOX_KM_KEYS + 8 * n, run, iq0,
-                                                 iq1, ik, &ext);
+                if (s < KS)
+                    vox_km_step(run, s, ah[s], al[s], kp[s * VOX_WARP_SIZE]);
+            vox_km_store(sc, S, (int)a.NBv, nrows, r0, (i64)c * VOX_KM_KEYS + 8 * n, run, iq0, iq1, ik, &ext);
         }
         __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
     }
@@ -857,8 +767,8 @@ __device__ __forceinline__ void vox_km_prefetch_row(const float *row, i64 S)
 /* The kernel (top of this file); KB: phase 1 from the prepared keys
  * (vox_kv_select_fast_kb, after vox_kv_select_kb), else from kbar
  * (vox_kv_select_fast_mma); P1: phase 1's key-tile loop (VOX_KM_P1_SERIAL,
- * or VOX_KM_P1_PAIR: vox_km_pair); X: a phase-1 timing ablation (VOX_KM_X_*). */
-template <bool KB, int MODE, int P1 = VOX_KM_P1_SERIAL, int X = VOX_KM_X_NONE>
+ * or by wgmma: VOX_KM_P1_WG, _WGS, _WGS2). */
+template <bool KB, int MODE, int P1 = VOX_KM_P1_SERIAL>
 __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     __shared__ double red[VOX_MAX_WARPS];
@@ -896,7 +806,7 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
             int bad = 0;
             float nk2 = 0.f;
             if (MODE != VOX_KF_P2)
-                nk2 = KB ? vox_km_scores_kb<P1, X>(b, a, bh, i0, nrows, (uint4 *)un, sc, rext, red, &bad)
+                nk2 = KB ? vox_km_scores_kb<P1>(b, a, bh, i0, nrows, (uint4 *)un, sc, rext, red, &bad)
                          : vox_km_scores(qbar, kbar, bh, i0, nrows, NB, NBv, D, un, sc, rext, red, &bad);
             else
                 __syncthreads(); /* timing ablation: the slice's stale scores of an earlier launch */
@@ -953,14 +863,6 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_old, true, VOX_KF_OLD)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_p1, true, VOX_KF_P1)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_p2, true, VOX_KF_P2)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_brk, true, VOX_KF_BRK)
-/* Session 13: phase 1 two key tiles at a time (VOXATTN_KV_SELECT_P1_PAIR, opt-in), alone (_pair_p1), and
- * phase 1's timing ablations (VOXATTN_KV_SELECT_FAST_ABL, tests only: no lists): without the slice stores,
- * without the mma, with one staged chunk */
-VOX_KM_KERNEL(vox_kv_select_fast_kb_pair, true, VOX_KF_NEW, VOX_KM_P1_PAIR)
-VOX_KM_KERNEL(vox_kv_select_fast_kb_pair_p1, true, VOX_KF_P1, VOX_KM_P1_PAIR)
-VOX_KM_KERNEL(vox_kv_select_fast_kb_p1_nost, true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_NOSTORE)
-VOX_KM_KERNEL(vox_kv_select_fast_kb_p1_nomma, true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_NOMMA)
-VOX_KM_KERNEL(vox_kv_select_fast_kb_p1_stage1, true, VOX_KF_P1, VOX_KM_P1_SERIAL, VOX_KM_X_STAGE1)
 /* Session 14: phase 1 by wgmma at D 128 on sm_90a (after vox_kv_select_kb_wg; the default there,
  * VOXATTN_KV_SELECT_P1_OLD for vox_kv_select_fast_kb), and its phase 1 alone (timing only) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wg, true, VOX_KF_NEW, VOX_KM_P1_WG)
