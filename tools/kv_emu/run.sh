@@ -8,8 +8,7 @@ set -u
 R=$(cd "$(dirname "$0")/../.." && pwd); K=${1:-$R/backends/gpu/kernels}; T=$(mktemp -d)
 cc -O2 -c -I"$R/include" "$R/perf/workload.c" -o "$T/workload.o" || exit 2
 g++ -std=c++20 -O1 -pthread -include "$R/tools/qs_emu/emu_port.h" -I"$R/core" -I"$K" "$R/tools/kv_emu/kv_emu.cpp" "$T/workload.o" -lm -o "$T/kv_emu" || exit 2
-n=0; f=0
-for m in 0; do
+n=0; f=0; m=0
 for h in 0 1; do
   n=$((n + 1))
   if ! "$T/kv_emu" $m 4 $h 128 216 4 0 96 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: kv_emu $m 4 $h 128 216 4 0 96: $(tail -2 "$T/o")"; fi
@@ -18,7 +17,6 @@ for fill in 0 1 2 3; do for cfg in "350 64 35 2" "350 64 1 0" "350 64 300 4" "34
   n=$((n + 1))
   if ! "$T/kv_emu" $m $fill $cfg $sc 24 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: kv_emu $m $fill $cfg $sc 24: $(tail -1 "$T/o")"; fi
 done; done; done
-done
 # the exact path's vox_ks_row (kv_select_row.cuh): modes 5 (default) and 6 (session 14's), every rule
 for m in 5 6; do for fill in 0 1 2 3; do for cfg in "350 64 35 2" "349 128 300 4" "2160 128 216 4"; do for r in "0 0.9" "0 0.5" "0 0.99" "1 0.9" "2 0.9"; do
   n=$((n + 1)); set -- $r

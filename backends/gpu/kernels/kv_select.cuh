@@ -534,7 +534,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     if (st || kt == 0 || a.NBv == 0)
         return st; /* no video row: no list */
     /* the exact rows: session 15's vox_ks_row, or session 14's (VOXATTN_KV_SELECT_ROWS_OLD; where the
-     * module has it), or the two in turn (VOXATTN_KV_SELECT_ROWS_ABL: timing) */
+     * module has it); VOXATTN_KV_SELECT_ROWS_ABL alternates the launch configuration above, not these */
     int fnr = GPU_FN_kv_select_rows;
     if (g->fn[GPU_FN_kv_select_rows_old] && g->kv_rows_old)
         fnr = GPU_FN_kv_select_rows_old;
