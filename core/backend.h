@@ -32,8 +32,6 @@ typedef enum vox_op {
     VOX_OP_COUNT
 } vox_op;
 
-enum { VOX_LANE_QUERY, VOX_LANE_BEGIN, VOX_LANE_FORK, VOX_LANE_SIDE, VOX_LANE_JOIN, VOX_LANE_MAIN, VOX_LANE_END };
-
 /* A device buffer plus a byte offset into it. buf == NULL means "absent". */
 typedef struct vox_bref {
     void *buf;
@@ -419,22 +417,6 @@ typedef struct vox_backend {
      * the caller's q, k, v, out, lse and permutes nothing (the op's caller
      * layout fields). NULL: block copies only. */
     uint32_t (*caller_layout_ops)(void *dev);
-
-    /* Lanes: a second queue on the same device for work that the build can
-     * overlap with its other launches (BSA's block means beside the KV
-     * selection of the heads already averaged). VOX_LANE_FORK: the following
-     * launches go to the side queue, after everything enqueued so far on the
-     * main one; VOX_LANE_SIDE: to the side queue again, after its own earlier
-     * work only; VOX_LANE_JOIN: back to the main queue, which first waits for
-     * all the side queue's work so far; VOX_LANE_MAIN: back to the main queue
-     * without a wait. VOX_LANE_BEGIN / VOX_LANE_END bracket a build in chunks
-     * (END joins): in between, the device may shape its launches for sharing
-     * the machine with the other lane. Enqueue-only (events between the two
-     * queues; a CUDA graph capture follows them), so a build that ends with
-     * JOIN leaves every launch ordered before what the caller enqueues next.
-     * VOX_LANE_QUERY: VOX_OK when the device has lanes. NULL: no lanes (the
-     * core launches everything on the one queue). */
-    vox_status (*lane)(void *dev, int op);
 
     /* Ops: asynchronous with respect to the host, ordered among themselves.
      * Every op entry may be NULL (the backend lacks it): plans that need it

@@ -4,7 +4,6 @@
 #include <time.h>
 
 #include "internal.h"
-#include "loader.h"
 
 vox_status vox_context_defaults(vox_context_params *params)
 {
@@ -72,18 +71,6 @@ static vox_status pick_device(const vox_context_params *p, const vox_logger *log
     return VOX_OK;
 }
 
-/* Head chunks of a BSA build's selection on two lanes (plan_run.c select_kv): VOXATTN_BUILD_CHUNKS (1 to 64)
- * or VOX_BUILD_CHUNKS_DEFAULT where the device has lanes; 1 (one pass on one queue) where it has none. */
-#define VOX_BUILD_CHUNKS_DEFAULT 1
-static int build_chunks(const vox_context *ctx)
-{
-    if (!ctx->be->lane || ctx->be->lane(ctx->dev, VOX_LANE_QUERY) != VOX_OK)
-        return 1;
-    const char *e = getenv("VOXATTN_BUILD_CHUNKS");
-    int n = e ? atoi(e) : VOX_BUILD_CHUNKS_DEFAULT;
-    return n < 1 ? 1 : n > 64 ? 64 : n;
-}
-
 vox_status vox_context_create(const vox_context_params *params, vox_context **out)
 {
     if (!out)
@@ -111,10 +98,6 @@ vox_status vox_context_create(const vox_context_params *params, vox_context **ou
         free(ctx);
         return st;
     }
-    ctx->build_chunks = build_chunks(ctx);
-    ctx->build_lane_swap = vox_env_flag("VOXATTN_BUILD_LANE_SWAP");
-    ctx->build_kmeans_side = ctx->build_chunks >= 1 && ctx->be->lane && ctx->be->lane(ctx->dev, VOX_LANE_QUERY) == VOX_OK &&
-                             vox_env_flag("VOXATTN_BUILD_KMEANS_SIDE");
     vox_log(&ctx->log, VOX_LOG_INFO, "voxattn: context on %s (%s)", ctx->desc.id, ctx->desc.name);
     *out = ctx;
     return VOX_OK;

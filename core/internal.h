@@ -14,9 +14,6 @@ struct vox_context {
     vox_logger log;
     double timer_start_ms; /* host timer fallback */
     int time_builds;       /* vox_context_params.time_builds */
-    int build_chunks;      /* BSA selection in this many head chunks on two lanes (VOXATTN_BUILD_CHUNKS; 1: off) */
-    int build_kmeans_side; /* VOXATTN_BUILD_KMEANS_SIDE: a keep < 1 BSA build's k means beside query_select */
-    int build_lane_swap;   /* VOXATTN_BUILD_LANE_SWAP: the chunks' means on the main lane, the selection on the side */
     atomic_int refs;       /* 1 for the caller's handle + 1 per live buffer and plan */
 };
 

@@ -94,85 +94,23 @@ static vox_status classify_heads(vox_plan *plan, int direct, const vox_tensor *q
     return st;
 }
 
-/* r moved on by `bytes` (absent stays absent) */
-static vox_bref at(vox_bref r, size_t bytes)
-{
-    if (r.buf)
-        r.offset += bytes;
-    return r;
-}
-
-/* BSA's block means and KV selection for the heads [h0, h1) of batch b (b < 0: every head of every batch):
- * the ops on one chunk of heads, by offsets into the plan's buffers (every per-head buffer is bh-major) and
- * into the caller's tensors (by their strides). part: bit 0 the means of q (unless qbar_done), bit 1 those of
- * k, bit 2 the selection. */
-static vox_status select_kv_heads(vox_plan *plan, const vox_tensor *q, const vox_tensor *k, int qbar_done,
-                                  int64_t b, int64_t h0, int64_t h1, int part)
-{
-    const vox_backend *be = plan->ctx->be;
-    void *dev = plan->ctx->dev;
-    vox_op_dims d = plan->dims;
-    const int64_t H = d.heads, NB = d.n_blocks, D = d.head_dim, bh0 = b < 0 ? 0 : b * H + h0;
-    const size_t i32 = sizeof(int32_t), f32 = sizeof(float), means = (size_t)(bh0 * NB * D) * f32;
-    if (b >= 0) /* one batch's heads [h0, h1) */
-        d.batch = 1, d.heads = h1 - h0;
-    else /* every (b, h) */
-        b = 0, h0 = 0;
-    vox_status st = VOX_OK;
-    if (part & 3) { /* the means */
-        vox_strided qs = strided(q), kss = strided(k);
-        const size_t es = vox_dtype_size(q->dtype);
-        qs.ref = at(qs.ref, (size_t)(b * qs.stride_batch + h0 * qs.stride_head) * es);
-        kss.ref = at(kss.ref, (size_t)(b * kss.stride_batch + h0 * kss.stride_head) * es);
-        vox_op_block_means qm = {qs, ref(&plan->slot_token), at(kept_count_ref(plan), (size_t)(bh0 * NB) * i32),
-                                 at(ref(&plan->kept_rows), (size_t)(bh0 * NB * d.block_volume) * i32),
-                                 at(ref(&plan->qbar), means)};
-        vox_op_block_means km = {kss, ref(&plan->slot_token), {NULL, 0}, {NULL, 0}, at(ref(&plan->kbar), means)};
-        st = qbar_done || !(part & 1) ? VOX_OK : be->block_means(dev, &d, &qm);
-        if (!st && (part & 2))
-            st = be->block_means(dev, &d, &km);
-    }
-    if (!st && (part & 4)) { /* the selection: kv_start holds absolute positions in kv_cols */
-        vox_op_kv_select ks = {at(ref(&plan->qbar), means), at(ref(&plan->kbar), means), plan->scale,
-                               plan->p.kv_rule, plan->p.kv_tau, plan->p.kv_topk, plan->p.kv_z, plan->p.kv_min_blocks,
-                               at(ref(&plan->kv_start), (size_t)(bh0 * NB) * i32),
-                               at(ref(&plan->kv_count), (size_t)(bh0 * NB) * i32), ref(&plan->kv_cols)};
-        st = be->kv_select(dev, &d, &ks);
-    }
-    return st;
-}
-
-/* qbar_done: query_select wrote qbar (the q means of the kept rows, vox_op_query_select's wrote_qbar).
- * One pass (means of q and k, then the selection of every head), or, where the device has lanes and the
- * context asks for chunks (vox_context.build_chunks), the heads in chunks on two lanes: the means of chunk
- * c + 1 run on the side lane while chunk c is selected on the main one (the means read DRAM, the
- * selection computes: they share the machine), the main lane waiting for each chunk's means. */
+/* qbar_done: query_select wrote qbar (the q means of the kept rows, vox_op_query_select's wrote_qbar) */
 static vox_status select_kv(vox_plan *plan, const vox_tensor *q, const vox_tensor *k, int qbar_done)
 {
     const vox_backend *be = plan->ctx->be;
     void *dev = plan->ctx->dev;
-    const int64_t B = plan->dims.batch, H = plan->dims.heads;
-    int64_t C = plan->ctx->build_chunks < H ? plan->ctx->build_chunks : H;
-    if (C <= 1 || B * C < 2)
-        return select_kv_heads(plan, q, k, qbar_done, -1, 0, H, 7);
-    const int swap = plan->ctx->build_lane_swap; /* the means on the main lane, the selection on the side */
-    vox_status st = be->lane(dev, VOX_LANE_BEGIN);
-    if (!st && !swap)
-        st = be->lane(dev, VOX_LANE_FORK);
-    for (int64_t i = 0; !st && i < B * C; i++) {
-        const int64_t b = i / C, c = i % C, h0 = c * H / C, h1 = (c + 1) * H / C;
-        if (i > 0)
-            st = be->lane(dev, swap ? VOX_LANE_MAIN : VOX_LANE_SIDE);
-        if (!st)
-            st = select_kv_heads(plan, q, k, qbar_done, b, h0, h1, 3);
-        if (!st)
-            st = be->lane(dev, swap ? VOX_LANE_FORK : VOX_LANE_JOIN);
-        if (!st)
-            st = select_kv_heads(plan, q, k, qbar_done, b, h0, h1, 4);
-    }
-    vox_status sj = be->lane(dev, VOX_LANE_END); /* always: the main lane after all the side's work */
+    /* the means read q and k in the caller's layout: no permuted copy */
+    vox_op_block_means qm = {strided(q), ref(&plan->slot_token), kept_count_ref(plan), ref(&plan->kept_rows),
+                             ref(&plan->qbar)};
+    vox_op_block_means km = {strided(k), ref(&plan->slot_token), {NULL, 0}, {NULL, 0}, ref(&plan->kbar)};
+    vox_op_kv_select ks = {ref(&plan->qbar), ref(&plan->kbar), plan->scale, plan->p.kv_rule,
+                           plan->p.kv_tau, plan->p.kv_topk, plan->p.kv_z, plan->p.kv_min_blocks,
+                           ref(&plan->kv_start), ref(&plan->kv_count), ref(&plan->kv_cols)};
+    vox_status st = qbar_done ? VOX_OK : be->block_means(dev, &plan->dims, &qm);
     if (!st)
-        st = sj;
+        st = be->block_means(dev, &plan->dims, &km);
+    if (!st)
+        st = be->kv_select(dev, &plan->dims, &ks);
     return st;
 }
 
@@ -214,19 +152,6 @@ vox_status vox_plan_build(vox_plan *plan, const vox_tensor *q, const vox_tensor 
     if (!st && svg && !sr_direct)
         st = permute_in(plan, v, &plan->vb);
     int qbar_done = 0; /* query_select wrote BSA's q means (a backend's option) */
-    /* BSA with query selection on a device with lanes (VOXATTN_BUILD_KMEANS_SIDE): the k means, which do not
-     * depend on query_select, on the side lane beside it */
-    const int km_side = needs_select && p->mask_mode == VOX_MASK_BSA && plan->ctx->build_kmeans_side;
-    if (!st && km_side) {
-        st = be->lane(dev, VOX_LANE_BEGIN);
-        if (!st)
-            st = be->lane(dev, VOX_LANE_FORK);
-        if (!st)
-            st = select_kv_heads(plan, q, k, 1, -1, 0, plan->dims.heads, 2);
-        vox_status sm = be->lane(dev, VOX_LANE_MAIN);
-        if (!st)
-            st = sm;
-    }
     if (!st && needs_select) {
         vox_op_query_select qs = {.win_ptr = ref(&plan->win_ptr), .windows = ref(&plan->windows),
                                   .kept_count = ref(&plan->kept_count), .kept_rows = ref(&plan->kept_rows),
@@ -241,16 +166,7 @@ vox_status vox_plan_build(vox_plan *plan, const vox_tensor *q, const vox_tensor 
     }
     if (!st && svg)
         st = classify_heads(plan, sr_direct, q, k, v);
-    if (!st && km_side) {
-        st = select_kv_heads(plan, q, k, qbar_done, -1, 0, plan->dims.heads, 1);
-        vox_status se = be->lane(dev, VOX_LANE_END);
-        if (!st)
-            st = se;
-        if (!st)
-            st = select_kv_heads(plan, q, k, qbar_done, -1, 0, plan->dims.heads, 4);
-    } else if (km_side) {
-        be->lane(dev, VOX_LANE_END); /* an error before: the main lane after the side's work all the same */
-    } else if (!st && p->mask_mode == VOX_MASK_BSA)
+    if (!st && p->mask_mode == VOX_MASK_BSA)
         st = select_kv(plan, q, k, qbar_done);
     double ms = -1;
     if (timed) {

@@ -211,21 +211,6 @@ static int cu_ev_record(void *e, void *st) { return vox_cu.EventRecord(e, st); }
 static int cu_ev_sync(void *e) { return vox_cu.EventSynchronize(e); }
 static int cu_ev_elapsed(float *ms, void *a, void *b) { return vox_cu.EventElapsedTime(ms, a, b); }
 static void cu_ev_destroy(void *e) { vox_cu.EventDestroy(e); }
-/* *s NULL (no lanes) where the driver lacks cuStreamWaitEvent; high: the device's greatest priority */
-static int cu_stream_create(void **s, int high)
-{
-    *s = NULL;
-    if (!vox_cu.StreamWaitEvent)
-        return 0;
-    int least = 0, greatest = 0;
-    if (high && vox_cu.StreamCreateWithPriority && vox_cu.CtxGetStreamPriorityRange &&
-        !vox_cu.CtxGetStreamPriorityRange(&least, &greatest))
-        return vox_cu.StreamCreateWithPriority((CUstream *)s, CU_STREAM_NON_BLOCKING, greatest);
-    return vox_cu.StreamCreate((CUstream *)s, CU_STREAM_NON_BLOCKING);
-}
-static void cu_stream_destroy(void *s) { vox_cu.StreamDestroy(s); }
-static int cu_ev_create_order(void **e) { return vox_cu.EventCreate((CUevent *)e, CU_EVENT_DISABLE_TIMING); }
-static int cu_stream_wait(void *s, void *e) { return vox_cu.StreamWaitEvent(s, e, 0); }
 
 static const gpu_api cuda_api = {
     .name = "cuda",
@@ -247,10 +232,6 @@ static const gpu_api cuda_api = {
     .event_sync = cu_ev_sync,
     .event_elapsed = cu_ev_elapsed,
     .event_destroy = cu_ev_destroy,
-    .stream_create = cu_stream_create,
-    .stream_destroy = cu_stream_destroy,
-    .event_create_order = cu_ev_create_order,
-    .stream_wait = cu_stream_wait,
     .error_string = cu_error_string,
     .attention_forward = cu_sm90_attention_forward, /* sm_90a wgmma/TMA (cuda_sm90.c) */
     .attention_backward = cu_sm90_attention_backward,

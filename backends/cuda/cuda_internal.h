@@ -24,7 +24,6 @@ enum {
     CU_FUNC_MAX_DYNAMIC_SHARED = 8,
     CU_OOM = 2,
     CU_STREAM_NON_BLOCKING = 1,
-    CU_EVENT_DISABLE_TIMING = 2,
 };
 
 /* Driver entry points: X(member, return type, parameters, symbol). */
@@ -69,9 +68,6 @@ enum {
 #define VOX_CU_OPTIONAL_FUNCS(X)                                                            \
     X(EventElapsedTime_v2, CUresult, (float *, CUevent, CUevent), "cuEventElapsedTime_v2")  \
     X(EventElapsedTime, CUresult, (float *, CUevent, CUevent), "cuEventElapsedTime")        \
-    X(StreamWaitEvent, CUresult, (CUstream, CUevent, unsigned), "cuStreamWaitEvent")        \
-    X(StreamCreateWithPriority, CUresult, (CUstream *, unsigned, int), "cuStreamCreateWithPriority") \
-    X(CtxGetStreamPriorityRange, CUresult, (int *, int *), "cuCtxGetStreamPriorityRange") \
     X(TensorMapEncodeTiled, CUresult,                                                       \
       (void *, int, unsigned, void *, const uint64_t *, const uint64_t *, const unsigned *, \
        const unsigned *, int, int, int, int),                                               \

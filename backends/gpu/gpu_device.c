@@ -39,16 +39,9 @@ void gpu_close(void *dev)
             G->sync(g->stream);
         if (g->scratch)
             G->mem_free(g->scratch);
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 2; i++)
             if (g->ev[i])
                 G->event_destroy(g->ev[i]);
-            if (g->lev[i])
-                G->event_destroy(g->lev[i]);
-        }
-        if (g->side) {
-            G->sync(g->side);
-            G->stream_destroy(g->side);
-        }
         G->pop(g);
     }
     G->close_dev(g);
@@ -151,21 +144,6 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
         int rc = G->event_create(&g->ev[i]);
         if (rc)
             st = gpu_err(g, rc, "event create");
-    }
-    /* lanes (gpu_lane): a side stream and its two ordering events, unless VOXATTN_BUILD_LANES=0 or the API
-     * lacks them (then the core builds on the one stream) */
-    const char *lanes = getenv("VOXATTN_BUILD_LANES");
-    if (!st && G->stream_create && G->stream_wait && G->event_create_order && !(lanes && !strcmp(lanes, "0"))) {
-        const char *pr = getenv("VOXATTN_BUILD_LANE_PRIORITY");
-        int rc = G->stream_create(&g->side, pr && atoi(pr) > 0); /* may leave g->side NULL: no lanes */
-        for (int i = 0; i < 2 && !rc && g->side; i++)
-            rc = G->event_create_order(&g->lev[i]);
-        if (rc)
-            st = gpu_err(g, rc, "side stream");
-        const char *mc = getenv("VOXATTN_BUILD_LANE_MEANS_CTAS");
-        g->lane_means_ctas = mc ? atoi(mc) : 0;
-        const char *qc = getenv("VOXATTN_BUILD_QS_CTAS");
-        g->lane_qs_ctas = qc ? atoi(qc) : 0;
     }
     G->pop(g);
     if (st) {

@@ -112,14 +112,6 @@ typedef struct gpu_dev {
     void *fn[GPU_FN_COUNT];
     int fn_smem[GPU_FN_COUNT]; /* dynamic shared memory limit already raised to */
     void *ev[2];
-    /* vox_backend.lane (gpu_lane): the side stream (NULL: no lanes; VOXATTN_BUILD_LANES=0 or an API without
-     * stream waits), its fork and join events, the lane launches go to (1: side), and the CTAs a block_means
-     * launch on the side lane may take at most (VOXATTN_BUILD_LANE_MEANS_CTAS; 0: the usual grid) */
-    void *side;
-    void *lev[2];
-    int lane, lane_means_ctas, lane_qs_ctas;
-    int chunked; /* between VOX_LANE_BEGIN and _END: kv_select takes its 64-row tiles even where they leave CTA
-                    slots empty (the other lane's block means take them) */
     uint64_t scratch;
     size_t scratch_bytes;
     uint64_t host_waits; /* vox_backend.host_waits */
@@ -155,14 +147,6 @@ struct gpu_api {
     int (*event_sync)(void *e);
     int (*event_elapsed)(float *ms, void *a, void *b);
     void (*event_destroy)(void *e);
-    /* Optional (NULL: the device has no lanes): a second non-blocking stream,
-     * (of the device's greatest priority: high_priority), an event without
-     * timing for ordering two streams, and a stream waiting
-     * for an event's last record (enqueue-only). */
-    int (*stream_create)(void **s, int high_priority);
-    void (*stream_destroy)(void *s);
-    int (*event_create_order)(void **e);
-    int (*stream_wait)(void *s, void *e);
     const char *(*error_string)(int code);
     /* Optional vendor path of attention_forward, tried before the shared
      * kernels unless VOXATTN_GPU_SCALAR is set (NULL: none). Returns 0 to
@@ -223,10 +207,6 @@ const char *gpu_last_kernel(void *dev, vox_op op);
 uint64_t gpu_host_waits(void *dev);
 /* vox_backend.caller_layout_ops. */
 uint32_t gpu_caller_layout_ops(void *dev);
-/* vox_backend.lane. */
-vox_status gpu_lane(void *dev, int op);
-/* The stream launches go to now: the side stream on the side lane, else the device's. */
-void *gpu_lane_stream(const gpu_dev *g);
 /* attention_backward in the caller's layout (p->slot_token present): the
  * vendor path where it takes the call, else block copies of the inputs, the
  * block-layout op and permute_from of the gradients. */
@@ -243,7 +223,7 @@ VOX_BACKEND_DECLARE_ALL_OPS(gpu_) /* core/backend.h */
     {                                                                                                 \
         .kind = (KIND), .name = (NAME), .probe = (PROBE), .open = (OPEN), VOX_BACKEND_DEVICE(gpu_),   \
         .host_waits = gpu_host_waits, VOX_BACKEND_TIMERS(gpu_), VOX_BACKEND_ALL_OPS(gpu_)             \
-        .caller_layout_ops = gpu_caller_layout_ops, .lane = gpu_lane                                   \
+        .caller_layout_ops = gpu_caller_layout_ops                                                     \
     }
 
 #endif

@@ -50,12 +50,12 @@ vox_status gpu_launch_fn(gpu_dev *g, vox_op op, void *f, const char *name, int *
     }
     struct timespec t0, t1;
     if (g->profile) { /* diagnostics only: run this launch alone and log its time */
-        G->sync(gpu_lane_stream(g));
+        G->sync(g->stream);
         clock_gettime(CLOCK_MONOTONIC, &t0);
     }
-    rc = G->launch(f, (unsigned)grid, bx, by, (unsigned)smem, gpu_lane_stream(g), args);
+    rc = G->launch(f, (unsigned)grid, bx, by, (unsigned)smem, g->stream, args);
     if (g->profile && !rc) {
-        G->sync(gpu_lane_stream(g));
+        G->sync(g->stream);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         vox_log(&g->log, VOX_LOG_INFO, "%s profile: %s grid %lld x %u: %.3f ms (host, incl. launch)", G->name, name,
                 (long long)grid, bx, (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6);
@@ -86,36 +86,6 @@ const char *gpu_last_kernel(void *dev, vox_op op)
 {
     const gpu_dev *g = dev;
     return op >= 0 && op < VOX_OP_COUNT ? g->last_kernel[op] : NULL;
-}
-
-void *gpu_lane_stream(const gpu_dev *g) { return g->lane && g->side ? g->side : g->stream; }
-
-vox_status gpu_lane(void *dev, int op)
-{
-    gpu_dev *g = dev;
-    if (!g->side)
-        return op == VOX_LANE_JOIN || op == VOX_LANE_END ? VOX_OK : VOX_ERR_UNSUPPORTED;
-    if (op == VOX_LANE_QUERY || op == VOX_LANE_SIDE || op == VOX_LANE_MAIN || op == VOX_LANE_BEGIN) {
-        g->lane = op == VOX_LANE_SIDE;
-        g->chunked |= op == VOX_LANE_BEGIN;
-        return VOX_OK;
-    }
-    if (op == VOX_LANE_END)
-        g->chunked = 0, op = VOX_LANE_JOIN;
-    if (op != VOX_LANE_FORK && op != VOX_LANE_JOIN)
-        return vox_fail(&g->log, VOX_ERR_INVALID_ARGUMENT, "%s: lane op %d", g->api->name, op);
-    vox_status st = gpu_push(g);
-    if (st)
-        return st;
-    /* FORK: the side stream after the device stream's work so far; JOIN: the device stream after the side's */
-    const int fork = op == VOX_LANE_FORK;
-    void *from = fork ? g->stream : g->side, *to = fork ? g->side : g->stream, *ev = g->lev[fork ? 0 : 1];
-    int rc = g->api->event_record(ev, from);
-    if (!rc)
-        rc = g->api->stream_wait(to, ev);
-    g->api->pop(g);
-    g->lane = fork; /* JOIN returns to the device stream even when its wait failed: no launch strays */
-    return rc ? gpu_err(g, rc, fork ? "lane fork" : "lane join") : VOX_OK;
 }
 
 int64_t gpu_cap_grid(const gpu_dev *g, int64_t work, int per_sm)

@@ -602,13 +602,6 @@ VOX_BM_RING_KERNELS(VOX_BM_RING_LEAN)
  * while it adds the current ones, VOX_BM_PIPE_CTAS per multiprocessor), or
  * with VOXATTN_BLOCK_MEANS_NOPIPE=1 the others (load VOX_BM_ROWS rows, add
  * them; VOX_BM_CTAS per multiprocessor). */
-/* On the side lane (beside the KV selection of the heads already averaged) the grid-stride kernels take at
- * most VOXATTN_BUILD_LANE_MEANS_CTAS CTAs, so that they leave room for it (0: no cap). */
-static int64_t lane_grid(const gpu_dev *g, int64_t grid)
-{
-    return g->lane && g->lane_means_ctas > 0 && grid > g->lane_means_ctas ? g->lane_means_ctas : grid;
-}
-
 vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_means *p)
 {
     gpu_dev *g = dev;
@@ -649,13 +642,13 @@ vox_status gpu_block_means(void *dev, const vox_op_dims *d, const vox_op_block_m
         /* VOX_BM_RING_KERNELS' order: f16 _ring, then bf16's _ring (2), _ring_s4 (3), _ring_r4 (4), _ring_wc (6) */
         const int v = !bf ? 0 : lean == 6 ? 4 : lean - 1;
         if (g->fn[geo[v].fn])
-            return gpu_launch_op(g, VOX_OP_block_means, geo[v].fn, lane_grid(g, gpu_cap_grid(g, ctas, geo[v].ctas)),
-                                 VOX_BM_THREADS, 1, (size_t)geo[v].smem, &b, &a);
+            return gpu_launch_op(g, VOX_OP_block_means, geo[v].fn, gpu_cap_grid(g, ctas, geo[v].ctas), VOX_BM_THREADS,
+                                 1, (size_t)geo[v].smem, &b, &a);
     }
     if (lean && g->fn[lean_fn])
         fn = lean_fn;
-    int64_t grid = gpu_cap_grid(g, ctas, g->bm_nopipe ? VOX_BM_CTAS : VOX_BM_PIPE_CTAS);
-    return gpu_launch_op(g, VOX_OP_block_means, fn, lane_grid(g, grid), VOX_BM_THREADS, 1, 0, &b, &a);
+    return gpu_launch_op(g, VOX_OP_block_means, fn, gpu_cap_grid(g, ctas, g->bm_nopipe ? VOX_BM_CTAS : VOX_BM_PIPE_CTAS),
+                         VOX_BM_THREADS, 1, 0, &b, &a);
 }
 
 #endif

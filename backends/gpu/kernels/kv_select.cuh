@@ -381,7 +381,7 @@ static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_s
     int64_t tiles = af->BH * ((af->NBv + VOX_KM_ROWS - 1) / VOX_KM_ROWS), slots = 2 * (int64_t)g->sm_count;
     int64_t tiles8 = af->BH * ((af->NBv + VOX_KF_ROWS - 1) / VOX_KF_ROWS);
     if (af->rule == 2 || g->force_scalar || !g->fn[GPU_FN_kv_select_fast_mma] || af->D % 16 || af->D > 128 ||
-        (b->qbar | b->kbar) % 16 || af->NBv <= 0 || need > room || (tiles < slots && tiles8 >= slots && !g->chunked) ||
+        (b->qbar | b->kbar) % 16 || af->NBv <= 0 || need > room || (tiles < slots && tiles8 >= slots) ||
         (af->rule == 0 && g->kv_cum_f32))
         return 0;
     af->per_block = (VOX_KM_ROWS * S * 4 + 255) / 256 * 256;

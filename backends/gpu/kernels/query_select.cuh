@@ -329,13 +329,6 @@ __device__ __forceinline__ void vox_qs_global_block(int *fill, int *kept_rows, i
 
 #ifdef VOX_GPU_HOST
 
-/* Between VOX_LANE_BEGIN and _END (the k means on the side lane beside it) the staged kernel's grid-stride
- * grid takes at most VOXATTN_BUILD_QS_CTAS CTAs (0: its usual grid), leaving room for them. */
-static int64_t qs_lane_grid(const gpu_dev *g, int64_t grid)
-{
-    return g->chunked && g->lane_qs_ctas > 0 && grid > g->lane_qs_ctas ? g->lane_qs_ctas : grid;
-}
-
 /* Two launches, both enqueued. First, on NVIDIA sm_80+ where q, D and the
  * strides allow aligned 16-byte loads and its buffers fit in shared memory,
  * the staged warp kernel (query_select_stage.cuh; VOX_QS_THREADS per CTA with
@@ -403,8 +396,8 @@ vox_status gpu_query_select(void *dev, const vox_op_dims *d, const vox_op_query_
         st = gpu_launch(g, VOX_OP_query_select,
                         by_dtype(d->dtype, GPU_FN_query_select_stage_f32, GPU_FN_query_select_stage_f16,
                                  GPU_FN_query_select_stage_bf16),
-                        qs_lane_grid(g, gpu_cap_grid(g, (items + wpc - 1) / wpc,
-                                     per_sm < VOX_QSS_CTAS * warps / wpc ? per_sm : VOX_QSS_CTAS * warps / wpc)),
+                        gpu_cap_grid(g, (items + wpc - 1) / wpc,
+                                     per_sm < VOX_QSS_CTAS * warps / wpc ? per_sm : VOX_QSS_CTAS * warps / wpc),
                         (unsigned)(32 * wpc), 1, (size_t)cta_bytes, params);
     } else if (aligned && !g->qs_cta)
         st = gpu_launch_op(g, VOX_OP_query_select,
