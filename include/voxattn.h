@@ -385,7 +385,9 @@ typedef struct vox_plan_stats {
     int64_t n_heads_total;   /* batch*heads */
     int64_t n_spatial, n_temporal, n_dense; /* SVG classes */
     int64_t device_bytes;    /* device memory the plan owns (tables, masks, block-layout
-                                working tensors): O(N*D + selected blocks) */
+                                working tensors): O(N*D) plus the mask's capacity: TOPK
+                                ~k+1 columns per query block, CUMULATIVE and STAT n_blocks
+                                (any block may be admitted: O(n_blocks^2) per head) */
 } vox_plan_stats;
 
 /* Reads the built masks back from the device the first time after a build
