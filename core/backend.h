@@ -101,17 +101,21 @@ typedef struct vox_op_block_means {
 /* Per row r = bh*NB + i (docs/algorithms.md, KV selection):
  * - global query block (i >= NBv): all NB blocks.
  * - video block: s_j = dot(qbar_i, kbar_j)*scale for j < NBv, p = softmax(s);
- *   order j by p descending, ties lower j first; admit by rule:
- *     CUMULATIVE: the first c blocks of that order where block n is admitted
- *                 iff the sum of p of the n blocks before it is < tau;
- *     TOPK: the first min(topk, NBv);
- *     STAT: every j with s_j >= mean(s) + z*std(s) (population std);
+ *   order j by p descending, ties lower j first; with cap = max_blocks (0 or
+ *   >= NBv: NBv) admit by rule:
+ *     CUMULATIVE: the first min(c, cap) blocks of that order, where c counts
+ *                 the blocks n admitted iff the sum of p of the n blocks
+ *                 before it is < tau;
+ *     TOPK: the first min(topk, cap, NBv);
+ *     STAT: the c blocks j with s_j >= mean(s) + z*std(s) (population std)
+ *           when c <= cap, else the first cap of the order;
  *   union with the first min(min_blocks, NBv) of the order, with block i and
  *   with every global block.
  * Writes kv_count[r] and kv_cols[kv_start[r] + c] (ascending) for
  * c < kv_count[r]; kv_start (read only) gives each row room for the most
- * blocks its rule can admit (the plan sizes it: memory follows the rule's
- * bound, not n_blocks^2, for TOPK). p NaN counts as less than any number. */
+ * blocks its rule can admit, vox_kv_select_room() (the plan sizes it: memory
+ * follows the rule's bound and the cap, not n_blocks^2). p NaN counts as
+ * less than any number. */
 typedef struct vox_op_kv_select {
     vox_bref qbar; /* f32 [BH][NB][D] */
     vox_bref kbar; /* f32 [BH][NB][D] */
@@ -121,6 +125,7 @@ typedef struct vox_op_kv_select {
     int topk;
     double z;
     int min_blocks;
+    int max_blocks;    /* 0: no cap */
     vox_bref kv_start; /* int32 [BH*NB], read only */
     vox_bref kv_count; /* int32 [BH*NB] */
     vox_bref kv_cols;  /* int32 [kv_start[BH*NB-1] + its room] */

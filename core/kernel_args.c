@@ -78,6 +78,23 @@ void vox_block_means_args_init(vox_block_means_args *a, const vox_op_dims *d, co
     a->has_kept = p->kept_count.buf != NULL;
 }
 
+long long vox_kv_select_room(int rule, long long topk, long long min_blocks, long long max_blocks, long long NB,
+                             long long NBv)
+{
+    long long cap = max_blocks > 0 && max_blocks < NBv ? max_blocks : NBv, mb = min_blocks > 0 ? min_blocks : 0;
+    long long picks;
+    if (rule == VOX_KV_TOPK)
+        picks = topk < cap ? topk : cap;
+    else if (rule == VOX_KV_STAT && cap < NBv)
+        picks = cap + mb; /* c <= cap picks beside the top-up's (equal but for ties in p) */
+    else
+        picks = cap;
+    picks = picks > mb ? picks : mb;
+    picks = picks < NBv ? picks : NBv;
+    picks = picks + 1 < NBv ? picks + 1 : NBv; /* + its own block */
+    return picks + (NB - NBv);
+}
+
 void vox_kv_select_args_init(vox_kv_select_args *a, const vox_op_dims *d, const vox_op_kv_select *p)
 {
     memset(a, 0, sizeof *a);
@@ -89,8 +106,10 @@ void vox_kv_select_args_init(vox_kv_select_args *a, const vox_op_dims *d, const 
     a->NBv = d->n_video_blocks;
     a->D = d->head_dim;
     a->rule = p->rule == VOX_KV_CUMULATIVE ? 0 : p->rule == VOX_KV_TOPK ? 1 : 2;
-    a->topk = p->topk > 0 ? p->topk : 0;
+    a->max_blocks = (int32_t)(p->max_blocks > 0 && p->max_blocks < a->NBv ? p->max_blocks : a->NBv);
+    a->topk = p->topk > 0 ? (p->topk < a->max_blocks ? p->topk : a->max_blocks) : 0;
     a->min_blocks = p->min_blocks > 0 ? p->min_blocks : 0;
+    a->room = (int32_t)vox_kv_select_room(p->rule, p->topk, p->min_blocks, p->max_blocks, a->NB, a->NBv);
     a->scale_f = (float)p->scale;
     a->tau_f = (float)p->tau;
     a->z_f = (float)p->z;

@@ -121,7 +121,11 @@
     S(i32, pad0)
 
 /* kv_select: per row m = bh*NB+i, kv_count[m] and the ascending kv_cols.
- * rule: 0 cumulative (tau), 1 top-k, 2 statistical (z). tile0: the first
+ * rule: 0 cumulative (tau), 1 top-k, 2 statistical (z). topk: min(k, cap).
+ * max_blocks: the cap, in [1, NBv] (NBv: none; CUMULATIVE admits the first
+ * min(c, max_blocks), STAT the first max_blocks of the order when more than
+ * max_blocks pass its threshold). room: the columns of a video row's room
+ * (vox_kv_select_room(); a global row has NB). tile0: the first
  * row tile of this launch, for backends that launch the tiles in waves (0
  * elsewhere); scratch/per_block: a backend's per-row work space. */
 #define VOX_KV_SELECT_BUFS(B) \
@@ -144,6 +148,8 @@
     S(i32, rule)              \
     S(i32, topk)              \
     S(i32, min_blocks)        \
+    S(i32, max_blocks)        \
+    S(i32, room)              \
     S(f32, scale_f)           \
     S(f32, tau_f)             \
     S(f32, z_f)
@@ -398,6 +404,13 @@ struct vox_op_dims;
     void vox_##op##_args_init(VOX_KA_ARGS_NAME(op) *a, const struct vox_op_dims *d, const struct vox_op_##op *p);
 VOX_KERNELS(VOX_KA_INIT_DECL)
 #undef VOX_KA_INIT_DECL
+
+/* Columns kv_select may write for a video query row (its room): the rule's
+ * picks (TOPK min(k, cap), CUMULATIVE the cap, STAT the cap with the
+ * kv_min_blocks top-up beside it; each at least min_blocks, at most NBv),
+ * its own block and the NB - NBv global blocks. max_blocks 0: no cap. */
+long long vox_kv_select_room(int rule, long long topk, long long min_blocks, long long max_blocks, long long NB,
+                             long long NBv);
 #endif
 
 #endif

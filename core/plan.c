@@ -9,18 +9,12 @@
 #include <string.h>
 
 /* Columns BSA's kv_select may write for query block i (i < 0: the sum over
- * one head's blocks): global query blocks are dense rows; a video row holds
- * at most the rule's picks, the min_blocks top-up, its own block and the
- * global blocks. Only TOPK bounds the picks below the video block count. */
+ * one head's blocks): global query blocks are dense rows; a video row has
+ * vox_kv_select_room() (core/kernel_args.c). */
 static int64_t bsa_room(const vox_plan_params *p, const vox_layout *L, int64_t i)
 {
-    int64_t NB = L->n_blocks, NBv = L->n_video_blocks, picks = NBv;
-    if (p->kv_rule == VOX_KV_TOPK) {
-        picks = p->kv_topk > p->kv_min_blocks ? p->kv_topk : p->kv_min_blocks;
-        picks = picks < NBv ? picks : NBv;
-        picks = picks + 1 < NBv ? picks + 1 : NBv; /* + its own block */
-    }
-    int64_t video_row = picks + (NB - NBv);
+    int64_t NB = L->n_blocks, NBv = L->n_video_blocks;
+    int64_t video_row = vox_kv_select_room(p->kv_rule, p->kv_topk, p->kv_min_blocks, p->kv_max_blocks, NB, NBv);
     if (i >= 0)
         return i < NBv ? video_row : NB;
     return NBv * video_row + (NB - NBv) * NB;
@@ -200,6 +194,8 @@ static vox_status check_mode(const vox_plan *plan, const vox_logger *log)
     case VOX_MASK_BSA:
         if (p->kv_min_blocks < 0)
             return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "BSA: kv_min_blocks < 0");
+        if (p->kv_max_blocks < 0)
+            return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "BSA: kv_max_blocks < 0");
         switch (p->kv_rule) {
         case VOX_KV_CUMULATIVE:
             if (!(p->kv_tau > 0.0 && p->kv_tau <= 1.0))

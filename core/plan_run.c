@@ -105,7 +105,7 @@ static vox_status select_kv(vox_plan *plan, const vox_tensor *q, const vox_tenso
     vox_op_block_means km = {strided(k), ref(&plan->slot_token), {NULL, 0}, {NULL, 0}, ref(&plan->kbar)};
     vox_op_kv_select ks = {ref(&plan->qbar), ref(&plan->kbar), plan->scale, plan->p.kv_rule,
                            plan->p.kv_tau, plan->p.kv_topk, plan->p.kv_z, plan->p.kv_min_blocks,
-                           ref(&plan->kv_start), ref(&plan->kv_count), ref(&plan->kv_cols)};
+                           plan->p.kv_max_blocks, ref(&plan->kv_start), ref(&plan->kv_count), ref(&plan->kv_cols)};
     vox_status st = qbar_done ? VOX_OK : be->block_means(dev, &plan->dims, &qm);
     if (!st)
         st = be->block_means(dev, &plan->dims, &km);

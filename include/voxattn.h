@@ -281,6 +281,15 @@ typedef struct vox_plan_params {
     int kv_topk;    /* TOPK, >= 1 */
     double kv_z;    /* STAT */
     int kv_min_blocks; /* default 4 */
+    /* At most this many blocks a video query block's rule admits (before the
+     * kv_min_blocks top-up, its own block and the global blocks); 0 (default)
+     * = no cap. CUMULATIVE: the first min(c, cap) of the rule's c; TOPK:
+     * k becomes min(k, cap); STAT: its c blocks when c <= cap, else the cap
+     * most probable. The mask's device memory follows it: a row has room for
+     * about cap + 1 + globals columns. CUMULATIVE and STAT without a cap may
+     * admit any block, so their rows get n_blocks of room (O(n_blocks^2) per
+     * head): set a cap for long videos. */
+    int kv_max_blocks;
     double query_keep; /* (0,1], 1 = no query pruning */
     int window_t, window_h, window_w; /* query windows, default (2,2,2); must fit
                                        * the block when query_keep < 1 (else clipped) */
@@ -385,9 +394,11 @@ typedef struct vox_plan_stats {
     int64_t n_heads_total;   /* batch*heads */
     int64_t n_spatial, n_temporal, n_dense; /* SVG classes */
     int64_t device_bytes;    /* device memory the plan owns (tables, masks, block-layout
-                                working tensors): O(N*D) plus the mask's capacity: TOPK
-                                ~k+1 columns per query block, CUMULATIVE and STAT n_blocks
-                                (any block may be admitted: O(n_blocks^2) per head) */
+                                working tensors): O(N*D) plus the mask's capacity: about
+                                min(k, kv_max_blocks)+1 columns per query block for TOPK,
+                                kv_max_blocks+1 for CUMULATIVE and STAT with a cap, and
+                                n_blocks without one (any block may be admitted:
+                                O(n_blocks^2) per head) */
 } vox_plan_stats;
 
 /* Reads the built masks back from the device the first time after a build

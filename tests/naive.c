@@ -89,7 +89,8 @@ void naive_kv_select(const naive_dims *d, const float *qbar, const float *kbar, 
                 taken[best] = 1;
                 order[n] = best;
             }
-            int64_t admitted = 0; /* a prefix of the ranking */
+            int64_t admitted = 0, cap = r->max_blocks > 0 && r->max_blocks < NBv ? r->max_blocks : NBv;
+            /* admitted: a prefix of the ranking */
             if (r->rule == VOX_KV_CUMULATIVE) {
                 double mass_before = 0;
                 while (admitted < NBv && mass_before < r->tau)
@@ -104,10 +105,17 @@ void naive_kv_select(const naive_dims *d, const float *qbar, const float *kbar, 
                 for (int64_t j = 0; j < NBv; j++)
                     var += (s[j] - mean) * (s[j] - mean);
                 double threshold = mean + r->z * sqrt(var / (double)NBv);
+                int64_t over = 0;
                 for (int64_t j = 0; j < NBv; j++)
+                    over += s[j] >= threshold;
+                for (int64_t j = 0; j < NBv && over <= cap; j++)
                     if (s[j] >= threshold)
                         row[j] = 1;
+                if (over > cap)
+                    admitted = cap;
             }
+            if (admitted > cap)
+                admitted = cap;
             int64_t at_least = r->min_blocks < NBv ? r->min_blocks : NBv;
             if (admitted < at_least)
                 admitted = at_least;

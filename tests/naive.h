@@ -27,7 +27,7 @@ void naive_block_means(const naive_dims *d, const float *x, const int32_t *kept_
 
 /* allowed[(bh*NB + i)*NB + j] = 1 iff key block j is selected for query
  * block i of head bh under the rule of r (scale, rule, tau, topk, z,
- * min_blocks; its buffers are not read). qbar, kbar are f32 [BH][NB][D]. */
+ * min_blocks, max_blocks; its buffers are not read). qbar, kbar are f32 [BH][NB][D]. */
 void naive_kv_select(const naive_dims *d, const float *qbar, const float *kbar, const vox_op_kv_select *r,
                      unsigned char *allowed);
 

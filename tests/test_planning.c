@@ -423,9 +423,10 @@ static void kv_compare(vox_context *ctx, const float *qbar, const float *kbar, c
         for (int j = 0; j < KV_NB; j++)
             if (want[m * KV_NB + j]) {
                 if (n >= count[m] || cols[start[m] + n] != j)
-                    fail_msg("kv_select %s (rule %d tau %g topk %d z %g min %d): row %d: reference selects %d "
-                             "blocks, naive wants block %d at position %d",
-                             what, (int)r->rule, r->tau, r->topk, r->z, r->min_blocks, m, count[m], j, n);
+                    fail_msg("kv_select %s (rule %d tau %g topk %d z %g min %d max %d): row %d: reference selects "
+                             "%d blocks, naive wants block %d at position %d",
+                             what, (int)r->rule, r->tau, r->topk, r->z, r->min_blocks, r->max_blocks, m, count[m], j,
+                             n);
                 n++;
             }
         if (n != count[m])
@@ -441,10 +442,12 @@ static void kv_compare_rules(vox_context *ctx, const float *qbar, const float *k
     const double zs[] = {0.0, 1.0, -1.0, 2.5};
     const int mins[] = {0, 2, 4, 20};
     const double scales[] = {1.0, 0.35355339059327373, 7.0};
+    const int caps[] = {0, 1, 3, 8, 40}; /* kv_max_blocks: none, binding, at and above NBv */
     for (int sc = 0; sc < 3; sc++)
-        for (int mi = 0; mi < 4; mi++) {
+        for (int mi = 0; mi < 4; mi++)
+            for (int ci = 0; ci < 5; ci++) {
             vox_op_kv_select r = {.scale = scales[sc], .rule = VOX_KV_CUMULATIVE, .tau = 0.9, .topk = 1, .z = 0.0,
-                                  .min_blocks = mins[mi]};
+                                  .min_blocks = mins[mi], .max_blocks = caps[ci]};
             for (int i = 0; i < 5; i++)
                 r.rule = VOX_KV_CUMULATIVE, r.tau = taus[i], kv_compare(ctx, qbar, kbar, &r, what);
             for (int i = 0; i < 4; i++)

@@ -1,5 +1,5 @@
 /* CPU reference of kv_select: BSA key-block selection per query block from
- * the block means (CUMULATIVE, TOPK or STAT rule, min_blocks, own block and
+ * the block means (CUMULATIVE, TOPK or STAT rule, the max_blocks cap, min_blocks, own block and
  * global blocks always in; contract in core/backend.h). */
 #include <math.h>
 #include <stdlib.h>
@@ -56,7 +56,7 @@ vox_status vox_cpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_se
                 for (int64_t j = 0; j < NBv; j++)
                     order[j] = (vox_cpu_ranked){exp(s[j] - mx) / z, (int32_t)j};
                 qsort(order, (size_t)NBv, sizeof *order, cmp_ranked);
-                int64_t n = 0;
+                int64_t n = 0, cap = p->max_blocks > 0 && p->max_blocks < NBv ? p->max_blocks : NBv;
                 if (p->rule == VOX_KV_CUMULATIVE) {
                     double before = 0;
                     for (; n < NBv && before < p->tau; n++)
@@ -64,10 +64,17 @@ vox_status vox_cpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_se
                 } else if (p->rule == VOX_KV_TOPK) {
                     n = p->topk < NBv ? p->topk : NBv;
                 } else {
+                    int64_t c = 0;
                     for (int64_t j = 0; j < NBv; j++)
-                        if (s[j] >= mean + p->z * sd)
-                            pick[j] = 1;
+                        c += s[j] >= mean + p->z * sd;
+                    if (c > cap) /* the cap first of the order */
+                        n = cap;
+                    else
+                        for (int64_t j = 0; j < NBv; j++)
+                            if (s[j] >= mean + p->z * sd)
+                                pick[j] = 1;
                 }
+                n = n < cap ? n : cap;
                 if (n < p->min_blocks)
                     n = p->min_blocks < NBv ? p->min_blocks : NBv;
                 for (int64_t r = 0; r < n; r++)

@@ -62,6 +62,7 @@ typedef struct op_case {
     double param;         /* kv_select: tau, topk or z; query_select: query_keep; attention_forward:
                              the op's query_keep hint (kept cases; 0: unknown) */
     int min_blocks;       /* kv_select */
+    int max_blocks;       /* kv_select: the cap (0: none) */
     int wt, wh, ww;       /* query_select window (0: min(2, block)) */
     int mask;             /* attention_forward: MASK_* */
     int frame_blocks, space_blocks, sink; /* sample_rows */

@@ -4,9 +4,13 @@
  * scores -> lower block index, a cumulative boundary hit exactly) and huge
  * logits (one group of blocks takes all the mass, the rest p = 0 in f32 and
  * f64 alike, so ties again go by index) and NaN block means (every p of a
- * NaN row NaN: the index order decides). kv_count and the first kv_count
+ * NaN row NaN: the index order decides), and the max_blocks cap (binding or
+ * not, below min_blocks, STAT over its cap). kv_count and the first kv_count
  * entries of each kv_cols row must equal the reference exactly; the device's
- * rows must also be ascending and hold the own block and every global block. */
+ * rows must also be ascending and hold the own block and every global block.
+ * Each row gets exactly the room the plan gives it (vox_kv_select_room()),
+ * the rows in reverse order with KS_GUARD poisoned entries after each, which
+ * must stay poisoned: a kernel that writes past its room fails. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +23,18 @@
 #define KV_SELECT_BUFS(B) B(KS_QBAR, qbar) B(KS_KBAR, kbar) B(KS_START, kv_start) B(KS_COUNT, kv_count) \
     B(KS_COLS, kv_cols)
 enum { KS_BLOCK_VALID, KV_SELECT_BUFS(OH_BUF_INDEX) };
+
+#define KS_GUARD 4 /* poisoned entries after each row's room */
+
+/* Row m's room: a video row's vox_kv_select_room(), a global row all NB. */
+static int64_t row_room(const op_inputs *in, int64_t m)
+{
+    const op_case *c = in->c;
+    int64_t NB = in->L.n_blocks, NBv = in->L.n_video_blocks;
+    if (m % NB >= NBv)
+        return NB;
+    return vox_kv_select_room(c->rule, (long long)c->param, c->min_blocks, c->max_blocks, NB, NBv);
+}
 
 /* f64 means of the valid rows of each block, as block_means defines them. */
 static void host_means(const op_inputs *in, const float *x, float *out)
@@ -156,12 +172,15 @@ static int kv_select_inputs(const op_case *c, op_inputs *in)
         if (L->block_valid[m % NB] == 0)
             for (int64_t e = 0; e < D; e++)
                 qb[m * D + e] = kb[m * D + e] = 0.0f;
-    /* rows in reverse order, so a kernel that ignores kv_start fails */
+    /* rows in reverse order, so a kernel that ignores kv_start fails; each its room and a guard */
     oh_add(in, "kv_start", OB_I32, (size_t)(BH * NB), 0);
-    for (int64_t m = 0; m < BH * NB; m++)
-        in->buf[KS_START].i32[m] = (int32_t)((BH * NB - 1 - m) * NB);
+    int64_t at = 0;
+    for (int64_t m = BH * NB - 1; m >= 0; m--) {
+        in->buf[KS_START].i32[m] = (int32_t)at;
+        at += row_room(in, m) + KS_GUARD;
+    }
     oh_add(in, "kv_count", OB_I32, (size_t)(BH * NB), 1);
-    oh_add(in, "kv_cols", OB_I32, (size_t)(BH * NB * NB), 1);
+    oh_add(in, "kv_cols", OB_I32, (size_t)at, 1);
     return 0;
 }
 
@@ -176,6 +195,7 @@ static vox_status kv_select_run(const op_inputs *in, const op_side *s)
         .topk = (int)c->param,
         .z = c->param,
         .min_blocks = c->min_blocks,
+        .max_blocks = c->max_blocks,
     };
     return s->ctx->be->kv_select(s->ctx->dev, &in->dims, &op);
 }
@@ -217,6 +237,17 @@ static int kv_select_compare(const op_inputs *in, const op_outputs *dev, const o
             snprintf(why, n, "kv_cols row %lld misses its own or a global block", (long long)m);
             return 0;
         }
+        int64_t room = row_room(in, m);
+        if (dc[m] > room) {
+            snprintf(why, n, "kv_count[%lld] = %d beyond its room %lld", (long long)m, dc[m], (long long)room);
+            return 0;
+        }
+        for (int64_t g = 0; g < KS_GUARD; g++)
+            if (dl[r0 + room + g] != -1) {
+                snprintf(why, n, "kv_cols row %lld wrote %d past its room of %lld (guard entry %lld)", (long long)m,
+                         dl[r0 + room + g], (long long)room, (long long)g);
+                return 0;
+            }
     }
     return 1;
 }
@@ -348,6 +379,37 @@ static const op_case cases[] = {
      .rule = TOPK, .param = 35, .min_blocks = 2},
     {"nan_rows_cumulative_tiles", SHAPE(1, 3, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_NAN, .drop_block = -1,
      .rule = CUM, .param = 0.9, .min_blocks = 4},
+    /* the max_blocks cap (kv_max_blocks): binding on CUMULATIVE (small and large rows, the f32 paths' tiles),
+     * below min_blocks, above the video block count (no effect), on STAT over its threshold count (then the
+     * cap most probable) and not binding on STAT, and on TOPK (k becomes the cap) */
+    {"cap_cumulative", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
+     .param = 0.9, .min_blocks = 2, .max_blocks = 5},
+    {"cap_cumulative_below_min", SHAPE(1, 2, 32, 4, 8, 8, 0, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
+     .param = 0.9, .min_blocks = 6, .max_blocks = 3},
+    {"cap_above_nbv", SHAPE(1, 2, 32, 2, 4, 8, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
+     .param = 0.95, .min_blocks = 2, .max_blocks = 1000},
+    {"cap_cumulative_tiles", SHAPE(1, 3, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD,
+     .drop_block = -1, .rule = CUM, .param = 0.9, .min_blocks = 4, .max_blocks = 40},
+    {"cap_cumulative_d128", SHAPE(1, 8, 128, 8, 24, 24, 0, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD,
+     .drop_block = -1, .rule = CUM, .param = 0.9, .min_blocks = 4, .max_blocks = 25},
+    {"cap_cumulative_near_tau", SHAPE(2, 24, 16, 5, 28, 48, 0, 0, 1, 4, 4), VOX_F32, .drop_block = -1,
+     .rule = CUM, .param = 0.9, .min_blocks = 4, .max_blocks = 60},
+    {"cap_cumulative_near_ties", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_NEAR,
+     .drop_block = -1, .rule = CUM, .param = 0.95, .min_blocks = 0, .max_blocks = 30},
+    {"cap_cumulative_ties", SHAPE(1, 2, 12, 3, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_TIES, .drop_block = -1,
+     .scale = 0.5, .rule = CUM, .param = 0.8333333333333334, .min_blocks = 0, .max_blocks = 7},
+    {"cap_nan_rows_cumulative", SHAPE(1, 3, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_NAN,
+     .drop_block = -1, .rule = CUM, .param = 0.9, .min_blocks = 4, .max_blocks = 20},
+    {"cap_stat_over", SHAPE(1, 2, 32, 4, 8, 8, 0, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = STAT,
+     .param = -0.5, .min_blocks = 2, .max_blocks = 6},
+    {"cap_stat_under", SHAPE(1, 2, 32, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = STAT,
+     .param = 1.0, .min_blocks = 2, .max_blocks = 20},
+    {"cap_stat_tiles", SHAPE(1, 3, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_WORKLOAD, .drop_block = -1,
+     .rule = STAT, .param = 0.5, .min_blocks = 4, .max_blocks = 30},
+    {"cap_stat_ties", SHAPE(1, 2, 12, 4, 8, 8, 8, 0, 1, 4, 4), VOX_F32, FILL_TIES, .drop_block = -1,
+     .scale = 0.5, .rule = STAT, .param = 0.0, .max_blocks = 3},
+    {"cap_topk", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = TOPK,
+     .param = 35, .min_blocks = 2, .max_blocks = 12},
     {"perf_wan_like", SHAPE(1, 12, 128, 8, 30, 52, 0, 0, 4, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
      .param = 0.9, .min_blocks = 4, .perf_only = 1},
     /* wan-1.3b-480p's full size (21 x 30 x 52 tokens: 624 video blocks per head), CUMULATIVE 0.9 and
