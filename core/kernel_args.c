@@ -107,12 +107,12 @@ void vox_kv_select_args_init(vox_kv_select_args *a, const vox_op_dims *d, const 
     a->D = d->head_dim;
     a->rule = p->rule == VOX_KV_CUMULATIVE ? 0 : p->rule == VOX_KV_TOPK ? 1 : 2;
     a->max_blocks = (int32_t)(p->max_blocks > 0 && p->max_blocks < a->NBv ? p->max_blocks : a->NBv);
-    a->topk = p->topk > 0 ? (p->topk < a->max_blocks ? p->topk : a->max_blocks) : 0;
+    if (p->rule == VOX_KV_TOPK) /* the rule's count */
+        a->max_blocks = p->topk > 0 ? (p->topk < a->max_blocks ? p->topk : a->max_blocks) : 0;
     a->min_blocks = p->min_blocks > 0 ? p->min_blocks : 0;
     a->room = (int32_t)vox_kv_select_room(p->rule, p->topk, p->min_blocks, p->max_blocks, a->NB, a->NBv);
     a->scale_f = (float)p->scale;
-    a->tau_f = (float)p->tau;
-    a->z_f = (float)p->z;
+    a->param_f = (float)(p->rule == VOX_KV_STAT ? p->z : p->tau);
 }
 
 void vox_sample_rows_args_init(vox_sample_rows_args *a, const vox_op_dims *d, const vox_op_sample_rows *p)

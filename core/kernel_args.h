@@ -121,11 +121,12 @@
     S(i32, pad0)
 
 /* kv_select: per row m = bh*NB+i, kv_count[m] and the ascending kv_cols.
- * rule: 0 cumulative (tau), 1 top-k, 2 statistical (z). topk: min(k, cap).
- * max_blocks: the cap, in [1, NBv] (NBv: none; CUMULATIVE admits the first
- * min(c, max_blocks), STAT the first max_blocks of the order when more than
- * max_blocks pass its threshold). room: the columns of a video row's room
- * (vox_kv_select_room(); a global row has NB). tile0: the first
+ * rule: 0 cumulative (tau), 1 top-k, 2 statistical (z). max_blocks, in
+ * [1, NBv]: TOPK's count min(k, cap, NBv); CUMULATIVE's and STAT's cap (NBv:
+ * none; CUMULATIVE admits the first min(c, max_blocks), STAT the first
+ * max_blocks of the order when more than max_blocks pass its threshold).
+ * room: the columns of a video row's room (vox_kv_select_room(); a global
+ * row has NB). param_f: tau or z as f32 (devices without f64). tile0: the first
  * row tile of this launch, for backends that launch the tiles in waves (0
  * elsewhere); scratch/per_block: a backend's per-row work space. */
 #define VOX_KV_SELECT_BUFS(B) \
@@ -146,13 +147,11 @@
     S(i64, tile0)             \
     S(i64, per_block)         \
     S(i32, rule)              \
-    S(i32, topk)              \
-    S(i32, min_blocks)        \
     S(i32, max_blocks)        \
+    S(i32, min_blocks)        \
     S(i32, room)              \
     S(f32, scale_f)           \
-    S(f32, tau_f)             \
-    S(f32, z_f)
+    S(f32, param_f)
 
 /* sample_rows (head classification): out[(bh*R+r)*3 + {0,1,2}].
  * work, nsplit: a backend's work space and key split count (per-split

@@ -113,6 +113,7 @@ typedef struct conf_case {
     int sink;
     int per_head; /* CUSTOM: one mask per (b,h) */
     int ties;     /* q from 4 directions x scales 1,2,4: exact cosine ties */
+    int cap;      /* BSA: kv_max_blocks (0: none) */
 } conf_case;
 
 #define F32 VOX_F32
@@ -127,41 +128,44 @@ typedef struct conf_case {
 #define STAT VOX_KV_STAT
 
 static const conf_case cases[] = {
-    /* name                     B  H   D   F  Y   X   G bef  block    dtype mode   rule  param keep bnhd sink ph ties */
-    {"dense_f32_444",           1, 2, 32,  4, 8,  8,  0, 0, 4, 4, 4, F32, DENSE, CUM, 0.9, 1.0, 0, 0, 0, 0},
-    {"dense_ragged357_b222",    1, 2, 16,  3, 5,  7,  0, 0, 2, 2, 2, F32, DENSE, CUM, 0.9, 1.0, 0, 0, 0, 0},
-    {"dense_ragged357_b444_txt",1, 1, 16,  3, 5,  7,  5, 0, 4, 4, 4, F32, DENSE, CUM, 0.9, 1.0, 1, 0, 0, 0},
-    {"dense_text_before_bnhd",  2, 2, 32,  2, 6,  6, 20, 1, 2, 4, 4, F32, DENSE, CUM, 0.9, 1.0, 1, 0, 0, 0},
-    {"dense_f16",               1, 2, 64,  4, 8,  8,  8, 0, 4, 4, 4, F16, DENSE, CUM, 0.9, 1.0, 0, 0, 0, 0},
-    {"dense_bf16",              1, 2, 64,  4, 8,  8,  8, 0, 4, 4, 4, BF16, DENSE, CUM, 0.9, 1.0, 0, 0, 0, 0},
-    {"dense_bf16_d128_v128",    1, 2, 128, 4, 8, 16,  0, 0, 2, 8, 8, BF16, DENSE, CUM, 0.9, 1.0, 1, 0, 0, 0},
-    {"dense_f16_d128_ragged",   1, 1, 128, 5, 9, 11, 13, 1, 4, 4, 4, F16, DENSE, CUM, 0.9, 1.0, 0, 0, 0, 0},
-    {"dense_d8_one_frame",      1, 1,  8,  1, 4,  4,  0, 0, 1, 4, 4, F32, DENSE, CUM, 0.9, 1.0, 0, 0, 0, 0},
-    {"custom_shared_f32",       1, 2, 32,  4, 8,  8,  8, 0, 1, 4, 4, F32, CUSTOM, CUM, 0.9, 1.0, 0, 0, 0, 0},
-    {"custom_per_head_bf16",    2, 2, 64,  4, 8,  8,  8, 1, 1, 4, 4, BF16, CUSTOM, CUM, 0.9, 1.0, 1, 0, 1, 0},
-    {"svg_f32",                 1, 4, 64,  4, 8,  8,  8, 0, 1, 4, 4, F32, SVG, CUM, 0.9, 1.0, 0, 0, 0, 0},
-    {"svg_sink_bf16",           1, 4, 64,  4, 8,  8,  8, 0, 1, 4, 4, BF16, SVG, CUM, 0.9, 1.0, 1, 1, 0, 0},
-    {"svg_f16_ragged",          1, 2, 32,  5, 7,  9,  0, 0, 1, 4, 4, F16, SVG, CUM, 0.9, 1.0, 0, 0, 0, 0},
-    {"bsa_cumulative_f32",      1, 2, 32,  4, 8,  8,  8, 0, 1, 4, 4, F32, BSA, CUM, 0.9, 1.0, 0, 0, 0, 0},
-    {"bsa_topk_f32",            1, 2, 32,  4, 8,  8,  0, 0, 1, 4, 4, F32, BSA, TOPK, 3, 1.0, 0, 0, 0, 0},
-    {"bsa_stat_f32",            1, 2, 32,  4, 8,  8,  0, 0, 1, 4, 4, F32, BSA, STAT, 1.0, 1.0, 0, 0, 0, 0},
-    {"bsa_keep50_f32",          1, 2, 32,  4, 8,  8,  8, 0, 2, 4, 4, F32, BSA, CUM, 0.8, 0.5, 0, 0, 0, 0},
-    {"bsa_keep25_bf16",         1, 2, 64,  4, 8,  8,  8, 0, 2, 4, 4, BF16, BSA, CUM, 0.8, 0.25, 1, 0, 0, 0},
-    {"bsa_keep50_f16_ragged",   1, 2, 32,  3, 9, 10, 12, 1, 2, 4, 4, F16, BSA, CUM, 0.9, 0.5, 0, 0, 0, 0},
-    {"bsa_d128_bf16",           1, 2, 128, 4, 8, 16,  0, 0, 1, 8, 8, BF16, BSA, CUM, 0.9, 1.0, 0, 0, 0, 0},
+    /* name                     B  H   D   F  Y   X   G bef  block    dtype mode   rule  param keep bnhd sink ph ties cap */
+    {"dense_f32_444",           1, 2, 32,  4, 8,  8,  0, 0, 4, 4, 4, F32, DENSE, CUM, 0.9, 1.0, 0, 0, 0, 0, 0},
+    {"dense_ragged357_b222",    1, 2, 16,  3, 5,  7,  0, 0, 2, 2, 2, F32, DENSE, CUM, 0.9, 1.0, 0, 0, 0, 0, 0},
+    {"dense_ragged357_b444_txt",1, 1, 16,  3, 5,  7,  5, 0, 4, 4, 4, F32, DENSE, CUM, 0.9, 1.0, 1, 0, 0, 0, 0},
+    {"dense_text_before_bnhd",  2, 2, 32,  2, 6,  6, 20, 1, 2, 4, 4, F32, DENSE, CUM, 0.9, 1.0, 1, 0, 0, 0, 0},
+    {"dense_f16",               1, 2, 64,  4, 8,  8,  8, 0, 4, 4, 4, F16, DENSE, CUM, 0.9, 1.0, 0, 0, 0, 0, 0},
+    {"dense_bf16",              1, 2, 64,  4, 8,  8,  8, 0, 4, 4, 4, BF16, DENSE, CUM, 0.9, 1.0, 0, 0, 0, 0, 0},
+    {"dense_bf16_d128_v128",    1, 2, 128, 4, 8, 16,  0, 0, 2, 8, 8, BF16, DENSE, CUM, 0.9, 1.0, 1, 0, 0, 0, 0},
+    {"dense_f16_d128_ragged",   1, 1, 128, 5, 9, 11, 13, 1, 4, 4, 4, F16, DENSE, CUM, 0.9, 1.0, 0, 0, 0, 0, 0},
+    {"dense_d8_one_frame",      1, 1,  8,  1, 4,  4,  0, 0, 1, 4, 4, F32, DENSE, CUM, 0.9, 1.0, 0, 0, 0, 0, 0},
+    {"custom_shared_f32",       1, 2, 32,  4, 8,  8,  8, 0, 1, 4, 4, F32, CUSTOM, CUM, 0.9, 1.0, 0, 0, 0, 0, 0},
+    {"custom_per_head_bf16",    2, 2, 64,  4, 8,  8,  8, 1, 1, 4, 4, BF16, CUSTOM, CUM, 0.9, 1.0, 1, 0, 1, 0, 0},
+    {"svg_f32",                 1, 4, 64,  4, 8,  8,  8, 0, 1, 4, 4, F32, SVG, CUM, 0.9, 1.0, 0, 0, 0, 0, 0},
+    {"svg_sink_bf16",           1, 4, 64,  4, 8,  8,  8, 0, 1, 4, 4, BF16, SVG, CUM, 0.9, 1.0, 1, 1, 0, 0, 0},
+    {"svg_f16_ragged",          1, 2, 32,  5, 7,  9,  0, 0, 1, 4, 4, F16, SVG, CUM, 0.9, 1.0, 0, 0, 0, 0, 0},
+    {"bsa_cumulative_f32",      1, 2, 32,  4, 8,  8,  8, 0, 1, 4, 4, F32, BSA, CUM, 0.9, 1.0, 0, 0, 0, 0, 0},
+    {"bsa_topk_f32",            1, 2, 32,  4, 8,  8,  0, 0, 1, 4, 4, F32, BSA, TOPK, 3, 1.0, 0, 0, 0, 0, 0},
+    {"bsa_stat_f32",            1, 2, 32,  4, 8,  8,  0, 0, 1, 4, 4, F32, BSA, STAT, 1.0, 1.0, 0, 0, 0, 0, 0},
+    {"bsa_keep50_f32",          1, 2, 32,  4, 8,  8,  8, 0, 2, 4, 4, F32, BSA, CUM, 0.8, 0.5, 0, 0, 0, 0, 0},
+    {"bsa_keep25_bf16",         1, 2, 64,  4, 8,  8,  8, 0, 2, 4, 4, BF16, BSA, CUM, 0.8, 0.25, 1, 0, 0, 0, 0},
+    {"bsa_keep50_f16_ragged",   1, 2, 32,  3, 9, 10, 12, 1, 2, 4, 4, F16, BSA, CUM, 0.9, 0.5, 0, 0, 0, 0, 0},
+    {"bsa_d128_bf16",           1, 2, 128, 4, 8, 16,  0, 0, 1, 8, 8, BF16, BSA, CUM, 0.9, 1.0, 0, 0, 0, 0, 0},
     /* shapes the Hopper kernel takes (V >= 64, D 64/128): kept rows packed
      * several blocks per CTA, V = 128, text, ragged KV lists (cumulative) */
-    {"bsa_keep25_d128_v64",     1, 3, 128, 8, 8,  8, 40, 0, 4, 4, 4, BF16, BSA, CUM, 0.7, 0.25, 0, 0, 0, 0},
-    {"bsa_keep50_d128_v64",     1, 2, 128, 7, 10, 12, 40, 0, 4, 4, 4, BF16, BSA, CUM, 0.7, 0.5, 1, 0, 0, 0},
-    {"bsa_keep50_d64_v64_f16",  2, 2, 64,  6, 9, 10, 17, 1, 4, 4, 4, F16, BSA, CUM, 0.8, 0.5, 1, 0, 0, 0},
-    {"bsa_topk_v128_text",      1, 2, 128, 4, 12, 16, 70, 0, 2, 8, 8, BF16, BSA, TOPK, 3, 1.0, 1, 0, 0, 0},
-    {"dense_keep50_f32",        1, 2, 32,  4, 8,  8,  0, 0, 2, 4, 4, F32, DENSE, CUM, 0.9, 0.5, 0, 0, 0, 0},
-    {"bsa_keep50_ties_f32",     1, 2, 32,  4, 8,  8,  8, 0, 2, 4, 4, F32, BSA, CUM, 0.9, 0.5, 0, 0, 0, 1},
-    {"bsa_keep25_ties_bf16",    1, 2, 64,  4, 8,  8,  0, 0, 2, 4, 4, BF16, BSA, CUM, 0.9, 0.25, 1, 0, 0, 1},
+    {"bsa_keep25_d128_v64",     1, 3, 128, 8, 8,  8, 40, 0, 4, 4, 4, BF16, BSA, CUM, 0.7, 0.25, 0, 0, 0, 0, 0},
+    {"bsa_keep50_d128_v64",     1, 2, 128, 7, 10, 12, 40, 0, 4, 4, 4, BF16, BSA, CUM, 0.7, 0.5, 1, 0, 0, 0, 0},
+    {"bsa_keep50_d64_v64_f16",  2, 2, 64,  6, 9, 10, 17, 1, 4, 4, 4, F16, BSA, CUM, 0.8, 0.5, 1, 0, 0, 0, 0},
+    {"bsa_topk_v128_text",      1, 2, 128, 4, 12, 16, 70, 0, 2, 8, 8, BF16, BSA, TOPK, 3, 1.0, 1, 0, 0, 0, 0},
+    {"dense_keep50_f32",        1, 2, 32,  4, 8,  8,  0, 0, 2, 4, 4, F32, DENSE, CUM, 0.9, 0.5, 0, 0, 0, 0, 0},
+    {"bsa_keep50_ties_f32",     1, 2, 32,  4, 8,  8,  8, 0, 2, 4, 4, F32, BSA, CUM, 0.9, 0.5, 0, 0, 0, 1, 0},
+    {"bsa_keep25_ties_bf16",    1, 2, 64,  4, 8,  8,  0, 0, 2, 4, 4, BF16, BSA, CUM, 0.9, 0.25, 1, 0, 0, 1, 0},
     /* ragged grids whose edge blocks hold 1..16 tokens (the Hopper backward groups those query blocks 4 to a
      * dq unit over the union of their KV lists): 18 and 8 such blocks, text after, both layouts */
-    {"bsa_edge_d128_bf16",      1, 2, 128, 5, 9, 13, 20, 0, 4, 4, 4, BF16, BSA, CUM, 0.8, 1.0, 1, 0, 0, 0},
-    {"bsa_edge_d64_f16_topk",   1, 3, 64,  6, 5,  9,  0, 0, 4, 4, 4, F16, BSA, TOPK, 4, 1.0, 0, 0, 0, 0},
+    {"bsa_edge_d128_bf16",      1, 2, 128, 5, 9, 13, 20, 0, 4, 4, 4, BF16, BSA, CUM, 0.8, 1.0, 1, 0, 0, 0, 0},
+    {"bsa_edge_d64_f16_topk",   1, 3, 64,  6, 5,  9,  0, 0, 4, 4, 4, F16, BSA, TOPK, 4, 1.0, 0, 0, 0, 0, 0},
+    /* kv_max_blocks binding: the plan's rows get its room only (a list past it fails the stats' check) */
+    {"bsa_cumulative_cap_bf16", 1, 2, 64,  4, 8, 12,  8, 0, 2, 4, 4, BF16, BSA, CUM, 0.95, 0.5, 1, 0, 0, 0, 3},
+    {"bsa_stat_cap_f16",        1, 2, 64,  4, 8,  8,  0, 0, 1, 4, 4, F16, BSA, STAT, -0.5, 1.0, 0, 0, 0, 0, 4},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -261,6 +265,7 @@ static void fill_params(const conf_case *c, vox_plan_params *p)
     p->kv_topk = (int)c->param;
     p->kv_z = c->param;
     p->kv_min_blocks = 2;
+    p->kv_max_blocks = c->cap;
     p->query_keep = c->keep;
     p->svg_sample_rows = 32;
     p->svg_space_blocks = 0;

@@ -142,6 +142,7 @@ MUT(m_topk0, p->mask_mode = VOX_MASK_BSA; p->kv_rule = VOX_KV_TOPK; p->kv_topk =
 MUT(m_z_inf, p->mask_mode = VOX_MASK_BSA; p->kv_rule = VOX_KV_STAT; p->kv_z = INFINITY)
 MUT(m_rule, p->mask_mode = VOX_MASK_BSA; p->kv_rule = (vox_kv_rule)8)
 MUT(m_min_neg, p->mask_mode = VOX_MASK_BSA; p->kv_min_blocks = -1)
+MUT(m_max_neg, p->mask_mode = VOX_MASK_BSA; p->kv_max_blocks = -1)
 MUT(m_rows0, p->mask_mode = VOX_MASK_SVG; p->svg_sample_rows = 0)
 MUT(m_rows_big, p->mask_mode = VOX_MASK_SVG; p->svg_sample_rows = 33)
 MUT(m_svg_neg, p->mask_mode = VOX_MASK_SVG; p->svg_space_blocks = -1)
@@ -154,7 +155,7 @@ static void test_plan_params(void **state)
                                     m_text_neg, m_huge_grid, m_overflow, m_block0, m_block_npot, m_block_big,
                                     m_dtype, m_mode, m_text_pos, m_scale_nan, m_scale_neg, m_keep0, m_keep_big,
                                     m_keep_nan, m_window_big, m_window0, m_tau0, m_tau_big, m_topk0, m_z_inf,
-                                    m_rule, m_min_neg, m_rows0, m_rows_big, m_svg_neg, m_svg_dense_nan};
+                                    m_rule, m_min_neg, m_max_neg, m_rows0, m_rows_big, m_svg_neg, m_svg_dense_nan};
     vox_context *ctx = cpu();
     vox_plan_params p;
     vox_plan *plan = (vox_plan *)ctx;
