@@ -301,8 +301,9 @@ typedef struct vox_op_attention_backward {
                            * deterministic_backward); 0 lets a backend add dq by atomics */
     double density;       /* listed (query block, KV block) pairs / (BH * NB * NB) as the host
                            * knows it without reading the device: exact for host-built masks
-                           * (DENSE, CUSTOM), the top-k rule's bound for BSA top-k (picks + own
-                           * block + global blocks per row); -1 where unknown (BSA tau/stat, SVG).
+                           * (DENSE, CUSTOM), the rows' room for BSA top-k and for a BSA rule with
+                           * kv_max_blocks (picks + own block + global blocks per row); -1 where
+                           * unknown (uncapped BSA tau/stat, SVG).
                            * Only a choice of kernels may depend on it, never a result's meaning. */
     int full_lists;       /* nonzero: the host built the mask and every (query block, KV block) pair
                            * is listed (every transposed list is all NB blocks, ascending); 0 where

@@ -240,9 +240,10 @@ static vox_status device_mask(vox_plan *plan)
     if (!st) {
         plan->bwd_max_kv_count = NB;
         plan->bwd_max_q_count = NB;
-        /* top-k rows list at most room entries per head (bsa_room() in core/plan.c); the other rules'
-         * lists are known on the device only */
-        plan->bwd_density = bsa && plan->p.kv_rule == VOX_KV_TOPK ? (double)room / ((double)NB * (double)NB) : -1.0;
+        /* top-k rows, and capped ones (kv_max_blocks), list at most room entries per head (bsa_room() in
+         * core/plan.c); the uncapped rules' lists are known on the device only */
+        int bounded = bsa && (plan->p.kv_rule == VOX_KV_TOPK || plan->p.kv_max_blocks > 0);
+        plan->bwd_density = bounded ? (double)room / ((double)NB * (double)NB) : -1.0;
         plan->bwd_full = 0;
         plan->bwd_mask_fresh = 1;
     }

@@ -323,6 +323,48 @@ static void test_kv_invariants(void **state)
     io_free(&x);
 }
 
+/* kv_max_blocks through the public API: CUMULATIVE and STAT plans with a cap
+ * own exactly BH x NBv x (NBv - room) fewer columns than without one (room:
+ * max(cap, min_blocks) + 1 own block for CUMULATIVE, cap + min_blocks + 1 for
+ * STAT, plus the globals), and every video row lists at most its room. */
+static void test_kv_cap_memory(void **state)
+{
+    (void)state;
+    io x;
+    io_init(&x, &(const vox_workload){"c", 1, 3, 16, 4, 8, 12, 20, 1}, 12, 0, VOX_MASK_BSA);
+    x.p.kv_min_blocks = 2;
+    const vox_kv_rule rules[] = {VOX_KV_CUMULATIVE, VOX_KV_STAT};
+    for (int ri = 0; ri < 2; ri++) {
+        x.p.kv_rule = rules[ri], x.p.kv_tau = 0.99, x.p.kv_z = -1.0, x.p.kv_max_blocks = 0;
+        vox_plan *open = io_plan(&x);
+        x.p.kv_max_blocks = 5;
+        vox_plan *capped = io_plan(&x);
+        const vox_layout *L = &capped->L;
+        int64_t NB = L->n_blocks, NBv = L->n_video_blocks, BH = x.w.batch * x.w.heads;
+        int64_t picks = rules[ri] == VOX_KV_STAT ? 5 + 2 : 5, room = picks + 1;
+        vox_plan_stats so, sc;
+        assert_int_equal(vox_plan_stats_get(open, &so), VOX_OK);
+        assert_int_equal(vox_plan_stats_get(capped, &sc), VOX_OK);
+        assert_int_equal(so.device_bytes - sc.device_bytes, (int64_t)sizeof(int32_t) * BH * NBv * (NBv - room));
+        assert_true(sc.density < so.density);
+        int32_t *rp = malloc(sizeof(int32_t) * (size_t)(NB + 1)), *cols = malloc(sizeof(int32_t) * (size_t)(NB * NB));
+        int64_t longest = 0;
+        for (int64_t m = 0; m < BH; m++) {
+            int64_t nnz;
+            assert_int_equal(vox_plan_export_mask(capped, m, rp, cols, NB * NB, &nnz, NULL), VOX_OK);
+            for (int64_t i = 0; i < NBv; i++) {
+                int64_t video = rp[i + 1] - rp[i] - (NB - NBv);
+                assert_true(video <= room);
+                longest = video > longest ? video : longest;
+            }
+        }
+        assert_true(longest >= 5); /* the cap binds somewhere */
+        free(rp), free(cols);
+        vox_plan_destroy(open), vox_plan_destroy(capped);
+    }
+    io_free(&x);
+}
+
 /* query_keep = 1: nothing pruned, and BSA's forward equals the foundation's
  * attention under the same (exported) mask given as CUSTOM. */
 static void test_keep_one_equals_foundation(void **state)
@@ -617,6 +659,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kv_select_known),   cmocka_unit_test(test_query_select_known),
         cmocka_unit_test(test_classification),    cmocka_unit_test(test_kv_invariants),
+        cmocka_unit_test(test_kv_cap_memory),
         cmocka_unit_test(test_keep_one_equals_foundation), cmocka_unit_test(test_evaluate),
         cmocka_unit_test(test_kv_select_vs_naive), cmocka_unit_test(test_query_select_vs_naive),
         cmocka_unit_test(test_query_select_nan_vs_naive),

@@ -810,8 +810,8 @@ static int64_t bwd_groups(const gpu_dev *g, const vox_op_dims *d, int pack, int6
 /* Whether a call takes the atomic-dQ mode (rows, dkdv_q, dqconv: FA3's 5 GEMMs, dq not bitwise
  * reproducible) instead of the ordered one (rows, dq, dkdv: 7): never for a plan that asked for a
  * deterministic backward; VOXATTN_SM90_BWD_DQ=atomic|ordered forces one; else atomic where the
- * host's density figure (p->density: exact for DENSE/CUSTOM, the top-k bound for BSA top-k, -1
- * unknown) is at least VOX_SM90_BWD_ATOMIC_DENSITY. H200 harness, session 15 (ms, ordered vs
+ * host's density figure (p->density: exact for DENSE/CUSTOM, the rows' room for BSA top-k or a
+ * capped rule, -1 unknown) is at least VOX_SM90_BWD_ATOMIC_DENSITY. H200 harness, session 15 (ms, ordered vs
  * atomic in the VOX_SM90_BWD_ATOMIC scheme): dense 1105 vs 1057, ragged hunyuan 50% (correlated
  * lists) 584 vs 561, 25% 324 vs 315; at BSA 10% atomic loses (session 9, library: 164 vs 147,
  * ~283 GB of reduce-adds). 0.5: the lowest density measured as a win with random-list data missing

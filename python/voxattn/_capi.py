@@ -131,6 +131,7 @@ class PlanParams(C.Structure):
         ("kv_topk", C.c_int),
         ("kv_z", C.c_double),
         ("kv_min_blocks", C.c_int),
+        ("kv_max_blocks", C.c_int),
         ("query_keep", C.c_double),
         ("window_t", C.c_int), ("window_h", C.c_int), ("window_w", C.c_int),
         ("seed", C.c_uint64),

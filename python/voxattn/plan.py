@@ -99,7 +99,7 @@ class Plan:
                  custom_row_ptr=None, custom_kv_block=None, custom_masks=None,
                  svg_sample_rows=None, svg_frame_blocks=None, svg_space_blocks=None,
                  svg_first_frame_sink=None, svg_dense_above=None,
-                 kv_rule=None, kv_tau=None, kv_topk=None, kv_z=None, kv_min_blocks=None,
+                 kv_rule=None, kv_tau=None, kv_topk=None, kv_z=None, kv_min_blocks=None, kv_max_blocks=None,
                  query_keep=None, window=None, seed=None, deterministic_backward=None, device=None):
         p = capi.PlanParams()
         lib.vox_plan_defaults(C.byref(p))
@@ -120,6 +120,7 @@ class Plan:
                 ("svg_space_blocks", svg_space_blocks, int), ("svg_first_frame_sink", svg_first_frame_sink, int),
                 ("svg_dense_above", svg_dense_above, float), ("kv_tau", kv_tau, float),
                 ("kv_topk", kv_topk, int), ("kv_z", kv_z, float), ("kv_min_blocks", kv_min_blocks, int),
+                ("kv_max_blocks", kv_max_blocks, int),
                 ("query_keep", query_keep, float), ("seed", seed, int),
                 ("deterministic_backward", deterministic_backward, int)):
             if value is not None:
