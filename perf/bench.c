@@ -50,6 +50,7 @@ typedef struct bench_opts {
     int n_density;
     double keep[MAX_LIST];
     int n_keep;
+    int kv_max; /* --kv-max: BSA's kv_max_blocks (0: none) */
     int mode_dense, mode_bsa, mode_svg;
     int warmup, runs, sets;
     uint64_t seed;
@@ -86,6 +87,8 @@ static void bench_usage(FILE *f)
             "                       (default when none of --tau/--topk/--density is given: tau 0.9 and\n"
             "                       density 0.25,0.1)\n"
             "  --keep LIST          BSA query_keep values (default 1)\n"
+            "  --kv-max N           BSA kv_max_blocks: at most N blocks a rule admits per query block\n"
+            "                       (default 0: none; bounds a tau mask's memory)\n"
             "timing:\n"
             "  --warmup N (3)  --runs N (20; at least 20 on GPUs)  --sets N (3, at least 3 input sets)\n"
             "  --quick              take --runs and --sets as given (short A/B runs; fewer samples per median)\n"
@@ -272,6 +275,7 @@ static const field_opt k_field_opts[] = {
     {"--topk", O_ILIST, AT(topk), AT(n_topk), 1, 1 << 30},
     {"--density", O_DLIST, AT(density), AT(n_density), 1e-9, 1.0},
     {"--keep", O_DLIST, AT(keep), AT(n_keep), 1e-9, 1.0},
+    {"--kv-max", O_INT, AT(kv_max), 0, 0, 1 << 30},
     {"--warmup", O_INT, AT(warmup), 0, 0, 100000},
     {"--runs", O_INT, AT(runs), 0, 1, 1000000},
     {"--sets", O_INT, AT(sets), 0, 1, 64},
@@ -469,24 +473,25 @@ typedef struct bench_config {
     int topk;
     double target;
     double keep;
+    int kv_max; /* BSA: kv_max_blocks */
 } bench_config;
 
 static int make_configs(const bench_opts *o, bench_config *c, int cap)
 {
     int n = 0;
     if (o->mode_dense && n < cap)
-        c[n++] = (bench_config){VOX_MASK_DENSE, "dense", 0, 0, 0, 0, 1.0};
+        c[n++] = (bench_config){VOX_MASK_DENSE, "dense", 0, 0, 0, 0, 1.0, 0};
     if (o->mode_bsa)
         for (int ki = 0; ki < o->n_keep; ki++) {
             for (int i = 0; i < o->n_tau && n < cap; i++)
-                c[n++] = (bench_config){VOX_MASK_BSA, "bsa", 1, o->tau[i], 0, 0, o->keep[ki]};
+                c[n++] = (bench_config){VOX_MASK_BSA, "bsa", 1, o->tau[i], 0, 0, o->keep[ki], o->kv_max};
             for (int i = 0; i < o->n_topk && n < cap; i++)
-                c[n++] = (bench_config){VOX_MASK_BSA, "bsa", 2, 0, o->topk[i], 0, o->keep[ki]};
+                c[n++] = (bench_config){VOX_MASK_BSA, "bsa", 2, 0, o->topk[i], 0, o->keep[ki], o->kv_max};
             for (int i = 0; i < o->n_density && n < cap; i++)
-                c[n++] = (bench_config){VOX_MASK_BSA, "bsa", 3, 0, 0, o->density[i], o->keep[ki]};
+                c[n++] = (bench_config){VOX_MASK_BSA, "bsa", 3, 0, 0, o->density[i], o->keep[ki], o->kv_max};
         }
     if (o->mode_svg && n < cap)
-        c[n++] = (bench_config){VOX_MASK_SVG, "svg", 0, 0, 0, 0, 1.0};
+        c[n++] = (bench_config){VOX_MASK_SVG, "svg", 0, 0, 0, 0, 1.0, 0};
     return n;
 }
 
@@ -496,6 +501,7 @@ static void plan_params(const bench_shape *s, const bench_config *c, vox_dtype d
     vox_workload_plan_params(&s->w, dtype, c->mode, s->block_given ? s->block : NULL, p);
     if (c->mode == VOX_MASK_BSA) {
         p->query_keep = c->keep;
+        p->kv_max_blocks = c->kv_max;
         if (c->rule == 1) {
             p->kv_rule = VOX_KV_CUMULATIVE;
             p->kv_tau = c->tau;
@@ -705,6 +711,10 @@ static void result_fill_shape(bench_result *r, const bench_shape *s, const bench
     if (c->mode == VOX_MASK_BSA && c->keep < 1.0) {
         size_t l = strlen(r->param);
         snprintf(r->param + l, sizeof r->param - l, "%skeep=%g", l ? "," : "", c->keep);
+    }
+    if (c->mode == VOX_MASK_BSA && c->kv_max > 0) {
+        size_t l = strlen(r->param);
+        snprintf(r->param + l, sizeof r->param - l, "%smax=%d", l ? "," : "", c->kv_max);
     }
     r->density = r->kept_query_fraction = r->ms_median = r->ms_min = r->ms_max = r->ms_p90 = NAN;
     r->tflops_effective = r->flops = r->flops_dense = r->build_ms = r->speedup_vs_dense = NAN;
@@ -1189,7 +1199,7 @@ static int bench_device_shape(const bench_opts *o, const bench_device *bd, const
      * tensors in block layout plus masks) */
     {
         vox_plan_params pp;
-        bench_config dc = {VOX_MASK_DENSE, "dense", 0, 0, 0, 0, 1.0};
+        bench_config dc = {VOX_MASK_DENSE, "dense", 0, 0, 0, 0, 1.0, 0};
         plan_params(s, &dc, dtype, 0, &pp);
         double per = (double)s->w.batch * (double)s->w.heads * (double)vox_workload_tokens(&s->w) *
                      (double)s->w.head_dim * (double)vox_dtype_size(dtype);
@@ -1215,7 +1225,7 @@ static int bench_device_shape(const bench_opts *o, const bench_device *bd, const
     int64_t nvb = 0;
     {
         vox_plan_params pp;
-        bench_config dc = {VOX_MASK_DENSE, "dense", 0, 0, 0, 0, 1.0};
+        bench_config dc = {VOX_MASK_DENSE, "dense", 0, 0, 0, 0, 1.0, 0};
         plan_params(s, &dc, dtype, 0, &pp);
         vox_plan *probe = NULL;
         vox_plan_stats ps;
