@@ -408,6 +408,9 @@ VOX_KERNELS(VOX_KA_INIT_DECL)
  * picks (TOPK min(k, cap), CUMULATIVE the cap, STAT the cap with the
  * kv_min_blocks top-up beside it; each at least min_blocks, at most NBv),
  * its own block and the NB - NBv global blocks. max_blocks 0: no cap. */
+#ifdef __cplusplus
+extern "C"
+#endif
 long long vox_kv_select_room(int rule, long long topk, long long min_blocks, long long max_blocks, long long NB,
                              long long NBv);
 #endif

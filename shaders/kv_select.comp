@@ -12,10 +12,13 @@
  * per-bin counts and per-bin mass sums in shared memory: TOPK and the
  * min_blocks top-up take the n largest keys (the n-th key T and how many
  * lowest-index keys equal to T go in); CUMULATIVE finds the first count c
- * whose mass reaches tau. Masses are fixed point, floor(p * 2^48), summed
- * exactly in integers (12-bit limbs in 32-bit counters, sums as 64-bit
- * uvec2), so any order of the additions gives the same sums. One ordered
- * compaction writes the columns ascending (compact()).
+ * whose mass reaches tau. The cap (max_blocks) makes CUMULATIVE's n
+ * min(c, cap), and a STAT row with more than cap flagged blocks drops its
+ * flags for the cap largest keys; those n go by the same descent. Masses
+ * are fixed point, floor(p * 2^48), summed exactly in integers (12-bit
+ * limbs in 32-bit counters, sums as 64-bit uvec2), so any order of the
+ * additions gives the same sums. One ordered compaction writes the
+ * columns ascending (compact()).
  * Scores are qbar.kbar without the scale, with qbar_i and the head's kbar
  * scaled by powers of two near their largest magnitudes (exact,
  * common.glsl); since scale > 0 the order and the STAT rule are the same,
@@ -27,7 +30,7 @@
  * of exp is then NaN, and so is every p of the reference) is ordered by
  * index alone (the reference's order puts NaN after every number, ties lower
  * index) and admits no block by the STAT rule (its threshold is NaN).
- * The f32 mirrors scale_f, tau_f, z_f are read.
+ * The f32 mirrors scale_f and param_f (tau or z) are read.
  *
  * One file per op: the GLSL compute shader (compiled by glslc with
  * -DVOX_GLSL and -std=450, so no #version line here), and in a section
@@ -539,6 +542,7 @@ void compact(uint i, uint NB, uint n, uint T, uint rem, bool stat_rule, uint dst
  * replaced by ~rank so that the selection (and the min_blocks top-up) takes
  * the reference's order. */
 uint wbase, obase;
+bool p64; /* the current row's f64 p at wbase (exact_f64 ran on it) */
 #if KV_FP64 == 2
 uint fbase; /* the tile's f64 scores: row r's s_j at fbase + 2 (r NBv + j), then its exp and p */
 #endif
@@ -634,14 +638,10 @@ void reduce_rank(inout double p, inout uint j, bool first)
     }
 }
 
-/* The reference's CUMULATIVE count (cum) or its order of the c first
- * blocks (TOPK, a top-up) of row m = bh*NB + i (p not NaN) from the f32
- * count c (keys >= T when rem is ~0u); on a replay the
- * keys become ~rank and T, rem, c those of the new count. Uniform control
- * flow. */
-void exact_f64(uint bh, uint i, uint NB, bool cum, inout uint c, inout uint T, inout uint rem)
+/* The row's f64 exp(s_j - max) at wbase, their sum returned (exact_f64's
+ * first steps). Uniform control flow. */
+double z_f64(uint bh, uint i, uint NB)
 {
-    double tau64 = cum ? packDouble2x32(pc.tau) : 0.0LF;
     double lmx = double(NEG_INF);
 #if KV_FP64 == 2 /* s_j from select_tile's f64 sums */
     for (uint j = tid; j < NBv; j += WG) {
@@ -688,7 +688,20 @@ void exact_f64(uint bh, uint i, uint NB, bool cum, inout uint c, inout uint T, i
         st_d(wbase + 2u * j, e);
         lz += e;
     }
-    double z64 = reduce_d(lz, false);
+    return reduce_d(lz, false);
+}
+
+/* The reference's CUMULATIVE count (cum) or its order of the c first
+ * blocks (TOPK, a top-up) of row m = bh*NB + i (p not NaN) from the f32
+ * count c (keys >= T when rem is ~0u); on a replay the
+ * keys become ~rank and T, rem, c those of the new count. Uniform control
+ * flow. */
+void exact_f64(uint bh, uint i, uint NB, bool cum, inout uint c, inout uint T, inout uint rem)
+{
+    double tau64 = cum ? packDouble2x32(pc.tau) : 0.0LF;
+    /* a second call on the row (a count past the cap, a top-up): its p at wbase already */
+    double z64 = p64 ? 1.0LF : z_f64(bh, i, NB);
+    p64 = true;
     /* p in place of exp; the blocks taken: their sum, the last of them, and
      * the first of the others */
     double lsum = 0.0LF, pb = 0.0LF, po = 0.0LF;
@@ -865,8 +878,9 @@ bool certified_f32(uint T, uint rem)
  * (uniform control flow: m is the workgroup's). */
 void select_row(uint bh, uint i, uint NB)
 {
-    uint rule = uint(pc.rule), topk = uint(pc.topk), min_blocks = uint(pc.min_blocks);
-    float tau = pc.tau_f, zz = pc.z_f;
+    /* max_blocks: TOPK's count, CUMULATIVE's and STAT's cap */
+    uint rule = uint(pc.rule), cap = uint(pc.max_blocks), min_blocks = uint(pc.min_blocks);
+    float tau = pc.param_f, zz = pc.param_f;
     uint m = bh * NB + i;
     uint dst = pc.off[4] + uint(kv_start[pc.off[2] + m]);
     if (i >= NBv) { /* global query rows are dense */
@@ -912,23 +926,30 @@ void select_row(uint bh, uint i, uint NB)
     bool by_index = (floatBitsToUint(zsum) & 0x7fffffffu) > 0x7f800000u;
 
     /* p (the STAT flag in its sign bit) in place of the score, the key
-     * beside (each invocation its own j); the row's total mass */
+     * beside (each invocation its own j); the row's total mass and STAT
+     * count */
     uvec4 ll = uvec4(0u);
+    uint lf = 0u;
     for (uint j = tid; j < NBv; j += WG) {
         float s = score(j), p = by_index ? 0.0 : exp(expo(s)) / zsum;
         ROWK(j) = by_index ? 0u : key(s);
         ROWP(j) = floatBitsToUint(p) | (KV_FLAG(s) ? 0x80000000u : 0u);
         ll += limbs_of(p);
+        lf += KV_FLAG(s) ? 1u : 0u;
     }
-    uint u0, u1;
+    uint u0, nflag = 0u;
     uvec2 u2, total = uvec2(0u);
-#if KV_LEAN /* uniform: the row's total mass is read by CUMULATIVE alone */
-    if (rule == 0u)
+#if KV_LEAN /* uniform: the row's total mass is read by CUMULATIVE alone, the count by STAT */
+    if (rule != 1u)
 #endif
-    scan2(0u, limbs64(ll), u0, u2, u1, total);
+    scan2(lf, limbs64(ll), u0, u2, nflag, total);
 
     /* n = length of the admitted prefix of the order */
     uint n = 0u, T = 0u, rem = 0u, c = 0u;
+#if KV_FP64
+    p64 = false;
+#endif
+    bool stat_rule = rule == 2u; /* the flagged blocks go in */
     if (rule == 0u && by_index) {
         n = tau > 0.0 ? 1u : 0u; /* the first block's mass before is 0, the next one's NaN */
     } else if (rule == 0u) {
@@ -946,8 +967,11 @@ void select_row(uint bh, uint i, uint NB)
             n = c;
         }
 #endif
+        n = min(n, cap); /* n != c: the first cap by a descent below */
     } else if (rule == 1u) {
-        n = min(topk, NBv);
+        n = min(cap, NBv);
+    } else if (nflag > cap) { /* STAT past the cap: the first cap of the order, no flags */
+        n = cap, stat_rule = false;
     }
     n = max(n, min(min_blocks, NBv));
     if (n >= NBv)
@@ -969,7 +993,7 @@ void select_row(uint bh, uint i, uint NB)
     }
     memoryBarrierBuffer();
     barrier(); /* compact() reads every invocation's keys */
-    compact(i, NB, n, T, rem, rule == 2u, dst, m);
+    compact(i, NB, n, T, rem, stat_rule, dst, m);
 }
 
 /* kst[e * KV_KS + key] = kbar of key block j0 + key (< NBv, else 0), dim

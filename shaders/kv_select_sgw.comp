@@ -31,8 +31,8 @@
  *      (mass_count: floor(p 2^48) in three 16-bit limbs, integer sums, exact in any order), which also
  *      gives the threshold of the c first blocks; then the f64 sums of the c - 1 and c first p against tau
  *      with kv_select.comp's margin; a row they do not certify replays the reference (ranks by counting,
- *      then its sequential sum in rank order by one lane). Then the min_blocks top-up, and where it takes
- *      more than c, the n first blocks by TOPK's descent.
+ *      then its sequential sum in rank order by one lane). Then the cap (n = min(c, max_blocks)) and the
+ *      min_blocks top-up, and where n is not c, the n first blocks by TOPK's descent.
  *    The ordered compaction by ballots, S blocks per step: the own block, the global blocks, the keys
  *    above T and the `rem` lowest-index keys equal to T. A row whose p are NaN (a NaN score, or an
  *    infinite max) takes its n first blocks by index, as the reference's order puts NaN after every
@@ -412,7 +412,7 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
 {
     uint m = bh * NB + i;
     bool cum = pc.rule == 0;
-    uint n = cum ? NBv : min(uint(pc.topk), NBv);
+    uint n = cum ? NBv : min(uint(pc.max_blocks), NBv); /* max_blocks: TOPK's count, CUMULATIVE's cap */
     if (!cum && n < uint(pc.min_blocks))
         n = min(uint(pc.min_blocks), NBv);
     /* p is needed unless TOPK takes none or every video block */
@@ -527,9 +527,10 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
                 subgroupBarrier();
             }
         }
-        n = c;
+        n = min(c, uint(pc.max_blocks)); /* the cap */
         if (n < uint(pc.min_blocks))
-            n = min(uint(pc.min_blocks), NBv), have = false;
+            n = min(uint(pc.min_blocks), NBv);
+        have = have && n == c; /* else the n first by TOPK's descent */
     }
 #endif
     if (!have)
@@ -1030,7 +1031,7 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
         nc = cum_count(r, P, NBv, tau, Ep, kmin, len, lane, S, Tc);
         if (nc < 0)
             return fail(2);
-        n = uint(nc);
+        n = min(uint(nc), uint(pc.max_blocks)); /* the cap: n != nc takes top_value's T */
     }
     if (n < uint(pc.min_blocks))
         n = min(uint(pc.min_blocks), NBv);
@@ -1084,7 +1085,7 @@ void select_row_f32(uint bh, uint i, uint h, uint r, bool video, uint NB, uint N
                                                     thi, n));
     bool act = video && n > 0u && n < NBv, all = video && n >= NBv;
 #else
-    uint n = min(uint(pc.topk), NBv);
+    uint n = min(uint(pc.max_blocks), NBv);
     if (n < uint(pc.min_blocks))
         n = min(uint(pc.min_blocks), NBv);
     bool act = video && n > 0u && n < NBv, all = video && n >= NBv;

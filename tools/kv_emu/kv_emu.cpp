@@ -112,8 +112,12 @@ static int ks_row_run(int mode, int NBv, int NB, int D, int topk, int minb, doub
     const int rule = getenv("KS_RULE") ? atoi(getenv("KS_RULE")) : 0;
     const double tau = getenv("TAU") ? atof(getenv("TAU")) : 0.9, zz = getenv("Z") ? atof(getenv("Z")) : 1.0;
     vox_kv_select_args a{};
-    a.scale = scale, a.NB = NB, a.NBv = NBv, a.D = D, a.BH = 1, a.rule = rule, a.topk = topk, a.min_blocks = minb;
+    a.scale = scale, a.NB = NB, a.NBv = NBv, a.D = D, a.BH = 1, a.rule = rule, a.min_blocks = minb;
     a.tau = tau, a.z = zz;
+    const int capin = getenv("CAP") ? atoi(getenv("CAP")) : 0;
+    const int cap = capin > 0 && capin < NBv ? capin : NBv;
+    a.max_blocks = rule == 1 ? (topk > 0 ? (topk < cap ? topk : cap) : 0) : cap;
+    a.room = (int)vox_kv_select_room(rule == 0 ? VOX_KV_CUMULATIVE : rule == 1 ? VOX_KV_TOPK : VOX_KV_STAT, topk, minb, capin, NB, NBv);
     int bad = 0;
     for (int r = 0; r < rows; r++) {
         const int i = fill == 4 ? (int)((long long)r * NBv / rows) : r % NBv;
@@ -134,7 +138,9 @@ static int ks_row_run(int mode, int NBv, int NB, int D, int topk, int minb, doub
         int n = 0;
         if (rule == 0) { double before = 0; for (; n < NBv && before < tau; n++) before += o[n].p; }
         else if (rule == 1) n = std::min(topk, NBv);
-        else for (int j = 0; j < NBv; j++) if (s[j] >= mean + zz * sd) pick[j] = 1;
+        else { int c = 0; for (int j = 0; j < NBv; j++) c += s[j] >= mean + zz * sd;
+               if (c > cap) n = cap; else for (int j = 0; j < NBv; j++) if (s[j] >= mean + zz * sd) pick[j] = 1; }
+        n = std::min(n, cap);
         if (n < minb) n = std::min(minb, NBv);
         for (int t = 0; t < n; t++) pick[o[t].j] = 1;
         pick[i] = 1;
@@ -150,8 +156,10 @@ static int ks_row_run(int mode, int NBv, int NB, int D, int topk, int minb, doub
                 else if (mode == 6) vox_ks_row<VOX_KS_V_OLD>(srow.data(), NB, NBv, i, crow.data(), &count, a, &work);
                 else vox_ks_row<VOX_KS_V_BRK>(srow.data(), NB, NBv, i, crow.data(), &count, a, &work);
             });
+        for (int g = a.room; g < NB + 8; g++) if (crow[g] != -7) { bad++; fprintf(stderr, "row %d: guard %d written\n", r, g); break; }
         bad += !same_list(r, crow.data(), count, want, bad);
     }
+    printf("kv_emu cap %d room %d\n", cap, a.room);
     printf("kv_emu mode %d (vox_ks_row) rule %d tau %g z %g fill %d NBv %d D %d topk %d min %d scale %g: %d rows, %d wrong\n",
            mode, rule, tau, zz, fill, NBv, D, topk, minb, scale, rows, bad);
     return bad ? 1 : 0;
@@ -230,8 +238,14 @@ int main(int argc, char **argv)
     if (mode >= 5)
         return ks_row_run(mode, NBv, NB, D, topk, minb, scale, rows, q, k, fill);
     vox_kv_select_args a{};
-    a.scale = scale, a.scale_f = (float)scale, a.NB = NB, a.NBv = NBv, a.D = D, a.BH = 1, a.rule = 1;
-    a.topk = topk, a.min_blocks = minb;
+    const int frule = getenv("KS_RULE") ? atoi(getenv("KS_RULE")) : 1;
+    const double ftau = getenv("TAU") ? atof(getenv("TAU")) : 0.9;
+    a.scale = scale, a.scale_f = (float)scale, a.NB = NB, a.NBv = NBv, a.D = D, a.BH = 1, a.rule = frule;
+    a.tau = ftau;
+    const int capin = getenv("CAP") ? atoi(getenv("CAP")) : 0;
+    const int cap = capin > 0 && capin < NBv ? capin : NBv;
+    a.max_blocks = frule == 1 ? (topk > 0 ? (topk < cap ? topk : cap) : 0) : cap, a.min_blocks = minb;
+    a.room = (int)vox_kv_select_room(frule == 0 ? VOX_KV_CUMULATIVE : VOX_KV_TOPK, topk, minb, capin, NB, NBv);
     /* f32 scores as vox_kf_scores: chunks of 16 dims by sequential fmaf from 0, the chunk sums in order */
     float nk2 = 0.f;
     for (int j = 0; j < NBv; j++) {
@@ -267,6 +281,8 @@ int main(int argc, char **argv)
         for (int j = 0; j < NBv; j++) o[j] = {exp(s[j] - mx) / z, j};
         std::sort(o.begin(), o.end(), [](const rk &x, const rk &y) { return x.p != y.p ? x.p > y.p : x.j < y.j; });
         int n = std::min(topk, NBv);
+        if (frule == 0) { n = 0; double before = 0; for (; n < NBv && before < ftau; n++) before += o[n].p; }
+        n = std::min(n, cap);
         if (n < minb) n = std::min(minb, NBv);
         std::vector<char> pick(NB, 0);
         for (int t = 0; t < n; t++) pick[o[t].j] = 1;
@@ -298,7 +314,7 @@ int main(int argc, char **argv)
             const double Es = (scale * (err + Dd * 0x1p-53 * 1.01 * A) + 0x1p-52 * Bs) * (1.0 + 0x1p-30);
             float amax = -INFINITY, amin = INFINITY;
             for (int j = 0; j < NBv; j++) amax = std::max(amax, sc0[j]), amin = std::min(amin, sc0[j]);
-            int n = std::min(topk, NBv), cnt2 = 0, res = 9;
+            int n = std::min(a.max_blocks, NBv), cnt2 = 0, res = 9;
             if (n < minb) n = std::min(minb, NBv);
             { /* the boundary bin's size, as vox_kf_topk bins */
                 const float span = amax - amin, inv = (float)(VOX_KF_NBIN - 1) / span, nb0 = -amin * inv;
@@ -309,7 +325,7 @@ int main(int argc, char **argv)
                 g_bin_sum += hist[b], g_bin_max = std::max(g_bin_max, hist[b]), g_bin_rows++;
             }
             std::vector<int> crow2(NB + 8);
-            if (n > 0 && n < NBv) {
+            if (frule == 1 && n > 0 && n < NBv) {
                 run_warp([&](int t) {
                         const int v = mode == 2 ? vox_kf_topk<true>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work)
                                                 : vox_kf_topk<false>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work);
@@ -318,6 +334,7 @@ int main(int argc, char **argv)
                 if (res >= -1 && res <= 1) g_topk[res + 1]++;
             }
         }
+        for (int g = a.room; g < NB + 8; g++) if (crow[g] != -7) { bad++; fprintf(stderr, "row %d: guard %d written\n", r, g); break; }
         if (!ok[0]) { declined++; continue; }
         listed++;
         bad += !same_list(r, crow.data(), count, want, bad);

@@ -7,7 +7,9 @@
 set -u
 R=$(cd "$(dirname "$0")/../.." && pwd); K=${1:-$R/backends/gpu/kernels}; T=$(mktemp -d)
 cc -O2 -c -I"$R/include" "$R/perf/workload.c" -o "$T/workload.o" || exit 2
-g++ -std=c++20 -O1 -pthread -include "$R/tools/qs_emu/emu_port.h" -I"$R/core" -I"$K" "$R/tools/kv_emu/kv_emu.cpp" "$T/workload.o" -lm -o "$T/kv_emu" || exit 2
+cc -O2 -c -I"$R/include" -I"$R/core" "$R/core/kernel_args.c" -o "$T/kernel_args.o" || exit 2
+g++ -std=c++20 -O1 -pthread -include "$R/tools/qs_emu/emu_port.h" -I"$R/core" -I"$K" "$R/tools/kv_emu/kv_emu.cpp" "$T/workload.o" \
+  "$T/kernel_args.o" -lm -o "$T/kv_emu" || exit 2
 n=0; f=0; m=0
 for h in 0 1; do
   n=$((n + 1))
@@ -21,6 +23,12 @@ done; done; done
 for m in 5 6; do for fill in 0 1 2 3; do for cfg in "350 64 35 2" "349 128 300 4" "2160 128 216 4"; do for r in "0 0.9" "0 0.5" "0 0.99" "1 0.9" "2 0.9"; do
   n=$((n + 1)); set -- $r
   if ! KS_RULE=$1 TAU=$2 "$T/kv_emu" $m $fill $cfg 0 8 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: KS_RULE=$1 TAU=$2 kv_emu $m $fill $cfg 0 8: $(tail -1 "$T/o")"; fi
+done; done; done; done
+# the kv_max_blocks cap (CAP): binding on every rule, on the exact path and on the fast path's CUMULATIVE rows
+for m in 5 0; do for fill in 0 2; do for cfg in "350 64 35 2" "2160 128 216 4"; do for r in "0 0.9 7" "0 0.99 100" "2 0.9 3" "2 0.9 40"; do
+  n=$((n + 1)); set -- $r
+  [ $m = 0 ] && [ $1 = 2 ] && continue
+  if ! KS_RULE=$1 TAU=$2 Z=-0.5 CAP=$3 "$T/kv_emu" $m $fill $cfg 0 8 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: KS_RULE=$1 CAP=$3 kv_emu $m $fill $cfg 0 8: $(tail -1 "$T/o")"; fi
 done; done; done; done
 for m in 5 6; do n=$((n + 1))
   if ! KS_RULE=0 "$T/kv_emu" $m 4 0 128 216 4 0 24 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: KS_RULE=0 kv_emu $m 4 0: $(tail -1 "$T/o")"; fi

@@ -1,8 +1,11 @@
 /* kv_select (core/backend.h): per query row m = bh*NB + i, the KV blocks it
  * attends to (kv_count[m] of them, ascending, from kv_cols[kv_start[m]]),
  * from the f64 softmax of the scaled block-mean scores: cumulative mass
- * (tau), top-k or statistical (z) rule, plus the min_blocks top-up, the
- * diagonal and the global blocks; a NaN probability ranks last.
+ * (tau), top-k or statistical (z) rule, capped at a.max_blocks (STAT over it:
+ * the first max_blocks of the order), plus the min_blocks top-up, the
+ * diagonal and the global blocks; a NaN probability ranks last. A video
+ * row's list stays within a.room entries (vox_kv_select_room()), the band
+ * sweep's speculative one too.
  *
  * The exact path; the CUMULATIVE and TOPK rules first take the fast path of
  * kv_select_fast.cuh (f32 scores with a certified bound, exact re-scoring of

@@ -60,7 +60,8 @@
  * range, whose relative error is not bounded, and f64 slack). The count is c when P_{c-1}'s upper bound + m < tau and
  * P_c's lower bound - m >= tau; else the exact path. The descent ends in a
  * bucket whose low end is a T for n = c as TOPK's (no second radix select);
- * the band and the compaction are TOPK's.
+ * the band and the compaction are TOPK's. With the cap (a.max_blocks < c)
+ * or the min_blocks top-up n != c blocks: T by TOPK's radix select for n.
  *
  * Non-finite qbar/kbar, D > 4096 (the f64 sum of q^2 within 2^-40), a bound
  * past 2^100, a scale not in [2^-100, inf) (scale_f normal) or a G > 1.5:
@@ -793,7 +794,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     }
     int n = 0; /* TOPK's count (with the min_blocks top-up) */
     if (a.rule == 1) {
-        n = a.topk < NBv ? a.topk : NBv;
+        n = a.max_blocks < NBv ? a.max_blocks : NBv;
         if (n < a.min_blocks)
             n = a.min_blocks < NBv ? a.min_blocks : NBv;
     }
@@ -842,6 +843,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     if (a.rule == 0) {
         if (0.0 < a.tau && (nc = n = vox_kf_cum(urow, NBv, a.tau, Ep, kmin, len, counted, w, &Tc)) < 0)
             return false;
+        n = n < a.max_blocks ? n : a.max_blocks; /* the cap (then n != nc: vox_kf_top_value below) */
         if (n < a.min_blocks)
             n = a.min_blocks < NBv ? a.min_blocks : NBv;
     }
@@ -858,11 +860,10 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         /* One sweep: the band (w->bj), the blocks certainly in (marked), and
          * the row's list as the common case has it, the whole band taken (r
          * == nb below): the own block, the global blocks, the blocks in and
-         * the band's, in order. Positions past the row's room (TOPK: min(n +
-         * 1, NBv) video blocks and the globals; else NB) are not written;
-         * when the band is not taken whole, the list is rewritten from the
-         * marks after its exact scores. */
-        const int room = (a.rule == 1 ? (n + 1 < NBv ? n + 1 : NBv) : NBv) + (NB - NBv);
+         * the band's, in order. Positions past the row's room (a.room) are
+         * not written; when the band is not taken whole, the list is
+         * rewritten from the marks after its exact scores. */
+        const int room = a.room;
         int nin = 0, nb = 0, base = 0; /* nin: this lane's count until the warp sum below */
         for (int x0 = 0; 4 * x0 < NB; x0 += VOX_WARP_SIZE) {
             const int x = x0 + lane;

@@ -390,11 +390,12 @@ __device__ void vox_ks_row(double *srow, int NB, int NBv, int i, int *crow, int 
         thr = VOX_SHFL(thr, 0);
     }
     /* keys: the bits of p (0 for a non-finite row), bit 63 = STAT pick */
+    int ns = 0; /* this lane's STAT picks */
     auto key = [&](int j) {
         double x = srow[j], p = a.rule == 2 ? exp(x - mx) / zs : x / zs;
         unsigned long long u = finite ? vox_ks_bits(p) : 0ull;
         if (a.rule == 2 && x >= thr)
-            u |= 1ull << 63;
+            u |= 1ull << 63, ns++;
         srow[j] = __longlong_as_double((long long)u);
     };
     if (OLD) {
@@ -409,14 +410,18 @@ __device__ void vox_ks_row(double *srow, int NB, int NBv, int i, int *crow, int 
     int n = 0, nc = -1; /* nc: a count vox_ks_cum_fast certified, with its T and rem */
     unsigned long long T, Tc = 0;
     int rem, remc = 0;
+    /* STAT over the cap: no threshold picks (bit 63 ignored), the first max_blocks of the order */
+    const bool over = a.rule == 2 && vox_warp_sum(ns) > a.max_blocks;
     if (a.rule == 1)
-        n = a.topk < NBv ? a.topk : NBv;
+        n = a.max_blocks < NBv ? a.max_blocks : NBv;
     else if (a.rule == 0 && 0.0 < a.tau) {
         if (!finite)
             n = 1; /* the first block's preceding sum is 0, the next one's NaN */
         else if ((nc = n = vox_ks_cum_fast<V>(srow, NBv, a.tau, w, &Tc, &remc)) < 0)
             n = vox_ks_cum_exact(srow, NBv, a.tau);
-    }
+    } else if (over)
+        n = a.max_blocks;
+    n = n < a.max_blocks ? n : a.max_blocks; /* the cap (then n != nc: the top-n select below) */
     if (n < a.min_blocks)
         n = a.min_blocks < NBv ? a.min_blocks : NBv;
     if (n <= 0)
@@ -427,7 +432,7 @@ __device__ void vox_ks_row(double *srow, int NB, int NBv, int i, int *crow, int 
         T = Tc, rem = remc; /* the descent's bucket: no second radix select */
     else
         vox_ks_top_n<V>(srow, NBv, n, w, &T, &rem);
-    /* ordered compaction: own block, global blocks, STAT picks, top n */
+    /* ordered compaction: own block, global blocks, STAT picks (unless over), top n */
     int base = 0, ties = 0;
     for (int j0 = 0; j0 < NB; j0 += VOX_WARP_SIZE) {
         int j = j0 + lane;
@@ -435,7 +440,7 @@ __device__ void vox_ks_row(double *srow, int NB, int NBv, int i, int *crow, int 
         unsigned long long u = video ? vox_ks_bits(srow[j]) : 0ull, key = u & VOX_KS_KEY;
         int tt, tr = ties + (OLD ? vox_ks_scan(video && key == T, &tt) : vox_kf_count_before(video && key == T, &tt));
         ties += tt;
-        bool pick = j < NB && (!video || j == i || (u >> 63) || key > T || (key == T && tr < rem));
+        bool pick = j < NB && (!video || j == i || (!over && (u >> 63)) || key > T || (key == T && tr < rem));
         int pt, pos = base + (OLD ? vox_ks_scan(pick, &pt) : vox_kf_count_before(pick, &pt));
         base += pt;
         if (pick)

@@ -26,7 +26,10 @@
  * margin (kv_certified); a row it cannot certify (a sum within the margin
  * of tau, e.g. exact ties) replays the reference exactly: the ranks by
  * counting, then the sequential sum in the order (kv_cum_exact). On f32
- * devices (no f64) the fixed-point sums of the f32 p decide.
+ * devices (no f64) the fixed-point sums of the f32 p decide. The cap
+ * (args.max_blocks): CUMULATIVE takes min(c, cap) (then the top-n descent);
+ * STAT with more than cap blocks past its threshold (their count by the
+ * mass scan) drops them and takes the cap first of the order, as TOPK.
  * One ordered compaction (kv_compact) writes kv_cols ascending from
  * kv_start[m]. Global query rows (i >= NBv) are dense.
  * (One file per op: device and host sections, cl_internal.h.) */
@@ -479,7 +482,7 @@ long KV_FN(kv_cum_exact)(KVS const real *P, long NBv, real tau, __global uint *o
 
 /* Writes row m's columns ascending from cols (kv_start[m]) and its count:
  * every block when !video, else the n first blocks of the order (keys > T,
- * and the rem lowest-index keys == T), the STAT blocks (rule 2), the own
+ * and the rem lowest-index keys == T), the STAT blocks (stat), the own
  * block i and the global blocks. Each item takes a contiguous segment of
  * j; two scans (keys == T before the segment, picks before it). */
 void KV_FN(kv_compact)(KVS const real *P KV_KEYS_PARAM, long NB, long NBv, long i, int video, int stat, int take,
@@ -527,8 +530,8 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
     VOX_CL_ARGS(kv_select, VOX_KV_SELECT_ARGS)
     const long NB = args.NB, NBv = args.NBv, tph = (NB + KV_ROWS - 1) / KV_ROWS, ntiles = args.BH * tph;
     const int D = (int)args.D, rule = args.rule;
-    const real scale = VOX_REAL_ARG(args.scale, args.scale_f), tau = VOX_REAL_ARG(args.tau, args.tau_f),
-               zth = VOX_REAL_ARG(args.z, args.z_f);
+    const real scale = VOX_REAL_ARG(args.scale, args.scale_f), tau = VOX_REAL_ARG(args.tau, args.param_f),
+               zth = VOX_REAL_ARG(args.z, args.param_f);
     /* the limbs and the reductions' second array share wl; sm is the first */
     __local uint *limb = (__local uint *)wl;
     __local real *ra = (__local real *)sm, *rb = (__local real *)wl;
@@ -587,6 +590,7 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
             __global const real *s = S + r * NBv;
             kv_found f = {0, 0, 0, 0, 0};
             long n = 0;
+            int stat = rule == 2; /* the threshold's picks: not when more than max_blocks pass */
             if (video) {
                 real lmx = -INFINITY, lsum = 0;
                 for (long j = LID; j < NBv; j += KV_LSZ) {
@@ -616,6 +620,7 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
                 const float logz = log(z);
 #endif
                 ulong lm = 0;
+                uint lc = 0;
                 for (long j = LID; j < NBv; j += KV_LSZ) {
                     const real sj = s[j];
 #if VOX_USE_FP64
@@ -627,11 +632,12 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
                     K[j] = by_index ? 0u : vox_kv_key(sj, x, logz);
 #endif
                     lm += KV_MASS(j);
+                    lc += sj >= thr;
                 }
                 barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-                uint u0, u1;
+                uint u0, nstat;
                 ulong u2, total;
-                kv_scan(0, lm, sc, sm, &u0, &u2, &u1, &total);
+                kv_scan(lc, lm, sc, sm, &u0, &u2, &nstat, &total); /* nstat: STAT's count c */
                 if (rule == 0 && by_index) {
                     n = tau > 0; /* the first block's mass before is 0, the next one's NaN */
                 } else if (rule == 0) {
@@ -649,8 +655,11 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
                         n = KV_FN(kv_cum_exact)(P, NBv, tau, (__global uint *)(S + r * NBv), bc);
 #endif
                 } else if (rule == 1) {
-                    n = min((long)args.topk, NBv);
+                    n = min((long)args.max_blocks, NBv);
+                } else if ((long)nstat > args.max_blocks) { /* STAT past the cap: the cap first of the order */
+                    stat = 0, n = args.max_blocks;
                 }
+                n = min(n, (long)args.max_blocks); /* the cap; n != f.c then takes its own descent */
                 if (n < args.min_blocks)
                     n = min((long)args.min_blocks, NBv);
                 if (n >= NBv)
@@ -660,7 +669,7 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
                 else if (n > 0 && !(rule == 0 && n == f.c && f.rem)) /* else the cumulative descent's T, rem */
                     KV_FN(kv_descend)(P KV_KEYS_ARG, NBv, 0, (ulong)n, hist, limb, sc, sm, bc, &f);
             }
-            KV_FN(kv_compact)(P KV_KEYS_ARG, NB, NBv, i, video, rule == 2, n > 0, f, kv_cols + kv_start[m],
+            KV_FN(kv_compact)(P KV_KEYS_ARG, NB, NBv, i, video, stat, n > 0, f, kv_cols + kv_start[m],
                               kv_count + m, sc, sm);
         }
     }

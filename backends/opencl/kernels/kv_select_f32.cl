@@ -517,7 +517,7 @@ __kernel void vox_kv_select_f(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_P
     const long t = args.tile0 + tl, bh = t / tph, i0 = (t - bh * tph) * KF_ROWS;
     __global uint *sl = scratch + tl * args.per_block, *F = sl + 2 * KF_ROWS * NBv;
     const int nv = (int)clamp(NBv - i0, 0L, (long)KF_ROWS), nr = (int)min(NB - i0, (long)KF_ROWS);
-    long n = min((long)args.topk, NBv);
+    long n = min((long)args.max_blocks, NBv);
     if (n < args.min_blocks)
         n = min((long)args.min_blocks, NBv);
     for (int h = h0 + warp; h < min(h0 + KW_NW, nr); h += KW_NW) {
@@ -555,7 +555,7 @@ __kernel void vox_kv_select_fb(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
     __global uint *sl = scratch + tl * args.per_block;
     __global double *P = (__global double *)(sl + 2 * h * NBv);
     __local double *qd = (__local double *)lscratch;
-    long n = min((long)args.topk, NBv);
+    long n = min((long)args.max_blocks, NBv);
     if (n < args.min_blocks)
         n = min((long)args.min_blocks, NBv);
     const int go = sl[2 * KF_ROWS * NBv + 1 + h] != 0u; /* work-group-uniform: 0 or 1 trip */

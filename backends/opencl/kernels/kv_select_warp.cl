@@ -244,7 +244,7 @@ __kernel void vox_kv_select_warp(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_AR
     __global real *S = (__global real *)(scratch + get_group_id(0) * args.per_block);
     __local real *qt = (__local real *)lscratch;
     __local float *kst = (__local float *)(qt + KV_ROWS * D); /* KV_KD x KV_KS */
-    long n = min((long)args.topk, NBv);
+    long n = min((long)args.max_blocks, NBv);
     if (n < args.min_blocks)
         n = min((long)args.min_blocks, NBv);
     for (long t = get_group_id(0); t < ntiles; t += get_num_groups(0)) {
