@@ -719,6 +719,7 @@ static void result_fill_shape(bench_result *r, const bench_shape *s, const bench
     r->density = r->kept_query_fraction = r->ms_median = r->ms_min = r->ms_max = r->ms_p90 = NAN;
     r->tflops_effective = r->flops = r->flops_dense = r->build_ms = r->speedup_vs_dense = NAN;
     r->bwd_ms = r->fwdbwd_ms = r->bwd_tflops = r->fwdbwd_tflops = NAN;
+    r->plan_bytes = -1;
     r->timer_device = (bd->d.caps & VOX_CAP_TIMER) != 0;
 }
 
@@ -1051,6 +1052,7 @@ static int run_config(const bench_opts *o, device_run *dr, const bench_shape *s,
     }
     r->density = ps.density;
     r->kept_query_fraction = ps.kept_query_fraction;
+    r->plan_bytes = ps.device_bytes;
     r->flops = ps.flops;
     r->flops_dense = ps.flops_dense;
     r->n_spatial = ps.n_spatial, r->n_temporal = ps.n_temporal, r->n_dense_heads = ps.n_dense;

@@ -176,6 +176,7 @@ static const result_field k_fields[] = {
     {"flops", F_NUM, AT(flops)},
     {"flops_dense", F_NUM, AT(flops_dense)},
     {"build_ms", F_NUM, AT(build_ms)},
+    {"plan_bytes", F_I64, AT(plan_bytes)},
     {"speedup_vs_dense", F_NUM, AT(speedup_vs_dense)},
     {"bwd_ms", F_NUM, AT(bwd_ms)},
     {"fwdbwd_ms", F_NUM, AT(fwdbwd_ms)},
