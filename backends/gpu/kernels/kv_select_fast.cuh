@@ -324,7 +324,7 @@ __device__ unsigned vox_kf_top_value(const unsigned *urow, int NBv, int n, unsig
  * the fixed-point masses (vox_kf_mass_add) of the c - 1 and the c largest w,
  * W that of all: each w's mass is below w 2^36 by less than 1, so the ratios
  * of the f32 w's sums lie in [bc / (W + NBv), (bp + NBv) / W]. Ep: E'.
- * Returns c or -1. */
+ * Returns c or -1. bc < 0: only that block c is admitted (P_{c-1} < tau). */
 __device__ int vox_kf_cum_certify(int c, double bp, double bc, double W, int NBv, double tau, double Ep)
 {
     const double mu = (2.0 * NBv + 600.0) * 0x1p-52, m = (2.0 * NBv + 512.0) * 0x1p-52 + NBv * 0x1p-120;
@@ -334,7 +334,7 @@ __device__ int vox_kf_cum_certify(int c, double bp, double bc, double W, int NBv
     pc = pc > 0.0 ? (pc < 1.0 ? pc : 1.0) : 0.0;
     const double hi = pp / (pp + (1.0 - pp) / e2) * (1.0 + 0x1p-40);
     const double lo = pc > 0.0 ? pc / (pc + (1.0 - pc) * e2) * (1.0 - 0x1p-40) : 0.0;
-    return hi < tau - m && lo >= tau + m ? c : -1;
+    return hi < tau - m && (bc < 0.0 || lo >= tau + m) ? c : -1;
 }
 
 /* The cumulative rule's count from the row's w (0 < tau), or -1 when it
@@ -343,9 +343,13 @@ __device__ int vox_kf_cum_certify(int c, double bp, double bc, double W, int NBv
  * mass of the largest w first reaches tau W (W: the first pass's total), then
  * vox_kf_cum_certify. *T: the low end of the bucket the descent ends in, the
  * c-th largest w's bits or below them with no other w between: #{w >= T} >=
- * c and #{w > T} < c, what vox_kf_top_value would give for n = c. */
+ * c and #{w > T} < c, what vox_kf_top_value would give for n = c.
+ * cap > 0: the descent goes to the cap-th largest w instead (as
+ * vox_kf_top_value, *T its T for n = cap) and returns cap when the mass of
+ * the cap largest is certainly below tau, so that the reference admits more
+ * than cap blocks (the kv_max_blocks cap then decides the count), else -1. */
 __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double Ep, unsigned kmin, int len, bool counted,
-                          vox_kf_work *w, unsigned *T)
+                          vox_kf_work *w, unsigned *T, int cap = 0)
 {
     constexpr int BPL = 256 / VOX_WARP_SIZE;
     const int lane = threadIdx.x % VOX_WARP_SIZE;
@@ -399,7 +403,7 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double Ep, 
         int hab = 0, hc = 0;
 #pragma unroll
         for (int q = 0; q < BPL; q++) {
-            if (hit == 256 && c[q] > 0 && run + s[q] >= tgt)
+            if (hit == 256 && c[q] > 0 && (cap > 0 ? cab + c[q] >= cap : run + s[q] >= tgt))
                 hit = BPL * lane + q, hrun = run, hab = cab, hc = c[q], hs = s[q];
             run += s[q], cab += c[q];
         }
@@ -409,7 +413,7 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double Ep, 
             first = t < first ? t : first;
         }
         if (first == 256) /* the mass does not reach tau W: tau > 1 (later passes split a bucket that did reach it) */
-            return hi == len && tau > 1.0 + (2.0 * NBv + 512.0) * 0x1p-52 + 0x1p-30 ? NBv : -1;
+            return cap == 0 && hi == len && tau > 1.0 + (2.0 * NBv + 512.0) * 0x1p-52 + 0x1p-30 ? NBv : -1;
         if (hit == first)
             w->bin = 255 - first, w->cnt = hc, w->rem = hab, w->before = hrun, w->sum = hs;
         VOX_SYNCWARP();
@@ -418,6 +422,10 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double Ep, 
         const double sb = w->sum;
         VOX_SYNCWARP();
         prefix |= (unsigned)bin << lo;
+        if (cap > 0 && above + cnt == cap) { /* the bucket completes the cap largest */
+            *T = kmin + prefix;
+            return vox_kf_cum_certify(cap, before + sb, -1.0, W, NBv, tau, Ep);
+        }
         if (cnt == 1) {
             *T = kmin + prefix;
             return vox_kf_cum_certify(above + 1, before, before + sb, W, NBv, tau, Ep);
@@ -428,6 +436,10 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double Ep, 
     }
     /* cnt blocks of the same w (mass P each): the crossing is the t-th of them */
     *T = kmin + prefix;
+    if (cap > 0) { /* the cap largest end cap - above into them */
+        const double Pc = (double)__float2ull_rz(__uint_as_float(kmin + prefix) * 0x1p36f);
+        return vox_kf_cum_certify(cap, before + (double)(cap - above) * Pc, -1.0, W, NBv, tau, Ep);
+    }
     const double P = (double)__float2ull_rz(__uint_as_float(kmin + prefix) * 0x1p36f);
     if (!(P > 0))
         return -1;
@@ -841,7 +853,13 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     unsigned Tc = 0; /* the cumulative descent's T for its count nc */
     int nc = -1;
     if (a.rule == 0) {
-        if (0.0 < a.tau && (nc = n = vox_kf_cum(urow, NBv, a.tau, Ep, kmin, len, counted, w, &Tc)) < 0)
+        /* a binding cap first: the cap largest w's mass certainly below tau admits more than the cap */
+        const bool capped = 0.0 < a.tau && a.max_blocks < NBv &&
+                            vox_kf_cum(urow, NBv, a.tau, Ep, kmin, len, counted, w, &Tc, a.max_blocks) > 0;
+        if (capped)
+            nc = n = a.max_blocks;
+        else if (0.0 < a.tau && (nc = n = vox_kf_cum(urow, NBv, a.tau, Ep, kmin, len,
+                                                      counted && a.max_blocks >= NBv, w, &Tc)) < 0)
             return false;
         n = n < a.max_blocks ? n : a.max_blocks; /* the cap (then n != nc: vox_kf_top_value below) */
         if (n < a.min_blocks)
