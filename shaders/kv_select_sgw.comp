@@ -477,8 +477,27 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
     if (cum && video) { /* subgroup-uniform */
         double tau = packDouble2x32(pc.tau);
         bool go = !nan_d(tau) && tau > 0.0LF;
-        uint c = 0u;
-        if (by_index) /* the first block's mass before is 0 (< tau), the next one's NaN */
+        uint c = 0u, cap = uint(pc.max_blocks);
+        double mg = double(4u * NBv + 512u) * (1.0LF / 4503599627370496.0LF);
+        /* a binding cap first: the cap first p summing (within mg of the reference's sequential sum) below
+         * tau means more than cap blocks are admitted, so n = cap with that descent's T and rem */
+        bool capped = false;
+        if (go && !by_index && cap < NBv) {
+            top_n(r, P, np, cap, by_index, kmin, len, lane, S, T, rem);
+            double ls = 0.0LF;
+            uint eq = 0u;
+            for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
+                uvec2 kk[SGW_U];
+                keys_ahead(P, j0, NBv, lane, S, kk);
+                [[unroll]] for (uint u = 0u; u < SGW_U; u++)
+                    if (in_top(j0 + u * S + lane < NBv, kk[u], T, rem, eq))
+                        ls += packDouble2x32(kk[u]);
+            }
+            capped = subgroupAdd(ls) + mg < tau;
+        }
+        if (capped)
+            c = cap, have = true;
+        else if (by_index) /* the first block's mass before is 0 (< tau), the next one's NaN */
             c = go ? 1u : 0u;
         else if (go) {
             c = mass_count(r, P, NBv, tau, kmin, len, lane, S, T, rem);
@@ -499,7 +518,6 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
                     }
             }
             double sc = subgroupAdd(ls), last = subgroupMin(lmin);
-            double mg = double(4u * NBv + 512u) * (1.0LF / 4503599627370496.0LF);
             /* SGW_NOREPLAY (tests only): the candidate stands, so that a wrong count or threshold from the
              * mass descent shows in the lists instead of costing a replay */
             if (!SGW_NOREPLAY && !(sc - last + mg < tau && (c >= NBv || sc - mg >= tau))) {
