@@ -406,6 +406,26 @@ bool in_top(bool v, uvec2 k, uvec2 T, uint rem, inout uint eq)
     return take;
 }
 
+/* The subgroup's sum of the p of the blocks T and rem select (in_top), and in last their smallest.
+ * Subgroup-uniform. */
+double top_sum(uint P, uint NBv, uvec2 T, uint rem, uint lane, uint S, out double last)
+{
+    double ls = 0.0LF, lmin = 1.0LF;
+    uint eq = 0u;
+    for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
+        uvec2 kk[SGW_U];
+        keys_ahead(P, j0, NBv, lane, S, kk);
+        [[unroll]] for (uint u = 0u; u < SGW_U; u++)
+            if (in_top(j0 + u * S + lane < NBv, kk[u], T, rem, eq)) {
+                double pj = packDouble2x32(kk[u]);
+                ls += pj;
+                lmin = min(lmin, pj);
+            }
+    }
+    last = subgroupMin(lmin);
+    return subgroupAdd(ls);
+}
+
 /* Row i = i0 + r of head bh (a video row when r < nv), its tile's scores at P + 2j; CUMULATIVE's replay
  * ranks at O + rank. */
 void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, uint O, uint lane, uint S)
@@ -484,16 +504,8 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
         bool capped = false;
         if (go && !by_index && cap < NBv) {
             top_n(r, P, np, cap, by_index, kmin, len, lane, S, T, rem);
-            double ls = 0.0LF;
-            uint eq = 0u;
-            for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
-                uvec2 kk[SGW_U];
-                keys_ahead(P, j0, NBv, lane, S, kk);
-                [[unroll]] for (uint u = 0u; u < SGW_U; u++)
-                    if (in_top(j0 + u * S + lane < NBv, kk[u], T, rem, eq))
-                        ls += packDouble2x32(kk[u]);
-            }
-            capped = subgroupAdd(ls) + mg < tau;
+            double last;
+            capped = top_sum(P, NBv, T, rem, lane, S, last) + mg < tau;
         }
         if (capped)
             c = cap, have = true;
@@ -505,19 +517,7 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
              * sum of ours: exactly kv_select.comp's margin, which covers exp_d against libm too) fall on
              * either side of tau */
             have = true;
-            double ls = 0.0LF, lmin = 1.0LF;
-            uint eq = 0u;
-            for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
-                uvec2 kk[SGW_U];
-                keys_ahead(P, j0, NBv, lane, S, kk);
-                [[unroll]] for (uint u = 0u; u < SGW_U; u++)
-                    if (in_top(j0 + u * S + lane < NBv, kk[u], T, rem, eq)) {
-                        double pj = packDouble2x32(kk[u]);
-                        ls += pj;
-                        lmin = min(lmin, pj);
-                    }
-            }
-            double sc = subgroupAdd(ls), last = subgroupMin(lmin);
+            double last, sc = top_sum(P, NBv, T, rem, lane, S, last);
             /* SGW_NOREPLAY (tests only): the candidate stands, so that a wrong count or threshold from the
              * mass descent shows in the lists instead of costing a replay */
             if (!SGW_NOREPLAY && !(sc - last + mg < tau && (c >= NBv || sc - mg >= tau))) {

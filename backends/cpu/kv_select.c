@@ -66,13 +66,12 @@ vox_status vox_cpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_se
                 } else {
                     int64_t c = 0;
                     for (int64_t j = 0; j < NBv; j++)
-                        c += s[j] >= mean + p->z * sd;
-                    if (c > cap) /* the cap first of the order */
+                        if (s[j] >= mean + p->z * sd)
+                            pick[j] = 1, c++;
+                    if (c > cap) { /* the cap first of the order instead */
+                        memset(pick, 0, (size_t)NBv);
                         n = cap;
-                    else
-                        for (int64_t j = 0; j < NBv; j++)
-                            if (s[j] >= mean + p->z * sd)
-                                pick[j] = 1;
+                    }
                 }
                 n = n < cap ? n : cap;
                 if (n < p->min_blocks)

@@ -436,11 +436,9 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double Ep, 
     }
     /* cnt blocks of the same w (mass P each): the crossing is the t-th of them */
     *T = kmin + prefix;
-    if (cap > 0) { /* the cap largest end cap - above into them */
-        const double Pc = (double)__float2ull_rz(__uint_as_float(kmin + prefix) * 0x1p36f);
-        return vox_kf_cum_certify(cap, before + (double)(cap - above) * Pc, -1.0, W, NBv, tau, Ep);
-    }
     const double P = (double)__float2ull_rz(__uint_as_float(kmin + prefix) * 0x1p36f);
+    if (cap > 0) /* the cap largest end cap - above into them */
+        return vox_kf_cum_certify(cap, before + (double)(cap - above) * P, -1.0, W, NBv, tau, Ep);
     if (!(P > 0))
         return -1;
     const double need = ceil((tgt - before) / P);
