@@ -202,10 +202,14 @@ typedef struct vox_op_query_select {
  * spatial if err_s <= err_t, else temporal, and dense when !(min(err_s,
  * err_t) <= dense_above) (NaN errors too). Writes classes[bh]
  * (vox_head_class), errors[2bh], errors[2bh+1] = err_s, err_t, and for every
- * query block i, m = bh*NB + i: dense: kv_start[m] = 0, kv_count[m] = NB;
- * else kv_start/kv_count[m] = pattern_start/pattern_count[c*NB + i] with c =
- * 0 spatial, 1 temporal. Optional: without it the core classifies on the host
- * (one blocking read per build). */
+ * query block i, m = bh*NB + i: dense: kv_start[m] = base, kv_count[m] = NB;
+ * else kv_start[m] = base + pattern_start[c*NB + i], kv_count[m] =
+ * pattern_count[c*NB + i] with c = 0 spatial, 1 temporal. The build passes
+ * base 0 and the forward's pattern rows; the backward passes base 4R, the
+ * packed mask's header as kv_start/kv_count, and once more the transposed
+ * pattern rows (core/backward.c), so that a head's packed mask follows its
+ * class with no n_blocks x n_blocks list. Optional: without it the core
+ * classifies on the host (one blocking read per build). */
 typedef struct vox_op_svg_classify {
     vox_bref sample_out;    /* f32 [BH*R*3] */
     int64_t n_rows;         /* R */
@@ -216,13 +220,14 @@ typedef struct vox_op_svg_classify {
     vox_bref kv_count;      /* int32 [BH*NB] */
     vox_bref classes;       /* int32 [BH] */
     vox_bref errors;        /* f32 [2*BH] */
+    int32_t base;           /* added to every start written */
 } vox_op_svg_classify;
 
 /* The classification arithmetic above on host arrays (the CPU reference and
  * the core's fallback share it). */
 void vox_svg_classify_host(const vox_op_dims *d, const float *sample_out, int64_t R, double dense_above,
-                           const int32_t *pattern_start, const int32_t *pattern_count, int32_t *kv_start,
-                           int32_t *kv_count, int32_t *classes, double *err_s, double *err_t);
+                           const int32_t *pattern_start, const int32_t *pattern_count, int32_t base,
+                           int32_t *kv_start, int32_t *kv_count, int32_t *classes, double *err_s, double *err_t);
 
 /* Padding slots of k and v hold zeros (permute_to writes them): kernels may
  * load whole tiles including them (the Hopper kernel loads 64-key boxes by
@@ -285,8 +290,9 @@ typedef struct vox_op_attention_forward {
  * lse has 2*BH*S floats: [0, BH*S) the forward's LSE, the rest work space
  * the op may overwrite; dout may be overwritten too (the core reads neither
  * afterwards). The reference accumulates in f64. The core builds the mask
- * with mask_transpose (below) on BSA and SVG plans, on the host for the
- * static DENSE and CUSTOM masks (core/backward.c). */
+ * with mask_transpose (below) on BSA plans, with svg_classify on SVG plans
+ * (the patterns' transposes are static), on the host for the static DENSE
+ * and CUSTOM masks (core/backward.c). */
 typedef struct vox_op_attention_backward {
     vox_bref q, k, v, o;  /* [BH][S][D] */
     vox_bref dout;        /* [BH][S][D] */
@@ -349,7 +355,7 @@ typedef struct vox_op_attention_merge {
 } vox_op_attention_merge;
 
 /* The packed mask of attention_backward (above) from the forward's CSR, R =
- * BH*NB rows, for masks built on the device (BSA, SVG). For every row m:
+ * BH*NB rows, for masks selected on the device (BSA). For every row m:
  *   mask[m] = 4R + kv_start[m], mask[R + m] = kv_count[m],
  *   mask[4R + kv_start[m] + c] = kv_cols[kv_start[m] + c], c < kv_count[m]
  * (each row's columns copied to the same place; the entries of [4R, t0) no

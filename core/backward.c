@@ -2,10 +2,11 @@
  * checks of vox_attention_backward's tensors (outputs may share no memory with
  * the inputs or each other), the backward's working buffers (allocated on
  * first use) and the packed mask of vox_op_attention_backward: the forward's
- * CSR and its transpose (KV block -> query blocks). Masks built on the device
- * (BSA, SVG) get it from the mask_transpose op, enqueued by the first backward
- * after each build (nothing read back); the static DENSE and CUSTOM masks get
- * it once, on the host, from the plan's host copies. */
+ * CSR and its transpose (KV block -> query blocks). BSA masks get it from the
+ * mask_transpose op, SVG masks from their classes and the patterns'
+ * transposes (svg_classify), both enqueued by the first backward after each
+ * build (nothing read back); the static DENSE and CUSTOM masks get it once,
+ * on the host, from the plan's host copies. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,7 +121,10 @@ static int same_rows(const vox_plan *plan, int64_t x, int64_t y)
  * mask (DENSE, CUSTOM), from the host copies made at plan creation: header,
  * the plan's column array as is (the forward's rows point into it), then one
  * transpose per distinct head (a head with the same rows as one of the last
- * eight distinct heads shares its transpose: DENSE, shared CUSTOM). */
+ * eight distinct heads shares its transpose: DENSE, shared CUSTOM). A
+ * transposed list of all NB query blocks points at a row of all NB blocks
+ * where the column array has one (DENSE's [0,NB)): a dense mask's packed
+ * mask holds 4R + NB entries, not n_blocks x n_blocks. */
 static vox_status host_mask(vox_plan *plan)
 {
     vox_status st;
@@ -129,12 +133,16 @@ static vox_status host_mask(vox_plan *plan)
     const int32_t *cols = plan->h_cols;
     int64_t ncols = plan->h_cols_len;
     int64_t *owner = malloc(sizeof(int64_t) * (size_t)BH); /* head whose transpose bh uses */
-    int64_t *tstart = malloc(sizeof(int64_t) * (size_t)BH);
-    if (!owner || !tstart) {
-        free(owner), free(tstart);
+    int32_t *ccount = malloc(sizeof(int32_t) * (size_t)R);  /* transposed counts */
+    if (!owner || !ccount) {
+        free(owner), free(ccount);
         return VOX_ERR_OUT_OF_MEMORY;
     }
-    int64_t total = 4 * R + ncols, max_kv = 0, allowed = 0;
+    int64_t full = -1; /* where a list of all NB blocks starts (absolute), if a row is one */
+    for (int64_t r = 0; r < R && full < 0; r++)
+        if (plan->h_kv_count[r] == NB)
+            full = 4 * R + plan->h_kv_start[r];
+    int64_t total = 4 * R + ncols, max_kv = 0, max_q = 0, allowed = 0;
     int64_t recent[8], n_recent = 0; /* the last distinct heads */
     for (int64_t bh = 0; bh < BH; bh++) {
         owner[bh] = bh;
@@ -143,26 +151,30 @@ static vox_status host_mask(vox_plan *plan)
                 owner[bh] = recent[o];
         if (owner[bh] == bh)
             recent[n_recent < 8 ? n_recent++ : bh % 8] = bh;
-        int64_t nnz = 0;
+        int32_t *cc = ccount + bh * NB;
+        memset(cc, 0, sizeof(int32_t) * (size_t)NB);
         for (int64_t i = 0; i < NB; i++) {
-            int32_t c = plan->h_kv_count[bh * NB + i];
-            nnz += c;
-            max_kv = c > max_kv ? c : max_kv;
+            int32_t n = plan->h_kv_count[bh * NB + i];
+            const int32_t *c = cols + plan->h_kv_start[bh * NB + i];
+            for (int32_t k = 0; k < n; k++)
+                cc[c[k]]++;
+            allowed += n;
+            max_kv = n > max_kv ? n : max_kv;
         }
-        allowed += nnz;
-        if (owner[bh] == bh)
-            tstart[bh] = total, total += nnz;
-        else
-            tstart[bh] = tstart[owner[bh]];
+        for (int64_t j = 0; j < NB; j++) {
+            max_q = cc[j] > max_q ? cc[j] : max_q;
+            if (owner[bh] == bh && !(full >= 0 && cc[j] == NB))
+                total += cc[j];
+        }
     }
     if (total > INT32_MAX) {
-        free(owner), free(tstart);
+        free(owner), free(ccount);
         return vox_fail(log, VOX_ERR_UNSUPPORTED, "backward: the mask and its transpose (%lld entries) exceed "
                         "int32 indices", (long long)total);
     }
     int32_t *m = malloc(sizeof(int32_t) * (size_t)total);
     if (!m) {
-        free(owner), free(tstart);
+        free(owner), free(ccount);
         return VOX_ERR_OUT_OF_MEMORY;
     }
     for (int64_t r = 0; r < R; r++) {
@@ -171,33 +183,27 @@ static vox_status host_mask(vox_plan *plan)
     }
     if (ncols)
         memcpy(m + 4 * R, cols, sizeof(int32_t) * (size_t)ncols);
-    int64_t max_q = 0;
+    int64_t at = 4 * R + ncols;
     for (int64_t bh = 0; bh < BH; bh++) {
-        int32_t *cstart = m + 2 * R + bh * NB, *ccount = m + 3 * R + bh * NB;
+        int32_t *cstart = m + 2 * R + bh * NB, *cfill = m + 3 * R + bh * NB;
         if (owner[bh] != bh) { /* the same transpose as an earlier head */
             memcpy(cstart, m + 2 * R + owner[bh] * NB, sizeof(int32_t) * (size_t)NB);
-            memcpy(ccount, m + 3 * R + owner[bh] * NB, sizeof(int32_t) * (size_t)NB);
+            memcpy(cfill, m + 3 * R + owner[bh] * NB, sizeof(int32_t) * (size_t)NB);
             continue;
         }
-        memset(ccount, 0, sizeof(int32_t) * (size_t)NB);
-        for (int64_t i = 0; i < NB; i++) {
-            int32_t n = plan->h_kv_count[bh * NB + i];
-            const int32_t *c = cols + plan->h_kv_start[bh * NB + i];
-            for (int32_t k = 0; k < n; k++)
-                ccount[c[k]]++;
-        }
-        int64_t at = tstart[bh];
+        const int32_t *cc = ccount + bh * NB;
         for (int64_t j = 0; j < NB; j++) {
-            cstart[j] = (int32_t)at;
-            at += ccount[j];
-            max_q = ccount[j] > max_q ? ccount[j] : max_q;
-            ccount[j] = 0; /* refilled below */
+            int shared = full >= 0 && cc[j] == NB;
+            cstart[j] = (int32_t)(shared ? full : at);
+            at += shared ? 0 : cc[j];
+            cfill[j] = shared ? (int32_t)NB : 0; /* refilled below */
         }
         for (int64_t i = 0; i < NB; i++) { /* ascending i: each list ascending */
             int32_t n = plan->h_kv_count[bh * NB + i];
             const int32_t *c = cols + plan->h_kv_start[bh * NB + i];
             for (int32_t k = 0; k < n; k++)
-                m[cstart[c[k]] + ccount[c[k]]++] = (int32_t)i;
+                if (!(full >= 0 && cc[c[k]] == NB)) /* a shared list is written already */
+                    m[cstart[c[k]] + cfill[c[k]]++] = (int32_t)i;
         }
     }
     size_t bytes = sizeof(int32_t) * (size_t)total;
@@ -211,22 +217,77 @@ static vox_status host_mask(vox_plan *plan)
         plan->bwd_full = allowed == BH * NB * NB;
         plan->bwd_mask_fresh = 1;
     }
-    free(m), free(owner), free(tstart);
+    free(m), free(owner), free(ccount);
     return st;
 }
 
-/* The packed mask of a mask built on the device (BSA, SVG): the
- * mask_transpose op after the plan's column array, each head's transpose in
- * a region of the most entries the head's rows can hold: BSA the head's
- * capacity (its rows' room, bsa_room() in core/plan.c), SVG NB*NB (a head
- * may be classified dense). Launch bounds: NB for both counts. */
+/* The packed mask of an SVG plan. A head's rows are one of three static
+ * patterns, picked by its class on the device, and so are its transposed
+ * rows: the plan's column array holds the spatial and temporal patterns and
+ * their transposes (core/plan.c, dense lists shared as the row [0,NB)), so
+ * the packed mask is the header and that array, uploaded once, and the
+ * header follows the classes with svg_classify run twice on the build's
+ * sampled rows (base 4R: the forward's pattern rows into [0,2R), the
+ * transposed ones into [2R,4R)). Same classes, errors and kv rows as the
+ * build's (the same inputs); nothing read back. A backend without
+ * svg_classify classified on the host: the header is written from there. */
+static vox_status svg_mask(vox_plan *plan)
+{
+    const vox_backend *be = plan->ctx->be;
+    void *dev = plan->ctx->dev;
+    int64_t NB = plan->L.n_blocks, BH = plan->BH, R = BH * NB, ncols = plan->h_cols_len;
+    if (4 * R + ncols > INT32_MAX)
+        return vox_fail(&plan->ctx->log, VOX_ERR_UNSUPPORTED, "backward: the mask (%lld entries) exceeds int32 "
+                        "indices", (long long)(4 * R + ncols));
+    size_t bytes = sizeof(int32_t) * (size_t)(4 * R + ncols), i32 = sizeof(int32_t);
+    int fresh = !plan->bwd_mask.impl || plan->bwd_mask.bytes < bytes;
+    vox_status st = ensure(plan, &plan->bwd_mask, bytes);
+    if (!st && fresh)
+        st = be->buffer_write(dev, plan->bwd_mask.impl, i32 * (size_t)(4 * R), plan->h_cols, i32 * (size_t)ncols);
+    void *mb = plan->bwd_mask.impl;
+    if (!st && be->svg_classify) {
+        for (int t = 0; !st && t < 2; t++) {
+            size_t tab = i32 * (size_t)(2 * t * NB), head = i32 * (size_t)(2 * t * R);
+            vox_op_svg_classify sc = {{plan->sample_out.impl, 0}, plan->n_sample_rows, plan->p.svg_dense_above,
+                                      {plan->svg_pattern_start.impl, tab}, {plan->svg_pattern_count.impl, tab},
+                                      {mb, head}, {mb, head + i32 * (size_t)R}, {plan->svg_class.impl, 0},
+                                      {plan->svg_err.impl, 0}, (int32_t)(4 * R)};
+            st = be->svg_classify(dev, &plan->dims, &sc);
+        }
+    } else if (!st) {
+        int32_t *h = malloc(i32 * (size_t)(4 * R));
+        if (!h)
+            return VOX_ERR_OUT_OF_MEMORY;
+        for (int64_t m = 0; m < R; m++) {
+            vox_head_class c = plan->classes[m / NB];
+            int64_t k = (c == VOX_HEAD_TEMPORAL) * NB + m % NB + 2 * NB;
+            h[m] = (int32_t)(4 * R + plan->h_kv_start[m]);
+            h[R + m] = plan->h_kv_count[m];
+            h[2 * R + m] = (int32_t)(4 * R + (c == VOX_HEAD_DENSE ? 0 : plan->h_svg_start[k]));
+            h[3 * R + m] = c == VOX_HEAD_DENSE ? (int32_t)NB : plan->h_svg_count[k];
+        }
+        st = be->buffer_write(dev, mb, 0, h, i32 * (size_t)(4 * R));
+        free(h);
+    }
+    if (!st) {
+        plan->bwd_max_kv_count = NB;
+        plan->bwd_max_q_count = NB;
+        plan->bwd_density = -1.0;
+        plan->bwd_full = 0;
+        plan->bwd_mask_fresh = 1;
+    }
+    return st;
+}
+
+/* The packed mask of a BSA plan: the mask_transpose op after the plan's
+ * column array, each head's transpose in a region of the most entries the
+ * head's rows can hold (its rows' room, bsa_room() in core/plan.c). Launch
+ * bounds: NB for both counts. */
 static vox_status device_mask(vox_plan *plan)
 {
     const vox_logger *log = &plan->ctx->log;
     int64_t NB = plan->L.n_blocks, BH = plan->BH, R = BH * NB;
-    int bsa = plan->p.mask_mode == VOX_MASK_BSA;
-    int64_t ncols = bsa ? plan->bsa_cols_len : plan->h_cols_len;
-    int64_t room = bsa ? plan->bsa_cols_len / BH : NB * NB;
+    int64_t ncols = plan->bsa_cols_len, room = plan->bsa_cols_len / BH;
     int64_t t0 = 4 * R + ncols;
     if (room > (INT32_MAX - t0) / BH)
         return vox_fail(log, VOX_ERR_UNSUPPORTED, "backward: the mask and its transpose (%lld + %lld x %lld "
@@ -242,7 +303,7 @@ static vox_status device_mask(vox_plan *plan)
         plan->bwd_max_q_count = NB;
         /* top-k rows, and capped ones (kv_max_blocks), list at most room entries per head (bsa_room() in
          * core/plan.c); the uncapped rules' lists are known on the device only */
-        int bounded = bsa && (plan->p.kv_rule == VOX_KV_TOPK || plan->p.kv_max_blocks > 0);
+        int bounded = plan->p.kv_rule == VOX_KV_TOPK || plan->p.kv_max_blocks > 0;
         plan->bwd_density = bounded ? (double)room / ((double)NB * (double)NB) : -1.0;
         plan->bwd_full = 0;
         plan->bwd_mask_fresh = 1;
@@ -263,5 +324,9 @@ vox_status vox_plan_backward_prepare(vox_plan *plan)
                         vox_status_string(st));
     if (plan->bwd_mask_fresh)
         return VOX_OK;
-    return vox_plan_mask_on_device(plan) ? device_mask(plan) : host_mask(plan);
+    switch (plan->p.mask_mode) {
+    case VOX_MASK_BSA: return device_mask(plan);
+    case VOX_MASK_SVG: return svg_mask(plan);
+    default: return host_mask(plan);
+    }
 }

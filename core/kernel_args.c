@@ -141,6 +141,7 @@ void vox_svg_classify_args_init(vox_svg_classify_args *a, const vox_op_dims *d, 
     a->NB = d->n_blocks;
     a->dense_above = (float)p->dense_above;
     a->dense_above_f64 = p->dense_above;
+    a->base = p->base;
 }
 
 /* tiles = 1 and total = BH*NB: one work item per query block; a backend that

@@ -218,7 +218,8 @@
 
 /* svg_classify: per head, the classification errors from sample_rows' sums
  * and the head's mask rows (kv_start/kv_count) from the pattern tables.
- * dense_above_f64: the threshold unrounded, for kernels that classify in f64. */
+ * dense_above_f64: the threshold unrounded, for kernels that classify in f64;
+ * base: added to every start written (vox_op_svg_classify). */
 #define VOX_SVG_CLASSIFY_BUFS(B) \
     B(f32, sample_out)           \
     B(i32, pattern_start)        \
@@ -233,7 +234,7 @@
     S(i64, R)                    \
     S(i64, NB)                   \
     S(f32, dense_above)          \
-    S(i32, pad0)
+    S(i32, base)
 
 /* attention_forward over the CSR of kv_start/kv_count/kv_cols.
  * scale_log2 = scale * log2(e) (kernels work in the exp2 domain); scale_lo =

@@ -231,7 +231,10 @@ static int svg_allowed(const vox_plan *plan, int64_t i, int64_t j, int temporal)
 }
 
 /* Static columns: [0,NB) for dense rows, then (SVG) every row of the spatial
- * and temporal patterns. Starts/counts of the per-(bh) rows index into it. */
+ * and temporal patterns and of their transposes (a transposed list of all NB
+ * blocks, e.g. a global or sink KV block's, is the dense row). Starts/counts
+ * of the per-(bh) rows index into it. Sized by a counting pass: the patterns
+ * hold what they allow, never n_blocks x n_blocks. */
 static vox_status build_static_masks(vox_plan *plan)
 {
     const vox_layout *L = &plan->L;
@@ -254,31 +257,53 @@ static vox_status build_static_masks(vox_plan *plan)
         }
         return VOX_OK;
     }
-    int svg = plan->p.mask_mode == VOX_MASK_SVG;
-    size_t cap = (size_t)NB * (svg ? 1 + 2 * (size_t)NB : 1);
-    plan->h_cols = malloc(sizeof(int32_t) * cap);
-    if (!plan->h_cols)
-        return VOX_ERR_OUT_OF_MEMORY;
-    int64_t n = 0;
-    for (int64_t j = 0; j < NB; j++)
-        plan->h_cols[n++] = (int32_t)j;
     for (int64_t m = 0; m < rows; m++) {
         plan->h_kv_start[m] = 0;
         plan->h_kv_count[m] = (int32_t)NB;
     }
-    if (svg) {
-        plan->h_svg_start = malloc(sizeof(int32_t) * 2 * (size_t)NB);
-        plan->h_svg_count = malloc(sizeof(int32_t) * 2 * (size_t)NB);
-        if (!plan->h_svg_start || !plan->h_svg_count)
+    int64_t n = NB;
+    if (plan->p.mask_mode == VOX_MASK_SVG) {
+        int32_t *start = plan->h_svg_start = malloc(sizeof(int32_t) * 4 * (size_t)NB);
+        int32_t *count = plan->h_svg_count = malloc(sizeof(int32_t) * 4 * (size_t)NB);
+        if (!start || !count)
             return VOX_ERR_OUT_OF_MEMORY;
+        /* counts: rows (a = 0, 1) and transposed rows (a = 2, 3) of pattern a % 2 */
+        memset(count, 0, sizeof(int32_t) * 4 * (size_t)NB);
         for (int temporal = 0; temporal < 2; temporal++)
-            for (int64_t i = 0; i < NB; i++) {
-                plan->h_svg_start[temporal * NB + i] = (int32_t)n;
+            for (int64_t i = 0; i < NB; i++)
                 for (int64_t j = 0; j < NB; j++)
                     if (svg_allowed(plan, i, j, temporal))
-                        plan->h_cols[n++] = (int32_t)j;
-                plan->h_svg_count[temporal * NB + i] = (int32_t)(n - plan->h_svg_start[temporal * NB + i]);
-            }
+                        count[temporal * NB + i]++, count[(2 + temporal) * NB + j]++;
+        for (int64_t r = 0; r < 4 * NB; r++) {
+            int full = count[r] == NB; /* [0,NB): the dense row */
+            start[r] = full ? 0 : (int32_t)n;
+            n += full ? 0 : count[r];
+            if (n > INT32_MAX)
+                return vox_fail(&plan->ctx->log, VOX_ERR_UNSUPPORTED, "SVG: the patterns' %lld+ entries exceed "
+                                "int32 indices", (long long)n);
+        }
+    }
+    plan->h_cols = malloc(sizeof(int32_t) * (size_t)n);
+    if (!plan->h_cols)
+        return VOX_ERR_OUT_OF_MEMORY;
+    for (int64_t j = 0; j < NB; j++)
+        plan->h_cols[j] = (int32_t)j;
+    if (plan->p.mask_mode == VOX_MASK_SVG) {
+        int32_t *at = malloc(sizeof(int32_t) * 4 * (size_t)NB);
+        if (!at)
+            return VOX_ERR_OUT_OF_MEMORY;
+        memcpy(at, plan->h_svg_start, sizeof(int32_t) * 4 * (size_t)NB);
+        for (int temporal = 0; temporal < 2; temporal++)
+            for (int64_t i = 0; i < NB; i++) /* ascending i, then j: every list ascending */
+                for (int64_t j = 0; j < NB; j++)
+                    if (svg_allowed(plan, i, j, temporal)) {
+                        int64_t row = temporal * NB + i, col = (2 + temporal) * NB + j;
+                        if (plan->h_svg_start[row]) /* not the dense row */
+                            plan->h_cols[at[row]++] = (int32_t)j;
+                        if (plan->h_svg_start[col])
+                            plan->h_cols[at[col]++] = (int32_t)i;
+                    }
+        free(at);
     }
     plan->h_cols_len = n;
     return VOX_OK;
@@ -451,8 +476,8 @@ vox_status vox_plan_create(vox_context *ctx, const vox_plan_params *params, vox_
     if (!st && p->mask_mode == VOX_MASK_SVG) {
         st = dbuf_upload(plan, &plan->sample_rows, plan->h_sample_slots, i32 * (size_t)plan->n_sample_rows);
         if (!st) st = dbuf_alloc(plan, &plan->sample_out, 4 * 3 * (size_t)(plan->BH * plan->n_sample_rows));
-        if (!st) st = dbuf_upload(plan, &plan->svg_pattern_start, plan->h_svg_start, i32 * 2 * (size_t)NB);
-        if (!st) st = dbuf_upload(plan, &plan->svg_pattern_count, plan->h_svg_count, i32 * 2 * (size_t)NB);
+        if (!st) st = dbuf_upload(plan, &plan->svg_pattern_start, plan->h_svg_start, i32 * 4 * (size_t)NB);
+        if (!st) st = dbuf_upload(plan, &plan->svg_pattern_count, plan->h_svg_count, i32 * 4 * (size_t)NB);
         if (!st) st = dbuf_alloc(plan, &plan->svg_class, i32 * (size_t)plan->BH);
         if (!st) st = dbuf_alloc(plan, &plan->svg_err, 4 * 2 * (size_t)plan->BH);
     }

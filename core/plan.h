@@ -31,7 +31,7 @@ struct vox_plan {
     vox_dbuf kept_count, kept_rows, fill_src;
     /* BSA means, SVG sample results */
     vox_dbuf qbar, kbar, sample_out;
-    /* SVG on the device: pattern rows [2][NB], classes [BH], errors [BH][2] */
+    /* SVG on the device: pattern rows [4][NB] (h_svg_start), classes [BH], errors [BH][2] */
     vox_dbuf svg_pattern_start, svg_pattern_count, svg_class, svg_err;
 
     /* backward (core/backward.c), allocated on the first vox_attention_backward:
@@ -54,7 +54,10 @@ struct vox_plan {
     int32_t *h_kept_rows;             /* lazily read back */
     int32_t *h_sample_slots;          /* [R] */
     int64_t n_sample_rows;
-    int32_t *h_svg_start, *h_svg_count; /* [2][NB]: spatial, temporal rows in h_cols */
+    /* SVG [4][NB] rows in h_cols: the spatial and temporal patterns, then their
+     * transposes (KV block j -> the query blocks whose pattern row holds j; a
+     * list of all NB blocks is the dense row [0,NB) at 0, stored once) */
+    int32_t *h_svg_start, *h_svg_count;
 
     vox_head_class *classes;
     double *err_s, *err_t;
@@ -88,7 +91,8 @@ vox_status vox_plan_fetch_masks(vox_plan *plan);
 const int32_t *vox_plan_row_cols(const vox_plan *plan, int64_t m, int32_t *count);
 
 /* Whether the plan's masks are built on the device (BSA, SVG), so that the
- * backward's packed mask is too (mask_transpose), after every build. */
+ * backward's packed mask is rebuilt after every build (BSA by mask_transpose,
+ * SVG by svg_classify: core/backward.c). */
 static inline int vox_plan_mask_on_device(const vox_plan *plan)
 {
     return plan->p.mask_mode == VOX_MASK_BSA || plan->p.mask_mode == VOX_MASK_SVG;
@@ -96,8 +100,8 @@ static inline int vox_plan_mask_on_device(const vox_plan *plan)
 
 /* Backward (core/backward.c): allocates the backward's working buffers on
  * first use and (re)builds the packed mask of vox_op_attention_backward when
- * the masks changed since it was last built: with the mask_transpose op for
- * masks built on the device, else on the host (static masks, once). */
+ * the masks changed since it was last built: on the device for BSA and SVG,
+ * else on the host (static masks, once). */
 vox_status vox_plan_backward_prepare(vox_plan *plan);
 /* The backward's tensors: in = q, k, v, out, lse, dout (lse f32 with head_dim
  * 1), outputs = dq, dk, dv; outputs may share no byte with any input or with

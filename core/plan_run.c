@@ -66,7 +66,7 @@ static vox_status classify_heads(vox_plan *plan, int direct, const vox_tensor *q
     if (be->svg_classify) {
         vox_op_svg_classify sc = {ref(&plan->sample_out), R, plan->p.svg_dense_above, ref(&plan->svg_pattern_start),
                                   ref(&plan->svg_pattern_count), ref(&plan->kv_start), ref(&plan->kv_count),
-                                  ref(&plan->svg_class), ref(&plan->svg_err)};
+                                  ref(&plan->svg_class), ref(&plan->svg_err), 0};
         st = be->svg_classify(dev, &plan->dims, &sc);
         plan->classes_stale = !st;
         return st;
@@ -80,7 +80,7 @@ static vox_status classify_heads(vox_plan *plan, int direct, const vox_tensor *q
     }
     st = be->buffer_read(dev, plan->sample_out.impl, 0, res, sizeof(float) * n);
     if (!st) {
-        vox_svg_classify_host(&plan->dims, res, R, plan->p.svg_dense_above, plan->h_svg_start, plan->h_svg_count,
+        vox_svg_classify_host(&plan->dims, res, R, plan->p.svg_dense_above, plan->h_svg_start, plan->h_svg_count, 0,
                               plan->h_kv_start, plan->h_kv_count, cls, plan->err_s, plan->err_t);
         for (int64_t bh = 0; bh < plan->BH; bh++)
             plan->classes[bh] = (vox_head_class)cls[bh];
@@ -267,7 +267,7 @@ vox_status vox_attention_backward(vox_plan *plan, const vox_tensor *q, const vox
     lse_dims.dtype = VOX_F32;
     lse_dims.head_dim = 1;
     st = vox_backend_check_op(be, dev, log, &plan->dims, VOX_OP_attention_backward);
-    if (!st && vox_plan_mask_on_device(plan))
+    if (!st && plan->p.mask_mode == VOX_MASK_BSA) /* SVG's is svg_classify's or the host's (core/backward.c) */
         st = vox_backend_check_op(be, dev, log, &plan->dims, VOX_OP_mask_transpose);
     if (!st)
         st = vox_backend_check_op(be, dev, log, &lse_dims, VOX_OP_permute_to);

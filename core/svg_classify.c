@@ -5,8 +5,8 @@
 #include "backend.h"
 
 void vox_svg_classify_host(const vox_op_dims *d, const float *out, int64_t R, double dense_above,
-                           const int32_t *pattern_start, const int32_t *pattern_count, int32_t *kv_start,
-                           int32_t *kv_count, int32_t *classes, double *err_s, double *err_t)
+                           const int32_t *pattern_start, const int32_t *pattern_count, int32_t base,
+                           int32_t *kv_start, int32_t *kv_count, int32_t *classes, double *err_s, double *err_t)
 {
     int64_t NB = d->n_blocks;
     for (int64_t bh = 0; bh < d->batch * d->heads; bh++) {
@@ -28,11 +28,11 @@ void vox_svg_classify_host(const vox_op_dims *d, const float *out, int64_t R, do
         for (int64_t i = 0; i < NB; i++) {
             int64_t m = bh * NB + i;
             if (c == VOX_HEAD_DENSE) {
-                kv_start[m] = 0;
+                kv_start[m] = base;
                 kv_count[m] = (int32_t)NB;
             } else {
                 int64_t k = (c == VOX_HEAD_TEMPORAL) * NB + i;
-                kv_start[m] = pattern_start[k];
+                kv_start[m] = base + pattern_start[k];
                 kv_count[m] = pattern_count[k];
             }
         }

@@ -85,7 +85,7 @@ void main()
     int c = cls;
     for (uint i = tid; i < NB; i += WG) {
         uint m = bh * NB + i, k = (c == 2 ? NB : 0u) + i;
-        kv_start[pc.off[3] + m] = c == 0 ? 0 : pattern_start[pc.off[1] + k];
+        kv_start[pc.off[3] + m] = pc.base + (c == 0 ? 0 : pattern_start[pc.off[1] + k]);
         kv_count[pc.off[4] + m] = c == 0 ? int(NB) : pattern_count[pc.off[2] + k];
     }
 }

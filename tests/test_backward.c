@@ -370,7 +370,7 @@ static void bad_open(bad_setup *s, vox_mask_mode mode, vox_backend *lacking, vox
     vox_plan_params p;
     vox_plan_defaults(&p);
     p.heads = 2, p.head_dim = 8, p.frames = 2, p.height = 4, p.width = 4, p.text_tokens = 3;
-    p.block_t = 1, p.block_h = 4, p.block_w = 4, p.mask_mode = mode;
+    p.block_t = 1, p.block_h = 4, p.block_w = 4, p.mask_mode = mode, p.svg_sample_rows = 16;
     assert_int_equal(vox_plan_create(s->ctx, &p, &s->plan), VOX_OK);
     s->B = 1, s->H = 2, s->N = 35, s->D = 8;
     float *x = malloc(sizeof(float) * (size_t)(s->B * s->H * s->N * s->D));
@@ -528,9 +528,9 @@ static void test_backend_without_backward(void **state)
     expect_backward_refused(VOX_MASK_DENSE, VOX_OP_attention_backward);
 }
 
-/* Without mask_transpose, BSA and SVG plans have no backward (their packed
- * mask is built on the device), DENSE and CUSTOM plans still do (theirs is
- * built on the host). */
+/* Without mask_transpose, BSA plans have no backward (their packed mask is
+ * transposed on the device); DENSE and CUSTOM plans (built on the host) and
+ * SVG plans (static transposes, picked by svg_classify) still do. */
 static void test_backend_without_mask_transpose(void **state)
 {
     (void)state;
@@ -539,6 +539,11 @@ static void test_backend_without_mask_transpose(void **state)
     bad_setup s;
     bad_open(&s, VOX_MASK_DENSE, &lacking, VOX_OP_mask_transpose);
     const vox_tensor *t = s.t;
+    assert_int_equal(vox_attention_forward(s.plan, &t[0], &t[1], &t[2], &t[3], &t[4]), VOX_OK);
+    assert_int_equal(bwd(&s, s.t), VOX_OK);
+    bad_close(&s);
+    bad_open(&s, VOX_MASK_SVG, &lacking, VOX_OP_mask_transpose);
+    assert_int_equal(vox_plan_build(s.plan, &t[0], &t[1], &t[2]), VOX_OK);
     assert_int_equal(vox_attention_forward(s.plan, &t[0], &t[1], &t[2], &t[3], &t[4]), VOX_OK);
     assert_int_equal(bwd(&s, s.t), VOX_OK);
     bad_close(&s);
@@ -604,6 +609,111 @@ static void test_density_figure(void **state)
     assert_true(backward_density(VOX_MASK_BSA, VOX_KV_CUMULATIVE) == -1.0);
 }
 
+/* The packed mask against the exported masks: every head's rows and their
+ * transposes (each KV block's query blocks, ascending), and its size. SVG
+ * (mixed classes, each head's transposes picked on the device) and DENSE
+ * hold the header and the static column array only: 4R + the patterns, no
+ * n_blocks x n_blocks list. A cpu backend without svg_classify (the core
+ * classifies on the host and writes the header itself) gives the same. */
+static void check_packed_mask(vox_plan *plan, int64_t want_entries)
+{
+    int64_t NB = plan->L.n_blocks, BH = plan->BH, R = BH * NB;
+    const int32_t *mask = vox_cpu_ptr((vox_bref){plan->bwd_mask.impl, 0});
+    int32_t *rp = malloc(sizeof(int32_t) * (size_t)(NB + 1)), *cols = malloc(sizeof(int32_t) * (size_t)(NB * NB));
+    int32_t *tn = malloc(sizeof(int32_t) * (size_t)NB);
+    assert_true(rp && cols && tn);
+    assert_int_equal(plan->bwd_mask.bytes, sizeof(int32_t) * (size_t)want_entries);
+    for (int64_t bh = 0; bh < BH; bh++) {
+        int64_t nnz = 0;
+        assert_int_equal(vox_plan_export_mask(plan, bh, rp, cols, NB * NB, &nnz, NULL), VOX_OK);
+        memset(tn, 0, sizeof(int32_t) * (size_t)NB);
+        for (int64_t i = 0; i < NB; i++) {
+            int64_t m = bh * NB + i;
+            assert_int_equal(mask[R + m], rp[i + 1] - rp[i]);
+            for (int32_t c = 0; c < mask[R + m]; c++) {
+                int32_t j = cols[rp[i] + c];
+                assert_int_equal(mask[mask[m] + c], j);
+                int64_t t = bh * NB + j; /* i is the next entry of KV block j's list */
+                assert_true(tn[j] < mask[3 * R + t]);
+                assert_int_equal(mask[mask[2 * R + t] + tn[j]++], (int32_t)i);
+            }
+        }
+        for (int64_t j = 0; j < NB; j++)
+            assert_int_equal(tn[j], mask[3 * R + bh * NB + j]);
+    }
+    free(rp), free(cols), free(tn);
+}
+
+static vox_plan *backward_once(vox_context *ctx, vox_mask_mode mode, double dense_above)
+{
+    vox_plan_params p;
+    vox_plan_defaults(&p);
+    /* 4 x 8 x 8 tokens in blocks of 2: 32 video blocks, and a text block: NB = 33 */
+    p.heads = 6, p.head_dim = 8, p.frames = 4, p.height = 8, p.width = 8, p.text_tokens = 3;
+    p.block_t = p.block_h = p.block_w = 2, p.mask_mode = mode;
+    p.svg_first_frame_sink = 1, p.svg_dense_above = dense_above;
+    vox_plan *plan = NULL;
+    assert_int_equal(vox_plan_create(ctx, &p, &plan), VOX_OK);
+    const int64_t N = 4 * 64 + 3;
+    float *x = malloc(sizeof(float) * (size_t)(6 * N * 8));
+    tu_fill_normal(12, 1.0, x, (size_t)(6 * N * 8));
+    vox_tensor t[9];
+    for (int i = 0; i < 9; i++)
+        t[i] = upload(ctx, i < 6 && i != 4 ? x : NULL, VOX_F32, 1, 6, N, i == 4 ? 1 : 8);
+    free(x);
+    assert_int_equal(vox_plan_build(plan, &t[0], &t[1], &t[2]), VOX_OK);
+    assert_int_equal(vox_attention_forward(plan, &t[0], &t[1], &t[2], &t[3], &t[4]), VOX_OK);
+    assert_int_equal(vox_attention_backward(plan, &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8]),
+                     VOX_OK);
+    for (int i = 0; i < 9; i++)
+        vox_buffer_destroy(t[i].buffer);
+    return plan;
+}
+
+static void test_packed_mask_size(void **state)
+{
+    (void)state;
+    vox_context *ctx = cpu();
+    assert_non_null(ctx);
+    /* the errors the heads get, then a threshold between them: some heads dense, some not */
+    vox_plan *plan = backward_once(ctx, VOX_MASK_SVG, INFINITY);
+    double es[6], et[6], best[6];
+    assert_int_equal(vox_plan_head_classes(plan, NULL, es, et), VOX_OK);
+    vox_plan_destroy(plan);
+    for (int h = 0; h < 6; h++)
+        best[h] = es[h] <= et[h] ? es[h] : et[h];
+    double lo = best[0], hi = best[0];
+    for (int h = 1; h < 6; h++)
+        lo = best[h] < lo ? best[h] : lo, hi = best[h] > hi ? best[h] : hi;
+    assert_true(lo < hi);
+    const vox_backend *orig = ctx->be;
+    static vox_backend host_classify;
+    host_classify = *orig;
+    host_classify.svg_classify = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        ctx->be = pass ? &host_classify : orig;
+        plan = backward_once(ctx, VOX_MASK_SVG, 0.5 * (lo + hi));
+        vox_head_class cls[6];
+        int n_dense = 0, n_pattern = 0;
+        assert_int_equal(vox_plan_head_classes(plan, cls, NULL, NULL), VOX_OK);
+        for (int h = 0; h < 6; h++)
+            n_dense += cls[h] == VOX_HEAD_DENSE, n_pattern += cls[h] != VOX_HEAD_DENSE;
+        assert_true(n_dense > 0 && n_pattern > 0);
+        int64_t NB = plan->L.n_blocks, R = plan->BH * NB;
+        check_packed_mask(plan, 4 * R + plan->h_cols_len);
+        int64_t allowed = 0; /* the dense row, then at most the 2 patterns' entries twice (rows, transposes) */
+        for (int64_t r = 0; r < 2 * NB; r++)
+            allowed += plan->h_svg_count[r];
+        assert_true(plan->h_cols_len <= NB + 2 * allowed);
+        vox_plan_destroy(plan);
+    }
+    ctx->be = orig;
+    plan = backward_once(ctx, VOX_MASK_DENSE, INFINITY);
+    check_packed_mask(plan, 4 * plan->BH * plan->L.n_blocks + plan->L.n_blocks);
+    vox_plan_destroy(plan);
+    vox_context_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -613,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_backend_without_backward),
         cmocka_unit_test(test_backend_without_mask_transpose),
         cmocka_unit_test(test_density_figure),
+        cmocka_unit_test(test_packed_mask_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

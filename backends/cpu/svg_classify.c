@@ -15,7 +15,7 @@ vox_status vox_cpu_svg_classify(void *dev, const vox_op_dims *d, const vox_op_sv
         return VOX_ERR_OUT_OF_MEMORY;
     float *errors = vox_cpu_ptr(p->errors);
     vox_svg_classify_host(d, vox_cpu_ptr(p->sample_out), p->n_rows, p->dense_above, VOX_CPU_I32(p->pattern_start),
-                          VOX_CPU_I32(p->pattern_count), vox_cpu_ptr(p->kv_start), vox_cpu_ptr(p->kv_count),
+                          VOX_CPU_I32(p->pattern_count), p->base, vox_cpu_ptr(p->kv_start), vox_cpu_ptr(p->kv_count),
                           vox_cpu_ptr(p->classes), es, es + BH);
     for (int64_t bh = 0; bh < BH; bh++) {
         errors[2 * bh] = (float)es[bh];

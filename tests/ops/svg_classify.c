@@ -3,7 +3,7 @@
  * directly: random sums, exact ties (err_s == err_t: spatial), all-zero
  * outputs (den 0), NaN sums (dense), a finite dense_above threshold, and
  * pattern tables with distinct values per row so a wrong row or pattern is
- * seen. Classes and rows must equal the reference exactly; errors (f32) by
+ * seen, and starts offset by the backward's base (4R) in all cases but one. Classes and rows must equal the reference exactly; errors (f32) by
  * normalized error with NaN where the reference has NaN. */
 #include <math.h>
 #include <stdio.h>
@@ -60,6 +60,8 @@ static vox_status svg_classify_run(const op_inputs *in, const op_side *s)
         SVG_CLASSIFY_BUFS(OH_BUF_REF)
         .n_rows = in->aux,
         .dense_above = in->c->param > 0 ? in->c->param : INFINITY,
+        /* the backward's base (4R: the packed mask's header) but for one case, the build's 0 */
+        .base = in->c->param > 0 ? 0 : (int32_t)(4 * in->dims.batch * in->dims.heads * in->dims.n_blocks),
     };
     return s->ctx->be->svg_classify(s->ctx->dev, &in->dims, &op);
 }

@@ -12,7 +12,7 @@
 
 __device__ __forceinline__ void svg_classify(const float *out, const int *pattern_start, const int *pattern_count,
                                              int *kv_start, int *kv_count, int *classes, float *errors,
-                                             double dense_above, i64 BH, i64 R, i64 NB)
+                                             double dense_above, i64 BH, i64 R, i64 NB, int base)
 {
     __shared__ int cls;
     for (i64 bh = blockIdx.x; bh < BH; bh += gridDim.x) {
@@ -38,7 +38,7 @@ __device__ __forceinline__ void svg_classify(const float *out, const int *patter
         const int c = cls;
         for (i64 i = threadIdx.x; i < NB; i += blockDim.x) {
             i64 m = bh * NB + i, k = (c == 2) * NB + i;
-            kv_start[m] = c == 0 ? 0 : pattern_start[k];
+            kv_start[m] = base + (c == 0 ? 0 : pattern_start[k]);
             kv_count[m] = c == 0 ? (int)NB : pattern_count[k];
         }
         __syncthreads(); /* cls is rewritten for the next head */
@@ -49,7 +49,7 @@ VOX_KERNEL void vox_svg_classify(vox_svg_classify_bufs b, vox_svg_classify_args 
 {
     svg_classify(vox_ptr<const float>(b.sample_out), vox_ptr<const int>(b.pattern_start),
                  vox_ptr<const int>(b.pattern_count), vox_ptr<int>(b.kv_start), vox_ptr<int>(b.kv_count),
-                 vox_ptr<int>(b.classes), vox_ptr<float>(b.errors), a.dense_above_f64, a.BH, a.R, a.NB);
+                 vox_ptr<int>(b.classes), vox_ptr<float>(b.errors), a.dense_above_f64, a.BH, a.R, a.NB, a.base);
 }
 
 #endif

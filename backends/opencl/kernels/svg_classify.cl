@@ -59,7 +59,7 @@ vox_svg_classify(VOX_CL_BUF_PARAMS(VOX_SVG_CLASSIFY_BUFS) VOX_CL_ARG_PARAMS(VOX_
         const int c = cls;
         for (long i = LID; i < NB; i += SC_LS) {
             long m = bh * NB + i, k = (c == 2) * NB + i;
-            kv_start[m] = c == 0 ? 0 : pattern_start[k];
+            kv_start[m] = args.base + (c == 0 ? 0 : pattern_start[k]);
             kv_count[m] = c == 0 ? (int)NB : pattern_count[k];
         }
     }
