@@ -720,6 +720,7 @@ static void result_fill_shape(bench_result *r, const bench_shape *s, const bench
     r->tflops_effective = r->flops = r->flops_dense = r->build_ms = r->speedup_vs_dense = NAN;
     r->bwd_ms = r->fwdbwd_ms = r->bwd_tflops = r->fwdbwd_tflops = NAN;
     r->plan_bytes = -1;
+    r->plan_bytes_bwd = -1;
     r->timer_device = (bd->d.caps & VOX_CAP_TIMER) != 0;
 }
 
@@ -1070,8 +1071,11 @@ static int run_config(const bench_opts *o, device_run *dr, const bench_shape *s,
     r->tflops_effective = r->ms_median > 0 ? r->flops / (r->ms_median * 1e-3) * 1e-12 : NAN;
     if (o->backward) {
         st = time_backward(o, dr, plan, ms, r);
+        if (!st)
+            st = vox_plan_stats_get(plan, &ps);
         if (st)
             goto done;
+        r->plan_bytes_bwd = ps.device_bytes;
     }
     snprintf(r->status, sizeof r->status, "ok");
     if (o->export_dir && c->mode != VOX_MASK_DENSE) {
@@ -1156,8 +1160,9 @@ static void progress(const bench_result *r)
                 r->device, r->preset, r->mode, r->param, r->density, r->ms_median, r->tflops_effective,
                 r->build_ms);
     if (!strcmp(r->status, "ok") && r->bwd_ms == r->bwd_ms)
-        fprintf(stderr, "bench: %-10s %-14s %-5s %-22s backward %9.3f ms  %8.3f TFLOP/s  fwd+bwd %9.3f ms  %8.3f TFLOP/s\n",
-                r->device, r->preset, r->mode, r->param, r->bwd_ms, r->bwd_tflops, r->fwdbwd_ms, r->fwdbwd_tflops);
+        fprintf(stderr, "bench: %-10s %-14s %-5s %-22s backward %9.3f ms  %8.3f TFLOP/s  fwd+bwd %9.3f ms  %8.3f TFLOP/s"
+                "  plan %.1f MB\n", r->device, r->preset, r->mode, r->param, r->bwd_ms, r->bwd_tflops, r->fwdbwd_ms,
+                r->fwdbwd_tflops, (double)r->plan_bytes_bwd * 1e-6);
     else
         fprintf(stderr, "bench: %-10s %-14s %-5s %-22s %s\n", r->device, r->preset, r->mode, r->param, r->status);
 }
@@ -1284,13 +1289,14 @@ static void print_table(const bench_results *rs)
     if (!any)
         return;
     printf("\nbackward (effective TFLOP/s: 2.5x the forward's FLOPs; forward + backward: 3.5x)\n");
-    printf("%-10s %-14s %-5s %-5s %-20s %10s %9s %10s %9s\n", "device", "preset", "dtype", "mode", "param", "bwd_ms",
-           "TFLOP/s", "fwdbwd_ms", "TFLOP/s");
+    printf("%-10s %-14s %-5s %-5s %-20s %10s %9s %10s %9s %12s\n", "device", "preset", "dtype", "mode", "param",
+           "bwd_ms", "TFLOP/s", "fwdbwd_ms", "TFLOP/s", "plan_MB");
     for (int i = 0; i < rs->n; i++) {
         const bench_result *r = &rs->r[i];
         if (!strcmp(r->status, "ok") && r->bwd_ms == r->bwd_ms)
-            printf("%-10s %-14s %-5s %-5s %-20s %10.3f %9.3f %10.3f %9.3f\n", r->device, r->preset, r->dtype,
-                   r->mode, r->param[0] ? r->param : "-", r->bwd_ms, r->bwd_tflops, r->fwdbwd_ms, r->fwdbwd_tflops);
+            printf("%-10s %-14s %-5s %-5s %-20s %10.3f %9.3f %10.3f %9.3f %12.1f\n", r->device, r->preset, r->dtype,
+                   r->mode, r->param[0] ? r->param : "-", r->bwd_ms, r->bwd_tflops, r->fwdbwd_ms, r->fwdbwd_tflops,
+                   (double)r->plan_bytes_bwd * 1e-6);
     }
 }
 

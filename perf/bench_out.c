@@ -180,6 +180,7 @@ static const result_field k_fields[] = {
     {"speedup_vs_dense", F_NUM, AT(speedup_vs_dense)},
     {"bwd_ms", F_NUM, AT(bwd_ms)},
     {"fwdbwd_ms", F_NUM, AT(fwdbwd_ms)},
+    {"plan_bytes_bwd", F_I64, AT(plan_bytes_bwd)},
     {"bwd_tflops_effective", F_NUM, AT(bwd_tflops)},
     {"fwdbwd_tflops_effective", F_NUM, AT(fwdbwd_tflops)},
     {"timer", F_TIMER, AT(timer_device)},

@@ -32,6 +32,7 @@ typedef struct bench_result {
     int runs, warmup, sets;
     double tflops_effective, flops, flops_dense, build_ms, speedup_vs_dense;
     int64_t plan_bytes; /* vox_plan_stats.device_bytes after the builds (-1: none) */
+    int64_t plan_bytes_bwd; /* the same after the backward's runs (its buffers and packed mask; -1: none) */
     /* --backward: medians of the backward alone and of forward (with LSE) +
      * backward; effective TFLOP/s count 2.5x resp. 3.5x the forward's FLOPs */
     double bwd_ms, fwdbwd_ms, bwd_tflops, fwdbwd_tflops;
