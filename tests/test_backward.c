@@ -549,6 +549,28 @@ static void test_backend_without_mask_transpose(void **state)
     bad_close(&s);
 }
 
+/* A plan of p (batch 1, f32) through one build, forward and backward on
+ * normal random inputs of N tokens. */
+static vox_plan *plan_through_backward(vox_context *ctx, const vox_plan_params *p, int64_t N, uint64_t seed)
+{
+    vox_plan *plan = NULL;
+    assert_int_equal(vox_plan_create(ctx, p, &plan), VOX_OK);
+    int64_t H = p->heads, D = p->head_dim;
+    float *x = malloc(sizeof(float) * (size_t)(H * N * D));
+    tu_fill_normal(seed, 1.0, x, (size_t)(H * N * D));
+    vox_tensor t[9];
+    for (int i = 0; i < 9; i++)
+        t[i] = upload(ctx, i < 6 && i != 4 ? x : NULL, VOX_F32, 1, H, N, i == 4 ? 1 : D);
+    free(x);
+    assert_int_equal(vox_plan_build(plan, &t[0], &t[1], &t[2]), VOX_OK);
+    assert_int_equal(vox_attention_forward(plan, &t[0], &t[1], &t[2], &t[3], &t[4]), VOX_OK);
+    assert_int_equal(vox_attention_backward(plan, &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8]),
+                     VOX_OK);
+    for (int i = 0; i < 9; i++)
+        vox_buffer_destroy(t[i].buffer);
+    return plan;
+}
+
 /* The density figure the op carries (vox_op_attention_backward.density: a backend may pick its
  * kernels by it): exact for a host-built mask, the top-k bound for BSA top-k, -1 for a rule whose
  * lists only the device knows. A cpu backend whose attention_backward records it. */
@@ -577,22 +599,8 @@ static double backward_density(vox_mask_mode mode, vox_kv_rule rule)
     p.heads = 2, p.head_dim = 8, p.frames = 8, p.height = 4, p.width = 4, p.text_tokens = 3;
     p.block_t = 1, p.block_h = 4, p.block_w = 4, p.mask_mode = mode;
     p.kv_rule = rule, p.kv_topk = 2, p.kv_min_blocks = 1;
-    vox_plan *plan = NULL;
-    assert_int_equal(vox_plan_create(ctx, &p, &plan), VOX_OK);
-    const int64_t N = 8 * 16 + 3;
-    float *x = malloc(sizeof(float) * (size_t)(2 * N * 8));
-    tu_fill_normal(11, 1.0, x, (size_t)(2 * N * 8));
-    vox_tensor t[9];
-    for (int i = 0; i < 9; i++)
-        t[i] = upload(ctx, i < 6 && i != 4 ? x : NULL, VOX_F32, 1, 2, N, i == 4 ? 1 : 8);
-    free(x);
-    assert_int_equal(vox_plan_build(plan, &t[0], &t[1], &t[2]), VOX_OK);
-    assert_int_equal(vox_attention_forward(plan, &t[0], &t[1], &t[2], &t[3], &t[4]), VOX_OK);
     g_density = -2;
-    assert_int_equal(vox_attention_backward(plan, &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8]),
-                     VOX_OK);
-    for (int i = 0; i < 9; i++)
-        vox_buffer_destroy(t[i].buffer);
+    vox_plan *plan = plan_through_backward(ctx, &p, 8 * 16 + 3, 11);
     vox_plan_destroy(plan);
     ctx->be = orig;
     vox_context_destroy(ctx);
@@ -652,22 +660,7 @@ static vox_plan *backward_once(vox_context *ctx, vox_mask_mode mode, double dens
     p.heads = 6, p.head_dim = 8, p.frames = 4, p.height = 8, p.width = 8, p.text_tokens = 3;
     p.block_t = p.block_h = p.block_w = 2, p.mask_mode = mode;
     p.svg_first_frame_sink = 1, p.svg_dense_above = dense_above;
-    vox_plan *plan = NULL;
-    assert_int_equal(vox_plan_create(ctx, &p, &plan), VOX_OK);
-    const int64_t N = 4 * 64 + 3;
-    float *x = malloc(sizeof(float) * (size_t)(6 * N * 8));
-    tu_fill_normal(12, 1.0, x, (size_t)(6 * N * 8));
-    vox_tensor t[9];
-    for (int i = 0; i < 9; i++)
-        t[i] = upload(ctx, i < 6 && i != 4 ? x : NULL, VOX_F32, 1, 6, N, i == 4 ? 1 : 8);
-    free(x);
-    assert_int_equal(vox_plan_build(plan, &t[0], &t[1], &t[2]), VOX_OK);
-    assert_int_equal(vox_attention_forward(plan, &t[0], &t[1], &t[2], &t[3], &t[4]), VOX_OK);
-    assert_int_equal(vox_attention_backward(plan, &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8]),
-                     VOX_OK);
-    for (int i = 0; i < 9; i++)
-        vox_buffer_destroy(t[i].buffer);
-    return plan;
+    return plan_through_backward(ctx, &p, 4 * 64 + 3, 12);
 }
 
 static void test_packed_mask_size(void **state)
