@@ -1,6 +1,7 @@
 /* Cases of mask_transpose (core/backend.h): attention_backward's packed mask
- * from a forward CSR built directly on the host, in the two shapes the plan
- * gives it:
+ * from a forward CSR built directly on the host, in BSA's shape (the only
+ * plans that use the op since session 33) and in shared-row shapes the op
+ * must handle as well:
  *   MASK_RANDOM  BSA's capacity CSR: each row owns room from kv_start (video
  *                rows about twice the expected picks, at most NB; global
  *                rows NB), a random ascending subset of the blocks in it,
@@ -8,7 +9,8 @@
  *                block and every global block); empty rows (query block 1 of
  *                every head), a wholly empty head (head 1), a row holding
  *                only a padding-only block (c->drop_block);
- *   MASK_PATTERN SVG's shared column array: dense [0,NB) then two band
+ *   MASK_PATTERN rows shared across heads (SVG's column array before
+ *                session 33's static transposes): dense [0,NB) then two band
  *                patterns, every head's rows pointing into it (head bh % 3
  *                picks dense, band 1 or band 2), head_room NB*NB;
  *   MASK_DENSE   every row dense.
