@@ -4,7 +4,8 @@
  * where the backend has it) cycle must not make the host wait for the
  * device, in every mask mode that builds masks on the device. The backward
  * after a BSA or SVG build rebuilds its transposed mask on the device
- * (mask_transpose), so that too is covered.
+ * (BSA: mask_transpose; SVG: svg_classify over the patterns' transposes,
+ * whose static columns the first backward uploads), so that too is covered.
  *
  * Each case creates a plan, uploads q/k/v (and dO), runs the cycle once
  * (first use compiles pipelines, grows work space and allocates the
