@@ -41,10 +41,10 @@
  * SR_CM2 (one barrier fewer per tile), SR_CM3 (spatial/temporal accumulators
  * in the work space), SR_K64 (64-key tiles), SR_CM5 (Q from shared memory,
  * late K/V loads), SR_CM6 (every accumulator in the work space), SR_W128
- * (workgroups of 128 for 16 rows); SR_LATE 1 / 2 / 3 (cm2 with the next tile's
- * global loads issued after S / after the softmax / after the merge instead of
- * right after the stage: whether S's fragment loads wait behind them; the same
- * sums); SR_STOP: timing ablations (wrong sums). */
+ * (workgroups of 128 for 16 rows), SR_LATE (with SR_CM2: the next tile's
+ * global loads issued after this tile's merge instead of right after its
+ * stage; the same sums; 3% faster on the H200, session 33: the default);
+ * SR_STOP: timing ablations (wrong sums). */
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_NV_cooperative_matrix : require
@@ -495,11 +495,6 @@ void main()
         }
 #endif
         barrier(); /* S complete */
-#if defined(SR_LATE) && SR_LATE == 1
-        have = next_tile();
-        if (have)
-            load_kv(tid, xo, V, D, vec); /* in flight from the softmax on */
-#endif
 #if defined(SR_STOP) && SR_STOP >= 2
         continue; /* timing ablation (wrong sums): stage and S */
 #endif
@@ -586,11 +581,6 @@ void main()
         if (part == 0u)
             srm[srow] = m, srz[srow] = z;
         barrier(); /* P, m and z written, S read: sf takes the T blocks */
-#if defined(SR_LATE) && SR_LATE == 2
-        have = next_tile();
-        if (have)
-            load_kv(tid, xo, V, D, vec); /* in flight from P V on */
-#endif
 #if defined(SR_STOP) && SR_STOP >= 1
         continue; /* timing ablation (wrong sums): stage, S and softmax */
 #endif
@@ -707,7 +697,7 @@ void main()
                     M[p] = mbr;
             }
         }
-#if defined(SR_CM5) || (defined(SR_LATE) && SR_LATE == 3)
+#if defined(SR_CM5) || defined(SR_LATE)
         have = next_tile();
         if (have)
             load_kv(tid, xo, V, D, vec); /* in flight across the next tile's first barrier */
