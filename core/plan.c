@@ -215,19 +215,55 @@ static vox_status check_mode(const vox_plan *plan, const vox_logger *log)
     return vox_fail(log, VOX_ERR_INVALID_ARGUMENT, "unknown mask mode %d", (int)p->mask_mode);
 }
 
-/* SVG block patterns as one host CSR each, laid out after the dense row. */
-static int svg_allowed(const vox_plan *plan, int64_t i, int64_t j, int temporal)
+/* Emits the blocks [lo, hi) into out (when given) at *n. */
+static void emit_range(int32_t *out, int64_t *n, int64_t lo, int64_t hi)
+{
+    for (int64_t j = lo; out && j < hi; j++)
+        out[*n + j - lo] = (int32_t)j;
+    *n += hi > lo ? hi - lo : 0;
+}
+
+/* One list of an SVG pattern, ascending, written to out when given; returns
+ * its length. Row a (transposed 0): the KV blocks query block a may attend;
+ * transposed 1: the query blocks whose row holds KV block a. Video blocks
+ * are numbered t-major, then y, then x (core/layout.c); the global blocks
+ * follow them and are allowed both ways. The spatial pattern allows
+ * |t' - t| <= svg_frame_blocks, the temporal one |y' - y| and |x' - x| <=
+ * svg_space_blocks; the first-frame sink allows every KV block of frame 0:
+ * in a row, that frame; in a transposed list, every query block. Time
+ * O(length + frames): never a sweep of all NB blocks per list. */
+static int64_t svg_list(const vox_plan *plan, int64_t a, int temporal, int transposed, int32_t *out)
 {
     const vox_layout *L = &plan->L;
-    if (j >= L->n_video_blocks || i >= L->n_video_blocks)
-        return 1;
-    const int32_t *ci = &L->block_coord[3 * i], *cj = &L->block_coord[3 * j];
-    if (plan->p.svg_first_frame_sink && cj[0] == 0)
-        return 1;
-    if (!temporal)
-        return abs(cj[0] - ci[0]) <= plan->p.svg_frame_blocks;
-    return abs(cj[1] - ci[1]) <= plan->p.svg_space_blocks &&
-           abs(cj[2] - ci[2]) <= plan->p.svg_space_blocks;
+    const int64_t NB = L->n_blocks, NBv = L->n_video_blocks, P = L->gbh * L->gbw;
+    const int sink = plan->p.svg_first_frame_sink != 0;
+    int64_t n = 0;
+    if (a >= NBv || (transposed && sink && L->block_coord[3 * a] == 0)) {
+        emit_range(out, &n, 0, NB);
+        return n;
+    }
+    const int64_t ta = L->block_coord[3 * a], ya = L->block_coord[3 * a + 1], xa = L->block_coord[3 * a + 2];
+    if (!temporal) {
+        int64_t fb = plan->p.svg_frame_blocks, lo = ta - fb < 0 ? 0 : ta - fb;
+        int64_t hi = ta + fb >= L->gbt ? L->gbt - 1 : ta + fb;
+        if (!transposed && sink && lo > 0)
+            emit_range(out, &n, 0, P);
+        emit_range(out, &n, lo * P, (hi + 1) * P);
+    } else {
+        int64_t sb = plan->p.svg_space_blocks;
+        int64_t y0 = ya - sb < 0 ? 0 : ya - sb, y1 = ya + sb >= L->gbh ? L->gbh - 1 : ya + sb;
+        int64_t x0 = xa - sb < 0 ? 0 : xa - sb, x1 = xa + sb >= L->gbw ? L->gbw - 1 : xa + sb;
+        for (int64_t t = 0; t < L->gbt; t++) {
+            if (!transposed && sink && t == 0) {
+                emit_range(out, &n, 0, P);
+                continue;
+            }
+            for (int64_t y = y0; y <= y1; y++)
+                emit_range(out, &n, t * P + y * L->gbw + x0, t * P + y * L->gbw + x1 + 1);
+        }
+    }
+    emit_range(out, &n, NBv, NB);
+    return n;
 }
 
 /* Static columns: [0,NB) for dense rows, then (SVG) every row of the spatial
@@ -267,14 +303,9 @@ static vox_status build_static_masks(vox_plan *plan)
         int32_t *count = plan->h_svg_count = malloc(sizeof(int32_t) * 4 * (size_t)NB);
         if (!start || !count)
             return VOX_ERR_OUT_OF_MEMORY;
-        /* counts: rows (a = 0, 1) and transposed rows (a = 2, 3) of pattern a % 2 */
-        memset(count, 0, sizeof(int32_t) * 4 * (size_t)NB);
-        for (int temporal = 0; temporal < 2; temporal++)
-            for (int64_t i = 0; i < NB; i++)
-                for (int64_t j = 0; j < NB; j++)
-                    if (svg_allowed(plan, i, j, temporal))
-                        count[temporal * NB + i]++, count[(2 + temporal) * NB + j]++;
+        /* rows (r / NB = 0, 1) and transposed rows (2, 3) of pattern r / NB % 2 */
         for (int64_t r = 0; r < 4 * NB; r++) {
+            count[r] = (int32_t)svg_list(plan, r % NB, (int)(r / NB % 2), r >= 2 * NB, NULL);
             int full = count[r] == NB; /* [0,NB): the dense row */
             start[r] = full ? 0 : (int32_t)n;
             n += full ? 0 : count[r];
@@ -288,23 +319,10 @@ static vox_status build_static_masks(vox_plan *plan)
         return VOX_ERR_OUT_OF_MEMORY;
     for (int64_t j = 0; j < NB; j++)
         plan->h_cols[j] = (int32_t)j;
-    if (plan->p.mask_mode == VOX_MASK_SVG) {
-        int32_t *at = malloc(sizeof(int32_t) * 4 * (size_t)NB);
-        if (!at)
-            return VOX_ERR_OUT_OF_MEMORY;
-        memcpy(at, plan->h_svg_start, sizeof(int32_t) * 4 * (size_t)NB);
-        for (int temporal = 0; temporal < 2; temporal++)
-            for (int64_t i = 0; i < NB; i++) /* ascending i, then j: every list ascending */
-                for (int64_t j = 0; j < NB; j++)
-                    if (svg_allowed(plan, i, j, temporal)) {
-                        int64_t row = temporal * NB + i, col = (2 + temporal) * NB + j;
-                        if (plan->h_svg_start[row]) /* not the dense row */
-                            plan->h_cols[at[row]++] = (int32_t)j;
-                        if (plan->h_svg_start[col])
-                            plan->h_cols[at[col]++] = (int32_t)i;
-                    }
-        free(at);
-    }
+    if (plan->p.mask_mode == VOX_MASK_SVG)
+        for (int64_t r = 0; r < 4 * NB; r++)
+            if (plan->h_svg_start[r]) /* not the dense row */
+                svg_list(plan, r % NB, (int)(r / NB % 2), r >= 2 * NB, plan->h_cols + plan->h_svg_start[r]);
     plan->h_cols_len = n;
     return VOX_OK;
 }

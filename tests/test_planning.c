@@ -654,6 +654,77 @@ static void test_query_select_nan_vs_naive(void **state)
     qs_cases(QS_NAN, 300);
 }
 
+/* SVG's static patterns (core/plan.c), checked against DESIGN's definition
+ * written out here: a KV block j is allowed to query block i when either is
+ * global, when the first-frame sink is on and j is in frame-block 0, and
+ * otherwise spatially when |t_j - t_i| <= svg_frame_blocks, temporally when
+ * |y_j - y_i| and |x_j - x_i| <= svg_space_blocks. Every row of both patterns
+ * and every transposed list (KV block -> query blocks), ascending, over
+ * ragged grids, text before and after, narrow and wide patterns; a list of
+ * all NB blocks must be the shared dense row [0,NB) at 0, and the column
+ * array hold nothing else. */
+static int svg_oracle(const vox_layout *L, const vox_plan_params *p, int64_t i, int64_t j, int temporal)
+{
+    if (i >= L->n_video_blocks || j >= L->n_video_blocks)
+        return 1;
+    const int32_t *ci = L->block_coord + 3 * i, *cj = L->block_coord + 3 * j;
+    if (p->svg_first_frame_sink && cj[0] == 0)
+        return 1;
+    if (!temporal)
+        return abs(cj[0] - ci[0]) <= p->svg_frame_blocks;
+    return abs(cj[1] - ci[1]) <= p->svg_space_blocks && abs(cj[2] - ci[2]) <= p->svg_space_blocks;
+}
+
+static void test_svg_patterns(void **state)
+{
+    (void)state;
+    vox_context *ctx = tu_context("cpu", NULL);
+    assert_non_null(ctx);
+    static const int shapes[][5] = {{9, 7, 10, 5, 0}, {8, 8, 8, 0, 0}, {5, 12, 6, 17, 1}, {1, 4, 4, 3, 1}};
+    static const int widths[][2] = {{0, 0}, {0, 1}, {1, 1}, {2, 3}, {40, 40}};
+    int lists = 0;
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+        for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
+            for (int sink = 0; sink < 2; sink++) {
+                vox_plan_params p;
+                vox_plan_defaults(&p);
+                p.heads = 1, p.head_dim = 8, p.frames = shapes[sh][0], p.height = shapes[sh][1];
+                p.width = shapes[sh][2], p.text_tokens = shapes[sh][3];
+                p.text_position = shapes[sh][4] ? VOX_TEXT_BEFORE : VOX_TEXT_AFTER;
+                p.block_t = p.block_h = p.block_w = 2, p.mask_mode = VOX_MASK_SVG, p.svg_sample_rows = 4;
+                p.svg_frame_blocks = widths[w][0], p.svg_space_blocks = widths[w][1], p.svg_first_frame_sink = sink;
+                vox_plan *plan = NULL;
+                assert_int_equal(vox_plan_create(ctx, &p, &plan), VOX_OK);
+                const vox_layout *L = &plan->L;
+                const int64_t NB = L->n_blocks;
+                int64_t stored = NB;
+                for (int64_t r = 0; r < 4 * NB; r++, lists++) {
+                    int64_t a = r % NB, n = 0;
+                    int temporal = (int)(r / NB % 2), transposed = r >= 2 * NB;
+                    const int32_t *list = plan->h_cols + plan->h_svg_start[r];
+                    for (int64_t b = 0; b < NB; b++) {
+                        int64_t i = transposed ? b : a, j = transposed ? a : b;
+                        if (!svg_oracle(L, &p, i, j, temporal))
+                            continue;
+                        if (n >= plan->h_svg_count[r] || list[n] != b)
+                            fail_msg("shape %zu widths %zu sink %d: list %lld (pattern %d%s) entry %lld is %d, "
+                                     "wants %lld", sh, w, sink, (long long)a, temporal, transposed ? ", transposed" : "",
+                                     (long long)n, n < plan->h_svg_count[r] ? list[n] : -1, (long long)b);
+                        n++;
+                    }
+                    assert_int_equal(n, plan->h_svg_count[r]);
+                    if (n == NB)
+                        assert_int_equal(plan->h_svg_start[r], 0); /* the dense row */
+                    else
+                        stored += n;
+                }
+                assert_int_equal(plan->h_cols_len, stored);
+                vox_plan_destroy(plan);
+            }
+    assert_true(lists > 1000);
+    vox_context_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -662,7 +733,7 @@ int main(void)
         cmocka_unit_test(test_kv_cap_memory),
         cmocka_unit_test(test_keep_one_equals_foundation), cmocka_unit_test(test_evaluate),
         cmocka_unit_test(test_kv_select_vs_naive), cmocka_unit_test(test_query_select_vs_naive),
-        cmocka_unit_test(test_query_select_nan_vs_naive),
+        cmocka_unit_test(test_query_select_nan_vs_naive), cmocka_unit_test(test_svg_patterns),
     };
     return cmocka_run_group_tests_name("planning", tests, NULL, NULL);
 }
