@@ -549,18 +549,18 @@ static void test_backend_without_mask_transpose(void **state)
     bad_close(&s);
 }
 
-/* A plan of p (batch 1, f32) through one build, forward and backward on
- * normal random inputs of N tokens. */
+/* A plan of p (f32) through one build, forward and backward on normal
+ * random inputs of N tokens. */
 static vox_plan *plan_through_backward(vox_context *ctx, const vox_plan_params *p, int64_t N, uint64_t seed)
 {
     vox_plan *plan = NULL;
     assert_int_equal(vox_plan_create(ctx, p, &plan), VOX_OK);
-    int64_t H = p->heads, D = p->head_dim;
-    float *x = malloc(sizeof(float) * (size_t)(H * N * D));
-    tu_fill_normal(seed, 1.0, x, (size_t)(H * N * D));
+    int64_t B = p->batch, H = p->heads, D = p->head_dim;
+    float *x = malloc(sizeof(float) * (size_t)(B * H * N * D));
+    tu_fill_normal(seed, 1.0, x, (size_t)(B * H * N * D));
     vox_tensor t[9];
     for (int i = 0; i < 9; i++)
-        t[i] = upload(ctx, i < 6 && i != 4 ? x : NULL, VOX_F32, 1, H, N, i == 4 ? 1 : D);
+        t[i] = upload(ctx, i < 6 && i != 4 ? x : NULL, VOX_F32, B, H, N, i == 4 ? 1 : D);
     free(x);
     assert_int_equal(vox_plan_build(plan, &t[0], &t[1], &t[2]), VOX_OK);
     assert_int_equal(vox_attention_forward(plan, &t[0], &t[1], &t[2], &t[3], &t[4]), VOX_OK);
@@ -656,8 +656,8 @@ static vox_plan *backward_once(vox_context *ctx, vox_mask_mode mode, double dens
 {
     vox_plan_params p;
     vox_plan_defaults(&p);
-    /* 4 x 8 x 8 tokens in blocks of 2: 32 video blocks, and a text block: NB = 33 */
-    p.heads = 6, p.head_dim = 8, p.frames = 4, p.height = 8, p.width = 8, p.text_tokens = 3;
+    /* 4 x 8 x 8 tokens in blocks of 2: 32 video blocks, and a text block: NB = 33; 2 x 3 heads */
+    p.batch = 2, p.heads = 3, p.head_dim = 8, p.frames = 4, p.height = 8, p.width = 8, p.text_tokens = 3;
     p.block_t = p.block_h = p.block_w = 2, p.mask_mode = mode;
     p.svg_first_frame_sink = 1, p.svg_dense_above = dense_above;
     return plan_through_backward(ctx, &p, 4 * 64 + 3, 12);
