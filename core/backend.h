@@ -228,6 +228,10 @@ typedef struct vox_op_svg_classify {
 void vox_svg_classify_host(const vox_op_dims *d, const float *sample_out, int64_t R, double dense_above,
                            const int32_t *pattern_start, const int32_t *pattern_count, int32_t base,
                            int32_t *kv_start, int32_t *kv_count, int32_t *classes, double *err_s, double *err_t);
+/* Its last step for one head of class c: the head's NB rows (kv_start,
+ * kv_count from the head's first row) from the pattern tables, plus base. */
+void vox_svg_head_rows(int64_t NB, vox_head_class c, const int32_t *pattern_start, const int32_t *pattern_count,
+                       int32_t base, int32_t *kv_start, int32_t *kv_count);
 
 /* Padding slots of k and v hold zeros (permute_to writes them): kernels may
  * load whole tiles including them (the Hopper kernel loads 64-key boxes by

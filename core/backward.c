@@ -125,6 +125,13 @@ static int same_rows(const vox_plan *plan, int64_t x, int64_t y)
  * transposed list of all NB query blocks points at a row of all NB blocks
  * where the column array has one (DENSE's [0,NB)): a dense mask's packed
  * mask holds 4R + NB entries, not n_blocks x n_blocks. */
+/* Whether a transposed list of count entries is the row of all NB blocks
+ * at full (absolute; -1: the column array has none), stored once. */
+static int shares_full_row(int64_t full, int32_t count, int64_t NB)
+{
+    return full >= 0 && count == NB;
+}
+
 static vox_status host_mask(vox_plan *plan)
 {
     vox_status st;
@@ -133,7 +140,7 @@ static vox_status host_mask(vox_plan *plan)
     const int32_t *cols = plan->h_cols;
     int64_t ncols = plan->h_cols_len;
     int64_t *owner = malloc(sizeof(int64_t) * (size_t)BH); /* head whose transpose bh uses */
-    int32_t *ccount = malloc(sizeof(int32_t) * (size_t)R);  /* transposed counts */
+    int32_t *ccount = malloc(sizeof(int32_t) * (size_t)R);  /* transposed counts (distinct heads') */
     if (!owner || !ccount) {
         free(owner), free(ccount);
         return VOX_ERR_OUT_OF_MEMORY;
@@ -151,20 +158,20 @@ static vox_status host_mask(vox_plan *plan)
                 owner[bh] = recent[o];
         if (owner[bh] == bh)
             recent[n_recent < 8 ? n_recent++ : bh % 8] = bh;
-        int32_t *cc = ccount + bh * NB;
-        memset(cc, 0, sizeof(int32_t) * (size_t)NB);
+        int32_t *cc = owner[bh] == bh ? ccount + bh * NB : NULL; /* a shared transpose is counted once */
+        if (cc)
+            memset(cc, 0, sizeof(int32_t) * (size_t)NB);
         for (int64_t i = 0; i < NB; i++) {
             int32_t n = plan->h_kv_count[bh * NB + i];
             const int32_t *c = cols + plan->h_kv_start[bh * NB + i];
-            for (int32_t k = 0; k < n; k++)
+            for (int32_t k = 0; cc && k < n; k++)
                 cc[c[k]]++;
             allowed += n;
             max_kv = n > max_kv ? n : max_kv;
         }
-        for (int64_t j = 0; j < NB; j++) {
+        for (int64_t j = 0; cc && j < NB; j++) {
             max_q = cc[j] > max_q ? cc[j] : max_q;
-            if (owner[bh] == bh && !(full >= 0 && cc[j] == NB))
-                total += cc[j];
+            total += shares_full_row(full, cc[j], NB) ? 0 : cc[j];
         }
     }
     if (total > INT32_MAX) {
@@ -193,7 +200,7 @@ static vox_status host_mask(vox_plan *plan)
         }
         const int32_t *cc = ccount + bh * NB;
         for (int64_t j = 0; j < NB; j++) {
-            int shared = full >= 0 && cc[j] == NB;
+            int shared = shares_full_row(full, cc[j], NB);
             cstart[j] = (int32_t)(shared ? full : at);
             at += shared ? 0 : cc[j];
             cfill[j] = shared ? (int32_t)NB : 0; /* refilled below */
@@ -202,7 +209,7 @@ static vox_status host_mask(vox_plan *plan)
             int32_t n = plan->h_kv_count[bh * NB + i];
             const int32_t *c = cols + plan->h_kv_start[bh * NB + i];
             for (int32_t k = 0; k < n; k++)
-                if (!(full >= 0 && cc[c[k]] == NB)) /* a shared list is written already */
+                if (!shares_full_row(full, cc[c[k]], NB)) /* a shared list is written already */
                     m[cstart[c[k]] + cfill[c[k]]++] = (int32_t)i;
         }
     }
@@ -258,14 +265,11 @@ static vox_status svg_mask(vox_plan *plan)
         int32_t *h = malloc(i32 * (size_t)(4 * R));
         if (!h)
             return VOX_ERR_OUT_OF_MEMORY;
-        for (int64_t m = 0; m < R; m++) {
-            vox_head_class c = plan->classes[m / NB];
-            int64_t k = (c == VOX_HEAD_TEMPORAL) * NB + m % NB + 2 * NB;
-            h[m] = (int32_t)(4 * R + plan->h_kv_start[m]);
-            h[R + m] = plan->h_kv_count[m];
-            h[2 * R + m] = (int32_t)(4 * R + (c == VOX_HEAD_DENSE ? 0 : plan->h_svg_start[k]));
-            h[3 * R + m] = c == VOX_HEAD_DENSE ? (int32_t)NB : plan->h_svg_count[k];
-        }
+        for (int64_t bh = 0; bh < BH; bh++) /* as the two svg_classify calls above */
+            for (int t = 0; t < 2; t++)
+                vox_svg_head_rows(NB, plan->classes[bh], plan->h_svg_start + 2 * t * NB,
+                                  plan->h_svg_count + 2 * t * NB, (int32_t)(4 * R), h + 2 * t * R + bh * NB,
+                                  h + (2 * t + 1) * R + bh * NB);
         st = be->buffer_write(dev, mb, 0, h, i32 * (size_t)(4 * R));
         free(h);
     }

@@ -25,16 +25,21 @@ void vox_svg_classify_host(const vox_op_dims *d, const float *out, int64_t R, do
         classes[bh] = (int32_t)c;
         err_s[bh] = s;
         err_t[bh] = t;
-        for (int64_t i = 0; i < NB; i++) {
-            int64_t m = bh * NB + i;
-            if (c == VOX_HEAD_DENSE) {
-                kv_start[m] = base;
-                kv_count[m] = (int32_t)NB;
-            } else {
-                int64_t k = (c == VOX_HEAD_TEMPORAL) * NB + i;
-                kv_start[m] = base + pattern_start[k];
-                kv_count[m] = pattern_count[k];
-            }
+        vox_svg_head_rows(NB, c, pattern_start, pattern_count, base, kv_start + bh * NB, kv_count + bh * NB);
+    }
+}
+
+void vox_svg_head_rows(int64_t NB, vox_head_class c, const int32_t *pattern_start, const int32_t *pattern_count,
+                       int32_t base, int32_t *kv_start, int32_t *kv_count)
+{
+    for (int64_t i = 0; i < NB; i++) {
+        if (c == VOX_HEAD_DENSE) {
+            kv_start[i] = base;
+            kv_count[i] = (int32_t)NB;
+        } else {
+            int64_t k = (c == VOX_HEAD_TEMPORAL) * NB + i;
+            kv_start[i] = base + pattern_start[k];
+            kv_count[i] = pattern_count[k];
         }
     }
 }
