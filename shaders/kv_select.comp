@@ -1487,7 +1487,7 @@ static vox_status vk_kv_select_supports(const vk_dev *v, const vox_op_dims *d, c
 #define VK_SGW_ROWS 16 /* query rows per tile of kv_select_sgw (its SGW_ROWS) */
 #define VK_SGW_SLOTS 8 /* rows per workgroup of its second pass (SGW_SLOTS) */
 #define VK_SGW_ROWS_F32 32 /* query rows per tile of kv_select_sgw_fs, _f, _fb (their SGW_ROWS) */
-#define VK_SGW_F32_WORDS 128 /* words after a kv_select_sgw_fs slice's scores: 1 + 3 VK_SGW_ROWS_F32, even */
+#define VK_SGW_F32_WORDS 128 /* words after a kv_select_sgw_fs slice's scores: 1 + 2 VK_SGW_ROWS_F32 used (the key norm, the rows' extremes; 100.. the KV_DEBUG counts), even */
 #define KV_SCRATCH_MAX ((int64_t)128 << 20)
 
 vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
@@ -1526,12 +1526,16 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     const int64_t trows = f32k ? VK_SGW_ROWS_F32 : VK_SGW_ROWS;
     if (sgw)
         tiles = BH * ((NB + trows - 1) / trows);
-    a.per_block = a.NBv > 0 ? (f32k ? words * (trows / VK_SGW_ROWS) * a.NBv + VK_SGW_F32_WORDS : words * a.NBv) : 1;
-    int64_t groups = KV_SCRATCH_MAX / (4 * a.per_block);
+    /* the f32 path's slice: one word a key (the fallback re-scores its rows elsewhere: kv_select_sgw.comp);
+     * its scratch starts with the fallback list (f_lead: its count and up to BH NB rows, even) */
+    a.per_block = a.NBv > 0 ? (f32k ? trows * a.NBv + VK_SGW_F32_WORDS : words * a.NBv) : 1;
+    const int64_t lead = f32k ? (rows + 2) & ~(int64_t)1 : 0;
+    int64_t groups = (KV_SCRATCH_MAX / 4 - lead) / a.per_block;
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
-    vox_status st = check_u32(v, "kv_select", rows * D, groups * a.per_block);
-    if (!st) st = vk_scratch(v, (size_t)(groups * a.per_block) * 4);
+    const int64_t swords = lead + groups * a.per_block;
+    vox_status st = check_u32(v, "kv_select", rows * D, swords);
+    if (!st) st = vk_scratch(v, (size_t)swords * 4);
     if (st)
         return st;
     vk_kv_select_binds b = {.qbar = bind(p->qbar, (size_t)(rows * D) * 4, 4),
@@ -1539,7 +1543,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
                             .kv_start = bind(p->kv_start, (size_t)rows * 4, 4),
                             .kv_count = bind(p->kv_count, (size_t)rows * 4, 4),
                             .kv_cols = bind(p->kv_cols, 0, 4),
-                            .scratch = {&v->scratch, 0, (size_t)(groups * a.per_block) * 4, 4, 0}};
+                            .scratch = {&v->scratch, 0, (size_t)swords * 4, 4, 0}};
     static const char *const names[2][3] = {{"kv_select", "kv_select_f64", "kv_select_f64t"},
                                             {"kv_select_rowread", "kv_select_rowread_f64", "kv_select_rowread_f64t"}};
     if (sgw) {
@@ -1555,8 +1559,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
         if (v->kv_wave > 0 && groups > v->kv_wave)
             groups = v->kv_wave;
         for (int64_t t0 = 0; !st && f32k && t0 < tiles; t0 += groups) {
-            /* the f32 scores, the rows they certify (and the others' flags), then the flagged rows'
-             * fallback (a workgroup per row of the wave, the unflagged ones returning at once).
+            /* the f32 scores, then the rows they certify (the others to the fallback list).
              * VOXATTN_VULKAN_KV_FALLBACK (tests only): every row to the fallback */
             const int64_t n = tiles - t0 < groups ? tiles - t0 : groups;
             a.tile0 = t0;
@@ -1568,13 +1571,22 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             if (!st && v->kv_stop != 1)
                 st = VK_DISPATCH(v, kv_select, fsel[fcum][v->kv_fallback ? 1 : v->kv_debug ? 2 : 0], b, a,
                                  (uint64_t)(n * (VK_SGW_ROWS_F32 / VK_SGW_SLOTS)));
-            if (!st && v->kv_stop != 1 && v->kv_stop != 2) /* row1 (timing only): without the fallback */
-                st = VK_DISPATCH(v, kv_select, fcum ? "kv_select_sgw_fb_cum" : "kv_select_sgw_fb", b, a,
-                                 (uint64_t)(n * VK_SGW_ROWS_F32));
+        }
+        /* the listed rows' fallback, once after the last wave (one dispatch's latency, not one a wave): a
+         * grid whose subgroups (VK_SGW_SLOTS units a workgroup at most) take the listed rows in turn, each
+         * unit with 3 NBv words (even) of the slices' room; as many units as rows where the scratch holds
+         * their areas, so that a unit takes one row unless the list is long (the units past the list's
+         * count return at once). lavapipe ends every loop of an invocation after 65535 iterations in all,
+         * so there a unit must not take many rows: the tests' sizes give each row its own unit */
+        if (!st && f32k && a.NBv > 0 && v->kv_stop != 1 && v->kv_stop != 2) { /* row1 (timing): without it */
+            const int64_t area = (3 * a.NBv + 1) & ~(int64_t)1, room = (swords - lead) / (area * VK_SGW_SLOTS);
+            const int64_t need = (rows + VK_SGW_SLOTS - 1) / VK_SGW_SLOTS;
+            const int64_t fb = room < 1 ? 1 : room < need ? room : need;
+            st = VK_DISPATCH(v, kv_select, fcum ? "kv_select_sgw_fb_cum" : "kv_select_sgw_fb", b, a, (uint64_t)fb);
         }
         if (!st && f32k && v->kv_debug) { /* diagnosis only (a blocking read): topk_f32's reasons for the fallback */
             uint32_t c[16] = {0};
-            st = vk_read(v, &v->scratch, (size_t)(a.per_block - VK_SGW_F32_WORDS + 100) * 4, c, sizeof c);
+            st = vk_read(v, &v->scratch, (size_t)(lead + a.per_block - VK_SGW_F32_WORDS + 100) * 4, c, sizeof c);
             vox_log(v->log, VOX_LOG_INFO, "vulkan kv_select_sgw_f fallbacks by reason: %u %u %u %u %u %u %u %u %u %u",
                     c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]);
         }

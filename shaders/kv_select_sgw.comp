@@ -57,8 +57,14 @@
  *    asc), refused where a band score lies within delta of the weakest taken one unless equal to it. The
  *    list by ballots (a > thi, the band's taken blocks marked +inf). A row it cannot certify (a range f32
  *    cannot bin, a crowded boundary bin, a wide band, p possibly subnormal, a near tie) sets its flag.
- * 3. kv_select_sgw_fb (SGW_PASS 3), a workgroup per row of the wave, the flagged rows only: the row's
- *    exact f64 scores into its slot (2 NBv words a row, so they fit in place), then select_row above.
+ *    It appends its row to the build's fallback list instead of writing a list.
+ * 3. kv_select_sgw_fb (SGW_PASS 3), once after the last wave (one dispatch, not one a wave: each waits for
+ *    its slowest row), a fixed number of workgroups taking the listed rows in turn: a row's exact f64
+ *    scores into the workgroup's area of the scratch (3 NBv words: the scores, then the replay's ranks),
+ *    then select_row above by one subgroup.
+ *    Scratch of the f32 path (f_lead, f_slice): the list first (its count, then up to BH NB rows), then a
+ *    slice a tile: its 32 rows' f32 scores (one word a key: twice the tiles a wave that in-place f64
+ *    scores allowed, three times for CUMULATIVE) and SGW_FW words.
  * VOXATTN_VULKAN_KV_FALLBACK (tests, kv_select_sgw_f_all) sends every row through 3;
  * VOXATTN_VULKAN_KV_DEBUG counts topk_f32's refusals by reason (a blocking read, diagnosis only). */
 #ifdef VOX_GLSL
@@ -148,7 +154,7 @@ shared uint bjs[SGW_SLOTS][SGW_BAND];
 shared double bss[SGW_SLOTS][SGW_BAND];
 #else
 #if SGW_PASS == 3
-shared double qrow[SGW_DMAX]; /* the fallback row's qbar, widened */
+shared double qrow[SGW_SLOTS][SGW_DMAX]; /* each fallback unit's row's qbar, widened */
 #endif
 /* slot r's radix bins: the counts, then (SGW_MASS) the sums of floor(p 2^48) in three 16-bit limbs */
 shared uint bins[SGW_SLOTS][SGW_WORDS][256];
@@ -586,8 +592,12 @@ bool fin_d(double x) { return (unpackDouble2x32(x).y & 0x7ff00000u) != 0x7ff0000
 double p2(int e) { return ldexp(1.0LF, e); }
 float p2f(int e) { return ldexp(1.0, e); }
 #define SGW_FW 128u /* words at the end of an f32 path's slice (the launcher's VK_SGW_F32_WORDS) */
-/* The f32 path's words of the slice at sbase: the head's largest key norm, the rows' flags and extremes */
+/* The f32 path's words of the slice at sbase: the head's largest key norm, the rows' extremes */
 uint f_area(uint sbase) { return sbase + vox_u64lo(pc.per_block) - SGW_FW; }
+/* The f32 path's scratch: the fallback list at pc.off[5] (its count, then the rows m = bh NB + i), 1 + BH NB
+ * words rounded up to even (so the slices keep the binding's 8-byte parity), then tile tl's slice */
+uint f_lead() { return (vox_u64lo(pc.BH) * vox_u64lo(pc.NB) + 2u) & ~1u; }
+uint f_slice(uint tl) { return pc.off[5] + f_lead() + tl * vox_u64lo(pc.per_block); }
 /* f32 order as unsigned order (finite values and infinities; NaN apart) and back */
 uint okey_f(float x)
 {
@@ -712,7 +722,7 @@ bool fail(uint k)
 {
 #if SGW_DBG
     if (subgroupElect())
-        atomicAdd(scratch[f_area(pc.off[5]) + 100u + k], 1u);
+        atomicAdd(scratch[f_area(f_slice(0u)) + 100u + k], 1u);
 #endif
     return false;
 }
@@ -729,7 +739,7 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
     if (!bounded)
         return fail(0);
     /* the range: pass 1's (the extremes of the same f32 values) */
-    float amax = okey_inv(scratch[F + 1u + SGW_ROWS + 2u * h]), amin = okey_inv(scratch[F + 2u + SGW_ROWS + 2u * h]);
+    float amax = okey_inv(scratch[F + 1u + 2u * h]), amin = okey_inv(scratch[F + 2u + 2u * h]);
     float span = amax - amin, inv = 255.0 / span, nb0 = -amin * inv;
     if (!(fin_f(amax) && fin_f(amin) && fin_f(span) && fin_f(inv) && fin_f(nb0) && span > 0.0 && inv > 0.0))
         return fail(1); /* every score equal, or a range f32 cannot scale */
@@ -1009,7 +1019,7 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
     double tau = packDouble2x32(pc.tau);
     double A, err, Bs;
     bool bounded = score_bound(qat, D, nk2, scale, lane, S, A, err, Bs);
-    float amax = okey_inv(scratch[F + 1u + SGW_ROWS + 2u * h]), amin = okey_inv(scratch[F + 2u + SGW_ROWS + 2u * h]);
+    float amax = okey_inv(scratch[F + 1u + 2u * h]), amin = okey_inv(scratch[F + 2u + 2u * h]);
     float sf = pc.scale_f;
     /* the exponent's errors: its two f32 roundings, and GLSL's exp within (3 + 2 |x|) ulp (|x| <= X) */
     double X = (double(amax) - double(amin)) * double(sf) * (1.0LF + p2(-20)) + 1.0LF;
@@ -1110,9 +1120,9 @@ void select_row_f32(uint bh, uint i, uint h, uint r, bool video, uint NB, uint N
     bool ok = !act || (SGW_FALLALL == 0 && topk_f32(bh, m, h, r, NB, NBv, n, P, F, uintBitsToFloat(scratch[F]), lane, S,
                                                    thi));
 #endif
-    if (!ok) {
+    if (!ok) { /* to the fallback list (kv_select_sgw_fb after the last wave) */
         if (subgroupElect())
-            scratch[F + 1u + h] = 1u;
+            scratch[pc.off[5] + 1u + atomicAdd(scratch[pc.off[5]], 1u)] = m;
         return;
     }
     uint base = 0u, at = uint(pc.off[4]) + uint(kv_start[pc.off[2] + m]);
@@ -1144,12 +1154,14 @@ void main()
     uint tph = (NB + SGW_ROWS - 1u) / SGW_ROWS;
     al2 = (pc.off[5] & 1u) == 0u;
 #if SGW_PASS == 1 && SGW_F32
-    /* the f32 scores of tile tile0 + g into slice g (row r's at sbase + 2 r NBv + j, where the fallback puts
-     * its f64 scores), in chunks of SGW_CHUNK dims each summed from 0 in order, the chunk sums added in order
-     * (topk_f32's bound); at F: the largest f32 sum of squares of the head's video keys (+inf when one is not
-     * finite), the rows' fallback flags (cleared: F + 1 + r), their largest and smallest scores (as ordered
-     * keys: F + 1 + SGW_ROWS + 2 r, + 1) */
-    uint t = vox_u64lo(pc.tile0) + g, sbase = pc.off[5] + g * vox_u64lo(pc.per_block);
+    /* the f32 scores of tile tile0 + g into slice g (row r's at sbase + r NBv + j), in chunks of SGW_CHUNK
+     * dims each summed from 0 in order, the chunk sums added in order (topk_f32's bound); at F: the largest
+     * f32 sum of squares of the head's video keys (+inf when one is not finite), the rows' largest and
+     * smallest scores (as ordered keys: F + 1 + 2 r, + 1). The build's first dispatch empties
+     * the fallback list (the later ones are ordered after it by the launcher's barriers). */
+    uint t = vox_u64lo(pc.tile0) + g, sbase = f_slice(g);
+    if (vox_u64lo(pc.tile0) == 0u && g == 0u && tid == 0u)
+        scratch[pc.off[5]] = 0u;
     uint F = f_area(sbase);
     uint bh = t / tph, i0 = (t - bh * tph) * SGW_ROWS;
     uint nv = NBv > i0 ? min(NBv - i0, SGW_ROWS) : 0u;
@@ -1231,7 +1243,7 @@ void main()
             if (j < NBv) {
                 [[unroll]] for (uint r = 0u; r < SGW_ROWS; r++)
                     if (r < nv)
-                        scratch[sbase + 2u * r * NBv + j] = floatBitsToUint(run[u][r]);
+                        scratch[sbase + r * NBv + j] = floatBitsToUint(run[u][r]);
                 bad = bad || !fin_f(nk[u]);
                 nkm = max(nkm, nk[u]);
             }
@@ -1263,45 +1275,51 @@ void main()
         scratch[F + 100u + tid] = 0u;
 #endif
     if (tid < SGW_ROWS) {
-        scratch[F + 1u + tid] = 0u;
-        scratch[F + 1u + SGW_ROWS + 2u * tid] = rhi[tid];
-        scratch[F + 2u + SGW_ROWS + 2u * tid] = rlo[tid];
+        scratch[F + 1u + 2u * tid] = rhi[tid];
+        scratch[F + 2u + 2u * tid] = rlo[tid];
     }
 #elif SGW_PASS == 3
-    /* the fallback: row g % SGW_ROWS of tile tile0 + g / SGW_ROWS where topk_f32 flagged it: its exact
-     * scores (as kv_select_sgw_s) into its slice, then its exact selection by one subgroup */
-    uint tl = g / SGW_ROWS, h = g - tl * SGW_ROWS;
-    uint t = vox_u64lo(pc.tile0) + tl, sbase = pc.off[5] + tl * vox_u64lo(pc.per_block);
-    if (scratch[f_area(sbase) + 1u + h] == 0u)
-        return;
-    uint bh = t / tph, i = (t - bh * tph) * SGW_ROWS + h, P = sbase + 2u * h * NBv;
-    uint qat = pc.off[0] + (bh * NB + i) * D;
+    /* the fallback, after the last wave: each subgroup (up to SGW_SLOTS a workgroup) a unit taking the listed
+     * rows k = unit, unit + units, ...: the row's exact scores (as kv_select_sgw_s) into the unit's area
+     * (3 NBv words rounded up to even, in the slices' room), then its exact selection (the replay's ranks
+     * after the scores). Subgroup-uniform; no workgroup barrier. */
+    uint cnt = scratch[pc.off[5]];
+    uint S = gl_SubgroupSize, lane = gl_SubgroupInvocationID, sg = gl_SubgroupID;
+    uint step = min(gl_NumSubgroups, SGW_SLOTS), unit = g * step + sg, units = pc.wg_count * step;
+    uint P = pc.off[5] + f_lead() + unit * ((3u * NBv + 1u) & ~1u), O = P + 2u * NBv;
     double scale64 = packDouble2x32(pc.scale);
-    for (uint e = tid; e < D; e += WG)
-        qrow[e] = double(qbar[qat + e]);
-    barrier();
     bool vec = D % 4u == 0u && pc.off[1] % 4u == 0u;
-    for (uint j = tid; j < NBv; j += WG) {
-        uint kat = pc.off[1] + (bh * NB + j) * D;
-        double acc = 0.0LF;
-        if (vec)
-            for (uint e = 0u; e < D; e += 4u) {
-                vec4 kk = kbar4[(kat + e) / 4u];
-                acc = fma(qrow[e], double(kk.x), acc);
-                acc = fma(qrow[e + 1u], double(kk.y), acc);
-                acc = fma(qrow[e + 2u], double(kk.z), acc);
-                acc = fma(qrow[e + 3u], double(kk.w), acc);
-            }
-        else
-            for (uint e = 0u; e < D; e++)
-                acc = fma(qrow[e], double(kbar[kat + e]), acc);
-        st_p(P + 2u * j, acc * scale64);
+    for (uint k = unit; sg < step && k < cnt; k += units) {
+        uint m = scratch[pc.off[5] + 1u + k], bh = m / NB, i = m - bh * NB;
+        if (bh >= vox_u64lo(pc.BH)) /* never listed (the list is emptied by each build's first dispatch) */
+            continue;
+        uint qat = pc.off[0] + m * D;
+        for (uint e = lane; e < D; e += S)
+            qrow[sg][e] = double(qbar[qat + e]);
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+        for (uint j = lane; j < NBv; j += S) {
+            uint kat = pc.off[1] + (bh * NB + j) * D;
+            double acc = 0.0LF;
+            if (vec)
+                for (uint e = 0u; e < D; e += 4u) {
+                    vec4 kk = kbar4[(kat + e) / 4u];
+                    acc = fma(qrow[sg][e], double(kk.x), acc);
+                    acc = fma(qrow[sg][e + 1u], double(kk.y), acc);
+                    acc = fma(qrow[sg][e + 2u], double(kk.z), acc);
+                    acc = fma(qrow[sg][e + 3u], double(kk.w), acc);
+                }
+            else
+                for (uint e = 0u; e < D; e++)
+                    acc = fma(qrow[sg][e], double(kbar[kat + e]), acc);
+            st_p(P + 2u * j, acc * scale64);
+        }
+        subgroupMemoryBarrierBuffer();
+        subgroupBarrier();
+        select_row(bh, i, sg, true, NB, NBv, P, O, lane, S);
+        subgroupMemoryBarrierBuffer();
+        subgroupBarrier(); /* the area and qrow read before the next row takes them */
     }
-    memoryBarrierBuffer();
-    barrier();
-    if (gl_SubgroupID == 0u)
-        select_row(bh, i, 0u, true, NB, NBv, P, sbase + (2u * SGW_ROWS + h) * NBv, gl_SubgroupInvocationID,
-                   gl_SubgroupSize);
 #elif SGW_PASS == 1
     /* the scores of tile tile0 + g into slice g */
     uint t = vox_u64lo(pc.tile0) + g, sbase = pc.off[5] + g * vox_u64lo(pc.per_block);
@@ -1366,7 +1384,11 @@ void main()
      * are in slice g / SGW_HALVES: row r to subgroup r % step < step = min(#subgroups, SGW_SLOTS) (a power of
      * two), into bin slot r */
     uint tl = g / SGW_HALVES, h0 = (g - tl * SGW_HALVES) * SGW_SLOTS;
+#if SGW_F32
+    uint t = vox_u64lo(pc.tile0) + tl, sbase = f_slice(tl);
+#else
     uint t = vox_u64lo(pc.tile0) + tl, sbase = pc.off[5] + tl * vox_u64lo(pc.per_block);
+#endif
     uint bh = t / tph, i0 = (t - bh * tph) * SGW_ROWS;
     uint nv = NBv > i0 ? min(NBv - i0, SGW_ROWS) : 0u, nr = min(NB - i0, SGW_ROWS);
     uint S = gl_SubgroupSize, lane = gl_SubgroupInvocationID, step = min(gl_NumSubgroups, SGW_SLOTS);
@@ -1374,7 +1396,7 @@ void main()
     uint F = f_area(sbase);
     if (gl_SubgroupID < step)
         for (uint r = gl_SubgroupID; r < SGW_SLOTS && h0 + r < nr; r += step)
-            select_row_f32(bh, i0 + h0 + r, h0 + r, r, h0 + r < nv, NB, NBv, sbase + 2u * (h0 + r) * NBv, F, lane, S);
+            select_row_f32(bh, i0 + h0 + r, h0 + r, r, h0 + r < nv, NB, NBv, sbase + (h0 + r) * NBv, F, lane, S);
 #else
     if (gl_SubgroupID < step)
         for (uint r = gl_SubgroupID; r < SGW_SLOTS && h0 + r < nr; r += step)

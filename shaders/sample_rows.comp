@@ -395,6 +395,8 @@ void main()
     X("sample_rows_cm7_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_W128=1") \
     X("sample_rows_cm8_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM2=1 -DSR_LATE=1") \
     X("sample_rows_cm8_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM2=1 -DSR_LATE=1") \
+    X("sample_rows_cm9_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_K64=1 -DSR_K64R=1 -DSR_LATE=1") \
+    X("sample_rows_cm9_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_K64=1 -DSR_K64R=1 -DSR_LATE=1") \
     X("sample_rows_cmstop1_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=1") \
     X("sample_rows_cmstop2_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=2") \
     X("sample_rows_cmstop3_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=3")
@@ -426,6 +428,7 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     /* the coop-matrix variant: the timing ablations (VOXATTN_VULKAN_SR_STOP, tests only: wrong sums) exist
      * for bf16 only; VOXATTN_VULKAN_SR_CM2 picks the others */
     const char *cmv = v->sr_stop && d->dtype == VOX_BF16 ? stop
+                      : v->sr_cm2 == 8                   ? "sample_rows_cm9"
                       : v->sr_cm2 == 7                   ? "sample_rows_cm8"
                       : v->sr_cm2 == 6                   ? "sample_rows_cm7"
                       : v->sr_cm2 == 5                   ? "sample_rows_cm6"

@@ -43,7 +43,9 @@
  * late K/V loads), SR_CM6 (every accumulator in the work space), SR_W128
  * (workgroups of 128 for 16 rows), SR_LATE (with SR_CM2: the next tile's
  * global loads issued after this tile's merge instead of right after its
- * stage; the same sums; 3% faster on the H200, session 33: the default);
+ * stage; the same sums; 3% faster on the H200, session 33: the default),
+ * SR_K64R (with SR_K64 and SR_LATE: _cm64's 64-key tiles with the three
+ * patterns' accumulators in registers as _cm8; session 34, untimed);
  * SR_STOP: timing ablations (wrong sums). */
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
@@ -53,7 +55,9 @@
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "common.glsl"
-#if defined(SR_K64) /* cm3 with tiles of 64 keys */
+#if defined(SR_K64) && defined(SR_K64R) /* cm2 with tiles of 64 keys, every pattern's accumulators in registers */
+#define SR_CM2 1
+#elif defined(SR_K64) /* cm3 with tiles of 64 keys */
 #define SR_CM3 1
 #endif
 #if defined(SR_W128) /* cm5 in workgroups of 128 (4 subgroups) for 16 sampled rows: two or more per SM */
