@@ -107,6 +107,10 @@
 #ifndef SGW_CHUNK
 #define SGW_CHUNK 16 /* kv_select_sgw_fs: dims summed apart before joining a score's running sum (topk_f32's bound) */
 #endif
+#ifndef SGW_RSPLIT
+#define SGW_RSPLIT 1 /* kv_select_sgw_fs: 2: each half of the workgroup half the tile's rows (_c16h) */
+#endif
+#define SGW_RI (SGW_ROWS / SGW_RSPLIT) /* kv_select_sgw_fs: rows an invocation */
 #ifndef SGW_DBG
 #define SGW_DBG 0 /* diagnosis only (kv_select_sgw_f_dbg, VOXATTN_VULKAN_KV_DEBUG): topk_f32's reasons counted */
 #endif
@@ -1176,19 +1180,28 @@ void main()
     barrier();
     float nkm = 0.0;
     bool bad = false;
-    for (uint jb = 0u; jb < NBv; jb += WG * SGW_KPT) {
-        float acc[SGW_KPT][SGW_ROWS], nk[SGW_KPT];
+    /* SGW_RSPLIT 2: invocations kw = tid % KW of half hf = tid / KW take the half's SGW_RI rows (fewer q reads
+     * from shared memory a product: SGW_RI / 4 per dim for SGW_KPT keys) */
+#if SGW_RSPLIT > 1
+    const uint KW = WG / SGW_RSPLIT, hf = tid / KW, kw = tid - hf * KW, r0 = hf * SGW_RI;
+    const bool sgin = gl_SubgroupSize <= KW; /* a subgroup within one half (uniform): extremes by subgroup ops */
+#else
+    const uint KW = WG, kw = tid, r0 = 0u;
+    const bool sgin = true;
+#endif
+    for (uint jb = 0u; jb < NBv; jb += KW * SGW_KPT) {
+        float acc[SGW_KPT][SGW_RI], nk[SGW_KPT];
 #if SGW_CHUNK < 128
-        float run[SGW_KPT][SGW_ROWS];
+        float run[SGW_KPT][SGW_RI];
 #endif
         uint kat[SGW_KPT];
         [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
             nk[u] = 0.0;
-            kat[u] = pc.off[1] + (bh * NB + min(jb + u * WG + tid, NBv - 1u)) * D;
+            kat[u] = pc.off[1] + (bh * NB + min(jb + u * KW + kw, NBv - 1u)) * D;
         }
         for (uint e0 = 0u; e0 < D; e0 += uint(SGW_CHUNK)) {
             [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
-                [[unroll]] for (uint r = 0u; r < SGW_ROWS; r++)
+                [[unroll]] for (uint r = 0u; r < SGW_RI; r++)
                     acc[u][r] = 0.0;
             uint e1 = min(e0 + uint(SGW_CHUNK), D);
             if (vec) {
@@ -1197,8 +1210,8 @@ void main()
                     [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
                         kk[u] = kbar4[(kat[u] + e) / 4u];
                     [[unroll]] for (uint c = 0u; c < 4u; c++) {
-                        [[unroll]] for (uint h = 0u; h < SGW_ROWS / 4u; h++) {
-                            vec4 q = qf[(e + c) * (SGW_ROWS / 4u) + h];
+                        [[unroll]] for (uint h = 0u; h < SGW_RI / 4u; h++) {
+                            vec4 q = qf[(e + c) * (SGW_ROWS / 4u) + r0 / 4u + h];
                             [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
                                 float k = kk[u][c];
                                 acc[u][4u * h] = fma(q.x, k, acc[u][4u * h]);
@@ -1218,8 +1231,8 @@ void main()
                         kk[u] = kbar[kat[u] + e];
                         nk[u] = fma(kk[u], kk[u], nk[u]);
                     }
-                    [[unroll]] for (uint h = 0u; h < SGW_ROWS / 4u; h++) {
-                        vec4 q = qf[e * (SGW_ROWS / 4u) + h];
+                    [[unroll]] for (uint h = 0u; h < SGW_RI / 4u; h++) {
+                        vec4 q = qf[e * (SGW_ROWS / 4u) + r0 / 4u + h];
                         [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
                             acc[u][4u * h] = fma(q.x, kk[u], acc[u][4u * h]);
                             acc[u][4u * h + 1u] = fma(q.y, kk[u], acc[u][4u * h + 1u]);
@@ -1231,7 +1244,7 @@ void main()
             }
 #if SGW_CHUNK < 128
             [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
-                [[unroll]] for (uint r = 0u; r < SGW_ROWS; r++)
+                [[unroll]] for (uint r = 0u; r < SGW_RI; r++)
                     run[u][r] = e0 == 0u ? acc[u][r] : run[u][r] + acc[u][r];
 #endif
         }
@@ -1239,26 +1252,30 @@ void main()
 #define run acc
 #endif
         [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
-            uint j = jb + u * WG + tid;
+            uint j = jb + u * KW + kw;
             if (j < NBv) {
-                [[unroll]] for (uint r = 0u; r < SGW_ROWS; r++)
-                    if (r < nv)
-                        scratch[sbase + r * NBv + j] = floatBitsToUint(run[u][r]);
+                [[unroll]] for (uint r = 0u; r < SGW_RI; r++)
+                    if (r0 + r < nv)
+                        scratch[sbase + (r0 + r) * NBv + j] = floatBitsToUint(run[u][r]);
                 bad = bad || !fin_f(nk[u]);
                 nkm = max(nkm, nk[u]);
             }
         }
         /* the rows' extremes: a subgroup's, then the workgroup's by atomics on the ordered keys */
-        [[unroll]] for (uint r = 0u; r < SGW_ROWS; r++) {
+        [[unroll]] for (uint r = 0u; r < SGW_RI; r++) {
             uint hi = 0u, lo = 0xffffffffu;
             [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
-                if (jb + u * WG + tid < NBv) {
+                if (jb + u * KW + kw < NBv) {
                     uint k = okey_f(run[u][r]);
                     hi = max(hi, k), lo = min(lo, k);
                 }
-            hi = subgroupMax(hi), lo = subgroupMin(lo);
-            if (subgroupElect())
-                atomicMax(rhi[r], hi), atomicMin(rlo[r], lo);
+            if (sgin) {
+                hi = subgroupMax(hi), lo = subgroupMin(lo);
+                if (subgroupElect())
+                    atomicMax(rhi[r0 + r], hi), atomicMin(rlo[r0 + r], lo);
+            } else {
+                atomicMax(rhi[r0 + r], hi), atomicMin(rlo[r0 + r], lo);
+            }
         }
 #undef run
     }
