@@ -281,6 +281,58 @@ static void add_tiling(const char *name, int ew, int eh, int et, const int in[3]
     s->aligned = aligned;
 }
 
+/* Greedy clustering by list overlap (kind 4, a model only): from the planner's order, each cluster starts at
+ * the first block not yet taken and adds, while its rows fit maxrows and it holds fewer than GMAX blocks, the
+ * block among the next `win` untaken positions whose list adds the fewest KV tiles to the cluster's union
+ * (ties: the earlier position). The clusters are concatenated; tstart marks each cluster's first position. */
+static int cl_maxrows;
+static void cluster_order(const geom *g, const head_mask *m, const uint64_t *bits, int win, const int *base,
+                          int *order, int *tstart)
+{
+    unsigned char *taken = calloc((size_t)g->NB, 1);
+    uint64_t *u = malloc(sizeof *u * (size_t)g->words), *t = malloc(sizeof *t * (size_t)g->words);
+    int out = 0;
+    for (int x = 0; x < g->NBv; x++) {
+        int b = base[x];
+        if (taken[b])
+            continue;
+        taken[b] = 1;
+        tstart[out] = 1, order[out++] = b;
+        int rows = m->kept[b] < 0 ? 0 : m->kept[b], G = 1;
+        memcpy(u, bits + (size_t)b * g->words, sizeof *u * (size_t)g->words);
+        while (G < GMAX) {
+            int best = -1, seen = 0;
+            double bc = 1e300;
+            for (int y = x + 1; y < g->NBv && seen < win; y++) {
+                int c = base[y];
+                if (taken[c])
+                    continue;
+                seen++;
+                int rc = m->kept[c] < 0 ? 0 : m->kept[c];
+                if (rows + rc > cl_maxrows)
+                    continue;
+                const uint64_t *bb = bits + (size_t)c * g->words;
+                for (int w = 0; w < g->words; w++)
+                    t[w] = bb[w] & ~u[w];
+                double add = wcount(g, t);
+                if (add < bc)
+                    bc = add, best = c;
+            }
+            if (best < 0)
+                break;
+            taken[best] = 1;
+            order[out++] = best;
+            rows += m->kept[best] < 0 ? 0 : m->kept[best], G++;
+            const uint64_t *bb = bits + (size_t)best * g->words;
+            for (int w = 0; w < g->words; w++)
+                u[w] |= bb[w];
+        }
+    }
+    for (int x = g->NBv; x < g->NB; x++)
+        tstart[x] = x == g->NBv, order[x] = x;
+    free(taken), free(u), free(t);
+}
+
 static void make_order(const geom *g, const strat *s, const head_mask *m, unsigned char *tmp, int *order, int *tstart)
 {
     if (tstart)
@@ -561,6 +613,12 @@ int main(int argc, char **argv)
             add_tiling("th4x2(t)", 1, 2, 4, thW, whT, al);
         }
     }
+    for (int c = 0; c < 3; c++) { /* kind 4: clusters by list overlap, windows of 16, 64, 256 positions */
+        strat *s = &strats[n_strat++];
+        static const int wins[3] = {16, 64, 256};
+        snprintf(s->name, sizeof s->name, "cluster(%d)", wins[c]);
+        s->kind = 4, s->axis = wins[c], s->aligned = 1;
+    }
     int NS = n_strat;
     int *order = malloc(sizeof *order * (size_t)g.NB), *tstart = malloc(sizeof *tstart * (size_t)g.NB);
     unsigned char *tmpb = malloc((size_t)g.NB);
@@ -573,8 +631,16 @@ int main(int argc, char **argv)
         int nwg = ms[ki].pruned ? nwg_pruned : nwg_dense, maxrows = 64 * nwg;
         for (int m = 0; m < BH; m++) {
             uint64_t *bits = head_bits(&g, &ms[ki].h[m]);
+            cl_maxrows = maxrows;
             for (int s = 0; s < NS; s++) {
-                make_order(&g, &strats[s], &ms[ki].h[m], tmpb, order, tstart);
+                if (strats[s].kind == 4) {
+                    int *base = malloc(sizeof *base * (size_t)g.NB);
+                    make_order(&g, &strats[0], &ms[ki].h[m], tmpb, base, NULL);
+                    memset(tstart, 0, sizeof *tstart * (size_t)g.NB);
+                    cluster_order(&g, &ms[ki].h[m], bits, strats[s].axis, base, order, tstart);
+                    free(base);
+                } else
+                    make_order(&g, &strats[s], &ms[ki].h[m], tmpb, order, tstart);
                 pack_cost(&g, bits, &ms[ki].h[m], order, maxrows, nwg, strats[s].aligned ? tstart : NULL,
                           &res[((size_t)ki * NS + s) * BH + m]);
             }
