@@ -789,13 +789,14 @@ static vox_status cl_kv_select_warp(cl_dev *d, const vox_op_dims *dm, const vox_
 
 /* TOPK on f32 scores with a certificate (kv_select_f32.cl): waves of as many
  * tiles of CL_KF_ROWS rows as KV_SCRATCH_MAX holds (at most 4096), each wave
- * three launches: vox_kv_select_fs (a work-group per tile: the f32 scores,
- * the head's largest key norm, the flags cleared), vox_kv_select_f (a warp
- * per row: the certified lists, the other rows flagged), vox_kv_select_fb (a
- * work-group per row of the wave: the flagged rows' exact f64 scores and
- * selection; the others return at once). A slice per tile (256-byte
- * aligned): 2 NBv words per row (the fallback's f64 scores fit in place),
- * then CL_KF_WORDS. Enqueue only. Returns VOX_ERR_UNSUPPORTED (d->kv_f32k
+ * two launches: vox_kv_select_fs (a work-group per tile: the f32 scores, the
+ * head's largest key norm; the build's first empties the fallback list),
+ * vox_kv_select_f (a warp per row: the certified lists, the other rows to the
+ * list); then one vox_kv_select_fb after the last wave (work-groups taking
+ * the listed rows in turn: their exact f64 scores and selection). The scratch:
+ * the list (cl_kf_lead words), then a slice per tile (256-byte aligned): NBv
+ * words per row, then CL_KF_WORDS; the fallback's areas (2 NBv words each)
+ * in the slices' room. Enqueue only. Returns VOX_ERR_UNSUPPORTED (d->kv_f32k
  * then off for good where the program does not build or a kernel does not
  * launch) when the caller should run the exact warp kernel instead. */
 static vox_status cl_kv_select_f32(cl_dev *d, const vox_op_dims *dm, const vox_op_kv_select *p,
@@ -803,15 +804,18 @@ static vox_status cl_kv_select_f32(cl_dev *d, const vox_op_dims *dm, const vox_o
 {
     const size_t lw = d->kv_warp == 2 ? 32 : KV_LSZ, lb = d->kv_warp == 2 ? 32 : 128;
     const size_t qf = 4 * CL_KF_ROWS * (size_t)a->D, qd = 8 * (size_t)a->D;
-    const size_t stride = (4 * (2 * CL_KF_ROWS * (size_t)a->NBv + CL_KF_WORDS) + 255) / 256 * 256;
+    const size_t stride = (4 * (CL_KF_ROWS * (size_t)a->NBv + CL_KF_WORDS) + 255) / 256 * 256;
+    const size_t lead = 4 * (size_t)((a->BH * a->NB + 1 + 63) / 64 * 64); /* kv_select_f32.cl's kf_lead, bytes */
     const int64_t tiles = a->BH * ((a->NB + CL_KF_ROWS - 1) / CL_KF_ROWS);
-    if (qf + KV_STATIC_LOCAL > d->local_mem || lw > d->max_wg || CL_KF_WG1 > d->max_wg)
+    if (qf + KV_STATIC_LOCAL > d->local_mem || lw > d->max_wg || CL_KF_WG1 > d->max_wg || lead >= KV_SCRATCH_MAX)
         return VOX_ERR_UNSUPPORTED;
     size_t groups = cl_kv_groups(a, stride, CL_KF_ROWS);
+    if (lead + groups * stride > KV_SCRATCH_MAX) /* the list's room comes off the slices' */
+        groups = (KV_SCRATCH_MAX - lead) / stride > 1 ? (KV_SCRATCH_MAX - lead) / stride : 1;
+    const size_t room = groups * stride; /* the slices, before the tests' wave cap */
     groups = d->kv_wave > 0 && groups > (size_t)d->kv_wave ? (size_t)d->kv_wave : groups; /* tests */
     cl_prog *pr = NULL;
-    vox_status st = cl_kv_prog_scratch(d, PROG_KVF, &d->kv_f32k, "kv_select (TOPK on f32 scores)", groups * stride,
-                                       &pr);
+    vox_status st = cl_kv_prog_scratch(d, PROG_KVF, &d->kv_f32k, "kv_select (TOPK on f32 scores)", lead + room, &pr);
     if (st)
         return st;
     cl_buf scratch = {.mem = d->scratch};
@@ -823,15 +827,17 @@ static vox_status cl_kv_select_f32(cl_dev *d, const vox_op_dims *dm, const vox_o
                             .level = VOX_LOG_WARN};
         const cl_grid gf = {.prog = pr, .k = K_KV_SELECT_F, .groups = n * (CL_KF_ROWS / (lw / 32)), .ls = lw,
                             .level = VOX_LOG_WARN};
-        const cl_grid gb = {.prog = pr, .k = K_KV_SELECT_FB, .groups = n * CL_KF_ROWS, .ls = lb, .local = qd,
-                            .level = VOX_LOG_WARN};
         st = cl_kv_select_launch(d, dm->dtype, &b, a, &gs);
         if (!st)
             st = cl_kv_select_launch(d, dm->dtype, &b, a, &gf);
-        if (!st)
-            st = cl_kv_select_launch(d, dm->dtype, &b, a, &gb);
     }
     a->tile0 = 0;
+    if (!st && a->NBv > 0) { /* the listed rows: a work-group each where the slices' room holds their areas */
+        const int64_t areas = (int64_t)(room / (8 * (size_t)a->NBv)), rows = a->BH * a->NB;
+        const cl_grid gb = {.prog = pr, .k = K_KV_SELECT_FB, .groups = (size_t)(areas < rows ? areas : rows),
+                            .ls = lb, .local = qd, .level = VOX_LOG_WARN};
+        st = cl_kv_select_launch(d, dm->dtype, &b, a, &gb);
+    }
     return st == VOX_ERR_BACKEND ? cl_mma_give_up(d, &d->kv_f32k, "kv_select (TOPK on f32 scores)", st) : st;
 }
 

@@ -5,16 +5,17 @@
  * (shaders/kv_select_sgw.comp, SGW_F32; the certificate and its error
  * analysis are the CUDA path's: backends/gpu/kernels/kv_select_fast.cuh,
  * vox_kf_row, vox_kf_topk). Tiles of KF_ROWS query rows of one head, run in
- * waves of as many tiles as KV_SCRATCH_MAX holds, a slice of the scratch per
- * tile: row r's scores at 2 r NBv words (2 NBv words each, so that the
- * fallback's f64 scores fit in place), then KF_WORDS words: the head's
- * largest key sum of squares, the rows' fallback flags. Each wave is three
- * launches:
+ * waves of as many tiles as KV_SCRATCH_MAX holds. The scratch starts with the
+ * build's fallback list (kf_lead words: its count, then the rows m = bh NB + i
+ * that pass 2 could not certify), then a slice per tile: row r's scores at
+ * r NBv words, then KF_WORDS words (the head's largest key sum of squares).
+ * Each wave is two launches, and the fallback one launch after the last wave
+ * (as the Vulkan path, session 34):
  * 1. vox_kv_select_fs, a work-group of KF_WG1 per tile: the f32 scores a_j
  *    of the tile's video rows (chunks of KF_CHUNK dims each summed from 0 by
  *    sequential fma, the chunk sums added in order), the largest f32 sum of
- *    squares of the head's keys (+inf if one is not finite), the flags
- *    cleared.
+ *    squares of the head's keys (+inf if one is not finite); the build's
+ *    first launch empties the list.
  * 2. vox_kv_select_f, one warp per row (kv_select_warp.cl's warp ops:
  *    KV_WARP 1 inline PTX, KV_WARP 2 emulated with 32-item work-groups):
  *    kf_topk certifies the n largest a_j as the reference's n first blocks
@@ -23,12 +24,13 @@
  *    [tlo, thi]; the band (<= KF_BAND) from B's blocks, or from a sweep of the
  *    row when the window leaves B; its exact f64 scores, ranked, the close
  *    check; the taken band blocks marked +inf, the others -inf), then the
- *    ordered compaction by ballots (a_j > thi); a row it cannot certify gets
- *    its fallback flag and writes nothing.
- * 3. vox_kv_select_fb, a work-group per row of the wave, flagged rows only:
- *    the row's exact f64 scores (bitwise the reference's: fma over the dims
- *    from 0, then * scale) into its slice, then kw_row (the exact selection
- *    of vox_kv_select_warp) by warp 0.
+ *    ordered compaction by ballots (a_j > thi); a row it cannot certify goes
+ *    to the list and writes nothing.
+ * 3. vox_kv_select_fb, once after the last wave: work-group g takes the
+ *    listed rows g, g + groups, ...: the row's exact f64 scores (bitwise the
+ *    reference's: fma over the dims from 0, then * scale) into its own area
+ *    of the slices' room (2 NBv words), then kw_row (the exact selection of
+ *    vox_kv_select_warp) by warp 0.
  * Every warp op is reached by the whole warp with warp-uniform control flow,
  * as flat code (loops of 0 trips where a step does not apply, an `ok` flag
  * instead of early returns): PoCL mishandled emulated warp ops inside
@@ -38,7 +40,10 @@
 #if VOX_USE_FP64
 
 #define KF_ROWS 32   /* query rows per tile (the host's CL_KF_ROWS) */
-#define KF_WORDS 64  /* words after a slice's scores: 1 + KF_ROWS, even (the host's CL_KF_WORDS) */
+#define KF_WORDS 64  /* words after a slice's scores: the key norm, even (the host's CL_KF_WORDS) */
+/* The fallback list's words at the scratch's head: 1 + BH NB rounded up to 64 (the slices stay 256-byte
+ * aligned; the host's cl_kf_lead) */
+long kf_lead(long BH, long NB) { return (BH * NB + 1 + 63) / 64 * 64; }
 #define KF_WG1 128   /* vox_kv_select_fs's work-group (the host's CL_KF_WG1) */
 #define KF_KPT 2     /* keys per item in vox_kv_select_fs */
 #define KF_CHUNK 128 /* dims summed apart before joining a score's running sum (the bound's L; >= D: one f32
@@ -326,11 +331,11 @@ int kf_topk(__global uint *P, long NBv, long n, float nk2, __global const float 
     return ok && cm == 0u;
 }
 
-/* Row i of head bh (a video row when video), its f32 scores at P, the tile's
- * largest key norm at F[0] and its flag at F[1 + h]: the list where TOPK
- * needs no scores or kf_topk certifies it, else the row's fallback flag (and
- * no list). Warp-uniform, flat. */
-void kf_row(__global uint *P, __global uint *F, int h, long NB, long NBv, long i, int video, long n,
+/* Row i of head bh (row m of the op, a video row when video), its f32 scores
+ * at P, the tile's largest key norm at F[0]: the list where TOPK needs no
+ * scores or kf_topk certifies it, else the row to the fallback list (and no
+ * list). Warp-uniform, flat. */
+void kf_row(__global uint *P, __global uint *F, __global uint *fl, long m, long NB, long NBv, long i, int video, long n,
             __global const float *q, __global const float *kh, int D, double scale, __global int *cols,
             __global int *count, __local uint *wk, __local uint *bj, __local double *bs, __local uint *wb, int lane)
 {
@@ -340,7 +345,7 @@ void kf_row(__global uint *P, __global uint *F, int h, long NB, long NBv, long i
                            &thi);
     const int flag = act && !ok;
     if (flag && lane == 0)
-        F[1 + h] = 1u;
+        fl[1 + atomic_inc(fl)] = (uint)m;
     /* the ordered compaction: the own block, the global blocks, and the blocks
      * above thi (or every video block) */
     const uint below = (1u << lane) - 1u;
@@ -366,9 +371,9 @@ void kf_row(__global uint *P, __global uint *F, int h, long NB, long NBv, long i
 
 #endif /* VOX_USE_FP64 */
 
-/* Pass 1: the f32 scores of tile tile0 + g into slice g (row r's at 2 r NBv +
+/* Pass 1: the f32 scores of tile tile0 + g into slice g (row r's at r NBv +
  * j), the head's largest key sum of squares at F[0] (+inf when one is not
- * finite), the rows' flags cleared. lscratch: the tile's qbar, KF_ROWS x D
+ * finite); the build's first launch empties the fallback list. lscratch: the tile's qbar, KF_ROWS x D
  * floats, dim-major (rows of one dim side by side). */
 __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VOX_KV_SELECT_ARGS),
                                __local uint4 *lscratch)
@@ -380,7 +385,7 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
     const long NB = args.NB, NBv = args.NBv, tph = (NB + KF_ROWS - 1) / KF_ROWS;
     const int D = (int)args.D;
     const long g = get_group_id(0), t = args.tile0 + g, bh = t / tph, i0 = (t - bh * tph) * KF_ROWS;
-    __global uint *sl = scratch + g * args.per_block, *F = sl + 2 * KF_ROWS * NBv;
+    __global uint *sl = scratch + kf_lead(args.BH, NB) + g * args.per_block, *F = sl + KF_ROWS * NBv;
     const int nv = (int)clamp(NBv - i0, 0L, (long)KF_ROWS);
     __global const float *qrow = qbar + (bh * NB + i0) * D, *kh = kbar + bh * NB * D;
     /* 16-byte loads by type, not vload4 (which needs only 4-byte alignment: NVIDIA's compiler then
@@ -391,8 +396,8 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
         const int e = x / KF_ROWS, r = x - e * KF_ROWS;
         qf[x] = r < nv ? qrow[r * D + e] : 0.0f;
     }
-    if (LID < KF_ROWS)
-        F[1 + LID] = 0u;
+    if (args.tile0 == 0 && g == 0 && LID == 0)
+        scratch[0] = 0u; /* the list's count (the launches after this one are ordered after it) */
     barrier(CLK_LOCAL_MEM_FENCE);
     const long nk = nv > 0 ? NBv : 0; /* a tile of global rows reads no keys */
     const int vec = D % 4 == 0 && ((ulong)kh & 15) == 0; /* the keys' rows as float4 */
@@ -482,7 +487,7 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
                 #pragma unroll
                 for (int r = 0; r < KF_ROWS; r++)
                     if (r < nv)
-                        sl[2 * r * NBv + j] = as_uint(run[u][r]);
+                        sl[r * NBv + j] = as_uint(run[u][r]);
                 bad = bad || !kf_fin(nks[u]);
                 nkm = fmax(nkm, nks[u]);
             }
@@ -515,22 +520,24 @@ __kernel void vox_kv_select_f(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_P
     const long g = get_group_id(0), per = KF_ROWS / KW_NW, tl = g / per;
     const int h0 = (int)(g - tl * per) * KW_NW;
     const long t = args.tile0 + tl, bh = t / tph, i0 = (t - bh * tph) * KF_ROWS;
-    __global uint *sl = scratch + tl * args.per_block, *F = sl + 2 * KF_ROWS * NBv;
+    __global uint *sl = scratch + kf_lead(args.BH, NB) + tl * args.per_block, *F = sl + KF_ROWS * NBv;
     const int nv = (int)clamp(NBv - i0, 0L, (long)KF_ROWS), nr = (int)min(NB - i0, (long)KF_ROWS);
     long n = min((long)args.max_blocks, NBv);
     if (n < args.min_blocks)
         n = min((long)args.min_blocks, NBv);
     for (int h = h0 + warp; h < min(h0 + KW_NW, nr); h += KW_NW) {
         const long i = i0 + h, m = bh * NB + i;
-        kf_row(sl + 2 * h * NBv, F, h, NB, NBv, i, h < nv, n, qbar + m * D, kbar + bh * NB * D, D, scale,
+        kf_row(sl + h * NBv, F, scratch, m, NB, NBv, i, h < nv, n, qbar + m * D, kbar + bh * NB * D, D, scale,
                kv_cols + kv_start[m], kv_count + m, wk[warp], bj[warp], bs[warp], wbuf[warp], lane);
     }
 #endif
 }
 
-/* Pass 3: row g % KF_ROWS of tile tile0 + g / KF_ROWS where pass 2 flagged
- * it: its exact f64 scores into its slice, then kw_row by warp 0. A work-group
- * of KF_WGB items; lscratch: the row's qbar, widened (D doubles). */
+/* Pass 3, once after the last wave: the listed rows k = g, g + groups, ...,
+ * each: its exact f64 scores into the work-group's area (2 NBv words of the
+ * slices' room), then kw_row by warp 0. A work-group of KF_WGB items;
+ * lscratch: the row's qbar, widened (D doubles). The trip count is the same
+ * for every item (warp-uniform, as kw_row's warp ops need). */
 #if VOX_USE_FP64
 #if KV_WARP == 1
 #define KF_WGB 128
@@ -546,34 +553,34 @@ __kernel void vox_kv_select_fb(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
     __local ulong wbc[4];
     VOX_CL_APPLY_OFFSETS(VOX_KV_SELECT_BUFS)
     VOX_CL_ARGS(kv_select, VOX_KV_SELECT_ARGS)
-    const long NB = args.NB, NBv = args.NBv, tph = (NB + KF_ROWS - 1) / KF_ROWS;
+    const long NB = args.NB, NBv = args.NBv;
     const int D = (int)args.D, lane = LID & 31, warp = LID >> 5;
     const double scale = as_double(args.scale);
-    const long g = get_group_id(0), tl = g / KF_ROWS;
-    const int h = (int)(g - tl * KF_ROWS);
-    const long t = args.tile0 + tl, bh = t / tph, i = (t - bh * tph) * KF_ROWS + h, m = bh * NB + i;
-    __global uint *sl = scratch + tl * args.per_block;
-    __global double *P = (__global double *)(sl + 2 * h * NBv);
+    const long g = get_group_id(0), groups = get_num_groups(0), cnt = scratch[0];
+    __global double *P = (__global double *)(scratch + kf_lead(args.BH, NB) + g * 2 * NBv);
     __local double *qd = (__local double *)lscratch;
     long n = min((long)args.max_blocks, NBv);
     if (n < args.min_blocks)
         n = min((long)args.min_blocks, NBv);
-    const int go = sl[2 * KF_ROWS * NBv + 1 + h] != 0u; /* work-group-uniform: 0 or 1 trip */
-    for (int it = 0; it < go; it++) {
+    for (long k = g; k < cnt; k += groups) {
+        const long m = scratch[1 + k], bh = m / NB, i = m - bh * NB;
+        if (bh >= args.BH) /* never listed (each build's first launch empties the list) */
+            continue;
         __global const float *q = qbar + m * D, *kh = kbar + bh * NB * D;
         for (int e = LID; e < D; e += KF_WGB)
             qd[e] = (double)q[e];
         barrier(CLK_LOCAL_MEM_FENCE);
         for (long j = LID; j < NBv; j += KF_WGB) {
-            __global const float *k = kh + j * D;
+            __global const float *kr = kh + j * D;
             double acc = 0.0;
             for (int e = 0; e < D; e++)
-                acc = fma(qd[e], (double)k[e], acc);
+                acc = fma(qd[e], (double)kr[e], acc);
             P[j] = acc * scale;
         }
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
         for (int w = warp; w < 1; w++)
             kw_row(P, NB, NBv, i, 1, n, kv_cols + kv_start[m], kv_count + m, hist, wbuf, wbc, lane);
+        barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE); /* the area and qd read before the next row */
     }
 #endif
 }
