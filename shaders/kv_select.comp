@@ -1410,6 +1410,8 @@ void main()
 #define VK_VARIANTS_kv_select(X) \
     X("kv_select", "kv_select.comp", "-DDT_F32=1 -DKV_ROWREAD=0 -DKV_FP64=0") \
     X("kv_select_sgw_s", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1") \
+    X("kv_select_sgw_s_h", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_KPT=4u -DSGW_RSPLIT=2") \
+    X("kv_select_sgw_s_q", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_KPT=2u -DSGW_RSPLIT=2") \
     X("kv_select_sgw", "kv_select_sgw.comp", "-DDT_F32=1") \
     X("kv_select_sgw_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1") \
     X("kv_select_sgw_cum_nr", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_NOREPLAY=true") \
@@ -1570,7 +1572,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             /* VOXATTN_VULKAN_KV_FS_SPLIT (A/B): _h, _c16h (each half of the workgroup half the rows) */
             static const char *const fss[2][3] = {{"kv_select_sgw_fs", "kv_select_sgw_fs_dbg", "kv_select_sgw_fs_h"},
                                                   {"kv_select_sgw_fs_c16", "kv_select_sgw_fs_c16_dbg", "kv_select_sgw_fs_c16h"}};
-            st = VK_DISPATCH(v, kv_select, fss[fcum][v->kv_debug ? 1 : v->kv_fs_split ? 2 : 0], b, a, (uint64_t)n);
+            st = VK_DISPATCH(v, kv_select, fss[fcum][v->kv_debug ? 1 : v->kv_fs_split == 1 ? 2 : 0], b, a, (uint64_t)n);
             if (!st && v->kv_stop != 1)
                 st = VK_DISPATCH(v, kv_select, fsel[fcum][v->kv_fallback ? 1 : v->kv_debug ? 2 : 0], b, a,
                                  (uint64_t)(n * (VK_SGW_ROWS_F32 / VK_SGW_SLOTS)));
@@ -1596,7 +1598,9 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
         for (int64_t t0 = 0; !st && !f32k && t0 < tiles; t0 += groups) {
             const int64_t n = tiles - t0 < groups ? tiles - t0 : groups;
             a.tile0 = t0;
-            st = VK_DISPATCH(v, kv_select, "kv_select_sgw_s", b, a, (uint64_t)n);
+            /* VOXATTN_VULKAN_KV_FS_SPLIT (A/B): 1 _s_h (half the rows, twice the keys), 2 _s_q (half the rows) */
+            static const char *const ss[3] = {"kv_select_sgw_s", "kv_select_sgw_s_h", "kv_select_sgw_s_q"};
+            st = VK_DISPATCH(v, kv_select, ss[v->kv_fs_split], b, a, (uint64_t)n);
             if (!st && v->kv_stop != 1)
                 st = VK_DISPATCH(v, kv_select, sel, b, a, (uint64_t)(n * (VK_SGW_ROWS / VK_SGW_SLOTS)));
         }

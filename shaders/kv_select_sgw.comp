@@ -1350,14 +1350,20 @@ void main()
         qd[x >> 1][x & 1u] = rr < nv ? double(qbar[qat + rr * D + e]) : 0.0LF;
     }
     barrier();
-    for (uint jb = 0u; jb < NBv; jb += WG * SGW_KPT) {
-        /* keys jb + u WG + tid (u < SGW_KPT): each q value read from shared memory serves them all */
-        double acc[SGW_KPT][SGW_ROWS];
+    /* SGW_RSPLIT 2: invocations kw = tid % KW of half hf = tid / KW take the half's SGW_RI rows (_s_h, _s_q) */
+#if SGW_RSPLIT > 1
+    const uint KW = WG / SGW_RSPLIT, hf = tid / KW, kw = tid - hf * KW, r0 = hf * SGW_RI;
+#else
+    const uint KW = WG, kw = tid, r0 = 0u;
+#endif
+    for (uint jb = 0u; jb < NBv; jb += KW * SGW_KPT) {
+        /* keys jb + u KW + kw (u < SGW_KPT): each q value read from shared memory serves them all */
+        double acc[SGW_KPT][SGW_RI];
         uint kat[SGW_KPT];
         [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
-            [[unroll]] for (uint r = 0u; r < SGW_ROWS; r++)
+            [[unroll]] for (uint r = 0u; r < SGW_RI; r++)
                 acc[u][r] = 0.0LF;
-            kat[u] = pc.off[1] + (bh * NB + min(jb + u * WG + tid, NBv - 1u)) * D;
+            kat[u] = pc.off[1] + (bh * NB + min(jb + u * KW + kw, NBv - 1u)) * D;
         }
         if (vec) {
             for (uint e = 0u; e < D; e += 4u) {
@@ -1365,8 +1371,8 @@ void main()
                 [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
                     kk[u] = kbar4[(kat[u] + e) / 4u];
                 [[unroll]] for (uint c = 0u; c < 4u; c++) {
-                    uint qb = (e + c) * (SGW_ROWS / 2u);
-                    [[unroll]] for (uint h = 0u; h < SGW_ROWS / 2u; h++) {
+                    uint qb = (e + c) * (SGW_ROWS / 2u) + r0 / 2u;
+                    [[unroll]] for (uint h = 0u; h < SGW_RI / 2u; h++) {
                         dvec2 q = qd[qb + h];
                         [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
                             double dk = double(kk[u][c]);
@@ -1378,8 +1384,8 @@ void main()
             }
         } else {
             for (uint e = 0u; e < D; e++) {
-                [[unroll]] for (uint h = 0u; h < SGW_ROWS / 2u; h++) {
-                    dvec2 q = qd[e * (SGW_ROWS / 2u) + h];
+                [[unroll]] for (uint h = 0u; h < SGW_RI / 2u; h++) {
+                    dvec2 q = qd[e * (SGW_ROWS / 2u) + r0 / 2u + h];
                     [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
                         double dk = double(kbar[kat[u] + e]);
                         acc[u][2u * h] = fma(q.x, dk, acc[u][2u * h]);
@@ -1389,11 +1395,11 @@ void main()
             }
         }
         [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
-            uint j = jb + u * WG + tid;
+            uint j = jb + u * KW + kw;
             if (j < NBv)
-                [[unroll]] for (uint r = 0u; r < SGW_ROWS; r++)
-                    if (r < nv)
-                        st_p(sbase + 2u * (r * NBv + j), acc[u][r] * scale64);
+                [[unroll]] for (uint r = 0u; r < SGW_RI; r++)
+                    if (r0 + r < nv)
+                        st_p(sbase + 2u * ((r0 + r) * NBv + j), acc[u][r] * scale64);
         }
     }
 #else

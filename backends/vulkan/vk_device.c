@@ -415,9 +415,10 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     /* kv_select_sgw's CUMULATIVE on f32 scores with a certificate (opt-in: H200, session 26, hunyuan-720p tau 0.9
      * build 11.15 ms against 10.35 exact, 32% of the perf case's rows refused at one f32 chain per score) */
     d->kv_cum_f32 = vox_env_flag("VOXATTN_VULKAN_KV_CUM_F32");
-    /* A/B (session 34, untimed): kv_select_sgw_fs with each half of the workgroup half the tile's rows and twice
-     * the keys an invocation (_h, _c16h: half the shared-memory reads of q a product) */
-    d->kv_fs_split = vox_env_flag("VOXATTN_VULKAN_KV_FS_SPLIT");
+    /* A/B (session 34, untimed): kv_select's scores passes with each half of the workgroup half the tile's rows:
+     * 1 twice the keys an invocation (kv_select_sgw_fs_h, _c16h, _s_h: half the shared-memory reads of q a
+     * product), 2 the exact scores pass with the same keys (_s_q: half the accumulators) */
+    d->kv_fs_split = env_choice("VOXATTN_VULKAN_KV_FS_SPLIT", 0, 2);
     /* tests: dispatches per batch of recorded work (unset: VK_POOL_SETS), so that small cases switch batches */
     d->pool_sets = env_choice("VOXATTN_VULKAN_POOL_SETS", VK_POOL_SETS, VK_POOL_SETS);
     d->pool_sets = d->pool_sets < 1 ? 1 : d->pool_sets;
