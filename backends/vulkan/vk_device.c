@@ -13,7 +13,8 @@
  *                                 debug-utils messenger logging as errors
  *   VOXATTN_VULKAN_NO_16BIT=1     pretend storageBuffer16BitAccess is missing
  *                                 (f16/bf16 plans then get VOX_ERR_UNSUPPORTED)
- *   VOXATTN_VULKAN_PROFILE=1      run every dispatch alone and log its time (INFO)
+ *   VOXATTN_VULKAN_PROFILE=1      run every dispatch alone and log its time (INFO); 2: device timestamps
+ *                                 around each dispatch, tallied per pipeline, logged at close (INFO)
  *   VOXATTN_VULKAN_NO_COOPMAT=1   do not enable VK_NV_cooperative_matrix (f16/bf16
  *                                 attention then uses the scalar shader)
  *   VOXATTN_VULKAN_LIBRARY        see vk_loader.c
@@ -389,7 +390,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     if (!d)
         return VOX_ERR_OUT_OF_MEMORY;
     d->log = log;
-    d->profile = vox_env_flag("VOXATTN_VULKAN_PROFILE");
+    d->profile = env_choice("VOXATTN_VULKAN_PROFILE", 0, 2);
     d->kv_rowread = !vox_env_flag("VOXATTN_VULKAN_KV_STAGED"); /* staged: slower on NVIDIA (H200, session 9) */
     d->kv_f32 = vox_env_flag("VOXATTN_VULKAN_KV_F32"); /* A/B: kv_select without the f64 CUMULATIVE check */
     d->bm_serial = vox_env_flag("VOXATTN_VULKAN_BM_SERIAL");

@@ -83,6 +83,13 @@
 #define VK_DECLARE_FN(name) PFN_##name name;
 #define VK_RING 4 /* batches of recorded work in flight at most (vk_dev.ring) */
 #define VK_POOL_SETS 256 /* descriptor sets (dispatches) per batch */
+#define VK_PROF_Q 2048   /* VOXATTN_VULKAN_PROFILE=2: timestamp queries (two a dispatch) between collections */
+#define VK_PROF_ROWS 64  /* VOXATTN_VULKAN_PROFILE=2: pipelines tallied */
+typedef struct vk_prof_row { /* VOXATTN_VULKAN_PROFILE=2: one pipeline's dispatches */
+    const char *name;
+    double ms;
+    uint64_t n;
+} vk_prof_row;
 
 typedef struct vk_ifn {
     VK_INSTANCE_FUNCS(VK_DECLARE_FN)
@@ -247,7 +254,14 @@ typedef struct vk_dev {
 
     VkQueryPool qpool;
     int timer_started;
-    int profile; /* VOXATTN_VULKAN_PROFILE */
+    int profile; /* VOXATTN_VULKAN_PROFILE: 1 each dispatch alone, host-timed; 2 device timestamps, no flush */
+    /* VOXATTN_VULKAN_PROFILE=2: timestamps before and after each dispatch (prof_name[q / 2] its pipeline),
+     * read at each vk_flush and tallied per pipeline, logged when the device closes */
+    VkQueryPool prof_pool;
+    uint32_t prof_n;
+    const char *prof_name[VK_PROF_Q / 2];
+    vk_prof_row prof[VK_PROF_ROWS];
+    int nprof;
     int kv_rowread; /* kv_select reads kbar row by row (default; VOXATTN_VULKAN_KV_STAGED=1 stages it) */
     int kv_f32;     /* VOXATTN_VULKAN_KV_F32: kv_select's f32-only variants even with fp64 */
     int bm_serial;  /* VOXATTN_VULKAN_BM_SERIAL: block_means loads one row at a time (before session 12) */

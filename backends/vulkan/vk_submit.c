@@ -78,13 +78,46 @@ vox_status vk_submit_init(vk_dev *d)
         r = d->fd.vkCreateQueryPool(d->device, &qci, NULL, &d->qpool);
         if (r != VK_SUCCESS)
             return vk_status(d, r, "vkCreateQueryPool");
+        if (d->profile == 2) {
+            qci.queryCount = VK_PROF_Q;
+            r = d->fd.vkCreateQueryPool(d->device, &qci, NULL, &d->prof_pool);
+            if (r != VK_SUCCESS)
+                return vk_status(d, r, "vkCreateQueryPool");
+        }
+    } else if (d->profile == 2) {
+        vox_log(d->log, VOX_LOG_WARN, "vulkan: VOXATTN_VULKAN_PROFILE=2: the queue has no timestamps; no profile");
     }
     /* bound to the bindings an op leaves unused */
     return vk_buffer_create(d, 256, 0, &d->dummy);
 }
 
+/* VOXATTN_VULKAN_PROFILE=2: the collected dispatches, most time first (INFO) */
+static void prof_report(vk_dev *d)
+{
+    double total = 0;
+    for (int i = 0; i < d->nprof; i++)
+        total += d->prof[i].ms;
+    if (d->nprof)
+        vox_log(d->log, VOX_LOG_INFO, "vulkan device profile: %.3f ms in all (device timestamps around each dispatch)",
+                total);
+    for (int k = 0; k < d->nprof; k++) {
+        int best = k;
+        for (int i = k + 1; i < d->nprof; i++)
+            if (d->prof[i].ms > d->prof[best].ms)
+                best = i;
+        if (best != k) {
+            vk_prof_row t = d->prof[k];
+            d->prof[k] = d->prof[best], d->prof[best] = t;
+        }
+        vox_log(d->log, VOX_LOG_INFO, "vulkan device profile: %-40s %8llu dispatches %10.3f ms (%.4f ms each)",
+                d->prof[k].name, (unsigned long long)d->prof[k].n, d->prof[k].ms,
+                d->prof[k].ms / (double)d->prof[k].n);
+    }
+}
+
 void vk_submit_destroy(vk_dev *d)
 {
+    prof_report(d);
     vk_buffer_destroy(d, &d->dummy);
     vk_buffer_destroy(d, &d->scratch);
     for (int i = 0; i < d->npipes; i++)
@@ -95,6 +128,7 @@ void vk_submit_destroy(vk_dev *d)
             d->fd.vkDestroy##Type(d->device, d->handle, NULL);       \
     } while (0)
     VK_DESTROY(QueryPool, qpool);
+    VK_DESTROY(QueryPool, prof_pool);
     for (int i = 0; i < VK_RING; i++) {
         VK_DESTROY(Fence, ring[i].fence);
         VK_DESTROY(DescriptorPool, ring[i].pool);
@@ -169,6 +203,26 @@ vox_status vk_flush(vk_dev *d)
         st = st ? st : s2;
     }
     d->recording = 0;
+    if (d->prof_n && !st) { /* VOXATTN_VULKAN_PROFILE=2: every timed dispatch has run */
+        uint64_t t[VK_PROF_Q];
+        VkResult r = d->fd.vkGetQueryPoolResults(d->device, d->prof_pool, 0, d->prof_n, sizeof t, t, sizeof t[0],
+                                                 VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+        if (r != VK_SUCCESS)
+            st = vk_status(d, r, "vkGetQueryPoolResults");
+        const uint64_t mask = d->ts_valid_bits >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << d->ts_valid_bits) - 1);
+        for (uint32_t q = 0; !st && q < d->prof_n; q += 2) {
+            const double ms = (double)(((t[q + 1] & mask) - (t[q] & mask)) & mask) *
+                              (double)d->limits.timestampPeriod * 1e-6;
+            int k = 0;
+            while (k < d->nprof && strcmp(d->prof[k].name, d->prof_name[q / 2]))
+                k++;
+            if (k == d->nprof && k < VK_PROF_ROWS)
+                d->prof[d->nprof++].name = d->prof_name[q / 2];
+            if (k < d->nprof)
+                d->prof[k].ms += ms, d->prof[k].n++;
+        }
+    }
+    d->prof_n = 0;
     return st;
 }
 
@@ -385,11 +439,15 @@ vox_status vk_dispatch_ex(vk_dev *d, vox_op op, const char *pipe_name, const vk_
     if (st)
         return st;
     double t0 = 0;
-    if (d->profile) {
+    if (d->profile == 1) {
         st = restart(d); /* time this dispatch alone */
         if (st)
             return st;
         t0 = host_ms();
+    } else if (d->prof_pool && d->prof_n + 2 > VK_PROF_Q) {
+        st = restart(d); /* the profile's queries are full: collect them (a wait, only in this mode) */
+        if (st)
+            return st;
     }
     if (d->ring[d->cur].sets >= d->pool_sets) { /* the batch is full: on in the next one (no wait) */
         st = next_batch(d);
@@ -416,6 +474,11 @@ vox_status vk_dispatch_ex(vk_dev *d, vox_op op, const char *pipe_name, const vk_
         w[i] = (VkWriteDescriptorSet){VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, NULL, set, i, 0, 1,
                                       VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, NULL, &infos[i], NULL};
     d->fd.vkUpdateDescriptorSets(d->device, VK_NBIND, w, 0, NULL);
+    const int prof = d->prof_pool != VK_NULL_HANDLE;
+    if (prof) { /* VOXATTN_VULKAN_PROFILE=2: when everything before has run, and after this dispatch */
+        d->fd.vkCmdResetQueryPool(d->cmd, d->prof_pool, d->prof_n, 2);
+        d->fd.vkCmdWriteTimestamp(d->cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, d->prof_pool, d->prof_n);
+    }
     d->fd.vkCmdBindPipeline(d->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pp->pipe);
     d->last_kernel[op] = pp->name;
     d->fd.vkCmdBindDescriptorSets(d->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, d->layout, 0, 1, &set, 0, NULL);
@@ -433,7 +496,12 @@ vox_status vk_dispatch_ex(vk_dev *d, vox_op op, const char *pipe_name, const vk_
     vk_barrier(d, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
                VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT);
-    if (d->profile) {
+    if (prof) {
+        d->fd.vkCmdWriteTimestamp(d->cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, d->prof_pool, d->prof_n + 1);
+        d->prof_name[d->prof_n / 2] = pp->name;
+        d->prof_n += 2;
+    }
+    if (d->profile == 1) {
         st = vk_flush(d);
         vox_log(d->log, VOX_LOG_INFO, "vulkan profile: %s %llu workgroups %.3f ms (host, incl. submit)", pipe_name,
                 (unsigned long long)groups, host_ms() - t0);
