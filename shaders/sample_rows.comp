@@ -383,20 +383,10 @@ void main()
     X("sample_rows_cm_bf16", "sample_rows_cm.comp", "-DDT_BF16=1") \
     X("sample_rows_cm2_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM2=1") \
     X("sample_rows_cm2_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM2=1") \
-    X("sample_rows_cm3_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM3=1") \
-    X("sample_rows_cm3_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM3=1") \
-    X("sample_rows_cm64_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_K64=1") \
-    X("sample_rows_cm64_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_K64=1") \
-    X("sample_rows_cm5_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM5=1") \
-    X("sample_rows_cm5_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM5=1") \
-    X("sample_rows_cm6_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM6=1") \
-    X("sample_rows_cm6_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM6=1") \
-    X("sample_rows_cm7_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_W128=1") \
-    X("sample_rows_cm7_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_W128=1") \
     X("sample_rows_cm8_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_CM2=1 -DSR_LATE=1") \
     X("sample_rows_cm8_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_CM2=1 -DSR_LATE=1") \
-    X("sample_rows_cm9_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_K64=1 -DSR_K64R=1 -DSR_LATE=1") \
-    X("sample_rows_cm9_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_K64=1 -DSR_K64R=1 -DSR_LATE=1") \
+    X("sample_rows_cm9_f16", "sample_rows_cm.comp", "-DDT_F16=1 -DSR_K64=1 -DSR_LATE=1") \
+    X("sample_rows_cm9_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_K64=1 -DSR_LATE=1") \
     X("sample_rows_cmstop1_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=1") \
     X("sample_rows_cmstop2_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=2") \
     X("sample_rows_cmstop3_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=3")
@@ -419,7 +409,7 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     int64_t BH = a.BH, NB = a.NB, R = a.R;
     if (R <= 0)
         return VOX_OK;
-    /* matrix units (sample_rows_cm.comp: 32 rows, every dim per workgroup; _cm7 16 rows) for f16/bf16 with
+    /* matrix units (sample_rows_cm.comp: 32 rows, every dim per workgroup) for f16/bf16 with
      * D <= 128 where the device has them (VOXATTN_VULKAN_SR_SCALAR=1: off); else the scalar pass, 32 rows x 128
      * dims */
     const int cm = v->coopmat && v->sr_cm && d->dtype != VOX_F32 && a.D <= 128;
@@ -429,15 +419,10 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
      * for bf16 only; VOXATTN_VULKAN_SR_CM2 picks the others */
     const char *cmv = v->sr_stop && d->dtype == VOX_BF16 ? stop
                       : v->sr_cm2 == 8                   ? "sample_rows_cm9"
-                      : v->sr_cm2 == 7                   ? "sample_rows_cm8"
-                      : v->sr_cm2 == 6                   ? "sample_rows_cm7"
-                      : v->sr_cm2 == 5                   ? "sample_rows_cm6"
-                      : v->sr_cm2 == 4                   ? "sample_rows_cm5"
-                      : v->sr_cm2 == 3                   ? "sample_rows_cm64"
-                      : v->sr_cm2 == 2                   ? "sample_rows_cm3"
-                      : v->sr_cm2                        ? "sample_rows_cm2"
-                                                         : "sample_rows_cm";
-    const int64_t rw = cm && !strcmp(cmv, "sample_rows_cm7") ? 16 : 32; /* sampled rows per workgroup */
+                      : v->sr_cm2 == 1                   ? "sample_rows_cm2"
+                      : v->sr_cm2 == 0                   ? "sample_rows_cm"
+                                                         : "sample_rows_cm8";
+    const int64_t rw = 32; /* sampled rows per workgroup */
     int64_t units = BH * ((R + rw - 1) / rw) * (cm ? 1 : (a.D + 127) / 128),
             nsplit = vox_sample_rows_splits(units, v->sr_slots ? v->sr_slots : VK_SR_SLOTS, NB);
     a.nsplit = (int32_t)nsplit;

@@ -37,16 +37,15 @@
  * 7680 (P pieces) + 64 bytes.
  * q, k, v rows are read through rv_row_at: the caller's tensors through
  * slot_token (binding 8) or the block copies.
- * Variants (VOXATTN_VULKAN_SR_CM2, backends/vulkan/NOTES.md session 18):
- * SR_CM2 (one barrier fewer per tile), SR_CM3 (spatial/temporal accumulators
- * in the work space), SR_K64 (64-key tiles), SR_CM5 (Q from shared memory,
- * late K/V loads), SR_CM6 (every accumulator in the work space), SR_W128
- * (workgroups of 128 for 16 rows), SR_LATE (with SR_CM2: the next tile's
- * global loads issued after this tile's merge instead of right after its
- * stage; the same sums; 3% faster on the H200, session 33: the default),
- * SR_K64R (with SR_K64 and SR_LATE: _cm64's 64-key tiles with the three
- * patterns' accumulators in registers as _cm8; session 34, untimed);
- * SR_STOP: timing ablations (wrong sums). */
+ * Variants (VOXATTN_VULKAN_SR_CM2, backends/vulkan/NOTES.md sessions 18, 33,
+ * 34): SR_CM2 (one barrier fewer per tile), SR_LATE (with SR_CM2: the next
+ * tile's global loads issued after this tile's merge instead of right after
+ * its stage; the same sums; 3% faster on the H200, session 33: the default),
+ * SR_K64 (with SR_LATE: tiles of 64 keys, S over all of D per subgroup, the
+ * P pieces in the stage's K rows; session 34, untimed); SR_STOP: timing
+ * ablations (wrong sums). Session 18's register-saving forms (spatial and
+ * temporal accumulators in the work space, Q from shared memory, workgroups
+ * of 128) were measured slower on the H100/H200 and are gone (session 34). */
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_NV_cooperative_matrix : require
@@ -55,41 +54,13 @@
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "common.glsl"
-#if defined(SR_K64) && defined(SR_K64R) /* cm2 with tiles of 64 keys, every pattern's accumulators in registers */
+#if defined(SR_K64) /* tiles of 64 keys (with cm2's barriers) */
 #define SR_CM2 1
-#elif defined(SR_K64) /* cm3 with tiles of 64 keys */
-#define SR_CM3 1
 #endif
-#if defined(SR_W128) /* cm5 in workgroups of 128 (4 subgroups) for 16 sampled rows: two or more per SM */
-#define SR_CM5 1
-#endif
-#if defined(SR_CM6) /* cm5 with the dense pattern's accumulators in the work space too */
-#define SR_CM5 1
-#endif
-#if defined(SR_CM5) /* cm3 with fewer live registers: Q fragments from shared memory at each tile's S, the next
-                       tile's K/V loads issued after this tile's merge, the merge one element at a time */
-#define SR_CM3 1
-#endif
-#if defined(SR_CM6)
-#define SR_CM2 1
-#define NPA 0u /* every pattern accumulates in the work space */
-#elif defined(SR_CM3) /* cm2, and the spatial and temporal patterns' accumulators in the work space */
-#define SR_CM2 1
-#define NPA 1u /* patterns whose accumulators live in registers (the dense one) */
-#else
-#define NPA 3u
-#endif
-#if defined(SR_W128)
-#define WG 128u
-#define WGI 128
-#define NSG 4u
-#define SR_RW 16u             /* sampled rows per workgroup */
-#else
 #define WG 256u
 #define WGI 256
 #define NSG 8u
 #define SR_RW 32u             /* sampled rows per workgroup */
-#endif
 #if defined(SR_K64)
 #define SR_KT 64u             /* keys per tile */
 #else
@@ -120,11 +91,7 @@ layout(std430, set = 0, binding = 2) readonly buffer V4 { uvec4 v4[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Rows { int rows[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Coord { int coord[]; };
 layout(std430, set = 0, binding = 5) readonly buffer BlockValid { int block_valid[]; };
-#if defined(SR_CM3)
-layout(std430, set = 0, binding = 7) buffer Work { float work[]; };
-#else
 layout(std430, set = 0, binding = 7) writeonly buffer Work { float work[]; };
-#endif
 #include "rows_view.glsl" /* binding 8 (the slot table), rv_origin, rv_row_at */
 
 /* Q tile (rows 0..31) at the start; then the K tile (rows 0..31) and the V
@@ -136,9 +103,6 @@ shared uvec4 skv[2u * SR_KT * RS4];
  * 34816 + 9216 + 320 bytes in all */
 shared float sf[SR_RW * SS];
 #else
-#if defined(SR_CM5)
-shared uvec4 sq[SR_RW * RS4]; /* the Q tile (f16 bits), read at every tile's S */
-#endif
 /* S: two halves of D, [half][row][key] (stride SS); then 8 T blocks of 16x16 (one per subgroup) */
 shared float sf[2u * SR_RW * SS];
 shared float16_t sp[3u * SR_RW * PS]; /* P pieces hi, mid, lo: [piece][row][key] */
@@ -303,15 +267,9 @@ void main()
     const uint jb0 = NB * sp_ / nsplit, jb1 = NB * (sp_ + 1u) / nsplit; /* NB * 64 fits 32 bits */
     const bool vec = (D & 7u) == 0u && ((pc.off[0] | pc.off[1] | pc.off[2] | vox_u64lo(pc.sb) | vox_u64lo(pc.sh) |
                                          vox_u64lo(pc.st)) & 7u) == 0u;
-#if defined(SR_W128)
-    const uint rt = 0u;                        /* one row tile */
-    const uint kt = sg & 1u, dh = sg >> 1u;    /* S: its key tile and half of D */
-    const uint dq = sg;                        /* T: its 32 dims */
-#else
     const uint rt = sg & 1u;                   /* the subgroup's row tile (S and T) */
     const uint kt = (sg >> 1u) & 1u, dh = sg >> 2u; /* S: its key tile and half of D */
     const uint dq = sg >> 1u;                  /* T: its 32 dims */
-#endif
 
     /* ---- Q tile -> f16 in shared -> fragments in registers */
     uvec4 qraw[QCH];
@@ -337,21 +295,14 @@ void main()
 #endif
     [[unroll]] for (uint t = 0u; t < QCH; t++) {
         uint idx = tid + t * WG, rr = idx / C8, c = idx - rr * C8;
-#if defined(SR_CM5)
-#define QST sq
-#else
-#define QST skv
-#endif
 #if defined(DT_BF16)
-        QST[rr * RS4 + c] = to_f16(qraw[t], qsc);
+        skv[rr * RS4 + c] = to_f16(qraw[t], qsc);
 #else
-        QST[rr * RS4 + c] = qraw[t];
+        skv[rr * RS4 + c] = qraw[t];
 #endif
     }
     barrier();
-#if defined(SR_CM5)
-    /* the Q fragments are loaded from sq at each tile's S */
-#elif defined(SR_K64)
+#if defined(SR_K64)
     CM16 qf[8]; /* S: the subgroup's 16 rows x 16 keys (key tile sg >> 1) over all of D */
     [[unroll]] for (uint t = 0u; t < 8u; t++)
         coopMatLoadNV(qf[t], skv, rt * 16u * RS4 + t * 2u, RS4, false);
@@ -367,30 +318,18 @@ void main()
 #if defined(SR_CM2)
     const ivec3 ci = ivec3(coord[pc.off[4] + 3u * mib], coord[pc.off[4] + 3u * mib + 1u], coord[pc.off[4] + 3u * mib + 2u]);
 #endif
-    float M[3], Z[3], A[NPA > 0u ? NPA : 1u][16];
+    float M[3], Z[3], A[3][16];
     [[unroll]] for (uint p = 0u; p < 3u; p++) {
         M[p] = NEG_INF;
         Z[p] = 0.0;
     }
-    [[unroll]] for (uint p = 0u; p < NPA; p++)
+    [[unroll]] for (uint p = 0u; p < 3u; p++)
         [[unroll]] for (uint d = 0u; d < 16u; d++)
             A[p][d] = 0.0;
     /* the lane's record of pattern p: {max, sum, acc[D]} at wbase + p (D + 2) */
     const uint wbase = pc.off[7] + ((bh * R + mr) * nsplit + sp_) * 3u * (D + 2u);
     /* the lane's dims: (dq * 2 + b2) * 16 + ldim + e, e < 8 */
     const uint ldim = (lane & 1u) * 8u;
-#if defined(SR_CM3)
-    /* patterns 1 and 2 accumulate in their records, each element read and written by its owning lane only
-     * (a pattern allows the tile's block for few tiles): 32 registers fewer */
-    if (mr < R)
-        [[unroll]] for (uint p = NPA; p < 3u; p++)
-            [[unroll]] for (uint b2 = 0u; b2 < 2u; b2++)
-                [[unroll]] for (uint e = 0u; e < 8u; e++) {
-                    uint d = (dq * 2u + b2) * 16u + ldim + e;
-                    if (d < D)
-                        work[wbase + p * (D + 2u) + 2u + d] = 0.0;
-                }
-#endif
     uint ninf = 0u; /* bit p: pattern p saw an all -inf tile */
     /* softmax: invocation (srow, part) */
     const uint srow = tid >> 3u, part = tid & 7u;
@@ -487,13 +426,7 @@ void main()
             [[unroll]] for (uint t = 0u; t < 4u; t++) {
                 CM16 kf;
                 coopMatLoadNV(kf, skv, kt * 16u * RS4 + (dh * 4u + t) * 2u, RS4, true);
-#if defined(SR_CM5)
-                CM16 qft;
-                coopMatLoadNV(qft, sq, rt * 16u * RS4 + (dh * 4u + t) * 2u, RS4, false);
-                sacc = coopMatMulAddNV(qft, kf, sacc);
-#else
                 sacc = coopMatMulAddNV(qf[t], kf, sacc);
-#endif
             }
             coopMatStoreNV(sacc, sf, dh * SR_RW * SS + rt * 16u * SS + kt * 16u, SS, false);
         }
@@ -645,44 +578,6 @@ void main()
             coopMatStoreNV(oc, sf, sg * 256u, TS, false);
             subgroupMemoryBarrierShared();
             subgroupBarrier();
-#if defined(SR_CM5)
-            {
-                const uint d0 = (dq * 2u + b2) * 16u + ldim;
-                [[unroll]] for (uint e = 0u; e < 8u; e++) {
-                    float t = sf[sg * 256u + (lane >> 1u) * TS + ldim + e] * fv1 * fv2;
-#if !defined(SR_CM6)
-                    if ((use & 1u) != 0u)
-                        A[0][b2 * 8u + e] = A[0][b2 * 8u + e] * fa[0] + t * ft[0];
-#endif
-                    if (mr < R && d0 + e < D)
-                        [[unroll]] for (uint p = NPA; p < 3u; p++)
-                            if ((use >> p & 1u) != 0u) {
-                                const uint at = wbase + p * (D + 2u) + 2u + d0 + e;
-                                work[at] = work[at] * fa[p] + t * ft[p];
-                            }
-                }
-            }
-#elif defined(SR_CM3)
-            float tt[8];
-            [[unroll]] for (uint e = 0u; e < 8u; e++)
-                tt[e] = sf[sg * 256u + (lane >> 1u) * TS + ldim + e] * fv1 * fv2;
-            if ((use & 1u) != 0u)
-                [[unroll]] for (uint e = 0u; e < 8u; e++)
-                    A[0][b2 * 8u + e] = A[0][b2 * 8u + e] * fa[0] + tt[e] * ft[0];
-            const uint d0 = (dq * 2u + b2) * 16u + ldim;
-            if (mr < R && d0 < D)
-                [[unroll]] for (uint p = 1u; p < 3u; p++) {
-                    if ((use >> p & 1u) == 0u)
-                        continue;
-                    const uint at = wbase + p * (D + 2u) + 2u + d0;
-                    float g[8];
-                    [[unroll]] for (uint e = 0u; e < 8u; e++)
-                        g[e] = d0 + e < D ? work[at + e] : 0.0;
-                    [[unroll]] for (uint e = 0u; e < 8u; e++)
-                        if (d0 + e < D)
-                            work[at + e] = g[e] * fa[p] + tt[e] * ft[p];
-                }
-#else
             [[unroll]] for (uint e = 0u; e < 8u; e++) {
                 float t = sf[sg * 256u + (lane >> 1u) * TS + (lane & 1u) * 8u + e] * fv1 * fv2;
                 uint d = b2 * 8u + e;
@@ -690,7 +585,6 @@ void main()
                     if ((use >> p & 1u) != 0u)
                         A[p][d] = A[p][d] * fa[p] + t * ft[p];
             }
-#endif
             subgroupMemoryBarrierShared();
             subgroupBarrier(); /* read before the next block's store */
         }
@@ -715,13 +609,11 @@ void main()
                 work[o] = M[p];
                 work[o + 1u] = M[p] == NEG_INF && Z[p] == 0.0 && (ninf >> p & 1u) != 0u ? -1.0 : Z[p];
             }
-            if (p >= NPA)
-                continue; /* accumulated in place */
             [[unroll]] for (uint b2 = 0u; b2 < 2u; b2++)
                 [[unroll]] for (uint e = 0u; e < 8u; e++) {
                     uint d = (dq * 2u + b2) * 16u + (lane & 1u) * 8u + e;
                     if (d < D)
-                        work[o + 2u + d] = A[min(p, NPA - 1u)][b2 * 8u + e];
+                        work[o + 2u + d] = A[p][b2 * 8u + e];
                 }
         }
     }

@@ -437,10 +437,16 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     const char *sr = getenv("VOXATTN_VULKAN_SR_SLOTS");
     /* opt-in: H200 mid call of session 16, SVG build 1.167 against 1.179 ms, within noise */
     d->sr_merge_wg = vox_env_flag("VOXATTN_VULKAN_SR_MERGE_WG");
-    /* 0 sample_rows_cm, 1 _cm2 (same sums, one barrier fewer a tile), 2 _cm3, 3 _cm64, 4 _cm5, 5 _cm6, 6 _cm7,
-     * 7 _cm8 (cm2 with the next tile's loads issued after the merge; the default since session 33: the
-     * same sums, 7.4% off hunyuan-720p's SVG build against _cm), 8 _cm9 (_cm8 in 64-key tiles; untimed) */
+    /* 0 sample_rows_cm, 1 _cm2 (same sums, one barrier fewer a tile), 7 _cm8 (cm2 with the next tile's loads
+     * issued after the merge; the default since session 33: the same sums, 7.4% off hunyuan-720p's SVG build
+     * against _cm), 8 _cm9 (_cm8 in 64-key tiles; untimed). 2-6 (session 18's _cm3, _cm64, _cm5, _cm6,
+     * _cm7, all measured slower) were removed in session 34: the default runs */
     d->sr_cm2 = env_choice("VOXATTN_VULKAN_SR_CM2", 7, 8);
+    if (d->sr_cm2 >= 2 && d->sr_cm2 <= 6) {
+        vox_log(d->log, VOX_LOG_WARN, "vulkan: VOXATTN_VULKAN_SR_CM2=%d: that sample_rows variant was removed "
+                                      "(session 34); the default (7) runs", d->sr_cm2);
+        d->sr_cm2 = 7;
+    }
     d->sr_stop = env_choice("VOXATTN_VULKAN_SR_STOP", 0, 3);
     d->sr_copies = vox_env_flag("VOXATTN_VULKAN_SR_COPIES"); /* A/B: SVG's three permutes before sample_rows */
     d->qs_copies = vox_env_flag("VOXATTN_VULKAN_QS_COPIES"); /* A/B: the permute of q before query_select */

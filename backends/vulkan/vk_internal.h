@@ -286,9 +286,8 @@ typedef struct vk_dev {
     int kv_fallback;  /* VOXATTN_VULKAN_KV_FALLBACK (tests): every f32 TOPK row through kv_select_sgw_fb */
     int sr_cm;     /* sample_rows' coop-matrix tile pass where the device has it (off: VOXATTN_VULKAN_SR_SCALAR) */
     int sr_cm2;    /* VOXATTN_VULKAN_SR_CM2: 1 sample_rows_cm2 (one barrier fewer per tile, block coordinates read
-                      ahead), 2 _cm3 (and the spatial/temporal accumulators in the work space), 3 _cm64 (cm3
-                      with tiles of 64 keys), 4-6 _cm5/_cm6/_cm7, 7 _cm8 (cm2, the next tile's loads
-                      after the merge), 8 _cm9 (_cm8 in tiles of 64 keys); 0 sample_rows_cm. Default 7 */
+                      ahead), 7 _cm8 (cm2, the next tile's loads after the merge), 8 _cm9 (_cm8 in tiles of 64
+                      keys); 0 sample_rows_cm. Default 7 */
     int sr_stop;   /* VOXATTN_VULKAN_SR_STOP (tests only, wrong sums): bf16 coop-matrix tile pass stopped after
                       the softmax (1), S (2), the K/V stage (3): timing ablations */
     int sr_copies; /* VOXATTN_VULKAN_SR_COPIES: sample_rows on block copies (off: the caller's q, k, v through slot_token) */
