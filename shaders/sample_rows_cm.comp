@@ -57,6 +57,7 @@
 #if defined(SR_K64) /* tiles of 64 keys (with cm2's barriers) */
 #define SR_CM2 1
 #endif
+#define NPA 3u /* patterns whose accumulators live in registers: all (session 18's removed forms kept fewer) */
 #define WG 256u
 #define WGI 256
 #define NSG 8u
@@ -318,7 +319,7 @@ void main()
 #if defined(SR_CM2)
     const ivec3 ci = ivec3(coord[pc.off[4] + 3u * mib], coord[pc.off[4] + 3u * mib + 1u], coord[pc.off[4] + 3u * mib + 2u]);
 #endif
-    float M[3], Z[3], A[3][16];
+    float M[3], Z[3], A[NPA > 0u ? NPA : 1u][16];
     [[unroll]] for (uint p = 0u; p < 3u; p++) {
         M[p] = NEG_INF;
         Z[p] = 0.0;
@@ -609,11 +610,13 @@ void main()
                 work[o] = M[p];
                 work[o + 1u] = M[p] == NEG_INF && Z[p] == 0.0 && (ninf >> p & 1u) != 0u ? -1.0 : Z[p];
             }
+            if (p >= NPA)
+                continue;
             [[unroll]] for (uint b2 = 0u; b2 < 2u; b2++)
                 [[unroll]] for (uint e = 0u; e < 8u; e++) {
                     uint d = (dq * 2u + b2) * 16u + (lane & 1u) * 8u + e;
                     if (d < D)
-                        work[o + 2u + d] = A[p][b2 * 8u + e];
+                        work[o + 2u + d] = A[min(p, NPA - 1u)][b2 * 8u + e];
                 }
         }
     }
