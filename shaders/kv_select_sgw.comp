@@ -1315,21 +1315,27 @@ void main()
             qrow[sg][e] = double(qbar[qat + e]);
         subgroupMemoryBarrierShared();
         subgroupBarrier();
-        for (uint j = lane; j < NBv; j += S) {
-            uint kat = pc.off[1] + (bh * NB + j) * D;
-            double acc = 0.0LF;
+        /* two keys a lane at a time (two independent chains; each key's sum in dim order, as kv_select_sgw_s) */
+        for (uint j0 = lane; j0 < NBv; j0 += 2u * S) {
+            uint j1 = min(j0 + S, NBv - 1u);
+            uint kat0 = pc.off[1] + (bh * NB + j0) * D, kat1 = pc.off[1] + (bh * NB + j1) * D;
+            double acc0 = 0.0LF, acc1 = 0.0LF;
             if (vec)
                 for (uint e = 0u; e < D; e += 4u) {
-                    vec4 kk = kbar4[(kat + e) / 4u];
-                    acc = fma(qrow[sg][e], double(kk.x), acc);
-                    acc = fma(qrow[sg][e + 1u], double(kk.y), acc);
-                    acc = fma(qrow[sg][e + 2u], double(kk.z), acc);
-                    acc = fma(qrow[sg][e + 3u], double(kk.w), acc);
+                    vec4 k0 = kbar4[(kat0 + e) / 4u], k1 = kbar4[(kat1 + e) / 4u];
+                    [[unroll]] for (uint c = 0u; c < 4u; c++) {
+                        acc0 = fma(qrow[sg][e + c], double(k0[c]), acc0);
+                        acc1 = fma(qrow[sg][e + c], double(k1[c]), acc1);
+                    }
                 }
             else
-                for (uint e = 0u; e < D; e++)
-                    acc = fma(qrow[sg][e], double(kbar[kat + e]), acc);
-            st_p(P + 2u * j, acc * scale64);
+                for (uint e = 0u; e < D; e++) {
+                    acc0 = fma(qrow[sg][e], double(kbar[kat0 + e]), acc0);
+                    acc1 = fma(qrow[sg][e], double(kbar[kat1 + e]), acc1);
+                }
+            st_p(P + 2u * j0, acc0 * scale64);
+            if (j0 + S < NBv)
+                st_p(P + 2u * (j0 + S), acc1 * scale64);
         }
         subgroupMemoryBarrierBuffer();
         subgroupBarrier();
