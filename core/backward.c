@@ -117,6 +117,13 @@ static int same_rows(const vox_plan *plan, int64_t x, int64_t y)
            !memcmp(plan->h_kv_count + (size_t)x * NB, plan->h_kv_count + (size_t)y * NB, bytes);
 }
 
+/* Whether a transposed list of count entries is the row of all NB blocks
+ * at full (absolute; -1: the column array has none), stored once. */
+static int shares_full_row(int64_t full, int32_t count, int64_t NB)
+{
+    return full >= 0 && count == NB;
+}
+
 /* The packed mask (core/backend.h, vox_op_attention_backward) of a static
  * mask (DENSE, CUSTOM), from the host copies made at plan creation: header,
  * the plan's column array as is (the forward's rows point into it), then one
@@ -125,13 +132,6 @@ static int same_rows(const vox_plan *plan, int64_t x, int64_t y)
  * transposed list of all NB query blocks points at a row of all NB blocks
  * where the column array has one (DENSE's [0,NB)): a dense mask's packed
  * mask holds 4R + NB entries, not n_blocks x n_blocks. */
-/* Whether a transposed list of count entries is the row of all NB blocks
- * at full (absolute; -1: the column array has none), stored once. */
-static int shares_full_row(int64_t full, int32_t count, int64_t NB)
-{
-    return full >= 0 && count == NB;
-}
-
 static vox_status host_mask(vox_plan *plan)
 {
     vox_status st;

@@ -153,6 +153,14 @@
     S(f32, scale_f)           \
     S(f32, param_f)
 
+/* The words at the scratch's head of a kv_select whose f32 selection lists
+ * the rows it cannot certify for one fallback pass after its waves (Vulkan's
+ * kv_select_sgw, OpenCL's kv_select_f32.cl): the count, then up to `rows`
+ * (BH NB) row indices, rounded up to `align` words so that what follows
+ * keeps the binding's alignment. One expression for C, OpenCL C and GLSL
+ * (pass rows and align in the caller's integer type). */
+#define VOX_KV_LIST_WORDS(rows, align) (((rows) + (align)) / (align) * (align))
+
 /* sample_rows (head classification): out[(bh*R+r)*3 + {0,1,2}].
  * work, nsplit: a backend's work space and key split count (per-split
  * partial softmax states, merged after).

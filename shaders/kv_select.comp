@@ -1533,7 +1533,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     /* the f32 path's slice: one word a key (the fallback re-scores its rows elsewhere: kv_select_sgw.comp);
      * its scratch starts with the fallback list (f_lead: its count and up to BH NB rows, even) */
     a.per_block = a.NBv > 0 ? (f32k ? trows * a.NBv + VK_SGW_F32_WORDS : words * a.NBv) : 1;
-    const int64_t lead = f32k ? (rows + 2) & ~(int64_t)1 : 0;
+    const int64_t lead = f32k ? VOX_KV_LIST_WORDS(rows, 2) : 0; /* kv_select_sgw.comp's f_lead */
     int64_t groups = (KV_SCRATCH_MAX / 4 - lead) / a.per_block;
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;

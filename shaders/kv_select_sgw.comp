@@ -599,8 +599,9 @@ float p2f(int e) { return ldexp(1.0, e); }
 /* The f32 path's words of the slice at sbase: the head's largest key norm, the rows' extremes */
 uint f_area(uint sbase) { return sbase + vox_u64lo(pc.per_block) - SGW_FW; }
 /* The f32 path's scratch: the fallback list at pc.off[5] (its count, then the rows m = bh NB + i), 1 + BH NB
- * words rounded up to even (so the slices keep the binding's 8-byte parity), then tile tl's slice */
-uint f_lead() { return (vox_u64lo(pc.BH) * vox_u64lo(pc.NB) + 2u) & ~1u; }
+ * words rounded up to even (so the slices keep the binding's 8-byte parity; kernel_args.h), then tile tl's
+ * slice */
+uint f_lead() { return VOX_KV_LIST_WORDS(vox_u64lo(pc.BH) * vox_u64lo(pc.NB), 2u); }
 uint f_slice(uint tl) { return pc.off[5] + f_lead() + tl * vox_u64lo(pc.per_block); }
 /* f32 order as unsigned order (finite values and infinities; NaN apart) and back */
 uint okey_f(float x)
@@ -1157,6 +1158,15 @@ void main()
     uint D = vox_u64lo(pc.D), NB = vox_u64lo(pc.NB), NBv = vox_u64lo(pc.NBv);
     uint tph = (NB + SGW_ROWS - 1u) / SGW_ROWS;
     al2 = (pc.off[5] & 1u) == 0u;
+#if SGW_PASS == 1
+    /* the scores passes' split (SGW_RSPLIT 2: invocations kw = tid % KW of half tid / KW take the half's SGW_RI
+     * rows, so each q read from shared memory serves SGW_KPT keys for fewer rows; 1: every invocation all rows) */
+#if SGW_RSPLIT > 1
+    const uint KW = WG / SGW_RSPLIT, kw = tid % KW, r0 = tid / KW * SGW_RI;
+#else
+    const uint KW = WG, kw = tid, r0 = 0u;
+#endif
+#endif
 #if SGW_PASS == 1 && SGW_F32
     /* the f32 scores of tile tile0 + g into slice g (row r's at sbase + r NBv + j), in chunks of SGW_CHUNK
      * dims each summed from 0 in order, the chunk sums added in order (topk_f32's bound); at F: the largest
@@ -1180,15 +1190,7 @@ void main()
     barrier();
     float nkm = 0.0;
     bool bad = false;
-    /* SGW_RSPLIT 2: invocations kw = tid % KW of half hf = tid / KW take the half's SGW_RI rows (fewer q reads
-     * from shared memory a product: SGW_RI / 4 per dim for SGW_KPT keys) */
-#if SGW_RSPLIT > 1
-    const uint KW = WG / SGW_RSPLIT, hf = tid / KW, kw = tid - hf * KW, r0 = hf * SGW_RI;
-    const bool sgin = gl_SubgroupSize <= KW; /* a subgroup within one half (uniform): extremes by subgroup ops */
-#else
-    const uint KW = WG, kw = tid, r0 = 0u;
-    const bool sgin = true;
-#endif
+    const bool sgin = SGW_RSPLIT == 1 || gl_SubgroupSize <= KW; /* a subgroup within one half: extremes by subgroup ops */
     for (uint jb = 0u; jb < NBv; jb += KW * SGW_KPT) {
         float acc[SGW_KPT][SGW_RI], nk[SGW_KPT];
 #if SGW_CHUNK < 128
@@ -1356,12 +1358,6 @@ void main()
         qd[x >> 1][x & 1u] = rr < nv ? double(qbar[qat + rr * D + e]) : 0.0LF;
     }
     barrier();
-    /* SGW_RSPLIT 2: invocations kw = tid % KW of half hf = tid / KW take the half's SGW_RI rows (_s_h, _s_q) */
-#if SGW_RSPLIT > 1
-    const uint KW = WG / SGW_RSPLIT, hf = tid / KW, kw = tid - hf * KW, r0 = hf * SGW_RI;
-#else
-    const uint KW = WG, kw = tid, r0 = 0u;
-#endif
     for (uint jb = 0u; jb < NBv; jb += KW * SGW_KPT) {
         /* keys jb + u KW + kw (u < SGW_KPT): each q value read from shared memory serves them all */
         double acc[SGW_KPT][SGW_RI];

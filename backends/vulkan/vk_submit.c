@@ -23,6 +23,13 @@ static double host_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
+/* Milliseconds between two timestamps of the queue (its valid bits, wrapping) */
+static double ts_ms(const vk_dev *d, uint64_t t0, uint64_t t1)
+{
+    const uint64_t mask = d->ts_valid_bits >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << d->ts_valid_bits) - 1);
+    return (double)(((t1 & mask) - (t0 & mask)) & mask) * (double)d->limits.timestampPeriod * 1e-6;
+}
+
 /* ------------------------------------------------------------ device objects */
 
 vox_status vk_submit_init(vk_dev *d)
@@ -209,10 +216,8 @@ vox_status vk_flush(vk_dev *d)
                                                  VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
         if (r != VK_SUCCESS)
             st = vk_status(d, r, "vkGetQueryPoolResults");
-        const uint64_t mask = d->ts_valid_bits >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << d->ts_valid_bits) - 1);
         for (uint32_t q = 0; !st && q < d->prof_n; q += 2) {
-            const double ms = (double)(((t[q + 1] & mask) - (t[q] & mask)) & mask) *
-                              (double)d->limits.timestampPeriod * 1e-6;
+            const double ms = ts_ms(d, t[q], t[q + 1]);
             int k = 0;
             while (k < d->nprof && strcmp(d->prof[k].name, d->prof_name[q / 2]))
                 k++;
@@ -553,8 +558,6 @@ vox_status vk_timer_end(void *dev, double *ms)
                                              VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
     if (r != VK_SUCCESS)
         return vk_status(d, r, "vkGetQueryPoolResults");
-    uint64_t mask = d->ts_valid_bits >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << d->ts_valid_bits) - 1);
-    uint64_t ticks = ((t[1] & mask) - (t[0] & mask)) & mask;
-    *ms = (double)ticks * (double)d->limits.timestampPeriod * 1e-6;
+    *ms = ts_ms(d, t[0], t[1]);
     return VOX_OK;
 }

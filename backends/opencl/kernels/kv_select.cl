@@ -794,7 +794,7 @@ static vox_status cl_kv_select_warp(cl_dev *d, const vox_op_dims *dm, const vox_
  * vox_kv_select_f (a warp per row: the certified lists, the other rows to the
  * list); then one vox_kv_select_fb after the last wave (work-groups taking
  * the listed rows in turn: their exact f64 scores and selection). The scratch:
- * the list (cl_kf_lead words), then a slice per tile (256-byte aligned): NBv
+ * the list (VOX_KV_LIST_WORDS(BH NB, 64) words), then a slice per tile (256-byte aligned): NBv
  * words per row, then CL_KF_WORDS; the fallback's areas (2 NBv words each)
  * in the slices' room. Enqueue only. Returns VOX_ERR_UNSUPPORTED (d->kv_f32k
  * then off for good where the program does not build or a kernel does not
@@ -805,7 +805,7 @@ static vox_status cl_kv_select_f32(cl_dev *d, const vox_op_dims *dm, const vox_o
     const size_t lw = d->kv_warp == 2 ? 32 : KV_LSZ, lb = d->kv_warp == 2 ? 32 : 128;
     const size_t qf = 4 * CL_KF_ROWS * (size_t)a->D, qd = 8 * (size_t)a->D;
     const size_t stride = (4 * (CL_KF_ROWS * (size_t)a->NBv + CL_KF_WORDS) + 255) / 256 * 256;
-    const size_t lead = 4 * (size_t)((a->BH * a->NB + 1 + 63) / 64 * 64); /* kv_select_f32.cl's kf_lead, bytes */
+    const size_t lead = 4 * (size_t)VOX_KV_LIST_WORDS(a->BH * a->NB, 64); /* kv_select_f32.cl's kf_lead, bytes */
     const int64_t tiles = a->BH * ((a->NB + CL_KF_ROWS - 1) / CL_KF_ROWS);
     if (qf + KV_STATIC_LOCAL > d->local_mem || lw > d->max_wg || CL_KF_WG1 > d->max_wg || lead >= KV_SCRATCH_MAX)
         return VOX_ERR_UNSUPPORTED;

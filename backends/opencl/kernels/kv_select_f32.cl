@@ -42,8 +42,8 @@
 #define KF_ROWS 32   /* query rows per tile (the host's CL_KF_ROWS) */
 #define KF_WORDS 64  /* words after a slice's scores: the key norm, even (the host's CL_KF_WORDS) */
 /* The fallback list's words at the scratch's head: 1 + BH NB rounded up to 64 (the slices stay 256-byte
- * aligned; the host's cl_kf_lead) */
-long kf_lead(long BH, long NB) { return (BH * NB + 1 + 63) / 64 * 64; }
+ * aligned; the host's lead, kernel_args.h) */
+long kf_lead(long BH, long NB) { return VOX_KV_LIST_WORDS(BH * NB, 64L); }
 #define KF_WG1 128   /* vox_kv_select_fs's work-group (the host's CL_KF_WG1) */
 #define KF_KPT 2     /* keys per item in vox_kv_select_fs */
 #define KF_CHUNK 128 /* dims summed apart before joining a score's running sum (the bound's L; >= D: one f32
