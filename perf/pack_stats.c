@@ -285,9 +285,8 @@ static void add_tiling(const char *name, int ew, int eh, int et, const int in[3]
  * the first block not yet taken and adds, while its rows fit maxrows and it holds fewer than GMAX blocks, the
  * block among the next `win` untaken positions whose list adds the fewest KV tiles to the cluster's union
  * (ties: the earlier position). The clusters are concatenated; tstart marks each cluster's first position. */
-static int cl_maxrows;
-static void cluster_order(const geom *g, const head_mask *m, const uint64_t *bits, int win, const int *base,
-                          int *order, int *tstart)
+static void cluster_order(const geom *g, const head_mask *m, const uint64_t *bits, int win, int maxrows,
+                          const int *base, int *order, int *tstart)
 {
     unsigned char *taken = calloc((size_t)g->NB, 1);
     uint64_t *u = malloc(sizeof *u * (size_t)g->words), *t = malloc(sizeof *t * (size_t)g->words);
@@ -309,7 +308,7 @@ static void cluster_order(const geom *g, const head_mask *m, const uint64_t *bit
                     continue;
                 seen++;
                 int rc = m->kept[c] < 0 ? 0 : m->kept[c];
-                if (rows + rc > cl_maxrows)
+                if (rows + rc > maxrows)
                     continue;
                 const uint64_t *bb = bits + (size_t)c * g->words;
                 for (int w = 0; w < g->words; w++)
@@ -621,6 +620,7 @@ int main(int argc, char **argv)
     }
     int NS = n_strat;
     int *order = malloc(sizeof *order * (size_t)g.NB), *tstart = malloc(sizeof *tstart * (size_t)g.NB);
+    int *base = malloc(sizeof *base * (size_t)g.NB);
     unsigned char *tmpb = malloc((size_t)g.NB);
     /* per keep, per strategy, per head */
     cost *res = calloc((size_t)nk * NS * BH, sizeof *res);
@@ -631,14 +631,11 @@ int main(int argc, char **argv)
         int nwg = ms[ki].pruned ? nwg_pruned : nwg_dense, maxrows = 64 * nwg;
         for (int m = 0; m < BH; m++) {
             uint64_t *bits = head_bits(&g, &ms[ki].h[m]);
-            cl_maxrows = maxrows;
+            make_order(&g, &strats[0], &ms[ki].h[m], tmpb, base, NULL); /* the planner's order: the clusters' */
             for (int s = 0; s < NS; s++) {
                 if (strats[s].kind == 4) {
-                    int *base = malloc(sizeof *base * (size_t)g.NB);
-                    make_order(&g, &strats[0], &ms[ki].h[m], tmpb, base, NULL);
                     memset(tstart, 0, sizeof *tstart * (size_t)g.NB);
-                    cluster_order(&g, &ms[ki].h[m], bits, strats[s].axis, base, order, tstart);
-                    free(base);
+                    cluster_order(&g, &ms[ki].h[m], bits, strats[s].axis, maxrows, base, order, tstart);
                 } else
                     make_order(&g, &strats[s], &ms[ki].h[m], tmpb, order, tstart);
                 pack_cost(&g, bits, &ms[ki].h[m], order, maxrows, nwg, strats[s].aligned ? tstart : NULL,
