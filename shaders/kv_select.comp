@@ -1569,10 +1569,12 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             a.tile0 = t0;
             static const char *const fsel[2][3] = {{"kv_select_sgw_f", "kv_select_sgw_f_all", "kv_select_sgw_f_dbg"},
                                                    {"kv_select_sgw_f_cum", "kv_select_sgw_f_cum_all", "kv_select_sgw_f_cum_dbg"}};
-            /* VOXATTN_VULKAN_KV_FS_SPLIT (A/B): _h, _c16h (each half of the workgroup half the rows) */
+            /* each half of the workgroup half the rows (_h, _c16h): CUMULATIVE's by default, VOXATTN_VULKAN_KV_FS_SPLIT
+             * 1 both, 0 neither */
             static const char *const fss[2][3] = {{"kv_select_sgw_fs", "kv_select_sgw_fs_dbg", "kv_select_sgw_fs_h"},
                                                   {"kv_select_sgw_fs_c16", "kv_select_sgw_fs_c16_dbg", "kv_select_sgw_fs_c16h"}};
-            st = VK_DISPATCH(v, kv_select, fss[fcum][v->kv_debug ? 1 : v->kv_fs_split == 1 ? 2 : 0], b, a, (uint64_t)n);
+            const int split = v->kv_fs_split == 1 || (v->kv_fs_split < 0 && fcum);
+            st = VK_DISPATCH(v, kv_select, fss[fcum][v->kv_debug ? 1 : split ? 2 : 0], b, a, (uint64_t)n);
             if (!st && v->kv_stop != 1)
                 st = VK_DISPATCH(v, kv_select, fsel[fcum][v->kv_fallback ? 1 : v->kv_debug ? 2 : 0], b, a,
                                  (uint64_t)(n * (VK_SGW_ROWS_F32 / VK_SGW_SLOTS)));
@@ -1600,7 +1602,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             a.tile0 = t0;
             /* VOXATTN_VULKAN_KV_FS_SPLIT (A/B): 1 _s_h (half the rows, twice the keys), 2 _s_q (half the rows) */
             static const char *const ss[3] = {"kv_select_sgw_s", "kv_select_sgw_s_h", "kv_select_sgw_s_q"};
-            st = VK_DISPATCH(v, kv_select, ss[v->kv_fs_split], b, a, (uint64_t)n);
+            st = VK_DISPATCH(v, kv_select, ss[v->kv_fs_split > 0 ? v->kv_fs_split : 0], b, a, (uint64_t)n);
             if (!st && v->kv_stop != 1)
                 st = VK_DISPATCH(v, kv_select, sel, b, a, (uint64_t)(n * (VK_SGW_ROWS / VK_SGW_SLOTS)));
         }

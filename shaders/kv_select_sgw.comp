@@ -43,7 +43,9 @@
  * (VOXATTN_VULKAN_KV_STOP): `tile` pass 1 alone; `row1`, `row2` (SGW_RSTOP): pass 2 up to p, up to T.
  *
  * TOPK on f32 scores (SGW_F32, session 26; the launcher's default for TOPK, VOXATTN_VULKAN_KV_TOPK_F64=1
- * the exact path above): the CUDA path's algorithm (backends/gpu/kernels/kv_select_fast.cuh, vox_kf_topk),
+ * the exact path above; and for CUMULATIVE since session 35 with SGW_MASS, cum_f32 below, the port of CUDA's
+ * vox_kf_cum, VOXATTN_VULKAN_KV_CUM_F32=0 the exact path): the CUDA path's algorithm
+ * (backends/gpu/kernels/kv_select_fast.cuh, vox_kf_topk),
  * so that TOPK is one design on CUDA, Vulkan and OpenCL (kernels/kv_select_f32.cl). Tiles of 32 rows, three
  * dispatches per wave:
  * 1. kv_select_sgw_fs: each score one f32 fma chain over the dims (SGW_CHUNK 128; a smaller SGW_CHUNK sums

@@ -42,7 +42,8 @@
  * tile's global loads issued after this tile's merge instead of right after
  * its stage; the same sums; 3% faster on the H200, session 33: the default),
  * SR_K64 (with SR_LATE: tiles of 64 keys, S over all of D per subgroup, the
- * P pieces in the stage's K rows; session 34, untimed); SR_STOP: timing
+ * P pieces in the stage's K rows; session 34; the default since session 35,
+ * 12% faster on the H200); SR_STOP: timing
  * ablations (wrong sums). Session 18's register-saving forms (spatial and
  * temporal accumulators in the work space, Q from shared memory, workgroups
  * of 128) were measured slower on the H100/H200 and are gone (session 34). */

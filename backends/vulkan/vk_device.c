@@ -413,13 +413,17 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_wave = env_choice("VOXATTN_VULKAN_KV_WAVE", 0, 1 << 30);
     d->kv_no_replay = vox_env_flag("VOXATTN_VULKAN_KV_NO_REPLAY"); /* tests: kv_select_sgw_cum's candidates bare */
     d->kv_topk_f64 = vox_env_flag("VOXATTN_VULKAN_KV_TOPK_F64"); /* A/B: kv_select_sgw's TOPK on exact f64 scores */
-    /* kv_select_sgw's CUMULATIVE on f32 scores with a certificate (opt-in: H200, session 26, hunyuan-720p tau 0.9
-     * build 11.15 ms against 10.35 exact, 32% of the perf case's rows refused at one f32 chain per score) */
-    d->kv_cum_f32 = vox_env_flag("VOXATTN_VULKAN_KV_CUM_F32");
-    /* A/B (session 34, untimed): kv_select's scores passes with each half of the workgroup half the tile's rows:
-     * 1 twice the keys an invocation (kv_select_sgw_fs_h, _c16h, _s_h: half the shared-memory reads of q a
-     * product), 2 the exact scores pass with the same keys (_s_q: half the accumulators) */
-    d->kv_fs_split = env_choice("VOXATTN_VULKAN_KV_FS_SPLIT", 0, 2);
+    /* kv_select_sgw's CUMULATIVE on f32 scores with a certificate, the refused rows re-scored exactly once a build
+     * (unset or 1; 0: every row's exact f64 scores). The default since session 35: H200, hunyuan-720p tau 0.9
+     * build 6.899 ms against 10.435 exact (7.192 with the unsplit scores pass), wan-1.3b-480p 0.527 against
+     * 0.543; before session 34's one fallback a build it was 10.29 against 10.32 (session 30) */
+    d->kv_cum_f32 = env_choice("VOXATTN_VULKAN_KV_CUM_F32", 1, 1);
+    /* kv_select's scores passes with each half of the workgroup half the tile's rows. Unset: the f32 CUMULATIVE's
+     * pass split (_c16h: twice the keys an invocation, half the shared-memory reads of q a product; H200,
+     * session 35, above), TOPK's and the exact one's not (hunyuan-720p top-k 3.250 split against 3.207, tau
+     * exact 10.880 / 11.371 against 10.435). 0 none, 1 all three (kv_select_sgw_fs_h, _c16h, _s_h), 2 the exact
+     * scores pass with the same keys (_s_q: half the accumulators) */
+    d->kv_fs_split = env_choice("VOXATTN_VULKAN_KV_FS_SPLIT", -1, 2);
     /* tests: dispatches per batch of recorded work (unset: VK_POOL_SETS), so that small cases switch batches */
     d->pool_sets = env_choice("VOXATTN_VULKAN_POOL_SETS", VK_POOL_SETS, VK_POOL_SETS);
     d->pool_sets = d->pool_sets < 1 ? 1 : d->pool_sets;
@@ -438,14 +442,15 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     /* opt-in: H200 mid call of session 16, SVG build 1.167 against 1.179 ms, within noise */
     d->sr_merge_wg = vox_env_flag("VOXATTN_VULKAN_SR_MERGE_WG");
     /* 0 sample_rows_cm, 1 _cm2 (same sums, one barrier fewer a tile), 7 _cm8 (cm2 with the next tile's loads
-     * issued after the merge; the default since session 33: the same sums, 7.4% off hunyuan-720p's SVG build
-     * against _cm), 8 _cm9 (_cm8 in 64-key tiles; untimed). 2-6 (session 18's _cm3, _cm64, _cm5, _cm6,
-     * _cm7, all measured slower) were removed in session 34: the default runs */
-    d->sr_cm2 = env_choice("VOXATTN_VULKAN_SR_CM2", 7, 8);
+     * issued after the merge; session 33's default: 7.4% off hunyuan-720p's SVG build against _cm), 8 _cm9
+     * (_cm8 in 64-key tiles with the accumulators in registers; the default since session 35: H200,
+     * hunyuan-720p SVG build 5.522 ms against _cm8's 6.309, wan-1.3b-480p 0.892 against 1.012). 2-6 (session
+     * 18's _cm3, _cm64, _cm5, _cm6, _cm7, all measured slower) were removed in session 34: the default runs */
+    d->sr_cm2 = env_choice("VOXATTN_VULKAN_SR_CM2", 8, 8);
     if (d->sr_cm2 >= 2 && d->sr_cm2 <= 6) {
         vox_log(d->log, VOX_LOG_WARN, "vulkan: VOXATTN_VULKAN_SR_CM2=%d: that sample_rows variant was removed "
-                                      "(session 34); the default (7) runs", d->sr_cm2);
-        d->sr_cm2 = 7;
+                                      "(session 34); the default (8) runs", d->sr_cm2);
+        d->sr_cm2 = 8;
     }
     d->sr_stop = env_choice("VOXATTN_VULKAN_SR_STOP", 0, 3);
     d->sr_copies = vox_env_flag("VOXATTN_VULKAN_SR_COPIES"); /* A/B: SVG's three permutes before sample_rows */
