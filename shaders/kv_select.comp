@@ -1534,7 +1534,9 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
      * its scratch starts with the fallback list (f_lead: its count and up to BH NB rows, even) */
     a.per_block = a.NBv > 0 ? (f32k ? trows * a.NBv + VK_SGW_F32_WORDS : words * a.NBv) : 1;
     const int64_t lead = f32k ? VOX_KV_LIST_WORDS(rows, 2) : 0; /* kv_select_sgw.comp's f_lead */
-    int64_t groups = (KV_SCRATCH_MAX / 4 - lead) / a.per_block;
+    /* VOXATTN_VULKAN_KV_SCRATCH_MB (timing): another cap than KV_SCRATCH_MAX, so fewer or more waves */
+    const int64_t smax = v->kv_scratch_mb > 0 ? (int64_t)v->kv_scratch_mb << 20 : KV_SCRATCH_MAX;
+    int64_t groups = (smax / 4 - lead) / a.per_block;
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
     const int64_t swords = lead + groups * a.per_block;
