@@ -219,6 +219,7 @@ static void mma_detect(cl_dev *d)
      * exact f64 scores of every row (kv_select_warp.cl, session 14's); VOXATTN_OPENCL_KV_FALLBACK (tests
      * only): every row the certificate would take to its exact fallback */
     d->kv_f32k = !vox_env_flag("VOXATTN_OPENCL_KV_TOPK_F64");
+    d->kv_cum_f32 = vox_env_flag("VOXATTN_OPENCL_KV_CUM_F32"); /* CUMULATIVE too (opt-in) */
     d->kv_fallback = vox_env_flag("VOXATTN_OPENCL_KV_FALLBACK");
     const char *kwv = getenv("VOXATTN_OPENCL_KV_WAVE"); /* tests: several waves at the test cases' sizes */
     d->kv_wave = kwv && *kwv ? atoi(kwv) : 0;

@@ -83,7 +83,8 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
     }
     const int tc = kind == PROG_ATTN_MMA || kind == PROG_SR_MMA; /* a tensor-core program */
     /* those with a fallback: the tensor-core programs, kv_select's warp-per-row one */
-    const vox_log_level fail_level = tc || kind == PROG_KVW || kind == PROG_KVF ? VOX_LOG_WARN : VOX_LOG_ERROR;
+    const vox_log_level fail_level =
+        tc || kind == PROG_KVW || kind == PROG_KVF || kind == PROG_KVC ? VOX_LOG_WARN : VOX_LOG_ERROR;
     const char *src[CL_MAX_SOURCES];
     size_t len[CL_MAX_SOURCES];
     const char *files[CL_MAX_SOURCES] = {g_prelude, "kernel_args.h", "common.cl"};
@@ -116,12 +117,13 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
                  d->nv_opts ? " -cl-nv-verbose" : "", rr);
     } else {
         /* the op programs (PROG_OPS, kv_select's PROG_KV) use fp64 where the device has it */
-        const int kv = kind == PROG_KV || kind == PROG_KVW || kind == PROG_KVF, ops = kind == PROG_OPS || kv;
-        const int warp = kind == PROG_KVW || kind == PROG_KVF; /* the programs with kv_select_warp.cl */
+        const int f32k = kind == PROG_KVF || kind == PROG_KVC; /* kv_select_f32.cl's programs */
+        const int kv = kind == PROG_KV || kind == PROG_KVW || f32k, ops = kind == PROG_OPS || kv;
+        const int warp = kind == PROG_KVW || f32k; /* the programs with kv_select_warp.cl */
         const int maxrreg = kind == PROG_OPS ? d->ops_maxrreg
                             : kind == PROG_KV ? d->kv_maxrreg
                             : kind == PROG_KVW ? d->kvw_maxrreg
-                            : kind == PROG_KVF ? d->kvf_maxrreg
+                            : f32k ? d->kvf_maxrreg
                                                : 0;
         char rr[40] = "", shfl[96] = "", bmu[64] = "";
         if (maxrreg > 0)
@@ -132,7 +134,7 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
                      (d->kv_prefetch < 0 ? kind == PROG_KVW : d->kv_prefetch) ? " -DKV_PREFETCH=1" : "",
                      warp && d->kv_warp == 1 ? " -DKV_WARP=1" : "",
                      warp && d->kv_warp == 2 ? " -DKV_WARP=2" : "",
-                     kind == PROG_KVF && d->kv_fallback ? " -DKF_FALLALL=1" : "");
+                     f32k && d->kv_fallback ? " -DKF_FALLALL=1" : "");
         if (kind == PROG_OPS && d->bm_unroll)
             snprintf(bmu, sizeof bmu, " -DBM_UNROLL=%d -DQS_UNROLL=%d -DQS_CERT=%d", d->bm_unroll, d->qs_unroll,
                      d->qs_cert);

@@ -53,6 +53,13 @@
 
 #pragma OPENCL FP_CONTRACT OFF
 
+#ifndef KV_LISTED
+/* 1 (PROG_KVC's vox_kv_select_listed, KV_GLOBAL): the rows listed at the
+ * scratch's head by kv_select_f32.cl's vox_kv_select_f (KF_CUM), each a tile
+ * of its own */
+#define KV_LISTED 0
+#endif
+
 #define KV_CAT2(a, b) a##b
 #define KV_CAT(a, b) KV_CAT2(a, b)
 #define KV_FN(name) KV_CAT(name, KV_SFX)
@@ -535,7 +542,14 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
     /* the limbs and the reductions' second array share wl; sm is the first */
     __local uint *limb = (__local uint *)wl;
     __local real *ra = (__local real *)sm, *rb = (__local real *)wl;
+#if KV_LISTED
+    /* the list (its count, then rows m = bh NB + i; kv_select_f32.cl's kf_lead words), then the slices */
+    __global real *S =
+        (__global real *)(scratch + VOX_KV_LIST_WORDS(args.BH * NB, 64L) + get_group_id(0) * args.per_block);
+    const long nlisted = scratch[0];
+#else
     __global real *S = (__global real *)(scratch + get_group_id(0) * args.per_block);
+#endif
 #if KV_GLOBAL
     KVS real *P = S + KV_ROWS * NBv;
     __local real *qt = (__local real *)lscratch;
@@ -547,9 +561,20 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
 #if !VOX_USE_FP64
     KVS uint *K = (KVS uint *)(P + NBv);
 #endif
+#if KV_LISTED
+    /* listed row t: row i0 of head bh, a tile of one video row (vox_kv_select_f lists video rows only). nr and
+     * nv are constants, not tests of the listed row: PoCL 3.1 ran the work-group's barriers below wrong (the
+     * kernel never finished) where their branch and loop conditions came from the loaded list; the row is
+     * clamped to the op's (memory safety for a list never written) instead */
+    (void)ntiles;
+    for (long t = get_group_id(0); t < nlisted; t += get_num_groups(0)) {
+        const long ml = min((long)scratch[1 + t], args.BH * NB - 1), bh = ml / NB, i0 = ml - bh * NB;
+        const int nr = 1, nv = 1;
+#else
     for (long t = get_group_id(0); t < ntiles; t += get_num_groups(0)) {
         const long bh = t / tph, i0 = (t - bh * tph) * KV_ROWS;
         const int nv = (int)clamp(NBv - i0, 0L, (long)KV_ROWS), nr = (int)min(NB - i0, (long)KV_ROWS);
+#endif
         __global const float *qrow = qbar + (bh * NB + i0) * D, *kh = kbar + bh * NB * D;
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
         /* phase 1: the video rows' qbar in qt, the scores into S */
@@ -683,6 +708,19 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
 #define KV_AS_GLOBAL                                                                              \
     "\n#undef KVS\n#undef KV_SFX\n#undef KV_NAME\n#undef KV_GLOBAL\n#define KVS __global\n"         \
     "#define KV_SFX _g\n#define KV_NAME vox_kv_select_global\n#define KV_GLOBAL 1\n"
+/* PROG_KVC (CUMULATIVE on f32 scores, VOXATTN_OPENCL_KV_CUM_F32): kv_select_f32.cl's passes with KF_CUM
+ * (the scores in chunks of 16 dims, one key an item: Vulkan's kv_select_sgw_fs_c16), and this file's kernel
+ * twice with KV_LISTED, the refused rows' exact fallback: tiles of one row (KV_ROWS 1, the host's
+ * CL_KVC_ROWS), the row's work space in local memory (vox_kv_select_listed_l) or, where it does not fit,
+ * in the scratch (vox_kv_select_listed) */
+#define KV_AS_LISTED_L                                                                                  \
+    "\n#define KVS __local\n#define KV_SFX _l\n#define KV_NAME vox_kv_select_listed_l\n#define KV_GLOBAL 0\n" \
+    "#define KV_LISTED 1\n"
+#define KV_AS_LISTED                                                                                   \
+    "\n#undef KVS\n#undef KV_SFX\n#undef KV_NAME\n#undef KV_GLOBAL\n#define KVS __global\n"              \
+    "#define KV_SFX _g\n#define KV_NAME vox_kv_select_listed\n#define KV_GLOBAL 1\n"
+#define KV_CUM_OPTIONS " -DKF_CUM=1 -DKF_CHUNK=16 -DKF_KPT=1 -DKV_ROWS=1 -DKV_LSZ=256 -DKV_KD=8 -DKV_KS=257"
+#define CL_KVC_ROWS 1
 /* PROG_KVW (kv_select_warp.cl, TOPK on f64 devices): kv_select.cl's helpers
  * and phase 1, once (its global-work-space kernel comes along unused);
  * PROG_KVF (kv_select_f32.cl, TOPK on f32 scores): those and the warp ops and
@@ -712,6 +750,17 @@ __kernel void KV_NAME(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_PARAMS(VO
     S(PROG_KVF, "kv_select.cl") \
     S(PROG_KVF, "kv_select_warp.cl") \
     S(PROG_KVF, "kv_select_f32.cl") \
+    P(PROG_KVC, "kv_select f32 cumulative", KV_CUM_OPTIONS) \
+    K(PROG_KVC, K_KV_SELECT_CFS, "vox_kv_select_fs") \
+    K(PROG_KVC, K_KV_SELECT_CF, "vox_kv_select_f") \
+    K(PROG_KVC, K_KV_SELECT_CFB, "vox_kv_select_listed") \
+    K(PROG_KVC, K_KV_SELECT_CFBL, "vox_kv_select_listed_l") \
+    S(PROG_KVC, KV_AS_LISTED_L) \
+    S(PROG_KVC, "kv_select.cl") \
+    S(PROG_KVC, KV_AS_LISTED) \
+    S(PROG_KVC, "kv_select.cl") \
+    S(PROG_KVC, "kv_select_warp.cl") \
+    S(PROG_KVC, "kv_select_f32.cl") \
     SUP(kv_select)
 #ifdef CL_OP_LAUNCHERS
 
@@ -787,35 +836,45 @@ static vox_status cl_kv_select_warp(cl_dev *d, const vox_op_dims *dm, const vox_
 #define CL_KF_WORDS 64
 #define CL_KF_WG1 128
 
-/* TOPK on f32 scores with a certificate (kv_select_f32.cl): waves of as many
- * tiles of CL_KF_ROWS rows as KV_SCRATCH_MAX holds (at most 4096), each wave
- * two launches: vox_kv_select_fs (a work-group per tile: the f32 scores, the
- * head's largest key norm; the build's first empties the fallback list),
- * vox_kv_select_f (a warp per row: the certified lists, the other rows to the
- * list); then one vox_kv_select_fb after the last wave (work-groups taking
- * the listed rows in turn: their exact f64 scores and selection). The scratch:
- * the list (VOX_KV_LIST_WORDS(BH NB, 64) words), then a slice per tile (256-byte aligned): NBv
- * words per row, then CL_KF_WORDS; the fallback's areas (2 NBv words each)
- * in the slices' room. Enqueue only. Returns VOX_ERR_UNSUPPORTED (d->kv_f32k
- * then off for good where the program does not build or a kernel does not
- * launch) when the caller should run the exact warp kernel instead. */
+/* TOPK, or with cum CUMULATIVE, on f32 scores with a certificate (kv_select_f32.cl; CUMULATIVE: PROG_KVC, its
+ * KF_CUM build): waves of as many tiles of CL_KF_ROWS rows as KV_SCRATCH_MAX holds (at most 4096), each wave
+ * two launches: vox_kv_select_fs (a work-group per tile: the f32 scores, the head's largest key norm; the
+ * build's first empties the fallback list), vox_kv_select_f (a warp per row: the certified lists, the other
+ * rows to the list); then one launch after the last wave for the listed rows: TOPK's vox_kv_select_fb
+ * (work-groups taking the listed rows in turn: their exact f64 scores and kw_row), CUMULATIVE's
+ * vox_kv_select_listed(_l) (this file's exact kernel, a work-group of KV_LSZ a listed row in turn, each with
+ * its own slice in the slices' room, its per_block: CL_KVC_ROWS rows of scores, and the row's work space
+ * where local memory does not hold it, as cl_kv_select's choice). The
+ * scratch: the list (VOX_KV_LIST_WORDS(BH NB, 64) words), then a slice per tile (256-byte aligned): NBv
+ * words per row, then CL_KF_WORDS; the fallback's areas in the slices' room. Enqueue only. Returns
+ * VOX_ERR_UNSUPPORTED (the path's switch, d->kv_f32k or d->kv_cum_f32, then off for good where the program
+ * does not build or a kernel does not launch) when the caller should run an exact kernel instead. */
 static vox_status cl_kv_select_f32(cl_dev *d, const vox_op_dims *dm, const vox_op_kv_select *p,
-                                   vox_kv_select_args *a)
+                                   vox_kv_select_args *a, int cum)
 {
     const size_t lw = d->kv_warp == 2 ? 32 : KV_LSZ, lb = d->kv_warp == 2 ? 32 : 128;
     const size_t qf = 4 * CL_KF_ROWS * (size_t)a->D, qd = 8 * (size_t)a->D;
+    /* vox_kv_select_listed's local memory (qbar of its rows in f64, then the staged kbar), its slice (the
+     * rows' scores, then the row's work space where local memory does not hold it: NBv x 8 bytes) */
+    const size_t ql = 8 * CL_KVC_ROWS * (size_t)a->D + (d->kv_rowread ? 0 : 4 * KV_KD * KV_KS),
+                 work = 8 * (size_t)a->NBv;
+    const int llocal = work + ql + KV_STATIC_LOCAL <= d->local_mem;
+    const size_t sl = (8 * CL_KVC_ROWS * (size_t)a->NBv + (llocal ? 0 : work) + 255) / 256 * 256;
     const size_t stride = (4 * (CL_KF_ROWS * (size_t)a->NBv + CL_KF_WORDS) + 255) / 256 * 256;
     const size_t lead = 4 * (size_t)VOX_KV_LIST_WORDS(a->BH * a->NB, 64); /* kv_select_f32.cl's kf_lead, bytes */
     const int64_t tiles = a->BH * ((a->NB + CL_KF_ROWS - 1) / CL_KF_ROWS);
-    if (qf + KV_STATIC_LOCAL > d->local_mem || lw > d->max_wg || CL_KF_WG1 > d->max_wg || lead >= KV_SCRATCH_MAX)
+    if (qf + KV_STATIC_LOCAL > d->local_mem || lw > d->max_wg || CL_KF_WG1 > d->max_wg || lead >= KV_SCRATCH_MAX ||
+        (cum && (ql + KV_STATIC_LOCAL > d->local_mem || KV_LSZ > d->max_wg)))
         return VOX_ERR_UNSUPPORTED;
     size_t groups = cl_kv_groups(a, stride, CL_KF_ROWS);
     if (lead + groups * stride > KV_SCRATCH_MAX) /* the list's room comes off the slices' */
         groups = (KV_SCRATCH_MAX - lead) / stride > 1 ? (KV_SCRATCH_MAX - lead) / stride : 1;
     const size_t room = groups * stride; /* the slices, before the tests' wave cap */
     groups = d->kv_wave > 0 && groups > (size_t)d->kv_wave ? (size_t)d->kv_wave : groups; /* tests */
+    int *const flag = cum ? &d->kv_cum_f32 : &d->kv_f32k;
+    const char *what = cum ? "kv_select (CUMULATIVE on f32 scores)" : "kv_select (TOPK on f32 scores)";
     cl_prog *pr = NULL;
-    vox_status st = cl_kv_prog_scratch(d, PROG_KVF, &d->kv_f32k, "kv_select (TOPK on f32 scores)", lead + room, &pr);
+    vox_status st = cl_kv_prog_scratch(d, cum ? PROG_KVC : PROG_KVF, flag, what, lead + room, &pr);
     if (st)
         return st;
     cl_buf scratch = {.mem = d->scratch};
@@ -823,22 +882,30 @@ static vox_status cl_kv_select_f32(cl_dev *d, const vox_op_dims *dm, const vox_o
     for (int64_t t0 = 0; !st && t0 < tiles; t0 += (int64_t)groups) {
         const size_t n = tiles - t0 < (int64_t)groups ? (size_t)(tiles - t0) : groups;
         a->tile0 = t0;
-        const cl_grid gs = {.prog = pr, .k = K_KV_SELECT_FS, .groups = n, .ls = CL_KF_WG1, .local = qf,
-                            .level = VOX_LOG_WARN};
-        const cl_grid gf = {.prog = pr, .k = K_KV_SELECT_F, .groups = n * (CL_KF_ROWS / (lw / 32)), .ls = lw,
-                            .level = VOX_LOG_WARN};
+        const cl_grid gs = {.prog = pr, .k = cum ? K_KV_SELECT_CFS : K_KV_SELECT_FS, .groups = n, .ls = CL_KF_WG1,
+                            .local = qf, .level = VOX_LOG_WARN};
+        const cl_grid gf = {.prog = pr, .k = cum ? K_KV_SELECT_CF : K_KV_SELECT_F,
+                            .groups = n * (CL_KF_ROWS / (lw / 32)), .ls = lw, .level = VOX_LOG_WARN};
         st = cl_kv_select_launch(d, dm->dtype, &b, a, &gs);
         if (!st)
             st = cl_kv_select_launch(d, dm->dtype, &b, a, &gf);
     }
     a->tile0 = 0;
-    if (!st && a->NBv > 0) { /* the listed rows: a work-group each where the slices' room holds their areas */
-        const int64_t areas = (int64_t)(room / (8 * (size_t)a->NBv)), rows = a->BH * a->NB;
+    const int64_t rows = a->BH * a->NB;
+    if (!st && a->NBv > 0 && !cum) { /* the listed rows: a work-group each where the slices' room holds their areas */
+        const int64_t areas = (int64_t)(room / (8 * (size_t)a->NBv));
         const cl_grid gb = {.prog = pr, .k = K_KV_SELECT_FB, .groups = (size_t)(areas < rows ? areas : rows),
                             .ls = lb, .local = qd, .level = VOX_LOG_WARN};
         st = cl_kv_select_launch(d, dm->dtype, &b, a, &gb);
+    } else if (!st && a->NBv > 0) { /* the same for vox_kv_select_listed, with its own slices */
+        const int64_t areas = (int64_t)(room / sl);
+        a->per_block = (int64_t)(sl / 4);
+        const cl_grid gb = {.prog = pr, .k = llocal ? K_KV_SELECT_CFBL : K_KV_SELECT_CFB,
+                            .groups = (size_t)(areas < rows ? areas : rows), .ls = KV_LSZ,
+                            .local = llocal ? work + ql : ql, .level = VOX_LOG_WARN};
+        st = cl_kv_select_launch(d, dm->dtype, &b, a, &gb);
     }
-    return st == VOX_ERR_BACKEND ? cl_mma_give_up(d, &d->kv_f32k, "kv_select (TOPK on f32 scores)", st) : st;
+    return st == VOX_ERR_BACKEND ? cl_mma_give_up(d, flag, what, st) : st;
 }
 
 /* Each work-group's slice of the scratch (256-byte aligned): its tile's
@@ -853,7 +920,15 @@ vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_selec
     /* TOPK on f64 devices: a warp per row, on f32 scores with a certificate (kv_select_f32.cl;
      * VOXATTN_OPENCL_KV_TOPK_F64=1: on the exact f64 scores, kv_select_warp.cl), unless it failed */
     if (d->kv_warp && d->fp64 && a.rule == 1 && d->kv_f32k) {
-        vox_status ws = cl_kv_select_f32(d, dm, p, &a);
+        vox_status ws = cl_kv_select_f32(d, dm, p, &a, 0);
+        if (ws != VOX_ERR_UNSUPPORTED)
+            return ws;
+    }
+    /* CUMULATIVE likewise where VOXATTN_OPENCL_KV_CUM_F32 asks (opt-in), below 2^14 video blocks (kf_mass_add's
+     * limbs); its refused rows through vox_kv_select_listed (this file's exact kernel); else that kernel for
+     * every row, below */
+    if (d->kv_warp && d->fp64 && a.rule == 0 && d->kv_cum_f32 && a.NBv < (1 << 14)) {
+        vox_status ws = cl_kv_select_f32(d, dm, p, &a, 1);
         if (ws != VOX_ERR_UNSUPPORTED)
             return ws;
     }

@@ -45,9 +45,17 @@
  * aligned; the host's lead, kernel_args.h) */
 long kf_lead(long BH, long NB) { return VOX_KV_LIST_WORDS(BH * NB, 64L); }
 #define KF_WG1 128   /* vox_kv_select_fs's work-group (the host's CL_KF_WG1) */
-#define KF_KPT 2     /* keys per item in vox_kv_select_fs */
+#ifndef KF_KPT
+#define KF_KPT 2 /* keys per item in vox_kv_select_fs (PROG_KVC: 1, as Vulkan's _fs_c16) */
+#endif
+#ifndef KF_CHUNK
 #define KF_CHUNK 128 /* dims summed apart before joining a score's running sum (the bound's L; >= D: one f32
-                      * sum per score, half the registers: H200 Vulkan 1.83 against 2.00 ms at 16) */
+                      * sum per score, half the registers: H200 Vulkan 1.83 against 2.00 ms at 16; PROG_KVC:
+                      * 16, the narrower bound CUMULATIVE's certificate needs) */
+#endif
+#ifndef KF_CUM
+#define KF_CUM 0 /* PROG_KVC: vox_kv_select_f runs the CUMULATIVE rule (kf_cum) instead of TOPK */
+#endif
 #define KF_CAND 256  /* the boundary bin's blocks, at most */
 #define KF_BAND 64   /* the band's blocks re-scored exactly, at most */
 #define KF_U 4       /* sweep steps loaded before the first is used */
@@ -123,6 +131,91 @@ double kf_dot64(__global const float *q, __global const float *k, int D, double 
     return acc * scale;
 }
 
+/* The bound on pass 1's f32 sums, kf_topk's and kf_cum's (kv_select_sgw.comp's score_bound):
+ *   |a_j - qbar.kbar_j| <= *err = (gL + gC (1 + gL)) A + 2 D 2^-125 (1 + |q| + |k|)
+ * (chunks of KF_CHUNK dims summed from 0 in order, gL = gamma_L, their C sums added in order, gamma_C; fused
+ * or not; the absolute term covers underflow), *A >= |q| max_j |k_j| (the f64 sum of q^2 in any order, nk2
+ * the head's largest f32 key sum of squares), *Bs >= |s_j|. 0 where it does not hold (non-finite norms or
+ * scale, D > 4096, scale below 2^-100, A >= 2^100). Every lane of the warp calls it (a warp sum). */
+int kf_bound(__global const float *q, int D, float nk2, double scale, __local uint *wb, int lane, double *A,
+             double *err, double *Bs)
+{
+    const double Dd = (double)D, u24 = 0x1p-24;
+    double lq = 0.0;
+    for (int e = lane; e < D; e += 32) {
+        const double x = (double)q[e];
+        lq += x * x;
+    }
+    const double nq2 = kw_sum(lq, wb, lane);
+    const double g32 = Dd * u24 / (1.0 - Dd * u24);
+    const double nkb = sqrt(((double)nk2 + Dd * 0x1p-125) / (1.0 - g32) * (1.0 + 0x1p-40));
+    const double nqb = sqrt(nq2 * (1.0 + 0x1p-40));
+    const double a = nqb * nkb * (1.0 + 0x1p-40);
+    const double L = (double)min(KF_CHUNK, D), C = ceil(Dd / L), gC = C * u24 / (1.0 - C * u24),
+                 gL = L * u24 / (1.0 - L * u24);
+    const double e = (gL + gC * (1.0 + gL)) * (1.0 + 0x1p-40) * a + 2.0 * Dd * 0x1p-125 * (1.0 + nqb + nkb);
+    *A = a, *err = e, *Bs = scale * (a + e) * (1.0 + 0x1p-40);
+    return kf_fin(nk2) && kf_find(nq2) && kf_find(scale) && D <= 4096 && scale >= 0x1p-100 && a < 0x1p100;
+}
+
+/* The largest and smallest of the row's na f32 scores at P (order keys: every lane the same bits; na 0:
+ * NaN). Warp-uniform. */
+void kf_range(__global const uint *P, long na, __local uint *wb, int lane, float *amax, float *amin)
+{
+    uint lmx = 0u, lmn = 0xffffffffu;
+    for (long j0 = 0; j0 < na; j0 += 32 * KF_U) {
+        uint vv[KF_U];
+        kf_vals(P, j0, na, lane, vv);
+        #pragma unroll
+        for (int u = 0; u < KF_U; u++)
+            if (j0 + 32 * u + lane < na) {
+                const uint k = kf_okey(as_float(vv[u]));
+                lmx = max(lmx, k), lmn = min(lmn, k);
+            }
+    }
+    *amax = kf_ofloat(kw_umax(lmx, wb, lane)), *amin = kf_ofloat(kw_umin(lmn, wb, lane));
+}
+
+/* The band's decision, kf_topk's and kf_cum's (kv_select_sgw.comp's band_take): nb blocks at bj, rr of them
+ * to take. Where 0 < rr < nb, their exact f64 scores (bitwise the reference's s) ranked by (s desc, index
+ * asc), the rr best taken; 0 where a band score lies within delta of the weakest taken one without being
+ * equal to it (the reference's p may order them either way). The taken blocks' words at P become +inf, the
+ * others `other`. ok 0: nothing (loops of 0 trips), 1. Warp-uniform, flat. */
+int kf_band(__global uint *P, uint nb, uint rr, int ok, __global const float *q, __global const float *kh, int D,
+            double scale, double delta, uint other, __local uint *bj, __local double *bs, __local uint *wb, int lane)
+{
+    /* the band's exact scores, the rr best by (s desc, index asc); ss: the weakest taken */
+    const int dob = ok && rr > 0u && rr < nb;
+    const uint nbb = dob ? nb : 0u;
+    for (uint b = (uint)lane; b < nbb; b += 32)
+        bs[b] = kf_dot64(q, kh + (long)bj[b] * D, D, scale);
+    KW_SYNC();
+    double lss = -INFINITY;
+    for (uint b = (uint)lane; b < nbb; b += 32) {
+        const double sb = bs[b];
+        const uint jb = bj[b];
+        uint rank = 0u;
+        for (uint c = 0u; c < nbb; c++)
+            rank += bs[c] > sb || (bs[c] == sb && bj[c] < jb) ? 1u : 0u;
+        if (rank == rr - 1u)
+            lss = sb;
+        P[jb] = rank < rr ? KF_POS_INF : other;
+    }
+    const double ss = kw_max(lss, wb, lane);
+    int close = 0;
+    for (uint b = (uint)lane; b < nbb; b += 32) {
+        const double sb = bs[b];
+        close = close || !(sb == ss || fabs(sb - ss) > delta);
+    }
+    const uint cm = kw_ballot(close, wb, lane);
+    /* no band score to rank: every band block in (rr = nb) or out (rr = 0) */
+    const uint nm = ok && !dob ? nb : 0u;
+    for (uint b = (uint)lane; b < nm; b += 32)
+        P[bj[b]] = rr > 0u ? KF_POS_INF : other;
+    KW_SYNC();
+    return cm == 0u;
+}
+
 /* Whether the n largest of the row's f32 scores a_j (bits at P[j]; 0 < n <
  * NBv) are certainly the reference's n first blocks (by p, ties by index),
  * and then *thi_out: the list takes the blocks with a_j > thi, the band's
@@ -146,38 +239,14 @@ int kf_topk(__global uint *P, long NBv, long n, float nk2, __global const float 
             float *thi_out)
 {
     const uint below = (1u << lane) - 1u, nn = (uint)n;
-    const double Dd = (double)D, u24 = 0x1p-24;
-    double lq = 0.0;
-    for (int e = lane; e < D; e += 32) {
-        const double x = (double)q[e];
-        lq += x * x;
-    }
-    const double nq2 = kw_sum(lq, wb, lane);
-    const double g32 = Dd * u24 / (1.0 - Dd * u24);
-    const double nkb = sqrt(((double)nk2 + Dd * 0x1p-125) / (1.0 - g32) * (1.0 + 0x1p-40));
-    const double nqb = sqrt(nq2 * (1.0 + 0x1p-40));
-    const double A = nqb * nkb * (1.0 + 0x1p-40);
-    const double L = (double)min(KF_CHUNK, D), C = ceil(Dd / L), gC = C * u24 / (1.0 - C * u24),
-                 gL = L * u24 / (1.0 - L * u24);
-    const double err = (gL + gC * (1.0 + gL)) * (1.0 + 0x1p-40) * A + 2.0 * Dd * 0x1p-125 * (1.0 + nqb + nkb);
-    const double Bs = scale * (A + err) * (1.0 + 0x1p-40);
+    const double Dd = (double)D;
+    double A, err, Bs;
+    const int bounded = kf_bound(q, D, nk2, scale, wb, lane, &A, &err, &Bs); /* reached by every row (a warp op) */
     const double delta = 0x1p-47 + 0x1p-49 * Bs;
     const double Es = (scale * (err + Dd * 0x1p-53 * 1.01 * A) + 0x1p-52 * Bs) * (1.0 + 0x1p-30);
-    ok = ok && kf_fin(nk2) && kf_find(nq2) && kf_find(scale) && D <= 4096 && scale >= 0x1p-100 && A < 0x1p100;
-    /* the range (order keys: every lane the same bits) */
-    const long na = ok ? NBv : 0;
-    uint lmx = 0u, lmn = 0xffffffffu;
-    for (long j0 = 0; j0 < na; j0 += 32 * KF_U) {
-        uint vv[KF_U];
-        kf_vals(P, j0, na, lane, vv);
-        #pragma unroll
-        for (int u = 0; u < KF_U; u++)
-            if (j0 + 32 * u + lane < na) {
-                const uint k = kf_okey(as_float(vv[u]));
-                lmx = max(lmx, k), lmn = min(lmn, k);
-            }
-    }
-    const float amax = kf_ofloat(kw_umax(lmx, wb, lane)), amin = kf_ofloat(kw_umin(lmn, wb, lane));
+    ok = ok && bounded;
+    float amax, amin;
+    kf_range(P, ok ? NBv : 0, wb, lane, &amax, &amin);
     const float span = amax - amin, inv = 255.0f / span, nb0 = -amin * inv;
     /* every score equal, or a range f32 cannot scale: the fallback */
     ok = ok && kf_fin(amax) && kf_fin(amin) && kf_fin(span) && kf_fin(inv) && kf_fin(nb0) && span > 0.0f &&
@@ -297,53 +366,296 @@ int kf_topk(__global uint *P, long NBv, long n, float nk2, __global const float 
     ok = ok && !(nb > KF_BAND || nin > nn || nn - nin > nb);
     const uint rr = nn - nin; /* the band's blocks to take */
     KW_SYNC();
-    /* the band's exact scores, the rr best by (s desc, index asc); ss: the
-     * weakest taken */
-    const int dob = ok && rr > 0u && rr < nb;
-    const uint nbb = dob ? nb : 0u;
-    for (uint b = (uint)lane; b < nbb; b += 32)
-        bs[b] = kf_dot64(q, kh + (long)bj[b] * D, D, scale);
-    KW_SYNC();
-    double lss = -INFINITY;
-    for (uint b = (uint)lane; b < nbb; b += 32) {
-        const double sb = bs[b];
-        const uint jb = bj[b];
-        uint rank = 0u;
-        for (uint c = 0u; c < nbb; c++)
-            rank += bs[c] > sb || (bs[c] == sb && bj[c] < jb) ? 1u : 0u;
-        if (rank == rr - 1u)
-            lss = sb;
-        P[jb] = rank < rr ? KF_POS_INF : KF_NEG_INF;
-    }
-    const double ss = kw_max(lss, wb, lane);
-    int close = 0;
-    for (uint b = (uint)lane; b < nbb; b += 32) {
-        const double sb = bs[b];
-        close = close || !(sb == ss || fabs(sb - ss) > delta);
-    }
-    const uint cm = kw_ballot(close, wb, lane);
-    /* no band score to rank: every band block in (rr = nb) or out (rr = 0) */
-    const uint nm = ok && !dob ? nb : 0u;
-    for (uint b = (uint)lane; b < nm; b += 32)
-        P[bj[b]] = rr > 0u ? KF_POS_INF : KF_NEG_INF;
-    KW_SYNC();
+    const int banded = kf_band(P, nb, rr, ok, q, kh, D, scale, delta, KF_NEG_INF, bj, bs, wb, lane);
     *thi_out = thi;
-    return ok && cm == 0u;
+    return ok && banded;
 }
 
-/* Row i of head bh (row m of the op, a video row when video), its f32 scores
- * at P, the tile's largest key norm at F[0]: the list where TOPK needs no
- * scores or kf_topk certifies it, else the row to the fallback list (and no
- * list). Warp-uniform, flat. */
-void kf_row(__global uint *P, __global uint *F, __global uint *fl, long m, long NB, long NBv, long i, int video, long n,
-            __global const float *q, __global const float *kh, int D, double scale, __global int *cols,
-            __global int *count, __local uint *wk, __local uint *bj, __local double *bs, __local uint *wb, int lane)
+#if KF_CUM /* CUMULATIVE on the f32 scores: Vulkan's cum_f32 (kv_select_sgw.comp, SGW_MASS), CUDA's vox_kf_cum */
+/* floor(w 2^36) (w in [0, 1]) into two 18-bit limbs of bin b (ms[b], ms[256 + b]): 32-bit sums exact in any
+ * order while NBv < 2^14 (the host checks) */
+void kf_mass_add(__local uint *ms, uint b, float w)
 {
-    const int act = video && n > 0 && n < NBv, all = video && n >= NBv;
+    const double x = floor((double)w * 0x1p36);
+    const uint hi = (uint)floor(x * 0x1p-18);
+    atomic_add(&ms[b], (uint)(x - (double)hi * 0x1p18));
+    atomic_add(&ms[256 + b], hi);
+}
+/* bin b's mass, in units of 2^-36 */
+double kf_mass_at(__local const uint *ms, uint b) { return (double)ms[b] + (double)ms[256 + b] * 0x1p18; }
+
+/* One radix pass's bins over the weights' bits (at P[j], j < NBv) in [kmin, kmin + 2^len): counts at wk[d]
+ * (mass: the masses at ms) of the digits d = bits [lo, hi) of rel = bits - kmin, for the rel whose bits from
+ * hi up equal prefix's. Warp-uniform. */
+void kf_wbins(__global const uint *P, long NBv, uint kmin, uint prefix, uint lo, uint hi, int mass, __local uint *wk,
+              __local uint *ms, int lane)
+{
+    for (int b = lane; b < 256; b += 32)
+        wk[b] = 0u, ms[b] = 0u, ms[256 + b] = 0u;
+    KW_SYNC();
+    const uint dm = (1u << (hi - lo)) - 1u;
+    for (long j0 = 0; j0 < NBv; j0 += 32 * KF_U) {
+        uint vv[KF_U];
+        kf_vals(P, j0, NBv, lane, vv);
+        #pragma unroll
+        for (int u = 0; u < KF_U; u++) {
+            const uint rel = vv[u] - kmin;
+            if (j0 + 32 * u + lane < NBv && (hi >= 32u || ((rel ^ prefix) >> hi) == 0u)) {
+                const uint b = (rel >> lo) & dm;
+                atomic_inc(&wk[b]);
+                if (mass)
+                    kf_mass_add(ms, b, as_float(vv[u]));
+            }
+        }
+    }
+    KW_SYNC();
+}
+
+/* The n-th largest weight's bits (0 < n < NBv), or the low end of a bucket taken whole: #{w >= T} >= n,
+ * #{w > T} <= n (vox_kf_top_value); act 0: no pass, kmin. Lane t scans bins 255 - 8t down to 248 - 8t.
+ * Warp-uniform, flat (a loop on a warp-uniform flag). */
+uint kf_top_value(__global const uint *P, long NBv, uint n, uint kmin, uint len, int act, __local uint *wk,
+                  __local uint *ms, __local uint *wb, int lane)
+{
+    const int top = 255 - 8 * lane;
+    uint prefix = 0u, rem = n, hi = len, lo = len > 8u ? len - 8u : 0u;
+    for (int live = act; live;) {
+        kf_wbins(P, NBv, kmin, prefix, lo, hi, 0, wk, ms, lane);
+        uint c8[8], tot = 0u;
+        #pragma unroll
+        for (int k = 0; k < 8; k++)
+            c8[k] = wk[top - k], tot += c8[k];
+        const uint xc = kw_scan_excl(tot, wb, lane);
+        uint fb = 0u, fx = 0u, fc = 0u;
+        if (xc < rem && rem <= xc + tot) {
+            uint acc = xc;
+            #pragma unroll
+            for (int k = 0; k < 8; k++) {
+                if (acc < rem && rem <= acc + c8[k])
+                    fb = (uint)(top - k), fx = acc, fc = c8[k];
+                acc += c8[k];
+            }
+        }
+        const uint bin = kw_umax(fb, wb, lane), cnt = kw_umax(fc, wb, lane);
+        rem -= kw_umax(fx, wb, lane);
+        KW_SYNC(); /* the bins read before the next pass clears them */
+        prefix |= bin << lo;
+        live = !(cnt == rem || lo == 0u);
+        hi = lo, lo = lo > 8u ? lo - 8u : 0u;
+    }
+    return kmin + prefix;
+}
+
+/* vox_kf_cum_certify: c when the exact masses of the c - 1 and c first blocks lie below and at or above tau by
+ * the bounds (bp, bc: the fixed-point masses of the c - 1 and c largest w; W: all of them; Ep: the bound on
+ * the exponents' errors), else -1 */
+long kf_cum_certify(long c, double bp, double bc, double W, long NBv, double tau, double Ep)
+{
+    const double Nd = (double)NBv, mu = (2.0 * Nd + 600.0) * 0x1p-52,
+                 m = (2.0 * Nd + 512.0) * 0x1p-52 + Nd * 0x1p-120;
+    const double e2 = (1.0 / exp(-2.0 * Ep)) * (1.0 + 0x1p-40);
+    const double pp = min((bp + Nd) / W * (1.0 + mu), 1.0);
+    double pcv = bc / (W + Nd) * (1.0 - mu);
+    pcv = pcv > 0.0 ? min(pcv, 1.0) : 0.0;
+    const double hi = pp / (pp + (1.0 - pp) / e2) * (1.0 + 0x1p-40);
+    const double lo = pcv > 0.0 ? pcv / (pcv + (1.0 - pcv) * e2) * (1.0 - 0x1p-40) : 0.0;
+    return hi < tau - m && lo >= tau + m ? c : -1;
+}
+
+/* The cumulative count (0 < tau) from the row's weights, or -1 (vox_kf_cum): a radix descent with per-bin
+ * counts and fixed-point masses to the block where the running mass of the largest w first reaches tau W, then
+ * kf_cum_certify; *T_out the low end of the bucket it ends in (kf_top_value's T for n = c). sd: 32 doubles
+ * of the warp's (kf_cum lends the band's). go 0: no pass, -1. Warp-uniform, flat: every pass's warp ops
+ * reached by every lane, the outcome chosen after them. */
+long kf_cum_count(__global const uint *P, long NBv, double tau, double Ep, uint kmin, uint len, int go,
+                  __local uint *wk, __local uint *ms, __local double *sd, __local uint *wb, int lane, uint *T_out)
+{
+    uint prefix = 0u, hi = len, lo = len > 8u ? len - 8u : 0u, above = 0u, cnt = 0u;
+    double W = 0.0, tgt = 0.0, before = 0.0;
+    long res = -1;
+    int tail = 0;
+    for (int live = go; live;) {
+        kf_wbins(P, NBv, kmin, prefix, lo, hi, 1, wk, ms, lane);
+        uint ct = 0u;
+        double st = 0.0;
+        for (int q = 0; q < 8; q++) { /* lane t's bins 255 - 8t - q, descending */
+            const uint b = (uint)(255 - 8 * lane - q);
+            ct += wk[b], st += kf_mass_at(ms, b);
+        }
+        /* the lanes' masses before each and in all: integers below 2^53 (units of 2^-36), so the sums through
+         * sd in lane order are exact and every lane's W the same (two syncs where shuffles of two words would
+         * take 40 emulated barriers: PoCL's compile time) */
+        const uint cx = kw_scan_excl(ct, wb, lane);
+        sd[lane] = st;
+        KW_SYNC();
+        double sx = 0.0, sall = 0.0;
+        for (int k = 0; k < 32; k++)
+            sx += k < lane ? sd[k] : 0.0, sall += sd[k];
+        if (hi == len) /* the first pass: every w */
+            W = sall, tgt = tau * W;
+        double run = before + sx, hrun = 0.0, hs = 0.0;
+        uint cab = above + cx, hit = 256u, hab = 0u, hc = 0u;
+        for (int q = 0; q < 8; q++) {
+            const uint b = (uint)(255 - 8 * lane - q), cq = wk[b];
+            const double sq = kf_mass_at(ms, b);
+            if (hit == 256u && cq > 0u && run + sq >= tgt)
+                hit = (uint)(8 * lane + q), hrun = run, hab = cab, hc = cq, hs = sq;
+            run += sq, cab += cq;
+        }
+        const uint first = kw_umin(hit, wb, lane);
+        /* the one lane whose bins cross (first < 256) tells the others through sd and ms (read by every lane
+         * before kw_umin's syncs) */
+        if (hit == first && first < 256u)
+            sd[0] = hrun, sd[1] = hs, ms[0] = hc, ms[1] = hab;
+        KW_SYNC();
+        const double bf = sd[0], sb = sd[1];
+        const uint cn = ms[0], ab = ms[1];
+        KW_SYNC(); /* sd and ms read before the next pass writes them */
+        if (first == 256u) { /* the mass does not reach tau W */
+            res = hi == len && tau > 1.0 + (2.0 * (double)NBv + 512.0) * 0x1p-52 + 0x1p-30 ? NBv : -1;
+            live = 0;
+        } else {
+            cnt = cn, above = ab, before = bf;
+            prefix |= (255u - first) << lo;
+            if (cnt == 1u) {
+                res = kf_cum_certify((long)above + 1, before, before + sb, W, NBv, tau, Ep);
+                live = 0;
+            } else if (lo == 0u) {
+                tail = 1, live = 0;
+            } else {
+                hi = lo, lo = lo > 8u ? lo - 8u : 0u;
+            }
+        }
+    }
+    const uint T = kmin + prefix;
+    *T_out = T;
+    if (tail) { /* cnt blocks of the same w: the crossing is the t-th of them */
+        const double Pm = floor((double)as_float(T) * 0x1p36);
+        const double need = Pm > 0.0 ? ceil((tgt - before) / Pm) : 0.0;
+        const uint t = need < 1.0 ? 1u : need > (double)cnt ? cnt : (uint)need;
+        res = Pm > 0.0 ? kf_cum_certify((long)(above + t), before + (double)(t - 1u) * Pm, before + (double)t * Pm, W,
+                                        NBv, tau, Ep)
+                       : -1;
+    }
+    return res;
+}
+
+/* CUMULATIVE's row on the f32 scores a_j at P (vox_kf_row's path, Vulkan's cum_f32): the bound as kf_topk's
+ * with the exponent's errors (Ep), w_j = exp((a_j - amax) scale_f) in place, the count by kf_cum_count
+ * (certified), the cap, the min_blocks top-up, T (the count's, else kf_top_value's), then in: w > T G, out:
+ * w G < T, the band between re-scored exactly (kf_band). 1: *n_out the count (0: none; >= NBv: every video
+ * block) and, where 0 < n < NBv, the marks in place (taken w = +inf, the band's others 0) and *tg the
+ * threshold (the list takes w > tg); 0: the row to the fallback. ok 0: every step 0 trips, 0. Warp-uniform,
+ * flat. */
+int kf_cum(__global uint *P, long NBv, float nk2, __global const float *q, __global const float *kh, int D,
+           double scale, float sf, double tau, long cap, long minb, int ok, __local uint *wk, __local uint *ms,
+           __local uint *bj, __local double *bs, __local uint *wb, int lane, float *tg, long *n_out)
+{
+    const uint below = (1u << lane) - 1u;
+    const double Dd = (double)D;
+    double A, err, Bs;
+    const int bounded = kf_bound(q, D, nk2, scale, wb, lane, &A, &err, &Bs);
+    ok = ok && bounded;
+    float amax, amin;
+    kf_range(P, ok ? NBv : 0, wb, lane, &amax, &amin);
+    /* the exponent's errors: its two f32 roundings, and exp within (3 + 2 |x|) ulp (|x| <= X; OpenCL's full
+     * profile says 3 ulp) */
+    const double X = ((double)amax - (double)amin) * (double)sf * (1.0 + 0x1p-20) + 1.0;
+    const double Ep = (scale * (err + Dd * 0x1p-53 * 1.01 * A) + (0x1p-52 + 0x1p-21) * Bs + 0x1p-100 + 0x1p-20 +
+                       (3.0 + 2.0 * X) * 0x1p-22) * (1.0 + 0x1p-30);
+    const double delta = 0x1p-47 + 0x1p-49 * Bs;
+    ok = ok && kf_fin(amax) && kf_fin(amin) && kf_fin(sf) && sf > 0.0f && X < 1000.0 && 2.0 * Ep + delta < 0.4;
+    const double G = (1.0 / exp(-(2.0 * Ep + delta))) * (1.0 + 0x1p-20);
+    float Gf = (float)(G * (1.0 + 0x1p-22));
+    if (ok && (double)Gf < G)
+        Gf = kf_next(Gf, 1);
+    /* w in place, its bits' range */
+    const long nw = ok ? NBv : 0;
+    uint lmn = 0xffffffffu, lmx = 0u;
+    for (long j0 = 0; j0 < nw; j0 += 32 * KF_U) {
+        uint vv[KF_U];
+        kf_vals(P, j0, nw, lane, vv);
+        #pragma unroll
+        for (int u = 0; u < KF_U; u++) {
+            const long j = j0 + 32 * u + lane;
+            if (j < nw) {
+                const uint w = as_uint(exp((as_float(vv[u]) - amax) * sf));
+                P[j] = w;
+                lmn = min(lmn, w), lmx = max(lmx, w);
+            }
+        }
+    }
+    const uint kmin = kw_umin(lmn, wb, lane), kmax = kw_umax(lmx, wb, lane);
+    const uint len = kmax > kmin ? 32u - clz(kmax - kmin) : 0u;
+    KW_SYNC(); /* the weights stored before the passes read them */
+    ok = ok && kmax <= 0x3f800000u; /* every w in [0, 1] */
+    const int go = ok && !isnan(tau) && tau > 0.0;
+    uint Tc = 0u;
+    const long nc = kf_cum_count(P, NBv, tau, Ep, kmin, len, go, wk, ms, bs, wb, lane, &Tc); /* bs: its sd */
+    ok = ok && (!go || nc >= 0);
+    long n = go && nc >= 0 ? min(nc, cap) : 0; /* the cap: n != nc takes kf_top_value's T */
+    if (n < minb)
+        n = min(minb, NBv);
+    *n_out = n;
+    int mark = ok && n > 0 && n < NBv;
+    const uint Tv = kf_top_value(P, NBv, (uint)n, kmin, len, mark && n != nc, wk, ms, wb, lane);
+    const float T = as_float(n == nc ? Tc : Tv);
+    ok = ok && (!mark || T >= 0x1p-90f);
+    mark = mark && ok;
+    const float TG = T * Gf;
+    /* in: w > T G; the band: neither in nor w G < T */
+    const long ns = mark ? NBv : 0;
+    uint nin = 0u, nb = 0u;
+    for (long j0 = 0; j0 < ns; j0 += 32 * KF_U) {
+        uint vv[KF_U];
+        kf_vals(P, j0, ns, lane, vv);
+        #pragma unroll
+        for (int u = 0; u < KF_U; u++) {
+            const long j = j0 + 32 * u + lane;
+            const float w = as_float(vv[u]);
+            const int inb = j < ns && w > TG, bd = j < ns && !inb && !(w * Gf < T);
+            nin += inb ? 1u : 0u;
+            const uint m = kw_ballot(bd, wb, lane);
+            const uint at = nb + popcount(m & below);
+            if (bd && at < KF_BAND)
+                bj[at] = (uint)j;
+            nb += popcount(m);
+        }
+    }
+    nin = kw_uadd(nin, wb, lane);
+    ok = ok && !(mark && (nb > KF_BAND || (long)nin > n || n - (long)nin > (long)nb));
+    const uint rr = (uint)n - nin; /* the band's blocks to take */
+    KW_SYNC();
+    const int banded = kf_band(P, nb, rr, ok && mark, q, kh, D, scale, delta, 0u, bj, bs, wb, lane);
+    *tg = TG;
+    return ok && banded;
+}
+#endif /* KF_CUM */
+
+/* Row i of head bh (row m of the op, a video row when video), its f32 scores
+ * at P, the tile's largest key norm at F[0]. TOPK (n its count): the list
+ * where it needs no scores or kf_topk certifies it; KF_CUM (n unused; tau,
+ * sf = scale_f, the cap and min_blocks): the list where kf_cum certifies the
+ * video row. Else the row to the fallback list (and no list). Warp-uniform,
+ * flat. */
+void kf_row(__global uint *P, __global uint *F, __global uint *fl, long m, long NB, long NBv, long i, int video, long n,
+            __global const float *q, __global const float *kh, int D, double scale, float sf, double tau, long cap,
+            long minb, __global int *cols, __global int *count, __local uint *wk, __local uint *ms, __local uint *bj,
+            __local double *bs, __local uint *wb, int lane)
+{
     float thi = 0.0f;
-    const int ok = kf_topk(P, NBv, n, as_float(F[0]), q, kh, D, scale, KF_FALLALL ? 0 : act, wk, bj, bs, wb, lane,
+#if KF_CUM
+    const int ok = kf_cum(P, NBv, as_float(F[0]), q, kh, D, scale, sf, tau, cap, minb, KF_FALLALL ? 0 : video, wk,
+                          ms, bj, bs, wb, lane, &thi, &n);
+    const int flag = video && !ok;
+#else
+    (void)sf, (void)tau, (void)cap, (void)minb, (void)ms;
+    const int need = video && n > 0 && n < NBv;
+    const int ok = kf_topk(P, NBv, n, as_float(F[0]), q, kh, D, scale, KF_FALLALL ? 0 : need, wk, bj, bs, wb, lane,
                            &thi);
-    const int flag = act && !ok;
+    const int flag = need && !ok;
+#endif
+    const int act = video && n > 0 && n < NBv, all = video && n >= NBv;
     if (flag && lane == 0)
         fl[1 + atomic_inc(fl)] = (uint)m;
     /* the ordered compaction: the own block, the global blocks, and the blocks
@@ -511,6 +823,7 @@ __kernel void vox_kv_select_f(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_P
 {
 #if VOX_USE_FP64
     __local uint wk[KW_NW][2 * KF_CAND], bj[KW_NW][KF_BAND], wbuf[KW_NW][32];
+    __local uint ms[KW_NW][KF_CUM ? 512 : 1]; /* KF_CUM: the radix bins' masses (kf_wbins) */
     __local double bs[KW_NW][KF_BAND];
     VOX_CL_APPLY_OFFSETS(VOX_KV_SELECT_BUFS)
     VOX_CL_ARGS(kv_select, VOX_KV_SELECT_ARGS)
@@ -528,7 +841,8 @@ __kernel void vox_kv_select_f(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_P
     for (int h = h0 + warp; h < min(h0 + KW_NW, nr); h += KW_NW) {
         const long i = i0 + h, m = bh * NB + i;
         kf_row(sl + h * NBv, F, scratch, m, NB, NBv, i, h < nv, n, qbar + m * D, kbar + bh * NB * D, D, scale,
-               kv_cols + kv_start[m], kv_count + m, wk[warp], bj[warp], bs[warp], wbuf[warp], lane);
+               args.scale_f, as_double(args.tau), args.max_blocks, args.min_blocks, kv_cols + kv_start[m],
+               kv_count + m, wk[warp], ms[warp], bj[warp], bs[warp], wbuf[warp], lane);
     }
 #endif
 }
