@@ -54,7 +54,7 @@
 #pragma OPENCL FP_CONTRACT OFF
 
 #ifndef KV_LISTED
-/* 1 (PROG_KVC's vox_kv_select_listed, KV_GLOBAL): the rows listed at the
+/* 1 (PROG_KVC's vox_kv_select_listed and _listed_l): the rows listed at the
  * scratch's head by kv_select_f32.cl's vox_kv_select_f (KF_CUM), each a tile
  * of its own */
 #define KV_LISTED 0

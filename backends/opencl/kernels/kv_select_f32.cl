@@ -35,7 +35,14 @@
  * as flat code (loops of 0 trips where a step does not apply, an `ok` flag
  * instead of early returns): PoCL mishandled emulated warp ops inside
  * branches (NOTES.md, session 14). KF_FALLALL (VOXATTN_OPENCL_KV_FALLBACK,
- * tests only): every row with 0 < n < NBv to the fallback. */
+ * tests only): every row with 0 < n < NBv to the fallback.
+ * KF_CUM (program PROG_KVC, VOXATTN_OPENCL_KV_CUM_F32, session 35): the
+ * CUMULATIVE rule the same way (Vulkan's cum_f32, CUDA's vox_kf_cum): pass 1
+ * in chunks of 16 dims, pass 2 kf_cum (f32 weights, a radix descent with
+ * fixed-point masses, the count certified, the band re-scored exactly; a
+ * refused video row to the list, every one with KF_FALLALL), and for pass 3
+ * the host launches kv_select.cl's exact kernel over the listed rows
+ * (vox_kv_select_listed) instead of vox_kv_select_fb. */
 #ifdef __OPENCL_VERSION__
 #if VOX_USE_FP64
 
