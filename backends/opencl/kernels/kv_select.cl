@@ -924,7 +924,7 @@ vox_status cl_kv_select(void *devp, const vox_op_dims *dm, const vox_op_kv_selec
         if (ws != VOX_ERR_UNSUPPORTED)
             return ws;
     }
-    /* CUMULATIVE likewise where VOXATTN_OPENCL_KV_CUM_F32 asks (opt-in), below 2^14 video blocks (kf_mass_add's
+    /* CUMULATIVE likewise (VOXATTN_OPENCL_KV_CUM_F32=0: not), below 2^14 video blocks (kf_mass_add's
      * limbs); its refused rows through vox_kv_select_listed (this file's exact kernel); else that kernel for
      * every row, below */
     if (d->kv_warp && d->fp64 && a.rule == 0 && d->kv_cum_f32 && a.NBv < (1 << 14)) {
