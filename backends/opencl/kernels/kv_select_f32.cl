@@ -223,6 +223,32 @@ int kf_band(__global uint *P, uint nb, uint rr, int ok, __global const float *q,
     return cm == 0u;
 }
 
+/* The bin of a 256-bin histogram wk where the count from the top reaches t (0 < t <= the total): the bin,
+ * the count in the bins above it and its own count, the same on every lane. Lane l scans bins 255 - 8l down
+ * to 248 - 8l after an exclusive scan of the lanes' sums. The whole warp calls it. */
+void kf_bin_at(__local const uint *wk, uint t, __local uint *wb, int lane, uint *bin, uint *above, uint *cnt)
+{
+    const int top = 255 - 8 * lane;
+    uint c8[8], tot = 0u;
+    #pragma unroll
+    for (int k = 0; k < 8; k++)
+        c8[k] = wk[top - k], tot += c8[k];
+    const uint xc = kw_scan_excl(tot, wb, lane);
+    uint fb = 0u, fx = 0u, fc = 0u;
+    if (xc < t && t <= xc + tot) {
+        uint acc = xc;
+        #pragma unroll
+        for (int k = 0; k < 8; k++) {
+            if (acc < t && t <= acc + c8[k])
+                fb = (uint)(top - k), fx = acc, fc = c8[k];
+            acc += c8[k];
+        }
+    }
+    *bin = kw_umax(fb, wb, lane);
+    *above = kw_umax(fx, wb, lane);
+    *cnt = kw_umax(fc, wb, lane);
+}
+
 /* Whether the n largest of the row's f32 scores a_j (bits at P[j]; 0 < n <
  * NBv) are certainly the reference's n first blocks (by p, ties by index),
  * and then *thi_out: the list takes the blocks with a_j > thi, the band's
@@ -272,25 +298,9 @@ int kf_topk(__global uint *P, long NBv, long n, float nk2, __global const float 
                 atomic_inc(&wk[kf_bin(as_float(vv[u]), inv, nb0)]);
     }
     KW_SYNC();
-    /* the bin B where the count from the top reaches n: above = #{bins > B};
-     * lane t scans bins 255 - 8t down to 248 - 8t */
-    const int top = 255 - 8 * lane;
-    uint c8[8], tot = 0u;
-    #pragma unroll
-    for (int k = 0; k < 8; k++)
-        c8[k] = wk[top - k], tot += c8[k];
-    const uint xc = kw_scan_excl(tot, wb, lane);
-    uint fb = 0u, fx = 0u, fc = 0u;
-    if (xc < nn && nn <= xc + tot) {
-        uint acc = xc;
-        #pragma unroll
-        for (int k = 0; k < 8; k++) {
-            if (acc < nn && nn <= acc + c8[k])
-                fb = (uint)(top - k), fx = acc, fc = c8[k];
-            acc += c8[k];
-        }
-    }
-    const uint B = kw_umax(fb, wb, lane), above = kw_umax(fx, wb, lane), cnt0 = kw_umax(fc, wb, lane);
+    /* the bin B where the count from the top reaches n: above = #{bins > B} */
+    uint B, above, cnt0;
+    kf_bin_at(wk, nn, wb, lane, &B, &above, &cnt0);
     KW_SYNC(); /* the histogram read before the candidates overwrite it */
     ok = ok && cnt0 <= KF_CAND;
     const uint cnt = ok ? cnt0 : 0u, rem = nn - above;
@@ -419,32 +429,17 @@ void kf_wbins(__global const uint *P, long NBv, uint kmin, uint prefix, uint lo,
 }
 
 /* The n-th largest weight's bits (0 < n < NBv), or the low end of a bucket taken whole: #{w >= T} >= n,
- * #{w > T} <= n (vox_kf_top_value); act 0: no pass, kmin. Lane t scans bins 255 - 8t down to 248 - 8t.
+ * #{w > T} <= n (vox_kf_top_value); act 0: no pass, kmin.
  * Warp-uniform, flat (a loop on a warp-uniform flag). */
 uint kf_top_value(__global const uint *P, long NBv, uint n, uint kmin, uint len, int act, __local uint *wk,
                   __local uint *ms, __local uint *wb, int lane)
 {
-    const int top = 255 - 8 * lane;
     uint prefix = 0u, rem = n, hi = len, lo = len > 8u ? len - 8u : 0u;
     for (int live = act; live;) {
         kf_wbins(P, NBv, kmin, prefix, lo, hi, 0, wk, ms, lane);
-        uint c8[8], tot = 0u;
-        #pragma unroll
-        for (int k = 0; k < 8; k++)
-            c8[k] = wk[top - k], tot += c8[k];
-        const uint xc = kw_scan_excl(tot, wb, lane);
-        uint fb = 0u, fx = 0u, fc = 0u;
-        if (xc < rem && rem <= xc + tot) {
-            uint acc = xc;
-            #pragma unroll
-            for (int k = 0; k < 8; k++) {
-                if (acc < rem && rem <= acc + c8[k])
-                    fb = (uint)(top - k), fx = acc, fc = c8[k];
-                acc += c8[k];
-            }
-        }
-        const uint bin = kw_umax(fb, wb, lane), cnt = kw_umax(fc, wb, lane);
-        rem -= kw_umax(fx, wb, lane);
+        uint bin, above, cnt;
+        kf_bin_at(wk, rem, wb, lane, &bin, &above, &cnt);
+        rem -= above;
         KW_SYNC(); /* the bins read before the next pass clears them */
         prefix |= bin << lo;
         live = !(cnt == rem || lo == 0u);
