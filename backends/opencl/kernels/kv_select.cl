@@ -892,17 +892,16 @@ static vox_status cl_kv_select_f32(cl_dev *d, const vox_op_dims *dm, const vox_o
     }
     a->tile0 = 0;
     const int64_t rows = a->BH * a->NB;
-    if (!st && a->NBv > 0 && !cum) { /* the listed rows: a work-group each where the slices' room holds their areas */
-        const int64_t areas = (int64_t)(room / (8 * (size_t)a->NBv));
-        const cl_grid gb = {.prog = pr, .k = K_KV_SELECT_FB, .groups = (size_t)(areas < rows ? areas : rows),
-                            .ls = lb, .local = qd, .level = VOX_LOG_WARN};
-        st = cl_kv_select_launch(d, dm->dtype, &b, a, &gb);
-    } else if (!st && a->NBv > 0) { /* the same for vox_kv_select_listed, with its own slices */
-        const int64_t areas = (int64_t)(room / sl);
-        a->per_block = (int64_t)(sl / 4);
-        const cl_grid gb = {.prog = pr, .k = llocal ? K_KV_SELECT_CFBL : K_KV_SELECT_CFB,
-                            .groups = (size_t)(areas < rows ? areas : rows), .ls = KV_LSZ,
-                            .local = llocal ? work + ql : ql, .level = VOX_LOG_WARN};
+    if (!st && a->NBv > 0) {
+        /* the listed rows: a work-group each where the slices' room holds their areas (TOPK's vox_kv_select_fb:
+         * 2 NBv words; CUMULATIVE's vox_kv_select_listed(_l): its own slices, sl bytes) */
+        const size_t area = cum ? sl : 8 * (size_t)a->NBv;
+        const int64_t areas = (int64_t)(room / area);
+        if (cum)
+            a->per_block = (int64_t)(sl / 4);
+        const cl_grid gb = {.prog = pr, .k = !cum ? K_KV_SELECT_FB : llocal ? K_KV_SELECT_CFBL : K_KV_SELECT_CFB,
+                            .groups = (size_t)(areas < rows ? areas : rows), .ls = cum ? KV_LSZ : lb,
+                            .local = !cum ? qd : llocal ? work + ql : ql, .level = VOX_LOG_WARN};
         st = cl_kv_select_launch(d, dm->dtype, &b, a, &gb);
     }
     return st == VOX_ERR_BACKEND ? cl_mma_give_up(d, flag, what, st) : st;
