@@ -1427,6 +1427,12 @@ void main()
     X("kv_select_sgw_f_cum_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_FALLALL=1") \
     X("kv_select_sgw_f_cum_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_DBG=1") \
     X("kv_select_sgw_fb_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u") \
+    X("kv_select_sgw_fb_pre", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u -DSGW_FBPRE=1") \
+    X("kv_select_sgw_fb_cum_p2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_FBPRE=2") \
+    X("kv_select_sgw_fb_p2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u -DSGW_FBPRE=2") \
+    X("kv_select_sgw_fb_cum_s1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_FBSTOP=1") \
+    X("kv_select_sgw_fb_cum_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_RSTOP=1") \
+    X("kv_select_sgw_fb_cum_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_RSTOP=2") \
     X("kv_select_sgw_f_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_FALLALL=1") \
     X("kv_select_sgw_fb", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u") \
     X("kv_select_sgw_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=1") \
@@ -1591,7 +1597,18 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             const int64_t area = (3 * a.NBv + 1) & ~(int64_t)1, room = (swords - lead) / (area * VK_SGW_SLOTS);
             const int64_t need = (rows + VK_SGW_SLOTS - 1) / VK_SGW_SLOTS;
             const int64_t fb = room < 1 ? 1 : room < need ? room : need;
-            st = VK_DISPATCH(v, kv_select, fcum ? "kv_select_sgw_fb_cum" : "kv_select_sgw_fb", b, a, (uint64_t)fb);
+            /* VOXATTN_VULKAN_KV_FB_STOP (timing only, CUMULATIVE): the fallback up to its scores, p, T */
+            static const char *const fbs[4] = {"kv_select_sgw_fb_cum", "kv_select_sgw_fb_cum_s1", "kv_select_sgw_fb_cum_r1",
+                                               "kv_select_sgw_fb_cum_r2"};
+            /* VOXATTN_VULKAN_KV_FB_PRE=1 (A/B): the first round's rows scored a workgroup a row first */
+            if (v->kv_fb_pre && !v->kv_fb_stop)
+                st = VK_DISPATCH(v, kv_select, "kv_select_sgw_fb_pre", b, a, (uint64_t)fb);
+            if (!st)
+                st = VK_DISPATCH(v, kv_select,
+                                 v->kv_fb_pre && !v->kv_fb_stop ? (fcum ? "kv_select_sgw_fb_cum_p2" : "kv_select_sgw_fb_p2")
+                                 : fcum                         ? fbs[v->kv_fb_stop]
+                                                                : "kv_select_sgw_fb",
+                                 b, a, (uint64_t)fb);
         }
         if (!st && f32k && v->kv_debug) { /* diagnosis only (a blocking read): topk_f32's reasons for the fallback */
             uint32_t c[16] = {0};

@@ -119,6 +119,13 @@
 #ifndef SGW_FALLALL
 #define SGW_FALLALL 0 /* tests only (kv_select_sgw_f_all, VOXATTN_VULKAN_KV_FALLBACK): every row to the fallback */
 #endif
+#ifndef SGW_FBPRE
+#define SGW_FBPRE 0 /* kv_select_sgw_fb_pre (1) scores the fallback's first round of rows a workgroup a row, and
+                     * kv_select_sgw_fb_cum_pre / _fb_pre (2) then select them without scoring */
+#endif
+#ifndef SGW_FBSTOP
+#define SGW_FBSTOP 0 /* timing only (VOXATTN_VULKAN_KV_FB_STOP=scores): the fallback's exact scores alone, no lists */
+#endif
 #ifndef SGW_RSTOP
 #define SGW_RSTOP 0 /* timing only (VOXATTN_VULKAN_KV_STOP=row1 / row2): pass 2 up to p / up to T, no lists */
 #endif
@@ -1151,6 +1158,37 @@ void select_row_f32(uint bh, uint i, uint h, uint r, bool video, uint NB, uint N
 }
 #endif
 
+#if SGW_PASS == 3
+/* The fallback's exact scores of head bh's keys for the row whose widened qbar is qrow[sl], as kv_select_sgw_s
+ * (each key's f64 sum in dim order): invocation x of a group of 2 H takes keys j = x, x + H (two independent
+ * chains), then j + 2 H, ...; into P + 2 j */
+void fb_scores(uint sl, uint bh, uint x, uint H2, uint NB, uint NBv, uint D, uint P, double scale64, bool vec)
+{
+    uint H = H2 / 2u;
+    for (uint j0 = x; j0 < NBv; j0 += H2) {
+        uint j1 = min(j0 + H, NBv - 1u);
+        uint kat0 = pc.off[1] + (bh * NB + j0) * D, kat1 = pc.off[1] + (bh * NB + j1) * D;
+        double acc0 = 0.0LF, acc1 = 0.0LF;
+        if (vec)
+            for (uint e = 0u; e < D; e += 4u) {
+                vec4 k0 = kbar4[(kat0 + e) / 4u], k1 = kbar4[(kat1 + e) / 4u];
+                [[unroll]] for (uint c = 0u; c < 4u; c++) {
+                    acc0 = fma(qrow[sl][e + c], double(k0[c]), acc0);
+                    acc1 = fma(qrow[sl][e + c], double(k1[c]), acc1);
+                }
+            }
+        else
+            for (uint e = 0u; e < D; e++) {
+                acc0 = fma(qrow[sl][e], double(kbar[kat0 + e]), acc0);
+                acc1 = fma(qrow[sl][e], double(kbar[kat1 + e]), acc1);
+            }
+        st_p(P + 2u * j0, acc0 * scale64);
+        if (j0 + H < NBv)
+            st_p(P + 2u * (j0 + H), acc1 * scale64);
+    }
+}
+#endif
+
 void main()
 {
     uint g = group_linear_id();
@@ -1307,6 +1345,23 @@ void main()
     uint cnt = scratch[pc.off[5]];
     uint S = gl_SubgroupSize, lane = gl_SubgroupInvocationID, sg = gl_SubgroupID;
     uint step = min(gl_NumSubgroups, SGW_SLOTS), unit = g * step + sg, units = pc.wg_count * step;
+#if SGW_FBPRE == 1
+    /* kv_select_sgw_fb_pre, on the fallback's grid: workgroup g scores the listed rows k = g, g + groups, ...
+     * of the fallback's first round (k < units), every invocation of it on the row, into unit k's area; the
+     * fallback (SGW_FBPRE 2) then selects them without scoring */
+    for (uint k = g; k < min(cnt, units); k += pc.wg_count) {
+        uint m = scratch[pc.off[5] + 1u + k], bh = m / NB;
+        if (bh >= vox_u64lo(pc.BH))
+            continue;
+        barrier(); /* the previous row's qrow read */
+        for (uint e = tid; e < D; e += WG)
+            qrow[0][e] = double(qbar[pc.off[0] + m * D + e]);
+        barrier();
+        fb_scores(0u, bh, tid, 2u * WG, NB, NBv, D, pc.off[5] + f_lead() + k * ((3u * NBv + 1u) & ~1u),
+                  packDouble2x32(pc.scale), D % 4u == 0u && pc.off[1] % 4u == 0u);
+    }
+    return;
+#endif
     uint P = pc.off[5] + f_lead() + unit * ((3u * NBv + 1u) & ~1u), O = P + 2u * NBv;
     double scale64 = packDouble2x32(pc.scale);
     bool vec = D % 4u == 0u && pc.off[1] % 4u == 0u;
@@ -1319,30 +1374,15 @@ void main()
             qrow[sg][e] = double(qbar[qat + e]);
         subgroupMemoryBarrierShared();
         subgroupBarrier();
-        /* two keys a lane at a time (two independent chains; each key's sum in dim order, as kv_select_sgw_s) */
-        for (uint j0 = lane; j0 < NBv; j0 += 2u * S) {
-            uint j1 = min(j0 + S, NBv - 1u);
-            uint kat0 = pc.off[1] + (bh * NB + j0) * D, kat1 = pc.off[1] + (bh * NB + j1) * D;
-            double acc0 = 0.0LF, acc1 = 0.0LF;
-            if (vec)
-                for (uint e = 0u; e < D; e += 4u) {
-                    vec4 k0 = kbar4[(kat0 + e) / 4u], k1 = kbar4[(kat1 + e) / 4u];
-                    [[unroll]] for (uint c = 0u; c < 4u; c++) {
-                        acc0 = fma(qrow[sg][e + c], double(k0[c]), acc0);
-                        acc1 = fma(qrow[sg][e + c], double(k1[c]), acc1);
-                    }
-                }
-            else
-                for (uint e = 0u; e < D; e++) {
-                    acc0 = fma(qrow[sg][e], double(kbar[kat0 + e]), acc0);
-                    acc1 = fma(qrow[sg][e], double(kbar[kat1 + e]), acc1);
-                }
-            st_p(P + 2u * j0, acc0 * scale64);
-            if (j0 + S < NBv)
-                st_p(P + 2u * (j0 + S), acc1 * scale64);
-        }
+        if (k >= units || SGW_FBPRE == 0) /* else kv_select_sgw_fb_pre scored the row */
+            fb_scores(sg, bh, lane, 2u * S, NB, NBv, D, P, scale64, vec);
         subgroupMemoryBarrierBuffer();
         subgroupBarrier();
+#if SGW_FBSTOP == 1 /* timing: the scores kept by a store to the row's replay area; an empty list */
+        if (subgroupElect())
+            scratch[O] = scratch[P + 2u * (NBv - 1u)], kv_count[pc.off[3] + m] = 0;
+        continue;
+#endif
         select_row(bh, i, sg, true, NB, NBv, P, O, lane, S);
         subgroupMemoryBarrierBuffer();
         subgroupBarrier(); /* the area and qrow read before the next row takes them */
