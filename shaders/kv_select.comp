@@ -1421,6 +1421,8 @@ void main()
     X("kv_select_sgw_f_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_DBG=1") \
     X("kv_select_sgw_fs_c16", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u -DSGW_CHUNK=16") \
     X("kv_select_sgw_fs_h", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=4u -DSGW_CHUNK=128 -DSGW_RSPLIT=2") \
+    X("kv_select_sgw_fs_g", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_GEMM=1") \
+    X("kv_select_sgw_fs_c16g", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_GEMM=1") \
     X("kv_select_sgw_fs_c16h", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=16 -DSGW_RSPLIT=2") \
     X("kv_select_sgw_fs_c16_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u -DSGW_CHUNK=16 -DSGW_DBG=1") \
     X("kv_select_sgw_f_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16") \
@@ -1582,7 +1584,10 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             static const char *const fss[2][3] = {{"kv_select_sgw_fs", "kv_select_sgw_fs_dbg", "kv_select_sgw_fs_h"},
                                                   {"kv_select_sgw_fs_c16", "kv_select_sgw_fs_c16_dbg", "kv_select_sgw_fs_c16h"}};
             const int split = v->kv_fs_split == 1 || (v->kv_fs_split < 0 && fcum);
-            st = VK_DISPATCH(v, kv_select, fss[fcum][v->kv_debug ? 1 : split ? 2 : 0], b, a, (uint64_t)n);
+            /* VOXATTN_VULKAN_KV_FS_GEMM=1 (A/B): the pass in register tiles (_fs_g, _c16g) */
+            const char *fs = v->kv_fs_gemm && !v->kv_debug ? (fcum ? "kv_select_sgw_fs_c16g" : "kv_select_sgw_fs_g")
+                                                          : fss[fcum][v->kv_debug ? 1 : split ? 2 : 0];
+            st = VK_DISPATCH(v, kv_select, fs, b, a, (uint64_t)n);
             if (!st && v->kv_stop != 1)
                 st = VK_DISPATCH(v, kv_select, fsel[fcum][v->kv_fallback ? 1 : v->kv_debug ? 2 : 0], b, a,
                                  (uint64_t)(n * (VK_SGW_ROWS_F32 / VK_SGW_SLOTS)));

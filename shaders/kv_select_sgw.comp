@@ -109,6 +109,9 @@
 #ifndef SGW_CHUNK
 #define SGW_CHUNK 16 /* kv_select_sgw_fs: dims summed apart before joining a score's running sum (topk_f32's bound) */
 #endif
+#ifndef SGW_GEMM
+#define SGW_GEMM 0 /* kv_select_sgw_fs_g, _c16g: the f32 scores pass in register tiles of 8 rows x 4 keys */
+#endif
 #ifndef SGW_RSPLIT
 #define SGW_RSPLIT 1 /* kv_select_sgw_fs: 2: each half of the workgroup half the tile's rows (_c16h) */
 #endif
@@ -150,6 +153,15 @@ layout(std430, set = 0, binding = 5) buffer Scratch2 { uvec2 scratch2[]; };
  * floats, rows 4k .. 4k + 3 of dim e at qf[e * SGW_ROWS / 4 + k] */
 #if SGW_PASS == 1 && SGW_F32
 shared vec4 qf[SGW_DMAX * SGW_ROWS / 4];
+#if SGW_GEMM
+#define GM_KB 128u /* keys a block */
+#define GM_KC 16u  /* dims a shared chunk */
+#define GM_RT 8u   /* rows an invocation (SGW_ROWS / GM_RT row groups of 32 invocations: SGW_WG1 = 4 SGW_ROWS) */
+/* gk: dim e's keys side by side, 4 a vec4, the vec4 of keys 4 k at k ^ GM_SW(e): the transposing stores (4
+ * invocations a key, each 4 dims) meet no bank conflict, the reads are 32 consecutive vec4 */
+#define GM_SW(e) ((((e) >> 2) & 3u) << 1)
+shared vec4 gk[2][GM_KC * GM_KB / 4];
+#endif
 shared float nkr[SGW_WG1];
 shared uint rhi[SGW_ROWS], rlo[SGW_ROWS]; /* the rows' largest and smallest scores as ordered keys (okey_f) */
 #elif SGW_PASS == 1
@@ -1221,15 +1233,128 @@ void main()
     uint nv = NBv > i0 ? min(NBv - i0, SGW_ROWS) : 0u;
     uint qat = pc.off[0] + (bh * NB + i0) * D;
     bool vec = D % 4u == 0u && pc.off[1] % 4u == 0u; /* uniform */
-    for (uint x = tid; x < SGW_ROWS * D; x += WG) { /* x = e SGW_ROWS + row */
+#if SGW_GEMM
+    const uint Dq = (D + GM_KC - 1u) / GM_KC * GM_KC; /* the dims padded with zeros to whole chunks */
+#else
+    const uint Dq = D;
+#endif
+    for (uint x = tid; x < SGW_ROWS * Dq; x += WG) { /* x = e SGW_ROWS + row */
         uint e = x / SGW_ROWS, rr = x - e * SGW_ROWS;
-        qf[x >> 2][x & 3u] = rr < nv ? qbar[qat + rr * D + e] : 0.0;
+        qf[x >> 2][x & 3u] = rr < nv && e < D ? qbar[qat + rr * D + e] : 0.0;
     }
     if (tid < SGW_ROWS)
         rhi[tid] = 0u, rlo[tid] = 0xffffffffu;
     barrier();
     float nkm = 0.0;
     bool bad = false;
+#if SGW_GEMM
+    /* Register tiles (kv_select_sgw_fs_g, _c16g): invocation (rg, kg) = (tid / 32, tid % 32) scores rows 8 rg ..
+     * 8 rg + 7 against keys kb + 4 kg .. + 3 of each block of GM_KB keys. The block's keys go through shared
+     * memory GM_KC dims at a time (gk, two buffers, the next chunk's global loads issued before the current
+     * one is multiplied); each score is the same chain as the other variants' (SGW_CHUNK dims summed from 0
+     * by fma, the chunk sums added in order; padded dims add exact zeros), so topk_f32's and cum_f32's bound
+     * holds as it is. */
+    const uint rg = tid / 32u, kg = tid % 32u, CPB = Dq / GM_KC, nblk = (NBv + GM_KB - 1u) / GM_KB;
+    const uint ld_sub = tid % 4u, ld_key = tid / 4u; /* loads: 4 invocations a key, 16 bytes (4 dims) each */
+    const bool sgin = gl_SubgroupSize <= 32u; /* a subgroup within one row group: extremes by subgroup ops */
+    const uint kbase = pc.off[1] + bh * NB * D;
+    vec4 pf[GM_KB / 32u];
+    float acc[GM_RT][4], run[GM_RT][4], nk[4];
+    /* chunk c (key block c / CPB, dims (c % CPB) GM_KC ..) into the prefetch registers */
+#define GM_LOAD(c)                                                                                      \
+    {                                                                                                  \
+        uint kb_ = (c) / CPB, e_ = ((c) - kb_ * CPB) * GM_KC + 4u * ld_sub;                            \
+        [[unroll]] for (uint i = 0u; i < GM_KB / 32u; i++) {                                           \
+            uint key = kb_ * GM_KB + ld_key + 32u * i;                                                 \
+            uint at = kbase + min(key, NBv - 1u) * D + e_;                                             \
+            bool in_ = key < NBv && e_ < D;                                                            \
+            if (vec)                                                                                   \
+                pf[i] = in_ ? kbar4[at / 4u] : vec4(0.0);                                              \
+            else                                                                                       \
+                pf[i] = vec4(in_ ? kbar[at] : 0.0, in_ && e_ + 1u < D ? kbar[at + 1u] : 0.0,           \
+                             in_ && e_ + 2u < D ? kbar[at + 2u] : 0.0, in_ && e_ + 3u < D ? kbar[at + 3u] : 0.0); \
+        }                                                                                              \
+    }
+#define GM_STORE(b)                                                                                     \
+    [[unroll]] for (uint i = 0u; i < GM_KB / 32u; i++) {                                               \
+        uint key = ld_key + 32u * i;                                                                   \
+        [[unroll]] for (uint c_ = 0u; c_ < 4u; c_++)                                                   \
+            gk[b][(4u * ld_sub + c_) * (GM_KB / 4u) + ((key >> 2) ^ GM_SW(4u * ld_sub + c_))][key & 3u] = pf[i][c_]; \
+    }
+    uint nch = nblk * CPB;
+    if (nch > 0u) {
+        GM_LOAD(0u)
+        GM_STORE(0u)
+    }
+    barrier();
+    for (uint c = 0u; c < nch; c++) {
+        uint kb = c / CPB, dc = c - kb * CPB;
+        if (dc == 0u) {
+            [[unroll]] for (uint u = 0u; u < 4u; u++) {
+                nk[u] = 0.0;
+                [[unroll]] for (uint r = 0u; r < GM_RT; r++)
+                    run[r][u] = 0.0;
+            }
+        }
+        if (c + 1u < nch)
+            GM_LOAD(c + 1u)
+        uint b = c & 1u, e0 = dc * GM_KC;
+        if (e0 % uint(SGW_CHUNK) == 0u) /* a chunk of SGW_CHUNK dims starts */
+            [[unroll]] for (uint r = 0u; r < GM_RT; r++)
+                [[unroll]] for (uint u = 0u; u < 4u; u++)
+                    acc[r][u] = 0.0;
+        [[unroll]] for (uint e = 0u; e < GM_KC; e++) {
+            vec4 kk = gk[b][e * (GM_KB / 4u) + (kg ^ GM_SW(e))];
+            vec4 q0 = qf[(e0 + e) * (SGW_ROWS / 4u) + 2u * rg], q1 = qf[(e0 + e) * (SGW_ROWS / 4u) + 2u * rg + 1u];
+            [[unroll]] for (uint u = 0u; u < 4u; u++) {
+                acc[0][u] = fma(q0.x, kk[u], acc[0][u]);
+                acc[1][u] = fma(q0.y, kk[u], acc[1][u]);
+                acc[2][u] = fma(q0.z, kk[u], acc[2][u]);
+                acc[3][u] = fma(q0.w, kk[u], acc[3][u]);
+                acc[4][u] = fma(q1.x, kk[u], acc[4][u]);
+                acc[5][u] = fma(q1.y, kk[u], acc[5][u]);
+                acc[6][u] = fma(q1.z, kk[u], acc[6][u]);
+                acc[7][u] = fma(q1.w, kk[u], acc[7][u]);
+                nk[u] = fma(kk[u], kk[u], nk[u]);
+            }
+        }
+        /* a chunk of SGW_CHUNK dims ends here (or the row): its sums join the running ones, in order */
+        if (((dc + 1u) * GM_KC) % uint(SGW_CHUNK) == 0u || dc + 1u == CPB)
+            [[unroll]] for (uint r = 0u; r < GM_RT; r++)
+                [[unroll]] for (uint u = 0u; u < 4u; u++)
+                    run[r][u] = e0 + GM_KC <= uint(SGW_CHUNK) ? acc[r][u] : run[r][u] + acc[r][u];
+        if (dc + 1u == CPB) { /* the block's scores, the keys' norms and the rows' extremes */
+            uint j0 = kb * GM_KB + 4u * kg;
+            [[unroll]] for (uint r = 0u; r < GM_RT; r++) {
+                uint row = GM_RT * rg + r, hi = 0u, lo = 0xffffffffu;
+                [[unroll]] for (uint u = 0u; u < 4u; u++)
+                    if (j0 + u < NBv) {
+                        if (row < nv)
+                            scratch[sbase + row * NBv + j0 + u] = floatBitsToUint(run[r][u]);
+                        uint k = okey_f(run[r][u]);
+                        hi = max(hi, k), lo = min(lo, k);
+                    }
+                if (sgin) {
+                    hi = subgroupMax(hi), lo = subgroupMin(lo);
+                    if (subgroupElect())
+                        atomicMax(rhi[row], hi), atomicMin(rlo[row], lo);
+                } else {
+                    atomicMax(rhi[row], hi), atomicMin(rlo[row], lo);
+                }
+            }
+            [[unroll]] for (uint u = 0u; u < 4u; u++)
+                if (j0 + u < NBv) {
+                    bad = bad || !fin_f(nk[u]);
+                    nkm = max(nkm, nk[u]);
+                }
+        }
+        if (c + 1u < nch)
+            GM_STORE((c + 1u) & 1u)
+        barrier();
+    }
+#undef GM_LOAD
+#undef GM_STORE
+#else
     const bool sgin = SGW_RSPLIT == 1 || gl_SubgroupSize <= KW; /* a subgroup within one half: extremes by subgroup ops */
     for (uint jb = 0u; jb < NBv; jb += KW * SGW_KPT) {
         float acc[SGW_KPT][SGW_RI], nk[SGW_KPT];
@@ -1321,6 +1446,7 @@ void main()
         }
 #undef run
     }
+#endif
     nkr[tid] = bad ? uintBitsToFloat(0x7f800000u) : nkm;
     barrier();
     if (tid == 0u) {

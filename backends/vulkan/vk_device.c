@@ -429,6 +429,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
      * exact 10.880 / 11.371 against 10.435). 0 none, 1 all three (kv_select_sgw_fs_h, _c16h, _s_h), 2 the exact
      * scores pass with the same keys (_s_q: half the accumulators) */
     d->kv_fs_split = env_choice("VOXATTN_VULKAN_KV_FS_SPLIT", -1, 2);
+    d->kv_fs_gemm = vox_env_flag("VOXATTN_VULKAN_KV_FS_GEMM"); /* A/B: the f32 scores pass in register tiles */
     /* tests: dispatches per batch of recorded work (unset: VK_POOL_SETS), so that small cases switch batches */
     d->pool_sets = env_choice("VOXATTN_VULKAN_POOL_SETS", VK_POOL_SETS, VK_POOL_SETS);
     d->pool_sets = d->pool_sets < 1 ? 1 : d->pool_sets;
