@@ -1076,6 +1076,10 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
     uint len = kmax > kmin ? uint(findMSB(kmax - kmin)) + 1u : 0u;
     subgroupMemoryBarrierBuffer();
     subgroupBarrier();
+#if SGW_RSTOP == 1 /* timing only (kv_select_sgw_f_cum_r1): up to the weights; no blocks taken */
+    if (len < 64u)
+        return true;
+#endif
     if (!(kmax <= 0x3f800000u)) /* every w in [0, 1] */
         return fail(1);
     bool go = !nan_d(tau) && tau > 0.0LF;
@@ -1083,6 +1087,10 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
     uint n = 0u, Tc = 0u;
     if (go) {
         nc = cum_count(r, P, NBv, tau, Ep, kmin, len, lane, S, Tc);
+#if SGW_RSTOP == 2 /* timing only (kv_select_sgw_f_cum_r2): up to the count; no blocks taken */
+        if (Tc != 1u || nc != -7)
+            return true;
+#endif
         if (nc < 0)
             return fail(2);
         n = min(uint(nc), uint(pc.max_blocks)); /* the cap: n != nc takes top_value's T */

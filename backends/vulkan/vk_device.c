@@ -410,6 +410,8 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     const char *stop = getenv("VOXATTN_VULKAN_KV_STOP"); /* timing only: wrong lists */
     d->kv_stop = !stop ? 0 : !strcmp(stop, "tile") ? 1 : !strcmp(stop, "row1") ? 2 : !strcmp(stop, "row2") ? 3 : 0;
     d->kv_fb_pre = vox_env_flag("VOXATTN_VULKAN_KV_FB_PRE"); /* A/B: the fallback's rows scored a workgroup a row */
+    const char *fstop = getenv("VOXATTN_VULKAN_KV_F_STOP"); /* timing only: wrong lists */
+    d->kv_f_stop = !fstop ? 0 : !strcmp(fstop, "w") ? 1 : !strcmp(fstop, "count") ? 2 : 0;
     const char *fbstop = getenv("VOXATTN_VULKAN_KV_FB_STOP"); /* timing only: wrong lists */
     d->kv_fb_stop = !fbstop ? 0 : !strcmp(fbstop, "scores") ? 1 : !strcmp(fbstop, "p") ? 2 : !strcmp(fbstop, "t") ? 3 : 0;
     /* timing: kv_select's scratch cap in MiB (unset or 0: KV_SCRATCH_MAX, 128), so its waves hold more or fewer tiles */
