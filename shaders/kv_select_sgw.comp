@@ -79,7 +79,9 @@
 #define SGW_ROWS 16u /* query rows per tile (the launcher's VK_SGW_ROWS; SGW_F32 and its fallback: VK_SGW_ROWS_F32) */
 #endif
 #define SGW_SLOTS 8u  /* rows selected at once, each with its bins in shared memory */
-#define SGW_U 4u      /* sweep steps whose keys are loaded before the first is used */
+#ifndef SGW_U
+#define SGW_U 4u      /* sweep steps whose keys are loaded before the first is used (the _u16 variants: 16) */
+#endif
 #ifndef SGW_KPT
 #define SGW_KPT 2u /* key blocks per invocation in pass 1 */
 #endif
