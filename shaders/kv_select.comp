@@ -1429,6 +1429,10 @@ void main()
     X("kv_select_sgw_f_cum_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_FALLALL=1") \
     X("kv_select_sgw_f_u16", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_U=16u") \
     X("kv_select_sgw_f_cum_u16", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_U=16u") \
+    X("kv_select_sgw_f_rv", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_RV=72") \
+    X("kv_select_sgw_f_cum_rv", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_RV=72") \
+    X("kv_select_sgw_f_rv24", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_RV=24") \
+    X("kv_select_sgw_f_cum_rv24", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_RV=24") \
     X("kv_select_sgw_f_cum_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_RSTOP=1") \
     X("kv_select_sgw_f_cum_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_RSTOP=2") \
     X("kv_select_sgw_f_cum_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_DBG=1") \
@@ -1594,8 +1598,13 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             st = VK_DISPATCH(v, kv_select, fs, b, a, (uint64_t)n);
             /* VOXATTN_VULKAN_KV_F_STOP (timing only, CUMULATIVE): the selection pass up to the weights (w) or
              * the count (count), no blocks taken */
-            /* VOXATTN_VULKAN_KV_SWEEP_U=16 (A/B): the selection's sweeps with 16 steps' loads in flight, not 4 */
+            /* VOXATTN_VULKAN_KV_SWEEP_U=16 (A/B): the selection's sweeps with 16 steps' loads in flight, not 4;
+             * VOXATTN_VULKAN_KV_ROWS_RV=1 (A/B): a row's values in registers (_rv: up to 72 a lane, _rv24: 24;
+             * the rows past 72 x the subgroup size to the fallback) */
             const char *fsl = fcum && v->kv_f_stop ? (v->kv_f_stop == 1 ? "kv_select_sgw_f_cum_r1" : "kv_select_sgw_f_cum_r2")
+                              : v->kv_rows_rv && !v->kv_fallback && !v->kv_debug
+                                  ? (a.NBv <= 24 * 32 ? (fcum ? "kv_select_sgw_f_cum_rv24" : "kv_select_sgw_f_rv24")
+                                                      : (fcum ? "kv_select_sgw_f_cum_rv" : "kv_select_sgw_f_rv"))
                               : v->kv_sweep_u16 && !v->kv_fallback && !v->kv_debug
                                   ? (fcum ? "kv_select_sgw_f_cum_u16" : "kv_select_sgw_f_u16")
                                   : fsel[fcum][v->kv_fallback ? 1 : v->kv_debug ? 2 : 0];

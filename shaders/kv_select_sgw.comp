@@ -79,8 +79,16 @@
 #define SGW_ROWS 16u /* query rows per tile (the launcher's VK_SGW_ROWS; SGW_F32 and its fallback: VK_SGW_ROWS_F32) */
 #endif
 #define SGW_SLOTS 8u  /* rows selected at once, each with its bins in shared memory */
+#ifndef SGW_RV
+#define SGW_RV 0 /* the _rv variants (f32 selection): a row's values in registers, SGW_RV a lane (rows of more
+                  * video blocks than SGW_RV x the subgroup size go to the fallback) */
+#endif
 #ifndef SGW_U
+#if SGW_RV
+#define SGW_U uint(SGW_RV)  /* one step of every sweep: the whole row, from the registers */
+#else
 #define SGW_U 4u      /* sweep steps whose keys are loaded before the first is used (the _u16 variants: 16) */
+#endif
 #endif
 #ifndef SGW_KPT
 #define SGW_KPT 2u /* key blocks per invocation in pass 1 */
@@ -651,13 +659,43 @@ float next_f(float x, bool up)
     return uintBitsToFloat((u >> 31 == 0u) == up ? u + 1u : u - 1u);
 }
 /* A sweep's next SGW_U steps of f32 scores: block j0 + u S + lane's bits, 0 from n on */
+#if SGW_RV
+/* the row's values (block j = u S + lane at rv[u]), held in registers by the _rv variants; rows_load fills
+ * them, cum_f32 turns them into the weights, rv_marks takes the band's marks */
+uint rv[SGW_RV];
+#endif
 void vals_ahead(uint P, uint j0, uint n, uint lane, uint S, out uint vv[SGW_U])
 {
     [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
         uint j = j0 + u * S + lane;
+#if SGW_RV /* j0 is 0 below NBv (NBv <= SGW_RV S): rv[u] is block j's */
+        vv[u] = j < n ? rv[u] : 0u;
+#else
         vv[u] = j < n ? scratch[P + j] : 0u;
+#endif
     }
 }
+#if SGW_RV
+/* whether the row fits the registers, and then its values into them (every load issued at once) */
+bool rows_load(uint P, uint NBv, uint lane, uint S)
+{
+    [[unroll]] for (uint u = 0u; u < uint(SGW_RV); u++) {
+        uint j = u * S + lane;
+        rv[u] = j < NBv ? scratch[P + j] : 0u;
+    }
+    return NBv <= uint(SGW_RV) * S;
+}
+/* the band's marks (band_take's stores at P + j) into the registers: the blocks for which band(value) holds */
+#define RV_MARKS(P, NBv, lane, S, band)                                                                    \
+    {                                                                                                       \
+        [[unroll]] for (uint u = 0u; u < uint(SGW_RV); u++) {                                                    \
+            uint j_ = u * (S) + (lane);                                                                     \
+            float v = uintBitsToFloat(rv[u]);                                                               \
+            if (j_ < (NBv) && (band))                                                                       \
+                rv[u] = scratch[(P) + j_];                                                                  \
+        }                                                                                                   \
+    }
+#endif
 /* The reference's score of block j for the row whose qbar starts at qat: its f64 sequential sum times
  * scale (bitwise pass 1's of kv_select_sgw_s) */
 double dot64(uint qat, uint kat, uint D, double scale)
@@ -758,6 +796,10 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
               uint S, out float thi_out)
 {
     thi_out = 0.0;
+#if SGW_RV
+    if (!rows_load(P, NBv, lane, S))
+        return fail(7);
+#endif
     uint D = vox_u64lo(pc.D), qat = pc.off[0] + m * D;
     double scale = packDouble2x32(pc.scale), Dd = double(D), u24 = p2(-24);
     double A, err, Bs;
@@ -886,6 +928,9 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
     subgroupBarrier();
     if (!band_take(r, P, nb, rr, qat, pc.off[1] + bh * NB * D, D, scale, delta, 0xff800000u, lane, S))
         return fail(6);
+#if SGW_RV
+    RV_MARKS(P, NBv, lane, S, v >= tlo && v <= thi)
+#endif
     thi_out = thi;
     return true;
 }
@@ -1042,6 +1087,10 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
              out float tg, out uint n_out)
 {
     tg = 0.0, n_out = 0u;
+#if SGW_RV
+    if (!rows_load(P, NBv, lane, S))
+        return fail(7);
+#endif
     uint D = vox_u64lo(pc.D), qat = pc.off[0] + m * D;
     double scale = packDouble2x32(pc.scale), Dd = double(D), u24 = p2(-24);
     double tau = packDouble2x32(pc.tau);
@@ -1069,7 +1118,11 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
             uint j = j0 + u * S + lane;
             if (j < NBv) {
                 uint wb = floatBitsToUint(exp((uintBitsToFloat(vv[u]) - amax) * sf));
+#if SGW_RV
+                rv[u] = wb;
+#else
                 scratch[P + j] = wb;
+#endif
                 lmn = min(lmn, wb), lmx = max(lmx, wb);
             }
         }
@@ -1131,6 +1184,9 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
     subgroupBarrier();
     if (!band_take(r, P, nb, rr, qat, pc.off[1] + bh * NB * D, D, scale, delta, 0u, lane, S))
         return fail(6);
+#if SGW_RV
+    RV_MARKS(P, NBv, lane, S, !(v > TG) && !(v * Gf < T))
+#endif
     tg = TG;
     return true;
 }
