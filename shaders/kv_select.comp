@@ -1440,6 +1440,10 @@ void main()
     X("kv_select_sgw_fb_pre", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u -DSGW_FBPRE=1") \
     X("kv_select_sgw_fb_cum_p2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_FBPRE=2") \
     X("kv_select_sgw_fb_p2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u -DSGW_FBPRE=2") \
+    X("kv_select_sgw_fb_sh", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u -DSGW_SLOTS=2u -DSGW_FBSH=2304") \
+    X("kv_select_sgw_fb_cum_sh", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_SLOTS=2u -DSGW_FBSH=2304") \
+    X("kv_select_sgw_fb_sh1k", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u -DSGW_SLOTS=2u -DSGW_FBSH=1024") \
+    X("kv_select_sgw_fb_cum_sh1k", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_SLOTS=2u -DSGW_FBSH=1024") \
     X("kv_select_sgw_fb_cum_s1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_FBSTOP=1") \
     X("kv_select_sgw_fb_cum_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_RSTOP=1") \
     X("kv_select_sgw_fb_cum_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_RSTOP=2") \
@@ -1618,18 +1622,26 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
          * count return at once). lavapipe ends every loop of an invocation after 65535 iterations in all,
          * so there a unit must not take many rows: the tests' sizes give each row its own unit */
         if (!st && f32k && a.NBv > 0 && v->kv_stop != 1 && v->kv_stop != 2) { /* row1 (timing): without it */
-            const int64_t area = (3 * a.NBv + 1) & ~(int64_t)1, room = (swords - lead) / (area * VK_SGW_SLOTS);
-            const int64_t need = (rows + VK_SGW_SLOTS - 1) / VK_SGW_SLOTS;
+            /* VOXATTN_VULKAN_KV_FB_SH=1 (A/B): workgroups of 64, two units each with its row in shared memory
+             * (_fb_sh, _fb_cum_sh: up to 2,304 video blocks; _sh1k: 1,024), where the row fits */
+            const int sh = v->kv_fb_sh && !v->kv_fb_stop && a.NBv <= 2304 ? (a.NBv <= 1024 ? 2 : 1) : 0;
+            const int64_t upw = sh ? 2 : VK_SGW_SLOTS; /* units a workgroup, at most */
+            const int64_t area = (3 * a.NBv + 1) & ~(int64_t)1, room = (swords - lead) / (area * upw);
+            const int64_t need = (rows + upw - 1) / upw;
             const int64_t fb = room < 1 ? 1 : room < need ? room : need;
             /* VOXATTN_VULKAN_KV_FB_STOP (timing only, CUMULATIVE): the fallback up to its scores, p, T */
             static const char *const fbs[4] = {"kv_select_sgw_fb_cum", "kv_select_sgw_fb_cum_s1", "kv_select_sgw_fb_cum_r1",
                                                "kv_select_sgw_fb_cum_r2"};
             /* VOXATTN_VULKAN_KV_FB_PRE=1 (A/B): the first round's rows scored a workgroup a row first */
-            if (v->kv_fb_pre && !v->kv_fb_stop)
+            static const char *const shn[2][2] = {{"kv_select_sgw_fb_sh", "kv_select_sgw_fb_sh1k"},
+                                                  {"kv_select_sgw_fb_cum_sh", "kv_select_sgw_fb_cum_sh1k"}};
+            const int pre = v->kv_fb_pre && !v->kv_fb_stop && !sh;
+            if (pre)
                 st = VK_DISPATCH(v, kv_select, "kv_select_sgw_fb_pre", b, a, (uint64_t)fb);
             if (!st)
                 st = VK_DISPATCH(v, kv_select,
-                                 v->kv_fb_pre && !v->kv_fb_stop ? (fcum ? "kv_select_sgw_fb_cum_p2" : "kv_select_sgw_fb_p2")
+                                 sh    ? shn[fcum][sh - 1]
+                                 : pre ? (fcum ? "kv_select_sgw_fb_cum_p2" : "kv_select_sgw_fb_p2")
                                  : fcum                         ? fbs[v->kv_fb_stop]
                                                                 : "kv_select_sgw_fb",
                                  b, a, (uint64_t)fb);

@@ -78,7 +78,9 @@
 #ifndef SGW_ROWS
 #define SGW_ROWS 16u /* query rows per tile (the launcher's VK_SGW_ROWS; SGW_F32 and its fallback: VK_SGW_ROWS_F32) */
 #endif
-#define SGW_SLOTS 8u  /* rows selected at once, each with its bins in shared memory */
+#ifndef SGW_SLOTS
+#define SGW_SLOTS 8u  /* rows selected at once, each with its bins in shared memory (_fb_sh: 2) */
+#endif
 #ifndef SGW_RV
 #define SGW_RV 0 /* the _rv variants (f32 selection): a row's values in registers, SGW_RV a lane (rows of more
                   * video blocks than SGW_RV x the subgroup size go to the fallback) */
@@ -105,6 +107,8 @@
 #define SGW_WG1 128 /* pass 1's workgroup size (H200, hunyuan-720p's size: 2.53 ms against 2.71 with 256) */
 #if SGW_PASS == 1
 #define WG uint(SGW_WG1)
+#elif SGW_PASS == 3 && SGW_FBSH
+#define WG 64u
 #elif SGW_PASS == 3
 #define WG uint(SGW_WG1)
 #else
@@ -136,6 +140,10 @@
 #define SGW_FBPRE 0 /* kv_select_sgw_fb_pre (1) scores the fallback's first round of rows a workgroup a row, and
                      * kv_select_sgw_fb_cum_pre / _fb_pre (2) then select them without scoring */
 #endif
+#ifndef SGW_FBSH
+#define SGW_FBSH 0 /* kv_select_sgw_fb_sh / _fb_cum_sh: the fallback's rows in shared memory, up to SGW_FBSH video
+                    * blocks (two units of a workgroup of 64) */
+#endif
 #ifndef SGW_FBSTOP
 #define SGW_FBSTOP 0 /* timing only (VOXATTN_VULKAN_KV_FB_STOP=scores): the fallback's exact scores alone, no lists */
 #endif
@@ -144,7 +152,9 @@
 #endif
 #define SGW_WORDS (SGW_MASS != 0 ? 4u : 1u)
 
-#if SGW_PASS == 1 || SGW_PASS == 3
+#if SGW_PASS == 3 && SGW_FBSH
+layout(local_size_x = 64) in;
+#elif SGW_PASS == 1 || SGW_PASS == 3
 layout(local_size_x = SGW_WG1) in;
 #else
 layout(local_size_x = 256) in;
@@ -191,6 +201,10 @@ shared double bss[SGW_SLOTS][SGW_BAND];
 #if SGW_PASS == 3
 shared double qrow[SGW_SLOTS][SGW_DMAX]; /* each fallback unit's row's qbar, widened */
 #endif
+#if SGW_PASS == 3 && SGW_FBSH
+shared uvec2 fsh[SGW_SLOTS][SGW_FBSH]; /* each unit's row: its exact scores, then p (the bits, low word first) */
+uint fs_base; /* the unit's area in the scratch: its score words P + 2 j are fsh[unit][j] */
+#endif
 /* slot r's radix bins: the counts, then (SGW_MASS) the sums of floor(p 2^48) in three 16-bit limbs */
 shared uint bins[SGW_SLOTS][SGW_WORDS][256];
 #endif
@@ -212,15 +226,23 @@ bool inf_d(double x)
 bool al2; /* the scratch slice's doubles on 8-byte boundaries: one 64-bit access each */
 uvec2 key_at(uint at) /* p's bits, low word first */
 {
+#if SGW_PASS == 3 && SGW_FBSH
+    return fsh[gl_SubgroupID][(at - fs_base) >> 1];
+#else
     return al2 ? scratch2[at >> 1] : uvec2(scratch[at], scratch[at + 1u]);
+#endif
 }
 double ld_p(uint at) { return packDouble2x32(key_at(at)); }
 void st_p(uint at, double x)
 {
+#if SGW_PASS == 3 && SGW_FBSH
+    fsh[gl_SubgroupID][(at - fs_base) >> 1] = unpackDouble2x32(x);
+#else
     if (al2)
         scratch2[at >> 1] = unpackDouble2x32(x);
     else
         st_d(at, x);
+#endif
 }
 bool key_gt(uvec2 a, uvec2 b) { return a.y > b.y || (a.y == b.y && a.x > b.x); }
 /* A sweep's next SGW_U steps, loaded before the first is used: block j0 + u S + lane's bits, 0 from n on */
@@ -1566,9 +1588,13 @@ void main()
             qrow[sg][e] = double(qbar[qat + e]);
         subgroupMemoryBarrierShared();
         subgroupBarrier();
+#if SGW_FBSH
+        fs_base = P; /* the row's scores and p in fsh[sg] (the launcher: NBv <= SGW_FBSH) */
+#endif
         if (k >= units || SGW_FBPRE == 0) /* else kv_select_sgw_fb_pre scored the row */
             fb_scores(sg, bh, lane, 2u * S, NB, NBv, D, P, scale64, vec);
         subgroupMemoryBarrierBuffer();
+        subgroupMemoryBarrierShared();
         subgroupBarrier();
 #if SGW_FBSTOP == 1 /* timing: the scores kept by a store to the row's replay area; an empty list */
         if (subgroupElect())

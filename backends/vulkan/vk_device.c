@@ -409,6 +409,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_lean = env_choice("VOXATTN_VULKAN_KV_LEAN", 2, 2);
     const char *stop = getenv("VOXATTN_VULKAN_KV_STOP"); /* timing only: wrong lists */
     d->kv_stop = !stop ? 0 : !strcmp(stop, "tile") ? 1 : !strcmp(stop, "row1") ? 2 : !strcmp(stop, "row2") ? 3 : 0;
+    d->kv_fb_sh = vox_env_flag("VOXATTN_VULKAN_KV_FB_SH"); /* A/B: the fallback's rows in shared memory */
     d->kv_fb_pre = vox_env_flag("VOXATTN_VULKAN_KV_FB_PRE"); /* A/B: the fallback's rows scored a workgroup a row */
     d->kv_rows_rv = vox_env_flag("VOXATTN_VULKAN_KV_ROWS_RV"); /* A/B: the f32 selection's rows in registers */
     d->kv_sweep_u16 = env_choice("VOXATTN_VULKAN_KV_SWEEP_U", 4, 16) == 16; /* A/B: the selection's loads ahead */

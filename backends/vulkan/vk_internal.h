@@ -290,6 +290,7 @@ typedef struct vk_dev {
     int kv_rows_rv;   /* VOXATTN_VULKAN_KV_ROWS_RV (A/B): kv_select_sgw_f_rv / _f_cum_rv (_rv24), a row's values in registers */
     int kv_sweep_u16; /* VOXATTN_VULKAN_KV_SWEEP_U=16 (A/B): kv_select_sgw_f_u16 / _f_cum_u16, 16 steps' loads ahead */
     int kv_f_stop;    /* VOXATTN_VULKAN_KV_F_STOP (timing): kv_select_sgw_f_cum up to the weights (1), the count (2) */
+    int kv_fb_sh;     /* VOXATTN_VULKAN_KV_FB_SH (A/B): kv_select_sgw_fb_sh / _fb_cum_sh (_sh1k), the fallback's rows in shared memory */
     int kv_fb_pre;    /* VOXATTN_VULKAN_KV_FB_PRE (A/B): kv_select_sgw_fb_pre scores the fallback's first round of rows */
     int kv_fallback;  /* VOXATTN_VULKAN_KV_FALLBACK (tests): every f32 TOPK row through kv_select_sgw_fb */
     int sr_cm;     /* sample_rows' coop-matrix tile pass where the device has it (off: VOXATTN_VULKAN_SR_SCALAR) */
