@@ -443,6 +443,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
     d->qs_global = !vox_env_flag("VOXATTN_VULKAN_QS_STAGED"); /* staged: 4.80 against 2.84 ms (wan keep 0.5 build, H200) */
     d->qs_element = vox_env_flag("VOXATTN_VULKAN_QS_ELEMENT");
+    d->qs_cert_st = vox_env_flag("VOXATTN_VULKAN_QS_CERT_ST"); /* A/B: the certified variants on staged rows */
     /* query_select on shaderFloat64 devices: unset or 1 the certified variants (H200, wan-1.3b-480p keep 0.5
      * builds: top-k 1.361 against 1.416 ms, tau 2.250 against 2.294), 0 the exact f64 ones, 2 (or "exact")
      * the certified ones with every decision on the exact path (tests) */
