@@ -1403,7 +1403,8 @@ void main()
                 acc[5][u] = fma(q1.y, kk[u], acc[5][u]);
                 acc[6][u] = fma(q1.z, kk[u], acc[6][u]);
                 acc[7][u] = fma(q1.w, kk[u], acc[7][u]);
-                nk[u] = fma(kk[u], kk[u], nk[u]);
+                if (rg == 0u) /* the keys' norms once (a subgroup-uniform branch on subgroups of 32) */
+                    nk[u] = fma(kk[u], kk[u], nk[u]);
             }
         }
         /* a chunk of SGW_CHUNK dims ends here (or the row): its sums join the running ones, in order */
@@ -1431,7 +1432,7 @@ void main()
                 }
             }
             [[unroll]] for (uint u = 0u; u < 4u; u++)
-                if (j0 + u < NBv) {
+                if (rg == 0u && j0 + u < NBv) {
                     bad = bad || !fin_f(nk[u]);
                     nkm = max(nkm, nk[u]);
                 }
