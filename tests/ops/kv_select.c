@@ -265,6 +265,14 @@ static const op_case cases[] = {
      .param = 1.0, .min_blocks = 1},
     {"topk3_f32", SHAPE(1, 2, 32, 4, 8, 8, 0, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = TOPK, .param = 3,
      .min_blocks = 2},
+    /* head dims that are not whole 16-dim chunks (72: the chunked f32 sums' last chunk short; the register-tiled
+     * Vulkan pass pads it with zeros) or not 4-dim words (10: the scalar loads) */
+    {"cumulative_d72", SHAPE(1, 2, 72, 8, 16, 16, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
+     .param = 0.9},
+    {"topk_d72", SHAPE(1, 2, 72, 8, 16, 16, 0, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = TOPK, .param = 5},
+    {"cumulative_d10", SHAPE(1, 2, 10, 8, 16, 16, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
+     .param = 0.9},
+    {"topk_d10", SHAPE(1, 2, 10, 8, 16, 16, 0, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = TOPK, .param = 5},
     {"topk_above_nbv", SHAPE(1, 2, 32, 2, 4, 8, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = TOPK,
      .param = 50, .min_blocks = 4},
     {"min_blocks_above_nbv", SHAPE(1, 2, 32, 2, 4, 8, 8, 0, 1, 4, 4), VOX_F32, .drop_block = -1, .rule = CUM,
