@@ -227,7 +227,7 @@ bool al2; /* the scratch slice's doubles on 8-byte boundaries: one 64-bit access
 uvec2 key_at(uint at) /* p's bits, low word first */
 {
 #if SGW_PASS == 3 && SGW_FBSH
-    return fsh[gl_SubgroupID][(at - fs_base) >> 1];
+    return fsh[gl_SubgroupID][min((at - fs_base) >> 1, uint(SGW_FBSH) - 1u)];
 #else
     return al2 ? scratch2[at >> 1] : uvec2(scratch[at], scratch[at + 1u]);
 #endif
@@ -236,7 +236,7 @@ double ld_p(uint at) { return packDouble2x32(key_at(at)); }
 void st_p(uint at, double x)
 {
 #if SGW_PASS == 3 && SGW_FBSH
-    fsh[gl_SubgroupID][(at - fs_base) >> 1] = unpackDouble2x32(x);
+    fsh[gl_SubgroupID][min((at - fs_base) >> 1, uint(SGW_FBSH) - 1u)] = unpackDouble2x32(x);
 #else
     if (al2)
         scratch2[at >> 1] = unpackDouble2x32(x);
@@ -703,7 +703,7 @@ bool rows_load(uint P, uint NBv, uint lane, uint S)
 {
     [[unroll]] for (uint u = 0u; u < uint(SGW_RV); u++) {
         uint j = u * S + lane;
-        rv[u] = j < NBv ? scratch[P + j] : 0u;
+        rv[u] = j < NBv ? scratch[P + min(j, NBv - 1u)] : 0u; /* NBv > 0: the caller's act */
     }
     return NBv <= uint(SGW_RV) * S;
 }
@@ -714,7 +714,7 @@ bool rows_load(uint P, uint NBv, uint lane, uint S)
             uint j_ = u * (S) + (lane);                                                                     \
             float v = uintBitsToFloat(rv[u]);                                                               \
             if (j_ < (NBv) && (band))                                                                       \
-                rv[u] = scratch[(P) + j_];                                                                  \
+                rv[u] = scratch[(P) + min(j_, (NBv) - 1u)];                                                 \
         }                                                                                                   \
     }
 #endif
@@ -1354,13 +1354,15 @@ void main()
         uint kb_ = (c) / CPB, e_ = ((c) - kb_ * CPB) * GM_KC + 4u * ld_sub;                            \
         [[unroll]] for (uint i = 0u; i < GM_KB / 32u; i++) {                                           \
             uint key = kb_ * GM_KB + ld_key + 32u * i;                                                 \
-            uint at = kbase + min(key, NBv - 1u) * D + e_;                                             \
             bool in_ = key < NBv && e_ < D;                                                            \
+            /* every address in the row even where the value is not taken (a load the compiler hoists) */ \
+            uint at = kbase + min(key, NBv - 1u) * D + (in_ ? e_ : 0u);                                \
             if (vec)                                                                                   \
                 pf[i] = in_ ? kbar4[at / 4u] : vec4(0.0);                                              \
             else                                                                                       \
-                pf[i] = vec4(in_ ? kbar[at] : 0.0, in_ && e_ + 1u < D ? kbar[at + 1u] : 0.0,           \
-                             in_ && e_ + 2u < D ? kbar[at + 2u] : 0.0, in_ && e_ + 3u < D ? kbar[at + 3u] : 0.0); \
+                pf[i] = vec4(in_ ? kbar[at] : 0.0, in_ && e_ + 1u < D ? kbar[min(at + 1u, at - e_ + D - 1u)] : 0.0, \
+                             in_ && e_ + 2u < D ? kbar[min(at + 2u, at - e_ + D - 1u)] : 0.0,              \
+                             in_ && e_ + 3u < D ? kbar[min(at + 3u, at - e_ + D - 1u)] : 0.0);             \
         }                                                                                              \
     }
 #define GM_STORE(b)                                                                                     \

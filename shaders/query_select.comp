@@ -240,9 +240,11 @@ void main()
             for (uint x0 = 0u; x0 < V * CPR; x0 += 4u * WG) {
                 uvec4 ch[4];
                 [[unroll]] for (uint t = 0u; t < 4u; t++) {
-                    uint x = x0 + t * WG + tid, r = x / CPR;
-                    bool pad = x >= V * CPR || (tk != 0u && slot_tok[tk - 1u + j0 + r] < 0);
-                    ch[t] = pad ? uvec4(0u) : q4[(pc.off[0] + rv_row_at(xo, j0 + r)) / QS_EPC + (x - r * CPR)];
+                    uint x = x0 + t * WG + tid, r = min(x / CPR, V - 1u); /* every index in range */
+                    int tkn = tk != 0u ? slot_tok[tk - 1u + j0 + r] : int(j0 + r);
+                    bool pad = x >= V * CPR || tkn < 0;
+                    uint row = xo + uint(max(tkn, 0)) * vox_u64lo(pc.st); /* rv_row_at, 0 for padding */
+                    ch[t] = pad ? uvec4(0u) : q4[(pc.off[0] + row) / QS_EPC + (x - r * CPR) % CPR];
                 }
                 [[unroll]] for (uint t = 0u; t < 4u; t++) {
                     uint x = x0 + t * WG + tid, r = x / CPR, c = x - r * CPR;
@@ -254,8 +256,9 @@ void main()
         } else
             for (uint x = tid; x < V * D; x += WG) {
                 uint r = x / D;
-                bool pad = tk != 0u && slot_tok[tk - 1u + j0 + r] < 0;
-                sq[r * (D + 1u) + x % D] = pad ? 0.0 : LD(q[pc.off[0] + rv_row_at(xo, j0 + r) + x % D]);
+                int tkn = tk != 0u ? slot_tok[tk - 1u + j0 + r] : int(j0 + r);
+                uint row = xo + uint(max(tkn, 0)) * vox_u64lo(pc.st); /* rv_row_at, 0 for padding */
+                sq[r * (D + 1u) + x % D] = tkn < 0 ? 0.0 : LD(q[pc.off[0] + row + x % D]);
             }
     }
 #endif
