@@ -417,7 +417,8 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_f_stop = !fstop ? 0 : !strcmp(fstop, "w") ? 1 : !strcmp(fstop, "count") ? 2 : 0;
     const char *fbstop = getenv("VOXATTN_VULKAN_KV_FB_STOP"); /* timing only: wrong lists */
     d->kv_fb_stop = !fbstop ? 0 : !strcmp(fbstop, "scores") ? 1 : !strcmp(fbstop, "p") ? 2 : !strcmp(fbstop, "t") ? 3 : 0;
-    /* timing: kv_select's scratch cap in MiB (unset or 0: KV_SCRATCH_MAX, 128), so its waves hold more or fewer tiles */
+    /* timing: kv_select's scratch cap in MiB (unset or 0: 1/128 of the device-local heap within 128-512, kv_scratch_cap),
+     * so its waves hold more or fewer tiles */
     d->kv_scratch_mb = env_choice("VOXATTN_VULKAN_KV_SCRATCH_MB", 0, 2048);
     /* tests: kv_select_sgw's tiles per wave at most (unset or 0: as many as the scratch holds) */
     d->kv_wave = env_choice("VOXATTN_VULKAN_KV_WAVE", 0, 1 << 30);
