@@ -219,6 +219,7 @@ static void mma_detect(cl_dev *d)
      * exact f64 scores of every row (kv_select_warp.cl, session 14's); VOXATTN_OPENCL_KV_FALLBACK (tests
      * only): every row the certificate would take to its exact fallback */
     d->kv_f32k = !vox_env_flag("VOXATTN_OPENCL_KV_TOPK_F64");
+    d->kv_fs_gemm = vox_env_flag("VOXATTN_OPENCL_KV_FS_GEMM"); /* A/B: vox_kv_select_fs in register tiles (KF_GEMM) */
     /* CUMULATIVE too, unless "0" (the default since session 35: H200, hunyuan-720p tau 0.9 build 4.629 ms
      * against 11.374 on the exact work-group kernel, wan-1.3b-480p 0.379 against 0.797) */
     const char *kc = getenv("VOXATTN_OPENCL_KV_CUM_F32");

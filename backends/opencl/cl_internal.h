@@ -151,6 +151,7 @@ typedef struct cl_dev {
     int kv_shfl;     /* kv_select's scans by warp shuffles: 0 off, 1 inline PTX (NVIDIA sm_70+), 2 emulated (VOXATTN_OPENCL_KV_SHFL) */
     int kv_warp;     /* kv_select's TOPK by a warp per row (f64 devices): 0 off, 1 inline PTX (NVIDIA sm_70+), 2 emulated (VOXATTN_OPENCL_KV_WARP); off for good after a failure */
     int kv_f32k;     /* kv_select's TOPK (where kv_warp runs) on f32 scores with a certificate, kernels/kv_select_f32.cl (0: VOXATTN_OPENCL_KV_TOPK_F64, or off for good after a failure) */
+    int kv_fs_gemm;  /* VOXATTN_OPENCL_KV_FS_GEMM (A/B): vox_kv_select_fs in register tiles (KF_GEMM) */
     int kv_cum_f32;  /* kv_select's CUMULATIVE (where kv_warp runs) on f32 scores too, PROG_KVC (VOXATTN_OPENCL_KV_CUM_F32, default; "0" off; off for good after a failure) */
     int kv_fallback; /* tests only: kv_select_f32.cl sends every row with 0 < n < NBv to the fallback (VOXATTN_OPENCL_KV_FALLBACK) */
     int kv_wave;     /* tests: kv_select_f32.cl's tiles per wave at most (VOXATTN_OPENCL_KV_WAVE; 0: as many as the scratch holds) */

@@ -129,12 +129,12 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
         if (maxrreg > 0)
             snprintf(rr, sizeof rr, " -cl-nv-maxrregcount=%d", maxrreg);
         if (kv)
-            snprintf(shfl, sizeof shfl, "%s%s%s%s%s%s", d->kv_shfl == 1 ? " -DKV_SHFL=1" : d->kv_shfl == 2 ? " -DKV_SHFL=2" : "",
+            snprintf(shfl, sizeof shfl, "%s%s%s%s%s%s%s", d->kv_shfl == 1 ? " -DKV_SHFL=1" : d->kv_shfl == 2 ? " -DKV_SHFL=2" : "",
                      (d->kv_fma < 0 ? kind == PROG_KVW : d->kv_fma) ? " -DKV_FMA=1" : "",
                      (d->kv_prefetch < 0 ? kind == PROG_KVW : d->kv_prefetch) ? " -DKV_PREFETCH=1" : "",
                      warp && d->kv_warp == 1 ? " -DKV_WARP=1" : "",
                      warp && d->kv_warp == 2 ? " -DKV_WARP=2" : "",
-                     f32k && d->kv_fallback ? " -DKF_FALLALL=1" : "");
+                     f32k && d->kv_fallback ? " -DKF_FALLALL=1" : "", f32k && d->kv_fs_gemm ? " -DKF_GEMM=1" : "");
         if (kind == PROG_OPS && d->bm_unroll)
             snprintf(bmu, sizeof bmu, " -DBM_UNROLL=%d -DQS_UNROLL=%d -DQS_CERT=%d", d->bm_unroll, d->qs_unroll,
                      d->qs_cert);

@@ -853,7 +853,9 @@ static vox_status cl_kv_select_f32(cl_dev *d, const vox_op_dims *dm, const vox_o
                                    vox_kv_select_args *a, int cum)
 {
     const size_t lw = d->kv_warp == 2 ? 32 : KV_LSZ, lb = d->kv_warp == 2 ? 32 : 128;
-    const size_t qf = 4 * CL_KF_ROWS * (size_t)a->D, qd = 8 * (size_t)a->D;
+    /* vox_kv_select_fs's q tile (KF_GEMM: its dims padded to 16, and 16 KB of key stage in static local memory) */
+    const size_t qf = 4 * CL_KF_ROWS * (size_t)(d->kv_fs_gemm ? (a->D + 15) / 16 * 16 : a->D), qd = 8 * (size_t)a->D;
+    const size_t fs_static = d->kv_fs_gemm ? KV_STATIC_LOCAL + 16384 : KV_STATIC_LOCAL;
     /* vox_kv_select_listed's local memory (qbar of its rows in f64, then the staged kbar), its slice (the
      * rows' scores, then the row's work space where local memory does not hold it: NBv x 8 bytes) */
     const size_t ql = 8 * CL_KVC_ROWS * (size_t)a->D + (d->kv_rowread ? 0 : 4 * KV_KD * KV_KS),
@@ -863,7 +865,7 @@ static vox_status cl_kv_select_f32(cl_dev *d, const vox_op_dims *dm, const vox_o
     const size_t stride = (4 * (CL_KF_ROWS * (size_t)a->NBv + CL_KF_WORDS) + 255) / 256 * 256;
     const size_t lead = 4 * (size_t)VOX_KV_LIST_WORDS(a->BH * a->NB, 64); /* kv_select_f32.cl's kf_lead, bytes */
     const int64_t tiles = a->BH * ((a->NB + CL_KF_ROWS - 1) / CL_KF_ROWS);
-    if (qf + KV_STATIC_LOCAL > d->local_mem || lw > d->max_wg || CL_KF_WG1 > d->max_wg || lead >= KV_SCRATCH_MAX ||
+    if (qf + fs_static > d->local_mem || lw > d->max_wg || CL_KF_WG1 > d->max_wg || lead >= KV_SCRATCH_MAX ||
         (cum && (ql + KV_STATIC_LOCAL > d->local_mem || KV_LSZ > d->max_wg)))
         return VOX_ERR_UNSUPPORTED;
     size_t groups = cl_kv_groups(a, stride, CL_KF_ROWS);

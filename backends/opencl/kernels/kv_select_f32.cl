@@ -60,6 +60,10 @@ long kf_lead(long BH, long NB) { return VOX_KV_LIST_WORDS(BH * NB, 64L); }
                       * sum per score, half the registers: H200 Vulkan 1.83 against 2.00 ms at 16; PROG_KVC:
                       * 16, the narrower bound CUMULATIVE's certificate needs) */
 #endif
+#ifndef KF_GEMM
+#define KF_GEMM 0 /* VOXATTN_OPENCL_KV_FS_GEMM: vox_kv_select_fs in register tiles (8 rows x 4 keys an item, the keys
+                   * through local memory 16 dims at a time; Vulkan's kv_select_sgw_fs_g) */
+#endif
 #ifndef KF_CUM
 #define KF_CUM 0 /* PROG_KVC: vox_kv_select_f runs the CUMULATIVE rule (kf_cum) instead of TOPK */
 #endif
@@ -706,9 +710,14 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
      * issued four 4-byte loads for each; session 27) */
     __local float *qf = (__local float *)lscratch;
     __local const float4 *qf4 = (__local const float4 *)lscratch;
-    for (int x = LID; x < KF_ROWS * D; x += KF_WG1) { /* x = e KF_ROWS + row */
+#if KF_GEMM
+    const int Dq = (D + 15) / 16 * 16; /* the dims padded with zeros to whole 16-dim chunks (the host's local size) */
+#else
+    const int Dq = D;
+#endif
+    for (int x = LID; x < KF_ROWS * Dq; x += KF_WG1) { /* x = e KF_ROWS + row */
         const int e = x / KF_ROWS, r = x - e * KF_ROWS;
-        qf[x] = r < nv ? qrow[r * D + e] : 0.0f;
+        qf[x] = r < nv && e < D ? qrow[r * D + e] : 0.0f;
     }
     if (args.tile0 == 0 && g == 0 && LID == 0)
         scratch[0] = 0u; /* the list's count (the launches after this one are ordered after it) */
@@ -717,6 +726,107 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
     const int vec = D % 4 == 0 && ((ulong)kh & 15) == 0; /* the keys' rows as float4 */
     float nkm = 0.0f;
     int bad = 0;
+#if KF_GEMM
+    /* item (rg, kg) = (LID / 32, LID % 32): rows 8 rg .. + 7 against keys 4 kg .. + 3 of each block of 128 keys,
+     * the block's keys in local memory 16 dims at a time (gk: dim e's keys side by side, the float4 of keys 4 k
+     * at k ^ KG_SW(e), two buffers, the next chunk's global loads issued before this one is multiplied). Each
+     * score the same chain as the loop below (KF_CHUNK dims summed from 0 by fma, the chunk sums added in
+     * order; padded dims add exact zeros): the same bound. */
+#define KG_SW(e) ((((e) >> 2) & 3) << 1)
+    __local float4 gk[2][16 * 128 / 4];
+    __local float *gkf = (__local float *)gk;
+    const int rg = LID / 32, kg = LID % 32, lds = LID % 4, ldk = LID / 4, CPB = Dq / 16;
+    const long nch = (nk + 127) / 128 * CPB;
+    float4 pf[4];
+    float acc[8][4], run[8][4], nks[4];
+    /* chunk c's keys into pf: key block c / CPB, dims (c % CPB) 16 + 4 lds .. + 3; every address in the row */
+#define KG_LOAD(c)                                                                                        \
+    {                                                                                                    \
+        const long kb_ = (c) / CPB;                                                                      \
+        const int e_ = (int)((c) - kb_ * CPB) * 16 + 4 * lds;                                            \
+        for (int i = 0; i < 4; i++) {                                                                    \
+            const long key = kb_ * 128 + ldk + 32 * i;                                                   \
+            const int in_ = key < nk && e_ < D;                                                          \
+            __global const float *kr = kh + min(key, nk - 1) * D;                                        \
+            if (vec)                                                                                     \
+                pf[i] = in_ ? *(__global const float4 *)(kr + e_) : (float4)(0.0f);                      \
+            else                                                                                         \
+                pf[i] = (float4)(in_ ? kr[min(e_, D - 1)] : 0.0f, in_ && e_ + 1 < D ? kr[min(e_ + 1, D - 1)] : 0.0f, \
+                                 in_ && e_ + 2 < D ? kr[min(e_ + 2, D - 1)] : 0.0f,                       \
+                                 in_ && e_ + 3 < D ? kr[min(e_ + 3, D - 1)] : 0.0f);                      \
+        }                                                                                                \
+    }
+#define KG_STORE(b)                                                                                       \
+    for (int i = 0; i < 4; i++) {                                                                        \
+        const int key = ldk + 32 * i;                                                                    \
+        const float v_[4] = {pf[i].x, pf[i].y, pf[i].z, pf[i].w};                                        \
+        for (int c_ = 0; c_ < 4; c_++) {                                                                 \
+            const int e = 4 * lds + c_;                                                                  \
+            gkf[(b) * 2048 + (e * 32 + ((key >> 2) ^ KG_SW(e))) * 4 + (key & 3)] = v_[c_];               \
+        }                                                                                                \
+    }
+    if (nch > 0) {
+        KG_LOAD(0)
+        KG_STORE(0)
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (long c = 0; c < nch; c++) {
+        const long kb = c / CPB;
+        const int dc = (int)(c - kb * CPB), b = (int)(c & 1), e0 = dc * 16;
+        if (dc == 0)
+            for (int u = 0; u < 4; u++) {
+                nks[u] = 0.0f;
+                for (int r = 0; r < 8; r++)
+                    run[r][u] = 0.0f;
+            }
+        if (c + 1 < nch)
+            KG_LOAD(c + 1)
+        if (e0 % KF_CHUNK == 0) /* a chunk of KF_CHUNK dims starts */
+            for (int r = 0; r < 8; r++)
+                for (int u = 0; u < 4; u++)
+                    acc[r][u] = 0.0f;
+        #pragma unroll
+        for (int e = 0; e < 16; e++) {
+            const float4 kk4 = gk[b][e * 32 + (kg ^ KG_SW(e))];
+            const float kk[4] = {kk4.x, kk4.y, kk4.z, kk4.w};
+            const float4 q0 = qf4[(e0 + e) * (KF_ROWS / 4) + 2 * rg], q1 = qf4[(e0 + e) * (KF_ROWS / 4) + 2 * rg + 1];
+            #pragma unroll
+            for (int u = 0; u < 4; u++) {
+                acc[0][u] = fma(q0.x, kk[u], acc[0][u]);
+                acc[1][u] = fma(q0.y, kk[u], acc[1][u]);
+                acc[2][u] = fma(q0.z, kk[u], acc[2][u]);
+                acc[3][u] = fma(q0.w, kk[u], acc[3][u]);
+                acc[4][u] = fma(q1.x, kk[u], acc[4][u]);
+                acc[5][u] = fma(q1.y, kk[u], acc[5][u]);
+                acc[6][u] = fma(q1.z, kk[u], acc[6][u]);
+                acc[7][u] = fma(q1.w, kk[u], acc[7][u]);
+                if (rg == 0) /* the keys' norms once */
+                    nks[u] = fma(kk[u], kk[u], nks[u]);
+            }
+        }
+        if (((dc + 1) * 16) % KF_CHUNK == 0 || dc + 1 == CPB) /* a chunk ends: its sums join the running ones */
+            for (int r = 0; r < 8; r++)
+                for (int u = 0; u < 4; u++)
+                    run[r][u] = e0 + 16 <= KF_CHUNK ? acc[r][u] : run[r][u] + acc[r][u];
+        if (dc + 1 == CPB) { /* the block's scores and its keys' norms */
+            const long j0 = kb * 128 + 4 * kg;
+            for (int r = 0; r < 8; r++)
+                for (int u = 0; u < 4; u++)
+                    if (8 * rg + r < nv && j0 + u < nk)
+                        sl[(8 * rg + r) * NBv + j0 + u] = as_uint(run[r][u]);
+            for (int u = 0; u < 4; u++)
+                if (rg == 0 && j0 + u < nk) {
+                    bad = bad || !kf_fin(nks[u]);
+                    nkm = fmax(nkm, nks[u]);
+                }
+        }
+        if (c + 1 < nch)
+            KG_STORE((c + 1) & 1)
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+#undef KG_LOAD
+#undef KG_STORE
+#else
     for (long jb = 0; jb < nk; jb += KF_WG1 * KF_KPT) {
         float acc[KF_KPT][KF_ROWS], nks[KF_KPT];
 #if KF_CHUNK < 128
@@ -808,6 +918,7 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
         }
 #undef run
     }
+#endif
     nkr[LID] = bad ? INFINITY : nkm;
     barrier(CLK_LOCAL_MEM_FENCE);
     if (LID == 0) {
