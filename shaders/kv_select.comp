@@ -1615,11 +1615,10 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             const char *fs = v->kv_fs_gemm && !v->kv_debug ? (fcum ? "kv_select_sgw_fs_c16g" : "kv_select_sgw_fs_g")
                                                           : fss[fcum][v->kv_debug ? 1 : split ? 2 : 0];
             st = VK_DISPATCH(v, kv_select, fs, b, a, (uint64_t)n);
-            /* VOXATTN_VULKAN_KV_F_STOP (timing only, CUMULATIVE): the selection pass up to the weights (w) or
-             * the count (count), no blocks taken */
-            /* VOXATTN_VULKAN_KV_SWEEP_U=16 (A/B): the selection's sweeps with 16 steps' loads in flight, not 4;
-             * VOXATTN_VULKAN_KV_ROWS_RV=1 (A/B): a row's values in registers (_rv: up to 72 a lane, _rv24: 24;
-             * the rows past 72 x the subgroup size to the fallback) */
+            /* the selection pass: VOXATTN_VULKAN_KV_F_STOP (timing only, CUMULATIVE) up to the weights (w) or the
+             * count (count), no blocks taken; VOXATTN_VULKAN_KV_ROWS_RV=1 (A/B) a row's values in registers (_rv:
+             * up to 72 a lane, _rv24: 24; the rows past 72 x the subgroup size to the fallback);
+             * VOXATTN_VULKAN_KV_SWEEP_U=16 (A/B) the sweeps with 16 steps' loads in flight, not 4 */
             const char *fsl = fcum && v->kv_f_stop ? (v->kv_f_stop == 1 ? "kv_select_sgw_f_cum_r1" : "kv_select_sgw_f_cum_r2")
                               : v->kv_rows_rv && !v->kv_fallback && !v->kv_debug
                                   ? (a.NBv <= 24 * 32 ? (fcum ? "kv_select_sgw_f_cum_rv24" : "kv_select_sgw_f_rv24")
@@ -1647,9 +1646,9 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             /* VOXATTN_VULKAN_KV_FB_STOP (timing only, CUMULATIVE): the fallback up to its scores, p, T */
             static const char *const fbs[4] = {"kv_select_sgw_fb_cum", "kv_select_sgw_fb_cum_s1", "kv_select_sgw_fb_cum_r1",
                                                "kv_select_sgw_fb_cum_r2"};
-            /* VOXATTN_VULKAN_KV_FB_PRE=1 (A/B): the first round's rows scored a workgroup a row first */
             static const char *const shn[2][2] = {{"kv_select_sgw_fb_sh", "kv_select_sgw_fb_sh1k"},
                                                   {"kv_select_sgw_fb_cum_sh", "kv_select_sgw_fb_cum_sh1k"}};
+            /* VOXATTN_VULKAN_KV_FB_PRE=1 (A/B): the first round's rows scored a workgroup a row first */
             const int pre = v->kv_fb_pre && !v->kv_fb_stop && !sh;
             if (pre)
                 st = VK_DISPATCH(v, kv_select, "kv_select_sgw_fb_pre", b, a, (uint64_t)fb);
