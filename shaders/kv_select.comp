@@ -1619,10 +1619,12 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
              * count (count), no blocks taken; VOXATTN_VULKAN_KV_ROWS_RV=1 (A/B) a row's values in registers (_rv:
              * up to 72 a lane, _rv24: 24; the rows past 72 x the subgroup size to the fallback);
              * VOXATTN_VULKAN_KV_SWEEP_U=16 (A/B) the sweeps with 16 steps' loads in flight, not 4 */
+            const int rv = v->kv_rows_rv && !v->kv_fallback && !v->kv_debug
+                               ? (a.NBv <= 24 * (int64_t)v->subgroup_size ? 2 : a.NBv <= 72 * (int64_t)v->subgroup_size)
+                               : 0; /* 2: _rv24, 1: _rv, 0: rows too long for the registers, the default */
             const char *fsl = fcum && v->kv_f_stop ? (v->kv_f_stop == 1 ? "kv_select_sgw_f_cum_r1" : "kv_select_sgw_f_cum_r2")
-                              : v->kv_rows_rv && !v->kv_fallback && !v->kv_debug
-                                  ? (a.NBv <= 24 * 32 ? (fcum ? "kv_select_sgw_f_cum_rv24" : "kv_select_sgw_f_rv24")
-                                                      : (fcum ? "kv_select_sgw_f_cum_rv" : "kv_select_sgw_f_rv"))
+                              : rv == 2 ? (fcum ? "kv_select_sgw_f_cum_rv24" : "kv_select_sgw_f_rv24")
+                              : rv == 1 ? (fcum ? "kv_select_sgw_f_cum_rv" : "kv_select_sgw_f_rv")
                               : v->kv_sweep_u16 && !v->kv_fallback && !v->kv_debug
                                   ? (fcum ? "kv_select_sgw_f_cum_u16" : "kv_select_sgw_f_u16")
                                   : fsel[fcum][v->kv_fallback ? 1 : v->kv_debug ? 2 : 0];

@@ -485,6 +485,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
         VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
         VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sub};
         d->fi.vkGetPhysicalDeviceProperties2(d->pd, &p2);
+        d->subgroup_size = sub.subgroupSize;
         const int sized = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && sub.subgroupSize >= 4 &&
                           sub.subgroupSize <= 256 && 256 % sub.subgroupSize == 0;
         const VkSubgroupFeatureFlags common = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;

@@ -287,6 +287,7 @@ typedef struct vk_dev {
     int kv_debug;     /* VOXATTN_VULKAN_KV_DEBUG: kv_select_sgw_f's fallback reasons logged (a blocking read) */
     int kv_fb_stop;   /* VOXATTN_VULKAN_KV_FB_STOP (timing): kv_select_sgw_fb_cum up to its scores (1), p (2), T (3) */
     int kv_fs_gemm;   /* VOXATTN_VULKAN_KV_FS_GEMM (A/B): kv_select_sgw_fs_g / _c16g, the f32 scores in register tiles */
+    uint32_t subgroup_size; /* the device's (VkPhysicalDeviceSubgroupProperties) */
     int kv_rows_rv;   /* VOXATTN_VULKAN_KV_ROWS_RV (A/B): kv_select_sgw_f_rv / _f_cum_rv (_rv24), a row's values in registers */
     int kv_sweep_u16; /* VOXATTN_VULKAN_KV_SWEEP_U=16 (A/B): kv_select_sgw_f_u16 / _f_cum_u16, 16 steps' loads ahead */
     int kv_f_stop;    /* VOXATTN_VULKAN_KV_F_STOP (timing): kv_select_sgw_f_cum up to the weights (1), the count (2) */
