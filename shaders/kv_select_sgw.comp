@@ -959,12 +959,22 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
 
 #if SGW_MASS /* CUMULATIVE on the f32 scores: CUDA's vox_kf_cum (kv_select_fast.cuh) */
 /* floor(w 2^36) (w in [0, 1]) into two 18-bit limbs of slot r's bin b: 32-bit sums exact in any order while
- * NBv < 2^14 (the launcher checks) */
+ * NBv < 2^14 (the launcher checks). The limbs from w's bits by integer shifts (w = m 2^(max(e, 1) - 150), so
+ * w 2^36 = m 2^s, s <= 13): the f64 floor's value bit for bit, without f64 conversions. */
 void mass_add(uint r, uint b, float w)
 {
-    double x = floor(double(w) * 68719476736.0LF);
-    uint hi = uint(floor(x * (1.0LF / 262144.0LF)));
-    atomicAdd(msum[r][0][b], uint(x - double(hi) * 262144.0LF));
+    uint u = floatBitsToUint(w), e = u >> 23, m = (u & 0x7fffffu) | (e != 0u ? 0x800000u : 0u);
+    int s = int(max(e, 1u)) - 114;
+    uint lo, hi;
+    if (s >= 0) { /* m 2^s: its low 18 bits and the rest (s <= 13: m 2^s < 2^37) */
+        lo = (m << uint(s)) & 0x3ffffu;
+        hi = m >> uint(18 - s);
+    } else {
+        uint x = s > -32 ? m >> uint(-s) : 0u;
+        lo = x & 0x3ffffu;
+        hi = x >> 18;
+    }
+    atomicAdd(msum[r][0][b], lo);
     atomicAdd(msum[r][1][b], hi);
 }
 double mass_at(uint r, uint b) { return double(msum[r][0][b]) + double(msum[r][1][b]) * 262144.0LF; }

@@ -397,9 +397,14 @@ int kf_topk(__global uint *P, long NBv, long n, float nk2, __global const float 
  * order while NBv < 2^14 (the host checks) */
 void kf_mass_add(__local uint *ms, uint b, float w)
 {
-    const double x = floor((double)w * 0x1p36);
-    const uint hi = (uint)floor(x * 0x1p-18);
-    atomic_add(&ms[b], (uint)(x - (double)hi * 0x1p18));
+    /* from w's bits by integer shifts (w = m 2^(max(e, 1) - 150): w 2^36 = m 2^s, s <= 13), the f64 floor's
+     * value bit for bit without f64 conversions (Vulkan's mass_add) */
+    const uint u = as_uint(w), e = u >> 23, m = (u & 0x7fffffu) | (e != 0u ? 0x800000u : 0u);
+    const int s = (int)max(e, 1u) - 114;
+    const uint x = s >= 0 ? 0u : s > -32 ? m >> (uint)(-s) : 0u;
+    const uint lo = s >= 0 ? (m << (uint)s) & 0x3ffffu : x & 0x3ffffu;
+    const uint hi = s >= 0 ? m >> (uint)(18 - s) : x >> 18;
+    atomic_add(&ms[b], lo);
     atomic_add(&ms[256 + b], hi);
 }
 /* bin b's mass, in units of 2^-36 */
