@@ -82,8 +82,8 @@
 #define SGW_SLOTS 8u  /* rows selected at once, each with its bins in shared memory (_fb_sh: 2) */
 #endif
 #ifndef SGW_RV
-#define SGW_RV 0 /* the _rv variants (f32 selection): a row's values in registers, SGW_RV a lane (rows of more
-                  * video blocks than SGW_RV x the subgroup size go to the fallback) */
+#define SGW_RV 0 /* the _rv variants (f32 selection): a row's values in registers, SGW_RV a lane (the launcher
+                  * takes them where rows fit; a row of more than SGW_RV x the subgroup size goes to the fallback) */
 #endif
 #ifndef SGW_U
 #if SGW_RV
@@ -138,7 +138,7 @@
 #endif
 #ifndef SGW_FBPRE
 #define SGW_FBPRE 0 /* kv_select_sgw_fb_pre (1) scores the fallback's first round of rows a workgroup a row, and
-                     * kv_select_sgw_fb_cum_pre / _fb_pre (2) then select them without scoring */
+                     * kv_select_sgw_fb_cum_p2 / _fb_p2 (2) then select them without scoring */
 #endif
 #ifndef SGW_FBSH
 #define SGW_FBSH 0 /* kv_select_sgw_fb_sh / _fb_cum_sh: the fallback's rows in shared memory, up to SGW_FBSH video
@@ -683,7 +683,7 @@ float next_f(float x, bool up)
 /* A sweep's next SGW_U steps of f32 scores: block j0 + u S + lane's bits, 0 from n on */
 #if SGW_RV
 /* the row's values (block j = u S + lane at rv[u]), held in registers by the _rv variants; rows_load fills
- * them, cum_f32 turns them into the weights, rv_marks takes the band's marks */
+ * them, cum_f32 turns them into the weights, RV_MARKS takes the band's marks */
 uint rv[SGW_RV];
 #endif
 void vals_ahead(uint P, uint j0, uint n, uint lane, uint S, out uint vv[SGW_U])
