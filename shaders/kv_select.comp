@@ -1512,24 +1512,6 @@ static vox_status vk_kv_select_supports(const vk_dev *v, const vox_op_dims *d, c
 #define VK_SGW_SLOTS 8 /* rows per workgroup of its second pass (SGW_SLOTS) */
 #define VK_SGW_ROWS_F32 32 /* query rows per tile of kv_select_sgw_fs, _f, _fb (their SGW_ROWS) */
 #define VK_SGW_F32_WORDS 128 /* words after a kv_select_sgw_fs slice's scores: 1 + 2 VK_SGW_ROWS_F32 used (the key norm, the rows' extremes; 100.. the KV_DEBUG counts), even */
-#define KV_SCRATCH_MAX ((int64_t)128 << 20)
-
-/* kv_select's scratch cap: 1/128 of the device's largest device-local heap, within [KV_SCRATCH_MAX, 4
- * KV_SCRATCH_MAX] (a 24 GB card: 192 MiB; the H200: 512 MiB). Fewer waves of tiles: at hunyuan-720p's tau
- * 2 waves instead of 4, 6.708 against 6.881 ms (H200, session 35). A build allocates only what its tiles
- * need. */
-static int64_t kv_scratch_cap(const vk_dev *v)
-{
-    if (v->kv_scratch_mb > 0) /* VOXATTN_VULKAN_KV_SCRATCH_MB */
-        return (int64_t)v->kv_scratch_mb << 20;
-    uint64_t heap = 0;
-    for (uint32_t h = 0; h < v->memprops.memoryHeapCount; h++)
-        if ((v->memprops.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) && v->memprops.memoryHeaps[h].size > heap)
-            heap = v->memprops.memoryHeaps[h].size;
-    int64_t cap = (int64_t)(heap / 128) & ~(((int64_t)1 << 20) - 1);
-    return cap < KV_SCRATCH_MAX ? KV_SCRATCH_MAX : cap > 4 * KV_SCRATCH_MAX ? 4 * KV_SCRATCH_MAX : cap;
-}
-
 vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
 {
     vk_dev *v = dev;
@@ -1570,7 +1552,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
      * its scratch starts with the fallback list (f_lead: its count and up to BH NB rows, even) */
     a.per_block = a.NBv > 0 ? (f32k ? trows * a.NBv + VK_SGW_F32_WORDS : words * a.NBv) : 1;
     const int64_t lead = f32k ? VOX_KV_LIST_WORDS(rows, 2) : 0; /* kv_select_sgw.comp's f_lead */
-    const int64_t smax = kv_scratch_cap(v);
+    const int64_t smax = v->kv_scratch_max; /* vk_open's: from the device-local heap */
     int64_t groups = (smax / 4 - lead) / a.per_block;
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
@@ -1617,7 +1599,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             st = VK_DISPATCH(v, kv_select, fs, b, a, (uint64_t)n);
             /* the selection pass: VOXATTN_VULKAN_KV_F_STOP (timing only, CUMULATIVE) up to the weights (w) or the
              * count (count), no blocks taken; VOXATTN_VULKAN_KV_ROWS_RV=1 (A/B) a row's values in registers (_rv:
-             * up to 72 a lane, _rv24: 24; the rows past 72 x the subgroup size to the fallback);
+             * up to 72 a lane, _rv24: 24; rows longer than 72 x the subgroup size keep the default pass);
              * VOXATTN_VULKAN_KV_SWEEP_U=16 (A/B) the sweeps with 16 steps' loads in flight, not 4 */
             const int rv = v->kv_rows_rv && !v->kv_fallback && !v->kv_debug
                                ? (a.NBv <= 24 * (int64_t)v->subgroup_size ? 2 : a.NBv <= 72 * (int64_t)v->subgroup_size)

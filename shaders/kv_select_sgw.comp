@@ -680,12 +680,12 @@ float next_f(float x, bool up)
         return uintBitsToFloat(up ? 1u : 0x80000001u);
     return uintBitsToFloat((u >> 31 == 0u) == up ? u + 1u : u - 1u);
 }
-/* A sweep's next SGW_U steps of f32 scores: block j0 + u S + lane's bits, 0 from n on */
 #if SGW_RV
 /* the row's values (block j = u S + lane at rv[u]), held in registers by the _rv variants; rows_load fills
  * them, cum_f32 turns them into the weights, RV_MARKS takes the band's marks */
 uint rv[SGW_RV];
 #endif
+/* A sweep's next SGW_U steps of f32 scores: block j0 + u S + lane's bits, 0 from n on */
 void vals_ahead(uint P, uint j0, uint n, uint lane, uint S, out uint vv[SGW_U])
 {
     [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
@@ -1389,13 +1389,9 @@ void main()
     barrier();
     for (uint c = 0u; c < nch; c++) {
         uint kb = c / CPB, dc = c - kb * CPB;
-        if (dc == 0u) {
-            [[unroll]] for (uint u = 0u; u < 4u; u++) {
+        if (dc == 0u) /* a key block starts (its first chunk's fold sets run) */
+            [[unroll]] for (uint u = 0u; u < 4u; u++)
                 nk[u] = 0.0;
-                [[unroll]] for (uint r = 0u; r < GM_RT; r++)
-                    run[r][u] = 0.0;
-            }
-        }
         if (c + 1u < nch)
             GM_LOAD(c + 1u)
         uint b = c & 1u, e0 = dc * GM_KC;
@@ -1572,6 +1568,8 @@ void main()
     uint cnt = scratch[pc.off[5]];
     uint S = gl_SubgroupSize, lane = gl_SubgroupInvocationID, sg = gl_SubgroupID;
     uint step = min(gl_NumSubgroups, SGW_SLOTS), unit = g * step + sg, units = pc.wg_count * step;
+    double scale64 = packDouble2x32(pc.scale);
+    bool vec = D % 4u == 0u && pc.off[1] % 4u == 0u;
 #if SGW_FBPRE == 1
     /* kv_select_sgw_fb_pre, on the fallback's grid: workgroup g scores the listed rows k = g, g + groups, ...
      * of the fallback's first round (k < units), every invocation of it on the row, into unit k's area; the
@@ -1584,14 +1582,11 @@ void main()
         for (uint e = tid; e < D; e += WG)
             qrow[0][e] = double(qbar[pc.off[0] + m * D + e]);
         barrier();
-        fb_scores(0u, bh, tid, 2u * WG, NB, NBv, D, pc.off[5] + f_lead() + k * ((3u * NBv + 1u) & ~1u),
-                  packDouble2x32(pc.scale), D % 4u == 0u && pc.off[1] % 4u == 0u);
+        fb_scores(0u, bh, tid, 2u * WG, NB, NBv, D, pc.off[5] + f_lead() + k * ((3u * NBv + 1u) & ~1u), scale64, vec);
     }
     return;
 #endif
     uint P = pc.off[5] + f_lead() + unit * ((3u * NBv + 1u) & ~1u), O = P + 2u * NBv;
-    double scale64 = packDouble2x32(pc.scale);
-    bool vec = D % 4u == 0u && pc.off[1] % 4u == 0u;
     for (uint k = unit; sg < step && k < cnt; k += units) {
         uint m = scratch[pc.off[5] + 1u + k], bh = m / NB, i = m - bh * NB;
         if (bh >= vox_u64lo(pc.BH)) /* never listed (the list is emptied by each build's first dispatch) */

@@ -123,6 +123,42 @@ void rows_begin(uint bh)
 #endif
 }
 
+#if defined(QS_STAGE)
+/* The block's V rows (slots j0 ..) into sq (row r at r (D + 1)), padding slots as 0 and never read from q:
+ * 16 bytes a load where the rows allow (the _cert_st variants), every load of an item issued before the
+ * first is stored; else element by element. */
+void stage_rows(uint j0, uint V, uint tid)
+{
+#if defined(QS_VEC)
+    if (qs_vec) {
+        const uint CPR = D / QS_EPC; /* 16-byte chunks a row */
+        for (uint x0 = 0u; x0 < V * CPR; x0 += 4u * WG) {
+            uvec4 ch[4];
+            [[unroll]] for (uint t = 0u; t < 4u; t++) {
+                uint x = x0 + t * WG + tid, r = min(x / CPR, V - 1u); /* every index in range */
+                bool pad;
+                uint row = rv_row_or_pad(xo, j0 + r, pad);
+                ch[t] = pad || x >= V * CPR ? uvec4(0u) : q4[(pc.off[0] + row) / QS_EPC + (x - r * CPR) % CPR];
+            }
+            [[unroll]] for (uint t = 0u; t < 4u; t++) {
+                uint x = x0 + t * WG + tid, r = x / CPR, c = x - r * CPR;
+                if (x < V * CPR)
+                    [[unroll]] for (uint k = 0u; k < QS_EPC; k++)
+                        sq[r * (D + 1u) + c * QS_EPC + k] = qs_el(ch[t], k);
+            }
+        }
+        return;
+    }
+#endif
+    for (uint x = tid; x < V * D; x += WG) {
+        uint r = x / D;
+        bool pad;
+        uint row = rv_row_or_pad(xo, j0 + r, pad);
+        sq[r * (D + 1u) + x % D] = pad ? 0.0 : LD(q[pc.off[0] + row + x % D]);
+    }
+}
+#endif
+
 /* cos(q_a, q_b) for absolute slots a, b of this (b,h), as the reference
  * (core/backend.h): NaN where either row holds a NaN or an Inf, else 0 where
  * a norm is 0.
@@ -230,37 +266,9 @@ void main()
 #endif
     const double u = ldexp(1.0LF, -24), gm = n * u;
     const double gam = gm < 0.5LF ? gm / (1.0LF - gm) : 1.0e300LF;
-#if defined(QS_STAGE)
-    /* _cert_st: the block's rows staged once (16 bytes a load where the rows allow, every load of an
-     * invocation issued before the first is stored; padding slots as 0, never read from q) */
-    if (video) {
-        uint tk = vox_u64lo(pc.tok);
-        if (qs_vec) {
-            const uint CPR = D / QS_EPC; /* 16-byte chunks a row */
-            for (uint x0 = 0u; x0 < V * CPR; x0 += 4u * WG) {
-                uvec4 ch[4];
-                [[unroll]] for (uint t = 0u; t < 4u; t++) {
-                    uint x = x0 + t * WG + tid, r = min(x / CPR, V - 1u); /* every index in range */
-                    int tkn = tk != 0u ? slot_tok[tk - 1u + j0 + r] : int(j0 + r);
-                    bool pad = x >= V * CPR || tkn < 0;
-                    uint row = xo + uint(max(tkn, 0)) * vox_u64lo(pc.st); /* rv_row_at, 0 for padding */
-                    ch[t] = pad ? uvec4(0u) : q4[(pc.off[0] + row) / QS_EPC + (x - r * CPR) % CPR];
-                }
-                [[unroll]] for (uint t = 0u; t < 4u; t++) {
-                    uint x = x0 + t * WG + tid, r = x / CPR, c = x - r * CPR;
-                    if (x < V * CPR)
-                        [[unroll]] for (uint k = 0u; k < QS_EPC; k++)
-                            sq[r * (D + 1u) + c * QS_EPC + k] = qs_el(ch[t], k);
-                }
-            }
-        } else
-            for (uint x = tid; x < V * D; x += WG) {
-                uint r = x / D;
-                int tkn = tk != 0u ? slot_tok[tk - 1u + j0 + r] : int(j0 + r);
-                uint row = xo + uint(max(tkn, 0)) * vox_u64lo(pc.st); /* rv_row_at, 0 for padding */
-                sq[r * (D + 1u) + x % D] = tkn < 0 ? 0.0 : LD(q[pc.off[0] + row + x % D]);
-            }
-    }
+#if defined(QS_STAGE) /* _cert_st: the block's rows staged once */
+    if (video)
+        stage_rows(j0, V, tid);
 #endif
 #if defined(QS_EXACT_ALL)
     const double eps2 = 1.0e300LF;
@@ -453,11 +461,8 @@ void main()
     j0g = j0;
     rows_begin(bh);
 #if defined(QS_STAGE) /* padding slots (token -1 in the caller's layout) stage as 0 */
-    for (uint x = tid; video && x < V * D; x += WG) {
-        uint r = x / D, tk = vox_u64lo(pc.tok);
-        bool pad = tk != 0u && slot_tok[tk - 1u + j0 + r] < 0;
-        sq[r * (D + 1u) + x % D] = pad ? 0.0 : LD(q[pc.off[0] + rv_row_at(xo, j0 + r) + x % D]);
-    }
+    if (video)
+        stage_rows(j0, V, tid);
 #endif
     for (uint l = tid; l < V; l += WG) {
         swin[l] = -1;

@@ -20,3 +20,11 @@ uint rv_row_at(uint xo, uint s)
     uint tk = vox_u64lo(pc.tok);
     return xo + (tk != 0u ? uint(slot_tok[tk - 1u + s]) : s) * vox_u64lo(pc.st);
 }
+/* rv_row_at for a slot that may be padding: *pad, and then the origin's row (an index in range, never read) */
+uint rv_row_or_pad(uint xo, uint s, out bool pad)
+{
+    uint tk = vox_u64lo(pc.tok);
+    int t = tk != 0u ? slot_tok[tk - 1u + s] : int(s);
+    pad = t < 0;
+    return xo + uint(max(t, 0)) * vox_u64lo(pc.st);
+}

@@ -417,9 +417,6 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_f_stop = !fstop ? 0 : !strcmp(fstop, "w") ? 1 : !strcmp(fstop, "count") ? 2 : 0;
     const char *fbstop = getenv("VOXATTN_VULKAN_KV_FB_STOP"); /* timing only: wrong lists */
     d->kv_fb_stop = !fbstop ? 0 : !strcmp(fbstop, "scores") ? 1 : !strcmp(fbstop, "p") ? 2 : !strcmp(fbstop, "t") ? 3 : 0;
-    /* timing: kv_select's scratch cap in MiB (unset or 0: 1/128 of the device-local heap within 128-512, kv_scratch_cap),
-     * so its waves hold more or fewer tiles */
-    d->kv_scratch_mb = env_choice("VOXATTN_VULKAN_KV_SCRATCH_MB", 0, 2048);
     /* tests: kv_select_sgw's tiles per wave at most (unset or 0: as many as the scratch holds) */
     d->kv_wave = env_choice("VOXATTN_VULKAN_KV_WAVE", 0, 1 << 30);
     d->kv_no_replay = vox_env_flag("VOXATTN_VULKAN_KV_NO_REPLAY"); /* tests: kv_select_sgw_cum's candidates bare */
@@ -480,6 +477,18 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     if (d->limits.timestampPeriod <= 0)
         d->ts_valid_bits = 0;
     d->fi.vkGetPhysicalDeviceMemoryProperties(d->pd, &d->memprops);
+    { /* kv_select's scratch cap, so its waves of tiles: 1/128 of the largest device-local heap within 128-512 MiB
+       * (a 24 GB card: 192 MiB; the H200: 512: at hunyuan-720p's tau 2 waves instead of 4, 6.708 against 6.881
+       * ms, session 35); a build allocates only what its tiles need. VOXATTN_VULKAN_KV_SCRATCH_MB (timing): the
+       * cap in MiB */
+        const int64_t mib = (int64_t)1 << 20, mb = env_choice("VOXATTN_VULKAN_KV_SCRATCH_MB", 0, 2048);
+        uint64_t heap = 0;
+        for (uint32_t h = 0; h < d->memprops.memoryHeapCount; h++)
+            if ((d->memprops.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) && d->memprops.memoryHeaps[h].size > heap)
+                heap = d->memprops.memoryHeaps[h].size;
+        const int64_t cap = (int64_t)(heap / 128) / mib * mib;
+        d->kv_scratch_max = mb > 0 ? mb * mib : cap < 128 * mib ? 128 * mib : cap > 512 * mib ? 512 * mib : cap;
+    }
     { /* kv_select's _sg variants: subgroups of 4..256 dividing its workgroup of 256, with arithmetic and
        * shuffle in compute */
         VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};

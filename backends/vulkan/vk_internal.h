@@ -280,7 +280,7 @@ typedef struct vk_dev {
     int kv_wave;  /* VOXATTN_VULKAN_KV_WAVE (tests): kv_select_sgw's tiles per wave at most; 0 the scratch's */
     int kv_no_replay; /* VOXATTN_VULKAN_KV_NO_REPLAY (tests): kv_select_sgw_cum without the replay */
     int kv_topk_f64;  /* VOXATTN_VULKAN_KV_TOPK_F64: kv_select_sgw's TOPK on exact f64 scores (session 25's) */
-    int kv_scratch_mb; /* VOXATTN_VULKAN_KV_SCRATCH_MB (timing): kv_select's scratch cap, MiB (0: kv_scratch_cap's) */
+    int64_t kv_scratch_max; /* kv_select's scratch cap, bytes (vk_open: from the device-local heap, or VOXATTN_VULKAN_KV_SCRATCH_MB) */
     int kv_cum_f32;   /* VOXATTN_VULKAN_KV_CUM_F32: kv_select_sgw's CUMULATIVE on f32 scores (default; 0: exact f64) */
     int kv_fs_split;  /* VOXATTN_VULKAN_KV_FS_SPLIT: -1 (unset) _c16h only, 0 none, 1 kv_select_sgw_fs_h / _c16h / _s_h
                        * (half the rows, twice the keys), 2 _s_q */

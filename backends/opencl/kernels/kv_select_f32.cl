@@ -778,12 +778,9 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
     for (long c = 0; c < nch; c++) {
         const long kb = c / CPB;
         const int dc = (int)(c - kb * CPB), b = (int)(c & 1), e0 = dc * 16;
-        if (dc == 0)
-            for (int u = 0; u < 4; u++) {
+        if (dc == 0) /* a key block starts (its first chunk's fold sets run) */
+            for (int u = 0; u < 4; u++)
                 nks[u] = 0.0f;
-                for (int r = 0; r < 8; r++)
-                    run[r][u] = 0.0f;
-            }
         if (c + 1 < nch)
             KG_LOAD(c + 1)
         if (e0 % KF_CHUNK == 0) /* a chunk of KF_CHUNK dims starts */
@@ -831,6 +828,7 @@ __kernel void vox_kv_select_fs(VOX_CL_BUF_PARAMS(VOX_KV_SELECT_BUFS) VOX_CL_ARG_
     }
 #undef KG_LOAD
 #undef KG_STORE
+#undef KG_SW
 #else
     for (long jb = 0; jb < nk; jb += KF_WG1 * KF_KPT) {
         float acc[KF_KPT][KF_ROWS], nks[KF_KPT];
