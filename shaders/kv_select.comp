@@ -1421,18 +1421,12 @@ void main()
     X("kv_select_sgw_f_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_DBG=1") \
     X("kv_select_sgw_fs_c16", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u -DSGW_CHUNK=16") \
     X("kv_select_sgw_fs_h", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=4u -DSGW_CHUNK=128 -DSGW_RSPLIT=2") \
-    X("kv_select_sgw_fs_g", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_GEMM=1") \
-    X("kv_select_sgw_fs_c16g", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_GEMM=1") \
     X("kv_select_sgw_fs_c16h", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=16 -DSGW_RSPLIT=2") \
     X("kv_select_sgw_fs_c16_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u -DSGW_CHUNK=16 -DSGW_DBG=1") \
     X("kv_select_sgw_f_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16") \
     X("kv_select_sgw_f_cum_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_FALLALL=1") \
     X("kv_select_sgw_f_u16", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_U=16u") \
     X("kv_select_sgw_f_cum_u16", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_U=16u") \
-    X("kv_select_sgw_f_rv", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_RV=72") \
-    X("kv_select_sgw_f_cum_rv", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_RV=72") \
-    X("kv_select_sgw_f_rv24", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_RV=24") \
-    X("kv_select_sgw_f_cum_rv24", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_RV=24") \
     X("kv_select_sgw_f_cum_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_RSTOP=1") \
     X("kv_select_sgw_f_cum_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_RSTOP=2") \
     X("kv_select_sgw_f_cum_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_DBG=1") \
@@ -1440,10 +1434,6 @@ void main()
     X("kv_select_sgw_fb_pre", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u -DSGW_FBPRE=1") \
     X("kv_select_sgw_fb_cum_p2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_FBPRE=2") \
     X("kv_select_sgw_fb_p2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u -DSGW_FBPRE=2") \
-    X("kv_select_sgw_fb_sh", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u -DSGW_SLOTS=2u -DSGW_FBSH=2304") \
-    X("kv_select_sgw_fb_cum_sh", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_SLOTS=2u -DSGW_FBSH=2304") \
-    X("kv_select_sgw_fb_sh1k", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u -DSGW_SLOTS=2u -DSGW_FBSH=1024") \
-    X("kv_select_sgw_fb_cum_sh1k", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_SLOTS=2u -DSGW_FBSH=1024") \
     X("kv_select_sgw_fb_cum_s1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_FBSTOP=1") \
     X("kv_select_sgw_fb_cum_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_RSTOP=1") \
     X("kv_select_sgw_fb_cum_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_RSTOP=2") \
@@ -1593,20 +1583,11 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             static const char *const fss[2][3] = {{"kv_select_sgw_fs", "kv_select_sgw_fs_dbg", "kv_select_sgw_fs_h"},
                                                   {"kv_select_sgw_fs_c16", "kv_select_sgw_fs_c16_dbg", "kv_select_sgw_fs_c16h"}};
             const int split = v->kv_fs_split == 1 || (v->kv_fs_split < 0 && fcum);
-            /* VOXATTN_VULKAN_KV_FS_GEMM=1 (A/B): the pass in register tiles (_fs_g, _c16g) */
-            const char *fs = v->kv_fs_gemm && !v->kv_debug ? (fcum ? "kv_select_sgw_fs_c16g" : "kv_select_sgw_fs_g")
-                                                          : fss[fcum][v->kv_debug ? 1 : split ? 2 : 0];
-            st = VK_DISPATCH(v, kv_select, fs, b, a, (uint64_t)n);
+            st = VK_DISPATCH(v, kv_select, fss[fcum][v->kv_debug ? 1 : split ? 2 : 0], b, a, (uint64_t)n);
             /* the selection pass: VOXATTN_VULKAN_KV_F_STOP (timing only, CUMULATIVE) up to the weights (w) or the
-             * count (count), no blocks taken; VOXATTN_VULKAN_KV_ROWS_RV=1 (A/B) a row's values in registers (_rv:
-             * up to 72 a lane, _rv24: 24; rows longer than 72 x the subgroup size keep the default pass);
-             * VOXATTN_VULKAN_KV_SWEEP_U=16 (A/B) the sweeps with 16 steps' loads in flight, not 4 */
-            const int rv = v->kv_rows_rv && !v->kv_fallback && !v->kv_debug
-                               ? (a.NBv <= 24 * (int64_t)v->subgroup_size ? 2 : a.NBv <= 72 * (int64_t)v->subgroup_size)
-                               : 0; /* 2: _rv24, 1: _rv, 0: rows too long for the registers, the default */
+             * count (count), no blocks taken; VOXATTN_VULKAN_KV_SWEEP_U=16 (A/B) the sweeps with 16 steps' loads in
+             * flight, not 4 */
             const char *fsl = fcum && v->kv_f_stop ? (v->kv_f_stop == 1 ? "kv_select_sgw_f_cum_r1" : "kv_select_sgw_f_cum_r2")
-                              : rv == 2 ? (fcum ? "kv_select_sgw_f_cum_rv24" : "kv_select_sgw_f_rv24")
-                              : rv == 1 ? (fcum ? "kv_select_sgw_f_cum_rv" : "kv_select_sgw_f_rv")
                               : v->kv_sweep_u16 && !v->kv_fallback && !v->kv_debug
                                   ? (fcum ? "kv_select_sgw_f_cum_u16" : "kv_select_sgw_f_u16")
                                   : fsel[fcum][v->kv_fallback ? 1 : v->kv_debug ? 2 : 0];
@@ -1620,28 +1601,22 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
          * count return at once). lavapipe ends every loop of an invocation after 65535 iterations in all,
          * so there a unit must not take many rows: the tests' sizes give each row its own unit */
         if (!st && f32k && a.NBv > 0 && v->kv_stop != 1 && v->kv_stop != 2) { /* row1 (timing): without it */
-            /* VOXATTN_VULKAN_KV_FB_SH=1 (A/B): workgroups of 64, two units each with its row in shared memory
-             * (_fb_sh, _fb_cum_sh: up to 2,304 video blocks; _sh1k: 1,024), where the row fits */
-            const int sh = v->kv_fb_sh && !v->kv_fb_stop && a.NBv <= 2304 ? (a.NBv <= 1024 ? 2 : 1) : 0;
-            const int64_t upw = sh ? 2 : VK_SGW_SLOTS; /* units a workgroup, at most */
+            const int64_t upw = VK_SGW_SLOTS; /* units a workgroup, at most */
             const int64_t area = (3 * a.NBv + 1) & ~(int64_t)1, room = (swords - lead) / (area * upw);
             const int64_t need = (rows + upw - 1) / upw;
             const int64_t fb = room < 1 ? 1 : room < need ? room : need;
             /* VOXATTN_VULKAN_KV_FB_STOP (timing only, CUMULATIVE): the fallback up to its scores, p, T */
             static const char *const fbs[4] = {"kv_select_sgw_fb_cum", "kv_select_sgw_fb_cum_s1", "kv_select_sgw_fb_cum_r1",
                                                "kv_select_sgw_fb_cum_r2"};
-            static const char *const shn[2][2] = {{"kv_select_sgw_fb_sh", "kv_select_sgw_fb_sh1k"},
-                                                  {"kv_select_sgw_fb_cum_sh", "kv_select_sgw_fb_cum_sh1k"}};
             /* VOXATTN_VULKAN_KV_FB_PRE=1 (A/B): the first round's rows scored a workgroup a row first */
-            const int pre = v->kv_fb_pre && !v->kv_fb_stop && !sh;
+            const int pre = v->kv_fb_pre && !v->kv_fb_stop;
             if (pre)
                 st = VK_DISPATCH(v, kv_select, "kv_select_sgw_fb_pre", b, a, (uint64_t)fb);
             if (!st)
                 st = VK_DISPATCH(v, kv_select,
-                                 sh    ? shn[fcum][sh - 1]
-                                 : pre ? (fcum ? "kv_select_sgw_fb_cum_p2" : "kv_select_sgw_fb_p2")
-                                 : fcum                         ? fbs[v->kv_fb_stop]
-                                                                : "kv_select_sgw_fb",
+                                 pre    ? (fcum ? "kv_select_sgw_fb_cum_p2" : "kv_select_sgw_fb_p2")
+                                 : fcum ? fbs[v->kv_fb_stop]
+                                        : "kv_select_sgw_fb",
                                  b, a, (uint64_t)fb);
         }
         if (!st && f32k && v->kv_debug) { /* diagnosis only (a blocking read): topk_f32's reasons for the fallback */

@@ -79,18 +79,10 @@
 #define SGW_ROWS 16u /* query rows per tile (the launcher's VK_SGW_ROWS; SGW_F32 and its fallback: VK_SGW_ROWS_F32) */
 #endif
 #ifndef SGW_SLOTS
-#define SGW_SLOTS 8u  /* rows selected at once, each with its bins in shared memory (_fb_sh: 2) */
-#endif
-#ifndef SGW_RV
-#define SGW_RV 0 /* the _rv variants (f32 selection): a row's values in registers, SGW_RV a lane (the launcher
-                  * takes them where rows fit; a row of more than SGW_RV x the subgroup size goes to the fallback) */
+#define SGW_SLOTS 8u  /* rows selected at once, each with its bins in shared memory */
 #endif
 #ifndef SGW_U
-#if SGW_RV
-#define SGW_U uint(SGW_RV)  /* one step of every sweep: the whole row, from the registers */
-#else
 #define SGW_U 4u      /* sweep steps whose keys are loaded before the first is used (the _u16 variants: 16) */
-#endif
 #endif
 #ifndef SGW_KPT
 #define SGW_KPT 2u /* key blocks per invocation in pass 1 */
@@ -107,8 +99,6 @@
 #define SGW_WG1 128 /* pass 1's workgroup size (H200, hunyuan-720p's size: 2.53 ms against 2.71 with 256) */
 #if SGW_PASS == 1
 #define WG uint(SGW_WG1)
-#elif SGW_PASS == 3 && SGW_FBSH
-#define WG 64u
 #elif SGW_PASS == 3
 #define WG uint(SGW_WG1)
 #else
@@ -122,9 +112,6 @@
 #endif
 #ifndef SGW_CHUNK
 #define SGW_CHUNK 16 /* kv_select_sgw_fs: dims summed apart before joining a score's running sum (topk_f32's bound) */
-#endif
-#ifndef SGW_GEMM
-#define SGW_GEMM 0 /* kv_select_sgw_fs_g, _c16g: the f32 scores pass in register tiles of 8 rows x 4 keys */
 #endif
 #ifndef SGW_RSPLIT
 #define SGW_RSPLIT 1 /* kv_select_sgw_fs: 2: each half of the workgroup half the tile's rows (_c16h) */
@@ -140,10 +127,6 @@
 #define SGW_FBPRE 0 /* kv_select_sgw_fb_pre (1) scores the fallback's first round of rows a workgroup a row, and
                      * kv_select_sgw_fb_cum_p2 / _fb_p2 (2) then select them without scoring */
 #endif
-#ifndef SGW_FBSH
-#define SGW_FBSH 0 /* kv_select_sgw_fb_sh / _fb_cum_sh: the fallback's rows in shared memory, up to SGW_FBSH video
-                    * blocks (two units of a workgroup of 64) */
-#endif
 #ifndef SGW_FBSTOP
 #define SGW_FBSTOP 0 /* timing only (VOXATTN_VULKAN_KV_FB_STOP=scores): the fallback's exact scores alone, no lists */
 #endif
@@ -152,9 +135,7 @@
 #endif
 #define SGW_WORDS (SGW_MASS != 0 ? 4u : 1u)
 
-#if SGW_PASS == 3 && SGW_FBSH
-layout(local_size_x = 64) in;
-#elif SGW_PASS == 1 || SGW_PASS == 3
+#if SGW_PASS == 1 || SGW_PASS == 3
 layout(local_size_x = SGW_WG1) in;
 #else
 layout(local_size_x = 256) in;
@@ -173,15 +154,6 @@ layout(std430, set = 0, binding = 5) buffer Scratch2 { uvec2 scratch2[]; };
  * floats, rows 4k .. 4k + 3 of dim e at qf[e * SGW_ROWS / 4 + k] */
 #if SGW_PASS == 1 && SGW_F32
 shared vec4 qf[SGW_DMAX * SGW_ROWS / 4];
-#if SGW_GEMM
-#define GM_KB 128u /* keys a block */
-#define GM_KC 16u  /* dims a shared chunk */
-#define GM_RT 8u   /* rows an invocation (SGW_ROWS / GM_RT row groups of 32 invocations: SGW_WG1 = 4 SGW_ROWS) */
-/* gk: dim e's keys side by side, 4 a vec4, the vec4 of keys 4 k at k ^ GM_SW(e): the transposing stores (4
- * invocations a key, each 4 dims) meet no bank conflict, the reads are 32 consecutive vec4 */
-#define GM_SW(e) ((((e) >> 2) & 3u) << 1)
-shared vec4 gk[2][GM_KC * GM_KB / 4];
-#endif
 shared float nkr[SGW_WG1];
 shared uint rhi[SGW_ROWS], rlo[SGW_ROWS]; /* the rows' largest and smallest scores as ordered keys (okey_f) */
 #elif SGW_PASS == 1
@@ -200,10 +172,6 @@ shared double bss[SGW_SLOTS][SGW_BAND];
 #else
 #if SGW_PASS == 3
 shared double qrow[SGW_SLOTS][SGW_DMAX]; /* each fallback unit's row's qbar, widened */
-#endif
-#if SGW_PASS == 3 && SGW_FBSH
-shared uvec2 fsh[SGW_SLOTS][SGW_FBSH]; /* each unit's row: its exact scores, then p (the bits, low word first) */
-uint fs_base; /* the unit's area in the scratch: its score words P + 2 j are fsh[unit][j] */
 #endif
 /* slot r's radix bins: the counts, then (SGW_MASS) the sums of floor(p 2^48) in three 16-bit limbs */
 shared uint bins[SGW_SLOTS][SGW_WORDS][256];
@@ -226,23 +194,15 @@ bool inf_d(double x)
 bool al2; /* the scratch slice's doubles on 8-byte boundaries: one 64-bit access each */
 uvec2 key_at(uint at) /* p's bits, low word first */
 {
-#if SGW_PASS == 3 && SGW_FBSH
-    return fsh[gl_SubgroupID][min((at - fs_base) >> 1, uint(SGW_FBSH) - 1u)];
-#else
     return al2 ? scratch2[at >> 1] : uvec2(scratch[at], scratch[at + 1u]);
-#endif
 }
 double ld_p(uint at) { return packDouble2x32(key_at(at)); }
 void st_p(uint at, double x)
 {
-#if SGW_PASS == 3 && SGW_FBSH
-    fsh[gl_SubgroupID][min((at - fs_base) >> 1, uint(SGW_FBSH) - 1u)] = unpackDouble2x32(x);
-#else
     if (al2)
         scratch2[at >> 1] = unpackDouble2x32(x);
     else
         st_d(at, x);
-#endif
 }
 bool key_gt(uvec2 a, uvec2 b) { return a.y > b.y || (a.y == b.y && a.x > b.x); }
 /* A sweep's next SGW_U steps, loaded before the first is used: block j0 + u S + lane's bits, 0 from n on */
@@ -680,44 +640,14 @@ float next_f(float x, bool up)
         return uintBitsToFloat(up ? 1u : 0x80000001u);
     return uintBitsToFloat((u >> 31 == 0u) == up ? u + 1u : u - 1u);
 }
-#if SGW_RV
-/* the row's values (block j = u S + lane at rv[u]), held in registers by the _rv variants; rows_load fills
- * them, cum_f32 turns them into the weights, RV_MARKS takes the band's marks */
-uint rv[SGW_RV];
-#endif
 /* A sweep's next SGW_U steps of f32 scores: block j0 + u S + lane's bits, 0 from n on */
 void vals_ahead(uint P, uint j0, uint n, uint lane, uint S, out uint vv[SGW_U])
 {
     [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
         uint j = j0 + u * S + lane;
-#if SGW_RV /* j0 is 0 below NBv (NBv <= SGW_RV S): rv[u] is block j's */
-        vv[u] = j < n ? rv[u] : 0u;
-#else
         vv[u] = j < n ? scratch[P + j] : 0u;
-#endif
     }
 }
-#if SGW_RV
-/* whether the row fits the registers, and then its values into them (every load issued at once) */
-bool rows_load(uint P, uint NBv, uint lane, uint S)
-{
-    [[unroll]] for (uint u = 0u; u < uint(SGW_RV); u++) {
-        uint j = u * S + lane;
-        rv[u] = j < NBv ? scratch[P + min(j, NBv - 1u)] : 0u; /* NBv > 0: the caller's act */
-    }
-    return NBv <= uint(SGW_RV) * S;
-}
-/* the band's marks (band_take's stores at P + j) into the registers: the blocks for which band(value) holds */
-#define RV_MARKS(P, NBv, lane, S, band)                                                                    \
-    {                                                                                                       \
-        [[unroll]] for (uint u = 0u; u < uint(SGW_RV); u++) {                                                    \
-            uint j_ = u * (S) + (lane);                                                                     \
-            float v = uintBitsToFloat(rv[u]);                                                               \
-            if (j_ < (NBv) && (band))                                                                       \
-                rv[u] = scratch[(P) + min(j_, (NBv) - 1u)];                                                 \
-        }                                                                                                   \
-    }
-#endif
 /* The reference's score of block j for the row whose qbar starts at qat: its f64 sequential sum times
  * scale (bitwise pass 1's of kv_select_sgw_s) */
 double dot64(uint qat, uint kat, uint D, double scale)
@@ -818,10 +748,6 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
               uint S, out float thi_out)
 {
     thi_out = 0.0;
-#if SGW_RV
-    if (!rows_load(P, NBv, lane, S))
-        return fail(7);
-#endif
     uint D = vox_u64lo(pc.D), qat = pc.off[0] + m * D;
     double scale = packDouble2x32(pc.scale), Dd = double(D), u24 = p2(-24);
     double A, err, Bs;
@@ -950,9 +876,6 @@ bool topk_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint n, uint P
     subgroupBarrier();
     if (!band_take(r, P, nb, rr, qat, pc.off[1] + bh * NB * D, D, scale, delta, 0xff800000u, lane, S))
         return fail(6);
-#if SGW_RV
-    RV_MARKS(P, NBv, lane, S, v >= tlo && v <= thi)
-#endif
     thi_out = thi;
     return true;
 }
@@ -1119,10 +1042,6 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
              out float tg, out uint n_out)
 {
     tg = 0.0, n_out = 0u;
-#if SGW_RV
-    if (!rows_load(P, NBv, lane, S))
-        return fail(7);
-#endif
     uint D = vox_u64lo(pc.D), qat = pc.off[0] + m * D;
     double scale = packDouble2x32(pc.scale), Dd = double(D), u24 = p2(-24);
     double tau = packDouble2x32(pc.tau);
@@ -1150,11 +1069,7 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
             uint j = j0 + u * S + lane;
             if (j < NBv) {
                 uint wb = floatBitsToUint(exp((uintBitsToFloat(vv[u]) - amax) * sf));
-#if SGW_RV
-                rv[u] = wb;
-#else
                 scratch[P + j] = wb;
-#endif
                 lmn = min(lmn, wb), lmx = max(lmx, wb);
             }
         }
@@ -1216,9 +1131,6 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
     subgroupBarrier();
     if (!band_take(r, P, nb, rr, qat, pc.off[1] + bh * NB * D, D, scale, delta, 0u, lane, S))
         return fail(6);
-#if SGW_RV
-    RV_MARKS(P, NBv, lane, S, !(v > TG) && !(v * Gf < T))
-#endif
     tg = TG;
     return true;
 }
@@ -1331,127 +1243,15 @@ void main()
     uint nv = NBv > i0 ? min(NBv - i0, SGW_ROWS) : 0u;
     uint qat = pc.off[0] + (bh * NB + i0) * D;
     bool vec = D % 4u == 0u && pc.off[1] % 4u == 0u; /* uniform */
-#if SGW_GEMM
-    const uint Dq = (D + GM_KC - 1u) / GM_KC * GM_KC; /* the dims padded with zeros to whole chunks */
-#else
-    const uint Dq = D;
-#endif
-    for (uint x = tid; x < SGW_ROWS * Dq; x += WG) { /* x = e SGW_ROWS + row */
+    for (uint x = tid; x < SGW_ROWS * D; x += WG) { /* x = e SGW_ROWS + row */
         uint e = x / SGW_ROWS, rr = x - e * SGW_ROWS;
-        qf[x >> 2][x & 3u] = rr < nv && e < D ? qbar[qat + rr * D + e] : 0.0;
+        qf[x >> 2][x & 3u] = rr < nv ? qbar[qat + rr * D + e] : 0.0;
     }
     if (tid < SGW_ROWS)
         rhi[tid] = 0u, rlo[tid] = 0xffffffffu;
     barrier();
     float nkm = 0.0;
     bool bad = false;
-#if SGW_GEMM
-    /* Register tiles (kv_select_sgw_fs_g, _c16g): invocation (rg, kg) = (tid / 32, tid % 32) scores rows 8 rg ..
-     * 8 rg + 7 against keys kb + 4 kg .. + 3 of each block of GM_KB keys. The block's keys go through shared
-     * memory GM_KC dims at a time (gk, two buffers, the next chunk's global loads issued before the current
-     * one is multiplied); each score is the same chain as the other variants' (SGW_CHUNK dims summed from 0
-     * by fma, the chunk sums added in order; padded dims add exact zeros), so topk_f32's and cum_f32's bound
-     * holds as it is. */
-    const uint rg = tid / 32u, kg = tid % 32u, CPB = Dq / GM_KC, nblk = (NBv + GM_KB - 1u) / GM_KB;
-    const uint ld_sub = tid % 4u, ld_key = tid / 4u; /* loads: 4 invocations a key, 16 bytes (4 dims) each */
-    const bool sgin = gl_SubgroupSize <= 32u; /* a subgroup within one row group: extremes by subgroup ops */
-    const uint kbase = pc.off[1] + bh * NB * D;
-    vec4 pf[GM_KB / 32u];
-    float acc[GM_RT][4], run[GM_RT][4], nk[4];
-    /* chunk c (key block c / CPB, dims (c % CPB) GM_KC ..) into the prefetch registers */
-#define GM_LOAD(c)                                                                                      \
-    {                                                                                                  \
-        uint kb_ = (c) / CPB, e_ = ((c) - kb_ * CPB) * GM_KC + 4u * ld_sub;                            \
-        [[unroll]] for (uint i = 0u; i < GM_KB / 32u; i++) {                                           \
-            uint key = kb_ * GM_KB + ld_key + 32u * i;                                                 \
-            bool in_ = key < NBv && e_ < D;                                                            \
-            /* every address in the row even where the value is not taken (a load the compiler hoists) */ \
-            uint at = kbase + min(key, NBv - 1u) * D + (in_ ? e_ : 0u);                                \
-            if (vec)                                                                                   \
-                pf[i] = in_ ? kbar4[at / 4u] : vec4(0.0);                                              \
-            else                                                                                       \
-                pf[i] = vec4(in_ ? kbar[at] : 0.0, in_ && e_ + 1u < D ? kbar[min(at + 1u, at - e_ + D - 1u)] : 0.0, \
-                             in_ && e_ + 2u < D ? kbar[min(at + 2u, at - e_ + D - 1u)] : 0.0,              \
-                             in_ && e_ + 3u < D ? kbar[min(at + 3u, at - e_ + D - 1u)] : 0.0);             \
-        }                                                                                              \
-    }
-#define GM_STORE(b)                                                                                     \
-    [[unroll]] for (uint i = 0u; i < GM_KB / 32u; i++) {                                               \
-        uint key = ld_key + 32u * i;                                                                   \
-        [[unroll]] for (uint c_ = 0u; c_ < 4u; c_++)                                                   \
-            gk[b][(4u * ld_sub + c_) * (GM_KB / 4u) + ((key >> 2) ^ GM_SW(4u * ld_sub + c_))][key & 3u] = pf[i][c_]; \
-    }
-    uint nch = nblk * CPB;
-    if (nch > 0u) {
-        GM_LOAD(0u)
-        GM_STORE(0u)
-    }
-    barrier();
-    for (uint c = 0u; c < nch; c++) {
-        uint kb = c / CPB, dc = c - kb * CPB;
-        if (dc == 0u) /* a key block starts (its first chunk's fold sets run) */
-            [[unroll]] for (uint u = 0u; u < 4u; u++)
-                nk[u] = 0.0;
-        if (c + 1u < nch)
-            GM_LOAD(c + 1u)
-        uint b = c & 1u, e0 = dc * GM_KC;
-        if (e0 % uint(SGW_CHUNK) == 0u) /* a chunk of SGW_CHUNK dims starts */
-            [[unroll]] for (uint r = 0u; r < GM_RT; r++)
-                [[unroll]] for (uint u = 0u; u < 4u; u++)
-                    acc[r][u] = 0.0;
-        [[unroll]] for (uint e = 0u; e < GM_KC; e++) {
-            vec4 kk = gk[b][e * (GM_KB / 4u) + (kg ^ GM_SW(e))];
-            vec4 q0 = qf[(e0 + e) * (SGW_ROWS / 4u) + 2u * rg], q1 = qf[(e0 + e) * (SGW_ROWS / 4u) + 2u * rg + 1u];
-            [[unroll]] for (uint u = 0u; u < 4u; u++) {
-                acc[0][u] = fma(q0.x, kk[u], acc[0][u]);
-                acc[1][u] = fma(q0.y, kk[u], acc[1][u]);
-                acc[2][u] = fma(q0.z, kk[u], acc[2][u]);
-                acc[3][u] = fma(q0.w, kk[u], acc[3][u]);
-                acc[4][u] = fma(q1.x, kk[u], acc[4][u]);
-                acc[5][u] = fma(q1.y, kk[u], acc[5][u]);
-                acc[6][u] = fma(q1.z, kk[u], acc[6][u]);
-                acc[7][u] = fma(q1.w, kk[u], acc[7][u]);
-                if (rg == 0u) /* the keys' norms once (a subgroup-uniform branch on subgroups of 32) */
-                    nk[u] = fma(kk[u], kk[u], nk[u]);
-            }
-        }
-        /* a chunk of SGW_CHUNK dims ends here (or the row): its sums join the running ones, in order */
-        if (((dc + 1u) * GM_KC) % uint(SGW_CHUNK) == 0u || dc + 1u == CPB)
-            [[unroll]] for (uint r = 0u; r < GM_RT; r++)
-                [[unroll]] for (uint u = 0u; u < 4u; u++)
-                    run[r][u] = e0 + GM_KC <= uint(SGW_CHUNK) ? acc[r][u] : run[r][u] + acc[r][u];
-        if (dc + 1u == CPB) { /* the block's scores, the keys' norms and the rows' extremes */
-            uint j0 = kb * GM_KB + 4u * kg;
-            [[unroll]] for (uint r = 0u; r < GM_RT; r++) {
-                uint row = GM_RT * rg + r, hi = 0u, lo = 0xffffffffu;
-                [[unroll]] for (uint u = 0u; u < 4u; u++)
-                    if (j0 + u < NBv) {
-                        if (row < nv)
-                            scratch[sbase + row * NBv + j0 + u] = floatBitsToUint(run[r][u]);
-                        uint k = okey_f(run[r][u]);
-                        hi = max(hi, k), lo = min(lo, k);
-                    }
-                if (sgin) {
-                    hi = subgroupMax(hi), lo = subgroupMin(lo);
-                    if (subgroupElect())
-                        atomicMax(rhi[row], hi), atomicMin(rlo[row], lo);
-                } else {
-                    atomicMax(rhi[row], hi), atomicMin(rlo[row], lo);
-                }
-            }
-            [[unroll]] for (uint u = 0u; u < 4u; u++)
-                if (rg == 0u && j0 + u < NBv) {
-                    bad = bad || !fin_f(nk[u]);
-                    nkm = max(nkm, nk[u]);
-                }
-        }
-        if (c + 1u < nch)
-            GM_STORE((c + 1u) & 1u)
-        barrier();
-    }
-#undef GM_LOAD
-#undef GM_STORE
-#else
     const bool sgin = SGW_RSPLIT == 1 || gl_SubgroupSize <= KW; /* a subgroup within one half: extremes by subgroup ops */
     for (uint jb = 0u; jb < NBv; jb += KW * SGW_KPT) {
         float acc[SGW_KPT][SGW_RI], nk[SGW_KPT];
@@ -1543,7 +1343,6 @@ void main()
         }
 #undef run
     }
-#endif
     nkr[tid] = bad ? uintBitsToFloat(0x7f800000u) : nkm;
     barrier();
     if (tid == 0u) {
@@ -1596,9 +1395,6 @@ void main()
             qrow[sg][e] = double(qbar[qat + e]);
         subgroupMemoryBarrierShared();
         subgroupBarrier();
-#if SGW_FBSH
-        fs_base = P; /* the row's scores and p in fsh[sg] (the launcher: NBv <= SGW_FBSH) */
-#endif
         if (k >= units || SGW_FBPRE == 0) /* else kv_select_sgw_fb_pre scored the row */
             fb_scores(sg, bh, lane, 2u * S, NB, NBv, D, P, scale64, vec);
         subgroupMemoryBarrierBuffer();

@@ -63,15 +63,6 @@ shared float sq[QS_SQ];
  * instead of once per element; same values, same order. */
 #if defined(QS_VEC)
 layout(std430, set = 0, binding = 0) readonly buffer Q4 { uvec4 q4[]; };
-#endif
-#if defined(QS_VEC) && defined(QS_STAGE) /* _cert_st: q4 stages the rows, every sum reads the stage */
-#define QS_FOR_ELEMS(a, b, u, w, BODY)                                            \
-    for (uint e_ = 0u; e_ < D; e_++) {                                            \
-        float u = QV(a, e_), w = QV(b, e_);                                       \
-        BODY                                                                      \
-    }
-#endif
-#if defined(QS_VEC)
 #if defined(DT_F32)
 #define QS_EPC 4u
 float qs_el(uvec4 c, uint k) { return uintBitsToFloat(c[k]); }
@@ -87,7 +78,6 @@ float qs_el(uvec4 c, uint k)
 }
 #endif
 bool qs_vec;
-#if !defined(QS_STAGE)
 #define QS_FOR_ELEMS(a, b, u, w, BODY)                                            \
     if (qs_vec) {                                                                 \
         uint ia_ = (pc.off[0] + rv_row_at(xo, a)) / QS_EPC;                       \
@@ -104,7 +94,6 @@ bool qs_vec;
             float u = QV(a, e_), w = QV(b, e_);                                   \
             BODY                                                                  \
         }
-#endif
 #else
 #define QS_FOR_ELEMS(a, b, u, w, BODY)                                            \
     for (uint e_ = 0u; e_ < D; e_++) {                                            \
@@ -122,42 +111,6 @@ void rows_begin(uint bh)
     qs_vec = D % QS_EPC == 0u && (pc.off[0] + xo) % QS_EPC == 0u && vox_u64lo(pc.st) % QS_EPC == 0u;
 #endif
 }
-
-#if defined(QS_STAGE)
-/* The block's V rows (slots j0 ..) into sq (row r at r (D + 1)), padding slots as 0 and never read from q:
- * 16 bytes a load where the rows allow (the _cert_st variants), every load of an item issued before the
- * first is stored; else element by element. */
-void stage_rows(uint j0, uint V, uint tid)
-{
-#if defined(QS_VEC)
-    if (qs_vec) {
-        const uint CPR = D / QS_EPC; /* 16-byte chunks a row */
-        for (uint x0 = 0u; x0 < V * CPR; x0 += 4u * WG) {
-            uvec4 ch[4];
-            [[unroll]] for (uint t = 0u; t < 4u; t++) {
-                uint x = x0 + t * WG + tid, r = min(x / CPR, V - 1u); /* every index in range */
-                bool pad;
-                uint row = rv_row_or_pad(xo, j0 + r, pad);
-                ch[t] = pad || x >= V * CPR ? uvec4(0u) : q4[(pc.off[0] + row) / QS_EPC + (x - r * CPR) % CPR];
-            }
-            [[unroll]] for (uint t = 0u; t < 4u; t++) {
-                uint x = x0 + t * WG + tid, r = x / CPR, c = x - r * CPR;
-                if (x < V * CPR)
-                    [[unroll]] for (uint k = 0u; k < QS_EPC; k++)
-                        sq[r * (D + 1u) + c * QS_EPC + k] = qs_el(ch[t], k);
-            }
-        }
-        return;
-    }
-#endif
-    for (uint x = tid; x < V * D; x += WG) {
-        uint r = x / D;
-        bool pad;
-        uint row = rv_row_or_pad(xo, j0 + r, pad);
-        sq[r * (D + 1u) + x % D] = pad ? 0.0 : LD(q[pc.off[0] + row + x % D]);
-    }
-}
-#endif
 
 /* cos(q_a, q_b) for absolute slots a, b of this (b,h), as the reference
  * (core/backend.h): NaN where either row holds a NaN or an Inf, else 0 where
@@ -266,10 +219,6 @@ void main()
 #endif
     const double u = ldexp(1.0LF, -24), gm = n * u;
     const double gam = gm < 0.5LF ? gm / (1.0LF - gm) : 1.0e300LF;
-#if defined(QS_STAGE) /* _cert_st: the block's rows staged once */
-    if (video)
-        stage_rows(j0, V, tid);
-#endif
 #if defined(QS_EXACT_ALL)
     const double eps2 = 1.0e300LF;
 #else
@@ -460,9 +409,13 @@ void main()
     bool video = j < NBv;
     j0g = j0;
     rows_begin(bh);
-#if defined(QS_STAGE) /* padding slots (token -1 in the caller's layout) stage as 0 */
-    if (video)
-        stage_rows(j0, V, tid);
+#if defined(QS_STAGE) /* the block's rows into sq (row r at r (D + 1)); padding slots stage as 0, never read */
+    for (uint x = tid; video && x < V * D; x += WG) {
+        uint r = x / D;
+        bool pad;
+        uint row = rv_row_or_pad(xo, j0 + r, pad);
+        sq[r * (D + 1u) + x % D] = pad ? 0.0 : LD(q[pc.off[0] + row + x % D]);
+    }
 #endif
     for (uint l = tid; l < V; l += WG) {
         swin[l] = -1;
@@ -567,9 +520,6 @@ void main()
     X("query_select_f32_f64_certx", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
     X("query_select_f16_f64_certx", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
     X("query_select_bf16_f64_certx", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
-    X("query_select_f32_f64_cert_st", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STAGE=1") \
-    X("query_select_f16_f64_cert_st", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STAGE=1") \
-    X("query_select_bf16_f64_cert_st", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STAGE=1") \
     X("query_select_f32_st", "query_select.comp", "-DDT_F32=1 -DQS_STAGE=1") \
     X("query_select_f16_st", "query_select.comp", "-DDT_F16=1 -DQS_STAGE=1") \
     X("query_select_bf16_st", "query_select.comp", "-DDT_BF16=1 -DQS_STAGE=1") \
@@ -605,12 +555,7 @@ vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_s
     if (v->fp64) /* the cosines in double: near-ties resolve as on the cpu */
         strncat(name, "_f64", sizeof name - strlen(name) - 1);
     if (v->fp64 && v->qs_cert) /* certified f32 decisions, the exact f64 path where uncertain */
-        strncat(name,
-                v->qs_cert == 2 ? "_certx"
-                /* VOXATTN_VULKAN_QS_CERT_ST=1 (A/B): the block's rows staged in shared memory by 16-byte loads */
-                : v->qs_cert_st && V * (a.D + 1) <= QS_SQ ? "_cert_st"
-                                                           : "_cert",
-                sizeof name - strlen(name) - 1);
+        strncat(name, v->qs_cert == 2 ? "_certx" : "_cert", sizeof name - strlen(name) - 1);
     else if (!v->qs_global && V * (a.D + 1) <= QS_SQ) /* the block's rows staged in shared memory */
         strncat(name, "_st", sizeof name - strlen(name) - 1);
     else if (!v->qs_element) /* rows read 16 bytes at a time where aligned */

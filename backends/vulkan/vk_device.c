@@ -409,11 +409,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_lean = env_choice("VOXATTN_VULKAN_KV_LEAN", 2, 2);
     const char *stop = getenv("VOXATTN_VULKAN_KV_STOP"); /* timing only: wrong lists */
     d->kv_stop = !stop ? 0 : !strcmp(stop, "tile") ? 1 : !strcmp(stop, "row1") ? 2 : !strcmp(stop, "row2") ? 3 : 0;
-    /* the fallback's rows in shared memory: A/B, slower (H200, session 37: hunyuan-720p tau 6.849 against 6.578 ms) */
-    d->kv_fb_sh = vox_env_flag("VOXATTN_VULKAN_KV_FB_SH");
     d->kv_fb_pre = vox_env_flag("VOXATTN_VULKAN_KV_FB_PRE"); /* A/B: the fallback's rows scored a workgroup a row */
-    /* the f32 selection's rows in registers: A/B, slower (session 37: tau 7.516 against 6.578 ms) */
-    d->kv_rows_rv = vox_env_flag("VOXATTN_VULKAN_KV_ROWS_RV");
     d->kv_sweep_u16 = env_choice("VOXATTN_VULKAN_KV_SWEEP_U", 4, 16) == 16; /* A/B: the selection's loads ahead */
     const char *fstop = getenv("VOXATTN_VULKAN_KV_F_STOP"); /* timing only: wrong lists */
     d->kv_f_stop = !fstop ? 0 : !strcmp(fstop, "w") ? 1 : !strcmp(fstop, "count") ? 2 : 0;
@@ -434,8 +430,6 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
      * exact 10.880 / 11.371 against 10.435). 0 none, 1 all three (kv_select_sgw_fs_h, _c16h, _s_h), 2 the exact
      * scores pass with the same keys (_s_q: half the accumulators) */
     d->kv_fs_split = env_choice("VOXATTN_VULKAN_KV_FS_SPLIT", -1, 2);
-    /* the f32 scores in register tiles: A/B, slower (session 37: tau 7.452, top-k 4.433 against 6.578, 3.096 ms) */
-    d->kv_fs_gemm = vox_env_flag("VOXATTN_VULKAN_KV_FS_GEMM");
     /* tests: dispatches per batch of recorded work (unset: VK_POOL_SETS), so that small cases switch batches */
     d->pool_sets = env_choice("VOXATTN_VULKAN_POOL_SETS", VK_POOL_SETS, VK_POOL_SETS);
     d->pool_sets = d->pool_sets < 1 ? 1 : d->pool_sets;
@@ -444,8 +438,6 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->permute_narrow = vox_env_flag("VOXATTN_VULKAN_PERMUTE_NARROW");
     d->qs_global = !vox_env_flag("VOXATTN_VULKAN_QS_STAGED"); /* staged: 4.80 against 2.84 ms (wan keep 0.5 build, H200) */
     d->qs_element = vox_env_flag("VOXATTN_VULKAN_QS_ELEMENT");
-    /* query_select's certified variants on staged rows: A/B, slower (session 37: tau keep 0.5 13.254 against 7.897) */
-    d->qs_cert_st = vox_env_flag("VOXATTN_VULKAN_QS_CERT_ST");
     /* query_select on shaderFloat64 devices: unset or 1 the certified variants (H200, wan-1.3b-480p keep 0.5
      * builds: top-k 1.361 against 1.416 ms, tau 2.250 against 2.294), 0 the exact f64 ones, 2 (or "exact")
      * the certified ones with every decision on the exact path (tests) */
@@ -498,7 +490,6 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
         VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
         VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sub};
         d->fi.vkGetPhysicalDeviceProperties2(d->pd, &p2);
-        d->subgroup_size = sub.subgroupSize;
         const int sized = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && sub.subgroupSize >= 4 &&
                           sub.subgroupSize <= 256 && 256 % sub.subgroupSize == 0;
         const VkSubgroupFeatureFlags common = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;

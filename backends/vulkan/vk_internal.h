@@ -286,12 +286,8 @@ typedef struct vk_dev {
                        * (half the rows, twice the keys), 2 _s_q */
     int kv_debug;     /* VOXATTN_VULKAN_KV_DEBUG: kv_select_sgw_f's fallback reasons logged (a blocking read) */
     int kv_fb_stop;   /* VOXATTN_VULKAN_KV_FB_STOP (timing): kv_select_sgw_fb_cum up to its scores (1), p (2), T (3) */
-    int kv_fs_gemm;   /* VOXATTN_VULKAN_KV_FS_GEMM (A/B): kv_select_sgw_fs_g / _c16g, the f32 scores in register tiles */
-    uint32_t subgroup_size; /* the device's (VkPhysicalDeviceSubgroupProperties) */
-    int kv_rows_rv;   /* VOXATTN_VULKAN_KV_ROWS_RV (A/B): kv_select_sgw_f_rv / _f_cum_rv (_rv24), a row's values in registers */
     int kv_sweep_u16; /* VOXATTN_VULKAN_KV_SWEEP_U=16 (A/B): kv_select_sgw_f_u16 / _f_cum_u16, 16 steps' loads ahead */
     int kv_f_stop;    /* VOXATTN_VULKAN_KV_F_STOP (timing): kv_select_sgw_f_cum up to the weights (1), the count (2) */
-    int kv_fb_sh;     /* VOXATTN_VULKAN_KV_FB_SH (A/B): kv_select_sgw_fb_sh / _fb_cum_sh (_sh1k), the fallback's rows in shared memory */
     int kv_fb_pre;    /* VOXATTN_VULKAN_KV_FB_PRE (A/B): kv_select_sgw_fb_pre scores the fallback's first round of rows */
     int kv_fallback;  /* VOXATTN_VULKAN_KV_FALLBACK (tests): every f32 TOPK row through kv_select_sgw_fb */
     int sr_cm;     /* sample_rows' coop-matrix tile pass where the device has it (off: VOXATTN_VULKAN_SR_SCALAR) */
@@ -306,7 +302,6 @@ typedef struct vk_dev {
     int sr_slots;  /* VOXATTN_VULKAN_SR_SLOTS: sample_rows' resident workgroups (0: VK_SR_SLOTS) */
     int permute_narrow; /* permutes copy element by element (VOXATTN_VULKAN_PERMUTE_NARROW), never 16-byte words */
     int qs_cert; /* query_select: 1 the certified variants (f64 devices), 0 (default) the exact ones, 2 certified with every decision exact (VOXATTN_VULKAN_QS_CERT) */
-    int qs_cert_st; /* query_select: the certified variants on rows staged in shared memory (VOXATTN_VULKAN_QS_CERT_ST, A/B) */
     int qs_element; /* query_select's global path reads element by element (VOXATTN_VULKAN_QS_ELEMENT), not 16 bytes */
     int qs_global; /* query_select reads q rows from global memory (default; VOXATTN_VULKAN_QS_STAGED=1 stages them) */
     double timer_host_ms;
