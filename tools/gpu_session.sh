@@ -11,6 +11,10 @@
 #                                      (dense, BSA ~25% and ~10%, SVG), masks exported
 #   sh tools/gpu_session.sh baselines  PyTorch cuDNN/flash/flex on that run's shapes
 #                                      and exported masks, then perf/report.py
+#   sh tools/gpu_session.sh builds     issue 17's build column: --build-only, the five masks
+#                                      (tau 0.9, top-k 10%, each at keep 1 and 0.5, SVG) on
+#                                      cuda, vulkan and opencl, hunyuan-720p then wan-1.3b-480p
+#                                      (ENV="VAR=1 ..." runs every process under those switches)
 # (bench and baselines are two calls only because one call is bounded in time;
 # the second uses the first's /tmp/masks and $OUT/bench.json on the same machine)
 set -u
@@ -82,6 +86,20 @@ bench)
     --preset "$presets" --mode "${MODES:-dense,bsa,svg}" --density 0.25,0.1 \
     --json "$OUT/bench.json" --csv "$OUT/bench.csv" --export-mask /tmp/masks >"$OUT/bench.txt" 2>"$OUT/bench.err"
   echo "bench rc=$?"; cat "$OUT/bench.txt"; grep -E "ready in|result|failed|error" "$OUT/bench.err" | head
+  ;;
+builds)
+  # the logs go to one archive: the device tool brings back 8 files at most
+  mkdir -p /tmp/builds
+  for p in hunyuan-720p wan-1.3b-480p; do
+    for dev in cuda:0 vulkan:0 "${ocl:-opencl:0}"; do
+      tag="builds_${p}_$(echo "$dev" | tr : _)"
+      timeout 120 env ${ENV:-} "$B/cli/voxattn" bench --device "$dev" --preset "$p" --mode bsa,svg --tau 0.9 \
+        --density 0.1 --keep 1,0.5 --build-only --warmup 2 --runs 10 >"/tmp/builds/$tag.txt" 2>&1
+      echo "$p $dev rc=$?: $(grep -E '^bench: .* build [0-9.]+ ms' "/tmp/builds/$tag.txt" |
+        sed -E 's/ svg +density/ svg SVG density/; s/.*(bsa|svg) +([^ ]*) .* build ([0-9.]+) ms/\2 \3/' | tr '\n' ' ')"
+    done
+  done | tee "$OUT/builds.txt"
+  tar cJf "$OUT/builds.tar.xz" -C /tmp/builds .
   ;;
 baselines)
   J=${BENCH_JSON:-$OUT/bench.json}
