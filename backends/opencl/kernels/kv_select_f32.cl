@@ -62,7 +62,8 @@ long kf_lead(long BH, long NB) { return VOX_KV_LIST_WORDS(BH * NB, 64L); }
 #endif
 #ifndef KF_GEMM
 #define KF_GEMM 0 /* VOXATTN_OPENCL_KV_FS_GEMM: vox_kv_select_fs in register tiles (8 rows x 4 keys an item, the keys
-                   * through local memory 16 dims at a time; Vulkan's kv_select_sgw_fs_g) */
+                   * through local memory 16 dims at a time; Vulkan's twin, kv_select_sgw_fs_g, was measured
+                   * slower on the H200 and removed in session 37) */
 #endif
 #ifndef KF_CUM
 #define KF_CUM 0 /* PROG_KVC: vox_kv_select_f runs the CUMULATIVE rule (kf_cum) instead of TOPK */
