@@ -1425,8 +1425,6 @@ void main()
     X("kv_select_sgw_fs_c16_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u -DSGW_CHUNK=16 -DSGW_DBG=1") \
     X("kv_select_sgw_f_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16") \
     X("kv_select_sgw_f_cum_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_FALLALL=1") \
-    X("kv_select_sgw_f_u16", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_U=16u") \
-    X("kv_select_sgw_f_cum_u16", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_U=16u") \
     X("kv_select_sgw_f_cum_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_RSTOP=1") \
     X("kv_select_sgw_f_cum_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_RSTOP=2") \
     X("kv_select_sgw_f_cum_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_DBG=1") \
@@ -1591,12 +1589,9 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             const int split = v->kv_fs_split == 1 || (v->kv_fs_split < 0 && fcum);
             st = VK_DISPATCH(v, kv_select, fss[fcum][v->kv_debug ? 1 : split ? 2 : 0], b, a, (uint64_t)n);
             /* the selection pass: VOXATTN_VULKAN_KV_F_STOP (timing only, CUMULATIVE) up to the weights (w) or the
-             * count (count), no blocks taken; VOXATTN_VULKAN_KV_SWEEP_U=16 (A/B) the sweeps with 16 steps' loads in
-             * flight, not 4 */
+             * count (count), no blocks taken */
             const char *fsl = fcum && v->kv_f_stop ? (v->kv_f_stop == 1 ? "kv_select_sgw_f_cum_r1" : "kv_select_sgw_f_cum_r2")
-                              : v->kv_sweep_u16 && !v->kv_fallback && !v->kv_debug
-                                  ? (fcum ? "kv_select_sgw_f_cum_u16" : "kv_select_sgw_f_u16")
-                                  : fsel[fcum][v->kv_fallback ? 1 : v->kv_debug ? 2 : 0];
+                                                   : fsel[fcum][v->kv_fallback ? 1 : v->kv_debug ? 2 : 0];
             if (!st && v->kv_stop != 1)
                 st = VK_DISPATCH(v, kv_select, fsl, b, a, (uint64_t)(n * (VK_SGW_ROWS_F32 / VK_SGW_SLOTS)));
         }

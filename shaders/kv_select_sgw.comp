@@ -87,7 +87,7 @@
 #define SGW_SLOTS 8u  /* rows selected at once, each with its bins in shared memory */
 #endif
 #ifndef SGW_U
-#define SGW_U 4u      /* sweep steps whose keys are loaded before the first is used (the _u16 variants: 16) */
+#define SGW_U 4u      /* sweep steps whose keys are loaded before the first is used (16: slower, session 38) */
 #endif
 #ifndef SGW_KPT
 #define SGW_KPT 2u /* key blocks per invocation in pass 1 */

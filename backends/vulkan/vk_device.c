@@ -410,7 +410,6 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     const char *stop = getenv("VOXATTN_VULKAN_KV_STOP"); /* timing only: wrong lists */
     d->kv_stop = !stop ? 0 : !strcmp(stop, "tile") ? 1 : !strcmp(stop, "row1") ? 2 : !strcmp(stop, "row2") ? 3 : 0;
     d->kv_fb_pre = vox_env_flag("VOXATTN_VULKAN_KV_FB_PRE"); /* A/B: the fallback's rows scored a workgroup a row */
-    d->kv_sweep_u16 = env_choice("VOXATTN_VULKAN_KV_SWEEP_U", 4, 16) == 16; /* A/B: the selection's loads ahead */
     const char *fstop = getenv("VOXATTN_VULKAN_KV_F_STOP"); /* timing only: wrong lists */
     d->kv_f_stop = !fstop ? 0 : !strcmp(fstop, "w") ? 1 : !strcmp(fstop, "count") ? 2 : 0;
     const char *fbstop = getenv("VOXATTN_VULKAN_KV_FB_STOP"); /* timing only: wrong lists */

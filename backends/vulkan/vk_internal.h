@@ -286,7 +286,6 @@ typedef struct vk_dev {
                        * (half the rows, twice the keys), 2 _s_q */
     int kv_debug;     /* VOXATTN_VULKAN_KV_DEBUG: kv_select_sgw_f's fallback reasons logged (a blocking read) */
     int kv_fb_stop;   /* VOXATTN_VULKAN_KV_FB_STOP (timing): kv_select_sgw_fb_cum up to its scores (1), p (2), T (3) */
-    int kv_sweep_u16; /* VOXATTN_VULKAN_KV_SWEEP_U=16 (A/B): kv_select_sgw_f_u16 / _f_cum_u16, 16 steps' loads ahead */
     int kv_f_stop;    /* VOXATTN_VULKAN_KV_F_STOP (timing): kv_select_sgw_f_cum up to the weights (1), the count (2) */
     int kv_fb_pre;    /* VOXATTN_VULKAN_KV_FB_PRE (A/B): kv_select_sgw_fb_pre scores the fallback's first round of rows */
     int kv_fallback;  /* VOXATTN_VULKAN_KV_FALLBACK (tests): every f32 TOPK row through kv_select_sgw_fb */
