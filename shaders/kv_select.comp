@@ -1573,7 +1573,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
         if (v->kv_wave > 0 && groups > v->kv_wave)
             groups = v->kv_wave;
         /* the keys by dims, so that the scores passes' key-per-lane reads are 16 consecutive bytes a lane */
-        if (kd_words > 0) /* f32k, D % 4 == 0, NBv > 0 */
+        if (f32k && kd_words > 0 && a.NBv > 0)
             st = VK_DISPATCH(v, kv_select, "kv_select_sgw_kd", b, a, (uint64_t)((kd_words / 4 + 255) / 256));
         for (int64_t t0 = 0; !st && f32k && t0 < tiles; t0 += groups) {
             /* the f32 scores, then the rows they certify (the others to the fallback list).

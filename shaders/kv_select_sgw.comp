@@ -199,7 +199,6 @@ bool inf_d(double x)
     return (u.y & 0x7fffffffu) == 0x7ff00000u && u.x == 0u;
 }
 bool al2; /* the scratch slice's doubles on 8-byte boundaries: one 64-bit access each */
-bool al4; /* the scratch on a 16-byte boundary: the keys by dims (f_kd) one 128-bit access each */
 uvec2 key_at(uint at) /* p's bits, low word first */
 {
     return al2 ? scratch2[at >> 1] : uvec2(scratch[at], scratch[at + 1u]);
@@ -634,7 +633,7 @@ uint f_slice(uint tl) { return f_kd() + f_kdw() + tl * vox_u64lo(pc.per_block); 
 uint kd_word(uint bh, uint j) { return f_kd() + 4u * (bh * (vox_u64lo(pc.D) / 4u) * vox_u64lo(pc.NBv) + j); }
 vec4 kd_ld(uint w)
 {
-    if (al4)
+    if ((pc.off[5] & 3u) == 0u) /* uniform */
         return uintBitsToFloat(scratch4[w >> 2]);
     return vec4(uintBitsToFloat(scratch[w]), uintBitsToFloat(scratch[w + 1u]), uintBitsToFloat(scratch[w + 2u]),
                 uintBitsToFloat(scratch[w + 3u]));
@@ -1212,12 +1211,12 @@ void fb_scores(uint sl, uint bh, uint x, uint H2, uint NB, uint NBv, uint D, uin
     uint H = H2 / 2u;
     for (uint j0 = x; j0 < NBv; j0 += H2) {
         uint j1 = min(j0 + H, NBv - 1u);
-        uint kat0 = vec ? kd_word(bh, j0) : pc.off[1] + (bh * NB + j0) * D;
-        uint kat1 = vec ? kd_word(bh, j1) : pc.off[1] + (bh * NB + j1) * D;
+        uint kat0 = pc.off[1] + (bh * NB + j0) * D, kat1 = pc.off[1] + (bh * NB + j1) * D;
+        uint kd0 = kd_word(bh, j0), kd1 = kd_word(bh, j1);
         double acc0 = 0.0LF, acc1 = 0.0LF;
         if (vec) /* the keys by dims */
             for (uint e = 0u; e < D; e += 4u) {
-                vec4 k0 = kd_ld(kat0 + e * NBv), k1 = kd_ld(kat1 + e * NBv);
+                vec4 k0 = kd_ld(kd0 + e * NBv), k1 = kd_ld(kd1 + e * NBv);
                 [[unroll]] for (uint c = 0u; c < 4u; c++) {
                     acc0 = fma(qrow[sl][e + c], double(k0[c]), acc0);
                     acc1 = fma(qrow[sl][e + c], double(k1[c]), acc1);
@@ -1243,7 +1242,7 @@ void main()
     uint tid = gl_LocalInvocationID.x;
     uint D = vox_u64lo(pc.D), NB = vox_u64lo(pc.NB), NBv = vox_u64lo(pc.NBv);
     uint tph = (NB + SGW_ROWS - 1u) / SGW_ROWS;
-    al2 = (pc.off[5] & 1u) == 0u, al4 = (pc.off[5] & 3u) == 0u;
+    al2 = (pc.off[5] & 1u) == 0u;
 #if SGW_PASS == 1
     /* the scores passes' split (SGW_RSPLIT 2: invocations kw = tid % KW of half tid / KW take the half's SGW_RI
      * rows, so each q read from shared memory serves SGW_KPT keys for fewer rows; 1: every invocation all rows) */
@@ -1444,7 +1443,7 @@ void main()
         uvec4 k = pc.off[1] % 4u == 0u ? floatBitsToUint(kbar4[src >> 2])
                                        : uvec4(floatBitsToUint(kbar[src]), floatBitsToUint(kbar[src + 1u]),
                                                floatBitsToUint(kbar[src + 2u]), floatBitsToUint(kbar[src + 3u]));
-        if (al4)
+        if ((pc.off[5] & 3u) == 0u)
             scratch4[w >> 2] = k;
         else
             scratch[w] = k.x, scratch[w + 1u] = k.y, scratch[w + 2u] = k.z, scratch[w + 3u] = k.w;
