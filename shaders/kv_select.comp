@@ -1437,7 +1437,6 @@ void main()
     X("kv_select_sgw_fb_cum_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_RSTOP=2") \
     X("kv_select_sgw_f_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_FALLALL=1") \
     X("kv_select_sgw_fb", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u") \
-    X("kv_select_sgw_kd", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=4 -DSGW_F32=1 -DSGW_ROWS=32u") \
     X("kv_select_sgw_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=1") \
     X("kv_select_sgw_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=2") \
     X("kv_select_sgw_cum_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_RSTOP=1") \
@@ -1538,11 +1537,9 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
     if (sgw)
         tiles = BH * ((NB + trows - 1) / trows);
     /* the f32 path's slice: one word a key (the fallback re-scores its rows elsewhere: kv_select_sgw.comp);
-     * its scratch starts with the fallback list (f_lead: its count and up to BH NB rows, even), then, where
-     * D % 4 == 0, the keys by dims from a 16-byte boundary (f_kd, f_kdw: kv_select_sgw_kd's), then the slices */
+     * its scratch starts with the fallback list (f_lead: its count and up to BH NB rows, even) */
     a.per_block = a.NBv > 0 ? (f32k ? trows * a.NBv + VK_SGW_F32_WORDS : words * a.NBv) : 1;
-    const int64_t kd_words = f32k && D % 4 == 0 ? BH * a.NBv * D : 0;
-    const int64_t lead = f32k ? ((VOX_KV_LIST_WORDS(rows, 2) + 3) & ~(int64_t)3) + kd_words : 0; /* f_slice(0) */
+    const int64_t lead = f32k ? VOX_KV_LIST_WORDS(rows, 2) : 0; /* kv_select_sgw.comp's f_lead */
     const int64_t smax = v->kv_scratch_max; /* vk_open's: from the device-local heap */
     int64_t groups = (smax / 4 - lead) / a.per_block;
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
@@ -1572,9 +1569,6 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             sel = "kv_select_sgw_cum_nr"; /* tests only: the mass descent's candidates unrepaired */
         if (v->kv_wave > 0 && groups > v->kv_wave)
             groups = v->kv_wave;
-        /* the keys by dims, so that the scores passes' key-per-lane reads are 16 consecutive bytes a lane */
-        if (f32k && kd_words > 0 && a.NBv > 0)
-            st = VK_DISPATCH(v, kv_select, "kv_select_sgw_kd", b, a, (uint64_t)((kd_words / 4 + 255) / 256));
         for (int64_t t0 = 0; !st && f32k && t0 < tiles; t0 += groups) {
             /* the f32 scores, then the rows they certify (the others to the fallback list).
              * VOXATTN_VULKAN_KV_FALLBACK (tests only): every row to the fallback */

@@ -64,14 +64,9 @@
  *    its slowest row), a fixed number of workgroups taking the listed rows in turn: a row's exact f64
  *    scores into the workgroup's area of the scratch (3 NBv words: the scores, then the replay's ranks),
  *    then select_row above by one subgroup.
- *    Scratch of the f32 path (f_lead, f_kd, f_slice): the list first (its count, then up to BH NB rows), then
- *    (D % 4 == 0) the keys by dims, then a slice a tile: its 32 rows' f32 scores (one word a key: twice the
- *    tiles a wave that in-place f64 scores allowed, three times for CUMULATIVE) and SGW_FW words.
- * 0. kv_select_sgw_kd (SGW_PASS 4), the path's first dispatch where D % 4 == 0: the keys by dims, key j's
- *    dims 4 c .. 4 c + 3 16 bytes after key j - 1's (f_kd). Passes 1 and 3 give each lane its own key, so
- *    from kbar (D * 4 bytes a key) a subgroup's 16-byte load touched 32 lines; from here, 4. The same
- *    values in the same order: the same scores bit for bit. (Session 38: on the H100 the scores pass was
- *    ~2.2 ms of hunyuan-720p's 6.6 ms tau build, ~11 TFLOP/s of f32 FMA.)
+ *    Scratch of the f32 path (f_lead, f_slice): the list first (its count, then up to BH NB rows), then a
+ *    slice a tile: its 32 rows' f32 scores (one word a key: twice the tiles a wave that in-place f64
+ *    scores allowed, three times for CUMULATIVE) and SGW_FW words.
  * VOXATTN_VULKAN_KV_FALLBACK (tests, kv_select_sgw_f_all) sends every row through 3;
  * VOXATTN_VULKAN_KV_DEBUG counts topk_f32's refusals by reason (a blocking read, diagnosis only). */
 #ifdef VOX_GLSL
@@ -98,8 +93,7 @@
 #define SGW_MASS 0 /* the CUMULATIVE rule's mass bins (kv_select_sgw_cum) */
 #endif
 #ifndef SGW_PASS
-#define SGW_PASS 2 /* 1: the tiles' scores (kv_select_sgw_s), 2: their rows' selection (3: the f32 path's
-                   * fallback, 4: its keys by dims, kv_select_sgw_kd) */
+#define SGW_PASS 2 /* 1: the tiles' scores (kv_select_sgw_s), 2: their rows' selection */
 #endif
 #define SGW_HALVES (SGW_ROWS / SGW_SLOTS) /* workgroups per tile in pass 2 */
 #define SGW_WG1 128 /* pass 1's workgroup size (H200, hunyuan-720p's size: 2.53 ms against 2.71 with 256) */
@@ -155,7 +149,6 @@ layout(std430, set = 0, binding = 3) writeonly buffer KvCount { int kv_count[]; 
 layout(std430, set = 0, binding = 4) writeonly buffer KvCols { int kv_cols[]; };
 layout(std430, set = 0, binding = 5) buffer Scratch { uint scratch[]; };
 layout(std430, set = 0, binding = 5) buffer Scratch2 { uvec2 scratch2[]; };
-layout(std430, set = 0, binding = 5) buffer Scratch4 { uvec4 scratch4[]; };
 
 /* the tile's qbar rows, widened: rows 2k and 2k + 1 of dim e at qd[e * SGW_ROWS / 2 + k]; SGW_F32: as
  * floats, rows 4k .. 4k + 3 of dim e at qf[e * SGW_ROWS / 4 + k] */
@@ -622,22 +615,7 @@ uint f_area(uint sbase) { return sbase + vox_u64lo(pc.per_block) - SGW_FW; }
  * words rounded up to even (so the slices keep the binding's 8-byte parity; kernel_args.h), then tile tl's
  * slice */
 uint f_lead() { return VOX_KV_LIST_WORDS(vox_u64lo(pc.BH) * vox_u64lo(pc.NB), 2u); }
-/* then, where D % 4 == 0, the head's video keys by dims (kv_select_sgw_kd): the 4 dims 4 c .. 4 c + 3 of key j
- * of head bh at word f_kd() + 4 ((bh D / 4 + c) NBv + j), so that the lanes' keys j, j + 1, ... are 16
- * consecutive bytes apart (the key-per-lane reads of the scores passes, once D * 4 bytes apart), from a
- * 16-byte boundary of the list's end (the launcher's kd_words and lead) */
-uint f_kd() { return pc.off[5] + ((f_lead() + 3u) & ~3u); }
-uint f_kdw() { uint D = vox_u64lo(pc.D); return D % 4u == 0u ? vox_u64lo(pc.BH) * vox_u64lo(pc.NBv) * D : 0u; }
-uint f_slice(uint tl) { return f_kd() + f_kdw() + tl * vox_u64lo(pc.per_block); }
-/* key j's dims 4 c .. 4 c + 3 of head bh from the keys by dims: w = kd_word(bh, j) + 4 c NBv */
-uint kd_word(uint bh, uint j) { return f_kd() + 4u * (bh * (vox_u64lo(pc.D) / 4u) * vox_u64lo(pc.NBv) + j); }
-vec4 kd_ld(uint w)
-{
-    if ((pc.off[5] & 3u) == 0u) /* uniform */
-        return uintBitsToFloat(scratch4[w >> 2]);
-    return vec4(uintBitsToFloat(scratch[w]), uintBitsToFloat(scratch[w + 1u]), uintBitsToFloat(scratch[w + 2u]),
-                uintBitsToFloat(scratch[w + 3u]));
-}
+uint f_slice(uint tl) { return pc.off[5] + f_lead() + tl * vox_u64lo(pc.per_block); }
 /* f32 order as unsigned order (finite values and infinities; NaN apart) and back */
 uint okey_f(float x)
 {
@@ -1212,11 +1190,10 @@ void fb_scores(uint sl, uint bh, uint x, uint H2, uint NB, uint NBv, uint D, uin
     for (uint j0 = x; j0 < NBv; j0 += H2) {
         uint j1 = min(j0 + H, NBv - 1u);
         uint kat0 = pc.off[1] + (bh * NB + j0) * D, kat1 = pc.off[1] + (bh * NB + j1) * D;
-        uint kd0 = kd_word(bh, j0), kd1 = kd_word(bh, j1);
         double acc0 = 0.0LF, acc1 = 0.0LF;
-        if (vec) /* the keys by dims */
+        if (vec)
             for (uint e = 0u; e < D; e += 4u) {
-                vec4 k0 = kd_ld(kd0 + e * NBv), k1 = kd_ld(kd1 + e * NBv);
+                vec4 k0 = kbar4[(kat0 + e) / 4u], k1 = kbar4[(kat1 + e) / 4u];
                 [[unroll]] for (uint c = 0u; c < 4u; c++) {
                     acc0 = fma(qrow[sl][e + c], double(k0[c]), acc0);
                     acc1 = fma(qrow[sl][e + c], double(k1[c]), acc1);
@@ -1265,7 +1242,7 @@ void main()
     uint bh = t / tph, i0 = (t - bh * tph) * SGW_ROWS;
     uint nv = NBv > i0 ? min(NBv - i0, SGW_ROWS) : 0u;
     uint qat = pc.off[0] + (bh * NB + i0) * D;
-    bool vec = D % 4u == 0u; /* uniform: the keys by dims (f_kd, kv_select_sgw_kd's) */
+    bool vec = D % 4u == 0u && pc.off[1] % 4u == 0u; /* uniform */
     for (uint x = tid; x < SGW_ROWS * D; x += WG) { /* x = e SGW_ROWS + row */
         uint e = x / SGW_ROWS, rr = x - e * SGW_ROWS;
         qf[x >> 2][x & 3u] = rr < nv ? qbar[qat + rr * D + e] : 0.0;
@@ -1284,8 +1261,7 @@ void main()
         uint kat[SGW_KPT];
         [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
             nk[u] = 0.0;
-            uint j = min(jb + u * KW + kw, NBv - 1u);
-            kat[u] = vec ? kd_word(bh, j) : pc.off[1] + (bh * NB + j) * D;
+            kat[u] = pc.off[1] + (bh * NB + min(jb + u * KW + kw, NBv - 1u)) * D;
         }
         for (uint e0 = 0u; e0 < D; e0 += uint(SGW_CHUNK)) {
             [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
@@ -1296,7 +1272,7 @@ void main()
                 for (uint e = e0; e < e1; e += 4u) {
                     vec4 kk[SGW_KPT];
                     [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
-                        kk[u] = kd_ld(kat[u] + e * NBv);
+                        kk[u] = kbar4[(kat[u] + e) / 4u];
                     [[unroll]] for (uint c = 0u; c < 4u; c++) {
                         [[unroll]] for (uint h = 0u; h < SGW_RI / 4u; h++) {
                             vec4 q = qf[(e + c) * (SGW_ROWS / 4u) + r0 / 4u + h];
@@ -1392,7 +1368,7 @@ void main()
     uint S = gl_SubgroupSize, lane = gl_SubgroupInvocationID, sg = gl_SubgroupID;
     uint step = min(gl_NumSubgroups, SGW_SLOTS), unit = g * step + sg, units = pc.wg_count * step;
     double scale64 = packDouble2x32(pc.scale);
-    bool vec = D % 4u == 0u; /* the keys by dims (f_kd) */
+    bool vec = D % 4u == 0u && pc.off[1] % 4u == 0u;
 #if SGW_FBPRE == 1
     /* kv_select_sgw_fb_pre, on the fallback's grid: workgroup g scores the listed rows k = g, g + groups, ...
      * of the fallback's first round (k < units), every invocation of it on the row, into unit k's area; the
@@ -1405,11 +1381,11 @@ void main()
         for (uint e = tid; e < D; e += WG)
             qrow[0][e] = double(qbar[pc.off[0] + m * D + e]);
         barrier();
-        fb_scores(0u, bh, tid, 2u * WG, NB, NBv, D, f_slice(0u) + k * ((3u * NBv + 1u) & ~1u), scale64, vec);
+        fb_scores(0u, bh, tid, 2u * WG, NB, NBv, D, pc.off[5] + f_lead() + k * ((3u * NBv + 1u) & ~1u), scale64, vec);
     }
     return;
 #endif
-    uint P = f_slice(0u) + unit * ((3u * NBv + 1u) & ~1u), O = P + 2u * NBv;
+    uint P = pc.off[5] + f_lead() + unit * ((3u * NBv + 1u) & ~1u), O = P + 2u * NBv;
     for (uint k = unit; sg < step && k < cnt; k += units) {
         uint m = scratch[pc.off[5] + 1u + k], bh = m / NB, i = m - bh * NB;
         if (bh >= vox_u64lo(pc.BH)) /* never listed (the list is emptied by each build's first dispatch) */
@@ -1432,21 +1408,6 @@ void main()
         select_row(bh, i, sg, true, NB, NBv, P, O, lane, S);
         subgroupMemoryBarrierBuffer();
         subgroupBarrier(); /* the area and qrow read before the next row takes them */
-    }
-#elif SGW_PASS == 4
-    /* kv_select_sgw_kd, the f32 path's first dispatch where D % 4 == 0: the head's video keys by dims (f_kd),
-     * an invocation per 4 dims of a key, invocations of consecutive keys side by side */
-    uint D4 = D / 4u, x = g * 256u + tid, per = D4 * NBv;
-    if (x < vox_u64lo(pc.BH) * per) {
-        uint bh = x / per, c = (x - bh * per) / NBv, j = x - bh * per - c * NBv;
-        uint src = pc.off[1] + (bh * NB + j) * D + 4u * c, w = f_kd() + 4u * x;
-        uvec4 k = pc.off[1] % 4u == 0u ? floatBitsToUint(kbar4[src >> 2])
-                                       : uvec4(floatBitsToUint(kbar[src]), floatBitsToUint(kbar[src + 1u]),
-                                               floatBitsToUint(kbar[src + 2u]), floatBitsToUint(kbar[src + 3u]));
-        if ((pc.off[5] & 3u) == 0u)
-            scratch4[w >> 2] = k;
-        else
-            scratch[w] = k.x, scratch[w + 1u] = k.y, scratch[w + 2u] = k.z, scratch[w + 3u] = k.w;
     }
 #elif SGW_PASS == 1
     /* the scores of tile tile0 + g into slice g */
