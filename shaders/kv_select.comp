@@ -1603,7 +1603,7 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             /* VOXATTN_VULKAN_KV_FB_STOP (timing only, CUMULATIVE): the fallback up to its scores, p, T */
             static const char *const fbs[4] = {"kv_select_sgw_fb_cum", "kv_select_sgw_fb_cum_s1", "kv_select_sgw_fb_cum_r1",
                                                "kv_select_sgw_fb_cum_r2"};
-            /* VOXATTN_VULKAN_KV_FB_PRE=1 (A/B): the first round's rows scored a workgroup a row first */
+            /* VOXATTN_VULKAN_KV_FB_PRE (unset = 1; 0: A/B): the first round's rows scored a workgroup a row first */
             const int pre = v->kv_fb_pre && !v->kv_fb_stop;
             if (pre)
                 st = VK_DISPATCH(v, kv_select, "kv_select_sgw_fb_pre", b, a, (uint64_t)fb);

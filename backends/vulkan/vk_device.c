@@ -409,7 +409,10 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     d->kv_lean = env_choice("VOXATTN_VULKAN_KV_LEAN", 2, 2);
     const char *stop = getenv("VOXATTN_VULKAN_KV_STOP"); /* timing only: wrong lists */
     d->kv_stop = !stop ? 0 : !strcmp(stop, "tile") ? 1 : !strcmp(stop, "row1") ? 2 : !strcmp(stop, "row2") ? 3 : 0;
-    d->kv_fb_pre = vox_env_flag("VOXATTN_VULKAN_KV_FB_PRE"); /* A/B: the fallback's rows scored a workgroup a row */
+    /* the f32 path's fallback rows scored a workgroup a row first (unset or 1; 0: each row scored by its own
+     * subgroup in the fallback dispatch). The default since session 39: H100, library 97e2b45, hunyuan-720p
+     * tau 0.9 build 6.381 / 6.374 ms against 6.657, tau keep 0.5 7.668 / 7.681 against 7.951 */
+    d->kv_fb_pre = env_choice("VOXATTN_VULKAN_KV_FB_PRE", 1, 1);
     const char *fstop = getenv("VOXATTN_VULKAN_KV_F_STOP"); /* timing only: wrong lists */
     d->kv_f_stop = !fstop ? 0 : !strcmp(fstop, "w") ? 1 : !strcmp(fstop, "count") ? 2 : 0;
     const char *fbstop = getenv("VOXATTN_VULKAN_KV_FB_STOP"); /* timing only: wrong lists */
