@@ -1417,6 +1417,7 @@ void main()
     X("kv_select_sgw_cum_nr", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_NOREPLAY=true") \
     X("kv_select_sgw_fs", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=128") \
     X("kv_select_sgw_f", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128") \
+    X("kv_select_sgw_f_s4", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_SLOTS=4u -DSGW_WG2=128") \
     X("kv_select_sgw_fs_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=128 -DSGW_DBG=1") \
     X("kv_select_sgw_f_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_DBG=1") \
     X("kv_select_sgw_fs_c16", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u -DSGW_CHUNK=16") \
@@ -1424,6 +1425,11 @@ void main()
     X("kv_select_sgw_fs_c16h", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=16 -DSGW_RSPLIT=2") \
     X("kv_select_sgw_fs_c16_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u -DSGW_CHUNK=16 -DSGW_DBG=1") \
     X("kv_select_sgw_f_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16") \
+    X("kv_select_sgw_f_cum_s4", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_SLOTS=4u -DSGW_WG2=128") \
+    X("kv_select_sgw_f_cum_wf", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_WFUSE=1") \
+    X("kv_select_sgw_f_cum_s4wf", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_SLOTS=4u -DSGW_WG2=128 -DSGW_WFUSE=1") \
+    X("kv_select_sgw_f_cum_u2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_U=2u") \
+    X("kv_select_sgw_f_cum_s4u2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_SLOTS=4u -DSGW_WG2=128 -DSGW_U=2u") \
     X("kv_select_sgw_f_cum_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_FALLALL=1") \
     X("kv_select_sgw_f_cum_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_RSTOP=1") \
     X("kv_select_sgw_f_cum_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_RSTOP=2") \
@@ -1586,8 +1592,19 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
              * count (count), no blocks taken */
             const char *fsl = fcum && v->kv_f_stop ? (v->kv_f_stop == 1 ? "kv_select_sgw_f_cum_r1" : "kv_select_sgw_f_cum_r2")
                                                    : fsel[fcum][v->kv_fallback ? 1 : v->kv_debug ? 2 : 0];
+            /* A/B: VOXATTN_VULKAN_KV_F_SLOTS=4 the selection in workgroups of 128 with 4 rows' bins each (_s4:
+             * more workgroups a multiprocessor where registers bound them); VOXATTN_VULKAN_KV_F_U=2 CUMULATIVE's
+             * sweeps 2 loads ahead instead of 4 (_u2, _s4u2: fewer registers); VOXATTN_VULKAN_KV_F_WFUSE=1 its weights'
+             * sweep filling the mass descent's first pass (_wf, _s4wf; not with _u2) */
+            const int plain = !v->kv_fallback && !v->kv_debug && !(fcum && v->kv_f_stop);
+            const int slots = plain && v->kv_f_slots == 4 ? 4 : VK_SGW_SLOTS, u2 = plain && fcum && v->kv_f_u == 2;
+            const int wf = plain && fcum && !u2 && v->kv_f_wfuse;
+            if (slots == 4 || u2 || wf)
+                fsl = !fcum ? "kv_select_sgw_f_s4"
+                      : slots == 4 ? (u2 ? "kv_select_sgw_f_cum_s4u2" : wf ? "kv_select_sgw_f_cum_s4wf" : "kv_select_sgw_f_cum_s4")
+                                   : u2 ? "kv_select_sgw_f_cum_u2" : "kv_select_sgw_f_cum_wf";
             if (!st && v->kv_stop != 1)
-                st = VK_DISPATCH(v, kv_select, fsl, b, a, (uint64_t)(n * (VK_SGW_ROWS_F32 / VK_SGW_SLOTS)));
+                st = VK_DISPATCH(v, kv_select, fsl, b, a, (uint64_t)(n * (VK_SGW_ROWS_F32 / slots)));
         }
         /* the listed rows' fallback, once after the last wave (one dispatch's latency, not one a wave): a
          * grid whose subgroups (VK_SGW_SLOTS units a workgroup at most) take the listed rows in turn, each

@@ -96,13 +96,16 @@
 #define SGW_PASS 2 /* 1: the tiles' scores (kv_select_sgw_s), 2: their rows' selection */
 #endif
 #define SGW_HALVES (SGW_ROWS / SGW_SLOTS) /* workgroups per tile in pass 2 */
+#ifndef SGW_WG2
+#define SGW_WG2 256 /* pass 2's workgroup size (the f32 path's _s4 variants: 128, with SGW_SLOTS 4) */
+#endif
 #define SGW_WG1 128 /* pass 1's workgroup size (H200, hunyuan-720p's size: 2.53 ms against 2.71 with 256) */
 #if SGW_PASS == 1
 #define WG uint(SGW_WG1)
 #elif SGW_PASS == 3
 #define WG uint(SGW_WG1)
 #else
-#define WG 256u
+#define WG uint(SGW_WG2)
 #endif
 #ifndef SGW_NOREPLAY
 #define SGW_NOREPLAY false /* tests only (kv_select_sgw_cum_nr, VOXATTN_VULKAN_KV_NO_REPLAY): no replay */
@@ -127,6 +130,9 @@
 #define SGW_FBPRE 0 /* kv_select_sgw_fb_pre (1) scores the fallback's first round of rows a workgroup a row, and
                      * kv_select_sgw_fb_cum_p2 / _fb_p2 (2) then select them without scoring */
 #endif
+#ifndef SGW_WFUSE
+#define SGW_WFUSE 0 /* kv_select_sgw_f_cum_wf (A/B): the weights' sweep fills the mass descent's first radix pass */
+#endif
 #ifndef SGW_FBSTOP
 #define SGW_FBSTOP 0 /* timing only (VOXATTN_VULKAN_KV_FB_STOP=scores): the fallback's exact scores alone, no lists */
 #endif
@@ -138,7 +144,7 @@
 #if SGW_PASS == 1 || SGW_PASS == 3
 layout(local_size_x = SGW_WG1) in;
 #else
-layout(local_size_x = 256) in;
+layout(local_size_x = SGW_WG2) in;
 #endif
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_KV_SELECT_BUFS) VOX_GLSL_FIELDS(VOX_KV_SELECT_ARGS) } pc;
 layout(std430, set = 0, binding = 0) readonly buffer Qbar { float qbar[]; };
@@ -978,13 +984,16 @@ int cum_certify(uint c, double bp, double bc, double W, uint NBv, double tau, do
 /* The cumulative count (0 < tau) from the row's weights, or -1 (vox_kf_cum): a radix descent with per-bin
  * counts and fixed-point masses to the block where the running mass of the largest w first reaches tau W,
  * then cum_certify; *T the low end of the bucket it ends in (top_value's T for n = c) */
-int cum_count(uint r, uint P, uint NBv, double tau, double Ep, uint kmin, uint len, uint lane, uint S, out uint T)
+int cum_count(uint r, uint P, uint NBv, double tau, double Ep, uint kmin, uint len, bool filled, uint lane, uint S,
+              out uint T)
 {
     uint nbl = 256u / S, prefix = 0u, hi = len, lo = len > 8u ? len - 8u : 0u, above = 0u, cnt = 0u;
     double W = 0.0LF, tgt = 0.0LF, before = 0.0LF;
     T = kmin;
     while (true) {
-        wbins(r, P, NBv, kmin, prefix, lo, hi, true, lane, S);
+        if (!filled) /* filled: the first pass's bins came with the weights (SGW_WFUSE) */
+            wbins(r, P, NBv, kmin, prefix, lo, hi, true, lane, S);
+        filled = false;
         uint ct = 0u;
         double st = 0.0LF;
         for (uint q = 0u; q < nbl; q++) { /* lane l's bins 255 - nbl l - q, descending */
@@ -1062,6 +1071,19 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
         Gf = next_f(Gf, true);
     /* w in place, its bits' range */
     uint lmn = 0xffffffffu, lmx = 0u;
+#if SGW_WFUSE
+    /* the weights' range foreseen from the row's extremes: the smallest w is exp((amin - amax) sf), computed
+     * as below (256 ulps of room under it), the largest at most 1; cum_count's first radix pass over it
+     * filled in the same sweep, and taken where every w fell in it */
+    uint pmin = floatBitsToUint(exp((amin - amax) * sf));
+    pmin = pmin > 256u ? pmin - 256u : 0u;
+    uint plen = pmin < 0x3f800000u ? uint(findMSB(0x3f800000u - pmin)) + 1u : 0u;
+    uint plo = plen > 8u ? plen - 8u : 0u, pmask = (1u << (plen - plo)) - 1u;
+    for (uint b = lane; b < 256u; b += S)
+        wk[r][b] = 0u, msum[r][0][b] = 0u, msum[r][1][b] = 0u;
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+#endif
     for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
         uint vv[SGW_U];
         vals_ahead(P, j0, NBv, lane, S, vv);
@@ -1071,13 +1093,28 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
                 uint wb = floatBitsToUint(exp((uintBitsToFloat(vv[u]) - amax) * sf));
                 scratch[P + j] = wb;
                 lmn = min(lmn, wb), lmx = max(lmx, wb);
+#if SGW_WFUSE
+                if (wb >= pmin && wb <= 0x3f800000u) {
+                    uint b = ((wb - pmin) >> plo) & pmask;
+                    atomicAdd(wk[r][b], 1u);
+                    mass_add(r, b, uintBitsToFloat(wb));
+                }
+#endif
             }
         }
     }
     uint kmin = subgroupMin(lmn), kmax = subgroupMax(lmx);
     uint len = kmax > kmin ? uint(findMSB(kmax - kmin)) + 1u : 0u;
     subgroupMemoryBarrierBuffer();
+    subgroupMemoryBarrierShared();
     subgroupBarrier();
+#if SGW_WFUSE
+    bool filled = plen > 0u && kmin >= pmin && kmax <= 0x3f800000u; /* subgroup-uniform */
+    uint ckmin = filled ? pmin : kmin, clen = filled ? plen : len;
+#else
+    bool filled = false;
+    uint ckmin = kmin, clen = len;
+#endif
 #if SGW_RSTOP == 1 /* timing only (kv_select_sgw_f_cum_r1): up to the weights; no blocks taken */
     if (len < 64u)
         return true;
@@ -1088,7 +1125,7 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
     int nc = -1;
     uint n = 0u, Tc = 0u;
     if (go) {
-        nc = cum_count(r, P, NBv, tau, Ep, kmin, len, lane, S, Tc);
+        nc = cum_count(r, P, NBv, tau, Ep, ckmin, clen, filled, lane, S, Tc);
 #if SGW_RSTOP == 2 /* timing only (kv_select_sgw_f_cum_r2): up to the count; no blocks taken */
         if (Tc != 1u || nc != -7)
             return true;

@@ -413,6 +413,9 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
      * subgroup in the fallback dispatch). The default since session 39: H100, library 97e2b45, hunyuan-720p
      * tau 0.9 build 6.381 / 6.374 ms against 6.657, tau keep 0.5 7.668 / 7.681 against 7.951 */
     d->kv_fb_pre = env_choice("VOXATTN_VULKAN_KV_FB_PRE", 1, 1);
+    d->kv_f_slots = env_choice("VOXATTN_VULKAN_KV_F_SLOTS", 8, 8); /* A/B: the f32 selection's rows a workgroup */
+    d->kv_f_u = env_choice("VOXATTN_VULKAN_KV_F_U", 4, 4); /* A/B: the f32 CUMULATIVE selection's loads ahead */
+    d->kv_f_wfuse = vox_env_flag("VOXATTN_VULKAN_KV_F_WFUSE"); /* A/B: its weights' sweep bins the first pass */
     const char *fstop = getenv("VOXATTN_VULKAN_KV_F_STOP"); /* timing only: wrong lists */
     d->kv_f_stop = !fstop ? 0 : !strcmp(fstop, "w") ? 1 : !strcmp(fstop, "count") ? 2 : 0;
     const char *fbstop = getenv("VOXATTN_VULKAN_KV_FB_STOP"); /* timing only: wrong lists */
