@@ -1417,7 +1417,7 @@ void main()
     X("kv_select_sgw_cum_nr", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_NOREPLAY=true") \
     X("kv_select_sgw_fs", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=128") \
     X("kv_select_sgw_f", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128") \
-    X("kv_select_sgw_f_s4", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_SLOTS=4u -DSGW_WG2=128") \
+    X("kv_select_sgw_f_s8", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_SLOTS=8u -DSGW_WG2=256") \
     X("kv_select_sgw_fs_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=128 -DSGW_DBG=1") \
     X("kv_select_sgw_f_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_DBG=1") \
     X("kv_select_sgw_fs_c16", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u -DSGW_CHUNK=16") \
@@ -1425,11 +1425,8 @@ void main()
     X("kv_select_sgw_fs_c16h", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=16 -DSGW_RSPLIT=2") \
     X("kv_select_sgw_fs_c16_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u -DSGW_CHUNK=16 -DSGW_DBG=1") \
     X("kv_select_sgw_f_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16") \
-    X("kv_select_sgw_f_cum_s4", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_SLOTS=4u -DSGW_WG2=128") \
-    X("kv_select_sgw_f_cum_wf", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_WFUSE=1") \
-    X("kv_select_sgw_f_cum_s4wf", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_SLOTS=4u -DSGW_WG2=128 -DSGW_WFUSE=1") \
-    X("kv_select_sgw_f_cum_u2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_U=2u") \
-    X("kv_select_sgw_f_cum_s4u2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_SLOTS=4u -DSGW_WG2=128 -DSGW_U=2u") \
+    X("kv_select_sgw_f_cum_s8", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_SLOTS=8u -DSGW_WG2=256 -DSGW_WFUSE=0") \
+    X("kv_select_sgw_f_cum_nf", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_WFUSE=0") \
     X("kv_select_sgw_f_cum_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_FALLALL=1") \
     X("kv_select_sgw_f_cum_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_RSTOP=1") \
     X("kv_select_sgw_f_cum_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_RSTOP=2") \
@@ -1505,6 +1502,7 @@ static vox_status vk_kv_select_supports(const vk_dev *v, const vox_op_dims *d, c
 #define VK_SGW_ROWS 16 /* query rows per tile of kv_select_sgw (its SGW_ROWS) */
 #define VK_SGW_SLOTS 8 /* rows per workgroup of its second pass (SGW_SLOTS) */
 #define VK_SGW_ROWS_F32 32 /* query rows per tile of kv_select_sgw_fs, _f, _fb (their SGW_ROWS) */
+#define VK_SGW_SLOTS_F32 4 /* rows per workgroup of _f, _f_cum (their SGW_SLOTS) */
 #define VK_SGW_F32_WORDS 128 /* words after a kv_select_sgw_fs slice's scores: 1 + 2 VK_SGW_ROWS_F32 used (the key norm, the rows' extremes; 100.. the KV_DEBUG counts), even */
 vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select *p)
 {
@@ -1592,17 +1590,16 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
              * count (count), no blocks taken */
             const char *fsl = fcum && v->kv_f_stop ? (v->kv_f_stop == 1 ? "kv_select_sgw_f_cum_r1" : "kv_select_sgw_f_cum_r2")
                                                    : fsel[fcum][v->kv_fallback ? 1 : v->kv_debug ? 2 : 0];
-            /* A/B: VOXATTN_VULKAN_KV_F_SLOTS=4 the selection in workgroups of 128 with 4 rows' bins each (_s4:
-             * more workgroups a multiprocessor where registers bound them); VOXATTN_VULKAN_KV_F_U=2 CUMULATIVE's
-             * sweeps 2 loads ahead instead of 4 (_u2, _s4u2: fewer registers); VOXATTN_VULKAN_KV_F_WFUSE=1 its weights'
-             * sweep filling the mass descent's first pass (_wf, _s4wf; not with _u2) */
+            /* A/B: VOXATTN_VULKAN_KV_F_SLOTS=8 session 38's selection (8 rows a workgroup of 256, the weights
+             * and the mass descent's first pass apart: _f_s8, _f_cum_s8); VOXATTN_VULKAN_KV_F_WFUSE=0 the two
+             * sweeps apart alone (_f_cum_nf) */
             const int plain = !v->kv_fallback && !v->kv_debug && !(fcum && v->kv_f_stop);
-            const int slots = plain && v->kv_f_slots == 4 ? 4 : VK_SGW_SLOTS, u2 = plain && fcum && v->kv_f_u == 2;
-            const int wf = plain && fcum && !u2 && v->kv_f_wfuse;
-            if (slots == 4 || u2 || wf)
-                fsl = !fcum ? "kv_select_sgw_f_s4"
-                      : slots == 4 ? (u2 ? "kv_select_sgw_f_cum_s4u2" : wf ? "kv_select_sgw_f_cum_s4wf" : "kv_select_sgw_f_cum_s4")
-                                   : u2 ? "kv_select_sgw_f_cum_u2" : "kv_select_sgw_f_cum_wf";
+            const int s8 = plain && v->kv_f_slots == 8, nf = plain && fcum && !v->kv_f_wfuse;
+            if (s8)
+                fsl = fcum ? "kv_select_sgw_f_cum_s8" : "kv_select_sgw_f_s8";
+            else if (nf)
+                fsl = "kv_select_sgw_f_cum_nf";
+            const int slots = s8 ? 8 : VK_SGW_SLOTS_F32;
             if (!st && v->kv_stop != 1)
                 st = VK_DISPATCH(v, kv_select, fsl, b, a, (uint64_t)(n * (VK_SGW_ROWS_F32 / slots)));
         }

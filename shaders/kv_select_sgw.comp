@@ -78,11 +78,35 @@
 #ifndef SGW_ROWS
 #define SGW_ROWS 16u /* query rows per tile (the launcher's VK_SGW_ROWS; SGW_F32 and its fallback: VK_SGW_ROWS_F32) */
 #endif
+#ifndef SGW_PASS
+#define SGW_PASS 2 /* 1: the tiles' scores (kv_select_sgw_s), 2: their rows' selection */
+#endif
+#ifndef SGW_F32
+#define SGW_F32 0 /* TOPK on f32 scores with a certificate (kv_select_sgw_fs, _f; the fallback: SGW_PASS 3) */
+#endif
+/* rows selected at once by a workgroup of pass 2, each with its bins in shared memory, and its size. The f32
+ * path's selection (_f, _f_cum): 4 rows in 128 invocations (on the H100 more workgroups a multiprocessor at its
+ * ~96 registers: hunyuan-720p tau 0.9 build 6.266 ms against 6.409 with 8 in 256; _s8 variants: the latter) */
+#if SGW_F32 && SGW_PASS == 2
 #ifndef SGW_SLOTS
-#define SGW_SLOTS 8u  /* rows selected at once, each with its bins in shared memory */
+#define SGW_SLOTS 4u
+#endif
+#ifndef SGW_WG2
+#define SGW_WG2 128
+#endif
+#endif
+#ifndef SGW_SLOTS
+#define SGW_SLOTS 8u
+#endif
+#ifndef SGW_WG2
+#define SGW_WG2 256
+#endif
+#ifndef SGW_WFUSE
+#define SGW_WFUSE 1 /* the f32 CUMULATIVE's weights sweep fills the mass descent's first radix pass (0: _f_cum_nf) */
 #endif
 #ifndef SGW_U
-#define SGW_U 4u      /* sweep steps whose keys are loaded before the first is used (16: slower, session 38) */
+#define SGW_U 4u /* sweep steps whose keys are loaded before the first is used (16: slower, session 38; 2 in the f32
+                  * CUMULATIVE's selection: slower, session 39) */
 #endif
 #ifndef SGW_KPT
 #define SGW_KPT 2u /* key blocks per invocation in pass 1 */
@@ -92,13 +116,7 @@
 #ifndef SGW_MASS
 #define SGW_MASS 0 /* the CUMULATIVE rule's mass bins (kv_select_sgw_cum) */
 #endif
-#ifndef SGW_PASS
-#define SGW_PASS 2 /* 1: the tiles' scores (kv_select_sgw_s), 2: their rows' selection */
-#endif
 #define SGW_HALVES (SGW_ROWS / SGW_SLOTS) /* workgroups per tile in pass 2 */
-#ifndef SGW_WG2
-#define SGW_WG2 256 /* pass 2's workgroup size (the f32 path's _s4 variants: 128, with SGW_SLOTS 4) */
-#endif
 #define SGW_WG1 128 /* pass 1's workgroup size (H200, hunyuan-720p's size: 2.53 ms against 2.71 with 256) */
 #if SGW_PASS == 1
 #define WG uint(SGW_WG1)
@@ -109,9 +127,6 @@
 #endif
 #ifndef SGW_NOREPLAY
 #define SGW_NOREPLAY false /* tests only (kv_select_sgw_cum_nr, VOXATTN_VULKAN_KV_NO_REPLAY): no replay */
-#endif
-#ifndef SGW_F32
-#define SGW_F32 0 /* TOPK on f32 scores with a certificate (kv_select_sgw_fs, _f; the fallback: SGW_PASS 3) */
 #endif
 #ifndef SGW_CHUNK
 #define SGW_CHUNK 16 /* kv_select_sgw_fs: dims summed apart before joining a score's running sum (topk_f32's bound) */
@@ -129,9 +144,6 @@
 #ifndef SGW_FBPRE
 #define SGW_FBPRE 0 /* kv_select_sgw_fb_pre (1) scores the fallback's first round of rows a workgroup a row, and
                      * kv_select_sgw_fb_cum_p2 / _fb_p2 (2) then select them without scoring */
-#endif
-#ifndef SGW_WFUSE
-#define SGW_WFUSE 0 /* kv_select_sgw_f_cum_wf (A/B): the weights' sweep fills the mass descent's first radix pass */
 #endif
 #ifndef SGW_FBSTOP
 #define SGW_FBSTOP 0 /* timing only (VOXATTN_VULKAN_KV_FB_STOP=scores): the fallback's exact scores alone, no lists */

@@ -413,9 +413,12 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
      * subgroup in the fallback dispatch). The default since session 39: H100, library 97e2b45, hunyuan-720p
      * tau 0.9 build 6.381 / 6.374 ms against 6.657, tau keep 0.5 7.668 / 7.681 against 7.951 */
     d->kv_fb_pre = env_choice("VOXATTN_VULKAN_KV_FB_PRE", 1, 1);
-    d->kv_f_slots = env_choice("VOXATTN_VULKAN_KV_F_SLOTS", 8, 8); /* A/B: the f32 selection's rows a workgroup */
-    d->kv_f_u = env_choice("VOXATTN_VULKAN_KV_F_U", 4, 4); /* A/B: the f32 CUMULATIVE selection's loads ahead */
-    d->kv_f_wfuse = vox_env_flag("VOXATTN_VULKAN_KV_F_WFUSE"); /* A/B: its weights' sweep bins the first pass */
+    /* the f32 selection (kv_select_sgw_f, _f_cum): 4 rows a workgroup of 128 (unset; 8: session 38's 8 in 256,
+     * unfused), CUMULATIVE's weights sweep filling its mass descent's first pass (unset or 1; 0: apart). Since
+     * session 39: H100, hunyuan-720p tau 0.9 build 6.043 ms with both against 6.409 / 6.338 without, 6.266 with
+     * the shape alone, 6.225 with the fusion alone; top-k 3.215 against 3.269 / 3.252 */
+    d->kv_f_slots = env_choice("VOXATTN_VULKAN_KV_F_SLOTS", 4, 8);
+    d->kv_f_wfuse = env_choice("VOXATTN_VULKAN_KV_F_WFUSE", 1, 1);
     const char *fstop = getenv("VOXATTN_VULKAN_KV_F_STOP"); /* timing only: wrong lists */
     d->kv_f_stop = !fstop ? 0 : !strcmp(fstop, "w") ? 1 : !strcmp(fstop, "count") ? 2 : 0;
     const char *fbstop = getenv("VOXATTN_VULKAN_KV_FB_STOP"); /* timing only: wrong lists */
