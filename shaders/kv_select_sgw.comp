@@ -14,8 +14,8 @@
  *    shared memory, the rows of one dim side by side (16-byte reads of two rows, each serving SGW_KPT
  *    keys); kbar is read a 16-byte word at a time where D and kbar's offset allow.
  * 2. kv_select_sgw (TOPK) / kv_select_sgw_cum (CUMULATIVE, with the mass bins), SGW_ROWS / SGW_SLOTS
- *    workgroups of 256 per tile, SGW_SLOTS rows each, a subgroup per row: a dispatch of its own, so that
- *    its occupancy is not bound by pass 1's registers (the latency of each sweep's loads is what the
+ *    workgroups of SGW_WG2 (256) per tile, SGW_SLOTS rows each, a subgroup per row: a dispatch of its own,
+ *    so that its occupancy is not bound by pass 1's registers (the latency of each sweep's loads is what the
  *    rows wait on). Every lane takes blocks j = lane, lane + S, ... (S the subgroup size; SGW_U steps'
  *    loads issued before the first is used, one 64-bit access per double where the slice is 8-byte
  *    aligned): the max of s (NaN never taken, as the reference's `s > mx`), w_j = exp_d(s_j - max) in
@@ -51,7 +51,8 @@
  * 1. kv_select_sgw_fs: each score one f32 fma chain over the dims (SGW_CHUNK 128; a smaller SGW_CHUNK sums
  *    chunks apart, the bound follows it), 2 keys x 32 rows an invocation; the head's largest f32 key sum of
  *    squares and the rows' largest and smallest scores, after the scores in the slice (F).
- * 2. kv_select_sgw_f, a subgroup per row (topk_f32): the bound on |a_j - qbar.kbar_j| from |q| and the
+ * 2. kv_select_sgw_f, a subgroup per row, 4 rows a workgroup of 128 (topk_f32; CUMULATIVE's cum_f32 fills its
+ *    mass descent's first radix pass in the weights sweep): the bound on |a_j - qbar.kbar_j| from |q| and the
  *    largest key norm; the n-th largest score T by a 256-bin histogram linear in a over the row's range,
  *    the boundary bin's blocks and counting; the window T +- W (W from the bound and the gap delta that
  *    orders the reference's p strictly); blocks above it are in, below it out, the band between them
