@@ -635,6 +635,9 @@ uint f_area(uint sbase) { return sbase + vox_u64lo(pc.per_block) - SGW_FW; }
  * slice */
 uint f_lead() { return VOX_KV_LIST_WORDS(vox_u64lo(pc.BH) * vox_u64lo(pc.NB), 2u); }
 uint f_slice(uint tl) { return pc.off[5] + f_lead() + tl * vox_u64lo(pc.per_block); }
+/* The fallback's unit k's area (SGW_PASS 3: 3 NBv words rounded up to even, in the slices' room): the row's
+ * exact scores, then the replay's ranks */
+uint fb_area(uint k, uint NBv) { return f_slice(0u) + k * ((3u * NBv + 1u) & ~1u); }
 /* f32 order as unsigned order (finite values and infinities; NaN apart) and back */
 uint okey_f(float x)
 {
@@ -921,9 +924,8 @@ void mass_add(uint r, uint b, float w)
 }
 double mass_at(uint r, uint b) { return double(msum[r][0][b]) + double(msum[r][1][b]) * 262144.0LF; }
 
-/* One radix pass's bins for slot r over the weights' bits (at P + j, j < NBv) in [kmin, kmin + 2^len): the
- * digits [lo, hi) of rel = bits - kmin for the rel whose bits from hi up equal prefix's; with the masses. */
-void wbins(uint r, uint P, uint NBv, uint kmin, uint prefix, uint lo, uint hi, bool mass, uint lane, uint S)
+/* Slot r's bins emptied (mass: their masses too), for the subgroup to fill */
+void wclear(uint r, bool mass, uint lane, uint S)
 {
     for (uint b = lane; b < 256u; b += S) {
         wk[r][b] = 0u;
@@ -932,16 +934,27 @@ void wbins(uint r, uint P, uint NBv, uint kmin, uint prefix, uint lo, uint hi, b
     }
     subgroupMemoryBarrierShared();
     subgroupBarrier();
+}
+/* The weight of bits wb into slot r's bin b (mass: with its mass) */
+void wput(uint r, uint b, uint wb, bool mass)
+{
+    atomicAdd(wk[r][b], 1u);
+    if (mass)
+        mass_add(r, b, uintBitsToFloat(wb));
+}
+
+/* One radix pass's bins for slot r over the weights' bits (at P + j, j < NBv) in [kmin, kmin + 2^len): the
+ * digits [lo, hi) of rel = bits - kmin for the rel whose bits from hi up equal prefix's; with the masses. */
+void wbins(uint r, uint P, uint NBv, uint kmin, uint prefix, uint lo, uint hi, bool mass, uint lane, uint S)
+{
+    wclear(r, mass, lane, S);
     for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
         uint vv[SGW_U];
         vals_ahead(P, j0, NBv, lane, S, vv);
         [[unroll]] for (uint u = 0u; u < SGW_U; u++) {
             uint rel = vv[u] - kmin;
             if (j0 + u * S + lane < NBv && (hi >= 32u || ((rel ^ prefix) >> hi) == 0u)) {
-                uint b = (rel >> lo) & ((1u << (hi - lo)) - 1u);
-                atomicAdd(wk[r][b], 1u);
-                if (mass)
-                    mass_add(r, b, uintBitsToFloat(vv[u]));
+                wput(r, (rel >> lo) & ((1u << (hi - lo)) - 1u), vv[u], mass);
             }
         }
     }
@@ -1092,10 +1105,7 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
     pmin = pmin > 256u ? pmin - 256u : 0u;
     uint plen = pmin < 0x3f800000u ? uint(findMSB(0x3f800000u - pmin)) + 1u : 0u;
     uint plo = plen > 8u ? plen - 8u : 0u, pmask = (1u << (plen - plo)) - 1u;
-    for (uint b = lane; b < 256u; b += S)
-        wk[r][b] = 0u, msum[r][0][b] = 0u, msum[r][1][b] = 0u;
-    subgroupMemoryBarrierShared();
-    subgroupBarrier();
+    wclear(r, true, lane, S);
 #endif
     for (uint j0 = 0u; j0 < NBv; j0 += SGW_U * S) {
         uint vv[SGW_U];
@@ -1107,11 +1117,8 @@ bool cum_f32(uint bh, uint m, uint h, uint r, uint NB, uint NBv, uint P, uint F,
                 scratch[P + j] = wb;
                 lmn = min(lmn, wb), lmx = max(lmx, wb);
 #if SGW_WFUSE
-                if (wb >= pmin && wb <= 0x3f800000u) {
-                    uint b = ((wb - pmin) >> plo) & pmask;
-                    atomicAdd(wk[r][b], 1u);
-                    mass_add(r, b, uintBitsToFloat(wb));
-                }
+                if (wb >= pmin && wb <= 0x3f800000u)
+                    wput(r, ((wb - pmin) >> plo) & pmask, wb, true);
 #endif
             }
         }
@@ -1431,11 +1438,11 @@ void main()
         for (uint e = tid; e < D; e += WG)
             qrow[0][e] = double(qbar[pc.off[0] + m * D + e]);
         barrier();
-        fb_scores(0u, bh, tid, 2u * WG, NB, NBv, D, pc.off[5] + f_lead() + k * ((3u * NBv + 1u) & ~1u), scale64, vec);
+        fb_scores(0u, bh, tid, 2u * WG, NB, NBv, D, fb_area(k, NBv), scale64, vec);
     }
     return;
 #endif
-    uint P = pc.off[5] + f_lead() + unit * ((3u * NBv + 1u) & ~1u), O = P + 2u * NBv;
+    uint P = fb_area(unit, NBv), O = P + 2u * NBv;
     for (uint k = unit; sg < step && k < cnt; k += units) {
         uint m = scratch[pc.off[5] + 1u + k], bh = m / NB, i = m - bh * NB;
         if (bh >= vox_u64lo(pc.BH)) /* never listed (the list is emptied by each build's first dispatch) */
