@@ -1440,6 +1440,8 @@ void main()
     X("kv_select_sgw_fb_cum_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_RSTOP=2") \
     X("kv_select_sgw_f_all", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_CHUNK=128 -DSGW_FALLALL=1") \
     X("kv_select_sgw_fb", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u") \
+    X("kv_select_sgw_fb_wg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_ROWS=32u -DSGW_FBWG=1") \
+    X("kv_select_sgw_fb_cum_wg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=3 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_FBWG=1") \
     X("kv_select_sgw_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=1") \
     X("kv_select_sgw_r2", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_RSTOP=2") \
     X("kv_select_sgw_cum_r1", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_MASS=1 -DSGW_RSTOP=1") \
@@ -1610,7 +1612,10 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
          * count return at once). lavapipe ends every loop of an invocation after 65535 iterations in all,
          * so there a unit must not take many rows: the tests' sizes give each row its own unit */
         if (!st && f32k && a.NBv > 0 && v->kv_stop != 1 && v->kv_stop != 2) { /* row1 (timing): without it */
-            const int64_t upw = VK_SGW_SLOTS; /* units a workgroup, at most */
+            /* VOXATTN_VULKAN_KV_FB_WG=1 (A/B): a workgroup a row, its own scores and selection in one dispatch
+             * (kv_select_sgw_fb_wg, _fb_cum_wg: one unit a workgroup) */
+            const int wg = v->kv_fb_wg && !v->kv_fb_stop;
+            const int64_t upw = wg ? 1 : VK_SGW_SLOTS; /* units a workgroup, at most */
             const int64_t area = (3 * a.NBv + 1) & ~(int64_t)1, room = (swords - lead) / (area * upw);
             const int64_t need = (rows + upw - 1) / upw;
             const int64_t fb = room < 1 ? 1 : room < need ? room : need;
@@ -1618,10 +1623,12 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             static const char *const fbs[4] = {"kv_select_sgw_fb_cum", "kv_select_sgw_fb_cum_s1", "kv_select_sgw_fb_cum_r1",
                                                "kv_select_sgw_fb_cum_r2"};
             /* VOXATTN_VULKAN_KV_FB_PRE (unset = 1; 0: A/B): the first round's rows scored a workgroup a row first */
-            const int pre = v->kv_fb_pre && !v->kv_fb_stop;
-            if (pre)
+            const int pre = v->kv_fb_pre && !v->kv_fb_stop && !wg;
+            if (wg)
+                st = VK_DISPATCH(v, kv_select, fcum ? "kv_select_sgw_fb_cum_wg" : "kv_select_sgw_fb_wg", b, a, (uint64_t)fb);
+            else if (pre)
                 st = VK_DISPATCH(v, kv_select, "kv_select_sgw_fb_pre", b, a, (uint64_t)fb);
-            if (!st)
+            if (!st && !wg)
                 st = VK_DISPATCH(v, kv_select,
                                  pre    ? (fcum ? "kv_select_sgw_fb_cum_p2" : "kv_select_sgw_fb_p2")
                                  : fcum ? fbs[v->kv_fb_stop]

@@ -88,6 +88,12 @@
 /* rows selected at once by a workgroup of pass 2, each with its bins in shared memory, and its size. The f32
  * path's selection (_f, _f_cum): 4 rows in 128 invocations (on the H100 more workgroups a multiprocessor at its
  * ~96 registers: hunyuan-720p tau 0.9 build 6.266 ms against 6.409 with 8 in 256; _s8 variants: the latter) */
+#ifndef SGW_FBWG
+#define SGW_FBWG 0 /* the fallback a workgroup a row (kv_select_sgw_fb_wg, _fb_cum_wg; VOXATTN_VULKAN_KV_FB_WG=1) */
+#endif
+#if SGW_FBWG && SGW_PASS == 3
+#define SGW_SLOTS 1u
+#endif
 #if SGW_F32 && SGW_PASS == 2
 #ifndef SGW_SLOTS
 #define SGW_SLOTS 4u
@@ -289,14 +295,92 @@ bool digit_of(uvec2 k, uvec2 kmin, uvec2 prefix, uint lo, uint hi, out uint d)
 }
 
 #if SGW_PASS == 3 || (SGW_PASS == 2 && !SGW_F32) /* the exact selection's functions */
+/* Their collectives over a row's invocations (lanes 0 .. S - 1, uniform control flow): a subgroup's, or with
+ * SGW_FBWG (the fallback a workgroup a row) the workgroup's: each subgroup's result through shared memory and
+ * two barriers, the subgroups joined in the order of gl_SubgroupID, so that lane gl_SubgroupID gl_SubgroupSize +
+ * gl_SubgroupInvocationID orders the blocks of a step as a subgroup's lanes do. cl_scan: the exclusive sum
+ * over the lanes before this one, and in tot the sum over all; cl_bal: a ballot's count before this lane and
+ * in all. */
+#if SGW_FBWG
+shared uvec4 wcu[32]; /* per subgroup (subgroups of 4 or more in 128 invocations) */
+shared double wcd[32];
+uvec4 cl_scan(uvec4 x, out uvec4 tot)
+{
+    uvec4 ex = subgroupExclusiveAdd(x), su = subgroupAdd(x), before = uvec4(0u);
+    barrier(); /* the previous collective's reads */
+    if (subgroupElect())
+        wcu[gl_SubgroupID] = su;
+    barrier();
+    tot = uvec4(0u);
+    for (uint i = 0u; i < gl_NumSubgroups; i++) {
+        before += i < gl_SubgroupID ? wcu[i] : uvec4(0u);
+        tot += wcu[i];
+    }
+    return before + ex;
+}
+uvec4 cl_maxu4(uvec4 x)
+{
+    uvec4 m = subgroupMax(x);
+    barrier();
+    if (subgroupElect())
+        wcu[gl_SubgroupID] = m;
+    barrier();
+    m = wcu[0];
+    for (uint i = 1u; i < gl_NumSubgroups; i++)
+        m = max(m, wcu[i]);
+    return m;
+}
+/* op 0 the sum, 1 the max, 2 the min of doubles (never NaN where used) */
+double cl_red(double x, uint op)
+{
+    double v = op == 0u ? subgroupAdd(x) : op == 1u ? subgroupMax(x) : subgroupMin(x);
+    barrier();
+    if (subgroupElect())
+        wcd[gl_SubgroupID] = v;
+    barrier();
+    v = wcd[0];
+    for (uint i = 1u; i < gl_NumSubgroups; i++)
+        v = op == 0u ? v + wcd[i] : op == 1u ? max(v, wcd[i]) : min(v, wcd[i]);
+    return v;
+}
+uvec2 cl_bal(bool b)
+{
+    uvec4 t;
+    uint ex = cl_scan(uvec4(b ? 1u : 0u, 0u, 0u, 0u), t).x;
+    return uvec2(ex, t.x);
+}
+#define CL_SYNC() memoryBarrierShared(), memoryBarrierBuffer(), barrier()
+#define CL_ELECT() (gl_SubgroupID == 0u && subgroupElect())
+#define CL_ADDD(x) cl_red(x, 0u)
+#define CL_MAXD(x) cl_red(x, 1u)
+#define CL_MIND(x) cl_red(x, 2u)
+#define CL_MAXU4(x) cl_maxu4(x)
+#else
+uvec4 cl_scan(uvec4 x, out uvec4 tot)
+{
+    tot = subgroupAdd(x);
+    return subgroupExclusiveAdd(x);
+}
+uvec2 cl_bal(bool b)
+{
+    uvec4 m = subgroupBallot(b);
+    return uvec2(subgroupBallotExclusiveBitCount(m), subgroupBallotBitCount(m));
+}
+#define CL_SYNC() subgroupMemoryBarrierShared(), subgroupMemoryBarrierBuffer(), subgroupBarrier()
+#define CL_ELECT() subgroupElect()
+#define CL_ADDD(x) subgroupAdd(x)
+#define CL_MAXD(x) subgroupMax(x)
+#define CL_MIND(x) subgroupMin(x)
+#define CL_MAXU4(x) subgroupMax(x)
+#endif
+#define CL_ANY(b) (cl_bal(b).y > 0u)
 /* One radix pass's bins for slot r: the digits over [lo, hi) of the keys of row P (np of them) in the
  * bucket prefix, counted (mass: with their limbs' sums). Subgroup-uniform. */
 void bins_fill(uint r, uint P, uint np, uvec2 kmin, uvec2 prefix, uint lo, uint hi, bool mass, uint lane, uint S)
 {
     for (uint b = lane; b < (mass ? 4u : 1u) * 256u; b += S)
         bins[r][b >> 8][b & 255u] = 0u;
-    subgroupMemoryBarrierShared();
-    subgroupBarrier();
+    CL_SYNC();
     for (uint j0 = 0u; j0 < np; j0 += SGW_U * S) {
         uvec2 kk[SGW_U];
         keys_ahead(P, j0, np, lane, S, kk);
@@ -315,8 +399,7 @@ void bins_fill(uint r, uint P, uint np, uvec2 kmin, uvec2 prefix, uint lo, uint 
             }
         }
     }
-    subgroupMemoryBarrierShared();
-    subgroupBarrier();
+    CL_SYNC();
 }
 
 /* The target-th largest key (1 <= target < np) of row r's p at P + 2j, j < np, the keys lying in [kmin,
@@ -334,7 +417,8 @@ void descend(uint r, uint P, uint np, uint target, uvec2 kmin, uint len, uint la
         uint top = 255u - nb * lane, tot = 0u;
         for (uint q = 0u; q < nb; q++)
             tot += bins[r][0][top - q];
-        uint xc = subgroupExclusiveAdd(tot), fb = 0u, fx = 0u, fc = 0u;
+        uvec4 all4;
+        uint xc = cl_scan(uvec4(tot, 0u, 0u, 0u), all4).x, fb = 0u, fx = 0u, fc = 0u;
         if (xc < rem && rem <= xc + tot) {
             uint acc = xc;
             for (uint q = 0u; q < nb; q++) {
@@ -345,8 +429,9 @@ void descend(uint r, uint P, uint np, uint target, uvec2 kmin, uint len, uint la
             }
         }
         /* one lane holds the bin (the bucket holds rem or more keys): the others give 0 */
-        uint bin = subgroupMax(fb), bxc = subgroupMax(fx), bcnt = subgroupMax(fc);
-        subgroupBarrier(); /* read before the next pass clears */
+        uvec4 f = CL_MAXU4(uvec4(fb, fx, fc, 0u));
+        uint bin = f.x, bxc = f.y, bcnt = f.z;
+        CL_SYNC(); /* read before the next pass clears */
         prefix = prefix | shl64(uvec2(bin, 0u), lo);
         rem -= bxc;
         T = add64(kmin, prefix);
@@ -379,9 +464,9 @@ uint mass_count(uint r, uint P, uint NBv, double tau, uvec2 kmin, uint len, uint
         for (uint q = 0u; q < nb; q++)
             tot += bins[r][0][top - q],
                 ms += uvec3(bins[r][1][top - q], bins[r][2][top - q], bins[r][3][top - q]);
-        uint xc = subgroupExclusiveAdd(tot), all = subgroupAdd(tot);
-        double before = mass_of(uvec3(subgroupExclusiveAdd(ms.x), subgroupExclusiveAdd(ms.y),
-                                      subgroupExclusiveAdd(ms.z)));
+        uvec4 all4, xs = cl_scan(uvec4(tot, ms), all4);
+        uint xc = xs.x, all = all4.x;
+        double before = mass_of(xs.yzw);
         bool hit = before < need && need <= before + mass_of(ms);
         uint fb = 0u, fx = 0u, fc = 0u;
         double frun = 0.0LF;
@@ -398,11 +483,12 @@ uint mass_count(uint r, uint P, uint NBv, double tau, uvec2 kmin, uint len, uint
                 run += md, acc += c;
             }
         }
-        bool any = subgroupBallotBitCount(subgroupBallot(hit)) > 0u;
-        uint bin = subgroupMax(fb), bxc = subgroupMax(fx);
-        cnt = subgroupMax(fc);
-        double run = subgroupMax(frun);
-        subgroupBarrier(); /* read before the next pass clears */
+        bool any = CL_ANY(hit);
+        uvec4 f = CL_MAXU4(uvec4(fb, fx, fc, 0u));
+        uint bin = f.x, bxc = f.y;
+        cnt = f.z;
+        double run = CL_MAXD(frun);
+        CL_SYNC(); /* read before the next pass clears */
         if (!any) { /* the bucket never reaches tau: every key in it goes in */
             T = add64(kmin, prefix);
             return above + all;
@@ -442,9 +528,9 @@ void top_n(uint r, uint P, uint np, uint n, bool by_index, uvec2 kmin, uint len,
 bool in_top(bool v, uvec2 k, uvec2 T, uint rem, inout uint eq)
 {
     bool ise = v && k == T;
-    uvec4 em = subgroupBallot(ise);
-    bool take = v && (key_gt(k, T) || (ise && (rem == SGW_ALL || eq + subgroupBallotExclusiveBitCount(em) < rem)));
-    eq += subgroupBallotBitCount(em);
+    uvec2 em = cl_bal(ise);
+    bool take = v && (key_gt(k, T) || (ise && (rem == SGW_ALL || eq + em.x < rem)));
+    eq += em.y;
     return take;
 }
 
@@ -464,8 +550,8 @@ double top_sum(uint P, uint NBv, uvec2 T, uint rem, uint lane, uint S, out doubl
                 lmin = min(lmin, pj);
             }
     }
-    last = subgroupMin(lmin);
-    return subgroupAdd(ls);
+    last = CL_MIND(lmin);
+    return CL_ADDD(ls);
 }
 
 /* Row i = i0 + r of head bh (a video row when r < nv), its tile's scores at P + 2j; CUMULATIVE's replay
@@ -493,10 +579,11 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
                 lmx = !sn && s > lmx ? s : lmx;
             }
     }
-    double mx = subgroupMax(lmx);
+    double mx = CL_MAXD(lmx);
     /* the reference's z is NaN, and so is every p (the index order, keys 0), where a score is NaN or
      * the max is infinite (+Inf - +Inf, or every score -Inf); else every s - max is finite or -Inf */
-    bool by_index = act && (subgroupBallotBitCount(subgroupBallot(lnan)) > 0u || inf_d(mx));
+    bool by_index = CL_ANY(lnan);
+    by_index = act && (by_index || inf_d(mx));
     uint np = act && !by_index ? NBv : 0u;
     double lz = 0.0LF;
     for (uint j0 = 0u; j0 < np; j0 += SGW_U * S) {
@@ -511,7 +598,7 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
             }
         }
     }
-    double z = subgroupAdd(lz), lpmin = 1.0LF, lpmax = 0.0LF;
+    double z = CL_ADDD(lz), lpmin = 1.0LF, lpmax = 0.0LF;
     for (uint j0 = 0u; j0 < np; j0 += SGW_U * S) {
         uvec2 kk[SGW_U];
         keys_ahead(P, j0, np, lane, S, kk);
@@ -525,10 +612,10 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
         }
     }
     /* the keys (p >= 0: ordered as their bits) lie in [kmin, kmin + 2^len) */
-    uvec2 kmin = unpackDouble2x32(subgroupMin(lpmin));
-    uint len = len64(sub64(unpackDouble2x32(subgroupMax(lpmax)), kmin));
+    uvec2 kmin = unpackDouble2x32(CL_MIND(lpmin));
+    uint len = len64(sub64(unpackDouble2x32(CL_MAXD(lpmax)), kmin));
 #if SGW_RSTOP == 1 /* timing: the work up to here kept by a store to the row's replay area; empty lists */
-    if (subgroupElect())
+    if (CL_ELECT())
         scratch[O] = len, kv_count[pc.off[3] + m] = 0;
     return;
 #endif
@@ -574,17 +661,16 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
                     }
                     scratch[O + rank] = j;
                 }
-                subgroupMemoryBarrierBuffer();
-                subgroupBarrier();
+                CL_SYNC();
                 uint cc = 0u;
-                if (subgroupElect()) {
+                if (CL_ELECT()) {
                     double before = 0.0LF;
                     for (; cc < NBv && before < tau; cc++)
                         before += ld_p(P + 2u * scratch[O + cc]);
                 }
-                c = subgroupMax(cc);
+                c = CL_MAXU4(uvec4(cc)).x;
                 have = false;
-                subgroupBarrier();
+                CL_SYNC();
             }
         }
         n = min(c, uint(pc.max_blocks)); /* the cap */
@@ -596,7 +682,7 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
     if (!have)
         top_n(r, P, np, n, by_index, kmin, len, lane, S, T, rem);
 #if SGW_RSTOP == 2 /* timing, as SGW_RSTOP 1 (a count from T would send the host past the lists) */
-    if (subgroupElect())
+    if (CL_ELECT())
         scratch[O] = T.x ^ rem, kv_count[pc.off[3] + m] = 0;
     return;
 #endif
@@ -610,13 +696,13 @@ void select_row(uint bh, uint i, uint r, bool video, uint NB, uint NBv, uint P, 
             uint j = j0 + u * S + lane;
             bool v = some && j < NBv;
             bool pick = in_top(v, kk[u], T, rem, eq) || (j < NB && (!video || j >= NBv || j == i));
-            uvec4 pm = subgroupBallot(pick);
+            uvec2 pm = cl_bal(pick);
             if (pick)
-                kv_cols[at + base + subgroupBallotExclusiveBitCount(pm)] = int(j);
-            base += subgroupBallotBitCount(pm);
+                kv_cols[at + base + pm.x] = int(j);
+            base += pm.y;
         }
     }
-    if (subgroupElect())
+    if (CL_ELECT())
         kv_count[pc.off[3] + m] = int(base);
 }
 
@@ -1415,6 +1501,30 @@ void main()
     if (tid < SGW_ROWS) {
         scratch[F + 1u + 2u * tid] = rhi[tid];
         scratch[F + 2u + 2u * tid] = rlo[tid];
+    }
+#elif SGW_PASS == 3 && SGW_FBWG
+    /* the fallback a workgroup a row (kv_select_sgw_fb_wg, _fb_cum_wg): workgroup g a unit taking the listed rows
+     * k = g, g + groups, ...: the row's exact scores by every invocation (as kv_select_sgw_fb_pre) into the unit's
+     * area, then its exact selection with the workgroup's collectives (cl_scan ...), lane l of 128 taking blocks
+     * l, l + 128, ... of each sweep. One dispatch: no pre-scoring pass. Workgroup-uniform. */
+    uint cnt = scratch[pc.off[5]];
+    uint lane = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
+    double scale64 = packDouble2x32(pc.scale);
+    bool vec = D % 4u == 0u && pc.off[1] % 4u == 0u;
+    uint P = fb_area(g, NBv), O = P + 2u * NBv;
+    for (uint k = g; k < cnt; k += pc.wg_count) {
+        uint m = scratch[pc.off[5] + 1u + k], bh = m / NB, i = m - bh * NB;
+        if (bh >= vox_u64lo(pc.BH)) /* never listed (the list is emptied by each build's first dispatch) */
+            continue;
+        barrier(); /* the previous row's qrow and area reads */
+        for (uint e = tid; e < D; e += WG)
+            qrow[0][e] = double(qbar[pc.off[0] + m * D + e]);
+        barrier();
+        fb_scores(0u, bh, tid, 2u * WG, NB, NBv, D, P, scale64, vec);
+        memoryBarrierBuffer();
+        barrier();
+        select_row(bh, i, 0u, true, NB, NBv, P, O, lane, WG);
+        memoryBarrierBuffer();
     }
 #elif SGW_PASS == 3
     /* the fallback, after the last wave: each subgroup (up to SGW_SLOTS a workgroup) a unit taking the listed
