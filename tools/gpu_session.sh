@@ -15,6 +15,10 @@
 #                                      (tau 0.9, top-k 10%, each at keep 1 and 0.5, SVG) on
 #                                      cuda, vulkan and opencl, hunyuan-720p then wan-1.3b-480p
 #                                      (ENV="VAR=1 ..." runs every process under those switches)
+#   sh tools/gpu_session.sh ab 'A=1' 'B=1 C=2' ...
+#                                      A/B of switches on one device's build column: the default,
+#                                      then each configuration, then the default again, one process
+#                                      each (DEV, default vulkan:0; PRESET, default hunyuan-720p)
 # (bench and baselines are two calls only because one call is bounded in time;
 # the second uses the first's /tmp/masks and $OUT/bench.json on the same machine)
 set -u
@@ -100,6 +104,20 @@ builds)
     done
   done | tee "$OUT/builds.txt"
   tar cJf "$OUT/builds.tar.xz" -C /tmp/builds .
+  ;;
+ab)
+  shift
+  dev=${DEV:-vulkan:0}
+  mkdir -p /tmp/ab
+  n=0
+  for cfg in "" "$@" ""; do
+    n=$((n + 1))
+    timeout 120 env $cfg "$B/cli/voxattn" bench --device "$dev" --preset "${PRESET:-hunyuan-720p}" --mode bsa,svg \
+      --tau 0.9 --density 0.1 --keep 1,0.5 --build-only --warmup 2 --runs 10 >"/tmp/ab/ab_$n.txt" 2>&1
+    echo "$dev [${cfg:-default}] rc=$?: $(grep -E '^bench: .* build [0-9.]+ ms' "/tmp/ab/ab_$n.txt" |
+      sed -E 's/ svg +density/ svg SVG density/; s/.*(bsa|svg) +([^ ]*) .* build ([0-9.]+) ms/\2 \3/' | tr '\n' ' ')"
+  done | tee "$OUT/ab.txt"
+  tar cJf "$OUT/ab.tar.xz" -C /tmp/ab .
   ;;
 baselines)
   J=${BENCH_JSON:-$OUT/bench.json}
