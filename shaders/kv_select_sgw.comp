@@ -1362,6 +1362,16 @@ void fb_scores(uint sl, uint bh, uint x, uint H2, uint NB, uint NBv, uint D, uin
             st_p(P + 2u * (j0 + H), acc1 * scale64);
     }
 }
+/* Row m's exact scores by the whole workgroup into P (kv_select_sgw_fb_pre; the fallback a workgroup a row): its
+ * qbar widened into qrow[0], then fb_scores over every invocation. Workgroup-uniform. */
+void fb_row_scores(uint m, uint bh, uint tid, uint NB, uint NBv, uint D, uint P, double scale64, bool vec)
+{
+    barrier(); /* the previous row's qrow (and area) reads */
+    for (uint e = tid; e < D; e += WG)
+        qrow[0][e] = double(qbar[pc.off[0] + m * D + e]);
+    barrier();
+    fb_scores(0u, bh, tid, 2u * WG, NB, NBv, D, P, scale64, vec);
+}
 #endif
 
 void main()
@@ -1531,40 +1541,34 @@ void main()
         scratch[w] = floatBitsToUint(k.x), scratch[w + 1u] = floatBitsToUint(k.y);
         scratch[w + 2u] = floatBitsToUint(k.z), scratch[w + 3u] = floatBitsToUint(k.w);
     }
-#elif SGW_PASS == 3 && SGW_FBWG
+#elif SGW_PASS == 3
+    uint cnt = scratch[pc.off[5]];
+    double scale64 = packDouble2x32(pc.scale);
+    bool vec = D % 4u == 0u && pc.off[1] % 4u == 0u;
+#if SGW_FBWG
     /* the fallback a workgroup a row (kv_select_sgw_fb_wg, _fb_cum_wg): workgroup g a unit taking the listed rows
      * k = g, g + groups, ...: the row's exact scores by every invocation (as kv_select_sgw_fb_pre) into the unit's
      * area, then its exact selection with the workgroup's collectives (cl_scan ...), lane l of 128 taking blocks
      * l, l + 128, ... of each sweep. One dispatch: no pre-scoring pass. Workgroup-uniform. */
-    uint cnt = scratch[pc.off[5]];
     uint lane = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
-    double scale64 = packDouble2x32(pc.scale);
-    bool vec = D % 4u == 0u && pc.off[1] % 4u == 0u;
     uint P = fb_area(g, NBv), O = P + 2u * NBv;
     for (uint k = g; k < cnt; k += pc.wg_count) {
         uint m = scratch[pc.off[5] + 1u + k], bh = m / NB, i = m - bh * NB;
         if (bh >= vox_u64lo(pc.BH)) /* never listed (the list is emptied by each build's first dispatch) */
             continue;
-        barrier(); /* the previous row's qrow and area reads */
-        for (uint e = tid; e < D; e += WG)
-            qrow[0][e] = double(qbar[pc.off[0] + m * D + e]);
-        barrier();
-        fb_scores(0u, bh, tid, 2u * WG, NB, NBv, D, P, scale64, vec);
+        fb_row_scores(m, bh, tid, NB, NBv, D, P, scale64, vec);
         memoryBarrierBuffer();
         barrier();
         select_row(bh, i, 0u, true, NB, NBv, P, O, lane, WG);
         memoryBarrierBuffer();
     }
-#elif SGW_PASS == 3
+#else
     /* the fallback, after the last wave: each subgroup (up to SGW_SLOTS a workgroup) a unit taking the listed
      * rows k = unit, unit + units, ...: the row's exact scores (as kv_select_sgw_s) into the unit's area
      * (3 NBv words rounded up to even, in the slices' room), then its exact selection (the replay's ranks
      * after the scores). Subgroup-uniform; no workgroup barrier. */
-    uint cnt = scratch[pc.off[5]];
     uint S = gl_SubgroupSize, lane = gl_SubgroupInvocationID, sg = gl_SubgroupID;
     uint step = min(gl_NumSubgroups, SGW_SLOTS), unit = g * step + sg, units = pc.wg_count * step;
-    double scale64 = packDouble2x32(pc.scale);
-    bool vec = D % 4u == 0u && pc.off[1] % 4u == 0u;
 #if SGW_FBPRE == 1
     /* kv_select_sgw_fb_pre, on the fallback's grid: workgroup g scores the listed rows k = g, g + groups, ...
      * of the fallback's first round (k < units), every invocation of it on the row, into unit k's area; the
@@ -1573,11 +1577,7 @@ void main()
         uint m = scratch[pc.off[5] + 1u + k], bh = m / NB;
         if (bh >= vox_u64lo(pc.BH))
             continue;
-        barrier(); /* the previous row's qrow read */
-        for (uint e = tid; e < D; e += WG)
-            qrow[0][e] = double(qbar[pc.off[0] + m * D + e]);
-        barrier();
-        fb_scores(0u, bh, tid, 2u * WG, NB, NBv, D, fb_area(k, NBv), scale64, vec);
+        fb_row_scores(m, bh, tid, NB, NBv, D, fb_area(k, NBv), scale64, vec);
     }
     return;
 #endif
@@ -1605,6 +1605,7 @@ void main()
         subgroupMemoryBarrierBuffer();
         subgroupBarrier(); /* the area and qrow read before the next row takes them */
     }
+#endif /* SGW_FBWG */
 #elif SGW_PASS == 1
     /* the scores of tile tile0 + g into slice g */
     uint t = vox_u64lo(pc.tile0) + g, sbase = pc.off[5] + g * vox_u64lo(pc.per_block);
