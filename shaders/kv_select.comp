@@ -1423,9 +1423,6 @@ void main()
     X("kv_select_sgw_fs_c16", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u -DSGW_CHUNK=16") \
     X("kv_select_sgw_fs_h", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=4u -DSGW_CHUNK=128 -DSGW_RSPLIT=2") \
     X("kv_select_sgw_fs_c16h", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=16 -DSGW_RSPLIT=2") \
-    X("kv_select_sgw_fs_kd", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=128 -DSGW_KD=1") \
-    X("kv_select_sgw_fs_c16h_kd", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=2u -DSGW_CHUNK=16 -DSGW_RSPLIT=2 -DSGW_KD=1") \
-    X("kv_select_sgw_kd", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=4 -DSGW_F32=1 -DSGW_ROWS=32u") \
     X("kv_select_sgw_fs_c16_dbg", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_PASS=1 -DSGW_F32=1 -DSGW_ROWS=32u -DSGW_KPT=1u -DSGW_CHUNK=16 -DSGW_DBG=1") \
     X("kv_select_sgw_f_cum", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16") \
     X("kv_select_sgw_f_cum_s8", "kv_select_sgw.comp", "-DDT_F32=1 -DSGW_F32=1 -DSGW_MASS=1 -DSGW_ROWS=32u -DSGW_CHUNK=16 -DSGW_SLOTS=8u -DSGW_WG2=256 -DSGW_WFUSE=0") \
@@ -1549,19 +1546,13 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
      * its scratch starts with the fallback list (f_lead: its count and up to BH NB rows, even) */
     a.per_block = a.NBv > 0 ? (f32k ? trows * a.NBv + VK_SGW_F32_WORDS : words * a.NBv) : 1;
     const int64_t lead = f32k ? VOX_KV_LIST_WORDS(rows, 2) : 0; /* kv_select_sgw.comp's f_lead */
-    /* VOXATTN_VULKAN_KV_FS_KD=1 (A/B, session 40): the default f32 scores pass (TOPK's kv_select_sgw_fs,
-     * CUMULATIVE's _fs_c16h) reads the heads' keys by dims, which kv_select_sgw_kd copies past the slices (from a
-     * 256-byte boundary, kd_at) before the first wave, through its read-only kbar binding (_fs_kd, _fs_c16h_kd) */
-    const int fsplit = v->kv_fs_split == 1 || (v->kv_fs_split < 0 && fcum);
-    const int kd = f32k && v->kv_fs_kd && D % 4 == 0 && a.NBv > 0 && !v->kv_debug && fsplit == fcum;
-    const int64_t kd_words = kd ? BH * a.NBv * D : 0;
     const int64_t smax = v->kv_scratch_max; /* vk_open's: from the device-local heap */
-    int64_t groups = (smax / 4 - lead - (kd ? kd_words + 64 : 0)) / a.per_block;
+    int64_t groups = (smax / 4 - lead) / a.per_block;
     groups = groups < 1 ? 1 : groups > KV_MAX_GROUPS ? KV_MAX_GROUPS : groups;
     groups = groups < tiles ? groups : tiles;
-    const int64_t swords = lead + groups * a.per_block, kd_at = (swords + 63) & ~(int64_t)63;
-    vox_status st = check_u32(v, "kv_select", rows * D, kd ? kd_at + kd_words : swords);
-    if (!st) st = vk_scratch(v, (size_t)(kd ? kd_at + kd_words : swords) * 4);
+    const int64_t swords = lead + groups * a.per_block;
+    vox_status st = check_u32(v, "kv_select", rows * D, swords);
+    if (!st) st = vk_scratch(v, (size_t)swords * 4);
     if (st)
         return st;
     vk_kv_select_binds b = {.qbar = bind(p->qbar, (size_t)(rows * D) * 4, 4),
@@ -1584,12 +1575,6 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             sel = "kv_select_sgw_cum_nr"; /* tests only: the mass descent's candidates unrepaired */
         if (v->kv_wave > 0 && groups > v->kv_wave)
             groups = v->kv_wave;
-        const vk_bind kdb = {&v->scratch, (size_t)kd_at * 4, (size_t)kd_words * 4, 4, 0};
-        if (kd) { /* the copy: kbar in, the scratch bound at kd_at */
-            vk_kv_select_binds bk = b;
-            bk.scratch = kdb;
-            st = VK_DISPATCH(v, kv_select, "kv_select_sgw_kd", bk, a, (uint64_t)((kd_words / 4 + 127) / 128));
-        }
         for (int64_t t0 = 0; !st && f32k && t0 < tiles; t0 += groups) {
             /* the f32 scores, then the rows they certify (the others to the fallback list).
              * VOXATTN_VULKAN_KV_FALLBACK (tests only): every row to the fallback */
@@ -1601,12 +1586,8 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
              * 1 both, 0 neither */
             static const char *const fss[2][3] = {{"kv_select_sgw_fs", "kv_select_sgw_fs_dbg", "kv_select_sgw_fs_h"},
                                                   {"kv_select_sgw_fs_c16", "kv_select_sgw_fs_c16_dbg", "kv_select_sgw_fs_c16h"}};
-            if (kd) {
-                vk_kv_select_binds bf = b;
-                bf.kbar = kdb;
-                st = VK_DISPATCH(v, kv_select, fcum ? "kv_select_sgw_fs_c16h_kd" : "kv_select_sgw_fs_kd", bf, a, (uint64_t)n);
-            } else
-                st = VK_DISPATCH(v, kv_select, fss[fcum][v->kv_debug ? 1 : fsplit ? 2 : 0], b, a, (uint64_t)n);
+            const int split = v->kv_fs_split == 1 || (v->kv_fs_split < 0 && fcum);
+            st = VK_DISPATCH(v, kv_select, fss[fcum][v->kv_debug ? 1 : split ? 2 : 0], b, a, (uint64_t)n);
             /* the selection pass: VOXATTN_VULKAN_KV_F_STOP (timing only, CUMULATIVE) up to the weights (w) or the
              * count (count), no blocks taken */
             const char *fsl = fcum && v->kv_f_stop ? (v->kv_f_stop == 1 ? "kv_select_sgw_f_cum_r1" : "kv_select_sgw_f_cum_r2")

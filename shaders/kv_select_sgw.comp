@@ -88,9 +88,6 @@
 /* rows selected at once by a workgroup of pass 2, each with its bins in shared memory, and its size. The f32
  * path's selection (_f, _f_cum): 4 rows in 128 invocations (on the H100 more workgroups a multiprocessor at its
  * ~96 registers: hunyuan-720p tau 0.9 build 6.266 ms against 6.409 with 8 in 256; _s8 variants: the latter) */
-#ifndef SGW_KD
-#define SGW_KD 0 /* the scores pass reads the keys by dims (kv_select_sgw_fs_kd, _fs_c16h_kd; VOXATTN_VULKAN_KV_FS_KD=1) */
-#endif
 #ifndef SGW_FBWG
 #define SGW_FBWG 0 /* the fallback a workgroup a row (kv_select_sgw_fb_wg, _fb_cum_wg; VOXATTN_VULKAN_KV_FB_WG=1) */
 #endif
@@ -130,7 +127,7 @@
 #define SGW_WG1 128 /* pass 1's workgroup size (H200, hunyuan-720p's size: 2.53 ms against 2.71 with 256) */
 #if SGW_PASS == 1
 #define WG uint(SGW_WG1)
-#elif SGW_PASS == 3 || SGW_PASS == 4
+#elif SGW_PASS == 3
 #define WG uint(SGW_WG1)
 #else
 #define WG uint(SGW_WG2)
@@ -163,7 +160,7 @@
 #endif
 #define SGW_WORDS (SGW_MASS != 0 ? 4u : 1u)
 
-#if SGW_PASS == 1 || SGW_PASS == 3 || SGW_PASS == 4
+#if SGW_PASS == 1 || SGW_PASS == 3
 layout(local_size_x = SGW_WG1) in;
 #else
 layout(local_size_x = SGW_WG2) in;
@@ -727,13 +724,6 @@ uint f_slice(uint tl) { return pc.off[5] + f_lead() + tl * vox_u64lo(pc.per_bloc
 /* The fallback's unit k's area (SGW_PASS 3: 3 NBv words rounded up to even, in the slices' room): the row's
  * exact scores, then the replay's ranks */
 uint fb_area(uint k, uint NBv) { return f_slice(0u) + k * ((3u * NBv + 1u) & ~1u); }
-/* dim e of a key from its kat: kbar's layout (e), or the keys by dims' (SGW_KD: the 4-dim group's row of NBv
- * keys, then the dim in the group) */
-#if SGW_KD
-#define KD_AT(e) (((e) & ~3u) * NBv + ((e) & 3u))
-#else
-#define KD_AT(e) (e)
-#endif
 /* f32 order as unsigned order (finite values and infinities; NaN apart) and back */
 uint okey_f(float x)
 {
@@ -1424,11 +1414,7 @@ void main()
         uint kat[SGW_KPT];
         [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
             nk[u] = 0.0;
-#if SGW_KD /* kbar bound at kv_select_sgw_kd's copy: key j's dims 4c .. 4c + 3 at 4 ((bh D/4 + c) NBv + j) */
-            kat[u] = pc.off[1] + 4u * (bh * (D / 4u) * NBv + min(jb + u * KW + kw, NBv - 1u));
-#else
             kat[u] = pc.off[1] + (bh * NB + min(jb + u * KW + kw, NBv - 1u)) * D;
-#endif
         }
         for (uint e0 = 0u; e0 < D; e0 += uint(SGW_CHUNK)) {
             [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
@@ -1439,7 +1425,7 @@ void main()
                 for (uint e = e0; e < e1; e += 4u) {
                     vec4 kk[SGW_KPT];
                     [[unroll]] for (uint u = 0u; u < SGW_KPT; u++)
-                        kk[u] = kbar4[(kat[u] + KD_AT(e)) / 4u];
+                        kk[u] = kbar4[(kat[u] + e) / 4u];
                     [[unroll]] for (uint c = 0u; c < 4u; c++) {
                         [[unroll]] for (uint h = 0u; h < SGW_RI / 4u; h++) {
                             vec4 q = qf[(e + c) * (SGW_ROWS / 4u) + r0 / 4u + h];
@@ -1459,7 +1445,7 @@ void main()
                 for (uint e = e0; e < e1; e++) {
                     float kk[SGW_KPT];
                     [[unroll]] for (uint u = 0u; u < SGW_KPT; u++) {
-                        kk[u] = kbar[kat[u] + KD_AT(e)];
+                        kk[u] = kbar[kat[u] + e];
                         nk[u] = fma(kk[u], kk[u], nk[u]);
                     }
                     [[unroll]] for (uint h = 0u; h < SGW_RI / 4u; h++) {
@@ -1525,21 +1511,6 @@ void main()
     if (tid < SGW_ROWS) {
         scratch[F + 1u + 2u * tid] = rhi[tid];
         scratch[F + 2u + 2u * tid] = rlo[tid];
-    }
-#elif SGW_PASS == 4
-    /* kv_select_sgw_kd (VOXATTN_VULKAN_KV_FS_KD=1, A/B), before the f32 path's first scores pass: the heads'
-     * video keys by dims into the scratch past the slices (bound here at that place): dims 4c .. 4c + 3 of key j
-     * of head bh at word 4 ((bh D/4 + c) NBv + j), so that the scores pass's lanes (consecutive keys) read 16
-     * consecutive bytes each. An invocation per 4 dims of a key, consecutive keys side by side. (Session 38's
-     * copy served every pass and lived before the slices; this one only the scores pass, which reads it through
-     * its read-only kbar binding.) */
-    uint D4 = D / 4u, x = g * WG + tid, per = D4 * NBv;
-    if (x < vox_u64lo(pc.BH) * per) {
-        uint bh = x / per, c = (x - bh * per) / NBv, j = x - bh * per - c * NBv;
-        uint src = pc.off[1] + (bh * NB + j) * D + 4u * c, w = pc.off[5] + 4u * x;
-        vec4 k = pc.off[1] % 4u == 0u ? kbar4[src >> 2] : vec4(kbar[src], kbar[src + 1u], kbar[src + 2u], kbar[src + 3u]);
-        scratch[w] = floatBitsToUint(k.x), scratch[w + 1u] = floatBitsToUint(k.y);
-        scratch[w + 2u] = floatBitsToUint(k.z), scratch[w + 3u] = floatBitsToUint(k.w);
     }
 #elif SGW_PASS == 3
     uint cnt = scratch[pc.off[5]];

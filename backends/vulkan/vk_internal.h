@@ -290,7 +290,6 @@ typedef struct vk_dev {
     int kv_f_slots;   /* VOXATTN_VULKAN_KV_F_SLOTS (A/B): 8 the f32 selection as in session 38 (unset: 4 rows a workgroup) */
     int kv_f_wfuse;   /* VOXATTN_VULKAN_KV_F_WFUSE (unset = 1; 0: A/B): the weights' sweep fills the first radix pass */
     int kv_fb_wg;     /* VOXATTN_VULKAN_KV_FB_WG=1 (A/B): the fallback a workgroup a row (kv_select_sgw_fb_wg, _fb_cum_wg) */
-    int kv_fs_kd;     /* VOXATTN_VULKAN_KV_FS_KD=1 (A/B): the f32 scores pass on the keys by dims (kv_select_sgw_kd, _fs_kd, _fs_c16h_kd) */
     int kv_fb_pre;    /* VOXATTN_VULKAN_KV_FB_PRE (unset = 1): kv_select_sgw_fb_pre scores the fallback's first round of rows */
     int kv_fallback;  /* VOXATTN_VULKAN_KV_FALLBACK (tests): every f32 TOPK row through kv_select_sgw_fb */
     int sr_cm;     /* sample_rows' coop-matrix tile pass where the device has it (off: VOXATTN_VULKAN_SR_SCALAR) */
