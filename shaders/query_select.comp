@@ -168,8 +168,9 @@ bool less_similar(REAL cu, uint u, REAL c, uint t)
 }
 
 #if defined(QS_CERT)
-/* The certified variants (_cert: -DQS_F64 -DQS_VEC -DQS_CERT, the default on
- * shaderFloat64 devices; VOXATTN_VULKAN_QS_CERT=0 the exact ones). As the
+/* The certified variants (_cert: -DQS_F64 -DQS_VEC -DQS_CERT, on shaderFloat64
+ * devices with VOXATTN_VULKAN_QS_CERT=1; off by default until measured in a
+ * bench build). As the
  * OpenCL backend's certified kernel (backends/opencl/kernels/query_select.cl):
  * each row's f32 Gram entries (its squared norm once, its dot with the centre,
  * a pruned row's dots with the kept rows), cosines c~ in double from them,
@@ -185,57 +186,6 @@ bool less_similar(REAL cu, uint u, REAL c, uint t)
  * (cosine(): the reference's sums and order). -DQS_EXACT_ALL (the _certx
  * variants, VOXATTN_VULKAN_QS_CERT=exact, tests): 2 eps infinite. */
 shared float sgn[256];   /* f32 squared norms */
-#if defined(QS_CL)
-/* The clustered variants (_certcl, -DQS_CL, the default where subgroups of 8..128 dividing the workgroup have
- * shuffles; VOXATTN_VULKAN_QS_CL=0: _cert): each Gram sum by a cluster of 8 lanes of one subgroup instead of
- * one invocation. Lane k of a cluster takes 16-byte words k, k + 8, ... of both rows (elements k, k + 8, ...
- * off the vector path) and the lanes' partial sums meet by a butterfly, so every lane holds the same total and
- * a subgroup's load touches its 4 rows' lines once per 128 bytes. Under _cert each invocation read its own
- * row 16 bytes at a time (a subgroup load: 32 rows' lines, 32 L1 wavefronts for 8 elements a lane), and ran a
- * 128-long dependent chain. The products are dot32's (exact for 16-bit data); only the order of the sums
- * differs, and eps's gamma_n holds for any order (each term passes at most n roundings). Same decisions:
- * certified ones are the reference's, the rest take the exact f64 path as before. */
-#extension GL_KHR_shader_subgroup_basic : require
-#extension GL_KHR_shader_subgroup_shuffle : require
-#define QS_CLN 8u
-shared float sgc[256]; /* f32 dot with the window centre */
-uint cl_lane, cl_id, cl_count;
-/* x: a . b, y: a . a, by this invocation's cluster (cluster-uniform control flow) */
-vec2 cl_dot2(uint a, uint b)
-{
-    precise float s = 0.0, n = 0.0;
-    if (qs_vec) {
-        uint ia = (pc.off[0] + rv_row_at(xo, a)) / QS_EPC, ib = (pc.off[0] + rv_row_at(xo, b)) / QS_EPC;
-        for (uint c = cl_lane; c < D / QS_EPC; c += QS_CLN) {
-            uvec4 ca = q4[ia + c], cb = q4[ib + c];
-            [[unroll]] for (uint k = 0u; k < QS_EPC; k++) {
-                float u = qs_el(ca, k), w = qs_el(cb, k);
-                s += u * w;
-                n += u * u;
-            }
-        }
-    } else
-        for (uint e = cl_lane; e < D; e += QS_CLN) {
-            float u = QV(a, e), w = QV(b, e);
-            s += u * w;
-            n += u * u;
-        }
-    s += subgroupShuffleXor(s, 4u);
-    n += subgroupShuffleXor(n, 4u);
-    s += subgroupShuffleXor(s, 2u);
-    n += subgroupShuffleXor(n, 2u);
-    s += subgroupShuffleXor(s, 1u);
-    n += subgroupShuffleXor(n, 1u);
-    return vec2(s, n);
-}
-/* the rows a phase walks: a cluster's (all its lanes the same row and the same values, so their shared
- * stores write one value), or an invocation's */
-#define QS_ROWS(l) for (uint l = cl_id; l < V; l += cl_count)
-#define QS_DOT(a, b) cl_dot2(a, b).x
-#else
-#define QS_ROWS(l) for (uint l = tid; l < V; l += WG)
-#define QS_DOT(a, b) dot32(a, b)
-#endif
 shared uint sunsure[256]; /* by the window's first local slot */
 shared int ssrc[256];    /* fill sources */
 float dot32(uint a, uint b)
@@ -262,11 +212,6 @@ void main()
     bool video = j < NBv;
     j0g = j0;
     rows_begin(bh);
-#if defined(QS_CL)
-    cl_lane = gl_SubgroupInvocationID & (QS_CLN - 1u);
-    cl_id = gl_SubgroupID * (gl_SubgroupSize / QS_CLN) + gl_SubgroupInvocationID / QS_CLN;
-    cl_count = gl_NumSubgroups * (gl_SubgroupSize / QS_CLN);
-#endif
 #if defined(DT_F32)
     const double n = 2.0LF * double(D);
 #else
@@ -298,24 +243,10 @@ void main()
         }
     }
     barrier();
-#if defined(QS_CL)
-    if (video) /* a row's squared norm and its dot with the centre in one pass */
-        QS_ROWS(l) {
-            int w = swin[l];
-            if (w < 0)
-                continue;
-            vec2 r = cl_dot2(j0 + l, uint(windows[pc.off[2] + 4u * uint(w) + 2u]));
-            sgn[l] = r.y;
-            sgc[l] = r.x;
-        }
-#define QS_GC(l, c) sgc[l]
-#else
     if (video)
         for (uint l = tid; l < V; l += WG)
             if (swin[l] >= 0)
                 sgn[l] = dot32(j0 + l, j0 + l);
-#define QS_GC(l, c) dot32(j0 + (l), j0 + (c))
-#endif
     barrier();
     if (video) /* c~ with the centre; a norm out of range: the exact path */
         for (uint l = tid; l < V; l += WG) {
@@ -327,7 +258,7 @@ void main()
             if (c == l)
                 continue;
             if (norm_ok(sgn[l]) && norm_ok(sgn[c]))
-                scos[l] = ccos(QS_GC(l, c), sgn[l], sgn[c]);
+                scos[l] = ccos(dot32(j0 + l, j0 + c), sgn[l], sgn[c]);
             else
                 sunsure[first - j0] = 1u;
         }
@@ -362,7 +293,7 @@ void main()
         }
     barrier();
     if (video) /* a pruned row's source where certain */
-        QS_ROWS(l) {
+        for (uint l = tid; l < V; l += WG) {
             int w = swin[l];
             if (w < 0 || skept[l] != 0u)
                 continue;
@@ -375,7 +306,7 @@ void main()
             for (uint v = first; v < first + len; v++) {
                 if (skept[v - j0] == 0u)
                     continue;
-                double c = v == centre ? scos[l] : ccos(QS_DOT(j0 + l, v), sgn[l], sgn[v - j0]);
+                double c = v == centre ? scos[l] : ccos(dot32(j0 + l, v), sgn[l], sgn[v - j0]);
                 if (c > best) {
                     second = best;
                     best = c;
@@ -586,9 +517,6 @@ void main()
     X("query_select_f32_f64_cert", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1") \
     X("query_select_f16_f64_cert", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1") \
     X("query_select_bf16_f64_cert", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1") \
-    X("query_select_f32_f64_certcl", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_CL=1") \
-    X("query_select_f16_f64_certcl", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_CL=1") \
-    X("query_select_bf16_f64_certcl", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_CL=1") \
     X("query_select_f32_f64_certx", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
     X("query_select_f16_f64_certx", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
     X("query_select_bf16_f64_certx", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
@@ -627,7 +555,7 @@ vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_s
     if (v->fp64) /* the cosines in double: near-ties resolve as on the cpu */
         strncat(name, "_f64", sizeof name - strlen(name) - 1);
     if (v->fp64 && v->qs_cert) /* certified f32 decisions, the exact f64 path where uncertain */
-        strncat(name, v->qs_cert == 2 ? "_certx" : v->qs_cl ? "_certcl" : "_cert", sizeof name - strlen(name) - 1);
+        strncat(name, v->qs_cert == 2 ? "_certx" : "_cert", sizeof name - strlen(name) - 1);
     else if (!v->qs_global && V * (a.D + 1) <= QS_SQ) /* the block's rows staged in shared memory */
         strncat(name, "_st", sizeof name - strlen(name) - 1);
     else if (!v->qs_element) /* rows read 16 bytes at a time where aligned */

@@ -507,11 +507,6 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
         /* kv_select_sgw (TOPK and CUMULATIVE, a subgroup per row): ballots instead of shuffles, the same sizes */
         const VkSubgroupFeatureFlags wops = common | VK_SUBGROUP_FEATURE_BALLOT_BIT;
         d->kv_sgw = env_choice("VOXATTN_VULKAN_KV_SGW", 1, 1) && sized && (sub.supportedOperations & wops) == wops;
-        /* query_select's _certcl: clusters of 8 lanes inside subgroups that divide its workgroup of 128, shuffles */
-        const VkSubgroupFeatureFlags qops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
-        d->qs_cl = env_choice("VOXATTN_VULKAN_QS_CL", 1, 1) && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
-                   sub.subgroupSize >= 8 && sub.subgroupSize <= 128 && 128 % sub.subgroupSize == 0 &&
-                   (sub.supportedOperations & qops) == qops;
         vox_log(d->log, VOX_LOG_DEBUG, "vulkan: kv_select subgroups of %u (ops 0x%x): %s", sub.subgroupSize,
                 (unsigned)sub.supportedOperations,
                 !d->kv_sg            ? "no _sg variants"

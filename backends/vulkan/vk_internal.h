@@ -304,7 +304,6 @@ typedef struct vk_dev {
     int sr_slots;  /* VOXATTN_VULKAN_SR_SLOTS: sample_rows' resident workgroups (0: VK_SR_SLOTS) */
     int permute_narrow; /* permutes copy element by element (VOXATTN_VULKAN_PERMUTE_NARROW), never 16-byte words */
     int qs_cert; /* query_select: 1 the certified variants (f64 devices), 0 (default) the exact ones, 2 certified with every decision exact (VOXATTN_VULKAN_QS_CERT) */
-    int qs_cl; /* query_select's certified Gram sums by clusters of 8 lanes (_certcl; VOXATTN_VULKAN_QS_CL=0: _cert) */
     int qs_element; /* query_select's global path reads element by element (VOXATTN_VULKAN_QS_ELEMENT), not 16 bytes */
     int qs_global; /* query_select reads q rows from global memory (default; VOXATTN_VULKAN_QS_STAGED=1 stages them) */
     double timer_host_ms;
