@@ -1612,8 +1612,8 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
          * count return at once). lavapipe ends every loop of an invocation after 65535 iterations in all,
          * so there a unit must not take many rows: the tests' sizes give each row its own unit */
         if (!st && f32k && a.NBv > 0 && v->kv_stop != 1 && v->kv_stop != 2) { /* row1 (timing): without it */
-            /* VOXATTN_VULKAN_KV_FB_WG=1 (A/B): a workgroup a row, its own scores and selection in one dispatch
-             * (kv_select_sgw_fb_wg, _fb_cum_wg: one unit a workgroup) */
+            /* VOXATTN_VULKAN_KV_FB_WG (unset = 1; 0: a subgroup a row): a workgroup a row, its own scores and
+             * selection in one dispatch (kv_select_sgw_fb_wg, _fb_cum_wg: one unit a workgroup) */
             const int wg = v->kv_fb_wg && !v->kv_fb_stop;
             const int64_t upw = wg ? 1 : VK_SGW_SLOTS; /* units a workgroup, at most */
             const int64_t area = (3 * a.NBv + 1) & ~(int64_t)1, room = (swords - lead) / (area * upw);
@@ -1622,7 +1622,8 @@ vox_status vk_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select 
             /* VOXATTN_VULKAN_KV_FB_STOP (timing only, CUMULATIVE): the fallback up to its scores, p, T */
             static const char *const fbs[4] = {"kv_select_sgw_fb_cum", "kv_select_sgw_fb_cum_s1", "kv_select_sgw_fb_cum_r1",
                                                "kv_select_sgw_fb_cum_r2"};
-            /* VOXATTN_VULKAN_KV_FB_PRE (unset = 1; 0: A/B): the first round's rows scored a workgroup a row first */
+            /* VOXATTN_VULKAN_KV_FB_PRE (with KV_FB_WG=0; unset = 1, 0: A/B): the first round's rows scored a
+             * workgroup a row first */
             const int pre = v->kv_fb_pre && !v->kv_fb_stop && !wg;
             if (wg)
                 st = VK_DISPATCH(v, kv_select, fcum ? "kv_select_sgw_fb_cum_wg" : "kv_select_sgw_fb_wg", b, a, (uint64_t)fb);

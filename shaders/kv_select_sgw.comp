@@ -89,7 +89,7 @@
  * path's selection (_f, _f_cum): 4 rows in 128 invocations (on the H100 more workgroups a multiprocessor at its
  * ~96 registers: hunyuan-720p tau 0.9 build 6.266 ms against 6.409 with 8 in 256; _s8 variants: the latter) */
 #ifndef SGW_FBWG
-#define SGW_FBWG 0 /* the fallback a workgroup a row (kv_select_sgw_fb_wg, _fb_cum_wg; VOXATTN_VULKAN_KV_FB_WG=1) */
+#define SGW_FBWG 0 /* the fallback a workgroup a row (kv_select_sgw_fb_wg, _fb_cum_wg; the default since session 41) */
 #endif
 #if SGW_FBWG && SGW_PASS == 3
 #define SGW_SLOTS 1u

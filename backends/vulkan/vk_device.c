@@ -413,7 +413,11 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
      * subgroup in the fallback dispatch). The default since session 39: H100, library 97e2b45, hunyuan-720p
      * tau 0.9 build 6.381 / 6.374 ms against 6.657, tau keep 0.5 7.668 / 7.681 against 7.951 */
     d->kv_fb_pre = env_choice("VOXATTN_VULKAN_KV_FB_PRE", 1, 1);
-    d->kv_fb_wg = env_choice("VOXATTN_VULKAN_KV_FB_WG", 0, 1); /* A/B, session 40: the fallback a workgroup a row */
+    /* the f32 path's fallback a workgroup a row, its scores and selection in one dispatch (kv_select_sgw_fb_wg,
+     * _fb_cum_wg; 0: a subgroup a row after kv_select_sgw_fb_pre). The default since session 41: H100, library
+     * 8869b67, tau 0.9 builds at hunyuan-720p 5.893 ms against 6.087 / 6.075, keep 0.5 7.179 against 7.384 /
+     * 7.355; at wan-1.3b-480p 0.453 / 0.452 against 0.473 */
+    d->kv_fb_wg = env_choice("VOXATTN_VULKAN_KV_FB_WG", 1, 1);
     /* the f32 selection (kv_select_sgw_f, _f_cum): 4 rows a workgroup of 128 (unset; 8: session 38's 8 in 256,
      * unfused), CUMULATIVE's weights sweep filling its mass descent's first pass (unset or 1; 0: apart). Since
      * session 39: H100, hunyuan-720p tau 0.9 build 6.043 ms with both against 6.409 / 6.338 without, 6.266 with

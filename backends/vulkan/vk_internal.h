@@ -289,7 +289,7 @@ typedef struct vk_dev {
     int kv_f_stop;    /* VOXATTN_VULKAN_KV_F_STOP (timing): kv_select_sgw_f_cum up to the weights (1), the count (2) */
     int kv_f_slots;   /* VOXATTN_VULKAN_KV_F_SLOTS (A/B): 8 the f32 selection as in session 38 (unset: 4 rows a workgroup) */
     int kv_f_wfuse;   /* VOXATTN_VULKAN_KV_F_WFUSE (unset = 1; 0: A/B): the weights' sweep fills the first radix pass */
-    int kv_fb_wg;     /* VOXATTN_VULKAN_KV_FB_WG=1 (A/B): the fallback a workgroup a row (kv_select_sgw_fb_wg, _fb_cum_wg) */
+    int kv_fb_wg;     /* VOXATTN_VULKAN_KV_FB_WG (unset = 1; 0: a subgroup a row): the fallback a workgroup a row (kv_select_sgw_fb_wg, _fb_cum_wg) */
     int kv_fb_pre;    /* VOXATTN_VULKAN_KV_FB_PRE (unset = 1): kv_select_sgw_fb_pre scores the fallback's first round of rows */
     int kv_fallback;  /* VOXATTN_VULKAN_KV_FALLBACK (tests): every f32 TOPK row through kv_select_sgw_fb */
     int sr_cm;     /* sample_rows' coop-matrix tile pass where the device has it (off: VOXATTN_VULKAN_SR_SCALAR) */
