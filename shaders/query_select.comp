@@ -243,11 +243,14 @@ void main()
         }
     }
     barrier();
+#if !defined(QS_STOP) || QS_STOP < 3 /* timing only: the squared norms */
     if (video)
         for (uint l = tid; l < V; l += WG)
             if (swin[l] >= 0)
                 sgn[l] = dot32(j0 + l, j0 + l);
     barrier();
+#endif
+#if !defined(QS_STOP) || QS_STOP < 2 /* timing only: the centre cosines and the keep flags */
     if (video) /* c~ with the centre; a norm out of range: the exact path */
         for (uint l = tid; l < V; l += WG) {
             int w = swin[l];
@@ -292,6 +295,13 @@ void main()
             skept[l] = hi < keep - 1 ? 1u : 0u;
         }
     barrier();
+#else /* QS_STOP >= 2: every window row kept */
+    if (video)
+        for (uint l = tid; l < V; l += WG)
+            skept[l] = swin[l] >= 0 ? 1u : 0u;
+    barrier();
+#endif
+#if !defined(QS_STOP) || QS_STOP < 1 /* timing only: from here to the output, sources and the exact path */
     if (video) /* a pruned row's source where certain */
         for (uint l = tid; l < V; l += WG) {
             int w = swin[l];
@@ -357,10 +367,15 @@ void main()
             skept[l] = rank < keep - 1 ? 1u : 0u;
         }
     barrier();
+#endif /* QS_STOP < 1 */
     for (uint l = tid; l < V; l += WG) {
         int w = video ? swin[l] : -1;
         int src = ssrc[l];
+#if defined(QS_STOP) /* timing only: no exact sources */
+        if (false) {
+#else
         if (w >= 0 && sunsure[uint(windows[pc.off[2] + 4u * uint(w)]) - j0] != 0u) {
+#endif
             src = int(j0 + l);
             if (skept[l] == 0u) {
                 uint wb = pc.off[2] + 4u * uint(w);
@@ -520,6 +535,9 @@ void main()
     X("query_select_f32_f64_certx", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
     X("query_select_f16_f64_certx", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
     X("query_select_bf16_f64_certx", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
+    X("query_select_bf16_f64_cert_stop1", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STOP=1") \
+    X("query_select_bf16_f64_cert_stop2", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STOP=2") \
+    X("query_select_bf16_f64_cert_stop3", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STOP=3") \
     X("query_select_f32_st", "query_select.comp", "-DDT_F32=1 -DQS_STAGE=1") \
     X("query_select_f16_st", "query_select.comp", "-DDT_F16=1 -DQS_STAGE=1") \
     X("query_select_bf16_st", "query_select.comp", "-DDT_BF16=1 -DQS_STAGE=1") \
@@ -560,6 +578,11 @@ vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_s
         strncat(name, "_st", sizeof name - strlen(name) - 1);
     else if (!v->qs_element) /* rows read 16 bytes at a time where aligned */
         strncat(name, "_vec", sizeof name - strlen(name) - 1);
+    if (v->fp64 && v->qs_cert == 1 && v->qs_stop && d->dtype == VOX_BF16) { /* timing only (wrong decisions) */
+        char stop[8];
+        snprintf(stop, sizeof stop, "_stop%d", v->qs_stop);
+        strncat(name, stop, sizeof name - strlen(name) - 1);
+    }
     return vk_dispatch_rows(v, VOX_OP_query_select, name, b.at, (int)(sizeof b.at / sizeof b.at[0]), p->slot_token,
                             (size_t)S * 4, &a.tok, &a, sizeof a, (uint64_t)(BH * NB));
 }

@@ -456,6 +456,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
      * the certified ones with every decision on the exact path (tests) */
     const char *qsc = getenv("VOXATTN_VULKAN_QS_CERT");
     d->qs_cert = qsc && !strcmp(qsc, "exact") ? 2 : env_choice("VOXATTN_VULKAN_QS_CERT", 1, 2);
+    d->qs_stop = env_choice("VOXATTN_VULKAN_QS_STOP", 0, 3); /* timing only: query_select's phases, wrong decisions */
     d->sr_cm = !vox_env_flag("VOXATTN_VULKAN_SR_SCALAR"); /* A/B: the scalar f32 tile pass */
     const char *sr = getenv("VOXATTN_VULKAN_SR_SLOTS");
     /* opt-in: H200 mid call of session 16, SVG build 1.167 against 1.179 ms, within noise */
