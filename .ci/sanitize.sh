@@ -101,7 +101,7 @@ step_asan() {
     require_robust build-asan
     asan_env
     # suite 'variants' (tests/meson.build): the same host paths as the default runs, another kernel of an op,
-    # device code ASan does not instrument; ~15 min of lavapipe time left out (SANITIZE_ASAN_VARIANTS=1: kept)
+    # device code ASan does not instrument; ~12 min of lavapipe time left out (session 41) (SANITIZE_ASAN_VARIANTS=1: kept)
     local skip="--no-suite variants"
     [ "${SANITIZE_ASAN_VARIANTS:-0}" = 1 ] && skip=""
     # shellcheck disable=SC2086

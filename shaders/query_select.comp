@@ -168,9 +168,8 @@ bool less_similar(REAL cu, uint u, REAL c, uint t)
 }
 
 #if defined(QS_CERT)
-/* The certified variants (_cert: -DQS_F64 -DQS_VEC -DQS_CERT, on shaderFloat64
- * devices with VOXATTN_VULKAN_QS_CERT=1; off by default until measured in a
- * bench build). As the
+/* The certified variants (_cert: -DQS_F64 -DQS_VEC -DQS_CERT, the default on
+ * shaderFloat64 devices; VOXATTN_VULKAN_QS_CERT=0 the exact f64 ones). As the
  * OpenCL backend's certified kernel (backends/opencl/kernels/query_select.cl):
  * each row's f32 Gram entries (its squared norm once, its dot with the centre,
  * a pruned row's dots with the kept rows), cosines c~ in double from them,

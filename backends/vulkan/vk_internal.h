@@ -304,7 +304,7 @@ typedef struct vk_dev {
     int sr_slots;  /* VOXATTN_VULKAN_SR_SLOTS: sample_rows' resident workgroups (0: VK_SR_SLOTS) */
     int permute_narrow; /* permutes copy element by element (VOXATTN_VULKAN_PERMUTE_NARROW), never 16-byte words */
     int qs_stop; /* VOXATTN_VULKAN_QS_STOP 1-3 (timing only, wrong decisions): the certified bf16 query_select without its sources (1), also without its keep flags (2, every row kept), also without its norms (3) */
-    int qs_cert; /* query_select: 1 the certified variants (f64 devices), 0 (default) the exact ones, 2 certified with every decision exact (VOXATTN_VULKAN_QS_CERT) */
+    int qs_cert; /* query_select on f64 devices: 1 (default) the certified variants, 0 the exact ones, 2 certified with every decision exact (VOXATTN_VULKAN_QS_CERT) */
     int qs_element; /* query_select's global path reads element by element (VOXATTN_VULKAN_QS_ELEMENT), not 16 bytes */
     int qs_global; /* query_select reads q rows from global memory (default; VOXATTN_VULKAN_QS_STAGED=1 stages them) */
     double timer_host_ms;
