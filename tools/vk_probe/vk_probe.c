@@ -1,0 +1,65 @@
+/* tools/vk_probe: lists a Vulkan device's extensions whose names contain argv[1..] (all without arguments) and,
+ * where present, VK_NV_cooperative_matrix2's features and VK_KHR_cooperative_matrix's shapes; both structures are
+ * newer than Debian 12's Vulkan headers (239), so they are declared here by hand. Build and run:
+ *   cc -O1 -Wall -o /tmp/vk_probe tools/vk_probe/vk_probe.c -ldl && /tmp/vk_probe cooperative bfloat16
+ * (session 41: the H100's driver 580 has both, bf16 operands included; backends/vulkan/NOTES.md) */
+#include <vulkan/vulkan.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+typedef struct { VkStructureType sType; void *pNext; VkBool32 f[7]; } cm2_features;
+#define ST_CM2_FEATURES ((VkStructureType)1000593000)
+typedef struct { VkStructureType sType; void *pNext; uint32_t M, N, K; int A, B, C, R; VkBool32 sat; int scope; } khr_props;
+#define ST_KHR_PROPS ((VkStructureType)1000506001)
+int main(int argc, char **argv)
+{
+    void *lib = dlopen("libvulkan.so.1", RTLD_NOW);
+    if (!lib) { printf("no libvulkan\n"); return 1; }
+    PFN_vkGetInstanceProcAddr gipa = (PFN_vkGetInstanceProcAddr)dlsym(lib, "vkGetInstanceProcAddr");
+    PFN_vkCreateInstance ci = (PFN_vkCreateInstance)gipa(NULL, "vkCreateInstance");
+    VkApplicationInfo ai = { VK_STRUCTURE_TYPE_APPLICATION_INFO, 0, "vkext", 1, 0, 0, VK_API_VERSION_1_3 };
+    VkInstanceCreateInfo ii = { VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, 0, 0, &ai, 0, 0, 0, 0 };
+    VkInstance inst;
+    if (ci(&ii, NULL, &inst)) { printf("no instance\n"); return 1; }
+#define G(n) PFN_##n n = (PFN_##n)gipa(inst, #n)
+    G(vkEnumeratePhysicalDevices); G(vkEnumerateDeviceExtensionProperties); G(vkGetPhysicalDeviceProperties);
+    G(vkGetPhysicalDeviceFeatures2);
+    uint32_t n = 8; VkPhysicalDevice pd[8];
+    vkEnumeratePhysicalDevices(inst, &n, pd);
+    for (uint32_t d = 0; d < n; d++) {
+        VkPhysicalDeviceProperties p; vkGetPhysicalDeviceProperties(pd[d], &p);
+        printf("device %u: %s driver 0x%x api %u.%u.%u\n", d, p.deviceName, p.driverVersion, VK_VERSION_MAJOR(p.apiVersion),
+               VK_VERSION_MINOR(p.apiVersion), VK_VERSION_PATCH(p.apiVersion));
+        uint32_t ne = 0; vkEnumerateDeviceExtensionProperties(pd[d], NULL, &ne, NULL);
+        VkExtensionProperties *e = calloc(ne, sizeof *e); vkEnumerateDeviceExtensionProperties(pd[d], NULL, &ne, e);
+        int cm2 = 0, khr = 0;
+        for (uint32_t i = 0; i < ne; i++) {
+            int show = argc < 2;
+            for (int a = 1; a < argc; a++) show |= strstr(e[i].extensionName, argv[a]) != NULL;
+            if (show) printf("  %s v%u\n", e[i].extensionName, e[i].specVersion);
+            cm2 |= !strcmp(e[i].extensionName, "VK_NV_cooperative_matrix2");
+            khr |= !strcmp(e[i].extensionName, "VK_KHR_cooperative_matrix");
+        }
+        if (cm2) {
+            cm2_features f = { ST_CM2_FEATURES, 0, {0} };
+            VkPhysicalDeviceFeatures2 f2 = { VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &f };
+            vkGetPhysicalDeviceFeatures2(pd[d], &f2);
+            printf("  cm2 features: workgroupScope %u flexibleDims %u reductions %u conversions %u perElement %u tensorAddressing %u blockLoads %u\n",
+                   f.f[0], f.f[1], f.f[2], f.f[3], f.f[4], f.f[5], f.f[6]);
+        }
+        if (khr) {
+            typedef VkResult (*PFN_props)(VkPhysicalDevice, uint32_t *, khr_props *);
+            PFN_props gp = (PFN_props)gipa(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
+            uint32_t np = 0; if (gp) gp(pd[d], &np, NULL);
+            khr_props *kp = calloc(np ? np : 1, sizeof *kp);
+            for (uint32_t i = 0; i < np; i++) kp[i].sType = ST_KHR_PROPS;
+            if (gp && np) gp(pd[d], &np, kp);
+            for (uint32_t i = 0; i < np; i++)
+                printf("  khr cm %ux%ux%u A%d B%d C%d R%d scope %d\n", kp[i].M, kp[i].N, kp[i].K, kp[i].A, kp[i].B, kp[i].C, kp[i].R, kp[i].scope);
+            free(kp);
+        }
+        free(e);
+    }
+    return 0;
+}
