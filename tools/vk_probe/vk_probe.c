@@ -18,8 +18,8 @@ int main(int argc, char **argv)
     if (!lib) { printf("no libvulkan\n"); return 1; }
     PFN_vkGetInstanceProcAddr gipa = (PFN_vkGetInstanceProcAddr)dlsym(lib, "vkGetInstanceProcAddr");
     PFN_vkCreateInstance ci = (PFN_vkCreateInstance)gipa(NULL, "vkCreateInstance");
-    VkApplicationInfo ai = { VK_STRUCTURE_TYPE_APPLICATION_INFO, 0, "vkext", 1, 0, 0, VK_API_VERSION_1_3 };
-    VkInstanceCreateInfo ii = { VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, 0, 0, &ai, 0, 0, 0, 0 };
+    VkApplicationInfo ai = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "vk_probe", .apiVersion = VK_API_VERSION_1_3};
+    VkInstanceCreateInfo ii = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &ai};
     VkInstance inst;
     if (ci(&ii, NULL, &inst)) { printf("no instance\n"); return 1; }
 #define G(n) PFN_##n n = (PFN_##n)gipa(inst, #n)
@@ -42,8 +42,8 @@ int main(int argc, char **argv)
             khr |= !strcmp(e[i].extensionName, "VK_KHR_cooperative_matrix");
         }
         if (cm2) {
-            cm2_features f = { ST_CM2_FEATURES, 0, {0} };
-            VkPhysicalDeviceFeatures2 f2 = { VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &f };
+            cm2_features f = {.sType = ST_CM2_FEATURES};
+            VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f};
             vkGetPhysicalDeviceFeatures2(pd[d], &f2);
             printf("  cm2 features: workgroupScope %u flexibleDims %u reductions %u conversions %u perElement %u tensorAddressing %u blockLoads %u\n",
                    f.f[0], f.f[1], f.f[2], f.f[3], f.f[4], f.f[5], f.f[6]);
