@@ -18,7 +18,7 @@
 # buffers and plans: any use after free is a report there).
 #
 # env: SANITIZE_STEPS (default "asan tsan valgrind"), SANITIZE_ASAN_VARIANTS (1: the ASan step also
-#      runs the 'variants' suite, kernel A/Bs that only change device code), SANITIZE_GPU_ARGS
+#      runs the 'variants' suite, runs that change only device code), SANITIZE_GPU_ARGS
 #      (meson args for the ASan build's GPU backends, default OpenCL and
 #      Vulkan enabled, CUDA and HIP disabled), MESON_TEST_ARGS (extra args).
 set -euo pipefail
@@ -100,8 +100,8 @@ step_asan() {
     ninja -C build-asan
     require_robust build-asan
     asan_env
-    # suite 'variants' (tests/meson.build): the same host paths as the default runs, another kernel of an op,
-    # device code ASan does not instrument; ~12 min of lavapipe time left out (session 41) (SANITIZE_ASAN_VARIANTS=1: kept)
+    # suite 'variants' (tests/meson.build): runs that differ from ones kept here in device code only, which ASan
+    # does not instrument; ~10 min of lavapipe test time, ~5 of wall time (session 41) (SANITIZE_ASAN_VARIANTS=1: kept)
     local skip="--no-suite variants"
     [ "${SANITIZE_ASAN_VARIANTS:-0}" = 1 ] && skip=""
     # shellcheck disable=SC2086
