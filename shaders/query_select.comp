@@ -193,7 +193,24 @@ float dot32(uint a, uint b)
     QS_FOR_ELEMS(a, b, uf, wf, { s += uf * wf; })
     return s;
 }
+#if defined(QS_RSQ)
+/* c~ without f64 division or square root (the _certr variants, VOXATTN_VULKAN_QS_RSQ=1): 1/sqrt(na nb) from
+ * f32 inversesqrt (2 ulp each, one product rounding: relative error < 2^-20) refined by two Newton steps in
+ * double (each maps a relative error e to 1.5 e^2 + e^3 / 2 plus five roundings: < 2^-37, then < 2^-50), times
+ * g (one rounding). So c~ lies within 2^-49 |c~| of the divided form's, which eps2 adds (QS_RSQ_EPS) */
+double ccos(float g, float na, float nb)
+{
+    const double x = double(na) * double(nb); /* exact */
+    double r = double(inversesqrt(na) * inversesqrt(nb));
+    r = r * (1.5LF - 0.5LF * x * r * r);
+    r = r * (1.5LF - 0.5LF * x * r * r);
+    return double(g) * r;
+}
+#define QS_RSQ_EPS ldexp(1.0LF, -47)
+#else
 double ccos(float g, float na, float nb) { return double(g) / sqrt(double(na) * double(nb)); }
+#define QS_RSQ_EPS 0.0LF
+#endif
 bool norm_ok(float n) { return n >= uintBitsToFloat(0x2b800000u) && n <= uintBitsToFloat(0x71800000u); }
 
 void main()
@@ -222,7 +239,7 @@ void main()
     const double eps2 = 1.0e300LF;
 #else
     const double eps2 = 2.0LF * (2.1LF * gam + 3.0LF * double(D + 64u) * ldexp(1.0LF, -36) +
-                                 double(D + 8u) * ldexp(1.0LF, -52) + 6.02LF * u + ldexp(1.0LF, -48)) *
+                                 double(D + 8u) * ldexp(1.0LF, -52) + 6.02LF * u + ldexp(1.0LF, -48) + QS_RSQ_EPS) *
                         (1.0LF + ldexp(1.0LF, -20));
 #endif
     for (uint l = tid; l < V; l += WG) {
@@ -534,6 +551,9 @@ void main()
     X("query_select_f32_f64_certx", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
     X("query_select_f16_f64_certx", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
     X("query_select_bf16_f64_certx", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_EXACT_ALL=1") \
+    X("query_select_f32_f64_certr", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1") \
+    X("query_select_f16_f64_certr", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1") \
+    X("query_select_bf16_f64_certr", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1") \
     X("query_select_bf16_f64_cert_stop1", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STOP=1") \
     X("query_select_bf16_f64_cert_stop2", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STOP=2") \
     X("query_select_bf16_f64_cert_stop3", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STOP=3") \
@@ -572,12 +592,12 @@ vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_s
     if (v->fp64) /* the cosines in double: near-ties resolve as on the cpu */
         strncat(name, "_f64", sizeof name - strlen(name) - 1);
     if (v->fp64 && v->qs_cert) /* certified f32 decisions, the exact f64 path where uncertain */
-        strncat(name, v->qs_cert == 2 ? "_certx" : "_cert", sizeof name - strlen(name) - 1);
+        strncat(name, v->qs_cert == 2 ? "_certx" : v->qs_rsq ? "_certr" : "_cert", sizeof name - strlen(name) - 1);
     else if (!v->qs_global && V * (a.D + 1) <= QS_SQ) /* the block's rows staged in shared memory */
         strncat(name, "_st", sizeof name - strlen(name) - 1);
     else if (!v->qs_element) /* rows read 16 bytes at a time where aligned */
         strncat(name, "_vec", sizeof name - strlen(name) - 1);
-    if (v->fp64 && v->qs_cert == 1 && v->qs_stop && d->dtype == VOX_BF16) { /* timing only (wrong decisions) */
+    if (v->fp64 && v->qs_cert == 1 && !v->qs_rsq && v->qs_stop && d->dtype == VOX_BF16) { /* timing only (wrong decisions) */
         char stop[8];
         snprintf(stop, sizeof stop, "_stop%d", v->qs_stop);
         strncat(name, stop, sizeof name - strlen(name) - 1);

@@ -390,6 +390,12 @@ void main()
     X("sample_rows_cmstop1_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=1") \
     X("sample_rows_cmstop2_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=2") \
     X("sample_rows_cmstop3_bf16", "sample_rows_cm.comp", "-DDT_BF16=1 -DSR_STOP=3")
+/* Variants compiled by a newer glslang than the build's glslc, their SPIR-V committed under shaders/spv/
+ * (tools/gen_spv.py; backends/vulkan/meson.build checks it against the sources): the tile pass on
+ * workgroup-scope matrices (VOXATTN_VULKAN_SR_NV2) */
+#define VK_PREBUILT_sample_rows(P) \
+    P("sample_rows_nv2_f16", "sample_rows_nv2.comp", "-DDT_F16=1") \
+    P("sample_rows_nv2_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_sample_rows(X)
 
@@ -417,8 +423,9 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     snprintf(stop, sizeof stop, "sample_rows_cmstop%d", v->sr_stop);
     /* the coop-matrix variant: the timing ablations (VOXATTN_VULKAN_SR_STOP, tests only: wrong sums) exist
      * for bf16 only; VOXATTN_VULKAN_SR_CM2 picks the others */
-    const char *cmv = v->sr_stop && d->dtype == VOX_BF16 ? stop
-                      : v->sr_cm2 == 8                   ? "sample_rows_cm9"
+    const char *cmv = v->sr_stop && d->dtype == VOX_BF16                   ? stop
+                      : (v->sr_nv2 & (d->dtype == VOX_BF16 ? 2 : 1)) && a.D <= 128 ? "sample_rows_nv2"
+                      : v->sr_cm2 == 8                                           ? "sample_rows_cm9"
                       : v->sr_cm2 == 1                   ? "sample_rows_cm2"
                       : v->sr_cm2 == 0                   ? "sample_rows_cm"
                                                          : "sample_rows_cm8";

@@ -17,6 +17,10 @@
  *                                 around each dispatch, tallied per pipeline, logged at close (INFO)
  *   VOXATTN_VULKAN_NO_COOPMAT=1   do not enable VK_NV_cooperative_matrix (f16/bf16
  *                                 attention then uses the scalar shader)
+ *   VOXATTN_VULKAN_SR_NV2=1       SVG's sampled rows on workgroup-scope matrices (sample_rows_nv2.comp):
+ *                                 the instance asks for Vulkan 1.3 and the device gets
+ *                                 VK_KHR_cooperative_matrix, VK_NV_cooperative_matrix2 (and for bf16
+ *                                 VK_KHR_shader_bfloat16) where it has them; opt-in until measured
  *   VOXATTN_VULKAN_LIBRARY        see vk_loader.c
  *
  * Wrapping the caller's objects (vox_native_queue): instance, device
@@ -72,6 +76,8 @@ VkResult vk_create_instance(const vk_global *g, int validation, const vox_logger
     if (g->vkEnumerateInstanceVersion)
         g->vkEnumerateInstanceVersion(&ver);
     *api = ver >= VK_API_VERSION_1_2 ? VK_API_VERSION_1_2 : VK_API_VERSION_1_1;
+    if (ver >= VK_API_VERSION_1_3 && vox_env_flag("VOXATTN_VULKAN_SR_NV2")) /* SPIR-V 1.6 (sample_rows_nv2) */
+        *api = VK_API_VERSION_1_3;
     VkApplicationInfo app = {VK_STRUCTURE_TYPE_APPLICATION_INFO, NULL, "voxattn", 1, "voxattn", 1, *api};
     const char *layers[1] = {"VK_LAYER_KHRONOS_validation"};
     const char *exts[1] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
@@ -190,6 +196,114 @@ static const char *coopmat_missing(const vk_ifn *fi, PFN_vkGetInstanceProcAddr g
     return found ? NULL : "no 16x16x16 f16 -> f32 subgroup matrix type";
 }
 
+/* VK_KHR_cooperative_matrix, VK_NV_cooperative_matrix2 and VK_KHR_shader_bfloat16 came after the Vulkan
+ * headers this builds against (Debian 12: 1.3.239): their structures as the registry defines them. */
+#define VK_ST_CM_KHR_FEATURES ((VkStructureType)1000506000)
+#define VK_ST_CM2_FEATURES ((VkStructureType)1000593000)
+#define VK_ST_CM2_FLEX ((VkStructureType)1000593001)
+#define VK_ST_CM2_PROPS ((VkStructureType)1000593002)
+#define VK_ST_BF16_FEATURES ((VkStructureType)1000141000)
+#define VK_CT_BF16 1000141000 /* VK_COMPONENT_TYPE_BFLOAT16_KHR (float16 0, float32 1) */
+typedef struct {
+    VkStructureType sType;
+    void *pNext;
+    VkBool32 cooperativeMatrix, robustBufferAccess;
+} vk_cm_khr_features;
+typedef struct {
+    VkStructureType sType;
+    void *pNext;
+    VkBool32 workgroupScope, flexibleDimensions, reductions, conversions, perElementOperations, tensorAddressing,
+        blockLoads;
+} vk_cm2_features;
+typedef struct {
+    VkStructureType sType;
+    void *pNext;
+    uint32_t wgMaxWorkgroupSize, flexMaxDimension, wgReservedSharedMemory;
+} vk_cm2_props;
+typedef struct {
+    VkStructureType sType;
+    void *pNext;
+    uint32_t MGranularity, NGranularity, KGranularity;
+    int32_t AType, BType, CType, ResultType;
+    VkBool32 saturatingAccumulation;
+    int32_t scope; /* VK_SCOPE_WORKGROUP_KHR 2 */
+    uint32_t workgroupInvocations;
+} vk_cm2_flex;
+typedef struct {
+    VkStructureType sType;
+    void *pNext;
+    VkBool32 type, dotProduct, cooperativeMatrix;
+} vk_bf16_features;
+typedef VkResult(VKAPI_PTR *vk_get_cm2_flex)(VkPhysicalDevice, uint32_t *, vk_cm2_flex *);
+
+#define NV2_WG 256u        /* sample_rows_nv2.comp's workgroup */
+#define NV2_SHARED 36000u  /* and its shared memory (35,876 bytes) */
+
+/* Which dtypes sample_rows_nv2.comp can run on (bit 0 f16, bit 1 bf16): Vulkan 1.3 (SPIR-V 1.6), the three
+ * extensions' features it uses (workgroup scope, flexible dimensions, reductions, conversions, per-element
+ * operations; bf16 types and matrices), a workgroup-scope f16 or bf16 x same -> f32 entry for 256
+ * invocations whose granularities divide 32 x 64 x 128 and 32 x 128 x 64, and room for its shared memory
+ * beside the driver's reserve. 0 with *why set when none. */
+static int nv2_dtypes(const vk_dev *d, uint32_t api, const char **why)
+{
+    VkPhysicalDeviceProperties props;
+    d->fi.vkGetPhysicalDeviceProperties(d->pd, &props);
+    const char *need[3] = {"VK_KHR_cooperative_matrix", "VK_NV_cooperative_matrix2", "VK_KHR_shader_bfloat16"};
+    *why = NULL;
+    if (api < VK_API_VERSION_1_3 || props.apiVersion < VK_API_VERSION_1_3)
+        *why = "needs Vulkan 1.3";
+    for (int i = 0; i < 2 && !*why; i++)
+        if (!vk_has_device_ext(&d->fi, d->pd, need[i]))
+            *why = need[i];
+    if (*why)
+        return 0;
+    int bf16_ext = vk_has_device_ext(&d->fi, d->pd, need[2]);
+    vk_bf16_features bf = {.sType = VK_ST_BF16_FEATURES};
+    vk_cm2_features cm2 = {.sType = VK_ST_CM2_FEATURES, .pNext = bf16_ext ? &bf : NULL};
+    vk_cm_khr_features cmk = {.sType = VK_ST_CM_KHR_FEATURES, .pNext = &cm2};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &cmk};
+    d->fi.vkGetPhysicalDeviceFeatures2(d->pd, &f2);
+    vk_cm2_props cp = {.sType = VK_ST_CM2_PROPS};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &cp};
+    d->fi.vkGetPhysicalDeviceProperties2(d->pd, &p2);
+    if (!cmk.cooperativeMatrix || !cm2.workgroupScope || !cm2.flexibleDimensions || !cm2.reductions ||
+        !cm2.conversions || !cm2.perElementOperations)
+        *why = "a cooperative_matrix2 feature off";
+    else if (cp.wgMaxWorkgroupSize < NV2_WG || cp.flexMaxDimension < 128)
+        *why = "workgroup-scope matrices too small";
+    else if ((uint64_t)props.limits.maxComputeSharedMemorySize < (uint64_t)NV2_SHARED + cp.wgReservedSharedMemory)
+        *why = "shared memory";
+    vk_get_cm2_flex get =
+        (vk_get_cm2_flex)d->gipa(d->inst, "vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV");
+    uint32_t n = 0;
+    if (!*why && (!get || get(d->pd, &n, NULL) != VK_SUCCESS || !n))
+        *why = "no flexible-dimension matrix types";
+    if (*why)
+        return 0;
+    vk_cm2_flex *fp = calloc(n, sizeof *fp);
+    if (!fp) {
+        *why = "out of memory";
+        return 0;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        fp[i].sType = VK_ST_CM2_FLEX;
+    int mask = 0;
+    if (get(d->pd, &n, fp) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n; i++) {
+            const vk_cm2_flex *e = &fp[i];
+            int t = e->AType == 0 ? 1 : e->AType == VK_CT_BF16 && bf16_ext && bf.type && bf.cooperativeMatrix ? 2 : 0;
+            if (t && e->BType == e->AType && e->CType == 1 && e->ResultType == 1 && e->scope == 2 &&
+                (e->workgroupInvocations == 0 || e->workgroupInvocations == NV2_WG) && e->MGranularity &&
+                e->NGranularity && e->KGranularity && 32 % e->MGranularity == 0 && 64 % e->NGranularity == 0 &&
+                128 % e->NGranularity == 0 && 64 % e->KGranularity == 0 && 128 % e->KGranularity == 0)
+                mask |= t;
+        }
+    free(fp);
+    if (!mask)
+        *why = "no workgroup-scope f16/bf16 -> f32 matrices of 256 invocations in these shapes";
+    return mask;
+}
+
 /* ------------------------------------------------------------ open / close */
 
 static void vk_close(void *dev);
@@ -278,19 +392,46 @@ static vox_status create_device(vk_dev *d, const char *no_cm)
         ps = pef.pipelineExecutableInfo == VK_TRUE;
         pef.pNext = &s16;
     }
-    const char *exts[2];
+    const char *exts[5];
     uint32_t next = 0;
     if (ps) {
         dci.pNext = &pef;
         exts[next++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
     }
-    if (d->coopmat) { /* last: the retry below drops it */
+    if (d->coopmat) { /* after the others: the retries below drop it */
         s16.pNext = &cmf;
         exts[next++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
     }
+    /* sample_rows_nv2 (VOXATTN_VULKAN_SR_NV2, nv2_dtypes): last, the first retry drops it */
+    vk_bf16_features bf = {.sType = VK_ST_BF16_FEATURES, .pNext = &f16, .type = VK_TRUE, .cooperativeMatrix = VK_TRUE};
+    vk_cm2_features cm2 = {.sType = VK_ST_CM2_FEATURES,
+                           .pNext = (d->sr_nv2 & 2) ? (void *)&bf : (void *)&f16,
+                           .workgroupScope = VK_TRUE,
+                           .flexibleDimensions = VK_TRUE,
+                           .reductions = VK_TRUE,
+                           .conversions = VK_TRUE,
+                           .perElementOperations = VK_TRUE};
+    vk_cm_khr_features cmk = {.sType = VK_ST_CM_KHR_FEATURES, .pNext = &cm2, .cooperativeMatrix = VK_TRUE};
+    const uint32_t before_nv2 = next;
+    if (d->coopmat && d->sr_nv2) {
+        cmf.pNext = &cmk;
+        exts[next++] = "VK_KHR_cooperative_matrix";
+        exts[next++] = "VK_NV_cooperative_matrix2";
+        if (d->sr_nv2 & 2)
+            exts[next++] = "VK_KHR_shader_bfloat16";
+    } else
+        d->sr_nv2 = 0;
     dci.enabledExtensionCount = next;
     dci.ppEnabledExtensionNames = next ? exts : NULL;
     VkResult r = d->fi.vkCreateDevice(d->pd, &dci, NULL, &d->device);
+    if (r != VK_SUCCESS && d->sr_nv2) {
+        vox_log(d->log, VOX_LOG_WARN, "vulkan: vkCreateDevice with VK_NV_cooperative_matrix2 failed (%s), retrying "
+                                      "without", vk_result_string(r));
+        d->sr_nv2 = 0;
+        cmf.pNext = &f16;
+        dci.enabledExtensionCount = next = before_nv2;
+        r = d->fi.vkCreateDevice(d->pd, &dci, NULL, &d->device);
+    }
     if (r != VK_SUCCESS && d->coopmat) {
         /* keep the device usable through the scalar shaders */
         vox_log(d->log, VOX_LOG_WARN, "vulkan: vkCreateDevice with %s failed (%s), retrying without",
@@ -315,6 +456,10 @@ static vox_status create_device(vk_dev *d, const char *no_cm)
     if (d->coopmat)
         vox_log(d->log, VOX_LOG_DEBUG, "vulkan: %s enabled: f16/bf16 attention with D <= 128 on matrix units",
                 VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    if (d->sr_nv2)
+        vox_log(d->log, VOX_LOG_INFO, "vulkan: VK_NV_cooperative_matrix2 enabled: SVG's sampled rows on "
+                                      "workgroup-scope matrices (%s%s)",
+                (d->sr_nv2 & 1) ? "f16" : "", d->sr_nv2 == 3 ? ", bf16" : (d->sr_nv2 & 2) ? "bf16" : "");
     else
         vox_log(d->log, VOX_LOG_DEBUG, "vulkan: scalar attention shaders (cooperative matrix: %s)", no_cm);
     d->own_device = 1;
@@ -363,6 +508,13 @@ static vox_status open_own(vk_dev *d, int index, int no16)
         no_cm = "VOXATTN_VULKAN_NO_COOPMAT set";
     else
         no_cm = coopmat_missing(&d->fi, d->gipa, d->inst, d->pd, api);
+    if (vox_env_flag("VOXATTN_VULKAN_SR_NV2")) {
+        const char *why = no_cm;
+        d->sr_nv2 = no_cm ? 0 : nv2_dtypes(d, api, &why);
+        if (!d->sr_nv2)
+            vox_log(d->log, VOX_LOG_WARN, "vulkan: VOXATTN_VULKAN_SR_NV2 set but sample_rows_nv2 cannot run: %s",
+                    why);
+    }
     vox_status st = create_device(d, no_cm);
     if (st)
         return st;
@@ -456,6 +608,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
      * the certified ones with every decision on the exact path (tests) */
     const char *qsc = getenv("VOXATTN_VULKAN_QS_CERT");
     d->qs_cert = qsc && !strcmp(qsc, "exact") ? 2 : env_choice("VOXATTN_VULKAN_QS_CERT", 1, 2);
+    d->qs_rsq = env_choice("VOXATTN_VULKAN_QS_RSQ", 0, 1);
     d->qs_stop = env_choice("VOXATTN_VULKAN_QS_STOP", 0, 3); /* timing only: query_select's phases, wrong decisions */
     d->sr_cm = !vox_env_flag("VOXATTN_VULKAN_SR_SCALAR"); /* A/B: the scalar f32 tile pass */
     const char *sr = getenv("VOXATTN_VULKAN_SR_SLOTS");
