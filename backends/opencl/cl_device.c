@@ -352,6 +352,7 @@ vox_status cl_open(int index, const vox_native_queue *native, const vox_logger *
      * (session 14's), 2 (or "exact") the certified one with every decision on its exact path (tests) */
     const char *qsc = getenv("VOXATTN_OPENCL_QS_CERT");
     d->qs_cert = !qsc || !*qsc ? 1 : strcmp(qsc, "exact") == 0 ? 2 : atoi(qsc) == 0 ? 0 : atoi(qsc) == 2 ? 2 : 1;
+    d->qs_rsq = vox_env_flag("VOXATTN_OPENCL_QS_RSQ"); /* the certified cosines without f64 division or sqrt */
     /* "N": query_select's norm and dot loops unrolled N times (the loads of later elements ahead of the
      * sequential f64 sums); unset or 0: the compiler's choice (H200, session 14: 8 made no measurable
      * difference to the keep .5 build) */

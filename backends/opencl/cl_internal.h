@@ -137,6 +137,7 @@ typedef struct cl_dev {
     int sr_slots; /* VOXATTN_OPENCL_SR_SLOTS: sample_rows' resident work-groups (0: two per compute unit) */
     int kv_rowread; /* kv_select built with -DKV_ROWREAD=1 (CPU devices; VOXATTN_OPENCL_KV_ROWREAD) */
     int qs_global; /* query_select built with -DQS_GLOBAL=1 (VOXATTN_OPENCL_QS_GLOBAL) */
+    int qs_rsq;  /* query_select built with -DQS_RSQ=1: the certified cosines without f64 division or square root (VOXATTN_OPENCL_QS_RSQ) */
     int qs_cert; /* query_select built with -DQS_CERT=n: 1 the certified f32 kernel, 0 the exact one, 2 certified with every decision exact (VOXATTN_OPENCL_QS_CERT) */
     int qs_old; /* query_select built with -DQS_NORMS=0: as session 11 (VOXATTN_OPENCL_QS_OLD) */
     int qs_unroll; /* query_select's norm and dot loops unrolled this many times, -DQS_UNROLL (VOXATTN_OPENCL_QS_UNROLL; 0: the compiler's choice) */

@@ -125,7 +125,7 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
                             : kind == PROG_KVW ? d->kvw_maxrreg
                             : f32k ? d->kvf_maxrreg
                                                : 0;
-        char rr[40] = "", shfl[96] = "", bmu[64] = "";
+        char rr[40] = "", shfl[96] = "", bmu[96] = "";
         if (maxrreg > 0)
             snprintf(rr, sizeof rr, " -cl-nv-maxrregcount=%d", maxrreg);
         if (kv)
@@ -136,10 +136,10 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
                      warp && d->kv_warp == 2 ? " -DKV_WARP=2" : "",
                      f32k && d->kv_fallback ? " -DKF_FALLALL=1" : "", f32k && d->kv_fs_gemm ? " -DKF_GEMM=1" : "");
         if (kind == PROG_OPS && d->bm_unroll)
-            snprintf(bmu, sizeof bmu, " -DBM_UNROLL=%d -DQS_UNROLL=%d -DQS_CERT=%d", d->bm_unroll, d->qs_unroll,
-                     d->qs_cert);
+            snprintf(bmu, sizeof bmu, " -DBM_UNROLL=%d -DQS_UNROLL=%d -DQS_CERT=%d -DQS_RSQ=%d", d->bm_unroll,
+                     d->qs_unroll, d->qs_cert, d->qs_rsq);
         else if (kind == PROG_OPS)
-            snprintf(bmu, sizeof bmu, " -DQS_UNROLL=%d -DQS_CERT=%d", d->qs_unroll, d->qs_cert);
+            snprintf(bmu, sizeof bmu, " -DQS_UNROLL=%d -DQS_CERT=%d -DQS_RSQ=%d", d->qs_unroll, d->qs_cert, d->qs_rsq);
         snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=%d -DHD=%d -DBM=%d -DBN=%d -DLS=%d%s%s%s%s%s%s%s%s%s%s",
                  dtype, ops ? d->fp64 : 0, hd, bm, bn, ls, g_prog_options[kind], bmu,
                  kv && d->kv_rowread ? " -DKV_ROWREAD=1" : "", shfl,

@@ -301,9 +301,28 @@ rawel vox_qs_raw(__global const stor *q, __global const int *tokp, long xo, long
 QS_DOT32(vox_qs_dot32, __global)
 QS_DOT32(vox_qs_dot32_l, __local)
 
-/* the certified cosine from f32 Gram entries (f64 division and square root,
- * correctly rounded), for norms in [2^-40, 2^100] */
+/* the certified cosine from f32 Gram entries, for norms in [2^-40, 2^100]: f64 division and square root,
+ * correctly rounded; or with -DQS_RSQ=1 (VOXATTN_OPENCL_QS_RSQ, as Vulkan's _certr) without either,
+ * 1/sqrt(na nb) from f32 rsqrt (2 ulp each, one product rounding: relative error < 2^-20) refined by two
+ * Newton steps in double (< 2^-37, then < 2^-50), times g: within 2^-49 |c~| of the divided form, which
+ * eps2 adds (QS_RSQ_EPS) */
+#ifndef QS_RSQ
+#define QS_RSQ 0
+#endif
+#if QS_RSQ
+double vox_qs_ccos(float g, float na, float nb)
+{
+    const double x = (double)na * (double)nb; /* exact */
+    double r = (double)(rsqrt(na) * rsqrt(nb));
+    r = r * (1.5 - 0.5 * x * r * r);
+    r = r * (1.5 - 0.5 * x * r * r);
+    return (double)g * r;
+}
+#define QS_RSQ_EPS 0x1p-47
+#else
 double vox_qs_ccos(float g, float na, float nb) { return (double)g / sqrt((double)na * (double)nb); }
+#define QS_RSQ_EPS 0.0
+#endif
 int vox_qs_norm_ok(float n) { return n >= 0x1p-40f && n <= 0x1p100f; }
 
 /* 16-byte loads in flight per work-item while staging a block */
@@ -341,7 +360,7 @@ __kernel void vox_query_select(VOX_CL_BUF_PARAMS(VOX_QUERY_SELECT_BUFS) VOX_CL_A
     const double gm = (double)D * 0x1p-24, gam = gm < 0.5 ? gm / (1.0 - gm) : (double)INFINITY;
     const double eps2 = QS_CERT == 2 ? (double)INFINITY
                                      : 2.0 * (2.1 * gam + 3.0 * (D + 64) * 0x1p-36 + (D + 8) * 0x1p-52 +
-                                              6.02 * 0x1p-24 + 0x1p-48) * (1.0 + 0x1p-20);
+                                              6.02 * 0x1p-24 + 0x1p-48 + QS_RSQ_EPS) * (1.0 + 0x1p-20);
 #define QS_COS(t, b) \
     (staged ? vox_cosine_nl(sl, (t), (b), D, rs, nrm[t], nrm[b], nex[t], nex[b]) \
             : vox_cosine_n(x, j * V + (t), j * V + (b), D, D, nrm[t], nrm[b], nex[t], nex[b]))
