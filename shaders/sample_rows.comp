@@ -395,7 +395,9 @@ void main()
  * workgroup-scope matrices (VOXATTN_VULKAN_SR_NV2) */
 #define VK_PREBUILT_sample_rows(P) \
     P("sample_rows_nv2_f16", "sample_rows_nv2.comp", "-DDT_F16=1") \
-    P("sample_rows_nv2_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1")
+    P("sample_rows_nv2_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1") \
+    P("sample_rows_nv2s_f16", "sample_rows_nv2.comp", "-DDT_F16=1 -DSR_NV2_STORE=1") \
+    P("sample_rows_nv2s_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_STORE=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_sample_rows(X)
 
@@ -424,7 +426,7 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     /* the coop-matrix variant: the timing ablations (VOXATTN_VULKAN_SR_STOP, tests only: wrong sums) exist
      * for bf16 only; VOXATTN_VULKAN_SR_CM2 picks the others */
     const char *cmv = v->sr_stop && d->dtype == VOX_BF16                   ? stop
-                      : (v->sr_nv2 & (d->dtype == VOX_BF16 ? 2 : 1)) && a.D <= 128 ? "sample_rows_nv2"
+                      : (v->sr_nv2 & (d->dtype == VOX_BF16 ? 2 : 1)) && a.D <= 128 ? v->sr_nv2_form == 2 ? "sample_rows_nv2s" : "sample_rows_nv2"
                       : v->sr_cm2 == 8                                           ? "sample_rows_cm9"
                       : v->sr_cm2 == 1                   ? "sample_rows_cm2"
                       : v->sr_cm2 == 0                   ? "sample_rows_cm"

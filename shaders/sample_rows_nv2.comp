@@ -75,8 +75,19 @@ layout(std430, set = 0, binding = 7) writeonly buffer Work { float work[]; };
 /* Q tile (rows 0..31) first; then the K tile (rows 0..63) and the V tile (rows 64..127); 16-bit bits, row
  * stride RS4 */
 shared uvec4 skv[2u * SR_KT * RS4];
-shared float srm[SR_RW];      /* per row: the tile's max m, then its sum z */
-shared float srz[SR_RW];
+#if defined(SR_NV2_STORE)
+/* -DSR_NV2_STORE (VOXATTN_VULKAN_SR_NV2=2, _nv2s): the row reductions as 32 x 16 matrices stored to shared
+ * memory (row r's value at r * 16) instead of written from a per-element function */
+shared float srm[SR_RW * 16u];
+shared float srz[SR_RW * 16u];
+#define SRM(r) srm[(r) * 16u]
+#define SRZ(r) srz[(r) * 16u]
+#else
+shared float srm[SR_RW]; /* per row: the tile's max m */
+shared float srz[SR_RW]; /* and its sum z */
+#define SRM(r) srm[r]
+#define SRZ(r) srz[r]
+#endif
 shared float sfac[6u * SR_RW]; /* per pattern p and row: fa at p * 32, ft at (3 + p) * 32 (-0: not taken) */
 shared uint svnf;             /* the last tile number (+1) whose V held an Inf or NaN */
 
@@ -197,7 +208,7 @@ float el_put_row(const in uint r, const in uint c, const in float e, const in ui
 /* w = exp(s - m) on the valid keys of a row whose max is not -inf, else 0 */
 float el_weights(const in uint r, const in uint c, const in float e, const in uint nk)
 {
-    float m = srm[r];
+    float m = SRM(r);
     return c < nk && m != NEG_INF ? exp(e - m) : 0.0;
 }
 /* row r's factor f (0..5: fa of patterns 0-2, ft of patterns 0-2) */
@@ -284,15 +295,21 @@ void main()
         ACC(SR_RW, SR_KT) s = ACC(SR_RW, SR_KT)(0.0);
         s = coopMatMulAdd(qa, kt, s);
         coopMatPerElementNV(s, s, el_scores, nk, pc.scale);
+#if defined(SR_NV2_STORE)
+        ACC(SR_RW, 16u) red;
+        coopMatReduceNV(red, s, gl_CooperativeMatrixReduceRowNV, red_nmax);
+        coopMatStore(red, srm, 0u, 16u, gl_CooperativeMatrixLayoutRowMajor);
+#else
         ACC(SR_RW, SR_KT) red;
         coopMatReduceNV(red, s, gl_CooperativeMatrixReduceRowNV, red_nmax);
         coopMatPerElementNV(red, red, el_put_row, 0u);
+#endif
         barrier(); /* (2) srm written */
 
         /* row tid: the patterns' factors from the tile max (merge_tile of the scalar pass: a NaN max makes
          * them NaN and poisons the sums) */
         if (tid < SR_RW) {
-            const float mbr = srm[tid];
+            const float mbr = SRM(tid);
             [[unroll]] for (uint p = 0u; p < 3u; p++) {
                 fa[p] = 1.0, ft[p] = 1.0;
                 bool take = p == 0u || allows_c(ci, cj, p == 2u);
@@ -315,7 +332,11 @@ void main()
         /* w, its row sums, the pieces, T = P V */
         coopMatPerElementNV(s, s, el_weights, nk);
         coopMatReduceNV(red, s, gl_CooperativeMatrixReduceRowNV, red_add);
+#if defined(SR_NV2_STORE)
+        coopMatStore(red, srz, 0u, 16u, gl_CooperativeMatrixLayoutRowMajor);
+#else
         coopMatPerElementNV(red, red, el_put_row, 1u);
+#endif
         ACC(SR_RW, SR_KT) ph, pr;
         [[unroll]] for (int i = 0; i < s.length(); i++) {
             float w = s[i] * P_SCALE;
@@ -347,7 +368,7 @@ void main()
         barrier(); /* (3) srz and sfac written; K and V read */
 
         if (tid < SR_RW) {
-            const float mbr = srm[tid], zbr = srz[tid];
+            const float mbr = SRM(tid), zbr = SRZ(tid);
             [[unroll]] for (uint p = 0u; p < 3u; p++)
                 if (floatBitsToUint(ft[p]) != 0x80000000u) {
                     Z[p] = Z[p] * fa[p] + zbr * ft[p];

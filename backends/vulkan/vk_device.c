@@ -237,7 +237,7 @@ typedef struct {
 typedef VkResult(VKAPI_PTR *vk_get_cm2_flex)(VkPhysicalDevice, uint32_t *, vk_cm2_flex *);
 
 #define NV2_WG 256u        /* sample_rows_nv2.comp's workgroup */
-#define NV2_SHARED 36000u  /* and its shared memory (35,876 bytes) */
+#define NV2_SHARED 40000u  /* and its shared memory (35,876 bytes; _nv2s 39,684) */
 
 /* Which dtypes sample_rows_nv2.comp can run on (bit 0 f16, bit 1 bf16): Vulkan 1.3 (SPIR-V 1.6), the three
  * extensions' features it uses (workgroup scope, flexible dimensions, reductions, conversions, per-element
@@ -466,6 +466,8 @@ static vox_status create_device(vk_dev *d, const char *no_cm)
     return VOX_OK;
 }
 
+static int env_choice(const char *name, int dflt, int max);
+
 /* Our own instance and device on the probed device `index`. */
 static vox_status open_own(vk_dev *d, int index, int no16)
 {
@@ -508,7 +510,8 @@ static vox_status open_own(vk_dev *d, int index, int no16)
         no_cm = "VOXATTN_VULKAN_NO_COOPMAT set";
     else
         no_cm = coopmat_missing(&d->fi, d->gipa, d->inst, d->pd, api);
-    if (vox_env_flag("VOXATTN_VULKAN_SR_NV2")) {
+    d->sr_nv2_form = env_choice("VOXATTN_VULKAN_SR_NV2", 0, 2);
+    if (d->sr_nv2_form) {
         const char *why = no_cm;
         d->sr_nv2 = no_cm ? 0 : nv2_dtypes(d, api, &why);
         if (!d->sr_nv2)
