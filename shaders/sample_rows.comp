@@ -424,7 +424,8 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     char name[48], stop[32];
     snprintf(stop, sizeof stop, "sample_rows_cmstop%d", v->sr_stop);
     /* the coop-matrix variant: the timing ablations (VOXATTN_VULKAN_SR_STOP, tests only: wrong sums) exist
-     * for bf16 only; VOXATTN_VULKAN_SR_CM2 picks the others */
+     * for bf16 only; then the workgroup-scope pass where the device has cooperative_matrix2 (sr_nv2, unless
+     * VOXATTN_VULKAN_SR_NV2=0); else VOXATTN_VULKAN_SR_CM2 picks the subgroup-scope form */
     const char *cmv = v->sr_stop && d->dtype == VOX_BF16                   ? stop
                       : (v->sr_nv2 & (d->dtype == VOX_BF16 ? 2 : 1)) && a.D <= 128 ? v->sr_nv2_form == 2 ? "sample_rows_nv2s" : "sample_rows_nv2"
                       : v->sr_cm2 == 8                                           ? "sample_rows_cm9"

@@ -17,10 +17,10 @@
  *                                 around each dispatch, tallied per pipeline, logged at close (INFO)
  *   VOXATTN_VULKAN_NO_COOPMAT=1   do not enable VK_NV_cooperative_matrix (f16/bf16
  *                                 attention then uses the scalar shader)
- *   VOXATTN_VULKAN_SR_NV2=1       SVG's sampled rows on workgroup-scope matrices (sample_rows_nv2.comp):
- *                                 the instance asks for Vulkan 1.3 and the device gets
- *                                 VK_KHR_cooperative_matrix, VK_NV_cooperative_matrix2 (and for bf16
- *                                 VK_KHR_shader_bfloat16) where it has them; opt-in until measured
+ *   VOXATTN_VULKAN_SR_NV2=0       SVG's sampled rows not on workgroup-scope matrices (sample_rows_nv2.comp,
+ *                                 the default where the device has VK_KHR_cooperative_matrix and
+ *                                 VK_NV_cooperative_matrix2, for bf16 VK_KHR_shader_bfloat16: the
+ *                                 instance then asks for Vulkan 1.3 and the device enables them)
  *   VOXATTN_VULKAN_LIBRARY        see vk_loader.c
  *
  * Wrapping the caller's objects (vox_native_queue): instance, device
@@ -68,7 +68,13 @@ static VkDebugUtilsMessengerCreateInfoEXT messenger_info(const vox_logger *log)
     return mi;
 }
 
-/* Creates an instance (optionally with the validation layer + messenger). */
+static int env_choice(const char *name, int dflt, int max);
+
+/* VOXATTN_VULKAN_SR_NV2: 0 off, 1 (unset) sample_rows_nv2 where the device can run it, 2 _nv2s */
+static int sr_nv2_form(void) { return env_choice("VOXATTN_VULKAN_SR_NV2", 1, 2); }
+
+/* Creates an instance (optionally with the validation layer + messenger): Vulkan 1.3 where the loader has it
+ * and sample_rows_nv2 may run (its SPIR-V 1.6 needs it), else 1.2 or 1.1. */
 VkResult vk_create_instance(const vk_global *g, int validation, const vox_logger *log, VkInstance *inst,
                             uint32_t *api)
 {
@@ -76,7 +82,7 @@ VkResult vk_create_instance(const vk_global *g, int validation, const vox_logger
     if (g->vkEnumerateInstanceVersion)
         g->vkEnumerateInstanceVersion(&ver);
     *api = ver >= VK_API_VERSION_1_2 ? VK_API_VERSION_1_2 : VK_API_VERSION_1_1;
-    if (ver >= VK_API_VERSION_1_3 && vox_env_flag("VOXATTN_VULKAN_SR_NV2")) /* SPIR-V 1.6 (sample_rows_nv2) */
+    if (ver >= VK_API_VERSION_1_3 && sr_nv2_form())
         *api = VK_API_VERSION_1_3;
     VkApplicationInfo app = {VK_STRUCTURE_TYPE_APPLICATION_INFO, NULL, "voxattn", 1, "voxattn", 1, *api};
     const char *layers[1] = {"VK_LAYER_KHRONOS_validation"};
@@ -466,8 +472,6 @@ static vox_status create_device(vk_dev *d, const char *no_cm)
     return VOX_OK;
 }
 
-static int env_choice(const char *name, int dflt, int max);
-
 /* Our own instance and device on the probed device `index`. */
 static vox_status open_own(vk_dev *d, int index, int no16)
 {
@@ -510,12 +514,14 @@ static vox_status open_own(vk_dev *d, int index, int no16)
         no_cm = "VOXATTN_VULKAN_NO_COOPMAT set";
     else
         no_cm = coopmat_missing(&d->fi, d->gipa, d->inst, d->pd, api);
-    d->sr_nv2_form = env_choice("VOXATTN_VULKAN_SR_NV2", 0, 2);
-    if (d->sr_nv2_form) {
+    d->sr_nv2_form = sr_nv2_form();
+    if (d->sr_nv2_form) { /* asked for by name: a warning where it cannot run; by default a debug line */
         const char *why = no_cm;
         d->sr_nv2 = no_cm ? 0 : nv2_dtypes(d, api, &why);
         if (!d->sr_nv2)
-            vox_log(d->log, VOX_LOG_WARN, "vulkan: VOXATTN_VULKAN_SR_NV2 set but sample_rows_nv2 cannot run: %s",
+            vox_log(d->log, vox_env_flag("VOXATTN_VULKAN_SR_NV2") ? VOX_LOG_WARN : VOX_LOG_DEBUG,
+                    "vulkan: sample_rows_nv2 cannot run (%s): SVG's tile pass on VK_NV_cooperative_matrix or "
+                    "scalar",
                     why);
     }
     vox_status st = create_device(d, no_cm);
@@ -611,7 +617,9 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
      * the certified ones with every decision on the exact path (tests) */
     const char *qsc = getenv("VOXATTN_VULKAN_QS_CERT");
     d->qs_cert = qsc && !strcmp(qsc, "exact") ? 2 : env_choice("VOXATTN_VULKAN_QS_CERT", 1, 2);
-    d->qs_rsq = env_choice("VOXATTN_VULKAN_QS_RSQ", 0, 1);
+    /* _certr (the default since session 42: H100, hunyuan-720p keep 0.5 builds tau 7.125 / top-k 4.428 ms against
+     * _cert's 7.170 / 4.491, the same decisions) or _cert (0) */
+    d->qs_rsq = env_choice("VOXATTN_VULKAN_QS_RSQ", 1, 1);
     d->qs_stop = env_choice("VOXATTN_VULKAN_QS_STOP", 0, 3); /* timing only: query_select's phases, wrong decisions */
     d->sr_cm = !vox_env_flag("VOXATTN_VULKAN_SR_SCALAR"); /* A/B: the scalar f32 tile pass */
     const char *sr = getenv("VOXATTN_VULKAN_SR_SLOTS");
