@@ -12,7 +12,9 @@
  * hunyuan-720p's SVG build 4.349 ms against _cm9's 5.401 on an H100
  * (session 42).
  *
- * One workgroup of 256 per (bh, key split, group of SR_RW = 32 sampled rows),
+ * One workgroup of 256 per (bh, key split, group of SR_RW = 32 sampled rows;
+ * with -DSR_WIDE 512 per 64 rows, so that the default 64 sampled rows of a
+ * head stream each key tile once instead of twice),
  * its split's key blocks streamed once in tiles of up to 64 keys of one
  * block, the three patterns together. Per tile, with matrices of the whole
  * workgroup (the driver splits them over its subgroups):
@@ -31,7 +33,7 @@
  *    reference has Inf);
  *  - T = P V (32 x 128 f32) by three products, lo first;
  *  - the merge into each pattern's accumulator (3 matrices 32 x 128 f32),
- *    A = A fa + T ft with the row's factors (invocation r < 32 keeps row r's
+ *    A = A fa + T ft with the row's factors (invocation r < SR_RW keeps row r's
  *    max, sum and -inf bits per pattern and writes fa, ft to shared memory;
  *    ft = -0 marks a pattern that does not take the tile: A untouched).
  * The sums are not _cm's bit for bit (other accumulation orders inside the
@@ -51,9 +53,15 @@
 #define ET float16_t
 #endif
 #include "common.glsl"
+#if defined(SR_WIDE) /* -DSR_WIDE (VOXATTN_VULKAN_SR_NV2=3, _nv2w): 64 rows, 512 invocations, K and V staged once for both */
+#define WG 512u
+#define WGI 512
+#define SR_RW 64u             /* sampled rows per workgroup */
+#else
 #define WG 256u
 #define WGI 256
 #define SR_RW 32u             /* sampled rows per workgroup */
+#endif
 #define SR_KT 64u             /* keys per tile */
 #define DMAX 128u
 #define C8 (DMAX / 8u)        /* 16-byte chunks (8 elements) per staged row */
@@ -90,7 +98,7 @@ shared float srz[SR_RW]; /* and its sum z */
 #define SRM(r) srm[r]
 #define SRZ(r) srz[r]
 #endif
-shared float sfac[6u * SR_RW]; /* per pattern p and row: fa at p * 32, ft at (3 + p) * 32 (-0: not taken) */
+shared float sfac[6u * SR_RW]; /* per pattern p and row: fa at p SR_RW, ft at (3 + p) SR_RW (-0: not taken) */
 shared uint svnf;             /* the last tile number (+1) whose V held an Inf or NaN */
 
 #define ACC(R, C) coopmat<float, gl_ScopeWorkgroup, R, C, gl_MatrixUseAccumulator>
@@ -179,7 +187,7 @@ void main()
     coopMatLoad(qa, skv, 0u, RS4, gl_CooperativeMatrixLayoutRowMajor);
     barrier(); /* Q read before the first stage */
 
-    /* row tid (< 32): its block's coordinates, its max, sum and -inf bits per pattern */
+    /* row tid (< SR_RW): its block's coordinates, its max, sum and -inf bits per pattern */
     ivec3 ci = ivec3(-1);
     float M[3], Z[3], fa[3], ft[3];
     uint ninf = 0u;
