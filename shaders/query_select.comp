@@ -194,7 +194,7 @@ float dot32(uint a, uint b)
     return s;
 }
 #if defined(QS_RSQ)
-/* c~ without f64 division or square root (the _certr variants, VOXATTN_VULKAN_QS_RSQ=1): 1/sqrt(na nb) from
+/* c~ without f64 division or square root (the _certr variants, the default; VOXATTN_VULKAN_QS_RSQ=0: _cert): 1/sqrt(na nb) from
  * f32 inversesqrt (2 ulp each, one product rounding: relative error < 2^-20) refined by two Newton steps in
  * double (each maps a relative error e to 1.5 e^2 + e^3 / 2 plus five roundings: < 2^-37, then < 2^-50), times
  * g (one rounding). So c~ lies within 2^-49 |c~| of the divided form's, which eps2 adds (QS_RSQ_EPS) */
