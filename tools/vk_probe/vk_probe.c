@@ -1,5 +1,6 @@
 /* tools/vk_probe: lists a Vulkan device's extensions whose names contain argv[1..] (all without arguments) and,
- * where present, VK_NV_cooperative_matrix2's features and VK_KHR_cooperative_matrix's shapes; both structures are
+ * where present, VK_NV_cooperative_matrix2's features, properties and flexible shapes and VK_KHR_cooperative_matrix's
+ * shapes; these structures are
  * newer than Debian 12's Vulkan headers (239), so they are declared here by hand. Build and run:
  *   cc -O1 -Wall -o /tmp/vk_probe tools/vk_probe/vk_probe.c -ldl && /tmp/vk_probe cooperative bfloat16
  * (session 41: the H100's driver 580 has both, bf16 operands included; backends/vulkan/NOTES.md) */
@@ -12,6 +13,12 @@ typedef struct { VkStructureType sType; void *pNext; VkBool32 f[7]; } cm2_featur
 #define ST_CM2_FEATURES ((VkStructureType)1000593000)
 typedef struct { VkStructureType sType; void *pNext; uint32_t M, N, K; int A, B, C, R; VkBool32 sat; int scope; } khr_props;
 #define ST_KHR_PROPS ((VkStructureType)1000506001)
+/* VK_NV_cooperative_matrix2's properties and flexible-dimension entries (session 42: what sample_rows_nv2's
+ * host check reads, backends/vulkan/vk_device.c nv2_dtypes) */
+typedef struct { VkStructureType sType; void *pNext; uint32_t wg_max, flex_max, wg_reserved; } cm2_props;
+#define ST_CM2_PROPS ((VkStructureType)1000593002)
+typedef struct { VkStructureType sType; void *pNext; uint32_t Mg, Ng, Kg; int A, B, C, R; VkBool32 sat; int scope; uint32_t inv; } cm2_flex;
+#define ST_CM2_FLEX ((VkStructureType)1000593001)
 int main(int argc, char **argv)
 {
     void *lib = dlopen("libvulkan.so.1", RTLD_NOW);
@@ -47,6 +54,23 @@ int main(int argc, char **argv)
             vkGetPhysicalDeviceFeatures2(pd[d], &f2);
             printf("  cm2 features: workgroupScope %u flexibleDims %u reductions %u conversions %u perElement %u tensorAddressing %u blockLoads %u\n",
                    f.f[0], f.f[1], f.f[2], f.f[3], f.f[4], f.f[5], f.f[6]);
+            G(vkGetPhysicalDeviceProperties2);
+            cm2_props cp = {.sType = ST_CM2_PROPS};
+            VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &cp};
+            vkGetPhysicalDeviceProperties2(pd[d], &p2);
+            printf("  cm2 properties: workgroup scope max %u invocations, flexible max dimension %u, reserved shared %u bytes"
+                   " (maxComputeSharedMemorySize %u)\n", cp.wg_max, cp.flex_max, cp.wg_reserved,
+                   p2.properties.limits.maxComputeSharedMemorySize);
+            typedef VkResult (*PFN_flex)(VkPhysicalDevice, uint32_t *, cm2_flex *);
+            PFN_flex gf = (PFN_flex)gipa(inst, "vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV");
+            uint32_t nf = 0; if (gf) gf(pd[d], &nf, NULL);
+            cm2_flex *fx = calloc(nf ? nf : 1, sizeof *fx);
+            for (uint32_t i = 0; i < nf; i++) fx[i].sType = ST_CM2_FLEX;
+            if (gf && nf) gf(pd[d], &nf, fx);
+            for (uint32_t i = 0; i < nf; i++)
+                printf("  cm2 flexible: granularity %ux%ux%u A%d B%d C%d R%d scope %d invocations %u\n", fx[i].Mg, fx[i].Ng,
+                       fx[i].Kg, fx[i].A, fx[i].B, fx[i].C, fx[i].R, fx[i].scope, fx[i].inv);
+            free(fx);
         }
         if (khr) {
             typedef VkResult (*PFN_props)(VkPhysicalDevice, uint32_t *, khr_props *);
