@@ -19,6 +19,23 @@ typedef struct { VkStructureType sType; void *pNext; uint32_t wg_max, flex_max, 
 #define ST_CM2_PROPS ((VkStructureType)1000593002)
 typedef struct { VkStructureType sType; void *pNext; uint32_t Mg, Ng, Kg; int A, B, C, R; VkBool32 sat; int scope; uint32_t inv; } cm2_flex;
 #define ST_CM2_FLEX ((VkStructureType)1000593001)
+/* PRINT for each entry x[i] of the array of T (sType ST) that the instance function NAME lists for pd[d] */
+#define LIST(T, NAME, ST, PRINT)                                                                \
+    do {                                                                                        \
+        typedef VkResult (*PFN_list)(VkPhysicalDevice, uint32_t *, T *);                        \
+        PFN_list get = (PFN_list)gipa(inst, NAME);                                              \
+        uint32_t cnt = 0;                                                                       \
+        if (get)                                                                                \
+            get(pd[d], &cnt, NULL);                                                             \
+        T *x = calloc(cnt ? cnt : 1, sizeof *x);                                                \
+        for (uint32_t i = 0; i < cnt; i++)                                                      \
+            x[i].sType = ST;                                                                    \
+        if (get && cnt)                                                                         \
+            get(pd[d], &cnt, x);                                                                \
+        for (uint32_t i = 0; i < cnt; i++)                                                      \
+            PRINT;                                                                              \
+        free(x);                                                                                \
+    } while (0)
 int main(int argc, char **argv)
 {
     void *lib = dlopen("libvulkan.so.1", RTLD_NOW);
@@ -61,27 +78,14 @@ int main(int argc, char **argv)
             printf("  cm2 properties: workgroup scope max %u invocations, flexible max dimension %u, reserved shared %u bytes"
                    " (maxComputeSharedMemorySize %u)\n", cp.wg_max, cp.flex_max, cp.wg_reserved,
                    p2.properties.limits.maxComputeSharedMemorySize);
-            typedef VkResult (*PFN_flex)(VkPhysicalDevice, uint32_t *, cm2_flex *);
-            PFN_flex gf = (PFN_flex)gipa(inst, "vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV");
-            uint32_t nf = 0; if (gf) gf(pd[d], &nf, NULL);
-            cm2_flex *fx = calloc(nf ? nf : 1, sizeof *fx);
-            for (uint32_t i = 0; i < nf; i++) fx[i].sType = ST_CM2_FLEX;
-            if (gf && nf) gf(pd[d], &nf, fx);
-            for (uint32_t i = 0; i < nf; i++)
-                printf("  cm2 flexible: granularity %ux%ux%u A%d B%d C%d R%d scope %d invocations %u\n", fx[i].Mg, fx[i].Ng,
-                       fx[i].Kg, fx[i].A, fx[i].B, fx[i].C, fx[i].R, fx[i].scope, fx[i].inv);
-            free(fx);
+            LIST(cm2_flex, "vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV", ST_CM2_FLEX,
+                 printf("  cm2 flexible: granularity %ux%ux%u A%d B%d C%d R%d scope %d invocations %u\n", x[i].Mg,
+                        x[i].Ng, x[i].Kg, x[i].A, x[i].B, x[i].C, x[i].R, x[i].scope, x[i].inv));
         }
         if (khr) {
-            typedef VkResult (*PFN_props)(VkPhysicalDevice, uint32_t *, khr_props *);
-            PFN_props gp = (PFN_props)gipa(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
-            uint32_t np = 0; if (gp) gp(pd[d], &np, NULL);
-            khr_props *kp = calloc(np ? np : 1, sizeof *kp);
-            for (uint32_t i = 0; i < np; i++) kp[i].sType = ST_KHR_PROPS;
-            if (gp && np) gp(pd[d], &np, kp);
-            for (uint32_t i = 0; i < np; i++)
-                printf("  khr cm %ux%ux%u A%d B%d C%d R%d scope %d\n", kp[i].M, kp[i].N, kp[i].K, kp[i].A, kp[i].B, kp[i].C, kp[i].R, kp[i].scope);
-            free(kp);
+            LIST(khr_props, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR", ST_KHR_PROPS,
+                 printf("  khr cm %ux%ux%u A%d B%d C%d R%d scope %d\n", x[i].M, x[i].N, x[i].K, x[i].A, x[i].B, x[i].C,
+                        x[i].R, x[i].scope));
         }
         free(e);
     }
