@@ -461,12 +461,12 @@ static vox_status create_device(vk_dev *d, const char *no_cm)
     if (d->coopmat)
         vox_log(d->log, VOX_LOG_DEBUG, "vulkan: %s enabled: f16/bf16 attention with D <= 128 on matrix units",
                 VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    else
+        vox_log(d->log, VOX_LOG_DEBUG, "vulkan: scalar attention shaders (cooperative matrix: %s)", no_cm);
     if (d->sr_nv2)
         vox_log(d->log, VOX_LOG_INFO, "vulkan: VK_NV_cooperative_matrix2 enabled: SVG's sampled rows on "
                                       "workgroup-scope matrices (%s%s)",
                 (d->sr_nv2 & 1) ? "f16" : "", d->sr_nv2 == 3 ? ", bf16" : (d->sr_nv2 & 2) ? "bf16" : "");
-    else
-        vox_log(d->log, VOX_LOG_DEBUG, "vulkan: scalar attention shaders (cooperative matrix: %s)", no_cm);
     d->own_device = 1;
     return VOX_OK;
 }
