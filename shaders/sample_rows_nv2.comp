@@ -12,9 +12,7 @@
  * hunyuan-720p's SVG build 4.349 ms against _cm9's 5.401 on an H100
  * (session 42).
  *
- * One workgroup of 256 per (bh, key split, group of SR_RW = 32 sampled rows;
- * with -DSR_WIDE 512 per 64 rows, so that the default 64 sampled rows of a
- * head stream each key tile once instead of twice),
+ * One workgroup of 256 per (bh, key split, group of SR_RW = 32 sampled rows),
  * its split's key blocks streamed once in tiles of up to 64 keys of one
  * block, the three patterns together. Per tile, with matrices of the whole
  * workgroup (the driver splits them over its subgroups):
@@ -39,7 +37,9 @@
  * The sums are not _cm's bit for bit (other accumulation orders inside the
  * products and reductions); the pieces make P V exact up to the f32
  * accumulation, as in _cm. Three workgroup barriers per tile. The next
- * tile's global loads are issued after this tile's merge (_cm8's order). */
+ * tile's global loads are issued after this tile's merge (_cm8's order), or
+ * with -DSR_NV2_EARLY (_nv2e) as soon as this tile is staged, so that they
+ * are in flight across its products and merge (32 more registers). */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
@@ -53,15 +53,9 @@
 #define ET float16_t
 #endif
 #include "common.glsl"
-#if defined(SR_WIDE) /* -DSR_WIDE (VOXATTN_VULKAN_SR_NV2=3, _nv2w): 64 rows, 512 invocations, K and V staged once for both */
-#define WG 512u
-#define WGI 512
-#define SR_RW 64u             /* sampled rows per workgroup */
-#else
 #define WG 256u
 #define WGI 256
 #define SR_RW 32u             /* sampled rows per workgroup */
-#endif
 #define SR_KT 64u             /* keys per tile */
 #define DMAX 128u
 #define C8 (DMAX / 8u)        /* 16-byte chunks (8 elements) per staged row */
@@ -85,19 +79,8 @@ layout(std430, set = 0, binding = 7) writeonly buffer Work { float work[]; };
 /* Q tile (rows 0..31) first; then the K tile (rows 0..63) and the V tile (rows 64..127); 16-bit bits, row
  * stride RS4 */
 shared uvec4 skv[2u * SR_KT * RS4];
-#if defined(SR_NV2_STORE)
-/* -DSR_NV2_STORE (VOXATTN_VULKAN_SR_NV2=2, _nv2s): the row reductions as 32 x 16 matrices stored to shared
- * memory (row r's value at r * 16) instead of written from a per-element function */
-shared float srm[SR_RW * 16u];
-shared float srz[SR_RW * 16u];
-#define SRM(r) srm[(r) * 16u]
-#define SRZ(r) srz[(r) * 16u]
-#else
 shared float srm[SR_RW]; /* per row: the tile's max m */
 shared float srz[SR_RW]; /* and its sum z */
-#define SRM(r) srm[r]
-#define SRZ(r) srz[r]
-#endif
 shared float sfac[6u * SR_RW]; /* per pattern p and row: fa at p SR_RW, ft at (3 + p) SR_RW (-0: not taken) */
 shared uint svnf;             /* the last tile number (+1) whose V held an Inf or NaN */
 
@@ -139,7 +122,7 @@ float el_put_row(const in uint r, const in uint c, const in float e, const in ui
 /* w = exp(s - m) on the valid keys of a row whose max is not -inf, else 0 */
 float el_weights(const in uint r, const in uint c, const in float e, const in uint nk)
 {
-    float m = SRM(r);
+    float m = srm[r];
     return c < nk && m != NEG_INF ? exp(e - m) : 0.0;
 }
 /* row r's factor f (0..5: fa of patterns 0-2, ft of patterns 0-2) */
@@ -147,13 +130,18 @@ float el_factor(const in uint r, const in uint c, const in float e, const in uin
 {
     return sfac[f * SR_RW + r];
 }
-/* the pattern's accumulator to its work record (rows < R, dims < D) */
+/* {max, sum (0: no key; -1: only -inf tiles), acc[D]} per (bh, row, split, pattern): where row r's record of
+ * pattern p starts */
 uint g_wrow, g_R, g_D, g_nsplit, g_sp;
+uint wrec(const in uint r, const in uint p)
+{
+    return pc.off[7] + ((g_wrow + r) * g_nsplit + g_sp) * 3u * (g_D + 2u) + p * (g_D + 2u);
+}
+/* the pattern's accumulator to its work record (rows < R, dims < D) */
 float el_store(const in uint r, const in uint c, const in float e, const in uint p)
 {
-    uint mr = g_wrow + r;
-    if (mr < g_R && c < g_D)
-        work[pc.off[7] + (mr * g_nsplit + g_sp) * 3u * (g_D + 2u) + p * (g_D + 2u) + 2u + c] = e;
+    if (g_wrow + r < g_R && c < g_D)
+        work[wrec(r, p) + 2u + c] = e;
     return e;
 }
 
@@ -219,6 +207,11 @@ void main()
             atomicMax(svnf, tile);
         barrier(); /* (1) K and V staged; the previous tile's merge done */
         const bool vnf = svnf == tile;
+#if defined(SR_NV2_EARLY)
+        have = next_tile(); /* nk and cj above keep this tile's */
+        if (have)
+            load_kv(tid, xo, V, D, vec); /* in flight across this tile's products and merge */
+#endif
 
         /* S, the scores, the row max */
         coopmat<ET, gl_ScopeWorkgroup, DMAX, SR_KT, gl_MatrixUseB> kt;
@@ -226,21 +219,15 @@ void main()
         ACC(SR_RW, SR_KT) s = ACC(SR_RW, SR_KT)(0.0);
         s = coopMatMulAdd(qa, kt, s);
         coopMatPerElementNV(s, s, el_scores, nk, pc.scale);
-#if defined(SR_NV2_STORE)
-        ACC(SR_RW, 16u) red;
-        coopMatReduceNV(red, s, gl_CooperativeMatrixReduceRowNV, red_nmax);
-        coopMatStore(red, srm, 0u, 16u, gl_CooperativeMatrixLayoutRowMajor);
-#else
         ACC(SR_RW, SR_KT) red;
         coopMatReduceNV(red, s, gl_CooperativeMatrixReduceRowNV, red_nmax);
         coopMatPerElementNV(red, red, el_put_row, 0u);
-#endif
         barrier(); /* (2) srm written */
 
         /* row tid: the patterns' factors from the tile max (merge_tile of the scalar pass: a NaN max makes
          * them NaN and poisons the sums) */
         if (tid < SR_RW) {
-            const float mbr = SRM(tid);
+            const float mbr = srm[tid];
             [[unroll]] for (uint p = 0u; p < 3u; p++) {
                 fa[p] = 1.0, ft[p] = 1.0;
                 bool take = p == 0u || allows_c(ci, cj, p == 2u);
@@ -263,11 +250,7 @@ void main()
         /* w, its row sums, the pieces, T = P V */
         coopMatPerElementNV(s, s, el_weights, nk);
         coopMatReduceNV(red, s, gl_CooperativeMatrixReduceRowNV, red_add);
-#if defined(SR_NV2_STORE)
-        coopMatStore(red, srz, 0u, 16u, gl_CooperativeMatrixLayoutRowMajor);
-#else
         coopMatPerElementNV(red, red, el_put_row, 1u);
-#endif
         ACC(SR_RW, SR_KT) ph, pr;
         [[unroll]] for (int i = 0; i < s.length(); i++) {
             float w = s[i] * P_SCALE;
@@ -299,7 +282,7 @@ void main()
         barrier(); /* (3) srz and sfac written; K and V read */
 
         if (tid < SR_RW) {
-            const float mbr = SRM(tid), zbr = SRZ(tid);
+            const float mbr = srm[tid], zbr = srz[tid];
             [[unroll]] for (uint p = 0u; p < 3u; p++)
                 if (floatBitsToUint(ft[p]) != 0x80000000u) {
                     Z[p] = Z[p] * fa[p] + zbr * ft[p];
@@ -319,19 +302,18 @@ void main()
         SR_MERGE(acc1, 1u)
         SR_MERGE(acc2, 2u)
 #undef SR_MERGE
+#if !defined(SR_NV2_EARLY)
         have = next_tile();
         if (have)
             load_kv(tid, xo, V, D, vec); /* in flight across the next tile's first barrier */
+#endif
     }
-    /* {max, sum (0: no key; -1: only -inf tiles), acc[D]} per (bh, row, split, pattern) */
     coopMatPerElementNV(acc0, acc0, el_store, 0u);
     coopMatPerElementNV(acc1, acc1, el_store, 1u);
     coopMatPerElementNV(acc2, acc2, el_store, 2u);
-    if (tid < SR_RW && r0 + tid < R) {
-        const uint wb = pc.off[7] + ((bh * R + r0 + tid) * nsplit + sp_) * 3u * (D + 2u);
+    if (tid < SR_RW && r0 + tid < R)
         [[unroll]] for (uint p = 0u; p < 3u; p++) {
-            work[wb + p * (D + 2u)] = M[p];
-            work[wb + p * (D + 2u) + 1u] = M[p] == NEG_INF && Z[p] == 0.0 && (ninf >> p & 1u) != 0u ? -1.0 : Z[p];
+            work[wrec(tid, p)] = M[p];
+            work[wrec(tid, p) + 1u] = M[p] == NEG_INF && Z[p] == 0.0 && (ninf >> p & 1u) != 0u ? -1.0 : Z[p];
         }
-    }
 }

@@ -70,8 +70,8 @@ static VkDebugUtilsMessengerCreateInfoEXT messenger_info(const vox_logger *log)
 
 static int env_choice(const char *name, int dflt, int max);
 
-/* VOXATTN_VULKAN_SR_NV2: 0 off, 1 (unset) sample_rows_nv2 where the device can run it, 2 _nv2s, 3 _nv2w */
-static int sr_nv2_form(void) { return env_choice("VOXATTN_VULKAN_SR_NV2", 1, 3); }
+/* VOXATTN_VULKAN_SR_NV2: 0 off, 1 (unset) sample_rows_nv2 where the device can run it, 2 _nv2e */
+static int sr_nv2_form(void) { return env_choice("VOXATTN_VULKAN_SR_NV2", 1, 2); }
 
 /* Creates an instance (optionally with the validation layer + messenger): Vulkan 1.3 where the loader has it
  * and sample_rows_nv2 may run (its SPIR-V 1.6 needs it), else 1.2 or 1.1. */
@@ -242,14 +242,17 @@ typedef struct {
 } vk_bf16_features;
 typedef VkResult(VKAPI_PTR *vk_get_cm2_flex)(VkPhysicalDevice, uint32_t *, vk_cm2_flex *);
 
-#define NV2_SHARED 40000u /* sample_rows_nv2.comp's shared memory (35,876 bytes; _nv2s 39,684; _nv2w 36,868) */
+#define NV2_SHARED 40000u /* sample_rows_nv2.comp's shared memory (35,876 bytes) */
+#define NV2_WG 256u       /* and its workgroup */
 
 /* Which dtypes sample_rows_nv2.comp can run on (bit 0 f16, bit 1 bf16): Vulkan 1.3 (SPIR-V 1.6), the three
  * extensions' features it uses (workgroup scope, flexible dimensions, reductions, conversions, per-element
- * operations; bf16 types and matrices), a workgroup-scope f16 or bf16 x same -> f32 entry for its `wg`
- * invocations (256; _nv2w 512) whose granularities divide rows x 64 x 128 and rows x 128 x 64 (rows 32;
- * _nv2w 64), and room for its shared memory beside the driver's reserve. 0 with *why set when none. */
-static int nv2_dtypes(const vk_dev *d, uint32_t api, uint32_t wg, const char **why)
+ * operations; bf16 types and matrices), a workgroup-scope f16 or bf16 x same -> f32 entry for its NV2_WG
+ * invocations whose granularities divide 32 x 64 x 128 and 32 x 128 x 64, and room for its shared memory
+ * beside the driver's reserve. 0 with *why set when none. (Session 43: NVIDIA's driver 580 allows 256
+ * invocations at workgroup scope, so a 512-invocation form with 64 rows, which would stream each key tile
+ * once per head instead of twice, cannot run there.) */
+static int nv2_dtypes(const vk_dev *d, uint32_t api, const char **why)
 {
     VkPhysicalDeviceProperties props;
     d->fi.vkGetPhysicalDeviceProperties(d->pd, &props);
@@ -274,7 +277,7 @@ static int nv2_dtypes(const vk_dev *d, uint32_t api, uint32_t wg, const char **w
     if (!cmk.cooperativeMatrix || !cm2.workgroupScope || !cm2.flexibleDimensions || !cm2.reductions ||
         !cm2.conversions || !cm2.perElementOperations)
         *why = "a cooperative_matrix2 feature off";
-    else if (cp.wgMaxWorkgroupSize < wg || cp.flexMaxDimension < 128)
+    else if (cp.wgMaxWorkgroupSize < NV2_WG || cp.flexMaxDimension < 128)
         *why = "workgroup-scope matrices too small";
     else if ((uint64_t)props.limits.maxComputeSharedMemorySize < (uint64_t)NV2_SHARED + cp.wgReservedSharedMemory)
         *why = "shared memory";
@@ -298,7 +301,7 @@ static int nv2_dtypes(const vk_dev *d, uint32_t api, uint32_t wg, const char **w
             const vk_cm2_flex *e = &fp[i];
             int t = e->AType == 0 ? 1 : e->AType == VK_CT_BF16 && bf16_ext && bf.type && bf.cooperativeMatrix ? 2 : 0;
             if (t && e->BType == e->AType && e->CType == 1 && e->ResultType == 1 && e->scope == 2 &&
-                (e->workgroupInvocations == 0 || e->workgroupInvocations == wg) && e->MGranularity &&
+                (e->workgroupInvocations == 0 || e->workgroupInvocations == NV2_WG) && e->MGranularity &&
                 e->NGranularity && e->KGranularity && 32 % e->MGranularity == 0 && 64 % e->NGranularity == 0 &&
                 128 % e->NGranularity == 0 && 64 % e->KGranularity == 0 && 128 % e->KGranularity == 0)
                 mask |= t;
@@ -516,7 +519,7 @@ static vox_status open_own(vk_dev *d, int index, int no16)
     d->sr_nv2_form = sr_nv2_form();
     if (d->sr_nv2_form) { /* asked for by name: a warning where it cannot run; by default a debug line */
         const char *why = no_cm;
-        d->sr_nv2 = no_cm ? 0 : nv2_dtypes(d, api, d->sr_nv2_form == 3 ? 512u : 256u, &why);
+        d->sr_nv2 = no_cm ? 0 : nv2_dtypes(d, api, &why);
         if (!d->sr_nv2)
             vox_log(d->log, vox_env_flag("VOXATTN_VULKAN_SR_NV2") ? VOX_LOG_WARN : VOX_LOG_DEBUG,
                     "vulkan: sample_rows_nv2 cannot run (%s): SVG's tile pass on VK_NV_cooperative_matrix or "
@@ -619,6 +622,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     /* _certr (the default since session 42: H100, hunyuan-720p keep 0.5 builds tau 7.125 / top-k 4.428 ms against
      * _cert's 7.170 / 4.491, the same decisions) or _cert (0) */
     d->qs_rsq = env_choice("VOXATTN_VULKAN_QS_RSQ", 1, 1);
+    d->qs_rows = env_choice("VOXATTN_VULKAN_QS_ROWS", 0, 2);
     d->qs_stop = env_choice("VOXATTN_VULKAN_QS_STOP", 0, 3); /* timing only: query_select's phases, wrong decisions */
     d->sr_cm = !vox_env_flag("VOXATTN_VULKAN_SR_SCALAR"); /* A/B: the scalar f32 tile pass */
     const char *sr = getenv("VOXATTN_VULKAN_SR_SLOTS");
