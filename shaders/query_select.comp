@@ -14,15 +14,17 @@
  */
 /* Floats of the staged rows (the _st variants: V (D+1) of them). */
 #define QS_SQ 8448u
-/* 16-byte chunks of the staged 16-bit rows (the _certs variants: V (D/8 + 1) of them; V 64 at D 128, V 128
- * at D 64) */
-#define QS_SQ4 1152u
 
 #ifdef VOX_GLSL
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : enable
+#if defined(QS_WG64) /* the _certu64 variants (VOXATTN_VULKAN_QS_ROWS=2): a workgroup of 64, no idle half at V = 64 */
+#define WG 64u
+layout(local_size_x = 64) in;
+#else
 #define WG 128u
 layout(local_size_x = 128) in;
+#endif
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_QUERY_SELECT_BUFS) VOX_GLSL_FIELDS(VOX_QUERY_SELECT_ARGS) } pc;
 layout(std430, set = 0, binding = 0) readonly buffer Q { ELEM q[]; };
 layout(std430, set = 0, binding = 1) readonly buffer WinPtr { int win_ptr[]; };
@@ -81,24 +83,6 @@ float qs_el(uvec4 c, uint k)
 }
 #endif
 bool qs_vec;
-#if defined(QS_STAGE16)
-/* -DQS_STAGE16 (the _certs variants, VOXATTN_VULKAN_QS_ROWS=2; 16-bit data, D a multiple of 8, V (D/8 + 1) <=
- * QS_SQ4): the block's rows staged once in shared memory as they are (16-bit bits, 16 bytes a chunk, row
- * stride D/8 + 1 chunks so that 8 invocations on 8 rows hit 8 distinct bank quads), every sum reading the
- * stage: the same values in the same order as from q, so the same sums bit for bit. */
-shared uvec4 sq4[QS_SQ4];
-#define QS_FOR_ELEMS(a, b, u, w, BODY)                                            \
-    {                                                                             \
-        uint ia_ = ((a) - j0g) * (D / 8u + 1u), ib_ = ((b) - j0g) * (D / 8u + 1u); \
-        for (uint c_ = 0u; c_ < D / 8u; c_++) {                                   \
-            uvec4 ca_ = sq4[ia_ + c_], cb_ = sq4[ib_ + c_];                       \
-            [[unroll]] for (uint k_ = 0u; k_ < 8u; k_++) {                        \
-                float u = qs_el(ca_, k_), w = qs_el(cb_, k_);                     \
-                BODY                                                              \
-            }                                                                     \
-        }                                                                         \
-    }
-#else
 /* -DQS_UNROLL (the _certu variants, VOXATTN_VULKAN_QS_ROWS=1): four 16-byte chunks of each row loaded before
  * their sums, so a sum waits on a quarter of the global-memory round trips; the same order of terms */
 #if defined(QS_UNROLL)
@@ -136,7 +120,6 @@ shared uvec4 sq4[QS_SQ4];
             float u = QV(a, e_), w = QV(b, e_);                                   \
             BODY                                                                  \
         }
-#endif
 #else
 #define QS_FOR_ELEMS(a, b, u, w, BODY)                                            \
     for (uint e_ = 0u; e_ < D; e_++) {                                            \
@@ -154,43 +137,6 @@ void rows_begin(uint bh)
     qs_vec = D % QS_EPC == 0u && (pc.off[0] + xo) % QS_EPC == 0u && vox_u64lo(pc.st) % QS_EPC == 0u;
 #endif
 }
-
-#if defined(QS_STAGE16)
-/* The block's V rows (slots j0 ..) into sq4 (_certs), padding slots as 0 (never read by a sum): 16 bytes a
- * load where the rows allow, else two elements a word (f16 through f32 and back: exact); four loads of an
- * invocation issued before the first is stored. */
-void stage16(uint j0, uint V, uint tid)
-{
-    const uint CPR = D / 8u, n = V * CPR;
-    for (uint x0 = 0u; x0 < n; x0 += 4u * WG) {
-        uvec4 ch[4];
-        [[unroll]] for (uint t = 0u; t < 4u; t++) {
-            uint x = x0 + t * WG + tid, r = min(x / CPR, V - 1u), c = x - r * CPR;
-            bool pad;
-            uint row = rv_row_or_pad(xo, j0 + r, pad);
-            ch[t] = uvec4(0u);
-            if (!pad && x < n) {
-                if (qs_vec)
-                    ch[t] = q4[(pc.off[0] + row) / 8u + c];
-                else
-                    [[unroll]] for (uint h = 0u; h < 4u; h++) {
-                        uint e = pc.off[0] + row + 8u * c + 2u * h;
-#if defined(DT_F16)
-                        ch[t][h] = packHalf2x16(vec2(LD(q[e]), LD(q[e + 1u])));
-#else
-                        ch[t][h] = uint(q[e]) | (uint(q[e + 1u]) << 16u);
-#endif
-                    }
-            }
-        }
-        [[unroll]] for (uint t = 0u; t < 4u; t++) {
-            uint x = x0 + t * WG + tid;
-            if (x < n)
-                sq4[(x / CPR) * (CPR + 1u) + x % CPR] = ch[t];
-        }
-    }
-}
-#endif
 
 /* cos(q_a, q_b) for absolute slots a, b of this (b,h), as the reference
  * (core/backend.h): NaN where either row holds a NaN or an Inf, else 0 where
@@ -321,10 +267,6 @@ void main()
     const double eps2 = 2.0LF * (2.1LF * gam + 3.0LF * double(D + 64u) * ldexp(1.0LF, -36) +
                                  double(D + 8u) * ldexp(1.0LF, -52) + 6.02LF * u + ldexp(1.0LF, -48) + QS_RSQ_EPS) *
                         (1.0LF + ldexp(1.0LF, -20));
-#endif
-#if defined(QS_STAGE16)
-    if (video)
-        stage16(j0, V, tid);
 #endif
     for (uint l = tid; l < V; l += WG) {
         swin[l] = -1;
@@ -641,8 +583,9 @@ void main()
     X("query_select_f32_f64_certu", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1 -DQS_UNROLL=1") \
     X("query_select_f16_f64_certu", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1 -DQS_UNROLL=1") \
     X("query_select_bf16_f64_certu", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1 -DQS_UNROLL=1") \
-    X("query_select_f16_f64_certs", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1 -DQS_STAGE16=1") \
-    X("query_select_bf16_f64_certs", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1 -DQS_STAGE16=1") \
+    X("query_select_f32_f64_certu64", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1 -DQS_UNROLL=1 -DQS_WG64=1") \
+    X("query_select_f16_f64_certu64", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1 -DQS_UNROLL=1 -DQS_WG64=1") \
+    X("query_select_bf16_f64_certu64", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1 -DQS_UNROLL=1 -DQS_WG64=1") \
     X("query_select_bf16_f64_cert_stop1", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STOP=1") \
     X("query_select_bf16_f64_cert_stop2", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STOP=2") \
     X("query_select_bf16_f64_cert_stop3", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STOP=3") \
@@ -681,13 +624,13 @@ vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_s
     if (v->fp64) /* the cosines in double: near-ties resolve as on the cpu */
         strncat(name, "_f64", sizeof name - strlen(name) - 1);
     if (v->fp64 && v->qs_cert) /* certified f32 decisions, the exact f64 path where uncertain */
-        /* _certr's rows read from global memory as they are needed, four chunks at a time (_certu), or staged in
-         * shared memory once (_certs: 16-bit data, D a multiple of 8 and V (D/8 + 1) <= QS_SQ4) */
+        /* _certr's rows read from global memory as they are needed, or four chunks at a time (_certu), in
+         * workgroups of 64 (_certu64) */
         strncat(name,
-                v->qs_cert == 2 ? "_certx"
-                : !v->qs_rsq    ? "_cert"
-                : v->qs_rows == 2 && d->dtype != VOX_F32 && a.D % 8 == 0 && V * (a.D / 8 + 1) <= QS_SQ4 ? "_certs"
-                : v->qs_rows >= 1 ? "_certu"
+                v->qs_cert == 2   ? "_certx"
+                : !v->qs_rsq      ? "_cert"
+                : v->qs_rows == 2 ? "_certu64"
+                : v->qs_rows == 1 ? "_certu"
                                   : "_certr",
                 sizeof name - strlen(name) - 1);
     else if (!v->qs_global && V * (a.D + 1) <= QS_SQ) /* the block's rows staged in shared memory */
