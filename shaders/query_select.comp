@@ -18,13 +18,8 @@
 #ifdef VOX_GLSL
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : enable
-#if defined(QS_WG64) /* the _certu64 variants (VOXATTN_VULKAN_QS_ROWS=2): a workgroup of 64, no idle half at V = 64 */
-#define WG 64u
-layout(local_size_x = 64) in;
-#else
 #define WG 128u
 layout(local_size_x = 128) in;
-#endif
 layout(push_constant) uniform PC { VOX_GLSL_PC_HEAD(VOX_QUERY_SELECT_BUFS) VOX_GLSL_FIELDS(VOX_QUERY_SELECT_ARGS) } pc;
 layout(std430, set = 0, binding = 0) readonly buffer Q { ELEM q[]; };
 layout(std430, set = 0, binding = 1) readonly buffer WinPtr { int win_ptr[]; };
@@ -83,8 +78,12 @@ float qs_el(uvec4 c, uint k)
 }
 #endif
 bool qs_vec;
-/* -DQS_UNROLL (the _certu variants, VOXATTN_VULKAN_QS_ROWS=1): four 16-byte chunks of each row loaded before
- * their sums, so a sum waits on a quarter of the global-memory round trips; the same order of terms */
+/* -DQS_UNROLL (the _certu variants, the default; VOXATTN_VULKAN_QS_ROWS=0: _certr): four 16-byte chunks of each
+ * row loaded before their sums, so a sum waits on a quarter of the global-memory round trips; the same order of
+ * terms. Session 43 (H100, hunyuan-720p keep 0.5 builds): tau 6.90-6.99 / top-k 4.25-4.28 ms against _certr's
+ * 7.11-7.16 / 4.45; the same in workgroups of 64 measured the same (112 registers against 74); the rows staged
+ * in shared memory as 16-bit (25.6 KB a workgroup) 10.78 / 8.08 (NVIDIA's Vulkan driver runs few such
+ * workgroups a multiprocessor; session 37's f32 stage lost the same way) */
 #if defined(QS_UNROLL)
 #define QS_UNROLLED(ia_, ib_, c_, u, w, BODY)                                     \
     for (; c_ + 4u <= D / QS_EPC; c_ += 4u) {                                     \
@@ -583,9 +582,6 @@ void main()
     X("query_select_f32_f64_certu", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1 -DQS_UNROLL=1") \
     X("query_select_f16_f64_certu", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1 -DQS_UNROLL=1") \
     X("query_select_bf16_f64_certu", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1 -DQS_UNROLL=1") \
-    X("query_select_f32_f64_certu64", "query_select.comp", "-DDT_F32=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1 -DQS_UNROLL=1 -DQS_WG64=1") \
-    X("query_select_f16_f64_certu64", "query_select.comp", "-DDT_F16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1 -DQS_UNROLL=1 -DQS_WG64=1") \
-    X("query_select_bf16_f64_certu64", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_RSQ=1 -DQS_UNROLL=1 -DQS_WG64=1") \
     X("query_select_bf16_f64_cert_stop1", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STOP=1") \
     X("query_select_bf16_f64_cert_stop2", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STOP=2") \
     X("query_select_bf16_f64_cert_stop3", "query_select.comp", "-DDT_BF16=1 -DQS_F64=1 -DQS_VEC=1 -DQS_CERT=1 -DQS_STOP=3") \
@@ -624,14 +620,8 @@ vox_status vk_query_select(void *dev, const vox_op_dims *d, const vox_op_query_s
     if (v->fp64) /* the cosines in double: near-ties resolve as on the cpu */
         strncat(name, "_f64", sizeof name - strlen(name) - 1);
     if (v->fp64 && v->qs_cert) /* certified f32 decisions, the exact f64 path where uncertain */
-        /* _certr's rows read from global memory as they are needed, or four chunks at a time (_certu), in
-         * workgroups of 64 (_certu64) */
-        strncat(name,
-                v->qs_cert == 2   ? "_certx"
-                : !v->qs_rsq      ? "_cert"
-                : v->qs_rows == 2 ? "_certu64"
-                : v->qs_rows == 1 ? "_certu"
-                                  : "_certr",
+        /* _certr's rows four 16-byte chunks at a time (_certu, the default), or as each sum needs them */
+        strncat(name, v->qs_cert == 2 ? "_certx" : !v->qs_rsq ? "_cert" : v->qs_rows ? "_certu" : "_certr",
                 sizeof name - strlen(name) - 1);
     else if (!v->qs_global && V * (a.D + 1) <= QS_SQ) /* the block's rows staged in shared memory */
         strncat(name, "_st", sizeof name - strlen(name) - 1);

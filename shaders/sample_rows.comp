@@ -395,9 +395,7 @@ void main()
  * workgroup-scope matrices (VOXATTN_VULKAN_SR_NV2) */
 #define VK_PREBUILT_sample_rows(P) \
     P("sample_rows_nv2_f16", "sample_rows_nv2.comp", "-DDT_F16=1") \
-    P("sample_rows_nv2_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1") \
-    P("sample_rows_nv2m_f16", "sample_rows_nv2.comp", "-DDT_F16=1 -DSR_NV2_MERGE=1") \
-    P("sample_rows_nv2m_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_MERGE=1")
+    P("sample_rows_nv2_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_sample_rows(X)
 
@@ -426,11 +424,9 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     /* the coop-matrix variant: the timing ablations (VOXATTN_VULKAN_SR_STOP, tests only: wrong sums) exist
      * for bf16 only; then the workgroup-scope pass where the device has cooperative_matrix2 (sr_nv2, unless
      * VOXATTN_VULKAN_SR_NV2=0); else VOXATTN_VULKAN_SR_CM2 picks the subgroup-scope form */
-    /* VOXATTN_VULKAN_SR_NV2: 1 _nv2, 2 _nv2m (the merge as one per-element operation per pattern) */
-    static const char *const nv2_names[3] = {"", "sample_rows_nv2", "sample_rows_nv2m"};
     const int nv2 = cm && !(v->sr_stop && d->dtype == VOX_BF16) && (v->sr_nv2 & (d->dtype == VOX_BF16 ? 2 : 1));
     const char *cmv = v->sr_stop && d->dtype == VOX_BF16 ? stop
-                      : nv2                              ? nv2_names[v->sr_nv2_form]
+                      : nv2                              ? "sample_rows_nv2"
                       : v->sr_cm2 == 8                   ? "sample_rows_cm9"
                       : v->sr_cm2 == 1                   ? "sample_rows_cm2"
                       : v->sr_cm2 == 0                   ? "sample_rows_cm"

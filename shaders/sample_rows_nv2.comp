@@ -40,10 +40,8 @@
  * tile's global loads are issued after this tile's merge (_cm8's order;
  * session 43 issued them as soon as a tile was staged: 235 registers instead
  * of 239, the hunyuan-720p SVG build 4.46 ms against 4.39 on an H100, so
- * not kept). With -DSR_NV2_MERGE (_nv2m) the merge is one per-element
- * operation per pattern over A and T together, the row factors read from
- * shared memory inside it, instead of two factor matrices materialized per
- * pattern. */
+ * not kept; nor the merge as one per-element operation per pattern over A
+ * and T with the factors read inside it: 249 registers, 5.07 ms). */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
@@ -128,12 +126,6 @@ float el_weights(const in uint r, const in uint c, const in float e, const in ui
 {
     float m = srm[r];
     return c < nk && m != NEG_INF ? exp(e - m) : 0.0;
-}
-/* pattern p's merge of row r: a fa + tv ft with the row's factors (ft -0: a untouched) */
-float el_merge(const in uint r, const in uint c, const in float a, const in float tv, const in uint p)
-{
-    float ft = sfac[(3u + p) * SR_RW + r];
-    return floatBitsToUint(ft) != 0x80000000u ? a * sfac[p * SR_RW + r] + tv * T_SCALE * ft : a;
 }
 /* row r's factor f (0..5: fa of patterns 0-2, ft of patterns 0-2) */
 float el_factor(const in uint r, const in uint c, const in float e, const in uint f)
@@ -296,11 +288,6 @@ void main()
                 }
         }
         /* the merge: A = A fa + T ft per pattern that takes the tile */
-#if defined(SR_NV2_MERGE)
-        coopMatPerElementNV(acc0, acc0, el_merge, t, 0u);
-        coopMatPerElementNV(acc1, acc1, el_merge, t, 1u);
-        coopMatPerElementNV(acc2, acc2, el_merge, t, 2u);
-#else
         ACC(SR_RW, DMAX) fam = ACC(SR_RW, DMAX)(0.0), ftm = ACC(SR_RW, DMAX)(0.0);
 #define SR_MERGE(A, P)                                                                                        \
     coopMatPerElementNV(fam, fam, el_factor, P);                                                              \
@@ -312,7 +299,6 @@ void main()
         SR_MERGE(acc1, 1u)
         SR_MERGE(acc2, 2u)
 #undef SR_MERGE
-#endif
         have = next_tile();
         if (have)
             load_kv(tid, xo, V, D, vec); /* in flight across the next tile's first barrier */

@@ -70,8 +70,8 @@ static VkDebugUtilsMessengerCreateInfoEXT messenger_info(const vox_logger *log)
 
 static int env_choice(const char *name, int dflt, int max);
 
-/* VOXATTN_VULKAN_SR_NV2: 0 off, 1 (unset) sample_rows_nv2 where the device can run it, 2 _nv2m */
-static int sr_nv2_form(void) { return env_choice("VOXATTN_VULKAN_SR_NV2", 1, 2); }
+/* VOXATTN_VULKAN_SR_NV2: 0 off, 1 (unset) sample_rows_nv2 where the device can run it */
+static int sr_nv2_form(void) { return env_choice("VOXATTN_VULKAN_SR_NV2", 1, 1); }
 
 /* Creates an instance (optionally with the validation layer + messenger): Vulkan 1.3 where the loader has it
  * and sample_rows_nv2 may run (its SPIR-V 1.6 needs it), else 1.2 or 1.1. */
@@ -622,7 +622,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
     /* _certr (the default since session 42: H100, hunyuan-720p keep 0.5 builds tau 7.125 / top-k 4.428 ms against
      * _cert's 7.170 / 4.491, the same decisions) or _cert (0) */
     d->qs_rsq = env_choice("VOXATTN_VULKAN_QS_RSQ", 1, 1);
-    d->qs_rows = env_choice("VOXATTN_VULKAN_QS_ROWS", 1, 2); /* _certu: session 43, H100, hunyuan-720p keep 0.5 builds 6.990 / 4.277 ms against 7.159 / 4.453 */
+    d->qs_rows = env_choice("VOXATTN_VULKAN_QS_ROWS", 1, 1); /* _certu: session 43, H100, hunyuan-720p keep 0.5 builds 6.990 / 4.277 ms against 7.159 / 4.453 */
     d->qs_stop = env_choice("VOXATTN_VULKAN_QS_STOP", 0, 3); /* timing only: query_select's phases, wrong decisions */
     d->sr_cm = !vox_env_flag("VOXATTN_VULKAN_SR_SCALAR"); /* A/B: the scalar f32 tile pass */
     const char *sr = getenv("VOXATTN_VULKAN_SR_SLOTS");

@@ -218,7 +218,7 @@ typedef struct vk_dev {
     int has16;
     int coopmat; /* VK_NV_cooperative_matrix enabled: attention_forward_cm_* pipelines (f16/bf16, D <= 128) */
     int fp64;    /* shaderFloat64 enabled: svg_classify_f64 */
-    int sr_nv2_form; /* VOXATTN_VULKAN_SR_NV2: 1 (default) sample_rows_nv2, 2 _nv2m (the merge as one per-element operation per pattern), 0 off */
+    int sr_nv2_form; /* VOXATTN_VULKAN_SR_NV2: 1 (default) sample_rows_nv2, 0 off */
     int sr_nv2;  /* VK_NV_cooperative_matrix2 enabled for sample_rows_nv2 (sr_nv2_form): f16 (bit 0), bf16 (bit 1) */
     /* VOXATTN_VULKAN_PIPELINE_STATS: VK_KHR_pipeline_executable_properties enabled, each pipeline's
      * statistics (registers, shared memory, spills where the driver reports them) logged at creation */
@@ -306,7 +306,7 @@ typedef struct vk_dev {
     int sr_slots;  /* VOXATTN_VULKAN_SR_SLOTS: sample_rows' resident workgroups (0: VK_SR_SLOTS) */
     int permute_narrow; /* permutes copy element by element (VOXATTN_VULKAN_PERMUTE_NARROW), never 16-byte words */
     int qs_stop; /* VOXATTN_VULKAN_QS_STOP 1-3 (timing only, wrong decisions): the certified bf16 query_select without its sources (1), also without its keep flags (2, every row kept), also without its norms (3) */
-    int qs_rows; /* how _certr reads its rows (VOXATTN_VULKAN_QS_ROWS): 0 from q as needed, 1 four chunks at a time (_certu), 2 the same in workgroups of 64 (_certu64) */
+    int qs_rows; /* how _certr reads its rows (VOXATTN_VULKAN_QS_ROWS): 0 from q as needed, 1 (default) four chunks at a time (_certu) */
     int qs_rsq; /* the certified query_select's cosines without f64 division or square root (_certr; VOXATTN_VULKAN_QS_RSQ=0: _cert) */
     int qs_cert; /* query_select on f64 devices: 1 (default) the certified variants, 0 the exact ones, 2 certified with every decision exact (VOXATTN_VULKAN_QS_CERT) */
     int qs_element; /* query_select's global path reads element by element (VOXATTN_VULKAN_QS_ELEMENT), not 16 bytes */
