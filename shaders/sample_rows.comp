@@ -395,7 +395,11 @@ void main()
  * workgroup-scope matrices (VOXATTN_VULKAN_SR_NV2) */
 #define VK_PREBUILT_sample_rows(P) \
     P("sample_rows_nv2_f16", "sample_rows_nv2.comp", "-DDT_F16=1") \
-    P("sample_rows_nv2_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1")
+    P("sample_rows_nv2_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1") \
+    P("sample_rows_nv2stop1_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_STOP=1") \
+    P("sample_rows_nv2stop2_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_STOP=2") \
+    P("sample_rows_nv2stop3_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_STOP=3") \
+    P("sample_rows_nv2stop4_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_STOP=4")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_sample_rows(X)
 
@@ -420,11 +424,11 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
      * dims */
     const int cm = v->coopmat && v->sr_cm && d->dtype != VOX_F32 && a.D <= 128;
     char name[48], stop[32];
-    snprintf(stop, sizeof stop, "sample_rows_cmstop%d", v->sr_stop);
-    /* the coop-matrix variant: the timing ablations (VOXATTN_VULKAN_SR_STOP, tests only: wrong sums) exist
-     * for bf16 only; then the workgroup-scope pass where the device has cooperative_matrix2 (sr_nv2, unless
-     * VOXATTN_VULKAN_SR_NV2=0); else VOXATTN_VULKAN_SR_CM2 picks the subgroup-scope form */
-    const int nv2 = cm && !(v->sr_stop && d->dtype == VOX_BF16) && (v->sr_nv2 & (d->dtype == VOX_BF16 ? 2 : 1));
+    /* the coop-matrix variant: the workgroup-scope pass where the device has cooperative_matrix2 (sr_nv2, unless
+     * VOXATTN_VULKAN_SR_NV2=0), else VOXATTN_VULKAN_SR_CM2 picks the subgroup-scope form; the timing ablations
+     * of either (VOXATTN_VULKAN_SR_STOP, tests only: wrong sums) exist for bf16 only */
+    const int nv2 = cm && (v->sr_nv2 & (d->dtype == VOX_BF16 ? 2 : 1));
+    snprintf(stop, sizeof stop, "sample_rows_%sstop%d", nv2 ? "nv2" : "cm", nv2 || v->sr_stop < 4 ? v->sr_stop : 3);
     const char *cmv = v->sr_stop && d->dtype == VOX_BF16 ? stop
                       : nv2                              ? "sample_rows_nv2"
                       : v->sr_cm2 == 8                   ? "sample_rows_cm9"

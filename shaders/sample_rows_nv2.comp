@@ -41,7 +41,14 @@
  * session 43 issued them as soon as a tile was staged: 235 registers instead
  * of 239, the hunyuan-720p SVG build 4.46 ms against 4.39 on an H100, so
  * not kept; nor the merge as one per-element operation per pattern over A
- * and T with the factors read inside it: 249 registers, 5.07 ms). */
+ * and T with the factors read inside it: 249 registers, 5.07 ms).
+ * -DSR_NV2_STOP=n (_nv2stop<n>, VOXATTN_VULKAN_SR_STOP=n with the pass on;
+ * timing only, wrong sums): without the merge (acc0 += T instead, 1), also
+ * without P V and the pieces (2), also without the weights and their sums
+ * (3), also without S and its max (4: the staging, barriers and factors). */
+#if !defined(SR_NV2_STOP)
+#define SR_NV2_STOP 0
+#endif
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
@@ -214,11 +221,16 @@ void main()
         coopmat<ET, gl_ScopeWorkgroup, DMAX, SR_KT, gl_MatrixUseB> kt;
         coopMatLoad(kt, skv, 0u, RS4, gl_CooperativeMatrixLayoutColumnMajor);
         ACC(SR_RW, SR_KT) s = ACC(SR_RW, SR_KT)(0.0);
+        ACC(SR_RW, SR_KT) red;
+#if SR_NV2_STOP < 4
         s = coopMatMulAdd(qa, kt, s);
         coopMatPerElementNV(s, s, el_scores, nk, pc.scale);
-        ACC(SR_RW, SR_KT) red;
         coopMatReduceNV(red, s, gl_CooperativeMatrixReduceRowNV, red_nmax);
         coopMatPerElementNV(red, red, el_put_row, 0u);
+#else
+        if (tid < SR_RW)
+            srm[tid] = float(tile & 7u);
+#endif
         barrier(); /* (2) srm written */
 
         /* row tid: the patterns' factors from the tile max (merge_tile of the scalar pass: a NaN max makes
@@ -245,9 +257,14 @@ void main()
         }
 
         /* w, its row sums, the pieces, T = P V */
+#if SR_NV2_STOP < 3
         coopMatPerElementNV(s, s, el_weights, nk);
         coopMatReduceNV(red, s, gl_CooperativeMatrixReduceRowNV, red_add);
         coopMatPerElementNV(red, red, el_put_row, 1u);
+#else
+        if (tid < SR_RW)
+            srz[tid] = 1.0;
+#endif
         ACC(SR_RW, SR_KT) ph, pr;
         [[unroll]] for (int i = 0; i < s.length(); i++) {
             float w = s[i] * P_SCALE;
@@ -258,6 +275,7 @@ void main()
         coopmat<ET, gl_ScopeWorkgroup, SR_KT, DMAX, gl_MatrixUseB> vb;
         coopMatLoad(vb, skv, SR_KT * RS4, RS4, gl_CooperativeMatrixLayoutRowMajor);
         ACC(SR_RW, DMAX) t = ACC(SR_RW, DMAX)(0.0);
+#if SR_NV2_STOP < 2
         if (!vnf) { /* lo, mid, then hi (a tile with Inf/NaN in V: hi alone) */
             ACC(SR_RW, SR_KT) pm;
             [[unroll]] for (int i = 0; i < pr.length(); i++) {
@@ -276,6 +294,7 @@ void main()
                 coopmat<ET, gl_ScopeWorkgroup, SR_RW, SR_KT, gl_MatrixUseA>(ph);
             t = coopMatMulAdd(pa, vb, t);
         }
+#endif
         barrier(); /* (3) srz and sfac written; K and V read */
 
         if (tid < SR_RW) {
@@ -288,6 +307,9 @@ void main()
                 }
         }
         /* the merge: A = A fa + T ft per pattern that takes the tile */
+#if SR_NV2_STOP >= 1
+        acc0 += t;
+#else
         ACC(SR_RW, DMAX) fam = ACC(SR_RW, DMAX)(0.0), ftm = ACC(SR_RW, DMAX)(0.0);
 #define SR_MERGE(A, P)                                                                                        \
     coopMatPerElementNV(fam, fam, el_factor, P);                                                              \
@@ -299,6 +321,7 @@ void main()
         SR_MERGE(acc1, 1u)
         SR_MERGE(acc2, 2u)
 #undef SR_MERGE
+#endif
         have = next_tile();
         if (have)
             load_kv(tid, xo, V, D, vec); /* in flight across the next tile's first barrier */

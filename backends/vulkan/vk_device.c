@@ -639,7 +639,7 @@ static vox_status vk_open(int index, const vox_native_queue *native, const vox_l
                                       "(session 34); the default (8) runs", d->sr_cm2);
         d->sr_cm2 = 8;
     }
-    d->sr_stop = env_choice("VOXATTN_VULKAN_SR_STOP", 0, 3);
+    d->sr_stop = env_choice("VOXATTN_VULKAN_SR_STOP", 0, 4); /* 4: sample_rows_nv2stop4 only */
     d->sr_copies = vox_env_flag("VOXATTN_VULKAN_SR_COPIES"); /* A/B: SVG's three permutes before sample_rows */
     d->qs_copies = vox_env_flag("VOXATTN_VULKAN_QS_COPIES"); /* A/B: the permute of q before query_select */
     d->sr_slots = sr ? atoi(sr) : 0;

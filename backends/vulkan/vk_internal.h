@@ -298,7 +298,7 @@ typedef struct vk_dev {
     int sr_cm2;    /* VOXATTN_VULKAN_SR_CM2: 1 sample_rows_cm2 (one barrier fewer per tile, block coordinates read
                       ahead), 7 _cm8 (cm2, the next tile's loads after the merge), 8 _cm9 (_cm8 in tiles of 64
                       keys); 0 sample_rows_cm. Default 7 */
-    int sr_stop;   /* VOXATTN_VULKAN_SR_STOP (tests only, wrong sums): bf16 coop-matrix tile pass stopped after
+    int sr_stop;   /* VOXATTN_VULKAN_SR_STOP (tests only, wrong sums; sample_rows_nv2.comp has its own stops 1-4): bf16 coop-matrix tile pass stopped after
                       the softmax (1), S (2), the K/V stage (3): timing ablations */
     int sr_copies; /* VOXATTN_VULKAN_SR_COPIES: sample_rows on block copies (off: the caller's q, k, v through slot_token) */
     int qs_copies; /* VOXATTN_VULKAN_QS_COPIES: query_select on a block copy of q (off: the caller's q through slot_token) */
