@@ -49,6 +49,12 @@
 #if !defined(SR_NV2_STOP)
 #define SR_NV2_STOP 0
 #endif
+/* -DSR_NV2_PIPE (_nv2p): the stops put ~2.9 of hunyuan-720p's 4.4 ms in the
+ * pass without its products, i.e. in the tile walk, whose loads form a chain
+ * per tile: the block's valid count (the cursor's branch), then the rows'
+ * slot table entries, then K and V. Here the walk runs ahead: the next
+ * block's count is loaded a block early, a tile's coordinates and table
+ * entries two tiles early, so only K and V's own latency is left per tile. */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
@@ -154,6 +160,65 @@ float el_store(const in uint r, const in uint c, const in float e, const in uint
     return e;
 }
 
+#if defined(SR_NV2_PIPE)
+/* a tile: block jb (p_end: past the split), first key c0, the block's valid keys nv and coordinates c, the
+ * next block's valid keys nvn (loaded a block ahead) */
+struct tpos {
+    uint jb, c0, nv, nvn;
+    ivec3 c;
+};
+uint p_end;
+uint bvalid(uint jb) { return jb < p_end ? uint(block_valid[pc.off[5] + jb]) : 0u; }
+ivec3 bcoord(uint jb)
+{
+    uint c3 = pc.off[4] + 3u * min(jb, p_end - 1u);
+    return ivec3(coord[c3], coord[c3 + 1u], coord[c3 + 2u]);
+}
+/* the tile after p, skipping empty blocks (uniform); past the split jb stays p_end (c0 only grows, so the
+ * loop is entered again and leaves at once) */
+tpos advance(tpos p)
+{
+    p.c0 += SR_KT;
+    while (p.c0 >= p.nv) {
+        p.jb++; /* from jb0 - 1 (which may wrap) to jb0 on the first call */
+        if (p.jb >= p_end) {
+            p.jb = p_end;
+            break;
+        }
+        p.nv = p.nvn;
+        p.nvn = bvalid(p.jb + 1u);
+        p.c = bcoord(p.jb);
+        p.c0 = 0u;
+    }
+    return p;
+}
+/* this invocation's K/V rows of tile p (token indices in the caller's tensor or block slots; -1: none) */
+void tile_rows(const tpos p, const uint tid, const uint V, out int rw[CH])
+{
+    const uint tk = vox_u64lo(pc.tok);
+    [[unroll]] for (uint t = 0u; t < CH; t++) {
+        uint kk = (tid + t * WG) / C8, s = p.jb * V + p.c0 + kk;
+        rw[t] = -1;
+        if (p.jb < p_end && p.c0 + kk < p.nv)
+            rw[t] = tk != 0u ? slot_tok[tk - 1u + s] : int(s);
+    }
+}
+/* K and V of the rows rw into kraw / vraw (dims past D and rows -1 as 0) */
+void tile_load(const int rw[CH], const uint tid, const uint xo, const uint D, const bool vec)
+{
+    [[unroll]] for (uint t = 0u; t < CH; t++) {
+        uint c = (tid + t * WG) % C8;
+        kraw[t] = uvec4(0u);
+        vraw[t] = uvec4(0u);
+        if (rw[t] >= 0 && c * 8u < D) {
+            uint row = xo + uint(rw[t]) * vox_u64lo(pc.st);
+            kraw[t] = load_k(pc.off[1] + row, c * 8u, D, vec);
+            vraw[t] = load_v(pc.off[2] + row, c * 8u, D, vec);
+        }
+    }
+}
+#endif
+
 void main()
 {
     uint x = group_linear_id();
@@ -196,14 +261,33 @@ void main()
         M[p] = NEG_INF, Z[p] = 0.0, fa[p] = 1.0, ft[p] = 1.0;
     ACC(SR_RW, DMAX) acc0 = ACC(SR_RW, DMAX)(0.0), acc1 = ACC(SR_RW, DMAX)(0.0), acc2 = ACC(SR_RW, DMAX)(0.0);
 
+#if defined(SR_NV2_PIPE)
+    /* cur: this tile (its K and V in flight), p1: the next (its rows in flight), p2: the one after */
+    p_end = jb1;
+    tpos p1 = tpos(jb0 - 1u, 0u, 0u, bvalid(jb0), ivec3(-1)), p2, cur;
+    p1 = advance(p1); /* from before the first block */
+    p2 = advance(p1);
+    int rw1[CH];
+    tile_rows(p1, tid, V, rw1);
+    bool have = p1.jb < p_end;
+    tile_load(rw1, tid, xo, D, vec);
+    cur = p1, p1 = p2, p2 = advance(p2);
+    tile_rows(p1, tid, V, rw1);
+#else
     cur_jb = jb0 - 1u, cur_c0 = 0u, cur_nv = 0u, cur_end = jb1;
     bool have = jb0 < jb1 && next_tile();
     if (have)
         load_kv(tid, xo, V, D, vec);
+#endif
     uint tile = 0u;
     while (have) {
+#if defined(SR_NV2_PIPE)
+        const uint nk = min(cur.nv - cur.c0, SR_KT);
+        const ivec3 cj = cur.c;
+#else
         const uint nk = min(cur_nv - cur_c0, SR_KT);
         const ivec3 cj = cur_c;
+#endif
         tile++;
         bool vbad = false;
         [[unroll]] for (uint t = 0u; t < CH; t++) {
@@ -322,9 +406,17 @@ void main()
         SR_MERGE(acc2, 2u)
 #undef SR_MERGE
 #endif
+#if defined(SR_NV2_PIPE)
+        have = p1.jb < p_end;
+        if (have)
+            tile_load(rw1, tid, xo, D, vec); /* rw1 loaded a tile ago */
+        cur = p1, p1 = p2, p2 = advance(p2);
+        tile_rows(p1, tid, V, rw1);
+#else
         have = next_tile();
         if (have)
             load_kv(tid, xo, V, D, vec); /* in flight across the next tile's first barrier */
+#endif
     }
     coopMatPerElementNV(acc0, acc0, el_store, 0u);
     coopMatPerElementNV(acc1, acc1, el_store, 1u);
