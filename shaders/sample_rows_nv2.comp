@@ -180,7 +180,7 @@ tpos advance(tpos p)
 {
     p.c0 += SR_KT;
     while (p.c0 >= p.nv) {
-        p.jb++; /* from jb0 - 1 (which may wrap) to jb0 on the first call */
+        p.jb++; /* from jb0 - 1 (which may wrap) to jb0 on the first call; tools/sr_walk models this walk */
         if (p.jb >= p_end) {
             p.jb = p_end;
             break;
