@@ -15,12 +15,18 @@
 #                                      (tau 0.9, top-k 10%, each at keep 1 and 0.5, SVG) on
 #                                      cuda, vulkan and opencl, hunyuan-720p then wan-1.3b-480p
 #                                      (ENV="VAR=1 ..." runs every process under those switches)
+#   sh tools/gpu_session.sh ops OP     test_ops --op OP on every GPU device (ENV="VAR=1 ..." as for builds)
 #   sh tools/gpu_session.sh ab 'A=1' 'B=1 C=2' ...
 #                                      A/B of switches on one device's build column: the default,
 #                                      then each configuration, then the default again, one process
 #                                      each (DEV, default vulkan:0; PRESET, default hunyuan-720p)
 # (bench and baselines are two calls only because one call is bounded in time;
 # the second uses the first's /tmp/masks and $OUT/bench.json on the same machine)
+# check also takes ENV. The checkout carries .gpu/ (the shared gpu folder: prepare.sh and its packages) and
+# .gl/, libglvnd for NVIDIA's Vulkan ICD, made on the CPU machine by
+#   mkdir .gl && cd .gl && apt-get download libglvnd0 libglx0 libegl1 libopengl0 libgl1 libgles2 \
+#     libx11-6 libx11-data libxext6 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0
+# (rename the files whose names hold '%3a'); both ignored by git (.git/info/exclude), named in the call's carry.
 set -u
 B=${B:-build-gpu}
 OUT=${OUT:-/tmp/out}
@@ -46,11 +52,11 @@ case "${1:-check}" in
 check)
   for dev in $gpus; do
     log="$OUT/conformance_$(echo "$dev" | tr : _).txt"
-    "$B/tests/conformance" --device "$dev" >"$log" 2>&1
+    env ${ENV:-} "$B/tests/conformance" --device "$dev" >"$log" 2>&1
     echo "conformance $dev rc=$?"; grep -E "^[a-z]+ +[0-9]+ +[0-9]+ +[0-9]+" "$log"
     grep -E "FAIL" "$log" | head -10
-    "$B/tests/robust/test_hostile" --device "$dev" >"/tmp/hostile.txt" 2>&1
-    echo "hostile $dev rc=$?"; grep -E "PASSED|FAILED" /tmp/hostile.txt
+    env ${ENV:-} "$B/tests/robust/test_hostile" --device "$dev" >"/tmp/hostile.txt" 2>&1
+    echo "hostile $dev rc=$?: $(grep -c ': ok' /tmp/hostile.txt) cases ok, $(grep -ciE 'fail|mismatch' /tmp/hostile.txt) failing lines"
   done
   compute-sanitizer --tool memcheck "$B/tests/conformance" --backend cuda >"$OUT/sanitizer.txt" 2>&1
   echo "sanitizer rc=$?"; grep -E "ERROR SUMMARY" "$OUT/sanitizer.txt"
@@ -90,6 +96,15 @@ bench)
     --preset "$presets" --mode "${MODES:-dense,bsa,svg}" --density 0.25,0.1 \
     --json "$OUT/bench.json" --csv "$OUT/bench.csv" --export-mask /tmp/masks >"$OUT/bench.txt" 2>"$OUT/bench.err"
   echo "bench rc=$?"; cat "$OUT/bench.txt"; grep -E "ready in|result|failed|error" "$OUT/bench.err" | head
+  ;;
+ops)
+  for dev in $gpus; do
+    tag=$(echo "$dev" | tr : _)
+    timeout 300 env ${ENV:-} "$B/tests/test_ops" --device "$dev" --op "${2:?ops needs an op name}" \
+      >"$OUT/ops_$tag.txt" 2>&1
+    echo "test_ops $2 $dev rc=$?: $(grep -E '^[a-z]+ +[0-9]+ +[0-9]+ +[0-9]+' "$OUT/ops_$tag.txt" | head -1)"
+    grep -E "FAIL" "$OUT/ops_$tag.txt" | head -5
+  done
   ;;
 builds)
   # the logs go to one archive: the device tool brings back 8 files at most
