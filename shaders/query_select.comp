@@ -194,7 +194,8 @@ bool less_similar(REAL cu, uint u, REAL c, uint t)
 
 #if defined(QS_CERT)
 /* The certified variants (_cert: -DQS_F64 -DQS_VEC -DQS_CERT, the default on
- * shaderFloat64 devices; VOXATTN_VULKAN_QS_CERT=0 the exact f64 ones). As the
+ * shaderFloat64 devices in their _certu form (-DQS_RSQ -DQS_UNROLL);
+ * VOXATTN_VULKAN_QS_CERT=0 the exact f64 ones). As the
  * OpenCL backend's certified kernel (backends/opencl/kernels/query_select.cl):
  * each row's f32 Gram entries (its squared norm once, its dot with the centre,
  * a pruned row's dots with the kept rows), cosines c~ in double from them,
@@ -219,7 +220,7 @@ float dot32(uint a, uint b)
     return s;
 }
 #if defined(QS_RSQ)
-/* c~ without f64 division or square root (the _certr variants, the default; VOXATTN_VULKAN_QS_RSQ=0: _cert): 1/sqrt(na nb) from
+/* c~ without f64 division or square root (the _certr and _certu variants, the default; VOXATTN_VULKAN_QS_RSQ=0: _cert): 1/sqrt(na nb) from
  * f32 inversesqrt (2 ulp each, one product rounding: relative error < 2^-20) refined by two Newton steps in
  * double (each maps a relative error e to 1.5 e^2 + e^3 / 2 plus five roundings: < 2^-37, then < 2^-50), times
  * g (one rounding). So c~ lies within 2^-49 |c~| of the divided form's, which eps2 adds (QS_RSQ_EPS) */
