@@ -398,6 +398,8 @@ void main()
     P("sample_rows_nv2_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1") \
     P("sample_rows_nv2p_f16", "sample_rows_nv2.comp", "-DDT_F16=1 -DSR_NV2_PIPE=1") \
     P("sample_rows_nv2p_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_PIPE=1") \
+    P("sample_rows_nv2q_f16", "sample_rows_nv2.comp", "-DDT_F16=1 -DSR_NV2_PIPE=1 -DSR_NV2_EARLY=1") \
+    P("sample_rows_nv2q_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_PIPE=1 -DSR_NV2_EARLY=1") \
     P("sample_rows_nv2stop1_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_STOP=1") \
     P("sample_rows_nv2stop2_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_STOP=2") \
     P("sample_rows_nv2stop3_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_STOP=3") \
@@ -432,7 +434,9 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     const int nv2 = cm && (v->sr_nv2 & (d->dtype == VOX_BF16 ? 2 : 1));
     snprintf(stop, sizeof stop, "sample_rows_%sstop%d", nv2 ? "nv2" : "cm", nv2 || v->sr_stop < 4 ? v->sr_stop : 3);
     const char *cmv = v->sr_stop && d->dtype == VOX_BF16 ? stop
-                      : nv2                              ? (v->sr_nv2_form == 2 ? "sample_rows_nv2p" : "sample_rows_nv2")
+                      : nv2                              ? (v->sr_nv2_form == 3   ? "sample_rows_nv2q"
+                                                            : v->sr_nv2_form == 2 ? "sample_rows_nv2p"
+                                                                                  : "sample_rows_nv2")
                       : v->sr_cm2 == 8                   ? "sample_rows_cm9"
                       : v->sr_cm2 == 1                   ? "sample_rows_cm2"
                       : v->sr_cm2 == 0                   ? "sample_rows_cm"

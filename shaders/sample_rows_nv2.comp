@@ -54,7 +54,11 @@
  * per tile: the block's valid count (the cursor's branch), then the rows'
  * slot table entries, then K and V. Here the walk runs ahead: the next
  * block's count is loaded a block early, a tile's coordinates and table
- * entries two tiles early, so only K and V's own latency is left per tile. */
+ * entries two tiles early, so only K and V's own latency is left per tile.
+ * With -DSR_NV2_EARLY as well (_nv2q) the next tile's K and V loads are
+ * issued right after this tile is staged, in flight across its products and
+ * merge (session 43's _nv2e did that without the walk ahead, whose loads then
+ * stalled the warp at once: no gain). */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
@@ -300,6 +304,13 @@ void main()
             atomicMax(svnf, tile);
         barrier(); /* (1) K and V staged; the previous tile's merge done */
         const bool vnf = svnf == tile;
+#if defined(SR_NV2_PIPE) && defined(SR_NV2_EARLY)
+        have = p1.jb < p_end; /* nk and cj above keep this tile's */
+        if (have)
+            tile_load(rw1, tid, xo, D, vec); /* in flight across this tile's products and merge */
+        cur = p1, p1 = p2, p2 = advance(p2);
+        tile_rows(p1, tid, V, rw1);
+#endif
 
         /* S, the scores, the row max */
         coopmat<ET, gl_ScopeWorkgroup, DMAX, SR_KT, gl_MatrixUseB> kt;
@@ -406,13 +417,13 @@ void main()
         SR_MERGE(acc2, 2u)
 #undef SR_MERGE
 #endif
-#if defined(SR_NV2_PIPE)
+#if defined(SR_NV2_PIPE) && !defined(SR_NV2_EARLY)
         have = p1.jb < p_end;
         if (have)
             tile_load(rw1, tid, xo, D, vec); /* rw1 loaded a tile ago */
         cur = p1, p1 = p2, p2 = advance(p2);
         tile_rows(p1, tid, V, rw1);
-#else
+#elif !defined(SR_NV2_PIPE)
         have = next_tile();
         if (have)
             load_kv(tid, xo, V, D, vec); /* in flight across the next tile's first barrier */
