@@ -19,7 +19,8 @@
 #   sh tools/gpu_session.sh ab 'A=1' 'B=1 C=2' ...
 #                                      A/B of switches on one device's build column: the default,
 #                                      then each configuration, then the default again, one process
-#                                      each (DEV, default vulkan:0; PRESET, default hunyuan-720p)
+#                                      each (DEV, default vulkan:0; PRESET, default hunyuan-720p; MODES,
+#                                      default bsa,svg: MODES=svg times SVG's build alone)
 # (bench and baselines are two calls only because one call is bounded in time;
 # the second uses the first's /tmp/masks and $OUT/bench.json on the same machine)
 # check also takes ENV. The checkout carries .gpu/ (the shared gpu folder: prepare.sh and its packages) and
@@ -127,8 +128,9 @@ ab)
   n=0
   for cfg in "" "$@" ""; do
     n=$((n + 1))
-    timeout 120 env $cfg "$B/cli/voxattn" bench --device "$dev" --preset "${PRESET:-hunyuan-720p}" --mode bsa,svg \
-      --tau 0.9 --density 0.1 --keep 1,0.5 --build-only --warmup 2 --runs 10 >"/tmp/ab/ab_$n.txt" 2>&1
+    timeout 120 env $cfg "$B/cli/voxattn" bench --device "$dev" --preset "${PRESET:-hunyuan-720p}" \
+      --mode "${MODES:-bsa,svg}" --tau 0.9 --density 0.1 --keep 1,0.5 --build-only --warmup 2 --runs 10 \
+      >"/tmp/ab/ab_$n.txt" 2>&1
     echo "$dev [${cfg:-default}] rc=$?: $(grep -E '^bench: .* build [0-9.]+ ms' "/tmp/ab/ab_$n.txt" |
       sed -E 's/ svg +density/ svg SVG density/; s/.*(bsa|svg) +([^ ]*) .* build ([0-9.]+) ms/\2 \3/' | tr '\n' ' ')"
   done | tee "$OUT/ab.txt"
