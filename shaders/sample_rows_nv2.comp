@@ -221,6 +221,21 @@ void tile_load(const int rw[CH], const uint tid, const uint xo, const uint D, co
         }
     }
 }
+/* the walk: w_cur the tile being computed (its K and V in kraw / vraw or in flight), w_p1 the next (its rows
+ * in w_rw, in flight), w_p2 the one after */
+tpos w_cur, w_p1, w_p2;
+int w_rw[CH];
+/* one tile on: w_p1's K and V loads issued (its rows came a tile ago), w_p1 becomes w_cur and w_p2's rows are
+ * loaded; false when w_p1 is past the split */
+bool walk_step(const uint tid, const uint V, const uint xo, const uint D, const bool vec)
+{
+    const bool have = w_p1.jb < p_end;
+    if (have)
+        tile_load(w_rw, tid, xo, D, vec);
+    w_cur = w_p1, w_p1 = w_p2, w_p2 = advance(w_p2);
+    tile_rows(w_p1, tid, V, w_rw);
+    return have;
+}
 #endif
 
 void main()
@@ -266,17 +281,11 @@ void main()
     ACC(SR_RW, DMAX) acc0 = ACC(SR_RW, DMAX)(0.0), acc1 = ACC(SR_RW, DMAX)(0.0), acc2 = ACC(SR_RW, DMAX)(0.0);
 
 #if defined(SR_NV2_PIPE)
-    /* cur: this tile (its K and V in flight), p1: the next (its rows in flight), p2: the one after */
     p_end = jb1;
-    tpos p1 = tpos(jb0 - 1u, 0u, 0u, bvalid(jb0), ivec3(-1)), p2, cur;
-    p1 = advance(p1); /* from before the first block */
-    p2 = advance(p1);
-    int rw1[CH];
-    tile_rows(p1, tid, V, rw1);
-    bool have = p1.jb < p_end;
-    tile_load(rw1, tid, xo, D, vec);
-    cur = p1, p1 = p2, p2 = advance(p2);
-    tile_rows(p1, tid, V, rw1);
+    w_p1 = advance(tpos(jb0 - 1u, 0u, 0u, bvalid(jb0), ivec3(-1))); /* from before the first block */
+    w_p2 = advance(w_p1);
+    tile_rows(w_p1, tid, V, w_rw);
+    bool have = walk_step(tid, V, xo, D, vec);
 #else
     cur_jb = jb0 - 1u, cur_c0 = 0u, cur_nv = 0u, cur_end = jb1;
     bool have = jb0 < jb1 && next_tile();
@@ -286,8 +295,8 @@ void main()
     uint tile = 0u;
     while (have) {
 #if defined(SR_NV2_PIPE)
-        const uint nk = min(cur.nv - cur.c0, SR_KT);
-        const ivec3 cj = cur.c;
+        const uint nk = min(w_cur.nv - w_cur.c0, SR_KT);
+        const ivec3 cj = w_cur.c;
 #else
         const uint nk = min(cur_nv - cur_c0, SR_KT);
         const ivec3 cj = cur_c;
@@ -305,11 +314,8 @@ void main()
         barrier(); /* (1) K and V staged; the previous tile's merge done */
         const bool vnf = svnf == tile;
 #if defined(SR_NV2_PIPE) && defined(SR_NV2_EARLY)
-        have = p1.jb < p_end; /* nk and cj above keep this tile's */
-        if (have)
-            tile_load(rw1, tid, xo, D, vec); /* in flight across this tile's products and merge */
-        cur = p1, p1 = p2, p2 = advance(p2);
-        tile_rows(p1, tid, V, rw1);
+        have = walk_step(tid, V, xo, D, vec); /* K and V in flight across this tile's products and merge; nk and
+                                                 cj above keep this tile's */
 #endif
 
         /* S, the scores, the row max */
@@ -418,11 +424,7 @@ void main()
 #undef SR_MERGE
 #endif
 #if defined(SR_NV2_PIPE) && !defined(SR_NV2_EARLY)
-        have = p1.jb < p_end;
-        if (have)
-            tile_load(rw1, tid, xo, D, vec); /* rw1 loaded a tile ago */
-        cur = p1, p1 = p2, p2 = advance(p2);
-        tile_rows(p1, tid, V, rw1);
+        have = walk_step(tid, V, xo, D, vec);
 #elif !defined(SR_NV2_PIPE)
         have = next_tile();
         if (have)
