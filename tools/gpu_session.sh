@@ -23,7 +23,7 @@
 #                                      default bsa,svg: MODES=svg times SVG's build alone)
 # (bench and baselines are two calls only because one call is bounded in time;
 # the second uses the first's /tmp/masks and $OUT/bench.json on the same machine)
-# check also takes ENV. The checkout carries .gpu/ (the shared gpu folder: prepare.sh and its packages) and
+# check (and verify's hostile runs) also take ENV. The checkout carries .gpu/ (the shared gpu folder: prepare.sh and its packages) and
 # .gl/, libglvnd for NVIDIA's Vulkan ICD, made on the CPU machine by
 #   mkdir .gl && cd .gl && apt-get download libglvnd0 libglx0 libegl1 libopengl0 libgl1 libgles2 \
 #     libx11-6 libx11-data libxext6 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0
@@ -49,6 +49,11 @@ presets="wan-1.3b-480p,hunyuan-720p"
 # GPU devices only: PoCL 5.0 on that machine aborts inside its own compiler
 gpus=$("$B/cli/voxattn" devices | awk '/^  [a-z]+:[0-9]+ .*NVIDIA/ {print $1}')
 ocl=$(echo "$gpus" | grep '^opencl' | head -1)
+# the hostile suite on device $1 (log $2), one summary line: it prints a ': ok' line per case, no PASSED
+hostile() {
+  env ${ENV:-} "$B/tests/robust/test_hostile" --device "$1" >"$2" 2>&1
+  echo "hostile $1 rc=$?: $(grep -c ': ok' "$2") cases ok, $(grep -ciE 'fail|mismatch' "$2") failing lines"
+}
 case "${1:-check}" in
 check)
   for dev in $gpus; do
@@ -56,8 +61,7 @@ check)
     env ${ENV:-} "$B/tests/conformance" --device "$dev" >"$log" 2>&1
     echo "conformance $dev rc=$?"; grep -E "^[a-z]+ +[0-9]+ +[0-9]+ +[0-9]+" "$log"
     grep -E "FAIL" "$log" | head -10
-    env ${ENV:-} "$B/tests/robust/test_hostile" --device "$dev" >"/tmp/hostile.txt" 2>&1
-    echo "hostile $dev rc=$?: $(grep -c ': ok' /tmp/hostile.txt) cases ok, $(grep -ciE 'fail|mismatch' /tmp/hostile.txt) failing lines"
+    hostile "$dev" /tmp/hostile.txt
   done
   compute-sanitizer --tool memcheck "$B/tests/conformance" --backend cuda >"$OUT/sanitizer.txt" 2>&1
   echo "sanitizer rc=$?"; grep -E "ERROR SUMMARY" "$OUT/sanitizer.txt"
@@ -72,8 +76,7 @@ verify)
     echo "conformance $dev rc=$?"; grep -E "^[a-z]+ +[0-9]+ +[0-9]+ +[0-9]+" "$OUT/conformance_$tag.txt"
     "$B/tests/test_ops" --device "$dev" >"/tmp/ops_$tag.txt" 2>&1
     echo "test_ops $dev rc=$?"; grep -E "summary|passed|FAIL|max" "/tmp/ops_$tag.txt" | head -20
-    "$B/tests/robust/test_hostile" --device "$dev" >"/tmp/hostile_$tag.txt" 2>&1
-    echo "hostile $dev rc=$?"; grep -E "PASSED|FAILED" "/tmp/hostile_$tag.txt"
+    hostile "$dev" "/tmp/hostile_$tag.txt"
   done
   for sw in VOXATTN_CUDA_NO_SM90 VOXATTN_GPU_SCALAR; do
     env $sw=1 "$B/tests/conformance" --device cuda:0 >"/tmp/conf_$sw.txt" 2>&1
