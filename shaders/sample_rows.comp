@@ -398,12 +398,12 @@ void main()
     P("sample_rows_nv2_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1") \
     P("sample_rows_nv2p_f16", "sample_rows_nv2.comp", "-DDT_F16=1 -DSR_NV2_PIPE=1") \
     P("sample_rows_nv2p_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_PIPE=1") \
-    P("sample_rows_nv2q_f16", "sample_rows_nv2.comp", "-DDT_F16=1 -DSR_NV2_PIPE=1 -DSR_NV2_EARLY=1") \
-    P("sample_rows_nv2q_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_PIPE=1 -DSR_NV2_EARLY=1") \
-    P("sample_rows_nv2stop1_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_STOP=1") \
-    P("sample_rows_nv2stop2_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_STOP=2") \
-    P("sample_rows_nv2stop3_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_STOP=3") \
-    P("sample_rows_nv2stop4_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_STOP=4")
+    P("sample_rows_nv2k_f16", "sample_rows_nv2.comp", "-DDT_F16=1 -DSR_NV2_PIPE=1 -DSR_NV2_SPLIT=1") \
+    P("sample_rows_nv2k_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_PIPE=1 -DSR_NV2_SPLIT=1") \
+    P("sample_rows_nv2stop1_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_PIPE=1 -DSR_NV2_SPLIT=1 -DSR_NV2_STOP=1") \
+    P("sample_rows_nv2stop2_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_PIPE=1 -DSR_NV2_SPLIT=1 -DSR_NV2_STOP=2") \
+    P("sample_rows_nv2stop3_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_PIPE=1 -DSR_NV2_SPLIT=1 -DSR_NV2_STOP=3") \
+    P("sample_rows_nv2stop4_bf16", "sample_rows_nv2.comp", "-DDT_BF16=1 -DSR_NV2_PIPE=1 -DSR_NV2_SPLIT=1 -DSR_NV2_STOP=4")
 /* X(op) where this file has vk_<op>_supports() (vk_supports) */
 #define VK_SUPPORTS_sample_rows(X)
 
@@ -434,7 +434,7 @@ vox_status vk_sample_rows(void *dev, const vox_op_dims *d, const vox_op_sample_r
     const int nv2 = cm && (v->sr_nv2 & (d->dtype == VOX_BF16 ? 2 : 1));
     snprintf(stop, sizeof stop, "sample_rows_%sstop%d", nv2 ? "nv2" : "cm", nv2 || v->sr_stop < 4 ? v->sr_stop : 3);
     const char *cmv = v->sr_stop && d->dtype == VOX_BF16 ? stop
-                      : nv2                              ? (v->sr_nv2_form == 3   ? "sample_rows_nv2q"
+                      : nv2                              ? (v->sr_nv2_form == 3   ? "sample_rows_nv2k"
                                                             : v->sr_nv2_form == 2 ? "sample_rows_nv2p"
                                                                                   : "sample_rows_nv2")
                       : v->sr_cm2 == 8                   ? "sample_rows_cm9"

@@ -54,11 +54,16 @@
  * per tile: the block's valid count (the cursor's branch), then the rows'
  * slot table entries, then K and V. Here the walk runs ahead: the next
  * block's count is loaded a block early, a tile's coordinates and table
- * entries two tiles early, so only K and V's own latency is left per tile.
- * With -DSR_NV2_EARLY as well (_nv2q) the next tile's K and V loads are
- * issued right after this tile is staged, in flight across its products and
- * merge (session 43's _nv2e did that without the walk ahead, whose loads then
- * stalled the warp at once: no gain). */
+ * entries two tiles early, so only K and V's own latency is left per tile
+ * (3.90 ms against 4.39 on an H100, session 44). Issuing the next tile's K
+ * and V together right after a tile is staged (session 43's _nv2q, 32
+ * registers of loads live across the products) was slower: 4.01.
+ * -DSR_NV2_SPLIT (_nv2k, with PIPE; the default): the next tile's K and V
+ * loaded apart, each in flight across part of this tile: K issued after
+ * barrier 1 and staged after barrier 2 (every warp has read this tile's K by
+ * then), across S and its max; V issued after barrier 3 (this tile's V read),
+ * across the merge, and staged at the next tile's start as before. 3.34 ms
+ * (session 44, H100), 239 registers as _nv2's. */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
@@ -221,6 +226,24 @@ void tile_load(const int rw[CH], const uint tid, const uint xo, const uint D, co
         }
     }
 }
+#if defined(SR_NV2_SPLIT)
+/* K (v false) or V (v true) of the rows rw into kraw or vraw */
+void tile_load1(const int rw[CH], const uint tid, const uint xo, const uint D, const bool vec, const bool v)
+{
+    [[unroll]] for (uint t = 0u; t < CH; t++) {
+        uint c = (tid + t * WG) % C8;
+        uvec4 x = uvec4(0u);
+        if (rw[t] >= 0 && c * 8u < D) {
+            uint row = xo + uint(rw[t]) * vox_u64lo(pc.st);
+            x = v ? load_v(pc.off[2] + row, c * 8u, D, vec) : load_k(pc.off[1] + row, c * 8u, D, vec);
+        }
+        if (v)
+            vraw[t] = x;
+        else
+            kraw[t] = x;
+    }
+}
+#endif
 /* the walk: w_cur the tile being computed (its K and V in kraw / vraw or in flight), w_p1 the next (its rows
  * in w_rw, in flight), w_p2 the one after */
 tpos w_cur, w_p1, w_p2;
@@ -230,8 +253,13 @@ int w_rw[CH];
 bool walk_step(const uint tid, const uint V, const uint xo, const uint D, const bool vec)
 {
     const bool have = w_p1.jb < p_end;
+#if defined(SR_NV2_SPLIT)
+    if (have) /* V only: K was issued after barrier 1 (the first tile's by the prologue) */
+        tile_load1(w_rw, tid, xo, D, vec, true);
+#else
     if (have)
         tile_load(w_rw, tid, xo, D, vec);
+#endif
     w_cur = w_p1, w_p1 = w_p2, w_p2 = advance(w_p2);
     tile_rows(w_p1, tid, V, w_rw);
     return have;
@@ -285,6 +313,10 @@ void main()
     w_p1 = advance(tpos(jb0 - 1u, 0u, 0u, bvalid(jb0), ivec3(-1))); /* from before the first block */
     w_p2 = advance(w_p1);
     tile_rows(w_p1, tid, V, w_rw);
+#if defined(SR_NV2_SPLIT)
+    if (w_p1.jb < p_end)
+        tile_load1(w_rw, tid, xo, D, vec, false);
+#endif
     bool have = walk_step(tid, V, xo, D, vec);
 #else
     cur_jb = jb0 - 1u, cur_c0 = 0u, cur_nv = 0u, cur_end = jb1;
@@ -305,7 +337,10 @@ void main()
         bool vbad = false;
         [[unroll]] for (uint t = 0u; t < CH; t++) {
             uint idx = tid + t * WG, kk = idx / C8, c = idx - kk * C8;
-            skv[kk * RS4 + c] = kraw[t];
+#if defined(SR_NV2_SPLIT)
+            if (tile == 1u) /* later tiles' K was staged after the previous tile's barrier 2 */
+#endif
+                skv[kk * RS4 + c] = kraw[t];
             skv[(SR_KT + kk) * RS4 + c] = vraw[t];
             vbad = vbad || chunk_nonfinite(vraw[t]);
         }
@@ -313,9 +348,10 @@ void main()
             atomicMax(svnf, tile);
         barrier(); /* (1) K and V staged; the previous tile's merge done */
         const bool vnf = svnf == tile;
-#if defined(SR_NV2_PIPE) && defined(SR_NV2_EARLY)
-        have = walk_step(tid, V, xo, D, vec); /* K and V in flight across this tile's products and merge; nk and
-                                                 cj above keep this tile's */
+#if defined(SR_NV2_SPLIT)
+        const bool more = w_p1.jb < p_end; /* the next tile's K loads, in flight across S */
+        if (more)
+            tile_load1(w_rw, tid, xo, D, vec, false);
 #endif
 
         /* S, the scores, the row max */
@@ -333,6 +369,13 @@ void main()
             srm[tid] = float(tile & 7u);
 #endif
         barrier(); /* (2) srm written */
+#if defined(SR_NV2_SPLIT)
+        if (more) /* every warp has read this tile's K (kt): the next tile's K to its stage */
+            [[unroll]] for (uint t = 0u; t < CH; t++) {
+                uint idx = tid + t * WG, kk = idx / C8, c = idx - kk * C8;
+                skv[kk * RS4 + c] = kraw[t];
+            }
+#endif
 
         /* row tid: the patterns' factors from the tile max (merge_tile of the scalar pass: a NaN max makes
          * them NaN and poisons the sums) */
@@ -397,6 +440,9 @@ void main()
         }
 #endif
         barrier(); /* (3) srz and sfac written; K and V read */
+#if defined(SR_NV2_SPLIT)
+        have = walk_step(tid, V, xo, D, vec); /* the next tile's V in flight across the merge */
+#endif
 
         if (tid < SR_RW) {
             const float mbr = srm[tid], zbr = srz[tid];
@@ -423,7 +469,7 @@ void main()
         SR_MERGE(acc2, 2u)
 #undef SR_MERGE
 #endif
-#if defined(SR_NV2_PIPE) && !defined(SR_NV2_EARLY)
+#if defined(SR_NV2_PIPE) && !defined(SR_NV2_SPLIT)
         have = walk_step(tid, V, xo, D, vec);
 #elif !defined(SR_NV2_PIPE)
         have = next_tile();

@@ -70,8 +70,9 @@ static VkDebugUtilsMessengerCreateInfoEXT messenger_info(const vox_logger *log)
 
 static int env_choice(const char *name, int dflt, int max);
 
-/* VOXATTN_VULKAN_SR_NV2: 0 off, 1 (unset) sample_rows_nv2 where the device can run it, 2 _nv2p, 3 _nv2q */
-static int sr_nv2_form(void) { return env_choice("VOXATTN_VULKAN_SR_NV2", 1, 3); }
+/* VOXATTN_VULKAN_SR_NV2: 0 off, else the form of sample_rows_nv2 where the device can run it: 1 _nv2, 2 _nv2p,
+ * 3 (unset) _nv2k */
+static int sr_nv2_form(void) { return env_choice("VOXATTN_VULKAN_SR_NV2", 3, 3); }
 
 /* Creates an instance (optionally with the validation layer + messenger): Vulkan 1.3 where the loader has it
  * and sample_rows_nv2 may run (its SPIR-V 1.6 needs it), else 1.2 or 1.1. */

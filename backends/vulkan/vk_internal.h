@@ -218,7 +218,7 @@ typedef struct vk_dev {
     int has16;
     int coopmat; /* VK_NV_cooperative_matrix enabled: attention_forward_cm_* pipelines (f16/bf16, D <= 128) */
     int fp64;    /* shaderFloat64 enabled: svg_classify_f64 */
-    int sr_nv2_form; /* VOXATTN_VULKAN_SR_NV2: 1 (default) sample_rows_nv2, 2 _nv2p (the tile walk ahead), 3 _nv2q (also K/V loads a tile early), 0 off */
+    int sr_nv2_form; /* VOXATTN_VULKAN_SR_NV2: 0 off, 1 sample_rows_nv2, 2 _nv2p (the tile walk ahead), 3 (default) _nv2k (_nv2p with the next K in flight across S, the next V across the merge) */
     int sr_nv2;  /* VK_NV_cooperative_matrix2 enabled for sample_rows_nv2 (sr_nv2_form): f16 (bit 0), bf16 (bit 1) */
     /* VOXATTN_VULKAN_PIPELINE_STATS: VK_KHR_pipeline_executable_properties enabled, each pipeline's
      * statistics (registers, shared memory, spills where the driver reports them) logged at creation */
