@@ -23,26 +23,13 @@
 #                                      default bsa,svg: MODES=svg times SVG's build alone)
 # (bench and baselines are two calls only because one call is bounded in time;
 # the second uses the first's /tmp/masks and $OUT/bench.json on the same machine)
-# check (and verify's hostile runs) also take ENV. The checkout carries .gpu/ (the shared gpu folder: prepare.sh and its packages) and
-# .gl/, libglvnd for NVIDIA's Vulkan ICD, made on the CPU machine by
-#   mkdir .gl && cd .gl && apt-get download libglvnd0 libglx0 libegl1 libopengl0 libgl1 libgles2 \
-#     libx11-6 libx11-data libxext6 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0
-# (rename the files whose names hold '%3a'); both ignored by git (.git/info/exclude), named in the call's carry.
+# check (and verify's hostile runs) also take ENV. The machine is set up by tools/gpu_env.sh (.gpu/ and .gl/
+# carried); a call that runs its own steps starts its script with tools/gpu_call.sh instead.
 set -u
 B=${B:-build-gpu}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
-sh .gpu/prepare.sh >"$OUT/prepare.log" 2>&1
-# NVIDIA's Vulkan ICD (libGLX_nvidia) needs libglvnd; X11 client libs go aside.
-if [ -d .gl ]; then
-  for f in .gl/libglvnd0_* .gl/libglx0_* .gl/libegl1_* .gl/libopengl0_* .gl/libgl1_* .gl/libgles2_*; do dpkg -x "$f" /; done
-  mkdir -p /tmp/glx && for f in .gl/libx* .gl/libbsd0_* .gl/libmd0_*; do dpkg -x "$f" /tmp/glx; done
-  ldconfig
-  export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/tmp/glx/usr/lib/x86_64-linux-gnu"
-fi
-export VK_DRIVER_FILES=${VK_DRIVER_FILES:-}
-[ -z "$VK_DRIVER_FILES" ] && [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
-  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+. tools/gpu_env.sh "$OUT/prepare.log"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 VK_LOADER_DEBUG=error,warn "$B/cli/voxattn" devices >"$OUT/devices.txt" 2>"$OUT/vk_loader.txt"; cat "$OUT/devices.txt"
 presets="wan-1.3b-480p,hunyuan-720p"
@@ -118,8 +105,7 @@ builds)
       tag="builds_${p}_$(echo "$dev" | tr : _)"
       timeout 120 env ${ENV:-} "$B/cli/voxattn" bench --device "$dev" --preset "$p" --mode bsa,svg --tau 0.9 \
         --density 0.1 --keep 1,0.5 --build-only --warmup 2 --runs 10 >"/tmp/builds/$tag.txt" 2>&1
-      echo "$p $dev rc=$?: $(grep -E '^bench: .* build [0-9.]+ ms' "/tmp/builds/$tag.txt" |
-        sed -E 's/ svg +density/ svg SVG density/; s/.*(bsa|svg) +([^ ]*) .* build ([0-9.]+) ms/\2 \3/' | tr '\n' ' ')"
+      echo "$p $dev rc=$?: $(build_ms "/tmp/builds/$tag.txt")"
     done
   done | tee "$OUT/builds.txt"
   tar cJf "$OUT/builds.tar.xz" -C /tmp/builds .
@@ -134,8 +120,7 @@ ab)
     timeout 120 env $cfg "$B/cli/voxattn" bench --device "$dev" --preset "${PRESET:-hunyuan-720p}" \
       --mode "${MODES:-bsa,svg}" --tau 0.9 --density 0.1 --keep 1,0.5 --build-only --warmup 2 --runs 10 \
       >"/tmp/ab/ab_$n.txt" 2>&1
-    echo "$dev [${cfg:-default}] rc=$?: $(grep -E '^bench: .* build [0-9.]+ ms' "/tmp/ab/ab_$n.txt" |
-      sed -E 's/ svg +density/ svg SVG density/; s/.*(bsa|svg) +([^ ]*) .* build ([0-9.]+) ms/\2 \3/' | tr '\n' ' ')"
+    echo "$dev [${cfg:-default}] rc=$?: $(build_ms "/tmp/ab/ab_$n.txt")"
   done | tee "$OUT/ab.txt"
   tar cJf "$OUT/ab.tar.xz" -C /tmp/ab .
   ;;
