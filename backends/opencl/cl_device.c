@@ -246,10 +246,13 @@ static void mma_detect(cl_dev *d)
     const char *sm = getenv("VOXATTN_OPENCL_SR_MMA"), *srr = getenv("VOXATTN_OPENCL_SRM_MAXRREG");
     d->srm = sm && *sm && !strcmp(sm, "0") ? MMA_OFF : d->mma;
     d->srm_maxrreg = srr && d->nv_opts ? atoi(srr) : 0;
-    /* unset: a tile's loads issued during the previous tile's products (H200, wan-1.3b, profiled:
-     * 0.518 ms against 0.569); "0": after the tile's first barrier */
+    /* unset or "2": a tile's loads issued during the previous tile's products, with the tile walk run ahead
+     * (SRM_WALK: each tile's slot-table rows a tile early, the next block's valid count a block early; H100,
+     * hunyuan-720p SVG build 3.085 ms against 3.603, session 44); "1": the loads as before, with the walk's
+     * loads waited for in turn (H200, wan-1.3b, profiled: 0.518 ms against 0.569 for "0"); "0": a tile's loads
+     * after its first barrier */
     const char *spf = getenv("VOXATTN_OPENCL_SRM_PREFETCH");
-    d->srm_prefetch = !(spf && *spf && !strcmp(spf, "0"));
+    d->srm_prefetch = spf && *spf && !strcmp(spf, "0") ? 0 : spf && !strcmp(spf, "1") ? 1 : 2;
     if (d->srm_maxrreg < 0 || d->srm_maxrreg > 255)
         d->srm_maxrreg = 0;
 }

@@ -178,7 +178,7 @@ typedef struct cl_dev {
     int mma_maxrreg; /* VOXATTN_OPENCL_MMA_MAXRREG (0: the compiler's choice) */
     int srm;         /* MMA_*: f16/bf16 sample_rows on tensor cores (VOXATTN_OPENCL_SR_MMA); off for good after a failure */
     int srm_maxrreg; /* VOXATTN_OPENCL_SRM_MAXRREG: -cl-nv-maxrregcount of PROG_SR_MMA (0: the compiler's choice) */
-    int srm_prefetch; /* PROG_SR_MMA built with -DSRM_PREFETCH=1 (default; VOXATTN_OPENCL_SRM_PREFETCH=0: off) */
+    int srm_prefetch; /* PROG_SR_MMA built with -DSRM_PREFETCH=1 -DSRM_WALK=1 (2, the default), -DSRM_PREFETCH=1 (1), neither (0): VOXATTN_OPENCL_SRM_PREFETCH */
     const char *last_kernel[VOX_OP_COUNT]; /* per op, the kernel its last launch ran (static names) */
     uint64_t host_waits; /* blocking transfers and finishes (vox_backend.host_waits) */
 } cl_dev;

@@ -113,7 +113,11 @@ vox_status cl_get_prog(cl_dev *d, int kind, int dtype, int hd, int bm, int bn, i
         if (maxrreg > 0)
             snprintf(rr, sizeof rr, " -cl-nv-maxrregcount=%d", maxrreg);
         snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DVOX_DTYPE=%d -DVOX_USE_FP64=0 -DHD=%d -DVOX_MMA_EMU=%d%s%s%s",
-                 dtype, hd, emu, kind == PROG_SR_MMA && d->srm_prefetch ? " -DSRM_PREFETCH=1" : "",
+                 dtype, hd, emu,
+                 kind != PROG_SR_MMA ? ""
+                 : d->srm_prefetch == 2 ? " -DSRM_PREFETCH=1 -DSRM_WALK=1"
+                 : d->srm_prefetch ? " -DSRM_PREFETCH=1"
+                                   : "",
                  d->nv_opts ? " -cl-nv-verbose" : "", rr);
     } else {
         /* the op programs (PROG_OPS, kv_select's PROG_KV) use fp64 where the device has it */

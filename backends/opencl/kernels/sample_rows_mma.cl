@@ -63,6 +63,12 @@
 #ifndef SRM_PREFETCH
 #define SRM_PREFETCH 0 /* 1: a tile's loads issued during the previous tile's products (the host's default; */
 #endif                 /* VOXATTN_OPENCL_SRM_PREFETCH=0 builds without) */
+#ifndef SRM_WALK
+#define SRM_WALK 0 /* 1 (with SRM_PREFETCH; the host's default, VOXATTN_OPENCL_SRM_PREFETCH=1 builds without): */
+#endif             /* the tile walk runs ahead (below) */
+#if SRM_WALK && !SRM_PREFETCH
+#error "SRM_WALK needs SRM_PREFETCH"
+#endif
 #if VOX_DTYPE == 2
 #define SRM_WSCALE 1.f
 #else
@@ -184,6 +190,73 @@ void vox_srm_load(uint4 *kx, uint4 (*vx)[2][2], __global const ushort *ku, __glo
         }
 }
 
+#if SRM_WALK
+/* The tile walk run ahead, so that a tile's loads wait on nothing but themselves: each tile's slot-table
+ * entries are loaded a tile before its K and V (issued when the tile before it is staged, as SRM_PREFETCH
+ * does), and the next block's valid count a block before it is needed; without it each prefetch first waits
+ * on the block's valid count, then on the slot table. A position: block jb (jb1: past the split), first key
+ * c0, the block's valid keys nv and the next block's nvn. The same tiles in the same order as the cursor of
+ * the plain loop (tools/sr_walk models this walk, Vulkan's sample_rows_nv2p). */
+typedef struct {
+    long jb;
+    int c0, nv, nvn;
+} vox_srm_pos;
+vox_srm_pos vox_srm_advance(vox_srm_pos p, long jb1, __global const int *valid)
+{
+    p.c0 += SRM_KT;
+    while (p.c0 >= p.nv) {
+        p.jb++; /* from jb0 - 1 to jb0 on the first call */
+        if (p.jb >= jb1) {
+            p.jb = jb1;
+            break;
+        }
+        p.nv = p.nvn;
+        p.nvn = p.jb + 1 < jb1 ? valid[p.jb + 1] : 0;
+        p.c0 = 0;
+    }
+    return p;
+}
+/* the item's rows of tile p as vox_srm_load reads them: K keys cr + it * SRPI, V keys 2 lane, 2 lane + 1 (key 0
+ * past the tile's valid keys), as slot-table entries (tok set) or slots */
+void vox_srm_slots(int *ks, int *vs, __global const int *tokp, long tok, vox_srm_pos p, int V, int cr, int lane)
+{
+    const long s0 = p.jb * V + p.c0;
+    const int nk = min(p.nv - p.c0, SRM_KT);
+#pragma unroll
+    for (int it = 0; it < SRM_KT / SRPI; it++) {
+        const int key = cr + it * SRPI;
+        const long sl = s0 + (key < nk ? key : 0);
+        ks[it] = tok ? tokp[sl] : (int)sl;
+    }
+#pragma unroll
+    for (int y = 0; y < 2; y++) {
+        const int key = 2 * lane + y;
+        const long sl = s0 + (key < nk ? key : 0);
+        vs[y] = tok ? tokp[sl] : (int)sl;
+    }
+}
+/* vox_srm_load of tile p from its rows (vox_srm_slots) */
+void vox_srm_load_at(uint4 *kx, uint4 (*vx)[2][2], __global const ushort *ku, __global const ushort *vu,
+                     const int *ks, const int *vs, long xo, long st, vox_srm_pos p, int cr, int cc8, int cin, int warp,
+                     int lane)
+{
+    const int nk = min(p.nv - p.c0, SRM_KT);
+#pragma unroll
+    for (int it = 0; it < SRM_KT / SRPI; it++)
+        kx[it] = vox_ld16(ku + xo + ks[it] * st + cc8, cr + it * SRPI < nk && cin);
+    const int k0 = 2 * lane, k1 = 2 * lane + 1;
+    __global const ushort *v0 = vu + xo + vs[0] * st, *v1 = vu + xo + vs[1] * st;
+#pragma unroll
+    for (int it = 0; it < SVIT; it++)
+#pragma unroll
+        for (int c = 0; c < 2; c++) {
+            const int ch = 2 * (warp + SRM_NW * it) + c, vin = ch < SCH && ch * 8 < HD, c8 = min(ch * 8, HD - 8);
+            vx[it][c][0] = vox_ld16(v0 + c8, vin && k0 < nk);
+            vx[it][c][1] = vox_ld16(v1 + c8, vin && k1 < nk);
+        }
+}
+#endif
+
 __kernel __attribute__((reqd_work_group_size(SRM_LS, 1, 1))) void
 vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VOX_SAMPLE_ROWS_ARGS),
                     __global const int *tokp, ulong tokp_off)
@@ -254,11 +327,28 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
                 A[p][n][0] = A[p][n][1] = A[p][n][2] = A[p][n][3] = 0.f;
         }
         /* tiles (jb, c0): the split's blocks, 64 valid keys at a time */
+        uint4 kx[SRM_KT / SRPI], vx[SVIT][2][2];
+#if SRM_WALK
+        /* wc the tile being computed, w1 the next (its rows in ks, vs), w2 the one after */
+        vox_srm_pos wc;
+        wc.jb = jb0 - 1, wc.c0 = 0, wc.nv = 0, wc.nvn = jb0 < jb1 ? valid[jb0] : 0; /* before the first block */
+        wc = vox_srm_advance(wc, jb1, valid);
+        vox_srm_pos w1 = vox_srm_advance(wc, jb1, valid), w2 = vox_srm_advance(w1, jb1, valid);
+        int ks[SRM_KT / SRPI], vs[2];
+        if (wc.jb < jb1) { /* the first tile's rows and loads */
+            vox_srm_slots(ks, vs, tokp, tok, wc, V, cr, lane);
+            vox_srm_load_at(kx, vx, ku, vu, ks, vs, xo, st, wc, cr, cc8, cin, warp, lane);
+        }
+        if (w1.jb < jb1)
+            vox_srm_slots(ks, vs, tokp, tok, w1, V, cr, lane);
+        while (wc.jb < jb1) {
+            const long jb = wc.jb;
+            const int nk = min(wc.nv - wc.c0, SRM_KT);
+#else
         long jb = jb0;
         int c0 = 0;
         while (jb < jb1 && valid[jb] == 0)
             jb++;
-        uint4 kx[SRM_KT / SRPI], vx[SVIT][2][2];
 #if SRM_PREFETCH
         if (jb < jb1) /* the first tile's loads; each next one's are issued before a tile's products */
             vox_srm_load(kx, vx, ku, vu, tokp, tok, xo, st, jb * V + c0, min(valid[jb] - c0, SRM_KT), cr, cc8, cin, warp,
@@ -266,6 +356,7 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
 #endif
         while (jb < jb1) {
             const int nk = min(valid[jb] - c0, SRM_KT);
+#endif
             int al[2][3]; /* pattern p allows the block for row h */
 #pragma unroll
             for (int h = 0; h < 2; h++)
@@ -310,6 +401,13 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
                     vbad[(kt + 1) & 1] = 0; /* read last in the previous tile, written next in the next */
                 kt++;
                 /* the next tile; SRM_PREFETCH: its loads issued now, in flight during the products */
+#if SRM_WALK
+                if (w1.jb < jb1) /* its rows came a tile ago */
+                    vox_srm_load_at(kx, vx, ku, vu, ks, vs, xo, st, w1, cr, cc8, cin, warp, lane);
+                wc = w1, w1 = w2, w2 = vox_srm_advance(w2, jb1, valid);
+                if (w1.jb < jb1) /* the rows of the tile after, in flight during the products */
+                    vox_srm_slots(ks, vs, tokp, tok, w1, V, cr, lane);
+#else
                 c0 += SRM_KT;
                 if (c0 >= valid[jb]) {
                     c0 = 0, jb++;
@@ -320,6 +418,7 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
                 if (jb < jb1)
                     vox_srm_load(kx, vx, ku, vu, tokp, tok, xo, st, jb * V + c0, min(valid[jb] - c0, SRM_KT), cr, cc8,
                                  cin, warp, lane);
+#endif
 #endif
                 /* S for the warp's 16 rows x SKW keys over all dims */
                 float s[SNN][4];
