@@ -165,21 +165,35 @@ void vox_srm_pv(float (*T)[4], __local const uint4 *fr, __local const uint *vb, 
     }
 }
 
-/* The item's 16-byte words of a tile of nk keys from slot s0 (rows at
- * vox_rows_at(tokp, tok, xo, st, slot)): K rows cr + it * SRPI (chunk cc8),
- * V keys 2 lane, 2 lane + 1 (the warp's chunks); zero past nk and HD. */
-void vox_srm_load(uint4 *kx, uint4 (*vx)[2][2], __global const ushort *ku, __global const ushort *vu,
-                  __global const int *tokp, long tok, long xo, long st, long s0, int nk, int cr, int cc8, int cin,
-                  int warp, int lane)
+/* The rows of the item's part of a tile of nk keys from slot s0 (K keys cr + it * SRPI, V keys 2 lane,
+ * 2 lane + 1; key 0 past nk): slot-table entries (tok set) or the slots themselves, so that the row of key k
+ * starts at element xo + rows[k] * st (vox_rows_at). */
+void vox_srm_slots(int *ks, int *vs, __global const int *tokp, long tok, long s0, int nk, int cr, int lane)
 {
 #pragma unroll
     for (int it = 0; it < SRM_KT / SRPI; it++) {
-        const int key = cr + it * SRPI, ok = key < nk;
-        kx[it] = vox_ld16(ku + vox_rows_at(tokp, tok, xo, st, s0 + (ok ? key : 0)) + cc8, ok && cin);
+        const int key = cr + it * SRPI;
+        const long sl = s0 + (key < nk ? key : 0);
+        ks[it] = tok ? tokp[sl] : (int)sl;
     }
+#pragma unroll
+    for (int y = 0; y < 2; y++) {
+        const int key = 2 * lane + y;
+        const long sl = s0 + (key < nk ? key : 0);
+        vs[y] = tok ? tokp[sl] : (int)sl;
+    }
+}
+/* The item's 16-byte words of that tile from those rows: K rows cr + it * SRPI (chunk cc8), V keys 2 lane,
+ * 2 lane + 1 (the warp's chunks); zero past nk and HD. */
+void vox_srm_load_rows(uint4 *kx, uint4 (*vx)[2][2], __global const ushort *ku, __global const ushort *vu,
+                       const int *ks, const int *vs, long xo, long st, int nk, int cr, int cc8, int cin, int warp,
+                       int lane)
+{
+#pragma unroll
+    for (int it = 0; it < SRM_KT / SRPI; it++)
+        kx[it] = vox_ld16(ku + xo + ks[it] * st + cc8, cr + it * SRPI < nk && cin);
     const int k0 = 2 * lane, k1 = 2 * lane + 1;
-    __global const ushort *v0 = vu + vox_rows_at(tokp, tok, xo, st, s0 + (k0 < nk ? k0 : 0)),
-                          *v1 = vu + vox_rows_at(tokp, tok, xo, st, s0 + (k1 < nk ? k1 : 0));
+    __global const ushort *v0 = vu + xo + vs[0] * st, *v1 = vu + xo + vs[1] * st;
 #pragma unroll
     for (int it = 0; it < SVIT; it++)
 #pragma unroll
@@ -188,6 +202,15 @@ void vox_srm_load(uint4 *kx, uint4 (*vx)[2][2], __global const ushort *ku, __glo
             vx[it][c][0] = vox_ld16(v0 + c8, vin && k0 < nk);
             vx[it][c][1] = vox_ld16(v1 + c8, vin && k1 < nk);
         }
+}
+/* Both: a tile's loads, the rows first (what SRM_WALK takes apart) */
+void vox_srm_load(uint4 *kx, uint4 (*vx)[2][2], __global const ushort *ku, __global const ushort *vu,
+                  __global const int *tokp, long tok, long xo, long st, long s0, int nk, int cr, int cc8, int cin,
+                  int warp, int lane)
+{
+    int ks[SRM_KT / SRPI], vs[2];
+    vox_srm_slots(ks, vs, tokp, tok, s0, nk, cr, lane);
+    vox_srm_load_rows(kx, vx, ku, vu, ks, vs, xo, st, nk, cr, cc8, cin, warp, lane);
 }
 
 #if SRM_WALK
@@ -216,45 +239,8 @@ vox_srm_pos vox_srm_advance(vox_srm_pos p, long jb1, __global const int *valid)
     }
     return p;
 }
-/* the item's rows of tile p as vox_srm_load reads them: K keys cr + it * SRPI, V keys 2 lane, 2 lane + 1 (key 0
- * past the tile's valid keys), as slot-table entries (tok set) or slots */
-void vox_srm_slots(int *ks, int *vs, __global const int *tokp, long tok, vox_srm_pos p, int V, int cr, int lane)
-{
-    const long s0 = p.jb * V + p.c0;
-    const int nk = min(p.nv - p.c0, SRM_KT);
-#pragma unroll
-    for (int it = 0; it < SRM_KT / SRPI; it++) {
-        const int key = cr + it * SRPI;
-        const long sl = s0 + (key < nk ? key : 0);
-        ks[it] = tok ? tokp[sl] : (int)sl;
-    }
-#pragma unroll
-    for (int y = 0; y < 2; y++) {
-        const int key = 2 * lane + y;
-        const long sl = s0 + (key < nk ? key : 0);
-        vs[y] = tok ? tokp[sl] : (int)sl;
-    }
-}
-/* vox_srm_load of tile p from its rows (vox_srm_slots) */
-void vox_srm_load_at(uint4 *kx, uint4 (*vx)[2][2], __global const ushort *ku, __global const ushort *vu,
-                     const int *ks, const int *vs, long xo, long st, vox_srm_pos p, int cr, int cc8, int cin, int warp,
-                     int lane)
-{
-    const int nk = min(p.nv - p.c0, SRM_KT);
-#pragma unroll
-    for (int it = 0; it < SRM_KT / SRPI; it++)
-        kx[it] = vox_ld16(ku + xo + ks[it] * st + cc8, cr + it * SRPI < nk && cin);
-    const int k0 = 2 * lane, k1 = 2 * lane + 1;
-    __global const ushort *v0 = vu + xo + vs[0] * st, *v1 = vu + xo + vs[1] * st;
-#pragma unroll
-    for (int it = 0; it < SVIT; it++)
-#pragma unroll
-        for (int c = 0; c < 2; c++) {
-            const int ch = 2 * (warp + SRM_NW * it) + c, vin = ch < SCH && ch * 8 < HD, c8 = min(ch * 8, HD - 8);
-            vx[it][c][0] = vox_ld16(v0 + c8, vin && k0 < nk);
-            vx[it][c][1] = vox_ld16(v1 + c8, vin && k1 < nk);
-        }
-}
+#define SRM_NK(p) min((p).nv - (p).c0, SRM_KT)
+#define SRM_S0(p) ((p).jb * V + (p).c0)
 #endif
 
 __kernel __attribute__((reqd_work_group_size(SRM_LS, 1, 1))) void
@@ -336,14 +322,14 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
         vox_srm_pos w1 = vox_srm_advance(wc, jb1, valid), w2 = vox_srm_advance(w1, jb1, valid);
         int ks[SRM_KT / SRPI], vs[2];
         if (wc.jb < jb1) { /* the first tile's rows and loads */
-            vox_srm_slots(ks, vs, tokp, tok, wc, V, cr, lane);
-            vox_srm_load_at(kx, vx, ku, vu, ks, vs, xo, st, wc, cr, cc8, cin, warp, lane);
+            vox_srm_slots(ks, vs, tokp, tok, SRM_S0(wc), SRM_NK(wc), cr, lane);
+            vox_srm_load_rows(kx, vx, ku, vu, ks, vs, xo, st, SRM_NK(wc), cr, cc8, cin, warp, lane);
         }
         if (w1.jb < jb1)
-            vox_srm_slots(ks, vs, tokp, tok, w1, V, cr, lane);
+            vox_srm_slots(ks, vs, tokp, tok, SRM_S0(w1), SRM_NK(w1), cr, lane);
         while (wc.jb < jb1) {
             const long jb = wc.jb;
-            const int nk = min(wc.nv - wc.c0, SRM_KT);
+            const int nk = SRM_NK(wc);
 #else
         long jb = jb0;
         int c0 = 0;
@@ -403,10 +389,10 @@ vox_sample_rows_mma(VOX_CL_BUF_PARAMS(VOX_SAMPLE_ROWS_BUFS) VOX_CL_ARG_PARAMS(VO
                 /* the next tile; SRM_PREFETCH: its loads issued now, in flight during the products */
 #if SRM_WALK
                 if (w1.jb < jb1) /* its rows came a tile ago */
-                    vox_srm_load_at(kx, vx, ku, vu, ks, vs, xo, st, w1, cr, cc8, cin, warp, lane);
+                    vox_srm_load_rows(kx, vx, ku, vu, ks, vs, xo, st, SRM_NK(w1), cr, cc8, cin, warp, lane);
                 wc = w1, w1 = w2, w2 = vox_srm_advance(w2, jb1, valid);
                 if (w1.jb < jb1) /* the rows of the tile after, in flight during the products */
-                    vox_srm_slots(ks, vs, tokp, tok, w1, V, cr, lane);
+                    vox_srm_slots(ks, vs, tokp, tok, SRM_S0(w1), SRM_NK(w1), cr, lane);
 #else
                 c0 += SRM_KT;
                 if (c0 >= valid[jb]) {
