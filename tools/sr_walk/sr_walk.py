@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """tools/sr_walk: the tile walk of shaders/sample_rows_nv2.comp's -DSR_NV2_PIPE form (`advance`, two tiles
-ahead, the next block's valid count loaded a block early) against the default walk (`next_tile` in
-shaders/sample_rows_tile.glsl), as Python models of both: the same sequence of (block, first key, valid keys)
+ahead, the next block's valid count loaded a block early; OpenCL's SRM_WALK, `vox_srm_advance` in
+backends/opencl/kernels/sample_rows_mma.cl, is the same walk with a signed block index) against the plain walk
+(`next_tile` in shaders/sample_rows_tile.glsl, the skip loop of sample_rows_mma.cl), as Python models of both: the same sequence of (block, first key, valid keys)
 tiles for random splits of random blocks (empty and partial blocks, several tiles a block, empty splits).
 Run: python3 tools/sr_walk/sr_walk.py [cases]   (session 43 ran 20,000: equal). A model of the GLSL, not the
 shader itself: edit both together."""
