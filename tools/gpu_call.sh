@@ -27,14 +27,14 @@ bench() {
   echo "bench $1 $2 $3 [$5] rc=$?: $(build_ms "$L/b_$1.txt") $(el)" >>"$S"
 }
 check() {
-  t=$1 prog=$2 dev=$3 e=$4
+  _t=$1 _p=$2 _d=$3 _e=$4
   shift 4
-  timeout "${CHECK_TIMEOUT:-120}" env $e "$B/tests/$prog" --device "$dev" "$@" >"$L/$t.txt" 2>&1
-  rc=$?
-  case $prog in
-  *hostile) echo "$t $dev [$e] rc=$rc: $(grep -c ': ok' "$L/$t.txt") cases ok, $(grep -ciE 'fail|mismatch' "$L/$t.txt") failing lines $(el)" ;;
-  *) echo "$t $dev [$e] rc=$rc: $(grep -E '^[a-z]+ +[0-9]+ +[0-9]+ +[0-9]+' "$L/$t.txt" | head -1) $(el)"
-     grep -E 'FAIL' "$L/$t.txt" | head -3 ;;
+  timeout "${CHECK_TIMEOUT:-120}" env $_e "$B/tests/$_p" --device "$_d" "$@" >"$L/$_t.txt" 2>&1
+  _rc=$?
+  case $_p in
+  *hostile) echo "$_t $_d [$_e] rc=$_rc: $(grep -c ': ok' "$L/$_t.txt") cases ok, $(grep -ciE 'fail|mismatch' "$L/$_t.txt") failing lines $(el)" ;;
+  *) echo "$_t $_d [$_e] rc=$_rc: $(grep -E '^[a-z]+ +[0-9]+ +[0-9]+ +[0-9]+' "$L/$_t.txt" | head -1) $(el)"
+     grep -E 'FAIL' "$L/$_t.txt" | head -3 ;;
   esac >>"$S"
 }
 gpu_call_end() {
