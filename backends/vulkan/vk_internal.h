@@ -297,9 +297,10 @@ typedef struct vk_dev {
     int sr_cm;     /* sample_rows' coop-matrix tile pass where the device has it (off: VOXATTN_VULKAN_SR_SCALAR) */
     int sr_cm2;    /* VOXATTN_VULKAN_SR_CM2: 1 sample_rows_cm2 (one barrier fewer per tile, block coordinates read
                       ahead), 7 _cm8 (cm2, the next tile's loads after the merge), 8 _cm9 (_cm8 in tiles of 64
-                      keys); 0 sample_rows_cm. Default 7 */
-    int sr_stop;   /* VOXATTN_VULKAN_SR_STOP (tests only, wrong sums; sample_rows_nv2.comp has its own stops 1-4): bf16 coop-matrix tile pass stopped after
-                      the softmax (1), S (2), the K/V stage (3): timing ablations */
+                      keys); 0 sample_rows_cm. Default 8 */
+    int sr_stop;   /* VOXATTN_VULKAN_SR_STOP (tests only, wrong sums): timing ablations of the bf16 coop-matrix tile
+                      pass, stopped after the softmax (1), S (2), the K/V stage (3); sample_rows_nv2.comp's own
+                      stops 1-4 where that pass runs (docs/environment.md) */
     int sr_copies; /* VOXATTN_VULKAN_SR_COPIES: sample_rows on block copies (off: the caller's q, k, v through slot_token) */
     int qs_copies; /* VOXATTN_VULKAN_QS_COPIES: query_select on a block copy of q (off: the caller's q through slot_token) */
     int sr_merge_wg; /* sample_rows' merge with the factors once per workgroup (VOXATTN_VULKAN_SR_MERGE_WG; off: per element) */
