@@ -63,7 +63,9 @@ typedef struct gpu_dev {
     int kv_wg_areg;    /* VOXATTN_KV_SELECT_WG_AREG: the wgmma phase 1 with its A fragments in registers (session 14's) */
     int kv_wg_serial;  /* VOXATTN_KV_SELECT_WG_SERIAL: A in shared memory, one wgmma step in flight (not two) */
     int kv_wgs_abl;    /* VOXATTN_KV_SELECT_WGS_ABL: session 16's wgmma kernels and session 14's in turn (timing) */
-    int kv_wgs_p1;     /* VOXATTN_KV_SELECT_WGS_P1: vox_kv_select_fast_kb_wgs2's phase 1 alone (timing, no lists) */
+    int kv_wgs_p1;     /* VOXATTN_KV_SELECT_WGS_P1: the default (_ss) kernel's phase 1 alone (timing, no lists) */
+    int kv_wg_lda;     /* VOXATTN_KV_SELECT_WG_LDA: A fragments loaded into registers per step (_wgs2), not read by wgmma */
+    int kv_ss_abl;     /* VOXATTN_KV_SELECT_SS_ABL: _ss and _wgs2 in turn (timing) */
     int kv_abl_n;      /* their turn */
     gpu_srw_fn srw[2][2]; /* CUDA on sm_90 with sm_90a code (cuda_sm90.c): sample_rows' wgmma kernels
                              [wg, wg1][f16, bf16] at D 128 (backends/cuda/sm90/sample_rows_sm90.cuh) */

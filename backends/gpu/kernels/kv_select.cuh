@@ -43,7 +43,7 @@
     M(kv_select_fast_kb) M(kv_select_fast_kb_old) M(kv_select_fast_kb_brk) M(kv_select_fast_kb_p1) \
     M(kv_select_fast_kb_p2) M(kv_select_kb_wg) \
     M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
-    M(kv_select_fast_kb_wgs2_p1)
+    M(kv_select_fast_kb_ss) M(kv_select_fast_kb_ss_p1)
 
 /* Tile geometry the kernels and the launcher share. */
 #define VOX_KS_ROWS 16 /* query rows per CTA tile of the exact path */
@@ -482,7 +482,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
          * large, else the launch asks for more (WGS_SMEM bytes: the 1 KB alignment, 2 chunks, A) */
         enum { WGS_SMEM = 1024 + 2 * 32768 + 32768 };
         int wgs = wg && g->fn[GPU_FN_kv_select_fast_kb_wgs] && g->fn[GPU_FN_kv_select_fast_kb_wgs2] &&
-                  g->fn[GPU_FN_kv_select_fast_kb_wgs2_p1] && WGS_SMEM <= room;
+                  g->fn[GPU_FN_kv_select_fast_kb_ss] && g->fn[GPU_FN_kv_select_fast_kb_ss_p1] && WGS_SMEM <= room;
         if (wg && g->kv_wg_abl) { /* timing A/B in turn (docs/environment.md) */
             static const int fw[4] = {GPU_FN_kv_select_fast_kb_wg, GPU_FN_kv_select_fast_kb,
                                       GPU_FN_kv_select_fast_kb_wg_p1, GPU_FN_kv_select_fast_kb_p1};
@@ -492,15 +492,21 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             static const int fw[3] = {GPU_FN_kv_select_fast_kb_wgs2, GPU_FN_kv_select_fast_kb_wg,
                                       GPU_FN_kv_select_fast_kb_wgs};
             fnf = fw[g->kv_abl_n++ % 3];
-        } else if (wgs && g->kv_wgs_p1) { /* timing only: phase 1 alone, no lists */
-            fnf = GPU_FN_kv_select_fast_kb_wgs2_p1;
+        } else if (wgs && g->kv_ss_abl) { /* session 45's timing A/B: _ss and _wgs2 in turn (lists valid) */
+            fnf = g->kv_abl_n++ % 2 ? GPU_FN_kv_select_fast_kb_wgs2 : GPU_FN_kv_select_fast_kb_ss;
+        } else if (wgs && g->kv_wgs_p1) { /* timing only: the default's phase 1 alone, no lists */
+            fnf = GPU_FN_kv_select_fast_kb_ss_p1;
         } else if (wg && fnf == GPU_FN_kv_select_fast_kb && !g->kv_p1_old) {
+            /* session 45: A read by wgmma from shared memory, L2 hints (_ss); VOXATTN_KV_SELECT_WG_LDA: A
+             * loaded into registers per step (_wgs2, sessions 16-44) */
             fnf = !wgs || g->kv_wg_areg ? GPU_FN_kv_select_fast_kb_wg
                   : g->kv_wg_serial     ? GPU_FN_kv_select_fast_kb_wgs
-                                        : GPU_FN_kv_select_fast_kb_wgs2;
+                  : g->kv_wg_lda        ? GPU_FN_kv_select_fast_kb_wgs2
+                                        : GPU_FN_kv_select_fast_kb_ss;
         }
         const int fwgs = fnf == GPU_FN_kv_select_fast_kb_wgs || fnf == GPU_FN_kv_select_fast_kb_wgs2 ||
-                         fnf == GPU_FN_kv_select_fast_kb_wgs2_p1; /* A fragments in shared memory */
+                         fnf == GPU_FN_kv_select_fast_kb_ss || fnf == GPU_FN_kv_select_fast_kb_ss_p1;
+        /* (A in shared memory: 32 KB after the two staged chunks) */
         if (fwgs)
             smemf = smemf > WGS_SMEM ? smemf : WGS_SMEM;
         if ((fwgs || fnf == GPU_FN_kv_select_fast_kb_wg || fnf == GPU_FN_kv_select_fast_kb_wg_p1) && !g->kv_wg_break)

@@ -77,6 +77,9 @@
 #define VOX_KM_AM_REG 0    /* vox_km_scores_wg's A fragments: registers (VOX_KM_P1_WG) */
 #define VOX_KM_AM_SMEM 1   /* shared memory (VOX_KM_P1_WGS) */
 #define VOX_KM_AM_SMEM2 2  /* shared memory, next step's wgmma in flight (VOX_KM_P1_WGS2) */
+#define VOX_KM_P1_SS 5     /* session 45: VOX_KM_P1_WGS2 with A read by wgmma from shared memory, L2 hints (VOX_KM_AM_SS) */
+#define VOX_KM_AM_SS 3     /* A as wgmma's shared-memory operand (the keys' layout), steps as VOX_KM_AM_SMEM2; the keys'
+                            * copies L2 evict_last, the score stores evict_first */
 
 /* Session 14 (branch kvsel8): phase 1 by sm_90a wgmma. Only in the sm_90a
  * code (VOX_HAVE_WGMMA); elsewhere the WG kernels are the mma.sync ones
@@ -139,6 +142,17 @@ __device__ __forceinline__ void vox_km_wgmma(float *d, const unsigned *a, unsign
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
                    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scale_d));
+}
+/* The same with A (K-major, the keys' layout) from shared memory too (VOX_KM_AM_SS). */
+__device__ __forceinline__ void vox_km_wgmma_ss(float *d, unsigned long long adesc, unsigned long long bdesc,
+                                                int scale_d)
+{
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, "
+                 "%16, %17, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+                 : "l"(adesc), "l"(bdesc), "r"(scale_d));
 }
 #endif
 
@@ -350,17 +364,46 @@ struct vox_km_ext {
 /* C of key tile n0 (its first key; keys n0 + 2t, +1), rows r0 and r0 + 8,
  * unscaled (powers of two: exact but for results below the normal range)
  * into the slice; the video keys' values into *e. */
+/* Session 45 (VOX_KM_AM_SS): L2 eviction policies (createpolicy), a 16-byte copy and an 8-byte
+ * store under one; H false: the plain forms. */
+__device__ __forceinline__ unsigned long long vox_km_policy(bool last)
+{
+    unsigned long long p;
+    if (last)
+        asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;\n" : "=l"(p));
+    else
+        asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(p));
+    return p;
+}
+template <bool H> __device__ __forceinline__ void vox_km_st2(float *p, float2 v, unsigned long long pol)
+{
+    if (H)
+        asm volatile("st.global.L2::cache_hint.v2.f32 [%0], {%1, %2}, %3;\n" ::"l"(p), "f"(v.x), "f"(v.y), "l"(pol)
+                     : "memory");
+    else
+        *(float2 *)p = v;
+}
+template <bool H> __device__ __forceinline__ void vox_km_cp16(void *dst, const void *src, unsigned long long pol)
+{
+    if (H)
+        asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;\n" ::"r"(vox_smem_addr(dst)),
+                     "l"(src), "l"(pol));
+    else
+        vox_cp_async16(dst, src, 16);
+}
+
+template <bool H = false>
 __device__ __forceinline__ void vox_km_store(float *sc, i64 S, int NBv, int nrows, int r0, i64 n0, const float *run,
-                                             float iq0, float iq1, float ik, vox_km_ext *e)
+                                             float iq0, float iq1, float ik, vox_km_ext *e, unsigned long long pol = 0)
 {
     const i64 j = n0 + 2 * (threadIdx.x & 3);
     if (j < S) { /* S is a multiple of 4 and j even: j + 1 < S too */
         const float2 v0 = make_float2(run[0] * iq0 * ik, run[1] * iq0 * ik);
         const float2 v1 = make_float2(run[2] * iq1 * ik, run[3] * iq1 * ik);
         if (r0 < nrows)
-            *(float2 *)(sc + r0 * S + j) = v0;
+            vox_km_st2<H>(sc + r0 * S + j, v0, pol);
         if (r0 + 8 < nrows)
-            *(float2 *)(sc + (r0 + 8) * S + j) = v1;
+            vox_km_st2<H>(sc + (r0 + 8) * S + j, v1, pol);
         if (j < NBv)
             e->x0 = fmaxf(e->x0, v0.x), e->n0 = fminf(e->n0, v0.x), e->x1 = fmaxf(e->x1, v1.x),
             e->n1 = fminf(e->n1, v1.x);
@@ -548,21 +591,25 @@ VOX_KERNEL void __launch_bounds__(VOX_KM_THREADS)
 }
 
 /* Copies the prepared chunk c (8 key tiles) of head bh into ks. */
-__device__ __forceinline__ void vox_km_stage_kb(const uint4 *frags, i64 bh, i64 nch, int c, int KS, uint4 *ks)
+template <bool H = false>
+__device__ __forceinline__ void vox_km_stage_kb(const uint4 *frags, i64 bh, i64 nch, int c, int KS, uint4 *ks,
+                                                unsigned long long pol = 0)
 {
     const int n = 8 * KS * VOX_WARP_SIZE;
     const uint4 *src = frags + (bh * nch + c) * n;
     for (int p = threadIdx.x; p < n; p += VOX_KM_THREADS)
-        vox_cp_async16(ks + p, src + p, 16);
+        vox_km_cp16<H>(ks + p, src + p, pol);
     vox_cp_commit();
 }
 
 /* Before chunk c of a head's chunk loop (vox_km_scores_kb, vox_km_scores_wg; ks: two staged chunks
  * of 8 KS x 32 uint4s): chunk c + 1 staged into the other one, and chunk c waited for. */
-__device__ __forceinline__ void vox_km_stage_next(const uint4 *frags, i64 bh, i64 nch, int c, int KS, uint4 *ks)
+template <bool H = false>
+__device__ __forceinline__ void vox_km_stage_next(const uint4 *frags, i64 bh, i64 nch, int c, int KS, uint4 *ks,
+                                                  unsigned long long pol = 0)
 {
     if (c + 1 < nch) {
-        vox_km_stage_kb(frags, bh, nch, c + 1, KS, ks + ((c + 1) & 1) * (8 * KS * VOX_WARP_SIZE));
+        vox_km_stage_kb<H>(frags, bh, nch, c + 1, KS, ks + ((c + 1) & 1) * (8 * KS * VOX_WARP_SIZE), pol);
         vox_cp_wait<1>();
     } else {
         vox_cp_wait<0>();
@@ -588,6 +635,33 @@ __device__ __forceinline__ void vox_km_step_issue(float *acc, const unsigned *fl
     vox_km_wgmma(acc, fh, vox_km_desc(hi), 1);
     vox_km_wg_commit();
 }
+/* vox_km_step_issue with A from shared memory at address a (the step's hi parts; lo: + 16384): the
+ * same three products in the same order into a fresh accumulator, one committed group (VOX_KM_AM_SS). */
+__device__ __forceinline__ void vox_km_step_ss(float *acc, unsigned a, unsigned hi)
+{
+    vox_km_wg_pin<16>(acc);
+    vox_km_wg_fence();
+    vox_km_wgmma_ss(acc, vox_km_desc(a + 16384), vox_km_desc(hi), 0);
+    vox_km_wgmma_ss(acc, vox_km_desc(a), vox_km_desc(hi + 16384), 1);
+    vox_km_wgmma_ss(acc, vox_km_desc(a), vox_km_desc(hi), 1);
+    vox_km_wg_commit();
+}
+/* The 4 A words of rows r0, r0 + 8 of step s (vox_km_load_a's fragments) into the keys' layout
+ * (vox_km_wg_off with the row for the key: hi parts, then lo at + 16384), A of a wgmma read from
+ * shared memory (VOX_KM_AM_SS). */
+__device__ __forceinline__ void vox_km_a_put(unsigned char *as, int r0, int s, int t, const unsigned *h,
+                                             const unsigned *l)
+{
+    *(unsigned *)(as + vox_km_wg_off(r0, s, t, 0)) = h[0];
+    *(unsigned *)(as + vox_km_wg_off(r0 + 8, s, t, 0)) = h[1];
+    *(unsigned *)(as + vox_km_wg_off(r0, s, t, 1)) = h[2];
+    *(unsigned *)(as + vox_km_wg_off(r0 + 8, s, t, 1)) = h[3];
+    *(unsigned *)(as + 16384 + vox_km_wg_off(r0, s, t, 0)) = l[0];
+    *(unsigned *)(as + 16384 + vox_km_wg_off(r0 + 8, s, t, 0)) = l[1];
+    *(unsigned *)(as + 16384 + vox_km_wg_off(r0, s, t, 1)) = l[2];
+    *(unsigned *)(as + 16384 + vox_km_wg_off(r0 + 8, s, t, 1)) = l[3];
+}
+
 /* Step s's A fragments: from registers (VOX_KM_AM_REG) or from the shared-memory copy warpgroup 0
  * wrote (as: [step][row tile][hi, lo][lane] uint4s). */
 __device__ __forceinline__ void vox_km_a_regs(const unsigned *h, const unsigned *l, unsigned *fh, unsigned *fl)
@@ -613,7 +687,17 @@ __device__ __forceinline__ void vox_km_a_smem(const uint4 *as, int s, int mt, in
  * before its wgmma. VOX_KM_AM_SMEM2: the same, and step s + 1's wgmma issued (into a second
  * accumulator) before step s's result is added: one wgmma in flight while the adds run. The same
  * wgmma instructions on the same values, the same adds in the same order: the scores are bitwise
- * those of VOX_KM_AM_REG. */
+ * those of VOX_KM_AM_REG. VOX_KM_AM_SS (session 45, the default): warpgroup 0 stores A once per tile
+ * in the keys' swizzled layout (vox_km_a_put) and each wgmma reads it from there (vox_km_step_ss: no
+ * fragment loads, 16 fewer live registers), the steps as VOX_KM_AM_SMEM2; the prepared keys' copies
+ * go with an L2 evict_last policy (every tile of the head stages them again) and the score slices'
+ * stores with evict_first (streamed out, read once by phase 2). The same three products per step in
+ * the same order, added in the same order: the same bound. H100, hunyuan-720p top-k 10%, one process
+ * alternating per build (VOXATTN_KV_SELECT_SS_ABL), per launch: 0.860 ms against _wgs2's 0.896 (A
+ * from shared memory alone: 0.872). Tried and not kept (branch kvsel45): a chunk's 24 wgmma as one
+ * accumulator chain (one wait per chunk): its phase 1 alone 0.416 ms against 0.423, but the bound
+ * ~17x wider (each mma's kappa u |c|) puts ~2.5 blocks a row in the band, whose exact re-scoring
+ * made the kernel 1.126 ms. */
 template <int AM>
 __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
                                   int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
@@ -625,7 +709,9 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
     const float4 *meta = vox_km_meta(b, a) + bh * nch * 8;
     const unsigned s0 = vox_smem_addr(ks), sa = (s0 + 1023u) & ~1023u;
     ks = (uint4 *)((unsigned char *)ks + (sa - s0));
-    vox_km_stage_kb(frags, bh, nch, 0, 8, ks); /* the first chunk, while A loads */
+    constexpr bool H = AM == VOX_KM_AM_SS; /* A read by wgmma, L2 hints */
+    const unsigned long long pk = H ? vox_km_policy(true) : 0, ps = H ? vox_km_policy(false) : 0;
+    vox_km_stage_kb<H>(frags, bh, nch, 0, 8, ks, pk); /* the first chunk, while A loads */
     int nonfinite = 0;
     float nkmax = 0.f;
     vox_km_ext ext = {-INFINITY, INFINITY, -INFINITY, INFINITY};
@@ -639,7 +725,12 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
     vox_km_load_a<true>(vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, 128, mt, ah, al, &iq0, &iq1,
                         &nonfinite);
     uint4 *as = ks + 2 * CH; /* AM != VOX_KM_AM_REG: the A fragments (32 KB) after the two chunks */
-    if (AM != VOX_KM_AM_REG && wg == 0) { /* published by the loop's first barrier */
+    const unsigned aa = sa + 2u * CH * 16u; /* their shared-memory address (1024-aligned) */
+    if (H && wg == 0) { /* A as wgmma's operand, published by the loop's first barrier */
+#pragma unroll
+        for (int s = 0; s < 8; s++)
+            vox_km_a_put((unsigned char *)as, r0, s, lane & 3, ah[s], al[s]);
+    } else if (AM != VOX_KM_AM_REG && wg == 0) { /* published by the loop's first barrier */
 #pragma unroll
         for (int s = 0; s < 8; s++) {
             as[((s * 4 + mt) * 2 + 0) * VOX_WARP_SIZE + lane] = make_uint4(ah[s][0], ah[s][1], ah[s][2], ah[s][3]);
@@ -647,12 +738,12 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
         }
     }
     for (int c = 0; c < nch; c++) {
-        vox_km_stage_next(frags, bh, nch, c, 8, ks);
+        vox_km_stage_next<H>(frags, bh, nch, c, 8, ks, pk);
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* the copies, seen by wgmma */
         __syncthreads(); /* chunk c staged */
         const unsigned kc = sa + (unsigned)((c & 1) * CH * 16) + wg * 32 * 128;
         float run[16];
-        if (AM != VOX_KM_AM_SMEM2) { /* one step at a time */
+        if (AM != VOX_KM_AM_SMEM2 && !H) { /* one step at a time */
 #pragma unroll
             for (int s = 0; s < 8; s++) {
                 float acc[16];
@@ -668,11 +759,14 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
                 for (int e = 0; e < 16; e++)
                     run[e] = s ? run[e] + acc[e] : acc[e];
             }
-        } else { /* VOX_KM_AM_SMEM2: step s + 1 in flight while step s is added */
+        } else { /* VOX_KM_AM_SMEM2, _SS: step s + 1 in flight while step s is added */
             float acc[2][16];
 #pragma unroll
             for (int s = 0; s < 9; s++) {
-                if (s < 8) { /* issue step s into acc[s & 1] (its last reader, step s - 2's add, is done) */
+                if (s < 8 && H) { /* the same, A read by wgmma */
+                    const unsigned o = (unsigned)((s >> 2) * 8192 + (s & 3) * 32);
+                    vox_km_step_ss(acc[s & 1], aa + o, kc + o);
+                } else if (s < 8) { /* issue step s into acc[s & 1] (its last reader, step s - 2's add, is done) */
                     unsigned fh[4], fl[4];
                     vox_km_a_smem(as, s, mt, lane, fh, fl);
                     vox_km_step_issue(acc[s & 1], fl, fh, kc + (s >> 2) * 8192 + (s & 3) * 32);
@@ -692,8 +786,8 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             const int n = 4 * wg + j; /* the key tile in the chunk */
-            vox_km_store(sc, S, (int)a.NBv, nrows, r0, (i64)c * VOX_KM_KEYS + 8 * n, run + 4 * j, iq0, iq1,
-                         meta[c * 8 + n].x, &ext);
+            vox_km_store<H>(sc, S, (int)a.NBv, nrows, r0, (i64)c * VOX_KM_KEYS + 8 * n, run + 4 * j, iq0, iq1,
+                            meta[c * 8 + n].x, &ext, ps);
         }
         __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
     }
@@ -867,11 +961,14 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_brk, true, VOX_KF_BRK)
  * VOXATTN_KV_SELECT_P1_OLD for vox_kv_select_fast_kb), and its phase 1 alone (timing only) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wg, true, VOX_KF_NEW, VOX_KM_P1_WG)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wg_p1, true, VOX_KF_P1, VOX_KM_P1_WG)
-/* Session 16: the A fragments in shared memory during phase 1 (vox_km_scores_wg's AM; the default at D 128 on
- * sm_90a: vox_kv_select_fast_kb_wgs2; VOXATTN_KV_SELECT_WG_AREG for vox_kv_select_fast_kb_wg,
- * VOXATTN_KV_SELECT_WG_SERIAL for _wgs), and their phase 1 alone (timing only) */
+/* Session 16: the A fragments in shared memory during phase 1 (vox_km_scores_wg's AM; sessions 16-44's default
+ * at D 128 on sm_90a: vox_kv_select_fast_kb_wgs2, now VOXATTN_KV_SELECT_WG_LDA; VOXATTN_KV_SELECT_WG_AREG for
+ * vox_kv_select_fast_kb_wg, VOXATTN_KV_SELECT_WG_SERIAL for _wgs) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs, true, VOX_KF_NEW, VOX_KM_P1_WGS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2, true, VOX_KF_NEW, VOX_KM_P1_WGS2)
-VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2_p1, true, VOX_KF_P1, VOX_KM_P1_WGS2)
+/* Session 45: A read by wgmma from shared memory, the keys' copies L2 evict_last, the score stores evict_first
+ * (the default at D 128 on sm_90a; VOXATTN_KV_SELECT_WG_LDA for _wgs2), and its phase 1 alone (timing only) */
+VOX_KM_KERNEL(vox_kv_select_fast_kb_ss, true, VOX_KF_NEW, VOX_KM_P1_SS)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1, true, VOX_KF_P1, VOX_KM_P1_SS)
 
 #endif
