@@ -361,9 +361,6 @@ struct vox_km_ext {
     float x0, n0, x1, n1;
 };
 
-/* C of key tile n0 (its first key; keys n0 + 2t, +1), rows r0 and r0 + 8,
- * unscaled (powers of two: exact but for results below the normal range)
- * into the slice; the video keys' values into *e. */
 /* Session 45 (VOX_KM_AM_SS): L2 eviction policies (createpolicy), a 16-byte copy and an 8-byte
  * store under one; H false: the plain forms. */
 __device__ __forceinline__ unsigned long long vox_km_policy(bool last)
@@ -392,6 +389,9 @@ template <bool H> __device__ __forceinline__ void vox_km_cp16(void *dst, const v
         vox_cp_async16(dst, src, 16);
 }
 
+/* C of key tile n0 (its first key; keys n0 + 2t, +1), rows r0 and r0 + 8,
+ * unscaled (powers of two: exact but for results below the normal range)
+ * into the slice; the video keys' values into *e. */
 template <bool H = false>
 __device__ __forceinline__ void vox_km_store(float *sc, i64 S, int NBv, int nrows, int r0, i64 n0, const float *run,
                                              float iq0, float iq1, float ik, vox_km_ext *e, unsigned long long pol = 0)
