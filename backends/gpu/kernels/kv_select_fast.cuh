@@ -570,8 +570,8 @@ __device__ __forceinline__ int vox_kf_bin(float x, float inv, float nb)
     const float t = fminf(fmaxf(fmaf(x, inv, nb), 0.f), (float)(VOX_KF_NBIN - 1));
     return (int)(__float_as_uint(t + 0x1p23f) - 0x4b000000u);
 }
-/* vox_kf_bin of a value of the row (amin <= x <= amax) where |nb| < 2^21, without the clamp (session 45,
- * branch kvsel45b): nb = fl(-amin inv) errs by at most ulp(2^21) / 2 = 1/8 and inv (amax - amin) by a
+/* vox_kf_bin of a value of the row (amin <= x <= amax) where |nb| < 2^21, without the clamp (session 45;
+ * on main since session 46): nb = fl(-amin inv) errs by at most ulp(2^21) / 2 = 1/8 and inv (amax - amin) by a
  * relative 2^-24, so fmaf(x, inv, nb) lies in [-1/8 - 2^-16, 255 + 1/8 + 2^-15], where adding 2^23
  * rounds to the same bin as the clamped value: the same bins, 8 fewer instructions per quad. */
 __device__ __forceinline__ int vox_kf_bin_in(float x, float inv, float nb)
