@@ -789,18 +789,24 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
  * pick marks. */
 /* MODE: VOX_KF_NEW (TOPK by vox_kf_topk first), VOX_KF_OLD (the old phase 2 only), VOX_KF_BRK (vox_kf_topk's
  * deliberate break, tests only). */
+/* The f64 sum of squares of query row q (D values; every lane gets it): vox_kf_row's nq2, which the
+ * callers compute before they wait for the row's scores, so that its loads are in flight with them. */
+__device__ __forceinline__ double vox_kf_nq2(const float *q, i64 D)
+{
+    double nq2 = 0;
+    for (i64 e = threadIdx.x % VOX_WARP_SIZE; e < D; e += VOX_WARP_SIZE)
+        nq2 += (double)q[e] * (double)q[e];
+    return vox_warp_sum(nq2);
+}
+
 template <int MODE>
 __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow,
-                           int *count, const vox_kv_select_args &a, float nk2, vox_kf_bound eb, const float2 *ext,
-                           vox_kf_work *w)
+                           int *count, const vox_kv_select_args &a, float nk2, double nq2, vox_kf_bound eb,
+                           const float2 *ext, vox_kf_work *w)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE;
     unsigned *urow = (unsigned *)srow;
     const double D = (double)a.D, scale = a.scale;
-    double nq2 = 0;
-    for (i64 e = lane; e < a.D; e += VOX_WARP_SIZE)
-        nq2 += (double)q[e] * (double)q[e];
-    nq2 = vox_warp_sum(nq2);
     /* the bound (top of this file) */
     const double g32 = D * 0x1p-24 / (1.0 - D * 0x1p-24);
     const double nkb = sqrt(((double)nk2 + D * 0x1p-125) / (1.0 - g32) * (1.0 + 0x1p-40));
@@ -1037,7 +1043,8 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, VOX_KF_MIN_BLOCKS)
             for (int r = warp; r < nrows; r += nw) {
                 const i64 m = bh * NB + i0 + r;
                 if ((bad || !vox_kf_row<VOX_KF_NEW>(sc + (i64)r * vox_ks_stride(NBv), qbar + m * a.D, kbar + bh * NB * a.D, NB, NBv,
-                                        (int)(i0 + r), cols + start[m], count + m, a, nk2, vox_kf_bound_ffma((double)a.D),
+                                        (int)(i0 + r), cols + start[m], count + m, a, nk2,
+                                        vox_kf_nq2(qbar + m * a.D, a.D), vox_kf_bound_ffma((double)a.D),
                                         nullptr, (vox_kf_work *)un + warp)) &&
                     lane == 0)
                     list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */

@@ -927,10 +927,14 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
                 for (int k = 1, MT = P1 >= VOX_KM_P1_WG && VOX_HAVE_WGMMA && D == 128 ? 4 : vox_km_groups(KB, nrows);
                      k < 8 / MT; k++)
                     ext = make_float2(fmaxf(ext.x, rext[16 * MT * k + r].x), fminf(ext.y, rext[16 * MT * k + r].y));
+                /* the row's query norm and list start, their loads in flight with the copy (session 46:
+                 * after the wait they stalled ~4% of the kernel's samples) */
+                const double nq2 = vox_kf_nq2(qbar + m * D, D);
+                int *crow = cols + start[m];
                 vox_cp_wait<0>();
                 VOX_SYNCWARP();
-                if ((bad || !vox_kf_row<MODE>(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r),
-                                        cols + start[m], count + m, a, nk2, eb, MODE == VOX_KF_P2 ? nullptr : &ext,
+                if ((bad || !vox_kf_row<MODE>(rowbuf, qbar + m * D, kbar + bh * NB * D, NB, NBv, (int)(i0 + r), crow,
+                                        count + m, a, nk2, nq2, eb, MODE == VOX_KF_P2 ? nullptr : &ext,
                                         work + warp)) &&
                     lane == 0)
                     list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
