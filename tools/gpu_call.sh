@@ -12,6 +12,16 @@
 #   check TAG PROG DEV 'VAR=1 ...' [ARGS]
 #                               tests/PROG (conformance, test_ops, robust/test_hostile) on DEV, its log
 #                               $L/TAG.txt, one summary line: rc and its count line (hostile: cases ok)
+#   prof TAG BUILD 'VAR=1 ...' 'ARGS'
+#                               one `voxattn bench --build-only -v` process under VOXATTN_GPU_PROFILE=1 on the
+#                               preset $H with the library in BUILD: one summary line, each kernel's launch count
+#                               and median ms (host-timed per launch), its log $L/p_TAG.txt.xz
+#   ncu_src TAG BUILD 'VAR=1 ...' SKIP
+#                               ncu (source counters, stall sampling, memory, occupancy) of one launch of the
+#                               kernels matching $NCU_K (default fast_kb_ss) after SKIP, in a top-k build on $H:
+#                               $L/ncu_TAG_details.txt and the SASS source page $L/ncu_TAG_sass.csv
+#                               (tools/ncu_stalls.py reads it), one summary line
+#   check_misc                  test_cuda_graph and test_async's CUDA cases, one summary line each
 # At the end: `gpu_call_end` (archives $L as $OUT/logs.tar.xz: the device tool brings back few files).
 set -u
 T0=$(date +%s)
@@ -36,6 +46,35 @@ check() {
   *) echo "$_t $_d [$_e] rc=$_rc: $(grep -E '^[a-z]+ +[0-9]+ +[0-9]+ +[0-9]+' "$L/$_t.txt" | head -1) $(el)"
      grep -E 'FAIL' "$L/$_t.txt" | head -3 ;;
   esac >>"$S"
+}
+H=${H:-hunyuan-720p}
+prof() {
+  timeout 100 env VOXATTN_GPU_PROFILE=1 $3 "$2/cli/voxattn" bench --device cuda:0 --preset $H $4 --build-only \
+    --warmup 2 --runs 10 -v >"$L/p_$1.txt" 2>&1
+  echo "prof $1 [$3] rc=$?: $(grep -oE 'vox_[a-z0-9_]+ grid [0-9]+ x [0-9]+: [0-9.]+' "$L/p_$1.txt" |
+    awk '{print $1, $NF}' | sort -k1,1 -k2,2n | awk '{k[NR]=$1; v[NR]=$2} END {i=1; while (i<=NR) {j=i;
+      while (j<NR && k[j+1]==k[i]) j++; printf "%s x%d med %s; ", k[i], j-i+1, v[int((i+j)/2)]; i=j+1}}') $(el)" >>"$S"
+  xz -9 "$L/p_$1.txt"
+}
+ncu_src() {
+  timeout 150 env $3 ncu --clock-control none -k regex:${NCU_K:-fast_kb_ss} --launch-skip $4 --launch-count 1 \
+    --section SpeedOfLight --section SourceCounters --section WarpStateStats --section SchedulerStats \
+    --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats -o "$L/ncu_$1" \
+    "$2/cli/voxattn" bench --device cuda:0 --preset $H --mode bsa --density 0.1 --keep 1 --build-only --warmup 1 \
+    --runs 2 >"$L/ncu_$1.log" 2>&1
+  _rc=$?
+  ncu -i "$L/ncu_$1.ncu-rep" --page details >"$L/ncu_$1_details.txt" 2>&1
+  ncu -i "$L/ncu_$1.ncu-rep" --page source --csv --print-source sass >"$L/ncu_$1_sass.csv" 2>&1
+  rm -f "$L/ncu_$1.ncu-rep"
+  echo "ncu $1 rc=$_rc: $(grep -E 'Duration|Warp Cycles Per Issued|Issue Slots Busy' "$L/ncu_$1_details.txt" |
+    tr -s ' ' | tr '\n' ';') sass $(wc -l <"$L/ncu_$1_sass.csv") $(el)" >>"$S"
+}
+check_misc() {
+  for _t in test_cuda_graph "test_async --backend cuda"; do
+    _n=$(echo $_t | cut -d' ' -f1)
+    timeout 60 $B/tests/$_t >"$L/$_n.txt" 2>&1
+    echo "$_t rc=$?: $(tail -2 "$L/$_n.txt" | tr '\n' ' ') $(el)" >>"$S"
+  done
 }
 gpu_call_end() {
   echo "end $(date +%T) $(el)" >>"$S"
