@@ -77,11 +77,15 @@ int vox_key_slot(long p, long nkeys, int logV, int V, int start, __global const 
  * (vox_rows_origin), plus slot * st, where slot = slot_token[s] when tok is
  * set (the caller's tensor; OpenCL passes the table as the kernel's last
  * buffer parameter), s itself for a block copy. Padding slots are never
- * read. */
+ * read. vox_row_of: that slot (the row's index along st). */
 long vox_rows_origin(long bh, int heads, long sb, long sh) { return bh / heads * sb + bh % heads * sh; }
+long vox_row_of(__global const int *slot_token, long tok, long s)
+{
+    return tok ? (long)slot_token[s] : s;
+}
 long vox_rows_at(__global const int *slot_token, long tok, long xo, long st, long s)
 {
-    return xo + (tok ? (long)slot_token[s] : s) * st;
+    return xo + vox_row_of(slot_token, tok, s) * st;
 }
 
 /* Block pattern test of the reference (sample_rows_attention); used by

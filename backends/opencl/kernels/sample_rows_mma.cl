@@ -167,20 +167,20 @@ void vox_srm_pv(float (*T)[4], __local const uint4 *fr, __local const uint *vb, 
 
 /* The rows of the item's part of a tile of nk keys from slot s0 (K keys cr + it * SRPI, V keys 2 lane,
  * 2 lane + 1; key 0 past nk): slot-table entries (tok set) or the slots themselves, so that the row of key k
- * starts at element xo + rows[k] * st (vox_rows_at). */
+ * starts at element xo + rows[k] * st (vox_row_of, vox_rows_at). */
 void vox_srm_slots(int *ks, int *vs, __global const int *tokp, long tok, long s0, int nk, int cr, int lane)
 {
 #pragma unroll
     for (int it = 0; it < SRM_KT / SRPI; it++) {
         const int key = cr + it * SRPI;
         const long sl = s0 + (key < nk ? key : 0);
-        ks[it] = tok ? tokp[sl] : (int)sl;
+        ks[it] = (int)vox_row_of(tokp, tok, sl);
     }
 #pragma unroll
     for (int y = 0; y < 2; y++) {
         const int key = 2 * lane + y;
         const long sl = s0 + (key < nk ? key : 0);
-        vs[y] = tok ? tokp[sl] : (int)sl;
+        vs[y] = (int)vox_row_of(tokp, tok, sl);
     }
 }
 /* The item's 16-byte words of that tile from those rows: K rows cr + it * SRPI (chunk cc8), V keys 2 lane,
