@@ -22,6 +22,8 @@
 #                               $L/ncu_TAG_details.txt and the SASS source page $L/ncu_TAG_sass.csv
 #                               (tools/ncu_stalls.py reads it), one summary line
 #   check_misc                  test_cuda_graph and test_async's CUDA cases, one summary line each
+#   bench_ab N 'ARGS'           N rounds of two `bench` processes on cuda:0 and $H, build-old's library (tags
+#                               old1, old2, ...) then $B's (new1, ...): a change against its base in one call
 # At the end: `gpu_call_end` (archives $L as $OUT/logs.tar.xz: the device tool brings back few files).
 set -u
 T0=$(date +%s)
@@ -74,6 +76,14 @@ check_misc() {
     _n=$(echo $_t | cut -d' ' -f1)
     timeout 60 $B/tests/$_t >"$L/$_n.txt" 2>&1
     echo "$_t rc=$?: $(tail -2 "$L/$_n.txt" | tr '\n' ' ') $(el)" >>"$S"
+  done
+}
+bench_ab() {
+  _i=1
+  while [ $_i -le $1 ]; do
+    B=build-old bench old$_i cuda:0 $H "$2" ""
+    bench new$_i cuda:0 $H "$2" ""
+    _i=$((_i + 1))
   done
 }
 gpu_call_end() {

@@ -7,10 +7,7 @@ check ops_kv test_ops cuda:0 "" --op kv_select
 check conf_cu conformance cuda:0 ""
 H=hunyuan-720p
 A="--mode bsa,svg --tau 0.9 --density 0.1 --keep 1,0.5"
-for i in 1 2; do
-  B=build-old bench old$i cuda:0 $H "$A" ""
-  bench new$i cuda:0 $H "$A" ""
-done
+bench_ab 2 "$A"
 bench wnew cuda:0 wan-1.3b-480p "$A" ""
 prof new_topk build-gpu "" "--mode bsa --density 0.1 --keep 1,0.5"
 prof new_tau build-gpu "" "--mode bsa --tau 0.9 --keep 1"
