@@ -2,7 +2,8 @@
 # Session 47, call b: build-gpu = branch split47 (the short tiles' keys split between CTAs of the fast kernel's last
 # wave), build-old = main 1648ee9. Checks (the new _mma_split_ cases, their break, the switch off), builds against
 # main in the same call, per launch with and without the split in one process (VOXATTN_KV_SELECT_SPLIT_ABL: _ss and
-# _ss_ns in turn), tau, wan; NVIDIA OpenCL conformance and sample_rows (session 46's vox_row_of fold), Vulkan/OpenCL builds.
+# _ss_ns in turn), tau, wan; NVIDIA OpenCL conformance and sample_rows (session 46's vox_row_of fold). (Its
+# NVIDIA Vulkan/OpenCL builds were cut before it ran, to fit the device time left; call c ran them.)
 . tools/gpu_call.sh
 check ops_kv test_ops cuda:0 "" --op kv_select
 check ops_kv_brk test_ops cuda:0 "VOXATTN_KV_SELECT_SPLIT_BREAK=1" --op kv_select --case _mma_split_
