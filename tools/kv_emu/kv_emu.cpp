@@ -296,10 +296,11 @@ int main(int argc, char **argv)
         static vox_kf_work work;
         bool ok[32];
         run_warp([&](int t) {
-                const double nq2 = vox_kf_nq2(&q[(size_t)r * D], D);
-                const bool res = mode == 0   ? vox_kf_row<VOX_KF_NEW>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work)
-                                 : mode == 1 ? vox_kf_row<VOX_KF_OLD>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work)
-                                             : vox_kf_row<VOX_KF_BRK>(sc.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work);
+                const float *qr = &q[(size_t)r * D];
+                const double nq2 = vox_kf_nq2(qr, D);
+                const bool res = mode == 0   ? vox_kf_row<VOX_KF_NEW>(sc.data(), qr, k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work)
+                                 : mode == 1 ? vox_kf_row<VOX_KF_OLD>(sc.data(), qr, k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work)
+                                             : vox_kf_row<VOX_KF_BRK>(sc.data(), qr, k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work);
                 ok[t] = res;
             });
         if (mode != 1) { /* vox_kf_topk alone on the same values, its bound as vox_kf_row computes it */
