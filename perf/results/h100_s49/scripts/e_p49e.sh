@@ -14,8 +14,8 @@ san() {
   timeout $_to compute-sanitizer --tool $_tool "$@" >"$L/san_$_t.txt" 2>&1
   echo "san $_t $_tool rc=$?: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$L/san_$_t.txt" | tail -1) | $(grep -E '^[a-z]+ +[0-9]+ +[0-9]+ +[0-9]+' "$L/san_$_t.txt" | head -1) $(el)" >>"$S"
 }
-san mc_kv 80 memcheck $B/tests/test_ops --device cuda:0 --op kv_select --case d128
-san rc_kv 90 racecheck $B/tests/test_ops --device cuda:0 --op kv_select --case topk_mma_short_tiles
-san mc_conf 110 memcheck $B/tests/conformance --device cuda:0
-san rc_conf 70 racecheck $B/tests/conformance --device cuda:0 --case bsa_edge_d128
+san mc_kv 60 memcheck $B/tests/test_ops --device cuda:0 --op kv_select --case d128
+san rc_kv 70 racecheck $B/tests/test_ops --device cuda:0 --op kv_select --case topk_mma_short_tiles
+san mc_conf 90 memcheck $B/tests/conformance --device cuda:0
+san rc_conf 50 racecheck $B/tests/conformance --device cuda:0 --case bsa_edge_d128
 gpu_call_end

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Next session's first call (prepared in session 49): build-gpu = branch p1ns49 (main + a timing-only kernel,
+# vox_kv_select_fast_kb_ss_p1ns: the default kernel's phase 1 storing no score). What one pass over the keys costs
+# without the score slices, against the same phase 1 with them (VOXATTN_KV_SELECT_WGS_P1 alternates the two), on
+# top-k and tau builds: the premise of the three-pass kernel studied in backends/cuda/NOTES.md, session 49. Then on
+# an H200 main's builds (the issue 17 lines), and compute-sanitizer on the kv_select fast kernels and conformance.
+. tools/gpu_call.sh
+check ops_kv test_ops cuda:0 "" --op kv_select
+prof p1 build-gpu "VOXATTN_KV_SELECT_WGS_P1=1" "--mode bsa --density 0.1 --tau 0.9 --keep 1"
+prof p1b build-gpu "VOXATTN_KV_SELECT_WGS_P1=1" "--mode bsa --density 0.1 --keep 1"
+NCU_K=fast_kb_ss_p1ns ncu_src ns build-gpu "VOXATTN_KV_SELECT_WGS_P1=1" 2
+A="--mode bsa,svg --tau 0.9 --density 0.1 --keep 1,0.5"
+if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then
+  bench hy cuda:0 $H "$A" ""
+  bench wan cuda:0 wan-1.3b-480p "$A" ""
+fi
+san() {
+  _t=$1 _to=$2 _tool=$3
+  shift 3
+  timeout $_to compute-sanitizer --tool $_tool "$@" >"$L/san_$_t.txt" 2>&1
+  echo "san $_t $_tool rc=$?: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$L/san_$_t.txt" | tail -1) | $(grep -E '^[a-z]+ +[0-9]+ +[0-9]+ +[0-9]+' "$L/san_$_t.txt" | head -1) $(el)" >>"$S"
+}
+san mc_kv 60 memcheck $B/tests/test_ops --device cuda:0 --op kv_select --case d128
+san rc_kv 70 racecheck $B/tests/test_ops --device cuda:0 --op kv_select --case topk_mma_short_tiles
+san mc_conf 90 memcheck $B/tests/conformance --device cuda:0
+gpu_call_end
