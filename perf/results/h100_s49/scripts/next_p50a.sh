@@ -1,7 +1,8 @@
 #!/bin/sh
-# Next session's first call (prepared in session 49): build-gpu = branch p1ns49 (main + a timing-only kernel,
-# vox_kv_select_fast_kb_ss_p1ns: the default kernel's phase 1 storing no score). What one pass over the keys costs
-# without the score slices, against the same phase 1 with them (VOXATTN_KV_SELECT_WGS_P1 alternates the two), on
+# Next session's first call (prepared in session 49): build-gpu = branch p1ns49 (main + two timing-only kernels:
+# vox_kv_select_fast_kb_ss_p1ns, the default kernel's phase 1 storing no score, and _ss_p2h, that followed by a
+# second pass binning the same scores into per-row histograms). What one and two passes over the keys cost without
+# the score slices, against the phase 1 with them (VOXATTN_KV_SELECT_WGS_P1 takes _ss_p1, _p1ns, _p2h in turn), on
 # top-k and tau builds: the premise of the three-pass kernel studied in backends/cuda/NOTES.md, session 49. Then on
 # an H200 main's builds (the issue 17 lines), and compute-sanitizer on the kv_select fast kernels and conformance.
 . tools/gpu_call.sh
@@ -9,6 +10,7 @@ check ops_kv test_ops cuda:0 "" --op kv_select
 prof p1 build-gpu "VOXATTN_KV_SELECT_WGS_P1=1" "--mode bsa --density 0.1 --tau 0.9 --keep 1"
 prof p1b build-gpu "VOXATTN_KV_SELECT_WGS_P1=1" "--mode bsa --density 0.1 --keep 1"
 NCU_K=fast_kb_ss_p1ns ncu_src ns build-gpu "VOXATTN_KV_SELECT_WGS_P1=1" 2
+NCU_K=fast_kb_ss_p2h ncu_src p2h build-gpu "VOXATTN_KV_SELECT_WGS_P1=1" 2
 A="--mode bsa,svg --tau 0.9 --density 0.1 --keep 1,0.5"
 if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then
   bench hy cuda:0 $H "$A" ""
