@@ -21,6 +21,10 @@
 #                               kernels matching $NCU_K (default fast_kb_ss) after SKIP, in a top-k build on $H:
 #                               $L/ncu_TAG_details.txt and the SASS source page $L/ncu_TAG_sass.csv
 #                               (tools/ncu_stalls.py reads it), one summary line
+#   sanitize TAG SECS TOOL PROG [ARGS]
+#                               compute-sanitizer --tool TOOL (memcheck, racecheck, ...) on $B/tests/PROG ARGS
+#                               under a SECS-second timeout, its log $L/san_TAG.txt, one summary line: rc, the
+#                               tool's summary and the test's count line
 #   check_misc                  test_cuda_graph and test_async's CUDA cases, one summary line each
 #   bench_ab N 'ARGS'           N rounds of two `bench` processes on cuda:0 and $H, build-old's library (tags
 #                               old1, old2, ...) then $B's (new1, ...): a change against its base in one call
@@ -70,6 +74,13 @@ ncu_src() {
   rm -f "$L/ncu_$1.ncu-rep"
   echo "ncu $1 rc=$_rc: $(grep -E 'Duration|Warp Cycles Per Issued|Issue Slots Busy' "$L/ncu_$1_details.txt" |
     tr -s ' ' | tr '\n' ';') sass $(wc -l <"$L/ncu_$1_sass.csv") $(el)" >>"$S"
+}
+sanitize() {
+  _t=$1 _to=$2 _tool=$3 _p=$4
+  shift 4
+  timeout "$_to" compute-sanitizer --tool "$_tool" "$B/tests/$_p" "$@" >"$L/san_$_t.txt" 2>&1
+  echo "sanitize $_t $_tool $_p rc=$?: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$L/san_$_t.txt" | tail -1) |" \
+    "$(grep -E '^[a-z]+ +[0-9]+ +[0-9]+ +[0-9]+' "$L/san_$_t.txt" | head -1) $(el)" >>"$S"
 }
 check_misc() {
   for _t in test_cuda_graph "test_async --backend cuda"; do
