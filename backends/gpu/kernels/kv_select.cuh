@@ -43,7 +43,8 @@
     M(kv_select_fast_kb) M(kv_select_fast_kb_old) M(kv_select_fast_kb_brk) M(kv_select_fast_kb_p1) \
     M(kv_select_fast_kb_p2) M(kv_select_kb_wg) \
     M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
-    M(kv_select_fast_kb_ss) M(kv_select_fast_kb_ss_p1)
+    M(kv_select_fast_kb_ss) M(kv_select_fast_kb_ss_p1) \
+    M(kv_select_fast_kb_ss_p1ns) M(kv_select_fast_kb_ss_p2h)
 
 /* Tile geometry the kernels and the launcher share. */
 #define VOX_KS_ROWS 16 /* query rows per CTA tile of the exact path */
@@ -494,8 +495,13 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             fnf = fw[g->kv_abl_n++ % 3];
         } else if (wgs && g->kv_ss_abl) { /* session 45's timing A/B: _ss and _wgs2 in turn (lists valid) */
             fnf = g->kv_abl_n++ % 2 ? GPU_FN_kv_select_fast_kb_wgs2 : GPU_FN_kv_select_fast_kb_ss;
-        } else if (wgs && g->kv_wgs_p1) { /* timing only: the default's phase 1 alone, no lists */
-            fnf = GPU_FN_kv_select_fast_kb_ss_p1;
+        } else if (wgs && g->kv_wgs_p1) { /* timing only, no lists: the default's phase 1 alone, then (session 50,
+                                            * where the module has them) that storing no score, and that followed
+                                            * by a histogram sweep, in turn */
+            static const int fp[3] = {GPU_FN_kv_select_fast_kb_ss_p1, GPU_FN_kv_select_fast_kb_ss_p1ns,
+                                      GPU_FN_kv_select_fast_kb_ss_p2h};
+            fnf = fp[g->kv_abl_n++ % 3];
+            fnf = g->fn[fnf] ? fnf : GPU_FN_kv_select_fast_kb_ss_p1;
         } else if (wg && fnf == GPU_FN_kv_select_fast_kb && !g->kv_p1_old) {
             /* session 45: A read by wgmma from shared memory, L2 hints (_ss); VOXATTN_KV_SELECT_WG_LDA: A
              * loaded into registers per step (_wgs2, sessions 16-44) */
@@ -505,10 +511,13 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
                                         : GPU_FN_kv_select_fast_kb_ss;
         }
         const int fwgs = fnf == GPU_FN_kv_select_fast_kb_wgs || fnf == GPU_FN_kv_select_fast_kb_wgs2 ||
-                         fnf == GPU_FN_kv_select_fast_kb_ss || fnf == GPU_FN_kv_select_fast_kb_ss_p1;
-        /* (A in shared memory: 32 KB after the two staged chunks) */
+                         fnf == GPU_FN_kv_select_fast_kb_ss || fnf == GPU_FN_kv_select_fast_kb_ss_p1 ||
+                         fnf == GPU_FN_kv_select_fast_kb_ss_p1ns || fnf == GPU_FN_kv_select_fast_kb_ss_p2h;
+        /* (A in shared memory: 32 KB after the two staged chunks; _p2h's histograms, 12 KB, after A) */
         if (fwgs)
             smemf = smemf > WGS_SMEM ? smemf : WGS_SMEM;
+        if (fnf == GPU_FN_kv_select_fast_kb_ss_p2h && smemf < WGS_SMEM + 12288)
+            smemf = WGS_SMEM + 12288;
         if ((fwgs || fnf == GPU_FN_kv_select_fast_kb_wg || fnf == GPU_FN_kv_select_fast_kb_wg_p1) && !g->kv_wg_break)
             fnk = GPU_FN_kv_select_kb_wg;
         if (kb)

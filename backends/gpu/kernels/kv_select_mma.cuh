@@ -80,6 +80,13 @@
 #define VOX_KM_P1_SS 5     /* session 45: VOX_KM_P1_WGS2 with A read by wgmma from shared memory, L2 hints (VOX_KM_AM_SS) */
 #define VOX_KM_AM_SS 3     /* A as wgmma's shared-memory operand (the keys' layout), steps as VOX_KM_AM_SMEM2; the keys'
                             * copies L2 evict_last, the score stores evict_first */
+/* Session 50, timing only (VOXATTN_KV_SELECT_WGS_P1; backends/cuda/NOTES.md, session 49's three-pass study):
+ * VOX_KM_P1_SS's sweep over the keys computing every score and the rows' extremes but storing none
+ * (vox_km_scores_np<1>), and that followed by a second sweep binning the same scores into per-row
+ * histograms in shared memory (vox_km_scores_np<2>: VOX_KM_HBINS bins of 16-bit counts, two a word) */
+#define VOX_KM_P1_NS 6
+#define VOX_KM_P1_2H 7
+#define VOX_KM_HBINS 96
 
 /* Session 14 (branch kvsel8): phase 1 by sm_90a wgmma. Only in the sm_90a
  * code (VOX_HAVE_WGMMA); elsewhere the WG kernels are the mma.sync ones
@@ -392,7 +399,7 @@ template <bool H> __device__ __forceinline__ void vox_km_cp16(void *dst, const v
 /* C of key tile n0 (its first key; keys n0 + 2t, +1), rows r0 and r0 + 8,
  * unscaled (powers of two: exact but for results below the normal range)
  * into the slice; the video keys' values into *e. */
-template <bool H = false>
+template <bool H = false, bool ST = true> /* ST false: the extremes only (vox_km_scores_np) */
 __device__ __forceinline__ void vox_km_store(float *sc, i64 S, int NBv, int nrows, int r0, i64 n0, const float *run,
                                              float iq0, float iq1, float ik, vox_km_ext *e, unsigned long long pol = 0)
 {
@@ -400,9 +407,9 @@ __device__ __forceinline__ void vox_km_store(float *sc, i64 S, int NBv, int nrow
     if (j < S) { /* S is a multiple of 4 and j even: j + 1 < S too */
         const float2 v0 = make_float2(run[0] * iq0 * ik, run[1] * iq0 * ik);
         const float2 v1 = make_float2(run[2] * iq1 * ik, run[3] * iq1 * ik);
-        if (r0 < nrows)
+        if (ST && r0 < nrows)
             vox_km_st2<H>(sc + r0 * S + j, v0, pol);
-        if (r0 + 8 < nrows)
+        if (ST && r0 + 8 < nrows)
             vox_km_st2<H>(sc + (r0 + 8) * S + j, v1, pol);
         if (j < NBv)
             e->x0 = fmaxf(e->x0, v0.x), e->n0 = fminf(e->n0, v0.x), e->x1 = fmaxf(e->x1, v1.x),
@@ -799,6 +806,119 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
     *bad = __syncthreads_or(nonfinite);
     return (float)block_reduce<true>((double)nkmax, red);
 }
+
+/* One sweep of a head's keys for a 64-row tile, as vox_km_scores_wg's VOX_KM_AM_SS loop computes it (the same
+ * wgmma steps, the same adds in the same order: bitwise its run values): chunk 0 already staged into ks (the
+ * aligned base, address sa), A at shared address aa; f(n0, run4, ik) for each of the thread's 4 key tiles of a
+ * chunk (n0: the tile's first key, run4: vox_km_store's run, ik: the tile's scale). Every thread calls it. */
+template <class F>
+__device__ __forceinline__ void vox_km_sweep(const uint4 *frags, const float4 *meta, i64 bh, i64 nch, uint4 *ks,
+                                             unsigned sa, unsigned aa, unsigned long long pk, F &&f)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE, wg = threadIdx.x / VOX_WARP_SIZE >> 2, CH = 8 * 8 * VOX_WARP_SIZE;
+    for (int c = 0; c < nch; c++) {
+        const float ikl = meta[c * 8 + 4 * wg + (lane & 3)].x;
+        vox_km_stage_next<true>(frags, bh, nch, c, 8, ks, pk);
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* the copies, seen by wgmma */
+        __syncthreads(); /* chunk c staged */
+        const unsigned kc = sa + (unsigned)((c & 1) * CH * 16) + wg * 32 * 128;
+        float run[16], acc[2][16];
+#pragma unroll
+        for (int s = 0; s < 9; s++) {
+            if (s < 8) {
+                const unsigned o = (unsigned)((s >> 2) * 8192 + (s & 3) * 32);
+                vox_km_step_ss(acc[s & 1], aa + o, kc + o);
+            }
+            if (s > 0) {
+                if (s < 8)
+                    vox_km_wg_wait<1>();
+                else
+                    vox_km_wg_wait<0>();
+                vox_km_wg_pin<16>(acc[(s - 1) & 1]);
+#pragma unroll
+                for (int e = 0; e < 16; e++)
+                    run[e] = s > 1 ? run[e] + acc[(s - 1) & 1][e] : acc[(s - 1) & 1][e];
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            f((i64)c * VOX_KM_KEYS + 8 * (4 * wg + j), run + 4 * j, VOX_SHFL(ikl, j));
+        __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
+    }
+}
+
+/* Timing only (VOX_KM_P1_NS, _2H; top of this file): vox_km_scores_wg<VOX_KM_AM_SS> without the score stores
+ * (NP 1), then (NP 2) a second sweep binning each row's video scores linearly over [min, max] into
+ * VOX_KM_HBINS 16-bit counters in shared memory after A (the launcher adds their 12 KB). */
+template <int NP>
+__device__ float vox_km_scores_np(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
+                                  int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE, warp = threadIdx.x / VOX_WARP_SIZE, g = lane >> 2;
+    const int mt = warp & 3, wg = warp >> 2, r0 = 16 * mt + g, CH = 8 * 8 * VOX_WARP_SIZE, NBv = (int)a.NBv;
+    const i64 S = vox_ks_stride(a.NBv), nch = (a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
+    const uint4 *frags = vox_km_frags(b, a);
+    const float4 *meta = vox_km_meta(b, a) + bh * nch * 8;
+    const unsigned s0 = vox_smem_addr(ks), sa = (s0 + 1023u) & ~1023u, aa = sa + 2u * CH * 16u;
+    ks = (uint4 *)((unsigned char *)ks + (sa - s0));
+    const unsigned long long pk = vox_km_policy(true);
+    vox_km_stage_kb<true>(frags, bh, nch, 0, 8, ks, pk); /* the first chunk, while A loads */
+    int nonfinite = 0;
+    float nkmax = 0.f;
+    for (i64 x = threadIdx.x; x < nch * 8; x += VOX_KM_THREADS) {
+        const float4 m = meta[x];
+        nonfinite |= m.z != 0.f;
+        nkmax = fmaxf(nkmax, m.y);
+    }
+    unsigned ah[8][4], al[8][4];
+    float iq0, iq1;
+    vox_km_load_a<true>(vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, 128, mt, ah, al, &iq0, &iq1,
+                        &nonfinite);
+    unsigned char *as = (unsigned char *)(ks + 2 * CH);
+    if (wg == 0) { /* A as wgmma's operand, published by the sweep's first barrier */
+#pragma unroll
+        for (int s = 0; s < 8; s++)
+            vox_km_a_put(as, r0, s, lane & 3, ah[s], al[s]);
+    }
+    vox_km_ext ext = {-INFINITY, INFINITY, -INFINITY, INFINITY};
+    vox_km_sweep(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik) {
+        vox_km_store<true, false>(nullptr, S, NBv, nrows, r0, n0, run, iq0, iq1, ik, &ext);
+    });
+    vox_km_ext_put(ext, rext, 4);
+    if (ext.x0 == -0x1.5p-126f) /* never in practice: keeps the extremes (and so every score) alive in the
+                                 * timing kernels, whose phase 2 reads nothing of phase 1 */
+        sc[threadIdx.x] = ext.n0 + ext.x1 + ext.n1;
+    if (NP > 1) {
+        constexpr int HW = VOX_KM_HBINS / 2; /* words a row */
+        unsigned *hist = (unsigned *)(as + 32768);
+        for (int x = threadIdx.x; x < VOX_KM_ROWS * HW; x += VOX_KM_THREADS)
+            hist[x] = 0u;
+        vox_km_stage_kb<true>(frags, bh, nch, 0, 8, ks, pk); /* after the sweep's last barrier: chunk 0 free */
+        __syncthreads(); /* the extremes and the zeroed histograms seen */
+        float inv[2], nb[2];
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int r = r0 + 8 * h;
+            const float hi = fmaxf(rext[r].x, rext[64 + r].x), lo = fminf(rext[r].y, rext[64 + r].y);
+            inv[h] = hi > lo ? (float)(VOX_KM_HBINS - 1) / (hi - lo) : 0.f;
+            nb[h] = hi > lo ? -lo * inv[h] : 0.f;
+        }
+        vox_km_sweep(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik) {
+            const i64 j = n0 + 2 * (threadIdx.x & 3);
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+#pragma unroll
+                for (int e = 0; e < 2; e++)
+                    if (r0 + 8 * h < nrows && j + e < NBv) {
+                        const float v = run[2 * h + e] * (h ? iq1 : iq0) * ik;
+                        const int bin = min(max(vox_kf_bin_in(v, inv[h], nb[h]), 0), VOX_KM_HBINS - 1);
+                        atomicAdd(hist + (r0 + 8 * h) * HW + (bin >> 1), (bin & 1) ? 65536u : 1u);
+                    }
+        });
+    }
+    *bad = __syncthreads_or(nonfinite);
+    return (float)block_reduce<true>((double)nkmax, red);
+}
 #endif
 
 /* vox_km_scores with the keys prepared by vox_kv_select_kb: the same scores
@@ -813,6 +933,8 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
     const int D = (int)a.D, KS = D / 16, r0 = 16 * mt + g, CH = 8 * KS * VOX_WARP_SIZE;
     const i64 S = vox_ks_stride(a.NBv), nch = (a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
 #if VOX_HAVE_WGMMA
+    if (P1 >= VOX_KM_P1_NS && KS == 8)
+        return vox_km_scores_np<P1 - VOX_KM_P1_NS + 1>(b, a, bh, i0, nrows, ks, sc, rext, red, bad);
     if (P1 >= VOX_KM_P1_WG && KS == 8)
         return vox_km_scores_wg<P1 - VOX_KM_P1_WG>(b, a, bh, i0, nrows, ks, sc, rext, red, bad);
 #endif
@@ -978,5 +1100,8 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2, true, VOX_KF_NEW, VOX_KM_P1_WGS2)
  * (the default at D 128 on sm_90a; VOXATTN_KV_SELECT_WG_LDA for _wgs2), and its phase 1 alone (timing only) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss, true, VOX_KF_NEW, VOX_KM_P1_SS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1, true, VOX_KF_P1, VOX_KM_P1_SS)
+/* Session 50, timing only: the sweeps of the three-pass study (VOX_KM_P1_NS, VOX_KM_P1_2H) */
+VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1ns, true, VOX_KF_P1, VOX_KM_P1_NS)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p2h, true, VOX_KF_P1, VOX_KM_P1_2H)
 
 #endif
