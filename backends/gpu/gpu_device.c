@@ -68,6 +68,7 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->kv_mma_inline = vox_env_flag("VOXATTN_KV_SELECT_MMA_INLINE");
     g->kv_fast_old = vox_env_flag("VOXATTN_KV_SELECT_FAST_OLD");
     g->kv_fast_break = vox_env_flag("VOXATTN_KV_SELECT_FAST_BREAK");
+    g->kv_tp = vox_env_flag("VOXATTN_KV_SELECT_TP");
     g->kv_fast_abl = vox_env_flag("VOXATTN_KV_SELECT_FAST_ABL");
     g->kv_p1_old = vox_env_flag("VOXATTN_KV_SELECT_P1_OLD");
     g->kv_wg_abl = vox_env_flag("VOXATTN_KV_SELECT_WG_ABL");

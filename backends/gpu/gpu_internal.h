@@ -56,6 +56,7 @@ typedef struct gpu_dev {
     int kv_mma_inline; /* VOXATTN_KV_SELECT_MMA_INLINE: kv_select's tensor-core kernel splits the keys itself */
     int kv_fast_old;   /* VOXATTN_KV_SELECT_FAST_OLD: TOPK's old phase 2 (exp sweep, radix passes over w) */
     int kv_fast_break; /* VOXATTN_KV_SELECT_FAST_BREAK: TOPK's phase 2 without its certificate (tests only) */
+    int kv_tp;         /* VOXATTN_KV_SELECT_TP: TOPK by the three-pass kernel (kv_select_tp.cuh) */
     int kv_fast_abl;   /* VOXATTN_KV_SELECT_FAST_ABL: kv_select's timing ablations in turn (tests only) */
     int kv_p1_old;     /* VOXATTN_KV_SELECT_P1_OLD: phase 1 by mma.sync at D 128 on sm_90 too (not by wgmma) */
     int kv_wg_abl;     /* VOXATTN_KV_SELECT_WG_ABL: wgmma vs mma.sync phase 1 in turn (timing, tests only) */

@@ -346,6 +346,16 @@ static const op_case cases[] = {
      * window, VOXATTN_KV_SELECT_NQ_BREAK of commit 16653b6, fails it and topk_cancel_pairs_d128_k1) */
     {"topk_near_ties_d128_k1", SHAPE(1, 2, 128, 8, 24, 40, 0, 0, 1, 4, 4), VOX_F32, FILL_NEAR, .drop_block = -1,
      .rule = TOPK, .param = 1, .min_blocks = 0},
+    /* head_dim 128 with global blocks (sm_90a: the three-pass kernel under VOXATTN_KV_SELECT_TP, session 50):
+     * NaN rows, huge and large logits (rows it cannot bin or certify go to the exact path), k near NBv */
+    {"nan_rows_topk_d128", SHAPE(1, 3, 128, 8, 24, 40, 16, 0, 1, 4, 4), VOX_F32, FILL_NAN, .drop_block = -1,
+     .rule = TOPK, .param = 35, .min_blocks = 2},
+    {"topk_huge_logits_d128", SHAPE(1, 2, 128, 8, 24, 40, 16, 0, 1, 4, 4), VOX_F32, FILL_HUGE, .drop_block = -1,
+     .scale = 1.0, .rule = TOPK, .param = 35, .min_blocks = 2},
+    {"topk_large_logits_d128", SHAPE(1, 2, 128, 8, 24, 40, 16, 0, 1, 4, 4), VOX_F32, .drop_block = -1,
+     .scale = 4.0, .rule = TOPK, .param = 35, .min_blocks = 2},
+    {"topk_near_ties_d128_k300", SHAPE(1, 2, 128, 8, 24, 40, 16, 0, 1, 4, 4), VOX_F32, FILL_NEAR, .drop_block = -1,
+     .rule = TOPK, .param = 300, .min_blocks = 4},
     /* f32 scores whose rounding (cancellation, FILL_SHIFT) misorders distinct values: a TOPK
      * certification must bound the scores' errors (Vulkan's _c64; a break without the bounds fails these) */
     {"topk_cancel_pairs", SHAPE(1, 2, 64, 10, 20, 26, 16, 0, 1, 4, 4), VOX_F32, FILL_SHIFT, .drop_block = -1,

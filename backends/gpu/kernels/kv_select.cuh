@@ -44,7 +44,7 @@
     M(kv_select_fast_kb_p2) M(kv_select_kb_wg) \
     M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
     M(kv_select_fast_kb_ss) M(kv_select_fast_kb_ss_p1) \
-    M(kv_select_fast_kb_ss_p1ns) M(kv_select_fast_kb_ss_p2h)
+    M(kv_select_fast_kb_ss_p1ns) M(kv_select_fast_kb_ss_p2h) M(kv_select_fast_kb_tp) M(kv_select_fast_kb_tp_brk)
 
 /* Tile geometry the kernels and the launcher share. */
 #define VOX_KS_ROWS 16 /* query rows per CTA tile of the exact path */
@@ -52,6 +52,8 @@
 #define VOX_KF_ROWS 8  /* query rows per CTA tile of the fast path (kv_select_fast.cuh) */
 #define VOX_KM_ROWS 64 /* query rows per CTA tile of its tensor-core phase 1 (kv_select_mma.cuh) */
 #define VOX_KM_KEYS 64 /* keys per chunk staged in shared memory by that phase 1 */
+#define VOX_KT_NBIN 96 /* the three-pass kernel's bins a row (kv_select_tp.cuh; 12 KB for 64 rows) */
+#define VOX_KT_CAND 256 /* its boundary bin's blocks a row, at most (= VOX_KF_CAND) */
 /* vox_kv_select_rows' CTAs a multiprocessor (<= 128 registers): 16 listed rows at once, so that a
  * hunyuan-720p tau build's ~1,700 take one round, not two (session 30: 0.31-0.34 ms against 0.43 at 2
  * CTAs with the scores in shared memory, though at 4 its scores no longer fit there: their slices in
@@ -349,6 +351,7 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KR_MIN_BLOCKS)
 
 #include "kv_select_fast.cuh"
 #include "kv_select_mma.cuh"
+#include "kv_select_tp.cuh"
 
 #endif
 
@@ -510,9 +513,26 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
                   : g->kv_wg_lda        ? GPU_FN_kv_select_fast_kb_wgs2
                                         : GPU_FN_kv_select_fast_kb_ss;
         }
+        /* Session 50: TOPK by the three-pass kernel (kv_select_tp.cuh: no score slices) where it applies:
+         * VOXATTN_KV_SELECT_TP, 0 < n < NBv <= 8192 (a row's bits within a warp's work space), not under
+         * the switches above; VOXATTN_KV_SELECT_FAST_BREAK: its deliberate break */
+        enum { TP_SMEM = WGS_SMEM + 64 * VOX_KT_NBIN * 2 };
+        int64_t tpn = a.max_blocks < a.NBv ? a.max_blocks : a.NBv;
+        if (tpn < a.min_blocks)
+            tpn = a.min_blocks < a.NBv ? a.min_blocks : a.NBv;
+        if (wgs && g->kv_tp && a.rule == 1 && tpn > 0 && tpn < a.NBv && a.NBv <= 8192 && TP_SMEM <= room &&
+            g->fn[GPU_FN_kv_select_fast_kb_tp] && g->fn[GPU_FN_kv_select_fast_kb_tp_brk] &&
+            (fnf == GPU_FN_kv_select_fast_kb_ss || fnf == GPU_FN_kv_select_fast_kb_brk)) {
+            fnf = fnf == GPU_FN_kv_select_fast_kb_brk ? GPU_FN_kv_select_fast_kb_tp_brk : GPU_FN_kv_select_fast_kb_tp;
+            int64_t nch = (a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
+            int64_t slice = (VOX_KM_ROWS * 2 * nch * 4 + VOX_KM_ROWS * VOX_KT_CAND * 8 + 255) / 256 * 256;
+            af.per_block = af.per_block > slice ? af.per_block : slice;
+            smemf = smemf > TP_SMEM ? smemf : TP_SMEM;
+        }
         const int fwgs = fnf == GPU_FN_kv_select_fast_kb_wgs || fnf == GPU_FN_kv_select_fast_kb_wgs2 ||
                          fnf == GPU_FN_kv_select_fast_kb_ss || fnf == GPU_FN_kv_select_fast_kb_ss_p1 ||
-                         fnf == GPU_FN_kv_select_fast_kb_ss_p1ns || fnf == GPU_FN_kv_select_fast_kb_ss_p2h;
+                         fnf == GPU_FN_kv_select_fast_kb_ss_p1ns || fnf == GPU_FN_kv_select_fast_kb_ss_p2h ||
+                         fnf == GPU_FN_kv_select_fast_kb_tp || fnf == GPU_FN_kv_select_fast_kb_tp_brk;
         /* (A in shared memory: 32 KB after the two staged chunks; _p2h's histograms, 12 KB, after A) */
         if (fwgs)
             smemf = smemf > WGS_SMEM ? smemf : WGS_SMEM;

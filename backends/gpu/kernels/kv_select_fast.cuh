@@ -565,9 +565,10 @@ __device__ __forceinline__ double vox_kf_dot64(const float *q, const float *k, i
 /* The bin of a score: round(clamp(a inv + nb, 0, NBIN - 1)), by adding 2^23
  * (one rounding): a composition of monotone roundings, so a > b whenever
  * bin(a) > bin(b). The same instructions everywhere (explicit fmaf). */
+template <int NBIN = VOX_KF_NBIN>
 __device__ __forceinline__ int vox_kf_bin(float x, float inv, float nb)
 {
-    const float t = fminf(fmaxf(fmaf(x, inv, nb), 0.f), (float)(VOX_KF_NBIN - 1));
+    const float t = fminf(fmaxf(fmaf(x, inv, nb), 0.f), (float)(NBIN - 1));
     return (int)(__float_as_uint(t + 0x1p23f) - 0x4b000000u);
 }
 /* vox_kf_bin of a value of the row (amin <= x <= amax) where |nb| < 2^21, without the clamp (session 45;
@@ -592,90 +593,45 @@ __device__ __forceinline__ void vox_kf_hist_in(int *hist, unsigned hb, float x, 
 #endif
 }
 
-template <bool BRK>
-__device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow, int *count,
-                           const vox_kv_select_args &a, int n, float amax, float amin, double Es, double delta,
-                           vox_kf_work *w)
+/* The bin B of NBIN (count(b): its blocks) where the count from the top reaches n (0 < n <= the total):
+ * *bin = B, *rem = n - #{blocks of bins > B}, *cnt = count(B), written by one lane of the warp. */
+template <int NBIN, class C>
+__device__ __forceinline__ void vox_kf_bin_find(int n, int *bin, int *rem, int *cnt, C &&count)
 {
-    constexpr int BPL = VOX_KF_NBIN / VOX_WARP_SIZE; /* bins per lane, descending */
+    constexpr int BPL = NBIN / VOX_WARP_SIZE; /* bins per lane, descending */
+    static_assert(NBIN % VOX_WARP_SIZE == 0, "whole bins a lane");
+    const int lane = threadIdx.x % VOX_WARP_SIZE;
+    int c[BPL], tot = 0;
+#pragma unroll
+    for (int k = 0; k < BPL; k++)
+        c[k] = count(NBIN - 1 - BPL * lane - k), tot += c[k];
+    int all, acc = vox_ks_scan(tot, &all);
+    if (acc < n && n <= acc + tot) {
+        bool done = false;
+#pragma unroll
+        for (int k = 0; k < BPL; k++) {
+            if (!done && acc + c[k] >= n) {
+                *bin = NBIN - 1 - BPL * lane - k, *rem = n - acc, *cnt = c[k];
+                done = true;
+            }
+            acc += c[k];
+        }
+    }
+}
+
+/* vox_kf_topk's band (and the three-pass kernel's, kv_select_tp.cuh): from the boundary bin B's cnt blocks
+ * (cv: value bits, cj: index, in any order), rem of which are taken, above = n - rem blocks of higher bins:
+ * T, the window [tlo, thi], the band's exact scores where it is split; mark(j, taken) for each band block.
+ * Returns 1 (*thi set: the other blocks of B are in when above thi), 0 (the exact path) or -1 (the band
+ * leaves B: vox_kf_topk's old path). NBIN: the bins of inv, nb0. */
+template <bool BRK, int NBIN, class M>
+__device__ __forceinline__ int vox_kf_topk_band(const unsigned *cv, const unsigned *cj, int cnt, int rem, int above,
+                                                int B, float inv, float nb0, float amax, const float *q,
+                                                const float *kh, const vox_kv_select_args &a, int n, double Es,
+                                                double delta, vox_kf_work *w, float *thi_out, M &&mark)
+{
     const int lane = threadIdx.x % VOX_WARP_SIZE;
     const double scale = a.scale;
-    const float span = amax - amin, inv = (float)(VOX_KF_NBIN - 1) / span, nb0 = -amin * inv;
-    if (!(span > 0.f && span < INFINITY && inv > 0.f && inv < INFINITY && nb0 > -INFINITY && nb0 < INFINITY))
-        return -1; /* every score equal, or a range f32 cannot scale */
-    if (!(fabsf(nb0) < 0x1p21f))
-        return -1; /* a range narrow against its values' size: vox_kf_bin_in's bins may leave [0, NBIN) */
-    for (int b = lane; b < VOX_KF_NBIN; b += VOX_WARP_SIZE)
-        w->hist[b] = 0;
-    VOX_SYNCWARP();
-    const float4 *row4 = (const float4 *)srow;
-#if VOX_GPU_CUDA && defined(__CUDA_ARCH__)
-    const unsigned hb = (unsigned)__cvta_generic_to_shared(w->hist) - 4u * 0x4b000000u;
-#else
-    const unsigned hb = 0;
-#endif
-    for (int x = lane; 4 * x + 4 <= NBv; x += VOX_WARP_SIZE) {
-        const float4 v = row4[x];
-        vox_kf_hist_in(w->hist, hb, v.x, inv, nb0);
-        vox_kf_hist_in(w->hist, hb, v.y, inv, nb0);
-        vox_kf_hist_in(w->hist, hb, v.z, inv, nb0);
-        vox_kf_hist_in(w->hist, hb, v.w, inv, nb0);
-    }
-    if (NBv % 4 && lane == NBv / 4 % VOX_WARP_SIZE)
-        for (int j = NBv / 4 * 4; j < NBv; j++)
-            vox_kf_hist_in(w->hist, hb, srow[j], inv, nb0);
-    VOX_SYNCWARP();
-    /* the bin B where the count from the top reaches n: above = #{bins > B}, rem = n - above */
-    {
-        int c[BPL], tot = 0;
-#pragma unroll
-        for (int k = 0; k < BPL; k++)
-            c[k] = w->hist[VOX_KF_NBIN - 1 - BPL * lane - k], tot += c[k];
-        int all, acc = vox_ks_scan(tot, &all);
-        if (acc < n && n <= acc + tot) {
-            bool done = false;
-#pragma unroll
-            for (int k = 0; k < BPL; k++) {
-                if (!done && acc + c[k] >= n) {
-                    w->bin = VOX_KF_NBIN - 1 - BPL * lane - k, w->rem = n - acc, w->cnt = c[k];
-                    done = true;
-                }
-                acc += c[k];
-            }
-        }
-    }
-    VOX_SYNCWARP();
-    const int B = w->bin, rem = w->rem, cnt = w->cnt, above = n - rem;
-    VOX_SYNCWARP();
-    if (cnt > VOX_KF_CAND)
-        return -1;
-    /* B's blocks (value bits, index) into msum, in any order (ballots: positions) */
-    unsigned *cv = w->msum[0], *cj = w->msum[1];
-    {
-        int base = 0;
-        for (int x0 = 0; 4 * x0 < NBv; x0 += VOX_WARP_SIZE) {
-            const int x = x0 + lane;
-            float v[4] = {0.f, 0.f, 0.f, 0.f};
-            if (4 * x < NBv) {
-                const float4 t = row4[x];
-                v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
-            }
-            bool in[4];
-#pragma unroll
-            for (int c = 0; c < 4; c++)
-                in[c] = 4 * x + c < NBv && vox_kf_bin_in(v[c], inv, nb0) == B;
-            if (vox_ks_any(in[0] || in[1] || in[2] || in[3])) {
-                int pos[4], t;
-                vox_kf_count_before4(in, pos, &t);
-#pragma unroll
-                for (int c = 0; c < 4; c++)
-                    if (in[c])
-                        cv[base + pos[c]] = __float_as_uint(v[c]), cj[base + pos[c]] = (unsigned)(4 * x + c);
-                base += t;
-            }
-        }
-    }
-    VOX_SYNCWARP();
     /* T: the rem-th largest value of B's blocks (by value, with multiplicity) */
     for (int k = lane; k < cnt; k += VOX_WARP_SIZE) {
         const float vk = __uint_as_float(cv[k]);
@@ -697,7 +653,7 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
         thi = nextafterf(thi, INFINITY);
     if ((double)tlo > Tp - W)
         tlo = nextafterf(tlo, -INFINITY);
-    if (vox_kf_bin(thi, inv, nb0) != B || vox_kf_bin(tlo, inv, nb0) != B)
+    if (vox_kf_bin<NBIN>(thi, inv, nb0) != B || vox_kf_bin<NBIN>(tlo, inv, nb0) != B)
         return -1; /* the band may reach into the next bins */
     if (!(scale * ((double)amax - (double)tlo) + 2.0 * Es <= 60.0))
         return 0; /* p of a band block may not be normal */
@@ -745,11 +701,86 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
         if (vox_warp_max(close))
             return 0;
         for (int x = 0, b = lane; b < nb; x++, b += VOX_WARP_SIZE)
-            srow[w->bj[b]] = take[x] ? INFINITY : -INFINITY;
+            mark(w->bj[b], take[x]);
     } else {
         for (int b = lane; b < nb; b += VOX_WARP_SIZE)
-            srow[w->bj[b]] = r > 0 ? INFINITY : -INFINITY;
+            mark(w->bj[b], r > 0);
     }
+    *thi_out = thi;
+    return 1;
+}
+
+template <bool BRK>
+__device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow, int *count,
+                           const vox_kv_select_args &a, int n, float amax, float amin, double Es, double delta,
+                           vox_kf_work *w)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE;
+    const float span = amax - amin, inv = (float)(VOX_KF_NBIN - 1) / span, nb0 = -amin * inv;
+    if (!(span > 0.f && span < INFINITY && inv > 0.f && inv < INFINITY && nb0 > -INFINITY && nb0 < INFINITY))
+        return -1; /* every score equal, or a range f32 cannot scale */
+    if (!(fabsf(nb0) < 0x1p21f))
+        return -1; /* a range narrow against its values' size: vox_kf_bin_in's bins may leave [0, NBIN) */
+    for (int b = lane; b < VOX_KF_NBIN; b += VOX_WARP_SIZE)
+        w->hist[b] = 0;
+    VOX_SYNCWARP();
+    const float4 *row4 = (const float4 *)srow;
+#if VOX_GPU_CUDA && defined(__CUDA_ARCH__)
+    const unsigned hb = (unsigned)__cvta_generic_to_shared(w->hist) - 4u * 0x4b000000u;
+#else
+    const unsigned hb = 0;
+#endif
+    for (int x = lane; 4 * x + 4 <= NBv; x += VOX_WARP_SIZE) {
+        const float4 v = row4[x];
+        vox_kf_hist_in(w->hist, hb, v.x, inv, nb0);
+        vox_kf_hist_in(w->hist, hb, v.y, inv, nb0);
+        vox_kf_hist_in(w->hist, hb, v.z, inv, nb0);
+        vox_kf_hist_in(w->hist, hb, v.w, inv, nb0);
+    }
+    if (NBv % 4 && lane == NBv / 4 % VOX_WARP_SIZE)
+        for (int j = NBv / 4 * 4; j < NBv; j++)
+            vox_kf_hist_in(w->hist, hb, srow[j], inv, nb0);
+    VOX_SYNCWARP();
+    vox_kf_bin_find<VOX_KF_NBIN>(n, &w->bin, &w->rem, &w->cnt, [&](int b) { return w->hist[b]; });
+    VOX_SYNCWARP();
+    const int B = w->bin, rem = w->rem, cnt = w->cnt, above = n - rem;
+    VOX_SYNCWARP();
+    if (cnt > VOX_KF_CAND)
+        return -1;
+    /* B's blocks (value bits, index) into msum, in any order (ballots: positions) */
+    unsigned *cv = w->msum[0], *cj = w->msum[1];
+    {
+        int base = 0;
+        for (int x0 = 0; 4 * x0 < NBv; x0 += VOX_WARP_SIZE) {
+            const int x = x0 + lane;
+            float v[4] = {0.f, 0.f, 0.f, 0.f};
+            if (4 * x < NBv) {
+                const float4 t = row4[x];
+                v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+            }
+            bool in[4];
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+                in[c] = 4 * x + c < NBv && vox_kf_bin_in(v[c], inv, nb0) == B;
+            if (vox_ks_any(in[0] || in[1] || in[2] || in[3])) {
+                int pos[4], t;
+                vox_kf_count_before4(in, pos, &t);
+#pragma unroll
+                for (int c = 0; c < 4; c++)
+                    if (in[c])
+                        cv[base + pos[c]] = __float_as_uint(v[c]), cj[base + pos[c]] = (unsigned)(4 * x + c);
+                base += t;
+            }
+        }
+    }
+    VOX_SYNCWARP();
+    float thi;
+    const int t = vox_kf_topk_band<BRK, VOX_KF_NBIN>(cv, cj, cnt, rem, above, B, inv, nb0, amax, q, kh, a, n, Es,
+                                                     delta, w, &thi, [&](int j, bool take) {
+                                                         srow[j] = take ? INFINITY : -INFINITY;
+                                                     });
+    if (t <= 0)
+        return t;
     VOX_SYNCWARP();
     /* ordered compaction: own block, global blocks, a > thi */
     int base = 0;
@@ -799,6 +830,39 @@ __device__ __forceinline__ double vox_kf_nq2(const float *q, i64 D)
     return vox_warp_sum(nq2);
 }
 
+/* A row's bound (top of this file) from nk2 (the largest f32 key sum of squares) and nq2 (its query's f64 one):
+ * vox_kf_row's, and the three-pass kernel's (kv_select_tp.cuh) */
+struct vox_kf_rb {
+    double A, err, Bs, Ep, delta, G;
+};
+__device__ __forceinline__ vox_kf_rb vox_kf_row_bound(const vox_kv_select_args &a, float nk2, double nq2,
+                                                      vox_kf_bound eb)
+{
+    const double D = (double)a.D, scale = a.scale;
+    const double g32 = D * 0x1p-24 / (1.0 - D * 0x1p-24);
+    const double nkb = sqrt(((double)nk2 + D * 0x1p-125) / (1.0 - g32) * (1.0 + 0x1p-40));
+    const double nqb = sqrt(nq2 * (1.0 + 0x1p-40));
+    vox_kf_rb r;
+    r.A = nqb * nkb * (1.0 + 0x1p-40);
+    r.err = eb.rel * r.A + eb.abs * D * 0x1p-125 * (1.0 + nqb + nkb);
+    r.Bs = scale * (r.A + r.err) * (1.0 + 0x1p-40);
+    r.Ep = (scale * (r.err + D * 0x1p-53 * 1.01 * r.A) + (0x1p-52 + 0x1p-21) * r.Bs + 0x1p-100 + 0x1p-20) *
+           (1.0 + 0x1p-30);
+    r.delta = 0x1p-47 + 0x1p-49 * r.Bs;
+    r.G = exp(2.0 * r.Ep + r.delta) * (1.0 + 0x1p-20);
+    return r;
+}
+/* Whether the bound allows the fast path at all */
+__device__ __forceinline__ bool vox_kf_rb_ok(const vox_kv_select_args &a, const vox_kf_rb &r)
+{
+    return a.D <= 4096 && a.scale >= 0x1p-100 && a.scale < INFINITY && r.A < 0x1p100 && r.G <= 1.5;
+}
+/* The scores' own error (E' without the exponent's roundings and expf's): TOPK's window */
+__device__ __forceinline__ double vox_kf_rb_es(const vox_kv_select_args &a, const vox_kf_rb &r)
+{
+    return (a.scale * (r.err + (double)a.D * 0x1p-53 * 1.01 * r.A) + 0x1p-52 * r.Bs) * (1.0 + 0x1p-30);
+}
+
 template <int MODE>
 __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow,
                            int *count, const vox_kv_select_args &a, float nk2, double nq2, vox_kf_bound eb,
@@ -806,19 +870,10 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE;
     unsigned *urow = (unsigned *)srow;
-    const double D = (double)a.D, scale = a.scale;
-    /* the bound (top of this file) */
-    const double g32 = D * 0x1p-24 / (1.0 - D * 0x1p-24);
-    const double nkb = sqrt(((double)nk2 + D * 0x1p-125) / (1.0 - g32) * (1.0 + 0x1p-40));
-    const double nqb = sqrt(nq2 * (1.0 + 0x1p-40));
-    const double A = nqb * nkb * (1.0 + 0x1p-40);
-    const double err = eb.rel * A + eb.abs * D * 0x1p-125 * (1.0 + nqb + nkb);
-    const double Bs = scale * (A + err) * (1.0 + 0x1p-40);
-    const double Ep = (scale * (err + D * 0x1p-53 * 1.01 * A) + (0x1p-52 + 0x1p-21) * Bs + 0x1p-100 + 0x1p-20) *
-                      (1.0 + 0x1p-30);
-    const double delta = 0x1p-47 + 0x1p-49 * Bs;
-    const double G = exp(2.0 * Ep + delta) * (1.0 + 0x1p-20);
-    if (!(a.D <= 4096 && scale >= 0x1p-100 && scale < INFINITY && A < 0x1p100 && G <= 1.5))
+    const double scale = a.scale;
+    const vox_kf_rb rb = vox_kf_row_bound(a, nk2, nq2, eb);
+    const double Ep = rb.Ep, delta = rb.delta, G = rb.G;
+    if (!vox_kf_rb_ok(a, rb))
         return false;
     const float Gf = (float)(G * (1.0 + 0x1p-22)); /* >= G, and the f32 products' rounding */
     /* w_j = expf((a_j - amax) * scale_f), W = sum of w */
@@ -844,7 +899,7 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
     }
     if (MODE != VOX_KF_OLD && a.rule == 1 && n > 0 && n < NBv) {
         /* the scores' own error (E' without the exponent's roundings and expf's) */
-        const double Es = (scale * (err + D * 0x1p-53 * 1.01 * A) + 0x1p-52 * Bs) * (1.0 + 0x1p-30);
+        const double Es = vox_kf_rb_es(a, rb);
         const int t = vox_kf_topk<MODE == VOX_KF_BRK>(srow, q, kh, NB, NBv, i, crow, count, a, n, amax, amin, Es, delta, w);
         if (t >= 0)
             return t > 0;

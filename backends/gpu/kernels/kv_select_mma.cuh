@@ -809,8 +809,9 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
 
 /* One sweep of a head's keys for a 64-row tile, as vox_km_scores_wg's VOX_KM_AM_SS loop computes it (the same
  * wgmma steps, the same adds in the same order: bitwise its run values): chunk 0 already staged into ks (the
- * aligned base, address sa), A at shared address aa; f(n0, run4, ik) for each of the thread's 4 key tiles of a
- * chunk (n0: the tile's first key, run4: vox_km_store's run, ik: the tile's scale). Every thread calls it. */
+ * aligned base, address sa), A at shared address aa; f(n0, run4, ik, jt) for each of the thread's 4 key tiles of
+ * a chunk in turn (n0: the tile's first key, run4: vox_km_store's run, ik: the tile's scale, jt: 0-3, a constant).
+ * Every thread calls it. */
 template <class F>
 __device__ __forceinline__ void vox_km_sweep(const uint4 *frags, const float4 *meta, i64 bh, i64 nch, uint4 *ks,
                                              unsigned sa, unsigned aa, unsigned long long pk, F &&f)
@@ -842,7 +843,7 @@ __device__ __forceinline__ void vox_km_sweep(const uint4 *frags, const float4 *m
         }
 #pragma unroll
         for (int j = 0; j < 4; j++)
-            f((i64)c * VOX_KM_KEYS + 8 * (4 * wg + j), run + 4 * j, VOX_SHFL(ikl, j));
+            f((i64)c * VOX_KM_KEYS + 8 * (4 * wg + j), run + 4 * j, VOX_SHFL(ikl, j), j);
         __syncthreads(); /* chunk c read before chunk c + 2 overwrites it */
     }
 }
@@ -881,7 +882,7 @@ __device__ float vox_km_scores_np(const vox_kv_select_bufs &b, const vox_kv_sele
             vox_km_a_put(as, r0, s, lane & 3, ah[s], al[s]);
     }
     vox_km_ext ext = {-INFINITY, INFINITY, -INFINITY, INFINITY};
-    vox_km_sweep(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik) {
+    vox_km_sweep(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik, int) {
         vox_km_store<true, false>(nullptr, S, NBv, nrows, r0, n0, run, iq0, iq1, ik, &ext);
     });
     vox_km_ext_put(ext, rext, 4);
@@ -903,7 +904,7 @@ __device__ float vox_km_scores_np(const vox_kv_select_bufs &b, const vox_kv_sele
             inv[h] = hi > lo ? (float)(VOX_KM_HBINS - 1) / (hi - lo) : 0.f;
             nb[h] = hi > lo ? -lo * inv[h] : 0.f;
         }
-        vox_km_sweep(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik) {
+        vox_km_sweep(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik, int) {
             const i64 j = n0 + 2 * (threadIdx.x & 3);
 #pragma unroll
             for (int h = 0; h < 2; h++)
