@@ -28,6 +28,7 @@ warp_x g_warps[4];
 static int g_bin_max, g_bin_rows;
 static double g_bin_sum;
 static int g_topk[3]; /* vox_kf_topk's outcomes on its own (stats): -1 (old path), 0 (exact path), 1 (listed) */
+static int g_kt[3], g_kt_wrong; /* vox_kt_finish's (the three-pass kernel's finish): not binned / over the cap, 0, 1; wrong lists */
 #define VOX_GPU_HIP 0
 #define VOX_PARAM const
 struct float4 { float x, y, z, w; };
@@ -42,6 +43,8 @@ static inline long long __double_as_longlong(double d) { long long u; memcpy(&u,
 #include "kernel_args.h"
 static inline unsigned long long __float2ull_rz(float x) { return (unsigned long long)x; }
 template <class T> static T atomicAdd(T *p, T v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+template <class T> static T atomicOr(T *p, T v) { return __atomic_fetch_or(p, v, __ATOMIC_SEQ_CST); }
+struct uint2 { unsigned x, y; };
 #define __syncthreads() VOX_SYNCWARP()
 static inline int __syncthreads_or(int p) { return emu_ballot(p) != 0; }
 template <typename F> F vox_warp_sum(F v) { for (int o = 16; o > 0; o >>= 1) v += VOX_SHFL_XOR(v, o); return v; }
@@ -73,6 +76,11 @@ static int *vox_ks_list(const vox_kv_select_bufs &, const vox_kv_select_args &) 
 static unsigned char *vox_ks_slices(const vox_kv_select_bufs &, const vox_kv_select_args &) { return nullptr; }
 static void vox_ks_dense_globals(const int *, int *, int *, i64, int, int, int) {}
 #include "kv_select_fast.cuh"
+/* the three-pass kernel's per-row finish (kv_select_tp.cuh; its geometry: kv_select.cuh's) */
+#define VOX_KT_NBIN 96
+#define VOX_KT_CAND 256
+#define VOX_KT_FINISH_ONLY
+#include "kv_select_tp.cuh"
 
 struct rk { double p; int j; };
 /* Modes 5 (vox_ks_row, the default), 6 (VOX_KS_V_OLD), 7 (VOX_KS_V_BRK): the exact path's per-row selection
@@ -334,6 +342,41 @@ int main(int argc, char **argv)
                         if (t == 0) res = v;
                     });
                 if (res >= -1 && res <= 1) g_topk[res + 1]++;
+                /* vox_kt_finish on the artefacts the three-pass kernel's passes 2 and 3 leave from the same
+                 * values: its bins (vox_kf_bin_in over VOX_KT_NBIN), the bits of the blocks of bins above B,
+                 * B's blocks in a shuffled order (as its atomics leave them); its list against the reference */
+                const float span = amax - amin, inv = (float)(VOX_KT_NBIN - 1) / span, nb0 = -amin * inv;
+                int B = VOX_KT_NBIN - 1, acc = 0;
+                std::vector<int> hist(VOX_KT_NBIN, 0);
+                const bool binned = span > 0.f && std::isfinite(span) && inv > 0.f && std::isfinite(inv) &&
+                                    std::isfinite(nb0) && fabsf(nb0) < 0x1p21f;
+                if (binned) {
+                    for (int j = 0; j < NBv; j++) hist[vox_kf_bin_in(sc0[j], inv, nb0)]++;
+                    for (; acc + hist[B] < n; B--) acc += hist[B];
+                }
+                if (!binned || hist[B] > VOX_KT_CAND) {
+                    g_kt[0]++;
+                } else {
+                    const int WB = 2 * ((NBv + 63) / 64);
+                    std::vector<unsigned> bits(WB, 0u);
+                    std::vector<uint2> cand;
+                    for (int j = 0; j < NBv; j++) {
+                        const int b = vox_kf_bin_in(sc0[j], inv, nb0);
+                        if (b > B) bits[j / 32] |= 1u << (j % 32);
+                        else if (b == B) { unsigned u; memcpy(&u, &sc0[j], 4); cand.push_back({u, (unsigned)j}); }
+                    }
+                    std::shuffle(cand.begin(), cand.end(), rng);
+                    std::vector<int> crow3(NB + 8, -7);
+                    int cnt3 = -1, res3 = 9;
+                    run_warp([&](int t) {
+                        const int v = mode == 2 ? vox_kt_finish<true>(bits.data(), cand.data(), WB, B, n - acc, hist[B], n, inv, nb0, amax, &q[(size_t)r * D], k.data(), NB, NBv, i, crow3.data(), &cnt3, a, Es, delta, &work)
+                                                : vox_kt_finish<false>(bits.data(), cand.data(), WB, B, n - acc, hist[B], n, inv, nb0, amax, &q[(size_t)r * D], k.data(), NB, NBv, i, crow3.data(), &cnt3, a, Es, delta, &work);
+                        if (t == 0) res3 = v;
+                    });
+                    g_kt[res3 == 1 ? 2 : 1]++;
+                    for (int g = a.room; g < NB + 8; g++) if (crow3[g] != -7) { bad++; fprintf(stderr, "row %d: vox_kt_finish wrote guard %d\n", r, g); break; }
+                    if (res3 == 1 && !same_list(r, crow3.data(), cnt3, want, bad)) { bad++, g_kt_wrong++; fprintf(stderr, "  (vox_kt_finish)\n"); }
+                }
             }
         }
         for (int g = a.room; g < NB + 8; g++) if (crow[g] != -7) { bad++; fprintf(stderr, "row %d: guard %d written\n", r, g); break; }
@@ -344,6 +387,8 @@ int main(int argc, char **argv)
     printf("kv_emu mode %d fill %d NBv %d D %d topk %d min %d scale %g: %d rows listed (%d wrong), %d to the exact path; "
            "vox_kf_topk: %d listed, %d exact, %d old path\n",
            mode, fill, NBv, D, topk, minb, scale, listed, bad, declined, g_topk[2], g_topk[1], g_topk[0]);
+    if (g_kt[0] + g_kt[1] + g_kt[2])
+        printf("   vox_kt_finish: %d listed (%d wrong), %d exact, %d not binned or over the cap\n", g_kt[2], g_kt_wrong, g_kt[1], g_kt[0]);
     if (g_bin_rows)
         printf("   boundary bin: mean %.1f blocks, max %d (of %d rows)\n", g_bin_sum / g_bin_rows, g_bin_max, g_bin_rows);
     return bad ? 1 : 0;

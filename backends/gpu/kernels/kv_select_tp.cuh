@@ -29,20 +29,12 @@
  * boundary), A (32 KB), the histograms (64 x VOX_KT_NBIN x 2 bytes); the 8
  * warps' vox_kf_work over the chunks in the finish. Scratch slice per CTA:
  * 64 x 2 nch words of bits, then 64 x VOX_KT_CAND (value, index) pairs
- * (vox_kt_slice_bytes). */
-#if VOX_HAVE_MMA_SYNC
+ * (gpu_kv_select sizes it). */
+#if VOX_HAVE_MMA_SYNC || defined(VOX_KT_FINISH_ONLY) /* the latter: tools/kv_emu, the finish alone on the host */
 
 /* VOX_KT_NBIN: pass 2's bins a row (kv_select.cuh: 12 KB for 64 rows, 2 CTAs a multiprocessor still fit) */
 static_assert(VOX_KT_CAND == VOX_KF_CAND, "the launcher sizes the candidates as vox_kf_topk caps them");
 
-/* Bytes of a CTA's scratch slice (the launcher computes the same) */
-__device__ __forceinline__ i64 vox_kt_slice_bytes(i64 NBv)
-{
-    const i64 nch = (NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
-    return (VOX_KM_ROWS * 2 * nch * 4 + VOX_KM_ROWS * VOX_KT_CAND * 8 + 255) / 256 * 256;
-}
-
-#if VOX_HAVE_WGMMA
 /* The per-row finish (one warp): row r of the tile (query block i), its words of bits and B's candidates in
  * the slice. Returns 1 (list and count written) or 0 (the exact path: nothing written). */
 template <bool BRK>
@@ -94,6 +86,8 @@ __device__ int vox_kt_finish(const unsigned *bits, const uint2 *cand, int WB, in
     return 1;
 }
 #endif
+
+#if VOX_HAVE_MMA_SYNC
 
 /* The kernel (top of this file); BRK: vox_kf_topk_band's deliberate break (tests only). Elsewhere than in
  * sm_90a code the default kernel's body (the launcher only takes this one on sm_90 at head_dim 128). */
