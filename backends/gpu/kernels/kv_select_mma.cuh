@@ -86,6 +86,8 @@
  * histograms in shared memory (vox_km_scores_np<2>: VOX_KM_HBINS bins of 16-bit counts, two a word) */
 #define VOX_KM_P1_NS 6
 #define VOX_KM_P1_2H 7
+#define VOX_KM_P1_NK 8 /* timing (session 50): VOX_KM_P1_NS with the keys staged once (chunk 0), not per chunk:
+                        * what a sweep costs without its 32 KB a chunk from L2 (vox_km_scores_np<3>) */
 #define VOX_KM_HBINS 96
 
 /* Session 14 (branch kvsel8): phase 1 by sm_90a wgmma. Only in the sm_90a
@@ -812,17 +814,20 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
  * aligned base, address sa), A at shared address aa; f(n0, run4, ik, jt) for each of the thread's 4 key tiles of
  * a chunk in turn (n0: the tile's first key, run4: vox_km_store's run, ik: the tile's scale, jt: 0-3, a constant).
  * Every thread calls it. */
-template <class F>
+template <bool LOAD = true, class F> /* LOAD false: no key staged (timing only: vox_km_scores_np<3>) */
 __device__ __forceinline__ void vox_km_sweep(const uint4 *frags, const float4 *meta, i64 bh, i64 nch, uint4 *ks,
                                              unsigned sa, unsigned aa, unsigned long long pk, F &&f)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE, wg = threadIdx.x / VOX_WARP_SIZE >> 2, CH = 8 * 8 * VOX_WARP_SIZE;
     for (int c = 0; c < nch; c++) {
         const float ikl = meta[c * 8 + 4 * wg + (lane & 3)].x;
-        vox_km_stage_next<true>(frags, bh, nch, c, 8, ks, pk);
+        if (LOAD)
+            vox_km_stage_next<true>(frags, bh, nch, c, 8, ks, pk);
+        else if (c == 0)
+            vox_cp_wait<0>();
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* the copies, seen by wgmma */
         __syncthreads(); /* chunk c staged */
-        const unsigned kc = sa + (unsigned)((c & 1) * CH * 16) + wg * 32 * 128;
+        const unsigned kc = sa + (unsigned)((LOAD ? c & 1 : 0) * CH * 16) + wg * 32 * 128;
         float run[16], acc[2][16];
 #pragma unroll
         for (int s = 0; s < 9; s++) {
@@ -882,14 +887,14 @@ __device__ float vox_km_scores_np(const vox_kv_select_bufs &b, const vox_kv_sele
             vox_km_a_put(as, r0, s, lane & 3, ah[s], al[s]);
     }
     vox_km_ext ext = {-INFINITY, INFINITY, -INFINITY, INFINITY};
-    vox_km_sweep(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik, int) {
+    vox_km_sweep<NP != 3>(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik, int) {
         vox_km_store<true, false>(nullptr, S, NBv, nrows, r0, n0, run, iq0, iq1, ik, &ext);
     });
     vox_km_ext_put(ext, rext, 4);
     if (ext.x0 == -0x1.5p-126f) /* never in practice: keeps the extremes (and so every score) alive in the
                                  * timing kernels, whose phase 2 reads nothing of phase 1 */
         sc[threadIdx.x] = ext.n0 + ext.x1 + ext.n1;
-    if (NP > 1) {
+    if (NP == 2) {
         constexpr int HW = VOX_KM_HBINS / 2; /* words a row */
         unsigned *hist = (unsigned *)(as + 32768);
         for (int x = threadIdx.x; x < VOX_KM_ROWS * HW; x += VOX_KM_THREADS)
@@ -1104,5 +1109,6 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1, true, VOX_KF_P1, VOX_KM_P1_SS)
 /* Session 50, timing only: the sweeps of the three-pass study (VOX_KM_P1_NS, VOX_KM_P1_2H) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1ns, true, VOX_KF_P1, VOX_KM_P1_NS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p2h, true, VOX_KF_P1, VOX_KM_P1_2H)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nk, true, VOX_KF_P1, VOX_KM_P1_NK)
 
 #endif
