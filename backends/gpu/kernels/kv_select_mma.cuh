@@ -86,6 +86,7 @@
  * histograms in shared memory (vox_km_scores_np<2>: VOX_KM_HBINS bins of 16-bit counts, two a word) */
 #define VOX_KM_P1_NS 6
 #define VOX_KM_P1_2H 7
+#define VOX_KM_P1_ND 9 /* timing (session 50): VOX_KM_P1_NS with three wgmma steps in flight (vox_km_scores_np<4>) */
 #define VOX_KM_P1_NK 8 /* timing (session 50): VOX_KM_P1_NS with the keys staged once (chunk 0), not per chunk:
                         * what a sweep costs without its 32 KB a chunk from L2 (vox_km_scores_np<3>) */
 #define VOX_KM_HBINS 96
@@ -814,7 +815,9 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
  * aligned base, address sa), A at shared address aa; f(n0, run4, ik, jt) for each of the thread's 4 key tiles of
  * a chunk in turn (n0: the tile's first key, run4: vox_km_store's run, ik: the tile's scale, jt: 0-3, a constant).
  * Every thread calls it. */
-template <bool LOAD = true, class F> /* LOAD false: no key staged (timing only: vox_km_scores_np<3>) */
+/* LOAD false: no key staged (timing only: vox_km_scores_np<3>); DEPTH: steps in flight while one is added (2, or
+ * 3: timing only, vox_km_scores_np<4>; the same steps, the same adds in the same order) */
+template <bool LOAD = true, int DEPTH = 2, class F>
 __device__ __forceinline__ void vox_km_sweep(const uint4 *frags, const float4 *meta, i64 bh, i64 nch, uint4 *ks,
                                              unsigned sa, unsigned aa, unsigned long long pk, F &&f)
 {
@@ -828,22 +831,25 @@ __device__ __forceinline__ void vox_km_sweep(const uint4 *frags, const float4 *m
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* the copies, seen by wgmma */
         __syncthreads(); /* chunk c staged */
         const unsigned kc = sa + (unsigned)((LOAD ? c & 1 : 0) * CH * 16) + wg * 32 * 128;
-        float run[16], acc[2][16];
+        float run[16], acc[DEPTH][16];
 #pragma unroll
-        for (int s = 0; s < 9; s++) {
+        for (int s = 0; s < 8 + DEPTH - 1; s++) {
             if (s < 8) {
                 const unsigned o = (unsigned)((s >> 2) * 8192 + (s & 3) * 32);
-                vox_km_step_ss(acc[s & 1], aa + o, kc + o);
+                vox_km_step_ss(acc[s % DEPTH], aa + o, kc + o);
             }
-            if (s > 0) {
-                if (s < 8)
+            if (s >= DEPTH - 1) { /* step t done (later ones may still run), then onto run */
+                const int t = s - (DEPTH - 1), left = (s < 8 ? s : 7) - t; /* groups that may stay pending */
+                if (left >= 2)
+                    vox_km_wg_wait<2>();
+                else if (left == 1)
                     vox_km_wg_wait<1>();
                 else
                     vox_km_wg_wait<0>();
-                vox_km_wg_pin<16>(acc[(s - 1) & 1]);
+                vox_km_wg_pin<16>(acc[t % DEPTH]);
 #pragma unroll
                 for (int e = 0; e < 16; e++)
-                    run[e] = s > 1 ? run[e] + acc[(s - 1) & 1][e] : acc[(s - 1) & 1][e];
+                    run[e] = t > 0 ? run[e] + acc[t % DEPTH][e] : acc[t % DEPTH][e];
             }
         }
 #pragma unroll
@@ -887,7 +893,7 @@ __device__ float vox_km_scores_np(const vox_kv_select_bufs &b, const vox_kv_sele
             vox_km_a_put(as, r0, s, lane & 3, ah[s], al[s]);
     }
     vox_km_ext ext = {-INFINITY, INFINITY, -INFINITY, INFINITY};
-    vox_km_sweep<NP != 3>(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik, int) {
+    vox_km_sweep<NP != 3, NP == 4 ? 3 : 2>(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik, int) {
         vox_km_store<true, false>(nullptr, S, NBv, nrows, r0, n0, run, iq0, iq1, ik, &ext);
     });
     vox_km_ext_put(ext, rext, 4);
@@ -1110,5 +1116,6 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1, true, VOX_KF_P1, VOX_KM_P1_SS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1ns, true, VOX_KF_P1, VOX_KM_P1_NS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p2h, true, VOX_KF_P1, VOX_KM_P1_2H)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nk, true, VOX_KF_P1, VOX_KM_P1_NK)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nd, true, VOX_KF_P1, VOX_KM_P1_ND)
 
 #endif

@@ -1,0 +1,10 @@
+#!/bin/sh
+# Session 50, third call: _ss_p1nd (a store-free sweep with three wgmma steps in flight instead of two) beside
+# _ss_p1 / _p1ns / _p2h / _p1nk (VOXATTN_KV_SELECT_WGS_P1 in turn), top-k builds; the three-pass kernel's checks again
+# (its sweep now the DEPTH-templated form).
+. tools/gpu_call.sh
+check ops_kv_tp test_ops cuda:0 "VOXATTN_KV_SELECT_TP=1" --op kv_select
+prof p1 build-gpu "VOXATTN_KV_SELECT_WGS_P1=1" "--mode bsa --density 0.1 --keep 1"
+prof p1t build-gpu "VOXATTN_KV_SELECT_WGS_P1=1" "--mode bsa --density 0.1 --tau 0.9 --keep 1"
+NCU_K=fast_kb_ss_p1nd ncu_src nd build-gpu "VOXATTN_KV_SELECT_WGS_P1=1" 2
+gpu_call_end
