@@ -688,6 +688,27 @@ __device__ __forceinline__ void vox_km_a_smem(const uint4 *as, int s, int mt, in
     fl[0] = l4.x, fl[1] = l4.y, fl[2] = l4.z, fl[3] = l4.w;
 }
 
+/* A tile's start in the wgmma sweeps (vox_km_scores_wg, vox_km_scores_np, vox_kt_select): chunk 0 staged into ks
+ * (the aligned base), the head's key-tile flags and largest sum of squares read from meta (*nonfinite, *nkmax:
+ * this thread's share), the tile's A fragments loaded (vox_km_load_a: ah, al, its rows' scales iq0, iq1). */
+template <bool H>
+__device__ __forceinline__ void vox_km_tile_start(const uint4 *frags, const float4 *meta, const float *qbar, i64 bh,
+                                                  i64 i0, int nrows, int NB, i64 nch, int mt, uint4 *ks,
+                                                  unsigned long long pk, unsigned (&ah)[8][4], unsigned (&al)[8][4],
+                                                  float *iq0, float *iq1, int *nonfinite, float *nkmax)
+{
+    vox_km_stage_kb<H>(frags, bh, nch, 0, 8, ks, pk); /* the first chunk, while A loads */
+    int nf = 0;
+    float nk = 0.f;
+    for (i64 x = threadIdx.x; x < nch * 8; x += VOX_KM_THREADS) {
+        const float4 m = meta[x];
+        nf |= m.z != 0.f;
+        nk = fmaxf(nk, m.y);
+    }
+    vox_km_load_a<true>(qbar, bh, i0, nrows, NB, 128, mt, ah, al, iq0, iq1, &nf);
+    *nonfinite = nf, *nkmax = nk;
+}
+
 /* AM (session 16): where the A fragments live during the chunk loop. VOX_KM_AM_REG: in registers
  * (64 per thread: with run and acc the kernel spilled ~200 B at its 128-register cap, and the chunk
  * loop waited on those spill reloads from L2: e16's ncu). VOX_KM_AM_SMEM: warps 0-3 (warpgroup 0)
@@ -721,19 +742,13 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
     ks = (uint4 *)((unsigned char *)ks + (sa - s0));
     constexpr bool H = AM == VOX_KM_AM_SS; /* A read by wgmma, L2 hints */
     const unsigned long long pk = H ? vox_km_policy(true) : 0, ps = H ? vox_km_policy(false) : 0;
-    vox_km_stage_kb<H>(frags, bh, nch, 0, 8, ks, pk); /* the first chunk, while A loads */
-    int nonfinite = 0;
-    float nkmax = 0.f;
+    int nonfinite;
+    float nkmax;
     vox_km_ext ext = {-INFINITY, INFINITY, -INFINITY, INFINITY};
-    for (i64 x = threadIdx.x; x < nch * 8; x += VOX_KM_THREADS) {
-        const float4 m = meta[x];
-        nonfinite |= m.z != 0.f;
-        nkmax = fmaxf(nkmax, m.y);
-    }
     unsigned ah[8][4], al[8][4];
     float iq0, iq1;
-    vox_km_load_a<true>(vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, 128, mt, ah, al, &iq0, &iq1,
-                        &nonfinite);
+    vox_km_tile_start<H>(frags, meta, vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, nch, mt, ks, pk, ah, al,
+                         &iq0, &iq1, &nonfinite, &nkmax);
     uint4 *as = ks + 2 * CH; /* AM != VOX_KM_AM_REG: the A fragments (32 KB) after the two chunks */
     const unsigned aa = sa + 2u * CH * 16u; /* their shared-memory address (1024-aligned) */
     if (H && wg == 0) { /* A as wgmma's operand, published by the loop's first barrier */
@@ -874,18 +889,12 @@ __device__ float vox_km_scores_np(const vox_kv_select_bufs &b, const vox_kv_sele
     const unsigned s0 = vox_smem_addr(ks), sa = (s0 + 1023u) & ~1023u, aa = sa + 2u * CH * 16u;
     ks = (uint4 *)((unsigned char *)ks + (sa - s0));
     const unsigned long long pk = vox_km_policy(true);
-    vox_km_stage_kb<true>(frags, bh, nch, 0, 8, ks, pk); /* the first chunk, while A loads */
-    int nonfinite = 0;
-    float nkmax = 0.f;
-    for (i64 x = threadIdx.x; x < nch * 8; x += VOX_KM_THREADS) {
-        const float4 m = meta[x];
-        nonfinite |= m.z != 0.f;
-        nkmax = fmaxf(nkmax, m.y);
-    }
+    int nonfinite;
+    float nkmax;
     unsigned ah[8][4], al[8][4];
     float iq0, iq1;
-    vox_km_load_a<true>(vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, 128, mt, ah, al, &iq0, &iq1,
-                        &nonfinite);
+    vox_km_tile_start<true>(frags, meta, vox_ptr<const float>(b.qbar), bh, i0, nrows, (int)a.NB, nch, mt, ks, pk, ah,
+                            al, &iq0, &iq1, &nonfinite, &nkmax);
     unsigned char *as = (unsigned char *)(ks + 2 * CH);
     if (wg == 0) { /* A as wgmma's operand, published by the sweep's first barrier */
 #pragma unroll
@@ -996,6 +1005,28 @@ __device__ __forceinline__ void vox_km_prefetch_row(const float *row, i64 S)
         asm volatile("prefetch.L2 [%0];\n" ::"l"(row + o));
 }
 
+/* The 64-row tiles' order, which vox_km_select's comment below explains: T.F + BH T.per tiles in all; tile t's head,
+ * first row and row cap with vox_km_tile. Every CTA derives the same tiling. */
+struct vox_km_tiling {
+    i64 full, F, per;
+    int h;
+};
+__device__ __forceinline__ vox_km_tiling vox_km_tiles(const vox_kv_select_args &a, int NBv)
+{
+    vox_km_tiling T;
+    T.full = NBv / VOX_KM_ROWS, T.F = a.BH * T.full;
+    const int rest = NBv - (int)T.full * VOX_KM_ROWS, split = (rest + 15) / 16;
+    T.h = rest > 0 && T.F % gridDim.x + a.BH * split <= gridDim.x ? 16 : VOX_KM_ROWS;
+    T.per = rest > 0 ? (rest + T.h - 1) / T.h : T.full == 0; /* short tiles per head (NBv = 0: one empty) */
+    return T;
+}
+__device__ __forceinline__ void vox_km_tile(const vox_km_tiling &T, i64 t, i64 *bh, i64 *i0, int *cap)
+{
+    *bh = t < T.F ? t / T.full : (t - T.F) / T.per;
+    *i0 = t < T.F ? (t - *bh * T.full) * VOX_KM_ROWS : T.full * VOX_KM_ROWS + (t - T.F - *bh * T.per) * T.h;
+    *cap = t < T.F ? VOX_KM_ROWS : T.h;
+}
+
 /* The kernel (top of this file); KB: phase 1 from the prepared keys
  * (vox_kv_select_fast_kb, after vox_kv_select_kb), else from kbar
  * (vox_kv_select_fast_mma); P1: phase 1's key-tile loop (VOX_KM_P1_SERIAL,
@@ -1022,16 +1053,14 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
      * of 16 rows (beside the full tiles it holds), they go as such, so that the wave is short
      * (hunyuan: 24 x 33 full tiles fill 3 waves of 264 CTA slots, then 72 tiles of 16 rows
      * instead of 24 of 48); else one short tile per head. Every CTA derives the same tiling. */
-    const i64 full = NBv / VOX_KM_ROWS, F = a.BH * full;
-    const int rest = NBv - (int)full * VOX_KM_ROWS, split = (rest + 15) / 16;
-    const int h = rest > 0 && F % gridDim.x + a.BH * split <= gridDim.x ? 16 : VOX_KM_ROWS;
-    const i64 per = rest > 0 ? (rest + h - 1) / h : full == 0; /* short tiles per head (NBv = 0: one empty) */
-    for (i64 t = blockIdx.x; t < F + a.BH * per; t += gridDim.x) {
-        const i64 bh = t < F ? t / full : (t - F) / per;
-        const i64 i0 = t < F ? (t - bh * full) * VOX_KM_ROWS : full * VOX_KM_ROWS + (t - F - bh * per) * h;
+    const vox_km_tiling T = vox_km_tiles(a, NBv);
+    for (i64 t = blockIdx.x; t < T.F + a.BH * T.per; t += gridDim.x) {
+        i64 bh, i0;
+        int cap;
+        vox_km_tile(T, t, &bh, &i0, &cap);
         if (i0 == 0)
             vox_ks_dense_globals(start, count, cols, bh, NB, NBv, VOX_KM_THREADS);
-        const int cap = t < F ? VOX_KM_ROWS : h, nrows = NBv - i0 < cap ? (int)(NBv - i0) : cap;
+        const int nrows = NBv - i0 < cap ? (int)(NBv - i0) : cap;
         if (threadIdx.x == 0)
             rowctr = nw; /* rows 0 .. nw - 1: the warps' first (phase 1's barriers publish it) */
         if (nrows > 0) {

@@ -123,34 +123,25 @@ __device__ __forceinline__ void vox_kt_select(const vox_kv_select_bufs &b, const
     if (n < a.min_blocks)
         n = a.min_blocks < NBv ? (int)a.min_blocks : NBv;
     const unsigned long long pk = vox_km_policy(true);
-    /* the tiles as vox_km_select takes them */
-    const i64 full = NBv / VOX_KM_ROWS, F = a.BH * full;
-    const int rest = NBv - (int)full * VOX_KM_ROWS, split = (rest + 15) / 16;
-    const int h = rest > 0 && F % gridDim.x + a.BH * split <= gridDim.x ? 16 : VOX_KM_ROWS;
-    const i64 per = rest > 0 ? (rest + h - 1) / h : full == 0;
-    for (i64 t = blockIdx.x; t < F + a.BH * per; t += gridDim.x) {
-        const i64 bh = t < F ? t / full : (t - F) / per;
-        const i64 i0 = t < F ? (t - bh * full) * VOX_KM_ROWS : full * VOX_KM_ROWS + (t - F - bh * per) * h;
+    const vox_km_tiling T = vox_km_tiles(a, NBv); /* the tiles as vox_km_select takes them */
+    for (i64 t = blockIdx.x; t < T.F + a.BH * T.per; t += gridDim.x) {
+        i64 bh, i0;
+        int cap;
+        vox_km_tile(T, t, &bh, &i0, &cap);
         if (i0 == 0)
             vox_ks_dense_globals(start, count, cols, bh, NB, NBv, VOX_KM_THREADS);
-        const int cap = t < F ? VOX_KM_ROWS : h, nrows = NBv - i0 < cap ? (int)(NBv - i0) : cap;
+        const int nrows = NBv - i0 < cap ? (int)(NBv - i0) : cap;
         if (threadIdx.x == 0)
             rowctr = nw;
         if (nrows <= 0)
             continue; /* CTA-uniform; no barrier skipped that others wait at */
         const float4 *meta = vox_km_meta(b, a) + bh * nch * 8;
-        vox_km_stage_kb<true>(frags, bh, nch, 0, 8, ks, pk); /* the first chunk, while A loads */
-        int nonfinite = 0;
-        float nkmax = 0.f;
-        for (i64 x = threadIdx.x; x < nch * 8; x += VOX_KM_THREADS) {
-            const float4 m = meta[x];
-            nonfinite |= m.z != 0.f;
-            nkmax = fmaxf(nkmax, m.y);
-        }
-        float iq0, iq1;
+        int nonfinite;
+        float nkmax, iq0, iq1;
         {
             unsigned ah[8][4], al[8][4];
-            vox_km_load_a<true>(qbar, bh, i0, nrows, NB, 128, mt, ah, al, &iq0, &iq1, &nonfinite);
+            vox_km_tile_start<true>(frags, meta, qbar, bh, i0, nrows, NB, nch, mt, ks, pk, ah, al, &iq0, &iq1,
+                                    &nonfinite, &nkmax);
             if (wg == 0) { /* A as wgmma's operand, published by the sweep's first barrier */
 #pragma unroll
                 for (int s = 0; s < 8; s++)
