@@ -44,7 +44,7 @@
     M(kv_select_fast_kb_p2) M(kv_select_kb_wg) \
     M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
     M(kv_select_fast_kb_ss) M(kv_select_fast_kb_ss_p1) \
-    M(kv_select_fast_kb_ss_p1ns) M(kv_select_fast_kb_ss_p2h) M(kv_select_fast_kb_ss_p1nk) M(kv_select_fast_kb_ss_p1nd) \
+    M(kv_select_fast_kb_ss_p1ns) M(kv_select_fast_kb_ss_p1nk) M(kv_select_fast_kb_ss_p1nd) \
     M(kv_select_fast_kb_tp) M(kv_select_fast_kb_tp_brk)
 
 /* Tile geometry the kernels and the launcher share. */
@@ -500,12 +500,11 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
         } else if (wgs && g->kv_ss_abl) { /* session 45's timing A/B: _ss and _wgs2 in turn (lists valid) */
             fnf = g->kv_abl_n++ % 2 ? GPU_FN_kv_select_fast_kb_wgs2 : GPU_FN_kv_select_fast_kb_ss;
         } else if (wgs && g->kv_wgs_p1) { /* timing only, no lists: the default's phase 1 alone, then (session 50,
-                                            * where the module has them) that storing no score, and that followed
-                                            * by a histogram sweep, in turn */
-            static const int fp[5] = {GPU_FN_kv_select_fast_kb_ss_p1, GPU_FN_kv_select_fast_kb_ss_p1ns,
-                                      GPU_FN_kv_select_fast_kb_ss_p2h, GPU_FN_kv_select_fast_kb_ss_p1nk,
-                                      GPU_FN_kv_select_fast_kb_ss_p1nd};
-            fnf = fp[g->kv_abl_n++ % 5];
+                                            * where the module has them) that storing no score, without its key
+                                            * loads, with three steps in flight, in turn */
+            static const int fp[4] = {GPU_FN_kv_select_fast_kb_ss_p1, GPU_FN_kv_select_fast_kb_ss_p1ns,
+                                      GPU_FN_kv_select_fast_kb_ss_p1nk, GPU_FN_kv_select_fast_kb_ss_p1nd};
+            fnf = fp[g->kv_abl_n++ % 4];
             fnf = g->fn[fnf] ? fnf : GPU_FN_kv_select_fast_kb_ss_p1;
         } else if (wg && fnf == GPU_FN_kv_select_fast_kb && !g->kv_p1_old) {
             /* session 45: A read by wgmma from shared memory, L2 hints (_ss); VOXATTN_KV_SELECT_WG_LDA: A
@@ -533,14 +532,12 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
         }
         const int fwgs = fnf == GPU_FN_kv_select_fast_kb_wgs || fnf == GPU_FN_kv_select_fast_kb_wgs2 ||
                          fnf == GPU_FN_kv_select_fast_kb_ss || fnf == GPU_FN_kv_select_fast_kb_ss_p1 ||
-                         fnf == GPU_FN_kv_select_fast_kb_ss_p1ns || fnf == GPU_FN_kv_select_fast_kb_ss_p2h ||
+                         fnf == GPU_FN_kv_select_fast_kb_ss_p1ns ||
                          fnf == GPU_FN_kv_select_fast_kb_ss_p1nk || fnf == GPU_FN_kv_select_fast_kb_ss_p1nd ||
                          fnf == GPU_FN_kv_select_fast_kb_tp || fnf == GPU_FN_kv_select_fast_kb_tp_brk;
-        /* (A in shared memory: 32 KB after the two staged chunks; _p2h's histograms, 12 KB, after A) */
+        /* (A in shared memory: 32 KB after the two staged chunks) */
         if (fwgs)
             smemf = smemf > WGS_SMEM ? smemf : WGS_SMEM;
-        if (fnf == GPU_FN_kv_select_fast_kb_ss_p2h && smemf < WGS_SMEM + 12288)
-            smemf = WGS_SMEM + 12288;
         if ((fwgs || fnf == GPU_FN_kv_select_fast_kb_wg || fnf == GPU_FN_kv_select_fast_kb_wg_p1) && !g->kv_wg_break)
             fnk = GPU_FN_kv_select_kb_wg;
         if (kb)

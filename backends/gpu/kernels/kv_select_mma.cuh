@@ -82,14 +82,12 @@
                             * copies L2 evict_last, the score stores evict_first */
 /* Session 50, timing only (VOXATTN_KV_SELECT_WGS_P1; backends/cuda/NOTES.md, session 49's three-pass study):
  * VOX_KM_P1_SS's sweep over the keys computing every score and the rows' extremes but storing none
- * (vox_km_scores_np<1>), and that followed by a second sweep binning the same scores into per-row
- * histograms in shared memory (vox_km_scores_np<2>: VOX_KM_HBINS bins of 16-bit counts, two a word) */
+ * (vox_km_scores_np<1>; 7, that and a histogram sweep, was measured in session 50 and removed: the three-pass
+ * kernel, kv_select_tp.cuh, holds both sweeps) */
 #define VOX_KM_P1_NS 6
-#define VOX_KM_P1_2H 7
 #define VOX_KM_P1_ND 9 /* timing (session 50): VOX_KM_P1_NS with three wgmma steps in flight (vox_km_scores_np<4>) */
 #define VOX_KM_P1_NK 8 /* timing (session 50): VOX_KM_P1_NS with the keys staged once (chunk 0), not per chunk:
                         * what a sweep costs without its 32 KB a chunk from L2 (vox_km_scores_np<3>) */
-#define VOX_KM_HBINS 96
 
 /* Session 14 (branch kvsel8): phase 1 by sm_90a wgmma. Only in the sm_90a
  * code (VOX_HAVE_WGMMA); elsewhere the WG kernels are the mma.sync ones
@@ -874,9 +872,8 @@ __device__ __forceinline__ void vox_km_sweep(const uint4 *frags, const float4 *m
     }
 }
 
-/* Timing only (VOX_KM_P1_NS, _2H; top of this file): vox_km_scores_wg<VOX_KM_AM_SS> without the score stores
- * (NP 1), then (NP 2) a second sweep binning each row's video scores linearly over [min, max] into
- * VOX_KM_HBINS 16-bit counters in shared memory after A (the launcher adds their 12 KB). */
+/* Timing only (VOX_KM_P1_NS, _NK, _ND; top of this file): vox_km_scores_wg<VOX_KM_AM_SS> without the score stores
+ * (NP 1), with the keys staged once (NP 3), with three steps in flight (NP 4). */
 template <int NP>
 __device__ float vox_km_scores_np(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
                                   int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
@@ -909,34 +906,6 @@ __device__ float vox_km_scores_np(const vox_kv_select_bufs &b, const vox_kv_sele
     if (ext.x0 == -0x1.5p-126f) /* never in practice: keeps the extremes (and so every score) alive in the
                                  * timing kernels, whose phase 2 reads nothing of phase 1 */
         sc[threadIdx.x] = ext.n0 + ext.x1 + ext.n1;
-    if (NP == 2) {
-        constexpr int HW = VOX_KM_HBINS / 2; /* words a row */
-        unsigned *hist = (unsigned *)(as + 32768);
-        for (int x = threadIdx.x; x < VOX_KM_ROWS * HW; x += VOX_KM_THREADS)
-            hist[x] = 0u;
-        vox_km_stage_kb<true>(frags, bh, nch, 0, 8, ks, pk); /* after the sweep's last barrier: chunk 0 free */
-        __syncthreads(); /* the extremes and the zeroed histograms seen */
-        float inv[2], nb[2];
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            const int r = r0 + 8 * h;
-            const float hi = fmaxf(rext[r].x, rext[64 + r].x), lo = fminf(rext[r].y, rext[64 + r].y);
-            inv[h] = hi > lo ? (float)(VOX_KM_HBINS - 1) / (hi - lo) : 0.f;
-            nb[h] = hi > lo ? -lo * inv[h] : 0.f;
-        }
-        vox_km_sweep(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik, int) {
-            const i64 j = n0 + 2 * (threadIdx.x & 3);
-#pragma unroll
-            for (int h = 0; h < 2; h++)
-#pragma unroll
-                for (int e = 0; e < 2; e++)
-                    if (r0 + 8 * h < nrows && j + e < NBv) {
-                        const float v = run[2 * h + e] * (h ? iq1 : iq0) * ik;
-                        const int bin = min(max(vox_kf_bin_in(v, inv[h], nb[h]), 0), VOX_KM_HBINS - 1);
-                        atomicAdd(hist + (r0 + 8 * h) * HW + (bin >> 1), (bin & 1) ? 65536u : 1u);
-                    }
-        });
-    }
     *bad = __syncthreads_or(nonfinite);
     return (float)block_reduce<true>((double)nkmax, red);
 }
@@ -1141,9 +1110,8 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2, true, VOX_KF_NEW, VOX_KM_P1_WGS2)
  * (the default at D 128 on sm_90a; VOXATTN_KV_SELECT_WG_LDA for _wgs2), and its phase 1 alone (timing only) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss, true, VOX_KF_NEW, VOX_KM_P1_SS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1, true, VOX_KF_P1, VOX_KM_P1_SS)
-/* Session 50, timing only: the sweeps of the three-pass study (VOX_KM_P1_NS, VOX_KM_P1_2H) */
+/* Session 50, timing only: the sweeps of the three-pass study (VOX_KM_P1_NS, _NK, _ND) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1ns, true, VOX_KF_P1, VOX_KM_P1_NS)
-VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p2h, true, VOX_KF_P1, VOX_KM_P1_2H)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nk, true, VOX_KF_P1, VOX_KM_P1_NK)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nd, true, VOX_KF_P1, VOX_KM_P1_ND)
 
