@@ -44,7 +44,7 @@
     M(kv_select_fast_kb_p2) M(kv_select_kb_wg) \
     M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
     M(kv_select_fast_kb_ss) M(kv_select_fast_kb_ss_p1) \
-    M(kv_select_fast_kb_ss_p1ns) M(kv_select_fast_kb_ss_p1nk) M(kv_select_fast_kb_ss_p1nd) \
+    M(kv_select_fast_kb_ss_p1ns) M(kv_select_fast_kb_ss_p1nk) M(kv_select_fast_kb_ss_p1nd) M(kv_select_fast_kb_ss_p1nu) \
     M(kv_select_fast_kb_tp) M(kv_select_fast_kb_tp_brk)
 
 /* Tile geometry the kernels and the launcher share. */
@@ -501,10 +501,12 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             fnf = g->kv_abl_n++ % 2 ? GPU_FN_kv_select_fast_kb_wgs2 : GPU_FN_kv_select_fast_kb_ss;
         } else if (wgs && g->kv_wgs_p1) { /* timing only, no lists: the default's phase 1 alone, then (session 50,
                                             * where the module has them) that storing no score, without its key
-                                            * loads, with three steps in flight, in turn */
-            static const int fp[4] = {GPU_FN_kv_select_fast_kb_ss_p1, GPU_FN_kv_select_fast_kb_ss_p1ns,
-                                      GPU_FN_kv_select_fast_kb_ss_p1nk, GPU_FN_kv_select_fast_kb_ss_p1nd};
-            fnf = fp[g->kv_abl_n++ % 4];
+                                            * loads, with three steps in flight, with its descriptors advanced by
+                                            * adds, in turn */
+            static const int fp[5] = {GPU_FN_kv_select_fast_kb_ss_p1, GPU_FN_kv_select_fast_kb_ss_p1ns,
+                                      GPU_FN_kv_select_fast_kb_ss_p1nk, GPU_FN_kv_select_fast_kb_ss_p1nd,
+                                      GPU_FN_kv_select_fast_kb_ss_p1nu};
+            fnf = fp[g->kv_abl_n++ % 5];
             fnf = g->fn[fnf] ? fnf : GPU_FN_kv_select_fast_kb_ss_p1;
         } else if (wg && fnf == GPU_FN_kv_select_fast_kb && !g->kv_p1_old) {
             /* session 45: A read by wgmma from shared memory, L2 hints (_ss); VOXATTN_KV_SELECT_WG_LDA: A
@@ -534,6 +536,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
                          fnf == GPU_FN_kv_select_fast_kb_ss || fnf == GPU_FN_kv_select_fast_kb_ss_p1 ||
                          fnf == GPU_FN_kv_select_fast_kb_ss_p1ns ||
                          fnf == GPU_FN_kv_select_fast_kb_ss_p1nk || fnf == GPU_FN_kv_select_fast_kb_ss_p1nd ||
+                         fnf == GPU_FN_kv_select_fast_kb_ss_p1nu ||
                          fnf == GPU_FN_kv_select_fast_kb_tp || fnf == GPU_FN_kv_select_fast_kb_tp_brk;
         /* (A in shared memory: 32 KB after the two staged chunks) */
         if (fwgs)

@@ -86,6 +86,8 @@
  * kernel, kv_select_tp.cuh, holds both sweeps) */
 #define VOX_KM_P1_NS 6
 #define VOX_KM_P1_ND 9 /* timing (session 50): VOX_KM_P1_NS with three wgmma steps in flight (vox_km_scores_np<4>) */
+#define VOX_KM_P1_NU 10 /* timing (session 50): VOX_KM_P1_NS with each product's descriptors one add from bases
+                        * built once per sweep (vox_km_step_lo; vox_km_scores_np<5>) */
 #define VOX_KM_P1_NK 8 /* timing (session 50): VOX_KM_P1_NS with the keys staged once (chunk 0), not per chunk:
                         * what a sweep costs without its 32 KB a chunk from L2 (vox_km_scores_np<3>) */
 
@@ -161,6 +163,20 @@ __device__ __forceinline__ void vox_km_wgmma_ss(float *d, unsigned long long ade
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
                    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
                  : "l"(adesc), "l"(bdesc), "r"(scale_d));
+}
+/* The same from the descriptors' low words (vox_km_desc's high word is the constant 0x40000040; session 50:
+ * the low word of desc(a + o) is that of desc(a) plus o >> 4 for the 16-byte multiples o below 256 KB, so a
+ * sweep builds its bases once and adds a constant a product instead of rebuilding both descriptors) */
+__device__ __forceinline__ unsigned vox_km_desc_lo(unsigned addr) { return (unsigned)vox_km_desc(addr); }
+__device__ __forceinline__ void vox_km_wgmma_lo(float *d, unsigned alo, unsigned blo, int scale_d)
+{
+    asm volatile("{\n.reg .pred p;\n.reg .b64 da, db;\nsetp.ne.b32 p, %18, 0;\n"
+                 "mov.b64 da, {%16, %19};\nmov.b64 db, {%17, %19};\n"
+                 "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, "
+                 "da, db, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+                 : "r"(alo), "r"(blo), "r"(scale_d), "r"(0x40000040u));
 }
 #endif
 
@@ -654,6 +670,16 @@ __device__ __forceinline__ void vox_km_step_ss(float *acc, unsigned a, unsigned 
     vox_km_wgmma_ss(acc, vox_km_desc(a), vox_km_desc(hi), 1);
     vox_km_wg_commit();
 }
+/* vox_km_step_ss from the descriptors' low words of A and of the keys at the step's offset (vox_km_wgmma_lo) */
+__device__ __forceinline__ void vox_km_step_lo(float *acc, unsigned alo, unsigned klo)
+{
+    vox_km_wg_pin<16>(acc);
+    vox_km_wg_fence();
+    vox_km_wgmma_lo(acc, alo + (16384 >> 4), klo, 0);
+    vox_km_wgmma_lo(acc, alo, klo + (16384 >> 4), 1);
+    vox_km_wgmma_lo(acc, alo, klo, 1);
+    vox_km_wg_commit();
+}
 /* The 4 A words of rows r0, r0 + 8 of step s (vox_km_load_a's fragments) into the keys' layout
  * (vox_km_wg_off with the row for the key: hi parts, then lo at + 16384), A of a wgmma read from
  * shared memory (VOX_KM_AM_SS). */
@@ -830,11 +856,12 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
  * Every thread calls it. */
 /* LOAD false: no key staged (timing only: vox_km_scores_np<3>); DEPTH: steps in flight while one is added (2, or
  * 3: timing only, vox_km_scores_np<4>; the same steps, the same adds in the same order) */
-template <bool LOAD = true, int DEPTH = 2, class F>
+template <bool LOAD = true, int DEPTH = 2, bool LO = false, class F> /* LO: vox_km_step_lo (timing: np<5>) */
 __device__ __forceinline__ void vox_km_sweep(const uint4 *frags, const float4 *meta, i64 bh, i64 nch, uint4 *ks,
                                              unsigned sa, unsigned aa, unsigned long long pk, F &&f)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE, wg = threadIdx.x / VOX_WARP_SIZE >> 2, CH = 8 * 8 * VOX_WARP_SIZE;
+    const unsigned alo = vox_km_desc_lo(aa), klo0 = vox_km_desc_lo(sa + wg * 32 * 128);
     for (int c = 0; c < nch; c++) {
         const float ikl = meta[c * 8 + 4 * wg + (lane & 3)].x;
         if (LOAD)
@@ -849,7 +876,11 @@ __device__ __forceinline__ void vox_km_sweep(const uint4 *frags, const float4 *m
         for (int s = 0; s < 8 + DEPTH - 1; s++) {
             if (s < 8) {
                 const unsigned o = (unsigned)((s >> 2) * 8192 + (s & 3) * 32);
-                vox_km_step_ss(acc[s % DEPTH], aa + o, kc + o);
+                if (LO)
+                    vox_km_step_lo(acc[s % DEPTH], alo + (o >> 4),
+                                   klo0 + (LOAD ? c & 1 : 0) * (unsigned)(CH * 16 >> 4) + (o >> 4));
+                else
+                    vox_km_step_ss(acc[s % DEPTH], aa + o, kc + o);
             }
             if (s >= DEPTH - 1) { /* step t done (later ones may still run), then onto run */
                 const int t = s - (DEPTH - 1), left = (s < 8 ? s : 7) - t; /* groups that may stay pending */
@@ -872,8 +903,9 @@ __device__ __forceinline__ void vox_km_sweep(const uint4 *frags, const float4 *m
     }
 }
 
-/* Timing only (VOX_KM_P1_NS, _NK, _ND; top of this file): vox_km_scores_wg<VOX_KM_AM_SS> without the score stores
- * (NP 1), with the keys staged once (NP 3), with three steps in flight (NP 4). */
+/* Timing only (VOX_KM_P1_NS, _NK, _ND, _NU; top of this file): vox_km_scores_wg<VOX_KM_AM_SS> without the score
+ * stores (NP 1), with the keys staged once (NP 3), with three steps in flight (NP 4), with the descriptors
+ * advanced by adds (NP 5). */
 template <int NP>
 __device__ float vox_km_scores_np(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
                                   int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
@@ -899,7 +931,7 @@ __device__ float vox_km_scores_np(const vox_kv_select_bufs &b, const vox_kv_sele
             vox_km_a_put(as, r0, s, lane & 3, ah[s], al[s]);
     }
     vox_km_ext ext = {-INFINITY, INFINITY, -INFINITY, INFINITY};
-    vox_km_sweep<NP != 3, NP == 4 ? 3 : 2>(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik, int) {
+    vox_km_sweep<NP != 3, NP == 4 ? 3 : 2, NP == 5>(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik, int) {
         vox_km_store<true, false>(nullptr, S, NBv, nrows, r0, n0, run, iq0, iq1, ik, &ext);
     });
     vox_km_ext_put(ext, rext, 4);
@@ -1114,5 +1146,6 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1, true, VOX_KF_P1, VOX_KM_P1_SS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1ns, true, VOX_KF_P1, VOX_KM_P1_NS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nk, true, VOX_KF_P1, VOX_KM_P1_NK)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nd, true, VOX_KF_P1, VOX_KM_P1_ND)
+VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nu, true, VOX_KF_P1, VOX_KM_P1_NU)
 
 #endif
