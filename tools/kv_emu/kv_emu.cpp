@@ -345,11 +345,10 @@ int main(int argc, char **argv)
                 /* vox_kt_finish on the artefacts the three-pass kernel's passes 2 and 3 leave from the same
                  * values: its bins (vox_kf_bin_in over VOX_KT_NBIN), the bits of the blocks of bins above B,
                  * B's blocks in a shuffled order (as its atomics leave them); its list against the reference */
-                const float span = amax - amin, inv = (float)(VOX_KT_NBIN - 1) / span, nb0 = -amin * inv;
+                float inv, nb0;
                 int B = VOX_KT_NBIN - 1, acc = 0;
                 std::vector<int> hist(VOX_KT_NBIN, 0);
-                const bool binned = span > 0.f && std::isfinite(span) && inv > 0.f && std::isfinite(inv) &&
-                                    std::isfinite(nb0) && fabsf(nb0) < 0x1p21f;
+                const bool binned = vox_kf_bins<VOX_KT_NBIN>(amax, amin, &inv, &nb0);
                 if (binned) {
                     for (int j = 0; j < NBv; j++) hist[vox_kf_bin_in(sc0[j], inv, nb0)]++;
                     for (; acc + hist[B] < n; B--) acc += hist[B];

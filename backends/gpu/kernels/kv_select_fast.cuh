@@ -593,6 +593,19 @@ __device__ __forceinline__ void vox_kf_hist_in(int *hist, unsigned hb, float x, 
 #endif
 }
 
+/* A row's linear bins over [amin, amax] (NBIN of them: inv, nb0 for vox_kf_bin_in): false where every score
+ * is equal, f32 cannot scale the range, or the range is narrow against its values' size (|nb0| >= 2^21, where
+ * vox_kf_bin_in's bins may leave [0, NBIN)). vox_kf_topk's rule (its own copy there), the three-pass kernel's. */
+template <int NBIN>
+__device__ __forceinline__ bool vox_kf_bins(float amax, float amin, float *inv, float *nb0)
+{
+    const float span = amax - amin;
+    *inv = (float)(NBIN - 1) / span, *nb0 = -amin * *inv;
+    if (!(span > 0.f && span < INFINITY && *inv > 0.f && *inv < INFINITY && *nb0 > -INFINITY && *nb0 < INFINITY))
+        return false;
+    return fabsf(*nb0) < 0x1p21f;
+}
+
 /* The bin B of NBIN (count(b): its blocks) where the count from the top reaches n (0 < n <= the total):
  * *bin = B, *rem = n - #{blocks of bins > B}, *cnt = count(B), written by one lane of the warp. */
 template <int NBIN, class C>
@@ -716,6 +729,7 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
                            vox_kf_work *w)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE;
+    /* vox_kf_bins' rule, written out: folding it here moved the default kernels' code (session 50, untimed) */
     const float span = amax - amin, inv = (float)(VOX_KF_NBIN - 1) / span, nb0 = -amin * inv;
     if (!(span > 0.f && span < INFINITY && inv > 0.f && inv < INFINITY && nb0 > -INFINITY && nb0 < INFINITY))
         return -1; /* every score equal, or a range f32 cannot scale */

@@ -81,15 +81,14 @@
 #define VOX_KM_AM_SS 3     /* A as wgmma's shared-memory operand (the keys' layout), steps as VOX_KM_AM_SMEM2; the keys'
                             * copies L2 evict_last, the score stores evict_first */
 /* Session 50, timing only (VOXATTN_KV_SELECT_WGS_P1; backends/cuda/NOTES.md, session 49's three-pass study):
- * VOX_KM_P1_SS's sweep over the keys computing every score and the rows' extremes but storing none
- * (vox_km_scores_np<1>; 7, that and a histogram sweep, was measured in session 50 and removed: the three-pass
- * kernel, kv_select_tp.cuh, holds both sweeps) */
+ * VOX_KM_P1_SS's sweep over the keys (vox_km_sweep, through vox_km_scores_np) computing every score and the
+ * rows' extremes but storing none (NS); that with the keys staged once (chunk 0), not per chunk: what a sweep
+ * costs without its 32 KB a chunk from L2 (NK); with three wgmma steps in flight (ND); with each product's
+ * descriptors one add from bases built once per sweep (NU, vox_km_step_lo) */
 #define VOX_KM_P1_NS 6
-#define VOX_KM_P1_ND 9 /* timing (session 50): VOX_KM_P1_NS with three wgmma steps in flight (vox_km_scores_np<4>) */
-#define VOX_KM_P1_NU 10 /* timing (session 50): VOX_KM_P1_NS with each product's descriptors one add from bases
-                        * built once per sweep (vox_km_step_lo; vox_km_scores_np<5>) */
-#define VOX_KM_P1_NK 8 /* timing (session 50): VOX_KM_P1_NS with the keys staged once (chunk 0), not per chunk:
-                        * what a sweep costs without its 32 KB a chunk from L2 (vox_km_scores_np<3>) */
+#define VOX_KM_P1_NK 7
+#define VOX_KM_P1_ND 8
+#define VOX_KM_P1_NU 9
 
 /* Session 14 (branch kvsel8): phase 1 by sm_90a wgmma. Only in the sm_90a
  * code (VOX_HAVE_WGMMA); elsewhere the WG kernels are the mma.sync ones
@@ -853,10 +852,10 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
  * wgmma steps, the same adds in the same order: bitwise its run values): chunk 0 already staged into ks (the
  * aligned base, address sa), A at shared address aa; f(n0, run4, ik, jt) for each of the thread's 4 key tiles of
  * a chunk in turn (n0: the tile's first key, run4: vox_km_store's run, ik: the tile's scale, jt: 0-3, a constant).
- * Every thread calls it. */
-/* LOAD false: no key staged (timing only: vox_km_scores_np<3>); DEPTH: steps in flight while one is added (2, or
- * 3: timing only, vox_km_scores_np<4>; the same steps, the same adds in the same order) */
-template <bool LOAD = true, int DEPTH = 2, bool LO = false, class F> /* LO: vox_km_step_lo (timing: np<5>) */
+ * Every thread calls it. The timing variants (VOX_KM_P1_NK, _ND, _NU): LOAD false, no key staged after chunk 0;
+ * DEPTH 3, three steps in flight while one is added (the same steps, the same adds in the same order); LO, the
+ * products' descriptors advanced by adds (vox_km_step_lo). */
+template <bool LOAD = true, int DEPTH = 2, bool LO = false, class F>
 __device__ __forceinline__ void vox_km_sweep(const uint4 *frags, const float4 *meta, i64 bh, i64 nch, uint4 *ks,
                                              unsigned sa, unsigned aa, unsigned long long pk, F &&f)
 {
@@ -904,9 +903,8 @@ __device__ __forceinline__ void vox_km_sweep(const uint4 *frags, const float4 *m
 }
 
 /* Timing only (VOX_KM_P1_NS, _NK, _ND, _NU; top of this file): vox_km_scores_wg<VOX_KM_AM_SS> without the score
- * stores (NP 1), with the keys staged once (NP 3), with three steps in flight (NP 4), with the descriptors
- * advanced by adds (NP 5). */
-template <int NP>
+ * stores, its sweep as vox_km_sweep<LOAD, DEPTH, LO>. */
+template <bool LOAD, int DEPTH, bool LO>
 __device__ float vox_km_scores_np(const vox_kv_select_bufs &b, const vox_kv_select_args &a, i64 bh, i64 i0,
                                   int nrows, uint4 *ks, float *sc, float2 *rext, double *red, int *bad)
 {
@@ -931,7 +929,7 @@ __device__ float vox_km_scores_np(const vox_kv_select_bufs &b, const vox_kv_sele
             vox_km_a_put(as, r0, s, lane & 3, ah[s], al[s]);
     }
     vox_km_ext ext = {-INFINITY, INFINITY, -INFINITY, INFINITY};
-    vox_km_sweep<NP != 3, NP == 4 ? 3 : 2, NP == 5>(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik, int) {
+    vox_km_sweep<LOAD, DEPTH, LO>(frags, meta, bh, nch, ks, sa, aa, pk, [&](i64 n0, const float *run, float ik, int) {
         vox_km_store<true, false>(nullptr, S, NBv, nrows, r0, n0, run, iq0, iq1, ik, &ext);
     });
     vox_km_ext_put(ext, rext, 4);
@@ -956,7 +954,8 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
     const i64 S = vox_ks_stride(a.NBv), nch = (a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
 #if VOX_HAVE_WGMMA
     if (P1 >= VOX_KM_P1_NS && KS == 8)
-        return vox_km_scores_np<P1 - VOX_KM_P1_NS + 1>(b, a, bh, i0, nrows, ks, sc, rext, red, bad);
+        return vox_km_scores_np<P1 != VOX_KM_P1_NK, P1 == VOX_KM_P1_ND ? 3 : 2, P1 == VOX_KM_P1_NU>(
+            b, a, bh, i0, nrows, ks, sc, rext, red, bad);
     if (P1 >= VOX_KM_P1_WG && KS == 8)
         return vox_km_scores_wg<P1 - VOX_KM_P1_WG>(b, a, bh, i0, nrows, ks, sc, rext, red, bad);
 #endif
@@ -1142,7 +1141,7 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2, true, VOX_KF_NEW, VOX_KM_P1_WGS2)
  * (the default at D 128 on sm_90a; VOXATTN_KV_SELECT_WG_LDA for _wgs2), and its phase 1 alone (timing only) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss, true, VOX_KF_NEW, VOX_KM_P1_SS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1, true, VOX_KF_P1, VOX_KM_P1_SS)
-/* Session 50, timing only: the sweeps of the three-pass study (VOX_KM_P1_NS, _NK, _ND) */
+/* Session 50, timing only: the sweeps of the three-pass study (VOX_KM_P1_NS, _NK, _ND, _NU) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1ns, true, VOX_KF_P1, VOX_KM_P1_NS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nk, true, VOX_KF_P1, VOX_KM_P1_NK)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nd, true, VOX_KF_P1, VOX_KM_P1_ND)

@@ -160,9 +160,8 @@ __device__ __forceinline__ void vox_kt_select(const vox_kv_select_bufs &b, const
             if (threadIdx.x < VOX_KM_ROWS) { /* the rows' bins: vox_kf_topk's */
                 const int r = threadIdx.x;
                 const float amax = fmaxf(rext[r].x, rext[64 + r].x), amin = fminf(rext[r].y, rext[64 + r].y);
-                const float span = amax - amin, inv = (float)(VOX_KT_NBIN - 1) / span, nb0 = -amin * inv;
-                const bool ok = r < nrows && span > 0.f && span < INFINITY && inv > 0.f && inv < INFINITY &&
-                                nb0 > -INFINITY && nb0 < INFINITY && fabsf(nb0) < 0x1p21f;
+                float inv, nb0;
+                const bool ok = vox_kf_bins<VOX_KT_NBIN>(amax, amin, &inv, &nb0) && r < nrows;
                 rinv[r] = ok ? inv : 0.f, rnb[r] = ok ? nb0 : 0.f, rB[r] = ok ? 0 : -1, rc[r] = 0;
             }
             for (int x = threadIdx.x; x < VOX_KM_ROWS * HW; x += VOX_KM_THREADS)
