@@ -44,7 +44,7 @@
     M(kv_select_fast_kb_p2) M(kv_select_kb_wg) \
     M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
     M(kv_select_fast_kb_ss) M(kv_select_fast_kb_ss_p1) \
-    M(kv_select_fast_kb_ss_p1ns) M(kv_select_fast_kb_ss_p1nk) M(kv_select_fast_kb_ss_p1nd) M(kv_select_fast_kb_ss_p1nu) \
+    M(kv_select_fast_kb_ss_p1ns) M(kv_select_fast_kb_ss_p1nk) M(kv_select_fast_kb_ss_p1nd) M(kv_select_fast_kb_ss_p1nu) M(kv_select_fast_kb_su) \
     M(kv_select_fast_kb_tp) M(kv_select_fast_kb_tp_brk)
 
 /* Tile geometry the kernels and the launcher share. */
@@ -511,10 +511,11 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
         } else if (wg && fnf == GPU_FN_kv_select_fast_kb && !g->kv_p1_old) {
             /* session 45: A read by wgmma from shared memory, L2 hints (_ss); VOXATTN_KV_SELECT_WG_LDA: A
              * loaded into registers per step (_wgs2, sessions 16-44) */
-            fnf = !wgs || g->kv_wg_areg ? GPU_FN_kv_select_fast_kb_wg
-                  : g->kv_wg_serial     ? GPU_FN_kv_select_fast_kb_wgs
-                  : g->kv_wg_lda        ? GPU_FN_kv_select_fast_kb_wgs2
-                                        : GPU_FN_kv_select_fast_kb_ss;
+            fnf = !wgs || g->kv_wg_areg                  ? GPU_FN_kv_select_fast_kb_wg
+                  : g->kv_wg_serial                      ? GPU_FN_kv_select_fast_kb_wgs
+                  : g->kv_wg_lda                         ? GPU_FN_kv_select_fast_kb_wgs2
+                  : g->kv_su && g->fn[GPU_FN_kv_select_fast_kb_su] ? GPU_FN_kv_select_fast_kb_su
+                                                         : GPU_FN_kv_select_fast_kb_ss;
         }
         /* Session 50: TOPK by the three-pass kernel (kv_select_tp.cuh: no score slices) where it applies:
          * VOXATTN_KV_SELECT_TP, 0 < n < NBv <= 8192 (a row's bits within a warp's work space), not under
@@ -536,7 +537,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
                          fnf == GPU_FN_kv_select_fast_kb_ss || fnf == GPU_FN_kv_select_fast_kb_ss_p1 ||
                          fnf == GPU_FN_kv_select_fast_kb_ss_p1ns ||
                          fnf == GPU_FN_kv_select_fast_kb_ss_p1nk || fnf == GPU_FN_kv_select_fast_kb_ss_p1nd ||
-                         fnf == GPU_FN_kv_select_fast_kb_ss_p1nu ||
+                         fnf == GPU_FN_kv_select_fast_kb_ss_p1nu || fnf == GPU_FN_kv_select_fast_kb_su ||
                          fnf == GPU_FN_kv_select_fast_kb_tp || fnf == GPU_FN_kv_select_fast_kb_tp_brk;
         /* (A in shared memory: 32 KB after the two staged chunks) */
         if (fwgs)
