@@ -60,6 +60,13 @@
  * CTAs with the scores in shared memory, though at 4 its scores no longer fit there: their slices in
  * the scratch cost a round ~0.09 ms more) */
 #define VOX_KR_MIN_BLOCKS 4
+/* The list of the rows the fast kernels cannot certify, per head (session 51): head bh's count at
+ * list[bh], its rows m = bh * NB + i (in any order) from list[VOX_KS_LIST_HEAD(BH) + bh * tiles *
+ * VOX_KS_ROWS] (room for every video row of the head); VOX_KS_LIST_INTS ints in all, a multiple of 16.
+ * vox_kv_select_rows takes a head's rows VOX_KS_THREADS / 32 at a time, so that a CTA's rows share
+ * their keys. */
+#define VOX_KS_LIST_HEAD(BH) (((BH) + VOX_KS_ROWS - 1) / VOX_KS_ROWS * VOX_KS_ROWS)
+#define VOX_KS_LIST_INTS(BH, tiles) (VOX_KS_LIST_HEAD(BH) + (BH) * (tiles) * VOX_KS_ROWS)
 
 #ifdef VOX_GPU_DEVICE
 
@@ -94,17 +101,21 @@ __device__ __forceinline__ i64 vox_ks_tiles(const vox_kv_select_args &a)
 }
 
 /* The scratch after kt: the rows vox_kv_select_fast could not certify
- * (kv_select_fast.cuh), list[0] of them, row indices m = bh*NB + i from
- * list[1] (vox_kv_select_kt zeroes list[0]), (BH * tiles + 1) * 16 ints (room
- * for every video row and the count, a multiple of 64 bytes); then the per-CTA
- * score slices (gpu_kv_select computes the same). */
+ * (kv_select_fast.cuh), per head (VOX_KS_LIST_INTS above; vox_kv_select_kt
+ * zeroes the counts), a multiple of 64 bytes; then the per-CTA score slices
+ * (gpu_kv_select computes the same). */
 __device__ __forceinline__ int *vox_ks_list(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     return (int *)(vox_ptr<unsigned char>(b.scratch) + vox_ks_kt_bytes(a));
 }
 __device__ __forceinline__ unsigned char *vox_ks_slices(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
-    return (unsigned char *)vox_ks_list(b, a) + (a.BH * vox_ks_tiles(a) + 1) * (VOX_KS_ROWS * 4);
+    return (unsigned char *)vox_ks_list(b, a) + VOX_KS_LIST_INTS(a.BH, vox_ks_tiles(a)) * 4;
+}
+/* Row m (of head bh) onto the list, for vox_kv_select_rows */
+__device__ __forceinline__ void vox_ks_list_add(int *list, const vox_kv_select_args &a, i64 bh, i64 m)
+{
+    list[VOX_KS_LIST_HEAD(a.BH) + bh * vox_ks_tiles(a) * VOX_KS_ROWS + atomicAdd(list + bh, 1)] = (int)m;
 }
 
 /* A head's dense global query rows (i >= NBv attend to every block),
@@ -196,8 +207,9 @@ VOX_KERNEL void __launch_bounds__(256) vox_kv_select_kt(VOX_PARAM vox_kv_select_
     const float *kbar = vox_ptr<const float>(b.kbar);
     float *kt = vox_ptr<float>(b.scratch);
     const i64 S = vox_ks_stride(a.NBv), tj = (S + 31) / 32, te = (a.D + 31) / 32;
-    if (blockIdx.x == 0 && threadIdx.x == 0)
-        vox_ks_list(b, a)[0] = 0; /* vox_kv_select_fast lists its uncertified rows after this kernel */
+    if (blockIdx.x == 0) /* vox_kv_select_fast lists its uncertified rows after this kernel */
+        for (i64 x = threadIdx.x; x < a.BH; x += 256)
+            vox_ks_list(b, a)[x] = 0;
     const int x = threadIdx.x % 32, y0 = threadIdx.x / 32;
     for (i64 t = blockIdx.x; t < a.BH * tj * te; t += gridDim.x) {
         const i64 bh = t / (tj * te), j0 = (t - bh * tj * te) / te * 32, e0 = (t - bh * tj * te) % te * 32;
@@ -267,62 +279,86 @@ __device__ __forceinline__ i64 vox_kr_head(i64 D, i64 nw)
 }
 
 /* The exact path for the listed rows (vox_ks_list): one CTA of
- * VOX_KS_THREADS threads takes one listed row per warp at a time,
- * grid-stride; the whole CTA computes the rows' f64 scores (4 consecutive
- * keys per thread, every row's at once: independent chains, the key loads
- * of all rows in flight together; the sequential f64 sum over e as
- * vox_ks_scores: bitwise the reference's s_j), then each warp runs
- * vox_ks_row on its row. Dynamic
+ * VOX_KS_THREADS threads takes nw listed rows of one head at a time (a group;
+ * a head's groups in turn, grid-stride over all heads' groups; session 51:
+ * before, any nw rows of the list, each reading its head's keys), one row per
+ * warp; the whole CTA computes the rows' f64 scores (4 consecutive keys per
+ * thread, every row's at once: independent chains; each key loaded once for
+ * the group's rows; the sequential f64 sum over e as vox_ks_scores: bitwise
+ * the reference's s_j), then each warp runs vox_ks_row on its row. Dynamic
  * shared memory: vox_kr_head() bytes, then nw x NBv f64 scores (or those in a
  * per-CTA slice of the scratch, a.per_block bytes). V: vox_ks_row's variant
  * (kv_select_row.cuh; VOX_KS_V_OLD: vox_kv_select_rows_old, VOXATTN_KV_SELECT_ROWS_OLD). */
+#define VOX_KR_EC 8 /* head dims of a key chunk loaded at once (the group's rows share them) */
 template <int V>
 __device__ __forceinline__ void vox_kr_rows(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
+    __shared__ int grp[2]; /* the CTA's group: its head, its first row in the head's list (-1: none left) */
     const float *qbar = vox_ptr<const float>(b.qbar), *kt = vox_ptr<const float>(b.scratch);
     const int *start = vox_ptr<const int>(b.kv_start), *list = vox_ks_list(b, a);
     int *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
-    const int NB = (int)a.NB, NBv = (int)a.NBv, tid = threadIdx.x;
+    const int NB = (int)a.NB, NBv = (int)a.NBv, tid = threadIdx.x, lane = tid % VOX_WARP_SIZE;
     const int warp = tid / VOX_WARP_SIZE, nw = VOX_KS_THREADS / VOX_WARP_SIZE;
     const i64 D = a.D, Dp = (D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC, S = vox_ks_stride(NBv), S4 = S / 4;
+    const i64 seg = vox_ks_tiles(a) * VOX_KS_ROWS; /* a head's room in the list */
+    const int *rows_of = list + VOX_KS_LIST_HEAD(a.BH);
     double *qs = (double *)vox_dyn_smem;
     vox_ks_work *wk = (vox_ks_work *)(vox_dyn_smem + (nw * Dp * 8 + 15) / 16 * 16);
     double *sc = a.per_block ? (double *)(vox_ks_slices(b, a) + (i64)blockIdx.x * a.per_block)
                              : (double *)(vox_dyn_smem + vox_kr_head(D, nw));
-    const i64 n = list[0];
-    for (i64 g = (i64)blockIdx.x * nw; g < n; g += (i64)gridDim.x * nw) {
-        const int rows = n - g < nw ? (int)(n - g) : nw;
-        for (i64 x = tid; x < nw * Dp; x += VOX_KS_THREADS) {
-            const i64 r = x / Dp, e = x - r * Dp;
-            qs[x] = r < rows && e < D ? (double)qbar[(i64)list[1 + g + r] * D + e] : 0.0;
+    i64 hc = 0, before = 0; /* warp 0: the heads' chunk of 32 it scans, the groups of the heads before it */
+    for (i64 g = blockIdx.x;; g += gridDim.x) {
+        if (warp == 0) { /* group g's head: the counts' groups, 32 heads a step, from where the last search stopped */
+            int h = -1, k0 = 0;
+            for (; hc < a.BH; hc += VOX_WARP_SIZE) {
+                const int c = hc + lane < a.BH ? (list[hc + lane] + nw - 1) / nw : 0;
+                int tot;
+                const int ex = vox_ks_scan(c, &tot);
+                const bool in = g >= before + ex && g < before + ex + c; /* one lane at most */
+                if (vox_ks_any(in)) {
+                    h = (int)vox_warp_max(in ? (long long)(hc + lane) : -1ll);
+                    k0 = (int)vox_warp_max(in ? (long long)(g - before - ex) * nw : 0ll);
+                    break;
+                }
+                before += tot;
+            }
+            if (lane == 0)
+                grp[0] = h, grp[1] = k0;
         }
         __syncthreads();
-        /* the rows' scores side by side (each its own head's keys; a missing row repeats the
-         * first's keys against its zero qs): nw independent fma chains per key, one latency */
-        const float4 *kh[VOX_KS_THREADS / VOX_WARP_SIZE];
-#pragma unroll
-        for (int r = 0; r < nw; r++)
-            kh[r] = (const float4 *)(kt + (i64)list[1 + g + (r < rows ? r : 0)] / NB * D * S);
+        const int h = grp[0], k0 = grp[1];
+        if (h < 0)
+            break;
+        const int n = list[h], rows = n - k0 < nw ? n - k0 : nw;
+        const int *hl = rows_of + h * seg + k0;
+        for (i64 x = tid; x < nw * Dp; x += VOX_KS_THREADS) {
+            const i64 r = x / Dp, e = x - r * Dp;
+            qs[x] = r < rows && e < D ? (double)qbar[(i64)hl[r] * D + e] : 0.0;
+        }
+        __syncthreads();
+        /* the rows' scores side by side (one head's keys; a missing row against its zero qs): nw
+         * independent fma chains per key, each key chunk loaded once */
+        const float4 *kh = (const float4 *)(kt + (i64)h * D * S);
         for (i64 k = (i64)tid * VOX_KS_KPT; k < NBv; k += VOX_KS_THREADS * VOX_KS_KPT) {
             double acc[VOX_KS_THREADS / VOX_WARP_SIZE][VOX_KS_KPT] = {};
-            for (i64 e0 = 0; e0 < D; e0 += VOX_KS_EC) { /* every row's keys of VOX_KS_EC dims loaded first */
-                float4 kv[VOX_KS_EC][VOX_KS_THREADS / VOX_WARP_SIZE];
+            for (i64 e0 = 0; e0 < D; e0 += VOX_KR_EC) {
+                float4 kv[VOX_KR_EC];
 #pragma unroll
-                for (int c = 0; c < VOX_KS_EC; c++)
+                for (int c = 0; c < VOX_KR_EC; c++)
+                    kv[c] = e0 + c < D ? kh[k / 4 + (e0 + c) * S4] : make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll
-                    for (int r = 0; r < nw; r++)
-                        kv[c][r] = e0 + c < D ? kh[r][k / 4 + (e0 + c) * S4] : make_float4(0.f, 0.f, 0.f, 0.f);
+                for (int c = 0; c < VOX_KR_EC; c++)
+                    if (e0 + c < D) { /* the sequential sum stops at D (no fma with the padding) */
+                        const double k0d = kv[c].x, k1d = kv[c].y, k2d = kv[c].z, k3d = kv[c].w;
 #pragma unroll
-                for (int c = 0; c < VOX_KS_EC; c++)
-#pragma unroll
-                    for (int r = 0; r < nw; r++)
-                        if (e0 + c < D) { /* the sequential sum stops at D (no fma with the padding) */
+                        for (int r = 0; r < nw; r++) {
                             const double qe = qs[r * Dp + e0 + c];
-                            acc[r][0] = fma(qe, (double)kv[c][r].x, acc[r][0]);
-                            acc[r][1] = fma(qe, (double)kv[c][r].y, acc[r][1]);
-                            acc[r][2] = fma(qe, (double)kv[c][r].z, acc[r][2]);
-                            acc[r][3] = fma(qe, (double)kv[c][r].w, acc[r][3]);
+                            acc[r][0] = fma(qe, k0d, acc[r][0]);
+                            acc[r][1] = fma(qe, k1d, acc[r][1]);
+                            acc[r][2] = fma(qe, k2d, acc[r][2]);
+                            acc[r][3] = fma(qe, k3d, acc[r][3]);
                         }
+                    }
             }
 #pragma unroll
             for (int r = 0; r < nw; r++)
@@ -333,10 +369,10 @@ __device__ __forceinline__ void vox_kr_rows(const vox_kv_select_bufs &b, const v
         }
         __syncthreads(); /* scores written */
         if (warp < rows) {
-            const i64 m = list[1 + g + warp];
+            const i64 m = hl[warp];
             vox_ks_row<V>(sc + (i64)warp * NBv, NB, NBv, (int)(m % NB), cols + start[m], count + m, a, wk + warp);
         }
-        __syncthreads(); /* before the next rows rewrite qs and the scores */
+        __syncthreads(); /* before the next rows rewrite qs, the scores and grp */
     }
 }
 VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KR_MIN_BLOCKS)
@@ -400,8 +436,8 @@ static int kv_select_mma(const gpu_dev *g, const vox_kv_select_bufs *b, vox_kv_s
 
 /* The launcher (this file, kv_select_fast.cuh): vox_kv_select_kt writes kbar
  * transposed (kt, D x S floats per head, S = NBv rounded up to 4) to the head
- * of the scratch, then comes a list of rows (a count, then room for every
- * video row: (BH * tiles + 1) * 16 ints), then the per-CTA score slices
+ * of the scratch, then comes a list of rows (per head: a count, room for every
+ * video row; VOX_KS_LIST_INTS), then the per-CTA score slices
  * (when used). CUMULATIVE and TOPK: the fast path, one CTA of 256 threads per
  * tile of 8 video query rows (dynamic shared memory: a union of the rows'
  * qbar as f32 and 8 warps' work spaces of 3872 B, then the tile's 8 x S f32
@@ -427,7 +463,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     int room = g->api->set_max_smem ? g->max_smem_optin : g->max_smem;
     int64_t Dp = (a.D + EC - 1) / EC * EC, tiles = a.NBv > 0 ? (a.NBv + ROWS - 1) / ROWS : 1;
     int64_t S = (a.NBv + 3) / 4 * 4, kt = (a.BH * a.D * S * 4 + 255) / 256 * 256;
-    int64_t list = (a.BH * tiles + 1) * ROWS * 4;
+    int64_t list = VOX_KS_LIST_INTS(a.BH, tiles) * 4;
     /* VOXATTN_KV_SELECT_EXACT_ALL (tests): every rule on the exact path over every tile (vox_kv_select);
      * VOXATTN_KV_SELECT_ROWS_BREAK: the same with vox_ks_row's deliberate break (vox_kv_select_brk) */
     int brk = g->kv_rows_break && g->fn[GPU_FN_kv_select_brk];

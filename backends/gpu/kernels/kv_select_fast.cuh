@@ -1116,7 +1116,7 @@ VOX_KERNEL void __launch_bounds__(VOX_KF_THREADS, VOX_KF_MIN_BLOCKS)
                                         vox_kf_nq2(qbar + m * a.D, a.D), vox_kf_bound_ffma((double)a.D),
                                         nullptr, (vox_kf_work *)un + warp)) &&
                     lane == 0)
-                    list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
+                    vox_ks_list_add(list, a, bh, m); /* for vox_kv_select_rows */
             }
         }
         __syncthreads(); /* before the next tile rewrites the union and the values */

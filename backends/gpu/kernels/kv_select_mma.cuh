@@ -1111,7 +1111,7 @@ __device__ __forceinline__ void vox_km_select(const vox_kv_select_bufs &b, const
                                         count + m, a, nk2, nq2, eb, MODE == VOX_KF_P2 ? nullptr : &ext,
                                         work + warp)) &&
                     lane == 0)
-                    list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
+                    vox_ks_list_add(list, a, bh, m); /* for vox_kv_select_rows */
                 VOX_SYNCWARP(); /* the row buffer read before the next row overwrites it */
                 r = nx;
                 nx = lane == 0 && r < nrows ? atomicAdd(&rowctr, 1) : 0;

@@ -249,7 +249,7 @@ __device__ __forceinline__ void vox_kt_select(const vox_kv_select_bufs &b, const
                 }
             }
             if (!done && lane == 0)
-                list[1 + atomicAdd(list, 1)] = (int)m; /* for vox_kv_select_rows */
+                vox_ks_list_add(list, a, bh, m); /* for vox_kv_select_rows */
             VOX_SYNCWARP(); /* the work space read before the next row overwrites it */
             r = nx;
             nx = lane == 0 && r < nrows ? atomicAdd(&rowctr, 1) : 0;
