@@ -18,7 +18,8 @@
 #                               and median ms (host-timed per launch), its log $L/p_TAG.txt.xz
 #   ncu_src TAG BUILD 'VAR=1 ...' SKIP
 #                               ncu (source counters, stall sampling, memory, occupancy) of one launch of the
-#                               kernels matching $NCU_K (default fast_kb_ss) after SKIP, in a top-k build on $H:
+#                               kernels matching $NCU_K (default fast_kb_ss) after SKIP, in a build on $H of the
+#                               masks $NCU_ARGS (default top-k 10%; $NCU_SECTIONS: more `--section X`):
 #                               $L/ncu_TAG_details.txt and the SASS source page $L/ncu_TAG_sass.csv
 #                               (tools/ncu_stalls.py reads it), one summary line
 #   sanitize TAG SECS TOOL PROG [ARGS]
@@ -65,14 +66,14 @@ prof() {
 ncu_src() {
   timeout 150 env $3 ncu --clock-control none -k regex:${NCU_K:-fast_kb_ss} --launch-skip $4 --launch-count 1 \
     --section SpeedOfLight --section SourceCounters --section WarpStateStats --section SchedulerStats \
-    --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats -o "$L/ncu_$1" \
-    "$2/cli/voxattn" bench --device cuda:0 --preset $H --mode bsa --density 0.1 --keep 1 --build-only --warmup 1 \
-    --runs 2 >"$L/ncu_$1.log" 2>&1
+    --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats ${NCU_SECTIONS:-} -o "$L/ncu_$1" \
+    "$2/cli/voxattn" bench --device cuda:0 --preset $H ${NCU_ARGS:---mode bsa --density 0.1 --keep 1} --build-only \
+    --warmup 1 --runs 2 >"$L/ncu_$1.log" 2>&1
   _rc=$?
   ncu -i "$L/ncu_$1.ncu-rep" --page details >"$L/ncu_$1_details.txt" 2>&1
   ncu -i "$L/ncu_$1.ncu-rep" --page source --csv --print-source sass >"$L/ncu_$1_sass.csv" 2>&1
   rm -f "$L/ncu_$1.ncu-rep"
-  echo "ncu $1 rc=$_rc: $(grep -E 'Duration|Warp Cycles Per Issued|Issue Slots Busy' "$L/ncu_$1_details.txt" |
+  echo "ncu $1 rc=$_rc: $(grep -E 'Duration|Warp Cycles Per Issued|Issue Slots Busy|L2 Cache Throughput' "$L/ncu_$1_details.txt" |
     tr -s ' ' | tr '\n' ';') sass $(wc -l <"$L/ncu_$1_sass.csv") $(el)" >>"$S"
 }
 sanitize() {

@@ -6,12 +6,6 @@
 sanitize rc_nan 150 racecheck test_ops --device cuda:0 --op kv_select --case nan_rows
 sanitize rc_cum 150 racecheck test_ops --device cuda:0 --op kv_select --case cumulative
 check_misc
-timeout 150 ncu --clock-control none -k regex:kv_select_rows$ --launch-skip 2 --launch-count 1 \
-  --section SpeedOfLight --section SourceCounters --section WarpStateStats --section MemoryWorkloadAnalysis \
-  --section Occupancy --section LaunchStats -o "$L/ncu_rows" build-gpu/cli/voxattn bench --device cuda:0 --preset $H \
-  --mode bsa --tau 0.9 --keep 1 --build-only --warmup 1 --runs 2 >"$L/ncu_rows.log" 2>&1
-ncu -i "$L/ncu_rows.ncu-rep" --page details >"$L/ncu_rows_details.txt" 2>&1
-ncu -i "$L/ncu_rows.ncu-rep" --page source --csv --print-source sass >"$L/ncu_rows_sass.csv" 2>&1
-rm -f "$L/ncu_rows.ncu-rep"
-echo "ncu rows: $(grep -E 'Duration|Issue Slots Busy|L2 Cache Throughput' "$L/ncu_rows_details.txt" | tr -s ' ' | tr '\n' ';') $(el)" >>"$S"
+# (as run: a local copy of ncu_src without SchedulerStats, with these masks; ncu_src now takes them as variables)
+NCU_ARGS="--mode bsa --tau 0.9 --keep 1" NCU_K='kv_select_rows$' ncu_src rows build-gpu "" 2
 gpu_call_end
