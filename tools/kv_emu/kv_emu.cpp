@@ -75,6 +75,7 @@ static inline double __dsqrt_rn(double a) { return sqrt(a); }
 static int *vox_ks_list(const vox_kv_select_bufs &, const vox_kv_select_args &) { return nullptr; }
 static unsigned char *vox_ks_slices(const vox_kv_select_bufs &, const vox_kv_select_args &) { return nullptr; }
 static void vox_ks_dense_globals(const int *, int *, int *, i64, int, int, int) {}
+static void vox_ks_list_add(int *, const vox_kv_select_args &, i64, i64) {}
 #include "kv_select_fast.cuh"
 /* the three-pass kernel's per-row finish (kv_select_tp.cuh; its geometry: kv_select.cuh's) */
 #define VOX_KT_NBIN 96
