@@ -29,6 +29,9 @@
 #   check_misc                  test_cuda_graph and test_async's CUDA cases, one summary line each
 #   bench_ab N 'ARGS'           N rounds of two `bench` processes on cuda:0 and $H, build-old's library (tags
 #                               old1, old2, ...) then $B's (new1, ...): a change against its base in one call
+#   bench_env N TAG 'ARGS' 'VAR=1 ...'
+#                               N rounds of two `bench` processes on cuda:0 and $H: the defaults (ss1, ss2, ...),
+#                               then under the switches (TAG1, ...): an opt-in kernel against the default
 # At the end: `gpu_call_end` (archives $L as $OUT/logs.tar.xz: the device tool brings back few files).
 set -u
 T0=$(date +%s)
@@ -95,6 +98,14 @@ bench_ab() {
   while [ $_i -le $1 ]; do
     B=build-old bench old$_i cuda:0 $H "$2" ""
     bench new$_i cuda:0 $H "$2" ""
+    _i=$((_i + 1))
+  done
+}
+bench_env() {
+  _i=1
+  while [ $_i -le $1 ]; do
+    bench ss$_i cuda:0 $H "$3" ""
+    bench $2$_i cuda:0 $H "$3" "$4"
     _i=$((_i + 1))
   done
 }

@@ -1159,5 +1159,7 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nd, true, VOX_KF_P1, VOX_KM_P1_ND)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nu, true, VOX_KF_P1, VOX_KM_P1_NU)
 /* Session 51: _ss with the descriptors advanced by adds (VOXATTN_KV_SELECT_SU) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_su, true, VOX_KF_NEW, VOX_KM_P1_SU)
+/* Session 51: _ss with vox_kf_row's ordered compactions staged (VOX_KF_STL; VOXATTN_KV_SELECT_SL) */
+VOX_KM_KERNEL(vox_kv_select_fast_kb_sl, true, VOX_KF_STL, VOX_KM_P1_SS)
 
 #endif
