@@ -112,10 +112,15 @@ __device__ __forceinline__ unsigned char *vox_ks_slices(const vox_kv_select_bufs
 {
     return (unsigned char *)vox_ks_list(b, a) + VOX_KS_LIST_INTS(a.BH, vox_ks_tiles(a)) * 4;
 }
+/* Head bh's rows in the list (its count: list[bh]) */
+__device__ __forceinline__ int *vox_ks_list_rows(int *list, const vox_kv_select_args &a, i64 bh)
+{
+    return list + VOX_KS_LIST_HEAD(a.BH) + bh * vox_ks_tiles(a) * VOX_KS_ROWS;
+}
 /* Row m (of head bh) onto the list, for vox_kv_select_rows */
 __device__ __forceinline__ void vox_ks_list_add(int *list, const vox_kv_select_args &a, i64 bh, i64 m)
 {
-    list[VOX_KS_LIST_HEAD(a.BH) + bh * vox_ks_tiles(a) * VOX_KS_ROWS + atomicAdd(list + bh, 1)] = (int)m;
+    vox_ks_list_rows(list, a, bh)[atomicAdd(list + bh, 1)] = (int)m;
 }
 
 /* A head's dense global query rows (i >= NBv attend to every block),
@@ -295,13 +300,11 @@ __device__ __forceinline__ void vox_kr_rows(const vox_kv_select_bufs &b, const v
 {
     __shared__ int grp[2]; /* the CTA's group: its head, its first row in the head's list (-1: none left) */
     const float *qbar = vox_ptr<const float>(b.qbar), *kt = vox_ptr<const float>(b.scratch);
-    const int *start = vox_ptr<const int>(b.kv_start), *list = vox_ks_list(b, a);
-    int *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
+    const int *start = vox_ptr<const int>(b.kv_start);
+    int *list = vox_ks_list(b, a), *count = vox_ptr<int>(b.kv_count), *cols = vox_ptr<int>(b.kv_cols);
     const int NB = (int)a.NB, NBv = (int)a.NBv, tid = threadIdx.x, lane = tid % VOX_WARP_SIZE;
     const int warp = tid / VOX_WARP_SIZE, nw = VOX_KS_THREADS / VOX_WARP_SIZE;
     const i64 D = a.D, Dp = (D + VOX_KS_EC - 1) / VOX_KS_EC * VOX_KS_EC, S = vox_ks_stride(NBv), S4 = S / 4;
-    const i64 seg = vox_ks_tiles(a) * VOX_KS_ROWS; /* a head's room in the list */
-    const int *rows_of = list + VOX_KS_LIST_HEAD(a.BH);
     double *qs = (double *)vox_dyn_smem;
     vox_ks_work *wk = (vox_ks_work *)(vox_dyn_smem + (nw * Dp * 8 + 15) / 16 * 16);
     double *sc = a.per_block ? (double *)(vox_ks_slices(b, a) + (i64)blockIdx.x * a.per_block)
@@ -330,7 +333,7 @@ __device__ __forceinline__ void vox_kr_rows(const vox_kv_select_bufs &b, const v
         if (h < 0)
             break;
         const int n = list[h], rows = n - k0 < nw ? n - k0 : nw;
-        const int *hl = rows_of + h * seg + k0;
+        const int *hl = vox_ks_list_rows(list, a, h) + k0;
         for (i64 x = tid; x < nw * Dp; x += VOX_KS_THREADS) {
             const i64 r = x / Dp, e = x - r * Dp;
             qs[x] = r < rows && e < D ? (double)qbar[(i64)hl[r] * D + e] : 0.0;
