@@ -83,7 +83,6 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->kv_sl = vox_env_flag("VOXATTN_KV_SELECT_SL");
     g->kv_rows_old = vox_env_flag("VOXATTN_KV_SELECT_ROWS_OLD");
     g->kv_rows_abl = vox_env_flag("VOXATTN_KV_SELECT_ROWS_ABL");
-    g->kv_rows_w = vox_env_flag("VOXATTN_KV_SELECT_ROWS_W");
     g->kv_exact_all = vox_env_flag("VOXATTN_KV_SELECT_EXACT_ALL");
     g->kv_rows_break = vox_env_flag("VOXATTN_KV_SELECT_ROWS_BREAK");
     g->srm_w8 = vox_env_flag("VOXATTN_SAMPLE_ROWS_W8");

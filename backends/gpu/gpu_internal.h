@@ -81,8 +81,7 @@ typedef struct gpu_dev {
     int kv_rows_old;   /* VOXATTN_KV_SELECT_ROWS_OLD: the exact rows by session 14's vox_ks_row (vox_kv_select_rows_old) */
     int kv_exact_all;  /* VOXATTN_KV_SELECT_EXACT_ALL: every rule on the exact tile kernel vox_kv_select (tests) */
     int kv_rows_break; /* VOXATTN_KV_SELECT_ROWS_BREAK: the same with vox_ks_row's deliberate break (tests only) */
-    int kv_rows_abl, kv_rows_n; /* VOXATTN_KV_SELECT_ROWS_ABL: the exact rows' three launch forms in turn (timing); the turn */
-    int kv_rows_w;     /* VOXATTN_KV_SELECT_ROWS_W: the exact rows by vox_kv_select_rows_w (256 threads, 2 CTAs an SM) */
+    int kv_rows_abl, kv_rows_n; /* VOXATTN_KV_SELECT_ROWS_ABL: vox_kv_select_rows and _old in turn (timing); the turn */
     int srm_w8;     /* VOXATTN_SAMPLE_ROWS_W8: sample_rows on the 8-warp tensor-core kernel */
     int srm16;      /* the 16-warp sample_rows kernel: bit 0 late merges, bit 1 allowance table (VOXATTN_SAMPLE_ROWS_OLD, _NO_LATE, _NO_ATAB clear them) */
     int block_copies; /* VOXATTN_GPU_BLOCK_COPIES: sample_rows, query_select on block copies (caller_layout_ops 0) */

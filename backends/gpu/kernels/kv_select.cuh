@@ -39,7 +39,7 @@
  * (One file per op: kernel names, device and host sections; ../gpu_kernels.h.) */
 
 #define VOX_GPU_KERNELS_kv_select(R, O, M) \
-    R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows) O(kv_select_rows_old) O(kv_select_rows_w) O(kv_select_brk) M(kv_select_fast_mma) M(kv_select_kb) \
+    R(kv_select) R(kv_select_kt) R(kv_select_fast) R(kv_select_rows) O(kv_select_rows_old) O(kv_select_brk) M(kv_select_fast_mma) M(kv_select_kb) \
     M(kv_select_fast_kb) M(kv_select_fast_kb_old) M(kv_select_fast_kb_brk) M(kv_select_fast_kb_p1) \
     M(kv_select_fast_kb_p2) M(kv_select_kb_wg) \
     M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
@@ -60,7 +60,6 @@
  * CTAs with the scores in shared memory, though at 4 its scores no longer fit there: their slices in
  * the scratch cost a round ~0.09 ms more) */
 #define VOX_KR_MIN_BLOCKS 4
-#define VOX_KR_W_MIN_BLOCKS 2 /* vox_kv_select_rows_w's (2 x VOX_KS_THREADS threads) */
 /* The list of the rows the fast kernels cannot certify, per head (session 51): head bh's count at
  * list[bh], its rows m = bh * NB + i (in any order) from list[VOX_KS_LIST_HEAD(BH) + bh * tiles *
  * VOX_KS_ROWS] (room for every video row of the head); VOX_KS_LIST_INTS ints in all, a multiple of 16.
@@ -294,12 +293,9 @@ __device__ __forceinline__ i64 vox_kr_head(i64 D, i64 nw)
  * the reference's s_j), then each warp runs vox_ks_row on its row. Dynamic
  * shared memory: vox_kr_head() bytes, then nw x NBv f64 scores (or those in a
  * per-CTA slice of the scratch, a.per_block bytes). V: vox_ks_row's variant
- * (kv_select_row.cuh; VOX_KS_V_OLD: vox_kv_select_rows_old, VOXATTN_KV_SELECT_ROWS_OLD). NT: the CTA's
- * threads, VOX_KS_THREADS or (session 52, vox_kv_select_rows_w) twice that: the group's rows stay
- * VOX_KS_THREADS / 32 (the list's groups, the work spaces), the score loop spreads over all NT threads
- * (each thread's keys half as many passes) and only the first nw warps sweep rows. */
+ * (kv_select_row.cuh; VOX_KS_V_OLD: vox_kv_select_rows_old, VOXATTN_KV_SELECT_ROWS_OLD). */
 #define VOX_KR_EC 8 /* head dims of a key chunk loaded at once (the group's rows share them) */
-template <int V, int NT = VOX_KS_THREADS>
+template <int V>
 __device__ __forceinline__ void vox_kr_rows(const vox_kv_select_bufs &b, const vox_kv_select_args &a)
 {
     __shared__ int grp[2]; /* the CTA's group: its head, its first row in the head's list (-1: none left) */
@@ -338,7 +334,7 @@ __device__ __forceinline__ void vox_kr_rows(const vox_kv_select_bufs &b, const v
             break;
         const int n = list[h], rows = n - k0 < nw ? n - k0 : nw;
         const int *hl = vox_ks_list_rows(list, a, h) + k0;
-        for (i64 x = tid; x < nw * Dp; x += NT) {
+        for (i64 x = tid; x < nw * Dp; x += VOX_KS_THREADS) {
             const i64 r = x / Dp, e = x - r * Dp;
             qs[x] = r < rows && e < D ? (double)qbar[(i64)hl[r] * D + e] : 0.0;
         }
@@ -346,7 +342,7 @@ __device__ __forceinline__ void vox_kr_rows(const vox_kv_select_bufs &b, const v
         /* the rows' scores side by side (one head's keys; a missing row against its zero qs): nw
          * independent fma chains per key, each key chunk loaded once */
         const float4 *kh = (const float4 *)(kt + (i64)h * D * S);
-        for (i64 k = (i64)tid * VOX_KS_KPT; k < NBv; k += NT * VOX_KS_KPT) {
+        for (i64 k = (i64)tid * VOX_KS_KPT; k < NBv; k += VOX_KS_THREADS * VOX_KS_KPT) {
             double acc[VOX_KS_THREADS / VOX_WARP_SIZE][VOX_KS_KPT] = {};
             for (i64 e0 = 0; e0 < D; e0 += VOX_KR_EC) {
                 float4 kv[VOX_KR_EC];
@@ -391,14 +387,6 @@ VOX_KERNEL void __launch_bounds__(VOX_KS_THREADS, VOX_KR_MIN_BLOCKS)
     vox_kv_select_rows_old(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
 {
     vox_kr_rows<VOX_KS_V_OLD>(b, a);
-}
-/* Session 52: twice the threads a group, two CTAs a multiprocessor (their scores in shared memory where
- * two CTAs' fit): a tau build lists ~1-2% of its rows, a few hundred groups, fewer than the multiprocessors
- * take at once, so the kernel lasts one group's chain (VOXATTN_KV_SELECT_ROWS_W) */
-VOX_KERNEL void __launch_bounds__(2 * VOX_KS_THREADS, VOX_KR_W_MIN_BLOCKS)
-    vox_kv_select_rows_w(VOX_PARAM vox_kv_select_bufs b, VOX_PARAM vox_kv_select_args a)
-{
-    vox_kr_rows<VOX_KS_V_NEW, 2 * VOX_KS_THREADS>(b, a);
 }
 
 #include "kv_select_fast.cuh"
@@ -484,7 +472,6 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
     int brk = g->kv_rows_break && g->fn[GPU_FN_kv_select_brk];
     int fast = a.rule != 2 && !g->kv_exact_all && !brk;
     vox_kv_select_args af = a, ar = a;
-    int rows_turn = 0; /* the exact rows' kernel: 0 vox_kv_select_rows, 1 the same at 2 CTAs an SM, 2 _rows_w */
     int64_t grid = 0, gridf = 0, gridr = 0;
     size_t smem = 0, smemf = 0, smemr = 0;
     if (!fast) { /* vox_kv_select */
@@ -511,12 +498,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
         /* VOX_KR_MIN_BLOCKS CTAs a multiprocessor, each with its scores in shared memory where all of
          * theirs fit, else in a scratch slice; or (VOXATTN_KV_SELECT_ROWS_ABL, timing: every other call)
          * sessions 15-29's 2, their scores in shared memory where they fit */
-        /* session 52: vox_kv_select_rows_w (VOXATTN_KV_SELECT_ROWS_W; the ablation's third turn): twice the
-         * threads a CTA, VOX_KR_W_MIN_BLOCKS a multiprocessor */
-        rows_turn = g->kv_rows_abl ? g->kv_rows_n++ % 3 : g->kv_rows_w ? 2 : 0;
-        if (rows_turn == 2 && !g->fn[GPU_FN_kv_select_rows_w])
-            rows_turn = 0;
-        const int per_sm = rows_turn == 1 ? 2 : rows_turn == 2 ? VOX_KR_W_MIN_BLOCKS : VOX_KR_MIN_BLOCKS;
+        const int per_sm = g->kv_rows_abl && g->kv_rows_n++ % 2 ? 2 : VOX_KR_MIN_BLOCKS;
         gridr = gpu_cap_grid(g, (a.BH * a.NBv + WARPS - 1) / WARPS, per_sm);
         smemr = (size_t)(head + scr);
         if (per_sm * (head + scr) > room) {
@@ -636,11 +618,10 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
         return st; /* no video row: no list */
     /* the exact rows: session 15's vox_ks_row, or session 14's (VOXATTN_KV_SELECT_ROWS_OLD; where the
      * module has it); VOXATTN_KV_SELECT_ROWS_ABL alternates the launch configuration above, not these */
-    int fnr = rows_turn == 2 ? GPU_FN_kv_select_rows_w : GPU_FN_kv_select_rows;
+    int fnr = GPU_FN_kv_select_rows;
     if (g->fn[GPU_FN_kv_select_rows_old] && g->kv_rows_old)
         fnr = GPU_FN_kv_select_rows_old;
-    return gpu_launch_op(g, VOX_OP_kv_select, fnr, gridr, fnr == GPU_FN_kv_select_rows_w ? 256 : 128, 1, smemr,
-                         &b, &ar);
+    return gpu_launch_op(g, VOX_OP_kv_select, fnr, gridr, 128, 1, smemr, &b, &ar);
 }
 
 #endif
