@@ -368,6 +368,13 @@ static const op_case cases[] = {
      .rule = CUM, .param = 0.9},
     {"cumulative_mass_edge_t05", SHAPE(1, 2, 16, 8, 32, 32, 0, 0, 1, 4, 4), VOX_F32, FILL_MASS_EDGE,
      .drop_block = -1, .rule = CUM, .param = 0.5},
+    /* rows of more blocks than the exact rows kernel's threads score in one pass (vox_kv_select_rows: 128
+     * threads x 4 blocks; 1,440 blocks here, three passes) and more listed rows than its grid takes at once
+     * (every mass-edge row is refused by the fast path): a score pass skipped fails these (session 52) */
+    {"cumulative_mass_edge_wide", SHAPE(1, 2, 16, 12, 40, 48, 0, 0, 1, 4, 4), VOX_F32, FILL_MASS_EDGE,
+     .drop_block = -1, .rule = CUM, .param = 0.9},
+    {"cumulative_near_ties_wide", SHAPE(1, 2, 64, 12, 40, 48, 16, 0, 1, 4, 4), VOX_F32, FILL_NEAR,
+     .drop_block = -1, .rule = CUM, .param = 0.95, .min_blocks = 0},
     /* CUMULATIVE on f32 scores (Vulkan's kv_select_sgw_f_cum, CUDA's vox_kf_cum): near-tie pairs at the count
      * (21 rows refused by the count's certificate on lavapipe), misordered f32 scores by cancellation (every row
      * refused: the fallback's exact path decides) */
