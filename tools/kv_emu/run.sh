@@ -1,7 +1,6 @@
 #!/bin/sh
 # Builds tools/kv_emu and runs its matrix (hunyuan-720p's workload heads 0 and 1 at top-k 10%; fills x
-# shapes x k x scale, the new TOPK phase 2, and fills x shapes x tau on CUMULATIVE, each also with the ordered
-# compactions staged (mode 3); then the
+# shapes x k x scale, the new TOPK phase 2, and fills x shapes x tau on CUMULATIVE; then the
 # deliberate break, which must get rows wrong on the near-tie pairs; the exact path's vox_ks_row, new and
 # old, every rule, and its break); one line per failing run and a count.
 # usage: sh tools/kv_emu/run.sh [KERNEL_DIR (default backends/gpu/kernels)]
@@ -12,8 +11,8 @@ cc -O2 -c -I"$R/include" -I"$R/core" "$R/core/kernel_args.c" -o "$T/kernel_args.
 g++ -std=c++20 -O1 -pthread -include "$R/tools/qs_emu/emu_port.h" -I"$R/core" -I"$K" "$R/tools/kv_emu/kv_emu.cpp" "$T/workload.o" \
   "$T/kernel_args.o" -lm -o "$T/kv_emu" || exit 2
 n=0; f=0
-# TOPK: mode 0 (the default phase 2) and 3 (its ordered compactions staged, VOX_KF_STL)
-for m in 0 3; do
+# TOPK: mode 0 (the default phase 2)
+for m in 0; do
 for h in 0 1; do
   n=$((n + 1))
   if ! "$T/kv_emu" $m 4 $h 128 216 4 0 96 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: kv_emu $m 4 $h 128 216 4 0 96: $(tail -2 "$T/o")"; fi
@@ -22,7 +21,7 @@ for fill in 0 1 2 3; do for cfg in "350 64 35 2" "350 64 1 0" "350 64 300 4" "34
   n=$((n + 1))
   if ! "$T/kv_emu" $m $fill $cfg $sc 24 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: kv_emu $m $fill $cfg $sc 24: $(tail -1 "$T/o")"; fi
 done; done; done
-# CUMULATIVE on the fast path (the mass descent, then the ordered compactions), modes 0 and 3
+# CUMULATIVE on the fast path (the mass descent, then the ordered compactions), mode 0
 for fill in 0 1 2 3; do for cfg in "350 64 35 2" "349 128 300 4" "2160 128 216 4"; do for t in 0.9 0.5 0.99; do
   n=$((n + 1))
   if ! KS_RULE=0 TAU=$t "$T/kv_emu" $m $fill $cfg 0 24 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: KS_RULE=0 TAU=$t kv_emu $m $fill $cfg 0 24: $(tail -1 "$T/o")"; fi
@@ -34,7 +33,7 @@ for m in 5 6; do for fill in 0 1 2 3; do for cfg in "350 64 35 2" "349 128 300 4
   if ! KS_RULE=$1 TAU=$2 "$T/kv_emu" $m $fill $cfg 0 8 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: KS_RULE=$1 TAU=$2 kv_emu $m $fill $cfg 0 8: $(tail -1 "$T/o")"; fi
 done; done; done; done
 # the kv_max_blocks cap (CAP): binding on every rule, on the exact path and on the fast path's CUMULATIVE rows
-for m in 5 0 3; do for fill in 0 2; do for cfg in "350 64 35 2" "2160 128 216 4"; do for r in "0 0.9 7" "0 0.99 100" "2 0.9 3" "2 0.9 40"; do
+for m in 5 0; do for fill in 0 2; do for cfg in "350 64 35 2" "2160 128 216 4"; do for r in "0 0.9 7" "0 0.99 100" "2 0.9 3" "2 0.9 40"; do
   n=$((n + 1)); set -- $r
   [ $m != 5 ] && [ $1 = 2 ] && continue
   if ! KS_RULE=$1 TAU=$2 Z=-0.5 CAP=$3 "$T/kv_emu" $m $fill $cfg 0 8 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: KS_RULE=$1 CAP=$3 kv_emu $m $fill $cfg 0 8: $(tail -1 "$T/o")"; fi

@@ -44,7 +44,7 @@
     M(kv_select_fast_kb_p2) M(kv_select_kb_wg) \
     M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
     M(kv_select_fast_kb_ss) M(kv_select_fast_kb_ss_p1) \
-    M(kv_select_fast_kb_ss_p1ns) M(kv_select_fast_kb_ss_p1nk) M(kv_select_fast_kb_ss_p1nd) M(kv_select_fast_kb_ss_p1nu) M(kv_select_fast_kb_su) M(kv_select_fast_kb_sl) \
+    M(kv_select_fast_kb_ss_p1ns) M(kv_select_fast_kb_ss_p1nk) M(kv_select_fast_kb_ss_p1nd) M(kv_select_fast_kb_ss_p1nu) \
     M(kv_select_fast_kb_tp) M(kv_select_fast_kb_tp_brk)
 
 /* Tile geometry the kernels and the launcher share. */
@@ -553,8 +553,6 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             fnf = !wgs || g->kv_wg_areg                  ? GPU_FN_kv_select_fast_kb_wg
                   : g->kv_wg_serial                      ? GPU_FN_kv_select_fast_kb_wgs
                   : g->kv_wg_lda                         ? GPU_FN_kv_select_fast_kb_wgs2
-                  : g->kv_su && g->fn[GPU_FN_kv_select_fast_kb_su] ? GPU_FN_kv_select_fast_kb_su
-                  : g->kv_sl && g->fn[GPU_FN_kv_select_fast_kb_sl] ? GPU_FN_kv_select_fast_kb_sl
                                                          : GPU_FN_kv_select_fast_kb_ss;
         }
         /* Session 50: TOPK by the three-pass kernel (kv_select_tp.cuh: no score slices) where it applies:
@@ -577,8 +575,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
                          fnf == GPU_FN_kv_select_fast_kb_ss || fnf == GPU_FN_kv_select_fast_kb_ss_p1 ||
                          fnf == GPU_FN_kv_select_fast_kb_ss_p1ns ||
                          fnf == GPU_FN_kv_select_fast_kb_ss_p1nk || fnf == GPU_FN_kv_select_fast_kb_ss_p1nd ||
-                         fnf == GPU_FN_kv_select_fast_kb_ss_p1nu || fnf == GPU_FN_kv_select_fast_kb_su ||
-                         fnf == GPU_FN_kv_select_fast_kb_sl ||
+                         fnf == GPU_FN_kv_select_fast_kb_ss_p1nu ||
                          fnf == GPU_FN_kv_select_fast_kb_tp || fnf == GPU_FN_kv_select_fast_kb_tp_brk;
         /* (A in shared memory: 32 KB after the two staged chunks) */
         if (fwgs)

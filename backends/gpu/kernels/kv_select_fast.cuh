@@ -559,8 +559,6 @@ __device__ __forceinline__ double vox_kf_dot64(const float *q, const float *k, i
 #define VOX_KF_BRK 2
 #define VOX_KF_P1 3 /* timing ablations of the tensor-core kernel (kv_select_mma.cuh): phase 1 alone */
 #define VOX_KF_P2 4 /* phase 2 alone (vox_kf_row as VOX_KF_NEW) */
-#define VOX_KF_STL 5 /* session 51: as VOX_KF_NEW, the ordered compactions' list entries through a staging buffer
-                      * (vox_kf_put_staged), 32 consecutive a store */
 #define VOX_KF_NBIN 256 /* vox_kf_topk's histogram bins (vox_kf_work.hist) */
 #define VOX_KF_CAND 256 /* its boundary bin's blocks, at most (vox_kf_work.msum: value bits, index) */
 
@@ -826,24 +824,6 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
     return 1;
 }
 
-/* Session 51 (VOX_KF_STL): one step of an ordered compaction (vox_kf_row's two: 128 blocks, each lane's pick[c] at
- * position pos[c] of the step's pt) written through the warp's staging words stg (128; the work space's mass
- * limbs, free once the row's count is known): each lane's picks into stg, then the step's entries from crow +
- * base in order, each store 32 consecutive entries, only those before lim (the row's room). The same list. */
-__device__ __forceinline__ void vox_kf_put_staged(unsigned *stg, const bool *pick, const int *pos, int pt, int x,
-                                                  int *crow, int base, int lim)
-{
-    const int lane = threadIdx.x % VOX_WARP_SIZE;
-#pragma unroll
-    for (int c = 0; c < 4; c++)
-        if (pick[c])
-            stg[pos[c]] = (unsigned)(4 * x + c);
-    VOX_SYNCWARP();
-    for (int s = lane; s < pt && base + s < lim; s += VOX_WARP_SIZE)
-        crow[base + s] = (int)stg[s];
-    VOX_SYNCWARP(); /* stg read before the next step rewrites it */
-}
-
 /* Phase 2 for video row i (one warp): srow holds its NBv values a_j, within
  * eb of the dot products; q, kh: its qbar row and the head's kbar rows; nk2:
  * the largest f32 key sum of squares (summed in any order); ext: NULL, or
@@ -853,7 +833,7 @@ __device__ __forceinline__ void vox_kf_put_staged(unsigned *stg, const bool *pic
  * band sweep may be there, within the row's room). srow is reused: w, then
  * pick marks. */
 /* MODE: VOX_KF_NEW (TOPK by vox_kf_topk first), VOX_KF_OLD (the old phase 2 only), VOX_KF_BRK (vox_kf_topk's
- * deliberate break, tests only), VOX_KF_STL (VOX_KF_NEW, the compactions staged: vox_kf_put_staged). */
+ * deliberate break, tests only). */
 /* The f64 sum of squares of query row q (D values; every lane gets it): vox_kf_row's nq2, which the
  * callers compute before they wait for the row's scores, so that its loads are in flight with them. */
 __device__ __forceinline__ double vox_kf_nq2(const float *q, i64 D)
@@ -1029,14 +1009,10 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
             }
             int pos[4], pt;
             vox_kf_count_before4(pick, pos, &pt);
-            if (MODE == VOX_KF_STL) {
-                vox_kf_put_staged(w->msum[0], pick, pos, pt, x, crow, base, room);
-            } else {
 #pragma unroll
-                for (int c = 0; c < 4; c++)
-                    if (pick[c] && base + pos[c] < room)
-                        crow[base + pos[c]] = 4 * x + c;
-            }
+            for (int c = 0; c < 4; c++)
+                if (pick[c] && base + pos[c] < room)
+                    crow[base + pos[c]] = 4 * x + c;
             base += pt;
             if (4 * x < NBv)
                 ((uint4 *)urow)[x] = make_uint4(v[0], v[1], v[2], v[3]);
@@ -1098,14 +1074,10 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         }
         int pos[4], pt;
         vox_kf_count_before4(pick, pos, &pt);
-        if (MODE == VOX_KF_STL) {
-            vox_kf_put_staged(w->msum[0], pick, pos, pt, x, crow, base, 0x7fffffff);
-        } else {
 #pragma unroll
-            for (int c = 0; c < 4; c++)
-                if (pick[c])
-                    crow[base + pos[c]] = 4 * x + c;
-        }
+        for (int c = 0; c < 4; c++)
+            if (pick[c])
+                crow[base + pos[c]] = 4 * x + c;
         base += pt;
     }
     if (lane == 0)

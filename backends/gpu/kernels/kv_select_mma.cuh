@@ -89,11 +89,6 @@
 #define VOX_KM_P1_NK 7
 #define VOX_KM_P1_ND 8
 #define VOX_KM_P1_NU 9
-/* Session 51: VOX_KM_P1_SS with each product's descriptors one add from bases built once per tile and chunk
- * (vox_km_step_lo: the same wgmma on the same operands, the same adds in the same order, so bitwise the same
- * scores), the full kernel (VOXATTN_KV_SELECT_SU) */
-#define VOX_KM_P1_SU 10
-#define VOX_KM_AM_SU 4     /* VOX_KM_AM_SS, the descriptors by adds (VOX_KM_P1_SU) */
 
 /* Session 14 (branch kvsel8): phase 1 by sm_90a wgmma. Only in the sm_90a
  * code (VOX_HAVE_WGMMA); elsewhere the WG kernels are the mma.sync ones
@@ -779,7 +774,6 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
                          &iq0, &iq1, &nonfinite, &nkmax);
     uint4 *as = ks + 2 * CH; /* AM != VOX_KM_AM_REG: the A fragments (32 KB) after the two chunks */
     const unsigned aa = sa + 2u * CH * 16u; /* their shared-memory address (1024-aligned) */
-    const unsigned alo = vox_km_desc_lo(aa), klo0 = vox_km_desc_lo(sa + wg * 32 * 128); /* VOX_KM_AM_SU */
     if (H && wg == 0) { /* A as wgmma's operand, published by the loop's first barrier */
 #pragma unroll
         for (int s = 0; s < 8; s++)
@@ -823,10 +817,7 @@ __device__ float vox_km_scores_wg(const vox_kv_select_bufs &b, const vox_kv_sele
             for (int s = 0; s < 9; s++) {
                 if (s < 8 && H) { /* the same, A read by wgmma */
                     const unsigned o = (unsigned)((s >> 2) * 8192 + (s & 3) * 32);
-                    if (AM == VOX_KM_AM_SU)
-                        vox_km_step_lo(acc[s & 1], alo + (o >> 4), klo0 + (c & 1) * (unsigned)(CH * 16 >> 4) + (o >> 4));
-                    else
-                        vox_km_step_ss(acc[s & 1], aa + o, kc + o);
+                    vox_km_step_ss(acc[s & 1], aa + o, kc + o);
                 } else if (s < 8) { /* issue step s into acc[s & 1] (its last reader, step s - 2's add, is done) */
                     unsigned fh[4], fl[4];
                     vox_km_a_smem(as, s, mt, lane, fh, fl);
@@ -962,8 +953,6 @@ __device__ float vox_km_scores_kb(const vox_kv_select_bufs &b, const vox_kv_sele
     const int D = (int)a.D, KS = D / 16, r0 = 16 * mt + g, CH = 8 * KS * VOX_WARP_SIZE;
     const i64 S = vox_ks_stride(a.NBv), nch = (a.NBv + VOX_KM_KEYS - 1) / VOX_KM_KEYS;
 #if VOX_HAVE_WGMMA
-    if (P1 == VOX_KM_P1_SU && KS == 8)
-        return vox_km_scores_wg<VOX_KM_AM_SU>(b, a, bh, i0, nrows, ks, sc, rext, red, bad);
     if (P1 >= VOX_KM_P1_NS && KS == 8)
         return vox_km_scores_np<P1 != VOX_KM_P1_NK, P1 == VOX_KM_P1_ND ? 3 : 2, P1 == VOX_KM_P1_NU>(
             b, a, bh, i0, nrows, ks, sc, rext, red, bad);
@@ -1157,9 +1146,5 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1ns, true, VOX_KF_P1, VOX_KM_P1_NS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nk, true, VOX_KF_P1, VOX_KM_P1_NK)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nd, true, VOX_KF_P1, VOX_KM_P1_ND)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1nu, true, VOX_KF_P1, VOX_KM_P1_NU)
-/* Session 51: _ss with the descriptors advanced by adds (VOXATTN_KV_SELECT_SU) */
-VOX_KM_KERNEL(vox_kv_select_fast_kb_su, true, VOX_KF_NEW, VOX_KM_P1_SU)
-/* Session 51: _ss with vox_kf_row's ordered compactions staged (VOX_KF_STL; VOXATTN_KV_SELECT_SL) */
-VOX_KM_KERNEL(vox_kv_select_fast_kb_sl, true, VOX_KF_STL, VOX_KM_P1_SS)
 
 #endif
