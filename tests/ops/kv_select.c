@@ -369,9 +369,12 @@ static const op_case cases[] = {
     {"cumulative_mass_edge_t05", SHAPE(1, 2, 16, 8, 32, 32, 0, 0, 1, 4, 4), VOX_F32, FILL_MASS_EDGE,
      .drop_block = -1, .rule = CUM, .param = 0.5},
     /* rows of more blocks than the exact rows kernel's threads score in one pass (vox_kv_select_rows: 128
-     * threads x 4 blocks; 1,440 blocks here, three passes) and more listed rows than its grid takes at once
-     * (every mass-edge row is refused by the fast path): a score pass skipped fails these (session 52) */
-    {"cumulative_mass_edge_wide", SHAPE(1, 2, 16, 12, 40, 48, 0, 0, 1, 4, 4), VOX_F32, FILL_MASS_EDGE,
+     * threads x 4 blocks; 1,088 and 1,440 blocks here, three passes) and more listed rows than its grid takes
+     * at once (every mass-edge row is refused by the fast path): a score pass skipped fails these (session
+     * 52). The mass-edge rows stay below ~1,300 blocks: each is replayed by Vulkan's workgroup variant
+     * (VOXATTN_VULKAN_KV_SGW=0), whose ranks cost an invocation ceil(NBv / 256) x NBv loop iterations a row,
+     * eight rows a tile, and lavapipe ends an invocation's loops after 65,535 iterations in all */
+    {"cumulative_mass_edge_wide", SHAPE(1, 3, 16, 17, 32, 32, 0, 0, 1, 4, 4), VOX_F32, FILL_MASS_EDGE,
      .drop_block = -1, .rule = CUM, .param = 0.9},
     {"cumulative_near_ties_wide", SHAPE(1, 2, 64, 12, 40, 48, 16, 0, 1, 4, 4), VOX_F32, FILL_NEAR,
      .drop_block = -1, .rule = CUM, .param = 0.95, .min_blocks = 0},
