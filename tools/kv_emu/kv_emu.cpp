@@ -3,7 +3,7 @@
  * (tools/qs_emu/emu_port.h), on f32 scores computed as the f32 kernel (vox_kf_scores) computes them, and
  * compares each row it lists with a copy of the CPU reference (backends/cpu/kv_select.c). Rows the fast
  * path declines (the exact path on the GPU) are counted, not compared.
- * usage: kv_emu MODE(0 new, 1 old, 2 break; 5, 6, 7: the exact
+ * usage: kv_emu MODE(0 new, 1 old, 2 break, 3 CUMULATIVE the old way (VOX_KF_CO); 5, 6, 7: the exact
  *        path's vox_ks_row new / old / break, rule from env KS_RULE, TAU, Z: ks_row_run) FILL(0 random, 1 near-tie pairs, 2 small-integer ties, 3 huge
  *        logits, 4 hunyuan-720p's structured workload (perf/workload.c), head NBV % 24: block means of
  *        its bf16 q and k over 4x4x4 blocks, NBv 2160, D 128; NBV and D are then ignored) NBV D TOPK
@@ -27,6 +27,7 @@ dim3e blockIdx_g, gridDim_g;
 warp_x g_warps[4];
 static int g_bin_max, g_bin_rows;
 static double g_bin_sum;
+static int g_cum[3];  /* vox_kf_topk's CUMULATIVE outcomes on its own (session 53), as g_topk */
 static int g_topk[3]; /* vox_kf_topk's outcomes on its own (stats): -1 (old path), 0 (exact path), 1 (listed) */
 static int g_kt[3], g_kt_wrong; /* vox_kt_finish's (the three-pass kernel's finish): not binned / over the cap, 0, 1; wrong lists */
 #define VOX_GPU_HIP 0
@@ -309,6 +310,7 @@ int main(int argc, char **argv)
                 const double nq2 = vox_kf_nq2(qr, D);
                 const bool res = mode == 0   ? vox_kf_row<VOX_KF_NEW>(sc.data(), qr, k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work)
                                  : mode == 1 ? vox_kf_row<VOX_KF_OLD>(sc.data(), qr, k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work)
+                                 : mode == 3 ? vox_kf_row<VOX_KF_CO>(sc.data(), qr, k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work)
                                              : vox_kf_row<VOX_KF_BRK>(sc.data(), qr, k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work);
                 ok[t] = res;
             });
@@ -336,6 +338,20 @@ int main(int argc, char **argv)
                 g_bin_sum += hist[b], g_bin_max = std::max(g_bin_max, hist[b]), g_bin_rows++;
             }
             std::vector<int> crow2(NB + 8);
+            if (frule == 0 && a.tau > 0.0 && a.tau <= 1.0 && a.max_blocks >= NBv) {
+                /* session 53: CUMULATIVE by vox_kf_topk's bins on its own (vox_kf_row takes it first) */
+                const vox_kf_rb rb = vox_kf_row_bound(a, nk2, nq2, eb);
+                int cnt4 = -1, res4 = 9;
+                std::vector<int> crow4(NB + 8, -7);
+                run_warp([&](int t) {
+                    const int v = mode == 2 ? vox_kf_topk<true, true>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow4.data(), &cnt4, a, 0, amax, amin, Es, delta, &work, rb.Ep)
+                                            : vox_kf_topk<false, true>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow4.data(), &cnt4, a, 0, amax, amin, Es, delta, &work, rb.Ep);
+                    if (t == 0) res4 = v;
+                });
+                if (res4 >= -1 && res4 <= 1) g_cum[res4 + 1]++;
+                for (int g = a.room; g < NB + 8; g++) if (crow4[g] != -7) { bad++; fprintf(stderr, "row %d: vox_kf_topk (CUMULATIVE) wrote guard %d\n", r, g); break; }
+                if (res4 == 1 && !same_list(r, crow4.data(), cnt4, want, bad)) { bad++; fprintf(stderr, "  (vox_kf_topk, CUMULATIVE)\n"); }
+            }
             if (frule == 1 && n > 0 && n < NBv) {
                 run_warp([&](int t) {
                         const int v = mode == 2 ? vox_kf_topk<true>(sc2.data(), &q[(size_t)r * D], k.data(), NB, NBv, i, crow2.data(), &cnt2, a, n, amax, amin, Es, delta, &work)
@@ -387,6 +403,8 @@ int main(int argc, char **argv)
     printf("kv_emu mode %d fill %d NBv %d D %d topk %d min %d scale %g: %d rows listed (%d wrong), %d to the exact path; "
            "vox_kf_topk: %d listed, %d exact, %d old path\n",
            mode, fill, NBv, D, topk, minb, scale, listed, bad, declined, g_topk[2], g_topk[1], g_topk[0]);
+    if (g_cum[0] + g_cum[1] + g_cum[2])
+        printf("   vox_kf_topk CUMULATIVE: %d listed, %d exact, %d old path\n", g_cum[2], g_cum[1], g_cum[0]);
     if (g_kt[0] + g_kt[1] + g_kt[2])
         printf("   vox_kt_finish: %d listed (%d wrong), %d exact, %d not binned or over the cap\n", g_kt[2], g_kt_wrong, g_kt[1], g_kt[0]);
     if (g_bin_rows)

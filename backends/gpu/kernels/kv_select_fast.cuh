@@ -559,6 +559,7 @@ __device__ __forceinline__ double vox_kf_dot64(const float *q, const float *k, i
 #define VOX_KF_BRK 2
 #define VOX_KF_P1 3 /* timing ablations of the tensor-core kernel (kv_select_mma.cuh): phase 1 alone */
 #define VOX_KF_P2 4 /* phase 2 alone (vox_kf_row as VOX_KF_NEW) */
+#define VOX_KF_CO 5 /* VOX_KF_NEW but CUMULATIVE by the old exp sweep and radix descent (session 53's A/B) */
 #define VOX_KF_NBIN 256 /* vox_kf_topk's histogram bins (vox_kf_work.hist) */
 #define VOX_KF_CAND 256 /* its boundary bin's blocks, at most (vox_kf_work.msum: value bits, index) */
 
@@ -723,10 +724,21 @@ __device__ __forceinline__ int vox_kf_topk_band(const unsigned *cv, const unsign
     return 1;
 }
 
-template <bool BRK>
+/* CUM (session 53): the CUMULATIVE rule by the same bins (vox_kf_row calls it so where 0 < tau <= 1, no cap
+ * binds and NBv < 2^14 (vox_kf_mass_add's limbs); n is then found here). The histogram sweep also adds each block's fixed-point mass
+ * (vox_kf_mass_add of w_j = expf(fl(a_j - amax) scale_f), the old exp sweep's expression) to its bin; the bin
+ * B where the mass from the top first reaches tau W is found by one scan; B's blocks are compacted as TOPK's
+ * and ranked among themselves by (a desc, index asc), which orders their w non-increasingly (expf is
+ * monotone), so the running masses at each rank are those of the c largest w whatever their ties: the
+ * crossing c and its masses bp, bc are the old radix descent's, certified by the same vox_kf_cum_certify
+ * (Ep: E'). A certified c is then TOPK's n: the reference takes the c most probable blocks in the same order,
+ * and T, the window and the band follow as for TOPK (rem = c - #blocks above B). Returns -1 (the old path:
+ * the row untouched) where c < min_blocks, c = NBv or B holds more than VOX_KF_CAND blocks; an uncertified c
+ * returns 0 (the exact path), as the old descent's would. */
+template <bool BRK, bool CUM = false>
 __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB, int NBv, int i, int *crow, int *count,
                            const vox_kv_select_args &a, int n, float amax, float amin, double Es, double delta,
-                           vox_kf_work *w)
+                           vox_kf_work *w, double Ep = 0.0)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE;
     /* vox_kf_bins' rule, written out: folding it here moved the default kernels' code (session 50, untimed) */
@@ -735,30 +747,93 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
         return -1; /* every score equal, or a range f32 cannot scale */
     if (!(fabsf(nb0) < 0x1p21f))
         return -1; /* a range narrow against its values' size: vox_kf_bin_in's bins may leave [0, NBIN) */
-    for (int b = lane; b < VOX_KF_NBIN; b += VOX_WARP_SIZE)
+    for (int b = lane; b < VOX_KF_NBIN; b += VOX_WARP_SIZE) {
         w->hist[b] = 0;
+        if (CUM)
+            w->msum[0][b] = w->msum[1][b] = 0u;
+    }
     VOX_SYNCWARP();
     const float4 *row4 = (const float4 *)srow;
+    const float scale_f = a.scale_f;
+    /* CUM: a block's bin count and mass */
+    auto cum_add = [&](float x) {
+        const int b = vox_kf_bin_in(x, inv, nb0);
+        atomicAdd(&w->hist[b], 1);
+        vox_kf_mass_add(w, b, expf((x - amax) * scale_f));
+    };
+    double W = 0, tgt = 0, before = 0; /* CUM: masses (exact integers); before: those of the bins above B */
+    int B, rem, cnt, above;
+    if (CUM) {
+        for (int x = lane; 4 * x + 4 <= NBv; x += VOX_WARP_SIZE) {
+            const float4 v = row4[x];
+            cum_add(v.x), cum_add(v.y), cum_add(v.z), cum_add(v.w);
+        }
+        if (NBv % 4 && lane == NBv / 4 % VOX_WARP_SIZE)
+            for (int j = NBv / 4 * 4; j < NBv; j++)
+                cum_add(srow[j]);
+        VOX_SYNCWARP();
+        /* the first bin from the top whose mass reaches tau W (vox_kf_cum's scan, counts beside) */
+        constexpr int BPL = VOX_KF_NBIN / VOX_WARP_SIZE;
+        int c[BPL], ct = 0;
+        double sm[BPL], st = 0;
+#pragma unroll
+        for (int k = 0; k < BPL; k++) {
+            const int bk = VOX_KF_NBIN - 1 - BPL * lane - k;
+            c[k] = w->hist[bk], sm[k] = vox_kf_mass(w, bk);
+            ct += c[k], st += sm[k];
+        }
+        int call, cab = vox_ks_scan(ct, &call);
+        double si = st;
+        for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
+            const double t = VOX_SHFL_UP(si, o);
+            if (lane >= o)
+                si += t;
+        }
+        W = VOX_SHFL(si, VOX_WARP_SIZE - 1), tgt = a.tau * W;
+        const double sx = VOX_SHFL_UP(si, 1);
+        double run = lane ? sx : 0.0, hrun = 0;
+        int hit = VOX_KF_NBIN, hab = 0, hc = 0;
+#pragma unroll
+        for (int k = 0; k < BPL; k++) {
+            if (hit == VOX_KF_NBIN && c[k] > 0 && run + sm[k] >= tgt)
+                hit = BPL * lane + k, hrun = run, hab = cab, hc = c[k];
+            run += sm[k], cab += c[k];
+        }
+        int first = hit;
+        for (int o = VOX_WARP_SIZE / 2; o > 0; o >>= 1) {
+            const int t = VOX_SHFL_XOR(first, o);
+            first = t < first ? t : first;
+        }
+        if (first == VOX_KF_NBIN)
+            return -1; /* the mass does not reach tau W (not for tau <= 1) */
+        if (hit == first)
+            w->bin = VOX_KF_NBIN - 1 - first, w->cnt = hc, w->rem = hab, w->before = hrun;
+        VOX_SYNCWARP();
+        B = w->bin, cnt = w->cnt, above = w->rem, before = w->before;
+        rem = 0;
+        VOX_SYNCWARP(); /* read before the compaction below rewrites msum */
+    } else {
 #if VOX_GPU_CUDA && defined(__CUDA_ARCH__)
-    const unsigned hb = (unsigned)__cvta_generic_to_shared(w->hist) - 4u * 0x4b000000u;
+        const unsigned hb = (unsigned)__cvta_generic_to_shared(w->hist) - 4u * 0x4b000000u;
 #else
-    const unsigned hb = 0;
+        const unsigned hb = 0;
 #endif
-    for (int x = lane; 4 * x + 4 <= NBv; x += VOX_WARP_SIZE) {
-        const float4 v = row4[x];
-        vox_kf_hist_in(w->hist, hb, v.x, inv, nb0);
-        vox_kf_hist_in(w->hist, hb, v.y, inv, nb0);
-        vox_kf_hist_in(w->hist, hb, v.z, inv, nb0);
-        vox_kf_hist_in(w->hist, hb, v.w, inv, nb0);
+        for (int x = lane; 4 * x + 4 <= NBv; x += VOX_WARP_SIZE) {
+            const float4 v = row4[x];
+            vox_kf_hist_in(w->hist, hb, v.x, inv, nb0);
+            vox_kf_hist_in(w->hist, hb, v.y, inv, nb0);
+            vox_kf_hist_in(w->hist, hb, v.z, inv, nb0);
+            vox_kf_hist_in(w->hist, hb, v.w, inv, nb0);
+        }
+        if (NBv % 4 && lane == NBv / 4 % VOX_WARP_SIZE)
+            for (int j = NBv / 4 * 4; j < NBv; j++)
+                vox_kf_hist_in(w->hist, hb, srow[j], inv, nb0);
+        VOX_SYNCWARP();
+        vox_kf_bin_find<VOX_KF_NBIN>(n, &w->bin, &w->rem, &w->cnt, [&](int b) { return w->hist[b]; });
+        VOX_SYNCWARP();
+        B = w->bin, rem = w->rem, cnt = w->cnt, above = n - rem;
+        VOX_SYNCWARP();
     }
-    if (NBv % 4 && lane == NBv / 4 % VOX_WARP_SIZE)
-        for (int j = NBv / 4 * 4; j < NBv; j++)
-            vox_kf_hist_in(w->hist, hb, srow[j], inv, nb0);
-    VOX_SYNCWARP();
-    vox_kf_bin_find<VOX_KF_NBIN>(n, &w->bin, &w->rem, &w->cnt, [&](int b) { return w->hist[b]; });
-    VOX_SYNCWARP();
-    const int B = w->bin, rem = w->rem, cnt = w->cnt, above = n - rem;
-    VOX_SYNCWARP();
     if (cnt > VOX_KF_CAND)
         return -1;
     /* B's blocks (value bits, index) into msum, in any order (ballots: positions) */
@@ -788,6 +863,41 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
         }
     }
     VOX_SYNCWARP();
+    if (CUM) {
+        /* the crossing among B's blocks: each one's rank by (a desc, index asc) and the mass of those ranked
+         * before it (their w's bits in hist, free since the scan) */
+        unsigned *cw = (unsigned *)w->hist;
+        for (int k = lane; k < cnt; k += VOX_WARP_SIZE)
+            cw[k] = __float_as_uint(expf((__uint_as_float(cv[k]) - amax) * scale_f));
+        if (lane == 0)
+            w->rem = -1;
+        VOX_SYNCWARP();
+        for (int k = lane; k < cnt; k += VOX_WARP_SIZE) {
+            const float vk = __uint_as_float(cv[k]);
+            const unsigned jk = cj[k];
+            int rank = 0;
+            double pre = 0; /* exact: integers below 2^50 */
+            for (int c = 0; c < cnt; c++) {
+                const float vc = __uint_as_float(cv[c]);
+                if (vc > vk || (vc == vk && cj[c] < jk))
+                    rank++, pre += (double)__float2ull_rz(__uint_as_float(cw[c]) * 0x1p36f);
+            }
+            const double mk = (double)__float2ull_rz(__uint_as_float(cw[k]) * 0x1p36f);
+            if (before + pre < tgt && tgt <= before + pre + mk) /* one block of the row */
+                w->rem = rank, w->sum = before + pre, w->before = before + pre + mk;
+        }
+        VOX_SYNCWARP();
+        const int rk = w->rem;
+        const double bp = w->sum, bc = w->before;
+        VOX_SYNCWARP(); /* read before vox_kf_topk_band rewrites them */
+        if (rk < 0)
+            return -1;
+        rem = rk + 1, n = above + rem;
+        if (vox_kf_cum_certify(n, bp, bc, W, NBv, a.tau, Ep) < 0)
+            return 0;
+        if (n < a.min_blocks || n >= NBv)
+            return -1;
+    }
     float thi;
     const int t = vox_kf_topk_band<BRK, VOX_KF_NBIN>(cv, cj, cnt, rem, above, B, inv, nb0, amax, q, kh, a, n, Es,
                                                      delta, w, &thi, [&](int j, bool take) {
@@ -832,8 +942,8 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
  * row needs the exact path (having written no count; list entries of the
  * band sweep may be there, within the row's room). srow is reused: w, then
  * pick marks. */
-/* MODE: VOX_KF_NEW (TOPK by vox_kf_topk first), VOX_KF_OLD (the old phase 2 only), VOX_KF_BRK (vox_kf_topk's
- * deliberate break, tests only). */
+/* MODE: VOX_KF_NEW (TOPK and CUMULATIVE by vox_kf_topk first), VOX_KF_OLD (the old phase 2 only), VOX_KF_BRK
+ * (vox_kf_topk's deliberate break, tests only), VOX_KF_CO (CUMULATIVE the old way, TOPK by vox_kf_topk). */
 /* The f64 sum of squares of query row q (D values; every lane gets it): vox_kf_row's nq2, which the
  * callers compute before they wait for the row's scores, so that its loads are in flight with them. */
 __device__ __forceinline__ double vox_kf_nq2(const float *q, i64 D)
@@ -915,6 +1025,14 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         /* the scores' own error (E' without the exponent's roundings and expf's) */
         const double Es = vox_kf_rb_es(a, rb);
         const int t = vox_kf_topk<MODE == VOX_KF_BRK>(srow, q, kh, NB, NBv, i, crow, count, a, n, amax, amin, Es, delta, w);
+        if (t >= 0)
+            return t > 0;
+    }
+    if (MODE != VOX_KF_OLD && MODE != VOX_KF_CO && a.rule == 0 && 0.0 < a.tau && a.tau <= 1.0 && a.max_blocks >= NBv &&
+        NBv < (1 << 14)) { /* CUMULATIVE on the same bins (session 53) */
+        const double Es = vox_kf_rb_es(a, rb);
+        const int t = vox_kf_topk<MODE == VOX_KF_BRK, true>(srow, q, kh, NB, NBv, i, crow, count, a, 0, amax, amin, Es,
+                                                             delta, w, Ep);
         if (t >= 0)
             return t > 0;
     }
