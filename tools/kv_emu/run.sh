@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds tools/kv_emu and runs its matrix (hunyuan-720p's workload heads 0 and 1 at top-k 10%; fills x
-# shapes x k x scale, the new TOPK phase 2, and fills x shapes x tau on CUMULATIVE; then the
+# shapes x k x scale, the new TOPK phase 2, and fills x shapes x tau on CUMULATIVE (new and old ways, and the
+# workload heads); then the
 # deliberate break, which must get rows wrong on the near-tie pairs; the exact path's vox_ks_row, new and
 # old, every rule, and its break); one line per failing run and a count.
 # usage: sh tools/kv_emu/run.sh [KERNEL_DIR (default backends/gpu/kernels)]
@@ -19,11 +20,16 @@ for fill in 0 1 2 3; do for cfg in "350 64 35 2" "350 64 1 0" "350 64 300 4" "34
   n=$((n + 1))
   if ! "$T/kv_emu" $m $fill $cfg $sc 24 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: kv_emu $m $fill $cfg $sc 24: $(tail -1 "$T/o")"; fi
 done; done; done
-# CUMULATIVE on the fast path (the mass descent, then the ordered compactions), mode 0
-for fill in 0 1 2 3; do for cfg in "350 64 35 2" "349 128 300 4" "2160 128 216 4"; do for t in 0.9 0.5 0.99; do
+# CUMULATIVE on the fast path: mode 0 (on vox_kf_topk's bins, session 53; vox_kf_topk's CUMULATIVE form also
+# run on its own) and mode 3 (the old mass descent, VOX_KF_CO), then the ordered compactions
+for m in 0 3; do for fill in 0 1 2 3; do for cfg in "350 64 35 2" "349 128 300 4" "2160 128 216 4"; do for t in 0.9 0.5 0.99; do
   n=$((n + 1))
   if ! KS_RULE=0 TAU=$t "$T/kv_emu" $m $fill $cfg 0 24 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: KS_RULE=0 TAU=$t kv_emu $m $fill $cfg 0 24: $(tail -1 "$T/o")"; fi
-done; done; done
+done; done; done; done
+m=0
+for h in 0 1; do n=$((n + 1)) # hunyuan-720p's workload heads at tau 0.9
+  if ! KS_RULE=0 TAU=0.9 "$T/kv_emu" $m 4 $h 128 216 4 0 48 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: KS_RULE=0 kv_emu $m 4 $h: $(tail -2 "$T/o")"; fi
+done
 # the exact path's vox_ks_row (kv_select_row.cuh): modes 5 (default) and 6 (session 14's), every rule
 for m in 5 6; do for fill in 0 1 2 3; do for cfg in "350 64 35 2" "349 128 300 4" "2160 128 216 4"; do for r in "0 0.9" "0 0.5" "0 0.99" "1 0.9" "2 0.9"; do
   n=$((n + 1)); set -- $r
@@ -43,5 +49,8 @@ KS_RULE=0 "$T/kv_emu" 7 0 350 64 35 2 0 8 > "$T/o" 2>&1 || b7=1
 echo "kv_emu vox_ks_row break (mode 7, cumulative) $( [ $b7 = 1 ] && echo failed as it must || echo PASSED: the test does not see it)"
 b=0
 "$T/kv_emu" 2 1 350 64 35 2 0 64 > "$T/o" 2>&1 || b=1
+bc=0
+KS_RULE=0 TAU=0.9 "$T/kv_emu" 2 1 350 64 35 2 0 64 > "$T/o" 2>&1 || bc=1
 echo "kv_emu: $n runs, $f failed; the break (mode 2, near ties) $( [ $b = 1 ] && echo failed as it must || echo PASSED: the test does not see it)"
-rm -rf "$T"; [ $f = 0 ] && [ $b = 1 ] && [ $b7 = 1 ]
+echo "kv_emu: the break on CUMULATIVE (mode 2, near ties, tau 0.9) $( [ $bc = 1 ] && echo failed as it must || echo PASSED: the test does not see it)"
+rm -rf "$T"; [ $f = 0 ] && [ $b = 1 ] && [ $b7 = 1 ] && [ $bc = 1 ]
