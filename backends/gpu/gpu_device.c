@@ -79,7 +79,7 @@ vox_status gpu_open(const gpu_api *G, int index, const vox_native_queue *native,
     g->kv_wgs_p1 = vox_env_flag("VOXATTN_KV_SELECT_WGS_P1");
     g->kv_wg_lda = vox_env_flag("VOXATTN_KV_SELECT_WG_LDA");
     g->kv_ss_abl = vox_env_flag("VOXATTN_KV_SELECT_SS_ABL");
-    g->kv_cum_old = vox_env_flag("VOXATTN_KV_SELECT_CUM_OLD");
+    g->kv_cum_bins = vox_env_flag("VOXATTN_KV_SELECT_CUM_BINS");
     g->kv_cum_abl = vox_env_flag("VOXATTN_KV_SELECT_CUM_ABL");
     g->kv_rows_old = vox_env_flag("VOXATTN_KV_SELECT_ROWS_OLD");
     g->kv_rows_abl = vox_env_flag("VOXATTN_KV_SELECT_ROWS_ABL");

@@ -67,8 +67,8 @@ typedef struct gpu_dev {
     int kv_wgs_p1;     /* VOXATTN_KV_SELECT_WGS_P1: the default (_ss) kernel's phase 1 alone (timing, no lists) */
     int kv_wg_lda;     /* VOXATTN_KV_SELECT_WG_LDA: A fragments loaded into registers per step (_wgs2), not read by wgmma */
     int kv_ss_abl;     /* VOXATTN_KV_SELECT_SS_ABL: _ss and _wgs2 in turn (timing) */
-    int kv_cum_old;    /* VOXATTN_KV_SELECT_CUM_OLD: _ss with CUMULATIVE by the old exp sweep and radix descent (_ss_co) */
-    int kv_cum_abl;    /* VOXATTN_KV_SELECT_CUM_ABL: _ss and _ss_co in turn (timing) */
+    int kv_cum_bins;   /* VOXATTN_KV_SELECT_CUM_BINS: _ss with CUMULATIVE on vox_kf_topk's bins (_ss_cb; slower) */
+    int kv_cum_abl;    /* VOXATTN_KV_SELECT_CUM_ABL: _ss and _ss_cb in turn (timing) */
     int kv_abl_n;      /* their turn */
     gpu_srw_fn srw[2][2]; /* CUDA on sm_90 with sm_90a code (cuda_sm90.c): sample_rows' wgmma kernels
                              [wg, wg1][f16, bf16] at D 128 (backends/cuda/sm90/sample_rows_sm90.cuh) */

@@ -3,7 +3,7 @@
  * (tools/qs_emu/emu_port.h), on f32 scores computed as the f32 kernel (vox_kf_scores) computes them, and
  * compares each row it lists with a copy of the CPU reference (backends/cpu/kv_select.c). Rows the fast
  * path declines (the exact path on the GPU) are counted, not compared.
- * usage: kv_emu MODE(0 new, 1 old, 2 break, 3 CUMULATIVE the old way (VOX_KF_CO); 5, 6, 7: the exact
+ * usage: kv_emu MODE(0 new, 1 old, 2 break, 3 CUMULATIVE on vox_kf_topk's bins (VOX_KF_CB); 5, 6, 7: the exact
  *        path's vox_ks_row new / old / break, rule from env KS_RULE, TAU, Z: ks_row_run) FILL(0 random, 1 near-tie pairs, 2 small-integer ties, 3 huge
  *        logits, 4 hunyuan-720p's structured workload (perf/workload.c), head NBV % 24: block means of
  *        its bf16 q and k over 4x4x4 blocks, NBv 2160, D 128; NBV and D are then ignored) NBV D TOPK
@@ -310,7 +310,7 @@ int main(int argc, char **argv)
                 const double nq2 = vox_kf_nq2(qr, D);
                 const bool res = mode == 0   ? vox_kf_row<VOX_KF_NEW>(sc.data(), qr, k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work)
                                  : mode == 1 ? vox_kf_row<VOX_KF_OLD>(sc.data(), qr, k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work)
-                                 : mode == 3 ? vox_kf_row<VOX_KF_CO>(sc.data(), qr, k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work)
+                                 : mode == 3 ? vox_kf_row<VOX_KF_CB>(sc.data(), qr, k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work)
                                              : vox_kf_row<VOX_KF_BRK>(sc.data(), qr, k.data(), NB, NBv, i, crow.data(), &count, a, nk2, nq2, vox_kf_bound_ffma(D), nullptr, &work);
                 ok[t] = res;
             });

@@ -20,14 +20,14 @@ for fill in 0 1 2 3; do for cfg in "350 64 35 2" "350 64 1 0" "350 64 300 4" "34
   n=$((n + 1))
   if ! "$T/kv_emu" $m $fill $cfg $sc 24 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: kv_emu $m $fill $cfg $sc 24: $(tail -1 "$T/o")"; fi
 done; done; done
-# CUMULATIVE on the fast path: mode 0 (on vox_kf_topk's bins, session 53; vox_kf_topk's CUMULATIVE form also
-# run on its own) and mode 3 (the old mass descent, VOX_KF_CO), then the ordered compactions
+# CUMULATIVE on the fast path: mode 0 (the mass descent) and mode 3 (on vox_kf_topk's bins, session 53's opt-in
+# VOX_KF_CB; vox_kf_topk's CUMULATIVE form is also run on its own in both), then the ordered compactions
 for m in 0 3; do for fill in 0 1 2 3; do for cfg in "350 64 35 2" "349 128 300 4" "2160 128 216 4"; do for t in 0.9 0.5 0.99; do
   n=$((n + 1))
   if ! KS_RULE=0 TAU=$t "$T/kv_emu" $m $fill $cfg 0 24 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: KS_RULE=0 TAU=$t kv_emu $m $fill $cfg 0 24: $(tail -1 "$T/o")"; fi
 done; done; done; done
-m=0
-for h in 0 1; do n=$((n + 1)) # hunyuan-720p's workload heads at tau 0.9
+m=3
+for h in 0 1; do n=$((n + 1)) # hunyuan-720p's workload heads at tau 0.9, on the bins
   if ! KS_RULE=0 TAU=0.9 "$T/kv_emu" $m 4 $h 128 216 4 0 48 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: KS_RULE=0 kv_emu $m 4 $h: $(tail -2 "$T/o")"; fi
 done
 # the exact path's vox_ks_row (kv_select_row.cuh): modes 5 (default) and 6 (session 14's), every rule
@@ -49,7 +49,7 @@ KS_RULE=0 "$T/kv_emu" 7 0 350 64 35 2 0 8 > "$T/o" 2>&1 || b7=1
 echo "kv_emu vox_ks_row break (mode 7, cumulative) $( [ $b7 = 1 ] && echo failed as it must || echo PASSED: the test does not see it)"
 b=0
 "$T/kv_emu" 2 1 350 64 35 2 0 64 > "$T/o" 2>&1 || b=1
-bc=0
+bc=0 # vox_kf_topk's CUMULATIVE form under the break (its own run in kv_emu)
 KS_RULE=0 TAU=0.9 "$T/kv_emu" 2 1 350 64 35 2 0 64 > "$T/o" 2>&1 || bc=1
 echo "kv_emu: $n runs, $f failed; the break (mode 2, near ties) $( [ $b = 1 ] && echo failed as it must || echo PASSED: the test does not see it)"
 echo "kv_emu: the break on CUMULATIVE (mode 2, near ties, tau 0.9) $( [ $bc = 1 ] && echo failed as it must || echo PASSED: the test does not see it)"

@@ -43,7 +43,7 @@
     M(kv_select_fast_kb) M(kv_select_fast_kb_old) M(kv_select_fast_kb_brk) M(kv_select_fast_kb_p1) \
     M(kv_select_fast_kb_p2) M(kv_select_kb_wg) \
     M(kv_select_fast_kb_wg) M(kv_select_fast_kb_wg_p1) M(kv_select_fast_kb_wgs) M(kv_select_fast_kb_wgs2) \
-    M(kv_select_fast_kb_ss) M(kv_select_fast_kb_ss_co) M(kv_select_fast_kb_ss_p1) \
+    M(kv_select_fast_kb_ss) M(kv_select_fast_kb_ss_cb) M(kv_select_fast_kb_ss_p1) \
     M(kv_select_fast_kb_ss_p1ns) M(kv_select_fast_kb_ss_p1nk) M(kv_select_fast_kb_ss_p1nd) M(kv_select_fast_kb_ss_p1nu) \
     M(kv_select_fast_kb_tp) M(kv_select_fast_kb_tp_brk)
 
@@ -538,11 +538,11 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             fnf = fw[g->kv_abl_n++ % 3];
         } else if (wgs && g->kv_ss_abl) { /* session 45's timing A/B: _ss and _wgs2 in turn (lists valid) */
             fnf = g->kv_abl_n++ % 2 ? GPU_FN_kv_select_fast_kb_wgs2 : GPU_FN_kv_select_fast_kb_ss;
-        } else if (wgs && g->fn[GPU_FN_kv_select_fast_kb_ss_co] && (g->kv_cum_abl || g->kv_cum_old) &&
+        } else if (wgs && g->fn[GPU_FN_kv_select_fast_kb_ss_cb] && (g->kv_cum_abl || g->kv_cum_bins) &&
                    fnf == GPU_FN_kv_select_fast_kb && !g->kv_p1_old && !g->kv_wg_areg && !g->kv_wg_serial &&
                    !g->kv_wg_lda) {
-            /* session 53: CUMULATIVE the old way (_ss_co), or (timing) _ss and _ss_co in turn */
-            fnf = g->kv_cum_abl && g->kv_abl_n++ % 2 == 0 ? GPU_FN_kv_select_fast_kb_ss : GPU_FN_kv_select_fast_kb_ss_co;
+            /* session 53: CUMULATIVE on vox_kf_topk's bins (_ss_cb, slower), or (timing) _ss and _ss_cb in turn */
+            fnf = g->kv_cum_abl && g->kv_abl_n++ % 2 == 0 ? GPU_FN_kv_select_fast_kb_ss : GPU_FN_kv_select_fast_kb_ss_cb;
         } else if (wgs && g->kv_wgs_p1) { /* timing only, no lists: the default's phase 1 alone, then (session 50,
                                             * where the module has them) that storing no score, without its key
                                             * loads, with three steps in flight, with its descriptors advanced by
@@ -577,7 +577,7 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             smemf = smemf > TP_SMEM ? smemf : TP_SMEM;
         }
         const int fwgs = fnf == GPU_FN_kv_select_fast_kb_wgs || fnf == GPU_FN_kv_select_fast_kb_wgs2 ||
-                         fnf == GPU_FN_kv_select_fast_kb_ss || fnf == GPU_FN_kv_select_fast_kb_ss_co ||
+                         fnf == GPU_FN_kv_select_fast_kb_ss || fnf == GPU_FN_kv_select_fast_kb_ss_cb ||
                          fnf == GPU_FN_kv_select_fast_kb_ss_p1 ||
                          fnf == GPU_FN_kv_select_fast_kb_ss_p1ns ||
                          fnf == GPU_FN_kv_select_fast_kb_ss_p1nk || fnf == GPU_FN_kv_select_fast_kb_ss_p1nd ||

@@ -559,7 +559,7 @@ __device__ __forceinline__ double vox_kf_dot64(const float *q, const float *k, i
 #define VOX_KF_BRK 2
 #define VOX_KF_P1 3 /* timing ablations of the tensor-core kernel (kv_select_mma.cuh): phase 1 alone */
 #define VOX_KF_P2 4 /* phase 2 alone (vox_kf_row as VOX_KF_NEW) */
-#define VOX_KF_CO 5 /* VOX_KF_NEW but CUMULATIVE by the old exp sweep and radix descent (session 53's A/B) */
+#define VOX_KF_CB 5 /* VOX_KF_NEW and CUMULATIVE on vox_kf_topk's bins (session 53: measured slower, opt-in) */
 #define VOX_KF_NBIN 256 /* vox_kf_topk's histogram bins (vox_kf_work.hist) */
 #define VOX_KF_CAND 256 /* its boundary bin's blocks, at most (vox_kf_work.msum: value bits, index) */
 
@@ -724,8 +724,9 @@ __device__ __forceinline__ int vox_kf_topk_band(const unsigned *cv, const unsign
     return 1;
 }
 
-/* CUM (session 53): the CUMULATIVE rule by the same bins (vox_kf_row calls it so where 0 < tau <= 1, no cap
- * binds and NBv < 2^14 (vox_kf_mass_add's limbs); n is then found here). The histogram sweep also adds each block's fixed-point mass
+/* CUM (session 53; VOX_KF_CB, opt-in: an H100 ran hunyuan-720p's tau builds' kernel at 1.70 ms a launch
+ * against 1.23 the old way, backends/cuda/NOTES.md): the CUMULATIVE rule by the same bins (vox_kf_row calls
+ * it so where 0 < tau <= 1, no cap binds and NBv < 2^14 (vox_kf_mass_add's limbs); n is then found here). The histogram sweep also adds each block's fixed-point mass
  * (vox_kf_mass_add of w_j = expf(fl(a_j - amax) scale_f), the old exp sweep's expression) to its bin; the bin
  * B where the mass from the top first reaches tau W is found by one scan; B's blocks are compacted as TOPK's
  * and ranked among themselves by (a desc, index asc), which orders their w non-increasingly (expf is
@@ -942,8 +943,8 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
  * row needs the exact path (having written no count; list entries of the
  * band sweep may be there, within the row's room). srow is reused: w, then
  * pick marks. */
-/* MODE: VOX_KF_NEW (TOPK and CUMULATIVE by vox_kf_topk first), VOX_KF_OLD (the old phase 2 only), VOX_KF_BRK
- * (vox_kf_topk's deliberate break, tests only), VOX_KF_CO (CUMULATIVE the old way, TOPK by vox_kf_topk). */
+/* MODE: VOX_KF_NEW (TOPK by vox_kf_topk first), VOX_KF_OLD (the old phase 2 only), VOX_KF_BRK (vox_kf_topk's
+ * deliberate break, tests only), VOX_KF_CB (VOX_KF_NEW and CUMULATIVE by vox_kf_topk's bins first). */
 /* The f64 sum of squares of query row q (D values; every lane gets it): vox_kf_row's nq2, which the
  * callers compute before they wait for the row's scores, so that its loads are in flight with them. */
 __device__ __forceinline__ double vox_kf_nq2(const float *q, i64 D)
@@ -1028,11 +1029,10 @@ __device__ bool vox_kf_row(float *srow, const float *q, const float *kh, int NB,
         if (t >= 0)
             return t > 0;
     }
-    if (MODE != VOX_KF_OLD && MODE != VOX_KF_CO && a.rule == 0 && 0.0 < a.tau && a.tau <= 1.0 && a.max_blocks >= NBv &&
-        NBv < (1 << 14)) { /* CUMULATIVE on the same bins (session 53) */
+    if (MODE == VOX_KF_CB && a.rule == 0 && 0.0 < a.tau && a.tau <= 1.0 && a.max_blocks >= NBv &&
+        NBv < (1 << 14)) { /* CUMULATIVE on the same bins (session 53; opt-in: measured slower) */
         const double Es = vox_kf_rb_es(a, rb);
-        const int t = vox_kf_topk<MODE == VOX_KF_BRK, true>(srow, q, kh, NB, NBv, i, crow, count, a, 0, amax, amin, Es,
-                                                             delta, w, Ep);
+        const int t = vox_kf_topk<false, true>(srow, q, kh, NB, NBv, i, crow, count, a, 0, amax, amin, Es, delta, w, Ep);
         if (t >= 0)
             return t > 0;
     }

@@ -1140,8 +1140,8 @@ VOX_KM_KERNEL(vox_kv_select_fast_kb_wgs2, true, VOX_KF_NEW, VOX_KM_P1_WGS2)
 /* Session 45: A read by wgmma from shared memory, the keys' copies L2 evict_last, the score stores evict_first
  * (the default at D 128 on sm_90a; VOXATTN_KV_SELECT_WG_LDA for _wgs2), and its phase 1 alone (timing only) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss, true, VOX_KF_NEW, VOX_KM_P1_SS)
-/* Session 53: _ss with CUMULATIVE by the old exp sweep and radix descent (VOXATTN_KV_SELECT_CUM_OLD; A/B) */
-VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_co, true, VOX_KF_CO, VOX_KM_P1_SS)
+/* Session 53: _ss with CUMULATIVE on vox_kf_topk's bins (VOXATTN_KV_SELECT_CUM_BINS; measured slower, opt-in) */
+VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_cb, true, VOX_KF_CB, VOX_KM_P1_SS)
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1, true, VOX_KF_P1, VOX_KM_P1_SS)
 /* Session 50, timing only: the sweeps of the three-pass study (VOX_KM_P1_NS, _NK, _ND, _NU) */
 VOX_KM_KERNEL(vox_kv_select_fast_kb_ss_p1ns, true, VOX_KF_P1, VOX_KM_P1_NS)
