@@ -726,8 +726,9 @@ __device__ __forceinline__ int vox_kf_topk_band(const unsigned *cv, const unsign
 
 /* CUM (session 53; VOX_KF_CB, opt-in: an H100 ran hunyuan-720p's tau builds' kernel at 1.70 ms a launch
  * against 1.23 the old way, backends/cuda/NOTES.md): the CUMULATIVE rule by the same bins (vox_kf_row calls
- * it so where 0 < tau <= 1, no cap binds and NBv < 2^14 (vox_kf_mass_add's limbs); n is then found here). The histogram sweep also adds each block's fixed-point mass
- * (vox_kf_mass_add of w_j = expf(fl(a_j - amax) scale_f), the old exp sweep's expression) to its bin; the bin
+ * it so where 0 < tau <= 1, no cap binds and NBv < 2^14 (vox_kf_mass_add's limbs); n is then found here).
+ * The histogram sweep also adds each block's fixed-point mass (vox_kf_mass_add of w_j = expf(fl(a_j - amax)
+ * scale_f), the old exp sweep's expression) to its bin; the bin
  * B where the mass from the top first reaches tau W is found by one scan; B's blocks are compacted as TOPK's
  * and ranked among themselves by (a desc, index asc), which orders their w non-increasingly (expf is
  * monotone), so the running masses at each rank are those of the c largest w whatever their ties: the
