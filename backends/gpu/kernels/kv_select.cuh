@@ -538,11 +538,6 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
             fnf = fw[g->kv_abl_n++ % 3];
         } else if (wgs && g->kv_ss_abl) { /* session 45's timing A/B: _ss and _wgs2 in turn (lists valid) */
             fnf = g->kv_abl_n++ % 2 ? GPU_FN_kv_select_fast_kb_wgs2 : GPU_FN_kv_select_fast_kb_ss;
-        } else if (wgs && g->fn[GPU_FN_kv_select_fast_kb_ss_cb] && (g->kv_cum_abl || g->kv_cum_bins) &&
-                   fnf == GPU_FN_kv_select_fast_kb && !g->kv_p1_old && !g->kv_wg_areg && !g->kv_wg_serial &&
-                   !g->kv_wg_lda) {
-            /* session 53: CUMULATIVE on vox_kf_topk's bins (_ss_cb, slower), or (timing) _ss and _ss_cb in turn */
-            fnf = g->kv_cum_abl && g->kv_abl_n++ % 2 == 0 ? GPU_FN_kv_select_fast_kb_ss : GPU_FN_kv_select_fast_kb_ss_cb;
         } else if (wgs && g->kv_wgs_p1) { /* timing only, no lists: the default's phase 1 alone, then (session 50,
                                             * where the module has them) that storing no score, without its key
                                             * loads, with three steps in flight, with its descriptors advanced by
@@ -559,6 +554,10 @@ vox_status gpu_kv_select(void *dev, const vox_op_dims *d, const vox_op_kv_select
                   : g->kv_wg_serial                      ? GPU_FN_kv_select_fast_kb_wgs
                   : g->kv_wg_lda                         ? GPU_FN_kv_select_fast_kb_wgs2
                                                          : GPU_FN_kv_select_fast_kb_ss;
+            /* session 53: _ss with CUMULATIVE on vox_kf_topk's bins (_ss_cb, slower), or (timing) the two in turn */
+            if (fnf == GPU_FN_kv_select_fast_kb_ss && g->fn[GPU_FN_kv_select_fast_kb_ss_cb] &&
+                (g->kv_cum_abl ? g->kv_abl_n++ % 2 : g->kv_cum_bins))
+                fnf = GPU_FN_kv_select_fast_kb_ss_cb;
         }
         /* Session 50: TOPK by the three-pass kernel (kv_select_tp.cuh: no score slices) where it applies:
          * VOXATTN_KV_SELECT_TP, 0 < n < NBv <= 8192 (a row's bits within a warp's work space), not under

@@ -103,9 +103,14 @@ static_assert(sizeof(vox_kf_work) == 3872, "gpu_kv_select sizes the fast path's 
  * same sums in any order, so the bins of a later radix pass add up exactly to
  * the bucket they split, and every sum of masses (< NBv 2^36 + NBv < 2^50) is
  * exact in f64. */
+/* a weight's fixed-point mass, floor(w 2^36): every mass of the fast path (bins, crossings) */
+__device__ __forceinline__ unsigned long long vox_kf_mass_of(float x)
+{
+    return __float2ull_rz(x * 0x1p36f);
+}
 __device__ __forceinline__ void vox_kf_mass_add(vox_kf_work *w, int b, float x)
 {
-    const unsigned long long v = __float2ull_rz(x * 0x1p36f);
+    const unsigned long long v = vox_kf_mass_of(x);
     atomicAdd(&w->msum[0][b], (unsigned)(v & 0x3ffffu));
     atomicAdd(&w->msum[1][b], (unsigned)(v >> 18));
 }
@@ -436,7 +441,7 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double Ep, 
     }
     /* cnt blocks of the same w (mass P each): the crossing is the t-th of them */
     *T = kmin + prefix;
-    const double P = (double)__float2ull_rz(__uint_as_float(kmin + prefix) * 0x1p36f);
+    const double P = (double)vox_kf_mass_of(__uint_as_float(kmin + prefix));
     if (cap > 0) /* the cap largest end cap - above into them */
         return vox_kf_cum_certify(cap, before + (double)(cap - above) * P, -1.0, W, NBv, tau, Ep);
     if (!(P > 0))
@@ -882,9 +887,9 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
             for (int c = 0; c < cnt; c++) {
                 const float vc = __uint_as_float(cv[c]);
                 if (vc > vk || (vc == vk && cj[c] < jk))
-                    rank++, pre += (double)__float2ull_rz(__uint_as_float(cw[c]) * 0x1p36f);
+                    rank++, pre += (double)vox_kf_mass_of(__uint_as_float(cw[c]));
             }
-            const double mk = (double)__float2ull_rz(__uint_as_float(cw[k]) * 0x1p36f);
+            const double mk = (double)vox_kf_mass_of(__uint_as_float(cw[k]));
             if (before + pre < tgt && tgt <= before + pre + mk) /* one block of the row */
                 w->rem = rank, w->sum = before + pre, w->before = before + pre + mk;
         }
