@@ -871,27 +871,39 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
     }
     VOX_SYNCWARP();
     if (CUM) {
-        /* the crossing among B's blocks: each one's rank by (a desc, index asc) and the mass of those ranked
-         * before it (their w's bits in hist, free since the scan) */
-        unsigned *cw = (unsigned *)w->hist;
-        for (int k = lane; k < cnt; k += VOX_WARP_SIZE)
-            cw[k] = __float_as_uint(expf((__uint_as_float(cv[k]) - amax) * scale_f));
-        if (lane == 0)
-            w->rem = -1;
-        VOX_SYNCWARP();
+        /* the crossing among B's blocks: each one's rank by (a desc, index asc) (compares only) places it in
+         * rank order (hist, free since the scan); then the masses in rank order, 32 ranks a round, a warp
+         * scan of each round (exact: integers below 2^50) give the rank whose running mass reaches tgt */
+        int *perm = w->hist;
         for (int k = lane; k < cnt; k += VOX_WARP_SIZE) {
             const float vk = __uint_as_float(cv[k]);
             const unsigned jk = cj[k];
             int rank = 0;
-            double pre = 0; /* exact: integers below 2^50 */
-            for (int c = 0; c < cnt; c++) {
+            for (int c = 0; c < cnt; c++) { /* no short circuit: no branch */
                 const float vc = __uint_as_float(cv[c]);
-                if (vc > vk || (vc == vk && cj[c] < jk))
-                    rank++, pre += (double)vox_kf_mass_of(__uint_as_float(cw[c]));
+                const unsigned jc = cj[c];
+                rank += (int)((vc > vk) | ((vc == vk) & (jc < jk)));
             }
-            const double mk = (double)vox_kf_mass_of(__uint_as_float(cw[k]));
-            if (before + pre < tgt && tgt <= before + pre + mk) /* one block of the row */
-                w->rem = rank, w->sum = before + pre, w->before = before + pre + mk;
+            perm[rank] = k;
+        }
+        if (lane == 0)
+            w->rem = -1;
+        VOX_SYNCWARP();
+        double run = before; /* the mass of the ranks before this round's */
+        for (int r0 = 0; r0 < cnt; r0 += VOX_WARP_SIZE) {
+            const int r = r0 + lane;
+            const double mk = r < cnt ? (double)vox_kf_mass_of(expf((__uint_as_float(cv[perm[r]]) - amax) * scale_f))
+                                      : 0.0;
+            double si = mk; /* inclusive */
+            for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
+                const double t = VOX_SHFL_UP(si, o);
+                if (lane >= o)
+                    si += t;
+            }
+            const double pre = run + si - mk;
+            if (r < cnt && pre < tgt && tgt <= pre + mk) /* one rank of the row */
+                w->rem = r, w->sum = pre, w->before = pre + mk;
+            run += VOX_SHFL(si, VOX_WARP_SIZE - 1);
         }
         VOX_SYNCWARP();
         const int rk = w->rem;
