@@ -35,6 +35,7 @@ enum {
     FILL_FEW_KEPT = 1 << 9, /* kept rows: each valid video row kept with probability 1/16 */
     FILL_PERM = 1 << 10,    /* exact ties whose sums round differently: permuted rows (query_select) */
     FILL_MASS_EDGE = 1 << 11, /* cumulative masses that reach tau below f32's resolution (kv_select) */
+    FILL_CROWD = 1 << 12,   /* scores crowded around a cumulative crossing (kv_select) */
 };
 
 /* Caller-tensor layouts (permute ops). */

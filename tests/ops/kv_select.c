@@ -146,6 +146,21 @@ static int kv_select_inputs(const op_case *c, op_inputs *in)
             kb[m * D] = i == 0 ? A : C - (float)i / 20.0f;
             kb[m * D + 1] = i == 0 ? 1.0f : 0.0f;
         }
+    } else if (c->fill & FILL_CROWD) {
+        /* a crowded CUMULATIVE crossing: in dot-product units key block j scores v_j (k_j = (v_j, 0, ..)),
+         * blocks 0 and 1 at +20 and -20, the others normal(0, 1), and q_i = (1 + u_i / 100, 0, ..). Binned
+         * linearly over the row's range (CUDA's vox_kf_topk, 256 bins) each central bin holds ~20 blocks,
+         * and at a small scale the mass is nearly uniform, so tau 0.5 is crossed inside a crowded bin at a
+         * rank spread over its blocks: the crossing among them (rank by score and index, the masses before
+         * it) decides the count, and one rank off lists a block too few or too many */
+        oh_rng r = {47};
+        memset(qb, 0, sizeof(float) * (size_t)n);
+        memset(kb, 0, sizeof(float) * (size_t)n);
+        for (int64_t m = 0; m < BH * NB; m++) {
+            const int64_t j = m % NB;
+            qb[m * D] = (float)(1.0 + 0.01 * oh_uniform(&r));
+            kb[m * D] = j == 0 ? 20.0f : j == 1 ? -20.0f : (float)oh_normal(&r);
+        }
     } else if (c->fill & FILL_NAN) {
         /* random means, then NaN (docs/numerics.md: a NaN in a row's score makes every p of that query
          * block NaN, and its order the block index order): in head 0 one element of key block 1's mean,
@@ -378,6 +393,10 @@ static const op_case cases[] = {
      .drop_block = -1, .rule = CUM, .param = 0.9},
     {"cumulative_near_ties_wide", SHAPE(1, 2, 64, 12, 40, 48, 16, 0, 1, 4, 4), VOX_F32, FILL_NEAR,
      .drop_block = -1, .rule = CUM, .param = 0.95, .min_blocks = 0},
+    /* the crossing inside a crowded bin (FILL_CROWD; session 54: CUDA's _ss_cb with its crossing one rank
+     * off passed every other case) */
+    {"cumulative_crowded_bin", SHAPE(1, 2, 128, 12, 40, 48, 16, 0, 1, 4, 4), VOX_F32, FILL_CROWD,
+     .drop_block = -1, .scale = 0.05, .rule = CUM, .param = 0.5, .min_blocks = 0},
     /* CUMULATIVE on f32 scores (Vulkan's kv_select_sgw_f_cum, CUDA's vox_kf_cum): near-tie pairs at the count
      * (21 rows refused by the count's certificate on lavapipe), misordered f32 scores by cancellation (every row
      * refused: the fallback's exact path decides) */

@@ -93,7 +93,8 @@ struct vox_kf_work {
     double bs[VOX_KF_BAND]; /* the band's exact scores */
     int bj[VOX_KF_BAND];    /* the band's blocks */
     double before, sum;
-    int bin, cnt, rem, pad;
+    int bin, cnt, rem;
+    unsigned tv; /* CUMULATIVE on the bins: the crossing's value bits */
 };
 static_assert(sizeof(vox_kf_work) == 3872, "gpu_kv_select sizes the fast path's warp work space as 3872 B each");
 
@@ -643,28 +644,32 @@ __device__ __forceinline__ void vox_kf_bin_find(int n, int *bin, int *rem, int *
  * T, the window [tlo, thi], the band's exact scores where it is split; mark(j, taken) for each band block.
  * Returns 1 (*thi set: the other blocks of B are in when above thi), 0 (the exact path) or -1 (the band
  * leaves B: vox_kf_topk's old path). NBIN: the bins of inv, nb0. */
-template <bool BRK, int NBIN, class M>
+template <bool BRK, int NBIN, bool TK = false, class M>
 __device__ __forceinline__ int vox_kf_topk_band(const unsigned *cv, const unsigned *cj, int cnt, int rem, int above,
                                                 int B, float inv, float nb0, float amax, const float *q,
                                                 const float *kh, const vox_kv_select_args &a, int n, double Es,
-                                                double delta, vox_kf_work *w, float *thi_out, M &&mark)
+                                                double delta, vox_kf_work *w, float *thi_out, M &&mark,
+                                                float tk = 0.f)
 {
     const int lane = threadIdx.x % VOX_WARP_SIZE;
     const double scale = a.scale;
-    /* T: the rem-th largest value of B's blocks (by value, with multiplicity) */
-    for (int k = lane; k < cnt; k += VOX_WARP_SIZE) {
-        const float vk = __uint_as_float(cv[k]);
-        int gt = 0, ge = 0;
-        for (int c = 0; c < cnt; c++) {
-            const float vc = __uint_as_float(cv[c]);
-            gt += vc > vk, ge += vc >= vk;
+    /* T: the rem-th largest value of B's blocks (by value, with multiplicity); TK: the caller's, tk */
+    double Tp = tk;
+    if (!TK) {
+        for (int k = lane; k < cnt; k += VOX_WARP_SIZE) {
+            const float vk = __uint_as_float(cv[k]);
+            int gt = 0, ge = 0;
+            for (int c = 0; c < cnt; c++) {
+                const float vc = __uint_as_float(cv[c]);
+                gt += vc > vk, ge += vc >= vk;
+            }
+            if (gt < rem && rem <= ge)
+                w->sum = (double)vk; /* every lane that writes writes the same value */
         }
-        if (gt < rem && rem <= ge)
-            w->sum = (double)vk; /* every lane that writes writes the same value */
+        VOX_SYNCWARP();
+        Tp = w->sum;
+        VOX_SYNCWARP();
     }
-    VOX_SYNCWARP();
-    const double Tp = w->sum;
-    VOX_SYNCWARP();
     /* the window */
     const double W = BRK ? 0.0 : (2.0 * Es + delta) / scale * (1.0 + 0x1p-20);
     float thi = (float)(Tp + W), tlo = (float)(Tp - W);
@@ -769,6 +774,7 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
         vox_kf_mass_add(w, b, expf((x - amax) * scale_f));
     };
     double W = 0, tgt = 0, before = 0; /* CUM: masses (exact integers); before: those of the bins above B */
+    float tk = 0.f; /* CUM: T, the crossing's value */
     int B, rem, cnt, above;
     if (CUM) {
         for (int x = lane; 4 * x + 4 <= NBv; x += VOX_WARP_SIZE) {
@@ -901,13 +907,14 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
                     si += t;
             }
             const double pre = run + si - mk;
-            if (r < cnt && pre < tgt && tgt <= pre + mk) /* one rank of the row */
-                w->rem = r, w->sum = pre, w->before = pre + mk;
+            if (r < cnt && pre < tgt && tgt <= pre + mk) /* one rank of the row; T: its value */
+                w->rem = r, w->sum = pre, w->before = pre + mk, w->tv = cv[perm[r]];
             run += VOX_SHFL(si, VOX_WARP_SIZE - 1);
         }
         VOX_SYNCWARP();
         const int rk = w->rem;
         const double bp = w->sum, bc = w->before;
+        tk = __uint_as_float(w->tv);
         VOX_SYNCWARP(); /* read before vox_kf_topk_band rewrites them */
         if (rk < 0)
             return -1;
@@ -918,10 +925,9 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
             return -1;
     }
     float thi;
-    const int t = vox_kf_topk_band<BRK, VOX_KF_NBIN>(cv, cj, cnt, rem, above, B, inv, nb0, amax, q, kh, a, n, Es,
-                                                     delta, w, &thi, [&](int j, bool take) {
-                                                         srow[j] = take ? INFINITY : -INFINITY;
-                                                     });
+    const int t = vox_kf_topk_band<BRK, VOX_KF_NBIN, CUM>(
+        cv, cj, cnt, rem, above, B, inv, nb0, amax, q, kh, a, n, Es, delta, w, &thi,
+        [&](int j, bool take) { srow[j] = take ? INFINITY : -INFINITY; }, tk);
     if (t <= 0)
         return t;
     VOX_SYNCWARP();
