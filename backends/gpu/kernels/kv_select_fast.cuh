@@ -734,9 +734,9 @@ __device__ __forceinline__ int vox_kf_topk_band(const unsigned *cv, const unsign
     return 1;
 }
 
-/* CUM (session 53; VOX_KF_CB, opt-in: an H100 ran hunyuan-720p's tau builds' kernel at 1.70 ms a launch
- * against 1.23 the old way, backends/cuda/NOTES.md): the CUMULATIVE rule by the same bins (vox_kf_row calls
- * it so where 0 < tau <= 1, no cap binds and NBv < 2^14 (vox_kf_mass_add's limbs); n is then found here).
+/* CUM (session 53; VOX_KF_CB, opt-in: an H100 ran hunyuan-720p's tau builds' kernel at 1.236 ms a launch
+ * against 1.223 the old way in session 54, backends/cuda/NOTES.md): the CUMULATIVE rule by the same bins
+ * (vox_kf_row calls it so where 0 < tau <= 1, no cap binds and NBv < 2^14 (vox_kf_mass_add's limbs); n is then found here).
  * The histogram sweep also adds each block's fixed-point mass (vox_kf_mass_add of w_j = expf(fl(a_j - amax)
  * scale_f), the old exp sweep's expression) to its bin; the bin
  * B where the mass from the top first reaches tau W is found by one scan; B's blocks are compacted as TOPK's
@@ -744,7 +744,7 @@ __device__ __forceinline__ int vox_kf_topk_band(const unsigned *cv, const unsign
  * monotone), so the running masses at each rank are those of the c largest w whatever their ties: the
  * crossing c and its masses bp, bc are the old radix descent's, certified by the same vox_kf_cum_certify
  * (Ep: E'). A certified c is then TOPK's n: the reference takes the c most probable blocks in the same order,
- * and T, the window and the band follow as for TOPK (rem = c - #blocks above B). Returns -1 (the old path:
+ * T is the crossing block's score, and the window and the band follow as for TOPK (rem = c - #blocks above B). Returns -1 (the old path:
  * the row untouched) where c < min_blocks, c = NBv or B holds more than VOX_KF_CAND blocks; an uncertified c
  * returns 0 (the exact path), as the old descent's would. */
 template <bool BRK, bool CUM = false>
