@@ -147,19 +147,22 @@ static int kv_select_inputs(const op_case *c, op_inputs *in)
             kb[m * D + 1] = i == 0 ? 1.0f : 0.0f;
         }
     } else if (c->fill & FILL_CROWD) {
-        /* a crowded CUMULATIVE crossing: in dot-product units key block j scores v_j (k_j = (v_j, 0, ..)),
-         * blocks 0 and 1 at +20 and -20, the others normal(0, 1), and q_i = (1 + u_i / 100, 0, ..). Binned
-         * linearly over the row's range (CUDA's vox_kf_topk, 256 bins) each central bin holds ~20 blocks,
-         * and at a small scale the mass is nearly uniform, so tau 0.5 is crossed inside a crowded bin at a
-         * rank spread over its blocks: the crossing among them (rank by score and index, the masses before
-         * it) decides the count, and one rank off lists a block too few or too many */
+        /* a crowded CUMULATIVE crossing: key block j is k_j = (u_j, v_j, 0, ..) with u_j, v_j normal(0, 1),
+         * but blocks 0 and 1 at (+20, 0) and (-20, 0), and q_i = (1, s_i, 0, ..) with s_i uniform in
+         * [0, 0.5), so row i scores u_j + s_i v_j: binned linearly over the row's range (CUDA's vox_kf_topk,
+         * 256 bins) each central bin holds ~20 blocks, and at a small scale the mass is nearly uniform, so
+         * tau 0.5 is crossed inside a crowded bin, at a rank among its blocks that differs from row to row
+         * (s_i reorders them): the crossing among them (rank by score and index, the masses before it)
+         * decides the count, and one rank off lists a block too few or too many */
         oh_rng r = {47};
         memset(qb, 0, sizeof(float) * (size_t)n);
         memset(kb, 0, sizeof(float) * (size_t)n);
         for (int64_t m = 0; m < BH * NB; m++) {
             const int64_t j = m % NB;
-            qb[m * D] = (float)(1.0 + 0.01 * oh_uniform(&r));
+            qb[m * D] = 1.0f;
+            qb[m * D + 1] = (float)(0.5 * oh_uniform(&r));
             kb[m * D] = j == 0 ? 20.0f : j == 1 ? -20.0f : (float)oh_normal(&r);
+            kb[m * D + 1] = j < 2 ? 0.0f : (float)oh_normal(&r);
         }
     } else if (c->fill & FILL_NAN) {
         /* random means, then NaN (docs/numerics.md: a NaN in a row's score makes every p of that query

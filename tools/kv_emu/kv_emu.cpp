@@ -6,7 +6,8 @@
  * usage: kv_emu MODE(0 new, 1 old, 2 break, 3 CUMULATIVE on vox_kf_topk's bins (VOX_KF_CB); 5, 6, 7: the exact
  *        path's vox_ks_row new / old / break, rule from env KS_RULE, TAU, Z: ks_row_run) FILL(0 random, 1 near-tie pairs, 2 small-integer ties, 3 huge
  *        logits, 4 hunyuan-720p's structured workload (perf/workload.c), head NBV % 24: block means of
- *        its bf16 q and k over 4x4x4 blocks, NBv 2160, D 128; NBV and D are then ignored) NBV D TOPK
+ *        its bf16 q and k over 4x4x4 blocks, NBv 2160, D 128; NBV and D are then ignored; 5 crowded bins:
+ *        scores u_j + s v_j, u, v normal, s per row in [0, 0.5), blocks 0 and 1 at +-20: test_ops' FILL_CROWD) NBV D TOPK
  *        MIN_BLOCKS SCALE(0: 1/sqrt(D)) [ROWS (spread over the row range)]
  * Exit status 1 when a listed row differs from the reference. Meant for checking kernel changes on a
  * machine without a GPU; the GPU tests (test_ops) stay the reference. */
@@ -237,6 +238,7 @@ int main(int argc, char **argv)
             if (fill == 1 && j % 2) x = k[(size_t)(j - 1) * D + e] * (float)(1.0 + eps * nd(rng));
             else if (fill == 2) x = (float)(j % 3 == e % 3);
             else if (fill == 3) x = e == 0 ? (float)(j % 5) : 0.f;
+            else if (fill == 5) x = e == 0 ? (j == 0 ? 20.f : j == 1 ? -20.f : (float)nd(rng)) : e == 1 && j > 1 ? (float)nd(rng) : 0.f;
             else x = (float)nd(rng);
         }
     }
@@ -244,7 +246,8 @@ int main(int argc, char **argv)
     for (int r = 0; r < rows; r++)
         for (int e = 0; e < D; e++)
             q[(size_t)r * D + e] = fill == 2 ? (float)(rng() % 3) - 1.f : fill == 3 ? (e == 0 ? (r % 3 ? 1000.f : -1000.f) : 0.f)
-                                                                    : (float)(2.0 * nd(rng));
+                                   : fill == 5   ? (e == 0 ? 1.f : e == 1 ? (float)(0.5 * ud(rng)) : 0.f)
+                                                 : (float)(2.0 * nd(rng));
     if (mode >= 5)
         return ks_row_run(mode, NBv, NB, D, topk, minb, scale, rows, q, k, fill);
     vox_kv_select_args a{};

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds tools/kv_emu and runs its matrix (hunyuan-720p's workload heads 0 and 1 at top-k 10%; fills x
-# shapes x k x scale, the new TOPK phase 2, and fills x shapes x tau on CUMULATIVE (new and old ways, and the
+# shapes x k x scale, the new TOPK phase 2, and fills (with 5, crowded bins) x shapes x tau on CUMULATIVE (new and old ways, and the
 # workload heads); then the
 # deliberate break, which must get rows wrong on the near-tie pairs; the exact path's vox_ks_row, new and
 # old, every rule, and its break); one line per failing run and a count.
@@ -22,7 +22,7 @@ for fill in 0 1 2 3; do for cfg in "350 64 35 2" "350 64 1 0" "350 64 300 4" "34
 done; done; done
 # CUMULATIVE on the fast path: mode 0 (the mass descent) and mode 3 (on vox_kf_topk's bins, session 53's opt-in
 # VOX_KF_CB; vox_kf_topk's CUMULATIVE form is also run on its own in both), then the ordered compactions
-for m in 0 3; do for fill in 0 1 2 3; do for cfg in "350 64 35 2" "349 128 300 4" "2160 128 216 4"; do for t in 0.9 0.5 0.99; do
+for m in 0 3; do for fill in 0 1 2 3 5; do for cfg in "350 64 35 2" "349 128 300 4" "2160 128 216 4"; do for t in 0.9 0.5 0.99; do
   n=$((n + 1))
   if ! KS_RULE=0 TAU=$t "$T/kv_emu" $m $fill $cfg 0 24 > "$T/o" 2>&1; then f=$((f + 1)); echo "FAIL: KS_RULE=0 TAU=$t kv_emu $m $fill $cfg 0 24: $(tail -1 "$T/o")"; fi
 done; done; done; done

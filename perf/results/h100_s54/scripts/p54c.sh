@@ -3,6 +3,8 @@
 # = 0377e80 with the crossing's prefix inclusive: one rank off): the new case cumulative_crowded_bin (a
 # CUMULATIVE crossing inside a crowded bin) with _ss_cb, the default and build-mut (must FAIL); the kv_select
 # table under CUM_BINS; per-launch A/B (VOXATTN_KV_SELECT_CUM_ABL) and builds default / CUM_BINS.
+# Pack: build-gpu (libvoxattn, cli/voxattn, tests/test_ops) at main; build-mut = the library with the
+# crossing's prefix inclusive (kv_select_fast.cuh: `pre = run + si`) and tests/test_ops of main (the case's final recipe).
 . tools/gpu_call.sh
 B=build-mut; check mut_crowd test_ops cuda:0 "VOXATTN_KV_SELECT_CUM_BINS=1" --op kv_select --case crowded; B=build-gpu
 grep -E "FAIL|kv_count|reference" "$L/mut_crowd.txt" | head -3 >>"$S"
