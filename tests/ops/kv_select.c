@@ -160,9 +160,9 @@ static int kv_select_inputs(const op_case *c, op_inputs *in)
         for (int64_t m = 0; m < BH * NB; m++) {
             const int64_t j = m % NB;
             qb[m * D] = 1.0f;
-            qb[m * D + 1] = (float)(0.5 * oh_uniform(&r));
             kb[m * D] = j == 0 ? 20.0f : j == 1 ? -20.0f : (float)oh_normal(&r);
-            kb[m * D + 1] = j < 2 ? 0.0f : (float)oh_normal(&r);
+            if (D > 1) /* (a case with D 1 would have one order for every row) */
+                qb[m * D + 1] = (float)(0.5 * oh_uniform(&r)), kb[m * D + 1] = j < 2 ? 0.0f : (float)oh_normal(&r);
         }
     } else if (c->fill & FILL_NAN) {
         /* random means, then NaN (docs/numerics.md: a NaN in a row's score makes every p of that query
