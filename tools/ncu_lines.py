@@ -9,11 +9,12 @@ Prints, for the N source lines with the most warp-stall samples, the samples, th
 and the two largest stall reasons; a line is the innermost inlined location outside the toolkit's headers
 (`file:line`), or with OUTER=k in the environment the k-th location from the kernel's body outwards in
 (OUTER=1: the kernel's own lines, each with everything it inlines)."""
-import csv
 import os
 import re
 import sys
 from collections import defaultdict
+
+from ncu_stalls import load, num
 
 INS = re.compile(r"^\s*/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;?\s*$")
 LOC = re.compile(r'//## File "([^"]+)", line (\d+)')
@@ -57,20 +58,11 @@ def opcode(text):
 def main():
     cpath, spath = sys.argv[1], sys.argv[2]
     top = int(sys.argv[3]) if len(sys.argv) > 3 else 40
-    rows = list(csv.reader(open(cpath)))
-    hdr, data = rows[1], rows[2:]
+    _, hdr, data, reasons = load(cpath)
     col = {h: i for i, h in enumerate(hdr)}
-    reasons = [i for i, h in enumerate(hdr) if h.startswith("stall_") and "Not Issued" not in h]
     lines = sass_lines(spath)
     if len(lines) != len(data):
         sys.exit(f"{spath}: {len(lines)} instructions, {cpath}: {len(data)}: not the same kernel")
-
-    def num(r, i):
-        try:
-            return int(r[i])
-        except (ValueError, IndexError):
-            return 0
-
     bad = sum(1 for (op, _), r in zip(lines, data) if op != opcode(r[1]))
     samp, inst = defaultdict(int), defaultdict(int)
     why = defaultdict(lambda: defaultdict(int))

@@ -6,19 +6,26 @@ import csv
 import sys
 
 
-def main():
-    path, top = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 40
+def num(r, i):
+    """column i of row r as an integer (0 where empty or absent)"""
+    try:
+        return int(r[i])
+    except (ValueError, IndexError):
+        return 0
+
+
+def load(path):
+    """the source page's kernel name, header, instruction rows and the stall-reason columns (all samples)"""
     rows = list(csv.reader(open(path)))
     name = rows[0][1] if rows and len(rows[0]) > 1 else "?"
-    hdr, data = rows[1], rows[2:]
+    hdr = rows[1]
     reasons = [i for i, h in enumerate(hdr) if h.startswith("stall_") and "Not Issued" not in h]
+    return name, hdr, rows[2:], reasons
 
-    def num(r, i):
-        try:
-            return int(r[i])
-        except (ValueError, IndexError):
-            return 0
 
+def main():
+    path, top = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    name, hdr, data, reasons = load(path)
     total = sum(num(r, 2) for r in data)
     print(f"{name}: {len(data)} SASS instructions, {total} warp-stall samples")
     sums = sorted(((sum(num(r, i) for r in data), hdr[i]) for i in reasons), reverse=True)

@@ -55,7 +55,6 @@ template <typename F> F vox_warp_max(F v)
     for (int o = 16; o > 0; o >>= 1) { F w = VOX_SHFL_XOR(v, o); v = (v != v) ? v : (w != w || w > v) ? w : v; }
     return v;
 }
-#define VOX_SHFL_UP(v, d) emu_shfl((v), (int)(threadIdx.x % 32) - (d) < 0 ? (threadIdx.x % 32) : (threadIdx.x % 32) - (d))
 #define VOX_MAX_WARPS 32
 template <bool MAX> double block_reduce(double v, double *) { return MAX ? vox_warp_max(v) : vox_warp_sum(v); }
 static unsigned char vox_dyn_smem[64];

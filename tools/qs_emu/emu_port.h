@@ -51,9 +51,16 @@ static unsigned long long emu_ballot(bool p) {
     for (int i = 0; i < 32; i++) r |= (w.slot[i] ? 1ull : 0ull) << i; w.b->arrive_and_wait(); return r; }
 #define VOX_SHFL_XOR(v, m) emu_shfl_xor((v), (m))
 #define VOX_SHFL(v, l) emu_shfl((v), (l))
+#define VOX_SHFL_UP(v, d) emu_shfl((v), (int)(threadIdx.x % 32) - (d) < 0 ? (threadIdx.x % 32) : (threadIdx.x % 32) - (d))
 #define VOX_SYNCWARP() g_warps[threadIdx.x / 32].b->arrive_and_wait()
 #define VOX_BALLOT(p) emu_ballot(p)
 #define VOX_ANY(p) (emu_ballot(p) != 0)
+/* vox_gpu_port.h's inclusive prefix sum over the lanes */
+template <typename F> F vox_warp_incl(F v)
+{
+    for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) { const F t = VOX_SHFL_UP(v, o); if ((int)(threadIdx.x % 32) >= o) v += t; }
+    return v;
+}
 #include "half_bits.h"
 struct vox_t_f32 { typedef float T; static float ld(const T *p, i64 i) { return p[i]; } };
 struct vox_t_f16 { typedef u16 T; static float ld(const T *p, i64 i) { return vox_f16_to_f32(p[i]); } };

@@ -28,7 +28,6 @@ static std::barrier<> *g_cta;
 static bool __syncthreads_or(bool p) { static std::atomic<int> a; a = 0; g_cta->arrive_and_wait(); if (p) a = 1; g_cta->arrive_and_wait(); bool r = a; g_cta->arrive_and_wait(); return r; }
 template <class T> static T atomicAdd(T *p, T v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
 alignas(16) static unsigned char vox_dyn_smem[1024 * 1024];
-#define VOX_SHFL_UP(v, d) emu_shfl((v), (int)(threadIdx.x % 32) - (d) < 0 ? (threadIdx.x % 32) : (threadIdx.x % 32) - (d))
 #include "kernel_args.h"
 #define VOX_GPU_DEVICE
 #include "query_select.cuh"

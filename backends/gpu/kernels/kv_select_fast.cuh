@@ -93,8 +93,7 @@ struct vox_kf_work {
     double bs[VOX_KF_BAND]; /* the band's exact scores */
     int bj[VOX_KF_BAND];    /* the band's blocks */
     double before, sum;
-    int bin, cnt, rem;
-    unsigned tv; /* CUMULATIVE on the bins: the crossing's value bits */
+    int bin, cnt, rem, pad;
 };
 static_assert(sizeof(vox_kf_work) == 3872, "gpu_kv_select sizes the fast path's warp work space as 3872 B each");
 
@@ -394,12 +393,7 @@ __device__ int vox_kf_cum(const unsigned *urow, int NBv, double tau, double Ep, 
             ct += c[q], st += s[q];
         }
         int call, cx = vox_ks_scan(ct, &call);
-        double si = st;
-        for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
-            double t = VOX_SHFL_UP(si, o);
-            if (lane >= o)
-                si += t;
-        }
+        const double si = vox_warp_incl(st);
         if (hi == len) /* the first pass: every w */
             W = VOX_SHFL(si, VOX_WARP_SIZE - 1), tgt = tau * W;
         double sx = VOX_SHFL_UP(si, 1);
@@ -767,11 +761,13 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
     VOX_SYNCWARP();
     const float4 *row4 = (const float4 *)srow;
     const float scale_f = a.scale_f;
-    /* CUM: a block's bin count and mass */
+    /* CUM: a block's weight (the old exp sweep's expression: the bins' masses and the crossing's must agree),
+     * its bin count and mass */
+    auto weight = [&](float x) { return expf((x - amax) * scale_f); };
     auto cum_add = [&](float x) {
         const int b = vox_kf_bin_in(x, inv, nb0);
         atomicAdd(&w->hist[b], 1);
-        vox_kf_mass_add(w, b, expf((x - amax) * scale_f));
+        vox_kf_mass_add(w, b, weight(x));
     };
     double W = 0, tgt = 0, before = 0; /* CUM: masses (exact integers); before: those of the bins above B */
     float tk = 0.f; /* CUM: T, the crossing's value */
@@ -796,12 +792,7 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
             ct += c[k], st += sm[k];
         }
         int call, cab = vox_ks_scan(ct, &call);
-        double si = st;
-        for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
-            const double t = VOX_SHFL_UP(si, o);
-            if (lane >= o)
-                si += t;
-        }
+        const double si = vox_warp_incl(st);
         W = VOX_SHFL(si, VOX_WARP_SIZE - 1), tgt = a.tau * W;
         const double sx = VOX_SHFL_UP(si, 1);
         double run = lane ? sx : 0.0, hrun = 0;
@@ -898,26 +889,20 @@ __device__ int vox_kf_topk(float *srow, const float *q, const float *kh, int NB,
         double run = before; /* the mass of the ranks before this round's */
         for (int r0 = 0; r0 < cnt; r0 += VOX_WARP_SIZE) {
             const int r = r0 + lane;
-            const double mk = r < cnt ? (double)vox_kf_mass_of(expf((__uint_as_float(cv[perm[r]]) - amax) * scale_f))
-                                      : 0.0;
-            double si = mk; /* inclusive */
-            for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
-                const double t = VOX_SHFL_UP(si, o);
-                if (lane >= o)
-                    si += t;
-            }
+            const double mk = r < cnt ? (double)vox_kf_mass_of(weight(__uint_as_float(cv[perm[r]]))) : 0.0;
+            const double si = vox_warp_incl(mk);
             const double pre = run + si - mk;
-            if (r < cnt && pre < tgt && tgt <= pre + mk) /* one rank of the row; T: its value */
-                w->rem = r, w->sum = pre, w->before = pre + mk, w->tv = cv[perm[r]];
+            if (r < cnt && pre < tgt && tgt <= pre + mk) /* one rank of the row */
+                w->rem = r, w->sum = pre, w->before = pre + mk;
             run += VOX_SHFL(si, VOX_WARP_SIZE - 1);
         }
         VOX_SYNCWARP();
         const int rk = w->rem;
         const double bp = w->sum, bc = w->before;
-        tk = __uint_as_float(w->tv);
         VOX_SYNCWARP(); /* read before vox_kf_topk_band rewrites them */
         if (rk < 0)
             return -1;
+        tk = __uint_as_float(cv[perm[rk]]); /* T: the crossing block's score (cv, perm stay until the band) */
         rem = rk + 1, n = above + rem;
         if (vox_kf_cum_certify(n, bp, bc, W, NBv, a.tau, Ep) < 0)
             return 0;

@@ -47,13 +47,7 @@ __device__ __forceinline__ bool vox_ks_any(bool p)
 /* Exclusive prefix sum of v over the warp; *total: the warp's sum. */
 __device__ __forceinline__ int vox_ks_scan(int v, int *total)
 {
-    const int lane = threadIdx.x % VOX_WARP_SIZE;
-    int incl = v;
-    for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
-        int t = VOX_SHFL_UP(incl, o);
-        if (lane >= o)
-            incl += t;
-    }
+    const int incl = vox_warp_incl(v);
     *total = VOX_SHFL(incl, VOX_WARP_SIZE - 1);
     return incl - v;
 }
@@ -252,12 +246,7 @@ __device__ int vox_ks_cum_fast(const double *srow, int NBv, double tau, vox_ks_w
             ct += c[q], st += s[q];
         }
         int call, cx = vox_ks_scan(ct, &call);
-        double si = st;
-        for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
-            double t = VOX_SHFL_UP(si, o);
-            if (lane >= o)
-                si += t;
-        }
+        const double si = vox_warp_incl(st);
         double sx = VOX_SHFL_UP(si, 1);
         double run = before + (lane ? sx : 0.0);
         int cab = above + cx, hit = 256;

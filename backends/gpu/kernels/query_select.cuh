@@ -92,12 +92,7 @@ __device__ void vox_qs_compact(const unsigned char *kept, i64 m, i64 V, int *kep
     int c = 0;
     for (i64 r0 = 0; r0 < V; r0 += VOX_WARP_SIZE) {
         i64 r = r0 + lane;
-        int k = r < V && kept[r], incl = k;
-        for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
-            int t = VOX_SHFL_UP(incl, o);
-            if (lane >= o)
-                incl += t;
-        }
+        const int k = r < V && kept[r], incl = vox_warp_incl(k);
         if (k)
             kept_rows[m * V + c + incl - 1] = (int)r;
         c += VOX_SHFL(incl, VOX_WARP_SIZE - 1);

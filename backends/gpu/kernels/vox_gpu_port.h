@@ -90,6 +90,17 @@ template <typename F> __device__ __forceinline__ F vox_warp_sum(F v)
         v += VOX_SHFL_XOR(v, o);
     return v;
 }
+/* The inclusive prefix sum over the lanes up to this one. */
+template <typename F> __device__ __forceinline__ F vox_warp_incl(F v)
+{
+    const int lane = threadIdx.x % VOX_WARP_SIZE;
+    for (int o = 1; o < VOX_WARP_SIZE; o <<= 1) {
+        const F t = VOX_SHFL_UP(v, o);
+        if (lane >= o)
+            v += t;
+    }
+    return v;
+}
 template <typename F> __device__ __forceinline__ F vox_warp_max(F v)
 {
     for (int o = VOX_WARP_SIZE / 2; o > 0; o >>= 1) {
